@@ -1,0 +1,99 @@
+"""``AutoML``: ask/tell without the runner (SPEC §2.2). You train; it proposes and remembers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tao_automl.dotted import with_values
+from tao_automl.errors import SearchSpaceError, WorkspaceError
+from tao_automl.experiment import Experiment, Recommendation
+from tao_automl.schema_space import build_search_space, schema_defaults
+from tao_automl.settings import AutoMLSettings
+from tao_automl.skill import load_skill
+from tao_automl.store import DB_NAME
+from tao_automl.workspace import RunLock
+
+
+class AutoML:
+    """Propose recs, take their results, keep the best — persisted under ``workspace``.
+
+    The search space comes from ``skill_dir``'s ``schemas/<action>.schema.json`` or from
+    ``search_schema`` (a dict in the same format). ``workspace`` is used as the run folder itself;
+    an existing run there is continued only with ``resume=True``.
+    """
+
+    def __init__(self, workspace: str | Path, network: str | None = None, train_specs: Mapping[str, Any] | None = None,
+                 settings: Mapping[str, Any] | None = None, action: str = "train", skill_dir: str | Path | None = None,
+                 search_schema: Mapping[str, Any] | None = None, wandb_config: Mapping[str, Any] | None = None,
+                 *, automl_hyperparameters: Sequence[str] | None = None,
+                 custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None, resume: bool = False) -> None:
+        self.settings = AutoMLSettings.from_mapping(settings)
+        run_dir = Path(workspace).expanduser()
+        if (run_dir / DB_NAME).exists() and not resume:
+            raise WorkspaceError(f"workspace {str(run_dir)!r} already holds a run; pass resume=True to continue it")
+        if resume and not (run_dir / DB_NAME).exists():
+            raise WorkspaceError(f"cannot resume: workspace {str(run_dir)!r} holds no run (no {DB_NAME})")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = RunLock(run_dir).acquire()
+        try:
+            if resume:
+                self._exp = Experiment.open(run_dir, self.settings)
+            else:
+                self._exp = self._create(run_dir, network, train_specs, action, skill_dir, search_schema,
+                                         automl_hyperparameters, custom_param_ranges)
+        except BaseException:
+            self._lock.release()
+            raise
+        self.wandb_config = dict(wandb_config or {})
+
+    def _create(self, run_dir: Path, network: str | None, train_specs: Mapping[str, Any] | None, action: str,
+                skill_dir: str | Path | None, search_schema: Mapping[str, Any] | None,
+                hyperparameters: Sequence[str] | None,
+                custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> Experiment:
+        if search_schema is not None:
+            schema: Mapping[str, Any] = search_schema
+        elif skill_dir is not None:
+            schema = load_skill(skill_dir, action).schema
+        else:
+            raise SearchSpaceError("AutoML needs skill_dir (a model folder) or search_schema (a schema dict)")
+        space = build_search_space(schema, hyperparameters, custom_ranges,
+                                   override_disabled=self.settings.override_automl_disabled_params)
+        base = with_values(schema_defaults(schema), {}) if train_specs is None else dict(train_specs)
+        return Experiment.create(run_dir, space, self.settings, self.settings.resolved_direction, base,
+                                 {"network": network, "action": action, "mode": "ask_tell"})
+
+    @property
+    def workspace(self) -> Path:
+        return self._exp.run_dir
+
+    def next_recommendation(self) -> list[Recommendation]:
+        """New recs to train now: as many as free slots (``automl_max_concurrent``) and budget allow."""
+        in_flight = len(self._exp.unfinished())
+        return self._exp.ask(max(0, self.settings.automl_max_concurrent - in_flight))
+
+    def report_result(self, rec_id: int, metric: float | None, status: str = "success",
+                      message: str | None = None) -> None:
+        """Record a rec's metric (user scale). ``None`` / NaN / inf, or ``status="failure"``, is a failure."""
+        self._exp.tell(rec_id, metric, status, message)
+
+    def is_complete(self) -> bool:
+        return self._exp.is_complete()
+
+    def get_best(self) -> Recommendation | None:
+        best = self._exp.summary()["best"]
+        if best is None:
+            return None
+        return Recommendation(id=best["rec_id"], params=best["params"], specs=best["specs"], status="success",
+                              metric_value=best["metric_value"])
+
+    def get_status(self) -> dict[str, Any]:
+        return self._exp.summary()
+
+    def finish(self) -> dict[str, Any]:
+        """Close the run (state ``finished`` when complete, else ``stopped``) and release its lock."""
+        summary = self._exp.summary()
+        self._exp.close("finished" if self._exp.is_complete() else "stopped")
+        self._lock.release()
+        return summary

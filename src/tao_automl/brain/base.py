@@ -1,0 +1,30 @@
+"""The ask/tell protocol every brain implements.
+
+A brain receives data, never the runner: configs it proposed, and the objective each one scored.
+Objective values are always in *minimisation* form (the runner flips the sign for ``maximize``
+once, in :mod:`tao_automl.metrics`); ``None`` means the rec failed (crash, NaN, no metric).
+Brains keep no RNG of their own: the caller passes a generator seeded from the run seed and the
+rec counter, so a resumed run replays to the same state without pickling anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from tao_automl.space import Config
+
+
+@runtime_checkable
+class Brain(Protocol):
+    """Propose configs; learn from results."""
+
+    def suggest(self, n: int, pending: Sequence[Config], rng: np.random.Generator) -> list[Config]:
+        """Return ``n`` new configs inside the space. ``pending`` are configs still being evaluated."""
+        ...
+
+    def observe(self, config: Config, value: float | None) -> None:
+        """Record the objective of a finished config (lower is better; ``None`` = failed)."""
+        ...

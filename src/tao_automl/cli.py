@@ -1,0 +1,134 @@
+"""``tao-automl``: run, status and resume sweeps from the shell. User errors exit with code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tao_automl.errors import TaoAutoMLError, UserInputError
+from tao_automl.experiment import Recommendation
+from tao_automl.report import format_params, format_value, ranked_table
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _live(metric: str) -> tuple[Callable[[Recommendation], None], Callable[[Recommendation, float | None, str], None]]:
+    def started(rec: Recommendation) -> None:
+        print(f"[rec {rec.id:>3}] started  job {rec.job_id}  {format_params(rec.params)}", file=sys.stderr, flush=True)
+
+    def ended(rec: Recommendation, value: float | None, status: str) -> None:
+        shown = f"{metric}={format_value(value)}" if value is not None else str(rec.extra.get("message") or "")
+        print(f"[rec {rec.id:>3}] {status:<8} {shown}", file=sys.stderr, flush=True)
+
+    return started, ended
+
+
+def _finish(summary: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(ranked_table(summary))
+        print(f"run folder: {summary.get('run_dir')}")
+    return EXIT_OK if summary["progress"].get("state") == "finished" else EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tao_automl.platforms.registry import make_sdk
+    from tao_automl.run_config import load_run_config
+    from tao_automl.runner import AutoMLRunner
+
+    config = load_run_config(args.config)
+    runner = AutoMLRunner(make_sdk(config.platform, config.platform_options), config.skill_dir, config.action)
+    metric = config.automl_settings.get("metric", "loss")
+    started, ended = _live(metric if metric != "kpi" else runner.skill.kpi_metric or "kpi")
+    summary = runner.run(**config.run_kwargs(), on_recommendation=started, on_result=ended)
+    return _finish(summary, args.json)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from tao_automl.platforms.registry import make_sdk, platform_name
+    from tao_automl.runner import AutoMLRunner
+    from tao_automl.store import read_meta
+    from tao_automl.workspace import existing_run_dir
+
+    run_dir = existing_run_dir(args.run_dir)
+    meta = read_meta(run_dir)
+    if meta.get("mode") != "runner":
+        raise UserInputError(f"{str(run_dir)!r} was not started by the runner (mode {meta.get('mode')!r})")
+    stored = meta["run_args"]
+    platform = meta.get("platform") or {}
+    name = platform_name(str(platform.get("class", "")))
+    if name is None:
+        raise UserInputError(f"{str(run_dir)!r} ran on {platform.get('class')!r}, which the CLI cannot rebuild; "
+                             "resume it from Python with AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)")
+    runner = AutoMLRunner(make_sdk(name, platform.get("options") or {}), stored["skill_dir"], stored["action"])
+    started, ended = _live(meta.get("metric", "metric"))
+    summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=started, on_result=ended)
+    return _finish(summary, args.json)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tao_automl.status import query_status
+
+    status = query_status(args.run_dir)
+    if "error" in status:
+        if args.json:
+            print(json.dumps(status))
+        raise UserInputError(status["error"])
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+    else:
+        status["history"] = status["recommendations"]
+        print(ranked_table(status))
+        print(f"state: {status['progress'].get('state')}; active jobs: "
+              f"{', '.join(str(a['job_id']) for a in status['active_jobs']) or 'none'}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "run": (cmd_run, "start a sweep from a YAML config"),
+    "resume": (cmd_resume, "continue a run from its folder (re-attaches to running jobs)"),
+    "status": (cmd_status, "show a run's progress from its folder (safe while it runs)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tao-automl", description="Hyperparameter sweeps for training jobs.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == "run":
+            p.add_argument("config", help="run config YAML (see examples/)")
+        else:
+            p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx)")
+        p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    handler, _ = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: jobs keep running; continue with `tao-automl resume RUN_DIR`", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except TaoAutoMLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

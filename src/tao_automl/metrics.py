@@ -1,0 +1,102 @@
+"""Reading a job's metric: TAO ``status.json`` first, then log lines (SPEC §5)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+
+def normalise_name(name: str) -> str:
+    """``val/loss``, ``val-loss`` and ``Val_Loss`` all become ``val_loss``."""
+    return re.sub(r"[/\-. ]+", "_", name.strip().lower())
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    if value is None:
+        return math.nan  # status.json writes null for a non-finite kpi
+    return None
+
+
+def status_lines(text: str) -> list[dict[str, Any]]:
+    """Parse a JSON-lines ``status.json``; lines that are not JSON objects are skipped."""
+    records: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def kpi_series(records: Iterable[dict[str, Any]], metric: str) -> list[tuple[int | None, float]]:
+    """Every ``(epoch, value)`` of ``metric`` found in the records' ``kpi`` mappings, in file order."""
+    wanted = normalise_name(metric)
+    series: list[tuple[int | None, float]] = []
+    for record in records:
+        kpi = record.get("kpi")
+        if not isinstance(kpi, dict):
+            continue
+        for key, raw in kpi.items():
+            if normalise_name(str(key)) == wanted:
+                value = _as_float(raw)
+                if value is not None:
+                    epoch = record.get("epoch")
+                    series.append((epoch if isinstance(epoch, int) else None, value))
+    return series
+
+
+def metric_from_status(text: str, metric: str) -> float | None:
+    """The last value of ``metric`` in a status.json, or None when it never appears."""
+    series = kpi_series(status_lines(text), metric)
+    return series[-1][1] if series else None
+
+
+_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|NaN|inf|-inf|Infinity|-Infinity)"
+
+
+def metric_from_logs(logs: str, metric: str) -> float | None:
+    """The last ``name: value`` / ``name=value`` / ``'name': value`` of ``metric`` in log text."""
+    variants = {metric, normalise_name(metric), metric.replace("_", "/"), normalise_name(metric).replace("_", "/")}
+    names = "|".join(sorted((re.escape(v) for v in variants), key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w/])['\"]?(?:{names})['\"]?\s*[:=]\s*{_NUMBER}", re.IGNORECASE)
+    last: float | None = None
+    for match in pattern.finditer(logs):
+        try:
+            last = float(match.group(1))
+        except ValueError:
+            continue
+    return last
+
+
+def is_valid_metric(value: float | None) -> bool:
+    """A usable result: a finite number. NaN/inf is a failed rec, never a best result."""
+    return value is not None and math.isfinite(value)
+
+
+def to_objective(value: float, direction: str) -> float:
+    """User scale -> minimisation form for brains. The only place the sign is flipped."""
+    return value if direction == "minimize" else -value
+
+
+def is_better(a: float, b: float | None, direction: str) -> bool:
+    """Whether user-scale value ``a`` beats ``b`` (None means no value yet)."""
+    if b is None:
+        return True
+    return a < b if direction == "minimize" else a > b

@@ -1,0 +1,49 @@
+"""Platform SDKs by name, imported lazily; a missing extra gives an "install the X extra" error."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from tao_automl.errors import UserInputError
+from tao_automl.suggest import did_you_mean
+
+#: name -> ("module:Class", extra that provides its dependencies or None)
+PLATFORMS: dict[str, tuple[str, str | None]] = {
+    "local": ("tao_automl.platforms.local:LocalSDK", None),
+}
+
+
+def make_sdk(name: str, options: Mapping[str, Any] | None = None) -> Any:
+    """Construct the SDK for platform ``name`` with constructor ``options``."""
+    entry = PLATFORMS.get(name)
+    if entry is None:
+        raise UserInputError(
+            f"platform: unknown platform {name!r}{did_you_mean(name, PLATFORMS)}; available: {', '.join(PLATFORMS)}"
+        )
+    target, extra = entry
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f"install the {extra} extra: pip install 'tao-run-automl[{extra}]'" if extra else str(exc)
+        raise UserInputError(f"platform {name!r} is not available: {hint}") from None
+    try:
+        return getattr(module, attr)(**dict(options or {}))
+    except TypeError as exc:
+        raise UserInputError(f"platform_options for {name!r}: {exc}") from None
+
+
+def platform_name(class_path: str) -> str | None:
+    """The registry name of an SDK class given as ``module:Class`` (None when it is not registered)."""
+    for name, (target, _) in PLATFORMS.items():
+        if target == class_path:
+            return name
+    return None
+
+
+def describe_sdk(sdk: Any) -> dict[str, Any]:
+    """How to rebuild ``sdk`` later: its class path and constructor options (``init_options`` if it has them)."""
+    cls = type(sdk)
+    return {"class": f"{cls.__module__}:{cls.__qualname__}", "options": dict(getattr(sdk, "init_options", {}) or {})}

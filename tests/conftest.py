@@ -1,0 +1,82 @@
+"""Shared fixtures: small schemas, tiny job scripts and skill folders written per test."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small_schema() -> dict[str, Any]:
+    """A TAO-format schema with one param of each basic type."""
+    return {
+        "automl_default_parameters": ["train.optim.lr", "train.layers", "train.act", "train.flag"],
+        "automl_disabled_parameters": [],
+        "default": {"train": {"optim": {"lr": 0.01}, "layers": 2, "act": "relu", "flag": False, "num_epochs": 1}},
+        "properties": {
+            "train": {
+                "type": "collection",
+                "properties": {
+                    "optim": {"type": "collection", "properties": {
+                        "lr": {"type": "float", "default": 0.01, "minimum": 1e-4, "maximum": 1.0,
+                               "description": "learning rate", "automl_enabled": True},
+                    }},
+                    "layers": {"type": "int", "default": 2, "minimum": 1, "maximum": 6, "automl_enabled": True},
+                    "act": {"type": "categorical", "default": "relu", "enum": ["relu", "tanh", "gelu"],
+                            "automl_enabled": True},
+                    "flag": {"type": "bool", "default": False, "automl_enabled": True},
+                    "num_epochs": {"type": "int", "default": 1, "minimum": 1, "maximum": 100},
+                },
+            },
+        },
+    }
+
+
+#: A training script following the TAO contract in a few lines: reads the spec, writes status.json.
+QUADRATIC_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    t = spec["train"]
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    time.sleep(float(os.environ.get("TRAINER_SLEEP", t.get("sleep", 0.0))))
+    if t.get("act") == "gelu" and t.get("flag") and t["layers"] == 6:
+        sys.exit("RuntimeError: this corner of the space crashes")
+    import math
+    loss = (math.log10(t["optim"]["lr"]) + 2) ** 2 + 0.1 * abs(t["layers"] - 3) + (0.3 if t["act"] == "relu" else 0)
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        f.write(json.dumps({"epoch": 1, "max_epoch": 1, "status": "RUNNING", "kpi": {"val_loss": loss}}) + "\\n")
+    print(f"val_loss: {loss}")
+    """
+)
+
+
+def write_skill(root: Path, *, schema: dict[str, Any] | None = None, command: str | None = None,
+                trainer: str = QUADRATIC_TRAINER, name: str = "toy-net") -> Path:
+    """A skill folder in the bank format whose command runs ``trainer`` with this Python."""
+    skill = root / "models" / name
+    (skill / "references").mkdir(parents=True)
+    (skill / "schemas").mkdir()
+    script = skill / "train.py"
+    script.write_text(trainer)
+    info = {
+        "name": name, "network_arch": name, "automl_enabled": True, "container_image": "example/toy:1",
+        "actions": {"train": {"command": command or f"{sys.executable} {script} train -e {{config_path}}",
+                              "config_format": "yaml", "outputs": {"results_dir": {"type": "folder"}}}},
+        "spec_params": {"train": {"results_dir": "output_dir"}},
+    }
+    (skill / "references" / "skill_info.yaml").write_text(yaml.safe_dump(info))
+    (skill / "schemas" / "train.schema.json").write_text(json.dumps(schema or small_schema()))
+    return skill
+
+
+@pytest.fixture
+def toy_skill(tmp_path: Path) -> Path:
+    return write_skill(tmp_path / "bank")

@@ -1,0 +1,102 @@
+"""SIGKILL the orchestrator mid-sweep, resume, and check nothing ran twice and nothing was lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+from conftest import write_skill
+from tao_automl import query_status
+from tao_automl.platforms.local import LocalSDK
+from tao_automl.runner import AutoMLRunner
+from tao_automl.store import RunStore
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    with open(os.environ["LAUNCH_LOG"], "a") as f:
+        f.write(spec["results_dir"] + "\\n")
+    time.sleep(1.5)
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    lr = spec["train"]["optim"]["lr"]
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        f.write(json.dumps({"epoch": 1, "kpi": {"val_loss": abs(lr - 0.1)}}) + "\\n")
+    """
+)
+
+ORCHESTRATOR = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {src!r})
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+    runner = AutoMLRunner(LocalSDK(jobs_dir={jobs!r}), {skill!r})
+    runner.run(automl_settings={settings!r}, workspace_path={ws!r}, gpu_count=0)
+    """
+)
+
+
+def _wait_for(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_kill_9_mid_sweep_then_resume(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=TRAINER)
+    launches = tmp_path / "launches.txt"
+    settings = {"metric": "val_loss", "automl_max_recommendations": 8, "automl_max_concurrent": 3, "seed": 5,
+                "poll_interval_s": 0.5}
+    jobs, ws = tmp_path / "jobs", tmp_path / "ws"
+    script = ORCHESTRATOR.format(src=str(SRC), jobs=str(jobs), skill=str(skill), settings=settings, ws=str(ws))
+    env = {**os.environ, "LAUNCH_LOG": str(launches)}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+
+    def mid_sweep() -> bool:
+        runs = list(ws.glob("run_*"))
+        if not runs:
+            return False
+        status = query_status(runs[0])
+        return "error" not in status and status["progress"]["succeeded"] >= 2 and len(status["active_jobs"]) >= 2
+
+    try:
+        _wait_for(mid_sweep, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run_dir = next(ws.glob("run_*"))
+    before = {h["rec_id"]: h for h in query_status(run_dir)["recommendations"]}
+    finished_before = {k: v["metric_value"] for k, v in before.items() if v["status"] == "success"}
+    in_flight = [k for k, v in before.items() if v["status"] in ("pending", "running") and v["job_id"]]
+    assert finished_before and in_flight
+
+    os.environ["LAUNCH_LOG"] = str(launches)
+    try:
+        result = AutoMLRunner(LocalSDK(jobs_dir=jobs), skill).run(workspace_path=run_dir, resume=True)
+    finally:
+        del os.environ["LAUNCH_LOG"]
+
+    assert result["progress"]["completed"] == 8 == result["progress"]["total"]
+    after = {h["rec_id"]: h for h in result["history"]}
+    assert sorted(after) == list(range(1, 9))
+    for rec_id, value in finished_before.items():
+        assert after[rec_id]["metric_value"] == value  # no finished result lost or recomputed
+    counts = Counter(launches.read_text().split())
+    assert len(counts) == 8 and set(counts.values()) == {1}, f"a rec was launched twice: {counts}"
+    store = RunStore(run_dir, readonly=True)
+    submitted = Counter(e["rec_id"] for e in store.events("job_submitted"))
+    assert set(submitted.values()) == {1}
+    reattached = {e["rec_id"] for e in store.events("job_reattached")}
+    assert set(in_flight) <= reattached | set(finished_before)

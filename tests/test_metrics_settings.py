@@ -1,0 +1,64 @@
+"""Metric parsing, the direction rule and settings validation."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tao_automl.errors import SettingsError
+from tao_automl.metrics import metric_from_logs, metric_from_status, to_objective
+from tao_automl.settings import AutoMLSettings, infer_direction
+
+
+def test_status_json_last_kpi_wins_and_tao_spellings_match() -> None:
+    lines = [{"status": "STARTED"}, {"epoch": 1, "kpi": {"val/loss": 0.9}}, "not json",
+             {"epoch": 2, "kpi": {"val_loss": 0.5, "val_accuracy": 0.8}}]
+    text = "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines)
+    assert metric_from_status(text, "val_loss") == 0.5
+    assert metric_from_status(text, "val/loss") == 0.5
+    assert metric_from_status(text, "val_accuracy") == 0.8
+    assert metric_from_status(text, "missing") is None
+
+
+def test_null_kpi_reads_as_nan() -> None:
+    assert math.isnan(metric_from_status(json.dumps({"kpi": {"loss": None}}), "loss") or 0.0)
+
+
+@pytest.mark.parametrize(
+    ("logs", "expected"),
+    [("epoch 1 val_loss: 0.7\nepoch 2 val_loss: 0.4\n", 0.4), ("val/loss=1e-3", 1e-3),
+     ("{'val_loss': 0.25}", 0.25), ("train_val_loss: 9\nval_loss: 2", 2.0), ("nothing here", None)],
+)
+def test_metric_from_logs(logs: str, expected: float | None) -> None:
+    assert metric_from_logs(logs, "val_loss") == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "direction"),
+    [("loss", "minimize"), ("val_loss", "minimize"), ("accuracy", "maximize"), ("mAP", "maximize"),
+     ("val_error", "minimize"), ("latency_ms", "minimize"), ("wer", "minimize"), ("val_rmse", "minimize")],
+)
+def test_direction_rule(name: str, direction: str) -> None:
+    assert infer_direction(name) == direction
+
+
+def test_objective_flip_is_minimisation_form() -> None:
+    assert to_objective(0.9, "maximize") == -0.9
+    assert to_objective(0.9, "minimize") == 0.9
+
+
+def test_unknown_setting_names_nearest_key() -> None:
+    with pytest.raises(SettingsError, match="automl_max_recommendations"):
+        AutoMLSettings.from_mapping({"automl_max_recomendations": 3})
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [({"automl_max_concurrent": 0}, "automl_max_concurrent"), ({"direction": "up"}, "direction"),
+     ({"automl_max_recommendations": "10"}, "automl_max_recommendations"), ({"seed": -1}, "seed")],
+)
+def test_bad_setting_values_name_the_field(settings: dict[str, object], field: str) -> None:
+    with pytest.raises(SettingsError, match=field):
+        AutoMLSettings.from_mapping(settings)

@@ -1,0 +1,137 @@
+"""AutoMLRunner end to end with real subprocess jobs on LocalSDK."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import write_skill
+from tao_automl.errors import SearchSpaceError, SettingsError, SkillError, UserInputError, WorkspaceError
+from tao_automl.experiment import Recommendation
+from tao_automl.platforms.local import LocalSDK
+from tao_automl.runner import AutoMLRunner
+
+
+def _settings(**extra: Any) -> dict[str, Any]:
+    return {"metric": "val_loss", "automl_max_recommendations": 6, "automl_max_concurrent": 3, "seed": 2,
+            "poll_interval_s": 0.5, **extra}
+
+
+def test_sweep_runs_every_rec_and_reports_the_best(toy_skill: Path, tmp_path: Path) -> None:
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    result = runner.run(automl_settings=_settings(), workspace_path=tmp_path / "ws", gpu_count=0)
+    progress = result["progress"]
+    assert progress["completed"] == progress["total"] == 6
+    assert progress["algorithm"] == "bayesian"
+    values = [h["metric_value"] for h in result["history"] if h["status"] == "success"]
+    assert values and result["best"]["metric_value"] == min(values)
+    assert progress["best_rec_id"] == result["best"]["rec_id"]
+    assert all(h["job_id"] for h in result["history"])
+    spec_file = Path(result["history"][0]["results_dir"]).parent / "train_spec.yaml"
+    assert spec_file.is_file()
+
+
+def test_concurrent_recs_overlap_and_respect_the_limit(toy_skill: Path, tmp_path: Path) -> None:
+    in_flight, peak = 0, 0
+
+    def started(rec: Recommendation) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+
+    def ended(rec: Recommendation, value: float | None, status: str) -> None:
+        nonlocal in_flight
+        in_flight -= 1
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    t0 = time.monotonic()
+    result = runner.run(automl_settings=_settings(algorithm="random", automl_max_recommendations=6,
+                                                  automl_max_concurrent=3),
+                        spec_overrides={"train.sleep": 1.0}, workspace_path=tmp_path / "ws",
+                        on_recommendation=started, on_result=ended, gpu_count=0)
+    elapsed = time.monotonic() - t0
+    assert result["progress"]["succeeded"] == 6
+    assert peak == 3
+    assert elapsed < 5.5, f"6 one-second jobs at concurrency 3 took {elapsed:.1f}s (sequential would be 6s+)"
+
+
+def test_maximise_keeps_user_scale_and_callback_errors_do_not_stop_the_sweep(toy_skill: Path,
+                                                                              tmp_path: Path) -> None:
+    def boom(*_: Any) -> None:
+        raise RuntimeError("callback bug")
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    result = runner.run(automl_settings=_settings(metric="score", automl_max_recommendations=4),
+                        workspace_path=tmp_path / "ws", eval_fn=lambda rec, job_id: -rec.params["train.layers"],
+                        on_recommendation=boom, on_result=boom, gpu_count=0)
+    assert result["progress"]["direction"] == "maximize"
+    values = [h["metric_value"] for h in result["history"]]
+    assert all(v is not None and v < 0 for v in values)
+    assert result["best"]["metric_value"] == max(values)
+
+
+def test_failed_job_is_a_failure_with_its_error(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", trainer="import sys\nsys.exit('RuntimeError: CUDA out of memory')\n")
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings=_settings(automl_max_recommendations=2), workspace_path=tmp_path / "ws",
+                        gpu_count=0)
+    assert result["progress"]["failed"] == 2 and result["best"] is None
+    assert "out of memory" in result["history"][0]["message"]
+
+
+def test_job_without_metric_is_a_failure_that_says_so(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", trainer="print('trained, but said nothing useful')\n")
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws",
+                        gpu_count=0)
+    assert result["history"][0]["status"] == "failure"
+    assert "no metric 'val_loss'" in result["history"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"automl_settings": {"metrc": "loss"}}, SettingsError, "did you mean 'metric'"),
+        ({"automl_settings": {"algorithm": "bayesain"}}, SettingsError, "did you mean 'bayesian'"),
+        ({"automl_hyperparameters": ["train.optim.lrr"]}, SearchSpaceError, "train.optim.lr"),
+        ({"custom_param_ranges": {"train.layers": {"valid_min": 0, "valid_max": 3}}}, SearchSpaceError,
+         "train.layers"),
+        ({"custom_param_ranges": {"train.optim.lr": {"valid_min": "small"}}}, SearchSpaceError, "small"),
+        ({"spec_overrides": {"train.num_epoch": 3}}, UserInputError, "did you mean 'train.num_epochs'"),
+    ],
+)
+def test_bad_input_fails_before_any_job(toy_skill: Path, tmp_path: Path, kwargs: dict[str, Any],
+                                        error: type[Exception], match: str) -> None:
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    with pytest.raises(error, match=match):
+        runner.run(workspace_path=tmp_path / "ws", **{"automl_settings": _settings(), **kwargs})
+    assert not (tmp_path / "ws").exists()
+    assert not (tmp_path / "jobs").exists() or not any((tmp_path / "jobs").iterdir())
+
+
+def test_wrong_skill_dir_names_the_path_and_file(tmp_path: Path) -> None:
+    with pytest.raises(SkillError, match="does not exist"):
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SkillError, match=r"references/skill_info\.yaml"):
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), tmp_path / "empty")
+
+
+def test_missing_schema_says_automl_is_not_runnable(toy_skill: Path, tmp_path: Path) -> None:
+    (toy_skill / "schemas" / "train.schema.json").unlink()
+    with pytest.raises(SkillError, match="not runnable until its schema is shipped"):
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+
+
+def test_existing_run_folder_needs_resume(toy_skill: Path, tmp_path: Path) -> None:
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    result = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws",
+                        gpu_count=0)
+    run_dir = result["run_dir"]
+    with pytest.raises(WorkspaceError, match="resume"):
+        runner.run(automl_settings=_settings(), workspace_path=run_dir)
+    again = runner.run(workspace_path=run_dir, resume=True, automl_settings=_settings(automl_max_recommendations=2))
+    assert again["progress"]["completed"] == 2  # a resumed run may raise its budget

@@ -1,0 +1,70 @@
+"""Run folders never collide, are locked against a second orchestrator, and the store is durable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tao_automl.errors import WorkspaceError, WorkspaceLockedError
+from tao_automl.store import RunStore
+from tao_automl.workspace import RunLock, existing_run_dir, new_run_dir
+
+
+def test_run_dirs_started_in_the_same_second_differ(tmp_path: Path) -> None:
+    dirs = {new_run_dir(tmp_path) for _ in range(20)}
+    assert len(dirs) == 20
+    assert all(d.name.startswith("run_") for d in dirs)
+
+
+def test_second_orchestrator_is_refused_with_holder_pid(tmp_path: Path) -> None:
+    run_dir = new_run_dir(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'src')!r})
+            from pathlib import Path
+            from tao_automl.workspace import RunLock
+            RunLock(Path({str(run_dir)!r})).acquire()
+            print("locked", flush=True)
+            time.sleep(30)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(WorkspaceLockedError, match=f"pid {holder.pid}"):
+            RunLock(run_dir).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    RunLock(run_dir).acquire().release()  # the OS released the killed holder's lock
+
+
+def test_store_round_trip_and_readonly_reader(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.set_meta({"budget": 3, "direction": "minimize"})
+    store.add_rec(1, {"lr": 0.1}, {"train": {"lr": 0.1}}, "job-1")
+    store.mark_submitted(1, "j1", "/tmp/r1")
+    reader = RunStore(tmp_path, readonly=True)
+    assert reader.recs()[0].status == "pending"
+    store.finish_rec(1, "success", 0.5, None)
+    assert reader.recs()[0].metric_value == 0.5  # a reader sees committed writes
+    kinds = [e["kind"] for e in reader.events()]
+    assert kinds == ["rec_created", "job_submitted", "rec_finished"]
+    with pytest.raises(ValueError, match="final state"):
+        store.finish_rec(1, "running", None, None)
+
+
+def test_existing_run_dir_without_state_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="holds no run"):
+        existing_run_dir(tmp_path)
+    run_dir = new_run_dir(tmp_path)
+    RunStore(run_dir).close()
+    with pytest.raises(WorkspaceError, match=run_dir.name):
+        existing_run_dir(tmp_path)  # the hint lists the runs inside
+    with pytest.raises(WorkspaceError, match="already holds a run"):
+        new_run_dir(run_dir)
