@@ -1,0 +1,130 @@
+"""Orchestrator overhead: 50 instant jobs through the real runner and LocalSDK.
+
+For each job that ends while recs remain, the *gap* is the time from the job's end (the trainer's last
+timestamp, written just before it exits) to the next job's launch (the runner's persisted
+``job_submitted`` event, i.e. after the process was spawned and its id stored). Also reported:
+orchestrator CPU time per rec (this process only; the jobs' own CPU is excluded).
+
+Usage: python benchmarks/overhead.py [--recs 50] [--concurrency 1 4] [--algorithms random bayesian]
+Prints a table and writes benchmarks/results/overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tao_automl.platforms.local import LocalSDK
+from tao_automl.runner import AutoMLRunner
+from tao_automl.store import RunStore
+
+TRAINER = """import sys, time, os
+path = sys.argv[sys.argv.index("-e") + 1]
+results = [l.split(":", 1)[1].strip() for l in open(path) if l.startswith("results_dir:")][0]
+os.makedirs(results, exist_ok=True)
+print("val_loss: 0.5")
+with open(os.path.join(results, "end.txt"), "w") as f:
+    f.write(repr(time.time()))
+"""
+
+SCHEMA = {
+    "automl_default_parameters": ["train.lr", "train.depth", "train.act"],
+    "default": {"train": {"lr": 0.01, "depth": 2, "act": "relu"}},
+    "properties": {"train": {"type": "collection", "properties": {
+        "lr": {"type": "float", "default": 0.01, "minimum": 1e-5, "maximum": 1.0, "description": "learning rate"},
+        "depth": {"type": "int", "default": 2, "minimum": 1, "maximum": 8},
+        "act": {"type": "categorical", "default": "relu", "enum": ["relu", "gelu", "tanh"]},
+    }}},
+}
+
+
+def make_skill(root: Path) -> Path:
+    skill = root / "instant-net"
+    (skill / "references").mkdir(parents=True)
+    (skill / "schemas").mkdir()
+    (skill / "train.py").write_text(TRAINER)
+    info = {"name": "instant-net", "automl_enabled": True,
+            "actions": {"train": {"command": f"{sys.executable} -S {skill / 'train.py'} -e {{config_path}}",
+                                  "config_format": "yaml"}},
+            "spec_params": {"train": {"results_dir": "output_dir"}}}
+    (skill / "references" / "skill_info.yaml").write_text(yaml.safe_dump(info))
+    (skill / "schemas" / "train.schema.json").write_text(json.dumps(SCHEMA))
+    return skill
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def measure(algorithm: str, concurrency: int, recs: int, root: Path) -> dict[str, Any]:
+    skill = make_skill(root / f"bank-{algorithm}-{concurrency}")
+    runner = AutoMLRunner(LocalSDK(jobs_dir=root / f"jobs-{algorithm}-{concurrency}"), skill)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    result = runner.run(automl_settings={"algorithm": algorithm, "metric": "val_loss", "seed": 0,
+                                         "automl_max_recommendations": recs, "automl_max_concurrent": concurrency},
+                        workspace_path=root / f"ws-{algorithm}-{concurrency}", gpu_count=0)
+    wall = time.monotonic() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    store = RunStore(result["run_dir"], readonly=True)
+    launches = sorted(e["ts"] for e in store.events("job_submitted"))
+    ends = sorted(float((Path(h["results_dir"]) / "end.txt").read_text()) for h in result["history"])
+    store.close()
+    gaps = []
+    for end in ends:
+        later = [t for t in launches if t >= end]
+        if later:
+            gaps.append((later[0] - end) * 1000.0)
+    return {
+        "algorithm": algorithm, "concurrency": concurrency, "recs": recs,
+        "succeeded": result["progress"]["succeeded"], "wall_s": round(wall, 3),
+        "gap_ms_median": round(statistics.median(gaps), 2) if gaps else None,
+        "gap_ms_p95": round(percentile(gaps, 0.95), 2) if gaps else None,
+        "gaps_measured": len(gaps),
+        "cpu_ms_per_rec": round(cpu * 1000.0 / recs, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recs", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--algorithms", nargs="+", default=["random", "bayesian"])
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for algorithm in args.algorithms:
+            for concurrency in args.concurrency:
+                rows.append(measure(algorithm, concurrency, args.recs, Path(tmp)))
+    header = f"{'algorithm':<10} {'conc':>4} {'recs':>4} {'ok':>4} {'wall_s':>7} {'gap_med_ms':>10} " \
+             f"{'gap_p95_ms':>10} {'cpu_ms/rec':>10}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['algorithm']:<10} {r['concurrency']:>4} {r['recs']:>4} {r['succeeded']:>4} {r['wall_s']:>7} "
+              f"{r['gap_ms_median']:>10} {r['gap_ms_p95']:>10} {r['cpu_ms_per_rec']:>10}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": "overhead", "target_gap_ms_median": 50, "python": sys.version.split()[0],
+                               "machine": platform.machine(), "cpus": __import__("os").cpu_count(),
+                               "date": time.strftime("%Y-%m-%d"), "rows": rows}, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

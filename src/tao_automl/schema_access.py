@@ -1,0 +1,93 @@
+"""Read-only access to a TAO ``train.schema.json``: properties by dotted name, defaults, AutoML lists.
+
+Groups are properties of ``type: collection`` with their own ``properties``. The real schemas
+also hold a few non-dict entries under ``properties`` (e.g. a stray ``automl_disabled_parameters``
+list); those are never properties and are ignored everywhere.
+
+Disabled rule (what the real bank does): every searchable leaf lives under groups such as
+``train``/``model``/``dataset`` that carry ``automl_enabled: false`` and are listed in
+``automl_disabled_parameters`` while their children are enabled. So a name is disabled only when
+*that exact name* is in the top-level ``automl_disabled_parameters`` (or in the list of one of its
+ancestor groups), or when its *own* leaf property says ``automl_enabled: false``. Group flags never
+propagate to children.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from tao_automl.errors import SearchSpaceError
+
+
+def _props(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    props = node.get("properties")
+    return props if isinstance(props, Mapping) else {}
+
+
+def get_property(schema: Mapping[str, Any], dotted: str) -> Mapping[str, Any] | None:
+    """The property dict at ``dotted`` (e.g. ``"train.optim.lr"``), or None when there is none."""
+    node: Mapping[str, Any] = schema
+    for part in dotted.split("."):
+        child = _props(node).get(part)
+        if not isinstance(child, Mapping):
+            return None
+        node = child
+    return node
+
+
+def _assemble_defaults(node: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, prop in _props(node).items():
+        if not isinstance(prop, Mapping):
+            continue
+        if isinstance(prop.get("properties"), Mapping) and not isinstance(prop.get("default"), Mapping):
+            out[key] = _assemble_defaults(prop)
+        elif "default" in prop:
+            out[key] = copy.deepcopy(prop["default"])
+    return out
+
+
+def schema_defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The full nested default spec: the top-level ``default`` if present, else built from properties."""
+    top = schema.get("default")
+    if isinstance(top, Mapping):
+        return copy.deepcopy(dict(top))
+    return _assemble_defaults(schema)
+
+
+def _string_list(schema: Mapping[str, Any], key: str) -> list[str]:
+    value = schema.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SearchSpaceError(f"schema field {key!r} must be a list of dotted names, got {value!r}")
+    return list(value)
+
+
+def automl_candidates(schema: Mapping[str, Any]) -> list[str]:
+    """The schema's top-level ``automl_default_parameters`` (searched when the user names none)."""
+    return _string_list(schema, "automl_default_parameters")
+
+
+def iter_leaf_names(schema: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """Every dotted name of the schema (groups and leaves), depth first."""
+    for key, prop in _props(schema).items():
+        if isinstance(prop, Mapping):
+            yield prefix + key
+            yield from iter_leaf_names(prop, prefix + key + ".")
+
+
+def is_disabled(schema: Mapping[str, Any], dotted: str) -> bool:
+    """Whether ``dotted`` is AutoML-disabled by the rule in the module docstring."""
+    if dotted in _string_list(schema, "automl_disabled_parameters"):
+        return True
+    parts = dotted.split(".")
+    for i in range(1, len(parts)):
+        group = get_property(schema, ".".join(parts[:i]))
+        if group is not None and dotted in _string_list(group, "automl_disabled_parameters"):
+            return True
+    prop = get_property(schema, dotted)
+    is_group = prop is not None and isinstance(prop.get("properties"), Mapping)
+    return prop is not None and not is_group and prop.get("automl_enabled") is False

@@ -1,0 +1,636 @@
+"""Search space from a TAO train schema: the real bank, every type, bounds, custom ranges, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tao_automl.errors import SearchSpaceError, UserInputError
+from tao_automl.schema_access import iter_leaf_names
+from tao_automl.schema_bounds import schema_interval
+from tao_automl.schema_space import (
+    automl_candidates,
+    build_search_space,
+    get_property,
+    param_kind,
+    schema_defaults,
+)
+from tao_automl.space import BoolParam, CategoricalParam, FloatParam, IntParam
+
+
+# -- the real skill bank ------------------------------------------------------------------------
+def _bank_models_dir() -> Path | None:
+    roots = [Path(os.environ["TAO_TEST_BANK"])] if os.environ.get("TAO_TEST_BANK") else []
+    here = Path(__file__).resolve().parents
+    if len(here) > 2:
+        roots.append(here[2] / "shared" / "tao-bank")
+    for root in roots:
+        for models in (root / "skills" / "models", root / "models", root):
+            if any(models.glob("*/schemas/train.schema.json")):
+                return models
+    return None
+
+
+BANK = _bank_models_dir()
+SCHEMA_PATHS = sorted(BANK.glob("*/schemas/train.schema.json")) if BANK else []
+needs_bank = pytest.mark.skipif(
+    BANK is None,
+    reason="TAO skill bank not found: set TAO_TEST_BANK or place it at <repo>/../shared/tao-bank",
+)
+_CACHE: dict[Path, dict[str, Any]] = {}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if path not in _CACHE:
+        _CACHE[path] = json.loads(path.read_text())
+    return _CACHE[path]
+
+
+def _bank_schema(model: str) -> dict[str, Any]:
+    assert BANK is not None
+    return _load(BANK / model / "schemas" / "train.schema.json")
+
+
+@needs_bank
+def test_bank_has_the_expected_schemas() -> None:
+    assert len(SCHEMA_PATHS) >= 25
+
+
+@needs_bank
+@pytest.mark.parametrize(
+    "path", SCHEMA_PATHS or [Path("none")], ids=lambda p: p.parent.parent.name if p.name != "none" else "none"
+)
+def test_every_bank_schema_gives_a_finite_valid_space(path: Path) -> None:
+    schema = _load(path)
+    space = build_search_space(schema)
+    assert len(space) > 0
+    rng = np.random.default_rng(7)
+    for p in space.params:
+        prop = get_property(schema, p.name)
+        assert prop is not None
+        if isinstance(p, (FloatParam, IntParam)):
+            assert math.isfinite(p.low) and math.isfinite(p.high) and p.low <= p.high
+            iv = schema_interval(p.name, prop)
+            assert iv.admits(p.low) and iv.admits(p.high), (p, str(iv))
+            if p.log:
+                assert p.low > 0
+        assert p.default is None or p.contains(p.default)
+    for _ in range(500):
+        config = space.sample(rng)
+        assert space.contains(config), space.violations(config)
+    # Unit-cube round trip stays inside too.
+    for x in rng.random((50, space.dim)):
+        assert space.contains(space.decode(x))
+
+
+@needs_bank
+@pytest.mark.parametrize("model", ["tao-train-dino", "tao-train-image-classification", "tao-finetune-clip"])
+def test_learning_rates_are_log_scale_with_positive_low(model: str) -> None:
+    space = build_search_space(_bank_schema(model))
+    lrs = [p for p in space.params if p.name.rsplit(".", 1)[-1] in ("lr", "text_lr", "vision_lr")]
+    assert lrs
+    for p in lrs:
+        assert isinstance(p, FloatParam) and p.log and p.low > 0, p
+
+
+@needs_bank
+def test_bank_rate_like_ranges_are_sensible() -> None:
+    dino = build_search_space(_bank_schema("tao-train-dino"))
+    lr = dino["train.optim.lr"]
+    assert (
+        isinstance(lr, FloatParam) and lr.low == pytest.approx(2e-6) and lr.high == 1.0 and lr.default == 2e-4
+    )
+    momentum = dino["train.optim.momentum"]  # "> 0.0" on [0, 1], not rate-like: linear, 0 excluded
+    assert isinstance(momentum, FloatParam) and not momentum.log and 0 < momentum.low < 1e-5
+    layer_decay = dino["train.optim.layer_decay_rate"]  # default 0.65 is a factor, not a rate
+    assert isinstance(layer_decay, FloatParam) and not layer_decay.log
+    cls = build_search_space(_bank_schema("tao-train-image-classification"))
+    cls_lr = cls["train.optim.lr"]  # [0, inf) with default 6e-5 -> [6e-7, 6e-3]
+    assert (
+        isinstance(cls_lr, FloatParam)
+        and cls_lr.low == pytest.approx(6e-7)
+        and cls_lr.high == pytest.approx(6e-3)
+    )
+    gdino = build_search_space(_bank_schema("tao-train-grounding-dino"))
+    assert gdino["train.optim.momentum"] == FloatParam("train.optim.momentum", 0.0, 1.0, default=0.9)
+    assert gdino["train.optim.lr_step_size"] == IntParam("train.optim.lr_step_size", 0, 40, default=10)
+
+
+@needs_bank
+def test_bank_skipped_default_gives_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="tao_automl.schema_space"):
+        space = build_search_space(_bank_schema("tao-train-image-classification"))
+    assert "train.optim.betas" not in space
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "train.optim.betas" in warnings[0] and "'list'" in warnings[0]
+
+
+@needs_bank
+def test_bank_explicit_list_param_is_an_error() -> None:
+    with pytest.raises(SearchSpaceError, match=r"'train\.optim\.betas' has type 'list'.*supported types"):
+        build_search_space(_bank_schema("tao-train-image-classification"), ["train.optim.betas"])
+
+
+@needs_bank
+def test_every_supported_bank_leaf_builds_when_named() -> None:
+    rng = np.random.default_rng(3)
+    count = 0
+    for path in SCHEMA_PATHS:
+        schema = _load(path)
+        for name in iter_leaf_names(schema):
+            prop = get_property(schema, name)
+            if prop is None or param_kind(prop) is None:
+                continue
+            space = build_search_space(schema, [name], override_disabled=True)
+            count += 1
+            for _ in range(5):
+                assert space.contains(space.sample(rng))
+    assert count > 1000
+
+
+@needs_bank
+def test_bank_group_flags_do_not_disable_children() -> None:
+    schema = _bank_schema("tao-train-dino")
+    assert "train.optim" in schema["automl_disabled_parameters"]
+    assert "train.optim.lr" in build_search_space(schema, ["train.optim.lr"])
+    with pytest.raises(
+        SearchSpaceError, match=r"'model\.hidden_dim' is AutoML-disabled.*override_automl_disabled"
+    ):
+        build_search_space(schema, ["model.hidden_dim"])  # listed itself in automl_disabled_parameters
+    adiff = _bank_schema("tao-finetune-nv-tesseract-ad-diffusion")
+    with pytest.raises(SearchSpaceError, match=r"'train\.epochs' is AutoML-disabled"):
+        build_search_space(adiff, ["train.epochs"])  # leaf automl_enabled: false
+    assert "train.epochs" in build_search_space(adiff, ["train.epochs"], override_disabled=True)
+
+
+# -- a synthetic schema covering every type -----------------------------------------------------
+def _schema() -> dict[str, Any]:
+    return {
+        "automl_default_parameters": ["train.lr", "train.batch", "model.act", "train.tags"],
+        "automl_disabled_parameters": ["train.seed", "train"],
+        "properties": {
+            "train": {
+                "type": "collection",
+                "automl_enabled": False,
+                "automl_disabled_parameters": ["train.gpus"],
+                "properties": {
+                    "lr": {
+                        "type": "float",
+                        "default": 1e-3,
+                        "minimum": 0.0,
+                        "maximum": "inf",
+                        "description": "Learning rate.",
+                    },
+                    "momentum": {"type": "number", "default": 0.9, "minimum": 0.0, "maximum": 1.0},
+                    "batch": {"type": "int", "default": 8, "minimum": 1, "maximum": float("inf")},
+                    "epochs": {"type": "integer", "default": 10, "minimum": 1, "maximum": 100},
+                    "amp": {"type": "bool", "default": True},
+                    "shuffle": {"type": "boolean", "default": False},
+                    "seed": {"type": "int", "default": 1, "minimum": 0, "maximum": 100},
+                    "gpus": {"type": "int", "default": 1, "minimum": 1, "maximum": 8},
+                    "frozen": {
+                        "type": "int",
+                        "default": 1,
+                        "minimum": 0,
+                        "maximum": 8,
+                        "automl_enabled": False,
+                    },
+                    "tags": {"type": "list", "default": []},
+                    "sym": {"type": "float", "default": 0.5, "minimum": -2, "maximum": 2},
+                    "isym": {"type": "int", "default": 0, "minimum": -2, "maximum": 2},
+                },
+            },
+            "model": {
+                "type": "collection",
+                "properties": {
+                    "act": {
+                        "type": "categorical",
+                        "default": "relu",
+                        "enum": ["relu", "gelu", "silu"],
+                        "option_weights": [1, 2, 1],
+                    },
+                    "norm": {"type": "string", "default": "bn", "valid_options": ["bn", "ln"]},
+                    "name": {"type": "string", "default": "x"},
+                    "size": {"type": "ordered", "default": "s", "enum": ["s", "m", "l"]},
+                    "depth": {"type": "ordered_int", "default": 3, "enum": [2, 3, 4]},
+                    "res": {"type": "ordered_int", "default": 256, "enum": [256, 512, 768]},
+                    "pair": {"type": "float", "default": [1.0], "minimum": [0.0], "maximum": [2.0]},
+                },
+            },
+            "automl_disabled_parameters": ["stray", "list"],
+        },
+    }
+
+
+ALL = [
+    "train.lr",
+    "train.momentum",
+    "train.batch",
+    "train.epochs",
+    "train.amp",
+    "train.shuffle",
+    "train.sym",
+    "train.isym",
+    "model.act",
+    "model.norm",
+    "model.size",
+    "model.depth",
+    "model.res",
+]
+
+
+def test_synthetic_schema_covers_each_type() -> None:
+    space = build_search_space(_schema(), ALL)
+    assert space.names == ALL
+    lr = space["train.lr"]
+    assert isinstance(lr, FloatParam) and lr.log and (lr.low, lr.high, lr.default) == (1e-5, 0.1, 1e-3)
+    assert space["train.momentum"] == FloatParam("train.momentum", 0.0, 1.0, default=0.9)
+    assert space["train.batch"] == IntParam("train.batch", 1, 32, default=8)
+    assert space["train.epochs"] == IntParam("train.epochs", 1, 100, default=10)
+    assert space["train.amp"] == BoolParam("train.amp", default=True)
+    assert space["train.shuffle"] == BoolParam("train.shuffle", default=False)
+    assert space["model.act"] == CategoricalParam(
+        "model.act", ("relu", "gelu", "silu"), (1.0, 2.0, 1.0), "relu"
+    )
+    assert space["model.norm"] == CategoricalParam("model.norm", ("bn", "ln"), default="bn")
+    assert space["model.size"] == CategoricalParam("model.size", ("s", "m", "l"), default="s")
+    assert space["model.depth"] == IntParam("model.depth", 2, 4, default=3)
+    assert space["model.res"] == CategoricalParam("model.res", (256, 512, 768), default=256)
+    rng = np.random.default_rng(0)
+    assert all(space.contains(space.sample(rng)) for _ in range(200))
+
+
+def test_defaults_skip_unsupported_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        space = build_search_space(_schema())
+    assert space.names == ["train.lr", "train.batch", "model.act"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "tao_automl.schema_space"]
+    assert len(messages) == 1 and "train.tags (type 'list')" in messages[0]
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("model.name", "'string' without enum/valid_options"),
+        ("model.pair", "'float' with list bounds"),
+        ("model", "'collection'"),
+        ("train.tags", "'list'"),
+    ],
+)
+def test_unsupported_named_param_is_an_error(name: str, kind: str) -> None:
+    with pytest.raises(SearchSpaceError, match=f"{name!r} has type {kind}.*supported types: float"):
+        build_search_space(_schema(), [name])
+
+
+def test_symmetric_negative_bounds_work() -> None:
+    space = build_search_space(_schema(), ["train.sym", "train.isym"])
+    assert space["train.sym"] == FloatParam("train.sym", -2.0, 2.0, default=0.5)
+    assert space["train.isym"] == IntParam("train.isym", -2, 2, default=0)
+    rng = np.random.default_rng(1)
+    values = [space.sample(rng) for _ in range(300)]
+    assert all(-2 <= v["train.sym"] <= 2 and -2 <= v["train.isym"] <= 2 for v in values)
+    assert {v["train.isym"] for v in values} == {-2, -1, 0, 1, 2}
+
+
+def _one(prop: dict[str, Any], custom: dict[str, Any] | None = None, name: str = "p") -> Any:
+    schema = {"properties": {name: prop}}
+    return build_search_space(schema, [name], {name: custom} if custom else None)[name]
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        {},
+        {"minimum": "-inf", "maximum": "inf"},
+        {"maximum": float("inf")},
+        {"minimum": float("-inf"), "maximum": 3.0},
+        {"minimum": -1e300, "maximum": 1e300},
+    ],
+)
+@pytest.mark.parametrize("kind", ["float", "int"])
+def test_infinite_bounds_become_finite(bounds: dict[str, Any], kind: str) -> None:
+    p = _one({"type": kind, "default": 2, **bounds})
+    assert math.isfinite(p.low) and math.isfinite(p.high) and p.low <= 2 <= p.high and p.default == 2
+
+
+def test_open_ended_rules() -> None:
+    assert _one({"type": "float", "default": 0.9, "minimum": 0}, name="momentum").high == 1.0
+    assert _one({"type": "float", "default": 2.0, "minimum": 1.0}, name="margin") == FloatParam(
+        "margin", 1.0, 8.0, default=2.0
+    )
+    assert _one({"type": "int", "default": -1, "minimum": -1}) == IntParam("p", -1, 9, default=-1)
+    assert _one({"type": "float", "default": -3.0, "maximum": 0.0}) == FloatParam(
+        "p", -12.0, 0.0, default=-3.0
+    )
+    wd = _one({"type": "float", "default": 0.0, "minimum": 0.0}, name="weight_decay")  # no positive default
+    assert wd == FloatParam("weight_decay", 1e-5, 0.1, log=True, default=None)
+
+
+def test_math_cond_strictly_positive_excludes_zero() -> None:
+    lin = _one({"type": "float", "default": 0.5, "minimum": 0.0, "maximum": 1.0, "math_cond": "> 0.0"})
+    assert not lin.log and 0 < lin.low <= 1e-6 and lin.high == 1.0
+    log = _one(
+        {"type": "float", "default": 1e-4, "minimum": 0.0, "maximum": 1.0, "math_cond": "> 0"}, name="lr"
+    )
+    assert log.log and log.low == pytest.approx(1e-6)
+    assert _one({"type": "int", "default": 3, "minimum": 0, "maximum": 9, "math_cond": ">0"}).low == 1
+    assert _one(
+        {"type": "int", "default": 3, "minimum": 0, "maximum": 9, "math_cond": ">= 2 < 5"}
+    ) == IntParam("p", 2, 4, default=3)
+    nz = _one({"type": "int", "default": -1, "minimum": -2, "maximum": "inf", "math_cond": "!= 0"})
+    assert (nz.low, nz.high) == (-2, -1)
+    strict_top = _one({"type": "float", "default": 0.5, "minimum": 0.0, "maximum": 1.0, "math_cond": "< 1"})
+    assert strict_top.high < 1.0
+    ignored = _one({"type": "int", "default": 5, "minimum": 1, "maximum": 9, "math_cond": "> depends_on"})
+    assert (ignored.low, ignored.high) == (1, 9)
+    with pytest.raises(SearchSpaceError, match="leave no value"):
+        _one({"type": "float", "minimum": 0.0, "maximum": 0.0, "math_cond": "> 0.0"})
+
+
+def test_default_outside_final_range_is_none() -> None:
+    assert (
+        _one({"type": "float", "default": 0.0, "minimum": 0.0, "maximum": 0.5, "math_cond": "> 0.0"}).default
+        is None
+    )
+    assert _one({"type": "int", "default": 50, "minimum": 0, "maximum": 9}).default is None
+
+
+def test_explicit_scale_wins() -> None:
+    assert (
+        _one({"type": "float", "default": 1e-3, "minimum": 0, "maximum": 1, "scale": "linear"}, name="lr").log
+        is False
+    )
+    assert _one({"type": "float", "default": 5.0, "minimum": 1, "maximum": 100, "scale": "log"}).log is True
+    assert _one({"type": "float", "default": 5.0, "minimum": 1, "maximum": 100}, {"scale": "log"}).log is True
+    assert (
+        _one({"type": "float", "default": 1e-3, "minimum": 0, "maximum": 1}, {"scale": "linear"}, "lr").log
+        is False
+    )
+    log_int = _one({"type": "int", "default": 8, "minimum": 0, "maximum": 1024}, {"scale": "log"})
+    assert log_int == IntParam("p", 1, 1024, log=True, default=8)
+    with pytest.raises(SearchSpaceError, match=r"'p': scale='cubic' is not supported"):
+        _one({"type": "float", "minimum": 0, "maximum": 1, "scale": "cubic"})
+
+
+_FINITE = st.floats(min_value=-1e99, max_value=1e99, allow_nan=False)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    a=_FINITE,
+    b=_FINITE,
+    default=st.one_of(st.none(), _FINITE),
+    low_inf=st.booleans(),
+    high_inf=st.booleans(),
+    cond=st.sampled_from([None, "> 0.0", ">= 0", "< 1", "!= 0"]),
+    name=st.sampled_from(["lr", "weight_decay", "x", "drop_prob"]),
+    kind=st.sampled_from(["float", "int"]),
+    seed=st.integers(0, 2**16),
+)
+def test_no_schema_range_crashes_or_escapes(
+    a: float,
+    b: float,
+    default: float | None,
+    low_inf: bool,
+    high_inf: bool,
+    cond: str | None,
+    name: str,
+    kind: str,
+    seed: int,
+) -> None:
+    lo, hi = min(a, b), max(a, b)
+    prop: dict[str, Any] = {
+        "type": kind,
+        "minimum": "-inf" if low_inf else lo,
+        "maximum": "inf" if high_inf else hi,
+    }
+    if default is not None:
+        prop["default"] = default
+    if cond:
+        prop["math_cond"] = cond
+    try:
+        iv = schema_interval(name, prop)
+        space = build_search_space({"properties": {name: prop}}, [name])
+    except SearchSpaceError as exc:  # only an empty range may be refused
+        assert "no " in str(exc) or "positive range" in str(exc), str(exc)
+        return
+    p = space[name]
+    assert isinstance(p, (FloatParam, IntParam))
+    assert math.isfinite(p.low) and math.isfinite(p.high)
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        value = p.sample(rng)
+        assert p.contains(value) and iv.admits(value), (value, str(iv), p)
+        if cond == "!= 0" and kind == "int":
+            assert value != 0
+
+
+# -- custom_param_ranges ------------------------------------------------------------------------
+def test_custom_ranges_narrow_and_add_params() -> None:
+    space = build_search_space(
+        _schema(),
+        ["train.lr"],
+        {
+            "train.lr": {"valid_min": 1e-4, "valid_max": 1e-2},
+            "train.epochs": {"valid_min": 5, "valid_max": 20},  # not named: added (explicit ask)
+            "model.act": {"valid_options": ["gelu", "relu"], "option_weights": [3, 1]},
+            "model.norm": {"disable_list": ["ln"]},
+            "model.res": {"disable_list": [768]},
+            "model.depth": {"valid_max": 3},
+            "train.amp": {"option_weights": [1, 3]},
+        },
+    )
+    assert space.names == [
+        "train.lr",
+        "train.epochs",
+        "model.act",
+        "model.norm",
+        "model.res",
+        "model.depth",
+        "train.amp",
+    ]
+    assert space["train.lr"] == FloatParam("train.lr", 1e-4, 1e-2, log=True, default=1e-3)
+    assert space["train.epochs"] == IntParam("train.epochs", 5, 20, default=10)
+    assert space["model.act"] == CategoricalParam("model.act", ("gelu", "relu"), (3.0, 1.0), "relu")
+    assert space["model.norm"] == CategoricalParam("model.norm", ("bn",), default="bn")
+    assert space["model.res"] == CategoricalParam("model.res", (256, 512), default=256)
+    assert space["model.depth"] == IntParam("model.depth", 2, 3, default=3)
+    assert space["train.amp"] == BoolParam("train.amp", default=True, weight_true=0.25)
+
+
+def test_custom_min_only_reaches_past_the_finitised_range() -> None:
+    p = build_search_space(_schema(), ["train.batch"], {"train.batch": {"valid_min": 64}})["train.batch"]
+    assert p == IntParam("train.batch", 64, 256, default=None)
+
+
+@pytest.mark.parametrize(
+    "name, custom, pattern",
+    [
+        (
+            "train.lrr",
+            {"valid_min": 0.1},
+            r"'train\.lrr'.*not in the train schema \(did you mean 'train\.lr'\?\)",
+        ),
+        ("train.lr", {"valid_min": "0.1"}, r"\['train\.lr'\]\.valid_min='0\.1' has the wrong type.*a number"),
+        (
+            "train.batch",
+            {"valid_max": 2.5},
+            r"\['train\.batch'\]\.valid_max=2\.5 has the wrong type.*an integer",
+        ),
+        ("train.batch", {"valid_min": True}, r"\['train\.batch'\]\.valid_min=True has the wrong type"),
+        ("train.lr", {"valid_min": [0.1]}, r"valid_min=\[0\.1\] has the wrong type.*list bounds"),
+        (
+            "train.momentum",
+            {"valid_min": 0.5, "valid_max": 0.1},
+            r"'train\.momentum'.*valid_min=0\.5 > valid_max=0\.1",
+        ),
+        (
+            "train.momentum",
+            {"valid_max": 2.0},
+            r"\['train\.momentum'\]\.valid_max=2\.0 is outside.*allowed: \[0, 1\]",
+        ),
+        (
+            "train.lr",
+            {"valid_min": -1.0},
+            r"\['train\.lr'\]\.valid_min=-1\.0 is outside.*allowed: \[0, inf\)",
+        ),
+        (
+            "model.act",
+            {"valid_options": ["relu", "tanh"]},
+            r"'tanh' is not an option of 'model\.act'.*'gelu'",
+        ),
+        (
+            "model.act",
+            {"option_weights": [1, 2]},
+            r"option_weights of 'model\.act' has 2 entries but there are 3",
+        ),
+        ("model.act", {"disable_list": ["relu", "gelu", "silu"]}, r"\['model\.act'\] disables every option"),
+        ("model.act", {"disable_list": ["tanh"]}, r"disable_list: 'tanh' is not an option of 'model\.act'"),
+        ("model.act", {"valid_min": 1}, r"valid_min=1 does not apply to categorical param 'model\.act'"),
+        (
+            "train.lr",
+            {"valid_options": [0.1]},
+            r"valid_options=\(0\.1,\) does not apply to float param 'train\.lr'",
+        ),
+        (
+            "train.lr",
+            {"valid_mn": 0.1},
+            r"\['train\.lr'\] has unknown key 'valid_mn' \(did you mean 'valid_min'\?\)",
+        ),
+        (
+            "train.lr",
+            {"scale": "logit"},
+            r"\['train\.lr'\]\.scale='logit' is not supported; allowed: \['log'",
+        ),
+        ("train.lr", 0.1, r"custom_param_ranges\['train\.lr'\] must be a mapping"),
+        ("train.tags", {"valid_min": 1}, r"'train\.tags' has type 'list'"),
+        (
+            "train.seed",
+            {"valid_max": 5},
+            r"'train\.seed' is AutoML-disabled.*override_automl_disabled_params: true",
+        ),
+        (
+            "model.act",
+            {"option_weights": [1, -1, 1]},
+            r"option_weights=\[1, -1, 1\] must be a list of finite",
+        ),
+    ],
+)
+def test_bad_custom_range_is_a_clear_error(name: str, custom: Any, pattern: str) -> None:
+    with pytest.raises(SearchSpaceError, match=pattern) as info:
+        build_search_space(_schema(), ["train.lr"], {name: custom})
+    assert "\n" not in str(info.value)
+
+
+def test_strict_schema_bound_rejects_custom_equal_to_it() -> None:
+    schema = {"properties": {"lr": {"type": "float", "minimum": 0, "maximum": 1, "math_cond": "> 0.0"}}}
+    with pytest.raises(SearchSpaceError, match=r"\['lr'\]\.valid_min=0\.0 is outside.*allowed: \(0, 1\]"):
+        build_search_space(schema, ["lr"], {"lr": {"valid_min": 0}})
+
+
+def test_schema_option_weights_of_wrong_length_are_an_error() -> None:
+    prop = {"type": "categorical", "enum": ["a", "b"], "option_weights": [1.0]}
+    with pytest.raises(SearchSpaceError, match=r"schema option_weights of 'p' has 1 entries but there are 2"):
+        _one(prop)
+
+
+# -- names, disabled params, errors -------------------------------------------------------------
+def test_unknown_hyperparameter_suggests_the_nearest() -> None:
+    with pytest.raises(
+        SearchSpaceError,
+        match=r"'train\.momentun' is not in the train schema \(did you mean "
+        r"'train\.momentum'\?\)",
+    ):
+        build_search_space(_schema(), ["train.lr", "train.momentun"])
+    with pytest.raises(
+        SearchSpaceError, match=r"'zzz' is not in the train schema; the schema's AutoML defaults"
+    ):
+        build_search_space(_schema(), ["zzz"])
+
+
+@pytest.mark.parametrize("name", ["train.seed", "train.gpus", "train.frozen"])
+def test_disabled_param_needs_the_override(name: str) -> None:
+    with pytest.raises(SearchSpaceError, match="override_automl_disabled_params: true") as info:
+        build_search_space(_schema(), [name])
+    assert isinstance(info.value, UserInputError) and name in str(info.value)
+    assert name in build_search_space(_schema(), [name], override_disabled=True)
+
+
+def test_disabled_defaults_are_skipped_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    schema = _schema()
+    schema["automl_default_parameters"] = ["train.lr", "train.seed", "train.missing"]
+    with caplog.at_level(logging.WARNING):
+        assert build_search_space(schema).names == ["train.lr"]
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "tao_automl.schema_space"]
+    assert "train.seed (AutoML-disabled)" in message and "train.missing (not in the schema)" in message
+    assert build_search_space(schema, override_disabled=True).names == ["train.lr", "train.seed"]
+
+
+def test_bad_inputs_are_search_space_errors() -> None:
+    with pytest.raises(SearchSpaceError, match="list of dotted names"):
+        build_search_space(_schema(), "train.lr")
+    with pytest.raises(SearchSpaceError, match="no hyperparameter to search"):
+        build_search_space(_schema(), [])
+    with pytest.raises(SearchSpaceError, match="must be a JSON object"):
+        build_search_space([], None)  # type: ignore[arg-type]
+    with pytest.raises(SearchSpaceError, match="custom_param_ranges must be a mapping"):
+        build_search_space(_schema(), None, ["train.lr"])  # type: ignore[arg-type]
+    with pytest.raises(SearchSpaceError, match=r"'p': minimum='abc' must be a number"):
+        _one({"type": "float", "minimum": "abc"})
+    with pytest.raises(SearchSpaceError, match="automl_default_parameters"):
+        automl_candidates({"automl_default_parameters": "train.lr"})
+
+
+def test_duplicate_names_are_searched_once() -> None:
+    assert build_search_space(_schema(), ["train.lr", "train.lr"]).names == ["train.lr"]
+
+
+# -- schema access ------------------------------------------------------------------------------
+def test_get_property_walks_groups_and_ignores_non_dicts() -> None:
+    schema = _schema()
+    assert get_property(schema, "train.lr") is schema["properties"]["train"]["properties"]["lr"]
+    assert get_property(schema, "train")["type"] == "collection"  # type: ignore[index]
+    assert get_property(schema, "train.nope") is None
+    assert get_property(schema, "train.lr.deeper") is None
+    assert get_property(schema, "automl_disabled_parameters") is None
+
+
+def test_schema_defaults_top_level_copy_or_assembled() -> None:
+    top = {"default": {"train": {"lr": 0.1, "ids": [0]}}, "properties": {}}
+    got = schema_defaults(top)
+    got["train"]["ids"].append(1)
+    assert top["default"]["train"]["ids"] == [0]
+    assembled = schema_defaults(_schema())
+    assert assembled["train"]["lr"] == 1e-3 and assembled["train"]["tags"] == []
+    assert assembled["model"]["act"] == "relu" and "automl_disabled_parameters" not in assembled
+    assert automl_candidates(_schema()) == ["train.lr", "train.batch", "model.act", "train.tags"]
+    assert automl_candidates({}) == []
