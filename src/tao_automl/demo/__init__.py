@@ -1,0 +1,1 @@
+"""Built-in demo trainers that follow the TAO container contract (``<tool> train -e <spec>``)."""

@@ -1,0 +1,73 @@
+"""The tao-automl command: run, status, resume; user errors are one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tao_automl.cli import main
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tao_automl.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def _config(tmp_path: Path, skill: Path, **extra: object) -> Path:
+    config = {
+        "skill_dir": str(skill), "workspace_path": "ws",
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 3, "automl_max_concurrent": 2,
+                            "poll_interval_s": 0.5},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")},
+        "platform_kwargs": {"gpu_count": 0},
+        **extra,
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_run_prints_live_lines_and_a_ranked_table_then_status_and_resume(toy_skill: Path, tmp_path: Path) -> None:
+    done = _cli("run", str(_config(tmp_path, toy_skill)))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("started  job") == 3
+    assert "rank" in done.stdout and "best: rec" in done.stdout
+    run_dir = next((tmp_path / "ws").glob("run_*"))  # workspace_path is relative to the config file
+
+    status = _cli("status", str(run_dir), "--json")
+    data = json.loads(status.stdout)
+    assert data["progress"]["completed"] == 3 and data["progress"]["state"] == "finished"
+    assert len(data["recommendations"]) == 3 and data["best"]["metric_value"] is not None
+
+    resumed = _cli("resume", str(run_dir), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["progress"]["completed"] == 3  # nothing relaunched
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"automl_setings": {}}, "did you mean 'automl_settings'"),
+        ({"skill_dir": "/nonexistent/model"}, "does not exist"),
+        ({"platform": "lokal"}, "did you mean 'local'"),
+        ({"automl_settings": {"algorithm": "hyperbayes"}}, "unknown algorithm 'hyperbayes'"),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_code_2(toy_skill: Path, tmp_path: Path, extra: dict[str, object],
+                                                   message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", str(_config(tmp_path, toy_skill, **extra))])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ws").exists()
+
+
+def test_status_of_a_folder_without_a_run_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", str(tmp_path)]) == 2
+    assert "no run state" in capsys.readouterr().err
