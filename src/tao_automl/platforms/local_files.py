@@ -1,0 +1,71 @@
+"""On-disk helpers of the local platform: atomic JSON files and reading a log's tail."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_BLOCK = 64 * 1024
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON next to ``path`` and rename it into place (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object stored at ``path``; None when the file is absent or not a JSON object."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_text(path: Path) -> str | None:
+    """A text file's content (undecodable bytes replaced); None when it does not exist."""
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def tail_lines(path: Path, count: int) -> str | None:
+    """The last ``count`` lines of a text file, read backwards in blocks; None when it does not exist."""
+    if count <= 0:
+        return "" if path.is_file() else None
+    try:
+        handle = path.open("rb")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    with handle:
+        end = handle.seek(0, os.SEEK_END)
+        data = b""
+        pos = end
+        # One newline more than the lines wanted, ignoring a trailing newline at the very end.
+        while pos > 0 and data.rstrip(b"\n").count(b"\n") < count:
+            step = min(_BLOCK, pos)
+            pos -= step
+            handle.seek(pos)
+            data = handle.read(step) + data
+    text = data.decode("utf-8", errors="replace")
+    lines = text.splitlines(keepends=True)
+    return "".join(lines[-count:])

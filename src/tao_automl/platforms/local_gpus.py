@@ -1,0 +1,76 @@
+"""GPU discovery and hand-out for the local platform (``CUDA_VISIBLE_DEVICES`` per job)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+
+logger = logging.getLogger(__name__)
+
+_NVIDIA_SMI_TIMEOUT_S = 15.0
+
+
+def parse_visible_devices(value: str) -> list[str]:
+    """GPU ids listed in a ``CUDA_VISIBLE_DEVICES`` value; CUDA stops at the first ``-1``."""
+    ids: list[str] = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if item == "-1" or item.lower() == "nodevfiles":
+            break
+        ids.append(item)
+    return ids
+
+
+def query_nvidia_smi() -> list[str] | None:
+    """GPU indices reported by ``nvidia-smi``; None when it is missing or fails."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [exe, "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=_NVIDIA_SMI_TIMEOUT_S, check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        logger.warning("nvidia-smi failed (%s); treating this machine as having no GPUs", exc)
+        return None
+    if proc.returncode != 0:
+        logger.warning("nvidia-smi exited with %d; treating this machine as having no GPUs", proc.returncode)
+        return None
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip().isdigit()]
+
+
+def detect_gpus(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The GPUs jobs may use: an existing ``CUDA_VISIBLE_DEVICES`` wins, else ``nvidia-smi``, else none.
+
+    An inherited ``CUDA_VISIBLE_DEVICES`` is a restriction someone chose for this process, so it is
+    respected even when ``nvidia-smi`` sees more devices.
+    """
+    env = os.environ if environ is None else environ
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return parse_visible_devices(visible)
+    return query_nvidia_smi() or []
+
+
+class GpuAllocator:
+    """Hands out GPU ids: least-used first, ties broken round-robin."""
+
+    def __init__(self, gpu_ids: Sequence[str]) -> None:
+        self.gpu_ids = list(dict.fromkeys(str(g) for g in gpu_ids))
+        self._cursor = 0
+
+    def allocate(self, count: int, usage: Mapping[str, int]) -> list[str]:
+        """Pick ``count`` distinct ids given how many running jobs use each; caller checks ``count``."""
+        n = len(self.gpu_ids)
+        if count <= 0 or n == 0:
+            return []
+        order = sorted(range(n), key=lambda i: (usage.get(self.gpu_ids[i], 0), (i - self._cursor) % n))
+        chosen = order[:count]
+        self._cursor = (max(chosen, key=lambda i: (i - self._cursor) % n) + 1) % n
+        return [self.gpu_ids[i] for i in sorted(chosen)]

@@ -1,0 +1,87 @@
+"""Process identity and process-group signalling for the local platform."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psutil
+
+# create_time() is derived from boot time and clock ticks; allow for float rounding between processes.
+_CREATE_TIME_TOLERANCE_S = 0.05
+
+
+def process_start_time(pid: int) -> float | None:
+    """``psutil`` create time of ``pid``, or None when no such process exists."""
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def is_same_process_alive(pid: int, create_time: float) -> bool:
+    """True when ``pid`` runs, is not a zombie, and started at ``create_time`` (guards against pid reuse)."""
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - create_time) > _CREATE_TIME_TOLERANCE_S:
+            return False
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def pid_belongs_to_other_process(pid: int, create_time: float) -> bool:
+    """True when ``pid`` exists but was started at another time (a recycled pid)."""
+    started = process_start_time(pid)
+    return started is not None and abs(started - create_time) > _CREATE_TIME_TOLERANCE_S
+
+
+def group_exists(pgid: int) -> bool:
+    """True while any process of the group ``pgid`` exists (zombies included)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> bool:
+    """Send ``sig`` to the group; False when the group no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_group_gone(pgid: int, timeout: float, poll_s: float = 0.03) -> bool:
+    """Poll until no live member of the group is left or ``timeout`` passes; True when it is gone.
+
+    Zombies count as gone: an orphaned grandchild stays a zombie until init reaps it, which some
+    container init processes do late or never.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if not group_exists(pgid) or not live_members(pgid):
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(poll_s, remaining))
+
+
+def live_members(pgid: int) -> list[int]:
+    """Pids of the live (non-zombie) processes of the group ``pgid`` (scans the process table)."""
+    live: list[int] = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                live.append(process.pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return live

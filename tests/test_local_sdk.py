@@ -1,0 +1,417 @@
+"""LocalSDK: real subprocesses on this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import JobStatus, PlatformSDK
+from tao_automl.platforms.local import LocalSDK, UnknownJobError, default_jobs_dir, job_id_for_name
+from tao_automl.platforms.local_files import write_json_atomic
+from tao_automl.platforms.local_gpus import GpuAllocator, detect_gpus, parse_visible_devices
+
+JOBS = Path(__file__).parent / "jobs"
+SRC = Path(__file__).resolve().parents[1] / "src"
+PY = sys.executable
+
+
+@pytest.fixture()
+def sdk(tmp_path: Path) -> Iterator[LocalSDK]:
+    local = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[])
+    yield local
+    local.cancel_grace_s = 0.5
+    for job_id in list(local._jobs):
+        local.cancel_job(job_id)
+
+
+def wait_done(sdk: LocalSDK, job_id: str, timeout: float = 15.0) -> JobStatus:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = sdk.get_job_status(job_id)
+        if status.is_finished():
+            return status
+        sdk.wait_for_change([job_id], timeout=deadline - time.monotonic())
+    raise AssertionError(f"job {job_id} still {sdk.get_job_status(job_id)} after {timeout} s")
+
+
+def wait_for_file(path: Path, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return path.read_text()
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never appeared")
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def submit_elsewhere(state_file: Path, command: str) -> dict[str, str]:
+    """Create a job from a separate Python process that exits right away."""
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    out = subprocess.run([PY, str(JOBS / "submit_job.py"), str(state_file), command],
+                         env=env, capture_output=True, text=True, timeout=30, check=True)
+    info: dict[str, str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return info
+
+
+# --------------------------------------------------------------------------- basics
+def test_is_a_platform_sdk(sdk: LocalSDK) -> None:
+    assert isinstance(sdk, PlatformSDK)
+
+
+def test_success_logs_both_streams_and_persists_state(sdk: LocalSDK) -> None:
+    job = sdk.create_job(None, "echo to-stdout; echo to-stderr >&2")
+    assert wait_done(sdk, job.id) is JobStatus.SUCCESS
+    logs = sdk.get_job_logs(job.id)
+    assert logs is not None and "to-stdout" in logs and "to-stderr" in logs
+    info = json.loads((sdk.jobs_dir / job.id / "job.json").read_text())
+    assert info["state"] == "success" and info["exit_code"] == 0
+    assert sdk.get_failure_analysis(job.id) is None
+    assert Path(job.results_dir) == (sdk.jobs_dir / job.id / "results").resolve()
+    assert Path(job.results_dir).is_dir()
+
+
+def test_failure_exit_code(sdk: LocalSDK) -> None:
+    job = sdk.create_job(None, "echo before; exit 3")
+    assert wait_done(sdk, job.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None
+    assert analysis["exit_code"] == 3 and analysis["signal"] is None
+    assert "exit code 3" in analysis["message"]
+    assert analysis["log_path"] == str(sdk.jobs_dir / job.id / "output.log")
+
+
+def test_sequence_command_is_execed_without_shell(sdk: LocalSDK) -> None:
+    job = sdk.create_job(None, [PY, "-c", "import sys; print('arg=' + sys.argv[1])", "a b; $HOME"])
+    assert wait_done(sdk, job.id) is JobStatus.SUCCESS
+    assert "arg=a b; $HOME" in (sdk.get_job_logs(job.id) or "")
+
+
+def test_missing_executable_is_exit_127(sdk: LocalSDK) -> None:
+    job = sdk.create_job(None, ["no-such-program-xyz", "--flag"])
+    assert wait_done(sdk, job.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None and analysis["exit_code"] == 127
+    assert "not found" in analysis["message"]
+
+
+def test_env_vars_cwd_and_path(sdk: LocalSDK, tmp_path: Path) -> None:
+    job = sdk.create_job(None, 'echo "FOO=$FOO"; echo "PATH0=${PATH%%:*}"; echo "CWD=$(pwd)"',
+                         env_vars={"FOO": "bar baz"})
+    assert wait_done(sdk, job.id) is JobStatus.SUCCESS
+    logs = sdk.get_job_logs(job.id) or ""
+    assert "FOO=bar baz" in logs
+    assert f"PATH0={Path(PY).parent}" in logs
+    assert f"CWD={sdk.jobs_dir / job.id}" in logs
+
+    work = tmp_path / "work"
+    work.mkdir()
+    job2 = sdk.create_job(None, "pwd", working_dir=str(work), partition="ignored")
+    assert wait_done(sdk, job2.id) is JobStatus.SUCCESS
+    assert str(work) in (sdk.get_job_logs(job2.id) or "")
+
+
+def test_tail(sdk: LocalSDK) -> None:
+    job = sdk.create_job(None, "for i in 1 2 3 4 5; do echo line$i; done")
+    wait_done(sdk, job.id)
+    assert sdk.get_job_logs(job.id, tail=2) == "line4\nline5\n"
+    assert sdk.get_job_logs(job.id, tail=100) == "".join(f"line{i}\n" for i in range(1, 6))
+    assert sdk.get_job_logs(job.id, tail=0) == ""
+
+
+def test_results_dir_from_outputs_and_read_job_file(sdk: LocalSDK, tmp_path: Path) -> None:
+    results = tmp_path / "rec_0" / "results"
+    job = sdk.create_job(None, f"echo '{{\"loss\": 0.5}}' > {results}/metrics.json",
+                         outputs={"results_dir": str(results)})
+    assert Path(job.results_dir) == results.resolve() and results.is_dir()
+    wait_done(sdk, job.id)
+    assert json.loads(sdk.read_job_file(job.id, "metrics.json") or "") == {"loss": 0.5}
+    assert sdk.read_job_file(job.id, "absent.json") is None
+    with pytest.raises(UserInputError, match="outside"):
+        sdk.read_job_file(job.id, "../../etc/passwd")
+
+
+def test_jobs_run_concurrently(sdk: LocalSDK) -> None:
+    start = time.monotonic()
+    jobs = [sdk.create_job(None, "sleep 1") for _ in range(3)]
+    assert len({j.id for j in jobs}) == 3
+    for job in jobs:
+        assert wait_done(sdk, job.id) is JobStatus.SUCCESS
+    assert time.monotonic() - start < 2.5
+
+
+# --------------------------------------------------------------------------- cancel
+def test_cancel_kills_whole_process_group(sdk: LocalSDK, tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    job = sdk.create_job(None, [PY, str(JOBS / "spawn_grandchild.py"), str(pid_file)])
+    grandchild = int(wait_for_file(pid_file))
+    assert not gone(grandchild)
+    assert sdk.get_job_status(job.id) is JobStatus.RUNNING
+    start = time.monotonic()
+    assert sdk.cancel_job(job.id) is True
+    assert time.monotonic() - start < sdk.cancel_grace_s  # SIGTERM was enough
+    assert gone(grandchild)
+    assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
+    assert json.loads((sdk.jobs_dir / job.id / "job.json").read_text())["state"] == "cancelled"
+    assert sdk.cancel_job(job.id) is False
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None and "cancelled" in analysis["message"]
+
+
+def test_cancel_falls_back_to_sigkill(sdk: LocalSDK, tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    job = sdk.create_job(None, f"trap '' TERM; touch {ready}; sleep 30 & wait; sleep 30")
+    wait_for_file(ready)
+    pid = sdk.get_job_info(job.id)["pid"]
+    sdk.cancel_grace_s = 0.4
+    start = time.monotonic()
+    assert sdk.cancel_job(job.id) is True
+    elapsed = time.monotonic() - start
+    assert 0.4 <= elapsed < 5.0
+    assert gone(pid)
+    assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
+
+
+def test_cancel_of_finished_job_is_false(sdk: LocalSDK) -> None:
+    job = sdk.create_job(None, "true")
+    wait_done(sdk, job.id)
+    assert sdk.cancel_job(job.id) is False
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS
+
+
+# --------------------------------------------------------------------------- failure analysis
+def test_failure_analysis_of_python_traceback(sdk: LocalSDK) -> None:
+    script = "print('epoch 1 ok'); raise ValueError('learning rate too high')"
+    job = sdk.create_job(None, [PY, "-c", script])
+    assert wait_done(sdk, job.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None
+    assert analysis["exit_code"] == 1 and analysis["signal"] is None
+    assert any(line.startswith("Traceback") for line in analysis["error_lines"])
+    assert "ValueError: learning rate too high" in analysis["error_lines"]
+    assert "ValueError: learning rate too high" in analysis["message"]
+    assert "epoch 1 ok" in analysis["error_lines"]  # part of the tail
+
+
+def test_failure_analysis_names_the_signal(sdk: LocalSDK) -> None:
+    job = sdk.create_job(None, [PY, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    assert wait_done(sdk, job.id) is JobStatus.FAILURE  # a signal we did not send
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None
+    assert analysis["signal"] == "SIGKILL" and analysis["exit_code"] == 137
+    assert "SIGKILL" in analysis["message"]
+
+
+def test_killed_wrapper_is_failure_without_exit_code(sdk: LocalSDK) -> None:
+    job = sdk.create_job(None, "sleep 30")
+    pid = sdk.get_job_info(job.id)["pid"]
+    deadline = time.monotonic() + 10
+    while not psutil.Process(pid).children() and time.monotonic() < deadline:
+        time.sleep(0.01)  # let the wrapper start the command
+    try:
+        os.kill(pid, signal.SIGKILL)  # the wrapper alone: it cannot write its exit record
+        assert wait_done(sdk, job.id) is JobStatus.FAILURE
+        analysis = sdk.get_failure_analysis(job.id)
+        assert analysis is not None and analysis["exit_code"] is None
+        assert "vanished without an exit code" in analysis["message"]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------- GPUs
+def test_no_gpus_means_no_cuda_visible_devices(sdk: LocalSDK, monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    caplog.set_level(logging.INFO, logger="tao_automl.platforms.local")
+    job = sdk.create_job(None, 'echo "CVD=${CUDA_VISIBLE_DEVICES-unset}"', gpu_count=1)
+    wait_done(sdk, job.id)
+    assert "CVD=unset" in (sdk.get_job_logs(job.id) or "")
+    assert any("runs on CPU" in r.getMessage() for r in caplog.records)
+
+
+def test_gpu_ids_handed_out(tmp_path: Path) -> None:
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[0, 1])
+    jobs = [sdk.create_job(None, 'echo "CVD=$CUDA_VISIBLE_DEVICES"; sleep 0.3') for _ in range(2)]
+    both = sdk.create_job(None, 'echo "CVD=$CUDA_VISIBLE_DEVICES"', gpu_count=2)
+    seen = []
+    for job in jobs:
+        wait_done(sdk, job.id)
+        seen.append((sdk.get_job_logs(job.id) or "").strip())
+    assert sorted(seen) == ["CVD=0", "CVD=1"]
+    wait_done(sdk, both.id)
+    assert (sdk.get_job_logs(both.id) or "").strip() == "CVD=0,1"
+    cpu = sdk.create_job(None, 'echo "CVD=[${CUDA_VISIBLE_DEVICES-unset}]"', gpu_count=0)
+    wait_done(sdk, cpu.id)
+    assert (sdk.get_job_logs(cpu.id) or "").strip() == "CVD=[]"
+
+
+def test_gpu_count_too_large(tmp_path: Path) -> None:
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[0, 1])
+    with pytest.raises(UserInputError, match=r"gpu_count=3.*2 GPU"):
+        sdk.create_job(None, "true", gpu_count=3)
+    cpu_only = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[])
+    with pytest.raises(UserInputError, match=r"gpu_count=2.*0 GPU"):
+        cpu_only.create_job(None, "true", gpu_count=2)
+    with pytest.raises(UserInputError, match="gpu_count"):
+        sdk.create_job(None, "true", gpu_count=-1)
+    assert not (tmp_path / "jobs").exists() or not any((tmp_path / "jobs").iterdir())
+
+
+def test_gpu_allocator_least_used_then_round_robin() -> None:
+    alloc = GpuAllocator(["0", "1", "2"])
+    assert alloc.allocate(1, {}) == ["0"]
+    assert alloc.allocate(1, {}) == ["1"]
+    assert alloc.allocate(1, {"0": 1, "1": 1}) == ["2"]
+    assert alloc.allocate(2, {"2": 1}) == ["0", "1"]
+    assert alloc.allocate(1, {"0": 2, "1": 2, "2": 1}) == ["2"]
+
+
+def test_gpu_detection_respects_cuda_visible_devices() -> None:
+    assert detect_gpus({"CUDA_VISIBLE_DEVICES": "2,3"}) == ["2", "3"]
+    assert detect_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+    assert parse_visible_devices("0,-1,2") == ["0"]
+
+
+# --------------------------------------------------------------------------- misc create rules
+def test_image_notice_logged_once(sdk: LocalSDK, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tao_automl.platforms.local")
+    for _ in range(2):
+        wait_done(sdk, sdk.create_job("nvcr.io/nvidia/tao:latest", "true").id)
+    notices = [r for r in caplog.records if "ignores container images" in r.getMessage()]
+    assert len(notices) == 1
+
+
+def test_job_name_is_idempotent(sdk: LocalSDK, tmp_path: Path) -> None:
+    counter = tmp_path / "runs.txt"
+    first = sdk.create_job(None, f"echo ran >> {counter}", job_name="exp1/rec 7")
+    second = sdk.create_job(None, f"echo ran >> {counter}", job_name="exp1/rec 7")
+    assert first.id == second.id == job_id_for_name("exp1/rec 7")
+    assert wait_done(sdk, first.id) is JobStatus.SUCCESS
+    fresh = LocalSDK(jobs_dir=sdk.jobs_dir, gpu_ids=[])
+    third = fresh.create_job(None, f"echo ran >> {counter}", job_name="exp1/rec 7")
+    assert third.id == first.id and third.results_dir == first.results_dir
+    time.sleep(0.2)
+    assert counter.read_text() == "ran\n"
+    other = sdk.create_job(None, "true", job_name="exp1/rec 8")
+    assert other.id != first.id
+
+
+def test_num_nodes_above_one_is_an_error(sdk: LocalSDK) -> None:
+    with pytest.raises(UserInputError, match="num_nodes=2"):
+        sdk.create_job(None, "true", num_nodes=2)
+    wait_done(sdk, sdk.create_job(None, "true", num_nodes=1).id)
+
+
+def test_unknown_job_id(sdk: LocalSDK) -> None:
+    with pytest.raises(UnknownJobError, match="no-such-job") as info:
+        sdk.get_job_status("no-such-job")
+    assert isinstance(info.value, KeyError) and isinstance(info.value, PlatformError)
+    with pytest.raises(UnknownJobError):
+        sdk.get_job_logs("../etc")
+
+
+# --------------------------------------------------------------------------- re-attach
+def test_reattach_to_job_started_by_another_process(tmp_path: Path) -> None:
+    state = tmp_path / "run" / "platform_state.json"
+    info = submit_elsewhere(state, "sleep 0.3; echo finished-elsewhere")
+    sdk = LocalSDK(state_file=state)
+    assert sdk.jobs_dir == tmp_path / "run" / "jobs"
+    index = json.loads(state.read_text())
+    assert info["id"] in index["jobs"]
+    job_id = info["id"]
+    assert wait_done(sdk, job_id) is JobStatus.SUCCESS
+    assert sdk.get_job_info(job_id)["exit_code"] == 0
+    assert "finished-elsewhere" in (sdk.get_job_logs(job_id) or "")
+
+
+def test_reattached_failure_has_exit_code(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    info = submit_elsewhere(state, "echo 'RuntimeError: cuda oom' >&2; exit 4")
+    sdk = LocalSDK(state_file=state)
+    assert wait_done(sdk, info["id"]) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(info["id"])
+    assert analysis is not None and analysis["exit_code"] == 4
+    assert "RuntimeError: cuda oom" in analysis["error_lines"]
+
+
+def test_reattached_running_job_can_be_cancelled(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    info = submit_elsewhere(state, "sleep 30")
+    sdk = LocalSDK(state_file=state)
+    assert sdk.get_job_status(info["id"]) is JobStatus.RUNNING
+    pid = sdk.get_job_info(info["id"])["pid"]
+    start = time.monotonic()
+    sdk.wait_for_change([info["id"]], timeout=0.3)  # polled: not our child
+    assert time.monotonic() - start >= 0.25
+    assert sdk.cancel_job(info["id"]) is True
+    assert gone(pid)
+    assert sdk.get_job_status(info["id"]) is JobStatus.CANCELLED
+    assert LocalSDK(state_file=state).get_job_status(info["id"]) is JobStatus.CANCELLED
+
+
+def test_recycled_pid_is_not_running(tmp_path: Path) -> None:
+    jobs_dir = tmp_path / "jobs"
+    real_start = psutil.Process(os.getpid()).create_time()
+    for job_id, started in (("recycled", real_start - 1000.0), ("alive", real_start)):
+        write_json_atomic(jobs_dir / job_id / "job.json", {
+            "id": job_id, "name": None, "state": "running", "pid": os.getpid(), "pgid": os.getpid(),
+            "create_time": started, "created_at": time.time(), "results_dir": str(jobs_dir / job_id),
+            "cancel_requested": False, "gpu_ids": [],
+        })
+    sdk = LocalSDK(jobs_dir=jobs_dir, gpu_ids=[])
+    assert sdk.get_job_status("alive") is JobStatus.RUNNING  # control: same pid, right start time
+    assert sdk.get_job_status("recycled") is JobStatus.FAILURE
+    assert sdk.cancel_job("recycled") is False  # never signals the test process
+
+
+# --------------------------------------------------------------------------- wait_for_change
+def test_wait_for_change_wakes_promptly(sdk: LocalSDK) -> None:
+    job = sdk.create_job(None, [PY, "-c", "import time; time.sleep(0.4); print(repr(time.time()))"])
+    other = sdk.create_job(None, "sleep 30")
+    start = time.monotonic()
+    sdk.wait_for_change([other.id, job.id], timeout=20)
+    returned = time.time()
+    assert time.monotonic() - start < 10
+    ended = float((sdk.get_job_logs(job.id) or "").strip())
+    assert returned - ended < 0.5
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS
+    start = time.monotonic()
+    sdk.wait_for_change([other.id, job.id], timeout=20)  # already finished: immediate
+    assert time.monotonic() - start < 0.1
+    start = time.monotonic()
+    sdk.wait_for_change([other.id], timeout=0.2)
+    assert 0.15 <= time.monotonic() - start < 2
+
+
+def test_default_jobs_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert LocalSDK().jobs_dir == tmp_path / "cache" / "tao-automl" / "local-jobs"
+    assert default_jobs_dir(tmp_path / "ws" / "state.json") == tmp_path / "ws" / "jobs"
+
+
+def test_bad_arguments_start_nothing(sdk: LocalSDK, tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="working_dir"):
+        sdk.create_job(None, "true", working_dir=str(tmp_path / "missing"))
+    with pytest.raises(UserInputError, match="env_vars key"):
+        sdk.create_job(None, "true", env_vars={"A=B": "1"})
+    with pytest.raises(UserInputError, match="command"):
+        sdk.create_job(None, [])
+    assert not sdk.jobs_dir.exists() or not any(sdk.jobs_dir.iterdir())
