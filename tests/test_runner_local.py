@@ -135,3 +135,33 @@ def test_existing_run_folder_needs_resume(toy_skill: Path, tmp_path: Path) -> No
         runner.run(automl_settings=_settings(), workspace_path=run_dir)
     again = runner.run(workspace_path=run_dir, resume=True, automl_settings=_settings(automl_max_recommendations=2))
     assert again["progress"]["completed"] == 2  # a resumed run may raise its budget
+
+
+def test_demo_network_sweep_with_the_kpi_metric(tmp_path: Path) -> None:
+    """The shipped demo network, really trained, through its console script; 'kpi' is its val_accuracy."""
+    from tao_automl.bank import builtin_skill_dir
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), builtin_skill_dir("demo-digits-mlp"))
+    result = runner.run(train_dataset_uri="builtin:digits", spec_overrides={"train.num_epochs": 3},
+                        automl_settings={"metric": "kpi", "automl_max_recommendations": 3,
+                                         "automl_max_concurrent": 2, "poll_interval_s": 1.0},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    progress = result["progress"]
+    assert progress["metric"] == "val_accuracy" and progress["direction"] == "maximize"
+    assert progress["succeeded"] >= 2, result["history"]
+    assert 0.0 < result["best"]["metric_value"] <= 1.0
+    spec = result["best"]["specs"]
+    assert spec["train"]["optim"]["lr"] == result["best"]["params"]["train.optim.lr"]
+
+
+def test_kpi_metric_falls_back_to_the_schema_monitor_name(tmp_path: Path) -> None:
+    from conftest import small_schema
+
+    schema = small_schema()
+    schema["default"]["train"]["monitor_name"] = "val_loss"
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings=_settings(metric="kpi", automl_max_recommendations=2),
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["metric"] == "val_loss" and result["progress"]["direction"] == "minimize"
+    assert result["progress"]["succeeded"] == 2

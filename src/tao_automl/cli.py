@@ -44,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_run_config(args.config)
     runner = AutoMLRunner(make_sdk(config.platform, config.platform_options), config.skill_dir, config.action)
     metric = config.automl_settings.get("metric", "loss")
-    started, ended = _live(metric if metric != "kpi" else runner.skill.kpi_metric or "kpi")
+    started, ended = _live(metric if metric != "kpi" else runner.skill.monitoring_metric() or "kpi")
     summary = runner.run(**config.run_kwargs(), on_recommendation=started, on_result=ended)
     return _finish(summary, args.json)
 

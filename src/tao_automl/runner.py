@@ -90,6 +90,7 @@ class AutoMLRunner:
         with RunLock(run_dir):
             exp = Experiment.create(run_dir, space, settings, self._direction(settings), spec,
                                     {"run_args": given.to_json(), "platform": describe_sdk(self.sdk),
+                                     "metric": self._metric_name(settings),
                                      "mode": "runner", "wandb": dict(wandb_config or {})})
             return self._loop(exp, given, metric_extractor, eval_fn, on_recommendation, on_result)
 
@@ -101,23 +102,23 @@ class AutoMLRunner:
                                    override_disabled=settings.override_automl_disabled_params)
         spec = base_spec(self.skill)
         check_spec_overrides(self.skill, spec, args.spec_overrides)
-        if settings.metric == "kpi" and not self.skill.kpi_metric:
+        if settings.metric == "kpi" and not self.skill.monitoring_metric():
             raise UserInputError(
-                f"automl_settings.metric: 'kpi' needs the model's monitoring metric, but {self.skill.name}'s "
-                "skill_info.yaml names none (kpi_metric); give the metric name instead"
+                f"automl_settings.metric: 'kpi' needs the model's monitoring metric, but {self.skill.name} names "
+                "none (no kpi_metric in skill_info.yaml, no monitor_name in the schema defaults); give the metric name"
             )
         return settings, space, spec
 
     def _direction(self, settings: AutoMLSettings) -> str:
         if settings.direction:
             return settings.direction
-        if settings.metric == "kpi" and self.skill.kpi_direction:
+        if settings.metric == "kpi" and self.skill.kpi_metric and self.skill.kpi_direction:
             return self.skill.kpi_direction
         return AutoMLSettings(metric=self._metric_name(settings)).resolved_direction
 
     def _metric_name(self, settings: AutoMLSettings) -> str:
         if settings.metric == "kpi":
-            return self.skill.kpi_metric or "kpi"
+            return self.skill.monitoring_metric() or "kpi"
         return settings.metric
 
     def _reopen(self, run_dir: Path, given: RunArgs) -> tuple[Experiment, RunArgs]:

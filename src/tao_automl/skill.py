@@ -60,6 +60,17 @@ class Skill:
         value = self.info.get("kpi_metric")
         return str(value) if value else None
 
+    def monitoring_metric(self) -> str | None:
+        """The network's monitoring metric: ``kpi_metric`` in skill_info, else the spec's ``*.monitor_name``."""
+        if self.kpi_metric:
+            return self.kpi_metric
+        from tao_automl.dotted import flatten
+
+        for key, value in flatten(self.schema.get("default") or {}):
+            if key.rsplit(".", 1)[-1] == "monitor_name" and isinstance(value, str) and value:
+                return value
+        return None
+
     @property
     def kpi_direction(self) -> str | None:
         value = self.info.get("kpi_direction")
