@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 
 from tao_automl.brain import Brain, make_brain
+from tao_automl.brain.registry import brain_options
+from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
 from tao_automl.dotted import with_values
 from tao_automl.errors import TaoAutoMLError, WorkspaceError
 from tao_automl.metrics import is_valid_metric, to_objective
 from tao_automl.settings import AutoMLSettings
-from tao_automl.space import Config, SearchSpace
+from tao_automl.space import SearchSpace
 from tao_automl.store import FINAL_STATES, UNSUBMITTED, RecRow, RunStore
 from tao_automl.summary import summarise
 
@@ -59,7 +61,8 @@ class Experiment:
         self.settings = settings
         self.direction = direction
         self.base_spec = dict(base_spec)
-        self.brain: Brain = make_brain(settings.algorithm, space)
+        self.brain: Brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
+        self.scheduler: TrialScheduler = as_scheduler(self.brain, settings)
         self._recs: dict[int, RecRow] = {}
         self._meta: dict[str, Any] = {}
 
@@ -117,10 +120,16 @@ class Experiment:
         return exp
 
     def _replay(self) -> None:
-        for row in self.store.recs():
+        rows = self.store.recs()
+        for row in rows:
             self._recs[row.rec_id] = row
+            self.scheduler.restore(row.rec_id, self.trial(row.rec_id))
+        for event in self.store.events("epoch_metric"):
+            payload = event["payload"]
+            self.scheduler.report_epoch(int(event["rec_id"]), int(payload["epoch"]), float(payload["objective"]))
+        for row in rows:
             if row.status in FINAL_STATES:
-                self._observe(row.params, row.status, row.metric_value)
+                self._observe(row.rec_id, row.status, row.metric_value, self._budget_of(row))
 
     def close(self, state: str | None = None) -> None:
         if state:
@@ -150,29 +159,44 @@ class Experiment:
     def job_name(self, rec_id: int) -> str:
         return f"{self._meta.get('experiment_id', self.run_dir.name)}-rec{rec_id:04d}"
 
+    def trial(self, rec_id: int) -> Trial:
+        row = self._recs[rec_id]
+        return Trial.from_json(row.trial) if row.trial else Trial(config=row.params)
+
     def ask(self, n: int) -> list[Recommendation]:
-        """Up to ``n`` new recs (fewer when the budget is nearly spent), each persisted before return."""
+        """Up to ``n`` new recs (fewer when the budget is spent or the scheduler waits), each persisted first."""
         n = min(n, self.budget - self.n_created)
-        if n <= 0:
+        if n <= 0 or self.scheduler.is_finished(self.n_created):
             return []
-        pending = [r.params for r in self.unfinished()]
+        pending = {r.rec_id: self.trial(r.rec_id) for r in self.unfinished()}
         rng = np.random.default_rng([self.settings.seed, self.n_created])
-        configs = self.brain.suggest(n, pending, rng)
+        ids = list(range(self.n_created + 1, self.n_created + 1 + n))
+        trials = self.scheduler.propose(ids, pending, rng)
         out: list[Recommendation] = []
-        for config in configs[:n]:
-            problems = self.space.violations(config)
+        for rec_id, trial in zip(ids, trials[:n], strict=False):
+            problems = self.space.violations(trial.config)
             if problems:
                 raise TaoAutoMLError(f"brain {self.settings.algorithm!r} proposed an invalid config: {problems}")
-            rec_id = self.n_created + 1
-            specs = with_values(self.base_spec, config)
-            self.store.add_rec(rec_id, config, specs, self.job_name(rec_id))
+            specs = with_values(self.base_spec, trial.config)
+            self.store.add_rec(rec_id, trial.config, specs, self.job_name(rec_id), trial.to_json())
             self.refresh(rec_id)
-            out.append(Recommendation(id=rec_id, params=dict(config), specs=specs))
+            out.append(Recommendation(id=rec_id, params=dict(trial.config), specs=specs,
+                                      extra={"trial": trial.to_json()}))
         return out
 
+    def report_epoch(self, rec_id: int, epoch: int, value: float) -> bool:
+        """Persist an intermediate metric (user scale), then ask the scheduler whether to stop the rec."""
+        objective = to_objective(value, self.direction)
+        self.store.log_event("epoch_metric", rec_id, epoch=epoch, value=value, objective=objective)
+        return self.scheduler.report_epoch(rec_id, epoch, objective)
+
     # -- tell -----------------------------------------------------------------------------------
-    def tell(self, rec_id: int, value: float | None, status: str = "success", message: str | None = None) -> RecRow:
-        """Persist a rec's end, then let the brain learn from it. NaN/inf/None are failures."""
+    def tell(self, rec_id: int, value: float | None, status: str = "success", message: str | None = None,
+             budget: int | None = None) -> RecRow:
+        """Persist a rec's end, then let the brain learn from it. NaN/inf/None are failures.
+
+        ``budget``: epochs the rec actually trained (stopped recs); defaults to the trial's planned budget.
+        """
         row = self._recs.get(rec_id)
         if row is None:
             raise KeyError(f"unknown rec id {rec_id}; known: {sorted(self._recs)}")
@@ -184,22 +208,31 @@ class Experiment:
             )
             status = "failure"
         stored_value = value if value is not None and math.isfinite(value) else None
+        if budget is not None:
+            self.store.log_event("trained_budget", rec_id, budget=budget)
         self.store.finish_rec(rec_id, status, stored_value, message)
         row = self.refresh(rec_id)
-        self._observe(row.params, status, stored_value)
+        self._observe(rec_id, status, stored_value, budget if budget is not None else self._budget_of(row))
         return row
 
-    def _observe(self, params: Config, status: str, value: float | None) -> None:
-        if status == "success" and is_valid_metric(value):
+    def _budget_of(self, row: RecRow) -> int | None:
+        for event in self.store.events("trained_budget"):
+            if event["rec_id"] == row.rec_id:
+                return int(event["payload"]["budget"])
+        return self.trial(row.rec_id).budget
+
+    def _observe(self, rec_id: int, status: str, value: float | None, budget: int | None) -> None:
+        if status in ("success", "stopped") and is_valid_metric(value):
             assert value is not None
-            self.brain.observe(params, to_objective(value, self.direction))
+            self.scheduler.observe(rec_id, to_objective(value, self.direction), budget)
         elif status == "failure":
-            self.brain.observe(params, None)
-        # cancelled/stopped recs carry no information about the config's quality.
+            self.scheduler.observe(rec_id, None, budget)
+        # cancelled recs carry no information about the config's quality.
 
     # -- views ----------------------------------------------------------------------------------
     def is_complete(self) -> bool:
-        return self.n_created >= self.budget and not self.unfinished()
+        spent = self.n_created >= self.budget or self.scheduler.is_finished(self.n_created)
+        return spent and not self.unfinished()
 
     def summary(self) -> dict[str, Any]:
         return summarise(self.recs(), self.store.meta())
@@ -210,6 +243,13 @@ class Experiment:
 
 #: Settings a resumed run may change (a bigger budget, more parallel recs, another poll pace).
 RESUME_MUTABLE = frozenset({"automl_max_recommendations", "automl_max_concurrent", "poll_interval_s", "llm_api_key"})
+
+
+def as_scheduler(brain: Any, settings: AutoMLSettings) -> TrialScheduler:
+    """A multi-fidelity brain is its own scheduler; a classic brain is wrapped."""
+    if isinstance(brain, TrialScheduler):
+        return brain
+    return ClassicScheduler(brain, settings.automl_max_recommendations)
 
 
 def diff_settings(stored: AutoMLSettings, given: AutoMLSettings) -> str:

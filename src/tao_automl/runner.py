@@ -10,16 +10,20 @@ the existing job instead of starting a second one).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tao_automl.brain.registry import check_algorithm
+from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
+from tao_automl.brain.trials import STOPPING, TrialScheduler
 from tao_automl.clock import Clock, SystemClock
 from tao_automl.errors import PlatformError, UserInputError, WorkspaceError
 from tao_automl.experiment import Experiment, Recommendation
-from tao_automl.job_metrics import extract_metric
+from tao_automl.fidelity import epoch_key, latest_checkpoint
+from tao_automl.job_metrics import STATUS_FILE, extract_metric, read_results_file
+from tao_automl.metrics import kpi_series, status_lines
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.registry import describe_sdk
 from tao_automl.render import JobContext, base_spec, check_spec_overrides, render_job
@@ -48,6 +52,8 @@ class _Active:
     results_dir: str | None
     status: JobStatus = JobStatus.PENDING
     poll_errors: int = 0
+    last_epoch: int = 0
+    last_value: float | None = None
 
 
 class AutoMLRunner:
@@ -86,6 +92,7 @@ class AutoMLRunner:
                 exp, args = self._reopen(run_dir, given)
                 return self._loop(exp, args, metric_extractor, eval_fn, on_recommendation, on_result)
         settings, space, spec = self._prepare(given)  # every check before anything is created
+        self._check_fidelity(settings, space)
         run_dir = new_run_dir(workspace_path)
         with RunLock(run_dir):
             exp = Experiment.create(run_dir, space, settings, self._direction(settings), spec,
@@ -108,6 +115,12 @@ class AutoMLRunner:
                 "none (no kpi_metric in skill_info.yaml, no monitor_name in the schema defaults); give the metric name"
             )
         return settings, space, spec
+
+    def _check_fidelity(self, settings: AutoMLSettings, space: Any) -> None:
+        """A multi-fidelity brain needs the spec key that holds the epoch budget."""
+        brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
+        if isinstance(brain, TrialScheduler):
+            epoch_key(self.skill)
 
     def _direction(self, settings: AutoMLSettings) -> str:
         if settings.direction:
@@ -144,7 +157,11 @@ class AutoMLRunner:
                 if row.job_id:
                     log.info("rec %d: re-attaching to job %s", row.rec_id, row.job_id)
                     exp.store.log_event("job_reattached", row.rec_id, job_id=row.job_id)
-                    active[row.rec_id] = _Active(rec, row.job_id, row.results_dir, JobStatus.parse(row.status))
+                    item = _Active(rec, row.job_id, row.results_dir, JobStatus.parse(row.status))
+                    epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric")
+                              if e["rec_id"] == row.rec_id]
+                    item.last_epoch = max(epochs, default=0)
+                    active[row.rec_id] = item
                 else:
                     self._launch(exp, rec, ctx, args, active, on_rec)
             while True:
@@ -178,8 +195,22 @@ class AutoMLRunner:
                 active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None) -> bool:
         rec_dir = exp.run_dir / "recs" / f"rec_{rec.id:04d}"
         results_dir = rec_dir / "results"
+        trial = exp.trial(rec.id)
+        resume_path: str | None = None
+        if trial.budget is not None:
+            ctx = replace(ctx, spec_overrides={**ctx.spec_overrides, epoch_key(self.skill): trial.budget})
+        if trial.parent is not None:
+            parent_dir = exp.refresh(trial.parent).results_dir
+            checkpoint = latest_checkpoint(parent_dir) if parent_dir else None
+            if checkpoint is None:
+                rec.extra["error"] = (f"promotion of rec {trial.parent} needs its checkpoint, but none was found "
+                                      f"under {parent_dir}")
+                log.error("rec %d: %s", rec.id, rec.extra["error"])
+                return False
+            resume_path = str(checkpoint)
         try:
-            request = render_job(self.skill, rec.params, ctx, rec_dir=rec_dir, results_dir=str(results_dir))
+            request = render_job(self.skill, rec.params, ctx, rec_dir=rec_dir, results_dir=str(results_dir),
+                                 resume_path=resume_path)
             kwargs = dict(args.platform_kwargs)
             gpu_count = kwargs.pop("gpu_count", 1)
             job = self.sdk.create_job(request.image, request.command, gpu_count=gpu_count, env_vars=None,
@@ -226,10 +257,17 @@ class AutoMLRunner:
         if status != item.status and not status.is_finished():
             exp.store.set_status(rec_id, status.value)
             item.status = status
+        if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
+            if self._report_epochs(exp, item, metric):
+                del active[rec_id]
+                self._stop(exp, item, on_result)
+            return
         if not status.is_finished():
             return
         del active[rec_id]
         if status is JobStatus.SUCCESS:
+            if exp.scheduler.mode == STOPPING:
+                self._report_epochs(exp, item, metric)  # epochs written after the last poll
             value, source = extract_metric(self.sdk, item.job_id, item.results_dir, metric, extractor)
             if eval_fn is not None:
                 try:
@@ -248,6 +286,31 @@ class AutoMLRunner:
             self._finish(exp, item.rec, None, "failure", self._failure_message(item.job_id), on_result)
         else:
             self._finish(exp, item.rec, None, "cancelled", "job was cancelled", on_result)
+
+    def _report_epochs(self, exp: Experiment, item: _Active, metric: str) -> bool:
+        """Feed new per-epoch values from status.json to the scheduler; True when it says stop."""
+        text = read_results_file(self.sdk, item.job_id, item.results_dir, STATUS_FILE)
+        if not text:
+            return False
+        for epoch, value in kpi_series(status_lines(text), metric):
+            if epoch is None or epoch <= item.last_epoch or not math.isfinite(value):
+                continue
+            item.last_epoch, item.last_value = epoch, value
+            if exp.report_epoch(item.rec.id, epoch, value):
+                return True
+        return False
+
+    def _stop(self, exp: Experiment, item: _Active,
+              on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+        """End a rec early (stopping rule): cancel its job, record its last value as ``stopped``."""
+        try:
+            self.sdk.cancel_job(item.job_id)
+        except Exception as exc:
+            log.warning("rec %d: cancelling job %s failed: %s", item.rec.id, item.job_id, exc)
+        message = f"stopped early at epoch {item.last_epoch} by the {exp.settings.algorithm} rule"
+        row = exp.tell(item.rec.id, item.last_value, "stopped", message, budget=item.last_epoch)
+        item.rec.status, item.rec.metric_value = row.status, row.metric_value
+        _guarded("on_result", on_result, item.rec, row.metric_value, row.status)
 
     def _failure_message(self, job_id: str) -> str:
         try:

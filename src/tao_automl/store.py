@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS recs (
     results_dir TEXT,
     metric_value REAL,
     message TEXT,
+    trial TEXT,
     created_at REAL NOT NULL,
     submitted_at REAL,
     finished_at REAL,
@@ -64,6 +65,7 @@ class RecRow:
     results_dir: str | None
     metric_value: float | None
     message: str | None
+    trial: dict[str, Any] | None
     created_at: float
     submitted_at: float | None
     finished_at: float | None
@@ -78,7 +80,8 @@ def _row(r: sqlite3.Row) -> RecRow:
     return RecRow(
         rec_id=r["rec_id"], params=json.loads(r["params"]), specs=json.loads(r["specs"]), status=r["status"],
         job_name=r["job_name"], job_id=r["job_id"], results_dir=r["results_dir"], metric_value=r["metric_value"],
-        message=r["message"], created_at=r["created_at"], submitted_at=r["submitted_at"],
+        message=r["message"], trial=json.loads(r["trial"]) if r["trial"] else None,
+        created_at=r["created_at"], submitted_at=r["submitted_at"],
         finished_at=r["finished_at"], updated_at=r["updated_at"],
     )
 
@@ -133,15 +136,19 @@ class RunStore:
         return {r["key"]: json.loads(r["value"]) for r in self._conn.execute("SELECT key, value FROM meta")}
 
     # -- recs -----------------------------------------------------------------------------------
-    def add_rec(self, rec_id: int, params: Mapping[str, Any], specs: Mapping[str, Any], job_name: str) -> None:
+    def add_rec(self, rec_id: int, params: Mapping[str, Any], specs: Mapping[str, Any], job_name: str,
+                trial: Mapping[str, Any] | None = None) -> None:
         now = time.time()
+        trial_json = json.dumps(dict(trial)) if trial is not None else None
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO recs (rec_id, params, specs, status, job_name, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (rec_id, json.dumps(dict(params)), json.dumps(dict(specs)), UNSUBMITTED, job_name, now, now),
+                "INSERT INTO recs (rec_id, params, specs, status, job_name, trial, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (rec_id, json.dumps(dict(params)), json.dumps(dict(specs)), UNSUBMITTED, job_name, trial_json,
+                 now, now),
             )
-            self._event(conn, "rec_created", rec_id, {"params": dict(params), "job_name": job_name})
+            self._event(conn, "rec_created", rec_id, {"params": dict(params), "job_name": job_name,
+                                                      "trial": dict(trial) if trial is not None else None})
 
     def mark_submitted(self, rec_id: int, job_id: str, results_dir: str, status: str = "pending") -> None:
         now = time.time()

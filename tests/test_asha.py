@@ -1,0 +1,107 @@
+"""ASHA in both fidelity modes: the schedule itself, and real jobs through the runner."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import yaml
+from conftest import small_schema, write_skill
+
+from tao_automl.bank import builtin_skill_dir
+from tao_automl.brain.asha import ASHA, rung_levels
+from tao_automl.platforms.local import LocalSDK
+from tao_automl.runner import AutoMLRunner
+from tao_automl.schema_space import build_search_space
+
+
+def test_rung_levels() -> None:
+    assert rung_levels(27, 3) == [1, 3, 9, 27]
+    assert rung_levels(9, 3) == [1, 3, 9]
+    assert rung_levels(10, 3) == [1, 3, 10]
+    assert rung_levels(1, 3) == [1]
+
+
+def test_promotion_mode_promotes_the_top_third_and_never_failures() -> None:
+    space = build_search_space(small_schema())
+    asha = ASHA(space, max_epochs=9, eta=3, max_trials=20)
+    rng = np.random.default_rng(0)
+    trials = asha.propose([1, 2, 3, 4, 5, 6], {}, rng)
+    assert all(t.budget == 1 and t.parent is None for t in trials)
+    values = {1: 0.5, 2: None, 3: 0.9, 4: 0.1, 5: 0.7, 6: 0.3}
+    for trial_id, value in values.items():
+        asha.observe(trial_id, value, 1)
+    promoted = asha.propose([7, 8, 9], {}, rng)
+    # 5 successes at rung 0 -> top 5 // 3 = 1 promotion: trial 4, the best; the failure (2) never.
+    assert promoted[0].parent == 4 and promoted[0].budget == 3 and promoted[0].config == trials[3].config
+    assert promoted[1].parent is None and promoted[1].budget == 1
+
+
+def test_stopping_mode_stops_losers_at_a_rung() -> None:
+    space = build_search_space(small_schema())
+    asha = ASHA(space, max_epochs=9, eta=3, mode="stopping")
+    trials = asha.propose([1, 2, 3, 4], {}, np.random.default_rng(1))
+    assert all(t.budget == 9 for t in trials)
+    assert not asha.report_epoch(1, 1, 0.2)  # first arrivals go on
+    assert not asha.report_epoch(2, 1, 0.1)
+    assert asha.report_epoch(3, 1, 0.5)  # 3 values, top third = best one: 0.5 loses
+    assert not asha.report_epoch(4, 1, 0.05)
+    assert not asha.report_epoch(4, 2, 9.0)  # not a rung
+
+
+def test_promotion_sweep_resumes_promoted_recs_from_the_parent_checkpoint(tmp_path: Path) -> None:
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), builtin_skill_dir("demo-digits-mlp"))
+    result = runner.run(train_dataset_uri="builtin:digits",
+                        automl_settings={"algorithm": "asha", "metric": "val_loss", "automl_max_epochs": 9,
+                                         "automl_reduction_factor": 3, "automl_max_recommendations": 9,
+                                         "automl_max_concurrent": 2, "poll_interval_s": 1.0},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["completed"] == 9
+    run_dir = Path(result["run_dir"])
+    promoted = []
+    for h in result["history"]:
+        spec = yaml.safe_load((run_dir / "recs" / f"rec_{h['rec_id']:04d}" / "train_spec.yaml").read_text())
+        if spec["train"]["resume_training_checkpoint_path"]:
+            promoted.append((h, spec))
+    assert promoted, "no rec was promoted"
+    for h, spec in promoted:
+        assert h["status"] == "success", h
+        assert spec["train"]["num_epochs"] in (3, 9)
+        assert Path(spec["train"]["resume_training_checkpoint_path"]).is_file()
+        status = (Path(h["results_dir"]) / "status.json").read_text()
+        assert '"epoch": 1,' not in status  # continued from the checkpoint, did not retrain epoch 1
+
+
+SLOW_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    lr = spec["train"]["optim"]["lr"]
+    for epoch in range(1, spec["train"]["num_epochs"] + 1):
+        time.sleep(0.25)
+        loss = abs(lr - 0.01) * 10 + 1.0 / epoch
+        with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+            f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": loss}}) + "\\n")
+    """
+)
+
+
+def test_stopping_sweep_cancels_losing_jobs_mid_training(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=SLOW_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss",
+                                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "seed": 4,
+                                         "automl_max_recommendations": 8, "automl_max_concurrent": 4,
+                                         "poll_interval_s": 0.1},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    statuses = [h["status"] for h in result["history"]]
+    assert statuses.count("stopped") >= 2, statuses
+    assert "success" in statuses
+    for h in result["history"]:
+        if h["status"] == "stopped":
+            assert h["metric_value"] is not None and "stopped early at epoch" in h["message"]
+    best = result["best"]
+    assert best is not None and all(best["metric_value"] <= h["metric_value"]
+                                    for h in result["history"] if h["status"] == "success")
