@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from conftest import small_schema, write_skill
 
+from conftest import small_schema, write_skill
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.brain.asha import ASHA, rung_levels
 from tao_automl.platforms.local import LocalSDK
@@ -105,3 +105,18 @@ def test_stopping_sweep_cancels_losing_jobs_mid_training(tmp_path: Path) -> None
     best = result["best"]
     assert best is not None and all(best["metric_value"] <= h["metric_value"]
                                     for h in result["history"] if h["status"] == "success")
+
+
+def test_intermediate_checkpoints_are_deleted_after_the_schedule_but_the_best_kept(tmp_path: Path) -> None:
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), builtin_skill_dir("demo-digits-mlp"))
+    result = runner.run(train_dataset_uri="builtin:digits",
+                        automl_settings={"algorithm": "asha", "metric": "val_loss", "automl_max_epochs": 3,
+                                         "automl_reduction_factor": 3, "automl_max_recommendations": 6,
+                                         "automl_max_concurrent": 2, "poll_interval_s": 1.0,
+                                         "automl_delete_intermediate_ckpt": True},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["succeeded"] == 6  # promotions found their parents' checkpoints
+    best = result["best"]["rec_id"]
+    for h in result["history"]:
+        ckpts = list(Path(h["results_dir"]).rglob("*.npz"))
+        assert bool(ckpts) == (h["rec_id"] == best), (h["rec_id"], ckpts)

@@ -18,6 +18,7 @@ from typing import Any
 
 from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
 from tao_automl.brain.trials import STOPPING, TrialScheduler
+from tao_automl.cleanup import delete_intermediate_checkpoints
 from tao_automl.clock import Clock, SystemClock
 from tao_automl.errors import PlatformError, UserInputError, WorkspaceError
 from tao_automl.experiment import Experiment, Recommendation
@@ -185,6 +186,10 @@ class AutoMLRunner:
                 for rec_id in list(active):
                     self._poll(exp, active, rec_id, metric, extractor, eval_fn, on_result)
             state = "finished"
+            if settings.automl_delete_intermediate_ckpt:
+                best = exp.summary()["best"]
+                freed = delete_intermediate_checkpoints(exp.recs(), best["rec_id"] if best else None)
+                exp.store.log_event("checkpoints_deleted", None, bytes=freed)
         finally:
             summary = exp.summary()
             exp.close(state)
