@@ -1,0 +1,181 @@
+"""``tao-automl models / platforms / versions`` against a synthetic bank and the shared TAO bank."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import small_schema, write_skill
+from tao_automl.cli import main
+
+SECRET = "s3cr3t-value-that-must-never-print"
+
+
+def shared_bank() -> Path | None:
+    env = os.environ.get("TAO_TEST_BANK")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "tao-bank"
+    return path if (path / "skills" / "models").is_dir() else None
+
+
+SHARED = shared_bank()
+needs_shared = pytest.mark.skipif(SHARED is None, reason="shared TAO bank not found (set TAO_TEST_BANK)")
+
+
+def synthetic_bank(root: Path) -> Path:
+    """One runnable model, three blocked ones, one disabled; a slurm platform with a one-of group."""
+    write_skill(root, name="good-net")
+    no_schema = write_skill(root, name="no-schema-net")
+    (no_schema / "schemas" / "train.schema.json").unlink()
+    bad = write_skill(root, name="bad-schema-net")
+    (bad / "schemas" / "train.schema.json").write_text("{not json")
+    empty = small_schema()
+    empty["automl_default_parameters"] = ["train.missing"]
+    write_skill(root, name="empty-space-net", schema=empty)
+    off = write_skill(root, name="off-net")
+    info = yaml.safe_load((off / "references" / "skill_info.yaml").read_text())
+    (off / "references" / "skill_info.yaml").write_text(yaml.safe_dump({**info, "automl_enabled": False}))
+    plat = root / "platform" / "tao-run-on-slurm" / "references"
+    plat.mkdir(parents=True)
+    plat.joinpath("skill_info.yaml").write_text(yaml.safe_dump({
+        "type": "platform",
+        "required_credentials": [{"name": "TT_SLURM_USER", "source": "env_var"}],
+        "credential_groups": [{"name": "ssh", "require_one_of": ["TT_SSH_KEY", "TT_SSH_SOCK"]}],
+        "optional_credentials": [{"name": "TT_HF_TOKEN", "source": "env_var", "only_when": "gated models"}],
+    }))
+    (root / "platform" / "tao-run-on-docker" / "references").mkdir(parents=True)
+    (root / "platform" / "tao-run-on-docker" / "references" / "skill_info.yaml").write_text(
+        "type: platform\nrequired_credentials: []\n")
+    (root / "versions.yaml").write_text(yaml.safe_dump({"images": {"tao_toolkit": {"pyt": "img:pyt"}},
+                                                        "wheels": {"tao_automl_slurm": "pkg[slurm]==1"}}))
+    return root
+
+
+@pytest.fixture
+def bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var in ("TT_SLURM_USER", "TT_SSH_KEY", "TT_SSH_SOCK", "TT_HF_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    return synthetic_bank(tmp_path / "bank")
+
+
+def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    return err
+
+
+# -- models ---------------------------------------------------------------------------------------
+def test_models_splits_runnable_from_blocked_with_reasons(bank: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _json(capsys, "models", "--skill-bank", str(bank), "--format", "json")
+    assert [m["model"] for m in data["runnable"]] == ["good-net"]
+    params = {p["name"]: p for p in data["runnable"][0]["params"]}
+    assert set(params) == set(small_schema()["automl_default_parameters"])
+    assert params["train.optim.lr"]["type"] == "float" and "1.0" in params["train.optim.lr"]["range"]
+    assert params["train.act"]["range"] == "options ['relu', 'tanh', 'gelu']"
+    reasons = {m["model"]: m["reason"] for m in data["blocked"]}
+    assert reasons["no-schema-net"] == "no train schema (missing schemas/train.schema.json)"
+    assert reasons["bad-schema-net"].startswith("schema invalid: ")
+    assert reasons["empty-space-net"].startswith("search space empty/invalid: ")
+    assert data["automl_disabled_count"] == 1 and "off-net" not in json.dumps(data)
+
+
+def test_models_scope_all_and_text(bank: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _json(capsys, "models", "--skill-bank", str(bank), "--scope", "all", "--json")
+    flags = {m["model"]: m["automl_enabled"] for m in data["all"]}
+    assert flags["off-net"] is False and flags["good-net"] is True and len(flags) == 5
+    assert main(["models", "--skill-bank", str(bank)]) == 0
+    out = capsys.readouterr().out
+    assert "runnable AutoML models (1)" in out and "blocked AutoML models (3)" in out
+    assert "train.optim.lr" in out and "1 model(s) have automl_enabled: false" in out
+
+
+def test_models_without_a_bank_is_exit_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    assert "--skill-bank" in _error(capsys, "models")
+    assert "does not exist" in _error(capsys, "models", "--skill-bank", str(tmp_path / "nope"))
+
+
+def test_models_uses_the_bank_env_var(bank: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TAO_SKILL_BANK_PATH", str(bank))
+    assert _json(capsys, "models", "--format", "json")["bank"] == str(bank)
+
+
+# -- platforms ------------------------------------------------------------------------------------
+def test_platforms_show_presence_never_values(bank: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TT_SLURM_USER", SECRET)
+    monkeypatch.setenv("TT_SSH_SOCK", SECRET + "-sock")
+    data = _json(capsys, "platforms", "--skill-bank", str(bank), "--platform", "slurm", "--format", "json")
+    assert [p["name"] for p in data["platforms"]] == ["tao-run-on-slurm"]
+    slurm = data["platforms"][0]
+    assert slurm["ready"] is True
+    creds = {c["name"]: c["status"] for c in slurm["credentials"]}
+    assert creds == {"TT_SLURM_USER": "set", "TT_HF_TOKEN": "missing"}
+    assert slurm["credential_groups"][0]["set"] == ["TT_SSH_SOCK"]
+    assert {s["name"]: s["implemented"] for s in data["sdk_registry"]}["local"] is True
+    assert main(["platforms", "--skill-bank", str(bank)]) == 0
+    text = capsys.readouterr().out
+    assert "tao-run-on-docker" in text and "tao-run-on-slurm: ready" in text and "set" in text
+    assert SECRET not in text and SECRET not in json.dumps(data)
+
+
+def test_platforms_report_missing_required_and_groups(bank: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["platforms", "--skill-bank", str(bank), "--platform", "tao-run-on-slurm"]) == 0
+    out = capsys.readouterr().out
+    assert "missing TT_SLURM_USER, one of TT_SSH_KEY/TT_SSH_SOCK" in out
+    assert "tao-run-on-docker" not in out
+
+
+def test_platforms_unknown_name_and_bank_without_platforms(bank: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert "did you mean 'slurm'" in _error(capsys, "platforms", "--skill-bank", str(bank), "--platform", "slurn")
+    bare = tmp_path / "bare"
+    write_skill(bare)
+    data = _json(capsys, "platforms", "--skill-bank", str(bare), "--format", "json")
+    assert data["platforms"] is None and "no platform folder" in data["note"]
+
+
+# -- versions -------------------------------------------------------------------------------------
+def test_versions_text_json_and_unknown_key(bank: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["versions", "images.tao_toolkit.pyt", "--skill-bank", str(bank)]) == 0
+    assert capsys.readouterr().out.strip() == "img:pyt"
+    data = _json(capsys, "versions", "wheels.tao_automl_slurm", "--skill-bank", str(bank), "--format", "json")
+    assert data == {"key": "wheels.tao_automl_slurm", "value": "pkg[slurm]==1"}
+    assert "did you mean 'images.tao_toolkit.pyt'" in _error(
+        capsys, "versions", "images.tao_tolkit.pyt", "--skill-bank", str(bank))
+
+
+# -- the shared TAO bank --------------------------------------------------------------------------
+@needs_shared
+def test_shared_bank_models_platforms_versions(capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    assert SHARED is not None
+    data = _json(capsys, "models", "--skill-bank", str(SHARED), "--format", "json")
+    assert data["runnable"], "the shared bank has runnable AutoML models"
+    assert all(m["params"] and all({"name", "type", "range"} <= set(p) for p in m["params"])
+               for m in data["runnable"])
+    for model in data["runnable"] + data["blocked"]:
+        info = yaml.safe_load((SHARED / "skills" / "models" / model["model"] / "references" /
+                               "skill_info.yaml").read_text())
+        assert info["automl_enabled"] is True
+    monkeypatch.setenv("SLURM_USER", SECRET)
+    plat = _json(capsys, "platforms", "--skill-bank", str(SHARED), "--platform", "slurm", "--format", "json")
+    assert [p["name"] for p in plat["platforms"]] == ["tao-run-on-slurm"]
+    assert {c["name"]: c["status"] for c in plat["platforms"][0]["credentials"]}["SLURM_USER"] == "set"
+    assert plat["platforms"][0]["credential_groups"], "slurm declares a one-of group"
+    assert SECRET not in json.dumps(plat)
+    versions = yaml.safe_load((SHARED / "versions.yaml").read_text())
+    got = _json(capsys, "versions", "images.tao_toolkit.pyt", "--skill-bank", str(SHARED), "--format", "json")
+    assert got["value"] == versions["images"]["tao_toolkit"]["pyt"]

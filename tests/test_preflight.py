@@ -1,0 +1,185 @@
+"""``tao-automl preflight`` / ``run_preflight`` and ``run --dry-run``: checks that create and launch nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import small_schema, write_skill
+from tao_automl.cli import main
+from tao_automl.platforms import registry
+from tao_automl.preflight import run_preflight
+from tao_automl.run_config import load_run_config
+from test_bank_tools import SECRET, SHARED, needs_shared, synthetic_bank
+
+
+def _files(root: Path) -> set[Path]:
+    return set(root.rglob("*"))
+
+
+def _config(tmp_path: Path, skill: Path, **extra: Any) -> Path:
+    config = {"skill_dir": str(skill), "workspace_path": "ws",
+              "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 5, "seed": 3},
+              "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0},
+              **extra}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _checks(report_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["check"]: c for c in report_json["checks"]}
+
+
+def test_preflight_passes_and_creates_nothing(toy_skill: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    path = _config(tmp_path, toy_skill, train_dataset_uri=str(data_dir), eval_dataset_uri=f"file://{data_dir}")
+    before = _files(tmp_path)
+    report = run_preflight(load_run_config(path))
+    assert report.ok, report.text()
+    assert main(["preflight", str(path), "--format", "json"]) == 0
+    checks = _checks(json.loads(capsys.readouterr().out))
+    assert {"config", "skill", "search_space", "spec_overrides", "credentials", "platform", "platform_reachable",
+            "image", "train_dataset_uri", "eval_dataset_uri"} <= set(checks)
+    assert "ignored" in checks["image"]["detail"] and checks["eval_dataset_uri"]["ok"] is True
+    assert _files(tmp_path) == before
+    assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
+
+
+def test_missing_local_dataset_fails_with_exit_2_naming_the_path(toy_skill: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no" / "such" / "dataset"
+    path = _config(tmp_path, toy_skill, train_dataset_uri=str(missing))
+    assert main(["preflight", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert "FAIL" in out and str(missing) in out
+    assert str(missing) in err and len(err.strip().splitlines()) == 1
+    assert main(["run", str(path)]) == 2  # run refuses to start
+    assert str(missing) in capsys.readouterr().err
+    assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
+
+
+def test_remote_and_builtin_uris_are_not_failures(toy_skill: Path, tmp_path: Path) -> None:
+    path = _config(tmp_path, toy_skill, train_dataset_uri="s3://bucket/train", eval_dataset_uri="builtin:digits")
+    report = run_preflight(load_run_config(path))
+    checks = _checks(report.to_json())
+    assert report.ok and checks["train_dataset_uri"]["ok"] is None and checks["eval_dataset_uri"]["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("extra", "check", "message"),
+    [
+        ({"automl_hyperparameters": ["train.optim.lrr"]}, "search_space", "did you mean 'train.optim.lr'"),
+        ({"custom_param_ranges": {"train.layers": {"valid_min": 9, "valid_max": 3}}}, "search_space", "train.layers"),
+        ({"spec_overrides": {"train.num_epoch": 2}}, "spec_overrides", "did you mean 'train.num_epochs'"),
+        ({"platform_options": {"bogus": 1}}, "platform", "bogus"),
+    ],
+)
+def test_each_bad_input_is_a_named_failed_check(toy_skill: Path, tmp_path: Path, extra: dict[str, Any], check: str,
+                                                message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _config(tmp_path, toy_skill, **extra)
+    assert main(["preflight", str(path), "--json"]) == 2
+    checks = _checks(json.loads(capsys.readouterr().out))
+    assert checks[check]["ok"] is False and message in checks[check]["detail"]
+
+
+def test_invalid_config_file_is_a_failed_config_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("skill_dir: x\nworkspace_path: ws\nplatfrom: local\n")
+    assert main(["preflight", str(path), "--format", "json"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["checks"][0]["check"] == "config" and "did you mean 'platform'" in err
+
+
+class ProbeSDK:
+    """A registered SDK that offers preflight() and image_exists() (see tao_automl.platforms.registry)."""
+
+    def __init__(self, reachable: bool = True, images: tuple[str, ...] = ()) -> None:
+        self.reachable, self.images = reachable, images
+
+    def preflight(self) -> bool:
+        return self.reachable
+
+    def image_exists(self, image: str) -> bool:
+        return image in self.images
+
+
+def test_credentials_reachability_and_image_via_bank_files_and_sdk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bank = synthetic_bank(tmp_path / "bank")
+    monkeypatch.setitem(registry.PLATFORMS, "slurm", (f"{__name__}:ProbeSDK", None))
+    for var in ("TT_SLURM_USER", "TT_SSH_KEY", "TT_SSH_SOCK"):
+        monkeypatch.delenv(var, raising=False)
+    path = _config(tmp_path, bank / "models" / "good-net", platform="slurm", platform_options={"reachable": False},
+                   image="repo/img:1")
+    checks = _checks(run_preflight(load_run_config(path)).to_json())
+    assert checks["credentials"]["ok"] is False
+    detail = checks["credentials"]["detail"]
+    assert "TT_SLURM_USER" in detail and "TT_SSH_KEY/TT_SSH_SOCK" in detail
+    assert checks["platform_reachable"]["ok"] is False and checks["image"]["ok"] is False
+    monkeypatch.setenv("TT_SLURM_USER", SECRET)
+    monkeypatch.setenv("TT_SSH_KEY", SECRET)
+    path = _config(tmp_path, bank / "models" / "good-net", platform="slurm",
+                   platform_options={"images": ["repo/img:1"]}, image="repo/img:1")
+    report = run_preflight(load_run_config(path))
+    assert report.ok, report.text()
+    assert SECRET not in json.dumps(report.to_json()) and SECRET not in report.text()
+
+
+# -- dry run --------------------------------------------------------------------------------------
+def test_dry_run_renders_recs_and_launches_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "LAUNCHED"
+    skill = write_skill(tmp_path / "bank", command=f"touch {marker} && {sys.executable} -c pass {{config_path}}")
+    path = _config(tmp_path, skill, spec_overrides={"train.num_epochs": 7})
+    assert main(["run", str(path), "--dry-run", "--format", "json"]) == 0
+    recs = json.loads(capsys.readouterr().out)["recs"]
+    assert [r["rec_id"] for r in recs] == [1, 2, 3]
+    assert len({json.dumps(r["params"], sort_keys=True) for r in recs}) == 3
+    names = set(small_schema()["automl_default_parameters"])
+    for rec in recs:
+        assert set(rec["params"]) == names
+        assert rec["spec"]["train"]["num_epochs"] == 7
+        assert rec["spec"]["train"]["optim"]["lr"] == rec["params"]["train.optim.lr"]
+        assert rec["spec_path"].startswith(str(tmp_path / "ws")) and rec["spec_path"] in rec["command"]
+        assert rec["spec"]["results_dir"].startswith(str(tmp_path / "ws"))
+        assert rec["image"] == "example/toy:1" and rec["platform_kwargs"]["gpu_count"] == 0
+    assert not marker.exists() and not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
+    assert main(["run", str(path), "--dry-run", "--recs", "2", "--format", "json"]) == 0
+    again = json.loads(capsys.readouterr().out)["recs"]
+    assert [r["params"] for r in again] == [r["params"] for r in recs[:2]]  # same seed, same recs
+    assert main(["run", str(path), "--dry-run", "--recs", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "=== rec 1" in text and "command:" in text and "num_epochs: 7" in text and "nothing was launched" in text
+    assert not marker.exists() and not (tmp_path / "ws").exists()
+
+
+def test_dry_run_refuses_a_failing_preflight(toy_skill: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = _config(tmp_path, toy_skill, train_dataset_uri=str(tmp_path / "missing"))
+    assert main(["run", str(path), "--dry-run"]) == 2
+    assert "missing" in capsys.readouterr().err
+    assert main(["run", str(_config(tmp_path, toy_skill)), "--dry-run", "--recs", "0"]) == 2
+
+
+@needs_shared
+def test_shared_bank_model_preflight_and_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert SHARED is not None
+    models = SHARED / "skills" / "models"
+    skill = next(p for p in sorted(models.iterdir()) if (p / "schemas" / "train.schema.json").is_file()
+                 and yaml.safe_load((p / "references" / "skill_info.yaml").read_text()).get("automl_enabled"))
+    data = tmp_path / "data"
+    data.mkdir()
+    path = _config(tmp_path, skill, train_dataset_uri=str(data), automl_settings={"automl_max_recommendations": 4})
+    report = run_preflight(load_run_config(path))
+    assert report.ok, report.text()
+    assert main(["run", str(path), "--dry-run", "--recs", "2", "--format", "json"]) == 0
+    recs = json.loads(capsys.readouterr().out)["recs"]
+    assert len(recs) == 2 and all(r["spec"] and r["command"] for r in recs)
+    assert not (tmp_path / "ws").exists()
