@@ -41,6 +41,7 @@ def progress(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]:
         "metric": meta.get("metric"),
         "direction": direction,
         "state": meta.get("state"),
+        "llm_fallbacks": int(meta.get("llm_fallbacks", 0)),
     }
 
 
@@ -67,6 +68,14 @@ def rec_dict(rec: RecRow) -> dict[str, Any]:
     }
 
 
+def _with_reasoning(row: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Add the LLM's stated reason for the rec (LLM brains persist it in meta ``llm_reasoning``)."""
+    reasoning = (meta.get("llm_reasoning") or {}).get(str(row["rec_id"]))
+    if reasoning:
+        row["llm_reasoning"] = reasoning
+    return row
+
+
 def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]:
     """The result/status dict shared by ``run()``, ``AutoML.get_status()`` and ``query_status``."""
     direction = str(meta.get("direction", "maximize"))
@@ -75,7 +84,7 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]
         "run_dir": meta.get("run_dir"),
         "best": best_dict(recs, direction),
         "progress": progress(recs, meta),
-        "history": [rec_dict(r) for r in recs],
+        "history": [_with_reasoning(rec_dict(r), meta) for r in recs],
         "active_jobs": [
             {"rec_id": r.rec_id, "job_id": r.job_id, "status": r.status, "updated_at": r.updated_at}
             for r in recs if r.status in ACTIVE_STATES

