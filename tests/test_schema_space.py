@@ -24,7 +24,18 @@ from tao_automl.schema_space import (
     param_kind,
     schema_defaults,
 )
-from tao_automl.space import BoolParam, CategoricalParam, FloatParam, IntParam
+from tao_automl.space import (
+    BoolParam,
+    CategoricalParam,
+    FloatParam,
+    IntGridParam,
+    IntParam,
+    ListParam,
+    OptionalListParam,
+    Relation,
+    SearchSpace,
+    SubsetParam,
+)
 
 
 # -- the real skill bank ------------------------------------------------------------------------
@@ -126,18 +137,21 @@ def test_bank_rate_like_ranges_are_sensible() -> None:
 
 
 @needs_bank
-def test_bank_skipped_default_gives_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_bank_betas_are_a_searched_list_below_one(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="tao_automl.schema_space"):
         space = build_search_space(_bank_schema("tao-train-image-classification"))
-    assert "train.optim.betas" not in space
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "train.optim.betas" in warnings[0] and "'list'" in warnings[0]
+    betas = space["train.optim.betas"]
+    assert isinstance(betas, ListParam) and betas.width == 2 and betas.default == (0.9, 0.999)
+    assert all(isinstance(e, FloatParam) and e.low == 0.0 and 0.999 < e.high < 1.0 for e in betas.elements)
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
 
 
 @needs_bank
-def test_bank_explicit_list_param_is_an_error() -> None:
-    with pytest.raises(SearchSpaceError, match=r"'train\.optim\.betas' has type 'list'.*supported types"):
-        build_search_space(_bank_schema("tao-train-image-classification"), ["train.optim.betas"])
+def test_bank_explicit_string_list_param_is_an_error() -> None:
+    schema = _bank_schema("tao-train-image-classification")
+    name = next(n for n in iter_leaf_names(schema) if (get_property(schema, n) or {}).get("default") == ["tao-toolkit"])
+    with pytest.raises(SearchSpaceError, match=r"has type 'list' whose elements are not searchable.*supported types"):
+        build_search_space(schema, [name])
 
 
 @needs_bank
@@ -274,16 +288,15 @@ def test_defaults_skip_unsupported_with_one_warning(caplog: pytest.LogCaptureFix
         space = build_search_space(_schema())
     assert space.names == ["train.lr", "train.batch", "model.act"]
     messages = [r.getMessage() for r in caplog.records if r.name == "tao_automl.schema_space"]
-    assert len(messages) == 1 and "train.tags (type 'list')" in messages[0]
+    assert len(messages) == 1 and "train.tags (type 'list' whose elements are not searchable numbers)" in messages[0]
 
 
 @pytest.mark.parametrize(
     "name, kind",
     [
         ("model.name", "'string' without enum/valid_options"),
-        ("model.pair", "'float' with list bounds"),
         ("model", "'collection'"),
-        ("train.tags", "'list'"),
+        ("train.tags", "'list' whose elements are not searchable numbers"),
     ],
 )
 def test_unsupported_named_param_is_an_error(name: str, kind: str) -> None:
@@ -634,3 +647,128 @@ def test_schema_defaults_top_level_copy_or_assembled() -> None:
     assert assembled["model"]["act"] == "relu" and "automl_disabled_parameters" not in assembled
     assert automl_candidates(_schema()) == ["train.lr", "train.batch", "model.act", "train.tags"]
     assert automl_candidates({}) == []
+
+
+# -- lists, subsets, grids and relations ----------------------------------------------------------
+def _rich_schema() -> dict[str, Any]:
+    return {
+        "properties": {
+            "train": {
+                "type": "collection",
+                "properties": {
+                    "batch": {"type": "int", "default": 16, "minimum": 1, "maximum": 256, "math_cond": "^ 2"},
+                    "width": {"type": "int", "default": 64, "minimum": 1, "maximum": 100, "math_cond": "/ 8"},
+                    "betas": {"type": "list", "default": [0.9, 0.999]},
+                    "sizes": {"type": "list", "default": [2, 4], "minimum": [1, 2], "maximum": [8, 16]},
+                    "pair": {"type": "float", "default": [1.0], "minimum": [0.0], "maximum": [2.0]},
+                    "heads": {"type": "subset_list", "default": ["a"], "valid_options": ["a", "b", "c"]},
+                    "extra": {"type": "optional_list", "default": [], "enum": ["x", "y"]},
+                    "scales": {"type": "optional_list", "default": [0.5, 1.5], "minimum": 0.1, "maximum": 2.0},
+                    "crop_min": {"type": "int", "default": 384, "minimum": 1, "maximum": 800,
+                                 "parent_param": "TRUE"},
+                    "crop_max": {"type": "int", "default": 600, "minimum": 1, "maximum": 800,
+                                 "depends_on": "train.crop_min", "math_cond": "> depends_on"},
+                    "queries": {"type": "int", "default": 300, "minimum": 1, "maximum": 900, "parent_param": "TRUE"},
+                    "select": {"type": "int", "default": 100, "minimum": 1, "maximum": 900,
+                               "depends_on": "train.queries"},
+                },
+            }
+        }
+    }
+
+
+RICH = ["train." + n for n in ("batch", "width", "betas", "sizes", "pair", "heads", "extra", "scales",
+                               "crop_min", "crop_max", "queries", "select")]
+
+
+def test_rich_types_build_sample_and_round_trip() -> None:
+    space = build_search_space(_rich_schema(), RICH)
+    assert isinstance(space["train.batch"], IntGridParam) and space["train.batch"].values == (
+        1, 2, 4, 8, 16, 32, 64, 128, 256)
+    assert isinstance(space["train.width"], IntGridParam) and space["train.width"].values == tuple(range(8, 97, 8))
+    sizes = space["train.sizes"]
+    assert isinstance(sizes, ListParam) and [(e.low, e.high) for e in sizes.elements] == [(1, 8), (2, 16)]
+    assert all(isinstance(e, IntParam) for e in sizes.elements)
+    assert isinstance(space["train.pair"], ListParam)
+    assert space["train.heads"] == SubsetParam("train.heads", ("a", "b", "c"), False, ("a",))
+    assert space["train.extra"] == SubsetParam("train.extra", ("x", "y"), True, ())
+    assert isinstance(space["train.scales"], OptionalListParam)
+    assert [str(r) for r in space.relations] == ["train.crop_max > train.crop_min", "train.select <= train.queries"]
+    assert SearchSpace.from_json(json.loads(json.dumps(space.to_json()))) == space
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        config = space.sample(rng)
+        assert space.violations(config) == []
+        assert config["train.batch"] & (config["train.batch"] - 1) == 0 and config["train.width"] % 8 == 0
+        assert config["train.heads"] and config["train.crop_max"] > config["train.crop_min"]
+        x = space.encode(config)
+        assert space.encode(space.decode(x)) == pytest.approx(x)
+    for x in rng.random((300, space.dim)):
+        assert space.violations(space.decode(x)) == []
+    assert space.decode(np.zeros(space.dim))["train.heads"] == ["a"]  # a subset is never empty
+
+
+def test_relations_are_violations_and_repaired() -> None:
+    space = build_search_space(_rich_schema(), ["train.crop_min", "train.crop_max"])
+    bad = {"train.crop_min": 700, "train.crop_max": 500}
+    assert any("relation train.crop_max > train.crop_min fails" in v for v in space.violations(bad))
+    assert space.repair(dict(bad)) == {"train.crop_min": 700, "train.crop_max": 701}
+    edge = space.repair({"train.crop_min": 800, "train.crop_max": 800})
+    assert space.contains(edge) and edge == {"train.crop_min": 799, "train.crop_max": 800}
+
+
+def test_fixed_parent_tightens_the_dependent_range() -> None:
+    space = build_search_space(_rich_schema(), ["train.crop_max", "train.select"])
+    assert space["train.crop_max"] == IntParam("train.crop_max", 385, 800, default=600)
+    assert space["train.select"] == IntParam("train.select", 1, 300, default=100)
+    parent_only = build_search_space(_rich_schema(), ["train.crop_min"])
+    assert parent_only["train.crop_min"] == IntParam("train.crop_min", 1, 599, default=384)
+    assert not parent_only.relations
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: IntGridParam("b", 3, 3, power_of=2), r"no value in \[3, 3\] is a power of 2"),
+        (lambda: IntGridParam("b", 1, 8), "needs power_of or multiple_of"),
+        (lambda: IntGridParam("b", 1, 8, power_of=1), "power_of=1 must be an integer >= 2"),
+        (lambda: ListParam("l", ()), "at least one element"),
+        (lambda: ListParam("l", (FloatParam("l[0]", 0, 1),), (0.5, 0.5)), "default .* has 2 entries"),
+        (lambda: SubsetParam("s", ()), "at least one option"),
+        (lambda: SubsetParam("s", ("a", "a")), "'a' appears twice"),
+        (lambda: Relation("a", "==", "b"), "op must be one of"),
+        (lambda: SearchSpace((IntParam("a", 0, 1),), (Relation("a", "<", "b"),)), "'b' is not a param"),
+        (lambda: SearchSpace((IntParam("a", 5, 9), IntParam("b", 0, 5)), (Relation("a", "<", "b"),)),
+         "relation a < b cannot hold"),
+    ],
+)
+def test_new_param_types_validate(build: Any, match: str) -> None:
+    with pytest.raises(SearchSpaceError, match=match):
+        build()
+
+
+def test_list_custom_ranges_and_grid_errors() -> None:
+    space = build_search_space(_rich_schema(), ["train.sizes"],
+                               {"train.sizes": {"valid_min": [2, 3], "valid_max": 6}})
+    sizes = space["train.sizes"]
+    assert isinstance(sizes, ListParam) and [(e.low, e.high) for e in sizes.elements] == [(2, 6), (3, 6)]
+    with pytest.raises(SearchSpaceError, match=r"valid_min=\[1\] has 1 entries; 'train.sizes' has 2"):
+        build_search_space(_rich_schema(), ["train.sizes"], {"train.sizes": {"valid_min": [1]}})
+    with pytest.raises(SearchSpaceError, match=r"valid_max=99 is outside the schema range of 'train.sizes\[0\]'"):
+        build_search_space(_rich_schema(), ["train.sizes"], {"train.sizes": {"valid_max": 99}})
+    with pytest.raises(SearchSpaceError, match=r"no value in .* is a power of 2"):
+        build_search_space(_rich_schema(), ["train.batch"], {"train.batch": {"valid_min": 3, "valid_max": 3}})
+    assert SearchSpace((IntGridParam("g", 1, 8, 2),)).violations({"g": 3}) == [
+        "param 'g': 3 is outside [1, 8] (int, a power of 2)"]
+
+
+def test_bayesian_suggestions_stay_valid_with_new_types() -> None:
+    from tao_automl.brain.bayesian import BayesianBrain
+
+    space = build_search_space(_rich_schema(), RICH)
+    brain = BayesianBrain(space, n_candidates=64)
+    rng = np.random.default_rng(1)
+    for i in range(12):
+        for config in brain.suggest(2, [], rng):
+            assert space.violations(config) == []
+            brain.observe(config, float(config["train.batch"]) + 0.01 * i)

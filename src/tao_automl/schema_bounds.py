@@ -34,7 +34,11 @@ Steps, in order:
    there is one, is at most ``RATE_MAX_DEFAULT`` (0.1): a larger default (an EMA decay of 0.999,
    a layer decay of 0.65, a warm-up factor of 1) marks a factor, not a rate. Network names are
    never consulted. Ints are linear unless told otherwise.
-6. Open low ends. Log scale with a low bound <= 0 starts at a positive floor: ``d / 100`` when
+6. Grids (ints only). ``math_cond`` ``^ k`` (a power of ``k``, e.g. ``^ 2`` for batch sizes) and
+   ``/ k`` (a multiple of ``k``) make an :class:`~tao_automl.space.IntGridParam` over the final
+   range: only values on the grid are sampled or decoded (searched over the exponent or the
+   multiple index). A range that holds no grid value is a SearchSpaceError. Floats ignore them.
+7. Open low ends. Log scale with a low bound <= 0 starts at a positive floor: ``d / 100`` when
    the default is positive, else ``high * LOG_FLOOR_RATIO``; a strict ``> x`` on a linear range
    moves the low bound to ``x + STRICT_REL_EPS * (high - x)`` (and an int's to ``x + 1``).
    An int on log scale starts at 1. An int ``!= x`` strictly inside the range keeps the side
@@ -54,7 +58,7 @@ from typing import Any
 
 from tao_automl.errors import SearchSpaceError
 from tao_automl.schema_custom import SCALES, CustomRange, custom_number
-from tao_automl.space import FloatParam, IntParam
+from tao_automl.space import FloatParam, IntGridParam, IntParam
 
 NUMERIC_INFINITY = 1e100
 STRICT_REL_EPS = 1e-6
@@ -75,6 +79,8 @@ _RATE_TEXT = re.compile(
     r"learning[\s_-]*rate|weight[\s_-]*decay|l2[\s_-]*regulari[sz]ation|epsilon", re.IGNORECASE
 )
 _UNIT_TOKENS = frozenset({"prob", "probability", "ratio", "fraction", "momentum", "dropout", "drop", "decay"})
+_POWER = re.compile(r"\^\s*(\d+)")
+_MULTIPLE = re.compile(r"/\s*(\d+)")
 _COND = re.compile(r"(>=|<=|!=|==|>|<)\s*([^\s<>=!]+)")
 
 
@@ -310,7 +316,20 @@ def _exclude(low: int, high: int, x: int, default: float | None) -> tuple[int, i
     return (low, x - 1) if below else (x + 1, high)
 
 
-def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> IntParam:
+def grid_rule(name: str, prop: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """``(power_of, multiple_of)`` from ``math_cond`` ``^ k`` / ``/ k`` (None when absent)."""
+    cond = prop.get("math_cond")
+    if not isinstance(cond, str):
+        return None, None
+    power, multiple = _POWER.search(cond), _MULTIPLE.search(cond)
+    power_of = int(power.group(1)) if power else None
+    multiple_of = int(multiple.group(1)) if multiple else None
+    if (power_of is not None and power_of < 2) or multiple_of == 0:
+        raise SearchSpaceError(f"schema param {name!r}: math_cond={cond!r} needs ^ k with k >= 2 or / k with k >= 1")
+    return power_of, multiple_of
+
+
+def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> IntParam | IntGridParam:
     """An IntParam for ``name`` by the rules of the module docstring (linear unless told log)."""
     schema_iv = _int_interval(schema_interval(name, prop))
     if schema_iv.low > schema_iv.high:
@@ -336,6 +355,11 @@ def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) ->
     if low > high:
         raise SearchSpaceError(f"param {name!r}: the range {iv} holds no searchable integer")
     int_default = int(default) if default is not None and default.is_integer() else None
+    power_of, multiple_of = grid_rule(name, prop)
+    if power_of is not None or multiple_of is not None:
+        grid = IntGridParam(name, low, high, power_of, multiple_of)
+        return IntGridParam(name, low, high, power_of, multiple_of,
+                            default=int_default if grid.contains(int_default) else None)
     return IntParam(name, low, high, log=log, default=_int_inside(int_default, low, high))
 
 

@@ -12,9 +12,13 @@ Which params are searched:
   (``override_automl_disabled_params: true`` in the settings).
 
 Supported types: ``float``/``number`` and ``int``/``integer`` (rules in
-:mod:`tao_automl.schema_bounds`), ``bool``/``boolean``, ``categorical``/``string``/``ordered``
-with ``enum`` or ``valid_options``, and ``ordered_int`` (rules in :mod:`tao_automl.schema_choices`).
-Lists, collections and numeric params with list bounds are not searchable yet.
+:mod:`tao_automl.schema_bounds`, including ``math_cond`` powers ``^ k`` and multiples ``/ k``),
+``bool``/``boolean``, ``categorical``/``string``/``ordered`` with ``enum`` or ``valid_options``,
+and ``ordered_int`` (rules in :mod:`tao_automl.schema_choices`); numeric lists (``list``,
+``list_<N>``, numbers with list bounds), ``subset_list`` and ``optional_list`` (rules in
+:mod:`tao_automl.schema_lists`). Lists of non-numbers (strings, dicts, empty) and collections are
+not searchable. ``depends_on``/``parent_param`` become relations or tightened ranges (rules in
+:mod:`tao_automl.schema_relations`).
 
 Every custom range is checked (keys, value types, schema bounds, options, weights) before the
 space exists, so a bad range fails before any job runs. A param's default is the schema default
@@ -45,6 +49,8 @@ from tao_automl.schema_choices import (
     schema_options,
 )
 from tao_automl.schema_custom import CustomRange, parse_custom_range, reject_keys
+from tao_automl.schema_lists import LIST_TYPE, build_list, build_optional, build_subset, list_kind
+from tao_automl.schema_relations import apply_relations
 from tao_automl.space import Param, SearchSpace
 from tao_automl.suggest import did_you_mean
 
@@ -70,6 +76,9 @@ SUPPORTED_TYPES = (
     "string",
     "ordered",
     "ordered_int",
+    "list",
+    "subset_list",
+    "optional_list",
 )
 _NUMERIC_KEYS = ("valid_min", "valid_max", "scale")
 _KIND_OF_TYPE = {
@@ -91,14 +100,18 @@ _BUILDERS: dict[str, _Builder] = {
     "bool": build_bool,
     "categorical": build_categorical,
     "ordered_int": build_ordered_int,
+    "list": build_list,
+    "subset": build_subset,
+    "optional_list": build_optional,
 }
 
 
 def param_kind(prop: Mapping[str, Any]) -> str | None:
-    """``float``/``int``/``bool``/``categorical``/``ordered_int``, or None when not searchable yet."""
+    """``float``/``int``/``bool``/``categorical``/``ordered_int``/``list``/``subset``/``optional_list``,
+    or None when not searchable."""
     kind = _KIND_OF_TYPE.get(str(prop.get("type")))
-    if kind in ("float", "int") and has_list_bounds(prop):
-        return None
+    if (kind in ("float", "int") and has_list_bounds(prop)) or kind is None:
+        return list_kind(prop)
     if kind in ("categorical", "ordered_int") and schema_options(prop) is None:
         return None
     return kind
@@ -107,7 +120,11 @@ def param_kind(prop: Mapping[str, Any]) -> str | None:
 def _describe_type(prop: Mapping[str, Any]) -> str:
     kind = prop.get("type")
     if _KIND_OF_TYPE.get(str(kind)) in ("float", "int"):
-        return f"{kind!r} with list bounds"
+        return f"{kind!r} with list bounds that are not a list of numbers"
+    if LIST_TYPE.match(str(kind)) or kind == "optional_list":
+        return f"{kind!r} whose elements are not searchable numbers"
+    if kind == "subset_list":
+        return f"{kind!r} without enum/valid_options"
     if _KIND_OF_TYPE.get(str(kind)) in ("categorical", "ordered_int"):
         return f"{kind!r} without enum/valid_options"
     return repr(kind)
@@ -178,7 +195,7 @@ def build_search_space(
                 raise SearchSpaceError(
                     f"hyperparameter {name!r} has type {_describe_type(prop)}, which cannot be searched yet; "
                     f"supported types: {', '.join(SUPPORTED_TYPES)} "
-                    "(string/categorical need enum or valid_options)"
+                    "(string/categorical/subset_list need enum or valid_options; lists need numbers)"
                 )
             skipped.append(f"{name} (type {_describe_type(prop)})")
             continue
@@ -202,4 +219,5 @@ def build_search_space(
             "no hyperparameter to search: name some in hyperparameters or custom_param_ranges"
             + (f" (skipped: {', '.join(skipped)})" if skipped else "")
         )
-    return SearchSpace(tuple(params))
+    params, relations = apply_relations(schema, params)
+    return SearchSpace(tuple(params), relations)

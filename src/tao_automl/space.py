@@ -15,115 +15,16 @@ from typing import Any, Union
 import numpy as np
 
 from tao_automl.errors import SearchSpaceError
+from tao_automl.space_grid import IntGridParam as IntGridParam
+from tao_automl.space_lists import ListParam as ListParam
+from tao_automl.space_lists import OptionalListParam as OptionalListParam
+from tao_automl.space_lists import SubsetParam as SubsetParam
+from tao_automl.space_numeric import FloatParam as FloatParam
+from tao_automl.space_numeric import IntParam as IntParam
+from tao_automl.space_relations import OPS, candidates, relation_from_json, repair
+from tao_automl.space_relations import Relation as Relation
 
 Config = dict[str, Any]
-
-
-def _check_finite(name: str, **values: float) -> None:
-    for key, value in values.items():
-        if not math.isfinite(value):
-            raise SearchSpaceError(f"param {name!r}: {key}={value!r} must be a finite number")
-
-
-@dataclass(frozen=True)
-class FloatParam:
-    """A real number in ``[low, high]``, searched on a linear or log scale."""
-
-    name: str
-    low: float
-    high: float
-    log: bool = False
-    default: float | None = None
-
-    def __post_init__(self) -> None:
-        _check_finite(self.name, low=self.low, high=self.high)
-        if not self.low <= self.high:
-            raise SearchSpaceError(
-                f"param {self.name!r}: low <= high must hold, but got (low={self.low}, high={self.high})"
-            )
-        if self.log and self.low <= 0:
-            raise SearchSpaceError(f"param {self.name!r}: log scale needs low > 0, but got low={self.low}")
-
-    @property
-    def width(self) -> int:
-        return 1
-
-    def _lo_hi(self) -> tuple[float, float]:
-        return (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
-
-    def encode(self, value: Any) -> list[float]:
-        lo, hi = self._lo_hi()
-        v = math.log(float(value)) if self.log else float(value)
-        return [0.5 if hi == lo else (v - lo) / (hi - lo)]
-
-    def decode(self, unit: Sequence[float]) -> float:
-        lo, hi = self._lo_hi()
-        u = min(max(float(unit[0]), 0.0), 1.0)
-        v = lo + u * (hi - lo)
-        value = math.exp(v) if self.log else v
-        return min(max(value, self.low), self.high)
-
-    def sample(self, rng: np.random.Generator) -> float:
-        return self.decode([rng.random()])
-
-    def contains(self, value: Any) -> bool:
-        return (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and self.low <= value <= self.high
-        )
-
-
-@dataclass(frozen=True)
-class IntParam:
-    """An integer in ``[low, high]`` (inclusive), linear or log scale."""
-
-    name: str
-    low: int
-    high: int
-    log: bool = False
-    default: int | None = None
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.low, int) and isinstance(self.high, int)):
-            raise SearchSpaceError(
-                f"param {self.name!r}: int bounds must be integers, got low={self.low!r}, high={self.high!r}"
-            )
-        if not self.low <= self.high:
-            raise SearchSpaceError(
-                f"param {self.name!r}: low <= high must hold, but got (low={self.low}, high={self.high})"
-            )
-        if self.log and self.low <= 0:
-            raise SearchSpaceError(f"param {self.name!r}: log scale needs low > 0, but got low={self.low}")
-
-    @property
-    def width(self) -> int:
-        return 1
-
-    def _lo_hi(self) -> tuple[float, float]:
-        # Each integer owns an equal-width cell of the unit interval.
-        if self.log:
-            return math.log(self.low - 0.5 if self.low > 0.5 else self.low), math.log(self.high + 0.5)
-        return self.low - 0.5, self.high + 0.5
-
-    def encode(self, value: Any) -> list[float]:
-        lo, hi = self._lo_hi()
-        v = math.log(float(value)) if self.log else float(value)
-        return [min(max((v - lo) / (hi - lo), 0.0), 1.0)]
-
-    def decode(self, unit: Sequence[float]) -> int:
-        lo, hi = self._lo_hi()
-        u = min(max(float(unit[0]), 0.0), 1.0)
-        v = lo + u * (hi - lo)
-        value = round(math.exp(v) if self.log else v)
-        return min(max(value, self.low), self.high)
-
-    def sample(self, rng: np.random.Generator) -> int:
-        return self.decode([rng.random()])
-
-    def contains(self, value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
 
 
 @dataclass(frozen=True)
@@ -210,16 +111,29 @@ class BoolParam:
         return isinstance(value, bool)
 
 
-Param = Union[FloatParam, IntParam, CategoricalParam, BoolParam]  # noqa: UP007 (a runtime alias on 3.10)
+Param = Union[  # noqa: UP007 (a runtime alias on 3.10)
+    FloatParam, IntParam, CategoricalParam, BoolParam, IntGridParam, ListParam, SubsetParam, OptionalListParam
+]
 
 _KINDS: dict[str, type] = {"float": FloatParam, "int": IntParam, "categorical": CategoricalParam, "bool": BoolParam}
+_NESTED_KINDS: dict[str, Any] = {
+    "list": ListParam.from_json,
+    "subset": SubsetParam.from_json,
+    "optional_list": OptionalListParam.from_json,
+}
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """An ordered set of parameters, keyed by their dotted names."""
+    """An ordered set of parameters, keyed by their dotted names, with relations between them.
+
+    ``relations`` (see :mod:`tao_automl.space_relations`) are enforced by a repair step inside
+    :meth:`sample` and :meth:`decode`, so every brain gets valid configs, and checked by
+    :meth:`violations`. They are applied in the given order (parents before dependents).
+    """
 
     params: tuple[Param, ...]
+    relations: tuple[Relation, ...] = ()
     _by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -229,6 +143,23 @@ class SearchSpace:
                 raise SearchSpaceError(f"param {param.name!r} appears twice in the search space")
             by_name[param.name] = param
         object.__setattr__(self, "_by_name", by_name)
+        for rel in self.relations:
+            self._check_relation(rel)
+
+    def _check_relation(self, rel: Relation) -> None:
+        if not isinstance(rel, Relation):
+            raise SearchSpaceError(f"relations must be Relation objects, got {rel!r}")
+        for name in (rel.left, rel.right):
+            if name not in self._by_name:
+                raise SearchSpaceError(f"relation {rel}: {name!r} is not a param of the space; have {self.names}")
+        (l_lo, l_hi, _, _), (r_lo, r_hi, _, _) = candidates(self[rel.left]), candidates(self[rel.right])
+        up = rel.op in (">", ">=")
+        far_left, far_right = (l_hi, r_lo) if up else (l_lo, r_hi)
+        if not OPS[rel.op](far_left, far_right):
+            raise SearchSpaceError(
+                f"relation {rel} cannot hold: {rel.left} in {describe(self[rel.left])}, "
+                f"{rel.right} in {describe(self[rel.right])}"
+            )
 
     def __len__(self) -> int:
         return len(self.params)
@@ -249,7 +180,11 @@ class SearchSpace:
         return sum(p.width for p in self.params)
 
     def sample(self, rng: np.random.Generator) -> Config:
-        return {p.name: p.sample(rng) for p in self.params}
+        return self.repair({p.name: p.sample(rng) for p in self.params})
+
+    def repair(self, config: Config) -> Config:
+        """``config`` with every relation enforced (dependents moved, see space_relations)."""
+        return repair(self._by_name, self.relations, config) if self.relations else config
 
     def encode(self, config: Mapping[str, Any]) -> np.ndarray:
         """Map a config to a point of the unit cube (log params on log scale, one-hot categoricals)."""
@@ -268,7 +203,7 @@ class SearchSpace:
         for p in self.params:
             config[p.name] = p.decode(list(x[offset : offset + p.width]))
             offset += p.width
-        return config
+        return self.repair(config)
 
     def violations(self, config: Mapping[str, Any]) -> list[str]:
         """Human-readable reasons why ``config`` is not a member of this space (empty when it is)."""
@@ -277,6 +212,11 @@ class SearchSpace:
         for p in self.params:
             if p.name in config and not p.contains(config[p.name]):
                 problems.append(f"param {p.name!r}: {config[p.name]!r} is outside {describe(p)}")
+        for rel in self.relations:
+            if rel.left in config and rel.right in config and not rel.holds(config):
+                problems.append(
+                    f"relation {rel} fails: {rel.left}={config[rel.left]!r}, {rel.right}={config[rel.right]!r}"
+                )
         return problems
 
     def contains(self, config: Mapping[str, Any]) -> bool:
@@ -286,40 +226,47 @@ class SearchSpace:
         """The one JSON form of the space (stable: used for run fingerprints)."""
         out: list[dict[str, Any]] = []
         for p in self.params:
-            if isinstance(p, FloatParam):
-                out.append({"name": p.name, "type": "float", "low": p.low, "high": p.high, "log": p.log,
-                            "default": p.default})
-            elif isinstance(p, IntParam):
-                out.append({"name": p.name, "type": "int", "low": p.low, "high": p.high, "log": p.log,
-                            "default": p.default})
-            elif isinstance(p, CategoricalParam):
+            if isinstance(p, CategoricalParam):
                 out.append({"name": p.name, "type": "categorical", "choices": list(p.choices),
                             "weights": None if p.weights is None else list(p.weights), "default": p.default})
-            else:
+            elif isinstance(p, BoolParam):
                 out.append({"name": p.name, "type": "bool", "default": p.default, "weight_true": p.weight_true})
+            else:
+                out.append(p.to_json())
+        out.extend(rel.to_json() for rel in self.relations)
         return out
 
     @classmethod
     def from_json(cls, data: Sequence[Mapping[str, Any]]) -> SearchSpace:
         params: list[Param] = []
+        relations: list[Relation] = []
         for item in data:
             kind = item.get("type")
+            if kind == "relation":
+                relations.append(relation_from_json(item))
+                continue
+            if kind in _NESTED_KINDS:
+                params.append(_NESTED_KINDS[kind](dict(item)))
+                continue
+            if kind == "int_grid":
+                params.append(IntGridParam(**{k: v for k, v in item.items() if k != "type"}))
+                continue
             if kind not in _KINDS:
-                raise SearchSpaceError(f"unknown param type {kind!r}; allowed: {sorted(_KINDS)}")
+                allowed = sorted([*_KINDS, *_NESTED_KINDS, "int_grid", "relation"])
+                raise SearchSpaceError(f"unknown param type {kind!r}; allowed: {allowed}")
             fields = {k: v for k, v in item.items() if k != "type"}
             if kind == "categorical":
                 fields["choices"] = tuple(fields["choices"])
                 if fields.get("weights") is not None:
                     fields["weights"] = tuple(fields["weights"])
             params.append(_KINDS[kind](**fields))
-        return cls(tuple(params))
+        return cls(tuple(params), tuple(relations))
 
 
 def describe(p: Param) -> str:
     """What values a parameter allows, for error messages."""
-    if isinstance(p, (FloatParam, IntParam)):
-        scale = ", log scale" if p.log else ""
-        return f"[{p.low}, {p.high}] ({'float' if isinstance(p, FloatParam) else 'int'}{scale})"
     if isinstance(p, CategoricalParam):
         return f"options {list(p.choices)}"
-    return "{True, False}"
+    if isinstance(p, BoolParam):
+        return "{True, False}"
+    return p.describe()

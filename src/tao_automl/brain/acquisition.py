@@ -15,7 +15,18 @@ from numpy.typing import NDArray
 from scipy import optimize, special
 
 from tao_automl.brain.gp import GaussianProcess
-from tao_automl.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
+from tao_automl.space import (
+    BoolParam,
+    CategoricalParam,
+    FloatParam,
+    IntGridParam,
+    IntParam,
+    ListParam,
+    OptionalListParam,
+    Param,
+    SearchSpace,
+    SubsetParam,
+)
 
 Array = NDArray[np.float64]
 
@@ -76,34 +87,35 @@ class Snapper:
         x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0).copy()
         offset = 0
         for p in self.space.params:
-            col = slice(offset, offset + p.width)
-            if isinstance(p, IntParam):
-                x[:, offset] = _snap_int(p, x[:, offset])
-            elif isinstance(p, FloatParam) and p.low == p.high:
-                x[:, offset] = 0.5
-            elif isinstance(p, CategoricalParam):
-                onehot = np.zeros((len(x), p.width))
-                onehot[np.arange(len(x)), np.argmax(x[:, col], axis=1)] = 1.0
-                x[:, col] = onehot
-            elif isinstance(p, BoolParam):
-                x[:, offset] = (x[:, offset] >= 0.5).astype(float)
+            x[:, offset : offset + p.width] = _snap_block(p, x[:, offset : offset + p.width])
             offset += p.width
         return x
 
     def continuous_mask(self) -> NDArray[np.bool_]:
-        """Coordinates a gradient step may move: floats and ints (ints are re-snapped afterwards)."""
+        """Coordinates a gradient step may move: numbers, list elements (ints re-snapped afterwards)."""
         mask: list[bool] = []
         for p in self.space.params:
-            mask.extend([isinstance(p, (FloatParam, IntParam))] * p.width)
+            if isinstance(p, OptionalListParam):
+                mask.extend([False] + [True] * p.inner.width)
+            else:
+                mask.extend([isinstance(p, (FloatParam, IntParam, IntGridParam, ListParam))] * p.width)
         return np.asarray(mask, dtype=bool)
 
     def perturb(self, x: Array, scale: float, rng: np.random.Generator) -> Array:
-        """Gaussian steps on numeric coordinates; each categorical/bool re-drawn with probability 0.2."""
+        """Gaussian steps on numeric coordinates; each categorical/bool/bit re-drawn with probability 0.2."""
         x = x.copy()
         offset = 0
         for p in self.space.params:
-            if isinstance(p, (FloatParam, IntParam)):
-                x[:, offset] += rng.normal(0.0, scale, len(x))
+            if isinstance(p, (FloatParam, IntParam, IntGridParam, ListParam)):
+                x[:, offset : offset + p.width] += rng.normal(0.0, scale, (len(x), p.width))
+            elif isinstance(p, OptionalListParam):
+                flip = rng.random(len(x)) < 0.2
+                x[flip, offset] = 1.0 - x[flip, offset]
+                x[:, offset + 1 : offset + p.width] += rng.normal(0.0, scale, (len(x), p.inner.width))
+            elif isinstance(p, SubsetParam):
+                flip = rng.random((len(x), p.width)) < 0.2
+                block = x[:, offset : offset + p.width]
+                block[flip] = 1.0 - block[flip]
             elif isinstance(p, CategoricalParam):
                 flip = rng.random(len(x)) < 0.2
                 picks = rng.integers(p.width, size=len(x))
@@ -114,6 +126,30 @@ class Snapper:
                 x[flip, offset] = 1.0 - x[flip, offset]
             offset += p.width
         return self(x)
+
+
+def _snap_block(p: Param, block: Array) -> Array:
+    """Vectorised ``encode(decode(row))`` of one param's columns."""
+    if isinstance(p, IntParam):
+        return _snap_int(p, block[:, 0])[:, None]
+    if isinstance(p, FloatParam):
+        return np.full_like(block, 0.5) if p.low == p.high else block
+    if isinstance(p, CategoricalParam):
+        onehot = np.zeros_like(block)
+        onehot[np.arange(len(block)), np.argmax(block, axis=1)] = 1.0
+        return onehot
+    if isinstance(p, BoolParam):
+        return (block >= 0.5).astype(float)
+    if isinstance(p, IntGridParam):
+        return p.snap(block[:, 0])[:, None]
+    if isinstance(p, SubsetParam):
+        return p.snap(block)
+    if isinstance(p, ListParam):
+        cols = [_snap_block(e, block[:, i : i + 1]) for i, e in enumerate(p.elements)]
+        return np.hstack(cols)
+    on = block[:, :1] >= 0.5
+    inner = np.where(on, _snap_block(p.inner, block[:, 1:]), 0.5)
+    return np.hstack([on.astype(float), inner])
 
 
 def _snap_int(p: IntParam, u: Array) -> Array:

@@ -1,0 +1,112 @@
+"""Relations between two numeric params of a space, and the repair that enforces them.
+
+A :class:`Relation` ``left op right`` (``op`` one of ``< <= > >=``) says the value of ``left``
+must compare so with the value of ``right`` (TAO ``depends_on``: ``left`` is the dependent,
+``right`` the param it depends on, which the schema marks ``parent_param``). Parents are decided
+first; :func:`repair` then moves the dependent to the nearest value of its own range that honours
+the relation. When no value of the dependent's range can (the parent sits at an extreme), the parent
+is moved instead to the nearest value that leaves room, and the dependent is repaired again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tao_automl.errors import SearchSpaceError
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+@dataclass(frozen=True)
+class Relation:
+    """``left op right`` between the values of two params."""
+
+    left: str
+    op: str
+    right: str
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise SearchSpaceError(f"relation {self.left!r} {self.op!r} {self.right!r}: op must be one of {list(OPS)}")
+        if self.left == self.right:
+            raise SearchSpaceError(f"relation on {self.left!r}: a param cannot depend on itself")
+
+    def holds(self, config: Mapping[str, Any]) -> bool:
+        a, b = config.get(self.left), config.get(self.right)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and _is_number(a) and _is_number(b):
+            return OPS[self.op](float(a), float(b))
+        return False
+
+    def __str__(self) -> str:
+        return f"{self.left} {self.op} {self.right}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "relation", "left": self.left, "op": self.op, "right": self.right}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def candidates(param: Any) -> tuple[float, float, bool, tuple[int, ...] | None]:
+    """``(low, high, integer, grid)`` of a numeric param; a SearchSpaceError for any other kind."""
+    values = getattr(param, "values", None)
+    if isinstance(values, tuple) and values:
+        return float(values[0]), float(values[-1]), True, values
+    low, high = getattr(param, "low", None), getattr(param, "high", None)
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and _is_number(low) and _is_number(high):
+        return float(low), float(high), isinstance(low, int), None
+    raise SearchSpaceError(f"param {getattr(param, 'name', param)!r}: relations need a scalar numeric param")
+
+
+def nearest_ok(param: Any, value: float, op: str, other: float) -> float | int | None:
+    """The value of ``param`` closest to ``value`` with ``x op other``; None when none exists."""
+    low, high, integer, grid = candidates(param)
+    if grid is not None:
+        ok = [g for g in grid if OPS[op](g, other)]
+        return min(ok, key=lambda g: (abs(g - value), g)) if ok else None
+    if op in (">", ">="):
+        bound = other if op == ">=" else (math.floor(other) + 1 if integer else math.nextafter(other, math.inf))
+        target = max(value, math.ceil(bound) if integer else bound)
+    else:
+        bound = other if op == "<=" else (math.ceil(other) - 1 if integer else math.nextafter(other, -math.inf))
+        target = min(value, math.floor(bound) if integer else bound)
+    if not low <= target <= high:
+        return None
+    return int(target) if integer else float(target)
+
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def repair(params: Mapping[str, Any], relations: tuple[Relation, ...], config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with every relation enforced as the module docstring says (in place, returned)."""
+    for rel in relations:
+        if rel.left not in config or rel.right not in config or rel.holds(config):
+            continue
+        left, right = params[rel.left], params[rel.right]
+        fixed = nearest_ok(left, float(config[rel.left]), rel.op, float(config[rel.right]))
+        if fixed is None:
+            # Move the parent so that the dependent's own range has room, then repair the dependent.
+            low, high, _, _ = candidates(left)
+            edge = high if rel.op in (">", ">=") else low
+            moved = nearest_ok(right, float(config[rel.right]), _FLIP[rel.op], edge)
+            if moved is None:
+                continue
+            config[rel.right] = moved
+            fixed = nearest_ok(left, float(config[rel.left]), rel.op, float(moved))
+        if fixed is not None:
+            config[rel.left] = fixed
+    return config
+
+
+def relation_from_json(data: Mapping[str, Any]) -> Relation:
+    return Relation(str(data["left"]), str(data["op"]), str(data["right"]))
