@@ -18,7 +18,17 @@ if TYPE_CHECKING:
 ALGORITHMS: dict[str, str] = {
     "bayesian": "tao_automl.brain.bayesian:BayesianBrain",
     "random": "tao_automl.brain.random_search:RandomBrain",
+    "llm": "tao_automl.brain.llm_brain:LLMBrain",
+    "hybrid": "tao_automl.brain.hybrid:HybridBrain",
+    "autoresearch": "tao_automl.brain.autoresearch:AutoResearchBrain",
     "asha": "tao_automl.brain.asha:ASHA",
+    "hyperband": "tao_automl.brain.hyperband:Hyperband",
+    "hyperband_es": "tao_automl.brain.hyperband:HyperbandES",
+    "bohb": "tao_automl.brain.bohb:BOHB",
+    "dehb": "tao_automl.brain.dehb:DEHB",
+    "bfbo": "tao_automl.brain.bfbo:BFBO",
+    "pbt": "tao_automl.brain.pbt:PBT",
+    "tpe": "tao_automl.brain.tpe:TPEBrain",
 }
 
 
@@ -27,9 +37,50 @@ def _fidelity_options(settings: AutoMLSettings) -> dict[str, Any]:
             "mode": settings.fidelity_mode, "max_trials": settings.automl_max_recommendations}
 
 
+def _promotion_only(settings: AutoMLSettings) -> None:
+    if settings.fidelity_mode != "promotion":
+        raise SettingsError(
+            f"automl_settings.fidelity_mode: {settings.fidelity_mode!r} is not allowed with algorithm "
+            f"{settings.algorithm!r} (it resumes promoted recs from checkpoints); use 'promotion', or algorithm "
+            "'asha' or 'hyperband_es' for stopping"
+        )
+
+
+def _bracket_options(settings: AutoMLSettings) -> dict[str, Any]:
+    """Hyperband-style schedulers (promotion mode only)."""
+    _promotion_only(settings)
+    return _schedule_options(settings)
+
+
+def _schedule_options(settings: AutoMLSettings) -> dict[str, Any]:
+    return {"max_epochs": settings.automl_max_epochs, "eta": settings.automl_reduction_factor,
+            "max_trials": settings.automl_max_recommendations}
+
+
+def _pbt_options(settings: AutoMLSettings) -> dict[str, Any]:
+    _promotion_only(settings)
+    return {"max_epochs": settings.automl_max_epochs, "population_size": settings.automl_population_size,
+            "max_trials": settings.automl_max_recommendations}
+
+
+def _llm_options(settings: AutoMLSettings) -> dict[str, Any]:
+    from tao_automl.llm.setup import brain_options as llm_brain_options
+
+    return llm_brain_options(settings)
+
+
 #: name -> builder of the factory's keyword options from the run's settings (brains not listed get none).
 OPTION_BUILDERS: dict[str, Callable[[AutoMLSettings], dict[str, Any]]] = {
     "asha": _fidelity_options,
+    "hyperband": _bracket_options,
+    "hyperband_es": _schedule_options,  # always stopping mode
+    "bohb": _bracket_options,
+    "dehb": _bracket_options,
+    "bfbo": _bracket_options,
+    "pbt": _pbt_options,
+    "llm": _llm_options,
+    "hybrid": _llm_options,
+    "autoresearch": _llm_options,
 }
 
 

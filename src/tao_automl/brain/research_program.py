@@ -26,9 +26,21 @@ CARRY_FORWARD = ("best", "none")
 
 
 def phase_algorithms() -> list[str]:
+    """Algorithms a phase can run: classic (single-fidelity) brains with ``suggest``/``observe``."""
+    import importlib
+
     from tao_automl.brain.registry import ALGORITHMS
 
-    return sorted(a for a in ALGORITHMS if a not in ("llm", "hybrid", "autoresearch"))
+    names = []
+    for name, target in ALGORITHMS.items():
+        if name in ("llm", "hybrid", "autoresearch"):
+            continue
+        module_name, _, attr = target.partition(":")
+        cls = getattr(importlib.import_module(module_name), attr)
+        if callable(getattr(cls, "suggest", None)) and callable(getattr(cls, "observe", None)) \
+                and not callable(getattr(cls, "propose", None)):
+            names.append(name)
+    return sorted(names)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,132 @@
+"""Single-fidelity brains (tpe, random, bayesian) through the trial protocol: modelling, resume, quality."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tao_automl.brain.registry import make_brain
+from tao_automl.brain.tpe import TPEBrain, tpe_propose
+from tao_automl.brain.trials import ClassicScheduler, Trial
+from tao_automl.space import SearchSpace
+from test_brains_multifidelity import SPACE, Log, quality, replayed
+
+
+def run(sched: ClassicScheduler, seed: int, n: int, concurrency: int = 2, stop_after: int | None = None) -> Log:
+    """Evaluate ``quality`` for up to ``n`` recs, ``concurrency`` in flight, oldest finishing first."""
+    log = Log()
+    inflight: list[int] = []
+    while True:
+        created = len(log.trials)
+        if not sched.is_finished(created) and len(inflight) < concurrency:
+            ids = list(range(created + 1, min(n, created + concurrency - len(inflight)) + 1))
+            trials = sched.propose(ids, {i: log.trials[i] for i in inflight}, np.random.default_rng([seed, created]))
+            for trial_id, trial in zip(ids, trials, strict=False):
+                assert SPACE.contains(trial.config)
+                log.trials[trial_id] = trial
+                inflight.append(trial_id)
+        if not inflight or (stop_after is not None and len(log.finals) >= stop_after):
+            return log
+        trial_id = inflight.pop(0)
+        value = quality(log.trials[trial_id].config)
+        log.finals[trial_id] = (value, 1)
+        sched.observe(trial_id, value, None)
+
+
+def best(log: Log) -> float:
+    return min((v for v, _ in log.finals.values() if v is not None), default=math.inf)
+
+
+def test_tpe_models_categorical_and_bool_params_as_categories() -> None:
+    space = SearchSpace.from_json([{"name": "c", "type": "categorical", "choices": ["a", "b", "c", "d"]},
+                                   {"name": "f", "type": "bool"}, {"name": "x", "type": "float", "low": 0, "high": 1}])
+    rng = np.random.default_rng(0)
+    configs = [space.sample(rng) for _ in range(30)]
+    values = [(0.0 if c["c"] == "c" else 1.0) + (0.0 if c["f"] else 0.5) + 0.1 * c["x"] for c in configs]
+    out = tpe_propose(space, configs, values, [], 10, np.random.default_rng(1))
+    assert all(space.contains(c) for c in out)
+    assert sum(c["c"] == "c" for c in out) >= 8 and sum(c["f"] for c in out) >= 8
+
+
+def test_tpe_failures_are_never_good_and_order_does_not_matter() -> None:
+    rng = np.random.default_rng(2)
+    configs = [SPACE.sample(rng) for _ in range(12)]
+    values: list[float | None] = [None if i % 3 == 0 else float(i) for i in range(12)]
+    a = tpe_propose(SPACE, configs, values, [], 3, np.random.default_rng(5))
+    b = tpe_propose(SPACE, configs[::-1], values[::-1], [], 3, np.random.default_rng(5))
+    assert a == b
+    only_failures = tpe_propose(SPACE, configs[:1], [None], [], 1, np.random.default_rng(5))
+    assert SPACE.contains(only_failures[0])
+
+
+def test_tpe_batches_hold_distinct_configs() -> None:
+    brain = TPEBrain(SPACE, n_initial=3)
+    rng = np.random.default_rng(4)
+    for _ in range(8):
+        config = SPACE.sample(rng)
+        brain.observe(config, quality(config))
+    batch = brain.suggest(4, [SPACE.sample(rng)], np.random.default_rng(6))
+    assert len({tuple(sorted(c.items())) for c in batch}) == 4
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "bayesian"])
+def test_a_replayed_classic_brain_proposes_the_same_next_configs(name: str) -> None:
+    live = ClassicScheduler(make_brain(name, SPACE), 40)
+    log = run(live, seed=8, n=40, stop_after=12)
+    fresh = replayed(ClassicScheduler(make_brain(name, SPACE), 40), log)
+    pending = {i: log.trials[i] for i in log.trials if i not in log.finals}
+    ids = [len(log.trials) + 1, len(log.trials) + 2]
+    a = live.propose(ids, pending, np.random.default_rng([8, len(log.trials)]))
+    b = fresh.propose(ids, pending, np.random.default_rng([8, len(log.trials)]))
+    assert [t.to_json() for t in a] == [t.to_json() for t in b]
+
+
+def test_tpe_beats_random_search_at_the_same_number_of_recs() -> None:
+    ours, theirs = [], []
+    for seed in range(5):
+        ours.append(best(run(ClassicScheduler(make_brain("tpe", SPACE), 30), seed, 30)))
+        theirs.append(best(run(ClassicScheduler(make_brain("random", SPACE), 30), seed, 30)))
+    assert np.median(ours) < np.median(theirs), (ours, theirs)
+
+
+def test_classic_trials_have_no_budget() -> None:
+    sched = ClassicScheduler(make_brain("tpe", SPACE), 3)
+    trials = sched.propose([1, 2, 3], {}, np.random.default_rng(0))
+    assert all(t == Trial(config=t.config) for t in trials) and sched.is_finished(3)
+
+
+RICH_SCHEMA = {
+    "properties": {"train": {"type": "collection", "properties": {
+        "lr": {"type": "float", "default": 0.01, "minimum": 1e-4, "maximum": 1.0},
+        "act": {"type": "categorical", "default": "relu", "enum": ["relu", "tanh", "gelu"]},
+        "flag": {"type": "bool", "default": False},
+        "batch": {"type": "int", "default": 16, "minimum": 1, "maximum": 256, "math_cond": "^ 2"},
+        "sizes": {"type": "list", "default": [2, 4], "minimum": [1, 2], "maximum": [8, 16]},
+        "heads": {"type": "subset_list", "default": ["a"], "valid_options": ["a", "b", "c"]},
+        "scales": {"type": "optional_list", "default": [0.5, 1.5], "minimum": 0.1, "maximum": 2.0},
+        "crop_min": {"type": "int", "default": 384, "minimum": 1, "maximum": 800, "parent_param": "TRUE"},
+        "crop_max": {"type": "int", "default": 600, "minimum": 1, "maximum": 800, "depends_on": "train.crop_min",
+                     "math_cond": "> depends_on"},
+    }}}
+}
+
+
+@pytest.mark.parametrize("name", ["tpe", "bohb", "dehb", "pbt", "hyperband", "hyperband_es", "bfbo", "random"])
+def test_every_brain_stays_inside_a_space_of_every_type(name: str) -> None:
+    from tao_automl.brain.trials import TrialScheduler
+    from tao_automl.schema_space import build_search_space
+
+    space = build_search_space(RICH_SCHEMA, ["train." + k for k in RICH_SCHEMA["properties"]["train"]["properties"]])
+    options = {} if name in ("tpe", "random") else {"max_trials": 40, "max_epochs": 9}
+    brain = make_brain(name, space, options)
+    sched = brain if isinstance(brain, TrialScheduler) else ClassicScheduler(brain, 40)
+    n, rng = 0, np.random.default_rng(0)
+    for _ in range(10):
+        trials = sched.propose(list(range(n + 1, n + 5)), {}, np.random.default_rng([1, n]))
+        for trial_id, trial in enumerate(trials, n + 1):
+            assert space.contains(trial.config), space.violations(trial.config)
+            sched.observe(trial_id, None if trial_id % 4 == 0 else float(rng.random()), trial.budget)
+        n += len(trials)
+    assert n >= 12

@@ -1,0 +1,329 @@
+"""Multi-fidelity brains: schedules, resume equivalence, a simulated comparison, one real sweep."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import small_schema
+from tao_automl.bank import builtin_skill_dir
+from tao_automl.brain.bfbo import BFBO
+from tao_automl.brain.bohb import BOHB
+from tao_automl.brain.dehb import DEHB
+from tao_automl.brain.hyperband import Hyperband, HyperbandES, extrapolate
+from tao_automl.brain.pbt import PBT
+from tao_automl.brain.registry import brain_options, make_brain
+from tao_automl.brain.successive_halving import hyperband_brackets
+from tao_automl.brain.trials import Trial, TrialScheduler
+from tao_automl.errors import SettingsError
+from tao_automl.platforms.local import LocalSDK
+from tao_automl.runner import AutoMLRunner
+from tao_automl.schema_space import build_search_space
+from tao_automl.settings import AutoMLSettings
+from tao_automl.space import Config, SearchSpace
+
+SPACE = build_search_space(small_schema())
+ACT = {"relu": 0.0, "tanh": 0.6, "gelu": 0.25}
+
+
+def quality(config: Config) -> float | None:
+    """A synthetic objective on the small schema's space; a failure region at large learning rates."""
+    lr = config["train.optim.lr"]
+    if lr > 0.4:
+        return None
+    return (math.log10(lr) + 2.2) ** 2 + 0.15 * (config["train.layers"] - 4) ** 2 + ACT[config["train.act"]] \
+        + (0.3 if config["train.flag"] else 0.0)
+
+
+def curve(config: Config, epoch: int) -> float | None:
+    """Value after ``epoch`` epochs: quality plus a config-dependent learning-curve term."""
+    q = quality(config)
+    if q is None:
+        return None
+    return q + (0.5 + 0.2 * config["train.layers"]) / epoch
+
+
+@dataclass
+class Log:
+    """What a run persisted: trials by id, epoch reports and final results, in the order they happened."""
+
+    trials: dict[int, Trial] = field(default_factory=dict)
+    epochs: list[tuple[int, int, float]] = field(default_factory=list)
+    finals: dict[int, tuple[float | None, int]] = field(default_factory=dict)
+    epochs_used: int = 0
+
+
+def _budget(trial: Trial, max_epochs: int) -> int:
+    return trial.budget if trial.budget is not None else max_epochs
+
+
+def drive(sched: TrialScheduler, seed: int, *, max_epochs: int, concurrency: int = 3,
+          stop_after: int | None = None, fn: Callable[[Config, int], float | None] = curve) -> Log:
+    """Run ``sched`` on the synthetic function without jobs: an event loop of ``concurrency`` slots."""
+    log = Log()
+    inflight: dict[int, float] = {}  # id -> simulated end time
+    clock, n_events = 0.0, 0
+    while True:
+        created = len(log.trials)
+        if len(inflight) < concurrency and not sched.is_finished(created):
+            ids = list(range(created + 1, created + 1 + concurrency - len(inflight)))
+            trials = sched.propose(ids, {i: log.trials[i] for i in inflight}, np.random.default_rng([seed, created]))
+            assert len(trials) <= len(ids)
+            for trial_id, trial in zip(ids, trials, strict=False):
+                assert SPACE.contains(trial.config), trial
+                log.trials[trial_id] = trial
+                start = log.trials[trial.parent].budget or 0 if trial.parent is not None else 0
+                inflight[trial_id] = clock + _budget(trial, max_epochs) - start + 1e-3 * trial_id
+        if not inflight:
+            return log
+        trial_id = min(inflight, key=lambda i: inflight[i])
+        clock = inflight.pop(trial_id)
+        trial = log.trials[trial_id]
+        start = log.trials[trial.parent].budget or 0 if trial.parent is not None else 0
+        budget, value = _budget(trial, max_epochs), None
+        for epoch in range(start + 1, _budget(trial, max_epochs) + 1):
+            log.epochs_used += 1
+            value = fn(trial.config, epoch)
+            if value is None:
+                budget = epoch
+                break
+            if sched.mode == "stopping":
+                log.epochs.append((trial_id, epoch, value))
+                if sched.report_epoch(trial_id, epoch, value):
+                    budget = epoch
+                    break
+        log.finals[trial_id] = (value, budget)
+        sched.observe(trial_id, value, budget)
+        n_events += 1
+        if stop_after is not None and n_events >= stop_after:
+            return log
+
+
+def best_full(log: Log, max_epochs: int) -> float:
+    """Best value reached at the full budget (inf when none)."""
+    return min((v for v, b in log.finals.values() if v is not None and b == max_epochs), default=math.inf)
+
+
+def random_best(epochs: int, max_epochs: int, seed: int) -> float:
+    """Random search given the same epochs: full-budget configs only."""
+    rng = np.random.default_rng([seed, 99])
+    values = [curve(SPACE.sample(rng), max_epochs) for _ in range(max(1, epochs // max_epochs))]
+    return min((v for v in values if v is not None), default=math.inf)
+
+
+def replayed(fresh: TrialScheduler, log: Log) -> TrialScheduler:
+    """A fresh scheduler given what the experiment replays on resume (trials, epochs, finals by id)."""
+    for trial_id in sorted(log.trials):
+        fresh.restore(trial_id, log.trials[trial_id])
+    for trial_id, epoch, value in log.epochs:
+        fresh.report_epoch(trial_id, epoch, value)
+    for trial_id in sorted(log.finals):
+        value, budget = log.finals[trial_id]
+        fresh.observe(trial_id, value, budget)
+    return fresh
+
+
+FACTORIES: dict[str, Callable[[], TrialScheduler]] = {
+    "hyperband": lambda: Hyperband(SPACE, max_epochs=9, eta=3, max_trials=200, iterations=2),
+    "bohb": lambda: BOHB(SPACE, max_epochs=9, eta=3, max_trials=200, iterations=2),
+    "dehb": lambda: DEHB(SPACE, max_epochs=9, eta=3, max_trials=200, iterations=2),
+    "bfbo": lambda: BFBO(SPACE, max_epochs=9, eta=3, max_trials=200, iterations=2),
+    "pbt": lambda: PBT(SPACE, max_epochs=9, population_size=8, max_trials=24),
+    "hyperband_es": lambda: HyperbandES(SPACE, max_epochs=9, eta=3, max_trials=24),
+}
+
+
+# -- schedules ---------------------------------------------------------------------------------------
+def test_hyperband_brackets_for_27_epochs_and_eta_3_include_s0() -> None:
+    got = [(b.s, b.sizes, b.budgets) for b in hyperband_brackets(27, 3)]
+    assert got == [(3, (27, 9, 3, 1), (1, 3, 9, 27)), (2, (12, 4, 1), (3, 9, 27)), (1, (6, 2), (9, 27)),
+                   (0, (4,), (27,))]
+
+
+def test_hyperband_waits_for_a_rung_promotes_the_best_from_checkpoints_and_never_failures() -> None:
+    hb = Hyperband(SPACE, max_epochs=9, eta=3, max_trials=100)
+    rng = np.random.default_rng(0)
+    first = hb.propose(list(range(1, 13)), {}, rng)
+    assert len(first) == 9 and all(t.budget == 1 and t.rung == 0 and t.parent is None for t in first)
+    values = [None, 0.1, 0.5, 0.05, 0.9, 0.3, 0.7, 0.8, 0.6]
+    for trial_id, value in enumerate(values[:-1], start=1):
+        hb.observe(trial_id, value, 1)
+    assert hb.propose([10], {9: first[8]}, rng) == []  # rung incomplete: wait
+    hb.observe(9, values[-1], 1)
+    up = hb.propose([10, 11, 12, 13], {}, rng)
+    assert [t.parent for t in up] == [4, 2, 6] and all(t.budget == 3 and t.rung == 1 for t in up)
+    assert [t.config for t in up] == [first[3].config, first[1].config, first[5].config]
+    for trial_id, value in zip((10, 11, 12), (0.4, None, 0.2), strict=True):
+        hb.observe(trial_id, value, 3)
+    top = hb.propose([13, 14], {}, rng)
+    assert top[0].parent == 12 and top[0].budget == 9  # best success of rung 1; the failure (11) is out
+    assert len(top) == 1  # the bracket's last rung runs before the next bracket starts
+    hb.observe(13, 0.3, 9)
+    nxt = hb.propose([14], {}, rng)
+    assert nxt[0].budget == 3 and nxt[0].parent is None and (nxt[0].bracket, nxt[0].rung) == (1, 0)
+
+
+def test_hyperband_runs_every_bracket_then_finishes() -> None:
+    hb = Hyperband(SPACE, max_epochs=27, eta=3, max_trials=500)
+    assert not hb.is_finished(0)
+    log = drive(hb, seed=1, max_epochs=27)
+    assert hb.is_finished(len(log.trials)) and hb.propose([999], {}, np.random.default_rng(0)) == []
+    assert len(log.trials) == 27 + 9 + 3 + 1 + 12 + 4 + 1 + 6 + 2 + 4
+    by_bracket = {b: sum(1 for t in log.trials.values() if t.bracket == b and t.rung == 0) for b in range(4)}
+    assert by_bracket == {0: 27, 1: 12, 2: 6, 3: 4}
+    s0 = [t for t in log.trials.values() if t.bracket == 3]
+    assert all(t.budget == 27 and t.parent is None for t in s0)
+    for t in log.trials.values():
+        if t.parent is not None:
+            assert log.finals[t.parent][0] is not None  # failures are never promoted
+
+
+def test_bohb_model_starts_after_a_handful_of_results_per_budget() -> None:
+    bohb = BOHB(SPACE, max_epochs=9, eta=3, max_trials=100, random_fraction=0.0)
+    assert bohb.min_points == len(SPACE) + 2 == 6
+    rng = np.random.default_rng(3)
+    trials = bohb.propose(list(range(1, 10)), {}, rng)
+    for trial_id, trial in enumerate(trials[:5], start=1):
+        bohb.observe(trial_id, curve(trial.config, 1) if quality(trial.config) is not None else 0.5, 1)
+    assert bohb.model_budget() is None
+    bohb.observe(6, 1.0, 1)
+    assert bohb.model_budget() == 1
+    bohb.observe(7, None, 1)  # failures do not count as model points
+    assert sum(v is not None for _, v in bohb.results_at(1)) == 6
+
+
+def test_bohb_model_proposes_near_the_good_configs() -> None:
+    space = SearchSpace.from_json([{"name": "x", "type": "float", "low": 0.0, "high": 1.0},
+                                   {"name": "c", "type": "categorical", "choices": ["a", "b", "c"]}])
+    bohb = BOHB(space, max_epochs=9, eta=3, max_trials=100, random_fraction=0.0)
+    trials = bohb.propose(list(range(1, 10)), {}, np.random.default_rng(0))
+    for trial_id, trial in enumerate(trials, start=1):
+        bohb.observe(trial_id, abs(trial.config["x"] - 0.8) + (0.0 if trial.config["c"] == "b" else 1.0), 1)
+    proposals = bohb._new_configs(12, 1, {}, np.random.default_rng(1))
+    assert sum(c["c"] == "b" for c in proposals) >= 8
+    assert np.median([abs(c["x"] - 0.8) for c in proposals]) < 0.25
+
+
+def test_dehb_keeps_a_subpopulation_per_budget() -> None:
+    dehb = DEHB(SPACE, max_epochs=9, eta=3, max_trials=100, pop_size=4)
+    log = drive(dehb, seed=2, max_epochs=9, stop_after=9 + 3)  # bracket 0's rungs at 1 and 3 epochs ended
+    at1 = dehb.subpopulation(1)
+    at3 = dehb.subpopulation(3)
+    ok1 = sorted((v, i) for i, (v, b) in log.finals.items() if v is not None and log.trials[i].budget == 1)
+    assert at1 == [log.trials[i].config for _, i in ok1[:4]]
+    assert len(at3) == sum(1 for i, (v, _) in log.finals.items() if v is not None and log.trials[i].budget == 3)
+    assert dehb._donors(1) == at1  # budget 1 has 4 members: DE draws from its own subpopulation
+    assert dehb._donors(9) == at1  # budget 9 is empty: nearest budget with enough members
+    child = dehb._new_configs(1, 3, {}, np.random.default_rng(0))[0]
+    assert SPACE.contains(child)
+
+
+def test_pbt_exploits_top_checkpoints_and_explores_configs() -> None:
+    pbt = PBT(SPACE, max_epochs=9, population_size=4, max_trials=12)
+    assert pbt.generations == 3 and [pbt.budget(g) for g in range(3)] == [3, 6, 9]
+    rng = np.random.default_rng(5)
+    gen0 = pbt.propose([1, 2, 3, 4], {}, rng)
+    assert all(t.budget == 3 and t.parent is None for t in gen0)
+    assert pbt.propose([5], {i: t for i, t in enumerate(gen0, 1)}, rng) == []  # waits for the generation
+    for trial_id, value in zip((1, 2, 3, 4), (0.3, None, 0.1, 0.2), strict=True):
+        pbt.observe(trial_id, value, 3)
+    gen1 = pbt.propose([5, 6, 7, 8], {}, rng)
+    assert all(t.budget == 6 for t in gen1)
+    assert gen1[0].parent == 1 and gen1[0].config == gen0[0].config  # middle member goes on from itself
+    assert gen1[2].parent == 3 and gen1[2].config == gen0[2].config  # the top member too
+    assert gen1[1].parent == 3 and gen1[1].config != gen0[2].config  # failed member exploits the top (3) ...
+    assert SPACE.contains(gen1[1].config)  # ... and explores within the space
+    assert gen1[3].parent == 4  # 0.2: neither bottom quantile (the failure) nor top
+    assert all(t.parent != 2 for t in gen1)  # the failure is never exploited
+
+
+def test_hyperband_es_stops_a_clearly_worse_curve_but_not_a_good_one() -> None:
+    es = HyperbandES(SPACE, max_epochs=27, eta=3, max_trials=20)
+    trials = es.propose([1, 2, 3, 4, 5], {}, np.random.default_rng(0))
+    assert [t.bracket for t in trials] == [0, 1, 2, 3, 0] and all(t.budget == 27 for t in trials)
+    for epoch in range(1, 28):
+        assert not es.report_epoch(1, epoch, 0.2 + 1.0 / epoch)
+    es.observe(1, 0.2 + 1 / 27, 27)
+    stopped_at = next(e for e in range(1, 28) if es.report_epoch(5, e, 2.0 + 1.0 / e))
+    assert 3 <= stopped_at <= 6
+    assert not any(es.report_epoch(2, e, 0.1 + 1.0 / e) for e in range(1, 28))  # better: goes on
+    assert not any(es.report_epoch(4, e, 5.0 + 1.0 / e) for e in range(1, 27))  # s=0 bracket: never stopped
+    pred, err = extrapolate([1, 2, 3, 4, 5], [2.0 + 1 / e for e in range(1, 6)], 27)
+    assert abs(pred - (2.0 + 1 / 27)) < 0.05 and err < 0.1
+
+
+# -- resume ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_a_replayed_scheduler_proposes_the_same_next_trials(name: str) -> None:
+    live = FACTORIES[name]()
+    log = drive(live, seed=7, max_epochs=9, stop_after=11)
+    fresh = replayed(FACTORIES[name](), log)
+    pending = {i: log.trials[i] for i in log.trials if i not in log.finals}
+    ids = list(range(len(log.trials) + 1, len(log.trials) + 4))
+    a = live.propose(ids, pending, np.random.default_rng([7, len(log.trials)]))
+    b = fresh.propose(ids, pending, np.random.default_rng([7, len(log.trials)]))
+    assert [t.to_json() for t in a] == [t.to_json() for t in b]
+    assert live.is_finished(len(log.trials)) == fresh.is_finished(len(log.trials))
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_runs_are_reproducible_from_the_seed(name: str) -> None:
+    one = drive(FACTORIES[name](), seed=3, max_epochs=9, stop_after=20)
+    two = drive(FACTORIES[name](), seed=3, max_epochs=9, stop_after=20)
+    assert {i: t.to_json() for i, t in one.trials.items()} == {i: t.to_json() for i, t in two.trials.items()}
+
+
+# -- simulated comparison ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_beats_random_search_given_the_same_epochs(name: str) -> None:
+    ours, theirs = [], []
+    for seed in range(5):
+        log = drive(FACTORIES[name](), seed=seed, max_epochs=9)
+        ours.append(best_full(log, 9))
+        theirs.append(random_best(log.epochs_used, 9, seed))
+    assert np.median(ours) <= np.median(theirs), (ours, theirs)
+
+
+def test_registry_builds_every_multi_fidelity_brain_from_settings() -> None:
+    settings = AutoMLSettings(automl_max_epochs=9, automl_reduction_factor=3, automl_population_size=5,
+                              automl_max_recommendations=15)
+    for name in ("hyperband", "hyperband_es", "bohb", "dehb", "bfbo", "pbt"):
+        brain: Any = make_brain(name, SPACE, brain_options(name, settings))
+        assert isinstance(brain, TrialScheduler) and brain.max_trials == 15
+        assert brain.mode == ("stopping" if name == "hyperband_es" else "promotion")
+    pbt: Any = make_brain("pbt", SPACE, brain_options("pbt", settings))
+    assert pbt.size == 5 and pbt.generations == 3
+    stopping = AutoMLSettings(algorithm="bohb", fidelity_mode="stopping")
+    with pytest.raises(SettingsError, match="fidelity_mode: 'stopping' is not allowed with algorithm 'bohb'"):
+        brain_options("bohb", stopping)
+    assert brain_options("hyperband_es", AutoMLSettings(algorithm="hyperband_es", fidelity_mode="stopping"))
+
+
+# -- one real sweep ----------------------------------------------------------------------------------
+def test_hyperband_sweep_resumes_promotions_from_parent_checkpoints(tmp_path: Path) -> None:
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), builtin_skill_dir("demo-digits-mlp"))
+    result = runner.run(train_dataset_uri="builtin:digits",
+                        automl_settings={"algorithm": "hyperband", "metric": "val_loss", "automl_max_epochs": 3,
+                                         "automl_reduction_factor": 3, "automl_max_recommendations": 6,
+                                         "automl_max_concurrent": 3, "poll_interval_s": 0.2},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    # max_epochs=3, eta=3: bracket s=1 (3 configs at 1 epoch, the best promoted to 3), then s=0 (2 at 3 epochs)
+    assert result["progress"]["completed"] == 6
+    run_dir = Path(result["run_dir"])
+    promoted = []
+    for h in result["history"]:
+        spec = yaml.safe_load((run_dir / "recs" / f"rec_{h['rec_id']:04d}" / "train_spec.yaml").read_text())
+        if spec["train"]["resume_training_checkpoint_path"]:
+            promoted.append((h, spec))
+    assert len(promoted) == 1
+    h, spec = promoted[0]
+    assert h["status"] == "success" and spec["train"]["num_epochs"] == 3
+    assert Path(spec["train"]["resume_training_checkpoint_path"]).is_file()
+    assert '"epoch": 1,' not in (Path(h["results_dir"]) / "status.json").read_text()
