@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from tao_automl.errors import SkillError
+from tao_automl.render_image import resolve_image
 from tao_automl.suggest import did_you_mean
 
 
@@ -42,9 +43,21 @@ class Skill:
         return str(self.action_info.get("config_format", "yaml")).lower()
 
     @property
-    def container_image(self) -> str | None:
-        image = self.action_info.get("container_image", self.info.get("container_image"))
+    def container_image_ref(self) -> str | None:
+        """The image as written: action-level ``container_image`` wins over the top-level one."""
+        image = self.action_info.get("container_image") or self.info.get("container_image")
         return str(image) if image else None
+
+    @property
+    def container_image(self) -> str | None:
+        """The image URI; a legacy versions key (``tao_toolkit.pyt``) is resolved through the bank's versions.yaml."""
+        return resolve_image(self.container_image_ref, self.path)
+
+    @property
+    def spec_shorthand_keys(self) -> dict[str, str]:
+        """Short aliases for spec keys (``num_epochs`` -> ``train.num_epochs``)."""
+        raw = self.info.get("spec_shorthand_keys") or {}
+        return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
 
     @property
     def data_sources(self) -> dict[str, Any]:
@@ -52,7 +65,8 @@ class Skill:
         return dict(sources)
 
     @property
-    def spec_params(self) -> dict[str, str]:
+    def spec_params(self) -> dict[str, Any]:
+        """``spec_params.<action>``: spec key -> role name (or a literal / download rule the renderer leaves alone)."""
         return dict((self.info.get("spec_params") or {}).get(self.action) or {})
 
     @property

@@ -1,0 +1,310 @@
+"""Job rendering: every real bank model, synthetic skills for each format, datasets, images, overrides, quoting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomllib
+import yaml
+
+from conftest import small_schema
+from tao_automl.dotted import flatten
+from tao_automl.errors import SkillError, UserInputError
+from tao_automl.render import JobContext, base_spec, check_spec_overrides, render_job
+from tao_automl.render_paths import get_path, parse_path, set_path
+from tao_automl.render_toml import to_toml
+from tao_automl.skill import Skill, load_skill
+
+BANK = Path(os.environ.get("TAO_TEST_BANK") or Path(__file__).resolve().parents[2] / "shared" / "tao-bank")
+MODELS = BANK / "skills" / "models"
+TRAIN, EVAL = "/data/train set", "/data/eval"
+
+
+def _bank_models() -> list[str]:
+    return sorted(p.name for p in MODELS.iterdir() if p.is_dir()) if MODELS.is_dir() else []
+
+
+def _load(path: Path) -> Skill | None:
+    try:
+        return load_skill(path)
+    except SkillError:
+        return None
+
+
+def _read(path: Path, fmt: str) -> Any:
+    text = path.read_text()
+    return {"yaml": yaml.safe_load, "json": json.loads, "toml": tomllib.loads}[fmt](text)
+
+
+@pytest.mark.skipif(not MODELS.is_dir(), reason=f"no TAO skill bank at {BANK} (set TAO_TEST_BANK)")
+@pytest.mark.parametrize("name", _bank_models())
+def test_every_bank_model_renders_a_runnable_job(name: str, tmp_path: Path) -> None:
+    skill = _load(MODELS / name)
+    if skill is None:
+        pytest.skip(f"{name} does not load for AutoML (disabled or no schema)")
+    sources = {str((rule or {}).get("source")) for rule in skill.data_sources.values()}
+    dataset_keys: dict[str, str] = {}
+    if not sources & {"train_datasets", "train_dataset"}:  # no rule places the train URI: name the keys exactly
+        dataset_keys = {key: f"/data/{i}/x" for i, key in enumerate(skill.action_info.get("inputs") or {})
+                        if key.startswith("dataset.")}
+    ctx = JobContext(train_dataset_uri=TRAIN, eval_dataset_uri=EVAL, dataset_keys=dataset_keys)
+    results = str(tmp_path / "rec dir" / "results")
+    request = render_job(skill, {}, ctx, rec_dir=tmp_path / "rec dir", results_dir=results)
+
+    assert _read(request.config_path, skill.config_format) == request.spec
+    assert shlex.quote(str(request.config_path)) in request.command and "{config_path}" not in request.command
+    if skill.container_image_ref is None:
+        assert request.image is None
+    else:
+        assert request.image and "/" in request.image and ":" in request.image
+    assert results in [value for _, value in flatten(request.spec)]
+    assert request.outputs["results_dir"] == results
+    placed = [key for key, rule in skill.data_sources.items()
+              if (rule or {}).get("source") in ("train_datasets", "eval_dataset")] or list(dataset_keys)
+    assert placed and set(placed) <= set(request.inputs)
+    assert all(TRAIN in json.dumps(request.inputs[k]) or EVAL in json.dumps(request.inputs[k])
+               or k in dataset_keys for k in placed)
+
+
+# -- synthetic skills ------------------------------------------------------------------------------------
+
+
+def _skill(root: Path, info: dict[str, Any], *, schema: dict[str, Any] | None = None,
+           template: dict[str, Any] | None = None, name: str = "net", layout: str = "models") -> Path:
+    skill = root / layout / name
+    (skill / "references").mkdir(parents=True)
+    (skill / "schemas").mkdir()
+    base = {"name": name, "automl_enabled": True, "container_image": "example/net:1",
+            "actions": {"train": {"command": "net train -e {config_path}", "config_format": "yaml"}}}
+    (skill / "references" / "skill_info.yaml").write_text(yaml.safe_dump({**base, **info}))
+    (skill / "schemas" / "train.schema.json").write_text(json.dumps(schema or small_schema()))
+    if template is not None:
+        (skill / "references" / "spec_template_train.yaml").write_text(yaml.safe_dump(template))
+    return skill
+
+
+def _action(**extra: Any) -> dict[str, Any]:
+    return {"actions": {"train": {"command": "net train -e {config_path}", "config_format": "yaml", **extra}}}
+
+
+def _render(skill: Path, tmp_path: Path, ctx: JobContext | None = None, **kw: Any) -> Any:
+    return render_job(load_skill(skill), kw.pop("params", {}), ctx or JobContext(), rec_dir=tmp_path / "rec",
+                      results_dir="/out/r1", **kw)
+
+
+NASTY = {"train": {"optim": {"lr": 1e-05}, "layers": 2, "act": "say \"hi\"\n\tÿ€😀\x7f", "flag": False,
+                   "num_epochs": 1, "none": None, "inf": float("inf"), "list": [1, 2.5, "a", [True]],
+                   "items": [{"a": 1, "b": {"c": "d"}}], "empty": {}},
+         "dotted.key": {"with space": "$(x)"}, "top": -3}
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "toml"])
+def test_each_config_format_round_trips(fmt: str, tmp_path: Path) -> None:
+    schema = {**small_schema(), "default": NASTY}
+    skill = _skill(tmp_path, _action(config_format=fmt), schema=schema)
+    request = _render(skill, tmp_path)
+    assert request.config_path.name == f"train_spec.{fmt}"
+    expected = json.loads(json.dumps(request.spec))
+    if fmt == "toml":  # TOML has no null: None values are omitted
+        del expected["train"]["none"]
+    assert _read(request.config_path, fmt) == expected
+
+
+def test_toml_writer_rejects_null_in_a_list() -> None:
+    assert tomllib.loads(to_toml({"a": {"b": None, "c": {}}})) == {"a": {"c": {}}}
+    with pytest.raises(ValueError, match=r"a\.b\[1\] is None"):
+        to_toml({"a": {"b": [1, None]}})
+
+
+def test_unknown_config_format_is_a_skill_error(tmp_path: Path) -> None:
+    skill = _skill(tmp_path, _action(config_format="ini"))
+    with pytest.raises(SkillError, match="config_format 'ini'"):
+        _render(skill, tmp_path)
+
+
+def test_paths_with_list_indices() -> None:
+    assert parse_path("a.b[0].c") == ["a", "b", 0, "c"]
+    spec: dict[str, Any] = {"a": {"b": [{"c": "", "keep": 1}]}}
+    set_path(spec, "a.b[0].c", "x")
+    set_path(spec, "a.b[1].c", "y")
+    set_path(spec, "new[0]", "z")
+    assert spec == {"a": {"b": [{"c": "x", "keep": 1}, {"c": "y"}]}, "new": ["z"]}
+    assert get_path(spec, "a.b[1].c") == "y" and get_path(spec, "a.b[5].c") is None
+    with pytest.raises(ValueError, match="past the end"):
+        set_path(spec, "a.b[9].c", 1)
+    with pytest.raises(ValueError, match="malformed"):
+        parse_path("a..b")
+
+
+def _data_skill(tmp_path: Path) -> Path:
+    template = {"dataset": {"train_data_sources": [{"image_dir": "", "json_file": ""}], "calib": "default-calib",
+                            "val_dir": "", "list_dir": [], "multi": []}}
+    rules = {"train": {
+        "dataset.train_data_sources[0].image_dir": {"source": "train_datasets", "path": "images.tar.gz",
+                                                    "runtime": "extracted_folder"},
+        "dataset.train_data_sources[0].json_file": {"source": "train_datasets", "path": "ann.json"},
+        "dataset.val_dir": {"source": "eval_dataset", "path": ""},
+        "dataset.list_dir": {"source": "eval_dataset", "path": "lists", "list": True},
+        "dataset.multi": {"source": "train_datasets", "multiple_sources": True,
+                          "mapping": {"img": {"path": "i.tar.gz"}, "opt": {"path": "o.txt", "optional": True}}},
+        "dataset.calib": {"source": "calibration_dataset", "path": "cal"},
+    }}
+    inputs = {"dataset.train_data_sources[0].image_dir": {"type": "file"}, "dataset.calib": {"type": "file"}}
+    return _skill(tmp_path, {**_action(inputs=inputs), "data_sources": rules}, template=template)
+
+
+def test_data_sources_rules_place_the_uris(tmp_path: Path) -> None:
+    request = _render(_data_skill(tmp_path), tmp_path, JobContext(train_dataset_uri="s3://b/train/",
+                                                                  eval_dataset_uri="/eval"))
+    ds = request.spec["dataset"]
+    assert ds["train_data_sources"] == [{"image_dir": "s3://b/train/images", "json_file": "s3://b/train/ann.json"}]
+    assert request.archives == {"dataset.train_data_sources[0].image_dir": "s3://b/train/images.tar.gz"}
+    assert ds["val_dir"] == "/eval" and ds["list_dir"] == ["/eval/lists"]
+    assert ds["multi"] == [{"img": "s3://b/train/i.tar.gz"}]
+    assert ds["calib"] == "default-calib"  # no calibration URI given: left at its default
+    assert request.inputs["dataset.train_data_sources[0].image_dir"] == "s3://b/train/images"
+    assert request.inputs["dataset.val_dir"] == "/eval" and "dataset.calib" in request.inputs
+
+    extra = JobContext(train_dataset_uri="/t", extra_dataset_uris={"calibration_dataset": "/c"})
+    assert _render(_data_skill(tmp_path / "2"), tmp_path / "2", extra).spec["dataset"]["calib"] == "/c/cal"
+
+
+def test_dataset_keys_are_verbatim_and_win_over_rules(tmp_path: Path) -> None:
+    keys = {"dataset.train_data_sources[0].json_file": "/data/a/ann.json",
+            "custom.train_dataset.image_dir": "/other/imgs"}
+    request = _render(_data_skill(tmp_path), tmp_path, JobContext(train_dataset_uri="/t", dataset_keys=keys))
+    first = request.spec["dataset"]["train_data_sources"][0]
+    assert first == {"image_dir": "/t/images", "json_file": "/data/a/ann.json"}
+    assert request.spec["custom"] == {"train_dataset": {"image_dir": "/other/imgs"}}
+    assert {k: request.inputs[k] for k in keys} == keys
+
+
+def test_a_uri_no_rule_takes_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    skill = _skill(tmp_path, _action(inputs={"dataset.train_path": {"type": "file"}}), name="no-rules")
+    with caplog.at_level(logging.WARNING):
+        _render(skill, tmp_path, JobContext(train_dataset_uri="/t"))
+    assert "no data_sources.train rule takes train_dataset_uri" in caplog.text and "dataset.train_path" in caplog.text
+
+
+VERSIONS = {"images": {"tao_toolkit": {"pyt": "nvcr.io/nvidia/tao/tao-toolkit:7.1.0-pyt",
+                                       "deploy": "nvcr.io/nvidia/tao/tao-toolkit:7.1.0-deploy"}}}
+
+
+@pytest.mark.parametrize("layout", ["models", "skills/models"])
+def test_legacy_image_key_resolves_through_versions_yaml(layout: str, tmp_path: Path) -> None:
+    (tmp_path / "versions.yaml").write_text(yaml.safe_dump(VERSIONS))
+    skill = _skill(tmp_path, {"container_image": "tao_toolkit.pyt"}, layout=layout)
+    assert _render(skill, tmp_path).image == "nvcr.io/nvidia/tao/tao-toolkit:7.1.0-pyt"
+    assert _render(skill, tmp_path, JobContext(image="mine/img:2")).image == "mine/img:2"
+
+
+def test_action_image_wins_and_literals_are_kept(tmp_path: Path) -> None:
+    (tmp_path / "versions.yaml").write_text(yaml.safe_dump(VERSIONS))
+    info = {"container_image": "reg.io/top:1", **_action(container_image="images.tao_toolkit.deploy")}
+    assert load_skill(_skill(tmp_path, info)).container_image == "nvcr.io/nvidia/tao/tao-toolkit:7.1.0-deploy"
+    assert load_skill(_skill(tmp_path, {"container_image": "reg.io/top:1"}, name="b")).container_image == "reg.io/top:1"
+
+
+def test_unresolvable_image_key_names_key_and_file(tmp_path: Path) -> None:
+    (tmp_path / "bank").mkdir()
+    (tmp_path / "bank" / "versions.yaml").write_text(yaml.safe_dump(VERSIONS))
+    skill = load_skill(_skill(tmp_path / "bank", {"container_image": "tao_toolkit.pty"}))
+    with pytest.raises(SkillError, match=r"'tao_toolkit\.pty'.*versions\.yaml.*did you mean"):
+        _ = skill.container_image
+    lonely = load_skill(_skill(tmp_path / "lonely", {"container_image": "tao_toolkit.pyt"}))
+    with pytest.raises(SkillError, match=r"no versions\.yaml"):
+        _ = lonely.container_image
+
+
+def test_shorthand_keys_are_override_aliases(tmp_path: Path) -> None:
+    skill_dir = _skill(tmp_path, {"spec_shorthand_keys": {"num_epochs": "train.num_epochs", "lr": "train.optim.lr"}})
+    skill = load_skill(skill_dir)
+    overrides = {"num_epochs": 7, "lr": 0.5}
+    check_spec_overrides(skill, base_spec(skill), overrides)
+    spec = _render(skill_dir, tmp_path, JobContext(spec_overrides=overrides)).spec
+    assert spec["train"]["num_epochs"] == 7 and spec["train"]["optim"]["lr"] == 0.5 and "num_epochs" not in spec
+    with pytest.raises(UserInputError, match=r"both set 'train\.num_epochs'"):
+        check_spec_overrides(skill, base_spec(skill), {"num_epochs": 1, "train.num_epochs": 2})
+
+
+@pytest.mark.skipif(not (MODELS / "tao-train-dino").is_dir(), reason="no tao-train-dino in the bank")
+def test_near_miss_override_on_a_real_schema(caplog: pytest.LogCaptureFixture) -> None:
+    skill = load_skill(MODELS / "tao-train-dino")
+    spec = base_spec(skill)
+    with pytest.raises(UserInputError, match=r"'train\.num_epoch' \(did you mean 'train\.num_epochs'\?\)"):
+        check_spec_overrides(skill, spec, {"train.num_epoch": 3})
+    with caplog.at_level(logging.WARNING):
+        check_spec_overrides(skill, spec, {"custom.brand_new_knob": 1, "num_epochs": 2,
+                                           "dataset.train_data_sources[0].image_dir": "/x"})
+    assert "custom.brand_new_knob" in caplog.text and "num_epochs" not in caplog.text
+    with pytest.raises(UserInputError, match=r"spec_overrides: cannot set 'train\.num_epochs\.deeper_knob'"):
+        check_spec_overrides(skill, spec, {"train.num_epochs.deeper_knob": 1})
+
+
+def test_values_reach_the_shell_only_quoted(tmp_path: Path) -> None:
+    script = tmp_path / "trainer.py"
+    script.write_text("import sys, yaml\nspec = yaml.safe_load(open(sys.argv[2]))\n"
+                      "open(sys.argv[3], 'w').write(spec['train']['act'])\n")
+    seen = tmp_path / "seen.txt"
+    command = f"{sys.executable} {script} -e {{config_path}} {seen}"
+    skill = _skill(tmp_path, {"actions": {"train": {"command": command, "config_format": "yaml"}}})
+    payload = f"$(touch {tmp_path}/pwned1); `touch {tmp_path}/pwned2`"
+    rec_dir = tmp_path / "a dir $(touch pwned3)"
+    request = render_job(load_skill(skill), {"train.act": payload}, JobContext(), rec_dir=rec_dir,
+                         results_dir=str(tmp_path / "r"))
+    done = subprocess.run(request.command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert seen.read_text() == payload
+    assert not list(tmp_path.glob("pwned*")) and not list(rec_dir.glob("pwned*"))
+
+
+def test_command_placeholders(tmp_path: Path) -> None:
+    ok = _skill(tmp_path, _action(command="run ${HOME} -e {config_path} --out {results_dir}"))
+    assert _render(ok, tmp_path).command.endswith("--out /out/r1") and "${HOME}" in _render(ok, tmp_path).command
+    bad = _skill(tmp_path, _action(command="run -e {config_path} --gpus {num_gpus}"), name="bad")
+    with pytest.raises(SkillError, match=r"placeholder \{num_gpus\}"):
+        _render(bad, tmp_path)
+
+
+def _roles_skill(tmp_path: Path) -> Path:
+    template = {"results_dir": "", "encryption_key": "", "model": {"pretrained_backbone_path": ""},
+                "train": {"pretrained_model_path": "", "resume_training_checkpoint_path": ""},
+                "dataset": {"dataset_name": "Mono"}, "export": {"onnx_file": ""}}
+    params = {"train": {"results_dir": "output_dir", "encryption_key": "key",
+                        "model.pretrained_backbone_path": "ptm_if_no_resume_model",
+                        "train.pretrained_model_path": "ptm_if_no_resume_model",
+                        "train.resume_training_checkpoint_path": "resume_model",
+                        "export.onnx_file": "create_onnx_file", "dataset.dataset_name": "OtherLiteral",
+                        "model.download": {"link": "https://x/y.pth", "destination_path": "/ptm/y.pth"}}}
+    outputs = {"results_dir": {"type": "folder"}, "export.onnx_file": {"type": "file"}}
+    return _skill(tmp_path, {**_action(outputs=outputs), "spec_params": params}, template=template)
+
+
+def test_spec_params_roles(tmp_path: Path) -> None:
+    skill = _roles_skill(tmp_path)
+    fresh = _render(skill, tmp_path, JobContext(base_checkpoint="/ckpt/base.pth", encryption_key="k3y"))
+    spec = fresh.spec
+    assert spec["results_dir"] == "/out/r1" and spec["encryption_key"] == "k3y"
+    assert spec["train"]["pretrained_model_path"] == "/ckpt/base.pth"
+    assert spec["model"] == {"pretrained_backbone_path": ""}  # backbone-only key keeps its default
+    assert spec["export"]["onnx_file"] == "/out/r1/model.onnx" and spec["dataset"]["dataset_name"] == "Mono"
+    assert fresh.outputs == {"results_dir": "/out/r1", "export.onnx_file": "/out/r1/model.onnx"}
+    resumed = _render(skill, tmp_path, JobContext(base_checkpoint="/ckpt/base.pth"), resume_path="/out/r0/last.pth")
+    assert resumed.spec["train"]["pretrained_model_path"] == ""  # resuming: no pretrained model
+    assert resumed.spec["train"]["resume_training_checkpoint_path"] == "/out/r0/last.pth"
+
+
+def test_output_folder_without_output_dir_role(tmp_path: Path) -> None:
+    template = {"train": {"output_dir": "artifacts", "num_epochs": 1}}
+    skill = _skill(tmp_path, _action(outputs={"train.output_dir": {"type": "folder"}}), template=template)
+    request = _render(skill, tmp_path)
+    assert request.spec["train"]["output_dir"] == "/out/r1" and "results_dir" not in request.spec
+    assert request.outputs == {"results_dir": "/out/r1", "train.output_dir": "/out/r1"}
