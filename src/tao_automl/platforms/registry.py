@@ -12,6 +12,7 @@ from tao_automl.suggest import did_you_mean
 #: name -> ("module:Class", extra that provides its dependencies or None)
 PLATFORMS: dict[str, tuple[str, str | None]] = {
     "local": ("tao_automl.platforms.local:LocalSDK", None),
+    "slurm": ("tao_automl.platforms.slurm:SlurmSDK", "slurm"),
 }
 
 
@@ -45,5 +46,7 @@ def platform_name(class_path: str) -> str | None:
 
 def describe_sdk(sdk: Any) -> dict[str, Any]:
     """How to rebuild ``sdk`` later: its class path and constructor options (``init_options`` if it has them)."""
+    while hasattr(sdk, "sdk") and not hasattr(sdk, "init_options"):  # wrappers such as Retrying
+        sdk = sdk.sdk
     cls = type(sdk)
     return {"class": f"{cls.__module__}:{cls.__qualname__}", "options": dict(getattr(sdk, "init_options", {}) or {})}

@@ -1,0 +1,155 @@
+"""The batch script a Slurm job runs: ``#SBATCH`` options, exported env vars, rendezvous variables."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tao_automl.errors import UserInputError
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
+_SAFE_VALUE = re.compile(r"^[^\s#\n]+$")
+
+
+def _int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _word(name: str, value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _SAFE_VALUE.match(value):
+        raise UserInputError(f"{name} must be a single word without spaces or '#', got {value!r}")
+    return value
+
+
+def time_limit(value: object) -> str | None:
+    """``--time`` from minutes (int) or a Slurm time string (``MM``, ``HH:MM:SS``, ``D-HH:MM``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(_int("time_limit", value, 1))
+    if isinstance(value, str) and _TIME.match(value.strip()):
+        return value.strip()
+    raise UserInputError(
+        f"time_limit must be minutes (an integer >= 1) or a Slurm time like '01:30:00' or '1-00:00', got {value!r}"
+    )
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """The per-job Slurm options taken from ``create_job`` kwargs and the SDK defaults."""
+
+    partition: str | None = None
+    account: str | None = None
+    time_limit: str | None = None
+    num_nodes: int = 1
+    ntasks_per_node: int = 1
+    gpu_count: int = 0
+    cpus_per_task: int | None = None
+    mem: str | None = None
+    container_image: str | None = None
+    container_mounts: str | None = None
+    master_port: int | None = None
+
+    @classmethod
+    def build(cls, gpu_count: object, kwargs: Mapping[str, Any], defaults: Mapping[str, Any]) -> JobOptions:
+        """Validated options: ``kwargs`` win over ``defaults``."""
+        def pick(key: str, fallback: Any = None) -> Any:
+            value = kwargs.get(key)
+            return defaults.get(key, fallback) if value is None else value
+
+        cpus = pick("cpus_per_task")
+        port = pick("master_port")
+        return cls(
+            partition=_word("partition", pick("partition")),
+            account=_word("account", pick("account")),
+            time_limit=time_limit(pick("time_limit")),
+            num_nodes=_int("num_nodes", pick("num_nodes", 1), 1),
+            ntasks_per_node=_int("ntasks_per_node", pick("ntasks_per_node", 1), 1),
+            gpu_count=_int("gpu_count", gpu_count, 0),
+            cpus_per_task=None if cpus is None else _int("cpus_per_task", cpus, 1),
+            mem=_word("mem", pick("mem")),
+            container_mounts=_word("container_mounts", pick("container_mounts")),
+            master_port=None if port is None else _int("master_port", port, 1),
+        )
+
+    @property
+    def tasks(self) -> int:
+        return self.num_nodes * self.ntasks_per_node
+
+
+def sbatch_lines(name: str, output: str, opts: JobOptions) -> list[str]:
+    """The ``#SBATCH`` header lines."""
+    lines = [f"--job-name={name}", f"--output={output}", f"--nodes={opts.num_nodes}",
+             f"--ntasks-per-node={opts.ntasks_per_node}"]
+    for flag, value in (("partition", opts.partition), ("account", opts.account), ("time", opts.time_limit),
+                        ("cpus-per-task", opts.cpus_per_task), ("mem", opts.mem)):
+        if value is not None:
+            lines.append(f"--{flag}={value}")
+    if opts.gpu_count > 0:
+        lines.append(f"--gres=gpu:{opts.gpu_count}")
+    return [f"#SBATCH {shlex.quote(line)}" for line in lines]
+
+
+def export_lines(env_vars: Mapping[str, Any] | None) -> list[str]:
+    """``export NAME=value`` lines, values shell-quoted; bad names are a user error."""
+    lines = []
+    for key, value in (env_vars or {}).items():
+        if not isinstance(key, str) or not _ENV_NAME.match(key):
+            raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name "
+                                 "(letters, digits and '_', not starting with a digit)")
+        lines.append(f"export {key}={shlex.quote(str(value))}")
+    return lines
+
+
+def command_text(command: str | Sequence[str]) -> str:
+    """A shell command line for ``command`` (a string is used as is, a sequence is quoted)."""
+    if isinstance(command, str):
+        if not command.strip():
+            raise UserInputError("command must not be empty")
+        return command
+    argv = list(command)
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}")
+    return shlex.join(argv)
+
+
+_RENDEZVOUS = """\
+# rendezvous for distributed trainers (torchrun / torch.distributed env:// style)
+MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+export MASTER_ADDR
+export MASTER_PORT=${{MASTER_PORT:-{port}}}
+export WORLD_SIZE=${{SLURM_NTASKS:-1}}
+export NNODES=${{SLURM_JOB_NUM_NODES:-1}}
+"""
+_RANKS = "export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID NODE_RANK=$SLURM_NODEID; "
+
+
+def batch_script(name: str, output: str, workdir: str, command: str | Sequence[str], opts: JobOptions,
+                 env_vars: Mapping[str, Any] | None = None, use_pyxis: bool = False,
+                 image: str | None = None) -> str:
+    """The whole batch script. Several tasks (or a pyxis image) run through ``srun``."""
+    body = command_text(command)
+    port = opts.master_port if opts.master_port is not None else "$((20000 + SLURM_JOB_ID % 20000))"
+    lines = ["#!/bin/bash", *sbatch_lines(name, output, opts), "", *export_lines(env_vars),
+             f"cd {shlex.quote(workdir)} || exit 1", _RENDEZVOUS.format(port=port)]
+    container = bool(use_pyxis and image)
+    if opts.tasks > 1 or container:
+        srun = ["srun", "--kill-on-bad-exit=1"]
+        if container:
+            srun.append(f"--container-image={image}")
+            if opts.container_mounts:
+                srun.append(f"--container-mounts={opts.container_mounts}")
+        inner = _RANKS + body
+        lines.append(f"exec {shlex.join(srun)} bash -c {shlex.quote(inner)}")
+    else:
+        lines.append("export RANK=0 LOCAL_RANK=0 NODE_RANK=0")
+        lines.append(body)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,92 @@
+"""Reading Slurm's answers: job states to JobStatus, ``scontrol show job -o`` and ``sacct -P`` lines."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tao_automl.platforms.base import JobStatus
+
+_PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "RESIZING"}
+_RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "SUSPENDED", "STOPPED"}
+_FAILED = {"FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
+           "SPECIAL_EXIT", "REVOKED"}
+
+#: Why a job in a failed state ended, in words.
+STATE_REASONS = {
+    "TIMEOUT": "it reached its time limit",
+    "NODE_FAIL": "its node failed",
+    "OUT_OF_MEMORY": "it ran out of memory (the OOM killer stopped it)",
+    "PREEMPTED": "it was preempted by a higher-priority job",
+    "BOOT_FAIL": "its node failed to boot",
+    "DEADLINE": "it reached its deadline",
+}
+_FIELD = re.compile(r"(?:^|\s)([A-Za-z/:]+)=")
+
+
+def slurm_state(text: str) -> str:
+    """The bare state word: ``CANCELLED by 0`` -> ``CANCELLED``, ``OUT_OF_ME+`` stays as given."""
+    return text.strip().split(" ")[0].rstrip("+").upper() if text.strip() else ""
+
+
+def to_status(state: str) -> JobStatus:
+    """Map a Slurm job state to JobStatus (unknown states count as running: never a false finish)."""
+    word = slurm_state(state)
+    if word in _PENDING:
+        return JobStatus.PENDING
+    if word == "COMPLETED":
+        return JobStatus.SUCCESS
+    if word == "CANCELLED":
+        return JobStatus.CANCELLED
+    if word in _FAILED or word.startswith("OUT_OF_ME"):
+        return JobStatus.FAILURE
+    return JobStatus.RUNNING
+
+
+def parse_scontrol(line: str) -> dict[str, str]:
+    """``Key=Value`` pairs of one ``scontrol show job -o`` line (values may contain spaces)."""
+    fields: dict[str, str] = {}
+    matches = list(_FIELD.finditer(line))
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
+        fields[match.group(1)] = line[match.end():end].strip()
+    return fields
+
+
+def exit_code(text: str | None) -> tuple[int | None, int | None]:
+    """``ExitCode=3:0`` -> (3, None); ``0:9`` -> (0, 9) (the signal that killed it)."""
+    if not text or ":" not in text:
+        return None, None
+    code, _, sig = text.partition(":")
+    try:
+        return int(code), (int(sig) or None)
+    except ValueError:
+        return None, None
+
+
+def job_info(fields: dict[str, str]) -> dict[str, Any]:
+    """The parts of a job's Slurm record this SDK keeps (from scontrol or sacct fields)."""
+    state = slurm_state(fields.get("JobState") or fields.get("State") or "")
+    code, sig = exit_code(fields.get("ExitCode"))
+    reason = fields.get("Reason")
+    node = fields.get("NodeList") or fields.get("BatchHost")
+    return {
+        "slurm_state": state,
+        "exit_code": code,
+        "signal": sig,
+        "reason": None if reason in (None, "", "None") else reason,
+        "node": None if node in (None, "", "(null)", "None assigned") else node,
+        "stdout": fields.get("StdOut"),
+    }
+
+
+SACCT_FIELDS = ("JobID", "State", "ExitCode", "NodeList")
+
+
+def parse_sacct(text: str, job_id: str) -> dict[str, str] | None:
+    """The allocation line of ``job_id`` from ``sacct -n -P -o JobID,State,ExitCode,NodeList``."""
+    for line in text.splitlines():
+        parts = line.split("|")
+        if len(parts) >= len(SACCT_FIELDS) and parts[0] == job_id:
+            return dict(zip(SACCT_FIELDS, parts, strict=False))
+    return None

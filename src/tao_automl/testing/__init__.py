@@ -1,0 +1,5 @@
+"""Test helpers shipped with the package: the platform SDK conformance suite."""
+
+from tao_automl.testing.conformance import CHECKS, Conformance, run_all
+
+__all__ = ["CHECKS", "Conformance", "run_all"]

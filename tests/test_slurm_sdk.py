@@ -1,0 +1,358 @@
+"""SlurmSDK: unit tests with a fake CLI, then a real single-node Slurm (started by ci/slurm_up.sh)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import write_skill
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.registry import make_sdk
+from tao_automl.platforms.retry import Retrying, TransientPlatformError
+from tao_automl.platforms.slurm import SlurmSDK
+from tao_automl.platforms.slurm_cluster import ensure_local_slurm
+from tao_automl.platforms.slurm_script import JobOptions, batch_script
+from tao_automl.platforms.slurm_shell import Result, Shell
+from tao_automl.platforms.slurm_state import parse_scontrol, to_status
+from tao_automl.runner import AutoMLRunner
+from tao_automl.testing import Conformance, run_all
+
+REPO = Path(__file__).resolve().parents[1]
+
+TIMEOUT_LINE = (
+    "JobId=41 JobName=rec-3 UserId=root(0) GroupId=root(0) JobState=TIMEOUT Reason=TimeLimit "
+    "Dependency=(null) ExitCode=0:15 RunTime=00:01:02 TimeLimit=00:01:00 NodeList=node7 BatchHost=node7 "
+    "AllocNode:Sid=login:12 CPUs/Task=1 TRES=cpu=1,mem=256M,node=1 Command=/jobs/rec-3/job.sbatch "
+    "WorkDir=/jobs/rec-3 StdOut=/jobs/rec-3/output.log Power="
+)
+
+
+class FakeShell(Shell):
+    """Answers Slurm commands from a function instead of running them."""
+
+    def __init__(self, answer: Callable[[list[str]], Result]) -> None:
+        super().__init__()
+        self.answer = answer
+        self.calls: list[list[str]] = []
+
+    def run(self, argv: Sequence[str], stdin: str | None = None, check: bool = True) -> Result:
+        self.calls.append(list(argv))
+        result = self.answer(list(argv))
+        if check and result.returncode != 0:
+            raise self.error(argv, result)
+        return result
+
+    def read_text(self, path: str, tail: int | None = None) -> str | None:
+        return "epoch 1\nTraining...\n" if path.endswith("output.log") else None
+
+
+def _fake_sdk(tmp_path: Path, answer: Callable[[list[str]], Result]) -> SlurmSDK:
+    sdk = SlurmSDK(state_dir=tmp_path / "state", jobs_dir="/jobs")
+    sdk.shell = FakeShell(answer)
+    return sdk
+
+
+def _adopt(sdk: SlurmSDK, job_id: str, submitted_at: float) -> None:
+    sdk._save({"id": job_id, "name": "rec-3", "key": None, "job_dir": "/jobs/rec-3",
+               "log_path": "/jobs/rec-3/output.log", "results_dir": "/jobs/rec-3/results",
+               "state": "pending", "submitted_at": submitted_at})
+
+
+# ------------------------------------------------------------------ unit tests (no Slurm needed)
+@pytest.mark.parametrize(("state", "status"), [
+    ("PENDING", JobStatus.PENDING), ("CONFIGURING", JobStatus.PENDING), ("REQUEUED", JobStatus.PENDING),
+    ("RUNNING", JobStatus.RUNNING), ("COMPLETING", JobStatus.RUNNING), ("COMPLETED", JobStatus.SUCCESS),
+    ("FAILED", JobStatus.FAILURE), ("TIMEOUT", JobStatus.FAILURE), ("NODE_FAIL", JobStatus.FAILURE),
+    ("OUT_OF_MEMORY", JobStatus.FAILURE), ("OUT_OF_ME+", JobStatus.FAILURE), ("PREEMPTED", JobStatus.FAILURE),
+    ("CANCELLED by 0", JobStatus.CANCELLED), ("CANCELLED", JobStatus.CANCELLED),
+])
+def test_slurm_states_map_to_job_status(state: str, status: JobStatus) -> None:
+    assert to_status(state) is status
+
+
+def test_timeout_from_scontrol_is_a_failure_explained_by_the_time_limit(tmp_path: Path) -> None:
+    """TIMEOUT mapping through a FAKE scontrol answer (a real timeout needs >= 1 min of wall time)."""
+    fields = parse_scontrol(TIMEOUT_LINE)
+    assert fields["JobState"] == "TIMEOUT" and fields["AllocNode:Sid"] == "login:12"
+    sdk = _fake_sdk(tmp_path, lambda argv: Result(0, TIMEOUT_LINE, ""))
+    _adopt(sdk, "41", time.time())
+    assert sdk.get_job_status("41") is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis("41")
+    assert analysis is not None
+    assert analysis["slurm_state"] == "TIMEOUT" and analysis["reason"] == "TimeLimit"
+    assert analysis["node"] == "node7" and analysis["signal"] == 15
+    assert "time limit" in analysis["message"] and "node7" in analysis["message"]
+    # the final state is persisted: a new SDK answers without asking Slurm again
+    again = _fake_sdk(tmp_path, lambda argv: Result(1, "", "slurm_load_jobs error: Invalid job id specified"))
+    assert again.get_job_status("41") is JobStatus.FAILURE
+    assert again.shell.calls == []  # type: ignore[attr-defined]
+
+
+def test_a_job_slurm_forgot_without_accounting_fails_after_the_grace_period(tmp_path: Path) -> None:
+    def answer(argv: list[str]) -> Result:
+        if argv[0] == "scontrol":
+            return Result(1, "", "slurm_load_jobs error: Invalid job id specified")
+        return Result(1, "", "Slurm accounting storage is disabled")
+
+    sdk = _fake_sdk(tmp_path, answer)
+    _adopt(sdk, "7", time.time())
+    assert sdk.get_job_status("7") is JobStatus.PENDING  # just submitted: controller lag
+    _adopt(sdk, "8", time.time() - 3600)
+    assert sdk.get_job_status("8") is JobStatus.FAILURE
+    assert "no longer knows" in (sdk.get_failure_analysis("8") or {})["message"]
+
+
+@pytest.mark.parametrize(("stderr", "code", "remote", "transient"), [
+    ("squeue: error: slurm_load_jobs error: Socket timed out on send/recv operation", 1, False, True),
+    ("sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)", 1,
+     False, True),
+    ("ssh: connect to host login port 22: Connection timed out", 255, True, True),
+    ("kex_exchange_identification: read: Connection reset by peer", 255, True, True),
+    ("sbatch: error: Batch job submission failed: Invalid partition name specified", 1, False, False),
+    ("sbatch: error: Batch job submission failed: Invalid account or account/partition combination", 1,
+     True, False),
+])
+def test_errors_are_classified_transient_or_permanent(stderr: str, code: int, remote: bool,
+                                                      transient: bool) -> None:
+    shell = Shell(hostname="login" if remote else None)
+    error = shell.error(["sbatch"], Result(code, "", stderr))
+    assert isinstance(error, PlatformError)
+    assert isinstance(error, TransientPlatformError) is transient
+    assert stderr.split(": ", 1)[-1] in str(error)  # Slurm's / ssh's own message
+
+
+def test_batch_script_options_env_quoting_and_rendezvous() -> None:
+    opts = JobOptions.build(2, {"partition": "gpu", "time_limit": 90, "num_nodes": 2, "ntasks_per_node": 4,
+                                "cpus_per_task": 8}, {"account": "proj"})
+    script = batch_script("rec-1", "/j/out.log", "/j", ["python", "train.py", "-e", "a b.yaml"], opts,
+                          {"WANDB_NAME": "it's $HOME; rm -rf /"}, use_pyxis=True, image="nvcr.io/x:1")
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=proj", "#SBATCH --time=90",
+                 "#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --cpus-per-task=8",
+                 "#SBATCH --gres=gpu:2", "#SBATCH --job-name=rec-1", "#SBATCH --output=/j/out.log"):
+        assert line in script.splitlines()
+    assert "export WANDB_NAME='it'\"'\"'s $HOME; rm -rf /'" in script
+    assert 'scontrol show hostnames "$SLURM_JOB_NODELIST"' in script
+    assert "srun --kill-on-bad-exit=1 --container-image=nvcr.io/x:1 bash -c" in script
+    assert "RANK=$SLURM_PROCID" in script and "NODE_RANK=$SLURM_NODEID" in script
+    single = batch_script("r", "/o", "/w", "echo hi", JobOptions.build(0, {}, {}))
+    assert "--gres" not in single and "srun" not in single and single.rstrip().endswith("echo hi")
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"time_limit": "soon"}, "time_limit"), ({"num_nodes": 0}, "num_nodes"), ({"partition": "a b"}, "partition"),
+    ({"cpus_per_task": "4"}, "cpus_per_task"),
+])
+def test_bad_job_options_are_user_errors(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(UserInputError, match=field):
+        JobOptions.build(0, kwargs, {})
+
+
+def test_ssh_command_line_multiplexes_and_verifies_host_keys() -> None:
+    argv = Shell(hostname="login1", user="alice", key_path="/k/id", port=2222, known_hosts="/k/kh").ssh_argv()
+    text = " ".join(argv)
+    assert "StrictHostKeyChecking=yes" in text and "StrictHostKeyChecking=no" not in text
+    assert "ControlMaster=auto" in text and "ControlPersist=" in text and "ControlPath=" in text
+    assert argv[-2:] == ["alice@login1", "--"] and "-i /k/id" in text and "-p 2222" in text
+    with pytest.raises(UserInputError, match="strict_host_key_checking"):
+        SlurmSDK(hostname="h", strict_host_key_checking="no")
+
+
+def test_registry_builds_the_slurm_sdk(tmp_path: Path) -> None:
+    sdk = make_sdk("slurm", {"state_dir": str(tmp_path), "partition": "debug"})
+    assert isinstance(sdk, SlurmSDK) and sdk.init_options["partition"] == "debug"
+
+
+# ------------------------------------------------------------------ real Slurm
+@pytest.fixture(scope="session")
+def slurm_up() -> None:
+    reason = ensure_local_slurm(REPO / "ci" / "slurm_up.sh")
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def sdk(tmp_path: Path, slurm_up: None) -> SlurmSDK:
+    return SlurmSDK(state_dir=tmp_path / "state", jobs_dir=str(tmp_path / "jobs"))
+
+
+def _wait(sdk: Any, job_id: str, timeout: float = 30) -> JobStatus:
+    deadline = time.monotonic() + timeout
+    while not (status := sdk.get_job_status(job_id)).is_finished():
+        assert time.monotonic() < deadline, f"job {job_id} still {status}"
+        time.sleep(0.2)
+    return JobStatus(status)
+
+
+def _node_cpus() -> int:
+    out = subprocess.run(["scontrol", "show", "node", "-o"], capture_output=True, text=True, check=True).stdout
+    return int(parse_scontrol(out.splitlines()[0])["CPUTot"])
+
+
+def test_invalid_partition_is_a_permanent_error_with_slurms_message(sdk: SlurmSDK) -> None:
+    with pytest.raises(PlatformError, match="Invalid partition name specified") as info:
+        sdk.create_job(None, "true", gpu_count=0, partition="nosuchpartition")
+    assert not isinstance(info.value, TransientPlatformError)
+
+
+def test_two_jobs_run_at_once_and_a_third_waits_for_cpus(sdk: SlurmSDK, tmp_path: Path) -> None:
+    half = max(1, _node_cpus() // 2)
+    tag = uuid.uuid4().hex[:8]  # job names must be new: squeue remembers finished jobs for MinJobAge
+    jobs = [sdk.create_job(None, "sleep 3", gpu_count=0, cpus_per_task=half, job_name=f"fill-{i}-{tag}")
+            for i in range(3)]
+    deadline = time.monotonic() + 15
+    while [sdk.get_job_status(j.id) for j in jobs[:2]] != [JobStatus.RUNNING] * 2:
+        assert time.monotonic() < deadline, "the first two jobs did not start together"
+        time.sleep(0.2)
+    assert sdk.get_job_status(jobs[2].id) is JobStatus.PENDING
+    assert sdk.get_job_info(jobs[2].id)["reason"] in ("Resources", "Priority")
+    assert [_wait(sdk, j.id) for j in jobs] == [JobStatus.SUCCESS] * 3
+
+
+def test_multi_task_job_gets_ranks_and_rendezvous_variables(sdk: SlurmSDK) -> None:
+    command = 'echo "rank=$RANK of $WORLD_SIZE node_rank=$NODE_RANK master=$MASTER_ADDR:$MASTER_PORT"'
+    job = sdk.create_job(None, command, gpu_count=0, num_nodes=1, ntasks_per_node=2, master_port=29555)
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    lines = sorted((sdk.get_job_logs(job.id) or "").split("\n"))
+    host = subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True).stdout.strip()
+    assert [ln for ln in lines if ln] == [f"rank={r} of 2 node_rank=0 master={host}:29555" for r in (0, 1)]
+
+
+def test_idempotent_create_finds_the_job_in_squeue_when_local_state_is_lost(sdk: SlurmSDK,
+                                                                              tmp_path: Path) -> None:
+    name = f"idem-squeue-{uuid.uuid4().hex[:8]}"
+    first = sdk.create_job(None, "sleep 2", gpu_count=0, job_name=name)
+    amnesiac = SlurmSDK(state_dir=tmp_path / "other-state", jobs_dir=str(tmp_path / "jobs"))
+    again = amnesiac.create_job(None, "sleep 2", gpu_count=0, job_name=name)
+    assert again.id == first.id
+    assert _wait(amnesiac, again.id) is JobStatus.SUCCESS
+
+
+def test_accounting_fallback_reads_the_jobcomp_record(sdk: SlurmSDK) -> None:
+    job = sdk.create_job(None, "exit 4", gpu_count=0)
+    assert _wait(sdk, job.id) is JobStatus.FAILURE
+    deadline = time.monotonic() + 10
+    while (fields := sdk._sacct(job.id)) is None:  # the jobcomp line is written just after the end
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert fields["State"] == "FAILED" and fields["ExitCode"] == "4:0"
+
+
+def test_results_files_and_retry_wrapper_on_a_real_job(sdk: SlurmSDK, tmp_path: Path) -> None:
+    results = tmp_path / "res"
+    wrapped = Retrying(sdk, attempts=2, base_delay=0.01)
+    job = wrapped.create_job("example/img:1", f"echo '{{\"kpi\": 1}}' > {results}/status.json", gpu_count=0,
+                             outputs={"results_dir": str(results)})
+    assert job.results_dir == str(results)
+    assert _wait(wrapped, job.id) is JobStatus.SUCCESS
+    assert wrapped.read_job_file(job.id, "status.json") == '{"kpi": 1}\n'
+    assert wrapped.read_job_file(job.id, "missing.json") is None
+    with pytest.raises(UserInputError, match="outside"):
+        sdk.read_job_file(job.id, "../../etc/passwd")
+
+
+def test_automl_sweep_runs_end_to_end_on_slurm(sdk: SlurmSDK, tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank")
+    runner = AutoMLRunner(sdk, skill)
+    settings = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 2, "seed": 3,
+                "poll_interval_s": 0.5, "algorithm": "random"}
+    in_flight, peak = 0, 0
+
+    def started(_: Any) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+
+    def ended(*_: Any) -> None:
+        nonlocal in_flight
+        in_flight -= 1
+
+    result = runner.run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0,
+                        spec_overrides={"train.sleep": 0.5}, on_recommendation=started, on_result=ended)
+    progress = result["progress"]
+    assert peak == 2, (peak, result["history"])
+    assert progress["completed"] == progress["total"] == 4, result["history"]
+    assert all(h["job_id"].isdigit() for h in result["history"]), result["history"]
+    values = [h["metric_value"] for h in result["history"] if h["status"] == "success"]
+    assert values and result["best"]["metric_value"] == min(values), result["history"]
+
+
+# ------------------------------------------------------------------ real Slurm over a real sshd on 127.0.0.1
+@dataclass
+class Sshd:
+    port: int
+    key: Path
+    known_hosts: Path
+    log: Path
+
+    def sdk(self, state: Path, jobs: Path, known_hosts: Path | None = None) -> SlurmSDK:
+        return SlurmSDK(hostname="127.0.0.1", user="root", ssh_key_path=str(self.key), ssh_port=self.port,
+                        known_hosts=str(known_hosts or self.known_hosts), state_dir=state, jobs_dir=str(jobs))
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory, slurm_up: None) -> Iterator[Sshd]:
+    if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists() or shutil.which("ssh") is None:
+        pytest.skip("needs root and openssh (client + /usr/sbin/sshd; ci/slurm_up.sh installs them)")
+    d = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
+    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nLogLevel INFO\n"
+    )
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {(d / 'host_key.pub').read_text()}")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    log = d / "sshd.log"
+    subprocess.run(["/usr/sbin/sshd", "-f", str(d / "sshd_config"), "-E", str(log)], check=True)
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.connect(("127.0.0.1", port))
+            break
+        assert time.monotonic() < deadline, f"sshd did not start: {log.read_text() if log.exists() else ''}"
+        time.sleep(0.1)
+    yield Sshd(port, d / "client_key", d / "known_hosts", log)
+    os.kill(int((d / "sshd.pid").read_text()), signal.SIGTERM)
+
+
+def test_slurm_over_ssh_passes_the_conformance_suite_on_one_connection(sshd: Sshd, tmp_path: Path) -> None:
+    before = sshd.log.read_text().count("Accepted publickey")
+    conformance = Conformance(lambda: sshd.sdk(tmp_path / "state", tmp_path / "jobs"), tmp_path / "scratch",
+                              timeout_s=30)
+    run_all(conformance)
+    sdk = sshd.sdk(tmp_path / "state", tmp_path / "jobs")
+    job = sdk.create_job(None, f"echo 42 > {tmp_path / 'res'}/metric.txt", gpu_count=0,
+                         outputs={"results_dir": str(tmp_path / "res")})
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    assert sdk.read_job_file(job.id, "metric.txt") == "42\n"  # read with cat over ssh
+    assert sdk.read_job_file(job.id, "nothing.txt") is None
+    # dozens of polls above, yet one multiplexed ssh connection
+    assert sshd.log.read_text().count("Accepted publickey") - before == 1
+
+
+def test_ssh_refuses_an_unknown_host_key(sshd: Sshd, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    sdk = sshd.sdk(tmp_path / "state", tmp_path / "jobs", known_hosts=empty)
+    sdk.shell.control_persist_s = 0
+    with pytest.raises(PlatformError, match="Host key verification failed") as info:
+        sdk.create_job(None, "true", gpu_count=0)
+    assert not isinstance(info.value, TransientPlatformError)
