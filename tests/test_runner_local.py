@@ -165,3 +165,19 @@ def test_kpi_metric_falls_back_to_the_schema_monitor_name(tmp_path: Path) -> Non
                         workspace_path=tmp_path / "ws", gpu_count=0)
     assert result["progress"]["metric"] == "val_loss" and result["progress"]["direction"] == "minimize"
     assert result["progress"]["succeeded"] == 2
+
+
+def test_dataset_keys_are_set_verbatim_without_a_shared_parent(toy_skill: Path, tmp_path: Path) -> None:
+    import yaml
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    keys = {"dataset.train.annotation_path": str(tmp_path / "a" / "ann.json"),
+            "dataset.train.image_dir": str(tmp_path / "b" / "images")}
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    result = runner.run(train_dataset_uri=keys, automl_settings=_settings(automl_max_recommendations=1),
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    spec_path = Path(result["history"][0]["results_dir"]).parent / "train_spec.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    assert spec["dataset"]["train"] == {"annotation_path": keys["dataset.train.annotation_path"],
+                                        "image_dir": keys["dataset.train.image_dir"]}

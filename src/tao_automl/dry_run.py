@@ -80,7 +80,8 @@ def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
                                override_disabled=settings.override_automl_disabled_params)
     brain = make_brain(settings.algorithm, space)
     ctx = JobContext(train_dataset_uri=config.train_dataset_uri, eval_dataset_uri=config.eval_dataset_uri,
-                     base_checkpoint=config.base_checkpoint, spec_overrides=config.spec_overrides, image=config.image)
+                     base_checkpoint=config.base_checkpoint, spec_overrides=config.spec_overrides, image=config.image,
+                     dataset_keys=config.dataset_keys)
     run_dir = Path(config.workspace_path) / RUN_DIR_PLACEHOLDER
     kwargs = dict(config.platform_kwargs)
     gpu_count = kwargs.pop("gpu_count", 1)

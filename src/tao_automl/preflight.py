@@ -202,7 +202,9 @@ def run_preflight(config: RunConfig) -> PreflightReport:
         except TaoAutoMLError:
             image = None
     _platform_checks(config, report, image)
-    for name, uri in (("train_dataset_uri", config.train_dataset_uri), ("eval_dataset_uri", config.eval_dataset_uri)):
+    datasets = [("train_dataset_uri", config.train_dataset_uri), ("eval_dataset_uri", config.eval_dataset_uri)]
+    datasets += [(f"dataset_keys.{key}", value) for key, value in config.dataset_keys.items()]
+    for name, uri in datasets:
         report.checks.append(dataset_check(config.platform, name, uri))
     return report
 

@@ -22,6 +22,7 @@ class RunArgs:
     eval_dataset_uri: str | None = None
     base_checkpoint: str = ""
     image: str | None = None
+    dataset_keys: dict[str, str] = field(default_factory=dict)
     automl_settings: dict[str, Any] = field(default_factory=dict)
     automl_hyperparameters: list[str] | None = None
     custom_param_ranges: dict[str, Any] = field(default_factory=dict)

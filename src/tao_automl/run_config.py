@@ -28,6 +28,7 @@ class RunConfig:
     eval_dataset_uri: str | None = None
     base_checkpoint: str = ""
     image: str | None = None
+    dataset_keys: dict[str, str] = field(default_factory=dict)
     automl_settings: dict[str, Any] = field(default_factory=dict)
     automl_hyperparameters: list[str] | None = None
     custom_param_ranges: dict[str, Any] = field(default_factory=dict)
@@ -38,7 +39,7 @@ class RunConfig:
         """Keyword arguments for ``AutoMLRunner.run``."""
         return {
             "train_dataset_uri": self.train_dataset_uri, "eval_dataset_uri": self.eval_dataset_uri,
-            "base_checkpoint": self.base_checkpoint, "image": self.image,
+            "base_checkpoint": self.base_checkpoint, "image": self.image, "dataset_keys": self.dataset_keys,
             "automl_settings": self.automl_settings, "automl_hyperparameters": self.automl_hyperparameters,
             "custom_param_ranges": self.custom_param_ranges, "spec_overrides": self.spec_overrides,
             "workspace_path": self.workspace_path, **self.platform_kwargs,
@@ -73,7 +74,8 @@ def load_run_config(path: str | Path) -> RunConfig:
     for required in ("skill_dir", "workspace_path"):
         if not raw.get(required):
             raise UserInputError(f"{config_path}: {required!r} is required")
-    for key in ("platform_options", "automl_settings", "custom_param_ranges", "spec_overrides", "platform_kwargs"):
+    for key in ("dataset_keys", "platform_options", "automl_settings", "custom_param_ranges", "spec_overrides",
+                "platform_kwargs"):
         if raw.get(key) is not None and not isinstance(raw[key], Mapping):
             raise UserInputError(f"{config_path}: {key!r} must be a mapping, got {type(raw[key]).__name__}")
     base = config_path.resolve().parent

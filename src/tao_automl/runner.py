@@ -24,6 +24,7 @@ from tao_automl.errors import PlatformError, UserInputError, WorkspaceError
 from tao_automl.experiment import Experiment, Recommendation
 from tao_automl.fidelity import epoch_key, latest_checkpoint
 from tao_automl.job_metrics import STATUS_FILE, extract_metric, read_results_file
+from tao_automl.llm.setup import preflight as llm_preflight
 from tao_automl.metrics import kpi_series, status_lines
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.registry import describe_sdk
@@ -67,21 +68,31 @@ class AutoMLRunner:
         self.clock = clock or SystemClock()
 
     # -- public -----------------------------------------------------------------------------------
-    def run(self, train_dataset_uri: str | None = None, eval_dataset_uri: str | None = None, base_checkpoint: str = "",
-            image: str | None = None, automl_settings: Mapping[str, Any] | None = None,
+    def run(self, train_dataset_uri: str | Mapping[str, str] | None = None, eval_dataset_uri: str | None = None,
+            base_checkpoint: str = "", image: str | None = None, automl_settings: Mapping[str, Any] | None = None,
             automl_hyperparameters: Sequence[str] | None = None,
             custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None,
             spec_overrides: Mapping[str, Any] | None = None, workspace_path: str | Path | None = None,
             resume: bool = False, metric_extractor: MetricExtractor | None = None, eval_fn: EvalFn | None = None,
             on_recommendation: Callable[[Recommendation], Any] | None = None,
             on_result: Callable[[Recommendation, float | None, str], Any] | None = None,
-            wandb_config: Mapping[str, Any] | None = None, **platform_kwargs: Any) -> dict[str, Any]:
-        """Block until the budget is spent; return ``{"best", "progress", "history", ...}``."""
+            wandb_config: Mapping[str, Any] | None = None, dataset_keys: Mapping[str, str] | None = None,
+            **platform_kwargs: Any) -> dict[str, Any]:
+        """Block until the budget is spent; return ``{"best", "progress", "history", ...}``.
+
+        Datasets: ``train_dataset_uri``/``eval_dataset_uri`` are placed by the skill's ``data_sources`` rules;
+        ``dataset_keys`` (or a mapping given as ``train_dataset_uri``) sets exact spec keys verbatim, e.g.
+        ``{"dataset.train.annotation_path": "/data/a/ann.json", "dataset.train.image_dir": "/b/images"}``.
+        """
+        if isinstance(train_dataset_uri, Mapping):
+            dataset_keys = {**dict(train_dataset_uri), **dict(dataset_keys or {})}
+            train_dataset_uri = None
         if workspace_path is None:
             raise WorkspaceError("workspace_path is required: the folder under which the run's state is kept")
         given = RunArgs(
             skill_dir=str(self.skill.path), action=self.action, train_dataset_uri=train_dataset_uri,
             eval_dataset_uri=eval_dataset_uri, base_checkpoint=base_checkpoint, image=image,
+            dataset_keys={str(k): str(v) for k, v in (dataset_keys or {}).items()},
             automl_settings=dict(automl_settings or {}),
             automl_hyperparameters=None if automl_hyperparameters is None else list(automl_hyperparameters),
             custom_param_ranges=dict(custom_param_ranges or {}), spec_overrides=dict(spec_overrides or {}),
@@ -106,6 +117,7 @@ class AutoMLRunner:
     def _prepare(self, args: RunArgs) -> tuple[AutoMLSettings, Any, dict[str, Any]]:
         settings = AutoMLSettings.from_mapping(args.automl_settings)
         check_algorithm(settings.algorithm)
+        llm_preflight(settings)  # LLM brains: endpoint, model and key work, or stop here
         space = build_search_space(self.skill.schema, args.automl_hyperparameters, args.custom_param_ranges,
                                    override_disabled=settings.override_automl_disabled_params)
         spec = base_spec(self.skill)
@@ -148,7 +160,8 @@ class AutoMLRunner:
         settings = exp.settings
         metric = self._metric_name(settings)
         ctx = JobContext(train_dataset_uri=args.train_dataset_uri, eval_dataset_uri=args.eval_dataset_uri,
-                         base_checkpoint=args.base_checkpoint, spec_overrides=args.spec_overrides, image=args.image)
+                         base_checkpoint=args.base_checkpoint, spec_overrides=args.spec_overrides, image=args.image,
+                         dataset_keys=args.dataset_keys)
         active: dict[int, _Active] = {}
         submit_errors = 0
         state = "interrupted"
