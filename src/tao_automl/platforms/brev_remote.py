@@ -1,0 +1,91 @@
+"""Shell snippets BrevSDK runs on an instance with ``brev exec``, and parsing their answers.
+
+``brev exec`` prints the instance name after the command's output when stdout is a pipe, so every
+answer is framed by marker lines and file contents travel base64-encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from collections.abc import Mapping
+
+BEGIN = "__TAO_AUTOML_BEGIN__"
+END = "__TAO_AUTOML_END__"
+EXIT_FILE = "exit_code"
+PID_FILE = "pid"
+CANCEL_FILE = "cancelled"
+LOG_FILE = "output.log"
+
+
+def framed(script: str) -> str:
+    """``script`` with its stdout between the BEGIN and END marker lines."""
+    return f"echo {BEGIN}\n{script}\necho\necho {END}\n"
+
+
+def unframe(stdout: str) -> str | None:
+    """The text between the markers (None when they are missing)."""
+    start = stdout.find(BEGIN + "\n")
+    end = stdout.rfind("\n" + END)
+    if start < 0 or end < start:
+        return None
+    return stdout[start + len(BEGIN) + 1:end].rstrip("\n")
+
+
+def launch_script(job_dir: str, command: str, env_vars: Mapping[str, str], results_dir: str,
+                  workdir: str | None, image: str | None, gpu_count: int) -> str:
+    """Start ``command`` detached in ``job_dir`` unless a job already started there (idempotent).
+
+    Relative paths (``job_dir``, ``results_dir``, ``workdir``) are relative to the instance's home.
+    """
+    q = shlex.quote
+    exports = "".join(f"export {k}={q(v)}\n" for k, v in env_vars.items())
+    body = command
+    if image:
+        gpus = "--gpus all " if gpu_count > 0 else ""
+        env_flags = "".join(f"-e {k} " for k in env_vars)
+        body = (f'docker run --rm {gpus}--ipc=host --network=host {env_flags}-v "$HOME:$HOME" -w "$PWD" '
+                f"{q(image)} bash -c {q(command)}")
+    into = q(workdir) if workdir else '"$JOB_DIR"'
+    run = (f'JOB_DIR="$(pwd)"\ncd "$HOME" || exit 1\n{exports}mkdir -p {q(results_dir)}\ncd {into} || exit 1\n'
+           f'(\n{body}\n)\ncode=$?\necho $code > "$JOB_DIR/{EXIT_FILE}.tmp" && '
+           f'mv "$JOB_DIR/{EXIT_FILE}.tmp" "$JOB_DIR/{EXIT_FILE}"\nexit $code\n')
+    d = q(job_dir)
+    return framed(
+        f"mkdir -p {d} && cd {d} || exit 1\n"
+        f"if [ -e {PID_FILE} ]; then echo EXISTS; else\n"
+        f"cat > run.sh <<'__TAO_AUTOML_RUN__'\n{run}__TAO_AUTOML_RUN__\n"
+        f"nohup setsid bash run.sh > {LOG_FILE} 2>&1 < /dev/null &\n"
+        f"echo $! > {PID_FILE}; echo STARTED; fi"
+    )
+
+
+def status_script(job_dir: str) -> str:
+    """Prints ``EXIT <code>``, ``CANCELLED``, ``RUNNING``, ``LOST`` or ``MISSING``."""
+    d = shlex.quote(job_dir)
+    return framed(
+        f"if [ ! -d {d} ]; then echo MISSING\n"
+        f"elif [ -f {d}/{CANCEL_FILE} ]; then echo CANCELLED\n"
+        f"elif [ -f {d}/{EXIT_FILE} ]; then echo EXIT $(cat {d}/{EXIT_FILE})\n"
+        f"elif kill -0 $(cat {d}/{PID_FILE}) 2>/dev/null; then echo RUNNING\n"
+        f"else echo LOST; fi"
+    )
+
+
+def cancel_script(job_dir: str) -> str:
+    d = shlex.quote(job_dir)
+    return framed(f"touch {d}/{CANCEL_FILE}; pid=$(cat {d}/{PID_FILE}); kill -TERM -- -$pid 2>/dev/null; "
+                  f"sleep 1; kill -KILL -- -$pid 2>/dev/null; echo OK")
+
+
+def read_script(path: str, tail: int | None) -> str:
+    """Prints ``NONE`` or the file (its last ``tail`` lines) base64-encoded."""
+    p = shlex.quote(path)
+    reader = f"cat {p}" if tail is None else f"tail -n {int(tail)} {p}"
+    return framed(f"if [ -f {p} ]; then {reader} | base64 | tr -d '\\n'; else echo NONE; fi")
+
+
+def decode(answer: str | None) -> str | None:
+    if answer is None or answer.strip() == "NONE":
+        return None
+    return base64.b64decode(answer.strip() or b"").decode("utf-8", errors="replace")

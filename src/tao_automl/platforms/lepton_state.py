@@ -1,0 +1,67 @@
+"""Reading Lepton's answers: job states to JobStatus, ``/logs`` query results to lines, exit markers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tao_automl.platforms.base import JobStatus
+
+#: The wrapper prints this as the job's last log line so the exit code survives in the logs.
+EXIT_MARKER = "TAO_AUTOML_EXIT_CODE="
+_EXIT_LINE = re.compile(rf"^{EXIT_MARKER}(-?\d+)\s*$")
+
+_PENDING = {"Starting", "Queueing", "Awaiting", "PendingRetry", "Restarting"}
+_CANCELLED = {"Stopped", "Stopping", "Deleting", "Deleted"}
+
+
+def wrap_command(command: str) -> list[str]:
+    """The container command: run ``command`` in bash, then print its exit code and exit with it."""
+    script = f"set +e\n(\n{command}\n)\ncode=$?\necho \"{EXIT_MARKER}$code\"\nexit $code\n"
+    return ["bash", "-c", script]
+
+
+def to_status(state: str | None, succeeded: int = 0, failed: int = 0, completions: int = 1) -> JobStatus:
+    """Map a Lepton job state (``LeptonJobState`` value) to JobStatus; unknown states count as running."""
+    word = (state or "").strip()
+    if word in _PENDING or not word:
+        return JobStatus.PENDING
+    if word == "Completed":
+        return JobStatus.SUCCESS
+    if word == "Failed":
+        return JobStatus.FAILURE
+    if word in _CANCELLED:
+        return JobStatus.CANCELLED
+    if word == "Archived":  # the final state is gone: judge by the replica counts
+        return JobStatus.SUCCESS if succeeded >= max(completions, 1) and not failed else JobStatus.FAILURE
+    return JobStatus.RUNNING
+
+
+def log_entries(answer: Any) -> list[tuple[int, str, str]]:
+    """``(ts_ns, replica, line)`` of a ``/logs`` answer (``{"data": {"result": [{"stream", "values"}]}}``)."""
+    data = answer.get("data") if isinstance(answer, Mapping) else None
+    result = data.get("result") if isinstance(data, Mapping) else None
+    entries: list[tuple[int, str, str]] = []
+    for stream in result if isinstance(result, list) else []:
+        if not isinstance(stream, Mapping):
+            continue
+        labels = stream.get("stream")
+        replica = str(labels.get("replica", "")) if isinstance(labels, Mapping) else ""
+        for value in stream.get("values") or []:
+            if isinstance(value, Sequence) and not isinstance(value, str) and len(value) >= 2:
+                entries.append((int(value[0]), replica, str(value[1]).rstrip("\n")))
+    return entries
+
+
+def exit_code(lines: Sequence[str]) -> int | None:
+    """The exit code the wrapper printed (the last marker line), or None."""
+    for line in reversed(lines):
+        match = _EXIT_LINE.match(line.strip())
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def without_markers(lines: Sequence[str]) -> list[str]:
+    return [line for line in lines if not _EXIT_LINE.match(line.strip())]

@@ -1,0 +1,111 @@
+"""BrevSDK against a fake ``brev`` CLI (the real one downloads a binary and needs the Brev cloud).
+
+The lowest level is faked: the CLI process boundary. Each test writes a small Python script named
+``brev`` into tmp_path, first on PATH; it records its argv and answers like the real CLI
+(``login --token``, ``create --name``, ``exec <instance> <command>`` running the command with bash in
+a per-instance fake home, then printing the instance name as ``brev exec`` does when piped). All of
+BrevSDK's own code (subprocess calls, remote scripts, framing, parsing) runs for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.brev import BrevSDK
+from tao_automl.platforms.registry import make_sdk
+from tao_automl.testing import CHECKS, Conformance
+
+TOKEN = "brev-secret-token-xyz"
+
+FAKE_BREV = r'''#!PYTHON
+import json, os, subprocess, sys
+root = os.environ["FAKE_BREV_ROOT"]
+args = sys.argv[1:]
+with open(os.path.join(root, "calls.jsonl"), "a") as f:
+    f.write(json.dumps(args) + "\n")
+if args[:1] == ["login"]:
+    if args[1:] != ["--token", os.environ.get("FAKE_BREV_TOKEN")]:
+        print("error: invalid token " + " ".join(args[1:]), file=sys.stderr); sys.exit(1)
+    print("logged in"); sys.exit(0)
+if args[:1] == ["create"]:
+    name = args[args.index("--name") + 1]
+    os.makedirs(os.path.join(root, "homes", name), exist_ok=True)
+    print(name); sys.exit(0)
+if args[:1] == ["exec"]:
+    instance, command = args[1], args[-1]
+    home = os.path.join(root, "homes", instance)
+    if not os.path.isdir(home):
+        print(f"error: instance {instance} not found", file=sys.stderr); sys.exit(1)
+    env = {"PATH": "/usr/bin:/bin", "HOME": home}
+    proc = subprocess.run(["bash", "-c", command], cwd=home, env=env)
+    if proc.returncode != 0:
+        sys.exit(1)
+    print(instance); sys.exit(0)
+print("unknown command " + " ".join(args), file=sys.stderr); sys.exit(1)
+'''
+
+
+@pytest.fixture
+def brev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "brev"
+    (root / "bin").mkdir(parents=True)
+    (root / "homes" / "my-box").mkdir(parents=True)
+    script = root / "bin" / "brev"
+    script.write_text(FAKE_BREV.replace("PYTHON", sys.executable))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_BREV_ROOT", str(root))
+    monkeypatch.setenv("FAKE_BREV_TOKEN", TOKEN)
+    monkeypatch.setenv("BREV_API_TOKEN", TOKEN)
+    return root
+
+
+def _calls(root: Path) -> list[list[str]]:
+    return [json.loads(line) for line in (root / "calls.jsonl").read_text().splitlines()]
+
+
+def _sdk() -> BrevSDK:
+    sdk = BrevSDK(instance_id="my-box")
+    sdk.poll_interval_s = 0.05
+    return sdk
+
+
+@pytest.mark.parametrize("check", list(CHECKS))
+def test_brev_sdk_conforms(check: str, tmp_path: Path, brev: Path) -> None:
+    CHECKS[check](Conformance(_sdk, tmp_path / "scratch", timeout_s=30, poll_s=0.1))
+
+
+def test_a_new_instance_is_created_with_the_gpu_type_and_logged_in_once(brev: Path) -> None:
+    sdk = BrevSDK(gpu_type="n1-highmem-4:nvidia-tesla-t4:1", cloud_cred_id="cred-1")
+    job = sdk.create_job(None, "echo on a new box", gpu_count=1, job_name="rec-7")
+    instance = job.id.split("/")[0]
+    calls = _calls(brev)
+    assert calls[0] == ["login", "--token", TOKEN]
+    assert calls[1] == ["create", "--name", instance, "--type", "n1-highmem-4:nvidia-tesla-t4:1"]
+    assert calls[2][:2] == ["exec", instance] and sum(c[0] == "login" for c in calls) == 1
+    assert TOKEN not in json.dumps(sdk.init_options)
+    assert Conformance(lambda: sdk, brev / "s").wait(sdk, job.id)[-1] is JobStatus.SUCCESS
+
+
+def test_missing_cli_token_and_bad_inputs_are_clear_errors(brev: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UserInputError, match="num_nodes=2 is not supported by Brev"):
+        _sdk().create_job(None, "true", num_nodes=2)
+    with pytest.raises(UserInputError, match="instance_id must be a Brev id"):
+        _sdk().create_job(None, "true", instance_id="a b; rm -rf /")
+    monkeypatch.setenv("FAKE_BREV_TOKEN", "another")
+    with pytest.raises(PlatformError, match="login") as info:
+        _sdk().create_job(None, "true")
+    assert TOKEN not in str(info.value)
+    monkeypatch.delenv("BREV_API_TOKEN")
+    with pytest.raises(UserInputError, match="BREV_API_TOKEN is not set"):
+        make_sdk("brev")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(UserInputError, match=r"brev CLI .* is not on PATH: install it"):
+        BrevSDK()

@@ -1,0 +1,217 @@
+"""LeptonSDK against a fake DGX Cloud Lepton backend (the real cloud is unreachable from the tests).
+
+Only the lowest HTTP layer is faked: ``requests.adapters.HTTPAdapter.send`` is replaced by a small
+in-memory Lepton job REST server (``/jobs``, ``/jobs/{id}``, ``/logs``), so the real ``leptonai``
+client code (APIClient, JobAPI, LogAPI, pydantic models, validation, error handling) runs. The fake
+"runs" each job's container command as a local ``bash`` process and serves its output as logs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from tao_automl.errors import UserInputError
+from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.lepton import LeptonSDK, lepton_job_name
+from tao_automl.platforms.lepton_state import to_status
+from tao_automl.platforms.local import UnknownJobError
+from tao_automl.platforms.registry import make_sdk
+from tao_automl.testing import CHECKS, Conformance
+
+TOKEN = "lepton-secret-token-123"
+WORKSPACE = "ws1abc"
+
+
+class FakeLepton:
+    """An in-memory Lepton workspace: jobs run as local bash processes, logs are their output lines."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.logs: dict[str, list[tuple[int, str]]] = {}
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.requests: list[tuple[str, str, Any]] = []
+        self.lock = threading.Lock()
+
+    def send(self, request: requests.PreparedRequest) -> requests.Response:
+        url = urlsplit(str(request.url))
+        body = json.loads(request.body) if request.body else None
+        self.requests.append((str(request.method), url.path, body))
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return _response(request, 401, {"code": "Unauthorized"})
+        path = url.path.split(f"/{WORKSPACE}", 1)[-1]
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        with self.lock:
+            return self.route(request, str(request.method), path, query, body)
+
+    def route(self, request: requests.PreparedRequest, method: str, path: str, query: dict[str, str],
+              body: Any) -> requests.Response:
+        if path.endswith("/jobs") and method == "POST":
+            return _response(request, 200, self.create(body))
+        if path.endswith("/jobs") and method == "GET":
+            page, size = int(query.get("page", 1)), int(query.get("page_size", 500))
+            jobs = [self.view(j) for j in self.jobs if query.get("q", "") in self.jobs[j]["metadata"]["name"]]
+            return _response(request, 200, {"jobs": jobs[(page - 1) * size: page * size]})
+        if "/jobs/" in path:
+            job_id = path.rsplit("/", 1)[-1]
+            if job_id not in self.jobs:
+                return _response(request, 404, {"code": "NotFound", "message": f"job {job_id} not found"})
+            if method == "PATCH" and body.get("spec", {}).get("stopped"):
+                self.jobs[job_id]["spec"]["stopped"] = True
+                proc = self.procs[job_id]
+                if proc.poll() is None:
+                    proc.kill()
+            return _response(request, 200, self.view(job_id))
+        if path.endswith("/logs"):
+            lines = self.logs.get(query["job"], [])
+            start, end, limit = int(query["start"]), int(query["end"]), int(query["limit"])
+            chosen = [e for e in lines if start <= e[0] <= end][-limit:]
+            result = [{"stream": {"job": query["job"], "replica": f"{query['job']}-0"},
+                       "values": [[str(ts), line] for ts, line in chosen]}] if chosen else []
+            return _response(request, 200, {"status": "success", "data": {"result": result}})
+        return _response(request, 404, {"code": "NotFound"})
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        job_id = f"{name}-{uuid.uuid4().hex[:4]}"
+        body["metadata"]["id"] = job_id
+        self.jobs[job_id] = body
+        self.logs[job_id] = []
+        env = {"PATH": "/usr/bin:/bin"} | {e["name"]: e["value"] for e in body["spec"].get("envs", [])}
+        proc = subprocess.Popen(body["spec"]["container"]["command"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        self.procs[job_id] = proc
+        threading.Thread(target=self._pump, args=(job_id, proc), daemon=True).start()
+        return self.view(job_id)
+
+    def _pump(self, job_id: str, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.logs[job_id].append((time.time_ns(), line.rstrip("\n")))
+        proc.wait()
+
+    def view(self, job_id: str) -> dict[str, Any]:
+        job = self.jobs[job_id]
+        proc = self.procs[job_id]
+        code = proc.poll()
+        if job["spec"].get("stopped"):
+            state = "Stopped"
+        elif code is None:
+            state = "Running"
+        else:
+            state = "Completed" if code == 0 else "Failed"
+        return job | {"status": {"state": state, "succeeded": int(code == 0), "failed": int(code not in (0, None))}}
+
+
+def _response(request: requests.PreparedRequest, code: int, payload: Any) -> requests.Response:
+    response = requests.Response()
+    response.status_code = code
+    response._content = json.dumps(payload).encode()
+    response.headers["Content-Type"] = "application/json"
+    response.url = str(request.url)
+    response.request = request
+    return response
+
+
+@pytest.fixture
+def lepton(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLepton]:
+    fake = FakeLepton()
+    monkeypatch.setenv("LEPTON_WORKSPACE_ID", WORKSPACE)
+    monkeypatch.setenv("LEPTON_WORKSPACE_TOKEN", TOKEN)
+    monkeypatch.delenv("LEPTON_WORKSPACE_URL", raising=False)
+    monkeypatch.setattr(HTTPAdapter, "send", lambda self, request, **kw: fake.send(request))
+    yield fake
+    for proc in fake.procs.values():
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _sdk() -> LeptonSDK:
+    sdk = LeptonSDK()
+    sdk.poll_interval_s = 0.05
+    return sdk
+
+
+@pytest.mark.parametrize("check", list(CHECKS))
+def test_lepton_sdk_conforms(check: str, tmp_path: Path, lepton: FakeLepton) -> None:
+    CHECKS[check](Conformance(_sdk, tmp_path / "scratch", timeout_s=20, poll_s=0.05))
+
+
+def test_multi_node_shape_node_group_and_env_reach_the_job_spec(lepton: FakeLepton) -> None:
+    sdk = _sdk()
+    job = sdk.create_job("nvcr.io/nvidia/tao/tao-toolkit:6", ["python", "train.py", "-e", "a b.yaml"],
+                         gpu_count=8, env_vars={"WANDB_MODE": "offline"}, num_nodes=2,
+                         resource_shape="gpu.8xh100-80gb", dedicated_node_group="ng-1", job_name="rec 1/x")
+    _, _, body = next(r for r in lepton.requests if r[0] == "POST")
+    spec = body["spec"]
+    assert spec["completions"] == spec["parallelism"] == 2 and spec["intra_job_communication"] is True
+    assert spec["resource_shape"] == "gpu.8xh100-80gb"
+    assert spec["affinity"]["allowed_dedicated_node_groups"] == ["ng-1"]
+    assert spec["container"]["image"] == "nvcr.io/nvidia/tao/tao-toolkit:6"
+    assert "python train.py -e 'a b.yaml'" in spec["container"]["command"][-1]
+    assert {"name": "WANDB_MODE", "value": "offline"} in spec["envs"]
+    assert body["metadata"]["name"] == lepton_job_name("rec 1/x") and job.id.startswith(body["metadata"]["name"])
+    sdk.cancel_job(job.id)
+
+
+def test_bad_inputs_and_missing_credentials_are_user_errors(lepton: FakeLepton,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    sdk = _sdk()
+    with pytest.raises(UserInputError, match="resource_shape is required for gpu_count=2"):
+        sdk.create_job(None, "true", gpu_count=2)
+    with pytest.raises(UserInputError, match=r"does not match resource_shape 'gpu\.8xh100-80gb'"):
+        sdk.create_job(None, "true", gpu_count=2, resource_shape="gpu.8xh100-80gb")
+    with pytest.raises(UserInputError, match="num_nodes must be an integer >= 1"):
+        sdk.create_job(None, "true", gpu_count=0, num_nodes=0)
+    with pytest.raises(UnknownJobError):
+        sdk.get_job_status("no-such-job")
+    monkeypatch.delenv("LEPTON_WORKSPACE_TOKEN")
+    with pytest.raises(UserInputError, match="LEPTON_WORKSPACE_TOKEN is not set"):
+        LeptonSDK()
+    monkeypatch.delenv("LEPTON_WORKSPACE_ID")
+    with pytest.raises(UserInputError, match="LEPTON_WORKSPACE_ID is not set"):
+        make_sdk("lepton")
+
+
+def test_the_token_stays_out_of_init_options_and_errors(lepton: FakeLepton,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEPTON_WORKSPACE_TOKEN")
+    sdk = LeptonSDK(workspace_id=f"{WORKSPACE}:{TOKEN}")  # the dashboard's credential string
+    assert TOKEN not in json.dumps(sdk.init_options) and sdk.init_options["workspace_id"] == WORKSPACE
+    job = sdk.create_job(None, "echo hi", gpu_count=0)
+    assert sdk.get_job_status(job.id) in (JobStatus.RUNNING, JobStatus.SUCCESS)
+    monkeypatch.setattr(sdk.client, "_header", {"Authorization": "Bearer wrong"})
+    with pytest.raises(Exception) as info:
+        sdk.get_job_info(job.id)
+    assert "401" in str(info.value) and TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize(("state", "status"), [
+    ("Queueing", JobStatus.PENDING), ("Starting", JobStatus.PENDING), ("Running", JobStatus.RUNNING),
+    ("Completed", JobStatus.SUCCESS), ("Failed", JobStatus.FAILURE), ("Stopped", JobStatus.CANCELLED),
+    ("Deleted", JobStatus.CANCELLED), ("UNK", JobStatus.RUNNING), ("Terminating", JobStatus.RUNNING),
+])
+def test_lepton_states_map_to_job_status(state: str, status: JobStatus) -> None:
+    assert to_status(state) is status
+
+
+def test_archived_jobs_are_judged_by_replica_counts() -> None:
+    assert to_status("Archived", succeeded=2, completions=2) is JobStatus.SUCCESS
+    assert to_status("Archived", succeeded=1, failed=1, completions=2) is JobStatus.FAILURE
+
+
+def test_job_names_are_valid_and_deterministic() -> None:
+    name = lepton_job_name("My_Experiment/rec-0042 retry")
+    assert name == lepton_job_name("My_Experiment/rec-0042 retry") and len(name) <= 36
+    assert name[0].isalpha() and name.replace("-", "").isalnum() and name == name.lower()
