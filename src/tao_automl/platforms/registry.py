@@ -13,6 +13,10 @@ from tao_automl.suggest import did_you_mean
 PLATFORMS: dict[str, tuple[str, str | None]] = {
     "local": ("tao_automl.platforms.local:LocalSDK", None),
     "slurm": ("tao_automl.platforms.slurm:SlurmSDK", "slurm"),
+    "lepton": ("tao_automl.platforms.lepton:LeptonSDK", "lepton"),
+    "brev": ("tao_automl.platforms.brev:BrevSDK", "brev"),
+    "docker": ("tao_automl.platforms.docker:DockerSDK", "docker"),
+    "kubernetes": ("tao_automl.platforms.kubernetes:KubernetesSDK", "kubernetes"),
 }
 
 

@@ -1,0 +1,167 @@
+"""Turning a ``create_job`` request into ``docker run`` options (pure: no Docker needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import UserInputError
+
+NETWORKS = ("host", "none")
+LABEL_PREFIX = "tao-automl."
+_SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin",
+                "/sys", "/usr", "/var/lib", "/var/run", "/run")
+_REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
+
+
+def container_name(job_name: str | None, fallback: str) -> str:
+    """A valid, deterministic container name for a job name (sanitised slug + short hash)."""
+    if not job_name:
+        return fallback
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", job_name).strip("-._")[:48] or "job"
+    digest = hashlib.sha256(job_name.encode("utf-8")).hexdigest()[:10]
+    return f"tao-{slug}-{digest}"
+
+
+def check_network(value: object) -> str:
+    """``host`` or ``none``; the default bridge is refused (its private address range is off limits)."""
+    if value == "bridge":
+        raise UserInputError(
+            "network='bridge' is not allowed: the default Docker bridge hands containers addresses in a private "
+            "range that jobs must not reach or use; use network='host' (share this machine's network) or 'none'"
+        )
+    if value not in NETWORKS:
+        raise UserInputError(f"network must be one of {', '.join(NETWORKS)}, got {value!r}")
+    return str(value)
+
+
+def device_requests(gpu_count: int) -> list[dict[str, Any]]:
+    """The NVIDIA device request for ``gpu_count`` GPUs (``docker run --gpus N``); none for 0."""
+    if gpu_count == 0:
+        return []
+    return [{"driver": "nvidia", "count": gpu_count, "capabilities": [["gpu"]]}]
+
+
+def _absolute(field: str, value: object) -> str:
+    text = str(value)
+    if not text.startswith("/"):
+        raise UserInputError(f"{field}: {text!r} must be an absolute path")
+    return text
+
+
+def parse_mounts(mounts: object) -> dict[str, dict[str, str]]:
+    """``mounts`` kwarg -> docker ``volumes``: host path -> ``"/in/container"``, ``"/c:ro"`` or
+    ``{"bind": "/c", "mode": "ro"}``; host paths must exist."""
+    if mounts is None:
+        return {}
+    if not isinstance(mounts, Mapping):
+        raise UserInputError(f"mounts must be a mapping of host path -> container path, got {mounts!r}")
+    volumes: dict[str, dict[str, str]] = {}
+    for host, target in mounts.items():
+        host_path = _absolute("mounts", Path(str(host)).expanduser())
+        if not Path(host_path).exists():
+            raise UserInputError(f"mounts: host path {host_path!r} does not exist")
+        if isinstance(target, Mapping):
+            bind, mode = target.get("bind"), target.get("mode", "rw")
+        else:
+            bind, _, mode = str(target).partition(":")
+            mode = mode or "rw"
+        if mode not in ("ro", "rw"):
+            raise UserInputError(f"mounts: mode of {host_path!r} must be 'ro' or 'rw', got {mode!r}")
+        volumes[host_path] = {"bind": _absolute(f"mounts[{host_path!r}]", bind), "mode": str(mode)}
+    return volumes
+
+
+def command_file_dirs(command: str | Sequence[str]) -> list[str]:
+    """Directories of the existing host files the command names by absolute path (the spec file's folder),
+    system directories excepted: mounted at the same path so the command's paths stay valid."""
+    try:
+        tokens = shlex.split(command) if isinstance(command, str) else list(command)
+    except ValueError:
+        tokens = str(command).split()
+    dirs: list[str] = []
+    for token in tokens:
+        value = token.split("=", 1)[1] if token.startswith("-") and "=" in token else token
+        if not value.startswith("/"):
+            continue
+        path = Path(value)
+        try:
+            is_file = path.is_file()
+        except OSError:
+            continue
+        parent = str(path.parent)
+        system = parent == "/" or any(parent == d or parent.startswith(d + "/") for d in _SYSTEM_DIRS)
+        if is_file and not system and parent not in dirs:
+            dirs.append(parent)
+    return dirs
+
+
+def labels_for(job_name: str | None, results_dir: str, extra: object) -> dict[str, str]:
+    """Labels that identify the job: its name, run and rec (from ``<run>-recNNNN``), results dir, user labels."""
+    labels = {f"{LABEL_PREFIX}managed": "true", f"{LABEL_PREFIX}results-dir": results_dir}
+    if job_name:
+        labels[f"{LABEL_PREFIX}job-name"] = job_name
+        match = _REC_SUFFIX.match(job_name)
+        if match:
+            labels[f"{LABEL_PREFIX}run"] = match["run"]
+            labels[f"{LABEL_PREFIX}rec"] = str(int(match["rec"]))
+    if extra is not None:
+        if not isinstance(extra, Mapping):
+            raise UserInputError(f"labels must be a mapping of str -> str, got {extra!r}")
+        labels.update({str(k): str(v) for k, v in extra.items()})
+    return labels
+
+
+def environment(env_vars: Mapping[str, Any] | None) -> dict[str, str]:
+    """Validated environment variables for the container."""
+    env: dict[str, str] = {}
+    for key, value in (env_vars or {}).items():
+        if not isinstance(key, str) or not key or "=" in key:
+            raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+        env[key] = str(value)
+    return env
+
+
+def entrypoint_args(command: str | Sequence[str]) -> list[str]:
+    """``sh -c <command>`` for a string, the argv itself for a sequence."""
+    if isinstance(command, str):
+        if not command.strip():
+            raise UserInputError("command must not be empty")
+        return ["sh", "-c", command]
+    argv = list(command)
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}")
+    return argv
+
+
+def run_options(
+    *, image: str, command: str | Sequence[str], name: str, gpu_count: int, env_vars: Mapping[str, Any] | None,
+    results_dir: str, job_name: str | None, network: str, kwargs: Mapping[str, Any], defaults: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.create`` (docker SDK names)."""
+    volumes: dict[str, dict[str, str]] = {}
+    for folder in command_file_dirs(command) if defaults.get("mount_command_paths", True) else []:
+        volumes[folder] = {"bind": folder, "mode": "rw"}
+    volumes[results_dir] = {"bind": results_dir, "mode": "rw"}
+    volumes.update(parse_mounts(defaults.get("mounts")))
+    volumes.update(parse_mounts(kwargs.get("mounts")))
+    options: dict[str, Any] = {
+        "image": image, "command": entrypoint_args(command), "name": name,
+        "environment": environment(env_vars), "labels": labels_for(job_name, results_dir, kwargs.get("labels")),
+        "volumes": volumes, "network_mode": network, "detach": True, "init": True,
+        "device_requests": device_requests(gpu_count),
+    }
+    working_dir = kwargs.get("working_dir")
+    if working_dir is not None:
+        options["working_dir"] = _absolute("working_dir", working_dir)
+    for key in ("user", "shm_size", "mem_limit", "entrypoint"):
+        value = kwargs.get(key, defaults.get(key))
+        if value is not None:
+            options[key] = value
+    if "mem_limit" in options:
+        options["memswap_limit"] = options["mem_limit"]  # no swap: the limit is the limit
+    return options

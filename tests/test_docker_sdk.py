@@ -1,0 +1,305 @@
+"""DockerSDK: unit tests of the request it builds, then a real dockerd (started by ci/docker_up.sh)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import write_skill
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.docker_spec import (
+    check_network,
+    command_file_dirs,
+    container_name,
+    device_requests,
+    labels_for,
+    parse_mounts,
+    run_options,
+)
+from tao_automl.platforms.docker_state import state_info, to_status
+from tao_automl.platforms.registry import make_sdk
+from tao_automl.runner import AutoMLRunner
+from tao_automl.testing import CHECKS, Conformance
+
+docker = pytest.importorskip("docker", reason="the docker extra is not installed: pip install -e '.[docker]'")
+
+from tao_automl.platforms.docker import DockerSDK  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE = "tao-automl-ci/busybox:static"
+
+
+# ------------------------------------------------------------------ unit tests (no engine needed)
+def test_gpu_request_is_an_nvidia_device_request_with_the_count() -> None:
+    assert device_requests(0) == []
+    (request,) = device_requests(2)
+    api = docker.types.DeviceRequest(**request)  # what docker-py sends to the engine
+    assert api == {"Driver": "nvidia", "Count": 2, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}
+
+
+def test_bridge_network_is_refused_with_the_reason() -> None:
+    assert check_network("host") == "host" and check_network("none") == "none"
+    with pytest.raises(UserInputError, match=r"network='bridge' is not allowed: .*private"):
+        check_network("bridge")
+    with pytest.raises(UserInputError, match="network must be one of host, none, got 'overlay'"):
+        check_network("overlay")
+
+
+def test_mounts_take_paths_modes_and_refuse_bad_ones(tmp_path: Path) -> None:
+    got = parse_mounts({str(tmp_path): "/data:ro", str(tmp_path / "."): {"bind": "/w"}})
+    assert got == {str(tmp_path): {"bind": "/w", "mode": "rw"}}
+    assert parse_mounts({str(tmp_path): "/data:ro"}) == {str(tmp_path): {"bind": "/data", "mode": "ro"}}
+    with pytest.raises(UserInputError, match="does not exist"):
+        parse_mounts({str(tmp_path / "nope"): "/x"})
+    with pytest.raises(UserInputError, match="must be an absolute path"):
+        parse_mounts({str(tmp_path): "relative"})
+    with pytest.raises(UserInputError, match=r"mode of .* must be 'ro' or 'rw', got 'rx'"):
+        parse_mounts({str(tmp_path): "/x:rx"})
+
+
+def test_the_spec_folder_named_in_the_command_is_mounted_at_the_same_path(tmp_path: Path) -> None:
+    spec = tmp_path / "rec_0001" / "train_spec.yaml"
+    spec.parent.mkdir()
+    spec.write_text("a: 1\n")
+    command = f"python3 /usr/bin/env train -e '{spec}' --out={tmp_path}/missing.txt --cfg={spec}"
+    assert command_file_dirs(command) == [str(spec.parent)]  # system dirs and missing files are not mounted
+    options = run_options(image="img", command=command, name="n", gpu_count=0, env_vars={"A": 1},
+                          results_dir=str(spec.parent / "results"), job_name="run_x-rec0007", network="none",
+                          kwargs={"labels": {"team": "cv"}, "mem_limit": "1g"}, defaults={})
+    assert options["command"] == ["sh", "-c", command] and options["environment"] == {"A": "1"}
+    assert options["volumes"][str(spec.parent)] == {"bind": str(spec.parent), "mode": "rw"}
+    assert options["device_requests"] == [] and options["network_mode"] == "none" and options["init"] is True
+    assert options["memswap_limit"] == "1g"
+    assert options["labels"]["tao-automl.run"] == "run_x" and options["labels"]["tao-automl.rec"] == "7"
+    assert options["labels"]["team"] == "cv"
+
+
+def test_labels_and_names_identify_the_job() -> None:
+    assert container_name("run 1-rec0003", "x") == container_name("run 1-rec0003", "y")
+    assert container_name("run 1-rec0003", "x").startswith("tao-run-1-rec0003-")
+    assert container_name(None, "fallback") == "fallback"
+    assert "tao-automl.rec" not in labels_for("plain", "/r", None)
+    with pytest.raises(UserInputError, match="labels must be a mapping"):
+        labels_for("plain", "/r", ["x"])
+
+
+@pytest.mark.parametrize(("state", "cancelled", "age", "status"), [
+    ({"Status": "created"}, False, 1.0, JobStatus.PENDING),
+    ({"Status": "created"}, False, 3600.0, JobStatus.FAILURE),
+    ({"Status": "running"}, True, 1.0, JobStatus.RUNNING),
+    ({"Status": "exited", "ExitCode": 0}, False, 1.0, JobStatus.SUCCESS),
+    ({"Status": "exited", "ExitCode": 0, "OOMKilled": True}, False, 1.0, JobStatus.FAILURE),
+    ({"Status": "exited", "ExitCode": 2}, False, 1.0, JobStatus.FAILURE),
+    ({"Status": "exited", "ExitCode": 143}, True, 1.0, JobStatus.CANCELLED),
+    ({"Status": "dead", "Error": "driver failed"}, False, 1.0, JobStatus.FAILURE),
+])
+def test_container_states_map_to_job_status(state: dict[str, Any], cancelled: bool, age: float,
+                                            status: JobStatus) -> None:
+    assert to_status(state_info(state), cancelled, age) is status
+
+
+def test_without_the_docker_package_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "docker", None)  # import docker -> ImportError
+    with pytest.raises(UserInputError, match=r"install the docker extra: pip install 'tao-run-automl\[docker\]'"):
+        make_sdk("docker", {})
+
+
+# ------------------------------------------------------------------ a real Docker engine
+def _engine_answers() -> bool:
+    try:
+        return bool(docker.from_env(timeout=5).ping())
+    except Exception:
+        return False
+
+
+def _has_image() -> bool:
+    try:
+        docker.from_env(timeout=10).images.get(IMAGE)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A Docker engine with the test image (``ci/docker_up.sh`` as root when missing); removes the
+    containers of this session's jobs afterwards."""
+    if not (_engine_answers() and _has_image()):
+        if os.geteuid() != 0:
+            pytest.skip("no Docker engine (or no test image) and not root, so ci/docker_up.sh cannot set one up")
+        proc = subprocess.run(["bash", str(REPO / "ci" / "docker_up.sh")], capture_output=True, text=True,
+                              timeout=600, check=False)
+        if proc.returncode != 0 or not _engine_answers():
+            raise RuntimeError(f"ci/docker_up.sh failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    client = docker.from_env(timeout=30)
+    for container in client.containers.list(all=True, filters={"label": "tao-automl.managed=true"}):
+        if str(container.labels.get("tao-automl.results-dir", "")).startswith(base):
+            container.remove(force=True)
+
+
+@pytest.fixture
+def sdk(engine: None, tmp_path: Path) -> DockerSDK:
+    return DockerSDK(image=IMAGE, state_dir=tmp_path / "state", cancel_grace_s=2)
+
+
+def _wait(sdk: DockerSDK, job_id: str, timeout: float = 30) -> JobStatus:
+    deadline = time.monotonic() + timeout
+    while not (status := sdk.get_job_status(job_id)).is_finished():
+        assert time.monotonic() < deadline, f"job {job_id} still {status} after {timeout} s"
+        time.sleep(0.1)
+    return status
+
+
+@pytest.mark.parametrize("check", list(CHECKS))
+def test_docker_sdk_conforms(check: str, engine: None, tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    options = {"image": IMAGE, "state_dir": str(tmp_path / "state"), "cancel_grace_s": 2,
+               "mounts": {str(scratch): str(scratch)}}
+    CHECKS[check](Conformance(lambda: make_sdk("docker", options), scratch, timeout_s=30, poll_s=0.1))
+
+
+def test_a_new_process_reattaches_with_init_options(sdk: DockerSDK, tmp_path: Path) -> None:
+    job = sdk.create_job(None, "echo from-the-container > $OUT/note.txt; sleep 1", gpu_count=0,
+                         env_vars={"OUT": str(tmp_path / "res")}, outputs={"results_dir": str(tmp_path / "res")})
+    code = (f"import time; from tao_automl.platforms.registry import make_sdk\n"
+            f"s = make_sdk('docker', {sdk.init_options!r})\n"
+            f"while not s.get_job_status({job.id!r}).is_finished(): time.sleep(0.1)\n"
+            f"print(s.get_job_status({job.id!r}).value, s.read_job_file({job.id!r}, 'note.txt').strip())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["success", "from-the-container"], out
+    with pytest.raises(UserInputError, match="outside the results dir"):
+        sdk.read_job_file(job.id, "../../etc/passwd")
+
+
+def test_oom_kill_is_a_failure_saying_so(sdk: DockerSDK, tmp_path: Path) -> None:
+    job = sdk.create_job(None, "echo allocating; head -c 300m /dev/zero | tail", gpu_count=0,
+                         outputs={"results_dir": str(tmp_path / "r")}, mem_limit="16m")
+    assert _wait(sdk, job.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None and analysis["oom_killed"] is True, analysis
+    assert "out-of-memory" in analysis["message"] and "16m" in analysis["message"]
+
+
+def test_mounts_network_none_and_read_only(sdk: DockerSDK, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in.txt").write_text("dataset\n")
+    command = 'cat /data/in.txt; echo "nets: $(ls /sys/class/net)"; echo no > /data/x || echo read-only'
+    job = sdk.create_job(None, command, gpu_count=0, outputs={"results_dir": str(tmp_path / "r")},
+                         mounts={str(data): "/data:ro"}, network="none")
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    logs = sdk.get_job_logs(job.id) or ""
+    assert "dataset" in logs and "read-only" in logs, logs
+    assert "nets: lo\n" in logs, logs  # network none: loopback only
+    assert not (data / "x").exists()
+
+
+def test_user_mistakes_are_refused_before_anything_starts(sdk: DockerSDK, tmp_path: Path) -> None:
+    bare = DockerSDK(state_dir=tmp_path / "s2")
+    with pytest.raises(UserInputError, match=r"^image: the docker platform needs a container image"):
+        bare.create_job(None, "true", gpu_count=0)
+    with pytest.raises(UserInputError, match="network='bridge' is not allowed"):
+        sdk.create_job(None, "true", gpu_count=0, network="bridge")
+    with pytest.raises(UserInputError, match="network='bridge' is not allowed"):
+        DockerSDK(network="bridge")
+    with pytest.raises(PlatformError, match=r"cannot reach the Docker engine at unix://.*/no\.sock"):
+        DockerSDK(base_url=f"unix://{tmp_path}/no.sock", state_dir=tmp_path / "s3")
+    with pytest.raises(UserInputError, match="num_nodes=2 is not supported"):
+        sdk.create_job(None, "true", gpu_count=0, num_nodes=2)
+    with pytest.raises(PlatformError, match="image 'tao-automl-ci/no-such:1' is not on the engine"):
+        sdk.create_job("tao-automl-ci/no-such:1", "true", gpu_count=0, outputs={"results_dir": str(tmp_path)})
+
+
+def test_a_gpu_request_reaches_the_engine(sdk: DockerSDK, tmp_path: Path) -> None:
+    """No GPU (nor NVIDIA runtime) here: the engine must refuse the nvidia request, and the name stays free."""
+    if any(Path("/dev").glob("nvidia[0-9]*")):
+        pytest.skip("this machine has NVIDIA GPUs; the refusal path is only observable without them")
+    name = f"gpu-{uuid.uuid4().hex[:8]}-rec0001"
+    with pytest.raises(PlatformError, match=r"nvidia|gpu"):
+        sdk.create_job(None, "true", gpu_count=1, outputs={"results_dir": str(tmp_path)}, job_name=name)
+    assert sdk.client.containers.list(all=True, filters={"label": f"tao-automl.job-name={name}"}) == []
+
+
+def test_a_container_left_created_by_a_dead_submitter_is_started_on_resubmit(sdk: DockerSDK,
+                                                                              tmp_path: Path) -> None:
+    name = f"orphan-{uuid.uuid4().hex[:8]}-rec0001"
+    options = run_options(image=IMAGE, command="echo resumed", name=container_name(name, ""), gpu_count=0,
+                          env_vars=None, results_dir=str(tmp_path), job_name=name, network="host", kwargs={},
+                          defaults={})
+    created = sdk.client.containers.create(**options)
+    job = sdk.create_job(None, "echo resumed", gpu_count=0, outputs={"results_dir": str(tmp_path)}, job_name=name)
+    assert job.id == created.id
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS and "resumed" in (sdk.get_job_logs(job.id) or "")
+
+
+TRAINER = textwrap.dedent(
+    """\
+    # busybox-only trainer: reads the YAML spec, writes status.json (no Python in the image)
+    spec=$3
+    rd=$(sed -n 's/^results_dir: *//p' "$spec" | tr -d "'\\"")
+    lr=$(awk '$1 == "lr:" {print $2}' "$spec")
+    layers=$(awk '$1 == "layers:" {print $2}' "$spec")
+    mkdir -p "$rd"
+    sleep 0.3
+    loss=$(awk -v lr="$lr" -v l="$layers" 'BEGIN {x = lr * 100 - 1; d = l - 3; if (d < 0) d = -d;
+        printf "%.6f", x * x + 0.1 * d}')  # busybox awk: no log()
+    echo '{"epoch": 1, "max_epoch": 1, "status": "RUNNING", "kpi": {"val_loss": '"$loss"'}}' >> "$rd/status.json"
+    echo "val_loss: $loss"
+    """
+)
+
+
+def test_automl_sweep_runs_end_to_end_in_containers(engine: None, tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank")
+    script = skill / "train.sh"
+    script.write_text(TRAINER)
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["command"] = f"sh {script} train -e {{config_path}}"
+    info_path.write_text(yaml.safe_dump(info))
+    sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2)
+    sdk.poll_interval_s = 0.1
+    settings = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 2, "seed": 3,
+                "poll_interval_s": 0.2, "algorithm": "random"}
+    in_flight, peak = 0, 0
+
+    def started(_: Any) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+
+    def ended(*_: Any) -> None:
+        nonlocal in_flight
+        in_flight -= 1
+
+    result = AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", image=IMAGE,
+                                          gpu_count=0, on_recommendation=started, on_result=ended)
+    progress, history = result["progress"], result["history"]
+    assert peak == 2, history
+    assert progress["completed"] == progress["total"] == 4, history
+    assert all(h["status"] == "success" for h in history), history
+    assert result["best"]["metric_value"] == min(h["metric_value"] for h in history), history
+    labels = [sdk.client.containers.get(h["job_id"]).labels for h in history]
+    assert sorted(int(lb["tao-automl.rec"]) for lb in labels) == sorted(h["rec_id"] for h in history), labels
+
+
+def test_container_age_is_read_from_dockers_nanosecond_timestamps() -> None:
+    from tao_automl.platforms.docker import _created_age_s
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 90)) + ".123456789Z"
+    assert 89 < _created_age_s({"Created": stamp}) < 95
+    assert _created_age_s({"Created": "garbage"}) == 0.0
