@@ -23,6 +23,8 @@ from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
 from tao_automl.dotted import with_values
 from tao_automl.errors import TaoAutoMLError, WorkspaceError
+from tao_automl.llm import records as llm_records
+from tao_automl.llm import setup as llm_setup
 from tao_automl.metrics import is_valid_metric, to_objective
 from tao_automl.settings import AutoMLSettings
 from tao_automl.space import SearchSpace
@@ -70,6 +72,7 @@ class Experiment:
     @classmethod
     def create(cls, run_dir: Path, space: SearchSpace, settings: AutoMLSettings, direction: str,
                base_spec: Mapping[str, Any], extra_meta: Mapping[str, Any]) -> Experiment:
+        llm_setup.preflight(settings)  # a wrong LLM endpoint/model/key stops before the run folder
         store = RunStore(run_dir)
         exp = cls(run_dir, store, space, settings, direction, base_spec)
         meta = {
@@ -115,6 +118,7 @@ class Experiment:
         exp = cls(run_dir, store, SearchSpace.from_json(meta["space"]), stored, meta["direction"], meta["base_spec"])
         exp._meta = meta
         exp._replay()
+        llm_records.drain(exp.brain)  # records of replayed results were persisted the first time
         store.set_meta({"state": "running", "resumed_at": time.time()}, event="run_resumed")
         exp._meta = store.meta()
         return exp
@@ -171,7 +175,11 @@ class Experiment:
         pending = {r.rec_id: self.trial(r.rec_id) for r in self.unfinished()}
         rng = np.random.default_rng([self.settings.seed, self.n_created])
         ids = list(range(self.n_created + 1, self.n_created + 1 + n))
-        trials = self.scheduler.propose(ids, pending, rng)
+        try:
+            trials = self.scheduler.propose(ids, pending, rng)
+        except BaseException:
+            llm_records.persist(self.store, llm_records.drain(self.brain), [])
+            raise
         out: list[Recommendation] = []
         for rec_id, trial in zip(ids, trials[:n], strict=False):
             problems = self.space.violations(trial.config)
@@ -182,6 +190,7 @@ class Experiment:
             self.refresh(rec_id)
             out.append(Recommendation(id=rec_id, params=dict(trial.config), specs=specs,
                                       extra={"trial": trial.to_json()}))
+        llm_records.persist(self.store, llm_records.drain(self.brain), [r.id for r in out])
         return out
 
     def report_epoch(self, rec_id: int, epoch: int, value: float) -> bool:

@@ -104,7 +104,8 @@ class AutoMLSettings:
             raise SettingsError(f"automl_settings.seed: {self.seed!r} is not allowed; expected an integer >= 0")
         if self.fidelity_mode not in ("promotion", "stopping"):
             raise SettingsError(
-                f"automl_settings.fidelity_mode: {self.fidelity_mode!r} is not allowed; expected 'promotion' or 'stopping'"
+                f"automl_settings.fidelity_mode: {self.fidelity_mode!r} is not allowed; "
+                "expected 'promotion' or 'stopping'"
             )
         if not isinstance(self.poll_interval_s, (int, float)) or not 0 < self.poll_interval_s <= 3600:
             raise SettingsError(
