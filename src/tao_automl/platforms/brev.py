@@ -29,7 +29,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms import brev_remote as remote
 from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.lepton import _check_int, _command_text
+from tao_automl.platforms.common import check_int, command_text
 from tao_automl.platforms.local import UnknownJobError, job_id_for_name
 from tao_automl.platforms.local_analysis import ERROR_PATTERN, describe
 from tao_automl.platforms.retry import TransientPlatformError
@@ -122,12 +122,12 @@ class BrevSDK:
         **kwargs: Any,
     ) -> Job:
         """Start ``command`` detached on the instance; with ``job_name`` an existing job is returned."""
-        gpu_count = _check_int("gpu_count", gpu_count, 0)
-        num_nodes = _check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+        gpu_count = check_int("gpu_count", gpu_count, 0)
+        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
         if num_nodes > 1:
             raise UserInputError(f"num_nodes={num_nodes} is not supported by Brev: one rec runs on one instance "
                                  "(use gpu_count for several GPUs, or lepton / slurm / kubernetes for multi-node)")
-        text = _command_text(command)
+        text = command_text(command)
         opts = {k: kwargs.get(k) or self.defaults[k] for k in self.defaults}
         for key, value in opts.items():
             pattern = _SAFE_TYPE if key == "gpu_type" else _SAFE
@@ -202,7 +202,7 @@ class BrevSDK:
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
         """The job's stdout and stderr, or its last ``tail`` lines; None before the log exists."""
         if tail is not None:
-            tail = _check_int("tail", tail, 0)
+            tail = check_int("tail", tail, 0)
         instance, job_dir = self._parse_id(job_id)
         path = posixpath.join(job_dir, remote.LOG_FILE)
         return remote.decode(self._exec(instance, remote.read_script(path, tail), "logs"))

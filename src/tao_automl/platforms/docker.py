@@ -12,7 +12,6 @@ re-attach with ``init_options``. Needs the ``docker`` extra: ``pip install 'tao-
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib
 import logging
 import os
@@ -20,13 +19,14 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.common import check_int, name_lock
 from tao_automl.platforms.docker_spec import LABEL_PREFIX, check_network, container_name, parse_mounts, run_options
 from tao_automl.platforms.docker_state import describe, error_lines, state_info, to_status
 from tao_automl.platforms.local import UnknownJobError
@@ -52,12 +52,6 @@ def _docker() -> Any:
 def default_state_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "tao-automl" / "docker"
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _created_age_s(attrs: Mapping[str, Any]) -> float:
@@ -162,16 +156,9 @@ class DockerSDK:
     def _job(self, rec: Mapping[str, Any]) -> Job:
         return Job(id=str(rec["id"]), results_dir=str(rec["results_dir"]), name=rec.get("name"))
 
-    @contextlib.contextmanager
-    def _name_lock(self, cname: str) -> Iterator[None]:
-        path = self.state_dir / "names" / f"{cname}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _name_lock(self, cname: str) -> contextlib.AbstractContextManager[None]:
+        """Serialise submissions of one job name across threads and processes."""
+        return name_lock(self.state_dir / "names", cname, self._lock)
 
     # ------------------------------------------------------------ create
     def create_job(
@@ -185,8 +172,8 @@ class DockerSDK:
         **kwargs: Any,
     ) -> Job:
         """Create and start a container running ``command``; with ``job_name`` an existing one is returned."""
-        gpu_count = _check_int("gpu_count", gpu_count, 0)
-        num_nodes = _check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+        gpu_count = check_int("gpu_count", gpu_count, 0)
+        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
         if num_nodes > 1:
             raise UserInputError(f"num_nodes={num_nodes} is not supported by the docker platform: a container runs "
                                  "on one host (use slurm or kubernetes for multi-node jobs)")
@@ -288,7 +275,7 @@ class DockerSDK:
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
         """The container's stdout and stderr, or its last ``tail`` lines; None once the container is gone."""
         if tail is not None:
-            tail = _check_int("tail", tail, 0)
+            tail = check_int("tail", tail, 0)
         with self._lock:
             container = self._container(str(self._record(job_id)["id"]))
         if container is None:

@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import re
-import shlex
 import threading
 import time
 import uuid
@@ -35,6 +34,7 @@ from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: igno
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.common import check_int, command_text
 from tao_automl.platforms.lepton_state import (
     exit_code,
     log_entries,
@@ -62,23 +62,6 @@ def lepton_job_name(job_name: str) -> str:
     digest = hashlib.sha256(job_name.encode("utf-8")).hexdigest()[:10]
     slug = slug[: _NAME_MAX - len(digest) - 5].strip("-")
     return f"tao-{slug}-{digest}" if slug else f"tao-{digest}"
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _command_text(command: str | Sequence[str]) -> str:
-    if isinstance(command, str):
-        if not command.strip():
-            raise UserInputError("command must not be empty")
-        return command
-    argv = list(command)
-    if not argv or not all(isinstance(a, str) for a in argv):
-        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}")
-    return shlex.join(argv)
 
 
 def _credentials(workspace_id: str | None) -> tuple[str, str]:
@@ -165,9 +148,9 @@ class LeptonSDK:
         **kwargs: Any,
     ) -> Job:
         """Create a Lepton job running ``command``; with ``job_name`` an existing job of that name is returned."""
-        gpu_count = _check_int("gpu_count", gpu_count, 0)
-        num_nodes = _check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
-        text = _command_text(command)
+        gpu_count = check_int("gpu_count", gpu_count, 0)
+        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+        text = command_text(command)
         shape = self._shape(gpu_count, kwargs.get("resource_shape"))
         node_group = kwargs.get("dedicated_node_group") or self.defaults["dedicated_node_group"]
         name = kwargs.get("job_name")
@@ -286,7 +269,7 @@ class LeptonSDK:
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
         """The job's output (all replicas), or its last ``tail`` lines; None while there is none."""
         if tail is not None:
-            tail = _check_int("tail", tail, 0)
+            tail = check_int("tail", tail, 0)
         lines = self._log_lines(job_id, tail)
         if not lines:
             return None

@@ -27,6 +27,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms import local_process as proc
 from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.common import check_int
 from tao_automl.platforms.local_analysis import analyse
 from tao_automl.platforms.local_files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local_gpus import GpuAllocator, detect_gpus
@@ -84,12 +85,6 @@ def job_id_for_name(name: str) -> str:
 
 def _new_job_id() -> str:
     return f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _wrapper_args(command: str | Sequence[str]) -> list[str]:
@@ -186,8 +181,8 @@ class LocalSDK:
         **kwargs: Any,
     ) -> Job:
         """Start ``command`` as a local process group; with ``job_name`` an existing job is returned."""
-        gpu_count = _check_int("gpu_count", gpu_count, 0)
-        num_nodes = _check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+        gpu_count = check_int("gpu_count", gpu_count, 0)
+        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
         if num_nodes > 1:
             raise UserInputError(
                 f"num_nodes={num_nodes} is not supported by the local platform: it runs each job on this one "
@@ -447,7 +442,7 @@ class LocalSDK:
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
         """The job's combined stdout/stderr, or its last ``tail`` lines; None when there is no log yet."""
         if tail is not None:
-            tail = _check_int("tail", tail, 0)
+            tail = check_int("tail", tail, 0)
         with self._lock:
             path = self._record(job_id).log_path
         return read_text(path) if tail is None else tail_lines(path, tail)

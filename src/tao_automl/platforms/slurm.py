@@ -17,19 +17,19 @@ enroot); without a configured runtime images are ignored with a notice (jobs use
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import posixpath
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.common import name_lock
 from tao_automl.platforms.local import UnknownJobError, job_id_for_name
 from tao_automl.platforms.local_analysis import ERROR_PATTERN
 from tao_automl.platforms.local_files import read_json, write_json_atomic
@@ -127,17 +127,9 @@ class SlurmSDK:
     def _name_path(self, key: str) -> Path:
         return self.state_dir / "names" / f"{key}.json"
 
-    @contextlib.contextmanager
-    def _name_lock(self, key: str) -> Iterator[None]:
+    def _name_lock(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Serialise submissions of one job name across threads and processes."""
-        path = self.state_dir / "names" / f"{key}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return name_lock(self.state_dir / "names", key, self._lock)
 
     # ----------------------------------------------------------- create
     def create_job(
