@@ -1,0 +1,102 @@
+"""Raw access to the Kubernetes API through the official client: plain-JSON answers, PlatformError on failure."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.retry import TransientPlatformError
+
+_TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
+
+
+def _kubernetes() -> Any:
+    """The ``kubernetes`` package (client + config), imported on first use."""
+    try:
+        module = importlib.import_module("kubernetes")
+        importlib.import_module("kubernetes.client")
+        importlib.import_module("kubernetes.config")
+    except ImportError:
+        raise UserInputError(
+            "platform 'kubernetes' needs the kubernetes Python package: install the kubernetes extra: "
+            "pip install 'tao-run-automl[kubernetes]'"
+        ) from None
+    return module
+
+
+def _api_client(k8s: Any, kubeconfig: str | None, context: str | None) -> Any:
+    """An ApiClient from the kubeconfig (and context), else from the in-cluster service account."""
+    config = k8s.config
+    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    files = [p for p in path.split(os.pathsep) if p]
+    try:
+        if any(Path(p).expanduser().is_file() for p in files):
+            return config.new_client_from_config(config_file=path, context=context, persist_config=False)
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not kubeconfig:
+            configuration = k8s.client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)
+            return k8s.client.ApiClient(configuration)
+    except config.config_exception.ConfigException as exc:
+        raise UserInputError(f"kubeconfig {path!r} (context {context!r}): {exc}") from None
+    raise UserInputError(f"kubeconfig: no kubeconfig file at {path!r} and not running inside a cluster; set "
+                         "KUBECONFIG or pass kubeconfig=...")
+
+
+class KubeApi:
+    """The batch/v1 and core/v1 APIs of one cluster (kubeconfig + context, else in-cluster)."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None, timeout_s: float) -> None:
+        k8s = _kubernetes()
+        self.api_client: Any = _api_client(k8s, kubeconfig, context)
+        self.batch: Any = k8s.client.BatchV1Api(self.api_client)
+        self.core: Any = k8s.client.CoreV1Api(self.api_client)
+        self._api_exception: type[Exception] = k8s.client.exceptions.ApiException
+        urllib3 = importlib.import_module("urllib3")  # the client's HTTP library
+        self._net_errors: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
+        self.timeout_s = timeout_s
+
+    @property
+    def host(self) -> str:
+        return str(getattr(self.api_client.configuration, "host", "?"))
+
+    def call(self, what: str, fn: Callable[..., Any], *args: Any, text: bool = False, **kwargs: Any) -> Any:
+        """Call the API; the answer as plain JSON (or ``text``); errors as PlatformError (transient ones
+        retryable)."""
+        try:
+            response = fn(*args, _request_timeout=self.timeout_s, _preload_content=False, **kwargs)
+        except self._api_exception as exc:
+            status = int(getattr(exc, "status", 0) or 0)
+            detail = _api_message(exc)
+            cls = TransientPlatformError if status in _TRANSIENT_HTTP else PlatformError
+            error = cls(f"kubernetes: {what}: HTTP {status} {detail}")
+            error.status = status  # type: ignore[attr-defined]
+            raise error from None
+        except self._net_errors as exc:  # connection errors and timeouts
+            raise TransientPlatformError(f"kubernetes: {what}: cannot reach the API server at {self.host}: "
+                                         f"{type(exc).__name__}: {exc}") from None
+        data = response.data
+        return data.decode("utf-8", "replace") if text else json.loads(data)
+
+    def maybe(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Like ``call`` but None on 404 Not Found."""
+        try:
+            return self.call(what, fn, *args, **kwargs)
+        except PlatformError as exc:
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise
+
+
+def _api_message(exc: Exception) -> str:
+    """The API server's own message from an ApiException body, else its reason."""
+    body = getattr(exc, "body", None)
+    try:
+        message = json.loads(body).get("message") if body else None
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or getattr(exc, "reason", "") or exc)

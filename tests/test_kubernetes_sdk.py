@@ -1,0 +1,374 @@
+"""KubernetesSDK: unit tests of the manifests it builds, then a real cluster (etcd + kube-apiserver +
+controller-manager + scheduler + a kubelet on dockerd) started by ci/docker_up.sh and ci/k8s_up.sh."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import write_skill
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.kubernetes_manifest import (
+    GPU_RESOURCE,
+    INDEX_ANNOTATION,
+    JOB_LABEL,
+    job_manifest,
+    k8s_name,
+    service_manifest,
+    tolerations,
+)
+from tao_automl.platforms.kubernetes_state import pod_info, to_status
+from tao_automl.platforms.registry import make_sdk
+from tao_automl.platforms.retry import TransientPlatformError
+from tao_automl.runner import AutoMLRunner
+from tao_automl.testing import CHECKS, Conformance
+
+kubernetes = pytest.importorskip("kubernetes", reason="the kubernetes extra is not installed: "
+                                                      "pip install -e '.[kubernetes]'")
+
+from tao_automl.platforms.kubernetes import KubernetesSDK  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = Path(os.environ.get("K8S_WORK", "/tmp/tao-automl-ci/k8s"))
+KUBECONFIG = WORK / "kubeconfig"
+IMAGE = os.environ.get("TEST_IMAGE", "tao-automl-ci/busybox:static")
+NAMESPACE = "tao-automl-test"
+
+
+def _manifest(**kwargs: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {"name": "tao-x-0123456789", "image": "img:1", "command": "echo hi", "gpu_count": 0,
+                            "env_vars": None, "results_dir": "/tmp/res", "job_name": "run_x-rec0003",
+                            "kwargs": {}, "defaults": {}}
+    args.update(kwargs)
+    return job_manifest(**args)
+
+
+# ------------------------------------------------------------------ unit tests (no cluster needed)
+def test_names_are_valid_deterministic_and_leave_room_for_an_index() -> None:
+    name = k8s_name("Run_2026-01-01_ABC/rec0001 " + "x" * 80, "fallback")
+    assert name == k8s_name("Run_2026-01-01_ABC/rec0001 " + "x" * 80, "other")
+    assert len(name) <= 52 and name.startswith("tao-run-2026-01-01-abc-rec0001") and name[-11] == "-"
+    assert k8s_name("a", "x") != k8s_name("A", "x")  # same slug, different hash
+    assert k8s_name(None, "tao-job-1") == "tao-job-1"
+
+
+def test_single_node_job_runs_the_command_with_env_labels_and_same_path_mounts(tmp_path: Path) -> None:
+    spec = tmp_path / "rec_0003" / "train_spec.yaml"
+    spec.parent.mkdir()
+    spec.write_text("a: 1\n")
+    job = _manifest(command=f"train -e {spec}", env_vars={"A": 1}, results_dir=str(tmp_path / "res"),
+                    kwargs={"memory": "2Gi", "cpu": "500m"}, defaults={"backoff_limit": 0, "host_network": True,
+                                                                       "ttl_seconds_after_finished": 60})
+    assert job["apiVersion"] == "batch/v1" and job["kind"] == "Job"
+    spec_ = job["spec"]
+    assert spec_["backoffLimit"] == 0 and spec_["completions"] == spec_["parallelism"] == 1
+    assert "completionMode" not in spec_ and spec_["ttlSecondsAfterFinished"] == 60
+    pod = spec_["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["sh", "-c", f"train -e {spec}"]
+    assert container["env"] == [{"name": "A", "value": "1"}]
+    assert container["resources"] == {"limits": {"cpu": "500m", "memory": "2Gi"},
+                                      "requests": {"cpu": "500m", "memory": "2Gi"}}
+    assert pod["restartPolicy"] == "Never" and pod["hostNetwork"] is True
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    paths = {v["hostPath"]["path"]: v for v in pod["volumes"]}
+    assert set(mounts) == set(paths) == {str(tmp_path / "res"), str(spec.parent)}
+    assert paths[str(tmp_path / "res")]["hostPath"]["type"] == "DirectoryOrCreate"
+    labels = spec_["template"]["metadata"]["labels"]
+    assert labels == {JOB_LABEL: "tao-x-0123456789", "tao-automl/managed": "true", "tao-automl/run": "run_x",
+                      "tao-automl/rec": "3"}
+    assert job["metadata"]["annotations"]["tao-automl/job-name"] == "run_x-rec0003"
+
+
+def test_gpu_count_becomes_an_nvidia_gpu_limit() -> None:
+    resources = _manifest(gpu_count=2)["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {"limits": {GPU_RESOURCE: "2"}}
+    assert _manifest(gpu_count=0)["spec"]["template"]["spec"]["containers"][0]["resources"] == {}
+    with pytest.raises(UserInputError, match="memory must be a Kubernetes quantity"):
+        _manifest(kwargs={"memory": "lots"})
+
+
+def test_n_nodes_make_an_indexed_job_with_rank_env_and_a_headless_service() -> None:
+    job = _manifest(kwargs={"num_nodes": 3, "master_port": 23456})
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed" and spec["completions"] == spec["parallelism"] == 3
+    pod = spec["template"]["spec"]
+    assert pod["subdomain"] == "tao-x-0123456789"
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["NODE_RANK"]["valueFrom"]["fieldRef"]["fieldPath"] == f"metadata.annotations['{INDEX_ANNOTATION}']"
+    assert env["NUM_NODES"]["value"] == "3" and env["MASTER_PORT"]["value"] == "23456"
+    assert env["MASTER_ADDR"]["value"] == "tao-x-0123456789-0.tao-x-0123456789"
+    service = service_manifest("tao-x-0123456789", {JOB_LABEL: "tao-x-0123456789"}, "uid-1")
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["selector"] == {JOB_LABEL: "tao-x-0123456789"}
+    assert service["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    with pytest.raises(UserInputError, match="num_nodes must be an integer >= 1, got 0"):
+        _manifest(kwargs={"num_nodes": 0})
+
+
+def test_node_selector_and_tolerations_reach_the_pod_and_bad_ones_are_refused() -> None:
+    tol = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    pod = _manifest(kwargs={"node_selector": {"gpu": "a100"}, "tolerations": tol})["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"gpu": "a100"} and pod["tolerations"] == tol
+    with pytest.raises(UserInputError, match=r"unknown key 'efect' \(did you mean 'effect'\?\)"):
+        tolerations([{"key": "a", "efect": "NoSchedule"}])
+    with pytest.raises(UserInputError, match="effect must be one of"):
+        tolerations([{"key": "a", "effect": "Sometimes"}])
+    with pytest.raises(UserInputError, match="tolerations must be a list"):
+        tolerations({"key": "a"})
+    with pytest.raises(UserInputError, match="image_pull_policy must be one of Always, IfNotPresent, Never"):
+        _manifest(kwargs={"image_pull_policy": "Sometimes"})
+
+
+def _pod(phase: str, waiting: str | None = None, exit_code: int | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    if waiting:
+        state["waiting"] = {"reason": waiting, "message": "details"}
+    if exit_code is not None:
+        state["terminated"] = {"exitCode": exit_code, "reason": "Error"}
+    return pod_info({"metadata": {"name": "p-1"}, "status": {"phase": phase, "containerStatuses": [
+        {"name": "main", "state": state}]}})
+
+
+@pytest.mark.parametrize(("conditions", "pods", "age", "status"), [
+    ([], [], 0.0, JobStatus.PENDING),
+    ([], [_pod("Pending", "ContainerCreating")], 0.0, JobStatus.PENDING),
+    ([], [_pod("Running")], 0.0, JobStatus.RUNNING),
+    ([{"type": "Complete", "status": "True"}], [_pod("Succeeded", exit_code=0)], 0.0, JobStatus.SUCCESS),
+    ([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}], [], 0.0, JobStatus.FAILURE),
+    ([], [_pod("Pending", "ErrImageNeverPull")], 0.0, JobStatus.FAILURE),
+    ([], [_pod("Pending", "ImagePullBackOff")], 10.0, JobStatus.PENDING),
+    ([], [_pod("Pending", "ImagePullBackOff")], 999.0, JobStatus.FAILURE),
+])
+def test_job_and_pod_states_map_to_job_status(conditions: list[Any], pods: list[Any], age: float,
+                                              status: JobStatus) -> None:
+    assert to_status({"status": {"conditions": conditions}}, pods, age, 300.0)[0] is status
+
+
+def test_without_the_kubernetes_package_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "kubernetes", None)  # import kubernetes -> ImportError
+    hint = r"install the kubernetes extra: pip install 'tao-run-automl\[kubernetes\]'"
+    with pytest.raises(UserInputError, match=hint):
+        make_sdk("kubernetes", {})
+
+
+def test_bad_options_and_a_missing_kubeconfig_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="namespace must be a DNS-1123 label"):
+        KubernetesSDK(namespace="Bad_NS", kubeconfig=str(tmp_path / "none"))
+    with pytest.raises(UserInputError, match="propagation_policy must be one of Foreground, Background"):
+        KubernetesSDK(propagation_policy="Orphan", kubeconfig=str(tmp_path / "none"))
+    with pytest.raises(UserInputError, match=r"^kubeconfig: no kubeconfig file at"):
+        KubernetesSDK(kubeconfig=str(tmp_path / "none"))
+
+
+KUBECONFIG_TWO_CONTEXTS = """\
+apiVersion: v1
+kind: Config
+clusters:
+- {name: a, cluster: {server: "https://127.0.0.1:1"}}
+- {name: b, cluster: {server: "https://127.0.0.1:2"}}
+users: [{name: u, user: {token: t}}]
+contexts:
+- {name: first, context: {cluster: a, user: u}}
+- {name: second, context: {cluster: b, user: u}}
+current-context: first
+"""
+
+
+def test_env_picks_kubeconfig_context_and_namespace_and_an_unreachable_api_is_transient(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG_TWO_CONTEXTS)
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    monkeypatch.setenv("TAO_K8S_CONTEXT", "second")
+    monkeypatch.setenv("TAO_K8S_NAMESPACE", "team-a")
+    sdk = KubernetesSDK(image=IMAGE, state_dir=tmp_path / "state")
+    assert sdk.api.host == "https://127.0.0.1:2" and sdk.namespace == "team-a"
+    assert sdk.init_options["context"] == "second" and sdk.init_options["namespace"] == "team-a"
+    with pytest.raises(TransientPlatformError, match=r"cannot reach the API server at https://127\.0\.0\.1:2"):
+        sdk.create_job(None, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")}, job_name="x-rec0001")
+    with pytest.raises(UserInputError, match="context 'third'"):
+        KubernetesSDK(context="third", state_dir=tmp_path / "state")
+
+
+# ------------------------------------------------------------------ a real cluster
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[None]:
+    """A cluster with a Ready node: ``ci/docker_up.sh`` + ``ci/k8s_up.sh`` (quick no-ops when already up).
+
+    The Kubernetes binaries take ~11 minutes to build, longer than a test may take: CI builds them first
+    (``bash ci/k8s_build.sh``); without them this fixture skips, saying so, instead of building."""
+    for script in ("docker_up.sh", "k8s_up.sh"):
+        proc = subprocess.run(["bash", str(REPO / "ci" / script)], capture_output=True, text=True, timeout=240,
+                              check=False, env={**os.environ, "K8S_NO_BUILD": "1"})
+        if proc.returncode == 3 and script == "k8s_up.sh":
+            pytest.skip(f"Kubernetes is not built here: {proc.stderr.strip()}")
+        if proc.returncode != 0:
+            if os.geteuid() != 0:
+                pytest.skip(f"no cluster and not root, so ci/{script} cannot set one up: {proc.stderr.strip()}")
+            raise RuntimeError(f"ci/{script} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    sdk = KubernetesSDK(kubeconfig=str(KUBECONFIG))
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    try:
+        sdk.core.create_namespace(ns)
+    except kubernetes.client.exceptions.ApiException as exc:
+        if exc.status != 409:
+            raise
+    yield
+    sdk.batch.delete_collection_namespaced_job(NAMESPACE, label_selector="tao-automl/managed=true",
+                                               propagation_policy="Background")
+
+
+def _options(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {"kubeconfig": str(KUBECONFIG), "namespace": NAMESPACE, "image": IMAGE, "image_pull_policy": "Never",
+            "host_network": True, "termination_grace_period_s": 1, "state_dir": str(tmp_path / "state"), **extra}
+
+
+@pytest.fixture
+def sdk(cluster: None, tmp_path: Path) -> KubernetesSDK:
+    sdk = KubernetesSDK(**_options(tmp_path))
+    sdk.poll_interval_s = 0.1
+    return sdk
+
+
+def _wait(sdk: KubernetesSDK, job_id: str, timeout: float = 30) -> JobStatus:
+    deadline = time.monotonic() + timeout
+    while not (status := sdk.get_job_status(job_id)).is_finished():
+        assert time.monotonic() < deadline, f"job {job_id} still {status} after {timeout} s"
+        time.sleep(0.1)
+    return status
+
+
+@pytest.mark.parametrize("check", list(CHECKS))
+def test_kubernetes_sdk_conforms(check: str, cluster: None, tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    options = _options(tmp_path, mounts={str(scratch): str(scratch)})
+    CHECKS[check](Conformance(lambda: make_sdk("kubernetes", options), scratch, timeout_s=45, poll_s=0.1))
+
+
+def test_a_new_process_reattaches_with_init_options(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    res = tmp_path / "res"
+    job = sdk.create_job(None, "echo from-the-pod > $OUT/note.txt; sleep 1", gpu_count=0,
+                         env_vars={"OUT": str(res)}, outputs={"results_dir": str(res)})
+    code = (f"import time; from tao_automl.platforms.registry import make_sdk\n"
+            f"s = make_sdk('kubernetes', {sdk.init_options!r})\n"
+            f"while not s.get_job_status({job.id!r}).is_finished(): time.sleep(0.1)\n"
+            f"print(s.get_job_status({job.id!r}).value, s.read_job_file({job.id!r}, 'note.txt').strip())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["success", "from-the-pod"], out
+    with pytest.raises(UserInputError, match="outside the results dir"):
+        sdk.read_job_file(job.id, "../../etc/passwd")
+
+
+def test_a_missing_image_fails_fast_with_the_pod_reason(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    job = sdk.create_job("tao-automl-ci/no-such:1", "true", gpu_count=0, outputs={"results_dir": str(tmp_path)})
+    assert _wait(sdk, job.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None and analysis["reason"] == "ErrImageNeverPull", analysis
+    assert "ErrImageNeverPull" in analysis["message"] and "not on the node" in analysis["message"], analysis
+    assert sdk._read_job(job.id) is None or sdk._read_job(job.id)["metadata"].get("deletionTimestamp")  # freed
+
+
+def test_oom_kill_is_a_failure_saying_so(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    job = sdk.create_job(None, "echo allocating; head -c 300m /dev/zero | tail", gpu_count=0,
+                         outputs={"results_dir": str(tmp_path / "r")}, memory="16Mi")
+    assert _wait(sdk, job.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None and analysis["oom_killed"] is True, analysis
+    assert "out-of-memory" in analysis["message"] and "16Mi" in analysis["message"]
+
+
+def test_a_gpu_job_on_a_node_without_gpus_stays_pending_and_says_why(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    job = sdk.create_job(None, "nvidia-smi", gpu_count=1, outputs={"results_dir": str(tmp_path)},
+                         job_name=f"gpu-{uuid.uuid4().hex[:8]}-rec0001")
+    raw = sdk._read_job(job.id)
+    assert raw is not None
+    assert raw["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {GPU_RESOURCE: "1"}
+    deadline = time.monotonic() + 20
+    while not any(p.get("unschedulable") for p in sdk.get_job_info(job.id).get("pods") or []):
+        assert time.monotonic() < deadline, sdk.get_job_info(job.id)
+        time.sleep(0.2)
+    assert sdk.get_job_status(job.id) is JobStatus.PENDING
+    (pod,) = sdk.get_job_info(job.id)["pods"]
+    assert GPU_RESOURCE in pod["unschedulable"], pod
+    assert sdk.cancel_job(job.id) is True and sdk.get_job_status(job.id) is JobStatus.CANCELLED
+
+
+def test_a_two_node_job_runs_two_pods_behind_a_headless_service(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    job = sdk.create_job(None, 'echo "node of $NUM_NODES, master $MASTER_ADDR"', gpu_count=0, num_nodes=2,
+                         outputs={"results_dir": str(tmp_path)}, job_name=f"mn-{uuid.uuid4().hex[:8]}-rec0002")
+    service = sdk.core.read_namespaced_service(job.id, NAMESPACE)
+    assert service.spec.cluster_ip == "None" and service.metadata.owner_references[0].kind == "Job"
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    logs = sdk.get_job_logs(job.id) or ""
+    assert logs.count("==> pod ") == 2 and logs.count(f"node of 2, master {job.id}-0.{job.id}") == 2, logs
+
+
+def test_user_mistakes_are_refused_before_anything_starts(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    bare = KubernetesSDK(**_options(tmp_path, image=None))
+    with pytest.raises(UserInputError, match=r"^image: the kubernetes platform needs a container image"):
+        bare.create_job(None, "true", gpu_count=0)
+    with pytest.raises(UserInputError, match="gpu_count must be an integer >= 0"):
+        sdk.create_job(None, "true", gpu_count=-1)
+    with pytest.raises(PlatformError, match="unknown kubernetes job id"):
+        sdk.get_job_status("tao-never-submitted")
+
+
+TRAINER = textwrap.dedent(
+    """\
+    # busybox-only trainer: reads the YAML spec, writes status.json (no Python in the image)
+    spec=$3
+    rd=$(sed -n 's/^results_dir: *//p' "$spec" | tr -d "'\\"")
+    lr=$(awk '$1 == "lr:" {print $2}' "$spec")
+    layers=$(awk '$1 == "layers:" {print $2}' "$spec")
+    mkdir -p "$rd"
+    # busybox awk may lack log(): plain arithmetic only
+    loss=$(awk -v lr="$lr" -v l="$layers" 'BEGIN {x = (lr - 0.01) * 100; d = l - 3; if (d < 0) d = -d;
+        printf "%.6f", x * x + 0.1 * d}')
+    echo '{"epoch": 1, "max_epoch": 1, "status": "RUNNING", "kpi": {"val_loss": '"$loss"'}}' >> "$rd/status.json"
+    echo "val_loss: $loss"
+    """
+)
+
+
+def test_automl_sweep_runs_end_to_end_as_kubernetes_jobs(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank")
+    script = skill / "train.sh"
+    script.write_text(TRAINER)
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["command"] = f"sh {script} train -e {{config_path}}"
+    info_path.write_text(yaml.safe_dump(info))
+    settings = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 2, "seed": 3,
+                "poll_interval_s": 0.2, "algorithm": "random"}
+    in_flight, peak = 0, 0
+
+    def started(_: Any) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+
+    def ended(*_: Any) -> None:
+        nonlocal in_flight
+        in_flight -= 1
+
+    result = AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", image=IMAGE,
+                                          gpu_count=0, on_recommendation=started, on_result=ended)
+    progress, history = result["progress"], result["history"]
+    assert peak == 2, history
+    assert progress["completed"] == progress["total"] == 4, history
+    assert all(h["status"] == "success" for h in history), history
+    assert result["best"]["metric_value"] == min(h["metric_value"] for h in history), history
+    labels = [sdk._read_job(h["job_id"])["metadata"]["labels"] for h in history]  # type: ignore[index]
+    assert sorted(int(lb["tao-automl/rec"]) for lb in labels) == sorted(h["rec_id"] for h in history), labels
