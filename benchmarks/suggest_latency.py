@@ -1,0 +1,270 @@
+"""Suggest latency of each brain at 10 / 100 / 1000 completed recs in a 10-d mixed space.
+
+Each brain first learns ``N`` completed recs (random configs of a cheap 10-d function, replayed through the
+trial protocol like a resumed run; multi-fidelity schedulers are driven through ``propose``/``observe`` since
+their state is their schedule), then, ``--calls`` times: one more result is observed (not timed) and one
+``propose`` of a single rec is timed — so no call can reuse a model fitted for the previous one. Optuna samplers
+(if installed) get the same trials through ``study.add_trial`` and ``study.ask`` is timed.
+
+    .venv/bin/python benchmarks/suggest_latency.py
+    .venv/bin/python benchmarks/suggest_latency.py --sizes 10 --calls 2 --methods bayesian random
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as h
+
+from tao_automl.brain.trials import Trial
+
+CLASSIC = ["bayesian", "tpe", "random"]
+MULTI = ["asha", "hyperband", "hyperband_es", "bohb", "dehb", "bfbo", "pbt"]
+METHODS = [*CLASSIC, *MULTI, "optuna_tpe", "optuna_gp"]
+PARAMS = {**{f"x{i}": h.real(-5.0, 5.0) for i in range(5)}, "lr": h.real(1e-5, 1e-1, log=True),
+          "wd": h.real(1e-6, 1e-2, log=True), "layers": h.integer(1, 8),
+          "act": {"type": "categorical", "enum": ["relu", "gelu", "tanh", "silu"]}, "flag": h.boolean()}
+MAX_EPOCHS = 27
+TARGET_MS = 100.0
+
+
+def _scaled_dist(a: np.ndarray, b: np.ndarray, inv_l2: np.ndarray) -> np.ndarray:
+    """ARD-scaled Euclidean distances by one matrix product (no (m, n, d) difference tensor)."""
+    w = np.sqrt(inv_l2)
+    aw, bw = a * w, b * w
+    d2 = np.sum(aw * aw, axis=1)[:, None] + np.sum(bw * bw, axis=1)[None, :] - 2.0 * (aw @ bw.T)
+    return np.asarray(np.sqrt(np.maximum(d2, 0.0)))
+
+
+def cap_gp(cap: int) -> None:
+    """Condition the bayesian brain's GP on at most ``cap`` observations (the best quarter plus a random rest,
+    as its hyperparameter fit already does) — ``--gp-cap``, measured here only."""
+    from tao_automl.brain.bayesian import BayesianBrain
+
+    original = BayesianBrain._model
+
+    def model(self: Any, rng: np.random.Generator) -> Any:
+        n = len(self._x)
+        if n <= cap:
+            return original(self, rng)
+        values = np.array([math.inf if v is None else v for v in self._values])
+        order = np.argsort(values, kind="stable")
+        keep = np.sort(np.concatenate([order[: cap // 4], rng.choice(order[cap // 4:], cap - cap // 4, replace=False)]))
+        saved = self._x, self._values
+        self._x, self._values = [saved[0][i] for i in keep], [saved[1][i] for i in keep]
+        try:
+            return original(self, rng)
+        finally:
+            self._x, self._values = saved
+
+    BayesianBrain._model = model  # type: ignore[method-assign]
+
+
+def patch_gp() -> None:
+    """The proposed GP speed-up, applied in this process only (``--patched-gp``; src is untouched).
+
+    1. ``fit`` and ``predict`` compute distances with one GEMM instead of an (m, n, d) difference tensor;
+    2. ``condition_on`` (the kriging-believer fantasies) extends the Cholesky factor by a block update,
+       O(n^2 k), instead of refactorising the whole (n + k) kernel, O(n^3);
+    3. the triangular solves skip SciPy's finiteness check (``check_finite=False``): the factor is ours.
+       ``predict_with_grad`` (called ~50x per suggest by the L-BFGS refinement) gets the same."""
+    from scipy import linalg
+
+    from tao_automl.brain import gp as g
+
+    gp_cls = g.GaussianProcess
+
+    def kernel(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        dim = a.shape[1]
+        r = _scaled_dist(a, b, np.exp(-2.0 * theta[:dim]))
+        return np.asarray(math.exp(float(theta[dim])) * g._matern_parts(r)[0])
+
+    def fit(cls: Any, x: np.ndarray, y: np.ndarray, theta: np.ndarray, noise: np.ndarray | None = None) -> Any:
+        if noise is None:
+            noise = np.full(len(x), math.exp(float(theta[x.shape[1] + 1])))
+        k = kernel(theta, x, x)
+        k[np.diag_indices(len(x))] += noise + g.JITTER
+        chol = g._cholesky(k)
+        ones = np.ones(len(x))
+        k_inv_1 = linalg.cho_solve((chol, True), ones)
+        mean = float(k_inv_1 @ y / (ones @ k_inv_1))
+        return cls(x=x, y=y, theta=theta, noise=noise, mean=mean, chol=chol,
+                   alpha=linalg.cho_solve((chol, True), y - mean))
+
+    def predict(self: Any, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ks = kernel(self.theta, xs, self.x)
+        v = linalg.solve_triangular(self.chol, ks.T, lower=True, check_finite=False)
+        return self.mean + ks @ self.alpha, np.maximum(self.signal - np.sum(v * v, axis=0), 1e-12)
+
+    def condition_on(self: Any, x_new: np.ndarray, y_new: np.ndarray, noise: float = 1e-6) -> Any:
+        b = kernel(self.theta, self.x, x_new)
+        c = kernel(self.theta, x_new, x_new) + (noise + g.JITTER) * np.eye(len(x_new))
+        v = linalg.solve_triangular(self.chol, b, lower=True)
+        chol = np.block([[self.chol, np.zeros((len(self.x), len(x_new)))], [v.T, g._cholesky(c - v.T @ v)]])
+        x, y = np.vstack([self.x, x_new]), np.concatenate([self.y, y_new])
+        return gp_cls(x=x, y=y, theta=self.theta, noise=np.concatenate([self.noise, np.full(len(x_new), noise)]),
+                      mean=self.mean, chol=chol, alpha=linalg.cho_solve((chol, True), y - self.mean))
+
+    def predict_with_grad(self: Any, x: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+        diff = x[None, :] - self.x
+        r = np.sqrt(np.maximum((diff * diff) @ self.inv_l2, 0.0))
+        corr, deriv = g._matern_parts(r)
+        k, dfac = self.signal * corr, self.signal * deriv
+        dk = -(dfac[:, None] * diff) * self.inv_l2[None, :]
+        v = linalg.cho_solve((self.chol, True), k, check_finite=False)
+        var = self.signal - float(k @ v)
+        if var < 1e-12:
+            return self.mean + float(k @ self.alpha), 1e-12, dk.T @ self.alpha, np.zeros(len(x))
+        return self.mean + float(k @ self.alpha), var, dk.T @ self.alpha, -2.0 * dk.T @ v
+
+    gp_cls.predict_with_grad = predict_with_grad  # type: ignore[method-assign]
+    gp_cls.fit = classmethod(fit)  # type: ignore[method-assign, assignment]
+    gp_cls.predict = predict  # type: ignore[method-assign]
+    gp_cls.condition_on = condition_on  # type: ignore[method-assign]
+
+
+def value(config: Mapping[str, Any]) -> float:
+    """A cheap 10-d objective (sphere + log-lr bowl + categorical offsets)."""
+    x = sum(float(config[f"x{i}"]) ** 2 for i in range(5))
+    return x + (math.log10(config["lr"]) + 3) ** 2 + 0.1 * abs(config["layers"] - 4) \
+        + {"relu": 0.0, "gelu": 0.1, "tanh": 0.3, "silu": 0.05}[config["act"]] + (0.2 if config["flag"] else 0.0)
+
+
+CPU: list[float] = []  # CPU ms of every timed call, in order (wall time suffers on a loaded machine)
+
+
+def _timed_propose(sched: Any, next_id: int, seed: int) -> tuple[float, list[Trial]]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    trials = sched.propose([next_id], {}, np.random.default_rng([seed, next_id - 1]))
+    CPU.append((time.process_time() - c0) * 1000.0)
+    return (time.perf_counter() - t0) * 1000.0, trials
+
+
+def classic_latency(name: str, n: int, calls: int, seed: int) -> list[float]:
+    space = h.space_of(PARAMS)
+    sched = h.scheduler(name, space, h.settings(name, seed, automl_max_recommendations=n + calls + 10))
+    rng = np.random.default_rng([seed, 7])
+    for i in range(1, n + 1):
+        config = space.sample(rng)
+        sched.restore(i, Trial(config=config))
+        sched.observe(i, value(config), None)
+    times, next_id = [], n + 1
+    for _ in range(calls):
+        ms, trials = _timed_propose(sched, next_id, seed)
+        times.append(ms)
+        if trials:
+            sched.observe(next_id, value(trials[0].config), None)  # the model must learn again before the next call
+        next_id += 1
+    return times
+
+
+def multi_latency(name: str, n: int, calls: int, seed: int) -> list[float]:
+    """Drive a multi-fidelity scheduler to ``n`` completed trials, then time ``calls`` proposals."""
+    space = h.space_of(PARAMS)
+    conf = h.settings(name, seed, automl_max_recommendations=10 * (n + calls) + 100, automl_max_epochs=MAX_EPOCHS)
+    sched = h.scheduler(name, space, conf, iterations=1000)
+    done, next_id, times = 0, 1, []
+    while done < n + calls:
+        timed = done >= n
+        ms, trials = _timed_propose(sched, next_id, seed)
+        if not trials:
+            return times  # it waits for results that will never come (nothing in flight): schedule over
+        if timed:
+            times.append(ms)
+        trial = trials[0]
+        budget = trial.budget if trial.budget is not None else MAX_EPOCHS
+        v = value(trial.config) + 1.0 / budget
+        if sched.mode == "stopping":
+            for epoch in range(1, budget + 1):
+                if sched.report_epoch(next_id, epoch, value(trial.config) + 1.0 / epoch):
+                    budget = epoch
+                    break
+            v = value(trial.config) + 1.0 / budget
+        sched.observe(next_id, v, budget)
+        done, next_id = done + 1, next_id + 1
+    return times
+
+
+def optuna_latency(name: str, n: int, calls: int, seed: int) -> list[float]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = h.space_of(PARAMS)
+    dists = h.optuna_distributions(space)
+    study = optuna.create_study(sampler=h.optuna_sampler(name, seed))
+    rng = np.random.default_rng([seed, 7])
+    for _ in range(n):
+        config = space.sample(rng)
+        study.add_trial(optuna.trial.create_trial(params=config, distributions=dists, value=value(config)))
+    times = []
+    for _ in range(calls):
+        t0, c0 = time.perf_counter(), time.process_time()
+        trial = study.ask(dists)
+        CPU.append((time.process_time() - c0) * 1000.0)
+        times.append((time.perf_counter() - t0) * 1000.0)
+        study.tell(trial, value(trial.params))
+    return times
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    ap.add_argument("--calls", type=int, default=7)
+    ap.add_argument("--methods", nargs="+", default=METHODS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--patched-gp", action="store_true", help="measure the proposed GP speed-up (patch_gp)")
+    ap.add_argument("--gp-cap", type=int, default=0, help="also cap the GP's conditioning set (cap_gp); 0 = off")
+    ap.add_argument("--out", type=Path, default=h.RESULTS_DIR / "suggest_latency.json")
+    args = ap.parse_args(argv)
+    if args.patched_gp:
+        patch_gp()
+    if args.gp_cap:
+        cap_gp(args.gp_cap)
+
+    ours, _missing = h.registered([m for m in args.methods if not m.startswith("optuna_")])
+    optuna_ok = h.optuna_available()
+    methods = [m for m in args.methods if m in ours or (m.startswith("optuna_") and optuna_ok)]
+    skipped = [m for m in args.methods if m not in methods]
+    if skipped:
+        print(f"skipped (not registered / not installed): {', '.join(skipped)}")
+    results: dict[str, dict[str, dict[str, float | int]]] = {}
+    for method in methods:
+        results[method] = {}
+        for n in args.sizes:
+            if method.startswith("optuna_"):
+                fn = optuna_latency
+            else:
+                fn = classic_latency if method in CLASSIC else multi_latency
+            t0 = time.perf_counter()
+            CPU.clear()
+            times = fn(method, n, args.calls, args.seed)
+            cpu = CPU[-len(times):] if times else []
+            results[method][str(n)] = {"median_ms": float(np.median(times)) if times else math.nan,
+                                       "p95_ms": float(np.percentile(times, 95)) if times else math.nan,
+                                       "cpu_median_ms": float(np.median(cpu)) if cpu else math.nan,
+                                       "calls": len(times), "setup_s": time.perf_counter() - t0}
+            print(f"  {method} @ {n}: median {results[method][str(n)]['median_ms']:.1f} ms", flush=True)
+    rows = [[m, *[f"{results[m][str(n)]['median_ms']:.1f} / {results[m][str(n)]['p95_ms']:.1f} / "
+                  f"{results[m][str(n)]['cpu_median_ms']:.1f}" for n in args.sizes]] for m in methods]
+    print(f"\nSuggest latency, wall median / wall p95 / CPU median ms over {args.calls} calls (10-d space; "
+          f"target for bayesian: <= {TARGET_MS:.0f} ms at 1000)")
+    print(h.table(["method", *[f"{n} recs" for n in args.sizes]], rows))
+    out = {"benchmark": "suggest_latency", "machine": h.machine(), "sizes": args.sizes, "calls": args.calls,
+           "patched_gp": args.patched_gp, "gp_cap": args.gp_cap,
+           "skipped": skipped, "results": results}
+    h.write_json(args.out, out)
+    print(f"wrote {args.out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

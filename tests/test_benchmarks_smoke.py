@@ -1,0 +1,76 @@
+"""Each benchmark script's main() on its tiniest configuration: it runs, prints a table and writes its JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bayesmark_scores_between_frozen_best_and_random_median(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("sklearn")
+    bm = load("bayesmark")
+    assert bm.normalised(1.0, 1.0, 3.0) == 0.0 and bm.normalised(5.0, 1.0, 3.0) == 1.0
+    assert bm.normalised(2.0, 1.0, 3.0) == 0.5 and bm.normalised(math.inf, 1.0, 3.0) == 1.0
+    base, out = tmp_path / "base.json", tmp_path / "bm.json"
+    result = bm.main(["--problems", "1", "--seeds", "1", "--recs", "4", "--batches", "1", "2",
+                      "--methods", "bayesian", "random", "--draws", "8", "--baseline", str(base), "--out", str(out)])
+    assert "| bayesian |" in capsys.readouterr().out
+    frozen = json.loads(base.read_text())["problems"]["kNN-wine-acc"]
+    assert frozen["best"] <= frozen["median_random"] and frozen["draws"] == 8
+    assert set(result["scores"]) == {"bayesian@1", "random@1", "bayesian@2", "random@2"}
+    assert all(0.0 <= s <= 100.0 for s in result["scores"].values())
+    assert max(result["scores"].values()) == pytest.approx(100.0)  # someone found the frozen best
+    assert json.loads(out.read_text())["recs"] == 4
+
+
+def test_synthetic_reports_log_regret(tmp_path: Path) -> None:
+    syn = load("synthetic")
+    assert syn.branin(syn.np.array([math.pi, 2.275])) == pytest.approx(syn.PROBLEMS["branin"].optimum, abs=1e-6)
+    result = syn.main(["--problems", "branin", "--seeds", "1", "--evals", "5", "--methods", "bayesian", "random",
+                       "--out", str(tmp_path / "syn.json")])
+    assert set(result["median_log10_regret"]) == {"bayesian", "random"}
+    curve = result["anytime_log10_regret"]["bayesian"]["branin"][0]
+    assert len(curve) == 5 and all(a >= b for a, b in itertools.pairwise(curve))
+
+
+def test_suggest_latency_times_every_call(tmp_path: Path) -> None:
+    lat = load("suggest_latency")
+    result = lat.main(["--sizes", "10", "--calls", "2", "--methods", "bayesian", "random", "asha", "no_such_brain",
+                       "--out", str(tmp_path / "lat.json")])
+    assert result["skipped"] == ["no_such_brain"]
+    for method in ("bayesian", "random", "asha"):
+        cell = result["results"][method]["10"]
+        assert cell["calls"] == 2 and 0.0 <= cell["median_ms"] <= cell["p95_ms"]
+
+
+def test_lcbench_anytime_regret(tmp_path: Path) -> None:
+    lc = load("lcbench")
+    if not lc.yahpo_available():
+        pytest.skip("yahpo-gym and onnxruntime (the bench extra) are not installed")
+    if not (lc.DEFAULT_DATA / "yahpo" / "lcbench").is_dir():
+        pytest.skip(f"the LCBench surrogate data is not at {lc.DEFAULT_DATA}")
+    result = lc.main(["--tasks", "3945", "--seeds", "1", "--fbe", "1", "--methods", "asha", "random",
+                      "--draws", "50", "--baseline", str(tmp_path / "base.json"), "--out", str(tmp_path / "lc.json")])
+    for method in ("asha", "random"):
+        summary = result["summary"][method]
+        assert math.isfinite(summary["median_final_regret"]) and summary["mean_trials"] >= 1
+    assert result["summary"]["random"]["mean_trials"] == 1  # one full-budget config fits in 1 FBE
