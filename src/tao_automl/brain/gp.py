@@ -77,6 +77,14 @@ def _standardise(y: Array) -> Array:
     return (y - float(np.mean(y))) / (sd if sd > 1e-12 else 1.0)
 
 
+def scaled_sq_dist(a: Array, b: Array, inv_l2: Array) -> Array:
+    """Squared distances ``sum_d (a_d - b_d)^2 / l_d^2`` between rows, by matrix products (no 3-d array)."""
+    aw = a * inv_l2
+    d2: Array = np.sum(aw * a, axis=1)[:, None] + np.sum(b * b * inv_l2, axis=1)[None, :] - 2.0 * (aw @ b.T)
+    out: Array = np.maximum(d2, 0.0)
+    return out
+
+
 def _matern_parts(r: Array) -> tuple[Array, Array]:
     """Matern-5/2 correlation at scaled distance ``r`` and the factor shared by its derivatives."""
     e = np.exp(-SQRT5 * r)
@@ -176,15 +184,15 @@ class GaussianProcess:
         dim = x.shape[1]
         if noise is None:
             noise = np.full(len(x), math.exp(float(theta[dim + 1])))
-        diff = x[:, None, :] - x[None, :, :]
-        r = np.sqrt(np.maximum((diff * diff) @ np.exp(-2.0 * theta[:dim]), 0.0))
-        k = math.exp(float(theta[dim])) * _matern_parts(r)[0]
+        d2 = scaled_sq_dist(x, x, np.exp(-2.0 * theta[:dim]))
+        np.fill_diagonal(d2, 0.0)
+        k = math.exp(float(theta[dim])) * _matern_parts(np.sqrt(d2))[0]
         k[np.diag_indices(len(x))] += noise + JITTER
         chol = _cholesky(k)
         ones = np.ones(len(x))
-        k_inv_1 = linalg.cho_solve((chol, True), ones)
+        k_inv_1 = linalg.cho_solve((chol, True), ones, check_finite=False)
         mean = float(k_inv_1 @ y / (ones @ k_inv_1))
-        alpha = linalg.cho_solve((chol, True), y - mean)
+        alpha = linalg.cho_solve((chol, True), y - mean, check_finite=False)
         return cls(x=x, y=y, theta=theta, noise=noise, mean=mean, chol=chol, alpha=alpha)
 
     def condition_on(self, x_new: Array, y_new: Array, noise: float = 1e-6) -> GaussianProcess:
@@ -192,32 +200,33 @@ class GaussianProcess:
         x = np.vstack([self.x, x_new])
         y = np.concatenate([self.y, y_new])
         gp = GaussianProcess.fit(x, y, self.theta, np.concatenate([self.noise, np.full(len(x_new), noise)]))
-        alpha = linalg.cho_solve((gp.chol, True), y - self.mean)
+        alpha = linalg.cho_solve((gp.chol, True), y - self.mean, check_finite=False)
         return GaussianProcess(x=x, y=y, theta=self.theta, noise=gp.noise, mean=self.mean, chol=gp.chol,
                                alpha=alpha)
 
-    def _cross(self, xs: Array) -> tuple[Array, Array, Array]:
-        diff = xs[:, None, :] - self.x[None, :, :]
-        r = np.sqrt(np.maximum((diff * diff) @ self.inv_l2, 0.0))
+    def _cross(self, xs: Array) -> tuple[Array, Array]:
+        """Cross-covariance with the data and its radial derivative factor (distances by matrix products)."""
+        r = np.sqrt(scaled_sq_dist(xs, self.x, self.inv_l2))
         corr, deriv = _matern_parts(r)
-        return diff, self.signal * corr, self.signal * deriv
+        return self.signal * corr, self.signal * deriv
 
     def predict(self, xs: Array) -> tuple[Array, Array]:
         """Posterior mean and latent (noise-free) variance at the rows of ``xs``."""
-        _, ks, _ = self._cross(xs)
+        ks, _ = self._cross(xs)
         mu = self.mean + ks @ self.alpha
-        v = linalg.solve_triangular(self.chol, ks.T, lower=True)
+        v = linalg.solve_triangular(self.chol, ks.T, lower=True, check_finite=False)
         var = np.maximum(self.signal - np.sum(v * v, axis=0), 1e-12)
         return mu, var
 
     def predict_with_grad(self, x: Array) -> tuple[float, float, Array, Array]:
         """Mean, variance and their gradients at the single point ``x``."""
-        diff, ks, dfac = self._cross(x[None, :])
+        ks, dfac = self._cross(x[None, :])
         k = ks[0]
-        dk = -(dfac[0][:, None] * diff[0]) * self.inv_l2[None, :]  # (n, d): dk_i/dx
+        diff = x[None, :] - self.x
+        dk = -(dfac[0][:, None] * diff) * self.inv_l2[None, :]  # (n, d): dk_i/dx
         mu = self.mean + float(k @ self.alpha)
         dmu = dk.T @ self.alpha
-        v = linalg.cho_solve((self.chol, True), k)
+        v = linalg.cho_solve((self.chol, True), k, check_finite=False)
         var = self.signal - float(k @ v)
         dvar = -2.0 * dk.T @ v
         if var < 1e-12:

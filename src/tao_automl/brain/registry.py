@@ -70,7 +70,12 @@ def _llm_options(settings: AutoMLSettings) -> dict[str, Any]:
 
 
 #: name -> builder of the factory's keyword options from the run's settings (brains not listed get none).
+def _bayesian_options(settings: AutoMLSettings) -> dict[str, Any]:
+    return {"budget": settings.automl_max_recommendations, "concurrency": settings.automl_max_concurrent}
+
+
 OPTION_BUILDERS: dict[str, Callable[[AutoMLSettings], dict[str, Any]]] = {
+    "bayesian": _bayesian_options,
     "asha": _fidelity_options,
     "hyperband": _bracket_options,
     "hyperband_es": _schedule_options,  # always stopping mode
