@@ -222,6 +222,7 @@ class Experiment:
         self.store.finish_rec(rec_id, status, stored_value, message)
         row = self.refresh(rec_id)
         self._observe(rec_id, status, stored_value, budget if budget is not None else self._budget_of(row))
+        llm_records.persist(self.store, llm_records.drain(self.brain), [])  # e.g. verdicts made on this result
         return row
 
     def _budget_of(self, row: RecRow) -> int | None:

@@ -29,7 +29,7 @@ class HybridBrain:
 
     def __init__(self, space: SearchSpace, client: LLMClient, *, fallback: str = "error", budget: int = 20,
                  research_program: Any = None, analyzer: Mapping[str, Any] | None = None, seed: int = 0,
-                 max_tokens: int = 220) -> None:
+                 max_tokens: int = 480) -> None:
         self.space = space
         self.client = client
         self.fallback = fallback
@@ -46,12 +46,12 @@ class HybridBrain:
     def schema(self) -> dict[str, Any]:
         phase = {"type": "object", "properties": {
             "algorithm": {"enum": phase_algorithms()},
-            "params": {"type": "array", "items": {"enum": self.space.names}},
+            "params": {"type": "array", "items": {"enum": self.space.names}, "maxItems": len(self.space)},
             "fraction": {"type": "number", "minimum": 0.1, "maximum": 1},
         }, "required": ["algorithm", "params", "fraction"], "additionalProperties": False}
         return {"type": "object", "properties": {
             "phases": {"type": "array", "items": phase, "minItems": 1, "maxItems": MAX_PHASES},
-            "reasoning": {"type": "string", "maxLength": 160},
+            "reasoning": {"type": "string", "maxLength": 120},
         }, "required": ["phases", "reasoning"], "additionalProperties": False}
 
     def plan_from_answer(self, data: Mapping[str, Any] | None) -> ResearchProgram:

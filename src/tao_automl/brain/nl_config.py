@@ -44,7 +44,7 @@ def _clamp_int(value: Any, low: int, high: int, default: int) -> int:
 class NLConfigGenerator:
     """Turn a goal sentence into ``automl_settings`` + ``automl_hyperparameters``."""
 
-    def __init__(self, client: LLMClient, *, algorithms: Sequence[str] | None = None, max_tokens: int = 200) -> None:
+    def __init__(self, client: LLMClient, *, algorithms: Sequence[str] | None = None, max_tokens: int = 400) -> None:
         self.client = client
         self.algorithms = list(algorithms or sorted(ALGORITHMS))
         self.max_tokens = max_tokens

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -24,6 +25,11 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_RETRIES = 2
 _SUFFIXES = ("/chat/completions", "/completions", "/models")
 
+
+log = logging.getLogger(__name__)
+
+#: Answers that do not parse as a JSON object are asked for again up to this many times in all.
+PARSE_ATTEMPTS = 3
 
 class LLMEndpointError(UserInputError):
     """The LLM endpoint, model or key does not work (found before the first rec)."""
@@ -187,7 +193,24 @@ class LLMClient:
 
     def ask_json(self, system: str, user: str, schema: Mapping[str, Any], *, max_tokens: int = 200,
                  temperature: float = 0.7, seed: int | None = None) -> LLMReply:
-        """Ask for one JSON object matching ``schema``. API failures (after retries) raise :class:`LLMFailure`."""
+        """Ask for one JSON object matching ``schema``. API failures (after retries) raise :class:`LLMFailure`.
+
+        An answer that does not parse (small models can run out of tokens inside grammar-allowed whitespace)
+        is asked again, up to :data:`PARSE_ATTEMPTS` times with another seed; ``usage["reasks"]`` counts them.
+        """
+        reply = self._ask_json_once(system, user, schema, max_tokens, temperature, seed)
+        for attempt in range(1, PARSE_ATTEMPTS):
+            if reply.data is not None:
+                break
+            log.info("LLM answer was not a JSON object (%r...); asking again", reply.text[:60])
+            again = self._ask_json_once(system, user, schema, max_tokens, min(1.0, temperature + 0.2),
+                                        (seed or 0) + attempt)
+            again.usage["reasks"] = attempt
+            reply = again
+        return reply
+
+    def _ask_json_once(self, system: str, user: str, schema: Mapping[str, Any], max_tokens: int,
+                       temperature: float, seed: int | None) -> LLMReply:
         openai = _openai()
         api = self._api()
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
