@@ -183,3 +183,28 @@ def test_shared_bank_model_preflight_and_dry_run(tmp_path: Path, capsys: pytest.
     recs = json.loads(capsys.readouterr().out)["recs"]
     assert len(recs) == 2 and all(r["spec"] and r["command"] for r in recs)
     assert not (tmp_path / "ws").exists()
+
+
+def test_dry_run_shows_the_recs_the_real_run_launches_first(toy_skill: Path, tmp_path: Path) -> None:
+    """Same brain, same batches, same seeds: the dry run's recs are the real sweep's first recs."""
+    from tao_automl.dry_run import dry_run
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+
+    settings = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 2, "seed": 7,
+                "poll_interval_s": 0.5}
+    config = load_run_config(_config(tmp_path, toy_skill, automl_settings=settings))
+    shown = dry_run(config, n=4)
+    real = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill).run(
+        automl_settings=settings, workspace_path=tmp_path / "real", gpu_count=0)
+    assert [r.params for r in shown[:2]] == [h["params"] for h in real["history"][:2]]  # the first batch
+
+
+def test_dry_run_of_a_multi_fidelity_brain_writes_its_budget(toy_skill: Path, tmp_path: Path) -> None:
+    from tao_automl.dry_run import dry_run
+
+    settings = {"algorithm": "asha", "metric": "val_loss", "automl_max_epochs": 9, "automl_max_recommendations": 6,
+                "automl_max_concurrent": 3}
+    shown = dry_run(load_run_config(_config(tmp_path, toy_skill, automl_settings=settings)), n=3)
+    assert len(shown) == 3
+    assert all(r.spec["train"]["num_epochs"] == 1 for r in shown)  # ASHA's lowest rung

@@ -1,6 +1,7 @@
 """``tao-automl run CONFIG --dry-run``: the first recs the sweep would launch, rendered, launching nothing.
 
-Recs come from the configured brain exactly as the runner asks them (rng ``default_rng([seed, i])``,
+Recs come from the configured brain exactly as the runner asks them before any result (batches of
+``automl_max_concurrent``, rng ``default_rng([seed, recs created])``,
 earlier recs pending). Specs are rendered into a temporary folder that is removed; paths are shown as
 they would be under the workspace. No workspace, state or job is created.
 """
@@ -9,15 +10,20 @@ from __future__ import annotations
 
 import shlex
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from tao_automl.brain.registry import brain_options, make_brain
+from tao_automl.brain.trials import Trial, TrialScheduler
 from tao_automl.errors import UserInputError
+from tao_automl.experiment import as_scheduler
+from tao_automl.fidelity import epoch_key
 from tao_automl.run_config import RunConfig
+from tao_automl.settings import AutoMLSettings
 
 #: How a run folder is named (see workspace.new_run_dir); shown in place of the real, future name.
 RUN_DIR_PLACEHOLDER = "run_YYYYmmdd_HHMMSS_xxxxxx"
@@ -60,13 +66,25 @@ def _swap(value: Any, old: str, new: str) -> Any:
     return value
 
 
+def _first_trials(scheduler: TrialScheduler, n: int, settings: AutoMLSettings) -> list[tuple[int, Trial]]:
+    """The first ``n`` trials exactly as the runner asks them before any result: batches of
+    ``automl_max_concurrent`` ids, ``default_rng([seed, recs created])``, earlier trials pending."""
+    trials: list[tuple[int, Trial]] = []
+    while len(trials) < n:
+        created = len(trials)
+        ids = list(range(created + 1, min(n, created + settings.automl_max_concurrent) + 1))
+        proposed = scheduler.propose(ids, dict(trials), np.random.default_rng([settings.seed, created]))
+        if not proposed:
+            break  # the schedule waits for results before it proposes more
+        trials += list(zip(ids, proposed, strict=False))
+    return trials
+
+
 def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
     """The first ``n`` recs (fewer when the budget is smaller); raises when preflight fails."""
-    from tao_automl.brain.registry import make_brain
     from tao_automl.preflight import run_preflight
     from tao_automl.render import JobContext, render_job
     from tao_automl.schema_space import build_search_space
-    from tao_automl.settings import AutoMLSettings
     from tao_automl.skill import load_skill
 
     if n < 1:
@@ -78,23 +96,26 @@ def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
     settings = AutoMLSettings.from_mapping(config.automl_settings)
     space = build_search_space(skill.schema, config.automl_hyperparameters, config.custom_param_ranges,
                                override_disabled=settings.override_automl_disabled_params)
-    brain = make_brain(settings.algorithm, space)
+    scheduler = as_scheduler(make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings)),
+                             settings)
     ctx = JobContext(train_dataset_uri=config.train_dataset_uri, eval_dataset_uri=config.eval_dataset_uri,
                      base_checkpoint=config.base_checkpoint, spec_overrides=config.spec_overrides, image=config.image,
                      dataset_keys=config.dataset_keys)
     run_dir = Path(config.workspace_path) / RUN_DIR_PLACEHOLDER
     kwargs = dict(config.platform_kwargs)
     gpu_count = kwargs.pop("gpu_count", 1)
-    pending: list[dict[str, Any]] = []
+    trials = _first_trials(scheduler, min(n, settings.automl_max_recommendations), settings)
     out: list[DryRec] = []
     with tempfile.TemporaryDirectory(prefix="tao-automl-dry-run-") as tmp:
-        for i in range(min(n, settings.automl_max_recommendations)):
-            params = dict(brain.suggest(1, pending, np.random.default_rng([settings.seed, i]))[0])
-            pending.append(params)
-            rec_id = i + 1
+        for rec_id, trial in trials:
+            params = dict(trial.config)
+            rec_ctx = ctx
+            if trial.budget is not None:  # multi-fidelity: the runner writes the budget to the epoch key
+                rec_ctx = replace(ctx, spec_overrides={**ctx.spec_overrides, epoch_key(skill): trial.budget})
             rel = Path("recs") / f"rec_{rec_id:04d}"
             shown = run_dir / rel
-            request = render_job(skill, params, ctx, rec_dir=Path(tmp) / rel, results_dir=str(shown / "results"))
+            request = render_job(skill, params, rec_ctx, rec_dir=Path(tmp) / rel,
+                                 results_dir=str(shown / "results"))
             spec_path = str(shown / request.config_path.name)
             command = skill.command_template.replace("{config_path}", shlex.quote(spec_path))
             call = {"gpu_count": gpu_count, "job_name": f"{RUN_DIR_PLACEHOLDER}-rec{rec_id:04d}",
