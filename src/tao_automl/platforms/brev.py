@@ -29,7 +29,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms import brev_remote as remote
 from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.common import check_int, command_text
+from tao_automl.platforms.common import check_int, command_text, poll_until_finished
 from tao_automl.platforms.local import UnknownJobError, job_id_for_name
 from tao_automl.platforms.local_analysis import ERROR_PATTERN, describe
 from tao_automl.platforms.retry import TransientPlatformError
@@ -247,9 +247,4 @@ class BrevSDK:
 
     def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
         """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
-        deadline = time.monotonic() + max(0.0, float(timeout))
-        while not any(self.get_job_status(j).is_finished() for j in job_ids):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(remaining, self.poll_interval_s))
+        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)

@@ -6,10 +6,12 @@ import contextlib
 import fcntl
 import shlex
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tao_automl.errors import UserInputError
+from tao_automl.platforms.base import JobStatus
 
 
 def check_int(name: str, value: object, minimum: int) -> int:
@@ -42,3 +44,23 @@ def command_text(command: str | Sequence[str]) -> str:
     if not argv or not all(isinstance(a, str) for a in argv):
         raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}")
     return shlex.join(argv)
+
+
+def contained_path(results_dir: str | Path, relative_path: str) -> Path:
+    """``results_dir/relative_path`` resolved; a path that leaves the results dir is a one-line error."""
+    results = Path(results_dir).resolve()
+    target = (results / relative_path).resolve()
+    if target != results and results not in target.parents:
+        raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
+    return target
+
+
+def poll_until_finished(status_of: Callable[[str], JobStatus], job_ids: Sequence[str], timeout: float,
+                        interval: float) -> None:
+    """Poll every ``interval`` s until one of ``job_ids`` has finished or ``timeout`` s pass."""
+    deadline = time.monotonic() + max(0.0, float(timeout))
+    while not any(status_of(j).is_finished() for j in job_ids):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        time.sleep(min(remaining, interval))

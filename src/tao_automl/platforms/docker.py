@@ -26,11 +26,11 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.common import check_int, name_lock
+from tao_automl.platforms.common import check_int, contained_path, name_lock, poll_until_finished
 from tao_automl.platforms.docker_spec import LABEL_PREFIX, check_network, container_name, parse_mounts, run_options
 from tao_automl.platforms.docker_state import describe, error_lines, state_info, to_status
 from tao_automl.platforms.local import UnknownJobError
-from tao_automl.platforms.local_files import read_json, write_json_atomic
+from tao_automl.platforms.local_files import read_json, read_text, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -291,14 +291,8 @@ class DockerSDK:
     def read_job_file(self, job_id: str, relative_path: str) -> str | None:
         """Text of a file under the job's results dir (a bind mount, so read here); None when absent."""
         with self._lock:
-            results = Path(str(self._record(job_id)["results_dir"])).resolve()
-        target = (results / relative_path).resolve()
-        if target != results and results not in target.parents:
-            raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
-        try:
-            return target.read_text(encoding="utf-8", errors="replace")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
+            results = str(self._record(job_id)["results_dir"])
+        return read_text(contained_path(results, relative_path))
 
     def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
         """None unless the job failed or was cancelled; else exit code, OOM flag, error lines, a message."""
@@ -343,11 +337,4 @@ class DockerSDK:
     # -------------------------------------------------------------- wait
     def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
         """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
-        deadline = time.monotonic() + max(0.0, float(timeout))
-        while True:
-            if any(self.get_job_status(j).is_finished() for j in job_ids):
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(remaining, self.poll_interval_s))
+        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)

@@ -34,7 +34,7 @@ from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: igno
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.common import check_int, command_text
+from tao_automl.platforms.common import check_int, command_text, poll_until_finished
 from tao_automl.platforms.lepton_state import (
     exit_code,
     log_entries,
@@ -308,14 +308,7 @@ class LeptonSDK:
     # ------------------------------------------------------------- wait
     def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
         """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
-        deadline = time.monotonic() + max(0.0, float(timeout))
-        while True:
-            if any(self.get_job_status(j).is_finished() for j in job_ids):
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(remaining, self.poll_interval_s))
+        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)
 
 
 def _describe(job_id: str, status: JobStatus, state: str | None, code: int | None, found: list[str]) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms import local_process as proc
 from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.common import check_int
+from tao_automl.platforms.common import check_int, contained_path
 from tao_automl.platforms.local_analysis import analyse
 from tao_automl.platforms.local_files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local_gpus import GpuAllocator, detect_gpus
@@ -450,11 +450,8 @@ class LocalSDK:
     def read_job_file(self, job_id: str, relative_path: str) -> str | None:
         """Text of a file under the job's results dir; None when absent. Paths may not leave that dir."""
         with self._lock:
-            results = Path(self._job(self._record(job_id)).results_dir).resolve()
-        target = (results / relative_path).resolve()
-        if target != results and results not in target.parents:
-            raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
-        return read_text(target)
+            results = self._job(self._record(job_id)).results_dir
+        return read_text(contained_path(results, relative_path))
 
     def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
         """None for a pending, running or successful job; else exit code, signal, error lines, a message."""

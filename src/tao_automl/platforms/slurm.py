@@ -29,7 +29,7 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.common import name_lock
+from tao_automl.platforms.common import contained_path, name_lock, poll_until_finished
 from tao_automl.platforms.local import UnknownJobError, job_id_for_name
 from tao_automl.platforms.local_analysis import ERROR_PATTERN
 from tao_automl.platforms.local_files import read_json, write_json_atomic
@@ -315,9 +315,7 @@ class SlurmSDK:
         if target != results and not target.startswith(results.rstrip("/") + "/"):
             raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
         if not self.shell.remote:
-            target = str(Path(target).resolve())
-            if target != str(Path(results).resolve()) and Path(results).resolve() not in Path(target).parents:
-                raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
+            target = str(contained_path(results, relative_path))  # also follows symlinks out of the dir
         return self.shell.read_text(target)
 
     def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
@@ -358,14 +356,7 @@ class SlurmSDK:
     # ------------------------------------------------------------- wait
     def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
         """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
-        deadline = time.monotonic() + max(0.0, float(timeout))
-        while True:
-            if any(self.get_job_status(j).is_finished() for j in job_ids):
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(remaining, self.poll_interval_s))
+        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)
 
 
 def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: list[str]) -> str:
