@@ -24,11 +24,11 @@ import numpy as np
 
 from tao_automl.brain.registry import ALGORITHMS, brain_options, make_brain
 from tao_automl.brain.trials import TrialScheduler
-from tao_automl.experiment import as_scheduler
-from tao_automl.schema_space import build_search_space
+from tao_automl.experiment.core import as_scheduler
+from tao_automl.schema.build import build_search_space
 from tao_automl.settings import AutoMLSettings
-from tao_automl.space import BoolParam, CategoricalParam, Config, SearchSpace
-from tao_automl.space_numeric import FloatParam, IntParam
+from tao_automl.space.numeric import FloatParam, IntParam
+from tao_automl.space.search_space import BoolParam, CategoricalParam, Config, SearchSpace
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"

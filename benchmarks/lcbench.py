@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h
 
 from tao_automl.brain.trials import Trial, TrialScheduler
-from tao_automl.space import Config, SearchSpace
+from tao_automl.space.search_space import Config, SearchSpace
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "bench-data"

@@ -24,9 +24,9 @@ from typing import Any
 
 import yaml
 
-from tao_automl.platforms.local import LocalSDK
-from tao_automl.runner import AutoMLRunner
-from tao_automl.store import RunStore
+from tao_automl.experiment.store import RunStore
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
 
 TRAINER = """import sys, time, os
 path = sys.argv[sys.argv.index("-e") + 1]

@@ -48,7 +48,7 @@ def _scaled_dist(a: np.ndarray, b: np.ndarray, inv_l2: np.ndarray) -> np.ndarray
 def cap_gp(cap: int) -> None:
     """Condition the bayesian brain's GP on at most ``cap`` observations (the best quarter plus a random rest,
     as its hyperparameter fit already does) — ``--gp-cap``, measured here only."""
-    from tao_automl.brain.bayesian import BayesianBrain
+    from tao_automl.brain.classic.bayesian import BayesianBrain
 
     original = BayesianBrain._model
 

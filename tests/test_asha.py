@@ -10,10 +10,10 @@ import yaml
 
 from conftest import small_schema, write_skill
 from tao_automl.bank import builtin_skill_dir
-from tao_automl.brain.asha import ASHA, rung_levels
-from tao_automl.platforms.local import LocalSDK
-from tao_automl.runner import AutoMLRunner
-from tao_automl.schema_space import build_search_space
+from tao_automl.brain.multifidelity.asha import ASHA, rung_levels
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.schema.build import build_search_space
 
 
 def test_rung_levels() -> None:

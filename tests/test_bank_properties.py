@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tao_automl.brain.bayesian import BayesianBrain
-from tao_automl.schema_space import build_search_space
+from tao_automl.brain.classic.bayesian import BayesianBrain
+from tao_automl.schema.build import build_search_space
 
 
 def _bank_models_dir() -> Path | None:

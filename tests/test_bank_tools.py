@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import small_schema, write_skill
-from tao_automl.cli import main
+from tao_automl.cli.main import main
 
 SECRET = "s3cr3t-value-that-must-never-print"
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tao_automl.brain.acquisition import Snapper, log_ei, log_h
-from tao_automl.brain.bayesian import BayesianBrain, config_key, default_n_initial
-from tao_automl.brain.gp import GaussianProcess, default_theta, fit_hyperparameters, warp_outputs
-from tao_automl.brain.random_search import RandomBrain
+from tao_automl.brain.classic.acquisition import Snapper, log_ei, log_h
+from tao_automl.brain.classic.bayesian import BayesianBrain, config_key, default_n_initial
+from tao_automl.brain.classic.gp import GaussianProcess, default_theta, fit_hyperparameters, warp_outputs
+from tao_automl.brain.classic.random_search import RandomBrain
 from tao_automl.brain.registry import make_brain
 from tao_automl.errors import SearchSpaceError, SettingsError
-from tao_automl.space import BoolParam, CategoricalParam, Config, FloatParam, IntParam, SearchSpace
+from tao_automl.space.search_space import BoolParam, CategoricalParam, Config, FloatParam, IntParam, SearchSpace
 
 MIXED = SearchSpace((
     FloatParam("lr", 1e-5, 1e-1, log=True),

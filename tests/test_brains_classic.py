@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from tao_automl.brain.classic.tpe import TPEBrain, tpe_propose
 from tao_automl.brain.registry import make_brain
-from tao_automl.brain.tpe import TPEBrain, tpe_propose
 from tao_automl.brain.trials import ClassicScheduler, Trial
-from tao_automl.space import SearchSpace
+from tao_automl.space.search_space import SearchSpace
 from test_brains_multifidelity import SPACE, Log, quality, replayed
 
 
@@ -116,7 +116,7 @@ RICH_SCHEMA = {
 @pytest.mark.parametrize("name", ["tpe", "bohb", "dehb", "pbt", "hyperband", "hyperband_es", "bfbo", "random"])
 def test_every_brain_stays_inside_a_space_of_every_type(name: str) -> None:
     from tao_automl.brain.trials import TrialScheduler
-    from tao_automl.schema_space import build_search_space
+    from tao_automl.schema.build import build_search_space
 
     space = build_search_space(RICH_SCHEMA, ["train." + k for k in RICH_SCHEMA["properties"]["train"]["properties"]])
     options = {} if name in ("tpe", "random") else {"max_trials": 40, "max_epochs": 9}

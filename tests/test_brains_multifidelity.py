@@ -14,20 +14,20 @@ import yaml
 
 from conftest import small_schema
 from tao_automl.bank import builtin_skill_dir
-from tao_automl.brain.bfbo import BFBO
-from tao_automl.brain.bohb import BOHB
-from tao_automl.brain.dehb import DEHB
-from tao_automl.brain.hyperband import Hyperband, HyperbandES, extrapolate
-from tao_automl.brain.pbt import PBT
+from tao_automl.brain.multifidelity.bfbo import BFBO
+from tao_automl.brain.multifidelity.bohb import BOHB
+from tao_automl.brain.multifidelity.dehb import DEHB
+from tao_automl.brain.multifidelity.hyperband import Hyperband, HyperbandES, extrapolate
+from tao_automl.brain.multifidelity.pbt import PBT
+from tao_automl.brain.multifidelity.successive_halving import hyperband_brackets
 from tao_automl.brain.registry import brain_options, make_brain
-from tao_automl.brain.successive_halving import hyperband_brackets
 from tao_automl.brain.trials import Trial, TrialScheduler
 from tao_automl.errors import SettingsError
-from tao_automl.platforms.local import LocalSDK
-from tao_automl.runner import AutoMLRunner
-from tao_automl.schema_space import build_search_space
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.schema.build import build_search_space
 from tao_automl.settings import AutoMLSettings
-from tao_automl.space import Config, SearchSpace
+from tao_automl.space.search_space import Config, SearchSpace
 
 SPACE = build_search_space(small_schema())
 ACT = {"relu": 0.0, "tanh": 0.6, "gelu": 0.25}

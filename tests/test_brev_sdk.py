@@ -18,7 +18,7 @@ import pytest
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
-from tao_automl.platforms.brev import BrevSDK
+from tao_automl.platforms.brev.sdk import BrevSDK
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.testing import CHECKS, Conformance
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tao_automl.cli import main
+from tao_automl.cli.main import main
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tao_automl.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tao_automl.cli.main", *args], capture_output=True, text=True,
                           timeout=120)
 
 

@@ -18,7 +18,7 @@ import yaml
 from conftest import write_skill
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
-from tao_automl.platforms.docker_spec import (
+from tao_automl.platforms.docker.spec import (
     check_network,
     command_file_dirs,
     container_name,
@@ -27,14 +27,14 @@ from tao_automl.platforms.docker_spec import (
     parse_mounts,
     run_options,
 )
-from tao_automl.platforms.docker_state import state_info, to_status
+from tao_automl.platforms.docker.state import state_info, to_status
 from tao_automl.platforms.registry import make_sdk
-from tao_automl.runner import AutoMLRunner
+from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.testing import CHECKS, Conformance
 
 docker = pytest.importorskip("docker", reason="the docker extra is not installed: pip install -e '.[docker]'")
 
-from tao_automl.platforms.docker import DockerSDK  # noqa: E402
+from tao_automl.platforms.docker.sdk import DockerSDK  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "tao-automl-ci/busybox:static"
@@ -298,7 +298,7 @@ def test_automl_sweep_runs_end_to_end_in_containers(engine: None, tmp_path: Path
 
 
 def test_container_age_is_read_from_dockers_nanosecond_timestamps() -> None:
-    from tao_automl.platforms.docker import _created_age_s
+    from tao_automl.platforms.docker.sdk import _created_age_s
 
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 90)) + ".123456789Z"
     assert 89 < _created_age_s({"Created": stamp}) < 95

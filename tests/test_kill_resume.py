@@ -13,9 +13,9 @@ from pathlib import Path
 
 from conftest import write_skill
 from tao_automl import query_status
-from tao_automl.platforms.local import LocalSDK
-from tao_automl.runner import AutoMLRunner
-from tao_automl.store import RunStore
+from tao_automl.experiment.store import RunStore
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -37,8 +37,8 @@ ORCHESTRATOR = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {src!r})
-    from tao_automl.platforms.local import LocalSDK
-    from tao_automl.runner import AutoMLRunner
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
     runner = AutoMLRunner(LocalSDK(jobs_dir={jobs!r}), {skill!r})
     runner.run(automl_settings={settings!r}, workspace_path={ws!r}, gpu_count=0)
     """

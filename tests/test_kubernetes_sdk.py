@@ -19,7 +19,7 @@ import yaml
 from conftest import write_skill
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
-from tao_automl.platforms.kubernetes_manifest import (
+from tao_automl.platforms.kubernetes.manifest import (
     GPU_RESOURCE,
     INDEX_ANNOTATION,
     JOB_LABEL,
@@ -28,16 +28,16 @@ from tao_automl.platforms.kubernetes_manifest import (
     service_manifest,
     tolerations,
 )
-from tao_automl.platforms.kubernetes_state import pod_info, to_status
+from tao_automl.platforms.kubernetes.state import pod_info, to_status
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.platforms.retry import TransientPlatformError
-from tao_automl.runner import AutoMLRunner
+from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.testing import CHECKS, Conformance
 
 kubernetes = pytest.importorskip("kubernetes", reason="the kubernetes extra is not installed: "
                                                       "pip install -e '.[kubernetes]'")
 
-from tao_automl.platforms.kubernetes import KubernetesSDK  # noqa: E402
+from tao_automl.platforms.kubernetes.sdk import KubernetesSDK  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("K8S_WORK", "/tmp/tao-automl-ci/k8s"))

@@ -18,17 +18,17 @@ import pytest
 
 from conftest import REPO, small_schema, write_skill
 from tao_automl.automl import AutoML
-from tao_automl.brain.llm_analyzer import LLMAnalyzer
-from tao_automl.brain.llm_brain import LLMBrain
-from tao_automl.brain.nl_config import NLConfigGenerator
-from tao_automl.cli import main as cli_main
+from tao_automl.brain.llm.analyzer import LLMAnalyzer
+from tao_automl.brain.llm.llm_brain import LLMBrain
+from tao_automl.cli.main import main as cli_main
+from tao_automl.experiment.store import RunStore
 from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
+from tao_automl.llm.nl_config import NLConfigGenerator
 from tao_automl.llm.setup import preflight
-from tao_automl.platforms.local import LocalSDK
-from tao_automl.runner import AutoMLRunner
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.settings import AutoMLSettings
-from tao_automl.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
-from tao_automl.store import RunStore
+from tao_automl.space.search_space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
 from tao_automl.testing.llm_server import free_port, serve
 
 pytest.importorskip("xllamacpp", reason="the dev extra (xllamacpp) serves the test model")

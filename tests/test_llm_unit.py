@@ -7,15 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from tao_automl.brain.hybrid import HybridBrain
-from tao_automl.brain.llm_analyzer import narrow_space
-from tao_automl.brain.research_program import ProgramBrain, ResearchProgram
+from tao_automl.brain.llm.analyzer import narrow_space
+from tao_automl.brain.llm.hybrid import HybridBrain
+from tao_automl.brain.llm.research_program import ProgramBrain, ResearchProgram
 from tao_automl.errors import SettingsError
 from tao_automl.llm.client import LLMClient, LLMConfig, normalise_endpoint, parse_json_object
 from tao_automl.llm.setup import analyzer_options
 from tao_automl.llm.validation import config_key, make_unique, repair_config
 from tao_automl.settings import AutoMLSettings
-from tao_automl.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
+from tao_automl.space.search_space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
 
 
 def _space() -> SearchSpace:

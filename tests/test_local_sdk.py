@@ -18,9 +18,9 @@ import pytest
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus, PlatformSDK
-from tao_automl.platforms.local import LocalSDK, UnknownJobError, default_jobs_dir, job_id_for_name
-from tao_automl.platforms.local_files import write_json_atomic
-from tao_automl.platforms.local_gpus import GpuAllocator, detect_gpus, parse_visible_devices
+from tao_automl.platforms.local.files import write_json_atomic
+from tao_automl.platforms.local.gpus import GpuAllocator, detect_gpus, parse_visible_devices
+from tao_automl.platforms.local.sdk import LocalSDK, UnknownJobError, default_jobs_dir, job_id_for_name
 
 JOBS = Path(__file__).parent / "jobs"
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -240,7 +240,7 @@ def test_killed_wrapper_is_failure_without_exit_code(sdk: LocalSDK) -> None:
 def test_no_gpus_means_no_cuda_visible_devices(sdk: LocalSDK, monkeypatch: pytest.MonkeyPatch,
                                                caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    caplog.set_level(logging.INFO, logger="tao_automl.platforms.local")
+    caplog.set_level(logging.INFO, logger="tao_automl.platforms.local.sdk")
     job = sdk.create_job(None, 'echo "CVD=${CUDA_VISIBLE_DEVICES-unset}"', gpu_count=1)
     wait_done(sdk, job.id)
     assert "CVD=unset" in (sdk.get_job_logs(job.id) or "")
@@ -292,7 +292,7 @@ def test_gpu_detection_respects_cuda_visible_devices() -> None:
 
 # --------------------------------------------------------------------------- misc create rules
 def test_image_notice_logged_once(sdk: LocalSDK, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="tao_automl.platforms.local")
+    caplog.set_level(logging.INFO, logger="tao_automl.platforms.local.sdk")
     for _ in range(2):
         wait_done(sdk, sdk.create_job("nvcr.io/nvidia/tao:latest", "true").id)
     notices = [r for r in caplog.records if "ignores container images" in r.getMessage()]

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from tao_automl.errors import SettingsError
-from tao_automl.metrics import metric_from_logs, metric_from_status, to_objective
+from tao_automl.metrics.parse import metric_from_logs, metric_from_status, to_objective
 from tao_automl.settings import AutoMLSettings, infer_direction
 
 

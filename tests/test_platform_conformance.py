@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tao_automl.platforms.local import LocalSDK
-from tao_automl.platforms.slurm import SlurmSDK
-from tao_automl.platforms.slurm_cluster import ensure_local_slurm
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.platforms.slurm.cluster import ensure_local_slurm
+from tao_automl.platforms.slurm.sdk import SlurmSDK
 from tao_automl.testing import CHECKS, Conformance, run_all
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from conftest import small_schema, write_skill
-from tao_automl.cli import main
+from tao_automl.cli.main import main
+from tao_automl.cli.preflight import run_preflight
+from tao_automl.cli.run_config import load_run_config
 from tao_automl.platforms import registry
-from tao_automl.preflight import run_preflight
-from tao_automl.run_config import load_run_config
 from test_bank_tools import SECRET, SHARED, needs_shared, synthetic_bank
 
 
@@ -187,9 +187,9 @@ def test_shared_bank_model_preflight_and_dry_run(tmp_path: Path, capsys: pytest.
 
 def test_dry_run_shows_the_recs_the_real_run_launches_first(toy_skill: Path, tmp_path: Path) -> None:
     """Same brain, same batches, same seeds: the dry run's recs are the real sweep's first recs."""
-    from tao_automl.dry_run import dry_run
-    from tao_automl.platforms.local import LocalSDK
-    from tao_automl.runner import AutoMLRunner
+    from tao_automl.cli.dry_run import dry_run
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
 
     settings = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 2, "seed": 7,
                 "poll_interval_s": 0.5}
@@ -201,7 +201,7 @@ def test_dry_run_shows_the_recs_the_real_run_launches_first(toy_skill: Path, tmp
 
 
 def test_dry_run_of_a_multi_fidelity_brain_writes_its_budget(toy_skill: Path, tmp_path: Path) -> None:
-    from tao_automl.dry_run import dry_run
+    from tao_automl.cli.dry_run import dry_run
 
     settings = {"algorithm": "asha", "metric": "val_loss", "automl_max_epochs": 9, "automl_max_recommendations": 6,
                 "automl_max_concurrent": 3}

@@ -16,12 +16,12 @@ import tomllib
 import yaml
 
 from conftest import small_schema
-from tao_automl.dotted import flatten
+from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.errors import SkillError, UserInputError
-from tao_automl.render import JobContext, base_spec, check_spec_overrides, render_job
-from tao_automl.render_paths import get_path, parse_path, set_path
-from tao_automl.render_toml import to_toml
-from tao_automl.skill import Skill, load_skill
+from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, render_job
+from tao_automl.render.paths import get_path, parse_path, set_path
+from tao_automl.render.toml_format import to_toml
+from tao_automl.util.dotted import flatten
 
 BANK = Path(os.environ.get("TAO_TEST_BANK") or Path(__file__).resolve().parents[2] / "shared" / "tao-bank")
 MODELS = BANK / "skills" / "models"

@@ -10,9 +10,9 @@ import pytest
 
 from conftest import write_skill
 from tao_automl.errors import SearchSpaceError, SettingsError, SkillError, UserInputError, WorkspaceError
-from tao_automl.experiment import Recommendation
-from tao_automl.platforms.local import LocalSDK
-from tao_automl.runner import AutoMLRunner
+from tao_automl.experiment.core import Recommendation
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
 
 
 def _settings(**extra: Any) -> dict[str, Any]:

@@ -15,16 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tao_automl.errors import SearchSpaceError, UserInputError
-from tao_automl.schema_access import iter_leaf_names
-from tao_automl.schema_bounds import schema_interval
-from tao_automl.schema_space import (
+from tao_automl.schema.access import iter_leaf_names
+from tao_automl.schema.bounds import schema_interval
+from tao_automl.schema.build import (
     automl_candidates,
     build_search_space,
     get_property,
     param_kind,
     schema_defaults,
 )
-from tao_automl.space import (
+from tao_automl.space.search_space import (
     BoolParam,
     CategoricalParam,
     FloatParam,
@@ -138,7 +138,7 @@ def test_bank_rate_like_ranges_are_sensible() -> None:
 
 @needs_bank
 def test_bank_betas_are_a_searched_list_below_one(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="tao_automl.schema_space"):
+    with caplog.at_level(logging.WARNING, logger="tao_automl.schema.build"):
         space = build_search_space(_bank_schema("tao-train-image-classification"))
     betas = space["train.optim.betas"]
     assert isinstance(betas, ListParam) and betas.width == 2 and betas.default == (0.9, 0.999)
@@ -287,7 +287,7 @@ def test_defaults_skip_unsupported_with_one_warning(caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.WARNING):
         space = build_search_space(_schema())
     assert space.names == ["train.lr", "train.batch", "model.act"]
-    messages = [r.getMessage() for r in caplog.records if r.name == "tao_automl.schema_space"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "tao_automl.schema.build"]
     assert len(messages) == 1 and "train.tags (type 'list' whose elements are not searchable numbers)" in messages[0]
 
 
@@ -603,7 +603,7 @@ def test_disabled_defaults_are_skipped_not_fatal(caplog: pytest.LogCaptureFixtur
     schema["automl_default_parameters"] = ["train.lr", "train.seed", "train.missing"]
     with caplog.at_level(logging.WARNING):
         assert build_search_space(schema).names == ["train.lr"]
-    (message,) = [r.getMessage() for r in caplog.records if r.name == "tao_automl.schema_space"]
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "tao_automl.schema.build"]
     assert "train.seed (AutoML-disabled)" in message and "train.missing (not in the schema)" in message
     assert build_search_space(schema, override_disabled=True).names == ["train.lr", "train.seed"]
 
@@ -763,7 +763,7 @@ def test_list_custom_ranges_and_grid_errors() -> None:
 
 
 def test_bayesian_suggestions_stay_valid_with_new_types() -> None:
-    from tao_automl.brain.bayesian import BayesianBrain
+    from tao_automl.brain.classic.bayesian import BayesianBrain
 
     space = build_search_space(_rich_schema(), RICH)
     brain = BayesianBrain(space, n_candidates=64)

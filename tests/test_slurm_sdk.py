@@ -22,12 +22,12 @@ from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.platforms.retry import Retrying, TransientPlatformError
-from tao_automl.platforms.slurm import SlurmSDK
-from tao_automl.platforms.slurm_cluster import ensure_local_slurm
-from tao_automl.platforms.slurm_script import JobOptions, batch_script
-from tao_automl.platforms.slurm_shell import Result, Shell
-from tao_automl.platforms.slurm_state import parse_scontrol, to_status
-from tao_automl.runner import AutoMLRunner
+from tao_automl.platforms.slurm.cluster import ensure_local_slurm
+from tao_automl.platforms.slurm.script import JobOptions, batch_script
+from tao_automl.platforms.slurm.sdk import SlurmSDK
+from tao_automl.platforms.slurm.shell import Result, Shell
+from tao_automl.platforms.slurm.state import parse_scontrol, to_status
+from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.testing import Conformance, run_all
 
 REPO = Path(__file__).resolve().parents[1]

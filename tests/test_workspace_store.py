@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError
-from tao_automl.store import RunStore
-from tao_automl.workspace import RunLock, existing_run_dir, new_run_dir
+from tao_automl.experiment.store import RunStore
+from tao_automl.experiment.workspace import RunLock, existing_run_dir, new_run_dir
 
 
 def test_run_dirs_started_in_the_same_second_differ(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_second_orchestrator_is_refused_with_holder_pid(tmp_path: Path) -> None:
             import sys, time
             sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'src')!r})
             from pathlib import Path
-            from tao_automl.workspace import RunLock
+            from tao_automl.experiment.workspace import RunLock
             RunLock(Path({str(run_dir)!r})).acquire()
             print("locked", flush=True)
             time.sleep(30)

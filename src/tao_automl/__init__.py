@@ -13,10 +13,10 @@ __all__ = ["AutoML", "AutoMLRunner", "__version__", "query_status"]
 
 if TYPE_CHECKING:
     from tao_automl.automl import AutoML
-    from tao_automl.runner import AutoMLRunner
+    from tao_automl.runner.loop import AutoMLRunner
     from tao_automl.status import query_status
 
-_LAZY = {"AutoML": "tao_automl.automl", "AutoMLRunner": "tao_automl.runner", "query_status": "tao_automl.status"}
+_LAZY = {"AutoML": "tao_automl.automl", "AutoMLRunner": "tao_automl.runner.loop", "query_status": "tao_automl.status"}
 
 
 def __getattr__(name: str) -> Any:

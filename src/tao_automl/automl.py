@@ -6,14 +6,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tao_automl.dotted import with_values
+from tao_automl.bank.skill import load_skill
 from tao_automl.errors import SearchSpaceError, WorkspaceError
-from tao_automl.experiment import Experiment, Recommendation
-from tao_automl.schema_space import build_search_space, schema_defaults
+from tao_automl.experiment.core import Experiment, Recommendation
+from tao_automl.experiment.store import DB_NAME
+from tao_automl.experiment.workspace import RunLock
+from tao_automl.schema.build import build_search_space, schema_defaults
 from tao_automl.settings import AutoMLSettings
-from tao_automl.skill import load_skill
-from tao_automl.store import DB_NAME
-from tao_automl.workspace import RunLock
+from tao_automl.util.dotted import with_values
 
 
 class AutoML:

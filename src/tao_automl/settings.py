@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from tao_automl.errors import SettingsError
-from tao_automl.suggest import did_you_mean
+from tao_automl.util.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tao_automl.store import DB_NAME, RunStore
-from tao_automl.summary import summarise
+from tao_automl.experiment.store import DB_NAME, RunStore
+from tao_automl.experiment.summary import summarise
 
 
 def query_status(workspace_path: str | Path) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 import json
 import sys
 
-from tao_automl.platforms.local import LocalSDK
+from tao_automl.platforms.local.sdk import LocalSDK
 
 state_file, command = sys.argv[1], sys.argv[2]
 sdk = LocalSDK(state_file=state_file, gpu_ids=[])

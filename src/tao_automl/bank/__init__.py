@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tao_automl.errors import SkillError
-from tao_automl.suggest import did_you_mean
+from tao_automl.util.suggest import did_you_mean
 
 DEFAULT_MODEL = "demo-digits-mlp"
 

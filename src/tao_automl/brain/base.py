@@ -2,7 +2,7 @@
 
 A brain receives data, never the runner: configs it proposed, and the objective each one scored.
 Objective values are always in *minimisation* form (the runner flips the sign for ``maximize``
-once, in :mod:`tao_automl.metrics`); ``None`` means the rec failed (crash, NaN, no metric).
+once, in :mod:`tao_automl.metrics.parse`); ``None`` means the rec failed (crash, NaN, no metric).
 Brains keep no RNG of their own: the caller passes a generator seeded from the run seed and the
 rec counter, so a resumed run replays to the same state without pickling anything.
 """
@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from tao_automl.space import Config
+from tao_automl.space.search_space import Config
 
 
 @runtime_checkable

@@ -8,27 +8,27 @@ from typing import TYPE_CHECKING, Any
 
 from tao_automl.brain.base import Brain
 from tao_automl.errors import SettingsError
-from tao_automl.space import SearchSpace
-from tao_automl.suggest import did_you_mean
+from tao_automl.space.search_space import SearchSpace
+from tao_automl.util.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from tao_automl.settings import AutoMLSettings
 
 # name -> "module:factory"; the factory is called as factory(space, options).
 ALGORITHMS: dict[str, str] = {
-    "bayesian": "tao_automl.brain.bayesian:BayesianBrain",
-    "random": "tao_automl.brain.random_search:RandomBrain",
-    "llm": "tao_automl.brain.llm_brain:LLMBrain",
-    "hybrid": "tao_automl.brain.hybrid:HybridBrain",
-    "autoresearch": "tao_automl.brain.autoresearch:AutoResearchBrain",
-    "asha": "tao_automl.brain.asha:ASHA",
-    "hyperband": "tao_automl.brain.hyperband:Hyperband",
-    "hyperband_es": "tao_automl.brain.hyperband:HyperbandES",
-    "bohb": "tao_automl.brain.bohb:BOHB",
-    "dehb": "tao_automl.brain.dehb:DEHB",
-    "bfbo": "tao_automl.brain.bfbo:BFBO",
-    "pbt": "tao_automl.brain.pbt:PBT",
-    "tpe": "tao_automl.brain.tpe:TPEBrain",
+    "bayesian": "tao_automl.brain.classic.bayesian:BayesianBrain",
+    "random": "tao_automl.brain.classic.random_search:RandomBrain",
+    "llm": "tao_automl.brain.llm.llm_brain:LLMBrain",
+    "hybrid": "tao_automl.brain.llm.hybrid:HybridBrain",
+    "autoresearch": "tao_automl.brain.llm.autoresearch:AutoResearchBrain",
+    "asha": "tao_automl.brain.multifidelity.asha:ASHA",
+    "hyperband": "tao_automl.brain.multifidelity.hyperband:Hyperband",
+    "hyperband_es": "tao_automl.brain.multifidelity.hyperband:HyperbandES",
+    "bohb": "tao_automl.brain.multifidelity.bohb:BOHB",
+    "dehb": "tao_automl.brain.multifidelity.dehb:DEHB",
+    "bfbo": "tao_automl.brain.multifidelity.bfbo:BFBO",
+    "pbt": "tao_automl.brain.multifidelity.pbt:PBT",
+    "tpe": "tao_automl.brain.classic.tpe:TPEBrain",
 }
 
 

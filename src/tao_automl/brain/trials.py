@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from tao_automl.brain.base import Brain
-from tao_automl.space import Config
+from tao_automl.space.search_space import Config
 
 PROMOTION, STOPPING = "promotion", "stopping"
 

@@ -32,7 +32,7 @@ import yaml
 
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.errors import UserInputError
-from tao_automl.suggest import did_you_mean
+from tao_automl.util.suggest import did_you_mean
 
 Array = npt.NDArray[np.float64]
 Labels = npt.NDArray[np.int64]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError
-from tao_automl.suggest import did_you_mean
+from tao_automl.util.suggest import did_you_mean
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_RETRIES = 2

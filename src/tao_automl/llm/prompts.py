@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tao_automl.space import (
+from tao_automl.space.search_space import (
     BoolParam,
     CategoricalParam,
     Config,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tao_automl.space import (
+from tao_automl.space.search_space import (
     BoolParam,
     CategoricalParam,
     Config,
@@ -26,7 +26,7 @@ from tao_automl.space import (
     SearchSpace,
     describe,
 )
-from tao_automl.suggest import nearest
+from tao_automl.util.suggest import nearest
 
 
 def config_key(space: SearchSpace, config: Mapping[str, Any]) -> tuple[str, ...]:

@@ -7,16 +7,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from tao_automl.errors import UserInputError
-from tao_automl.suggest import did_you_mean
+from tao_automl.util.suggest import did_you_mean
 
 #: name -> ("module:Class", extra that provides its dependencies or None)
 PLATFORMS: dict[str, tuple[str, str | None]] = {
-    "local": ("tao_automl.platforms.local:LocalSDK", None),
-    "slurm": ("tao_automl.platforms.slurm:SlurmSDK", "slurm"),
-    "lepton": ("tao_automl.platforms.lepton:LeptonSDK", "lepton"),
-    "brev": ("tao_automl.platforms.brev:BrevSDK", "brev"),
-    "docker": ("tao_automl.platforms.docker:DockerSDK", "docker"),
-    "kubernetes": ("tao_automl.platforms.kubernetes:KubernetesSDK", "kubernetes"),
+    "local": ("tao_automl.platforms.local.sdk:LocalSDK", None),
+    "slurm": ("tao_automl.platforms.slurm.sdk:SlurmSDK", "slurm"),
+    "lepton": ("tao_automl.platforms.lepton.sdk:LeptonSDK", "lepton"),
+    "brev": ("tao_automl.platforms.brev.sdk:BrevSDK", "brev"),
+    "docker": ("tao_automl.platforms.docker.sdk:DockerSDK", "docker"),
+    "kubernetes": ("tao_automl.platforms.kubernetes.sdk:KubernetesSDK", "kubernetes"),
 }
 
 

@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from tao_automl.clock import Clock, SystemClock
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.util.clock import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
 

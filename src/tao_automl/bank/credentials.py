@@ -1,0 +1,201 @@
+"""Platform skills of a bank and their credentials, checked by PRESENCE in the environment only.
+
+A platform skill is ``<platform dir>/<name>/references/skill_info.yaml`` with ``required_credentials``,
+``optional_credentials`` (entries ``{name: VAR}`` or plain strings) and ``credential_groups`` (each
+``{name, require_one_of | one_of | any_of | require_any_of: [VAR, ...]}``: satisfied when any member is
+set). A required entry may itself be such a group. Values are never read into the results.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tao_automl.bank.layout import platforms_dir
+from tao_automl.errors import SkillError, UserInputError
+from tao_automl.util.suggest import did_you_mean
+
+GROUP_KEYS = ("require_one_of", "one_of", "any_of", "require_any_of")
+PLATFORM_PREFIXES = ("tao-run-on-", "run-on-", "tao-")
+
+
+def is_set(var: str) -> bool:
+    """True when ``var`` is present (and non-empty) in the environment; its value is not kept."""
+    return bool(os.environ.get(var))
+
+
+@dataclass(frozen=True)
+class Credential:
+    name: str
+    required: bool
+    set: bool
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "required": self.required, "status": "set" if self.set else "missing",
+                **({"note": self.note} if self.note else {})}
+
+
+@dataclass(frozen=True)
+class CredentialGroup:
+    name: str
+    members: tuple[str, ...]
+    set_members: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.set_members)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "one_of": list(self.members),
+                "status": "set" if self.ok else "missing",
+                "set": list(self.set_members)}
+
+
+@dataclass(frozen=True)
+class PlatformSkill:
+    name: str
+    path: Path
+    credentials: tuple[Credential, ...] = ()
+    groups: tuple[CredentialGroup, ...] = ()
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> list[str]:
+        """Required credentials and groups that are not satisfied (names only)."""
+        out = [c.name for c in self.credentials if c.required and not c.set]
+        out += [f"one of {'/'.join(g.members)}" for g in self.groups if not g.ok]
+        return out
+
+    @property
+    def ready(self) -> bool:
+        return self.error is None and not self.missing
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "ready": self.ready, "missing": self.missing,
+                "credentials": [c.to_json() for c in self.credentials],
+                "credential_groups": [g.to_json() for g in self.groups],
+                **({"error": self.error} if self.error else {})}
+
+
+def _group(entry: Mapping[str, Any], fallback: str) -> CredentialGroup | None:
+    for key in GROUP_KEYS:
+        members = entry.get(key)
+        if isinstance(members, list):
+            names = tuple(str(m) for m in members)
+            return CredentialGroup(str(entry.get("name") or fallback), names, tuple(n for n in names if is_set(n)))
+    return None
+
+
+def _parse(info: Mapping[str, Any]) -> tuple[list[Credential], list[CredentialGroup]]:
+    creds: list[Credential] = []
+    groups: list[CredentialGroup] = []
+    for key, required in (("required_credentials", True), ("optional_credentials", False)):
+        for i, entry in enumerate(info.get(key) or []):
+            if isinstance(entry, str):
+                creds.append(Credential(entry, required, is_set(entry)))
+            elif isinstance(entry, Mapping):
+                group = _group(entry, f"{key}[{i}]")
+                if group is not None:
+                    if required:
+                        groups.append(group)
+                    continue
+                if entry.get("name"):
+                    name = str(entry["name"])
+                    note = str(entry.get("only_when") or entry.get("description") or "")
+                    creds.append(Credential(name, required, is_set(name), note))
+    for i, entry in enumerate(info.get("credential_groups") or []):
+        if isinstance(entry, Mapping) and (group := _group(entry, f"credential_groups[{i}]")) is not None:
+            groups.append(group)
+    return creds, groups
+
+
+def load_platform(path: Path) -> PlatformSkill:
+    """Parse one platform skill folder; a broken file is reported on the skill, not raised."""
+    info_path = path / "references" / "skill_info.yaml"
+    try:
+        info = yaml.safe_load(info_path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        return PlatformSkill(path.name, path, error=f"{info_path}: {exc.__class__.__name__}")
+    if not isinstance(info, Mapping):
+        return PlatformSkill(path.name, path, error=f"{info_path}: expected a mapping")
+    creds, groups = _parse(info)
+    return PlatformSkill(str(info.get("name") or path.name), path, tuple(creds), tuple(groups))
+
+
+def list_platforms(root: Path) -> list[PlatformSkill] | None:
+    """Every platform skill of the bank at ``root``; None when the bank has no platform folder."""
+    folder = platforms_dir(root)
+    if folder is None:
+        return None
+    return [load_platform(p) for p in sorted(folder.iterdir())
+            if (p / "references" / "skill_info.yaml").is_file()]
+
+
+def short_name(name: str) -> str:
+    """``tao-run-on-slurm`` -> ``slurm``."""
+    for prefix in PLATFORM_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def find_platform(platforms: list[PlatformSkill], name: str) -> PlatformSkill | None:
+    """The platform called ``name`` or ``tao-run-on-<name>`` (None when there is none)."""
+    for p in platforms:
+        if name in (p.name, p.path.name, short_name(p.name)):
+            return p
+    return None
+
+
+def select_platform(platforms: list[PlatformSkill], name: str) -> PlatformSkill:
+    """Like :func:`find_platform`, but an unknown name is an error naming the nearest platforms."""
+    found = find_platform(platforms, name)
+    if found is None:
+        names = [p.name for p in platforms] + [short_name(p.name) for p in platforms]
+        raise UserInputError(f"--platform: unknown platform {name!r}{did_you_mean(name, names)}; "
+                             f"available: {', '.join(p.name for p in platforms) or 'none'}")
+    return found
+
+
+def sdk_registry() -> list[dict[str, Any]]:
+    """Our SDK registry: name, class, extra and whether its module can be imported here."""
+    from tao_automl.platforms.registry import PLATFORMS
+
+    out = []
+    for name, (target, extra) in PLATFORMS.items():
+        module = target.partition(":")[0]
+        try:
+            importable = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            importable = False
+        out.append({"name": name, "class": target, "extra": extra, "implemented": importable})
+    return out
+
+
+def bank_of(skill_dir: str | Path) -> Path | None:
+    """The bank holding ``skill_dir``: the nearest ancestor with a platform folder (None when none)."""
+    path = Path(skill_dir).resolve()
+    for parent in path.parents:
+        if platforms_dir(parent) is not None:
+            return parent
+    return None
+
+
+def platform_credentials(skill_dir: str | Path, platform: str) -> PlatformSkill | None:
+    """The bank platform skill matching ``platform`` for the bank of ``skill_dir`` (None when unknown)."""
+    root = bank_of(skill_dir)
+    if root is None:
+        return None
+    try:
+        platforms = list_platforms(root) or []
+    except (OSError, SkillError):
+        return None
+    return find_platform(platforms, platform)

@@ -1,0 +1,113 @@
+"""Which models of a bank can run AutoML, decided from the files (skill_info.yaml, schemas, search space)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tao_automl.bank.layout import models_dir
+from tao_automl.bank.skill import load_schema
+from tao_automl.errors import SearchSpaceError, SkillError
+from tao_automl.schema.build import build_search_space
+from tao_automl.space.search_space import SearchSpace, describe
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One model: its automl flag, and either its default AutoML params or why it is blocked."""
+
+    name: str
+    automl_enabled: bool
+    params: list[dict[str, Any]] = field(default_factory=list)
+    blocked: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def runnable(self) -> bool:
+        return self.automl_enabled and self.blocked is None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": self.name, "automl_enabled": self.automl_enabled, "runnable": self.runnable}
+        if self.runnable:
+            out["params"] = self.params
+        if self.blocked:
+            out["reason"] = self.blocked
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _captured_warnings() -> Iterator[list[str]]:
+    """Collect the search-space builder's warnings instead of printing one per model."""
+    logger = logging.getLogger("tao_automl.schema.build")
+    handler, propagate = _Collect(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def describe_space(space: SearchSpace) -> list[dict[str, Any]]:
+    """Name, type and range of each param, as the space describes them (relations are not params)."""
+    entries = {str(item["name"]): item for item in space.to_json() if "name" in item}
+    out = []
+    for name in space.names:
+        item = entries.get(name, {})
+        out.append({"name": name, "type": item.get("type"), "range": describe(space[name]),
+                    "default": item.get("default")})
+    return out
+
+
+def model_status(path: Path, action: str = "train") -> ModelStatus:
+    """Check one model folder: flag, schema present and valid, search space builds."""
+    info_path = path / "references" / "skill_info.yaml"
+    try:
+        info = yaml.safe_load(info_path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        return ModelStatus(path.name, False, blocked=f"skill_info.yaml unreadable: {exc.__class__.__name__}")
+    if not isinstance(info, dict):
+        return ModelStatus(path.name, False, blocked="skill_info.yaml is not a mapping")
+    name, enabled = str(info.get("name") or path.name), bool(info.get("automl_enabled", False))
+    if not enabled:
+        return ModelStatus(name, False)
+    schema_path = path / "schemas" / f"{action}.schema.json"
+    if not schema_path.is_file():
+        return ModelStatus(name, True, blocked=f"no {action} schema (missing schemas/{action}.schema.json)")
+    try:
+        schema = load_schema(schema_path)
+    except SkillError as exc:
+        return ModelStatus(name, True, blocked=f"schema invalid: {exc}")
+    with _captured_warnings() as notes:
+        try:
+            space = build_search_space(schema)
+        except SearchSpaceError as exc:
+            return ModelStatus(name, True, blocked=f"search space empty/invalid: {exc}")
+    if action not in (info.get("actions") or {}):
+        return ModelStatus(name, True, blocked=f"skill_info.yaml defines no {action!r} action")
+    return ModelStatus(name, True, params=describe_space(space), notes=list(notes))
+
+
+def bank_models(root: Path, action: str = "train") -> list[ModelStatus]:
+    """Status of every model folder (one with references/skill_info.yaml) in the bank, by folder name."""
+    folder = models_dir(root)
+    return [model_status(p, action) for p in sorted(folder.iterdir())
+            if (p / "references" / "skill_info.yaml").is_file()]

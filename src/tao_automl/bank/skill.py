@@ -1,0 +1,154 @@
+"""Loading a model's skill folder (SPEC §4.1): ``skill_info.yaml``, the action's schema, its template."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tao_automl.bank.image import resolve_image
+from tao_automl.errors import SkillError
+from tao_automl.util.suggest import did_you_mean
+
+
+@dataclass(frozen=True)
+class Skill:
+    """One model of a skill bank, for one action."""
+
+    path: Path
+    info: dict[str, Any]
+    action: str
+    schema: dict[str, Any]
+    template: dict[str, Any] | None
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("name") or self.path.name)
+
+    @property
+    def action_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self.info["actions"][self.action]
+        return info
+
+    @property
+    def command_template(self) -> str:
+        return str(self.action_info["command"])
+
+    @property
+    def config_format(self) -> str:
+        return str(self.action_info.get("config_format", "yaml")).lower()
+
+    @property
+    def container_image_ref(self) -> str | None:
+        """The image as written: action-level ``container_image`` wins over the top-level one."""
+        image = self.action_info.get("container_image") or self.info.get("container_image")
+        return str(image) if image else None
+
+    @property
+    def container_image(self) -> str | None:
+        """The image URI; a legacy versions key (``tao_toolkit.pyt``) is resolved through the bank's versions.yaml."""
+        return resolve_image(self.container_image_ref, self.path)
+
+    @property
+    def spec_shorthand_keys(self) -> dict[str, str]:
+        """Short aliases for spec keys (``num_epochs`` -> ``train.num_epochs``)."""
+        raw = self.info.get("spec_shorthand_keys") or {}
+        return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
+
+    @property
+    def data_sources(self) -> dict[str, Any]:
+        sources = (self.info.get("data_sources") or {}).get(self.action) or {}
+        return dict(sources)
+
+    @property
+    def spec_params(self) -> dict[str, Any]:
+        """``spec_params.<action>``: spec key -> role name (or a literal / download rule the renderer leaves alone)."""
+        return dict((self.info.get("spec_params") or {}).get(self.action) or {})
+
+    @property
+    def kpi_metric(self) -> str | None:
+        value = self.info.get("kpi_metric")
+        return str(value) if value else None
+
+    def monitoring_metric(self) -> str | None:
+        """The network's monitoring metric: ``kpi_metric`` in skill_info, else the spec's ``*.monitor_name``."""
+        if self.kpi_metric:
+            return self.kpi_metric
+        from tao_automl.util.dotted import flatten
+
+        for key, value in flatten(self.schema.get("default") or {}):
+            if key.rsplit(".", 1)[-1] == "monitor_name" and isinstance(value, str) and value:
+                return value
+        return None
+
+    @property
+    def kpi_direction(self) -> str | None:
+        value = self.info.get("kpi_direction")
+        return str(value) if value else None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SkillError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
+
+
+def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
+    """Load and check a skill folder; every problem is a one-line :class:`SkillError`."""
+    path = Path(skill_dir).expanduser()
+    if not path.is_dir():
+        raise SkillError(f"skill_dir {str(path)!r} does not exist or is not a directory")
+    path = path.resolve()
+    info_path = path / "references" / "skill_info.yaml"
+    if not info_path.is_file():
+        raise SkillError(f"skill_dir {str(path)!r} is not a model skill: missing references/skill_info.yaml")
+    info = _read_yaml(info_path)
+    if not isinstance(info, Mapping):
+        raise SkillError(f"{info_path}: expected a mapping at the top level")
+    actions = info.get("actions") or {}
+    if action not in actions:
+        raise SkillError(
+            f"action {action!r} is not defined in {info_path}{did_you_mean(action, actions)}; "
+            f"available: {', '.join(sorted(actions)) or 'none'}"
+        )
+    if "command" not in (actions[action] or {}):
+        raise SkillError(f"{info_path}: actions.{action} has no 'command'")
+    schema_path = path / "schemas" / f"{action}.schema.json"
+    if not info.get("automl_enabled", False):
+        raise SkillError(f"model {info.get('name', path.name)!r} has automl_enabled: false in {info_path}")
+    if not schema_path.is_file():
+        raise SkillError(
+            f"model {info.get('name', path.name)!r} has AutoML enabled but is not runnable until its schema is "
+            f"shipped: missing {schema_path}"
+        )
+    schema = load_schema(schema_path)
+    return Skill(path=path, info=dict(info), action=action, schema=schema, template=_load_template(path, info, action))
+
+
+def load_schema(schema_path: Path) -> dict[str, Any]:
+    try:
+        schema = json.loads(schema_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SkillError(f"{schema_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        raise SkillError(f"{schema_path}: not a TAO schema (no top-level 'properties' mapping)")
+    return schema
+
+
+def _load_template(path: Path, info: Mapping[str, Any], action: str) -> dict[str, Any] | None:
+    rel = (info.get("spec_templates") or {}).get(action)
+    candidates = [path / "references" / rel] if rel else []
+    candidates.append(path / "references" / f"spec_template_{action}.yaml")
+    for candidate in candidates:
+        candidate = candidate.resolve()
+        if candidate.is_file():
+            data = _read_yaml(candidate)
+            if data is not None and not isinstance(data, dict):
+                raise SkillError(f"{candidate}: expected a mapping at the top level")
+            return data
+    return None

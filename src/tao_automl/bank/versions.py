@@ -1,0 +1,36 @@
+"""Pinned images and wheels from a bank's ``versions.yaml`` (``images.tao_toolkit.pyt`` → a URI)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tao_automl.errors import UserInputError
+from tao_automl.util.dotted import flatten, get_dotted
+from tao_automl.util.suggest import did_you_mean
+
+_MISSING = object()
+
+
+def load_versions(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserInputError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def resolve_key(versions: Mapping[str, Any], key: str) -> Any:
+    """The value at dotted ``key``; the legacy short form (``tao_toolkit.pyt``) is looked up under ``images.``."""
+    for candidate in (key, f"images.{key}"):
+        value = get_dotted(versions, candidate, _MISSING)
+        if value is not _MISSING:
+            return value
+    known = [k for k, _ in flatten(versions)]
+    raise UserInputError(f"versions key {key!r} not found{did_you_mean(key, known)}; "
+                         f"top-level sections: {', '.join(sorted(versions))}")

@@ -1,0 +1,1 @@
+"""Single-fidelity brains: random, TPE, and the GP Bayesian brain (with its GP and acquisition)."""

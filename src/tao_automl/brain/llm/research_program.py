@@ -1,0 +1,215 @@
+"""``ResearchProgram``/``ResearchPhase``: a multi-phase search plan, validated and runnable.
+
+A phase names a classical algorithm, the parameters it searches (empty: all) and its share of the
+budget (an int count of recs, or a fraction in ``(0, 1]``). The other parameters stay fixed: at the
+best config so far when ``carry_forward="best"`` (at their defaults before any success), or at
+their defaults with ``carry_forward="none"``. :class:`ProgramBrain` runs the phases in order; the
+last one keeps going if the run outlives the plan, so a program never yields zero recs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tao_automl.brain.base import Brain
+from tao_automl.errors import SettingsError
+from tao_automl.llm.validation import repair_config
+from tao_automl.space.search_space import Config, SearchSpace
+from tao_automl.util.suggest import did_you_mean
+
+#: Algorithms a phase may use (classical brains; LLM brains plan phases, they are not one).
+CARRY_FORWARD = ("best", "none")
+
+
+def phase_algorithms() -> list[str]:
+    """Algorithms a phase can run: classic (single-fidelity) brains with ``suggest``/``observe``."""
+    import importlib
+
+    from tao_automl.brain.registry import ALGORITHMS
+
+    names = []
+    for name, target in ALGORITHMS.items():
+        if name in ("llm", "hybrid", "autoresearch"):
+            continue
+        module_name, _, attr = target.partition(":")
+        cls = getattr(importlib.import_module(module_name), attr)
+        if callable(getattr(cls, "suggest", None)) and callable(getattr(cls, "observe", None)) \
+                and not callable(getattr(cls, "propose", None)):
+            names.append(name)
+    return sorted(names)
+
+
+@dataclass(frozen=True)
+class ResearchPhase:
+    """One step of a program."""
+
+    name: str
+    algorithm: str = "bayesian"
+    budget: float = 1.0
+    params: tuple[str, ...] = ()
+    carry_forward: str = "best"
+    directive: str = ""
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], index: int) -> ResearchPhase:
+        allowed = ("name", "algorithm", "budget", "params", "carry_forward", "directive")
+        for key in raw:
+            if key not in allowed:
+                raise SettingsError(f"research_program.phases[{index}]: unknown key {key!r}"
+                                    f"{did_you_mean(str(key), allowed)}; valid keys: {', '.join(allowed)}")
+        params = raw.get("params") or ()
+        if isinstance(params, str) or not isinstance(params, Sequence):
+            raise SettingsError(f"research_program.phases[{index}].params: {params!r} is not allowed; "
+                                "expected a list of parameter names")
+        return cls(name=str(raw.get("name", f"phase{index + 1}")), algorithm=str(raw.get("algorithm", "bayesian")),
+                   budget=raw.get("budget", 1.0), params=tuple(str(p) for p in params),
+                   carry_forward=str(raw.get("carry_forward", "best")), directive=str(raw.get("directive", "")))
+
+
+@dataclass(frozen=True)
+class ResearchProgram:
+    """Ordered phases plus an optional free-text goal."""
+
+    phases: tuple[ResearchPhase, ...]
+    goal: str = ""
+
+    @classmethod
+    def from_value(cls, value: Any) -> ResearchProgram | None:
+        """From the ``research_program`` setting: a dict ``{"phases": [...], "goal"}``, a list of phases,
+        or free text (directives only: ``None`` here)."""
+        if value is None or isinstance(value, str):
+            return None
+        if isinstance(value, Mapping):
+            phases, goal = value.get("phases"), str(value.get("goal", ""))
+            extra = [k for k in value if k not in ("phases", "goal")]
+            if extra:
+                raise SettingsError(f"research_program: unknown key {extra[0]!r}; valid keys: phases, goal")
+        else:
+            phases, goal = value, ""
+        if not isinstance(phases, Sequence) or isinstance(phases, str) or not phases:
+            raise SettingsError(f"research_program.phases: {phases!r} is not allowed; expected a non-empty list")
+        items = []
+        for i, phase in enumerate(phases):
+            if not isinstance(phase, Mapping):
+                raise SettingsError(f"research_program.phases[{i}]: {phase!r} is not allowed; expected a mapping")
+            items.append(ResearchPhase.from_mapping(phase, i))
+        return cls(tuple(items), goal)
+
+    def validate(self, space: SearchSpace, algorithms: Sequence[str] | None = None) -> ResearchProgram:
+        """Check algorithms, params, budgets and carry-forward; return ``self``."""
+        algorithms = list(algorithms or phase_algorithms())
+        for i, ph in enumerate(self.phases):
+            where = f"research_program.phases[{i}]"
+            if ph.algorithm not in algorithms:
+                raise SettingsError(f"{where}.algorithm: {ph.algorithm!r} is not allowed"
+                                    f"{did_you_mean(ph.algorithm, algorithms)}; available: {', '.join(algorithms)}")
+            for name in ph.params:
+                if name not in space:
+                    raise SettingsError(f"{where}.params: {name!r} is not a search parameter"
+                                        f"{did_you_mean(name, space.names)}; available: {', '.join(space.names)}")
+            budget = ph.budget
+            if isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0 \
+                    or (isinstance(budget, float) and budget > 1):
+                raise SettingsError(f"{where}.budget: {budget!r} is not allowed; expected a rec count >= 1 "
+                                    "or a fraction in (0, 1]")
+            if ph.carry_forward not in CARRY_FORWARD:
+                raise SettingsError(f"{where}.carry_forward: {ph.carry_forward!r} is not allowed; "
+                                    f"expected one of {', '.join(CARRY_FORWARD)}")
+        return self
+
+    def allocate(self, total: int) -> list[int]:
+        """Recs per phase: each >= 1 (while the budget lasts), summing to ``total``."""
+        raw = [float(p.budget) * total if isinstance(p.budget, float) else float(p.budget) for p in self.phases]
+        scale = total / sum(raw) if sum(raw) > total else 1.0
+        counts = [max(1, round(r * scale)) for r in raw]
+        while sum(counts) > total and max(counts) > 1:
+            counts[counts.index(max(counts))] -= 1
+        counts[-1] += max(0, total - sum(counts))
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {"goal": self.goal, "phases": [
+            {"name": p.name, "algorithm": p.algorithm, "budget": p.budget, "params": list(p.params),
+             "carry_forward": p.carry_forward, "directive": p.directive} for p in self.phases]}
+
+
+@dataclass
+class _Phase:
+    spec: ResearchPhase
+    budget: int
+    space: SearchSpace
+    fixed: Config
+    brain: Brain
+    used: int = 0
+
+
+class ProgramBrain:
+    """Run a :class:`ResearchProgram`'s phases in order, each with its own classical brain."""
+
+    def __init__(self, space: SearchSpace, program: ResearchProgram, budget: int) -> None:
+        self.space = space
+        self.program = program.validate(space)
+        self.budgets = program.allocate(max(budget, len(program.phases)))
+        self.history: list[tuple[Config, float | None]] = []
+        self.records: list[dict[str, Any]] = []
+        self.index = -1
+        self.phase: _Phase | None = None
+
+    def _defaults(self) -> Config:
+        config, _ = repair_config(self.space, {p.name: p.default for p in self.space.params if p.default is not None})
+        assert config is not None
+        return config
+
+    def _best(self) -> Config | None:
+        ok = [h for h in self.history if h[1] is not None]
+        return dict(min(ok, key=lambda h: float(h[1]))[0]) if ok else None  # type: ignore[arg-type]
+
+    def _start(self, index: int) -> _Phase:
+        from tao_automl.brain.registry import make_brain
+
+        spec = self.program.phases[index]
+        names = list(spec.params) or self.space.names
+        base = (self._best() if spec.carry_forward == "best" else None) or self._defaults()
+        fixed = {k: v for k, v in base.items() if k not in names}
+        relations = tuple(r for r in self.space.relations if r.left in names and r.right in names)
+        sub = SearchSpace(tuple(self.space[n] for n in names), relations)
+        phase = _Phase(spec, self.budgets[index], sub, fixed, make_brain(spec.algorithm, sub))
+        for config, value in self.history:  # earlier results with the same fixed values are valid data
+            if all(config.get(k) == v for k, v in fixed.items()):
+                phase.brain.observe({n: config[n] for n in names}, value)
+        self.records.append({"kind": "research_phase", "index": None, "phase": spec.name, "algorithm": spec.algorithm,
+                             "params": names, "fixed": fixed, "budget": phase.budget})
+        return phase
+
+    def suggest(self, n: int, pending: Sequence[Config], rng: np.random.Generator) -> list[Config]:
+        out: list[Config] = []
+        while len(out) < n:
+            if self.phase is None or (self.phase.used >= self.phase.budget
+                                      and self.index + 1 < len(self.program.phases)):
+                self.index += 1
+                self.phase = self._start(self.index)
+            ph = self.phase
+            last = self.index + 1 == len(self.program.phases)
+            k = n - len(out) if last else min(n - len(out), ph.budget - ph.used)
+            names = ph.space.names
+            sub_pending = [{k2: c[k2] for k2 in names} for c in [*pending, *out]
+                           if all(c.get(f) == v for f, v in ph.fixed.items())]
+            for sub in ph.brain.suggest(k, sub_pending, rng)[:k]:
+                config = self.space.repair({n: (sub[n] if n in sub else ph.fixed[n]) for n in self.space.names})
+                out.append(config)
+            ph.used += k
+        return out
+
+    def observe(self, config: Config, value: float | None) -> None:
+        self.history.append((dict(config), value))
+        ph = self.phase
+        if ph is not None and all(config.get(k) == v for k, v in ph.fixed.items()):
+            ph.brain.observe({n: config[n] for n in ph.space.names}, value)
+
+    def drain_records(self) -> list[dict[str, Any]]:
+        records, self.records = self.records, []
+        return records

@@ -1,0 +1,1 @@
+"""Multi-fidelity trial schedulers: successive halving, ASHA, Hyperband, BOHB, DEHB, BFBO, PBT."""

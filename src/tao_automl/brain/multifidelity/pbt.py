@@ -1,0 +1,133 @@
+"""Population-based training (Jaderberg et al., 2017), synchronous generations, from checkpoints.
+
+A population of ``population_size`` members trains in ``generations`` chunks of epochs (generation
+``g`` trains up to ``ceil(max_epochs * (g + 1) / generations)``; by default as many generations as
+``max_trials`` allows, at most ``max_epochs``). Each member of a generation is a new trial:
+
+* a member that did well goes on: same config, resuming its own previous trial's checkpoint;
+* a member in the bottom ``quantile`` (failed or lost members first, and always) *exploits*: it copies a
+  random member of the top ``quantile`` — config and checkpoint (``Trial.parent`` = that member's latest trial) — and
+  *explores*: numeric coordinates of its unit-cube encoding move by a Gaussian step (``scale``), each
+  categorical/bool is re-drawn with probability 0.2, and ``space.decode`` keeps it valid.
+
+Failures are never exploited. A generation starts once the previous one has fully ended. PBT changes
+hyperparameters between chunks, so perturbed params must be ones a checkpoint can continue with
+(optimiser/regularisation settings, not the architecture) — choose the search space accordingly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from tao_automl.brain.classic.acquisition import Snapper
+from tao_automl.brain.multifidelity.successive_halving import check_count
+from tao_automl.brain.trials import PROMOTION, Trial
+from tao_automl.errors import SettingsError
+from tao_automl.space.search_space import Config, SearchSpace
+
+
+class PBT:
+    """Population-based training over ``population_size`` members (promotion mode)."""
+
+    mode: str | None = PROMOTION
+
+    def __init__(self, space: SearchSpace, *, max_epochs: int = 27, population_size: int = 10,
+                 max_trials: int = 20, generations: int | None = None, quantile: float = 0.25,
+                 scale: float = 0.1) -> None:
+        self.space = space
+        self.max_epochs = check_count("automl_max_epochs", max_epochs)
+        self.size = check_count("automl_population_size", population_size)
+        self.max_trials = check_count("automl_max_recommendations", max_trials)
+        default = max(1, min(self.max_epochs, self.max_trials // self.size))
+        self.generations = default if generations is None else check_count("pbt option generations", generations)
+        if not (isinstance(quantile, (int, float)) and 0.0 < quantile <= 0.5):
+            raise SettingsError(f"pbt option quantile: {quantile!r} is not allowed; expected a number in (0, 0.5]")
+        self.quantile = float(quantile)
+        self.scale = float(scale)
+        self._snap = Snapper(space)
+        self._trials: dict[int, Trial] = {}
+        self._values: dict[int, float | None] = {}
+        self._slots: dict[int, list[int]] = {}  # generation -> trial ids, member order
+        self._inflight: set[int] = set()
+
+    def budget(self, generation: int) -> int:
+        """Epochs a member reaches at the end of ``generation``."""
+        return max(1, math.ceil(self.max_epochs * (generation + 1) / self.generations - 1e-9))
+
+    # -- protocol ---------------------------------------------------------------------------------
+    def propose(self, ids: Sequence[int], pending: Mapping[int, Trial], rng: np.random.Generator) -> list[Trial]:
+        self._inflight = set(pending)
+        out: list[Trial] = []
+        for trial_id in ids:
+            trial = self._next(rng)
+            if trial is None:
+                break
+            self.restore(trial_id, trial)
+            out.append(trial)
+        return out
+
+    def observe(self, trial_id: int, value: float | None, budget: int | None) -> None:
+        if trial_id in self._trials:
+            self._values[trial_id] = value if value is None or math.isfinite(value) else None
+            self._inflight.discard(trial_id)
+
+    def report_epoch(self, trial_id: int, epoch: int, value: float) -> bool:
+        return False
+
+    def restore(self, trial_id: int, trial: Trial) -> None:
+        self._trials[trial_id] = trial
+        self._inflight.add(trial_id)
+        slot = self._slots.setdefault(trial.rung or 0, [])
+        if trial_id not in slot:
+            slot.append(trial_id)
+
+    def is_finished(self, n_created: int) -> bool:
+        return n_created >= self.max_trials or (self._generation_done(self.generations - 1))
+
+    # -- schedule ---------------------------------------------------------------------------------
+    def _ended(self, trial_id: int) -> bool:
+        return trial_id in self._values or trial_id not in self._inflight
+
+    def _generation_done(self, g: int) -> bool:
+        slot = self._slots.get(g, [])
+        return len(slot) >= self.size and all(self._ended(t) for t in slot)
+
+    def ranking(self, g: int) -> tuple[list[int], list[int]]:
+        """(top, bottom) trial ids of generation ``g``; failed/lost members are always bottom."""
+        slot = self._slots.get(g, [])
+        ok = sorted((t for t in slot if self._values.get(t) is not None), key=lambda t: (self._values[t], t))
+        n_cut = max(1, math.floor(self.quantile * len(slot)))
+        top = ok[:n_cut]
+        failed = [t for t in slot if self._values.get(t) is None]
+        n_worst = max(0, n_cut - len(failed))  # failures fill the bottom quantile first
+        bottom = sorted(set(ok[max(len(top), len(ok) - n_worst):]) | set(failed))
+        return top, bottom
+
+    def _next(self, rng: np.random.Generator) -> Trial | None:
+        g = max(self._slots, default=0)
+        slot = self._slots.get(g, [])
+        if len(slot) >= self.size:
+            if not self._generation_done(g) or g + 1 >= self.generations:
+                return None
+            g, slot = g + 1, []
+        member = len(slot)
+        if g == 0:
+            return Trial(config=self.space.sample(rng), budget=self.budget(0), bracket=member, rung=0)
+        previous = self._slots[g - 1][member]
+        top, bottom = self.ranking(g - 1)
+        if previous not in bottom:
+            return Trial(config=dict(self._trials[previous].config), budget=self.budget(g), parent=previous,
+                         bracket=member, rung=g)
+        if not top:  # nobody succeeded: start this member afresh
+            return Trial(config=self.space.sample(rng), budget=self.budget(g), bracket=member, rung=g)
+        source = top[int(rng.integers(len(top)))]
+        return Trial(config=self.explore(self._trials[source].config, rng), budget=self.budget(g), parent=source,
+                     bracket=member, rung=g)
+
+    def explore(self, config: Config, rng: np.random.Generator) -> Config:
+        """A perturbed copy of ``config`` inside the space."""
+        x = np.clip(self.space.encode(config), 0.0, 1.0)[None, :]
+        return self.space.decode(self._snap.perturb(x, self.scale, rng)[0])

@@ -1,0 +1,220 @@
+"""Synchronous successive-halving brackets (Hyperband's schedule), shared by hyperband, bohb, dehb, bfbo.
+
+Bracket ``s`` (``s = s_max .. 0``, ``s_max = floor(log_eta(max_epochs))``) starts
+``n = ceil((s_max + 1) / (s + 1) * eta^s)`` configs at ``max_epochs * eta^-s`` epochs; each rung keeps the
+best ``floor(n_i / eta)`` successes and promotes them — as *new* trials that resume from their parent's
+checkpoint (promotion mode) — to ``eta`` times the epochs, up to ``max_epochs``. The s=0 bracket trains
+its configs at the full budget from scratch.
+
+The schedule is synchronous: a rung is promoted once every trial in it has ended, so ``propose`` hands
+out fewer (or no) trials while it waits. Its whole state is a function of the registered trials (each
+carries its ``bracket`` and ``rung``) and the observed values, so :meth:`restore` + replay rebuilds it.
+A trial that is neither observed nor in flight (cancelled, lost) counts as a failure; failures are never
+promoted. When one iteration holds more trials than ``max_trials`` (automl_max_recommendations), the
+brackets are shrunk to fit (:func:`fit_brackets`), so the cap never leaves a rung unpromoted. Subclasses
+choose the configs that start a bracket (:meth:`SuccessiveHalving._new_configs`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tao_automl.brain.trials import PROMOTION, Trial
+from tao_automl.errors import SettingsError
+from tao_automl.space.search_space import Config, SearchSpace
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """One bracket: its index ``s`` and the (size, epochs) of each rung, lowest first."""
+
+    s: int
+    sizes: tuple[int, ...]
+    budgets: tuple[int, ...]
+
+
+def hyperband_brackets(max_epochs: int, eta: int) -> list[Bracket]:
+    """The brackets of one Hyperband iteration, most exploratory (``s = s_max``) first, s=0 last."""
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
+        raise SettingsError(f"automl_max_epochs: {max_epochs!r} is not allowed; expected an integer >= 1")
+    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+        raise SettingsError(f"automl_reduction_factor: {eta!r} is not allowed; expected an integer >= 2")
+    s_max = math.floor(math.log(max_epochs, eta) + 1e-9)
+    out: list[Bracket] = []
+    for s in range(s_max, -1, -1):
+        n = math.ceil((s_max + 1) / (s + 1) * eta**s - 1e-9)
+        sizes = tuple(max(1, math.floor(n * eta ** (-i) + 1e-9)) for i in range(s + 1))
+        budgets = tuple(max(1, round(max_epochs * eta ** (i - s))) for i in range(s + 1))
+        out.append(Bracket(s, sizes, budgets))
+    return out
+
+
+def fit_brackets(brackets: list[Bracket], max_trials: int, eta: int) -> list[Bracket]:
+    """``brackets`` shrunk to at most ``max_trials`` trials in all, so the cap never cuts a rung short.
+
+    Every bracket's first rung is scaled by the same factor (rungs above keep ``1/eta`` of the one below,
+    at least 1); when even one config per bracket is too many, the most exploratory brackets are dropped.
+    """
+    def total(bs: list[Bracket]) -> int:
+        return sum(sum(b.sizes) for b in bs)
+
+    if total(brackets) <= max_trials:
+        return brackets
+    for step in range(100, 0, -1):
+        scaled = []
+        for b in brackets:
+            n = max(1, math.floor(b.sizes[0] * step / 100 + 0.5))
+            scaled.append(Bracket(b.s, tuple(max(1, math.floor(n * eta ** (-i) + 1e-9)) for i in range(len(b.sizes))),
+                                  b.budgets))
+        if total(scaled) <= max_trials:
+            return scaled
+    while len(scaled) > 1 and total(scaled) > max_trials:
+        scaled = scaled[1:]
+    return scaled
+
+
+def check_count(name: str, value: object, low: int = 1) -> int:
+    """``value`` as an int >= ``low``, or a SettingsError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise SettingsError(f"{name}: {value!r} is not allowed; expected an integer >= {low}")
+    return value
+
+
+class SuccessiveHalving:
+    """Hyperband's brackets run one after the other, synchronously, in promotion mode."""
+
+    mode: str | None = PROMOTION
+
+    def __init__(self, space: SearchSpace, *, max_epochs: int = 27, eta: int = 3, max_trials: int = 20,
+                 iterations: int = 1) -> None:
+        self.space = space
+        self.eta = eta
+        self.max_epochs = max_epochs
+        self.max_trials = check_count("automl_max_recommendations", max_trials)
+        self.iterations = check_count("iterations", iterations)
+        self.brackets = fit_brackets(hyperband_brackets(max_epochs, eta) * self.iterations, self.max_trials, eta)
+        self._trials: dict[int, Trial] = {}
+        self._values: dict[int, float | None] = {}
+        self._members: dict[tuple[int, int], list[int]] = {}  # (bracket, rung) -> trial ids, in id order
+        self._promoted: set[int] = set()
+        self._inflight: set[int] = set()
+
+    # -- protocol ---------------------------------------------------------------------------------
+    def propose(self, ids: Sequence[int], pending: Mapping[int, Trial], rng: np.random.Generator) -> list[Trial]:
+        self._inflight = set(pending)
+        out: list[Trial] = []
+        for trial_id in ids:
+            trial = self._next(rng, pending)
+            if trial is None:
+                break
+            self.restore(trial_id, trial)
+            out.append(trial)
+        return out
+
+    def observe(self, trial_id: int, value: float | None, budget: int | None) -> None:
+        if trial_id in self._trials:
+            self._values[trial_id] = value if value is None or math.isfinite(value) else None
+            self._inflight.discard(trial_id)
+
+    def report_epoch(self, trial_id: int, epoch: int, value: float) -> bool:
+        return False
+
+    def restore(self, trial_id: int, trial: Trial) -> None:
+        self._trials[trial_id] = trial
+        self._inflight.add(trial_id)
+        key = (trial.bracket or 0, trial.rung or 0)
+        members = self._members.setdefault(key, [])
+        if trial_id not in members:
+            members.append(trial_id)
+        if trial.parent is not None:
+            self._promoted.add(trial.parent)
+
+    def is_finished(self, n_created: int) -> bool:
+        return n_created >= self.max_trials or self._current() is None
+
+    # -- schedule ---------------------------------------------------------------------------------
+    def ended(self, trial_id: int) -> bool:
+        return trial_id in self._values or trial_id not in self._inflight
+
+    def value(self, trial_id: int) -> float | None:
+        """The trial's observed value; None while running, when failed, or when lost."""
+        return self._values.get(trial_id)
+
+    def rung_target(self, b: int, i: int) -> int:
+        """How many trials rung ``i`` of bracket ``b`` holds (fewer than planned when failures cut it)."""
+        size = self.brackets[b].sizes[i]
+        if i == 0:
+            return size
+        return min(size, len(self.survivors(b, i - 1)))
+
+    def survivors(self, b: int, i: int) -> list[int]:
+        """Successful trials of a rung, best first (ties by id)."""
+        done = [t for t in self._members.get((b, i), []) if self.value(t) is not None]
+        return sorted(done, key=lambda t: (self.value(t), t))
+
+    def rung_complete(self, b: int, i: int) -> bool:
+        members = self._members.get((b, i), [])
+        return len(members) >= self.rung_target(b, i) and all(self.ended(t) for t in members)
+
+    def _current(self) -> int | None:
+        """Index of the first bracket that is not done."""
+        for b, bracket in enumerate(self.brackets):
+            if not all(self.rung_complete(b, i) for i in range(len(bracket.sizes))):
+                return b
+        return None
+
+    def _next(self, rng: np.random.Generator, pending: Mapping[int, Trial]) -> Trial | None:
+        b = self._current()
+        if b is None:
+            return None
+        bracket = self.brackets[b]
+        for i in range(len(bracket.sizes)):
+            members = self._members.get((b, i), [])
+            if len(members) < self.rung_target(b, i):
+                if i == 0:
+                    config = self._new_configs(1, bracket.budgets[0], pending, rng)[0]
+                    return Trial(config=config, budget=bracket.budgets[0], bracket=b, rung=0)
+                if not self.rung_complete(b, i - 1):
+                    return None
+                n_up = self.rung_target(b, i)
+                for parent in self.survivors(b, i - 1)[:n_up]:
+                    if parent not in self._promoted:
+                        return Trial(config=dict(self._trials[parent].config), budget=bracket.budgets[i],
+                                     parent=parent, bracket=b, rung=i)
+                return None
+            if not self.rung_complete(b, i):
+                return None
+        return None
+
+    # -- data for models ----------------------------------------------------------------------------
+    def results_at(self, budget: int) -> list[tuple[Config, float | None]]:
+        """(config, value) of every ended trial trained to ``budget`` epochs, in id order (None = failed)."""
+        return [(self._trials[t].config, self._values.get(t)) for t in sorted(self._trials)
+                if self._trials[t].budget == budget and self.ended(t)]
+
+    def running_configs(self) -> list[Config]:
+        """Configs of trials still in flight."""
+        return [self._trials[t].config for t in sorted(self._trials) if not self.ended(t)]
+
+    def budgets(self) -> list[int]:
+        """All distinct rung budgets, lowest first."""
+        return sorted({r for br in self.brackets for r in br.budgets})
+
+    def incumbent(self) -> tuple[Config, float] | None:
+        """Best successful config at the largest budget reached."""
+        for budget in reversed(self.budgets()):
+            done = [(c, v) for c, v in self.results_at(budget) if v is not None]
+            if done:
+                config, value = min(done, key=lambda cv: cv[1])
+                assert value is not None
+                return config, value
+        return None
+
+    def _new_configs(self, n: int, budget: int, pending: Mapping[int, Trial],
+                     rng: np.random.Generator) -> list[Config]:
+        """``n`` configs to start a bracket at ``budget`` epochs (random here)."""
+        return [self.space.sample(rng) for _ in range(n)]

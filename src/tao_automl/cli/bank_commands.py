@@ -1,0 +1,156 @@
+"""Bank commands of ``tao-automl``: ``models``, ``platforms``, ``versions``, ``preflight``.
+
+Each handler takes the parsed arguments, prints one JSON document (``--format json``) or readable
+tables (text) on stdout and returns the exit code; user errors raise :class:`UserInputError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from tao_automl.bank.layout import bank_root, models_dir, versions_file
+from tao_automl.errors import UserInputError
+
+SCOPES = ("automl", "all")
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False)) or getattr(args, "format", "text") == "json"
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# -- models ---------------------------------------------------------------------------------------
+def models_report(bank: str | None, scope: str = "automl") -> dict[str, Any]:
+    """Runnable and blocked AutoML models of a bank (``scope='all'`` adds every model with its flag)."""
+    from tao_automl.bank.inventory import bank_models
+
+    if scope not in SCOPES:
+        raise UserInputError(f"--scope: {scope!r} is not allowed; allowed: {', '.join(SCOPES)}")
+    root = bank_root(bank)
+    models = bank_models(root)
+    report: dict[str, Any] = {
+        "bank": str(root), "models_dir": str(models_dir(root)),
+        "runnable": [m.to_json() for m in models if m.runnable],
+        "blocked": [m.to_json() for m in models if m.automl_enabled and not m.runnable],
+        "automl_disabled_count": sum(1 for m in models if not m.automl_enabled),
+    }
+    support = models_dir(root) / "automl_support.json"
+    if support.is_file():
+        report["automl_support_file"] = str(support)
+    if scope == "all":
+        report["all"] = [{"model": m.name, "automl_enabled": m.automl_enabled, "runnable": m.runnable}
+                         for m in models]
+    return report
+
+
+def _models_text(report: dict[str, Any]) -> str:
+    out = [f"bank: {report['bank']}", "", f"runnable AutoML models ({len(report['runnable'])}):"]
+    for m in report["runnable"]:
+        out.append(f"  {m['model']}")
+        rows: list[tuple[Any, ...]] = [(p["name"], p["type"], p["range"], p["default"]) for p in m["params"]]
+        out += ["    " + line for line in _table(rows, ("param", "type", "range", "default")).splitlines()]
+        out += [f"    note: {n}" for n in m.get("notes", [])]
+    out += ["", f"blocked AutoML models ({len(report['blocked'])}):"]
+    out += [f"  {m['model']}: {m['reason']}" for m in report["blocked"]] or ["  none"]
+    out.append(f"\n{report['automl_disabled_count']} model(s) have automl_enabled: false (see --scope all)")
+    if "all" in report:
+        rows = [(m["model"], m["automl_enabled"], m["runnable"]) for m in report["all"]]
+        out += ["", _table(rows, ("model", "automl_enabled", "runnable"))]
+    return "\n".join(out)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    report = models_report(args.skill_bank, args.scope)
+    print(json.dumps(report, indent=2, default=str) if wants_json(args) else _models_text(report))
+    return 0
+
+
+# -- platforms ------------------------------------------------------------------------------------
+def platforms_report(bank: str | None, platform: str | None = None) -> dict[str, Any]:
+    """Bank platform skills with credential presence (never values), and our SDK registry."""
+    from tao_automl.bank.credentials import list_platforms, sdk_registry, select_platform
+
+    root = bank_root(bank)
+    found = list_platforms(root)
+    report: dict[str, Any] = {"bank": str(root), "sdk_registry": sdk_registry()}
+    if found is None:
+        report["platforms"] = None
+        report["note"] = f"the bank {str(root)!r} has no platform folder (platform/ or skills/platform/)"
+        if platform is not None:
+            raise UserInputError(f"--platform {platform!r}: {report['note']}")
+        return report
+    chosen = found if platform is None else [select_platform(found, platform)]
+    report["platforms"] = [p.to_json() for p in chosen]
+    return report
+
+
+def _platforms_text(report: dict[str, Any]) -> str:
+    out = [f"bank: {report['bank']}"]
+    if report["platforms"] is None:
+        out.append(report["note"])
+    for p in report["platforms"] or []:
+        out += ["", f"{p['name']}: {'ready' if p['ready'] else 'missing ' + ', '.join(p['missing'])}"]
+        if p.get("error"):
+            out.append(f"  error: {p['error']}")
+        rows: list[tuple[Any, ...]] = [(c["name"], "required" if c["required"] else "optional", c["status"])
+                                       for c in p["credentials"]]
+        rows += [(f"one of {'/'.join(g['one_of'])}", f"group {g['name']}", g["status"])
+                 for g in p["credential_groups"]]
+        out += ["  " + line for line in _table(rows, ("credential", "kind", "status")).splitlines()] if rows else \
+            ["  no credentials"]
+    sdks = [(s["name"], s["class"], s["extra"] or "-", "yes" if s["implemented"] else "no")
+            for s in report["sdk_registry"]]
+    out += ["", "SDK registry (platform: in run configs):", _table(sdks, ("name", "class", "extra", "implemented"))]
+    return "\n".join(out)
+
+
+def cmd_platforms(args: argparse.Namespace) -> int:
+    report = platforms_report(args.skill_bank, args.platform)
+    print(json.dumps(report, indent=2) if wants_json(args) else _platforms_text(report))
+    return 0
+
+
+# -- versions -------------------------------------------------------------------------------------
+def lookup_version(bank: str | None, key: str) -> Any:
+    """The value of dotted ``key`` in the bank's versions.yaml."""
+    from tao_automl.bank.versions import load_versions, resolve_key
+
+    root = bank_root(bank)
+    path = versions_file(root)
+    if path is None:
+        raise UserInputError(f"skill bank {str(root)!r} has no versions.yaml")
+    return resolve_key(load_versions(path), key)
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    value = lookup_version(args.skill_bank, args.key)
+    if wants_json(args):
+        print(json.dumps({"key": args.key, "value": value}, default=str))
+    elif isinstance(value, (dict, list)):
+        print(json.dumps(value, indent=2, default=str))
+    else:
+        print(value)
+    return 0
+
+
+# -- preflight ------------------------------------------------------------------------------------
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from tao_automl.cli.preflight import preflight_file
+
+    _, report = preflight_file(args.config)
+    print(json.dumps(report.to_json(), indent=2) if wants_json(args) else report.text())
+    if not report.ok:
+        raise UserInputError(report.summary_line())
+    return 0

@@ -1,0 +1,125 @@
+"""``tao-automl run CONFIG --dry-run``: the first recs the sweep would launch, rendered, launching nothing.
+
+Recs come from the configured brain exactly as the runner asks them before any result (batches of
+``automl_max_concurrent``, rng ``default_rng([seed, recs created])``,
+earlier recs pending). Specs are rendered into a temporary folder that is removed; paths are shown as
+they would be under the workspace. No workspace, state or job is created.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from tao_automl.brain.registry import brain_options, make_brain
+from tao_automl.brain.trials import Trial, TrialScheduler
+from tao_automl.cli.run_config import RunConfig
+from tao_automl.errors import UserInputError
+from tao_automl.experiment.core import as_scheduler
+from tao_automl.runner.fidelity import epoch_key
+from tao_automl.settings import AutoMLSettings
+
+#: How a run folder is named (see workspace.new_run_dir); shown in place of the real, future name.
+RUN_DIR_PLACEHOLDER = "run_YYYYmmdd_HHMMSS_xxxxxx"
+
+
+@dataclass(frozen=True)
+class DryRec:
+    rec_id: int
+    params: dict[str, Any]
+    spec: dict[str, Any]
+    spec_path: str
+    command: str
+    image: str | None
+    platform_kwargs: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rec_id": self.rec_id, "params": self.params, "spec": self.spec, "spec_path": self.spec_path,
+                "command": self.command, "image": self.image, "platform_kwargs": self.platform_kwargs}
+
+    def text(self) -> str:
+        spec = yaml.safe_dump(self.spec, sort_keys=False).rstrip()
+        params = "\n".join(f"  {k} = {v!r}" for k, v in self.params.items())
+        kwargs = ", ".join(f"{k}={v!r}" for k, v in self.platform_kwargs.items())
+        return (f"=== rec {self.rec_id}\nparams:\n{params}\nimage: {self.image}\ncommand: {self.command}\n"
+                f"platform kwargs: {kwargs}\nspec ({self.spec_path}):\n{_indent(spec)}")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+def _swap(value: Any, old: str, new: str) -> Any:
+    """Replace the temporary folder by the display path in every string of a spec."""
+    if isinstance(value, dict):
+        return {k: _swap(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_swap(v, old, new) for v in value]
+    if isinstance(value, str):
+        return value.replace(old, new)
+    return value
+
+
+def _first_trials(scheduler: TrialScheduler, n: int, settings: AutoMLSettings) -> list[tuple[int, Trial]]:
+    """The first ``n`` trials exactly as the runner asks them before any result: batches of
+    ``automl_max_concurrent`` ids, ``default_rng([seed, recs created])``, earlier trials pending."""
+    trials: list[tuple[int, Trial]] = []
+    while len(trials) < n:
+        created = len(trials)
+        ids = list(range(created + 1, min(n, created + settings.automl_max_concurrent) + 1))
+        proposed = scheduler.propose(ids, dict(trials), np.random.default_rng([settings.seed, created]))
+        if not proposed:
+            break  # the schedule waits for results before it proposes more
+        trials += list(zip(ids, proposed, strict=False))
+    return trials
+
+
+def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
+    """The first ``n`` recs (fewer when the budget is smaller); raises when preflight fails."""
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.cli.preflight import run_preflight
+    from tao_automl.render.job import JobContext, render_job
+    from tao_automl.schema.build import build_search_space
+
+    if n < 1:
+        raise UserInputError(f"--recs: {n} is not allowed; expected an integer >= 1")
+    report = run_preflight(config)
+    if not report.ok:
+        raise UserInputError(report.summary_line())
+    skill = load_skill(config.skill_dir, config.action)
+    settings = AutoMLSettings.from_mapping(config.automl_settings)
+    space = build_search_space(skill.schema, config.automl_hyperparameters, config.custom_param_ranges,
+                               override_disabled=settings.override_automl_disabled_params)
+    scheduler = as_scheduler(make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings)),
+                             settings)
+    ctx = JobContext(train_dataset_uri=config.train_dataset_uri, eval_dataset_uri=config.eval_dataset_uri,
+                     base_checkpoint=config.base_checkpoint, spec_overrides=config.spec_overrides, image=config.image,
+                     dataset_keys=config.dataset_keys)
+    run_dir = Path(config.workspace_path) / RUN_DIR_PLACEHOLDER
+    kwargs = dict(config.platform_kwargs)
+    gpu_count = kwargs.pop("gpu_count", 1)
+    trials = _first_trials(scheduler, min(n, settings.automl_max_recommendations), settings)
+    out: list[DryRec] = []
+    with tempfile.TemporaryDirectory(prefix="tao-automl-dry-run-") as tmp:
+        for rec_id, trial in trials:
+            params = dict(trial.config)
+            rec_ctx = ctx
+            if trial.budget is not None:  # multi-fidelity: the runner writes the budget to the epoch key
+                rec_ctx = replace(ctx, spec_overrides={**ctx.spec_overrides, epoch_key(skill): trial.budget})
+            rel = Path("recs") / f"rec_{rec_id:04d}"
+            shown = run_dir / rel
+            request = render_job(skill, params, rec_ctx, rec_dir=Path(tmp) / rel,
+                                 results_dir=str(shown / "results"))
+            spec_path = str(shown / request.config_path.name)
+            command = skill.command_template.replace("{config_path}", shlex.quote(spec_path))
+            call = {"gpu_count": gpu_count, "job_name": f"{RUN_DIR_PLACEHOLDER}-rec{rec_id:04d}",
+                    "inputs": _swap(request.inputs, tmp, str(run_dir)), "outputs": request.outputs, **kwargs}
+            out.append(DryRec(rec_id, params, _swap(request.spec, tmp, str(run_dir)), spec_path, command,
+                              request.image, call))
+    return out

@@ -1,0 +1,197 @@
+"""``tao-automl``: run, status and resume sweeps; inspect a skill bank; preflight. User errors exit with code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tao_automl.cli.text_report import format_params, format_value, ranked_table
+from tao_automl.errors import TaoAutoMLError, UserInputError
+from tao_automl.experiment.core import Recommendation
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _live(metric: str) -> tuple[Callable[[Recommendation], None], Callable[[Recommendation, float | None, str], None]]:
+    def started(rec: Recommendation) -> None:
+        print(f"[rec {rec.id:>3}] started  job {rec.job_id}  {format_params(rec.params)}", file=sys.stderr, flush=True)
+
+    def ended(rec: Recommendation, value: float | None, status: str) -> None:
+        shown = f"{metric}={format_value(value)}" if value is not None else str(rec.extra.get("message") or "")
+        print(f"[rec {rec.id:>3}] {status:<8} {shown}", file=sys.stderr, flush=True)
+
+    return started, ended
+
+
+def _finish(summary: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(ranked_table(summary))
+        print(f"run folder: {summary.get('run_dir')}")
+    return EXIT_OK if summary["progress"].get("state") == "finished" else EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tao_automl.cli.preflight import run_preflight
+    from tao_automl.cli.run_config import load_run_config
+    from tao_automl.platforms.registry import make_sdk
+    from tao_automl.runner.loop import AutoMLRunner
+
+    config = load_run_config(args.config)
+    if getattr(args, "dry_run", False):
+        return _dry_run(config, args)
+    report = run_preflight(config)
+    if not report.ok:
+        raise UserInputError(report.summary_line())
+    runner = AutoMLRunner(make_sdk(config.platform, config.platform_options), config.skill_dir, config.action)
+    metric = config.automl_settings.get("metric", "loss")
+    started, ended = _live(metric if metric != "kpi" else runner.skill.monitoring_metric() or "kpi")
+    summary = runner.run(**config.run_kwargs(), on_recommendation=started, on_result=ended)
+    return _finish(summary, _as_json(args))
+
+
+def _dry_run(config: Any, args: argparse.Namespace) -> int:
+    from tao_automl.cli.dry_run import dry_run
+
+    recs = dry_run(config, args.recs)
+    if _as_json(args):
+        print(json.dumps({"dry_run": True, "recs": [r.to_json() for r in recs]}, indent=2, default=str))
+    else:
+        print("\n\n".join(r.text() for r in recs))
+        print(f"\ndry run: {len(recs)} rec(s) rendered; nothing was launched and no workspace was created")
+    return EXIT_OK
+
+
+def _as_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False)) or getattr(args, "format", "text") == "json"
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from tao_automl.experiment.store import read_meta
+    from tao_automl.experiment.workspace import existing_run_dir
+    from tao_automl.platforms.registry import make_sdk, platform_name
+    from tao_automl.runner.loop import AutoMLRunner
+
+    run_dir = existing_run_dir(args.run_dir)
+    meta = read_meta(run_dir)
+    if meta.get("mode") != "runner":
+        raise UserInputError(f"{str(run_dir)!r} was not started by the runner (mode {meta.get('mode')!r})")
+    stored = meta["run_args"]
+    platform = meta.get("platform") or {}
+    name = platform_name(str(platform.get("class", "")))
+    if name is None:
+        raise UserInputError(f"{str(run_dir)!r} ran on {platform.get('class')!r}, which the CLI cannot rebuild; "
+                             "resume it from Python with AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)")
+    runner = AutoMLRunner(make_sdk(name, platform.get("options") or {}), stored["skill_dir"], stored["action"])
+    started, ended = _live(meta.get("metric", "metric"))
+    summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=started, on_result=ended)
+    return _finish(summary, _as_json(args))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tao_automl.status import query_status
+
+    status = query_status(args.run_dir)
+    if "error" in status:
+        if _as_json(args):
+            print(json.dumps(status))
+        raise UserInputError(status["error"])
+    if _as_json(args):
+        print(json.dumps(status, indent=2, default=str))
+    else:
+        status["history"] = status["recommendations"]
+        print(ranked_table(status))
+        print(f"state: {status['progress'].get('state')}; active jobs: "
+              f"{', '.join(str(a['job_id']) for a in status['active_jobs']) or 'none'}")
+        _print_llm(status)
+    return EXIT_OK
+
+
+def _print_llm(status: dict[str, Any]) -> None:
+    """LLM runs: the fallback count (never silent) and the reason the LLM gave for each rec."""
+    fallbacks = status["progress"].get("llm_fallbacks", 0)
+    if fallbacks:
+        print(f"LLM fallbacks: {fallbacks} rec(s) or plans not made by the LLM (see llm_fallback events)")
+    for rec in status["recommendations"]:
+        if rec.get("llm_reasoning"):
+            print(f"rec {rec['rec_id']} LLM reasoning: {rec['llm_reasoning']}")
+
+
+def _bank_handler(name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        from tao_automl.cli import bank_commands as bank_tools
+
+        result: int = getattr(bank_tools, name)(args)
+        return result
+
+    return handler
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "run": (cmd_run, "start a sweep from a YAML config (--dry-run: show the first recs, launch nothing)"),
+    "resume": (cmd_resume, "continue a run from its folder (re-attaches to running jobs)"),
+    "status": (cmd_status, "show a run's progress from its folder (safe while it runs)"),
+    "preflight": (_bank_handler("cmd_preflight"), "check a run config without starting anything"),
+    "models": (_bank_handler("cmd_models"), "list a bank's models that can (or cannot yet) run AutoML"),
+    "platforms": (_bank_handler("cmd_platforms"), "show platform skills and whether their credentials are set"),
+    "versions": (_bank_handler("cmd_versions"), "print a pinned image or wheel from the bank's versions.yaml"),
+}
+
+
+def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    if name in ("run", "preflight"):
+        p.add_argument("config", help="run config YAML (see examples/)")
+    elif name in ("resume", "status"):
+        p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx)")
+    elif name == "versions":
+        p.add_argument("key", help="dotted key, e.g. images.tao_toolkit.pyt")
+    if name == "run":
+        p.add_argument("--dry-run", action="store_true", help="render the first recs and launch nothing")
+        p.add_argument("--recs", type=int, default=3, help="how many recs --dry-run shows (default 3)")
+    if name == "models":
+        p.add_argument("--scope", choices=("automl", "all"), default="automl",
+                       help="automl: runnable and blocked AutoML models; all: every model with its flag")
+    if name == "platforms":
+        p.add_argument("--platform", default=None, help="show only this platform (slurm matches tao-run-on-slurm)")
+    if name in ("models", "platforms", "versions"):
+        p.add_argument("--skill-bank", default=None, help="skill bank folder (default $TAO_SKILL_BANK_PATH)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    p.add_argument("--json", action="store_true", help="same as --format json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tao-automl", description="Hyperparameter sweeps for training jobs.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        _add_arguments(name, sub.add_parser(name, help=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    handler, _ = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: jobs keep running; continue with `tao-automl resume RUN_DIR`", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except TaoAutoMLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,224 @@
+"""Check a run config before anything starts: skill, space, overrides, platform, credentials, data, image.
+
+:func:`run_preflight` creates nothing on disk (no workspace, state or logs). A check is ``ok=True``,
+``ok=False`` (the run would fail) or ``ok=None`` ("not checked": the platform gives no way to check).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from tao_automl.cli.run_config import BUILTIN_PREFIX, RunConfig, load_run_config
+from tao_automl.errors import TaoAutoMLError, UserInputError
+
+LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str
+    ok: bool | None
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class PreflightReport:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed ("not checked" does not fail)."""
+        return all(c.ok is not False for c in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.ok is False]
+
+    def add(self, check: str, ok: bool | None, detail: str) -> None:
+        self.checks.append(Check(check, ok, detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [c.to_json() for c in self.checks]}
+
+    def summary_line(self) -> str:
+        """One line naming every failed check, for errors."""
+        return "preflight failed: " + "; ".join(f"{c.check}: {c.detail}" for c in self.failed)
+
+    def text(self) -> str:
+        marks = {True: "ok", False: "FAIL", None: "n/a"}
+        width = max((len(c.check) for c in self.checks), default=5)
+        lines = [f"{marks[c.ok]:<4}  {c.check:<{width}}  {c.detail}" for c in self.checks]
+        lines.append("preflight: " + ("passed" if self.ok else f"{len(self.failed)} check(s) failed"))
+        return "\n".join(lines)
+
+
+def _guard(report: PreflightReport, name: str, fn: Callable[[], str]) -> bool:
+    """Run one check; a user/skill error becomes a failed check with its message."""
+    try:
+        report.add(name, True, fn())
+        return True
+    except TaoAutoMLError as exc:
+        report.add(name, False, str(exc))
+        return False
+
+
+def _skill_checks(config: RunConfig, report: PreflightReport) -> None:
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.brain.registry import check_algorithm
+    from tao_automl.render.job import base_spec, check_spec_overrides
+    from tao_automl.schema.build import build_search_space
+    from tao_automl.settings import AutoMLSettings
+
+    holder: dict[str, Any] = {}
+
+    def skill() -> str:
+        holder["skill"] = load_skill(config.skill_dir, config.action)
+        return f"{holder['skill'].name} ({config.action}) from {holder['skill'].path}"
+
+    def settings() -> str:
+        holder["settings"] = AutoMLSettings.from_mapping(config.automl_settings)
+        check_algorithm(holder["settings"].algorithm)
+        return f"algorithm {holder['settings'].algorithm}, metric {holder['settings'].metric}"
+
+    skill_ok, settings_ok = _guard(report, "skill", skill), _guard(report, "settings", settings)
+    if not skill_ok:
+        report.add("search_space", None, "skipped: the skill did not load")
+        report.add("spec_overrides", None, "skipped: the skill did not load")
+        return
+
+    def space() -> str:
+        override = holder["settings"].override_automl_disabled_params if settings_ok else False
+        built = build_search_space(holder["skill"].schema, config.automl_hyperparameters,
+                                   config.custom_param_ranges, override_disabled=override)
+        if settings_ok and holder["settings"].metric == "kpi" and not holder["skill"].monitoring_metric():
+            raise UserInputError(f"automl_settings.metric: 'kpi' needs the model's monitoring metric, but "
+                                 f"{holder['skill'].name} names none; give the metric name")
+        return f"{len(built)} param(s): {', '.join(built.names)}"
+
+    def overrides() -> str:
+        check_spec_overrides(holder["skill"], base_spec(holder["skill"]), config.spec_overrides)
+        return f"{len(config.spec_overrides)} override(s) valid"
+
+    _guard(report, "search_space", space)
+    _guard(report, "spec_overrides", overrides)
+
+
+def _credentials(config: RunConfig, report: PreflightReport) -> None:
+    from tao_automl.bank.credentials import platform_credentials
+
+    if config.platform == LOCAL:
+        report.add("credentials", True, "the local platform needs none")
+        return
+    found = platform_credentials(config.skill_dir, config.platform)
+    if found is None:
+        report.add("credentials", None, f"not checked: no platform skill for {config.platform!r} in the bank")
+    elif found.missing:
+        report.add("credentials", False, f"{found.name}: missing {', '.join(found.missing)}")
+    else:
+        report.add("credentials", True, f"{found.name}: every required credential is set")
+
+
+def _platform_checks(config: RunConfig, report: PreflightReport, image: str | None) -> None:
+    from tao_automl.platforms.registry import make_sdk
+
+    holder: dict[str, Any] = {}
+
+    def build() -> str:
+        holder["sdk"] = make_sdk(config.platform, config.platform_options)
+        return f"{config.platform}: {type(holder['sdk']).__name__}"
+
+    if not _guard(report, "platform", build):
+        report.add("platform_reachable", None, "skipped: the platform SDK could not be built")
+        report.add("image", None, "skipped: the platform SDK could not be built")
+        return
+    sdk = holder["sdk"]
+    probe = getattr(sdk, "preflight", None) or getattr(sdk, "ping", None)
+    if callable(probe):
+        try:
+            result = probe()
+            ok = result is not False
+            report.add("platform_reachable", ok, "reachable" if ok else "the platform did not answer")
+        except Exception as exc:
+            report.add("platform_reachable", False, f"{type(exc).__name__}: {exc}")
+    elif config.platform == LOCAL:
+        report.add("platform_reachable", True, "runs on this machine")
+    else:
+        report.add("platform_reachable", None, "not checked: the SDK offers no preflight()/ping()")
+    _image(config, report, sdk, image)
+
+
+def _image(config: RunConfig, report: PreflightReport, sdk: Any, image: str | None) -> None:
+    if not image:
+        report.add("image", True, "no image given")
+    elif config.platform == LOCAL:
+        report.add("image", True, f"{image} (ignored: the local platform runs jobs in this environment)")
+    elif callable(getattr(sdk, "image_exists", None)):
+        try:
+            found = bool(sdk.image_exists(image))
+            report.add("image", found, image if found else f"image {image!r} not found on the platform")
+        except Exception as exc:
+            report.add("image", False, f"image {image!r}: {type(exc).__name__}: {exc}")
+    else:
+        report.add("image", None, f"{image}: not checked (the SDK offers no image_exists())")
+
+
+def dataset_check(platform: str, field_name: str, uri: str | None) -> Check:
+    """A dataset URI is fine when builtin, visible locally on the local platform, else not checked."""
+    if not uri:
+        return Check(field_name, True, "not given")
+    if uri.startswith(BUILTIN_PREFIX):
+        return Check(field_name, True, f"{uri} (built in)")
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        return Check(field_name, None, f"{uri}: not checked (remote {parsed.scheme}:// URI)")
+    path = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
+    if platform != LOCAL:
+        return Check(field_name, None, f"{path}: not checked (a path on the {platform} platform)")
+    if path.exists():
+        return Check(field_name, True, f"{path} exists")
+    return Check(field_name, False, f"{field_name} path {str(path)!r} does not exist")
+
+
+def run_preflight(config: RunConfig) -> PreflightReport:
+    """Every check of ``config``; nothing is created, nothing is launched."""
+    report = PreflightReport()
+    report.add("config", True, f"skill {config.skill_dir}, platform {config.platform}")
+    _skill_checks(config, report)
+    _credentials(config, report)
+    image = config.image
+    if image is None:
+        from tao_automl.bank.skill import load_skill
+
+        try:
+            image = load_skill(config.skill_dir, config.action).container_image
+        except TaoAutoMLError:
+            image = None
+    _platform_checks(config, report, image)
+    datasets = [("train_dataset_uri", config.train_dataset_uri), ("eval_dataset_uri", config.eval_dataset_uri)]
+    datasets += [(f"dataset_keys.{key}", value) for key, value in config.dataset_keys.items()]
+    for name, uri in datasets:
+        report.checks.append(dataset_check(config.platform, name, uri))
+    return report
+
+
+def preflight_file(path: str | Path) -> tuple[RunConfig | None, PreflightReport]:
+    """Load ``path`` and run the checks; an invalid config is one failed ``config`` check."""
+    try:
+        config = load_run_config(path)
+    except UserInputError as exc:
+        report = PreflightReport()
+        report.add("config", False, str(exc))
+        return None, report
+    return config, run_preflight(config)
+
+
+def report_json(report: PreflightReport) -> str:
+    return json.dumps(report.to_json(), indent=2)

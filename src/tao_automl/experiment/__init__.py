@@ -1,0 +1,1 @@
+"""The ask/tell core and a run's durable state: experiment, SQLite store, summaries, run folders."""

@@ -1,0 +1,66 @@
+"""Reading a finished job's metric through whatever the SDK offers (SPEC §5)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tao_automl.metrics.parse import metric_from_logs, metric_from_status
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "status.json"
+LOG_TAIL_LINES = 2000
+
+
+def read_results_file(sdk: Any, job_id: str, results_dir: str | None, name: str) -> str | None:
+    """A file from the job's results dir: via ``sdk.read_job_file`` when offered, else the local disk."""
+    reader = getattr(sdk, "read_job_file", None)
+    if callable(reader):
+        try:
+            text = reader(job_id, name)
+            return text if isinstance(text, str) else None
+        except Exception as exc:  # a platform hiccup must not end the sweep
+            log.warning("job %s: reading %s failed: %s", job_id, name, exc)
+            return None
+    if results_dir:
+        path = Path(results_dir) / name
+        for candidate in (path, *Path(results_dir).glob(f"*/{name}")):
+            if candidate.is_file():
+                return candidate.read_text(errors="replace")
+    return None
+
+
+def safe_logs(sdk: Any, job_id: str, tail: int | None = LOG_TAIL_LINES) -> str:
+    try:
+        logs = sdk.get_job_logs(job_id, tail=tail)
+    except Exception as exc:
+        log.warning("job %s: reading logs failed: %s", job_id, exc)
+        return ""
+    return logs or ""
+
+
+def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
+                   extractor: Callable[[str, str], float | None] | None) -> tuple[float | None, str]:
+    """``(value, where_it_came_from)``; a user extractor wins, else status.json, then the logs."""
+    if extractor is not None:
+        logs = safe_logs(sdk, job_id)
+        try:
+            value = extractor(logs, metric)
+        except Exception as exc:
+            log.warning("metric_extractor raised %s: %s; falling back to the default extraction",
+                        type(exc).__name__, exc)
+        else:
+            if value is not None:
+                return float(value), "metric_extractor"
+    status_text = read_results_file(sdk, job_id, results_dir, STATUS_FILE)
+    if status_text:
+        value = metric_from_status(status_text, metric)
+        if value is not None:
+            return value, STATUS_FILE
+    value = metric_from_logs(safe_logs(sdk, job_id), metric)
+    if value is not None:
+        return value, "logs"
+    return None, "none"

@@ -1,0 +1,250 @@
+"""The NVIDIA Brev platform: every job is a detached process on a Brev GPU instance, driven by the ``brev`` CLI.
+
+The CLI must be on PATH (install: https://docs.nvidia.com/brev/ ``install-latest.sh``) and
+``BREV_API_TOKEN`` set; the SDK runs ``brev login --token`` once (headless login) and never logs,
+stores or returns the token. Commands used: ``brev login --token``, ``brev create --name --type``
+(only when no ``instance_id`` is given) and ``brev exec <instance> <script>``.
+
+A job id is ``<instance>/<key>``: the job's directory ``.tao-automl/brev-jobs/<key>`` in the
+instance's home holds ``run.sh``, ``output.log``, ``pid`` and, once it ends, ``exit_code``; so any
+process can re-attach. A ``job_name`` gives a deterministic key and the start script does nothing
+when that job already started (idempotent submission). One instance per rec; ``gpu_count > 1`` is
+fine, ``num_nodes > 1`` is not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.brev import remote
+from tao_automl.platforms.common import check_int, command_text, poll_until_finished
+from tao_automl.platforms.local.analysis import ERROR_PATTERN, describe
+from tao_automl.platforms.local.sdk import UnknownJobError, job_id_for_name
+from tao_automl.platforms.retry import TransientPlatformError
+
+logger = logging.getLogger(__name__)
+
+JOBS_ROOT = ".tao-automl/brev-jobs"
+_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_SAFE_TYPE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:,-]*$")  # e.g. n1-highmem-4:nvidia-tesla-t4:1, a,b
+_TRANSIENT = re.compile(r"timed out|Connection (refused|reset|timed out|closed)|temporarily|try again|"
+                        r"not ready|waiting for", re.IGNORECASE)
+
+
+class BrevSDK:
+    """Runs jobs on Brev instances through the ``brev`` CLI; see the module docstring."""
+
+    poll_interval_s: float = 5.0
+
+    def __init__(
+        self,
+        instance_id: str | None = None,
+        gpu_type: str | None = None,
+        cloud_cred_id: str | None = None,
+        workspace_group_id: str | None = None,
+        brev_cli: str = "brev",
+        command_timeout_s: float = 900.0,
+        state_file: str | None = None,
+    ) -> None:
+        self.cli = shutil.which(brev_cli)
+        if self.cli is None:
+            raise UserInputError(
+                f"the brev CLI ({brev_cli!r}) is not on PATH: install it with `curl -fsSL "
+                "https://raw.githubusercontent.com/brevdev/brev-cli/main/bin/install-latest.sh | bash` "
+                "(https://docs.nvidia.com/brev/) and add ~/.local/bin to PATH"
+            )
+        if not os.environ.get("BREV_API_TOKEN"):
+            raise UserInputError("BREV_API_TOKEN is not set: export a Brev API token (Brev console -> API keys)")
+        self.defaults: dict[str, Any] = {"instance_id": instance_id, "gpu_type": gpu_type,
+                                         "cloud_cred_id": cloud_cred_id, "workspace_group_id": workspace_group_id}
+        self.timeout_s = float(command_timeout_s)
+        #: Constructor arguments a later process needs to rebuild this SDK (never the token).
+        self.init_options: dict[str, Any] = {**self.defaults, "brev_cli": brev_cli,
+                                             "command_timeout_s": self.timeout_s, "state_file": state_file}
+        self._lock = threading.RLock()
+        self._logged_in = False
+        self._final: dict[str, JobStatus] = {}
+        self._exit: dict[str, int | None] = {}
+
+    # -------------------------------------------------------------- cli
+    def _brev(self, args: Sequence[str], what: str) -> str:
+        """Run ``brev <args>``; its stdout. Failures raise (Transient)PlatformError without the token."""
+        token = os.environ.get("BREV_API_TOKEN") or ""
+        try:
+            proc = subprocess.run([str(self.cli), *args], capture_output=True, text=True, timeout=self.timeout_s,
+                                  stdin=subprocess.DEVNULL, check=False)
+        except subprocess.TimeoutExpired:
+            raise TransientPlatformError(f"brev {what} timed out after {self.timeout_s:g} s") from None
+        except OSError as exc:
+            raise PlatformError(f"brev {what}: could not run {self.cli}: {exc}") from None
+        if proc.returncode != 0:
+            message = (proc.stderr.strip() or proc.stdout.strip() or f"exit code {proc.returncode}")[-2000:]
+            if token:
+                message = message.replace(token, "***")
+            error = TransientPlatformError if _TRANSIENT.search(message) else PlatformError
+            raise error(f"brev {what} failed: {message}")
+        return proc.stdout
+
+    def _login(self) -> None:
+        with self._lock:
+            if not self._logged_in:
+                self._brev(["login", "--token", os.environ.get("BREV_API_TOKEN") or ""], "login --token ***")
+                self._logged_in = True
+
+    def _exec(self, instance: str, script: str, what: str) -> str:
+        self._login()
+        out = remote.unframe(self._brev(["exec", instance, script], f"exec on {instance} ({what})"))
+        if out is None:
+            raise PlatformError(f"brev exec on {instance} ({what}) gave no framed answer")
+        return out
+
+    # ----------------------------------------------------------- create
+    def create_job(
+        self,
+        image: str | None,
+        command: str | Sequence[str],
+        gpu_count: int = 1,
+        env_vars: Mapping[str, str] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        """Start ``command`` detached on the instance; with ``job_name`` an existing job is returned."""
+        gpu_count = check_int("gpu_count", gpu_count, 0)
+        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+        if num_nodes > 1:
+            raise UserInputError(f"num_nodes={num_nodes} is not supported by Brev: one rec runs on one instance "
+                                 "(use gpu_count for several GPUs, or lepton / slurm / kubernetes for multi-node)")
+        text = command_text(command)
+        opts = {k: kwargs.get(k) or self.defaults[k] for k in self.defaults}
+        for key, value in opts.items():
+            pattern = _SAFE_TYPE if key == "gpu_type" else _SAFE
+            if value is not None and (not isinstance(value, str) or not pattern.match(value)):
+                raise UserInputError(f"{key} must be a Brev id or name (letters, digits, . _ -), got {value!r}")
+        name = kwargs.get("job_name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise UserInputError(f"job_name must be a non-empty string, got {name!r}")
+        env = dict(env_vars or {})
+        for key in env:
+            if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+        key = job_id_for_name(name) if name else f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        instance = opts["instance_id"] or self._create_instance(key, opts)
+        job_dir = posixpath.join(JOBS_ROOT, key)
+        results = str((outputs or {}).get("results_dir") or posixpath.join(job_dir, "results"))
+        env.setdefault("TAO_AUTOML_RESULTS_DIR", results)
+        workdir = kwargs.get("working_dir")
+        script = remote.launch_script(job_dir, text, env, results, str(workdir) if workdir else None,
+                                      image, gpu_count)
+        answer = self._exec(instance, script, "start job")
+        job_id = f"{instance}/{key}"
+        if "EXISTS" in answer.split():
+            logger.info("brev job %s (%s) already exists; not starting it again", job_id, name)
+        elif "STARTED" not in answer.split():
+            raise PlatformError(f"brev job {job_id} did not start: {answer[-500:]!r}")
+        else:
+            logger.info("brev job %s started on instance %s", job_id, instance)
+        return Job(id=job_id, results_dir=results, name=name)
+
+    def _create_instance(self, key: str, opts: Mapping[str, Any]) -> str:
+        """``brev create --name <name> [--type <gpu_type>]`` (waits until the instance is ready)."""
+        name = re.sub(r"[^a-z0-9-]+", "-", f"tao-{key}".lower())[:60].strip("-")
+        if opts.get("cloud_cred_id") or opts.get("workspace_group_id"):
+            logger.warning("the brev CLI picks the cloud credential and workspace group of the active "
+                           "organisation (`brev set`); cloud_cred_id / workspace_group_id are recorded only")
+        args = ["create", "--name", name]
+        if opts.get("gpu_type"):
+            args += ["--type", str(opts["gpu_type"])]
+        self._login()
+        self._brev(args, f"create {name}")
+        return name
+
+    # ----------------------------------------------------------- status
+    def _parse_id(self, job_id: str) -> tuple[str, str]:
+        instance, _, key = str(job_id).partition("/")
+        if not _SAFE.match(instance) or not _SAFE.match(key):
+            raise UnknownJobError(f"unknown brev job id {job_id!r}: expected '<instance>/<key>'")
+        return instance, posixpath.join(JOBS_ROOT, key)
+
+    def get_job_status(self, job_id: str) -> JobStatus:
+        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED from the job's files on the instance."""
+        with self._lock:
+            if job_id in self._final:
+                return self._final[job_id]
+        instance, job_dir = self._parse_id(job_id)
+        words = self._exec(instance, remote.status_script(job_dir), "status").split()
+        if not words or words[0] == "MISSING":
+            raise UnknownJobError(f"unknown brev job {job_id!r}: no {job_dir} on instance {instance}")
+        status = {"RUNNING": JobStatus.RUNNING, "CANCELLED": JobStatus.CANCELLED, "LOST": JobStatus.FAILURE}.get(
+            words[0], JobStatus.FAILURE)
+        code = None
+        if words[0] == "EXIT" and len(words) > 1 and words[1].lstrip("-").isdigit():
+            code = int(words[1])
+            status = JobStatus.SUCCESS if code == 0 else JobStatus.FAILURE
+        if status.is_finished():
+            with self._lock:
+                self._final[job_id], self._exit[job_id] = status, code
+        return status
+
+    # ------------------------------------------------------------- logs
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+        """The job's stdout and stderr, or its last ``tail`` lines; None before the log exists."""
+        if tail is not None:
+            tail = check_int("tail", tail, 0)
+        instance, job_dir = self._parse_id(job_id)
+        path = posixpath.join(job_dir, remote.LOG_FILE)
+        return remote.decode(self._exec(instance, remote.read_script(path, tail), "logs"))
+
+    def read_job_file(self, job_id: str, relative_path: str) -> str | None:
+        """Text of a file under the job's default results dir on the instance; None when absent."""
+        instance, job_dir = self._parse_id(job_id)
+        results = posixpath.join(job_dir, "results")
+        target = posixpath.normpath(posixpath.join(results, relative_path))
+        if not target.startswith(results + "/"):
+            raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
+        return remote.decode(self._exec(instance, remote.read_script(target, None), "read file"))
+
+    def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
+        """None unless the job failed or was cancelled; else exit code, error lines, a message."""
+        status = self.get_job_status(job_id)
+        if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
+            return None
+        log = self.get_job_logs(job_id, tail=300) or ""
+        lines = [ln.rstrip()[:500] for ln in log.splitlines() if ln.strip()]
+        found = [ln for ln in lines if ERROR_PATTERN.search(ln)][-20:]
+        found += [ln for ln in lines[-10:] if ln not in found]
+        code = self._exit.get(job_id)
+        data: dict[str, Any] = {"exit_code": code, "signal": None,
+                                "message": None if code is not None else "its process vanished without an exit "
+                                "code (the instance was stopped or restarted?)"}
+        message = describe(job_id, status.value, data, found).replace("Local job", "Brev job", 1)
+        return {"job_id": job_id, "status": status.value, "exit_code": code, "instance": job_id.split("/")[0],
+                "error_lines": found, "message": message}
+
+    # ----------------------------------------------------------- cancel
+    def cancel_job(self, job_id: str) -> bool:
+        """Kill the job's process group on the instance; False if it had already finished."""
+        if self.get_job_status(job_id).is_finished():
+            return False
+        instance, job_dir = self._parse_id(job_id)
+        self._exec(instance, remote.cancel_script(job_dir), "cancel")
+        with self._lock:
+            self._final[job_id] = JobStatus.CANCELLED
+        logger.info("brev job %s cancelled", job_id)
+        return True
+
+    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
+        """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
+        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)

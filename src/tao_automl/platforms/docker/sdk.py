@@ -1,0 +1,340 @@
+"""The Docker platform: every job is a container on a Docker engine, driven by the ``docker`` Python SDK.
+
+A job is one container (``sh -c <command>`` in the job's image, under ``docker-init``), named after the
+``job_name`` so a second ``create_job`` with that name finds it instead of starting another. The results
+dir and the folders of the host files the command names (the spec file's folder) are bind-mounted at the
+same path, so every absolute path in the spec means the same file inside and outside. Networking is
+``host`` (default) or ``none``; the default bridge is refused. A small state dir keeps one JSON record per
+job (cancel flag, final state), so polls keep working after a container is removed and a new process can
+re-attach with ``init_options``. Needs the ``docker`` extra: ``pip install 'tao-run-automl[docker]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.common import check_int, contained_path, name_lock, poll_until_finished
+from tao_automl.platforms.docker.spec import LABEL_PREFIX, check_network, container_name, parse_mounts, run_options
+from tao_automl.platforms.docker.state import describe, error_lines, state_info, to_status
+from tao_automl.platforms.local.files import read_json, read_text, write_json_atomic
+from tao_automl.platforms.local.sdk import UnknownJobError
+
+logger = logging.getLogger(__name__)
+
+_FINISHED = {s.value for s in JobStatus if s.is_finished()}
+_HEX_ID = re.compile(r"^[0-9a-f]{12,64}$")
+
+
+def _docker() -> Any:
+    """The ``docker`` package, imported on first use."""
+    try:
+        return importlib.import_module("docker")
+    except ImportError:
+        raise UserInputError(
+            "platform 'docker' needs the docker Python package: install the docker extra: "
+            "pip install 'tao-run-automl[docker]'"
+        ) from None
+
+
+def default_state_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "tao-automl" / "docker"
+
+
+def _created_age_s(attrs: Mapping[str, Any]) -> float:
+    text = str(attrs.get("Created") or "")
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
+    if not match:
+        return 0.0
+    stamp = datetime.fromisoformat(match[1] + ((match[2] or "")[:7]) + ("+00:00" if match[3] in (None, "Z")
+                                                                         else match[3]))
+    return time.time() - stamp.timestamp()
+
+
+class DockerSDK:
+    """Runs jobs as containers on a Docker engine; see the module docstring."""
+
+    poll_interval_s: float = 0.5
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        image: str | None = None,
+        network: str = "host",
+        mounts: Mapping[str, Any] | None = None,
+        state_dir: str | Path | None = None,
+        user: str | None = None,
+        shm_size: str | None = None,
+        mount_command_paths: bool = True,
+        cancel_grace_s: float = 10.0,
+        timeout_s: float = 60.0,
+    ) -> None:
+        self.network = check_network(network)
+        parse_mounts(mounts)  # validate now
+        if isinstance(cancel_grace_s, bool) or not isinstance(cancel_grace_s, (int, float)) or cancel_grace_s < 0:
+            raise UserInputError(f"cancel_grace_s must be a number >= 0, got {cancel_grace_s!r}")
+        self.image = image
+        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
+        self.cancel_grace_s = float(cancel_grace_s)
+        self.defaults: dict[str, Any] = {"mounts": dict(mounts or {}), "user": user, "shm_size": shm_size,
+                                         "mount_command_paths": bool(mount_command_paths)}
+        docker = _docker()
+        try:
+            if base_url:
+                self.client: Any = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout_s)
+            else:
+                self.client = docker.from_env(timeout=timeout_s)
+        except docker.errors.DockerException as exc:
+            where = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            raise PlatformError(f"cannot reach the Docker engine at {where}: {exc}") from None
+        self._errors: Any = docker.errors
+        #: Constructor arguments a later process needs to rebuild this SDK and re-attach to its jobs.
+        self.init_options: dict[str, Any] = {
+            "base_url": base_url, "image": image, "network": self.network, "mounts": dict(mounts or {}),
+            "state_dir": str(self.state_dir), "user": user, "shm_size": shm_size,
+            "mount_command_paths": bool(mount_command_paths), "cancel_grace_s": self.cancel_grace_s,
+            "timeout_s": timeout_s,
+        }
+        self._lock = threading.RLock()
+        self._records: dict[str, dict[str, Any]] = {}
+
+    # ----------------------------------------------------------- records
+    def _record_path(self, job_id: str) -> Path:
+        return self.state_dir / "jobs" / f"{job_id}.json"
+
+    def _save(self, rec: dict[str, Any]) -> None:
+        rec["updated_at"] = time.time()
+        self._records[str(rec["id"])] = rec
+        write_json_atomic(self._record_path(str(rec["id"])), rec)
+
+    def _container(self, ref: str) -> Any | None:
+        try:
+            return self.client.containers.get(ref)
+        except self._errors.NotFound:
+            return None
+        except self._errors.APIError as exc:
+            raise PlatformError(f"docker: looking up container {ref}: {exc}") from exc
+
+    def _adopt(self, container: Any) -> dict[str, Any]:
+        """A record for a container this state dir does not know yet (submitted by another machine)."""
+        labels = container.labels or {}
+        rec = {"id": container.id, "container_name": container.name, "name": labels.get(f"{LABEL_PREFIX}job-name"),
+               "results_dir": labels.get(f"{LABEL_PREFIX}results-dir") or "", "state": JobStatus.PENDING.value,
+               "submitted_at": time.time(), "cancel_requested": False}
+        self._save(rec)
+        return rec
+
+    def _record(self, job_id: str) -> dict[str, Any]:
+        job_id = str(job_id).strip()
+        rec = self._records.get(job_id)
+        if rec is None and _HEX_ID.match(job_id):
+            rec = read_json(self._record_path(job_id))
+        if rec is None:
+            container = self._container(job_id) if job_id else None
+            if container is not None and container.id != job_id:
+                return self._record(container.id)
+            if container is None:
+                raise UnknownJobError(f"unknown docker job id {job_id!r}: the engine has no such container and "
+                                      f"there is no record of it under {self.state_dir / 'jobs'}")
+            rec = self._adopt(container)
+        self._records[job_id] = rec
+        return rec
+
+    def _job(self, rec: Mapping[str, Any]) -> Job:
+        return Job(id=str(rec["id"]), results_dir=str(rec["results_dir"]), name=rec.get("name"))
+
+    def _name_lock(self, cname: str) -> contextlib.AbstractContextManager[None]:
+        """Serialise submissions of one job name across threads and processes."""
+        return name_lock(self.state_dir / "names", cname, self._lock)
+
+    # ------------------------------------------------------------ create
+    def create_job(
+        self,
+        image: str | None,
+        command: str | Sequence[str],
+        gpu_count: int = 1,
+        env_vars: Mapping[str, str] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        """Create and start a container running ``command``; with ``job_name`` an existing one is returned."""
+        gpu_count = check_int("gpu_count", gpu_count, 0)
+        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+        if num_nodes > 1:
+            raise UserInputError(f"num_nodes={num_nodes} is not supported by the docker platform: a container runs "
+                                 "on one host (use slurm or kubernetes for multi-node jobs)")
+        image = image or self.image
+        if not image:
+            raise UserInputError("image: the docker platform needs a container image; set the skill's "
+                                 "container_image, pass image=..., or give DockerSDK(image=...) a default")
+        name = kwargs.get("job_name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise UserInputError(f"job_name must be a non-empty string, got {name!r}")
+        network = check_network(kwargs.get("network", self.network))
+        fallback = f"tao-job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        cname = container_name(name, fallback)
+        results = (outputs or {}).get("results_dir")
+        results_dir = str(Path(str(results)).expanduser().resolve()) if results else \
+            str((self.state_dir / "results" / cname).resolve())
+        options = run_options(image=image, command=command, name=cname, gpu_count=gpu_count, env_vars=env_vars,
+                              results_dir=results_dir, job_name=name, network=network, kwargs=kwargs,
+                              defaults=self.defaults)
+        with self._name_lock(cname):
+            existing = self._container(cname) if name else None
+            if existing is not None:
+                logger.info("docker job %s (%s) already exists; not starting it again", cname, name)
+                return self._existing(existing)
+            Path(results_dir).mkdir(parents=True, exist_ok=True)
+            container = self._create(options)
+            rec = {"id": container.id, "container_name": cname, "name": name, "results_dir": results_dir,
+                   "image": image, "gpu_count": gpu_count, "mem_limit": options.get("mem_limit"),
+                   "state": JobStatus.PENDING.value, "submitted_at": time.time(), "cancel_requested": False}
+            self._save(rec)
+            self._start(container, rec)
+            logger.info("docker job %s started (container %s, image %s)", cname, container.short_id, image)
+            return self._job(rec)
+
+    def _create(self, options: dict[str, Any]) -> Any:
+        try:
+            return self.client.containers.create(**options)
+        except self._errors.ImageNotFound as exc:
+            raise PlatformError(f"docker: image {options['image']!r} is not on the engine and could not be "
+                                f"pulled: {exc.explanation or exc}") from exc
+        except self._errors.APIError as exc:
+            if exc.status_code == 409:  # another process created the same name just now
+                found = self._container(options["name"])
+                if found is not None:
+                    return found
+            raise PlatformError(f"docker: creating container {options['name']}: {exc.explanation or exc}") from exc
+
+    def _start(self, container: Any, rec: dict[str, Any]) -> None:
+        try:
+            container.start()
+        except self._errors.APIError as exc:
+            with contextlib.suppress(self._errors.APIError):
+                container.remove(force=True)  # frees the name for a corrected retry
+            rec.update(state=JobStatus.FAILURE.value, message=f"the container could not start: {exc.explanation}")
+            self._save(rec)
+            raise PlatformError(f"docker: starting container {rec['container_name']}: "
+                                f"{exc.explanation or exc}") from exc
+        rec["state"] = JobStatus.RUNNING.value
+        self._save(rec)
+
+    def _existing(self, container: Any) -> Job:
+        rec = self._records.get(container.id) or read_json(self._record_path(container.id)) or self._adopt(container)
+        self._records[container.id] = rec
+        if (container.attrs.get("State") or {}).get("Status") == "created":
+            self._start(container, rec)  # its creator died between create and start
+        return self._job(rec)
+
+    # ------------------------------------------------------------ status
+    def get_job_status(self, job_id: str) -> JobStatus:
+        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED (see ``docker_state.to_status``)."""
+        with self._lock:
+            return self._refresh(self._record(job_id))
+
+    def _refresh(self, rec: dict[str, Any]) -> JobStatus:
+        if rec.get("state") in _FINISHED:
+            return JobStatus(rec["state"])
+        container = self._container(str(rec["id"]))
+        if container is None:
+            rec.update(state=JobStatus.CANCELLED.value if rec.get("cancel_requested") else JobStatus.FAILURE.value,
+                       message="its container was removed before it finished")
+            self._save(rec)
+            return JobStatus(rec["state"])
+        info = state_info(container.attrs.get("State") or {})
+        status = to_status(info, bool(rec.get("cancel_requested")), _created_age_s(container.attrs))
+        changed = status.value != rec.get("state") or info["container_state"] != rec.get("container_state")
+        rec.update(info, state=status.value)
+        if changed:
+            self._save(rec)
+        return status
+
+    def get_job_info(self, job_id: str) -> dict[str, Any]:
+        """A copy of the job's record (container state, exit code, OOM flag, paths), refreshed."""
+        with self._lock:
+            rec = self._record(job_id)
+            self._refresh(rec)
+            return dict(rec)
+
+    # -------------------------------------------------------------- logs
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+        """The container's stdout and stderr, or its last ``tail`` lines; None once the container is gone."""
+        if tail is not None:
+            tail = check_int("tail", tail, 0)
+        with self._lock:
+            container = self._container(str(self._record(job_id)["id"]))
+        if container is None:
+            return None
+        if tail == 0:
+            return ""
+        try:
+            data = container.logs(stdout=True, stderr=True, tail="all" if tail is None else tail)
+        except self._errors.APIError as exc:
+            raise PlatformError(f"docker: logs of {container.name}: {exc}") from exc
+        return bytes(data).decode("utf-8", "replace")
+
+    def read_job_file(self, job_id: str, relative_path: str) -> str | None:
+        """Text of a file under the job's results dir (a bind mount, so read here); None when absent."""
+        with self._lock:
+            results = str(self._record(job_id)["results_dir"])
+        return read_text(contained_path(results, relative_path))
+
+    def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
+        """None unless the job failed or was cancelled; else exit code, OOM flag, error lines, a message."""
+        with self._lock:
+            rec = self._record(job_id)
+            status = self._refresh(rec)
+            if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
+                return None
+            data = dict(rec)
+        found = error_lines(self.get_job_logs(job_id, tail=500) or "")
+        return {
+            "job_id": str(data["id"]), "status": status.value, "container": data.get("container_name"),
+            "container_state": data.get("container_state"), "exit_code": data.get("exit_code"),
+            "oom_killed": bool(data.get("oom_killed")), "error": data.get("error"), "error_lines": found,
+            "message": describe(str(data["id"]), status, data, found),
+        }
+
+    # ------------------------------------------------------------ cancel
+    def cancel_job(self, job_id: str) -> bool:
+        """Stop the container (SIGTERM, SIGKILL after ``cancel_grace_s``); False if it had already finished."""
+        with self._lock:
+            rec = self._record(job_id)
+            if self._refresh(rec).is_finished():
+                return False
+            rec["cancel_requested"] = True
+            self._save(rec)
+            container = self._container(str(rec["id"]))
+            if container is not None:
+                try:
+                    container.stop(timeout=max(0, round(self.cancel_grace_s)))
+                except self._errors.APIError as exc:
+                    logger.warning("docker job %s: stop failed (%s); killing it", rec.get("container_name"), exc)
+                    with contextlib.suppress(self._errors.APIError):
+                        container.kill()
+            if not self._refresh(rec).is_finished() and container is not None:
+                with contextlib.suppress(self._errors.APIError):
+                    container.remove(force=True)  # never started ("created"): nothing to stop
+                self._refresh(rec)
+        logger.info("docker job %s cancelled", rec.get("container_name"))
+        return True
+
+    # -------------------------------------------------------------- wait
+    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
+        """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
+        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)

@@ -1,0 +1,224 @@
+"""Turning a ``create_job`` request into Kubernetes manifests (pure: no cluster, no client needed).
+
+One rec is one ``batch/v1`` Job. With ``num_nodes > 1`` it is an Indexed Job (``completionMode:
+Indexed``, ``completions = parallelism = num_nodes``) plus a headless Service of the same name whose
+DNS gives every pod a stable address (``<job>-<index>.<job>``); pods get ``NODE_RANK``, ``NUM_NODES``,
+``MASTER_ADDR`` and ``MASTER_PORT``. Host paths (results dir, the spec file's folder) are mounted at the
+same path, which assumes every node sees them (shared storage, or a single node).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tao_automl.errors import UserInputError
+from tao_automl.platforms.common import check_int
+from tao_automl.platforms.docker.spec import command_file_dirs, entrypoint_args, environment, parse_mounts
+from tao_automl.util.suggest import did_you_mean
+
+LABEL_PREFIX = "tao-automl/"
+JOB_LABEL = f"{LABEL_PREFIX}job"
+CONTAINER = "main"
+GPU_RESOURCE = "nvidia.com/gpu"
+INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
+_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei|e[0-9]+)?$")
+
+
+def k8s_name(job_name: str | None, fallback: str) -> str:
+    """A deterministic DNS-1035 name (<= 52 chars, room for ``-<index>``) for a job name: slug + hash."""
+    if not job_name:
+        return fallback
+    slug = re.sub(r"[^a-z0-9-]+", "-", job_name.lower()).strip("-")[:37].strip("-") or "job"
+    digest = hashlib.sha256(job_name.encode("utf-8")).hexdigest()[:10]
+    return f"tao-{slug}-{digest}"
+
+
+def _optional_int(name: str, value: object, minimum: int) -> int | None:
+    return None if value is None else check_int(name, value, minimum)
+
+
+def labels_for(name: str, job_name: str | None, extra: object) -> dict[str, str]:
+    """Labels that select the job's pods and identify its run and rec (from ``<run>-recNNNN``)."""
+    labels = {JOB_LABEL: name, f"{LABEL_PREFIX}managed": "true"}
+    match = _REC_SUFFIX.match(job_name or "")
+    if match and _LABEL_VALUE.match(match["run"]) and len(match["run"]) <= 63:
+        labels[f"{LABEL_PREFIX}run"] = match["run"]
+        labels[f"{LABEL_PREFIX}rec"] = str(int(match["rec"]))
+    if extra is not None:
+        if not isinstance(extra, Mapping):
+            raise UserInputError(f"labels must be a mapping of str -> str, got {extra!r}")
+        for key, value in extra.items():
+            if not _LABEL_VALUE.match(str(value)):
+                raise UserInputError(f"labels[{key!r}]: {value!r} is not a valid label value "
+                                     "(<= 63 letters, digits, '-', '_', '.', alphanumeric at both ends)")
+            labels[str(key)] = str(value)
+    return labels
+
+
+def tolerations(value: object) -> list[dict[str, Any]]:
+    """Validated pod tolerations: a list of mappings with the Kubernetes keys (camelCase)."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping) or not isinstance(value, Sequence) or isinstance(value, str):
+        raise UserInputError(f"tolerations must be a list of mappings, got {value!r}")
+    result: list[dict[str, Any]] = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise UserInputError(f"tolerations: each entry must be a mapping, got {item!r}")
+        unknown = sorted(set(map(str, item)) - _TOLERATION_KEYS)
+        if unknown:
+            hint = did_you_mean(unknown[0], _TOLERATION_KEYS)
+            raise UserInputError(f"tolerations: unknown key {unknown[0]!r}{hint}; "
+                                 f"allowed: {', '.join(sorted(_TOLERATION_KEYS))}")
+        operator = item.get("operator", "Equal")
+        if operator not in ("Equal", "Exists"):
+            raise UserInputError(f"tolerations: operator must be 'Equal' or 'Exists', got {operator!r}")
+        if "effect" in item and item["effect"] not in _EFFECTS:
+            raise UserInputError(f"tolerations: effect must be one of {', '.join(_EFFECTS)}, got {item['effect']!r}")
+        result.append(dict(item))
+    return result
+
+
+def node_selector(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise UserInputError(f"node_selector must be a mapping of label -> value, got {value!r}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _quantity(name: str, value: object) -> str:
+    text = str(value)
+    if isinstance(value, bool) or not _QUANTITY.match(text):
+        raise UserInputError(f"{name} must be a Kubernetes quantity such as '2', '500m' or '8Gi', got {value!r}")
+    return text
+
+
+def resources(gpu_count: int, cpu: object, memory: object) -> dict[str, dict[str, str]]:
+    """Container resources: ``nvidia.com/gpu`` limit for GPUs; cpu/memory as request and limit."""
+    limits: dict[str, str] = {}
+    requests: dict[str, str] = {}
+    if gpu_count:
+        limits[GPU_RESOURCE] = str(gpu_count)
+    if cpu is not None:
+        limits["cpu"] = requests["cpu"] = _quantity("cpu", cpu)
+    if memory is not None:
+        limits["memory"] = requests["memory"] = _quantity("memory", memory)
+    out: dict[str, dict[str, str]] = {}
+    if limits:
+        out["limits"] = limits
+    if requests:
+        out["requests"] = requests
+    return out
+
+
+def _env(env_vars: Mapping[str, Any] | None, name: str, num_nodes: int, master_port: int) -> list[dict[str, Any]]:
+    for key in env_vars or {}:
+        if not isinstance(key, str) or not _ENV_NAME.match(key):
+            raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in environment(env_vars).items()]
+    if num_nodes > 1:
+        index = {"valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{INDEX_ANNOTATION}']"}}}
+        env += [{"name": "NODE_RANK", **index}, {"name": "JOB_COMPLETION_INDEX", **index},
+                {"name": "NUM_NODES", "value": str(num_nodes)}, {"name": "MASTER_ADDR", "value": f"{name}-0.{name}"},
+                {"name": "MASTER_PORT", "value": str(master_port)}]
+    return env
+
+
+def host_volumes(command: str | Sequence[str], results_dir: str, mounts: Sequence[object],
+                 mount_command_paths: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """hostPath volumes and their mounts: results dir and the command's file folders at the same path,
+    then ``mounts`` (host path -> container path, ``:ro`` for read-only)."""
+    binds: dict[str, tuple[str, bool, str]] = {results_dir: (results_dir, False, "DirectoryOrCreate")}
+    for folder in command_file_dirs(command) if mount_command_paths else []:
+        binds.setdefault(folder, (folder, False, "Directory"))
+    for extra in mounts:
+        for host, spec in parse_mounts(extra).items():
+            binds[host] = (spec["bind"], spec["mode"] == "ro", "Directory")
+    volumes, volume_mounts = [], []
+    for i, (host, (target, read_only, kind)) in enumerate(binds.items()):
+        volumes.append({"name": f"host-{i}", "hostPath": {"path": host, "type": kind}})
+        volume_mounts.append({"name": f"host-{i}", "mountPath": target, "readOnly": read_only})
+    return volumes, volume_mounts
+
+
+def job_manifest(
+    *, name: str, image: str, command: str | Sequence[str], gpu_count: int, env_vars: Mapping[str, Any] | None,
+    results_dir: str, job_name: str | None, kwargs: Mapping[str, Any], defaults: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ``batch/v1`` Job for one rec (kwargs override the SDK's ``defaults``)."""
+    def opt(key: str) -> Any:
+        return kwargs[key] if kwargs.get(key) is not None else defaults.get(key)
+
+    num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+    master_port = check_int("master_port", opt("master_port") or 29500, 1)
+    pull = opt("image_pull_policy") or "IfNotPresent"
+    if pull not in PULL_POLICIES:
+        raise UserInputError(f"image_pull_policy must be one of {', '.join(PULL_POLICIES)}, got {pull!r}")
+    volumes, volume_mounts = host_volumes(command, results_dir, [defaults.get("mounts"), kwargs.get("mounts")],
+                                          bool(opt("mount_command_paths") if "mount_command_paths" in kwargs
+                                               else defaults.get("mount_command_paths", True)))
+    container: dict[str, Any] = {
+        "name": CONTAINER, "image": image, "command": entrypoint_args(command), "imagePullPolicy": pull,
+        "env": _env(env_vars, name, num_nodes, master_port), "volumeMounts": volume_mounts,
+        "resources": resources(gpu_count, opt("cpu"), opt("memory")),
+    }
+    if opt("working_dir") is not None:
+        if not str(opt("working_dir")).startswith("/"):
+            raise UserInputError(f"working_dir: {opt('working_dir')!r} must be an absolute path")
+        container["workingDir"] = str(opt("working_dir"))
+    labels = labels_for(name, job_name, opt("labels"))
+    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container], "volumes": volumes,
+                           "nodeSelector": node_selector(opt("node_selector")),
+                           "tolerations": tolerations(opt("tolerations"))}
+    grace = _optional_int("termination_grace_period_s", opt("termination_grace_period_s"), 0)
+    if grace is not None:
+        pod["terminationGracePeriodSeconds"] = grace
+    if opt("host_network"):
+        pod.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
+    if opt("service_account"):
+        pod["serviceAccountName"] = str(opt("service_account"))
+    if opt("image_pull_secret"):
+        pod["imagePullSecrets"] = [{"name": str(opt("image_pull_secret"))}]
+    if opt("shm_size") is not None:
+        pod["volumes"].append({"name": "dshm", "emptyDir": {"medium": "Memory",
+                                                            "sizeLimit": _quantity("shm_size", opt("shm_size"))}})
+        volume_mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    spec: dict[str, Any] = {
+        "backoffLimit": check_int("backoff_limit", opt("backoff_limit") if opt("backoff_limit") is not None else 0, 0),
+        "completions": num_nodes, "parallelism": num_nodes,
+        "template": {"metadata": {"labels": labels}, "spec": pod},
+    }
+    if num_nodes > 1:
+        spec["completionMode"] = "Indexed"
+        pod["subdomain"] = name
+    ttl = _optional_int("ttl_seconds_after_finished", opt("ttl_seconds_after_finished"), 0)
+    if ttl is not None:
+        spec["ttlSecondsAfterFinished"] = ttl
+    deadline = _optional_int("time_limit_s", opt("time_limit_s"), 1)
+    if deadline is not None:
+        spec["activeDeadlineSeconds"] = deadline
+    annotations = {f"{LABEL_PREFIX}results-dir": results_dir, f"{LABEL_PREFIX}num-nodes": str(num_nodes)}
+    if job_name:
+        annotations[f"{LABEL_PREFIX}job-name"] = job_name
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations}, "spec": spec}
+
+
+def service_manifest(name: str, labels: Mapping[str, str], owner_uid: str | None) -> dict[str, Any]:
+    """The headless Service that gives an Indexed Job's pods DNS names; owned by (deleted with) the Job."""
+    metadata: dict[str, Any] = {"name": name, "labels": dict(labels)}
+    if owner_uid:
+        metadata["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": owner_uid,
+                                        "controller": True, "blockOwnerDeletion": True}]
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata,
+            "spec": {"clusterIP": "None", "selector": {JOB_LABEL: name}, "publishNotReadyAddresses": True}}

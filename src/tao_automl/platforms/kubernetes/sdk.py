@@ -1,0 +1,435 @@
+"""The Kubernetes platform: every job is a ``batch/v1`` Job, driven by the official ``kubernetes`` client.
+
+A rec is one Job named after its ``job_name`` (``tao-<slug>-<hash>``), so a second ``create_job`` with
+that name finds it instead of starting another; ``num_nodes > 1`` makes it an Indexed Job plus a headless
+Service (see ``kubernetes_manifest``). The results dir and the folders of the host files the command names
+(the spec file's folder) are hostPath-mounted at the same path: this assumes those paths are the same on
+every node (shared storage such as NFS mounted everywhere, or a single-node cluster); ``mounts`` adds more.
+Connection: ``kubeconfig`` (env ``KUBECONFIG``, else ``~/.kube/config``, else the in-cluster service
+account), ``context`` (env ``TAO_K8S_CONTEXT``), ``namespace`` (env ``TAO_K8S_NAMESPACE``, else
+``default``). A small state dir keeps one JSON record per job (cancel flag, final state, final logs), so
+polls and logs keep working after the Job is deleted (cancel, ``ttl_seconds_after_finished``) and a new
+process re-attaches with ``init_options``. Needs the ``kubernetes`` extra:
+``pip install 'tao-run-automl[kubernetes]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.common import check_int, contained_path, name_lock, poll_until_finished
+from tao_automl.platforms.docker.state import error_lines
+from tao_automl.platforms.kubernetes.api import KubeApi
+from tao_automl.platforms.kubernetes.manifest import (
+    CONTAINER,
+    JOB_LABEL,
+    LABEL_PREFIX,
+    job_manifest,
+    k8s_name,
+    service_manifest,
+)
+from tao_automl.platforms.kubernetes.state import describe, failed_pod, pod_info, to_status
+from tao_automl.platforms.local.files import read_json, read_text, write_json_atomic
+from tao_automl.platforms.local.sdk import UnknownJobError
+
+logger = logging.getLogger(__name__)
+
+_FINISHED = {s.value for s in JobStatus if s.is_finished()}
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_PROPAGATION = ("Foreground", "Background")
+_TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
+#: Lines of each pod's log kept in the state dir when a job finishes.
+_SAVED_LOG_LINES = 10000
+
+
+def default_state_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "tao-automl" / "kubernetes"
+
+
+class KubernetesSDK:
+    """Runs jobs as Kubernetes Jobs; see the module docstring."""
+
+    poll_interval_s: float = 0.5
+
+    def __init__(
+        self,
+        namespace: str | None = None,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        image: str | None = None,
+        state_dir: str | Path | None = None,
+        image_pull_policy: str = "IfNotPresent",
+        image_pull_secret: str | None = None,
+        service_account: str | None = None,
+        node_selector: Mapping[str, str] | None = None,
+        tolerations: Sequence[Mapping[str, Any]] | None = None,
+        mounts: Mapping[str, Any] | None = None,
+        mount_command_paths: bool = True,
+        host_network: bool = False,
+        cpu: str | None = None,
+        memory: str | None = None,
+        shm_size: str | None = None,
+        backoff_limit: int = 0,
+        ttl_seconds_after_finished: int | None = 3600,
+        termination_grace_period_s: int | None = None,
+        propagation_policy: str = "Foreground",
+        pull_grace_s: float = 300.0,
+        timeout_s: float = 30.0,
+    ) -> None:
+        namespace = namespace or os.environ.get("TAO_K8S_NAMESPACE") or "default"
+        if not _NAME.match(namespace):
+            raise UserInputError(f"namespace must be a DNS-1123 label (lowercase letters, digits, '-'), "
+                                 f"got {namespace!r}")
+        context = context or os.environ.get("TAO_K8S_CONTEXT") or None
+        if propagation_policy not in _PROPAGATION:
+            raise UserInputError(f"propagation_policy must be one of {', '.join(_PROPAGATION)}, "
+                                 f"got {propagation_policy!r}")
+        for key, value in (("pull_grace_s", pull_grace_s), ("timeout_s", timeout_s)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise UserInputError(f"{key} must be a number > 0, got {value!r}")
+        self.namespace = namespace
+        self.image = image
+        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
+        self.propagation_policy = propagation_policy
+        self.pull_grace_s = float(pull_grace_s)
+        self.timeout_s = float(timeout_s)
+        self.defaults: dict[str, Any] = {
+            "image_pull_policy": image_pull_policy, "image_pull_secret": image_pull_secret,
+            "service_account": service_account, "node_selector": dict(node_selector or {}),
+            "tolerations": [dict(t) for t in tolerations or []], "mounts": dict(mounts or {}),
+            "mount_command_paths": bool(mount_command_paths), "host_network": bool(host_network), "cpu": cpu,
+            "memory": memory, "shm_size": shm_size, "backoff_limit": backoff_limit,
+            "ttl_seconds_after_finished": ttl_seconds_after_finished,
+            "termination_grace_period_s": termination_grace_period_s,
+        }
+        # validate the defaults now, before any job exists
+        job_manifest(name="validate", image="x", command="true", gpu_count=0, env_vars=None, results_dir="/tmp",
+                     job_name=None, kwargs={}, defaults=self.defaults)
+        self.api = KubeApi(kubeconfig, context, self.timeout_s)
+        self.batch: Any = self.api.batch
+        self.core: Any = self.api.core
+        #: Constructor arguments a later process needs to rebuild this SDK and re-attach to its jobs.
+        self.init_options: dict[str, Any] = {
+            "namespace": namespace, "kubeconfig": kubeconfig, "context": context, "image": image,
+            "state_dir": str(self.state_dir), **{k: v for k, v in self.defaults.items()},
+            "propagation_policy": propagation_policy, "pull_grace_s": self.pull_grace_s, "timeout_s": self.timeout_s,
+        }
+        self._lock = threading.RLock()
+        self._records: dict[str, dict[str, Any]] = {}
+
+    def _read_job(self, name: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self.api.maybe(f"reading job {name}", self.batch.read_namespaced_job, name,
+                                                    self.namespace)
+        return result
+
+    def _pods(self, name: str) -> list[dict[str, Any]]:
+        data = self.api.call(f"listing pods of job {name}", self.core.list_namespaced_pod, self.namespace,
+                          label_selector=f"{JOB_LABEL}={name}")
+        return list(data.get("items") or [])
+
+    # --------------------------------------------------------------- records
+    def _record_path(self, name: str) -> Path:
+        return self.state_dir / "jobs" / self.namespace / f"{name}.json"
+
+    def _log_path(self, name: str) -> Path:
+        return self.state_dir / "logs" / self.namespace / f"{name}.log"
+
+    def _save(self, rec: dict[str, Any]) -> None:
+        rec["updated_at"] = time.time()
+        self._records[str(rec["id"])] = rec
+        write_json_atomic(self._record_path(str(rec["id"])), rec)
+
+    def _adopt(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        """A record for a Job this state dir does not know yet (submitted from another machine)."""
+        meta = job.get("metadata") or {}
+        notes = meta.get("annotations") or {}
+        rec = {"id": meta["name"], "namespace": self.namespace, "uid": meta.get("uid"),
+               "name": notes.get(f"{LABEL_PREFIX}job-name"), "results_dir": notes.get(f"{LABEL_PREFIX}results-dir", ""),
+               "num_nodes": int(notes.get(f"{LABEL_PREFIX}num-nodes", "1") or 1), "state": JobStatus.PENDING.value,
+               "submitted_at": time.time(), "cancel_requested": False, "adopted": True}
+        self._save(rec)
+        return rec
+
+    def _record(self, job_id: str) -> dict[str, Any]:
+        job_id = str(job_id).strip()
+        rec = self._records.get(job_id)
+        if rec is None and _NAME.match(job_id):
+            rec = read_json(self._record_path(job_id))
+            if rec is None:
+                job = self._read_job(job_id)
+                rec = self._adopt(job) if job is not None else None
+        if rec is None:
+            raise UnknownJobError(f"unknown kubernetes job id {job_id!r}: namespace {self.namespace!r} has no such "
+                                  f"Job and there is no record of it under {self.state_dir / 'jobs'}")
+        self._records[job_id] = rec
+        return rec
+
+    def _job(self, rec: Mapping[str, Any]) -> Job:
+        return Job(id=str(rec["id"]), results_dir=str(rec["results_dir"]), name=rec.get("name"))
+
+    def _name_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Serialise submissions of one job name across threads and processes on this machine."""
+        return name_lock(self.state_dir / "names" / self.namespace, name, self._lock)
+
+    # ---------------------------------------------------------------- create
+    def create_job(
+        self,
+        image: str | None,
+        command: str | Sequence[str],
+        gpu_count: int = 1,
+        env_vars: Mapping[str, str] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        """Create a Job running ``command`` (+ a headless Service for ``num_nodes > 1``); with ``job_name``
+        an existing Job of that name is returned instead."""
+        gpu_count = check_int("gpu_count", gpu_count, 0)
+        image = image or self.image
+        if not image:
+            raise UserInputError("image: the kubernetes platform needs a container image; set the skill's "
+                                 "container_image, pass image=..., or give KubernetesSDK(image=...) a default")
+        job_name = kwargs.get("job_name")
+        if job_name is not None and (not isinstance(job_name, str) or not job_name.strip()):
+            raise UserInputError(f"job_name must be a non-empty string, got {job_name!r}")
+        name = k8s_name(job_name, f"tao-job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
+        results = (outputs or {}).get("results_dir")
+        results_dir = str(Path(str(results)).expanduser().resolve()) if results else \
+            str((self.state_dir / "results" / name).resolve())
+        manifest = job_manifest(name=name, image=image, command=command, gpu_count=gpu_count, env_vars=env_vars,
+                                results_dir=results_dir, job_name=job_name, kwargs=kwargs, defaults=self.defaults)
+        with self._name_lock(name):
+            if job_name:
+                found = read_json(self._record_path(name))
+                if found is not None:
+                    logger.info("kubernetes job %s (%s) already submitted; not creating it again", name, job_name)
+                    self._records[name] = found
+                    if found.get("state") not in _FINISHED:  # its creator may have died before the Service
+                        self._ensure_service(found, manifest)
+                    return self._job(found)
+                existing = self._read_job(name)
+                if existing is not None:
+                    logger.info("kubernetes job %s (%s) already exists; not creating it again", name, job_name)
+                    return self._job(self._ensure_service(self._adopt(existing), manifest))
+            Path(results_dir).mkdir(parents=True, exist_ok=True)
+            created = self._create(manifest)
+            rec = {"id": name, "namespace": self.namespace, "uid": created["metadata"].get("uid"), "name": job_name,
+                   "results_dir": results_dir, "image": image, "gpu_count": gpu_count,
+                   "num_nodes": manifest["spec"]["completions"], "memory": kwargs.get("memory") or
+                   self.defaults.get("memory"), "state": JobStatus.PENDING.value, "submitted_at": time.time(),
+                   "cancel_requested": False}
+            self._save(rec)
+            self._ensure_service(rec, manifest)
+            logger.info("kubernetes job %s/%s created (image %s, %d node(s))", self.namespace, name, image,
+                        rec["num_nodes"])
+            return self._job(rec)
+
+    def _create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        name = manifest["metadata"]["name"]
+        try:
+            result: dict[str, Any] = self.api.call(f"creating job {name}", self.batch.create_namespaced_job,
+                                                self.namespace, manifest)
+            return result
+        except PlatformError as exc:
+            if getattr(exc, "status", None) == 409:  # another process created the same name just now
+                found = self._read_job(name)
+                if found is not None:
+                    return found
+            raise
+
+    def _ensure_service(self, rec: dict[str, Any], manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """The headless Service of a multi-node job (owned by the Job, so it is deleted with it)."""
+        if int(rec.get("num_nodes") or 1) <= 1:
+            return rec
+        body = service_manifest(str(rec["id"]), manifest["metadata"]["labels"], rec.get("uid"))
+        try:
+            self.api.call(f"creating service {rec['id']}", self.core.create_namespaced_service, self.namespace, body)
+        except PlatformError as exc:
+            if getattr(exc, "status", None) != 409:
+                raise
+        return rec
+
+    # ---------------------------------------------------------------- status
+    def get_job_status(self, job_id: str) -> JobStatus:
+        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED (see ``kubernetes_state.to_status``)."""
+        with self._lock:
+            return self._refresh(self._record(job_id))
+
+    def _refresh(self, rec: dict[str, Any]) -> JobStatus:
+        if rec.get("state") in _FINISHED:
+            return JobStatus(rec["state"])
+        name = str(rec["id"])
+        if rec.get("cancel_requested"):
+            rec["state"] = JobStatus.CANCELLED.value
+            self._save(rec)
+            return JobStatus.CANCELLED
+        job = self._read_job(name)
+        if job is None:
+            rec.update(state=JobStatus.FAILURE.value,
+                       message="its Job was deleted (by hand, or by ttl_seconds_after_finished while nobody "
+                               "polled) before it was seen to finish")
+            self._save(rec)
+            return JobStatus.FAILURE
+        pods = [pod_info(p) for p in self._pods(name)]
+        status, message = to_status(job, pods, time.time() - float(rec.get("submitted_at") or 0), self.pull_grace_s)
+        changed = status.value != rec.get("state")
+        rec.update(state=status.value, pods=pods, active=(job.get("status") or {}).get("active"))
+        if status.is_finished():
+            self._finish(rec, job, pods, message)
+        if changed or status.is_finished():
+            self._save(rec)
+        return status
+
+    def _finish(self, rec: dict[str, Any], job: Mapping[str, Any], pods: list[dict[str, Any]],
+                message: str | None) -> None:
+        """Record why the job ended and keep its logs (the pods may be deleted soon)."""
+        culprit = failed_pod(pods) if rec["state"] == JobStatus.FAILURE.value else None
+        if culprit is not None:
+            rec.update(exit_code=culprit.get("exit_code"), signal=culprit.get("signal"), pod=culprit.get("pod"),
+                       node=culprit.get("node"), reason=culprit.get("terminated_reason") or
+                       culprit.get("waiting_reason") or culprit.get("pod_reason"),
+                       oom_killed=culprit.get("terminated_reason") == "OOMKilled")
+        conditions = [c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"]
+        if conditions and not rec.get("reason"):
+            rec["reason"] = conditions[-1].get("reason")
+        if message:
+            rec["message"] = message
+        self._keep_logs(str(rec["id"]))
+        if rec["state"] == JobStatus.FAILURE.value and not conditions:
+            # failed from a stuck pod (image never pulls ...): the Job would wait forever; free its slot
+            self._delete(str(rec["id"]), "Background")
+
+    def get_job_info(self, job_id: str) -> dict[str, Any]:
+        """A copy of the job's record (pods, exit code, reason, node, paths), refreshed."""
+        with self._lock:
+            rec = self._record(job_id)
+            self._refresh(rec)
+            return dict(rec)
+
+    # ------------------------------------------------------------------ logs
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+        """The pods' stdout and stderr (one section per pod when there are several), or the last ``tail``
+        lines; the copy kept at the end once the pods are gone; None before any exists."""
+        if tail is not None:
+            tail = check_int("tail", tail, 0)
+        with self._lock:
+            name = str(self._record(job_id)["id"])
+        text = self._live_logs(name, tail)
+        if text is None:
+            try:
+                text = self._log_path(name).read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                return None
+            if tail is not None:
+                text = "".join(text.splitlines(keepends=True)[-tail:]) if tail else ""
+        return text if tail != 0 else ""
+
+    def _keep_logs(self, name: str) -> None:
+        """Copy the pods' logs into the state dir (best effort): they outlive the pods."""
+        with contextlib.suppress(PlatformError, OSError):
+            text = self._live_logs(name, None)
+            if text is not None:
+                path = self._log_path(name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+
+    def _live_logs(self, name: str, tail: int | None) -> str | None:
+        """The logs of the job's pods as the API has them now (None when no pod has any)."""
+        pods = sorted((pod_info(p) for p in self._pods(name)),
+                      key=lambda p: (int(p["index"]) if str(p.get("index") or "").isdigit() else 0,
+                                     str(p.get("created") or "")))
+        pieces: list[tuple[str, str]] = []
+        for pod in pods:
+            kwargs: dict[str, Any] = {"container": CONTAINER, "tail_lines": tail if tail else _SAVED_LOG_LINES}
+            try:
+                text = self.api.call(f"logs of pod {pod['pod']}", self.core.read_namespaced_pod_log, pod["pod"],
+                                  self.namespace, text=True, **kwargs)
+            except PlatformError as exc:
+                if getattr(exc, "status", None) in (400, 404):  # not started yet, or just deleted
+                    continue
+                raise
+            pieces.append((str(pod["pod"]) + (f" (rank {pod['index']})" if pod.get("index") else ""), str(text)))
+        if not pieces:
+            return None
+        if len(pieces) == 1:
+            return pieces[0][1]
+        return "".join(f"==> pod {title} <==\n{text}" + ("" if text.endswith("\n") or not text else "\n")
+                       for title, text in pieces)
+
+    def read_job_file(self, job_id: str, relative_path: str) -> str | None:
+        """Text of a file under the job's results dir (a hostPath on shared storage, so read here)."""
+        with self._lock:
+            results = str(self._record(job_id)["results_dir"])
+        return read_text(contained_path(results, relative_path))
+
+    # ------------------------------------------------------ failure analysis
+    def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
+        """None unless the job failed or was cancelled; else exit code, reason (OOMKilled, ImagePullBackOff,
+        DeadlineExceeded ...), pod, node, warning events, error lines and a one-sentence message."""
+        with self._lock:
+            rec = self._record(job_id)
+            status = self._refresh(rec)
+            if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
+                return None
+            data = dict(rec)
+        found = error_lines(self.get_job_logs(job_id, tail=500) or "")
+        return {
+            "job_id": str(data["id"]), "status": status.value, "namespace": self.namespace,
+            "exit_code": data.get("exit_code"), "signal": data.get("signal"), "reason": data.get("reason"),
+            "oom_killed": bool(data.get("oom_killed")), "pod": data.get("pod"), "node": data.get("node"),
+            "pods": data.get("pods") or [], "events": self._events(data), "error_lines": found,
+            "message": describe(str(data["id"]), status, data, found),
+        }
+
+    def _events(self, data: Mapping[str, Any]) -> list[str]:
+        """Warning events of the Job and its pods (while the API still has them)."""
+        names = [str(data["id"])] + [str(p["pod"]) for p in (data.get("pods") or [])[:8] if p.get("pod")]
+        out: list[str] = []
+        for obj in names:
+            try:
+                events = self.api.call(f"events of {obj}", self.core.list_namespaced_event, self.namespace,
+                                    field_selector=f"involvedObject.name={obj}")
+            except PlatformError:
+                continue
+            for event in events.get("items") or []:
+                if event.get("type") == "Warning":
+                    kind = (event.get("involvedObject") or {}).get("kind", "")
+                    out.append(f"{kind}/{obj}: {event.get('reason')}: {event.get('message')}"[:500])
+        return out
+
+    # ---------------------------------------------------------------- cancel
+    def _delete(self, name: str, propagation: str) -> None:
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
+        self.api.maybe(f"deleting job {name}", self.batch.delete_namespaced_job, name, self.namespace, body=body)
+
+    def cancel_job(self, job_id: str) -> bool:
+        """Delete the Job (and, by ``propagation_policy``, its pods); False if it had already finished."""
+        with self._lock:
+            rec = self._record(job_id)
+            if self._refresh(rec).is_finished():
+                return False
+            self._keep_logs(str(rec["id"]))  # what it printed, before the pods go
+            rec["cancel_requested"] = True
+            self._save(rec)
+            self._delete(str(rec["id"]), self.propagation_policy)
+            self._refresh(rec)
+        logger.info("kubernetes job %s/%s cancelled", self.namespace, rec["id"])
+        return True
+
+    # ------------------------------------------------------------------ wait
+    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
+        """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
+        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)
+

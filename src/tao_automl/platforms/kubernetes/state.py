@@ -1,0 +1,115 @@
+"""Job and pod status (raw API JSON) -> JobStatus, and the failure message of a finished Job."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.kubernetes.manifest import CONTAINER, INDEX_ANNOTATION
+from tao_automl.platforms.local.analysis import ERROR_PATTERN
+
+#: Waiting reasons that never resolve by themselves: the job fails at once.
+FATAL_WAITING = frozenset({"ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError",
+                           "CreateContainerError", "RunContainerError"})
+#: Waiting reasons that may be transient (a registry hiccup): the job fails after a grace period.
+PULL_WAITING = frozenset({"ImagePullBackOff", "ErrImagePull"})
+HINTS = {
+    "ErrImageNeverPull": "the image is not on the node and imagePullPolicy is Never",
+    "InvalidImageName": "the image name is not valid",
+    "ImagePullBackOff": "the image cannot be pulled (wrong name or tag, or a private registry without "
+                        "image_pull_secret)",
+    "ErrImagePull": "the image cannot be pulled (wrong name or tag, or a private registry without image_pull_secret)",
+    "CreateContainerConfigError": "the container config refers to something missing (a secret or config map?)",
+    "OOMKilled": "out of memory",
+    "DeadlineExceeded": "it ran past its time limit (activeDeadlineSeconds)",
+    "BackoffLimitExceeded": "its pod(s) failed more often than backoff_limit allows",
+    "Evicted": "the node evicted the pod (resource pressure)",
+}
+
+
+def job_condition(job: Mapping[str, Any]) -> tuple[JobStatus | None, str | None, str | None]:
+    """(SUCCESS or FAILURE or None, reason, message) from the Job's ``Complete``/``Failed`` conditions."""
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") == "Complete":
+            return JobStatus.SUCCESS, cond.get("reason"), cond.get("message")
+        if cond.get("type") == "Failed":
+            return JobStatus.FAILURE, cond.get("reason"), cond.get("message")
+    return None, None, None
+
+
+def pod_info(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a pod that say how its main container is doing."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    main = next((c for c in containers if c.get("name") == CONTAINER), containers[0] if containers else {})
+    state = main.get("state") or {}
+    waiting, term = state.get("waiting") or {}, state.get("terminated") or {}
+    info: dict[str, Any] = {
+        "pod": meta.get("name"), "index": (meta.get("annotations") or {}).get(INDEX_ANNOTATION),
+        "phase": status.get("phase"), "node": (pod.get("spec") or {}).get("nodeName"),
+        "pod_reason": status.get("reason"), "pod_message": status.get("message"),
+        "waiting_reason": waiting.get("reason"), "waiting_message": waiting.get("message"),
+        "exit_code": term.get("exitCode"), "signal": term.get("signal"), "terminated_reason": term.get("reason"),
+        "terminated_message": term.get("message"), "restarts": main.get("restartCount", 0),
+        "created": meta.get("creationTimestamp"),
+    }
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            info["unschedulable"] = cond.get("message") or cond.get("reason")
+    return info
+
+
+def to_status(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], age_s: float,
+              pull_grace_s: float) -> tuple[JobStatus, str | None]:
+    """Job conditions first; a pod stuck on a fatal (or long-lasting pull) error fails the job;
+    any started pod means RUNNING; else PENDING."""
+    final, reason, message = job_condition(job)
+    if final is not None:
+        return final, (f"{reason}: {message}" if final is JobStatus.FAILURE and (reason or message) else None)
+    for pod in pods:
+        why = pod.get("waiting_reason")
+        if why in FATAL_WAITING or (why in PULL_WAITING and age_s > pull_grace_s):
+            hint = HINTS.get(str(why), "")
+            detail = f": {pod.get('waiting_message')}" if pod.get("waiting_message") else ""
+            return JobStatus.FAILURE, f"pod {pod.get('pod')} cannot start: {why}{' (' + hint + ')' if hint else ''}" \
+                                      f"{detail}"
+    if any(p.get("phase") in ("Running", "Succeeded", "Failed") for p in pods):
+        return JobStatus.RUNNING, None
+    return JobStatus.PENDING, None
+
+
+def failed_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The pod that explains a failure: a non-zero exit first (lowest index), else any non-succeeded pod."""
+    def order(p: Mapping[str, Any]) -> tuple[int, str]:
+        index = str(p.get("index") or "")
+        return (int(index) if index.isdigit() else 0, str(p.get("created") or ""))
+    ranked = sorted(pods, key=order)
+    return next((p for p in ranked if p.get("exit_code") not in (None, 0)), None) or \
+        next((p for p in ranked if p.get("phase") != "Succeeded"), None)
+
+
+def describe(name: str, status: JobStatus, data: Mapping[str, Any], found: Sequence[str]) -> str:
+    """One sentence on why the Kubernetes job did not succeed."""
+    if status is JobStatus.CANCELLED:
+        return f"Kubernetes job {name} was cancelled."
+    if data.get("oom_killed"):
+        limit = f" (memory limit {data['memory']})" if data.get("memory") else ""
+        return f"Kubernetes job {name} was killed by the out-of-memory killer{limit}: give it more memory."
+    where = f" in pod {data['pod']}" if data.get("pod") else ""
+    where += f" on node {data['node']}" if data.get("node") else ""
+    last_error = next((ln.strip() for ln in reversed(found) if ERROR_PATTERN.search(ln)), None)
+    tail = f": {last_error}" if last_error else ""
+    code = data.get("exit_code")
+    if code not in (None, 0):
+        extra = " (SIGKILL: out of memory or killed by hand)" if code == 137 else \
+            " (the command could not be run or was not found in the image)" if code in (126, 127) else ""
+        return f"Kubernetes job {name} failed with exit code {code}{extra}{where}{tail}."
+    reason = data.get("reason")
+    if data.get("message"):
+        hint = HINTS.get(str(reason), "")
+        hint = f" ({hint})" if hint and hint not in str(data["message"]) else ""
+        return f"Kubernetes job {name} failed: {data['message']}{hint}{tail}."
+    return f"Kubernetes job {name} failed{where}{tail}."

@@ -1,0 +1,320 @@
+"""The DGX Cloud Lepton platform: every job is a Lepton batch job created through the ``leptonai`` SDK.
+
+Credentials come from the environment the way ``leptonai`` reads them: ``LEPTON_WORKSPACE_ID`` (or a
+``<id>:<token>`` credential string) and ``LEPTON_WORKSPACE_TOKEN``; ``LEPTON_WORKSPACE_URL`` overrides
+the API address. The token is never stored, logged or put in ``init_options``.
+
+Jobs live on Lepton (re-attach needs no local state): a ``job_name`` becomes a deterministic Lepton
+job name with a ``tao-automl-key`` label, looked up before create (idempotent submission). The
+command runs under ``bash`` and prints its exit code as the last log line, so failure analysis can
+report it; logs are read with Lepton's ``/logs`` query API (all replicas, oldest first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import requests
+from leptonai.api.v2.api_resource import ClientError, ServerError  # type: ignore[import-untyped,import-not-found,unused-ignore]
+from leptonai.api.v2.client import APIClient  # type: ignore[import-untyped,import-not-found,unused-ignore]
+from leptonai.api.v2.log import LogAPIError  # type: ignore[import-untyped,import-not-found,unused-ignore]
+from leptonai.api.v2.types.affinity import LeptonResourceAffinity  # type: ignore[import-untyped,import-not-found,unused-ignore]
+from leptonai.api.v2.types.common import Metadata  # type: ignore[import-untyped,import-not-found,unused-ignore]
+from leptonai.api.v2.types.deployment import EnvVar, LeptonContainer, Mount  # type: ignore[import-untyped,import-not-found,unused-ignore]
+from leptonai.api.v2.types.job import LeptonJob, LeptonJobQueryMode, LeptonJobUserSpec  # type: ignore[import-untyped,import-not-found,unused-ignore]
+from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.common import check_int, command_text, poll_until_finished
+from tao_automl.platforms.lepton.state import (
+    exit_code,
+    log_entries,
+    to_status,
+    without_markers,
+    wrap_command,
+)
+from tao_automl.platforms.local.analysis import ERROR_PATTERN
+from tao_automl.platforms.local.sdk import UnknownJobError
+from tao_automl.platforms.retry import TransientPlatformError
+
+logger = logging.getLogger(__name__)
+
+KEY_LABEL = "tao-automl-key"
+_NAME_MAX = 36  # Lepton's job-name limit
+_SHAPE_GPUS = re.compile(r"^gpu\.(\d+)x", re.IGNORECASE)
+_LOG_PAGE = 5000
+_LOG_PAGES = 20
+T = TypeVar("T")
+
+
+def lepton_job_name(job_name: str) -> str:
+    """A valid, deterministic Lepton job name (``^[a-z][a-z0-9-]*$``, <= 36 chars) for ``job_name``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", job_name.lower()).strip("-")
+    digest = hashlib.sha256(job_name.encode("utf-8")).hexdigest()[:10]
+    slug = slug[: _NAME_MAX - len(digest) - 5].strip("-")
+    return f"tao-{slug}-{digest}" if slug else f"tao-{digest}"
+
+
+def _credentials(workspace_id: str | None) -> tuple[str, str]:
+    """(workspace id, token) from the argument / ``LEPTON_WORKSPACE_ID`` / ``LEPTON_WORKSPACE_TOKEN``."""
+    workspace = workspace_id or os.environ.get("LEPTON_WORKSPACE_ID") or ""
+    token = ""
+    if ":" in workspace:
+        workspace, token = workspace.split(":", 1)
+    token = token or os.environ.get("LEPTON_WORKSPACE_TOKEN") or ""
+    if not workspace:
+        raise UserInputError("LEPTON_WORKSPACE_ID is not set: export your DGX Cloud Lepton workspace id "
+                             "(dashboard -> Settings -> Tokens) or pass workspace_id=")
+    if not token:
+        raise UserInputError("LEPTON_WORKSPACE_TOKEN is not set: export a DGX Cloud Lepton workspace token "
+                             "for workspace " + repr(workspace))
+    return workspace, token
+
+
+class LeptonSDK:
+    """Runs jobs as DGX Cloud Lepton batch jobs; see the module docstring."""
+
+    poll_interval_s: float = 5.0
+
+    def __init__(
+        self,
+        workspace_id: str | None = None,
+        workspace_url: str | None = None,
+        resource_shape: str | None = None,
+        dedicated_node_group: str | None = None,
+        image: str | None = None,
+        mounts: Sequence[Mapping[str, Any]] | None = None,
+        results_root: str = "/tmp/tao-automl",
+        log_lookback_s: float = 14 * 24 * 3600.0,
+        state_file: str | None = None,
+    ) -> None:
+        workspace, token = _credentials(workspace_id)
+        url = workspace_url or os.environ.get("LEPTON_WORKSPACE_URL") or None
+        self.client = APIClient(workspace_id=workspace, auth_token=token, url=url)
+        self.defaults: dict[str, Any] = {"resource_shape": resource_shape,
+                                         "dedicated_node_group": dedicated_node_group,
+                                         "image": image, "mounts": list(mounts or [])}
+        self.results_root = results_root
+        self.log_lookback_s = float(log_lookback_s)
+        #: Constructor arguments a later process needs to rebuild this SDK (never the token).
+        self.init_options: dict[str, Any] = {
+            "workspace_id": workspace, "workspace_url": workspace_url, "resource_shape": resource_shape,
+            "dedicated_node_group": dedicated_node_group, "image": image, "mounts": list(mounts or []),
+            "results_root": results_root, "log_lookback_s": self.log_lookback_s, "state_file": state_file,
+        }
+        self._lock = threading.RLock()
+        self._final: dict[str, JobStatus] = {}
+        self._results: dict[str, str] = {}
+
+    # ------------------------------------------------------------ calls
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one ``leptonai`` call; its errors become (transient) PlatformErrors, a 404 UnknownJobError."""
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            code = exc.response.status_code
+            if code == 404:
+                raise UnknownJobError(f"Lepton does not know {what}: {exc}") from None
+            if code == 429:
+                raise TransientPlatformError(f"Lepton {what}: rate limited ({exc})") from None
+            raise PlatformError(f"Lepton {what} failed: {exc}") from None
+        except LogAPIError as exc:
+            if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429):
+                raise TransientPlatformError(f"Lepton {what} failed: {exc}") from None
+            raise PlatformError(f"Lepton {what} failed: {exc}") from None
+        except ServerError as exc:
+            raise TransientPlatformError(f"Lepton {what} failed: {exc}") from None
+        except requests.RequestException as exc:
+            raise TransientPlatformError(f"Lepton {what}: {type(exc).__name__}: {exc}") from None
+
+    # ----------------------------------------------------------- create
+    def create_job(
+        self,
+        image: str | None,
+        command: str | Sequence[str],
+        gpu_count: int = 1,
+        env_vars: Mapping[str, str] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        """Create a Lepton job running ``command``; with ``job_name`` an existing job of that name is returned."""
+        gpu_count = check_int("gpu_count", gpu_count, 0)
+        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+        text = command_text(command)
+        shape = self._shape(gpu_count, kwargs.get("resource_shape"))
+        node_group = kwargs.get("dedicated_node_group") or self.defaults["dedicated_node_group"]
+        name = kwargs.get("job_name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise UserInputError(f"job_name must be a non-empty string, got {name!r}")
+        lepton_name = lepton_job_name(name) if name else f"tao-job-{uuid.uuid4().hex[:12]}"
+        key = lepton_name.rsplit("-", 1)[-1]
+        results = str((outputs or {}).get("results_dir") or f"{self.results_root.rstrip('/')}/{lepton_name}")
+        envs = self._envs(env_vars)
+        spec = LeptonJobUserSpec(
+            resource_shape=shape,
+            container=LeptonContainer(image=image or self.defaults["image"] or JOB_BASE_IMAGE,
+                                      command=wrap_command(text)),
+            completions=num_nodes, parallelism=num_nodes, envs=envs,
+            mounts=[Mount(**dict(m)) for m in (kwargs.get("mounts") or self.defaults["mounts"])],
+            affinity=LeptonResourceAffinity(allowed_dedicated_node_groups=[str(node_group)]) if node_group else None,
+            intra_job_communication=True if num_nodes > 1 else None,
+        )
+        job = LeptonJob(metadata=Metadata(name=lepton_name, labels={KEY_LABEL: key}), spec=spec)
+        with self._lock:
+            existing = self._find_named(lepton_name, key) if name else None
+            if existing is not None:
+                logger.info("lepton job %s (%s) already exists; not creating it again", existing, name)
+                return Job(id=existing, results_dir=self._results.get(existing, results), name=name)
+            try:
+                created = self._call(f"job create {lepton_name!r}", self.client.job.create, job)
+            except ValueError as exc:  # leptonai's own validation (names, env vars, mounts)
+                raise UserInputError(f"lepton job {lepton_name!r}: {exc}") from None
+            job_id = str(getattr(getattr(created, "metadata", None), "id_", None) or lepton_name)
+            self._results[job_id] = results
+        logger.info("lepton job %s (%s, %d node(s), shape %s) created", job_id, name or lepton_name, num_nodes, shape)
+        return Job(id=job_id, results_dir=results, name=name)
+
+    def _shape(self, gpu_count: int, requested: object) -> str:
+        shape = str(requested or self.defaults["resource_shape"] or "")
+        if not shape:
+            if gpu_count > 0:
+                raise UserInputError(f"resource_shape is required for gpu_count={gpu_count} on Lepton "
+                                     "(a shape of your node group, e.g. 'gpu.1xh100-80gb')")
+            return str(DEFAULT_RESOURCE_SHAPE)
+        match = _SHAPE_GPUS.match(shape)
+        if match and int(match.group(1)) != gpu_count and gpu_count > 0:
+            raise UserInputError(f"gpu_count={gpu_count} does not match resource_shape {shape!r} "
+                                 f"({match.group(1)} GPU(s) per replica)")
+        return shape
+
+    @staticmethod
+    def _envs(env_vars: Mapping[str, str] | None) -> list[EnvVar]:
+        envs = []
+        for key, value in (env_vars or {}).items():
+            if not isinstance(key, str) or not key or "=" in key:
+                raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+            envs.append(EnvVar(name=key, value=str(value)))
+        return envs
+
+    def _find_named(self, lepton_name: str, key: str) -> str | None:
+        """The id of a job already created under ``lepton_name`` (alive or archived), if any."""
+        jobs = self._call(f"job list for {lepton_name!r}", self.client.job.list_all,
+                          job_query_mode=LeptonJobQueryMode.AliveAndArchive.value, q=lepton_name)
+        ids = [str(j.metadata.id_) for j in jobs if j.metadata.name == lepton_name
+               and (j.metadata.labels or {}).get(KEY_LABEL, key) == key and j.metadata.id_]
+        return ids[0] if ids else None
+
+    # ----------------------------------------------------------- status
+    def _get(self, job_id: str) -> LeptonJob:
+        job: LeptonJob = self._call(f"job {job_id!r}", self.client.job.get, str(job_id))
+        return job
+
+    def get_job_status(self, job_id: str) -> JobStatus:
+        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED (Lepton job states mapped; final ones cached)."""
+        with self._lock:
+            if job_id in self._final:
+                return self._final[job_id]
+        job = self._get(job_id)
+        status = self._status(job)
+        if status.is_finished():
+            with self._lock:
+                self._final[job_id] = status
+        return status
+
+    @staticmethod
+    def _status(job: LeptonJob) -> JobStatus:
+        st = job.status
+        if st is None:
+            return JobStatus.PENDING
+        state = st.state.value if st.state is not None else None
+        return to_status(state, st.succeeded or 0, st.failed or 0, job.spec.completions or 1)
+
+    def get_job_info(self, job_id: str) -> dict[str, Any]:
+        """The job's Lepton record (metadata, spec, status) as a plain dict."""
+        info: dict[str, Any] = self._get(job_id).model_dump(mode="json", by_alias=True, exclude_none=True)
+        return info
+
+    # ------------------------------------------------------------- logs
+    def _log_lines(self, job_id: str, tail: int | None) -> list[str]:
+        """Log lines of every replica, oldest first (the newest ``tail`` + 1 when ``tail`` is given)."""
+        end = time.time_ns() + 10**9
+        start = end - int(self.log_lookback_s * 1e9)
+        seen: set[tuple[int, str, str]] = set()
+        entries: list[tuple[int, str, str]] = []
+        limit = _LOG_PAGE if tail is None else min(tail + 1, _LOG_PAGE)
+        for _ in range(_LOG_PAGES):
+            answer = self._call(f"logs of job {job_id!r}", self.client.log.get_log, name_or_job=str(job_id),
+                                start=str(start), end=str(end), limit=limit, direction="backward")
+            page = [e for e in log_entries(answer) if e not in seen]
+            seen.update(page)
+            entries.extend(page)
+            if tail is not None or len(page) < limit or not page:
+                break
+            end = min(e[0] for e in page)
+            if end <= start:
+                break
+        entries.sort(key=lambda e: e[0])
+        return [line for _, _, line in entries]
+
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+        """The job's output (all replicas), or its last ``tail`` lines; None while there is none."""
+        if tail is not None:
+            tail = check_int("tail", tail, 0)
+        lines = self._log_lines(job_id, tail)
+        if not lines:
+            return None
+        lines = without_markers(lines)
+        if tail is not None:
+            lines = lines[-tail:] if tail else []
+        return "".join(f"{line}\n" for line in lines)
+
+    def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
+        """None unless the job failed or was cancelled; else state, exit code, error lines, a message."""
+        job = self._get(job_id)
+        status = self._status(job)
+        if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
+            return None
+        raw = self._log_lines(job_id, 300)
+        code = exit_code(raw)
+        lines = [ln.rstrip()[:500] for ln in without_markers(raw) if ln.strip()]
+        found = [ln for ln in lines if ERROR_PATTERN.search(ln)][-20:]
+        found += [ln for ln in lines[-10:] if ln not in found]
+        state = job.status.state.value if job.status and job.status.state else None
+        return {"job_id": str(job_id), "status": status.value, "lepton_state": state, "exit_code": code,
+                "failed_replicas": job.status.failed if job.status else None, "error_lines": found,
+                "message": _describe(str(job_id), status, state, code, found)}
+
+    # ----------------------------------------------------------- cancel
+    def cancel_job(self, job_id: str) -> bool:
+        """Stop the job (``spec.stopped``, as ``lep job stop`` does); False if it had already finished."""
+        if self.get_job_status(job_id).is_finished():
+            return False
+        self._call(f"stop of job {job_id!r}", self.client.job.update, str(job_id), spec={"spec": {"stopped": True}})
+        with self._lock:
+            self._final.pop(job_id, None)
+        logger.info("lepton job %s stopped", job_id)
+        return True
+
+    # ------------------------------------------------------------- wait
+    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
+        """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
+        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)
+
+
+def _describe(job_id: str, status: JobStatus, state: str | None, code: int | None, found: list[str]) -> str:
+    """One sentence on why the job did not succeed."""
+    if status is JobStatus.CANCELLED:
+        return f"Lepton job {job_id} was stopped ({state})."
+    detail = f" with exit code {code}" if code is not None else " (no exit code in its logs)"
+    last_error = next((ln.strip() for ln in reversed(found) if ERROR_PATTERN.search(ln)), None)
+    return f"Lepton job {job_id} {state or 'failed'}{detail}" + (f": {last_error}" if last_error else "") + "."

@@ -1,0 +1,523 @@
+"""The local platform: every job is a subprocess on this machine (the embedded default SDK).
+
+Each job lives in ``<jobs_dir>/<job_id>/`` with ``job.json`` (its persisted state), ``output.log``
+(stdout and stderr) and, once it ends, ``exit_code.json`` written by a small wrapper process
+(:mod:`tao_automl.platforms.local.wrapper`). Everything needed to re-attach from another process is
+on disk: the wrapper's pid and start time (a recycled pid is never mistaken for the job), the exit
+record, and a cancel flag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.common import check_int, contained_path
+from tao_automl.platforms.local import process as proc
+from tao_automl.platforms.local.analysis import analyse
+from tao_automl.platforms.local.files import read_json, read_text, tail_lines, write_json_atomic
+from tao_automl.platforms.local.gpus import GpuAllocator, detect_gpus
+from tao_automl.platforms.local.wrapper import CANCEL_MARKER, EXIT_FILE
+
+logger = logging.getLogger(__name__)
+
+JOB_FILE = "job.json"
+LOG_FILE = "output.log"
+_WRAPPER = str(Path(__file__).with_name("wrapper.py"))
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_FINISHED = {s.value for s in JobStatus if s.is_finished()}
+# A job.json without a pid this old was never started (its creator died between the two writes).
+_NEVER_STARTED_AFTER_S = 60.0
+_KILL_WAIT_S = 5.0
+
+
+class UnknownJobError(PlatformError, KeyError):
+    """No local job with this id exists in the SDK's jobs directory or index."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown job"
+
+
+@dataclass
+class _Record:
+    """One job as this SDK instance knows it; ``popen`` is set only for children of this process."""
+
+    id: str
+    dir: Path
+    data: dict[str, Any]
+    popen: subprocess.Popen[bytes] | None = None
+    exited: bool = False
+    watcher: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / LOG_FILE
+
+
+def default_jobs_dir(state_file: Path | None) -> Path:
+    """``<state_file dir>/jobs``, else ``$XDG_CACHE_HOME/tao-automl/local-jobs`` (``~/.cache`` fallback)."""
+    if state_file is not None:
+        return state_file.parent / "jobs"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "tao-automl" / "local-jobs"
+
+
+def job_id_for_name(name: str) -> str:
+    """A deterministic, filesystem-safe job id for a job name: sanitised name plus a short hash."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-._")[:48] or "job"
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    return f"{slug}-{digest}"
+
+
+def _new_job_id() -> str:
+    return f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def _wrapper_args(command: str | Sequence[str]) -> list[str]:
+    """Arguments for the wrapper: ``shell <cmd>`` for a string, ``exec <argv...>`` for a sequence."""
+    if isinstance(command, str):
+        if not command.strip():
+            raise UserInputError("command must not be empty")
+        return ["shell", command]
+    argv = list(command)
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}")
+    return ["exec", *argv]
+
+
+def _working_dir(value: object) -> Path | None:
+    """The ``working_dir`` kwarg as an existing directory (None: the job's own directory)."""
+    if value is None:
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.is_dir():
+        raise UserInputError(f"working_dir {str(path)!r} does not exist or is not a directory")
+    return path
+
+
+class LocalSDK:
+    """Runs jobs as local subprocesses; GPU ids are handed out through ``CUDA_VISIBLE_DEVICES``."""
+
+    cancel_grace_s: float = 10.0
+    poll_interval_s: float = 0.2
+
+    def __init__(
+        self,
+        state_file: str | Path | None = None,
+        jobs_dir: str | Path | None = None,
+        gpu_ids: Sequence[int] | None = None,
+    ) -> None:
+        self.state_file = Path(state_file).expanduser() if state_file is not None else None
+        self.jobs_dir = (
+            Path(jobs_dir).expanduser() if jobs_dir is not None else default_jobs_dir(self.state_file)
+        )
+        self._gpu_override = None if gpu_ids is None else [str(g) for g in gpu_ids]
+        self._allocator: GpuAllocator | None = None
+        #: Constructor arguments a later process needs to rebuild this SDK and re-attach to its jobs.
+        self.init_options: dict[str, Any] = {
+            "state_file": None if self.state_file is None else str(self.state_file),
+            "jobs_dir": str(self.jobs_dir),
+            "gpu_ids": self._gpu_override,
+        }
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._jobs: dict[str, _Record] = {}
+        self._image_notice_done = False
+
+    # ----------------------------------------------------------------- GPUs
+    @property
+    def gpu_ids(self) -> list[str]:
+        """GPU ids this SDK hands out (``gpu_ids=`` if given, else detected once)."""
+        return list(self._gpus().gpu_ids)
+
+    def _gpus(self) -> GpuAllocator:
+        if self._allocator is None:
+            ids = self._gpu_override if self._gpu_override is not None else detect_gpus()
+            self._allocator = GpuAllocator(ids)
+        return self._allocator
+
+    def _allocate_gpus(self, job_id: str, count: int) -> list[str]:
+        gpus = self._gpus()
+        available = len(gpus.gpu_ids)
+        if count > max(available, 1):
+            raise UserInputError(
+                f"gpu_count={count} but this machine has {available} GPU(s) "
+                f"({', '.join(gpus.gpu_ids) or 'none'}); the local platform runs each job on one host, "
+                f"so gpu_count must be at most {max(available, 1)}"
+            )
+        if count > 0 and available == 0:
+            logger.info("local job %s runs on CPU: no GPUs found on this machine", job_id)
+            return []
+        usage: dict[str, int] = {}
+        for rec in self._jobs.values():
+            if not self._refresh(rec).is_finished():
+                for gpu in rec.data.get("gpu_ids") or []:
+                    usage[gpu] = usage.get(gpu, 0) + 1
+        return gpus.allocate(count, usage)
+
+    # --------------------------------------------------------------- create
+    def create_job(
+        self,
+        image: str | None,
+        command: str | Sequence[str],
+        gpu_count: int = 1,
+        env_vars: Mapping[str, str] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        """Start ``command`` as a local process group; with ``job_name`` an existing job is returned."""
+        gpu_count = check_int("gpu_count", gpu_count, 0)
+        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+        if num_nodes > 1:
+            raise UserInputError(
+                f"num_nodes={num_nodes} is not supported by the local platform: it runs each job on this one "
+                "host (use gpu_count for several GPUs, or slurm / kubernetes / lepton for multi-node jobs)"
+            )
+        wrapper_args = _wrapper_args(command)
+        name = kwargs.get("job_name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise UserInputError(f"job_name must be a non-empty string, got {name!r}")
+        cwd = _working_dir(kwargs.get("working_dir"))
+        self._image_notice(image)
+        with self._lock:
+            job_id = job_id_for_name(name) if name else _new_job_id()
+            existing = self._find_named(job_id, name) if name else None
+            if existing is not None:
+                return self._job(existing)
+            gpus = self._allocate_gpus(job_id, gpu_count)
+            env = self._environment(gpu_count, gpus, env_vars)  # validates env_vars before any disk write
+            rec = self._prepare(job_id, name, command, gpus, env_vars, outputs, cwd)
+            self._launch(rec, wrapper_args, env)
+            return self._job(rec)
+
+    def _find_named(self, job_id: str, name: str) -> _Record | None:
+        """The job already submitted under ``name`` (idempotent submission), if any."""
+        existing = self._find(job_id)
+        if existing is None:
+            return None
+        taken_by = existing.data.get("name")
+        if taken_by != name:
+            raise PlatformError(f"job id {job_id} of job_name {name!r} is taken by job {taken_by!r}")
+        logger.info("local job %s (%s) already exists; not starting it again", job_id, name)
+        return existing
+
+    def _image_notice(self, image: str | None) -> None:
+        if image and not self._image_notice_done:
+            self._image_notice_done = True
+            logger.warning(
+                "the local platform ignores container images (got %r): jobs run directly on this machine "
+                "with the current environment", image,
+            )
+
+    def _prepare(
+        self,
+        job_id: str,
+        name: str | None,
+        command: str | Sequence[str],
+        gpus: list[str],
+        env_vars: Mapping[str, str] | None,
+        outputs: Mapping[str, Any] | None,
+        working_dir: Path | None,
+    ) -> _Record:
+        job_dir = self.jobs_dir / job_id
+        job_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (EXIT_FILE, CANCEL_MARKER):  # a half-created job of a dead orchestrator
+            (job_dir / stale).unlink(missing_ok=True)
+        results = (outputs or {}).get("results_dir")
+        results_dir = Path(results).expanduser() if results else job_dir / "results"
+        results_dir.mkdir(parents=True, exist_ok=True)
+        cwd = working_dir or job_dir
+        data: dict[str, Any] = {
+            "id": job_id,
+            "name": name,
+            "command": command if isinstance(command, str) else list(command),
+            "cwd": str(cwd),
+            "results_dir": str(results_dir.resolve()),
+            "log_path": str((job_dir / LOG_FILE).resolve()),
+            "gpu_ids": gpus,
+            "env_var_names": sorted(env_vars or {}),
+            "state": JobStatus.PENDING.value,
+            "created_at": time.time(),
+            "pid": None,
+            "create_time": None,
+            "cancel_requested": False,
+        }
+        rec = _Record(job_id, job_dir, data)
+        self._save(rec)
+        self._jobs[job_id] = rec
+        self._update_index(job_id, job_dir, name)
+        return rec
+
+    def _environment(
+        self, gpu_count: int, gpus: list[str], env_vars: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        env = dict(os.environ)
+        bin_dir = str(Path(sys.executable).parent)
+        path = env.get("PATH") or os.defpath
+        if path.split(os.pathsep)[0] != bin_dir:
+            env["PATH"] = bin_dir + os.pathsep + path
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+        elif gpu_count == 0 and self._gpus().gpu_ids:
+            env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job asked for on a GPU machine: hide the GPUs
+        for key, value in (env_vars or {}).items():
+            if not isinstance(key, str) or not key or "=" in key:
+                raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+            env[key] = str(value)
+        return env
+
+    def _launch(self, rec: _Record, wrapper_args: list[str], env: dict[str, str]) -> None:
+        argv = [sys.executable, "-I", _WRAPPER, str(rec.dir), *wrapper_args]
+        try:
+            with rec.log_path.open("ab") as log:
+                popen = subprocess.Popen(
+                    argv, cwd=rec.data["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                )
+        except OSError as exc:
+            rec.data.update(state=JobStatus.FAILURE.value, message=f"could not start the job process: {exc}")
+            self._save(rec)
+            raise PlatformError(f"local job {rec.id}: could not start {sys.executable}: {exc}") from exc
+        started = proc.process_start_time(popen.pid)
+        rec.popen = popen
+        rec.data.update(
+            pid=popen.pid, pgid=popen.pid, create_time=started, started_at=time.time(),
+            state=JobStatus.RUNNING.value,
+        )
+        self._save(rec)
+        rec.watcher = threading.Thread(
+            target=self._watch, args=(rec,), name=f"local-job-{rec.id}", daemon=True
+        )
+        rec.watcher.start()
+        gpus = rec.data["gpu_ids"] or "none"
+        logger.info("local job %s started (pid %d, gpus %s)", rec.id, popen.pid, gpus)
+
+    def _watch(self, rec: _Record) -> None:
+        """Waiter thread: reap the child, persist its final state and wake ``wait_for_change``."""
+        assert rec.popen is not None
+        rec.popen.wait()
+        with self._changed:
+            rec.exited = True
+            try:
+                self._refresh(rec)
+            except Exception:  # never let a disk error kill the waiter silently
+                logger.exception("local job %s: could not record its end", rec.id)
+            self._changed.notify_all()
+
+    # --------------------------------------------------------------- lookup
+    def _job(self, rec: _Record) -> Job:
+        return Job(id=rec.id, results_dir=str(rec.data.get("results_dir") or rec.dir / "results"),
+                   name=rec.data.get("name"))
+
+    def _find(self, job_id: str) -> _Record | None:
+        rec = self._jobs.get(job_id)
+        if rec is not None:
+            return rec
+        if not _SAFE_ID.match(job_id):
+            return None
+        candidates = []
+        index = self._read_index()
+        if job_id in index:
+            candidates.append(Path(index[job_id]))
+        candidates.append(self.jobs_dir / job_id)
+        for job_dir in candidates:
+            data = read_json(job_dir / JOB_FILE)
+            if data is not None:
+                rec = _Record(job_id, job_dir, data)
+                self._jobs[job_id] = rec
+                return rec
+        return None
+
+    def _record(self, job_id: str) -> _Record:
+        rec = self._find(str(job_id))
+        if rec is None:
+            raise UnknownJobError(
+                f"unknown local job id {job_id!r}: no {JOB_FILE} for it under {self.jobs_dir}"
+                + (f" nor in the index {self.state_file}" if self.state_file else "")
+            )
+        return rec
+
+    def _read_index(self) -> dict[str, str]:
+        if self.state_file is None:
+            return {}
+        jobs = (read_json(self.state_file) or {}).get("jobs")
+        if not isinstance(jobs, dict):
+            return {}
+        return {str(k): str(v["dir"]) for k, v in jobs.items() if isinstance(v, dict) and "dir" in v}
+
+    def _update_index(self, job_id: str, job_dir: Path, name: str | None) -> None:
+        if self.state_file is None:
+            return
+        data = read_json(self.state_file) or {}
+        jobs = data.get("jobs")
+        if not isinstance(jobs, dict):
+            jobs = {}
+        jobs[job_id] = {"dir": str(job_dir.resolve()), "name": name}
+        data.update(platform="local", jobs_dir=str(self.jobs_dir.resolve()), jobs=jobs)
+        write_json_atomic(self.state_file, data)
+
+    def _save(self, rec: _Record) -> None:
+        rec.data["updated_at"] = time.time()
+        write_json_atomic(rec.dir / JOB_FILE, rec.data)
+
+    # --------------------------------------------------------------- status
+    def get_job_status(self, job_id: str) -> JobStatus:
+        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED; works for jobs started by other processes."""
+        with self._lock:
+            return self._refresh(self._record(job_id))
+
+    def _refresh(self, rec: _Record) -> JobStatus:
+        """Current status of ``rec``; a newly observed end is persisted to job.json."""
+        if rec.data.get("state") in _FINISHED:
+            return JobStatus(rec.data["state"])
+        if rec.popen is None:  # another process may have updated it
+            rec.data = read_json(rec.dir / JOB_FILE) or rec.data
+            if rec.data.get("state") in _FINISHED:
+                return JobStatus(rec.data["state"])
+        exit_record = read_json(rec.dir / EXIT_FILE)
+        if exit_record is None:
+            pid, started = rec.data.get("pid"), rec.data.get("create_time")
+            if pid is None:
+                age = time.time() - float(rec.data.get("created_at", 0))
+                if rec.popen is None and age > _NEVER_STARTED_AFTER_S:
+                    return self._finish(rec, None, "its process was never started (did the submitter die?)")
+                return JobStatus.PENDING
+            if rec.popen is not None:
+                alive = not rec.exited and rec.popen.returncode is None
+            else:
+                alive = started is not None and proc.is_same_process_alive(int(pid), float(started))
+            if alive:
+                return JobStatus.RUNNING
+            exit_record = read_json(rec.dir / EXIT_FILE)  # it may have ended between the two reads
+        return self._finish(rec, exit_record)
+
+    def _finish(
+        self, rec: _Record, exit_record: dict[str, Any] | None, reason: str | None = None
+    ) -> JobStatus:
+        if exit_record is not None:
+            rec.data.update(
+                returncode=exit_record.get("returncode"), exit_code=exit_record.get("exit_code"),
+                signal=exit_record.get("signal"), finished_at=exit_record.get("finished_at"),
+            )
+        else:
+            rec.data.update(exit_code=None, signal=None, finished_at=time.time())
+            rec.data["message"] = reason or (
+                f"its process vanished without an exit code: the wrapper (pid {rec.data.get('pid')}) was "
+                "killed (SIGKILL, out-of-memory killer) or the machine restarted"
+            )
+        if rec.data.get("cancel_requested"):
+            status = JobStatus.CANCELLED
+        elif exit_record is not None and exit_record.get("returncode") == 0:
+            status = JobStatus.SUCCESS
+        else:
+            status = JobStatus.FAILURE
+        rec.data["state"] = status.value
+        self._save(rec)
+        return status
+
+    def get_job_info(self, job_id: str) -> dict[str, Any]:
+        """A copy of the job's persisted record (pid, gpu_ids, exit_code, signal, state …), refreshed."""
+        with self._lock:
+            rec = self._record(job_id)
+            self._refresh(rec)
+            return dict(rec.data)
+
+    # ----------------------------------------------------------------- logs
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+        """The job's combined stdout/stderr, or its last ``tail`` lines; None when there is no log yet."""
+        if tail is not None:
+            tail = check_int("tail", tail, 0)
+        with self._lock:
+            path = self._record(job_id).log_path
+        return read_text(path) if tail is None else tail_lines(path, tail)
+
+    def read_job_file(self, job_id: str, relative_path: str) -> str | None:
+        """Text of a file under the job's results dir; None when absent. Paths may not leave that dir."""
+        with self._lock:
+            results = self._job(self._record(job_id)).results_dir
+        return read_text(contained_path(results, relative_path))
+
+    def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
+        """None for a pending, running or successful job; else exit code, signal, error lines, a message."""
+        with self._lock:
+            rec = self._record(job_id)
+            status = self._refresh(rec)
+            if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
+                return None
+            data = dict(rec.data)
+        return analyse(rec.id, status.value, data, rec.log_path)
+
+    # --------------------------------------------------------------- cancel
+    def cancel_job(self, job_id: str) -> bool:
+        """SIGTERM the job's process group, SIGKILL it after ``cancel_grace_s``; False if already finished."""
+        with self._lock:
+            rec = self._record(job_id)
+            if self._refresh(rec).is_finished():
+                return False
+            rec.data["cancel_requested"] = True
+            self._save(rec)
+            (rec.dir / CANCEL_MARKER).touch()
+            pgid = rec.data.get("pgid") or rec.data.get("pid")
+            started = rec.data.get("create_time")
+            if pgid is not None and rec.popen is None and started is not None \
+                    and proc.pid_belongs_to_other_process(int(pgid), float(started)):
+                pgid = None  # the pid was recycled: never signal a stranger's group
+        if pgid is not None:
+            self._terminate_group(rec.id, int(pgid))
+        with self._changed:
+            if rec.data.get("state") not in _FINISHED:
+                self._finish(rec, read_json(rec.dir / EXIT_FILE))
+            self._changed.notify_all()
+        logger.info("local job %s cancelled", rec.id)
+        return True
+
+    def _terminate_group(self, job_id: str, pgid: int) -> None:
+        if not proc.signal_group(pgid, signal.SIGTERM):
+            return
+        if proc.wait_group_gone(pgid, self.cancel_grace_s):
+            return
+        grace = self.cancel_grace_s
+        logger.warning("local job %s ignored SIGTERM for %.1f s; sending SIGKILL", job_id, grace)
+        proc.signal_group(pgid, signal.SIGKILL)
+        if not proc.wait_group_gone(pgid, _KILL_WAIT_S):
+            logger.warning("local job %s: process group %d still exists after SIGKILL", job_id, pgid)
+
+    # ----------------------------------------------------------------- wait
+    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
+        """Block until one of ``job_ids`` has finished or ``timeout`` seconds pass.
+
+        Children of this process wake the caller as soon as they exit (a waiter thread per child);
+        jobs started by another process are polled every ``poll_interval_s``.
+        """
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        with self._changed:
+            recs = [self._record(j) for j in job_ids]
+            while True:
+                for rec in recs:
+                    if rec.popen is not None:
+                        if rec.exited or rec.data.get("state") in _FINISHED:
+                            return
+                    elif self._refresh(rec).is_finished():
+                        return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                if any(rec.popen is None for rec in recs):
+                    remaining = min(remaining, self.poll_interval_s)
+                self._changed.wait(remaining)

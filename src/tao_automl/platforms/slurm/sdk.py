@@ -1,0 +1,380 @@
+"""The Slurm platform: every job is a batch script submitted with ``sbatch``, here or over SSH.
+
+Only the Slurm CLI is used (``sbatch --parsable``, ``scontrol show job -o``, ``squeue``, ``sacct``,
+``scancel``). Each job gets a directory ``<jobs_dir>/<key>/`` on the cluster (shared filesystem
+assumed) with its script ``job.sbatch`` and its log ``output.log``. This machine keeps a small state
+dir: one JSON record per Slurm job id (with the final state once seen, so polls keep working after
+Slurm forgets the job) and a name index that makes ``create_job(job_name=...)`` idempotent.
+
+Connection: ``hostname`` (env ``SLURM_HOSTNAME``) empty means the CLI runs here; otherwise it runs on
+that login node over one multiplexed ssh connection as ``user`` (``SLURM_USER``) with ``ssh_key_path``
+(``SSH_KEY_PATH``, else the agent / default keys). Host keys are always verified.
+
+Containers: with ``use_pyxis=True`` the image is run by ``srun --container-image`` (NVIDIA pyxis /
+enroot); without a configured runtime images are ignored with a notice (jobs use the node's software).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import posixpath
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.common import contained_path, name_lock, poll_until_finished
+from tao_automl.platforms.local.analysis import ERROR_PATTERN
+from tao_automl.platforms.local.files import read_json, write_json_atomic
+from tao_automl.platforms.local.sdk import UnknownJobError, job_id_for_name
+from tao_automl.platforms.slurm.script import JobOptions, batch_script
+from tao_automl.platforms.slurm.shell import Shell
+from tao_automl.platforms.slurm.state import (
+    SACCT_FIELDS,
+    STATE_REASONS,
+    job_info,
+    parse_sacct,
+    parse_scontrol,
+    slurm_state,
+    to_status,
+)
+
+logger = logging.getLogger(__name__)
+
+SCRIPT_FILE = "job.sbatch"
+LOG_FILE = "output.log"
+_FINISHED = {s.value for s in JobStatus if s.is_finished()}
+#: A job Slurm does not know (yet) within this many seconds of submission counts as pending.
+_CONTROLLER_LAG_S = 30.0
+_CANCEL_WAIT_S = 10.0
+
+
+def default_state_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "tao-automl" / "slurm"
+
+
+class SlurmSDK:
+    """Submits jobs to Slurm through its CLI; see the module docstring for the layout."""
+
+    poll_interval_s: float = 0.5
+
+    def __init__(
+        self,
+        hostname: str | None = None,
+        user: str | None = None,
+        ssh_key_path: str | None = None,
+        ssh_port: int | None = None,
+        known_hosts: str | None = None,
+        strict_host_key_checking: str = "yes",
+        state_dir: str | Path | None = None,
+        jobs_dir: str | None = None,
+        partition: str | None = None,
+        account: str | None = None,
+        time_limit: int | str | None = None,
+        use_pyxis: bool = False,
+        container_mounts: str | None = None,
+        command_timeout_s: float = 60.0,
+    ) -> None:
+        hostname = hostname if hostname is not None else os.environ.get("SLURM_HOSTNAME") or None
+        user = user if user is not None else os.environ.get("SLURM_USER") or None
+        ssh_key_path = ssh_key_path if ssh_key_path is not None else os.environ.get("SSH_KEY_PATH") or None
+        if strict_host_key_checking not in ("yes", "accept-new"):
+            raise UserInputError(
+                f"strict_host_key_checking must be 'yes' or 'accept-new', got {strict_host_key_checking!r} "
+                "(host keys are always verified; add the login node to known_hosts)"
+            )
+        self.shell = Shell(hostname=hostname, user=user, port=ssh_port, key_path=ssh_key_path,
+                           known_hosts=known_hosts, strict_host_key_checking=strict_host_key_checking,
+                           timeout_s=command_timeout_s)
+        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
+        self._jobs_dir = jobs_dir or (None if self.shell.remote else str(self.state_dir / "jobdirs"))
+        self.use_pyxis = bool(use_pyxis)
+        self.defaults: dict[str, Any] = {"partition": partition, "account": account, "time_limit": time_limit,
+                                         "container_mounts": container_mounts}
+        JobOptions.build(0, {}, self.defaults)  # validate the defaults now
+        #: Constructor arguments a later process needs to rebuild this SDK and re-attach to its jobs.
+        self.init_options: dict[str, Any] = {
+            "hostname": hostname, "user": user, "ssh_key_path": ssh_key_path, "ssh_port": ssh_port,
+            "known_hosts": known_hosts, "strict_host_key_checking": strict_host_key_checking,
+            "state_dir": str(self.state_dir), "jobs_dir": jobs_dir, "partition": partition, "account": account,
+            "time_limit": time_limit, "use_pyxis": self.use_pyxis, "container_mounts": container_mounts,
+            "command_timeout_s": command_timeout_s,
+        }
+        self._lock = threading.RLock()
+        self._records: dict[str, dict[str, Any]] = {}
+        self._image_notice_done = False
+        self._sacct_args: list[str] | None = None
+
+    # ------------------------------------------------------------ paths
+    @property
+    def jobs_dir(self) -> str:
+        """Where job dirs live on the cluster (remote default: ``$HOME/.tao-automl/slurm-jobs``)."""
+        if self._jobs_dir is None:
+            home = self.shell.run(["sh", "-c", 'echo "$HOME"']).stdout.strip()
+            self._jobs_dir = posixpath.join(home or "/tmp", ".tao-automl", "slurm-jobs")
+        return self._jobs_dir
+
+    def _record_path(self, job_id: str) -> Path:
+        return self.state_dir / "jobs" / f"{job_id}.json"
+
+    def _name_path(self, key: str) -> Path:
+        return self.state_dir / "names" / f"{key}.json"
+
+    def _name_lock(self, key: str) -> contextlib.AbstractContextManager[None]:
+        """Serialise submissions of one job name across threads and processes."""
+        return name_lock(self.state_dir / "names", key, self._lock)
+
+    # ----------------------------------------------------------- create
+    def create_job(
+        self,
+        image: str | None,
+        command: str | Sequence[str],
+        gpu_count: int = 1,
+        env_vars: Mapping[str, str] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        """``sbatch`` a script running ``command``; with ``job_name`` an existing job of that name is returned."""
+        opts = JobOptions.build(gpu_count, kwargs, self.defaults)
+        name = kwargs.get("job_name")
+        if name is not None and (not isinstance(name, str) or not name.strip() or "\n" in name):
+            raise UserInputError(f"job_name must be a non-empty single-line string, got {name!r}")
+        key = job_id_for_name(name) if name else f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        slurm_name = name or key
+        self._image_notice(image)
+        with self._name_lock(key):
+            existing = self._existing(key, slurm_name) if name else None
+            if existing is not None:
+                logger.info("slurm job %s (%s) already exists; not submitting it again", existing["id"], name)
+                return self._job(existing)
+            job_dir = posixpath.join(self.jobs_dir, key)
+            log_path = posixpath.join(job_dir, LOG_FILE)
+            results = (outputs or {}).get("results_dir")
+            results_dir = str(results) if results else posixpath.join(job_dir, "results")
+            workdir = str(kwargs.get("working_dir") or job_dir)
+            script = batch_script(slurm_name, log_path, workdir, command, opts, env_vars, self.use_pyxis, image)
+            script_path = posixpath.join(job_dir, SCRIPT_FILE)
+            self.shell.write_text(script_path, script, 0o755)
+            self.shell.mkdir(results_dir)
+            out = self.shell.run(["sbatch", "--parsable", script_path]).stdout.strip()
+            job_id = out.splitlines()[-1].split(";")[0].strip() if out else ""
+            if not job_id.isdigit():
+                raise PlatformError(f"sbatch gave no job id (output: {out!r})")
+            rec = {"id": job_id, "name": slurm_name, "key": key, "job_dir": job_dir, "log_path": log_path,
+                   "results_dir": results_dir, "script_path": script_path, "state": JobStatus.PENDING.value,
+                   "submitted_at": time.time(), "tasks": opts.tasks, "host": self.shell.target
+                   if self.shell.remote else None}
+            self._save(rec)
+            write_json_atomic(self._name_path(key), {"name": slurm_name, "id": job_id})
+            logger.info("slurm job %s (%s) submitted", job_id, slurm_name)
+            return self._job(rec)
+
+    def _existing(self, key: str, name: str) -> dict[str, Any] | None:
+        """The job already submitted under ``name``: from the name index, else from ``squeue``."""
+        index = read_json(self._name_path(key))
+        if index and index.get("name") == name and index.get("id"):
+            rec = self._find(str(index["id"]))
+            if rec is not None:
+                return rec
+        out = self.shell.run(["squeue", "--me", "-h", "-t", "all", "--name", name, "-o", "%i|%j"]).stdout
+        ids = [line.split("|", 1)[0] for line in out.splitlines() if line.split("|", 1)[-1] == name]
+        if not ids:
+            return None
+        job_id = max(ids, key=int)
+        fields = self._scontrol(job_id) or {}
+        log_path = fields.get("StdOut") or ""
+        job_dir = posixpath.dirname(log_path) if log_path else posixpath.join(self.jobs_dir, key)
+        rec = {"id": job_id, "name": name, "key": key, "job_dir": job_dir, "log_path": log_path,
+               "results_dir": posixpath.join(job_dir, "results"), "state": JobStatus.PENDING.value,
+               "submitted_at": time.time(), "adopted": True}
+        self._save(rec)
+        write_json_atomic(self._name_path(key), {"name": name, "id": job_id})
+        return rec
+
+    def _image_notice(self, image: str | None) -> None:
+        if image and not self.use_pyxis and not self._image_notice_done:
+            self._image_notice_done = True
+            logger.warning("the slurm platform ignores container images without a container runtime (got %r): "
+                           "jobs use the software on the nodes; pass use_pyxis=True to run images with pyxis",
+                           image)
+
+    # ---------------------------------------------------------- records
+    def _job(self, rec: Mapping[str, Any]) -> Job:
+        return Job(id=str(rec["id"]), results_dir=str(rec["results_dir"]), name=rec.get("name"))
+
+    def _save(self, rec: dict[str, Any]) -> None:
+        rec["updated_at"] = time.time()
+        self._records[str(rec["id"])] = rec
+        write_json_atomic(self._record_path(str(rec["id"])), rec)
+
+    def _find(self, job_id: str) -> dict[str, Any] | None:
+        rec = self._records.get(job_id)
+        if rec is None and job_id.isdigit():
+            rec = read_json(self._record_path(job_id))
+            if rec is not None:
+                self._records[job_id] = rec
+        return rec
+
+    def _record(self, job_id: str) -> dict[str, Any]:
+        job_id = str(job_id).strip()
+        rec = self._find(job_id)
+        if rec is not None:
+            return rec
+        if job_id.isdigit():
+            fields = self._scontrol(job_id)
+            if fields is not None:  # a job submitted elsewhere: adopt it
+                log_path = fields.get("StdOut") or ""
+                job_dir = posixpath.dirname(log_path) or fields.get("WorkDir") or ""
+                rec = {"id": job_id, "name": fields.get("JobName"), "key": None, "job_dir": job_dir,
+                       "log_path": log_path, "results_dir": posixpath.join(job_dir, "results"),
+                       "state": JobStatus.PENDING.value, "submitted_at": time.time(), "adopted": True}
+                self._save(rec)
+                return rec
+        raise UnknownJobError(f"unknown slurm job id {job_id!r}: Slurm does not know it and it has no record "
+                              f"under {self.state_dir / 'jobs'}")
+
+    # ----------------------------------------------------------- status
+    def _scontrol(self, job_id: str) -> dict[str, str] | None:
+        argv = ["scontrol", "show", "job", "-o", job_id]
+        result = self.shell.run(argv, check=False)
+        if result.returncode != 0:
+            if "Invalid job id" in result.stderr:
+                return None
+            raise self.shell.error(argv, result)
+        line = next((ln for ln in result.stdout.splitlines() if ln.startswith(f"JobId={job_id} ")), None)
+        return parse_scontrol(line) if line else None
+
+    def _sacct(self, job_id: str) -> dict[str, str] | None:
+        """The job's accounting record: plain ``sacct`` with slurmdbd, else ``sacct -c`` (jobcomp file)."""
+        tail = ["-n", "-P", "-j", job_id, "-o", ",".join(SACCT_FIELDS)]
+        modes = [self._sacct_args] if self._sacct_args is not None else [["sacct", "-X"], ["sacct", "-c"]]
+        for mode in modes:
+            result = self.shell.run([*mode, *tail], check=False)
+            if result.returncode == 0:
+                self._sacct_args = mode
+                return parse_sacct(result.stdout, job_id)
+        return None
+
+    def get_job_status(self, job_id: str) -> JobStatus:
+        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED (Slurm states mapped; the final one persisted)."""
+        with self._lock:
+            return self._refresh(self._record(job_id))
+
+    def _refresh(self, rec: dict[str, Any]) -> JobStatus:
+        if rec.get("state") in _FINISHED:
+            return JobStatus(rec["state"])
+        job_id = str(rec["id"])
+        fields = self._scontrol(job_id)
+        if fields is None:
+            fields = self._sacct(job_id)
+        if fields is None:
+            if time.time() - float(rec.get("submitted_at") or 0) < _CONTROLLER_LAG_S:
+                return JobStatus(rec.get("state") or JobStatus.PENDING.value)
+            rec.update(state=JobStatus.FAILURE.value, slurm_state="UNKNOWN",
+                       message="Slurm no longer knows this job and keeps no accounting record of it")
+            self._save(rec)
+            return JobStatus.FAILURE
+        info = job_info(fields)
+        status = to_status(info["slurm_state"])
+        changed = status.value != rec.get("state") or info["slurm_state"] != rec.get("slurm_state")
+        rec.update({k: v for k, v in info.items() if v is not None or k in ("exit_code", "signal")})
+        rec["state"] = status.value
+        if changed:
+            self._save(rec)
+        return status
+
+    def get_job_info(self, job_id: str) -> dict[str, Any]:
+        """A copy of the job's record (Slurm state, exit code, reason, node, paths), refreshed."""
+        with self._lock:
+            rec = self._record(job_id)
+            self._refresh(rec)
+            return dict(rec)
+
+    # ------------------------------------------------------------- logs
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+        """The job's output file (stdout and stderr), or its last ``tail`` lines; None before it exists."""
+        if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
+            raise UserInputError(f"tail must be an integer >= 0, got {tail!r}")
+        with self._lock:
+            path = str(self._record(job_id).get("log_path") or "")
+        return self.shell.read_text(path, tail) if path else None
+
+    def read_job_file(self, job_id: str, relative_path: str) -> str | None:
+        """Text of a file under the job's results dir (read over ssh when remote); None when absent."""
+        with self._lock:
+            results = posixpath.normpath(str(self._record(job_id)["results_dir"]))
+        target = posixpath.normpath(posixpath.join(results, relative_path))
+        if target != results and not target.startswith(results.rstrip("/") + "/"):
+            raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
+        if not self.shell.remote:
+            target = str(contained_path(results, relative_path))  # also follows symlinks out of the dir
+        return self.shell.read_text(target)
+
+    def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
+        """None unless the job failed or was cancelled; else state, exit code, reason, node, error lines."""
+        with self._lock:
+            rec = self._record(job_id)
+            status = self._refresh(rec)
+            if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
+                return None
+            data = dict(rec)
+        log = self.get_job_logs(job_id, tail=300) or ""
+        lines = [ln.rstrip()[:500] for ln in log.splitlines() if ln.strip()]
+        found = [ln for ln in lines if ERROR_PATTERN.search(ln)][-20:]
+        found += [ln for ln in lines[-10:] if ln not in found]
+        return {
+            "job_id": str(job_id), "status": status.value, "slurm_state": data.get("slurm_state"),
+            "exit_code": data.get("exit_code"), "signal": data.get("signal"), "reason": data.get("reason"),
+            "node": data.get("node"), "error_lines": found, "log_path": data.get("log_path"),
+            "message": _describe(str(job_id), status, data, found),
+        }
+
+    # ----------------------------------------------------------- cancel
+    def cancel_job(self, job_id: str) -> bool:
+        """``scancel`` the job and wait briefly for Slurm to report it; False if it had already finished."""
+        with self._lock:
+            rec = self._record(job_id)
+            if self._refresh(rec).is_finished():
+                return False
+            rec["cancel_requested"] = True
+            self._save(rec)
+            self.shell.run(["scancel", str(rec["id"])])
+            deadline = time.monotonic() + _CANCEL_WAIT_S
+            while not self._refresh(rec).is_finished() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        logger.info("slurm job %s cancelled", job_id)
+        return True
+
+    # ------------------------------------------------------------- wait
+    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
+        """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
+        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)
+
+
+def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: list[str]) -> str:
+    """One sentence on why the job did not succeed."""
+    where = f" on node {data['node']}" if data.get("node") else ""
+    if status is JobStatus.CANCELLED:
+        return f"Slurm job {job_id} was cancelled{where}."
+    state = slurm_state(str(data.get("slurm_state") or "FAILED"))
+    if data.get("message"):
+        return f"Slurm job {job_id} failed: {data['message']}."
+    if state in STATE_REASONS:
+        return f"Slurm job {job_id} ended {state}{where}: {STATE_REASONS[state]}."
+    parts = [f"Slurm job {job_id} {state}{where}"]
+    if data.get("signal"):
+        parts.append(f" (killed by signal {data['signal']})")
+    elif data.get("exit_code") is not None:
+        parts.append(f" with exit code {data['exit_code']}")
+    if data.get("reason"):
+        parts.append(f" [{data['reason']}]")
+    last_error = next((ln.strip() for ln in reversed(found) if ERROR_PATTERN.search(ln)), None)
+    return "".join(parts) + (f": {last_error}" if last_error else "") + "."

@@ -1,0 +1,220 @@
+"""Turning a rec into a concrete job: spec dict, spec file, command line (SPEC §4.4).
+
+Spec = template over the schema's ``default`` + rec values + ``spec_overrides`` (``spec_shorthand_keys`` aliases
+allowed) + dataset locations (:mod:`tao_automl.render.data`) + results/resume/checkpoint fields
+(:mod:`tao_automl.render.roles`). It is written in the action's ``config_format`` (yaml, json, toml — TOML omits
+``None`` values) and reaches the command only as a shell-quoted path.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tao_automl.bank.skill import Skill
+from tao_automl.errors import SkillError, UserInputError
+from tao_automl.render.data import Placement, place_datasets, source_uris
+from tao_automl.render.paths import get_path, has_path, set_path
+from tao_automl.render.roles import role_values
+from tao_automl.render.toml_format import to_toml
+from tao_automl.schema.build import get_property, schema_defaults
+from tao_automl.util.dotted import flatten, with_values
+from tao_automl.util.suggest import nearest
+
+log = logging.getLogger(__name__)
+
+#: ``{name}`` placeholders in commands (``${VAR}`` is the shell's and left alone).
+_PLACEHOLDER = re.compile(r"(?<!\$)\{([^{}]*)\}")
+_EXTENSIONS = {"yaml": "yaml", "yml": "yaml", "json": "json", "toml": "toml"}
+_EMPTY: tuple[Any, ...] = (None, "", "???")
+_warned: set[tuple[str, str]] = set()
+
+
+def base_spec(skill: Skill) -> dict[str, Any]:
+    """The template (when the skill ships one) over the schema's defaults."""
+    spec = schema_defaults(skill.schema)
+    if skill.template:
+        spec = with_values(spec, dict(flatten(skill.template)))
+    return spec
+
+
+def _is_known(skill: Skill, spec: Mapping[str, Any], key: str) -> bool:
+    try:
+        return has_path(spec, key) or ("[" not in key and get_property(skill.schema, key) is not None)
+    except ValueError as exc:
+        raise UserInputError(f"spec_overrides: {exc}; write keys as dotted names such as 'train.num_epochs'") from None
+
+
+def resolve_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` with ``spec_shorthand_keys`` aliases (``num_epochs``) replaced by their spec keys."""
+    shorthand = skill.spec_shorthand_keys
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        target = shorthand[key] if key in shorthand and not _is_known(skill, spec, key) else key
+        if target in out:
+            raise UserInputError(f"spec_overrides: {key!r} and another key both set {target!r}; give it once")
+        out[target] = value
+    return out
+
+
+def check_spec_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """A near-miss override key is an error with the suggestion; a genuinely new key is a warning."""
+    known = sorted({key for key, _ in flatten(spec)} | set(skill.spec_shorthand_keys))
+    for key, value in resolve_overrides(skill, spec, overrides).items():
+        if not _is_known(skill, spec, key):
+            close = nearest(key, known, cutoff=0.85)
+            if close is not None:
+                raise UserInputError(f"spec_overrides: unknown key {key!r} (did you mean {close!r}?)")
+            log.warning("spec_overrides: %r is not in %s's schema; passing it through as a new key", key, skill.name)
+        try:
+            set_path(copy.deepcopy(dict(spec)), key, value)
+        except ValueError as exc:
+            raise UserInputError(f"spec_overrides: {exc}") from None
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything a platform needs to launch one rec.
+
+    ``archives``: spec key -> archive URI for data the skill marks ``runtime: extracted_folder`` (the spec holds
+    the folder the archive unpacks to).
+    """
+
+    spec: dict[str, Any]
+    config_path: Path
+    command: str
+    image: str | None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    archives: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Per-run inputs of every job: datasets, checkpoints, overrides, image.
+
+    ``dataset_keys``: exact spec key -> location, set verbatim, winning over the skill's data_sources rules.
+    ``extra_dataset_uris``: URIs for other data_sources names (``calibration_dataset``, ``inference_dataset``...).
+    ``encryption_key``: fills spec keys whose spec_params role is ``key`` (left at their default otherwise).
+    """
+
+    train_dataset_uri: str | None = None
+    eval_dataset_uri: str | None = None
+    base_checkpoint: str = ""
+    spec_overrides: Mapping[str, Any] = field(default_factory=dict)
+    image: str | None = None
+    dataset_keys: Mapping[str, str] = field(default_factory=dict)
+    extra_dataset_uris: Mapping[str, str] = field(default_factory=dict)
+    encryption_key: str | None = None
+
+
+def write_spec(spec: Mapping[str, Any], path: Path, config_format: str) -> None:
+    """Write the spec atomically in the action's config format."""
+    if config_format in ("yaml", "yml"):
+        text = yaml.safe_dump(dict(spec), sort_keys=False)
+    elif config_format == "json":
+        text = json.dumps(spec, indent=2)
+    elif config_format == "toml":
+        try:
+            text = to_toml(spec)
+        except ValueError as exc:
+            raise UserInputError(f"spec for {path.name}: {exc}") from None
+    else:
+        raise SkillError(f"config_format {config_format!r} is not supported; allowed: yaml, json, toml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def format_command(skill: Skill, values: Mapping[str, str]) -> str:
+    """The action's command with each ``{name}`` replaced by its shell-quoted value; an unknown name is an error."""
+    template = skill.command_template
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise SkillError(f"{skill.name}: actions.{skill.action}.command uses placeholder {{{name}}}, which "
+                             f"tao-automl cannot fill; supported: {', '.join('{' + v + '}' for v in values)}")
+        return shlex.quote(values[name])
+
+    if "{config_path}" not in template:
+        log.warning("%s: actions.%s.command has no {config_path}; the spec file is not passed to it",
+                    skill.name, skill.action)
+    return _PLACEHOLDER.sub(substitute, template)
+
+
+def _set(spec: dict[str, Any], key: str, value: Any, what: str) -> None:
+    try:
+        set_path(spec, key, copy.deepcopy(value))
+    except ValueError as exc:
+        raise UserInputError(f"{what}: {exc}") from None
+
+
+def _place(skill: Skill, ctx: JobContext) -> Placement:
+    uris = source_uris(ctx.train_dataset_uri, ctx.eval_dataset_uri, ctx.extra_dataset_uris)
+    given = {"train_dataset_uri": ctx.train_dataset_uri, "eval_dataset_uri": ctx.eval_dataset_uri,
+             **{f"extra_dataset_uris[{k!r}]": v for k, v in ctx.extra_dataset_uris.items()}}
+    placement = place_datasets(skill.data_sources, uris, ctx.dataset_keys, given)
+    for name in placement.unplaced:
+        if (skill.name, name) not in _warned:
+            _warned.add((skill.name, name))
+            inputs = ", ".join(skill.action_info.get("inputs") or {}) or "none declared"
+            log.warning("%s: no data_sources.%s rule takes %s; pass dataset_keys naming the spec keys "
+                        "(declared inputs: %s)", skill.name, skill.action, name, inputs)
+    return placement
+
+
+def _non_empty(value: Any) -> bool:
+    return not (value is None or (isinstance(value, (str, list, dict)) and value in (*_EMPTY, [], {})))
+
+
+def _declared_values(spec: Mapping[str, Any], declared: Any, skip: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in declared or {}:
+        if key == skip:
+            continue
+        try:
+            value = get_path(spec, str(key))
+        except ValueError:
+            continue
+        if _non_empty(value):
+            out[str(key)] = value
+    return out
+
+
+def render_job(skill: Skill, params: Mapping[str, Any], ctx: JobContext, *, rec_dir: Path,
+               results_dir: str, resume_path: str | None = None) -> JobRequest:
+    """Spec = base + rec values + overrides + datasets + results/resume fields; written under ``rec_dir``."""
+    spec = base_spec(skill)
+    for key, value in params.items():
+        _set(spec, key, value, "rec value")
+    for key, value in resolve_overrides(skill, spec, ctx.spec_overrides).items():
+        _set(spec, key, value, "spec_overrides")
+    placement = _place(skill, ctx)
+    for key, value in placement.values.items():
+        _set(spec, key, value, f"dataset location {key!r}")
+    roles = role_values(skill.spec_params, skill.action_info.get("outputs") or {}, results_dir=results_dir,
+                        resume_path=resume_path, base_checkpoint=ctx.base_checkpoint,
+                        encryption_key=ctx.encryption_key)
+    for key, value in roles.items():
+        _set(spec, key, value, f"spec_params key {key!r}")
+    ext = _EXTENSIONS.get(skill.config_format, "yaml")
+    config_path = rec_dir / f"{skill.action}_spec.{ext}"
+    write_spec(spec, config_path, skill.config_format)
+    command = format_command(skill, {"config_path": str(config_path), "results_dir": results_dir})
+    inputs = _declared_values(spec, skill.action_info.get("inputs"))
+    inputs.update(_declared_values(spec, placement.values))
+    outputs = {"results_dir": results_dir, **_declared_values(spec, skill.action_info.get("outputs"), "results_dir")}
+    return JobRequest(spec=spec, config_path=config_path, command=command, image=ctx.image or skill.container_image,
+                      inputs=inputs, outputs=outputs, archives=dict(placement.archives))

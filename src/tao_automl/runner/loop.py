@@ -1,0 +1,356 @@
+"""``AutoMLRunner``: the loop that turns recs into platform jobs until the budget is spent (SPEC §2.1).
+
+The loop keeps ``automl_max_concurrent`` jobs in flight and starts the next rec as soon as a slot
+frees up. Every step is persisted before it is acted on (see :mod:`tao_automl.experiment.core`), so a
+killed orchestrator resumes from the run folder alone: finished recs are replayed, in-flight jobs
+re-attached, and a rec whose job may exist is re-submitted under the same job name (SDKs return
+the existing job instead of starting a second one).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tao_automl.bank.skill import Skill, load_skill
+from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
+from tao_automl.brain.trials import STOPPING, TrialScheduler
+from tao_automl.errors import PlatformError, UserInputError, WorkspaceError
+from tao_automl.experiment.core import Experiment, Recommendation
+from tao_automl.experiment.store import read_meta
+from tao_automl.experiment.workspace import RunLock, existing_run_dir, new_run_dir
+from tao_automl.llm.setup import preflight as llm_preflight
+from tao_automl.metrics.job import STATUS_FILE, extract_metric, read_results_file
+from tao_automl.metrics.parse import kpi_series, status_lines
+from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.registry import describe_sdk
+from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, render_job
+from tao_automl.runner.cleanup import delete_intermediate_checkpoints
+from tao_automl.runner.fidelity import epoch_key, latest_checkpoint
+from tao_automl.runner.run_args import RunArgs
+from tao_automl.schema.build import build_search_space
+from tao_automl.settings import AutoMLSettings
+from tao_automl.util.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+#: Submissions that fail in a row before the sweep stops (the platform is clearly unusable).
+MAX_CONSECUTIVE_SUBMIT_ERRORS = 3
+#: Status polls that fail in a row before a job is given up as failed.
+MAX_CONSECUTIVE_POLL_ERRORS = 20
+
+MetricExtractor = Callable[[str, str], "float | None"]
+EvalFn = Callable[[Recommendation, str], "float | None"]
+
+
+@dataclass
+class _Active:
+    rec: Recommendation
+    job_id: str
+    results_dir: str | None
+    status: JobStatus = JobStatus.PENDING
+    poll_errors: int = 0
+    last_epoch: int = 0
+    last_value: float | None = None
+
+
+class AutoMLRunner:
+    """Run a sweep of ``skill_dir``'s ``action`` on the platform behind ``sdk``."""
+
+    def __init__(self, sdk: Any, skill_dir: str | Path, action: str = "train", *, clock: Clock | None = None) -> None:
+        self.sdk = sdk
+        self.skill: Skill = load_skill(skill_dir, action)
+        self.action = action
+        self.clock = clock or SystemClock()
+
+    # -- public -----------------------------------------------------------------------------------
+    def run(self, train_dataset_uri: str | Mapping[str, str] | None = None, eval_dataset_uri: str | None = None,
+            base_checkpoint: str = "", image: str | None = None, automl_settings: Mapping[str, Any] | None = None,
+            automl_hyperparameters: Sequence[str] | None = None,
+            custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None,
+            spec_overrides: Mapping[str, Any] | None = None, workspace_path: str | Path | None = None,
+            resume: bool = False, metric_extractor: MetricExtractor | None = None, eval_fn: EvalFn | None = None,
+            on_recommendation: Callable[[Recommendation], Any] | None = None,
+            on_result: Callable[[Recommendation, float | None, str], Any] | None = None,
+            wandb_config: Mapping[str, Any] | None = None, dataset_keys: Mapping[str, str] | None = None,
+            **platform_kwargs: Any) -> dict[str, Any]:
+        """Block until the budget is spent; return ``{"best", "progress", "history", ...}``.
+
+        Datasets: ``train_dataset_uri``/``eval_dataset_uri`` are placed by the skill's ``data_sources`` rules;
+        ``dataset_keys`` (or a mapping given as ``train_dataset_uri``) sets exact spec keys verbatim, e.g.
+        ``{"dataset.train.annotation_path": "/data/a/ann.json", "dataset.train.image_dir": "/b/images"}``.
+        """
+        if isinstance(train_dataset_uri, Mapping):
+            dataset_keys = {**dict(train_dataset_uri), **dict(dataset_keys or {})}
+            train_dataset_uri = None
+        if workspace_path is None:
+            raise WorkspaceError("workspace_path is required: the folder under which the run's state is kept")
+        given = RunArgs(
+            skill_dir=str(self.skill.path), action=self.action, train_dataset_uri=train_dataset_uri,
+            eval_dataset_uri=eval_dataset_uri, base_checkpoint=base_checkpoint, image=image,
+            dataset_keys={str(k): str(v) for k, v in (dataset_keys or {}).items()},
+            automl_settings=dict(automl_settings or {}),
+            automl_hyperparameters=None if automl_hyperparameters is None else list(automl_hyperparameters),
+            custom_param_ranges=dict(custom_param_ranges or {}), spec_overrides=dict(spec_overrides or {}),
+            platform_kwargs=dict(platform_kwargs),
+        )
+        if resume:
+            run_dir = existing_run_dir(workspace_path)
+            with RunLock(run_dir):
+                exp, args = self._reopen(run_dir, given)
+                return self._loop(exp, args, metric_extractor, eval_fn, on_recommendation, on_result)
+        settings, space, spec = self._prepare(given)  # every check before anything is created
+        self._check_fidelity(settings, space)
+        run_dir = new_run_dir(workspace_path)
+        with RunLock(run_dir):
+            exp = Experiment.create(run_dir, space, settings, self._direction(settings), spec,
+                                    {"run_args": given.to_json(), "platform": describe_sdk(self.sdk),
+                                     "metric": self._metric_name(settings),
+                                     "mode": "runner", "wandb": dict(wandb_config or {})})
+            return self._loop(exp, given, metric_extractor, eval_fn, on_recommendation, on_result)
+
+    # -- setup ------------------------------------------------------------------------------------
+    def _prepare(self, args: RunArgs) -> tuple[AutoMLSettings, Any, dict[str, Any]]:
+        settings = AutoMLSettings.from_mapping(args.automl_settings)
+        check_algorithm(settings.algorithm)
+        llm_preflight(settings)  # LLM brains: endpoint, model and key work, or stop here
+        space = build_search_space(self.skill.schema, args.automl_hyperparameters, args.custom_param_ranges,
+                                   override_disabled=settings.override_automl_disabled_params)
+        spec = base_spec(self.skill)
+        check_spec_overrides(self.skill, spec, args.spec_overrides)
+        if settings.metric == "kpi" and not self.skill.monitoring_metric():
+            raise UserInputError(
+                f"automl_settings.metric: 'kpi' needs the model's monitoring metric, but {self.skill.name} names "
+                "none (no kpi_metric in skill_info.yaml, no monitor_name in the schema defaults); give the metric name"
+            )
+        return settings, space, spec
+
+    def _check_fidelity(self, settings: AutoMLSettings, space: Any) -> None:
+        """A multi-fidelity brain needs the spec key that holds the epoch budget."""
+        brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
+        if isinstance(brain, TrialScheduler):
+            epoch_key(self.skill)
+
+    def _direction(self, settings: AutoMLSettings) -> str:
+        if settings.direction:
+            return settings.direction
+        if settings.metric == "kpi" and self.skill.kpi_metric and self.skill.kpi_direction:
+            return self.skill.kpi_direction
+        return AutoMLSettings(metric=self._metric_name(settings)).resolved_direction
+
+    def _metric_name(self, settings: AutoMLSettings) -> str:
+        if settings.metric == "kpi":
+            return self.skill.monitoring_metric() or "kpi"
+        return settings.metric
+
+    def _reopen(self, run_dir: Path, given: RunArgs) -> tuple[Experiment, RunArgs]:
+        stored = RunArgs.from_json(read_meta(run_dir).get("run_args", {}))
+        args = stored.merged_with(given)
+        settings = AutoMLSettings.from_mapping(args.automl_settings)
+        return Experiment.open(run_dir, settings), args
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def _loop(self, exp: Experiment, args: RunArgs, extractor: MetricExtractor | None, eval_fn: EvalFn | None,
+              on_rec: Callable[[Recommendation], Any] | None,
+              on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
+        settings = exp.settings
+        metric = self._metric_name(settings)
+        ctx = JobContext(train_dataset_uri=args.train_dataset_uri, eval_dataset_uri=args.eval_dataset_uri,
+                         base_checkpoint=args.base_checkpoint, spec_overrides=args.spec_overrides, image=args.image,
+                         dataset_keys=args.dataset_keys)
+        active: dict[int, _Active] = {}
+        submit_errors = 0
+        state = "interrupted"
+        try:
+            for row in exp.unfinished():  # resume: re-attach or re-submit what was in flight
+                rec = Recommendation(id=row.rec_id, params=row.params, specs=row.specs, job_id=row.job_id)
+                if row.job_id:
+                    log.info("rec %d: re-attaching to job %s", row.rec_id, row.job_id)
+                    exp.store.log_event("job_reattached", row.rec_id, job_id=row.job_id)
+                    item = _Active(rec, row.job_id, row.results_dir, JobStatus.parse(row.status))
+                    epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric")
+                              if e["rec_id"] == row.rec_id]
+                    item.last_epoch = max(epochs, default=0)
+                    active[row.rec_id] = item
+                else:
+                    self._launch(exp, rec, ctx, args, active, on_rec)
+            while True:
+                while len(active) < settings.automl_max_concurrent:
+                    new = exp.ask(settings.automl_max_concurrent - len(active))
+                    if not new:
+                        break
+                    for rec in new:
+                        ok = self._launch(exp, rec, ctx, args, active, on_rec)
+                        submit_errors = 0 if ok else submit_errors + 1
+                        if not ok:
+                            self._finish(exp, rec, None, "failure", rec.extra.get("error"), on_result)
+                        if submit_errors >= MAX_CONSECUTIVE_SUBMIT_ERRORS:
+                            raise PlatformError(
+                                f"{submit_errors} job submissions failed in a row; last error: "
+                                f"{rec.extra.get('error')}. Stopping the sweep (resume it once the platform works)"
+                            )
+                if not active:
+                    break
+                self._wait(active, settings.poll_interval_s)
+                for rec_id in list(active):
+                    self._poll(exp, active, rec_id, metric, extractor, eval_fn, on_result)
+            state = "finished"
+            if settings.automl_delete_intermediate_ckpt:
+                best = exp.summary()["best"]
+                freed = delete_intermediate_checkpoints(exp.recs(), best["rec_id"] if best else None)
+                exp.store.log_event("checkpoints_deleted", None, bytes=freed)
+        finally:
+            summary = exp.summary()
+            exp.close(state)
+        summary["progress"]["state"] = state
+        return summary
+
+    def _launch(self, exp: Experiment, rec: Recommendation, ctx: JobContext, args: RunArgs,
+                active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None) -> bool:
+        rec_dir = exp.run_dir / "recs" / f"rec_{rec.id:04d}"
+        results_dir = rec_dir / "results"
+        trial = exp.trial(rec.id)
+        resume_path: str | None = None
+        if trial.budget is not None:
+            ctx = replace(ctx, spec_overrides={**ctx.spec_overrides, epoch_key(self.skill): trial.budget})
+        if trial.parent is not None:
+            parent_dir = exp.refresh(trial.parent).results_dir
+            checkpoint = latest_checkpoint(parent_dir) if parent_dir else None
+            if checkpoint is None:
+                rec.extra["error"] = (f"promotion of rec {trial.parent} needs its checkpoint, but none was found "
+                                      f"under {parent_dir}")
+                log.error("rec %d: %s", rec.id, rec.extra["error"])
+                return False
+            resume_path = str(checkpoint)
+        try:
+            request = render_job(self.skill, rec.params, ctx, rec_dir=rec_dir, results_dir=str(results_dir),
+                                 resume_path=resume_path)
+            kwargs = dict(args.platform_kwargs)
+            gpu_count = kwargs.pop("gpu_count", 1)
+            job = self.sdk.create_job(request.image, request.command, gpu_count=gpu_count, env_vars=None,
+                                      inputs=request.inputs, outputs=request.outputs,
+                                      job_name=exp.job_name(rec.id), **kwargs)
+        except UserInputError:
+            raise
+        except Exception as exc:
+            rec.extra["error"] = f"job submission failed: {type(exc).__name__}: {exc}"
+            log.error("rec %d: %s", rec.id, rec.extra["error"])
+            return False
+        exp.store.mark_submitted(rec.id, str(job.id), str(getattr(job, "results_dir", results_dir)))
+        rec.job_id = str(job.id)
+        active[rec.id] = _Active(rec, str(job.id), str(getattr(job, "results_dir", results_dir)))
+        _guarded("on_recommendation", on_rec, rec)
+        return True
+
+    def _wait(self, active: Mapping[int, _Active], timeout: float) -> None:
+        waiter = getattr(self.sdk, "wait_for_change", None)
+        if callable(waiter):
+            try:
+                waiter([a.job_id for a in active.values()], timeout)
+                return
+            except Exception as exc:
+                log.warning("wait_for_change failed (%s); sleeping instead", exc)
+        self.clock.sleep(timeout)
+
+    def _poll(self, exp: Experiment, active: dict[int, _Active], rec_id: int, metric: str,
+              extractor: MetricExtractor | None, eval_fn: EvalFn | None,
+              on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+        item = active[rec_id]
+        try:
+            status = JobStatus.parse(self.sdk.get_job_status(item.job_id))
+            item.poll_errors = 0
+        except Exception as exc:
+            item.poll_errors += 1
+            log.warning("rec %d: status of job %s failed (%d in a row): %s", rec_id, item.job_id,
+                        item.poll_errors, exc)
+            if item.poll_errors < MAX_CONSECUTIVE_POLL_ERRORS:
+                return
+            del active[rec_id]
+            self._finish(exp, item.rec, None, "failure", f"job status unreadable: {exc}", on_result)
+            return
+        if status != item.status and not status.is_finished():
+            exp.store.set_status(rec_id, status.value)
+            item.status = status
+        if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
+            if self._report_epochs(exp, item, metric):
+                del active[rec_id]
+                self._stop(exp, item, on_result)
+            return
+        if not status.is_finished():
+            return
+        del active[rec_id]
+        if status is JobStatus.SUCCESS:
+            if exp.scheduler.mode == STOPPING:
+                self._report_epochs(exp, item, metric)  # epochs written after the last poll
+            value, source = extract_metric(self.sdk, item.job_id, item.results_dir, metric, extractor)
+            if eval_fn is not None:
+                try:
+                    evaluated = eval_fn(item.rec, item.job_id)
+                    if evaluated is not None:
+                        value, source = float(evaluated), "eval_fn"
+                except Exception as exc:
+                    log.warning("rec %d: eval_fn raised %s: %s; using the extracted value", rec_id,
+                                type(exc).__name__, exc)
+            message = None if value is not None else (
+                f"job succeeded but reported no metric {metric!r} (looked in status.json kpi and the logs)"
+            )
+            exp.store.log_event("metric", rec_id, value=value, source=source)
+            self._finish(exp, item.rec, value, "success", message, on_result)
+        elif status is JobStatus.FAILURE:
+            self._finish(exp, item.rec, None, "failure", self._failure_message(item.job_id), on_result)
+        else:
+            self._finish(exp, item.rec, None, "cancelled", "job was cancelled", on_result)
+
+    def _report_epochs(self, exp: Experiment, item: _Active, metric: str) -> bool:
+        """Feed new per-epoch values from status.json to the scheduler; True when it says stop."""
+        text = read_results_file(self.sdk, item.job_id, item.results_dir, STATUS_FILE)
+        if not text:
+            return False
+        for epoch, value in kpi_series(status_lines(text), metric):
+            if epoch is None or epoch <= item.last_epoch or not math.isfinite(value):
+                continue
+            item.last_epoch, item.last_value = epoch, value
+            if exp.report_epoch(item.rec.id, epoch, value):
+                return True
+        return False
+
+    def _stop(self, exp: Experiment, item: _Active,
+              on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+        """End a rec early (stopping rule): cancel its job, record its last value as ``stopped``."""
+        try:
+            self.sdk.cancel_job(item.job_id)
+        except Exception as exc:
+            log.warning("rec %d: cancelling job %s failed: %s", item.rec.id, item.job_id, exc)
+        message = f"stopped early at epoch {item.last_epoch} by the {exp.settings.algorithm} rule"
+        row = exp.tell(item.rec.id, item.last_value, "stopped", message, budget=item.last_epoch)
+        item.rec.status, item.rec.metric_value = row.status, row.metric_value
+        _guarded("on_result", on_result, item.rec, row.metric_value, row.status)
+
+    def _failure_message(self, job_id: str) -> str:
+        try:
+            analysis = self.sdk.get_failure_analysis(job_id) or {}
+        except Exception as exc:
+            return f"job failed (failure analysis unavailable: {exc})"
+        message = analysis.get("message") or f"job failed (exit code {analysis.get('exit_code')})"
+        return str(message)
+
+    def _finish(self, exp: Experiment, rec: Recommendation, value: float | None, status: str,
+                message: str | None, on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+        row = exp.tell(rec.id, value, status, message)
+        rec.status, rec.metric_value = row.status, row.metric_value
+        rec.extra["message"] = row.message
+        _guarded("on_result", on_result, rec, row.metric_value, row.status)
+
+
+def _guarded(name: str, callback: Callable[..., Any] | None, *args: Any) -> None:
+    """Call a user callback; an exception is logged and the sweep goes on."""
+    if callback is None:
+        return
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("%s callback raised; the sweep goes on", name)

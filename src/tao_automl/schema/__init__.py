@@ -1,0 +1,1 @@
+"""TAO ``*.schema.json`` + ``automl_hyperparameters`` + ``custom_param_ranges`` -> :class:`SearchSpace`."""

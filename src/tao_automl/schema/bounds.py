@@ -1,0 +1,367 @@
+"""Numeric params (float, int) from a schema property: bounds, ``math_cond``, finite range, scale.
+
+Steps, in order:
+
+1. Bounds: the tighter of ``minimum``/``valid_min`` and of ``maximum``/``valid_max``. Missing,
+   ``"inf"``/``"-inf"`` strings, JSON ``Infinity`` and any ``|bound| >= NUMERIC_INFINITY`` mean
+   unbounded. List bounds belong to list params (the caller skips those).
+2. ``math_cond``: each numeric ``> x``, ``>= x``, ``< x``, ``<= x``, ``== x`` tightens the bounds
+   (strict ones are remembered); ``!= x`` excludes one value. Non-numeric operands (``> depends_on``)
+   and other forms (``^ 2``) are not bounds and are ignored here.
+3. ``custom_param_ranges`` ``valid_min``/``valid_max`` replace the bounds; they must lie inside
+   the bounds of steps 1-2 (a strict ``> x`` bound rejects ``x`` itself).
+4. Finite range. An unbounded side becomes finite by these rules (``d`` = the schema default
+   clipped into the bounds, or the finite bound when there is no default):
+
+   ============================  ==========================================================
+   case                          finite range
+   ============================  ==========================================================
+   no lower bound                ``0`` when the upper bound is > 0 and ``d >= 0`` (or none);
+                                 else ``d - max(3|d|, 1)`` (ints: ``max(3|d|, 10)``)
+   float, rate-like, no upper    ``d > 0``: ``min(100 d, 1)``;
+                                 no positive default: ``RATE_FALLBACK_HIGH`` (0.1)
+   float, unit-like, no upper    ``1.0`` when low >= 0 and ``d <= 1`` (name token prob,
+                                 probability, ratio, fraction, momentum, dropout, drop, decay)
+   float, other, no upper        ``d + max(3|d|, 1)``
+   int, no upper                 ``max(4 d, low + 10)``
+   ============================  ==========================================================
+
+5. Scale. An explicit ``"scale"`` (custom range first, then the property) wins. Otherwise floats
+   that are *rate-like* go on log scale when, after step 4, the low bound is >= 0 and the
+   positive range (step 6) spans at least ``LOG_MIN_RATIO`` (two decades). Rate-like means: a
+   token of the name's last segment is one of ``lr wd eps epsilon decay l2``, or the description
+   or title says learning rate, weight decay, L2 regularization or epsilon; AND the default, when
+   there is one, is at most ``RATE_MAX_DEFAULT`` (0.1): a larger default (an EMA decay of 0.999,
+   a layer decay of 0.65, a warm-up factor of 1) marks a factor, not a rate. Network names are
+   never consulted. Ints are linear unless told otherwise.
+6. Grids (ints only). ``math_cond`` ``^ k`` (a power of ``k``, e.g. ``^ 2`` for batch sizes) and
+   ``/ k`` (a multiple of ``k``) make an :class:`~tao_automl.space.search_space.IntGridParam` over the final
+   range: only values on the grid are sampled or decoded (searched over the exponent or the
+   multiple index). A range that holds no grid value is a SearchSpaceError. Floats ignore them.
+7. Open low ends. Log scale with a low bound <= 0 starts at a positive floor: ``d / 100`` when
+   the default is positive, else ``high * LOG_FLOOR_RATIO``; a strict ``> x`` on a linear range
+   moves the low bound to ``x + STRICT_REL_EPS * (high - x)`` (and an int's to ``x + 1``).
+   An int on log scale starts at 1. An int ``!= x`` strictly inside the range keeps the side
+   holding the default (else the larger side); a float ``!= x`` only matters at an end of the
+   range, where it acts as a strict bound.
+
+The result never reaches outside the schema bounds; an empty result is a SearchSpaceError.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tao_automl.errors import SearchSpaceError
+from tao_automl.schema.custom import SCALES, CustomRange, custom_number
+from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam
+
+NUMERIC_INFINITY = 1e100
+STRICT_REL_EPS = 1e-6
+RATE_SPAN = 100.0
+RATE_FALLBACK_HIGH = 0.1
+LOG_FLOOR_RATIO = 1e-4
+LOG_MIN_RATIO = 100.0
+RATE_MAX_DEFAULT = 0.1
+FLOAT_GROWTH = 3.0
+FLOAT_MIN_SPAN = 1.0
+INT_GROWTH = 4
+INT_MIN_SPAN = 10
+
+_INF = math.inf
+_TOL = 1e-9
+_RATE_TOKENS = frozenset({"lr", "wd", "eps", "epsilon", "decay", "l2"})
+_RATE_TEXT = re.compile(
+    r"learning[\s_-]*rate|weight[\s_-]*decay|l2[\s_-]*regulari[sz]ation|epsilon", re.IGNORECASE
+)
+_UNIT_TOKENS = frozenset({"prob", "probability", "ratio", "fraction", "momentum", "dropout", "drop", "decay"})
+_POWER = re.compile(r"\^\s*(\d+)")
+_MULTIPLE = re.compile(r"/\s*(\d+)")
+_COND = re.compile(r"(>=|<=|!=|==|>|<)\s*([^\s<>=!]+)")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Schema bounds of one numeric param, possibly infinite or strict."""
+
+    low: float = -_INF
+    high: float = _INF
+    low_strict: bool = False
+    high_strict: bool = False
+    excluded: tuple[float, ...] = ()
+
+    def __str__(self) -> str:
+        left = "(" if self.low_strict or self.low == -_INF else "["
+        right = ")" if self.high_strict or self.high == _INF else "]"
+        return f"{left}{_fmt(self.low)}, {_fmt(self.high)}{right}"
+
+    def admits(self, value: float) -> bool:
+        above = value > self.low if self.low_strict else value >= self.low
+        below = value < self.high if self.high_strict else value <= self.high
+        return above and below
+
+
+def _fmt(value: float) -> str:
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
+
+
+def _tokens(name: str) -> set[str]:
+    return set(re.split(r"[^a-z0-9]+", name.rsplit(".", 1)[-1].lower()))
+
+
+def is_rate_like(name: str, prop: Mapping[str, Any]) -> bool:
+    """A learning-rate/weight-decay/epsilon-like param, judged from its name, description and default."""
+    default = _default_number(prop)
+    if default is not None and default > RATE_MAX_DEFAULT:
+        return False
+    text = f"{prop.get('description') or ''} {prop.get('title') or ''}"
+    return bool(_tokens(name) & _RATE_TOKENS) or bool(_RATE_TEXT.search(text))
+
+
+def _is_unit_like(name: str) -> bool:
+    return bool(_tokens(name) & _UNIT_TOKENS)
+
+
+def _bound(name: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SearchSpaceError(f"schema param {name!r}: {key}={value!r} must be a number or 'inf'/'-inf'")
+    if isinstance(value, int) and abs(value) >= NUMERIC_INFINITY:
+        return math.copysign(_INF, value)
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except ValueError:
+        raise SearchSpaceError(
+            f"schema param {name!r}: {key}={value!r} must be a number or 'inf'/'-inf'"
+        ) from None
+    if math.isnan(number):
+        raise SearchSpaceError(f"schema param {name!r}: {key}={value!r} is NaN")
+    return math.copysign(_INF, number) if abs(number) >= NUMERIC_INFINITY else number
+
+
+def has_list_bounds(prop: Mapping[str, Any]) -> bool:
+    """True when a bound is a list (those are list-param bounds, not supported here)."""
+    return any(
+        isinstance(prop.get(k), (list, tuple)) for k in ("minimum", "maximum", "valid_min", "valid_max")
+    )
+
+
+def _tighten(iv: Interval, op: str, x: float) -> Interval:
+    low, high, ls, hs = iv.low, iv.high, iv.low_strict, iv.high_strict
+    if op in (">", ">=", "==") and (x > low or (x == low and op == ">")):
+        low, ls = x, op == ">"
+    if op in ("<", "<=", "==") and (x < high or (x == high and op == "<")):
+        high, hs = x, op == "<"
+    excluded = (*iv.excluded, x) if op == "!=" else iv.excluded
+    return Interval(low, high, ls, hs, excluded)
+
+
+def schema_interval(name: str, prop: Mapping[str, Any]) -> Interval:
+    """Steps 1-2 of the module docstring: the schema's own bounds of ``name``."""
+    lows = [_bound(name, k, prop[k]) for k in ("minimum", "valid_min") if prop.get(k) is not None]
+    highs = [_bound(name, k, prop[k]) for k in ("maximum", "valid_max") if prop.get(k) is not None]
+    iv = Interval(max(lows, default=-_INF), min(highs, default=_INF))
+    cond = prop.get("math_cond")
+    if isinstance(cond, str):
+        for op, operand in _COND.findall(cond):
+            try:
+                x = float(operand)
+            except ValueError:
+                continue
+            if math.isfinite(x):
+                iv = _tighten(iv, op, x)
+    if iv.low > iv.high or (iv.low == iv.high and (iv.low_strict or iv.high_strict)):
+        raise SearchSpaceError(f"schema param {name!r}: its bounds and math_cond leave no value ({iv})")
+    return iv
+
+
+def _scale(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> str | None:
+    if custom is not None and custom.scale is not None:
+        return custom.scale
+    scale = prop.get("scale")
+    if scale is not None and scale not in SCALES:
+        raise SearchSpaceError(
+            f"schema param {name!r}: scale={scale!r} is not supported; allowed: {list(SCALES)}"
+        )
+    return scale if isinstance(scale, str) else None
+
+
+def _default_number(prop: Mapping[str, Any]) -> float | None:
+    d = prop.get("default")
+    if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d):
+        return None
+    return float(d)
+
+
+def _apply_custom(iv: Interval, custom: CustomRange | None, *, integer: bool) -> Interval:
+    if custom is None:
+        return iv
+    cmin = custom_number(custom, "valid_min", integer=integer)
+    cmax = custom_number(custom, "valid_max", integer=integer)
+    for key, value in (("valid_min", cmin), ("valid_max", cmax)):
+        if value is not None and not iv.admits(value):
+            raise SearchSpaceError(
+                f"{custom.where(key)}={value!r} is outside the schema range of {custom.name!r}; allowed: {iv}"
+            )
+    if cmin is not None and cmax is not None and cmin > cmax:
+        raise SearchSpaceError(
+            f"custom_param_ranges[{custom.name!r}]: valid_min={cmin!r} > valid_max={cmax!r}; need min <= max"
+        )
+    return Interval(
+        iv.low if cmin is None else cmin,
+        iv.high if cmax is None else cmax,
+        iv.low_strict and cmin is None,
+        iv.high_strict and cmax is None,
+        iv.excluded,
+    )
+
+
+def _finite_low(low: float, high: float, default: float | None, min_span: float) -> float:
+    if low > -_INF:
+        return low
+    if high > 0 and (default is None or default >= 0):
+        return 0.0
+    ref = min(default if default is not None else high, high)
+    return ref - max(FLOAT_GROWTH * abs(ref), min_span)
+
+
+def _finite_float_high(
+    name: str, prop: Mapping[str, Any], low: float, high: float, default: float | None
+) -> float:
+    if high < _INF:
+        return high
+    ref = max(default if default is not None else low, low)
+    if is_rate_like(name, prop) and low >= 0:
+        if ref > 0:
+            return min(ref * RATE_SPAN, 1.0)
+        if low < RATE_FALLBACK_HIGH:
+            return RATE_FALLBACK_HIGH
+    if _is_unit_like(name) and 0 <= low < 1.0 and ref <= 1.0:
+        return 1.0
+    return ref + max(FLOAT_GROWTH * abs(ref), FLOAT_MIN_SPAN)
+
+
+def _nice(value: float) -> float:
+    """A computed (not schema-given) range end, rounded to 10 significant digits."""
+    return float(f"{value:.10g}")
+
+
+def _log_floor(low: float, high: float, strict: bool, ref: float | None) -> float:
+    if low > 0:
+        return math.nextafter(low, _INF) if strict else low
+    if ref is not None and ref > 0:
+        return _nice(ref / RATE_SPAN)
+    return _nice(high * LOG_FLOOR_RATIO)
+
+
+def _auto_log(name: str, prop: Mapping[str, Any], low: float, high: float, floor: float) -> bool:
+    wide = floor > 0 and high / floor >= LOG_MIN_RATIO * (1 - _TOL)
+    return is_rate_like(name, prop) and low >= 0 and wide
+
+
+def _clip(value: float | None, low: float, high: float) -> float | None:
+    return None if value is None else min(max(value, low), high)
+
+
+def build_float(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> FloatParam:
+    """A FloatParam for ``name`` by the rules of the module docstring."""
+    schema_iv = schema_interval(name, prop)
+    iv = _apply_custom(schema_iv, custom, integer=False)
+    default = _default_number(prop)
+    low = iv.low if iv.low > -_INF else _nice(_finite_low(iv.low, iv.high, default, FLOAT_MIN_SPAN))
+    high = iv.high if iv.high < _INF else _nice(_finite_float_high(name, prop, low, iv.high, default))
+    low_strict = (iv.low_strict and low == iv.low) or low in iv.excluded
+    high_strict = (iv.high_strict and high == iv.high) or high in iv.excluded
+    if high_strict:
+        high = min(high - STRICT_REL_EPS * (high - low), math.nextafter(high, -_INF))
+    ref = _clip(default, low, high)
+    floor = _log_floor(low, high, low_strict, ref) if high > 0 else 0.0
+    scale = _scale(name, prop, custom)
+    if scale == "log" or (scale is None and _auto_log(name, prop, low, high, floor)):
+        if high <= 0 or floor > high:
+            raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}")
+        return FloatParam(name, floor, high, log=True, default=_inside(default, floor, high))
+    if low_strict:
+        low = max(low + STRICT_REL_EPS * (high - low), math.nextafter(low, _INF))
+    if low > high:
+        raise SearchSpaceError(f"param {name!r}: the range {iv} holds no searchable value")
+    return FloatParam(name, low, high, log=False, default=_inside(default, low, high))
+
+
+def _inside(default: float | None, low: float, high: float) -> float | None:
+    return default if default is not None and low <= default <= high else None
+
+
+def _int_interval(iv: Interval) -> Interval:
+    low = iv.low if math.isinf(iv.low) else math.floor(iv.low) + 1 if iv.low_strict else math.ceil(iv.low)
+    high = (
+        iv.high if math.isinf(iv.high) else math.ceil(iv.high) - 1 if iv.high_strict else math.floor(iv.high)
+    )
+    return Interval(low, high, False, False, tuple(x for x in iv.excluded if float(x).is_integer()))
+
+
+def _exclude(low: int, high: int, x: int, default: float | None) -> tuple[int, int]:
+    if x == low:
+        return low + 1, high
+    if x == high:
+        return low, high - 1
+    if not low < x < high:
+        return low, high
+    below = default < x if default is not None and default != x else x - low > high - x
+    return (low, x - 1) if below else (x + 1, high)
+
+
+def grid_rule(name: str, prop: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """``(power_of, multiple_of)`` from ``math_cond`` ``^ k`` / ``/ k`` (None when absent)."""
+    cond = prop.get("math_cond")
+    if not isinstance(cond, str):
+        return None, None
+    power, multiple = _POWER.search(cond), _MULTIPLE.search(cond)
+    power_of = int(power.group(1)) if power else None
+    multiple_of = int(multiple.group(1)) if multiple else None
+    if (power_of is not None and power_of < 2) or multiple_of == 0:
+        raise SearchSpaceError(f"schema param {name!r}: math_cond={cond!r} needs ^ k with k >= 2 or / k with k >= 1")
+    return power_of, multiple_of
+
+
+def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> IntParam | IntGridParam:
+    """An IntParam for ``name`` by the rules of the module docstring (linear unless told log)."""
+    schema_iv = _int_interval(schema_interval(name, prop))
+    if schema_iv.low > schema_iv.high:
+        raise SearchSpaceError(f"schema param {name!r}: no integer lies in its bounds {schema_iv}")
+    iv = _apply_custom(schema_iv, custom, integer=True)
+    default = _default_number(prop)
+    low_f = _finite_low(iv.low, iv.high, default, INT_MIN_SPAN)
+    if iv.high < _INF:
+        high_f = iv.high
+    else:
+        ref = max(default if default is not None else low_f, low_f)
+        high_f = max(INT_GROWTH * ref, low_f + INT_MIN_SPAN)
+    low, high = math.ceil(low_f), math.floor(high_f)
+    for x in iv.excluded:
+        low, high = _exclude(low, high, int(x), default)
+    if _scale(name, prop, custom) == "log":
+        if high < 1:
+            raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}")
+        low = max(low, 1)
+        log = True
+    else:
+        log = False
+    if low > high:
+        raise SearchSpaceError(f"param {name!r}: the range {iv} holds no searchable integer")
+    int_default = int(default) if default is not None and default.is_integer() else None
+    power_of, multiple_of = grid_rule(name, prop)
+    if power_of is not None or multiple_of is not None:
+        grid = IntGridParam(name, low, high, power_of, multiple_of)
+        return IntGridParam(name, low, high, power_of, multiple_of,
+                            default=int_default if grid.contains(int_default) else None)
+    return IntParam(name, low, high, log=log, default=_int_inside(int_default, low, high))
+
+
+def _int_inside(default: int | None, low: int, high: int) -> int | None:
+    return default if default is not None and low <= default <= high else None

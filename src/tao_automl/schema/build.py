@@ -1,0 +1,223 @@
+"""Build the :class:`SearchSpace` of a run from a TAO ``train.schema.json`` (SPEC §4.2, §4.3).
+
+Which params are searched:
+
+* ``hyperparameters=None``: every name in the schema's top-level ``automl_default_parameters``.
+  A default that cannot be searched (a type this version does not handle, AutoML-disabled, or
+  missing from the schema) is skipped, and ONE warning lists every skipped name with its reason.
+* Named ``hyperparameters`` (and every param that has a ``custom_param_ranges`` entry, which is
+  an explicit ask, so it is added to the searched params even when not named) must exist, have a
+  supported type and not be disabled; otherwise a SearchSpaceError says why. Disabled params
+  (rule in :mod:`tao_automl.schema.access`) need ``override_disabled=True``
+  (``override_automl_disabled_params: true`` in the settings).
+
+Supported types: ``float``/``number`` and ``int``/``integer`` (rules in
+:mod:`tao_automl.schema.bounds`, including ``math_cond`` powers ``^ k`` and multiples ``/ k``),
+``bool``/``boolean``, ``categorical``/``string``/``ordered`` with ``enum`` or ``valid_options``,
+and ``ordered_int`` (rules in :mod:`tao_automl.schema.choices`); numeric lists (``list``,
+``list_<N>``, numbers with list bounds), ``subset_list`` and ``optional_list`` (rules in
+:mod:`tao_automl.schema.lists`). Lists of non-numbers (strings, dicts, empty) and collections are
+not searchable. ``depends_on``/``parent_param`` become relations or tightened ranges (rules in
+:mod:`tao_automl.schema.relations`).
+
+Every custom range is checked (keys, value types, schema bounds, options, weights) before the
+space exists, so a bad range fails before any job runs. A param's default is the schema default
+when it lies inside the final range, else None. The space is ordered as searched: named (or
+default) params first, then params added by a custom range, in their mapping order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tao_automl.errors import SearchSpaceError
+from tao_automl.schema.access import (
+    automl_candidates,
+    get_property,
+    is_disabled,
+    iter_leaf_names,
+    schema_defaults,
+)
+from tao_automl.schema.bounds import build_float, build_int, has_list_bounds
+from tao_automl.schema.choices import (
+    OPTION_KEYS,
+    build_bool,
+    build_categorical,
+    build_ordered_int,
+    schema_options,
+)
+from tao_automl.schema.custom import CustomRange, parse_custom_range, reject_keys
+from tao_automl.schema.lists import LIST_TYPE, build_list, build_optional, build_subset, list_kind
+from tao_automl.schema.relations import apply_relations
+from tao_automl.space.search_space import Param, SearchSpace
+from tao_automl.util.suggest import did_you_mean
+
+__all__ = [
+    "SUPPORTED_TYPES",
+    "automl_candidates",
+    "build_search_space",
+    "get_property",
+    "param_kind",
+    "schema_defaults",
+]
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_TYPES = (
+    "float",
+    "number",
+    "int",
+    "integer",
+    "bool",
+    "boolean",
+    "categorical",
+    "string",
+    "ordered",
+    "ordered_int",
+    "list",
+    "subset_list",
+    "optional_list",
+)
+_NUMERIC_KEYS = ("valid_min", "valid_max", "scale")
+_KIND_OF_TYPE = {
+    "float": "float",
+    "number": "float",
+    "int": "int",
+    "integer": "int",
+    "bool": "bool",
+    "boolean": "bool",
+    "categorical": "categorical",
+    "string": "categorical",
+    "ordered": "categorical",
+    "ordered_int": "ordered_int",
+}
+_Builder = Callable[[str, Mapping[str, Any], CustomRange | None], Param]
+_BUILDERS: dict[str, _Builder] = {
+    "float": build_float,
+    "int": build_int,
+    "bool": build_bool,
+    "categorical": build_categorical,
+    "ordered_int": build_ordered_int,
+    "list": build_list,
+    "subset": build_subset,
+    "optional_list": build_optional,
+}
+
+
+def param_kind(prop: Mapping[str, Any]) -> str | None:
+    """``float``/``int``/``bool``/``categorical``/``ordered_int``/``list``/``subset``/``optional_list``,
+    or None when not searchable."""
+    kind = _KIND_OF_TYPE.get(str(prop.get("type")))
+    if (kind in ("float", "int") and has_list_bounds(prop)) or kind is None:
+        return list_kind(prop)
+    if kind in ("categorical", "ordered_int") and schema_options(prop) is None:
+        return None
+    return kind
+
+
+def _describe_type(prop: Mapping[str, Any]) -> str:
+    kind = prop.get("type")
+    if _KIND_OF_TYPE.get(str(kind)) in ("float", "int"):
+        return f"{kind!r} with list bounds that are not a list of numbers"
+    if LIST_TYPE.match(str(kind)) or kind == "optional_list":
+        return f"{kind!r} whose elements are not searchable numbers"
+    if kind == "subset_list":
+        return f"{kind!r} without enum/valid_options"
+    if _KIND_OF_TYPE.get(str(kind)) in ("categorical", "ordered_int"):
+        return f"{kind!r} without enum/valid_options"
+    return repr(kind)
+
+
+def _names(hyperparameters: Sequence[str]) -> list[str]:
+    if isinstance(hyperparameters, str) or not all(isinstance(h, str) for h in hyperparameters):
+        raise SearchSpaceError(f"hyperparameters must be a list of dotted names, got {hyperparameters!r}")
+    return list(dict.fromkeys(hyperparameters))
+
+
+def _customs(schema: Mapping[str, Any], raw: Mapping[str, Any] | None) -> dict[str, CustomRange]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise SearchSpaceError(f"custom_param_ranges must be a mapping of param name to range, got {raw!r}")
+    out: dict[str, CustomRange] = {}
+    for name, entry in raw.items():
+        if not isinstance(name, str) or get_property(schema, name) is None:
+            raise SearchSpaceError(
+                f"custom_param_ranges names {name!r}, which is not in the train schema"
+                f"{did_you_mean(str(name), iter_leaf_names(schema))}"
+            )
+        out[name] = parse_custom_range(name, entry)
+    return out
+
+
+def _unknown(schema: Mapping[str, Any], name: str) -> SearchSpaceError:
+    hint = did_you_mean(name, iter_leaf_names(schema))
+    if not hint:
+        hint = f"; the schema's AutoML defaults are {automl_candidates(schema)}"
+    return SearchSpaceError(f"hyperparameter {name!r} is not in the train schema{hint}")
+
+
+def _build(name: str, kind: str, prop: Mapping[str, Any], custom: CustomRange | None) -> Param:
+    if custom is not None and kind in ("float", "int"):
+        reject_keys(custom, OPTION_KEYS, kind, _NUMERIC_KEYS)
+    return _BUILDERS[kind](name, prop, custom)
+
+
+def build_search_space(
+    schema: Mapping[str, Any],
+    hyperparameters: Sequence[str] | None = None,
+    custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    override_disabled: bool = False,
+) -> SearchSpace:
+    """The search space of ``hyperparameters`` (default: the schema's AutoML defaults); see module doc."""
+    if not isinstance(schema, Mapping):
+        raise SearchSpaceError(f"a train schema must be a JSON object, got {type(schema).__name__}")
+    customs = _customs(schema, custom_param_ranges)
+    explicit = hyperparameters is not None
+    names = _names(hyperparameters) if hyperparameters is not None else automl_candidates(schema)
+    names += [n for n in customs if n not in names]
+    params: list[Param] = []
+    skipped: list[str] = []
+    for name in names:
+        asked = explicit or name in customs
+        prop = get_property(schema, name)
+        if prop is None:
+            if asked:
+                raise _unknown(schema, name)
+            skipped.append(f"{name} (not in the schema)")
+            continue
+        kind = param_kind(prop)
+        if kind is None:
+            if asked:
+                raise SearchSpaceError(
+                    f"hyperparameter {name!r} has type {_describe_type(prop)}, which cannot be searched yet; "
+                    f"supported types: {', '.join(SUPPORTED_TYPES)} "
+                    "(string/categorical/subset_list need enum or valid_options; lists need numbers)"
+                )
+            skipped.append(f"{name} (type {_describe_type(prop)})")
+            continue
+        if is_disabled(schema, name) and not override_disabled:
+            if asked:
+                raise SearchSpaceError(
+                    f"hyperparameter {name!r} is AutoML-disabled in the schema; set "
+                    "override_automl_disabled_params: true in automl_settings to search it anyway"
+                )
+            skipped.append(f"{name} (AutoML-disabled)")
+            continue
+        params.append(_build(name, kind, prop, customs.get(name)))
+    if skipped:
+        logger.warning(
+            "skipping %d default hyperparameter(s) that cannot be searched: %s",
+            len(skipped),
+            ", ".join(skipped),
+        )
+    if not params:
+        raise SearchSpaceError(
+            "no hyperparameter to search: name some in hyperparameters or custom_param_ranges"
+            + (f" (skipped: {', '.join(skipped)})" if skipped else "")
+        )
+    params, relations = apply_relations(schema, params)
+    return SearchSpace(tuple(params), relations)

@@ -1,0 +1,149 @@
+"""Option-valued params (categorical, ordered, ordered_int, bool) from a schema property.
+
+Options come from ``enum`` (else ``valid_options``); ``option_weights`` in the schema must match
+them one to one. A custom range may narrow them: ``valid_options`` (a subset of the schema's
+options), ``option_weights`` (aligned with the custom ``valid_options`` when given, else with the
+schema's options) and ``disable_list`` (options removed, with their weights). A bool's options are
+``[True, False]`` in that order. ``ordered`` is treated as categorical; ``ordered_int`` becomes an
+IntParam when its remaining options are consecutive integers and unweighted, else a
+CategoricalParam of ints (a custom ``valid_min``/``valid_max`` filters its options).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tao_automl.errors import SearchSpaceError
+from tao_automl.schema.custom import CustomRange, custom_number, reject_keys
+from tao_automl.space.search_space import BoolParam, CategoricalParam, IntParam, Param
+
+OPTION_KEYS = ("valid_options", "option_weights", "disable_list")
+BOOL_OPTIONS = (True, False)
+
+
+def schema_options(prop: Mapping[str, Any]) -> list[Any] | None:
+    """The schema's option list of a property, or None when it has none."""
+    for key in ("enum", "valid_options"):
+        options = prop.get(key)
+        if isinstance(options, list) and options:
+            return list(options)
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b) and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _find(options: Sequence[Any], value: Any) -> int | None:
+    return next((i for i, option in enumerate(options) if _same(option, value)), None)
+
+
+def _weights(name: str, where: str, weights: Any, options: Sequence[Any]) -> list[float]:
+    if not isinstance(weights, (list, tuple)) or len(weights) != len(options):
+        count = len(weights) if isinstance(weights, (list, tuple)) else weights
+        raise SearchSpaceError(
+            f"{where} of {name!r} has {count!r} entries but there are {len(options)} options {list(options)}"
+        )
+    if any(
+        isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0
+        for w in weights
+    ):
+        raise SearchSpaceError(f"{where} of {name!r} must be finite numbers >= 0, got {list(weights)}")
+    return [float(w) for w in weights]
+
+
+def narrow_options(
+    name: str, options: list[Any], schema_weights: Any, custom: CustomRange | None
+) -> tuple[list[Any], list[float] | None]:
+    """Apply a custom range's valid_options / option_weights / disable_list to the schema options."""
+    weights = (
+        None if schema_weights is None else _weights(name, "schema option_weights", schema_weights, options)
+    )
+    if custom is None:
+        return options, weights
+    if custom.valid_options is not None:
+        picked: list[Any] = []
+        for value in custom.valid_options:
+            index = _find(options, value)
+            if index is None:
+                raise SearchSpaceError(
+                    f"{custom.where('valid_options')}: {value!r} is not an option of {name!r}; "
+                    f"allowed: {options}"
+                )
+            picked.append(index)
+        options = [options[i] for i in picked]
+        weights = None if weights is None else [weights[i] for i in picked]
+    if custom.option_weights is not None:
+        weights = _weights(name, custom.where("option_weights"), list(custom.option_weights), options)
+    for value in custom.disable_list:
+        index = _find(options, value)
+        if index is None:
+            raise SearchSpaceError(
+                f"{custom.where('disable_list')}: {value!r} is not an option of {name!r}; allowed: {options}"
+            )
+        options = options[:index] + options[index + 1 :]
+        weights = None if weights is None else weights[:index] + weights[index + 1 :]
+    if not options:
+        raise SearchSpaceError(f"custom_param_ranges[{name!r}] disables every option; keep at least one")
+    if weights is not None and sum(weights) <= 0:
+        raise SearchSpaceError(
+            f"custom_param_ranges[{name!r}]: the weights of the remaining options {options} sum to 0"
+        )
+    return options, weights
+
+
+def _default(prop: Mapping[str, Any], options: Sequence[Any]) -> Any:
+    index = _find(options, prop.get("default"))
+    return None if index is None else options[index]
+
+
+def build_categorical(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> CategoricalParam:
+    """A CategoricalParam over the (narrowed) schema options."""
+    if custom is not None:
+        reject_keys(custom, ("valid_min", "valid_max", "scale"), "categorical", OPTION_KEYS)
+    options, weights = narrow_options(name, schema_options(prop) or [], prop.get("option_weights"), custom)
+    return CategoricalParam(
+        name, tuple(options), None if weights is None else tuple(weights), default=_default(prop, options)
+    )
+
+
+def build_bool(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> Param:
+    """A BoolParam; a custom range that leaves one value gives a one-option CategoricalParam."""
+    if custom is not None:
+        reject_keys(custom, ("valid_min", "valid_max", "scale"), "bool", OPTION_KEYS)
+    options, weights = narrow_options(name, list(BOOL_OPTIONS), prop.get("option_weights"), custom)
+    default = prop.get("default") if isinstance(prop.get("default"), bool) else None
+    if len(options) == 1:
+        return CategoricalParam(name, tuple(options), default=_default(prop, options))
+    if weights is None:
+        return BoolParam(name, default=default)
+    return BoolParam(name, default=default, weight_true=weights[options.index(True)] / sum(weights))
+
+
+def build_ordered_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> Param:
+    """An IntParam when the options are consecutive and unweighted, else a CategoricalParam of ints."""
+    if custom is not None:
+        reject_keys(custom, ("scale",), "ordered_int", ("valid_min", "valid_max", *OPTION_KEYS))
+    raw = schema_options(prop) or []
+    if not all(isinstance(o, int) and not isinstance(o, bool) for o in raw):
+        raise SearchSpaceError(f"schema param {name!r}: ordered_int options must be integers, got {raw}")
+    options, weights = narrow_options(name, raw, prop.get("option_weights"), custom)
+    if custom is not None and custom.has_bounds:
+        low = custom_number(custom, "valid_min", integer=True)
+        high = custom_number(custom, "valid_max", integer=True)
+        keep = [i for i, o in enumerate(options) if (low is None or o >= low) and (high is None or o <= high)]
+        if not keep:
+            raise SearchSpaceError(
+                f"custom_param_ranges[{name!r}]: valid_min={low!r}/valid_max={high!r} keep none of {options}"
+            )
+        options = [options[i] for i in keep]
+        weights = None if weights is None else [weights[i] for i in keep]
+    ordered = sorted(options)
+    if weights is None and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        default = _default(prop, options)
+        return IntParam(name, ordered[0], ordered[-1], default=default)
+    return CategoricalParam(
+        name, tuple(options), None if weights is None else tuple(weights), default=_default(prop, options)
+    )

@@ -1,0 +1,149 @@
+"""Relations between searched params from the schema's ``depends_on`` / ``parent_param`` (SPEC §4.2).
+
+What the real schemas hold: a dependent property names the param it depends on in
+``depends_on`` (a dotted name; several are comma-separated), and the param depended on carries
+``parent_param: "TRUE"``. The comparison comes from the dependent's ``math_cond`` when it has the
+form ``<op> depends_on`` (``train_random_crop_max``: ``"> depends_on"``, a max above a min). Without
+one (``num_select`` depends on ``num_queries``) the operator is inferred from the two schema
+defaults: ``<=`` when the dependent's default is at most the parent's (a top-k can not exceed its
+pool), else ``>=``; ``<=`` when a default is missing.
+
+* Both searched (scalar numeric params): a :class:`~tao_automl.space.search_space.Relation` on the space; its
+  repair step keeps each sampled/decoded config valid.
+* One searched, the other fixed at its schema default (a number): the searched one's range is
+  tightened to honour the relation against that default (the rendered spec holds the default).
+* Otherwise (list-valued params, non-numeric defaults) the relation is not enforced.
+
+Relations are ordered so that a param's own parents are repaired before it is used as a parent.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tao_automl.errors import SearchSpaceError
+from tao_automl.schema.access import get_property
+from tao_automl.space.relations import OPS
+from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, Param, Relation
+
+_OP = re.compile(r"(>=|<=|>|<)\s*depends_on")
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+Scalar = (FloatParam, IntParam, IntGridParam)
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def parents_of(prop: Mapping[str, Any]) -> list[str]:
+    raw = prop.get("depends_on")
+    if not isinstance(raw, str):
+        return []
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def relation_op(prop: Mapping[str, Any], parent: Mapping[str, Any]) -> str:
+    """The comparison ``dependent op parent`` by the rules of the module docstring."""
+    cond = prop.get("math_cond")
+    match = _OP.search(cond) if isinstance(cond, str) else None
+    if match:
+        return match.group(1)
+    mine, theirs = _number(prop.get("default")), _number(parent.get("default"))
+    return ">=" if mine is not None and theirs is not None and mine > theirs else "<="
+
+
+def _tighten(param: Param, op: str, value: float) -> Param:
+    """``param`` restricted to values ``x`` with ``x op value``."""
+    if isinstance(param, IntGridParam):
+        ok = [v for v in param.values if OPS[op](v, value)]
+        if not ok:
+            raise SearchSpaceError(f"param {param.name!r}: no value of {param.describe()} is {op} {value:g}")
+        default = param.default if param.default in ok else None
+        return IntGridParam(param.name, ok[0], ok[-1], param.power_of, param.multiple_of, default)
+    assert isinstance(param, (FloatParam, IntParam))
+    integer = isinstance(param, IntParam)
+    low, high = float(param.low), float(param.high)
+    if op in (">", ">="):
+        bound = value if op == ">=" else (math.floor(value) + 1 if integer else math.nextafter(value, math.inf))
+        low = max(low, math.ceil(bound) if integer else bound)
+    else:
+        bound = value if op == "<=" else (math.ceil(value) - 1 if integer else math.nextafter(value, -math.inf))
+        high = min(high, math.floor(bound) if integer else bound)
+    if low > high:
+        raise SearchSpaceError(
+            f"param {param.name!r}: must be {op} {value:g} (fixed by the schema), but its range is {param.describe()}"
+        )
+    keep = param.default is not None and low <= param.default <= high
+    if isinstance(param, IntParam):
+        return IntParam(param.name, int(low), int(high), param.log, param.default if keep else None)
+    return FloatParam(param.name, low, high, param.log, param.default if keep else None)
+
+
+def _order(relations: list[Relation]) -> tuple[Relation, ...]:
+    out: list[Relation] = []
+    rest = list(relations)
+    while rest:
+        ready = [r for r in rest if not any(o.left == r.right for o in rest if o is not r)]
+        if not ready:
+            raise SearchSpaceError(f"depends_on relations form a cycle: {', '.join(map(str, rest))}")
+        out += ready
+        rest = [r for r in rest if r not in ready]
+    return tuple(out)
+
+
+def apply_relations(
+    schema: Mapping[str, Any], params: Sequence[Param]
+) -> tuple[list[Param], tuple[Relation, ...]]:
+    """The params (ranges tightened against fixed parents/dependents) and the space's relations."""
+    by_name = {p.name: p for p in params}
+    relations: list[Relation] = []
+    names = list(by_name)
+    for name in names:
+        prop = get_property(schema, name)
+        if prop is None:
+            continue
+        for parent_name in parents_of(prop):
+            parent = get_property(schema, parent_name)
+            if parent is None or parent_name == name:
+                continue
+            op = relation_op(prop, parent)
+            if isinstance(by_name[name], Scalar) and isinstance(by_name.get(parent_name), Scalar):
+                relations.append(Relation(name, op, parent_name))
+            elif isinstance(by_name[name], Scalar) and parent_name not in by_name:
+                fixed = _number(parent.get("default"))
+                if fixed is not None:
+                    by_name[name] = _tighten(by_name[name], op, fixed)
+    # Searched parents whose dependent stays at its schema default.
+    for name in names:
+        if not isinstance(by_name[name], Scalar):
+            continue
+        for other, prop in _dependents(schema, name):
+            if other in by_name:
+                continue
+            fixed = _number(prop.get("default"))
+            parent = get_property(schema, name) or {}
+            if fixed is not None:
+                by_name[name] = _tighten(by_name[name], _FLIP[relation_op(prop, parent)], fixed)
+    return [by_name[p.name] for p in params], _order(relations)
+
+
+def _dependents(schema: Mapping[str, Any], name: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """Every ``(dotted name, property)`` whose ``depends_on`` names ``name``."""
+    found: list[tuple[str, Mapping[str, Any]]] = []
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        props = node.get("properties")
+        if not isinstance(props, Mapping):
+            return
+        for key, prop in props.items():
+            if isinstance(prop, Mapping):
+                if name in parents_of(prop):
+                    found.append((prefix + key, prop))
+                walk(prop, prefix + key + ".")
+
+    walk(schema, "")
+    return found

@@ -1,0 +1,1 @@
+"""Small shared helpers: did-you-mean suggestions, the clock, dotted spec paths."""
