@@ -1,5 +1,1 @@
-"""The ``tao-automl`` command: command table, bank commands, preflight, dry run, text report, run config."""
-
-from tao_automl.cli.main import main
-
-__all__ = ["main"]
+"""The ``tao-automl`` command: command table (:mod:`.main`), bank commands, preflight, dry run, text report, run config."""
