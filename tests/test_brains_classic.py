@@ -71,6 +71,31 @@ def test_tpe_batches_hold_distinct_configs() -> None:
     assert len({tuple(sorted(c.items())) for c in batch}) == 4
 
 
+TWO_INTS = SearchSpace.from_json([{"name": "a", "type": "int", "low": 1, "high": 6},
+                                   {"name": "b", "type": "int", "low": 1, "high": 5}])
+
+
+@pytest.mark.parametrize(("name", "batch"), [("tpe", 1), ("tpe", 4), ("bayesian", 1), ("bayesian", 4)])
+def test_model_brains_never_repeat_a_config_until_a_finite_space_is_exhausted(name: str, batch: int) -> None:
+    """A two-integer space (30 configs) with a sharp optimum: no config is proposed twice (neither one that
+    ran nor one still in flight) until all 30 have been proposed; after that, repeats are allowed."""
+    for seed in range(3):
+        brain = make_brain(name, TWO_INTS)
+        proposed: list[tuple[int, int]] = []
+        pending: list[dict[str, int]] = []
+        while len(proposed) < 36:
+            rng = np.random.default_rng([seed, len(proposed)])
+            new = brain.suggest(batch, pending, rng)
+            assert len(new) == batch
+            proposed += [(c["a"], c["b"]) for c in new]
+            pending += new
+            if len(pending) >= batch:  # the oldest in-flight config finishes
+                done = pending.pop(0)
+                brain.observe(done, (done["a"] - 2) ** 2 + (done["b"] - 4) ** 2)
+        assert len(set(proposed[:30])) == 30, (seed, proposed[:30])
+        assert all(TWO_INTS.contains({"a": a, "b": b}) for a, b in proposed)
+
+
 @pytest.mark.parametrize("name", ["tpe", "random", "bayesian"])
 def test_a_replayed_classic_brain_proposes_the_same_next_configs(name: str) -> None:
     live = ClassicScheduler(make_brain(name, SPACE), 40)

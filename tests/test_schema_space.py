@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from tao_automl.errors import SearchSpaceError, UserInputError
 from tao_automl.schema.access import iter_leaf_names
@@ -394,6 +395,60 @@ def test_explicit_scale_wins() -> None:
         _one({"type": "float", "minimum": 0, "maximum": 1, "scale": "cubic"})
 
 
+def test_logit_scale_from_schema_and_custom_range() -> None:
+    prop = {"type": "float", "default": 0.5, "minimum": 0.0, "maximum": 1.0}
+    p = _one(prop, {"scale": "logit", "valid_min": 0.001, "valid_max": 0.999})
+    assert p == FloatParam("p", 0.001, 0.999, default=0.5, logit=True)
+    assert "logit scale" in p.describe()
+    assert _one({**prop, "minimum": 0.01, "maximum": 0.99, "scale": "logit"}).logit is True
+    # the space's JSON keeps the scale; linear/log params serialise exactly as before
+    space = SearchSpace((p, FloatParam("q", 0.0, 1.0)))
+    assert SearchSpace.from_json(space.to_json()) == space
+    assert "logit" not in space.to_json()[1]
+
+
+@pytest.mark.parametrize(
+    ("prop", "custom", "pattern"),
+    [
+        ({"type": "float", "minimum": 0.0, "maximum": 1.0}, {"scale": "logit"},
+         r"param 'p': scale 'logit' needs a range strictly inside \(0, 1\).*\[0\.0, 1\.0\]"),
+        ({"type": "float", "minimum": 0.0, "maximum": 1.0, "scale": "logit"}, {"valid_min": 0.1},
+         r"param 'p': scale 'logit' needs a range strictly inside \(0, 1\).*\[0\.1, 1\.0\]"),
+        ({"type": "float", "minimum": 0.0, "maximum": 2.0}, {"scale": "logit", "valid_min": 0.5},
+         r"strictly inside \(0, 1\)"),
+        ({"type": "int", "minimum": 0, "maximum": 9}, {"scale": "logit"},
+         r"param 'p': scale 'logit' is for floats inside \(0, 1\), not ints"),
+    ],
+)
+def test_logit_scale_bad_bounds_are_clear_errors(prop: dict[str, Any], custom: dict[str, Any], pattern: str) -> None:
+    with pytest.raises(SearchSpaceError, match=pattern):
+        _one(prop, custom)
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.0, 0.5), (0.5, 1.0), (-0.1, 0.5)])
+def test_logit_float_param_refuses_bounds_at_0_or_1(low: float, high: float) -> None:
+    with pytest.raises(SearchSpaceError, match=r"logit scale needs 0 < low <= high < 1"):
+        FloatParam("p", low, high, logit=True)
+
+
+def test_logit_samples_are_uniform_in_logit_space() -> None:
+    """200 samples of a logit-scale param: their logits pass a Kolmogorov-Smirnov test for uniformity."""
+    p = FloatParam("p", 1e-4, 1 - 1e-4, logit=True)
+    rng = np.random.default_rng(0)
+    xs = np.array([p.sample(rng) for _ in range(200)])
+    assert np.all((xs >= p.low) & (xs <= p.high))
+    z = np.log(xs / (1 - xs))
+    lo, hi = math.log(1e-4 / (1 - 1e-4)), math.log((1 - 1e-4) / 1e-4)
+    assert stats.kstest((z - lo) / (hi - lo), "uniform").pvalue > 0.01
+    # a linear-scale param would put nearly no samples below 0.01; logit puts about a quarter there
+    assert 0.15 < np.mean(xs < 0.01) < 0.35
+    # the encoding the brains model on is the same uniform coordinate, and decode inverts it
+    for x in xs[:20]:
+        u = p.encode(x)[0]
+        assert abs(u - (math.log(x / (1 - x)) - lo) / (hi - lo)) < 1e-9
+        assert abs(p.decode([u]) - x) < 1e-12 * max(1.0, x)
+
+
 _FINITE = st.floats(min_value=-1e99, max_value=1e99, allow_nan=False)
 
 
@@ -541,8 +596,8 @@ def test_custom_min_only_reaches_past_the_finitised_range() -> None:
         ),
         (
             "train.lr",
-            {"scale": "logit"},
-            r"\['train\.lr'\]\.scale='logit' is not supported; allowed: \['log'",
+            {"scale": "logistic"},
+            r"\['train\.lr'\]\.scale='logistic' is not supported; allowed: \['log', 'linear', 'logit'\]",
         ),
         ("train.lr", 0.1, r"custom_param_ranges\['train\.lr'\] must be a mapping"),
         ("train.tags", {"valid_min": 1}, r"'train\.tags' has type 'list'"),

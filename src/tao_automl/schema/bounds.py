@@ -26,7 +26,8 @@ Steps, in order:
    int, no upper                 ``max(4 d, low + 10)``
    ============================  ==========================================================
 
-5. Scale. An explicit ``"scale"`` (custom range first, then the property) wins. Otherwise floats
+5. Scale. An explicit ``"scale"`` (custom range first, then the property) wins; ``"logit"`` (floats
+   only) needs a final range strictly inside (0, 1) — a bound at exactly 0 or 1 is an error. Otherwise floats
    that are *rate-like* go on log scale when, after step 4, the low bound is >= 0 and the
    positive range (step 6) spans at least ``LOG_MIN_RATIO`` (two decades). Rate-like means: a
    token of the name's last segment is one of ``lr wd eps epsilon decay l2``, or the description
@@ -286,6 +287,14 @@ def build_float(name: str, prop: Mapping[str, Any], custom: CustomRange | None) 
         if high <= 0 or floor > high:
             raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}")
         return FloatParam(name, floor, high, log=True, default=_inside(default, floor, high))
+    if scale == "logit":
+        if not 0.0 < low <= high < 1.0:
+            raise SearchSpaceError(
+                f"param {name!r}: scale 'logit' needs a range strictly inside (0, 1) (the logit of 0 or 1 is "
+                f"infinite), but the range is [{low}, {high}]; allowed: valid_min > 0 and valid_max < 1 "
+                f"(set them in custom_param_ranges)"
+            )
+        return FloatParam(name, low, high, default=_inside(default, low, high), logit=True)
     if low_strict:
         low = max(low + STRICT_REL_EPS * (high - low), math.nextafter(low, _INF))
     if low > high:
@@ -345,7 +354,12 @@ def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) ->
     low, high = math.ceil(low_f), math.floor(high_f)
     for x in iv.excluded:
         low, high = _exclude(low, high, int(x), default)
-    if _scale(name, prop, custom) == "log":
+    int_scale = _scale(name, prop, custom)
+    if int_scale == "logit":
+        raise SearchSpaceError(
+            f"param {name!r}: scale 'logit' is for floats inside (0, 1), not ints; allowed: 'log', 'linear'"
+        )
+    if int_scale == "log":
         if high < 1:
             raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}")
         low = max(low, 1)

@@ -15,7 +15,7 @@ from tao_automl.errors import SearchSpaceError
 from tao_automl.util.suggest import did_you_mean
 
 CUSTOM_KEYS = ("valid_min", "valid_max", "valid_options", "option_weights", "disable_list", "scale")
-SCALES = ("log", "linear")
+SCALES = ("log", "linear", "logit")
 
 
 @dataclass(frozen=True)

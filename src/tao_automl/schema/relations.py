@@ -80,7 +80,7 @@ def _tighten(param: Param, op: str, value: float) -> Param:
     keep = param.default is not None and low <= param.default <= high
     if isinstance(param, IntParam):
         return IntParam(param.name, int(low), int(high), param.log, param.default if keep else None)
-    return FloatParam(param.name, low, high, param.log, param.default if keep else None)
+    return FloatParam(param.name, low, high, param.log, param.default if keep else None, logit=param.logit)
 
 
 def _order(relations: list[Relation]) -> tuple[Relation, ...]:

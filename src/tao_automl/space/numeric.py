@@ -1,4 +1,4 @@
-"""Numeric parameter types: a float or an int in closed bounds, linear or log scale."""
+"""Numeric parameter types: a float or an int in closed bounds, linear or log scale (floats also logit)."""
 
 from __future__ import annotations
 
@@ -18,15 +18,33 @@ def check_finite(name: str, **values: float) -> None:
             raise SearchSpaceError(f"param {name!r}: {key}={value!r} must be a finite number")
 
 
+def logit(p: float) -> float:
+    """``log(p / (1 - p))`` for ``0 < p < 1``."""
+    return math.log(p) - math.log1p(-p)
+
+
+def expit(v: float) -> float:
+    """The inverse of :func:`logit`, stable for large ``|v|``."""
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
 @dataclass(frozen=True)
 class FloatParam:
-    """A real number in ``[low, high]``, searched on a linear or log scale."""
+    """A real number in ``[low, high]``, searched on a linear, log or logit scale.
+
+    ``logit=True`` (for fractions strictly inside (0, 1)) samples, models and shows the value uniform in
+    ``log(p / (1 - p))``: values near 0 and near 1 get as much room as values near 0.5.
+    """
 
     name: str
     low: float
     high: float
     log: bool = False
     default: float | None = None
+    logit: bool = False
 
     def __post_init__(self) -> None:
         check_finite(self.name, low=self.low, high=self.high)
@@ -34,26 +52,42 @@ class FloatParam:
             raise SearchSpaceError(
                 f"param {self.name!r}: low <= high must hold, but got (low={self.low}, high={self.high})"
             )
+        if self.log and self.logit:
+            raise SearchSpaceError(f"param {self.name!r}: scale is either log or logit, not both")
         if self.log and self.low <= 0:
             raise SearchSpaceError(f"param {self.name!r}: log scale needs low > 0, but got low={self.low}")
+        if self.logit and not 0.0 < self.low <= self.high < 1.0:
+            raise SearchSpaceError(
+                f"param {self.name!r}: logit scale needs 0 < low <= high < 1 (the logit of 0 or 1 is infinite), "
+                f"but got [low={self.low}, high={self.high}]; allowed: bounds strictly inside (0, 1)"
+            )
 
     @property
     def width(self) -> int:
         return 1
 
+    @property
+    def scale(self) -> str:
+        return "log" if self.log else "logit" if self.logit else "linear"
+
+    def _warp(self, value: float) -> float:
+        return math.log(value) if self.log else logit(value) if self.logit else value
+
+    def _unwarp(self, v: float) -> float:
+        return math.exp(v) if self.log else expit(v) if self.logit else v
+
     def _lo_hi(self) -> tuple[float, float]:
-        return (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
+        return self._warp(self.low), self._warp(self.high)
 
     def encode(self, value: Any) -> list[float]:
         lo, hi = self._lo_hi()
-        v = math.log(float(value)) if self.log else float(value)
+        v = self._warp(float(value))
         return [0.5 if hi == lo else (v - lo) / (hi - lo)]
 
     def decode(self, unit: Sequence[float]) -> float:
         lo, hi = self._lo_hi()
         u = min(max(float(unit[0]), 0.0), 1.0)
-        v = lo + u * (hi - lo)
-        value = math.exp(v) if self.log else v
+        value = self._unwarp(lo + u * (hi - lo))
         return min(max(value, self.low), self.high)
 
     def sample(self, rng: np.random.Generator) -> float:
@@ -68,11 +102,14 @@ class FloatParam:
         )
 
     def describe(self) -> str:
-        return f"[{self.low}, {self.high}] (float{', log scale' if self.log else ''})"
+        return f"[{self.low}, {self.high}] (float{'' if self.scale == 'linear' else ', ' + self.scale + ' scale'})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "type": "float", "low": self.low, "high": self.high, "log": self.log,
-                "default": self.default}
+        out: dict[str, Any] = {"name": self.name, "type": "float", "low": self.low, "high": self.high,
+                               "log": self.log, "default": self.default}
+        if self.logit:  # only when set: the JSON of linear/log spaces (run fingerprints) stays as it was
+            out["logit"] = True
+        return out
 
 
 @dataclass(frozen=True)

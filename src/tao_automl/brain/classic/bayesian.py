@@ -29,7 +29,7 @@ import contextlib
 import importlib
 import math
 import numbers
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -40,6 +40,8 @@ from scipy.stats import qmc
 from tao_automl.brain.classic import gp as gpmod
 from tao_automl.brain.classic.acquisition import Snapper, maximise_log_ei
 from tao_automl.brain.classic.gp import GaussianProcess
+from tao_automl.brain.classic.novelty import config_key as config_key
+from tao_automl.brain.classic.novelty import unused_config
 from tao_automl.errors import SearchSpaceError, SettingsError
 from tao_automl.space.search_space import Config, SearchSpace
 
@@ -92,11 +94,6 @@ def _subset(x: Array, y: Array, size: int, rng: np.random.Generator) -> tuple[Ar
     rest = rng.choice(keep[n_best:], size - n_best, replace=False)
     idx = np.sort(np.concatenate([keep[:n_best], rest]))
     return x[idx], y[idx]
-
-
-def config_key(space: SearchSpace, config: Mapping[str, Any]) -> tuple[str, ...]:
-    """Exact identity of a config (``repr`` keeps 1 vs 1.0 vs True apart and floats exact)."""
-    return tuple(repr(config[name]) for name in space.names)
 
 
 class BayesianBrain:
@@ -284,8 +281,4 @@ class BayesianBrain:
             config = self.space.decode(x)
             if config_key(self.space, config) not in taken:
                 return config
-        for _ in range(256):
-            config = self.space.sample(rng)
-            if config_key(self.space, config) not in taken:
-                return config
-        return self.space.sample(rng)  # a finite space with every config used: a repeat is unavoidable
+        return unused_config(self.space, taken, rng)  # a repeat only once a finite space is exhausted

@@ -13,6 +13,10 @@ one maximising ``log l(x) - log g(x)`` is proposed.
   flight, and picks made earlier in the same call, join it too ("constant liar"), so parallel
   proposals spread out.
 * **Start.** Until ``n_initial`` successes exist (default ``n_params + 2``, 3..10), proposals are random.
+* **No repeats.** A proposal is never a config that has run, is in flight or was picked earlier in the
+  same call: the best-scoring *unused* candidate wins, and when every candidate is used a fresh one comes
+  from :func:`~tao_automl.brain.classic.novelty.unused_config`. Only a finite space with every config
+  used gets a repeat.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from numpy.typing import NDArray
 from scipy.special import logsumexp, ndtr
 from scipy.stats import truncnorm
 
+from tao_automl.brain.classic.novelty import Key, config_key, unused_config
 from tao_automl.brain.multifidelity.successive_halving import check_count
 from tao_automl.errors import SettingsError
 from tao_automl.space.search_space import BoolParam, CategoricalParam, Config, SearchSpace
@@ -140,8 +145,14 @@ class Parzen:
 
 def tpe_propose(space: SearchSpace, configs: Sequence[Config], values: Sequence[float | None],
                 liars: Sequence[Config], n: int, rng: np.random.Generator, *, gamma: float = 0.25,
-                n_candidates: int = 64) -> list[Config]:
-    """``n`` configs from a TPE model of ``(configs, values)``; ``liars`` (in flight) count as bad."""
+                n_candidates: int = 64, taken: set[Key] | None = None) -> list[Config]:
+    """``n`` configs from a TPE model of ``(configs, values)``; ``liars`` (in flight) count as bad.
+
+    ``taken``: keys of configs that must not be proposed (default: ``configs`` and ``liars``); the picks
+    are added to it.
+    """
+    if taken is None:
+        taken = {config_key(space, c) for c in [*configs, *liars]}
     layout = _layout(space)
     # canonical order (by value, then encoding): the model does not depend on the order of observations
     enc = [space.encode(c) for c in configs]
@@ -159,9 +170,15 @@ def tpe_propose(space: SearchSpace, configs: Sequence[Config], values: Sequence[
         configs_c = [space.decode(x) for x in cands]
         xs = np.asarray([space.encode(c) for c in configs_c], dtype=float)
         score = l_model.log_pdf(xs) - g_model.log_pdf(xs)
-        best = int(np.argmax(score))
-        out.append(configs_c[best])
-        bad.append(xs[best])
+        fresh = [i for i in np.argsort(-score, kind="stable") if config_key(space, configs_c[i]) not in taken]
+        if fresh:
+            pick, x_pick = configs_c[fresh[0]], xs[fresh[0]]
+        else:
+            pick = unused_config(space, taken, rng)
+            x_pick = np.asarray(space.encode(pick), dtype=float)
+        taken.add(config_key(space, pick))
+        out.append(pick)
+        bad.append(x_pick)
     return out
 
 
@@ -179,14 +196,21 @@ class TPEBrain:
         self.n_candidates = check_count("tpe option n_candidates", n_candidates)
         self._configs: list[Config] = []
         self._values: list[float | None] = []
+        self._keys: set[Key] = set()
 
     def observe(self, config: Config, value: float | None) -> None:
         self._configs.append(dict(config))
+        self._keys.add(config_key(self.space, config))
         self._values.append(value if value is not None and math.isfinite(value) else None)
 
     def suggest(self, n: int, pending: Sequence[Config], rng: np.random.Generator) -> list[Config]:
+        taken = self._keys | {config_key(self.space, c) for c in pending}
         n_ok = sum(v is not None for v in self._values)
         if n_ok < self.n_initial:
-            return [self.space.sample(rng) for _ in range(n)]
+            out: list[Config] = []
+            for _ in range(n):
+                out.append(unused_config(self.space, taken, rng))
+                taken.add(config_key(self.space, out[-1]))
+            return out
         return tpe_propose(self.space, self._configs, self._values, pending, n, rng, gamma=self.gamma,
-                           n_candidates=self.n_candidates)
+                           n_candidates=self.n_candidates, taken=taken)
