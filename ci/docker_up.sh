@@ -55,7 +55,7 @@ build_image() {
 }
 
 # Fast path: an engine already answers (ours or the system's): only make sure the image exists.
-if command -v docker >/dev/null && answers; then build_image; exit 0; fi
+if command -v docker >/dev/null && answers; then build_image; echo "docker_up.sh: an engine answers on $SOCK"; exit 0; fi
 
 if [[ $(id -u) != 0 ]]; then echo "docker_up.sh: no Docker engine answers on $SOCK and not root" >&2; exit 1; fi
 t0=$(date +%s.%N)

@@ -80,3 +80,49 @@ def write_skill(root: Path, *, schema: dict[str, Any] | None = None, command: st
 @pytest.fixture
 def toy_skill(tmp_path: Path) -> Path:
     return write_skill(tmp_path / "bank")
+
+
+# ------------------------------------------------------------------ test tiers and services
+#: A test that uses one of these fixtures (directly or through another fixture) needs a real service; it gets
+#: the tier's marker, so ``pytest -m "not (slurm or docker or kubernetes or llm)"`` runs the quick tier alone.
+TIER_OF_FIXTURE = {"slurm_up": "slurm", "sshd": "slurm", "engine": "docker", "cluster": "kubernetes",
+                   "endpoint": "llm"}
+
+#: ``down`` commands of the services this test session started itself (services that were already up, e.g.
+#: started by ``.ci/run``, are left alone); run at session end so nothing the tests start outlives them.
+_STARTED_HERE: list[list[str]] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            tier = TIER_OF_FIXTURE.get(fixture)
+            if tier is not None:
+                item.add_marker(getattr(pytest.mark, tier))
+
+
+def stop_at_session_end(down_command: list[str]) -> None:
+    """Register a service this session started so :func:`pytest_sessionfinish` stops it (once, in reverse)."""
+    if down_command not in _STARTED_HERE:
+        _STARTED_HERE.append(down_command)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import subprocess
+
+    while _STARTED_HERE:
+        command = _STARTED_HERE.pop()
+        subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="session")
+def slurm_up() -> None:
+    """A real single-node Slurm: already running, or started by ``ci/slurm_up.sh`` as root (and stopped after)."""
+    from tao_automl.platforms.slurm.cluster import ensure_local_slurm, slurm_is_up
+
+    was_up = slurm_is_up()
+    reason = ensure_local_slurm(REPO / "ci" / "slurm_up.sh")
+    if reason:
+        pytest.skip(reason)
+    if not was_up:
+        stop_at_session_end(["bash", str(REPO / "ci" / "slurm_up.sh"), "down"])

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import write_skill
+from conftest import stop_at_session_end, write_skill
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.docker.spec import (
@@ -138,10 +138,13 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     if not (_engine_answers() and _has_image()):
         if os.geteuid() != 0:
             pytest.skip("no Docker engine (or no test image) and not root, so ci/docker_up.sh cannot set one up")
+        was_up = _engine_answers()
         proc = subprocess.run(["bash", str(REPO / "ci" / "docker_up.sh")], capture_output=True, text=True,
                               timeout=600, check=False)
         if proc.returncode != 0 or not _engine_answers():
             raise RuntimeError(f"ci/docker_up.sh failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        if not was_up:
+            stop_at_session_end(["bash", str(REPO / "ci" / "docker_up.sh"), "down"])
     yield
     base = str(tmp_path_factory.getbasetemp())
     client = docker.from_env(timeout=30)

@@ -9,18 +9,10 @@ from typing import Any
 import pytest
 
 from tao_automl.platforms.local.sdk import LocalSDK
-from tao_automl.platforms.slurm.cluster import ensure_local_slurm
 from tao_automl.platforms.slurm.sdk import SlurmSDK
 from tao_automl.testing import CHECKS, Conformance, run_all
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def slurm_up() -> None:
-    reason = ensure_local_slurm(REPO / "ci" / "slurm_up.sh")
-    if reason:
-        pytest.skip(reason)
 
 
 def _local(tmp_path: Path) -> Callable[[], Any]:

@@ -22,7 +22,6 @@ from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.platforms.retry import Retrying, TransientPlatformError
-from tao_automl.platforms.slurm.cluster import ensure_local_slurm
 from tao_automl.platforms.slurm.script import JobOptions, batch_script
 from tao_automl.platforms.slurm.sdk import SlurmSDK
 from tao_automl.platforms.slurm.shell import Result, Shell
@@ -176,13 +175,6 @@ def test_registry_builds_the_slurm_sdk(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ real Slurm
-@pytest.fixture(scope="session")
-def slurm_up() -> None:
-    reason = ensure_local_slurm(REPO / "ci" / "slurm_up.sh")
-    if reason:
-        pytest.skip(reason)
-
-
 @pytest.fixture
 def sdk(tmp_path: Path, slurm_up: None) -> SlurmSDK:
     return SlurmSDK(state_dir=tmp_path / "state", jobs_dir=str(tmp_path / "jobs"))
