@@ -1,35 +1,223 @@
-"""Exception types. User mistakes derive from :class:`UserInputError` (CLI exit code 2)."""
+"""Exception types and the CLI's exit codes.
+
+Every error raised on purpose carries structured fields a program can act on: ``kind`` (a stable word naming
+the class of problem), ``field`` (the setting or argument at fault), ``value`` (what was given), ``allowed``
+(what would be accepted), ``hint`` (the next step) and ``exit_code``. ``str(error)`` is the one-line message built
+from them; :meth:`TaoAutoMLError.to_json` is the same data as a JSON-ready mapping.
+
+Exit codes of ``tao-automl`` (documented here once; README and SKILL.md point at this table):
+
+====  ==========================================================================================
+code  meaning
+====  ==========================================================================================
+0     success (for a sweep: at least one rec produced a result)
+1     the sweep ran but produced no result, or failed for a reason that is not the user's input
+2     user error: bad config, argument, path or setting; nothing was started or created
+3     platform unreachable: the platform (or LLM endpoint) could not be contacted; retry later
+4     the run folder is busy: another orchestrator process holds its lock
+130   interrupted (Ctrl-C); jobs keep running, continue with ``tao-automl resume RUN_DIR``
+====  ==========================================================================================
+
+Constructors stay compatible with plain exceptions: ``UserInputError("message")`` still works; the keyword
+fields are optional and, when the message is omitted, the message is built from them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+EXIT_OK = 0
+EXIT_NO_RESULT = 1
+EXIT_USER_ERROR = 2
+EXIT_PLATFORM_UNREACHABLE = 3
+EXIT_RUN_BUSY = 4
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success (a sweep: at least one rec produced a result)",
+    EXIT_NO_RESULT: "the sweep ran but produced no result, or an internal failure",
+    EXIT_USER_ERROR: "user error: bad config, argument, path or setting; nothing was started",
+    EXIT_PLATFORM_UNREACHABLE: "the platform or LLM endpoint could not be reached; retry later",
+    EXIT_RUN_BUSY: "another orchestrator process holds the run folder's lock",
+    EXIT_INTERRUPTED: "interrupted; jobs keep running, continue with `tao-automl resume RUN_DIR`",
+}
+
+_UNSET: Any = object()
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as JSON data: containers recursively, numbers/strings/None as they are, anything else as repr."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    try:
+        import numbers
+
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real):
+            return _jsonable(float(value))
+    except (TypeError, ValueError):  # pragma: no cover - exotic numeric types
+        pass
+    return str(value)
+
+
+def _allowed_text(allowed: Any) -> str:
+    if isinstance(allowed, str):
+        return allowed
+    if isinstance(allowed, Sequence):
+        return ", ".join(str(a) for a in allowed)
+    return str(allowed)
+
 
 class TaoAutoMLError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
+
+    Subclasses set ``kind`` and ``exit_code`` as class attributes; any instance may override them.
+    """
+
+    kind: str = "error"
+    exit_code: int = EXIT_NO_RESULT
+
+    def __init__(self, message: str | None = None, *, field: str | None = None, value: Any = _UNSET,
+                 allowed: Any = None, hint: str | None = None, kind: str | None = None,
+                 exit_code: int | None = None) -> None:
+        self.field = field
+        self.has_value = value is not _UNSET
+        self.value = value if self.has_value else None
+        self.allowed = allowed
+        self.hint = hint
+        if kind is not None:
+            self.kind = kind
+        if exit_code is not None:
+            self.exit_code = exit_code
+        self.detail = message if message is not None else self._built_message()
+        super().__init__(self._one_line())
+
+    def _built_message(self) -> str:
+        subject = self.field or "input"
+        text = f"{subject}: {_short(self.value)} is not valid" if self.has_value else f"{subject} is missing or invalid"
+        if self.allowed is not None:
+            text += f"; allowed: {_allowed_text(self.allowed)}"
+        return text
+
+    def _one_line(self) -> str:
+        text = " ".join(str(self.detail).split())
+        if self.hint and self.hint not in text:
+            text += f" (hint: {self.hint})"
+        return text
+
+    @property
+    def message(self) -> str:
+        """The one-line message (same as ``str(error)``)."""
+        return str(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """The error as JSON data: ``{"kind", "message", "field", "value", "allowed", "hint", "exit_code"}``."""
+        return {
+            "kind": self.kind,
+            "message": str(self),
+            "field": self.field,
+            "value": _jsonable(self.value),
+            "allowed": _jsonable(self.allowed),
+            "hint": self.hint,
+            "exit_code": self.exit_code,
+        }
 
 
 class UserInputError(TaoAutoMLError, ValueError):
     """Bad input from the user: a setting, a path, a range. Shown as one line, never a traceback."""
 
+    kind = "user_input"
+    exit_code = EXIT_USER_ERROR
+
+
+class ConfigError(UserInputError):
+    """A run config file (YAML) is missing, unreadable or has a wrong key or type."""
+
+    kind = "config"
+
 
 class SettingsError(UserInputError):
     """An ``automl_settings`` key or value is invalid."""
+
+    kind = "settings"
 
 
 class SkillError(UserInputError):
     """A skill directory is missing, incomplete or not runnable for AutoML."""
 
+    kind = "skill"
+
 
 class SearchSpaceError(UserInputError):
     """A search-space definition (schema, hyperparameter list, custom range) is invalid."""
+
+    kind = "search_space"
+
+
+class PreflightError(UserInputError):
+    """A preflight check (dataset, credentials, image, platform arguments) failed before anything started."""
+
+    kind = "preflight"
 
 
 class WorkspaceError(UserInputError):
     """A run folder cannot be created, found or resumed."""
 
+    kind = "workspace"
+
 
 class WorkspaceLockedError(WorkspaceError):
     """Another orchestrator process holds the run folder's lock."""
 
+    kind = "run_busy"
+    exit_code = EXIT_RUN_BUSY
+
 
 class PlatformError(TaoAutoMLError):
     """A platform SDK failed in a way that ends the job it concerns."""
+
+    kind = "platform"
+
+
+class PlatformUnreachableError(PlatformError):
+    """The platform (scheduler, API, daemon) could not be contacted at all; nothing was started."""
+
+    kind = "platform_unreachable"
+    exit_code = EXIT_PLATFORM_UNREACHABLE
+
+
+class SweepFailedError(TaoAutoMLError):
+    """The sweep ran but produced no result (every rec failed, or it stopped early on a repeated cause)."""
+
+    kind = "no_result"
+    exit_code = EXIT_NO_RESULT
+
+
+class InternalError(TaoAutoMLError):
+    """An unexpected exception, wrapped so ``--json`` callers still get one JSON object."""
+
+    kind = "internal"
+    exit_code = EXIT_NO_RESULT
+
+
+def error_json(exc: BaseException) -> dict[str, Any]:
+    """``{"error": {...}}`` for any exception; unexpected ones become :class:`InternalError`."""
+    if not isinstance(exc, TaoAutoMLError):
+        exc = InternalError(f"{type(exc).__name__}: {exc}",
+                            hint="this is a bug or an unexpected environment problem; rerun with -v for details")
+    return {"error": exc.to_json()}

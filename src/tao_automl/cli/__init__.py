@@ -1,1 +1,1 @@
-"""The ``tao-automl`` command: command table (:mod:`.main`), bank commands, preflight, dry run, text report, run config."""
+"""The ``tao-automl`` command: command table (:mod:`.main`), bank commands, preflight, dry run, run config."""

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 from tao_automl.bank.layout import bank_root, models_dir, versions_file
-from tao_automl.errors import UserInputError
+from tao_automl.errors import PreflightError, UserInputError, error_json
 
 SCOPES = ("automl", "all")
 
@@ -150,7 +151,23 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     from tao_automl.cli.preflight import preflight_file
 
     _, report = preflight_file(args.config)
-    print(json.dumps(report.to_json(), indent=2) if wants_json(args) else report.text())
-    if not report.ok:
-        raise UserInputError(report.summary_line())
-    return 0
+    if not wants_json(args):
+        print(report.text())
+        if not report.ok:
+            raise preflight_error(report, args.config)
+        return 0
+    if report.ok:
+        print(json.dumps(report.to_json(), indent=2))
+        return 0
+    exc = preflight_error(report, args.config)
+    print(json.dumps({**report.to_json(), **error_json(exc)}, indent=2))
+    print(f"error: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
+def preflight_error(report: Any, config: str) -> PreflightError:
+    """The failed checks of a preflight report as one :class:`PreflightError` (field: the first failed check)."""
+    failed = report.failed
+    return PreflightError(report.summary_line(), field=f"preflight.{failed[0].check}" if failed else "preflight",
+                          value=failed[0].detail if failed else None,
+                          hint=f"fix the failed check(s) in {config} and rerun `tao-automl preflight {config}`")

@@ -1,8 +1,14 @@
-"""``tao-automl``: run, status and resume sweeps; inspect a skill bank; preflight. User errors exit with code 2."""
+"""``tao-automl``: run, status and resume sweeps; inspect a skill bank; preflight.
+
+Exit codes are documented in :mod:`tao_automl.errors` (0 ok, 1 no result, 2 user error, 3 platform unreachable,
+4 run folder busy, 130 interrupted). With ``--json`` every failure prints exactly one JSON object on stdout,
+``{"error": {"kind", "message", "field", "value", "allowed", "hint", "exit_code"}}``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -10,10 +16,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tao_automl.cli.text_report import format_params, format_value, ranked_table
-from tao_automl.errors import TaoAutoMLError, UserInputError
+from tao_automl.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NO_RESULT,
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    SweepFailedError,
+    TaoAutoMLError,
+    UserInputError,
+    WorkspaceError,
+    error_json,
+)
 from tao_automl.experiment.core import Recommendation
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_FAILED, EXIT_USAGE = EXIT_NO_RESULT, EXIT_USER_ERROR
 
 
 def _live(metric: str) -> tuple[Callable[[Recommendation], None], Callable[[Recommendation, float | None, str], None]]:
@@ -28,12 +44,19 @@ def _live(metric: str) -> tuple[Callable[[Recommendation], None], Callable[[Reco
 
 
 def _finish(summary: dict[str, Any], as_json: bool) -> int:
+    code = EXIT_OK if summary["progress"].get("state") == "finished" else EXIT_FAILED
     if as_json:
+        if code != EXIT_OK:
+            state = summary["progress"].get("state")
+            summary = {**summary, **error_json(SweepFailedError(
+                f"the sweep ended in state {state!r} without a result", field="progress.state", value=state,
+                allowed=["finished"], hint=f"read the failed recs with `tao-automl status {summary.get('run_dir')}`"
+                " and fix their cause, then `tao-automl resume RUN_DIR`"))}
         print(json.dumps(summary, indent=2, default=str))
     else:
         print(ranked_table(summary))
         print(f"run folder: {summary.get('run_dir')}")
-    return EXIT_OK if summary["progress"].get("state") == "finished" else EXIT_FAILED
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -47,7 +70,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _dry_run(config, args)
     report = run_preflight(config)
     if not report.ok:
-        raise UserInputError(report.summary_line())
+        from tao_automl.cli.bank_commands import preflight_error
+
+        raise preflight_error(report, args.config)
     runner = AutoMLRunner(make_sdk(config.platform, config.platform_options), config.skill_dir, config.action)
     metric = config.automl_settings.get("metric", "loss")
     started, ended = _live(metric if metric != "kpi" else runner.skill.monitoring_metric() or "kpi")
@@ -98,9 +123,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     status = query_status(args.run_dir)
     if "error" in status:
-        if _as_json(args):
-            print(json.dumps(status))
-        raise UserInputError(status["error"])
+        raise WorkspaceError(str(status["error"]), field="run_dir", value=args.run_dir,
+                             hint="pass the run folder printed by `tao-automl run` (it holds state.db)")
     if _as_json(args):
         print(json.dumps(status, indent=2, default=str))
     else:
@@ -164,8 +188,22 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="same as --format json")
 
 
+class UsageError(UserInputError):
+    """The command line itself is wrong (unknown command or option, missing argument)."""
+
+    kind = "usage"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that raises :class:`UsageError` instead of printing and exiting."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"{self.prog}: {message}", field="argv",
+                         hint=f"see `{self.prog} --help` for the accepted arguments")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tao-automl", description="Hyperparameter sweeps for training jobs.")
+    parser = _Parser(prog="tao-automl", description="Hyperparameter sweeps for training jobs.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
@@ -173,22 +211,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report_error(exc: TaoAutoMLError, as_json: bool) -> int:
+    """One ``error:`` line on stderr and, with ``--json``, one JSON object on stdout; the error's exit code."""
+    if as_json:
+        print(json.dumps(error_json(exc)))
+    print(f"error: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    wants_json = "--json" in argv or "--format=json" in argv or any(
+        a == "--format" and b == "json" for a, b in itertools.pairwise(argv))
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return _report_error(exc, wants_json)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     handler, _ = COMMANDS[args.command]
+    as_json = _as_json(args)
     try:
         return handler(args)
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: jobs keep running; continue with `tao-automl resume RUN_DIR`", file=sys.stderr)
         return EXIT_INTERRUPTED
     except TaoAutoMLError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        return _report_error(exc, as_json)
+    except Exception:
+        if not as_json:
+            raise
+        logging.getLogger(__name__).exception("unexpected error in %r", args.command)
+        print(json.dumps(error_json(sys.exc_info()[1] or Exception("unknown"))))
         return EXIT_FAILED
 
 

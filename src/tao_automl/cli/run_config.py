@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tao_automl.errors import UserInputError
+from tao_automl.errors import ConfigError
 from tao_automl.util.suggest import did_you_mean
 
 BUILTIN_PREFIX = "builtin:"
@@ -59,25 +59,31 @@ def load_run_config(path: str | Path) -> RunConfig:
     """Read and check a run config; every problem is a one-line :class:`UserInputError`."""
     config_path = Path(path)
     if not config_path.is_file():
-        raise UserInputError(f"config file {str(config_path)!r} does not exist")
+        raise ConfigError(f"config file {str(config_path)!r} does not exist", field="config", value=str(config_path),
+                          hint="pass the path of a run config YAML (see examples/demo_local.yaml)")
     try:
         raw = yaml.safe_load(config_path.read_text())
     except yaml.YAMLError as exc:
-        raise UserInputError(f"{config_path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}", field="config", value=str(config_path),
+                          hint="fix the YAML syntax at the position shown") from None
     if not isinstance(raw, Mapping):
-        raise UserInputError(f"{config_path}: expected a mapping of run() arguments at the top level")
+        raise ConfigError(f"{config_path}: expected a mapping of run() arguments at the top level", field="config",
+                          value=type(raw).__name__, allowed="a YAML mapping")
     names = [f.name for f in fields(RunConfig)]
     for key in raw:
         if key not in names:
-            raise UserInputError(f"{config_path}: unknown key {key!r}{did_you_mean(str(key), names)}; "
-                                 f"valid keys: {', '.join(names)}")
+            raise ConfigError(f"{config_path}: unknown key {key!r}{did_you_mean(str(key), names)}; "
+                              f"valid keys: {', '.join(names)}", field=str(key), value=key, allowed=names,
+                              hint=f"remove or rename {key!r}{did_you_mean(str(key), names)}".rstrip())
     for required in ("skill_dir", "workspace_path"):
         if not raw.get(required):
-            raise UserInputError(f"{config_path}: {required!r} is required")
+            raise ConfigError(f"{config_path}: {required!r} is required", field=required, value=raw.get(required),
+                              hint=f"add {required}: to the config")
     for key in ("dataset_keys", "platform_options", "automl_settings", "custom_param_ranges", "spec_overrides",
                 "platform_kwargs"):
         if raw.get(key) is not None and not isinstance(raw[key], Mapping):
-            raise UserInputError(f"{config_path}: {key!r} must be a mapping, got {type(raw[key]).__name__}")
+            raise ConfigError(f"{config_path}: {key!r} must be a mapping, got {type(raw[key]).__name__}",
+                              field=key, value=raw[key], allowed="a mapping")
     base = config_path.resolve().parent
     data = {k: v for k, v in raw.items() if v is not None or k == "automl_hyperparameters"}
     data["skill_dir"] = resolve_skill_dir(str(raw["skill_dir"]), base)

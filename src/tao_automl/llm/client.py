@@ -34,9 +34,13 @@ PARSE_ATTEMPTS = 3
 class LLMEndpointError(UserInputError):
     """The LLM endpoint, model or key does not work (found before the first rec)."""
 
+    kind = "llm_endpoint"
+
 
 class LLMFailure(TaoAutoMLError):
     """An LLM call failed mid-run after its retries, or never produced a usable answer."""
+
+    kind = "llm_failure"
 
 
 def normalise_endpoint(url: str) -> str:

@@ -1,0 +1,99 @@
+"""Structured user errors: fields, one-line message, JSON form, exit codes; ``--json`` CLI failures."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tao_automl import errors
+from tao_automl.cli.main import main
+from tao_automl.errors import (
+    EXIT_CODES,
+    SettingsError,
+    SkillError,
+    TaoAutoMLError,
+    UserInputError,
+    WorkspaceLockedError,
+    error_json,
+)
+
+
+def test_fields_build_the_one_line_message_and_json() -> None:
+    exc = SettingsError(field="automl_settings.algorithm", value="bayes", allowed=["bayesian", "random"],
+                        hint="use one of the allowed names")
+    text = str(exc)
+    assert "\n" not in text
+    assert "automl_settings.algorithm" in text and "'bayes'" in text and "bayesian, random" in text
+    assert "use one of the allowed names" in text
+    data = exc.to_json()
+    assert data == {"kind": "settings", "message": text, "field": "automl_settings.algorithm", "value": "bayes",
+                    "allowed": ["bayesian", "random"], "hint": "use one of the allowed names", "exit_code": 2}
+
+
+def test_plain_message_constructor_still_works_and_is_one_line() -> None:
+    exc = SkillError("skill folder 'x'\nhas no schema")
+    assert str(exc) == "skill folder 'x' has no schema"
+    assert isinstance(exc, UserInputError) and isinstance(exc, ValueError)
+    assert exc.to_json()["field"] is None and exc.to_json()["kind"] == "skill"
+
+
+def test_kind_and_exit_code_per_class_and_override() -> None:
+    assert WorkspaceLockedError("locked").exit_code == errors.EXIT_RUN_BUSY
+    assert errors.PlatformUnreachableError("down").exit_code == errors.EXIT_PLATFORM_UNREACHABLE
+    assert UserInputError("x", kind="custom", exit_code=3).to_json()["kind"] == "custom"
+    assert {0, 1, 2, 3, 4, 130} <= set(EXIT_CODES)
+    for cls in (TaoAutoMLError, UserInputError, SettingsError, WorkspaceLockedError):
+        assert cls().exit_code in EXIT_CODES
+
+
+def test_values_become_json_data() -> None:
+    exc = UserInputError(field="f", value={"a": np.int64(2), "b": math.nan, "c": (1, Path("/x"))})
+    assert json.loads(json.dumps(exc.to_json()))["value"] == {"a": 2, "b": "nan", "c": [1, "/x"]}
+
+
+def test_unexpected_exception_becomes_internal_error() -> None:
+    data = error_json(KeyError("boom"))["error"]
+    assert data["kind"] == "internal" and data["exit_code"] == 1 and "KeyError" in data["message"]
+
+
+def _one_json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    out = capsys.readouterr().out
+    data = json.loads(out)  # exactly one JSON document on stdout
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.parametrize("argv, kind, field", [
+    (["run", "/nonexistent/config.yaml", "--json"], "config", "config"),
+    (["status", "/nonexistent/run", "--json"], "workspace", "run_dir"),
+    (["--json", "nosuchcommand"], "usage", "argv"),
+    (["run", "--json"], "usage", "argv"),
+])
+def test_cli_json_failures_print_one_error_object(argv: list[str], kind: str, field: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(argv)
+    error = _one_json(capsys)["error"]
+    assert isinstance(error, dict)
+    assert code == error["exit_code"] == 2
+    assert error["kind"] == kind and error["field"] == field
+    assert set(error) == {"kind", "message", "field", "value", "allowed", "hint", "exit_code"}
+
+
+def test_cli_bad_config_key_names_field_value_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("skill_dir: builtin:demo-digits-mlp\nworkspace_path: ws\nalgoritm: random\n")
+    code = main(["run", str(config), "--json"])
+    error = _one_json(capsys)["error"]
+    assert isinstance(error, dict)
+    assert code == 2 and error["field"] == "algoritm" and error["value"] == "algoritm"
+    assert "automl_settings" in error["allowed"] and error["hint"]
+
+
+def test_readme_documents_every_exit_code() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for code in EXIT_CODES:
+        assert f"\n| {code} | " in readme
