@@ -31,6 +31,7 @@ from tao_automl.platforms.registry import describe_sdk
 from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, render_job
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint
+from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.build import build_search_space
 from tao_automl.settings import AutoMLSettings
@@ -61,11 +62,14 @@ class _Active:
 class AutoMLRunner:
     """Run a sweep of ``skill_dir``'s ``action`` on the platform behind ``sdk``."""
 
-    def __init__(self, sdk: Any, skill_dir: str | Path, action: str = "train", *, clock: Clock | None = None) -> None:
+    def __init__(self, sdk: Any, skill_dir: str | Path, action: str = "train", *, clock: Clock | None = None,
+                 sdk_call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S) -> None:
         self.sdk = sdk
         self.skill: Skill = load_skill(skill_dir, action)
         self.action = action
         self.clock = clock or SystemClock()
+        #: Every platform call goes through here: retried on transient errors, abandoned when hung.
+        self.platform = GuardedSDK(sdk, call_timeout_s=sdk_call_timeout_s, clock=self.clock)
 
     # -- public -----------------------------------------------------------------------------------
     def run(self, train_dataset_uri: str | Mapping[str, str] | None = None, eval_dataset_uri: str | None = None,
@@ -229,16 +233,18 @@ class AutoMLRunner:
         try:
             request = render_job(self.skill, rec.params, ctx, rec_dir=rec_dir, results_dir=str(results_dir),
                                  resume_path=resume_path)
-            kwargs = dict(args.platform_kwargs)
-            gpu_count = kwargs.pop("gpu_count", 1)
-            job = self.sdk.create_job(request.image, request.command, gpu_count=gpu_count, env_vars=None,
-                                      inputs=request.inputs, outputs=request.outputs,
-                                      job_name=exp.job_name(rec.id), **kwargs)
         except UserInputError:
             raise
         except Exception as exc:
-            rec.extra["error"] = f"job submission failed: {type(exc).__name__}: {exc}"
+            rec.extra["error"] = f"rendering the job failed: {type(exc).__name__}: {exc}"
             log.error("rec %d: %s", rec.id, rec.extra["error"])
+            return False
+        kwargs = dict(args.platform_kwargs)
+        gpu_count = kwargs.pop("gpu_count", 1)
+        submit = dict(image=request.image, command=request.command, gpu_count=gpu_count, env_vars=None,
+                      inputs=request.inputs, outputs=request.outputs, job_name=exp.job_name(rec.id), **kwargs)
+        job = self._submit(rec, submit)
+        if job is None:
             return False
         exp.store.mark_submitted(rec.id, str(job.id), str(getattr(job, "results_dir", results_dir)))
         rec.job_id = str(job.id)
@@ -246,8 +252,35 @@ class AutoMLRunner:
         _guarded("on_recommendation", on_rec, rec)
         return True
 
+    def _submit(self, rec: Recommendation, submit: dict[str, Any]) -> Any:
+        """``create_job`` (retried); when it still fails, the job may exist anyway: look it up by its name."""
+        try:
+            return self.platform.create_job(**submit)
+        except UserInputError:
+            raise
+        except Exception as exc:
+            error = f"job submission failed: {type(exc).__name__}: {exc}"
+        name = submit["job_name"]
+        if has_lookup(self.platform):
+            found = lookup_job(self.platform, name)
+        else:  # no lookup: submitting again under the same name returns the job if the platform started it
+            try:
+                found = self.platform.create_job(**submit)
+            except UserInputError:
+                raise
+            except Exception as exc:
+                log.warning("rec %d: re-submitting job %s failed too: %s: %s", rec.id, name, type(exc).__name__, exc)
+                found = None
+        if found is not None:
+            log.warning("rec %d: %s; but the platform holds job %s under its name %s: tracking it", rec.id,
+                        error, found.id, name)
+            return found
+        rec.extra["error"] = error
+        log.error("rec %d: %s", rec.id, error)
+        return None
+
     def _wait(self, active: Mapping[int, _Active], timeout: float) -> None:
-        waiter = getattr(self.sdk, "wait_for_change", None)
+        waiter = getattr(self.platform, "wait_for_change", None)
         if callable(waiter):
             try:
                 waiter([a.job_id for a in active.values()], timeout)
@@ -261,7 +294,7 @@ class AutoMLRunner:
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
         item = active[rec_id]
         try:
-            status = JobStatus.parse(self.sdk.get_job_status(item.job_id))
+            status = JobStatus.parse(self.platform.get_job_status(item.job_id))
             item.poll_errors = 0
         except Exception as exc:
             item.poll_errors += 1
@@ -286,7 +319,7 @@ class AutoMLRunner:
         if status is JobStatus.SUCCESS:
             if exp.scheduler.mode == STOPPING:
                 self._report_epochs(exp, item, metric)  # epochs written after the last poll
-            value, source = extract_metric(self.sdk, item.job_id, item.results_dir, metric, extractor)
+            value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, extractor)
             if eval_fn is not None:
                 try:
                     evaluated = eval_fn(item.rec, item.job_id)
@@ -307,7 +340,7 @@ class AutoMLRunner:
 
     def _report_epochs(self, exp: Experiment, item: _Active, metric: str) -> bool:
         """Feed new per-epoch values from status.json to the scheduler; True when it says stop."""
-        text = read_results_file(self.sdk, item.job_id, item.results_dir, STATUS_FILE)
+        text = read_results_file(self.platform, item.job_id, item.results_dir, STATUS_FILE)
         if not text:
             return False
         for epoch, value in kpi_series(status_lines(text), metric):
@@ -322,7 +355,7 @@ class AutoMLRunner:
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
         """End a rec early (stopping rule): cancel its job, record its last value as ``stopped``."""
         try:
-            self.sdk.cancel_job(item.job_id)
+            self.platform.cancel_job(item.job_id)
         except Exception as exc:
             log.warning("rec %d: cancelling job %s failed: %s", item.rec.id, item.job_id, exc)
         message = f"stopped early at epoch {item.last_epoch} by the {exp.settings.algorithm} rule"
@@ -332,7 +365,7 @@ class AutoMLRunner:
 
     def _failure_message(self, job_id: str) -> str:
         try:
-            analysis = self.sdk.get_failure_analysis(job_id) or {}
+            analysis = self.platform.get_failure_analysis(job_id) or {}
         except Exception as exc:
             return f"job failed (failure analysis unavailable: {exc})"
         message = analysis.get("message") or f"job failed (exit code {analysis.get('exit_code')})"

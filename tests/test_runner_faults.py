@@ -1,0 +1,182 @@
+"""Platform faults during a sweep: submissions that start the job and then raise, flaky and hung SDK calls.
+
+Real subprocess jobs on LocalSDK; the faults come from a wrapper around it. Each job appends its own line
+to a ledger file (independent of the runner's store), so launches and results are counted from the jobs' side.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import write_skill
+from tao_automl.platforms.base import Job
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.guard import GuardedSDK, lookup_job
+from tao_automl.runner.loop import AutoMLRunner
+
+LEDGER_TRAINER = """
+import json, os, sys, yaml
+spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+lr = spec["train"]["optim"]["lr"]
+value = abs(lr - 0.1)
+os.makedirs(spec["results_dir"], exist_ok=True)
+with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+    f.write(json.dumps({"epoch": 1, "kpi": {"val_loss": value}}) + "\\n")
+with open(os.environ["TAO_TEST_LEDGER"], "a") as f:
+    f.write(json.dumps({"results_dir": spec["results_dir"], "value": value}) + "\\n")
+"""
+
+
+def _settings(budget: int, **extra: Any) -> dict[str, Any]:
+    return {"metric": "val_loss", "automl_max_recommendations": budget, "automl_max_concurrent": 3, "seed": 1,
+            "poll_interval_s": 0.2, "algorithm": "random", **extra}
+
+
+def _ledger(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+class StartsThenRaises:
+    """create_job starts the job on the platform, then raises a non-transient error (answer lost)."""
+
+    def __init__(self, sdk: LocalSDK, with_lookup: bool) -> None:
+        self.sdk = sdk
+        self.by_name: dict[str, Job] = {}
+        if with_lookup:
+            self.find_job = self.by_name.get
+
+    def create_job(self, *args: Any, **kwargs: Any) -> Job:
+        job = self.sdk.create_job(*args, **kwargs)
+        if kwargs["job_name"] in self.by_name:
+            return job
+        self.by_name[kwargs["job_name"]] = job
+        raise RuntimeError("gateway answered 502 after accepting the job")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sdk, name)
+
+
+@pytest.mark.parametrize("with_lookup", [True, False], ids=["lookup-by-name", "resubmit-under-same-name"])
+def test_a_job_started_by_a_failing_create_job_is_tracked_and_its_metric_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_lookup: bool) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    monkeypatch.setenv("TAO_TEST_LEDGER", str(ledger))
+    skill = write_skill(tmp_path / "bank", trainer=LEDGER_TRAINER)
+    sdk = StartsThenRaises(LocalSDK(jobs_dir=tmp_path / "jobs"), with_lookup)
+    result = AutoMLRunner(sdk, skill).run(automl_settings=_settings(3), workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["succeeded"] == 3, result["history"]
+    launched = _ledger(ledger)
+    assert len(launched) == 3 and len({e["results_dir"] for e in launched}) == 3  # each started exactly once
+    kept = sorted(h["metric_value"] for h in result["history"])
+    assert kept == sorted(e["value"] for e in launched)
+
+
+class Flaky:
+    """LocalSDK behind a bad network: ~10% of calls raise (before or after reaching the platform), a few hang."""
+
+    def __init__(self, sdk: LocalSDK, seed: int, hang_s: float) -> None:
+        self.sdk = sdk
+        self.rng = random.Random(seed)
+        self.hang_s = hang_s
+        self.faults: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def _fault(self) -> str | None:
+        with self._lock:
+            roll = self.rng.random()
+        if roll < 0.05:
+            return "before"
+        if roll < 0.10:
+            return "after"
+        if roll < 0.13:
+            return "hang"
+        return None
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        fault = self._fault()
+        if fault:
+            self.faults[f"{name}:{fault}"] += 1
+        if fault == "before":
+            raise ConnectionError(f"{name}: connection reset")
+        if fault == "hang":
+            time.sleep(self.hang_s)
+        result = getattr(self.sdk, name)(*args, **kwargs)
+        if fault == "after":
+            raise TimeoutError(f"{name}: read timed out (the platform did act)")
+        return result
+
+    def create_job(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("create_job", *args, **kwargs)
+
+    def get_job_status(self, job_id: str) -> Any:
+        return self._call("get_job_status", job_id)
+
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> Any:
+        return self._call("get_job_logs", job_id, tail=tail)
+
+    def get_failure_analysis(self, job_id: str) -> Any:
+        return self._call("get_failure_analysis", job_id)
+
+    def cancel_job(self, job_id: str) -> Any:
+        return self._call("cancel_job", job_id)
+
+    def read_job_file(self, job_id: str, path: str) -> Any:
+        return self._call("read_job_file", job_id, path)
+
+
+def test_fault_injection_loses_no_metric(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    monkeypatch.setenv("TAO_TEST_LEDGER", str(ledger))
+    skill = write_skill(tmp_path / "bank", trainer=LEDGER_TRAINER)
+    flaky = Flaky(LocalSDK(jobs_dir=tmp_path / "jobs"), seed=7, hang_s=1.5)
+    runner = AutoMLRunner(flaky, skill, sdk_call_timeout_s=0.5)
+    runner.platform.base_delay = 0.05
+    result = runner.run(automl_settings=_settings(12), workspace_path=tmp_path / "ws", gpu_count=0)
+    kinds = set(flaky.faults)
+    assert {"create_job:before", "create_job:after"} <= kinds and any(k.endswith(":hang") for k in kinds), kinds
+    launched = _ledger(ledger)
+    counts = Counter(e["results_dir"] for e in launched)
+    assert len(counts) == 12 and set(counts.values()) == {1}, counts  # 0 duplicate launches
+    assert result["progress"]["succeeded"] == 12, [h["message"] for h in result["history"]]
+    by_dir = {e["results_dir"]: e["value"] for e in launched}
+    for rec in result["history"]:  # 0 metrics lost: every value a job wrote is the rec's recorded value
+        assert rec["metric_value"] == pytest.approx(by_dir[str(Path(rec["results_dir"]).resolve())])
+
+
+def test_a_hung_call_is_abandoned_and_retried() -> None:
+    calls: list[float] = []
+
+    class Sticky:
+        def get_job_status(self, job_id: str) -> str:
+            calls.append(time.monotonic())
+            if len(calls) == 1:
+                time.sleep(2.0)
+            return "running"
+
+    guarded = GuardedSDK(Sticky(), call_timeout_s=0.2, base_delay=0.0)
+    assert guarded.get_job_status("j") == "running"
+    assert len(calls) == 2 and calls[1] - calls[0] < 1.5
+
+
+def test_lookup_job_accepts_a_job_or_none_and_survives_a_raising_lookup() -> None:
+    class Finder:
+        def __init__(self, result: Any) -> None:
+            self.result = result
+
+        def find_job(self, name: str) -> Any:
+            if isinstance(self.result, Exception):
+                raise self.result
+            return self.result
+
+    assert lookup_job(Finder(None), "n") is None
+    assert lookup_job(Finder(Job("7", "/r")), "n") == Job("7", "/r")
+    assert lookup_job(Finder(ConnectionError("down")), "n") is None
+    assert lookup_job(object(), "n") is None
