@@ -98,12 +98,13 @@ def _as_json(args: argparse.Namespace) -> bool:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from tao_automl.experiment.store import read_meta
-    from tao_automl.experiment.workspace import existing_run_dir
+    from tao_automl.experiment.workspace import check_complete, existing_run_dir
     from tao_automl.platforms.registry import make_sdk, platform_name
     from tao_automl.runner.loop import AutoMLRunner
 
     run_dir = existing_run_dir(args.run_dir)
     meta = read_meta(run_dir)
+    check_complete(run_dir, meta)
     if meta.get("mode") != "runner":
         raise UserInputError(f"{str(run_dir)!r} was not started by the runner (mode {meta.get('mode')!r})")
     stored = meta["run_args"]

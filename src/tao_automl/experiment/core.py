@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from tao_automl.llm import setup as llm_setup
 from tao_automl.metrics.parse import is_valid_metric, to_objective
 from tao_automl.settings import AutoMLSettings
 from tao_automl.space.search_space import SearchSpace
+from tao_automl.util.crash import crash_point
 from tao_automl.util.dotted import with_values
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class Experiment:
             "state": "running",
             **dict(extra_meta),
         }
+        crash_point("run_meta")  # chaos tests: the folder and its store exist, the metadata does not yet
         store.set_meta(meta, event="run_created")
         exp._meta = store.meta()
         return exp
@@ -100,7 +102,8 @@ class Experiment:
         meta = store.meta()
         if "space" not in meta:
             store.close()
-            raise WorkspaceError(f"{str(run_dir)!r} holds no complete run (its metadata was never written)")
+            raise WorkspaceError(f"cannot resume {str(run_dir)!r}: its setup was interrupted before the run's metadata "
+                                 "was written, so no rec or job ever ran in it; delete this folder and start again")
         stored = AutoMLSettings.from_mapping(
             {k: v for k, v in meta["settings"].items() if not (k == "llm_api_key" and v == "***")}
         )
@@ -134,6 +137,13 @@ class Experiment:
         for row in rows:
             if row.status in FINAL_STATES:
                 self._observe(row.rec_id, row.status, row.metric_value, self._budget_of(row))
+
+    def move_to(self, run_dir: Path, rename: Callable[[], None]) -> None:
+        """Close the store, let ``rename`` move the folder to ``run_dir``, reopen the store there."""
+        self.store.close()
+        rename()
+        self.run_dir = run_dir
+        self.store = RunStore(run_dir)
 
     def close(self, state: str | None = None) -> None:
         if state:

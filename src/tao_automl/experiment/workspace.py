@@ -1,22 +1,38 @@
-"""Run folders: collision-free creation and an exclusive orchestrator lock."""
+"""Run folders: collision-free, atomic creation and an exclusive orchestrator lock.
+
+A new run is built under a hidden staging name (``.staging-run_…``) and renamed to ``run_…`` only once
+its metadata is written (:func:`stage_run_dir`, :func:`publish_run_dir`), so a ``run_…`` folder is always
+a complete, resumable run. A staging folder left by a killed process holds no job and is removed by the
+next run created in the same workspace.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import secrets
+import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError
 from tao_automl.experiment.store import DB_NAME
 
 LOCK_NAME = "orchestrator.lock"
+STAGING_PREFIX = ".staging-"
+#: A staging folder without a lock file this old belongs to no live process.
+_STALE_STAGING_S = 60.0
+
+log = logging.getLogger(__name__)
 
 
-def new_run_dir(workspace_path: str | Path) -> Path:
-    """Create ``<workspace>/run_YYYYmmdd_HHMMSS_<suffix>``; ``mkdir`` without ``exist_ok`` rules out collisions."""
+def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
+    """Create ``<workspace>/<prefix>run_YYYYmmdd_HHMMSS_<suffix>``; ``mkdir`` without ``exist_ok`` rules out
+    collisions (with a prefix, the unprefixed name must be free too)."""
     parent = Path(workspace_path).expanduser()
     if (parent / DB_NAME).exists():
         raise WorkspaceError(
@@ -29,12 +45,74 @@ def new_run_dir(workspace_path: str | Path) -> Path:
         raise WorkspaceError(f"workspace_path {str(parent)!r} cannot be created: {exc.strerror}") from None
     for _ in range(100):
         name = f"run_{time.strftime('%Y%m%d_%H%M%S')}_{secrets.token_hex(3)}"
+        if prefix and (parent / name).exists():
+            continue
         try:
-            (parent / name).mkdir()
+            (parent / f"{prefix}{name}").mkdir()
         except FileExistsError:
             continue
-        return parent / name
+        return parent / f"{prefix}{name}"
     raise WorkspaceError(f"could not create a unique run folder under {str(parent)!r}")
+
+
+def stage_run_dir(workspace_path: str | Path) -> tuple[Path, Path, RunLock]:
+    """``(staging folder, final run folder, lock held on the staging folder)`` for a new run.
+
+    Build the run inside the staging folder, then :func:`publish_run_dir`; the lock (an ``flock`` on an
+    open file) stays held across the rename.
+    """
+    staging = new_run_dir(workspace_path, prefix=STAGING_PREFIX)
+    final = staging.parent / staging.name[len(STAGING_PREFIX):]
+    lock = RunLock(staging).acquire()
+    _discard_stale_staging(final.parent, keep=staging)
+    return staging, final, lock
+
+
+def publish_run_dir(staging: Path, final: Path, lock: RunLock | None = None) -> None:
+    """Rename a fully written staging folder to its run name (atomic on one filesystem)."""
+    if final.exists():
+        raise WorkspaceError(f"run folder {str(final)!r} appeared while this run was being set up; start again")
+    os.rename(staging, final)
+    fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the rename itself is durable before any job starts
+    finally:
+        os.close(fd)
+    if lock is not None:
+        lock.path = final / LOCK_NAME
+
+
+def discard_staging(staging: Path, lock: RunLock) -> None:
+    """Remove a staging folder whose setup failed (nothing ran in it)."""
+    lock.release()
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _discard_stale_staging(parent: Path, keep: Path) -> None:
+    for path in parent.glob(f"{STAGING_PREFIX}run_*"):
+        if path == keep or not path.is_dir():
+            continue
+        lock_file = path / LOCK_NAME
+        if not lock_file.exists():
+            if time.time() - path.stat().st_mtime < _STALE_STAGING_S:
+                continue  # another process may be about to lock it
+        else:
+            try:
+                RunLock(path).acquire().release()
+            except WorkspaceLockedError:
+                continue  # a live process is still setting it up
+        log.info("removing %s: a run whose setup was interrupted (no job ever ran in it)", path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def check_complete(run_dir: Path, meta: Mapping[str, Any]) -> None:
+    """A clear error when ``run_dir``'s metadata was never written (its setup was interrupted)."""
+    if "space" in meta:  # written in one transaction with every other key of a new run
+        return
+    raise WorkspaceError(
+        f"cannot resume {str(run_dir)!r}: its setup was interrupted before the run's metadata was written, so "
+        "no rec or job ever ran in it; delete this folder and start the sweep again"
+    )
 
 
 def existing_run_dir(path: str | Path) -> Path:

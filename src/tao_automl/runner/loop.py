@@ -22,7 +22,14 @@ from tao_automl.brain.trials import STOPPING, TrialScheduler
 from tao_automl.errors import PlatformError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.store import read_meta
-from tao_automl.experiment.workspace import RunLock, existing_run_dir, new_run_dir
+from tao_automl.experiment.workspace import (
+    RunLock,
+    check_complete,
+    discard_staging,
+    existing_run_dir,
+    publish_run_dir,
+    stage_run_dir,
+)
 from tao_automl.llm.setup import preflight as llm_preflight
 from tao_automl.metrics.job import STATUS_FILE, extract_metric, read_results_file
 from tao_automl.metrics.parse import kpi_series, status_lines
@@ -36,6 +43,7 @@ from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.build import build_search_space
 from tao_automl.settings import AutoMLSettings
 from tao_automl.util.clock import Clock, SystemClock
+from tao_automl.util.crash import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +117,21 @@ class AutoMLRunner:
                 return self._loop(exp, args, metric_extractor, eval_fn, on_recommendation, on_result)
         settings, space, spec = self._prepare(given)  # every check before anything is created
         self._check_fidelity(settings, space)
-        run_dir = new_run_dir(workspace_path)
-        with RunLock(run_dir):
-            exp = Experiment.create(run_dir, space, settings, self._direction(settings), spec,
-                                    {"run_args": given.to_json(), "platform": describe_sdk(self.sdk),
-                                     "metric": self._metric_name(settings),
-                                     "mode": "runner", "wandb": dict(wandb_config or {})})
+        staging, run_dir, lock = stage_run_dir(workspace_path)
+        try:
+            try:
+                exp = Experiment.create(staging, space, settings, self._direction(settings), spec,
+                                        {"run_args": given.to_json(), "platform": describe_sdk(self.sdk),
+                                         "metric": self._metric_name(settings), "mode": "runner",
+                                         "wandb": dict(wandb_config or {}),
+                                         "experiment_id": run_dir.name, "run_dir": str(run_dir)})
+            except BaseException:
+                discard_staging(staging, lock)
+                raise
+            exp.move_to(run_dir, lambda: publish_run_dir(staging, run_dir, lock))  # now it is a resumable run
             return self._loop(exp, given, metric_extractor, eval_fn, on_recommendation, on_result)
+        finally:
+            lock.release()
 
     # -- setup ------------------------------------------------------------------------------------
     def _prepare(self, args: RunArgs) -> tuple[AutoMLSettings, Any, dict[str, Any]]:
@@ -152,7 +168,12 @@ class AutoMLRunner:
         return settings.metric
 
     def _reopen(self, run_dir: Path, given: RunArgs) -> tuple[Experiment, RunArgs]:
-        stored = RunArgs.from_json(read_meta(run_dir).get("run_args", {}))
+        meta = read_meta(run_dir)
+        check_complete(run_dir, meta)
+        if meta.get("mode") != "runner" or "run_args" not in meta:
+            raise WorkspaceError(f"cannot resume {str(run_dir)!r} with AutoMLRunner: it was not started by the runner "
+                                 f"(mode {meta.get('mode')!r}); reopen it with the API that created it")
+        stored = RunArgs.from_json(meta["run_args"])
         args = stored.merged_with(given)
         settings = AutoMLSettings.from_mapping(args.automl_settings)
         return Experiment.open(run_dir, settings), args
@@ -215,6 +236,7 @@ class AutoMLRunner:
 
     def _launch(self, exp: Experiment, rec: Recommendation, ctx: JobContext, args: RunArgs,
                 active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None) -> bool:
+        crash_point("rec_created")  # chaos tests: the rec is persisted, its job not yet submitted
         rec_dir = exp.run_dir / "recs" / f"rec_{rec.id:04d}"
         results_dir = rec_dir / "results"
         trial = exp.trial(rec.id)
@@ -246,6 +268,7 @@ class AutoMLRunner:
         job = self._submit(rec, submit)
         if job is None:
             return False
+        crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
         exp.store.mark_submitted(rec.id, str(job.id), str(getattr(job, "results_dir", results_dir)))
         rec.job_id = str(job.id)
         active[rec.id] = _Active(rec, str(job.id), str(getattr(job, "results_dir", results_dir)))
@@ -331,6 +354,7 @@ class AutoMLRunner:
             message = None if value is not None else (
                 f"job succeeded but reported no metric {metric!r} (looked in status.json kpi and the logs)"
             )
+            crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet
             exp.store.log_event("metric", rec_id, value=value, source=source)
             self._finish(exp, item.rec, value, "success", message, on_result)
         elif status is JobStatus.FAILURE:
