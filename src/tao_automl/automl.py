@@ -11,9 +11,8 @@ from tao_automl.errors import SearchSpaceError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.store import DB_NAME
 from tao_automl.experiment.workspace import RunLock
-from tao_automl.schema.build import build_search_space, schema_defaults
+from tao_automl.runner.plan import RunPlan
 from tao_automl.settings import AutoMLSettings
-from tao_automl.util.dotted import with_values
 
 
 class AutoML:
@@ -52,17 +51,22 @@ class AutoML:
                 skill_dir: str | Path | None, search_schema: Mapping[str, Any] | None,
                 hyperparameters: Sequence[str] | None,
                 custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> Experiment:
+        plan = self._plan(train_specs, action, skill_dir, search_schema, hyperparameters, custom_ranges)
+        return Experiment.create(run_dir, plan.space, self.settings, plan.direction, plan.base_spec,
+                                 {"network": network, "action": action, "mode": "ask_tell", "metric": plan.metric})
+
+    def _plan(self, train_specs: Mapping[str, Any] | None, action: str, skill_dir: str | Path | None,
+              search_schema: Mapping[str, Any] | None, hyperparameters: Sequence[str] | None,
+              custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> RunPlan:
+        skill = load_skill(skill_dir, action) if skill_dir is not None else None
         if search_schema is not None:
             schema: Mapping[str, Any] = search_schema
-        elif skill_dir is not None:
-            schema = load_skill(skill_dir, action).schema
+        elif skill is not None:
+            schema = skill.schema
         else:
             raise SearchSpaceError("AutoML needs skill_dir (a model folder) or search_schema (a schema dict)")
-        space = build_search_space(schema, hyperparameters, custom_ranges,
-                                   override_disabled=self.settings.override_automl_disabled_params)
-        base = with_values(schema_defaults(schema), {}) if train_specs is None else dict(train_specs)
-        return Experiment.create(run_dir, space, self.settings, self.settings.resolved_direction, base,
-                                 {"network": network, "action": action, "mode": "ask_tell"})
+        return RunPlan.ask_tell(self.settings, skill=skill, schema=schema, train_specs=train_specs,
+                                hyperparameters=hyperparameters, custom_ranges=custom_ranges)
 
     @property
     def workspace(self) -> Path:

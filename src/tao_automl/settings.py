@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
+from enum import Enum
 from typing import Any
+
+import numpy as np
 
 from tao_automl.errors import SettingsError
 from tao_automl.util.suggest import did_you_mean
@@ -37,6 +41,74 @@ def infer_direction(metric: str) -> str:
 
 #: What an LLM brain does when the LLM fails mid-run (after retries).
 LLM_FALLBACKS = ("error", "bayesian", "random")
+FIDELITY_MODES = ("promotion", "stopping")
+_TRUE, _FALSE = ("true", "yes"), ("false", "no")
+
+
+class Direction(str, Enum):
+    """Which way the metric is better."""
+
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _bad(name: str, value: Any, allowed: str) -> SettingsError:
+    return SettingsError(f"automl_settings.{name}: {value!r} is not allowed; expected {allowed}",
+                         field=f"automl_settings.{name}", value=value, allowed=allowed)
+
+
+def as_bool(name: str, value: Any) -> bool:
+    """A real bool, or exactly true/false/yes/no (any case) — never truthiness."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _bad(name, value, "true or false")
+
+
+def as_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """An integer (numpy integers too, never a bool or a float) in ``low..high``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise _bad(name, value, f"an integer >= {low}" if high is None else f"an integer {low}..{high}")
+    number = int(value)
+    if number < low or (high is not None and number > high):
+        raise _bad(name, number, f"an integer >= {low}" if high is None else f"an integer {low}..{high}")
+    return number
+
+
+def as_seconds(name: str, value: Any) -> float:
+    """A finite number of seconds in (0, 3600]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 3600:
+        raise _bad(name, value, "a number of seconds, 0 < s <= 3600")
+    return float(value)
+
+
+def as_text(name: str, value: Any, optional: bool = True) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(name, value, "a non-empty string")
+    return value
+
+
+def as_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise SettingsError(f"automl_settings.{name}: {value!r} is not allowed; expected one of "
+                            f"{', '.join(choices)}{did_you_mean(str(value), choices)}",
+                            field=f"automl_settings.{name}", value=value, allowed=list(choices))
+    return value
+
+
+#: Settings that were accepted once and are now refused, with the reason.
+REFUSED = {
+    "automl_max_experiments": "the budget of every brain, autoresearch included, is automl_max_recommendations; "
+                              "set that instead",
+}
 
 
 @dataclass(frozen=True)
@@ -48,12 +120,11 @@ class AutoMLSettings:
     algorithm: str = "bayesian"
     metric: str = "loss"
     direction: str | None = None
-    automl_max_recommendations: int = 20
+    automl_max_recommendations: int = 10
     automl_max_epochs: int = 27
     automl_reduction_factor: int = 3
     automl_max_concurrent: int = 4
     automl_population_size: int = 10
-    automl_max_experiments: int = 50
     llm_endpoint: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
@@ -72,68 +143,26 @@ class AutoMLSettings:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> AutoMLSettings:
+        if raw is not None and not isinstance(raw, Mapping):
+            raise SettingsError(f"automl_settings: {raw!r} is not allowed; expected a mapping of setting -> value",
+                                field="automl_settings", value=raw, allowed="a mapping of setting -> value")
         raw = dict(raw or {})
         valid = [f.name for f in fields(cls)]
         for key in raw:
+            if key in REFUSED:
+                raise SettingsError(f"automl_settings.{key}: not supported: {REFUSED[key]}",
+                                    field=f"automl_settings.{key}", value=raw[key], allowed="no value")
             if key not in valid:
-                raise SettingsError(
-                    f"automl_settings: unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(valid)}"
-                )
-        settings = cls(**raw)
+                raise SettingsError(f"automl_settings: unknown key {key!r}{did_you_mean(str(key), valid)}; "
+                                    f"valid keys: {', '.join(valid)}", field=f"automl_settings.{key}", value=key,
+                                    allowed=valid)
+        settings = cls(**_typed(raw))
         settings.validate()
         return settings
 
     def validate(self) -> None:
-        for name in ("automl_max_recommendations", "automl_max_epochs", "automl_max_concurrent",
-                     "automl_population_size", "automl_max_experiments"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SettingsError(f"automl_settings.{name}: {value!r} is not allowed; expected an integer >= 1")
-        if not isinstance(self.automl_reduction_factor, int) or self.automl_reduction_factor < 2:
-            raise SettingsError(
-                f"automl_settings.automl_reduction_factor: {self.automl_reduction_factor!r} is not allowed; "
-                "expected an integer >= 2"
-            )
-        if self.direction not in (None, "minimize", "maximize"):
-            raise SettingsError(
-                f"automl_settings.direction: {self.direction!r} is not allowed; expected 'minimize' or 'maximize'"
-            )
-        if not isinstance(self.metric, str) or not self.metric:
-            raise SettingsError(f"automl_settings.metric: {self.metric!r} is not allowed; expected a metric name")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise SettingsError(f"automl_settings.seed: {self.seed!r} is not allowed; expected an integer >= 0")
-        if self.fidelity_mode not in ("promotion", "stopping"):
-            raise SettingsError(
-                f"automl_settings.fidelity_mode: {self.fidelity_mode!r} is not allowed; "
-                "expected 'promotion' or 'stopping'"
-            )
-        if not isinstance(self.poll_interval_s, (int, float)) or not 0 < self.poll_interval_s <= 3600:
-            raise SettingsError(
-                f"automl_settings.poll_interval_s: {self.poll_interval_s!r} is not allowed; expected 0 < s <= 3600"
-            )
-
-        self._validate_llm()
-
-    def _validate_llm(self) -> None:
-        if self.llm_fallback not in LLM_FALLBACKS:
-            raise SettingsError(f"automl_settings.llm_fallback: {self.llm_fallback!r} is not allowed; expected one of "
-                                f"{', '.join(LLM_FALLBACKS)}{did_you_mean(str(self.llm_fallback), LLM_FALLBACKS)}")
-        if isinstance(self.llm_timeout_s, bool) or not isinstance(self.llm_timeout_s, (int, float)) \
-                or not 0 < self.llm_timeout_s <= 3600:
-            raise SettingsError(f"automl_settings.llm_timeout_s: {self.llm_timeout_s!r} is not allowed; "
-                                "expected 0 < s <= 3600")
-        if isinstance(self.llm_max_retries, bool) or not isinstance(self.llm_max_retries, int) \
-                or not 0 <= self.llm_max_retries <= 10:
-            raise SettingsError(f"automl_settings.llm_max_retries: {self.llm_max_retries!r} is not allowed; "
-                                "expected an integer 0..10")
-        for name in ("llm_analyzer_enabled", "llm_analyzer_narrow_ranges"):
-            if getattr(self, name) not in (None, True, False):
-                raise SettingsError(f"automl_settings.{name}: {getattr(self, name)!r} is not allowed; "
-                                    "expected true or false")
-        interval = self.llm_analyzer_interval
-        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int) or interval < 1):
-            raise SettingsError(f"automl_settings.llm_analyzer_interval: {interval!r} is not allowed; "
-                                "expected an integer >= 1")
+        """Check every field (a directly built instance too); raise :class:`SettingsError` naming the first bad one."""
+        _typed(asdict(self))
 
     @property
     def resolved_direction(self) -> str:
@@ -144,3 +173,47 @@ class AutoMLSettings:
         if data.get("llm_api_key"):
             data["llm_api_key"] = "***"
         return data
+
+
+def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def _int_from(low: int, high: int | None = None) -> Callable[[str, Any], int]:
+    return lambda name, value: as_int(name, value, low, high)
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
+    return lambda name, value: as_choice(name, value, choices)
+
+
+#: setting -> its check-and-convert (settings not listed take any value: ``research_program``).
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "algorithm": lambda name, value: as_text(name, value, optional=False),
+    "metric": lambda name, value: as_text(name, value, optional=False),
+    "direction": _optional(_choice(tuple(d.value for d in Direction))),
+    "automl_max_recommendations": _int_from(1),
+    "automl_max_epochs": _int_from(1),
+    "automl_reduction_factor": _int_from(2),
+    "automl_max_concurrent": _int_from(1),
+    "automl_population_size": _int_from(1),
+    "llm_endpoint": as_text,
+    "llm_model": as_text,
+    "llm_api_key": as_text,
+    "llm_fallback": _choice(LLM_FALLBACKS),
+    "llm_timeout_s": as_seconds,
+    "llm_max_retries": _int_from(0, 10),
+    "llm_analyzer_enabled": _optional(as_bool),
+    "llm_analyzer_interval": _optional(_int_from(1)),
+    "llm_analyzer_narrow_ranges": _optional(as_bool),
+    "automl_delete_intermediate_ckpt": as_bool,
+    "override_automl_disabled_params": as_bool,
+    "seed": _int_from(0),
+    "poll_interval_s": as_seconds,
+    "fidelity_mode": _choice(FIDELITY_MODES),
+}
+
+
+def _typed(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``raw`` with every value checked and converted to its field's type."""
+    return {name: _CHECKS[name](name, value) if name in _CHECKS else value for name, value in raw.items()}

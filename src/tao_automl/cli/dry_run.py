@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from tao_automl.brain.trials import Trial, TrialScheduler
 from tao_automl.cli.run_config import RunConfig
 from tao_automl.errors import UserInputError
 from tao_automl.experiment.core import as_scheduler
-from tao_automl.runner.fidelity import epoch_key
 from tao_automl.settings import AutoMLSettings
 
 #: How a run folder is named (see workspace.new_run_dir); shown in place of the real, future name.
@@ -82,25 +81,20 @@ def _first_trials(scheduler: TrialScheduler, n: int, settings: AutoMLSettings) -
 
 def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
     """The first ``n`` recs (fewer when the budget is smaller); raises when preflight fails."""
-    from tao_automl.bank.skill import load_skill
     from tao_automl.cli.preflight import run_preflight
-    from tao_automl.render.job import JobContext, render_job
-    from tao_automl.schema.build import build_search_space
+    from tao_automl.render.job import render_job
+    from tao_automl.runner.plan import RunPlan
 
-    if n < 1:
-        raise UserInputError(f"--recs: {n} is not allowed; expected an integer >= 1")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserInputError(f"--recs: {n!r} is not allowed; expected an integer >= 1")
     report = run_preflight(config)
     if not report.ok:
         raise UserInputError(report.summary_line())
-    skill = load_skill(config.skill_dir, config.action)
-    settings = AutoMLSettings.from_mapping(config.automl_settings)
-    space = build_search_space(skill.schema, config.automl_hyperparameters, config.custom_param_ranges,
-                               override_disabled=settings.override_automl_disabled_params)
-    scheduler = as_scheduler(make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings)),
+    plan = RunPlan.build(config)
+    assert plan.skill is not None
+    settings = plan.settings
+    scheduler = as_scheduler(make_brain(settings.algorithm, plan.space, brain_options(settings.algorithm, settings)),
                              settings)
-    ctx = JobContext(train_dataset_uri=config.train_dataset_uri, eval_dataset_uri=config.eval_dataset_uri,
-                     base_checkpoint=config.base_checkpoint, spec_overrides=config.spec_overrides, image=config.image,
-                     dataset_keys=config.dataset_keys)
     run_dir = Path(config.workspace_path) / RUN_DIR_PLACEHOLDER
     kwargs = dict(config.platform_kwargs)
     gpu_count = kwargs.pop("gpu_count", 1)
@@ -109,15 +103,12 @@ def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
     with tempfile.TemporaryDirectory(prefix="tao-automl-dry-run-") as tmp:
         for rec_id, trial in trials:
             params = dict(trial.config)
-            rec_ctx = ctx
-            if trial.budget is not None:  # multi-fidelity: the runner writes the budget to the epoch key
-                rec_ctx = replace(ctx, spec_overrides={**ctx.spec_overrides, epoch_key(skill): trial.budget})
             rel = Path("recs") / f"rec_{rec_id:04d}"
             shown = run_dir / rel
-            request = render_job(skill, params, rec_ctx, rec_dir=Path(tmp) / rel,
+            request = render_job(plan.skill, params, plan.budget_context(trial.budget), rec_dir=Path(tmp) / rel,
                                  results_dir=str(shown / "results"))
             spec_path = str(shown / request.config_path.name)
-            command = skill.command_template.replace("{config_path}", shlex.quote(spec_path))
+            command = plan.skill.command_template.replace("{config_path}", shlex.quote(spec_path))
             call = {"gpu_count": gpu_count, "job_name": f"{RUN_DIR_PLACEHOLDER}-rec{rec_id:04d}",
                     "inputs": _swap(request.inputs, tmp, str(run_dir)), "outputs": request.outputs, **kwargs}
             out.append(DryRec(rec_id, params, _swap(request.spec, tmp, str(run_dir)), spec_path, command,

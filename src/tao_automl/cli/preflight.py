@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from tao_automl.cli.run_config import BUILTIN_PREFIX, RunConfig, load_run_config
+from tao_automl.cli.run_config import RunConfig, load_run_config
 from tao_automl.errors import TaoAutoMLError, UserInputError
+from tao_automl.runner.run_args import BUILTIN_PREFIX
 
 LOCAL = "local"
 
@@ -71,11 +72,9 @@ def _guard(report: PreflightReport, name: str, fn: Callable[[], str]) -> bool:
 
 
 def _skill_checks(config: RunConfig, report: PreflightReport) -> None:
+    """The run plan's stages (:mod:`tao_automl.runner.plan`), one check each."""
     from tao_automl.bank.skill import load_skill
-    from tao_automl.brain.registry import check_algorithm
-    from tao_automl.render.job import base_spec, check_spec_overrides
-    from tao_automl.schema.build import build_search_space
-    from tao_automl.settings import AutoMLSettings
+    from tao_automl.runner import plan
 
     holder: dict[str, Any] = {}
 
@@ -84,8 +83,7 @@ def _skill_checks(config: RunConfig, report: PreflightReport) -> None:
         return f"{holder['skill'].name} ({config.action}) from {holder['skill'].path}"
 
     def settings() -> str:
-        holder["settings"] = AutoMLSettings.from_mapping(config.automl_settings)
-        check_algorithm(holder["settings"].algorithm)
+        holder["settings"] = plan.load_settings(config.automl_settings)
         return f"algorithm {holder['settings'].algorithm}, metric {holder['settings'].metric}"
 
     skill_ok, settings_ok = _guard(report, "skill", skill), _guard(report, "settings", settings)
@@ -93,21 +91,22 @@ def _skill_checks(config: RunConfig, report: PreflightReport) -> None:
         report.add("search_space", None, "skipped: the skill did not load")
         report.add("spec_overrides", None, "skipped: the skill did not load")
         return
+    if not settings_ok:
+        report.add("search_space", None, "skipped: the settings are invalid")
+    else:
+        def space() -> str:
+            holder["space"] = plan.search_space(holder["skill"].schema, holder["settings"],
+                                                config.automl_hyperparameters, config.custom_param_ranges)
+            metric = plan.metric_name(holder["settings"], holder["skill"])
+            plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
+            return f"{len(holder['space'])} param(s): {', '.join(holder['space'].names)}; metric {metric}"
 
-    def space() -> str:
-        override = holder["settings"].override_automl_disabled_params if settings_ok else False
-        built = build_search_space(holder["skill"].schema, config.automl_hyperparameters,
-                                   config.custom_param_ranges, override_disabled=override)
-        if settings_ok and holder["settings"].metric == "kpi" and not holder["skill"].monitoring_metric():
-            raise UserInputError(f"automl_settings.metric: 'kpi' needs the model's monitoring metric, but "
-                                 f"{holder['skill'].name} names none; give the metric name")
-        return f"{len(built)} param(s): {', '.join(built.names)}"
+        _guard(report, "search_space", space)
 
     def overrides() -> str:
-        check_spec_overrides(holder["skill"], base_spec(holder["skill"]), config.spec_overrides)
+        plan.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides)
         return f"{len(config.spec_overrides)} override(s) valid"
 
-    _guard(report, "search_space", space)
     _guard(report, "spec_overrides", overrides)
 
 

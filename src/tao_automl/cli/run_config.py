@@ -3,47 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from tao_automl.errors import ConfigError
+from tao_automl.errors import ConfigError, UserInputError
+from tao_automl.runner.run_args import BUILTIN_PREFIX, RunArgs, checked_fields
 from tao_automl.util.suggest import did_you_mean
 
-BUILTIN_PREFIX = "builtin:"
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """A validated run config. Relative paths are relative to the config file."""
-
-    skill_dir: str
-    workspace_path: str
-    platform: str = "local"
-    platform_options: dict[str, Any] = field(default_factory=dict)
-    action: str = "train"
-    train_dataset_uri: str | None = None
-    eval_dataset_uri: str | None = None
-    base_checkpoint: str = ""
-    image: str | None = None
-    dataset_keys: dict[str, str] = field(default_factory=dict)
-    automl_settings: dict[str, Any] = field(default_factory=dict)
-    automl_hyperparameters: list[str] | None = None
-    custom_param_ranges: dict[str, Any] = field(default_factory=dict)
-    spec_overrides: dict[str, Any] = field(default_factory=dict)
-    platform_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def run_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``AutoMLRunner.run``."""
-        return {
-            "train_dataset_uri": self.train_dataset_uri, "eval_dataset_uri": self.eval_dataset_uri,
-            "base_checkpoint": self.base_checkpoint, "image": self.image, "dataset_keys": self.dataset_keys,
-            "automl_settings": self.automl_settings, "automl_hyperparameters": self.automl_hyperparameters,
-            "custom_param_ranges": self.custom_param_ranges, "spec_overrides": self.spec_overrides,
-            "workspace_path": self.workspace_path, **self.platform_kwargs,
-        }
+#: The CLI's run config is the run's arguments (one type, see :mod:`tao_automl.runner.run_args`).
+RunConfig = RunArgs
 
 
 def resolve_skill_dir(value: str, base: Path) -> str:
@@ -79,13 +49,11 @@ def load_run_config(path: str | Path) -> RunConfig:
         if not raw.get(required):
             raise ConfigError(f"{config_path}: {required!r} is required", field=required, value=raw.get(required),
                               hint=f"add {required}: to the config")
-    for key in ("dataset_keys", "platform_options", "automl_settings", "custom_param_ranges", "spec_overrides",
-                "platform_kwargs"):
-        if raw.get(key) is not None and not isinstance(raw[key], Mapping):
-            raise ConfigError(f"{config_path}: {key!r} must be a mapping, got {type(raw[key]).__name__}",
-                              field=key, value=raw[key], allowed="a mapping")
+    try:
+        data = checked_fields(raw)
+    except UserInputError as exc:
+        raise ConfigError(f"{config_path}: {exc.detail}", field=exc.field, value=exc.value, allowed=exc.allowed,
+                          hint=exc.hint) from None
     base = config_path.resolve().parent
-    data = {k: v for k, v in raw.items() if v is not None or k == "automl_hyperparameters"}
-    data["skill_dir"] = resolve_skill_dir(str(raw["skill_dir"]), base)
-    data["workspace_path"] = str((base / Path(str(raw["workspace_path"])).expanduser()).resolve())
-    return RunConfig(**data)
+    data["skill_dir"] = resolve_skill_dir(data["skill_dir"], base)
+    return RunConfig(**data).resolved(base)

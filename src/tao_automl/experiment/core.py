@@ -27,7 +27,7 @@ from tao_automl.experiment.store import FINAL_STATES, UNSUBMITTED, RecRow, RunSt
 from tao_automl.experiment.summary import summarise
 from tao_automl.llm import setup as llm_setup
 from tao_automl.metrics.parse import is_valid_metric, to_objective
-from tao_automl.settings import AutoMLSettings
+from tao_automl.settings import REFUSED, AutoMLSettings
 from tao_automl.space.search_space import SearchSpace
 from tao_automl.util.crash import crash_point
 from tao_automl.util.dotted import with_values
@@ -105,7 +105,8 @@ class Experiment:
             raise WorkspaceError(f"cannot resume {str(run_dir)!r}: its setup was interrupted before the run's metadata "
                                  "was written, so no rec or job ever ran in it; delete this folder and start again")
         stored = AutoMLSettings.from_mapping(
-            {k: v for k, v in meta["settings"].items() if not (k == "llm_api_key" and v == "***")}
+            {k: v for k, v in meta["settings"].items()
+             if not (k == "llm_api_key" and v == "***") and k not in REFUSED}  # REFUSED: stored by older versions
         )
         if settings is not None:
             drift = diff_settings(stored, settings)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tao_automl.bank.skill import Skill, load_skill
-from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
-from tao_automl.brain.trials import STOPPING, TrialScheduler
+from tao_automl.brain.trials import STOPPING
 from tao_automl.errors import PlatformError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.store import read_meta
@@ -35,13 +34,12 @@ from tao_automl.metrics.job import STATUS_FILE, extract_metric, read_results_fil
 from tao_automl.metrics.parse import kpi_series, status_lines
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.registry import describe_sdk
-from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, render_job
+from tao_automl.render.job import render_job
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
-from tao_automl.runner.fidelity import epoch_key, latest_checkpoint
+from tao_automl.runner.fidelity import latest_checkpoint
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
-from tao_automl.runner.run_args import RunArgs
-from tao_automl.schema.build import build_search_space
-from tao_automl.settings import AutoMLSettings
+from tao_automl.runner.plan import RunPlan
+from tao_automl.runner.run_args import RunArgs, checked_fields
 from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
 
@@ -96,78 +94,40 @@ class AutoMLRunner:
         ``dataset_keys`` (or a mapping given as ``train_dataset_uri``) sets exact spec keys verbatim, e.g.
         ``{"dataset.train.annotation_path": "/data/a/ann.json", "dataset.train.image_dir": "/b/images"}``.
         """
-        if isinstance(train_dataset_uri, Mapping):
-            dataset_keys = {**dict(train_dataset_uri), **dict(dataset_keys or {})}
-            train_dataset_uri = None
         if workspace_path is None:
             raise WorkspaceError("workspace_path is required: the folder under which the run's state is kept")
-        given = RunArgs(
-            skill_dir=str(self.skill.path), action=self.action, train_dataset_uri=train_dataset_uri,
-            eval_dataset_uri=eval_dataset_uri, base_checkpoint=base_checkpoint, image=image,
-            dataset_keys={str(k): str(v) for k, v in (dataset_keys or {}).items()},
-            automl_settings=dict(automl_settings or {}),
-            automl_hyperparameters=None if automl_hyperparameters is None else list(automl_hyperparameters),
-            custom_param_ranges=dict(custom_param_ranges or {}), spec_overrides=dict(spec_overrides or {}),
-            platform_kwargs=dict(platform_kwargs),
-        )
+        given = RunArgs(skill_dir=str(self.skill.path), action=self.action, **checked_fields({
+            "workspace_path": str(workspace_path) if isinstance(workspace_path, Path) else workspace_path,
+            "train_dataset_uri": train_dataset_uri, "eval_dataset_uri": eval_dataset_uri,
+            "base_checkpoint": base_checkpoint, "image": image, "dataset_keys": dataset_keys,
+            "automl_settings": automl_settings, "automl_hyperparameters": automl_hyperparameters,
+            "custom_param_ranges": custom_param_ranges, "spec_overrides": spec_overrides,
+            "platform_kwargs": platform_kwargs,
+        })).resolved()
         if resume:
-            run_dir = existing_run_dir(workspace_path)
+            run_dir = existing_run_dir(given.workspace_path)
             with RunLock(run_dir):
-                exp, args = self._reopen(run_dir, given)
-                return self._loop(exp, args, metric_extractor, eval_fn, on_recommendation, on_result)
-        settings, space, spec = self._prepare(given)  # every check before anything is created
-        self._check_fidelity(settings, space)
-        staging, run_dir, lock = stage_run_dir(workspace_path)
+                exp, plan = self._reopen(run_dir, given)
+                return self._loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
+        plan = RunPlan.build(given, self.skill)  # every check before anything is created
+        llm_preflight(plan.settings)  # LLM brains: endpoint, model and key work, or stop here
+        staging, run_dir, lock = stage_run_dir(given.workspace_path)
         try:
             try:
-                exp = Experiment.create(staging, space, settings, self._direction(settings), spec,
+                exp = Experiment.create(staging, plan.space, plan.settings, plan.direction, plan.base_spec,
                                         {"run_args": given.to_json(), "platform": describe_sdk(self.sdk),
-                                         "metric": self._metric_name(settings), "mode": "runner",
+                                         "metric": plan.metric, "mode": "runner",
                                          "wandb": dict(wandb_config or {}),
                                          "experiment_id": run_dir.name, "run_dir": str(run_dir)})
             except BaseException:
                 discard_staging(staging, lock)
                 raise
             exp.move_to(run_dir, lambda: publish_run_dir(staging, run_dir, lock))  # now it is a resumable run
-            return self._loop(exp, given, metric_extractor, eval_fn, on_recommendation, on_result)
+            return self._loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         finally:
             lock.release()
 
-    # -- setup ------------------------------------------------------------------------------------
-    def _prepare(self, args: RunArgs) -> tuple[AutoMLSettings, Any, dict[str, Any]]:
-        settings = AutoMLSettings.from_mapping(args.automl_settings)
-        check_algorithm(settings.algorithm)
-        llm_preflight(settings)  # LLM brains: endpoint, model and key work, or stop here
-        space = build_search_space(self.skill.schema, args.automl_hyperparameters, args.custom_param_ranges,
-                                   override_disabled=settings.override_automl_disabled_params)
-        spec = base_spec(self.skill)
-        check_spec_overrides(self.skill, spec, args.spec_overrides)
-        if settings.metric == "kpi" and not self.skill.monitoring_metric():
-            raise UserInputError(
-                f"automl_settings.metric: 'kpi' needs the model's monitoring metric, but {self.skill.name} names "
-                "none (no kpi_metric in skill_info.yaml, no monitor_name in the schema defaults); give the metric name"
-            )
-        return settings, space, spec
-
-    def _check_fidelity(self, settings: AutoMLSettings, space: Any) -> None:
-        """A multi-fidelity brain needs the spec key that holds the epoch budget."""
-        brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
-        if isinstance(brain, TrialScheduler):
-            epoch_key(self.skill)
-
-    def _direction(self, settings: AutoMLSettings) -> str:
-        if settings.direction:
-            return settings.direction
-        if settings.metric == "kpi" and self.skill.kpi_metric and self.skill.kpi_direction:
-            return self.skill.kpi_direction
-        return AutoMLSettings(metric=self._metric_name(settings)).resolved_direction
-
-    def _metric_name(self, settings: AutoMLSettings) -> str:
-        if settings.metric == "kpi":
-            return self.skill.monitoring_metric() or "kpi"
-        return settings.metric
-
-    def _reopen(self, run_dir: Path, given: RunArgs) -> tuple[Experiment, RunArgs]:
+    def _reopen(self, run_dir: Path, given: RunArgs) -> tuple[Experiment, RunPlan]:
         meta = read_meta(run_dir)
         check_complete(run_dir, meta)
         if meta.get("mode") != "runner" or "run_args" not in meta:
@@ -175,18 +135,16 @@ class AutoMLRunner:
                                  f"(mode {meta.get('mode')!r}); reopen it with the API that created it")
         stored = RunArgs.from_json(meta["run_args"])
         args = stored.merged_with(given)
-        settings = AutoMLSettings.from_mapping(args.automl_settings)
-        return Experiment.open(run_dir, settings), args
+        plan = RunPlan.build(args, self.skill)
+        exp = Experiment.open(run_dir, plan.settings)
+        return exp, plan.with_settings(exp.settings)
 
     # -- the loop ---------------------------------------------------------------------------------
-    def _loop(self, exp: Experiment, args: RunArgs, extractor: MetricExtractor | None, eval_fn: EvalFn | None,
+    def _loop(self, exp: Experiment, plan: RunPlan, extractor: MetricExtractor | None, eval_fn: EvalFn | None,
               on_rec: Callable[[Recommendation], Any] | None,
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
         settings = exp.settings
-        metric = self._metric_name(settings)
-        ctx = JobContext(train_dataset_uri=args.train_dataset_uri, eval_dataset_uri=args.eval_dataset_uri,
-                         base_checkpoint=args.base_checkpoint, spec_overrides=args.spec_overrides, image=args.image,
-                         dataset_keys=args.dataset_keys)
+        metric = plan.metric
         active: dict[int, _Active] = {}
         submit_errors = 0
         state = "interrupted"
@@ -202,14 +160,14 @@ class AutoMLRunner:
                     item.last_epoch = max(epochs, default=0)
                     active[row.rec_id] = item
                 else:
-                    self._launch(exp, rec, ctx, args, active, on_rec)
+                    self._launch(exp, rec, plan, active, on_rec)
             while True:
                 while len(active) < settings.automl_max_concurrent:
                     new = exp.ask(settings.automl_max_concurrent - len(active))
                     if not new:
                         break
                     for rec in new:
-                        ok = self._launch(exp, rec, ctx, args, active, on_rec)
+                        ok = self._launch(exp, rec, plan, active, on_rec)
                         submit_errors = 0 if ok else submit_errors + 1
                         if not ok:
                             self._finish(exp, rec, None, "failure", rec.extra.get("error"), on_result)
@@ -234,15 +192,14 @@ class AutoMLRunner:
         summary["progress"]["state"] = state
         return summary
 
-    def _launch(self, exp: Experiment, rec: Recommendation, ctx: JobContext, args: RunArgs,
+    def _launch(self, exp: Experiment, rec: Recommendation, plan: RunPlan,
                 active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None) -> bool:
         crash_point("rec_created")  # chaos tests: the rec is persisted, its job not yet submitted
         rec_dir = exp.run_dir / "recs" / f"rec_{rec.id:04d}"
         results_dir = rec_dir / "results"
         trial = exp.trial(rec.id)
         resume_path: str | None = None
-        if trial.budget is not None:
-            ctx = replace(ctx, spec_overrides={**ctx.spec_overrides, epoch_key(self.skill): trial.budget})
+        ctx = plan.budget_context(trial.budget)
         if trial.parent is not None:
             parent_dir = exp.refresh(trial.parent).results_dir
             checkpoint = latest_checkpoint(parent_dir) if parent_dir else None
@@ -261,7 +218,7 @@ class AutoMLRunner:
             rec.extra["error"] = f"rendering the job failed: {type(exc).__name__}: {exc}"
             log.error("rec %d: %s", rec.id, rec.extra["error"])
             return False
-        kwargs = dict(args.platform_kwargs)
+        kwargs = dict(plan.args.platform_kwargs)
         gpu_count = kwargs.pop("gpu_count", 1)
         submit = dict(image=request.image, command=request.command, gpu_count=gpu_count, env_vars=None,
                       inputs=request.inputs, outputs=request.outputs, job_name=exp.job_name(rec.id), **kwargs)

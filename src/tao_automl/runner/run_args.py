@@ -1,22 +1,49 @@
-"""The arguments of one ``run()``, persisted with the run so ``resume`` needs nothing but the folder."""
+"""The arguments of one run — ``run()``'s keywords or the CLI's YAML file, one type for both — persisted with the
+run so ``resume`` needs nothing but the folder.
+
+Every local path is made absolute once, here (:meth:`RunArgs.resolved`): jobs run in their own folders, so a
+path relative to the caller's working directory would name another file there.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-from tao_automl.errors import WorkspaceError
+from tao_automl.errors import UserInputError, WorkspaceError
 
 #: Fields that may differ on resume (more budget/parallelism is handled by the settings check).
 _RESUME_FREE = frozenset({"automl_settings", "platform_kwargs"})
+#: Fields that say where the run is, not what it does: never compared on resume.
+_WHERE = frozenset({"workspace_path", "platform", "platform_options"})
+BUILTIN_PREFIX = "builtin:"
+
+
+def absolute_path(value: str, base: Path) -> str:
+    """``value`` made absolute against ``base`` when it is a local path (not a URI, not ``builtin:``)."""
+    if not value or value.startswith(BUILTIN_PREFIX):
+        return value
+    parsed = urlparse(value)
+    if parsed.scheme and len(parsed.scheme) > 1:  # s3://, gs://, file:// ... (one letter = a Windows drive)
+        return value
+    return str((base / Path(value).expanduser()).resolve())
 
 
 @dataclass(frozen=True)
 class RunArgs:
-    """What ``AutoMLRunner.run`` was asked to do."""
+    """What a run was asked to do: the skill, its inputs, the search and the platform.
+
+    ``workspace_path``, ``platform`` and ``platform_options`` say where it runs (the CLI's YAML file names them;
+    from Python the SDK object and ``workspace_path`` are given to ``run()``).
+    """
 
     skill_dir: str
+    workspace_path: str = ""
+    platform: str = "local"
+    platform_options: dict[str, Any] = field(default_factory=dict)
     action: str = "train"
     train_dataset_uri: str | None = None
     eval_dataset_uri: str | None = None
@@ -32,6 +59,31 @@ class RunArgs:
     def __post_init__(self) -> None:
         if self.automl_hyperparameters is not None:
             object.__setattr__(self, "automl_hyperparameters", list(self.automl_hyperparameters))
+
+    def resolved(self, base: str | Path | None = None) -> RunArgs:
+        """Every local path absolute against ``base`` (default: the current directory)."""
+        root = Path(base) if base is not None else Path.cwd()
+        return replace(
+            self,
+            skill_dir=absolute_path(self.skill_dir, root),
+            workspace_path=absolute_path(self.workspace_path, root) if self.workspace_path else "",
+            train_dataset_uri=absolute_path(self.train_dataset_uri, root) if self.train_dataset_uri else
+            self.train_dataset_uri,
+            eval_dataset_uri=absolute_path(self.eval_dataset_uri, root) if self.eval_dataset_uri else
+            self.eval_dataset_uri,
+            base_checkpoint=absolute_path(self.base_checkpoint, root),
+            dataset_keys={k: absolute_path(v, root) for k, v in self.dataset_keys.items()},
+        )
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``AutoMLRunner.run``."""
+        return {
+            "train_dataset_uri": self.train_dataset_uri, "eval_dataset_uri": self.eval_dataset_uri,
+            "base_checkpoint": self.base_checkpoint, "image": self.image, "dataset_keys": self.dataset_keys,
+            "automl_settings": self.automl_settings, "automl_hyperparameters": self.automl_hyperparameters,
+            "custom_param_ranges": self.custom_param_ranges, "spec_overrides": self.spec_overrides,
+            "workspace_path": self.workspace_path, **self.platform_kwargs,
+        }
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -52,7 +104,7 @@ class RunArgs:
         changes = []
         for f in fields(self):
             new = getattr(given, f.name)
-            if new in (None, "", {}, []):
+            if f.name in _WHERE or new in (None, "", {}, []):
                 continue
             if f.name in _RESUME_FREE:
                 merged[f.name] = {**merged[f.name], **new}
@@ -61,3 +113,75 @@ class RunArgs:
         if changes:
             raise WorkspaceError("cannot resume with different inputs: " + "; ".join(changes))
         return RunArgs(**merged)
+
+
+def bad_input(name: str, value: Any, allowed: str, hint: str | None = None) -> UserInputError:
+    """The one-line error for ``name``'s ``value``: "NAME: VALUE is not allowed; expected ALLOWED"."""
+    shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
+    return UserInputError(f"{name}: {shown} is not allowed; expected {allowed}", field=name, value=value,
+                          allowed=allowed, hint=hint)
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise bad_input(name, value, "a string")
+    return value
+
+
+def _mapping(name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise bad_input(name, value, "a mapping")
+    for key in value:
+        if not isinstance(key, str) or not key:
+            raise bad_input(f"{name} key", key, "non-empty string keys")
+    return dict(value)
+
+
+def _text_map(name: str, value: Any) -> dict[str, str]:
+    out = _mapping(name, value)
+    for key, item in out.items():
+        _text(f"{name}.{key}", item)
+    return out
+
+
+def _names(name: str, value: Any) -> list[str]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise bad_input(name, value, "a list of parameter names")
+    return [_text(f"{name}[{i}]", item) for i, item in enumerate(value)]
+
+
+def _ranges(name: str, value: Any) -> dict[str, Any]:
+    out = _mapping(name, value)
+    for key, item in out.items():
+        _mapping(f"{name}.{key}", item)
+    return out
+
+
+#: field -> its check (``None`` is allowed for the optional ones, checked by the caller).
+_CHECKS: dict[str, Any] = {
+    "skill_dir": _text, "workspace_path": _text, "platform": _text, "platform_options": _mapping, "action": _text,
+    "eval_dataset_uri": _text, "base_checkpoint": _text, "image": _text, "dataset_keys": _text_map,
+    "automl_settings": _mapping, "automl_hyperparameters": _names, "custom_param_ranges": _ranges,
+    "spec_overrides": _mapping, "platform_kwargs": _mapping,
+}
+
+
+def checked_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``raw`` (run()'s keywords or the YAML file's keys) type-checked; a mapping ``train_dataset_uri`` becomes
+    ``dataset_keys`` (exact spec keys). ``None`` leaves a field at its default."""
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        if name == "train_dataset_uri" and isinstance(value, Mapping):
+            out["dataset_keys"] = {**_text_map(name, value), **out.get("dataset_keys", {})}
+        elif name == "train_dataset_uri":
+            out[name] = _text(name, value)
+        elif name == "dataset_keys":
+            out[name] = {**out.get(name, {}), **_text_map(name, value)}
+        else:
+            out[name] = _CHECKS[name](name, value)
+    for name in ("action", "platform"):
+        if name in out and not out[name].strip():
+            raise bad_input(name, out[name], "a non-empty name")
+    return out

@@ -1,0 +1,139 @@
+"""One run's plan, built once before anything is created: skill, settings, space, base spec, job context,
+metric name, direction and epoch key.
+
+The runner, the dry run, preflight and :class:`tao_automl.AutoML` all prepare a run through this module, so a
+check made for one is made for all. The stages are separate functions so that preflight can report each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tao_automl.bank.skill import Skill, load_skill
+from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
+from tao_automl.brain.trials import TrialScheduler
+from tao_automl.errors import SearchSpaceError, UserInputError
+from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, resolve_overrides
+from tao_automl.runner.fidelity import epoch_key
+from tao_automl.runner.run_args import RunArgs
+from tao_automl.schema.build import build_search_space, schema_defaults
+from tao_automl.settings import AutoMLSettings, Direction, infer_direction
+from tao_automl.space.search_space import SearchSpace
+from tao_automl.util.dotted import with_values
+
+KPI = "kpi"
+
+
+def load_settings(raw: Mapping[str, Any] | None) -> AutoMLSettings:
+    """Validated settings with a known algorithm."""
+    settings = AutoMLSettings.from_mapping(raw)
+    check_algorithm(settings.algorithm)
+    return settings
+
+
+def metric_name(settings: AutoMLSettings, skill: Skill | None) -> str:
+    """The metric the jobs report: ``kpi`` is the skill's monitoring metric (an error when it names none)."""
+    if settings.metric != KPI:
+        return settings.metric
+    found = skill.monitoring_metric() if skill is not None else None
+    if not found:
+        owner = skill.name if skill is not None else "a search_schema without a skill"
+        raise UserInputError(
+            f"automl_settings.metric: 'kpi' needs the model's monitoring metric, but {owner} names none (no "
+            "kpi_metric in skill_info.yaml, no monitor_name in the schema defaults); give the metric name"
+        )
+    return found
+
+
+def direction(settings: AutoMLSettings, skill: Skill | None) -> Direction:
+    """The setting when given; for ``kpi`` the skill's ``kpi_direction``; else inferred from the metric name."""
+    if settings.direction:
+        return Direction(settings.direction)
+    if settings.metric == KPI and skill is not None and skill.kpi_metric and skill.kpi_direction:
+        return Direction(skill.kpi_direction)
+    return Direction(infer_direction(metric_name(settings, skill)))
+
+
+def search_space(schema: Mapping[str, Any], settings: AutoMLSettings, hyperparameters: Sequence[str] | None,
+                 custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> SearchSpace:
+    return build_search_space(schema, hyperparameters, custom_ranges,
+                              override_disabled=settings.override_automl_disabled_params)
+
+
+def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The base spec after checking ``overrides``; a key that is also searched is refused (it would win over
+    every rec's value, and the recorded params would not be what ran)."""
+    spec = base_spec(skill)
+    check_spec_overrides(skill, spec, overrides)
+    if space is not None:
+        searched = [key for key in resolve_overrides(skill, spec, overrides) if key in space]
+        if searched:
+            key = searched[0]
+            raise SearchSpaceError(
+                f"spec_overrides.{key}: the key is also searched, so one value would override every rec's; drop it "
+                "from spec_overrides, or from the search with automl_hyperparameters/custom_param_ranges"
+            )
+    return spec
+
+
+def fidelity_key(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> str | None:
+    """The epoch key when the brain is multi-fidelity (an error when the skill has none), else None."""
+    brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
+    return epoch_key(skill) if isinstance(brain, TrialScheduler) else None
+
+
+def job_context(args: RunArgs) -> JobContext:
+    return JobContext(train_dataset_uri=args.train_dataset_uri, eval_dataset_uri=args.eval_dataset_uri,
+                      base_checkpoint=args.base_checkpoint, spec_overrides=args.spec_overrides, image=args.image,
+                      dataset_keys=args.dataset_keys)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs before its first rec; ``skill`` is None for an ask/tell run on a bare schema."""
+
+    args: RunArgs
+    skill: Skill | None
+    settings: AutoMLSettings
+    space: SearchSpace
+    base_spec: dict[str, Any]
+    ctx: JobContext
+    metric: str
+    direction: Direction
+    epoch_key: str | None
+
+    @classmethod
+    def build(cls, args: RunArgs, skill: Skill | None = None) -> RunPlan:
+        """Check and resolve ``args``; every problem is a one-line :class:`UserInputError`, nothing is created."""
+        skill = skill or load_skill(args.skill_dir, args.action)
+        settings = load_settings(args.automl_settings)
+        space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges)
+        spec = checked_overrides(skill, space, args.spec_overrides)
+        return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
+                   metric=metric_name(settings, skill), direction=direction(settings, skill),
+                   epoch_key=fidelity_key(skill, settings, space))
+
+    @classmethod
+    def ask_tell(cls, settings: AutoMLSettings, *, skill: Skill | None, schema: Mapping[str, Any],
+                 train_specs: Mapping[str, Any] | None, hyperparameters: Sequence[str] | None,
+                 custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> RunPlan:
+        """The plan of an :class:`AutoML` run: the caller trains, so there is no job context or epoch key."""
+        check_algorithm(settings.algorithm)
+        space = search_space(schema, settings, hyperparameters, custom_ranges)
+        base = with_values(schema_defaults(schema), {}) if train_specs is None else dict(train_specs)
+        args = RunArgs(skill_dir=str(skill.path) if skill is not None else "",
+                       action=skill.action if skill is not None else "train")
+        return cls(args=args, skill=skill, settings=settings, space=space, base_spec=base, ctx=JobContext(),
+                   metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=None)
+
+    def with_settings(self, settings: AutoMLSettings) -> RunPlan:
+        """The plan of a resumed run whose (resume-mutable) settings changed."""
+        return replace(self, settings=settings)
+
+    def budget_context(self, budget: int | None) -> JobContext:
+        """The job context of a rec; a multi-fidelity budget is written to the epoch key."""
+        if budget is None or self.epoch_key is None:
+            return self.ctx
+        return replace(self.ctx, spec_overrides={**self.ctx.spec_overrides, self.epoch_key: budget})
