@@ -23,10 +23,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from tao_automl.errors import UserInputError
-from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.base import JobStatus, UnknownJobError
 from tao_automl.platforms.lepton.sdk import LeptonSDK, lepton_job_name
 from tao_automl.platforms.lepton.state import to_status
-from tao_automl.platforms.local.sdk import UnknownJobError
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.testing import CHECKS, Conformance
 

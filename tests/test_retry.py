@@ -10,6 +10,7 @@ import pytest
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.registry import describe_sdk
 from tao_automl.platforms.retry import Retrying, TransientPlatformError
 
 
@@ -124,13 +125,17 @@ def test_create_job_retry_keeps_one_job_name_so_only_one_job_exists() -> None:
     assert again.name == "rec-7" and sdk.submitted == 2
 
 
-def test_optional_methods_are_retried_and_missing_ones_stay_missing() -> None:
+def test_optional_methods_are_retried_and_missing_ones_get_the_documented_defaults() -> None:
     sdk = FlakySDK(failures=1)
     wrapped, clock = _wrap(sdk)
     assert wrapped.read_job_file("1", "status.json") == "content"
     assert len(clock.sleeps) == 1
-    assert not hasattr(wrapped, "wait_for_change")
+    assert wrapped.find_job("rec-1") is None  # FlakySDK cannot look jobs up: the default answers None
+    assert wrapped.get_job_info("7") == {"id": "7", "state": "running"}
+    [check] = wrapped.preflight(None)
+    assert check.ok is None and "not checked: FlakySDK offers no reachability check" in check.detail
     assert wrapped.init_options == {"x": 1}
+    assert describe_sdk(wrapped)["class"].endswith(":FlakySDK")
 
 
 def test_invalid_settings_are_user_errors() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.metrics.parse import metric_from_logs, metric_from_status
+from tao_automl.platforms.base import as_platform
 
 log = logging.getLogger(__name__)
 
@@ -16,15 +17,14 @@ LOG_TAIL_LINES = 2000
 
 
 def read_results_file(sdk: Any, job_id: str, results_dir: str | None, name: str) -> str | None:
-    """A file from the job's results dir: via ``sdk.read_job_file`` when offered, else the local disk."""
-    reader = getattr(sdk, "read_job_file", None)
-    if callable(reader):
-        try:
-            text = reader(job_id, name)
-            return text if isinstance(text, str) else None
-        except Exception as exc:  # a platform hiccup must not end the sweep
-            log.warning("job %s: reading %s failed: %s", job_id, name, exc)
-            return None
+    """A file from the job's results dir: via the SDK's ``read_job_file``, else from the local disk."""
+    try:
+        text = as_platform(sdk).read_job_file(job_id, name)
+    except Exception as exc:  # a platform hiccup must not end the sweep
+        log.warning("job %s: reading %s failed: %s", job_id, name, exc)
+        return None
+    if isinstance(text, str):
+        return text
     if results_dir:
         path = Path(results_dir) / name
         for candidate in (path, *Path(results_dir).glob(f"*/{name}")):

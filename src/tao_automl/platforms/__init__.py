@@ -1,5 +1,13 @@
-"""Compute platforms. Each SDK lives in its own module and is imported lazily."""
+"""Compute platforms. Each SDK lives in its own package and is imported lazily."""
 
-from tao_automl.platforms.base import Job, JobStatus, PlatformSDK
+from tao_automl.platforms.base import (
+    Job,
+    JobStatus,
+    PlatformBase,
+    PlatformCheck,
+    PlatformSDK,
+    UnknownJobError,
+    as_platform,
+)
 
-__all__ = ["Job", "JobStatus", "PlatformSDK"]
+__all__ = ["Job", "JobStatus", "PlatformBase", "PlatformCheck", "PlatformSDK", "UnknownJobError", "as_platform"]

@@ -1,11 +1,23 @@
-"""The platform-agnostic SDK shape (SPEC §2.4) every platform adapter satisfies."""
+"""The platform-agnostic SDK shape (SPEC §2.4): the protocol, its optional capabilities and shared errors.
+
+:class:`PlatformSDK` is what the runner needs; any object with its required methods works (duck typing).
+:class:`PlatformBase` declares every optional capability once, with its documented default; the
+built-in SDKs derive from it and override what their platform can do better. :func:`as_platform`
+gives any SDK object (a user's own, a test fake, a wrapper) that full shape.
+"""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from tao_automl.errors import PlatformError
+
+T = TypeVar("T")
 
 
 class JobStatus(str, enum.Enum):
@@ -48,20 +60,32 @@ class Job:
     name: str | None = None
 
 
+class UnknownJobError(PlatformError, KeyError):
+    """The platform (and this SDK's records) know no job with this id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown job"
+
+
+@dataclass(frozen=True)
+class PlatformCheck:
+    """One preflight check of a platform: ``ok`` True (passed), False (the run would fail) or None
+    (not checked; ``detail`` says why)."""
+
+    check: str
+    ok: bool | None
+    detail: str
+
+
 @runtime_checkable
 class PlatformSDK(Protocol):
     """What the runner needs from a platform. Any object with these methods works (duck typing).
 
     ``create_job`` receives ``job_name`` in ``kwargs``: a name that is the same for every retry of
-    one rec's submission. An SDK that can look jobs up by name returns the existing job instead of
-    creating a second one (idempotent submission).
-
-    Optional extras the runner uses when present:
-
-    * ``read_job_file(job_id, relative_path) -> str | None`` — a file from the job's results dir
-      (remote platforms); without it the runner reads ``Job.results_dir`` from the local disk.
-    * ``wait_for_change(job_ids, timeout) -> None`` — block until one of the jobs may have changed
-      state or ``timeout`` seconds pass (lets the loop react to a finished job at once).
+    one rec's submission. An SDK returns the existing job of that name instead of creating a second
+    one (idempotent submission), and ``find_job(job_name)`` looks it up without submitting anything:
+    after a ``create_job`` that raised, the caller asks whether the platform started the job anyway.
+    Optional capabilities and their defaults: see :class:`PlatformBase`.
     """
 
     def create_job(
@@ -82,3 +106,153 @@ class PlatformSDK(Protocol):
     def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None: ...
 
     def cancel_job(self, job_id: str) -> bool: ...
+
+    def find_job(self, job_name: str) -> str | None: ...
+
+
+class PlatformBase:
+    """The optional capabilities of a platform SDK, each with its documented default.
+
+    Subclasses implement the required methods of :class:`PlatformSDK` and override a default only
+    where their platform can do better.
+    """
+
+    #: Constructor arguments a later process needs to rebuild this SDK and re-attach to its jobs
+    #: (never a credential). Default: none.
+    init_options: Mapping[str, Any] = MappingProxyType({})
+    #: How often the default :meth:`wait_for_change` polls.
+    poll_interval_s: float = 1.0
+
+    def get_job_status(self, job_id: str) -> JobStatus:
+        raise NotImplementedError
+
+    def offers(self, capability: str) -> bool:
+        """Whether the SDK implements the optional ``capability`` itself (rather than the default here)."""
+        return getattr(type(self), capability, None) is not getattr(PlatformBase, capability, None)
+
+    def find_job(self, job_name: str) -> str | None:
+        """The id of the job submitted under ``job_name``, or None. Default: None (cannot look up)."""
+        return None
+
+    def read_job_file(self, job_id: str, relative_path: str) -> str | None:
+        """Text of a file under the job's results dir, or None when absent. Default: None, and the caller
+        reads ``Job.results_dir`` on its own disk (right when that dir is local or on shared storage)."""
+        return None
+
+    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
+        """Block until one of ``job_ids`` has finished or ``timeout`` s pass. Default: poll
+        ``get_job_status`` every ``poll_interval_s``."""
+        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)
+
+    def get_job_info(self, job_id: str) -> dict[str, Any]:
+        """What the platform knows of the job, as plain data. Default: its id and status."""
+        return {"id": job_id, "state": JobStatus.parse(self.get_job_status(job_id)).value}
+
+    def preflight(self, image: str | None) -> list[PlatformCheck]:
+        """Checks that the platform is reachable and ``image`` (if any) usable, creating nothing.
+        Default: nothing is checked, and each check says so."""
+        name = type(unwrap(self)).__name__
+        checks = [PlatformCheck("platform_reachable", None, f"not checked: {name} offers no reachability check")]
+        if image:
+            checks.append(PlatformCheck("image", None, f"{image}: not checked ({name} offers no image check)"))
+        return checks
+
+
+_OPTIONAL = ("find_job", "read_job_file", "wait_for_change", "get_job_info", "preflight")
+
+
+class PlatformWrapper(PlatformBase):
+    """A :class:`PlatformBase` in front of another SDK object ``sdk``: every call is forwarded through
+    :meth:`call` (a hook: ``Retrying`` retries there); an optional capability ``sdk`` lacks gets its
+    documented default."""
+
+    def __init__(self, sdk: Any) -> None:
+        self.sdk = sdk
+        self.init_options = dict(getattr(sdk, "init_options", None) or {})
+        self.poll_interval_s = float(getattr(sdk, "poll_interval_s", PlatformBase.poll_interval_s))
+        self._optional: dict[str, Callable[..., Any]] = {}
+        for name in _OPTIONAL:
+            method = getattr(sdk, name, None)
+            if callable(method):
+                self._optional[name] = method
+
+    def offers(self, capability: str) -> bool:
+        return capability in self._optional and (not isinstance(self.sdk, PlatformBase) or
+                                                  self.sdk.offers(capability))
+
+    def call(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)``; the hook every forwarded call passes through."""
+        return fn(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other attribute of the wrapped SDK, as is."""
+        if name.startswith("__") or name in ("sdk", "_optional"):
+            raise AttributeError(name)
+        return getattr(self.sdk, name)
+
+    def create_job(self, image: str | None, command: str | Sequence[str], gpu_count: int = 1,
+                   env_vars: Mapping[str, str] | None = None, inputs: Mapping[str, Any] | None = None,
+                   outputs: Mapping[str, Any] | None = None, **kwargs: Any) -> Job:
+        result: Job = self.call("create_job", self.sdk.create_job, image, command, gpu_count=gpu_count,
+                                env_vars=env_vars, inputs=inputs, outputs=outputs, **kwargs)
+        return result
+
+    def get_job_status(self, job_id: str) -> JobStatus:
+        return JobStatus.parse(self.call("get_job_status", self.sdk.get_job_status, job_id))
+
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+        result: str | None = self.call("get_job_logs", self.sdk.get_job_logs, job_id, tail=tail)
+        return result
+
+    def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self.call("get_failure_analysis", self.sdk.get_failure_analysis, job_id)
+        return result
+
+    def cancel_job(self, job_id: str) -> bool:
+        return bool(self.call("cancel_job", self.sdk.cancel_job, job_id))
+
+    def _optional_call(self, name: str, default: Callable[..., T], *args: Any) -> T:
+        method = self._optional.get(name)
+        if method is None:
+            return default(*args)
+        result: T = self.call(name, method, *args)
+        return result
+
+    def find_job(self, job_name: str) -> str | None:
+        return self._optional_call("find_job", super().find_job, job_name)
+
+    def read_job_file(self, job_id: str, relative_path: str) -> str | None:
+        return self._optional_call("read_job_file", super().read_job_file, job_id, relative_path)
+
+    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
+        self._optional_call("wait_for_change", super().wait_for_change, job_ids, timeout)
+
+    def get_job_info(self, job_id: str) -> dict[str, Any]:
+        return self._optional_call("get_job_info", super().get_job_info, job_id)
+
+    def preflight(self, image: str | None) -> list[PlatformCheck]:
+        return self._optional_call("preflight", super().preflight, image)
+
+
+def as_platform(sdk: Any) -> PlatformBase:
+    """``sdk`` with every optional capability: itself when it derives from :class:`PlatformBase`, else a
+    :class:`PlatformWrapper` that uses the methods ``sdk`` has and the documented defaults for the rest."""
+    return sdk if isinstance(sdk, PlatformBase) else PlatformWrapper(sdk)
+
+
+def unwrap(sdk: Any) -> Any:
+    """The SDK behind any :class:`PlatformWrapper` layers (``Retrying`` …)."""
+    while isinstance(sdk, PlatformWrapper):
+        sdk = sdk.sdk
+    return sdk
+
+
+def poll_until_finished(status_of: Callable[[str], JobStatus], job_ids: Sequence[str], timeout: float,
+                        interval: float) -> None:
+    """Poll every ``interval`` s until one of ``job_ids`` has finished or ``timeout`` s pass."""
+    deadline = time.monotonic() + max(0.0, float(timeout))
+    while not any(JobStatus.parse(status_of(j)).is_finished() for j in job_ids):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        time.sleep(min(remaining, interval))

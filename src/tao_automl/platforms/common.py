@@ -6,12 +6,10 @@ import contextlib
 import fcntl
 import shlex
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tao_automl.errors import UserInputError
-from tao_automl.platforms.base import JobStatus
 
 
 def check_int(name: str, value: object, minimum: int) -> int:
@@ -19,6 +17,16 @@ def check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise UserInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def check_job_name(name: object, single_line: bool = False) -> str | None:
+    """``name`` as a job name (None stays None); anything but a non-empty string is a one-line error."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip() or (single_line and "\n" in name):
+        kind = "non-empty single-line string" if single_line else "non-empty string"
+        raise UserInputError(f"job_name must be a {kind}, got {name!r}")
+    return name
 
 
 @contextlib.contextmanager
@@ -53,14 +61,3 @@ def contained_path(results_dir: str | Path, relative_path: str) -> Path:
     if target != results and results not in target.parents:
         raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
     return target
-
-
-def poll_until_finished(status_of: Callable[[str], JobStatus], job_ids: Sequence[str], timeout: float,
-                        interval: float) -> None:
-    """Poll every ``interval`` s until one of ``job_ids`` has finished or ``timeout`` s pass."""
-    deadline = time.monotonic() + max(0.0, float(timeout))
-    while not any(status_of(j).is_finished() for j in job_ids):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        time.sleep(min(remaining, interval))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tao_automl.errors import UserInputError
+from tao_automl.platforms.base import unwrap
 from tao_automl.util.suggest import did_you_mean
 
 #: name -> ("module:Class", extra that provides its dependencies or None)
@@ -50,7 +51,6 @@ def platform_name(class_path: str) -> str | None:
 
 def describe_sdk(sdk: Any) -> dict[str, Any]:
     """How to rebuild ``sdk`` later: its class path and constructor options (``init_options`` if it has them)."""
-    while hasattr(sdk, "sdk") and not hasattr(sdk, "init_options"):  # wrappers such as Retrying
-        sdk = sdk.sdk
+    sdk = unwrap(sdk)  # wrappers such as Retrying
     cls = type(sdk)
     return {"class": f"{cls.__module__}:{cls.__qualname__}", "options": dict(getattr(sdk, "init_options", {}) or {})}

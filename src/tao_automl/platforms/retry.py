@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.base import Job, PlatformWrapper
 from tao_automl.util.clock import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
@@ -23,11 +23,10 @@ class TransientPlatformError(PlatformError):
 
 #: Exceptions :class:`Retrying` retries; anything else passes straight through.
 RETRYABLE: tuple[type[BaseException], ...] = (TransientPlatformError, TimeoutError, ConnectionError, OSError)
-_OPTIONAL = ("read_job_file", "wait_for_change", "get_job_info")
 
 
-class Retrying:
-    """Wraps ``sdk`` and retries its calls on :data:`RETRYABLE` errors.
+class Retrying(PlatformWrapper):
+    """Wraps ``sdk`` and retries its calls (optional capabilities included) on :data:`RETRYABLE` errors.
 
     The delay before retry ``n`` (1-based) is ``min(max_delay, base_delay * 2**(n-1))`` scaled by a
     random factor in [0.5, 1]. ``create_job`` always carries a ``job_name`` (one is generated when
@@ -41,17 +40,12 @@ class Retrying:
             raise UserInputError(f"attempts must be an integer >= 1, got {attempts!r}")
         if base_delay < 0 or max_delay < 0:
             raise UserInputError(f"base_delay and max_delay must be >= 0, got {base_delay!r} and {max_delay!r}")
-        self.sdk = sdk
+        super().__init__(sdk)
         self.attempts = attempts
         self.base_delay = float(base_delay)
         self.max_delay = float(max_delay)
         self.clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
-
-    @property
-    def init_options(self) -> dict[str, Any]:
-        """The wrapped SDK's constructor options (so a run can be resumed with the same SDK)."""
-        return dict(getattr(self.sdk, "init_options", {}) or {})
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""
@@ -80,31 +74,5 @@ class Retrying:
         """Submit with a stable ``job_name`` so that retries never start a second job."""
         if not kwargs.get("job_name"):
             kwargs["job_name"] = f"tao-job-{uuid.uuid4().hex[:12]}"
-        result: Job = self.call("create_job", self.sdk.create_job, image, command, gpu_count=gpu_count,
-                                env_vars=env_vars, inputs=inputs, outputs=outputs, **kwargs)
-        return result
-
-    def get_job_status(self, job_id: str) -> JobStatus:
-        result: JobStatus = self.call("get_job_status", self.sdk.get_job_status, job_id)
-        return result
-
-    def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
-        result: str | None = self.call("get_job_logs", self.sdk.get_job_logs, job_id, tail=tail)
-        return result
-
-    def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = self.call("get_failure_analysis", self.sdk.get_failure_analysis, job_id)
-        return result
-
-    def cancel_job(self, job_id: str) -> bool:
-        result: bool = self.call("cancel_job", self.sdk.cancel_job, job_id)
-        return result
-
-    def __getattr__(self, name: str) -> Any:
-        """Optional SDK extras (``read_job_file``, ``wait_for_change`` …) retried; other attributes as is."""
-        if name.startswith("__") or name == "sdk":
-            raise AttributeError(name)
-        target = getattr(self.sdk, name)
-        if name in _OPTIONAL and callable(target):
-            return lambda *args, **kwargs: self.call(name, target, *args, **kwargs)
-        return target
+        return super().create_job(image, command, gpu_count=gpu_count, env_vars=env_vars, inputs=inputs,
+                                  outputs=outputs, **kwargs)

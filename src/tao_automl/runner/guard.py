@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tao_automl.platforms.base import Job
+from tao_automl.platforms.base import Job, as_platform
 from tao_automl.platforms.retry import Retrying
 from tao_automl.util.clock import Clock
 
@@ -24,8 +24,6 @@ T = TypeVar("T")
 
 #: Seconds one SDK call may take before it is abandoned and retried.
 DEFAULT_CALL_TIMEOUT_S = 300.0
-#: Names under which an SDK may offer "the job submitted under this name, or None".
-LOOKUP_METHODS = ("find_job", "get_job_by_name")
 
 
 class GuardedSDK(Retrying):
@@ -72,24 +70,22 @@ def _bounded(name: str, fn: Callable[..., T], limit: float | None) -> Callable[.
 
 def lookup_job(sdk: Any, job_name: str) -> Job | None:
     """The job the platform holds under ``job_name``, or None (also when the SDK cannot look jobs up)."""
-    for method in LOOKUP_METHODS:
-        finder = getattr(sdk, method, None)
-        if not callable(finder):
-            continue
-        try:
-            found = finder(job_name)
-        except Exception as exc:
-            log.warning("looking up job %s failed: %s: %s", job_name, type(exc).__name__, exc)
-            return None
-        if found is None:
-            return None
-        if isinstance(found, Job):
-            return found
-        return Job(id=str(getattr(found, "id", found)), results_dir=str(getattr(found, "results_dir", "") or ""),
-                   name=job_name)
-    return None
+    platform = as_platform(sdk)
+    if not platform.offers("find_job"):
+        return None
+    try:
+        found = platform.find_job(job_name)
+    except Exception as exc:
+        log.warning("looking up job %s failed: %s: %s", job_name, type(exc).__name__, exc)
+        return None
+    if found is None:
+        return None
+    if isinstance(found, Job):  # an SDK of the user's may answer with the Job itself
+        return found
+    return Job(id=str(getattr(found, "id", found)), results_dir=str(getattr(found, "results_dir", "") or ""),
+               name=job_name)
 
 
 def has_lookup(sdk: Any) -> bool:
-    """Whether ``sdk`` (or the SDK it wraps) can look a job up by name."""
-    return any(callable(getattr(sdk, m, None)) for m in LOOKUP_METHODS)
+    """Whether ``sdk`` (or the SDK it wraps) can look a job up by name (``find_job``)."""
+    return as_platform(sdk).offers("find_job")

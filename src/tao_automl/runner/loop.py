@@ -260,14 +260,11 @@ class AutoMLRunner:
         return None
 
     def _wait(self, active: Mapping[int, _Active], timeout: float) -> None:
-        waiter = getattr(self.platform, "wait_for_change", None)
-        if callable(waiter):
-            try:
-                waiter([a.job_id for a in active.values()], timeout)
-                return
-            except Exception as exc:
-                log.warning("wait_for_change failed (%s); sleeping instead", exc)
-        self.clock.sleep(timeout)
+        try:
+            self.platform.wait_for_change([a.job_id for a in active.values()], timeout)
+        except Exception as exc:
+            log.warning("wait_for_change failed (%s); sleeping instead", exc)
+            self.clock.sleep(timeout)
 
     def _poll(self, exp: Experiment, active: dict[int, _Active], rec_id: int, metric: str,
               extractor: MetricExtractor | None, eval_fn: EvalFn | None,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.base import JobStatus, as_platform
 
 
 @dataclass
@@ -130,6 +130,17 @@ def check_idempotent_create(c: Conformance) -> None:
     assert marker.read_text().splitlines() == ["ran"], f"the job ran {marker.read_text().count('ran')} times"
 
 
+def check_find_job(c: Conformance) -> None:
+    """``find_job``: None for a name never submitted; the job's id for a submitted one, from any SDK object."""
+    name = _unique("find")
+    sdk = c.factory()
+    assert as_platform(sdk).find_job(name) is None, f"find_job found a job for the unused name {name!r}"
+    job = c.submit(sdk, "sleep 1; echo found", name)
+    assert as_platform(c.factory()).find_job(name) == job.id, f"find_job({name!r}) did not give {job.id}"
+    assert c.wait(sdk, job.id)[-1] is JobStatus.SUCCESS
+    assert as_platform(c.factory()).find_job(name) == job.id, "find_job lost the job once it finished"
+
+
 #: Every check by name, in a sensible order.
 CHECKS: dict[str, Callable[[Conformance], None]] = {
     "success": check_success,
@@ -137,6 +148,7 @@ CHECKS: dict[str, Callable[[Conformance], None]] = {
     "cancel": check_cancel,
     "reattach": check_reattach,
     "idempotent_create": check_idempotent_create,
+    "find_job": check_find_job,
 }
 
 

@@ -72,6 +72,11 @@ def status_script(job_dir: str) -> str:
     )
 
 
+def exists_script(job_dir: str) -> str:
+    """Prints ``FOUND`` when a job was started in ``job_dir`` (its pid file exists), else ``NONE``."""
+    return framed(f"if [ -e {shlex.quote(job_dir)}/{PID_FILE} ]; then echo FOUND; else echo NONE; fi")
+
+
 def cancel_script(job_dir: str) -> str:
     d = shlex.quote(job_dir)
     return framed(f"touch {d}/{CANCEL_FILE}; pid=$(cat {d}/{PID_FILE}); kill -TERM -- -$pid 2>/dev/null; "

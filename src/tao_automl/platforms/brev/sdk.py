@@ -27,11 +27,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus
+from tao_automl.platforms.analysis import ERROR_PATTERN, describe
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
 from tao_automl.platforms.brev import remote
-from tao_automl.platforms.common import check_int, command_text, poll_until_finished
-from tao_automl.platforms.local.analysis import ERROR_PATTERN, describe
-from tao_automl.platforms.local.sdk import UnknownJobError, job_id_for_name
+from tao_automl.platforms.common import check_int, check_job_name, command_text
+from tao_automl.platforms.local.sdk import job_id_for_name
 from tao_automl.platforms.retry import TransientPlatformError
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,15 @@ _TRANSIENT = re.compile(r"timed out|Connection (refused|reset|timed out|closed)|
                         r"not ready|waiting for", re.IGNORECASE)
 
 
-class BrevSDK:
+_NO_INSTANCE = re.compile(r"not found|does not exist|no such|unknown (instance|workspace)", re.IGNORECASE)
+
+
+def _instance_name(key: str) -> str:
+    """The name of the instance ``create_job`` creates for the job with key ``key``."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"tao-{key}".lower())[:60].strip("-")
+
+
+class BrevSDK(PlatformBase):
     """Runs jobs on Brev instances through the ``brev`` CLI; see the module docstring."""
 
     poll_interval_s: float = 5.0
@@ -133,9 +141,7 @@ class BrevSDK:
             pattern = _SAFE_TYPE if key == "gpu_type" else _SAFE
             if value is not None and (not isinstance(value, str) or not pattern.match(value)):
                 raise UserInputError(f"{key} must be a Brev id or name (letters, digits, . _ -), got {value!r}")
-        name = kwargs.get("job_name")
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise UserInputError(f"job_name must be a non-empty string, got {name!r}")
+        name = check_job_name(kwargs.get("job_name"))
         env = dict(env_vars or {})
         for key in env:
             if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
@@ -158,9 +164,24 @@ class BrevSDK:
             logger.info("brev job %s started on instance %s", job_id, instance)
         return Job(id=job_id, results_dir=results, name=name)
 
+    def find_job(self, job_name: str) -> str | None:
+        """The id of the job started under ``job_name`` (its pid file exists on its instance), or None.
+
+        The instance is ``instance_id`` when one is set, else the one ``create_job`` names after the job;
+        an instance Brev does not know means no job."""
+        key = job_id_for_name(str(check_job_name(job_name)))
+        instance = self.defaults["instance_id"] or _instance_name(key)
+        try:
+            answer = self._exec(instance, remote.exists_script(posixpath.join(JOBS_ROOT, key)), "find job")
+        except PlatformError as exc:
+            if isinstance(exc, TransientPlatformError) or not _NO_INSTANCE.search(str(exc)):
+                raise
+            return None
+        return f"{instance}/{key}" if answer.strip() == "FOUND" else None
+
     def _create_instance(self, key: str, opts: Mapping[str, Any]) -> str:
         """``brev create --name <name> [--type <gpu_type>]`` (waits until the instance is ready)."""
-        name = re.sub(r"[^a-z0-9-]+", "-", f"tao-{key}".lower())[:60].strip("-")
+        name = _instance_name(key)
         if opts.get("cloud_cred_id") or opts.get("workspace_group_id"):
             logger.warning("the brev CLI picks the cloud credential and workspace group of the active "
                            "organisation (`brev set`); cloud_cred_id / workspace_group_id are recorded only")
@@ -244,7 +265,3 @@ class BrevSDK:
             self._final[job_id] = JobStatus.CANCELLED
         logger.info("brev job %s cancelled", job_id)
         return True
-
-    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
-        """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
-        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)

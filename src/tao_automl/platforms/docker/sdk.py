@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.common import check_int, contained_path, name_lock, poll_until_finished
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.common import check_int, check_job_name, contained_path, name_lock
 from tao_automl.platforms.docker.spec import LABEL_PREFIX, check_network, container_name, parse_mounts, run_options
 from tao_automl.platforms.docker.state import describe, error_lines, state_info, to_status
-from tao_automl.platforms.local.files import read_json, read_text, write_json_atomic
-from tao_automl.platforms.local.sdk import UnknownJobError
+from tao_automl.platforms.files import read_json, read_text, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ def _created_age_s(attrs: Mapping[str, Any]) -> float:
     return time.time() - stamp.timestamp()
 
 
-class DockerSDK:
+class DockerSDK(PlatformBase):
     """Runs jobs as containers on a Docker engine; see the module docstring."""
 
     poll_interval_s: float = 0.5
@@ -181,9 +180,7 @@ class DockerSDK:
         if not image:
             raise UserInputError("image: the docker platform needs a container image; set the skill's "
                                  "container_image, pass image=..., or give DockerSDK(image=...) a default")
-        name = kwargs.get("job_name")
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise UserInputError(f"job_name must be a non-empty string, got {name!r}")
+        name = check_job_name(kwargs.get("job_name"))
         network = check_network(kwargs.get("network", self.network))
         fallback = f"tao-job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         cname = container_name(name, fallback)
@@ -233,6 +230,19 @@ class DockerSDK:
                                 f"{exc.explanation or exc}") from exc
         rec["state"] = JobStatus.RUNNING.value
         self._save(rec)
+
+    def find_job(self, job_name: str) -> str | None:
+        """The container id of the job submitted under ``job_name``, or None. A container that was created
+        but never started counts as not submitted (``create_job`` with that name starts it)."""
+        cname = container_name(check_job_name(job_name), "")
+        with self._name_lock(cname):
+            container = self._container(cname)
+            if container is None or (container.attrs.get("State") or {}).get("Status") == "created":
+                return None
+            rec = self._records.get(container.id) or read_json(self._record_path(container.id)) or \
+                self._adopt(container)
+            self._records[container.id] = rec
+            return str(container.id)
 
     def _existing(self, container: Any) -> Job:
         rec = self._records.get(container.id) or read_json(self._record_path(container.id)) or self._adopt(container)
@@ -333,8 +343,3 @@ class DockerSDK:
                 self._refresh(rec)
         logger.info("docker job %s cancelled", rec.get("container_name"))
         return True
-
-    # -------------------------------------------------------------- wait
-    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
-        """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
-        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)

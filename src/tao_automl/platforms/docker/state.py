@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tao_automl.platforms.analysis import ERROR_PATTERN
 from tao_automl.platforms.base import JobStatus
-from tao_automl.platforms.local.analysis import ERROR_PATTERN
 
 #: A container still "created" (never started) this long after creation counts as failed.
 NEVER_STARTED_AFTER_S = 60.0

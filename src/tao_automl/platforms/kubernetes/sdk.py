@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.common import check_int, contained_path, name_lock, poll_until_finished
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.common import check_int, check_job_name, contained_path, name_lock
 from tao_automl.platforms.docker.state import error_lines
+from tao_automl.platforms.files import read_json, read_text, write_json_atomic
 from tao_automl.platforms.kubernetes.api import KubeApi
 from tao_automl.platforms.kubernetes.manifest import (
     CONTAINER,
@@ -40,8 +41,6 @@ from tao_automl.platforms.kubernetes.manifest import (
     service_manifest,
 )
 from tao_automl.platforms.kubernetes.state import describe, failed_pod, pod_info, to_status
-from tao_automl.platforms.local.files import read_json, read_text, write_json_atomic
-from tao_automl.platforms.local.sdk import UnknownJobError
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def default_state_dir() -> Path:
     return Path(cache) / "tao-automl" / "kubernetes"
 
 
-class KubernetesSDK:
+class KubernetesSDK(PlatformBase):
     """Runs jobs as Kubernetes Jobs; see the module docstring."""
 
     poll_interval_s: float = 0.5
@@ -201,9 +200,7 @@ class KubernetesSDK:
         if not image:
             raise UserInputError("image: the kubernetes platform needs a container image; set the skill's "
                                  "container_image, pass image=..., or give KubernetesSDK(image=...) a default")
-        job_name = kwargs.get("job_name")
-        if job_name is not None and (not isinstance(job_name, str) or not job_name.strip()):
-            raise UserInputError(f"job_name must be a non-empty string, got {job_name!r}")
+        job_name = check_job_name(kwargs.get("job_name"))
         name = k8s_name(job_name, f"tao-job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
         results = (outputs or {}).get("results_dir")
         results_dir = str(Path(str(results)).expanduser().resolve()) if results else \
@@ -235,6 +232,17 @@ class KubernetesSDK:
             logger.info("kubernetes job %s/%s created (image %s, %d node(s))", self.namespace, name, image,
                         rec["num_nodes"])
             return self._job(rec)
+
+    def find_job(self, job_name: str) -> str | None:
+        """The name (= id) of the Job submitted under ``job_name`` (its record, else the API), or None."""
+        name = k8s_name(check_job_name(job_name), "")
+        with self._name_lock(name):
+            found = read_json(self._record_path(name))
+            if found is not None:
+                self._records[name] = found
+                return name
+            job = self._read_job(name)
+            return None if job is None else str(self._adopt(job)["id"])
 
     def _create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         name = manifest["metadata"]["name"]
@@ -427,9 +435,3 @@ class KubernetesSDK:
             self._refresh(rec)
         logger.info("kubernetes job %s/%s cancelled", self.namespace, rec["id"])
         return True
-
-    # ------------------------------------------------------------------ wait
-    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
-        """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
-        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)
-

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tao_automl.platforms.analysis import ERROR_PATTERN
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.kubernetes.manifest import CONTAINER, INDEX_ANNOTATION
-from tao_automl.platforms.local.analysis import ERROR_PATTERN
 
 #: Waiting reasons that never resolve by themselves: the job fails at once.
 FATAL_WAITING = frozenset({"ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError",

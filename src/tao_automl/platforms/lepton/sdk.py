@@ -33,8 +33,9 @@ from leptonai.api.v2.types.job import LeptonJob, LeptonJobQueryMode, LeptonJobUs
 from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.common import check_int, command_text, poll_until_finished
+from tao_automl.platforms.analysis import ERROR_PATTERN
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.common import check_int, check_job_name, command_text
 from tao_automl.platforms.lepton.state import (
     exit_code,
     log_entries,
@@ -42,8 +43,6 @@ from tao_automl.platforms.lepton.state import (
     without_markers,
     wrap_command,
 )
-from tao_automl.platforms.local.analysis import ERROR_PATTERN
-from tao_automl.platforms.local.sdk import UnknownJobError
 from tao_automl.platforms.retry import TransientPlatformError
 
 logger = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ def _credentials(workspace_id: str | None) -> tuple[str, str]:
     return workspace, token
 
 
-class LeptonSDK:
+class LeptonSDK(PlatformBase):
     """Runs jobs as DGX Cloud Lepton batch jobs; see the module docstring."""
 
     poll_interval_s: float = 5.0
@@ -153,9 +152,7 @@ class LeptonSDK:
         text = command_text(command)
         shape = self._shape(gpu_count, kwargs.get("resource_shape"))
         node_group = kwargs.get("dedicated_node_group") or self.defaults["dedicated_node_group"]
-        name = kwargs.get("job_name")
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise UserInputError(f"job_name must be a non-empty string, got {name!r}")
+        name = check_job_name(kwargs.get("job_name"))
         lepton_name = lepton_job_name(name) if name else f"tao-job-{uuid.uuid4().hex[:12]}"
         key = lepton_name.rsplit("-", 1)[-1]
         results = str((outputs or {}).get("results_dir") or f"{self.results_root.rstrip('/')}/{lepton_name}")
@@ -205,6 +202,11 @@ class LeptonSDK:
                 raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
             envs.append(EnvVar(name=key, value=str(value)))
         return envs
+
+    def find_job(self, job_name: str) -> str | None:
+        """The id of the Lepton job created under ``job_name`` (alive or archived), or None."""
+        lepton_name = lepton_job_name(str(check_job_name(job_name)))
+        return self._find_named(lepton_name, lepton_name.rsplit("-", 1)[-1])
 
     def _find_named(self, lepton_name: str, key: str) -> str | None:
         """The id of a job already created under ``lepton_name`` (alive or archived), if any."""
@@ -304,12 +306,6 @@ class LeptonSDK:
             self._final.pop(job_id, None)
         logger.info("lepton job %s stopped", job_id)
         return True
-
-    # ------------------------------------------------------------- wait
-    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
-        """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
-        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)
-
 
 def _describe(job_id: str, status: JobStatus, state: str | None, code: int | None, found: list[str]) -> str:
     """One sentence on why the job did not succeed."""

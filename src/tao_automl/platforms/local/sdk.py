@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.common import check_int, contained_path
+from tao_automl.platforms.analysis import analyse
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.common import check_int, check_job_name, contained_path
+from tao_automl.platforms.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local import process as proc
-from tao_automl.platforms.local.analysis import analyse
-from tao_automl.platforms.local.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local.gpus import GpuAllocator, detect_gpus
 from tao_automl.platforms.local.wrapper import CANCEL_MARKER, EXIT_FILE
 
@@ -43,13 +43,6 @@ _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 # A job.json without a pid this old was never started (its creator died between the two writes).
 _NEVER_STARTED_AFTER_S = 60.0
 _KILL_WAIT_S = 5.0
-
-
-class UnknownJobError(PlatformError, KeyError):
-    """No local job with this id exists in the SDK's jobs directory or index."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown job"
 
 
 @dataclass
@@ -109,7 +102,7 @@ def _working_dir(value: object) -> Path | None:
     return path
 
 
-class LocalSDK:
+class LocalSDK(PlatformBase):
     """Runs jobs as local subprocesses; GPU ids are handed out through ``CUDA_VISIBLE_DEVICES``."""
 
     cancel_grace_s: float = 10.0
@@ -189,9 +182,7 @@ class LocalSDK:
                 "host (use gpu_count for several GPUs, or slurm / kubernetes / lepton for multi-node jobs)"
             )
         wrapper_args = _wrapper_args(command)
-        name = kwargs.get("job_name")
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise UserInputError(f"job_name must be a non-empty string, got {name!r}")
+        name = check_job_name(kwargs.get("job_name"))
         cwd = _working_dir(kwargs.get("working_dir"))
         self._image_notice(image)
         with self._lock:
@@ -204,6 +195,13 @@ class LocalSDK:
             rec = self._prepare(job_id, name, command, gpus, env_vars, outputs, cwd)
             self._launch(rec, wrapper_args, env)
             return self._job(rec)
+
+    def find_job(self, job_name: str) -> str | None:
+        """The id of the job submitted under ``job_name`` (its record on disk), or None."""
+        name = check_job_name(job_name)
+        with self._lock:
+            rec = self._find(job_id_for_name(str(name)))
+            return rec.id if rec is not None and rec.data.get("name") == name else None
 
     def _find_named(self, job_id: str, name: str) -> _Record | None:
         """The job already submitted under ``name`` (idempotent submission), if any."""

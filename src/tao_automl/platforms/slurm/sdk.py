@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus
-from tao_automl.platforms.common import contained_path, name_lock, poll_until_finished
-from tao_automl.platforms.local.analysis import ERROR_PATTERN
-from tao_automl.platforms.local.files import read_json, write_json_atomic
-from tao_automl.platforms.local.sdk import UnknownJobError, job_id_for_name
+from tao_automl.platforms.analysis import ERROR_PATTERN
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.common import check_job_name, contained_path, name_lock
+from tao_automl.platforms.files import read_json, write_json_atomic
+from tao_automl.platforms.local.sdk import job_id_for_name
 from tao_automl.platforms.slurm.script import JobOptions, batch_script
 from tao_automl.platforms.slurm.shell import Shell
 from tao_automl.platforms.slurm.state import (
@@ -60,7 +60,7 @@ def default_state_dir() -> Path:
     return Path(cache) / "tao-automl" / "slurm"
 
 
-class SlurmSDK:
+class SlurmSDK(PlatformBase):
     """Submits jobs to Slurm through its CLI; see the module docstring for the layout."""
 
     poll_interval_s: float = 0.5
@@ -144,9 +144,7 @@ class SlurmSDK:
     ) -> Job:
         """``sbatch`` a script running ``command``; with ``job_name`` an existing job of that name is returned."""
         opts = JobOptions.build(gpu_count, kwargs, self.defaults)
-        name = kwargs.get("job_name")
-        if name is not None and (not isinstance(name, str) or not name.strip() or "\n" in name):
-            raise UserInputError(f"job_name must be a non-empty single-line string, got {name!r}")
+        name = check_job_name(kwargs.get("job_name"), single_line=True)
         key = job_id_for_name(name) if name else f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         slurm_name = name or key
         self._image_notice(image)
@@ -176,6 +174,14 @@ class SlurmSDK:
             write_json_atomic(self._name_path(key), {"name": slurm_name, "id": job_id})
             logger.info("slurm job %s (%s) submitted", job_id, slurm_name)
             return self._job(rec)
+
+    def find_job(self, job_name: str) -> str | None:
+        """The id of the Slurm job submitted under ``job_name`` (name index, else ``squeue``), or None."""
+        name = str(check_job_name(job_name, single_line=True))
+        key = job_id_for_name(name)
+        with self._name_lock(key):
+            rec = self._existing(key, name)
+        return None if rec is None else str(rec["id"])
 
     def _existing(self, key: str, name: str) -> dict[str, Any] | None:
         """The job already submitted under ``name``: from the name index, else from ``squeue``."""
@@ -352,12 +358,6 @@ class SlurmSDK:
                 time.sleep(0.2)
         logger.info("slurm job %s cancelled", job_id)
         return True
-
-    # ------------------------------------------------------------- wait
-    def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
-        """Poll every ``poll_interval_s`` until one of ``job_ids`` has finished or ``timeout`` passes."""
-        poll_until_finished(self.get_job_status, job_ids, timeout, self.poll_interval_s)
-
 
 def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: list[str]) -> str:
     """One sentence on why the job did not succeed."""

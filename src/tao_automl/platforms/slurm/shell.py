@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tao_automl.errors import PlatformError
-from tao_automl.platforms.local.files import read_text, tail_lines
+from tao_automl.platforms.files import read_text, tail_lines
 from tao_automl.platforms.retry import TransientPlatformError
 
 #: Slurm / ssh messages that mean "try again later", not "this request is wrong".

@@ -1,4 +1,4 @@
-"""On-disk helpers of the local platform: atomic JSON files and reading a log's tail."""
+"""On-disk helpers shared by the platforms: atomic JSON files and reading a text file or its tail."""
 
 from __future__ import annotations
 

@@ -1,0 +1,96 @@
+"""Failure analysis shared by the platforms: error-looking log lines and one sentence on why a job ended."""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+from tao_automl.platforms.files import tail_lines
+
+ERROR_PATTERN = re.compile(
+    r"Traceback|Error|Exception|FAILED|\bFAIL\b|\bfatal\b|\bkilled\b|Killed|out of memory|"
+    r"Segmentation fault|core dumped|Aborted|command not found|No such file",
+    re.IGNORECASE,
+)
+#: How many log lines a failure analysis scans (the tail of the log).
+SCAN_LINES = 500
+_MAX_ERROR_LINES = 20
+_TAIL_LINES = 10
+_MAX_LINE_CHARS = 500
+
+_EXIT_HINTS = {
+    126: "the command could not be executed (permission denied?)",
+    127: "the command was not found",
+}
+
+
+def failure_from_log(log: str | None) -> list[str]:
+    """The last lines of ``log`` that look like errors, followed by its last lines (no repeats)."""
+    lines = [line.rstrip()[:_MAX_LINE_CHARS] for line in (log or "").splitlines()]
+    lines = [line for line in lines if line.strip()]
+    picked = [line for line in lines if ERROR_PATTERN.search(line)][-_MAX_ERROR_LINES:]
+    picked += [line for line in lines[-_TAIL_LINES:] if line not in picked]
+    return picked
+
+
+def last_error(found: list[str]) -> str | None:
+    """The last error-looking line of ``found`` (stripped), or None."""
+    return next((line.strip() for line in reversed(found) if ERROR_PATTERN.search(line)), None)
+
+
+def error_lines(log_path: Path) -> list[str]:
+    """:func:`failure_from_log` of the tail of the log file at ``log_path``."""
+    return failure_from_log(tail_lines(log_path, SCAN_LINES))
+
+
+def signal_hint(name: str) -> str:
+    if name == "SIGKILL":
+        return " (often the out-of-memory killer or a manual kill -9)"
+    if name == "SIGSEGV":
+        return " (a segmentation fault)"
+    return ""
+
+
+def exit_hint(code: int) -> str:
+    """Why a process may have exited with ``code``, in words (empty when nothing useful can be said)."""
+    if code in _EXIT_HINTS:
+        return f" ({_EXIT_HINTS[code]})"
+    if code > 128:
+        try:
+            name = signal.Signals(code - 128).name
+        except ValueError:
+            return ""
+        return f" (128+{code - 128}: the command was probably killed by {name}{signal_hint(name)})"
+    return ""
+
+
+def describe(job_id: str, state: str, data: dict[str, Any], found: list[str], platform: str = "Local") -> str:
+    """One readable sentence on why a process job did not succeed (exit code, signal or a message)."""
+    if state == "cancelled":
+        return f"{platform} job {job_id} was cancelled."
+    if data.get("exit_code") is None:
+        detail = data.get("message") or "its process vanished without an exit code"
+        return f"{platform} job {job_id} failed: {detail}."
+    sig = data.get("signal")
+    if sig:
+        return f"{platform} job {job_id} was killed by {sig}{signal_hint(str(sig))}."
+    code = int(data["exit_code"])
+    error = last_error(found)
+    reason = f": {error}" if error else ""
+    return f"{platform} job {job_id} failed with exit code {code}{exit_hint(code)}{reason}."
+
+
+def analyse(job_id: str, state: str, data: dict[str, Any], log_path: Path) -> dict[str, Any]:
+    """The failure-analysis dict of a failed or cancelled local job."""
+    found = error_lines(log_path)
+    return {
+        "job_id": job_id,
+        "status": state,
+        "exit_code": data.get("exit_code"),
+        "signal": data.get("signal"),
+        "error_lines": found,
+        "message": describe(job_id, state, data, found),
+        "log_path": str(log_path),
+    }
