@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
                         type(exc).__name__, exc)
         else:
             if value is not None:
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    log.warning("metric_extractor returned %r, not a number; the rec fails", value)
+                    return None, f"metric_extractor returned {value!r}, not a number"
                 return float(value), "metric_extractor"
     status_text = read_results_file(sdk, job_id, results_dir, STATUS_FILE)
     if status_text:

@@ -305,7 +305,7 @@ class AutoMLRunner:
                 except Exception as exc:
                     log.warning("rec %d: eval_fn raised %s: %s; using the extracted value", rec_id,
                                 type(exc).__name__, exc)
-            message = None if value is not None else (
+            message = None if value is not None else source if source.startswith("metric_extractor") else (
                 f"job succeeded but reported no metric {metric!r} (looked in status.json kpi and the logs)"
             )
             crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet

@@ -73,7 +73,8 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
             key = searched[0]
             raise SearchSpaceError(
                 f"spec_overrides.{key}: the key is also searched, so one value would override every rec's; drop it "
-                "from spec_overrides, or from the search with automl_hyperparameters/custom_param_ranges"
+                "from spec_overrides, or from the search with automl_hyperparameters/custom_param_ranges",
+                field=f"spec_overrides.{key}", value=overrides.get(key, key), allowed="a key that is not searched",
             )
     return spec
 

@@ -1,0 +1,169 @@
+"""The run plan: one preparation for runner, dry run, preflight and AutoML; what ran is what is recorded."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import shlex
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import write_skill
+from tao_automl.brain.registry import ALGORITHMS
+from tao_automl.cli.main import main
+from tao_automl.errors import SearchSpaceError, SettingsError
+from tao_automl.platforms.base import Job
+from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.runner.plan import RunPlan
+from tao_automl.runner.run_args import RunArgs
+from tao_automl.settings import AutoMLSettings, Direction
+from tao_automl.util.dotted import flatten
+
+LLM_BRAINS = {"llm", "hybrid", "autoresearch"}
+
+
+class SpecReadingSDK:
+    """An in-process platform: a job "runs" when created — it reads the spec file its command names (the file the
+    runner rendered), writes status.json and a checkpoint to its results folder, and succeeds. No subprocess."""
+
+    def __init__(self) -> None:
+        self.ids = itertools.count(1)
+        self.specs: dict[str, dict[str, Any]] = {}
+
+    def create_job(self, image: str | None, command: str, gpu_count: int = 0, env_vars: Any = None,
+                   inputs: Any = None, outputs: Any = None, job_name: str | None = None, **_: Any) -> Job:
+        words = shlex.split(command)
+        spec = yaml.safe_load(Path(words[words.index("-e") + 1]).read_text())
+        train = spec["train"]
+        loss = (math.log10(train["optim"]["lr"]) + 2) ** 2 + 0.1 * train["layers"] + train["num_epochs"] * 1e-3
+        results = Path(outputs["results_dir"])
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "status.json").write_text(f'{{"epoch": {train["num_epochs"]}, "kpi": {{"val_loss": {loss}}}}}\n')
+        (results / f"model_epoch_{train['num_epochs']}.pth").write_bytes(b"x")
+        job_id = f"job{next(self.ids)}"
+        self.specs[job_id] = spec
+        return Job(id=job_id, results_dir=str(results), name=job_name)
+
+    def get_job_status(self, job_id: str) -> str:
+        return "SUCCESS"
+
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> str:
+        return ""
+
+    def get_failure_analysis(self, job_id: str) -> None:
+        return None
+
+    def cancel_job(self, job_id: str) -> bool:
+        return True
+
+
+def _settings(algorithm: str, **extra: Any) -> dict[str, Any]:
+    return {"algorithm": algorithm, "metric": "val_loss", "automl_max_recommendations": 6, "automl_max_epochs": 4,
+            "automl_reduction_factor": 2, "automl_population_size": 3, "automl_max_concurrent": 2, "seed": 3,
+            "poll_interval_s": 0.01, **extra}
+
+
+@pytest.mark.parametrize("algorithm", sorted(set(ALGORITHMS) - LLM_BRAINS))
+def test_every_recorded_param_is_the_value_in_the_spec_that_ran(algorithm: str, toy_skill: Path,
+                                                                 tmp_path: Path) -> None:
+    """For every (non-LLM) brain in the registry: re-read each rec's rendered spec file; the recorded params are the
+    values in it, and a multi-fidelity rec's budget is the epoch value it ran with."""
+    sdk = SpecReadingSDK()
+    result = AutoMLRunner(sdk, toy_skill).run(automl_settings=_settings(algorithm), workspace_path=tmp_path / "ws",
+                                              spec_overrides={"train.act": "tanh"},
+                                              automl_hyperparameters=["train.optim.lr", "train.layers", "train.flag"])
+    history = result["history"]
+    assert history and all(h["status"] in ("success", "stopped") for h in history), history
+    for rec in history:
+        spec_file = Path(rec["results_dir"]).parent / "train_spec.yaml"
+        ran = dict(flatten(yaml.safe_load(spec_file.read_text())))
+        assert ran == dict(flatten(sdk.specs[rec["job_id"]]))
+        for key, value in rec["params"].items():
+            assert ran[key] == value, (rec["rec_id"], key)
+        assert ran["train.act"] == "tanh"
+
+
+def test_a_searched_key_in_spec_overrides_is_refused_before_anything_exists(toy_skill: Path, tmp_path: Path) -> None:
+    with pytest.raises(SearchSpaceError, match=r"spec_overrides\.train\.optim\.lr: the key is also searched"):
+        AutoMLRunner(SpecReadingSDK(), toy_skill).run(automl_settings=_settings("random"),
+                                                      spec_overrides={"train.optim.lr": 0.5},
+                                                      workspace_path=tmp_path / "ws")
+    assert not (tmp_path / "ws").exists()
+    # dropping it from the search makes the override legal
+    plan = RunPlan.build(RunArgs(skill_dir=str(toy_skill), automl_hyperparameters=["train.layers"],
+                                 spec_overrides={"train.optim.lr": 0.5}))
+    assert plan.space.names == ["train.layers"]
+
+
+def test_cli_refuses_a_searched_override_with_exit_2(toy_skill: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(toy_skill), "workspace_path": "ws",
+                                      "spec_overrides": {"train.layers": 3}}))
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "spec_overrides.train.layers: the key is also searched" in err and "Traceback" not in err
+    assert not (tmp_path / "ws").exists()
+
+
+def test_plan_resolves_kpi_and_direction_once(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank")
+    info = skill / "references" / "skill_info.yaml"
+    data = yaml.safe_load(info.read_text())
+    info.write_text(yaml.safe_dump({**data, "kpi_metric": "val_acc", "kpi_direction": "maximize"}))
+    plan = RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"metric": "kpi"}))
+    assert (plan.metric, plan.direction) == ("val_acc", Direction.MAXIMIZE)
+    assert plan.epoch_key is None
+    asha = RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"algorithm": "asha"}))
+    assert asha.epoch_key == "train.num_epochs" and asha.budget_context(3).spec_overrides == {"train.num_epochs": 3}
+    info.write_text(yaml.safe_dump(data))
+    with pytest.raises(Exception, match="'kpi' needs the model's monitoring metric"):
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"metric": "kpi"}))
+
+
+def test_relative_paths_become_absolute_at_the_boundary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = RunArgs(skill_dir="bank/x", workspace_path="runs/", train_dataset_uri="data/train",
+                   eval_dataset_uri="s3://bucket/val", base_checkpoint="ckpt/m.pth",
+                   dataset_keys={"a.b": "rel/x", "c": "builtin:digits"}).resolved()
+    assert args.skill_dir == str(tmp_path / "bank" / "x") and args.workspace_path == str(tmp_path / "runs")
+    assert args.train_dataset_uri == str(tmp_path / "data" / "train") and args.eval_dataset_uri == "s3://bucket/val"
+    assert args.base_checkpoint == str(tmp_path / "ckpt" / "m.pth")
+    assert args.dataset_keys == {"a.b": str(tmp_path / "rel" / "x"), "c": "builtin:digits"}
+
+
+# ------------------------------------------------------------------ typed settings
+BOOLS = ["automl_delete_intermediate_ckpt", "override_automl_disabled_params", "llm_analyzer_enabled",
+         "llm_analyzer_narrow_ranges"]
+
+
+@pytest.mark.parametrize("name", BOOLS)
+@pytest.mark.parametrize(("given", "expected"), [(True, True), (False, False), ("false", False), ("FALSE", False),
+                                                 ("No", False), ("true", True), ("yes", True), ("YES", True),
+                                                 (np.bool_(True), True)])
+def test_bool_settings_take_real_bools_or_exact_words(name: str, given: Any, expected: bool) -> None:
+    assert getattr(AutoMLSettings.from_mapping({name: given}), name) is expected
+
+
+@pytest.mark.parametrize("name", BOOLS)
+@pytest.mark.parametrize("given", ["0", "1", "", "off", "f", 1, 0, 2.0, [], "truthy"])
+def test_bool_settings_refuse_anything_else(name: str, given: Any) -> None:
+    with pytest.raises(SettingsError, match=rf"automl_settings\.{name}: .* is not allowed; expected true or false"):
+        AutoMLSettings.from_mapping({name: given})
+
+
+def test_numpy_integers_are_integers_and_floats_are_not() -> None:
+    settings = AutoMLSettings.from_mapping({"automl_max_concurrent": np.int64(2), "seed": np.int32(5)})
+    assert settings.automl_max_concurrent == 2 and type(settings.automl_max_concurrent) is int
+    with pytest.raises(SettingsError, match=r"automl_max_concurrent: 2\.0 is not allowed; expected an integer >= 1"):
+        AutoMLSettings.from_mapping({"automl_max_concurrent": 2.0})
+
+
+def test_default_budget_is_ten_recs_and_max_experiments_is_refused() -> None:
+    assert AutoMLSettings().automl_max_recommendations == 10
+    with pytest.raises(SettingsError, match="automl_max_experiments: not supported: .*automl_max_recommendations"):
+        AutoMLSettings.from_mapping({"algorithm": "autoresearch", "automl_max_experiments": 5})
