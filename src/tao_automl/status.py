@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.experiment.store import DB_NAME, RunStore
-from tao_automl.experiment.summary import summarise
+from tao_automl.experiment.summary import public_json, summarise
 
 
 def query_status(workspace_path: str | Path) -> dict[str, Any]:
@@ -29,6 +29,6 @@ def query_status(workspace_path: str | Path) -> dict[str, Any]:
             store.close()
     except sqlite3.Error as exc:
         return {"error": f"cannot read run state at {str(run_dir)!r}: {exc}"}
-    summary["recommendations"] = summary.pop("history")
+    summary = public_json(summary)
     summary["run_dir"] = str(run_dir)
     return summary

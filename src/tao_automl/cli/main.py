@@ -28,6 +28,7 @@ from tao_automl.errors import (
     error_json,
 )
 from tao_automl.experiment.core import Recommendation
+from tao_automl.experiment.summary import public_json
 
 EXIT_FAILED, EXIT_USAGE = EXIT_NO_RESULT, EXIT_USER_ERROR
 
@@ -52,7 +53,7 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
                 f"the sweep ended in state {state!r} without a result", field="progress.state", value=state,
                 allowed=["finished"], hint=f"read the failed recs with `tao-automl status {summary.get('run_dir')}`"
                 " and fix their cause, then `tao-automl resume RUN_DIR`"))}
-        print(json.dumps(summary, indent=2, default=str))
+        print(json.dumps(public_json(summary), indent=2, default=str))
     else:
         print(ranked_table(summary))
         print(f"run folder: {summary.get('run_dir')}")
@@ -129,7 +130,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     if _as_json(args):
         print(json.dumps(status, indent=2, default=str))
     else:
-        status["history"] = status["recommendations"]
         print(ranked_table(status))
         print(f"state: {status['progress'].get('state')}; active jobs: "
               f"{', '.join(str(a['job_id']) for a in status['active_jobs']) or 'none'}")

@@ -230,7 +230,9 @@ class Experiment:
         stored_value = value if value is not None and math.isfinite(value) else None
         if budget is not None:
             self.store.log_event("trained_budget", rec_id, budget=budget)
-        self.store.finish_rec(rec_id, status, stored_value, message)
+        trained = budget if budget is not None else (self.trial(rec_id).budget or row.budget)
+        self.store.finish_rec(rec_id, status, stored_value, message,
+                              budget_reached=trained if stored_value is not None else None)
         row = self.refresh(rec_id)
         self._observe(rec_id, status, stored_value, budget if budget is not None else self._budget_of(row))
         llm_records.persist(self.store, llm_records.drain(self.brain), [])  # e.g. verdicts made on this result

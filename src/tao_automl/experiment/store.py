@@ -35,7 +35,10 @@ CREATE TABLE IF NOT EXISTS recs (
     created_at REAL NOT NULL,
     submitted_at REAL,
     finished_at REAL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    spec_path TEXT,
+    budget INTEGER,
+    budget_reached INTEGER
 );
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -50,6 +53,8 @@ CREATE TABLE IF NOT EXISTS events (
 UNSUBMITTED = "created"
 ACTIVE_STATES = ("pending", "running")
 FINAL_STATES = ("success", "failure", "cancelled", "stopped")
+#: Columns added after the first release, with their SQL type (older run folders get them on a writable open).
+_ADDED_COLUMNS = {"spec_path": "TEXT", "budget": "INTEGER", "budget_reached": "INTEGER"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ class RecRow:
     submitted_at: float | None
     finished_at: float | None
     updated_at: float
+    spec_path: str | None = None  # the spec file the job received (written when the rec is rendered)
+    budget: int | None = None  # epochs the rendered spec asks for
+    budget_reached: int | None = None  # epochs its metric was measured at (stopped recs: fewer than budget)
 
     @property
     def is_final(self) -> bool:
@@ -77,12 +85,14 @@ class RecRow:
 
 
 def _row(r: sqlite3.Row) -> RecRow:
+    keys = r.keys()
+    added = {name: r[name] for name in _ADDED_COLUMNS if name in keys}
     return RecRow(
         rec_id=r["rec_id"], params=json.loads(r["params"]), specs=json.loads(r["specs"]), status=r["status"],
         job_name=r["job_name"], job_id=r["job_id"], results_dir=r["results_dir"], metric_value=r["metric_value"],
         message=r["message"], trial=json.loads(r["trial"]) if r["trial"] else None,
         created_at=r["created_at"], submitted_at=r["submitted_at"],
-        finished_at=r["finished_at"], updated_at=r["updated_at"],
+        finished_at=r["finished_at"], updated_at=r["updated_at"], **added,
     )
 
 
@@ -102,11 +112,18 @@ class RunStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
+            self._add_missing_columns()
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout=5000")
 
     def close(self) -> None:
         self._conn.close()
+
+    def _add_missing_columns(self) -> None:
+        have = {r[1] for r in self._conn.execute("PRAGMA table_info(recs)")}
+        for name, sql_type in _ADDED_COLUMNS.items():
+            if name not in have:
+                self._conn.execute(f"ALTER TABLE recs ADD COLUMN {name} {sql_type}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -159,22 +176,32 @@ class RunStore:
             )
             self._event(conn, "job_submitted", rec_id, {"job_id": job_id, "results_dir": results_dir})
 
+    def set_rendered(self, rec_id: int, specs: Mapping[str, Any], spec_path: str, budget: int | None) -> None:
+        """Replace the rec's spec by the one rendered for its job (overrides, budget, paths applied)."""
+        with self._tx() as conn:
+            conn.execute("UPDATE recs SET specs=?, spec_path=?, budget=?, updated_at=? WHERE rec_id=?",
+                         (json.dumps(dict(specs)), spec_path, budget, time.time(), rec_id))
+            self._event(conn, "spec_rendered", rec_id, {"spec_path": spec_path, "budget": budget})
+
     def set_status(self, rec_id: int, status: str) -> None:
         with self._tx() as conn:
             conn.execute("UPDATE recs SET status=?, updated_at=? WHERE rec_id=?", (status, time.time(), rec_id))
             self._event(conn, "status", rec_id, {"status": status})
 
-    def finish_rec(self, rec_id: int, status: str, metric_value: float | None, message: str | None) -> None:
+    def finish_rec(self, rec_id: int, status: str, metric_value: float | None, message: str | None,
+                   budget_reached: int | None = None) -> None:
+        """End a rec; ``budget_reached``: epochs its metric was measured at (None: unknown or no metric)."""
         if status not in FINAL_STATES:
             raise ValueError(f"finish_rec: {status!r} is not a final state {FINAL_STATES}")
         now = time.time()
         with self._tx() as conn:
             conn.execute(
-                "UPDATE recs SET status=?, metric_value=?, message=?, finished_at=?, updated_at=? WHERE rec_id=?",
-                (status, metric_value, message, now, now, rec_id),
+                "UPDATE recs SET status=?, metric_value=?, message=?, finished_at=?, updated_at=?, budget_reached=? "
+                "WHERE rec_id=?",
+                (status, metric_value, message, now, now, budget_reached, rec_id),
             )
-            self._event(conn, "rec_finished", rec_id,
-                        {"status": status, "metric_value": metric_value, "message": message})
+            self._event(conn, "rec_finished", rec_id, {"status": status, "metric_value": metric_value,
+                                                       "message": message, "budget_reached": budget_reached})
 
     def log_event(self, kind: str, rec_id: int | None = None, **payload: Any) -> None:
         with self._tx() as conn:

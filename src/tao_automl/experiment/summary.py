@@ -1,7 +1,10 @@
-"""The one place that turns persisted recs into progress, best and history dicts.
+"""The one place that turns persisted recs into progress, best and per-rec dicts.
 
 Used by the live runner, the ask/tell class and :func:`tao_automl.status.query_status`, so every
-view of a run agrees.
+view of a run agrees: ``run --json``, ``status --json`` and ``query_status`` carry the same fields.
+
+Ranking never mixes budgets silently: when the run is multi-fidelity (its trials carry an epoch budget),
+recs are ranked by the highest budget their metric was measured at first, then by the metric.
 """
 
 from __future__ import annotations
@@ -11,32 +14,73 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tao_automl.experiment.store import ACTIVE_STATES, FINAL_STATES, UNSUBMITTED, RecRow
-from tao_automl.metrics.parse import is_better, is_valid_metric
+from tao_automl.metrics.parse import is_valid_metric
+
+#: Statuses whose metric can be ranked (a stopped rec keeps the value it reached).
+RANKED_STATES = ("success", "stopped")
+
+
+def is_multi_fidelity(recs: Sequence[RecRow]) -> bool:
+    """Whether the run's scheduler planned an epoch budget per trial (ASHA, Hyperband, BOHB, ...)."""
+    return any(r.trial is not None and r.trial.get("budget") is not None for r in recs)
+
+
+def ranked_recs(recs: Sequence[RecRow], direction: str) -> list[RecRow]:
+    """Recs with a rankable metric, best first: highest budget reached first for multi-fidelity runs."""
+    multi = is_multi_fidelity(recs)
+    sign = -1.0 if direction == "maximize" else 1.0
+    rankable = [r for r in recs if r.status in RANKED_STATES and is_valid_metric(r.metric_value)]
+
+    def key(rec: RecRow) -> tuple[float, float, int]:
+        assert rec.metric_value is not None
+        budget = float(rec.budget_reached or 0) if multi else 0.0
+        return (-budget, sign * rec.metric_value, rec.rec_id)
+
+    return sorted(rankable, key=key)
 
 
 def best_rec(recs: Sequence[RecRow], direction: str) -> RecRow | None:
-    """The successful rec with the best metric; failures and non-finite values never qualify."""
-    best: RecRow | None = None
-    for rec in recs:
-        if rec.status == "success" and is_valid_metric(rec.metric_value):
-            assert rec.metric_value is not None
-            if best is None or is_better(rec.metric_value, best.metric_value, direction):
-                best = rec
-    return best
+    """The best successful rec (at the highest budget reached, for multi-fidelity runs); failures never qualify."""
+    return next((r for r in ranked_recs(recs, direction) if r.status == "success"), None)
+
+
+def _elapsed_eta(recs: Sequence[RecRow], meta: Mapping[str, Any], completed: int,
+                 total: int) -> tuple[float | None, float | None]:
+    start = meta.get("created_at")
+    if start is None:
+        return None, None
+    running = meta.get("state") == "running"
+    end = time.time() if running or meta.get("ended_at") is None else float(meta["ended_at"])
+    elapsed = max(0.0, end - float(start))
+    if completed >= total:
+        return elapsed, 0.0
+    if not running or completed == 0:
+        return elapsed, None
+    return elapsed, elapsed / completed * (total - completed)
 
 
 def progress(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]:
     direction = str(meta.get("direction", "maximize"))
     best = best_rec(recs, direction)
+    completed = sum(r.status in FINAL_STATES for r in recs)
+    total = int(meta.get("budget", len(recs)))
+    elapsed, eta = _elapsed_eta(recs, meta, completed, total)
+    multi = is_multi_fidelity(recs)
     return {
-        "completed": sum(r.status in FINAL_STATES for r in recs),
+        "completed": completed,
         "succeeded": sum(r.status == "success" for r in recs),
         "failed": sum(r.status == "failure" for r in recs),
-        "cancelled": sum(r.status in ("cancelled", "stopped") for r in recs),
+        "stopped": sum(r.status == "stopped" for r in recs),
+        "cancelled": sum(r.status == "cancelled" for r in recs),
+        "running": sum(r.status in ACTIVE_STATES for r in recs),
         "pending": sum(r.status in (*ACTIVE_STATES, UNSUBMITTED) for r in recs),
-        "total": int(meta.get("budget", len(recs))),
+        "total": total,
         "best_metric": best.metric_value if best else None,
         "best_rec_id": best.rec_id if best else None,
+        "best_budget": best.budget_reached if best else None,
+        "ranked_by": "budget_reached, then metric" if multi else "metric",
+        "elapsed_s": None if elapsed is None else round(elapsed, 3),
+        "eta_s": None if eta is None else round(eta, 3),
         "algorithm": meta.get("algorithm"),
         "metric": meta.get("metric"),
         "direction": direction,
@@ -49,22 +93,36 @@ def best_dict(recs: Sequence[RecRow], direction: str) -> dict[str, Any] | None:
     best = best_rec(recs, direction)
     if best is None:
         return None
-    return {"rec_id": best.rec_id, "specs": best.specs, "params": best.params, "metric_value": best.metric_value}
+    return {"rec_id": best.rec_id, "specs": best.specs, "spec_path": best.spec_path, "params": best.params,
+            "metric_value": best.metric_value, "budget": best.budget_reached}
 
 
-def rec_dict(rec: RecRow) -> dict[str, Any]:
+def rec_dict(rec: RecRow, rank: int | None = None) -> dict[str, Any]:
+    """Everything known about one rec; ``specs`` is the spec its job received once it was rendered."""
     end = rec.finished_at or time.time()
+    trial = rec.trial or {}
     return {
         "rec_id": rec.rec_id,
+        "rank": rank,
         "params": rec.params,
         "specs": rec.specs,
+        "spec_path": rec.spec_path,
+        "job_name": rec.job_name,
         "job_id": rec.job_id,
         "status": "pending" if rec.status == UNSUBMITTED else rec.status,
         "metric": rec.metric_value,
         "metric_value": rec.metric_value,
         "message": rec.message,
+        "budget": rec.budget,
+        "budget_reached": rec.budget_reached,
+        "bracket": trial.get("bracket"),
+        "rung": trial.get("rung"),
+        "parent": trial.get("parent"),
         "results_dir": rec.results_dir,
-        "duration_s": round(end - rec.submitted_at, 3) if rec.submitted_at else None,
+        "created_at": rec.created_at,
+        "started_at": rec.submitted_at,
+        "finished_at": rec.finished_at,
+        "wall_time_s": round(end - rec.submitted_at, 3) if rec.submitted_at else None,
     }
 
 
@@ -77,16 +135,28 @@ def _with_reasoning(row: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, A
 
 
 def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The result/status dict shared by ``run()``, ``AutoML.get_status()`` and ``query_status``."""
+    """The result/status dict shared by ``run()``, ``AutoML.get_status()`` and ``query_status``.
+
+    ``recommendations`` lists every rec in id order; ``history`` is the same list (the Python API's older name;
+    :func:`public_json` drops it so machine output names it once).
+    """
     direction = str(meta.get("direction", "maximize"))
+    ranks = {r.rec_id: i for i, r in enumerate(ranked_recs(recs, direction), start=1)}
+    rows = [_with_reasoning(rec_dict(r, ranks.get(r.rec_id)), meta) for r in recs]
     return {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": meta.get("run_dir"),
         "best": best_dict(recs, direction),
         "progress": progress(recs, meta),
-        "history": [_with_reasoning(rec_dict(r), meta) for r in recs],
+        "recommendations": rows,
+        "history": rows,
         "active_jobs": [
             {"rec_id": r.rec_id, "job_id": r.job_id, "status": r.status, "updated_at": r.updated_at}
             for r in recs if r.status in ACTIVE_STATES
         ],
     }
+
+
+def public_json(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary as ``run --json`` and ``status --json`` print it: one name per field."""
+    return {k: v for k, v in summary.items() if k != "history"}

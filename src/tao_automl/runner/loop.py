@@ -18,7 +18,7 @@ from typing import Any
 
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING
-from tao_automl.errors import PlatformError, UserInputError, WorkspaceError
+from tao_automl.errors import PlatformError, SkillError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.store import read_meta
 from tao_automl.experiment.workspace import (
@@ -35,8 +35,9 @@ from tao_automl.metrics.parse import kpi_series, status_lines
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.registry import describe_sdk
 from tao_automl.render.job import render_job
+from tao_automl.render.paths import get_path
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
-from tao_automl.runner.fidelity import latest_checkpoint
+from tao_automl.runner.fidelity import epoch_key, latest_checkpoint
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.plan import RunPlan
 from tao_automl.runner.run_args import RunArgs, checked_fields
@@ -212,6 +213,9 @@ class AutoMLRunner:
         try:
             request = render_job(self.skill, rec.params, ctx, rec_dir=rec_dir, results_dir=str(results_dir),
                                  resume_path=resume_path)
+            exp.store.set_rendered(rec.id, request.spec, str(request.config_path),
+                                   trial.budget if trial.budget is not None else self._spec_epochs(request.spec))
+            rec.specs = request.spec
         except UserInputError:
             raise
         except Exception as exc:
@@ -258,6 +262,14 @@ class AutoMLRunner:
         rec.extra["error"] = error
         log.error("rec %d: %s", rec.id, error)
         return None
+
+    def _spec_epochs(self, spec: Mapping[str, Any]) -> int | None:
+        """The epoch budget a rendered spec asks for; None when the skill has no epoch key."""
+        try:
+            value = get_path(spec, epoch_key(self.skill))
+        except (SkillError, ValueError):
+            return None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def _wait(self, active: Mapping[int, _Active], timeout: float) -> None:
         try:
