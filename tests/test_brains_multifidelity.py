@@ -131,10 +131,10 @@ def replayed(fresh: TrialScheduler, log: Log) -> TrialScheduler:
 
 
 FACTORIES: dict[str, Callable[[], TrialScheduler]] = {
-    "hyperband": lambda: Hyperband(SPACE, max_epochs=9, eta=3, max_trials=200, iterations=2),
-    "bohb": lambda: BOHB(SPACE, max_epochs=9, eta=3, max_trials=200, iterations=2),
-    "dehb": lambda: DEHB(SPACE, max_epochs=9, eta=3, max_trials=200, iterations=2),
-    "bfbo": lambda: BFBO(SPACE, max_epochs=9, eta=3, max_trials=200, iterations=2),
+    "hyperband": lambda: Hyperband(SPACE, max_epochs=9, eta=3, max_trials=44, iterations=2),
+    "bohb": lambda: BOHB(SPACE, max_epochs=9, eta=3, max_trials=44, iterations=2),
+    "dehb": lambda: DEHB(SPACE, max_epochs=9, eta=3, max_trials=44, iterations=2),
+    "bfbo": lambda: BFBO(SPACE, max_epochs=9, eta=3, max_trials=44, iterations=2),
     "pbt": lambda: PBT(SPACE, max_epochs=9, population_size=8, max_trials=24),
     "hyperband_es": lambda: HyperbandES(SPACE, max_epochs=9, eta=3, max_trials=24),
 }
@@ -170,12 +170,14 @@ def test_hyperband_waits_for_a_rung_promotes_the_best_from_checkpoints_and_never
     assert nxt[0].budget == 3 and nxt[0].parent is None and (nxt[0].bracket, nxt[0].rung) == (1, 0)
 
 
-def test_hyperband_runs_every_bracket_then_finishes() -> None:
-    hb = Hyperband(SPACE, max_epochs=27, eta=3, max_trials=500)
+def test_hyperband_runs_every_bracket_then_further_iterations_until_the_budget_is_spent() -> None:
+    one_iteration = 27 + 9 + 3 + 1 + 12 + 4 + 1 + 6 + 2 + 4
+    hb = Hyperband(SPACE, max_epochs=27, eta=3, max_trials=one_iteration + 25)
     assert not hb.is_finished(0)
     log = drive(hb, seed=1, max_epochs=27)
     assert hb.is_finished(len(log.trials)) and hb.propose([999], {}, np.random.default_rng(0)) == []
-    assert len(log.trials) == 27 + 9 + 3 + 1 + 12 + 4 + 1 + 6 + 2 + 4
+    assert len(log.trials) == one_iteration + 25  # the budget is spent: a second, shrunk iteration ran
+    assert {t.bracket for t in log.trials.values() if t.bracket is not None and t.bracket >= 4}
     by_bracket = {b: sum(1 for t in log.trials.values() if t.bracket == b and t.rung == 0) for b in range(4)}
     assert by_bracket == {0: 27, 1: 12, 2: 6, 3: 4}
     s0 = [t for t in log.trials.values() if t.bracket == 3]

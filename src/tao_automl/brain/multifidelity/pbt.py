@@ -1,8 +1,10 @@
 """Population-based training (Jaderberg et al., 2017), synchronous generations, from checkpoints.
 
 A population of ``population_size`` members trains in ``generations`` chunks of epochs (generation
-``g`` trains up to ``ceil(max_epochs * (g + 1) / generations)``; by default as many generations as
-``max_trials`` allows, at most ``max_epochs``). Each member of a generation is a new trial:
+``g`` trains up to ``ceil(max_epochs * (g + 1) / generations)``; by default ``ceil(max_trials /
+population_size)`` generations, so the budget is spent: the last generation holds only the members the
+budget still pays for. More than ``population_size * max_epochs`` trials cannot be spent and is refused).
+Each member of a generation is a new trial:
 
 * a member that did well goes on: same config, resuming its own previous trial's checkpoint;
 * a member in the bottom ``quantile`` (failed or lost members first, and always) *exploits*: it copies a
@@ -41,7 +43,13 @@ class PBT:
         self.max_epochs = check_count("automl_max_epochs", max_epochs)
         self.size = check_count("automl_population_size", population_size)
         self.max_trials = check_count("automl_max_recommendations", max_trials)
-        default = max(1, min(self.max_epochs, self.max_trials // self.size))
+        if self.max_trials > self.size * self.max_epochs:
+            raise SettingsError(
+                f"automl_max_recommendations: {self.max_trials} is more than pbt can spend: a population of "
+                f"{self.size} for {self.max_epochs} epochs runs at most {self.size * self.max_epochs} recs (one "
+                "generation per epoch); lower the budget, or raise automl_population_size or automl_max_epochs"
+            )
+        default = max(1, math.ceil(self.max_trials / self.size))
         self.generations = default if generations is None else check_count("pbt option generations", generations)
         if not (isinstance(quantile, (int, float)) and 0.0 < quantile <= 0.5):
             raise SettingsError(f"pbt option quantile: {quantile!r} is not allowed; expected a number in (0, 0.5]")
@@ -91,9 +99,13 @@ class PBT:
     def _ended(self, trial_id: int) -> bool:
         return trial_id in self._values or trial_id not in self._inflight
 
+    def generation_size(self, g: int) -> int:
+        """Members of generation ``g``: the population, or what the budget still pays for in the last one."""
+        return max(1, min(self.size, self.max_trials - g * self.size))
+
     def _generation_done(self, g: int) -> bool:
         slot = self._slots.get(g, [])
-        return len(slot) >= self.size and all(self._ended(t) for t in slot)
+        return len(slot) >= self.generation_size(g) and all(self._ended(t) for t in slot)
 
     def ranking(self, g: int) -> tuple[list[int], list[int]]:
         """(top, bottom) trial ids of generation ``g``; failed/lost members are always bottom."""
@@ -109,7 +121,7 @@ class PBT:
     def _next(self, rng: np.random.Generator) -> Trial | None:
         g = max(self._slots, default=0)
         slot = self._slots.get(g, [])
-        if len(slot) >= self.size:
+        if len(slot) >= self.generation_size(g):
             if not self._generation_done(g) or g + 1 >= self.generations:
                 return None
             g, slot = g + 1, []

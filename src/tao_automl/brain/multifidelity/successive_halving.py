@@ -10,9 +10,10 @@ The schedule is synchronous: a rung is promoted once every trial in it has ended
 out fewer (or no) trials while it waits. Its whole state is a function of the registered trials (each
 carries its ``bracket`` and ``rung``) and the observed values, so :meth:`restore` + replay rebuilds it.
 A trial that is neither observed nor in flight (cancelled, lost) counts as a failure; failures are never
-promoted. When one iteration holds more trials than ``max_trials`` (automl_max_recommendations), the
-brackets are shrunk to fit (:func:`fit_brackets`), so the cap never leaves a rung unpromoted. Subclasses
-choose the configs that start a bracket (:meth:`SuccessiveHalving._new_configs`).
+promoted. ``max_trials`` (automl_max_recommendations) is a budget that is spent: when every bracket is
+done and trials remain, another Hyperband iteration starts, its brackets shrunk to the remaining trials
+(:func:`fit_brackets`, so the cap never leaves a rung unpromoted); the schedule ends only when the budget
+is. Subclasses choose the configs that start a bracket (:meth:`SuccessiveHalving._new_configs`).
 """
 
 from __future__ import annotations
@@ -161,11 +162,16 @@ class SuccessiveHalving:
         return len(members) >= self.rung_target(b, i) and all(self.ended(t) for t in members)
 
     def _current(self) -> int | None:
-        """Index of the first bracket that is not done."""
+        """Index of the first bracket that is not done; a new iteration starts while budget remains."""
         for b, bracket in enumerate(self.brackets):
             if not all(self.rung_complete(b, i) for i in range(len(bracket.sizes))):
                 return b
-        return None
+        planned = len(self.brackets)
+        remaining = self.max_trials - sum(1 for t in self._trials.values() if (t.bracket or 0) < planned)
+        if remaining <= 0:
+            return None
+        self.brackets += fit_brackets(hyperband_brackets(self.max_epochs, self.eta), remaining, self.eta)
+        return planned
 
     def _next(self, rng: np.random.Generator, pending: Mapping[int, Trial]) -> Trial | None:
         b = self._current()
