@@ -90,3 +90,22 @@ def test_llm_vs_bayesian_runs_every_method_through_the_local_model(tmp_path: Pat
     assert set(result["scores"]) == {"bayesian", "llm", "hybrid"}
     assert all(len(seed) == 2 for runs in result["runs"].values() for seed in runs["kNN-wine-acc"])
     assert json.loads(out.read_text())["recs"] == 2
+
+
+def test_suite_splits_caches_and_scores_against_a_shared_best(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    suite = load("suite")
+    tuning, validation = {p.name for p in suite.TUNING}, {p.name for p in suite.VALIDATION}
+    assert len(tuning | validation) >= 12 and not tuning & validation
+    args = ["--split", "tuning", "--problems", "branin", "--seeds", "2", "--recs", "4", "--batches", "1",
+            "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "suite.json")]
+    result = suite.main([*args, "--methods", "bayesian", "random", "auto"])
+    assert "| bayesian |" in capsys.readouterr().out
+    scores = result["scores"]
+    assert set(scores) == {"bayesian@1", "random@1", "auto@1"}
+    assert max(s["per_problem"]["branin"] for s in scores.values()) > 0.0
+    assert all(0.0 <= s["score"] <= 100.0 for s in scores.values())
+    cached = json.loads((tmp_path / "cache" / "bayesian@1.json").read_text())["runs"]["branin"]
+    assert set(cached) == {"0", "1"} and len(cached["0"]) == 4
+    again = suite.main([*args, "--methods", "bayesian", "--score-only"])  # no run: same numbers from the cache
+    assert again["scores"]["bayesian@1"] == scores["bayesian@1"]

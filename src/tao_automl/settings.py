@@ -140,6 +140,7 @@ class AutoMLSettings:
     seed: int = 0
     poll_interval_s: float = 5.0
     fidelity_mode: str = "promotion"
+    auto_multifidelity: bool = False
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> AutoMLSettings:
@@ -211,6 +212,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "seed": _int_from(0),
     "poll_interval_s": as_seconds,
     "fidelity_mode": _choice(FIDELITY_MODES),
+    "auto_multifidelity": as_bool,
 }
 
 

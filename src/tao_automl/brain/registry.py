@@ -29,6 +29,7 @@ ALGORITHMS: dict[str, str] = {
     "bfbo": "tao_automl.brain.multifidelity.bfbo:BFBO",
     "pbt": "tao_automl.brain.multifidelity.pbt:PBT",
     "tpe": "tao_automl.brain.classic.tpe:TPEBrain",
+    "auto": "tao_automl.brain.auto:make_auto",
 }
 
 
@@ -86,6 +87,7 @@ OPTION_BUILDERS: dict[str, Callable[[AutoMLSettings], dict[str, Any]]] = {
     "llm": _llm_options,
     "hybrid": _llm_options,
     "autoresearch": _llm_options,
+    "auto": lambda settings: {"settings": settings},
 }
 
 

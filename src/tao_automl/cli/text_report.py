@@ -75,6 +75,9 @@ def ranked_table(summary: Mapping[str, Any]) -> str:
     lines.append("")
     lines.append(f"{counts_line(progress)}; algorithm {progress.get('algorithm')}, {progress.get('direction')} "
                  f"{metric}, ranked by {progress.get('ranked_by', 'metric')}")
+    choice = progress.get("algorithm_choice")
+    if choice:
+        lines.append(f"auto picked {choice['algorithm']}: {choice['reason']}")
     best = summary.get("best")
     if best:
         at = f" at {best['budget']} epochs" if best.get("budget") is not None else ""

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tao_automl.brain import Brain, make_brain
+from tao_automl.brain.auto import auto_choice
 from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
 from tao_automl.errors import TaoAutoMLError, WorkspaceError
@@ -81,6 +82,7 @@ class Experiment:
             "run_dir": str(run_dir),
             "created_at": time.time(),
             "algorithm": settings.algorithm,
+            **({"algorithm_choice": auto_choice(space, settings)} if settings.algorithm == "auto" else {}),
             "metric": settings.metric,
             "direction": direction,
             "budget": settings.automl_max_recommendations,

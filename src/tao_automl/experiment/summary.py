@@ -82,6 +82,7 @@ def progress(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]:
         "elapsed_s": None if elapsed is None else round(elapsed, 3),
         "eta_s": None if eta is None else round(eta, 3),
         "algorithm": meta.get("algorithm"),
+        **({"algorithm_choice": meta["algorithm_choice"]} if "algorithm_choice" in meta else {}),
         "metric": meta.get("metric"),
         "direction": direction,
         "state": meta.get("state"),

@@ -232,7 +232,7 @@ class BayesianBrain:
             bounds = np.array(gpmod.theta_bounds(dim))
             for _ in range(2 if n <= 30 else 1):
                 start = gpmod.default_theta(dim)
-                start[:dim] = rng.uniform(math.log(0.05), math.log(2.0), dim)
+                start[:dim] = rng.uniform(math.log(0.05), max(math.log(2.0), gpmod.length_prior(dim)[0]), dim)
                 starts.append(np.clip(start, bounds[:, 0], bounds[:, 1]))
         max_iter = 100 if n <= 50 else (50 if n <= 100 else 30)
         self._theta = gpmod.fit_hyperparameters(x, y, starts, max_iter)

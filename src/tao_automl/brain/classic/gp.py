@@ -2,8 +2,9 @@
 
 Model: constant mean (profiled out by generalised least squares), Matern-5/2 kernel with one length
 scale per input coordinate (ARD), a signal variance and a homoscedastic noise variance. The
-hyperparameters maximise the log marginal likelihood plus a weak log-normal prior on the length
-scales (a MAP estimate: with 5-10 points plain maximum likelihood often collapses a length scale).
+hyperparameters maximise the log marginal likelihood plus a log-normal prior on the length scales whose
+median grows with the dimension (a MAP estimate: with 5-10 points plain maximum likelihood often collapses a
+length scale, and in many dimensions short length scales make the model a set of isolated bumps).
 They are searched in log space, inside bounds, with L-BFGS-B and analytic gradients.
 
 Outputs are expected already transformed (see :func:`warp_outputs`): roughly zero mean, unit spread.
@@ -24,21 +25,38 @@ Array = NDArray[np.float64]
 SQRT5 = math.sqrt(5.0)
 # Bounds of the log hyperparameters (inputs in [0, 1], outputs standardised).
 LOG_LENGTH_BOUNDS = (math.log(0.01), math.log(20.0))
+LOG_LENGTH_MAX_SCALED = math.log(100.0)  # upper bound with the dimension-scaled prior
 LOG_SIGNAL_BOUNDS = (math.log(0.05), math.log(20.0))
 LOG_NOISE_BOUNDS = (math.log(1e-6), math.log(0.5))
-# Weak log-normal prior on each length scale: median 0.5, one e-fold = 1.5 sd.
+# Log-normal prior on each length scale. Dimension-scaled (Hvarfner, Hellsten & Nardi 2024, "Vanilla Bayesian
+# optimization performs great in high dimensions"): log l ~ N(sqrt(2) + log(d) / 2, sqrt(3)), so more inputs
+# mean longer length scales a priori; ``DIM_SCALED_PRIOR = False`` gives the fixed N(log 0.5, 1.5).
+DIM_SCALED_PRIOR = False
 LENGTH_PRIOR_MEAN = math.log(0.5)
 LENGTH_PRIOR_SD = 1.5
 JITTER = 1e-9
 
 
+def length_prior(dim: int) -> tuple[float, float]:
+    """(mean, sd) of the normal prior on each log length scale for ``dim`` inputs."""
+    if DIM_SCALED_PRIOR:
+        return math.sqrt(2.0) + 0.5 * math.log(max(dim, 1)), math.sqrt(3.0)
+    return LENGTH_PRIOR_MEAN, LENGTH_PRIOR_SD
+
+
 def default_theta(dim: int) -> Array:
-    """Log hyperparameters ``[log l_1..l_d, log signal var, log noise var]`` to start from."""
-    return np.concatenate([np.full(dim, math.log(0.5)), [0.0, math.log(1e-2)]])
+    """Log hyperparameters ``[log l_1..l_d, log signal var, log noise var]`` to start from (the prior median)."""
+    lo, hi = length_bounds()
+    start = min(max(length_prior(dim)[0], lo), hi)
+    return np.concatenate([np.full(dim, start), [0.0, math.log(1e-2)]])
+
+
+def length_bounds() -> tuple[float, float]:
+    return (LOG_LENGTH_BOUNDS[0], LOG_LENGTH_MAX_SCALED) if DIM_SCALED_PRIOR else LOG_LENGTH_BOUNDS
 
 
 def theta_bounds(dim: int) -> list[tuple[float, float]]:
-    return [LOG_LENGTH_BOUNDS] * dim + [LOG_SIGNAL_BOUNDS, LOG_NOISE_BOUNDS]
+    return [length_bounds()] * dim + [LOG_SIGNAL_BOUNDS, LOG_NOISE_BOUNDS]
 
 
 def warp_outputs(y: Array) -> Array:
@@ -131,8 +149,9 @@ def _neg_log_posterior(theta: Array, x_sq_diff: Array, y: Array) -> tuple[float,
     grad[dim] = 0.5 * float(np.sum(w * (signal * corr)))
     grad[dim + 1] = 0.5 * noise * float(np.trace(w))
     log_l = theta[:dim]
-    prior = -0.5 * float(np.sum(((log_l - LENGTH_PRIOR_MEAN) / LENGTH_PRIOR_SD) ** 2))
-    grad[:dim] -= (log_l - LENGTH_PRIOR_MEAN) / LENGTH_PRIOR_SD**2
+    prior_mean, prior_sd = length_prior(dim)
+    prior = -0.5 * float(np.sum(((log_l - prior_mean) / prior_sd) ** 2))
+    grad[:dim] -= (log_l - prior_mean) / prior_sd**2
     return -(lml + prior), -grad
 
 

@@ -1,0 +1,79 @@
+"""algorithm: auto picks a brain from the space and the budget; the pick and its reason are persisted and shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import small_schema
+from tao_automl import AutoML, query_status
+from tao_automl.brain.auto import choose
+from tao_automl.brain.classic.bayesian import BayesianBrain
+from tao_automl.brain.classic.tpe import TPEBrain
+from tao_automl.brain.registry import brain_options, make_brain
+from tao_automl.cli.main import main as cli_main
+from tao_automl.errors import SettingsError
+from tao_automl.settings import AutoMLSettings
+from tao_automl.space.search_space import SearchSpace
+
+
+def floats(n: int) -> list[dict[str, Any]]:
+    return [{"name": f"x{i}", "type": "float", "low": 0.0, "high": 1.0} for i in range(n)]
+
+
+def cats(n: int) -> list[dict[str, Any]]:
+    return [{"name": f"c{i}", "type": "categorical", "choices": ["a", "b", "c"]} for i in range(n)]
+
+
+def settings(**kw: Any) -> AutoMLSettings:
+    return AutoMLSettings.from_mapping({"algorithm": "auto", **kw})
+
+
+@pytest.mark.parametrize(
+    ("space", "conf", "pick", "why"),
+    [
+        (floats(6) + cats(2), {}, "bayesian", "8 params, 6 numeric"),
+        (floats(2) + cats(3), {}, "tpe", "mostly categorical"),
+        (floats(25), {}, "tpe", "25 params > 20"),
+        (floats(4), {"automl_max_recommendations": 1000}, "tpe", "long budget"),
+        ([*floats(2), {"name": "l", "type": "list", "elements": floats(2)}], {}, "tpe", "list-valued"),
+        (floats(4), {"auto_multifidelity": True, "automl_max_recommendations": 40}, "bfbo", "multi-fidelity allowed"),
+        (floats(4), {"auto_multifidelity": True, "automl_max_recommendations": 40, "fidelity_mode": "stopping"},
+         "asha", "fidelity_mode stopping"),
+        (floats(4), {"auto_multifidelity": True, "automl_max_recommendations": 10}, "bayesian", "budget 10"),
+    ],
+)
+def test_auto_picks_from_space_and_budget(space: list[dict[str, Any]], conf: dict[str, Any], pick: str,
+                                          why: str) -> None:
+    algorithm, reason = choose(SearchSpace.from_json(space), settings(**conf))
+    assert algorithm == pick and why in reason
+
+
+def test_auto_builds_the_picked_brain_with_its_options() -> None:
+    space = SearchSpace.from_json(floats(3))
+    conf = settings(automl_max_recommendations=16, automl_max_concurrent=1)
+    brain = make_brain("auto", space, brain_options("auto", conf))
+    assert isinstance(brain, BayesianBrain) and brain.n_initial == 8  # the budget-aware design, as for "bayesian"
+    assert isinstance(make_brain("auto", SearchSpace.from_json(cats(3))), TPEBrain)
+
+
+def test_auto_multifidelity_must_be_a_bool() -> None:
+    with pytest.raises(SettingsError, match=r"auto_multifidelity: 'maybe' is not allowed; expected true or false"):
+        settings(auto_multifidelity="maybe")
+
+
+def test_auto_pick_is_persisted_and_shown_in_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = {"algorithm": "auto", "metric": "val_loss", "automl_max_recommendations": 3, "automl_max_concurrent": 1}
+    automl = AutoML(workspace=tmp_path / "run", network="toy", settings=conf, search_schema=small_schema())
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            automl.report_result(rec.id, float(rec.params["train.layers"]))
+    automl.finish()
+    status = query_status(tmp_path / "run")
+    choice = status["progress"]["algorithm_choice"]
+    assert choice["algorithm"] == "bayesian" and "4 params" in choice["reason"]
+    assert status["progress"]["algorithm"] == "auto"
+    assert cli_main(["status", str(tmp_path / "run")]) == 0
+    assert "auto picked bayesian: 4 params" in capsys.readouterr().out
