@@ -51,7 +51,7 @@ class StartsThenRaises:
         self.sdk = sdk
         self.by_name: dict[str, Job] = {}
         if with_lookup:
-            self.find_job = self.by_name.get
+            self.find_job = lambda name: self.by_name[name].id if name in self.by_name else None
 
     def create_job(self, *args: Any, **kwargs: Any) -> Job:
         job = self.sdk.create_job(*args, **kwargs)
@@ -61,6 +61,8 @@ class StartsThenRaises:
         raise RuntimeError("gateway answered 502 after accepting the job")
 
     def __getattr__(self, name: str) -> Any:
+        if name == "find_job":  # only the instance attribute set above (with_lookup)
+            raise AttributeError(name)
         return getattr(self.sdk, name)
 
 
@@ -176,7 +178,8 @@ def test_lookup_job_accepts_a_job_or_none_and_survives_a_raising_lookup() -> Non
                 raise self.result
             return self.result
 
-    assert lookup_job(Finder(None), "n") is None
-    assert lookup_job(Finder(Job("7", "/r")), "n") == Job("7", "/r")
-    assert lookup_job(Finder(ConnectionError("down")), "n") is None
-    assert lookup_job(object(), "n") is None
+    assert lookup_job(Finder(None), "n", "/r") is None
+    assert lookup_job(Finder("7"), "n", "/r") == Job("7", "/r", "n")
+    assert lookup_job(Finder(Job("7", "/x")), "n", "/r") == Job("7", "/x")
+    assert lookup_job(Finder(ConnectionError("down")), "n", "/r") is None
+    assert lookup_job(object(), "n", "/r") is None

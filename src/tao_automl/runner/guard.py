@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tao_automl.platforms.base import Job, as_platform
+from tao_automl.platforms.base import Job
 from tao_automl.platforms.retry import Retrying
 from tao_automl.util.clock import Clock
 
@@ -68,24 +68,29 @@ def _bounded(name: str, fn: Callable[..., T], limit: float | None) -> Callable[.
     return run
 
 
-def lookup_job(sdk: Any, job_name: str) -> Job | None:
-    """The job the platform holds under ``job_name``, or None (also when the SDK cannot look jobs up)."""
-    platform = as_platform(sdk)
-    if not platform.offers("find_job"):
+def lookup_job(sdk: Any, job_name: str, results_dir: str) -> Job | None:
+    """The job the platform holds under ``job_name`` (``find_job``), or None, also when the lookup fails.
+
+    ``results_dir``: where the job was asked to write, used when the lookup answers with a bare job id.
+    """
+    finder = getattr(sdk, "find_job", None)
+    if not callable(finder):
         return None
     try:
-        found = platform.find_job(job_name)
+        found = finder(job_name)
     except Exception as exc:
         log.warning("looking up job %s failed: %s: %s", job_name, type(exc).__name__, exc)
         return None
     if found is None:
         return None
-    if isinstance(found, Job):  # an SDK of the user's may answer with the Job itself
+    if isinstance(found, Job):
         return found
-    return Job(id=str(getattr(found, "id", found)), results_dir=str(getattr(found, "results_dir", "") or ""),
-               name=job_name)
+    return Job(id=str(found), results_dir=results_dir, name=job_name)
 
 
 def has_lookup(sdk: Any) -> bool:
-    """Whether ``sdk`` (or the SDK it wraps) can look a job up by name (``find_job``)."""
-    return as_platform(sdk).offers("find_job")
+    """Whether ``sdk`` (or the SDK it wraps) really looks jobs up by name (not just the default None)."""
+    offers = getattr(sdk, "offers", None)
+    if callable(offers):
+        return bool(offers("find_job"))
+    return callable(getattr(sdk, "find_job", None))

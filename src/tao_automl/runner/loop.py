@@ -226,17 +226,18 @@ class AutoMLRunner:
         gpu_count = kwargs.pop("gpu_count", 1)
         submit = dict(image=request.image, command=request.command, gpu_count=gpu_count, env_vars=None,
                       inputs=request.inputs, outputs=request.outputs, job_name=exp.job_name(rec.id), **kwargs)
-        job = self._submit(rec, submit)
+        job = self._submit(rec, submit, str(results_dir))
         if job is None:
             return False
         crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
-        exp.store.mark_submitted(rec.id, str(job.id), str(getattr(job, "results_dir", results_dir)))
+        job_results = str(getattr(job, "results_dir", "") or results_dir)
+        exp.store.mark_submitted(rec.id, str(job.id), job_results)
         rec.job_id = str(job.id)
-        active[rec.id] = _Active(rec, str(job.id), str(getattr(job, "results_dir", results_dir)))
+        active[rec.id] = _Active(rec, str(job.id), job_results)
         _guarded("on_recommendation", on_rec, rec)
         return True
 
-    def _submit(self, rec: Recommendation, submit: dict[str, Any]) -> Any:
+    def _submit(self, rec: Recommendation, submit: dict[str, Any], results_dir: str) -> Any:
         """``create_job`` (retried); when it still fails, the job may exist anyway: look it up by its name."""
         try:
             return self.platform.create_job(**submit)
@@ -246,7 +247,7 @@ class AutoMLRunner:
             error = f"job submission failed: {type(exc).__name__}: {exc}"
         name = submit["job_name"]
         if has_lookup(self.platform):
-            found = lookup_job(self.platform, name)
+            found = lookup_job(self.platform, name, results_dir)
         else:  # no lookup: submitting again under the same name returns the job if the platform started it
             try:
                 found = self.platform.create_job(**submit)
