@@ -23,6 +23,7 @@ from tao_automl.cli.run_config import RunConfig
 from tao_automl.errors import UserInputError
 from tao_automl.experiment.core import as_scheduler
 from tao_automl.settings import AutoMLSettings
+from tao_automl.util.secrets import redact
 
 #: How a run folder is named (see workspace.new_run_dir); shown in place of the real, future name.
 RUN_DIR_PLACEHOLDER = "run_YYYYmmdd_HHMMSS_xxxxxx"
@@ -39,14 +40,18 @@ class DryRec:
     platform_kwargs: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"rec_id": self.rec_id, "params": self.params, "spec": self.spec, "spec_path": self.spec_path,
-                "command": self.command, "image": self.image, "platform_kwargs": self.platform_kwargs}
+        """What would be launched, with credentials (by key name or known value) shown as ``<redacted>``."""
+        shown: dict[str, Any] = redact(
+            {"rec_id": self.rec_id, "params": self.params, "spec": self.spec, "spec_path": self.spec_path,
+             "command": self.command, "image": self.image, "platform_kwargs": self.platform_kwargs})
+        return shown
 
     def text(self) -> str:
-        spec = yaml.safe_dump(self.spec, sort_keys=False).rstrip()
-        params = "\n".join(f"  {k} = {v!r}" for k, v in self.params.items())
-        kwargs = ", ".join(f"{k}={v!r}" for k, v in self.platform_kwargs.items())
-        return (f"=== rec {self.rec_id}\nparams:\n{params}\nimage: {self.image}\ncommand: {self.command}\n"
+        shown = self.to_json()
+        spec = yaml.safe_dump(shown["spec"], sort_keys=False).rstrip()
+        params = "\n".join(f"  {k} = {v!r}" for k, v in shown["params"].items())
+        kwargs = ", ".join(f"{k}={v!r}" for k, v in shown["platform_kwargs"].items())
+        return (f"=== rec {self.rec_id}\nparams:\n{params}\nimage: {self.image}\ncommand: {shown['command']}\n"
                 f"platform kwargs: {kwargs}\nspec ({self.spec_path}):\n{_indent(spec)}")
 
 

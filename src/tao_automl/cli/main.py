@@ -29,6 +29,7 @@ from tao_automl.errors import (
 )
 from tao_automl.experiment.core import Recommendation
 from tao_automl.experiment.summary import public_json
+from tao_automl.util.secrets import RedactingFilter
 
 EXIT_FAILED, EXIT_USAGE = EXIT_NO_RESULT, EXIT_USER_ERROR
 
@@ -102,6 +103,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from tao_automl.experiment.workspace import check_complete, existing_run_dir
     from tao_automl.platforms.registry import make_sdk, platform_name
     from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.util.secrets import unredacted
 
     run_dir = existing_run_dir(args.run_dir)
     meta = read_meta(run_dir)
@@ -114,7 +116,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if name is None:
         raise UserInputError(f"{str(run_dir)!r} ran on {platform.get('class')!r}, which the CLI cannot rebuild; "
                              "resume it from Python with AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)")
-    runner = AutoMLRunner(make_sdk(name, platform.get("options") or {}), stored["skill_dir"], stored["action"])
+    sdk = make_sdk(name, unredacted(platform.get("options") or {}, {}))
+    runner = AutoMLRunner(sdk, stored["skill_dir"], stored["action"])
     started, ended = _live(meta.get("metric", "metric"))
     summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=started, on_result=ended)
     return _finish(summary, _as_json(args))
@@ -231,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report_error(exc, wants_json)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    for log_handler in logging.getLogger().handlers:  # `-v` never prints a credential from the environment
+        log_handler.addFilter(RedactingFilter())
     handler, _ = COMMANDS[args.command]
     as_json = _as_json(args)
     try:

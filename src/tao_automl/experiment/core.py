@@ -32,6 +32,7 @@ from tao_automl.settings import REFUSED, AutoMLSettings
 from tao_automl.space.search_space import SearchSpace
 from tao_automl.util.crash import crash_point
 from tao_automl.util.dotted import with_values
+from tao_automl.util.secrets import REDACTED
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class Experiment:
                                  "was written, so no rec or job ever ran in it; delete this folder and start again")
         stored = AutoMLSettings.from_mapping(
             {k: v for k, v in meta["settings"].items()
-             if not (k == "llm_api_key" and v == "***") and k not in REFUSED}  # REFUSED: stored by older versions
+             if not (k == "llm_api_key" and v in ("***", REDACTED)) and k not in REFUSED}  # REFUSED: older versions
         )
         if settings is not None:
             drift = diff_settings(stored, settings)

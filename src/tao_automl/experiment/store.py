@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tao_automl.util.private import private_file
+from tao_automl.util.secrets import Redactor
+
 DB_NAME = "state.db"
 
 _SCHEMA = """
@@ -107,6 +110,7 @@ class RunStore:
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0,
                                          check_same_thread=False)
         else:
+            private_file(self.path)
             self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
                                          check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -115,6 +119,11 @@ class RunStore:
             self._add_missing_columns()
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout=5000")
+        #: Every value written goes through it: credentials never reach state.db (by key name or known value).
+        self.redactor = Redactor.from_environment()
+
+    def _dump(self, value: Any, **kwargs: Any) -> str:
+        return json.dumps(self.redactor.redact(value), **kwargs)
 
     def close(self) -> None:
         self._conn.close()
@@ -138,14 +147,15 @@ class RunStore:
     def _event(self, conn: sqlite3.Connection, kind: str, rec_id: int | None, payload: Mapping[str, Any]) -> None:
         conn.execute(
             "INSERT INTO events (ts, rec_id, kind, payload) VALUES (?, ?, ?, ?)",
-            (time.time(), rec_id, kind, json.dumps(dict(payload), default=str)),
+            (time.time(), rec_id, kind, self._dump(dict(payload), default=str)),
         )
 
     # -- meta -----------------------------------------------------------------------------------
     def set_meta(self, values: Mapping[str, Any], *, event: str | None = None) -> None:
         with self._tx() as conn:
+            self.redactor.learn(values)
             for key, value in values.items():
-                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, self._dump(value)))
             if event:
                 self._event(conn, event, None, {"keys": sorted(values)})
 
@@ -156,12 +166,12 @@ class RunStore:
     def add_rec(self, rec_id: int, params: Mapping[str, Any], specs: Mapping[str, Any], job_name: str,
                 trial: Mapping[str, Any] | None = None) -> None:
         now = time.time()
-        trial_json = json.dumps(dict(trial)) if trial is not None else None
+        trial_json = self._dump(dict(trial)) if trial is not None else None
         with self._tx() as conn:
             conn.execute(
                 "INSERT INTO recs (rec_id, params, specs, status, job_name, trial, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (rec_id, json.dumps(dict(params)), json.dumps(dict(specs)), UNSUBMITTED, job_name, trial_json,
+                (rec_id, self._dump(dict(params)), self._dump(dict(specs)), UNSUBMITTED, job_name, trial_json,
                  now, now),
             )
             self._event(conn, "rec_created", rec_id, {"params": dict(params), "job_name": job_name,
@@ -198,7 +208,8 @@ class RunStore:
             conn.execute(
                 "UPDATE recs SET status=?, metric_value=?, message=?, finished_at=?, updated_at=?, budget_reached=? "
                 "WHERE rec_id=?",
-                (status, metric_value, message, now, now, budget_reached, rec_id),
+                (status, metric_value, self.redactor.scrub(message) if message else message, now, now, budget_reached,
+                 rec_id),
             )
             self._event(conn, "rec_finished", rec_id, {"status": status, "metric_value": metric_value,
                                                        "message": message, "budget_reached": budget_reached})

@@ -21,6 +21,7 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError
 from tao_automl.experiment.store import DB_NAME
+from tao_automl.util.private import DIR_MODE, FILE_MODE
 
 LOCK_NAME = "orchestrator.lock"
 STAGING_PREFIX = ".staging-"
@@ -48,9 +49,10 @@ def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
         if prefix and (parent / name).exists():
             continue
         try:
-            (parent / f"{prefix}{name}").mkdir()
+            (parent / f"{prefix}{name}").mkdir(mode=DIR_MODE)  # user-only: specs, state and logs live here
         except FileExistsError:
             continue
+        os.chmod(parent / f"{prefix}{name}", DIR_MODE)  # whatever the umask
         return parent / f"{prefix}{name}"
     raise WorkspaceError(f"could not create a unique run folder under {str(parent)!r}")
 
@@ -136,7 +138,7 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -29,6 +29,7 @@ from tao_automl.render.roles import role_values
 from tao_automl.render.toml_format import to_toml
 from tao_automl.schema.build import get_property, schema_defaults
 from tao_automl.util.dotted import flatten, with_values
+from tao_automl.util.private import private_dir, write_private_text
 from tao_automl.util.suggest import nearest
 
 log = logging.getLogger(__name__)
@@ -131,9 +132,9 @@ def write_spec(spec: Mapping[str, Any], path: Path, config_format: str) -> None:
             raise UserInputError(f"spec for {path.name}: {exc}") from None
     else:
         raise SkillError(f"config_format {config_format!r} is not supported; allowed: yaml, json, toml")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
+    write_private_text(tmp, text)  # specs may name data paths and tokens a job needs: user-only
     os.replace(tmp, path)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tao_automl.errors import UserInputError, WorkspaceError
+from tao_automl.util.secrets import unredacted
 
 #: Fields that may differ on resume (more budget/parallelism is handled by the settings check).
 _RESUME_FREE = frozenset({"automl_settings", "platform_kwargs"})
@@ -104,10 +105,11 @@ class RunArgs:
         changes = []
         for f in fields(self):
             new = getattr(given, f.name)
+            if f.name in _RESUME_FREE:  # secrets were redacted when stored: given again, or left to the default
+                merged[f.name] = unredacted(merged[f.name], new or {})
+                continue
             if f.name in _WHERE or new in (None, "", {}, []):
                 continue
-            if f.name in _RESUME_FREE:
-                merged[f.name] = {**merged[f.name], **new}
             elif new != merged[f.name]:
                 changes.append(f"{f.name}: {merged[f.name]!r} -> {new!r}")
         if changes:
