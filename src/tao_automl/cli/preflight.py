@@ -142,9 +142,13 @@ def _platform_checks(config: RunConfig, report: PreflightReport, image: str | No
     probe = getattr(sdk, "preflight", None) or getattr(sdk, "ping", None)
     if callable(probe):
         try:
-            result = probe()
-            ok = result is not False
-            report.add("platform_reachable", ok, "reachable" if ok else "the platform did not answer")
+            result = probe(image) if probe == getattr(sdk, "preflight", None) else probe()
+            if isinstance(result, list):  # PlatformBase.preflight: one PlatformCheck per thing it checked
+                for check in result:
+                    report.add(check.check, check.ok, check.detail)
+            else:
+                ok = result is not False
+                report.add("platform_reachable", ok, "reachable" if ok else "the platform did not answer")
         except Exception as exc:
             report.add("platform_reachable", False, f"{type(exc).__name__}: {exc}")
     elif config.platform == LOCAL:
