@@ -88,6 +88,13 @@ def as_seconds(name: str, value: Any) -> float:
     return float(value)
 
 
+def as_duration(name: str, value: Any) -> float:
+    """A finite, positive number of seconds (no upper bound)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < float("inf"):
+        raise _bad(name, value, "a number of seconds > 0")
+    return float(value)
+
+
 def as_text(name: str, value: Any, optional: bool = True) -> str | None:
     if value is None and optional:
         return None
@@ -141,6 +148,8 @@ class AutoMLSettings:
     poll_interval_s: float = 5.0
     fidelity_mode: str = "promotion"
     auto_multifidelity: bool = False
+    automl_job_timeout_s: float | None = None
+    automl_fail_fast_after: int = 3
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> AutoMLSettings:
@@ -213,6 +222,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "poll_interval_s": as_seconds,
     "fidelity_mode": _choice(FIDELITY_MODES),
     "auto_multifidelity": as_bool,
+    "automl_job_timeout_s": _optional(as_duration),
+    "automl_fail_fast_after": _int_from(0),
 }
 
 

@@ -46,18 +46,22 @@ def _live(metric: str) -> tuple[Callable[[Recommendation], None], Callable[[Reco
 
 
 def _finish(summary: dict[str, Any], as_json: bool) -> int:
-    code = EXIT_OK if summary["progress"].get("state") == "finished" else EXIT_FAILED
+    """Print the outcome; exit 0 when at least one rec produced a result, else 1 (the reason on stderr)."""
+    code = EXIT_OK if summary.get("best") else EXIT_FAILED
+    state = summary["progress"].get("state")
+    reason = summary.get("stop_reason") or f"the sweep ended in state {state!r} without a result"
     if as_json:
         if code != EXIT_OK:
-            state = summary["progress"].get("state")
             summary = {**summary, **error_json(SweepFailedError(
-                f"the sweep ended in state {state!r} without a result", field="progress.state", value=state,
+                reason, field="progress.state", value=state,
                 allowed=["finished"], hint=f"read the failed recs with `tao-automl status {summary.get('run_dir')}`"
                 " and fix their cause, then `tao-automl resume RUN_DIR`"))}
         print(json.dumps(public_json(summary), indent=2, default=str))
     else:
         print(ranked_table(summary))
         print(f"run folder: {summary.get('run_dir')}")
+        if code != EXIT_OK:
+            print(f"error: {reason}", file=sys.stderr)
     return code
 
 

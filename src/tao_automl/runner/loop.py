@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from tao_automl.platforms.registry import describe_sdk
 from tao_automl.render.job import render_job
 from tao_automl.render.paths import get_path
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
+from tao_automl.runner.failures import fail_fast_message, job_timeout, shared_cause, timeout_message
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.plan import RunPlan
@@ -64,6 +66,12 @@ class _Active:
     poll_errors: int = 0
     last_epoch: int = 0
     last_value: float | None = None
+    started_at: float = field(default_factory=time.time)  # wall time of the submission (survives a resume)
+    limit_s: float | None = None  # automl_job_timeout_s for this rec's budget
+
+
+class _FailFast(Exception):
+    """The first recs to finish all failed alike: stop the sweep (internal to the loop)."""
 
 
 class AutoMLRunner:
@@ -145,45 +153,20 @@ class AutoMLRunner:
               on_rec: Callable[[Recommendation], Any] | None,
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
         settings = exp.settings
-        metric = plan.metric
         active: dict[int, _Active] = {}
-        submit_errors = 0
         state = "interrupted"
+        stop_reason: str | None = None
         try:
-            for row in exp.unfinished():  # resume: re-attach or re-submit what was in flight
-                rec = Recommendation(id=row.rec_id, params=row.params, specs=row.specs, job_id=row.job_id)
-                if row.job_id:
-                    log.info("rec %d: re-attaching to job %s", row.rec_id, row.job_id)
-                    exp.store.log_event("job_reattached", row.rec_id, job_id=row.job_id)
-                    item = _Active(rec, row.job_id, row.results_dir, JobStatus.parse(row.status))
-                    epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric")
-                              if e["rec_id"] == row.rec_id]
-                    item.last_epoch = max(epochs, default=0)
-                    active[row.rec_id] = item
-                else:
-                    self._launch(exp, rec, plan, active, on_rec)
-            while True:
-                while len(active) < settings.automl_max_concurrent:
-                    new = exp.ask(settings.automl_max_concurrent - len(active))
-                    if not new:
-                        break
-                    for rec in new:
-                        ok = self._launch(exp, rec, plan, active, on_rec)
-                        submit_errors = 0 if ok else submit_errors + 1
-                        if not ok:
-                            self._finish(exp, rec, None, "failure", rec.extra.get("error"), on_result)
-                        if submit_errors >= MAX_CONSECUTIVE_SUBMIT_ERRORS:
-                            raise PlatformError(
-                                f"{submit_errors} job submissions failed in a row; last error: "
-                                f"{rec.extra.get('error')}. Stopping the sweep (resume it once the platform works)"
-                            )
-                if not active:
-                    break
-                self._wait(active, settings.poll_interval_s)
-                for rec_id in list(active):
-                    self._poll(exp, active, rec_id, metric, extractor, eval_fn, on_result)
-            state = "finished"
-            if settings.automl_delete_intermediate_ckpt:
+            try:
+                self._drive(exp, plan, active, extractor, eval_fn, on_rec, on_result)
+                state = "finished"
+            except _FailFast as stop:
+                stop_reason = str(stop)
+                log.error("%s", stop_reason)
+                self._cancel_all(exp, active, stop_reason, on_result)
+                exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
+                state = "failed"
+            if state == "finished" and settings.automl_delete_intermediate_ckpt:
                 best = exp.summary()["best"]
                 freed = delete_intermediate_checkpoints(exp.recs(), best["rec_id"] if best else None)
                 exp.store.log_event("checkpoints_deleted", None, bytes=freed)
@@ -191,7 +174,49 @@ class AutoMLRunner:
             summary = exp.summary()
             exp.close(state)
         summary["progress"]["state"] = state
+        if stop_reason:
+            summary["stop_reason"] = stop_reason
         return summary
+
+    def _drive(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active], extractor: MetricExtractor | None,
+               eval_fn: EvalFn | None, on_rec: Callable[[Recommendation], Any] | None,
+               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+        """Keep the slots full until the budget is spent and every job has ended."""
+        settings = exp.settings
+        submit_errors = 0
+        for row in exp.unfinished():  # resume: re-attach or re-submit what was in flight
+            rec = Recommendation(id=row.rec_id, params=row.params, specs=row.specs, job_id=row.job_id)
+            if row.job_id:
+                log.info("rec %d: re-attaching to job %s", row.rec_id, row.job_id)
+                exp.store.log_event("job_reattached", row.rec_id, job_id=row.job_id)
+                item = _Active(rec, row.job_id, row.results_dir, JobStatus.parse(row.status),
+                               started_at=row.submitted_at or time.time(), limit_s=self._limit(exp, row.rec_id))
+                epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric")
+                          if e["rec_id"] == row.rec_id]
+                item.last_epoch = max(epochs, default=0)
+                active[row.rec_id] = item
+            elif not self._launch(exp, rec, plan, active, on_rec):
+                self._finish(exp, rec, None, "failure", rec.extra.get("error"), on_result)
+        while True:
+            while len(active) < settings.automl_max_concurrent:
+                new = exp.ask(settings.automl_max_concurrent - len(active))
+                if not new:
+                    break
+                for rec in new:
+                    ok = self._launch(exp, rec, plan, active, on_rec)
+                    submit_errors = 0 if ok else submit_errors + 1
+                    if not ok:
+                        self._finish(exp, rec, None, "failure", rec.extra.get("error"), on_result)
+                    if submit_errors >= MAX_CONSECUTIVE_SUBMIT_ERRORS:
+                        raise PlatformError(
+                            f"{submit_errors} job submissions failed in a row; last error: "
+                            f"{rec.extra.get('error')}. Stopping the sweep (resume it once the platform works)"
+                        )
+            if not active:
+                return
+            self._wait(active, settings.poll_interval_s)
+            for rec_id in list(active):
+                self._poll(exp, active, rec_id, plan.metric, extractor, eval_fn, on_result)
 
     def _launch(self, exp: Experiment, rec: Recommendation, plan: RunPlan,
                 active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None) -> bool:
@@ -233,7 +258,7 @@ class AutoMLRunner:
         job_results = str(getattr(job, "results_dir", "") or results_dir)
         exp.store.mark_submitted(rec.id, str(job.id), job_results)
         rec.job_id = str(job.id)
-        active[rec.id] = _Active(rec, str(job.id), job_results)
+        active[rec.id] = _Active(rec, str(job.id), job_results, limit_s=self._limit(exp, rec.id))
         _guarded("on_recommendation", on_rec, rec)
         return True
 
@@ -298,6 +323,10 @@ class AutoMLRunner:
         if status != item.status and not status.is_finished():
             exp.store.set_status(rec_id, status.value)
             item.status = status
+        if not status.is_finished() and item.limit_s is not None and time.time() - item.started_at > item.limit_s:
+            del active[rec_id]
+            self._time_out(exp, item, on_result)
+            return
         if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
             if self._report_epochs(exp, item, metric):
                 del active[rec_id]
@@ -354,6 +383,45 @@ class AutoMLRunner:
         item.rec.status, item.rec.metric_value = row.status, row.metric_value
         _guarded("on_result", on_result, item.rec, row.metric_value, row.status)
 
+    def _limit(self, exp: Experiment, rec_id: int) -> float | None:
+        """The rec's job timeout: automl_job_timeout_s scaled to its budget (multi-fidelity)."""
+        return job_timeout(exp.settings.automl_job_timeout_s, exp.trial(rec_id).budget, exp.settings.automl_max_epochs)
+
+    def _time_out(self, exp: Experiment, item: _Active,
+                  on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+        """Cancel a job that ran past its limit; the rec fails with a message naming the timeout."""
+        assert item.limit_s is not None and exp.settings.automl_job_timeout_s is not None
+        try:
+            self.platform.cancel_job(item.job_id)
+        except Exception as exc:
+            log.warning("rec %d: cancelling timed-out job %s failed: %s", item.rec.id, item.job_id, exc)
+        message = timeout_message(item.limit_s, exp.settings.automl_job_timeout_s, exp.trial(item.rec.id).budget)
+        log.error("rec %d: %s", item.rec.id, message)
+        self._finish(exp, item.rec, None, "failure", message, on_result)
+
+    def _cancel_all(self, exp: Experiment, active: dict[int, _Active], reason: str,
+                    on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+        """Cancel every job in flight (the sweep stops); each rec ends ``cancelled`` with ``reason``."""
+        for rec_id, item in list(active.items()):
+            del active[rec_id]
+            try:
+                self.platform.cancel_job(item.job_id)
+            except Exception as exc:
+                log.warning("rec %d: cancelling job %s failed: %s", rec_id, item.job_id, exc)
+            row = exp.tell(rec_id, None, "cancelled", f"cancelled: {reason}")
+            item.rec.status = row.status
+            _guarded("on_result", on_result, item.rec, None, row.status)
+
+    def _check_fail_fast(self, exp: Experiment) -> None:
+        """Raise :class:`_FailFast` when the K-th rec to finish has just finished and all K failed alike."""
+        k = exp.settings.automl_fail_fast_after
+        finished = sorted((r for r in exp.recs() if r.is_final), key=lambda r: (r.finished_at or 0.0, r.rec_id))
+        if k <= 0 or len(finished) != k:
+            return
+        first = shared_cause(finished, k)
+        if first is not None:
+            raise _FailFast(fail_fast_message(first, k))
+
     def _failure_message(self, job_id: str) -> str:
         try:
             analysis = self.platform.get_failure_analysis(job_id) or {}
@@ -368,6 +436,7 @@ class AutoMLRunner:
         rec.status, rec.metric_value = row.status, row.metric_value
         rec.extra["message"] = row.message
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
+        self._check_fail_fast(exp)
 
 
 def _guarded(name: str, callback: Callable[..., Any] | None, *args: Any) -> None:

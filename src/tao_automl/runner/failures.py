@@ -1,0 +1,77 @@
+"""Failure policy of the sweep: per-rec job timeouts and failing fast on a cause every rec shares.
+
+* ``automl_job_timeout_s`` bounds one rec's job (unset: no bound). It is the limit for a job that trains
+  ``automl_max_epochs``; a multi-fidelity rec with a budget of ``b`` epochs gets ``b / automl_max_epochs``
+  of it (:func:`job_timeout`).
+* ``automl_fail_fast_after`` = K: when the first K recs to finish all failed with the same cause
+  (:func:`cause_key`: the message with ids, paths' numbers and hashes blanked), the sweep stops with one
+  line naming the cause and the next step (:func:`fail_fast_message`). 0 turns it off.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from tao_automl.experiment.store import RecRow
+
+_HEX = re.compile(r"\b[0-9a-f]{6,}\b")
+_DIGITS = re.compile(r"\d+")
+
+
+def job_timeout(base_s: float | None, budget: int | None, max_epochs: int) -> float | None:
+    """Seconds rec's job may run: ``base_s`` scaled by ``budget / max_epochs`` (no budget: ``base_s``)."""
+    if base_s is None:
+        return None
+    if budget is None or max_epochs <= 0:
+        return base_s
+    return base_s * min(1.0, budget / max_epochs)
+
+
+def timeout_message(limit_s: float, base_s: float, budget: int | None) -> str:
+    scaled = f" (automl_job_timeout_s={base_s:g} s scaled to the rec's budget of {budget} epochs)" \
+        if limit_s != base_s else f" (automl_job_timeout_s={base_s:g} s)"
+    return (f"timed out: the job ran longer than {limit_s:g} s{scaled} and was cancelled; raise "
+            "automl_job_timeout_s or unset it")
+
+
+def cause_key(row: RecRow) -> str:
+    """A failure's cause with what differs between recs (job id and name, numbers, hashes) blanked."""
+    text = row.message or "failed without a message"
+    for token in (row.job_id, row.job_name, row.results_dir):
+        if token:
+            text = text.replace(token, "<job>")
+    text = _HEX.sub("<id>", text.lower())
+    return _DIGITS.sub("#", " ".join(text.split()))
+
+
+def shared_cause(finished: Sequence[RecRow], k: int) -> RecRow | None:
+    """The first of ``finished`` (in finishing order) when the first ``k`` all failed with one cause."""
+    if k <= 0 or len(finished) < k:
+        return None
+    first = list(finished)[:k]
+    if any(r.status != "failure" for r in first):
+        return None
+    return first[0] if len({cause_key(r) for r in first}) == 1 else None
+
+
+def next_step(message: str) -> str:
+    """What to do about a failure cause, in one phrase."""
+    lowered = message.lower()
+    if "reported no metric" in lowered or ("metric" in lowered and "not a finite number" in lowered):
+        return ("make automl_settings.metric name a value the job writes (status.json kpi or a 'name: value' log "
+                "line), or pass metric_extractor")
+    if "command not found" in lowered or "no such file" in lowered or "exit code 127" in lowered:
+        return "check the skill's command and that its program exists where the job runs"
+    if "timed out" in lowered:
+        return "raise automl_job_timeout_s (or unset it) if the jobs need longer"
+    if "submission failed" in lowered:
+        return "check the platform settings and that the platform is reachable"
+    return "read one failed rec's log (`tao-automl status RUN_DIR`), fix the cause, then run the sweep again"
+
+
+def fail_fast_message(row: RecRow, k: int) -> str:
+    """The one line that ends a sweep whose first ``k`` finished recs failed alike."""
+    cause = " ".join((row.message or "failed without a message").split())
+    return (f"stopping the sweep: the first {k} finished recs all failed with the same cause: {cause}. "
+            f"Next step: {next_step(cause)} (automl_fail_fast_after={k}; 0 turns this check off)")

@@ -1,0 +1,130 @@
+"""Job timeouts and failing fast: real subprocess jobs on LocalSDK, the CLI's exit codes (0 / 1 / 2)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import write_skill
+from tao_automl.cli.main import main
+from tao_automl.experiment.store import RecRow
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.failures import cause_key, job_timeout, shared_cause
+from tao_automl.runner.loop import AutoMLRunner
+
+HANGS = "import time\ntime.sleep(60)\n"
+NO_METRIC = "print('training done')\n"
+#: Fails with one of two causes, alternating by launch order (a counter file next to the script).
+TWO_CAUSES = """
+import os, sys
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launches")
+n = len(open(path).read()) if os.path.exists(path) else 0
+open(path, "a").write("x")
+sys.exit("RuntimeError: CUDA out of memory" if n % 2 == 0 else "ValueError: bad annotation file")
+"""
+
+
+def _settings(**extra: Any) -> dict[str, Any]:
+    return {"metric": "val_loss", "automl_max_recommendations": 8, "automl_max_concurrent": 2, "seed": 2,
+            "poll_interval_s": 0.2, "algorithm": "random", **extra}
+
+
+def _config(tmp_path: Path, skill: Path, **settings: Any) -> Path:
+    config = {"skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
+              "automl_settings": _settings(**settings), "platform_options": {"jobs_dir": str(tmp_path / "jobs")},
+              "platform_kwargs": {"gpu_count": 0}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_hung_job_is_cancelled_at_its_timeout_and_fails_naming_it(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=HANGS)
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    t0 = time.monotonic()
+    result = AutoMLRunner(sdk, skill).run(
+        automl_settings=_settings(automl_max_recommendations=2, automl_job_timeout_s=1.0),
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert time.monotonic() - t0 < 30
+    for rec in result["history"]:
+        assert rec["status"] == "failure"
+        assert "timed out" in rec["message"] and "automl_job_timeout_s=1 s" in rec["message"]
+        info = sdk.get_job_info(rec["job_id"])
+        assert info["state"] == "cancelled"
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(info["pid"]), 0)  # the job's process is gone, not orphaned
+
+
+def test_the_timeout_scales_with_a_multi_fidelity_budget() -> None:
+    assert job_timeout(None, 3, 9) is None
+    assert job_timeout(90.0, None, 9) == 90.0
+    assert job_timeout(90.0, 3, 9) == pytest.approx(30.0)
+    assert job_timeout(90.0, 27, 9) == 90.0  # never more than the full-budget limit
+
+
+def test_same_cause_failures_stop_the_sweep_and_the_cli_exits_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=NO_METRIC)
+    code = main(["run", str(_config(tmp_path, skill))])
+    err = capsys.readouterr().err
+    assert code == 1
+    line = next(x for x in err.splitlines() if x.startswith("error: stopping the sweep"))
+    assert "first 3 finished recs all failed with the same cause" in line and "reported no metric" in line
+    assert "Next step: make automl_settings.metric name a value the job writes" in line
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    from tao_automl.status import query_status
+    status = query_status(run_dir)
+    assert status["progress"]["completed"] < 8  # the budget was not wasted
+    assert status["progress"]["succeeded"] == 0
+
+
+def test_a_missing_command_stops_the_sweep_naming_it(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", command="/nonexistent/trainer -e {config_path}")
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(), workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["state"] == "failed"
+    assert "/nonexistent/trainer" in result["stop_reason"] and "Next step: check the skill's command" in \
+        result["stop_reason"]
+    assert sum(h["status"] == "failure" for h in result["history"]) == 3
+
+
+def test_different_causes_do_not_stop_the_sweep_and_k_0_turns_it_off(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=TWO_CAUSES)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(automl_max_recommendations=4, automl_max_concurrent=1),
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 4
+    skill2 = write_skill(tmp_path / "bank2", trainer=NO_METRIC)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs2"), skill2).run(
+        automl_settings=_settings(automl_max_recommendations=4, automl_fail_fast_after=0),
+        workspace_path=tmp_path / "ws2", gpu_count=0)
+    assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 4
+
+
+def test_the_cli_exits_0_when_one_rec_succeeded_and_2_on_bad_input(
+        tmp_path: Path, toy_skill: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(_config(tmp_path, toy_skill, automl_max_recommendations=2))]) == 0
+    assert main(["run", str(_config(tmp_path, toy_skill, automl_fail_fast_after=-1))]) == 2
+    assert "automl_fail_fast_after" in capsys.readouterr().err
+
+
+def _row(rec_id: int, message: str, status: str = "failure") -> RecRow:
+    return RecRow(rec_id=rec_id, params={}, specs={}, status=status, job_name=f"run_x-rec{rec_id:04d}",
+                  job_id=f"run_x-rec{rec_id:04d}-{rec_id * 1234567:010x}", results_dir=f"/w/rec_{rec_id:04d}",
+                  metric_value=None, message=message, trial=None, created_at=0.0, submitted_at=0.0,
+                  finished_at=float(rec_id), updated_at=0.0)
+
+
+def test_a_cause_ignores_what_differs_between_recs() -> None:
+    a = _row(1, "job run_x-rec0001-00012d687 failed (exit code 1): spec /w/rec_0001/train_spec.yaml is bad")
+    b = _row(2, "job run_x-rec0002-00025a0ce failed (exit code 1): spec /w/rec_0002/train_spec.yaml is bad")
+    assert cause_key(a) == cause_key(b)
+    assert shared_cause([a, b], 2) is a
+    assert shared_cause([a, _row(2, "out of memory")], 2) is None
+    assert shared_cause([a, _row(2, a.message or "", status="success")], 2) is None
+    assert shared_cause([a], 2) is None and shared_cause([a, b], 0) is None
