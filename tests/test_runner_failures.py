@@ -88,8 +88,8 @@ def test_a_missing_command_stops_the_sweep_naming_it(tmp_path: Path) -> None:
     result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
         automl_settings=_settings(), workspace_path=tmp_path / "ws", gpu_count=0)
     assert result["progress"]["state"] == "failed"
-    assert "/nonexistent/trainer" in result["stop_reason"] and "Next step: check the skill's command" in \
-        result["stop_reason"]
+    reason = result["stop_reason"]
+    assert "exit code 127 (the command was not found)" in reason and "Next step: check the skill's command" in reason
     assert sum(h["status"] == "failure" for h in result["history"]) == 3
 
 

@@ -163,6 +163,7 @@ def test_a_hung_call_is_abandoned_and_retried() -> None:
                 time.sleep(2.0)
             return "running"
 
+    assert GuardedSDK(Sticky()).call_timeout_s == 300.0  # the README's default
     guarded = GuardedSDK(Sticky(), call_timeout_s=0.2, base_delay=0.0)
     assert guarded.get_job_status("j") == "running"
     assert len(calls) == 2 and calls[1] - calls[0] < 1.5

@@ -35,7 +35,7 @@ EXIT_RUN_BUSY = 4
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES: dict[int, str] = {
-    EXIT_OK: "success (a sweep: at least one rec produced a result)",
+    EXIT_OK: "success: at least one rec of the sweep produced a result",
     EXIT_NO_RESULT: "the sweep ran but produced no result, or an internal failure",
     EXIT_USER_ERROR: "user error: bad config, argument, path or setting; nothing was started",
     EXIT_PLATFORM_UNREACHABLE: "the platform or LLM endpoint could not be reached; retry later",

@@ -72,6 +72,6 @@ def next_step(message: str) -> str:
 
 def fail_fast_message(row: RecRow, k: int) -> str:
     """The one line that ends a sweep whose first ``k`` finished recs failed alike."""
-    cause = " ".join((row.message or "failed without a message").split())
+    cause = " ".join((row.message or "failed without a message").split()).rstrip(".")
     return (f"stopping the sweep: the first {k} finished recs all failed with the same cause: {cause}. "
             f"Next step: {next_step(cause)} (automl_fail_fast_after={k}; 0 turns this check off)")
