@@ -15,6 +15,7 @@ from tao_automl.cli.main import main
 from tao_automl.cli.preflight import run_preflight
 from tao_automl.cli.run_config import load_run_config
 from tao_automl.platforms import registry
+from tao_automl.platforms.base import PlatformCheck
 from test_bank_tools import SECRET, SHARED, needs_shared, synthetic_bank
 
 
@@ -99,16 +100,19 @@ def test_invalid_config_file_is_a_failed_config_check(tmp_path: Path, capsys: py
 
 
 class ProbeSDK:
-    """A registered SDK that offers preflight() and image_exists() (see tao_automl.platforms.registry)."""
+    """A registered SDK whose preflight(image) checks reachability and the image (see tao_automl.platforms.base)."""
 
     def __init__(self, reachable: bool = True, images: tuple[str, ...] = ()) -> None:
         self.reachable, self.images = reachable, images
 
-    def preflight(self) -> bool:
-        return self.reachable
+    def create_job(self, image: str | None, command: str, gpu_count: int = 1, **kwargs: Any) -> Any:
+        raise AssertionError("preflight never submits")
 
-    def image_exists(self, image: str) -> bool:
-        return image in self.images
+    def preflight(self, image: str | None) -> list[PlatformCheck]:
+        checks = [PlatformCheck("platform_reachable", self.reachable, "probe")]
+        if image:
+            checks.append(PlatformCheck("image", image in self.images, image))
+        return checks
 
 
 def test_credentials_reachability_and_image_via_bank_files_and_sdk(

@@ -171,7 +171,8 @@ def test_dataset_keys_are_set_verbatim_without_a_shared_parent(toy_skill: Path, 
     import yaml
 
     (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "images").mkdir(parents=True)
+    (tmp_path / "a" / "ann.json").write_text("{}")  # the API's preflight checks that local datasets exist
     keys = {"dataset.train.annotation_path": str(tmp_path / "a" / "ann.json"),
             "dataset.train.image_dir": str(tmp_path / "b" / "images")}
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)

@@ -70,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tao_automl.cli.run_config import load_run_config
     from tao_automl.platforms.registry import make_sdk
     from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.runner.plan import load_settings, metric_name
 
     config = load_run_config(args.config)
     if getattr(args, "dry_run", False):
@@ -80,8 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         raise preflight_error(report, args.config)
     runner = AutoMLRunner(make_sdk(config.platform, config.platform_options), config.skill_dir, config.action)
-    metric = config.automl_settings.get("metric", "loss")
-    started, ended = _live(metric if metric != "kpi" else runner.skill.monitoring_metric() or "kpi")
+    started, ended = _live(metric_name(load_settings(config.automl_settings), runner.skill))
     summary = runner.run(**config.run_kwargs(), on_recommendation=started, on_result=ended)
     return _finish(summary, _as_json(args))
 

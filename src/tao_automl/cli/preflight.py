@@ -125,52 +125,39 @@ def _credentials(config: RunConfig, report: PreflightReport) -> None:
         report.add("credentials", True, f"{found.name}: every required credential is set")
 
 
-def _platform_checks(config: RunConfig, report: PreflightReport, image: str | None) -> None:
+def _platform_checks(config: RunConfig, report: PreflightReport, image: str | None, given: Any = None) -> None:
+    from tao_automl.platforms.base import PlatformCheck, as_platform
     from tao_automl.platforms.registry import make_sdk
+    from tao_automl.runner.plan import checked_job_kwargs
 
-    holder: dict[str, Any] = {}
+    holder: dict[str, Any] = {"sdk": given}
 
     def build() -> str:
-        holder["sdk"] = make_sdk(config.platform, config.platform_options)
+        if given is None:
+            holder["sdk"] = make_sdk(config.platform, config.platform_options)
         return f"{config.platform}: {type(holder['sdk']).__name__}"
 
     if not _guard(report, "platform", build):
+        report.add("platform_kwargs", None, "skipped: the platform SDK could not be built")
         report.add("platform_reachable", None, "skipped: the platform SDK could not be built")
         report.add("image", None, "skipped: the platform SDK could not be built")
         return
     sdk = holder["sdk"]
-    probe = getattr(sdk, "preflight", None) or getattr(sdk, "ping", None)
-    if callable(probe):
-        try:
-            result = probe(image) if probe == getattr(sdk, "preflight", None) else probe()
-            if isinstance(result, list):  # PlatformBase.preflight: one PlatformCheck per thing it checked
-                for check in result:
-                    report.add(check.check, check.ok, check.detail)
-            else:
-                ok = result is not False
-                report.add("platform_reachable", ok, "reachable" if ok else "the platform did not answer")
-        except Exception as exc:
-            report.add("platform_reachable", False, f"{type(exc).__name__}: {exc}")
-    elif config.platform == LOCAL:
+    _guard(report, "platform_kwargs", lambda: f"{len(checked_job_kwargs(sdk, config.platform_kwargs))} valid")
+    platform = as_platform(sdk)
+    if config.platform == LOCAL and not platform.offers("preflight"):
         report.add("platform_reachable", True, "runs on this machine")
-    else:
-        report.add("platform_reachable", None, "not checked: the SDK offers no preflight()/ping()")
-    _image(config, report, sdk, image)
-
-
-def _image(config: RunConfig, report: PreflightReport, sdk: Any, image: str | None) -> None:
+        report.add("image", True, f"{image} (ignored: the local platform runs jobs in this environment)" if image
+                   else "no image given")
+        return
+    try:
+        checks = list(platform.preflight(image))
+    except Exception as exc:
+        checks = [PlatformCheck("platform_reachable", False, f"{type(exc).__name__}: {exc}")]
+    for check in checks:
+        report.add(check.check, check.ok, check.detail)
     if not image:
         report.add("image", True, "no image given")
-    elif config.platform == LOCAL:
-        report.add("image", True, f"{image} (ignored: the local platform runs jobs in this environment)")
-    elif callable(getattr(sdk, "image_exists", None)):
-        try:
-            found = bool(sdk.image_exists(image))
-            report.add("image", found, image if found else f"image {image!r} not found on the platform")
-        except Exception as exc:
-            report.add("image", False, f"image {image!r}: {type(exc).__name__}: {exc}")
-    else:
-        report.add("image", None, f"{image}: not checked (the SDK offers no image_exists())")
 
 
 def dataset_check(platform: str, field_name: str, uri: str | None) -> Check:
@@ -187,11 +174,12 @@ def dataset_check(platform: str, field_name: str, uri: str | None) -> Check:
         return Check(field_name, None, f"{path}: not checked (a path on the {platform} platform)")
     if path.exists():
         return Check(field_name, True, f"{path} exists")
-    return Check(field_name, False, f"{field_name} path {str(path)!r} does not exist")
+    return Check(field_name, False, f"path {str(path)!r} does not exist")
 
 
-def run_preflight(config: RunConfig) -> PreflightReport:
-    """Every check of ``config``; nothing is created, nothing is launched."""
+def run_preflight(config: RunConfig, sdk: Any = None) -> PreflightReport:
+    """Every check of ``config`` (on ``sdk`` when given, else on an SDK built from ``config.platform``); nothing is
+    created, nothing is launched. The CLI and :meth:`AutoMLRunner.run` both run it before the run folder exists."""
     report = PreflightReport()
     report.add("config", True, f"skill {config.skill_dir}, platform {config.platform}")
     _skill_checks(config, report)
@@ -204,7 +192,7 @@ def run_preflight(config: RunConfig) -> PreflightReport:
             image = load_skill(config.skill_dir, config.action).container_image
         except TaoAutoMLError:
             image = None
-    _platform_checks(config, report, image)
+    _platform_checks(config, report, image, sdk)
     datasets = [("train_dataset_uri", config.train_dataset_uri), ("eval_dataset_uri", config.eval_dataset_uri)]
     datasets += [(f"dataset_keys.{key}", value) for key, value in config.dataset_keys.items()]
     for name, uri in datasets:

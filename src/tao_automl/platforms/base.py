@@ -122,6 +122,11 @@ class PlatformBase:
     init_options: Mapping[str, Any] = MappingProxyType({})
     #: How often the default :meth:`wait_for_change` polls.
     poll_interval_s: float = 1.0
+    #: Names ``create_job`` accepts through ``**kwargs`` (checked, with a did-you-mean, before a run starts);
+    #: None: not declared, names are not checked.
+    job_kwargs: frozenset[str] | None = None
+    #: Whether one job may span several nodes (``num_nodes > 1``).
+    multi_node: bool = False
 
     def get_job_status(self, job_id: str) -> JobStatus:
         raise NotImplementedError

@@ -13,13 +13,13 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING
-from tao_automl.errors import PlatformError, SkillError, UserInputError, WorkspaceError
+from tao_automl.errors import PlatformError, PreflightError, SkillError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.store import read_meta
 from tao_automl.experiment.workspace import (
@@ -33,7 +33,7 @@ from tao_automl.experiment.workspace import (
 from tao_automl.llm.setup import preflight as llm_preflight
 from tao_automl.metrics.job import STATUS_FILE, extract_metric, read_results_file
 from tao_automl.metrics.parse import kpi_series, status_lines
-from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.base import JobStatus, unwrap
 from tao_automl.platforms.registry import describe_sdk
 from tao_automl.render.job import render_job
 from tao_automl.render.paths import get_path
@@ -119,6 +119,7 @@ class AutoMLRunner:
                 exp, plan = self._reopen(run_dir, given)
                 return self._loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         plan = RunPlan.build(given, self.skill)  # every check before anything is created
+        self._preflight(given)
         llm_preflight(plan.settings)  # LLM brains: endpoint, model and key work, or stop here
         staging, run_dir, lock = stage_run_dir(given.workspace_path)
         try:
@@ -135,6 +136,17 @@ class AutoMLRunner:
             return self._loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         finally:
             lock.release()
+
+    def _preflight(self, args: RunArgs) -> None:
+        """The CLI's preflight (datasets, credentials, platform arguments...) on this runner's SDK."""
+        from tao_automl.cli.preflight import run_preflight
+        from tao_automl.platforms.registry import platform_name
+
+        platform = platform_name(describe_sdk(self.sdk)["class"]) or type(unwrap(self.sdk)).__name__
+        report = run_preflight(replace(args, platform=platform), sdk=self.sdk)
+        if not report.ok:
+            first = report.failed[0]
+            raise PreflightError(report.summary_line(), field=first.check, hint=first.detail)
 
     def _reopen(self, run_dir: Path, given: RunArgs) -> tuple[Experiment, RunPlan]:
         meta = read_meta(run_dir)

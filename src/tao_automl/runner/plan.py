@@ -7,6 +7,8 @@ check made for one is made for all. The stages are separate functions so that pr
 
 from __future__ import annotations
 
+import inspect
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,6 +17,7 @@ from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
 from tao_automl.brain.trials import TrialScheduler
 from tao_automl.errors import SearchSpaceError, UserInputError
+from tao_automl.platforms.base import unwrap
 from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, resolve_overrides
 from tao_automl.runner.fidelity import epoch_key
 from tao_automl.runner.run_args import RunArgs
@@ -22,6 +25,7 @@ from tao_automl.schema.build import build_search_space, schema_defaults
 from tao_automl.settings import AutoMLSettings, Direction, infer_direction
 from tao_automl.space.search_space import SearchSpace
 from tao_automl.util.dotted import with_values
+from tao_automl.util.suggest import did_you_mean
 
 KPI = "kpi"
 
@@ -138,3 +142,46 @@ class RunPlan:
         if budget is None or self.epoch_key is None:
             return self.ctx
         return replace(self.ctx, spec_overrides={**self.ctx.spec_overrides, self.epoch_key: budget})
+
+
+#: ``create_job`` arguments the runner fills itself; a platform keyword argument may not set them.
+RUNNER_FILLS = ("image", "command", "env_vars", "inputs", "outputs", "job_name")
+
+
+def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``kwargs`` checked against what ``sdk.create_job`` accepts (its named parameters and the names it declares in
+    ``job_kwargs``), with a did-you-mean; ``gpu_count``/``num_nodes`` must be counts the platform can run."""
+    target = unwrap(sdk)
+    if not callable(getattr(target, "create_job", None)):
+        raise UserInputError(f"platform: {type(target).__name__} has no create_job(); it is not a platform SDK",
+                             field="platform", value=type(target).__name__, allowed="a platform SDK")
+    params = inspect.signature(target.create_job).parameters
+    named = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    declared = getattr(target, "job_kwargs", None)
+    accepted = sorted((named | set(declared or ())) - set(RUNNER_FILLS))
+    for key, value in kwargs.items():
+        if key in RUNNER_FILLS:
+            raise UserInputError(f"platform argument {key}: set by the runner for every rec; remove it",
+                                 field=key, value=value, allowed=accepted)
+        if key not in accepted and (declared is not None or not open_ended):
+            raise UserInputError(
+                f"platform argument {key}: not accepted by {type(target).__name__}.create_job"
+                f"{did_you_mean(key, accepted)}; allowed: {', '.join(accepted)}", field=key, value=value,
+                allowed=accepted)
+    if "gpu_count" in kwargs:
+        _count("gpu_count", kwargs["gpu_count"], 0)
+    if "num_nodes" in kwargs and _count("num_nodes", kwargs["num_nodes"], 1) > 1 \
+            and not getattr(target, "multi_node", True):
+        raise UserInputError(f"platform argument num_nodes: {kwargs['num_nodes']!r} is not allowed; "
+                             f"{type(target).__name__} runs each job on one host; expected 1 (use gpu_count for "
+                             "several GPUs, or slurm/kubernetes/lepton for multi-node jobs)",
+                             field="num_nodes", value=kwargs["num_nodes"], allowed="1")
+    return dict(kwargs)
+
+
+def _count(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < low:
+        raise UserInputError(f"platform argument {name}: {value!r} is not allowed; expected an integer >= {low}",
+                             field=name, value=value, allowed=f"an integer >= {low}")
+    return int(value)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
+
 from tao_automl.errors import UserInputError, WorkspaceError
 from tao_automl.util.secrets import unredacted
 
@@ -130,13 +132,33 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
+def plain(name: str, value: Any) -> Any:
+    """``value`` as JSON data (numpy scalars become Python numbers, tuples lists); anything that cannot be stored
+    in the run folder is refused, naming where it is."""
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    if isinstance(value, np.generic) and isinstance(value.item(), (bool, int, float, str)):
+        return value.item()
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise bad_input(f"{name} key", key, "string keys (the value is stored as JSON)")
+            out[key] = plain(f"{name}.{key}", item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [plain(f"{name}[{i}]", item) for i, item in enumerate(value)]
+    raise bad_input(name, value, "JSON data: a string, number, bool, null, list or mapping")
+
+
 def _mapping(name: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise bad_input(name, value, "a mapping")
     for key in value:
         if not isinstance(key, str) or not key:
             raise bad_input(f"{name} key", key, "non-empty string keys")
-    return dict(value)
+    out: dict[str, Any] = plain(name, value)
+    return out
 
 
 def _text_map(name: str, value: Any) -> dict[str, str]:

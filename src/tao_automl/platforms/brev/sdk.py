@@ -54,6 +54,10 @@ def _instance_name(key: str) -> str:
 class BrevSDK(PlatformBase):
     """Runs jobs on Brev instances through the ``brev`` CLI; see the module docstring."""
 
+    job_kwargs = frozenset({"cloud_cred_id", "gpu_type", "instance_id", "job_name", "num_nodes", "working_dir",
+                            "workspace_group_id"})
+    multi_node = False
+
     poll_interval_s: float = 5.0
 
     def __init__(

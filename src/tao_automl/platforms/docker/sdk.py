@@ -66,6 +66,10 @@ def _created_age_s(attrs: Mapping[str, Any]) -> float:
 class DockerSDK(PlatformBase):
     """Runs jobs as containers on a Docker engine; see the module docstring."""
 
+    job_kwargs = frozenset({"job_name", "labels", "mem_limit", "mounts", "network", "num_nodes", "working_dir", "user",
+                            "shm_size", "entrypoint"})
+    multi_node = False
+
     poll_interval_s: float = 0.5
 
     def __init__(

@@ -60,6 +60,10 @@ def default_state_dir() -> Path:
 class KubernetesSDK(PlatformBase):
     """Runs jobs as Kubernetes Jobs; see the module docstring."""
 
+    job_kwargs = frozenset({"job_name", "memory", "mounts", "num_nodes", "cpu", "image_pull_policy", "master_port",
+                            "mount_command_paths", "working_dir"})
+    multi_node = True
+
     poll_interval_s: float = 0.5
 
     def __init__(

@@ -82,6 +82,9 @@ def _credentials(workspace_id: str | None) -> tuple[str, str]:
 class LeptonSDK(PlatformBase):
     """Runs jobs as DGX Cloud Lepton batch jobs; see the module docstring."""
 
+    job_kwargs = frozenset({"dedicated_node_group", "job_name", "mounts", "num_nodes", "resource_shape"})
+    multi_node = True
+
     poll_interval_s: float = 5.0
 
     def __init__(

@@ -105,6 +105,9 @@ def _working_dir(value: object) -> Path | None:
 class LocalSDK(PlatformBase):
     """Runs jobs as local subprocesses; GPU ids are handed out through ``CUDA_VISIBLE_DEVICES``."""
 
+    job_kwargs = frozenset({"job_name", "num_nodes", "working_dir"})
+    multi_node = False
+
     cancel_grace_s: float = 10.0
     poll_interval_s: float = 0.2
 

@@ -63,6 +63,10 @@ def default_state_dir() -> Path:
 class SlurmSDK(PlatformBase):
     """Submits jobs to Slurm through its CLI; see the module docstring for the layout."""
 
+    job_kwargs = frozenset({"job_name", "working_dir", "partition", "account", "time_limit", "num_nodes",
+                            "ntasks_per_node", "cpus_per_task", "mem", "container_mounts", "master_port"})
+    multi_node = True
+
     poll_interval_s: float = 0.5
 
     def __init__(
