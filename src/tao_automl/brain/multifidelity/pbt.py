@@ -12,15 +12,17 @@ Each member of a generation is a new trial:
   *explores*: numeric coordinates of its unit-cube encoding move by a Gaussian step (``scale``), each
   categorical/bool is re-drawn with probability 0.2, and ``space.decode`` keeps it valid.
 
-Failures are never exploited. A generation starts once the previous one has fully ended. PBT changes
-hyperparameters between chunks, so perturbed params must be ones a checkpoint can continue with
-(optimiser/regularisation settings, not the architecture) — choose the search space accordingly.
+Failures are never exploited. A generation starts once the previous one has fully ended. A member always
+resumes a checkpoint, so params that define the network (and so the checkpoint's shape) are never perturbed:
+``frozen`` params keep the value of the member whose checkpoint is copied. By default they are the params of
+the spec's ``model`` section (TAO's network definition: layers, widths, activation, backbone …); only
+optimiser, regularisation and data settings explore.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -38,8 +40,10 @@ class PBT:
 
     def __init__(self, space: SearchSpace, *, max_epochs: int = 27, population_size: int = 10,
                  max_trials: int = 20, generations: int | None = None, quantile: float = 0.25,
-                 scale: float = 0.1) -> None:
+                 scale: float = 0.1, frozen: Iterable[str] | None = None) -> None:
         self.space = space
+        #: Params never perturbed (they change the network a checkpoint holds).
+        self.frozen = frozenset(architecture_params(space.names) if frozen is None else frozen)
         self.max_epochs = check_count("automl_max_epochs", max_epochs)
         self.size = check_count("automl_population_size", population_size)
         self.max_trials = check_count("automl_max_recommendations", max_trials)
@@ -140,6 +144,13 @@ class PBT:
                      bracket=member, rung=g)
 
     def explore(self, config: Config, rng: np.random.Generator) -> Config:
-        """A perturbed copy of ``config`` inside the space."""
+        """A perturbed copy of ``config`` inside the space; :attr:`frozen` params keep their value."""
         x = np.clip(self.space.encode(config), 0.0, 1.0)[None, :]
-        return self.space.decode(self._snap.perturb(x, self.scale, rng)[0])
+        moved = self.space.decode(self._snap.perturb(x, self.scale, rng)[0])
+        out = {**moved, **{k: config[k] for k in self.frozen if k in config}}
+        return out if not self.space.violations(out) else dict(config)
+
+
+def architecture_params(names: Iterable[str]) -> list[str]:
+    """Searched params that define the network (the ``model`` section of a TAO spec)."""
+    return [n for n in names if n == "model" or n.startswith("model.")]
