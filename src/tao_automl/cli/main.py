@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tao_automl.cli.text_report import format_params, format_value, ranked_table
+from tao_automl.cli.text_report import ranked_table
 from tao_automl.errors import (
     EXIT_INTERRUPTED,
     EXIT_NO_RESULT,
@@ -27,22 +27,20 @@ from tao_automl.errors import (
     WorkspaceError,
     error_json,
 )
-from tao_automl.experiment.core import Recommendation
 from tao_automl.experiment.summary import public_json
 from tao_automl.util.secrets import RedactingFilter
 
 EXIT_FAILED, EXIT_USAGE = EXIT_NO_RESULT, EXIT_USER_ERROR
 
 
-def _live(metric: str) -> tuple[Callable[[Recommendation], None], Callable[[Recommendation, float | None, str], None]]:
-    def started(rec: Recommendation) -> None:
-        print(f"[rec {rec.id:>3}] started  job {rec.job_id}  {format_params(rec.params)}", file=sys.stderr, flush=True)
+def _live(metric: str, args: argparse.Namespace, runner: Any) -> Any:
+    """The live view (rec lines + progress line), wired to the runner; the runner's own log line is off."""
+    from tao_automl.cli.live import LiveView
 
-    def ended(rec: Recommendation, value: float | None, status: str) -> None:
-        shown = f"{metric}={format_value(value)}" if value is not None else str(rec.extra.get("message") or "")
-        print(f"[rec {rec.id:>3}] {status:<8} {shown}", file=sys.stderr, flush=True)
-
-    return started, ended
+    view = LiveView(metric, as_json=_as_json(args))
+    runner.log_progress = False
+    runner.on_progress = view.progress
+    return view
 
 
 def _finish(summary: dict[str, Any], as_json: bool) -> int:
@@ -81,8 +79,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         raise preflight_error(report, args.config)
     runner = AutoMLRunner(make_sdk(config.platform, config.platform_options), config.skill_dir, config.action)
-    started, ended = _live(metric_name(load_settings(config.automl_settings), runner.skill))
-    summary = runner.run(**config.run_kwargs(), on_recommendation=started, on_result=ended)
+    view = _live(metric_name(load_settings(config.automl_settings), runner.skill), args, runner)
+    summary = runner.run(**config.run_kwargs(), on_recommendation=view.started, on_result=view.ended)
+    view.close(summary)
     return _finish(summary, _as_json(args))
 
 
@@ -122,14 +121,22 @@ def cmd_resume(args: argparse.Namespace) -> int:
                              "resume it from Python with AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)")
     sdk = make_sdk(name, unredacted(platform.get("options") or {}, {}))
     runner = AutoMLRunner(sdk, stored["skill_dir"], stored["action"])
-    started, ended = _live(meta.get("metric", "metric"))
-    summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=started, on_result=ended)
+    view = _live(meta.get("metric", "metric"), args, runner)
+    summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=view.started, on_result=view.ended)
+    view.close(summary)
     return _finish(summary, _as_json(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from tao_automl.status import query_status
 
+    if args.watch:
+        from tao_automl.cli.watch import watch
+
+        if not args.interval > 0:
+            raise UserInputError(f"--interval: {args.interval} is not allowed; give seconds > 0",
+                                 field="--interval", value=args.interval, allowed="a number > 0")
+        return watch(args.run_dir, args.interval, _as_json(args))
     status = query_status(args.run_dir)
     if "error" in status:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=args.run_dir,
@@ -185,6 +192,9 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "run":
         p.add_argument("--dry-run", action="store_true", help="render the first recs and launch nothing")
         p.add_argument("--recs", type=int, default=3, help="how many recs --dry-run shows (default 3)")
+    if name == "status":
+        p.add_argument("--watch", action="store_true", help="refresh until the run ends (read-only; Ctrl-C stops)")
+        p.add_argument("--interval", type=float, default=2.0, help="seconds between --watch refreshes (default 2)")
     if name == "models":
         p.add_argument("--scope", choices=("automl", "all"), default="automl",
                        help="automl: runnable and blocked AutoML models; all: every model with its flag")

@@ -7,52 +7,15 @@ from typing import Any
 
 import yaml
 
+from tao_automl.experiment.lines import counts_line, format_params, format_value, progress_line
 
-def format_value(value: Any) -> str:
-    if isinstance(value, float):
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-            return f"{value:.3g}"
-        return f"{value:.4g}"
-    return str(value)
-
-
-def format_params(params: Mapping[str, Any]) -> str:
-    return " ".join(f"{key.rsplit('.', 1)[-1]}={format_value(v)}" for key, v in params.items())
+__all__ = ["counts_line", "format_params", "format_value", "progress_line", "ranked", "ranked_table"]
 
 
 def ranked(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Ranked recs (``rank`` set by the summary) best first, then every other rec in id order."""
     ok = sorted((h for h in recs if h.get("rank") is not None), key=lambda h: int(h["rank"]))
     return ok + [h for h in recs if h.get("rank") is None]
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-def counts_line(progress: Mapping[str, Any]) -> str:
-    """``7/10 recs done: 5 succeeded, 1 failed, 1 stopped, 0 cancelled``."""
-    return (f"{progress['completed']}/{progress['total']} recs done: {progress['succeeded']} succeeded, "
-            f"{progress['failed']} failed, {progress.get('stopped', 0)} stopped, "
-            f"{progress.get('cancelled', 0)} cancelled")
-
-
-def progress_line(progress: Mapping[str, Any]) -> str:
-    """The compact live line: done/total, running, failed, best so far, elapsed and ETA."""
-    metric = progress.get("metric") or "metric"
-    best = progress.get("best_metric")
-    shown_best = "-" if best is None else f"{metric}={format_value(best)} (rec {progress.get('best_rec_id')}"
-    if best is not None:
-        budget = progress.get("best_budget")
-        shown_best += f", {budget} epochs)" if budget is not None and progress.get("ranked_by") != "metric" else ")"
-    eta = progress.get("eta_s")
-    return (f"[{progress['completed']}/{progress['total']} done | {progress.get('running', 0)} running | "
-            f"{progress['failed']} failed | best {shown_best} | elapsed {_duration(progress.get('elapsed_s'))} | "
-            f"ETA {'-' if eta is None else _duration(eta)}]")
 
 
 def ranked_table(summary: Mapping[str, Any]) -> str:

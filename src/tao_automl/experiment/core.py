@@ -25,6 +25,7 @@ from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
 from tao_automl.errors import TaoAutoMLError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import FINAL_STATES, UNSUBMITTED, RecRow, RunStore
+from tao_automl.experiment.summary import progress as run_progress
 from tao_automl.experiment.summary import summarise
 from tao_automl.llm import setup as llm_setup
 from tao_automl.metrics.parse import is_valid_metric, to_objective
@@ -262,6 +263,10 @@ class Experiment:
 
     def summary(self) -> dict[str, Any]:
         return summarise(self.recs(), self.store.meta())
+
+    def progress(self) -> dict[str, Any]:
+        """Counts, best so far, elapsed and ETA (the live line), from the recs in memory."""
+        return run_progress(self.recs(), self._meta)
 
     def has_unsubmitted(self) -> bool:
         return any(r.status == UNSUBMITTED for r in self.recs())

@@ -21,7 +21,8 @@ from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING
 from tao_automl.errors import PlatformError, PreflightError, SkillError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
-from tao_automl.experiment.store import read_meta
+from tao_automl.experiment.store import RecRow, read_meta
+from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import (
     RunLock,
     check_complete,
@@ -37,6 +38,7 @@ from tao_automl.platforms.base import JobStatus, unwrap
 from tao_automl.platforms.registry import describe_sdk
 from tao_automl.render.job import render_job
 from tao_automl.render.paths import get_path
+from tao_automl.runner import progress_log
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
 from tao_automl.runner.failures import fail_fast_message, job_timeout, shared_cause, timeout_message
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint
@@ -78,8 +80,12 @@ class AutoMLRunner:
     """Run a sweep of ``skill_dir``'s ``action`` on the platform behind ``sdk``."""
 
     def __init__(self, sdk: Any, skill_dir: str | Path, action: str = "train", *, clock: Clock | None = None,
-                 sdk_call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S) -> None:
+                 sdk_call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S, log_progress: bool = True) -> None:
         self.sdk = sdk
+        #: A line per ended rec on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
+        self.log_progress = log_progress
+        #: Called with the run's progress dict after each rec starts or ends (the CLI's live line); guarded.
+        self.on_progress: Callable[[dict[str, Any]], Any] | None = None
         self.skill: Skill = load_skill(skill_dir, action)
         self.action = action
         self.clock = clock or SystemClock()
@@ -117,7 +123,7 @@ class AutoMLRunner:
             run_dir = existing_run_dir(given.workspace_path)
             with RunLock(run_dir):
                 exp, plan = self._reopen(run_dir, given)
-                return self._loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
+                return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         plan = RunPlan.build(given, self.skill)  # every check before anything is created
         self._preflight(given)
         llm_preflight(plan.settings)  # LLM brains: endpoint, model and key work, or stop here
@@ -133,7 +139,7 @@ class AutoMLRunner:
                 discard_staging(staging, lock)
                 raise
             exp.move_to(run_dir, lambda: publish_run_dir(staging, run_dir, lock))  # now it is a resumable run
-            return self._loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
+            return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         finally:
             lock.release()
 
@@ -161,6 +167,21 @@ class AutoMLRunner:
         return exp, plan.with_settings(exp.settings)
 
     # -- the loop ---------------------------------------------------------------------------------
+    def _logged_loop(self, exp: Experiment, plan: RunPlan, extractor: MetricExtractor | None,
+                     eval_fn: EvalFn | None, on_rec: Callable[[Recommendation], Any] | None,
+                     on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
+        with progress_log.default_handler(self.log_progress):
+            return self._loop(exp, plan, extractor, eval_fn, on_rec, on_result)
+
+    def _progress(self, exp: Experiment, ended: RecRow | None) -> None:
+        """After a rec started or ended: the progress callback, and the progress log line for an ended rec."""
+        if self.on_progress is None and (ended is None or not self.log_progress):
+            return
+        progress = exp.progress()
+        if ended is not None and self.log_progress:
+            progress_log.log_rec(rec_dict(ended), progress, str(progress.get("metric") or "metric"))
+        _guarded("on_progress", self.on_progress, progress)
+
     def _loop(self, exp: Experiment, plan: RunPlan, extractor: MetricExtractor | None, eval_fn: EvalFn | None,
               on_rec: Callable[[Recommendation], Any] | None,
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
@@ -269,9 +290,11 @@ class AutoMLRunner:
         crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
         job_results = str(getattr(job, "results_dir", "") or results_dir)
         exp.store.mark_submitted(rec.id, str(job.id), job_results)
+        exp.refresh(rec.id)  # the in-memory row knows its job (live counts, has_unsubmitted)
         rec.job_id = str(job.id)
         active[rec.id] = _Active(rec, str(job.id), job_results, limit_s=self._limit(exp, rec.id))
         _guarded("on_recommendation", on_rec, rec)
+        self._progress(exp, None)
         return True
 
     def _submit(self, rec: Recommendation, submit: dict[str, Any], results_dir: str) -> Any:
@@ -394,6 +417,7 @@ class AutoMLRunner:
         row = exp.tell(item.rec.id, item.last_value, "stopped", message, budget=item.last_epoch)
         item.rec.status, item.rec.metric_value = row.status, row.metric_value
         _guarded("on_result", on_result, item.rec, row.metric_value, row.status)
+        self._progress(exp, row)
 
     def _limit(self, exp: Experiment, rec_id: int) -> float | None:
         """The rec's job timeout: automl_job_timeout_s scaled to its budget (multi-fidelity)."""
@@ -423,6 +447,7 @@ class AutoMLRunner:
             row = exp.tell(rec_id, None, "cancelled", f"cancelled: {reason}")
             item.rec.status = row.status
             _guarded("on_result", on_result, item.rec, None, row.status)
+            self._progress(exp, row)
 
     def _check_fail_fast(self, exp: Experiment) -> None:
         """Raise :class:`_FailFast` when the K-th rec to finish has just finished and all K failed alike."""
@@ -448,6 +473,7 @@ class AutoMLRunner:
         rec.status, rec.metric_value = row.status, row.metric_value
         rec.extra["message"] = row.message
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
+        self._progress(exp, row)
         self._check_fail_fast(exp)
 
 

@@ -1,0 +1,98 @@
+"""``tao-automl status RUN_DIR --watch``: refresh a run's progress from another terminal, read-only.
+
+Reads through :func:`tao_automl.status.query_status` (a read-only SQLite connection), so it never blocks or
+changes the run. Stops when the run is no longer running, or when its orchestrator process is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from tao_automl.cli.text_report import ranked_table
+from tao_automl.errors import EXIT_NO_RESULT, EXIT_OK, WorkspaceError
+from tao_automl.experiment.lines import counts_line, progress_line
+from tao_automl.experiment.workspace import LOCK_NAME
+from tao_automl.status import query_status
+
+_CLEAR = "\033[H\033[2J"
+
+
+def orchestrator_alive(run_dir: str | Path) -> bool | None:
+    """Whether the pid written in the run's lock file is a live process on this machine; None if unknown."""
+    try:
+        text = (Path(run_dir) / LOCK_NAME).read_text().strip()
+        pid = int(text)
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read(run_dir: str) -> dict[str, Any]:
+    status = query_status(run_dir)
+    if "error" in status:
+        raise WorkspaceError(str(status["error"]), field="run_dir", value=run_dir,
+                             hint="pass the run folder printed by `tao-automl run` (it holds state.db)")
+    return status
+
+
+def _screen(status: Mapping[str, Any], interval: float) -> str:
+    rows = max(5, shutil.get_terminal_size().lines - 10)
+    table = ranked_table(status).splitlines()
+    shown = table[: rows + 2] + (["  ..."] if len(table) > rows + 2 else [])
+    active = ", ".join(str(a["job_id"]) for a in status["active_jobs"]) or "none"
+    return "\n".join([f"{status.get('run_dir')}  (refresh every {interval:g} s, Ctrl-C to stop watching)",
+                      progress_line(status["progress"]), "", *shown, "", f"active jobs: {active}"])
+
+
+def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = None) -> int:
+    """Refresh until the run ends; exit 0 when it finished, 1 when it stopped without finishing."""
+    out = out or sys.stdout
+    tty = out.isatty() and not as_json
+    last = ""
+    while True:
+        status = _read(run_dir)
+        progress = status["progress"]
+        state = progress.get("state")
+        alive = orchestrator_alive(status["run_dir"]) if state == "running" else None
+        ended = state != "running" or alive is False
+        if as_json:
+            out.write(json.dumps({"run_dir": status["run_dir"], "progress": progress, "best": status["best"],
+                                  "active_jobs": status["active_jobs"], "orchestrator_alive": alive},
+                                 default=str) + "\n")
+        elif tty:
+            out.write(_CLEAR + _screen(status, interval) + "\n")
+        else:
+            line = progress_line(progress)
+            key = line.split("| elapsed")[0]
+            if key != last:
+                out.write(line + "\n")
+                last = key
+        out.flush()
+        if ended:
+            if not as_json:
+                if not tty:
+                    out.write(ranked_table(status) + "\n")
+                if alive is False:
+                    out.write("the orchestrator is gone (killed?); continue with "
+                              f"`tao-automl resume {status['run_dir']}`\n")
+                out.write(f"run {state if alive is not False else 'interrupted'}: {counts_line(progress)}\n")
+                out.flush()
+            return EXIT_OK if state == "finished" else EXIT_NO_RESULT
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            out.write("\nstopped watching; the run is not affected\n")
+            return EXIT_OK

@@ -1,0 +1,63 @@
+"""One-line text views of a run, shared by the CLI's live view, ``status --watch`` and the runner's progress log."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.3g}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_params(params: Mapping[str, Any]) -> str:
+    return " ".join(f"{key.rsplit('.', 1)[-1]}={format_value(v)}" for key, v in params.items())
+
+
+def format_duration(seconds: float | None) -> str:
+    """``mm:ss`` (``h:mm:ss`` past an hour); ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def counts_line(progress: Mapping[str, Any]) -> str:
+    """``7/10 recs done: 5 succeeded, 1 failed, 1 stopped, 0 cancelled``."""
+    return (f"{progress['completed']}/{progress['total']} recs done: {progress['succeeded']} succeeded, "
+            f"{progress['failed']} failed, {progress.get('stopped', 0)} stopped, "
+            f"{progress.get('cancelled', 0)} cancelled")
+
+
+def progress_line(progress: Mapping[str, Any]) -> str:
+    """The compact live line: done/total, running, failed, best so far, elapsed and ETA."""
+    metric = progress.get("metric") or "metric"
+    best = progress.get("best_metric")
+    shown_best = "-"
+    if best is not None:
+        budget = progress.get("best_budget")
+        at = f", {budget} epochs" if budget is not None and progress.get("ranked_by") != "metric" else ""
+        shown_best = f"{metric}={format_value(best)} (rec {progress.get('best_rec_id')}{at})"
+    eta = progress.get("eta_s")
+    return (f"[{progress['completed']}/{progress['total']} done | {progress.get('running', 0)} running | "
+            f"{progress['failed']} failed | best {shown_best} | elapsed {format_duration(progress.get('elapsed_s'))}"
+            f" | ETA {format_duration(eta)}]")
+
+
+def rec_line(rec: Mapping[str, Any], metric: str) -> str:
+    """One ended rec: status, metric (or the reason it has none), epochs and wall time."""
+    value = rec.get("metric_value")
+    shown = f"{metric}={format_value(value)}" if value is not None else str(rec.get("message") or "no metric")
+    details = []
+    epochs = rec.get("budget_reached") if rec.get("budget_reached") is not None else rec.get("budget")
+    if epochs is not None:
+        details.append(f"{epochs} epochs")
+    if rec.get("wall_time_s") is not None:
+        details.append(f"{rec['wall_time_s']:.1f} s")
+    suffix = f" ({', '.join(details)})" if details else ""
+    return f"rec {rec['rec_id']} {rec['status']}: {shown}{suffix}"

@@ -1,0 +1,185 @@
+"""Live view: the progress line of `run` (terminal and pipe), `status --watch` from another process, and the
+Python API's line per rec on the ``tao_automl.progress`` logger."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pty
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import write_skill
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.status import query_status
+
+CLI = [sys.executable, "-m", "tao_automl.cli.main"]
+
+
+def _config(tmp_path: Path, skill: Path, recs: int = 3, **settings: object) -> Path:
+    config = {
+        "skill_dir": str(skill), "workspace_path": "ws",
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": recs, "automl_max_concurrent": 2,
+                            "poll_interval_s": 0.2, **settings},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")},
+        "platform_kwargs": {"gpu_count": 0},
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_piped_run_prints_progress_and_counts_on_stderr_and_clean_json_on_stdout(toy_skill: Path,
+                                                                                  tmp_path: Path) -> None:
+    done = subprocess.run([*CLI, "run", str(_config(tmp_path, toy_skill)), "--json"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)  # nothing but JSON on stdout
+    progress_lines = [line for line in done.stderr.splitlines() if line.startswith("[") and " done | " in line]
+    assert [line.split("/")[0] for line in progress_lines] == ["[0", "[1", "[2", "[3"]
+    last = progress_lines[-1]
+    assert "[3/3 done | 0 running | " in last and "ETA 00:00" in last and "elapsed " in last
+    best = data["best"]
+    assert f"best val_loss={float(best['metric_value']):.4g} (rec {best['rec_id']})" in last
+    p = data["progress"]
+    assert done.stderr.rstrip().endswith(f"done: 3/3 recs done: {p['succeeded']} succeeded, {p['failed']} failed, "
+                                         "0 stopped, 0 cancelled")
+
+
+def test_on_a_terminal_the_progress_line_is_redrawn_on_stdout(toy_skill: Path, tmp_path: Path) -> None:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*CLI, "run", str(_config(tmp_path, toy_skill))], stdout=slave,
+                            stderr=subprocess.PIPE, text=False)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=120)
+    os.close(master)
+    out = b"".join(chunks).decode()
+    assert proc.returncode == 0
+    assert out.count("started  job") == 3  # rec lines on the terminal, not on stderr
+    assert "\r\x1b[K[3/3 done | 0 running | " in out  # redrawn in place
+    assert "rank" in out and "3/3 recs done:" in out
+    assert b"done |" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+GATED_TRAINER = """
+import json, os, sys, time, yaml
+spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+os.makedirs(spec["results_dir"], exist_ok=True)
+while not os.path.exists({gate!r}):  # the test releases the jobs when it is ready
+    time.sleep(0.05)
+loss = spec["train"]["optim"]["lr"]
+with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+    f.write(json.dumps({{"epoch": 1, "kpi": {{"val_loss": loss}}}}) + "\\n")
+"""
+
+
+def _start_run(tmp_path: Path, recs: int) -> tuple[subprocess.Popen[str], Path, Path]:
+    """A CLI run whose jobs wait for the returned gate file; returns once its first jobs are running."""
+    gate = tmp_path / "release"
+    skill = write_skill(tmp_path / "bank", trainer=GATED_TRAINER.format(gate=str(gate)))
+    run = subprocess.Popen([*CLI, "run", str(_config(tmp_path, skill, recs=recs)), "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for run_dir in (tmp_path / "ws").glob("run_*"):
+            status = query_status(run_dir)
+            if "error" not in status and status["progress"]["running"] == 2:
+                return run, run_dir, gate
+        time.sleep(0.05)
+    run.kill()
+    raise AssertionError("the run never had its first two jobs running")
+
+
+def test_status_watch_follows_a_live_run_until_it_ends(tmp_path: Path) -> None:
+    run, run_dir, gate = _start_run(tmp_path, recs=6)
+    watch = subprocess.Popen([*CLI, "status", str(run_dir), "--watch", "--interval", "0.1"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert watch.stdout is not None
+    first = watch.stdout.readline()
+    assert first.startswith("[0/6 done | 2 running | 0 failed | best - |"), first
+    gate.touch()  # now the jobs may end
+    rest, err = watch.communicate(timeout=120)
+    run.communicate(timeout=60)
+    assert run.returncode == 0 and watch.returncode == 0, err
+    lines = [first] + [line for line in rest.splitlines() if " done | " in line]
+    done = [int(line[1:].split("/")[0]) for line in lines]
+    assert done == sorted(done) and done[-1] == 6
+    assert rest.rstrip().endswith("run finished: 6/6 recs done: 6 succeeded, 0 failed, 0 stopped, 0 cancelled")
+    assert "rank" in rest  # the final table
+
+
+def test_status_watch_json_lines_and_a_killed_orchestrator(tmp_path: Path) -> None:
+    run, run_dir, gate = _start_run(tmp_path, recs=5)
+    try:
+        run.kill()  # SIGKILL: the state says running, but nobody is
+        run.communicate(timeout=30)
+        watch = subprocess.run([*CLI, "status", str(run_dir), "--watch", "--json"], capture_output=True, text=True,
+                               timeout=60)
+        assert watch.returncode == 1  # ended without a result
+        lines = [json.loads(line) for line in watch.stdout.splitlines()]
+        assert lines and lines[-1]["progress"]["state"] == "running" and lines[-1]["orchestrator_alive"] is False
+        text = subprocess.run([*CLI, "status", str(run_dir), "--watch"], capture_output=True, text=True, timeout=60)
+        assert "the orchestrator is gone" in text.stdout and "run interrupted:" in text.stdout
+    finally:
+        gate.touch()  # let the orphaned jobs end
+
+
+def test_status_watch_rejects_a_bad_interval(tmp_path: Path) -> None:
+    done = subprocess.run([*CLI, "status", str(tmp_path), "--watch", "--interval", "0"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "--interval: 0.0 is not allowed" in done.stderr
+
+
+def _sweep(tmp_path: Path, skill: Path, **kwargs: object) -> dict[str, object]:
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, **kwargs)  # type: ignore[arg-type]
+    return runner.run(automl_settings={"metric": "val_loss", "automl_max_recommendations": 3,
+                                       "automl_max_concurrent": 2, "poll_interval_s": 0.2},
+                      workspace_path=tmp_path / "ws", gpu_count=0)
+
+
+def test_python_api_logs_a_line_per_rec_unless_turned_off(toy_skill: Path, tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tao_automl.progress")
+    result = _sweep(tmp_path / "on", toy_skill)
+    lines = [r.getMessage() for r in caplog.records if r.name == "tao_automl.progress"]
+    assert len(lines) == 3
+    for rec in result["history"]:  # type: ignore[attr-defined]
+        line = next(m for m in lines if m.startswith(f"rec {rec['rec_id']} {rec['status']}: "))
+        assert " s) [" in line and " done | " in line
+    assert lines[-1].endswith("ETA 00:00]")
+    caplog.clear()
+    _sweep(tmp_path / "off", toy_skill, log_progress=False)
+    assert not [r for r in caplog.records if r.name == "tao_automl.progress"]
+
+
+def test_a_plain_script_sees_the_lines_on_stderr(toy_skill: Path, tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from tao_automl.platforms.local.sdk import LocalSDK\n"
+        "from tao_automl.runner.loop import AutoMLRunner\n"
+        f"r = AutoMLRunner(LocalSDK(jobs_dir={str(tmp_path / 'jobs')!r}), {str(toy_skill)!r},"
+        " log_progress=sys.argv[1] == 'on')\n"
+        "r.run(automl_settings={'metric': 'val_loss', 'automl_max_recommendations': 2, 'poll_interval_s': 0.2},"
+        f" workspace_path={str(tmp_path / 'ws')!r}, gpu_count=0)\n"
+    )
+    on = subprocess.run([sys.executable, "-c", script, "on"], capture_output=True, text=True, timeout=120)
+    assert on.returncode == 0, on.stderr
+    assert sum(line.startswith("[tao-automl] rec ") for line in on.stderr.splitlines()) == 2
+    off = subprocess.run([sys.executable, "-c", script, "off"], capture_output=True, text=True, timeout=120)
+    assert off.returncode == 0 and "[tao-automl] rec" not in off.stderr
