@@ -3,7 +3,9 @@
 For each job that ends while recs remain, the *gap* is the time from the job's end (the trainer's last
 timestamp, written just before it exits) to the next job's launch (the runner's persisted
 ``job_submitted`` event, i.e. after the process was spawned and its id stored). Also reported:
-orchestrator CPU time per rec (this process only; the jobs' own CPU is excluded).
+orchestrator CPU time per rec (this process only; the jobs' own CPU is excluded). Every gap is also given as a
+ratio to one bare ``python -c pass`` start measured in the same loop (before and after each configuration), and the
+machine's load average is recorded, since the gaps depend on how busy the cores are (target: ratio <= 1).
 
 Usage: python benchmarks/overhead.py [--recs 50] [--concurrency 1 4] [--algorithms random bayesian]
 Prints a table and writes benchmarks/results/overhead.json.
@@ -15,7 +17,9 @@ import argparse
 import json
 import platform
 import resource
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,7 +72,37 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def bare_python_ms(runs: int = 15) -> list[float]:
+    """Wall times (ms) of ``python -c pass`` started like a job (fresh interpreter, site imports included)."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return times
+
+
+def launch_chain(root: Path, jobs: int = 25) -> dict[str, float]:
+    """LocalSDK alone: median ms from ``create_job`` of ``true`` to its end being seen, and of a bare python
+    start, interleaved (the per-job launch chain: wrapper, exit record, waiter thread)."""
+    sdk = LocalSDK(jobs_dir=root / "chain-jobs", gpu_ids=[])
+    chain, bare = [], []
+    for _ in range(jobs):
+        t0 = time.perf_counter()
+        job = sdk.create_job(None, ["true"], gpu_count=0)
+        while not sdk.get_job_status(job.id).is_finished():
+            sdk.wait_for_change([job.id], 5.0)
+        chain.append((time.perf_counter() - t0) * 1000.0)
+        bare += bare_python_ms(1)
+    return {"chain_ms_median": round(statistics.median(chain), 2),
+            "bare_python_ms": round(statistics.median(bare), 2),
+            "chain_per_bare_python": round(statistics.median(chain) / statistics.median(bare), 2),
+            "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
 def measure(algorithm: str, concurrency: int, recs: int, root: Path) -> dict[str, Any]:
+    bare = bare_python_ms()
+    load = os.getloadavg()[0]
     skill = make_skill(root / f"bank-{algorithm}-{concurrency}")
     runner = AutoMLRunner(LocalSDK(jobs_dir=root / f"jobs-{algorithm}-{concurrency}"), skill)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -83,6 +117,8 @@ def measure(algorithm: str, concurrency: int, recs: int, root: Path) -> dict[str
     launches = sorted(e["ts"] for e in store.events("job_submitted"))
     ends = sorted(float((Path(h["results_dir"]) / "end.txt").read_text()) for h in result["history"])
     store.close()
+    bare += bare_python_ms()
+    bare_median = statistics.median(bare)
     gaps = []
     for end in ends:
         later = [t for t in launches if t >= end]
@@ -94,6 +130,9 @@ def measure(algorithm: str, concurrency: int, recs: int, root: Path) -> dict[str
         "gap_ms_median": round(statistics.median(gaps), 2) if gaps else None,
         "gap_ms_p95": round(percentile(gaps, 0.95), 2) if gaps else None,
         "gaps_measured": len(gaps),
+        "bare_python_ms": round(bare_median, 2),
+        "gap_per_bare_python": round(statistics.median(gaps) / bare_median, 2) if gaps else None,
+        "load_avg_1m": round((load + os.getloadavg()[0]) / 2, 2),
         "cpu_ms_per_rec": round(cpu * 1000.0 / recs, 2),
     }
 
@@ -103,25 +142,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recs", type=int, default=50)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--algorithms", nargs="+", default=["random", "bayesian"])
+    parser.add_argument("--chain-jobs", type=int, default=25)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        chain = launch_chain(Path(tmp), args.chain_jobs)
         for algorithm in args.algorithms:
             for concurrency in args.concurrency:
                 rows.append(measure(algorithm, concurrency, args.recs, Path(tmp)))
     header = f"{'algorithm':<10} {'conc':>4} {'recs':>4} {'ok':>4} {'wall_s':>7} {'gap_med_ms':>10} " \
-             f"{'gap_p95_ms':>10} {'cpu_ms/rec':>10}"
+             f"{'gap_p95_ms':>10} {'cpu_ms/rec':>10} {'bare_py_ms':>10} {'gap/bare':>8} {'load':>5}"
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['algorithm']:<10} {r['concurrency']:>4} {r['recs']:>4} {r['succeeded']:>4} {r['wall_s']:>7} "
-              f"{r['gap_ms_median']:>10} {r['gap_ms_p95']:>10} {r['cpu_ms_per_rec']:>10}")
+              f"{r['gap_ms_median']:>10} {r['gap_ms_p95']:>10} {r['cpu_ms_per_rec']:>10} {r['bare_python_ms']:>10} "
+              f"{r['gap_per_bare_python']:>8} {r['load_avg_1m']:>5}")
+    print(f"launch chain (LocalSDK create_job of `true` -> end seen): median {chain['chain_ms_median']} ms = "
+          f"{chain['chain_per_bare_python']} bare python starts ({chain['bare_python_ms']} ms), load {chain['load_avg_1m']}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "overhead", "target_gap_ms_median": 50, "python": sys.version.split()[0],
-                               "machine": platform.machine(), "cpus": __import__("os").cpu_count(),
-                               "date": time.strftime("%Y-%m-%d"), "rows": rows}, indent=2))
+                               "machine": platform.machine(), "cpus": os.cpu_count(),
+                               "date": time.strftime("%Y-%m-%d"), "launch_chain": chain, "rows": rows}, indent=2))
     print(f"wrote {out}")
     return 0
 

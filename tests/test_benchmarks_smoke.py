@@ -109,3 +109,15 @@ def test_suite_splits_caches_and_scores_against_a_shared_best(tmp_path: Path,
     assert set(cached) == {"0", "1"} and len(cached["0"]) == 4
     again = suite.main([*args, "--methods", "bayesian", "--score-only"])  # no run: same numbers from the cache
     assert again["scores"]["bayesian@1"] == scores["bayesian@1"]
+
+
+def test_overhead_reports_gaps_and_the_launch_chain_against_bare_python(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "overhead.json"
+    assert load("overhead").main(["--recs", "3", "--concurrency", "1", "--algorithms", "random",
+                                  "--chain-jobs", "3", "--out", str(out)]) == 0
+    assert "launch chain (LocalSDK create_job of `true` -> end seen)" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["launch_chain"]["chain_ms_median"] > 0 and data["launch_chain"]["bare_python_ms"] > 0
+    [row] = data["rows"]
+    assert row["succeeded"] == 3 and row["bare_python_ms"] > 0 and row["load_avg_1m"] >= 0

@@ -219,21 +219,121 @@ def test_failure_analysis_names_the_signal(sdk: LocalSDK) -> None:
     assert "SIGKILL" in analysis["message"]
 
 
-def test_killed_wrapper_is_failure_without_exit_code(sdk: LocalSDK) -> None:
-    job = sdk.create_job(None, "sleep 30")
-    pid = sdk.get_job_info(job.id)["pid"]
-    deadline = time.monotonic() + 10
-    while not psutil.Process(pid).children() and time.monotonic() < deadline:
-        time.sleep(0.01)  # let the wrapper start the command
+def _marked(job_dir: Path) -> list[int]:
+    """Live processes that carry the job's marker in their environment."""
+    found = []
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error):
+            if process.info["status"] != psutil.STATUS_ZOMBIE and \
+                    process.environ().get("TAO_AUTOML_LOCAL_JOB") == str(job_dir):
+                found.append(process.pid)
+    return found
+
+
+def _kill_wrapper_once_trainer_runs(pid: int, trainer_pid_file: Path) -> int:
+    wait_for_file(trainer_pid_file)
+    trainer = int(trainer_pid_file.read_text().split()[0])
+    os.kill(pid, signal.SIGKILL)  # the wrapper alone: it cannot write its exit record
+    return trainer
+
+
+@pytest.mark.parametrize("follower", ["same SDK", "new SDK"])
+def test_a_killed_wrapper_leaves_no_orphan_trainer(tmp_path: Path, follower: str) -> None:
+    """The wrapper is SIGKILLed while the trainer runs: the job fails with the reason, the trainer is stopped."""
+    state = tmp_path / "state.json"
+    marker = tmp_path / "trainer.pid"
+    command = f"{PY} -c 'import os, time; open(\"{marker}\", \"w\").write(str(os.getpid())); time.sleep(60)'"
+    if follower == "same SDK":
+        follow = LocalSDK(state_file=state, gpu_ids=[])
+        job_id = follow.create_job(None, command, gpu_count=0).id
+    else:  # submitted by a process that is gone (a dead orchestrator), followed by a new one
+        job_id = submit_elsewhere(state, command)["id"]
+        follow = LocalSDK(state_file=state, gpu_ids=[])
+    pid = follow.get_job_info(job_id)["pid"]
     try:
-        os.kill(pid, signal.SIGKILL)  # the wrapper alone: it cannot write its exit record
-        assert wait_done(sdk, job.id) is JobStatus.FAILURE
-        analysis = sdk.get_failure_analysis(job.id)
+        trainer = _kill_wrapper_once_trainer_runs(pid, marker)
+        assert wait_done(follow, job_id) is JobStatus.FAILURE
+        assert gone(trainer), "the trainer ran on after its wrapper died"
+        assert _marked(follow.jobs_dir / job_id) == []
+        analysis = follow.get_failure_analysis(job_id)
         assert analysis is not None and analysis["exit_code"] is None
-        assert "vanished without an exit code" in analysis["message"]
+        assert f"wrapper process (pid {pid}) was killed" in analysis["message"]
+        assert "were stopped" in analysis["message"]
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+
+
+def test_a_killed_wrapper_without_children_is_a_vanished_job(sdk: LocalSDK, tmp_path: Path) -> None:
+    job = sdk.create_job(None, [PY, "-c", "import time; time.sleep(60)"], gpu_count=0)
+    pid = sdk.get_job_info(job.id)["pid"]
+    wait_for_file(Path(sdk.jobs_dir) / job.id / "pid")
+    os.killpg(pid, signal.SIGKILL)  # the whole group at once (a machine-wide OOM kill, say)
+    assert wait_done(sdk, job.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None and analysis["exit_code"] is None and "exit code" in analysis["message"]
+    assert _marked(Path(sdk.jobs_dir) / job.id) == []
+
+
+# --------------------------------------------------------------------------- crash windows
+def _crash_inside_create_job(state: Path, command: str, name: str, point: str) -> None:
+    """A submitter process SIGKILLed at ``point`` inside ``create_job`` (a real crash, not a mock)."""
+    env = dict(os.environ, PYTHONPATH=str(SRC), TAO_AUTOML_CRASH_AT=point)
+    done = subprocess.run([PY, str(JOBS / "submit_job.py"), str(state), command, name], env=env,
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+
+def test_a_job_recorded_but_never_started_is_started_by_the_next_create_job(tmp_path: Path) -> None:
+    state, ledger = tmp_path / "state.json", tmp_path / "ledger.txt"
+    command = f"echo ran >> {ledger}"
+    _crash_inside_create_job(state, command, "exp/rec-1", "local_job_prepared")
+    job_id = job_id_for_name("exp/rec-1")
+    assert (tmp_path / "jobs" / job_id / "job.json").exists() and not ledger.exists()
+    sdk = LocalSDK(state_file=state, gpu_ids=[])
+    assert sdk.find_job("exp/rec-1") is None  # recorded, never started: not a submitted job
+    job = sdk.create_job(None, command, gpu_count=0, job_name="exp/rec-1")
+    assert job.id == job_id
+    assert wait_done(sdk, job.id) is JobStatus.SUCCESS
+    assert sdk.create_job(None, command, gpu_count=0, job_name="exp/rec-1").id == job_id
+    assert ledger.read_text().splitlines() == ["ran"]
+
+
+@pytest.mark.parametrize("pid_file", ["kept", "lost"])
+def test_a_job_whose_pid_was_never_saved_is_found_and_followed(tmp_path: Path, pid_file: str) -> None:
+    state, ledger, go = tmp_path / "state.json", tmp_path / "ledger.txt", tmp_path / "go"
+    command = f"while [ ! -e {go} ]; do sleep 0.05; done; echo ran >> {ledger}; exit 5"
+    _crash_inside_create_job(state, command, "exp/rec-2", "local_job_spawned")
+    job_dir = tmp_path / "jobs" / job_id_for_name("exp/rec-2")
+    assert json.loads((job_dir / "job.json").read_text())["pid"] is None
+    wait_for_file(job_dir / "pid")
+    if pid_file == "lost":  # found through the marker in its environment instead
+        (job_dir / "pid").unlink()
+    sdk = LocalSDK(state_file=state, gpu_ids=[])
+    try:
+        if pid_file == "kept":
+            assert sdk.find_job("exp/rec-2") == job_dir.name
+            assert sdk.get_job_status(job_dir.name) is JobStatus.RUNNING
+        job = sdk.create_job(None, command, gpu_count=0, job_name="exp/rec-2")  # a resumed runner re-submits
+        assert job.id == job_dir.name
+        assert sdk.get_job_status(job.id) is JobStatus.RUNNING
+        go.touch()
+        assert wait_done(sdk, job.id) is JobStatus.FAILURE
+        assert sdk.get_job_info(job.id)["exit_code"] == 5  # its own exit code, recorded by its wrapper
+        assert ledger.read_text().splitlines() == ["ran"]  # started once
+    finally:
+        go.touch()
+
+
+def test_a_relative_jobs_dir_is_made_absolute_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    sdk = LocalSDK(jobs_dir="rel-jobs", state_file="rel-state.json", gpu_ids=[])
+    assert sdk.jobs_dir == tmp_path / "rel-jobs" and sdk.init_options["jobs_dir"] == str(tmp_path / "rel-jobs")
+    assert sdk.state_file == tmp_path / "rel-state.json"
+    jobs = [sdk.create_job(None, "echo ok", gpu_count=0) for _ in range(2)]
+    monkeypatch.chdir("/")
+    assert [wait_done(sdk, j.id) for j in jobs] == [JobStatus.SUCCESS, JobStatus.SUCCESS]
+    assert LocalSDK(**sdk.init_options).get_job_status(jobs[0].id) is JobStatus.SUCCESS
 
 
 # --------------------------------------------------------------------------- GPUs

@@ -85,3 +85,33 @@ def live_members(pgid: int) -> list[int]:
         except (ProcessLookupError, PermissionError):
             continue
     return live
+
+
+def has_marker(pid: int, key: str, value: str) -> bool:
+    """True when process ``pid`` has ``key=value`` in its environment (False when unreadable or gone)."""
+    try:
+        return psutil.Process(pid).environ().get(key) == value
+    except (psutil.Error, OSError):
+        return False
+
+
+def find_by_marker(key: str, value: str) -> int | None:
+    """The pid of a live process with ``key=value`` in its environment, the group leader first (scans the
+    process table; used only to find a job whose submitter died before saving its pid)."""
+    found: list[tuple[bool, int]] = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if process.info["status"] == psutil.STATUS_ZOMBIE or process.environ().get(key) != value:
+                continue
+            found.append((os.getpgid(process.pid) != process.pid, process.pid))
+        except (psutil.Error, OSError):
+            continue
+    return min(found)[1] if found else None
+
+
+def group_of(pid: int) -> int | None:
+    """The process group of ``pid``, or None when it is gone."""
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None

@@ -1,10 +1,14 @@
 """The local platform: every job is a subprocess on this machine (the embedded default SDK).
 
 Each job lives in ``<jobs_dir>/<job_id>/`` with ``job.json`` (its persisted state), ``output.log``
-(stdout and stderr) and, once it ends, ``exit_code.json`` written by a small wrapper process
-(:mod:`tao_automl.platforms.local.wrapper`). Everything needed to re-attach from another process is
-on disk: the wrapper's pid and start time (a recycled pid is never mistaken for the job), the exit
-record, and a cancel flag.
+(stdout and stderr), ``pid`` (written by the job's wrapper itself) and, once it ends, ``exit_code.json``
+written by the wrapper, a few lines of shell (:mod:`tao_automl.platforms.local.wrapper`). Everything
+needed to re-attach from another process is on disk: the wrapper's pid and start time (a recycled pid is
+never mistaken for the job), the exit record, and a cancel flag. A submitter killed at any instant is
+covered: a job whose ``job.json`` exists but whose process never started is started by the next
+``create_job`` of its name; a job whose pid was never saved is found through its pid file (or the
+marker in its processes' environment) and followed; a job whose wrapper was killed has the rest of its
+process group stopped, so nothing runs on untracked.
 """
 
 from __future__ import annotations
@@ -31,18 +35,22 @@ from tao_automl.platforms.common import check_int, check_job_name, contained_pat
 from tao_automl.platforms.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local import process as proc
 from tao_automl.platforms.local.gpus import GpuAllocator, detect_gpus
-from tao_automl.platforms.local.wrapper import CANCEL_MARKER, EXIT_FILE
+from tao_automl.platforms.local.wrapper import EXIT_FILE, MARKER_ENV, PID_FILE, read_exit, read_pid, wrapper_argv
+from tao_automl.util.crash import crash_point
 
 logger = logging.getLogger(__name__)
 
 JOB_FILE = "job.json"
 LOG_FILE = "output.log"
-_WRAPPER = str(Path(__file__).with_name("wrapper.py"))
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 # A job.json without a pid this old was never started (its creator died between the two writes).
 _NEVER_STARTED_AFTER_S = 60.0
 _KILL_WAIT_S = 5.0
+#: Seconds the processes left behind by a killed wrapper get between SIGTERM and SIGKILL.
+_ORPHAN_GRACE_S = 2.0
+#: Seconds a group whose wrapper was killed may take to vanish by itself (a group-wide kill in flight).
+_DYING_GRACE_S = 0.3
 
 
 @dataclass
@@ -80,16 +88,16 @@ def _new_job_id() -> str:
     return f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
-def _wrapper_args(command: str | Sequence[str]) -> list[str]:
-    """Arguments for the wrapper: ``shell <cmd>`` for a string, ``exec <argv...>`` for a sequence."""
+def _wrapper_args(command: str | Sequence[str]) -> tuple[str, list[str]]:
+    """The wrapper's mode and arguments: ``shell [cmd]`` for a string, ``exec argv`` for a sequence."""
     if isinstance(command, str):
         if not command.strip():
             raise UserInputError("command must not be empty")
-        return ["shell", command]
+        return "shell", [command]
     argv = list(command)
     if not argv or not all(isinstance(a, str) for a in argv):
         raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}")
-    return ["exec", *argv]
+    return "exec", argv
 
 
 def _working_dir(value: object) -> Path | None:
@@ -117,9 +125,10 @@ class LocalSDK(PlatformBase):
         jobs_dir: str | Path | None = None,
         gpu_ids: Sequence[int] | None = None,
     ) -> None:
-        self.state_file = Path(state_file).expanduser() if state_file is not None else None
+        # Absolute now: every job runs in its own folder, so a relative path would mean another place there.
+        self.state_file = Path(state_file).expanduser().absolute() if state_file is not None else None
         self.jobs_dir = (
-            Path(jobs_dir).expanduser() if jobs_dir is not None else default_jobs_dir(self.state_file)
+            Path(jobs_dir).expanduser().absolute() if jobs_dir is not None else default_jobs_dir(self.state_file)
         )
         self._gpu_override = None if gpu_ids is None else [str(g) for g in gpu_ids]
         self._allocator: GpuAllocator | None = None
@@ -184,27 +193,63 @@ class LocalSDK(PlatformBase):
                 f"num_nodes={num_nodes} is not supported by the local platform: it runs each job on this one "
                 "host (use gpu_count for several GPUs, or slurm / kubernetes / lepton for multi-node jobs)"
             )
-        wrapper_args = _wrapper_args(command)
+        mode, args = _wrapper_args(command)
         name = check_job_name(kwargs.get("job_name"))
         cwd = _working_dir(kwargs.get("working_dir"))
         self._image_notice(image)
         with self._lock:
             job_id = job_id_for_name(name) if name else _new_job_id()
             existing = self._find_named(job_id, name) if name else None
-            if existing is not None:
+            if existing is not None and not self._never_started(existing):
                 return self._job(existing)
             gpus = self._allocate_gpus(job_id, gpu_count)
             env = self._environment(gpu_count, gpus, env_vars)  # validates env_vars before any disk write
             rec = self._prepare(job_id, name, command, gpus, env_vars, outputs, cwd)
-            self._launch(rec, wrapper_args, env)
+            crash_point("local_job_prepared")  # chaos tests: job.json written, no process yet
+            self._launch(rec, mode, args, env)
             return self._job(rec)
 
     def find_job(self, job_name: str) -> str | None:
-        """The id of the job submitted under ``job_name`` (its record on disk), or None."""
+        """The id of the job submitted under ``job_name``, or None. A job whose record was written but whose
+        process never started counts as not submitted (``create_job`` with that name starts it)."""
         name = check_job_name(job_name)
         with self._lock:
             rec = self._find(job_id_for_name(str(name)))
-            return rec.id if rec is not None and rec.data.get("name") == name else None
+            if rec is None or rec.data.get("name") != name or self._never_started(rec):
+                return None
+            return rec.id
+
+    def _never_started(self, rec: _Record) -> bool:
+        """True when ``rec``'s process never started: no pid saved, no pid file, no exit record and no process
+        carrying its marker (its submitter died between writing job.json and starting the process)."""
+        if rec.popen is not None or rec.data.get("state") in _FINISHED:
+            return False
+        rec.data = read_json(rec.dir / JOB_FILE) or rec.data
+        if rec.data.get("pid") is not None or self._adopt_pid(rec) or read_exit(rec.dir) is not None:
+            return False
+        pid = proc.find_by_marker(MARKER_ENV, str(rec.dir))
+        if pid is None:
+            logger.warning("local job %s was recorded but its process never started; starting it now", rec.id)
+            return True
+        self._adopt(rec, pid)
+        return False
+
+    def _adopt_pid(self, rec: _Record) -> bool:
+        """Follow the process whose pid the wrapper wrote itself (its submitter died before saving it)."""
+        pid = read_pid(rec.dir)
+        if pid is None:
+            return False
+        self._adopt(rec, pid)
+        return True
+
+    def _adopt(self, rec: _Record, pid: int) -> None:
+        started = proc.process_start_time(pid)
+        if started is not None and not proc.has_marker(pid, MARKER_ENV, str(rec.dir)):
+            started = None  # the wrapper is gone and its pid already belongs to another process
+        rec.data.update(pid=pid, pgid=proc.group_of(pid) or pid, create_time=started, state=JobStatus.RUNNING.value,
+                        started_at=rec.data.get("started_at") or time.time())
+        self._save(rec)
+        logger.info("local job %s: re-attached to its process %d (its pid had not been saved)", rec.id, pid)
 
     def _find_named(self, job_id: str, name: str) -> _Record | None:
         """The job already submitted under ``name`` (idempotent submission), if any."""
@@ -237,7 +282,7 @@ class LocalSDK(PlatformBase):
     ) -> _Record:
         job_dir = self.jobs_dir / job_id
         job_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (EXIT_FILE, CANCEL_MARKER):  # a half-created job of a dead orchestrator
+        for stale in (EXIT_FILE, PID_FILE):  # a half-created job of a dead orchestrator
             (job_dir / stale).unlink(missing_ok=True)
         results = (outputs or {}).get("results_dir")
         results_dir = Path(results).expanduser() if results else job_dir / "results"
@@ -283,18 +328,19 @@ class LocalSDK(PlatformBase):
             env[key] = str(value)
         return env
 
-    def _launch(self, rec: _Record, wrapper_args: list[str], env: dict[str, str]) -> None:
-        argv = [sys.executable, "-I", _WRAPPER, str(rec.dir), *wrapper_args]
+    def _launch(self, rec: _Record, mode: str, args: list[str], env: dict[str, str]) -> None:
+        env[MARKER_ENV] = str(rec.dir)
         try:
             with rec.log_path.open("ab") as log:
                 popen = subprocess.Popen(
-                    argv, cwd=rec.data["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                    wrapper_argv(rec.dir, mode, args), cwd=rec.data["cwd"], env=env, stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                 )
         except OSError as exc:
             rec.data.update(state=JobStatus.FAILURE.value, message=f"could not start the job process: {exc}")
             self._save(rec)
-            raise PlatformError(f"local job {rec.id}: could not start {sys.executable}: {exc}") from exc
+            raise PlatformError(f"local job {rec.id}: could not start /bin/sh: {exc}") from exc
+        crash_point("local_job_spawned")  # chaos tests: the process runs, its pid is not saved yet
         started = proc.process_start_time(popen.pid)
         rec.popen = popen
         rec.data.update(
@@ -391,22 +437,46 @@ class LocalSDK(PlatformBase):
             rec.data = read_json(rec.dir / JOB_FILE) or rec.data
             if rec.data.get("state") in _FINISHED:
                 return JobStatus(rec.data["state"])
-        exit_record = read_json(rec.dir / EXIT_FILE)
-        if exit_record is None:
-            pid, started = rec.data.get("pid"), rec.data.get("create_time")
-            if pid is None:
-                age = time.time() - float(rec.data.get("created_at", 0))
-                if rec.popen is None and age > _NEVER_STARTED_AFTER_S:
-                    return self._finish(rec, None, "its process was never started (did the submitter die?)")
-                return JobStatus.PENDING
-            if rec.popen is not None:
-                alive = not rec.exited and rec.popen.returncode is None
-            else:
-                alive = started is not None and proc.is_same_process_alive(int(pid), float(started))
-            if alive:
-                return JobStatus.RUNNING
-            exit_record = read_json(rec.dir / EXIT_FILE)  # it may have ended between the two reads
-        return self._finish(rec, exit_record)
+        exit_record = read_exit(rec.dir)
+        if exit_record is not None:
+            return self._finish(rec, exit_record)
+        if rec.data.get("pid") is None and not self._adopt_pid(rec):
+            age = time.time() - float(rec.data.get("created_at", 0))
+            if rec.popen is None and age > _NEVER_STARTED_AFTER_S:
+                return self._finish(rec, None, "its process was never started (did the submitter die?)")
+            return JobStatus.PENDING
+        if self._wrapper_alive(rec):
+            return JobStatus.RUNNING
+        exit_record = read_exit(rec.dir)  # it may have ended between the two reads
+        reason = None if exit_record is not None else self._stop_leftovers(rec)
+        return self._finish(rec, exit_record, reason)
+
+    def _wrapper_alive(self, rec: _Record) -> bool:
+        if rec.popen is not None:
+            return not rec.exited and rec.popen.returncode is None
+        pid, started = rec.data.get("pid"), rec.data.get("create_time")
+        return pid is not None and started is not None and proc.is_same_process_alive(int(pid), float(started))
+
+    def _stop_leftovers(self, rec: _Record) -> str | None:
+        """The wrapper is gone without an exit record: stop what is left of its process group (the trainer
+        would run on untracked) and say so; None when nothing was left."""
+        pgid = rec.data.get("pgid") or rec.data.get("pid")
+        if pgid is None or rec.data.get("cancel_requested"):
+            return None
+        started = rec.data.get("create_time")
+        if started is not None and proc.pid_belongs_to_other_process(int(pgid), float(started)):
+            return None  # the pid was recycled: never signal a stranger's group
+        if proc.wait_group_gone(int(pgid), _DYING_GRACE_S):  # the whole group was killed and is dying
+            return None
+        left = proc.live_members(int(pgid))
+        logger.warning("local job %s: its wrapper (pid %s) was killed while %d of its processes ran on; "
+                       "stopping them", rec.id, pgid, len(left))
+        proc.signal_group(int(pgid), signal.SIGTERM)
+        if not proc.wait_group_gone(int(pgid), _ORPHAN_GRACE_S):
+            proc.signal_group(int(pgid), signal.SIGKILL)
+            proc.wait_group_gone(int(pgid), _KILL_WAIT_S)
+        return (f"its wrapper process (pid {pgid}) was killed (SIGKILL, out-of-memory killer) while the job ran, "
+                f"so its exit code is unknown; the {len(left)} process(es) it left running were stopped")
 
     def _finish(
         self, rec: _Record, exit_record: dict[str, Any] | None, reason: str | None = None
@@ -473,7 +543,6 @@ class LocalSDK(PlatformBase):
                 return False
             rec.data["cancel_requested"] = True
             self._save(rec)
-            (rec.dir / CANCEL_MARKER).touch()
             pgid = rec.data.get("pgid") or rec.data.get("pid")
             started = rec.data.get("create_time")
             if pgid is not None and rec.popen is None and started is not None \
@@ -483,7 +552,7 @@ class LocalSDK(PlatformBase):
             self._terminate_group(rec.id, int(pgid))
         with self._changed:
             if rec.data.get("state") not in _FINISHED:
-                self._finish(rec, read_json(rec.dir / EXIT_FILE))
+                self._finish(rec, read_exit(rec.dir))
             self._changed.notify_all()
         logger.info("local job %s cancelled", rec.id)
         return True

@@ -1,94 +1,67 @@
-"""Process wrapper of the local platform: runs one job's command and records how it ended.
+"""The exit-code wrapper of the local platform: a few lines of POSIX shell, no extra Python interpreter.
 
-Run as a script (``python -I local_wrapper.py <job_dir> shell|exec <args...>``); it imports only the
-standard library so it works whether or not ``tao_automl`` is importable in the job's environment.
-
-The wrapper is the leader of the job's session and process group. It starts the command as its
-child, forwards SIGTERM/SIGINT/SIGHUP sent to the wrapper alone (a group-wide cancel already reached
-the child, see ``CANCEL_MARKER``), and when the child ends writes ``EXIT_FILE`` atomically:
-``{"returncode": int, "exit_code": int, "signal": str | None, "finished_at": float}``. A job
-directory without that file whose wrapper is gone means the wrapper itself was killed.
+LocalSDK starts every job as ``/bin/sh -c WRAPPER tao-automl-job <job_dir> shell|exec <args...>`` in a
+new session, so the wrapper leads the job's process group. The wrapper first writes its own pid to
+``PID_FILE`` (so a submitter that died before saving the pid can still be followed), runs the command in
+the foreground (``shell``: the command text in a subshell; ``exec``: the argv as is), then writes
+``EXIT_FILE`` (``{"exit_code": N}``; the shell reports a command killed by signal ``S`` as ``128 + S``) and
+exits with the command's code. The job's processes carry ``MARKER_ENV=<job_dir>`` in their environment.
+The wrapper outlives the orchestrator; if the wrapper itself is killed, LocalSDK stops what is left of
+its process group, so no trainer runs on untracked.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from types import FrameType
+from pathlib import Path
+from typing import Any
+
+from tao_automl.platforms.files import read_json
 
 EXIT_FILE = "exit_code.json"
-CANCEL_MARKER = "cancel_requested"
-_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+PID_FILE = "pid"
+MARKER_ENV = "TAO_AUTOML_LOCAL_JOB"
+ARGV0 = "tao-automl-job"
+
+WRAPPER = (
+    '__tao_d=$1; __tao_m=$2; shift 2\n'
+    'echo $$ > "$__tao_d/pid"\n'
+    'if [ "$__tao_m" = shell ]; then (__tao_c=$1; shift; unset __tao_m; eval "$__tao_c"); else "$@"; fi\n'
+    '__tao_x=$?\n'
+    'echo "{\\"exit_code\\": $__tao_x}" > "$__tao_d/exit_code.json"\n'
+    'exit $__tao_x\n'
+)
 
 
-def _signal_name(number: int) -> str:
+def wrapper_argv(job_dir: Path, mode: str, args: list[str]) -> list[str]:
+    """The argv that runs ``args`` (``shell``: one command text; ``exec``: an argv) under the wrapper."""
+    return ["/bin/sh", "-c", WRAPPER, ARGV0, str(job_dir), mode, *args]
+
+
+def read_pid(job_dir: Path) -> int | None:
+    """The pid the wrapper wrote, or None (not written yet, or being written)."""
     try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
+        text = (job_dir / PID_FILE).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return int(text) if text.isdigit() else None
 
 
-def _write_exit(job_dir: str, returncode: int) -> None:
-    sig = -returncode if returncode < 0 else None
-    record = {
-        "returncode": returncode,
-        "exit_code": returncode if sig is None else 128 + sig,
-        "signal": None if sig is None else _signal_name(sig),
-        "finished_at": time.time(),
-    }
-    final = os.path.join(job_dir, EXIT_FILE)
-    tmp = f"{final}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(record, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, final)
-
-
-def run(job_dir: str, mode: str, args: list[str]) -> int:
-    """Run the command, record its end in ``job_dir`` and return the wrapper's own exit status."""
-    if mode == "shell" and len(args) == 1:
-        argv = ["/bin/sh", "-c", args[0]]
-    elif mode == "exec" and args:
-        argv = args
-    else:
-        print(f"local_wrapper: bad arguments: mode={mode!r} args={args!r}", file=sys.stderr)
-        _write_exit(job_dir, 2)
-        return 2
-
-    child: subprocess.Popen[bytes] | None = None
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        # A cancel signals the whole group, so the child already has it: do not send it twice.
-        if child is not None and not os.path.exists(os.path.join(job_dir, CANCEL_MARKER)):
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signum)
-
-    for signum in _FORWARDED:
-        signal.signal(signum, forward)
+def read_exit(job_dir: Path) -> dict[str, Any] | None:
+    """The exit record (``exit_code``, ``signal`` inferred from 128+S, ``finished_at``), or None."""
+    path = job_dir / EXIT_FILE
+    data = read_json(path)
+    if data is None or not isinstance(data.get("exit_code"), int):
+        return None
+    code = int(data["exit_code"])
+    sig = None
+    if 128 < code < 128 + 65:
+        try:
+            sig = signal.Signals(code - 128).name
+        except ValueError:
+            sig = None
     try:
-        child = subprocess.Popen(argv)
-    except OSError as exc:
-        print(f"local_wrapper: cannot start {argv[0]!r}: {exc}", file=sys.stderr, flush=True)
-        code = 127 if isinstance(exc, FileNotFoundError) else 126
-        _write_exit(job_dir, code)
-        return code
-    returncode = child.wait()
-    _write_exit(job_dir, returncode)
-    return returncode if returncode >= 0 else 128 - returncode
-
-
-def main() -> None:
-    if len(sys.argv) < 3:
-        print("usage: local_wrapper.py JOB_DIR shell|exec ARGS...", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(run(sys.argv[1], sys.argv[2], sys.argv[3:]))
-
-
-if __name__ == "__main__":
-    main()
+        finished = path.stat().st_mtime
+    except OSError:
+        finished = None
+    return {"returncode": code, "exit_code": code, "signal": sig, "finished_at": data.get("finished_at", finished)}
