@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
-import os
 import statistics
 import subprocess
 import sys
@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['gap_ms_median']:>10} {r['gap_ms_p95']:>10} {r['cpu_ms_per_rec']:>10} {r['bare_python_ms']:>10} "
               f"{r['gap_per_bare_python']:>8} {r['load_avg_1m']:>5}")
     print(f"launch chain (LocalSDK create_job of `true` -> end seen): median {chain['chain_ms_median']} ms = "
-          f"{chain['chain_per_bare_python']} bare python starts ({chain['bare_python_ms']} ms), load {chain['load_avg_1m']}")
+          f"{chain['chain_per_bare_python']} bare python starts ({chain['bare_python_ms']} ms), "
+          f"load {chain['load_avg_1m']}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "overhead", "target_gap_ms_median": 50, "python": sys.version.split()[0],
