@@ -95,6 +95,13 @@ def as_duration(name: str, value: Any) -> float:
     return float(value)
 
 
+def as_minutes(name: str, value: Any) -> float:
+    """A finite number of minutes in (0, 1440] (``status_interval_minutes``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1440:
+        raise _bad(name, value, "a number of minutes, 0 < m <= 1440")
+    return float(value)
+
+
 def as_text(name: str, value: Any, optional: bool = True) -> str | None:
     if value is None and optional:
         return None
@@ -122,7 +129,9 @@ REFUSED = {
 class AutoMLSettings:
     """Validated ``automl_settings`` (SPEC §3), plus our own keys ``seed``, ``poll_interval_s`` and
     ``fidelity_mode`` (multi-fidelity brains: ``promotion`` resumes promoted configs from their parent's
-    checkpoint as new recs; ``stopping`` trains each config in one job and cancels it at a rung it loses)."""
+    checkpoint as new recs; ``stopping`` trains each config in one job and cancels it at a rung it loses),
+    ``long_running_enabled`` (start detached, as ``run --detach``) and ``status_interval_minutes`` (how often
+    the orchestrator writes ``status.json`` and a status log line)."""
 
     algorithm: str = "bayesian"
     metric: str = "loss"
@@ -150,6 +159,8 @@ class AutoMLSettings:
     auto_multifidelity: bool = False
     automl_job_timeout_s: float | None = None
     automl_fail_fast_after: int = 3
+    long_running_enabled: bool = False
+    status_interval_minutes: float = 5.0
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> AutoMLSettings:
@@ -224,6 +235,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "auto_multifidelity": as_bool,
     "automl_job_timeout_s": _optional(as_duration),
     "automl_fail_fast_after": _int_from(0),
+    "long_running_enabled": as_bool,
+    "status_interval_minutes": as_minutes,
 }
 
 

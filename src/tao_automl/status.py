@@ -31,4 +31,7 @@ def query_status(workspace_path: str | Path) -> dict[str, Any]:
         return {"error": f"cannot read run state at {str(run_dir)!r}: {exc}"}
     summary = public_json(summary)
     summary["run_dir"] = str(run_dir)
+    from tao_automl.runner.orchestrator import orchestrator_info
+
+    summary["orchestrator"] = orchestrator_info(run_dir)
     return summary

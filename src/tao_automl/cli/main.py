@@ -11,6 +11,7 @@ import argparse
 import itertools
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -79,7 +80,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         raise preflight_error(report, args.config)
     runner = AutoMLRunner(make_sdk(config.platform, config.platform_options), config.skill_dir, config.action)
-    view = _live(metric_name(load_settings(config.automl_settings), runner.skill), args, runner)
+    settings = load_settings(config.automl_settings)
+    if getattr(args, "detach", False) or settings.long_running_enabled:
+        from tao_automl.cli.agent_commands import run_detached
+
+        return run_detached(runner, config, args)
+    view = _live(metric_name(settings, runner.skill), args, runner)
     summary = runner.run(**config.run_kwargs(), on_recommendation=view.started, on_result=view.ended)
     view.close(summary)
     return _finish(summary, _as_json(args))
@@ -108,6 +114,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from tao_automl.runner.loop import AutoMLRunner
     from tao_automl.util.secrets import unredacted
 
+    if getattr(args, "detach", False):
+        from tao_automl.cli.agent_commands import cmd_resume_detached
+
+        return cmd_resume_detached(args)
     run_dir = existing_run_dir(args.run_dir)
     meta = read_meta(run_dir)
     check_complete(run_dir, meta)
@@ -147,6 +157,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(ranked_table(status))
         print(f"state: {status['progress'].get('state')}; active jobs: "
               f"{', '.join(str(a['job_id']) for a in status['active_jobs']) or 'none'}")
+        if "orchestrator" in status:
+            from tao_automl.cli.agent_commands import orchestrator_line
+
+            print(orchestrator_line(status["orchestrator"]))
         _print_llm(status)
     return EXIT_OK
 
@@ -171,10 +185,21 @@ def _bank_handler(name: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def _agent_handler(name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        from tao_automl.cli import agent_commands
+
+        result: int = getattr(agent_commands, name)(args)
+        return result
+
+    return handler
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "start a sweep from a YAML config (--dry-run: show the first recs, launch nothing)"),
     "resume": (cmd_resume, "continue a run from its folder (re-attaches to running jobs)"),
     "status": (cmd_status, "show a run's progress from its folder (safe while it runs)"),
+    "stop": (_agent_handler("cmd_stop"), "end a run's orchestrator gracefully (jobs run on unless --cancel-jobs)"),
     "preflight": (_bank_handler("cmd_preflight"), "check a run config without starting anything"),
     "models": (_bank_handler("cmd_models"), "list a bank's models that can (or cannot yet) run AutoML"),
     "platforms": (_bank_handler("cmd_platforms"), "show platform skills and whether their credentials are set"),
@@ -185,7 +210,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
 def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name in ("run", "preflight"):
         p.add_argument("config", help="run config YAML (see examples/)")
-    elif name in ("resume", "status"):
+    elif name in ("resume", "status", "stop"):
         p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx)")
     elif name == "versions":
         p.add_argument("key", help="dotted key, e.g. images.tao_toolkit.pyt")
@@ -195,6 +220,12 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "status":
         p.add_argument("--watch", action="store_true", help="refresh until the run ends (read-only; Ctrl-C stops)")
         p.add_argument("--interval", type=float, default=2.0, help="seconds between --watch refreshes (default 2)")
+    if name in ("run", "resume"):
+        p.add_argument("--detach", action="store_true",
+                       help="validate, start the orchestrator in the background and return its run folder")
+    if name == "stop":
+        p.add_argument("--cancel-jobs", action="store_true", help="also cancel the jobs still in flight")
+        p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the orchestrator (default 60)")
     if name == "models":
         p.add_argument("--scope", choices=("automl", "all"), default="automl",
                        help="automl: runnable and blocked AutoML models; all: every model with its flag")
@@ -229,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_requested(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt("stop requested")
+
+
 def _report_error(exc: TaoAutoMLError, as_json: bool) -> int:
     """One ``error:`` line on stderr and, with ``--json``, one JSON object on stdout; the error's exit code."""
     if as_json:
@@ -252,9 +288,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_handler.addFilter(RedactingFilter())
     handler, _ = COMMANDS[args.command]
     as_json = _as_json(args)
+    if args.command in ("run", "resume"):
+        signal.signal(signal.SIGTERM, _stop_requested)  # `tao-automl stop` ends a foreground run like Ctrl-C
     try:
         return handler(args)
     except KeyboardInterrupt:
+        if as_json:
+            print(json.dumps(error_json(TaoAutoMLError(
+                "interrupted: jobs keep running", kind="interrupted", exit_code=EXIT_INTERRUPTED,
+                hint="continue with `tao-automl resume RUN_DIR`"))))
         print("interrupted: jobs keep running; continue with `tao-automl resume RUN_DIR`", file=sys.stderr)
         return EXIT_INTERRUPTED
     except TaoAutoMLError as exc:

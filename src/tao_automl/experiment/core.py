@@ -274,7 +274,8 @@ class Experiment:
 
 #: Settings a resumed run may change (a bigger budget, more parallel recs, another poll pace).
 RESUME_MUTABLE = frozenset({"automl_max_recommendations", "automl_max_concurrent", "poll_interval_s", "llm_api_key",
-                            "automl_job_timeout_s", "automl_fail_fast_after"})
+                            "automl_job_timeout_s", "automl_fail_fast_after",
+                            "long_running_enabled", "status_interval_minutes"})
 
 
 def as_scheduler(brain: Any, settings: AutoMLSettings) -> TrialScheduler:

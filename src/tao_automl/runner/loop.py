@@ -43,6 +43,7 @@ from tao_automl.runner.cleanup import delete_intermediate_checkpoints
 from tao_automl.runner.failures import fail_fast_message, job_timeout, shared_cause, timeout_message
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
+from tao_automl.runner.orchestrator import StatusReporter
 from tao_automl.runner.plan import RunPlan
 from tao_automl.runner.run_args import RunArgs, checked_fields
 from tao_automl.util.clock import Clock, SystemClock
@@ -109,24 +110,70 @@ class AutoMLRunner:
         ``dataset_keys`` (or a mapping given as ``train_dataset_uri``) sets exact spec keys verbatim, e.g.
         ``{"dataset.train.annotation_path": "/data/a/ann.json", "dataset.train.image_dir": "/b/images"}``.
         """
-        if workspace_path is None:
-            raise WorkspaceError("workspace_path is required: the folder under which the run's state is kept")
-        given = RunArgs(skill_dir=str(self.skill.path), action=self.action, **checked_fields({
-            "workspace_path": str(workspace_path) if isinstance(workspace_path, Path) else workspace_path,
+        given = self._given(workspace_path, {
             "train_dataset_uri": train_dataset_uri, "eval_dataset_uri": eval_dataset_uri,
             "base_checkpoint": base_checkpoint, "image": image, "dataset_keys": dataset_keys,
             "automl_settings": automl_settings, "automl_hyperparameters": automl_hyperparameters,
             "custom_param_ranges": custom_param_ranges, "spec_overrides": spec_overrides,
             "platform_kwargs": platform_kwargs,
-        })).resolved()
+        })
         if resume:
             run_dir = existing_run_dir(given.workspace_path)
             with RunLock(run_dir):
                 exp, plan = self._reopen(run_dir, given)
-                return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
+                with StatusReporter(run_dir, exp.settings.status_interval_minutes):
+                    return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         plan = RunPlan.build(given, self.skill)  # every check before anything is created
         self._preflight(given)
         llm_preflight(plan.settings)  # LLM brains: endpoint, model and key work, or stop here
+        if plan.settings.long_running_enabled:  # detached: returns once the background orchestrator holds the run
+            from tao_automl.runner.detach import detach_summary, refuse_callables
+
+            refuse_callables(metric_extractor=metric_extractor, eval_fn=eval_fn,
+                             on_recommendation=on_recommendation, on_result=on_result)
+            return detach_summary(self._create_and_detach(given, plan, wandb_config))
+        exp, lock = self._create(given, plan, wandb_config)
+        try:
+            with StatusReporter(exp.run_dir, plan.settings.status_interval_minutes):
+                return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
+        finally:
+            lock.release()
+
+    def start(self, **run_kwargs: Any) -> Path:
+        """Validate everything, create the run folder and hand the sweep to a background orchestrator.
+
+        Takes ``run()``'s data arguments (no callables: they cannot cross into another process) and returns
+        the run folder once the detached orchestrator holds it; ``tao_automl.runner.detach.stop_run`` ends it.
+        """
+        from tao_automl.runner.detach import refuse_callables
+
+        refuse_callables(**{k: run_kwargs.pop(k, None) for k in
+                            ("metric_extractor", "eval_fn", "on_recommendation", "on_result")})
+        if run_kwargs.pop("resume", False):
+            raise UserInputError("start(resume=True) is not supported; use `tao-automl resume RUN_DIR --detach`",
+                                 field="resume", value=True, allowed=[False])
+        wandb_config = run_kwargs.pop("wandb_config", None)
+        workspace_path = run_kwargs.pop("workspace_path", None)
+        names = ("train_dataset_uri", "eval_dataset_uri", "base_checkpoint", "image", "automl_settings",
+                 "automl_hyperparameters", "custom_param_ranges", "spec_overrides", "dataset_keys")
+        data: dict[str, Any] = {name: run_kwargs.pop(name) for name in names if name in run_kwargs}
+        given = self._given(workspace_path, {**data, "platform_kwargs": run_kwargs})
+        plan = RunPlan.build(given, self.skill)
+        self._preflight(given)
+        llm_preflight(plan.settings)
+        return self._create_and_detach(given, plan, wandb_config)
+
+    def _given(self, workspace_path: str | Path | None, data: Mapping[str, Any]) -> RunArgs:
+        if workspace_path is None:
+            raise WorkspaceError("workspace_path is required: the folder under which the run's state is kept",
+                                 field="workspace_path", value=None, hint="pass the folder that will hold the run")
+        return RunArgs(skill_dir=str(self.skill.path), action=self.action, **checked_fields({
+            "workspace_path": str(workspace_path) if isinstance(workspace_path, Path) else workspace_path,
+            **data})).resolved()
+
+    def _create(self, given: RunArgs, plan: RunPlan,
+                wandb_config: Mapping[str, Any] | None) -> tuple[Experiment, RunLock]:
+        """Build the run in a staging folder and publish it; the caller releases the returned lock."""
         staging, run_dir, lock = stage_run_dir(given.workspace_path)
         try:
             try:
@@ -139,9 +186,21 @@ class AutoMLRunner:
                 discard_staging(staging, lock)
                 raise
             exp.move_to(run_dir, lambda: publish_run_dir(staging, run_dir, lock))  # now it is a resumable run
-            return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
+        except BaseException:
+            lock.release()
+            raise
+        return exp, lock
+
+    def _create_and_detach(self, given: RunArgs, plan: RunPlan, wandb_config: Mapping[str, Any] | None) -> Path:
+        from tao_automl.runner.detach import check_rebuildable, spawn_orchestrator
+
+        check_rebuildable(self.sdk)
+        exp, lock = self._create(given, plan, wandb_config)
+        try:
+            exp.close("starting")
         finally:
             lock.release()
+        return spawn_orchestrator(exp.run_dir, llm_api_key=plan.settings.llm_api_key)
 
     def _preflight(self, args: RunArgs) -> None:
         """The CLI's preflight (datasets, credentials, platform arguments...) on this runner's SDK."""

@@ -1,0 +1,83 @@
+"""Commands for programs and agents: ``run --detach``, ``resume --detach``, ``stop``, ``skill``, ``mcp``, ``plan``.
+
+Each handler prints one JSON document with ``--json`` (or readable text) and returns the exit code; failures
+raise the project's errors, which :func:`tao_automl.cli.main.main` prints as one line / one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import EXIT_OK
+
+
+def _as_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False)) or getattr(args, "format", "text") == "json"
+
+
+def detached_report(run_dir: Path) -> dict[str, Any]:
+    """What ``run --detach`` / ``resume --detach`` print with ``--json``: the folder, the process, the next steps."""
+    from tao_automl.runner.orchestrator import orchestrator_info
+
+    info = orchestrator_info(run_dir)
+    return {
+        "run_dir": str(run_dir), "detached": True, "orchestrator": info, "log": str(run_dir / "orchestrator.log"),
+        "next": {"status": f"tao-automl status {run_dir} --json", "stop": f"tao-automl stop {run_dir}",
+                 "resume": f"tao-automl resume {run_dir} --detach"},
+    }
+
+
+def print_detached(run_dir: Path, args: argparse.Namespace) -> int:
+    """``--json``: one object; text: the run folder alone on stdout (for ``RUN=$(...)``), details on stderr."""
+    report = detached_report(run_dir)
+    if _as_json(args):
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(report["run_dir"])
+        pid = report["orchestrator"]["pid"]
+        print(f"started a detached orchestrator (pid {pid}); log: {report['log']}\n"
+              f"watch: {report['next']['status']}\nstop:  {report['next']['stop']}", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_detached(runner: Any, config: Any, args: argparse.Namespace) -> int:
+    """``run CONFIG --detach`` (or ``long_running_enabled: true``): validated by ``runner.start``, then detached."""
+    run_dir: Path = runner.start(**config.run_kwargs())
+    return print_detached(run_dir, args)
+
+
+def cmd_resume_detached(args: argparse.Namespace) -> int:
+    from tao_automl.runner.detach import resume_detached
+
+    return print_detached(resume_detached(args.run_dir), args)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from tao_automl.runner.detach import stop_run
+
+    result = stop_run(args.run_dir, cancel_jobs=args.cancel_jobs, timeout_s=args.timeout)
+    if _as_json(args):
+        print(json.dumps(result, indent=2, default=str))
+        return EXIT_OK
+    if result["was_running"]:
+        print(f"stopped the orchestrator (pid {result['pid']}); run state: {result['state']}")
+    else:
+        print(f"no orchestrator was running; run state: {result['state']}")
+    if result["cancelled_jobs"]:
+        print(f"cancelled {len(result['cancelled_jobs'])} job(s): {', '.join(result['cancelled_jobs'])}")
+    elif not args.cancel_jobs:
+        print("in-flight jobs keep running; resume re-attaches to them")
+    print(f"continue with: {result['next']}")
+    return EXIT_OK
+
+
+def orchestrator_line(info: dict[str, Any]) -> str:
+    """``status`` text: whether an orchestrator is alive."""
+    if not info.get("alive"):
+        return "orchestrator: not running (continue with `tao-automl resume RUN_DIR [--detach]`)"
+    kind = "detached" if info.get("detached") else "foreground"
+    return f"orchestrator: alive (pid {info.get('pid')}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")

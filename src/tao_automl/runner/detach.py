@@ -1,0 +1,195 @@
+"""Detached runs: start an orchestrator in its own session, resume one detached, stop one gracefully.
+
+The caller validates everything and creates the run folder itself (so every bad input is refused before
+anything starts), then :func:`spawn_orchestrator` starts ``python -m tao_automl.runner.orchestrator RUN_DIR``
+with ``start_new_session=True`` and its output in ``RUN_DIR/orchestrator.log``, and returns once that process
+holds the run folder's lock. :func:`stop_run` sends it ``SIGTERM`` (handled like Ctrl-C: in-flight jobs keep
+running so ``resume`` re-attaches) and, with ``cancel_jobs``, cancels the jobs still in flight afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import tao_automl
+from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError, WorkspaceLockedError
+from tao_automl.experiment.workspace import RunLock, existing_run_dir
+from tao_automl.runner.orchestrator import LOG_NAME, lock_holder, orchestrator_info
+
+#: Environment variable that hands an LLM API key to the detached orchestrator (never written to disk).
+LLM_KEY_ENV = "TAO_AUTOML_DETACHED_LLM_API_KEY"
+#: How long ``start``/``resume --detach`` wait for the orchestrator to take the run folder.
+START_WAIT_S = 60.0
+#: How long ``stop`` waits for the orchestrator to close the run.
+STOP_WAIT_S = 60.0
+
+
+class OrchestratorError(TaoAutoMLError):
+    """A detached orchestrator did not start, or did not stop in time."""
+
+    kind = "orchestrator"
+
+
+def refuse_callables(**named: Any) -> None:
+    """Callables cannot cross into the detached process: refuse them before anything is created."""
+    for name, value in named.items():
+        if value is not None:
+            raise UserInputError(
+                f"{name}: a detached run cannot take a Python callable ({type(value).__name__})", field=name,
+                value=type(value).__name__, allowed=[None],
+                hint="drop it (the metric is read from the job's results), or run in this process with "
+                     "long_running_enabled: false")
+
+
+def check_rebuildable(sdk: Any) -> None:
+    """The detached process rebuilds the SDK from the run folder; only registered platforms can be rebuilt."""
+    from tao_automl.platforms.registry import PLATFORMS, describe_sdk, platform_name
+
+    cls = str(describe_sdk(sdk)["class"])
+    if platform_name(cls) is None:
+        raise UserInputError(
+            f"sdk: {cls} is not a registered platform, so a detached orchestrator cannot rebuild it", field="sdk",
+            value=cls, allowed=sorted(PLATFORMS), hint="use a registered platform SDK, or run() in this process")
+
+
+def _child_env(llm_api_key: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    package_root = str(Path(tao_automl.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    if llm_api_key:
+        env[LLM_KEY_ENV] = llm_api_key
+    else:
+        env.pop(LLM_KEY_ENV, None)
+    return env
+
+
+def _log_tail(run_dir: Path, lines: int = 5) -> str:
+    try:
+        text = (run_dir / LOG_NAME).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s: float = START_WAIT_S) -> Path:
+    """Start the detached orchestrator of ``run_dir``; return once it holds the run folder's lock."""
+    holder = lock_holder(run_dir)
+    if holder is not None:
+        raise WorkspaceLockedError(f"run folder {str(run_dir)!r} already has an orchestrator (pid {holder})",
+                                   field="run_dir", value=str(run_dir),
+                                   hint=f"watch it with `tao-automl status {run_dir}` or end it with "
+                                        f"`tao-automl stop {run_dir}`")
+    with open(run_dir / LOG_NAME, "ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tao_automl.runner.orchestrator", str(run_dir)], stdin=subprocess.DEVNULL,
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            env=_child_env(llm_api_key))
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if lock_holder(run_dir) == proc.pid:
+            return run_dir
+        code = proc.poll()
+        if code is not None:
+            raise OrchestratorError(
+                f"the detached orchestrator exited with code {code} before it started: {_log_tail(run_dir)}",
+                field="run_dir", value=str(run_dir), exit_code=code or 1,
+                hint=f"read {run_dir / LOG_NAME}; fix the cause, then `tao-automl resume {run_dir} --detach`")
+        time.sleep(0.05)
+    return run_dir  # still importing on a loaded machine: it runs on; `status` shows when it holds the folder
+
+
+def detach_summary(run_dir: Path) -> dict[str, Any]:
+    """What ``run()`` returns for a detached run: the status so far plus the orchestrator and the run folder."""
+    from tao_automl.status import query_status
+
+    status = query_status(run_dir)
+    status["detached"] = True
+    status["run_dir"] = str(run_dir)
+    status.setdefault("orchestrator", orchestrator_info(run_dir))
+    return status
+
+
+def _runner_meta(run_dir: Path) -> dict[str, Any]:
+    from tao_automl.experiment.store import read_meta
+
+    meta = read_meta(run_dir)
+    if meta.get("mode") != "runner":
+        raise WorkspaceError(f"{str(run_dir)!r} was not started by the runner (mode {meta.get('mode')!r})",
+                             field="run_dir", value=str(run_dir), hint="pass a folder made by `tao-automl run`")
+    return meta
+
+
+def _sdk_for(run_dir: Path, meta: dict[str, Any]) -> Any:
+    from tao_automl.platforms.registry import PLATFORMS, make_sdk, platform_name
+
+    platform = meta.get("platform") or {}
+    name = platform_name(str(platform.get("class", "")))
+    if name is None:
+        raise UserInputError(f"{str(run_dir)!r} ran on {platform.get('class')!r}, which cannot be rebuilt here",
+                             field="platform", value=platform.get("class"), allowed=sorted(PLATFORMS),
+                             hint="resume it from Python with AutoMLRunner(sdk, ...).run(workspace_path=..., "
+                                  "resume=True)")
+    return make_sdk(name, platform.get("options") or {})
+
+
+def resume_detached(run_dir: str | Path, *, llm_api_key: str | None = None) -> Path:
+    """Continue a run in a new detached orchestrator (its in-flight jobs are re-attached)."""
+    folder = existing_run_dir(run_dir).resolve()
+    meta = _runner_meta(folder)
+    _sdk_for(folder, meta)  # the platform can be rebuilt (an unknown class or a missing extra is refused here)
+    return spawn_orchestrator(folder, llm_api_key=llm_api_key)
+
+
+def _wait_released(run_dir: Path, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if lock_holder(run_dir) is None:
+            return True
+        time.sleep(0.1)
+    return lock_holder(run_dir) is None
+
+
+def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float = STOP_WAIT_S) -> dict[str, Any]:
+    """End the run's orchestrator gracefully; with ``cancel_jobs`` cancel its in-flight jobs too.
+
+    Returns ``{"run_dir", "was_running", "pid", "cancelled_jobs", "state", "next"}``. Stopping a run
+    that has no orchestrator is not an error (``was_running`` is false); cancelling still applies.
+    """
+    from tao_automl.experiment.store import ACTIVE_STATES, RunStore
+
+    folder = existing_run_dir(run_dir).resolve()
+    meta = _runner_meta(folder)
+    pid = lock_holder(folder)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if not _wait_released(folder, timeout_s):
+            raise OrchestratorError(
+                f"the orchestrator (pid {pid}) did not stop within {timeout_s:g} s", field="timeout_s",
+                value=timeout_s, hint=f"wait and retry `tao-automl stop {folder}`, or `kill -9 {pid}` "
+                                      "(the run stays resumable either way)")
+    cancelled: list[str] = []
+    if cancel_jobs:
+        sdk = _sdk_for(folder, meta)
+        with RunLock(folder):
+            store = RunStore(folder)
+            try:
+                for rec in store.recs():
+                    if rec.status in ACTIVE_STATES and rec.job_id:
+                        sdk.cancel_job(rec.job_id)
+                        store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by="stop --cancel-jobs")
+                        cancelled.append(rec.job_id)
+            finally:
+                store.close()
+    from tao_automl.experiment.store import read_meta
+
+    return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
+            "state": read_meta(folder).get("state"), "next": f"tao-automl resume {folder} --detach"}

@@ -1,0 +1,205 @@
+"""The orchestrator process of a run: who holds the run folder, periodic status snapshots, the detached entry point.
+
+``python -m tao_automl.runner.orchestrator RUN_DIR`` is what ``tao-automl run --detach`` starts in its own
+session: it rebuilds the platform SDK from the run folder and resumes the run there (the folder was fully
+created and validated by the caller). ``SIGTERM`` (``tao-automl stop``) ends it like Ctrl-C: the state is
+closed as ``interrupted`` and in-flight jobs keep running, so ``resume`` re-attaches to them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tao_automl.errors import EXIT_INTERRUPTED, EXIT_NO_RESULT, EXIT_OK, TaoAutoMLError
+from tao_automl.experiment.workspace import LOCK_NAME
+
+log = logging.getLogger(__name__)
+
+#: Files an orchestrator keeps in the run folder.
+LOG_NAME = "orchestrator.log"
+INFO_NAME = "orchestrator.json"
+SNAPSHOT_NAME = "status.json"
+
+
+def lock_holder(run_dir: Path) -> int | None:
+    """The pid holding the run folder's orchestrator lock, or None when no process holds it.
+
+    Reads ``/proc/locks`` (Linux), so asking never takes or blocks the lock; elsewhere the pid written
+    in the lock file is checked for existence.
+    """
+    path = run_dir / LOCK_NAME
+    try:
+        inode = path.stat().st_ino
+    except OSError:
+        return None
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return _pid_from_file(path)
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(inode):
+            try:
+                return int(parts[4])
+            except ValueError:
+                continue
+    return None
+
+
+def _pid_from_file(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip() or 0)
+        if pid > 0:
+            os.kill(pid, 0)
+            return pid
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
+    """``{"alive", "pid", "detached", "log", "started_at"}`` for the run at ``run_dir`` (read-only)."""
+    folder = Path(run_dir).resolve()
+    pid = lock_holder(folder)
+    info: dict[str, Any] = {}
+    try:
+        info = json.loads((folder / INFO_NAME).read_text())
+    except (OSError, ValueError):
+        info = {}
+    detached = bool(info.get("detached")) and info.get("pid") == pid if pid else bool(info.get("detached"))
+    log_path = folder / LOG_NAME
+    return {"alive": pid is not None, "pid": pid, "detached": detached,
+            "log": str(log_path) if log_path.exists() else None, "started_at": info.get("started_at")}
+
+
+def write_info(run_dir: Path, *, detached: bool) -> None:
+    """Record who orchestrates ``run_dir`` now (pid, start time, detached or not)."""
+    data = {"pid": os.getpid(), "detached": detached, "started_at": time.time(),
+            "log": LOG_NAME if detached else None}
+    tmp = run_dir / f".{INFO_NAME}.tmp"
+    tmp.write_text(json.dumps(data))
+    tmp.replace(run_dir / INFO_NAME)
+
+
+def status_line(status: dict[str, Any]) -> str:
+    """One line: state, recs done of budget, failures, best metric, running jobs."""
+    prog = status.get("progress", {})
+    best = prog.get("best_metric")
+    shown = "no result yet"
+    if best is not None:
+        shown = f"best {prog.get('metric')}={best:.6g} (rec {prog.get('best_rec_id')})"
+    return (f"status: {prog.get('state')}; {prog.get('completed', 0)}/{prog.get('total', '?')} recs done "
+            f"({prog.get('succeeded', 0)} ok, {prog.get('failed', 0)} failed); {shown}; "
+            f"{len(status.get('active_jobs', []))} job(s) running")
+
+
+def write_snapshot(run_dir: Path) -> str | None:
+    """Write ``status.json`` (the same data as ``tao-automl status --json``) and return its one-line summary."""
+    from tao_automl.status import query_status
+
+    status = query_status(run_dir)
+    if "error" in status:
+        return None
+    status["snapshot_at"] = time.time()
+    tmp = run_dir / f".{SNAPSHOT_NAME}.tmp"
+    tmp.write_text(json.dumps(status, indent=2, default=str))
+    tmp.replace(run_dir / SNAPSHOT_NAME)
+    return status_line(status)
+
+
+class StatusReporter:
+    """While active, writes a status snapshot and logs a status line every ``minutes`` (and once at the end)."""
+
+    def __init__(self, run_dir: Path, minutes: float) -> None:
+        self.run_dir = run_dir
+        self.interval_s = float(minutes) * 60.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="status-reporter", daemon=True)
+
+    def _report(self) -> None:
+        try:
+            line = write_snapshot(self.run_dir)
+        except Exception as exc:  # a snapshot must never end the sweep
+            log.warning("status snapshot failed: %s", exc)
+            return
+        if line:
+            log.info("%s", line)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._report()
+
+    def __enter__(self) -> StatusReporter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._report()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second stop request while closing changes nothing
+    raise KeyboardInterrupt("stop requested")
+
+
+def run_detached(run_dir: Path) -> int:
+    """Resume the run in ``run_dir`` in this process until it ends; the exit code of ``tao-automl run``."""
+    from tao_automl.experiment.store import read_meta
+    from tao_automl.platforms.registry import make_sdk, platform_name
+    from tao_automl.runner.loop import AutoMLRunner
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    meta = read_meta(run_dir)
+    stored = meta["run_args"]
+    platform = meta.get("platform") or {}
+    name = platform_name(str(platform.get("class", "")))
+    if name is None:
+        log.error("cannot rebuild platform %r in a detached orchestrator", platform.get("class"))
+        return EXIT_NO_RESULT
+    runner = AutoMLRunner(make_sdk(name, platform.get("options") or {}), stored["skill_dir"], stored["action"])
+    metric = str(meta.get("metric", "metric"))
+
+    def started(rec: Any) -> None:
+        log.info("rec %d started: job %s params %s", rec.id, rec.job_id, json.dumps(rec.params, default=str))
+
+    def ended(rec: Any, value: float | None, status: str) -> None:
+        log.info("rec %d %s: %s=%s", rec.id, status, metric, value)
+
+    try:
+        write_info(run_dir, detached=True)
+        key = os.environ.pop("TAO_AUTOML_DETACHED_LLM_API_KEY", None)  # handed over by the starter, never on disk
+        summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=started, on_result=ended,
+                             automl_settings={"llm_api_key": key} if key else None)
+    except KeyboardInterrupt:
+        log.info("stopped on request; in-flight jobs keep running (tao-automl resume %s re-attaches)", run_dir)
+        return EXIT_INTERRUPTED
+    except TaoAutoMLError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    state = summary["progress"].get("state")
+    log.info("sweep ended: state %s; best %s", state, json.dumps(summary.get("best"), default=str))
+    return EXIT_OK if state == "finished" and summary.get("best") else EXIT_NO_RESULT
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m tao_automl.runner.orchestrator RUN_DIR", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_detached(Path(args[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

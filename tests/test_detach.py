@@ -1,0 +1,123 @@
+"""Detached runs: ``run --detach``, ``stop [--cancel-jobs]``, ``resume --detach``, ``AutoMLRunner.start``.
+
+Real processes throughout: the CLI and the orchestrator are subprocesses, jobs are the built-in demo network
+on the local platform, state is the run folder's SQLite store.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent_helpers import cli, demo_config, ended, status_json, wait_for
+from tao_automl.bank import builtin_skill_dir
+from tao_automl.errors import UserInputError
+from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.local import LocalSDK
+from tao_automl.runner import AutoMLRunner
+from tao_automl.runner.detach import stop_run
+
+
+def _events(run_dir: str, kind: str) -> int:
+    with sqlite3.connect(f"file:{run_dir}/state.db?mode=ro", uri=True) as db:
+        return int(db.execute("SELECT COUNT(*) FROM events WHERE kind = ?", (kind,)).fetchone()[0])
+
+
+def test_run_detach_returns_the_folder_and_the_orchestrator_finishes_alone(tmp_path: Path) -> None:
+    config = demo_config(tmp_path, recs=2, epochs=2, status_interval_minutes=0.005)
+    done = cli("run", str(config), "--detach")
+    assert done.returncode == 0, done.stderr
+    run_dir = done.stdout.strip()  # stdout is the run folder alone
+    assert Path(run_dir, "state.db").exists() and "detached orchestrator" in done.stderr
+    status = wait_for(run_dir, ended)
+    assert status["progress"]["state"] == "finished" and status["progress"]["succeeded"] == 2
+    assert status["best"] is not None and status["orchestrator"]["detached"] is True
+    log = Path(run_dir, "orchestrator.log").read_text()
+    assert "rec 1 started" in log and "status: " in log  # periodic status lines (every 0.3 s here)
+    snapshot = json.loads(Path(run_dir, "status.json").read_text())
+    assert snapshot["progress"]["completed"] == 2 and snapshot["best"] == status["best"]
+
+
+def test_stop_leaves_jobs_running_and_resume_detach_reattaches(tmp_path: Path) -> None:
+    config = demo_config(tmp_path, recs=2, epochs=12)
+    run_dir = json.loads(cli("run", str(config), "--detach", "--json").stdout)["run_dir"]
+    wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    done = cli("stop", run_dir, "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["was_running"] is True and result["cancelled_jobs"] == [] and result["state"] == "interrupted"
+    status = status_json(run_dir)
+    assert status["orchestrator"]["alive"] is False
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    assert len(status["active_jobs"]) == 2  # left in flight, not cancelled
+    assert all(sdk.get_job_status(a["job_id"]) in (JobStatus.RUNNING, JobStatus.SUCCESS)
+               for a in status["active_jobs"])
+    again = cli("resume", run_dir, "--detach", "--json")
+    assert again.returncode == 0, again.stderr
+    final = wait_for(run_dir, ended)
+    assert final["progress"]["state"] == "finished" and final["progress"]["succeeded"] == 2
+    assert _events(run_dir, "job_reattached") == 2
+    assert len({r["job_id"] for r in final["recommendations"]}) == 2  # nothing launched twice
+
+
+def test_stop_cancel_jobs_cancels_what_is_in_flight(tmp_path: Path) -> None:
+    config = demo_config(tmp_path, recs=2, epochs=400)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    done = cli("stop", run_dir, "--cancel-jobs")
+    assert done.returncode == 0, done.stderr
+    assert "cancelled 2 job(s)" in done.stdout
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    jobs = [a["job_id"] for a in status_json(run_dir)["active_jobs"]]
+    assert len(jobs) == 2 and all(sdk.get_job_status(j) == JobStatus.CANCELLED for j in jobs)
+    assert _events(run_dir, "job_cancelled") == 2
+
+
+def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> None:
+    config = demo_config(tmp_path, recs=1, epochs=1)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    wait_for(run_dir, ended)
+    result = stop_run(run_dir)
+    assert result["was_running"] is False and result["state"] == "finished"
+    assert "orchestrator: not running" in cli("status", run_dir).stdout
+
+
+@pytest.mark.parametrize("setting, value", [("algorithm", "bayes"), ("automl_max_recommendations", 0),
+                                            ("status_interval_minutes", -1), ("long_running_enabled", 5)])
+def test_detach_refuses_bad_input_before_anything_is_created(tmp_path: Path, setting: str, value: object) -> None:
+    config = demo_config(tmp_path, **{setting: value})
+    done = cli("run", str(config), "--detach", "--json")
+    assert done.returncode == 2
+    error = json.loads(done.stdout)["error"]
+    assert setting in (error["field"] or "") + error["message"] and error["exit_code"] == 2
+    assert "Traceback" not in done.stderr and not list((tmp_path / "runs").glob("run_*"))
+
+
+def test_long_running_enabled_in_the_config_detaches(tmp_path: Path) -> None:
+    config = demo_config(tmp_path, recs=1, epochs=1, long_running_enabled=True)
+    done = cli("run", str(config), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["detached"] is True
+    assert wait_for(report["run_dir"], ended)["progress"]["succeeded"] == 1
+
+
+def test_python_start_returns_the_run_folder(tmp_path: Path) -> None:
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), builtin_skill_dir("demo-digits-mlp"))
+    kwargs = {"train_dataset_uri": "builtin:digits", "workspace_path": tmp_path / "runs", "gpu_count": 0,
+              "spec_overrides": {"train.num_epochs": 1},
+              "automl_settings": {"algorithm": "random", "metric": "val_accuracy", "automl_max_recommendations": 1,
+                                  "poll_interval_s": 0.3}}
+    with pytest.raises(UserInputError, match="on_result"):
+        runner.start(**kwargs, on_result=lambda *a: None)
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("run_*"))
+    run_dir = runner.start(**kwargs)
+    assert (run_dir / "state.db").exists()
+    assert wait_for(run_dir, ended)["progress"]["succeeded"] == 1
+    summary = runner.run(**{**kwargs, "workspace_path": tmp_path / "runs2",
+                            "automl_settings": {**kwargs["automl_settings"], "long_running_enabled": True}})
+    assert summary["detached"] is True
+    assert wait_for(summary["run_dir"], ended)["progress"]["succeeded"] == 1
