@@ -99,10 +99,12 @@ def test_models_scope_all_and_text(bank: Path, capsys: pytest.CaptureFixture[str
     assert "train.optim.lr" in out and "1 model(s) have automl_enabled: false" in out
 
 
-def test_models_without_a_bank_is_exit_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_models_without_a_bank_shows_the_builtin_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
-    assert "--skill-bank" in _error(capsys, "models")
+    report = _json(capsys, "models", "--json")
+    assert "--skill-bank" in report["note"]
+    assert [m["skill_dir"] for m in report["runnable"]] == ["builtin:demo-digits-mlp"]
     assert "does not exist" in _error(capsys, "models", "--skill-bank", str(tmp_path / "nope"))
 
 

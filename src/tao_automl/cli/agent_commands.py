@@ -81,3 +81,34 @@ def orchestrator_line(info: dict[str, Any]) -> str:
         return "orchestrator: not running (continue with `tao-automl resume RUN_DIR [--detach]`)"
     kind = "detached" if info.get("detached") else "foreground"
     return f"orchestrator: alive (pid {info.get('pid')}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")
+
+
+def skill_path() -> Path:
+    """The agent skill file shipped in the package."""
+    return Path(__file__).resolve().parents[1] / "SKILL.md"
+
+
+def skill_front_matter(text: str) -> dict[str, Any]:
+    """The YAML front matter (``name``, ``description``) of a skill file."""
+    import yaml
+
+    if not text.startswith("---\n"):
+        return {}
+    block = text[4:text.index("\n---", 4)]
+    data = yaml.safe_load(block)
+    return dict(data) if isinstance(data, dict) else {}
+
+
+def cmd_skill(args: argparse.Namespace) -> int:
+    """``tao-automl skill``: the skill file's path; ``--text``: its content; ``--json``: path, name, description."""
+    path = skill_path()
+    text = path.read_text()
+    if _as_json(args):
+        meta = skill_front_matter(text)
+        print(json.dumps({"path": str(path), "name": meta.get("name"), "description": meta.get("description"),
+                          **({"text": text} if args.text else {})}, indent=2))
+    elif args.text:
+        sys.stdout.write(text)
+    else:
+        print(path)
+    return EXIT_OK

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from tao_automl.bank.layout import bank_root, models_dir, versions_file
+from tao_automl.bank import builtin_bank_path
+from tao_automl.bank.layout import BANK_ENV, bank_root, models_dir, versions_file
 from tao_automl.errors import PreflightError, UserInputError, error_json
 
 SCOPES = ("automl", "all")
@@ -39,14 +41,23 @@ def models_report(bank: str | None, scope: str = "automl") -> dict[str, Any]:
 
     if scope not in SCOPES:
         raise UserInputError(f"--scope: {scope!r} is not allowed; allowed: {', '.join(SCOPES)}")
-    root = bank_root(bank)
+    builtin = bank is None and not os.environ.get(BANK_ENV)
+    root = builtin_bank_path() if builtin else bank_root(bank)
     models = bank_models(root)
+
+    def entry(model: Any) -> dict[str, Any]:  # with the skill_dir a run config names it by
+        skill_dir = f"builtin:{model.name}" if builtin else str(models_dir(root) / model.name)
+        return {**model.to_json(), "skill_dir": skill_dir}
+
     report: dict[str, Any] = {
         "bank": str(root), "models_dir": str(models_dir(root)),
-        "runnable": [m.to_json() for m in models if m.runnable],
-        "blocked": [m.to_json() for m in models if m.automl_enabled and not m.runnable],
+        "runnable": [entry(m) for m in models if m.runnable],
+        "blocked": [entry(m) for m in models if m.automl_enabled and not m.runnable],
         "automl_disabled_count": sum(1 for m in models if not m.automl_enabled),
     }
+    if builtin:
+        report["note"] = (f"no skill bank given (--skill-bank PATH or ${BANK_ENV}): showing the models built into "
+                          "the package")
     support = models_dir(root) / "automl_support.json"
     if support.is_file():
         report["automl_support_file"] = str(support)
@@ -57,9 +68,10 @@ def models_report(bank: str | None, scope: str = "automl") -> dict[str, Any]:
 
 
 def _models_text(report: dict[str, Any]) -> str:
-    out = [f"bank: {report['bank']}", "", f"runnable AutoML models ({len(report['runnable'])}):"]
+    out = [f"bank: {report['bank']}", *([f"note: {report['note']}"] if report.get("note") else []), "",
+           f"runnable AutoML models ({len(report['runnable'])}):"]
     for m in report["runnable"]:
-        out.append(f"  {m['model']}")
+        out.append(f"  {m['model']}  (skill_dir: {m['skill_dir']})")
         rows: list[tuple[Any, ...]] = [(p["name"], p["type"], p["range"], p["default"]) for p in m["params"]]
         out += ["    " + line for line in _table(rows, ("param", "type", "range", "default")).splitlines()]
         out += [f"    note: {n}" for n in m.get("notes", [])]

@@ -199,6 +199,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "start a sweep from a YAML config (--dry-run: show the first recs, launch nothing)"),
     "resume": (cmd_resume, "continue a run from its folder (re-attaches to running jobs)"),
     "status": (cmd_status, "show a run's progress from its folder (safe while it runs)"),
+    "skill": (_agent_handler("cmd_skill"), "print the path of the agent skill file SKILL.md (--text: its content)"),
     "stop": (_agent_handler("cmd_stop"), "end a run's orchestrator gracefully (jobs run on unless --cancel-jobs)"),
     "preflight": (_bank_handler("cmd_preflight"), "check a run config without starting anything"),
     "models": (_bank_handler("cmd_models"), "list a bank's models that can (or cannot yet) run AutoML"),
@@ -223,6 +224,8 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name in ("run", "resume"):
         p.add_argument("--detach", action="store_true",
                        help="validate, start the orchestrator in the background and return its run folder")
+    if name == "skill":
+        p.add_argument("--text", action="store_true", help="print the file's content instead of its path")
     if name == "stop":
         p.add_argument("--cancel-jobs", action="store_true", help="also cancel the jobs still in flight")
         p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the orchestrator (default 60)")
@@ -252,7 +255,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tao-automl", description="Hyperparameter sweeps for training jobs.")
+    parser = _Parser(prog="tao-automl", description="Hyperparameter sweeps for training jobs. "
+                     "AI agents: read the skill file first (`tao-automl skill --text`).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
