@@ -171,7 +171,7 @@ class AutoMLSettings:
         valid = [f.name for f in fields(cls)]
         for key in raw:
             if key in REFUSED:
-                raise SettingsError(f"automl_settings.{key}: not supported: {REFUSED[key]}",
+                raise SettingsError(f"automl_settings.{key}: {raw[key]!r} is not supported: {REFUSED[key]}",
                                     field=f"automl_settings.{key}", value=raw[key], allowed="no value")
             if key not in valid:
                 raise SettingsError(f"automl_settings: unknown key {key!r}{did_you_mean(str(key), valid)}; "

@@ -28,7 +28,8 @@ def builtin_skill_dir(name: str = DEFAULT_MODEL) -> Path:
     available = builtin_models()
     if name not in available:
         raise SkillError(
-            f"built-in model {name!r} does not exist{did_you_mean(name, available)}; "
-            f"available: {', '.join(available) or 'none'}"
+            f"skill_dir: {'builtin:' + name!r}: no such built-in model{did_you_mean(name, available)}; "
+            f"available: {', '.join(available) or 'none'}",
+            field="skill_dir", value=f"builtin:{name}", allowed=[f"builtin:{a}" for a in available],
         )
     return builtin_bank_path() / "models" / name

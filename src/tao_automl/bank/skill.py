@@ -102,7 +102,8 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
     """Load and check a skill folder; every problem is a one-line :class:`SkillError`."""
     path = Path(skill_dir).expanduser()
     if not path.is_dir():
-        raise SkillError(f"skill_dir {str(path)!r} does not exist or is not a directory")
+        raise SkillError(f"skill_dir {str(path)!r} does not exist or is not a directory", field="skill_dir",
+                         value=str(path), allowed="a model folder (references/skill_info.yaml, schemas/)")
     path = path.resolve()
     info_path = path / "references" / "skill_info.yaml"
     if not info_path.is_file():
@@ -114,7 +115,8 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
     if action not in actions:
         raise SkillError(
             f"action {action!r} is not defined in {info_path}{did_you_mean(action, actions)}; "
-            f"available: {', '.join(sorted(actions)) or 'none'}"
+            f"available: {', '.join(sorted(actions)) or 'none'}",
+            field="action", value=action, allowed=sorted(actions),
         )
     if "command" not in (actions[action] or {}):
         raise SkillError(f"{info_path}: actions.{action} has no 'command'")

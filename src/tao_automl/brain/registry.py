@@ -103,7 +103,8 @@ def check_algorithm(name: str) -> str:
     if target is None:
         raise SettingsError(
             f"automl_settings.algorithm: unknown algorithm {name!r}{did_you_mean(name, ALGORITHMS)}; "
-            f"available: {', '.join(sorted(ALGORITHMS))}"
+            f"available: {', '.join(sorted(ALGORITHMS))}",
+            field="automl_settings.algorithm", value=name, allowed=sorted(ALGORITHMS),
         )
     return target
 

@@ -92,10 +92,10 @@ def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UserInputError(f"--recs: {n!r} is not allowed; expected an integer >= 1")
+    plan = RunPlan.build(config)
     report = run_preflight(config)
     if not report.ok:
-        raise UserInputError(report.summary_line())
-    plan = RunPlan.build(config)
+        raise report.error()
     assert plan.skill is not None
     settings = plan.settings
     scheduler = as_scheduler(make_brain(settings.algorithm, plan.space, brain_options(settings.algorithm, settings)),

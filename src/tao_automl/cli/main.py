@@ -69,16 +69,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tao_automl.cli.run_config import load_run_config
     from tao_automl.platforms.registry import make_sdk
     from tao_automl.runner.loop import AutoMLRunner
-    from tao_automl.runner.plan import load_settings, metric_name
+    from tao_automl.runner.plan import RunPlan, load_settings, metric_name
 
     config = load_run_config(args.config)
     if getattr(args, "dry_run", False):
         return _dry_run(config, args)
+    RunPlan.build(config)  # skill, settings, space and overrides: their own errors, with field/value/allowed
     report = run_preflight(config)
     if not report.ok:
-        from tao_automl.cli.bank_commands import preflight_error
-
-        raise preflight_error(report, args.config)
+        raise report.error()
     runner = AutoMLRunner(make_sdk(config.platform, config.platform_options), config.skill_dir, config.action)
     settings = load_settings(config.automl_settings)
     if getattr(args, "detach", False) or settings.long_running_enabled:

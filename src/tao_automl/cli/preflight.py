@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tao_automl.cli.run_config import RunConfig, load_run_config
-from tao_automl.errors import TaoAutoMLError, UserInputError
+from tao_automl.errors import PreflightError, TaoAutoMLError, UserInputError
 from tao_automl.runner.run_args import BUILTIN_PREFIX
 
 LOCAL = "local"
@@ -22,9 +22,12 @@ LOCAL = "local"
 
 @dataclass(frozen=True)
 class Check:
+    """One check; a failed one keeps the error behind it (field, value, allowed) in ``error``."""
+
     check: str
     ok: bool | None
     detail: str
+    error: TaoAutoMLError | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"check": self.check, "ok": self.ok, "detail": self.detail}
@@ -43,8 +46,20 @@ class PreflightReport:
     def failed(self) -> list[Check]:
         return [c for c in self.checks if c.ok is False]
 
-    def add(self, check: str, ok: bool | None, detail: str) -> None:
-        self.checks.append(Check(check, ok, detail))
+    def add(self, check: str, ok: bool | None, detail: str, error: TaoAutoMLError | None = None) -> None:
+        self.checks.append(Check(check, ok, detail, error))
+
+    def error(self) -> TaoAutoMLError:
+        """The error to raise for a failed report: the first failed check's own error (its field, value and allowed
+        values), the other failed checks named in its hint."""
+        first, *others = self.failed
+        hint = f"also failed: {'; '.join(f'{c.check}: {c.detail}' for c in others)}" if others else None
+        if first.error is not None:
+            err = first.error
+            return type(err)(err.detail, field=err.field, value=err.value, allowed=err.allowed,
+                             hint=hint or err.hint)
+        return PreflightError(f"preflight failed: {first.check}: {first.detail}", field=first.check,
+                              value=first.detail, allowed="a passing check", hint=hint)
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": [c.to_json() for c in self.checks]}
@@ -67,7 +82,7 @@ def _guard(report: PreflightReport, name: str, fn: Callable[[], str]) -> bool:
         report.add(name, True, fn())
         return True
     except TaoAutoMLError as exc:
-        report.add(name, False, str(exc))
+        report.add(name, False, str(exc), exc)
         return False
 
 
@@ -174,7 +189,10 @@ def dataset_check(platform: str, field_name: str, uri: str | None) -> Check:
         return Check(field_name, None, f"{path}: not checked (a path on the {platform} platform)")
     if path.exists():
         return Check(field_name, True, f"{path} exists")
-    return Check(field_name, False, f"path {str(path)!r} does not exist")
+    allowed = "an existing local path, a remote URI or builtin:<name>"
+    return Check(field_name, False, f"path {str(path)!r} does not exist",
+                 PreflightError(f"{field_name}: path {str(path)!r} does not exist", field=field_name,
+                                value=str(path), allowed=allowed))
 
 
 def run_preflight(config: RunConfig, sdk: Any = None) -> PreflightReport:

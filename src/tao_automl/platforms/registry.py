@@ -26,7 +26,8 @@ def make_sdk(name: str, options: Mapping[str, Any] | None = None) -> Any:
     entry = PLATFORMS.get(name)
     if entry is None:
         raise UserInputError(
-            f"platform: unknown platform {name!r}{did_you_mean(name, PLATFORMS)}; available: {', '.join(PLATFORMS)}"
+            f"platform: unknown platform {name!r}{did_you_mean(name, PLATFORMS)}; available: {', '.join(PLATFORMS)}",
+            field="platform", value=name, allowed=list(PLATFORMS),
         )
     target, extra = entry
     module_name, _, attr = target.partition(":")

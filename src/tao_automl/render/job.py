@@ -75,7 +75,8 @@ def check_spec_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mappi
         if not _is_known(skill, spec, key):
             close = nearest(key, known, cutoff=0.85)
             if close is not None:
-                raise UserInputError(f"spec_overrides: unknown key {key!r} (did you mean {close!r}?)")
+                raise UserInputError(f"spec_overrides: unknown key {key!r} (did you mean {close!r}?)",
+                                     field=f"spec_overrides.{key}", value=value, allowed=f"{close!r} or a new key")
             log.warning("spec_overrides: %r is not in %s's schema; passing it through as a new key", key, skill.name)
         try:
             set_path(copy.deepcopy(dict(spec)), key, value)

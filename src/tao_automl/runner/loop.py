@@ -19,7 +19,7 @@ from typing import Any
 
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING
-from tao_automl.errors import PlatformError, PreflightError, SkillError, UserInputError, WorkspaceError
+from tao_automl.errors import PlatformError, SkillError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.store import RecRow, read_meta
 from tao_automl.experiment.summary import rec_dict
@@ -205,13 +205,15 @@ class AutoMLRunner:
     def _preflight(self, args: RunArgs) -> None:
         """The CLI's preflight (datasets, credentials, platform arguments...) on this runner's SDK."""
         from tao_automl.cli.preflight import run_preflight
+        from tao_automl.platforms.local.sdk import LocalSDK
         from tao_automl.platforms.registry import platform_name
 
-        platform = platform_name(describe_sdk(self.sdk)["class"]) or type(unwrap(self.sdk)).__name__
+        target = unwrap(self.sdk)
+        platform = platform_name(describe_sdk(self.sdk)["class"]) or (
+            "local" if isinstance(target, LocalSDK) else type(target).__name__)
         report = run_preflight(replace(args, platform=platform), sdk=self.sdk)
         if not report.ok:
-            first = report.failed[0]
-            raise PreflightError(report.summary_line(), field=first.check, hint=first.detail)
+            raise report.error()
 
     def _reopen(self, run_dir: Path, given: RunArgs) -> tuple[Experiment, RunPlan]:
         meta = read_meta(run_dir)

@@ -8,7 +8,9 @@ check made for one is made for all. The stages are separate functions so that pr
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,7 +23,9 @@ from tao_automl.platforms.base import unwrap
 from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, resolve_overrides
 from tao_automl.runner.fidelity import epoch_key
 from tao_automl.runner.run_args import RunArgs
+from tao_automl.schema.access import get_property
 from tao_automl.schema.build import build_search_space, schema_defaults
+from tao_automl.schema.choices import schema_options
 from tao_automl.settings import AutoMLSettings, Direction, infer_direction
 from tao_automl.space.search_space import SearchSpace
 from tao_automl.util.dotted import with_values
@@ -46,7 +50,8 @@ def metric_name(settings: AutoMLSettings, skill: Skill | None) -> str:
         owner = skill.name if skill is not None else "a search_schema without a skill"
         raise UserInputError(
             f"automl_settings.metric: 'kpi' needs the model's monitoring metric, but {owner} names none (no "
-            "kpi_metric in skill_info.yaml, no monitor_name in the schema defaults); give the metric name"
+            "kpi_metric in skill_info.yaml, no monitor_name in the schema defaults); give the metric name",
+            field="automl_settings.metric", value=KPI, allowed="the name of a metric the jobs report",
         )
     return found
 
@@ -62,8 +67,34 @@ def direction(settings: AutoMLSettings, skill: Skill | None) -> Direction:
 
 def search_space(schema: Mapping[str, Any], settings: AutoMLSettings, hyperparameters: Sequence[str] | None,
                  custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> SearchSpace:
-    return build_search_space(schema, hyperparameters, custom_ranges,
-                              override_disabled=settings.override_automl_disabled_params)
+    try:
+        return build_search_space(schema, hyperparameters, custom_ranges,
+                                  override_disabled=settings.override_automl_disabled_params)
+    except SearchSpaceError as exc:
+        if exc.field is not None:
+            raise
+        raise _located(exc, hyperparameters, custom_ranges or {}) from None
+
+
+_RANGE_NAME = re.compile(r"custom_param_ranges(?:\[| names )'([^']+)'")
+_ALLOWED = re.compile(r"(?:allowed(?: keys)?|valid keys|available|expected|need):? (.+)$")
+
+
+def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
+             ranges: Mapping[str, Any]) -> SearchSpaceError:
+    """A search-space error from the schema layer given the field and value it is about (the input that caused it)
+    and what is allowed (from its message, else the schema's params)."""
+    detail = str(exc.detail)
+    found = _RANGE_NAME.search(detail)
+    if found:
+        field, value = f"custom_param_ranges.{found.group(1)}", ranges.get(found.group(1))
+    else:
+        field, value = "automl_hyperparameters", list(hyperparameters or [])
+        if not detail.startswith(field):
+            detail = f"{field}: {detail}"
+    allowed = _ALLOWED.search(detail)
+    what = allowed.group(1) if allowed else "searchable params of the schema, within its bounds"
+    return SearchSpaceError(detail, field=field, value=value, allowed=what, hint=exc.hint)
 
 
 def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,6 +102,10 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
     every rec's value, and the recorded params would not be what ran)."""
     spec = base_spec(skill)
     check_spec_overrides(skill, spec, overrides)
+    for key, value in resolve_overrides(skill, spec, overrides).items():
+        prop = get_property(skill.schema, key) if "[" not in key else None
+        if prop is not None:
+            check_override_value(key, prop, value)
     if space is not None:
         searched = [key for key in resolve_overrides(skill, spec, overrides) if key in space]
         if searched:
@@ -81,6 +116,41 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
                 field=f"spec_overrides.{key}", value=overrides.get(key, key), allowed="a key that is not searched",
             )
     return spec
+
+
+_INT_TYPES, _FLOAT_TYPES, _BOOL_TYPES = ("int", "integer"), ("float", "number"), ("bool", "boolean")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_override_value(key: str, prop: Mapping[str, Any], value: Any) -> None:
+    """A ``spec_overrides`` value checked like a searched one: the schema's type, options and bounds."""
+    kind = str(prop.get("type", ""))
+    allowed = ""
+    if kind in _INT_TYPES and (isinstance(value, bool) or not isinstance(value, int)):
+        allowed = "an integer"
+    elif kind in _FLOAT_TYPES and not (_number(value) and math.isfinite(value)):
+        allowed = "a finite number"
+    elif kind in _BOOL_TYPES and not isinstance(value, bool):
+        allowed = "true or false"
+    elif kind in ("collection", "object") and not isinstance(value, Mapping):
+        allowed = "a mapping (the key holds a group of settings)"
+    options = schema_options(prop)
+    if not allowed and options is not None and kind not in _INT_TYPES + _FLOAT_TYPES + _BOOL_TYPES \
+            and not isinstance(value, (list, dict)) and value not in options:
+        allowed = f"one of {', '.join(map(repr, options))}"
+    if not allowed and kind in _INT_TYPES + _FLOAT_TYPES:
+        lows = [prop[k] for k in ("minimum", "valid_min") if _number(prop.get(k))]
+        highs = [prop[k] for k in ("maximum", "valid_max") if _number(prop.get(k))]
+        low, high = max(lows, default=None), min(highs, default=None)
+        if (low is not None and value < low) or (high is not None and value > high):
+            shown = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+            allowed = f"a value in {shown} (the schema's bounds)"
+    if allowed:
+        raise UserInputError(f"spec_overrides.{key}: {value!r} is not allowed; expected {allowed}",
+                             field=f"spec_overrides.{key}", value=value, allowed=allowed)
 
 
 def fidelity_key(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> str | None:
@@ -162,7 +232,8 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     accepted = sorted((named | set(declared or ())) - set(RUNNER_FILLS))
     for key, value in kwargs.items():
         if key in RUNNER_FILLS:
-            raise UserInputError(f"platform argument {key}: set by the runner for every rec; remove it",
+            raise UserInputError(f"platform argument {key}: {value!r} is not allowed: the runner sets it for every "
+                                 "rec; remove it",
                                  field=key, value=value, allowed=accepted)
         if key not in accepted and (declared is not None or not open_ended):
             raise UserInputError(
