@@ -165,5 +165,5 @@ def test_numpy_integers_are_integers_and_floats_are_not() -> None:
 
 def test_default_budget_is_ten_recs_and_max_experiments_is_refused() -> None:
     assert AutoMLSettings().automl_max_recommendations == 10
-    with pytest.raises(SettingsError, match=r"automl_max_experiments: 5 is not supported: .*automl_max_recommendations"):
+    with pytest.raises(SettingsError, match=r"automl_max_experiments: 5 is not supported: .*recommendations"):
         AutoMLSettings.from_mapping({"algorithm": "autoresearch", "automl_max_experiments": 5})
