@@ -83,7 +83,7 @@ def test_brev_sdk_conforms(check: str, tmp_path: Path, brev: Path) -> None:
 
 
 def test_a_new_instance_is_created_with_the_gpu_type_and_logged_in_once(brev: Path) -> None:
-    sdk = BrevSDK(gpu_type="n1-highmem-4:nvidia-tesla-t4:1", cloud_cred_id="cred-1")
+    sdk = BrevSDK(gpu_type="n1-highmem-4:nvidia-tesla-t4:1")
     job = sdk.create_job(None, "echo on a new box", gpu_count=1, job_name="rec-7")
     instance = job.id.split("/")[0]
     calls = _calls(brev)
@@ -109,3 +109,23 @@ def test_missing_cli_token_and_bad_inputs_are_clear_errors(brev: Path, monkeypat
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(UserInputError, match=r"brev CLI .* is not on PATH: install it"):
         BrevSDK()
+
+
+def test_preflight_logs_in_and_reaches_the_instance(brev: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reach, instance, image = _sdk().preflight("repo/img:1")
+    assert reach.ok is True and instance.ok is True and instance.detail == "instance my-box answers brev exec"
+    assert image.ok is None and "not checked" in image.detail
+    [_, gone] = BrevSDK(instance_id="no-such-box").preflight(None)
+    assert gone.ok is False and "no-such-box" in gone.detail
+    monkeypatch.setenv("FAKE_BREV_TOKEN", "another")
+    [check] = _sdk().preflight(None)
+    assert check.ok is False and "login" in check.detail and TOKEN not in check.detail
+
+
+@pytest.mark.parametrize("key", ["cloud_cred_id", "workspace_group_id"])
+def test_options_the_brev_cli_cannot_take_are_refused_with_the_reason(brev: Path, key: str) -> None:
+    with pytest.raises(UserInputError, match=rf"^{key}='x-1' cannot be passed to the brev CLI: `brev create` takes"):
+        BrevSDK(**{key: "x-1"})
+    with pytest.raises(UserInputError, match=rf"^{key}='x-1' cannot be passed"):
+        _sdk().create_job(None, "true", **{key: "x-1"})
+    assert not (brev / "calls.jsonl").exists()  # refused before any brev call

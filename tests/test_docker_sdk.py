@@ -306,3 +306,17 @@ def test_container_age_is_read_from_dockers_nanosecond_timestamps() -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 90)) + ".123456789Z"
     assert 89 < _created_age_s({"Created": stamp}) < 95
     assert _created_age_s({"Created": "garbage"}) == 0.0
+
+
+def test_preflight_pings_the_engine_and_finds_the_image(sdk: DockerSDK) -> None:
+    reach, image = sdk.preflight(None)
+    assert reach.ok is True and reach.detail.startswith("Docker engine ")
+    assert image.ok is True and image.detail == f"{IMAGE} is on the engine"
+    [_, missing] = sdk.preflight("tao-automl-ci/no-such-image:never")
+    assert missing.ok is False and "is not on the engine and its registry does not give it" in missing.detail
+
+
+def test_an_engine_that_does_not_answer_fails_when_the_sdk_is_built(tmp_path: Path) -> None:
+    """Preflight builds the SDK first: this error becomes its failed ``platform`` check."""
+    with pytest.raises(PlatformError, match=r"^cannot reach the Docker engine at unix://.*no\.sock"):
+        DockerSDK(base_url=f"unix://{tmp_path / 'no.sock'}", image=IMAGE, state_dir=tmp_path / "s", timeout_s=5)

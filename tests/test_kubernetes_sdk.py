@@ -197,6 +197,8 @@ def test_env_picks_kubeconfig_context_and_namespace_and_an_unreachable_api_is_tr
     assert sdk.init_options["context"] == "second" and sdk.init_options["namespace"] == "team-a"
     with pytest.raises(TransientPlatformError, match=r"cannot reach the API server at https://127\.0\.0\.1:2"):
         sdk.create_job(None, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")}, job_name="x-rec0001")
+    [check] = sdk.preflight(IMAGE)
+    assert check.ok is False and "cannot reach the API server at https://127.0.0.1:2" in check.detail
     with pytest.raises(UserInputError, match="context 'third'"):
         KubernetesSDK(context="third", state_dir=tmp_path / "state")
 
@@ -375,3 +377,13 @@ def test_automl_sweep_runs_end_to_end_as_kubernetes_jobs(sdk: KubernetesSDK, tmp
     assert result["best"]["metric_value"] == min(h["metric_value"] for h in history), history
     labels = [sdk._read_job(h["job_id"])["metadata"]["labels"] for h in history]  # type: ignore[index]
     assert sorted(int(lb["tao-automl/rec"]) for lb in labels) == sorted(h["rec_id"] for h in history), labels
+
+
+def test_preflight_reads_the_namespace_and_leaves_the_image_to_the_kubelet(cluster: None, tmp_path: Path) -> None:
+    sdk = make_sdk("kubernetes", _options(tmp_path))
+    checks = {c.check: c for c in sdk.preflight(IMAGE)}
+    assert checks["platform_reachable"].ok is True and checks["namespace"].ok is True
+    assert checks["image"].ok is None and "not checked (each node's kubelet pulls it" in checks["image"].detail
+    other = make_sdk("kubernetes", {**_options(tmp_path), "namespace": "tao-no-such-namespace"})
+    checks = {c.check: c for c in other.preflight(None)}
+    assert checks["namespace"].ok is False and "does not exist" in checks["namespace"].detail

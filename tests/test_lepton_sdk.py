@@ -214,3 +214,14 @@ def test_job_names_are_valid_and_deterministic() -> None:
     name = lepton_job_name("My_Experiment/rec-0042 retry")
     assert name == lepton_job_name("My_Experiment/rec-0042 retry") and len(name) <= 36
     assert name[0].isalpha() and name.replace("-", "").isalnum() and name == name.lower()
+
+
+def test_preflight_checks_the_credentials_through_the_client(lepton: FakeLepton,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    reach, image = _sdk().preflight("repo/img:1")
+    assert reach.ok is True and f"workspace {WORKSPACE} accepted the credentials" == reach.detail
+    assert image.ok is None and "not checked" in image.detail
+    assert lepton.requests[-1][0] == "GET" and lepton.requests[-1][1].endswith("/jobs")
+    monkeypatch.setenv("LEPTON_WORKSPACE_TOKEN", "a-wrong-token")
+    [check] = _sdk().preflight(None)
+    assert check.ok is False and "401" in check.detail and "a-wrong-token" not in check.detail

@@ -515,3 +515,17 @@ def test_bad_arguments_start_nothing(sdk: LocalSDK, tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="command"):
         sdk.create_job(None, [])
     assert not sdk.jobs_dir.exists() or not any(sdk.jobs_dir.iterdir())
+
+
+def test_preflight_checks_the_shell_the_jobs_dir_and_the_gpu_count(tmp_path: Path) -> None:
+    sdk = LocalSDK(jobs_dir=tmp_path / "a" / "jobs", gpu_ids=["0"])
+    checks = {c.check: c for c in sdk.preflight("repo/img:1", gpu_count=1)}
+    assert checks["platform_reachable"].ok is True and checks["jobs_dir"].ok is True
+    assert checks["gpus"].ok is True and checks["image"].ok is True and "ignored" in checks["image"].detail
+    assert not (tmp_path / "a").exists()  # nothing created
+    too_many = {c.check: c for c in sdk.preflight(None, gpu_count=2)}["gpus"]
+    assert too_many.ok is False and "at most 1" in too_many.detail
+    (tmp_path / "file").write_text("x")
+    blocked = {c.check: c for c in LocalSDK(jobs_dir=tmp_path / "file" / "jobs").preflight(None)}["jobs_dir"]
+    assert blocked.ok is False and "is not a writable folder" in blocked.detail
+

@@ -72,6 +72,8 @@ def test_remote_and_builtin_uris_are_not_failures(toy_skill: Path, tmp_path: Pat
     report = run_preflight(load_run_config(path))
     checks = _checks(report.to_json())
     assert report.ok and checks["train_dataset_uri"]["ok"] is None and checks["eval_dataset_uri"]["ok"] is True
+    last = report.text().splitlines()[-1]  # never "passed" when something was not checked
+    assert last == "preflight: no check failed; 1 not checked (n/a above says why): train_dataset_uri", last
 
 
 @pytest.mark.parametrize(

@@ -348,3 +348,23 @@ def test_ssh_refuses_an_unknown_host_key(sshd: Sshd, tmp_path: Path) -> None:
     with pytest.raises(PlatformError, match="Host key verification failed") as info:
         sdk.create_job(None, "true", gpu_count=0)
     assert not isinstance(info.value, TransientPlatformError)
+
+
+def test_preflight_asks_sinfo_for_the_partition_and_its_gpus(sdk: SlurmSDK, tmp_path: Path) -> None:
+    checks = {c.check: c for c in sdk.preflight("repo/img:1", gpu_count=1)}
+    assert checks["platform_reachable"].ok is True
+    assert checks["platform_reachable"].detail.startswith("sinfo on this machine answered")
+    assert checks["partition"].ok is True and checks["partition"].detail == "debug (the default)"
+    assert checks["gres"].ok is False
+    assert checks["gres"].detail == "partition debug has no gpu GRES: jobs with gpu_count=1 would never start"
+    assert checks["image"].ok is True and "ignored" in checks["image"].detail
+    assert "gres" not in {c.check for c in sdk.preflight(None, gpu_count=0)}
+    wrong = SlurmSDK(state_dir=tmp_path / "s2", jobs_dir=str(tmp_path / "j2"), partition="nosuchpart")
+    [reach, part] = wrong.preflight(None)
+    assert reach.ok is True and part.ok is False and "'nosuchpart' does not exist; available: debug" in part.detail
+
+
+def test_preflight_says_why_when_sinfo_fails(tmp_path: Path) -> None:
+    sdk = _fake_sdk(tmp_path, lambda argv: Result(1, "", "slurm_load_partitions: Unable to contact slurm controller"))
+    [check] = sdk.preflight(None)
+    assert check.ok is False and "Unable to contact slurm controller" in check.detail

@@ -72,7 +72,14 @@ class PreflightReport:
         marks = {True: "ok", False: "FAIL", None: "n/a"}
         width = max((len(c.check) for c in self.checks), default=5)
         lines = [f"{marks[c.ok]:<4}  {c.check:<{width}}  {c.detail}" for c in self.checks]
-        lines.append("preflight: " + ("passed" if self.ok else f"{len(self.failed)} check(s) failed"))
+        unchecked = [c.check for c in self.checks if c.ok is None]
+        if not self.ok:
+            verdict = f"{len(self.failed)} check(s) failed"
+        elif unchecked:  # never "passed" for what nobody checked
+            verdict = f"no check failed; {len(unchecked)} not checked (n/a above says why): {', '.join(unchecked)}"
+        else:
+            verdict = "passed"
+        lines.append("preflight: " + verdict)
         return "\n".join(lines)
 
 
@@ -160,19 +167,22 @@ def _platform_checks(config: RunConfig, report: PreflightReport, image: str | No
     sdk = holder["sdk"]
     _guard(report, "platform_kwargs", lambda: f"{len(checked_job_kwargs(sdk, config.platform_kwargs))} valid")
     platform = as_platform(sdk)
-    if config.platform == LOCAL and not platform.offers("preflight"):
-        report.add("platform_reachable", True, "runs on this machine")
-        report.add("image", True, f"{image} (ignored: the local platform runs jobs in this environment)" if image
-                   else "no image given")
-        return
+    gpu_count = config.platform_kwargs.get("gpu_count", 1)
     try:
-        checks = list(platform.preflight(image))
+        checks = list(platform.preflight(image, gpu_count if isinstance(gpu_count, int) else None))
     except Exception as exc:
         checks = [PlatformCheck("platform_reachable", False, f"{type(exc).__name__}: {exc}")]
     for check in checks:
         report.add(check.check, check.ok, check.detail)
-    if not image:
-        report.add("image", True, "no image given")
+    if not any(c.check == "image" for c in checks):
+        report.add("image", True if not image else None,
+                   "no image given" if not image else f"{image}: not checked ({platform_label(sdk)} offers no check)")
+
+
+def platform_label(sdk: Any) -> str:
+    from tao_automl.platforms.base import unwrap
+
+    return type(unwrap(sdk)).__name__
 
 
 def dataset_check(platform: str, field_name: str, uri: str | None) -> Check:

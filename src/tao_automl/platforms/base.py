@@ -153,9 +153,9 @@ class PlatformBase:
         """What the platform knows of the job, as plain data. Default: its id and status."""
         return {"id": job_id, "state": JobStatus.parse(self.get_job_status(job_id)).value}
 
-    def preflight(self, image: str | None) -> list[PlatformCheck]:
-        """Checks that the platform is reachable and ``image`` (if any) usable, creating nothing.
-        Default: nothing is checked, and each check says so."""
+    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+        """Checks that the platform is reachable and ``image`` (if any) usable by jobs asking for ``gpu_count``
+        GPUs, creating and launching nothing. Default: nothing is checked, and each check says so."""
         name = type(unwrap(self)).__name__
         checks = [PlatformCheck("platform_reachable", None, f"not checked: {name} offers no reachability check")]
         if image:
@@ -235,8 +235,13 @@ class PlatformWrapper(PlatformBase):
     def get_job_info(self, job_id: str) -> dict[str, Any]:
         return self._optional_call("get_job_info", super().get_job_info, job_id)
 
-    def preflight(self, image: str | None) -> list[PlatformCheck]:
-        return self._optional_call("preflight", super().preflight, image)
+    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+        method = self._optional.get("preflight")
+        if method is None:
+            return super().preflight(image, gpu_count)
+        if isinstance(self.sdk, PlatformBase):
+            return list(self.call("preflight", method, image, gpu_count))
+        return list(self.call("preflight", method, image))
 
 
 def as_platform(sdk: Any) -> PlatformBase:

@@ -28,7 +28,7 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import ERROR_PATTERN, describe
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.brev import remote
 from tao_automl.platforms.common import check_int, check_job_name, command_text
 from tao_automl.platforms.local.sdk import job_id_for_name
@@ -46,6 +46,17 @@ _TRANSIENT = re.compile(r"timed out|Connection (refused|reset|timed out|closed)|
 _NO_INSTANCE = re.compile(r"not found|does not exist|no such|unknown (instance|workspace)", re.IGNORECASE)
 
 
+def _refuse_unroutable(options: Mapping[str, Any]) -> None:
+    """``cloud_cred_id`` / ``workspace_group_id`` cannot reach the brev CLI: refuse them with the reason."""
+    for key in ("cloud_cred_id", "workspace_group_id"):
+        if options.get(key) is not None:
+            raise UserInputError(
+                f"{key}={options[key]!r} cannot be passed to the brev CLI: `brev create` takes only a name and an "
+                "instance type and uses the cloud credential and workspace group of the active organisation "
+                "(choose it with `brev set <org>`); remove it, or create the instance yourself and give instance_id"
+            )
+
+
 def _instance_name(key: str) -> str:
     """The name of the instance ``create_job`` creates for the job with key ``key``."""
     return re.sub(r"[^a-z0-9-]+", "-", f"tao-{key}".lower())[:60].strip("-")
@@ -54,8 +65,7 @@ def _instance_name(key: str) -> str:
 class BrevSDK(PlatformBase):
     """Runs jobs on Brev instances through the ``brev`` CLI; see the module docstring."""
 
-    job_kwargs = frozenset({"cloud_cred_id", "gpu_type", "instance_id", "job_name", "num_nodes", "working_dir",
-                            "workspace_group_id"})
+    job_kwargs = frozenset({"gpu_type", "instance_id", "job_name", "num_nodes", "working_dir"})
     multi_node = False
 
     poll_interval_s: float = 5.0
@@ -77,10 +87,10 @@ class BrevSDK(PlatformBase):
                 "https://raw.githubusercontent.com/brevdev/brev-cli/main/bin/install-latest.sh | bash` "
                 "(https://docs.nvidia.com/brev/) and add ~/.local/bin to PATH"
             )
+        _refuse_unroutable({"cloud_cred_id": cloud_cred_id, "workspace_group_id": workspace_group_id})
         if not os.environ.get("BREV_API_TOKEN"):
             raise UserInputError("BREV_API_TOKEN is not set: export a Brev API token (Brev console -> API keys)")
-        self.defaults: dict[str, Any] = {"instance_id": instance_id, "gpu_type": gpu_type,
-                                         "cloud_cred_id": cloud_cred_id, "workspace_group_id": workspace_group_id}
+        self.defaults: dict[str, Any] = {"instance_id": instance_id, "gpu_type": gpu_type}
         self.timeout_s = float(command_timeout_s)
         #: Constructor arguments a later process needs to rebuild this SDK (never the token).
         self.init_options: dict[str, Any] = {**self.defaults, "brev_cli": brev_cli,
@@ -122,6 +132,27 @@ class BrevSDK(PlatformBase):
             raise PlatformError(f"brev exec on {instance} ({what}) gave no framed answer")
         return out
 
+    # -------------------------------------------------------- preflight
+    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+        """``brev login --token`` accepts the token; a given ``instance_id`` answers ``brev exec``. The image is
+        pulled on the instance by ``docker run`` when the job starts, so it is not checked."""
+        try:
+            self._login()
+        except PlatformError as exc:
+            return [PlatformCheck("platform_reachable", False, str(exc))]
+        checks = [PlatformCheck("platform_reachable", True, "brev login --token accepted BREV_API_TOKEN")]
+        instance = self.defaults["instance_id"]
+        if instance:
+            try:
+                self._exec(instance, remote.framed("true"), "preflight")
+                checks.append(PlatformCheck("instance", True, f"instance {instance} answers brev exec"))
+            except PlatformError as exc:
+                checks.append(PlatformCheck("instance", False, str(exc)))
+        if image:
+            checks.append(PlatformCheck("image", None, f"{image}: not checked (docker pulls it on the instance when "
+                                        "the job starts)"))
+        return checks
+
     # ----------------------------------------------------------- create
     def create_job(
         self,
@@ -140,6 +171,7 @@ class BrevSDK(PlatformBase):
             raise UserInputError(f"num_nodes={num_nodes} is not supported by Brev: one rec runs on one instance "
                                  "(use gpu_count for several GPUs, or lepton / slurm / kubernetes for multi-node)")
         text = command_text(command)
+        _refuse_unroutable(kwargs)
         opts = {k: kwargs.get(k) or self.defaults[k] for k in self.defaults}
         for key, value in opts.items():
             pattern = _SAFE_TYPE if key == "gpu_type" else _SAFE
@@ -186,9 +218,6 @@ class BrevSDK(PlatformBase):
     def _create_instance(self, key: str, opts: Mapping[str, Any]) -> str:
         """``brev create --name <name> [--type <gpu_type>]`` (waits until the instance is ready)."""
         name = _instance_name(key)
-        if opts.get("cloud_cred_id") or opts.get("workspace_group_id"):
-            logger.warning("the brev CLI picks the cloud credential and workspace group of the active "
-                           "organisation (`brev set`); cloud_cred_id / workspace_group_id are recorded only")
         args = ["create", "--name", name]
         if opts.get("gpu_type"):
             args += ["--type", str(opts["gpu_type"])]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, name_lock
 from tao_automl.platforms.docker.spec import LABEL_PREFIX, check_network, container_name, parse_mounts, run_options
 from tao_automl.platforms.docker.state import describe, error_lines, state_info, to_status
@@ -113,6 +113,33 @@ class DockerSDK(PlatformBase):
         }
         self._lock = threading.RLock()
         self._records: dict[str, dict[str, Any]] = {}
+
+    # --------------------------------------------------------- preflight
+    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+        """The engine answers a ping; the image is on the engine or its registry knows it (nothing is pulled)."""
+        try:
+            self.client.ping()
+            version = self.client.version().get("Version", "?")
+        except self._errors.DockerException as exc:
+            return [PlatformCheck("platform_reachable", False, f"the Docker engine did not answer a ping: {exc}")]
+        checks = [PlatformCheck("platform_reachable", True, f"Docker engine {version} answered")]
+        image = image or self.image
+        if not image:
+            return checks
+        try:
+            self.client.images.get(image)
+            checks.append(PlatformCheck("image", True, f"{image} is on the engine"))
+        except self._errors.ImageNotFound:
+            try:
+                self.client.images.get_registry_data(image)
+                checks.append(PlatformCheck("image", True, f"{image} is not on the engine; its registry has it "
+                                            "(pulled when the first job starts)"))
+            except self._errors.DockerException as exc:
+                checks.append(PlatformCheck("image", False, f"image {image!r} is not on the engine and its registry "
+                                            f"does not give it: {getattr(exc, 'explanation', None) or exc}"))
+        except self._errors.DockerException as exc:
+            checks.append(PlatformCheck("image", False, f"image {image!r}: {exc}"))
+        return checks
 
     # ----------------------------------------------------------- records
     def _record_path(self, job_id: str) -> Path:

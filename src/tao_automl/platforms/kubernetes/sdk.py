@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, name_lock
 from tao_automl.platforms.docker.state import error_lines
 from tao_automl.platforms.files import read_json, read_text, write_json_atomic
@@ -131,6 +131,25 @@ class KubernetesSDK(PlatformBase):
         }
         self._lock = threading.RLock()
         self._records: dict[str, dict[str, Any]] = {}
+
+    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+        """The API server answers and the namespace exists; images are pulled by each node's kubelet, so the
+        image is not checked from here."""
+        try:
+            found = self.api.maybe(f"reading namespace {self.namespace}", self.core.read_namespace, self.namespace)
+        except PlatformError as exc:
+            if getattr(exc, "status", None) in (401, 403):
+                return [PlatformCheck("platform_reachable", False, f"the API server at {self.api.host} refused these "
+                                      f"credentials: {exc}")]
+            return [PlatformCheck("platform_reachable", False, str(exc))]
+        checks = [PlatformCheck("platform_reachable", True, f"API server {self.api.host} answered"),
+                  PlatformCheck("namespace", found is not None, f"namespace {self.namespace!r} " +
+                                ("exists" if found is not None else "does not exist: create it or set namespace="))]
+        image = image or self.image
+        if image:
+            checks.append(PlatformCheck("image", None, f"{image}: not checked (each node's kubelet pulls it, "
+                                        f"image_pull_policy={self.defaults['image_pull_policy']})"))
+        return checks
 
     def _read_job(self, name: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = self.api.maybe(f"reading job {name}", self.batch.read_namespaced_job, name,

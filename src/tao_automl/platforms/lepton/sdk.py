@@ -34,7 +34,7 @@ from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: igno
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import ERROR_PATTERN
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, command_text
 from tao_automl.platforms.lepton.state import (
     exit_code,
@@ -137,6 +137,22 @@ class LeptonSDK(PlatformBase):
             raise TransientPlatformError(f"Lepton {what} failed: {exc}") from None
         except requests.RequestException as exc:
             raise TransientPlatformError(f"Lepton {what}: {type(exc).__name__}: {exc}") from None
+
+    # -------------------------------------------------------- preflight
+    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+        """The workspace answers an authenticated job listing (credentials valid); the image is pulled by Lepton
+        when a job starts, so it is not checked."""
+        workspace = self.init_options["workspace_id"]
+        try:
+            self._call("job list (preflight)", self.client.job.list_all,
+                       job_query_mode=LeptonJobQueryMode.AliveOnly.value, q="tao-automl-preflight")
+        except PlatformError as exc:
+            return [PlatformCheck("platform_reachable", False, f"workspace {workspace}: {exc}")]
+        checks = [PlatformCheck("platform_reachable", True, f"workspace {workspace} accepted the credentials")]
+        image = image or self.defaults["image"]
+        if image:
+            checks.append(PlatformCheck("image", None, f"{image}: not checked (Lepton pulls it when a job starts)"))
+        return checks
 
     # ----------------------------------------------------------- create
     def create_job(

@@ -30,7 +30,7 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import analyse
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path
 from tao_automl.platforms.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local import process as proc
@@ -173,6 +173,29 @@ class LocalSDK(PlatformBase):
                 for gpu in rec.data.get("gpu_ids") or []:
                     usage[gpu] = usage.get(gpu, 0) + 1
         return gpus.allocate(count, usage)
+
+    # ------------------------------------------------------------ preflight
+    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+        """``/bin/sh`` runs the jobs; the jobs dir can be created or written; ``gpu_count`` fits this machine;
+        an image is ignored. Nothing is created."""
+        shell_ok = os.access("/bin/sh", os.X_OK)
+        checks = [PlatformCheck("platform_reachable", shell_ok, "jobs run on this machine under /bin/sh" if shell_ok
+                                else "/bin/sh is missing or not executable: the local platform cannot start jobs")]
+        existing = next(p for p in (self.jobs_dir, *self.jobs_dir.parents) if p.exists())
+        writable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+        checks.append(PlatformCheck("jobs_dir", writable, f"{self.jobs_dir}" + (" (writable)" if writable else
+                                    f": {existing} is not a writable folder")))
+        if gpu_count:
+            available = len(self.gpu_ids)
+            fits = gpu_count <= max(available, 1)
+            detail = f"gpu_count={gpu_count}, this machine has {available} GPU(s)" + (
+                "" if fits else f"; the local platform runs a job on one host, at most {max(available, 1)}")
+            if fits and not available:
+                detail += " (the job runs on CPU)"
+            checks.append(PlatformCheck("gpus", fits, detail))
+        checks.append(PlatformCheck("image", True, f"{image} (ignored: the local platform runs jobs in this "
+                                    "environment)" if image else "no image given"))
+        return checks
 
     # --------------------------------------------------------------- create
     def create_job(

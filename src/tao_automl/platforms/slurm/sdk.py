@@ -29,7 +29,7 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import ERROR_PATTERN
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, UnknownJobError
+from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_job_name, contained_path, name_lock
 from tao_automl.platforms.files import read_json, write_json_atomic
 from tao_automl.platforms.local.sdk import job_id_for_name
@@ -134,6 +134,47 @@ class SlurmSDK(PlatformBase):
     def _name_lock(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Serialise submissions of one job name across threads and processes."""
         return name_lock(self.state_dir / "names", key, self._lock)
+
+    # -------------------------------------------------------- preflight
+    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+        """``sinfo`` answers; the partition exists (the default one when none is set); a GPU job's partition
+        has GPU GRES; the image is ignored without pyxis."""
+        result = self.shell.run(["sinfo", "-h", "-o", "%P|%a|%G"], check=False)
+        where = self.shell.target if self.shell.remote else "this machine"
+        if result.returncode != 0:
+            message = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.returncode}")[-500:]
+            return [PlatformCheck("platform_reachable", False, f"sinfo on {where} failed: {message}")]
+        rows = [line.split("|") for line in result.stdout.splitlines() if line.count("|") == 2]
+        gres: dict[str, set[str]] = {}
+        state: dict[str, str] = {}
+        for name, avail, res in rows:
+            gres.setdefault(name.rstrip("*"), set()).add(res)
+            state[name.rstrip("*")] = avail
+        default = next((r[0].rstrip("*") for r in rows if r[0].endswith("*")), None)
+        checks = [PlatformCheck("platform_reachable", True, f"sinfo on {where} answered: {len(gres)} partition(s)")]
+        wanted = self.defaults["partition"]
+        if wanted and wanted not in gres:
+            checks.append(PlatformCheck("partition", False, f"partition {wanted!r} does not exist; "
+                                        f"available: {', '.join(sorted(gres)) or 'none'}"))
+            return checks
+        partition = wanted or default
+        if partition is None:
+            checks.append(PlatformCheck("partition", False, "no partition given and the cluster has no default one; "
+                                        f"set partition= (available: {', '.join(sorted(gres)) or 'none'})"))
+            return checks
+        up = state[partition] == "up"
+        checks.append(PlatformCheck("partition", up, f"{partition}" + ("" if wanted else " (the default)") +
+                                    ("" if up else f" is {state[partition]}: jobs would wait until it is up")))
+        if gpu_count:
+            found = sorted(g for g in gres[partition] if "gpu" in g)
+            checks.append(PlatformCheck("gres", bool(found), f"partition {partition} offers {', '.join(found)}" if found
+                                        else f"partition {partition} has no gpu GRES: jobs with gpu_count={gpu_count} "
+                                        "would never start"))
+        if image:
+            checks.append(PlatformCheck("image", None, f"{image}: not checked (pyxis pulls it on the node when the "
+                                        "job starts)") if self.use_pyxis else
+                          PlatformCheck("image", True, f"{image} (ignored: no container runtime; use_pyxis=False)"))
+        return checks
 
     # ----------------------------------------------------------- create
     def create_job(
