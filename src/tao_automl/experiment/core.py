@@ -24,7 +24,7 @@ from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
 from tao_automl.errors import TaoAutoMLError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
-from tao_automl.experiment.store import FINAL_STATES, UNSUBMITTED, RecRow, RunStore
+from tao_automl.experiment.store import FINAL_STATES, RecRow, RunStore
 from tao_automl.experiment.summary import progress as run_progress
 from tao_automl.experiment.summary import summarise
 from tao_automl.llm import setup as llm_setup
@@ -267,9 +267,6 @@ class Experiment:
     def progress(self) -> dict[str, Any]:
         """Counts, best so far, elapsed and ETA (the live line), from the recs in memory."""
         return run_progress(self.recs(), self._meta)
-
-    def has_unsubmitted(self) -> bool:
-        return any(r.status == UNSUBMITTED for r in self.recs())
 
 
 #: Settings a resumed run may change (a bigger budget, more parallel recs, another poll pace).

@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 _PLACEHOLDER = re.compile(r"(?<!\$)\{([^{}]*)\}")
 _EXTENSIONS = {"yaml": "yaml", "yml": "yaml", "json": "json", "toml": "toml"}
 _EMPTY: tuple[Any, ...] = (None, "", "???")
-_warned: set[tuple[str, str]] = set()
 
 
 def base_spec(skill: Skill) -> dict[str, Any]:
@@ -167,14 +166,15 @@ def _place(skill: Skill, ctx: JobContext) -> Placement:
     uris = source_uris(ctx.train_dataset_uri, ctx.eval_dataset_uri, ctx.extra_dataset_uris)
     given = {"train_dataset_uri": ctx.train_dataset_uri, "eval_dataset_uri": ctx.eval_dataset_uri,
              **{f"extra_dataset_uris[{k!r}]": v for k, v in ctx.extra_dataset_uris.items()}}
-    placement = place_datasets(skill.data_sources, uris, ctx.dataset_keys, given)
-    for name in placement.unplaced:
-        if (skill.name, name) not in _warned:
-            _warned.add((skill.name, name))
-            inputs = ", ".join(skill.action_info.get("inputs") or {}) or "none declared"
-            log.warning("%s: no data_sources.%s rule takes %s; pass dataset_keys naming the spec keys "
-                        "(declared inputs: %s)", skill.name, skill.action, name, inputs)
-    return placement
+    return place_datasets(skill.data_sources, uris, ctx.dataset_keys, given)
+
+
+def warn_unplaced(skill: Skill, ctx: JobContext) -> None:
+    """One warning per dataset URI that no ``data_sources`` rule places (the run plan calls it once per run)."""
+    for name in _place(skill, ctx).unplaced:
+        inputs = ", ".join(skill.action_info.get("inputs") or {}) or "none declared"
+        log.warning("%s: no data_sources.%s rule takes %s; pass dataset_keys naming the spec keys "
+                    "(declared inputs: %s)", skill.name, skill.action, name, inputs)
 
 
 def _non_empty(value: Any) -> bool:

@@ -351,7 +351,7 @@ class AutoMLRunner:
         crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
         job_results = str(getattr(job, "results_dir", "") or results_dir)
         exp.store.mark_submitted(rec.id, str(job.id), job_results)
-        exp.refresh(rec.id)  # the in-memory row knows its job (live counts, has_unsubmitted)
+        exp.refresh(rec.id)  # the in-memory row knows its job (live counts)
         rec.job_id = str(job.id)
         active[rec.id] = _Active(rec, str(job.id), job_results, limit_s=self._limit(exp, rec.id))
         _guarded("on_recommendation", on_rec, rec)

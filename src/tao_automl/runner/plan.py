@@ -20,7 +20,7 @@ from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
 from tao_automl.brain.trials import TrialScheduler
 from tao_automl.errors import SearchSpaceError, UserInputError
 from tao_automl.platforms.base import unwrap
-from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, resolve_overrides
+from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, resolve_overrides, warn_unplaced
 from tao_automl.runner.fidelity import epoch_key
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
@@ -186,6 +186,7 @@ class RunPlan:
         settings = load_settings(args.automl_settings)
         space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges)
         spec = checked_overrides(skill, space, args.spec_overrides)
+        warn_unplaced(skill, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill),
                    epoch_key=fidelity_key(skill, settings, space))

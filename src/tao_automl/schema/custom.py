@@ -34,10 +34,6 @@ class CustomRange:
     def has_bounds(self) -> bool:
         return self.valid_min is not None or self.valid_max is not None
 
-    @property
-    def has_options(self) -> bool:
-        return self.valid_options is not None or self.option_weights is not None or bool(self.disable_list)
-
     def where(self, key: str) -> str:
         """``custom_param_ranges['x'].key``: how messages point at a field."""
         return f"custom_param_ranges[{self.name!r}].{key}"

@@ -6,8 +6,6 @@ import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-_MISSING = object()
-
 
 def get_dotted(spec: Mapping[str, Any], key: str, default: Any = None) -> Any:
     node: Any = spec
@@ -16,10 +14,6 @@ def get_dotted(spec: Mapping[str, Any], key: str, default: Any = None) -> Any:
             return default
         node = node[part]
     return node
-
-
-def has_dotted(spec: Mapping[str, Any], key: str) -> bool:
-    return get_dotted(spec, key, _MISSING) is not _MISSING
 
 
 def set_dotted(spec: dict[str, Any], key: str, value: Any) -> None:

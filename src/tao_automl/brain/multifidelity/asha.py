@@ -116,7 +116,3 @@ class ASHA:
                     return Trial(config=self._trials[trial_id].config, budget=self.rungs[k + 1], parent=trial_id,
                                  rung=k + 1)
         return None
-
-    def best_per_rung(self) -> list[float | None]:
-        """The best (lowest) value reached at each rung so far."""
-        return [min((v for v in r.values() if v is not None), default=None) for r in self._results]
