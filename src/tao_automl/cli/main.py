@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tao_automl.cli import results_commands
 from tao_automl.cli.text_report import ranked_table
 from tao_automl.errors import (
     EXIT_INTERRUPTED,
@@ -194,12 +195,23 @@ def _agent_handler(name: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def _results_handler(name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        result: int = getattr(results_commands, name)(args)
+        return result
+
+    return handler
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "start a sweep from a YAML config (--dry-run: show the first recs, launch nothing)"),
     "resume": (cmd_resume, "continue a run from its folder (re-attaches to running jobs)"),
     "status": (cmd_status, "show a run's progress from its folder (safe while it runs)"),
     "skill": (_agent_handler("cmd_skill"), "print the path of the agent skill file SKILL.md (--text: its content)"),
     "stop": (_agent_handler("cmd_stop"), "end a run's orchestrator gracefully (jobs run on unless --cancel-jobs)"),
+    "export": (_results_handler("cmd_export"), results_commands.COMMAND_HELP["export"]),
+    "runs": (_results_handler("cmd_runs"), results_commands.COMMAND_HELP["runs"]),
+    "logs": (_results_handler("cmd_logs"), results_commands.COMMAND_HELP["logs"]),
     "preflight": (_bank_handler("cmd_preflight"), "check a run config without starting anything"),
     "models": (_bank_handler("cmd_models"), "list a bank's models that can (or cannot yet) run AutoML"),
     "platforms": (_bank_handler("cmd_platforms"), "show platform skills and whether their credentials are set"),
@@ -208,6 +220,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
 
 
 def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    if name in results_commands.COMMAND_HELP:
+        results_commands.add_arguments(name, p)
     if name in ("run", "preflight"):
         p.add_argument("config", help="run config YAML (see examples/)")
     elif name in ("resume", "status", "stop"):

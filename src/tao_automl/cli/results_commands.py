@@ -1,0 +1,179 @@
+"""Result commands: ``export`` (best spec, CSV, Optuna journal), ``runs`` (a workspace's runs) and ``logs``.
+
+Each reads the run folder read-only; heavy imports happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import EXIT_OK, UserInputError, WorkspaceError
+
+COMMAND_HELP = {
+    "export": "write the best rec's spec (--best), a CSV of every rec (--csv) or an Optuna journal (--optuna)",
+    "runs": "list the runs under a workspace: id, start, algorithm, progress, best",
+    "logs": "print a rec's job log (from the platform, else the log saved in the run folder)",
+}
+
+
+def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    """The arguments of the result commands (called by :mod:`tao_automl.cli.main`)."""
+    if name == "export":
+        p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx)")
+        p.add_argument("--best", action="store_true", help="the best rec's exact spec, in the action's format")
+        p.add_argument("-o", "--output", default=None, help="file for --best or --csv (default: stdout)")
+        p.add_argument("--results-dir", default=None,
+                       help="--best: point the spec's results folder key(s) here instead of the rec's folder")
+        p.add_argument("--csv", nargs="?", const="", default=None, metavar="FILE",
+                       help="one row per rec: params, metric, status, budget, times (FILE, else -o, else stdout)")
+        p.add_argument("--optuna", default=None, metavar="FILE", help="write an Optuna journal storage to FILE")
+    elif name == "runs":
+        p.add_argument("workspace", help="the workspace_path of your runs")
+    elif name == "logs":
+        p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx)")
+        p.add_argument("rec", type=int, help="rec id (as in `tao-automl status`)")
+        p.add_argument("--tail", type=int, default=None, help="only the last N lines")
+
+
+def _is_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False)) or getattr(args, "format", "text") == "json"
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tao_automl.export.best import export_best
+    from tao_automl.export.optuna_journal import write_optuna
+    from tao_automl.export.run_data import load_run
+    from tao_automl.export.table import csv_rows, write_csv
+
+    if not (args.best or args.csv is not None or args.optuna):
+        raise UserInputError("export: say what to write", field="export", allowed=["--best", "--csv", "--optuna"],
+                             hint="e.g. `tao-automl export RUN_DIR --best -o best_spec.yaml`")
+    csv_file = args.csv or (args.output if args.csv is not None and not args.best else None)
+    if args.best and args.csv is not None and not args.csv:
+        raise UserInputError("export: --best and --csv both want -o; give --csv its own FILE", field="--csv")
+    data = load_run(args.run_dir)
+    done: dict[str, Any] = {}
+    if args.best:
+        if args.output is None and args.results_dir is None and not _is_json(args):
+            best = data.summary["best"]
+            if best is not None and best.get("spec_path") and Path(best["spec_path"]).is_file():
+                sys.stdout.write(Path(best["spec_path"]).read_text())
+                return EXIT_OK
+        if args.output is None:
+            raise UserInputError("export --best: give -o FILE", field="-o", hint="e.g. -o best_spec.yaml")
+        done["best"] = export_best(data, args.output, args.results_dir)
+        if args.results_dir is None and not _is_json(args):
+            print(f"note: its results folder is rec {done['best']['rec_id']}'s; pass --results-dir DIR to train "
+                  "elsewhere", file=sys.stderr)
+    if args.csv is not None:
+        if csv_file:
+            done["csv"] = {"path": csv_file, "rows": write_csv(data, csv_file)}
+        else:
+            import csv
+
+            header, rows = csv_rows(data)
+            writer = csv.DictWriter(sys.stdout, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+            return EXIT_OK
+    if args.optuna:
+        done["optuna"] = write_optuna(data, args.optuna)
+    if _is_json(args):
+        print(json.dumps(done, indent=2, default=str))
+        return EXIT_OK
+    if "best" in done:
+        b = done["best"]
+        budget = f" at {b['budget']} epochs" if b.get("budget") is not None else ""
+        print(f"wrote rec {b['rec_id']}'s spec ({data.metric}={b['metric_value']}{budget}) to {b['path']}")
+    if "csv" in done:
+        print(f"wrote {done['csv']['rows']} rec(s) to {done['csv']['path']}")
+    if "optuna" in done:
+        o = done["optuna"]
+        print(f"wrote Optuna journal {o['path']} (study {o['study_name']}, {o['trials']} trials); "
+              f"open it with `optuna-dashboard {o['path']}`")
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from tao_automl.experiment.lines import format_value
+    from tao_automl.export.runs import list_runs
+
+    runs = list_runs(args.workspace)
+    if _is_json(args):
+        print(json.dumps(runs, indent=2, default=str))
+        return EXIT_OK
+    if not runs:
+        print(f"no runs under {args.workspace}")
+        return EXIT_OK
+    header = f"{'id':<30}  {'started':<19}  {'algorithm':<12}  {'state':<11}  {'done':>9}  best"
+    print(header)
+    print("-" * len(header))
+    for r in runs:
+        if "error" in r:
+            print(f"{r['id']:<30}  {r['error']}")
+            continue
+        start = datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S") if r["created_at"] else "-"
+        best = "-" if r["best_metric"] is None else f"{r['metric']}={format_value(r['best_metric'])} (rec " \
+            f"{r['best_rec_id']})"
+        print(f"{r['id']:<30}  {start:<19}  {r['algorithm']!s:<12}  {r['state']!s:<11}  "
+              f"{str(r['completed']) + '/' + str(r['total']):>9}  {best}")
+    return EXIT_OK
+
+
+def _platform_log(meta: dict[str, Any], job_id: str, tail: int | None) -> tuple[str | None, str]:
+    """The job's log from the platform the run used; ``(None, why)`` when it cannot be had."""
+    from tao_automl.platforms.registry import make_sdk, platform_name
+    from tao_automl.util.secrets import unredacted
+
+    platform = meta.get("platform") or {}
+    name = platform_name(str(platform.get("class", "")))
+    if name is None:
+        return None, f"the platform {platform.get('class')!r} cannot be rebuilt by the CLI"
+    try:
+        sdk = make_sdk(name, unredacted(platform.get("options") or {}, {}))
+        text = sdk.get_job_logs(job_id, tail=tail)
+    except Exception as exc:
+        return None, f"the platform did not give it ({type(exc).__name__}: {exc})"
+    return (str(text), "platform") if text else (None, "the platform has no log for the job")
+
+
+def _saved_logs(run_dir: Path, rec_id: int, results_dir: str | None) -> list[Path]:
+    roots = [run_dir / "recs" / f"rec_{rec_id:04d}"]
+    if results_dir and Path(results_dir) not in roots:
+        roots.append(Path(results_dir))
+    found: list[Path] = []
+    for root in roots:
+        if root.is_dir():
+            found.extend(p for p in sorted(root.rglob("*.log")) if p.is_file() and p not in found)
+    return found
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from tao_automl.export.run_data import load_run
+
+    data = load_run(args.run_dir)
+    rec = data.rec(args.rec)
+    text, why = (None, "the rec has no job yet") if not rec.job_id else _platform_log(data.meta, rec.job_id,
+                                                                                        args.tail)
+    if text is None:
+        saved = _saved_logs(data.run_dir, rec.rec_id, rec.results_dir)
+        if not saved:
+            raise WorkspaceError(f"no log for rec {rec.rec_id}: {why}, and no *.log file is saved under its folder",
+                                 field="rec", value=rec.rec_id)
+        parts = []
+        for path in saved:
+            lines = path.read_text(errors="replace").splitlines()
+            shown = lines[-args.tail:] if args.tail else lines
+            parts.append(f"==> {path} <==\n" + "\n".join(shown))
+        text = "\n".join(parts)
+    if _is_json(args):
+        print(json.dumps({"rec_id": rec.rec_id, "job_id": rec.job_id, "log": text}))
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK

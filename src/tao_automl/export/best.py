@@ -1,0 +1,70 @@
+"""``export --best``: the best rec's spec, exactly as its job received it, in the action's own format."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from tao_automl.bank.skill import load_skill
+from tao_automl.errors import SkillError, SweepFailedError, UserInputError
+from tao_automl.export.run_data import RunData
+from tao_automl.render.job import write_spec
+from tao_automl.render.paths import set_path
+from tao_automl.render.roles import role_values
+
+_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
+
+
+def _skill(data: RunData) -> Any:
+    args = data.meta.get("run_args") or {}
+    if not args.get("skill_dir"):
+        return None
+    try:
+        return load_skill(args["skill_dir"], args.get("action", "train"))
+    except SkillError:
+        return None
+
+
+def export_best(data: RunData, out: str | Path, results_dir: str | None = None) -> dict[str, Any]:
+    """Write the best rec's spec to ``out``; with ``results_dir`` its output folder key(s) point there instead.
+
+    Returns ``{"rec_id", "metric_value", "budget", "path", "source", "results_dir_keys"}``.
+    """
+    best = data.summary["best"]
+    if best is None:
+        raise SweepFailedError(f"run {data.run_dir.name} has no successful rec to export yet",
+                               field="run_dir", value=str(data.run_dir),
+                               hint=f"see `tao-automl status {data.run_dir}` for why its recs failed")
+    rec = data.rec(int(best["rec_id"]))
+    skill = _skill(data)
+    spec_path = Path(rec.spec_path) if rec.spec_path else None
+    config_format = _FORMATS.get(spec_path.suffix, "yaml") if spec_path else (
+        skill.config_format if skill is not None else "yaml")
+    target = Path(out).expanduser()
+    wanted = _FORMATS.get(target.suffix)
+    if wanted is not None and wanted != config_format:
+        raise UserInputError(f"-o {str(out)!r}: the action's spec format is {config_format}, not {wanted}",
+                             field="-o", value=str(out), allowed=f"a .{config_format} file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    changed: list[str] = []
+    if spec_path is not None and spec_path.is_file() and results_dir is None:
+        target.write_bytes(spec_path.read_bytes())  # byte for byte what the job read
+        source = str(spec_path)
+    else:
+        spec = copy.deepcopy(rec.specs)  # the rendered spec, as persisted before the job was submitted
+        if results_dir is not None:
+            if skill is None:
+                raise UserInputError(f"--results-dir needs the run's skill to know its output keys, but "
+                                     f"{(data.meta.get('run_args') or {}).get('skill_dir')!r} cannot be loaded",
+                                     field="--results-dir", value=results_dir)
+            values = role_values(skill.spec_params, skill.action_info.get("outputs") or {},
+                                 results_dir=str(Path(results_dir).expanduser().resolve()), resume_path=None,
+                                 base_checkpoint="", encryption_key=None)
+            for key, value in values.items():
+                set_path(spec, key, value)
+                changed.append(key)
+        write_spec(spec, target, config_format)
+        source = "state.db"
+    return {"rec_id": rec.rec_id, "metric_value": rec.metric_value, "budget": rec.budget_reached,
+            "path": str(target), "source": source, "results_dir_keys": changed}

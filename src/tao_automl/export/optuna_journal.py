@@ -1,0 +1,135 @@
+"""``export --optuna FILE``: the run as an Optuna journal storage (``optuna-dashboard FILE`` opens it).
+
+One study named after the run, with the run's direction; one trial per rec in rec order (trial number = rec id - 1):
+
+* params with their distributions from the run's search space — float/int (log scale kept; a ``logit`` float is
+  written as a linear float), categorical and bool as categorical, an integer grid as a categorical of its values,
+  and list-valued params as a categorical of their JSON texts (Optuna has no list distribution);
+* state: success -> COMPLETE (value = metric), stopped -> PRUNED (value = its last metric), failure and
+  cancelled -> FAIL, a rec still running or pending -> RUNNING;
+* intermediate values: the per-epoch metric (persisted epoch events, else the rec's ``status.json``);
+* start/end times, and user attrs with the rec id, status, budget, rung/bracket/parent, job id, spec path and
+  failure message. Needs the ``export`` extra (``optuna``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import UserInputError
+from tao_automl.experiment.store import RecRow
+from tao_automl.export.run_data import RunData
+from tao_automl.space.grid import grid_values
+
+_STATES = {"success": "COMPLETE", "stopped": "PRUNED", "failure": "FAIL", "cancelled": "FAIL"}
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise UserInputError("export --optuna needs Optuna: install the export extra "
+                             "(pip install 'tao-run-automl[export]')", field="--optuna",
+                             hint="pip install 'tao-run-automl[export]'") from None
+    return optuna
+
+
+def _text(value: Any) -> Any:
+    return value if isinstance(value, _SCALAR) else json.dumps(value, sort_keys=True)
+
+
+def _distributions(optuna: Any, space: list[Mapping[str, Any]], recs: list[RecRow]) -> dict[str, Any]:
+    """Param name -> Optuna distribution, widened to every value a rec holds (Optuna refuses values outside)."""
+    dist = optuna.distributions
+    seen: dict[str, list[Any]] = {}
+    for rec in recs:
+        for key, value in rec.params.items():
+            seen.setdefault(key, []).append(value)
+    out: dict[str, Any] = {}
+    for item in space:
+        name, kind = item.get("name"), item.get("type")
+        if name is None or name not in seen:
+            continue
+        values = seen[name]
+        if kind in ("float", "int") and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            low, high = min(item["low"], *values), max(item["high"], *values)
+            if kind == "float":
+                out[name] = dist.FloatDistribution(float(low), float(high), log=bool(item.get("log")))
+            else:
+                out[name] = dist.IntDistribution(int(low), int(high), log=bool(item.get("log")))
+        elif kind == "categorical":
+            choices = [_text(c) for c in item["choices"]]
+            out[name] = dist.CategoricalDistribution(choices + [v for v in map(_text, values) if v not in choices])
+        elif kind == "bool":
+            out[name] = dist.CategoricalDistribution([False, True])
+        elif kind == "int_grid":
+            grid = list(grid_values(item["low"], item["high"], item.get("power_of"), item.get("multiple_of")))
+            out[name] = dist.CategoricalDistribution(grid + [v for v in values if v not in grid])
+    for name, values in seen.items():  # list-valued params and anything else: the values observed
+        if name not in out:
+            observed: list[Any] = []
+            for value in map(_text, values):
+                if value not in observed:
+                    observed.append(value)
+            out[name] = dist.CategoricalDistribution(observed)
+    return out
+
+
+def _param_value(value: Any, distribution: Any, optuna: Any) -> Any:
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return _text(value)
+    return value
+
+
+def _when(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts)
+
+
+def write_optuna(data: RunData, out: str | Path) -> dict[str, Any]:
+    """Write the journal file (it must not exist yet); returns ``{"path", "study_name", "trials"}``."""
+    optuna = _optuna()
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    target = Path(out).expanduser()
+    if target.exists():
+        raise UserInputError(f"--optuna {str(out)!r} already exists; give a new file (a journal is appended to)",
+                             field="--optuna", value=str(out))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    distributions = _distributions(optuna, list(data.meta.get("space") or []), data.recs)
+    rows = {r["rec_id"]: r for r in data.summary["recommendations"]}
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(logging.WARNING)
+    try:
+        storage = JournalStorage(JournalFileBackend(str(target)))
+        study = optuna.create_study(study_name=str(data.meta.get("experiment_id") or data.run_dir.name),
+                                    storage=storage, direction=data.direction)
+        study.set_user_attr("metric", data.metric)
+        study.set_user_attr("algorithm", data.meta.get("algorithm"))
+        study.set_user_attr("run_dir", str(data.run_dir))
+        for rec in data.recs:
+            state = getattr(optuna.trial.TrialState, _STATES.get(rec.status, "RUNNING"))
+            value = rec.metric_value if state in (optuna.trial.TrialState.COMPLETE,
+                                                  optuna.trial.TrialState.PRUNED) else None
+            if state == optuna.trial.TrialState.PRUNED and value is None:
+                state = optuna.trial.TrialState.FAIL
+            dists = {k: distributions[k] for k in rec.params}
+            row = rows[rec.rec_id]
+            attrs = {k: row[k] for k in ("rec_id", "status", "budget", "budget_reached", "rung", "bracket", "parent",
+                                          "job_id", "spec_path", "message", "wall_time_s") if row.get(k) is not None}
+            started = _when(rec.submitted_at or rec.created_at)
+            study.add_trial(optuna.trial.FrozenTrial(
+                number=rec.rec_id - 1, trial_id=rec.rec_id - 1, state=state, value=value,
+                datetime_start=started, datetime_complete=_when(rec.finished_at) if state.is_finished() else None,
+                params={k: _param_value(v, dists[k], optuna) for k, v in rec.params.items()}, distributions=dists,
+                user_attrs=attrs, system_attrs={}, intermediate_values=dict(data.epochs.get(rec.rec_id, {})),
+            ))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    return {"path": str(target), "study_name": study.study_name, "trials": len(data.recs)}

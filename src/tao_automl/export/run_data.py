@@ -1,0 +1,82 @@
+"""A run folder's persisted state, read once and read-only, for the exporters."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import WorkspaceError
+from tao_automl.experiment.store import DB_NAME, RecRow, RunStore
+from tao_automl.experiment.summary import summarise
+from tao_automl.metrics.job import STATUS_FILE
+from tao_automl.metrics.parse import kpi_series, status_lines
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Recs, metadata, summary and per-epoch values (rec id -> {epoch: value}, user scale) of one run."""
+
+    run_dir: Path
+    meta: dict[str, Any]
+    recs: list[RecRow]
+    summary: dict[str, Any]
+    epochs: dict[int, dict[int, float]]
+
+    @property
+    def metric(self) -> str:
+        return str(self.meta.get("metric") or "metric")
+
+    @property
+    def direction(self) -> str:
+        return str(self.meta.get("direction", "maximize"))
+
+    def rec(self, rec_id: int) -> RecRow:
+        for rec in self.recs:
+            if rec.rec_id == rec_id:
+                return rec
+        known = f"1..{len(self.recs)}" if self.recs else "none yet"
+        raise WorkspaceError(f"rec {rec_id} is not in run {self.run_dir.name}", field="rec", value=rec_id,
+                             allowed=known)
+
+
+def _epoch_curves(store: RunStore, recs: list[RecRow], metric: str) -> dict[int, dict[int, float]]:
+    """Per-epoch values: persisted ``epoch_metric`` events, else the rec's ``status.json`` when it is readable."""
+    curves: dict[int, dict[int, float]] = defaultdict(dict)
+    for event in store.events("epoch_metric"):
+        curves[int(event["rec_id"])][int(event["payload"]["epoch"])] = float(event["payload"]["value"])
+    for rec in recs:
+        if rec.rec_id in curves or not rec.results_dir:
+            continue
+        path = Path(rec.results_dir) / STATUS_FILE
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for epoch, value in kpi_series(status_lines(text), metric):
+            if epoch is not None and math.isfinite(value):
+                curves[rec.rec_id][int(epoch)] = float(value)
+    return dict(curves)
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read a run folder (it must hold ``state.db``); a one-line error names the path otherwise."""
+    path = Path(run_dir).expanduser()
+    if not (path / DB_NAME).exists():
+        raise WorkspaceError(f"{str(path)!r} holds no run (no {DB_NAME})", field="run_dir", value=str(run_dir),
+                             hint="pass the run folder printed by `tao-automl run`; `tao-automl runs WORKSPACE` "
+                                  "lists them")
+    try:
+        store = RunStore(path, readonly=True)
+        try:
+            meta, recs = store.meta(), store.recs()
+            curves = _epoch_curves(store, recs, str(meta.get("metric") or "metric"))
+        finally:
+            store.close()
+    except sqlite3.Error as exc:
+        raise WorkspaceError(f"cannot read run state at {str(path)!r}: {exc}", field="run_dir",
+                             value=str(run_dir)) from None
+    return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta), epochs=curves)

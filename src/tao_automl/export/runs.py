@@ -1,0 +1,37 @@
+"""``tao-automl runs WORKSPACE``: the runs under a workspace with their start, algorithm, progress and best."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import WorkspaceError
+from tao_automl.experiment.store import DB_NAME, RunStore
+from tao_automl.experiment.summary import progress
+
+
+def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
+    """One dict per ``run_*`` folder holding a run, oldest first (an unreadable one says why)."""
+    root = Path(workspace).expanduser()
+    if not root.is_dir():
+        raise WorkspaceError(f"workspace {str(root)!r} is not a folder", field="workspace", value=str(workspace))
+    out: list[dict[str, Any]] = []
+    for run_dir in sorted(p for p in root.glob("run_*") if (p / DB_NAME).exists()):
+        try:
+            store = RunStore(run_dir, readonly=True)
+            try:
+                meta, recs = store.meta(), store.recs()
+            finally:
+                store.close()
+        except sqlite3.Error as exc:
+            out.append({"id": run_dir.name, "run_dir": str(run_dir), "error": f"unreadable: {exc}"})
+            continue
+        p = progress(recs, meta)
+        out.append({
+            "id": run_dir.name, "run_dir": str(run_dir), "created_at": meta.get("created_at"),
+            "algorithm": meta.get("algorithm"), "state": meta.get("state"), "completed": p["completed"],
+            "total": p["total"], "succeeded": p["succeeded"], "failed": p["failed"], "metric": p["metric"],
+            "direction": p["direction"], "best_metric": p["best_metric"], "best_rec_id": p["best_rec_id"],
+        })
+    return out

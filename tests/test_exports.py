@@ -1,0 +1,183 @@
+"""Exports: the best spec (trained again by the demo's own command), CSV, Optuna journal, runs, logs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import write_skill
+from tao_automl.bank import builtin_skill_dir
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
+
+CLI = [sys.executable, "-m", "tao_automl.cli.main"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("demo")
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp / "jobs"), builtin_skill_dir("demo-digits-mlp"), log_progress=False)
+    return runner.run(train_dataset_uri="builtin:digits",
+                      automl_settings={"algorithm": "random", "metric": "val_accuracy", "seed": 3,
+                                       "automl_max_recommendations": 3, "automl_max_concurrent": 2,
+                                       "poll_interval_s": 0.5},
+                      spec_overrides={"train.num_epochs": 2}, workspace_path=tmp / "ws", gpu_count=0)
+
+
+def test_best_spec_is_the_file_the_job_read_and_trains_to_the_same_metric(demo_run: dict[str, Any],
+                                                                          tmp_path: Path) -> None:
+    run_dir, best = demo_run["run_dir"], demo_run["best"]
+    exact = _cli("export", run_dir, "--best", "-o", str(tmp_path / "exact.yaml"))
+    assert exact.returncode == 0, exact.stderr
+    assert (tmp_path / "exact.yaml").read_bytes() == Path(best["spec_path"]).read_bytes()
+    assert "--results-dir" in exact.stderr  # says where it would write
+
+    out = tmp_path / "retrain"
+    done = _cli("export", run_dir, "--best", "-o", str(tmp_path / "best_spec.yaml"), "--results-dir", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"wrote rec {best['rec_id']}'s spec" in done.stdout
+    spec = yaml.safe_load((tmp_path / "best_spec.yaml").read_text())
+    assert spec["results_dir"] == str(out.resolve())
+    assert {k: v for k, v in spec.items() if k != "results_dir"} == {
+        k: v for k, v in best["specs"].items() if k != "results_dir"}
+    # train it with the demo's own command (skill_info.yaml: tao-demo-digits train -e {config_path})
+    command = Path(sys.executable).parent / "tao-demo-digits"
+    trained = subprocess.run([str(command), "train", "-e", str(tmp_path / "best_spec.yaml")], capture_output=True,
+                             text=True, timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert trained.returncode == 0, trained.stderr
+    lines = [json.loads(line) for line in (out / "status.json").read_text().splitlines()]
+    final = [line["kpi"]["val_accuracy"] for line in lines if "val_accuracy" in (line.get("kpi") or {})][-1]
+    assert math.isclose(final, best["metric_value"], rel_tol=1e-9)  # the same training, run again
+
+
+def test_csv_has_one_row_per_rec_with_params_metric_status_budget_and_times(demo_run: dict[str, Any],
+                                                                           tmp_path: Path) -> None:
+    done = _cli("export", demo_run["run_dir"], "--csv", str(tmp_path / "recs.csv"))
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader((tmp_path / "recs.csv").open()))
+    recs = demo_run["recommendations"]
+    assert len(rows) == len(recs) == 3
+    for row, rec in zip(rows, recs, strict=True):
+        assert int(row["rec_id"]) == rec["rec_id"] and row["status"] == rec["status"]
+        assert float(row["val_accuracy"]) == rec["metric_value"]
+        assert int(row["budget"]) == int(row["budget_reached"]) == 2
+        assert row["started_at"].startswith("20") and float(row["wall_time_s"]) > 0
+        for key, value in rec["params"].items():
+            assert row[f"param:{key}"] == str(value)
+    piped = _cli("export", demo_run["run_dir"], "--csv")
+    assert list(csv.DictReader(piped.stdout.splitlines())) == rows
+
+
+#: Trains ``num_epochs`` epochs, writing each epoch's metric; lr > 0.5 crashes after the first epoch.
+EPOCH_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    t = spec["train"]
+    for epoch in range(1, t["num_epochs"] + 1):
+        time.sleep(0.15)
+        if epoch == 2 and t["optim"]["lr"] > 0.5:
+            sys.exit("RuntimeError: diverged")
+        loss = abs(t["optim"]["lr"] - 0.01) * 10 + 0.1 * t["layers"] + 1.0 / epoch
+        with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+            f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": loss}}) + "\\n")
+    """
+)
+
+
+def test_optuna_journal_holds_every_rec(tmp_path: Path) -> None:
+    optuna = pytest.importorskip("optuna")
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    skill = write_skill(tmp_path / "bank", trainer=EPOCH_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    result = runner.run(automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss",
+                                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "seed": 4,
+                                         "automl_max_recommendations": 8, "automl_max_concurrent": 4,
+                                         "automl_fail_fast_after": 0, "poll_interval_s": 0.1},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    recs = result["recommendations"]
+    statuses = {r["status"] for r in recs}
+    assert {"success", "stopped"} <= statuses, statuses
+    journal = tmp_path / "study.log"
+    done = _cli("export", result["run_dir"], "--optuna", str(journal), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["optuna"]["trials"] == 8
+
+    study = optuna.load_study(study_name=Path(result["run_dir"]).name,
+                              storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    assert study.user_attrs["metric"] == "val_loss" and study.user_attrs["algorithm"] == "asha"
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == len(recs)
+    state_of = {"success": "COMPLETE", "stopped": "PRUNED", "failure": "FAIL", "cancelled": "FAIL"}
+    for trial, rec in zip(trials, recs, strict=True):
+        assert trial.number == rec["rec_id"] - 1 and trial.user_attrs["rec_id"] == rec["rec_id"]
+        assert trial.state.name == state_of[rec["status"]]
+        assert trial.value == (rec["metric_value"] if rec["status"] in ("success", "stopped") else None)
+        assert set(trial.params) == set(rec["params"])
+        for key, value in rec["params"].items():
+            assert trial.params[key] == value
+            assert trial.distributions[key]._contains(trial.distributions[key].to_internal_repr(value))
+        assert trial.distributions["train.optim.lr"].log is True
+        curve = {int(e): v for e, v in trial.intermediate_values.items()}
+        status = Path(rec["results_dir"]) / "status.json"
+        written = {json.loads(line)["epoch"]: json.loads(line)["kpi"]["val_loss"]
+                   for line in status.read_text().splitlines()} if status.exists() else {}
+        assert curve.items() <= written.items(), rec["rec_id"]  # values the job wrote, none invented
+        if rec["status"] == "success":
+            assert curve == written  # ... and all of them
+        assert trial.user_attrs["budget"] == rec["budget"] == 9
+        if rec["status"] == "stopped":
+            assert trial.user_attrs["budget_reached"] == max(curve) < 9
+        assert trial.datetime_start is not None and trial.datetime_complete is not None
+    assert study.best_trial.user_attrs["rec_id"] == result["best"]["rec_id"]
+    # Optuna's own analysis runs on it
+    assert set(optuna.importance.get_param_importances(study)) <= set(recs[0]["params"])
+
+    again = _cli("export", result["run_dir"], "--optuna", str(journal))
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_runs_lists_a_workspace_and_logs_prints_a_rec_log(toy_skill: Path, tmp_path: Path) -> None:
+    for seed in (1, 2):
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill, log_progress=False).run(
+            automl_settings={"metric": "val_loss", "automl_max_recommendations": 2, "seed": seed,
+                             "poll_interval_s": 0.2},
+            workspace_path=tmp_path / "ws", gpu_count=0)
+    listed = _cli("runs", str(tmp_path / "ws"), "--json")
+    runs = json.loads(listed.stdout)
+    assert len(runs) == 2 and all(r["completed"] == r["total"] == 2 and r["state"] == "finished" for r in runs)
+    assert all(r["algorithm"] == "bayesian" and r["best_metric"] is not None for r in runs)
+    text = _cli("runs", str(tmp_path / "ws")).stdout
+    assert all(r["id"] in text for r in runs) and "2/2" in text
+
+    run_dir = runs[0]["run_dir"]
+    log = _cli("logs", run_dir, "1")
+    assert log.returncode == 0, log.stderr
+    assert "val_loss: " in log.stdout  # what the trainer printed
+    missing = _cli("logs", run_dir, "7")
+    assert missing.returncode == 2 and "rec 7 is not in run" in missing.stderr
+
+
+def test_export_needs_a_target_and_a_run(tmp_path: Path) -> None:
+    nothing = _cli("export", str(tmp_path))
+    assert nothing.returncode == 2 and "--best" in nothing.stderr
+    no_run = _cli("export", str(tmp_path), "--best", "-o", str(tmp_path / "b.yaml"))
+    assert no_run.returncode == 2 and "holds no run" in no_run.stderr
