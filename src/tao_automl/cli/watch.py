@@ -1,43 +1,24 @@
 """``tao-automl status RUN_DIR --watch``: refresh a run's progress from another terminal, read-only.
 
 Reads through :func:`tao_automl.status.query_status` (a read-only SQLite connection), so it never blocks or
-changes the run. Stops when the run is no longer running, or when its orchestrator process is gone.
+changes the run. Stops when the run is no longer running, or when no process holds its orchestrator lock (killed).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, TextIO
 
 from tao_automl.cli.text_report import ranked_table
 from tao_automl.errors import EXIT_NO_RESULT, EXIT_OK, WorkspaceError
 from tao_automl.experiment.lines import counts_line, progress_line
-from tao_automl.experiment.workspace import LOCK_NAME
 from tao_automl.status import query_status
 
 _CLEAR = "\033[H\033[2J"
-
-
-def orchestrator_alive(run_dir: str | Path) -> bool | None:
-    """Whether the pid written in the run's lock file is a live process on this machine; None if unknown."""
-    try:
-        text = (Path(run_dir) / LOCK_NAME).read_text().strip()
-        pid = int(text)
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read(run_dir: str) -> dict[str, Any]:
@@ -66,7 +47,7 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
         status = _read(run_dir)
         progress = status["progress"]
         state = progress.get("state")
-        alive = orchestrator_alive(status["run_dir"]) if state == "running" else None
+        alive = (status.get("orchestrator") or {}).get("alive") if state == "running" else None
         ended = state != "running" or alive is False
         if as_json:
             out.write(json.dumps({"run_dir": status["run_dir"], "progress": progress, "best": status["best"],
