@@ -79,13 +79,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--endpoint", help="an OpenAI-compatible server instead of the local gemma3-270m")
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--api-key", default=KEY)
+    parser.add_argument("--llm-timeout-s", type=float, default=600.0,
+                        help="per-call limit; generous because a 270M model on a busy CPU answers slowly")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     problems = bm.PROBLEMS[: args.problems]
     baseline = bm.load_baseline()
 
     def run(url: str) -> dict[str, Any]:
-        llm = {"llm_endpoint": url, "llm_model": args.model, "llm_api_key": args.api_key, "llm_timeout_s": 120}
+        llm = {"llm_endpoint": url, "llm_model": args.model, "llm_api_key": args.api_key, "llm_timeout_s": args.llm_timeout_s}
         runs: dict[str, dict[str, list[list[float]]]] = {m: {} for m in args.methods}
         fallbacks = dict.fromkeys(args.methods, 0)
         seconds = dict.fromkeys(args.methods, 0.0)

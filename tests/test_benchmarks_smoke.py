@@ -76,6 +76,8 @@ def test_lcbench_anytime_regret(tmp_path: Path) -> None:
     assert result["summary"]["random"]["mean_trials"] == 1  # one full-budget config fits in 1 FBE
 
 
+@pytest.mark.llm
+@pytest.mark.timeout(1800)  # a 270M model on a loaded 2-core machine answers slowly; the limit is not the test
 def test_llm_vs_bayesian_runs_every_method_through_the_local_model(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """The real gemma3-270m server (dev extra) behind the llm and hybrid brains, two recs each."""
