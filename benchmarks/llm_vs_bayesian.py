@@ -87,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     baseline = bm.load_baseline()
 
     def run(url: str) -> dict[str, Any]:
-        llm = {"llm_endpoint": url, "llm_model": args.model, "llm_api_key": args.api_key, "llm_timeout_s": args.llm_timeout_s}
+        llm = {"llm_endpoint": url, "llm_model": args.model, "llm_api_key": args.api_key,
+               "llm_timeout_s": args.llm_timeout_s}
         runs: dict[str, dict[str, list[list[float]]]] = {m: {} for m in args.methods}
         fallbacks = dict.fromkeys(args.methods, 0)
         seconds = dict.fromkeys(args.methods, 0.0)
