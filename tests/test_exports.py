@@ -148,8 +148,14 @@ def test_optuna_journal_holds_every_rec(tmp_path: Path) -> None:
             assert trial.user_attrs["budget_reached"] == max(curve) < 9
         assert trial.datetime_start is not None and trial.datetime_complete is not None
     assert study.best_trial.user_attrs["rec_id"] == result["best"]["rec_id"]
-    # Optuna's own analysis runs on it
+    # Optuna's own analysis and plots run on it
     assert set(optuna.importance.get_param_importances(study)) <= set(recs[0]["params"])
+    pytest.importorskip("plotly")
+    history = optuna.visualization.plot_optimization_history(study)
+    assert len(history.data[0].y) == sum(r["status"] == "success" for r in recs)
+    curves = optuna.visualization.plot_intermediate_values(study)
+    assert len(curves.data) == sum(bool(t.intermediate_values) and t.state.name != "FAIL" for t in trials)
+    optuna.visualization.plot_parallel_coordinate(study)
 
     again = _cli("export", result["run_dir"], "--optuna", str(journal))
     assert again.returncode == 2 and "already exists" in again.stderr
@@ -174,6 +180,18 @@ def test_runs_lists_a_workspace_and_logs_prints_a_rec_log(toy_skill: Path, tmp_p
     assert "val_loss: " in log.stdout  # what the trainer printed
     missing = _cli("logs", run_dir, "7")
     assert missing.returncode == 2 and "rec 7 is not in run" in missing.stderr
+
+
+def test_optuna_export_without_optuna_names_the_extra(demo_run: dict[str, Any], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from tao_automl.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if the export extra were not installed
+    assert main(["export", demo_run["run_dir"], "--optuna", str(tmp_path / "j.log")]) == 2
+    err = capsys.readouterr().err
+    assert "install the export extra" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "j.log").exists()
 
 
 def test_export_needs_a_target_and_a_run(tmp_path: Path) -> None:
