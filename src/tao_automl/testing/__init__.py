@@ -1,4 +1,5 @@
-"""Test helpers shipped with the package: the platform SDK conformance suite."""
+"""Test helpers shipped with the package: the platform SDK conformance suite and the brain conformance suite
+(:mod:`tao_automl.testing.brains`)."""
 
 from tao_automl.testing.conformance import CHECKS, Conformance, run_all
 
