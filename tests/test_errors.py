@@ -97,3 +97,9 @@ def test_readme_documents_every_exit_code() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for code in EXIT_CODES:
         assert f"\n| {code} | " in readme
+
+
+def test_a_plain_message_with_a_field_prefix_names_the_field() -> None:
+    assert SettingsError("automl_settings.seed: -1 is not allowed").field == "automl_settings.seed"
+    assert SettingsError("config file 'x' does not exist").field is None
+    assert SettingsError("a: b", field="given").field == "given"

@@ -23,7 +23,7 @@ from tao_automl.errors import EXIT_CODES, TaoAutoMLError
 TEXT = skill_path().read_text()
 #: Modules that define error classes (imported so every subclass is known).
 ERROR_MODULES = ("tao_automl.errors", "tao_automl.llm.client", "tao_automl.runner.detach", "tao_automl.cli.main",
-                 "tao_automl.platforms.retry", "tao_automl.platforms.base")
+                 "tao_automl.platforms.retry", "tao_automl.platforms.base", "tao_automl.agentapi.tools")
 
 
 def _fenced(lang: str) -> list[str]:
@@ -103,3 +103,9 @@ def test_the_bash_blocks_run_verbatim_on_the_demo_network(tmp_path: Path) -> Non
                                      "stop", "resume"])
 def test_the_steps_the_issue_asks_for_are_there(section: str) -> None:
     assert any(section in c for c in _commands())
+
+
+def test_every_mcp_tool_is_named() -> None:
+    from tao_automl.agentapi.tools import TOOLS
+
+    assert all(f"`{name}`" in TEXT for name in TOOLS)

@@ -24,6 +24,7 @@ fields are optional and, when the message is omitted, the message is built from 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -75,6 +76,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+_FIELD_PREFIX = re.compile(r"([A-Za-z_][\w.]*(?:\[[\w'\"]+\])*): ")
+
+
+def _leading_field(message: str) -> str | None:
+    """``automl_settings.algorithm`` from ``"automl_settings.algorithm: unknown ..."`` (older plain messages)."""
+    match = _FIELD_PREFIX.match(message)
+    return match.group(1) if match else None
+
+
 def _allowed_text(allowed: Any) -> str:
     if isinstance(allowed, str):
         return allowed
@@ -86,11 +96,14 @@ def _allowed_text(allowed: Any) -> str:
 class TaoAutoMLError(Exception):
     """Base class of every error this package raises on purpose.
 
-    Subclasses set ``kind`` and ``exit_code`` as class attributes; any instance may override them.
+    Subclasses set ``kind``, ``exit_code`` and ``default_hint`` as class attributes; any instance may override
+    the first two.
     """
 
     kind: str = "error"
     exit_code: int = EXIT_NO_RESULT
+    #: The ``hint`` of the JSON form when the raiser gave none (the one-line message shows only a given hint).
+    default_hint: str = "rerun with -v for details"
 
     def __init__(self, message: str | None = None, *, field: str | None = None, value: Any = _UNSET,
                  allowed: Any = None, hint: str | None = None, kind: str | None = None,
@@ -105,6 +118,8 @@ class TaoAutoMLError(Exception):
         if exit_code is not None:
             self.exit_code = exit_code
         self.detail = message if message is not None else self._built_message()
+        if self.field is None and message:
+            self.field = _leading_field(message)
         super().__init__(self._one_line())
 
     def _built_message(self) -> str:
@@ -133,13 +148,15 @@ class TaoAutoMLError(Exception):
             "field": self.field,
             "value": _jsonable(self.value),
             "allowed": _jsonable(self.allowed),
-            "hint": self.hint,
+            "hint": self.hint or self.default_hint,
             "exit_code": self.exit_code,
         }
 
 
 class UserInputError(TaoAutoMLError, ValueError):
     """Bad input from the user: a setting, a path, a range. Shown as one line, never a traceback."""
+
+    default_hint = "fix the input named in field (see allowed) and retry; nothing was started"
 
     kind = "user_input"
     exit_code = EXIT_USER_ERROR
@@ -148,11 +165,15 @@ class UserInputError(TaoAutoMLError, ValueError):
 class ConfigError(UserInputError):
     """A run config file (YAML) is missing, unreadable or has a wrong key or type."""
 
+    default_hint = "fix the key named in field in the run config and retry"
+
     kind = "config"
 
 
 class SettingsError(UserInputError):
     """An ``automl_settings`` key or value is invalid."""
+
+    default_hint = "set the automl_settings key named in field to one of allowed"
 
     kind = "settings"
 
@@ -160,11 +181,15 @@ class SettingsError(UserInputError):
 class SkillError(UserInputError):
     """A skill directory is missing, incomplete or not runnable for AutoML."""
 
+    default_hint = "pick a runnable model from `tao-automl models --scope automl`"
+
     kind = "skill"
 
 
 class SearchSpaceError(UserInputError):
     """A search-space definition (schema, hyperparameter list, custom range) is invalid."""
+
+    default_hint = "use the parameter names and ranges shown by `tao-automl models --scope automl`"
 
     kind = "search_space"
 
@@ -172,17 +197,23 @@ class SearchSpaceError(UserInputError):
 class PreflightError(UserInputError):
     """A preflight check (dataset, credentials, image, platform arguments) failed before anything started."""
 
+    default_hint = "fix the failed check and rerun `tao-automl preflight CONFIG`"
+
     kind = "preflight"
 
 
 class WorkspaceError(UserInputError):
     """A run folder cannot be created, found or resumed."""
 
+    default_hint = "pass the run folder printed by `tao-automl run --detach`, or a new workspace_path"
+
     kind = "workspace"
 
 
 class WorkspaceLockedError(WorkspaceError):
     """Another orchestrator process holds the run folder's lock."""
+
+    default_hint = "poll `tao-automl status RUN_DIR` until it ends, or `tao-automl stop RUN_DIR`"
 
     kind = "run_busy"
     exit_code = EXIT_RUN_BUSY
@@ -191,11 +222,15 @@ class WorkspaceLockedError(WorkspaceError):
 class PlatformError(TaoAutoMLError):
     """A platform SDK failed in a way that ends the job it concerns."""
 
+    default_hint = "read the rec's message in `tao-automl status RUN_DIR`; resume once the platform works"
+
     kind = "platform"
 
 
 class PlatformUnreachableError(PlatformError):
     """The platform (scheduler, API, daemon) could not be contacted at all; nothing was started."""
+
+    default_hint = "check credentials with `tao-automl platforms`; retry later"
 
     kind = "platform_unreachable"
     exit_code = EXIT_PLATFORM_UNREACHABLE
@@ -204,12 +239,16 @@ class PlatformUnreachableError(PlatformError):
 class SweepFailedError(TaoAutoMLError):
     """The sweep ran but produced no result (every rec failed, or it stopped early on a repeated cause)."""
 
+    default_hint = "read the failed recs in `tao-automl status RUN_DIR --json`, fix the cause, resume"
+
     kind = "no_result"
     exit_code = EXIT_NO_RESULT
 
 
 class InternalError(TaoAutoMLError):
     """An unexpected exception, wrapped so ``--json`` callers still get one JSON object."""
+
+    default_hint = "rerun with -v for details; this is a bug or an unexpected environment problem"
 
     kind = "internal"
     exit_code = EXIT_NO_RESULT

@@ -112,3 +112,11 @@ def cmd_skill(args: argparse.Namespace) -> int:
     else:
         print(path)
     return EXIT_OK
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """``tao-automl mcp``: serve the agent tools over MCP on stdio until the client disconnects."""
+    from tao_automl.agentapi.mcp_server import serve_stdio
+
+    serve_stdio()
+    return EXIT_OK

@@ -15,7 +15,7 @@ from typing import Any
 
 from tao_automl.bank import builtin_bank_path
 from tao_automl.bank.layout import BANK_ENV, bank_root, models_dir, versions_file
-from tao_automl.errors import PreflightError, UserInputError, error_json
+from tao_automl.errors import TaoAutoMLError, UserInputError, error_json
 
 SCOPES = ("automl", "all")
 
@@ -177,9 +177,9 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     return exc.exit_code
 
 
-def preflight_error(report: Any, config: str) -> PreflightError:
-    """The failed checks of a preflight report as one :class:`PreflightError` (field: the first failed check)."""
-    failed = report.failed
-    return PreflightError(report.summary_line(), field=f"preflight.{failed[0].check}" if failed else "preflight",
-                          value=failed[0].detail if failed else None,
-                          hint=f"fix the failed check(s) in {config} and rerun `tao-automl preflight {config}`")
+def preflight_error(report: Any, config: str) -> TaoAutoMLError:
+    """The failed report's error (the first failed check's own fields); the hint says how to re-check."""
+    exc: TaoAutoMLError = report.error()
+    if exc.hint is None:
+        exc.hint = f"fix the failed check(s) in {config} and rerun `tao-automl preflight {config}`"
+    return exc

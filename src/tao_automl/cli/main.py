@@ -207,6 +207,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "start a sweep from a YAML config (--dry-run: show the first recs, launch nothing)"),
     "resume": (cmd_resume, "continue a run from its folder (re-attaches to running jobs)"),
     "status": (cmd_status, "show a run's progress from its folder (safe while it runs)"),
+    "mcp": (_agent_handler("cmd_mcp"), "serve the agent tools over the Model Context Protocol on stdio (extra mcp)"),
     "skill": (_agent_handler("cmd_skill"), "print the path of the agent skill file SKILL.md (--text: its content)"),
     "stop": (_agent_handler("cmd_stop"), "end a run's orchestrator gracefully (jobs run on unless --cancel-jobs)"),
     "export": (_results_handler("cmd_export"), results_commands.COMMAND_HELP["export"]),
@@ -257,6 +258,7 @@ class UsageError(UserInputError):
     """The command line itself is wrong (unknown command or option, missing argument)."""
 
     kind = "usage"
+    default_hint = "see `tao-automl --help`; every command takes --help"
 
 
 class _Parser(argparse.ArgumentParser):

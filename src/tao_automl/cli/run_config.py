@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -36,6 +37,15 @@ def load_run_config(path: str | Path) -> RunConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{config_path}: not valid YAML: {exc}", field="config", value=str(config_path),
                           hint="fix the YAML syntax at the position shown") from None
+    return config_from_mapping(raw, config_path.resolve().parent, str(config_path))
+
+
+def config_from_mapping(raw: Any, base: Path, label: str = "config") -> RunConfig:
+    """Check a run config given as data (a parsed YAML file, or an MCP tool's argument); paths relative to ``base``.
+
+    ``label`` prefixes the messages (the file name, or ``config``).
+    """
+    config_path = label
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{config_path}: expected a mapping of run() arguments at the top level", field="config",
                           value=type(raw).__name__, allowed="a YAML mapping")
@@ -54,6 +64,5 @@ def load_run_config(path: str | Path) -> RunConfig:
     except UserInputError as exc:
         raise ConfigError(f"{config_path}: {exc.detail}", field=exc.field, value=exc.value, allowed=exc.allowed,
                           hint=exc.hint) from None
-    base = config_path.resolve().parent
     data["skill_dir"] = resolve_skill_dir(data["skill_dir"], base)
     return RunConfig(**data).resolved(base)

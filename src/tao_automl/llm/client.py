@@ -35,12 +35,14 @@ class LLMEndpointError(UserInputError):
     """The LLM endpoint, model or key does not work (found before the first rec)."""
 
     kind = "llm_endpoint"
+    default_hint = "check llm_endpoint, llm_model and llm_api_key, or use a non-LLM algorithm"
 
 
 class LLMFailure(TaoAutoMLError):
     """An LLM call failed mid-run after its retries, or never produced a usable answer."""
 
     kind = "llm_failure"
+    default_hint = "resume the run; set llm_fallback: bayesian to go on without the LLM"
 
 
 def normalise_endpoint(url: str) -> str:

@@ -35,6 +35,7 @@ class OrchestratorError(TaoAutoMLError):
     """A detached orchestrator did not start, or did not stop in time."""
 
     kind = "orchestrator"
+    default_hint = "read RUN_DIR/orchestrator.log; retry stop, or resume --detach"
 
 
 def refuse_callables(**named: Any) -> None:

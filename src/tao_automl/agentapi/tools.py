@@ -1,0 +1,247 @@
+"""The tools an agent calls (MCP server, or in-process): one function and one JSON schema per tool.
+
+Each tool takes plain JSON arguments, checks them against its schema (a violation is a ``usage`` error naming
+the argument, the value and what is allowed), runs the same code path as the CLI command it mirrors and
+returns JSON data. Failures raise the project's errors; :func:`call_tool` turns them into
+``{"error": {...}}`` with the same fields as ``tao-automl --json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError, error_json
+
+JSON = dict[str, Any]
+
+_RUN_DIR = {"type": "string", "description": "the run folder printed by start_sweep (holds state.db)"}
+_CONFIG = {
+    "type": "object",
+    "description": "a run config: the keys of the CLI's YAML file (skill_dir, workspace_path, platform, "
+                   "train_dataset_uri, automl_settings, spec_overrides, platform_kwargs, ...); relative paths are "
+                   "relative to the server's working directory",
+}
+_CONFIG_PATH = {"type": "string", "description": "path of a run config YAML file (instead of config)"}
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    schema: JSON
+    fn: Callable[..., JSON]
+
+
+class ToolArgumentError(UserInputError):
+    """A tool argument does not match the tool's JSON schema."""
+
+    kind = "usage"
+    default_hint = "see the tool's input schema (tools/list)"
+
+
+def _object(properties: Mapping[str, Any], required: tuple[str, ...] = ()) -> JSON:
+    return {"type": "object", "properties": dict(properties), "required": list(required),
+            "additionalProperties": False}
+
+
+def _load_config(config: Mapping[str, Any] | None, config_path: str | None) -> Any:
+    from tao_automl.cli.run_config import config_from_mapping, load_run_config
+
+    if (config is None) == (config_path is None):
+        raise ToolArgumentError("give exactly one of config (an object) and config_path (a YAML file)",
+                                field="config", value=None, allowed=["config", "config_path"],
+                                hint="pass the run config as an object in config")
+    if config_path is not None:
+        return load_run_config(config_path)
+    return config_from_mapping(dict(config or {}), Path.cwd())
+
+
+# -- the tools ----------------------------------------------------------------------------------------------
+def list_models(skill_bank: str | None = None, scope: str = "automl") -> JSON:
+    from tao_automl.cli.bank_commands import models_report
+
+    return models_report(skill_bank, scope)
+
+
+def describe_search_space(skill_dir: str, action: str = "train", automl_hyperparameters: list[str] | None = None,
+                          custom_param_ranges: Mapping[str, Any] | None = None,
+                          automl_settings: Mapping[str, Any] | None = None) -> JSON:
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.cli.run_config import resolve_skill_dir
+    from tao_automl.runner.plan import load_settings, metric_name, search_space
+
+    skill = load_skill(resolve_skill_dir(skill_dir, Path.cwd()), action)
+    settings = load_settings(automl_settings)
+    space = search_space(skill.schema, settings, automl_hyperparameters, custom_param_ranges)
+    return {"skill_dir": skill_dir, "model": skill.name, "action": action,
+            "metric": metric_name(settings, skill), "monitoring_metric": skill.monitoring_metric(),
+            "search_space": space.to_json()}
+
+
+def preflight(config: Mapping[str, Any] | None = None, config_path: str | None = None) -> JSON:
+    from tao_automl.cli.preflight import run_preflight
+
+    report = run_preflight(_load_config(config, config_path))
+    data: JSON = report.to_json()
+    if not report.ok:
+        from tao_automl.cli.bank_commands import preflight_error
+
+        data.update(error_json(preflight_error(report, config_path or "the config")))
+    return data
+
+
+def dry_run(config: Mapping[str, Any] | None = None, config_path: str | None = None, recs: int = 3) -> JSON:
+    from tao_automl.cli.dry_run import dry_run as render
+
+    return {"dry_run": True, "recs": [r.to_json() for r in render(_load_config(config, config_path), recs)]}
+
+
+def start_sweep(config: Mapping[str, Any] | None = None, config_path: str | None = None) -> JSON:
+    from tao_automl.cli.agent_commands import detached_report
+    from tao_automl.cli.bank_commands import preflight_error
+    from tao_automl.cli.preflight import run_preflight
+    from tao_automl.platforms.registry import make_sdk
+    from tao_automl.runner.loop import AutoMLRunner
+
+    run_config = _load_config(config, config_path)
+    report = run_preflight(run_config)
+    if not report.ok:
+        raise preflight_error(report, config_path or "the config")
+    runner = AutoMLRunner(make_sdk(run_config.platform, run_config.platform_options), run_config.skill_dir,
+                          run_config.action)
+    return detached_report(runner.start(**run_config.run_kwargs()))
+
+
+def _status(run_dir: str) -> JSON:
+    from tao_automl.status import query_status
+
+    status = query_status(run_dir)
+    if "error" in status:
+        raise WorkspaceError(str(status["error"]), field="run_dir", value=run_dir,
+                             hint="pass the run_dir returned by start_sweep")
+    return status
+
+
+def sweep_status(run_dir: str, include_recs: bool = True) -> JSON:
+    status = _status(run_dir)
+    if not include_recs:
+        status.pop("recommendations", None)
+    status["done"] = not status["orchestrator"]["alive"] and status["progress"].get("state") not in (
+        "running", "starting")
+    return status
+
+
+def stop_sweep(run_dir: str, cancel_jobs: bool = False) -> JSON:
+    from tao_automl.runner.detach import stop_run
+
+    return stop_run(run_dir, cancel_jobs=cancel_jobs)
+
+
+def resume_sweep(run_dir: str) -> JSON:
+    from tao_automl.cli.agent_commands import detached_report
+    from tao_automl.runner.detach import resume_detached
+
+    return detached_report(resume_detached(run_dir))
+
+
+def best_config(run_dir: str) -> JSON:
+    status = _status(run_dir)
+    progress = status["progress"]
+    best = status.get("best")
+    data: JSON = {"run_dir": status["run_dir"], "state": progress.get("state"), "metric": progress.get("metric"),
+                  "direction": progress.get("direction"), "completed": progress.get("completed"),
+                  "total": progress.get("total"), "best": best}
+    if best is None:
+        data["note"] = ("no rec has produced a result yet" if progress.get("state") in ("running", "starting")
+                        else "the sweep produced no result; read the failed recs with sweep_status")
+    return data
+
+
+def report(run_dir: str) -> JSON:
+    status = _status(run_dir)
+    folder = Path(status["run_dir"])
+    html = sorted(folder.glob("report*.html")) + sorted(folder.glob("report/*.html"))
+    if html:
+        return {"run_dir": str(folder), "available": True, "html": str(html[0])}
+    return {"run_dir": str(folder), "available": False, "html": None,
+            "hint": "no HTML report in the run folder yet; best_config and sweep_status give the results as data"}
+
+
+TOOLS: dict[str, Tool] = {t.name: t for t in (
+    Tool("list_models", "List the models that can run AutoML (default: the models built into the package, or a "
+         "skill bank), with their default search space and the skill_dir a config uses.",
+         _object({"skill_bank": {"type": "string", "description": "skill bank folder (default: "
+                                 "$TAO_SKILL_BANK_PATH, else the built-in models)"},
+                  "scope": {"type": "string", "enum": ["automl", "all"], "default": "automl"}}), list_models),
+    Tool("describe_search_space", "The hyperparameters a sweep of a model searches (names, types, ranges, "
+         "defaults) and the metric it optimises.",
+         _object({"skill_dir": {"type": "string", "description": "builtin:NAME or a model folder"},
+                  "action": {"type": "string", "default": "train"},
+                  "automl_hyperparameters": {"type": "array", "items": {"type": "string"}},
+                  "custom_param_ranges": {"type": "object"}, "automl_settings": {"type": "object"}},
+                 ("skill_dir",)), describe_search_space),
+    Tool("preflight", "Check a run config (model, settings, datasets, credentials, platform) without starting "
+         "anything.", _object({"config": _CONFIG, "config_path": _CONFIG_PATH}), preflight),
+    Tool("dry_run", "Render the first recs of a run config exactly as they would launch; launches nothing.",
+         _object({"config": _CONFIG, "config_path": _CONFIG_PATH,
+                  "recs": {"type": "integer", "minimum": 1, "maximum": 50, "default": 3}}), dry_run),
+    Tool("start_sweep", "Validate a run config and start the sweep detached; returns the run_dir at once. Poll "
+         "sweep_status until done is true.", _object({"config": _CONFIG, "config_path": _CONFIG_PATH}),
+         start_sweep),
+    Tool("sweep_status", "Progress of a sweep: state, recs done of the budget, best so far, running jobs, whether "
+         "its orchestrator is alive, and done (true once it has ended or was stopped).",
+         _object({"run_dir": _RUN_DIR, "include_recs": {"type": "boolean", "default": True}}, ("run_dir",)),
+         sweep_status),
+    Tool("stop_sweep", "Stop a sweep's orchestrator gracefully; running jobs keep running (resume_sweep "
+         "re-attaches) unless cancel_jobs is true.",
+         _object({"run_dir": _RUN_DIR, "cancel_jobs": {"type": "boolean", "default": False}}, ("run_dir",)),
+         stop_sweep),
+    Tool("resume_sweep", "Continue a stopped or crashed sweep in the background from its run folder.",
+         _object({"run_dir": _RUN_DIR}, ("run_dir",)), resume_sweep),
+    Tool("best_config", "The best rec of a sweep: its searched params, the full spec it ran with and its metric.",
+         _object({"run_dir": _RUN_DIR}, ("run_dir",)), best_config),
+    Tool("report", "The path of the sweep's HTML report when one exists.",
+         _object({"run_dir": _RUN_DIR}, ("run_dir",)), report),
+)}
+
+
+def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
+    """Validate ``arguments`` against the tool's schema; the first violation is a :class:`ToolArgumentError`."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(tool.schema)
+    for error in sorted(validator.iter_errors(dict(arguments)), key=lambda e: list(e.path)):
+        where = ".".join(str(p) for p in error.absolute_path) or "arguments"
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        if error.validator == "additionalProperties":
+            allowed: Any = sorted(tool.schema["properties"])
+            value: Any = sorted(set(arguments) - set(tool.schema["properties"]))
+            where = str(value[0]) if value else where
+        elif error.validator == "required":
+            allowed, value = tool.schema["required"], None
+            where = str(error.message.split("'")[1]) if "'" in error.message else where
+        else:
+            allowed = schema.get("enum") or {k: v for k, v in schema.items() if k in (
+                "type", "minimum", "maximum", "items")} or None
+            value = error.instance
+        raise ToolArgumentError(f"{tool.name}: argument {where}: {error.message}", field=where, value=value,
+                                allowed=allowed, hint=f"see the input schema of {tool.name} (tools/list)")
+
+
+def call_tool(name: str, arguments: Mapping[str, Any] | None) -> tuple[JSON, bool]:
+    """Run tool ``name``; ``(result, is_error)`` where an error result is ``{"error": {...}}``."""
+    tool = TOOLS.get(name)
+    try:
+        if tool is None:
+            raise ToolArgumentError(f"unknown tool {name!r}", field="name", value=name, allowed=sorted(TOOLS),
+                                    hint="list the tools with tools/list")
+        args = dict(arguments or {})
+        check_arguments(tool, args)
+        return tool.fn(**args), False
+    except TaoAutoMLError as exc:
+        return error_json(exc), True
+    except Exception as exc:  # never a traceback to the client: an internal error with the exception named
+        return error_json(exc), True
