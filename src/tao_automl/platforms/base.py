@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from tao_automl.errors import PlatformError
+from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.platforms.common import check_int, check_job_name
 
 T = TypeVar("T")
 
@@ -77,6 +78,28 @@ class PlatformCheck:
     detail: str
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """One ``create_job`` call after the checks every platform shares; ``options`` are its other keyword
+    arguments as given (``job_name`` and ``num_nodes`` included)."""
+
+    image: str | None
+    command: str | Sequence[str]
+    gpu_count: int
+    num_nodes: int
+    name: str | None
+    env_vars: Mapping[str, str] | None
+    inputs: Mapping[str, Any] | None
+    outputs: Mapping[str, Any] | None
+    options: Mapping[str, Any]
+
+    @property
+    def results_dir(self) -> str | None:
+        """``outputs["results_dir"]`` when the caller chose one."""
+        value = (self.outputs or {}).get("results_dir")
+        return str(value) if value else None
+
+
 @runtime_checkable
 class PlatformSDK(Protocol):
     """What the runner needs from a platform. Any object with these methods works (duck typing).
@@ -127,6 +150,26 @@ class PlatformBase:
     job_kwargs: frozenset[str] | None = None
     #: Whether one job may span several nodes (``num_nodes > 1``).
     multi_node: bool = False
+
+    #: Completes "num_nodes=N is not supported by ..." on a single-node platform (why, and what to use).
+    single_node_reason: str = "this platform: one job runs on one host"
+    #: Whether job names must fit on one line (the platform puts them in a one-line field).
+    single_line_names: bool = False
+
+    def create_job(self, image: str | None, command: str | Sequence[str], gpu_count: int = 1,
+                   env_vars: Mapping[str, str] | None = None, inputs: Mapping[str, Any] | None = None,
+                   outputs: Mapping[str, Any] | None = None, **kwargs: Any) -> Job:
+        """Check what every platform shares (``gpu_count``, ``num_nodes``, ``job_name``), then :meth:`submit`."""
+        gpu_count = check_int("gpu_count", gpu_count, 0)
+        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+        if num_nodes > 1 and not self.multi_node:
+            raise UserInputError(f"num_nodes={num_nodes} is not supported by {self.single_node_reason}")
+        name = check_job_name(kwargs.get("job_name"), self.single_line_names)
+        return self.submit(JobRequest(image, command, gpu_count, num_nodes, name, env_vars, inputs, outputs, kwargs))
+
+    def submit(self, request: JobRequest) -> Job:
+        """Start the job of ``request``; for a ``request.name`` already submitted, return that job instead."""
+        raise NotImplementedError
 
     def get_job_status(self, job_id: str) -> JobStatus:
         raise NotImplementedError

@@ -28,7 +28,7 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import ERROR_PATTERN, describe
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
+from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.brev import remote
 from tao_automl.platforms.common import check_int, check_job_name, command_text
 from tao_automl.platforms.local.sdk import job_id_for_name
@@ -67,6 +67,8 @@ class BrevSDK(PlatformBase):
 
     job_kwargs = frozenset({"gpu_type", "instance_id", "job_name", "num_nodes", "working_dir"})
     multi_node = False
+    single_node_reason = ("Brev: one rec runs on one instance (use gpu_count for several GPUs, or lepton / slurm / "
+                          "kubernetes for multi-node)")
 
     poll_interval_s: float = 5.0
 
@@ -154,22 +156,12 @@ class BrevSDK(PlatformBase):
         return checks
 
     # ----------------------------------------------------------- create
-    def create_job(
-        self,
-        image: str | None,
-        command: str | Sequence[str],
-        gpu_count: int = 1,
-        env_vars: Mapping[str, str] | None = None,
-        inputs: Mapping[str, Any] | None = None,
-        outputs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> Job:
+    def submit(self, request: JobRequest) -> Job:
         """Start ``command`` detached on the instance; with ``job_name`` an existing job is returned."""
-        gpu_count = check_int("gpu_count", gpu_count, 0)
-        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
-        if num_nodes > 1:
-            raise UserInputError(f"num_nodes={num_nodes} is not supported by Brev: one rec runs on one instance "
-                                 "(use gpu_count for several GPUs, or lepton / slurm / kubernetes for multi-node)")
+        image, command, gpu_count, env_vars, outputs = (request.image, request.command, request.gpu_count,
+                                                        request.env_vars, request.outputs)
+        kwargs = request.options
+        name = request.name
         text = command_text(command)
         _refuse_unroutable(kwargs)
         opts = {k: kwargs.get(k) or self.defaults[k] for k in self.defaults}
@@ -177,7 +169,6 @@ class BrevSDK(PlatformBase):
             pattern = _SAFE_TYPE if key == "gpu_type" else _SAFE
             if value is not None and (not isinstance(value, str) or not pattern.match(value)):
                 raise UserInputError(f"{key} must be a Brev id or name (letters, digits, . _ -), got {value!r}")
-        name = check_job_name(kwargs.get("job_name"))
         env = dict(env_vars or {})
         for key in env:
             if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):

@@ -19,13 +19,13 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
+from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, name_lock
 from tao_automl.platforms.docker.spec import LABEL_PREFIX, check_network, container_name, parse_mounts, run_options
 from tao_automl.platforms.docker.state import describe, error_lines, state_info, to_status
@@ -69,6 +69,8 @@ class DockerSDK(PlatformBase):
     job_kwargs = frozenset({"job_name", "labels", "mem_limit", "mounts", "network", "num_nodes", "working_dir", "user",
                             "shm_size", "entrypoint"})
     multi_node = False
+    single_node_reason = ("the docker platform: a container runs on one host (use slurm or kubernetes for "
+                          "multi-node jobs)")
 
     poll_interval_s: float = 0.5
 
@@ -191,27 +193,16 @@ class DockerSDK(PlatformBase):
         return name_lock(self.state_dir / "names", cname, self._lock)
 
     # ------------------------------------------------------------ create
-    def create_job(
-        self,
-        image: str | None,
-        command: str | Sequence[str],
-        gpu_count: int = 1,
-        env_vars: Mapping[str, str] | None = None,
-        inputs: Mapping[str, Any] | None = None,
-        outputs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> Job:
+    def submit(self, request: JobRequest) -> Job:
         """Create and start a container running ``command``; with ``job_name`` an existing one is returned."""
-        gpu_count = check_int("gpu_count", gpu_count, 0)
-        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
-        if num_nodes > 1:
-            raise UserInputError(f"num_nodes={num_nodes} is not supported by the docker platform: a container runs "
-                                 "on one host (use slurm or kubernetes for multi-node jobs)")
+        image, command, gpu_count, env_vars, outputs = (request.image, request.command, request.gpu_count,
+                                                        request.env_vars, request.outputs)
+        kwargs = request.options
+        name = request.name
         image = image or self.image
         if not image:
             raise UserInputError("image: the docker platform needs a container image; set the skill's "
                                  "container_image, pass image=..., or give DockerSDK(image=...) a default")
-        name = check_job_name(kwargs.get("job_name"))
         network = check_network(kwargs.get("network", self.network))
         fallback = f"tao-job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         cname = container_name(name, fallback)

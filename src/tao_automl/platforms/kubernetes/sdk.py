@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
+from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, name_lock
 from tao_automl.platforms.docker.state import error_lines
 from tao_automl.platforms.files import read_json, read_text, write_json_atomic
@@ -206,24 +206,17 @@ class KubernetesSDK(PlatformBase):
         return name_lock(self.state_dir / "names" / self.namespace, name, self._lock)
 
     # ---------------------------------------------------------------- create
-    def create_job(
-        self,
-        image: str | None,
-        command: str | Sequence[str],
-        gpu_count: int = 1,
-        env_vars: Mapping[str, str] | None = None,
-        inputs: Mapping[str, Any] | None = None,
-        outputs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> Job:
+    def submit(self, request: JobRequest) -> Job:
         """Create a Job running ``command`` (+ a headless Service for ``num_nodes > 1``); with ``job_name``
         an existing Job of that name is returned instead."""
-        gpu_count = check_int("gpu_count", gpu_count, 0)
+        image, command, gpu_count, env_vars, outputs = (request.image, request.command, request.gpu_count,
+                                                        request.env_vars, request.outputs)
+        kwargs = request.options
+        job_name = request.name
         image = image or self.image
         if not image:
             raise UserInputError("image: the kubernetes platform needs a container image; set the skill's "
                                  "container_image, pass image=..., or give KubernetesSDK(image=...) a default")
-        job_name = check_job_name(kwargs.get("job_name"))
         name = k8s_name(job_name, f"tao-job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
         results = (outputs or {}).get("results_dir")
         results_dir = str(Path(str(results)).expanduser().resolve()) if results else \

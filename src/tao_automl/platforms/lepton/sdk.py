@@ -34,7 +34,7 @@ from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: igno
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import ERROR_PATTERN
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
+from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, command_text
 from tao_automl.platforms.lepton.state import (
     exit_code,
@@ -155,23 +155,15 @@ class LeptonSDK(PlatformBase):
         return checks
 
     # ----------------------------------------------------------- create
-    def create_job(
-        self,
-        image: str | None,
-        command: str | Sequence[str],
-        gpu_count: int = 1,
-        env_vars: Mapping[str, str] | None = None,
-        inputs: Mapping[str, Any] | None = None,
-        outputs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> Job:
+    def submit(self, request: JobRequest) -> Job:
         """Create a Lepton job running ``command``; with ``job_name`` an existing job of that name is returned."""
-        gpu_count = check_int("gpu_count", gpu_count, 0)
-        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
+        image, command, gpu_count, env_vars, outputs = (request.image, request.command, request.gpu_count,
+                                                        request.env_vars, request.outputs)
+        kwargs = request.options
+        name, num_nodes = request.name, request.num_nodes
         text = command_text(command)
         shape = self._shape(gpu_count, kwargs.get("resource_shape"))
         node_group = kwargs.get("dedicated_node_group") or self.defaults["dedicated_node_group"]
-        name = check_job_name(kwargs.get("job_name"))
         lepton_name = lepton_job_name(name) if name else f"tao-job-{uuid.uuid4().hex[:12]}"
         key = lepton_name.rsplit("-", 1)[-1]
         results = str((outputs or {}).get("results_dir") or f"{self.results_root.rstrip('/')}/{lepton_name}")

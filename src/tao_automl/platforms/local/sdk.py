@@ -30,7 +30,7 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import analyse
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
+from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path
 from tao_automl.platforms.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local import process as proc
@@ -115,6 +115,8 @@ class LocalSDK(PlatformBase):
 
     job_kwargs = frozenset({"job_name", "num_nodes", "working_dir"})
     multi_node = False
+    single_node_reason = ("the local platform: it runs each job on this one host (use gpu_count for several GPUs, "
+                          "or slurm / kubernetes / lepton for multi-node jobs)")
 
     cancel_grace_s: float = 10.0
     poll_interval_s: float = 0.2
@@ -198,26 +200,13 @@ class LocalSDK(PlatformBase):
         return checks
 
     # --------------------------------------------------------------- create
-    def create_job(
-        self,
-        image: str | None,
-        command: str | Sequence[str],
-        gpu_count: int = 1,
-        env_vars: Mapping[str, str] | None = None,
-        inputs: Mapping[str, Any] | None = None,
-        outputs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> Job:
+    def submit(self, request: JobRequest) -> Job:
         """Start ``command`` as a local process group; with ``job_name`` an existing job is returned."""
-        gpu_count = check_int("gpu_count", gpu_count, 0)
-        num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
-        if num_nodes > 1:
-            raise UserInputError(
-                f"num_nodes={num_nodes} is not supported by the local platform: it runs each job on this one "
-                "host (use gpu_count for several GPUs, or slurm / kubernetes / lepton for multi-node jobs)"
-            )
+        image, command, gpu_count, env_vars, outputs = (request.image, request.command, request.gpu_count,
+                                                        request.env_vars, request.outputs)
+        kwargs = request.options
+        name = request.name
         mode, args = _wrapper_args(command)
-        name = check_job_name(kwargs.get("job_name"))
         cwd = _working_dir(kwargs.get("working_dir"))
         self._image_notice(image)
         with self._lock:

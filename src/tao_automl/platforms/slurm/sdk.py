@@ -23,13 +23,13 @@ import posixpath
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import ERROR_PATTERN
-from tao_automl.platforms.base import Job, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
+from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_job_name, contained_path, name_lock
 from tao_automl.platforms.files import read_json, write_json_atomic
 from tao_automl.platforms.local.sdk import job_id_for_name
@@ -66,6 +66,7 @@ class SlurmSDK(PlatformBase):
     job_kwargs = frozenset({"job_name", "working_dir", "partition", "account", "time_limit", "num_nodes",
                             "ntasks_per_node", "cpus_per_task", "mem", "container_mounts", "master_port"})
     multi_node = True
+    single_line_names = True
 
     poll_interval_s: float = 0.5
 
@@ -177,19 +178,13 @@ class SlurmSDK(PlatformBase):
         return checks
 
     # ----------------------------------------------------------- create
-    def create_job(
-        self,
-        image: str | None,
-        command: str | Sequence[str],
-        gpu_count: int = 1,
-        env_vars: Mapping[str, str] | None = None,
-        inputs: Mapping[str, Any] | None = None,
-        outputs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> Job:
+    def submit(self, request: JobRequest) -> Job:
         """``sbatch`` a script running ``command``; with ``job_name`` an existing job of that name is returned."""
+        image, command, gpu_count, env_vars, outputs = (request.image, request.command, request.gpu_count,
+                                                        request.env_vars, request.outputs)
+        kwargs = request.options
+        name = request.name
         opts = JobOptions.build(gpu_count, kwargs, self.defaults)
-        name = check_job_name(kwargs.get("job_name"), single_line=True)
         key = job_id_for_name(name) if name else f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         slurm_name = name or key
         self._image_notice(image)
