@@ -178,6 +178,11 @@ def test_runs_lists_a_workspace_and_logs_prints_a_rec_log(toy_skill: Path, tmp_p
     log = _cli("logs", run_dir, "1")
     assert log.returncode == 0, log.stderr
     assert "val_loss: " in log.stdout  # what the trainer printed
+    newest = json.loads(_cli("export", str(tmp_path / "ws"), "--best", "-o", str(tmp_path / "b.yaml"),
+                             "--json").stdout)
+    assert newest["best"]["path"] == str(tmp_path / "b.yaml")
+    assert (tmp_path / "b.yaml").read_bytes() == Path(json.loads(
+        _cli("status", runs[1]["run_dir"], "--json").stdout)["best"]["spec_path"]).read_bytes()  # the newest run
     missing = _cli("logs", run_dir, "7")
     assert missing.returncode == 2 and "rec 7 is not in run" in missing.stderr
 

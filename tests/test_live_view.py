@@ -3,6 +3,7 @@ Python API's line per rec on the ``tao_automl.progress`` logger."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import write_skill
+from tao_automl.cli.live import LiveView
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.status import query_status
@@ -183,3 +185,26 @@ def test_a_plain_script_sees_the_lines_on_stderr(toy_skill: Path, tmp_path: Path
     assert sum(line.startswith("[tao-automl] rec ") for line in on.stderr.splitlines()) == 2
     off = subprocess.run([sys.executable, "-c", script, "off"], capture_output=True, text=True, timeout=120)
     assert off.returncode == 0 and "[tao-automl] rec" not in off.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_clock_moves_between_events() -> None:
+    term = _Terminal()
+    view = LiveView("val_loss", as_json=False, stdout=term, stderr=io.StringIO())
+    view.progress({"completed": 1, "total": 4, "running": 2, "failed": 0, "best_metric": 0.5, "best_rec_id": 1,
+                   "metric": "val_loss", "ranked_by": "metric", "elapsed_s": 10.0, "eta_s": 30.0})
+    deadline = time.monotonic() + 10
+    while "elapsed 00:11" not in term.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    view.stop()
+    out = term.getvalue()
+    assert "\r\x1b[K[1/4 done | 2 running | 0 failed | best val_loss=0.5 (rec 1) | elapsed 00:10 | ETA 00:30]" in out
+    assert "elapsed 00:11 | ETA 00:29]" in out  # redrawn by the clock alone
+    assert out.endswith("\n")  # stop() leaves the line in place
+    size = len(out)
+    time.sleep(1.2)
+    assert len(term.getvalue()) == size  # and nothing draws after it

@@ -1,6 +1,7 @@
 """The live view of ``tao-automl run`` / ``resume``: a line per rec and a compact progress line.
 
-On a terminal (stdout, text mode) the progress line is redrawn in place under the rec lines. Otherwise (stdout
+On a terminal (stdout, text mode) the progress line is redrawn in place under the rec lines, and every second
+between events (elapsed counts up, ETA down). Otherwise (stdout
 piped, or ``--json`` so stdout stays clean JSON) everything goes to stderr as plain lines: a progress line after
 each rec ends, and a final line counting succeeded, failed, stopped and cancelled recs.
 """
@@ -8,6 +9,8 @@ each rec ends, and a final line counting succeeded, failed, stopped and cancelle
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -28,14 +31,20 @@ class LiveView:
         self.tty = self.stream.isatty()
         self._line = ""  # the progress line on screen (tty)
         self._completed = -1
+        self._lock = threading.Lock()
+        self._latest: dict[str, Any] = {}
+        self._at = 0.0
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def _print(self, text: str) -> None:
-        if self.tty and self._line:
-            self.stream.write(_ERASE)
-        self.stream.write(text + "\n")
-        if self.tty and self._line:
-            self.stream.write(self._line)
-        self.stream.flush()
+        with self._lock:
+            if self.tty and self._line:
+                self.stream.write(_ERASE)
+            self.stream.write(text + "\n")
+            if self.tty and self._line:
+                self.stream.write(self._line)
+            self.stream.flush()
 
     def started(self, rec: Recommendation) -> None:
         self._print(f"[rec {rec.id:>3}] started  job {rec.job_id}  {format_params(rec.params)}")
@@ -44,19 +53,53 @@ class LiveView:
         shown = f"{self.metric}={format_value(value)}" if value is not None else str(rec.extra.get("message") or "")
         self._print(f"[rec {rec.id:>3}] {status:<8} {shown}")
 
+    def _draw(self) -> None:
+        """Redraw the progress line, its clock moved on by the time since the last event (holding the lock)."""
+        shown = dict(self._latest)
+        moved = time.monotonic() - self._at
+        if shown.get("elapsed_s") is not None:
+            shown["elapsed_s"] = float(shown["elapsed_s"]) + moved
+        if shown.get("eta_s") is not None:
+            shown["eta_s"] = max(0.0, float(shown["eta_s"]) - moved)
+        self._line = progress_line(shown)
+        self.stream.write(_ERASE + self._line)
+        self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._lock:
+                self._draw()
+
     def progress(self, progress: Mapping[str, Any]) -> None:
-        line = progress_line(progress)
         if self.tty:
-            self._line = line
-            self.stream.write(_ERASE + line)
-            self.stream.flush()
+            with self._lock:
+                self._latest, self._at = dict(progress), time.monotonic()
+                self._draw()
+            if self._ticker is None:
+                self._ticker = threading.Thread(target=self._tick, name="tao-automl-progress", daemon=True)
+                self._ticker.start()
         elif progress["completed"] != self._completed:
             self._completed = int(progress["completed"])
-            self._print(line)
+            self._print(progress_line(progress))
+
+    def stop(self) -> None:
+        """Stop redrawing (the run ended or failed); the progress line stays on screen."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        if self.tty and self._line:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._line = ""
 
     def close(self, summary: Mapping[str, Any]) -> None:
         """End the live view: the last progress line stays; stderr gets the counts (stdout has the table)."""
         progress = summary.get("progress") or {}
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
         if self.tty and self._line:
             self.stream.write(_ERASE + progress_line(progress) + "\n")
             self._line = ""

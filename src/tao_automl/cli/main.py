@@ -86,7 +86,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return run_detached(runner, config, args)
     view = _live(metric_name(settings, runner.skill), args, runner)
-    summary = runner.run(**config.run_kwargs(), on_recommendation=view.started, on_result=view.ended)
+    try:
+        summary = runner.run(**config.run_kwargs(), on_recommendation=view.started, on_result=view.ended)
+    except BaseException:
+        view.stop()
+        raise
     view.close(summary)
     return _finish(summary, _as_json(args))
 
@@ -132,7 +136,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     sdk = make_sdk(name, unredacted(platform.get("options") or {}, {}))
     runner = AutoMLRunner(sdk, stored["skill_dir"], stored["action"])
     view = _live(meta.get("metric", "metric"), args, runner)
-    summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=view.started, on_result=view.ended)
+    try:
+        summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=view.started, on_result=view.ended)
+    except BaseException:
+        view.stop()
+        raise
     view.close(summary)
     return _finish(summary, _as_json(args))
 
