@@ -1,8 +1,9 @@
 """Bayesmark-style benchmark: sklearn models on sklearn's bundled datasets, NeurIPS 2020 BBO challenge spaces.
 
 Spaces and fixed model arguments follow uber/bayesmark ``sklearn_funcs`` (re-expressed as TAO-format schemas;
-its ``logit`` scale has no equivalent in our schemas and is searched linearly; Lasso's removed ``normalize``
-flag is dropped). Objective: the bayesmark metric (``nll``/``acc``/``mse``/``mae``, as a loss) of 3-fold CV on
+its ``logit`` scale is searched linearly here so that the frozen baseline stays comparable with earlier runs —
+``suite.py`` uses our ``"scale": "logit"``; Lasso's removed ``normalize`` flag is dropped). Objective: the
+bayesmark metric (``nll``/``acc``/``mse``/``mae``, as a loss) of 3-fold CV on
 the 80 % training split (``random_state=0``); models with a ``random_state`` get 0 so the objective is
 deterministic. Score = 100 x (1 - mean over problems and seeds of the clipped normalised loss), each problem
 normalised between the frozen best value (``baselines/bayesmark.json``) and the frozen median of single random
@@ -33,7 +34,7 @@ import _harness as h
 BASELINE = h.BASELINES_DIR / "bayesmark.json"
 METHODS = ["bayesian", "tpe", "random", "optuna_tpe", "optuna_gp"]
 
-# -- bayesmark sklearn_funcs spaces (logit -> linear) ------------------------------------------------------------
+# -- bayesmark sklearn_funcs spaces (logit -> linear here; suite.py keeps logit) -------------------------------
 KNN = {"n_neighbors": h.integer(1, 25), "p": h.integer(1, 4)}
 SVM = {"C": h.real(1.0, 1e3, log=True), "gamma": h.real(1e-4, 1e-3, log=True), "tol": h.real(1e-5, 1e-1, log=True)}
 DT = {"max_depth": h.integer(1, 15), "min_samples_split": h.real(0.01, 0.99),

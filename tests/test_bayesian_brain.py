@@ -267,3 +267,27 @@ def test_options_and_errors() -> None:
         BayesianBrain(MIXED).observe({**MIXED.sample(np.random.default_rng(0)), "opt": "lion"}, 1.0)
     with pytest.raises(ValueError, match="n=-1"):
         BayesianBrain(MIXED).suggest(-1, [], np.random.default_rng(0))
+
+
+def test_trust_region_confines_acquisition_in_many_dimensions() -> None:
+    """With >= TRUST_REGION_MIN_PARAMS params, EI is maximised inside a box around the incumbent whose sides follow
+    the length scales (TuRBO); categorical coordinates are not confined."""
+    from tao_automl.brain.classic import bayesian as bmod
+    from tao_automl.brain.classic.acquisition import maximise_log_ei
+
+    space = SearchSpace((*(FloatParam(f"x{i}", 0.0, 1.0) for i in range(10)), CategoricalParam("k", ("a", "b"))))
+    assert len(space) >= bmod.TRUST_REGION_MIN_PARAMS
+    brain = BayesianBrain(space, n_initial=5)
+    rng = np.random.default_rng(3)
+    for _ in range(12):
+        c = space.sample(rng)
+        brain.observe(c, sum((c[f"x{i}"] - 0.3) ** 2 for i in range(10)))
+    gp, best, anchors = brain._model(rng)
+    lo, hi = brain._trust_region(gp, anchors[0])
+    assert np.all(lo <= anchors[0]) and np.all(anchors[0] <= hi)
+    sides = (hi - lo)[:10]
+    assert np.all(sides <= bmod.TRUST_REGION_LENGTH * np.exp(gp.theta[:10]) / np.exp(np.mean(gp.theta[:10])) + 1e-12)
+    assert np.all(lo[10:] == 0.0) and np.all(hi[10:] == 1.0)
+    cands, _ = maximise_log_ei(gp, Snapper(space), best, 0.01, anchors, rng, box=(lo, hi))
+    assert np.all(cands >= lo - 1e-12) and np.all(cands <= hi + 1e-12)
+    assert np.any(cands[:, :10] > hi[:10] - 0.05)  # the box's far side is searched, not only the incumbent

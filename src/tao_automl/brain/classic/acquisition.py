@@ -171,24 +171,28 @@ def maximise_log_ei(
     n_random: int = 1024,
     n_local: int = 64,
     n_refine: int = 3,
+    box: tuple[Array, Array] | None = None,
 ) -> tuple[Array, Array]:
     """Valid encoded candidates sorted by decreasing log EI, with their scores.
 
     Candidates: ``n_random`` uniform points, ``n_local`` perturbations of each anchor (the best
     observed points) at two step sizes, then L-BFGS-B refinements of the ``n_refine`` best ones
-    on the numeric coordinates (the rest held fixed), re-snapped and re-scored.
+    on the numeric coordinates (the rest held fixed), re-snapped and re-scored. ``box`` (lower and
+    upper corner, a trust region) confines every candidate and refinement to it.
     """
     dim = gp.dim
-    parts = [snapper(rng.random((n_random, dim)))]
+    lo, hi = box if box is not None else (np.zeros(dim), np.ones(dim))
+    parts = [snapper(lo + rng.random((n_random, dim)) * (hi - lo))]
     for scale in (0.02, 0.1):
         if len(anchors):
-            parts.append(snapper.perturb(np.repeat(anchors, n_local // 2, axis=0), scale, rng))
+            parts.append(snapper(np.clip(snapper.perturb(np.repeat(anchors, n_local // 2, axis=0), scale, rng),
+                                         lo, hi)))
     cands = np.unique(np.vstack(parts), axis=0)
     mu, var = gp.predict(cands)
     scores = log_ei(mu, var, best, xi)
     mask = snapper.continuous_mask()
     if mask.any() and n_refine > 0:
-        refined = [_refine(gp, cands[i], mask, best, xi) for i in np.argsort(-scores)[:n_refine]]
+        refined = [_refine(gp, cands[i], mask, best, xi, lo, hi) for i in np.argsort(-scores)[:n_refine]]
         extra = snapper(np.vstack(refined))
         mu, var = gp.predict(extra)
         cands = np.vstack([cands, extra])
@@ -197,7 +201,8 @@ def maximise_log_ei(
     return cands[order], scores[order]
 
 
-def _refine(gp: GaussianProcess, x0: Array, mask: NDArray[np.bool_], best: float, xi: float) -> Array:
+def _refine(gp: GaussianProcess, x0: Array, mask: NDArray[np.bool_], best: float, xi: float, lo: Array,
+            hi: Array) -> Array:
     def objective(z: Array) -> tuple[float, Array]:
         x = x0.copy()
         x[mask] = z
@@ -207,7 +212,7 @@ def _refine(gp: GaussianProcess, x0: Array, mask: NDArray[np.bool_], best: float
         return -value, -grad[mask]
 
     res = optimize.minimize(objective, x0[mask], jac=True, method="L-BFGS-B",
-                            bounds=[(0.0, 1.0)] * int(mask.sum()), options={"maxiter": 25, "ftol": 1e-6})
+                            bounds=list(zip(lo[mask], hi[mask], strict=True)), options={"maxiter": 25, "ftol": 1e-6})
     x: Array = np.array(x0, dtype=float)
     x[mask] = np.asarray(res.x, dtype=float)
     return x

@@ -16,7 +16,9 @@
   half a standard deviation of the warped values, so the model steers away from it; it never counts
   as the incumbent, and the warp is fitted on successes only.
 * **Acquisition.** Log expected improvement (:mod:`tao_automl.brain.classic.acquisition`), maximised over
-  valid encodings only (no proposal between categories).
+  valid encodings only (no proposal between categories). Spaces of ``TRUST_REGION_MIN_PARAMS`` (10) or more
+  params maximise it inside a trust region around the incumbent (TuRBO-style box, side 0.8 scaled by the
+  length scales) instead of the whole cube.
 * **Batches.** Pending configs and the picks made earlier in the same call are fantasised at the
   posterior mean ("kriging believer") as near-noise-free observations, so parallel recs spread out.
   A proposal never repeats an observed, pending or already-chosen config; only when a finite
@@ -46,6 +48,12 @@ from tao_automl.errors import SearchSpaceError, SettingsError
 from tao_automl.space.search_space import Config, SearchSpace
 
 Array = NDArray[np.float64]
+
+
+#: Spaces with at least this many params search EI only inside a trust region around the incumbent (tuning split:
+#: Ackley-10 27.9 vs 21.9 at 16x1 and 22.8 vs 10.6 at 16x4; Rosenbrock-10-int level; side 0.4 or 0.2 was worse).
+TRUST_REGION_MIN_PARAMS = 10
+TRUST_REGION_LENGTH = 0.8
 
 
 def default_n_initial(space: SearchSpace) -> int:
@@ -272,8 +280,21 @@ class BayesianBrain:
             mu, _ = gp.predict(fx)
             gp = gp.condition_on(fx, mu)
             best = min(best, float(np.min(mu)))
-        ranked, _ = maximise_log_ei(gp, self._snap, best, self.xi, anchors, rng, n_random=self.n_candidates)
+        box = self._trust_region(gp, anchors[0]) if len(self.space) >= TRUST_REGION_MIN_PARAMS else None
+        ranked, _ = maximise_log_ei(gp, self._snap, best, self.xi, anchors, rng, n_random=self.n_candidates, box=box)
         return ranked
+
+    def _trust_region(self, gp: GaussianProcess, center: Array) -> tuple[Array, Array]:
+        """A box around the incumbent (TuRBO, Eriksson et al. 2019): side ``TRUST_REGION_LENGTH`` times each
+        numeric coordinate's length scale over their geometric mean; other coordinates are not confined."""
+        mask = self._snap.continuous_mask()
+        side = np.ones(gp.dim)
+        if mask.any():
+            ls = np.exp(gp.theta[: gp.dim][mask])
+            side[mask] = TRUST_REGION_LENGTH * ls / math.exp(float(np.mean(np.log(ls))))
+        lo = np.where(mask, np.clip(center - side / 2, 0.0, 1.0), 0.0)
+        hi = np.where(mask, np.clip(center + side / 2, 0.0, 1.0), 1.0)
+        return lo, hi
 
     def _first_new(self, ranked: Array, taken: set[tuple[str, ...]], rng: np.random.Generator) -> Config:
         """First candidate whose decoded config is unused; random draws if all are used."""
