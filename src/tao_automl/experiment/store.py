@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tao_automl.errors import WorkspaceError
 from tao_automl.util.private import private_file
 from tao_automl.util.secrets import Redactor
 
@@ -110,17 +111,33 @@ class RunStore:
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0,
                                          check_same_thread=False)
         else:
+            existed = self.path.exists() and self.path.stat().st_size > 0
             private_file(self.path)
-            self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
-            self._add_missing_columns()
+            try:
+                self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
+                                             check_same_thread=False)
+                if existed:
+                    self._check_intact()  # before the schema script, which would rebuild a dropped table
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._conn.executescript(_SCHEMA)
+                self._add_missing_columns()
+            except sqlite3.DatabaseError as exc:
+                raise damaged(self.path, str(exc)) from None
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout=5000")
         #: Every value written goes through it: credentials never reach state.db (by key name or known value).
         self.redactor = Redactor.from_environment()
+
+    def _check_intact(self) -> None:
+        """An existing store must pass SQLite's quick check and hold every table; else it is refused."""
+        result = [row[0] for row in self._conn.execute("PRAGMA quick_check").fetchall()]
+        if result != ["ok"]:
+            raise damaged(self.path, "; ".join(str(r) for r in result[:3]))
+        tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = sorted({"meta", "recs", "events"} - tables)
+        if missing:
+            raise damaged(self.path, f"table(s) {', '.join(missing)} missing")
 
     def _dump(self, value: Any, **kwargs: Any) -> str:
         return json.dumps(self.redactor.redact(value), **kwargs)
@@ -230,9 +247,21 @@ class RunStore:
 
 
 def read_meta(run_dir: str | Path) -> dict[str, Any]:
-    """The run's metadata, read without taking part in writes."""
-    store = RunStore(run_dir, readonly=True)
+    """The run's metadata, read without taking part in writes; a damaged store is a :class:`WorkspaceError`."""
+    try:
+        store = RunStore(run_dir, readonly=True)
+    except sqlite3.DatabaseError as exc:
+        raise damaged(Path(run_dir) / DB_NAME, str(exc)) from None
     try:
         return store.meta()
+    except sqlite3.DatabaseError as exc:
+        raise damaged(store.path, str(exc)) from None
     finally:
         store.close()
+
+
+def damaged(path: Path, why: str) -> WorkspaceError:
+    """The one-line error for a run store that fails its integrity check."""
+    return WorkspaceError(f"run store {str(path)!r} is damaged ({why}); it cannot be resumed safely: restore "
+                          "state.db from a backup, or start a new run", field="run_dir", value=str(path.parent),
+                          allowed="a run folder whose state.db passes SQLite's integrity check")

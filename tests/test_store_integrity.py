@@ -1,0 +1,80 @@
+"""A damaged run store (truncated, garbage, dropped table, corrupt page) is refused on resume with one clean line,
+from Python and from the CLI — never a sqlite traceback, never a silently rebuilt table."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tao_automl.cli.main import main
+from tao_automl.errors import WorkspaceError
+from tao_automl.experiment.store import DB_NAME
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
+from test_run_plan import SpecReadingSDK, _settings
+
+
+def _truncate(db: Path) -> None:
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2])
+
+
+def _garbage_header(db: Path) -> None:
+    data = bytearray(db.read_bytes())
+    data[:100] = b"\x07" * 100
+    db.write_bytes(bytes(data))
+
+
+def _drop_recs(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE recs")
+    conn.commit()
+    conn.close()
+
+
+def _corrupt_page(db: Path) -> None:
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big") or 65536
+    start = page  # the second page: the first table's b-tree
+    data[start:start + page] = b"\xff" * page
+    db.write_bytes(bytes(data))
+
+
+DAMAGE: dict[str, Callable[[Path], None]] = {"truncated": _truncate, "garbage_header": _garbage_header,
+                                             "dropped_recs_table": _drop_recs, "corrupt_page": _corrupt_page}
+
+
+def _finished_run(skill: Path, tmp_path: Path) -> Path:
+    AutoMLRunner(SpecReadingSDK(), skill).run(automl_settings=_settings("random", automl_max_recommendations=3),
+                                              workspace_path=tmp_path / "ws")
+    (run_dir,) = (tmp_path / "ws").iterdir()
+    return run_dir
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_api_resume_refuses_a_damaged_store(kind: str, toy_skill: Path, tmp_path: Path) -> None:
+    run_dir = _finished_run(toy_skill, tmp_path)
+    DAMAGE[kind](run_dir / DB_NAME)
+    with pytest.raises(WorkspaceError, match=r"run store .* is damaged .*restore state\.db from a backup") as info:
+        AutoMLRunner(SpecReadingSDK(), toy_skill).run(automl_settings=_settings("random", automl_max_recommendations=6),
+                                                      workspace_path=run_dir, resume=True)
+    assert "\n" not in str(info.value) and info.value.field == "run_dir"
+    if kind == "dropped_recs_table":  # never silently rebuilt
+        tables = {r[0] for r in sqlite3.connect(run_dir / DB_NAME).execute("SELECT name FROM sqlite_master")}
+        assert "recs" not in tables
+
+
+@pytest.mark.parametrize("kind", ["truncated", "dropped_recs_table"])
+def test_cli_resume_refuses_a_damaged_store(kind: str, toy_skill: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.2}, workspace_path=tmp_path / "ws", gpu_count=0)
+    (run_dir,) = (tmp_path / "ws").iterdir()
+    DAMAGE[kind](run_dir / DB_NAME)
+    assert main(["resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "is damaged" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
