@@ -167,3 +167,34 @@ def test_default_budget_is_ten_recs_and_max_experiments_is_refused() -> None:
     assert AutoMLSettings().automl_max_recommendations == 10
     with pytest.raises(SettingsError, match=r"automl_max_experiments: 5 is not supported: .*recommendations"):
         AutoMLSettings.from_mapping({"algorithm": "autoresearch", "automl_max_experiments": 5})
+
+
+def test_a_log_range_whose_schema_minimum_is_zero_is_said_once(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    from conftest import small_schema
+
+    schema = small_schema()
+    schema["properties"]["train"]["properties"]["optim"]["properties"]["lr"]["minimum"] = 0
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    plan = RunPlan.build(RunArgs(skill_dir=str(skill)))
+    lr = plan.space["train.optim.lr"]
+    assert lr.log and lr.low > 0  # type: ignore[union-attr]
+    assert len(plan.notes) == 1 and "schema minimum is 0" in plan.notes[0] and "valid_min" in plan.notes[0]
+    with caplog.at_level("WARNING"):
+        AutoMLRunner(SpecReadingSDK(), skill).run(automl_settings=_settings("random", automl_max_recommendations=1),
+                                                  workspace_path=tmp_path / "ws")
+    assert caplog.text.count("which a log scale cannot reach") == 1
+    chosen = RunPlan.build(RunArgs(skill_dir=str(skill),
+                                   custom_param_ranges={"train.optim.lr": {"valid_min": 1e-3, "valid_max": 0.5}}))
+    assert chosen.notes == ()
+
+
+def test_llm_timeout_is_generous_and_a_timeout_says_which_setting_raises_it() -> None:
+    httpx = pytest.importorskip("httpx")
+    openai = pytest.importorskip("openai")
+    from tao_automl.llm.client import LLMClient, LLMConfig
+
+    assert AutoMLSettings().llm_timeout_s == 300.0 and LLMConfig("http://h/v1", "m").timeout_s == 300.0
+    client = LLMClient(LLMConfig("http://h/v1", "m", None, 2.0))
+    reason = client.explain(openai.APITimeoutError(request=httpx.Request("POST", "http://h/v1/chat")))
+    assert "timed out" in reason and "2 s" in reason and "automl_settings.llm_timeout_s" in reason

@@ -78,3 +78,24 @@ def test_cli_resume_refuses_a_damaged_store(kind: str, toy_skill: Path, tmp_path
     assert main(["resume", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert "is damaged" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_lock_error_names_the_holders_pid_even_before_it_wrote_it(tmp_path: Path) -> None:
+    """A process holding the run folder's flock without having written its pid yet is still named."""
+    import subprocess
+    import sys
+
+    from tao_automl.errors import WorkspaceLockedError
+    from tao_automl.experiment.workspace import LOCK_NAME, RunLock
+
+    code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / LOCK_NAME)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(WorkspaceLockedError, match=rf"\(pid {holder.pid}\)"):
+            RunLock(tmp_path).acquire()
+    finally:
+        holder.kill()
+        holder.wait()

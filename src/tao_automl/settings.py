@@ -145,7 +145,7 @@ class AutoMLSettings:
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_fallback: str = "error"
-    llm_timeout_s: float = 60.0
+    llm_timeout_s: float = 300.0
     llm_max_retries: int = 2
     llm_analyzer_enabled: bool | None = None
     llm_analyzer_interval: int | None = None

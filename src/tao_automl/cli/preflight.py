@@ -121,7 +121,9 @@ def _skill_checks(config: RunConfig, report: PreflightReport) -> None:
                                                 config.automl_hyperparameters, config.custom_param_ranges)
             metric = plan.metric_name(holder["settings"], holder["skill"])
             plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
-            return f"{len(holder['space'])} param(s): {', '.join(holder['space'].names)}; metric {metric}"
+            notes = plan.space_notes(holder["skill"].schema, holder["space"], config.custom_param_ranges)
+            return (f"{len(holder['space'])} param(s): {', '.join(holder['space'].names)}; metric {metric}"
+                    + "".join(f"; note: {n}" for n in notes))
 
         _guard(report, "search_space", space)
 

@@ -130,6 +130,20 @@ def existing_run_dir(path: str | Path) -> Path:
     return run_dir
 
 
+def _lock_holder(fd: int) -> str:
+    """The pid holding the flock on ``fd`` from /proc/locks (the holder may not have written its pid yet)."""
+    info = os.fstat(fd)
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return "not known: /proc/locks is unreadable"
+    for line in lines:
+        parts = line.split()
+        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(info.st_ino):
+            return parts[4]
+    return "not known"
+
+
 class RunLock:
     """An exclusive ``flock`` on the run folder, released by the OS even when the process is killed."""
 
@@ -142,7 +156,7 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            holder = os.read(fd, 64).decode(errors="replace").strip() or _lock_holder(fd)
             os.close(fd)
             raise WorkspaceLockedError(
                 f"run folder {str(self.path.parent)!r} is in use by another orchestrator (pid {holder}); "

@@ -21,7 +21,7 @@ from typing import Any
 from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError
 from tao_automl.util.suggest import did_you_mean
 
-DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_S = 300.0  # generous: a slow endpoint answers late rather than making every call fall back
 DEFAULT_MAX_RETRIES = 2
 _SUFFIXES = ("/chat/completions", "/completions", "/models")
 
@@ -167,7 +167,8 @@ class LLMClient:
             return (f"{self._where()}: the API key was rejected (HTTP {exc.status_code}); set "
                     "automl_settings.llm_api_key, AUTOML_LLM_API_KEY or NVIDIA_API_KEY")
         if isinstance(exc, openai.APITimeoutError):
-            return f"{self._where()}: no answer within {self.config.timeout_s}s (llm_timeout_s)"
+            return (f"{self._where()}: timed out: no answer within {self.config.timeout_s:g} s; raise "
+                    "automl_settings.llm_timeout_s for a slow endpoint")
         if isinstance(exc, openai.APIConnectionError):
             return f"{self._where()}: cannot connect ({exc.__cause__ or exc}); is the server running?"
         if isinstance(exc, openai.APIStatusError):

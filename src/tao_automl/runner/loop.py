@@ -125,6 +125,8 @@ class AutoMLRunner:
                     return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         plan = RunPlan.build(given, self.skill)  # every check before anything is created
         self._preflight(given)
+        for note in plan.notes:
+            log.warning("%s", note)
         llm_preflight(plan.settings)  # LLM brains: endpoint, model and key work, or stop here
         if plan.settings.long_running_enabled:  # detached: returns once the background orchestrator holds the run
             from tao_automl.runner.detach import detach_summary, refuse_callables
@@ -160,6 +162,8 @@ class AutoMLRunner:
         given = self._given(workspace_path, {**data, "platform_kwargs": run_kwargs})
         plan = RunPlan.build(given, self.skill)
         self._preflight(given)
+        for note in plan.notes:
+            log.warning("%s", note)
         llm_preflight(plan.settings)
         return self._create_and_detach(given, plan, wandb_config)
 

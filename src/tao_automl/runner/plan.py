@@ -27,6 +27,7 @@ from tao_automl.schema.access import get_property
 from tao_automl.schema.build import build_search_space, schema_defaults
 from tao_automl.schema.choices import schema_options
 from tao_automl.settings import AutoMLSettings, Direction, infer_direction
+from tao_automl.space.numeric import FloatParam
 from tao_automl.space.search_space import SearchSpace
 from tao_automl.util.dotted import with_values
 from tao_automl.util.suggest import did_you_mean
@@ -95,6 +96,23 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
     allowed = _ALLOWED.search(detail)
     what = allowed.group(1) if allowed else "searchable params of the schema, within its bounds"
     return SearchSpaceError(detail, field=field, value=value, allowed=what, hint=exc.hint)
+
+
+def space_notes(schema: Mapping[str, Any], space: SearchSpace,
+                custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> list[str]:
+    """What the space chose that the user did not say: a log-scale param whose schema minimum is not positive
+    starts at a floor the builder picked."""
+    notes = []
+    for param in space.params:
+        if not isinstance(param, FloatParam) or not param.log or (custom_ranges or {}).get(param.name, {}).get(
+                "valid_min") is not None:
+            continue
+        prop = get_property(schema, param.name) or {}
+        lows = [prop[k] for k in ("minimum", "valid_min") if _number(prop.get(k))]
+        if lows and max(lows) <= 0:
+            notes.append(f"param {param.name}: the schema minimum is {max(lows)}, which a log scale cannot reach; "
+                         f"searching from {param.low:g} (set custom_param_ranges.{param.name}.valid_min to choose)")
+    return notes
 
 
 def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,6 +196,8 @@ class RunPlan:
     metric: str
     direction: Direction
     epoch_key: str | None
+    #: Choices the plan made that the user did not ask for (logged once when the run starts).
+    notes: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, args: RunArgs, skill: Skill | None = None) -> RunPlan:
@@ -189,7 +209,8 @@ class RunPlan:
         warn_unplaced(skill, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill),
-                   epoch_key=fidelity_key(skill, settings, space))
+                   epoch_key=fidelity_key(skill, settings, space),
+                   notes=tuple(space_notes(skill.schema, space, args.custom_param_ranges)))
 
     @classmethod
     def ask_tell(cls, settings: AutoMLSettings, *, skill: Skill | None, schema: Mapping[str, Any],
