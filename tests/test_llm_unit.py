@@ -55,7 +55,7 @@ def test_llm_settings_are_validated() -> None:
     with pytest.raises(SettingsError, match=r"llm_fallback: 'bayesain'.*did you mean 'bayesian'"):
         AutoMLSettings.from_mapping({"llm_fallback": "bayesain"})
     for key, bad in (("llm_timeout_s", 0), ("llm_max_retries", -1), ("llm_analyzer_interval", 0),
-                     ("llm_analyzer_enabled", "yes")):
+                     ("llm_analyzer_enabled", "maybe")):  # "yes" is a bool word (true/false/yes/no)
         with pytest.raises(SettingsError, match=key):
             AutoMLSettings.from_mapping({key: bad})
 
