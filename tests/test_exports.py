@@ -45,6 +45,7 @@ def test_best_spec_is_the_file_the_job_read_and_trains_to_the_same_metric(demo_r
     assert exact.returncode == 0, exact.stderr
     assert (tmp_path / "exact.yaml").read_bytes() == Path(best["spec_path"]).read_bytes()
     assert "--results-dir" in exact.stderr  # says where it would write
+    assert _cli("export", run_dir, "--best").stdout == Path(best["spec_path"]).read_text()  # no -o: stdout
 
     out = tmp_path / "retrain"
     done = _cli("export", run_dir, "--best", "-o", str(tmp_path / "best_spec.yaml"), "--results-dir", str(out))

@@ -208,3 +208,26 @@ def test_on_a_terminal_the_clock_moves_between_events() -> None:
     size = len(out)
     time.sleep(1.2)
     assert len(term.getvalue()) == size  # and nothing draws after it
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_ask_tell_logs_a_line_per_result_unless_turned_off(tmp_path: Path, enabled: bool,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    from conftest import small_schema
+    from tao_automl import AutoML
+
+    caplog.set_level(logging.INFO, logger="tao_automl.progress")
+    automl = AutoML(workspace=tmp_path / "run", settings={"algorithm": "random", "metric": "val_loss",
+                                                          "automl_max_recommendations": 3},
+                    search_schema=small_schema(), log_progress=enabled)
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            automl.report_result(rec.id, float(rec.id))
+    automl.finish()
+    lines = [r.getMessage() for r in caplog.records if r.name == "tao_automl.progress"]
+    if enabled:
+        assert [line.split(":")[0] for line in lines] == ["rec 1 success", "rec 2 success", "rec 3 success"]
+        assert "| best val_loss=1 (rec 1) | elapsed " in lines[-1]
+        assert "[3/3 done | 0 running | 0 failed |" in lines[-1]
+    else:
+        assert lines == []

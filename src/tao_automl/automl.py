@@ -10,7 +10,9 @@ from tao_automl.bank.skill import load_skill
 from tao_automl.errors import SearchSpaceError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.store import DB_NAME
+from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import RunLock
+from tao_automl.runner import progress_log
 from tao_automl.runner.plan import RunPlan
 from tao_automl.settings import AutoMLSettings
 
@@ -27,7 +29,10 @@ class AutoML:
                  settings: Mapping[str, Any] | None = None, action: str = "train", skill_dir: str | Path | None = None,
                  search_schema: Mapping[str, Any] | None = None, wandb_config: Mapping[str, Any] | None = None,
                  *, automl_hyperparameters: Sequence[str] | None = None,
-                 custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None, resume: bool = False) -> None:
+                 custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None, resume: bool = False,
+                 log_progress: bool = True) -> None:
+        #: A line per reported result on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
+        self.log_progress = log_progress
         self.settings = AutoMLSettings.from_mapping(settings)
         run_dir = Path(workspace).expanduser()
         if (run_dir / DB_NAME).exists() and not resume:
@@ -80,7 +85,11 @@ class AutoML:
     def report_result(self, rec_id: int, metric: float | None, status: str = "success",
                       message: str | None = None) -> None:
         """Record a rec's metric (user scale). ``None`` / NaN / inf, or ``status="failure"``, is a failure."""
-        self._exp.tell(rec_id, metric, status, message)
+        row = self._exp.tell(rec_id, metric, status, message)
+        if self.log_progress:
+            progress = self._exp.progress()
+            with progress_log.default_handler(True):
+                progress_log.log_rec(rec_dict(row), progress, str(progress.get("metric") or "metric"))
 
     def is_complete(self) -> bool:
         return self._exp.is_complete()
