@@ -46,6 +46,8 @@ from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_look
 from tao_automl.runner.orchestrator import StatusReporter
 from tao_automl.runner.plan import RunPlan
 from tao_automl.runner.run_args import RunArgs, checked_fields
+from tao_automl.tracking.base import ObserverSet, SweepObserver
+from tao_automl.tracking.config import build_observers, check_tracking_config
 from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
 
@@ -103,12 +105,15 @@ class AutoMLRunner:
             on_recommendation: Callable[[Recommendation], Any] | None = None,
             on_result: Callable[[Recommendation, float | None, str], Any] | None = None,
             wandb_config: Mapping[str, Any] | None = None, dataset_keys: Mapping[str, str] | None = None,
+            mlflow_config: Mapping[str, Any] | None = None, observers: Sequence[SweepObserver] = (),
             **platform_kwargs: Any) -> dict[str, Any]:
         """Block until the budget is spent; return ``{"best", "progress", "history", ...}``.
 
         Datasets: ``train_dataset_uri``/``eval_dataset_uri`` are placed by the skill's ``data_sources`` rules;
         ``dataset_keys`` (or a mapping given as ``train_dataset_uri``) sets exact spec keys verbatim, e.g.
         ``{"dataset.train.annotation_path": "/data/a/ann.json", "dataset.train.image_dir": "/b/images"}``.
+        ``wandb_config`` / ``mlflow_config`` log the sweep to W&B / MLflow (stored with the run, so a resume
+        continues the same W&B group / MLflow parent run); ``observers`` are extra :class:`SweepObserver` s.
         """
         given = self._given(workspace_path, {
             "train_dataset_uri": train_dataset_uri, "eval_dataset_uri": eval_dataset_uri,
@@ -117,10 +122,16 @@ class AutoMLRunner:
             "custom_param_ranges": custom_param_ranges, "spec_overrides": spec_overrides,
             "platform_kwargs": platform_kwargs,
         })
+        tracking = {"wandb": check_tracking_config("wandb_config", wandb_config),
+                    "mlflow": check_tracking_config("mlflow_config", mlflow_config)}
+        self._observers = list(observers)
         if resume:
             run_dir = existing_run_dir(given.workspace_path)
             with RunLock(run_dir):
                 exp, plan = self._reopen(run_dir, given)
+                given_tracking = {k: v for k, v in tracking.items() if v}
+                if given_tracking:  # a resume may add or change a tracker; the run folder remembers it
+                    exp.store.set_meta(given_tracking, event="tracking_changed")
                 with StatusReporter(run_dir, exp.settings.status_interval_minutes):
                     return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         plan = RunPlan.build(given, self.skill)  # every check before anything is created
@@ -133,8 +144,8 @@ class AutoMLRunner:
 
             refuse_callables(metric_extractor=metric_extractor, eval_fn=eval_fn,
                              on_recommendation=on_recommendation, on_result=on_result)
-            return detach_summary(self._create_and_detach(given, plan, wandb_config))
-        exp, lock = self._create(given, plan, wandb_config)
+            return detach_summary(self._create_and_detach(given, plan, wandb_config, mlflow_config))
+        exp, lock = self._create(given, plan, wandb_config, mlflow_config)
         try:
             with StatusReporter(exp.run_dir, plan.settings.status_interval_minutes):
                 return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
@@ -154,7 +165,8 @@ class AutoMLRunner:
         if run_kwargs.pop("resume", False):
             raise UserInputError("start(resume=True) is not supported; use `tao-automl resume RUN_DIR --detach`",
                                  field="resume", value=True, allowed=[False])
-        wandb_config = run_kwargs.pop("wandb_config", None)
+        wandb_config = check_tracking_config("wandb_config", run_kwargs.pop("wandb_config", None))
+        mlflow_config = check_tracking_config("mlflow_config", run_kwargs.pop("mlflow_config", None))
         workspace_path = run_kwargs.pop("workspace_path", None)
         names = ("train_dataset_uri", "eval_dataset_uri", "base_checkpoint", "image", "automl_settings",
                  "automl_hyperparameters", "custom_param_ranges", "spec_overrides", "dataset_keys")
@@ -165,7 +177,7 @@ class AutoMLRunner:
         for note in plan.notes:
             log.warning("%s", note)
         llm_preflight(plan.settings)
-        return self._create_and_detach(given, plan, wandb_config)
+        return self._create_and_detach(given, plan, wandb_config, mlflow_config)
 
     def _given(self, workspace_path: str | Path | None, data: Mapping[str, Any]) -> RunArgs:
         if workspace_path is None:
@@ -175,8 +187,8 @@ class AutoMLRunner:
             "workspace_path": str(workspace_path) if isinstance(workspace_path, Path) else workspace_path,
             **data})).resolved()
 
-    def _create(self, given: RunArgs, plan: RunPlan,
-                wandb_config: Mapping[str, Any] | None) -> tuple[Experiment, RunLock]:
+    def _create(self, given: RunArgs, plan: RunPlan, wandb_config: Mapping[str, Any] | None,
+                mlflow_config: Mapping[str, Any] | None = None) -> tuple[Experiment, RunLock]:
         """Build the run in a staging folder and publish it; the caller releases the returned lock."""
         staging, run_dir, lock = stage_run_dir(given.workspace_path)
         try:
@@ -184,7 +196,8 @@ class AutoMLRunner:
                 exp = Experiment.create(staging, plan.space, plan.settings, plan.direction, plan.base_spec,
                                         {"run_args": given.to_json(), "platform": describe_sdk(self.sdk),
                                          "metric": plan.metric, "mode": "runner",
-                                         "wandb": dict(wandb_config or {}),
+                                         "wandb": check_tracking_config("wandb_config", wandb_config),
+                                         "mlflow": check_tracking_config("mlflow_config", mlflow_config),
                                          "experiment_id": run_dir.name, "run_dir": str(run_dir)})
             except BaseException:
                 discard_staging(staging, lock)
@@ -195,11 +208,12 @@ class AutoMLRunner:
             raise
         return exp, lock
 
-    def _create_and_detach(self, given: RunArgs, plan: RunPlan, wandb_config: Mapping[str, Any] | None) -> Path:
+    def _create_and_detach(self, given: RunArgs, plan: RunPlan, wandb_config: Mapping[str, Any] | None,
+                           mlflow_config: Mapping[str, Any] | None = None) -> Path:
         from tao_automl.runner.detach import check_rebuildable, spawn_orchestrator
 
         check_rebuildable(self.sdk)
-        exp, lock = self._create(given, plan, wandb_config)
+        exp, lock = self._create(given, plan, wandb_config, mlflow_config)
         try:
             exp.close("starting")
         finally:
@@ -235,8 +249,27 @@ class AutoMLRunner:
     def _logged_loop(self, exp: Experiment, plan: RunPlan, extractor: MetricExtractor | None,
                      eval_fn: EvalFn | None, on_rec: Callable[[Recommendation], Any] | None,
                      on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
-        with progress_log.default_handler(self.log_progress):
-            return self._loop(exp, plan, extractor, eval_fn, on_rec, on_result)
+        tracking = self._tracking(exp)
+        tracking.sweep_started(exp.run_dir)
+        state = "interrupted"
+        try:
+            with progress_log.default_handler(self.log_progress):
+                summary = self._loop(exp, plan, extractor, eval_fn, on_rec,
+                                     tracking.wrap_on_result(exp.run_dir, on_result))
+            state = str(summary["progress"].get("state") or state)
+            return summary
+        finally:
+            tracking.sweep_ended(exp.run_dir, state)
+
+    def _tracking(self, exp: Experiment) -> ObserverSet:
+        """The run's trackers (its stored ``wandb``/``mlflow`` configs) plus ``run(observers=...)``."""
+        meta = exp.store.meta()
+        try:
+            built = build_observers(meta.get("wandb"), meta.get("mlflow"))
+        except Exception:
+            log.exception("tracking could not be set up; the sweep goes on without it")
+            built = []
+        return ObserverSet([*built, *getattr(self, "_observers", [])])
 
     def _progress(self, exp: Experiment, ended: RecRow | None) -> None:
         """After a rec started or ended: the progress callback, and the progress log line for an ended rec."""

@@ -58,6 +58,8 @@ class RunArgs:
     custom_param_ranges: dict[str, Any] = field(default_factory=dict)
     spec_overrides: dict[str, Any] = field(default_factory=dict)
     platform_kwargs: dict[str, Any] = field(default_factory=dict)
+    wandb_config: dict[str, Any] | None = None  # the CLI's carriers of run()'s tracker configs (kept in meta)
+    mlflow_config: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.automl_hyperparameters is not None:
@@ -85,7 +87,8 @@ class RunArgs:
             "base_checkpoint": self.base_checkpoint, "image": self.image, "dataset_keys": self.dataset_keys,
             "automl_settings": self.automl_settings, "automl_hyperparameters": self.automl_hyperparameters,
             "custom_param_ranges": self.custom_param_ranges, "spec_overrides": self.spec_overrides,
-            "workspace_path": self.workspace_path, **self.platform_kwargs,
+            "workspace_path": self.workspace_path, "wandb_config": self.wandb_config,
+            "mlflow_config": self.mlflow_config, **self.platform_kwargs,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -186,7 +189,7 @@ _CHECKS: dict[str, Any] = {
     "skill_dir": _text, "workspace_path": _text, "platform": _text, "platform_options": _mapping, "action": _text,
     "eval_dataset_uri": _text, "base_checkpoint": _text, "image": _text, "dataset_keys": _text_map,
     "automl_settings": _mapping, "automl_hyperparameters": _names, "custom_param_ranges": _ranges,
-    "spec_overrides": _mapping, "platform_kwargs": _mapping,
+    "spec_overrides": _mapping, "platform_kwargs": _mapping, "wandb_config": _mapping, "mlflow_config": _mapping,
 }
 
 

@@ -1,0 +1,184 @@
+"""A run folder read once, read-only, into plain values the report and the trackers share.
+
+Nothing here writes: the store is opened read-only (safe while a runner writes). Epoch curves come
+from the rec's own ``status.json`` when its results folder is readable from here, completed by the
+``epoch_metric`` events the runner persisted (stopping mode).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import WorkspaceError
+from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore
+from tao_automl.metrics.parse import is_better, kpi_series, status_lines
+
+
+@dataclass(frozen=True)
+class RecView:
+    """One rec as shown: what ran, how it ended, its budget and its epoch curve."""
+
+    rec_id: int
+    params: dict[str, Any]
+    status: str
+    metric: float | None
+    message: str | None
+    job_id: str | None
+    budget: int | None
+    rung: int | None
+    bracket: int | None
+    parent: int | None
+    created_at: float
+    submitted_at: float | None
+    finished_at: float | None
+    spec_path: Path | None
+    epochs: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATES
+
+    @property
+    def has_value(self) -> bool:
+        return self.status in ("success", "stopped") and self.metric is not None and math.isfinite(self.metric)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.submitted_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.submitted_at
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run's metadata and recs (ordered by id)."""
+
+    run_dir: Path
+    meta: dict[str, Any]
+    recs: list[RecView]
+
+    @property
+    def experiment_id(self) -> str:
+        return str(self.meta.get("experiment_id") or self.run_dir.name)
+
+    @property
+    def metric(self) -> str:
+        return str(self.meta.get("metric") or "metric")
+
+    @property
+    def direction(self) -> str:
+        return str(self.meta.get("direction") or "maximize")
+
+    @property
+    def is_multi_fidelity(self) -> bool:
+        return any(r.budget is not None for r in self.recs)
+
+    def rec(self, rec_id: int) -> RecView:
+        for rec in self.recs:
+            if rec.rec_id == rec_id:
+                return rec
+        raise KeyError(f"no rec {rec_id} in {self.run_dir}")
+
+    def promoted(self) -> dict[int, list[int]]:
+        """Parent rec id -> the recs that resumed from its checkpoint."""
+        out: dict[int, list[int]] = {}
+        for rec in self.recs:
+            if rec.parent is not None:
+                out.setdefault(rec.parent, []).append(rec.rec_id)
+        return out
+
+    def ranked(self) -> list[RecView]:
+        """Every rec, best first; multi-fidelity recs rank by the budget they reached, then by value."""
+        sign = -1.0 if self.direction == "maximize" else 1.0
+
+        def key(rec: RecView) -> tuple[int, int, float, int]:
+            if not rec.has_value:
+                return (1, 0, 0.0, rec.rec_id)
+            assert rec.metric is not None
+            return (0, -(rec.budget or 0), sign * rec.metric, rec.rec_id)
+
+        return sorted(self.recs, key=key)
+
+    def best(self) -> RecView | None:
+        """The first-ranked rec that succeeded (stopped recs never count as the best)."""
+        return next((r for r in self.ranked() if r.has_value and r.status == "success"), None)
+
+    def convergence(self) -> list[tuple[RecView, float]]:
+        """Finished recs with a value in finish order, each with the best value so far.
+
+        With budgets, a rec at a higher budget replaces the incumbent (values at different budgets are
+        never compared as equals), matching :meth:`ranked`.
+        """
+        done = sorted((r for r in self.recs if r.has_value and r.finished_at is not None),
+                      key=lambda r: (r.finished_at or 0.0, r.rec_id))
+        out: list[tuple[RecView, float]] = []
+        best: RecView | None = None
+        for rec in done:
+            assert rec.metric is not None
+            if best is None or (rec.budget or 0) > (best.budget or 0) or (
+                    (rec.budget or 0) == (best.budget or 0) and is_better(rec.metric, best.metric, self.direction)):
+                best = rec
+            assert best.metric is not None
+            out.append((rec, best.metric))
+        return out
+
+
+def load_run(run_dir: str | Path, *, read_results: bool = True) -> RunData:
+    """Read ``run_dir`` (a run folder, or a workspace: its newest run); a folder without state is an error."""
+    path = Path(run_dir).expanduser()
+    if not (path / DB_NAME).exists():
+        runs = sorted(p for p in path.glob("run_*") if (p / DB_NAME).exists()) if path.is_dir() else []
+        if not runs:
+            raise WorkspaceError(f"no run state at {str(path)!r} (no {DB_NAME}); give a run folder or a workspace")
+        path = runs[-1]
+    store = RunStore(path, readonly=True)
+    try:
+        meta = store.meta()
+        rows = store.recs()
+        epochs: dict[int, dict[int, float]] = {}
+        for event in store.events("epoch_metric"):
+            value = float(event["payload"]["value"])
+            if math.isfinite(value):
+                epochs.setdefault(int(event["rec_id"]), {})[int(event["payload"]["epoch"])] = value
+        trained = {int(e["rec_id"]): int(e["payload"]["budget"]) for e in store.events("trained_budget")}
+    finally:
+        store.close()
+    metric = str(meta.get("metric") or "metric")
+    recs = []
+    for row in rows:
+        trial = row.trial or {}
+        points = dict(epochs.get(row.rec_id, {}))
+        if read_results and row.results_dir:
+            points.update(_curve_from_status(Path(row.results_dir), metric))
+        curve = sorted(points.items())
+        budget = trained.get(row.rec_id, trial.get("budget"))
+        recs.append(RecView(
+            rec_id=row.rec_id, params=row.params, status="pending" if row.status == UNSUBMITTED else row.status,
+            metric=row.metric_value, message=row.message, job_id=row.job_id, budget=budget,
+            rung=trial.get("rung"), bracket=trial.get("bracket"), parent=trial.get("parent"),
+            created_at=row.created_at, submitted_at=row.submitted_at, finished_at=row.finished_at,
+            spec_path=_spec_path(path, row.rec_id), epochs=curve,
+        ))
+    return RunData(run_dir=path, meta=meta, recs=recs)
+
+
+def _curve_from_status(results_dir: Path, metric: str) -> dict[int, float]:
+    status = results_dir / "status.json"
+    try:
+        text = status.read_text(errors="replace")
+    except OSError:
+        return {}
+    points: dict[int, float] = {}
+    for epoch, value in kpi_series(status_lines(text), metric):
+        if epoch is not None and math.isfinite(value):
+            points[int(epoch)] = value
+    return points
+
+
+def _spec_path(run_dir: Path, rec_id: int) -> Path | None:
+    rec_dir = run_dir / "recs" / f"rec_{rec_id:04d}"
+    found = sorted(rec_dir.glob("*_spec.*")) if rec_dir.is_dir() else []
+    return found[0] if found else None

@@ -1,0 +1,67 @@
+"""The observer interface through which the runner tells trackers (W&B, MLflow, your own) about a sweep.
+
+An observer is told three things, each *after* the state it concerns is persisted in the run folder:
+the sweep started (fresh or resumed), a rec finished, the sweep ended. It gets the run folder and reads
+what it needs from there (:func:`tao_automl.report.data.load_run`), so it never touches the loop's
+internals. :class:`ObserverSet` calls every observer and swallows its errors: a tracker that fails is
+logged and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class SweepObserver(Protocol):
+    """What a tracker implements; every method may raise (the runner logs it and goes on)."""
+
+    def sweep_started(self, run_dir: Path) -> None:
+        """The sweep starts or resumes; recs already finished may not have been seen yet."""
+
+    def rec_finished(self, run_dir: Path, rec_id: int) -> None:
+        """``rec_id`` ended (success, failure, stopped or cancelled); its result is already persisted."""
+
+    def sweep_ended(self, run_dir: Path, state: str) -> None:
+        """The loop returned or raised; ``state`` is ``finished`` or ``interrupted``."""
+
+
+class ObserverSet:
+    """Several observers behind one guarded call each."""
+
+    def __init__(self, observers: Iterable[SweepObserver] = ()) -> None:
+        self.observers = list(observers)
+        self.errors = 0
+
+    def _call(self, method: str, *args: Any) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, method)(*args)
+            except Exception:
+                self.errors += 1
+                log.exception("tracker %s.%s failed; the sweep goes on", type(observer).__name__, method)
+
+    def sweep_started(self, run_dir: Path) -> None:
+        self._call("sweep_started", run_dir)
+
+    def rec_finished(self, run_dir: Path, rec_id: int) -> None:
+        self._call("rec_finished", run_dir, rec_id)
+
+    def sweep_ended(self, run_dir: Path, state: str) -> None:
+        self._call("sweep_ended", run_dir, state)
+
+    def wrap_on_result(self, run_dir: Path, on_result: Callable[..., Any] | None) -> Callable[..., Any] | None:
+        """An ``on_result(rec, value, status)`` callback that tells the observers first, then the user's."""
+        if not self.observers:
+            return on_result
+
+        def tracked(rec: Any, value: float | None, status: str) -> Any:
+            self.rec_finished(run_dir, int(rec.id))
+            return on_result(rec, value, status) if on_result is not None else None
+
+        return tracked

@@ -1,0 +1,83 @@
+"""``wandb_config`` / ``mlflow_config``: checked up front (one-line errors), turned into observers lazily.
+
+Neither config may hold a credential: W&B reads ``WANDB_API_KEY`` and MLflow ``MLFLOW_TRACKING_TOKEN`` /
+``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` from the environment, and the run folder
+stores the config as given, so a key placed there would be written to disk.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from typing import Any
+
+from tao_automl.errors import UserInputError
+from tao_automl.tracking.base import SweepObserver
+from tao_automl.util.suggest import did_you_mean
+
+WANDB_KEYS = ("enabled", "project", "entity", "group", "tags", "mode", "dir", "notes")
+MLFLOW_KEYS = ("enabled", "tracking_uri", "experiment", "artifact_location", "run_name", "tags")
+WANDB_MODES = ("online", "offline", "disabled")
+_SECRET_HINTS = {
+    "wandb_config": "set WANDB_API_KEY in the environment",
+    "mlflow_config": "set MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME/PASSWORD) in the environment",
+}
+_SECRET_WORDS = ("key", "token", "password", "secret")
+_EXTRA = {"wandb_config": ("wandb", "wandb"), "mlflow_config": ("mlflow", "mlflow")}
+
+
+def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate ``wandb_config`` or ``mlflow_config``; return it as a plain dict (``{}`` when absent)."""
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise UserInputError(f"{name}: expected a mapping, got {type(config).__name__} {config!r}")
+    allowed = WANDB_KEYS if name == "wandb_config" else MLFLOW_KEYS
+    for key in config:
+        if any(word in str(key).lower() for word in _SECRET_WORDS):
+            raise UserInputError(f"{name}.{key}: credentials are never taken from a config (it is stored in the "
+                                 f"run folder); {_SECRET_HINTS[name]}")
+        if key not in allowed:
+            raise UserInputError(f"{name}: unknown key {key!r}{did_you_mean(str(key), allowed)}; "
+                                 f"allowed: {', '.join(allowed)}")
+    out = dict(config)
+    if not isinstance(out.get("enabled", True), bool):
+        raise UserInputError(f"{name}.enabled: expected true or false, got {out['enabled']!r}")
+    for key in ("project", "entity", "group", "dir", "notes", "tracking_uri", "experiment", "artifact_location",
+                "run_name"):
+        if key in out and not isinstance(out[key], str):
+            raise UserInputError(f"{name}.{key}: expected a string, got {type(out[key]).__name__} {out[key]!r}")
+    if "mode" in out and out["mode"] not in WANDB_MODES:
+        raise UserInputError(f"{name}.mode: {out['mode']!r} is not one of {', '.join(WANDB_MODES)}")
+    tags = out.get("tags")
+    if name == "wandb_config" and tags is not None and (
+            not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+        raise UserInputError(f"{name}.tags: expected a list of strings, got {tags!r}")
+    if name == "mlflow_config" and tags is not None and not isinstance(tags, Mapping):
+        raise UserInputError(f"{name}.tags: expected a mapping of tag name to value, got {tags!r}")
+    if is_enabled(out):
+        module, extra = _EXTRA[name]
+        if importlib.util.find_spec(module) is None:
+            raise UserInputError(f"{name}: the {module!r} package is not installed; install the extra: "
+                                 f"pip install 'tao-run-automl[{extra}]'")
+    return out
+
+
+def is_enabled(config: Mapping[str, Any]) -> bool:
+    """A non-empty config is on unless it says ``enabled: false``."""
+    return bool(config) and bool(config.get("enabled", True))
+
+
+def build_observers(wandb_config: Mapping[str, Any] | None,
+                    mlflow_config: Mapping[str, Any] | None) -> list[SweepObserver]:
+    """The trackers the two configs ask for (their packages are imported only here, only when enabled)."""
+    observers: list[SweepObserver] = []
+    if wandb_config and is_enabled(wandb_config):
+        from tao_automl.tracking.wandb_tracker import WandbTracker
+
+        observers.append(WandbTracker(wandb_config))
+    if mlflow_config and is_enabled(mlflow_config):
+        from tao_automl.tracking.mlflow_tracker import MlflowTracker
+
+        observers.append(MlflowTracker(mlflow_config))
+    return observers

@@ -1,0 +1,188 @@
+"""MLflow: a parent run per sweep and a nested child run per rec (params, metrics, the rendered spec).
+
+Everything goes through :class:`mlflow.tracking.MlflowClient` with explicit run ids (no global active
+run), so concurrent recs and resumes are simple. Runs are found again by tag, which makes the tracker
+resume-safe without local state: the parent carries ``tao_automl.experiment_id`` and
+``tao_automl.role=sweep``; each child carries ``tao_automl.rec_id``. A resumed sweep reopens the same
+parent; a rec whose child run ended is never logged again, and a child left half-written by a crash is
+deleted and written anew. Credentials come only from MLflow's own environment variables.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import UserInputError
+from tao_automl.report.data import RecView, RunData, load_run
+
+EXPERIMENT_TAG = "tao_automl.experiment_id"
+ROLE_TAG = "tao_automl.role"
+REC_TAG = "tao_automl.rec_id"
+PARAM_VALUE_LIMIT = 6000
+TAG_VALUE_LIMIT = 5000
+_TERMINAL = {"success": "FINISHED", "failure": "FAILED", "stopped": "KILLED", "cancelled": "KILLED"}
+
+
+def mlflow_key(name: str) -> str:
+    """A metric/param name MLflow accepts (letters, digits, ``_ - . / space``)."""
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", name) or "_"
+
+
+class MlflowTracker:
+    """A :class:`~tao_automl.tracking.base.SweepObserver` that logs to an MLflow tracking store."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.config = dict(config)
+        self.client: Any = MlflowClient(tracking_uri=self.config.get("tracking_uri"))
+        self.parent_id: str | None = None
+        self.experiment_id: str | None = None
+        self._done: set[int] = set()
+
+    # -- observer ---------------------------------------------------------------------------------
+    def sweep_started(self, run_dir: Path) -> None:
+        data = load_run(run_dir)
+        self.experiment_id = self._experiment()
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{EXPERIMENT_TAG}` = '{data.experiment_id}' and tags.`{ROLE_TAG}` = 'sweep'",
+            max_results=1)
+        if found:
+            self.parent_id = str(found[0].info.run_id)
+            self.client.update_run(self.parent_id, status="RUNNING")
+        else:
+            self.parent_id = self._create_parent(data)
+        for child in self._children():
+            rec_id = int(child.data.tags[REC_TAG])
+            if child.info.status == "RUNNING":  # half-written before a crash: write it again from scratch
+                self.client.delete_run(child.info.run_id)
+            else:
+                self._done.add(rec_id)
+        for rec in data.recs:
+            if rec.is_final and rec.rec_id not in self._done:
+                self._log_rec(data, rec)
+
+    def rec_finished(self, run_dir: Path, rec_id: int) -> None:
+        if rec_id in self._done or self.parent_id is None:
+            return
+        data = load_run(run_dir)
+        self._log_rec(data, data.rec(rec_id))
+
+    def sweep_ended(self, run_dir: Path, state: str) -> None:
+        if self.parent_id is None:
+            return
+        data = load_run(run_dir)
+        parent, self.parent_id = self.parent_id, None
+        try:
+            best = data.best()
+            if best is not None:
+                assert best.metric is not None
+                self.client.log_metric(parent, mlflow_key(f"best_{data.metric}"), best.metric)
+                self.client.set_tag(parent, "best_rec_id", str(best.rec_id))
+            self.client.set_tag(parent, "state", state)
+            self._log_convergence_plot(parent, data)
+        finally:
+            self.client.set_terminated(parent, "FINISHED" if state == "finished" else "KILLED")
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _experiment(self) -> str:
+        name = str(self.config.get("experiment") or "tao-automl")
+        existing = self.client.get_experiment_by_name(name)
+        if existing is not None:
+            if existing.lifecycle_stage == "deleted":
+                self.client.restore_experiment(existing.experiment_id)
+            return str(existing.experiment_id)
+        return str(self.client.create_experiment(name, artifact_location=self._artifact_location()))
+
+    def _artifact_location(self) -> str | None:
+        if self.config.get("artifact_location"):
+            return str(self.config["artifact_location"])
+        uri = str(self.config.get("tracking_uri") or "")
+        if uri.startswith("sqlite:///"):  # keep artifacts beside the database, not in the current folder
+            return (Path(uri[len("sqlite:///"):]).expanduser().resolve().parent / "mlartifacts").as_uri()
+        return None
+
+    def _create_parent(self, data: RunData) -> str:
+        tags = {EXPERIMENT_TAG: data.experiment_id, ROLE_TAG: "sweep", "algorithm": str(data.meta.get("algorithm")),
+                "metric": data.metric, "direction": data.direction,
+                **{str(k): str(v) for k, v in (self.config.get("tags") or {}).items()}}
+        run = self.client.create_run(self.experiment_id, run_name=str(self.config.get("run_name") or
+                                                                      data.experiment_id), tags=tags,
+                                     start_time=int(float(data.meta.get("created_at") or time.time()) * 1000))
+        run_id = str(run.info.run_id)
+        from mlflow.entities import Param
+
+        settings = {k: v for k, v in (data.meta.get("settings") or {}).items() if k != "llm_api_key"}
+        self.client.log_batch(run_id, params=[Param(mlflow_key(f"automl.{k}"), _clip(v, PARAM_VALUE_LIMIT))
+                                              for k, v in sorted(settings.items())])
+        return run_id
+
+    def _children(self) -> list[Any]:
+        return list(self.client.search_runs([self.experiment_id],
+                                            filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_id}'",
+                                            max_results=50000))
+
+    def _log_rec(self, data: RunData, rec: RecView) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        assert self.parent_id is not None
+        tags = {"mlflow.parentRunId": self.parent_id, REC_TAG: str(rec.rec_id), EXPERIMENT_TAG: data.experiment_id,
+                "status": rec.status, "job_id": str(rec.job_id or "")}
+        if rec.message:
+            tags["message"] = _clip(rec.message, TAG_VALUE_LIMIT)
+        start = rec.submitted_at or rec.created_at
+        run = self.client.create_run(self.experiment_id, run_name=f"rec_{rec.rec_id:04d}", tags=tags,
+                                     start_time=int(start * 1000))
+        run_id = str(run.info.run_id)
+        params = [Param(mlflow_key(k), _clip(v, PARAM_VALUE_LIMIT)) for k, v in sorted(rec.params.items())]
+        for name, value in (("budget", rec.budget), ("rung", rec.rung), ("bracket", rec.bracket),
+                            ("parent_rec", rec.parent)):
+            if value is not None:
+                params.append(Param(name, str(value)))
+        now = int(time.time() * 1000)
+        key = mlflow_key(data.metric)
+        metrics = [Metric(key, v, now, e) for e, v in rec.epochs if math.isfinite(v)]
+        if rec.has_value and rec.metric is not None and not rec.epochs:
+            metrics.append(Metric(key, rec.metric, now, rec.budget or 0))
+        if rec.duration_s is not None:
+            metrics.append(Metric("duration_s", rec.duration_s, now, 0))
+        self.client.log_batch(run_id, metrics=metrics, params=params, tags=[RunTag("rec_id", str(rec.rec_id))])
+        if rec.spec_path is not None and rec.spec_path.is_file():
+            self.client.log_artifact(run_id, str(rec.spec_path), artifact_path="spec")
+        if rec.message and len(rec.message) > TAG_VALUE_LIMIT:  # the failure reason, uncut
+            self.client.log_text(run_id, rec.message, "message.txt")
+        end = int((rec.finished_at or time.time()) * 1000)
+        self.client.set_terminated(run_id, _TERMINAL.get(rec.status, "FINISHED"), end_time=end)
+        self._done.add(rec.rec_id)
+        self._log_progress(data)
+
+    def _log_progress(self, data: RunData) -> None:
+        assert self.parent_id is not None
+        points = [v for r, v in data.convergence() if r.rec_id in self._done]
+        if points:
+            self.client.log_metric(self.parent_id, mlflow_key(f"best_{data.metric}"), points[-1], step=len(points))
+        self.client.log_metric(self.parent_id, "recs_done", float(len(self._done)), step=len(self._done))
+
+    def _log_convergence_plot(self, run_id: str, data: RunData) -> None:
+        from tao_automl.report.png import write_convergence_png
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "convergence.png"
+            try:
+                written = write_convergence_png(data, path)
+            except UserInputError:  # the report extra (matplotlib) is not installed: the metric history stays
+                return
+            if written:
+                self.client.log_artifact(run_id, str(path))
+
+
+def _clip(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else repr(value) if not isinstance(value, (int, float, bool)) else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,81 @@
+"""The runner's tracker hook (SweepObserver) and the checks on wandb_config / mlflow_config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tao_automl.errors import UserInputError
+from tao_automl.experiment.store import RunStore
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.tracking.config import check_tracking_config
+
+
+class Recorder:
+    """Records every call and checks the result it is told about is already persisted."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def sweep_started(self, run_dir: Path) -> None:
+        self.calls.append(("started", run_dir.name))
+
+    def rec_finished(self, run_dir: Path, rec_id: int) -> None:
+        store = RunStore(run_dir, readonly=True)
+        try:
+            row = next(r for r in store.recs() if r.rec_id == rec_id)
+        finally:
+            store.close()
+        assert row.finished_at is not None, "observer told before the result was persisted"
+        self.calls.append(("finished", rec_id))
+
+    def sweep_ended(self, run_dir: Path, state: str) -> None:
+        self.calls.append(("ended", state))
+
+
+class Broken:
+    def sweep_started(self, run_dir: Path) -> None:
+        raise RuntimeError("tracker down")
+
+    rec_finished = sweep_ended = sweep_started  # type: ignore[assignment]
+
+
+def test_observers_hear_start_each_persisted_result_and_end(toy_skill: Path, tmp_path: Path) -> None:
+    recorder = Recorder()
+    seen: list[int] = []
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 4,
+                                         "automl_max_concurrent": 2, "poll_interval_s": 0.2},
+                        workspace_path=tmp_path / "ws", observers=[Broken(), recorder],
+                        on_result=lambda rec, value, status: seen.append(rec.id), gpu_count=0)
+    assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 4
+    assert recorder.calls[0][0] == "started" and recorder.calls[-1] == ("ended", "finished")
+    assert sorted(c[1] for c in recorder.calls if c[0] == "finished") == [1, 2, 3, 4]
+    assert sorted(seen) == [1, 2, 3, 4], "the user's on_result still runs after the trackers"
+
+
+@pytest.mark.parametrize(("name", "config", "fragment"), [
+    ("wandb_config", {"api_key": "abc"}, "wandb_config.api_key: credentials are never taken from a config"),
+    ("wandb_config", {"projekt": "x"}, "unknown key 'projekt' (did you mean 'project'?)"),
+    ("wandb_config", {"mode": "cloud"}, "wandb_config.mode: 'cloud' is not one of online, offline, disabled"),
+    ("wandb_config", {"tags": "a"}, "wandb_config.tags: expected a list of strings"),
+    ("mlflow_config", {"tracking_token": "t"}, "MLFLOW_TRACKING_TOKEN"),
+    ("mlflow_config", {"tracking_uri": 3}, "mlflow_config.tracking_uri: expected a string, got int 3"),
+    ("mlflow_config", {"enabled": "yes"}, "mlflow_config.enabled: expected true or false"),
+    ("mlflow_config", ["x"], "mlflow_config: expected a mapping"),
+])
+def test_bad_tracking_config_is_one_line_naming_the_field(name: str, config: Any, fragment: str) -> None:
+    with pytest.raises(UserInputError) as info:
+        check_tracking_config(name, config)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bad_tracking_config_stops_before_a_run_folder_exists(toy_skill: Path, tmp_path: Path) -> None:
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    with pytest.raises(UserInputError, match="wandb_config"):
+        runner.run(automl_settings={"metric": "val_loss"}, workspace_path=tmp_path / "ws",
+                   wandb_config={"api_key": "secret"}, gpu_count=0)
+    assert not (tmp_path / "ws").exists() or not list((tmp_path / "ws").iterdir())

@@ -1,0 +1,215 @@
+"""W&B and MLflow trackers against the real packages: W&B in offline mode (its .wandb files are read back
+with W&B's own protobuf types), MLflow against a local ``sqlite:///`` tracking store read back with
+``MlflowClient``. Nothing is faked. Includes a kill -9 in the middle of a sweep, then a resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import write_skill
+from tao_automl import query_status
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
+
+pytest.importorskip("wandb", reason="the wandb extra is not installed")
+pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+pytest.importorskip("sqlalchemy", reason="MLflow's sqlite store needs sqlalchemy (mlflow extra)")
+
+from wandb_files import OfflineRun, offline_runs
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+EPOCH_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    lr = spec["train"]["optim"]["lr"]
+    if spec["train"]["act"] == "gelu" and spec["train"]["layers"] >= 5:
+        sys.exit("RuntimeError: CUDA out of memory in this corner of the space")
+    for epoch in range(1, spec["train"]["num_epochs"] + 1):
+        time.sleep(float(os.environ.get("EPOCH_SLEEP", "0.05")))
+        loss = abs(lr - 0.01) * 10 + 1.0 / epoch
+        with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+            f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": loss}}) + "\\n")
+    """
+)
+
+SETTINGS = {"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "automl_max_epochs": 9,
+            "automl_reduction_factor": 3, "seed": 4, "automl_max_recommendations": 6, "automl_max_concurrent": 3,
+            "poll_interval_s": 0.1}
+
+
+def _configs(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    wandb_config = {"project": "tao-test", "mode": "offline", "tags": ["ci"]}
+    mlflow_config = {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "digits-hpo"}
+    return wandb_config, mlflow_config
+
+
+def _rec_runs(runs: list[OfflineRun], exp_id: str) -> dict[str, list[OfflineRun]]:
+    out: dict[str, list[OfflineRun]] = {}
+    for run in runs:
+        if run.job_type == "rec":
+            out.setdefault(run.run_id, []).append(run)
+    return out
+
+
+def _mlflow(tmp_path: Path) -> tuple[Any, Any, list[Any]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("digits-hpo")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    return client, experiment, runs
+
+
+def test_sweep_logged_to_wandb_offline_and_mlflow_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    skill = write_skill(tmp_path / "bank", trainer=EPOCH_TRAINER)
+    wandb_config, mlflow_config = _configs(tmp_path)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings=SETTINGS, workspace_path=tmp_path / "ws", wandb_config=wandb_config,
+                        mlflow_config=mlflow_config, gpu_count=0)
+    exp_id, history = result["experiment_id"], result["history"]
+    assert result["progress"]["state"] == "finished" and len(history) == 6
+    best = result["best"]["rec_id"]
+
+    # W&B: one run per rec in one group, params as config, epoch curve + metric as history, best marked.
+    runs = offline_runs(Path(result["run_dir"]) / "wandb")
+    assert {r.group for r in runs} == {exp_id}
+    by_id = _rec_runs(runs, exp_id)
+    assert set(by_id) == {f"{exp_id}-rec{h['rec_id']:04d}" for h in history}
+    for h in history:
+        (logged, *marks) = by_id[f"{exp_id}-rec{h['rec_id']:04d}"]
+        assert marks == [] or (h["rec_id"] == best and marks[0].tags[-1] == "best" and not marks[0].history)
+        assert logged.config["train.optim.lr"] == h["params"]["train.optim.lr"]
+        assert logged.summary["status"] == h["status"] and "ci" in logged.tags
+        if h["status"] in ("success", "stopped"):
+            curve = [row["val_loss"] for row in logged.history]
+            assert curve and curve[-1] == pytest.approx(h["metric_value"])
+            assert logged.summary["val_loss"] == pytest.approx(h["metric_value"])
+        else:
+            assert "out of memory" in logged.summary["message"] and logged.exit_code == 1
+    assert any(len(by_id[k]) == 2 for k in by_id), "the best rec was not marked"
+    (sweep,) = [r for r in runs if r.job_type == "sweep"]
+    assert sweep.run_id == f"{exp_id}-sweep" and sweep.summary["best_rec_id"] == best
+    assert sweep.summary["best_val_loss"] == pytest.approx(result["best"]["metric_value"])
+    assert [row["rec_id"] for row in sweep.history if "rec_id" in row] and "convergence_table" in str(sweep.summary)
+    assert "WANDB_API_KEY" not in (Path(result["run_dir"]) / "state.db").read_bytes().decode("latin-1")
+
+    # MLflow: one parent per sweep, one nested child per rec with params, metrics and the spec artifact.
+    client, _, mlruns = _mlflow(tmp_path)
+    (parent,) = [r for r in mlruns if r.data.tags.get("tao_automl.role") == "sweep"]
+    children = [r for r in mlruns if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FINISHED" and parent.data.tags["best_rec_id"] == str(best)
+    assert parent.data.params["automl.algorithm"] == "asha"
+    assert sorted(int(c.data.tags["tao_automl.rec_id"]) for c in children) == [h["rec_id"] for h in history]
+    for child in children:
+        h = history[int(child.data.tags["tao_automl.rec_id"]) - 1]
+        assert float(child.data.params["train.optim.lr"]) == pytest.approx(h["params"]["train.optim.lr"])
+        assert child.data.tags["status"] == h["status"]
+        expected = {"success": "FINISHED", "failure": "FAILED", "stopped": "KILLED"}[h["status"]]
+        assert child.info.status == expected
+        spec = [a.path for a in client.list_artifacts(child.info.run_id, "spec")]
+        assert spec == ["spec/train_spec.yaml"]
+        local = client.download_artifacts(child.info.run_id, "spec/train_spec.yaml", str(tmp_path / "dl"))
+        assert yaml.safe_load(Path(local).read_text())["train"]["optim"]["lr"] == h["params"]["train.optim.lr"]
+        if h["metric_value"] is not None:
+            curve = client.get_metric_history(child.info.run_id, "val_loss")
+            assert curve[-1].value == pytest.approx(h["metric_value"]) and curve[-1].step == max(c.step for c in curve)
+    assert "convergence.png" in [a.path for a in client.list_artifacts(parent.info.run_id)]
+
+
+def test_a_failing_tracker_never_stops_the_sweep(toy_skill: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("W&B cannot write under a file")
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 3,
+                                         "automl_max_concurrent": 3, "poll_interval_s": 0.2},
+                        workspace_path=tmp_path / "ws", wandb_config={"mode": "offline", "dir": str(blocker)},
+                        mlflow_config={"tracking_uri": f"sqlite:///{blocker}/x.db"}, gpu_count=0)
+    assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 3
+
+
+ORCHESTRATOR = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {src!r})
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+    runner = AutoMLRunner(LocalSDK(jobs_dir={jobs!r}), {skill!r})
+    runner.run(automl_settings={settings!r}, workspace_path={ws!r}, wandb_config={wandb!r}, mlflow_config={mlflow!r},
+               gpu_count=0)
+    """
+)
+
+
+def test_kill_9_mid_sweep_then_resume_continues_the_same_group_and_parent(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=EPOCH_TRAINER)
+    wandb_config, mlflow_config = _configs(tmp_path)
+    settings = {**SETTINGS, "algorithm": "random", "automl_max_recommendations": 8, "automl_max_concurrent": 2}
+    settings.pop("fidelity_mode")
+    jobs, ws = tmp_path / "jobs", tmp_path / "ws"
+    script = ORCHESTRATOR.format(src=str(SRC), jobs=str(jobs), skill=str(skill), settings=settings, ws=str(ws),
+                                 wandb=wandb_config, mlflow=mlflow_config)
+    env = {**os.environ, "WANDB_MODE": "offline", "EPOCH_SLEEP": "0.3"}
+    env.pop("WANDB_API_KEY", None)
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+
+    def mid_sweep() -> bool:
+        runs = list(ws.glob("run_*"))
+        if not runs or not (runs[0] / "tracking" / "wandb.json").exists():
+            return False
+        status = query_status(runs[0])
+        return "error" not in status and status["progress"]["completed"] >= 2 and len(status["active_jobs"]) >= 1
+
+    try:
+        deadline = time.monotonic() + 240
+        while not mid_sweep():
+            assert proc.poll() is None and time.monotonic() < deadline, "the sweep never reached its middle"
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run_dir = next(ws.glob("run_*"))
+    exp_id = run_dir.name
+    done_before = query_status(run_dir)["progress"]["completed"]
+    assert 2 <= done_before < 8
+
+    os.environ["WANDB_MODE"] = "offline"
+    try:
+        runner = AutoMLRunner(LocalSDK(jobs_dir=jobs), skill)
+        result = runner.run(workspace_path=run_dir, resume=True, gpu_count=0)  # configs come from the run folder
+    finally:
+        del os.environ["WANDB_MODE"]
+    assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 8
+
+    # A client killed by SIGKILL can leave a W&B file without records (W&B buffers); such files hold no run.
+    runs = [r for r in offline_runs(run_dir / "wandb") if r.run_id]
+    assert {r.group for r in runs} == {exp_id}
+    sweeps = [r for r in runs if r.job_type == "sweep"]
+    assert {s.run_id for s in sweeps} == {f"{exp_id}-sweep"}  # the same run, continued after the resume
+    steps = [(row["_step"], row["rec_id"]) for row in sweeps[-1].history if "rec_id" in row]
+    assert [s for s, _ in steps] == list(range(1, 9)) and sorted(r for _, r in steps) == list(range(1, 9)), steps
+    with_history = Counter(r.run_id for r in runs if r.job_type == "rec" and r.history)
+    assert with_history == Counter({f"{exp_id}-rec{i:04d}": 1 for i in range(1, 9)}), with_history
+
+    _, _, mlruns = _mlflow(tmp_path)
+    parents = [r for r in mlruns if r.data.tags.get("tao_automl.role") == "sweep"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    children = [r for r in mlruns if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert sorted(int(c.data.tags["tao_automl.rec_id"]) for c in children) == list(range(1, 9))
+    assert all(c.info.status in ("FINISHED", "FAILED") for c in children)
