@@ -153,8 +153,10 @@ def load_run(run_dir: str | Path, *, read_results: bool = True) -> RunData:
         points = dict(epochs.get(row.rec_id, {}))
         if read_results and row.results_dir:
             points.update(_curve_from_status(Path(row.results_dir), metric))
-        curve = sorted(points.items())
         budget = trained.get(row.rec_id, trial.get("budget"))
+        if row.status == "stopped" and budget is not None:  # the job may write epochs past the stop before it dies
+            points = {e: v for e, v in points.items() if e <= budget}
+        curve = sorted(points.items())
         recs.append(RecView(
             rec_id=row.rec_id, params=row.params, status="pending" if row.status == UNSUBMITTED else row.status,
             metric=row.metric_value, message=row.message, job_id=row.job_id, budget=budget,
