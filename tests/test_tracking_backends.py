@@ -74,7 +74,8 @@ def _mlflow(tmp_path: Path) -> tuple[Any, Any, list[Any]]:
     return client, experiment, runs
 
 
-def test_sweep_logged_to_wandb_offline_and_mlflow_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sweep_logged_to_wandb_offline_and_mlflow_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     skill = write_skill(tmp_path / "bank", trainer=EPOCH_TRAINER)
@@ -83,6 +84,7 @@ def test_sweep_logged_to_wandb_offline_and_mlflow_sqlite(tmp_path: Path, monkeyp
     result = runner.run(automl_settings=SETTINGS, workspace_path=tmp_path / "ws", wandb_config=wandb_config,
                         mlflow_config=mlflow_config, gpu_count=0)
     exp_id, history = result["experiment_id"], result["history"]
+    assert not [r.getMessage() for r in caplog.records if r.name == "tao_automl.tracking.base"]
     assert result["progress"]["state"] == "finished" and len(history) == 6
     best = result["best"]["rec_id"]
 
@@ -133,15 +135,22 @@ def test_sweep_logged_to_wandb_offline_and_mlflow_sqlite(tmp_path: Path, monkeyp
 
 
 def test_a_failing_tracker_never_stops_the_sweep(toy_skill: Path, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)  # W&B online without a key: wandb.init raises
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc login either
     blocker = tmp_path / "not-a-folder"
-    blocker.write_text("W&B cannot write under a file")
+    blocker.write_text("MLflow cannot create a database under a file")
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
     result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 3,
                                          "automl_max_concurrent": 3, "poll_interval_s": 0.2},
-                        workspace_path=tmp_path / "ws", wandb_config={"mode": "offline", "dir": str(blocker)},
+                        workspace_path=tmp_path / "ws", wandb_config={"mode": "online"},
                         mlflow_config={"tracking_uri": f"sqlite:///{blocker}/x.db"}, gpu_count=0)
     assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 3
+    failed = {r.getMessage() for r in caplog.records if r.name == "tao_automl.tracking.base"}
+    assert {"tracker WandbTracker.sweep_started failed; the sweep goes on",
+            "tracker MlflowTracker.sweep_started failed; the sweep goes on"} <= failed
 
 
 ORCHESTRATOR = textwrap.dedent(
@@ -157,7 +166,8 @@ ORCHESTRATOR = textwrap.dedent(
 )
 
 
-def test_kill_9_mid_sweep_then_resume_continues_the_same_group_and_parent(tmp_path: Path) -> None:
+def test_kill_9_mid_sweep_then_resume_continues_the_same_group_and_parent(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
     skill = write_skill(tmp_path / "bank", trainer=EPOCH_TRAINER)
     wandb_config, mlflow_config = _configs(tmp_path)
     settings = {**SETTINGS, "algorithm": "random", "automl_max_recommendations": 8, "automl_max_concurrent": 2}
@@ -165,8 +175,9 @@ def test_kill_9_mid_sweep_then_resume_continues_the_same_group_and_parent(tmp_pa
     jobs, ws = tmp_path / "jobs", tmp_path / "ws"
     script = ORCHESTRATOR.format(src=str(SRC), jobs=str(jobs), skill=str(skill), settings=settings, ws=str(ws),
                                  wandb=wandb_config, mlflow=mlflow_config)
-    env = {**os.environ, "WANDB_MODE": "offline", "EPOCH_SLEEP": "0.3"}
-    env.pop("WANDB_API_KEY", None)
+    # WANDB_SERVICE (set once this process used wandb) would make the child share this process's W&B service.
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_SERVICE", "WANDB_API_KEY")}
+    env.update({"WANDB_MODE": "offline", "EPOCH_SLEEP": "0.3"})
     proc = subprocess.Popen([sys.executable, "-c", script], env=env)
 
     def mid_sweep() -> bool:
@@ -196,6 +207,7 @@ def test_kill_9_mid_sweep_then_resume_continues_the_same_group_and_parent(tmp_pa
     finally:
         del os.environ["WANDB_MODE"]
     assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 8
+    assert not [r.getMessage() for r in caplog.records if r.name == "tao_automl.tracking.base"]
 
     # A client killed by SIGKILL can leave a W&B file without records (W&B buffers); such files hold no run.
     runs = [r for r in offline_runs(run_dir / "wandb") if r.run_id]

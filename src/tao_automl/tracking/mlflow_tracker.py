@@ -38,17 +38,18 @@ class MlflowTracker:
     """A :class:`~tao_automl.tracking.base.SweepObserver` that logs to an MLflow tracking store."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        from mlflow.tracking import MlflowClient
-
         self.config = dict(config)
-        self.client: Any = MlflowClient(tracking_uri=self.config.get("tracking_uri"))
+        self.client: Any = None
         self.parent_id: str | None = None
         self.experiment_id: str | None = None
         self._done: set[int] = set()
 
     # -- observer ---------------------------------------------------------------------------------
     def sweep_started(self, run_dir: Path) -> None:
+        from mlflow.tracking import MlflowClient
+
         data = load_run(run_dir)
+        self.client = MlflowClient(tracking_uri=self.config.get("tracking_uri"))
         self.experiment_id = self._experiment()
         found = self.client.search_runs(
             [self.experiment_id],
