@@ -229,7 +229,17 @@ def report(labels: Sequence[str], problems: Sequence[Problem], batches: Sequence
             for label in labels]
     print(h.table(["method", *[f"16x{b}" if b == 1 else f"16 in batches of {b}" for b in batches],
                    "below random (median)"], rows))
+    for batch in batches:
+        print(f"\nper problem, batch {batch} (score; * = median best worse than random's)")
+        print(h.table(["problem", *labels], [[n, *[_cell(scores[f"{lb}@{batch}"], n) for lb in labels]]
+                                               for n in names]))
     return {"anchors": ref, "scores": scores}
+
+
+def _cell(entry: Mapping[str, Any], name: str) -> str:
+    if name not in entry["per_problem"]:
+        return "-"
+    return f"{entry['per_problem'][name]:.1f}{'*' if name in entry['below_random'] else ''}"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -256,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     problems = [p for p in SPLITS[args.split] if not args.problems or p.name in args.problems]
     seeds = list(range(args.seeds))
     ours, _ = h.registered([m for m in args.methods if not m.startswith("optuna_")])
-    methods = [m for m in args.methods if m in ours or (m.startswith("optuna_") and h.optuna_available())]
+    methods = [m for m in args.methods if args.score_only or m in ours
+               or (m.startswith("optuna_") and h.optuna_available())]
     skipped = [m for m in args.methods if m not in methods]
     if skipped:
         print(f"skipped (not registered / not installed): {', '.join(skipped)}")
