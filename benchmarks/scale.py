@@ -18,6 +18,7 @@ Prints a table and writes benchmarks/results/scale.json (``--out`` to change).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -81,7 +82,7 @@ def worker(args: argparse.Namespace) -> None:
     from tao_automl.runner.loop import AutoMLRunner
     from tao_automl.testing.instant import InstantSDK
 
-    points = open(args.points, "a")
+    points = open(args.points, "a")  # noqa: SIM115 - kept open for the process's life (kill -9 ends it)
     done = 0
     if args.resume:
         done = int(query_status(args.workspace)["progress"]["completed"])
@@ -115,7 +116,7 @@ def worker(args: argparse.Namespace) -> None:
 def poll(args: argparse.Namespace) -> None:
     from tao_automl import query_status
 
-    out = open(args.out, "a")
+    out = open(args.out, "a")  # noqa: SIM115 - kept open until the stop file appears
     stop = Path(args.stop)
     while not stop.exists():
         runs = sorted(Path(args.workspace).glob("run_*"))
@@ -124,15 +125,23 @@ def poll(args: argparse.Namespace) -> None:
             status = query_status(runs[-1])
             ms = (time.perf_counter() - t0) * 1000
             if "error" not in status:
-                out.write(json.dumps({"t": time.time(), "ms": round(ms, 2), "completed": status["progress"]["completed"],
+                out.write(json.dumps({"t": time.time(), "ms": round(ms, 2),
+                                      "completed": status["progress"]["completed"],
                                       "bytes": len(json.dumps(status, default=str))}) + "\n")
                 out.flush()
         time.sleep(args.every)
 
 
 # -- the driver -------------------------------------------------------------------------------------------------
-def _spawn(mode: str, *extra: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(HERE.parents[1] / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def _env(pycache: Path) -> dict[str, str]:
+    """This checkout's sources first; bytecode cached under ``pycache`` (as an installed package would have it)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(HERE.parents[1] / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def _spawn(env: dict[str, str], mode: str, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, str(HERE), mode, *extra], env=env)
 
 
@@ -178,7 +187,7 @@ def slices(points: list[dict[str, Any]], polls: list[dict[str, Any]], size: int,
            bare_s: float) -> list[dict[str, Any]]:
     """Per-slice rates from consecutive points of the same process (a killed process's tail is not counted)."""
     segs: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         if a["pid"] == b["pid"] and b["done"] > a["done"]:
             segs.append((a, b))
     rows = []
@@ -214,12 +223,13 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
     ws, points_file, polls_file, stop = root / "ws", root / "points.jsonl", root / "polls.jsonl", root / "stop"
     bare = _timed_runs([sys.executable, "-c", "pass"], 7)
     load_start = os.getloadavg()
-    poller = _spawn("poll", "--workspace", str(ws), "--out", str(polls_file), "--stop", str(stop),
+    env = _env(root / "pycache")
+    poller = _spawn(env, "poll", "--workspace", str(ws), "--out", str(polls_file), "--stop", str(stop),
                     "--every", str(args.poll_every))
     common = ["--workspace", str(ws), "--skill", str(skill), "--points", str(points_file), "--recs", str(args.recs),
               "--slice", str(args.slice), "--concurrency", str(args.concurrency), "--algorithm", args.algorithm]
     t0 = time.time()
-    orch = _spawn("worker", *common)
+    orch = _spawn(env, "worker", *common)
     result: dict[str, Any] = {}
     if args.kill_at:
         while orch.poll() is None and _completed(ws) < args.kill_at:
@@ -229,7 +239,7 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
         killed_at = _completed(ws)
         t_kill = time.time()
         t_resume = time.time()
-        orch = _spawn("worker", *common, "--resume")
+        orch = _spawn(env, "worker", *common, "--resume")
         orch.wait()
         first = _first_new_submission(sorted(ws.glob("run_*"))[-1])
         result["kill"] = {"killed_after_completed": killed_at,
@@ -242,12 +252,12 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
     poller.wait()
     run_dir = sorted(ws.glob("run_*"))[-1]
     points, polls = _read_lines(points_file), _read_lines(polls_file)
-    env = {**os.environ, "PYTHONPATH": str(HERE.parents[1] / "src")}
     cli = [sys.executable, "-m", "tao_automl.cli"]
     startup = {}
     for name, extra in (("help", ["--help"]), ("status", ["status", str(run_dir)]),
                         ("status_json", ["status", str(run_dir), "--json"])):
-        t = statistics.median(_cli_time(cli + extra, env) for _ in range(5))
+        _cli_time(cli + extra, env)  # warm-up: writes the bytecode cache
+        t = statistics.median(_cli_time(cli + extra, env) for _ in range(7))
         startup[name] = {"s": round(t, 3), "x_bare": round(t / bare, 2)}
     rows = slices(points, polls, args.slice, args.recs, bare)
     final = _completed(ws)
@@ -281,8 +291,9 @@ def table(result: dict[str, Any]) -> str:
     s = result["cli_startup"]
     lines.append(f"\n{result['completed']}/{result['recs']} recs in {result['wall_s']} s; peak RSS "
                  f"{result['peak_rss_mb']} MB; bare python {1000 * result['bare_python_s']:.1f} ms; CLI --help "
-                 f"{s['help']['x_bare']}x, status {s['status']['x_bare']}x, status --json {s['status_json']['x_bare']}x "
-                 f"bare; load {result['machine']['loadavg_start']} -> {result['machine']['loadavg_end']}")
+                 f"{s['help']['x_bare']}x, status {s['status']['x_bare']}x, "
+                 f"status --json {s['status_json']['x_bare']}x bare; "
+                 f"load {result['machine']['loadavg_start']} -> {result['machine']['loadavg_end']}")
     if "kill" in result:
         k = result["kill"]
         lines.append(f"kill -9 after {k['killed_after_completed']} recs; resume -> first new submission "

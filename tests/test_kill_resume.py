@@ -77,7 +77,7 @@ def test_kill_9_mid_sweep_then_resume(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     run_dir = next(ws.glob("run_*"))
-    before = {h["rec_id"]: h for h in query_status(run_dir)["recommendations"]}
+    before = {h["rec_id"]: h for h in query_status(run_dir, recs="all")["recommendations"]}
     finished_before = {k: v["metric_value"] for k, v in before.items() if v["status"] == "success"}
     in_flight = [k for k, v in before.items() if v["status"] in ("pending", "running") and v["job_id"]]
     assert finished_before and in_flight

@@ -1,4 +1,11 @@
-"""Reading a run's state from another process (SPEC §2.3): read-only, never blocks the writer."""
+"""Reading a run's state from another process (SPEC §2.3): read-only, never blocks the writer.
+
+The default answer is a summary: progress (counted through the store's status index), the best rec,
+the ``top`` best recs, the ``top`` newest recs without a rank (failures with their reasons) and the
+active jobs, so it costs about the same at 10 or 10,000 recs. ``recs="all"`` gives every rec in id
+order, a page at a time with ``offset``/``limit``. Only the recs shown are decoded; the fields of each
+are those of :func:`tao_automl.experiment.summary.rec_dict`.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,32 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tao_automl.experiment.store import DB_NAME, RunStore
-from tao_automl.experiment.summary import public_json, summarise
+from tao_automl.errors import UserInputError
+from tao_automl.experiment.store import ACTIVE_STATES, DB_NAME, RunStore
+from tao_automl.experiment.summary import (
+    active_job,
+    best_row_dict,
+    progress_from_counts,
+    rec_dict,
+    with_reasoning,
+)
+
+#: What ``recs`` may be: the best few (default) or every rec.
+REC_VIEWS = ("top", "all")
+DEFAULT_TOP = 10
 
 
-def query_status(workspace_path: str | Path) -> dict[str, Any]:
-    """Progress, best rec, every rec and the active jobs of the run at ``workspace_path``.
+def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DEFAULT_TOP, offset: int = 0,
+                 limit: int | None = None) -> dict[str, Any]:
+    """Progress, best rec, some recs and the active jobs of the run at ``workspace_path``.
 
-    Returns ``{"error": "..."}`` instead of raising when there is no run state there.
+    ``recs="top"``: ``recommendations`` holds the ``top`` best ranked recs, best first, then the ``top`` newest
+    recs without a rank (failed, cancelled, in flight), in id order.
+    ``recs="all"``: every rec in id order from ``offset``, at most ``limit`` of them (all when None).
+    ``rec_view`` says which recs were shown and how many there are. Returns ``{"error": "..."}``
+    instead of raising when there is no run state there; a bad view argument raises :class:`UserInputError`.
     """
+    _check_view(recs, top, offset, limit)
     run_dir = Path(workspace_path).expanduser()
     if not (run_dir / DB_NAME).exists():
         runs = sorted(p for p in run_dir.glob("run_*") if (p / DB_NAME).exists()) if run_dir.is_dir() else []
@@ -24,14 +48,52 @@ def query_status(workspace_path: str | Path) -> dict[str, Any]:
     try:
         store = RunStore(run_dir, readonly=True)
         try:
-            summary = summarise(store.recs(), store.meta())
+            status = _read(store, run_dir, recs, top, offset, limit)
         finally:
             store.close()
     except sqlite3.Error as exc:
         return {"error": f"cannot read run state at {str(run_dir)!r}: {exc}"}
-    summary = public_json(summary)
-    summary["run_dir"] = str(run_dir)
-    from tao_automl.runner.orchestrator import orchestrator_info
+    from tao_automl.runner.orchestrator import orchestrator_info  # light: no loop, no brains
 
-    summary["orchestrator"] = orchestrator_info(run_dir)
-    return summary
+    status["orchestrator"] = orchestrator_info(run_dir)
+    return status
+
+
+def _check_view(recs: str, top: int, offset: int, limit: int | None) -> None:
+    if recs not in REC_VIEWS:
+        raise UserInputError(f"recs: {recs!r} is not a rec view; allowed: {', '.join(REC_VIEWS)}", field="recs",
+                             value=recs, allowed=list(REC_VIEWS))
+    for name, value in (("top", top), ("offset", offset), ("limit", limit)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise UserInputError(f"{name}: {value!r} is not a whole number >= 0", field=name, value=value,
+                                 allowed="an integer >= 0")
+
+
+def _read(store: RunStore, run_dir: Path, view: str, top: int, offset: int, limit: int | None) -> dict[str, Any]:
+    with store.snapshot():  # one consistent state while the runner writes
+        meta = store.meta()
+        direction = str(meta.get("direction", "maximize"))
+        counts = store.count_by_status()
+        multi = store.is_multi_fidelity()
+        best_ids = store.ranked_ids(direction, multi, limit=1, status="success")
+        if view == "top":
+            ranked = store.ranked_ids(direction, multi, limit=top)
+            ranks = {rec_id: i for i, rec_id in enumerate(ranked, start=1)}
+            rows = store.recs_by_id(ranked + sorted(store.latest_unranked_ids(top)))
+        else:
+            rows = store.recs_page(offset, limit)
+            ranks = {rec_id: i for i, rec_id in enumerate(store.ranked_ids(direction, multi), start=1)}
+        shown = {r.rec_id: r for r in rows}
+        best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
+        active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
+    view_info: dict[str, Any] = {"view": view, "shown": len(rows), "total": sum(counts.values())}
+    view_info.update({"top": top} if view == "top" else {"offset": offset, "limit": limit})
+    return {
+        "experiment_id": meta.get("experiment_id"),
+        "run_dir": str(run_dir),
+        "best": best_row_dict(best),
+        "progress": progress_from_counts(counts, best, multi, meta),
+        "recommendations": [with_reasoning(rec_dict(r, ranks.get(r.rec_id)), meta) for r in rows],
+        "rec_view": view_info,
+        "active_jobs": [active_job(r) for r in active],
+    }

@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tao_automl.cli import results_commands
 from tao_automl.cli.text_report import ranked_table
@@ -31,6 +31,9 @@ from tao_automl.errors import (
 )
 from tao_automl.experiment.summary import public_json
 from tao_automl.util.secrets import RedactingFilter
+
+if TYPE_CHECKING:  # the runner (numpy, brains) is imported only by the commands that run sweeps
+    pass
 
 EXIT_FAILED, EXIT_USAGE = EXIT_NO_RESULT, EXIT_USER_ERROR
 
@@ -155,7 +158,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             raise UserInputError(f"--interval: {args.interval} is not allowed; give seconds > 0",
                                  field="--interval", value=args.interval, allowed="a number > 0")
         return watch(args.run_dir, args.interval, _as_json(args))
-    status = query_status(args.run_dir)
+    status = query_status(args.run_dir, recs=args.recs, top=args.top, offset=args.offset, limit=args.limit)
     if "error" in status:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=args.run_dir,
                              hint="pass the run folder printed by `tao-automl run` (it holds state.db)")
@@ -163,6 +166,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2, default=str))
     else:
         print(ranked_table(status))
+        view = status["rec_view"]
+        if view["shown"] < view["total"]:
+            which = (f"the {view['top']} best and the {view['top']} newest without a rank" if view["view"] == "top"
+                     else f"from #{view['offset'] + 1}")
+            print(f"showing {view['shown']} of {view['total']} recs ({which}); "
+                  "every rec: --recs all [--offset N --limit N]")
         print(f"state: {status['progress'].get('state')}; active jobs: "
               f"{', '.join(str(a['job_id']) for a in status['active_jobs']) or 'none'}")
         if "orchestrator" in status:
@@ -243,6 +252,11 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "status":
         p.add_argument("--watch", action="store_true", help="refresh until the run ends (read-only; Ctrl-C stops)")
         p.add_argument("--interval", type=float, default=2.0, help="seconds between --watch refreshes (default 2)")
+        p.add_argument("--recs", choices=("top", "all"), default="top",
+                       help="top (default): the best recs only; all: every rec in id order (page: --offset/--limit)")
+        p.add_argument("--top", type=int, default=10, help="how many best recs --recs top shows (default 10)")
+        p.add_argument("--offset", type=int, default=0, help="--recs all: skip this many recs (default 0)")
+        p.add_argument("--limit", type=int, default=None, help="--recs all: show at most this many recs")
     if name in ("run", "resume"):
         p.add_argument("--detach", action="store_true",
                        help="validate, start the orchestrator in the background and return its run folder")

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from tao_automl.experiment.lines import counts_line, format_params, format_value, progress_line
 
 __all__ = ["counts_line", "format_params", "format_value", "progress_line", "ranked", "ranked_table"]
@@ -45,6 +43,8 @@ def ranked_table(summary: Mapping[str, Any]) -> str:
     if best:
         at = f" at {best['budget']} epochs" if best.get("budget") is not None else ""
         lines.append(f"best: rec {best['rec_id']} with {metric} = {format_value(best['metric_value'])}{at}")
+        import yaml  # only when there is a best config to print
+
         lines.append(yaml.safe_dump({"best_params": best["params"]}, sort_keys=False).rstrip())
     else:
         lines.append("best: none (no rec succeeded with a finite metric)")

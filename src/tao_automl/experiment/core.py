@@ -3,7 +3,11 @@
 An :class:`Experiment` owns a run folder's store, the search space and the brain. It persists a
 rec before handing it out and persists a result before the brain learns from it, so the
 state on disk is always at least as new as the state in memory. Resuming replays the finished
-recs through the brain (no pickles).
+recs through the brain (no pickles) in one pass over the store.
+
+Memory holds only what the next ask or tell needs: the recs that have not ended (updated on every
+write, never re-read) and a counter. Whole-run views (:meth:`Experiment.recs`, :meth:`Experiment.summary`)
+read the store, so a sweep's per-rec cost does not grow with its length.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +28,8 @@ from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
 from tao_automl.errors import TaoAutoMLError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
-from tao_automl.experiment.store import FINAL_STATES, RecRow, RunStore
-from tao_automl.experiment.summary import progress as run_progress
-from tao_automl.experiment.summary import summarise
+from tao_automl.experiment.store import FINAL_STATES, UNSUBMITTED, RecRow, RunStore
+from tao_automl.experiment.summary import progress_from_counts, summarise
 from tao_automl.llm import setup as llm_setup
 from tao_automl.metrics.parse import is_valid_metric, to_objective
 from tao_automl.settings import REFUSED, AutoMLSettings
@@ -69,7 +72,12 @@ class Experiment:
         self.base_spec = dict(base_spec)
         self.brain: Brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
         self.scheduler: TrialScheduler = as_scheduler(self.brain, settings)
-        self._recs: dict[int, RecRow] = {}
+        self._open: dict[int, RecRow] = {}  # recs that have not ended, by id
+        self._n_created = 0
+        self._n_finished = 0
+        self._counts: dict[str, int] = {}  # status -> number of recs (the live progress line, without a read)
+        self._best: RecRow | None = None  # best successful rec so far, ranked as the summary ranks
+        self._multi = False  # some trial carries an epoch budget: rank by budget reached first
         self._meta: dict[str, Any] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -132,16 +140,28 @@ class Experiment:
         return exp
 
     def _replay(self) -> None:
-        rows = self.store.recs()
-        for row in rows:
-            self._recs[row.rec_id] = row
-            self.scheduler.restore(row.rec_id, self.trial(row.rec_id))
+        """Restore the scheduler from the store in one pass over the recs (plus one query per event kind)."""
+        finished: list[tuple[int, str, float | None, Trial]] = []
+        for rec_id, status, metric_value, params, trial_json in self.store.replay_rows():
+            trial = Trial.from_json(trial_json) if trial_json else Trial(config=params)
+            self._count(None, status)
+            self._multi = self._multi or trial.budget is not None
+            self.scheduler.restore(rec_id, trial)
+            self._n_created = max(self._n_created, rec_id)
+            if status in FINAL_STATES:
+                self._n_finished += 1
+                finished.append((rec_id, status, metric_value, trial))
+            else:
+                row = self.store.rec(rec_id)
+                assert row is not None
+                self._open[rec_id] = row
         for event in self.store.events("epoch_metric"):
             payload = event["payload"]
             self.scheduler.report_epoch(int(event["rec_id"]), int(payload["epoch"]), float(payload["objective"]))
-        for row in rows:
-            if row.status in FINAL_STATES:
-                self._observe(row.rec_id, row.status, row.metric_value, self._budget_of(row))
+        trained = {int(e["rec_id"]): int(e["payload"]["budget"]) for e in self.store.events("trained_budget")}
+        self._best = self._best_from_store()
+        for rec_id, status, metric_value, trial in finished:
+            self._observe(rec_id, status, metric_value, trained.get(rec_id, trial.budget))
 
     def move_to(self, run_dir: Path, rename: Callable[[], None]) -> None:
         """Close the store, let ``rename`` move the folder to ``run_dir``, reopen the store there."""
@@ -162,24 +182,84 @@ class Experiment:
 
     @property
     def n_created(self) -> int:
-        return len(self._recs)
+        return self._n_created
+
+    @property
+    def n_finished(self) -> int:
+        """Recs that have ended (any final state)."""
+        return self._n_finished
 
     def recs(self) -> list[RecRow]:
-        return [self._recs[k] for k in sorted(self._recs)]
+        """Every rec as stored, in id order (reads the whole table: for whole-run views, not per rec)."""
+        return self.store.recs()
 
     def refresh(self, rec_id: int) -> RecRow:
-        row = next(r for r in self.store.recs() if r.rec_id == rec_id)
-        self._recs[rec_id] = row
+        """Re-read one rec by id (and track it while it has not ended)."""
+        row = self.store.rec(rec_id)
+        if row is None:
+            raise KeyError(f"unknown rec id {rec_id}; known: 1..{self.n_created}")
+        known = self._open.get(rec_id)
+        if known is not None and known.status != row.status:
+            self._count(known.status, row.status)
+        if row.status in FINAL_STATES:
+            self._open.pop(rec_id, None)
+        else:
+            self._open[rec_id] = row
         return row
 
+    def _count(self, old: str | None, new: str) -> None:
+        if old is not None:
+            self._counts[old] -= 1
+        self._counts[new] = self._counts.get(new, 0) + 1
+
+    def _best_from_store(self) -> RecRow | None:
+        ids = self.store.ranked_ids(self.direction, self._multi, limit=1, status="success")
+        return self.store.rec(ids[0]) if ids else None
+
+    def _rank_key(self, row: RecRow) -> tuple[float, float, int]:
+        """The summary's ranking (:func:`tao_automl.experiment.summary.ranked_recs`) for one rec."""
+        assert row.metric_value is not None
+        budget = float(row.budget_reached or 0) if self._multi else 0.0
+        return (-budget, (-1.0 if self.direction == "maximize" else 1.0) * row.metric_value, row.rec_id)
+
     def unfinished(self) -> list[RecRow]:
-        return [r for r in self.recs() if r.status not in FINAL_STATES]
+        return [self._open[k] for k in sorted(self._open)]
+
+    def mark_submitted(self, rec_id: int, job_id: str, results_dir: str, status: str = "pending") -> None:
+        """Persist a rec's job id (the moment it exists), then update the rec in memory."""
+        now = self.store.mark_submitted(rec_id, job_id, results_dir, status)
+        row = self._open.get(rec_id)
+        if row is not None:
+            self._count(row.status, status)
+            self._open[rec_id] = replace(row, job_id=job_id, results_dir=results_dir, status=status,
+                                         submitted_at=now, updated_at=now)
+
+    def set_rendered(self, rec_id: int, specs: Mapping[str, Any], spec_path: str, budget: int | None) -> None:
+        """Persist the spec rendered for the rec's job, then update the rec in memory."""
+        now = self.store.set_rendered(rec_id, specs, spec_path, budget)
+        row = self._open.get(rec_id)
+        if row is not None:
+            self._open[rec_id] = replace(row, specs=dict(specs), spec_path=spec_path, budget=budget, updated_at=now)
+
+    def set_status(self, rec_id: int, status: str) -> None:
+        """Persist a running rec's new (non-final) job state, then update it in memory."""
+        now = self.store.set_status(rec_id, status)
+        row = self._open.get(rec_id)
+        if row is not None:
+            self._count(row.status, status)
+            self._open[rec_id] = replace(row, status=status, updated_at=now)
 
     def job_name(self, rec_id: int) -> str:
         return f"{self._meta.get('experiment_id', self.run_dir.name)}-rec{rec_id:04d}"
 
     def trial(self, rec_id: int) -> Trial:
-        row = self._recs[rec_id]
+        row = self._open.get(rec_id) or self.store.rec(rec_id)
+        if row is None:
+            raise KeyError(f"unknown rec id {rec_id}; known: 1..{self.n_created}")
+        return self._trial_of(row)
+
+    @staticmethod
+    def _trial_of(row: RecRow) -> Trial:
         return Trial.from_json(row.trial) if row.trial else Trial(config=row.params)
 
     def ask(self, n: int) -> list[Recommendation]:
@@ -201,8 +281,18 @@ class Experiment:
             if problems:
                 raise TaoAutoMLError(f"brain {self.settings.algorithm!r} proposed an invalid config: {problems}")
             specs = with_values(self.base_spec, trial.config)
-            self.store.add_rec(rec_id, trial.config, specs, self.job_name(rec_id), trial.to_json())
-            self.refresh(rec_id)
+            trial_json = trial.to_json()
+            job_name = self.job_name(rec_id)
+            now = self.store.add_rec(rec_id, trial.config, specs, job_name, trial_json)
+            self._n_created = max(self._n_created, rec_id)
+            self._count(None, UNSUBMITTED)
+            if trial.budget is not None and not self._multi:
+                self._multi = True
+                self._best = self._best_from_store()  # the ranking now puts the budget reached first
+            self._open[rec_id] = RecRow(
+                rec_id=rec_id, params=dict(trial.config), specs=specs, status=UNSUBMITTED, job_name=job_name,
+                job_id=None, results_dir=None, metric_value=None, message=None, trial=trial_json, created_at=now,
+                submitted_at=None, finished_at=None, updated_at=now)
             out.append(Recommendation(id=rec_id, params=dict(trial.config), specs=specs,
                                       extra={"trial": trial.to_json()}))
         llm_records.persist(self.store, llm_records.drain(self.brain), [r.id for r in out])
@@ -221,9 +311,9 @@ class Experiment:
 
         ``budget``: epochs the rec actually trained (stopped recs); defaults to the trial's planned budget.
         """
-        row = self._recs.get(rec_id)
+        row = self._open.get(rec_id) or self.store.rec(rec_id)
         if row is None:
-            raise KeyError(f"unknown rec id {rec_id}; known: {sorted(self._recs)}")
+            raise KeyError(f"unknown rec id {rec_id}; known: 1..{self.n_created}")
         if row.status in FINAL_STATES:
             raise TaoAutoMLError(f"rec {rec_id} already ended with status {row.status!r}")
         if status == "success" and not is_valid_metric(value):
@@ -234,19 +324,27 @@ class Experiment:
         stored_value = value if value is not None and math.isfinite(value) else None
         if budget is not None:
             self.store.log_event("trained_budget", rec_id, budget=budget)
-        trained = budget if budget is not None else (self.trial(rec_id).budget or row.budget)
-        self.store.finish_rec(rec_id, status, stored_value, message,
-                              budget_reached=trained if stored_value is not None else None)
-        row = self.refresh(rec_id)
+        trained = budget if budget is not None else (self._trial_of(row).budget or row.budget)
+        reached = trained if stored_value is not None else None
+        now = self.store.finish_rec(rec_id, status, stored_value, message, budget_reached=reached)
+        self._open.pop(rec_id, None)
+        self._n_finished += 1
+        self._count(row.status, status)
+        row = replace(row, status=status, metric_value=stored_value, message=message, finished_at=now,
+                      updated_at=now, budget_reached=reached)
+        if status == "success" and stored_value is not None and (
+                self._best is None or self._rank_key(row) < self._rank_key(self._best)):
+            self._best = row
         self._observe(rec_id, status, stored_value, budget if budget is not None else self._budget_of(row))
         llm_records.persist(self.store, llm_records.drain(self.brain), [])  # e.g. verdicts made on this result
         return row
 
     def _budget_of(self, row: RecRow) -> int | None:
-        for event in self.store.events("trained_budget"):
-            if event["rec_id"] == row.rec_id:
-                return int(event["payload"]["budget"])
-        return self.trial(row.rec_id).budget
+        """Epochs the rec trained: its last ``trained_budget`` event (an index lookup), else the trial's plan."""
+        events = self.store.events("trained_budget", row.rec_id)
+        if events:
+            return int(events[-1]["payload"]["budget"])
+        return self._trial_of(row).budget
 
     def _observe(self, rec_id: int, status: str, value: float | None, budget: int | None) -> None:
         if status in ("success", "stopped") and is_valid_metric(value):
@@ -259,14 +357,14 @@ class Experiment:
     # -- views ----------------------------------------------------------------------------------
     def is_complete(self) -> bool:
         spent = self.n_created >= self.budget or self.scheduler.is_finished(self.n_created)
-        return spent and not self.unfinished()
+        return spent and not self._open
 
     def summary(self) -> dict[str, Any]:
         return summarise(self.recs(), self.store.meta())
 
     def progress(self) -> dict[str, Any]:
-        """Counts, best so far, elapsed and ETA (the live line), from the recs in memory."""
-        return run_progress(self.recs(), self._meta)
+        """Counts, best so far, elapsed and ETA (the live line), kept up to date on every write (no read)."""
+        return progress_from_counts(self._counts, self._best, self._multi, self._meta)
 
 
 #: Settings a resumed run may change (a bigger budget, more parallel recs, another poll pace).

@@ -1,7 +1,8 @@
 """The run's durable state: one SQLite database in WAL mode under the run folder.
 
 Every change is one transaction that updates the ``recs`` table and appends to the ``events``
-journal, committed with ``synchronous=FULL`` before the caller acts on it. Readers
+journal, committed before the caller acts on it. Lookups go through indexes (rec id,
+``events(kind, rec_id)``, ``recs(status, metric_value)``), so no per-rec read grows with the run's length. Readers
 (:func:`tao_automl.status.query_status`) open the file read-only; WAL lets them read a consistent
 snapshot while the runner writes, without blocking it.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,14 @@ CREATE TABLE IF NOT EXISTS events (
 UNSUBMITTED = "created"
 ACTIVE_STATES = ("pending", "running")
 FINAL_STATES = ("success", "failure", "cancelled", "stopped")
+#: Indexes on what is looked up (created after the added columns exist, so older run folders get them too).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS events_kind_rec ON events (kind, rec_id);
+CREATE INDEX IF NOT EXISTS recs_status_metric ON recs (status, metric_value);
+"""
+#: Recs whose metric is ranked (a stopped rec keeps the value it reached) and the SQL that selects them.
+RANKED_STATES = ("success", "stopped")
+_RANKABLE = "status IN ('success', 'stopped') AND metric_value > -9e999 AND metric_value < 9e999"
 #: Columns added after the first release, with their SQL type (older run folders get them on a writable open).
 _ADDED_COLUMNS = {"spec_path": "TEXT", "budget": "INTEGER", "budget_reached": "INTEGER"}
 
@@ -119,9 +128,13 @@ class RunStore:
                 if existed:
                     self._check_intact()  # before the schema script, which would rebuild a dropped table
                 self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=FULL")
+                # WAL + NORMAL: a commit is in the WAL file before the call returns, so killing the process at
+                # any instant loses nothing; fsync happens at checkpoints, not per commit (an OS crash may drop
+                # the last commits, which resume re-derives: jobs are found again by their deterministic names).
+                self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.executescript(_SCHEMA)
                 self._add_missing_columns()
+                self._conn.executescript(_INDEXES)
             except sqlite3.DatabaseError as exc:
                 raise damaged(self.path, str(exc)) from None
         self._conn.row_factory = sqlite3.Row
@@ -161,6 +174,15 @@ class RunStore:
             raise
         self._conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one consistent state of the run (a read transaction; never blocks the writer)."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
     def _event(self, conn: sqlite3.Connection, kind: str, rec_id: int | None, payload: Mapping[str, Any]) -> None:
         conn.execute(
             "INSERT INTO events (ts, rec_id, kind, payload) VALUES (?, ?, ?, ?)",
@@ -181,7 +203,8 @@ class RunStore:
 
     # -- recs -----------------------------------------------------------------------------------
     def add_rec(self, rec_id: int, params: Mapping[str, Any], specs: Mapping[str, Any], job_name: str,
-                trial: Mapping[str, Any] | None = None) -> None:
+                trial: Mapping[str, Any] | None = None) -> float:
+        """Insert a new rec (state ``created``); returns the timestamp written."""
         now = time.time()
         trial_json = self._dump(dict(trial)) if trial is not None else None
         with self._tx() as conn:
@@ -193,8 +216,10 @@ class RunStore:
             )
             self._event(conn, "rec_created", rec_id, {"params": dict(params), "job_name": job_name,
                                                       "trial": dict(trial) if trial is not None else None})
+        return now
 
-    def mark_submitted(self, rec_id: int, job_id: str, results_dir: str, status: str = "pending") -> None:
+    def mark_submitted(self, rec_id: int, job_id: str, results_dir: str, status: str = "pending") -> float:
+        """Store a rec's job id the moment it exists; returns the timestamp written."""
         now = time.time()
         with self._tx() as conn:
             conn.execute(
@@ -202,22 +227,29 @@ class RunStore:
                 (job_id, results_dir, status, now, now, rec_id),
             )
             self._event(conn, "job_submitted", rec_id, {"job_id": job_id, "results_dir": results_dir})
+        return now
 
-    def set_rendered(self, rec_id: int, specs: Mapping[str, Any], spec_path: str, budget: int | None) -> None:
+    def set_rendered(self, rec_id: int, specs: Mapping[str, Any], spec_path: str, budget: int | None) -> float:
         """Replace the rec's spec by the one rendered for its job (overrides, budget, paths applied)."""
+        now = time.time()
         with self._tx() as conn:
             conn.execute("UPDATE recs SET specs=?, spec_path=?, budget=?, updated_at=? WHERE rec_id=?",
-                         (json.dumps(dict(specs)), spec_path, budget, time.time(), rec_id))
+                         (json.dumps(dict(specs)), spec_path, budget, now, rec_id))
             self._event(conn, "spec_rendered", rec_id, {"spec_path": spec_path, "budget": budget})
+        return now
 
-    def set_status(self, rec_id: int, status: str) -> None:
+    def set_status(self, rec_id: int, status: str) -> float:
+        now = time.time()
         with self._tx() as conn:
-            conn.execute("UPDATE recs SET status=?, updated_at=? WHERE rec_id=?", (status, time.time(), rec_id))
+            conn.execute("UPDATE recs SET status=?, updated_at=? WHERE rec_id=?", (status, now, rec_id))
             self._event(conn, "status", rec_id, {"status": status})
+        return now
 
     def finish_rec(self, rec_id: int, status: str, metric_value: float | None, message: str | None,
-                   budget_reached: int | None = None) -> None:
-        """End a rec; ``budget_reached``: epochs its metric was measured at (None: unknown or no metric)."""
+                   budget_reached: int | None = None) -> float:
+        """End a rec; ``budget_reached``: epochs its metric was measured at (None: unknown or no metric).
+
+        Returns the timestamp written."""
         if status not in FINAL_STATES:
             raise ValueError(f"finish_rec: {status!r} is not a final state {FINAL_STATES}")
         now = time.time()
@@ -230,18 +262,102 @@ class RunStore:
             )
             self._event(conn, "rec_finished", rec_id, {"status": status, "metric_value": metric_value,
                                                        "message": message, "budget_reached": budget_reached})
+        return now
 
     def log_event(self, kind: str, rec_id: int | None = None, **payload: Any) -> None:
         with self._tx() as conn:
             self._event(conn, kind, rec_id, payload)
 
     def recs(self) -> list[RecRow]:
+        """Every rec, in id order (reads and decodes every row: for whole-run views only)."""
         return [_row(r) for r in self._conn.execute("SELECT * FROM recs ORDER BY rec_id")]
 
-    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        query = "SELECT seq, ts, rec_id, kind, payload FROM events"
-        rows = self._conn.execute(query + (" WHERE kind=? ORDER BY seq" if kind else " ORDER BY seq"),
-                                  (kind,) if kind else ())
+    def rec(self, rec_id: int) -> RecRow | None:
+        """One rec by id (an index lookup)."""
+        r = self._conn.execute("SELECT * FROM recs WHERE rec_id=?", (rec_id,)).fetchone()
+        return _row(r) if r is not None else None
+
+    def recs_by_id(self, rec_ids: Sequence[int]) -> list[RecRow]:
+        """The recs with these ids, in the order given (unknown ids are skipped)."""
+        found: dict[int, RecRow] = {}
+        for start in range(0, len(rec_ids), 500):  # SQLite caps the number of bound values
+            chunk = tuple(rec_ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update((r["rec_id"], _row(r))
+                         for r in self._conn.execute(f"SELECT * FROM recs WHERE rec_id IN ({marks})", chunk))
+        return [found[i] for i in rec_ids if i in found]
+
+    def recs_page(self, offset: int = 0, limit: int | None = None) -> list[RecRow]:
+        """Recs in id order from position ``offset``, at most ``limit`` of them (all when None)."""
+        return [_row(r) for r in self._conn.execute("SELECT * FROM recs ORDER BY rec_id LIMIT ? OFFSET ?",
+                                                    (-1 if limit is None else limit, offset))]
+
+    def replay_rows(self) -> Iterator[tuple[int, str, float | None, dict[str, Any], dict[str, Any] | None]]:
+        """``(rec_id, status, metric_value, params, trial)`` of every rec in id order, specs not decoded."""
+        query = "SELECT rec_id, status, metric_value, params, trial FROM recs ORDER BY rec_id"
+        for r in self._conn.execute(query):
+            yield (r["rec_id"], r["status"], r["metric_value"], json.loads(r["params"]),
+                   json.loads(r["trial"]) if r["trial"] else None)
+
+    def count_by_status(self) -> dict[str, int]:
+        """``{status: number of recs}`` (the status index answers it)."""
+        return {r[0]: r[1] for r in self._conn.execute("SELECT status, count(*) FROM recs GROUP BY status")}
+
+    def is_multi_fidelity(self) -> bool:
+        """Whether any trial carries an epoch budget (the run's scheduler is multi-fidelity)."""
+        row = self._conn.execute("SELECT 1 FROM recs WHERE trial LIKE '%\"budget\": %' AND "
+                                 "json_extract(trial, '$.budget') IS NOT NULL LIMIT 1").fetchone()
+        return row is not None
+
+    def ranked_ids(self, direction: str, multi_fidelity: bool, limit: int | None = None,
+                   status: str | None = None) -> list[int]:
+        """Ids of recs with a rankable metric, best first (highest budget reached first when ``multi_fidelity``);
+        ties go to the older rec. ``status`` keeps one of :data:`RANKED_STATES` only."""
+        order = "ASC" if direction == "minimize" else "DESC"
+        by_budget = "coalesce(budget_reached, 0) DESC, " if multi_fidelity else ""
+        where = _RANKABLE + (" AND status = ?" if status else "")
+        rows = self._conn.execute(f"SELECT rec_id FROM recs WHERE {where} "
+                                  f"ORDER BY {by_budget}metric_value {order}, rec_id LIMIT ?",
+                                  (*((status,) if status else ()), -1 if limit is None else limit))
+        return [r[0] for r in rows]
+
+    def latest_unranked_ids(self, k: int) -> list[int]:
+        """Ids of the ``k`` newest recs without a rankable metric (failed, cancelled, in flight), newest first."""
+        unranked = (UNSUBMITTED, *ACTIVE_STATES, *(st for st in FINAL_STATES if st not in RANKED_STATES))
+        marks = ",".join("?" * len(unranked))
+        rows = self._conn.execute(  # spelled as status lists so that the status index answers it
+            f"SELECT rec_id FROM recs WHERE status IN ({marks}) "
+            "OR (status IN ('success', 'stopped') AND metric_value IS NULL) ORDER BY rec_id DESC LIMIT ?",
+            (*unranked, k))
+        return [r[0] for r in rows]
+
+    def ids_with_status(self, statuses: Sequence[str]) -> list[int]:
+        """Ids of the recs in any of ``statuses``, in id order (the status index answers it)."""
+        marks = ",".join("?" * len(statuses))
+        rows = self._conn.execute(f"SELECT rec_id FROM recs WHERE status IN ({marks}) ORDER BY rec_id",
+                                  tuple(statuses))
+        return [r[0] for r in rows]
+
+    def first_finished(self, k: int) -> list[RecRow]:
+        """The first ``k`` recs to end, in the order they ended."""
+        marks = ",".join("?" * len(FINAL_STATES))
+        rows = self._conn.execute(f"SELECT * FROM recs WHERE status IN ({marks}) "
+                                  "ORDER BY coalesce(finished_at, 0), rec_id LIMIT ?", (*FINAL_STATES, k))
+        return [_row(r) for r in rows]
+
+    def events(self, kind: str | None = None, rec_id: int | None = None) -> list[dict[str, Any]]:
+        """Journal entries in order, optionally only one kind and/or one rec's (indexed on ``(kind, rec_id)``)."""
+        clauses: list[str] = []
+        values: list[Any] = []
+        if kind is not None:
+            clauses.append("kind=?")
+            values.append(kind)
+        if rec_id is not None:
+            clauses.append("rec_id=?")
+            values.append(rec_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(f"SELECT seq, ts, rec_id, kind, payload FROM events{where} ORDER BY seq",
+                                  tuple(values))
         return [{"seq": r["seq"], "ts": r["ts"], "rec_id": r["rec_id"], "kind": r["kind"],
                  "payload": json.loads(r["payload"])} for r in rows]
 

@@ -13,11 +13,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tao_automl.experiment.store import ACTIVE_STATES, FINAL_STATES, UNSUBMITTED, RecRow
+from tao_automl.experiment.store import ACTIVE_STATES, FINAL_STATES, RANKED_STATES, UNSUBMITTED, RecRow
 from tao_automl.metrics.parse import is_valid_metric
-
-#: Statuses whose metric can be ranked (a stopped rec keeps the value it reached).
-RANKED_STATES = ("success", "stopped")
 
 
 def is_multi_fidelity(recs: Sequence[RecRow]) -> bool:
@@ -44,8 +41,7 @@ def best_rec(recs: Sequence[RecRow], direction: str) -> RecRow | None:
     return next((r for r in ranked_recs(recs, direction) if r.status == "success"), None)
 
 
-def _elapsed_eta(recs: Sequence[RecRow], meta: Mapping[str, Any], completed: int,
-                 total: int) -> tuple[float | None, float | None]:
+def _elapsed_eta(meta: Mapping[str, Any], completed: int, total: int) -> tuple[float | None, float | None]:
     start = meta.get("created_at")
     if start is None:
         return None, None
@@ -60,38 +56,51 @@ def _elapsed_eta(recs: Sequence[RecRow], meta: Mapping[str, Any], completed: int
 
 
 def progress(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]:
-    direction = str(meta.get("direction", "maximize"))
-    best = best_rec(recs, direction)
-    completed = sum(r.status in FINAL_STATES for r in recs)
-    total = int(meta.get("budget", len(recs)))
-    elapsed, eta = _elapsed_eta(recs, meta, completed, total)
-    multi = is_multi_fidelity(recs)
+    counts: dict[str, int] = {}
+    for r in recs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    best = best_rec(recs, str(meta.get("direction", "maximize")))
+    return progress_from_counts(counts, best, is_multi_fidelity(recs), meta)
+
+
+def progress_from_counts(counts: Mapping[str, int], best: RecRow | None, multi_fidelity: bool,
+                         meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The progress dict from ``{status: number of recs}`` and the best rec (no pass over the recs)."""
+    def n(*states: str) -> int:
+        return sum(counts.get(s, 0) for s in states)
+
+    completed = n(*FINAL_STATES)
+    total = int(meta.get("budget", sum(counts.values())))
+    elapsed, eta = _elapsed_eta(meta, completed, total)
     return {
         "completed": completed,
-        "succeeded": sum(r.status == "success" for r in recs),
-        "failed": sum(r.status == "failure" for r in recs),
-        "stopped": sum(r.status == "stopped" for r in recs),
-        "cancelled": sum(r.status == "cancelled" for r in recs),
-        "running": sum(r.status in ACTIVE_STATES for r in recs),
-        "pending": sum(r.status in (*ACTIVE_STATES, UNSUBMITTED) for r in recs),
+        "succeeded": n("success"),
+        "failed": n("failure"),
+        "stopped": n("stopped"),
+        "cancelled": n("cancelled"),
+        "running": n(*ACTIVE_STATES),
+        "pending": n(*ACTIVE_STATES, UNSUBMITTED),
         "total": total,
         "best_metric": best.metric_value if best else None,
         "best_rec_id": best.rec_id if best else None,
         "best_budget": best.budget_reached if best else None,
-        "ranked_by": "budget_reached, then metric" if multi else "metric",
+        "ranked_by": "budget_reached, then metric" if multi_fidelity else "metric",
         "elapsed_s": None if elapsed is None else round(elapsed, 3),
         "eta_s": None if eta is None else round(eta, 3),
         "algorithm": meta.get("algorithm"),
         **({"algorithm_choice": meta["algorithm_choice"]} if "algorithm_choice" in meta else {}),
         "metric": meta.get("metric"),
-        "direction": direction,
+        "direction": str(meta.get("direction", "maximize")),
         "state": meta.get("state"),
         "llm_fallbacks": int(meta.get("llm_fallbacks", 0)),
     }
 
 
 def best_dict(recs: Sequence[RecRow], direction: str) -> dict[str, Any] | None:
-    best = best_rec(recs, direction)
+    return best_row_dict(best_rec(recs, direction))
+
+
+def best_row_dict(best: RecRow | None) -> dict[str, Any] | None:
     if best is None:
         return None
     return {"rec_id": best.rec_id, "specs": best.specs, "spec_path": best.spec_path, "params": best.params,
@@ -127,7 +136,7 @@ def rec_dict(rec: RecRow, rank: int | None = None) -> dict[str, Any]:
     }
 
 
-def _with_reasoning(row: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+def with_reasoning(row: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
     """Add the LLM's stated reason for the rec (LLM brains persist it in meta ``llm_reasoning``)."""
     reasoning = (meta.get("llm_reasoning") or {}).get(str(row["rec_id"]))
     if reasoning:
@@ -143,19 +152,21 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]
     """
     direction = str(meta.get("direction", "maximize"))
     ranks = {r.rec_id: i for i, r in enumerate(ranked_recs(recs, direction), start=1)}
-    rows = [_with_reasoning(rec_dict(r, ranks.get(r.rec_id)), meta) for r in recs]
+    rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id)), meta) for r in recs]
     return {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": meta.get("run_dir"),
         "best": best_dict(recs, direction),
         "progress": progress(recs, meta),
         "recommendations": rows,
+        "rec_view": {"view": "all", "shown": len(rows), "total": len(rows), "offset": 0, "limit": None},
         "history": rows,
-        "active_jobs": [
-            {"rec_id": r.rec_id, "job_id": r.job_id, "status": r.status, "updated_at": r.updated_at}
-            for r in recs if r.status in ACTIVE_STATES
-        ],
+        "active_jobs": [active_job(r) for r in recs if r.status in ACTIVE_STATES],
     }
+
+
+def active_job(rec: RecRow) -> dict[str, Any]:
+    return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": rec.status, "updated_at": rec.updated_at}
 
 
 def public_json(summary: Mapping[str, Any]) -> dict[str, Any]:

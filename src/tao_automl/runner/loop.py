@@ -322,8 +322,7 @@ class AutoMLRunner:
                 exp.store.log_event("job_reattached", row.rec_id, job_id=row.job_id)
                 item = _Active(rec, row.job_id, row.results_dir, JobStatus.parse(row.status),
                                started_at=row.submitted_at or time.time(), limit_s=self._limit(exp, row.rec_id))
-                epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric")
-                          if e["rec_id"] == row.rec_id]
+                epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric", row.rec_id)]
                 item.last_epoch = max(epochs, default=0)
                 active[row.rec_id] = item
             elif not self._launch(exp, rec, plan, active, on_rec):
@@ -369,7 +368,7 @@ class AutoMLRunner:
         try:
             request = render_job(self.skill, rec.params, ctx, rec_dir=rec_dir, results_dir=str(results_dir),
                                  resume_path=resume_path)
-            exp.store.set_rendered(rec.id, request.spec, str(request.config_path),
+            exp.set_rendered(rec.id, request.spec, str(request.config_path),
                                    trial.budget if trial.budget is not None else self._spec_epochs(request.spec))
             rec.specs = request.spec
         except UserInputError:
@@ -387,8 +386,7 @@ class AutoMLRunner:
             return False
         crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
         job_results = str(getattr(job, "results_dir", "") or results_dir)
-        exp.store.mark_submitted(rec.id, str(job.id), job_results)
-        exp.refresh(rec.id)  # the in-memory row knows its job (live counts)
+        exp.mark_submitted(rec.id, str(job.id), job_results)
         rec.job_id = str(job.id)
         active[rec.id] = _Active(rec, str(job.id), job_results, limit_s=self._limit(exp, rec.id))
         _guarded("on_recommendation", on_rec, rec)
@@ -454,7 +452,7 @@ class AutoMLRunner:
             self._finish(exp, item.rec, None, "failure", f"job status unreadable: {exc}", on_result)
             return
         if status != item.status and not status.is_finished():
-            exp.store.set_status(rec_id, status.value)
+            exp.set_status(rec_id, status.value)
             item.status = status
         if not status.is_finished() and item.limit_s is not None and time.time() - item.started_at > item.limit_s:
             del active[rec_id]
@@ -550,9 +548,9 @@ class AutoMLRunner:
     def _check_fail_fast(self, exp: Experiment) -> None:
         """Raise :class:`_FailFast` when the K-th rec to finish has just finished and all K failed alike."""
         k = exp.settings.automl_fail_fast_after
-        finished = sorted((r for r in exp.recs() if r.is_final), key=lambda r: (r.finished_at or 0.0, r.rec_id))
-        if k <= 0 or len(finished) != k:
+        if k <= 0 or exp.n_finished != k:
             return
+        finished = exp.store.first_finished(k)
         first = shared_cause(finished, k)
         if first is not None:
             raise _FailFast(fail_fast_message(first, k))

@@ -129,6 +129,11 @@ class InstantSDK:
             return None
         return {"exit_code": 1, "message": "instant job failed (exit code 1)"}
 
+    def find_job(self, job_name: str) -> Job | None:
+        """The job created under ``job_name`` by this SDK object, or None."""
+        job_id = self._by_name.get(job_name)
+        return self._jobs[job_id].job if job_id is not None else None
+
     def cancel_job(self, job_id: str) -> bool:
         return False  # already finished
 
