@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tao_automl.cli import results_commands
 from tao_automl.cli.text_report import ranked_table
@@ -31,9 +31,6 @@ from tao_automl.errors import (
 )
 from tao_automl.experiment.summary import public_json
 from tao_automl.util.secrets import RedactingFilter
-
-if TYPE_CHECKING:  # the runner (numpy, brains) is imported only by the commands that run sweeps
-    pass
 
 EXIT_FAILED, EXIT_USAGE = EXIT_NO_RESULT, EXIT_USER_ERROR
 
