@@ -242,7 +242,8 @@ def test_a_killed_wrapper_leaves_no_orphan_trainer(tmp_path: Path, follower: str
     """The wrapper is SIGKILLed while the trainer runs: the job fails with the reason, the trainer is stopped."""
     state = tmp_path / "state.json"
     marker = tmp_path / "trainer.pid"
-    command = f"{PY} -c 'import os, time; open(\"{marker}\", \"w\").write(str(os.getpid())); time.sleep(60)'"
+    command = (f"{PY} -c 'import os, time; open(\"{marker}.tmp\", \"w\").write(str(os.getpid())); "
+               f"os.replace(\"{marker}.tmp\", \"{marker}\"); time.sleep(60)'")
     if follower == "same SDK":
         follow = LocalSDK(state_file=state, gpu_ids=[])
         job_id = follow.create_job(None, command, gpu_count=0).id

@@ -65,7 +65,7 @@ def _fake_sdk(tmp_path: Path, answer: Callable[[list[str]], Result]) -> SlurmSDK
 
 
 def _adopt(sdk: SlurmSDK, job_id: str, submitted_at: float) -> None:
-    sdk._save({"id": job_id, "name": "rec-3", "key": None, "job_dir": "/jobs/rec-3",
+    sdk.records.save({"id": job_id, "name": "rec-3", "key": None, "job_dir": "/jobs/rec-3",
                "log_path": "/jobs/rec-3/output.log", "results_dir": "/jobs/rec-3/results",
                "state": "pending", "submitted_at": submitted_at})
 

@@ -21,17 +21,15 @@ import re
 import shutil
 import subprocess
 import threading
-import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.analysis import ERROR_PATTERN, describe
+from tao_automl.platforms.analysis import SCAN_LINES, describe, failure_from_log
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.brev import remote
 from tao_automl.platforms.common import check_int, check_job_name, command_text
-from tao_automl.platforms.local.sdk import job_id_for_name
+from tao_automl.platforms.records import job_key, new_job_key
 from tao_automl.platforms.retry import TransientPlatformError
 
 logger = logging.getLogger(__name__)
@@ -173,7 +171,7 @@ class BrevSDK(PlatformBase):
         for key in env:
             if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
-        key = job_id_for_name(name) if name else f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        key = job_key(name) if name else new_job_key()
         instance = opts["instance_id"] or self._create_instance(key, opts)
         job_dir = posixpath.join(JOBS_ROOT, key)
         results = str((outputs or {}).get("results_dir") or posixpath.join(job_dir, "results"))
@@ -196,7 +194,7 @@ class BrevSDK(PlatformBase):
 
         The instance is ``instance_id`` when one is set, else the one ``create_job`` names after the job;
         an instance Brev does not know means no job."""
-        key = job_id_for_name(str(check_job_name(job_name)))
+        key = job_key(str(check_job_name(job_name)))
         instance = self.defaults["instance_id"] or _instance_name(key)
         try:
             answer = self._exec(instance, remote.exists_script(posixpath.join(JOBS_ROOT, key)), "find job")
@@ -266,15 +264,12 @@ class BrevSDK(PlatformBase):
         status = self.get_job_status(job_id)
         if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
             return None
-        log = self.get_job_logs(job_id, tail=300) or ""
-        lines = [ln.rstrip()[:500] for ln in log.splitlines() if ln.strip()]
-        found = [ln for ln in lines if ERROR_PATTERN.search(ln)][-20:]
-        found += [ln for ln in lines[-10:] if ln not in found]
+        found = failure_from_log(self.get_job_logs(job_id, tail=SCAN_LINES))
         code = self._exit.get(job_id)
         data: dict[str, Any] = {"exit_code": code, "signal": None,
                                 "message": None if code is not None else "its process vanished without an exit "
                                 "code (the instance was stopped or restarted?)"}
-        message = describe(job_id, status.value, data, found).replace("Local job", "Brev job", 1)
+        message = describe(job_id, status.value, data, found, platform="Brev")
         return {"job_id": job_id, "status": status.value, "exit_code": code, "instance": job_id.split("/")[0],
                 "error_lines": found, "message": message}
 

@@ -16,20 +16,19 @@ import importlib
 import logging
 import os
 import re
-import threading
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_int, check_job_name, contained_path, name_lock
+from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
+from tao_automl.platforms.common import check_int, check_job_name, contained_path
 from tao_automl.platforms.docker.spec import LABEL_PREFIX, check_network, container_name, parse_mounts, run_options
-from tao_automl.platforms.docker.state import describe, error_lines, state_info, to_status
-from tao_automl.platforms.files import read_json, read_text, write_json_atomic
+from tao_automl.platforms.docker.state import describe, state_info, to_status
+from tao_automl.platforms.files import read_text
+from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +47,6 @@ def _docker() -> Any:
         ) from None
 
 
-def default_state_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "tao-automl" / "docker"
-
-
 def _created_age_s(attrs: Mapping[str, Any]) -> float:
     text = str(attrs.get("Created") or "")
     match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
@@ -63,7 +57,7 @@ def _created_age_s(attrs: Mapping[str, Any]) -> float:
     return time.time() - stamp.timestamp()
 
 
-class DockerSDK(PlatformBase):
+class DockerSDK(RecordedPlatform):
     """Runs jobs as containers on a Docker engine; see the module docstring."""
 
     job_kwargs = frozenset({"job_name", "labels", "mem_limit", "mounts", "network", "num_nodes", "working_dir", "user",
@@ -92,7 +86,7 @@ class DockerSDK(PlatformBase):
         if isinstance(cancel_grace_s, bool) or not isinstance(cancel_grace_s, (int, float)) or cancel_grace_s < 0:
             raise UserInputError(f"cancel_grace_s must be a number >= 0, got {cancel_grace_s!r}")
         self.image = image
-        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
+        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("docker")
         self.cancel_grace_s = float(cancel_grace_s)
         self.defaults: dict[str, Any] = {"mounts": dict(mounts or {}), "user": user, "shm_size": shm_size,
                                          "mount_command_paths": bool(mount_command_paths)}
@@ -113,8 +107,7 @@ class DockerSDK(PlatformBase):
             "mount_command_paths": bool(mount_command_paths), "cancel_grace_s": self.cancel_grace_s,
             "timeout_s": timeout_s,
         }
-        self._lock = threading.RLock()
-        self._records: dict[str, dict[str, Any]] = {}
+        self.records = JobRecords(self.state_dir, valid_id=lambda job_id: bool(_HEX_ID.match(job_id)))
 
     # --------------------------------------------------------- preflight
     def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
@@ -144,14 +137,6 @@ class DockerSDK(PlatformBase):
         return checks
 
     # ----------------------------------------------------------- records
-    def _record_path(self, job_id: str) -> Path:
-        return self.state_dir / "jobs" / f"{job_id}.json"
-
-    def _save(self, rec: dict[str, Any]) -> None:
-        rec["updated_at"] = time.time()
-        self._records[str(rec["id"])] = rec
-        write_json_atomic(self._record_path(str(rec["id"])), rec)
-
     def _container(self, ref: str) -> Any | None:
         try:
             return self.client.containers.get(ref)
@@ -166,14 +151,12 @@ class DockerSDK(PlatformBase):
         rec = {"id": container.id, "container_name": container.name, "name": labels.get(f"{LABEL_PREFIX}job-name"),
                "results_dir": labels.get(f"{LABEL_PREFIX}results-dir") or "", "state": JobStatus.PENDING.value,
                "submitted_at": time.time(), "cancel_requested": False}
-        self._save(rec)
+        self.records.save(rec)
         return rec
 
     def _record(self, job_id: str) -> dict[str, Any]:
         job_id = str(job_id).strip()
-        rec = self._records.get(job_id)
-        if rec is None and _HEX_ID.match(job_id):
-            rec = read_json(self._record_path(job_id))
+        rec = self.records.find(job_id)
         if rec is None:
             container = self._container(job_id) if job_id else None
             if container is not None and container.id != job_id:
@@ -182,15 +165,10 @@ class DockerSDK(PlatformBase):
                 raise UnknownJobError(f"unknown docker job id {job_id!r}: the engine has no such container and "
                                       f"there is no record of it under {self.state_dir / 'jobs'}")
             rec = self._adopt(container)
-        self._records[job_id] = rec
-        return rec
+        return self.records.remember(job_id, rec)
 
     def _job(self, rec: Mapping[str, Any]) -> Job:
         return Job(id=str(rec["id"]), results_dir=str(rec["results_dir"]), name=rec.get("name"))
-
-    def _name_lock(self, cname: str) -> contextlib.AbstractContextManager[None]:
-        """Serialise submissions of one job name across threads and processes."""
-        return name_lock(self.state_dir / "names", cname, self._lock)
 
     # ------------------------------------------------------------ create
     def submit(self, request: JobRequest) -> Job:
@@ -204,7 +182,7 @@ class DockerSDK(PlatformBase):
             raise UserInputError("image: the docker platform needs a container image; set the skill's "
                                  "container_image, pass image=..., or give DockerSDK(image=...) a default")
         network = check_network(kwargs.get("network", self.network))
-        fallback = f"tao-job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        fallback = new_job_key("tao-job")
         cname = container_name(name, fallback)
         results = (outputs or {}).get("results_dir")
         results_dir = str(Path(str(results)).expanduser().resolve()) if results else \
@@ -212,7 +190,7 @@ class DockerSDK(PlatformBase):
         options = run_options(image=image, command=command, name=cname, gpu_count=gpu_count, env_vars=env_vars,
                               results_dir=results_dir, job_name=name, network=network, kwargs=kwargs,
                               defaults=self.defaults)
-        with self._name_lock(cname):
+        with self.records.name_lock(cname):
             existing = self._container(cname) if name else None
             if existing is not None:
                 logger.info("docker job %s (%s) already exists; not starting it again", cname, name)
@@ -222,7 +200,7 @@ class DockerSDK(PlatformBase):
             rec = {"id": container.id, "container_name": cname, "name": name, "results_dir": results_dir,
                    "image": image, "gpu_count": gpu_count, "mem_limit": options.get("mem_limit"),
                    "state": JobStatus.PENDING.value, "submitted_at": time.time(), "cancel_requested": False}
-            self._save(rec)
+            self.records.save(rec)
             self._start(container, rec)
             logger.info("docker job %s started (container %s, image %s)", cname, container.short_id, image)
             return self._job(rec)
@@ -247,38 +225,30 @@ class DockerSDK(PlatformBase):
             with contextlib.suppress(self._errors.APIError):
                 container.remove(force=True)  # frees the name for a corrected retry
             rec.update(state=JobStatus.FAILURE.value, message=f"the container could not start: {exc.explanation}")
-            self._save(rec)
+            self.records.save(rec)
             raise PlatformError(f"docker: starting container {rec['container_name']}: "
                                 f"{exc.explanation or exc}") from exc
         rec["state"] = JobStatus.RUNNING.value
-        self._save(rec)
+        self.records.save(rec)
 
     def find_job(self, job_name: str) -> str | None:
         """The container id of the job submitted under ``job_name``, or None. A container that was created
         but never started counts as not submitted (``create_job`` with that name starts it)."""
         cname = container_name(check_job_name(job_name), "")
-        with self._name_lock(cname):
+        with self.records.name_lock(cname):
             container = self._container(cname)
             if container is None or (container.attrs.get("State") or {}).get("Status") == "created":
                 return None
-            rec = self._records.get(container.id) or read_json(self._record_path(container.id)) or \
-                self._adopt(container)
-            self._records[container.id] = rec
+            self.records.find(container.id) or self._adopt(container)
             return str(container.id)
 
     def _existing(self, container: Any) -> Job:
-        rec = self._records.get(container.id) or read_json(self._record_path(container.id)) or self._adopt(container)
-        self._records[container.id] = rec
+        rec = self.records.find(container.id) or self._adopt(container)
         if (container.attrs.get("State") or {}).get("Status") == "created":
             self._start(container, rec)  # its creator died between create and start
         return self._job(rec)
 
     # ------------------------------------------------------------ status
-    def get_job_status(self, job_id: str) -> JobStatus:
-        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED (see ``docker_state.to_status``)."""
-        with self._lock:
-            return self._refresh(self._record(job_id))
-
     def _refresh(self, rec: dict[str, Any]) -> JobStatus:
         if rec.get("state") in _FINISHED:
             return JobStatus(rec["state"])
@@ -286,29 +256,22 @@ class DockerSDK(PlatformBase):
         if container is None:
             rec.update(state=JobStatus.CANCELLED.value if rec.get("cancel_requested") else JobStatus.FAILURE.value,
                        message="its container was removed before it finished")
-            self._save(rec)
+            self.records.save(rec)
             return JobStatus(rec["state"])
         info = state_info(container.attrs.get("State") or {})
         status = to_status(info, bool(rec.get("cancel_requested")), _created_age_s(container.attrs))
         changed = status.value != rec.get("state") or info["container_state"] != rec.get("container_state")
         rec.update(info, state=status.value)
         if changed:
-            self._save(rec)
+            self.records.save(rec)
         return status
-
-    def get_job_info(self, job_id: str) -> dict[str, Any]:
-        """A copy of the job's record (container state, exit code, OOM flag, paths), refreshed."""
-        with self._lock:
-            rec = self._record(job_id)
-            self._refresh(rec)
-            return dict(rec)
 
     # -------------------------------------------------------------- logs
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
         """The container's stdout and stderr, or its last ``tail`` lines; None once the container is gone."""
         if tail is not None:
             tail = check_int("tail", tail, 0)
-        with self._lock:
+        with self.records.lock:
             container = self._container(str(self._record(job_id)["id"]))
         if container is None:
             return None
@@ -322,19 +285,16 @@ class DockerSDK(PlatformBase):
 
     def read_job_file(self, job_id: str, relative_path: str) -> str | None:
         """Text of a file under the job's results dir (a bind mount, so read here); None when absent."""
-        with self._lock:
+        with self.records.lock:
             results = str(self._record(job_id)["results_dir"])
         return read_text(contained_path(results, relative_path))
 
     def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
         """None unless the job failed or was cancelled; else exit code, OOM flag, error lines, a message."""
-        with self._lock:
-            rec = self._record(job_id)
-            status = self._refresh(rec)
-            if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
-                return None
-            data = dict(rec)
-        found = error_lines(self.get_job_logs(job_id, tail=500) or "")
+        ended = self._ended(job_id)
+        if ended is None:
+            return None
+        status, data, found = ended
         return {
             "job_id": str(data["id"]), "status": status.value, "container": data.get("container_name"),
             "container_state": data.get("container_state"), "exit_code": data.get("exit_code"),
@@ -345,12 +305,12 @@ class DockerSDK(PlatformBase):
     # ------------------------------------------------------------ cancel
     def cancel_job(self, job_id: str) -> bool:
         """Stop the container (SIGTERM, SIGKILL after ``cancel_grace_s``); False if it had already finished."""
-        with self._lock:
+        with self.records.lock:
             rec = self._record(job_id)
             if self._refresh(rec).is_finished():
                 return False
             rec["cancel_requested"] = True
-            self._save(rec)
+            self.records.save(rec)
             container = self._container(str(rec["id"]))
             if container is not None:
                 try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import UserInputError
+from tao_automl.platforms.records import job_key
 
 NETWORKS = ("host", "none")
 LABEL_PREFIX = "tao-automl."
@@ -20,11 +20,7 @@ _REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
 
 def container_name(job_name: str | None, fallback: str) -> str:
     """A valid, deterministic container name for a job name (sanitised slug + short hash)."""
-    if not job_name:
-        return fallback
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", job_name).strip("-._")[:48] or "job"
-    digest = hashlib.sha256(job_name.encode("utf-8")).hexdigest()[:10]
-    return f"tao-{slug}-{digest}"
+    return f"tao-{job_key(job_name)}" if job_name else fallback
 
 
 def check_network(value: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tao_automl.platforms.analysis import ERROR_PATTERN
+from tao_automl.platforms.analysis import last_error
 from tao_automl.platforms.base import JobStatus
 
 #: A container still "created" (never started) this long after creation counts as failed.
@@ -62,13 +62,5 @@ def describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: lis
         parts.append(" (the command could not be run or was not found in the image)")
     if data.get("error"):
         parts.append(f" [{data['error']}]")
-    last_error = next((ln.strip() for ln in reversed(found) if ERROR_PATTERN.search(ln)), None)
-    return "".join(parts) + (f": {last_error}" if last_error else "") + "."
-
-
-def error_lines(log: str) -> list[str]:
-    """Error-looking lines of the log followed by its last lines (no repeats)."""
-    lines = [ln.rstrip()[:500] for ln in log.splitlines() if ln.strip()]
-    found = [ln for ln in lines if ERROR_PATTERN.search(ln)][-20:]
-    found += [ln for ln in lines[-10:] if ln not in found]
-    return found
+    error = last_error(found)
+    return "".join(parts) + (f": {error}" if error else "") + "."

@@ -19,18 +19,15 @@ import contextlib
 import logging
 import os
 import re
-import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_int, check_job_name, contained_path, name_lock
-from tao_automl.platforms.docker.state import error_lines
-from tao_automl.platforms.files import read_json, read_text, write_json_atomic
+from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
+from tao_automl.platforms.common import check_int, check_job_name, contained_path
+from tao_automl.platforms.files import read_text
 from tao_automl.platforms.kubernetes.api import KubeApi
 from tao_automl.platforms.kubernetes.manifest import (
     CONTAINER,
@@ -41,6 +38,7 @@ from tao_automl.platforms.kubernetes.manifest import (
     service_manifest,
 )
 from tao_automl.platforms.kubernetes.state import describe, failed_pod, pod_info, to_status
+from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +50,7 @@ _TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
 _SAVED_LOG_LINES = 10000
 
 
-def default_state_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "tao-automl" / "kubernetes"
-
-
-class KubernetesSDK(PlatformBase):
+class KubernetesSDK(RecordedPlatform):
     """Runs jobs as Kubernetes Jobs; see the module docstring."""
 
     job_kwargs = frozenset({"job_name", "memory", "mounts", "num_nodes", "cpu", "image_pull_policy", "master_port",
@@ -104,7 +97,7 @@ class KubernetesSDK(PlatformBase):
                 raise UserInputError(f"{key} must be a number > 0, got {value!r}")
         self.namespace = namespace
         self.image = image
-        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
+        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("kubernetes")
         self.propagation_policy = propagation_policy
         self.pull_grace_s = float(pull_grace_s)
         self.timeout_s = float(timeout_s)
@@ -129,8 +122,7 @@ class KubernetesSDK(PlatformBase):
             "state_dir": str(self.state_dir), **{k: v for k, v in self.defaults.items()},
             "propagation_policy": propagation_policy, "pull_grace_s": self.pull_grace_s, "timeout_s": self.timeout_s,
         }
-        self._lock = threading.RLock()
-        self._records: dict[str, dict[str, Any]] = {}
+        self.records = JobRecords(self.state_dir, namespace, valid_id=lambda job_id: bool(_NAME.match(job_id)))
 
     def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
         """The API server answers and the namespace exists; images are pulled by each node's kubelet, so the
@@ -162,16 +154,8 @@ class KubernetesSDK(PlatformBase):
         return list(data.get("items") or [])
 
     # --------------------------------------------------------------- records
-    def _record_path(self, name: str) -> Path:
-        return self.state_dir / "jobs" / self.namespace / f"{name}.json"
-
     def _log_path(self, name: str) -> Path:
         return self.state_dir / "logs" / self.namespace / f"{name}.log"
-
-    def _save(self, rec: dict[str, Any]) -> None:
-        rec["updated_at"] = time.time()
-        self._records[str(rec["id"])] = rec
-        write_json_atomic(self._record_path(str(rec["id"])), rec)
 
     def _adopt(self, job: Mapping[str, Any]) -> dict[str, Any]:
         """A record for a Job this state dir does not know yet (submitted from another machine)."""
@@ -181,29 +165,22 @@ class KubernetesSDK(PlatformBase):
                "name": notes.get(f"{LABEL_PREFIX}job-name"), "results_dir": notes.get(f"{LABEL_PREFIX}results-dir", ""),
                "num_nodes": int(notes.get(f"{LABEL_PREFIX}num-nodes", "1") or 1), "state": JobStatus.PENDING.value,
                "submitted_at": time.time(), "cancel_requested": False, "adopted": True}
-        self._save(rec)
+        self.records.save(rec)
         return rec
 
     def _record(self, job_id: str) -> dict[str, Any]:
         job_id = str(job_id).strip()
-        rec = self._records.get(job_id)
+        rec = self.records.find(job_id)
         if rec is None and _NAME.match(job_id):
-            rec = read_json(self._record_path(job_id))
-            if rec is None:
-                job = self._read_job(job_id)
-                rec = self._adopt(job) if job is not None else None
+            job = self._read_job(job_id)
+            rec = self._adopt(job) if job is not None else None
         if rec is None:
             raise UnknownJobError(f"unknown kubernetes job id {job_id!r}: namespace {self.namespace!r} has no such "
                                   f"Job and there is no record of it under {self.state_dir / 'jobs'}")
-        self._records[job_id] = rec
         return rec
 
     def _job(self, rec: Mapping[str, Any]) -> Job:
         return Job(id=str(rec["id"]), results_dir=str(rec["results_dir"]), name=rec.get("name"))
-
-    def _name_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
-        """Serialise submissions of one job name across threads and processes on this machine."""
-        return name_lock(self.state_dir / "names" / self.namespace, name, self._lock)
 
     # ---------------------------------------------------------------- create
     def submit(self, request: JobRequest) -> Job:
@@ -217,18 +194,17 @@ class KubernetesSDK(PlatformBase):
         if not image:
             raise UserInputError("image: the kubernetes platform needs a container image; set the skill's "
                                  "container_image, pass image=..., or give KubernetesSDK(image=...) a default")
-        name = k8s_name(job_name, f"tao-job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
+        name = k8s_name(job_name, new_job_key("tao-job"))
         results = (outputs or {}).get("results_dir")
         results_dir = str(Path(str(results)).expanduser().resolve()) if results else \
             str((self.state_dir / "results" / name).resolve())
         manifest = job_manifest(name=name, image=image, command=command, gpu_count=gpu_count, env_vars=env_vars,
                                 results_dir=results_dir, job_name=job_name, kwargs=kwargs, defaults=self.defaults)
-        with self._name_lock(name):
+        with self.records.name_lock(name):
             if job_name:
-                found = read_json(self._record_path(name))
+                found = self.records.find(name)
                 if found is not None:
                     logger.info("kubernetes job %s (%s) already submitted; not creating it again", name, job_name)
-                    self._records[name] = found
                     if found.get("state") not in _FINISHED:  # its creator may have died before the Service
                         self._ensure_service(found, manifest)
                     return self._job(found)
@@ -243,7 +219,7 @@ class KubernetesSDK(PlatformBase):
                    "num_nodes": manifest["spec"]["completions"], "memory": kwargs.get("memory") or
                    self.defaults.get("memory"), "state": JobStatus.PENDING.value, "submitted_at": time.time(),
                    "cancel_requested": False}
-            self._save(rec)
+            self.records.save(rec)
             self._ensure_service(rec, manifest)
             logger.info("kubernetes job %s/%s created (image %s, %d node(s))", self.namespace, name, image,
                         rec["num_nodes"])
@@ -252,10 +228,8 @@ class KubernetesSDK(PlatformBase):
     def find_job(self, job_name: str) -> str | None:
         """The name (= id) of the Job submitted under ``job_name`` (its record, else the API), or None."""
         name = k8s_name(check_job_name(job_name), "")
-        with self._name_lock(name):
-            found = read_json(self._record_path(name))
-            if found is not None:
-                self._records[name] = found
+        with self.records.name_lock(name):
+            if self.records.find(name) is not None:
                 return name
             job = self._read_job(name)
             return None if job is None else str(self._adopt(job)["id"])
@@ -286,25 +260,20 @@ class KubernetesSDK(PlatformBase):
         return rec
 
     # ---------------------------------------------------------------- status
-    def get_job_status(self, job_id: str) -> JobStatus:
-        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED (see ``kubernetes_state.to_status``)."""
-        with self._lock:
-            return self._refresh(self._record(job_id))
-
     def _refresh(self, rec: dict[str, Any]) -> JobStatus:
         if rec.get("state") in _FINISHED:
             return JobStatus(rec["state"])
         name = str(rec["id"])
         if rec.get("cancel_requested"):
             rec["state"] = JobStatus.CANCELLED.value
-            self._save(rec)
+            self.records.save(rec)
             return JobStatus.CANCELLED
         job = self._read_job(name)
         if job is None:
             rec.update(state=JobStatus.FAILURE.value,
                        message="its Job was deleted (by hand, or by ttl_seconds_after_finished while nobody "
                                "polled) before it was seen to finish")
-            self._save(rec)
+            self.records.save(rec)
             return JobStatus.FAILURE
         pods = [pod_info(p) for p in self._pods(name)]
         status, message = to_status(job, pods, time.time() - float(rec.get("submitted_at") or 0), self.pull_grace_s)
@@ -313,7 +282,7 @@ class KubernetesSDK(PlatformBase):
         if status.is_finished():
             self._finish(rec, job, pods, message)
         if changed or status.is_finished():
-            self._save(rec)
+            self.records.save(rec)
         return status
 
     def _finish(self, rec: dict[str, Any], job: Mapping[str, Any], pods: list[dict[str, Any]],
@@ -335,20 +304,13 @@ class KubernetesSDK(PlatformBase):
             # failed from a stuck pod (image never pulls ...): the Job would wait forever; free its slot
             self._delete(str(rec["id"]), "Background")
 
-    def get_job_info(self, job_id: str) -> dict[str, Any]:
-        """A copy of the job's record (pods, exit code, reason, node, paths), refreshed."""
-        with self._lock:
-            rec = self._record(job_id)
-            self._refresh(rec)
-            return dict(rec)
-
     # ------------------------------------------------------------------ logs
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
         """The pods' stdout and stderr (one section per pod when there are several), or the last ``tail``
         lines; the copy kept at the end once the pods are gone; None before any exists."""
         if tail is not None:
             tail = check_int("tail", tail, 0)
-        with self._lock:
+        with self.records.lock:
             name = str(self._record(job_id)["id"])
         text = self._live_logs(name, tail)
         if text is None:
@@ -394,7 +356,7 @@ class KubernetesSDK(PlatformBase):
 
     def read_job_file(self, job_id: str, relative_path: str) -> str | None:
         """Text of a file under the job's results dir (a hostPath on shared storage, so read here)."""
-        with self._lock:
+        with self.records.lock:
             results = str(self._record(job_id)["results_dir"])
         return read_text(contained_path(results, relative_path))
 
@@ -402,13 +364,10 @@ class KubernetesSDK(PlatformBase):
     def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
         """None unless the job failed or was cancelled; else exit code, reason (OOMKilled, ImagePullBackOff,
         DeadlineExceeded ...), pod, node, warning events, error lines and a one-sentence message."""
-        with self._lock:
-            rec = self._record(job_id)
-            status = self._refresh(rec)
-            if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
-                return None
-            data = dict(rec)
-        found = error_lines(self.get_job_logs(job_id, tail=500) or "")
+        ended = self._ended(job_id)
+        if ended is None:
+            return None
+        status, data, found = ended
         return {
             "job_id": str(data["id"]), "status": status.value, "namespace": self.namespace,
             "exit_code": data.get("exit_code"), "signal": data.get("signal"), "reason": data.get("reason"),
@@ -440,13 +399,13 @@ class KubernetesSDK(PlatformBase):
 
     def cancel_job(self, job_id: str) -> bool:
         """Delete the Job (and, by ``propagation_policy``, its pods); False if it had already finished."""
-        with self._lock:
+        with self.records.lock:
             rec = self._record(job_id)
             if self._refresh(rec).is_finished():
                 return False
             self._keep_logs(str(rec["id"]))  # what it printed, before the pods go
             rec["cancel_requested"] = True
-            self._save(rec)
+            self.records.save(rec)
             self._delete(str(rec["id"]), self.propagation_policy)
             self._refresh(rec)
         logger.info("kubernetes job %s/%s cancelled", self.namespace, rec["id"])

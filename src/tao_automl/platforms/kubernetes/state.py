@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tao_automl.platforms.analysis import ERROR_PATTERN
+from tao_automl.platforms.analysis import last_error
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.kubernetes.manifest import CONTAINER, INDEX_ANNOTATION
 
@@ -100,8 +100,8 @@ def describe(name: str, status: JobStatus, data: Mapping[str, Any], found: Seque
         return f"Kubernetes job {name} was killed by the out-of-memory killer{limit}: give it more memory."
     where = f" in pod {data['pod']}" if data.get("pod") else ""
     where += f" on node {data['node']}" if data.get("node") else ""
-    last_error = next((ln.strip() for ln in reversed(found) if ERROR_PATTERN.search(ln)), None)
-    tail = f": {last_error}" if last_error else ""
+    error = last_error(list(found))
+    tail = f": {error}" if error else ""
     code = data.get("exit_code")
     if code not in (None, 0):
         extra = " (SIGKILL: out of memory or killed by hand)" if code == 137 else \

@@ -33,7 +33,7 @@ from leptonai.api.v2.types.job import LeptonJob, LeptonJobQueryMode, LeptonJobUs
 from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.analysis import ERROR_PATTERN
+from tao_automl.platforms.analysis import SCAN_LINES, failure_from_log, last_error
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, command_text
 from tao_automl.platforms.lepton.state import (
@@ -297,11 +297,9 @@ class LeptonSDK(PlatformBase):
         status = self._status(job)
         if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
             return None
-        raw = self._log_lines(job_id, 300)
+        raw = self._log_lines(job_id, SCAN_LINES)
         code = exit_code(raw)
-        lines = [ln.rstrip()[:500] for ln in without_markers(raw) if ln.strip()]
-        found = [ln for ln in lines if ERROR_PATTERN.search(ln)][-20:]
-        found += [ln for ln in lines[-10:] if ln not in found]
+        found = failure_from_log("\n".join(without_markers(raw)))
         state = job.status.state.value if job.status and job.status.state else None
         return {"job_id": str(job_id), "status": status.value, "lepton_state": state, "exit_code": code,
                 "failed_replicas": job.status.failed if job.status else None, "error_lines": found,
@@ -323,5 +321,5 @@ def _describe(job_id: str, status: JobStatus, state: str | None, code: int | Non
     if status is JobStatus.CANCELLED:
         return f"Lepton job {job_id} was stopped ({state})."
     detail = f" with exit code {code}" if code is not None else " (no exit code in its logs)"
-    last_error = next((ln.strip() for ln in reversed(found) if ERROR_PATTERN.search(ln)), None)
-    return f"Lepton job {job_id} {state or 'failed'}{detail}" + (f": {last_error}" if last_error else "") + "."
+    error = last_error(found)
+    return f"Lepton job {job_id} {state or 'failed'}{detail}" + (f": {error}" if error else "") + "."

@@ -13,7 +13,6 @@ process group stopped, so nothing runs on untracked.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -22,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ from tao_automl.platforms.files import read_json, read_text, tail_lines, write_j
 from tao_automl.platforms.local import process as proc
 from tao_automl.platforms.local.gpus import GpuAllocator, detect_gpus
 from tao_automl.platforms.local.wrapper import EXIT_FILE, MARKER_ENV, PID_FILE, read_exit, read_pid, wrapper_argv
+from tao_automl.platforms.records import job_key, new_job_key
 from tao_automl.util.crash import crash_point
 
 logger = logging.getLogger(__name__)
@@ -77,15 +76,8 @@ def default_jobs_dir(state_file: Path | None) -> Path:
     return Path(cache) / "tao-automl" / "local-jobs"
 
 
-def job_id_for_name(name: str) -> str:
-    """A deterministic, filesystem-safe job id for a job name: sanitised name plus a short hash."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-._")[:48] or "job"
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
-    return f"{slug}-{digest}"
-
-
-def _new_job_id() -> str:
-    return f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+#: The job id of a job name (kept under this name for callers of the local platform).
+job_id_for_name = job_key
 
 
 def _wrapper_args(command: str | Sequence[str]) -> tuple[str, list[str]]:
@@ -210,7 +202,7 @@ class LocalSDK(PlatformBase):
         cwd = _working_dir(kwargs.get("working_dir"))
         self._image_notice(image)
         with self._lock:
-            job_id = job_id_for_name(name) if name else _new_job_id()
+            job_id = job_id_for_name(name) if name else new_job_key()
             existing = self._find_named(job_id, name) if name else None
             if existing is not None and not self._never_started(existing):
                 return self._job(existing)

@@ -9,16 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tao_automl.errors import UserInputError
+from tao_automl.platforms.common import check_int, command_text
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
 _SAFE_VALUE = re.compile(r"^[^\s#\n]+$")
-
-
-def _int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _word(name: str, value: object) -> str | None:
@@ -34,7 +29,7 @@ def time_limit(value: object) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(_int("time_limit", value, 1))
+        return str(check_int("time_limit", value, 1))
     if isinstance(value, str) and _TIME.match(value.strip()):
         return value.strip()
     raise UserInputError(
@@ -71,13 +66,13 @@ class JobOptions:
             partition=_word("partition", pick("partition")),
             account=_word("account", pick("account")),
             time_limit=time_limit(pick("time_limit")),
-            num_nodes=_int("num_nodes", pick("num_nodes", 1), 1),
-            ntasks_per_node=_int("ntasks_per_node", pick("ntasks_per_node", 1), 1),
-            gpu_count=_int("gpu_count", gpu_count, 0),
-            cpus_per_task=None if cpus is None else _int("cpus_per_task", cpus, 1),
+            num_nodes=check_int("num_nodes", pick("num_nodes", 1), 1),
+            ntasks_per_node=check_int("ntasks_per_node", pick("ntasks_per_node", 1), 1),
+            gpu_count=check_int("gpu_count", gpu_count, 0),
+            cpus_per_task=None if cpus is None else check_int("cpus_per_task", cpus, 1),
             mem=_word("mem", pick("mem")),
             container_mounts=_word("container_mounts", pick("container_mounts")),
-            master_port=None if port is None else _int("master_port", port, 1),
+            master_port=None if port is None else check_int("master_port", port, 1),
         )
 
     @property
@@ -107,18 +102,6 @@ def export_lines(env_vars: Mapping[str, Any] | None) -> list[str]:
                                  "(letters, digits and '_', not starting with a digit)")
         lines.append(f"export {key}={shlex.quote(str(value))}")
     return lines
-
-
-def command_text(command: str | Sequence[str]) -> str:
-    """A shell command line for ``command`` (a string is used as is, a sequence is quoted)."""
-    if isinstance(command, str):
-        if not command.strip():
-            raise UserInputError("command must not be empty")
-        return command
-    argv = list(command)
-    if not argv or not all(isinstance(a, str) for a in argv):
-        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}")
-    return shlex.join(argv)
 
 
 _RENDEZVOUS = """\

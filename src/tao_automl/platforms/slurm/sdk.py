@@ -16,23 +16,19 @@ enroot); without a configured runtime images are ignored with a notice (jobs use
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import posixpath
-import threading
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.analysis import ERROR_PATTERN
-from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_job_name, contained_path, name_lock
-from tao_automl.platforms.files import read_json, write_json_atomic
-from tao_automl.platforms.local.sdk import job_id_for_name
+from tao_automl.platforms.analysis import last_error
+from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
+from tao_automl.platforms.common import check_job_name, contained_path
+from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, job_key, new_job_key
 from tao_automl.platforms.slurm.script import JobOptions, batch_script
 from tao_automl.platforms.slurm.shell import Shell
 from tao_automl.platforms.slurm.state import (
@@ -55,12 +51,7 @@ _CONTROLLER_LAG_S = 30.0
 _CANCEL_WAIT_S = 10.0
 
 
-def default_state_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "tao-automl" / "slurm"
-
-
-class SlurmSDK(PlatformBase):
+class SlurmSDK(RecordedPlatform):
     """Submits jobs to Slurm through its CLI; see the module docstring for the layout."""
 
     job_kwargs = frozenset({"job_name", "working_dir", "partition", "account", "time_limit", "num_nodes",
@@ -98,7 +89,7 @@ class SlurmSDK(PlatformBase):
         self.shell = Shell(hostname=hostname, user=user, port=ssh_port, key_path=ssh_key_path,
                            known_hosts=known_hosts, strict_host_key_checking=strict_host_key_checking,
                            timeout_s=command_timeout_s)
-        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
+        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("slurm")
         self._jobs_dir = jobs_dir or (None if self.shell.remote else str(self.state_dir / "jobdirs"))
         self.use_pyxis = bool(use_pyxis)
         self.defaults: dict[str, Any] = {"partition": partition, "account": account, "time_limit": time_limit,
@@ -112,8 +103,7 @@ class SlurmSDK(PlatformBase):
             "time_limit": time_limit, "use_pyxis": self.use_pyxis, "container_mounts": container_mounts,
             "command_timeout_s": command_timeout_s,
         }
-        self._lock = threading.RLock()
-        self._records: dict[str, dict[str, Any]] = {}
+        self.records = JobRecords(self.state_dir, valid_id=str.isdigit)
         self._image_notice_done = False
         self._sacct_args: list[str] | None = None
 
@@ -125,16 +115,6 @@ class SlurmSDK(PlatformBase):
             home = self.shell.run(["sh", "-c", 'echo "$HOME"']).stdout.strip()
             self._jobs_dir = posixpath.join(home or "/tmp", ".tao-automl", "slurm-jobs")
         return self._jobs_dir
-
-    def _record_path(self, job_id: str) -> Path:
-        return self.state_dir / "jobs" / f"{job_id}.json"
-
-    def _name_path(self, key: str) -> Path:
-        return self.state_dir / "names" / f"{key}.json"
-
-    def _name_lock(self, key: str) -> contextlib.AbstractContextManager[None]:
-        """Serialise submissions of one job name across threads and processes."""
-        return name_lock(self.state_dir / "names", key, self._lock)
 
     # -------------------------------------------------------- preflight
     def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
@@ -185,10 +165,10 @@ class SlurmSDK(PlatformBase):
         kwargs = request.options
         name = request.name
         opts = JobOptions.build(gpu_count, kwargs, self.defaults)
-        key = job_id_for_name(name) if name else f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        key = job_key(name) if name else new_job_key()
         slurm_name = name or key
         self._image_notice(image)
-        with self._name_lock(key):
+        with self.records.name_lock(key):
             existing = self._existing(key, slurm_name) if name else None
             if existing is not None:
                 logger.info("slurm job %s (%s) already exists; not submitting it again", existing["id"], name)
@@ -210,26 +190,25 @@ class SlurmSDK(PlatformBase):
                    "results_dir": results_dir, "script_path": script_path, "state": JobStatus.PENDING.value,
                    "submitted_at": time.time(), "tasks": opts.tasks, "host": self.shell.target
                    if self.shell.remote else None}
-            self._save(rec)
-            write_json_atomic(self._name_path(key), {"name": slurm_name, "id": job_id})
+            self.records.save(rec)
+            self.records.remember_name(key, slurm_name, job_id)
             logger.info("slurm job %s (%s) submitted", job_id, slurm_name)
             return self._job(rec)
 
     def find_job(self, job_name: str) -> str | None:
         """The id of the Slurm job submitted under ``job_name`` (name index, else ``squeue``), or None."""
         name = str(check_job_name(job_name, single_line=True))
-        key = job_id_for_name(name)
-        with self._name_lock(key):
+        key = job_key(name)
+        with self.records.name_lock(key):
             rec = self._existing(key, name)
         return None if rec is None else str(rec["id"])
 
     def _existing(self, key: str, name: str) -> dict[str, Any] | None:
         """The job already submitted under ``name``: from the name index, else from ``squeue``."""
-        index = read_json(self._name_path(key))
-        if index and index.get("name") == name and index.get("id"):
-            rec = self._find(str(index["id"]))
-            if rec is not None:
-                return rec
+        known = self.records.named(key, name)
+        rec = self.records.find(known) if known else None
+        if rec is not None:
+            return rec
         out = self.shell.run(["squeue", "--me", "-h", "-t", "all", "--name", name, "-o", "%i|%j"]).stdout
         ids = [line.split("|", 1)[0] for line in out.splitlines() if line.split("|", 1)[-1] == name]
         if not ids:
@@ -241,8 +220,8 @@ class SlurmSDK(PlatformBase):
         rec = {"id": job_id, "name": name, "key": key, "job_dir": job_dir, "log_path": log_path,
                "results_dir": posixpath.join(job_dir, "results"), "state": JobStatus.PENDING.value,
                "submitted_at": time.time(), "adopted": True}
-        self._save(rec)
-        write_json_atomic(self._name_path(key), {"name": name, "id": job_id})
+        self.records.save(rec)
+        self.records.remember_name(key, name, job_id)
         return rec
 
     def _image_notice(self, image: str | None) -> None:
@@ -256,22 +235,9 @@ class SlurmSDK(PlatformBase):
     def _job(self, rec: Mapping[str, Any]) -> Job:
         return Job(id=str(rec["id"]), results_dir=str(rec["results_dir"]), name=rec.get("name"))
 
-    def _save(self, rec: dict[str, Any]) -> None:
-        rec["updated_at"] = time.time()
-        self._records[str(rec["id"])] = rec
-        write_json_atomic(self._record_path(str(rec["id"])), rec)
-
-    def _find(self, job_id: str) -> dict[str, Any] | None:
-        rec = self._records.get(job_id)
-        if rec is None and job_id.isdigit():
-            rec = read_json(self._record_path(job_id))
-            if rec is not None:
-                self._records[job_id] = rec
-        return rec
-
     def _record(self, job_id: str) -> dict[str, Any]:
         job_id = str(job_id).strip()
-        rec = self._find(job_id)
+        rec = self.records.find(job_id)
         if rec is not None:
             return rec
         if job_id.isdigit():
@@ -282,7 +248,7 @@ class SlurmSDK(PlatformBase):
                 rec = {"id": job_id, "name": fields.get("JobName"), "key": None, "job_dir": job_dir,
                        "log_path": log_path, "results_dir": posixpath.join(job_dir, "results"),
                        "state": JobStatus.PENDING.value, "submitted_at": time.time(), "adopted": True}
-                self._save(rec)
+                self.records.save(rec)
                 return rec
         raise UnknownJobError(f"unknown slurm job id {job_id!r}: Slurm does not know it and it has no record "
                               f"under {self.state_dir / 'jobs'}")
@@ -309,11 +275,6 @@ class SlurmSDK(PlatformBase):
                 return parse_sacct(result.stdout, job_id)
         return None
 
-    def get_job_status(self, job_id: str) -> JobStatus:
-        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED (Slurm states mapped; the final one persisted)."""
-        with self._lock:
-            return self._refresh(self._record(job_id))
-
     def _refresh(self, rec: dict[str, Any]) -> JobStatus:
         if rec.get("state") in _FINISHED:
             return JobStatus(rec["state"])
@@ -326,7 +287,7 @@ class SlurmSDK(PlatformBase):
                 return JobStatus(rec.get("state") or JobStatus.PENDING.value)
             rec.update(state=JobStatus.FAILURE.value, slurm_state="UNKNOWN",
                        message="Slurm no longer knows this job and keeps no accounting record of it")
-            self._save(rec)
+            self.records.save(rec)
             return JobStatus.FAILURE
         info = job_info(fields)
         status = to_status(info["slurm_state"])
@@ -334,28 +295,21 @@ class SlurmSDK(PlatformBase):
         rec.update({k: v for k, v in info.items() if v is not None or k in ("exit_code", "signal")})
         rec["state"] = status.value
         if changed:
-            self._save(rec)
+            self.records.save(rec)
         return status
-
-    def get_job_info(self, job_id: str) -> dict[str, Any]:
-        """A copy of the job's record (Slurm state, exit code, reason, node, paths), refreshed."""
-        with self._lock:
-            rec = self._record(job_id)
-            self._refresh(rec)
-            return dict(rec)
 
     # ------------------------------------------------------------- logs
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
         """The job's output file (stdout and stderr), or its last ``tail`` lines; None before it exists."""
         if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
             raise UserInputError(f"tail must be an integer >= 0, got {tail!r}")
-        with self._lock:
+        with self.records.lock:
             path = str(self._record(job_id).get("log_path") or "")
         return self.shell.read_text(path, tail) if path else None
 
     def read_job_file(self, job_id: str, relative_path: str) -> str | None:
         """Text of a file under the job's results dir (read over ssh when remote); None when absent."""
-        with self._lock:
+        with self.records.lock:
             results = posixpath.normpath(str(self._record(job_id)["results_dir"]))
         target = posixpath.normpath(posixpath.join(results, relative_path))
         if target != results and not target.startswith(results.rstrip("/") + "/"):
@@ -366,16 +320,10 @@ class SlurmSDK(PlatformBase):
 
     def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
         """None unless the job failed or was cancelled; else state, exit code, reason, node, error lines."""
-        with self._lock:
-            rec = self._record(job_id)
-            status = self._refresh(rec)
-            if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
-                return None
-            data = dict(rec)
-        log = self.get_job_logs(job_id, tail=300) or ""
-        lines = [ln.rstrip()[:500] for ln in log.splitlines() if ln.strip()]
-        found = [ln for ln in lines if ERROR_PATTERN.search(ln)][-20:]
-        found += [ln for ln in lines[-10:] if ln not in found]
+        ended = self._ended(job_id)
+        if ended is None:
+            return None
+        status, data, found = ended
         return {
             "job_id": str(job_id), "status": status.value, "slurm_state": data.get("slurm_state"),
             "exit_code": data.get("exit_code"), "signal": data.get("signal"), "reason": data.get("reason"),
@@ -386,18 +334,19 @@ class SlurmSDK(PlatformBase):
     # ----------------------------------------------------------- cancel
     def cancel_job(self, job_id: str) -> bool:
         """``scancel`` the job and wait briefly for Slurm to report it; False if it had already finished."""
-        with self._lock:
+        with self.records.lock:
             rec = self._record(job_id)
             if self._refresh(rec).is_finished():
                 return False
             rec["cancel_requested"] = True
-            self._save(rec)
+            self.records.save(rec)
             self.shell.run(["scancel", str(rec["id"])])
             deadline = time.monotonic() + _CANCEL_WAIT_S
             while not self._refresh(rec).is_finished() and time.monotonic() < deadline:
                 time.sleep(0.2)
         logger.info("slurm job %s cancelled", job_id)
         return True
+
 
 def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: list[str]) -> str:
     """One sentence on why the job did not succeed."""
@@ -416,5 +365,5 @@ def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: li
         parts.append(f" with exit code {data['exit_code']}")
     if data.get("reason"):
         parts.append(f" [{data['reason']}]")
-    last_error = next((ln.strip() for ln in reversed(found) if ERROR_PATTERN.search(ln)), None)
-    return "".join(parts) + (f": {last_error}" if last_error else "") + "."
+    error = last_error(found)
+    return "".join(parts) + (f": {error}" if error else "") + "."
