@@ -89,7 +89,8 @@ def test_resuming_a_folder_whose_setup_was_interrupted_is_a_clear_error(
     assert "setup was interrupted" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("point", ["rec_created:2", "job_created:2", "metric_read:1"])
+@pytest.mark.parametrize("point", ["rec_created:2", "job_created:2", "metric_read:1", "local_job_prepared:2",
+                                   "local_job_spawned:2"])
 def test_a_crash_at_an_exact_step_is_resumed_without_loss_or_duplicate(tmp_path: Path, point: str) -> None:
     skill = write_skill(tmp_path / "bank", trainer=LEDGER_TRAINER)
     ws = tmp_path / "ws"
