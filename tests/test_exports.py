@@ -205,3 +205,22 @@ def test_export_needs_a_target_and_a_run(tmp_path: Path) -> None:
     assert nothing.returncode == 2 and "--best" in nothing.stderr
     no_run = _cli("export", str(tmp_path), "--best", "-o", str(tmp_path / "b.yaml"))
     assert no_run.returncode == 2 and "holds no run" in no_run.stderr
+
+
+def test_a_credential_in_the_spec_stays_out_of_state_but_reaches_the_exported_spec(toy_skill: Path,
+                                                                                   tmp_path: Path) -> None:
+    secret = "s3cret-value-for-the-job"
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.2},
+        spec_overrides={"train.encryption_key": secret}, workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = Path(result["run_dir"])
+    rec = result["recommendations"][0]
+    assert rec["specs"]["train"]["encryption_key"] == "<redacted>"  # shown, but not the value
+    for path in run_dir.glob("state.db*"):
+        assert secret.encode() not in path.read_bytes()
+    assert secret in Path(rec["spec_path"]).read_text()  # the job got it
+    done = _cli("export", str(run_dir), "--best", "-o", str(tmp_path / "b.yaml"), "--results-dir",
+                str(tmp_path / "again"))
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load((tmp_path / "b.yaml").read_text())["train"]["encryption_key"] == secret

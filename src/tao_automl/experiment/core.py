@@ -239,7 +239,8 @@ class Experiment:
         now = self.store.set_rendered(rec_id, specs, spec_path, budget)
         row = self._open.get(rec_id)
         if row is not None:
-            self._open[rec_id] = replace(row, specs=dict(specs), spec_path=spec_path, budget=budget, updated_at=now)
+            self._open[rec_id] = replace(row, specs=self.store.redactor.redact(dict(specs)), spec_path=spec_path,
+                                          budget=budget, updated_at=now)
 
     def set_status(self, rec_id: int, status: str) -> None:
         """Persist a running rec's new (non-final) job state, then update it in memory."""

@@ -234,7 +234,7 @@ class RunStore:
         now = time.time()
         with self._tx() as conn:
             conn.execute("UPDATE recs SET specs=?, spec_path=?, budget=?, updated_at=? WHERE rec_id=?",
-                         (json.dumps(dict(specs)), spec_path, budget, now, rec_id))
+                         (self._dump(dict(specs)), spec_path, budget, now, rec_id))
             self._event(conn, "spec_rendered", rec_id, {"spec_path": spec_path, "budget": budget})
         return now
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tao_automl.bank.skill import load_skill
 from tao_automl.errors import SkillError, SweepFailedError, UserInputError
@@ -24,6 +27,15 @@ def _skill(data: RunData) -> Any:
         return load_skill(args["skill_dir"], args.get("action", "train"))
     except SkillError:
         return None
+
+
+def _file_spec(path: Path | None, config_format: str) -> dict[str, Any] | None:
+    """The spec file the job read, parsed (YAML or JSON); None when there is none or it is TOML."""
+    if path is None or not path.is_file() or config_format not in ("yaml", "json"):
+        return None
+    text = path.read_text()
+    loaded = json.loads(text) if config_format == "json" else yaml.safe_load(text)
+    return dict(loaded) if isinstance(loaded, dict) else None
 
 
 def export_best(data: RunData, out: str | Path, results_dir: str | None = None) -> dict[str, Any]:
@@ -52,7 +64,9 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
         target.write_bytes(spec_path.read_bytes())  # byte for byte what the job read
         source = str(spec_path)
     else:
-        spec = copy.deepcopy(rec.specs)  # the rendered spec, as persisted before the job was submitted
+        spec = _file_spec(spec_path, config_format)
+        if spec is None:  # no readable file: the rendered spec as persisted (credentials redacted)
+            spec = copy.deepcopy(rec.specs)
         if results_dir is not None:
             if skill is None:
                 raise UserInputError(f"--results-dir needs the run's skill to know its output keys, but "
@@ -65,6 +79,6 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
                 set_path(spec, key, value)
                 changed.append(key)
         write_spec(spec, target, config_format)
-        source = "state.db"
+        source = str(spec_path) if spec_path is not None and spec_path.is_file() else "state.db"
     return {"rec_id": rec.rec_id, "metric_value": rec.metric_value, "budget": rec.budget_reached,
             "path": str(target), "source": source, "results_dir_keys": changed}
