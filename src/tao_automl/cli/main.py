@@ -217,6 +217,12 @@ def _results_handler(name: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def _report_handler(args: argparse.Namespace) -> int:
+    from tao_automl.cli.report_command import cmd_report
+
+    return cmd_report(args)
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "start a sweep from a YAML config (--dry-run: show the first recs, launch nothing)"),
     "resume": (cmd_resume, "continue a run from its folder (re-attaches to running jobs)"),
@@ -227,6 +233,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "export": (_results_handler("cmd_export"), results_commands.COMMAND_HELP["export"]),
     "runs": (_results_handler("cmd_runs"), results_commands.COMMAND_HELP["runs"]),
     "logs": (_results_handler("cmd_logs"), results_commands.COMMAND_HELP["logs"]),
+    "report": (_report_handler, "write a self-contained HTML report of a run (--format png: the convergence plot)"),
     "preflight": (_bank_handler("cmd_preflight"), "check a run config without starting anything"),
     "models": (_bank_handler("cmd_models"), "list a bank's models that can (or cannot yet) run AutoML"),
     "platforms": (_bank_handler("cmd_platforms"), "show platform skills and whether their credentials are set"),
@@ -235,6 +242,11 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
 
 
 def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    if name == "report":  # its own --format (html/png/json)
+        from tao_automl.cli.report_command import add_arguments
+
+        add_arguments(p)
+        return
     if name in results_commands.COMMAND_HELP:
         results_commands.add_arguments(name, p)
     if name in ("run", "preflight"):

@@ -1,0 +1,45 @@
+"""``tao-automl report RUN_DIR [-o FILE] [--format html|png]``: the HTML report or one convergence PNG."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tao_automl.errors import UserInputError
+
+HELP = "write a self-contained HTML report of a run (--format png: one convergence plot)"
+FORMATS = ("html", "png", "json")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="run folder (or a workspace: its newest run)")
+    p.add_argument("-o", "--output", default=None,
+                   help="file to write (default RUN_DIR/report.html, or RUN_DIR/convergence.png)")
+    p.add_argument("--format", choices=FORMATS, default="html",
+                   help="html (default): the full report; png: the convergence plot; json: html, and print JSON")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (the report is still HTML)")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tao_automl.report.data import load_run
+
+    data = load_run(args.run_dir)
+    png = args.format == "png"
+    out = Path(args.output) if args.output else data.run_dir / ("convergence.png" if png else "report.html")
+    if png:
+        from tao_automl.report.png import write_convergence_png
+
+        if not write_convergence_png(data, out):
+            raise UserInputError(f"{data.run_dir.name}: no finished rec has a metric yet; nothing to plot",
+                                 field="run_dir", value=str(data.run_dir), hint="wait for a rec to finish")
+    else:
+        from tao_automl.report.html import write_html_report
+
+        write_html_report(data, out)
+    if args.json or args.format == "json":
+        print(json.dumps({"report": str(out), "format": "png" if png else "html", "run_dir": str(data.run_dir),
+                          "recs": len(data.recs)}))
+    else:
+        print(out)
+    return 0

@@ -1,0 +1,228 @@
+"""``tao-automl report``: one self-contained HTML file (Plotly, its JavaScript inlined; opens with no network).
+
+Sections: summary, ranked table (one row per rec), best so far against rec number and against wall time,
+parallel coordinates of params vs metric, parameter importance (random-forest permutation importance,
+see :mod:`tao_automl.report.importance`), learning curves per rec for runs with epoch metrics (stopped and
+promoted recs marked), failures with their reasons (uncut), and the run's settings.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from tao_automl.report import require
+from tao_automl.report.data import RunData
+from tao_automl.report.importance import MIN_RECS, importance_points, param_importance
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#1f2933}
+h1{font-size:1.5em;margin-bottom:4px} h2{font-size:1.15em;margin-top:32px;border-bottom:1px solid #d9e2ec}
+table{border-collapse:collapse;font-size:13px;width:100%} th,td{border:1px solid #d9e2ec;padding:3px 6px;
+text-align:left;vertical-align:top} th{background:#f0f4f8} tr.best td{background:#e3f8e3}
+td.num{text-align:right;font-variant-numeric:tabular-nums} pre{white-space:pre-wrap;margin:0;font-size:12px}
+.muted{color:#627d98} .plot{min-height:380px} .kv td:first-child{font-family:monospace;width:30%}
+"""
+
+
+def write_html_report(data: RunData, path: str | Path) -> Path:
+    """Write the report for ``data`` to ``path``; return the path."""
+    go = require("plotly.graph_objects", "the HTML report")
+    from plotly.offline import get_plotlyjs
+
+    sections: list[str] = [_header(data), _ranked_table(data)]
+    figures: list[tuple[str, str, Any | None, str]] = [
+        ("convergence", "Best so far by rec number", _convergence(go, data, by_time=False), ""),
+        ("convergence-time", "Best so far by wall time", _convergence(go, data, by_time=True), ""),
+        ("parallel", "Parameters vs metric (parallel coordinates)", _parallel(go, data), ""),
+        ("importance", "Parameter importance", *_importance(go, data)),
+        ("curves", "Learning curves", _curves(go, data), ""),
+    ]
+    for div_id, title, figure, note in figures:
+        sections.append(_figure_section(div_id, title, figure, note))
+    sections += [_failures(data), _settings(data)]
+    document = (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(data.experiment_id)} report"
+                f"</title><style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
+                + "\n".join(sections) + "</body></html>")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(document, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.6g}"
+
+
+def _header(data: RunData) -> str:
+    best = data.best()
+    counts: dict[str, int] = {}
+    for rec in data.recs:
+        counts[rec.status] = counts.get(rec.status, 0) + 1
+    made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+    best_text = (f"rec {best.rec_id}: {_e(data.metric)} = {_fmt(best.metric)}"
+                 + (f" at {best.budget} epochs" if best.budget is not None else "")) if best else "none yet"
+    return (f"<h1>AutoML run {_e(data.experiment_id)}</h1><p class=muted>{_e(data.run_dir)} · report made {made}</p>"
+            f"<p>algorithm <b>{_e(data.meta.get('algorithm'))}</b> · {_e(data.direction)} <b>{_e(data.metric)}</b>"
+            f" · state <b>{_e(data.meta.get('state'))}</b> · {len(data.recs)} of {_e(data.meta.get('budget'))} recs"
+            f" ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}) · best: <b>{best_text}</b></p>")
+
+
+def _ranked_table(data: RunData) -> str:
+    ranked = data.ranked()
+    best = data.best()
+    params = sorted({k for r in data.recs for k in r.params})
+    head = "".join(f"<th>{_e(p)}</th>" for p in params)
+    rows = []
+    rank = 0
+    for rec in ranked:
+        if rec.has_value:
+            rank += 1
+        cls = " class=best" if best is not None and rec.rec_id == best.rec_id else ""
+        cells = "".join(f"<td>{_e(_param(rec.params.get(p)))}</td>" for p in params)
+        rows.append(
+            f"<tr{cls} data-rec={rec.rec_id}><td class=num>{rank if rec.has_value else '-'}</td>"
+            f"<td class=num>{rec.rec_id}</td><td>{_e(rec.status)}</td><td class=num>{_fmt(rec.metric)}</td>"
+            f"<td class=num>{'-' if rec.budget is None else rec.budget}</td>"
+            f"<td class=num>{_fmt(rec.duration_s)}</td>{cells}</tr>")
+    by = "budget reached, then metric" if data.is_multi_fidelity else "metric"
+    return (f"<h2>Recs, best first</h2><p class=muted>ranked by {by}; failed and running recs last</p>"
+            f"<table id=ranked><thead><tr><th>rank</th><th>rec</th><th>status</th><th>{_e(data.metric)}</th>"
+            f"<th>epochs</th><th>time (s)</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def _figure_section(div_id: str, title: str, figure: Any | None, note: str) -> str:
+    if figure is None:
+        reason = note or "no finished rec with a metric yet"
+        return f"<h2>{_e(title)}</h2><p class='muted empty' id={div_id}-empty>{_e(reason)}</p>"
+    import plotly.io as pio
+
+    figure.update_layout(template="plotly_white", height=420, margin={"l": 60, "r": 30, "t": 30, "b": 50})
+    body = pio.to_html(figure, include_plotlyjs=False, full_html=False, div_id=div_id,
+                       config={"displaylogo": False, "responsive": True})
+    return f"<h2>{_e(title)}</h2>" + (f"<p class=muted>{_e(note)}</p>" if note else "") + \
+        f"<div class=plot data-plot={div_id}>{body}</div>"
+
+
+def _convergence(go: Any, data: RunData, *, by_time: bool) -> Any | None:
+    points = data.convergence()
+    if not points:
+        return None
+    start = float(data.meta.get("created_at") or min(r.created_at for r in data.recs))
+    xs: list[float] = ([(float(rec.finished_at or start) - start) / 60.0 for rec, _ in points] if by_time
+                       else list(range(1, len(points) + 1)))
+    labels = [f"rec {rec.rec_id}" + (f" ({rec.budget} epochs)" if rec.budget is not None else "") for rec, _ in points]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=xs, y=[rec.metric for rec, _ in points], mode="markers", name=data.metric,
+                                text=labels, marker={"color": "#9aa5b1", "size": 7}))
+    figure.add_trace(go.Scatter(x=xs, y=[best for _, best in points], mode="lines", line_shape="hv",
+                                name="best so far", line={"color": "#1f77b4", "width": 3}))
+    figure.update_xaxes(title_text="minutes since the run started" if by_time else "finished rec (in order)")
+    figure.update_yaxes(title_text=data.metric)
+    return figure
+
+
+def _parallel(go: Any, data: RunData) -> Any | None:
+    recs = [r for r in data.recs if r.has_value and r.params]
+    names = sorted({k for r in recs for k in r.params})
+    if not recs or not names:
+        return None
+    dims = []
+    for name in names:
+        values = [r.params.get(name) for r in recs]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            numbers = [float(v) for v in values]  # type: ignore[arg-type]
+            positive = all(v > 0 for v in numbers)
+            spread = max(numbers) / min(numbers) if positive and min(numbers) > 0 else 1.0
+            if positive and spread >= 100:  # a log-scaled param: show log10 so its axis is readable
+                dims.append({"label": f"log10({name})", "values": [math.log10(v) for v in numbers]})
+            else:
+                dims.append({"label": name, "values": numbers})
+        else:
+            choices = sorted({_param(v) for v in values})
+            codes = {c: i for i, c in enumerate(choices)}
+            dims.append({"label": name, "values": [codes[_param(v)] for v in values],
+                         "tickvals": list(range(len(choices))), "ticktext": choices})
+    metric = [float(r.metric or 0.0) for r in recs]
+    dims.append({"label": data.metric, "values": metric})
+    scale = "Viridis" if data.direction == "maximize" else "Viridis_r"
+    return go.Figure(go.Parcoords(line={"color": metric, "colorscale": scale, "showscale": True}, dimensions=dims))
+
+
+def _importance(go: Any, data: RunData) -> tuple[Any | None, str]:
+    shares = param_importance(data)
+    points, epoch = importance_points(data)
+    if not shares:
+        return None, (f"needs at least {MIN_RECS} finished recs with different values"
+                      + (" at one epoch" if data.is_multi_fidelity else "") + f"; this run has {len(points)}")
+    names = list(shares)[::-1]
+    figure = go.Figure(go.Bar(x=[shares[n] for n in names], y=names, orientation="h", marker={"color": "#1f77b4"}))
+    figure.update_xaxes(title_text="share of importance", range=[0, 1])
+    at = f" at epoch {epoch}" if epoch is not None else ""
+    note = (f"random-forest permutation importance (scikit-learn; 200 trees, 10 shuffles per param) on "
+            f"{len(points)} recs' {data.metric}{at}: how much the forest's fit drops when a param is shuffled, "
+            "normalised to sum to 1")
+    return figure, note
+
+
+def _curves(go: Any, data: RunData) -> Any | None:
+    recs = [r for r in data.recs if r.epochs]
+    if not recs:
+        return None
+    promoted = data.promoted()
+    figure = go.Figure()
+    for rec in recs:
+        epochs = [e for e, _ in rec.epochs]
+        values = [v for _, v in rec.epochs]
+        stopped = rec.status == "stopped"
+        children = promoted.get(rec.rec_id, [])
+        label = f"rec {rec.rec_id} ({rec.status}" + (f", promoted to rec {', '.join(map(str, children))}"
+                                                       if children else "") + ")"
+        symbols = ["circle"] * (len(values) - 1) + ["x" if stopped else "star" if children else "circle"]
+        figure.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=label,
+                                    line={"dash": "dot" if stopped else "solid", "width": 1.5},
+                                    marker={"symbol": symbols, "size": [5] * (len(values) - 1) + [11]}))
+    figure.update_xaxes(title_text="epoch")
+    figure.update_yaxes(title_text=data.metric)
+    return figure
+
+
+def _failures(data: RunData) -> str:
+    failed = [r for r in data.recs if r.status in ("failure", "cancelled")]
+    if not failed:
+        return "<h2>Failures</h2><p class=muted id=failures-empty>no rec failed</p>"
+    rows = "".join(f"<tr><td class=num>{r.rec_id}</td><td>{_e(r.status)}</td><td>{_e(r.job_id or '-')}</td>"
+                   f"<td><pre>{_e(r.message or '(no reason recorded)')}</pre></td></tr>" for r in failed)
+    return (f"<h2>Failures</h2><table id=failures><thead><tr><th>rec</th><th>status</th><th>job</th><th>reason</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _settings(data: RunData) -> str:
+    settings = {k: v for k, v in (data.meta.get("settings") or {}).items() if k != "llm_api_key"}
+    args = dict(data.meta.get("run_args") or {})
+    args.pop("automl_settings", None)
+    rows = [("automl_settings." + k, v) for k, v in sorted(settings.items())]
+    rows += [(k, v) for k, v in sorted(args.items()) if v not in (None, "", {}, [])]
+    rows += [(k, data.meta[k]) for k in ("platform", "wandb", "mlflow") if data.meta.get(k)]
+    body = "".join(f"<tr><td>{_e(k)}</td><td><pre>{_e(json.dumps(v, default=str) if not isinstance(v, str) else v)}"
+                   f"</pre></td></tr>" for k, v in rows)
+    return f"<h2>Settings</h2><table class=kv id=settings><tbody>{body}</tbody></table>"
+

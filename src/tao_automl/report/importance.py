@@ -1,0 +1,74 @@
+"""Parameter importance: random-forest permutation importance (scikit-learn, extra ``report``).
+
+A random forest is fitted to the finished recs (params -> metric); each param's importance is how much
+the forest's R² drops when that param's column is shuffled (``sklearn.inspection.permutation_importance``,
+10 repeats), clipped at 0 and normalised to sum to 1. Trees split on thresholds, so a log-scaled param
+needs no transform; a categorical param is coded by its choices' order. With budgets (multi-fidelity),
+only values measured at one epoch are compared (see :func:`importance_points`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from tao_automl.report import require
+from tao_automl.report.data import RunData
+
+MIN_RECS = 5
+
+
+def importance_points(data: RunData) -> tuple[list[tuple[dict[str, Any], float]], int | None]:
+    """``(params, value)`` pairs the importance is computed on, and the epoch they were measured at.
+
+    Single-fidelity runs: every rec's final value. With budgets, values at different epochs are not
+    comparable, so the recs' curves are read at the highest epoch that at least ``MIN_RECS`` recs reached.
+    """
+    valued = [r for r in data.recs if r.has_value and r.params]
+    if not data.is_multi_fidelity:
+        return [(r.params, float(r.metric or 0.0)) for r in valued], None
+    reached = Counter(e for r in data.recs if r.params for e, _ in r.epochs)
+    for epoch in sorted((e for e, n in reached.items() if n >= MIN_RECS), reverse=True):
+        points = [(r.params, dict(r.epochs)[epoch]) for r in data.recs if r.params and epoch in dict(r.epochs)]
+        return points, epoch
+    by_budget = Counter(r.budget for r in valued)
+    usable = sorted((b for b, n in by_budget.items() if b is not None and n >= MIN_RECS), reverse=True)
+    return ([(r.params, float(r.metric or 0.0)) for r in valued if r.budget == usable[0]], usable[0]) if usable \
+        else ([], None)
+
+
+def param_importance(data: RunData) -> dict[str, float]:
+    """``{param: share}`` (sums to 1), most important first; empty when fewer than ``MIN_RECS`` recs qualify."""
+    points, _ = importance_points(data)
+    names = sorted({k for params, _ in points for k in params})
+    if len(points) < MIN_RECS or not names:
+        return {}
+    require("sklearn", "parameter importance")
+    import numpy as np
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.inspection import permutation_importance
+
+    codes: dict[str, dict[Any, int]] = {}
+    for name in names:
+        values = [params.get(name) for params, _ in points]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            codes[name] = {v: i for i, v in enumerate(sorted({repr(v) for v in values}))}
+    x = np.array([[_encode(params.get(n), codes.get(n)) for n in names] for params, _ in points], dtype=float)
+    y = np.array([value for _, value in points])
+    if float(np.ptp(y)) == 0.0:
+        return {}
+    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=0).fit(x, y)
+    result = permutation_importance(forest, x, y, n_repeats=10, random_state=0)
+    raw = [max(float(v), 0.0) for v in result.importances_mean]
+    total = sum(raw)
+    if total <= 0 or not math.isfinite(total):
+        return {}
+    shares = {name: value / total for name, value in zip(names, raw, strict=True)}
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
+def _encode(value: Any, codes: dict[Any, int] | None) -> float:
+    if codes is not None:
+        return float(codes[repr(value)])
+    return float(value)

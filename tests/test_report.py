@@ -1,0 +1,161 @@
+"""``tao-automl report``: the self-contained HTML report (opened in real headless Chromium) and the PNG plot."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import write_skill
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.report.data import load_run
+from tao_automl.runner.loop import AutoMLRunner
+
+pytest.importorskip("plotly", reason="the report extra is not installed")
+pytest.importorskip("matplotlib", reason="the report extra is not installed")
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+PLOTS = ("convergence", "convergence-time", "parallel", "importance", "curves")
+
+TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    t = spec["train"]
+    if t["flag"] and t["layers"] >= 5:
+        sys.exit("RuntimeError: CUDA out of memory <in> this corner & of the space")
+    for epoch in range(1, t["num_epochs"] + 1):
+        time.sleep(0.05)
+        loss = abs(t["optim"]["lr"] - 0.01) * 10 + 0.1 * t["layers"] + 1.0 / epoch
+        with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+            f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": loss}}) + "\\n")
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real multi-fidelity run (ASHA, stopping mode) with stopped, successful and failed recs."""
+    root = tmp_path_factory.mktemp("report")
+    skill = write_skill(root / "bank", trainer=TRAINER)
+    result = AutoMLRunner(LocalSDK(jobs_dir=root / "jobs"), skill).run(
+        automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "seed": 3,
+                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "automl_max_recommendations": 12,
+                         "automl_max_concurrent": 3, "poll_interval_s": 0.1},
+        workspace_path=root / "ws", gpu_count=0)
+    statuses = {h["status"] for h in result["history"]}
+    assert {"success", "stopped", "failure"} <= statuses, statuses
+    return Path(result["run_dir"])
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tao_automl.cli", *args], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}, timeout=300)
+
+
+def test_html_report_is_self_contained_with_every_section(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    proc = _cli("report", str(run_dir), "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"report": str(out), "format": "html", "run_dir": str(run_dir), "recs": 12}
+    text = out.read_text()
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", text), "the report loads something from outside"
+    assert "Plotly.newPlot" in text and len(text) > 3_000_000  # plotly.js itself is inlined
+    assert len(re.findall(r"<tr[^>]*data-rec=", text)) == 12
+    for div_id in PLOTS:
+        assert f'id="{div_id}"' in text, div_id
+    assert "random-forest permutation importance" in text
+    assert "CUDA out of memory &lt;in&gt; this corner &amp; of the space" in text  # failure reason, escaped, uncut
+    assert "automl_settings.automl_reduction_factor" in text
+
+
+def test_ranking_and_curves_follow_the_run(run_dir: Path) -> None:
+    data = load_run(run_dir)
+    ranked = [r for r in data.ranked() if r.has_value]
+    keys = [(-(r.budget or 0), r.metric) for r in ranked]
+    assert keys == sorted(keys), "recs at a higher budget first, then by value"
+    for rec in data.recs:
+        if rec.status == "stopped":
+            assert rec.epochs and rec.epochs[-1] == (rec.budget, pytest.approx(rec.metric))
+        if rec.status == "success":
+            assert rec.epochs[-1][1] == pytest.approx(rec.metric)
+
+
+def test_png_convergence_plot(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.png"
+    proc = _cli("report", str(run_dir), "--format", "png", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out)
+    from matplotlib.image import imread
+
+    pixels = imread(str(out))
+    assert pixels.shape[0] > 300 and pixels.shape[1] > 600 and float(pixels.std()) > 0.05
+
+
+def test_report_on_a_folder_without_state_is_a_one_line_error(tmp_path: Path) -> None:
+    proc = _cli("report", str(tmp_path))
+    assert proc.returncode == 2 and "no run state at" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _browser(profile: Path) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--enable-unsafe-swiftshader", "--window-size=1300,2400", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+
+
+@pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
+                    reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)")
+def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("selenium", reason="selenium (dev extra) drives Chromium")
+    out = tmp_path / "report.html"
+    assert _cli("report", str(run_dir), "-o", str(out)).returncode == 0
+    driver = _browser(tmp_path / "profile")
+    try:
+        driver.get(out.as_uri())
+        state = driver.execute_script("""
+            const plots = {};
+            for (const div of document.querySelectorAll('div.plot')) {
+              const gd = div.querySelector('.js-plotly-plot');
+              const box = gd ? gd.getBoundingClientRect() : {width: 0, height: 0};
+              plots[div.dataset.plot] = {traces: gd && gd._fullData ? gd._fullData.length : 0,
+                                         svg: gd ? gd.querySelectorAll('.main-svg').length : 0,
+                                         width: box.width, height: box.height,
+                                         drawn: gd ? gd.querySelectorAll('path, canvas').length : 0};
+            }
+            return {plots, rows: document.querySelectorAll('#ranked tbody tr').length,
+                    plotly: typeof Plotly !== 'undefined'};
+        """)
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        png = driver.get_screenshot_as_png()
+    finally:
+        driver.quit()
+    (tmp_path / "screenshot.png").write_bytes(png)
+    assert errors == [], errors
+    assert state["plotly"] and state["rows"] == len(load_run(run_dir).recs) == 12
+    assert set(state["plots"]) == set(PLOTS), state["plots"]
+    for name, plot in state["plots"].items():
+        assert plot["traces"] >= 1 and plot["svg"] >= 1 and plot["drawn"] >= 1, (name, plot)
+        assert plot["width"] > 300 and plot["height"] > 300, (name, plot)
+    from matplotlib.image import imread
+
+    pixels = imread(io.BytesIO(png), format="png")
+    non_white = (pixels[..., :3].min(axis=-1) < 0.9).mean()
+    assert pixels.shape[0] > 500 and non_white > 0.02, f"screenshot looks blank ({non_white:.3%} non-white)"
