@@ -62,6 +62,9 @@ def test_promotion_sweep_resumes_promoted_recs_from_the_parent_checkpoint(tmp_pa
     promoted = []
     for h in result["history"]:
         spec = yaml.safe_load((run_dir / "recs" / f"rec_{h['rec_id']:04d}" / "train_spec.yaml").read_text())
+        assert h["specs"] == spec and h["spec_path"].endswith("train_spec.yaml")  # the result shows what ran
+        assert h["budget"] == spec["train"]["num_epochs"] and (h["parent"] is None) == (
+            not spec["train"]["resume_training_checkpoint_path"])
         if spec["train"]["resume_training_checkpoint_path"]:
             promoted.append((h, spec))
     assert promoted, "no rec was promoted"
