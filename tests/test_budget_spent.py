@@ -67,7 +67,7 @@ def test_every_brain_spends_the_whole_budget(name: str, budget: int, tmp_path: P
         exp.tell(rec.id, value, "success" if value is not None else "failure")
     assert exp.is_complete()
     assert exp.n_created == budget
-    done = [r for r in exp.recs() if r.is_final]
+    done = [r for r in exp.recs() if r.status.is_final]
     assert len(done) == budget, f"{name}: {len(done)} of {budget} recs ran"
     exp.close("finished")
 

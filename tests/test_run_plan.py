@@ -198,3 +198,20 @@ def test_llm_timeout_is_generous_and_a_timeout_says_which_setting_raises_it() ->
     client = LLMClient(LLMConfig("http://h/v1", "m", None, 2.0))
     reason = client.explain(openai.APITimeoutError(request=httpx.Request("POST", "http://h/v1/chat")))
     assert "timed out" in reason and "2 s" in reason and "automl_settings.llm_timeout_s" in reason
+
+
+def test_status_mode_and_direction_are_enums_that_read_as_their_words() -> None:
+    from tao_automl.brain.trials import FidelityMode
+    from tao_automl.experiment.store import FINAL_STATES, RecStatus
+
+    assert [s for s in RecStatus if s.is_final] == list(FINAL_STATES)
+    assert not RecStatus.RUNNING.is_final and RecStatus("stopped").is_final
+    for member in (RecStatus.SUCCESS, FidelityMode.STOPPING, Direction.MINIMIZE):
+        assert member == member.value and f"{member}" == str(member) == member.value
+    assert json_dumps({"s": RecStatus.FAILURE}) == '{"s": "failure"}'
+
+
+def json_dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value)

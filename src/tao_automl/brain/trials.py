@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -27,7 +28,21 @@ import numpy as np
 from tao_automl.brain.base import Brain
 from tao_automl.space.search_space import Config
 
-PROMOTION, STOPPING = "promotion", "stopping"
+
+class FidelityMode(str, Enum):
+    """How a multi-fidelity scheduler gives a config more budget (see the module docstring)."""
+
+    PROMOTION = "promotion"
+    STOPPING = "stopping"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+PROMOTION, STOPPING = FidelityMode.PROMOTION, FidelityMode.STOPPING
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ class LiveView:
         self._print(f"[rec {rec.id:>3}] started  job {rec.job_id}  {format_params(rec.params)}")
 
     def ended(self, rec: Recommendation, value: float | None, status: str) -> None:
-        shown = f"{self.metric}={format_value(value)}" if value is not None else str(rec.extra.get("message") or "")
+        shown = f"{self.metric}={format_value(value)}" if value is not None else str(rec.message or "")
         self._print(f"[rec {rec.id:>3}] {status:<8} {shown}")
 
     def _draw(self) -> None:

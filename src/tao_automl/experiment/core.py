@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
 from tao_automl.errors import TaoAutoMLError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
-from tao_automl.experiment.store import FINAL_STATES, UNSUBMITTED, RecRow, RunStore
+from tao_automl.experiment.store import FINAL_STATES, UNSUBMITTED, RecRow, RecStatus, RunStore
 from tao_automl.experiment.summary import progress_from_counts, summarise
 from tao_automl.llm import setup as llm_setup
 from tao_automl.metrics.parse import is_valid_metric, to_objective
@@ -43,7 +43,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Recommendation:
-    """One rec: its id, the sampled hyperparameters and the full spec they produce."""
+    """One rec: its id, the sampled hyperparameters and the full spec they produce.
+
+    ``trial``: the scheduler's plan for it (``budget`` in epochs, ``parent``, ``rung``, ...); ``error``: why its job
+    could not be submitted (set by the runner); ``message``: the reason recorded with its result."""
 
     id: int
     params: dict[str, Any]
@@ -51,7 +54,9 @@ class Recommendation:
     status: str = "pending"
     job_id: str | None = None
     metric_value: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    message: str | None = None
+    trial: dict[str, Any] | None = None
 
 
 def _rec(row: RecRow) -> Recommendation:
@@ -231,7 +236,7 @@ class Experiment:
         row = self._open.get(rec_id)
         if row is not None:
             self._count(row.status, status)
-            self._open[rec_id] = replace(row, job_id=job_id, results_dir=results_dir, status=status,
+            self._open[rec_id] = replace(row, job_id=job_id, results_dir=results_dir, status=RecStatus(status),
                                          submitted_at=now, updated_at=now)
 
     def set_rendered(self, rec_id: int, specs: Mapping[str, Any], spec_path: str, budget: int | None) -> None:
@@ -248,7 +253,7 @@ class Experiment:
         row = self._open.get(rec_id)
         if row is not None:
             self._count(row.status, status)
-            self._open[rec_id] = replace(row, status=status, updated_at=now)
+            self._open[rec_id] = replace(row, status=RecStatus(status), updated_at=now)
 
     def job_name(self, rec_id: int) -> str:
         return f"{self._meta.get('experiment_id', self.run_dir.name)}-rec{rec_id:04d}"
@@ -295,7 +300,7 @@ class Experiment:
                 job_id=None, results_dir=None, metric_value=None, message=None, trial=trial_json, created_at=now,
                 submitted_at=None, finished_at=None, updated_at=now)
             out.append(Recommendation(id=rec_id, params=dict(trial.config), specs=specs,
-                                      extra={"trial": trial.to_json()}))
+                                      trial=trial.to_json()))
         llm_records.persist(self.store, llm_records.drain(self.brain), [r.id for r in out])
         return out
 
@@ -331,7 +336,7 @@ class Experiment:
         self._open.pop(rec_id, None)
         self._n_finished += 1
         self._count(row.status, status)
-        row = replace(row, status=status, metric_value=stored_value, message=message, finished_at=now,
+        row = replace(row, status=RecStatus(status), metric_value=stored_value, message=message, finished_at=now,
                       updated_at=now, budget_reached=reached)
         if status == "success" and stored_value is not None and (
                 self._best is None or self._rank_key(row) < self._rank_key(self._best)):

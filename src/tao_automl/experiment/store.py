@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +55,40 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+class RecStatus(str, Enum):
+    """A rec's state: ``created`` before its job exists, ``pending``/``running`` while it runs, then final."""
+
+    CREATED = "created"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    CANCELLED = "cancelled"
+    STOPPED = "stopped"
+
+    @property
+    def is_final(self) -> bool:
+        """True once the rec has its result (or its failure): nothing about it changes any more."""
+        return self in FINAL_STATES
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
 #: Rec states before a job exists, while it runs, and after it ended.
-UNSUBMITTED = "created"
-ACTIVE_STATES = ("pending", "running")
-FINAL_STATES = ("success", "failure", "cancelled", "stopped")
+UNSUBMITTED = RecStatus.CREATED
+ACTIVE_STATES = (RecStatus.PENDING, RecStatus.RUNNING)
+FINAL_STATES = (RecStatus.SUCCESS, RecStatus.FAILURE, RecStatus.CANCELLED, RecStatus.STOPPED)
 #: Indexes on what is looked up (created after the added columns exist, so older run folders get them too).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS events_kind_rec ON events (kind, rec_id);
 CREATE INDEX IF NOT EXISTS recs_status_metric ON recs (status, metric_value);
 """
 #: Recs whose metric is ranked (a stopped rec keeps the value it reached) and the SQL that selects them.
-RANKED_STATES = ("success", "stopped")
+RANKED_STATES = (RecStatus.SUCCESS, RecStatus.STOPPED)
 _RANKABLE = "status IN ('success', 'stopped') AND metric_value > -9e999 AND metric_value < 9e999"
 #: Columns added after the first release, with their SQL type (older run folders get them on a writable open).
 _ADDED_COLUMNS = {"spec_path": "TEXT", "budget": "INTEGER", "budget_reached": "INTEGER"}
@@ -77,7 +101,7 @@ class RecRow:
     rec_id: int
     params: dict[str, Any]
     specs: dict[str, Any]
-    status: str
+    status: RecStatus
     job_name: str | None
     job_id: str | None
     results_dir: str | None
@@ -92,16 +116,12 @@ class RecRow:
     budget: int | None = None  # epochs the rendered spec asks for
     budget_reached: int | None = None  # epochs its metric was measured at (stopped recs: fewer than budget)
 
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATES
-
 
 def _row(r: sqlite3.Row) -> RecRow:
     keys = r.keys()
     added = {name: r[name] for name in _ADDED_COLUMNS if name in keys}
     return RecRow(
-        rec_id=r["rec_id"], params=json.loads(r["params"]), specs=json.loads(r["specs"]), status=r["status"],
+        rec_id=r["rec_id"], params=json.loads(r["params"]), specs=json.loads(r["specs"]), status=RecStatus(r["status"]),
         job_name=r["job_name"], job_id=r["job_id"], results_dir=r["results_dir"], metric_value=r["metric_value"],
         message=r["message"], trial=json.loads(r["trial"]) if r["trial"] else None,
         created_at=r["created_at"], submitted_at=r["submitted_at"],

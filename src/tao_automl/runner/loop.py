@@ -326,7 +326,7 @@ class AutoMLRunner:
                 item.last_epoch = max(epochs, default=0)
                 active[row.rec_id] = item
             elif not self._launch(exp, rec, plan, active, on_rec):
-                self._finish(exp, rec, None, "failure", rec.extra.get("error"), on_result)
+                self._finish(exp, rec, None, "failure", rec.error, on_result)
         while True:
             while len(active) < settings.automl_max_concurrent:
                 new = exp.ask(settings.automl_max_concurrent - len(active))
@@ -336,11 +336,11 @@ class AutoMLRunner:
                     ok = self._launch(exp, rec, plan, active, on_rec)
                     submit_errors = 0 if ok else submit_errors + 1
                     if not ok:
-                        self._finish(exp, rec, None, "failure", rec.extra.get("error"), on_result)
+                        self._finish(exp, rec, None, "failure", rec.error, on_result)
                     if submit_errors >= MAX_CONSECUTIVE_SUBMIT_ERRORS:
                         raise PlatformError(
                             f"{submit_errors} job submissions failed in a row; last error: "
-                            f"{rec.extra.get('error')}. Stopping the sweep (resume it once the platform works)"
+                            f"{rec.error}. Stopping the sweep (resume it once the platform works)"
                         )
             if not active:
                 return
@@ -360,9 +360,9 @@ class AutoMLRunner:
             parent_dir = exp.refresh(trial.parent).results_dir
             checkpoint = latest_checkpoint(parent_dir) if parent_dir else None
             if checkpoint is None:
-                rec.extra["error"] = (f"promotion of rec {trial.parent} needs its checkpoint, but none was found "
+                rec.error = (f"promotion of rec {trial.parent} needs its checkpoint, but none was found "
                                       f"under {parent_dir}")
-                log.error("rec %d: %s", rec.id, rec.extra["error"])
+                log.error("rec %d: %s", rec.id, rec.error)
                 return False
             resume_path = str(checkpoint)
         try:
@@ -374,8 +374,8 @@ class AutoMLRunner:
         except UserInputError:
             raise
         except Exception as exc:
-            rec.extra["error"] = f"rendering the job failed: {type(exc).__name__}: {exc}"
-            log.error("rec %d: %s", rec.id, rec.extra["error"])
+            rec.error = f"rendering the job failed: {type(exc).__name__}: {exc}"
+            log.error("rec %d: %s", rec.id, rec.error)
             return False
         kwargs = dict(plan.args.platform_kwargs)
         gpu_count = kwargs.pop("gpu_count", 1)
@@ -416,7 +416,7 @@ class AutoMLRunner:
             log.warning("rec %d: %s; but the platform holds job %s under its name %s: tracking it", rec.id,
                         error, found.id, name)
             return found
-        rec.extra["error"] = error
+        rec.error = error
         log.error("rec %d: %s", rec.id, error)
         return None
 
@@ -567,7 +567,7 @@ class AutoMLRunner:
                 message: str | None, on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
         row = exp.tell(rec.id, value, status, message)
         rec.status, rec.metric_value = row.status, row.metric_value
-        rec.extra["message"] = row.message
+        rec.message = row.message
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
         self._check_fail_fast(exp)
