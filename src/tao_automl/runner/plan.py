@@ -249,6 +249,7 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
                              field="platform", value=type(target).__name__, allowed="a platform SDK")
     params = inspect.signature(target.create_job).parameters
     named = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    named.add("gpu_count")  # the protocol's own parameter: every SDK takes it, even behind *args/**kwargs
     open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
     declared = getattr(target, "job_kwargs", None)
     accepted = sorted((named | set(declared or ())) - set(RUNNER_FILLS))
