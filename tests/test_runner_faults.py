@@ -53,8 +53,9 @@ class StartsThenRaises:
         if with_lookup:
             self.find_job = lambda name: self.by_name[name].id if name in self.by_name else None
 
-    def create_job(self, *args: Any, **kwargs: Any) -> Job:
-        job = self.sdk.create_job(*args, **kwargs)
+    def create_job(self, image: str | None, command: Any, gpu_count: int = 1, env_vars: Any = None,
+                   inputs: Any = None, outputs: Any = None, **kwargs: Any) -> Job:
+        job = self.sdk.create_job(image, command, gpu_count, env_vars, inputs, outputs, **kwargs)
         if kwargs["job_name"] in self.by_name:
             return job
         self.by_name[kwargs["job_name"]] = job
@@ -115,8 +116,9 @@ class Flaky:
             raise TimeoutError(f"{name}: read timed out (the platform did act)")
         return result
 
-    def create_job(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("create_job", *args, **kwargs)
+    def create_job(self, image: str | None, command: Any, gpu_count: int = 1, env_vars: Any = None,
+                   inputs: Any = None, outputs: Any = None, **kwargs: Any) -> Any:
+        return self._call("create_job", image, command, gpu_count, env_vars, inputs, outputs, **kwargs)
 
     def get_job_status(self, job_id: str) -> Any:
         return self._call("get_job_status", job_id)

@@ -487,7 +487,7 @@ class AutoMLRunner:
         elif status is JobStatus.FAILURE:
             self._finish(exp, item.rec, None, "failure", self._failure_message(item.job_id), on_result)
         else:
-            self._finish(exp, item.rec, None, "cancelled", "job was cancelled", on_result)
+            self._cancelled(exp, item, on_result)
 
     def _report_epochs(self, exp: Experiment, item: _Active, metric: str) -> bool:
         """Feed new per-epoch values from status.json to the scheduler; True when it says stop."""
@@ -504,16 +504,39 @@ class AutoMLRunner:
 
     def _stop(self, exp: Experiment, item: _Active,
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
-        """End a rec early (stopping rule): cancel its job, record its last value as ``stopped``."""
+        """End a rec early (stopping rule): cancel its job, record its last value as ``stopped``.
+
+        The decision is persisted before the cancel, so a crash in between still ends the rec as stopped.
+        """
+        message = f"stopped early at epoch {item.last_epoch} by the {exp.settings.algorithm} rule"
+        exp.store.log_event("stop_decided", item.rec.id, epoch=item.last_epoch, value=item.last_value,
+                            message=message)
+        crash_point("stop_decided")  # chaos tests: the stop is decided and stored, the job not yet cancelled
         try:
             self.platform.cancel_job(item.job_id)
         except Exception as exc:
             log.warning("rec %d: cancelling job %s failed: %s", item.rec.id, item.job_id, exc)
-        message = f"stopped early at epoch {item.last_epoch} by the {exp.settings.algorithm} rule"
-        row = exp.tell(item.rec.id, item.last_value, "stopped", message, budget=item.last_epoch)
-        item.rec.status, item.rec.metric_value = row.status, row.metric_value
-        _guarded("on_result", on_result, item.rec, row.metric_value, row.status)
+        self._end_stopped(exp, item.rec, item.last_value, item.last_epoch, message, on_result)
+
+    def _end_stopped(self, exp: Experiment, rec: Recommendation, value: float | None, epoch: int, message: str,
+                     on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+        row = exp.tell(rec.id, value, "stopped", message, budget=epoch)
+        rec.status, rec.metric_value = row.status, row.metric_value
+        _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
+
+    def _cancelled(self, exp: Experiment, item: _Active,
+                   on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+        """A job found cancelled: by this runner's stop or timeout decision (made before a crash), or by someone."""
+        decided = sorted((e for kind in ("stop_decided", "timeout_decided") for e in exp.store.events(kind)
+                          if e["rec_id"] == item.rec.id), key=lambda e: e["seq"])
+        if decided and decided[-1]["kind"] == "stop_decided":
+            p = decided[-1]["payload"]
+            self._end_stopped(exp, item.rec, p["value"], int(p["epoch"]), str(p["message"]), on_result)
+        elif decided:
+            self._finish(exp, item.rec, None, "failure", str(decided[-1]["payload"]["message"]), on_result)
+        else:
+            self._finish(exp, item.rec, None, "cancelled", "job was cancelled", on_result)
 
     def _limit(self, exp: Experiment, rec_id: int) -> float | None:
         """The rec's job timeout: automl_job_timeout_s scaled to its budget (multi-fidelity)."""
@@ -523,11 +546,12 @@ class AutoMLRunner:
                   on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
         """Cancel a job that ran past its limit; the rec fails with a message naming the timeout."""
         assert item.limit_s is not None and exp.settings.automl_job_timeout_s is not None
+        message = timeout_message(item.limit_s, exp.settings.automl_job_timeout_s, exp.trial(item.rec.id).budget)
+        exp.store.log_event("timeout_decided", item.rec.id, message=message)
         try:
             self.platform.cancel_job(item.job_id)
         except Exception as exc:
             log.warning("rec %d: cancelling timed-out job %s failed: %s", item.rec.id, item.job_id, exc)
-        message = timeout_message(item.limit_s, exp.settings.automl_job_timeout_s, exp.trial(item.rec.id).budget)
         log.error("rec %d: %s", item.rec.id, message)
         self._finish(exp, item.rec, None, "failure", message, on_result)
 
