@@ -305,7 +305,7 @@ def test_builtin_skill_dir_and_unknown_name() -> None:
     assert (skill / "references" / "skill_info.yaml").is_file()
     assert builtin_models() == ["demo-digits-mlp"]
     with pytest.raises(
-        SkillError, match=r"'demo-digits-mpl'.*did you mean 'demo-digits-mlp'.*available: demo-digits-mlp"
+        SkillError, match=r"demo-digits-mpl'.*did you mean 'demo-digits-mlp'.*available: demo-digits-mlp"
     ):
         builtin_skill_dir("demo-digits-mpl")
 

@@ -252,7 +252,7 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     named.add("gpu_count")  # the protocol's own parameter: every SDK takes it, even behind *args/**kwargs
     open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
     declared = getattr(target, "job_kwargs", None)
-    accepted = sorted((named | set(declared or ())) - set(RUNNER_FILLS))
+    accepted = sorted((named | set(declared or ()) | {"gpu_count"}) - set(RUNNER_FILLS))  # every SDK takes gpu_count
     for key, value in kwargs.items():
         if key in RUNNER_FILLS:
             raise UserInputError(f"platform argument {key}: {value!r} is not allowed: the runner sets it for every "
