@@ -130,13 +130,19 @@ class KubernetesSDK(RecordedPlatform):
         try:
             found = self.api.maybe(f"reading namespace {self.namespace}", self.core.read_namespace, self.namespace)
         except PlatformError as exc:
-            if getattr(exc, "status", None) in (401, 403):
+            status = getattr(exc, "status", None)
+            if status == 401:
                 return [PlatformCheck("platform_reachable", False, f"the API server at {self.api.host} refused these "
                                       f"credentials: {exc}")]
-            return [PlatformCheck("platform_reachable", False, str(exc))]
-        checks = [PlatformCheck("platform_reachable", True, f"API server {self.api.host} answered"),
-                  PlatformCheck("namespace", found is not None, f"namespace {self.namespace!r} " +
-                                ("exists" if found is not None else "does not exist: create it or set namespace="))]
+            if status != 403:
+                return [PlatformCheck("platform_reachable", False, str(exc))]
+            checks = [PlatformCheck("platform_reachable", True, f"API server {self.api.host} answered"),
+                      PlatformCheck("namespace", None, f"namespace {self.namespace!r}: not checked (these credentials "
+                                    "may not read namespaces, HTTP 403; creating the first Job will tell)")]
+        else:
+            checks = [PlatformCheck("platform_reachable", True, f"API server {self.api.host} answered"),
+                      PlatformCheck("namespace", found is not None, f"namespace {self.namespace!r} " +
+                                    ("exists" if found is not None else "does not exist: create it or set namespace="))]
         image = image or self.image
         if image:
             checks.append(PlatformCheck("image", None, f"{image}: not checked (each node's kubelet pulls it, "
