@@ -31,7 +31,8 @@ ELSEWHERE = {
         "test_asha.py::test_intermediate_checkpoints_are_deleted_after_the_schedule_but_the_best_kept",
     "automl_job_timeout_s":
         "test_runner_failures.py::test_a_hung_job_is_cancelled_at_its_timeout_and_fails_naming_it",
-    "automl_fail_fast_after": "test_runner_failures.py::test_different_causes_do_not_stop_the_sweep_and_k_0_turns_it_off",
+    "automl_fail_fast_after":
+        "test_runner_failures.py::test_different_causes_do_not_stop_the_sweep_and_k_0_turns_it_off",
     "auto_multifidelity": "test_auto_brain.py::test_auto_picks_from_space_and_budget",
     "long_running_enabled": "test_detach.py::test_long_running_enabled_in_the_config_detaches",
     "status_interval_minutes": "test_detach.py::test_run_detach_returns_the_folder_and_the_orchestrator_finishes_alone",
