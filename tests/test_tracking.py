@@ -79,3 +79,17 @@ def test_bad_tracking_config_stops_before_a_run_folder_exists(toy_skill: Path, t
         runner.run(automl_settings={"metric": "val_loss"}, workspace_path=tmp_path / "ws",
                    wandb_config={"api_key": "secret"}, gpu_count=0)
     assert not (tmp_path / "ws").exists() or not list((tmp_path / "ws").iterdir())
+
+
+def test_cli_config_carries_the_tracker_configs(tmp_path: Path) -> None:
+    from tao_automl.cli.run_config import load_run_config
+
+    config = tmp_path / "run.yaml"
+    config.write_text("skill_dir: builtin:demo-digits-mlp\nworkspace_path: ws\n"
+                      "wandb_config: {project: p, mode: offline}\nmlflow_config: {tracking_uri: 'sqlite:///m.db'}\n")
+    kwargs = load_run_config(config).run_kwargs()
+    assert kwargs["wandb_config"] == {"project": "p", "mode": "offline"}
+    assert kwargs["mlflow_config"] == {"tracking_uri": "sqlite:///m.db"}
+    config.write_text("skill_dir: builtin:demo-digits-mlp\nworkspace_path: ws\nmlflow_config: [x]\n")
+    with pytest.raises(UserInputError, match="mlflow_config"):
+        load_run_config(config)

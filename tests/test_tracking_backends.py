@@ -112,7 +112,8 @@ def test_sweep_logged_to_wandb_offline_and_mlflow_sqlite(tmp_path: Path, monkeyp
     assert "WANDB_API_KEY" not in (Path(result["run_dir"]) / "state.db").read_bytes().decode("latin-1")
 
     # MLflow: one parent per sweep, one nested child per rec with params, metrics and the spec artifact.
-    client, _, mlruns = _mlflow(tmp_path)
+    client, experiment, mlruns = _mlflow(tmp_path)
+    assert experiment.artifact_location == (tmp_path / "mlartifacts").as_uri()  # beside the database
     (parent,) = [r for r in mlruns if r.data.tags.get("tao_automl.role") == "sweep"]
     children = [r for r in mlruns if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert parent.info.status == "FINISHED" and parent.data.tags["best_rec_id"] == str(best)
@@ -225,3 +226,23 @@ def test_kill_9_mid_sweep_then_resume_continues_the_same_group_and_parent(tmp_pa
     children = [r for r in mlruns if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
     assert sorted(int(c.data.tags["tao_automl.rec_id"]) for c in children) == list(range(1, 9))
     assert all(c.info.status in ("FINISHED", "FAILED") for c in children)
+
+
+def test_ask_tell_automl_logs_to_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import small_schema
+    from tao_automl import AutoML
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    automl = AutoML(workspace=tmp_path / "run", search_schema=small_schema(),
+                    settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 3},
+                    wandb_config={"project": "ask-tell"}, log_progress=False)
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            automl.report_result(rec.id, rec.params["train.optim.lr"])
+    summary = automl.finish()
+    runs = [r for r in offline_runs(tmp_path / "run" / "wandb") if r.run_id]
+    rec_runs = {r.run_id: r for r in runs if r.job_type == "rec" and r.history}
+    assert sorted(rec_runs) == [f"run-rec{i:04d}" for i in (1, 2, 3)]
+    best = summary["best"]
+    assert rec_runs[f"run-rec{best['rec_id']:04d}"].summary["val_loss"] == pytest.approx(best["metric_value"])
+    assert [r.summary.get("best_rec_id") for r in runs if r.job_type == "sweep"] == [best["rec_id"]]

@@ -15,6 +15,8 @@ from tao_automl.experiment.workspace import RunLock
 from tao_automl.runner import progress_log
 from tao_automl.runner.plan import RunPlan
 from tao_automl.settings import AutoMLSettings
+from tao_automl.tracking.base import ObserverSet
+from tao_automl.tracking.config import build_observers, check_tracking_config
 
 
 class AutoML:
@@ -30,10 +32,12 @@ class AutoML:
                  search_schema: Mapping[str, Any] | None = None, wandb_config: Mapping[str, Any] | None = None,
                  *, automl_hyperparameters: Sequence[str] | None = None,
                  custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None, resume: bool = False,
-                 log_progress: bool = True) -> None:
+                 log_progress: bool = True, mlflow_config: Mapping[str, Any] | None = None) -> None:
         #: A line per reported result on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
         self.log_progress = log_progress
         self.settings = AutoMLSettings.from_mapping(settings)
+        tracking = {"wandb": check_tracking_config("wandb_config", wandb_config),
+                    "mlflow": check_tracking_config("mlflow_config", mlflow_config)}
         run_dir = Path(workspace).expanduser()
         if (run_dir / DB_NAME).exists() and not resume:
             raise WorkspaceError(f"workspace {str(run_dir)!r} already holds a run; pass resume=True to continue it")
@@ -44,21 +48,28 @@ class AutoML:
         try:
             if resume:
                 self._exp = Experiment.open(run_dir, self.settings)
+                if any(tracking.values()):
+                    self._exp.store.set_meta({k: v for k, v in tracking.items() if v}, event="tracking_changed")
             else:
                 self._exp = self._create(run_dir, network, train_specs, action, skill_dir, search_schema,
-                                         automl_hyperparameters, custom_param_ranges)
+                                         automl_hyperparameters, custom_param_ranges, tracking)
         except BaseException:
             self._lock.release()
             raise
         self.wandb_config = dict(wandb_config or {})
+        meta = self._exp.store.meta()
+        #: W&B / MLflow trackers from the run's stored configs (a failing tracker is logged, never raised).
+        self.tracking = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")))
+        self.tracking.sweep_started(self._exp.run_dir)
 
     def _create(self, run_dir: Path, network: str | None, train_specs: Mapping[str, Any] | None, action: str,
                 skill_dir: str | Path | None, search_schema: Mapping[str, Any] | None,
                 hyperparameters: Sequence[str] | None,
-                custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> Experiment:
+                custom_ranges: Mapping[str, Mapping[str, Any]] | None, tracking: Mapping[str, Any]) -> Experiment:
         plan = self._plan(train_specs, action, skill_dir, search_schema, hyperparameters, custom_ranges)
         return Experiment.create(run_dir, plan.space, self.settings, plan.direction, plan.base_spec,
-                                 {"network": network, "action": action, "mode": "ask_tell", "metric": plan.metric})
+                                 {"network": network, "action": action, "mode": "ask_tell", "metric": plan.metric,
+                                  **tracking})
 
     def _plan(self, train_specs: Mapping[str, Any] | None, action: str, skill_dir: str | Path | None,
               search_schema: Mapping[str, Any] | None, hyperparameters: Sequence[str] | None,
@@ -86,6 +97,7 @@ class AutoML:
                       message: str | None = None) -> None:
         """Record a rec's metric (user scale). ``None`` / NaN / inf, or ``status="failure"``, is a failure."""
         row = self._exp.tell(rec_id, metric, status, message)
+        self.tracking.rec_finished(self._exp.run_dir, rec_id)
         if self.log_progress:
             progress = self._exp.progress()
             with progress_log.default_handler(True):
@@ -107,6 +119,8 @@ class AutoML:
     def finish(self) -> dict[str, Any]:
         """Close the run (state ``finished`` when complete, else ``stopped``) and release its lock."""
         summary = self._exp.summary()
-        self._exp.close("finished" if self._exp.is_complete() else "stopped")
+        state = "finished" if self._exp.is_complete() else "stopped"
+        self._exp.close(state)
+        self.tracking.sweep_ended(self._exp.run_dir, state)
         self._lock.release()
         return summary

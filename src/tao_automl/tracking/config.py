@@ -7,13 +7,17 @@ stores the config as given, so a key placed there would be written to disk.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from tao_automl.errors import UserInputError
 from tao_automl.tracking.base import SweepObserver
 from tao_automl.util.suggest import did_you_mean
+
+log = logging.getLogger(__name__)
 
 WANDB_KEYS = ("enabled", "project", "entity", "group", "tags", "mode", "dir", "notes")
 MLFLOW_KEYS = ("enabled", "tracking_uri", "experiment", "artifact_location", "run_name", "tags")
@@ -72,12 +76,14 @@ def build_observers(wandb_config: Mapping[str, Any] | None,
                     mlflow_config: Mapping[str, Any] | None) -> list[SweepObserver]:
     """The trackers the two configs ask for (their packages are imported only here, only when enabled)."""
     observers: list[SweepObserver] = []
-    if wandb_config and is_enabled(wandb_config):
-        from tao_automl.tracking.wandb_tracker import WandbTracker
-
-        observers.append(WandbTracker(wandb_config))
-    if mlflow_config and is_enabled(mlflow_config):
-        from tao_automl.tracking.mlflow_tracker import MlflowTracker
-
-        observers.append(MlflowTracker(mlflow_config))
+    for config, module, name in ((wandb_config, "wandb_tracker", "WandbTracker"),
+                                 (mlflow_config, "mlflow_tracker", "MlflowTracker")):
+        if not config or not is_enabled(config):
+            continue
+        try:
+            tracker = getattr(importlib.import_module(f"tao_automl.tracking.{module}"), name)(config)
+        except Exception:  # e.g. the package broke after the up-front check: the sweep goes on without it
+            log.exception("%s could not be set up; the sweep goes on without it", name)
+            continue
+        observers.append(tracker)
     return observers
