@@ -141,8 +141,10 @@ def _env(pycache: Path) -> dict[str, str]:
     return env
 
 
-def _spawn(env: dict[str, str], mode: str, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, str(HERE), mode, *extra], env=env)
+def _spawn(env: dict[str, str], mode: str, *extra: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """A ``scale.py`` process; its stderr (the runner's per-rec progress lines) goes to ``log`` when given."""
+    stderr = open(log, "ab") if log else None  # noqa: SIM115 - handed to the child process
+    return subprocess.Popen([sys.executable, str(HERE), mode, *extra], env=env, stderr=stderr)
 
 
 def _timed_runs(cmd: list[str], reps: int) -> float:
@@ -229,7 +231,7 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
     common = ["--workspace", str(ws), "--skill", str(skill), "--points", str(points_file), "--recs", str(args.recs),
               "--slice", str(args.slice), "--concurrency", str(args.concurrency), "--algorithm", args.algorithm]
     t0 = time.time()
-    orch = _spawn(env, "worker", *common)
+    orch = _spawn(env, "worker", *common, log=root / "orchestrator.log")
     result: dict[str, Any] = {}
     if args.kill_at:
         while orch.poll() is None and _completed(ws) < args.kill_at:
@@ -239,7 +241,7 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
         killed_at = _completed(ws)
         t_kill = time.time()
         t_resume = time.time()
-        orch = _spawn(env, "worker", *common, "--resume")
+        orch = _spawn(env, "worker", *common, "--resume", log=root / "orchestrator.log")
         orch.wait()
         first = _first_new_submission(sorted(ws.glob("run_*"))[-1])
         result["kill"] = {"killed_after_completed": killed_at,

@@ -158,6 +158,12 @@ def test_status_shows_the_top_recs_by_default_and_every_rec_on_request(
     pages = [query_status(run, recs="all", offset=o, limit=10)["recommendations"] for o in (0, 10, 20)]
     assert [r["rec_id"] for page in pages for r in page] == list(range(1, 26))
     assert every["progress"] == status["progress"] and every["best"] == status["best"]
+    store = RunStore(run, readonly=True)
+    from_rows = summary_progress(store.recs(), store.meta())
+    store.close()
+    skip = ("elapsed_s", "eta_s")
+    assert {k: v for k, v in status["progress"].items() if k not in skip} == {
+        k: v for k, v in from_rows.items() if k not in skip}
     for bad in ({"recs": "some"}, {"top": -1}, {"limit": -5}):
         with pytest.raises(UserInputError):
             query_status(run, **bad)  # type: ignore[arg-type]
@@ -276,3 +282,17 @@ def test_kill_9_mid_sweep_and_resume_with_status_polled_from_another_process(tmp
     counts = [p["completed"] for p in seen if p["error"] is None]
     assert len(counts) >= 5 and not [p for p in seen if p["error"] and "no state.db" not in p["error"]]
     assert counts == sorted(counts)  # the reader never saw the run go backwards
+
+
+@pytest.mark.parametrize("params", [
+    {"train.lr": 1e-05, "train.wd": 0.1, "depth": 3, "act": "gelu", "flag": True, "none": None, "big": 1e20},
+    {"odd": "yes", "num": "3", "list": [1, 2], "inf": float("inf"), "Yes": 1, "x": -2.5e-300},
+    {},
+])
+def test_best_params_block_is_what_pyyaml_writes(params: dict[str, Any]) -> None:
+    """`status` writes plain values itself (no PyYAML import); the text must be PyYAML's, byte for byte."""
+    import yaml
+
+    from tao_automl.cli.text_report import best_params_yaml
+
+    assert best_params_yaml(params) == yaml.safe_dump({"best_params": params}, sort_keys=False).rstrip()

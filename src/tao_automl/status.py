@@ -74,7 +74,7 @@ def _read(store: RunStore, run_dir: Path, view: str, top: int, offset: int, limi
         meta = store.meta()
         direction = str(meta.get("direction", "maximize"))
         counts = store.count_by_status()
-        multi = store.is_multi_fidelity()
+        multi = store.is_multi_fidelity(meta)
         best_ids = store.ranked_ids(direction, multi, limit=1, status="success")
         if view == "top":
             ranked = store.ranked_ids(direction, multi, limit=top)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,9 +45,43 @@ def ranked_table(summary: Mapping[str, Any]) -> str:
     if best:
         at = f" at {best['budget']} epochs" if best.get("budget") is not None else ""
         lines.append(f"best: rec {best['rec_id']} with {metric} = {format_value(best['metric_value'])}{at}")
-        import yaml  # only when there is a best config to print
-
-        lines.append(yaml.safe_dump({"best_params": best["params"]}, sort_keys=False).rstrip())
+        lines.append(best_params_yaml(best["params"]))
     else:
         lines.append("best: none (no rec succeeded with a finite metric)")
     return "\n".join(lines)
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
+def _plain_scalar(value: Any) -> str | None:
+    """``value`` as PyYAML's safe_dump writes it, for simple scalars; None when PyYAML must decide."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        text = repr(value).lower()
+        return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
+    if isinstance(value, str) and _PLAIN.fullmatch(value) and value.lower() not in _YAML_WORDS:
+        return value
+    return None
+
+
+def best_params_yaml(params: Mapping[str, Any]) -> str:
+    """The ``best_params:`` block as YAML, written directly for plain values (``status`` never imports PyYAML
+    for them); anything else goes through ``yaml.safe_dump``."""
+    lines = ["best_params:"]
+    for key, value in params.items():
+        text = _plain_scalar(value)
+        if text is None or not _PLAIN.fullmatch(str(key)) or str(key).lower() in _YAML_WORDS:
+            import yaml
+
+            return str(yaml.safe_dump({"best_params": dict(params)}, sort_keys=False)).rstrip()
+        lines.append(f"  {key}: {text}")
+    return "\n".join(lines) if params else "best_params: {}"

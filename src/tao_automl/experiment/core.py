@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
 from tao_automl.errors import TaoAutoMLError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
-from tao_automl.experiment.store import FINAL_STATES, UNSUBMITTED, RecRow, RecStatus, RunStore
+from tao_automl.experiment.store import FINAL_STATES, MULTI_FIDELITY_KEY, UNSUBMITTED, RecRow, RecStatus, RunStore
 from tao_automl.experiment.summary import progress_from_counts, summarise
 from tao_automl.llm import setup as llm_setup
 from tao_automl.metrics.parse import is_valid_metric, to_objective
@@ -105,6 +105,7 @@ class Experiment:
             "space": space.to_json(),
             "base_spec": exp.base_spec,
             "state": "running",
+            MULTI_FIDELITY_KEY: False,  # set once the first trial with an epoch budget is created
             **dict(extra_meta),
         }
         crash_point("run_meta")  # chaos tests: the folder and its store exist, the metadata does not yet
@@ -165,6 +166,8 @@ class Experiment:
             self.scheduler.report_epoch(int(event["rec_id"]), int(payload["epoch"]), float(payload["objective"]))
         trained = {int(e["rec_id"]): int(e["payload"]["budget"]) for e in self.store.events("trained_budget")}
         self._best = self._best_from_store()
+        if self._meta.get(MULTI_FIDELITY_KEY) != self._multi:  # a run folder from before the key existed
+            self.store.set_meta({MULTI_FIDELITY_KEY: self._multi})
         for rec_id, status, metric_value, trial in finished:
             self._observe(rec_id, status, metric_value, trained.get(rec_id, trial.budget))
 
@@ -236,7 +239,7 @@ class Experiment:
         row = self._open.get(rec_id)
         if row is not None:
             self._count(row.status, status)
-            self._open[rec_id] = replace(row, job_id=job_id, results_dir=results_dir, status=RecStatus(status),
+            self._open[rec_id] = row._replace(job_id=job_id, results_dir=results_dir, status=RecStatus(status),
                                          submitted_at=now, updated_at=now)
 
     def set_rendered(self, rec_id: int, specs: Mapping[str, Any], spec_path: str, budget: int | None) -> None:
@@ -244,8 +247,8 @@ class Experiment:
         now = self.store.set_rendered(rec_id, specs, spec_path, budget)
         row = self._open.get(rec_id)
         if row is not None:
-            self._open[rec_id] = replace(row, specs=self.store.redactor.redact(dict(specs)), spec_path=spec_path,
-                                          budget=budget, updated_at=now)
+            self._open[rec_id] = row._replace(specs=self.store.redactor.redact(dict(specs)), spec_path=spec_path,
+                                              budget=budget, updated_at=now)
 
     def set_status(self, rec_id: int, status: str) -> None:
         """Persist a running rec's new (non-final) job state, then update it in memory."""
@@ -253,7 +256,7 @@ class Experiment:
         row = self._open.get(rec_id)
         if row is not None:
             self._count(row.status, status)
-            self._open[rec_id] = replace(row, status=RecStatus(status), updated_at=now)
+            self._open[rec_id] = row._replace(status=RecStatus(status), updated_at=now)
 
     def job_name(self, rec_id: int) -> str:
         return f"{self._meta.get('experiment_id', self.run_dir.name)}-rec{rec_id:04d}"
@@ -289,12 +292,13 @@ class Experiment:
             specs = with_values(self.base_spec, trial.config)
             trial_json = trial.to_json()
             job_name = self.job_name(rec_id)
+            if trial.budget is not None and not self._multi:
+                self._multi = True  # status readers rank by the budget reached from now on: say so first
+                self.store.set_meta({MULTI_FIDELITY_KEY: True})
+                self._best = self._best_from_store()
             now = self.store.add_rec(rec_id, trial.config, specs, job_name, trial_json)
             self._n_created = max(self._n_created, rec_id)
             self._count(None, UNSUBMITTED)
-            if trial.budget is not None and not self._multi:
-                self._multi = True
-                self._best = self._best_from_store()  # the ranking now puts the budget reached first
             self._open[rec_id] = RecRow(
                 rec_id=rec_id, params=dict(trial.config), specs=specs, status=UNSUBMITTED, job_name=job_name,
                 job_id=None, results_dir=None, metric_value=None, message=None, trial=trial_json, created_at=now,
@@ -336,7 +340,7 @@ class Experiment:
         self._open.pop(rec_id, None)
         self._n_finished += 1
         self._count(row.status, status)
-        row = replace(row, status=RecStatus(status), metric_value=stored_value, message=message, finished_at=now,
+        row = row._replace(status=RecStatus(status), metric_value=stored_value, message=message, finished_at=now,
                       updated_at=now, budget_reached=reached)
         if status == "success" and stored_value is not None and (
                 self._best is None or self._rank_key(row) < self._rank_key(self._best)):

@@ -14,10 +14,9 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tao_automl.errors import WorkspaceError
 from tao_automl.util.private import private_file
@@ -87,6 +86,8 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS events_kind_rec ON events (kind, rec_id);
 CREATE INDEX IF NOT EXISTS recs_status_metric ON recs (status, metric_value);
 """
+#: Meta key: whether some trial carries an epoch budget (recs are then ranked by the budget reached first).
+MULTI_FIDELITY_KEY = "multi_fidelity"
 #: Recs whose metric is ranked (a stopped rec keeps the value it reached) and the SQL that selects them.
 RANKED_STATES = (RecStatus.SUCCESS, RecStatus.STOPPED)
 _RANKABLE = "status IN ('success', 'stopped') AND metric_value > -9e999 AND metric_value < 9e999"
@@ -94,9 +95,8 @@ _RANKABLE = "status IN ('success', 'stopped') AND metric_value > -9e999 AND metr
 _ADDED_COLUMNS = {"spec_path": "TEXT", "budget": "INTEGER", "budget_reached": "INTEGER"}
 
 
-@dataclass(frozen=True)
-class RecRow:
-    """One rec as persisted."""
+class RecRow(NamedTuple):
+    """One rec as persisted (a named tuple: cheap to import and to build; ``row._replace(...)`` for a copy)."""
 
     rec_id: int
     params: dict[str, Any]
@@ -323,8 +323,10 @@ class RunStore:
         """``{status: number of recs}`` (the status index answers it)."""
         return {r[0]: r[1] for r in self._conn.execute("SELECT status, count(*) FROM recs GROUP BY status")}
 
-    def is_multi_fidelity(self) -> bool:
-        """Whether any trial carries an epoch budget (the run's scheduler is multi-fidelity)."""
+    def is_multi_fidelity(self, meta: Mapping[str, Any] | None = None) -> bool:
+        """Whether any trial carries an epoch budget: the run's meta says so (older run folders: a scan)."""
+        if meta is not None and MULTI_FIDELITY_KEY in meta:
+            return bool(meta[MULTI_FIDELITY_KEY])
         row = self._conn.execute("SELECT 1 FROM recs WHERE trial LIKE '%\"budget\": %' AND "
                                  "json_extract(trial, '$.budget') IS NOT NULL LIMIT 1").fetchone()
         return row is not None

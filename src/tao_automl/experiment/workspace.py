@@ -11,8 +11,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import secrets
-import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,7 +43,7 @@ def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
     except OSError as exc:
         raise WorkspaceError(f"workspace_path {str(parent)!r} cannot be created: {exc.strerror}") from None
     for _ in range(100):
-        name = f"run_{time.strftime('%Y%m%d_%H%M%S')}_{secrets.token_hex(3)}"
+        name = f"run_{time.strftime('%Y%m%d_%H%M%S')}_{os.urandom(3).hex()}"
         if prefix and (parent / name).exists():
             continue
         try:
@@ -87,6 +85,8 @@ def publish_run_dir(staging: Path, final: Path, lock: RunLock | None = None) -> 
 def discard_staging(staging: Path, lock: RunLock) -> None:
     """Remove a staging folder whose setup failed (nothing ran in it)."""
     lock.release()
+    import shutil  # only when a folder is removed (status reads this module too)
+
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -104,6 +104,8 @@ def _discard_stale_staging(parent: Path, keep: Path) -> None:
             except WorkspaceLockedError:
                 continue  # a live process is still setting it up
         log.info("removing %s: a run whose setup was interrupted (no job ever ran in it)", path)
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
 
 
