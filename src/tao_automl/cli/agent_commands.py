@@ -120,3 +120,37 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
     serve_stdio()
     return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``tao-automl plan "TEXT" --model NAME [-o config.yaml]``: a validated run config from a sentence."""
+    from tao_automl.agentapi.plan import make_plan
+    from tao_automl.errors import ConfigError
+
+    output = Path(args.output) if args.output else None
+    if output is not None and output.exists() and not args.force:
+        raise ConfigError(f"-o: {str(output)!r} already exists", field="output", value=str(output),
+                          hint="choose another file, or pass --force to overwrite it")
+    plan = make_plan(args.text, args.model, llm_endpoint=args.llm_endpoint, llm_model=args.llm_model,
+                     metric=args.metric, platform=args.platform, workspace_path=args.workspace,
+                     train_dataset_uri=args.train_dataset, gpu_count=args.gpus, skill_bank=args.skill_bank,
+                     base=output.resolve().parent if output is not None else None, llm_timeout_s=args.llm_timeout)
+    if output is not None:
+        tmp = output.with_name(f".{output.name}.tmp")
+        tmp.write_text(plan.yaml())
+        tmp.replace(output)
+    if _as_json(args):
+        print(json.dumps({**plan.to_json(), "written": str(output) if output else None}, indent=2, default=str))
+        return EXIT_OK
+    print("differences from the model's defaults:")
+    print("\n".join(f"  {line}" for line in plan.diff) or "  none")
+    if plan.reasoning:
+        print(f"LLM's reason: {plan.reasoning}")
+    if plan.repairs:
+        print(f"repaired: {'; '.join(plan.repairs)}")
+    if output is not None:
+        print(f"wrote {output}; next: tao-automl run {output} --dry-run, then tao-automl run {output} --detach")
+    else:
+        print("---")
+        print(plan.yaml(), end="")
+    return EXIT_OK

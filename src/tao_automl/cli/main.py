@@ -228,6 +228,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "resume": (cmd_resume, "continue a run from its folder (re-attaches to running jobs)"),
     "status": (cmd_status, "show a run's progress from its folder (safe while it runs)"),
     "mcp": (_agent_handler("cmd_mcp"), "serve the agent tools over the Model Context Protocol on stdio (extra mcp)"),
+    "plan": (_agent_handler("cmd_plan"), "ask the configured LLM for a validated run config from a sentence"),
     "skill": (_agent_handler("cmd_skill"), "print the path of the agent skill file SKILL.md (--text: its content)"),
     "stop": (_agent_handler("cmd_stop"), "end a run's orchestrator gracefully (jobs run on unless --cancel-jobs)"),
     "export": (_results_handler("cmd_export"), results_commands.COMMAND_HELP["export"]),
@@ -269,6 +270,20 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name in ("run", "resume"):
         p.add_argument("--detach", action="store_true",
                        help="validate, start the orchestrator in the background and return its run folder")
+    if name == "plan":
+        p.add_argument("text", help="what to tune, in a sentence")
+        p.add_argument("--model", required=True, help="builtin:NAME, a model folder, or a model of the skill bank")
+        p.add_argument("-o", "--output", default=None, help="write the config YAML here (default: print it)")
+        p.add_argument("--force", action="store_true", help="overwrite the -o file")
+        p.add_argument("--metric", default=None, help="the metric to optimise (default: the LLM chooses)")
+        p.add_argument("--llm-endpoint", default=None, help="OpenAI-compatible URL (default $AUTOML_LLM_ENDPOINT)")
+        p.add_argument("--llm-model", default=None, help="model name the endpoint serves (default $AUTOML_LLM_MODEL)")
+        p.add_argument("--llm-timeout", type=float, default=600.0, help="seconds per LLM answer (default 600)")
+        p.add_argument("--platform", default="local", help="platform of the config (default local)")
+        p.add_argument("--workspace", default="runs", help="workspace_path of the config (default runs)")
+        p.add_argument("--train-dataset", default=None, help="train_dataset_uri of the config")
+        p.add_argument("--gpus", type=int, default=None, help="platform_kwargs.gpu_count of the config")
+        p.add_argument("--skill-bank", default=None, help="skill bank folder (default $TAO_SKILL_BANK_PATH)")
     if name == "skill":
         p.add_argument("--text", action="store_true", help="print the file's content instead of its path")
     if name == "stop":

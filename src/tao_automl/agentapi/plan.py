@@ -1,0 +1,167 @@
+"""``tao-automl plan "TEXT" --model NAME``: a sentence -> a run config, via the LLM's NL config generator.
+
+The LLM (:class:`tao_automl.llm.nl_config.NLConfigGenerator`) chooses the algorithm, metric, budget,
+concurrency and the parameters to search. The result is then checked exactly like a hand-written config
+(:func:`tao_automl.cli.run_config.config_from_mapping`, preflight, the first rec of a dry run) plus two checks
+on what the LLM chose: the metric must be one the model reports, and the budget must cover what the algorithm
+needs before it does anything useful. Without an LLM endpoint it stops with one line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tao_automl.errors import SettingsError, SkillError
+
+#: Multi-fidelity brains: nothing is promoted before a rung of ``automl_reduction_factor`` recs finished.
+MULTI_FIDELITY = frozenset({"asha", "hyperband", "hyperband_es", "bohb", "dehb", "bfbo"})
+
+
+@dataclass
+class Plan:
+    """A validated run config made from a sentence, with how it differs from the model's defaults."""
+
+    config: dict[str, Any]
+    diff: list[str]
+    reasoning: str = ""
+    repairs: list[str] = field(default_factory=list)
+
+    def yaml(self) -> str:
+        return yaml.safe_dump(self.config, sort_keys=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": self.config, "diff": self.diff, "reasoning": self.reasoning, "repairs": self.repairs}
+
+
+def resolve_model(name: str, skill_bank: str | None = None) -> str:
+    """The ``skill_dir`` a config names ``name`` by: ``builtin:X``, a model folder, or a model of the bank."""
+    from tao_automl.bank import builtin_models
+    from tao_automl.bank.layout import BANK_ENV, models_dir
+
+    if name.startswith("builtin:") or Path(name).expanduser().is_dir():
+        return name
+    bank = skill_bank or os.environ.get(BANK_ENV)
+    if bank and (models_dir(Path(bank)) / name).is_dir():
+        return str(models_dir(Path(bank)) / name)
+    if name in builtin_models():
+        return f"builtin:{name}"
+    raise SkillError(f"--model: no model {name!r} (not a folder, not in the skill bank, not built in)",
+                     field="model", value=name, allowed=builtin_models(),
+                     hint="list the models with `tao-automl models --scope automl`")
+
+
+def known_metrics(skill: Any) -> list[str]:
+    """Metrics the model reports: ``reported_metrics`` of its skill_info (an extension) and its monitoring metric."""
+    names = [str(m) for m in (skill.info.get("reported_metrics") or [])]
+    monitoring = skill.monitoring_metric()
+    if monitoring:
+        names = [monitoring, *names, "kpi"]
+    return list(dict.fromkeys(names))
+
+
+def minimum_budget(settings: Mapping[str, Any]) -> tuple[int, str] | None:
+    """``(recs, why)``: the smallest ``automl_max_recommendations`` the algorithm does anything useful with."""
+    from tao_automl.settings import AutoMLSettings
+
+    defaults = AutoMLSettings()
+    algorithm = settings.get("algorithm")
+    if algorithm == "pbt":
+        size = int(settings.get("automl_population_size", defaults.automl_population_size))
+        return size, f"pbt trains a population of automl_population_size={size} members at once"
+    if algorithm in MULTI_FIDELITY:
+        factor = int(settings.get("automl_reduction_factor", defaults.automl_reduction_factor))
+        return factor, (f"{algorithm} promotes nothing before a rung of automl_reduction_factor={factor} recs "
+                        "has finished")
+    return None
+
+
+def check_choices(settings: Mapping[str, Any], skill: Any) -> None:
+    """The LLM's metric and budget: a metric the model does not report, or a budget too small, is refused."""
+    metrics = known_metrics(skill)
+    metric = str(settings.get("metric", "loss"))
+    if metrics and metric not in metrics:
+        raise SettingsError(f"automl_settings.metric: {metric!r} is not a metric {skill.name} reports",
+                            field="automl_settings.metric", value=metric, allowed=metrics,
+                            hint="name one of the allowed metrics in the sentence, or pass --metric")
+    need = minimum_budget(settings)
+    budget = int(settings.get("automl_max_recommendations", 0))
+    if need is not None and budget < need[0]:
+        raise SettingsError(f"automl_settings.automl_max_recommendations: {budget} is below what "
+                            f"{settings.get('algorithm')} needs: {need[1]}",
+                            field="automl_settings.automl_max_recommendations", value=budget,
+                            allowed=f"an integer >= {need[0]}",
+                            hint="ask for more trials, or another algorithm (random, bayesian, tpe)")
+
+
+def default_diff(config: Mapping[str, Any], space_names: list[str]) -> list[str]:
+    """How ``config`` differs from running the model with every default: settings changed, params searched."""
+    from tao_automl.settings import AutoMLSettings
+
+    defaults = AutoMLSettings().to_dict()
+    lines = []
+    for key, value in (config.get("automl_settings") or {}).items():
+        if defaults.get(key) != value:
+            lines.append(f"automl_settings.{key}: {defaults.get(key)!r} -> {value!r}")
+    searched = config.get("automl_hyperparameters")
+    if searched is not None and list(searched) != list(space_names):
+        kept = [n for n in space_names if n not in searched]
+        lines.append(f"automl_hyperparameters: {len(searched)} of {len(space_names)} default params searched; "
+                     f"left at their default value: {', '.join(kept) or 'none'}")
+    return lines
+
+
+def validate(config: Mapping[str, Any], base: Path) -> None:
+    """Check ``config`` exactly as ``tao-automl run CONFIG --dry-run`` would (config, preflight, first rec)."""
+    from tao_automl.cli.dry_run import dry_run
+    from tao_automl.cli.run_config import config_from_mapping
+
+    dry_run(config_from_mapping(dict(config), base), 1)
+
+
+def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_model: str | None = None,
+              metric: str | None = None, platform: str = "local", workspace_path: str = "runs",
+              train_dataset_uri: str | None = None, gpu_count: int | None = None, skill_bank: str | None = None,
+              base: Path | None = None, llm_timeout_s: float = 600.0) -> Plan:
+    """Ask the LLM for a run config for ``goal`` on ``model`` and validate it; nothing is written or started."""
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.cli.run_config import resolve_skill_dir
+    from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
+    from tao_automl.llm.nl_config import NLConfigGenerator
+    from tao_automl.runner.plan import load_settings, search_space
+
+    try:
+        llm = LLMConfig.resolve(llm_endpoint, llm_model, None, timeout_s=llm_timeout_s, max_retries=1)
+    except SettingsError as exc:
+        what = "model" if (exc.field or "").endswith("llm_model") else "endpoint"
+        raise LLMEndpointError(f"no LLM {what}: set AUTOML_LLM_ENDPOINT and AUTOML_LLM_MODEL, or pass --llm-endpoint "
+                               "and --llm-model", field=exc.field, value=None,
+                               hint="or write the run config by hand (`tao-automl skill --text` shows one)") from None
+    root = base or Path.cwd()
+    skill_dir = resolve_model(model, skill_bank)
+    skill = load_skill(resolve_skill_dir(skill_dir, root))
+    space = search_space(skill.schema, load_settings({}), None, None)
+    metrics = known_metrics(skill)
+    sentence = goal + (f"\nMetrics the model reports: {', '.join(metrics)}" if metrics else "")
+    try:
+        nl = NLConfigGenerator(LLMClient(llm)).generate(sentence, space, metric=metric)
+    except LLMFailure as exc:
+        raise LLMFailure(exc.detail, field="llm", value=llm.endpoint,
+                         hint="retry; a slow endpoint needs a larger --llm-timeout, or write the config by hand "
+                              "(`tao-automl skill --text` shows one)") from None
+    settings = {k: v for k, v in nl.settings.items() if v is not None}
+    check_choices(settings, skill)
+    config: dict[str, Any] = {"platform": platform, "skill_dir": skill_dir, "workspace_path": workspace_path}
+    if train_dataset_uri:
+        config["train_dataset_uri"] = train_dataset_uri
+    config["automl_settings"] = settings
+    config["automl_hyperparameters"] = list(nl.automl_hyperparameters)
+    if gpu_count is not None:
+        config["platform_kwargs"] = {"gpu_count": gpu_count}
+    validate(config, root)
+    return Plan(config, default_diff(config, space.names), nl.reasoning, nl.repairs)

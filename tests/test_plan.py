@@ -1,0 +1,122 @@
+"""``tao-automl plan``: a sentence -> a run config. The checks on what the LLM chose (metric, budget), the
+validation shared with hand-written configs, the diff, and the one-line error without an endpoint run always;
+the real-model test (gemma3-270m served locally) is opt-in like the other settings-generation test."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_helpers import cli
+from tao_automl.agentapi.plan import check_choices, default_diff, resolve_model, validate
+from tao_automl.bank import builtin_skill_dir
+from tao_automl.bank.skill import load_skill
+from tao_automl.errors import ConfigError, SettingsError, SkillError
+
+DEMO = "builtin:demo-digits-mlp"
+
+
+def _skill() -> Any:
+    return load_skill(builtin_skill_dir("demo-digits-mlp"))
+
+
+def _config(tmp_path: Path, **settings: Any) -> dict[str, Any]:
+    return {"platform": "local", "skill_dir": DEMO, "workspace_path": str(tmp_path / "runs"),
+            "train_dataset_uri": "builtin:digits", "platform_kwargs": {"gpu_count": 0},
+            "automl_settings": {"algorithm": "random", "metric": "val_accuracy", "automl_max_recommendations": 4,
+                                **settings}}
+
+
+def test_without_an_endpoint_it_says_so_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AUTOML_LLM_ENDPOINT", "AUTOML_LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    done = cli("plan", "tune the learning rate", "--model", DEMO, "-o", str(tmp_path / "c.yaml"), "--json")
+    assert done.returncode == 2
+    error = json.loads(done.stdout)["error"]
+    assert error["kind"] == "llm_endpoint" and "AUTOML_LLM_ENDPOINT" in error["message"] and error["hint"]
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_a_metric_the_model_does_not_report_is_refused() -> None:
+    with pytest.raises(SettingsError) as info:
+        check_choices({"algorithm": "random", "metric": "mAP", "automl_max_recommendations": 4}, _skill())
+    assert info.value.field == "automl_settings.metric" and info.value.value == "mAP"
+    assert {"val_accuracy", "val_loss", "train_loss"} <= set(info.value.allowed)
+    check_choices({"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 4}, _skill())
+
+
+@pytest.mark.parametrize("settings, need", [
+    ({"algorithm": "pbt", "automl_population_size": 6, "automl_max_recommendations": 4}, 6),
+    ({"algorithm": "asha", "automl_max_recommendations": 2}, 3),
+    ({"algorithm": "hyperband", "automl_reduction_factor": 4, "automl_max_recommendations": 3}, 4),
+])
+def test_a_budget_below_what_the_algorithm_needs_is_refused(settings: dict[str, Any], need: int) -> None:
+    with pytest.raises(SettingsError) as info:
+        check_choices({"metric": "val_accuracy", **settings}, _skill())
+    assert info.value.field == "automl_settings.automl_max_recommendations" and str(need) in str(info.value.allowed)
+    check_choices({"metric": "val_accuracy", **settings, "automl_max_recommendations": need}, _skill())
+
+
+def test_the_config_is_validated_like_a_hand_written_one(tmp_path: Path) -> None:
+    validate(_config(tmp_path), tmp_path)  # passes: the first rec renders
+    assert not (tmp_path / "runs").exists()  # and nothing was created
+    with pytest.raises(SettingsError) as info:
+        validate(_config(tmp_path, algorithm="bayes"), tmp_path)
+    assert info.value.field == "automl_settings.algorithm"
+    hand = tmp_path / "hand.yaml"
+    hand.write_text(json.dumps(_config(tmp_path, algorithm="bayes")))
+    by_cli = json.loads(cli("run", str(hand), "--dry-run", "--json").stdout)["error"]
+    assert by_cli["field"] == info.value.field and by_cli["kind"] == info.value.kind
+
+
+def test_the_diff_names_changed_settings_and_unsearched_params() -> None:
+    names = ["a", "b", "c"]
+    lines = default_diff({"automl_settings": {"algorithm": "random", "metric": "loss"},
+                          "automl_hyperparameters": ["a"]}, names)
+    assert any(line.startswith("automl_settings.algorithm: 'bayesian' -> 'random'") for line in lines)
+    assert not any("metric" in line for line in lines)  # same as the default
+    assert any("1 of 3" in line and "b, c" in line for line in lines)
+
+
+def test_model_names_resolve_or_are_refused() -> None:
+    assert resolve_model("demo-digits-mlp") == DEMO and resolve_model(DEMO) == DEMO
+    with pytest.raises(SkillError) as info:
+        resolve_model("no-such-model")
+    assert info.value.field == "model" and "demo-digits-mlp" in info.value.allowed
+
+
+def test_an_existing_output_is_not_overwritten_without_force(tmp_path: Path) -> None:
+    from tao_automl.cli.agent_commands import cmd_plan
+    from tao_automl.cli.main import build_parser
+
+    out = tmp_path / "c.yaml"
+    out.write_text("keep")
+    with pytest.raises(ConfigError) as info:
+        cmd_plan(build_parser().parse_args(["plan", "x", "--model", DEMO, "-o", str(out)]))
+    assert info.value.field == "output" and out.read_text() == "keep"
+
+
+@pytest.mark.llm
+@pytest.mark.timeout(1800)
+@pytest.mark.skipif(os.environ.get("TAO_AUTOML_LLM_TESTS") != "full",
+                    reason="set TAO_AUTOML_LLM_TESTS=full: a 270M model's settings answer can run out of tokens")
+def test_plan_with_a_real_model_writes_a_config_that_dry_runs(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("xllamacpp")
+    monkeypatch.setenv("AUTOML_LLM_API_KEY", "k")
+    from tao_automl.testing.llm_server import serve
+
+    repo = Path(__file__).resolve().parents[1]
+    with serve(repo / "ci" / "llm_serve.py", api_key="k", alias="gemma3-270m", timeout_s=300) as url:
+        out = tmp_path / "config.yaml"
+        done = cli("plan", "tune the learning rate of the digits MLP with 6 random trials, maximise val_accuracy",
+                   "--model", DEMO, "-o", str(out), "--gpus", "0", "--train-dataset", "builtin:digits",
+                   "--llm-endpoint", url, "--llm-model", "gemma3-270m", "--json", timeout=1700)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["written"] == str(out)
+    assert cli("run", str(out), "--dry-run", "--recs", "1").returncode == 0
