@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tao_automl.bank.skill import load_skill
-from tao_automl.errors import SearchSpaceError, WorkspaceError
+from tao_automl.errors import SearchSpaceError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.store import DB_NAME
 from tao_automl.experiment.summary import rec_dict
@@ -96,6 +97,13 @@ class AutoML:
     def report_result(self, rec_id: int, metric: float | None, status: str = "success",
                       message: str | None = None) -> None:
         """Record a rec's metric (user scale). ``None`` / NaN / inf, or ``status="failure"``, is a failure."""
+        if status not in ("success", "failure"):
+            raise UserInputError(f"status: {status!r} is not allowed; expected 'success' or 'failure'",
+                                 field="status", value=status, allowed=["success", "failure"])
+        if metric is not None and (isinstance(metric, bool) or not isinstance(metric, numbers.Real)):
+            raise UserInputError(f"metric: {metric!r} is not allowed; expected a number (or None for a failure)",
+                                 field="metric", value=metric, allowed="a number or None")
+        metric = None if metric is None else float(metric)
         row = self._exp.tell(rec_id, metric, status, message)
         self.tracking.rec_finished(self._exp.run_dir, rec_id)
         if self.log_progress:

@@ -26,7 +26,7 @@ from tao_automl.brain import Brain, make_brain
 from tao_automl.brain.auto import auto_choice
 from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
-from tao_automl.errors import TaoAutoMLError, WorkspaceError
+from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import FINAL_STATES, MULTI_FIDELITY_KEY, UNSUBMITTED, RecRow, RecStatus, RunStore
 from tao_automl.experiment.summary import progress_from_counts, summarise
@@ -323,9 +323,11 @@ class Experiment:
         """
         row = self._open.get(rec_id) or self.store.rec(rec_id)
         if row is None:
-            raise KeyError(f"unknown rec id {rec_id}; known: 1..{self.n_created}")
+            raise UserInputError(f"rec_id: {rec_id!r} is not a rec of this run; known: 1..{self.n_created}",
+                                 field="rec_id", value=rec_id, allowed=f"1..{self.n_created}")
         if row.status in FINAL_STATES:
-            raise TaoAutoMLError(f"rec {rec_id} already ended with status {row.status!r}")
+            raise UserInputError(f"rec_id: rec {rec_id} already ended with status {row.status!r}; a result is "
+                                 "recorded once", field="rec_id", value=rec_id, allowed="a rec that has not ended")
         if status == "success" and not is_valid_metric(value):
             message = message or (
                 "no metric was reported" if value is None else f"metric is not a finite number ({value})"

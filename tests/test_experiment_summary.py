@@ -1,0 +1,121 @@
+"""The ask/tell core (:mod:`tao_automl.experiment.core`) and the summary every view of a run shares
+(:mod:`tao_automl.experiment.summary`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import small_schema
+from tao_automl.automl import AutoML
+from tao_automl.errors import UserInputError, WorkspaceError
+from tao_automl.experiment.core import Experiment
+from tao_automl.experiment.store import RecRow, RecStatus
+from tao_automl.experiment.summary import best_rec, progress, public_json, ranked_recs, rec_dict, summarise
+from tao_automl.runner.plan import search_space
+from tao_automl.settings import AutoMLSettings
+
+
+def _row(rec_id: int, status: str, value: float | None = None, budget: int | None = None,
+         trial: dict[str, Any] | None = None) -> RecRow:
+    return RecRow(rec_id=rec_id, params={"x": rec_id}, specs={}, status=RecStatus(status), job_name=f"j{rec_id}",
+                  job_id=None if status == "created" else f"job{rec_id}", results_dir=None, metric_value=value,
+                  message=None, trial=trial, created_at=100.0, submitted_at=101.0, finished_at=110.0,
+                  updated_at=110.0, budget_reached=budget)
+
+
+ROWS = [_row(1, "success", 0.5), _row(2, "failure"), _row(3, "success", 0.2), _row(4, "stopped", 0.1),
+        _row(5, "running"), _row(6, "created"), _row(7, "success", math.nan)]
+
+
+def test_ranking_follows_the_direction_and_skips_failures_and_non_numbers() -> None:
+    assert [r.rec_id for r in ranked_recs(ROWS, "minimize")] == [4, 3, 1]
+    assert [r.rec_id for r in ranked_recs(ROWS, "maximize")] == [1, 3, 4]
+    assert best_rec(ROWS, "minimize").rec_id == 3  # type: ignore[union-attr]  # a stopped rec is ranked, never best
+
+
+def test_multi_fidelity_ranks_the_highest_budget_reached_first() -> None:
+    trial = {"budget": 1}
+    rows = [_row(1, "success", 0.1, budget=1, trial=trial), _row(2, "success", 0.9, budget=9, trial=trial)]
+    assert [r.rec_id for r in ranked_recs(rows, "minimize")] == [2, 1]
+
+
+def test_progress_counts_every_state_and_the_budget() -> None:
+    meta = {"budget": 10, "direction": "minimize", "state": "finished", "created_at": 0.0, "ended_at": 5.0,
+            "algorithm": "random", "metric": "loss"}
+    got = progress(ROWS, meta)
+    assert (got["completed"], got["succeeded"], got["failed"], got["stopped"]) == (5, 3, 1, 1)
+    assert (got["running"], got["pending"], got["total"]) == (1, 2, 10)
+    assert got["best_rec_id"] == 3 and got["elapsed_s"] == 5.0 and got["eta_s"] is None
+
+
+def test_summary_lists_every_rec_with_rank_and_active_jobs() -> None:
+    summary = summarise(ROWS, {"direction": "minimize", "budget": 7})
+    ranks = {r["rec_id"]: r["rank"] for r in summary["recommendations"]}
+    assert ranks == {1: 3, 2: None, 3: 2, 4: 1, 5: None, 6: None, 7: None}
+    assert summary["best"]["rec_id"] == 3 and [a["rec_id"] for a in summary["active_jobs"]] == [5]
+    assert rec_dict(ROWS[5])["status"] == "pending"  # "created" is shown as pending
+    assert "history" in summary and "history" not in public_json(summary)
+
+
+def _experiment(tmp_path: Path, **settings: Any) -> Experiment:
+    space = search_space(small_schema(), AutoMLSettings(), None, None)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    conf = AutoMLSettings.from_mapping({"algorithm": "random", "automl_max_recommendations": 4, **settings})
+    return Experiment.create(tmp_path, space, conf, "minimize", {"train": {"num_epochs": 1}}, {"mode": "ask_tell"})
+
+
+def test_a_rec_is_persisted_before_it_is_handed_out_and_a_result_before_the_brain_learns(tmp_path: Path) -> None:
+    exp = _experiment(tmp_path)
+    (rec,) = exp.ask(1)
+    assert exp.store.rec(rec.id).status == RecStatus.CREATED  # type: ignore[union-attr]
+    assert rec.specs["train"]["num_epochs"] == 1 and rec.trial is not None
+    row = exp.tell(rec.id, math.inf)
+    assert row.status == RecStatus.FAILURE and "not a finite number" in (row.message or "")
+    assert exp.store.rec(rec.id).status.is_final  # type: ignore[union-attr]
+    exp.close("stopped")
+
+
+def test_the_budget_is_never_exceeded_and_results_are_told_once(tmp_path: Path) -> None:
+    exp = _experiment(tmp_path)
+    asked = exp.ask(10)
+    assert len(asked) == 4 and exp.ask(1) == []
+    for rec in asked:
+        exp.tell(rec.id, float(rec.id))
+    with pytest.raises(UserInputError, match="rec_id: rec 1 already ended"):
+        exp.tell(1, 0.0)
+    with pytest.raises(UserInputError, match=r"rec_id: 99 is not a rec of this run; known: 1\.\.4"):
+        exp.tell(99, 0.0)
+    assert exp.is_complete()
+    live = exp.progress()
+    full = summarise(exp.store.recs(), exp.store.meta())["progress"]
+    for key in ("completed", "succeeded", "failed", "best_metric", "best_rec_id", "total"):
+        assert live[key] == full[key], key  # the incremental view agrees with a full recount
+    exp.close("finished")
+
+
+def test_reopening_checks_settings_drift_and_takes_a_bigger_budget(tmp_path: Path) -> None:
+    exp = _experiment(tmp_path)
+    for rec in exp.ask(2):
+        exp.tell(rec.id, 1.0)
+    exp.close("stopped")
+    with pytest.raises(WorkspaceError, match="settings differ"):
+        Experiment.open(tmp_path, AutoMLSettings(algorithm="random", automl_max_recommendations=4, seed=9))
+    reopened = Experiment.open(tmp_path, AutoMLSettings(algorithm="random", automl_max_recommendations=6))
+    assert reopened.budget == 6 and len(reopened.recs()) == 2
+    assert [e["kind"] for e in reopened.store.events("settings_changed")] == ["settings_changed"]
+    reopened.close("stopped")
+
+
+def test_ask_tell_api_refuses_a_bad_status_or_metric(tmp_path: Path) -> None:
+    automl = AutoML(tmp_path / "run", settings={"algorithm": "random"}, search_schema=small_schema())
+    (rec, *_) = automl.next_recommendation()
+    with pytest.raises(UserInputError, match="status: 'done' is not allowed"):
+        automl.report_result(rec.id, 1.0, status="done")
+    with pytest.raises(UserInputError, match="metric: 'high' is not allowed; expected a number"):
+        automl.report_result(rec.id, "high")  # type: ignore[arg-type]
+    automl.report_result(rec.id, 0.5)
+    automl.finish()
