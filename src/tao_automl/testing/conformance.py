@@ -141,6 +141,18 @@ def check_find_job(c: Conformance) -> None:
     assert as_platform(c.factory()).find_job(name) == job.id, "find_job lost the job once it finished"
 
 
+def check_preflight(c: Conformance) -> None:
+    """``preflight`` on a working platform: reachable, every check says what it found, nothing is submitted."""
+    sdk = as_platform(c.factory())
+    before = sorted(c.workdir.rglob("*"))
+    checks = sdk.preflight(None, 0)
+    by_name = {check.check: check for check in checks}
+    assert by_name.get("platform_reachable") is not None, f"no platform_reachable check: {checks}"
+    assert by_name["platform_reachable"].ok is True, by_name["platform_reachable"]
+    assert all(check.ok in (True, False, None) and check.detail.strip() for check in checks), checks
+    assert sorted(c.workdir.rglob("*")) == before, "preflight wrote into the scratch dir"
+
+
 #: Every check by name, in a sensible order.
 CHECKS: dict[str, Callable[[Conformance], None]] = {
     "success": check_success,
@@ -149,6 +161,7 @@ CHECKS: dict[str, Callable[[Conformance], None]] = {
     "reattach": check_reattach,
     "idempotent_create": check_idempotent_create,
     "find_job": check_find_job,
+    "preflight": check_preflight,
 }
 
 
