@@ -159,3 +159,23 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> N
     pixels = imread(io.BytesIO(png), format="png")
     non_white = (pixels[..., :3].min(axis=-1) < 0.9).mean()
     assert pixels.shape[0] > 500 and non_white > 0.02, f"screenshot looks blank ({non_white:.3%} non-white)"
+
+
+def test_promotion_run_marks_promoted_recs(tmp_path: Path) -> None:
+    """ASHA in promotion mode on the built-in demo network: promoted recs resume their parent's checkpoint."""
+    from tao_automl.bank import builtin_skill_dir
+
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), builtin_skill_dir("demo-digits-mlp")).run(
+        train_dataset_uri="builtin:digits",
+        automl_settings={"algorithm": "asha", "metric": "val_loss", "automl_max_epochs": 3,
+                         "automl_reduction_factor": 3, "automl_max_recommendations": 5, "automl_max_concurrent": 2,
+                         "poll_interval_s": 0.5, "seed": 1},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    data = load_run(result["run_dir"])
+    promoted = data.promoted()
+    assert promoted, "no rec was promoted"
+    out = tmp_path / "r.html"
+    assert _cli("report", result["run_dir"], "-o", str(out)).returncode == 0
+    text = out.read_text()
+    for parent, children in promoted.items():
+        assert f"rec {parent} (success, promoted to rec {', '.join(map(str, children))})" in text
