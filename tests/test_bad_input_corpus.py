@@ -215,3 +215,23 @@ def test_the_corpus_has_more_than_200_cases() -> None:
     """The README says "more than 200 bad inputs"; the issue asks for at least 150."""
     total = 2 * len(BAD_SETTINGS) + 2 * len(BAD_ARGS) + len(BAD_API_ONLY) + len(BAD_FILES)
     assert total > 200, total
+
+
+def test_preflight_names_a_field_once(toy_skill: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No doubled prefixes ("spec_overrides: spec_overrides: ...") in `tao-automl preflight`'s one line."""
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(_config(toy_skill, spec_overrides={"train.num_epoch": 3})))
+    assert main(["preflight", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "spec_overrides: unknown key 'train.num_epoch'" in err and "spec_overrides: spec_overrides" not in err
+
+
+def test_a_command_placeholder_nobody_fills_is_refused_before_anything(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import write_skill
+
+    skill = write_skill(tmp_path / "bank", command="python train.py -e {config_path} --gpus {gpu_list}")
+    err = _api_case(skill, tmp_path)
+    _check(err.to_json(), "actions.train.command", "{gpu_list}")
+    error = _cli_case(tmp_path, _config(skill), capsys)
+    _check(error, "actions.train.command", "{gpu_list}")

@@ -53,7 +53,7 @@ class PreflightReport:
         """The error to raise for a failed report: the first failed check's own error (its field, value and allowed
         values), the other failed checks named in its hint."""
         first, *others = self.failed
-        hint = f"also failed: {'; '.join(f'{c.check}: {c.detail}' for c in others)}" if others else None
+        hint = f"also failed: {'; '.join(_named(c) for c in others)}" if others else None
         if first.error is not None:
             err = first.error
             return type(err)(err.detail, field=err.field, value=err.value, allowed=err.allowed,
@@ -66,7 +66,7 @@ class PreflightReport:
 
     def summary_line(self) -> str:
         """One line naming every failed check, for errors."""
-        return "preflight failed: " + "; ".join(f"{c.check}: {c.detail}" for c in self.failed)
+        return "preflight failed: " + "; ".join(_named(c) for c in self.failed)
 
     def text(self) -> str:
         marks = {True: "ok", False: "FAIL", None: "n/a"}
@@ -81,6 +81,11 @@ class PreflightReport:
             verdict = "passed"
         lines.append("preflight: " + verdict)
         return "\n".join(lines)
+
+
+def _named(check: Check) -> str:
+    """``check: detail``, without naming the check twice when the detail already starts with it."""
+    return check.detail if check.detail.startswith(check.check) else f"{check.check}: {check.detail}"
 
 
 def _guard(report: PreflightReport, name: str, fn: Callable[[], str]) -> bool:

@@ -146,7 +146,9 @@ def format_command(skill: Skill, values: Mapping[str, str]) -> str:
         name = match.group(1)
         if name not in values:
             raise SkillError(f"{skill.name}: actions.{skill.action}.command uses placeholder {{{name}}}, which "
-                             f"tao-automl cannot fill; supported: {', '.join('{' + v + '}' for v in values)}")
+                             f"tao-automl cannot fill; supported: {', '.join('{' + v + '}' for v in values)}",
+                             field=f"actions.{skill.action}.command", value=f"{{{name}}}",
+                             allowed=["{" + v + "}" for v in values])
         return shlex.quote(values[name])
 
     if "{config_path}" not in template:

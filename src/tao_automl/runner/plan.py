@@ -11,16 +11,27 @@ import inspect
 import math
 import numbers
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
 from tao_automl.brain.trials import TrialScheduler
 from tao_automl.errors import SearchSpaceError, UserInputError
 from tao_automl.platforms.base import unwrap
-from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, resolve_overrides, warn_unplaced
+from tao_automl.render.job import (
+    JobContext,
+    base_spec,
+    check_spec_overrides,
+    render_job,
+    resolve_overrides,
+    warn_unplaced,
+)
 from tao_automl.runner.fidelity import epoch_key
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
@@ -171,6 +182,14 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any) -> None:
                              field=f"spec_overrides.{key}", value=value, allowed=allowed)
 
 
+def check_render(skill: Skill, space: SearchSpace, ctx: JobContext) -> None:
+    """Render one rec (any config of the space) into a temporary folder: a command placeholder that cannot be
+    filled, or a value that cannot be placed in the spec, fails here rather than at the first submission."""
+    with tempfile.TemporaryDirectory(prefix="tao-automl-plan-") as tmp:
+        render_job(skill, space.sample(np.random.default_rng(0)), ctx, rec_dir=Path(tmp) / "rec",
+                   results_dir=str(Path(tmp) / "results"))
+
+
 def fidelity_key(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> str | None:
     """The epoch key when the brain is multi-fidelity (an error when the skill has none), else None."""
     brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
@@ -207,6 +226,7 @@ class RunPlan:
         space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges)
         spec = checked_overrides(skill, space, args.spec_overrides)
         warn_unplaced(skill, job_context(args))
+        check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill),
                    epoch_key=fidelity_key(skill, settings, space),
