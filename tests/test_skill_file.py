@@ -97,10 +97,11 @@ def test_the_bash_blocks_run_verbatim_on_the_demo_network(tmp_path: Path) -> Non
     final = json.loads(cli("status", run_dir, "--json").stdout)
     assert final["progress"]["state"] == "finished" and final["best"]["params"]
     assert final["progress"]["completed"] == final["progress"]["total"]
+    assert (Path(run_dir) / "report.html").is_file() and (tmp_path / "best_spec.yaml").is_file()
 
 
 @pytest.mark.parametrize("section", ["models --scope automl", "preflight", "--dry-run", "--detach", "status",
-                                     "stop", "resume"])
+                                     "report", "export", "--best", "stop", "resume"])
 def test_the_steps_the_issue_asks_for_are_there(section: str) -> None:
     assert any(section in c for c in _commands())
 

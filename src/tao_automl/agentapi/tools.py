@@ -161,13 +161,18 @@ def best_config(run_dir: str) -> JSON:
 
 
 def report(run_dir: str) -> JSON:
+    """Write the run's HTML report (as ``tao-automl report``) and return its path."""
     status = _status(run_dir)
     folder = Path(status["run_dir"])
-    html = sorted(folder.glob("report*.html")) + sorted(folder.glob("report/*.html"))
-    if html:
-        return {"run_dir": str(folder), "available": True, "html": str(html[0])}
-    return {"run_dir": str(folder), "available": False, "html": None,
-            "hint": "no HTML report in the run folder yet; best_config and sweep_status give the results as data"}
+    try:
+        from tao_automl.report.data import load_run
+        from tao_automl.report.html import write_html_report
+    except ImportError as exc:  # an optional plotting dependency is missing
+        return {"run_dir": str(folder), "available": False, "html": None,
+                "hint": f"the HTML report needs {exc.name}; best_config and sweep_status give the results as data"}
+    out = folder / "report.html"
+    write_html_report(load_run(str(folder)), out)
+    return {"run_dir": str(folder), "available": True, "html": str(out), "state": status["progress"].get("state")}
 
 
 TOOLS: dict[str, Tool] = {t.name: t for t in (
@@ -203,7 +208,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          _object({"run_dir": _RUN_DIR}, ("run_dir",)), resume_sweep),
     Tool("best_config", "The best rec of a sweep: its searched params, the full spec it ran with and its metric.",
          _object({"run_dir": _RUN_DIR}, ("run_dir",)), best_config),
-    Tool("report", "The path of the sweep's HTML report when one exists.",
+    Tool("report", "Write the sweep's self-contained HTML report (convergence, importance, every rec) into its run "
+         "folder and return the path; works while the sweep runs.",
          _object({"run_dir": _RUN_DIR}, ("run_dir",)), report),
 )}
 
