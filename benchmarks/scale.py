@@ -254,13 +254,7 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
     poller.wait()
     run_dir = sorted(ws.glob("run_*"))[-1]
     points, polls = _read_lines(points_file), _read_lines(polls_file)
-    cli = [sys.executable, "-m", "tao_automl.cli"]
-    startup = {}
-    for name, extra in (("help", ["--help"]), ("status", ["status", str(run_dir)]),
-                        ("status_json", ["status", str(run_dir), "--json"])):
-        _cli_time(cli + extra, env)  # warm-up: writes the bytecode cache
-        t = statistics.median(_cli_time(cli + extra, env) for _ in range(7))
-        startup[name] = {"s": round(t, 3), "x_bare": round(t / bare, 2)}
+    startup = cli_startup(run_dir, env)
     rows = slices(points, polls, args.slice, args.recs, bare)
     final = _completed(ws)
     result.update({
@@ -277,10 +271,33 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _cli_time(cmd: list[str], env: dict[str, str]) -> float:
+def _run_timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and the child's CPU seconds (user + system) of one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def cli_startup(run_dir: Path, env: dict[str, str], rounds: int = 11) -> dict[str, dict[str, float]]:
+    """``tao-automl --help``, ``status`` and ``status --json`` against a bare ``python -c pass``, run interleaved
+    (so load swings hit all alike): median wall and CPU seconds, and their ratios to bare python's."""
+    cli = [sys.executable, "-m", "tao_automl.cli"]
+    commands = {"bare": [sys.executable, "-c", "pass"], "help": [*cli, "--help"],
+                "status": [*cli, "status", str(run_dir)], "status_json": [*cli, "status", str(run_dir), "--json"]}
+    for cmd in commands.values():
+        _run_timed(cmd, env)  # warm-up: writes the bytecode cache
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, cmd in commands.items():
+            runs[name].append(_run_timed(cmd, env))
+    med = {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for name, r in runs.items()}
+    bare_wall, bare_cpu = med["bare"]
+    return {name: {"s": round(w, 4), "x_bare": round(w / bare_wall, 2), "cpu_s": round(c, 4),
+                   "cpu_x_bare": round(c / bare_cpu, 2) if bare_cpu else 0.0}
+            for name, (w, c) in med.items()}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -294,7 +311,8 @@ def table(result: dict[str, Any]) -> str:
     lines.append(f"\n{result['completed']}/{result['recs']} recs in {result['wall_s']} s; peak RSS "
                  f"{result['peak_rss_mb']} MB; bare python {1000 * result['bare_python_s']:.1f} ms; CLI --help "
                  f"{s['help']['x_bare']}x, status {s['status']['x_bare']}x, "
-                 f"status --json {s['status_json']['x_bare']}x bare; "
+                 f"status --json {s['status_json']['x_bare']}x bare (CPU: {s['help']['cpu_x_bare']}x, "
+                 f"{s['status']['cpu_x_bare']}x, {s['status_json']['cpu_x_bare']}x); "
                  f"load {result['machine']['loadavg_start']} -> {result['machine']['loadavg_end']}")
     if "kill" in result:
         k = result["kill"]

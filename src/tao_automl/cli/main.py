@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -29,8 +28,6 @@ from tao_automl.errors import (
     WorkspaceError,
     error_json,
 )
-from tao_automl.experiment.summary import public_json
-from tao_automl.util.secrets import RedactingFilter
 
 EXIT_FAILED, EXIT_USAGE = EXIT_NO_RESULT, EXIT_USER_ERROR
 
@@ -56,6 +53,8 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
                 reason, field="progress.state", value=state,
                 allowed=["finished"], hint=f"read the failed recs with `tao-automl status {summary.get('run_dir')}`"
                 " and fix their cause, then `tao-automl resume RUN_DIR`"))}
+        from tao_automl.experiment.summary import public_json
+
         print(json.dumps(public_json(summary), indent=2, default=str))
     else:
         print(ranked_table(summary))
@@ -347,6 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except UsageError as exc:
         return _report_error(exc, wants_json)
+    import logging  # after parsing: `--help` and usage errors need neither logging nor the store
+
+    from tao_automl.util.secrets import RedactingFilter
+
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     for log_handler in logging.getLogger().handlers:  # `-v` never prints a credential from the environment
