@@ -93,3 +93,16 @@ def test_cli_config_carries_the_tracker_configs(tmp_path: Path) -> None:
     config.write_text("skill_dir: builtin:demo-digits-mlp\nworkspace_path: ws\nmlflow_config: [x]\n")
     with pytest.raises(UserInputError, match="mlflow_config"):
         load_run_config(config)
+
+
+def test_wandb_online_without_a_key_is_refused_up_front(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("wandb", reason="the wandb extra is not installed")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    with pytest.raises(UserInputError, match="needs an API key and none was found; set WANDB_API_KEY"):
+        check_tracking_config("wandb_config", {"project": "p"})
+    assert check_tracking_config("wandb_config", {"project": "p", "mode": "offline"}) == {"project": "p",
+                                                                                        "mode": "offline"}
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert check_tracking_config("wandb_config", {"project": "p"}) == {"project": "p"}

@@ -138,15 +138,13 @@ def test_sweep_logged_to_wandb_offline_and_mlflow_sqlite(tmp_path: Path, monkeyp
 def test_a_failing_tracker_never_stops_the_sweep(toy_skill: Path, tmp_path: Path,
                                                  caplog: pytest.LogCaptureFixture,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)  # W&B online without a key: wandb.init raises
-    monkeypatch.delenv("WANDB_MODE", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc login either
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("MLflow cannot create a database under a file")
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
     result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 3,
                                          "automl_max_concurrent": 3, "poll_interval_s": 0.2},
-                        workspace_path=tmp_path / "ws", wandb_config={"mode": "online"},
+                        workspace_path=tmp_path / "ws",
+                        wandb_config={"mode": "offline", "project": "bad/name#"},  # wandb.init refuses the name
                         mlflow_config={"tracking_uri": f"sqlite:///{blocker}/x.db"}, gpu_count=0)
     assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 3
     failed = {r.getMessage() for r in caplog.records if r.name == "tao_automl.tracking.base"}

@@ -158,13 +158,19 @@ def load_run(run_dir: str | Path, *, read_results: bool = True) -> RunData:
             points = {e: v for e, v in points.items() if e <= budget}
         curve = sorted(points.items())
         recs.append(RecView(
-            rec_id=row.rec_id, params=row.params, status="pending" if row.status == UNSUBMITTED else row.status,
+            rec_id=row.rec_id, params=row.params, status=_status(row.status),
             metric=row.metric_value, message=row.message, job_id=row.job_id, budget=budget,
             rung=trial.get("rung"), bracket=trial.get("bracket"), parent=trial.get("parent"),
             created_at=row.created_at, submitted_at=row.submitted_at, finished_at=row.finished_at,
             spec_path=_spec_path(path, row.rec_id), epochs=curve,
         ))
     return RunData(run_dir=path, meta=meta, recs=recs)
+
+
+def _status(status: Any) -> str:
+    """A plain string (the store may hand out a ``str`` enum); ``created`` shows as ``pending``."""
+    text = str(getattr(status, "value", status))
+    return "pending" if text == UNSUBMITTED else text
 
 
 def _curve_from_status(results_dir: Path, metric: str) -> dict[int, float]:

@@ -10,8 +10,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import netrc
+import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlparse
 
 from tao_automl.errors import UserInputError
 from tao_automl.tracking.base import SweepObserver
@@ -64,7 +67,26 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
         if importlib.util.find_spec(module) is None:
             raise UserInputError(f"{name}: the {module!r} package is not installed; install the extra: "
                                  f"pip install 'tao-run-automl[{extra}]'")
+        if name == "wandb_config":
+            _check_wandb_login(out)
     return out
+
+
+def _check_wandb_login(config: Mapping[str, Any]) -> None:
+    """W&B online with no key would fail (or, on a terminal, stop and ask for one): say so before the run starts."""
+    mode = config.get("mode") or os.environ.get("WANDB_MODE") or "online"
+    if mode not in ("online", "run") or os.environ.get("WANDB_API_KEY"):
+        return
+    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname or ""
+    try:
+        if netrc.netrc(os.environ.get("NETRC") or None).authenticators(host):
+            return  # `wandb login` stored a key
+    except (OSError, netrc.NetrcParseError):
+        pass
+    raise UserInputError(f"wandb_config.mode: W&B {mode!r} mode needs an API key and none was found; set "
+                         "WANDB_API_KEY in the environment (or run `wandb login`), or set mode: offline",
+                         field="wandb_config.mode", value=mode, allowed=list(WANDB_MODES),
+                         hint="export WANDB_API_KEY=... or use mode: offline")
 
 
 def is_enabled(config: Mapping[str, Any]) -> bool:
