@@ -69,7 +69,8 @@ async def _scenario(folder: Path) -> None:
     params = StdioServerParameters(command=sys.executable, args=["-m", "tao_automl.cli.main", "mcp"],
                                    env=cli_env(), cwd=str(folder))
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
+        init = await session.initialize()
+        assert init.instructions and "start_sweep" in init.instructions  # the skill file, for MCP-only clients
         tools = {t.name: t for t in (await session.list_tools()).tools}
         assert set(tools) == EXPECTED_TOOLS
         assert all(t.inputSchema["type"] == "object" and t.description for t in tools.values())

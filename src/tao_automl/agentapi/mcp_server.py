@@ -35,10 +35,10 @@ def build_server() -> Any:
 
     from tao_automl import __version__
     from tao_automl.agentapi.tools import TOOLS, call_tool
+    from tao_automl.cli.agent_commands import skill_path
 
-    server: Any = Server(SERVER_NAME, version=__version__,
-                         instructions="Hyperparameter sweeps. Read the skill file (`tao-automl skill --text`); "
-                                      "start_sweep returns at once, then poll sweep_status until done.")
+    # the skill file is the server's instructions: an MCP-only client gets the whole how-to at initialize
+    server: Any = Server(SERVER_NAME, version=__version__, instructions=skill_path().read_text())
 
     async def list_tools() -> list[Any]:
         return [types.Tool(name=t.name, description=t.description, inputSchema=t.schema) for t in TOOLS.values()]
