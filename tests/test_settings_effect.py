@@ -36,6 +36,8 @@ ELSEWHERE = {
     "auto_multifidelity": "test_auto_brain.py::test_auto_picks_from_space_and_budget",
     "long_running_enabled": "test_detach.py::test_long_running_enabled_in_the_config_detaches",
     "status_interval_minutes": "test_detach.py::test_run_detach_returns_the_folder_and_the_orchestrator_finishes_alone",
+    "objectives": "test_multiobjective.py::test_a_real_two_metric_sweep_reports_the_front_and_its_knee",
+    "metric_weights": "test_multiobjective.py::test_parego_drives_each_brain_and_a_resume_proposes_the_same",
 }
 
 

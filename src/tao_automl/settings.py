@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tao_automl.errors import SettingsError
+from tao_automl.multiobjective.objectives import check_consistent, check_objectives, check_weights, expand_metric_list
 from tao_automl.util.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,8 @@ class AutoMLSettings:
     automl_fail_fast_after: int = 3
     long_running_enabled: bool = False
     status_interval_minutes: float = 5.0
+    objectives: list[dict[str, str]] | None = None  # set from a list ``metric`` (multi-objective)
+    metric_weights: dict[str, float] | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> AutoMLSettings:
@@ -177,13 +180,14 @@ class AutoMLSettings:
                 raise SettingsError(f"automl_settings: unknown key {key!r}{did_you_mean(str(key), valid)}; "
                                     f"valid keys: {', '.join(valid)}", field=f"automl_settings.{key}", value=key,
                                     allowed=valid)
-        settings = cls(**_typed(raw))
+        settings = cls(**_typed(expand_metric_list(raw)))
         settings.validate()
         return settings
 
     def validate(self) -> None:
         """Check every field (a directly built instance too); raise :class:`SettingsError` naming the first bad one."""
         _typed(asdict(self))
+        check_consistent(self.algorithm, self.metric, self.direction, self.objectives, self.metric_weights)
 
     @property
     def resolved_direction(self) -> str:
@@ -237,6 +241,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "automl_fail_fast_after": _int_from(0),
     "long_running_enabled": as_bool,
     "status_interval_minutes": as_minutes,
+    "objectives": _optional(check_objectives),
+    "metric_weights": _optional(check_weights),
 }
 
 

@@ -22,6 +22,7 @@ from tao_automl.experiment.summary import (
     rec_dict,
     with_reasoning,
 )
+from tao_automl.multiobjective import view as pareto_view
 
 #: What ``recs`` may be: the best few (default) or every rec.
 REC_VIEWS = ("top", "all")
@@ -86,9 +87,15 @@ def _read(store: RunStore, run_dir: Path, view: str, top: int, offset: int, limi
         shown = {r.rec_id: r for r in rows}
         best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
         active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
+        front = None
+        if pareto_view.objectives_of(meta):  # a list of metrics: best is the Pareto front's pick
+            succeeded = set(store.ids_with_status(("success",)))
+            values = pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT), succeeded)
+            front = pareto_view.front_fields(values, meta)
+            best = store.rec(front["best_rec_id"]) if front["best_rec_id"] is not None else None
     view_info: dict[str, Any] = {"view": view, "shown": len(rows), "total": sum(counts.values())}
     view_info.update({"top": top} if view == "top" else {"offset": offset, "limit": limit})
-    return {
+    result = {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": str(run_dir),
         "best": best_row_dict(best),
@@ -97,3 +104,4 @@ def _read(store: RunStore, run_dir: Path, view: str, top: int, offset: int, limi
         "rec_view": view_info,
         "active_jobs": [active_job(r) for r in active],
     }
+    return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))

@@ -29,9 +29,12 @@ from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
 from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import FINAL_STATES, MULTI_FIDELITY_KEY, UNSUBMITTED, RecRow, RecStatus, RunStore
-from tao_automl.experiment.summary import progress_from_counts, summarise
+from tao_automl.experiment.summary import best_row_dict, progress_from_counts, summarise
 from tao_automl.llm import setup as llm_setup
 from tao_automl.metrics.parse import is_valid_metric, to_objective
+from tao_automl.multiobjective import view as multi
+from tao_automl.multiobjective.parego import ParEGOScheduler, parego_scheduler
+from tao_automl.multiobjective.pareto import to_minimise
 from tao_automl.settings import REFUSED, AutoMLSettings
 from tao_automl.space.search_space import SearchSpace
 from tao_automl.util.crash import crash_point
@@ -76,7 +79,10 @@ class Experiment:
         self.direction = direction
         self.base_spec = dict(base_spec)
         self.brain: Brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
-        self.scheduler: TrialScheduler = as_scheduler(self.brain, settings)
+        self.scheduler: TrialScheduler = (parego_scheduler(space, settings) if settings.objectives
+                                          else as_scheduler(self.brain, settings))
+        self.objectives: list[dict[str, str]] = list(settings.objectives or [])  # [] = single objective
+        self._values: dict[int, dict[str, float]] = {}  # multi-objective: user-scale values of successful recs
         self._open: dict[int, RecRow] = {}  # recs that have not ended, by id
         self._n_created = 0
         self._n_finished = 0
@@ -165,6 +171,9 @@ class Experiment:
             payload = event["payload"]
             self.scheduler.report_epoch(int(event["rec_id"]), int(payload["epoch"]), float(payload["objective"]))
         trained = {int(e["rec_id"]): int(e["payload"]["budget"]) for e in self.store.events("trained_budget")}
+        if self.objectives:
+            self._values = multi.stored_values(self.store.events(multi.VALUES_EVENT),
+                                               {r for r, status, _, _ in finished if status == "success"})
         self._best = self._best_from_store()
         if self._meta.get(MULTI_FIDELITY_KEY) != self._multi:  # a run folder from before the key existed
             self.store.set_meta({MULTI_FIDELITY_KEY: self._multi})
@@ -316,10 +325,12 @@ class Experiment:
 
     # -- tell -----------------------------------------------------------------------------------
     def tell(self, rec_id: int, value: float | None, status: str = "success", message: str | None = None,
-             budget: int | None = None) -> RecRow:
+             budget: int | None = None, values: Mapping[str, float | None] | None = None) -> RecRow:
         """Persist a rec's end, then let the brain learn from it. NaN/inf/None are failures.
 
         ``budget``: epochs the rec actually trained (stopped recs); defaults to the trial's planned budget.
+        ``values``: a multi-objective run's metric values by name (``value`` is then the first one's); a missing
+        or non-finite one makes the rec a failure naming it.
         """
         row = self._open.get(rec_id) or self.store.rec(rec_id)
         if row is None:
@@ -328,6 +339,9 @@ class Experiment:
         if row.status in FINAL_STATES:
             raise UserInputError(f"rec_id: rec {rec_id} already ended with status {row.status!r}; a result is "
                                  "recorded once", field="rec_id", value=rec_id, allowed="a rec that has not ended")
+        clean: dict[str, float] = {}
+        if self.objectives and status == "success":
+            value, message, clean = self._check_values(values, message)
         if status == "success" and not is_valid_metric(value):
             message = message or (
                 "no metric was reported" if value is None else f"metric is not a finite number ({value})"
@@ -338,13 +352,17 @@ class Experiment:
             self.store.log_event("trained_budget", rec_id, budget=budget)
         trained = budget if budget is not None else (self._trial_of(row).budget or row.budget)
         reached = trained if stored_value is not None else None
+        if self.objectives and values is not None:
+            self.store.log_event(multi.VALUES_EVENT, rec_id, values=dict(values))
         now = self.store.finish_rec(rec_id, status, stored_value, message, budget_reached=reached)
+        if self.objectives and status == "success" and stored_value is not None:
+            self._values[rec_id] = clean
         self._open.pop(rec_id, None)
         self._n_finished += 1
         self._count(row.status, status)
         row = row._replace(status=RecStatus(status), metric_value=stored_value, message=message, finished_at=now,
                       updated_at=now, budget_reached=reached)
-        if status == "success" and stored_value is not None and (
+        if status == "success" and stored_value is not None and not self.objectives and (
                 self._best is None or self._rank_key(row) < self._rank_key(self._best)):
             self._best = row
         self._observe(rec_id, status, stored_value, budget if budget is not None else self._budget_of(row))
@@ -358,7 +376,26 @@ class Experiment:
             return int(events[-1]["payload"]["budget"])
         return self._trial_of(row).budget
 
+    def _check_values(self, values: Mapping[str, float | None] | None,
+                      message: str | None) -> tuple[float | None, str | None, dict[str, float]]:
+        """``(first metric's value or None, message, finite values)`` of a multi-objective result."""
+        given = dict(values or {})
+        clean = {o["name"]: float(v) for o in self.objectives
+                 if (v := given.get(o["name"])) is not None and is_valid_metric(float(v))}
+        missing = [o["name"] for o in self.objectives if o["name"] not in clean]
+        if missing:
+            return None, message or f"no finite value of metric {missing[0]!r} was reported", clean
+        return clean[self.objectives[0]["name"]], message, clean
+
     def _observe(self, rec_id: int, status: str, value: float | None, budget: int | None) -> None:
+        if isinstance(self.scheduler, ParEGOScheduler):
+            if status == "success" and rec_id in self._values:
+                names = [o["name"] for o in self.objectives]
+                self.scheduler.observe_vector(rec_id, to_minimise([self._values[rec_id][n] for n in names],
+                                                                  [o["direction"] for o in self.objectives]))
+            elif status == "failure":
+                self.scheduler.observe_vector(rec_id, None)
+            return
         if status in ("success", "stopped") and is_valid_metric(value):
             assert value is not None
             self.scheduler.observe(rec_id, to_objective(value, self.direction), budget)
@@ -372,11 +409,20 @@ class Experiment:
         return spent and not self._open
 
     def summary(self) -> dict[str, Any]:
-        return summarise(self.recs(), self.store.meta())
+        meta = self.store.meta()
+        result = summarise(self.recs(), meta)
+        if self.objectives:
+            fields = multi.front_fields(self._values, meta)
+            best = fields["best_rec_id"]
+            multi.apply_to_result(result, fields, best_row_dict(None if best is None else self.store.rec(best)))
+        return result
 
     def progress(self) -> dict[str, Any]:
         """Counts, best so far, elapsed and ETA (the live line), kept up to date on every write (no read)."""
-        return progress_from_counts(self._counts, self._best, self._multi, self._meta)
+        progress = progress_from_counts(self._counts, self._best, self._multi, self._meta)
+        if self.objectives:
+            multi.apply_to_progress(progress, multi.front_fields(self._values, self._meta))
+        return progress
 
 
 #: Settings a resumed run may change (a bigger budget, more parallel recs, another poll pace).

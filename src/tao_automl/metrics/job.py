@@ -68,3 +68,14 @@ def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
     if value is not None:
         return value, "logs"
     return None, "none"
+
+
+def extract_metrics(sdk: Any, job_id: str, results_dir: str | None, names: list[str],
+                    extractor: Callable[[str, str], float | None] | None) -> tuple[dict[str, float | None], str]:
+    """Each of ``names`` read as :func:`extract_metric` reads one (multi-objective runs); the sources, joined."""
+    values: dict[str, float | None] = {}
+    sources: list[str] = []
+    for name in names:
+        values[name], source = extract_metric(sdk, job_id, results_dir, name, extractor)
+        sources.append(source)
+    return values, ",".join(dict.fromkeys(sources))

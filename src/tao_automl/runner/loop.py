@@ -32,7 +32,7 @@ from tao_automl.experiment.workspace import (
     stage_run_dir,
 )
 from tao_automl.llm.setup import preflight as llm_preflight
-from tao_automl.metrics.job import STATUS_FILE, extract_metric, read_results_file
+from tao_automl.metrics.job import STATUS_FILE, extract_metric, extract_metrics, read_results_file
 from tao_automl.metrics.parse import kpi_series, status_lines
 from tao_automl.platforms.base import JobStatus, unwrap
 from tao_automl.platforms.registry import describe_sdk
@@ -469,7 +469,13 @@ class AutoMLRunner:
         if status is JobStatus.SUCCESS:
             if exp.scheduler.mode == STOPPING:
                 self._report_epochs(exp, item, metric)  # epochs written after the last poll
-            value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, extractor)
+            values: dict[str, float | None] | None = None
+            if exp.objectives:  # a list of metrics: read each; the first is the rec's metric column
+                values, source = extract_metrics(self.platform, item.job_id, item.results_dir,
+                                                 [o["name"] for o in exp.objectives], extractor)
+                value = values[exp.objectives[0]["name"]]
+            else:
+                value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, extractor)
             if eval_fn is not None:
                 try:
                     evaluated = eval_fn(item.rec, item.job_id)
@@ -483,7 +489,7 @@ class AutoMLRunner:
             )
             crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet
             exp.store.log_event("metric", rec_id, value=value, source=source)
-            self._finish(exp, item.rec, value, "success", message, on_result)
+            self._finish(exp, item.rec, value, "success", message, on_result, values)
         elif status is JobStatus.FAILURE:
             self._finish(exp, item.rec, None, "failure", self._failure_message(item.job_id), on_result)
         else:
@@ -588,8 +594,9 @@ class AutoMLRunner:
         return str(message)
 
     def _finish(self, exp: Experiment, rec: Recommendation, value: float | None, status: str,
-                message: str | None, on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
-        row = exp.tell(rec.id, value, status, message)
+                message: str | None, on_result: Callable[[Recommendation, float | None, str], Any] | None,
+                values: Mapping[str, float | None] | None = None) -> None:
+        row = exp.tell(rec.id, value, status, message, values=values)
         rec.status, rec.metric_value = row.status, row.metric_value
         rec.message = row.message
         _guarded("on_result", on_result, rec, row.metric_value, row.status)

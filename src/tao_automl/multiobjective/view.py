@@ -1,0 +1,73 @@
+"""The Pareto-front fields every view of a multi-objective run carries (progress, status, the result dict)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tao_automl.multiobjective.pareto import knee, pareto_front, to_minimise, weighted_pick
+
+#: The event a rec's metric values are persisted in (``{"values": {name: value}}``), before its end.
+VALUES_EVENT = "metric_values"
+
+
+def objectives_of(meta: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The run's list of metrics, or [] for a single-objective run."""
+    settings = meta.get("settings") or {}
+    return list(settings.get("objectives") or [])
+
+
+def front_fields(values: Mapping[int, Mapping[str, float]], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``pareto_front`` (rec ids and values, id order), ``best_rec_id`` and how it was picked.
+
+    ``values``: user-scale metric values of the successful recs."""
+    objectives = objectives_of(meta)
+    names = [o["name"] for o in objectives]
+    points = {rec_id: to_minimise([v[n] for n in names], [o["direction"] for o in objectives])
+              for rec_id, v in values.items()}
+    weights = (meta.get("settings") or {}).get("metric_weights")
+    if weights:
+        best = weighted_pick(points, [float(weights.get(n, 0.0)) for n in names])
+        best_by = "metric_weights"
+    else:
+        best, best_by = knee(points), "knee"
+    front = [{"rec_id": rec_id, "values": {n: values[rec_id][n] for n in names}} for rec_id in pareto_front(points)]
+    return {"objectives": objectives, "pareto_front": front, "best_rec_id": best, "best_by": best_by,
+            "best_values": dict(values[best]) if best is not None else None}
+
+
+def stored_values(events: list[dict[str, Any]], success_ids: set[int]) -> dict[int, dict[str, float]]:
+    """The last persisted values of each successful rec, from the store's ``metric_values`` events."""
+    out: dict[int, dict[str, float]] = {}
+    for event in events:
+        rec_id = event.get("rec_id")
+        if rec_id is not None and int(rec_id) in success_ids:
+            out[int(rec_id)] = {str(k): float(v) for k, v in event["payload"]["values"].items()}
+    return out
+
+
+def apply_to_progress(progress: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The progress dict with ``best_*`` taken from the front's pick and the front fields added."""
+    first = fields["objectives"][0]["name"]
+    best = fields["best_rec_id"]
+    progress.update({
+        "best_metric": fields["best_values"][first] if best is not None else None,
+        "best_rec_id": best,
+        "best_budget": None,
+        "ranked_by": f"{first} (best: the Pareto front's {fields['best_by']} pick)",
+        "objectives": fields["objectives"],
+        "pareto_front": fields["pareto_front"],
+        "best_by": fields["best_by"],
+        "best_values": fields["best_values"],
+    })
+    return progress
+
+
+def apply_to_result(result: dict[str, Any], fields: Mapping[str, Any], best: dict[str, Any] | None) -> dict[str, Any]:
+    """A summary/status dict with ``best`` (the row dict of the front's pick), its values and ``pareto_front``."""
+    apply_to_progress(result["progress"], fields)
+    if best is not None:
+        best = {**best, "metric_values": fields["best_values"]}
+    result["best"] = best
+    result["pareto_front"] = fields["pareto_front"]
+    return result

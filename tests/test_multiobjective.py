@@ -1,0 +1,233 @@
+"""Multi-objective sweeps: the metric-list shape, Pareto front (vs brute force), knee and weighted pick,
+ParEGO through every supported brain, a real sweep through AutoMLRunner + LocalSDK, and the CLI's JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import small_schema, write_skill
+from tao_automl.cli.main import main
+from tao_automl.errors import SettingsError
+from tao_automl.experiment.core import Experiment
+from tao_automl.multiobjective.pareto import dominates, hypervolume_2d, knee, pareto_front, weighted_pick
+from tao_automl.platforms.local import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.runner.plan import search_space
+from tao_automl.settings import AutoMLSettings
+from tao_automl.status import query_status
+
+TWO = [{"name": "val_accuracy", "direction": "maximize"}, {"name": "model_size", "direction": "minimize"}]
+
+#: Reports two metrics in status.json: accuracy (up) peaks at lr=1e-2; size (down) grows with layers.
+TWO_METRIC_TRAINER = textwrap.dedent(
+    """
+    import json, math, os, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    t = spec["train"]
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    acc = 1.0 - 0.05 * (math.log10(t["optim"]["lr"]) + 2) ** 2 + 0.02 * t["layers"]
+    size = 1000 * t["layers"] + (50 if t["act"] == "gelu" else 0)
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        f.write(json.dumps({"epoch": 1, "status": "RUNNING", "kpi": {"val_accuracy": acc, "model_size": size}}) + "\\n")
+    """
+)
+
+
+def _brute_front(points: dict[int, tuple[float, ...]]) -> list[int]:
+    return sorted(i for i, p in points.items() if not any(dominates(q, p) for j, q in points.items() if j != i))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.integers(1, 60), st.tuples(*[st.integers(0, 6)] * 3), max_size=25))
+def test_pareto_front_equals_brute_force(points: dict[int, tuple[int, int, int]]) -> None:
+    floats = {k: tuple(float(x) for x in v) for k, v in points.items()}
+    assert pareto_front(floats) == _brute_front(floats)
+
+
+def test_knee_is_nearest_the_ideal_point_and_weights_pick_along_the_front() -> None:
+    points = {1: (0.0, 10.0), 2: (1.0, 3.0), 3: (4.0, 1.0), 4: (10.0, 0.0), 5: (5.0, 5.0)}  # 5 is dominated by 3
+    assert pareto_front(points) == [1, 2, 3, 4]
+    # scaled over the front: 2 -> (0.1, 0.3), 3 -> (0.4, 0.1): 2 is nearer (0, 0)
+    assert knee(points) == 2
+    assert weighted_pick(points, [1.0, 0.0]) == 1 and weighted_pick(points, [0.0, 1.0]) == 4
+    assert weighted_pick(points, [1.0, 3.0]) == 3  # 0.4 + 0.3 = 0.7 beats 2's 0.1 + 0.9
+    assert knee({}) is None and knee({7: (1.0, 1.0), 3: (1.0, 1.0)}) == 3  # ties: lowest id
+
+
+def test_hypervolume_2d_sums_the_dominated_staircase() -> None:
+    assert hypervolume_2d([(1.0, 3.0), (2.0, 2.0), (3.0, 1.0)], (4.0, 4.0)) == pytest.approx(3 + 2 + 1)
+    assert hypervolume_2d([(2.0, 2.0), (5.0, 0.0)], (4.0, 4.0)) == pytest.approx(4.0)  # beyond the reference: 0
+    assert hypervolume_2d([(2.0, 2.0), (3.0, 3.0)], (4.0, 4.0)) == pytest.approx(4.0)  # dominated adds nothing
+
+
+def test_a_metric_list_becomes_metric_direction_and_objectives() -> None:
+    conf = AutoMLSettings.from_mapping({"metric": TWO, "metric_weights": {"val_accuracy": 2, "model_size": 1}})
+    assert (conf.metric, conf.direction, conf.objectives) == ("val_accuracy", "maximize", TWO)
+    assert AutoMLSettings.from_mapping(conf.to_dict()) == conf  # the stored form reads back (resume)
+    single = AutoMLSettings.from_mapping({"metric": [{"name": "val_loss", "direction": "minimize"}]})
+    assert single == AutoMLSettings.from_mapping({"metric": "val_loss", "direction": "minimize"})
+
+
+BAD_SHAPES = [
+    ({"metric": []}, "automl_settings.metric", "a list of {name"),
+    ({"metric": [{"name": "a", "direction": "up"}, {"name": "b", "direction": "minimize"}]},
+     "automl_settings.metric[0].direction", "'minimize', 'maximize'"),
+    ({"metric": [{"name": "a", "direction": "maximize"}, {"name": "b"}]}, "automl_settings.metric[1].direction",
+     "'minimize', 'maximize'"),
+    ({"metric": [{"name": "a", "direction": "maximize"}, {"name": "a", "direction": "minimize"}]},
+     "automl_settings.metric[1].name", "is listed twice"),
+    ({"metric": [{"name": "a", "direction": "maximize", "goal": 1}, {"name": "b", "direction": "minimize"}]},
+     "automl_settings.metric[0].goal", "'name', 'direction'"),
+    ({"metric": ["a", "b"]}, "automl_settings.metric[0]", "a mapping"),
+    ({"metric": TWO, "direction": "maximize"}, "automl_settings.direction", "cannot be combined"),
+    ({"metric": TWO, "algorithm": "asha"}, "automl_settings.algorithm", "'bayesian', 'random', 'tpe'"),
+    ({"metric": TWO, "metric_weights": {"latency": 1}}, "automl_settings.metric_weights.latency",
+     "'val_accuracy', 'model_size'"),
+    ({"metric": TWO, "metric_weights": {"val_accuracy": -1}}, "automl_settings.metric_weights.val_accuracy",
+     ">= 0"),
+    ({"metric": "val_loss", "metric_weights": {"val_loss": 1}}, "automl_settings.metric_weights",
+     "needs a multi-objective metric"),
+]
+
+
+@pytest.mark.parametrize(("raw", "field", "allowed"), BAD_SHAPES)
+def test_bad_shapes_name_field_value_and_allowed(raw: dict[str, Any], field: str, allowed: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        AutoMLSettings.from_mapping(raw)
+    assert caught.value.field == field and allowed in str(caught.value)
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def _config(tmp_path: Path, skill: Path, **settings_: Any) -> Path:
+    config = {
+        "skill_dir": str(skill), "workspace_path": "ws",
+        "automl_settings": {"metric": TWO, "automl_max_recommendations": 4, "automl_max_concurrent": 2,
+                            "poll_interval_s": 0.3, "algorithm": "random", **settings_},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")},
+        "platform_kwargs": {"gpu_count": 0},
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(("raw", "field", "allowed"), BAD_SHAPES[:3] + BAD_SHAPES[6:8])
+def test_cli_refuses_a_bad_shape_before_anything_is_created(tmp_path: Path, raw: dict[str, Any], field: str,
+                                                            allowed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=TWO_METRIC_TRAINER)
+    code = main(["run", str(_config(tmp_path, skill, **raw))])
+    err = capsys.readouterr().err
+    assert code == 2 and field in err and allowed in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
+
+
+def _user_values(rows: list[dict[str, Any]], run_dir: Path) -> dict[int, dict[str, float]]:
+    """Each successful rec's two metrics, read back from the status.json its job wrote."""
+    out = {}
+    for row in rows:
+        if row["status"] == "success":
+            kpi = json.loads((Path(row["results_dir"]) / "status.json").read_text().splitlines()[-1])["kpi"]
+            out[row["rec_id"]] = {k: float(v) for k, v in kpi.items()}
+    return out
+
+
+def test_a_real_two_metric_sweep_reports_the_front_and_its_knee(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=TWO_METRIC_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings={"metric": TWO, "algorithm": "bayesian", "automl_max_recommendations": 8,
+                                         "automl_max_concurrent": 2, "seed": 3, "poll_interval_s": 0.3},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = Path(result["run_dir"])
+    values = _user_values(result["recommendations"], run_dir)
+    assert len(values) == 8
+    points = {i: (-v["val_accuracy"], v["model_size"]) for i, v in values.items()}
+    front = result["pareto_front"]
+    assert [p["rec_id"] for p in front] == _brute_front(points)
+    assert all(p["values"] == values[p["rec_id"]] for p in front)
+    progress = result["progress"]
+    assert progress["pareto_front"] == front and progress["best_by"] == "knee"
+    assert result["best"]["rec_id"] == progress["best_rec_id"] == knee(points)
+    assert result["best"]["metric_values"] == values[knee(points)]  # type: ignore[index]
+    assert result["best"]["metric_value"] == values[knee(points)]["val_accuracy"]  # type: ignore[index]
+
+    status = query_status(run_dir)  # another process's view agrees
+    assert status["pareto_front"] == front and status["best"]["rec_id"] == result["best"]["rec_id"]
+    assert status["progress"]["pareto_front"] == front
+
+    reopened = Experiment.open(run_dir)  # resume replays the values from the store
+    try:
+        assert reopened.summary()["pareto_front"] == front and reopened.progress()["pareto_front"] == front
+    finally:
+        reopened.close()
+
+
+@pytest.mark.parametrize("algorithm", ["random", "tpe", "bayesian"])
+def test_parego_drives_each_brain_and_a_resume_proposes_the_same(tmp_path: Path, algorithm: str) -> None:
+    """Ask/tell with vectors: a run stopped after 5 recs and reopened proposes what an uninterrupted run does."""
+    space = search_space(small_schema(), AutoMLSettings(), None, None)
+    conf = AutoMLSettings.from_mapping({"metric": TWO, "algorithm": algorithm, "automl_max_recommendations": 9,
+                                        "seed": 1, "metric_weights": {"model_size": 1}})
+
+    def values(params: dict[str, Any]) -> dict[str, float]:
+        return {"val_accuracy": -abs(math.log10(params["train.optim.lr"]) + 2), "model_size": params["train.layers"]}
+
+    def sweep(name: str, stop_after: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        (tmp_path / name).mkdir()
+        exp = Experiment.create(tmp_path / name, space, conf, "maximize", {}, {"mode": "ask_tell"})
+        asked = []
+        while not exp.is_complete():
+            if stop_after is not None and len(asked) == stop_after:
+                exp.close("interrupted")
+                exp, stop_after = Experiment.open(tmp_path / name), None
+            rec = exp.ask(1)[0]
+            asked.append(rec.params)
+            bad = rec.id == 2  # one failure: the brain learns it as a failure
+            exp.tell(rec.id, None, "failure" if bad else "success", values=None if bad else values(rec.params))
+        summary = exp.summary()
+        exp.close("finished")
+        return asked, summary
+
+    straight, summary = sweep("a", None)
+    resumed, _ = sweep("b", 5)
+    assert straight == resumed
+    assert all(space.contains(c) for c in straight)
+    assert summary["progress"]["best_by"] == "metric_weights"
+    sizes = [p["values"]["model_size"] for p in summary["pareto_front"]]
+    assert summary["best"]["metric_values"]["model_size"] == min(sizes)  # weights only on size
+
+
+def test_a_missing_second_metric_fails_the_rec_naming_it(tmp_path: Path) -> None:
+    space = search_space(small_schema(), AutoMLSettings(), None, None)
+    conf = AutoMLSettings.from_mapping({"metric": TWO, "algorithm": "random", "automl_max_recommendations": 2})
+    exp = Experiment.create(tmp_path, space, conf, "maximize", {}, {"mode": "ask_tell"})
+    rec = exp.ask(1)[0]
+    row = exp.tell(rec.id, 0.9, values={"val_accuracy": 0.9})
+    assert row.status == "failure" and row.message is not None and "'model_size'" in row.message
+    assert exp.summary()["pareto_front"] == [] and exp.summary()["best"] is None
+    exp.close("finished")
+
+
+def test_cli_run_and_status_json_carry_the_front(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=TWO_METRIC_TRAINER)
+    done = subprocess.run([sys.executable, "-m", "tao_automl.cli.main", "run", str(_config(tmp_path, skill)),
+                           "--json"], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    ran = json.loads(done.stdout)
+    assert ran["pareto_front"] and ran["progress"]["pareto_front"] == ran["pareto_front"]
+    status = subprocess.run([sys.executable, "-m", "tao_automl.cli.main", "status", ran["run_dir"], "--json"],
+                            capture_output=True, text=True, timeout=120)
+    data = json.loads(status.stdout)
+    assert data["pareto_front"] == ran["pareto_front"]
+    assert data["best"]["rec_id"] == ran["best"]["rec_id"] and "val_accuracy" in data["best"]["metric_values"]
