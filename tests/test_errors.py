@@ -103,3 +103,15 @@ def test_a_plain_message_with_a_field_prefix_names_the_field() -> None:
     assert SettingsError("automl_settings.seed: -1 is not allowed").field == "automl_settings.seed"
     assert SettingsError("config file 'x' does not exist").field is None
     assert SettingsError("a: b", field="given").field == "given"
+
+
+@pytest.mark.parametrize("argv", [
+    "status /nope", "resume /nope", "resume /nope --detach", "stop /nope", "export /nope --best -o x.yaml",
+    "logs /nope 1", "report /nope", "runs /nope", "run /nope.yaml", "run /nope.yaml --detach",
+    "run /nope.yaml --dry-run", "preflight /nope.yaml", "models --skill-bank /nope", "platforms --skill-bank /nope",
+    "versions x --skill-bank /nope", "skill --bogus", "stop",
+])
+def test_every_command_fails_with_exactly_one_json_error(argv: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([*argv.split(), "--json"])
+    error = _one_json(capsys)["error"]
+    assert isinstance(error, dict) and code == error["exit_code"] == 2 and error["hint"]
