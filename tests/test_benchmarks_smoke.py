@@ -123,3 +123,18 @@ def test_overhead_reports_gaps_and_the_launch_chain_against_bare_python(tmp_path
     assert data["launch_chain"]["chain_ms_median"] > 0 and data["launch_chain"]["bare_python_ms"] > 0
     [row] = data["rows"]
     assert row["succeeded"] == 3 and row["bare_python_ms"] > 0 and row["load_avg_1m"] >= 0
+
+
+def test_multiobjective_hypervolume_table_and_zdt_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("optuna")
+    mo = load("multiobjective")
+    zdt1, zdt2 = mo.problems(["zdt1", "zdt2"], 4)
+    on_front = {"x0": 0.25, "x1": 0.0, "x2": 0.0, "x3": 0.0}  # g = 1: the true front f2 = 1 - sqrt(f1) / 1 - f1^2
+    assert zdt1.objectives(on_front) == pytest.approx((0.25, 0.5))
+    assert zdt2.objectives(on_front) == pytest.approx((0.25, 1 - 0.0625))
+    out = tmp_path / "mo.json"
+    result = mo.main(["--problems", "zdt1", "--seeds", "1", "--evals", "5", "--dim", "3",
+                      "--methods", "random", "optuna_nsga2", "--out", str(out)])
+    assert "| random |" in capsys.readouterr().out
+    assert set(result["hypervolume"]["zdt1"]) == {"random", "optuna_nsga2"}
+    assert json.loads(out.read_text())["median"]["zdt1"]["random"] > 0.0

@@ -101,6 +101,12 @@ BAD_SHAPES = [
 ]
 
 
+def test_the_readme_error_line() -> None:
+    with pytest.raises(SettingsError, match=r"^automl_settings\.metric\[1\]\.direction: 'up' is not allowed; "
+                       r"allowed: \['minimize', 'maximize'\]$"):
+        AutoMLSettings.from_mapping({"metric": [TWO[0], {"name": "latency_ms", "direction": "up"}]})
+
+
 @pytest.mark.parametrize(("raw", "field", "allowed"), BAD_SHAPES)
 def test_bad_shapes_name_field_value_and_allowed(raw: dict[str, Any], field: str, allowed: str) -> None:
     with pytest.raises(SettingsError) as caught:
@@ -161,6 +167,8 @@ def test_a_real_two_metric_sweep_reports_the_front_and_its_knee(tmp_path: Path) 
     assert result["best"]["rec_id"] == progress["best_rec_id"] == knee(points)
     assert result["best"]["metric_values"] == values[knee(points)]  # type: ignore[index]
     assert result["best"]["metric_value"] == values[knee(points)]["val_accuracy"]  # type: ignore[index]
+    ranked = sorted((r for r in result["recommendations"] if r["rank"]), key=lambda r: r["rank"])
+    assert [r["metric_value"] for r in ranked] == sorted((v["val_accuracy"] for v in values.values()), reverse=True)
 
     status = query_status(run_dir)  # another process's view agrees
     assert status["pareto_front"] == front and status["best"]["rec_id"] == result["best"]["rec_id"]
