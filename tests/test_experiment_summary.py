@@ -119,3 +119,14 @@ def test_ask_tell_api_refuses_a_bad_status_or_metric(tmp_path: Path) -> None:
         automl.report_result(rec.id, "high")  # type: ignore[arg-type]
     automl.report_result(rec.id, 0.5)
     automl.finish()
+
+
+@pytest.mark.parametrize("kwargs", [{"automl_hyperparameters": ["train.nope"]},
+                                    {"train_specs": {"train": {"x": object()}}},
+                                    {"settings": {"algorithm": "random", "seed": object()}},
+                                    {"custom_param_ranges": {"train.layers": {"valid_min": 9}}}])
+def test_ask_tell_api_refuses_bad_input_before_the_folder_exists(kwargs: dict[str, Any], tmp_path: Path) -> None:
+    call = {"search_schema": small_schema(), "settings": {"algorithm": "random"}, **kwargs}
+    with pytest.raises(UserInputError):
+        AutoML(tmp_path / "run", **call)
+    assert not (tmp_path / "run").exists()

@@ -15,6 +15,7 @@ from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import RunLock
 from tao_automl.runner import progress_log
 from tao_automl.runner.plan import RunPlan
+from tao_automl.runner.run_args import plain
 from tao_automl.settings import AutoMLSettings
 from tao_automl.tracking.base import ObserverSet
 from tao_automl.tracking.config import build_observers, check_tracking_config
@@ -36,10 +37,13 @@ class AutoML:
                  log_progress: bool = True, mlflow_config: Mapping[str, Any] | None = None) -> None:
         #: A line per reported result on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
         self.log_progress = log_progress
-        self.settings = AutoMLSettings.from_mapping(settings)
+        self.settings = AutoMLSettings.from_mapping(plain("settings", settings))
         tracking = {"wandb": check_tracking_config("wandb_config", wandb_config),
                     "mlflow": check_tracking_config("mlflow_config", mlflow_config)}
-        run_dir = Path(workspace).expanduser()
+        run_dir = Path(workspace).expanduser().resolve()
+        # every check before the folder exists: a bad space or schema leaves nothing behind
+        plan = None if resume else self._plan(train_specs, action, skill_dir, search_schema, automl_hyperparameters,
+                                              custom_param_ranges)
         if (run_dir / DB_NAME).exists() and not resume:
             raise WorkspaceError(f"workspace {str(run_dir)!r} already holds a run; pass resume=True to continue it")
         if resume and not (run_dir / DB_NAME).exists():
@@ -52,8 +56,10 @@ class AutoML:
                 if any(tracking.values()):
                     self._exp.store.set_meta({k: v for k, v in tracking.items() if v}, event="tracking_changed")
             else:
-                self._exp = self._create(run_dir, network, train_specs, action, skill_dir, search_schema,
-                                         automl_hyperparameters, custom_param_ranges, tracking)
+                assert plan is not None
+                self._exp = Experiment.create(run_dir, plan.space, self.settings, plan.direction, plan.base_spec,
+                                              {"network": network, "action": action, "mode": "ask_tell",
+                                               "metric": plan.metric, **tracking})
         except BaseException:
             self._lock.release()
             raise
@@ -62,15 +68,6 @@ class AutoML:
         #: W&B / MLflow trackers from the run's stored configs (a failing tracker is logged, never raised).
         self.tracking = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")))
         self.tracking.sweep_started(self._exp.run_dir)
-
-    def _create(self, run_dir: Path, network: str | None, train_specs: Mapping[str, Any] | None, action: str,
-                skill_dir: str | Path | None, search_schema: Mapping[str, Any] | None,
-                hyperparameters: Sequence[str] | None,
-                custom_ranges: Mapping[str, Mapping[str, Any]] | None, tracking: Mapping[str, Any]) -> Experiment:
-        plan = self._plan(train_specs, action, skill_dir, search_schema, hyperparameters, custom_ranges)
-        return Experiment.create(run_dir, plan.space, self.settings, plan.direction, plan.base_spec,
-                                 {"network": network, "action": action, "mode": "ask_tell", "metric": plan.metric,
-                                  **tracking})
 
     def _plan(self, train_specs: Mapping[str, Any] | None, action: str, skill_dir: str | Path | None,
               search_schema: Mapping[str, Any] | None, hyperparameters: Sequence[str] | None,
@@ -82,7 +79,8 @@ class AutoML:
             schema = skill.schema
         else:
             raise SearchSpaceError("AutoML needs skill_dir (a model folder) or search_schema (a schema dict)")
-        return RunPlan.ask_tell(self.settings, skill=skill, schema=schema, train_specs=train_specs,
+        specs = plain("train_specs", train_specs)
+        return RunPlan.ask_tell(self.settings, skill=skill, schema=schema, train_specs=specs,
                                 hyperparameters=hyperparameters, custom_ranges=custom_ranges)
 
     @property

@@ -74,16 +74,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_run_config(args.config)
     if getattr(args, "dry_run", False):
         return _dry_run(config, args)
-    RunPlan.build(config)  # skill, settings, space and overrides: their own errors, with field/value/allowed
-    report = run_preflight(config)
-    if not report.ok:
-        raise report.error()
     runner = AutoMLRunner(make_sdk(config.platform, config.platform_options), config.skill_dir, config.action)
     settings = load_settings(config.automl_settings)
     if getattr(args, "detach", False) or settings.long_running_enabled:
         from tao_automl.cli.agent_commands import run_detached
 
+        RunPlan.build(config)  # every user error here, before the detached process starts
+        report = run_preflight(config, sdk=runner.sdk)
+        if not report.ok:
+            raise report.error()
         return run_detached(runner, config, args)
+    # attached: runner.run builds the same RunPlan and runs the same preflight before anything is created
     view = _live(metric_name(settings, runner.skill), args, runner)
     try:
         summary = runner.run(**config.run_kwargs(), on_recommendation=view.started, on_result=view.ended)
