@@ -19,6 +19,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,12 @@ import pytest
 import yaml
 
 from conftest import small_schema, write_skill
-from tao_automl.experiment.store import RunStore
+from tao_automl.experiment.store import RunStore, read_meta
 from tao_automl.platforms.local import sdk as local_sdk
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 BUDGET = 12
-RANDOM_KILLS_PER_SWEEP = 7
+RANDOM_KILLS_PER_SWEEP = 6
 MIN_RANDOM_KILLS = 20
 
 TRAINER = textwrap.dedent(
@@ -132,6 +133,8 @@ class Sweep:
     def kill_at(self, delay: float) -> bool:
         """Start (or resume) the sweep and SIGKILL it ``delay`` s after it holds the run's lock (its loop has
         begun; the imports before that touch nothing); False when the sweep ended first."""
+        if self.finished():
+            return False
         proc = self._start()
         deadline = time.monotonic() + 60
         while proc.poll() is None and not self._holds_lock(proc.pid) and time.monotonic() < deadline:
@@ -155,7 +158,13 @@ class Sweep:
                 continue
         return False
 
+    def finished(self) -> bool:
+        run_dir = self.run_dir()
+        return run_dir is not None and read_meta(run_dir).get("state") == "finished"
+
     def crash_at(self, point: str) -> None:
+        if self.finished():
+            return
         proc = self._start(point)
         proc.wait(timeout=120)
         if proc.returncode == -signal.SIGKILL:
@@ -219,13 +228,13 @@ def _drive(sweep: Sweep, rng: random.Random) -> None:
 
 def test_sigkill_at_random_instants_and_exact_points_loses_nothing(tmp_path: Path) -> None:
     skill = _skill(tmp_path / "bank")
-    rng = random.Random(20261201)
     sweeps = [Sweep(tmp_path, name, skill) for name in SWEEPS]
-    for sweep in sweeps:
-        _drive(sweep, rng)
+    with ThreadPoolExecutor(len(sweeps)) as pool:  # independent sweeps, mostly waiting: run them side by side
+        for done in [pool.submit(_drive, s, random.Random(f"20261201-{s.name}")) for s in sweeps]:
+            done.result()
     while sum(s.random_kills for s in sweeps) < MIN_RANDOM_KILLS:  # a fast machine ended sweeps early: top up
         sweeps.append(Sweep(tmp_path, "bayesian", skill, label=f"bayesian-{len(sweeps)}"))
-        _drive(sweeps[-1], rng)
+        _drive(sweeps[-1], random.Random(len(sweeps)))
     exact = [p for s in sweeps for p in s.exact_kills]
     assert sum(s.random_kills for s in sweeps) >= MIN_RANDOM_KILLS
     assert len(exact) >= 4 * 3, exact  # run_meta + most runner points hit in every sweep
