@@ -313,10 +313,12 @@ class RunStore:
                                                     (-1 if limit is None else limit, offset))]
 
     def replay_rows(self) -> Iterator[tuple[int, str, float | None, dict[str, Any], dict[str, Any] | None]]:
-        """``(rec_id, status, metric_value, params, trial)`` of every rec in id order, specs not decoded."""
-        query = "SELECT rec_id, status, metric_value, params, trial FROM recs ORDER BY rec_id"
+        """``(rec_id, status, metric_value, params, trial)`` of every rec in id order, specs not decoded; ``params``
+        is ``{}`` when the rec has a trial (its ``config`` holds the same values: one JSON decode per rec)."""
+        query = ("SELECT rec_id, status, metric_value, CASE WHEN trial IS NULL THEN params END AS params, trial "
+                 "FROM recs ORDER BY rec_id")
         for r in self._conn.execute(query):
-            yield (r["rec_id"], r["status"], r["metric_value"], json.loads(r["params"]),
+            yield (r["rec_id"], r["status"], r["metric_value"], json.loads(r["params"]) if r["params"] else {},
                    json.loads(r["trial"]) if r["trial"] else None)
 
     def count_by_status(self) -> dict[str, int]:
