@@ -13,6 +13,7 @@ from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.store import DB_NAME
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import RunLock
+from tao_automl.llm.setup import preflight as llm_preflight
 from tao_automl.runner import progress_log
 from tao_automl.runner.plan import RunPlan
 from tao_automl.runner.run_args import plain
@@ -44,6 +45,8 @@ class AutoML:
         # every check before the folder exists: a bad space or schema leaves nothing behind
         plan = None if resume else self._plan(train_specs, action, skill_dir, search_schema, automl_hyperparameters,
                                               custom_param_ranges)
+        if plan is not None:
+            llm_preflight(self.settings)  # LLM brains: endpoint, model and key work, or stop here
         if (run_dir / DB_NAME).exists() and not resume:
             raise WorkspaceError(f"workspace {str(run_dir)!r} already holds a run; pass resume=True to continue it")
         if resume and not (run_dir / DB_NAME).exists():

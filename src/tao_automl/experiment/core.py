@@ -30,7 +30,6 @@ from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import FINAL_STATES, MULTI_FIDELITY_KEY, UNSUBMITTED, RecRow, RecStatus, RunStore
 from tao_automl.experiment.summary import best_row_dict, progress_from_counts, summarise
-from tao_automl.llm import setup as llm_setup
 from tao_automl.metrics.parse import is_valid_metric, to_objective
 from tao_automl.multiobjective import view as multi
 from tao_automl.multiobjective.parego import ParEGOScheduler, parego_scheduler
@@ -95,7 +94,6 @@ class Experiment:
     @classmethod
     def create(cls, run_dir: Path, space: SearchSpace, settings: AutoMLSettings, direction: str,
                base_spec: Mapping[str, Any], extra_meta: Mapping[str, Any]) -> Experiment:
-        llm_setup.preflight(settings)  # a wrong LLM endpoint/model/key stops before the run folder
         store = RunStore(run_dir)
         exp = cls(run_dir, store, space, settings, direction, base_spec)
         meta = {

@@ -14,9 +14,6 @@ from tao_automl.settings import AutoMLSettings
 LLM_ALGORITHMS = frozenset({"llm", "hybrid", "autoresearch"})
 DEFAULT_ANALYZER_INTERVAL = 5
 
-_checked: set[tuple[str, str, str | None]] = set()
-
-
 def client_for(settings: AutoMLSettings, env: Mapping[str, str] | None = None) -> LLMClient:
     return LLMClient(LLMConfig.resolve(settings.llm_endpoint, settings.llm_model, settings.llm_api_key,
                                        timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
@@ -27,12 +24,7 @@ def preflight(settings: AutoMLSettings, env: Mapping[str, str] | None = None) ->
     """For LLM algorithms: stop now (``LLMEndpointError``) when endpoint, model or key is wrong."""
     if settings.algorithm not in LLM_ALGORITHMS:
         return
-    client = client_for(settings, env)
-    key = (client.config.endpoint, client.config.model, client.config.api_key)
-    if key in _checked:
-        return
-    client.preflight()
-    _checked.add(key)
+    client_for(settings, env).preflight()
 
 
 def _flag(value: bool | None, env_name: str, env: Mapping[str, str]) -> bool:
