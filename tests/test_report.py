@@ -179,3 +179,19 @@ def test_promotion_run_marks_promoted_recs(tmp_path: Path) -> None:
     text = out.read_text()
     for parent, children in promoted.items():
         assert f"rec {parent} (success, promoted to rec {', '.join(map(str, children))})" in text
+
+
+def test_report_never_shows_a_secret_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tao_automl.report.data import RecView, RunData
+    from tao_automl.report.html import write_html_report
+
+    monkeypatch.setenv("LEPTON_API_TOKEN", "tok-0123456789abcdef")
+    rec = RecView(rec_id=1, params={"lr": 0.1}, status="failure", metric=None, job_id="j1", budget=None, rung=None,
+                  bracket=None, parent=None, created_at=0.0, submitted_at=0.0, finished_at=1.0, spec_path=None,
+                  message="auth failed with tok-0123456789abcdef")
+    data = RunData(run_dir=tmp_path, meta={"experiment_id": "run_x", "metric": "loss", "direction": "minimize",
+                                           "settings": {"metric": "loss"},
+                                           "run_args": {"platform_kwargs": {"token": "tok-0123456789abcdef"}}},
+                   recs=[rec])
+    text = write_html_report(data, tmp_path / "r.html").read_text()
+    assert "tok-0123456789abcdef" not in text and "auth failed with" in text

@@ -18,6 +18,7 @@ from typing import Any
 from tao_automl.report import require
 from tao_automl.report.data import RunData
 from tao_automl.report.importance import MIN_RECS, importance_points, param_importance
+from tao_automl.util.secrets import redact
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#1f2933}
@@ -210,7 +211,7 @@ def _failures(data: RunData) -> str:
     if not failed:
         return "<h2>Failures</h2><p class=muted id=failures-empty>no rec failed</p>"
     rows = "".join(f"<tr><td class=num>{r.rec_id}</td><td>{_e(r.status)}</td><td>{_e(r.job_id or '-')}</td>"
-                   f"<td><pre>{_e(r.message or '(no reason recorded)')}</pre></td></tr>" for r in failed)
+                   f"<td><pre>{_e(redact(r.message or '(no reason recorded)'))}</pre></td></tr>" for r in failed)
     return (f"<h2>Failures</h2><table id=failures><thead><tr><th>rec</th><th>status</th><th>job</th><th>reason</th>"
             f"</tr></thead><tbody>{rows}</tbody></table>")
 
@@ -222,6 +223,7 @@ def _settings(data: RunData) -> str:
     rows = [("automl_settings." + k, v) for k, v in sorted(settings.items())]
     rows += [(k, v) for k, v in sorted(args.items()) if v not in (None, "", {}, [])]
     rows += [(k, data.meta[k]) for k in ("platform", "wandb", "mlflow") if data.meta.get(k)]
+    rows = redact(rows)  # a secret that reached the run folder (or the environment's secret values) never shows
     body = "".join(f"<tr><td>{_e(k)}</td><td><pre>{_e(json.dumps(v, default=str) if not isinstance(v, str) else v)}"
                    f"</pre></td></tr>" for k, v in rows)
     return f"<h2>Settings</h2><table class=kv id=settings><tbody>{body}</tbody></table>"

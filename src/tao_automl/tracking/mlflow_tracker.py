@@ -20,6 +20,7 @@ from typing import Any
 
 from tao_automl.errors import UserInputError
 from tao_automl.report.data import RecView, RunData, load_run
+from tao_automl.util.secrets import redact
 
 EXPERIMENT_TAG = "tao_automl.experiment_id"
 ROLE_TAG = "tao_automl.role"
@@ -120,7 +121,7 @@ class MlflowTracker:
         run_id = str(run.info.run_id)
         from mlflow.entities import Param
 
-        settings = {k: v for k, v in (data.meta.get("settings") or {}).items() if k != "llm_api_key"}
+        settings = redact({k: v for k, v in (data.meta.get("settings") or {}).items() if k != "llm_api_key"})
         self.client.log_batch(run_id, params=[Param(mlflow_key(f"automl.{k}"), _clip(v, PARAM_VALUE_LIMIT))
                                               for k, v in sorted(settings.items())])
         return run_id

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.report.data import RecView, RunData, load_run
+from tao_automl.util.secrets import redact
 
 STATE_FILE = Path("tracking") / "wandb.json"
 TABLE_COLUMNS = ["rec_id", "status", "metric", "budget", "duration_s", "message", "params"]
@@ -160,7 +161,8 @@ def _sweep_config(data: RunData) -> dict[str, Any]:
     settings = dict(data.meta.get("settings") or {})
     settings.pop("llm_api_key", None)
     return {"experiment_id": data.experiment_id, "metric": data.metric, "direction": data.direction,
-            "algorithm": data.meta.get("algorithm"), "budget": data.meta.get("budget"), "settings": settings}
+            "algorithm": data.meta.get("algorithm"), "budget": data.meta.get("budget"),
+            "settings": redact(settings)}
 
 
 def _table_row(rec: RecView) -> list[Any]:
