@@ -14,10 +14,14 @@ def bank_root(path: str | Path | None) -> Path:
     """The bank folder given, or ``$TAO_SKILL_BANK_PATH``; a clear error when neither exists."""
     value = path if path is not None else os.environ.get(BANK_ENV)
     if not value:
-        raise SkillError(f"no skill bank given: pass --skill-bank PATH or set {BANK_ENV}")
+        raise SkillError(f"no skill bank given: pass --skill-bank PATH or set {BANK_ENV}", field="--skill-bank",
+                         value=None, allowed=f"a TAO skill bank folder (--skill-bank PATH or ${BANK_ENV})",
+                         hint=f"pass --skill-bank PATH or set {BANK_ENV}")
     root = Path(value).expanduser()
     if not root.is_dir():
-        raise SkillError(f"skill bank {str(root)!r} does not exist or is not a directory")
+        raise SkillError(f"skill bank {str(root)!r} does not exist or is not a directory", field="--skill-bank",
+                         value=str(root), allowed="an existing TAO skill bank folder",
+                         hint=f"pass --skill-bank PATH or set {BANK_ENV} to a TAO skill bank folder")
     return root
 
 

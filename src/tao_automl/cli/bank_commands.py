@@ -95,6 +95,10 @@ def platforms_report(bank: str | None, platform: str | None = None) -> dict[str,
     """Bank platform skills with credential presence (never values), and our SDK registry."""
     from tao_automl.bank.credentials import list_platforms, sdk_registry, select_platform
 
+    if bank is None and not os.environ.get(BANK_ENV) and platform is None:
+        return {"bank": None, "sdk_registry": sdk_registry(), "platforms": None,
+                "note": f"no skill bank given (--skill-bank PATH or ${BANK_ENV}): the credentials each platform "
+                        "needs come from the bank's platform skills; showing only the SDK registry"}
     root = bank_root(bank)
     found = list_platforms(root)
     report: dict[str, Any] = {"bank": str(root), "sdk_registry": sdk_registry()}
@@ -110,7 +114,7 @@ def platforms_report(bank: str | None, platform: str | None = None) -> dict[str,
 
 
 def _platforms_text(report: dict[str, Any]) -> str:
-    out = [f"bank: {report['bank']}"]
+    out = [f"bank: {report['bank'] or 'none'}"]
     if report["platforms"] is None:
         out.append(report["note"])
     for p in report["platforms"] or []:

@@ -232,7 +232,32 @@ def run_preflight(config: RunConfig, sdk: Any = None) -> PreflightReport:
     datasets += [(f"dataset_keys.{key}", value) for key, value in config.dataset_keys.items()]
     for name, uri in datasets:
         report.checks.append(dataset_check(config.platform, name, uri))
+    report.checks.append(workspace_check(config.workspace_path))
+    _guard(report, "trackers", lambda: _trackers(config))
     return report
+
+
+def workspace_check(workspace_path: Any) -> Check:
+    """The workspace folder exists or can be made: not a file, nor under one."""
+    from tao_automl.errors import WorkspaceError
+
+    path = Path(str(workspace_path)).expanduser()
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is None or blocker.is_dir():
+        return Check("workspace_path", True, f"{path} ({'exists' if path.is_dir() else 'will be created'})")
+    message = f"workspace_path {str(path)!r} cannot be a run workspace: {str(blocker)!r} is a file"
+    return Check("workspace_path", False, message,
+                 WorkspaceError(message, field="workspace_path", value=str(path), allowed="a folder (or a new path)",
+                                hint="choose another workspace_path"))
+
+
+def _trackers(config: RunConfig) -> str:
+    """``wandb_config`` / ``mlflow_config`` checked as the run checks them (no credential, known keys, extra)."""
+    from tao_automl.tracking.config import check_tracking_config, is_enabled
+
+    used = [name for name in ("wandb_config", "mlflow_config")
+            if is_enabled(check_tracking_config(name, getattr(config, name, None)))]
+    return f"{', '.join(used)} valid" if used else "none configured"
 
 
 def preflight_file(path: str | Path) -> tuple[RunConfig | None, PreflightReport]:

@@ -37,6 +37,10 @@ def load_run_config(path: str | Path) -> RunConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{config_path}: not valid YAML: {exc}", field="config", value=str(config_path),
                           hint="fix the YAML syntax at the position shown") from None
+    except (UnicodeDecodeError, OSError) as exc:  # a binary or non-UTF-8 file, or one we may not read
+        raise ConfigError(f"{config_path}: cannot be read as UTF-8 text: {exc}", field="config",
+                          value=str(config_path), allowed="a UTF-8 YAML file",
+                          hint="pass the run config YAML (see examples/demo_local.yaml)") from None
     return config_from_mapping(raw, config_path.resolve().parent, str(config_path))
 
 

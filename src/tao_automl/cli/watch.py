@@ -47,8 +47,10 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
         status = _read(run_dir)
         progress = status["progress"]
         state = progress.get("state")
-        alive = (status.get("orchestrator") or {}).get("alive") if state == "running" else None
-        ended = state != "running" or alive is False
+        holder = (status.get("orchestrator") or {}).get("alive")
+        alive = holder if state == "running" else None
+        # an orchestrator that holds the lock of a run not (yet) marked running is starting or resuming it
+        ended = alive is False or (state != "running" and (state == "finished" or holder is not True))
         if as_json:
             out.write(json.dumps({"run_dir": status["run_dir"], "progress": progress, "best": status["best"],
                                   "active_jobs": status["active_jobs"], "orchestrator_alive": alive},

@@ -41,7 +41,8 @@ def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WorkspaceError(f"workspace_path {str(parent)!r} cannot be created: {exc.strerror}") from None
+        raise WorkspaceError(f"workspace_path {str(parent)!r} cannot be created: {exc.strerror}",
+                             field="workspace_path", value=str(parent), allowed="a folder (or a new path)") from None
     for _ in range(100):
         name = f"run_{time.strftime('%Y%m%d_%H%M%S')}_{os.urandom(3).hex()}"
         if prefix and (parent / name).exists():

@@ -39,8 +39,9 @@ class RunData:
             if rec.rec_id == rec_id:
                 return rec
         known = f"1..{len(self.recs)}" if self.recs else "none yet"
-        raise WorkspaceError(f"rec {rec_id} is not in run {self.run_dir.name}", field="rec", value=rec_id,
-                             allowed=known)
+        raise WorkspaceError(f"rec {rec_id} is not in run {self.run_dir.name}; allowed: {known}", field="rec",
+                             value=rec_id, allowed=known,
+                             hint=f"`tao-automl status {self.run_dir}` lists the run's recs")
 
 
 def _epoch_curves(store: RunStore, recs: list[RecRow], metric: str) -> dict[int, dict[int, float]]:

@@ -8,6 +8,7 @@ from the rec's own ``status.json`` when its results folder is readable from here
 from __future__ import annotations
 
 import math
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,8 +133,19 @@ def load_run(run_dir: str | Path, *, read_results: bool = True) -> RunData:
     if not (path / DB_NAME).exists():
         runs = sorted(p for p in path.glob("run_*") if (p / DB_NAME).exists()) if path.is_dir() else []
         if not runs:
-            raise WorkspaceError(f"no run state at {str(path)!r} (no {DB_NAME}); give a run folder or a workspace")
+            raise WorkspaceError(f"no run state at {str(path)!r} (no {DB_NAME}); give a run folder or a workspace",
+                                 field="run_dir", value=str(run_dir), allowed="a run folder or a workspace",
+                                 hint="pass the run folder printed by `tao-automl run`")
         path = runs[-1]
+    try:
+        return _read_run(path, read_results)
+    except sqlite3.DatabaseError as exc:  # another tool's state.db, or a damaged one
+        raise WorkspaceError(f"cannot read run state at {str(path)!r}: {exc}", field="run_dir", value=str(run_dir),
+                             allowed="a run folder made by `tao-automl run`",
+                             hint="pass the run folder printed by `tao-automl run`") from None
+
+
+def _read_run(path: Path, read_results: bool) -> RunData:
     store = RunStore(path, readonly=True)
     try:
         meta = store.meta()

@@ -43,10 +43,11 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
     for key in config:
         if any(word in str(key).lower() for word in _SECRET_WORDS):
             raise UserInputError(f"{name}.{key}: credentials are never taken from a config (it is stored in the "
-                                 f"run folder); {_SECRET_HINTS[name]}")
+                                 f"run folder); {_SECRET_HINTS[name]}", field=f"{name}.{key}", allowed=allowed,
+                                 hint=_SECRET_HINTS[name])
         if key not in allowed:
             raise UserInputError(f"{name}: unknown key {key!r}{did_you_mean(str(key), allowed)}; "
-                                 f"allowed: {', '.join(allowed)}")
+                                 f"allowed: {', '.join(allowed)}", field=f"{name}.{key}", value=key, allowed=allowed)
     out = dict(config)
     if not isinstance(out.get("enabled", True), bool):
         raise UserInputError(f"{name}.enabled: expected true or false, got {out['enabled']!r}")

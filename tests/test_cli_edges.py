@@ -1,0 +1,145 @@
+"""Edges a newcomer (or an agent) hits first, found by the independent probe: each is one line / one JSON error,
+exit code 2, no traceback, nothing created; and ``status --watch`` right after ``resume --detach``."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tao_automl.cli import watch as watch_mod
+from tao_automl.cli.main import main
+
+
+def _json_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    code = main([*argv, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert "Traceback" not in out + err
+    error: dict[str, Any] = json.loads(out)["error"]
+    assert error["exit_code"] == 2 and "\n" not in error["message"]
+    return error
+
+
+NOT_UTF8 = [b"\x97\x00\xff binary", b"skill_dir: builtin:demo-digits-mlp\nworkspace_path: \xe9t\xe9\n"]
+
+
+@pytest.mark.parametrize("content", NOT_UTF8)
+def test_a_config_that_is_not_utf8_text_is_a_config_error(content: bytes, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    error = _json_error(["run", str(path), "--dry-run"], capsys)
+    assert error["field"] == "config" and error["allowed"] == "a UTF-8 YAML file"
+
+
+def _foreign_db(folder: Path, table: str) -> Path:
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "state.db")
+    conn.execute(f"CREATE TABLE {table} (x)")
+    conn.commit()
+    conn.close()
+    return folder
+
+
+@pytest.mark.parametrize("table", ["foo", "recs"])
+def test_report_on_another_tools_state_db_is_one_line(table: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _foreign_db(tmp_path / "other", table)
+    error = _json_error(["report", str(folder), "-o", str(tmp_path / "r.html")], capsys)
+    assert error["field"] == "run_dir" and "cannot read run state" in error["message"]
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_on_a_folder_without_state_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    error = _json_error(["report", str(tmp_path)], capsys)
+    assert error["field"] == "run_dir" and error["value"] == str(tmp_path) and error["allowed"]
+
+
+def _config(tmp_path: Path, **extra: Any) -> Path:
+    config = {"skill_dir": "builtin:demo-digits-mlp", "train_dataset_uri": "builtin:digits", "workspace_path": "ws",
+              "automl_settings": {"metric": "val_accuracy", "automl_max_recommendations": 1},
+              "platform_kwargs": {"gpu_count": 0}, **extra}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("command", [["run", "--dry-run"], ["preflight"]])
+def test_dry_run_and_preflight_refuse_a_workspace_that_is_a_file(command: list[str], tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("x")
+    path = _config(tmp_path, workspace_path="afile/sub")
+    error = _json_error([command[0], str(path), *command[1:]], capsys)
+    assert error["field"] == "workspace_path" and "is a file" in error["message"]
+
+
+@pytest.mark.parametrize("command", [["run", "--dry-run"], ["preflight"]])
+def test_dry_run_and_preflight_check_tracker_configs_as_run_does(command: list[str], tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = _config(tmp_path, wandb_config={"project": "p", "api_key": "qa-fake-secret-123"})
+    code = main([command[0], str(path), *command[1:], "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "qa-fake-secret-123" not in out + err
+    error = json.loads(out)["error"]
+    assert error["field"] == "wandb_config.api_key" and "project" in error["allowed"]
+    assert not (tmp_path / "ws").exists()
+
+
+def test_preflight_lists_the_workspace_and_trackers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["preflight", str(_config(tmp_path)), "--json"]) == 0
+    checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["workspace_path"]["ok"] and "will be created" in checks["workspace_path"]["detail"]
+    assert checks["trackers"] == {"check": "trackers", "ok": True, "detail": "none configured"}
+    assert not (tmp_path / "ws").exists()
+
+
+def test_versions_without_a_bank_names_the_option(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    error = _json_error(["versions", "images.tao_toolkit.pyt"], capsys)
+    assert error["field"] == "--skill-bank" and "TAO_SKILL_BANK_PATH" in error["hint"]
+    assert error["message"].count("--skill-bank PATH") == 1
+
+
+def test_platforms_without_a_bank_shows_the_sdk_registry(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    assert main(["platforms", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["platforms"] is None and "no skill bank given" in report["note"]
+    assert {s["name"] for s in report["sdk_registry"]} >= {"local", "slurm", "docker", "kubernetes"}
+    assert main(["platforms"]) == 0
+    assert "SDK registry" in capsys.readouterr().out
+
+
+def test_watch_keeps_going_while_a_resuming_orchestrator_has_not_marked_the_run_running(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`resume --detach` then `status --watch` at once: the run still says interrupted, but its orchestrator is
+    alive; the watch must follow it to the end, not report it interrupted."""
+    states = [("interrupted", True), ("running", True), ("finished", False)]
+    reads: list[str] = []
+
+    def fake_read(run_dir: str) -> dict[str, Any]:
+        state, alive = states[len(reads)]
+        reads.append(state)
+        return {"run_dir": run_dir, "progress": {"state": state, "completed": 0, "total": 1}, "best": None,
+                "active_jobs": [], "orchestrator": {"alive": alive}, "recommendations": []}
+
+    monkeypatch.setattr(watch_mod, "_read", fake_read)
+    monkeypatch.setattr(watch_mod.time, "sleep", lambda s: None)
+    out = io.StringIO()
+    assert watch_mod.watch("RUN", 0.1, as_json=True, out=out) == 0
+    assert reads == ["interrupted", "running", "finished"]
+
+
+def test_watch_ends_on_an_interrupted_run_with_no_orchestrator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watch_mod, "_read", lambda run_dir: {
+        "run_dir": run_dir, "progress": {"state": "interrupted"}, "best": None, "active_jobs": [],
+        "orchestrator": {"alive": False}, "recommendations": []})
+    assert watch_mod.watch("RUN", 0.1, as_json=True, out=io.StringIO()) == 1
