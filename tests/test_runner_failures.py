@@ -128,3 +128,11 @@ def test_a_cause_ignores_what_differs_between_recs() -> None:
     assert shared_cause([a, _row(2, "out of memory")], 2) is None
     assert shared_cause([a, _row(2, a.message or "", status="success")], 2) is None
     assert shared_cause([a], 2) is None and shared_cause([a, b], 0) is None
+
+
+def test_a_job_that_always_crashes_stops_the_sweep_naming_the_crash(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank", trainer="import sys\nsys.exit('RuntimeError: CUDA out of memory')\n")
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(automl_max_concurrent=1), workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["state"] == "failed" and result["progress"]["completed"] == 3
+    assert "CUDA out of memory" in result["stop_reason"] and "Next step:" in result["stop_reason"]
