@@ -9,6 +9,7 @@ default (usually the same environment variable) applies.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -34,6 +35,7 @@ def _words(key: str) -> list[str]:
     return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
 
 
+@functools.lru_cache(maxsize=4096)  # the same spec keys are checked for every rec
 def is_secret_name(key: str) -> bool:
     """True when ``key`` (a setting, argument or environment variable name) holds a credential."""
     words = _words(key)
