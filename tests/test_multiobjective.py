@@ -20,6 +20,7 @@ from conftest import small_schema, write_skill
 from tao_automl.cli.main import main
 from tao_automl.errors import SettingsError
 from tao_automl.experiment.core import Experiment
+from tao_automl.export.run_data import load_run
 from tao_automl.multiobjective.pareto import dominates, hypervolume_2d, knee, pareto_front, weighted_pick
 from tao_automl.platforms.local import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner
@@ -170,6 +171,7 @@ def test_a_real_two_metric_sweep_reports_the_front_and_its_knee(tmp_path: Path) 
     ranked = sorted((r for r in result["recommendations"] if r["rank"]), key=lambda r: r["rank"])
     assert [r["metric_value"] for r in ranked] == sorted((v["val_accuracy"] for v in values.values()), reverse=True)
 
+    assert load_run(run_dir).summary["best"]["rec_id"] == knee(points)  # export --best, report
     status = query_status(run_dir)  # another process's view agrees
     assert status["pareto_front"] == front and status["best"]["rec_id"] == result["best"]["rec_id"]
     assert status["progress"]["pareto_front"] == front

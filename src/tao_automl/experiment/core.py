@@ -29,7 +29,7 @@ from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
 from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import FINAL_STATES, MULTI_FIDELITY_KEY, UNSUBMITTED, RecRow, RecStatus, RunStore
-from tao_automl.experiment.summary import best_row_dict, progress_from_counts, summarise
+from tao_automl.experiment.summary import progress_from_counts, summarise
 from tao_automl.metrics.parse import is_valid_metric, to_objective
 from tao_automl.multiobjective import view as multi
 from tao_automl.multiobjective.parego import ParEGOScheduler, parego_scheduler
@@ -407,13 +407,7 @@ class Experiment:
         return spent and not self._open
 
     def summary(self) -> dict[str, Any]:
-        meta = self.store.meta()
-        result = summarise(self.recs(), meta)
-        if self.objectives:
-            fields = multi.front_fields(self._values, meta)
-            best = fields["best_rec_id"]
-            multi.apply_to_result(result, fields, best_row_dict(None if best is None else self.store.rec(best)))
-        return result
+        return summarise(self.recs(), self.store.meta(), self._values if self.objectives else None)
 
     def progress(self) -> dict[str, Any]:
         """Counts, best so far, elapsed and ETA (the live line), kept up to date on every write (no read)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from tao_automl.experiment.store import ACTIVE_STATES, FINAL_STATES, RANKED_STATES, UNSUBMITTED, RecRow
 from tao_automl.metrics.parse import is_valid_metric
+from tao_automl.multiobjective import view as pareto_view
 
 
 def is_multi_fidelity(recs: Sequence[RecRow]) -> bool:
@@ -144,16 +145,18 @@ def with_reasoning(row: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, An
     return row
 
 
-def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]:
+def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
+              values: Mapping[int, Mapping[str, float]] | None = None) -> dict[str, Any]:
     """The result/status dict shared by ``run()``, ``AutoML.get_status()`` and ``query_status``.
 
     ``recommendations`` lists every rec in id order; ``history`` is the same list (the Python API's older name;
-    :func:`public_json` drops it so machine output names it once).
+    :func:`public_json` drops it so machine output names it once). ``values``: a multi-objective run's metric
+    values by rec id; ``best`` is then the Pareto front's pick and ``pareto_front`` is added.
     """
     direction = str(meta.get("direction", "maximize"))
     ranks = {r.rec_id: i for i, r in enumerate(ranked_recs(recs, direction), start=1)}
     rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id)), meta) for r in recs]
-    return {
+    result = {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": meta.get("run_dir"),
         "best": best_dict(recs, direction),
@@ -163,6 +166,11 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]
         "history": rows,
         "active_jobs": [active_job(r) for r in recs if r.status in ACTIVE_STATES],
     }
+    if values is not None and pareto_view.objectives_of(meta):
+        fields = pareto_view.front_fields(values, meta)
+        best = next((r for r in recs if r.rec_id == fields["best_rec_id"]), None)
+        pareto_view.apply_to_result(result, fields, best_row_dict(best))
+    return result
 
 
 def active_job(rec: RecRow) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from tao_automl.experiment.store import DB_NAME, RecRow, RunStore
 from tao_automl.experiment.summary import summarise
 from tao_automl.metrics.job import STATUS_FILE
 from tao_automl.metrics.parse import kpi_series, status_lines
+from tao_automl.multiobjective import view as pareto_view
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,12 @@ def load_run(run_dir: str | Path) -> RunData:
         try:
             meta, recs = store.meta(), store.recs()
             curves = _epoch_curves(store, recs, str(meta.get("metric") or "metric"))
+            values = pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT),
+                                               {r.rec_id for r in recs if r.status == "success"}
+                                               ) if pareto_view.objectives_of(meta) else None
         finally:
             store.close()
     except sqlite3.Error as exc:
         raise WorkspaceError(f"cannot read run state at {str(path)!r}: {exc}", field="run_dir",
                              value=str(run_dir)) from None
-    return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta), epochs=curves)
+    return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta, values), epochs=curves)
