@@ -215,3 +215,17 @@ def json_dumps(value: Any) -> str:
     import json
 
     return json.dumps(value)
+
+
+def test_a_mapping_train_dataset_uri_in_the_cli_yaml_sets_exact_spec_keys(toy_skill: Path, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from tao_automl.cli.run_config import load_run_config
+
+    (tmp_path / "data" / "imgs").mkdir(parents=True)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(toy_skill), "workspace_path": "ws",
+                                      "train_dataset_uri": {"dataset.train.image_dir": "data/imgs"}}))
+    loaded = load_run_config(config)
+    assert loaded.train_dataset_uri is None
+    assert loaded.dataset_keys == {"dataset.train.image_dir": str(tmp_path / "data" / "imgs")}  # config-relative
+    assert main(["preflight", str(config)]) == 0, capsys.readouterr()
