@@ -121,3 +121,18 @@ def test_python_start_returns_the_run_folder(tmp_path: Path) -> None:
                             "automl_settings": {**kwargs["automl_settings"], "long_running_enabled": True}})
     assert summary["detached"] is True
     assert wait_for(summary["run_dir"], ended)["progress"]["succeeded"] == 1
+
+
+def test_run_mode_keys_are_accepted_at_the_config_top_level(tmp_path: Path) -> None:
+    from tao_automl.cli.run_config import load_run_config
+    from tao_automl.errors import ConfigError
+
+    path = demo_config(tmp_path)
+    text = path.read_text()
+    path.write_text(text + "long_running_enabled: true\nstatus_interval_minutes: 2\n")
+    settings = load_run_config(path).automl_settings
+    assert settings["long_running_enabled"] is True and settings["status_interval_minutes"] == 2
+    path.write_text(text.replace("seed: 0", "seed: 0\n  status_interval_minutes: 3") + "status_interval_minutes: 2\n")
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path)
+    assert info.value.field == "status_interval_minutes"

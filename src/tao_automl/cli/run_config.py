@@ -53,6 +53,7 @@ def config_from_mapping(raw: Any, base: Path, label: str = "config") -> RunConfi
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{config_path}: expected a mapping of run() arguments at the top level", field="config",
                           value=type(raw).__name__, allowed="a YAML mapping")
+    raw = _lift_run_mode_keys(raw, config_path)
     names = [f.name for f in fields(RunConfig)]
     for key in raw:
         if key not in names:
@@ -70,3 +71,26 @@ def config_from_mapping(raw: Any, base: Path, label: str = "config") -> RunConfi
                           hint=exc.hint) from None
     data["skill_dir"] = resolve_skill_dir(data["skill_dir"], base)
     return RunConfig(**data).resolved(base)
+
+
+#: Settings about how the run is driven that the config may also give at its top level (intake style).
+TOP_LEVEL_SETTINGS = ("long_running_enabled", "status_interval_minutes")
+
+
+def _lift_run_mode_keys(raw: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """Move top-level ``long_running_enabled``/``status_interval_minutes`` into ``automl_settings``."""
+    data = dict(raw)
+    settings = data.get("automl_settings")
+    if not any(key in data for key in TOP_LEVEL_SETTINGS) or not isinstance(settings, (Mapping, type(None))):
+        return data
+    merged = dict(settings or {})
+    for key in TOP_LEVEL_SETTINGS:
+        if key in data:
+            value = data.pop(key)
+            if key in merged and merged[key] != value:
+                raise ConfigError(f"{label}: {key} is given twice ({value!r} at the top level, {merged[key]!r} in "
+                                  "automl_settings)", field=key, value=value, allowed=[merged[key]],
+                                  hint=f"keep one of the two {key} entries")
+            merged[key] = value
+    data["automl_settings"] = merged
+    return data
