@@ -75,3 +75,27 @@ def test_every_brain_spends_the_whole_budget(name: str, budget: int, tmp_path: P
 def test_pbt_refuses_a_budget_it_cannot_spend() -> None:
     with pytest.raises(SettingsError, match="at most 36 recs"):
         PBT(SPACE, max_epochs=9, population_size=4, max_trials=40)
+
+
+def test_a_brain_that_ends_early_says_why_in_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """autoresearch ends after failed recs in a row (by design): the run says so instead of a silent short run."""
+    import tao_automl.runner.loop as loop
+    from conftest import write_skill
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.status import query_status
+
+    monkeypatch.setattr(llm_setup, "preflight", lambda *a, **k: None)
+    monkeypatch.setattr(loop, "llm_preflight", lambda *a, **k: None)
+    monkeypatch.setitem(registry.OPTION_BUILDERS, "autoresearch", lambda s: {
+        "client": DeadClient(), "fallback": "random", "budget": s.automl_max_recommendations, "seed": s.seed})
+    skill = write_skill(tmp_path / "bank", trainer="import sys\nsys.exit('RuntimeError: boom')\n")
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "autoresearch", "metric": "val_loss", "automl_max_recommendations": 12,
+                         "automl_max_concurrent": 1, "automl_fail_fast_after": 0, "poll_interval_s": 0.2,
+                         "llm_endpoint": "http://127.0.0.1:9", "llm_model": "none"},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    created = result["progress"]["completed"]
+    assert created < 12
+    reason = query_status(result["run_dir"])["progress"]["stop_reason"]
+    assert reason.startswith(f"the sweep ended after {created} of 12 recs: autoresearch stopped: ")

@@ -93,6 +93,7 @@ def progress_from_counts(counts: Mapping[str, int], best: RecRow | None, multi_f
         "metric": meta.get("metric"),
         "direction": str(meta.get("direction", "maximize")),
         "state": meta.get("state"),
+        **({"stop_reason": meta["stop_reason"]} if meta.get("stop_reason") else {}),
         "llm_fallbacks": int(meta.get("llm_fallbacks", 0)),
     }
 

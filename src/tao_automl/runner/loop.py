@@ -291,6 +291,7 @@ class AutoMLRunner:
             try:
                 self._drive(exp, plan, active, extractor, eval_fn, on_rec, on_result)
                 state = "finished"
+                stop_reason = self._ended_early(exp)
             except _FailFast as stop:
                 stop_reason = str(stop)
                 log.error("%s", stop_reason)
@@ -574,6 +575,18 @@ class AutoMLRunner:
             item.rec.status = row.status
             _guarded("on_result", on_result, item.rec, None, row.status)
             self._progress(exp, row)
+
+    def _ended_early(self, exp: Experiment) -> str | None:
+        """Why a finished sweep ran fewer recs than its budget (stored in the run's meta), or None."""
+        if exp.n_created >= exp.budget:
+            return None
+        stopped = exp.store.events("autoresearch_stopped")
+        why = (f"autoresearch stopped: {stopped[-1]['payload'].get('reason')}" if stopped
+               else f"the {exp.settings.algorithm} brain proposed no further recs")
+        reason = f"the sweep ended after {exp.n_created} of {exp.budget} recs: {why}"
+        log.warning("%s", reason)
+        exp.store.set_meta({"stop_reason": reason}, event="sweep_ended_early")
+        return reason
 
     def _check_fail_fast(self, exp: Experiment) -> None:
         """Raise :class:`_FailFast` when the K-th rec to finish has just finished and all K failed alike."""
