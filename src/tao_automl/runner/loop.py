@@ -287,6 +287,8 @@ class AutoMLRunner:
         active: dict[int, _Active] = {}
         state = "interrupted"
         stop_reason: str | None = None
+        if exp.store.meta().get("stop_reason"):  # a resumed run: the old reason no longer holds
+            exp.store.set_meta({"stop_reason": None})
         try:
             try:
                 self._drive(exp, plan, active, extractor, eval_fn, on_rec, on_result)
