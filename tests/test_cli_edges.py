@@ -143,3 +143,51 @@ def test_watch_ends_on_an_interrupted_run_with_no_orchestrator(monkeypatch: pyte
         "run_dir": run_dir, "progress": {"state": "interrupted"}, "best": None, "active_jobs": [],
         "orchestrator": {"alive": False}, "recommendations": []})
     assert watch_mod.watch("RUN", 0.1, as_json=True, out=io.StringIO()) == 1
+
+
+def _finished_run(tmp_path: Path) -> Path:
+    """A finished two-rec run of the toy skill (real LocalSDK jobs)."""
+    from conftest import write_skill
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    skill = write_skill(tmp_path / "skill")
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                         "poll_interval_s": 0.1}, workspace_path=tmp_path / "ws", gpu_count=0)
+    return Path(result["best"]["spec_path"]).parents[2]
+
+
+def test_outputs_that_are_folders_or_under_a_file_are_refused(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = _finished_run(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    cases = [(["export", str(run_dir), "--best", "-o", str(tmp_path)], "-o"),
+             (["export", str(run_dir), "--csv", str(tmp_path / "afile" / "x.csv")], "--csv"),
+             (["export", str(run_dir), "--optuna", str(tmp_path)], "--optuna"),
+             (["report", str(run_dir), "-o", str(tmp_path)], "-o")]
+    for argv, option in cases:
+        error = _json_error(argv, capsys)
+        assert error["field"] == option and error["allowed"], error
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_logs_tail_must_be_positive_and_resume_names_the_folder(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = _finished_run(tmp_path)
+    for tail in ("0", "-5"):
+        error = _json_error(["logs", str(run_dir), "1", "--tail", tail], capsys)
+        assert error["field"] == "--tail" and error["value"] == int(tail)
+    assert main(["logs", str(run_dir), "1", "--tail", "1"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) >= 1
+    error = _json_error(["logs", str(run_dir), "9"], capsys)
+    assert error["field"] == "rec" and error["allowed"] == "1..2" and "tao-automl status" in error["hint"]
+    for command in ("resume", "stop"):
+        error = _json_error([command, str(run_dir / "state.db")], capsys)
+        assert error["field"] == "run_dir" and "holds no run" in error["message"]
+        assert "cannot resume" not in error["message"]
+
+
+def test_runs_json_is_one_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"workspace": str(tmp_path), "runs": []}

@@ -169,7 +169,9 @@ def test_runs_lists_a_workspace_and_logs_prints_a_rec_log(toy_skill: Path, tmp_p
                              "poll_interval_s": 0.2},
             workspace_path=tmp_path / "ws", gpu_count=0)
     listed = _cli("runs", str(tmp_path / "ws"), "--json")
-    runs = json.loads(listed.stdout)
+    data = json.loads(listed.stdout)  # one JSON object, like every other command
+    assert data["workspace"] == str(tmp_path / "ws")
+    runs = data["runs"]
     assert len(runs) == 2 and all(r["completed"] == r["total"] == 2 and r["state"] == "finished" for r in runs)
     assert all(r["algorithm"] == "bayesian" and r["best_metric"] is not None for r in runs)
     text = _cli("runs", str(tmp_path / "ws")).stdout

@@ -126,7 +126,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     meta = read_meta(run_dir)
     check_complete(run_dir, meta)
     if meta.get("mode") != "runner":
-        raise UserInputError(f"{str(run_dir)!r} was not started by the runner (mode {meta.get('mode')!r})")
+        ask_tell = meta.get("mode") == "ask_tell"
+        raise WorkspaceError(f"{str(run_dir)!r} was not started by the runner (mode {meta.get('mode')!r})",
+                             field="run_dir", value=str(run_dir), allowed="a run folder made by `tao-automl run`",
+                             hint="an ask/tell run continues from Python: tao_automl.AutoML(..., resume=True)"
+                             if ask_tell else "pass a folder made by `tao-automl run`")
     stored = meta["run_args"]
     platform = meta.get("platform") or {}
     name = platform_name(str(platform.get("class", "")))

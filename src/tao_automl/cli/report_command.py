@@ -22,8 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from tao_automl.cli.results_commands import output_file
     from tao_automl.report.data import load_run
 
+    output_file("-o", args.output)
     data = load_run(args.run_dir)
     png = args.format == "png"
     out = Path(args.output) if args.output else data.run_dir / ("convergence.png" if png else "report.html")

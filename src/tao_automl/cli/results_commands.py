@@ -43,6 +43,20 @@ def _is_json(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "json", False)) or getattr(args, "format", "text") == "json"
 
 
+def output_file(option: str, path: str | Path | None) -> None:
+    """An output file we may write: not an existing folder, and no file where its folder would be."""
+    if not path:
+        return
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise UserInputError(f"{option}: {str(target)!r} is a folder; allowed: a file path", field=option,
+                             value=str(target), allowed="a file path", hint=f"e.g. {option} {target / 'out'}")
+    blocker = next((p for p in target.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise UserInputError(f"{option}: {str(target)!r} cannot be written: {str(blocker)!r} is a file",
+                             field=option, value=str(target), allowed="a file path in a folder")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from tao_automl.export.best import export_best
     from tao_automl.export.optuna_journal import write_optuna
@@ -55,6 +69,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     csv_file = args.csv or (args.output if args.csv is not None and not args.best else None)
     if args.best and args.csv is not None and not args.csv:
         raise UserInputError("export: --best and --csv both want -o; give --csv its own FILE", field="--csv")
+    for option, target in (("-o", args.output if args.best else None), ("--csv", csv_file),
+                           ("--optuna", args.optuna)):
+        output_file(option, target)
     data = load_run(args.run_dir)
     done: dict[str, Any] = {}
     if args.best:
@@ -106,7 +123,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     runs = list_runs(args.workspace)
     if _is_json(args):
-        print(json.dumps(runs, indent=2, default=str))
+        print(json.dumps({"workspace": str(args.workspace), "runs": runs}, indent=2, default=str))  # one object
         return EXIT_OK
     if not runs:
         print(f"no runs under {args.workspace}")
@@ -157,6 +174,9 @@ def _saved_logs(run_dir: Path, rec_id: int, results_dir: str | None) -> list[Pat
 def cmd_logs(args: argparse.Namespace) -> int:
     from tao_automl.export.run_data import load_run
 
+    if args.tail is not None and args.tail < 1:
+        raise UserInputError(f"--tail: {args.tail} is not allowed; allowed: an integer >= 1", field="--tail",
+                             value=args.tail, allowed="an integer >= 1", hint="omit --tail for the whole log")
     data = load_run(args.run_dir)
     rec = data.rec(args.rec)
     text, why = (None, "the rec has no job yet") if not rec.job_id else _platform_log(data.meta, rec.job_id,

@@ -129,7 +129,10 @@ def existing_run_dir(path: str | Path) -> Path:
             runs = sorted(p.name for p in run_dir.glob("run_*") if (p / DB_NAME).exists())
             if runs:
                 hint = f"; it holds these runs: {', '.join(runs[-5:])} (pass one of them)"
-        raise WorkspaceError(f"cannot resume: {str(run_dir)!r} holds no run (no {DB_NAME}){hint}")
+        raise WorkspaceError(f"{str(run_dir)!r} holds no run (no {DB_NAME}){hint}", field="run_dir",
+                             value=str(run_dir), allowed="a run folder made by `tao-automl run` (it holds state.db)",
+                             hint="pass the run folder printed by `tao-automl run`; `tao-automl runs WORKSPACE` "
+                                  "lists them")
     return run_dir
 
 
