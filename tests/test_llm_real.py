@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO, small_schema, write_skill
+from tao_automl.agentapi.nl_config import NLConfigGenerator
 from tao_automl.automl import AutoML
 from tao_automl.brain.llm.analyzer import LLMAnalyzer
 from tao_automl.brain.llm.llm_brain import LLMBrain
 from tao_automl.cli.main import main as cli_main
 from tao_automl.experiment.store import RunStore
 from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
-from tao_automl.llm.nl_config import NLConfigGenerator
 from tao_automl.llm.setup import preflight
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner

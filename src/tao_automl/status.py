@@ -54,7 +54,7 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
             store.close()
     except sqlite3.Error as exc:
         return {"error": f"cannot read run state at {str(run_dir)!r}: {exc}"}
-    from tao_automl.runner.orchestrator import orchestrator_info  # light: no loop, no brains
+    from tao_automl.experiment.holder import orchestrator_info
 
     status["orchestrator"] = orchestrator_info(run_dir)
     return status

@@ -1,6 +1,6 @@
 """``tao-automl plan "TEXT" --model NAME``: a sentence -> a run config, via the LLM's NL config generator.
 
-The LLM (:class:`tao_automl.llm.nl_config.NLConfigGenerator`) chooses the algorithm, metric, budget,
+The LLM (:class:`tao_automl.agentapi.nl_config.NLConfigGenerator`) chooses the algorithm, metric, budget,
 concurrency and the parameters to search. The result is then checked exactly like a hand-written config
 (:func:`tao_automl.cli.run_config.config_from_mapping`, preflight, the first rec of a dry run) plus two checks
 on what the LLM chose: the metric must be one the model reports, and the budget must cover what the algorithm
@@ -129,10 +129,10 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
               train_dataset_uri: str | None = None, gpu_count: int | None = None, skill_bank: str | None = None,
               base: Path | None = None, llm_timeout_s: float = 600.0) -> Plan:
     """Ask the LLM for a run config for ``goal`` on ``model`` and validate it; nothing is written or started."""
+    from tao_automl.agentapi.nl_config import NLConfigGenerator
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
-    from tao_automl.llm.nl_config import NLConfigGenerator
     from tao_automl.runner.plan import load_settings, search_space
 
     try:

@@ -82,7 +82,7 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
 
 
 def preflight(config: Mapping[str, Any] | None = None, config_path: str | None = None) -> JSON:
-    from tao_automl.cli.preflight import run_preflight
+    from tao_automl.runner.preflight import run_preflight
 
     report = run_preflight(_load_config(config, config_path))
     data: JSON = report.to_json()
@@ -102,9 +102,9 @@ def dry_run(config: Mapping[str, Any] | None = None, config_path: str | None = N
 def start_sweep(config: Mapping[str, Any] | None = None, config_path: str | None = None) -> JSON:
     from tao_automl.cli.agent_commands import detached_report
     from tao_automl.cli.bank_commands import preflight_error
-    from tao_automl.cli.preflight import run_preflight
     from tao_automl.platforms.registry import make_sdk
     from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.runner.preflight import run_preflight
 
     run_config = _load_config(config, config_path)
     report = run_preflight(run_config)

@@ -21,7 +21,7 @@ def _as_json(args: argparse.Namespace) -> bool:
 
 def detached_report(run_dir: Path) -> dict[str, Any]:
     """What ``run --detach`` / ``resume --detach`` print with ``--json``: the folder, the process, the next steps."""
-    from tao_automl.runner.orchestrator import orchestrator_info
+    from tao_automl.experiment.holder import orchestrator_info
 
     info = orchestrator_info(run_dir)
     return {

@@ -86,9 +86,9 @@ def _first_trials(scheduler: TrialScheduler, n: int, settings: AutoMLSettings) -
 
 def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
     """The first ``n`` recs (fewer when the budget is smaller); raises when preflight fails."""
-    from tao_automl.cli.preflight import run_preflight
     from tao_automl.render.job import render_job
     from tao_automl.runner.plan import RunPlan
+    from tao_automl.runner.preflight import run_preflight
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UserInputError(f"--recs: {n!r} is not allowed; expected an integer >= 1")

@@ -20,8 +20,8 @@ from typing import Any
 
 import tao_automl
 from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError, WorkspaceLockedError
+from tao_automl.experiment.holder import LOG_NAME, lock_holder, orchestrator_info
 from tao_automl.experiment.workspace import RunLock, existing_run_dir
-from tao_automl.runner.orchestrator import LOG_NAME, lock_holder, orchestrator_info
 
 #: Environment variable that hands an LLM API key to the detached orchestrator (never written to disk).
 LLM_KEY_ENV = "TAO_AUTOML_DETACHED_LLM_API_KEY"

@@ -222,9 +222,9 @@ class AutoMLRunner:
 
     def _preflight(self, args: RunArgs) -> None:
         """The CLI's preflight (datasets, credentials, platform arguments...) on this runner's SDK."""
-        from tao_automl.cli.preflight import run_preflight
         from tao_automl.platforms.local.sdk import LocalSDK
         from tao_automl.platforms.registry import platform_name
+        from tao_automl.runner.preflight import run_preflight
 
         target = unwrap(self.sdk)
         platform = platform_name(describe_sdk(self.sdk)["class"]) or (

@@ -1,0 +1,258 @@
+"""Preflight: check a run before anything starts (skill, space, overrides, platform, credentials, data, image).
+
+:func:`run_preflight` creates nothing on disk (no workspace, state or logs). A check is ``ok=True``,
+``ok=False`` (the run would fail) or ``ok=None`` ("not checked": the platform gives no way to check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from tao_automl.errors import PreflightError, TaoAutoMLError
+from tao_automl.runner.run_args import BUILTIN_PREFIX, RunArgs
+
+LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check; a failed one keeps the error behind it (field, value, allowed) in ``error``."""
+
+    check: str
+    ok: bool | None
+    detail: str
+    error: TaoAutoMLError | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class PreflightReport:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed ("not checked" does not fail)."""
+        return all(c.ok is not False for c in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.ok is False]
+
+    def add(self, check: str, ok: bool | None, detail: str, error: TaoAutoMLError | None = None) -> None:
+        self.checks.append(Check(check, ok, detail, error))
+
+    def error(self) -> TaoAutoMLError:
+        """The error to raise for a failed report: the first failed check's own error (its field, value and allowed
+        values), the other failed checks named in its hint."""
+        first, *others = self.failed
+        hint = f"also failed: {'; '.join(_named(c) for c in others)}" if others else None
+        if first.error is not None:
+            err = first.error
+            return type(err)(err.detail, field=err.field, value=err.value, allowed=err.allowed,
+                             hint=hint or err.hint)
+        return PreflightError(f"preflight failed: {first.check}: {first.detail}", field=first.check,
+                              value=first.detail, allowed="a passing check", hint=hint)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [c.to_json() for c in self.checks]}
+
+    def summary_line(self) -> str:
+        """One line naming every failed check, for errors."""
+        return "preflight failed: " + "; ".join(_named(c) for c in self.failed)
+
+    def text(self) -> str:
+        marks = {True: "ok", False: "FAIL", None: "n/a"}
+        width = max((len(c.check) for c in self.checks), default=5)
+        lines = [f"{marks[c.ok]:<4}  {c.check:<{width}}  {c.detail}" for c in self.checks]
+        unchecked = [c.check for c in self.checks if c.ok is None]
+        if not self.ok:
+            verdict = f"{len(self.failed)} check(s) failed"
+        elif unchecked:  # never "passed" for what nobody checked
+            verdict = f"no check failed; {len(unchecked)} not checked (n/a above says why): {', '.join(unchecked)}"
+        else:
+            verdict = "passed"
+        lines.append("preflight: " + verdict)
+        return "\n".join(lines)
+
+
+def _named(check: Check) -> str:
+    """``check: detail``, without naming the check twice when the detail already starts with it."""
+    return check.detail if check.detail.startswith(check.check) else f"{check.check}: {check.detail}"
+
+
+def _guard(report: PreflightReport, name: str, fn: Callable[[], str]) -> bool:
+    """Run one check; a user/skill error becomes a failed check with its message."""
+    try:
+        report.add(name, True, fn())
+        return True
+    except TaoAutoMLError as exc:
+        report.add(name, False, str(exc), exc)
+        return False
+
+
+def _skill_checks(config: RunArgs, report: PreflightReport) -> None:
+    """The run plan's stages (:mod:`tao_automl.runner.plan`), one check each."""
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.runner import plan
+
+    holder: dict[str, Any] = {}
+
+    def skill() -> str:
+        holder["skill"] = load_skill(config.skill_dir, config.action)
+        return f"{holder['skill'].name} ({config.action}) from {holder['skill'].path}"
+
+    def settings() -> str:
+        holder["settings"] = plan.load_settings(config.automl_settings)
+        return f"algorithm {holder['settings'].algorithm}, metric {holder['settings'].metric}"
+
+    skill_ok, settings_ok = _guard(report, "skill", skill), _guard(report, "settings", settings)
+    if not skill_ok:
+        report.add("search_space", None, "skipped: the skill did not load")
+        report.add("spec_overrides", None, "skipped: the skill did not load")
+        return
+    if not settings_ok:
+        report.add("search_space", None, "skipped: the settings are invalid")
+    else:
+        def space() -> str:
+            holder["space"] = plan.search_space(holder["skill"].schema, holder["settings"],
+                                                config.automl_hyperparameters, config.custom_param_ranges)
+            metric = plan.metric_name(holder["settings"], holder["skill"])
+            plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
+            notes = plan.space_notes(holder["skill"].schema, holder["space"], config.custom_param_ranges)
+            return (f"{len(holder['space'])} param(s): {', '.join(holder['space'].names)}; metric {metric}"
+                    + "".join(f"; note: {n}" for n in notes))
+
+        _guard(report, "search_space", space)
+
+    def overrides() -> str:
+        plan.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides)
+        return f"{len(config.spec_overrides)} override(s) valid"
+
+    _guard(report, "spec_overrides", overrides)
+
+
+def _credentials(config: RunArgs, report: PreflightReport) -> None:
+    from tao_automl.bank.credentials import platform_credentials
+
+    if config.platform == LOCAL:
+        report.add("credentials", True, "the local platform needs none")
+        return
+    found = platform_credentials(config.skill_dir, config.platform)
+    if found is None:
+        report.add("credentials", None, f"not checked: no platform skill for {config.platform!r} in the bank")
+    elif found.missing:
+        report.add("credentials", False, f"{found.name}: missing {', '.join(found.missing)}")
+    else:
+        report.add("credentials", True, f"{found.name}: every required credential is set")
+
+
+def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None, given: Any = None) -> None:
+    from tao_automl.platforms.base import PlatformCheck, as_platform
+    from tao_automl.platforms.registry import make_sdk
+    from tao_automl.runner.plan import checked_job_kwargs
+
+    holder: dict[str, Any] = {"sdk": given}
+
+    def build() -> str:
+        if given is None:
+            holder["sdk"] = make_sdk(config.platform, config.platform_options)
+        return f"{config.platform}: {type(holder['sdk']).__name__}"
+
+    if not _guard(report, "platform", build):
+        report.add("platform_kwargs", None, "skipped: the platform SDK could not be built")
+        report.add("platform_reachable", None, "skipped: the platform SDK could not be built")
+        report.add("image", None, "skipped: the platform SDK could not be built")
+        return
+    sdk = holder["sdk"]
+    _guard(report, "platform_kwargs", lambda: f"{len(checked_job_kwargs(sdk, config.platform_kwargs))} valid")
+    platform = as_platform(sdk)
+    gpu_count = config.platform_kwargs.get("gpu_count", 1)
+    try:
+        checks = list(platform.preflight(image, gpu_count if isinstance(gpu_count, int) else None))
+    except Exception as exc:
+        checks = [PlatformCheck("platform_reachable", False, f"{type(exc).__name__}: {exc}")]
+    for check in checks:
+        report.add(check.check, check.ok, check.detail)
+    if not any(c.check == "image" for c in checks):
+        report.add("image", True if not image else None,
+                   "no image given" if not image else f"{image}: not checked ({platform_label(sdk)} offers no check)")
+
+
+def platform_label(sdk: Any) -> str:
+    from tao_automl.platforms.base import unwrap
+
+    return type(unwrap(sdk)).__name__
+
+
+def dataset_check(platform: str, field_name: str, uri: str | None) -> Check:
+    """A dataset URI is fine when builtin, visible locally on the local platform, else not checked."""
+    if not uri:
+        return Check(field_name, True, "not given")
+    if uri.startswith(BUILTIN_PREFIX):
+        return Check(field_name, True, f"{uri} (built in)")
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        return Check(field_name, None, f"{uri}: not checked (remote {parsed.scheme}:// URI)")
+    path = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
+    if platform != LOCAL:
+        return Check(field_name, None, f"{path}: not checked (a path on the {platform} platform)")
+    if path.exists():
+        return Check(field_name, True, f"{path} exists")
+    allowed = "an existing local path, a remote URI or builtin:<name>"
+    return Check(field_name, False, f"path {str(path)!r} does not exist",
+                 PreflightError(f"{field_name}: path {str(path)!r} does not exist", field=field_name,
+                                value=str(path), allowed=allowed))
+
+
+def run_preflight(config: RunArgs, sdk: Any = None) -> PreflightReport:
+    """Every check of ``config`` (on ``sdk`` when given, else on an SDK built from ``config.platform``); nothing is
+    created, nothing is launched. The CLI and :meth:`AutoMLRunner.run` both run it before the run folder exists."""
+    report = PreflightReport()
+    report.add("config", True, f"skill {config.skill_dir}, platform {config.platform}")
+    _skill_checks(config, report)
+    _credentials(config, report)
+    image = config.image
+    if image is None:
+        from tao_automl.bank.skill import load_skill
+
+        try:
+            image = load_skill(config.skill_dir, config.action).container_image
+        except TaoAutoMLError:
+            image = None
+    _platform_checks(config, report, image, sdk)
+    datasets = [("train_dataset_uri", config.train_dataset_uri), ("eval_dataset_uri", config.eval_dataset_uri)]
+    datasets += [(f"dataset_keys.{key}", value) for key, value in config.dataset_keys.items()]
+    for name, uri in datasets:
+        report.checks.append(dataset_check(config.platform, name, uri))
+    report.checks.append(workspace_check(config.workspace_path))
+    _guard(report, "trackers", lambda: _trackers(config))
+    return report
+
+
+def workspace_check(workspace_path: Any) -> Check:
+    """The workspace folder exists or can be made: not a file, nor under one."""
+    from tao_automl.errors import WorkspaceError
+
+    path = Path(str(workspace_path)).expanduser()
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is None or blocker.is_dir():
+        return Check("workspace_path", True, f"{path} ({'exists' if path.is_dir() else 'will be created'})")
+    message = f"workspace_path {str(path)!r} cannot be a run workspace: {str(blocker)!r} is a file"
+    return Check("workspace_path", False, message,
+                 WorkspaceError(message, field="workspace_path", value=str(path), allowed="a folder (or a new path)",
+                                hint="choose another workspace_path"))
+
+
+def _trackers(config: RunArgs) -> str:
+    """``wandb_config`` / ``mlflow_config`` checked as the run checks them (no credential, known keys, extra)."""
+    from tao_automl.tracking.config import check_tracking_config, is_enabled
+
+    used = [name for name in ("wandb_config", "mlflow_config")
+            if is_enabled(check_tracking_config(name, getattr(config, name, None)))]
+    return f"{', '.join(used)} valid" if used else "none configured"
