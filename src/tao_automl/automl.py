@@ -1,4 +1,4 @@
-"""``AutoML``: ask/tell without the runner (SPEC §2.2). You train; it proposes and remembers."""
+"""``AutoML``: ask/tell without the runner. You train; it proposes and remembers."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ LOWER_IS_BETTER_WORDS = (
 
 
 def infer_direction(metric: str) -> str:
-    """``minimize`` for loss/error-like names, else ``maximize`` (SPEC §3)."""
+    """``minimize`` for loss/error-like names, else ``maximize``."""
     lowered = metric.lower().replace("/", "_").replace("-", "_")
     if "loss" in lowered:
         return "minimize"
@@ -128,7 +128,7 @@ REFUSED = {
 
 @dataclass(frozen=True)
 class AutoMLSettings:
-    """Validated ``automl_settings`` (SPEC §3), plus our own keys ``seed``, ``poll_interval_s`` and
+    """Validated ``automl_settings``, plus our own keys ``seed``, ``poll_interval_s`` and
     ``fidelity_mode`` (multi-fidelity brains: ``promotion`` resumes promoted configs from their parent's
     checkpoint as new recs; ``stopping`` trains each config in one job and cancels it at a rung it loses),
     ``long_running_enabled`` (start detached, as ``run --detach``) and ``status_interval_minutes`` (how often

@@ -1,4 +1,4 @@
-"""Reading a run's state from another process (SPEC §2.3): read-only, never blocks the writer.
+"""Reading a run's state from another process: read-only, never blocks the writer.
 
 The default answer is a summary: progress (counted through the store's status index), the best rec,
 the ``top`` best recs, the ``top`` newest recs without a rank (failures with their reasons) and the

@@ -1,4 +1,4 @@
-"""Loading a model's skill folder (SPEC §4.1): ``skill_info.yaml``, the action's schema, its template."""
+"""Loading a model's skill folder: ``skill_info.yaml``, the action's schema, its template."""
 
 from __future__ import annotations
 

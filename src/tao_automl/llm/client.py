@@ -1,6 +1,6 @@
 """OpenAI-compatible chat client: endpoint resolution, preflight, JSON answers and token usage.
 
-Resolution order (SPEC §3): settings key -> ``AUTOML_LLM_ENDPOINT`` / ``AUTOML_LLM_MODEL`` /
+Resolution order: settings key -> ``AUTOML_LLM_ENDPOINT`` / ``AUTOML_LLM_MODEL`` /
 ``AUTOML_LLM_API_KEY`` -> ``NVIDIA_API_KEY`` (key only). :meth:`LLMClient.preflight` runs before the
 first rec and raises :class:`LLMEndpointError` naming endpoint and model when either, or the key,
 is wrong; a 404 from a base URL without ``/v1`` cannot happen because :func:`normalise_endpoint`

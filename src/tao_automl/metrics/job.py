@@ -1,4 +1,4 @@
-"""Reading a finished job's metric through whatever the SDK offers (SPEC §5)."""
+"""Reading a finished job's metric through whatever the SDK offers."""
 
 from __future__ import annotations
 

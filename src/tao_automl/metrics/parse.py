@@ -1,4 +1,4 @@
-"""Reading a job's metric: TAO ``status.json`` first, then log lines (SPEC §5)."""
+"""Reading a job's metric: TAO ``status.json`` first, then log lines."""
 
 from __future__ import annotations
 

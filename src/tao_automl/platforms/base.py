@@ -1,4 +1,4 @@
-"""The platform-agnostic SDK shape (SPEC §2.4): the protocol, its optional capabilities and shared errors.
+"""The platform-agnostic SDK shape: the protocol, its optional capabilities and shared errors.
 
 :class:`PlatformSDK` is what the runner needs; any object with its required methods works (duck typing).
 :class:`PlatformBase` declares every optional capability once, with its documented default; the

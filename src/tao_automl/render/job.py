@@ -1,4 +1,4 @@
-"""Turning a rec into a concrete job: spec dict, spec file, command line (SPEC §4.4).
+"""Turning a rec into a concrete job: spec dict, spec file, command line.
 
 Spec = template over the schema's ``default`` + rec values + ``spec_overrides`` (``spec_shorthand_keys`` aliases
 allowed) + dataset locations (:mod:`tao_automl.render.data`) + results/resume/checkpoint fields

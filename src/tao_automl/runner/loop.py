@@ -1,4 +1,4 @@
-"""``AutoMLRunner``: the loop that turns recs into platform jobs until the budget is spent (SPEC §2.1).
+"""``AutoMLRunner``: the loop that turns recs into platform jobs until the budget is spent.
 
 The loop keeps ``automl_max_concurrent`` jobs in flight and starts the next rec as soon as a slot
 frees up. Every step is persisted before it is acted on (see :mod:`tao_automl.experiment.core`), so a

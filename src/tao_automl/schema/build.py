@@ -1,4 +1,4 @@
-"""Build the :class:`SearchSpace` of a run from a TAO ``train.schema.json`` (SPEC §4.2, §4.3).
+"""Build the :class:`SearchSpace` of a run from a TAO ``train.schema.json``.
 
 Which params are searched:
 

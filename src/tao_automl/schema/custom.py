@@ -1,4 +1,4 @@
-"""Parse and type-check one ``custom_param_ranges`` entry (SPEC §4.3).
+"""Parse and type-check one ``custom_param_ranges`` entry.
 
 This module checks the *shape* of an entry (known keys, value types). Checks against the schema
 (bounds, options, weights length) are done by the builders that know the param's kind.

@@ -1,4 +1,4 @@
-"""Relations between searched params from the schema's ``depends_on`` / ``parent_param`` (SPEC §4.2).
+"""Relations between searched params from the schema's ``depends_on`` / ``parent_param``.
 
 What the real schemas hold: a dependent property names the param it depends on in
 ``depends_on`` (a dotted name; several are comma-separated), and the param depended on carries
