@@ -21,7 +21,7 @@ from tao_automl.cli.main import main
 from tao_automl.errors import SettingsError
 from tao_automl.experiment.core import Experiment
 from tao_automl.export.run_data import load_run
-from tao_automl.multiobjective.pareto import dominates, hypervolume_2d, knee, pareto_front, weighted_pick
+from tao_automl.multiobjective.pareto import dominates, hypervolume_2d, knee, layers, pareto_front, weighted_pick
 from tao_automl.platforms.local import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.runner.plan import search_space
@@ -54,6 +54,19 @@ def _brute_front(points: dict[int, tuple[float, ...]]) -> list[int]:
 def test_pareto_front_equals_brute_force(points: dict[int, tuple[int, int, int]]) -> None:
     floats = {k: tuple(float(x) for x in v) for k, v in points.items()}
     assert pareto_front(floats) == _brute_front(floats)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.integers(1, 60), st.tuples(*[st.integers(0, 4)] * 2), max_size=20))
+def test_nondominated_layers_peel_fronts(points: dict[int, tuple[int, int]]) -> None:
+    floats = {k: (float(a), float(b)) for k, (a, b) in points.items()}
+    depth = layers(floats)
+    assert set(depth) == set(floats)
+    assert sorted(k for k, d in depth.items() if d == 0) == _brute_front(floats)
+    for k, d in depth.items():  # a point on layer d > 0 is dominated by one on layer d - 1, by none on its own
+        same = {j: floats[j] for j, e in depth.items() if e == d}
+        assert k in _brute_front(same)
+        assert d == 0 or any(dominates(floats[j], floats[k]) for j, e in depth.items() if e == d - 1)
 
 
 def test_knee_is_nearest_the_ideal_point_and_weights_pick_along_the_front() -> None:
@@ -241,3 +254,40 @@ def test_cli_run_and_status_json_carry_the_front(tmp_path: Path) -> None:
     data = json.loads(status.stdout)
     assert data["pareto_front"] == ran["pareto_front"]
     assert data["best"]["rec_id"] == ran["best"]["rec_id"] and "val_accuracy" in data["best"]["metric_values"]
+
+
+class _Recorder:
+    """A brain that records what it observes and proposes a fixed config."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[dict[str, Any], float | None]] = []
+
+    def suggest(self, n: int, pending: Any, rng: Any) -> list[dict[str, Any]]:
+        return [{"i": 0}] * n
+
+    def observe(self, config: dict[str, Any], value: float | None) -> None:
+        self.seen.append((config, value))
+
+
+@pytest.mark.parametrize("layered", [False, True])
+def test_scalarisation_is_chebyshev_and_tpe_puts_the_front_below_1(layered: bool) -> None:
+    import numpy as np
+
+    from tao_automl.brain.trials import Trial
+    from tao_automl.multiobjective.parego import ParEGOScheduler
+
+    brains: list[_Recorder] = []
+    sched = ParEGOScheduler(lambda: brains.append(_Recorder()) or brains[-1], 2, 10, layered=layered)
+    for i, vector in enumerate([(0.0, 4.0), (4.0, 0.0), (3.0, 3.0), (4.0, 4.0)], start=1):
+        sched.restore(i, Trial(config={"i": i}))
+        sched.observe_vector(i, vector)
+    sched.restore(5, Trial(config={"i": 5}))
+    sched.observe_vector(5, None)
+    sched.propose([6], {}, np.random.default_rng(0))
+    scalars = {c["i"]: v for c, v in brains[-1].seen}
+    assert scalars[5] is None and scalars[4] == max(v for v in scalars.values() if v is not None)
+    if layered:  # layers: {1, 2, 3} front, 4 the next
+        assert all(scalars[i] < 1 for i in (1, 2, 3)) and 1 <= scalars[4] < 2  # type: ignore[operator]
+    else:  # (4, 4) scales to (1, 1): max_j w_j + 0.05 * sum_j w_j = max_j w_j + 0.05, in [0.55, 1.05]
+        assert all(0 <= scalars[i] <= 1.05 for i in (1, 2, 3))  # type: ignore[operator]
+        assert 0.55 <= scalars[4] <= 1.05  # type: ignore[operator]

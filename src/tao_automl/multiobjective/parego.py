@@ -7,6 +7,9 @@ results so far, and give the single-objective brain (bayesian, tpe, random) the 
 
 of every result, then ask it for one config. A fresh brain is built per proposal from the results (brains keep no
 RNG and replay from data), so a resumed run reaches the same state. Failed recs are observed as failures.
+
+``layered`` (used for ``tpe``): the scalar is the result's nondominated layer plus ``s / (1 + rho)`` scaled below
+1, so TPE's good/bad split follows the Pareto fronts first and the random weights only order a layer.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 
 from tao_automl.brain.base import Brain
 from tao_automl.brain.trials import Trial
+from tao_automl.multiobjective.pareto import layers
 from tao_automl.space.search_space import Config, SearchSpace
 
 if TYPE_CHECKING:
@@ -46,8 +50,9 @@ class ParEGOScheduler:
 
     mode: str | None = None
 
-    def __init__(self, make: Callable[[], Brain], n_objectives: int, max_trials: int) -> None:
+    def __init__(self, make: Callable[[], Brain], n_objectives: int, max_trials: int, layered: bool = False) -> None:
         self.make = make
+        self.layered = layered
         self.n_objectives = n_objectives
         self.max_trials = max_trials
         self._trials: dict[int, Trial] = {}
@@ -70,7 +75,11 @@ class ParEGOScheduler:
         done = [(c, v) for c, v in self._results if v is not None]
         scalars: Sequence[float] = []
         if done:
-            scalars = list(chebyshev(scale_columns(np.array([v for _, v in done], dtype=float)), weights))
+            values = np.array([v for _, v in done], dtype=float)
+            scalars = list(chebyshev(scale_columns(values), weights))
+            if self.layered:  # nondominated layer first, the scalarisation orders a layer: s / (1 + rho) < 1
+                depth = layers({i: tuple(row) for i, row in enumerate(values)})
+                scalars = [depth[i] + 0.99 * s / (1 + RHO) for i, s in enumerate(scalars)]
         for (config, _), scalar in zip(done, scalars, strict=True):
             brain.observe(config, float(scalar))
         for config, vector in self._results:
@@ -103,4 +112,4 @@ def parego_scheduler(space: SearchSpace, settings: AutoMLSettings) -> ParEGOSche
 
     options = brain_options(settings.algorithm, settings)
     return ParEGOScheduler(lambda: make_brain(settings.algorithm, space, options), len(settings.objectives or ()),
-                           settings.automl_max_recommendations)
+                           settings.automl_max_recommendations, layered=settings.algorithm == "tpe")

@@ -40,6 +40,19 @@ def pareto_front(points: Mapping[int, Sequence[float]]) -> list[int]:
     return sorted(front)
 
 
+def layers(points: Mapping[int, Sequence[float]]) -> dict[int, int]:
+    """Nondominated sorting: 0 for the front, 1 for the front of the rest, and so on."""
+    left = dict(points)
+    out: dict[int, int] = {}
+    depth = 0
+    while left:
+        for key in pareto_front(left):
+            out[key] = depth
+            del left[key]
+        depth += 1
+    return out
+
+
 def _scaled(points: Mapping[int, Sequence[float]], ids: Sequence[int]) -> dict[int, list[float]]:
     k = len(points[ids[0]])
     low = [min(points[i][j] for i in ids) for j in range(k)]
