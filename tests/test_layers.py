@@ -9,6 +9,7 @@ own layer or of a lower one; and no two units may import each other, except the 
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -127,3 +128,24 @@ def test_no_comment_points_to_a_document_outside_the_repo() -> None:
     cited = [f"{p.relative_to(PACKAGE)}:{n}" for p in sorted(PACKAGE.rglob("*.py"))
              for n, line in enumerate(p.read_text().splitlines(), 1) if "SPEC §" in line or "SPEC.md" in line]
     assert cited == []
+
+
+ARCHITECTURE = PACKAGE.parents[1] / "ARCHITECTURE.md"
+
+
+def test_architecture_table_names_every_unit() -> None:
+    text = ARCHITECTURE.read_text()
+    table = text[text.index("| layer (bottom"):text.index("\n\n", text.index("| layer (bottom"))]
+    shown = {"__init__" if u == "__init__.py" else u.removesuffix("/").removesuffix(".py").replace("/", ".")
+             for u in re.findall(r"`([a-z_/]+(?:\.py|/))`", table)}
+    assert set(LEVEL) - shown == set()
+
+
+def test_architecture_names_only_modules_that_exist() -> None:
+    """No pre-move module name (``schema_space.py``, ``bank_tools.py``...) survives in ARCHITECTURE.md."""
+    repo = PACKAGE.parents[1]
+    names = set(re.findall(r"`([A-Za-z_/]+\.py)`", ARCHITECTURE.read_text()))
+    existing = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")]
+    missing = [n for n in sorted(names) if not (repo / n).exists()
+               and not any(e == n or e.endswith("/" + n) for e in existing)]
+    assert missing == []

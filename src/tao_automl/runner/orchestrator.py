@@ -1,4 +1,4 @@
-"""The orchestrator process of a run: who holds the run folder, periodic status snapshots, the detached entry point.
+"""The orchestrator process of a run: periodic status snapshots and the detached entry point.
 
 ``python -m tao_automl.runner.orchestrator RUN_DIR`` is what ``tao-automl run --detach`` starts in its own
 session: it rebuilds the platform SDK from the run folder and resumes the run there (the folder was fully
