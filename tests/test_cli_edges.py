@@ -191,3 +191,21 @@ def test_logs_tail_must_be_positive_and_resume_names_the_folder(tmp_path: Path,
 def test_runs_json_is_one_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"workspace": str(tmp_path), "runs": []}
+
+
+def test_the_readme_command_table_is_one_table_naming_every_command() -> None:
+    """A blank line inside the table split it, and Markdown showed the second half as plain text."""
+    import re
+
+    from tao_automl.cli.main import build_parser
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## From the shell", 1)[1]
+    table = re.search(r"\| command \| what it does \|\n\|---\|---\|\n((?:\|.*\|\n)+)", section)
+    assert table is not None
+    rows = table.group(1)
+    assert section.count("| `tao-automl ") == rows.count("| `tao-automl ")  # no row outside the table
+    documented = set(re.findall(r"^\| `tao-automl (\w+)", rows, re.M))
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(commands) <= documented, set(commands) - documented
