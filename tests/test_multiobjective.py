@@ -291,3 +291,23 @@ def test_scalarisation_is_chebyshev_and_tpe_puts_the_front_below_1(layered: bool
     else:  # (4, 4) scales to (1, 1): max_j w_j + 0.05 * sum_j w_j = max_j w_j + 0.05, in [0.55, 1.05]
         assert all(0 <= scalars[i] <= 1.05 for i in (1, 2, 3))  # type: ignore[operator]
         assert 0.55 <= scalars[4] <= 1.05  # type: ignore[operator]
+
+
+def test_ask_tell_api_takes_values_and_get_best_is_the_knee(tmp_path: Path) -> None:
+    from tao_automl.automl import AutoML
+    from tao_automl.errors import UserInputError
+
+    automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=small_schema(),
+                    settings={"metric": TWO, "algorithm": "tpe", "automl_max_recommendations": 6, "seed": 2})
+    seen: dict[int, tuple[float, float]] = {}
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            acc, size = -abs(math.log10(rec.params["train.optim.lr"]) + 2), float(rec.params["train.layers"])
+            seen[rec.id] = (-acc, size)
+            automl.report_result(rec.id, None, values={"val_accuracy": acc, "model_size": size})
+    best = automl.get_best()
+    assert best is not None and best.id == knee(seen)
+    assert [p["rec_id"] for p in automl.get_status()["pareto_front"]] == pareto_front(seen)
+    with pytest.raises(UserInputError, match=r"^values: "):
+        automl.report_result(1, None, values={"val_accuracy": "high"})  # type: ignore[dict-item]
+    automl.finish()

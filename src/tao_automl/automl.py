@@ -96,8 +96,10 @@ class AutoML:
         return self._exp.ask(max(0, self.settings.automl_max_concurrent - in_flight))
 
     def report_result(self, rec_id: int, metric: float | None, status: str = "success",
-                      message: str | None = None) -> None:
-        """Record a rec's metric (user scale). ``None`` / NaN / inf, or ``status="failure"``, is a failure."""
+                      message: str | None = None, values: Mapping[str, float] | None = None) -> None:
+        """Record a rec's metric (user scale). ``None`` / NaN / inf, or ``status="failure"``, is a failure.
+
+        A run whose ``metric`` is a list takes every metric in ``values`` (name -> value; ``metric`` may be None)."""
         if status not in ("success", "failure"):
             raise UserInputError(f"status: {status!r} is not allowed; expected 'success' or 'failure'",
                                  field="status", value=status, allowed=["success", "failure"])
@@ -105,7 +107,12 @@ class AutoML:
             raise UserInputError(f"metric: {metric!r} is not allowed; expected a number (or None for a failure)",
                                  field="metric", value=metric, allowed="a number or None")
         metric = None if metric is None else float(metric)
-        row = self._exp.tell(rec_id, metric, status, message)
+        if values is not None and (not isinstance(values, Mapping) or any(
+                isinstance(v, bool) or not isinstance(v, numbers.Real) for v in values.values())):
+            raise UserInputError(f"values: {values!r} is not allowed; expected a mapping of metric name -> number",
+                                 field="values", value=values, allowed="a mapping of metric name -> number")
+        row = self._exp.tell(rec_id, metric, status, message,
+                             values=None if values is None else {str(k): float(v) for k, v in values.items()})
         self.tracking.rec_finished(self._exp.run_dir, rec_id)
         if self.log_progress:
             progress = self._exp.progress()
