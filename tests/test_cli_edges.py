@@ -209,3 +209,14 @@ def test_the_readme_command_table_is_one_table_naming_every_command() -> None:
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices
     assert set(commands) <= documented, set(commands) - documented
+
+
+def test_a_key_given_twice_in_the_config_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """PyYAML keeps the last of two equal keys silently: the first automl_settings would never run."""
+    path = tmp_path / "c.yaml"
+    path.write_text("skill_dir: builtin:demo-digits-mlp\nworkspace_path: ws\n"
+                    "automl_settings: {metric: val_accuracy}\nspec_overrides: {train.num_epochs: 1}\n"
+                    "automl_settings: {metric: val_loss}\n")
+    error = _json_error(["run", str(path), "--dry-run"], capsys)
+    assert error["field"] == "config" and "'automl_settings' is given twice" in error["message"]
+    assert "line 5" in error["message"] and not (tmp_path / "ws").exists()

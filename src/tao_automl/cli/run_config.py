@@ -17,6 +17,26 @@ from tao_automl.util.suggest import did_you_mean
 RunConfig = RunArgs
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, (str, int, float, bool)):
+            continue
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                    key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def resolve_skill_dir(value: str, base: Path) -> str:
     """``builtin:<name>`` names a model of the bank shipped in the package; other paths are file-relative."""
     if value.startswith(BUILTIN_PREFIX):
@@ -33,10 +53,10 @@ def load_run_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"config file {str(config_path)!r} does not exist", field="config", value=str(config_path),
                           hint="pass the path of a run config YAML (see examples/demo_local.yaml)")
     try:
-        raw = yaml.safe_load(config_path.read_text())
+        raw = yaml.load(config_path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{config_path}: not valid YAML: {exc}", field="config", value=str(config_path),
-                          hint="fix the YAML syntax at the position shown") from None
+                          allowed="a YAML mapping, each key once", hint="fix the YAML at the position shown") from None
     except (UnicodeDecodeError, OSError) as exc:  # a binary or non-UTF-8 file, or one we may not read
         raise ConfigError(f"{config_path}: cannot be read as UTF-8 text: {exc}", field="config",
                           value=str(config_path), allowed="a UTF-8 YAML file",
