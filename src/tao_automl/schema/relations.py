@@ -26,7 +26,7 @@ from typing import Any
 
 from tao_automl.errors import SearchSpaceError
 from tao_automl.schema.access import get_property
-from tao_automl.space.relations import OPS
+from tao_automl.space.relations import OPS, closest_allowed
 from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, Param, Relation
 
 _OP = re.compile(r"(>=|<=|>|<)\s*depends_on")
@@ -67,12 +67,11 @@ def _tighten(param: Param, op: str, value: float) -> Param:
     assert isinstance(param, (FloatParam, IntParam))
     integer = isinstance(param, IntParam)
     low, high = float(param.low), float(param.high)
+    bound = closest_allowed(op, value, integer)
     if op in (">", ">="):
-        bound = value if op == ">=" else (math.floor(value) + 1 if integer else math.nextafter(value, math.inf))
-        low = max(low, math.ceil(bound) if integer else bound)
+        low = max(low, bound)
     else:
-        bound = value if op == "<=" else (math.ceil(value) - 1 if integer else math.nextafter(value, -math.inf))
-        high = min(high, math.floor(bound) if integer else bound)
+        high = min(high, bound)
     if low > high:
         raise SearchSpaceError(
             f"param {param.name!r}: must be {op} {value:g} (fixed by the schema), but its range is {param.describe()}"

@@ -67,18 +67,24 @@ def candidates(param: Any) -> tuple[float, float, bool, tuple[int, ...] | None]:
     raise SearchSpaceError(f"param {getattr(param, 'name', param)!r}: relations need a scalar numeric param")
 
 
+def closest_allowed(op: str, other: float, integer: bool) -> float:
+    """The value nearest ``other`` with ``x op other``: the lowest for ``>``/``>=``, the highest for ``<``/``<=``
+    (an integer when ``integer``; for floats, the next representable float past a strict bound)."""
+    if op in (">", ">="):
+        bound = other if op == ">=" else (math.floor(other) + 1 if integer else math.nextafter(other, math.inf))
+        return math.ceil(bound) if integer else bound
+    bound = other if op == "<=" else (math.ceil(other) - 1 if integer else math.nextafter(other, -math.inf))
+    return math.floor(bound) if integer else bound
+
+
 def nearest_ok(param: Any, value: float, op: str, other: float) -> float | int | None:
     """The value of ``param`` closest to ``value`` with ``x op other``; None when none exists."""
     low, high, integer, grid = candidates(param)
     if grid is not None:
         ok = [g for g in grid if OPS[op](g, other)]
         return min(ok, key=lambda g: (abs(g - value), g)) if ok else None
-    if op in (">", ">="):
-        bound = other if op == ">=" else (math.floor(other) + 1 if integer else math.nextafter(other, math.inf))
-        target = max(value, math.ceil(bound) if integer else bound)
-    else:
-        bound = other if op == "<=" else (math.ceil(other) - 1 if integer else math.nextafter(other, -math.inf))
-        target = min(value, math.floor(bound) if integer else bound)
+    bound = closest_allowed(op, other, integer)
+    target = max(value, bound) if op in (">", ">=") else min(value, bound)
     if not low <= target <= high:
         return None
     return int(target) if integer else float(target)

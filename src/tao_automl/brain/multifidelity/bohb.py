@@ -39,10 +39,7 @@ class BOHB(SuccessiveHalving):
 
     def model_budget(self) -> int | None:
         """The largest budget whose model is active (enough successes), or None while all are random."""
-        for budget in reversed(self.budgets()):
-            if sum(v is not None for _, v in self.results_at(budget)) >= self.min_points:
-                return budget
-        return None
+        return self.largest_budget_with(self.min_points)
 
     def _new_configs(self, n: int, budget: int, pending: Mapping[int, Trial],
                      rng: np.random.Generator) -> list[Config]:

@@ -210,6 +210,13 @@ class SuccessiveHalving:
         """All distinct rung budgets, lowest first."""
         return sorted({r for br in self.brackets for r in br.budgets})
 
+    def largest_budget_with(self, successes: int) -> int | None:
+        """The largest rung budget with at least ``successes`` successful results, or None."""
+        for budget in reversed(self.budgets()):
+            if sum(v is not None for _, v in self.results_at(budget)) >= successes:
+                return budget
+        return None
+
     def incumbent(self) -> tuple[Config, float] | None:
         """Best successful config at the largest budget reached."""
         for budget in reversed(self.budgets()):
