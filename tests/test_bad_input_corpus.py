@@ -92,7 +92,7 @@ BAD_API_ONLY: list[tuple[str, Any, str]] = [
     ("custom_param_ranges", {"train.layers": {"valid_min": object()}}, "custom_param_ranges.train.layers.valid_min"),
     ("spec_overrides", {3: 1}, "spec_overrides key"),
     ("automl_hyperparameters", {"train.layers"}, "automl_hyperparameters"),
-    ("workspace_path", 5, "workspace_path"),
+    ("workspace_path", 5, "workspace_path"), ("workspace_path", "", "workspace_path"),
 ]
 
 

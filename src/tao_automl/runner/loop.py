@@ -180,9 +180,11 @@ class AutoMLRunner:
         return self._create_and_detach(given, plan, wandb_config, mlflow_config)
 
     def _given(self, workspace_path: str | Path | None, data: Mapping[str, Any]) -> RunArgs:
-        if workspace_path is None:
-            raise WorkspaceError("workspace_path is required: the folder under which the run's state is kept",
-                                 field="workspace_path", value=None, hint="pass the folder that will hold the run")
+        if workspace_path is None or (isinstance(workspace_path, str) and not workspace_path.strip()):
+            given = "" if workspace_path is None else f" (got {workspace_path!r})"
+            raise WorkspaceError(f"workspace_path is required{given}: the folder under which the run's state is kept",
+                                 field="workspace_path", value=workspace_path, allowed="a folder path",
+                                 hint="pass the folder that will hold the run")
         return RunArgs(skill_dir=str(self.skill.path), action=self.action, **checked_fields({
             "workspace_path": str(workspace_path) if isinstance(workspace_path, Path) else workspace_path,
             **data})).resolved()
