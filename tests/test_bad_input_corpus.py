@@ -93,6 +93,7 @@ BAD_API_ONLY: list[tuple[str, Any, str]] = [
     ("spec_overrides", {3: 1}, "spec_overrides key"),
     ("automl_hyperparameters", {"train.layers"}, "automl_hyperparameters"),
     ("workspace_path", 5, "workspace_path"), ("workspace_path", "", "workspace_path"),
+    ("observers", "wandb", "observers"), ("observers", [object()], "observers[0]"),
 ]
 
 

@@ -46,7 +46,7 @@ from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_look
 from tao_automl.runner.orchestrator import StatusReporter
 from tao_automl.runner.plan import RunPlan
 from tao_automl.runner.run_args import RunArgs, checked_fields
-from tao_automl.tracking.base import ObserverSet, SweepObserver
+from tao_automl.tracking.base import ObserverSet, SweepObserver, checked_observers
 from tao_automl.tracking.config import build_observers, check_tracking_config
 from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
@@ -124,7 +124,7 @@ class AutoMLRunner:
         })
         tracking = {"wandb": check_tracking_config("wandb_config", wandb_config),
                     "mlflow": check_tracking_config("mlflow_config", mlflow_config)}
-        self._observers = list(observers)
+        self._observers = checked_observers(observers)
         if resume:
             run_dir = existing_run_dir(given.workspace_path)
             with RunLock(run_dir):

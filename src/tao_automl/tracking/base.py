@@ -10,7 +10,7 @@ logged and the sweep goes on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,6 +29,23 @@ class SweepObserver(Protocol):
 
     def sweep_ended(self, run_dir: Path, state: str) -> None:
         """The loop returned or raised; ``state`` is ``finished`` or ``interrupted``."""
+
+
+def checked_observers(observers: Any) -> list[SweepObserver]:
+    """``run(observers=...)`` as a list, each one a :class:`SweepObserver` (a wrong one would be skipped silently)."""
+    from tao_automl.errors import UserInputError
+
+    allowed = "a list of SweepObserver objects (sweep_started, rec_finished, sweep_ended)"
+    if isinstance(observers, (str, bytes, Mapping)) or not isinstance(observers, Iterable):
+        raise UserInputError(f"observers: {observers!r} is not allowed; expected {allowed}", field="observers",
+                             value=observers, allowed=allowed,
+                             hint="use wandb_config / mlflow_config for the built-in trackers")
+    out = list(observers)
+    for i, observer in enumerate(out):
+        if not isinstance(observer, SweepObserver):
+            raise UserInputError(f"observers[{i}]: {observer!r} is not allowed; expected {allowed}",
+                                 field=f"observers[{i}]", value=observer, allowed=allowed)
+    return out
 
 
 class ObserverSet:
