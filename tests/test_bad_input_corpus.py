@@ -23,7 +23,8 @@ OK_SETTINGS = {"algorithm": "random", "metric": "val_loss", "automl_max_recommen
 #: (setting, bad value); the error's field is ``automl_settings.<setting>``.
 BAD_SETTINGS: list[tuple[str, Any]] = [
     ("algorithm", 5), ("algorithm", ""), ("algorithm", "bayesain"), ("algorithm", ["random"]), ("algorithm", None),
-    ("metric", 5), ("metric", ""), ("metric", ["a"]), ("metric", "kpi"),
+    ("metric", 5), ("metric", ""), ("metric", ["a"]), ("metric", "kpi"), ("metric", "val_loss "),
+    ("algorithm", " random"),
     ("direction", "max"), ("direction", 1), ("direction", "MINIMIZE"),
     ("automl_max_recommendations", 0), ("automl_max_recommendations", -1), ("automl_max_recommendations", 2.5),
     ("automl_max_recommendations", "10"), ("automl_max_recommendations", True),

@@ -108,6 +108,8 @@ def as_text(name: str, value: Any, optional: bool = True) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise _bad(name, value, "a non-empty string")
+    if value != value.strip():  # " val_accuracy" would be stored and shown as given, never as the job's name
+        raise _bad(name, value, f"a name without surrounding spaces ({value.strip()!r})")
     return value
 
 
