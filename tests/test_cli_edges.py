@@ -220,3 +220,11 @@ def test_a_key_given_twice_in_the_config_is_refused(tmp_path: Path, capsys: pyte
     error = _json_error(["run", str(path), "--dry-run"], capsys)
     assert error["field"] == "config" and "'automl_settings' is given twice" in error["message"]
     assert "line 5" in error["message"] and not (tmp_path / "ws").exists()
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from tao_automl import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"tao-automl {__version__}"

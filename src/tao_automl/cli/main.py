@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tao_automl import __version__
 from tao_automl.cli import results_commands
 from tao_automl.cli.text_report import ranked_table
 from tao_automl.errors import (
@@ -323,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tao-automl", description="Hyperparameter sweeps for training jobs. "
                      "AI agents: read the skill file first (`tao-automl skill --text`).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
         _add_arguments(name, sub.add_parser(name, help=help_text))
