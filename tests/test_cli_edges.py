@@ -228,3 +228,21 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0 and capsys.readouterr().out.strip() == f"tao-automl {__version__}"
+
+
+def test_export_best_without_o_on_a_run_with_no_result_says_so(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """It said "give -o FILE" (exit 2), though -o would not have helped."""
+    from conftest import write_skill
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    skill = write_skill(tmp_path / "skill", command="false {config_path}")
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1}, workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["best"] is None
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    assert main(["export", str(run_dir), "--best"]) == 1
+    err = capsys.readouterr().err
+    assert "no successful rec to export" in err and "give -o" not in err

@@ -80,8 +80,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             if best is not None and best.get("spec_path") and Path(best["spec_path"]).is_file():
                 sys.stdout.write(Path(best["spec_path"]).read_text())
                 return EXIT_OK
-        if args.output is None:
+        if args.output is None and data.summary["best"] is not None:
             raise UserInputError("export --best: give -o FILE", field="-o", hint="e.g. -o best_spec.yaml")
+        if args.output is None:  # no result: say that, not "give -o"
+            export_best(data, "-", None)
         done["best"] = export_best(data, args.output, args.results_dir)
         if args.results_dir is None and not _is_json(args):
             print(f"note: its results folder is rec {done['best']['rec_id']}'s; pass --results-dir DIR to train "
