@@ -51,7 +51,7 @@ def test_piped_run_prints_progress_and_counts_on_stderr_and_clean_json_on_stdout
     best = data["best"]
     assert f"best val_loss={float(best['metric_value']):.4g} (rec {best['rec_id']})" in last
     p = data["progress"]
-    assert done.stderr.rstrip().endswith(f"done: 3/3 recs done: {p['succeeded']} succeeded, {p['failed']} failed, "
+    assert done.stderr.rstrip().endswith(f"finished: 3/3 recs done: {p['succeeded']} succeeded, {p['failed']} failed, "
                                          "0 stopped, 0 cancelled")
 
 

@@ -104,5 +104,5 @@ class LiveView:
             self.stream.write(_ERASE + progress_line(progress) + "\n")
             self._line = ""
         if self.stream is not sys.stdout and progress:
-            self.stream.write(f"done: {counts_line(progress)}\n")
+            self.stream.write(f"finished: {counts_line(progress)}\n")
         self.stream.flush()

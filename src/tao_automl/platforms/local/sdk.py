@@ -269,7 +269,7 @@ class LocalSDK(PlatformBase):
     def _image_notice(self, image: str | None) -> None:
         if image and not self._image_notice_done:
             self._image_notice_done = True
-            logger.warning(
+            logger.info(  # what the local platform is for (README): a notice, not a warning on every demo run
                 "the local platform ignores container images (got %r): jobs run directly on this machine "
                 "with the current environment", image,
             )
