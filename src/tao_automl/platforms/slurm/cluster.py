@@ -7,8 +7,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-_cache: dict[str, str | None] = {}
-
 
 def slurm_is_up() -> bool:
     """True when ``scontrol ping`` reaches a controller and ``sinfo`` shows a usable node."""
@@ -25,10 +23,8 @@ def slurm_is_up() -> bool:
 
 
 def ensure_local_slurm(up_script: Path) -> str | None:
-    """None when Slurm is (now) up; else why it cannot be started here (a skip reason). Cached."""
-    key = str(up_script)
-    if key in _cache:
-        return _cache[key]
+    """None when Slurm is (now) up; else why it cannot be started here (a skip reason). Callers that ask
+    often (a test session) keep the answer themselves: this module holds no state."""
     reason: str | None = None
     if not slurm_is_up():
         if os.geteuid() != 0:
@@ -40,5 +36,4 @@ def ensure_local_slurm(up_script: Path) -> str | None:
                                   check=False)
             if proc.returncode != 0 or not slurm_is_up():
                 raise RuntimeError(f"{up_script} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    _cache[key] = reason
     return reason
