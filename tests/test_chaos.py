@@ -216,11 +216,11 @@ def _drive(sweep: Sweep, rng: random.Random) -> None:
     """Exact crash points and random SIGKILLs, interleaved, each followed by a resume; then run to the end."""
     sweep.crash_at("run_meta")  # before the run's metadata: nothing to resume, the next start is fresh
     points = RUNNER_POINTS + (["stop_decided:1"] if "stopping" in sweep.name else []) + LOCAL_POINTS
-    for i in range(RANDOM_KILLS_PER_SWEEP):
+    for point in points:  # every exact point first, while the sweep surely has recs left (no timing luck)
+        sweep.crash_at(point)
+    for _ in range(RANDOM_KILLS_PER_SWEEP):
         if not sweep.kill_at(rng.uniform(0.05, 1.5)):
             break  # the sweep completed
-        if i < len(points):
-            sweep.crash_at(points[i])
     sweep.finish()
     _check(sweep)
     print(f"{sweep.dir.name}: {sweep.random_kills} random kills, exact: {sweep.exact_kills}")

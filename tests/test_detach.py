@@ -85,6 +85,18 @@ def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> N
     assert "orchestrator: not running" in cli("status", run_dir).stdout
 
 
+def test_resume_detach_of_a_finished_run_succeeds(tmp_path: Path) -> None:
+    """An orchestrator that ends cleanly before the caller sees it hold the folder (nothing left to do) is a
+    success, not 'exited before it started' (an agent following SKILL.md hit this when a sweep beat its stop)."""
+    config = demo_config(tmp_path, recs=1, epochs=1)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    wait_for(run_dir, ended)
+    again = cli("resume", run_dir, "--detach", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout)["run_dir"] == run_dir
+    assert status_json(run_dir)["progress"]["state"] == "finished"
+
+
 @pytest.mark.parametrize("setting, value", [("algorithm", "bayes"), ("automl_max_recommendations", 0),
                                             ("status_interval_minutes", -1), ("long_running_enabled", 5)])
 def test_detach_refuses_bad_input_before_anything_is_created(tmp_path: Path, setting: str, value: object) -> None:

@@ -98,6 +98,8 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
         if lock_holder(run_dir) == proc.pid:
             return run_dir
         code = proc.poll()
+        if code == 0:  # it already did all there was to do (a finished run, or a few quick recs): not a failure
+            return run_dir
         if code is not None:
             raise OrchestratorError(
                 f"the detached orchestrator exited with code {code} before it started: {_log_tail(run_dir)}",
@@ -130,6 +132,7 @@ def _runner_meta(run_dir: Path) -> dict[str, Any]:
 
 def _sdk_for(run_dir: Path, meta: dict[str, Any]) -> Any:
     from tao_automl.platforms.registry import PLATFORMS, make_sdk, platform_name
+    from tao_automl.util.secrets import unredacted
 
     platform = meta.get("platform") or {}
     name = platform_name(str(platform.get("class", "")))
@@ -138,7 +141,7 @@ def _sdk_for(run_dir: Path, meta: dict[str, Any]) -> Any:
                              field="platform", value=platform.get("class"), allowed=sorted(PLATFORMS),
                              hint="resume it from Python with AutoMLRunner(sdk, ...).run(workspace_path=..., "
                                   "resume=True)")
-    return make_sdk(name, platform.get("options") or {})
+    return make_sdk(name, unredacted(platform.get("options") or {}, {}))  # credentials: from the environment
 
 
 def resume_detached(run_dir: str | Path, *, llm_api_key: str | None = None) -> Path:

@@ -21,6 +21,7 @@ from typing import Any
 
 from tao_automl.errors import EXIT_INTERRUPTED, EXIT_NO_RESULT, EXIT_OK, TaoAutoMLError
 from tao_automl.experiment.holder import INFO_NAME, LOG_NAME, lock_holder, orchestrator_info
+from tao_automl.util.secrets import unredacted
 
 __all__ = ["INFO_NAME", "LOG_NAME", "SNAPSHOT_NAME", "lock_holder", "orchestrator_info", "write_info"]
 
@@ -115,7 +116,8 @@ def run_detached(run_dir: Path) -> int:
     if name is None:
         log.error("cannot rebuild platform %r in a detached orchestrator", platform.get("class"))
         return EXIT_NO_RESULT
-    runner = AutoMLRunner(make_sdk(name, platform.get("options") or {}), stored["skill_dir"], stored["action"])
+    sdk = make_sdk(name, unredacted(platform.get("options") or {}, {}))  # credentials: from the environment
+    runner = AutoMLRunner(sdk, stored["skill_dir"], stored["action"])
     metric = str(meta.get("metric", "metric"))
 
     def started(rec: Any) -> None:
