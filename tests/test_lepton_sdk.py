@@ -40,6 +40,7 @@ class FakeLepton:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.logs: dict[str, list[tuple[int, str]]] = {}
         self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.drained: set[str] = set()
         self.requests: list[tuple[str, str, Any]] = []
         self.lock = threading.Lock()
 
@@ -99,11 +100,12 @@ class FakeLepton:
         for line in proc.stdout:
             self.logs[job_id].append((time.time_ns(), line.rstrip("\n")))
         proc.wait()
+        self.drained.add(job_id)  # like the service: a job ends once its logs are in
 
     def view(self, job_id: str) -> dict[str, Any]:
         job = self.jobs[job_id]
         proc = self.procs[job_id]
-        code = proc.poll()
+        code = proc.poll() if job_id in self.drained else None
         if job["spec"].get("stopped"):
             state = "Stopped"
         elif code is None:

@@ -91,9 +91,13 @@ class Flaky:
         self.hang_s = hang_s
         self.faults: Counter[str] = Counter()
         self._lock = threading.Lock()
+        #: The first submissions fail in each way for sure (which calls the random faults hit depends on timing).
+        self.scripted: dict[str, list[str]] = {"create_job": ["before", "after", "hang"]}
 
-    def _fault(self) -> str | None:
+    def _fault(self, name: str) -> str | None:
         with self._lock:
+            if self.scripted.get(name):
+                return self.scripted[name].pop(0)
             roll = self.rng.random()
         if roll < 0.05:
             return "before"
@@ -104,7 +108,7 @@ class Flaky:
         return None
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        fault = self._fault()
+        fault = self._fault(name)
         if fault:
             self.faults[f"{name}:{fault}"] += 1
         if fault == "before":
