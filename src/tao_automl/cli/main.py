@@ -115,9 +115,8 @@ def _as_json(args: argparse.Namespace) -> bool:
 def cmd_resume(args: argparse.Namespace) -> int:
     from tao_automl.experiment.store import read_meta
     from tao_automl.experiment.workspace import check_complete, existing_run_dir
-    from tao_automl.platforms.registry import make_sdk, platform_name
+    from tao_automl.platforms.registry import rebuild_sdk
     from tao_automl.runner.loop import AutoMLRunner
-    from tao_automl.util.secrets import unredacted
 
     if getattr(args, "detach", False):
         from tao_automl.cli.agent_commands import cmd_resume_detached
@@ -133,13 +132,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
                              hint="an ask/tell run continues from Python: tao_automl.AutoML(..., resume=True)"
                              if ask_tell else "pass a folder made by `tao-automl run`")
     stored = meta["run_args"]
-    platform = meta.get("platform") or {}
-    name = platform_name(str(platform.get("class", "")))
-    if name is None:
-        raise UserInputError(f"{str(run_dir)!r} ran on {platform.get('class')!r}, which the CLI cannot rebuild; "
-                             "resume it from Python with AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)")
-    sdk = make_sdk(name, unredacted(platform.get("options") or {}, {}))
-    runner = AutoMLRunner(sdk, stored["skill_dir"], stored["action"])
+    runner = AutoMLRunner(rebuild_sdk(run_dir, meta.get("platform")), stored["skill_dir"], stored["action"])
     view = _live(meta.get("metric", "metric"), args, runner)
     try:
         summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=view.started, on_result=view.ended)

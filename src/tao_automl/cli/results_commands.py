@@ -147,16 +147,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def _platform_log(meta: dict[str, Any], job_id: str, tail: int | None) -> tuple[str | None, str]:
     """The job's log from the platform the run used; ``(None, why)`` when it cannot be had."""
-    from tao_automl.platforms.registry import make_sdk, platform_name
-    from tao_automl.util.secrets import unredacted
+    from tao_automl.platforms.registry import platform_name, rebuild_sdk
 
     platform = meta.get("platform") or {}
-    name = platform_name(str(platform.get("class", "")))
-    if name is None:
+    if platform_name(str(platform.get("class", ""))) is None:
         return None, f"the platform {platform.get('class')!r} cannot be rebuilt by the CLI"
     try:
-        sdk = make_sdk(name, unredacted(platform.get("options") or {}, {}))
-        text = sdk.get_job_logs(job_id, tail=tail)
+        text = rebuild_sdk(meta.get("run_dir", ""), platform).get_job_logs(job_id, tail=tail)
     except Exception as exc:
         return None, f"the platform did not give it ({type(exc).__name__}: {exc})"
     return (str(text), "platform") if text else (None, "the platform has no log for the job")

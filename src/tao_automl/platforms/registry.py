@@ -8,6 +8,7 @@ from typing import Any
 
 from tao_automl.errors import UserInputError
 from tao_automl.platforms.base import unwrap
+from tao_automl.util.secrets import unredacted
 from tao_automl.util.suggest import did_you_mean
 
 #: name -> ("module:Class", extra that provides its dependencies or None)
@@ -55,3 +56,17 @@ def describe_sdk(sdk: Any) -> dict[str, Any]:
     sdk = unwrap(sdk)  # wrappers such as Retrying
     cls = type(sdk)
     return {"class": f"{cls.__module__}:{cls.__qualname__}", "options": dict(getattr(sdk, "init_options", {}) or {})}
+
+
+def rebuild_sdk(run_dir: object, platform: Mapping[str, Any] | None) -> Any:
+    """The SDK a run recorded (its meta ``platform``: class path + constructor options); credentials were redacted
+    when stored, so the platform's own default (its environment variable) supplies them. A class the registry
+    cannot build is a :class:`UserInputError`."""
+    record = platform or {}
+    name = platform_name(str(record.get("class", "")))
+    if name is None:
+        raise UserInputError(
+            f"{str(run_dir)!r} ran on {record.get('class')!r}, which cannot be rebuilt from the run folder",
+            field="platform", value=record.get("class"), allowed=sorted(PLATFORMS),
+            hint="resume it from Python with AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)")
+    return make_sdk(name, unredacted(record.get("options") or {}, {}))

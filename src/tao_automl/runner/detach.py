@@ -131,17 +131,9 @@ def _runner_meta(run_dir: Path) -> dict[str, Any]:
 
 
 def _sdk_for(run_dir: Path, meta: dict[str, Any]) -> Any:
-    from tao_automl.platforms.registry import PLATFORMS, make_sdk, platform_name
-    from tao_automl.util.secrets import unredacted
+    from tao_automl.platforms.registry import rebuild_sdk
 
-    platform = meta.get("platform") or {}
-    name = platform_name(str(platform.get("class", "")))
-    if name is None:
-        raise UserInputError(f"{str(run_dir)!r} ran on {platform.get('class')!r}, which cannot be rebuilt here",
-                             field="platform", value=platform.get("class"), allowed=sorted(PLATFORMS),
-                             hint="resume it from Python with AutoMLRunner(sdk, ...).run(workspace_path=..., "
-                                  "resume=True)")
-    return make_sdk(name, unredacted(platform.get("options") or {}, {}))  # credentials: from the environment
+    return rebuild_sdk(run_dir, meta.get("platform"))
 
 
 def resume_detached(run_dir: str | Path, *, llm_api_key: str | None = None) -> Path:

@@ -19,9 +19,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tao_automl.errors import EXIT_INTERRUPTED, EXIT_NO_RESULT, EXIT_OK, TaoAutoMLError
+from tao_automl.errors import EXIT_INTERRUPTED, EXIT_NO_RESULT, EXIT_OK, TaoAutoMLError, UserInputError
 from tao_automl.experiment.holder import INFO_NAME, LOG_NAME, lock_holder, orchestrator_info
-from tao_automl.util.secrets import unredacted
 
 __all__ = ["INFO_NAME", "LOG_NAME", "SNAPSHOT_NAME", "lock_holder", "orchestrator_info", "write_info"]
 
@@ -105,18 +104,17 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def run_detached(run_dir: Path) -> int:
     """Resume the run in ``run_dir`` in this process until it ends; the exit code of ``tao-automl run``."""
     from tao_automl.experiment.store import read_meta
-    from tao_automl.platforms.registry import make_sdk, platform_name
+    from tao_automl.platforms.registry import rebuild_sdk
     from tao_automl.runner.loop import AutoMLRunner
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     meta = read_meta(run_dir)
     stored = meta["run_args"]
-    platform = meta.get("platform") or {}
-    name = platform_name(str(platform.get("class", "")))
-    if name is None:
-        log.error("cannot rebuild platform %r in a detached orchestrator", platform.get("class"))
+    try:
+        sdk = rebuild_sdk(run_dir, meta.get("platform"))
+    except UserInputError as exc:
+        log.error("%s", exc)
         return EXIT_NO_RESULT
-    sdk = make_sdk(name, unredacted(platform.get("options") or {}, {}))  # credentials: from the environment
     runner = AutoMLRunner(sdk, stored["skill_dir"], stored["action"])
     metric = str(meta.get("metric", "metric"))
 
