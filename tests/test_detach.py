@@ -7,6 +7,8 @@ on the local platform, state is the run folder's SQLite store.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -83,6 +85,22 @@ def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> N
     result = stop_run(run_dir)
     assert result["was_running"] is False and result["state"] == "finished"
     assert "orchestrator: not running" in cli("status", run_dir).stdout
+
+
+def test_stop_after_the_orchestrator_was_killed_closes_the_run_as_interrupted(tmp_path: Path) -> None:
+    """A kill -9'd orchestrator never wrote its closing state; ``stop`` must not report "running" for a run
+    that nothing drives, and ``resume --detach`` still finishes it."""
+    config = demo_config(tmp_path, recs=2, epochs=12)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    os.kill(status["orchestrator"]["pid"], signal.SIGKILL)
+    wait_for(run_dir, lambda s: s["orchestrator"]["alive"] is False)
+    assert status_json(run_dir)["progress"]["state"] == "running"  # what the killed process left behind
+    result = stop_run(run_dir)
+    assert result["was_running"] is False and result["state"] == "interrupted"
+    assert _events(run_dir, "run_interrupted") == 1
+    assert cli("resume", run_dir, "--detach").returncode == 0
+    assert wait_for(run_dir, ended)["progress"]["succeeded"] == 2
 
 
 def test_resume_detach_of_a_finished_run_succeeds(tmp_path: Path) -> None:

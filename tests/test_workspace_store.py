@@ -68,3 +68,42 @@ def test_existing_run_dir_without_state_is_an_error(tmp_path: Path) -> None:
         existing_run_dir(tmp_path)  # the hint lists the runs inside
     with pytest.raises(WorkspaceError, match="already holds a run"):
         new_run_dir(run_dir)
+
+
+class _InterruptAfterBegin:
+    """The store's connection, except that the first ``BEGIN`` is followed by a Ctrl-C (as a signal can be)."""
+
+    def __init__(self, conn: object) -> None:
+        self._conn = conn
+        self.fired = False
+
+    def execute(self, sql: str, *args: object) -> object:
+        result = self._conn.execute(sql, *args)  # type: ignore[attr-defined]
+        if sql.startswith("BEGIN") and not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt("stop requested")
+        return result
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+@pytest.mark.parametrize("opening", ["write", "snapshot"])
+def test_a_transaction_cut_off_by_an_interrupt_does_not_block_the_closing_write(opening: str,
+                                                                                tmp_path: Path) -> None:
+    """``stop`` raises KeyboardInterrupt wherever the orchestrator is; right after a BEGIN the transaction
+    was left open and the run's closing ``state: interrupted`` write failed (the run read as still running)."""
+    store = RunStore(tmp_path)
+    real = store._conn
+    store._conn = _InterruptAfterBegin(real)  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        if opening == "write":
+            store.set_meta({"state": "running"})
+        else:
+            with store.snapshot():
+                pass
+    store.set_meta({"state": "interrupted"}, event="run_interrupted")
+    store.close()
+    reader = RunStore(tmp_path, readonly=True)
+    assert reader.meta()["state"] == "interrupted"
+    reader.close()

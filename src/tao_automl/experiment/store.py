@@ -10,6 +10,7 @@ snapshot while the runner writes, without blocking it.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +22,8 @@ from typing import Any, NamedTuple
 from tao_automl.errors import WorkspaceError
 from tao_automl.util.private import private_file
 from tao_automl.util.secrets import Redactor
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "state.db"
 
@@ -134,6 +137,7 @@ class RunStore:
 
     def __init__(self, run_dir: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(run_dir) / DB_NAME
+        self._tx_serial = 0  # bumped per transaction: a late rollback never ends a newer one
         if readonly:
             if not self.path.exists():
                 raise FileNotFoundError(str(self.path))
@@ -184,24 +188,42 @@ class RunStore:
             if name not in have:
                 self._conn.execute(f"ALTER TABLE recs ADD COLUMN {name} {sql_type}")
 
+    def _end_stale_transaction(self) -> None:
+        """Roll back a transaction that an interrupt (Ctrl-C, ``stop``'s SIGTERM) cut off before its ``with`` began.
+
+        A signal raised between ``BEGIN`` and the body of a ``with self._tx()`` leaves the transaction open with
+        nothing to close it; the next write (``close("interrupted")`` among them) would then fail with "cannot
+        start a transaction within a transaction". Nothing of it was committed, so rolling it back loses nothing.
+        """
+        if self._conn.in_transaction:
+            log.warning("rolling back a store transaction left open by an interrupt")
+            self._conn.execute("ROLLBACK")
+        self._tx_serial += 1
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._end_stale_transaction()
+        mine = self._tx_serial
         try:
+            self._conn.execute("BEGIN IMMEDIATE")
             yield self._conn
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if mine == self._tx_serial and self._conn.in_transaction:  # not one a later call already took over
+                self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """Reads inside see one consistent state of the run (a read transaction; never blocks the writer)."""
-        self._conn.execute("BEGIN")
+        self._end_stale_transaction()
+        mine = self._tx_serial
         try:
+            self._conn.execute("BEGIN")
             yield
         finally:
-            self._conn.execute("COMMIT")
+            if mine == self._tx_serial and self._conn.in_transaction:
+                self._conn.execute("COMMIT")
 
     def _event(self, conn: sqlite3.Connection, kind: str, rec_id: int | None, payload: Mapping[str, Any]) -> None:
         conn.execute(

@@ -173,19 +173,21 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                 value=timeout_s, hint=f"wait and retry `tao-automl stop {folder}`, or `kill -9 {pid}` "
                                       "(the run stays resumable either way)")
     cancelled: list[str] = []
-    if cancel_jobs:
-        sdk = _sdk_for(folder, meta)
-        with RunLock(folder):
-            store = RunStore(folder)
-            try:
+    sdk = _sdk_for(folder, meta) if cancel_jobs else None
+    with RunLock(folder):
+        store = RunStore(folder)
+        try:
+            if sdk is not None:
                 for rec in store.recs():
                     if rec.status in ACTIVE_STATES and rec.job_id:
                         sdk.cancel_job(rec.job_id)
                         store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by="stop --cancel-jobs")
                         cancelled.append(rec.job_id)
-            finally:
-                store.close()
-    from tao_automl.experiment.store import read_meta
-
+            state = store.meta().get("state")
+            if state == "running":  # its orchestrator died without closing it (kill -9, a crash)
+                store.set_meta({"state": "interrupted", "ended_at": time.time()}, event="run_interrupted")
+                state = "interrupted"
+        finally:
+            store.close()
     return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
-            "state": read_meta(folder).get("state"), "next": f"tao-automl resume {folder} --detach"}
+            "state": state, "next": f"tao-automl resume {folder} --detach"}
