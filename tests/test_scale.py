@@ -203,6 +203,26 @@ def test_help_and_status_import_no_numpy_scipy_or_brains(finished_run: tuple[Pat
     assert out.stdout.strip() == "[]"
 
 
+def test_help_builds_only_what_it_prints() -> None:
+    """``--help`` lists every command but builds none of their arguments: no typing, no command module."""
+    script = textwrap.dedent("""
+        import contextlib, io, sys
+        from tao_automl.cli.main import main
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            try:
+                main(["--help"])
+            except SystemExit:
+                pass
+        assert "export" in out.getvalue() and "status" in out.getvalue()
+        print(sorted(m for m in sys.modules if m == "typing" or m.startswith("tao_automl.")
+                     and m not in ("tao_automl.cli", "tao_automl.cli.main", "tao_automl.errors")))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 # -- kill -9 at scale, resume, status polled throughout -----------------------------------------------------------
 ORCHESTRATOR = textwrap.dedent("""
     import sys, time

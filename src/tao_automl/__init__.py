@@ -6,12 +6,14 @@ Public API: :class:`AutoMLRunner` (the whole loop on a platform SDK), :class:`Au
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not typing's: the CLI's start-up imports no typing (`tao-automl --help` stays fast)
 
 __version__ = "0.1.0"
 __all__ = ["AutoML", "AutoMLRunner", "__version__", "query_status"]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from tao_automl.automl import AutoML
     from tao_automl.runner.loop import AutoMLRunner
     from tao_automl.status import query_status

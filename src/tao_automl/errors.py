@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing stays out of the CLI's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 EXIT_OK = 0
 EXIT_NO_RESULT = 1

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
 
 from tao_automl import __version__
-from tao_automl.cli import results_commands
-from tao_automl.cli.text_report import ranked_table
 from tao_automl.errors import (
     EXIT_INTERRUPTED,
     EXIT_NO_RESULT,
@@ -29,6 +23,11 @@ from tao_automl.errors import (
     WorkspaceError,
     error_json,
 )
+
+TYPE_CHECKING = False  # start-up imports neither typing nor a command's modules: `--help` stays a few ms
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 EXIT_FAILED, EXIT_USAGE = EXIT_NO_RESULT, EXIT_USER_ERROR
 
@@ -56,8 +55,10 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
                 " and fix their cause, then `tao-automl resume RUN_DIR`"))}
         from tao_automl.experiment.summary import public_json
 
-        print(json.dumps(public_json(summary), indent=2, default=str))
+        print(_dumps(public_json(summary), indent=2))
     else:
+        from tao_automl.cli.text_report import ranked_table
+
         print(ranked_table(summary))
         print(f"run folder: {summary.get('run_dir')}")
         if code != EXIT_OK:
@@ -101,11 +102,17 @@ def _dry_run(config: Any, args: argparse.Namespace) -> int:
 
     recs = dry_run(config, args.recs)
     if _as_json(args):
-        print(json.dumps({"dry_run": True, "recs": [r.to_json() for r in recs]}, indent=2, default=str))
+        print(_dumps({"dry_run": True, "recs": [r.to_json() for r in recs]}, indent=2))
     else:
         print("\n\n".join(r.text() for r in recs))
         print(f"\ndry run: {len(recs)} rec(s) rendered; nothing was launched and no workspace was created")
     return EXIT_OK
+
+
+def _dumps(value: Any, indent: int | None = None) -> str:
+    import json
+
+    return json.dumps(value, indent=indent, default=str)
 
 
 def _as_json(args: argparse.Namespace) -> bool:
@@ -158,8 +165,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=args.run_dir,
                              hint="pass the run folder printed by `tao-automl run` (it holds state.db)")
     if _as_json(args):
-        print(json.dumps(status, indent=2, default=str))
+        print(_dumps(status, indent=2))
     else:
+        from tao_automl.cli.text_report import ranked_table
+
         print(ranked_table(status))
         view = status["rec_view"]
         if view["shown"] < view["total"]:
@@ -209,6 +218,8 @@ def _agent_handler(name: str) -> Callable[[argparse.Namespace], int]:
 
 def _results_handler(name: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
+        from tao_automl.cli import results_commands
+
         result: int = getattr(results_commands, name)(args)
         return result
 
@@ -229,9 +240,11 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "plan": (_agent_handler("cmd_plan"), "ask the configured LLM for a validated run config from a sentence"),
     "skill": (_agent_handler("cmd_skill"), "print the path of the agent skill file SKILL.md (--text: its content)"),
     "stop": (_agent_handler("cmd_stop"), "end a run's orchestrator gracefully (jobs run on unless --cancel-jobs)"),
-    "export": (_results_handler("cmd_export"), results_commands.COMMAND_HELP["export"]),
-    "runs": (_results_handler("cmd_runs"), results_commands.COMMAND_HELP["runs"]),
-    "logs": (_results_handler("cmd_logs"), results_commands.COMMAND_HELP["logs"]),
+    "export": (_results_handler("cmd_export"),
+               "write the best rec's spec (--best), a CSV of every rec (--csv) or an Optuna journal (--optuna)"),
+    "runs": (_results_handler("cmd_runs"), "list the runs under a workspace: id, start, algorithm, progress, best"),
+    "logs": (_results_handler("cmd_logs"),
+             "print a rec's job log (from the platform, else the log saved in the run folder)"),
     "report": (_report_handler, "write a self-contained HTML report of a run (--format png: the convergence plot)"),
     "preflight": (_bank_handler("cmd_preflight"), "check a run config without starting anything"),
     "models": (_bank_handler("cmd_models"), "list a bank's models that can (or cannot yet) run AutoML"),
@@ -246,7 +259,9 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
         add_arguments(p)
         return
-    if name in results_commands.COMMAND_HELP:
+    if name in ("export", "runs", "logs"):
+        from tao_automl.cli import results_commands
+
         results_commands.add_arguments(name, p)
     if name in ("run", "preflight"):
         p.add_argument("config", help="run config YAML (see examples/)")
@@ -313,18 +328,25 @@ class _Parser(argparse.ArgumentParser):
                          hint=f"see `{self.prog} --help` for the accepted arguments")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given ``argv``, only the command it names gets its arguments (the others are
+    listed with their help line but not built, so ``--help`` and each command start without the rest)."""
     parser = _Parser(prog="tao-automl", description="Hyperparameter sweeps for training jobs. "
                      "AI agents: read the skill file first (`tao-automl skill --text`).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    named = next((a for a in argv if a in COMMANDS), None) if argv is not None else None
     for name, (_, help_text) in COMMANDS.items():
-        _add_arguments(name, sub.add_parser(name, help=help_text))
+        command = sub.add_parser(name, help=help_text)
+        if argv is None or name == named:
+            _add_arguments(name, command)
     return parser
 
 
 def _stop_requested(signum: int, frame: Any) -> None:
+    import signal
+
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt("stop requested")
 
@@ -332,7 +354,7 @@ def _stop_requested(signum: int, frame: Any) -> None:
 def _report_error(exc: TaoAutoMLError, as_json: bool) -> int:
     """One ``error:`` line on stderr and, with ``--json``, one JSON object on stdout; the error's exit code."""
     if as_json:
-        print(json.dumps(error_json(exc)))
+        print(_dumps(error_json(exc)))
     print(f"error: {exc}", file=sys.stderr)
     return exc.exit_code
 
@@ -341,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     wants_json = "--json" in argv or "--format=json" in argv or any(
         a == "--format" and b == "json" for a, b in itertools.pairwise(argv))
-    parser = build_parser()
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
@@ -357,12 +379,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler, _ = COMMANDS[args.command]
     as_json = _as_json(args)
     if args.command in ("run", "resume"):
+        import signal
+
         signal.signal(signal.SIGTERM, _stop_requested)  # `tao-automl stop` ends a foreground run like Ctrl-C
     try:
         return handler(args)
     except KeyboardInterrupt:
         if as_json:
-            print(json.dumps(error_json(TaoAutoMLError(
+            print(_dumps(error_json(TaoAutoMLError(
                 "interrupted: jobs keep running", kind="interrupted", exit_code=EXIT_INTERRUPTED,
                 hint="continue with `tao-automl resume RUN_DIR`"))))
         print("interrupted: jobs keep running; continue with `tao-automl resume RUN_DIR`", file=sys.stderr)
@@ -373,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not as_json:
             raise
         logging.getLogger(__name__).exception("unexpected error in %r", args.command)
-        print(json.dumps(error_json(sys.exc_info()[1] or Exception("unknown"))))
+        print(_dumps(error_json(sys.exc_info()[1] or Exception("unknown"))))
         return EXIT_FAILED
 
 

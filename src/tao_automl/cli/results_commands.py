@@ -13,12 +13,6 @@ from typing import Any
 
 from tao_automl.errors import EXIT_OK, UserInputError, WorkspaceError
 
-COMMAND_HELP = {
-    "export": "write the best rec's spec (--best), a CSV of every rec (--csv) or an Optuna journal (--optuna)",
-    "runs": "list the runs under a workspace: id, start, algorithm, progress, best",
-    "logs": "print a rec's job log (from the platform, else the log saved in the run folder)",
-}
-
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     """The arguments of the result commands (called by :mod:`tao_automl.cli.main`)."""
