@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError
+from tao_automl.experiment.holder import lock_holder
 from tao_automl.experiment.store import RunStore
-from tao_automl.experiment.workspace import RunLock, existing_run_dir, new_run_dir
+from tao_automl.experiment.workspace import LOCK_NAME, RunLock, existing_run_dir, new_run_dir
 
 
 def test_run_dirs_started_in_the_same_second_differ(tmp_path: Path) -> None:
@@ -42,6 +44,43 @@ def test_second_orchestrator_is_refused_with_holder_pid(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     RunLock(run_dir).acquire().release()  # the OS released the killed holder's lock
+
+
+def test_lock_holder_names_the_live_holder_and_none_once_it_released_or_died(tmp_path: Path) -> None:
+    """``status`` and ``stop`` ask who holds the lock without taking it: the holder while it holds it; None
+    once it released it (though it lives on) or was killed (its pid stays in the lock file)."""
+    run_dir = new_run_dir(tmp_path)
+    assert lock_holder(run_dir) is None  # no lock file yet
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys
+            sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / 'src')!r})
+            from pathlib import Path
+            from tao_automl.experiment.workspace import RunLock
+            lock = RunLock(Path({str(run_dir)!r})).acquire()
+            print("locked", flush=True)
+            sys.stdin.readline()
+            lock.release()
+            print("released", flush=True)
+            sys.stdin.readline()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert lock_holder(run_dir) == holder.pid
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        assert lock_holder(run_dir) is None  # alive, named in the file, but no longer holding
+        with RunLock(run_dir):
+            assert lock_holder(run_dir) == os.getpid()
+    finally:
+        holder.kill()
+        holder.wait()
+    (run_dir / LOCK_NAME).write_text(str(holder.pid))  # a killed holder's pid left behind
+    assert lock_holder(run_dir) is None
 
 
 def test_store_round_trip_and_readonly_reader(tmp_path: Path) -> None:

@@ -329,19 +329,30 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The whole command line; given ``argv``, only the command it names gets its arguments (the others are
-    listed with their help line but not built, so ``--help`` and each command start without the rest)."""
+    """The whole command line; given ``argv``, only what it uses: the command it names alone, or for the
+    top-level help every command's name and help line without their arguments (start-up stays short)."""
     parser = _Parser(prog="tao-automl", description="Hyperparameter sweeps for training jobs. "
                      "AI agents: read the skill file first (`tao-automl skill --text`).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    named = next((a for a in argv if a in COMMANDS), None) if argv is not None else None
+    named = _named_command(argv) if argv is not None else None
     for name, (_, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text)
-        if argv is None or name == named:
-            _add_arguments(name, command)
+        if named is None or name == named:
+            command = sub.add_parser(name, help=help_text)
+            if argv is None or name == named:
+                _add_arguments(name, command)
     return parser
+
+
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` runs; None when it runs none or asks for the top-level help first."""
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            return None
+        if arg in COMMANDS:
+            return arg
+    return None
 
 
 def _stop_requested(signum: int, frame: Any) -> None:
@@ -359,6 +370,22 @@ def _report_error(exc: TaoAutoMLError, as_json: bool) -> int:
     return exc.exit_code
 
 
+#: Read-only commands whose modules never log: they skip the logging set-up (and its import) unless ``-v``.
+QUIET_COMMANDS = ("status",)
+
+
+def _configure_logging(verbose: bool) -> None:
+    """After parsing (``--help`` and usage errors need no logging): WARNING, or DEBUG with ``-v``, redacted."""
+    import logging
+
+    from tao_automl.util.secrets import RedactingFilter
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for log_handler in logging.getLogger().handlers:  # `-v` never prints a credential from the environment
+        log_handler.addFilter(RedactingFilter())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     wants_json = "--json" in argv or "--format=json" in argv or any(
@@ -368,14 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except UsageError as exc:
         return _report_error(exc, wants_json)
-    import logging  # after parsing: `--help` and usage errors need neither logging nor the store
-
-    from tao_automl.util.secrets import RedactingFilter
-
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    for log_handler in logging.getLogger().handlers:  # `-v` never prints a credential from the environment
-        log_handler.addFilter(RedactingFilter())
+    if args.command not in QUIET_COMMANDS or args.verbose:
+        _configure_logging(args.verbose)
     handler, _ = COMMANDS[args.command]
     as_json = _as_json(args)
     if args.command in ("run", "resume"):
@@ -396,6 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:
         if not as_json:
             raise
+        import logging
+
         logging.getLogger(__name__).exception("unexpected error in %r", args.command)
         print(_dumps(error_json(sys.exc_info()[1] or Exception("unknown"))))
         return EXIT_FAILED

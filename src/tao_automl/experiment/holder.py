@@ -20,18 +20,24 @@ INFO_NAME = "orchestrator.json"
 def lock_holder(run_dir: Path) -> int | None:
     """The pid holding the run folder's orchestrator lock, or None when no process holds it.
 
-    Reads ``/proc/locks`` (Linux), so asking never takes or blocks the lock; elsewhere the pid written
-    in the lock file is checked for existence.
+    The lock file names the last process that took the lock (written right after taking it). When that
+    process is gone, nothing holds the lock and the answer is None at once; when it lives, ``/proc/locks``
+    (Linux) says whether it, or a newer holder, holds the lock now. Asking never takes or blocks the lock;
+    elsewhere the pid in the file is the answer.
     """
     path = run_dir / LOCK_NAME
     try:
         inode = path.stat().st_ino
     except OSError:
         return None
+    named = _pid_from_file(path)
+    if named is None:  # the last holder is gone (or never wrote its pid): nobody holds the lock
+        return None
     try:
-        lines = Path("/proc/locks").read_text().splitlines()
+        with open("/proc/locks", "rb") as locks:
+            lines = locks.read().decode(errors="replace").splitlines()
     except OSError:
-        return _pid_from_file(path)
+        return named
     for line in lines:
         parts = line.split()
         if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(inode):
@@ -44,13 +50,19 @@ def lock_holder(run_dir: Path) -> int | None:
 
 def _pid_from_file(path: Path) -> int | None:
     try:
-        pid = int(path.read_text().strip() or 0)
-        if pid > 0:
-            os.kill(pid, 0)
-            return pid
+        with open(path, "rb") as handle:
+            pid = int(handle.read(64).strip() or 0)
     except (OSError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, owned by another user
         pass
-    return None
+    return pid
 
 
 def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:

@@ -10,7 +10,6 @@ snapshot while the runner writes, without blocking it.
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,8 +21,6 @@ from typing import Any, NamedTuple
 from tao_automl.errors import WorkspaceError
 from tao_automl.util.private import private_file
 from tao_automl.util.secrets import Redactor
-
-log = logging.getLogger(__name__)
 
 DB_NAME = "state.db"
 
@@ -196,7 +193,9 @@ class RunStore:
         start a transaction within a transaction". Nothing of it was committed, so rolling it back loses nothing.
         """
         if self._conn.in_transaction:
-            log.warning("rolling back a store transaction left open by an interrupt")
+            import logging  # a rare path: the read-only commands start without logging
+
+            logging.getLogger(__name__).warning("rolling back a store transaction left open by an interrupt")
             self._conn.execute("ROLLBACK")
         self._tx_serial += 1
 

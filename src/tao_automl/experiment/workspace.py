@@ -9,7 +9,6 @@ next run created in the same workspace.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import time
 from collections.abc import Mapping
@@ -26,7 +25,6 @@ STAGING_PREFIX = ".staging-"
 #: A staging folder without a lock file this old belongs to no live process.
 _STALE_STAGING_S = 60.0
 
-log = logging.getLogger(__name__)
 
 
 def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
@@ -104,7 +102,9 @@ def _discard_stale_staging(parent: Path, keep: Path) -> None:
                 RunLock(path).acquire().release()
             except WorkspaceLockedError:
                 continue  # a live process is still setting it up
-        log.info("removing %s: a run whose setup was interrupted (no job ever ran in it)", path)
+        import logging  # the one log line here; read-only commands start without logging
+
+        logging.getLogger(__name__).info("removing %s: a run whose setup was interrupted (no job ever ran in it)", path)
         import shutil
 
         shutil.rmtree(path, ignore_errors=True)

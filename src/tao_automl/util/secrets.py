@@ -10,11 +10,13 @@ default (usually the same environment variable) applies.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import logging
 
 REDACTED = "<redacted>"
 
@@ -118,11 +120,14 @@ def unredacted(stored: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str,
     return merged
 
 
-class RedactingFilter(logging.Filter):
-    """A handler filter that scrubs known secret values from every formatted log message."""
+class RedactingFilter:
+    """A handler filter that scrubs known secret values from every formatted log message.
+
+    Any object with ``filter(record)`` is a logging filter: this module needs no ``logging`` import, so the
+    read-only commands that use the redactor start without it.
+    """
 
     def __init__(self, redactor: Redactor | None = None) -> None:
-        super().__init__()
         self.redactor = redactor or Redactor.from_environment()
 
     def filter(self, record: logging.LogRecord) -> bool:
