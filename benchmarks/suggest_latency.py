@@ -37,101 +37,6 @@ MAX_EPOCHS = 27
 TARGET_MS = 100.0
 
 
-def _scaled_dist(a: np.ndarray, b: np.ndarray, inv_l2: np.ndarray) -> np.ndarray:
-    """ARD-scaled Euclidean distances by one matrix product (no (m, n, d) difference tensor)."""
-    w = np.sqrt(inv_l2)
-    aw, bw = a * w, b * w
-    d2 = np.sum(aw * aw, axis=1)[:, None] + np.sum(bw * bw, axis=1)[None, :] - 2.0 * (aw @ bw.T)
-    return np.asarray(np.sqrt(np.maximum(d2, 0.0)))
-
-
-def cap_gp(cap: int) -> None:
-    """Condition the bayesian brain's GP on at most ``cap`` observations (the best quarter plus a random rest,
-    as its hyperparameter fit already does) — ``--gp-cap``, measured here only."""
-    from tao_automl.brain.classic.bayesian import BayesianBrain
-
-    original = BayesianBrain._model
-
-    def model(self: Any, rng: np.random.Generator) -> Any:
-        n = len(self._x)
-        if n <= cap:
-            return original(self, rng)
-        values = np.array([math.inf if v is None else v for v in self._values])
-        order = np.argsort(values, kind="stable")
-        keep = np.sort(np.concatenate([order[: cap // 4], rng.choice(order[cap // 4:], cap - cap // 4, replace=False)]))
-        saved = self._x, self._values
-        self._x, self._values = [saved[0][i] for i in keep], [saved[1][i] for i in keep]
-        try:
-            return original(self, rng)
-        finally:
-            self._x, self._values = saved
-
-    BayesianBrain._model = model  # type: ignore[method-assign]
-
-
-def patch_gp() -> None:
-    """The proposed GP speed-up, applied in this process only (``--patched-gp``; src is untouched).
-
-    1. ``fit`` and ``predict`` compute distances with one GEMM instead of an (m, n, d) difference tensor;
-    2. ``condition_on`` (the kriging-believer fantasies) extends the Cholesky factor by a block update,
-       O(n^2 k), instead of refactorising the whole (n + k) kernel, O(n^3);
-    3. the triangular solves skip SciPy's finiteness check (``check_finite=False``): the factor is ours.
-       ``predict_with_grad`` (called ~50x per suggest by the L-BFGS refinement) gets the same."""
-    from scipy import linalg
-
-    from tao_automl.brain import gp as g
-
-    gp_cls = g.GaussianProcess
-
-    def kernel(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        dim = a.shape[1]
-        r = _scaled_dist(a, b, np.exp(-2.0 * theta[:dim]))
-        return np.asarray(math.exp(float(theta[dim])) * g._matern_parts(r)[0])
-
-    def fit(cls: Any, x: np.ndarray, y: np.ndarray, theta: np.ndarray, noise: np.ndarray | None = None) -> Any:
-        if noise is None:
-            noise = np.full(len(x), math.exp(float(theta[x.shape[1] + 1])))
-        k = kernel(theta, x, x)
-        k[np.diag_indices(len(x))] += noise + g.JITTER
-        chol = g._cholesky(k)
-        ones = np.ones(len(x))
-        k_inv_1 = linalg.cho_solve((chol, True), ones)
-        mean = float(k_inv_1 @ y / (ones @ k_inv_1))
-        return cls(x=x, y=y, theta=theta, noise=noise, mean=mean, chol=chol,
-                   alpha=linalg.cho_solve((chol, True), y - mean))
-
-    def predict(self: Any, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ks = kernel(self.theta, xs, self.x)
-        v = linalg.solve_triangular(self.chol, ks.T, lower=True, check_finite=False)
-        return self.mean + ks @ self.alpha, np.maximum(self.signal - np.sum(v * v, axis=0), 1e-12)
-
-    def condition_on(self: Any, x_new: np.ndarray, y_new: np.ndarray, noise: float = 1e-6) -> Any:
-        b = kernel(self.theta, self.x, x_new)
-        c = kernel(self.theta, x_new, x_new) + (noise + g.JITTER) * np.eye(len(x_new))
-        v = linalg.solve_triangular(self.chol, b, lower=True)
-        chol = np.block([[self.chol, np.zeros((len(self.x), len(x_new)))], [v.T, g._cholesky(c - v.T @ v)]])
-        x, y = np.vstack([self.x, x_new]), np.concatenate([self.y, y_new])
-        return gp_cls(x=x, y=y, theta=self.theta, noise=np.concatenate([self.noise, np.full(len(x_new), noise)]),
-                      mean=self.mean, chol=chol, alpha=linalg.cho_solve((chol, True), y - self.mean))
-
-    def predict_with_grad(self: Any, x: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
-        diff = x[None, :] - self.x
-        r = np.sqrt(np.maximum((diff * diff) @ self.inv_l2, 0.0))
-        corr, deriv = g._matern_parts(r)
-        k, dfac = self.signal * corr, self.signal * deriv
-        dk = -(dfac[:, None] * diff) * self.inv_l2[None, :]
-        v = linalg.cho_solve((self.chol, True), k, check_finite=False)
-        var = self.signal - float(k @ v)
-        if var < 1e-12:
-            return self.mean + float(k @ self.alpha), 1e-12, dk.T @ self.alpha, np.zeros(len(x))
-        return self.mean + float(k @ self.alpha), var, dk.T @ self.alpha, -2.0 * dk.T @ v
-
-    gp_cls.predict_with_grad = predict_with_grad  # type: ignore[method-assign]
-    gp_cls.fit = classmethod(fit)  # type: ignore[method-assign, assignment]
-    gp_cls.predict = predict  # type: ignore[method-assign]
-    gp_cls.condition_on = condition_on  # type: ignore[method-assign]
-
-
 def value(config: Mapping[str, Any]) -> float:
     """A cheap 10-d objective (sphere + log-lr bowl + categorical offsets)."""
     x = sum(float(config[f"x{i}"]) ** 2 for i in range(5))
@@ -221,14 +126,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--calls", type=int, default=7)
     ap.add_argument("--methods", nargs="+", default=METHODS)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--patched-gp", action="store_true", help="measure the proposed GP speed-up (patch_gp)")
-    ap.add_argument("--gp-cap", type=int, default=0, help="also cap the GP's conditioning set (cap_gp); 0 = off")
     ap.add_argument("--out", type=Path, default=h.RESULTS_DIR / "suggest_latency.json")
     args = ap.parse_args(argv)
-    if args.patched_gp:
-        patch_gp()
-    if args.gp_cap:
-        cap_gp(args.gp_cap)
 
     ours, _missing = h.registered([m for m in args.methods if not m.startswith("optuna_")])
     optuna_ok = h.optuna_available()
@@ -259,7 +158,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"target for bayesian: <= {TARGET_MS:.0f} ms at 1000)")
     print(h.table(["method", *[f"{n} recs" for n in args.sizes]], rows))
     out = {"benchmark": "suggest_latency", "machine": h.machine(), "sizes": args.sizes, "calls": args.calls,
-           "patched_gp": args.patched_gp, "gp_cap": args.gp_cap,
            "skipped": skipped, "results": results}
     h.write_json(args.out, out)
     print(f"wrote {args.out}")

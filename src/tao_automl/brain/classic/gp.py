@@ -238,17 +238,17 @@ class GaussianProcess:
         var = np.maximum(self.signal - np.sum(v * v, axis=0), 1e-12)
         return mu, var
 
-    def predict_with_grad(self, x: Array) -> tuple[float, float, Array, Array]:
-        """Mean, variance and their gradients at the single point ``x``."""
-        ks, dfac = self._cross(x[None, :])
-        k = ks[0]
-        diff = x[None, :] - self.x
-        dk = -(dfac[0][:, None] * diff) * self.inv_l2[None, :]  # (n, d): dk_i/dx
-        mu = self.mean + float(k @ self.alpha)
-        dmu = dk.T @ self.alpha
-        v = linalg.cho_solve((self.chol, True), k, check_finite=False)
-        var = self.signal - float(k @ v)
-        dvar = -2.0 * dk.T @ v
-        if var < 1e-12:
-            return mu, 1e-12, dmu, np.zeros_like(dvar)
-        return mu, var, dmu, dvar
+    def predict_with_grad(self, xs: Array) -> tuple[Array, Array, Array, Array]:
+        """Mean and latent variance at the rows of ``xs`` and their gradients in each row: (m,), (m,), (m, d),
+        (m, d). A variance below 1e-12 is floored there, with a zero gradient."""
+        ks, dfac = self._cross(xs)
+        diff = xs[:, None, :] - self.x[None, :, :]
+        dk = -(dfac[:, :, None] * diff) * self.inv_l2[None, None, :]  # (m, n, d): d k(x_j, x_i) / d x_j
+        mu = self.mean + ks @ self.alpha
+        dmu = np.einsum("mnd,n->md", dk, self.alpha)
+        v = linalg.cho_solve((self.chol, True), ks.T, check_finite=False)  # (n, m)
+        var = self.signal - np.sum(ks * v.T, axis=1)
+        dvar = -2.0 * np.einsum("mnd,nm->md", dk, v)
+        floored = var < 1e-12
+        dvar[floored] = 0.0
+        return mu, np.where(floored, 1e-12, var), dmu, dvar
