@@ -44,8 +44,8 @@ def demo_config(folder: Path, *, recs: int = 2, epochs: int = 2, concurrent: int
     return path
 
 
-def status_json(run_dir: str | Path) -> dict[str, Any]:
-    done = cli("status", str(run_dir), "--json")
+def status_json(run_dir: str | Path, *extra: str) -> dict[str, Any]:
+    done = cli("status", str(run_dir), "--json", *extra)
     assert done.returncode == 0, done.stderr
     data: dict[str, Any] = json.loads(done.stdout)
     return data

@@ -73,9 +73,15 @@ def test_stop_cancel_jobs_cancels_what_is_in_flight(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "cancelled 2 job(s)" in done.stdout
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
-    jobs = [a["job_id"] for a in status_json(run_dir)["active_jobs"]]
-    assert len(jobs) == 2 and all(sdk.get_job_status(j) == JobStatus.CANCELLED for j in jobs)
+    status = status_json(run_dir, "--recs", "all")
+    assert status["active_jobs"] == []  # what status shows is what happened: nothing runs any more
+    recs = status["recommendations"]
+    assert [r["status"] for r in recs] == ["cancelled", "cancelled"]
+    assert all(sdk.get_job_status(r["job_id"]) == JobStatus.CANCELLED for r in recs)
     assert _events(run_dir, "job_cancelled") == 2
+    again = cli("resume", run_dir, "--json")  # both recs of the budget of 2 were created: nothing is left to launch
+    assert again.returncode == 1 and json.loads(again.stdout)["progress"]["total"] == 2
+    assert len(status_json(run_dir, "--recs", "all")["recommendations"]) == 2
 
 
 def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> None:

@@ -181,7 +181,8 @@ def test_status_cli_pages_with_recs_all(finished_run: tuple[Path, dict[int, floa
     assert "showing 6 of 25 recs (the 3 best and the 3 newest without a rank)" in text.stdout
 
 
-def test_help_and_status_import_no_numpy_scipy_logging_or_brains(finished_run: tuple[Path, dict[int, float | None]]) -> None:
+def test_help_and_status_import_no_numpy_scipy_logging_or_brains(
+        finished_run: tuple[Path, dict[int, float | None]]) -> None:
     run, _ = finished_run
     script = textwrap.dedent(f"""
         import contextlib, io, sys

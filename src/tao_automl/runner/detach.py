@@ -159,7 +159,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     Returns ``{"run_dir", "was_running", "pid", "cancelled_jobs", "state", "next"}``. Stopping a run
     that has no orchestrator is not an error (``was_running`` is false); cancelling still applies.
     """
-    from tao_automl.experiment.store import ACTIVE_STATES, RunStore
+    from tao_automl.experiment.store import ACTIVE_STATES, RecStatus, RunStore
 
     folder = existing_run_dir(run_dir).resolve()
     meta = _runner_meta(folder)
@@ -182,6 +182,9 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                     if rec.status in ACTIVE_STATES and rec.job_id:
                         sdk.cancel_job(rec.job_id)
                         store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by="stop --cancel-jobs")
+                        # ended now, as the runner ends a rec it cancels (status shows no job that is not running)
+                        store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None,
+                                         "cancelled: `tao-automl stop --cancel-jobs`")
                         cancelled.append(rec.job_id)
             state = store.meta().get("state")
             if state == "running":  # its orchestrator died without closing it (kill -9, a crash)
