@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tao_automl.brain.classic.tpe import TPEBrain, tpe_propose
+from tao_automl.brain.classic.tpe import TPEBrain, neighbour_widths, spread_start, tpe_propose
 from tao_automl.brain.registry import make_brain
 from tao_automl.brain.trials import ClassicScheduler, Trial
 from tao_automl.space.search_space import SearchSpace
@@ -45,9 +45,14 @@ def test_tpe_models_categorical_and_bool_params_as_categories() -> None:
     rng = np.random.default_rng(0)
     configs = [space.sample(rng) for _ in range(30)]
     values = [(0.0 if c["c"] == "c" else 1.0) + (0.0 if c["f"] else 0.5) + 0.1 * c["x"] for c in configs]
-    out = tpe_propose(space, configs, values, [], 10, np.random.default_rng(1))
+    # one proposal at a time: the model alone
+    out = [tpe_propose(space, configs, values, [], 1, np.random.default_rng([1, i]))[0] for i in range(10)]
     assert all(space.contains(c) for c in out)
     assert sum(c["c"] == "c" for c in out) >= 8 and sum(c["f"] for c in out) >= 8
+    # a batch of 10: each pick joins the bad group (constant liar), so later picks spread out, still mostly good
+    batch = tpe_propose(space, configs, values, [], 10, np.random.default_rng(1))
+    assert sum(c["c"] == "c" for c in batch) >= 6 and sum(c["f"] for c in batch) >= 6
+    assert len({tuple(sorted(c.items())) for c in batch}) == 10
 
 
 def test_tpe_failures_are_never_good_and_order_does_not_matter() -> None:
@@ -59,6 +64,37 @@ def test_tpe_failures_are_never_good_and_order_does_not_matter() -> None:
     assert a == b
     only_failures = tpe_propose(SPACE, configs[:1], [None], [], 1, np.random.default_rng(5))
     assert SPACE.contains(only_failures[0])
+
+
+def test_tpe_kernel_width_is_the_larger_neighbour_gap_clipped() -> None:
+    """Per coordinate: the larger gap to the sorted neighbours (0 and 1 bound the ends; the outermost of two or
+    more points use their inner gap), at least 1 / (n + 2)."""
+    widths = neighbour_widths(np.array([[0.6, 0.5], [0.1, 0.5], [0.2, 0.9]]))
+    assert np.allclose(widths[:, 0], [0.4, 0.2, 0.4])  # gaps 0.4 (inner), 0.1 (inner) -> 0.2, max(0.1, 0.4)
+    assert np.allclose(widths[:, 1], [0.2, 0.4, 0.4])  # a tie's inner gap is 0 -> clipped to 1/5
+    assert np.allclose(neighbour_widths(np.array([[0.3]])), [[0.7]])  # one point: the larger distance to an end
+
+
+def test_tpe_start_is_random_but_spread_out() -> None:
+    """Start proposals are the farthest of a few random draws from what ran and what was picked: on average
+    farther apart than plain random draws, never a repeat."""
+    def nearest(configs: list[dict[str, object]]) -> float:
+        x = np.array([SPACE.encode(c) for c in configs])
+        d = np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=2) + np.eye(len(x)) * 1e9
+        return float(np.mean(np.min(d, axis=1)))
+
+    spread, plain = [], []
+    for seed in range(10):
+        spread.append(nearest(spread_start(SPACE, [], 8, np.random.default_rng(seed), set())))
+        plain.append(nearest(spread_start(SPACE, [], 8, np.random.default_rng(seed), set(), k=1)))
+    assert np.mean(spread) > 1.2 * np.mean(plain), (spread, plain)
+    brain = TPEBrain(SPACE)
+    first = brain.suggest(4, [], np.random.default_rng(0))
+    for c in first[:3]:
+        brain.observe(c, quality(c))
+    again = brain.suggest(4, first[3:], np.random.default_rng(0))
+    keys = {tuple(sorted(c.items())) for c in [*first, *again]}
+    assert len(keys) == 8
 
 
 def test_tpe_batches_hold_distinct_configs() -> None:

@@ -1,22 +1,30 @@
 """Tree-structured Parzen estimator (Bergstra et al., 2011), multivariate, in numpy.
 
-Successful observations are split at the ``gamma`` quantile into *good* and *bad*; a Parzen density is
-built for each over the space's unit-cube encoding, candidates are drawn from the good density and the
-one maximising ``log l(x) - log g(x)`` is proposed.
+Successful observations are split into *good* (the best ``ceil(gamma * n)``, at most 25; ``gamma`` = 0.1)
+and *bad*; a Parzen density is built for each over the space's unit-cube encoding, ``n_candidates`` (24)
+candidates are drawn from the good density and the one maximising ``log l(x) - log g(x)`` is proposed.
 
-* **Kernels.** Each observation is one mixture component (plus one uniform prior component). Numeric
-  coordinates get a Gaussian truncated to [0, 1] (bandwidth by Scott's rule, floored); a categorical
-  param is a *categorical* distribution over its options (most mass on the observation's option, the
-  rest spread evenly — Aitchison-Aitken); a bool is a categorical over {False, True}. Other encoded
-  coordinates (lists, subsets) are numeric and snapped back by ``space.decode``.
+* **Kernels.** Each observation is one mixture component, and a *prior* component (weight
+  ``PRIOR_WEIGHT``, as much as one observation) keeps every region reachable. Numeric coordinates get a
+  Gaussian truncated to [0, 1] whose width, per observation and coordinate, is the larger gap to its
+  sorted neighbours (the outermost observations use their inner gap), clipped to ``[1 / (n + 2), 1]``:
+  tight where observations crowd, wide where they are sparse; the prior is a Gaussian of width 1 at the
+  centre. A categorical param is a categorical distribution per observation: its own option gets one
+  unit of mass plus ``PRIOR_WEIGHT / (n + 1)``, every option that share; a bool is a categorical over
+  {False, True}; the prior is uniform. Other encoded coordinates (lists, subsets) are numeric and snapped
+  back by ``space.decode``; integers are modelled on their cells (``space.encode``) and snapped the same way.
 * **Failures and batches.** Failed configs join the bad group (they are never good). Configs in
   flight, and picks made earlier in the same call, join it too ("constant liar"), so parallel
   proposals spread out.
-* **Start.** Until ``n_initial`` successes exist (default ``n_params + 2``, 3..10), proposals are random.
+* **Start.** Until ``n_initial`` successes exist (default ``N_INITIAL`` = 6), proposals are random and
+  spread: each is the farthest (from every config that ran, is in flight or was just picked) of
+  ``START_CANDIDATES`` unused random configs.
 * **No repeats.** A proposal is never a config that has run, is in flight or was picked earlier in the
   same call: the best-scoring *unused* candidate wins, and when every candidate is used a fresh one comes
   from :func:`~tao_automl.brain.classic.novelty.unused_config`. Only a finite space with every config
   used gets a repeat.
+
+Defaults were chosen on the tuning half of ``benchmarks/suite.py`` (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -27,8 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import logsumexp, ndtr
-from scipy.stats import truncnorm
+from scipy.special import logsumexp, ndtr, ndtri
 
 from tao_automl.brain.classic.novelty import Key, config_key, unused_config
 from tao_automl.brain.multifidelity.successive_halving import check_count
@@ -37,10 +44,17 @@ from tao_automl.space.search_space import BoolParam, CategoricalParam, Config, S
 
 Array = NDArray[np.float64]
 
+GAMMA = 0.1
+MAX_GOOD = 25
+N_CANDIDATES = 24
+N_INITIAL = 6
+START_CANDIDATES = 4
+PRIOR_WEIGHT = 1.0
+
 
 def default_n_initial(space: SearchSpace) -> int:
-    """Random proposals before the model starts: ``n_params + 2``, between 3 and 10."""
-    return min(10, max(3, len(space) + 2))
+    """Random proposals before the model starts (``N_INITIAL``, whatever the space)."""
+    return N_INITIAL
 
 
 @dataclass(frozen=True)
@@ -74,45 +88,65 @@ def _options(x: Array, block: tuple[int, int]) -> NDArray[np.int64]:
     return np.asarray(np.argmax(x[:, offset : offset + k], axis=1), dtype=np.int64)
 
 
+def neighbour_widths(num: Array) -> Array:
+    """Kernel width per point (row) and coordinate (column) of points in [0, 1]: the larger gap to the
+    sorted neighbours (0 and 1 bound the ends; with two or more points the outermost use their inner
+    gap), clipped to ``[1 / (n + 2), 1]`` (the lower end at most 1/100)."""
+    n, m = num.shape
+    if n == 0:
+        return np.zeros((0, m))
+    order = np.argsort(num, axis=0, kind="stable")
+    s = np.take_along_axis(num, order, axis=0)
+    ext = np.vstack([np.zeros((1, m)), s, np.ones((1, m))])
+    gaps = np.maximum(s - ext[:-2], ext[2:] - s)
+    if n >= 2:
+        gaps[0] = ext[2] - ext[1]
+        gaps[-1] = ext[-2] - ext[-3]
+    out = np.empty_like(gaps)
+    np.put_along_axis(out, order, gaps, axis=0)
+    return np.asarray(np.clip(out, 1.0 / min(100.0, n + 2.0), 1.0), dtype=float)
+
+
 class Parzen:
-    """A mixture of one kernel per observation plus a uniform prior component, on the unit cube."""
+    """A mixture of one kernel per observation plus a broad prior component, on the unit cube."""
 
     def __init__(self, points: Array, layout: _Layout) -> None:
         self.points = points
         self.layout = layout
         n = len(points)
-        self.log_w = np.full(n + 1, -math.log(n + 1))  # last component: the uniform prior
-        d = max(1, len(layout.numeric))
-        if n and len(layout.numeric):
-            num = points[:, layout.numeric]
-            std = np.std(np.vstack([num, np.full((1, num.shape[1]), 0.5)]), axis=0)
-            floor = 0.05 if n >= 3 else 0.15
-            self.sigma = np.clip(std * n ** (-1.0 / (d + 4)), floor, 0.5)
-        else:
-            self.sigma = np.zeros(0)
-        self.eps = min(0.5, max(0.1, 1.0 / (n + 1)))
+        w = np.append(np.ones(n), PRIOR_WEIGHT)
+        self.log_w = np.log(w / w.sum())
+        m = len(layout.numeric)
+        num = points[:, layout.numeric] if m else np.zeros((n, 0))
+        self.mu = np.vstack([num, np.full((1, m), 0.5)])  # last row: the prior
+        self.sigma = np.vstack([neighbour_widths(num), np.ones((1, m))])
+        self.cdf_lo = ndtr((0.0 - self.mu) / self.sigma)
+        self.mass = np.maximum(ndtr((1.0 - self.mu) / self.sigma) - self.cdf_lo, 1e-300)
+        self.share = PRIOR_WEIGHT / (n + 1)
+        self.own = [_options(points, b) for b in layout.blocks]
+
+    def _p_own_other(self, width: int) -> tuple[float, float]:
+        """Probability of an observation's own option and of each other one."""
+        total = 1.0 + width * self.share
+        return (1.0 + self.share) / total, self.share / total
 
     def sample(self, m: int, rng: np.random.Generator, dim: int) -> Array:
         n = len(self.points)
         comp = rng.choice(n + 1, size=m, p=np.exp(self.log_w))
         out = rng.random((m, dim))
+        if len(self.layout.numeric):  # inverse-CDF draws from each chosen truncated Gaussian
+            u = self.cdf_lo[comp] + rng.random((m, len(self.layout.numeric))) * self.mass[comp]
+            x = self.mu[comp] + self.sigma[comp] * ndtri(np.clip(u, 1e-300, 1.0 - 1e-16))
+            out[:, self.layout.numeric] = np.clip(x, 0.0, 1.0)
         from_obs = comp < n
-        idx = comp[from_obs]
-        if len(self.layout.numeric) and idx.size:
-            mu = self.points[idx][:, self.layout.numeric]
-            s = np.broadcast_to(self.sigma, mu.shape)
-            draws = truncnorm.rvs((0.0 - mu) / s, (1.0 - mu) / s, loc=mu, scale=s, random_state=rng)
-            block = out[from_obs]
-            block[:, self.layout.numeric] = np.asarray(draws, dtype=float).reshape(mu.shape)
-            out[from_obs] = block
-        for offset, k in self.layout.blocks:
+        for (offset, k), own in zip(self.layout.blocks, self.own, strict=True):
             width = max(k, 2)
-            pick = rng.integers(width, size=m)  # prior component and "spread" draws: uniform
-            if idx.size:
-                own = _options(self.points, (offset, k))[idx]
-                keep = rng.random(idx.size) >= self.eps
+            pick = rng.integers(width, size=m)  # uniform; an observation's draw keeps its own option
+            if from_obs.any():  # with the extra probability p_own - p_other
+                p_own, p_other = self._p_own_other(width)
+                keep = rng.random(int(from_obs.sum())) < p_own - p_other
                 sub = pick[from_obs]
-                sub[keep] = own[keep]
+                sub[keep] = own[comp[from_obs]][keep]
                 pick[from_obs] = sub
             if k == 0:
                 out[:, offset] = pick.astype(float)
@@ -123,29 +157,23 @@ class Parzen:
     def log_pdf(self, xs: Array) -> Array:
         n = len(self.points)
         comp = np.zeros((len(xs), n + 1))  # log density of each candidate under each component
-        if n and len(self.layout.numeric):
-            x = xs[:, self.layout.numeric][:, None, :]
-            mu = self.points[:, self.layout.numeric][None, :, :]
-            s = self.sigma[None, None, :]
-            mass = ndtr((1.0 - mu) / s) - ndtr((0.0 - mu) / s)
-            z = (x - mu) / s
-            comp[:, :n] += np.sum(-0.5 * z**2 - np.log(s * math.sqrt(2 * math.pi) * np.maximum(mass, 1e-12)), axis=2)
-        for offset, k in self.layout.blocks:
+        if len(self.layout.numeric):
+            z = (xs[:, self.layout.numeric][:, None, :] - self.mu[None]) / self.sigma[None]
+            norm = np.log(self.sigma * math.sqrt(2 * math.pi) * self.mass)
+            comp += np.sum(-0.5 * z**2 - norm[None], axis=2)
+        for (offset, k), own in zip(self.layout.blocks, self.own, strict=True):
             width = max(k, 2)
-            cand = _options(xs, (offset, k))
             if n:
-                own = _options(self.points, (offset, k))
-                same = cand[:, None] == own[None, :]
-                p_other = self.eps / (width - 1) if width > 1 else 0.0
-                comp[:, :n] += np.log(np.where(same, 1.0 - self.eps + (self.eps if width == 1 else 0.0),
-                                               max(p_other, 1e-12)))
-            comp[:, n] += -math.log(width)
+                p_own, p_other = self._p_own_other(width)
+                same = _options(xs, (offset, k))[:, None] == own[None, :]
+                comp[:, :n] += np.log(np.where(same, p_own, p_other))
+            comp[:, n] -= math.log(width)
         return np.asarray(logsumexp(comp + self.log_w[None, :], axis=1), dtype=float)
 
 
 def tpe_propose(space: SearchSpace, configs: Sequence[Config], values: Sequence[float | None],
-                liars: Sequence[Config], n: int, rng: np.random.Generator, *, gamma: float = 0.25,
-                n_candidates: int = 64, taken: set[Key] | None = None) -> list[Config]:
+                liars: Sequence[Config], n: int, rng: np.random.Generator, *, gamma: float = GAMMA,
+                n_candidates: int = N_CANDIDATES, taken: set[Key] | None = None) -> list[Config]:
     """``n`` configs from a TPE model of ``(configs, values)``; ``liars`` (in flight) count as bad.
 
     ``taken``: keys of configs that must not be proposed (default: ``configs`` and ``liars``); the picks
@@ -158,7 +186,7 @@ def tpe_propose(space: SearchSpace, configs: Sequence[Config], values: Sequence[
     enc = [space.encode(c) for c in configs]
     ok = sorted(((float(v), tuple(x)) for x, v in zip(enc, values, strict=True) if v is not None and math.isfinite(v)))
     failed = sorted(tuple(x) for x, v in zip(enc, values, strict=True) if v is None or not math.isfinite(v))
-    n_good = max(1, min(25, math.ceil(gamma * len(ok))))
+    n_good = max(1, min(MAX_GOOD, math.ceil(gamma * len(ok))))
     good = np.asarray([x for _, x in ok[:n_good]], dtype=float).reshape(-1, space.dim)
     bad = [np.asarray(x) for _, x in ok[n_good:]] + [np.asarray(x) for x in failed]
     bad += [space.encode(c) for c in liars]
@@ -182,11 +210,30 @@ def tpe_propose(space: SearchSpace, configs: Sequence[Config], values: Sequence[
     return out
 
 
+def spread_start(space: SearchSpace, used: Sequence[Config], n: int, rng: np.random.Generator,
+                 taken: set[Key], k: int = START_CANDIDATES) -> list[Config]:
+    """``n`` unused random configs, each the farthest of ``k`` draws from ``used`` and the earlier picks
+    (squared distance in the unit-cube encoding to the nearest one); the picks are added to ``taken``."""
+    points = [np.asarray(space.encode(c), dtype=float) for c in used]
+    out: list[Config] = []
+    for _ in range(n):
+        cands = [unused_config(space, taken, rng) for _ in range(k)]
+        pick = cands[0]
+        if points and k > 1:
+            xs = np.asarray([space.encode(c) for c in cands], dtype=float)
+            near = np.min(np.sum((xs[:, None, :] - np.asarray(points)[None, :, :]) ** 2, axis=2), axis=1)
+            pick = cands[int(np.argmax(near))]
+        out.append(pick)
+        points.append(np.asarray(space.encode(pick), dtype=float))
+        taken.add(config_key(space, pick))
+    return out
+
+
 class TPEBrain:
     """TPE as a classic brain (``suggest``/``observe``)."""
 
-    def __init__(self, space: SearchSpace, *, n_initial: int | None = None, gamma: float = 0.25,
-                 n_candidates: int = 64) -> None:
+    def __init__(self, space: SearchSpace, *, n_initial: int | None = None, gamma: float = GAMMA,
+                 n_candidates: int = N_CANDIDATES) -> None:
         self.space = space
         self.n_initial = default_n_initial(space) if n_initial is None else check_count("tpe option n_initial",
                                                                                          n_initial)
@@ -207,10 +254,6 @@ class TPEBrain:
         taken = self._keys | {config_key(self.space, c) for c in pending}
         n_ok = sum(v is not None for v in self._values)
         if n_ok < self.n_initial:
-            out: list[Config] = []
-            for _ in range(n):
-                out.append(unused_config(self.space, taken, rng))
-                taken.add(config_key(self.space, out[-1]))
-            return out
+            return spread_start(self.space, [*self._configs, *pending], n, rng, taken)
         return tpe_propose(self.space, self._configs, self._values, pending, n, rng, gamma=self.gamma,
                            n_candidates=self.n_candidates, taken=taken)
