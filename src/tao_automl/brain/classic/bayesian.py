@@ -7,9 +7,11 @@
   ``min(8, max(3, n_params // 2 + 2))``: recs cost GPU-hours and budgets are 10-50, so the model
   takes over early (5 for a 7-parameter space), while the length-scale prior keeps the first fits sane.
 * **Model.** :mod:`tao_automl.brain.classic.gp` on the unit-cube encoding (Matern-5/2, ARD, constant mean,
-  noise), refitted by MAP on each :meth:`BayesianBrain.suggest` call, warm-started from the last
-  optimum. The fit effort shrinks as data grows (fewer restarts and iterations; hyperparameters are
-  fitted on at most ``max_fit_points`` points: the best quarter plus a random rest).
+  noise), refitted by MAP on each :meth:`BayesianBrain.suggest` call from starts that depend on the data
+  and the caller's generator only (no warm start from an earlier fit: a run reopened from its store proposes
+  exactly what the uninterrupted run proposes). The fit effort shrinks as data grows (fewer restarts and
+  iterations; hyperparameters are fitted on at most ``max_fit_points`` points: the best quarter plus a random
+  rest).
 * **Outputs.** Successful values are standardised and, when heavy-tailed, Yeo-Johnson warped
   (:func:`tao_automl.brain.classic.gp.warp_outputs`; monotone, so ranks are kept).
 * **Failures.** A failed rec (``None``, NaN or inf) is imputed at the worst successful value plus
@@ -141,7 +143,6 @@ class BayesianBrain:
         self._keys: set[tuple[str, ...]] = set()
         self._x: list[Array] = []
         self._values: list[float | None] = []
-        self._theta: Array | None = None
 
     # ------------------------------------------------------------------ protocol
 
@@ -228,23 +229,21 @@ class BayesianBrain:
     def _fit_theta(self, x: Array, y: Array, rng: np.random.Generator) -> Array:
         dim, n = x.shape[1], len(x)
         if n < 3:
-            self._theta = gpmod.default_theta(dim) if self._theta is None else self._theta
-            return self._theta
+            return gpmod.default_theta(dim)
         if n > self.max_fit_points:
             x, y = _subset(x, y, self.max_fit_points, rng)
-        # Warm start from the last optimum; fresh restarts (default + random) while data is scarce
-        # and then on every 8th data size, so a bad local optimum cannot persist for long.
-        starts = [] if self._theta is None else [self._theta]
-        if self._theta is None or n < 20 or n % 8 == 0:
-            starts.append(gpmod.default_theta(dim))
+        # Starts that depend on the data and the caller's generator only (never on earlier fits), so a run reopened
+        # from its store fits, and proposes, exactly what the uninterrupted run does: the default, plus random
+        # restarts while data is scarce and on every 8th data size.
+        starts = [gpmod.default_theta(dim)]
+        if n < 20 or n % 8 == 0:
             bounds = np.array(gpmod.theta_bounds(dim))
             for _ in range(2 if n <= 30 else 1):
                 start = gpmod.default_theta(dim)
                 start[:dim] = rng.uniform(math.log(0.05), max(math.log(2.0), gpmod.length_prior(dim)[0]), dim)
                 starts.append(np.clip(start, bounds[:, 0], bounds[:, 1]))
         max_iter = 100 if n <= 50 else (50 if n <= 100 else 30)
-        self._theta = gpmod.fit_hyperparameters(x, y, starts, max_iter)
-        return self._theta
+        return gpmod.fit_hyperparameters(x, y, starts, max_iter)
 
     # ------------------------------------------------------------------ proposals
 
