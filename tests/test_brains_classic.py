@@ -144,6 +144,20 @@ def test_a_replayed_classic_brain_proposes_the_same_next_configs(name: str) -> N
     assert [t.to_json() for t in a] == [t.to_json() for t in b]
 
 
+@pytest.mark.parametrize("stop_after", [20, 27, 33])
+def test_a_replayed_bayesian_brain_fits_and_proposes_the_same_past_20_results(stop_after: int) -> None:
+    """From 20 results on the GP's fit is warm-started from an anchor fit: it must depend on the results alone,
+    so a reopened run fits (and proposes) exactly what the uninterrupted one does."""
+    live = ClassicScheduler(make_brain("bayesian", SPACE), 60)
+    log = run(live, seed=3, n=60, stop_after=stop_after)
+    fresh = replayed(ClassicScheduler(make_brain("bayesian", SPACE), 60), log)
+    pending = {i: log.trials[i] for i in log.trials if i not in log.finals}
+    ids = [len(log.trials) + 1, len(log.trials) + 2]
+    a = live.propose(ids, pending, np.random.default_rng([3, len(log.trials)]))
+    b = fresh.propose(ids, pending, np.random.default_rng([3, len(log.trials)]))
+    assert [t.to_json() for t in a] == [t.to_json() for t in b]
+
+
 def test_tpe_beats_random_search_at_the_same_number_of_recs() -> None:
     ours, theirs = [], []
     for seed in range(5):

@@ -56,6 +56,8 @@ Array = NDArray[np.float64]
 #: Ackley-10 27.9 vs 21.9 at 16x1 and 22.8 vs 10.6 at 16x4; Rosenbrock-10-int level; side 0.4 or 0.2 was worse).
 TRUST_REGION_MIN_PARAMS = 10
 TRUST_REGION_LENGTH = 0.8
+#: From 20 results on, each hyperparameter fit is warm-started from the fit on the first multiple of this many.
+ANCHOR_EVERY = 16
 
 
 def default_n_initial(space: SearchSpace) -> int:
@@ -106,6 +108,21 @@ def _subset(x: Array, y: Array, size: int, rng: np.random.Generator) -> tuple[Ar
     return x[idx], y[idx]
 
 
+def _fresh_starts(dim: int, n: int, rng: np.random.Generator) -> list[Array]:
+    """The default hyperparameters and random length scales (two while data is scarce, then one)."""
+    starts = [gpmod.default_theta(dim)]
+    bounds = np.array(gpmod.theta_bounds(dim))
+    for _ in range(2 if n <= 30 else 1):
+        start = gpmod.default_theta(dim)
+        start[:dim] = rng.uniform(math.log(0.05), max(math.log(2.0), gpmod.length_prior(dim)[0]), dim)
+        starts.append(np.clip(start, bounds[:, 0], bounds[:, 1]))
+    return starts
+
+
+def _fit_iterations(n: int) -> int:
+    return 100 if n <= 50 else (50 if n <= 100 else 30)
+
+
 class BayesianBrain:
     """GP + log-EI Bayesian optimisation over a :class:`SearchSpace` (minimisation)."""
 
@@ -143,6 +160,7 @@ class BayesianBrain:
         self._keys: set[tuple[str, ...]] = set()
         self._x: list[Array] = []
         self._values: list[float | None] = []
+        self._anchor: tuple[int, Array] | None = None  # (results, fitted hyperparameters) of the last anchor fit
 
     # ------------------------------------------------------------------ protocol
 
@@ -202,11 +220,13 @@ class BayesianBrain:
     def _n_success(self) -> int:
         return sum(v is not None for v in self._values)
 
-    def _targets(self) -> Array:
-        """Warped successes; failures imputed at the worst success + 0.5 (warped units)."""
-        ok = np.array([v is not None for v in self._values])
-        raw = np.array([v for v in self._values if v is not None], dtype=float)
-        y = np.empty(len(self._values))
+    def _targets(self, values: Sequence[float | None] | None = None) -> Array:
+        """Warped successes of ``values`` (default: every result); failures imputed at the worst success + 0.5
+        (warped units)."""
+        values = self._values if values is None else values
+        ok = np.array([v is not None for v in values])
+        raw = np.array([v for v in values if v is not None], dtype=float)
+        y = np.empty(len(values))
         y[ok] = gpmod.warp_outputs(raw)
         y[~ok] = float(np.max(y[ok])) + 0.5
         return y
@@ -227,23 +247,40 @@ class BayesianBrain:
         return gp, float(np.min(y[ok])), x[order]
 
     def _fit_theta(self, x: Array, y: Array, rng: np.random.Generator) -> Array:
+        """MAP hyperparameters for ``(x, y)``, from starts that depend on the results and ``rng`` only (never on
+        an earlier call), so a run reopened from its store fits, and proposes, what the uninterrupted run does.
+
+        Below 20 results: the default and random restarts. From 20 on: a warm start from the *anchor* fit (see
+        :meth:`_anchor_theta`), plus the default and a random restart on every 8th result count.
+        """
         dim, n = x.shape[1], len(x)
         if n < 3:
             return gpmod.default_theta(dim)
         if n > self.max_fit_points:
             x, y = _subset(x, y, self.max_fit_points, rng)
-        # Starts that depend on the data and the caller's generator only (never on earlier fits), so a run reopened
-        # from its store fits, and proposes, exactly what the uninterrupted run does: the default, plus random
-        # restarts while data is scarce and on every 8th data size.
-        starts = [gpmod.default_theta(dim)]
-        if n < 20 or n % 8 == 0:
-            bounds = np.array(gpmod.theta_bounds(dim))
-            for _ in range(2 if n <= 30 else 1):
-                start = gpmod.default_theta(dim)
-                start[:dim] = rng.uniform(math.log(0.05), max(math.log(2.0), gpmod.length_prior(dim)[0]), dim)
-                starts.append(np.clip(start, bounds[:, 0], bounds[:, 1]))
-        max_iter = 100 if n <= 50 else (50 if n <= 100 else 30)
-        return gpmod.fit_hyperparameters(x, y, starts, max_iter)
+        if n < 20:
+            return gpmod.fit_hyperparameters(x, y, _fresh_starts(dim, n, rng), _fit_iterations(n))
+        starts = [self._anchor_theta(n - n % ANCHOR_EVERY)]
+        if n % 8 == 0:
+            starts += _fresh_starts(dim, n, rng)
+        return gpmod.fit_hyperparameters(x, y, starts, _fit_iterations(n))
+
+    def _anchor_theta(self, size: int) -> Array:
+        """The fit on the first ``size`` results (in the order observed), from fresh restarts drawn from a
+        generator seeded by ``size``: the same in a live and in a reopened run, computed once per size."""
+        if self._anchor is not None and self._anchor[0] == size:
+            return self._anchor[1]
+        dim = self.space.dim
+        theta = gpmod.default_theta(dim)
+        values = self._values[:size]
+        if any(v is not None for v in values):
+            gen = np.random.default_rng(size)
+            x, y = np.vstack(self._x[:size]), self._targets(values)
+            if size > self.max_fit_points:
+                x, y = _subset(x, y, self.max_fit_points, gen)
+            theta = gpmod.fit_hyperparameters(x, y, _fresh_starts(dim, size, gen), _fit_iterations(size))
+        self._anchor = (size, theta)
+        return theta
 
     # ------------------------------------------------------------------ proposals
 
