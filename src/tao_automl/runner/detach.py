@@ -172,25 +172,29 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                 f"the orchestrator (pid {pid}) did not stop within {timeout_s:g} s", field="timeout_s",
                 value=timeout_s, hint=f"wait and retry `tao-automl stop {folder}`, or `kill -9 {pid}` "
                                       "(the run stays resumable either way)")
+    from tao_automl.experiment.store import read_meta
+
     cancelled: list[str] = []
-    sdk = _sdk_for(folder, meta) if cancel_jobs else None
-    with RunLock(folder):
-        store = RunStore(folder)
-        try:
-            if sdk is not None:
-                for rec in store.recs():
-                    if rec.status in ACTIVE_STATES and rec.job_id:
-                        sdk.cancel_job(rec.job_id)
-                        store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by="stop --cancel-jobs")
-                        # ended now, as the runner ends a rec it cancels (status shows no job that is not running)
-                        store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None,
-                                         "cancelled: `tao-automl stop --cancel-jobs`")
-                        cancelled.append(rec.job_id)
-            state = store.meta().get("state")
-            if state == "running":  # its orchestrator died without closing it (kill -9, a crash)
-                store.set_meta({"state": "interrupted", "ended_at": time.time()}, event="run_interrupted")
-                state = "interrupted"
-        finally:
-            store.close()
+    state = read_meta(folder).get("state")
+    if cancel_jobs or state == "running":  # "running" with no holder: its orchestrator died (kill -9, a crash)
+        sdk = _sdk_for(folder, meta) if cancel_jobs else None
+        with RunLock(folder):  # taken only to write: a plain stop never races an orchestrator that is starting
+            store = RunStore(folder)
+            try:
+                if sdk is not None:
+                    for rec in store.recs():
+                        if rec.status in ACTIVE_STATES and rec.job_id:
+                            sdk.cancel_job(rec.job_id)
+                            store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by="stop --cancel-jobs")
+                            # ended now, as the runner ends a rec it cancels (status shows no job that is not running)
+                            store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None,
+                                             "cancelled: `tao-automl stop --cancel-jobs`")
+                            cancelled.append(rec.job_id)
+                state = store.meta().get("state")
+                if state == "running":
+                    store.set_meta({"state": "interrupted", "ended_at": time.time()}, event="run_interrupted")
+                    state = "interrupted"
+            finally:
+                store.close()
     return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
             "state": state, "next": f"tao-automl resume {folder} --detach"}
