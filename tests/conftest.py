@@ -59,8 +59,10 @@ QUADRATIC_TRAINER = textwrap.dedent(
 
 
 def write_skill(root: Path, *, schema: dict[str, Any] | None = None, command: str | None = None,
-                trainer: str = QUADRATIC_TRAINER, name: str = "toy-net") -> Path:
-    """A skill folder in the bank format whose command runs ``trainer`` with this Python."""
+                trainer: str = QUADRATIC_TRAINER, name: str = "toy-net",
+                roles: dict[str, str] | None = None) -> Path:
+    """A skill folder in the bank format whose command runs ``trainer`` with this Python; ``roles`` maps more
+    spec keys to their ``spec_params`` role (e.g. ``{"train.resume": "resume_model"}``)."""
     skill = root / "models" / name
     (skill / "references").mkdir(parents=True)
     (skill / "schemas").mkdir()
@@ -70,7 +72,7 @@ def write_skill(root: Path, *, schema: dict[str, Any] | None = None, command: st
         "name": name, "network_arch": name, "automl_enabled": True, "container_image": "example/toy:1",
         "actions": {"train": {"command": command or f"{sys.executable} {script} train -e {{config_path}}",
                               "config_format": "yaml", "outputs": {"results_dir": {"type": "folder"}}}},
-        "spec_params": {"train": {"results_dir": "output_dir"}},
+        "spec_params": {"train": {"results_dir": "output_dir", **(roles or {})}},
     }
     (skill / "references" / "skill_info.yaml").write_text(yaml.safe_dump(info))
     (skill / "schemas" / "train.schema.json").write_text(json.dumps(schema or small_schema()))

@@ -25,7 +25,6 @@ from typing import Any
 
 import psutil
 import pytest
-import yaml
 
 from conftest import small_schema, write_skill
 from tao_automl.experiment.store import RunStore, read_meta
@@ -95,12 +94,7 @@ def _skill(root: Path) -> Path:
     schema = small_schema()
     schema["default"]["train"].update(num_epochs=3, resume="")
     schema["properties"]["train"]["properties"]["resume"] = {"type": "string", "default": ""}
-    skill = write_skill(root, schema=schema, trainer=TRAINER)
-    info_path = skill / "references" / "skill_info.yaml"
-    info = yaml.safe_load(info_path.read_text())
-    info["spec_params"]["train"]["train.resume"] = "resume_model"
-    info_path.write_text(yaml.safe_dump(info))
-    return skill
+    return write_skill(root, schema=schema, trainer=TRAINER, roles={"train.resume": "resume_model"})
 
 
 class Sweep:

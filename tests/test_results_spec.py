@@ -40,12 +40,7 @@ def resuming_skill(root: Path) -> Path:
     schema = small_schema()
     schema["default"]["train"]["resume_path"] = ""
     schema["properties"]["train"]["properties"]["resume_path"] = {"type": "string", "default": ""}
-    skill = write_skill(root, schema=schema, trainer=RESUMING_TRAINER)
-    info_path = skill / "references" / "skill_info.yaml"
-    info = yaml.safe_load(info_path.read_text())
-    info["spec_params"]["train"]["train.resume_path"] = "resume_model"
-    info_path.write_text(yaml.safe_dump(info))
-    return skill
+    return write_skill(root, schema=schema, trainer=RESUMING_TRAINER, roles={"train.resume_path": "resume_model"})
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
