@@ -90,15 +90,31 @@ class TrialScheduler(Protocol):
         ...
 
 
-class ClassicScheduler:
-    """Adapts a single-fidelity :class:`Brain` (``suggest``/``observe``) to the trial protocol."""
+class SingleFidelityScheduler:
+    """What every single-fidelity scheduler shares: its trials by id, no epoch-level decisions, a fixed count."""
 
     mode: str | None = None
 
-    def __init__(self, brain: Brain, max_trials: int) -> None:
-        self.brain = brain
+    def __init__(self, max_trials: int) -> None:
         self.max_trials = max_trials
         self._trials: dict[int, Trial] = {}
+
+    def report_epoch(self, trial_id: int, epoch: int, value: float) -> bool:
+        return False
+
+    def restore(self, trial_id: int, trial: Trial) -> None:
+        self._trials[trial_id] = trial
+
+    def is_finished(self, n_created: int) -> bool:
+        return n_created >= self.max_trials
+
+
+class ClassicScheduler(SingleFidelityScheduler):
+    """Adapts a single-fidelity :class:`Brain` (``suggest``/``observe``) to the trial protocol."""
+
+    def __init__(self, brain: Brain, max_trials: int) -> None:
+        super().__init__(max_trials)
+        self.brain = brain
 
     def propose(self, ids: Sequence[int], pending: Mapping[int, Trial], rng: np.random.Generator) -> list[Trial]:
         if not ids:
@@ -111,12 +127,3 @@ class ClassicScheduler:
 
     def observe(self, trial_id: int, value: float | None, budget: int | None) -> None:
         self.brain.observe(self._trials[trial_id].config, value)
-
-    def report_epoch(self, trial_id: int, epoch: int, value: float) -> bool:
-        return False
-
-    def restore(self, trial_id: int, trial: Trial) -> None:
-        self._trials[trial_id] = trial
-
-    def is_finished(self, n_created: int) -> bool:
-        return n_created >= self.max_trials

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tao_automl.brain.base import Brain
-from tao_automl.brain.trials import Trial
+from tao_automl.brain.trials import SingleFidelityScheduler, Trial
 from tao_automl.multiobjective.pareto import layers
 from tao_automl.space.search_space import Config, SearchSpace
 
@@ -45,17 +45,14 @@ def scale_columns(values: np.ndarray) -> np.ndarray:
     return scaled
 
 
-class ParEGOScheduler:
+class ParEGOScheduler(SingleFidelityScheduler):
     """A single-fidelity trial scheduler for a list of metrics (vectors in minimisation form)."""
 
-    mode: str | None = None
-
     def __init__(self, make: Callable[[], Brain], n_objectives: int, max_trials: int, layered: bool = False) -> None:
+        super().__init__(max_trials)
         self.make = make
         self.layered = layered
         self.n_objectives = n_objectives
-        self.max_trials = max_trials
-        self._trials: dict[int, Trial] = {}
         self._results: list[tuple[Config, tuple[float, ...] | None]] = []
 
     def propose(self, ids: Sequence[int], pending: Mapping[int, Trial], rng: np.random.Generator) -> list[Trial]:
@@ -95,15 +92,6 @@ class ParEGOScheduler:
         if value is not None:
             raise TypeError("ParEGOScheduler learns vectors: call observe_vector")
         self.observe_vector(trial_id, None)
-
-    def report_epoch(self, trial_id: int, epoch: int, value: float) -> bool:
-        return False
-
-    def restore(self, trial_id: int, trial: Trial) -> None:
-        self._trials[trial_id] = trial
-
-    def is_finished(self, n_created: int) -> bool:
-        return n_created >= self.max_trials
 
 
 def parego_scheduler(space: SearchSpace, settings: AutoMLSettings) -> ParEGOScheduler:
