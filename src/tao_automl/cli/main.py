@@ -338,10 +338,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     named = _named_command(argv) if argv is not None else None
     for name, (_, help_text) in COMMANDS.items():
-        if named is None or name == named:
-            command = sub.add_parser(name, help=help_text)
-            if argv is None or name == named:
-                _add_arguments(name, command)
+        if named is not None and name != named:
+            continue
+        command = sub.add_parser(name, help=help_text)
+        if argv is None or named is not None:
+            _add_arguments(name, command)
     return parser
 
 

@@ -26,7 +26,6 @@ STAGING_PREFIX = ".staging-"
 _STALE_STAGING_S = 60.0
 
 
-
 def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
     """Create ``<workspace>/<prefix>run_YYYYmmdd_HHMMSS_<suffix>``; ``mkdir`` without ``exist_ok`` rules out
     collisions (with a prefix, the unprefixed name must be free too)."""

@@ -8,8 +8,9 @@
   takes over early (5 for a 7-parameter space), while the length-scale prior keeps the first fits sane.
 * **Model.** :mod:`tao_automl.brain.classic.gp` on the unit-cube encoding (Matern-5/2, ARD, constant mean,
   noise), refitted by MAP on each :meth:`BayesianBrain.suggest` call from starts that depend on the data
-  and the caller's generator only (no warm start from an earlier fit: a run reopened from its store proposes
-  exactly what the uninterrupted run proposes). The fit effort shrinks as data grows (fewer restarts and
+  and the caller's generator only, never on an earlier call, so a run reopened from its store proposes exactly
+  what the uninterrupted run proposes: fresh restarts below 20 results, then a warm start from an *anchor* fit
+  on the first multiple of ``ANCHOR_EVERY`` results. The fit effort shrinks as data grows (fewer restarts and
   iterations; hyperparameters are fitted on at most ``max_fit_points`` points: the best quarter plus a random
   rest).
 * **Outputs.** Successful values are standardised and, when heavy-tailed, Yeo-Johnson warped
