@@ -202,7 +202,9 @@ def test_invalid_partition_is_a_permanent_error_with_slurms_message(sdk: SlurmSD
 def test_two_jobs_run_at_once_and_a_third_waits_for_cpus(sdk: SlurmSDK, tmp_path: Path) -> None:
     half = max(1, _node_cpus() // 2)
     tag = uuid.uuid4().hex[:8]  # job names must be new: squeue remembers finished jobs for MinJobAge
-    jobs = [sdk.create_job(None, "sleep 3", gpu_count=0, cpus_per_task=half, job_name=f"fill-{i}-{tag}")
+    # long enough that the third is still waiting while it is looked at, even on a loaded machine (with 3 s the
+    # first two could end between seeing them run and reading the third's reason)
+    jobs = [sdk.create_job(None, "sleep 8", gpu_count=0, cpus_per_task=half, job_name=f"fill-{i}-{tag}")
             for i in range(3)]
     deadline = time.monotonic() + 15
     while [sdk.get_job_status(j.id) for j in jobs[:2]] != [JobStatus.RUNNING] * 2:
