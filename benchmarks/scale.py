@@ -262,7 +262,7 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": round(wall, 1), "bare_python_s": round(bare, 4),
         "peak_rss_mb": max((p["maxrss_mb"] for p in points), default=None),
         "status_ms_max": max((p["ms"] for p in polls), default=None), "status_polls": len(polls),
-        "cli_startup": startup, "slices": rows,
+        "cli_startup": startup, "cli_program": " ".join(cli_program()), "slices": rows,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "loadavg_start": [round(x, 2) for x in load_start],
                     "loadavg_end": [round(x, 2) for x in os.getloadavg()]},
@@ -281,10 +281,20 @@ def _run_timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def cli_program() -> list[str]:
+    """The installed ``tao-automl`` script beside this interpreter, else ``python -m tao_automl.cli``."""
+    script = Path(sys.executable).parent / "tao-automl"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tao_automl.cli"]
+
+
 def cli_startup(run_dir: Path, env: dict[str, str], rounds: int = 11) -> dict[str, dict[str, float]]:
     """``tao-automl --help``, ``status`` and ``status --json`` against a bare ``python -c pass``, run interleaved
-    (so load swings hit all alike): median wall and CPU seconds, and their ratios to bare python's."""
-    cli = [sys.executable, "-m", "tao_automl.cli"]
+    (so load swings hit all alike): median wall and CPU seconds, and their ratios to bare python's.
+
+    The program is the installed ``tao-automl`` script beside this interpreter (``python -m tao_automl.cli`` when
+    there is none, which adds runpy's start-up); output is buffered as in a user's shell (no PYTHONUNBUFFERED)."""
+    cli = cli_program()
+    env = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}
     commands = {"bare": [sys.executable, "-c", "pass"], "help": [*cli, "--help"],
                 "status": [*cli, "status", str(run_dir)], "status_json": [*cli, "status", str(run_dir), "--json"]}
     for cmd in commands.values():

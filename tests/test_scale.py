@@ -183,6 +183,7 @@ def test_status_cli_pages_with_recs_all(finished_run: tuple[Path, dict[int, floa
 
 def test_help_and_status_import_no_numpy_scipy_logging_or_brains(
         finished_run: tuple[Path, dict[int, float | None]]) -> None:
+    """Nor typing, pathlib or shutil (argparse's default formatter imports shutil): each costs start-up time."""
     run, _ = finished_run
     script = textwrap.dedent(f"""
         import contextlib, io, sys
@@ -194,7 +195,8 @@ def test_help_and_status_import_no_numpy_scipy_logging_or_brains(
                 pass
             assert main(["status", {str(run)!r}]) == 0
             assert main(["status", {str(run)!r}, "--json", "--recs", "all"]) == 0
-        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "scipy", "logging")
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "scipy", "logging", "typing",
+                                                                       "pathlib", "shutil")
                        or m.startswith(("tao_automl.brain", "tao_automl.runner.loop", "tao_automl.experiment.core")))
         print(heavy)
     """)
@@ -202,6 +204,32 @@ def test_help_and_status_import_no_numpy_scipy_logging_or_brains(
                          env={**os.environ, "PYTHONPATH": str(SRC)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_status_program_flushes_all_output_before_its_fast_exit(tmp_path: Path) -> None:
+    """``tao-automl status`` ends without the interpreter's teardown: everything printed still arrives whole,
+    through a pipe and well past a pipe's buffer, and the exit code is the command's."""
+    store = RunStore(tmp_path)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "big"})
+    note = "x" * 2000
+    for rec_id in range(1, 301):
+        store.add_rec(rec_id, {"lr": rec_id / 1000, "note": note}, {"train": {"note": note}}, f"job-{rec_id}")
+        store.finish_rec(rec_id, "success", rec_id / 10, None)
+    store.close()
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as a user's shell has it
+    out = subprocess.run([sys.executable, "-m", "tao_automl.cli", "status", str(tmp_path), "--json", "--recs", "all"],
+                         capture_output=True, text=True, timeout=60, env=buffered)
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout) > 300 * 2000 and out.stdout.endswith("}\n")
+    assert [r["rec_id"] for r in json.loads(out.stdout)["recommendations"]] == list(range(1, 301))
+    text = subprocess.run([sys.executable, "-m", "tao_automl.cli", "status", str(tmp_path), "--top", "300"],
+                          capture_output=True, text=True, timeout=60, env=buffered)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.count("success") >= 300 and text.stdout.endswith("orchestrator: not running (continue with "
+                                                                        "`tao-automl resume RUN_DIR [--detach]`)\n")
+    missing = subprocess.run([sys.executable, "-m", "tao_automl.cli", "status", str(tmp_path / "nothing")],
+                             capture_output=True, text=True, timeout=60, env=buffered)
+    assert missing.returncode == 2 and "no run state" in missing.stderr
 
 
 def test_help_builds_only_what_it_prints() -> None:

@@ -9,9 +9,8 @@ are those of :func:`tao_automl.experiment.summary.rec_dict`.
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from pathlib import Path
-from typing import Any
 
 from tao_automl.errors import UserInputError
 from tao_automl.experiment.store import ACTIVE_STATES, DB_NAME, RunStore
@@ -23,6 +22,11 @@ from tao_automl.experiment.summary import (
     with_reasoning,
 )
 from tao_automl.multiobjective import view as pareto_view
+
+TYPE_CHECKING = False  # typing and pathlib stay out of `tao-automl status`'s start-up
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 #: What ``recs`` may be: the best few (default) or every rec.
 REC_VIEWS = ("top", "all")
@@ -40,12 +44,13 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
     instead of raising when there is no run state there; a bad view argument raises :class:`UserInputError`.
     """
     _check_view(recs, top, offset, limit)
-    run_dir = Path(workspace_path).expanduser()
-    if not (run_dir / DB_NAME).exists():
-        runs = sorted(p for p in run_dir.glob("run_*") if (p / DB_NAME).exists()) if run_dir.is_dir() else []
+    run_dir = os.path.normpath(os.path.expanduser(os.fspath(workspace_path)))
+    if not os.path.exists(os.path.join(run_dir, DB_NAME)):
+        runs = sorted(name for name in os.listdir(run_dir) if name.startswith("run_")
+                      and os.path.exists(os.path.join(run_dir, name, DB_NAME))) if os.path.isdir(run_dir) else []
         if not runs:
-            return {"error": f"no run state at {str(run_dir)!r} (no {DB_NAME})"}
-        run_dir = runs[-1]  # a workspace folder: report its newest run
+            return {"error": f"no run state at {run_dir!r} (no {DB_NAME})"}
+        run_dir = os.path.join(run_dir, runs[-1])  # a workspace folder: report its newest run
     try:
         store = RunStore(run_dir, readonly=True)
         try:
@@ -53,7 +58,7 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
         finally:
             store.close()
     except sqlite3.Error as exc:
-        return {"error": f"cannot read run state at {str(run_dir)!r}: {exc}"}
+        return {"error": f"cannot read run state at {run_dir!r}: {exc}"}
     from tao_automl.experiment.holder import orchestrator_info
 
     status["orchestrator"] = orchestrator_info(run_dir)
@@ -70,7 +75,7 @@ def _check_view(recs: str, top: int, offset: int, limit: int | None) -> None:
                                  allowed="an integer >= 0")
 
 
-def _read(store: RunStore, run_dir: Path, view: str, top: int, offset: int, limit: int | None) -> dict[str, Any]:
+def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit: int | None) -> dict[str, Any]:
     with store.snapshot():  # one consistent state while the runner writes
         meta = store.meta()
         direction = str(meta.get("direction", "maximize"))
@@ -97,7 +102,7 @@ def _read(store: RunStore, run_dir: Path, view: str, top: int, offset: int, limi
     view_info.update({"top": top} if view == "top" else {"offset": offset, "limit": limit})
     result = {
         "experiment_id": meta.get("experiment_id"),
-        "run_dir": str(run_dir),
+        "run_dir": run_dir,
         "best": best_row_dict(best),
         "progress": progress_from_counts(counts, best, multi, meta),
         "recommendations": [with_reasoning(rec_dict(r, ranks.get(r.rec_id)), meta) for r in rows],

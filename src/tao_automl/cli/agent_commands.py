@@ -75,14 +75,6 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def orchestrator_line(info: dict[str, Any]) -> str:
-    """``status`` text: whether an orchestrator is alive."""
-    if not info.get("alive"):
-        return "orchestrator: not running (continue with `tao-automl resume RUN_DIR [--detach]`)"
-    kind = "detached" if info.get("detached") else "foreground"
-    return f"orchestrator: alive (pid {info.get('pid')}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")
-
-
 def skill_path() -> Path:
     """The agent skill file shipped in the package."""
     return Path(__file__).resolve().parents[1] / "SKILL.md"

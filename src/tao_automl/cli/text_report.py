@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from tao_automl.experiment.lines import counts_line, format_params, format_value, progress_line
+
+TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["counts_line", "format_params", "format_value", "progress_line", "ranked", "ranked_table"]
 

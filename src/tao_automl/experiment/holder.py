@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from typing import Any
 
-from tao_automl.experiment.workspace import LOCK_NAME
+TYPE_CHECKING = False  # typing and pathlib stay out of `tao-automl status`'s start-up
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
-#: Files an orchestrator keeps in the run folder.
+#: Files an orchestrator keeps in the run folder: its lock (flock'ed while it runs; it names the holder's pid).
+LOCK_NAME = "orchestrator.lock"
 LOG_NAME = "orchestrator.log"
 INFO_NAME = "orchestrator.json"
 
 
-def lock_holder(run_dir: Path) -> int | None:
+def lock_holder(run_dir: str | Path) -> int | None:
     """The pid holding the run folder's orchestrator lock, or None when no process holds it.
 
     The lock file names the last process that took the lock (written right after taking it). When that
@@ -25,9 +27,9 @@ def lock_holder(run_dir: Path) -> int | None:
     (Linux) says whether it, or a newer holder, holds the lock now. Asking never takes or blocks the lock;
     elsewhere the pid in the file is the answer.
     """
-    path = run_dir / LOCK_NAME
+    path = os.path.join(run_dir, LOCK_NAME)
     try:
-        inode = path.stat().st_ino
+        inode = os.stat(path).st_ino
     except OSError:
         return None
     named = _pid_from_file(path)
@@ -48,7 +50,7 @@ def lock_holder(run_dir: Path) -> int | None:
     return None
 
 
-def _pid_from_file(path: Path) -> int | None:
+def _pid_from_file(path: str) -> int | None:
     try:
         with open(path, "rb") as handle:
             pid = int(handle.read(64).strip() or 0)
@@ -67,14 +69,15 @@ def _pid_from_file(path: Path) -> int | None:
 
 def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
     """``{"alive", "pid", "detached", "log", "started_at"}`` for the run at ``run_dir`` (read-only)."""
-    folder = Path(run_dir).resolve()
+    folder = os.path.realpath(run_dir)
     pid = lock_holder(folder)
     info: dict[str, Any] = {}
     try:
-        info = json.loads((folder / INFO_NAME).read_text())
+        with open(os.path.join(folder, INFO_NAME), encoding="utf-8") as handle:
+            info = json.load(handle)
     except (OSError, ValueError):
         info = {}
     detached = bool(info.get("detached")) and info.get("pid") == pid if pid else bool(info.get("detached"))
-    log_path = folder / LOG_NAME
+    log_path = os.path.join(folder, LOG_NAME)
     return {"alive": pid is not None, "pid": pid, "detached": detached,
-            "log": str(log_path) if log_path.exists() else None, "started_at": info.get("started_at")}
+            "log": log_path if os.path.exists(log_path) else None, "started_at": info.get("started_at")}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def format_value(value: Any) -> str:
@@ -61,3 +64,11 @@ def rec_line(rec: Mapping[str, Any], metric: str) -> str:
         details.append(f"{rec['wall_time_s']:.1f} s")
     suffix = f" ({', '.join(details)})" if details else ""
     return f"rec {rec['rec_id']} {rec['status']}: {shown}{suffix}"
+
+
+def orchestrator_line(info: dict[str, Any]) -> str:
+    """``status`` text: whether an orchestrator is alive."""
+    if not info.get("alive"):
+        return "orchestrator: not running (continue with `tao-automl resume RUN_DIR [--detach]`)"
+    kind = "detached" if info.get("detached") else "foreground"
+    return f"orchestrator: alive (pid {info.get('pid')}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")

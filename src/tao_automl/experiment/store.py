@@ -10,17 +10,22 @@ snapshot while the runner writes, without blocking it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
+from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
-from pathlib import Path
-from typing import Any, NamedTuple
 
 from tao_automl.errors import WorkspaceError
 from tao_automl.util.private import private_file
 from tao_automl.util.secrets import Redactor
+
+TYPE_CHECKING = False  # typing and pathlib stay out of `tao-automl status`'s start-up
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, NamedTuple
 
 DB_NAME = "state.db"
 
@@ -95,26 +100,32 @@ _RANKABLE = "status IN ('success', 'stopped') AND metric_value > -9e999 AND metr
 _ADDED_COLUMNS = {"spec_path": "TEXT", "budget": "INTEGER", "budget_reached": "INTEGER"}
 
 
-class RecRow(NamedTuple):
-    """One rec as persisted (a named tuple: cheap to import and to build; ``row._replace(...)`` for a copy)."""
+if TYPE_CHECKING:
+    class RecRow(NamedTuple):
+        """One rec as persisted (a named tuple: cheap to import and to build; ``row._replace(...)`` for a copy)."""
 
-    rec_id: int
-    params: dict[str, Any]
-    specs: dict[str, Any]
-    status: RecStatus
-    job_name: str | None
-    job_id: str | None
-    results_dir: str | None
-    metric_value: float | None
-    message: str | None
-    trial: dict[str, Any] | None
-    created_at: float
-    submitted_at: float | None
-    finished_at: float | None
-    updated_at: float
-    spec_path: str | None = None  # the spec file the job received (written when the rec is rendered)
-    budget: int | None = None  # epochs the rendered spec asks for
-    budget_reached: int | None = None  # epochs its metric was measured at (stopped recs: fewer than budget)
+        rec_id: int
+        params: dict[str, Any]
+        specs: dict[str, Any]
+        status: RecStatus
+        job_name: str | None
+        job_id: str | None
+        results_dir: str | None
+        metric_value: float | None
+        message: str | None
+        trial: dict[str, Any] | None
+        created_at: float
+        submitted_at: float | None
+        finished_at: float | None
+        updated_at: float
+        spec_path: str | None = None  # the spec file the job received (written when the rec is rendered)
+        budget: int | None = None  # epochs the rendered spec asks for
+        budget_reached: int | None = None  # epochs its metric was measured at (stopped recs: fewer than budget)
+else:  # the same fields without typing.NamedTuple, whose import and per-field checks slow `status`'s start-up
+    RecRow = namedtuple("RecRow", [
+        "rec_id", "params", "specs", "status", "job_name", "job_id", "results_dir", "metric_value", "message",
+        "trial", "created_at", "submitted_at", "finished_at", "updated_at", "spec_path", "budget", "budget_reached",
+    ], defaults=(None, None, None))
 
 
 def _row(r: sqlite3.Row) -> RecRow:
@@ -133,18 +144,18 @@ class RunStore:
     """Read/write access to one run's ``state.db``."""
 
     def __init__(self, run_dir: str | Path, *, readonly: bool = False) -> None:
-        self.path = Path(run_dir) / DB_NAME
+        self.path = os.path.join(os.fspath(run_dir), DB_NAME)
         self._tx_serial = 0  # bumped per transaction: a late rollback never ends a newer one
         if readonly:
-            if not self.path.exists():
-                raise FileNotFoundError(str(self.path))
+            if not os.path.exists(self.path):
+                raise FileNotFoundError(self.path)
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0,
                                          check_same_thread=False)
         else:
-            existed = self.path.exists() and self.path.stat().st_size > 0
+            existed = os.path.exists(self.path) and os.stat(self.path).st_size > 0
             private_file(self.path)
             try:
-                self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
+                self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
                                              check_same_thread=False)
                 if existed:
                     self._check_intact()  # before the schema script, which would rebuild a dropped table
@@ -412,7 +423,7 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
     try:
         store = RunStore(run_dir, readonly=True)
     except sqlite3.DatabaseError as exc:
-        raise damaged(Path(run_dir) / DB_NAME, str(exc)) from None
+        raise damaged(os.path.join(os.fspath(run_dir), DB_NAME), str(exc)) from None
     try:
         return store.meta()
     except sqlite3.DatabaseError as exc:
@@ -421,8 +432,8 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
         store.close()
 
 
-def damaged(path: Path, why: str) -> WorkspaceError:
+def damaged(path: str, why: str) -> WorkspaceError:
     """The one-line error for a run store that fails its integrity check."""
-    return WorkspaceError(f"run store {str(path)!r} is damaged ({why}); it cannot be resumed safely: restore "
-                          "state.db from a backup, or start a new run", field="run_dir", value=str(path.parent),
+    return WorkspaceError(f"run store {path!r} is damaged ({why}); it cannot be resumed safely: restore "
+                          "state.db from a backup, or start a new run", field="run_dir", value=os.path.dirname(path),
                           allowed="a run folder whose state.db passes SQLite's integrity check")

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from tao_automl.experiment.store import ACTIVE_STATES, FINAL_STATES, RANKED_STATES, UNSUBMITTED, RecRow
 from tao_automl.metrics.parse import is_valid_metric
 from tao_automl.multiobjective import view as pareto_view
+
+TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def is_multi_fidelity(recs: Sequence[RecRow]) -> bool:

@@ -17,10 +17,10 @@ from types import TracebackType
 from typing import Any
 
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError
+from tao_automl.experiment.holder import LOCK_NAME
 from tao_automl.experiment.store import DB_NAME
 from tao_automl.util.private import DIR_MODE, FILE_MODE
 
-LOCK_NAME = "orchestrator.lock"
 STAGING_PREFIX = ".staging-"
 #: A staging folder without a lock file this old belongs to no live process.
 _STALE_STAGING_S = 60.0

@@ -6,7 +6,10 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
+
+TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def normalise_name(name: str) -> str:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from tao_automl.multiobjective.pareto import knee, pareto_front, to_minimise, weighted_pick
+
+TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 #: The event a rec's metric values are persisted in (``{"values": {name: value}}``), before its end.
 VALUES_EVENT = "metric_values"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False  # pathlib stays out of `tao-automl status`'s start-up (it opens no file for writing)
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -11,6 +14,8 @@ FILE_MODE = 0o600
 
 def private_dir(path: str | Path) -> Path:
     """Create ``path`` and every missing parent user-only (folders that already exist are left as they are)."""
+    from pathlib import Path
+
     folder = Path(path)
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     for part in reversed(missing):
@@ -24,6 +29,8 @@ def private_dir(path: str | Path) -> Path:
 
 def private_file(path: str | Path) -> Path:
     """Make sure ``path`` exists and is user-only before anything (SQLite, a log) writes to it."""
+    from pathlib import Path
+
     file = Path(path)
     fd = os.open(file, os.O_CREAT | os.O_WRONLY, FILE_MODE)
     os.close(fd)
@@ -33,6 +40,8 @@ def private_file(path: str | Path) -> Path:
 
 def write_private_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to a user-only file (created 0600, never briefly world-readable)."""
+    from pathlib import Path
+
     file = Path(path)
     fd = os.open(file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, FILE_MODE)
     with os.fdopen(fd, "w") as handle:

@@ -13,10 +13,11 @@ import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
     import logging
+    from typing import Any
 
 REDACTED = "<redacted>"
 
