@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import threading
 import time
 from collections import Counter
@@ -173,6 +174,38 @@ def test_a_hung_call_is_abandoned_and_retried() -> None:
     guarded = GuardedSDK(Sticky(), call_timeout_s=0.2, base_delay=0.0)
     assert guarded.get_job_status("j") == "running"
     assert len(calls) == 2 and calls[1] - calls[0] < 1.5
+
+
+def test_calls_share_one_helper_thread_and_an_interrupted_call_does_not_hold_up_the_next() -> None:
+    """Ctrl-C or ``stop`` while a call runs (here a 2 s status read): the next call gets a fresh thread at once
+    instead of queueing behind the one still inside the platform."""
+    threads: list[str] = []
+
+    class Slow:
+        def get_job_status(self, job_id: str) -> str:
+            threads.append(threading.current_thread().name)
+            if job_id == "slow":
+                time.sleep(2.0)
+            return "running"
+
+    guarded = GuardedSDK(Slow(), call_timeout_s=30.0, base_delay=0.0)
+    assert guarded.get_job_status("a") == guarded.get_job_status("b") == "running"
+    assert threads[0] == threads[1] != threading.current_thread().name  # one helper thread, kept
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            guarded.get_job_status("slow")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    started = time.monotonic()
+    assert guarded.get_job_status("next") == "running"
+    assert time.monotonic() - started < 1.0
 
 
 def test_lookup_job_accepts_a_job_or_none_and_survives_a_raising_lookup() -> None:

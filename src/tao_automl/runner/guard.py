@@ -2,7 +2,9 @@
 
 :class:`GuardedSDK` is the project's :class:`~tao_automl.platforms.retry.Retrying` with one addition: each
 attempt runs in a helper thread and is abandoned after ``call_timeout_s`` (a ``TimeoutError``, which
-is retried like any transient error), so one hung platform call cannot stall the sweep. A submission
+is retried like any transient error), so one hung platform call cannot stall the sweep. The helper thread is
+kept from call to call (starting a thread per call cost about as much as a local job's status read); one that
+hangs is left behind and a new one serves the next call. A submission
 that still fails is checked against the platform by its job name (:func:`lookup_job`) before the rec
 is declared failed: the platform may have started the job before the call failed.
 """
@@ -10,6 +12,7 @@ is declared failed: the platform may have started the job before the call failed
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,39 +36,89 @@ class GuardedSDK(Retrying):
                  base_delay: float = 0.5, max_delay: float = 30.0, clock: Clock | None = None) -> None:
         super().__init__(sdk, attempts=attempts, base_delay=base_delay, max_delay=max_delay, clock=clock)
         self.call_timeout_s = call_timeout_s
+        self._caller: _CallThread | None = None
+        self._caller_lock = threading.Lock()
 
     def call(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         limit = self.call_timeout_s
-        if limit is not None and name == "wait_for_change" and len(args) > 1:
+        if limit is None:
+            return super().call(name, fn, *args, **kwargs)
+        if name == "wait_for_change" and len(args) > 1:
             limit += float(args[1])  # a blocking wait may take its own timeout on top
-        return super().call(name, _bounded(name, fn, limit), *args, **kwargs)
+        bound = limit
+
+        def bounded(*call_args: Any, **call_kwargs: Any) -> T:
+            return self._run_bounded(name, fn, bound, call_args, call_kwargs)
+
+        return super().call(name, bounded, *args, **kwargs)
+
+    def _run_bounded(self, name: str, fn: Callable[..., T], limit: float, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> T:
+        """``fn(*args, **kwargs)`` on the helper thread; a ``TimeoutError`` after ``limit`` seconds."""
+        if not self._caller_lock.acquire(blocking=False):  # another thread's call is under way: a thread of its own
+            return _CallThread(name, once=True).run(fn, args, kwargs, limit, name)
+        try:
+            if self._caller is None:
+                self._caller = _CallThread("sdk-calls")
+            caller = self._caller
+            try:
+                return caller.run(fn, args, kwargs, limit, name)
+            finally:
+                if caller.abandoned:  # it is still inside the call: the next call gets a new thread
+                    self._caller = None
+        finally:
+            self._caller_lock.release()
 
 
-def _bounded(name: str, fn: Callable[..., T], limit: float | None) -> Callable[..., T]:
-    """``fn`` run in a daemon thread; a ``TimeoutError`` when it has not returned after ``limit`` seconds."""
-    if limit is None:
-        return fn
+class _CallThread:
+    """A daemon thread that runs the calls handed to it one at a time (``once``: a single call, then it ends)."""
 
-    def run(*args: Any, **kwargs: Any) -> T:
-        box: dict[str, Any] = {}
+    def __init__(self, name: str, *, once: bool = False) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], dict[str, Any],
+                                             threading.Event] | None] = queue.SimpleQueue()
+        self._once = once
+        #: Set when a call was given up on (timed out, or the caller was interrupted) while still running.
+        self.abandoned = False
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
 
-        def target() -> None:
+    def _serve(self) -> None:
+        while True:
+            item = self._calls.get()
+            if item is None:
+                return
+            fn, args, kwargs, box, done = item
             try:
                 box["value"] = fn(*args, **kwargs)
-            except BaseException as exc:  # handed to the caller below
+            except BaseException as exc:  # handed to the caller by run()
                 box["error"] = exc
+            done.set()
+            if self._once:
+                return
 
-        worker = threading.Thread(target=target, name=f"sdk-{name}", daemon=True)
-        worker.start()
-        worker.join(limit)
-        if worker.is_alive():
+    def run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], limit: float,
+            name: str = "") -> T:
+        """The call's result or its exception; ``TimeoutError`` when it is not done after ``limit`` seconds. A
+        call given up on (timed out, or its caller interrupted by Ctrl-C or ``stop``) marks the thread
+        :attr:`abandoned`; it ends once that call returns."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        self._calls.put((fn, args, kwargs, box, done))
+        try:
+            finished = done.wait(limit)
+        except BaseException:
+            finished = done.is_set()
+            if not finished:
+                self.abandoned = True
+                self._calls.put(None)
+            raise
+        if not finished:
+            self.abandoned = True
+            self._calls.put(None)
             raise TimeoutError(f"platform call {name} did not return within {limit:g} s")
         if "error" in box:
             raise box["error"]
         result: T = box["value"]
         return result
-
-    return run
 
 
 def lookup_job(sdk: Any, job_name: str, results_dir: str) -> Job | None:
