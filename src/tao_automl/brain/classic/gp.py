@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg, optimize, stats
+from scipy.linalg import lapack
 
 Array = NDArray[np.float64]
 
@@ -112,15 +113,48 @@ def _matern_parts(r: Array) -> tuple[Array, Array]:
     return corr, deriv
 
 
+# The LAPACK routines scipy.linalg's cholesky / cho_solve / solve_triangular call, called directly: the same
+# arguments give bit-identical results without the wrappers' per-call validation and batching layers, which
+# cost about as much as the factorisation itself at the 10-300 points a suggest fits (dozens of calls each).
+def _potrf_lower(a: Array) -> tuple[Array, int]:
+    """``scipy.linalg.cholesky(a, lower=True)`` as LAPACK returns it: (factor, info); info > 0: not PD."""
+    if not np.isfinite(a).all():
+        raise ValueError("array must not contain infs or NaNs")
+    factor, info = lapack.dpotrf(a, lower=1, clean=1, overwrite_a=0)
+    if info < 0:
+        raise ValueError(f"illegal value in argument {-info} of LAPACK potrf")
+    return np.asarray(factor, dtype=float), int(info)
+
+
+def cho_solve_lower(chol: Array, b: Array) -> Array:
+    """``scipy.linalg.cho_solve((chol, True), b, check_finite=False)``."""
+    x, info = lapack.dpotrs(chol, b, lower=1, overwrite_b=0)
+    if info != 0:
+        raise ValueError(f"illegal value in argument {-info} of LAPACK potrs")
+    return np.asarray(x, dtype=float)
+
+
+def solve_lower(chol: Array, b: Array) -> Array:
+    """``scipy.linalg.solve_triangular(chol, b, lower=True, check_finite=False)``."""
+    if chol.flags.f_contiguous:
+        x, info = lapack.dtrtrs(chol, b, lower=1, trans=0, unitdiag=0, overwrite_b=0)
+    else:  # trtrs wants Fortran order: solve the transposed system, as scipy does
+        x, info = lapack.dtrtrs(chol.T, b, lower=0, trans=1, unitdiag=0, overwrite_b=0)
+    if info > 0:
+        raise linalg.LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
+    if info < 0:
+        raise ValueError(f"illegal value in argument {-info} of LAPACK trtrs")
+    return np.asarray(x, dtype=float)
+
+
 def _cholesky(k: Array) -> Array:
     """Lower Cholesky factor, adding growing jitter to the diagonal until it succeeds."""
     scale = max(float(np.mean(np.diag(k))), 1e-12)
     for exponent in (0, -8, -6, -4, -2):
         extra = 0.0 if exponent == 0 else scale * 10.0**exponent
-        try:
-            return np.asarray(linalg.cholesky(k + extra * np.eye(len(k)), lower=True), dtype=float)
-        except linalg.LinAlgError:
-            continue
+        factor, info = _potrf_lower(k + extra * np.eye(len(k)))
+        if info == 0:
+            return factor
     raise linalg.LinAlgError("kernel matrix is not positive definite even with jitter 1e-2")
 
 
@@ -138,7 +172,7 @@ def _neg_log_posterior(theta: Array, x_sq_diff: Array, y: Array) -> tuple[float,
     except linalg.LinAlgError:
         return 1e10, np.zeros_like(theta)
     ones = np.ones(n)
-    k_inv = linalg.cho_solve((chol, True), np.eye(n))
+    k_inv = cho_solve_lower(chol, np.eye(n))
     k_inv_1 = k_inv @ ones
     mean = float(k_inv_1 @ y / (ones @ k_inv_1))
     alpha = k_inv @ (y - mean)
@@ -210,9 +244,9 @@ class GaussianProcess:
         k[np.diag_indices(len(x))] += noise + JITTER
         chol = _cholesky(k)
         ones = np.ones(len(x))
-        k_inv_1 = linalg.cho_solve((chol, True), ones, check_finite=False)
+        k_inv_1 = cho_solve_lower(chol, ones)
         mean = float(k_inv_1 @ y / (ones @ k_inv_1))
-        alpha = linalg.cho_solve((chol, True), y - mean, check_finite=False)
+        alpha = cho_solve_lower(chol, y - mean)
         return cls(x=x, y=y, theta=theta, noise=noise, mean=mean, chol=chol, alpha=alpha)
 
     def condition_on(self, x_new: Array, y_new: Array, noise: float = 1e-6) -> GaussianProcess:
@@ -220,7 +254,7 @@ class GaussianProcess:
         x = np.vstack([self.x, x_new])
         y = np.concatenate([self.y, y_new])
         gp = GaussianProcess.fit(x, y, self.theta, np.concatenate([self.noise, np.full(len(x_new), noise)]))
-        alpha = linalg.cho_solve((gp.chol, True), y - self.mean, check_finite=False)
+        alpha = cho_solve_lower(gp.chol, y - self.mean)
         return GaussianProcess(x=x, y=y, theta=self.theta, noise=gp.noise, mean=self.mean, chol=gp.chol,
                                alpha=alpha)
 
@@ -234,7 +268,7 @@ class GaussianProcess:
         """Posterior mean and latent (noise-free) variance at the rows of ``xs``."""
         ks, _ = self._cross(xs)
         mu = self.mean + ks @ self.alpha
-        v = linalg.solve_triangular(self.chol, ks.T, lower=True, check_finite=False)
+        v = solve_lower(self.chol, ks.T)
         var = np.maximum(self.signal - np.sum(v * v, axis=0), 1e-12)
         return mu, var
 
@@ -246,7 +280,7 @@ class GaussianProcess:
         dk = -(dfac[:, :, None] * diff) * self.inv_l2[None, None, :]  # (m, n, d): d k(x_j, x_i) / d x_j
         mu = self.mean + ks @ self.alpha
         dmu = np.einsum("mnd,n->md", dk, self.alpha)
-        v = linalg.cho_solve((self.chol, True), ks.T, check_finite=False)  # (n, m)
+        v = cho_solve_lower(self.chol, ks.T)  # (n, m)
         var = self.signal - np.sum(ks * v.T, axis=1)
         dvar = -2.0 * np.einsum("mnd,nm->md", dk, v)
         floored = var < 1e-12
