@@ -231,3 +231,22 @@ def test_ask_tell_logs_a_line_per_result_unless_turned_off(tmp_path: Path, enabl
         assert "[3/3 done | 0 running | 0 failed |" in lines[-1]
     else:
         assert lines == []
+
+
+def test_a_failed_rec_shows_no_epochs_it_never_trained() -> None:
+    """A job that diverged at epoch 1 of an 8-epoch budget is not shown as having trained 8 epochs; a success is."""
+    from tao_automl.cli.text_report import ranked_table
+    from tao_automl.experiment.lines import rec_line
+
+    failed = {"rec_id": 4, "status": "failure", "metric_value": None, "budget": 8, "budget_reached": None,
+              "wall_time_s": 1.6, "message": "diverged at epoch 1", "params": {"lr": 0.8}, "rank": None}
+    done = {**failed, "rec_id": 5, "status": "success", "metric_value": 0.97, "message": None, "rank": 1}
+    stopped = {**done, "rec_id": 6, "status": "stopped", "budget_reached": 3, "rank": 2}
+    assert rec_line(failed, "acc") == "rec 4 failure: diverged at epoch 1 (1.6 s)"
+    assert rec_line(done, "acc") == "rec 5 success: acc=0.97 (8 epochs, 1.6 s)"
+    assert rec_line(stopped, "acc") == "rec 6 stopped: acc=0.97 (3 epochs, 1.6 s)"
+    table = ranked_table({"progress": {"metric": "acc", "completed": 3, "total": 3, "succeeded": 1, "failed": 1,
+                                       "stopped": 1, "cancelled": 0},
+                          "recommendations": [failed, done, stopped], "best": None}).splitlines()
+    epochs_column = {line.split()[1]: line.split()[4] for line in table[2:5]}
+    assert epochs_column == {"5": "8", "6": "3", "4": "-"}

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from tao_automl.experiment.lines import counts_line, format_params, format_value, progress_line
+from tao_automl.experiment.lines import counts_line, epochs_trained, format_params, format_value, progress_line
 
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def ranked_table(summary: Mapping[str, Any]) -> str:
     for h in rows:
         value = "-" if h["metric_value"] is None else format_value(h["metric_value"])
         duration = "-" if h.get("wall_time_s") is None else f"{h['wall_time_s']:.1f}"
-        epochs = h.get("budget_reached") if h.get("budget_reached") is not None else h.get("budget")
+        epochs = epochs_trained(h)
         shown_rank = "-" if h.get("rank") is None else str(h["rank"])
         lines.append(f"{shown_rank:>4}  {h['rec_id']:>4}  {h['status']:<9}  {value:>14}  "
                      f"{'-' if epochs is None else epochs:>6}  {duration:>7}  {format_params(h['params'])}")

@@ -52,12 +52,21 @@ def progress_line(progress: Mapping[str, Any]) -> str:
             f" | ETA {format_duration(eta)}]")
 
 
+def epochs_trained(rec: Mapping[str, Any]) -> int | None:
+    """The epochs a rec is known to have trained: those its metric was measured at, else for a success the budget
+    its spec asked for (it ran to the end); None when it is not known (a failed or cancelled job may have stopped
+    at any epoch: showing its budget would claim epochs that never ran)."""
+    if rec.get("budget_reached") is not None:
+        return int(rec["budget_reached"])
+    return rec.get("budget") if rec.get("status") == "success" else None
+
+
 def rec_line(rec: Mapping[str, Any], metric: str) -> str:
-    """One ended rec: status, metric (or the reason it has none), epochs and wall time."""
+    """One ended rec: status, metric (or the reason it has none), epochs trained and wall time."""
     value = rec.get("metric_value")
     shown = f"{metric}={format_value(value)}" if value is not None else str(rec.get("message") or "no metric")
     details = []
-    epochs = rec.get("budget_reached") if rec.get("budget_reached") is not None else rec.get("budget")
+    epochs = epochs_trained(rec)
     if epochs is not None:
         details.append(f"{epochs} epochs")
     if rec.get("wall_time_s") is not None:
