@@ -46,8 +46,8 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
     _check_view(recs, top, offset, limit)
     run_dir = os.path.normpath(os.path.expanduser(os.fspath(workspace_path)))
     if not os.path.exists(os.path.join(run_dir, DB_NAME)):
-        runs = sorted(name for name in os.listdir(run_dir) if name.startswith("run_")
-                      and os.path.exists(os.path.join(run_dir, name, DB_NAME))) if os.path.isdir(run_dir) else []
+        runs = sorted(name for name in _names_in(run_dir) if name.startswith("run_")
+                      and os.path.exists(os.path.join(run_dir, name, DB_NAME)))
         if not runs:
             return {"error": f"no run state at {run_dir!r} (no {DB_NAME})"}
         run_dir = os.path.join(run_dir, runs[-1])  # a workspace folder: report its newest run
@@ -63,6 +63,14 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
 
     status["orchestrator"] = orchestrator_info(run_dir)
     return status
+
+
+def _names_in(folder: str) -> list[str]:
+    """The entries of ``folder``; none when it is not a folder or cannot be listed."""
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def _check_view(recs: str, top: int, offset: int, limit: int | None) -> None:
