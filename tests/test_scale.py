@@ -169,6 +169,15 @@ def test_status_shows_the_top_recs_by_default_and_every_rec_on_request(
             query_status(run, **bad)  # type: ignore[arg-type]
 
 
+def test_status_names_the_run_folder_by_its_absolute_path(finished_run: tuple[Path, dict[int, float | None]],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a relative folder, ``run_dir`` is still the absolute path an agent can use from any directory."""
+    run, _ = finished_run
+    monkeypatch.chdir(run.parent)
+    shown = query_status(run.name)["run_dir"]
+    assert os.path.isabs(shown) and Path(shown).resolve() in (run.resolve(), *run.resolve().glob("run_*"))
+
+
 def test_status_cli_pages_with_recs_all(finished_run: tuple[Path, dict[int, float | None]]) -> None:
     run, _ = finished_run
     out = subprocess.run([sys.executable, "-m", "tao_automl.cli", "status", str(run), "--json", "--recs", "all",

@@ -44,7 +44,7 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
     instead of raising when there is no run state there; a bad view argument raises :class:`UserInputError`.
     """
     _check_view(recs, top, offset, limit)
-    run_dir = os.path.normpath(os.path.expanduser(os.fspath(workspace_path)))
+    run_dir = os.path.abspath(os.path.expanduser(os.fspath(workspace_path)))
     if not os.path.exists(os.path.join(run_dir, DB_NAME)):
         runs = sorted(name for name in _names_in(run_dir) if name.startswith("run_")
                       and os.path.exists(os.path.join(run_dir, name, DB_NAME)))
