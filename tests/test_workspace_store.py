@@ -146,3 +146,21 @@ def test_a_transaction_cut_off_by_an_interrupt_does_not_block_the_closing_write(
     reader = RunStore(tmp_path, readonly=True)
     assert reader.meta()["state"] == "interrupted"
     reader.close()
+
+
+def test_a_failed_write_leaves_nothing_and_a_snapshot_always_ends(tmp_path: Path) -> None:
+    """A write transaction is all or nothing; a read snapshot ends (commits) even when its body raises."""
+    store = RunStore(tmp_path)
+    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
+    with pytest.raises(RuntimeError), store._tx() as conn:
+        conn.execute("UPDATE recs SET status='running' WHERE rec_id=1")
+        raise RuntimeError("the body failed half-way")
+    assert not store._conn.in_transaction and store.rec(1).status == "created"
+    with pytest.raises(RuntimeError), store.snapshot():
+        assert store._conn.in_transaction
+        raise RuntimeError("a read failed")
+    assert not store._conn.in_transaction
+    with store._tx() as conn:
+        conn.execute("UPDATE recs SET status='running' WHERE rec_id=1")
+    assert store.rec(1).status == "running"
+    store.close()

@@ -15,7 +15,6 @@ import sqlite3
 import time
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from enum import Enum
 
 from tao_automl.errors import WorkspaceError
@@ -210,30 +209,13 @@ class RunStore:
             self._conn.execute("ROLLBACK")
         self._tx_serial += 1
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._end_stale_transaction()
-        mine = self._tx_serial
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            yield self._conn
-        except BaseException:
-            if mine == self._tx_serial and self._conn.in_transaction:  # not one a later call already took over
-                self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+    def _tx(self) -> _Transaction:
+        """``with self._tx() as conn``: one write transaction, committed at the end, rolled back on any error."""
+        return _Transaction(self, write=True)
 
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
+    def snapshot(self) -> _Transaction:
         """Reads inside see one consistent state of the run (a read transaction; never blocks the writer)."""
-        self._end_stale_transaction()
-        mine = self._tx_serial
-        try:
-            self._conn.execute("BEGIN")
-            yield
-        finally:
-            if mine == self._tx_serial and self._conn.in_transaction:
-                self._conn.execute("COMMIT")
+        return _Transaction(self, write=False)
 
     def _event(self, conn: sqlite3.Connection, kind: str, rec_id: int | None, payload: Mapping[str, Any]) -> None:
         conn.execute(
@@ -416,6 +398,43 @@ class RunStore:
                                   tuple(values))
         return [{"seq": r["seq"], "ts": r["ts"], "rec_id": r["rec_id"], "kind": r["kind"],
                  "payload": json.loads(r["payload"])} for r in rows]
+
+
+class _Transaction:
+    """A store transaction as a context manager (a small class rather than ``@contextmanager``, so contextlib
+    stays out of ``tao-automl status``'s start-up).
+
+    ``write``: ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back when the body (or an interrupt right after the
+    ``BEGIN``) raises. Else a read snapshot: ``BEGIN`` ... ``COMMIT`` whatever happens. Either way it only ends
+    the transaction it began: a later one (after :meth:`RunStore._end_stale_transaction`) is left alone.
+    """
+
+    __slots__ = ("_mine", "_store", "_write")
+
+    def __init__(self, store: RunStore, *, write: bool) -> None:
+        self._store, self._write, self._mine = store, write, -1
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        store._end_stale_transaction()
+        self._mine = store._tx_serial
+        try:
+            store._conn.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+            return store._conn
+        except BaseException:
+            self._end(failed=True)
+            raise
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self._end(failed=exc_type is not None)
+
+    def _end(self, *, failed: bool) -> None:
+        conn = self._store._conn
+        ours = self._mine == self._store._tx_serial and conn.in_transaction  # not one a later call took over
+        if self._write and not failed:
+            conn.execute("COMMIT")  # a write whose transaction vanished says so ("no transaction is active")
+        elif ours:
+            conn.execute("ROLLBACK" if self._write else "COMMIT")
 
 
 def read_meta(run_dir: str | Path) -> dict[str, Any]:
