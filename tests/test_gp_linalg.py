@@ -37,3 +37,15 @@ def test_a_matrix_that_is_not_positive_definite_gets_jitter_and_a_bad_value_is_r
         _cholesky(-np.eye(3))
     with pytest.raises(ValueError, match="infs or NaNs"):
         _cholesky(np.full((2, 2), np.nan))
+
+
+def test_unique_rows_is_numpys_unique_along_rows() -> None:
+    """The acquisition's candidate de-duplication gives what ``np.unique(axis=0)`` gives, order included."""
+    from tao_automl.brain.classic.acquisition import unique_rows
+
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (7, 3), (1088, 5), (300, 9)]:
+        x = np.round(rng.random(shape), 1)  # coarse values: many duplicate rows and tied leading columns
+        x[: shape[0] // 3] = x[shape[0] // 3: 2 * (shape[0] // 3)]
+        np.testing.assert_array_equal(unique_rows(x), np.unique(x, axis=0))
+    assert unique_rows(np.empty((0, 4))).shape == (0, 4)

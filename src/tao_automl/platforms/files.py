@@ -18,8 +18,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
+            handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")  # one write, not one per token
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
