@@ -6,6 +6,7 @@ to a ledger file (independent of the runner's store), so launches and results ar
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import signal
@@ -206,6 +207,26 @@ def test_calls_share_one_helper_thread_and_an_interrupted_call_does_not_hold_up_
     started = time.monotonic()
     assert guarded.get_job_status("next") == "running"
     assert time.monotonic() - started < 1.0
+
+
+def test_the_helper_thread_ends_with_its_guard() -> None:
+    """A runner's guard going away (a finished sweep in a long-lived process) leaves no idle thread behind."""
+
+    helpers: list[threading.Thread] = []
+
+    class Quick:
+        def wait_for_change(self, job_ids: list[str], timeout: float) -> None:
+            helpers.append(threading.current_thread())
+
+    guarded = GuardedSDK(Quick())
+    guarded.wait_for_change(["a"], 0.0)
+    (helper,) = helpers
+    assert helper is not threading.current_thread() and helper.is_alive()
+    helpers.clear()
+    del guarded
+    gc.collect()
+    helper.join(timeout=5.0)
+    assert not helper.is_alive()
 
 
 def test_lookup_job_accepts_a_job_or_none_and_survives_a_raising_lookup() -> None:

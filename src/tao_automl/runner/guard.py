@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -60,6 +61,7 @@ class GuardedSDK(Retrying):
         try:
             if self._caller is None:
                 self._caller = _CallThread("sdk-calls")
+                weakref.finalize(self, self._caller.stop)  # the thread ends with this object (no idle leftovers)
             caller = self._caller
             try:
                 return caller.run(fn, args, kwargs, limit, name)
@@ -81,6 +83,10 @@ class _CallThread:
         self.abandoned = False
         threading.Thread(target=self._serve, name=name, daemon=True).start()
 
+    def stop(self) -> None:
+        """End the thread once the call it runs (if any) returns."""
+        self._calls.put(None)
+
     def _serve(self) -> None:
         while True:
             item = self._calls.get()
@@ -92,6 +98,7 @@ class _CallThread:
             except BaseException as exc:  # handed to the caller by run()
                 box["error"] = exc
             done.set()
+            del item, fn, args, kwargs, box, done  # hold nothing of a finished call while idle
             if self._once:
                 return
 
