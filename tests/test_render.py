@@ -118,6 +118,23 @@ def test_each_config_format_round_trips(fmt: str, tmp_path: Path) -> None:
     assert _read(request.config_path, fmt) == expected
 
 
+@pytest.mark.skipif(not MODELS.is_dir(), reason=f"no TAO skill bank at {BANK} (set TAO_TEST_BANK)")
+def test_a_written_yaml_spec_loads_back_as_the_spec(tmp_path: Path) -> None:
+    """Every bank spec template, and a long non-ASCII string the two YAML emitters fold differently, read back
+    exactly as written: the job receives the spec status shows."""
+    from tao_automl.render.job import write_spec
+
+    specs = [yaml.safe_load(p.read_text()) for p in sorted(MODELS.glob("*/references/spec_template_*.yaml"))]
+    specs = [s for s in specs if isinstance(s, dict)]
+    specs.append({"description": "Real-time stereo depth \u2014 distilled variant. Selected via `model.model_type: "
+                                 "FastFoundationStereo`; shares the unified `depth_net` CLI " * 3})
+    assert len(specs) > 20
+    for i, spec in enumerate(specs):
+        path = tmp_path / f"spec_{i}.yaml"
+        write_spec(spec, path, "yaml")
+        assert yaml.safe_load(path.read_text()) == spec
+
+
 def test_toml_writer_rejects_null_in_a_list() -> None:
     assert tomllib.loads(to_toml({"a": {"b": None, "c": {}}})) == {"a": {"c": {}}}
     with pytest.raises(ValueError, match=r"a\.b\[1\] is None"):
