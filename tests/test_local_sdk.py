@@ -81,6 +81,7 @@ def test_success_logs_both_streams_and_persists_state(sdk: LocalSDK) -> None:
     assert wait_done(sdk, job.id) is JobStatus.SUCCESS
     logs = sdk.get_job_logs(job.id)
     assert logs is not None and "to-stdout" in logs and "to-stderr" in logs
+    assert sdk.get_job_info(job.id)["state"] == "success"  # returns once the end is on disk
     info = json.loads((sdk.jobs_dir / job.id / "job.json").read_text())
     assert info["state"] == "success" and info["exit_code"] == 0
     assert sdk.get_failure_analysis(job.id) is None

@@ -229,7 +229,7 @@ def _refine(gp: GaussianProcess, starts: Array, mask: NDArray[np.bool_], best: f
         grads[bad] = 0.0
         return -float(np.where(bad, -1e10, values).sum()), -grads[:, mask].ravel()
 
-    bounds = list(zip(np.tile(lo[mask], m), np.tile(hi[mask], m), strict=True))
+    bounds = optimize.Bounds(np.tile(lo[mask], m), np.tile(hi[mask], m))
     res = optimize.minimize(objective, starts[:, mask].ravel(), jac=True, method="L-BFGS-B", bounds=bounds,
                             options={"maxiter": 50, "ftol": 1e-6})
     xs: Array = np.array(starts, dtype=float)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,6 +60,15 @@ def length_bounds() -> tuple[float, float]:
 
 def theta_bounds(dim: int) -> list[tuple[float, float]]:
     return [length_bounds()] * dim + [LOG_SIGNAL_BOUNDS, LOG_NOISE_BOUNDS]
+
+
+@lru_cache(maxsize=64)
+def _theta_limits(dim: int) -> tuple[Array, Array]:
+    """:func:`theta_bounds` as read-only lower and upper arrays."""
+    bounds = np.array(theta_bounds(dim), dtype=float)
+    lo, hi = bounds[:, 0].copy(), bounds[:, 1].copy()
+    lo.flags.writeable = hi.flags.writeable = False
+    return lo, hi
 
 
 def warp_outputs(y: Array) -> Array:
@@ -149,10 +159,12 @@ def solve_lower(chol: Array, b: Array) -> Array:
 
 def _cholesky(k: Array) -> Array:
     """Lower Cholesky factor, adding growing jitter to the diagonal until it succeeds."""
+    factor, info = _potrf_lower(k)  # potrf copies k (overwrite_a=0)
+    if info == 0:
+        return factor
     scale = max(float(np.mean(np.diag(k))), 1e-12)
-    for exponent in (0, -8, -6, -4, -2):
-        extra = 0.0 if exponent == 0 else scale * 10.0**exponent
-        factor, info = _potrf_lower(k + extra * np.eye(len(k)))
+    for exponent in (-8, -6, -4, -2):
+        factor, info = _potrf_lower(k + scale * 10.0**exponent * np.eye(len(k)))
         if info == 0:
             return factor
     raise linalg.LinAlgError("kernel matrix is not positive definite even with jitter 1e-2")
@@ -195,13 +207,12 @@ def fit_hyperparameters(x: Array, y: Array, starts: Sequence[Array], max_iter: i
     dim = x.shape[1]
     diff = x[:, None, :] - x[None, :, :]
     x_sq_diff = diff * diff
-    bounds = theta_bounds(dim)
-    lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+    lo, hi = _theta_limits(dim)
     best_theta, best_value = np.clip(starts[0], lo, hi), math.inf
     for start in starts:
-        res = optimize.minimize(
-            _neg_log_posterior, np.clip(start, lo, hi), args=(x_sq_diff, y), jac=True,
-            method="L-BFGS-B", bounds=bounds, options={"maxiter": max_iter, "ftol": 1e-7, "gtol": 1e-4},
+        res = optimize.minimize(  # bounds as a Bounds object: SciPy converts a list of pairs on every call
+            _neg_log_posterior, np.clip(start, lo, hi), args=(x_sq_diff, y), jac=True, method="L-BFGS-B",
+            bounds=optimize.Bounds(lo, hi), options={"maxiter": max_iter, "ftol": 1e-7, "gtol": 1e-4},
         )
         if math.isfinite(float(res.fun)) and float(res.fun) < best_value:
             best_theta, best_value = np.asarray(res.x, dtype=float), float(res.fun)

@@ -13,6 +13,7 @@ process group stopped, so nothing runs on untracked.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ from tao_automl.platforms.common import check_int, check_job_name, contained_pat
 from tao_automl.platforms.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local import process as proc
 from tao_automl.platforms.local.gpus import GpuAllocator, detect_gpus
+from tao_automl.platforms.local.reaper import REAPER
 from tao_automl.platforms.local.wrapper import EXIT_FILE, MARKER_ENV, PID_FILE, read_exit, read_pid, wrapper_argv
 from tao_automl.platforms.records import job_key, new_job_key
 from tao_automl.util.crash import crash_point
@@ -50,6 +53,27 @@ _KILL_WAIT_S = 5.0
 _ORPHAN_GRACE_S = 2.0
 #: Seconds a group whose wrapper was killed may take to vanish by itself (a group-wide kill in flight).
 _DYING_GRACE_S = 0.3
+#: Seconds get_job_info / cancel_job wait for the watcher thread to write a job's end to job.json.
+_END_WRITE_WAIT_S = 5.0
+
+
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
+#: Ends being written by watcher threads (daemons): the interpreter waits for them at exit (see below).
+_ENDS_IN_FLIGHT: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+
+
+@atexit.register
+def _finish_end_writes(timeout_s: float = 2.0) -> None:
+    """At interpreter exit, let the watcher threads finish writing the ends they announced (a few ms), so no
+    job.json is left saying "running" behind a job whose end this process already reported."""
+    deadline = time.monotonic() + timeout_s
+    for event in list(_ENDS_IN_FLIGHT):
+        event.wait(max(0.0, deadline - time.monotonic()))
 
 
 @dataclass
@@ -61,7 +85,8 @@ class _Record:
     data: dict[str, Any]
     popen: subprocess.Popen[bytes] | None = None
     exited: bool = False
-    watcher: threading.Thread | None = field(default=None, repr=False)
+    #: Clear while the watcher thread writes the job's end to job.json (it does so after the wake-up).
+    end_written: threading.Event = field(default_factory=_set_event, repr=False)
 
     @property
     def log_path(self) -> Path:
@@ -345,31 +370,57 @@ class LocalSDK(PlatformBase):
             self._save(rec)
             raise PlatformError(f"local job {rec.id}: could not start /bin/sh: {exc}") from exc
         crash_point("local_job_spawned")  # chaos tests: the process runs, its pid is not saved yet
-        started = proc.process_start_time(popen.pid)
         rec.popen = popen
-        rec.data.update(
-            pid=popen.pid, pgid=popen.pid, create_time=started, started_at=time.time(),
-            state=JobStatus.RUNNING.value,
-        )
-        self._save(rec)
-        rec.watcher = threading.Thread(
-            target=self._watch, args=(rec,), name=f"local-job-{rec.id}", daemon=True
-        )
-        rec.watcher.start()
+        rec.data.update(pid=popen.pid, pgid=popen.pid, started_at=time.time(), state=JobStatus.RUNNING.value)
+        # The pid is saved with its start time by the watcher thread, off the submit path: reading the start
+        # time blocks until the child's exec is complete (~1 ms), and until the save a later process finds
+        # the job through the pid file the wrapper writes itself, as after a crash at this very point.
+        REAPER.watch(popen, lambda: self._record_start(rec), lambda: self._record_end(rec))
         gpus = rec.data["gpu_ids"] or "none"
         logger.info("local job %s started (pid %d, gpus %s)", rec.id, popen.pid, gpus)
 
-    def _watch(self, rec: _Record) -> None:
-        """Waiter thread: reap the child, persist its final state and wake ``wait_for_change``."""
+    def _record_start(self, rec: _Record) -> None:
+        """Watcher thread, once the child runs: save its pid with its start time."""
         assert rec.popen is not None
-        rec.popen.wait()
+        started = proc.process_start_time(rec.popen.pid)
+        with self._lock:
+            if rec.data.get("create_time") is None and rec.data.get("state") not in _FINISHED:
+                rec.data["create_time"] = started
+                self._save_quietly(rec, "its pid")
+
+    def _record_end(self, rec: _Record) -> None:
+        """Watcher thread, once the child is reaped: wake ``wait_for_change``, then persist the final state."""
         with self._changed:
             rec.exited = True
             try:
-                self._refresh(rec)
-            except Exception:  # never let a disk error kill the waiter silently
-                logger.exception("local job %s: could not record its end", rec.id)
+                self._refresh(rec, save=False)
+            except Exception:  # never let a disk error kill the watcher silently
+                logger.exception("local job %s: could not read its end", rec.id)
+            snapshot = dict(rec.data) if rec.data.get("state") in _FINISHED else None
+            if snapshot is not None:
+                rec.end_written.clear()
+                _ENDS_IN_FLIGHT.add(rec.end_written)
             self._changed.notify_all()
+        # Persisted after the wake-up, off the caller's path: the wrapper's exit record is already on disk
+        # (a later process reads the end from it), and nothing writes a finished job's job.json again.
+        if snapshot is not None:
+            try:
+                self._write_quietly(rec, snapshot, "its end")
+            finally:
+                rec.end_written.set()
+                _ENDS_IN_FLIGHT.discard(rec.end_written)
+
+    def _save_quietly(self, rec: _Record, what: str) -> None:
+        try:
+            self._save(rec)
+        except Exception:  # never let a disk error kill the watcher silently
+            logger.exception("local job %s: could not record %s", rec.id, what)
+
+    def _write_quietly(self, rec: _Record, data: dict[str, Any], what: str) -> None:
+        try:
+            write_json_atomic(rec.dir / JOB_FILE, data)
+        except Exception:  # never let a disk error kill the watcher silently
+            logger.exception("local job %s: could not record %s", rec.id, what)
 
     # --------------------------------------------------------------- lookup
     def _job(self, rec: _Record) -> Job:
@@ -424,17 +475,24 @@ class LocalSDK(PlatformBase):
         write_json_atomic(self.state_file, data)
 
     def _save(self, rec: _Record) -> None:
+        """Write ``job.json``; a pid is never written without its start time (the guard against pid reuse)."""
+        if rec.data.get("pid") is not None and rec.data.get("create_time") is None and rec.popen is not None:
+            rec.data["create_time"] = proc.process_start_time(int(rec.data["pid"]))
         rec.data["updated_at"] = time.time()
         write_json_atomic(rec.dir / JOB_FILE, rec.data)
 
     # --------------------------------------------------------------- status
     def get_job_status(self, job_id: str) -> JobStatus:
-        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED; works for jobs started by other processes."""
+        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED; works for jobs started by other processes.
+
+        The end of a child of this process is known here as soon as it is reaped; its job.json follows
+        within milliseconds (:meth:`get_job_info` and :meth:`cancel_job` wait for it)."""
         with self._lock:
             return self._refresh(self._record(job_id))
 
-    def _refresh(self, rec: _Record) -> JobStatus:
-        """Current status of ``rec``; a newly observed end is persisted to job.json."""
+    def _refresh(self, rec: _Record, save: bool = True) -> JobStatus:
+        """Current status of ``rec``; a newly observed end is persisted to job.json (``save=False``: the
+        caller persists it)."""
         if rec.data.get("state") in _FINISHED:
             return JobStatus(rec.data["state"])
         if rec.popen is None:  # another process may have updated it
@@ -443,7 +501,7 @@ class LocalSDK(PlatformBase):
                 return JobStatus(rec.data["state"])
         exit_record = read_exit(rec.dir)
         if exit_record is not None:
-            return self._finish(rec, exit_record)
+            return self._finish(rec, exit_record, save=save)
         if rec.data.get("pid") is None and not self._adopt_pid(rec):
             age = time.time() - float(rec.data.get("created_at", 0))
             if rec.popen is None and age > _NEVER_STARTED_AFTER_S:
@@ -453,7 +511,7 @@ class LocalSDK(PlatformBase):
             return JobStatus.RUNNING
         exit_record = read_exit(rec.dir)  # it may have ended between the two reads
         reason = None if exit_record is not None else self._stop_leftovers(rec)
-        return self._finish(rec, exit_record, reason)
+        return self._finish(rec, exit_record, reason, save=save)
 
     def _wrapper_alive(self, rec: _Record) -> bool:
         if rec.popen is not None:
@@ -483,7 +541,7 @@ class LocalSDK(PlatformBase):
                 f"so its exit code is unknown; the {len(left)} process(es) it left running were stopped")
 
     def _finish(
-        self, rec: _Record, exit_record: dict[str, Any] | None, reason: str | None = None
+        self, rec: _Record, exit_record: dict[str, Any] | None, reason: str | None = None, save: bool = True
     ) -> JobStatus:
         if exit_record is not None:
             rec.data.update(
@@ -503,15 +561,20 @@ class LocalSDK(PlatformBase):
         else:
             status = JobStatus.FAILURE
         rec.data["state"] = status.value
-        self._save(rec)
+        rec.data["updated_at"] = time.time()
+        if save:
+            self._save(rec)
         return status
 
     def get_job_info(self, job_id: str) -> dict[str, Any]:
-        """A copy of the job's persisted record (pid, gpu_ids, exit_code, signal, state …), refreshed."""
+        """A copy of the job's persisted record (pid, gpu_ids, exit_code, signal, state …), refreshed; a
+        finished job's record is on disk when this returns."""
         with self._lock:
             rec = self._record(job_id)
             self._refresh(rec)
-            return dict(rec.data)
+            data = dict(rec.data)
+        rec.end_written.wait(_END_WRITE_WAIT_S)
+        return data
 
     # ----------------------------------------------------------------- logs
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
@@ -558,6 +621,7 @@ class LocalSDK(PlatformBase):
             if rec.data.get("state") not in _FINISHED:
                 self._finish(rec, read_exit(rec.dir))
             self._changed.notify_all()
+        rec.end_written.wait(_END_WRITE_WAIT_S)
         logger.info("local job %s cancelled", rec.id)
         return True
 
@@ -576,7 +640,7 @@ class LocalSDK(PlatformBase):
     def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
         """Block until one of ``job_ids`` has finished or ``timeout`` seconds pass.
 
-        Children of this process wake the caller as soon as they exit (a waiter thread per child);
+        Children of this process wake the caller as soon as they exit (see :mod:`tao_automl.platforms.local.reaper`);
         jobs started by another process are polled every ``poll_interval_s``.
         """
         deadline = time.monotonic() + max(0.0, float(timeout))
