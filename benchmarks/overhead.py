@@ -8,6 +8,7 @@ ratio to one bare ``python -c pass`` start measured in the same loop (before and
 machine's load average is recorded, since the gaps depend on how busy the cores are (target: ratio <= 1).
 
 Usage: python benchmarks/overhead.py [--recs 50] [--concurrency 1 4] [--algorithms random bayesian]
+       [--metric constant|varying]
 Prints a table and writes benchmarks/results/overhead.json.
 """
 
@@ -32,11 +33,19 @@ from tao_automl.experiment.store import RunStore
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner
 
-TRAINER = """import sys, time, os
+TRAINER = """import sys, time, os, math
 path = sys.argv[sys.argv.index("-e") + 1]
-results = [l.split(":", 1)[1].strip() for l in open(path) if l.startswith("results_dir:")][0]
+lines = open(path).read().splitlines()
+def field(name):
+    return [l.split(":", 1)[1].strip() for l in lines if l.strip().startswith(name + ":")][0]
+results = field("results_dir")
 os.makedirs(results, exist_ok=True)
-print("val_loss: 0.5")
+if os.environ.get("OVERHEAD_METRIC") == "varying":  # a smooth function of the rec's values
+    loss = (math.log10(float(field("lr"))) + 3) ** 2 + 0.1 * abs(int(field("depth")) - 3)
+    loss += 0.3 * (field("act") == "tanh")
+    print(f"val_loss: {loss}")
+else:
+    print("val_loss: 0.5")
 with open(os.path.join(results, "end.txt"), "w") as f:
     f.write(repr(time.time()))
 """
@@ -143,9 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--algorithms", nargs="+", default=["random", "bayesian"])
     parser.add_argument("--chain-jobs", type=int, default=25)
+    parser.add_argument("--metric", choices=["constant", "varying"], default="constant",
+                        help="what every job reports: 0.5 (constant), or a smooth function of its values (varying: "
+                             "the model-based brains then fit real structure, as on a real sweep)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
     args = parser.parse_args(argv)
     rows = []
+    os.environ["OVERHEAD_METRIC"] = args.metric  # read by the trainer (jobs inherit this environment)
     with tempfile.TemporaryDirectory() as tmp:
         chain = launch_chain(Path(tmp), args.chain_jobs)
         for algorithm in args.algorithms:
@@ -166,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "overhead", "target_gap_ms_median": 50, "python": sys.version.split()[0],
                                "machine": platform.machine(), "cpus": os.cpu_count(),
-                               "date": time.strftime("%Y-%m-%d"), "launch_chain": chain, "rows": rows}, indent=2))
+                               "date": time.strftime("%Y-%m-%d"), "metric": args.metric,
+                               "launch_chain": chain, "rows": rows}, indent=2))
     print(f"wrote {out}")
     return 0
 
