@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ import pytest
 from conftest import write_skill
 from tao_automl.errors import SearchSpaceError, SettingsError, SkillError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Recommendation
+from tao_automl.experiment.store import RunStore
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.status import query_status
 
 
 def _settings(**extra: Any) -> dict[str, Any]:
@@ -135,6 +138,27 @@ def test_existing_run_folder_needs_resume(toy_skill: Path, tmp_path: Path) -> No
         runner.run(automl_settings=_settings(), workspace_path=run_dir)
     again = runner.run(workspace_path=run_dir, resume=True, automl_settings=_settings(automl_max_recommendations=2))
     assert again["progress"]["completed"] == 2  # a resumed run may raise its budget
+
+
+def test_a_moved_run_reports_and_writes_where_it_is_now(toy_skill: Path, tmp_path: Path) -> None:
+    """A run folder moved elsewhere and resumed there: the result, `status` and new recs say (and use) the new
+    folder, and the store records the move."""
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    first = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws",
+                       gpu_count=0)
+    moved = tmp_path / "elsewhere" / "my_run"
+    moved.parent.mkdir()
+    shutil.move(first["run_dir"], moved)
+    again = runner.run(workspace_path=moved, resume=True, automl_settings=_settings(automl_max_recommendations=2))
+    assert again["run_dir"] == str(moved) and again["progress"]["completed"] == 2
+    assert Path(again["history"][1]["results_dir"]).is_relative_to(moved)  # the new rec ran in the new folder
+    assert query_status(moved)["run_dir"] == str(moved)
+    store = RunStore(moved, readonly=True)
+    try:
+        assert store.meta()["moved_from"] == first["run_dir"]
+        assert [e["kind"] for e in store.events("run_moved")] == ["run_moved"]
+    finally:
+        store.close()
 
 
 def test_demo_network_sweep_with_the_kpi_metric(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -145,6 +146,9 @@ class Experiment:
         exp._meta = meta
         exp._replay()
         llm_records.drain(exp.brain)  # records of replayed results were persisted the first time
+        here, before = os.path.abspath(run_dir), meta.get("run_dir")
+        if before and os.path.realpath(str(before)) != os.path.realpath(here):  # the folder was moved or copied
+            store.set_meta({"run_dir": here, "moved_from": before}, event="run_moved")
         store.set_meta({"state": "running", "resumed_at": time.time()}, event="run_resumed")
         exp._meta = store.meta()
         return exp
