@@ -29,6 +29,18 @@ sys.exit("RuntimeError: CUDA out of memory" if n % 2 == 0 else "ValueError: bad 
 """
 
 
+#: Reports no metric, except the second launch, which diverges (exit 1).
+NO_METRIC_ONE_DIVERGES = """
+import os, sys
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launches")
+n = len(open(path).read()) if os.path.exists(path) else 0
+open(path, "a").write("x")
+if n == 1:
+    sys.exit("training diverged at epoch 1 (loss=nan)")
+print("training done")
+"""
+
+
 def _settings(**extra: Any) -> dict[str, Any]:
     return {"metric": "val_loss", "automl_max_recommendations": 8, "automl_max_concurrent": 2, "seed": 2,
             "poll_interval_s": 0.2, "algorithm": "random", **extra}
@@ -76,6 +88,7 @@ def test_same_cause_failures_stop_the_sweep_and_the_cli_exits_1(
     line = next(x for x in err.splitlines() if x.startswith("error: stopping the sweep"))
     assert "first 3 finished recs all failed with the same cause" in line and "reported no metric" in line
     assert "Next step: make automl_settings.metric name a value the job writes" in line
+    assert [x for x in err.splitlines() if x.endswith(" cancelled")][-1].startswith("failed: ")  # not "finished:"
     run_dir = next((tmp_path / "ws").glob("run_*"))
     from tao_automl.status import query_status
     status = query_status(run_dir)
@@ -128,6 +141,20 @@ def test_a_cause_ignores_what_differs_between_recs() -> None:
     assert shared_cause([a, _row(2, "out of memory")], 2) is None
     assert shared_cause([a, _row(2, a.message or "", status="success")], 2) is None
     assert shared_cause([a], 2) is None and shared_cause([a, b], 0) is None
+    other = _row(3, "training diverged at epoch 1")
+    assert shared_cause([a, other, b], 2) is a  # another cause in between does not hide the shared one
+    assert shared_cause([a, _row(3, "", status="stopped"), b], 2) is None  # a rec with a metric: not systemic
+
+
+def test_a_shared_cause_stops_the_sweep_even_with_another_failure_in_between(tmp_path: Path) -> None:
+    """A metric name no job writes, with one rec diverging early: the first three to finish are not alike, but
+    three failed for the missing metric before any succeeded, so the sweep stops instead of spending its budget."""
+    skill = write_skill(tmp_path / "bank", trainer=NO_METRIC_ONE_DIVERGES)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(automl_max_concurrent=1), workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["state"] == "failed" and result["progress"]["completed"] == 4
+    assert result["stop_reason"].startswith("stopping the sweep: 3 of the 4 finished recs failed with the same "
+                                            "cause and none succeeded: job succeeded but reported no metric")
 
 
 def test_a_job_that_always_crashes_stops_the_sweep_naming_the_crash(tmp_path: Path) -> None:

@@ -103,6 +103,6 @@ class LiveView:
         if self.tty and self._line:
             self.stream.write(_ERASE + progress_line(progress) + "\n")
             self._line = ""
-        if self.stream is not sys.stdout and progress:
-            self.stream.write(f"finished: {counts_line(progress)}\n")
+        if self.stream is not sys.stdout and progress:  # the run's end state: finished, failed (fail-fast) …
+            self.stream.write(f"{progress.get('state') or 'finished'}: {counts_line(progress)}\n")
         self.stream.flush()

@@ -208,6 +208,11 @@ class Experiment:
         """Recs that have ended (any final state)."""
         return self._n_finished
 
+    @property
+    def n_with_metric(self) -> int:
+        """Recs that ended with a metric: succeeded, or stopped early by a multi-fidelity brain."""
+        return self._counts.get("success", 0) + self._counts.get("stopped", 0)
+
     def recs(self) -> list[RecRow]:
         """Every rec as stored, in id order (reads the whole table: for whole-run views, not per rec)."""
         return self.store.recs()

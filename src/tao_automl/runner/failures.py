@@ -3,9 +3,10 @@
 * ``automl_job_timeout_s`` bounds one rec's job (unset: no bound). It is the limit for a job that trains
   ``automl_max_epochs``; a multi-fidelity rec with a budget of ``b`` epochs gets ``b / automl_max_epochs``
   of it (:func:`job_timeout`).
-* ``automl_fail_fast_after`` = K: when the first K recs to finish all failed with the same cause
-  (:func:`cause_key`: the message with ids, paths' numbers and hashes blanked), the sweep stops with one
-  line naming the cause and the next step (:func:`fail_fast_message`). 0 turns it off.
+* ``automl_fail_fast_after`` = K: when K recs have failed with the same cause (:func:`cause_key`: the message
+  with ids, paths' numbers and hashes blanked) before any rec succeeded, the sweep stops with one line naming
+  the cause and the next step (:func:`fail_fast_message`). Other failures in between (a diverged rec) do not
+  hide a cause every rec hits. 0 turns it off.
 """
 
 from __future__ import annotations
@@ -46,13 +47,22 @@ def cause_key(row: RecRow) -> str:
 
 
 def shared_cause(finished: Sequence[RecRow], k: int) -> RecRow | None:
-    """The first of ``finished`` (in finishing order) when the first ``k`` all failed with one cause."""
-    if k <= 0 or len(finished) < k:
+    """The first rec of a cause ``k`` of ``finished`` (in finishing order) failed with, provided none of them
+    succeeded or was stopped with a metric: then the pipeline itself is broken (a metric name the job never
+    writes, a missing command), whatever other causes are mixed in (a diverged rec, say)."""
+    if k <= 0 or len(finished) < k or any(r.status in ("success", "stopped") for r in finished):
         return None
-    first = list(finished)[:k]
-    if any(r.status != "failure" for r in first):
-        return None
-    return first[0] if len({cause_key(r) for r in first}) == 1 else None
+    first_of: dict[str, RecRow] = {}
+    seen: dict[str, int] = {}
+    for row in finished:
+        if row.status != "failure":
+            continue
+        key = cause_key(row)
+        first_of.setdefault(key, row)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] >= k:
+            return first_of[key]
+    return None
 
 
 def next_step(message: str) -> str:
@@ -70,8 +80,10 @@ def next_step(message: str) -> str:
     return "read one failed rec's log (`tao-automl status RUN_DIR`), fix the cause, then run the sweep again"
 
 
-def fail_fast_message(row: RecRow, k: int) -> str:
-    """The one line that ends a sweep whose first ``k`` finished recs failed alike."""
+def fail_fast_message(row: RecRow, k: int, finished: int | None = None) -> str:
+    """The one line that ends a sweep in which ``k`` of the ``finished`` recs failed alike and none succeeded."""
     cause = " ".join((row.message or "failed without a message").split()).rstrip(".")
-    return (f"stopping the sweep: the first {k} finished recs all failed with the same cause: {cause}. "
+    which = (f"the first {k} finished recs all failed with the same cause" if finished in (None, k) else
+             f"{k} of the {finished} finished recs failed with the same cause and none succeeded")
+    return (f"stopping the sweep: {which}: {cause}. "
             f"Next step: {next_step(cause)} (automl_fail_fast_after={k}; 0 turns this check off)")

@@ -592,15 +592,16 @@ class AutoMLRunner:
         exp.store.set_meta({"stop_reason": reason}, event="sweep_ended_early")
         return reason
 
-    def _check_fail_fast(self, exp: Experiment) -> None:
-        """Raise :class:`_FailFast` when the K-th rec to finish has just finished and all K failed alike."""
+    def _check_fail_fast(self, exp: Experiment, row: RecRow) -> None:
+        """Raise :class:`_FailFast` when ``row`` (just finished) is the K-th failure of one cause and no rec has
+        succeeded (checked only until one does)."""
         k = exp.settings.automl_fail_fast_after
-        if k <= 0 or exp.n_finished != k:
+        if k <= 0 or row.status != "failure" or exp.n_finished < k or exp.n_with_metric > 0:
             return
-        finished = exp.store.first_finished(k)
+        finished = exp.store.first_finished(exp.n_finished)
         first = shared_cause(finished, k)
         if first is not None:
-            raise _FailFast(fail_fast_message(first, k))
+            raise _FailFast(fail_fast_message(first, k, len(finished)))
 
     def _failure_message(self, job_id: str) -> str:
         try:
@@ -618,7 +619,7 @@ class AutoMLRunner:
         rec.message = row.message
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
-        self._check_fail_fast(exp)
+        self._check_fail_fast(exp, row)
 
 
 def _guarded(name: str, callback: Callable[..., Any] | None, *args: Any) -> None:
