@@ -162,3 +162,8 @@ def test_strategist_plan_is_repaired_and_normalised() -> None:
     assert program.phases[0].params == ("opt.lr",) and program.allocate(4) == [3, 1]
     with pytest.raises(Exception, match="no usable phase"):
         hybrid.plan_from_answer({"phases": [{"algorithm": "mystery"}]})
+    # one phase given bare (the real 270M test model answered this way): a plan of that one phase
+    bare = hybrid.plan_from_answer({"algorithm": "bayesian", "params": [], "fraction": 10**15})
+    assert [p.algorithm for p in bare.phases] == ["bayesian"] and bare.allocate(4) == [4]
+    with pytest.raises(Exception, match="no usable phase"):
+        hybrid.plan_from_answer({"algorithm": "mystery"})

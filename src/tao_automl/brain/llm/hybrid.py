@@ -57,6 +57,8 @@ class HybridBrain:
     def plan_from_answer(self, data: Mapping[str, Any] | None) -> ResearchProgram:
         """A valid program from the strategist's answer; :class:`LLMFailure` when nothing usable is left."""
         raw = (data or {}).get("phases")
+        if raw is None and isinstance(data, Mapping) and "algorithm" in data:
+            raw = [data]  # one phase given bare, without the "phases" list around it (small models do this)
         phases: list[ResearchPhase] = []
         for i, item in enumerate(raw if isinstance(raw, list) else []):
             if not isinstance(item, Mapping) or item.get("algorithm") not in phase_algorithms():
