@@ -90,6 +90,10 @@ def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> N
     wait_for(run_dir, ended)
     result = stop_run(run_dir)
     assert result["was_running"] is False and result["state"] == "finished"
+    assert result["next"] is None and result["in_flight_jobs"] == 0  # resume would have nothing to launch
+    text = cli("stop", run_dir).stdout
+    assert "no jobs in flight" in text and "nothing to continue: the run finished its budget" in text
+    assert "resume" not in text
     assert "orchestrator: not running" in cli("status", run_dir).stdout
 
 
@@ -104,6 +108,7 @@ def test_stop_after_the_orchestrator_was_killed_closes_the_run_as_interrupted(tm
     assert status_json(run_dir)["progress"]["state"] == "running"  # what the killed process left behind
     result = stop_run(run_dir)
     assert result["was_running"] is False and result["state"] == "interrupted"
+    assert result["in_flight_jobs"] == 2 and result["next"] == f"tao-automl resume {run_dir} --detach"
     assert _events(run_dir, "run_interrupted") == 1
     assert cli("resume", run_dir, "--detach").returncode == 0
     assert wait_for(run_dir, ended)["progress"]["succeeded"] == 2

@@ -69,9 +69,14 @@ def cmd_stop(args: argparse.Namespace) -> int:
         print(f"no orchestrator was running; run state: {result['state']}")
     if result["cancelled_jobs"]:
         print(f"cancelled {len(result['cancelled_jobs'])} job(s): {', '.join(result['cancelled_jobs'])}")
-    elif not args.cancel_jobs:
-        print("in-flight jobs keep running; resume re-attaches to them")
-    print(f"continue with: {result['next']}")
+    elif result["in_flight_jobs"]:
+        print(f"{result['in_flight_jobs']} in-flight job(s) keep running; resume re-attaches to them")
+    else:
+        print("no jobs in flight")
+    if result["next"]:
+        print(f"continue with: {result['next']}")
+    else:
+        print(f"nothing to continue: the run finished its budget (results: tao-automl status {result['run_dir']})")
     return EXIT_OK
 
 

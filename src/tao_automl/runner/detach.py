@@ -156,8 +156,9 @@ def _wait_released(run_dir: Path, timeout_s: float) -> bool:
 def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float = STOP_WAIT_S) -> dict[str, Any]:
     """End the run's orchestrator gracefully; with ``cancel_jobs`` cancel its in-flight jobs too.
 
-    Returns ``{"run_dir", "was_running", "pid", "cancelled_jobs", "state", "next"}``. Stopping a run
-    that has no orchestrator is not an error (``was_running`` is false); cancelling still applies.
+    Returns ``{"run_dir", "was_running", "pid", "cancelled_jobs", "in_flight_jobs", "state", "next"}``; ``next``
+    is the command that continues the run, None when it finished with its whole budget. Stopping a run that has
+    no orchestrator is not an error (``was_running`` is false); cancelling still applies.
     """
     from tao_automl.experiment.store import ACTIVE_STATES, RecStatus, RunStore
 
@@ -196,5 +197,14 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                     state = "interrupted"
             finally:
                 store.close()
+    store = RunStore(folder, readonly=True)
+    try:
+        counts, budget = store.count_by_status(), store.meta().get("budget")
+    finally:
+        store.close()
+    in_flight = sum(n for status, n in counts.items() if status in ACTIVE_STATES)
+    spent = state == "finished" and isinstance(budget, int) and sum(counts.values()) >= budget
     return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
-            "state": state, "next": f"tao-automl resume {folder} --detach"}
+            "in_flight_jobs": in_flight, "state": state,
+            # a finished run that created its whole budget has nothing to continue (resume would exit 1)
+            "next": None if spent else f"tao-automl resume {folder} --detach"}
