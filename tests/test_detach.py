@@ -94,7 +94,7 @@ def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> N
     text = cli("stop", run_dir).stdout
     assert "no jobs in flight" in text and "nothing to continue: the run finished its budget" in text
     assert "resume" not in text
-    assert "orchestrator: not running" in cli("status", run_dir).stdout
+    assert "orchestrator: not running (the run finished its budget)" in cli("status", run_dir).stdout
 
 
 def test_stop_after_the_orchestrator_was_killed_closes_the_run_as_interrupted(tmp_path: Path) -> None:

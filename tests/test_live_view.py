@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import pty
+import signal
 import subprocess
 import sys
 import time
@@ -250,3 +251,33 @@ def test_a_failed_rec_shows_no_epochs_it_never_trained() -> None:
                           "recommendations": [failed, done, stopped], "best": None}).splitlines()
     epochs_column = {line.split()[1]: line.split()[4] for line in table[2:5]}
     assert epochs_column == {"5": "8", "6": "3", "4": "-"}
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_ctrl_c_names_the_run_folder_to_resume(toy_skill: Path, tmp_path: Path, as_json: bool) -> None:
+    """Ctrl-C during `run`: exit 130, jobs keep running, and the message gives the real run folder to resume
+    (it said RUN_DIR)."""
+    config = _config(tmp_path, toy_skill, recs=4)
+    env = dict(os.environ, TRAINER_SLEEP="30")
+    proc = subprocess.Popen([*CLI, "run", str(config), *(["--json"] if as_json else [])], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list((tmp_path / "ws").glob("run_*/recs/rec_0002")):
+            time.sleep(0.1)
+        run_dir = next((tmp_path / "ws").glob("run_*"))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert f"interrupted: jobs keep running; continue with `tao-automl resume {run_dir}`" in err
+    if as_json:
+        error = json.loads(out)["error"]
+        assert error["kind"] == "interrupted" and error["value"] == str(run_dir)
+    assert query_status(run_dir)["progress"]["state"] == "interrupted"
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    sdk.cancel_grace_s = 1.0
+    for job in query_status(run_dir)["active_jobs"]:  # they kept running: end them
+        sdk.cancel_job(job["job_id"])

@@ -236,7 +236,7 @@ def test_status_program_flushes_all_output_before_its_fast_exit(tmp_path: Path) 
                           capture_output=True, text=True, timeout=60, env=buffered)
     assert text.returncode == 0, text.stderr
     assert text.stdout.count("success") >= 300 and text.stdout.endswith("orchestrator: not running (continue with "
-                                                                        "`tao-automl resume RUN_DIR [--detach]`)\n")
+                                                                        f"`tao-automl resume {tmp_path} [--detach]`)\n")
     head = subprocess.Popen([sys.executable, "-m", "tao_automl.cli", "status", str(tmp_path), "--top", "300"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=buffered)
     assert head.stdout is not None and head.stderr is not None

@@ -27,6 +27,7 @@ from tao_automl.errors import (
 TYPE_CHECKING = False  # start-up imports neither typing nor a command's modules: `--help` stays a few ms
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from pathlib import Path
     from typing import Any
 
 EXIT_FAILED, EXIT_USAGE = EXIT_NO_RESULT, EXIT_USER_ERROR
@@ -66,6 +67,14 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
     return code
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or ``tao-automl stop``) during ``run``/``resume``, with the folder to resume (None: none yet)."""
+
+    def __init__(self, run_dir: Path | str | None) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tao_automl.cli.preflight import run_preflight
     from tao_automl.cli.run_config import load_run_config
@@ -90,6 +99,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     view = _live(metric_name(settings, runner.skill), args, runner)
     try:
         summary = runner.run(**config.run_kwargs(), on_recommendation=view.started, on_result=view.ended)
+    except KeyboardInterrupt as exc:
+        view.stop()
+        raise RunInterrupted(runner.run_dir) from exc
     except BaseException:
         view.stop()
         raise
@@ -143,6 +155,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     view = _live(meta.get("metric", "metric"), args, runner)
     try:
         summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=view.started, on_result=view.ended)
+    except KeyboardInterrupt as exc:
+        view.stop()
+        raise RunInterrupted(runner.run_dir or run_dir) from exc
     except BaseException:
         view.stop()
         raise
@@ -181,7 +196,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         if "orchestrator" in status:
             from tao_automl.experiment.lines import orchestrator_line
 
-            print(orchestrator_line(status["orchestrator"]))
+            progress = status["progress"]
+            spent = progress.get("state") == "finished" and progress.get("completed") == progress.get("total")
+            print(orchestrator_line(status["orchestrator"], status.get("run_dir"), spent))
         _print_llm(status)
     return EXIT_OK
 
@@ -436,12 +453,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _stop_requested)  # `tao-automl stop` ends a foreground run like Ctrl-C
     try:
         return handler(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        run_dir = exc.run_dir if isinstance(exc, RunInterrupted) and exc.run_dir else None
+        hint = f"continue with `tao-automl resume {run_dir or 'RUN_DIR'}`"
         if as_json:
+            where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}
             print(_dumps(error_json(TaoAutoMLError(
-                "interrupted: jobs keep running", kind="interrupted", exit_code=EXIT_INTERRUPTED,
-                hint="continue with `tao-automl resume RUN_DIR`"))))
-        print("interrupted: jobs keep running; continue with `tao-automl resume RUN_DIR`", file=sys.stderr)
+                "interrupted: jobs keep running", kind="interrupted", exit_code=EXIT_INTERRUPTED, hint=hint,
+                **where))))
+        print(f"interrupted: jobs keep running; {hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except TaoAutoMLError as exc:
         return _report_error(exc, as_json)

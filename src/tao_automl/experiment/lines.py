@@ -75,9 +75,12 @@ def rec_line(rec: Mapping[str, Any], metric: str) -> str:
     return f"rec {rec['rec_id']} {rec['status']}: {shown}{suffix}"
 
 
-def orchestrator_line(info: dict[str, Any]) -> str:
-    """``status`` text: whether an orchestrator is alive."""
+def orchestrator_line(info: dict[str, Any], run_dir: str | None = None, spent: bool = False) -> str:
+    """``status`` text: whether an orchestrator is alive; when not, how to continue the run at ``run_dir``
+    (nothing to continue once it finished with its whole budget: ``spent``)."""
     if not info.get("alive"):
-        return "orchestrator: not running (continue with `tao-automl resume RUN_DIR [--detach]`)"
+        if spent:
+            return "orchestrator: not running (the run finished its budget)"
+        return f"orchestrator: not running (continue with `tao-automl resume {run_dir or 'RUN_DIR'} [--detach]`)"
     kind = "detached" if info.get("detached") else "foreground"
     return f"orchestrator: alive (pid {info.get('pid')}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")

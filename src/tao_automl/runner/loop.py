@@ -94,6 +94,8 @@ class AutoMLRunner:
         self.clock = clock or SystemClock()
         #: Every platform call goes through here: retried on transient errors, abandoned when hung.
         self.platform = GuardedSDK(sdk, call_timeout_s=sdk_call_timeout_s, clock=self.clock)
+        #: The folder of the run this runner drives (or last drove); None before a run folder exists.
+        self.run_dir: Path | None = None
 
     # -- public -----------------------------------------------------------------------------------
     def run(self, train_dataset_uri: str | Mapping[str, str] | None = None, eval_dataset_uri: str | None = None,
@@ -251,6 +253,7 @@ class AutoMLRunner:
     def _logged_loop(self, exp: Experiment, plan: RunPlan, extractor: MetricExtractor | None,
                      eval_fn: EvalFn | None, on_rec: Callable[[Recommendation], Any] | None,
                      on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
+        self.run_dir = exp.run_dir
         tracking = self._tracking(exp)
         tracking.sweep_started(exp.run_dir)
         state = "interrupted"
