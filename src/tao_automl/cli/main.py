@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    from tao_automl.cli.live import LiveView
+    from tao_automl.runner.loop import AutoMLRunner
+
 EXIT_FAILED, EXIT_USAGE = EXIT_NO_RESULT, EXIT_USER_ERROR
 
 
@@ -75,6 +78,22 @@ class RunInterrupted(KeyboardInterrupt):
         self.run_dir = run_dir
 
 
+def _run_live(runner: AutoMLRunner, view: LiveView, args: argparse.Namespace, run_dir: Path | None,
+              **kwargs: Any) -> int:
+    """``runner.run(**kwargs)`` behind the live view; Ctrl-C becomes :class:`RunInterrupted` naming the run's
+    folder (``run_dir`` until the runner knows it)."""
+    try:
+        summary = runner.run(**kwargs, on_recommendation=view.started, on_result=view.ended)
+    except KeyboardInterrupt as exc:
+        view.stop()
+        raise RunInterrupted(runner.run_dir or run_dir) from exc
+    except BaseException:
+        view.stop()
+        raise
+    view.close(summary)
+    return _finish(summary, _as_json(args))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tao_automl.cli.preflight import run_preflight
     from tao_automl.cli.run_config import load_run_config
@@ -97,16 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_detached(runner, config, args)
     # attached: runner.run builds the same RunPlan and runs the same preflight before anything is created
     view = _live(metric_name(settings, runner.skill), args, runner)
-    try:
-        summary = runner.run(**config.run_kwargs(), on_recommendation=view.started, on_result=view.ended)
-    except KeyboardInterrupt as exc:
-        view.stop()
-        raise RunInterrupted(runner.run_dir) from exc
-    except BaseException:
-        view.stop()
-        raise
-    view.close(summary)
-    return _finish(summary, _as_json(args))
+    return _run_live(runner, view, args, None, **config.run_kwargs())
 
 
 def _dry_run(config: Any, args: argparse.Namespace) -> int:
@@ -153,16 +163,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     stored = meta["run_args"]
     runner = AutoMLRunner(rebuild_sdk(run_dir, meta.get("platform")), stored["skill_dir"], stored["action"])
     view = _live(meta.get("metric", "metric"), args, runner)
-    try:
-        summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=view.started, on_result=view.ended)
-    except KeyboardInterrupt as exc:
-        view.stop()
-        raise RunInterrupted(runner.run_dir or run_dir) from exc
-    except BaseException:
-        view.stop()
-        raise
-    view.close(summary)
-    return _finish(summary, _as_json(args))
+    return _run_live(runner, view, args, run_dir, workspace_path=run_dir, resume=True)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -196,9 +197,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if "orchestrator" in status:
             from tao_automl.experiment.lines import orchestrator_line
 
-            progress = status["progress"]
-            spent = progress.get("state") == "finished" and progress.get("completed") == progress.get("total")
-            print(orchestrator_line(status["orchestrator"], status.get("run_dir"), spent))
+            print(orchestrator_line(status["orchestrator"], status.get("run_dir"), status["progress"]))
         _print_llm(status)
     return EXIT_OK
 

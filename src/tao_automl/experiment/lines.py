@@ -75,11 +75,16 @@ def rec_line(rec: Mapping[str, Any], metric: str) -> str:
     return f"rec {rec['rec_id']} {rec['status']}: {shown}{suffix}"
 
 
-def orchestrator_line(info: dict[str, Any], run_dir: str | None = None, spent: bool = False) -> str:
-    """``status`` text: whether an orchestrator is alive; when not, how to continue the run at ``run_dir``
-    (nothing to continue once it finished with its whole budget: ``spent``)."""
+def budget_spent(progress: Mapping[str, Any]) -> bool:
+    """Whether the run finished with its whole budget done: a resume would have nothing to launch."""
+    return progress.get("state") == "finished" and progress.get("completed", 0) >= progress.get("total", 0)
+
+
+def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mapping[str, Any]) -> str:
+    """``status`` text: whether an orchestrator is alive; when not, how to continue the run at ``run_dir`` (nothing
+    to continue once it finished its budget)."""
     if not info.get("alive"):
-        if spent:
+        if budget_spent(progress):
             return "orchestrator: not running (the run finished its budget)"
         return f"orchestrator: not running (continue with `tao-automl resume {run_dir or 'RUN_DIR'} [--detach]`)"
     kind = "detached" if info.get("detached") else "foreground"

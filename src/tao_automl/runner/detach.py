@@ -160,7 +160,9 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     is the command that continues the run, None when it finished with its whole budget. Stopping a run that has
     no orchestrator is not an error (``was_running`` is false); cancelling still applies.
     """
+    from tao_automl.experiment.lines import budget_spent
     from tao_automl.experiment.store import ACTIVE_STATES, RecStatus, RunStore
+    from tao_automl.experiment.summary import progress_from_counts
 
     folder = existing_run_dir(run_dir).resolve()
     meta = _runner_meta(folder)
@@ -199,12 +201,9 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                 store.close()
     store = RunStore(folder, readonly=True)
     try:
-        counts, budget = store.count_by_status(), store.meta().get("budget")
+        progress = progress_from_counts(store.count_by_status(), None, False, store.meta())
     finally:
         store.close()
-    in_flight = sum(n for status, n in counts.items() if status in ACTIVE_STATES)
-    spent = state == "finished" and isinstance(budget, int) and sum(counts.values()) >= budget
     return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
-            "in_flight_jobs": in_flight, "state": state,
-            # a finished run that created its whole budget has nothing to continue (resume would exit 1)
-            "next": None if spent else f"tao-automl resume {folder} --detach"}
+            "in_flight_jobs": progress["running"], "state": state,
+            "next": None if budget_spent(progress) else f"tao-automl resume {folder} --detach"}

@@ -52,16 +52,13 @@ def shared_cause(finished: Sequence[RecRow], k: int) -> RecRow | None:
     writes, a missing command), whatever other causes are mixed in (a diverged rec, say)."""
     if k <= 0 or len(finished) < k or any(r.status in ("success", "stopped") for r in finished):
         return None
-    first_of: dict[str, RecRow] = {}
-    seen: dict[str, int] = {}
+    by_cause: dict[str, list[RecRow]] = {}
     for row in finished:
-        if row.status != "failure":
-            continue
-        key = cause_key(row)
-        first_of.setdefault(key, row)
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] >= k:
-            return first_of[key]
+        if row.status == "failure":
+            alike = by_cause.setdefault(cause_key(row), [])
+            alike.append(row)
+            if len(alike) >= k:
+                return alike[0]
     return None
 
 
@@ -80,10 +77,10 @@ def next_step(message: str) -> str:
     return "read one failed rec's log (`tao-automl status RUN_DIR`), fix the cause, then run the sweep again"
 
 
-def fail_fast_message(row: RecRow, k: int, finished: int | None = None) -> str:
+def fail_fast_message(row: RecRow, k: int, finished: int) -> str:
     """The one line that ends a sweep in which ``k`` of the ``finished`` recs failed alike and none succeeded."""
     cause = " ".join((row.message or "failed without a message").split()).rstrip(".")
-    which = (f"the first {k} finished recs all failed with the same cause" if finished in (None, k) else
+    which = (f"the first {k} finished recs all failed with the same cause" if finished == k else
              f"{k} of the {finished} finished recs failed with the same cause and none succeeded")
     return (f"stopping the sweep: {which}: {cause}. "
             f"Next step: {next_step(cause)} (automl_fail_fast_after={k}; 0 turns this check off)")

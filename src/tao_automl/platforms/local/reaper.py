@@ -60,7 +60,7 @@ class Reaper:
     """Watches child processes; see the module docstring."""
 
     def __init__(self, use_pidfds: bool | None = None) -> None:
-        self._use_pidfds = pidfds_supported() if use_pidfds is None else use_pidfds
+        self._use_pidfds = use_pidfds  # None: found out at the first job (nothing runs at import)
         self.forget()
 
     def forget(self) -> None:
@@ -74,6 +74,8 @@ class Reaper:
         """Run ``on_start``, then ``on_exit`` once ``popen`` has exited and been reaped (both in a watcher
         thread)."""
         job = (popen, on_start, on_exit)
+        if self._use_pidfds is None:
+            self._use_pidfds = pidfds_supported()
         if not self._use_pidfds:
             threading.Thread(target=_follow_alone, args=(job,), name=f"local-job-{popen.pid}", daemon=True).start()
             return

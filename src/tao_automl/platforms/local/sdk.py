@@ -386,7 +386,7 @@ class LocalSDK(PlatformBase):
         with self._lock:
             if rec.data.get("create_time") is None and rec.data.get("state") not in _FINISHED:
                 rec.data["create_time"] = started
-                self._save_quietly(rec, "its pid")
+                self._persist_quietly(rec, "its pid")
 
     def _record_end(self, rec: _Record) -> None:
         """Watcher thread, once the child is reaped: wake ``wait_for_change``, then persist the final state."""
@@ -396,8 +396,10 @@ class LocalSDK(PlatformBase):
                 self._refresh(rec, save=False)
             except Exception:  # never let a disk error kill the watcher silently
                 logger.exception("local job %s: could not read its end", rec.id)
-            snapshot = dict(rec.data) if rec.data.get("state") in _FINISHED else None
-            if snapshot is not None:
+            snapshot = None
+            if rec.data.get("state") in _FINISHED:
+                rec.data["updated_at"] = time.time()
+                snapshot = dict(rec.data)
                 rec.end_written.clear()
                 _ENDS_IN_FLIGHT.add(rec.end_written)
             self._changed.notify_all()
@@ -405,21 +407,20 @@ class LocalSDK(PlatformBase):
         # (a later process reads the end from it), and nothing writes a finished job's job.json again.
         if snapshot is not None:
             try:
-                self._write_quietly(rec, snapshot, "its end")
+                self._persist_quietly(rec, "its end", snapshot)
             finally:
                 rec.end_written.set()
                 _ENDS_IN_FLIGHT.discard(rec.end_written)
 
-    def _save_quietly(self, rec: _Record, what: str) -> None:
+    def _persist_quietly(self, rec: _Record, what: str, snapshot: dict[str, Any] | None = None) -> None:
+        """Watcher thread: :meth:`_save` ``rec`` (or write ``snapshot`` of it); a disk error is logged, never
+        raised (it must not kill the watcher)."""
         try:
-            self._save(rec)
-        except Exception:  # never let a disk error kill the watcher silently
-            logger.exception("local job %s: could not record %s", rec.id, what)
-
-    def _write_quietly(self, rec: _Record, data: dict[str, Any], what: str) -> None:
-        try:
-            write_json_atomic(rec.dir / JOB_FILE, data)
-        except Exception:  # never let a disk error kill the watcher silently
+            if snapshot is None:
+                self._save(rec)
+            else:
+                write_json_atomic(rec.dir / JOB_FILE, snapshot)
+        except Exception:
             logger.exception("local job %s: could not record %s", rec.id, what)
 
     # --------------------------------------------------------------- lookup
@@ -561,7 +562,6 @@ class LocalSDK(PlatformBase):
         else:
             status = JobStatus.FAILURE
         rec.data["state"] = status.value
-        rec.data["updated_at"] = time.time()
         if save:
             self._save(rec)
         return status
