@@ -147,27 +147,44 @@ def test_hyperband_brackets_for_27_epochs_and_eta_3_include_s0() -> None:
                    (0, (4,), (27,))]
 
 
-def test_hyperband_waits_for_a_rung_promotes_the_best_from_checkpoints_and_never_failures() -> None:
+def test_hyperband_promotes_the_best_of_a_complete_rung_from_checkpoints_and_never_failures() -> None:
     hb = Hyperband(SPACE, max_epochs=9, eta=3, max_trials=100)
     rng = np.random.default_rng(0)
-    first = hb.propose(list(range(1, 13)), {}, rng)
+    first = hb.propose(list(range(1, 10)), {}, rng)
     assert len(first) == 9 and all(t.budget == 1 and t.rung == 0 and t.parent is None for t in first)
     values = [None, 0.1, 0.5, 0.05, 0.9, 0.3, 0.7, 0.8, 0.6]
-    for trial_id, value in enumerate(values[:-1], start=1):
+    for trial_id, value in enumerate(values, start=1):
         hb.observe(trial_id, value, 1)
-    assert hb.propose([10], {9: first[8]}, rng) == []  # rung incomplete: wait
-    hb.observe(9, values[-1], 1)
     up = hb.propose([10, 11, 12, 13], {}, rng)
-    assert [t.parent for t in up] == [4, 2, 6] and all(t.budget == 3 and t.rung == 1 for t in up)
-    assert [t.config for t in up] == [first[3].config, first[1].config, first[5].config]
+    assert [t.parent for t in up[:3]] == [4, 2, 6] and all(t.budget == 3 and t.rung == 1 for t in up[:3])
+    assert [t.config for t in up[:3]] == [first[3].config, first[1].config, first[5].config]
+    assert (up[3].bracket, up[3].rung, up[3].parent) == (1, 0, None)  # rung 1 is full: the next bracket starts
     for trial_id, value in zip((10, 11, 12), (0.4, None, 0.2), strict=True):
         hb.observe(trial_id, value, 3)
-    top = hb.propose([13, 14], {}, rng)
+    top = hb.propose([14], {13: up[3]}, rng)
     assert top[0].parent == 12 and top[0].budget == 9  # best success of rung 1; the failure (11) is out
-    assert len(top) == 1  # the bracket's last rung runs before the next bracket starts
-    hb.observe(13, 0.3, 9)
-    nxt = hb.propose([14], {}, rng)
-    assert nxt[0].budget == 3 and nxt[0].parent is None and (nxt[0].bracket, nxt[0].rung) == (1, 0)
+
+
+def test_hyperband_fills_free_slots_from_the_next_bracket_while_a_rung_waits() -> None:
+    """A rung waits for its last result; meanwhile the later brackets of the iteration start, so parallel
+    slots stay busy. Only when every bracket of the iteration waits does propose hand out nothing."""
+    hb = Hyperband(SPACE, max_epochs=9, eta=3, max_trials=100)  # brackets: (9, 3, 1), (5, 1), (3,)
+    rng = np.random.default_rng(0)
+    first = hb.propose(list(range(1, 10)), {}, rng)
+    for trial_id in range(1, 9):
+        hb.observe(trial_id, 0.1 * trial_id, 1)
+    pending = {9: first[8]}
+    more = hb.propose([10, 11], pending, rng)  # rung 0 of bracket 0 still waits for trial 9
+    assert [(t.bracket, t.rung, t.budget) for t in more] == [(1, 0, 3), (1, 0, 3)]
+    pending.update({10: more[0], 11: more[1]})
+    rest = hb.propose(list(range(12, 30)), pending, rng)
+    assert [(t.bracket, t.budget) for t in rest] == [(1, 3)] * 3 + [(2, 9)] * 3  # everything startable
+    pending.update({12 + i: t for i, t in enumerate(rest)})
+    assert hb.propose([30], pending, rng) == []  # every bracket waits: the next iteration needs them done
+    hb.observe(9, 0.05, 1)
+    del pending[9]
+    promoted = hb.propose([30], pending, rng)
+    assert promoted[0].parent == 9 and (promoted[0].bracket, promoted[0].rung) == (0, 1)
 
 
 def test_hyperband_runs_every_bracket_then_further_iterations_until_the_budget_is_spent() -> None:

@@ -6,9 +6,12 @@ best ``floor(n_i / eta)`` successes and promotes them — as *new* trials that r
 checkpoint (promotion mode) — to ``eta`` times the epochs, up to ``max_epochs``. The s=0 bracket trains
 its configs at the full budget from scratch.
 
-The schedule is synchronous: a rung is promoted once every trial in it has ended, so ``propose`` hands
-out fewer (or no) trials while it waits. Its whole state is a function of the registered trials (each
-carries its ``bracket`` and ``rung``) and the observed values, so :meth:`restore` + replay rebuilds it.
+Each bracket is synchronous: a rung is promoted once every trial in it has ended. While a bracket waits, the
+brackets after it in the same iteration start (as Li et al. note, brackets are independent), so parallel slots
+stay busy; ``propose`` hands out fewer (or no) trials only when every bracket of the iteration waits or is done,
+since the next iteration is sized to the budget that remains once this one has ended. Its whole state is a
+function of the registered trials (each carries its ``bracket`` and ``rung``) and the observed values, so
+:meth:`restore` + replay rebuilds it.
 A trial that is neither observed nor in flight (cancelled, lost) counts as a failure; failures are never
 promoted. ``max_trials`` (automl_max_recommendations) is a budget that is spent: when every bracket is
 done and trials remain, another Hyperband iteration starts, its brackets shrunk to the remaining trials
@@ -86,7 +89,7 @@ def check_count(name: str, value: object, low: int = 1) -> int:
 
 
 class SuccessiveHalving:
-    """Hyperband's brackets run one after the other, synchronously, in promotion mode."""
+    """Hyperband's brackets in promotion mode: synchronous rungs, later brackets fill the slots a waiting one leaves."""
 
     mode: str | None = PROMOTION
 
@@ -174,9 +177,19 @@ class SuccessiveHalving:
         return planned
 
     def _next(self, rng: np.random.Generator, pending: Mapping[int, Trial]) -> Trial | None:
-        b = self._current()
-        if b is None:
+        """The next trial of the first bracket that has one to hand out: while a rung waits for its last
+        results, the brackets after it start (each bracket's own rungs stay synchronous)."""
+        first = self._current()
+        if first is None:
             return None
+        for b in range(first, len(self.brackets)):
+            trial = self._next_in(b, rng, pending)
+            if trial is not None:
+                return trial
+        return None
+
+    def _next_in(self, b: int, rng: np.random.Generator, pending: Mapping[int, Trial]) -> Trial | None:
+        """Bracket ``b``'s next trial; None while its next rung waits, or when it is done."""
         bracket = self.brackets[b]
         for i in range(len(bracket.sizes)):
             members = self._members.get((b, i), [])
