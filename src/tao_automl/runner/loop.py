@@ -9,6 +9,7 @@ the existing job instead of starting a second one).
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import time
@@ -60,6 +61,14 @@ MAX_CONSECUTIVE_POLL_ERRORS = 20
 
 MetricExtractor = Callable[[str, str], "float | None"]
 EvalFn = Callable[[Recommendation, str], "float | None"]
+
+
+class _Launch(enum.Enum):
+    """How :meth:`AutoMLRunner._launch` ended."""
+
+    STARTED = "started"
+    NOT_PREPARED = "not_prepared"  # the rec failed before submission: spec not rendered, checkpoint missing
+    SUBMIT_FAILED = "submit_failed"  # the platform did not take the job
 
 
 @dataclass
@@ -333,7 +342,7 @@ class AutoMLRunner:
                 epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric", row.rec_id)]
                 item.last_epoch = max(epochs, default=0)
                 active[row.rec_id] = item
-            elif not self._launch(exp, rec, plan, active, on_rec):
+            elif self._launch(exp, rec, plan, active, on_rec) is not _Launch.STARTED:
                 self._finish(exp, rec, None, "failure", rec.error, on_result)
         while True:
             while len(active) < settings.automl_max_concurrent:
@@ -341,9 +350,14 @@ class AutoMLRunner:
                 if not new:
                     break
                 for rec in new:
-                    ok = self._launch(exp, rec, plan, active, on_rec)
-                    submit_errors = 0 if ok else submit_errors + 1
-                    if not ok:
+                    launched = self._launch(exp, rec, plan, active, on_rec)
+                    # only the platform refusing jobs stops the sweep; a rec that could not be prepared (its spec
+                    # did not render, a promotion's checkpoint is missing) fails alone, like a failed job
+                    if launched is _Launch.SUBMIT_FAILED:
+                        submit_errors += 1
+                    elif launched is _Launch.STARTED:
+                        submit_errors = 0
+                    if launched is not _Launch.STARTED:
                         self._finish(exp, rec, None, "failure", rec.error, on_result)
                     if submit_errors >= MAX_CONSECUTIVE_SUBMIT_ERRORS:
                         raise PlatformError(
@@ -357,7 +371,8 @@ class AutoMLRunner:
                 self._poll(exp, active, rec_id, plan.metric, extractor, eval_fn, on_result)
 
     def _launch(self, exp: Experiment, rec: Recommendation, plan: RunPlan,
-                active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None) -> bool:
+                active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None) -> _Launch:
+        """Render ``rec``'s job and submit it; on failure ``rec.error`` says why."""
         crash_point("rec_created")  # chaos tests: the rec is persisted, its job not yet submitted
         rec_dir = exp.run_dir / "recs" / f"rec_{rec.id:04d}"
         results_dir = rec_dir / "results"
@@ -371,7 +386,7 @@ class AutoMLRunner:
                 rec.error = (f"promotion of rec {trial.parent} needs its checkpoint, but none was found "
                                       f"under {parent_dir}")
                 log.error("rec %d: %s", rec.id, rec.error)
-                return False
+                return _Launch.NOT_PREPARED
             resume_path = str(checkpoint)
         try:
             request = render_job(self.skill, rec.params, ctx, rec_dir=rec_dir, results_dir=str(results_dir),
@@ -384,14 +399,14 @@ class AutoMLRunner:
         except Exception as exc:
             rec.error = f"rendering the job failed: {type(exc).__name__}: {exc}"
             log.error("rec %d: %s", rec.id, rec.error)
-            return False
+            return _Launch.NOT_PREPARED
         kwargs = dict(plan.args.platform_kwargs)
         gpu_count = kwargs.pop("gpu_count", 1)
         submit = dict(image=request.image, command=request.command, gpu_count=gpu_count, env_vars=None,
                       inputs=request.inputs, outputs=request.outputs, job_name=exp.job_name(rec.id), **kwargs)
         job = self._submit(rec, submit, str(results_dir))
         if job is None:
-            return False
+            return _Launch.SUBMIT_FAILED
         crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
         job_results = str(getattr(job, "results_dir", "") or results_dir)
         exp.mark_submitted(rec.id, str(job.id), job_results)
@@ -399,7 +414,7 @@ class AutoMLRunner:
         active[rec.id] = _Active(rec, str(job.id), job_results, limit_s=self._limit(exp, rec.id))
         _guarded("on_recommendation", on_rec, rec)
         self._progress(exp, None)
-        return True
+        return _Launch.STARTED
 
     def _submit(self, rec: Recommendation, submit: dict[str, Any], results_dir: str) -> Any:
         """``create_job`` (retried); when it still fails, the job may exist anyway: look it up by its name."""
