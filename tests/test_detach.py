@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ def test_run_detach_returns_the_folder_and_the_orchestrator_finishes_alone(tmp_p
     assert "rec 1 started" in log and "status: " in log  # periodic status lines (every 0.3 s here)
     snapshot = json.loads(Path(run_dir, "status.json").read_text())
     assert snapshot["progress"]["completed"] == 2 and snapshot["best"] == status["best"]
+    assert snapshot["orchestrator"]["alive"] is False  # the last snapshot is written as the orchestrator ends
 
 
 def test_stop_leaves_jobs_running_and_resume_detach_reattaches(tmp_path: Path) -> None:
@@ -84,6 +86,28 @@ def test_stop_cancel_jobs_cancels_what_is_in_flight(tmp_path: Path) -> None:
     assert len(status_json(run_dir, "--recs", "all")["recommendations"]) == 2
 
 
+def test_stop_cancel_jobs_keeps_the_results_of_jobs_that_had_already_ended(tmp_path: Path) -> None:
+    """The orchestrator died; its jobs then finished. ``stop --cancel-jobs`` must not turn their results into
+    "cancelled" (the platform refuses to cancel an ended job): ``resume`` collects them."""
+    config = demo_config(tmp_path, recs=2, epochs=2)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    os.kill(status["orchestrator"]["pid"], signal.SIGKILL)
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    jobs = [a["job_id"] for a in status["active_jobs"]]
+    wait_for(run_dir, lambda s: all(sdk.get_job_status(j) == JobStatus.SUCCESS for j in jobs))
+    done = cli("stop", run_dir, "--cancel-jobs", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["cancelled_jobs"] == [] and sorted(result["ended_jobs"]) == sorted(jobs)
+    assert result["next"] == f"tao-automl resume {run_dir} --detach"
+    assert "had already ended" in cli("stop", run_dir, "--cancel-jobs").stdout
+    assert cli("resume", run_dir).returncode == 0
+    final = status_json(run_dir, "--recs", "all")
+    assert [r["status"] for r in final["recommendations"]] == ["success", "success"]
+    assert final["best"] is not None
+
+
 def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> None:
     config = demo_config(tmp_path, recs=1, epochs=1)
     run_dir = cli("run", str(config), "--detach").stdout.strip()
@@ -105,7 +129,15 @@ def test_stop_after_the_orchestrator_was_killed_closes_the_run_as_interrupted(tm
     status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
     os.kill(status["orchestrator"]["pid"], signal.SIGKILL)
     wait_for(run_dir, lambda s: s["orchestrator"]["alive"] is False)
-    assert status_json(run_dir)["progress"]["state"] == "running"  # what the killed process left behind
+    # the store still says "running" (the killed process never closed it); status and runs say what is true
+    dead = status_json(run_dir)["progress"]
+    assert dead["state"] == "interrupted" and dead["eta_s"] is None
+    time.sleep(1.5)
+    assert status_json(run_dir)["progress"]["elapsed_s"] == dead["elapsed_s"]  # ended at its last activity
+    runs = json.loads(cli("runs", str(Path(run_dir).parent), "--json").stdout)
+    assert [r["state"] for r in runs["runs"]] == ["interrupted"]
+    with sqlite3.connect(f"file:{run_dir}/state.db?mode=ro", uri=True) as db:
+        assert json.loads(db.execute("SELECT value FROM meta WHERE key = 'state'").fetchone()[0]) == "running"
     result = stop_run(run_dir)
     assert result["was_running"] is False and result["state"] == "interrupted"
     assert result["in_flight_jobs"] == 2 and result["next"] == f"tao-automl resume {run_dir} --detach"

@@ -51,17 +51,19 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
         if not runs:
             return {"error": f"no run state at {run_dir!r} (no {DB_NAME})"}
         run_dir = os.path.join(run_dir, runs[-1])  # a workspace folder: report its newest run
+    from tao_automl.experiment.holder import orchestrator_info
+
+    # asked before the state is read: a run that ends in between reads "finished", never "running" without holder
+    orchestrator = orchestrator_info(run_dir)
     try:
         store = RunStore(run_dir, readonly=True)
         try:
-            status = _read(store, run_dir, recs, top, offset, limit)
+            status = _read(store, run_dir, recs, top, offset, limit, bool(orchestrator["alive"]))
         finally:
             store.close()
     except sqlite3.Error as exc:
         return {"error": f"cannot read run state at {run_dir!r}: {exc}"}
-    from tao_automl.experiment.holder import orchestrator_info
-
-    status["orchestrator"] = orchestrator_info(run_dir)
+    status["orchestrator"] = orchestrator
     return status
 
 
@@ -83,9 +85,14 @@ def _check_view(recs: str, top: int, offset: int, limit: int | None) -> None:
                                  allowed="an integer >= 0")
 
 
-def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit: int | None) -> dict[str, Any]:
+def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit: int | None,
+          alive: bool) -> dict[str, Any]:
+    from tao_automl.experiment.holder import as_shown
+
     with store.snapshot():  # one consistent state while the runner writes
         meta = store.meta()
+        if meta.get("state") == "running" and not alive:
+            meta = as_shown(meta, alive, store.last_event_at())
         direction = str(meta.get("direction", "maximize"))
         counts = store.count_by_status()
         multi = store.is_multi_fidelity(meta)

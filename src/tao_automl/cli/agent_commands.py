@@ -69,10 +69,12 @@ def cmd_stop(args: argparse.Namespace) -> int:
         print(f"no orchestrator was running; run state: {result['state']}")
     if result["cancelled_jobs"]:
         print(f"cancelled {len(result['cancelled_jobs'])} job(s): {', '.join(result['cancelled_jobs'])}")
-    elif result["in_flight_jobs"]:
-        print(f"{result['in_flight_jobs']} in-flight job(s) keep running; resume re-attaches to them")
-    else:
-        print("no jobs in flight")
+    if result["ended_jobs"]:
+        print(f"{len(result['ended_jobs'])} job(s) had already ended, so were not cancelled: "
+              f"{', '.join(result['ended_jobs'])}; resume collects their results")
+    if not (result["cancelled_jobs"] or result["ended_jobs"]):
+        print(f"{result['in_flight_jobs']} in-flight job(s) keep running; resume re-attaches to them"
+              if result["in_flight_jobs"] else "no jobs in flight")
     if result["next"]:
         print(f"continue with: {result['next']}")
     else:

@@ -235,6 +235,11 @@ class RunStore:
     def meta(self) -> dict[str, Any]:
         return {r["key"]: json.loads(r["value"]) for r in self._conn.execute("SELECT key, value FROM meta")}
 
+    def last_event_at(self) -> float | None:
+        """When the newest event was written (the run's last recorded activity), or None without events."""
+        row = self._conn.execute("SELECT ts FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return float(row["ts"]) if row is not None else None
+
     # -- recs -----------------------------------------------------------------------------------
     def add_rec(self, rec_id: int, params: Mapping[str, Any], specs: Mapping[str, Any], job_name: str,
                 trial: Mapping[str, Any] | None = None) -> float:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import WorkspaceError
+from tao_automl.experiment.holder import as_shown, lock_holder
 from tao_automl.experiment.store import DB_NAME, RunStore
 from tao_automl.experiment.summary import progress
 
@@ -18,10 +19,12 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
         raise WorkspaceError(f"workspace {str(root)!r} is not a folder", field="workspace", value=str(workspace))
     out: list[dict[str, Any]] = []
     for run_dir in sorted(p for p in root.glob("run_*") if (p / DB_NAME).exists()):
+        alive = lock_holder(run_dir) is not None  # asked first: a run ending meanwhile reads as finished
         try:
             store = RunStore(run_dir, readonly=True)
             try:
                 meta, recs = store.meta(), store.recs()
+                meta = as_shown(meta, alive, store.last_event_at())
             finally:
                 store.close()
         except sqlite3.Error as exc:

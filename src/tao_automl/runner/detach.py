@@ -156,9 +156,11 @@ def _wait_released(run_dir: Path, timeout_s: float) -> bool:
 def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float = STOP_WAIT_S) -> dict[str, Any]:
     """End the run's orchestrator gracefully; with ``cancel_jobs`` cancel its in-flight jobs too.
 
-    Returns ``{"run_dir", "was_running", "pid", "cancelled_jobs", "in_flight_jobs", "state", "next"}``; ``next``
-    is the command that continues the run, None when it finished with its whole budget. Stopping a run that has
-    no orchestrator is not an error (``was_running`` is false); cancelling still applies.
+    Returns ``{"run_dir", "was_running", "pid", "cancelled_jobs", "ended_jobs", "in_flight_jobs", "state",
+    "next"}``; ``next`` is the command that continues the run, None when it finished with its whole budget.
+    ``ended_jobs``: jobs that had already ended when ``cancel_jobs`` came to them (the platform refused the
+    cancel); their recs are left as they are, so ``resume`` collects their results instead of losing them.
+    Stopping a run that has no orchestrator is not an error (``was_running`` is false); cancelling still applies.
     """
     from tao_automl.experiment.lines import budget_spent
     from tao_automl.experiment.store import ACTIVE_STATES, RecStatus, RunStore
@@ -178,6 +180,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     from tao_automl.experiment.store import read_meta
 
     cancelled: list[str] = []
+    ended: list[str] = []  # jobs that had ended before the cancel: left for `resume` to collect
     state = read_meta(folder).get("state")
     if cancel_jobs or state == "running":  # "running" with no holder: its orchestrator died (kill -9, a crash)
         sdk = _sdk_for(folder, meta) if cancel_jobs else None
@@ -187,7 +190,9 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                 if sdk is not None:
                     for rec in store.recs():
                         if rec.status in ACTIVE_STATES and rec.job_id:
-                            sdk.cancel_job(rec.job_id)
+                            if not sdk.cancel_job(rec.job_id):  # it ended first: its result is the run's to collect
+                                ended.append(rec.job_id)
+                                continue
                             store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by="stop --cancel-jobs")
                             # ended now, as the runner ends a rec it cancels (status shows no job that is not running)
                             store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None,
@@ -205,5 +210,5 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     finally:
         store.close()
     return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
-            "in_flight_jobs": progress["running"], "state": state,
+            "ended_jobs": ended, "in_flight_jobs": progress["running"] - len(ended), "state": state,
             "next": None if budget_spent(progress) else f"tao-automl resume {folder} --detach"}

@@ -50,13 +50,18 @@ def status_line(status: dict[str, Any]) -> str:
             f"{len(status.get('active_jobs', []))} job(s) running")
 
 
-def write_snapshot(run_dir: Path) -> str | None:
-    """Write ``status.json`` (the same data as ``tao-automl status --json``) and return its one-line summary."""
+def write_snapshot(run_dir: Path, *, last: bool = False) -> str | None:
+    """Write ``status.json`` (the same data as ``tao-automl status --json``) and return its one-line summary.
+
+    ``last``: the orchestrator writes it as it ends, so the file says no orchestrator is alive (as ``status``
+    says a moment later), not the pid that is about to exit."""
     from tao_automl.status import query_status
 
     status = query_status(run_dir)
     if "error" in status:
         return None
+    if last:
+        status["orchestrator"] = {**status["orchestrator"], "alive": False, "pid": None}
     status["snapshot_at"] = time.time()
     tmp = run_dir / f".{SNAPSHOT_NAME}.tmp"
     tmp.write_text(json.dumps(status, indent=2, default=str))
@@ -73,9 +78,9 @@ class StatusReporter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="status-reporter", daemon=True)
 
-    def _report(self) -> None:
+    def _report(self, last: bool = False) -> None:
         try:
-            line = write_snapshot(self.run_dir)
+            line = write_snapshot(self.run_dir, last=last)
         except Exception as exc:  # a snapshot must never end the sweep
             log.warning("status snapshot failed: %s", exc)
             return
@@ -93,7 +98,7 @@ class StatusReporter:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self._report()
+        self._report(last=True)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
