@@ -108,6 +108,35 @@ def test_stop_cancel_jobs_keeps_the_results_of_jobs_that_had_already_ended(tmp_p
     assert final["best"] is not None
 
 
+def test_resume_records_when_reattached_jobs_really_ended(tmp_path: Path) -> None:
+    """Jobs that ended while no orchestrator ran get the platform's end time, not the resume's: their wall time
+    is what they ran (it was the time until the resume), in status, exports and the report alike."""
+    config = demo_config(tmp_path, recs=2, epochs=2)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    os.kill(status["orchestrator"]["pid"], signal.SIGKILL)
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    jobs = [a["job_id"] for a in status["active_jobs"]]
+    wait_for(run_dir, lambda s: all(sdk.get_job_status(j).is_finished() for j in jobs))
+    time.sleep(4)  # the downtime that must not count
+    assert cli("resume", run_dir).returncode == 0
+    recs = {r["job_id"]: r for r in status_json(run_dir, "--recs", "all")["recommendations"]}
+    for job in jobs:
+        info = sdk.get_job_info(job)
+        assert recs[job]["finished_at"] == pytest.approx(info["finished_at"], abs=0.01)
+        assert recs[job]["wall_time_s"] < info["finished_at"] - recs[job]["started_at"] + 1.0
+
+
+def test_resume_of_a_finished_run_keeps_when_it_ended(tmp_path: Path) -> None:
+    config = demo_config(tmp_path, recs=1, epochs=1)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    before = wait_for(run_dir, ended)["progress"]["elapsed_s"]
+    time.sleep(1.5)
+    assert cli("resume", run_dir).returncode == 0  # nothing to launch: ends at once with the run's result
+    after = status_json(run_dir)["progress"]
+    assert after["state"] == "finished" and after["elapsed_s"] == before
+
+
 def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> None:
     config = demo_config(tmp_path, recs=1, epochs=1)
     run_dir = cli("run", str(config), "--detach").stdout.strip()

@@ -90,6 +90,8 @@ class Experiment:
         self._best: RecRow | None = None  # best successful rec so far, ranked as the summary ranks
         self._multi = False  # some trial carries an epoch budget: rank by budget reached first
         self._meta: dict[str, Any] = {}
+        #: (ended_at, recs created, recs finished) of a run reopened in state finished; None otherwise
+        self._reopened_finished: tuple[float, int, int] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     @classmethod
@@ -149,6 +151,9 @@ class Experiment:
         here, before = os.path.abspath(run_dir), meta.get("run_dir")
         if before and os.path.realpath(str(before)) != os.path.realpath(here):  # the folder was moved or copied
             store.set_meta({"run_dir": here, "moved_from": before}, event="run_moved")
+        if meta.get("state") == "finished":  # a resume with nothing left to do keeps the run's real end
+            exp._reopened_finished = (float(meta["ended_at"]), exp._n_created, exp._n_finished) \
+                if isinstance(meta.get("ended_at"), (int, float)) else None
         store.set_meta({"state": "running", "resumed_at": time.time()}, event="run_resumed")
         exp._meta = store.meta()
         return exp
@@ -191,7 +196,11 @@ class Experiment:
 
     def close(self, state: str | None = None) -> None:
         if state:
-            self.store.set_meta({"state": state, "ended_at": time.time()}, event=f"run_{state}")
+            ended = time.time()
+            again = self._reopened_finished
+            if state == "finished" and again is not None and again[1:] == (self._n_created, self._n_finished):
+                ended = again[0]  # reopened finished, and nothing ran since: it still ended when it ended
+            self.store.set_meta({"state": state, "ended_at": ended}, event=f"run_{state}")
         self.store.close()
 
     # -- ask ------------------------------------------------------------------------------------
@@ -332,12 +341,14 @@ class Experiment:
 
     # -- tell -----------------------------------------------------------------------------------
     def tell(self, rec_id: int, value: float | None, status: str = "success", message: str | None = None,
-             budget: int | None = None, values: Mapping[str, float | None] | None = None) -> RecRow:
+             budget: int | None = None, values: Mapping[str, float | None] | None = None,
+             finished_at: float | None = None) -> RecRow:
         """Persist a rec's end, then let the brain learn from it. NaN/inf/None are failures.
 
         ``budget``: epochs the rec actually trained (stopped recs); defaults to the trial's planned budget.
         ``values``: a multi-objective run's metric values by name (``value`` is then the first one's); a missing
-        or non-finite one makes the rec a failure naming it.
+        or non-finite one makes the rec a failure naming it. ``finished_at``: when the job ended, if known
+        (default: now).
         """
         row = self._open.get(rec_id) or self.store.rec(rec_id)
         if row is None:
@@ -361,7 +372,8 @@ class Experiment:
         reached = trained if stored_value is not None else None
         if self.objectives and values is not None:
             self.store.log_event(multi.VALUES_EVENT, rec_id, values=dict(values))
-        now = self.store.finish_rec(rec_id, status, stored_value, message, budget_reached=reached)
+        now = self.store.finish_rec(rec_id, status, stored_value, message, budget_reached=reached,
+                                    finished_at=finished_at)
         if self.objectives and status == "success" and stored_value is not None:
             self._values[rec_id] = clean
         self._open.pop(rec_id, None)

@@ -285,23 +285,25 @@ class RunStore:
         return now
 
     def finish_rec(self, rec_id: int, status: str, metric_value: float | None, message: str | None,
-                   budget_reached: int | None = None) -> float:
-        """End a rec; ``budget_reached``: epochs its metric was measured at (None: unknown or no metric).
+                   budget_reached: int | None = None, finished_at: float | None = None) -> float:
+        """End a rec; ``budget_reached``: epochs its metric was measured at (None: unknown or no metric);
+        ``finished_at``: when its job ended, if known (default: now).
 
-        Returns the timestamp written."""
+        Returns the finish time written."""
         if status not in FINAL_STATES:
             raise ValueError(f"finish_rec: {status!r} is not a final state {FINAL_STATES}")
         now = time.time()
+        ended = now if finished_at is None else finished_at
         with self._tx() as conn:
             conn.execute(
                 "UPDATE recs SET status=?, metric_value=?, message=?, finished_at=?, updated_at=?, budget_reached=? "
                 "WHERE rec_id=?",
-                (status, metric_value, self.redactor.scrub(message) if message else message, now, now, budget_reached,
-                 rec_id),
+                (status, metric_value, self.redactor.scrub(message) if message else message, ended, now,
+                 budget_reached, rec_id),
             )
             self._event(conn, "rec_finished", rec_id, {"status": status, "metric_value": metric_value,
                                                        "message": message, "budget_reached": budget_reached})
-        return now
+        return ended
 
     def log_event(self, kind: str, rec_id: int | None = None, **payload: Any) -> None:
         with self._tx() as conn:

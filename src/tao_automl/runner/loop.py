@@ -78,6 +78,7 @@ class _Active:
     results_dir: str | None
     status: JobStatus = JobStatus.PENDING
     poll_errors: int = 0
+    reattached: bool = False  # found in flight by a resume: it may have ended long before this process saw it
     last_epoch: int = 0
     last_value: float | None = None
     started_at: float = field(default_factory=time.time)  # wall time of the submission (survives a resume)
@@ -338,7 +339,8 @@ class AutoMLRunner:
                 log.info("rec %d: re-attaching to job %s", row.rec_id, row.job_id)
                 exp.store.log_event("job_reattached", row.rec_id, job_id=row.job_id)
                 item = _Active(rec, row.job_id, row.results_dir, JobStatus.parse(row.status),
-                               started_at=row.submitted_at or time.time(), limit_s=self._limit(exp, row.rec_id))
+                               started_at=row.submitted_at or time.time(), limit_s=self._limit(exp, row.rec_id),
+                               reattached=True)
                 epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric", row.rec_id)]
                 item.last_epoch = max(epochs, default=0)
                 active[row.rec_id] = item
@@ -489,6 +491,7 @@ class AutoMLRunner:
         if not status.is_finished():
             return
         del active[rec_id]
+        ended_at = self._ended_at(item) if item.reattached else None
         if status is JobStatus.SUCCESS:
             if exp.scheduler.mode == STOPPING:
                 self._report_epochs(exp, item, metric)  # epochs written after the last poll
@@ -512,11 +515,23 @@ class AutoMLRunner:
             )
             crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet
             exp.store.log_event("metric", rec_id, value=value, source=source)
-            self._finish(exp, item.rec, value, "success", message, on_result, values)
+            self._finish(exp, item.rec, value, "success", message, on_result, values, ended_at=ended_at)
         elif status is JobStatus.FAILURE:
-            self._finish(exp, item.rec, None, "failure", self._failure_message(item.job_id), on_result)
+            self._finish(exp, item.rec, None, "failure", self._failure_message(item.job_id), on_result,
+                         ended_at=ended_at)
         else:
             self._cancelled(exp, item, on_result)
+
+    def _ended_at(self, item: _Active) -> float | None:
+        """When the platform says the job ended (re-attached jobs: it may have ended while no orchestrator ran),
+        or None when it does not say, or says something impossible."""
+        try:
+            value = self.platform.get_job_info(item.job_id).get("finished_at")
+        except Exception:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        return float(value) if item.started_at <= value <= time.time() else None
 
     def _report_epochs(self, exp: Experiment, item: _Active, metric: str) -> bool:
         """Feed new per-epoch values from status.json to the scheduler; True when it says stop."""
@@ -631,8 +646,8 @@ class AutoMLRunner:
 
     def _finish(self, exp: Experiment, rec: Recommendation, value: float | None, status: str,
                 message: str | None, on_result: Callable[[Recommendation, float | None, str], Any] | None,
-                values: Mapping[str, float | None] | None = None) -> None:
-        row = exp.tell(rec.id, value, status, message, values=values)
+                values: Mapping[str, float | None] | None = None, *, ended_at: float | None = None) -> None:
+        row = exp.tell(rec.id, value, status, message, values=values, finished_at=ended_at)
         rec.status, rec.metric_value = row.status, row.metric_value
         rec.message = row.message
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
