@@ -42,7 +42,8 @@ def settings(**kw: Any) -> AutoMLSettings:
         (floats(4), {"auto_multifidelity": True, "automl_max_recommendations": 40}, "bfbo", "multi-fidelity allowed"),
         (floats(4), {"auto_multifidelity": True, "automl_max_recommendations": 40, "fidelity_mode": "stopping"},
          "asha", "fidelity_mode stopping"),
-        (floats(4), {"auto_multifidelity": True, "automl_max_recommendations": 10}, "bayesian", "budget 10"),
+        (floats(4), {"auto_multifidelity": True, "automl_max_recommendations": 10}, "bayesian",
+         "multi-fidelity not used although auto_multifidelity is true: a budget of 10 recs is below 20"),
     ],
 )
 def test_auto_picks_from_space_and_budget(space: list[dict[str, Any]], conf: dict[str, Any], pick: str,

@@ -44,6 +44,15 @@ def choose(space: SearchSpace, settings: AutoMLSettings) -> tuple[str, str]:
         pick = "bfbo" if settings.fidelity_mode == "promotion" else "asha"
         return pick, (f"multi-fidelity allowed (auto_multifidelity) and a budget of {budget} >= {MF_MIN_BUDGET} "
                       f"recs; fidelity_mode {settings.fidelity_mode}")
+    pick, reason = _single_fidelity(space, settings, budget, n)
+    if settings.auto_multifidelity:  # allowed but not used: say why
+        reason += (f"; multi-fidelity not used although auto_multifidelity is true: a budget of {budget} recs is "
+                   f"below {MF_MIN_BUDGET}, too few for brackets of short and long trainings")
+    return pick, reason
+
+
+def _single_fidelity(space: SearchSpace, settings: AutoMLSettings, budget: int, n: int) -> tuple[str, str]:
+    """The pick among bayesian and tpe (rules 2-5 of the module docstring)."""
     if space.relations or any(isinstance(p, (ListParam, OptionalListParam, SubsetParam)) for p in space.params):
         return "tpe", "conditional or list-valued params (relations, lists or subsets)"
     n_cat = sum(isinstance(p, (CategoricalParam, BoolParam)) for p in space.params)
