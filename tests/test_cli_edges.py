@@ -246,3 +246,22 @@ def test_export_best_without_o_on_a_run_with_no_result_says_so(tmp_path: Path,
     assert main(["export", str(run_dir), "--best"]) == 1
     err = capsys.readouterr().err
     assert "no successful rec to export" in err and "give -o" not in err
+
+
+def test_a_sweep_without_result_prints_one_json_object_with_its_error_and_its_result(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """README: with --json a failure prints exactly one JSON object whose ``error`` has the documented keys; a
+    sweep that ran carries its result dict in the same object."""
+    from conftest import write_skill
+
+    skill = write_skill(tmp_path / "bank", trainer="print('training done')\n")
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
+        "automl_settings": {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 3,
+                            "poll_interval_s": 0.05},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    assert main(["run", str(config), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)  # one object: json.loads refuses anything after it
+    assert set(out["error"]) == {"kind", "message", "field", "value", "allowed", "hint", "exit_code"}
+    assert out["error"]["exit_code"] == 1 and out["progress"]["succeeded"] == 0
