@@ -619,7 +619,7 @@ class AutoMLRunner:
         finished = exp.store.first_finished(exp.n_finished)
         first = shared_cause(finished, k)
         if first is not None:
-            raise _FailFast(fail_fast_message(first, k, len(finished)))
+            raise _FailFast(fail_fast_message(first, k, finished, exp.run_dir))
 
     def _failure_message(self, job_id: str) -> str:
         try:
