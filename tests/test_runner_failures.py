@@ -98,6 +98,34 @@ def test_same_cause_failures_stop_the_sweep_and_the_cli_exits_1(
     assert status["progress"]["succeeded"] == 0
 
 
+def test_run_json_without_a_result_names_the_real_folder_and_a_failed_recs_log(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=NO_METRIC)
+    assert main(["run", str(_config(tmp_path, skill)), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    run_dir, hint = out["run_dir"], out["error"]["hint"]
+    failed = min(r["rec_id"] for r in out["recommendations"] if r["status"] == "failure")
+    assert "RUN_DIR" not in hint and f"`tao-automl logs {run_dir} {failed}`" in hint
+    assert f"then `tao-automl resume {run_dir}` if it lay outside the run's settings" in hint
+    assert "start a new run if it lay in the settings" in hint
+
+
+def test_submissions_failing_in_a_row_stop_with_a_hint_naming_the_folder(tmp_path: Path) -> None:
+    from tao_automl.errors import PlatformError
+    from tao_automl.testing import InstantSDK
+
+    class Refusing(InstantSDK):
+        def create_job(self, *args: Any, **kwargs: Any) -> Any:
+            raise PlatformError("quota exceeded")
+
+    with pytest.raises(PlatformError, match="3 job submissions failed in a row") as caught:
+        AutoMLRunner(Refusing(), write_skill(tmp_path / "bank")).run(
+            automl_settings=_settings(automl_fail_fast_after=0), workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    assert caught.value.to_json()["hint"] == (f"read the recs' messages in `tao-automl status {run_dir} --recs all`; "
+                                              f"`tao-automl resume {run_dir}` once the platform works")
+
+
 def test_a_missing_command_stops_the_sweep_naming_it(tmp_path: Path) -> None:
     skill = write_skill(tmp_path / "bank", command="/nonexistent/trainer -e {config_path}")
     result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
