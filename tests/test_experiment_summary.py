@@ -108,6 +108,12 @@ def test_reopening_checks_settings_drift_and_takes_a_bigger_budget(tmp_path: Pat
     assert reopened.budget == 6 and len(reopened.recs()) == 2
     assert [e["kind"] for e in reopened.store.events("settings_changed")] == ["settings_changed"]
     reopened.close("stopped")
+    # llm_fallback is a policy (SKILL.md's advice for llm_failure): a resume may change it
+    again = Experiment.open(tmp_path, AutoMLSettings(algorithm="random", automl_max_recommendations=6,
+                                                     llm_fallback="bayesian"))
+    assert again.settings.llm_fallback == "bayesian"
+    assert again.store.meta()["settings"]["llm_fallback"] == "bayesian"
+    again.close("stopped")
 
 
 def test_ask_tell_api_refuses_a_bad_status_or_metric(tmp_path: Path) -> None:

@@ -126,6 +126,22 @@ def test_submissions_failing_in_a_row_stop_with_a_hint_naming_the_folder(tmp_pat
                                               f"`tao-automl resume {run_dir}` once the platform works")
 
 
+def test_skill_md_python_resume_changes_llm_fallback_of_a_cli_run(tmp_path: Path, toy_skill: Path) -> None:
+    """SKILL.md's advice for llm_failure: the CLI's resume takes no settings, so its Python lines resume the run
+    with another llm_fallback (refused before: "settings differ from the stored run")."""
+    assert main(["run", str(_config(tmp_path, toy_skill, automl_max_recommendations=2))]) == 0
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    skill_md = (Path(__file__).parents[1] / "src" / "tao_automl" / "SKILL.md").read_text()
+    snippet = skill_md.split("```python\n")[1].split("```")[0]
+    assert 'automl_settings={"llm_fallback": "bayesian"}' in snippet
+    scope: dict[str, Any] = {"run_dir": str(run_dir)}
+    exec(snippet.replace('automl_settings={"llm_fallback": "bayesian"}',
+                         'automl_settings={"llm_fallback": "bayesian", "automl_max_recommendations": 3}'), scope)
+    from tao_automl.status import query_status
+    status = query_status(run_dir)
+    assert status["progress"]["completed"] == 3
+
+
 def test_a_missing_command_stops_the_sweep_naming_it(tmp_path: Path) -> None:
     skill = write_skill(tmp_path / "bank", command="/nonexistent/trainer -e {config_path}")
     result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
