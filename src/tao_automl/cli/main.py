@@ -193,7 +193,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         from tao_automl.cli.text_report import ranked_table
 
-        print(ranked_table(status))
+        print(ranked_table(status, by_rank=args.recs != "all"))  # --recs all: id order, as in JSON
         view = status["rec_view"]
         if view["shown"] < view["total"]:
             which = (f"the {view['top']} best and the {view['top']} newest without a rank" if view["view"] == "top"
