@@ -48,7 +48,8 @@ def test_progress_counts_every_state_and_the_budget() -> None:
             "algorithm": "random", "metric": "loss"}
     got = progress(ROWS, meta)
     assert (got["completed"], got["succeeded"], got["failed"], got["stopped"]) == (5, 3, 1, 1)
-    assert (got["running"], got["pending"], got["total"]) == (1, 2, 10)
+    # rec 5 runs, rec 6 is created but not submitted: pending counted both before (running 1, pending 2)
+    assert (got["running"], got["pending"], got["total"]) == (1, 1, 10)
     assert got["best_rec_id"] == 3 and got["elapsed_s"] == 5.0 and got["eta_s"] is None
 
 
@@ -108,6 +109,12 @@ def test_reopening_checks_settings_drift_and_takes_a_bigger_budget(tmp_path: Pat
     assert reopened.budget == 6 and len(reopened.recs()) == 2
     assert [e["kind"] for e in reopened.store.events("settings_changed")] == ["settings_changed"]
     reopened.close("stopped")
+    # llm_fallback is a policy (SKILL.md's advice for llm_failure): a resume may change it
+    again = Experiment.open(tmp_path, AutoMLSettings(algorithm="random", automl_max_recommendations=6,
+                                                     llm_fallback="bayesian"))
+    assert again.settings.llm_fallback == "bayesian"
+    assert again.store.meta()["settings"]["llm_fallback"] == "bayesian"
+    again.close("stopped")
 
 
 def test_ask_tell_api_refuses_a_bad_status_or_metric(tmp_path: Path) -> None:

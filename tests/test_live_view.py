@@ -253,6 +253,20 @@ def test_a_failed_rec_shows_no_epochs_it_never_trained() -> None:
     assert epochs_column == {"5": "8", "6": "3", "4": "-"}
 
 
+def test_a_cancelled_rec_shows_its_reason_like_a_failure() -> None:
+    """status text showed no reason for a cancelled rec although its JSON message has one."""
+    from tao_automl.cli.text_report import ranked_table
+
+    cancelled = {"rec_id": 2, "status": "cancelled", "metric_value": None, "budget": 8, "budget_reached": None,
+                 "wall_time_s": 0.5, "message": "cancelled: stopping the sweep: all 3 finished recs failed",
+                 "params": {"lr": 0.1}, "rank": None}
+    table = ranked_table({"progress": {"metric": "acc", "completed": 1, "total": 3, "succeeded": 0, "failed": 0,
+                                       "stopped": 0, "cancelled": 1},
+                          "recommendations": [cancelled], "best": None}).splitlines()
+    assert table[3].split() == ["reason:", "cancelled:", "stopping", "the", "sweep:", "all", "3", "finished", "recs",
+                                "failed"]
+
+
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 def test_ctrl_c_names_the_run_folder_to_resume(toy_skill: Path, tmp_path: Path, as_json: bool) -> None:
     """Ctrl-C during `run`: exit 130, jobs keep running, and the message gives the real run folder to resume

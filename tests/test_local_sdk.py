@@ -99,6 +99,16 @@ def test_failure_exit_code(sdk: LocalSDK) -> None:
     assert analysis["log_path"] == str(sdk.jobs_dir / job.id / "output.log")
 
 
+def test_a_failure_without_an_error_word_names_the_logs_last_line(sdk: LocalSDK) -> None:
+    """"boom: cannot open dataset" holds no error keyword; it is still the job's last word, so the reason gives it
+    (before, the message was only "failed with exit code 3.")."""
+    job = sdk.create_job(None, "echo 'epoch 0 ok'; echo 'boom: cannot open dataset' >&2; echo; exit 3")
+    assert wait_done(sdk, job.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None
+    assert analysis["message"].endswith("failed with exit code 3: boom: cannot open dataset.")
+
+
 def test_sequence_command_is_execed_without_shell(sdk: LocalSDK) -> None:
     job = sdk.create_job(None, [PY, "-c", "import sys; print('arg=' + sys.argv[1])", "a b; $HOME"])
     assert wait_done(sdk, job.id) is JobStatus.SUCCESS

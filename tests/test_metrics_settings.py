@@ -38,7 +38,12 @@ def test_metric_from_logs(logs: str, expected: float | None) -> None:
 @pytest.mark.parametrize(
     ("name", "direction"),
     [("loss", "minimize"), ("val_loss", "minimize"), ("accuracy", "maximize"), ("mAP", "maximize"),
-     ("val_error", "minimize"), ("latency_ms", "minimize"), ("wer", "minimize"), ("val_rmse", "minimize")],
+     ("val_error", "minimize"), ("latency_ms", "minimize"), ("wer", "minimize"), ("val_rmse", "minimize"),
+     ("valLoss", "minimize"), ("val/RMSE", "minimize"), ("error_rate", "minimize"), ("epoch-time", "minimize"),
+     ("HTTPLatency", "minimize"), ("mAP50", "maximize"),
+     # a lower-is-better word inside another word does not count (these were minimised: suffix "ate"/"wer"/"time")
+     ("success_rate", "maximize"), ("hit_rate", "maximize"), ("win_rate", "maximize"),
+     ("true_positive_rate", "maximize"), ("accurate", "maximize"), ("power", "maximize"), ("uptime", "maximize")],
 )
 def test_direction_rule(name: str, direction: str) -> None:
     assert infer_direction(name) == direction

@@ -107,6 +107,16 @@ def test_run_json_status_json_and_query_status_agree(asha_run: tuple[dict[str, A
     assert set(data["progress"]) == set(status["progress"])
 
 
+def test_status_recs_all_text_is_in_id_order_like_json(asha_run: tuple[dict[str, Any], Path]) -> None:
+    """`status --recs all --offset 2 --limit 3` listed recs by rank in text (5, 3, 4) but by id in JSON."""
+    _, run_dir = asha_run
+    page = ("--recs", "all", "--offset", "2", "--limit", "3")
+    wanted = [r["rec_id"] for r in json.loads(_cli("status", str(run_dir), "--json", *page).stdout)["recommendations"]]
+    assert wanted == [3, 4, 5]
+    table = _cli("status", str(run_dir), *page).stdout.split("\n\n")[0].splitlines()[2:]
+    assert [int(line.split()[1]) for line in table if not line.lstrip().startswith("reason:")] == wanted
+
+
 def test_multi_fidelity_ranking_puts_the_highest_budget_first(asha_run: tuple[dict[str, Any], Path]) -> None:
     data, run_dir = asha_run
     ranked = sorted((r for r in data["recommendations"] if r["rank"] is not None), key=lambda r: r["rank"])

@@ -15,7 +15,7 @@ from conftest import write_skill
 from tao_automl.cli.main import main
 from tao_automl.experiment.store import RecRow
 from tao_automl.platforms.local.sdk import LocalSDK
-from tao_automl.runner.failures import cause_key, job_timeout, shared_cause
+from tao_automl.runner.failures import cause_key, fail_fast_message, job_timeout, shared_cause
 from tao_automl.runner.loop import AutoMLRunner
 
 HANGS = "import time\ntime.sleep(60)\n"
@@ -87,14 +87,59 @@ def test_same_cause_failures_stop_the_sweep_and_the_cli_exits_1(
     err = capsys.readouterr().err
     assert code == 1
     line = next(x for x in err.splitlines() if x.startswith("error: stopping the sweep"))
-    assert "first 3 finished recs all failed with the same cause" in line and "reported no metric" in line
+    assert "all 3 finished recs failed with the same cause" in line and "reported no metric" in line
     assert "Next step: make automl_settings.metric name a value the job writes" in line
+    assert "then start a new run (a run's metric cannot change on resume)" in line
     assert [x for x in err.splitlines() if x.endswith(" cancelled")][-1].startswith("failed: ")  # not "finished:"
     run_dir = next((tmp_path / "ws").glob("run_*"))
     from tao_automl.status import query_status
     status = query_status(run_dir)
     assert status["progress"]["completed"] < 8  # the budget was not wasted
     assert status["progress"]["succeeded"] == 0
+
+
+def test_run_json_without_a_result_names_the_real_folder_and_a_failed_recs_log(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    skill = write_skill(tmp_path / "bank", trainer=NO_METRIC)
+    assert main(["run", str(_config(tmp_path, skill)), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    run_dir, hint = out["run_dir"], out["error"]["hint"]
+    failed = min(r["rec_id"] for r in out["recommendations"] if r["status"] == "failure")
+    assert "RUN_DIR" not in hint and f"`tao-automl logs {run_dir} {failed}`" in hint
+    assert f"then `tao-automl resume {run_dir}` if it lay outside the run's settings" in hint
+    assert "start a new run if it lay in the settings" in hint
+
+
+def test_submissions_failing_in_a_row_stop_with_a_hint_naming_the_folder(tmp_path: Path) -> None:
+    from tao_automl.errors import PlatformError
+    from tao_automl.testing import InstantSDK
+
+    class Refusing(InstantSDK):
+        def create_job(self, *args: Any, **kwargs: Any) -> Any:
+            raise PlatformError("quota exceeded")
+
+    with pytest.raises(PlatformError, match="3 job submissions failed in a row") as caught:
+        AutoMLRunner(Refusing(), write_skill(tmp_path / "bank")).run(
+            automl_settings=_settings(automl_fail_fast_after=0), workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    assert caught.value.to_json()["hint"] == (f"read the recs' messages in `tao-automl status {run_dir} --recs all`; "
+                                              f"`tao-automl resume {run_dir}` once the platform works")
+
+
+def test_skill_md_python_resume_changes_llm_fallback_of_a_cli_run(tmp_path: Path, toy_skill: Path) -> None:
+    """SKILL.md's advice for llm_failure: the CLI's resume takes no settings, so its Python lines resume the run
+    with another llm_fallback (refused before: "settings differ from the stored run")."""
+    assert main(["run", str(_config(tmp_path, toy_skill, automl_max_recommendations=2))]) == 0
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    skill_md = (Path(__file__).parents[1] / "src" / "tao_automl" / "SKILL.md").read_text()
+    snippet = skill_md.split("```python\n")[1].split("```")[0]
+    assert 'automl_settings={"llm_fallback": "bayesian"}' in snippet
+    scope: dict[str, Any] = {"run_dir": str(run_dir)}
+    exec(snippet.replace('automl_settings={"llm_fallback": "bayesian"}',
+                         'automl_settings={"llm_fallback": "bayesian", "automl_max_recommendations": 3}'), scope)
+    from tao_automl.status import query_status
+    status = query_status(run_dir)
+    assert status["progress"]["completed"] == 3
 
 
 def test_a_missing_command_stops_the_sweep_naming_it(tmp_path: Path) -> None:
@@ -104,6 +149,7 @@ def test_a_missing_command_stops_the_sweep_naming_it(tmp_path: Path) -> None:
     assert result["progress"]["state"] == "failed"
     reason = result["stop_reason"]
     assert "exit code 127 (the command was not found)" in reason and "Next step: check the skill's command" in reason
+    assert f"then `tao-automl resume {result['run_dir']}`" in reason
     assert sum(h["status"] == "failure" for h in result["history"]) == 3
 
 
@@ -147,6 +193,21 @@ def test_a_cause_ignores_what_differs_between_recs() -> None:
     assert shared_cause([a, _row(3, "", status="stopped"), b], 2) is None  # a rec with a metric: not systemic
 
 
+def test_the_stop_line_counts_every_rec_of_the_cause_and_leaves_cancelled_recs_out() -> None:
+    """After a resume: 4 recs failed alike and 1 was cancelled. Before, the line said "3 of the 5 finished recs"
+    (the threshold, and the cancelled rec counted as finished)."""
+    alike = "job failed (exit code 1): dataset missing"
+    rows = [_row(1, alike), _row(2, "cancelled: stopping", status="cancelled"), _row(3, alike), _row(4, alike),
+            _row(5, alike)]
+    first = shared_cause(rows, 3)
+    assert first is rows[0]
+    line = fail_fast_message(first, 3, rows, Path("/w/run_x"))
+    assert line.startswith("stopping the sweep: all 4 finished recs failed with the same cause (1 more cancelled): ")
+    mixed = [*rows, _row(6, "training diverged")]
+    assert "4 of the 5 finished recs failed with the same cause and none succeeded (1 more cancelled)" in \
+        fail_fast_message(first, 3, mixed, Path("/w/run_x"))
+
+
 def test_a_shared_cause_stops_the_sweep_even_with_another_failure_in_between(tmp_path: Path) -> None:
     """A metric name no job writes, with one rec diverging early: the first three to finish are not alike, but
     three failed for the missing metric before any succeeded, so the sweep stops instead of spending its budget."""
@@ -164,6 +225,10 @@ def test_a_job_that_always_crashes_stops_the_sweep_naming_the_crash(tmp_path: Pa
         automl_settings=_settings(automl_max_concurrent=1), workspace_path=tmp_path / "ws", gpu_count=0)
     assert result["progress"]["state"] == "failed" and result["progress"]["completed"] == 3
     assert "CUDA out of memory" in result["stop_reason"] and "Next step:" in result["stop_reason"]
+    first_failed = min(h["rec_id"] for h in result["history"] if h["status"] == "failure")
+    assert f"(`tao-automl logs {result['run_dir']} {first_failed}`)" in result["stop_reason"]
+    assert f"then `tao-automl resume {result['run_dir']}` if it lay outside the run's settings" in result["stop_reason"]
+    assert "RUN_DIR" not in result["stop_reason"] and "run the sweep again" not in result["stop_reason"]
     assert result["progress"]["stop_reason"] == result["stop_reason"]
     again = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
         automl_settings=_settings(automl_max_concurrent=1, automl_fail_fast_after=0),

@@ -94,8 +94,10 @@ def test_lock_error_names_the_holders_pid_even_before_it_wrote_it(tmp_path: Path
                               text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(WorkspaceLockedError, match=rf"\(pid {holder.pid}\)"):
+        with pytest.raises(WorkspaceLockedError, match=rf"\(pid {holder.pid}\)") as caught:
             RunLock(tmp_path).acquire()
+        assert caught.value.to_json()["hint"] == f"poll `tao-automl status {tmp_path}` until it ends, or " \
+            f"`tao-automl stop {tmp_path}`"  # the real folder, not the RUN_DIR placeholder
     finally:
         holder.kill()
         holder.wait()

@@ -105,8 +105,9 @@ def test_existing_run_dir_without_state_is_an_error(tmp_path: Path) -> None:
     RunStore(run_dir).close()
     with pytest.raises(WorkspaceError, match=run_dir.name):
         existing_run_dir(tmp_path)  # the hint lists the runs inside
-    with pytest.raises(WorkspaceError, match="already holds a run"):
+    with pytest.raises(WorkspaceError, match="already holds a run") as caught:
         new_run_dir(run_dir)
+    assert f"`tao-automl resume {run_dir}`" in str(caught.value)  # the real folder, not RUN_DIR
 
 
 class _InterruptAfterBegin:

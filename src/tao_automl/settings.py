@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
@@ -17,25 +18,29 @@ from tao_automl.util.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
-#: Metric names that mean "lower is better" although they do not contain "loss".
+#: Words of a metric's name that mean "lower is better" (:func:`infer_direction`). "rate" is not one:
+#: ``error_rate`` is minimised for "error", ``success_rate`` maximised.
 LOWER_IS_BETTER_WORDS = (
-    "loss", "error", "err", "latency", "time", "wer", "cer", "mae", "mse", "rmse", "perplexity", "ppl",
-    "fid", "distance", "regret", "nll", "epe", "ate",
+    "loss", "losses", "error", "errors", "err", "wer", "cer", "mae", "mse", "rmse", "nll", "perplexity", "ppl",
+    "latency", "time", "fid", "distance", "regret", "epe", "ate",
 )
+_NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def metric_words(metric: str) -> list[str]:
+    """The words of a metric's name, lower-cased: split at every non-alphanumeric character, at camelCase and
+    between letters and digits (``valLoss`` -> val, loss; ``val/RMSE_2`` -> val, rmse, 2)."""
+    return [word.lower() for word in _NAME_WORD.findall(metric)]
 
 
 def infer_direction(metric: str) -> str:
-    """``minimize`` for loss/error-like names, else ``maximize``."""
-    lowered = metric.lower().replace("/", "_").replace("-", "_")
-    if "loss" in lowered:
-        return "minimize"
-    tokens = set(lowered.split("_"))
-    for word in LOWER_IS_BETTER_WORDS:
-        if word in tokens or lowered.endswith(word):
-            log.warning(
-                "metric %r looks like lower-is-better (%r): minimising it; set automl_settings.direction "
-                "to override", metric, word,
-            )
+    """``minimize`` when a word of the name (:func:`metric_words`) is in :data:`LOWER_IS_BETTER_WORDS`, else
+    ``maximize`` (a match inside a word does not count: ``success_rate``, ``power``, ``uptime`` are maximised)."""
+    for word in metric_words(metric):
+        if word in LOWER_IS_BETTER_WORDS:
+            if word not in ("loss", "losses"):
+                log.warning("metric %r looks like lower-is-better (%r): minimising it; set automl_settings.direction "
+                            "to override", metric, word)
             return "minimize"
     return "maximize"
 

@@ -26,7 +26,7 @@ from tao_automl.errors import (
 
 TYPE_CHECKING = False  # start-up imports neither typing nor a command's modules: `--help` stays a few ms
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
     from typing import Any
 
@@ -54,9 +54,7 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
     if as_json:
         if code != EXIT_OK:
             summary = {**summary, **error_json(SweepFailedError(
-                reason, field="progress.state", value=state,
-                allowed=["finished"], hint=f"read the failed recs with `tao-automl status {summary.get('run_dir')}`"
-                " and fix their cause, then `tao-automl resume RUN_DIR`"))}
+                reason, field="progress.state", value=state, allowed=["finished"], hint=no_result_hint(summary)))}
         from tao_automl.experiment.summary import public_json
 
         print(_dumps(public_json(summary), indent=2))
@@ -68,6 +66,16 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
         if code != EXIT_OK:
             print(f"error: {reason}", file=sys.stderr)
     return code
+
+
+def no_result_hint(summary: Mapping[str, Any]) -> str:
+    """The next step after a sweep without a result, naming its folder and a failed rec's log."""
+    run_dir = summary.get("run_dir")
+    failed = [r["rec_id"] for r in summary.get("recommendations") or () if r.get("status") == "failure"]
+    where = f"`tao-automl logs {run_dir} {failed[0]}`" if failed else f"`tao-automl logs {run_dir} REC`"
+    return (f"read the failed recs' messages in `tao-automl status {run_dir} --recs all` and a log with {where}; "
+            f"fix the cause, then `tao-automl resume {run_dir}` if it lay outside the run's settings (data, "
+            "environment, code), or start a new run if it lay in the settings or the spec (resume keeps them)")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -185,7 +193,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         from tao_automl.cli.text_report import ranked_table
 
-        print(ranked_table(status))
+        print(ranked_table(status, by_rank=args.recs != "all"))  # --recs all: id order, as in JSON
         view = status["rec_view"]
         if view["shown"] < view["total"]:
             which = (f"the {view['top']} best and the {view['top']} newest without a rank" if view["view"] == "top"

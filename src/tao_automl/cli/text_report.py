@@ -21,11 +21,13 @@ def ranked(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ok + [h for h in recs if h.get("rank") is None]
 
 
-def ranked_table(summary: Mapping[str, Any]) -> str:
-    """A fixed-width table of every rec, best first, followed by the counts and the best config."""
+def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
+    """A fixed-width table of the summary's recs, best first (``by_rank=False``: in the summary's own order, id
+    order for ``status --recs all``), followed by the counts and the best config. Failed and cancelled recs
+    show their reason under them."""
     progress = summary["progress"]
     metric = progress.get("metric") or "metric"
-    rows = ranked(list(summary["recommendations"]))
+    rows = ranked(list(summary["recommendations"])) if by_rank else list(summary["recommendations"])
     header = f"{'rank':>4}  {'rec':>4}  {'status':<9}  {metric:>14}  {'epochs':>6}  {'time_s':>7}  params"
     lines = [header, "-" * len(header)]
     for h in rows:
@@ -35,7 +37,7 @@ def ranked_table(summary: Mapping[str, Any]) -> str:
         shown_rank = "-" if h.get("rank") is None else str(h["rank"])
         lines.append(f"{shown_rank:>4}  {h['rec_id']:>4}  {h['status']:<9}  {value:>14}  "
                      f"{'-' if epochs is None else epochs:>6}  {duration:>7}  {format_params(h['params'])}")
-        if h["status"] == "failure" and h.get("message"):
+        if h["status"] in ("failure", "cancelled") and h.get("message"):
             reason = " | ".join(line.strip() for line in str(h["message"]).splitlines() if line.strip())
             lines.append(f"{'':>4}  {'':>4}  {'':<9}  reason: {reason}")
     lines.append("")

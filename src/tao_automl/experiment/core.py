@@ -438,9 +438,10 @@ class Experiment:
         return progress
 
 
-#: Settings a resumed run may change (a bigger budget, more parallel recs, another poll pace).
+#: Settings a resumed run may change: policies, not the search's identity (a bigger budget, more parallel recs,
+#: another poll pace, what to do when the LLM fails).
 RESUME_MUTABLE = frozenset({"automl_max_recommendations", "automl_max_concurrent", "poll_interval_s", "llm_api_key",
-                            "automl_job_timeout_s", "automl_fail_fast_after",
+                            "automl_job_timeout_s", "automl_fail_fast_after", "llm_fallback",
                             "long_running_enabled", "status_interval_minutes"})
 
 

@@ -82,8 +82,8 @@ def progress_from_counts(counts: Mapping[str, int], best: RecRow | None, multi_f
         "failed": n("failure"),
         "stopped": n("stopped"),
         "cancelled": n("cancelled"),
-        "running": n(*ACTIVE_STATES),
-        "pending": n(*ACTIVE_STATES, UNSUBMITTED),
+        "running": n(*ACTIVE_STATES),  # submitted: queued on the platform or running
+        "pending": n(UNSUBMITTED),  # created, its job not yet submitted (never also counted as running)
         "total": total,
         "best_metric": best.metric_value if best else None,
         "best_rec_id": best.rec_id if best else None,

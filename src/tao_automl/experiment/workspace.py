@@ -33,7 +33,7 @@ def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
     if (parent / DB_NAME).exists():
         raise WorkspaceError(
             f"workspace_path {str(parent)!r} already holds a run; pass resume=True to continue it "
-            "(or `tao-automl resume RUN_DIR`), or choose another workspace_path"
+            f"(or `tao-automl resume {parent}`), or choose another workspace_path"
         )
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -163,9 +163,11 @@ class RunLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or _lock_holder(fd)
             os.close(fd)
+            folder = self.path.parent
             raise WorkspaceLockedError(
-                f"run folder {str(self.path.parent)!r} is in use by another orchestrator (pid {holder}); "
-                "wait for it to end or stop it first"
+                f"run folder {str(folder)!r} is in use by another orchestrator (pid {holder}); "
+                "wait for it to end or stop it first", field="run_dir", value=str(folder),
+                hint=f"poll `tao-automl status {folder}` until it ends, or `tao-automl stop {folder}`"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

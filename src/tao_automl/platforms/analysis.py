@@ -35,9 +35,12 @@ def failure_from_log(log: str | None) -> list[str]:
     return picked
 
 
-def last_error(found: list[str]) -> str | None:
-    """The last error-looking line of ``found`` (stripped), or None."""
-    return next((line.strip() for line in reversed(found) if ERROR_PATTERN.search(line)), None)
+def reason_line(found: list[str]) -> str | None:
+    """The line of ``found`` (:func:`failure_from_log`) that says why the job failed, stripped: the last
+    error-looking line, else the log's last non-empty line (``boom: cannot open dataset`` has no error word but
+    is what the job said last); None for an empty log."""
+    error = next((line.strip() for line in reversed(found) if ERROR_PATTERN.search(line)), None)
+    return error or next((line.strip() for line in reversed(found) if line.strip()), None)
 
 
 def error_lines(log_path: Path) -> list[str]:
@@ -77,7 +80,7 @@ def describe(job_id: str, state: str, data: dict[str, Any], found: list[str], pl
     if sig:
         return f"{platform} job {job_id} was killed by {sig}{signal_hint(str(sig))}."
     code = int(data["exit_code"])
-    error = last_error(found)
+    error = reason_line(found)
     reason = f": {error}" if error else ""
     return f"{platform} job {job_id} failed with exit code {code}{exit_hint(code)}{reason}."
 

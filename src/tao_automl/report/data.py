@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import WorkspaceError
+from tao_automl.experiment.lines import epochs_trained
 from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore
 from tao_automl.metrics.parse import is_better, kpi_series, status_lines
 
@@ -37,6 +38,15 @@ class RecView:
     finished_at: float | None
     spec_path: Path | None
     epochs: list[tuple[int, float]] = field(default_factory=list)
+    spec_epochs: int | None = None  # epochs the rendered spec asked for (single-fidelity runs too)
+    budget_reached: int | None = None  # epochs its metric was measured at
+
+    @property
+    def epochs_trained(self) -> int | None:
+        """The epochs shown for the rec, by the rule ``status`` uses (:func:`~tao_automl.experiment.lines.
+        epochs_trained`): the epochs its metric was measured at, else a success's planned epochs, else None."""
+        planned = self.budget if self.budget is not None else self.spec_epochs
+        return epochs_trained({"budget_reached": self.budget_reached, "budget": planned, "status": self.status})
 
     @property
     def is_final(self) -> bool:
@@ -174,7 +184,8 @@ def _read_run(path: Path, read_results: bool) -> RunData:
             metric=row.metric_value, message=row.message, job_id=row.job_id, budget=budget,
             rung=trial.get("rung"), bracket=trial.get("bracket"), parent=trial.get("parent"),
             created_at=row.created_at, submitted_at=row.submitted_at, finished_at=row.finished_at,
-            spec_path=_spec_path(path, row.rec_id), epochs=curve,
+            spec_path=_spec_path(path, row.rec_id), epochs=curve, spec_epochs=row.budget,
+            budget_reached=row.budget_reached,
         ))
     return RunData(run_dir=path, meta=meta, recs=recs)
 

@@ -96,7 +96,7 @@ def _ranked_table(data: RunData) -> str:
         rows.append(
             f"<tr{cls} data-rec={rec.rec_id}><td class=num>{rank if rec.has_value else '-'}</td>"
             f"<td class=num>{rec.rec_id}</td><td>{_e(rec.status)}</td><td class=num>{_fmt(rec.metric)}</td>"
-            f"<td class=num>{'-' if rec.budget is None else rec.budget}</td>"
+            f"<td class=num>{'-' if rec.epochs_trained is None else rec.epochs_trained}</td>"
             f"<td class=num>{_fmt(rec.duration_s)}</td>{cells}</tr>")
     by = "budget reached, then metric" if data.is_multi_fidelity else "metric"
     return (f"<h2>Recs, best first</h2><p class=muted>ranked by {by}; failed and running recs last</p>"

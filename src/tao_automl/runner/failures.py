@@ -5,14 +5,15 @@
   of it (:func:`job_timeout`).
 * ``automl_fail_fast_after`` = K: when K recs have failed with the same cause (:func:`cause_key`: the message
   with ids, paths' numbers and hashes blanked) before any rec succeeded, the sweep stops with one line naming
-  the cause and the next step (:func:`fail_fast_message`). Other failures in between (a diverged rec) do not
-  hide a cause every rec hits. 0 turns it off.
+  the cause and the next step (:func:`fail_fast_message`, :func:`next_step`). Other failures in between (a
+  diverged rec) do not hide a cause every rec hits. 0 turns it off.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from tao_automl.experiment.store import RecRow
 
@@ -62,25 +63,45 @@ def shared_cause(finished: Sequence[RecRow], k: int) -> RecRow | None:
     return None
 
 
-def next_step(message: str) -> str:
-    """What to do about a failure cause, in one phrase."""
+def _resume(run_dir: Path) -> str:
+    return f"`tao-automl resume {run_dir}`"
+
+
+def next_step(message: str, run_dir: Path, rec_id: int) -> str:
+    """What to do about a failure cause of the run in ``run_dir`` (``rec_id``: one rec that failed of it).
+
+    A cause in the run's settings or spec (its metric, a job time limit) needs a new run, because ``resume``
+    keeps the run's settings; a cause outside them (data, environment, code, the platform) is fixed and resumed.
+    """
     lowered = message.lower()
     if "reported no metric" in lowered or ("metric" in lowered and "not a finite number" in lowered):
         return ("make automl_settings.metric name a value the job writes (status.json kpi or a 'name: value' log "
-                "line), or pass metric_extractor")
+                "line), or pass metric_extractor, then start a new run (a run's metric cannot change on resume)")
     if "command not found" in lowered or "no such file" in lowered or "exit code 127" in lowered:
-        return "check the skill's command and that its program exists where the job runs"
+        return f"check the skill's command and that its program exists where the job runs, then {_resume(run_dir)}"
     if "timed out" in lowered:
-        return "raise automl_job_timeout_s (or unset it) if the jobs need longer"
+        return ("raise automl_job_timeout_s (or unset it) if the jobs need longer, then start a new run "
+                "(`tao-automl resume` keeps the run's settings)")
     if "submission failed" in lowered:
-        return "check the platform settings and that the platform is reachable"
-    return "read one failed rec's log (`tao-automl status RUN_DIR`), fix the cause, then run the sweep again"
+        return (f"check that the platform is reachable and takes jobs, then {_resume(run_dir)} "
+                "(a wrong platform setting needs a new run)")
+    return (f"read a failed rec's log (`tao-automl logs {run_dir} {rec_id}`) and fix the cause, then "
+            f"{_resume(run_dir)} if it lay outside the run's settings (data, environment, code), or start a new "
+            "run if it lay in the settings or the spec")
 
 
-def fail_fast_message(row: RecRow, k: int, finished: int) -> str:
-    """The one line that ends a sweep in which ``k`` of the ``finished`` recs failed alike and none succeeded."""
+def fail_fast_message(row: RecRow, k: int, finished: Sequence[RecRow], run_dir: Path) -> str:
+    """The one line that ends a sweep in which at least ``k`` of the ``finished`` recs failed like ``row`` and
+    none succeeded. It counts every rec of that cause and leaves cancelled recs out of the finished ones."""
     cause = " ".join((row.message or "failed without a message").split()).rstrip(".")
-    which = (f"the first {k} finished recs all failed with the same cause" if finished == k else
-             f"{k} of the {finished} finished recs failed with the same cause and none succeeded")
+    key = cause_key(row)
+    alike = sum(1 for r in finished if r.status == "failure" and cause_key(r) == key)
+    ended = sum(1 for r in finished if r.status != "cancelled")
+    cancelled = len(finished) - ended
+    which = (f"all {alike} finished recs failed with the same cause" if alike == ended else
+             f"{alike} of the {ended} finished recs failed with the same cause and none succeeded")
+    if cancelled:
+        which += f" ({cancelled} more cancelled)"
     return (f"stopping the sweep: {which}: {cause}. "
-            f"Next step: {next_step(cause)} (automl_fail_fast_after={k}; 0 turns this check off)")
+            f"Next step: {next_step(cause, run_dir, row.rec_id)} "
+            f"(automl_fail_fast_after={k}; 0 turns this check off)")

@@ -364,8 +364,9 @@ class AutoMLRunner:
                     if submit_errors >= MAX_CONSECUTIVE_SUBMIT_ERRORS:
                         raise PlatformError(
                             f"{submit_errors} job submissions failed in a row; last error: "
-                            f"{rec.error}. Stopping the sweep (resume it once the platform works)"
-                        )
+                            f"{rec.error}. Stopping the sweep (resume it once the platform works)",
+                            hint=f"read the recs' messages in `tao-automl status {exp.run_dir} --recs all`; "
+                                 f"`tao-automl resume {exp.run_dir}` once the platform works")
             if not active:
                 return
             self._wait(active, settings.poll_interval_s)
@@ -634,7 +635,7 @@ class AutoMLRunner:
         finished = exp.store.first_finished(exp.n_finished)
         first = shared_cause(finished, k)
         if first is not None:
-            raise _FailFast(fail_fast_message(first, k, len(finished)))
+            raise _FailFast(fail_fast_message(first, k, finished, exp.run_dir))
 
     def _failure_message(self, job_id: str) -> str:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tao_automl.platforms.analysis import last_error
+from tao_automl.platforms.analysis import reason_line
 from tao_automl.platforms.base import JobStatus
 
 #: A container still "created" (never started) this long after creation counts as failed.
@@ -62,5 +62,5 @@ def describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: lis
         parts.append(" (the command could not be run or was not found in the image)")
     if data.get("error"):
         parts.append(f" [{data['error']}]")
-    error = last_error(found)
+    error = reason_line(found)
     return "".join(parts) + (f": {error}" if error else "") + "."

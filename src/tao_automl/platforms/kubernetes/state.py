@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tao_automl.platforms.analysis import last_error
+from tao_automl.platforms.analysis import reason_line
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.kubernetes.manifest import CONTAINER, INDEX_ANNOTATION
 
@@ -100,7 +100,7 @@ def describe(name: str, status: JobStatus, data: Mapping[str, Any], found: Seque
         return f"Kubernetes job {name} was killed by the out-of-memory killer{limit}: give it more memory."
     where = f" in pod {data['pod']}" if data.get("pod") else ""
     where += f" on node {data['node']}" if data.get("node") else ""
-    error = last_error(list(found))
+    error = reason_line(list(found))
     tail = f": {error}" if error else ""
     code = data.get("exit_code")
     if code not in (None, 0):

@@ -33,7 +33,7 @@ from leptonai.api.v2.types.job import LeptonJob, LeptonJobQueryMode, LeptonJobUs
 from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.analysis import SCAN_LINES, failure_from_log, last_error
+from tao_automl.platforms.analysis import SCAN_LINES, failure_from_log, reason_line
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, command_text
 from tao_automl.platforms.lepton.state import (
@@ -321,5 +321,5 @@ def _describe(job_id: str, status: JobStatus, state: str | None, code: int | Non
     if status is JobStatus.CANCELLED:
         return f"Lepton job {job_id} was stopped ({state})."
     detail = f" with exit code {code}" if code is not None else " (no exit code in its logs)"
-    error = last_error(found)
+    error = reason_line(found)
     return f"Lepton job {job_id} {state or 'failed'}{detail}" + (f": {error}" if error else "") + "."

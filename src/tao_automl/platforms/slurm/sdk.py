@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.analysis import last_error
+from tao_automl.platforms.analysis import reason_line
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_job_name, contained_path
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, job_key, new_job_key
@@ -365,5 +365,5 @@ def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: li
         parts.append(f" with exit code {data['exit_code']}")
     if data.get("reason"):
         parts.append(f" [{data['reason']}]")
-    error = last_error(found)
+    error = reason_line(found)
     return "".join(parts) + (f": {error}" if error else "") + "."
