@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import small_schema
 from tao_automl import AutoML, query_status
-from tao_automl.errors import SearchSpaceError, WorkspaceError
+from tao_automl.errors import SearchSpaceError, UserInputError, WorkspaceError
 
 
 def objective(params: dict[str, object]) -> float:
@@ -87,3 +88,157 @@ def test_resume_with_changed_settings_names_the_change(tmp_path: Path) -> None:
 def test_needs_a_search_space(tmp_path: Path) -> None:
     with pytest.raises(SearchSpaceError, match="skill_dir"):
         AutoML(workspace=tmp_path / "run", settings={})
+
+
+# -- argument checks: a wrong argument is a UserInputError naming it, and nothing is recorded or created --------------
+SINGLE = {"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 4, "automl_max_concurrent": 4}
+TWO_METRICS = [{"name": "val_accuracy", "direction": "maximize"}, {"name": "val_loss", "direction": "minimize"}]
+
+
+def _pending(automl: AutoML) -> list[str]:
+    return [str(h["status"]) for h in automl.get_status()["history"] if h["status"] == "pending"]
+
+
+@pytest.mark.parametrize(("args", "kwargs", "field", "shown"), [
+    (("1", 0.5), {}, "rec_id", "'1'"),
+    ((1.0, 0.5), {}, "rec_id", "1.0"),
+    ((True, 0.5), {}, "rec_id", "True"),
+    ((1, 10**400), {}, "metric", "1000"),
+    ((1, "0.5"), {}, "metric", "'0.5'"),
+    ((1, 0.5), {"message": 5}, "message", "5"),
+    ((1, 0.5), {"status": "ok"}, "status", "'ok'"),
+    ((1, None), {"values": {"nope": 1.0}}, "values", "'nope'"),
+    ((1, 0.5), {"values": {"val_loss": 0.5}}, "metric", "0.5"),
+    ((1, None), {"values": {}}, "values", "'val_loss'"),
+    ((1, None), {"values": [0.5]}, "values", "[0.5]"),
+    ((1, None), {"values": {"val_loss": 10**400}}, "values", "'val_loss'"),
+])
+def test_report_result_refuses_a_bad_argument(tmp_path: Path, args: tuple[object, ...], kwargs: dict[str, object],
+                                              field: str, shown: str) -> None:
+    automl = AutoML(workspace=tmp_path / "run", settings=SINGLE, search_schema=small_schema(), log_progress=False)
+    automl.next_recommendation()
+    with pytest.raises(UserInputError) as info:
+        automl.report_result(*args, **kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field and str(info.value).startswith(f"{field}: ") and shown in str(info.value)
+    assert len(_pending(automl)) == 4  # nothing recorded
+    automl.report_result(np.int64(1), None, values={"val_loss": np.float32(0.5)})  # numpy numbers are numbers
+    assert automl.get_best() is not None and automl.get_best().id == 1  # type: ignore[union-attr]
+    automl.finish()
+
+
+def test_multi_objective_report_needs_every_value_and_no_metric(tmp_path: Path) -> None:
+    automl = AutoML(workspace=tmp_path / "run", search_schema=small_schema(), log_progress=False,
+                    settings={**SINGLE, "metric": TWO_METRICS})
+    automl.next_recommendation()
+    both = {"val_accuracy": 0.9, "val_loss": 0.3}
+    cases: list[tuple[dict[str, object], str, str]] = [
+        ({"metric": 0.5}, "metric", "values={name: number}"),  # no values at all
+        ({"metric": 0.9, "values": both}, "metric", "several metrics"),  # a second, maybe different, value
+        ({"metric": None, "values": {"val_accuracy": 0.9}}, "values", "missing 'val_loss'"),
+        ({"metric": None, "values": {**both, "latency": 3}}, "values", "'latency' is not a metric of this run"),
+        ({"metric": None}, "values", "'val_accuracy', 'val_loss'"),
+    ]
+    for kwargs, field, text in cases:
+        with pytest.raises(UserInputError) as info:
+            automl.report_result(1, **kwargs)  # type: ignore[arg-type]
+        assert info.value.field == field and text in str(info.value), (kwargs, str(info.value))
+    assert len(_pending(automl)) == 4  # nothing recorded
+    automl.report_result(1, None, values=both)
+    automl.report_result(2, None, status="failure", message="crashed")  # a failure needs no values
+    history = automl.get_status()["history"]
+    assert [h["status"] for h in history[:2]] == ["success", "failure"] and history[0]["metric_value"] == 0.9
+    automl.finish()
+
+
+def test_after_finish_reads_answer_and_writes_are_refused(tmp_path: Path) -> None:
+    automl = AutoML(workspace=tmp_path / "run", settings=SINGLE, search_schema=small_schema(), log_progress=False)
+    recs = automl.next_recommendation()
+    automl.report_result(recs[0].id, 0.5)
+    summary = automl.finish()
+    assert summary["progress"]["state"] == "stopped"  # the state finish() wrote, not "running"
+    assert automl.finish() is summary  # a second finish() does nothing
+    assert automl.get_status() is summary and automl.is_complete() is False
+    assert automl.get_best() is not None and automl.get_best().id == recs[0].id  # type: ignore[union-attr]
+    for call in (lambda: automl.report_result(recs[1].id, 0.4), automl.next_recommendation):
+        with pytest.raises(UserInputError, match=r"closed by finish\(\).*resume=True"):
+            call()
+    again = AutoML(workspace=tmp_path / "run", settings=SINGLE, resume=True, log_progress=False)
+    again.report_result(recs[1].id, 0.4)  # reopened, the run goes on
+    again.finish()
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"workspace": 5}, "workspace"), ({"workspace": None}, "workspace"), ({"workspace": ""}, "workspace"),
+    ({"train_specs": [1]}, "train_specs"), ({"search_schema": 5}, "search_schema"), ({"network": 5}, "network"),
+    ({"action": 5}, "action"), ({"resume": "no"}, "resume"), ({"log_progress": "no"}, "log_progress"),
+    ({"automl_hyperparameters": "train.layers"}, "automl_hyperparameters"),
+    ({"custom_param_ranges": {"train.layers": 5}}, "custom_param_ranges"),
+    ({"skill_dir": 5, "search_schema": None}, "skill_dir"),
+])
+def test_constructor_refuses_a_bad_argument_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 kwargs: dict[str, object], field: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    call: dict[str, object] = {"workspace": tmp_path / "run", "settings": SINGLE, "search_schema": small_schema(),
+                               **kwargs}
+    with pytest.raises(UserInputError) as info:
+        AutoML(**call)  # type: ignore[arg-type]
+    assert info.value.field == field and f"{field}: " in str(info.value), str(info.value)
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_runner_and_query_status_refuse_bad_argument_types(tmp_path: Path) -> None:
+    from tao_automl.bank import builtin_skill_dir
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+
+    for args, kwargs, field in [((5,), {}, "skill_dir"), ((None,), {}, "skill_dir"),
+                                ((builtin_skill_dir("demo-digits-mlp"),), {"action": 5}, "action")]:
+        with pytest.raises(UserInputError) as info:
+            AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), *args, **kwargs)  # type: ignore[arg-type]
+        assert info.value.field == field, str(info.value)
+    for value in (None, 5, ""):
+        with pytest.raises(UserInputError) as info:
+            query_status(value)  # type: ignore[arg-type]
+        assert info.value.field == "workspace_path" and repr(value) in str(info.value)
+
+
+# -- multi-fidelity: the specs handed out train the trial's budget -----------------------------------------------------
+def test_multi_fidelity_specs_carry_the_trial_budget(tmp_path: Path) -> None:
+    from tao_automl.bank import builtin_skill_dir
+
+    settings = {"algorithm": "hyperband", "automl_max_epochs": 9, "automl_max_recommendations": 14,
+                "automl_max_concurrent": 3, "metric": "val_loss", "seed": 0}
+    automl = AutoML(workspace=tmp_path / "run", skill_dir=builtin_skill_dir("demo-digits-mlp"), settings=settings,
+                    log_progress=False)
+    budgets, parents = set(), 0
+    while not automl.is_complete():
+        recs = automl.next_recommendation()
+        assert recs
+        for rec in recs:
+            assert rec.trial is not None and rec.specs["train"]["num_epochs"] == rec.trial["budget"]
+            budgets.add(rec.trial["budget"])
+            parents += rec.trial["parent"] is not None
+            automl.report_result(rec.id, float(rec.params["train.optim.lr"]) / rec.trial["budget"])
+        if len(budgets) > 1 and parents and automl.get_status()["progress"]["completed"] < 10:
+            automl.finish()  # a resumed run hands out the same kind of specs
+            automl = AutoML(workspace=tmp_path / "run", settings=settings, resume=True, log_progress=False)
+    assert budgets == {1, 3, 9} and parents
+    best = automl.get_best()
+    assert best is not None and best.specs["train"]["num_epochs"] == 9  # ranked by budget reached first
+    automl.finish()
+
+
+@pytest.mark.parametrize("with_key", [True, False])
+def test_multi_fidelity_on_a_bare_schema(tmp_path: Path, with_key: bool) -> None:
+    schema = small_schema()
+    schema["default"]["train"]["num_epochs"] = 50  # the budget (1) must replace it
+    if not with_key:
+        del schema["default"]["train"]["num_epochs"]
+        del schema["properties"]["train"]["properties"]["num_epochs"]
+    automl = AutoML(workspace=tmp_path / "run", search_schema=schema, log_progress=False,
+                    settings={"algorithm": "asha", "automl_max_epochs": 9, "metric": "val_loss",
+                              "automl_max_recommendations": 3})
+    for rec in automl.next_recommendation():
+        assert rec.trial is not None and rec.trial["budget"] == 1
+        assert rec.specs["train"].get("num_epochs") == (1 if with_key else None)
+    automl.finish()

@@ -95,6 +95,9 @@ BAD_API_ONLY: list[tuple[str, Any, str]] = [
     ("automl_hyperparameters", {"train.layers"}, "automl_hyperparameters"),
     ("workspace_path", 5, "workspace_path"), ("workspace_path", "", "workspace_path"),
     ("observers", "wandb", "observers"), ("observers", [object()], "observers[0]"),
+    ("metric_extractor", "x", "metric_extractor"), ("eval_fn", 5, "eval_fn"),
+    ("on_recommendation", "print", "on_recommendation"), ("on_result", 5, "on_result"),
+    ("resume", "no", "resume"), ("resume", 1, "resume"),
 ]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from tao_automl.bank.skill import load_skill
 from tao_automl.errors import SearchSpaceError, UserInputError, WorkspaceError
-from tao_automl.experiment.core import Experiment, Recommendation
+from tao_automl.experiment.core import EPOCH_KEY, Experiment, Recommendation
 from tao_automl.experiment.store import DB_NAME
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import RunLock
@@ -20,6 +20,7 @@ from tao_automl.runner.run_args import plain
 from tao_automl.settings import AutoMLSettings
 from tao_automl.tracking.base import ObserverSet
 from tao_automl.tracking.config import build_observers, check_tracking_config
+from tao_automl.util.checks import bad_input, bool_arg, name_arg, path_arg
 
 
 class AutoML:
@@ -27,7 +28,25 @@ class AutoML:
 
     The search space comes from ``skill_dir``'s ``schemas/<action>.schema.json`` or from
     ``search_schema`` (a dict in the same format). ``workspace`` is used as the run folder itself;
-    an existing run there is continued only with ``resume=True``.
+    an existing run there is continued only with ``resume=True``. A wrong argument type is a
+    :class:`~tao_automl.errors.UserInputError` naming the argument.
+
+    Each rec's ``specs`` is the spec to train: the base spec (``train_specs``, else the schema defaults) with the
+    rec's ``params`` set. With a multi-fidelity algorithm (``hyperband``, ``asha``, ``bohb``, ``dehb``, ``bfbo``,
+    ``pbt``, ...) ``rec.trial["budget"]`` is the number of epochs to train the rec to, and it is also set at the
+    epoch key in ``specs`` (the skill's ``spec_shorthand_keys.num_epochs``, else the first ``num_epochs``/
+    ``epochs``/... key of the schema defaults; with none, read the budget from ``rec.trial``). A rec whose
+    ``rec.trial["parent"]`` is set continues that rec's checkpoint, with its own ``specs`` (the same config for a
+    promotion, perturbed ones for ``pbt``), up to ``budget`` epochs in all: train ``budget`` minus the parent's
+    budget more epochs (from scratch to ``budget`` also works, only slower, and ``pbt`` then loses the weights it
+    meant to pass on). Results rank by the budget reached first, so report each rec's metric at its budget.
+    ``report_result`` takes one final result per rec: there is no per-epoch report and no "stopped" status, so
+    early stopping (``hyperband_es``, or ``asha`` with ``fidelity_mode: stopping``) stops nothing here: each config
+    trains the whole ``automl_max_epochs``. Use a promotion algorithm instead.
+
+    After :meth:`finish`, ``get_status``/``get_best``/``is_complete`` answer from the final summary, a second
+    ``finish()`` returns it again, and ``next_recommendation``/``report_result`` raise (reopen the run with
+    ``resume=True`` to go on).
     """
 
     def __init__(self, workspace: str | Path, network: str | None = None, train_specs: Mapping[str, Any] | None = None,
@@ -36,12 +55,15 @@ class AutoML:
                  *, automl_hyperparameters: Sequence[str] | None = None,
                  custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None, resume: bool = False,
                  log_progress: bool = True, mlflow_config: Mapping[str, Any] | None = None) -> None:
+        run_dir = Path(path_arg("workspace", workspace, "a run folder", error=WorkspaceError)).expanduser().resolve()
+        _check_args(network=network, train_specs=train_specs, action=action, search_schema=search_schema,
+                    automl_hyperparameters=automl_hyperparameters, custom_param_ranges=custom_param_ranges)
+        bool_arg("resume", resume)
         #: A line per reported result on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
-        self.log_progress = log_progress
+        self.log_progress = bool_arg("log_progress", log_progress)
         self.settings = AutoMLSettings.from_mapping(plain("settings", settings))
         tracking = {"wandb": check_tracking_config("wandb_config", wandb_config),
                     "mlflow": check_tracking_config("mlflow_config", mlflow_config)}
-        run_dir = Path(workspace).expanduser().resolve()
         # every check before the folder exists: a bad space or schema leaves nothing behind
         plan = None if resume else self._plan(train_specs, action, skill_dir, search_schema, automl_hyperparameters,
                                               custom_param_ranges)
@@ -62,12 +84,17 @@ class AutoML:
                 assert plan is not None
                 self._exp = Experiment.create(run_dir, plan.space, self.settings, plan.direction, plan.base_spec,
                                               {"network": network, "action": action, "mode": "ask_tell",
-                                               "metric": plan.metric, **tracking})
+                                               "metric": plan.metric, EPOCH_KEY: plan.epoch_key, **tracking})
         except BaseException:
             self._lock.release()
             raise
         self.wandb_config = dict(wandb_config or {})
         meta = self._exp.store.meta()
+        #: The metric names a result gives: the run's metric, or each of a multi-objective run's.
+        self.metric_names: list[str] = ([o["name"] for o in self._exp.objectives] if self._exp.objectives
+                                        else [str(meta.get("metric") or self.settings.metric)])
+        self._final: dict[str, Any] | None = None  # the summary finish() returned (the run is closed)
+        self._final_complete = False
         #: W&B / MLflow trackers from the run's stored configs (a failing tracker is logged, never raised).
         self.tracking = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")))
         self.tracking.sweep_started(self._exp.run_dir)
@@ -84,7 +111,7 @@ class AutoML:
             raise SearchSpaceError("AutoML needs skill_dir (a model folder) or search_schema (a schema dict)")
         specs = plain("train_specs", train_specs)
         return RunPlan.ask_tell(self.settings, skill=skill, schema=schema, train_specs=specs,
-                                hyperparameters=hyperparameters, custom_ranges=custom_ranges)
+                                hyperparameters=hyperparameters, custom_ranges=custom_ranges, action=action)
 
     @property
     def workspace(self) -> Path:
@@ -92,6 +119,7 @@ class AutoML:
 
     def next_recommendation(self) -> list[Recommendation]:
         """New recs to train now: as many as free slots (``automl_max_concurrent``) and budget allow."""
+        self._check_open("next_recommendation")
         in_flight = len(self._exp.unfinished())
         return self._exp.ask(max(0, self.settings.automl_max_concurrent - in_flight))
 
@@ -99,44 +127,143 @@ class AutoML:
                       message: str | None = None, values: Mapping[str, float] | None = None) -> None:
         """Record a rec's metric (user scale). ``None`` / NaN / inf, or ``status="failure"``, is a failure.
 
-        A run whose ``metric`` is a list takes every metric in ``values`` (name -> value; ``metric`` may be None)."""
+        A run whose ``metric`` is a list takes its metrics only in ``values`` (name -> number, every metric of the
+        run for a success) with ``metric=None``. A single-metric run takes ``metric``, or ``values={name: number}``
+        with ``metric=None``. A value given twice, a key that is not a metric of the run, a ``rec_id`` that is not
+        an integer, or a number no float can hold is refused (:class:`~tao_automl.errors.UserInputError`), and
+        nothing is recorded. One final result per rec: no per-epoch values, no "stopped" status."""
+        self._check_open("report_result")
+        if isinstance(rec_id, bool) or not isinstance(rec_id, numbers.Integral):
+            raise bad_input("rec_id", rec_id, "an integer rec id (a Recommendation's id)")
         if status not in ("success", "failure"):
             raise UserInputError(f"status: {status!r} is not allowed; expected 'success' or 'failure'",
                                  field="status", value=status, allowed=["success", "failure"])
-        if metric is not None and (isinstance(metric, bool) or not isinstance(metric, numbers.Real)):
-            raise UserInputError(f"metric: {metric!r} is not allowed; expected a number (or None for a failure)",
-                                 field="metric", value=metric, allowed="a number or None")
-        metric = None if metric is None else float(metric)
-        if values is not None and (not isinstance(values, Mapping) or any(
-                isinstance(v, bool) or not isinstance(v, numbers.Real) for v in values.values())):
-            raise UserInputError(f"values: {values!r} is not allowed; expected a mapping of metric name -> number",
-                                 field="values", value=values, allowed="a mapping of metric name -> number")
-        row = self._exp.tell(rec_id, metric, status, message,
-                             values=None if values is None else {str(k): float(v) for k, v in values.items()})
-        self.tracking.rec_finished(self._exp.run_dir, rec_id)
+        if message is not None and not isinstance(message, str):
+            raise bad_input("message", message, "a string or None")
+        value = _number("metric", metric, "a number (or None for a failure)")
+        given = None if values is None else self._values(values)
+        if self._exp.objectives:
+            value = self._multi_metric(value, given, status)
+        elif given is not None:
+            value = self._single_metric(value, given, status)
+            given = None
+        row = self._exp.tell(int(rec_id), value, status, message, values=given)
+        self.tracking.rec_finished(self._exp.run_dir, int(rec_id))
         if self.log_progress:
             progress = self._exp.progress()
             with progress_log.default_handler(True):
                 progress_log.log_rec(rec_dict(row), progress, str(progress.get("metric") or "metric"))
 
+    def _values(self, values: Any) -> dict[str, float]:
+        """``values`` checked: a mapping of this run's metric names to numbers."""
+        allowed = "a mapping of metric name -> number, names from " + ", ".join(map(repr, self.metric_names))
+        if not isinstance(values, Mapping):
+            raise bad_input("values", values, allowed)
+        out = {}
+        for key, item in values.items():
+            if key not in self.metric_names:
+                raise UserInputError(
+                    f"values: {key!r} is not a metric of this run; allowed: {', '.join(map(repr, self.metric_names))}",
+                    field="values", value=key, allowed=list(self.metric_names))
+            if item is None:
+                raise bad_input("values", dict(values), f"a number for {key!r} (NaN or inf records a failure)")
+            number = _number("values", item, f"a number for {key!r}")
+            assert number is not None
+            out[key] = number
+        return out
+
+    def _multi_metric(self, value: float | None, given: dict[str, float] | None, status: str) -> float | None:
+        names = ", ".join(map(repr, self.metric_names))
+        if value is not None:
+            raise UserInputError(
+                f"metric: {value!r} is not allowed in a run with several metrics ({names}); pass metric=None and "
+                "each metric's value in values={name: number}", field="metric", value=value,
+                allowed="None (give the values in values)")
+        missing = [n for n in self.metric_names if n not in (given or {})]
+        if status == "success" and missing:
+            raise UserInputError(
+                f"values: a run with several metrics needs values={{name: number}} with every one of {names}; "
+                f"missing {', '.join(map(repr, missing))} (report a rec that produced none with status='failure')",
+                field="values", value=given, allowed=list(self.metric_names))
+        return None
+
+    def _single_metric(self, value: float | None, given: dict[str, float], status: str) -> float | None:
+        name = self.metric_names[0]
+        if value is not None and name in given:
+            raise UserInputError(
+                f"metric: {value!r} and values[{name!r}]: {given[name]!r} both give the metric; give it once",
+                field="metric", value=value, allowed=f"None when values holds {name!r}")
+        if status == "success" and value is None and name not in given:
+            raise UserInputError(f"values: {given!r} does not hold the run's metric {name!r}", field="values",
+                                 value=given, allowed=[name])
+        return given.get(name, value)
+
+    def _check_open(self, what: str) -> None:
+        if self._final is not None:
+            raise UserInputError(
+                f"{what}: the run at {str(self._exp.run_dir)!r} was closed by finish(); reopen it with "
+                "AutoML(workspace, resume=True) to go on", field=what, value=str(self._exp.run_dir),
+                allowed="an AutoML whose finish() was not called")
+
     def is_complete(self) -> bool:
+        if self._final is not None:
+            return self._final_complete
         return self._exp.is_complete()
 
     def get_best(self) -> Recommendation | None:
-        best = self._exp.summary()["best"]
+        best = self.get_status()["best"]
         if best is None:
             return None
         return Recommendation(id=best["rec_id"], params=best["params"], specs=best["specs"], status="success",
                               metric_value=best["metric_value"])
 
     def get_status(self) -> dict[str, Any]:
+        if self._final is not None:
+            return self._final
         return self._exp.summary()
 
     def finish(self) -> dict[str, Any]:
-        """Close the run (state ``finished`` when complete, else ``stopped``) and release its lock."""
+        """Close the run (state ``finished`` when complete, else ``stopped``), release its lock and return its
+        summary. Calling it again does nothing and returns the same summary."""
+        if self._final is not None:
+            return self._final
+        self._final_complete = self._exp.is_complete()
+        state = "finished" if self._final_complete else "stopped"
+        self._exp.set_state(state)
         summary = self._exp.summary()
-        state = "finished" if self._exp.is_complete() else "stopped"
-        self._exp.close(state)
+        self._exp.close()
+        self._final = summary
         self.tracking.sweep_ended(self._exp.run_dir, state)
         self._lock.release()
         return summary
+
+
+def _number(name: str, value: Any, allowed: str) -> float | None:
+    """``value`` as a float (None stays None); a bool, a non-number or a number no float holds is refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise bad_input(name, value, allowed)
+    try:
+        return float(value)
+    except (OverflowError, ValueError, TypeError):
+        raise bad_input(name, value, f"{allowed} that a float can hold (magnitude below 1.8e308)") from None
+
+
+def _check_args(**named: Any) -> None:
+    """The constructor's data arguments: their types (their content is checked by the plan)."""
+    if named["network"] is not None and not isinstance(named["network"], str):
+        raise bad_input("network", named["network"], "a string (the network's name) or None")
+    name_arg("action", named["action"])
+    for name in ("train_specs", "search_schema"):
+        if named[name] is not None and not isinstance(named[name], Mapping):
+            raise bad_input(name, named[name], "a mapping (nested keys and values) or None")
+    names = named["automl_hyperparameters"]
+    if names is not None and (isinstance(names, (str, bytes)) or not isinstance(names, Sequence)
+                              or not all(isinstance(n, str) for n in names)):
+        raise bad_input("automl_hyperparameters", names, "a list of parameter names (strings) or None")
+    ranges = named["custom_param_ranges"]
+    if ranges is not None and (not isinstance(ranges, Mapping)
+                               or not all(isinstance(r, Mapping) for r in ranges.values())):
+        raise bad_input("custom_param_ranges", ranges, "a mapping of parameter name -> {valid_min, valid_max, "
+                        "valid_options, ...}, or None")

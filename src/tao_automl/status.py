@@ -22,6 +22,7 @@ from tao_automl.experiment.summary import (
     with_reasoning,
 )
 from tao_automl.multiobjective import view as pareto_view
+from tao_automl.util.checks import path_arg
 
 TYPE_CHECKING = False  # typing and pathlib stay out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
@@ -41,10 +42,11 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
     recs without a rank (failed, cancelled, in flight), in id order.
     ``recs="all"``: every rec in id order from ``offset``, at most ``limit`` of them (all when None).
     ``rec_view`` says which recs were shown and how many there are. Returns ``{"error": "..."}``
-    instead of raising when there is no run state there; a bad view argument raises :class:`UserInputError`.
+    instead of raising when there is no run state there; a ``workspace_path`` that is not a path (a non-empty str or
+    ``os.PathLike``), or a bad view argument, raises :class:`UserInputError`.
     """
     _check_view(recs, top, offset, limit)
-    run_dir = os.path.abspath(os.path.expanduser(os.fspath(workspace_path)))
+    run_dir = os.path.abspath(os.path.expanduser(path_arg("workspace_path", workspace_path, "a run folder")))
     if not os.path.exists(os.path.join(run_dir, DB_NAME)):
         runs = sorted(name for name in _names_in(run_dir) if name.startswith("run_")
                       and os.path.exists(os.path.join(run_dir, name, DB_NAME)))

@@ -12,6 +12,7 @@ import yaml
 
 from tao_automl.bank.image import resolve_image
 from tao_automl.errors import SkillError
+from tao_automl.util.checks import name_arg, path_arg
 from tao_automl.util.suggest import did_you_mean
 
 
@@ -100,7 +101,8 @@ def _read_yaml(path: Path) -> Any:
 
 def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
     """Load and check a skill folder; every problem is a one-line :class:`SkillError`."""
-    path = Path(skill_dir).expanduser()
+    path = Path(path_arg("skill_dir", skill_dir, "a model folder", error=SkillError)).expanduser()
+    name_arg("action", action, error=SkillError)
     if not path.is_dir():
         raise SkillError(f"skill_dir {str(path)!r} does not exist or is not a directory", field="skill_dir",
                          value=str(path), allowed="a model folder (references/skill_info.yaml, schemas/)")

@@ -43,6 +43,9 @@ from tao_automl.util.secrets import REDACTED
 
 log = logging.getLogger(__name__)
 
+#: Run metadata key: the spec key that carries a trial's epoch budget in the specs ``ask`` hands out (ask/tell runs).
+EPOCH_KEY = "epoch_key"
+
 
 @dataclass
 class Recommendation:
@@ -196,12 +199,16 @@ class Experiment:
 
     def close(self, state: str | None = None) -> None:
         if state:
-            ended = time.time()
-            again = self._reopened_finished
-            if state == "finished" and again is not None and again[1:] == (self._n_created, self._n_finished):
-                ended = again[0]  # reopened finished, and nothing ran since: it still ended when it ended
-            self.store.set_meta({"state": state, "ended_at": ended}, event=f"run_{state}")
+            self.set_state(state)
         self.store.close()
+
+    def set_state(self, state: str) -> None:
+        """Persist the run's end state (``finished``, ``stopped``, ...) and when it ended."""
+        ended = time.time()
+        again = self._reopened_finished
+        if state == "finished" and again is not None and again[1:] == (self._n_created, self._n_finished):
+            ended = again[0]  # reopened finished, and nothing ran since: it still ended when it ended
+        self.store.set_meta({"state": state, "ended_at": ended}, event=f"run_{state}")
 
     # -- ask ------------------------------------------------------------------------------------
     @property
@@ -314,7 +321,7 @@ class Experiment:
             problems = self.space.violations(trial.config)
             if problems:
                 raise TaoAutoMLError(f"brain {self.settings.algorithm!r} proposed an invalid config: {problems}")
-            specs = with_values(self.base_spec, trial.config)
+            specs = with_values(self.base_spec, self._spec_values(trial))
             trial_json = trial.to_json()
             job_name = self.job_name(rec_id)
             if trial.budget is not None and not self._multi:
@@ -332,6 +339,15 @@ class Experiment:
                                       trial=trial.to_json()))
         llm_records.persist(self.store, llm_records.drain(self.brain), [r.id for r in out])
         return out
+
+    def _spec_values(self, trial: Trial) -> dict[str, Any]:
+        """The spec values of a trial: its config, and its epoch budget at the run's ``epoch_key`` (an ask/tell run
+        of a multi-fidelity brain: its caller trains from the rec's specs; the runner writes the budget itself when
+        it renders the job)."""
+        key = self._meta.get(EPOCH_KEY)
+        if key and trial.budget is not None:
+            return {**trial.config, str(key): trial.budget}
+        return dict(trial.config)
 
     def report_epoch(self, rec_id: int, epoch: int, value: float) -> bool:
         """Persist an intermediate metric (user scale), then ask the scheduler whether to stop the rec."""
@@ -355,7 +371,8 @@ class Experiment:
             raise UserInputError(f"rec_id: {rec_id!r} is not a rec of this run; known: 1..{self.n_created}",
                                  field="rec_id", value=rec_id, allowed=f"1..{self.n_created}")
         if row.status in FINAL_STATES:
-            raise UserInputError(f"rec_id: rec {rec_id} already ended with status {row.status!r}; a result is "
+            raise UserInputError(f"rec_id: rec {rec_id} already ended with status "
+                                 f"{str(getattr(row.status, 'value', row.status))!r}; a result is "
                                  "recorded once", field="rec_id", value=rec_id, allowed="a rec that has not ended")
         clean: dict[str, float] = {}
         if self.objectives and status == "success":

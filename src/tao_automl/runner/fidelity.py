@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from tao_automl.bank.skill import Skill
 from tao_automl.errors import SkillError
@@ -15,17 +17,26 @@ CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".npz", ".tlt", ".hdf5", ".h5", "
 _EPOCH_IN_NAME = re.compile(r"(?:epoch|ep|e)[_=\-]?(\d+)", re.IGNORECASE)
 
 
-def epoch_key(skill: Skill) -> str:
-    """The dotted spec key of the epoch budget: the skill's ``num_epochs`` shorthand, else found in the schema."""
-    shorthand = (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs")
+def find_epoch_key(schema: Mapping[str, Any], action: str = "train", shorthand: Any = None) -> str | None:
+    """The dotted spec key of the epoch budget: ``shorthand`` (a skill's ``spec_shorthand_keys.num_epochs``) when
+    given, else the first ``EPOCH_LEAVES`` leaf of the schema defaults (``action``'s keys first); None when none."""
     if shorthand:
         return str(shorthand)
-    keys = [key for key, _ in flatten(skill.schema.get("default") or {})]
-    action_first = sorted(keys, key=lambda k: (not k.startswith(f"{skill.action}."), k.count(".")))
+    defaults = schema.get("default")
+    keys = [key for key, _ in flatten(defaults if isinstance(defaults, Mapping) else {})]
+    action_first = sorted(keys, key=lambda k: (not k.startswith(f"{action}."), k.count(".")))
     for leaf in EPOCH_LEAVES:
         for key in action_first:
             if key.rsplit(".", 1)[-1] == leaf:
                 return key
+    return None
+
+
+def epoch_key(skill: Skill) -> str:
+    """The dotted spec key of the epoch budget: the skill's ``num_epochs`` shorthand, else found in the schema."""
+    found = find_epoch_key(skill.schema, skill.action, (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs"))
+    if found:
+        return found
     raise SkillError(
         f"model {skill.name!r}: multi-fidelity search needs the epoch key, but neither spec_shorthand_keys.num_epochs "
         f"in skill_info.yaml nor a {'/'.join(EPOCH_LEAVES)} key in the schema defaults exists"

@@ -49,6 +49,7 @@ from tao_automl.runner.plan import RunPlan
 from tao_automl.runner.run_args import RunArgs, checked_fields
 from tao_automl.tracking.base import ObserverSet, SweepObserver, checked_observers
 from tao_automl.tracking.config import build_observers, check_tracking_config
+from tao_automl.util.checks import bool_arg, callable_arg
 from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
 
@@ -94,6 +95,7 @@ class AutoMLRunner:
 
     def __init__(self, sdk: Any, skill_dir: str | Path, action: str = "train", *, clock: Clock | None = None,
                  sdk_call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S, log_progress: bool = True) -> None:
+        bool_arg("log_progress", log_progress)
         self.sdk = sdk
         #: A line per ended rec on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
         self.log_progress = log_progress
@@ -126,7 +128,13 @@ class AutoMLRunner:
         ``{"dataset.train.annotation_path": "/data/a/ann.json", "dataset.train.image_dir": "/b/images"}``.
         ``wandb_config`` / ``mlflow_config`` log the sweep to W&B / MLflow (stored with the run, so a resume
         continues the same W&B group / MLflow parent run); ``observers`` are extra :class:`SweepObserver` s.
+        ``resume`` must be True or False; each callback must be a callable or None (checked before anything is
+        created).
         """
+        bool_arg("resume", resume)
+        for name, value in (("metric_extractor", metric_extractor), ("eval_fn", eval_fn),
+                            ("on_recommendation", on_recommendation), ("on_result", on_result)):
+            callable_arg(name, value)
         given = self._given(workspace_path, {
             "train_dataset_uri": train_dataset_uri, "eval_dataset_uri": eval_dataset_uri,
             "base_checkpoint": base_checkpoint, "image": image, "dataset_keys": dataset_keys,
@@ -174,7 +182,7 @@ class AutoMLRunner:
 
         refuse_callables(**{k: run_kwargs.pop(k, None) for k in
                             ("metric_extractor", "eval_fn", "on_recommendation", "on_result")})
-        if run_kwargs.pop("resume", False):
+        if bool_arg("resume", run_kwargs.pop("resume", False)):
             raise UserInputError("start(resume=True) is not supported; use `tao-automl resume RUN_DIR --detach`",
                                  field="resume", value=True, allowed=[False])
         wandb_config = check_tracking_config("wandb_config", run_kwargs.pop("wandb_config", None))

@@ -32,7 +32,7 @@ from tao_automl.render.job import (
     resolve_overrides,
     warn_unplaced,
 )
-from tao_automl.runner.fidelity import epoch_key
+from tao_automl.runner.fidelity import epoch_key, find_epoch_key
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
 from tao_automl.schema.build import build_search_space, schema_defaults
@@ -235,15 +235,22 @@ class RunPlan:
     @classmethod
     def ask_tell(cls, settings: AutoMLSettings, *, skill: Skill | None, schema: Mapping[str, Any],
                  train_specs: Mapping[str, Any] | None, hyperparameters: Sequence[str] | None,
-                 custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> RunPlan:
-        """The plan of an :class:`AutoML` run: the caller trains, so there is no job context or epoch key."""
+                 custom_ranges: Mapping[str, Mapping[str, Any]] | None, action: str = "train") -> RunPlan:
+        """The plan of an :class:`AutoML` run: the caller trains, so there is no job context. The epoch key (of a
+        multi-fidelity brain) is the skill's, else found in ``schema``'s defaults, else None (no error: the caller
+        reads the budget from the rec's trial)."""
         check_algorithm(settings.algorithm)
         space = search_space(schema, settings, hyperparameters, custom_ranges)
         base = with_values(schema_defaults(schema), {}) if train_specs is None else dict(train_specs)
-        args = RunArgs(skill_dir=str(skill.path) if skill is not None else "",
-                       action=skill.action if skill is not None else "train")
+        action = skill.action if skill is not None else action
+        args = RunArgs(skill_dir=str(skill.path) if skill is not None else "", action=action)
+        key = None
+        if isinstance(make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings)),
+                      TrialScheduler):
+            shorthand = (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs") if skill is not None else None
+            key = find_epoch_key(schema, action, shorthand)
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=base, ctx=JobContext(),
-                   metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=None)
+                   metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=key)
 
     def with_settings(self, settings: AutoMLSettings) -> RunPlan:
         """The plan of a resumed run whose (resume-mutable) settings changed."""

@@ -15,7 +15,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from tao_automl.errors import UserInputError, WorkspaceError
+from tao_automl.errors import WorkspaceError
+from tao_automl.util.checks import bad_input
 from tao_automl.util.secrets import unredacted
 
 #: Fields that may differ on resume (more budget/parallelism is handled by the settings check).
@@ -120,13 +121,6 @@ class RunArgs:
         if changes:
             raise WorkspaceError("cannot resume with different inputs: " + "; ".join(changes))
         return RunArgs(**merged)
-
-
-def bad_input(name: str, value: Any, allowed: str, hint: str | None = None) -> UserInputError:
-    """The one-line error for ``name``'s ``value``: "NAME: VALUE is not allowed; expected ALLOWED"."""
-    shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
-    return UserInputError(f"{name}: {shown} is not allowed; expected {allowed}", field=name, value=value,
-                          allowed=allowed, hint=hint)
 
 
 def _text(name: str, value: Any) -> str:
