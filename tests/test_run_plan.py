@@ -15,7 +15,7 @@ import yaml
 from conftest import write_skill
 from tao_automl.brain.registry import ALGORITHMS
 from tao_automl.cli.main import main
-from tao_automl.errors import SearchSpaceError, SettingsError
+from tao_automl.errors import SearchSpaceError, SettingsError, UserInputError
 from tao_automl.platforms.base import Job
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.runner.plan import RunPlan
@@ -187,6 +187,15 @@ def test_a_log_range_whose_schema_minimum_is_zero_is_said_once(tmp_path: Path,
     chosen = RunPlan.build(RunArgs(skill_dir=str(skill),
                                    custom_param_ranges={"train.optim.lr": {"valid_min": 1e-3, "valid_max": 0.5}}))
     assert chosen.notes == ()
+    # a valid_min of 0 given for a param put on a log scale automatically (not by an explicit scale 'log', which is
+    # refused) is not silently replaced by the floor either
+    zero = RunPlan.build(RunArgs(skill_dir=str(skill), custom_param_ranges={"train.optim.lr": {"valid_min": 0.0}}))
+    assert zero.space["train.optim.lr"].low > 0  # type: ignore[union-attr]
+    (note,) = zero.notes
+    assert "valid_min 0.0 is not reachable on the log scale" in note and "scale to 'linear'" in note
+    with pytest.raises(SearchSpaceError, match=r"valid_min=0\.0: a log scale cannot start at 0\.0.*> 0 for a log"):
+        RunPlan.build(RunArgs(skill_dir=str(skill),
+                              custom_param_ranges={"train.optim.lr": {"valid_min": 0.0, "scale": "log"}}))
 
 
 def test_llm_timeout_is_generous_and_a_timeout_says_which_setting_raises_it() -> None:
@@ -229,3 +238,112 @@ def test_a_mapping_train_dataset_uri_in_the_cli_yaml_sets_exact_spec_keys(toy_sk
     assert loaded.train_dataset_uri is None
     assert loaded.dataset_keys == {"dataset.train.image_dir": str(tmp_path / "data" / "imgs")}  # config-relative
     assert main(["preflight", str(config)]) == 0, capsys.readouterr()
+
+
+# -- spec_overrides given as a mapping, and the epoch key under a multi-fidelity brain ---------------------------
+def test_a_mapping_override_is_checked_and_merged_leaf_by_leaf(toy_skill: Path, tmp_path: Path) -> None:
+    """``train: {num_epochs: 3, optim: {...}}`` sets those leaves only: the rest of ``train`` (the searched params
+    too) stays, and every recorded param is the value in the spec that ran."""
+    sdk = SpecReadingSDK()
+    result = AutoMLRunner(sdk, toy_skill).run(
+        automl_settings=_settings("random", automl_max_recommendations=3), workspace_path=tmp_path / "ws",
+        automl_hyperparameters=["train.optim.lr", "train.layers"],
+        spec_overrides={"train": {"num_epochs": 3, "act": "gelu"}})
+    for rec in result["history"]:
+        ran = dict(flatten(yaml.safe_load((Path(rec["results_dir"]).parent / "train_spec.yaml").read_text())))
+        assert ran["train.num_epochs"] == 3 and ran["train.act"] == "gelu" and ran["train.flag"] is False
+        for key, value in rec["params"].items():
+            assert ran[key] == value, (rec["rec_id"], key)
+
+
+@pytest.mark.parametrize(("overrides", "error", "pattern"), [
+    # a searched leaf inside a mapping: the recorded lr would not be what ran
+    ({"train.num_epochs": 2, "train.optim": {"lr": 0.9}}, SearchSpaceError,
+     r"^spec_overrides\.train\.optim\.lr: the key is also searched"),
+    # bounds of a leaf inside a mapping (the whole section was replaced, num_epochs -5 accepted)
+    ({"train": {"num_epochs": -5}}, UserInputError,
+     r"^spec_overrides\.train\.num_epochs: -5 is not allowed; expected a value in \[1, 100\]"),
+    ({"train": {"optim": {"lr": "fast"}}}, UserInputError, r"^spec_overrides\.train\.optim\.lr: 'fast' is not allowed"),
+    # an unknown sub-key gets the same did-you-mean as a dotted key
+    ({"train.optim": {"lrr": 0.1}}, UserInputError,
+     r"unknown key 'train\.optim\.lrr' \(did you mean 'train\.optim\.lr'"),
+    ({"train": {"act": "swish"}}, UserInputError,
+     r"^spec_overrides\.train\.act: 'swish' is not allowed; expected one of"),
+    # a mapping where the schema holds one value
+    ({"train.num_epochs": {"max": 3}}, UserInputError,
+     r"^spec_overrides\.train\.num_epochs: a mapping is not allowed; 'train\.num_epochs' holds a single int value"),
+    ({"train": {"layers": {"a": 1}}}, UserInputError, r"^spec_overrides\.train\.layers: a mapping is not allowed"),
+    ({"train.optim": {}}, UserInputError, r"^spec_overrides\.train\.optim: an empty mapping sets nothing"),
+    ({"train": {"num_epochs": 3}, "train.num_epochs": 4}, UserInputError,
+     r"^spec_overrides: 'train' and 'train\.num_epochs' both set 'train\.num_epochs'; give it once"),
+])
+def test_a_bad_leaf_inside_a_mapping_override_is_refused(overrides: dict[str, Any], error: type[Exception],
+                                                        pattern: str, toy_skill: Path, tmp_path: Path) -> None:
+    with pytest.raises(error, match=pattern) as info:
+        AutoMLRunner(SpecReadingSDK(), toy_skill).run(automl_settings=_settings("random"),
+                                                      spec_overrides=overrides, workspace_path=tmp_path / "ws",
+                                                      automl_hyperparameters=["train.optim.lr", "train.layers"])
+    assert info.value.field is not None and info.value.field.startswith("spec_overrides")
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_free_form_mapping_setting_takes_the_whole_mapping(tmp_path: Path) -> None:
+    """A ``collection`` without ``properties`` (TAO's ``dataset.grid_map``) is one value: the mapping is it."""
+    from conftest import small_schema
+
+    schema = small_schema()
+    schema["default"]["train"]["remap"] = {"a": 1}
+    schema["properties"]["train"]["properties"]["remap"] = {"type": "collection", "default": {"a": 1}}
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    plan = RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
+                                 spec_overrides={"train": {"remap": {"b": 2}}}))
+    sample = plan.space.sample(np.random.default_rng(0))
+    from tao_automl.render.job import render_job
+
+    spec = render_job(plan.skill, sample, plan.ctx, rec_dir=tmp_path / "rec", results_dir=str(tmp_path / "r")).spec
+    assert spec["train"]["remap"] == {"b": 2} and spec["train"]["optim"] == {"lr": 0.01}
+
+
+def _is_multi_fidelity(algorithm: str, skill: Path) -> bool:
+    return RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings=_settings(algorithm),
+                                 automl_hyperparameters=["train.optim.lr", "train.layers"])).epoch_key is not None
+
+
+@pytest.mark.parametrize("algorithm", sorted(set(ALGORITHMS) - LLM_BRAINS))
+@pytest.mark.parametrize("overrides", [{"train.num_epochs": 2}, {"train": {"num_epochs": 2}}])
+def test_the_epoch_key_in_spec_overrides_is_refused_under_a_multi_fidelity_brain(
+        algorithm: str, overrides: dict[str, Any], toy_skill: Path) -> None:
+    """The brain writes each rec's budget to the epoch key, so the override would be silently overwritten (every
+    rec's spec had num_epochs 27); a single-fidelity brain keeps it."""
+    args = RunArgs(skill_dir=str(toy_skill), automl_settings=_settings(algorithm), spec_overrides=overrides,
+                   automl_hyperparameters=["train.optim.lr", "train.layers"])
+    if not _is_multi_fidelity(algorithm, toy_skill):
+        plan = RunPlan.build(args)
+        assert plan.budget_context(None).spec_overrides == overrides
+        return
+    with pytest.raises(UserInputError) as info:
+        RunPlan.build(args)
+    assert str(info.value).startswith(f"spec_overrides.train.num_epochs: 2 would be overwritten: algorithm "
+                                      f"{algorithm!r} sets each rec's train.num_epochs to its epoch budget")
+    assert "automl_settings.automl_max_epochs" in str(info.value) and "\n" not in str(info.value)
+    assert info.value.field == "spec_overrides.train.num_epochs"
+
+
+def test_the_multi_fidelity_brains_are_the_ones_the_audit_named(toy_skill: Path) -> None:
+    named = {"hyperband", "asha", "bohb", "dehb", "bfbo", "pbt", "hyperband_es"}
+    assert {a for a in set(ALGORITHMS) - LLM_BRAINS if _is_multi_fidelity(a, toy_skill)} >= named
+
+
+def test_cli_dry_run_refuses_the_epoch_override_with_exit_2(toy_skill: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "run.yaml"
+    for algorithm, code in (("hyperband", 2), ("random", 0)):
+        config.write_text(yaml.safe_dump({"skill_dir": str(toy_skill), "workspace_path": "ws",
+                                          "automl_settings": _settings(algorithm),
+                                          "spec_overrides": {"train.num_epochs": 2}}))
+        assert main(["run", str(config), "--dry-run"]) == code, algorithm
+        err = capsys.readouterr().err
+        if code:
+            (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+            assert "spec_overrides.train.num_epochs" in line and "automl_max_epochs" in line
+    assert main(["preflight", str(config.parent / "run.yaml")]) in (0, 2)  # smoke: preflight has the same check

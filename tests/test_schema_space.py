@@ -678,8 +678,51 @@ def test_bad_inputs_are_search_space_errors() -> None:
         automl_candidates({"automl_default_parameters": "train.lr"})
 
 
-def test_duplicate_names_are_searched_once() -> None:
-    assert build_search_space(_schema(), ["train.lr", "train.lr"]).names == ["train.lr"]
+def test_a_name_given_twice_is_refused_naming_it() -> None:
+    """Not silently collapsed: the second name was a typo for another param, or the list was built wrong."""
+    with pytest.raises(SearchSpaceError, match=r"'train\.lr' is named twice; allowed: each name once"):
+        build_search_space(_schema(), ["train.lr", "train.batch", "train.lr"])
+    # a param both named and given a custom range is one ask, not a duplicate
+    assert build_search_space(_schema(), ["train.lr"], {"train.lr": {"valid_max": 0.1}}).names == ["train.lr"]
+
+
+@pytest.mark.parametrize(("name", "custom", "pattern"), [
+    ("model.act", {"valid_options": ["relu", "relu"]}, r"\['model\.act'\]\.valid_options=\['relu', 'relu'\] lists "
+                                                       r"'relu' twice; allowed: each option once"),
+    ("model.depth", {"valid_options": [2, 3, 2]}, r"valid_options=\[2, 3, 2\] lists 2 twice"),
+    ("model.act", {"disable_list": ["gelu", "gelu"]}, r"\['model\.act'\]\.disable_list=.* lists 'gelu' twice"),
+])
+def test_an_option_given_twice_is_refused_naming_it(name: str, custom: dict[str, Any], pattern: str) -> None:
+    with pytest.raises(SearchSpaceError, match=pattern):
+        build_search_space(_schema(), ["train.lr"], {name: custom})
+
+
+def test_true_and_1_are_different_options() -> None:
+    """``True == 1`` in Python; as options they differ, so they are not a duplicate."""
+    schema = {"properties": {"p": {"type": "categorical", "enum": [1, True, "x"], "default": 1}}}
+    assert build_search_space(schema, ["p"], {"p": {"valid_options": [1, True]}})["p"].choices == (1, True)
+
+
+@pytest.mark.parametrize(("prop", "custom"), [
+    ({"type": "float", "default": 0.9, "minimum": 0.0, "maximum": 0.99}, {"scale": "log", "valid_min": 0.0}),
+    ({"type": "float", "default": 0.9, "minimum": -1.0, "maximum": 0.99}, {"scale": "log", "valid_min": -0.5}),
+    ({"type": "float", "default": 0.9, "minimum": 0.0, "maximum": 0.99, "scale": "log"}, {"valid_min": 0}),
+    ({"type": "int", "default": 8, "minimum": 0, "maximum": 1024}, {"scale": "log", "valid_min": 0}),
+])
+def test_an_explicit_low_end_a_log_scale_cannot_reach_is_refused(prop: dict[str, Any], custom: dict[str, Any]) -> None:
+    """Not replaced by a floor the builder picks (momentum valid_min 0.0 became a search from 0.009, unsaid)."""
+    with pytest.raises(SearchSpaceError) as info:
+        build_search_space({"properties": {"p": prop}}, ["p"], {"p": custom})
+    message = str(info.value)
+    assert f"custom_param_ranges['p'].valid_min={custom['valid_min']!r}" in message
+    assert message.endswith("allowed: > 0 for a log scale") and "\n" not in message
+
+
+def test_the_schema_minimum_of_a_log_scale_still_gets_the_documented_floor() -> None:
+    prop = {"type": "float", "default": 0.9, "minimum": 0.0, "maximum": 0.99}
+    assert _one(prop, {"scale": "log"}) == FloatParam("p", 0.009, 0.99, log=True, default=0.9)
+    assert _one(prop, {"scale": "log", "valid_min": 0.01}).low == 0.01
+    assert _one({"type": "int", "default": 8, "minimum": 0, "maximum": 1024}, {"scale": "log"}).low == 1
 
 
 # -- schema access ------------------------------------------------------------------------------

@@ -56,15 +56,71 @@ def _is_known(skill: Skill, spec: Mapping[str, Any], key: str) -> bool:
 
 
 def resolve_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``overrides`` with ``spec_shorthand_keys`` aliases (``num_epochs``) replaced by their spec keys."""
+    """``overrides`` as dotted leaf keys: ``spec_shorthand_keys`` aliases (``num_epochs``) replaced by their spec
+    keys, and a mapping given for a group of settings (``train.optim: {lr: 0.1}``) flattened into its leaves
+    (``train.optim.lr``), so it is checked like dotted keys and merged into the group instead of replacing it."""
     shorthand = skill.spec_shorthand_keys
     out: dict[str, Any] = {}
+    given: dict[str, str] = {}  # leaf -> the override key that set it
     for key, value in overrides.items():
         target = shorthand[key] if key in shorthand and not _is_known(skill, spec, key) else key
-        if target in out:
-            raise UserInputError(f"spec_overrides: {key!r} and another key both set {target!r}; give it once")
-        out[target] = value
+        for leaf, leaf_value in _leaves(skill, spec, target, value):
+            if leaf in out:
+                raise UserInputError(f"spec_overrides: {given[leaf]!r} and {key!r} both set {leaf!r}; give it once",
+                                     field=f"spec_overrides.{leaf}", value=leaf_value, allowed="each key once")
+            out[leaf], given[leaf] = leaf_value, key
     return out
+
+
+#: Schema types whose value is a free-form mapping (no ``properties`` to flatten into).
+_MAPPING_TYPES = ("collection", "object", "dict")
+
+
+def _leaves(skill: Skill, spec: Mapping[str, Any], key: str, value: Any) -> list[tuple[str, Any]]:
+    """``[(key, value)]``, or, when ``value`` is a mapping for a group (a schema property with ``properties``, or
+    a mapping already in the spec where the schema has none), its leaves as dotted keys. A mapping for a key the
+    schema types as a single value is refused."""
+    if not isinstance(value, Mapping):
+        return [(key, value)]
+    prop = _property(skill, key)
+    if prop is not None:
+        group = isinstance(prop.get("properties"), Mapping)
+        if not group:
+            kind = prop.get("type")
+            if kind in _MAPPING_TYPES or isinstance(prop.get("default"), Mapping):
+                return [(key, value)]  # a free-form mapping: the value is the whole mapping
+            allowed = f"a single {kind} value" if kind else "a single value"
+            raise UserInputError(
+                f"spec_overrides.{key}: a mapping is not allowed; {key!r} holds {allowed}, not a group of settings",
+                field=f"spec_overrides.{key}", value=dict(value), allowed=allowed)
+    else:
+        held = _spec_value(spec, key)
+        if not (isinstance(held, Mapping) and held):
+            return [(key, value)]  # a new key, or one the spec holds no group at: passed through whole
+    if not value:
+        raise UserInputError(f"spec_overrides.{key}: an empty mapping sets nothing; give the keys to set, as "
+                             f"'{key}.<name>: value' or '{key}: {{<name>: value}}'",
+                             field=f"spec_overrides.{key}", value={}, allowed="a mapping of the keys to set")
+    out: list[tuple[str, Any]] = []
+    for sub, sub_value in value.items():
+        if not isinstance(sub, str) or not sub:
+            raise UserInputError(f"spec_overrides.{key}: key {sub!r} is not allowed; expected a non-empty string",
+                                 field=f"spec_overrides.{key}", value=sub, allowed="non-empty string keys")
+        out += _leaves(skill, spec, f"{key}.{sub}", sub_value)
+    return out
+
+
+def _property(skill: Skill, key: str) -> Mapping[str, Any] | None:
+    return None if "[" in key else get_property(skill.schema, key)
+
+
+def _spec_value(spec: Mapping[str, Any], key: str) -> Any:
+    try:
+        return get_path(spec, key)
+    except ValueError:
+        raise UserInputError(f"spec_overrides: malformed spec key {key!r}; write keys as dotted names such as "
+                             "'train.num_epochs'", field=f"spec_overrides.{key}", value=key,
+                             allowed="dotted names such as 'train.num_epochs'") from None
 
 
 def check_spec_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:

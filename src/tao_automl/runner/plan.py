@@ -111,12 +111,19 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
 
 def space_notes(schema: Mapping[str, Any], space: SearchSpace,
                 custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> list[str]:
-    """What the space chose that the user did not say: a log-scale param whose schema minimum is not positive
-    starts at a floor the builder picked."""
+    """What the space chose that the user did not say: a log-scale param whose minimum (the schema's, or a
+    ``valid_min`` <= 0 given for a param put on a log scale automatically) is not positive starts at a floor the
+    builder picked."""
     notes = []
     for param in space.params:
-        if not isinstance(param, FloatParam) or not param.log or (custom_ranges or {}).get(param.name, {}).get(
-                "valid_min") is not None:
+        if not isinstance(param, FloatParam) or not param.log:
+            continue
+        given = (custom_ranges or {}).get(param.name, {}).get("valid_min")
+        if given is not None:
+            if _number(given) and given <= 0:  # an explicit scale 'log' with it is refused by the space builder
+                notes.append(f"param {param.name}: valid_min {given} is not reachable on the log scale chosen for "
+                             f"it; searching from {param.low:g} (set custom_param_ranges.{param.name}.scale to "
+                             "'linear' to include it, or a valid_min > 0)")
             continue
         prop = get_property(schema, param.name) or {}
         lows = [prop[k] for k in ("minimum", "valid_min") if _number(prop.get(k))]
@@ -126,24 +133,35 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
     return notes
 
 
-def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The base spec after checking ``overrides``; a key that is also searched is refused (it would win over
-    every rec's value, and the recorded params would not be what ran)."""
+def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mapping[str, Any], *,
+                      epoch_key: str | None = None, algorithm: str | None = None) -> dict[str, Any]:
+    """The base spec after checking ``overrides`` (a mapping for a group is checked leaf by leaf); a key that is
+    also searched is refused (it would win over every rec's value, and the recorded params would not be what ran),
+    and so is ``epoch_key`` when a multi-fidelity ``algorithm`` writes each rec's budget there."""
     spec = base_spec(skill)
     check_spec_overrides(skill, spec, overrides)
-    for key, value in resolve_overrides(skill, spec, overrides).items():
+    resolved = resolve_overrides(skill, spec, overrides)
+    for key, value in resolved.items():
         prop = get_property(skill.schema, key) if "[" not in key else None
         if prop is not None:
             check_override_value(key, prop, value)
     if space is not None:
-        searched = [key for key in resolve_overrides(skill, spec, overrides) if key in space]
+        searched = [key for key in resolved if key in space]
         if searched:
             key = searched[0]
             raise SearchSpaceError(
                 f"spec_overrides.{key}: the key is also searched, so one value would override every rec's; drop it "
                 "from spec_overrides, or from the search with automl_hyperparameters/custom_param_ranges",
-                field=f"spec_overrides.{key}", value=overrides.get(key, key), allowed="a key that is not searched",
+                field=f"spec_overrides.{key}", value=resolved[key], allowed="a key that is not searched",
             )
+    if epoch_key is not None and epoch_key in resolved:
+        value = resolved[epoch_key]
+        raise UserInputError(
+            f"spec_overrides.{epoch_key}: {value!r} would be overwritten: algorithm {algorithm!r} sets each rec's "
+            f"{epoch_key} to its epoch budget; drop it and set automl_settings.automl_max_epochs (the largest "
+            "budget) instead",
+            field=f"spec_overrides.{epoch_key}", value=value, allowed="automl_settings.automl_max_epochs instead",
+        )
     return spec
 
 
@@ -224,12 +242,12 @@ class RunPlan:
         skill = skill or load_skill(args.skill_dir, args.action)
         settings = load_settings(args.automl_settings)
         space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges)
-        spec = checked_overrides(skill, space, args.spec_overrides)
+        epochs = fidelity_key(skill, settings, space)
+        spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm)
         warn_unplaced(skill, job_context(args))
         check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
-                   metric=metric_name(settings, skill), direction=direction(settings, skill),
-                   epoch_key=fidelity_key(skill, settings, space),
+                   metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,
                    notes=tuple(space_notes(skill.schema, space, args.custom_param_ranges)))
 
     @classmethod

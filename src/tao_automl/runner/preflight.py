@@ -123,7 +123,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> None:
             holder["space"] = plan.search_space(holder["skill"].schema, holder["settings"],
                                                 config.automl_hyperparameters, config.custom_param_ranges)
             metric = plan.metric_name(holder["settings"], holder["skill"])
-            plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
+            holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
             notes = plan.space_notes(holder["skill"].schema, holder["space"], config.custom_param_ranges)
             return (f"{len(holder['space'])} param(s): {', '.join(holder['space'].names)}; metric {metric}"
                     + "".join(f"; note: {n}" for n in notes))
@@ -131,7 +131,10 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> None:
         _guard(report, "search_space", space)
 
     def overrides() -> str:
-        plan.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides)
+        settings = holder.get("settings")
+        plan.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides,
+                               epoch_key=holder.get("epoch_key"),
+                               algorithm=settings.algorithm if settings is not None else None)
         return f"{len(config.spec_overrides)} override(s) valid"
 
     _guard(report, "spec_overrides", overrides)

@@ -44,7 +44,9 @@ Steps, in order:
    moves the low bound to ``x + STRICT_REL_EPS * (high - x)`` (and an int's to ``x + 1``).
    An int on log scale starts at 1. An int ``!= x`` strictly inside the range keeps the side
    holding the default (else the larger side); a float ``!= x`` only matters at an end of the
-   range, where it acts as a strict bound.
+   range, where it acts as a strict bound. The floor is only for a schema low bound: a custom
+   ``valid_min`` <= 0 with an explicit ``"scale": "log"`` (custom or schema) is a SearchSpaceError
+   (floats and ints alike).
 
 The result never reaches outside the schema bounds; an empty result is a SearchSpaceError.
 """
@@ -222,6 +224,19 @@ def _apply_custom(iv: Interval, custom: CustomRange | None, *, integer: bool) ->
     )
 
 
+def _check_log_low(custom: CustomRange | None, scale: str | None, *, integer: bool) -> None:
+    """An explicit ``valid_min`` <= 0 with a log scale is refused: the scale cannot start there, and a floor picked
+    for it would search a range the user did not give."""
+    if scale != "log" or custom is None:
+        return
+    low = custom_number(custom, "valid_min", integer=integer)
+    if low is not None and low <= 0:
+        raise SearchSpaceError(
+            f"{custom.where('valid_min')}={low!r}: a log scale cannot start at {low!r} (use scale 'linear' to "
+            "include it); allowed: > 0 for a log scale"
+        )
+
+
 def _finite_low(low: float, high: float, default: float | None, min_span: float) -> float:
     if low > -_INF:
         return low
@@ -283,6 +298,7 @@ def build_float(name: str, prop: Mapping[str, Any], custom: CustomRange | None) 
     ref = _clip(default, low, high)
     floor = _log_floor(low, high, low_strict, ref) if high > 0 else 0.0
     scale = _scale(name, prop, custom)
+    _check_log_low(custom, scale, integer=False)
     if scale == "log" or (scale is None and _auto_log(name, prop, low, high, floor)):
         if high <= 0 or floor > high:
             raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}")
@@ -355,6 +371,7 @@ def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) ->
     for x in iv.excluded:
         low, high = _exclude(low, high, int(x), default)
     int_scale = _scale(name, prop, custom)
+    _check_log_low(custom, int_scale, integer=True)
     if int_scale == "logit":
         raise SearchSpaceError(
             f"param {name!r}: scale 'logit' is for floats inside (0, 1), not ints; allowed: 'log', 'linear'"

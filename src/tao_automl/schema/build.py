@@ -133,7 +133,12 @@ def _describe_type(prop: Mapping[str, Any]) -> str:
 def _names(hyperparameters: Sequence[str]) -> list[str]:
     if isinstance(hyperparameters, str) or not all(isinstance(h, str) for h in hyperparameters):
         raise SearchSpaceError(f"hyperparameters must be a list of dotted names, got {hyperparameters!r}")
-    return list(dict.fromkeys(hyperparameters))
+    seen: set[str] = set()
+    for name in hyperparameters:
+        if name in seen:
+            raise SearchSpaceError(f"{name!r} is named twice; allowed: each name once")
+        seen.add(name)
+    return list(hyperparameters)
 
 
 def _customs(schema: Mapping[str, Any], raw: Mapping[str, Any] | None) -> dict[str, CustomRange]:

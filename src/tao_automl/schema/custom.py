@@ -45,6 +45,20 @@ def _list(entry: CustomRange, key: str, value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b) and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _unique(entry: CustomRange, key: str, items: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``items`` when no option repeats (``True`` and ``1`` differ); a repeat is refused, naming it."""
+    for i, item in enumerate(items):
+        if any(_same(item, other) for other in items[:i]):
+            raise SearchSpaceError(
+                f"{entry.where(key)}={list(items)!r} lists {item!r} twice; allowed: each option once"
+            )
+    return items
+
+
 def parse_custom_range(name: str, raw: Any) -> CustomRange:
     """Check the keys and value shapes of one entry; numbers are checked later, per param kind."""
     entry = CustomRange(name)
@@ -78,11 +92,12 @@ def parse_custom_range(name: str, raw: Any) -> CustomRange:
         name=name,
         valid_min=raw.get("valid_min"),
         valid_max=raw.get("valid_max"),
-        valid_options=None if options is None else _list(entry, "valid_options", options),
+        valid_options=None if options is None else _unique(entry, "valid_options",
+                                                           _list(entry, "valid_options", options)),
         option_weights=weight_tuple,
         disable_list=()
         if raw.get("disable_list") is None
-        else _list(entry, "disable_list", raw["disable_list"]),
+        else _unique(entry, "disable_list", _list(entry, "disable_list", raw["disable_list"])),
         scale=scale,
     )
 
