@@ -3,9 +3,12 @@ builders (each setting a builder reads is listed for that algorithm)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tao_automl.brain.registry import ALGORITHMS, OPTION_BUILDERS
 from tao_automl.brain.settings_use import LLM, READ_BY, unused_settings
@@ -48,3 +51,20 @@ def test_a_setting_the_algorithm_ignores_is_named_with_who_uses_it() -> None:
     assert unused_settings(["auto_multifidelity"], "auto", "bayesian") == []
     assert "it picked 'bayesian'" in unused_settings(["automl_max_epochs"], "auto", "bayesian")[0]
     assert unused_settings(["research_program"], "hybrid") == []
+
+
+def test_preflight_and_the_run_plan_name_a_setting_the_algorithm_ignores(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from agent_helpers import demo_config
+    from tao_automl.bank import builtin_skill_dir
+    from tao_automl.cli.main import main
+    from tao_automl.runner.plan import RunPlan
+    from tao_automl.runner.run_args import RunArgs
+
+    config = demo_config(tmp_path, automl_population_size=8)  # algorithm random
+    assert main(["preflight", str(config), "--json"]) == 0
+    checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert "automl_population_size has no effect with algorithm 'random'" in checks["search_space"]["detail"]
+    settings = yaml.safe_load(config.read_text())["automl_settings"]
+    plan = RunPlan.build(RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")), automl_settings=settings))
+    assert any("automl_population_size" in note for note in plan.notes)

@@ -109,6 +109,15 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
     return SearchSpaceError(detail, field=field, value=value, allowed=what, hint=exc.hint)
 
 
+def settings_notes(given: Mapping[str, Any] | None, settings: AutoMLSettings, space: SearchSpace) -> list[str]:
+    """Notes for brain-specific settings the user set that the chosen algorithm does not read."""
+    from tao_automl.brain.auto import choose
+    from tao_automl.brain.settings_use import unused_settings
+
+    picked = choose(space, settings)[0] if settings.algorithm == "auto" else None
+    return unused_settings(given or {}, settings.algorithm, picked)
+
+
 def space_notes(schema: Mapping[str, Any], space: SearchSpace,
                 custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> list[str]:
     """What the space chose that the user did not say: a log-scale param whose minimum (the schema's, or a
@@ -248,7 +257,8 @@ class RunPlan:
         check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,
-                   notes=tuple(space_notes(skill.schema, space, args.custom_param_ranges)))
+                   notes=tuple(space_notes(skill.schema, space, args.custom_param_ranges)
+                               + settings_notes(args.automl_settings, settings, space)))
 
     @classmethod
     def ask_tell(cls, settings: AutoMLSettings, *, skill: Skill | None, schema: Mapping[str, Any],

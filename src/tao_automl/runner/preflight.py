@@ -124,7 +124,8 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> None:
                                                 config.automl_hyperparameters, config.custom_param_ranges)
             metric = plan.metric_name(holder["settings"], holder["skill"])
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
-            notes = plan.space_notes(holder["skill"].schema, holder["space"], config.custom_param_ranges)
+            notes = plan.space_notes(holder["skill"].schema, holder["space"], config.custom_param_ranges) \
+                + plan.settings_notes(config.automl_settings, holder["settings"], holder["space"])
             return (f"{len(holder['space'])} param(s): {', '.join(holder['space'].names)}; metric {metric}"
                     + "".join(f"; note: {n}" for n in notes))
 
