@@ -347,3 +347,20 @@ def test_cli_dry_run_refuses_the_epoch_override_with_exit_2(toy_skill: Path, tmp
             (line,) = [x for x in err.splitlines() if x.startswith("error:")]
             assert "spec_overrides.train.num_epochs" in line and "automl_max_epochs" in line
     assert main(["preflight", str(config.parent / "run.yaml")]) in (0, 2)  # smoke: preflight has the same check
+
+
+@pytest.mark.parametrize(("ranges", "field"), [
+    ({"train.optim.lr": {"scale": "logit"}}, "custom_param_ranges.train.optim.lr"),  # lr's range reaches 1
+    ({"train.num_epochs": {"valid_min": 1, "valid_max": 3}}, "custom_param_ranges.train.num_epochs"),  # disabled
+])
+def test_a_custom_range_the_param_cannot_take_names_that_range(ranges: dict[str, Any], field: str) -> None:
+    """The error names the input that caused it (it said automl_hyperparameters, value [], which the user never
+    set), with the range as its value."""
+    from tao_automl.bank import builtin_skill_dir
+
+    args = RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")), custom_param_ranges=ranges,
+                   automl_settings={"metric": "val_accuracy"})
+    with pytest.raises(SearchSpaceError) as caught:
+        RunPlan.build(args)
+    assert caught.value.field == field and caught.value.value == next(iter(ranges.values()))
+    assert str(caught.value.detail).startswith(field)

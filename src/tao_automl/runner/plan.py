@@ -89,6 +89,7 @@ def search_space(schema: Mapping[str, Any], settings: AutoMLSettings, hyperparam
 
 
 _RANGE_NAME = re.compile(r"custom_param_ranges(?:\[| names )'([^']+)'")
+_PARAM_NAME = re.compile(r"(?:param|parameter|hyperparameter) '([^']+)'")
 _ALLOWED = re.compile(r"(?:allowed(?: keys)?|valid keys|available|expected|need):? (.+)$")
 
 
@@ -98,8 +99,16 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
     and what is allowed (from its message, else the schema's params)."""
     detail = str(exc.detail)
     found = _RANGE_NAME.search(detail)
+    named = _PARAM_NAME.search(detail)
+    param = named.group(1) if named else None
     if found:
         field, value = f"custom_param_ranges.{found.group(1)}", ranges.get(found.group(1))
+    elif param is not None and param in ranges:  # e.g. a scale or range given there that the param cannot take
+        field, value = f"custom_param_ranges.{param}", ranges[param]
+        detail = f"{field}: {detail}"
+    elif param is not None and param not in (hyperparameters or []):  # the schema's own declaration
+        field, value = f"schema property {param}", param
+        detail = f"{field}: {detail}"
     else:
         field, value = "automl_hyperparameters", list(hyperparameters or [])
         if not detail.startswith(field):
