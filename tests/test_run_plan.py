@@ -364,3 +364,14 @@ def test_a_custom_range_the_param_cannot_take_names_that_range(ranges: dict[str,
         RunPlan.build(args)
     assert caught.value.field == field and caught.value.value == next(iter(ranges.values()))
     assert str(caught.value.detail).startswith(field)
+
+
+def test_promotions_on_a_skill_without_a_resume_key_are_said_to_train_from_scratch(toy_skill: Path) -> None:
+    from tao_automl.bank import builtin_skill_dir
+
+    settings = {"algorithm": "hyperband", "metric": "val_loss", "automl_max_epochs": 9, "automl_max_recommendations": 9}
+    notes = RunPlan.build(RunArgs(skill_dir=str(toy_skill), automl_settings=settings)).notes
+    assert any("names no resume_model key" in n and "trains its config from scratch" in n for n in notes)
+    demo = RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")),
+                   automl_settings={**settings, "metric": "val_accuracy"})
+    assert not any("resume_model" in n for n in RunPlan.build(demo).notes)  # the demo resumes its checkpoints

@@ -43,6 +43,11 @@ def epoch_key(skill: Skill) -> str:
     )
 
 
+def resumes_from_checkpoint(skill: Skill) -> bool:
+    """Whether the skill's spec has a key a job resumes a checkpoint from (the ``resume_model`` role)."""
+    return "resume_model" in skill.spec_params.values()
+
+
 def _epoch_of(path: Path) -> int:
     match = _EPOCH_IN_NAME.findall(path.stem)
     return int(match[-1]) if match else -1

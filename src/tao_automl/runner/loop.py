@@ -42,7 +42,7 @@ from tao_automl.render.paths import get_path
 from tao_automl.runner import progress_log
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
 from tao_automl.runner.failures import fail_fast_message, job_timeout, shared_cause, timeout_message
-from tao_automl.runner.fidelity import epoch_key, latest_checkpoint
+from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_from_checkpoint
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.orchestrator import StatusReporter
 from tao_automl.runner.plan import RunPlan
@@ -390,7 +390,7 @@ class AutoMLRunner:
         trial = exp.trial(rec.id)
         resume_path: str | None = None
         ctx = plan.budget_context(trial.budget)
-        if trial.parent is not None:
+        if trial.parent is not None and resumes_from_checkpoint(self.skill):  # else it trains from scratch (noted)
             parent_dir = exp.refresh(trial.parent).results_dir
             checkpoint = latest_checkpoint(parent_dir) if parent_dir else None
             if checkpoint is None:

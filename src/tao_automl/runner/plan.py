@@ -21,7 +21,7 @@ import numpy as np
 
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
-from tao_automl.brain.trials import TrialScheduler
+from tao_automl.brain.trials import PROMOTION, TrialScheduler
 from tao_automl.errors import SearchSpaceError, UserInputError
 from tao_automl.platforms.base import unwrap
 from tao_automl.render.job import (
@@ -32,7 +32,7 @@ from tao_automl.render.job import (
     resolve_overrides,
     warn_unplaced,
 )
-from tao_automl.runner.fidelity import epoch_key, find_epoch_key
+from tao_automl.runner.fidelity import epoch_key, find_epoch_key, resumes_from_checkpoint
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
 from tao_automl.schema.build import build_search_space, schema_defaults
@@ -232,6 +232,18 @@ def fidelity_key(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> 
     return epoch_key(skill) if isinstance(brain, TrialScheduler) else None
 
 
+def promotion_notes(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> list[str]:
+    """A brain that promotes recs (resuming each from its parent's checkpoint: hyperband-style brackets, asha in
+    promotion mode, pbt) on a skill whose spec has no ``resume_model`` key: promoted recs train from scratch, and
+    the run says so once instead of silently."""
+    brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
+    if getattr(brain, "mode", None) != PROMOTION or resumes_from_checkpoint(skill):
+        return []
+    return [f"model {skill.name!r} names no resume_model key in skill_info.yaml spec_params.{skill.action}: a rec "
+            f"that {settings.algorithm} promotes trains its config from scratch for its whole budget (no checkpoint "
+            "is reused, so pbt members inherit configs, not weights); add the key to resume promotions instead"]
+
+
 def job_context(args: RunArgs) -> JobContext:
     return JobContext(train_dataset_uri=args.train_dataset_uri, eval_dataset_uri=args.eval_dataset_uri,
                       base_checkpoint=args.base_checkpoint, spec_overrides=args.spec_overrides, image=args.image,
@@ -267,7 +279,8 @@ class RunPlan:
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,
                    notes=tuple(space_notes(skill.schema, space, args.custom_param_ranges)
-                               + settings_notes(args.automl_settings, settings, space)))
+                               + settings_notes(args.automl_settings, settings, space)
+                               + promotion_notes(skill, settings, space)))
 
     @classmethod
     def ask_tell(cls, settings: AutoMLSettings, *, skill: Skill | None, schema: Mapping[str, Any],
