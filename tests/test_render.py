@@ -143,8 +143,8 @@ def test_toml_writer_rejects_null_in_a_list() -> None:
 
 def test_unknown_config_format_is_a_skill_error(tmp_path: Path) -> None:
     skill = _skill(tmp_path, _action(config_format="ini"))
-    with pytest.raises(SkillError, match="config_format 'ini'"):
-        _render(skill, tmp_path)
+    with pytest.raises(SkillError, match=r"actions\.train\.config_format: 'ini' is not allowed; expected one of yaml"):
+        _render(skill, tmp_path)  # refused when the skill loads, before anything renders
 
 
 def test_paths_with_list_indices() -> None:

@@ -56,15 +56,6 @@ def resolve_model(name: str, skill_bank: str | None = None) -> str:
                      hint="list the models with `tao-automl models --scope automl`")
 
 
-def known_metrics(skill: Any) -> list[str]:
-    """Metrics the model reports: ``reported_metrics`` of its skill_info (an extension) and its monitoring metric."""
-    names = [str(m) for m in (skill.info.get("reported_metrics") or [])]
-    monitoring = skill.monitoring_metric()
-    if monitoring:
-        names = [monitoring, *names, "kpi"]
-    return list(dict.fromkeys(names))
-
-
 def minimum_budget(settings: Mapping[str, Any]) -> tuple[int, str] | None:
     """``(recs, why)``: the smallest ``automl_max_recommendations`` the algorithm does anything useful with."""
     from tao_automl.settings import AutoMLSettings
@@ -83,12 +74,10 @@ def minimum_budget(settings: Mapping[str, Any]) -> tuple[int, str] | None:
 
 def check_choices(settings: Mapping[str, Any], skill: Any) -> None:
     """The LLM's metric and budget: a metric the model does not report, or a budget too small, is refused."""
-    metrics = known_metrics(skill)
-    metric = str(settings.get("metric", "loss"))
-    if metrics and metric not in metrics:
-        raise SettingsError(f"automl_settings.metric: {metric!r} is not a metric {skill.name} reports",
-                            field="automl_settings.metric", value=metric, allowed=metrics,
-                            hint="name one of the allowed metrics in the sentence, or pass --metric")
+    from tao_automl.runner.plan import check_metric
+
+    check_metric(settings.get("metric", "loss"), skill, declared_only=False,
+                 hint="name one of the allowed metrics in the sentence, or pass --metric")
     need = minimum_budget(settings)
     budget = int(settings.get("automl_max_recommendations", 0))
     if need is not None and budget < need[0]:
@@ -133,7 +122,7 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
-    from tao_automl.runner.plan import load_settings, search_space
+    from tao_automl.runner.plan import known_metrics, load_settings, search_space
 
     try:
         llm = LLMConfig.resolve(llm_endpoint, llm_model, None, timeout_s=llm_timeout_s, max_retries=1)

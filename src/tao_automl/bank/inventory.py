@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from tao_automl.bank.layout import models_dir
-from tao_automl.bank.skill import load_schema
+from tao_automl.bank.skill import check_info, load_schema
 from tao_automl.errors import SearchSpaceError, SkillError
 from tao_automl.schema.build import build_search_space
 from tao_automl.space.search_space import SearchSpace, describe
@@ -103,6 +103,10 @@ def model_status(path: Path, action: str = "train") -> ModelStatus:
             return ModelStatus(name, True, blocked=f"search space empty/invalid: {exc}")
     if action not in (info.get("actions") or {}):
         return ModelStatus(name, True, blocked=f"skill_info.yaml defines no {action!r} action")
+    try:
+        check_info(info, info_path, action)
+    except SkillError as exc:
+        return ModelStatus(name, True, blocked=f"skill_info.yaml invalid: {exc}")
     return ModelStatus(name, True, params=describe_space(space), notes=list(notes))
 
 

@@ -91,6 +91,11 @@ class Skill:
         value = self.info.get("kpi_direction")
         return str(value) if value else None
 
+    @property
+    def reported_metrics(self) -> list[str]:
+        """``reported_metrics`` of skill_info (our extension): every metric a job reports; empty when undeclared."""
+        return [str(m) for m in self.info.get("reported_metrics") or []]
+
 
 def _read_yaml(path: Path) -> Any:
     try:
@@ -113,15 +118,14 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
     info = _read_yaml(info_path)
     if not isinstance(info, Mapping):
         raise SkillError(f"{info_path}: expected a mapping at the top level")
-    actions = info.get("actions") or {}
+    actions = _optional_mapping(info_path, "actions", info.get("actions"))
     if action not in actions:
         raise SkillError(
             f"action {action!r} is not defined in {info_path}{did_you_mean(action, actions)}; "
             f"available: {', '.join(sorted(actions)) or 'none'}",
             field="action", value=action, allowed=sorted(actions),
         )
-    if "command" not in (actions[action] or {}):
-        raise SkillError(f"{info_path}: actions.{action} has no 'command'")
+    check_info(info, info_path, action)
     schema_path = path / "schemas" / f"{action}.schema.json"
     if not info.get("automl_enabled", False):
         raise SkillError(f"model {info.get('name', path.name)!r} has automl_enabled: false in {info_path}")
@@ -132,6 +136,100 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
         )
     schema = load_schema(schema_path)
     return Skill(path=path, info=dict(info), action=action, schema=schema, template=_load_template(path, info, action))
+
+
+#: What ``config_format`` may name (the spec writer's formats).
+CONFIG_FORMATS = ("yaml", "yml", "json", "toml")
+#: ``kpi_direction`` values (the settings' directions).
+KPI_DIRECTIONS = ("minimize", "maximize")
+
+
+def _bad_info(info_path: Path, key: str, value: Any, allowed: Any, expected: str | None = None) -> SkillError:
+    shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
+    return SkillError(f"{info_path}: {key}: {shown} is not allowed; expected {expected or allowed}", field=key,
+                      value=value, allowed=allowed, hint=f"fix {key} in the model's references/skill_info.yaml")
+
+
+def _name(info_path: Path, key: str, value: Any, what: str = "a non-empty string") -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad_info(info_path, key, value, what)
+    if value != value.strip():
+        raise _bad_info(info_path, key, value, f"{what} without surrounding spaces ({value.strip()!r})")
+
+
+def _optional_mapping(info_path: Path, key: str, value: Any) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _bad_info(info_path, key, value, "a mapping")
+    return value
+
+
+def check_info(info: Mapping[str, Any], info_path: Path, action: str) -> None:
+    """The typed fields of ``skill_info.yaml`` that tao-automl reads, for ``action``: a wrong type or value is a
+    :class:`SkillError` naming the file, the field, the value and what is allowed. An absent field (or null) is
+    left to its default."""
+    for key in ("name", "container_image"):
+        if info.get(key) is not None:
+            _name(info_path, key, info[key])
+    if "automl_enabled" in info and not isinstance(info["automl_enabled"], bool):
+        raise _bad_info(info_path, "automl_enabled", info["automl_enabled"], [True, False], "true or false")
+    _check_metrics(info, info_path)
+    actions = info.get("actions")
+    entry = actions.get(action) if isinstance(actions, Mapping) else None
+    where = f"actions.{action}"
+    if not isinstance(entry, Mapping):
+        raise _bad_info(info_path, where, entry, "a mapping with at least 'command'")
+    if "command" not in entry:
+        raise SkillError(f"{info_path}: {where} has no 'command'", field=f"{where}.command", value=None,
+                         allowed="the command line that runs the action",
+                         hint=f"add {where}.command to the model's references/skill_info.yaml")
+    _name(info_path, f"{where}.command", entry["command"], "a non-empty command line")
+    if entry.get("config_format") is not None:
+        fmt = entry["config_format"]
+        if not isinstance(fmt, str) or fmt.lower() not in CONFIG_FORMATS:
+            raise _bad_info(info_path, f"{where}.config_format", fmt, list(CONFIG_FORMATS),
+                            f"one of {', '.join(CONFIG_FORMATS)}{did_you_mean(str(fmt).lower(), CONFIG_FORMATS)}")
+    if entry.get("container_image") is not None:
+        _name(info_path, f"{where}.container_image", entry["container_image"])
+    for key in ("inputs", "outputs"):
+        _optional_mapping(info_path, f"{where}.{key}", entry.get(key))
+    shorthand = _optional_mapping(info_path, "spec_shorthand_keys", info.get("spec_shorthand_keys"))
+    for alias, target in shorthand.items():
+        _name(info_path, f"spec_shorthand_keys.{alias}", target, "a dotted spec key")
+    sources = _optional_mapping(info_path, f"data_sources.{action}", _optional_mapping(
+        info_path, "data_sources", info.get("data_sources")).get(action))
+    for key, rule in sources.items():
+        if not isinstance(rule, Mapping):
+            raise _bad_info(info_path, f"data_sources.{action}.{key}", rule, "a mapping (source, path, ...)")
+    _optional_mapping(info_path, f"spec_params.{action}",
+                      _optional_mapping(info_path, "spec_params", info.get("spec_params")).get(action))
+    template = _optional_mapping(info_path, "spec_templates", info.get("spec_templates")).get(action)
+    if template is not None:
+        _name(info_path, f"spec_templates.{action}", template, "a file path relative to references/")
+
+
+def _check_metrics(info: Mapping[str, Any], info_path: Path) -> None:
+    """``kpi_metric``, ``kpi_direction`` and ``reported_metrics`` (our extensions)."""
+    kpi = info.get("kpi_metric")
+    if kpi is not None:
+        _name(info_path, "kpi_metric", kpi, "a non-empty metric name (a string)")
+    direction = info.get("kpi_direction")
+    if direction is not None and direction not in KPI_DIRECTIONS:
+        raise _bad_info(info_path, "kpi_direction", direction, list(KPI_DIRECTIONS),
+                        f"one of {', '.join(KPI_DIRECTIONS)}{did_you_mean(str(direction), KPI_DIRECTIONS)}")
+    reported = info.get("reported_metrics")
+    if reported is None:
+        return
+    if isinstance(reported, (str, bytes)) or not isinstance(reported, list):
+        raise _bad_info(info_path, "reported_metrics", reported, "a list of metric names")
+    for i, name in enumerate(reported):
+        _name(info_path, f"reported_metrics[{i}]", name, "a non-empty metric name (a string)")
+        if name in reported[:i]:
+            raise _bad_info(info_path, f"reported_metrics[{i}]", name, "a name not already in the list")
+    if kpi is not None and reported and kpi not in reported:
+        raise _bad_info(info_path, "kpi_metric", kpi, reported,
+                        f"one of reported_metrics ({', '.join(reported)}){did_you_mean(kpi, reported)}")
 
 
 def load_schema(schema_path: Path) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UserInputError(f"--recs: {n!r} is not allowed; expected an integer >= 1")
     plan = RunPlan.build(config)
-    report = run_preflight(config)
+    report = run_preflight(config, plan=plan)
     if not report.ok:
         raise report.error()
     assert plan.skill is not None

@@ -103,11 +103,10 @@ def _run_live(runner: AutoMLRunner, view: LiveView, args: argparse.Namespace, ru
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tao_automl.cli.preflight import run_preflight
     from tao_automl.cli.run_config import load_run_config
     from tao_automl.platforms.registry import make_sdk
     from tao_automl.runner.loop import AutoMLRunner
-    from tao_automl.runner.plan import RunPlan, load_settings, metric_name
+    from tao_automl.runner.plan import load_settings, metric_name
 
     config = load_run_config(args.config)
     if getattr(args, "dry_run", False):
@@ -117,10 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "detach", False) or settings.long_running_enabled:
         from tao_automl.cli.agent_commands import run_detached
 
-        RunPlan.build(config)  # every user error here, before the detached process starts
-        report = run_preflight(config, sdk=runner.sdk)
-        if not report.ok:
-            raise report.error()
+        # runner.start builds the RunPlan and runs preflight (every user error) before the detached process starts
         return run_detached(runner, config, args)
     # attached: runner.run builds the same RunPlan and runs the same preflight before anything is created
     view = _live(metric_name(settings, runner.skill), args, runner)

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tao_automl.metrics.parse import metric_from_logs, metric_from_status
+from tao_automl.metrics.parse import kpi_names, metric_from_logs, metric_from_status, status_lines
 from tao_automl.platforms.base import as_platform
+from tao_automl.util.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +80,17 @@ def extract_metrics(sdk: Any, job_id: str, results_dir: str | None, names: list[
         values[name], source = extract_metric(sdk, job_id, results_dir, name, extractor)
         sources.append(source)
     return values, ",".join(dict.fromkeys(sources))
+
+
+def reported_metric_names(sdk: Any, job_id: str, results_dir: str | None) -> list[str]:
+    """The metric names the job's status.json reports (its ``kpi`` keys); empty when there is none to read."""
+    text = read_results_file(sdk, job_id, results_dir, STATUS_FILE)
+    return kpi_names(status_lines(text)) if text else []
+
+
+def no_metric_message(metric: str, reported: list[str]) -> str:
+    """The failure of a job that succeeded without ``metric``, naming the metrics it did report when known."""
+    message = f"job succeeded but reported no metric {metric!r} (looked in status.json kpi and the logs)"
+    if reported:
+        message += f"; it reported: {', '.join(reported)}{did_you_mean(metric, reported)}"
+    return message

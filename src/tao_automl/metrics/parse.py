@@ -65,6 +65,16 @@ def kpi_series(records: Iterable[dict[str, Any]], metric: str) -> list[tuple[int
     return series
 
 
+def kpi_names(records: Iterable[dict[str, Any]]) -> list[str]:
+    """Every metric name with a number (or null) in the records' ``kpi`` mappings, in first-seen order."""
+    names: dict[str, None] = {}
+    for record in records:
+        kpi = record.get("kpi")
+        if isinstance(kpi, dict):
+            names.update((str(key), None) for key, raw in kpi.items() if _as_float(raw) is not None)
+    return list(names)
+
+
 def metric_from_status(text: str, metric: str) -> float | None:
     """The last value of ``metric`` in a status.json, or None when it never appears."""
     series = kpi_series(status_lines(text), metric)

@@ -42,6 +42,8 @@ def check_objectives(field: str, value: Any) -> list[dict[str, str]]:
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _bad(f"{where}.name", name, "a non-empty metric name")
+        if name != name.strip():  # " val_loss" would be looked up as given, never as the job's name
+            raise _bad(f"{where}.name", name, f"a metric name without surrounding spaces ({name.strip()!r})")
         direction = entry.get("direction")
         if direction not in DIRECTIONS:
             raise _bad(f"{where}.direction", direction, list(DIRECTIONS))

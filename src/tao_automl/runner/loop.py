@@ -33,7 +33,14 @@ from tao_automl.experiment.workspace import (
     stage_run_dir,
 )
 from tao_automl.llm.setup import preflight as llm_preflight
-from tao_automl.metrics.job import STATUS_FILE, extract_metric, extract_metrics, read_results_file
+from tao_automl.metrics.job import (
+    STATUS_FILE,
+    extract_metric,
+    extract_metrics,
+    no_metric_message,
+    read_results_file,
+    reported_metric_names,
+)
 from tao_automl.metrics.parse import kpi_series, status_lines
 from tao_automl.platforms.base import JobStatus, unwrap
 from tao_automl.platforms.registry import describe_sdk
@@ -155,7 +162,7 @@ class AutoMLRunner:
                 with StatusReporter(run_dir, exp.settings.status_interval_minutes):
                     return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         plan = RunPlan.build(given, self.skill)  # every check before anything is created
-        self._preflight(given)
+        self._preflight(given, plan)
         for note in plan.notes:
             log.warning("%s", note)
         llm_preflight(plan.settings)  # LLM brains: endpoint, model and key work, or stop here
@@ -193,7 +200,7 @@ class AutoMLRunner:
         data: dict[str, Any] = {name: run_kwargs.pop(name) for name in names if name in run_kwargs}
         given = self._given(workspace_path, {**data, "platform_kwargs": run_kwargs})
         plan = RunPlan.build(given, self.skill)
-        self._preflight(given)
+        self._preflight(given, plan)
         for note in plan.notes:
             log.warning("%s", note)
         llm_preflight(plan.settings)
@@ -242,8 +249,9 @@ class AutoMLRunner:
             lock.release()
         return spawn_orchestrator(exp.run_dir, llm_api_key=plan.settings.llm_api_key)
 
-    def _preflight(self, args: RunArgs) -> None:
-        """The CLI's preflight (datasets, credentials, platform arguments...) on this runner's SDK."""
+    def _preflight(self, args: RunArgs, plan: RunPlan) -> None:
+        """The CLI's preflight (datasets, credentials, platform arguments...) on this runner's SDK; the checks
+        ``plan`` made when it was built are not made again."""
         from tao_automl.platforms.local.sdk import LocalSDK
         from tao_automl.platforms.registry import platform_name
         from tao_automl.runner.preflight import run_preflight
@@ -251,7 +259,7 @@ class AutoMLRunner:
         target = unwrap(self.sdk)
         platform = platform_name(describe_sdk(self.sdk)["class"]) or (
             "local" if isinstance(target, LocalSDK) else type(target).__name__)
-        report = run_preflight(replace(args, platform=platform), sdk=self.sdk)
+        report = run_preflight(replace(args, platform=platform), sdk=self.sdk, plan=plan)
         if not report.ok:
             raise report.error()
 
@@ -520,7 +528,7 @@ class AutoMLRunner:
                     log.warning("rec %d: eval_fn raised %s: %s; using the extracted value", rec_id,
                                 type(exc).__name__, exc)
             message = None if value is not None else source if source.startswith("metric_extractor") else (
-                f"job succeeded but reported no metric {metric!r} (looked in status.json kpi and the logs)"
+                no_metric_message(metric, reported_metric_names(self.platform, item.job_id, item.results_dir))
             )
             crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet
             exp.store.log_event("metric", rec_id, value=value, source=source)

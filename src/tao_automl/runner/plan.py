@@ -22,7 +22,8 @@ import numpy as np
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
 from tao_automl.brain.trials import PROMOTION, TrialScheduler
-from tao_automl.errors import SearchSpaceError, UserInputError
+from tao_automl.errors import SearchSpaceError, SettingsError, UserInputError
+from tao_automl.metrics.parse import normalise_name
 from tao_automl.platforms.base import unwrap
 from tao_automl.render.job import (
     JobContext,
@@ -32,6 +33,7 @@ from tao_automl.render.job import (
     resolve_overrides,
     warn_unplaced,
 )
+from tao_automl.render.roles import PTM_ROLES, checkpoint_keys
 from tao_automl.runner.fidelity import epoch_key, find_epoch_key, resumes_from_checkpoint
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
@@ -66,6 +68,66 @@ def metric_name(settings: AutoMLSettings, skill: Skill | None) -> str:
             field="automl_settings.metric", value=KPI, allowed="the name of a metric the jobs report",
         )
     return found
+
+
+def known_metrics(skill: Skill) -> list[str]:
+    """Metrics the model reports: its monitoring metric, ``reported_metrics`` of its skill_info (an extension) and
+    ``kpi`` (the monitoring metric's alias); empty when it names none."""
+    names = list(skill.reported_metrics)
+    monitoring = skill.monitoring_metric()
+    if monitoring:
+        names = [monitoring, *names, KPI]
+    return list(dict.fromkeys(names))
+
+
+def metric_fields(metric: Any) -> list[tuple[str, str]]:
+    """``(field, name)`` of each metric a ``metric`` setting names: the metric, or each entry of a metric list
+    (``{name, direction}`` mappings, as written or as ``AutoMLSettings.objectives``)."""
+    if not isinstance(metric, (list, tuple)):
+        return [("automl_settings.metric", str(metric))]
+    return [(f"automl_settings.metric[{i}].name", str(entry.get("name") if isinstance(entry, Mapping) else entry))
+            for i, entry in enumerate(metric)]
+
+
+def check_metric(metric: Any, skill: Skill, *, declared_only: bool = True, hint: str | None = None) -> None:
+    """A metric (or an entry of a metric list) the model does not report is refused, with a did-you-mean and the
+    allowed names; names compare as the jobs' metrics are read (``Val/Loss`` is ``val_loss``). ``declared_only``:
+    check only a model whose skill_info declares ``reported_metrics`` (a run); otherwise its monitoring metric
+    alone is enough to check against (``tao-automl plan``)."""
+    if declared_only and not skill.reported_metrics:
+        return
+    allowed = known_metrics(skill)
+    if not allowed:
+        return
+    entries = metric_fields(metric)
+    if isinstance(metric, (list, tuple)):  # a list entry is a name as written: no kpi alias
+        allowed = [name for name in allowed if name != KPI]
+    spellings = {normalise_name(name) for name in allowed}  # how the jobs' metrics are read (val/loss = val_loss)
+    for field, name in entries:
+        if normalise_name(name) not in spellings:
+            raise SettingsError(
+                f"{field}: {name!r} is not a metric {skill.name} reports{did_you_mean(name, allowed)}; "
+                f"allowed: {', '.join(allowed)}", field=field, value=name, allowed=allowed,
+                hint=hint or "name a metric the model reports: its skill_info.yaml lists them in reported_metrics")
+
+
+def settings_metric(settings: AutoMLSettings) -> Any:
+    """What the ``metric`` setting named: the list of objectives, else the one metric."""
+    return settings.objectives or settings.metric
+
+
+def check_base_checkpoint(skill: Skill, base_checkpoint: str | None) -> None:
+    """A ``base_checkpoint`` is refused for a skill none of whose ``spec_params`` keys takes a pretrained model (it
+    would be dropped silently)."""
+    if not base_checkpoint:
+        return
+    roles = {str(k): v for k, v in skill.spec_params.items() if isinstance(v, str)}
+    if not checkpoint_keys(roles):
+        raise UserInputError(
+            f"base_checkpoint: {base_checkpoint!r} is not allowed: {skill.name} ({skill.action}) has no "
+            f"pretrained-model key (no spec_params.{skill.action} key with role {', '.join(PTM_ROLES)}), so no job "
+            "would load it; remove base_checkpoint, or set the model's own checkpoint key in spec_overrides",
+            field="base_checkpoint", value=base_checkpoint, allowed="no value (the skill has no pretrained-model key)")
 
 
 def direction(settings: AutoMLSettings, skill: Skill | None) -> Direction:
@@ -271,6 +333,8 @@ class RunPlan:
         """Check and resolve ``args``; every problem is a one-line :class:`UserInputError`, nothing is created."""
         skill = skill or load_skill(args.skill_dir, args.action)
         settings = load_settings(args.automl_settings)
+        check_metric(settings_metric(settings), skill)
+        check_base_checkpoint(skill, args.base_checkpoint)
         space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges)
         epochs = fidelity_key(skill, settings, space)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm)

@@ -1,4 +1,5 @@
-"""Preflight: check a run before anything starts (skill, space, overrides, platform, credentials, data, image).
+"""Preflight: check a run before anything starts (skill, space, overrides, platform, credentials, data, base
+checkpoint, image).
 
 :func:`run_preflight` creates nothing on disk (no workspace, state or logs). A check is ``ok=True``,
 ``ok=False`` (the run would fail) or ``ok=None`` ("not checked": the platform gives no way to check).
@@ -6,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,34 @@ def _guard(report: PreflightReport, name: str, fn: Callable[[], str]) -> bool:
         return False
 
 
-def _skill_checks(config: RunArgs, report: PreflightReport) -> None:
-    """The run plan's stages (:mod:`tao_automl.runner.plan`), one check each."""
+def _skill_detail(skill: Any) -> str:
+    return f"{skill.name} ({skill.action}) from {skill.path}"
+
+
+def _settings_detail(settings: Any) -> str:
+    return f"algorithm {settings.algorithm}, metric {settings.metric}"
+
+
+def _space_detail(space: Any, metric: str, notes: Sequence[str]) -> str:
+    return f"{len(space)} param(s): {', '.join(space.names)}; metric {metric}" + "".join(f"; note: {n}" for n in notes)
+
+
+def _overrides_detail(config: RunArgs) -> str:
+    return f"{len(config.spec_overrides)} override(s) valid"
+
+
+def _planned_checks(plan: Any, config: RunArgs, report: PreflightReport) -> None:
+    """The skill checks of a run whose plan is built: :meth:`RunPlan.build` made every one of them already (and
+    logged their warnings once), so they are reported from the plan, not run again."""
+    report.add("skill", True, _skill_detail(plan.skill))
+    report.add("settings", True, _settings_detail(plan.settings))
+    report.add("search_space", True, _space_detail(plan.space, plan.metric, plan.notes))
+    report.add("spec_overrides", True, _overrides_detail(config))
+
+
+def _skill_checks(config: RunArgs, report: PreflightReport) -> Any:
+    """The run plan's stages (:mod:`tao_automl.runner.plan`), one check each; the skill, or None when it did not
+    load."""
     from tao_automl.bank.skill import load_skill
     from tao_automl.runner import plan
 
@@ -105,29 +132,30 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> None:
 
     def skill() -> str:
         holder["skill"] = load_skill(config.skill_dir, config.action)
-        return f"{holder['skill'].name} ({config.action}) from {holder['skill'].path}"
+        return _skill_detail(holder["skill"])
 
     def settings() -> str:
         holder["settings"] = plan.load_settings(config.automl_settings)
-        return f"algorithm {holder['settings'].algorithm}, metric {holder['settings'].metric}"
+        return _settings_detail(holder["settings"])
 
     skill_ok, settings_ok = _guard(report, "skill", skill), _guard(report, "settings", settings)
     if not skill_ok:
         report.add("search_space", None, "skipped: the skill did not load")
         report.add("spec_overrides", None, "skipped: the skill did not load")
-        return
+        return None
     if not settings_ok:
         report.add("search_space", None, "skipped: the settings are invalid")
     else:
         def space() -> str:
+            plan.check_metric(plan.settings_metric(holder["settings"]), holder["skill"])
             holder["space"] = plan.search_space(holder["skill"].schema, holder["settings"],
                                                 config.automl_hyperparameters, config.custom_param_ranges)
             metric = plan.metric_name(holder["settings"], holder["skill"])
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
             notes = plan.space_notes(holder["skill"].schema, holder["space"], config.custom_param_ranges) \
-                + plan.settings_notes(config.automl_settings, holder["settings"], holder["space"])
-            return (f"{len(holder['space'])} param(s): {', '.join(holder['space'].names)}; metric {metric}"
-                    + "".join(f"; note: {n}" for n in notes))
+                + plan.settings_notes(config.automl_settings, holder["settings"], holder["space"]) \
+                + plan.promotion_notes(holder["skill"], holder["settings"], holder["space"])
+            return _space_detail(holder["space"], metric, notes)
 
         _guard(report, "search_space", space)
 
@@ -136,9 +164,22 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> None:
         plan.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides,
                                epoch_key=holder.get("epoch_key"),
                                algorithm=settings.algorithm if settings is not None else None)
-        return f"{len(config.spec_overrides)} override(s) valid"
+        return _overrides_detail(config)
 
     _guard(report, "spec_overrides", overrides)
+    return holder["skill"]
+
+
+def checkpoint_check(platform: str, skill: Any, base_checkpoint: str | None) -> Check:
+    """``base_checkpoint``: refused for a skill with no pretrained-model key, else checked like a dataset path."""
+    if base_checkpoint and skill is not None:
+        from tao_automl.runner.plan import check_base_checkpoint
+
+        try:
+            check_base_checkpoint(skill, base_checkpoint)
+        except TaoAutoMLError as exc:
+            return Check("base_checkpoint", False, str(exc), exc)
+    return dataset_check(platform, "base_checkpoint", base_checkpoint)
 
 
 def _credentials(config: RunArgs, report: PreflightReport) -> None:
@@ -214,19 +255,23 @@ def dataset_check(platform: str, field_name: str, uri: str | None) -> Check:
                                 value=str(path), allowed=allowed))
 
 
-def run_preflight(config: RunArgs, sdk: Any = None) -> PreflightReport:
+def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> PreflightReport:
     """Every check of ``config`` (on ``sdk`` when given, else on an SDK built from ``config.platform``); nothing is
-    created, nothing is launched. The CLI and :meth:`AutoMLRunner.run` both run it before the run folder exists."""
+    created, nothing is launched. The CLI and :meth:`AutoMLRunner.run` both run it before the run folder exists.
+    ``plan``: the :class:`~tao_automl.runner.plan.RunPlan` already built from ``config`` (the run and the dry run
+    build it first): its checks are reported from it rather than made, and warned about, a second time."""
     report = PreflightReport()
     report.add("config", True, f"skill {config.skill_dir}, platform {config.platform}")
-    _skill_checks(config, report)
+    if plan is not None and plan.skill is not None:
+        _planned_checks(plan, config, report)
+        skill = plan.skill
+    else:
+        skill = _skill_checks(config, report)
     _credentials(config, report)
     image = config.image
-    if image is None:
-        from tao_automl.bank.skill import load_skill
-
+    if image is None and skill is not None:
         try:
-            image = load_skill(config.skill_dir, config.action).container_image
+            image = skill.container_image
         except TaoAutoMLError:
             image = None
     _platform_checks(config, report, image, sdk)
@@ -234,6 +279,7 @@ def run_preflight(config: RunArgs, sdk: Any = None) -> PreflightReport:
     datasets += [(f"dataset_keys.{key}", value) for key, value in config.dataset_keys.items()]
     for name, uri in datasets:
         report.checks.append(dataset_check(config.platform, name, uri))
+    report.checks.append(checkpoint_check(config.platform, skill, config.base_checkpoint))
     report.checks.append(workspace_check(config.workspace_path))
     _guard(report, "trackers", lambda: _trackers(config))
     return report
