@@ -86,9 +86,9 @@ def test_stop_cancel_jobs_cancels_what_is_in_flight(tmp_path: Path) -> None:
     assert len(status_json(run_dir, "--recs", "all")["recommendations"]) == 2
 
 
-def test_stop_cancel_jobs_keeps_the_results_of_jobs_that_had_already_ended(tmp_path: Path) -> None:
-    """The orchestrator died; its jobs then finished. ``stop --cancel-jobs`` must not turn their results into
-    "cancelled" (the platform refuses to cancel an ended job): ``resume`` collects them."""
+def _jobs_outlive_their_orchestrator(tmp_path: Path) -> tuple[str, LocalSDK, list[str]]:
+    """A detached 2-rec run whose orchestrator is killed (-9) with both jobs in flight; returns once both jobs
+    have succeeded on their own: (run folder, the jobs' SDK, job ids)."""
     config = demo_config(tmp_path, recs=2, epochs=2)
     run_dir = cli("run", str(config), "--detach").stdout.strip()
     status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
@@ -96,6 +96,13 @@ def test_stop_cancel_jobs_keeps_the_results_of_jobs_that_had_already_ended(tmp_p
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
     jobs = [a["job_id"] for a in status["active_jobs"]]
     wait_for(run_dir, lambda s: all(sdk.get_job_status(j) == JobStatus.SUCCESS for j in jobs))
+    return run_dir, sdk, jobs
+
+
+def test_stop_cancel_jobs_keeps_the_results_of_jobs_that_had_already_ended(tmp_path: Path) -> None:
+    """The orchestrator died; its jobs then finished. ``stop --cancel-jobs`` must not turn their results into
+    "cancelled" (the platform refuses to cancel an ended job): ``resume`` collects them."""
+    run_dir, _, jobs = _jobs_outlive_their_orchestrator(tmp_path)
     done = cli("stop", run_dir, "--cancel-jobs", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -111,13 +118,7 @@ def test_stop_cancel_jobs_keeps_the_results_of_jobs_that_had_already_ended(tmp_p
 def test_resume_records_when_reattached_jobs_really_ended(tmp_path: Path) -> None:
     """Jobs that ended while no orchestrator ran get the platform's end time, not the resume's: their wall time
     is what they ran (it was the time until the resume), in status, exports and the report alike."""
-    config = demo_config(tmp_path, recs=2, epochs=2)
-    run_dir = cli("run", str(config), "--detach").stdout.strip()
-    status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
-    os.kill(status["orchestrator"]["pid"], signal.SIGKILL)
-    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
-    jobs = [a["job_id"] for a in status["active_jobs"]]
-    wait_for(run_dir, lambda s: all(sdk.get_job_status(j).is_finished() for j in jobs))
+    run_dir, sdk, jobs = _jobs_outlive_their_orchestrator(tmp_path)
     time.sleep(4)  # the downtime that must not count
     assert cli("resume", run_dir).returncode == 0
     recs = {r["job_id"]: r for r in status_json(run_dir, "--recs", "all")["recommendations"]}
