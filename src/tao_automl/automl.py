@@ -134,9 +134,12 @@ class AutoML:
 
     def finish(self) -> dict[str, Any]:
         """Close the run (state ``finished`` when complete, else ``stopped``) and release its lock."""
-        summary = self._exp.summary()
         state = "finished" if self._exp.is_complete() else "stopped"
-        self._exp.close(state)
+        self._exp.end(state)  # before the summary: it shows the ended run (its state, no ETA)
+        try:
+            summary = self._exp.summary()
+        finally:
+            self._exp.close()
         self.tracking.sweep_ended(self._exp.run_dir, state)
         self._lock.release()
         return summary

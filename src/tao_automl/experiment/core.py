@@ -27,7 +27,7 @@ from tao_automl.brain import Brain, make_brain
 from tao_automl.brain.auto import auto_choice
 from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
-from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError
+from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import FINAL_STATES, MULTI_FIDELITY_KEY, UNSUBMITTED, RecRow, RecStatus, RunStore
 from tao_automl.experiment.summary import progress_from_counts, summarise
@@ -137,6 +137,17 @@ class Experiment:
                 store.close()
                 raise WorkspaceError(f"cannot resume {run_dir.name}: settings differ from the stored run: {drift} "
                                      f"(only {', '.join(sorted(RESUME_MUTABLE))} may change on resume)")
+            created = sum(store.count_by_status().values())
+            if settings.automl_max_recommendations < created:  # recs already made cannot be un-made
+                store.close()
+                raise SettingsError(
+                    f"automl_settings.automl_max_recommendations: {settings.automl_max_recommendations} is below "
+                    f"the {created} recs run {run_dir.name} already has; a resume may keep or raise the budget, "
+                    "never lower it under what was created",
+                    field="automl_settings.automl_max_recommendations", value=settings.automl_max_recommendations,
+                    allowed=f"an integer >= {created}",
+                    hint=f"resume with automl_max_recommendations >= {created} (or leave it out to keep "
+                         f"{stored.automl_max_recommendations})")
             if settings != stored:
                 stored = settings
                 store.set_meta({"settings": settings.to_dict(), "budget": settings.automl_max_recommendations},
@@ -189,9 +200,13 @@ class Experiment:
         self.run_dir = run_dir
         self.store = RunStore(run_dir)
 
+    def end(self, state: str) -> None:
+        """Record how the run ended (``state``) and when; a summary taken after it shows an ended run (no ETA)."""
+        self.store.set_meta({"state": state, "ended_at": time.time()}, event=f"run_{state}")
+
     def close(self, state: str | None = None) -> None:
         if state:
-            self.store.set_meta({"state": state, "ended_at": time.time()}, event=f"run_{state}")
+            self.end(state)
         self.store.close()
 
     # -- ask ------------------------------------------------------------------------------------
