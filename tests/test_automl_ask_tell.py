@@ -37,6 +37,7 @@ def test_ask_tell_loop_persists_and_finds_the_best(tmp_path: Path, algorithm: st
     assert best is not None and best.metric_value == min(seen.values())
     summary = automl.finish()
     assert summary["progress"]["completed"] == 8 and summary["progress"]["succeeded"] == 8
+    assert summary["progress"]["state"] == "finished" and summary["progress"]["eta_s"] == 0.0  # the ended run
     status = query_status(tmp_path / "run")
     assert status["best"]["rec_id"] == best.id
     assert status["progress"]["state"] == "finished"
@@ -57,6 +58,17 @@ def test_failures_and_nan_are_never_best(tmp_path: Path) -> None:
     assert status["progress"]["failed"] == 3
     assert [h["status"] for h in status["history"]] == ["failure", "failure", "failure", "success"]
     automl.finish()
+
+
+def test_finishing_early_shows_a_stopped_run_without_an_eta(tmp_path: Path) -> None:
+    automl = AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss", "automl_max_recommendations": 4,
+                                                          "automl_max_concurrent": 1, "algorithm": "random"},
+                    search_schema=small_schema())
+    (rec,) = automl.next_recommendation()
+    automl.report_result(rec.id, 1.0)
+    progress = automl.finish()["progress"]
+    assert progress["state"] == "stopped" and progress["completed"] == 1 and progress["eta_s"] is None
+    assert query_status(tmp_path / "run")["progress"]["eta_s"] is None
 
 
 def test_resume_continues_where_it_stopped(tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ args = sys.argv[1:]
 with open(os.path.join(root, "calls.jsonl"), "a") as f:
     f.write(json.dumps(args) + "\n")
 if args[:1] == ["login"]:
+    if os.environ.get("FAKE_BREV_OFFLINE"):
+        print('error: Post "https://brevapi.example/login": dial tcp: lookup brevapi.example: no such host',
+              file=sys.stderr); sys.exit(1)
     if args[1:] != ["--token", os.environ.get("FAKE_BREV_TOKEN")]:
         print("error: invalid token " + " ".join(args[1:]), file=sys.stderr); sys.exit(1)
     print("logged in"); sys.exit(0)
@@ -120,6 +123,10 @@ def test_preflight_logs_in_and_reaches_the_instance(brev: Path, monkeypatch: pyt
     monkeypatch.setenv("FAKE_BREV_TOKEN", "another")
     [check] = _sdk().preflight(None)
     assert check.ok is False and "login" in check.detail and TOKEN not in check.detail
+    assert check.unreachable is False  # Brev answered and refused the token
+    monkeypatch.setenv("FAKE_BREV_OFFLINE", "1")
+    [check] = _sdk().preflight(None)
+    assert check.ok is False and check.unreachable is True and "no such host" in check.detail
 
 
 @pytest.mark.parametrize("key", ["cloud_cred_id", "workspace_group_id"])

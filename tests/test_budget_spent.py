@@ -79,14 +79,12 @@ def test_pbt_refuses_a_budget_it_cannot_spend() -> None:
 
 def test_a_brain_that_ends_early_says_why_in_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """autoresearch ends after failed recs in a row (by design): the run says so instead of a silent short run."""
-    import tao_automl.runner.loop as loop
     from conftest import write_skill
     from tao_automl.platforms.local.sdk import LocalSDK
     from tao_automl.runner.loop import AutoMLRunner
     from tao_automl.status import query_status
 
-    monkeypatch.setattr(llm_setup, "preflight", lambda *a, **k: None)
-    monkeypatch.setattr(loop, "llm_preflight", lambda *a, **k: None)
+    monkeypatch.setattr(llm_setup, "preflight", lambda *a, **k: None)  # the runner's preflight calls it
     monkeypatch.setitem(registry.OPTION_BUILDERS, "autoresearch", lambda s: {
         "client": DeadClient(), "fallback": "random", "budget": s.automl_max_recommendations, "seed": s.seed})
     skill = write_skill(tmp_path / "bank", trainer="import sys\nsys.exit('RuntimeError: boom')\n")

@@ -265,3 +265,78 @@ def test_a_sweep_without_result_prints_one_json_object_with_its_error_and_its_re
     out = json.loads(capsys.readouterr().out)  # one object: json.loads refuses anything after it
     assert set(out["error"]) == {"kind", "message", "field", "value", "allowed", "hint", "exit_code"}
     assert out["error"]["exit_code"] == 1 and out["progress"]["succeeded"] == 0
+
+
+@pytest.mark.parametrize(("argv", "field", "needs"), [
+    (["run", "CFG", "--recs", "2"], "--recs", "add --dry-run"),
+    (["run", "CFG", "--dry-run", "--detach"], "--detach", "cannot be combined with --dry-run"),
+    (["status", "RUN", "--offset", "3"], "--offset", "needs --recs all"),
+    (["status", "RUN", "--limit", "3"], "--limit", "needs --recs all"),
+    (["status", "RUN", "--recs", "top", "--limit", "3"], "--limit", "needs --recs all"),
+    (["status", "RUN", "--recs", "all", "--top", "3"], "--top", "--recs top"),
+    (["status", "RUN", "--interval", "3"], "--interval", "add --watch"),
+    (["status", "RUN", "--watch", "--recs", "all"], "--recs", "without --watch"),
+    (["status", "RUN", "--watch", "--offset", "1"], "--offset", "without --watch"),
+])
+def test_an_option_that_would_be_ignored_is_a_usage_error(argv: list[str], field: str, needs: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`run CFG --recs 2` used to launch the whole sweep, `--dry-run --detach` to ignore --detach, `--offset`
+    without `--recs all` to be ignored: each is refused before anything starts, saying what it needs."""
+    config = _config(tmp_path, spec_overrides={"train.num_epochs": 1})
+    (tmp_path / "run").mkdir()
+    argv = [str(config) if a == "CFG" else str(tmp_path / "run") if a == "RUN" else a for a in argv]
+    error = _json_error(argv, capsys)
+    assert error["kind"] == "usage" and error["field"] == field and needs in error["message"]
+    assert not (tmp_path / "ws").exists()  # no sweep started, no folder made
+
+
+def test_platforms_takes_a_run_configs_platform_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`--platform local` (or docker, slurm...) names platforms as a run config does; an unknown name lists both
+    forms (a run config's platform, a platform skill of the bank)."""
+    from test_bank_tools import synthetic_bank
+
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    for name in ("local", "docker", "lepton"):
+        assert main(["platforms", "--platform", name, "--json"]) == 0, capsys.readouterr()
+        assert "no skill bank given" in json.loads(capsys.readouterr().out)["note"]
+    bank = synthetic_bank(tmp_path / "bank")
+    assert main(["platforms", "--skill-bank", str(bank), "--platform", "local", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["platforms"] == [] and "needs no credentials" in report["note"]
+    assert main(["platforms", "--skill-bank", str(bank), "--platform", "docker", "--json"]) == 0
+    assert [p["name"] for p in json.loads(capsys.readouterr().out)["platforms"]] == ["tao-run-on-docker"]
+    assert main(["platforms", "--skill-bank", str(bank), "--platform", "lepton"]) == 0  # no skill: said, no error
+    assert "no platform skill for 'lepton'" in capsys.readouterr().out
+    error = _json_error(["platforms", "--skill-bank", str(bank), "--platform", "dockr"], capsys)
+    assert "did you mean 'docker'" in error["message"] and error["field"] == "--platform"
+    assert "local, slurm" in error["message"] and "tao-run-on-slurm" in error["message"]
+    assert {"local", "kubernetes", "tao-run-on-docker"} <= set(error["allowed"])
+
+
+def test_run_on_a_folder_and_runs_on_a_run_folder_say_what_they_got(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "config.yaml"
+    folder.mkdir()
+    error = _json_error(["run", str(folder)], capsys)
+    assert error["field"] == "config" and "is a folder" in error["message"] and "does not exist" not in error["message"]
+    run_dir = tmp_path / "ws" / "run_20260101_000000_abcdef"
+    run_dir.mkdir(parents=True)
+    (run_dir / "state.db").touch()
+    error = _json_error(["runs", str(run_dir)], capsys)
+    assert "is a run folder, not a workspace" in error["message"] and str(tmp_path / "ws") in error["message"]
+    assert f"tao-automl runs {tmp_path / 'ws'}" in error["hint"]
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    (["--csv", "--results-dir", "elsewhere"], "--results-dir"),
+    (["--optuna", "journal.log", "-o", "out.yaml"], "-o"),
+    (["--csv", "recs.csv", "-o", "out.yaml"], "-o"),
+])
+def test_export_refuses_an_option_it_would_ignore(extra: list[str], field: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "run").mkdir()
+    extra = [str(tmp_path / a) if "." in a or a == "elsewhere" else a for a in extra]
+    error = _json_error(["export", str(tmp_path / "run"), *extra], capsys)
+    assert error["field"] == field and error["allowed"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written

@@ -47,12 +47,15 @@ def test_run_detach_returns_the_folder_and_the_orchestrator_finishes_alone(tmp_p
 
 def test_stop_leaves_jobs_running_and_resume_detach_reattaches(tmp_path: Path) -> None:
     config = demo_config(tmp_path, recs=2, epochs=12)
-    run_dir = json.loads(cli("run", str(config), "--detach", "--json").stdout)["run_dir"]
+    started = json.loads(cli("run", str(config), "--detach", "--json").stdout)
+    run_dir = started["run_dir"]
+    assert isinstance(started["pid"], int) and started["pid"] == started["orchestrator"]["pid"]  # as SKILL.md says
     wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
     done = cli("stop", run_dir, "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["was_running"] is True and result["cancelled_jobs"] == [] and result["state"] == "interrupted"
+    assert result["pid"] == started["pid"]  # stop --json names the same process at the same key
     status = status_json(run_dir)
     assert status["orchestrator"]["alive"] is False
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs")

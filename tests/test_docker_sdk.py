@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import stop_at_session_end, write_skill
-from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.docker.spec import (
     check_network,
@@ -219,7 +219,7 @@ def test_user_mistakes_are_refused_before_anything_starts(sdk: DockerSDK, tmp_pa
         sdk.create_job(None, "true", gpu_count=0, network="bridge")
     with pytest.raises(UserInputError, match="network='bridge' is not allowed"):
         DockerSDK(network="bridge")
-    with pytest.raises(PlatformError, match=r"cannot reach the Docker engine at unix://.*/no\.sock"):
+    with pytest.raises(PlatformUnreachableError, match=r"cannot reach the Docker engine at unix://.*/no\.sock"):
         DockerSDK(base_url=f"unix://{tmp_path}/no.sock", state_dir=tmp_path / "s3")
     with pytest.raises(UserInputError, match="num_nodes=2 is not supported"):
         sdk.create_job(None, "true", gpu_count=0, num_nodes=2)
@@ -317,6 +317,9 @@ def test_preflight_pings_the_engine_and_finds_the_image(sdk: DockerSDK) -> None:
 
 
 def test_an_engine_that_does_not_answer_fails_when_the_sdk_is_built(tmp_path: Path) -> None:
-    """Preflight builds the SDK first: this error becomes its failed ``platform`` check."""
-    with pytest.raises(PlatformError, match=r"^cannot reach the Docker engine at unix://.*no\.sock"):
+    """Preflight builds the SDK first: this error becomes its failed ``platform`` check. No daemon socket is
+    "unreachable" (exit 3, retry later), not a user error nor a failed sweep."""
+    with pytest.raises(PlatformUnreachableError, match=r"^cannot reach the Docker engine at unix://.*no\.sock") as info:
         DockerSDK(base_url=f"unix://{tmp_path / 'no.sock'}", image=IMAGE, state_dir=tmp_path / "s", timeout_s=5)
+    assert info.value.exit_code == 3 and info.value.kind == "platform_unreachable"
+    assert info.value.field == "platform_options.base_url" and info.value.value == f"unix://{tmp_path / 'no.sock'}"

@@ -115,3 +115,39 @@ def test_every_command_fails_with_exactly_one_json_error(argv: str, capsys: pyte
     code = main([*argv.split(), "--json"])
     error = _one_json(capsys)["error"]
     assert isinstance(error, dict) and code == error["exit_code"] == 2 and error["hint"]
+
+
+def _raised_while(handling: BaseException, error: BaseException) -> BaseException:
+    """``error`` raised ``from None`` while ``handling`` was being handled (how the SDKs hide library errors)."""
+    try:
+        try:
+            raise handling
+        except BaseException:
+            raise error from None
+    except BaseException as exc:
+        return exc
+
+
+def test_unreachable_is_told_from_a_refusal() -> None:
+    import socket
+
+    from tao_automl.util.reach import unreachable_error, unreachable_text
+
+    requests = pytest.importorskip("requests")
+    protocol_error = pytest.importorskip("urllib3.exceptions").ProtocolError
+    assert unreachable_error(ConnectionRefusedError(111, "Connection refused"))
+    assert unreachable_error(socket.gaierror(-2, "Name or service not known"))
+    assert unreachable_error(TimeoutError("timed out"))
+    no_socket = requests.ConnectionError(protocol_error("Connection aborted.", FileNotFoundError(2, "No such file")))
+    assert unreachable_error(no_socket)  # a daemon socket that is not there (what docker's client raises)
+    assert unreachable_error(_raised_while(no_socket, errors.PlatformError("cannot reach the engine")))
+    denied = requests.ConnectionError(protocol_error("Connection aborted.", PermissionError(13, "Permission denied")))
+    assert not unreachable_error(denied)  # the daemon is there; this user may not open its socket
+    assert not unreachable_error(ValueError(("a", PermissionError(13, "x"), ConnectionRefusedError())))
+    assert not unreachable_error(_raised_while(ValueError("bad"), errors.PlatformError("HTTP 401 unauthorized")))
+    assert not unreachable_error(requests.HTTPError("401 Client Error"))
+    assert unreachable_text("slurm_load_partitions: Unable to contact slurm controller (connect failure)")
+    assert unreachable_text("ssh: connect to host login port 22: Connection timed out")
+    assert unreachable_text('dial tcp: lookup brevapi.example: no such host')
+    assert not unreachable_text("sbatch: error: Invalid partition name specified")
+    assert not unreachable_text("error: invalid token")

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import small_schema
 from tao_automl.automl import AutoML
-from tao_automl.errors import UserInputError, WorkspaceError
+from tao_automl.errors import SettingsError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment
 from tao_automl.experiment.store import RecRow, RecStatus
 from tao_automl.experiment.summary import best_rec, progress, public_json, ranked_recs, rec_dict, summarise
@@ -105,9 +105,16 @@ def test_reopening_checks_settings_drift_and_takes_a_bigger_budget(tmp_path: Pat
     exp.close("stopped")
     with pytest.raises(WorkspaceError, match="settings differ"):
         Experiment.open(tmp_path, AutoMLSettings(algorithm="random", automl_max_recommendations=4, seed=9))
+    with pytest.raises(SettingsError) as info:  # below the 2 recs the run has: refused, nothing changed
+        Experiment.open(tmp_path, AutoMLSettings(algorithm="random", automl_max_recommendations=1))
+    assert info.value.exit_code == 2 and info.value.field == "automl_settings.automl_max_recommendations"
+    assert info.value.value == 1 and "below the 2 recs" in str(info.value) and info.value.allowed == "an integer >= 2"
+    reopened = Experiment.open(tmp_path, AutoMLSettings(algorithm="random", automl_max_recommendations=2))
+    assert reopened.budget == 2 and reopened.store.meta()["budget"] == 2  # exactly what it has: allowed
+    reopened.close("stopped")
     reopened = Experiment.open(tmp_path, AutoMLSettings(algorithm="random", automl_max_recommendations=6))
     assert reopened.budget == 6 and len(reopened.recs()) == 2
-    assert [e["kind"] for e in reopened.store.events("settings_changed")] == ["settings_changed"]
+    assert [e["kind"] for e in reopened.store.events("settings_changed")] == ["settings_changed"] * 2
     reopened.close("stopped")
     # llm_fallback is a policy (SKILL.md's advice for llm_failure): a resume may change it
     again = Experiment.open(tmp_path, AutoMLSettings(algorithm="random", automl_max_recommendations=6,

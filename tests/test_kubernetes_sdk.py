@@ -199,7 +199,8 @@ def test_env_picks_kubeconfig_context_and_namespace_and_an_unreachable_api_is_tr
         sdk.create_job(None, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")}, job_name="x-rec0001")
     [check] = sdk.preflight(IMAGE)
     assert check.ok is False and "cannot reach the API server at https://127.0.0.1:2" in check.detail
-    for status, first, second in ((401, False, None), (403, True, None)):
+    assert check.unreachable is True  # preflight: exit 3, retry later
+    for status, first, second in ((401, False, None), (403, True, None), (503, False, None)):
         def refuse(what: str, *args: Any, status: int = status, **kwargs: Any) -> Any:
             error = PlatformError(f"kubernetes: {what}: HTTP {status} forbidden")
             error.status = status  # type: ignore[attr-defined]
@@ -207,6 +208,7 @@ def test_env_picks_kubeconfig_context_and_namespace_and_an_unreachable_api_is_tr
         monkeypatch.setattr(sdk.api, "maybe", refuse)
         checks = sdk.preflight(None)
         assert checks[0].ok is first, (status, checks)
+        assert checks[0].unreachable is (status == 503), (status, checks)  # refused credentials: the user's to fix
         if status == 403:  # a namespaced account may not read namespaces: not a failure, and said so
             assert checks[1].ok is second and "not checked" in checks[1].detail and "403" in checks[1].detail
     with pytest.raises(UserInputError, match="context 'third'"):

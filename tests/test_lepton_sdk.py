@@ -227,3 +227,11 @@ def test_preflight_checks_the_credentials_through_the_client(lepton: FakeLepton,
     monkeypatch.setenv("LEPTON_WORKSPACE_TOKEN", "a-wrong-token")
     [check] = _sdk().preflight(None)
     assert check.ok is False and "401" in check.detail and "a-wrong-token" not in check.detail
+    assert check.unreachable is False  # the workspace answered and refused: the user's to fix
+
+    def offline(request: requests.PreparedRequest) -> requests.Response:
+        raise requests.ConnectionError("Failed to establish a new connection: [Errno 111] Connection refused")
+
+    monkeypatch.setattr(lepton, "send", offline)
+    [check] = _sdk().preflight(None)
+    assert check.ok is False and check.unreachable is True and "Connection refused" in check.detail

@@ -22,6 +22,7 @@ from tao_automl.automl import AutoML
 from tao_automl.brain.llm.analyzer import LLMAnalyzer
 from tao_automl.brain.llm.llm_brain import LLMBrain
 from tao_automl.cli.main import main as cli_main
+from tao_automl.errors import PlatformUnreachableError
 from tao_automl.experiment.store import RunStore
 from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
 from tao_automl.llm.setup import preflight
@@ -79,23 +80,28 @@ def _loss(params: dict[str, Any]) -> float:
     return float((np.log10(params["train.optim.lr"]) + 2) ** 2 + 0.1 * abs(params["train.layers"] - 3))
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"llm_endpoint": "{url}/nope"}, "not found"),
-    ({"llm_model": "gemma-270m"}, "does not serve model 'gemma-270m' (did you mean 'gemma3-270m'?)"),
-    ({"llm_endpoint": "http://127.0.0.1:{dead}"}, "cannot connect"),
-    ({"llm_api_key": "wrong"}, "API key was rejected"),
+@pytest.mark.parametrize("change, expected, error", [
+    ({"llm_endpoint": "{url}/nope"}, "not found", LLMEndpointError),
+    ({"llm_model": "gemma-270m"}, "does not serve model 'gemma-270m' (did you mean 'gemma3-270m'?)",
+     LLMEndpointError),
+    ({"llm_endpoint": "http://127.0.0.1:{dead}"}, "cannot connect", PlatformUnreachableError),  # exit 3
+    ({"llm_api_key": "wrong"}, "API key was rejected", LLMEndpointError),
 ])
 def test_bad_endpoint_model_or_key_stops_before_the_first_rec(endpoint: str, tmp_path: Path,
-                                                              change: dict[str, str], expected: str) -> None:
+                                                              change: dict[str, str], expected: str,
+                                                              error: type[Exception]) -> None:
+    """A wrong endpoint, model or key is the user's to fix (exit 2); an endpoint nothing answers on is
+    unreachable (exit 3, retry later)."""
     values = {k: v.format(url=endpoint, dead=free_port()) for k, v in change.items()}
     settings = _settings(endpoint, **values)
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), write_skill(tmp_path))
-    with pytest.raises(LLMEndpointError) as info:
+    with pytest.raises(error) as info:
         runner.run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
     message = str(info.value)
     assert expected in message and "LLM endpoint http://127.0.0.1:" in message and "model '" in message
+    assert type(info.value) is error and info.value.exit_code == (3 if error is PlatformUnreachableError else 2)
     assert not list((tmp_path / "ws").glob("run_*"))  # nothing was created, no rec ran
-    with pytest.raises(LLMEndpointError, match=expected.split(" (")[0].replace("'", ".")):
+    with pytest.raises(error, match=expected.split(" (")[0].replace("'", ".")):
         AutoML(tmp_path / "ask", search_schema=small_schema(), settings=settings)
     assert not (tmp_path / "ask" / "automl.db").exists() and not list((tmp_path / "ask").glob("*.db"))
 

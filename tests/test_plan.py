@@ -42,6 +42,19 @@ def test_without_an_endpoint_it_says_so_in_one_line(tmp_path: Path, monkeypatch:
     assert not (tmp_path / "c.yaml").exists()
 
 
+def test_an_endpoint_nothing_answers_on_is_unreachable_exit_3(tmp_path: Path) -> None:
+    pytest.importorskip("openai")
+    from tao_automl.testing.llm_server import free_port
+
+    done = cli("plan", "tune the learning rate", "--model", DEMO, "-o", str(tmp_path / "c.yaml"), "--json",
+               "--llm-endpoint", f"http://127.0.0.1:{free_port()}/v1", "--llm-model", "m")
+    assert done.returncode == 3, done.stderr
+    error = json.loads(done.stdout)["error"]
+    assert error["kind"] == "platform_unreachable" and "cannot connect" in error["message"]
+    assert error["field"] == "llm_endpoint" and "retry" in error["hint"]
+    assert not (tmp_path / "c.yaml").exists()
+
+
 def test_a_metric_the_model_does_not_report_is_refused() -> None:
     with pytest.raises(SettingsError) as info:
         check_choices({"algorithm": "random", "metric": "mAP", "automl_max_recommendations": 4}, _skill())

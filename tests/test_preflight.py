@@ -104,13 +104,16 @@ def test_invalid_config_file_is_a_failed_config_check(tmp_path: Path, capsys: py
 class ProbeSDK:
     """A registered SDK whose preflight(image) checks reachability and the image (see tao_automl.platforms.base)."""
 
-    def __init__(self, reachable: bool = True, images: tuple[str, ...] = ()) -> None:
-        self.reachable, self.images = reachable, images
+    def __init__(self, reachable: bool = True, images: tuple[str, ...] = (), down: bool = False) -> None:
+        self.reachable, self.images, self.down = reachable, images, down
 
     def create_job(self, image: str | None, command: str, gpu_count: int = 1, **kwargs: Any) -> Any:
         raise AssertionError("preflight never submits")
 
     def preflight(self, image: str | None) -> list[PlatformCheck]:
+        if self.down:  # nothing answers at all
+            return [PlatformCheck("platform_reachable", False, "connect to probe:6817: Connection refused",
+                                  unreachable=True)]
         checks = [PlatformCheck("platform_reachable", self.reachable, "probe")]
         if image:
             checks.append(PlatformCheck("image", image in self.images, image))
@@ -214,3 +217,63 @@ def test_dry_run_of_a_multi_fidelity_brain_writes_its_budget(toy_skill: Path, tm
     shown = dry_run(load_run_config(_config(tmp_path, toy_skill, automl_settings=settings)), n=3)
     assert len(shown) == 3
     assert all(r.spec["train"]["num_epochs"] == 1 for r in shown)  # ASHA's lowest rung
+
+
+def test_an_unreachable_platform_is_exit_3_and_a_refusing_one_exit_2(toy_skill: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing answers: platform_unreachable (exit 3, retry later) from preflight and run alike, nothing created;
+    a platform that answers and refuses, or a check the user can fix besides, stays a user error (exit 2)."""
+    monkeypatch.setitem(registry.PLATFORMS, "slurm", (f"{__name__}:ProbeSDK", None))
+    path = _config(tmp_path, toy_skill, platform="slurm", platform_options={"down": True})
+    for command in (["preflight", str(path), "--json"], ["run", str(path), "--json"],
+                    ["run", str(path), "--detach", "--json"]):
+        assert main(command) == 3, command
+        out = json.loads(capsys.readouterr().out)
+        error = out["error"]
+        assert error["kind"] == "platform_unreachable" and error["exit_code"] == 3
+        assert "Connection refused" in error["message"] and "'slurm'" in error["message"]
+        assert error["field"] == "platform_reachable" and error["value"] == "slurm" and "retry" in error["hint"]
+    assert not (tmp_path / "ws").exists()
+    path = _config(tmp_path, toy_skill, platform="slurm", platform_options={"reachable": False})
+    assert main(["preflight", str(path), "--json"]) == 2  # it answered and refused
+    assert json.loads(capsys.readouterr().out)["error"]["kind"] == "preflight"
+    path = _config(tmp_path, toy_skill, platform="slurm", platform_options={"down": True},
+                   spec_overrides={"train.num_epoch": 2})
+    assert main(["preflight", str(path), "--json"]) == 2  # retrying later would not fix the misspelt key
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert "train.num_epoch" in error["message"] and "platform_reachable" in error["hint"]
+
+
+def test_an_unreachable_docker_engine_is_exit_3_before_any_folder(toy_skill: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("docker")
+    sock = f"unix://{tmp_path / 'no-docker.sock'}"
+    path = _config(tmp_path, toy_skill, platform="docker",
+                   platform_options={"base_url": sock, "state_dir": str(tmp_path / "state")})
+    for command in (["preflight", str(path), "--json"], ["run", str(path), "--json"]):
+        assert main(command) == 3, command
+        error = json.loads(capsys.readouterr().out)["error"]
+        assert error["kind"] == "platform_unreachable" and sock in error["message"]
+        assert error["field"] == "platform_options.base_url" and "RUN_DIR" not in error["hint"]
+    assert not (tmp_path / "ws").exists()
+
+
+def test_an_llm_endpoint_that_refuses_connections_is_exit_3(toy_skill: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("openai")
+    from tao_automl.testing.llm_server import free_port
+
+    port = free_port()
+    settings = {"algorithm": "llm", "metric": "val_loss", "automl_max_recommendations": 2,
+                "llm_endpoint": f"http://127.0.0.1:{port}/v1", "llm_model": "m", "llm_max_retries": 0}
+    path = _config(tmp_path, toy_skill, automl_settings=settings)
+    for command in (["preflight", str(path), "--json"], ["run", str(path), "--json"]):
+        assert main(command) == 3, command
+        out = json.loads(capsys.readouterr().out)
+        error = out["error"]
+        if command[0] == "preflight":
+            assert _checks(out)["llm_endpoint"]["ok"] is False
+        assert error["kind"] == "platform_unreachable" and f"127.0.0.1:{port}" in error["message"]
+        assert error["field"] == "automl_settings.llm_endpoint" and "cannot connect" in error["message"]
+    assert not (tmp_path / "ws").exists()

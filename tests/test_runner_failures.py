@@ -224,6 +224,7 @@ def test_a_job_that_always_crashes_stops_the_sweep_naming_the_crash(tmp_path: Pa
     result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
         automl_settings=_settings(automl_max_concurrent=1), workspace_path=tmp_path / "ws", gpu_count=0)
     assert result["progress"]["state"] == "failed" and result["progress"]["completed"] == 3
+    assert result["progress"]["eta_s"] is None  # the run has ended: no time left to estimate (it said 4.6 s)
     assert "CUDA out of memory" in result["stop_reason"] and "Next step:" in result["stop_reason"]
     first_failed = min(h["rec_id"] for h in result["history"] if h["status"] == "failure")
     assert f"(`tao-automl logs {result['run_dir']} {first_failed}`)" in result["stop_reason"]
@@ -234,6 +235,7 @@ def test_a_job_that_always_crashes_stops_the_sweep_naming_the_crash(tmp_path: Pa
         automl_settings=_settings(automl_max_concurrent=1, automl_fail_fast_after=0),
         workspace_path=result["run_dir"], resume=True)
     assert again["progress"]["state"] == "finished" and again["progress"]["completed"] == 8
+    assert again["progress"]["eta_s"] == 0.0  # nothing remains
     assert "stop_reason" not in again["progress"]  # the resumed run spent its budget: the old reason is gone
 
 

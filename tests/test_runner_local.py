@@ -140,6 +140,24 @@ def test_existing_run_folder_needs_resume(toy_skill: Path, tmp_path: Path) -> No
     assert again["progress"]["completed"] == 2  # a resumed run may raise its budget
 
 
+def test_resume_checks_platform_arguments_and_refuses_a_budget_below_its_recs(toy_skill: Path, tmp_path: Path) -> None:
+    """A resume checks what a fresh run checks: a misspelt platform argument is refused with a did-you-mean, and a
+    budget below the recs the run already has is refused naming both; the run folder is left as it was."""
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    run_dir = runner.run(automl_settings=_settings(automl_max_recommendations=2), workspace_path=tmp_path / "ws",
+                         gpu_count=0)["run_dir"]
+    before = query_status(run_dir)["progress"]
+    with pytest.raises(UserInputError, match=r"gpu_cont: .*\(did you mean 'gpu_count'\?\)") as typo:
+        runner.run(workspace_path=run_dir, resume=True, gpu_count=0, gpu_cont=1,
+                   automl_settings=_settings(automl_max_recommendations=3))
+    assert typo.value.exit_code == 2 and typo.value.field == "gpu_cont"
+    with pytest.raises(SettingsError, match=r"automl_max_recommendations: 1 is below the 2 recs") as low:
+        runner.run(workspace_path=run_dir, resume=True, automl_settings=_settings(automl_max_recommendations=1))
+    assert low.value.exit_code == 2 and low.value.value == 1
+    after = query_status(run_dir)["progress"]
+    assert (after["state"], after["total"], after["completed"]) == (before["state"], 2, 2) == ("finished", 2, 2)
+
+
 def test_a_moved_run_reports_and_writes_where_it_is_now(toy_skill: Path, tmp_path: Path) -> None:
     """A run folder moved elsewhere and resumed there: the result, `status` and new recs say (and use) the new
     folder, and the store records the move."""

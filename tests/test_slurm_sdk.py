@@ -370,3 +370,29 @@ def test_preflight_says_why_when_sinfo_fails(tmp_path: Path) -> None:
     sdk = _fake_sdk(tmp_path, lambda argv: Result(1, "", "slurm_load_partitions: Unable to contact slurm controller"))
     [check] = sdk.preflight(None)
     assert check.ok is False and "Unable to contact slurm controller" in check.detail
+    assert check.unreachable is True  # preflight makes it exit 3 (retry later), not a user error
+
+
+@pytest.mark.parametrize(("stderr", "code", "remote", "unreachable"), [
+    ("slurm_load_partitions: Unable to contact slurm controller (connect failure)", 1, False, True),
+    ("slurm_load_partitions: Socket timed out on send/recv operation", 1, False, True),
+    ("ssh: connect to host login port 22: Connection refused", 255, True, True),
+    ("ssh: Could not resolve hostname nosuch: Name or service not known", 255, True, True),
+    ("root@login: Permission denied (publickey).", 255, True, False),
+    ("Host key verification failed.", 255, True, False),
+    ("sinfo: error: Invalid user for SlurmUser slurm, ignored", 1, False, False),
+])
+def test_preflight_tells_an_unreachable_controller_from_a_refusal(tmp_path: Path, stderr: str, code: int,
+                                                                  remote: bool, unreachable: bool) -> None:
+    sdk = _fake_sdk(tmp_path, lambda argv: Result(code, "", stderr))
+    sdk.shell.hostname = "login" if remote else None
+    [check] = sdk.preflight(None)
+    assert check.ok is False and stderr in check.detail and check.unreachable is unreachable
+
+
+def test_preflight_of_a_sinfo_that_never_answers_is_unreachable(tmp_path: Path) -> None:
+    def hang(argv: list[str]) -> Result:
+        raise TransientPlatformError("sinfo timed out after 60 s")
+
+    [check] = _fake_sdk(tmp_path, hang).preflight(None)
+    assert check.ok is False and check.unreachable is True and "timed out" in check.detail

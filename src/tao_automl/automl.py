@@ -229,7 +229,7 @@ class AutoML:
             return self._final
         self._final_complete = self._exp.is_complete()
         state = "finished" if self._final_complete else "stopped"
-        self._exp.set_state(state)
+        self._exp.end(state)  # before the summary: it shows the ended run (its state, no ETA)
         summary = self._exp.summary()
         self._exp.close()
         self._final = summary

@@ -231,9 +231,12 @@ class PlatformError(TaoAutoMLError):
 
 
 class PlatformUnreachableError(PlatformError):
-    """The platform (scheduler, API, daemon) could not be contacted at all; nothing was started."""
+    """The platform (scheduler, API, daemon) or the LLM endpoint could not be contacted at all (connection refused,
+    timeout, DNS failure, no daemon socket); nothing was started. One that answers and refuses (bad credentials,
+    unknown partition, missing image) is a user error instead."""
 
-    default_hint = "check credentials with `tao-automl platforms`; retry later"
+    default_hint = ("make sure the platform or LLM endpoint named in the message is up and reachable from this "
+                    "machine, then retry; nothing was started")
 
     kind = "platform_unreachable"
     exit_code = EXIT_PLATFORM_UNREACHABLE

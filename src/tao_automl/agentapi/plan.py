@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tao_automl.errors import SettingsError, SkillError
+from tao_automl.errors import PlatformUnreachableError, SettingsError, SkillError
 
 #: Multi-fidelity brains: nothing is promoted before a rung of ``automl_reduction_factor`` recs finished.
 MULTI_FIDELITY = frozenset({"asha", "hyperband", "hyperband_es", "bohb", "dehb", "bfbo"})
@@ -140,6 +140,13 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     try:
         nl = NLConfigGenerator(LLMClient(llm)).generate(sentence, space, metric=metric)
     except LLMFailure as exc:
+        cause = exc.__cause__
+        if isinstance(cause, Exception) and LLMClient.unreachable(cause):  # nothing answered: exit 3, retry later
+            raise PlatformUnreachableError(
+                exc.detail, field="llm_endpoint", value=llm.endpoint,
+                allowed="an OpenAI-compatible endpoint that answers from here",
+                hint="start the LLM server (or check the network to it) and retry, or pass another --llm-endpoint; "
+                     "or write the config by hand (`tao-automl skill --text` shows one)") from None
         raise LLMFailure(exc.detail, field="llm", value=llm.endpoint,
                          hint="retry; a slow endpoint needs a larger --llm-timeout, or write the config by hand "
                               "(`tao-automl skill --text` shows one)") from None

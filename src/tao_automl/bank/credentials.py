@@ -18,8 +18,7 @@ from typing import Any
 import yaml
 
 from tao_automl.bank.layout import platforms_dir
-from tao_automl.errors import SkillError, UserInputError
-from tao_automl.util.suggest import did_you_mean
+from tao_automl.errors import SkillError
 
 GROUP_KEYS = ("require_one_of", "one_of", "any_of", "require_any_of")
 PLATFORM_PREFIXES = ("tao-run-on-", "run-on-", "tao-")
@@ -153,16 +152,6 @@ def find_platform(platforms: list[PlatformSkill], name: str) -> PlatformSkill | 
         if name in (p.name, p.path.name, short_name(p.name)):
             return p
     return None
-
-
-def select_platform(platforms: list[PlatformSkill], name: str) -> PlatformSkill:
-    """Like :func:`find_platform`, but an unknown name is an error naming the nearest platforms."""
-    found = find_platform(platforms, name)
-    if found is None:
-        names = [p.name for p in platforms] + [short_name(p.name) for p in platforms]
-        raise UserInputError(f"--platform: unknown platform {name!r}{did_you_mean(name, names)}; "
-                             f"available: {', '.join(p.name for p in platforms) or 'none'}")
-    return found
 
 
 def sdk_registry() -> list[dict[str, Any]]:

@@ -25,7 +25,8 @@ def detached_report(run_dir: Path) -> dict[str, Any]:
 
     info = orchestrator_info(run_dir)
     return {
-        "run_dir": str(run_dir), "detached": True, "orchestrator": info, "log": str(run_dir / "orchestrator.log"),
+        "run_dir": str(run_dir), "detached": True, "pid": info.get("pid"), "orchestrator": info,
+        "log": str(run_dir / "orchestrator.log"),
         "next": {"status": f"tao-automl status {run_dir} --json", "stop": f"tao-automl stop {run_dir}",
                  "resume": f"tao-automl resume {run_dir} --detach"},
     }
@@ -38,7 +39,7 @@ def print_detached(run_dir: Path, args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, default=str))
     else:
         print(report["run_dir"])
-        pid = report["orchestrator"]["pid"]
+        pid = report["pid"]
         print(f"started a detached orchestrator (pid {pid}); log: {report['log']}\n"
               f"watch: {report['next']['status']}\nstop:  {report['next']['stop']}", file=sys.stderr)
     return EXIT_OK

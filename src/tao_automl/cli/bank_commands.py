@@ -92,30 +92,66 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # -- platforms ------------------------------------------------------------------------------------
 def platforms_report(bank: str | None, platform: str | None = None) -> dict[str, Any]:
-    """Bank platform skills with credential presence (never values), and our SDK registry."""
-    from tao_automl.bank.credentials import list_platforms, sdk_registry, select_platform
+    """Bank platform skills with credential presence (never values), and our SDK registry.
 
-    if bank is None and not os.environ.get(BANK_ENV) and platform is None:
-        return {"bank": None, "sdk_registry": sdk_registry(), "platforms": None,
-                "note": f"no skill bank given (--skill-bank PATH or ${BANK_ENV}): the credentials each platform "
-                        "needs come from the bank's platform skills; showing only the SDK registry"}
+    ``platform`` is a run config's ``platform`` (``local``, ``slurm``, ``docker``...; ``slurm`` matches the bank's
+    ``tao-run-on-slurm``) or a platform skill's own name; anything else is an error listing both forms."""
+    from tao_automl.bank.credentials import find_platform, list_platforms, sdk_registry
+
+    registry = sdk_registry()
+    run_names = [s["name"] for s in registry]
+    if bank is None and not os.environ.get(BANK_ENV):
+        if platform is not None:
+            _known_platform(platform, run_names, None)
+        note = (f"no skill bank given (--skill-bank PATH or ${BANK_ENV}): the credentials each platform "
+                "needs come from the bank's platform skills; showing only the SDK registry")
+        if platform == "local":
+            note += "; the local platform runs jobs on this machine and needs no credentials"
+        return {"bank": None, "sdk_registry": registry, "platforms": None, "note": note}
     root = bank_root(bank)
     found = list_platforms(root)
-    report: dict[str, Any] = {"bank": str(root), "sdk_registry": sdk_registry()}
+    report: dict[str, Any] = {"bank": str(root), "sdk_registry": registry}
     if found is None:
         report["platforms"] = None
         report["note"] = f"the bank {str(root)!r} has no platform folder (platform/ or skills/platform/)"
-        if platform is not None:
-            raise UserInputError(f"--platform {platform!r}: {report['note']}")
+        if platform is not None and platform not in run_names:
+            raise UserInputError(f"--platform {platform!r}: {report['note']}", field="--platform", value=platform,
+                                 allowed=run_names)
         return report
-    chosen = found if platform is None else [select_platform(found, platform)]
-    report["platforms"] = [p.to_json() for p in chosen]
+    if platform is None:
+        report["platforms"] = [p.to_json() for p in found]
+        return report
+    chosen = find_platform(found, platform)
+    if chosen is not None:
+        report["platforms"] = [chosen.to_json()]
+        return report
+    _known_platform(platform, run_names, found)  # a run config's platform without a skill in this bank
+    report["platforms"] = []
+    report["note"] = ("the local platform runs jobs on this machine and needs no credentials" if platform == "local"
+                      else f"the bank has no platform skill for {platform!r} (such as tao-run-on-{platform}): the "
+                      "credentials it needs cannot be listed, and preflight does not check them")
     return report
+
+
+def _known_platform(name: str, run_names: Sequence[str], skills: Sequence[Any] | None) -> None:
+    """Refuse ``name`` unless it is a run config's platform (or, with a bank, one of its platform skills)."""
+    from tao_automl.bank.credentials import short_name
+    from tao_automl.util.suggest import did_you_mean
+
+    if name in run_names:
+        return
+    skill_names = [p.name for p in skills or []]
+    candidates = [*run_names, *skill_names, *(short_name(n) for n in skill_names)]
+    forms = f"a run config's platform: {', '.join(run_names)}"
+    forms += (f"; or a platform skill of the bank: {', '.join(skill_names) or 'none'}" if skills is not None
+              else "; or, with --skill-bank, one of the bank's platform skills (tao-run-on-...)")
+    raise UserInputError(f"--platform: unknown platform {name!r}{did_you_mean(name, candidates)}; expected {forms}",
+                         field="--platform", value=name, allowed=[*run_names, *skill_names])
 
 
 def _platforms_text(report: dict[str, Any]) -> str:
     out = [f"bank: {report['bank'] or 'none'}"]
-    if report["platforms"] is None:
+    if report.get("note"):
         out.append(report["note"])
     for p in report["platforms"] or []:
         out += ["", f"{p['name']}: {'ready' if p['ready'] else 'missing ' + ', '.join(p['missing'])}"]

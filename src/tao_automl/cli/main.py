@@ -108,6 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tao_automl.runner.loop import AutoMLRunner
     from tao_automl.runner.plan import load_settings, metric_name
 
+    _refuse_unused(args)
     config = load_run_config(args.config)
     if getattr(args, "dry_run", False):
         return _dry_run(config, args)
@@ -116,7 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "detach", False) or settings.long_running_enabled:
         from tao_automl.cli.agent_commands import run_detached
 
-        # runner.start builds the RunPlan and runs preflight (every user error) before the detached process starts
+        # runner.start builds the RunPlan and runs the preflight (the LLM endpoint's too) before anything is
+        # created: every user error is refused before the detached process starts
         return run_detached(runner, config, args)
     # attached: runner.run builds the same RunPlan and runs the same preflight before anything is created
     view = _live(metric_name(settings, runner.skill), args, runner)
@@ -126,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _dry_run(config: Any, args: argparse.Namespace) -> int:
     from tao_automl.cli.dry_run import dry_run
 
-    recs = dry_run(config, args.recs)
+    recs = dry_run(config, DRY_RUN_RECS if args.recs is None else args.recs)
     if _as_json(args):
         print(_dumps({"dry_run": True, "recs": [r.to_json() for r in recs]}, indent=2))
     else:
@@ -171,16 +173,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tao_automl.status import query_status
+    from tao_automl.status import DEFAULT_TOP, query_status
 
+    _refuse_unused(args)
     if args.watch:
         from tao_automl.cli.watch import watch
 
-        if not args.interval > 0:
-            raise UserInputError(f"--interval: {args.interval} is not allowed; give seconds > 0",
-                                 field="--interval", value=args.interval, allowed="a number > 0")
-        return watch(args.run_dir, args.interval, _as_json(args))
-    status = query_status(args.run_dir, recs=args.recs, top=args.top, offset=args.offset, limit=args.limit)
+        interval = WATCH_INTERVAL_S if args.interval is None else args.interval
+        if not interval > 0:
+            raise UserInputError(f"--interval: {interval} is not allowed; give seconds > 0",
+                                 field="--interval", value=interval, allowed="a number > 0")
+        return watch(args.run_dir, interval, _as_json(args))
+    status = query_status(args.run_dir, recs=args.recs or "top", top=DEFAULT_TOP if args.top is None else args.top,
+                          offset=args.offset or 0, limit=args.limit)
     if "error" in status:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=args.run_dir,
                              hint="pass the run folder printed by `tao-automl run` (it holds state.db)")
@@ -204,6 +209,43 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(orchestrator_line(status["orchestrator"], status.get("run_dir"), status["progress"]))
         _print_llm(status)
     return EXIT_OK
+
+
+#: ``run --dry-run``'s recs and ``status --watch``'s refresh when not given (the options default to None, so that
+#: an option given where nothing would use it is refused instead of silently ignored).
+DRY_RUN_RECS = 3
+WATCH_INTERVAL_S = 2.0
+
+
+def _refuse_unused(args: argparse.Namespace) -> None:
+    """A usage error (exit 2) for an option given where it would be ignored, naming what it needs."""
+    def refuse(option: str, value: Any, needs: str) -> None:
+        raise UsageError(f"{option}: {needs}", field=option, value=value,
+                         hint=f"see `tao-automl {args.command} --help`")
+
+    if args.command == "run":
+        if args.recs is not None and not args.dry_run:
+            refuse("--recs", args.recs, "only sets how many recs --dry-run shows; add --dry-run (without it, run "
+                   "launches the whole sweep: its size is automl_settings.automl_max_recommendations)")
+        if args.dry_run and args.detach:
+            refuse("--detach", True, "cannot be combined with --dry-run, which launches nothing (so nothing would "
+                   "run in the background); drop --dry-run to start the sweep detached, or --detach to preview it")
+    elif args.command == "status" and args.watch:
+        chosen = (("--recs", "all" if args.recs == "all" else None), ("--top", args.top), ("--offset", args.offset),
+                  ("--limit", args.limit))
+        for option, value in chosen:
+            if value is not None:
+                refuse(option, value, "--watch shows the best recs as they come in; choosing recs (--recs all, "
+                       "--top, --offset, --limit) needs a plain status, without --watch")
+    elif args.command == "status":
+        if args.interval is not None:
+            refuse("--interval", args.interval, "sets how often --watch refreshes; add --watch")
+        if args.recs == "all" and args.top is not None:
+            refuse("--top", args.top, "sets how many best recs --recs top shows; --recs all lists every rec "
+                   "(page it with --offset/--limit)")
+        for option, value in (("--offset", args.offset), ("--limit", args.limit)):
+            if value is not None and args.recs != "all":
+                refuse(option, value, "pages the list of every rec: it needs --recs all")
 
 
 def _print_llm(status: dict[str, Any]) -> None:
@@ -291,14 +333,16 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("key", help="dotted key, e.g. images.tao_toolkit.pyt")
     if name == "run":
         p.add_argument("--dry-run", action="store_true", help="render the first recs and launch nothing")
-        p.add_argument("--recs", type=int, default=3, help="how many recs --dry-run shows (default 3)")
+        p.add_argument("--recs", type=int, default=None, help="how many recs --dry-run shows (default 3; needs "
+                       "--dry-run)")
     if name == "status":
         p.add_argument("--watch", action="store_true", help="refresh until the run ends (read-only; Ctrl-C stops)")
-        p.add_argument("--interval", type=float, default=2.0, help="seconds between --watch refreshes (default 2)")
-        p.add_argument("--recs", choices=("top", "all"), default="top",
+        p.add_argument("--interval", type=float, default=None,
+                       help="seconds between --watch refreshes (default 2; needs --watch)")
+        p.add_argument("--recs", choices=("top", "all"), default=None,
                        help="top (default): the best recs only; all: every rec in id order (page: --offset/--limit)")
-        p.add_argument("--top", type=int, default=10, help="how many best recs --recs top shows (default 10)")
-        p.add_argument("--offset", type=int, default=0, help="--recs all: skip this many recs (default 0)")
+        p.add_argument("--top", type=int, default=None, help="how many best recs --recs top shows (default 10)")
+        p.add_argument("--offset", type=int, default=None, help="--recs all: skip this many recs (default 0)")
         p.add_argument("--limit", type=int, default=None, help="--recs all: show at most this many recs")
     if name in ("run", "resume"):
         p.add_argument("--detach", action="store_true",
@@ -326,7 +370,8 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--scope", choices=("automl", "all"), default="automl",
                        help="automl: runnable and blocked AutoML models; all: every model with its flag")
     if name == "platforms":
-        p.add_argument("--platform", default=None, help="show only this platform (slurm matches tao-run-on-slurm)")
+        p.add_argument("--platform", default=None, help="show only this platform: a run config's platform (local, "
+                       "slurm, docker...; slurm matches the bank's tao-run-on-slurm) or a platform skill's name")
     if name in ("models", "platforms", "versions"):
         p.add_argument("--skill-bank", default=None, help="skill bank folder (default $TAO_SKILL_BANK_PATH)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")

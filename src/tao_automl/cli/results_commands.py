@@ -60,6 +60,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not (args.best or args.csv is not None or args.optuna):
         raise UserInputError("export: say what to write", field="export", allowed=["--best", "--csv", "--optuna"],
                              hint="e.g. `tao-automl export RUN_DIR --best -o best_spec.yaml`")
+    if args.results_dir is not None and not args.best:  # never silently ignored
+        raise UserInputError("export: --results-dir points the --best spec's results folder elsewhere: it needs --best",
+                             field="--results-dir", value=args.results_dir, allowed="with --best")
+    if args.output is not None and not args.best and args.csv != "":
+        raise UserInputError("export: -o names the file of --best, or of --csv given without its own FILE "
+                             "(--optuna takes its own FILE)",
+                             field="-o", value=args.output, allowed="with --best or --csv",
+                             hint=f"e.g. `tao-automl export RUN_DIR --csv {args.output}`")
     csv_file = args.csv or (args.output if args.csv is not None and not args.best else None)
     if args.best and args.csv is not None and not args.csv:
         raise UserInputError("export: --best and --csv both want -o; give --csv its own FILE", field="--csv")

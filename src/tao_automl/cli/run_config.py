@@ -49,6 +49,11 @@ def resolve_skill_dir(value: str, base: Path) -> str:
 def load_run_config(path: str | Path) -> RunConfig:
     """Read and check a run config; every problem is a one-line :class:`UserInputError`."""
     config_path = Path(path)
+    if config_path.is_dir():
+        raise ConfigError(f"config file {str(config_path)!r} is a folder, not a run config file", field="config",
+                          value=str(config_path), allowed="a run config YAML file",
+                          hint="pass the path of a run config YAML file (see examples/demo_local.yaml); a run "
+                               "folder is continued with `tao-automl resume RUN_DIR`")
     if not config_path.is_file():
         raise ConfigError(f"config file {str(config_path)!r} does not exist", field="config", value=str(config_path),
                           hint="pass the path of a run config YAML (see examples/demo_local.yaml)")

@@ -27,7 +27,7 @@ from tao_automl.brain import Brain, make_brain
 from tao_automl.brain.auto import auto_choice
 from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
-from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError
+from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import FINAL_STATES, MULTI_FIDELITY_KEY, UNSUBMITTED, RecRow, RecStatus, RunStore
 from tao_automl.experiment.summary import progress_from_counts, summarise
@@ -142,6 +142,17 @@ class Experiment:
                 store.close()
                 raise WorkspaceError(f"cannot resume {run_dir.name}: settings differ from the stored run: {drift} "
                                      f"(only {', '.join(sorted(RESUME_MUTABLE))} may change on resume)")
+            created = sum(store.count_by_status().values())
+            if settings.automl_max_recommendations < created:  # recs already made cannot be un-made
+                store.close()
+                raise SettingsError(
+                    f"automl_settings.automl_max_recommendations: {settings.automl_max_recommendations} is below "
+                    f"the {created} recs run {run_dir.name} already has; a resume may keep or raise the budget, "
+                    "never lower it under what was created",
+                    field="automl_settings.automl_max_recommendations", value=settings.automl_max_recommendations,
+                    allowed=f"an integer >= {created}",
+                    hint=f"resume with automl_max_recommendations >= {created} (or leave it out to keep "
+                         f"{stored.automl_max_recommendations})")
             if settings != stored:
                 stored = settings
                 store.set_meta({"settings": settings.to_dict(), "budget": settings.automl_max_recommendations},
@@ -197,18 +208,19 @@ class Experiment:
         self.run_dir = run_dir
         self.store = RunStore(run_dir)
 
-    def close(self, state: str | None = None) -> None:
-        if state:
-            self.set_state(state)
-        self.store.close()
-
-    def set_state(self, state: str) -> None:
-        """Persist the run's end state (``finished``, ``stopped``, ...) and when it ended."""
+    def end(self, state: str) -> None:
+        """Record how the run ended (``state``: finished, stopped, ...) and when; a summary taken after it shows
+        an ended run (no ETA). A run reopened finished in which nothing ran since keeps its first end time."""
         ended = time.time()
         again = self._reopened_finished
         if state == "finished" and again is not None and again[1:] == (self._n_created, self._n_finished):
-            ended = again[0]  # reopened finished, and nothing ran since: it still ended when it ended
+            ended = again[0]
         self.store.set_meta({"state": state, "ended_at": ended}, event=f"run_{state}")
+
+    def close(self, state: str | None = None) -> None:
+        if state:
+            self.end(state)
+        self.store.close()
 
     # -- ask ------------------------------------------------------------------------------------
     @property

@@ -17,6 +17,13 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
     root = Path(workspace).expanduser()
     if not root.is_dir():
         raise WorkspaceError(f"workspace {str(root)!r} is not a folder", field="workspace", value=str(workspace))
+    if (root / DB_NAME).exists():  # a run folder itself: its runs would be none, which is not the truth
+        parent = root.resolve().parent
+        raise WorkspaceError(f"{str(root)!r} is a run folder, not a workspace: `runs` lists the runs under a "
+                             f"workspace, the folder that holds run folders (here its parent {str(parent)!r})",
+                             field="workspace", value=str(workspace), allowed="a workspace folder",
+                             hint=f"`tao-automl runs {parent}` lists its runs; `tao-automl status {root}` shows "
+                                  "this one")
     out: list[dict[str, Any]] = []
     for run_dir in sorted(p for p in root.glob("run_*") if (p / DB_NAME).exists()):
         alive = lock_holder(run_dir) is not None  # asked first: a run ending meanwhile reads as finished

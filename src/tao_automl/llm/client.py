@@ -3,7 +3,8 @@
 Resolution order: settings key -> ``AUTOML_LLM_ENDPOINT`` / ``AUTOML_LLM_MODEL`` /
 ``AUTOML_LLM_API_KEY`` -> ``NVIDIA_API_KEY`` (key only). :meth:`LLMClient.preflight` runs before the
 first rec and raises :class:`LLMEndpointError` naming endpoint and model when either, or the key,
-is wrong; a 404 from a base URL without ``/v1`` cannot happen because :func:`normalise_endpoint`
+is wrong, and :class:`tao_automl.errors.PlatformUnreachableError` (exit 3) when the endpoint cannot be
+contacted at all; a 404 from a base URL without ``/v1`` cannot happen because :func:`normalise_endpoint`
 adds it.
 """
 
@@ -18,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError
+from tao_automl.errors import PlatformUnreachableError, SettingsError, TaoAutoMLError, UserInputError
+from tao_automl.util.reach import unreachable_error
 from tao_automl.util.suggest import did_you_mean
 
 DEFAULT_TIMEOUT_S = 300.0  # generous: a slow endpoint answers late rather than making every call fall back
@@ -194,9 +196,26 @@ class LLMClient:
         except LLMEndpointError:
             raise
         except Exception as exc:
+            if self.unreachable(exc):  # no answer at all: retrying later may work; the settings may be right
+                raise PlatformUnreachableError(
+                    self.explain(exc) + "; stopped before the first rec", field="automl_settings.llm_endpoint",
+                    value=self.config.endpoint, allowed="an OpenAI-compatible endpoint that answers from here",
+                    hint="start the LLM server (or check the network to it) and retry, or fix llm_endpoint; "
+                         "nothing was started") from exc
             if isinstance(exc, _openai().APIError):
                 raise LLMEndpointError(self.explain(exc) + "; stopped before the first rec") from exc
             raise
+
+    @staticmethod
+    def unreachable(exc: Exception) -> bool:
+        """True when the endpoint could not be contacted at all (refused, timed out, unknown host), or a gateway in
+        front of it says the server behind it is down (HTTP 502/503/504); False when it answered and refused."""
+        openai = _openai()
+        if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
+            return True
+        if isinstance(exc, openai.APIStatusError):
+            return exc.status_code in (502, 503, 504)
+        return unreachable_error(exc)
 
     def ask_json(self, system: str, user: str, schema: Mapping[str, Any], *, max_tokens: int = 200,
                  temperature: float = 0.7, seed: int | None = None) -> LLMReply:

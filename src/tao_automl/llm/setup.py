@@ -21,7 +21,8 @@ def client_for(settings: AutoMLSettings, env: Mapping[str, str] | None = None) -
 
 
 def preflight(settings: AutoMLSettings, env: Mapping[str, str] | None = None) -> None:
-    """For LLM algorithms: stop now (``LLMEndpointError``) when endpoint, model or key is wrong."""
+    """For LLM algorithms: stop now when endpoint, model or key is wrong (``LLMEndpointError``, exit 2) or the
+    endpoint cannot be contacted at all (``PlatformUnreachableError``, exit 3)."""
     if settings.algorithm not in LLM_ALGORITHMS:
         return
     client_for(settings, env).preflight()

@@ -71,11 +71,14 @@ class UnknownJobError(PlatformError, KeyError):
 @dataclass(frozen=True)
 class PlatformCheck:
     """One preflight check of a platform: ``ok`` True (passed), False (the run would fail) or None
-    (not checked; ``detail`` says why)."""
+    (not checked; ``detail`` says why). ``unreachable`` marks a failed check whose platform could not be
+    contacted at all (connection refused, timeout, DNS failure, no daemon socket): preflight reports it as
+    :class:`tao_automl.errors.PlatformUnreachableError` (exit 3, retry later) instead of a user error."""
 
     check: str
     ok: bool | None
     detail: str
+    unreachable: bool = False
 
 
 @dataclass(frozen=True)

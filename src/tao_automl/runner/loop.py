@@ -32,7 +32,6 @@ from tao_automl.experiment.workspace import (
     publish_run_dir,
     stage_run_dir,
 )
-from tao_automl.llm.setup import preflight as llm_preflight
 from tao_automl.metrics.job import (
     STATUS_FILE,
     extract_metric,
@@ -52,7 +51,7 @@ from tao_automl.runner.failures import fail_fast_message, job_timeout, shared_ca
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_from_checkpoint
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.orchestrator import StatusReporter
-from tao_automl.runner.plan import RunPlan
+from tao_automl.runner.plan import RunPlan, checked_job_kwargs
 from tao_automl.runner.run_args import RunArgs, checked_fields
 from tao_automl.tracking.base import ObserverSet, SweepObserver, checked_observers
 from tao_automl.tracking.config import build_observers, check_tracking_config
@@ -162,10 +161,9 @@ class AutoMLRunner:
                 with StatusReporter(run_dir, exp.settings.status_interval_minutes):
                     return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         plan = RunPlan.build(given, self.skill)  # every check before anything is created
-        self._preflight(given, plan)
+        self._preflight(given, plan)  # LLM brains too: endpoint, model and key work, or stop here
         for note in plan.notes:
             log.warning("%s", note)
-        llm_preflight(plan.settings)  # LLM brains: endpoint, model and key work, or stop here
         if plan.settings.long_running_enabled:  # detached: returns once the background orchestrator holds the run
             from tao_automl.runner.detach import detach_summary, refuse_callables
 
@@ -203,7 +201,6 @@ class AutoMLRunner:
         self._preflight(given, plan)
         for note in plan.notes:
             log.warning("%s", note)
-        llm_preflight(plan.settings)
         return self._create_and_detach(given, plan, wandb_config, mlflow_config)
 
     def _given(self, workspace_path: str | Path | None, data: Mapping[str, Any]) -> RunArgs:
@@ -250,8 +247,8 @@ class AutoMLRunner:
         return spawn_orchestrator(exp.run_dir, llm_api_key=plan.settings.llm_api_key)
 
     def _preflight(self, args: RunArgs, plan: RunPlan) -> None:
-        """The CLI's preflight (datasets, credentials, platform arguments...) on this runner's SDK; the checks
-        ``plan`` made when it was built are not made again."""
+        """The CLI's preflight (datasets, credentials, platform arguments, the LLM endpoint...) on this runner's
+        SDK; the checks ``plan`` made when it was built are not made again."""
         from tao_automl.platforms.local.sdk import LocalSDK
         from tao_automl.platforms.registry import platform_name
         from tao_automl.runner.preflight import run_preflight
@@ -272,6 +269,7 @@ class AutoMLRunner:
         stored = RunArgs.from_json(meta["run_args"])
         args = stored.merged_with(given)
         plan = RunPlan.build(args, self.skill)
+        checked_job_kwargs(self.sdk, args.platform_kwargs)  # as a fresh run checks them: a typo is refused
         exp = Experiment.open(run_dir, plan.settings)
         return exp, plan.with_settings(exp.settings)
 
@@ -336,9 +334,11 @@ class AutoMLRunner:
                 freed = delete_intermediate_checkpoints(exp.recs(), best["rec_id"] if best else None)
                 exp.store.log_event("checkpoints_deleted", None, bytes=freed)
         finally:
-            summary = exp.summary()
-            exp.close(state)
-        summary["progress"]["state"] = state
+            exp.end(state)  # before the summary: its progress is the ended run's (state, elapsed, no ETA)
+            try:
+                summary = exp.summary()
+            finally:
+                exp.close()
         if stop_reason:
             summary["stop_reason"] = stop_reason
         return summary

@@ -19,7 +19,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tao_automl.errors import EXIT_INTERRUPTED, EXIT_NO_RESULT, EXIT_OK, TaoAutoMLError, UserInputError
+from tao_automl.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NO_RESULT,
+    EXIT_OK,
+    PlatformUnreachableError,
+    TaoAutoMLError,
+    UserInputError,
+)
 from tao_automl.experiment.holder import INFO_NAME, LOG_NAME, lock_holder, orchestrator_info
 
 __all__ = ["INFO_NAME", "LOG_NAME", "SNAPSHOT_NAME", "lock_holder", "orchestrator_info", "write_info"]
@@ -117,6 +124,9 @@ def run_detached(run_dir: Path) -> int:
     stored = meta["run_args"]
     try:
         sdk = rebuild_sdk(run_dir, meta.get("platform"))
+    except PlatformUnreachableError as exc:  # the platform went away since the run was started: retry later
+        log.error("%s", exc)
+        return exc.exit_code
     except UserInputError as exc:
         log.error("%s", exc)
         return EXIT_NO_RESULT

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from tao_automl.errors import PreflightError, TaoAutoMLError
+from tao_automl.errors import PlatformUnreachableError, PreflightError, TaoAutoMLError
 from tao_automl.runner.run_args import BUILTIN_PREFIX, RunArgs
+from tao_automl.util.reach import unreachable_error
 
 LOCAL = "local"
 
@@ -50,8 +51,12 @@ class PreflightReport:
 
     def error(self) -> TaoAutoMLError:
         """The error to raise for a failed report: the first failed check's own error (its field, value and allowed
-        values), the other failed checks named in its hint."""
-        first, *others = self.failed
+        values), the other failed checks named in its hint. A check the user can fix comes before a platform that
+        could not be reached (exit 3 means "retry later": only when retrying is all that is left to do)."""
+        failed = self.failed
+        fixable = [c for c in failed if not isinstance(c.error, PlatformUnreachableError)]
+        first = (fixable or failed)[0]
+        others = [c for c in failed if c is not first]
         hint = f"also failed: {'; '.join(_named(c) for c in others)}" if others else None
         if first.error is not None:
             err = first.error
@@ -122,9 +127,9 @@ def _planned_checks(plan: Any, config: RunArgs, report: PreflightReport) -> None
     report.add("spec_overrides", True, _overrides_detail(config))
 
 
-def _skill_checks(config: RunArgs, report: PreflightReport) -> Any:
-    """The run plan's stages (:mod:`tao_automl.runner.plan`), one check each; the skill, or None when it did not
-    load."""
+def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
+    """The run plan's stages (:mod:`tao_automl.runner.plan`), one check each; what they built (``skill``,
+    ``settings``, ``space``) for the checks after them."""
     from tao_automl.bank.skill import load_skill
     from tao_automl.runner import plan
 
@@ -142,7 +147,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> Any:
     if not skill_ok:
         report.add("search_space", None, "skipped: the skill did not load")
         report.add("spec_overrides", None, "skipped: the skill did not load")
-        return None
+        return holder
     if not settings_ok:
         report.add("search_space", None, "skipped: the settings are invalid")
     else:
@@ -167,7 +172,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> Any:
         return _overrides_detail(config)
 
     _guard(report, "spec_overrides", overrides)
-    return holder["skill"]
+    return holder
 
 
 def checkpoint_check(platform: str, skill: Any, base_checkpoint: str | None) -> Check:
@@ -180,6 +185,21 @@ def checkpoint_check(platform: str, skill: Any, base_checkpoint: str | None) -> 
         except TaoAutoMLError as exc:
             return Check("base_checkpoint", False, str(exc), exc)
     return dataset_check(platform, "base_checkpoint", base_checkpoint)
+
+
+def _llm_check(settings: Any, report: PreflightReport) -> None:
+    """LLM algorithms: the endpoint answers, serves the model and takes the key (a model listing and a one-token
+    answer). One that cannot be contacted at all fails as unreachable (exit 3), a wrong one as a user error."""
+    from tao_automl.llm import setup as llm_setup
+
+    if settings is None or settings.algorithm not in llm_setup.LLM_ALGORITHMS:
+        return
+
+    def endpoint() -> str:
+        llm_setup.preflight(settings)
+        return f"{settings.algorithm}: the LLM endpoint answered with model {settings.llm_model or '$AUTOML_LLM_MODEL'}"
+
+    _guard(report, "llm_endpoint", endpoint)
 
 
 def _credentials(config: RunArgs, report: PreflightReport) -> None:
@@ -221,12 +241,25 @@ def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None
     try:
         checks = list(platform.preflight(image, gpu_count if isinstance(gpu_count, int) else None))
     except Exception as exc:
-        checks = [PlatformCheck("platform_reachable", False, f"{type(exc).__name__}: {exc}")]
+        checks = [PlatformCheck("platform_reachable", False, f"{type(exc).__name__}: {exc}",
+                                unreachable=unreachable_error(exc))]
     for check in checks:
-        report.add(check.check, check.ok, check.detail)
+        error = None
+        if check.ok is False and getattr(check, "unreachable", False):
+            error = unreachable(config.platform, check.check, check.detail)
+        report.add(check.check, check.ok, check.detail, error)
     if not any(c.check == "image" for c in checks):
         report.add("image", True if not image else None,
                    "no image given" if not image else f"{image}: not checked ({platform_label(sdk)} offers no check)")
+
+
+def unreachable(platform: str, check: str, detail: str) -> PlatformUnreachableError:
+    """The error of a platform that could not be contacted at all (exit 3): nothing was started; retry later."""
+    return PlatformUnreachableError(
+        f"platform {platform!r} could not be reached: {detail}", field=check, value=platform,
+        allowed="a platform that answers from this machine",
+        hint=f"make sure the {platform} platform is up and reachable from here (its address, network, VPN), then "
+             "retry; nothing was started")
 
 
 def platform_label(sdk: Any) -> str:
@@ -264,9 +297,10 @@ def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> Preflig
     report.add("config", True, f"skill {config.skill_dir}, platform {config.platform}")
     if plan is not None and plan.skill is not None:
         _planned_checks(plan, config, report)
-        skill = plan.skill
+        built: dict[str, Any] = {"skill": plan.skill, "settings": plan.settings, "space": plan.space}
     else:
-        skill = _skill_checks(config, report)
+        built = _skill_checks(config, report)
+    skill = built.get("skill")
     _credentials(config, report)
     image = config.image
     if image is None and skill is not None:
@@ -282,6 +316,7 @@ def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> Preflig
     report.checks.append(checkpoint_check(config.platform, skill, config.base_checkpoint))
     report.checks.append(workspace_check(config.workspace_path))
     _guard(report, "trackers", lambda: _trackers(config))
+    _llm_check(built.get("settings"), report)
     return report
 
 

@@ -150,6 +150,7 @@ def check_preflight(c: Conformance) -> None:
     assert by_name.get("platform_reachable") is not None, f"no platform_reachable check: {checks}"
     assert by_name["platform_reachable"].ok is True, by_name["platform_reachable"]
     assert all(check.ok in (True, False, None) and check.detail.strip() for check in checks), checks
+    assert not any(getattr(check, "unreachable", False) for check in checks), "a working platform was unreachable"
     assert sorted(c.workdir.rglob("*")) == before, "preflight wrote into the scratch dir"
 
 

@@ -31,6 +31,7 @@ from tao_automl.platforms.brev import remote
 from tao_automl.platforms.common import check_int, check_job_name, command_text
 from tao_automl.platforms.records import job_key, new_job_key
 from tao_automl.platforms.retry import TransientPlatformError
+from tao_automl.util.reach import unreachable_text
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +139,8 @@ class BrevSDK(PlatformBase):
         pulled on the instance by ``docker run`` when the job starts, so it is not checked."""
         try:
             self._login()
-        except PlatformError as exc:
-            return [PlatformCheck("platform_reachable", False, str(exc))]
+        except PlatformError as exc:  # Brev's API could not be contacted, or it refused the token
+            return [PlatformCheck("platform_reachable", False, str(exc), unreachable=unreachable_text(str(exc)))]
         checks = [PlatformCheck("platform_reachable", True, "brev login --token accepted BREV_API_TOKEN")]
         instance = self.defaults["instance_id"]
         if instance:

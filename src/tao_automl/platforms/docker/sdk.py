@@ -22,13 +22,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path
 from tao_automl.platforms.docker.spec import LABEL_PREFIX, check_network, container_name, parse_mounts, run_options
 from tao_automl.platforms.docker.state import describe, state_info, to_status
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
+from tao_automl.util.reach import unreachable_error
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,15 @@ class DockerSDK(RecordedPlatform):
                 self.client = docker.from_env(timeout=timeout_s)
         except docker.errors.DockerException as exc:
             where = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-            raise PlatformError(f"cannot reach the Docker engine at {where}: {exc}") from None
+            field = "platform_options.base_url" if base_url else "DOCKER_HOST"
+            if unreachable_error(exc):
+                raise PlatformUnreachableError(
+                    f"cannot reach the Docker engine at {where}: {exc}", field=field, value=where,
+                    hint="start the Docker engine (dockerd) or point DOCKER_HOST / platform_options.base_url at a "
+                         "running one, then retry; nothing was started") from None
+            raise UserInputError(f"the Docker engine at {where} cannot be used: {exc}", field=field, value=where,
+                                 allowed="a Docker engine URL such as unix:///var/run/docker.sock or "
+                                         "tcp://HOST:2376 (with its TLS settings)") from None
         self._errors: Any = docker.errors
         #: Constructor arguments a later process needs to rebuild this SDK and re-attach to its jobs.
         self.init_options: dict[str, Any] = {
@@ -116,7 +125,8 @@ class DockerSDK(RecordedPlatform):
             self.client.ping()
             version = self.client.version().get("Version", "?")
         except self._errors.DockerException as exc:
-            return [PlatformCheck("platform_reachable", False, f"the Docker engine did not answer a ping: {exc}")]
+            return [PlatformCheck("platform_reachable", False, f"the Docker engine did not answer a ping: {exc}",
+                                  unreachable=unreachable_error(exc))]
         checks = [PlatformCheck("platform_reachable", True, f"Docker engine {version} answered")]
         image = image or self.image
         if not image:

@@ -39,6 +39,7 @@ from tao_automl.platforms.kubernetes.manifest import (
 )
 from tao_automl.platforms.kubernetes.state import describe, failed_pod, pod_info, to_status
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
+from tao_automl.util.reach import unreachable_error
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _PROPAGATION = ("Foreground", "Background")
 _TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
+#: Answers of a proxy or load balancer that could not reach the API server behind it.
+_GATEWAY_HTTP = {502, 503, 504}
 #: Lines of each pod's log kept in the state dir when a job finishes.
 _SAVED_LOG_LINES = 10000
 
@@ -134,8 +137,9 @@ class KubernetesSDK(RecordedPlatform):
             if status == 401:
                 return [PlatformCheck("platform_reachable", False, f"the API server at {self.api.host} refused these "
                                       f"credentials: {exc}")]
-            if status != 403:
-                return [PlatformCheck("platform_reachable", False, str(exc))]
+            if status != 403:  # no answer at all, or a gateway in front of the API server that cannot reach it
+                unreachable = status in _GATEWAY_HTTP or (status is None and unreachable_error(exc))
+                return [PlatformCheck("platform_reachable", False, str(exc), unreachable=unreachable)]
             checks = [PlatformCheck("platform_reachable", True, f"API server {self.api.host} answered"),
                       PlatformCheck("namespace", None, f"namespace {self.namespace!r}: not checked (these credentials "
                                     "may not read namespaces, HTTP 403; creating the first Job will tell)")]

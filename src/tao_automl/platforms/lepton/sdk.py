@@ -44,6 +44,7 @@ from tao_automl.platforms.lepton.state import (
     wrap_command,
 )
 from tao_automl.platforms.retry import TransientPlatformError
+from tao_automl.util.reach import unreachable_error
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +147,9 @@ class LeptonSDK(PlatformBase):
         try:
             self._call("job list (preflight)", self.client.job.list_all,
                        job_query_mode=LeptonJobQueryMode.AliveOnly.value, q="tao-automl-preflight")
-        except PlatformError as exc:
-            return [PlatformCheck("platform_reachable", False, f"workspace {workspace}: {exc}")]
+        except PlatformError as exc:  # no answer at all (connection, DNS, timeout), or a refusal (credentials...)
+            return [PlatformCheck("platform_reachable", False, f"workspace {workspace}: {exc}",
+                                  unreachable=unreachable_error(exc))]
         checks = [PlatformCheck("platform_reachable", True, f"workspace {workspace} accepted the credentials")]
         image = image or self.defaults["image"]
         if image:

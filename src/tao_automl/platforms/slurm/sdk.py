@@ -29,8 +29,9 @@ from tao_automl.platforms.analysis import reason_line
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_job_name, contained_path
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, job_key, new_job_key
+from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.platforms.slurm.script import JobOptions, batch_script
-from tao_automl.platforms.slurm.shell import Shell
+from tao_automl.platforms.slurm.shell import SSH_REFUSED, Shell
 from tao_automl.platforms.slurm.state import (
     SACCT_FIELDS,
     STATE_REASONS,
@@ -40,6 +41,7 @@ from tao_automl.platforms.slurm.state import (
     slurm_state,
     to_status,
 )
+from tao_automl.util.reach import unreachable_text
 
 logger = logging.getLogger(__name__)
 
@@ -120,11 +122,19 @@ class SlurmSDK(RecordedPlatform):
     def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
         """``sinfo`` answers; the partition exists (the default one when none is set); a GPU job's partition
         has GPU GRES; the image is ignored without pyxis."""
-        result = self.shell.run(["sinfo", "-h", "-o", "%P|%a|%G"], check=False)
         where = self.shell.target if self.shell.remote else "this machine"
+        try:
+            result = self.shell.run(["sinfo", "-h", "-o", "%P|%a|%G"], check=False)
+        except TransientPlatformError as exc:  # no answer within command_timeout_s
+            return [PlatformCheck("platform_reachable", False, f"sinfo on {where}: {exc}", unreachable=True)]
+        except PlatformError as exc:  # no Slurm client (or ssh) on this machine
+            return [PlatformCheck("platform_reachable", False, str(exc))]
         if result.returncode != 0:
             message = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.returncode}")[-500:]
-            return [PlatformCheck("platform_reachable", False, f"sinfo on {where} failed: {message}")]
+            # a controller (or login node) that cannot be contacted, unlike one that answers and refuses
+            unreachable = unreachable_text(message) and not SSH_REFUSED.search(message)
+            return [PlatformCheck("platform_reachable", False, f"sinfo on {where} failed: {message}",
+                                  unreachable=unreachable)]
         rows = [line.split("|") for line in result.stdout.splitlines() if line.count("|") == 2]
         gres: dict[str, set[str]] = {}
         state: dict[str, str] = {}

@@ -32,6 +32,10 @@ SSH_FAILED = 255
 #: ssh failures that retrying cannot fix.
 SSH_PERMANENT = re.compile(r"Host key verification failed|Permission denied|REMOTE HOST IDENTIFICATION HAS CHANGED|"
                            r"Could not resolve hostname|Bad configuration option|no such identity", re.IGNORECASE)
+#: ssh failures where the login node answered (or this machine's ssh set-up is wrong): the user's to fix, never
+#: "unreachable" (unlike a refused or timed-out connection or an unknown host name).
+SSH_REFUSED = re.compile(r"Host key verification failed|Permission denied|REMOTE HOST IDENTIFICATION HAS CHANGED|"
+                         r"Bad configuration option|no such identity", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
