@@ -164,7 +164,7 @@ def test_stop_after_the_orchestrator_was_killed_closes_the_run_as_interrupted(tm
     wait_for(run_dir, lambda s: s["orchestrator"]["alive"] is False)
     # the store still says "running" (the killed process never closed it); status and runs say what is true
     dead = status_json(run_dir)["progress"]
-    assert dead["state"] == "interrupted" and dead["eta_s"] is None
+    assert dead["state"] == "interrupted" and dead["eta_s"] is None and "killed or crashed" in dead["stop_reason"]
     time.sleep(1.5)
     assert status_json(run_dir)["progress"]["elapsed_s"] == dead["elapsed_s"]  # ended at its last activity
     runs = json.loads(cli("runs", str(Path(run_dir).parent), "--json").stdout)

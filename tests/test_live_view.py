@@ -136,7 +136,8 @@ def test_status_watch_json_lines_and_a_killed_orchestrator(tmp_path: Path) -> No
                                timeout=60)
         assert watch.returncode == 1  # ended without a result
         lines = [json.loads(line) for line in watch.stdout.splitlines()]
-        assert lines and lines[-1]["progress"]["state"] == "running" and lines[-1]["orchestrator_alive"] is False
+        assert lines and lines[-1]["progress"]["state"] == "interrupted" and lines[-1]["orchestrator_alive"] is False
+        assert "killed or crashed" in lines[-1]["progress"]["stop_reason"]
         text = subprocess.run([*CLI, "status", str(run_dir), "--watch"], capture_output=True, text=True, timeout=60)
         assert "the orchestrator is gone" in text.stdout and "run interrupted:" in text.stdout
     finally:

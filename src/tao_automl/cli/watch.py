@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from tao_automl.cli.text_report import ranked_table
 from tao_automl.errors import EXIT_NO_RESULT, EXIT_OK, WorkspaceError
+from tao_automl.experiment.holder import ORCHESTRATOR_LOST
 from tao_automl.experiment.lines import counts_line, progress_line
 from tao_automl.status import query_status
 
@@ -48,7 +49,8 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
         progress = status["progress"]
         state = progress.get("state")
         holder = (status.get("orchestrator") or {}).get("alive")
-        alive = holder if state == "running" else None
+        lost = progress.get("stop_reason") == ORCHESTRATOR_LOST  # status shows such a run as interrupted
+        alive = holder if state == "running" or lost else None
         # an orchestrator that holds the lock of a run not (yet) marked running is starting or resuming it
         ended = alive is False or (state != "running" and (state == "finished" or holder is not True))
         if as_json:

@@ -83,11 +83,15 @@ def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
             "log": log_path if os.path.exists(log_path) else None, "started_at": info.get("started_at")}
 
 
+#: ``progress.stop_reason`` of a run whose orchestrator died without closing it (see :func:`as_shown`).
+ORCHESTRATOR_LOST = "its orchestrator ended without closing the run (killed or crashed); resume continues it"
+
+
 def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None) -> dict[str, Any]:
     """``meta`` as status shows it: a run stored as ``running`` that no process orchestrates (its orchestrator was
     killed or crashed before it could close the run) is ``interrupted``, ended at its last recorded activity, so
     no reader waits on it or sees its elapsed time grow. ``tao-automl stop`` or ``resume`` writes the same."""
     if meta.get("state") != "running" or alive:
         return meta
-    return {**meta, "state": "interrupted", "ended_at": last_activity if last_activity is not None else
-            meta.get("ended_at")}
+    return {**meta, "state": "interrupted", "stop_reason": ORCHESTRATOR_LOST,
+            "ended_at": last_activity if last_activity is not None else meta.get("ended_at")}
