@@ -340,3 +340,16 @@ def test_export_refuses_an_option_it_would_ignore(extra: list[str], field: str, 
     error = _json_error(["export", str(tmp_path / "run"), *extra], capsys)
     assert error["field"] == field and error["allowed"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written
+
+
+@pytest.mark.parametrize(("options", "field", "says"), [
+    ({"jobs_dirr": "jobs"}, "platform_options.jobs_dirr", "did you mean 'jobs_dir'"),
+    ({"bogus": 1}, "platform_options.bogus", "allowed: gpu_ids, jobs_dir, state_file"),
+])
+def test_an_unknown_platform_option_is_named_with_the_allowed_ones(options: dict[str, Any], field: str, says: str,
+                                                                   tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """It said field null and leaked "LocalSDK.__init__() got an unexpected keyword argument 'bogus'"."""
+    error = _json_error(["run", str(_config(tmp_path, platform_options=options)), "--dry-run"], capsys)
+    assert error["field"] == field and says in error["message"] and "__init__" not in error["message"]
+    assert error["allowed"] == ["gpu_ids", "jobs_dir", "state_file"]

@@ -375,3 +375,16 @@ def test_promotions_on_a_skill_without_a_resume_key_are_said_to_train_from_scrat
     demo = RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")),
                    automl_settings={**settings, "metric": "val_accuracy"})
     assert not any("resume_model" in n for n in RunPlan.build(demo).notes)  # the demo resumes its checkpoints
+
+
+@pytest.mark.parametrize("key", ["results_dir", "train.resume_training_checkpoint_path"])
+def test_an_override_of_a_key_the_runner_fills_is_refused(key: str) -> None:
+    """The runner writes the rec's results folder and a promotion's checkpoint into these keys for every rec; an
+    override of them was silently replaced."""
+    from tao_automl.bank import builtin_skill_dir
+
+    args = RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")), spec_overrides={key: "/tmp/elsewhere"},
+                   automl_settings={"metric": "val_accuracy"})
+    with pytest.raises(UserInputError, match=f"spec_overrides.{key}: the runner sets it for every rec") as caught:
+        RunPlan.build(args)
+    assert caught.value.field == f"spec_overrides.{key}" and caught.value.value == "/tmp/elsewhere"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,11 +37,35 @@ def make_sdk(name: str, options: Mapping[str, Any] | None = None) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         hint = f"install the {extra} extra: pip install 'tao-run-automl[{extra}]'" if extra else str(exc)
-        raise UserInputError(f"platform {name!r} is not available: {hint}") from None
+        raise UserInputError(f"platform {name!r} is not available: {hint}", field="platform", value=name,
+                             allowed=[n for n in PLATFORMS if n != name], hint=hint) from None
+    cls = getattr(module, attr)
+    given = dict(options or {})
+    accepted = _keyword_names(cls)
+    unknown = sorted(k for k in given if accepted is not None and k not in accepted)
+    if unknown:
+        key = unknown[0]
+        raise UserInputError(
+            f"platform_options.{key}: not an option of platform {name!r}{did_you_mean(key, accepted or [])}; "
+            f"allowed: {', '.join(sorted(accepted or []))}", field=f"platform_options.{key}", value=given[key],
+            allowed=sorted(accepted or []))
     try:
-        return getattr(module, attr)(**dict(options or {}))
-    except TypeError as exc:
-        raise UserInputError(f"platform_options for {name!r}: {exc}") from None
+        return cls(**given)
+    except TypeError as exc:  # a value of the wrong type the constructor could not use
+        raise UserInputError(f"platform_options for {name!r}: {exc}", field="platform_options", value=given,
+                             allowed=sorted(accepted or [])) from None
+
+
+def _keyword_names(cls: Any) -> list[str] | None:
+    """The keyword arguments ``cls`` takes, or None when it takes any (``**kwargs``) or cannot be inspected."""
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in params if p.kind in named]
 
 
 def platform_name(class_path: str) -> str | None:

@@ -33,7 +33,7 @@ from tao_automl.render.job import (
     resolve_overrides,
     warn_unplaced,
 )
-from tao_automl.render.roles import PTM_ROLES, checkpoint_keys
+from tao_automl.render.roles import PTM_ROLES, checkpoint_keys, role_values
 from tao_automl.runner.fidelity import epoch_key, find_epoch_key, resumes_from_checkpoint
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
@@ -213,6 +213,17 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
     return notes
 
 
+def runner_filled_keys(skill: Skill) -> dict[str, str]:
+    """Spec keys the runner writes for every rec (results folder, a promotion's resume checkpoint, output files)
+    -> what it writes there: the keys :func:`role_values` fills whatever the rec."""
+    results, resume = "\0results", "\0resume"
+    filled = role_values(skill.spec_params, skill.action_info.get("outputs") or {}, results_dir=results,
+                         resume_path=resume, base_checkpoint="", encryption_key=None)
+    return {key: "the checkpoint a promoted rec resumes" if value == resume else
+            "the rec's results folder" if value == results else "a file under the rec's results folder"
+            for key, value in filled.items()}
+
+
 def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mapping[str, Any], *,
                       epoch_key: str | None = None, algorithm: str | None = None) -> dict[str, Any]:
     """The base spec after checking ``overrides`` (a mapping for a group is checked leaf by leaf); a key that is
@@ -234,6 +245,14 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
                 "from spec_overrides, or from the search with automl_hyperparameters/custom_param_ranges",
                 field=f"spec_overrides.{key}", value=resolved[key], allowed="a key that is not searched",
             )
+    filled = runner_filled_keys(skill)
+    taken = [key for key in resolved if key in filled]
+    if taken:
+        key = taken[0]
+        raise UserInputError(
+            f"spec_overrides.{key}: the runner sets it for every rec ({filled[key]}), so {resolved[key]!r} would be "
+            "overwritten; drop it from spec_overrides", field=f"spec_overrides.{key}", value=resolved[key],
+            allowed="a key the runner does not fill")
     if epoch_key is not None and epoch_key in resolved:
         value = resolved[epoch_key]
         raise UserInputError(
