@@ -311,3 +311,30 @@ def test_ask_tell_api_takes_values_and_get_best_is_the_knee(tmp_path: Path) -> N
     with pytest.raises(UserInputError, match=r"^values: "):
         automl.report_result(1, None, values={"val_accuracy": "high"})  # type: ignore[dict-item]
     automl.finish()
+
+
+def test_report_runs_and_trackers_name_the_fronts_pick_not_the_first_metrics_best(tmp_path: Path) -> None:
+    """Three recs: 1 has the best accuracy but is huge, 3 is tiny but poor, 2 is the knee. Status said rec 2; the
+    report's header and highlighted row, `runs` and the trackers (RunData.best) said rec 1."""
+    from tao_automl.automl import AutoML
+    from tao_automl.export.runs import list_runs
+    from tao_automl.report.data import load_run as report_data
+    from tao_automl.report.html import _header, _ranked_table
+
+    automl = AutoML(workspace=tmp_path / "ws" / "run_1", network="toy", search_schema=small_schema(),
+                    settings={"metric": TWO, "algorithm": "random", "automl_max_recommendations": 3})
+    values = {1: (0.99, 100.0), 2: (0.95, 10.0), 3: (0.50, 1.0)}
+    for rec in automl.next_recommendation():  # default concurrency 4: all three at once
+        acc, size = values[rec.id]
+        automl.report_result(rec.id, None, values={"val_accuracy": acc, "model_size": size})
+    assert automl.get_status()["best"]["rec_id"] == 2
+    automl.finish()
+    data = report_data(tmp_path / "ws" / "run_1")
+    best = data.best()
+    assert best is not None and best.rec_id == 2
+    assert "<tr class=best data-rec=2>" in _ranked_table(data)
+    header = _header(data)
+    assert "best: <b>rec 2: val_accuracy = 0.95, model_size = 10 (knee)" in header
+    assert "Pareto front: <b>recs 1, 2, 3" in header
+    listed = list_runs(tmp_path / "ws")[0]
+    assert listed["best_rec_id"] == 2 and listed["best_metric"] == 0.95

@@ -10,6 +10,7 @@ from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.holder import as_shown, lock_holder
 from tao_automl.experiment.store import DB_NAME, RunStore
 from tao_automl.experiment.summary import progress
+from tao_automl.multiobjective import view as pareto_view
 
 
 def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
@@ -32,12 +33,19 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
             try:
                 meta, recs = store.meta(), store.recs()
                 meta = as_shown(meta, alive, store.last_event_at())
+                front = None
+                if pareto_view.objectives_of(meta):  # several metrics: the best is the front's pick, as in status
+                    succeeded = set(store.ids_with_status(("success",)))
+                    front = pareto_view.front_fields(
+                        pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT), succeeded), meta)
             finally:
                 store.close()
         except sqlite3.Error as exc:
             out.append({"id": run_dir.name, "run_dir": str(run_dir), "error": f"unreadable: {exc}"})
             continue
         p = progress(recs, meta)
+        if front is not None:
+            pareto_view.apply_to_progress(p, front)
         out.append({
             "id": run_dir.name, "run_dir": str(run_dir), "created_at": meta.get("created_at"),
             "algorithm": meta.get("algorithm"), "state": meta.get("state"), "completed": p["completed"],

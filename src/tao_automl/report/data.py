@@ -17,6 +17,7 @@ from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.lines import epochs_trained
 from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore
 from tao_automl.metrics.parse import is_better, kpi_series, status_lines
+from tao_automl.multiobjective import view as pareto_view
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class RunData:
     run_dir: Path
     meta: dict[str, Any]
     recs: list[RecView]
+    #: a multi-objective run's front (``pareto_front``, ``best_rec_id``, ``best_values``, ``best_by``), else None
+    front: dict[str, Any] | None = None
 
     @property
     def experiment_id(self) -> str:
@@ -114,7 +117,11 @@ class RunData:
         return sorted(self.recs, key=key)
 
     def best(self) -> RecView | None:
-        """The first-ranked rec that succeeded (stopped recs never count as the best)."""
+        """The first-ranked rec that succeeded (stopped recs never count as the best); for a multi-objective run,
+        the front's pick, as ``status`` shows it."""
+        if self.front is not None:
+            best_id = self.front.get("best_rec_id")
+            return self.rec(int(best_id)) if best_id is not None else None
         return next((r for r in self.ranked() if r.has_value and r.status == "success"), None)
 
     def convergence(self) -> list[tuple[RecView, float]]:
@@ -166,6 +173,11 @@ def _read_run(path: Path, read_results: bool) -> RunData:
             if math.isfinite(value):
                 epochs.setdefault(int(event["rec_id"]), {})[int(event["payload"]["epoch"])] = value
         trained = {int(e["rec_id"]): int(e["payload"]["budget"]) for e in store.events("trained_budget")}
+        front = None
+        if pareto_view.objectives_of(meta):  # a list of metrics: the best is the front's pick, as in status
+            succeeded = set(store.ids_with_status(("success",)))
+            front = pareto_view.front_fields(
+                pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT), succeeded), meta)
     finally:
         store.close()
     metric = str(meta.get("metric") or "metric")
@@ -187,7 +199,7 @@ def _read_run(path: Path, read_results: bool) -> RunData:
             spec_path=_spec_path(path, row.rec_id), epochs=curve, spec_epochs=row.budget,
             budget_reached=row.budget_reached,
         ))
-    return RunData(run_dir=path, meta=meta, recs=recs)
+    return RunData(run_dir=path, meta=meta, recs=recs, front=front)
 
 
 def _status(status: Any) -> str:

@@ -74,7 +74,13 @@ def _header(data: RunData) -> str:
         counts[rec.status] = counts.get(rec.status, 0) + 1
     made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
     best_text = (f"rec {best.rec_id}: {_e(data.metric)} = {_fmt(best.metric)}"
-                 + (f" at {best.budget} epochs" if best.budget is not None else "")) if best else "none yet"
+                 + (f" at {best.budget} epochs" if best.budget is not None else "")) if best else (
+        "none yet" if data.meta.get("state") in ("running", "starting") else "none (no rec succeeded)")
+    if data.front is not None and best is not None:  # several metrics: the front's pick, with all its values
+        values = ", ".join(f"{_e(k)} = {_fmt(v)}" for k, v in (data.front.get("best_values") or {}).items())
+        front = ", ".join(str(p["rec_id"]) for p in data.front.get("pareto_front") or [])
+        best_text = (f"rec {best.rec_id}: {values} ({_e(data.front.get('best_by'))})</b> · Pareto front: "
+                     f"<b>recs {front}")
     return (f"<h1>AutoML run {_e(data.experiment_id)}</h1><p class=muted>{_e(data.run_dir)} · report made {made}</p>"
             f"<p>algorithm <b>{_e(data.meta.get('algorithm'))}</b> · {_e(data.direction)} <b>{_e(data.metric)}</b>"
             f" · state <b>{_e(data.meta.get('state'))}</b> · {len(data.recs)} of {_e(data.meta.get('budget'))} recs"
