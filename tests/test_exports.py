@@ -226,3 +226,18 @@ def test_a_credential_in_the_spec_stays_out_of_state_but_reaches_the_exported_sp
                 str(tmp_path / "again"))
     assert done.returncode == 0, done.stderr
     assert yaml.safe_load((tmp_path / "b.yaml").read_text())["train"]["encryption_key"] == secret
+
+
+def test_an_exported_spec_that_resumes_a_checkpoint_says_so(demo_run: dict[str, Any], tmp_path: Path) -> None:
+    """A promoted rec's spec continues its parent's checkpoint, which lives in the sweep's folder: export --best
+    says so (best.resumes, and a note) instead of handing out a spec that silently depends on the run folder."""
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.export.best import _resumes
+
+    skill = load_skill(builtin_skill_dir("demo-digits-mlp"), "train")
+    ckpt = "/runs/run_x/recs/rec_0002/results/train/model_epoch_001.npz"
+    assert _resumes(skill, {"train": {"resume_training_checkpoint_path": ckpt}}) == {
+        "key": "train.resume_training_checkpoint_path", "checkpoint": ckpt}
+    assert _resumes(skill, {"train": {"resume_training_checkpoint_path": ""}}) is None
+    done = _cli("export", demo_run["run_dir"], "--best", "-o", str(tmp_path / "b.yaml"), "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["best"]["resumes"] is None  # random: nothing resumed

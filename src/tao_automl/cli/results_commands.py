@@ -90,6 +90,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.results_dir is None and not _is_json(args):
             print(f"note: its results folder is rec {done['best']['rec_id']}'s; pass --results-dir DIR to train "
                   "elsewhere", file=sys.stderr)
+        resumes = done["best"]["resumes"]
+        if resumes and not _is_json(args):  # JSON carries it as best.resumes
+            print(f"note: rec {done['best']['rec_id']}'s spec resumes the checkpoint {resumes['checkpoint']} "
+                  f"({resumes['key']}), so training with it continues that checkpoint as the sweep did; keep the run "
+                  f"folder, or empty {resumes['key']} to train the config from scratch", file=sys.stderr)
     if args.csv is not None:
         if csv_file:
             done["csv"] = {"path": csv_file, "rows": write_csv(data, csv_file)}

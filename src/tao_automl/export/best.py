@@ -13,7 +13,7 @@ from tao_automl.bank.skill import load_skill
 from tao_automl.errors import SkillError, SweepFailedError, UserInputError
 from tao_automl.export.run_data import RunData
 from tao_automl.render.job import write_spec
-from tao_automl.render.paths import set_path
+from tao_automl.render.paths import get_path, set_path
 from tao_automl.render.roles import role_values
 
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
@@ -81,4 +81,19 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
         write_spec(spec, target, config_format)
         source = str(spec_path) if spec_path is not None and spec_path.is_file() else "state.db"
     return {"rec_id": rec.rec_id, "metric_value": rec.metric_value, "budget": rec.budget_reached,
-            "path": str(target), "source": source, "results_dir_keys": changed}
+            "path": str(target), "source": source, "results_dir_keys": changed,
+            "resumes": _resumes(skill, rec.specs)}
+
+
+def _resumes(skill: Any, spec: dict[str, Any]) -> dict[str, str] | None:
+    """``{"key", "checkpoint"}`` when the spec resumes a checkpoint (a promoted rec continues its parent's, which
+    lives in the sweep's folder), else None."""
+    if skill is None:
+        return None
+    for key, role in skill.spec_params.items():
+        if role != "resume_model":
+            continue
+        value = get_path(spec, str(key))
+        if isinstance(value, str) and value:
+            return {"key": str(key), "checkpoint": value}
+    return None
