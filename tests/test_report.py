@@ -218,3 +218,24 @@ def test_a_single_fidelity_reports_epochs_column_shows_each_recs_epochs_like_sta
         assert row is not None
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
         assert cells[1] == str(rec_id) and cells[4] == "3", cells
+
+
+def test_a_finished_run_without_a_result_says_so_not_wait(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run that ended with every rec failed: the header says none succeeded (not 'none yet'), and the PNG's error
+    points at the failures instead of 'wait for a rec to finish'."""
+    from tao_automl.automl import AutoML
+    from tao_automl.cli.main import main
+    from tao_automl.report.html import _header
+
+    schema = {"properties": {"train": {"type": "collection", "properties": {
+        "lr": {"type": "float", "default": 0.1, "minimum": 0.001, "maximum": 1.0}}}},
+        "automl_default_parameters": ["train.lr"]}
+    automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=schema,
+                    settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2})
+    for rec in automl.next_recommendation():
+        automl.report_result(rec.id, None, status="failure", message="diverged")
+    automl.finish()
+    assert "best: <b>none (no rec succeeded)" in _header(load_run(tmp_path / "run"))
+    assert main(["report", str(tmp_path / "run"), "--format", "png", "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert "yet" not in error["message"] and "tao-automl status" in error["hint"]

@@ -33,8 +33,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         from tao_automl.report.png import write_convergence_png
 
         if not write_convergence_png(data, out):
-            raise UserInputError(f"{data.run_dir.name}: no finished rec has a metric yet; nothing to plot",
-                                 field="run_dir", value=str(data.run_dir), hint="wait for a rec to finish")
+            live = data.meta.get("state") in ("running", "starting")
+            raise UserInputError(
+                f"{data.run_dir.name}: no finished rec has a metric{' yet' if live else ''}; nothing to plot",
+                field="run_dir", value=str(data.run_dir),
+                hint="wait for a rec to finish" if live else
+                f"the run ended without a result: see why its recs failed with `tao-automl status {data.run_dir}`")
     else:
         from tao_automl.report.html import write_html_report
 
