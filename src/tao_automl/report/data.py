@@ -116,6 +116,12 @@ class RunData:
 
         return sorted(self.recs, key=key)
 
+    @property
+    def best_so_far_label(self) -> str:
+        """What the convergence line shows: with budgets, a rec at a higher budget replaces the incumbent even
+        when its value is worse, so the line can move the wrong way; the label says so."""
+        return "best so far (highest budget reached first)" if self.is_multi_fidelity else "best so far"
+
     def best(self) -> RecView | None:
         """The first-ranked rec that succeeded (stopped recs never count as the best); for a multi-objective run,
         the front's pick, as ``status`` shows it."""

@@ -141,7 +141,7 @@ def _convergence(go: Any, data: RunData, *, by_time: bool) -> Any | None:
     figure.add_trace(go.Scatter(x=xs, y=[rec.metric for rec, _ in points], mode="markers", name=data.metric,
                                 text=labels, marker={"color": "#9aa5b1", "size": 7}))
     figure.add_trace(go.Scatter(x=xs, y=[best for _, best in points], mode="lines", line_shape="hv",
-                                name="best so far", line={"color": "#1f77b4", "width": 3}))
+                                name=data.best_so_far_label, line={"color": "#1f77b4", "width": 3}))
     figure.update_xaxes(title_text="minutes since the run started" if by_time else "finished rec (in order)")
     figure.update_yaxes(title_text=data.metric)
     return figure

@@ -21,10 +21,11 @@ def write_convergence_png(data: RunData, path: str | Path) -> bool:
     xs = list(range(1, len(points) + 1))
     values = [float(rec.metric or 0.0) for rec, _ in points]
     axes.scatter(xs, values, s=18, color="#9aa5b1", label=f"{data.metric} per rec")
-    axes.step(xs, [best for _, best in points], where="post", color="#1f77b4", linewidth=2, label="best so far")
+    axes.step(xs, [best for _, best in points], where="post", color="#1f77b4", linewidth=2,
+              label=data.best_so_far_label)
     axes.set_xlabel("finished rec (in order)")
     axes.set_ylabel(f"{data.metric} ({data.direction})")
-    axes.set_title(f"{data.experiment_id}: best {data.metric} so far")
+    axes.set_title(f"{data.experiment_id}: {data.best_so_far_label.replace('best', f'best {data.metric}', 1)}")
     axes.grid(alpha=0.3)
     axes.legend(loc="best")
     figure.tight_layout()
