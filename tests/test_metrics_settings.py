@@ -43,7 +43,9 @@ def test_metric_from_logs(logs: str, expected: float | None) -> None:
      ("HTTPLatency", "minimize"), ("mAP50", "maximize"),
      # a lower-is-better word inside another word does not count (these were minimised: suffix "ate"/"wer"/"time")
      ("success_rate", "maximize"), ("hit_rate", "maximize"), ("win_rate", "maximize"),
-     ("true_positive_rate", "maximize"), ("accurate", "maximize"), ("power", "maximize"), ("uptime", "maximize")],
+     ("true_positive_rate", "maximize"), ("accurate", "maximize"), ("power", "maximize"), ("uptime", "maximize"),
+     # ... except loss and error, which are part of no higher-is-better word
+     ("valloss", "minimize"), ("val_totalloss", "minimize"), ("toperror", "minimize")],
 )
 def test_direction_rule(name: str, direction: str) -> None:
     assert infer_direction(name) == direction

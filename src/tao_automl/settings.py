@@ -24,6 +24,8 @@ LOWER_IS_BETTER_WORDS = (
     "loss", "losses", "error", "errors", "err", "wer", "cer", "mae", "mse", "rmse", "nll", "perplexity", "ppl",
     "latency", "time", "fid", "distance", "regret", "epe", "ate",
 )
+#: Lower-is-better words that also count inside a word (``valloss``), being no part of a higher-is-better word.
+JOINED_LOWER_IS_BETTER = ("loss", "error")
 _NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
@@ -34,14 +36,19 @@ def metric_words(metric: str) -> list[str]:
 
 
 def infer_direction(metric: str) -> str:
-    """``minimize`` when a word of the name (:func:`metric_words`) is in :data:`LOWER_IS_BETTER_WORDS`, else
-    ``maximize`` (a match inside a word does not count: ``success_rate``, ``power``, ``uptime`` are maximised)."""
+    """``minimize`` when a word of the name (:func:`metric_words`) is in :data:`LOWER_IS_BETTER_WORDS`, or the
+    name contains one of :data:`JOINED_LOWER_IS_BETTER` anywhere (``valloss``), else ``maximize`` (other matches
+    inside a word do not count: ``success_rate``, ``power``, ``uptime`` are maximised)."""
     for word in metric_words(metric):
         if word in LOWER_IS_BETTER_WORDS:
             if word not in ("loss", "losses"):
                 log.warning("metric %r looks like lower-is-better (%r): minimising it; set automl_settings.direction "
                             "to override", metric, word)
             return "minimize"
+    joined = next((part for part in JOINED_LOWER_IS_BETTER if part in metric.lower()), None)
+    if joined is not None:  # "valloss", "totalerror": unambiguous even inside a word
+        log.warning("metric %r contains %r: minimising it; set automl_settings.direction to override", metric, joined)
+        return "minimize"
     return "maximize"
 
 
