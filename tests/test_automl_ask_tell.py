@@ -254,3 +254,17 @@ def test_multi_fidelity_on_a_bare_schema(tmp_path: Path, with_key: bool) -> None
         assert rec.trial is not None and rec.trial["budget"] == 1
         assert rec.specs["train"].get("num_epochs") == (1 if with_key else None)
     automl.finish()
+
+
+def test_an_ask_tell_run_whose_process_died_reads_interrupted_with_how_to_reopen_it(tmp_path: Path) -> None:
+    """Its process ended without finish() (here: the lock released as a dying process's is): status says
+    interrupted and names AutoML(..., resume=True), not `tao-automl resume`, which refuses ask/tell runs."""
+    from tao_automl.status import query_status
+
+    automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=small_schema(),
+                    settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 3})
+    automl.next_recommendation()
+    assert query_status(tmp_path / "run")["progress"]["state"] == "running"  # its process holds the run
+    automl._lock.release()
+    progress = query_status(tmp_path / "run")["progress"]
+    assert progress["state"] == "interrupted" and "AutoML(workspace, resume=True)" in progress["stop_reason"]

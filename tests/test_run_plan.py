@@ -377,14 +377,26 @@ def test_promotions_on_a_skill_without_a_resume_key_are_said_to_train_from_scrat
     assert not any("resume_model" in n for n in RunPlan.build(demo).notes)  # the demo resumes its checkpoints
 
 
-@pytest.mark.parametrize("key", ["results_dir", "train.resume_training_checkpoint_path"])
-def test_an_override_of_a_key_the_runner_fills_is_refused(key: str) -> None:
-    """The runner writes the rec's results folder and a promotion's checkpoint into these keys for every rec; an
-    override of them was silently replaced."""
+@pytest.mark.parametrize(("key", "algorithm"), [("results_dir", "bayesian"),
+                                                ("train.resume_training_checkpoint_path", "hyperband")])
+def test_an_override_of_a_key_the_runner_fills_is_refused(key: str, algorithm: str) -> None:
+    """The runner writes the rec's results folder (every rec) and a promotion's checkpoint (brains that promote)
+    into these keys; an override of them was silently replaced."""
     from tao_automl.bank import builtin_skill_dir
 
+    settings = {"metric": "val_accuracy", "algorithm": algorithm, "automl_max_recommendations": 9}
     args = RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")), spec_overrides={key: "/tmp/elsewhere"},
-                   automl_settings={"metric": "val_accuracy"})
+                   automl_settings=settings)
     with pytest.raises(UserInputError, match=f"spec_overrides.{key}: the runner sets it for every rec") as caught:
         RunPlan.build(args)
     assert caught.value.field == f"spec_overrides.{key}" and caught.value.value == "/tmp/elsewhere"
+
+
+def test_a_resume_checkpoint_override_stays_allowed_for_a_brain_that_never_promotes() -> None:
+    """bayesian never promotes, so nothing overwrites the key: a user's own checkpoint to resume is kept."""
+    from tao_automl.bank import builtin_skill_dir
+
+    key = "train.resume_training_checkpoint_path"
+    args = RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")), spec_overrides={key: "/tmp/mine.npz"},
+                   automl_settings={"metric": "val_accuracy", "algorithm": "bayesian"})
+    assert RunPlan.build(args).ctx.spec_overrides[key] == "/tmp/mine.npz"  # refused before: "the runner sets it"

@@ -49,7 +49,7 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
         progress = status["progress"]
         state = progress.get("state")
         holder = (status.get("orchestrator") or {}).get("alive")
-        lost = progress.get("stop_reason") == ORCHESTRATOR_LOST  # status shows such a run as interrupted
+        lost = str(progress.get("stop_reason") or "").startswith(ORCHESTRATOR_LOST)  # status: interrupted
         alive = holder if state == "running" or lost else None
         # an orchestrator that holds the lock of a run not (yet) marked running is starting or resuming it
         ended = alive is False or (state != "running" and (state == "finished" or holder is not True))

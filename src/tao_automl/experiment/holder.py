@@ -83,8 +83,8 @@ def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
             "log": log_path if os.path.exists(log_path) else None, "started_at": info.get("started_at")}
 
 
-#: ``progress.stop_reason`` of a run whose orchestrator died without closing it (see :func:`as_shown`).
-ORCHESTRATOR_LOST = "its orchestrator ended without closing the run (killed or crashed); resume continues it"
+#: How ``progress.stop_reason`` starts for a run whose orchestrator died without closing it (see :func:`as_shown`).
+ORCHESTRATOR_LOST = "its orchestrator ended without closing the run (killed or crashed)"
 
 
 def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None) -> dict[str, Any]:
@@ -93,5 +93,7 @@ def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None) -> 
     no reader waits on it or sees its elapsed time grow. ``tao-automl stop`` or ``resume`` writes the same."""
     if meta.get("state") != "running" or alive:
         return meta
-    return {**meta, "state": "interrupted", "stop_reason": ORCHESTRATOR_LOST,
+    again = ("reopen it with AutoML(workspace, resume=True)" if meta.get("mode") == "ask_tell"
+             else "`tao-automl resume` continues it")
+    return {**meta, "state": "interrupted", "stop_reason": f"{ORCHESTRATOR_LOST}; {again}",
             "ended_at": last_activity if last_activity is not None else meta.get("ended_at")}

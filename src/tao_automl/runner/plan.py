@@ -213,19 +213,20 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
     return notes
 
 
-def runner_filled_keys(skill: Skill) -> dict[str, str]:
-    """Spec keys the runner writes for every rec (results folder, a promotion's resume checkpoint, output files)
-    -> what it writes there: the keys :func:`role_values` fills whatever the rec."""
+def runner_filled_keys(skill: Skill, promotes: bool = False) -> dict[str, str]:
+    """Spec keys the runner writes for its recs (results folder, output files and, when the brain ``promotes``
+    recs from checkpoints, the resume checkpoint) -> what it writes there: the keys :func:`role_values` fills."""
     results, resume = "\0results", "\0resume"
     filled = role_values(skill.spec_params, skill.action_info.get("outputs") or {}, results_dir=results,
-                         resume_path=resume, base_checkpoint="", encryption_key=None)
+                         resume_path=resume if promotes else None, base_checkpoint="", encryption_key=None)
     return {key: "the checkpoint a promoted rec resumes" if value == resume else
             "the rec's results folder" if value == results else "a file under the rec's results folder"
             for key, value in filled.items()}
 
 
 def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mapping[str, Any], *,
-                      epoch_key: str | None = None, algorithm: str | None = None) -> dict[str, Any]:
+                      epoch_key: str | None = None, algorithm: str | None = None,
+                      promotes: bool = False) -> dict[str, Any]:
     """The base spec after checking ``overrides`` (a mapping for a group is checked leaf by leaf); a key that is
     also searched is refused (it would win over every rec's value, and the recorded params would not be what ran),
     and so is ``epoch_key`` when a multi-fidelity ``algorithm`` writes each rec's budget there."""
@@ -245,7 +246,7 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
                 "from spec_overrides, or from the search with automl_hyperparameters/custom_param_ranges",
                 field=f"spec_overrides.{key}", value=resolved[key], allowed="a key that is not searched",
             )
-    filled = runner_filled_keys(skill)
+    filled = runner_filled_keys(skill, promotes=promotes)
     taken = [key for key in resolved if key in filled]
     if taken:
         key = taken[0]
@@ -313,12 +314,17 @@ def fidelity_key(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> 
     return epoch_key(skill) if isinstance(brain, TrialScheduler) else None
 
 
+def promotes(settings: AutoMLSettings, space: SearchSpace) -> bool:
+    """Whether the run's brain promotes recs, each resuming its parent's checkpoint (promotion mode)."""
+    brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
+    return getattr(brain, "mode", None) == PROMOTION
+
+
 def promotion_notes(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> list[str]:
     """A brain that promotes recs (resuming each from its parent's checkpoint: hyperband-style brackets, asha in
     promotion mode, pbt) on a skill whose spec has no ``resume_model`` key: promoted recs train from scratch, and
     the run says so once instead of silently."""
-    brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
-    if getattr(brain, "mode", None) != PROMOTION or resumes_from_checkpoint(skill):
+    if not promotes(settings, space) or resumes_from_checkpoint(skill):
         return []
     return [f"model {skill.name!r} names no resume_model key in skill_info.yaml spec_params.{skill.action}: a rec "
             f"that {settings.algorithm} promotes trains its config from scratch for its whole budget (no checkpoint "
@@ -356,7 +362,8 @@ class RunPlan:
         check_base_checkpoint(skill, args.base_checkpoint)
         space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges)
         epochs = fidelity_key(skill, settings, space)
-        spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm)
+        spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
+                                 promotes=promotes(settings, space))
         warn_unplaced(skill, job_context(args))
         check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),

@@ -166,9 +166,10 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
 
     def overrides() -> str:
         settings = holder.get("settings")
-        plan.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides,
-                               epoch_key=holder.get("epoch_key"),
-                               algorithm=settings.algorithm if settings is not None else None)
+        space = holder.get("space")
+        plan.checked_overrides(holder["skill"], space, config.spec_overrides, epoch_key=holder.get("epoch_key"),
+                               algorithm=settings.algorithm if settings is not None else None,
+                               promotes=settings is not None and space is not None and plan.promotes(settings, space))
         return _overrides_detail(config)
 
     _guard(report, "spec_overrides", overrides)
