@@ -115,3 +115,32 @@ async def _scenario(folder: Path) -> None:
 
 def test_a_whole_sweep_through_the_official_mcp_client(tmp_path: Path) -> None:
     asyncio.run(_scenario(tmp_path))
+
+
+async def _failed_preflights(folder: Path) -> None:
+    params = StdioServerParameters(command=sys.executable, args=["-m", "tao_automl.cli.main", "mcp"],
+                                   env=cli_env(), cwd=str(folder))
+    missing = {**_config(folder, 4, 1), "train_dataset_uri": str(folder / "no_such_dataset")}
+    typo = {**_config(folder, 4, 1), "automl_settings": {"algorithm": "bayesiann", "metric": "val_accuracy"}}
+    path = folder / "typo.yaml"
+    path.write_text(json.dumps(typo))  # JSON is YAML
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        for arguments, field in (({"config": missing}, "train_dataset_uri"),
+                                 ({"config": typo}, "automl_settings.algorithm"),
+                                 ({"config_path": str(path)}, "automl_settings.algorithm")):
+            data, is_error = await _call(session, "preflight", **arguments)
+            assert is_error, data  # a failed preflight is an error result, as the CLI exits 2 ...
+            assert data["ok"] is False and data["checks"]  # ... and keeps its checks
+            assert data["error"]["field"] == field and data["error"]["exit_code"] == 2, data["error"]
+            hint = data["error"]["hint"]
+            assert "call preflight again" in hint and "tao-automl preflight the config" not in hint, hint
+            if "config" in arguments:
+                assert "the config object" in hint
+            else:
+                assert str(path) in hint
+        assert not (folder / "runs").exists()
+
+
+def test_a_failed_preflight_is_an_error_result_keeping_its_checks(tmp_path: Path) -> None:
+    asyncio.run(_failed_preflights(tmp_path))

@@ -338,3 +338,29 @@ def test_report_runs_and_trackers_name_the_fronts_pick_not_the_first_metrics_bes
     assert "Pareto front: <b>recs 1, 2, 3" in header
     listed = list_runs(tmp_path / "ws")[0]
     assert listed["best_rec_id"] == 2 and listed["best_metric"] == 0.95
+
+
+def test_optuna_export_of_a_two_metric_run_is_a_multi_objective_study_whose_best_trials_are_the_front(
+        tmp_path: Path) -> None:
+    optuna = pytest.importorskip("optuna")
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    skill = write_skill(tmp_path / "bank", trainer=TWO_METRIC_TRAINER)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"metric": TWO, "algorithm": "random", "automl_max_recommendations": 6,
+                         "automl_max_concurrent": 3, "seed": 5, "poll_interval_s": 0.2},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    values = _user_values(result["recommendations"], Path(result["run_dir"]))
+    assert len(values) == 6 and len(result["pareto_front"]) >= 2
+    journal = tmp_path / "study.log"
+    assert main(["export", result["run_dir"], "--optuna", str(journal)]) == 0
+    study = optuna.load_study(study_name=Path(result["run_dir"]).name,
+                              storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    assert study.user_attrs["metrics"] == ["val_accuracy", "model_size"]
+    for trial in study.get_trials(deepcopy=False):
+        rec_id = trial.user_attrs["rec_id"]
+        assert trial.state.name == "COMPLETE"
+        assert trial.values == [values[rec_id]["val_accuracy"], values[rec_id]["model_size"]]
+    assert {t.user_attrs["rec_id"] for t in study.best_trials} == {p["rec_id"] for p in result["pareto_front"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from tao_automl.errors import UserInputError
 from tao_automl.experiment.store import RunStore
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner
-from tao_automl.tracking.config import check_tracking_config
+from tao_automl.tracking.config import MLFLOW_KEYS, WANDB_KEYS, check_tracking_config
 
 
 class Recorder:
@@ -71,6 +72,26 @@ def test_bad_tracking_config_is_one_line_naming_the_field(name: str, config: Any
     with pytest.raises(UserInputError) as info:
         check_tracking_config(name, config)
     assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "config", "field", "value", "allowed"), [
+    ("wandb_config", {"project": "p", "mode": "onlin"}, "wandb_config.mode", "onlin",
+     ["online", "offline", "disabled"]),
+    ("mlflow_config", {"tracking_uri": 5}, "mlflow_config.tracking_uri", 5, "a string"),
+    ("mlflow_config", {"enabled": "yes"}, "mlflow_config.enabled", "yes", [True, False]),
+    ("wandb_config", {"tags": "a"}, "wandb_config.tags", "a", "a list of strings"),
+    ("mlflow_config", {"tags": ["a"]}, "mlflow_config.tags", ["a"], "a mapping of tag name to value"),
+    ("wandb_config", {"projekt": "x"}, "wandb_config.projekt", "projekt", list(WANDB_KEYS)),
+    ("wandb_config", {"api_key": "abc"}, "wandb_config.api_key", "api_key", list(WANDB_KEYS)),  # not the secret
+    ("mlflow_config", ["x"], "mlflow_config", ["x"], "a mapping of " + ", ".join(MLFLOW_KEYS)),
+])
+def test_bad_tracking_config_error_carries_the_value_given_and_what_is_allowed(
+        name: str, config: Any, field: str, value: Any, allowed: Any) -> None:
+    with pytest.raises(UserInputError) as info:
+        check_tracking_config(name, config)
+    data = info.value.to_json()
+    assert (data["field"], data["value"], data["allowed"]) == (field, value, allowed)
+    assert "abc" not in json.dumps(data)
 
 
 def test_bad_tracking_config_stops_before_a_run_folder_exists(toy_skill: Path, tmp_path: Path) -> None:

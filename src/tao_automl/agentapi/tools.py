@@ -3,7 +3,8 @@
 Each tool takes plain JSON arguments, checks them against its schema (a violation is a ``usage`` error naming
 the argument, the value and what is allowed), runs the same code path as the CLI command it mirrors and
 returns JSON data. Failures raise the project's errors; :func:`call_tool` turns them into
-``{"error": {...}}`` with the same fields as ``tao-automl --json``.
+``{"error": {...}}`` with the same fields as ``tao-automl --json``, and marks any result carrying ``error`` (a
+failed ``preflight`` keeps its ``checks`` beside it) as an error result.
 """
 
 from __future__ import annotations
@@ -81,15 +82,22 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
             "search_space": space.to_json()}
 
 
+def _preflight_error(report: Any, config_path: str | None) -> TaoAutoMLError:
+    """A failed preflight's error, its hint worded for a tool call (a config object has no file to rerun)."""
+    from tao_automl.cli.bank_commands import preflight_error
+
+    where = repr(config_path) if config_path is not None else "the config object"
+    return preflight_error(report, where, hint=f"fix the failed check(s) in {where} and call preflight again")
+
+
 def preflight(config: Mapping[str, Any] | None = None, config_path: str | None = None) -> JSON:
+    """The preflight report; a failed one also carries ``error`` (and :func:`call_tool` marks it an error)."""
     from tao_automl.runner.preflight import run_preflight
 
     report = run_preflight(_load_config(config, config_path))
     data: JSON = report.to_json()
     if not report.ok:
-        from tao_automl.cli.bank_commands import preflight_error
-
-        data.update(error_json(preflight_error(report, config_path or "the config")))
+        data.update(error_json(_preflight_error(report, config_path)))
     return data
 
 
@@ -101,7 +109,6 @@ def dry_run(config: Mapping[str, Any] | None = None, config_path: str | None = N
 
 def start_sweep(config: Mapping[str, Any] | None = None, config_path: str | None = None) -> JSON:
     from tao_automl.cli.agent_commands import detached_report
-    from tao_automl.cli.bank_commands import preflight_error
     from tao_automl.platforms.registry import make_sdk
     from tao_automl.runner.loop import AutoMLRunner
     from tao_automl.runner.preflight import run_preflight
@@ -109,7 +116,7 @@ def start_sweep(config: Mapping[str, Any] | None = None, config_path: str | None
     run_config = _load_config(config, config_path)
     report = run_preflight(run_config)
     if not report.ok:
-        raise preflight_error(report, config_path or "the config")
+        raise _preflight_error(report, config_path)
     runner = AutoMLRunner(make_sdk(run_config.platform, run_config.platform_options), run_config.skill_dir,
                           run_config.action)
     return detached_report(runner.start(**run_config.run_kwargs()))
@@ -246,7 +253,8 @@ def call_tool(name: str, arguments: Mapping[str, Any] | None) -> tuple[JSON, boo
                                     hint="list the tools with tools/list")
         args = dict(arguments or {})
         check_arguments(tool, args)
-        return tool.fn(**args), False
+        result = tool.fn(**args)
+        return result, "error" in result  # e.g. a failed preflight: its checks plus the error, an error result
     except TaoAutoMLError as exc:
         return error_json(exc), True
     except Exception as exc:  # never a traceback to the client: an internal error with the exception named

@@ -217,9 +217,10 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     return exc.exit_code
 
 
-def preflight_error(report: Any, config: str) -> TaoAutoMLError:
-    """The failed report's error (the first failed check's own fields); the hint says how to re-check."""
+def preflight_error(report: Any, config: str, hint: str | None = None) -> TaoAutoMLError:
+    """The failed report's error (the first failed check's own fields); the hint (default: rerun the CLI's
+    ``preflight`` on ``config``) says how to re-check."""
     exc: TaoAutoMLError = report.error()
     if exc.hint is None:
-        exc.hint = f"fix the failed check(s) in {config} and rerun `tao-automl preflight {config}`"
+        exc.hint = hint or f"fix the failed check(s) in {config} and rerun `tao-automl preflight {config}`"
     return exc

@@ -1,12 +1,15 @@
 """``export --optuna FILE``: the run as an Optuna journal storage (``optuna-dashboard FILE`` opens it).
 
-One study named after the run, with the run's direction; one trial per rec in rec order (trial number = rec id - 1):
+One study named after the run, with the run's direction; one trial per rec in rec order (trial number = rec id - 1).
+A multi-objective run (a list of metrics) gives a multi-objective study: one direction per metric, and each completed
+trial's values are the rec's stored value of every metric, so ``study.best_trials`` is the run's ``pareto_front``.
 
 * params with their distributions from the run's search space — float/int (log scale kept; a ``logit`` float is
   written as a linear float), categorical and bool as categorical, an integer grid as a categorical of its values,
   and list-valued params as a categorical of their JSON texts (Optuna has no list distribution);
-* state: success -> COMPLETE (value = metric), stopped -> PRUNED (value = its last metric), failure and
-  cancelled -> FAIL, a rec still running or pending -> RUNNING;
+* state: success -> COMPLETE (value = metric; the values of all metrics for a multi-objective run), stopped ->
+  PRUNED (value = its last metric; no values for a multi-objective run), failure and cancelled -> FAIL, a rec
+  still running or pending -> RUNNING;
 * intermediate values: the per-epoch metric (persisted epoch events, else the rec's ``status.json``);
 * start/end times, and user attrs with the rec id, status, budget, rung/bracket/parent, job id, spec path and
   failure message. Needs the ``export`` extra (``optuna``).
@@ -24,6 +27,7 @@ from typing import Any
 from tao_automl.errors import UserInputError
 from tao_automl.experiment.store import RecRow
 from tao_automl.export.run_data import RunData
+from tao_automl.multiobjective.view import objectives_of
 from tao_automl.space.grid import grid_values
 
 _STATES = {"success": "COMPLETE", "stopped": "PRUNED", "failure": "FAIL", "cancelled": "FAIL"}
@@ -91,6 +95,24 @@ def _when(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts)
 
 
+def _state_values(optuna: Any, rec: RecRow, names: list[str],
+                  stored: Mapping[int, Mapping[str, float]]) -> tuple[Any, list[float] | None]:
+    """A rec's trial state and values: one value, or one per metric (``names``) for a multi-objective run."""
+    trial_state = optuna.trial.TrialState
+    state = getattr(trial_state, _STATES.get(rec.status, "RUNNING"))
+    if names:
+        if state == trial_state.COMPLETE:
+            got = stored.get(rec.rec_id) or {}
+            if all(n in got for n in names):
+                return state, [float(got[n]) for n in names]
+            return trial_state.FAIL, None  # no stored values to place it with
+        return state, None  # Optuna prunes single-objective trials only: a stopped rec carries no values
+    value = rec.metric_value if state in (trial_state.COMPLETE, trial_state.PRUNED) else None
+    if state == trial_state.PRUNED and value is None:
+        state = trial_state.FAIL
+    return state, None if value is None else [float(value)]
+
+
 def write_optuna(data: RunData, out: str | Path) -> dict[str, Any]:
     """Write the journal file (it must not exist yet); returns ``{"path", "study_name", "trials"}``."""
     optuna = _optuna()
@@ -108,24 +130,26 @@ def write_optuna(data: RunData, out: str | Path) -> dict[str, Any]:
     optuna.logging.set_verbosity(logging.WARNING)
     try:
         storage = JournalStorage(JournalFileBackend(str(target)))
+        objectives = objectives_of(data.meta)
+        names = [str(o["name"]) for o in objectives]
+        directions = {"directions": [str(o["direction"]) for o in objectives]} if objectives \
+            else {"direction": data.direction}
         study = optuna.create_study(study_name=str(data.meta.get("experiment_id") or data.run_dir.name),
-                                    storage=storage, direction=data.direction)
+                                    storage=storage, **directions)
         study.set_user_attr("metric", data.metric)
+        if names:
+            study.set_user_attr("metrics", names)
         study.set_user_attr("algorithm", data.meta.get("algorithm"))
         study.set_user_attr("run_dir", str(data.run_dir))
         for rec in data.recs:
-            state = getattr(optuna.trial.TrialState, _STATES.get(rec.status, "RUNNING"))
-            value = rec.metric_value if state in (optuna.trial.TrialState.COMPLETE,
-                                                  optuna.trial.TrialState.PRUNED) else None
-            if state == optuna.trial.TrialState.PRUNED and value is None:
-                state = optuna.trial.TrialState.FAIL
+            state, values = _state_values(optuna, rec, names, data.values or {})
             dists = {k: distributions[k] for k in rec.params}
             row = rows[rec.rec_id]
             attrs = {k: row[k] for k in ("rec_id", "status", "budget", "budget_reached", "rung", "bracket", "parent",
                                           "job_id", "spec_path", "message", "wall_time_s") if row.get(k) is not None}
             started = _when(rec.submitted_at or rec.created_at)
             study.add_trial(optuna.trial.FrozenTrial(
-                number=rec.rec_id - 1, trial_id=rec.rec_id - 1, state=state, value=value,
+                number=rec.rec_id - 1, trial_id=rec.rec_id - 1, state=state, value=None, values=values,
                 datetime_start=started, datetime_complete=_when(rec.finished_at) if state.is_finished() else None,
                 params={k: _param_value(v, dists[k], optuna) for k, v in rec.params.items()}, distributions=dists,
                 user_attrs=attrs, system_attrs={}, intermediate_values=dict(data.epochs.get(rec.rec_id, {})),

@@ -19,13 +19,17 @@ from tao_automl.multiobjective import view as pareto_view
 
 @dataclass(frozen=True)
 class RunData:
-    """Recs, metadata, summary and per-epoch values (rec id -> {epoch: value}, user scale) of one run."""
+    """Recs, metadata, summary and per-epoch values (rec id -> {epoch: value}, user scale) of one run.
+
+    ``values``: a multi-objective run's stored metric values of its successful recs (rec id -> {name: value}),
+    else None."""
 
     run_dir: Path
     meta: dict[str, Any]
     recs: list[RecRow]
     summary: dict[str, Any]
     epochs: dict[int, dict[int, float]]
+    values: dict[int, dict[str, float]] | None = None
 
     @property
     def metric(self) -> str:
@@ -87,4 +91,5 @@ def load_run(run_dir: str | Path) -> RunData:
     except sqlite3.Error as exc:
         raise WorkspaceError(f"cannot read run state at {str(path)!r}: {exc}", field="run_dir",
                              value=str(run_dir)) from None
-    return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta, values), epochs=curves)
+    return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta, values), epochs=curves,
+                   values=values)

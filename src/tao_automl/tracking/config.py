@@ -38,36 +38,47 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
     if config is None:
         return {}
     if not isinstance(config, Mapping):
-        raise UserInputError(f"{name}: expected a mapping, got {type(config).__name__} {config!r}")
+        raise UserInputError(f"{name}: expected a mapping, got {type(config).__name__} {config!r}", field=name,
+                             value=config, allowed="a mapping of " + ", ".join(
+                                 WANDB_KEYS if name == "wandb_config" else MLFLOW_KEYS))
     allowed = WANDB_KEYS if name == "wandb_config" else MLFLOW_KEYS
     for key in config:
         if any(word in str(key).lower() for word in _SECRET_WORDS):
             raise UserInputError(f"{name}.{key}: credentials are never taken from a config (it is stored in the "
-                                 f"run folder); {_SECRET_HINTS[name]}", field=f"{name}.{key}", allowed=allowed,
+                                 f"run folder); {_SECRET_HINTS[name]}", field=f"{name}.{key}",
+                                 value=key, allowed=allowed,  # the key's name, never the secret
                                  hint=_SECRET_HINTS[name])
         if key not in allowed:
             raise UserInputError(f"{name}: unknown key {key!r}{did_you_mean(str(key), allowed)}; "
                                  f"allowed: {', '.join(allowed)}", field=f"{name}.{key}", value=key, allowed=allowed)
     out = dict(config)
     if not isinstance(out.get("enabled", True), bool):
-        raise UserInputError(f"{name}.enabled: expected true or false, got {out['enabled']!r}")
+        raise UserInputError(f"{name}.enabled: expected true or false, got {out['enabled']!r}",
+                             field=f"{name}.enabled", value=out["enabled"], allowed=[True, False])
     for key in ("project", "entity", "group", "dir", "notes", "tracking_uri", "experiment", "artifact_location",
                 "run_name"):
         if key in out and not isinstance(out[key], str):
-            raise UserInputError(f"{name}.{key}: expected a string, got {type(out[key]).__name__} {out[key]!r}")
+            raise UserInputError(f"{name}.{key}: expected a string, got {type(out[key]).__name__} {out[key]!r}",
+                                 field=f"{name}.{key}", value=out[key], allowed="a string")
     if "mode" in out and out["mode"] not in WANDB_MODES:
-        raise UserInputError(f"{name}.mode: {out['mode']!r} is not one of {', '.join(WANDB_MODES)}")
+        raise UserInputError(f"{name}.mode: {out['mode']!r} is not one of {', '.join(WANDB_MODES)}"
+                             f"{did_you_mean(str(out['mode']), WANDB_MODES)}", field=f"{name}.mode",
+                             value=out["mode"], allowed=list(WANDB_MODES))
     tags = out.get("tags")
     if name == "wandb_config" and tags is not None and (
             not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
-        raise UserInputError(f"{name}.tags: expected a list of strings, got {tags!r}")
+        raise UserInputError(f"{name}.tags: expected a list of strings, got {tags!r}", field=f"{name}.tags",
+                             value=tags, allowed="a list of strings")
     if name == "mlflow_config" and tags is not None and not isinstance(tags, Mapping):
-        raise UserInputError(f"{name}.tags: expected a mapping of tag name to value, got {tags!r}")
+        raise UserInputError(f"{name}.tags: expected a mapping of tag name to value, got {tags!r}",
+                             field=f"{name}.tags", value=tags, allowed="a mapping of tag name to value")
     if is_enabled(out):
         module, extra = _EXTRA[name]
         if importlib.util.find_spec(module) is None:
             raise UserInputError(f"{name}: the {module!r} package is not installed; install the extra: "
-                                 f"pip install 'tao-run-automl[{extra}]'")
+                                 f"pip install 'tao-run-automl[{extra}]'", field=name, value=dict(out),
+                                 allowed=f"enabled: false, or the {module!r} package installed",
+                                 hint=f"pip install 'tao-run-automl[{extra}]'")
         if name == "wandb_config":
             _check_wandb_login(out)
     return out
