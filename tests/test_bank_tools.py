@@ -181,3 +181,19 @@ def test_shared_bank_models_platforms_versions(capsys: pytest.CaptureFixture[str
     versions = yaml.safe_load((SHARED / "versions.yaml").read_text())
     got = _json(capsys, "versions", "images.tao_toolkit.pyt", "--skill-bank", str(SHARED), "--format", "json")
     assert got["value"] == versions["images"]["tao_toolkit"]["pyt"]
+
+
+def test_models_shows_a_schema_default_the_searched_range_leaves_out() -> None:
+    """weight_decay 0.0 searched on a log scale from a positive floor: the default was shown as none."""
+    from tao_automl.bank.inventory import describe_space
+    from tao_automl.schema.build import build_search_space
+
+    schema = {"automl_default_parameters": ["train.weight_decay", "train.lr"],
+              "default": {"train": {"weight_decay": 0.0, "lr": 0.01}},
+              "properties": {"train": {"type": "collection", "properties": {
+                  "weight_decay": {"type": "float", "default": 0.0, "minimum": 0.0, "maximum": 0.01, "scale": "log"},
+                  "lr": {"type": "float", "default": 0.01, "minimum": 1e-5, "maximum": 1.0, "scale": "log"}}}}}
+    params = {p["name"]: p for p in describe_space(build_search_space(schema), schema)}
+    assert params["train.weight_decay"]["default"] == 0.0
+    assert params["train.weight_decay"]["default_searched"] is False
+    assert params["train.lr"]["default"] == 0.01 and "default_searched" not in params["train.lr"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +14,8 @@ import yaml
 from tao_automl.bank.layout import models_dir
 from tao_automl.bank.skill import check_info, load_schema
 from tao_automl.errors import SearchSpaceError, SkillError
-from tao_automl.schema.build import build_search_space
+from tao_automl.render.paths import get_path
+from tao_automl.schema.build import build_search_space, schema_defaults
 from tao_automl.space.search_space import SearchSpace, describe
 
 
@@ -66,14 +67,21 @@ def _captured_warnings() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
-def describe_space(space: SearchSpace) -> list[dict[str, Any]]:
-    """Name, type and range of each param, as the space describes them (relations are not params)."""
+def describe_space(space: SearchSpace, schema: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Name, type, range and default of each param, as the space describes them (relations are not params).
+
+    A schema default the searched range leaves out (weight_decay 0.0 searched on a log scale from 1e-6) is shown
+    as the schema's, with ``default_searched: false``, rather than as none."""
     entries = {str(item["name"]): item for item in space.to_json() if "name" in item}
+    defaults = schema_defaults(schema) if schema is not None else {}
     out = []
     for name in space.names:
         item = entries.get(name, {})
-        out.append({"name": name, "type": item.get("type"), "range": describe(space[name]),
-                    "default": item.get("default")})
+        entry = {"name": name, "type": item.get("type"), "range": describe(space[name]), "default": item.get("default")}
+        outside = get_path(defaults, name)
+        if entry["default"] is None and outside is not None:
+            entry.update(default=outside, default_searched=False)
+        out.append(entry)
     return out
 
 
@@ -107,7 +115,7 @@ def model_status(path: Path, action: str = "train") -> ModelStatus:
         check_info(info, info_path, action)
     except SkillError as exc:
         return ModelStatus(name, True, blocked=f"skill_info.yaml invalid: {exc}")
-    return ModelStatus(name, True, params=describe_space(space), notes=list(notes))
+    return ModelStatus(name, True, params=describe_space(space, schema), notes=list(notes))
 
 
 def bank_models(root: Path, action: str = "train") -> list[ModelStatus]:

@@ -72,7 +72,10 @@ def _models_text(report: dict[str, Any]) -> str:
            f"runnable AutoML models ({len(report['runnable'])}):"]
     for m in report["runnable"]:
         out.append(f"  {m['model']}  (skill_dir: {m['skill_dir']})")
-        rows: list[tuple[Any, ...]] = [(p["name"], p["type"], p["range"], p["default"]) for p in m["params"]]
+        rows: list[tuple[Any, ...]] = [
+            (p["name"], p["type"], p["range"],
+             f"{p['default']} (outside the range)" if p.get("default_searched") is False else p["default"])
+            for p in m["params"]]
         out += ["    " + line for line in _table(rows, ("param", "type", "range", "default")).splitlines()]
         out += [f"    note: {n}" for n in m.get("notes", [])]
     out += ["", f"blocked AutoML models ({len(report['blocked'])}):"]
