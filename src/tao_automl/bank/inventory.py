@@ -14,9 +14,9 @@ import yaml
 from tao_automl.bank.layout import models_dir
 from tao_automl.bank.skill import check_info, load_schema
 from tao_automl.errors import SearchSpaceError, SkillError
-from tao_automl.render.paths import get_path
 from tao_automl.schema.build import build_search_space, schema_defaults
 from tao_automl.space.search_space import SearchSpace, describe
+from tao_automl.util.dotted import get_dotted
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def describe_space(space: SearchSpace, schema: Mapping[str, Any] | None = None) 
     for name in space.names:
         item = entries.get(name, {})
         entry = {"name": name, "type": item.get("type"), "range": describe(space[name]), "default": item.get("default")}
-        outside = get_path(defaults, name)
+        outside = get_dotted(defaults, name)
         if entry["default"] is None and outside is not None:
             entry.update(default=outside, default_searched=False)
         out.append(entry)
