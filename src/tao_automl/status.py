@@ -109,11 +109,8 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         shown = {r.rec_id: r for r in rows}
         best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
         active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
-        front = None
-        if pareto_view.objectives_of(meta):  # a list of metrics: best is the Pareto front's pick
-            succeeded = set(store.ids_with_status(("success",)))
-            values = pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT), succeeded)
-            front = pareto_view.front_fields(values, meta)
+        front = pareto_view.front_in_store(store, meta)
+        if front is not None:  # a list of metrics: best is the Pareto front's pick
             best = store.rec(front["best_rec_id"]) if front["best_rec_id"] is not None else None
     view_info: dict[str, Any] = {"view": view, "shown": len(rows), "total": sum(counts.values())}
     view_info.update({"top": top} if view == "top" else {"offset": offset, "limit": limit})

@@ -33,11 +33,7 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
             try:
                 meta, recs = store.meta(), store.recs()
                 meta = as_shown(meta, alive, store.last_event_at())
-                front = None
-                if pareto_view.objectives_of(meta):  # several metrics: the best is the front's pick, as in status
-                    succeeded = set(store.ids_with_status(("success",)))
-                    front = pareto_view.front_fields(
-                        pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT), succeeded), meta)
+                front = pareto_view.front_in_store(store, meta)  # several metrics: best is the front's pick
             finally:
                 store.close()
         except sqlite3.Error as exc:

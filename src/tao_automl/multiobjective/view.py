@@ -39,6 +39,15 @@ def front_fields(values: Mapping[int, Mapping[str, float]], meta: Mapping[str, A
             "best_values": dict(values[best]) if best is not None else None}
 
 
+def front_in_store(store: Any, meta: Mapping[str, Any]) -> dict[str, Any] | None:
+    """:func:`front_fields` of a multi-objective run from its open ``RunStore`` (its successful recs' persisted
+    values); None for a run with one metric."""
+    if not objectives_of(meta):
+        return None
+    succeeded = set(store.ids_with_status(("success",)))
+    return front_fields(stored_values(store.events(VALUES_EVENT), succeeded), meta)
+
+
 def stored_values(events: list[dict[str, Any]], success_ids: set[int]) -> dict[int, dict[str, float]]:
     """The last persisted values of each successful rec, from the store's ``metric_values`` events."""
     out: dict[int, dict[str, float]] = {}

@@ -179,11 +179,7 @@ def _read_run(path: Path, read_results: bool) -> RunData:
             if math.isfinite(value):
                 epochs.setdefault(int(event["rec_id"]), {})[int(event["payload"]["epoch"])] = value
         trained = {int(e["rec_id"]): int(e["payload"]["budget"]) for e in store.events("trained_budget")}
-        front = None
-        if pareto_view.objectives_of(meta):  # a list of metrics: the best is the front's pick, as in status
-            succeeded = set(store.ids_with_status(("success",)))
-            front = pareto_view.front_fields(
-                pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT), succeeded), meta)
+        front = pareto_view.front_in_store(store, meta)  # several metrics: the best is the front's pick
     finally:
         store.close()
     metric = str(meta.get("metric") or "metric")

@@ -320,11 +320,11 @@ def promotes(settings: AutoMLSettings, space: SearchSpace) -> bool:
     return getattr(brain, "mode", None) == PROMOTION
 
 
-def promotion_notes(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> list[str]:
-    """A brain that promotes recs (resuming each from its parent's checkpoint: hyperband-style brackets, asha in
+def promotion_notes(skill: Skill, settings: AutoMLSettings, promoting: bool) -> list[str]:
+    """A brain that promotes recs (``promoting``, see :func:`promotes`: hyperband-style brackets, asha in
     promotion mode, pbt) on a skill whose spec has no ``resume_model`` key: promoted recs train from scratch, and
     the run says so once instead of silently."""
-    if not promotes(settings, space) or resumes_from_checkpoint(skill):
+    if not promoting or resumes_from_checkpoint(skill):
         return []
     return [f"model {skill.name!r} names no resume_model key in skill_info.yaml spec_params.{skill.action}: a rec "
             f"that {settings.algorithm} promotes trains its config from scratch for its whole budget (no checkpoint "
@@ -361,16 +361,17 @@ class RunPlan:
         check_metric(settings_metric(settings), skill)
         check_base_checkpoint(skill, args.base_checkpoint)
         space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges)
+        promoting = promotes(settings, space)
         epochs = fidelity_key(skill, settings, space)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
-                                 promotes=promotes(settings, space))
+                                 promotes=promoting)
         warn_unplaced(skill, job_context(args))
         check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,
                    notes=tuple(space_notes(skill.schema, space, args.custom_param_ranges)
                                + settings_notes(args.automl_settings, settings, space)
-                               + promotion_notes(skill, settings, space)))
+                               + promotion_notes(skill, settings, promoting)))
 
     @classmethod
     def ask_tell(cls, settings: AutoMLSettings, *, skill: Skill | None, schema: Mapping[str, Any],

@@ -156,20 +156,21 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             holder["space"] = plan.search_space(holder["skill"].schema, holder["settings"],
                                                 config.automl_hyperparameters, config.custom_param_ranges)
             metric = plan.metric_name(holder["settings"], holder["skill"])
+            holder["promotes"] = plan.promotes(holder["settings"], holder["space"])
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
             notes = plan.space_notes(holder["skill"].schema, holder["space"], config.custom_param_ranges) \
                 + plan.settings_notes(config.automl_settings, holder["settings"], holder["space"]) \
-                + plan.promotion_notes(holder["skill"], holder["settings"], holder["space"])
+                + plan.promotion_notes(holder["skill"], holder["settings"], holder["promotes"])
             return _space_detail(holder["space"], metric, notes)
 
         _guard(report, "search_space", space)
 
     def overrides() -> str:
         settings = holder.get("settings")
-        space = holder.get("space")
-        plan.checked_overrides(holder["skill"], space, config.spec_overrides, epoch_key=holder.get("epoch_key"),
+        plan.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides,
+                               epoch_key=holder.get("epoch_key"),
                                algorithm=settings.algorithm if settings is not None else None,
-                               promotes=settings is not None and space is not None and plan.promotes(settings, space))
+                               promotes=bool(holder.get("promotes")))
         return _overrides_detail(config)
 
     _guard(report, "spec_overrides", overrides)
