@@ -8,6 +8,11 @@ their state is their schedule), then, ``--calls`` times: one more result is obse
 
     .venv/bin/python benchmarks/suggest_latency.py
     .venv/bin/python benchmarks/suggest_latency.py --sizes 10 --calls 2 --methods bayesian random
+    .venv/bin/python benchmarks/suggest_latency.py --methods bayesian --prepare   # the runner's path
+
+``--prepare``: after each timed proposal (and before its result is observed) the scheduler's ``prepare`` runs,
+untimed, as the runner calls it while the rec's job runs; the timed call is then what sits between a result and
+the next launch. Without it, each proposal also pays the work ``prepare`` would have done.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h
 
-from tao_automl.brain.trials import Trial
+from tao_automl.brain.trials import Trial, prepare_next
 
 CLASSIC = ["bayesian", "tpe", "random"]
 MULTI = ["asha", "hyperband", "hyperband_es", "bohb", "dehb", "bfbo", "pbt"]
@@ -54,7 +59,7 @@ def _timed_propose(sched: Any, next_id: int, seed: int) -> tuple[float, list[Tri
     return (time.perf_counter() - t0) * 1000.0, trials
 
 
-def classic_latency(name: str, n: int, calls: int, seed: int) -> list[float]:
+def classic_latency(name: str, n: int, calls: int, seed: int, prepare: bool = False) -> list[float]:
     space = h.space_of(PARAMS)
     sched = h.scheduler(name, space, h.settings(name, seed, automl_max_recommendations=n + calls + 10))
     rng = np.random.default_rng([seed, 7])
@@ -66,6 +71,8 @@ def classic_latency(name: str, n: int, calls: int, seed: int) -> list[float]:
     for _ in range(calls):
         ms, trials = _timed_propose(sched, next_id, seed)
         times.append(ms)
+        if prepare:
+            prepare_next(sched)  # untimed: the runner calls it while the rec's job runs
         if trials:
             sched.observe(next_id, value(trials[0].config), None)  # the model must learn again before the next call
         next_id += 1
@@ -126,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--calls", type=int, default=7)
     ap.add_argument("--methods", nargs="+", default=METHODS)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prepare", action="store_true",
+                    help="call the scheduler's prepare (untimed) between a proposal and its result, as the runner does")
     ap.add_argument("--out", type=Path, default=h.RESULTS_DIR / "suggest_latency.json")
     args = ap.parse_args(argv)
 
@@ -145,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 fn = classic_latency if method in CLASSIC else multi_latency
             t0 = time.perf_counter()
             CPU.clear()
-            times = fn(method, n, args.calls, args.seed)
+            times = (classic_latency(method, n, args.calls, args.seed, args.prepare) if fn is classic_latency
+                     else fn(method, n, args.calls, args.seed))
             cpu = CPU[-len(times):] if times else []
             results[method][str(n)] = {"median_ms": float(np.median(times)) if times else math.nan,
                                        "p95_ms": float(np.percentile(times, 95)) if times else math.nan,
@@ -158,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"target for bayesian: <= {TARGET_MS:.0f} ms at 1000)")
     print(h.table(["method", *[f"{n} recs" for n in args.sizes]], rows))
     out = {"benchmark": "suggest_latency", "machine": h.machine(), "sizes": args.sizes, "calls": args.calls,
+           "prepare": args.prepare,
            "skipped": skipped, "results": results}
     h.write_json(args.out, out)
     print(f"wrote {args.out}")

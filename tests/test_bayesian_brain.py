@@ -103,6 +103,98 @@ def test_same_calls_same_generators_give_identical_proposals() -> None:
     assert [config_key(MIXED, c) for c in first] == [config_key(MIXED, c) for c in second]
 
 
+def _sweep(prepare_while_running: bool, steps: int = 26, batch: int = 1) -> tuple[list[Config], BayesianBrain]:
+    """A sweep as the runner drives it: propose, (optionally) prepare while the recs run, then observe them."""
+    brain = BayesianBrain(MIXED)
+    out: list[Config] = []
+    for i in range(steps):
+        configs = brain.suggest(batch, [], np.random.default_rng([3, i]))
+        if prepare_while_running:
+            brain.prepare()
+        out.extend(configs)
+        for j, c in enumerate(configs):
+            brain.observe(c, None if (i + j) % 7 == 3 else mixed_objective(c))
+    return out, brain
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_prepare_changes_when_the_fit_is_paid_never_what_is_proposed(batch: int) -> None:
+    """The runner calls ``prepare`` while jobs run; a sweep without it (ask/tell, a reopened run) proposes the same."""
+    with_prepare, brain = _sweep(True, batch=batch)
+    without, _ = _sweep(False, batch=batch)
+    assert [config_key(MIXED, c) for c in with_prepare] == [config_key(MIXED, c) for c in without]
+    assert len(brain._x) == 26 * batch
+
+
+def test_prepare_moves_the_hyperparameter_fit_off_the_proposal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After ``prepare`` and one new result, a proposal fits no hyperparameters: they are the fit on every result but
+    the newest, which ``prepare`` computed while the rec ran."""
+    from tao_automl.brain.classic import gp as gpmod
+
+    _, brain = _sweep(True, steps=12)  # prepared while the 12th rec ran: the fit on the first 11 results
+    fits: list[int] = []
+    real_fit = gpmod.fit_hyperparameters
+    def counted(x: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
+        fits.append(len(x))
+        return real_fit(x, *args, **kwargs)
+
+    monkeypatch.setattr(gpmod, "fit_hyperparameters", counted)
+    (config,) = brain.suggest(1, [], np.random.default_rng(0))
+    assert fits == []
+    brain.observe(config, mixed_objective(config))
+    brain.suggest(1, [], np.random.default_rng(1))  # no prepare this time: the proposal fits the first 12 itself
+    assert fits == [12]
+
+
+def _interrupt_after(evaluations: int) -> Callable[[], bool]:
+    budget = iter(range(evaluations))
+    return lambda: next(budget, None) is None
+
+
+def test_an_interrupted_prepare_keeps_nothing_and_changes_no_proposal() -> None:
+    """The runner's probe says a job ended: the fit stops at the next likelihood evaluation, nothing half-done is
+    cached, and the proposal fits what is missing itself, proposing what an uninterrupted sweep proposes."""
+    _, brain = _sweep(False, steps=10)
+    asked = 0
+
+    def interrupt() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > 3
+
+    brain.prepare(interrupt)
+    assert asked == 4 and 10 not in brain._fits
+    brain.prepare(lambda: False)
+    assert 10 in brain._fits  # an uninterrupted prepare completes the fit
+
+    # a sweep whose every prepare gives way after a different number of evaluations proposes what one without does
+    swept = BayesianBrain(MIXED)
+    proposals: list[Config] = []
+    for i in range(16):
+        (config,) = swept.suggest(1, [], np.random.default_rng([3, i]))
+        swept.prepare(_interrupt_after(5 * (i % 4)))
+        proposals.append(config)
+        swept.observe(config, None if i % 7 == 3 else mixed_objective(config))
+    reference, _ = _sweep(False, steps=16)
+    assert [config_key(MIXED, c) for c in proposals] == [config_key(MIXED, c) for c in reference]
+
+
+def test_hyperparameters_depend_on_the_results_only() -> None:
+    """A brain rebuilt from the same results (a reopened run) fits what the live one fitted, whatever order of
+    prepare/suggest calls and generators the live one saw: warm-started fits chain back to a fresh fit at most
+    ``REFIT_EVERY - 1`` steps."""
+    from tao_automl.brain.classic.bayesian import REFIT_EVERY
+
+    _, live = _sweep(True, steps=23)
+    for m in (5, 8, 9, 11, 12, 13, 21, 22):
+        replay = BayesianBrain(MIXED)
+        for c, v in zip(live._configs, live._values, strict=True):
+            replay.observe(c, v)
+        live._fits.pop(m, None)
+        np.testing.assert_array_equal(replay._theta_on_first(m), live._theta_on_first(m))
+        assert all(k >= m - REFIT_EVERY for k in replay._fits)
+
+
 def test_batch_with_pending_gives_distinct_spread_configs() -> None:
     brain = BayesianBrain(MIXED)
     drive(brain, mixed_objective, steps=10)
@@ -260,6 +352,17 @@ def test_warp_keeps_ranks_and_tames_heavy_tails() -> None:
     assert list(np.argsort(z)) == list(np.argsort(y))
     assert abs(stats.skew(z)) < abs(stats.skew(y))
     assert abs(float(np.mean(z))) < 1e-9 and abs(float(np.std(z)) - 1.0) < 1e-9
+
+
+def test_skewness_is_scipys() -> None:
+    from tao_automl.brain.classic.gp import _skewness
+
+    rng = np.random.default_rng(0)
+    for size in (4, 9, 60):
+        for power in (1, 2, 3):
+            x = rng.standard_normal(size) ** power
+            assert _skewness(x) == pytest.approx(float(stats.skew(x)), rel=1e-12, abs=1e-12)
+    assert _skewness(np.full(5, 2.0)) == 0.0
 
 
 def test_numpy_scalars_are_values() -> None:

@@ -224,3 +224,37 @@ def test_dataset_keys_are_set_verbatim_without_a_shared_parent(toy_skill: Path, 
     spec = yaml.safe_load(spec_path.read_text())
     assert spec["dataset"]["train"] == {"annotation_path": keys["dataset.train.annotation_path"],
                                         "image_dir": keys["dataset.train.image_dir"]}
+
+
+def test_the_brain_prepares_its_next_proposal_while_a_job_runs(toy_skill: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between a launch and the next result the runner calls the brain's ``prepare`` (bayesian fits its GP
+    hyperparameters there), so that work is not paid between a job's end and the next launch."""
+    from tao_automl.brain.classic.bayesian import BayesianBrain
+
+    in_flight, calls, probes = 0, [], []
+    real_prepare = BayesianBrain.prepare
+
+    def prepare(brain: BayesianBrain, interrupt: Any = None) -> None:
+        calls.append((len(brain._x), in_flight))
+        probes.append(interrupt)
+        real_prepare(brain, interrupt)
+
+    def started(rec: Recommendation) -> None:
+        nonlocal in_flight
+        in_flight += 1
+
+    def ended(rec: Recommendation, value: float | None, status: str) -> None:
+        nonlocal in_flight
+        in_flight -= 1
+
+    monkeypatch.setattr(BayesianBrain, "prepare", prepare)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    result = runner.run(automl_settings=_settings(automl_max_recommendations=5, automl_max_concurrent=1,
+                                                  poll_interval_s=0.05),
+                        workspace_path=tmp_path / "ws", on_recommendation=started, on_result=ended, gpu_count=0)
+    assert result["progress"]["succeeded"] == 5
+    assert calls and all(running == 1 for _, running in calls)
+    assert {results for results, _ in calls} == {0, 1, 2, 3, 4}  # once per rec, with the results before it
+    # LocalSDK counts ended jobs: the probe turns True once a job has ended since the runner last looked
+    assert all(callable(p) for p in probes) and all(p() for p in probes)

@@ -5,6 +5,9 @@ Objective values are always in *minimisation* form (the runner flips the sign fo
 once, in :mod:`tao_automl.metrics.parse`); ``None`` means the rec failed (crash, NaN, no metric).
 Brains keep no RNG of their own: the caller passes a generator seeded from the run seed and the
 rec counter, so a resumed run replays to the same state without pickling anything.
+
+A brain may also have ``prepare()``: the runner calls it while jobs run (nothing to propose yet), for work the
+next proposal needs from the results so far. It must never change a proposal, only when its cost is paid.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ Replaying a run calls :meth:`TrialScheduler.restore` for every persisted trial (
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
@@ -127,3 +127,16 @@ class ClassicScheduler(SingleFidelityScheduler):
 
     def observe(self, trial_id: int, value: float | None, budget: int | None) -> None:
         self.brain.observe(self._trials[trial_id].config, value)
+
+    def prepare(self, interrupt: Callable[[], bool] | None = None) -> None:
+        """Let the brain use idle time (jobs running) for work its next proposal needs (see :func:`prepare_next`)."""
+        prepare_next(self.brain, interrupt)
+
+
+def prepare_next(brain: object, interrupt: Callable[[], bool] | None = None) -> None:
+    """Call ``brain.prepare(interrupt)`` when it has one: optional, it precomputes what the next proposal needs from
+    the results so far and never changes a proposal (the bayesian brain fits its GP hyperparameters there); it
+    stops early once ``interrupt()`` answers True."""
+    method = getattr(brain, "prepare", None)
+    if callable(method):
+        method(interrupt)

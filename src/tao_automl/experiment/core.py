@@ -26,7 +26,7 @@ import numpy as np
 from tao_automl.brain import Brain, make_brain
 from tao_automl.brain.auto import auto_choice
 from tao_automl.brain.registry import brain_options
-from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler
+from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler, prepare_next
 from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import FINAL_STATES, MULTI_FIDELITY_KEY, UNSUBMITTED, RecRow, RecStatus, RunStore
@@ -314,6 +314,11 @@ class Experiment:
     @staticmethod
     def _trial_of(row: RecRow) -> Trial:
         return Trial.from_json(row.trial) if row.trial else Trial(config=row.params)
+
+    def prepare(self, interrupt: Callable[[], bool] | None = None) -> None:
+        """Idle time (jobs running, nothing to ask): let the scheduler precompute what its next proposal needs,
+        until ``interrupt()`` answers True. Never changes a proposal; a scheduler without ``prepare`` does nothing."""
+        prepare_next(self.scheduler, interrupt)
 
     def ask(self, n: int) -> list[Recommendation]:
         """Up to ``n`` new recs (fewer when the budget is spent or the scheduler waits), each persisted first."""

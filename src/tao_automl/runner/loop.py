@@ -362,6 +362,9 @@ class AutoMLRunner:
                 active[row.rec_id] = item
             elif self._launch(exp, rec, plan, active, on_rec) is not _Launch.STARTED:
                 self._finish(exp, rec, None, "failure", rec.error, on_result)
+        exits = getattr(self.platform, "exits_seen", None)  # LocalSDK: a counter of ended jobs, read without waiting
+        exits = exits if callable(exits) else None
+        seen = exits() if exits else 0
         while True:
             while len(active) < settings.automl_max_concurrent:
                 new = exp.ask(settings.automl_max_concurrent - len(active))
@@ -385,7 +388,10 @@ class AutoMLRunner:
                                  f"`tao-automl resume {exp.run_dir}` once the platform works")
             if not active:
                 return
+            # the brain's next-proposal work runs while the jobs do, and gives way as soon as one of them ends
+            exp.prepare(_changed_since(exits, seen) if exits else None)
             self._wait(active, settings.poll_interval_s)
+            seen = exits() if exits else 0
             for rec_id in list(active):
                 self._poll(exp, active, rec_id, plan.metric, extractor, eval_fn, on_result)
 
@@ -670,6 +676,11 @@ class AutoMLRunner:
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
         self._check_fail_fast(exp, row)
+
+
+def _changed_since(counter: Callable[[], int], seen: int) -> Callable[[], bool]:
+    """A probe that answers True once ``counter()`` is no longer ``seen``."""
+    return lambda: counter() != seen
 
 
 def _guarded(name: str, callback: Callable[..., Any] | None, *args: Any) -> None:

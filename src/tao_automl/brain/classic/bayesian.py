@@ -9,12 +9,15 @@
   ``n_initial`` is ``min(8, max(3, n_params // 2 + 2))``: recs cost GPU-hours and budgets are 10-50, so the model
   takes over early (5 for a 7-parameter space), while the length-scale prior keeps the first fits sane.
 * **Model.** :mod:`tao_automl.brain.classic.gp` on the unit-cube encoding (Matern-5/2, ARD, constant mean,
-  noise), refitted by MAP on each :meth:`BayesianBrain.suggest` call from starts that depend on the data
-  and the caller's generator only, never on an earlier call, so a run reopened from its store proposes exactly
-  what the uninterrupted run proposes: fresh restarts below 20 results, then a warm start from an *anchor* fit
-  on the first multiple of ``ANCHOR_EVERY`` results. The fit effort shrinks as data grows (fewer restarts and
-  iterations; hyperparameters are fitted on at most ``max_fit_points`` points: the best quarter plus a random
-  rest).
+  noise). A proposal made with ``n`` results conditions the GP on all ``n`` with MAP hyperparameters fitted on the
+  first ``n - 1``: the runner has :meth:`BayesianBrain.prepare` fit those while the newest rec's job runs, so the
+  fit is not paid between a result and the next launch. Every fit is a function of the results alone (starts from
+  generators seeded by the result count), so a run reopened from its store, or driven by ask/tell without
+  ``prepare``, proposes exactly what the uninterrupted run proposes. Fresh fits (default and random restarts below
+  20 results, a warm start from an *anchor* fit on the first multiple of ``ANCHOR_EVERY`` results from 20 on) run on
+  every ``REFIT_EVERY``-th result count and below 8; in between one run warm-starts from the previous count's fit.
+  The fit effort shrinks as data grows (fewer restarts and iterations; hyperparameters are fitted on at most
+  ``max_fit_points`` points: the best quarter plus a random rest).
 * **Outputs.** Successful values are standardised and, when heavy-tailed, Yeo-Johnson warped
   (:func:`tao_automl.brain.classic.gp.warp_outputs`; monotone, so ranks are kept).
 * **Failures.** A failed rec (``None``, NaN or inf) is imputed at the worst successful value plus
@@ -36,7 +39,7 @@ import contextlib
 import importlib
 import math
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -59,8 +62,11 @@ Array = NDArray[np.float64]
 #: Ackley-10 27.9 vs 21.9 at 16x1 and 22.8 vs 10.6 at 16x4; Rosenbrock-10-int level; side 0.4 or 0.2 was worse).
 TRUST_REGION_MIN_PARAMS = 10
 TRUST_REGION_LENGTH = 0.8
-#: From 20 results on, each hyperparameter fit is warm-started from the fit on the first multiple of this many.
+#: From 20 results on, each fresh hyperparameter fit is warm-started from the fit on the first multiple of this many.
 ANCHOR_EVERY = 16
+#: From 8 results on, the hyperparameters are fitted afresh on every multiple of this many results; in between, one
+#: run warm-started from the previous count's fit.
+REFIT_EVERY = 4
 
 
 def default_n_initial(space: SearchSpace) -> int:
@@ -164,6 +170,8 @@ class BayesianBrain:
         self._x: list[Array] = []
         self._values: list[float | None] = []
         self._anchor: tuple[int, Array] | None = None  # (results, fitted hyperparameters) of the last anchor fit
+        self._fits: dict[int, Array] = {}  # results -> hyperparameters fitted on the first that many (recent ones)
+        self._interrupt: Callable[[], bool] | None = None  # set while prepare runs
 
     # ------------------------------------------------------------------ protocol
 
@@ -237,10 +245,11 @@ class BayesianBrain:
     # ------------------------------------------------------------------ model
 
     def _model(self, rng: np.random.Generator) -> tuple[GaussianProcess, float, Array]:
-        """The fitted GP, the best (warped) successful value and the anchors for local search."""
+        """The GP on every result, with the hyperparameters fitted on all but the newest (:meth:`prepare`), the best
+        (warped) successful value and the anchors for local search."""
         x = np.vstack(self._x)
         y = self._targets()
-        theta = self._fit_theta(x, y, rng)
+        theta = self._theta_on_first(len(x) - 1)
         gp_x, gp_y = x, y
         if len(x) > self.max_gp_points:  # condition on the best quarter plus a random rest: O(n^3) stays bounded
             gp_x, gp_y = _subset(x, y, self.max_gp_points, rng)
@@ -249,24 +258,61 @@ class BayesianBrain:
         order = np.argsort(np.where(ok, y, np.inf), kind="stable")[: min(5, int(ok.sum()))]
         return gp, float(np.min(y[ok])), x[order]
 
-    def _fit_theta(self, x: Array, y: Array, rng: np.random.Generator) -> Array:
-        """MAP hyperparameters for ``(x, y)``, from starts that depend on the results and ``rng`` only (never on
-        an earlier call), so a run reopened from its store fits, and proposes, what the uninterrupted run does.
+    def prepare(self, interrupt: Callable[[], bool] | None = None) -> None:
+        """Fit, while a job runs, the hyperparameters the next proposal uses: those of the results so far.
 
-        Below 20 results: the default and random restarts. From 20 on: a warm start from the *anchor* fit (see
-        :meth:`_anchor_theta`), plus the default and a random restart on every 8th result count.
+        A proposal made with ``n`` results conditions the GP on all ``n`` but takes its hyperparameters from the
+        fit on the first ``n - 1`` (a deterministic function of them), so the fit, most of a proposal's cost, is
+        paid between a launch and the next result instead of between a result and the next launch. Calling this
+        never changes a proposal, only when its cost is paid: without it :meth:`suggest` fits the same thing.
+        ``interrupt`` (optional, asked between likelihood evaluations): once it answers True the fit is abandoned
+        (the runner's: a job has ended, and its result should not wait for work a proposal can do itself).
         """
-        dim, n = x.shape[1], len(x)
-        if n < 3:
-            return gpmod.default_theta(dim)
-        if n > self.max_fit_points:
-            x, y = _subset(x, y, self.max_fit_points, rng)
-        if n < 20:
-            return gpmod.fit_hyperparameters(x, y, _fresh_starts(dim, n, rng), _fit_iterations(n))
-        starts = [self._anchor_theta(n - n % ANCHOR_EVERY)]
-        if n % 8 == 0:
-            starts += _fresh_starts(dim, n, rng)
-        return gpmod.fit_hyperparameters(x, y, starts, _fit_iterations(n))
+        m = len(self._x)
+        if m in self._fits:
+            return
+        self._interrupt = interrupt
+        try:
+            with _single_threaded_blas():
+                self._theta_on_first(m)
+        except gpmod.FitInterrupted:
+            pass  # nothing half-done is kept: the next proposal fits what is missing
+        finally:
+            self._interrupt = None
+
+    def _theta_on_first(self, m: int) -> Array:
+        """MAP hyperparameters for the first ``m`` results (in the order observed): a deterministic function of
+        them, so a reopened run fits, and proposes, what the uninterrupted run does.
+
+        On a *reset* count (below 8, or a multiple of ``REFIT_EVERY``) the fit starts afresh: below 20 results
+        from the default and random restarts drawn from a generator seeded by ``m``, from 20 on from the *anchor*
+        fit (see :meth:`_anchor_theta`) plus the default and a random restart on every 8th count. In between, one
+        L-BFGS-B run warm-starts from the fit on ``m - 1`` (as Optuna's GP sampler reuses its last kernel
+        parameters), so a refit costs a few likelihood evaluations instead of three full runs.
+        """
+        cached = self._fits.get(m)
+        if cached is not None:
+            return cached
+        dim = self.space.dim
+        values = self._values[:m]
+        theta = gpmod.default_theta(dim)
+        if m >= 3 and any(v is not None for v in values):
+            gen = np.random.default_rng(m)
+            x, y = np.vstack(self._x[:m]), self._targets(values)
+            if m > self.max_fit_points:
+                x, y = _subset(x, y, self.max_fit_points, gen)
+            if m >= 8 and m % REFIT_EVERY:
+                starts = [self._theta_on_first(m - 1)]
+            elif m < 20:
+                starts = _fresh_starts(dim, m, gen)
+            else:
+                starts = [self._anchor_theta(m - m % ANCHOR_EVERY)]
+                if m % 8 == 0:
+                    starts += _fresh_starts(dim, m, gen)
+            theta = gpmod.fit_hyperparameters(x, y, starts, _fit_iterations(m), self._interrupt)
+        self._fits = {k: v for k, v in self._fits.items() if k >= m - REFIT_EVERY}
+        self._fits[m] = theta
+        return theta
 
     def _anchor_theta(self, size: int) -> Array:
         """The fit on the first ``size`` results (in the order observed), from fresh restarts drawn from a
@@ -281,7 +327,8 @@ class BayesianBrain:
             x, y = np.vstack(self._x[:size]), self._targets(values)
             if size > self.max_fit_points:
                 x, y = _subset(x, y, self.max_fit_points, gen)
-            theta = gpmod.fit_hyperparameters(x, y, _fresh_starts(dim, size, gen), _fit_iterations(size))
+            theta = gpmod.fit_hyperparameters(x, y, _fresh_starts(dim, size, gen), _fit_iterations(size),
+                                              self._interrupt)
         self._anchor = (size, theta)
         return theta
 

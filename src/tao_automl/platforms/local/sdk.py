@@ -159,6 +159,7 @@ class LocalSDK(PlatformBase):
         }
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
+        self._exits = 0  # child processes reaped so far (see exits_seen)
         self._jobs: dict[str, _Record] = {}
         self._image_notice_done = False
 
@@ -392,6 +393,7 @@ class LocalSDK(PlatformBase):
         """Watcher thread, once the child is reaped: wake ``wait_for_change``, then persist the final state."""
         with self._changed:
             rec.exited = True
+            self._exits += 1
             try:
                 self._refresh(rec, save=False)
             except Exception:  # never let a disk error kill the watcher silently
@@ -637,6 +639,11 @@ class LocalSDK(PlatformBase):
             logger.warning("local job %s: process group %d still exists after SIGKILL", job_id, pgid)
 
     # ----------------------------------------------------------------- wait
+    def exits_seen(self) -> int:
+        """How many jobs started by this SDK object have exited so far. The runner compares it, without waiting, to
+        stop optional idle work (a brain's ``prepare``) as soon as a job ends."""
+        return self._exits
+
     def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
         """Block until one of ``job_ids`` has finished or ``timeout`` seconds pass.
 
