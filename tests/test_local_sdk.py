@@ -89,6 +89,26 @@ def test_success_logs_both_streams_and_persists_state(sdk: LocalSDK) -> None:
     assert Path(job.results_dir).is_dir()
 
 
+def test_exits_seen_counts_ended_jobs_without_waiting(sdk: LocalSDK) -> None:
+    """The runner reads this counter to stop a brain's idle work (prepare) the moment a job ends."""
+    assert sdk.exits_seen() == 0
+    slow = sdk.create_job(None, "sleep 30")
+    fast = sdk.create_job(None, "exit 2")
+
+    def seen_after_settling(expected: int) -> int:
+        deadline = time.monotonic() + 10
+        while sdk.exits_seen() < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # a wrong extra count would show up here
+        return sdk.exits_seen()
+
+    assert wait_done(sdk, fast.id) is JobStatus.FAILURE
+    assert seen_after_settling(1) == 1  # the sleeping job has not ended
+    sdk.cancel_job(slow.id)
+    assert wait_done(sdk, slow.id) is JobStatus.CANCELLED
+    assert seen_after_settling(2) == 2
+
+
 def test_failure_exit_code(sdk: LocalSDK) -> None:
     job = sdk.create_job(None, "echo before; exit 3")
     assert wait_done(sdk, job.id) is JobStatus.FAILURE
