@@ -91,6 +91,38 @@ def test_resume_continues_where_it_stopped(tmp_path: Path) -> None:
     again.finish()
 
 
+def _sweep_out_of_order(workspace: Path, reopen_every: int | None) -> list[dict[str, object]]:
+    """Bayesian at concurrency 3; each round reports the recs in flight in a fixed shuffled order (not by id), as
+    jobs end in a real sweep; with ``reopen_every`` the run is closed and reopened with ``resume=True`` after that
+    many results (a killed orchestrator). Returns every rec's params by id."""
+    settings = {"algorithm": "bayesian", "metric": "val_loss", "automl_max_recommendations": 16,
+                "automl_max_concurrent": 3, "seed": 5}
+    automl = AutoML(workspace=workspace, settings=settings, search_schema=small_schema(), log_progress=False)
+    shuffle = np.random.default_rng(0)
+    told, proposed = 0, {}
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            proposed[rec.id] = rec.params
+        in_flight = [h["rec_id"] for h in automl.get_status()["history"] if h["status"] == "pending"]
+        for rec_id in shuffle.permutation(in_flight)[:2]:  # two end, one stays in flight
+            automl.report_result(int(rec_id), objective(proposed[int(rec_id)]))
+            told += 1
+            if reopen_every and told % reopen_every == 0:
+                automl.finish()
+                automl = AutoML(workspace=workspace, settings=settings, resume=True, log_progress=False)
+    automl.finish()
+    return [proposed[i] for i in sorted(proposed)]
+
+
+def test_a_reopened_run_replays_results_in_the_order_they_came(tmp_path: Path) -> None:
+    """The brain learns results in the order they arrive; a reopened run must rebuild it in that order, not by rec
+    id, or its proposals differ from the uninterrupted run's although every result is the same."""
+    uninterrupted = _sweep_out_of_order(tmp_path / "a", None)
+    reopened = _sweep_out_of_order(tmp_path / "b", 3)
+    assert len(uninterrupted) == 16
+    assert reopened == uninterrupted
+
+
 def test_resume_with_changed_settings_names_the_change(tmp_path: Path) -> None:
     AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss"}, search_schema=small_schema()).finish()
     with pytest.raises(WorkspaceError, match="metric: 'val_loss' -> 'acc'"):

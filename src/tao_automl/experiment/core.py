@@ -198,6 +198,10 @@ class Experiment:
         self._best = self._best_from_store()
         if self._meta.get(MULTI_FIDELITY_KEY) != self._multi:  # a run folder from before the key existed
             self.store.set_meta({MULTI_FIDELITY_KEY: self._multi})
+        # in the order the run learnt them (not by id: recs in flight together end in any order), so the brain is
+        # rebuilt as the live one was; recs of a run folder older than the journal's rec_finished come first
+        order = self.store.finish_order()
+        finished.sort(key=lambda item: (order.get(item[0], -1), item[0]))
         for rec_id, status, metric_value, trial in finished:
             self._observe(rec_id, status, metric_value, trained.get(rec_id, trial.budget))
 

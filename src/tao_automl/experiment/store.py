@@ -342,6 +342,12 @@ class RunStore:
             yield (r["rec_id"], r["status"], r["metric_value"], json.loads(r["params"]) if r["params"] else {},
                    json.loads(r["trial"]) if r["trial"] else None)
 
+    def finish_order(self) -> dict[int, int]:
+        """``{rec_id: journal position}`` of each rec's end (its ``rec_finished`` event): the order in which the
+        run learnt the results, which a reopened run replays (one indexed scan)."""
+        return {r[0]: r[1] for r in self._conn.execute(
+            "SELECT rec_id, MAX(seq) FROM events WHERE kind='rec_finished' GROUP BY rec_id")}
+
     def count_by_status(self) -> dict[str, int]:
         """``{status: number of recs}`` (the status index answers it)."""
         return {r[0]: r[1] for r in self._conn.execute("SELECT status, count(*) FROM recs GROUP BY status")}
