@@ -53,6 +53,16 @@ def test_progress_counts_every_state_and_the_budget() -> None:
     assert got["best_rec_id"] == 3 and got["elapsed_s"] == 5.0 and got["eta_s"] is None
 
 
+def test_a_queued_and_an_unsubmitted_rec_both_show_pending_and_job_id_tells_them_apart() -> None:
+    """README: a rec in flight shows ``pending`` when created or queued on the platform (``job_id`` tells which),
+    while ``progress.pending`` counts only the recs without a job."""
+    rows = [_row(1, "created"), _row(2, "pending"), _row(3, "running")]
+    shown = [rec_dict(r) for r in rows]
+    assert [(d["status"], d["job_id"]) for d in shown] == [("pending", None), ("pending", "job2"), ("running", "job3")]
+    got = progress(rows, {"budget": 3, "direction": "minimize"})
+    assert (got["pending"], got["running"]) == (1, 2)
+
+
 def test_summary_lists_every_rec_with_rank_and_active_jobs() -> None:
     summary = summarise(ROWS, {"direction": "minimize", "budget": 7})
     ranks = {r["rec_id"]: r["rank"] for r in summary["recommendations"]}
