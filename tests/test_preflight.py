@@ -207,6 +207,10 @@ def test_dry_run_shows_the_recs_the_real_run_launches_first(toy_skill: Path, tmp
     real = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill).run(
         automl_settings=settings, workspace_path=tmp_path / "real", gpu_count=0)
     assert [r.params for r in shown[:2]] == [h["params"] for h in real["history"][:2]]  # the first batch
+    # the later ones are asked as results arrive in the real run: marked, in JSON and text
+    assert [r.exact for r in shown] == [True, True, False, False]
+    assert [r.to_json()["exact"] for r in shown] == [True, True, False, False]
+    assert "as if no result had come" in shown[2].text() and "as if no result" not in shown[1].text()
 
 
 def test_dry_run_of_a_multi_fidelity_brain_writes_its_budget(toy_skill: Path, tmp_path: Path) -> None:
@@ -217,6 +221,7 @@ def test_dry_run_of_a_multi_fidelity_brain_writes_its_budget(toy_skill: Path, tm
     shown = dry_run(load_run_config(_config(tmp_path, toy_skill, automl_settings=settings)), n=3)
     assert len(shown) == 3
     assert all(r.spec["train"]["num_epochs"] == 1 for r in shown)  # ASHA's lowest rung
+    assert all(r.budget == 1 and r.to_json()["budget"] == 1 and "budget: 1 epoch(s)" in r.text() for r in shown)
 
 
 def test_an_unreachable_platform_is_exit_3_and_a_refusing_one_exit_2(toy_skill: Path, tmp_path: Path,

@@ -2,8 +2,9 @@
 
 Recs come from the configured brain exactly as the runner asks them before any result (batches of
 ``automl_max_concurrent``, rng ``default_rng([seed, recs created])``,
-earlier recs pending). Specs are rendered into a temporary folder that is removed; paths are shown as
-they would be under the workspace. No workspace, state or job is created.
+earlier recs pending). The first batch is what the run launches; later recs are marked ``exact: false``: the run
+asks them as results arrive, so they can differ. Specs are rendered into a temporary folder that is removed; paths
+are shown as they would be under the workspace. No workspace, state or job is created.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from tao_automl.util.secrets import redact
 RUN_DIR_PLACEHOLDER = "run_YYYYmmdd_HHMMSS_xxxxxx"
 
 
+#: How a rec after the first batch is marked: the runner asks it once results arrive, so it may differ.
+NOT_EXACT = ("asked here as if no result had come; the run asks it once results arrive, so its values can differ "
+             "with the results and their timing")
+
+
 @dataclass(frozen=True)
 class DryRec:
     rec_id: int
@@ -38,12 +44,15 @@ class DryRec:
     command: str
     image: str | None
     platform_kwargs: dict[str, Any]
+    budget: int | None = None  # epochs a multi-fidelity brain gives this rec (None: the spec's own)
+    exact: bool = True  # one of the first batch: launched exactly so; later recs depend on results and their timing
 
     def to_json(self) -> dict[str, Any]:
         """What would be launched, with credentials (by key name or known value) shown as ``<redacted>``."""
         shown: dict[str, Any] = redact(
             {"rec_id": self.rec_id, "params": self.params, "spec": self.spec, "spec_path": self.spec_path,
-             "command": self.command, "image": self.image, "platform_kwargs": self.platform_kwargs})
+             "command": self.command, "image": self.image, "platform_kwargs": self.platform_kwargs,
+             "budget": self.budget, "exact": self.exact})
         return shown
 
     def text(self) -> str:
@@ -51,7 +60,9 @@ class DryRec:
         spec = yaml.safe_dump(shown["spec"], sort_keys=False).rstrip()
         params = "\n".join(f"  {k} = {v!r}" for k, v in shown["params"].items())
         kwargs = ", ".join(f"{k}={v!r}" for k, v in shown["platform_kwargs"].items())
-        return (f"=== rec {self.rec_id}\nparams:\n{params}\nimage: {self.image}\ncommand: {shown['command']}\n"
+        head = f"=== rec {self.rec_id}" + ("" if self.exact else f" ({NOT_EXACT})")
+        budget = "" if self.budget is None else f"budget: {self.budget} epoch(s)\n"
+        return (f"{head}\nparams:\n{params}\n{budget}image: {self.image}\ncommand: {shown['command']}\n"
                 f"platform kwargs: {kwargs}\nspec ({self.spec_path}):\n{_indent(spec)}")
 
 
@@ -117,5 +128,5 @@ def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
             call = {"gpu_count": gpu_count, "job_name": f"{RUN_DIR_PLACEHOLDER}-rec{rec_id:04d}",
                     "inputs": _swap(request.inputs, tmp, str(run_dir)), "outputs": request.outputs, **kwargs}
             out.append(DryRec(rec_id, params, _swap(request.spec, tmp, str(run_dir)), spec_path, command,
-                              request.image, call))
+                              request.image, call, trial.budget, rec_id <= settings.automl_max_concurrent))
     return out
