@@ -69,3 +69,20 @@ def test_unknown_setting_names_nearest_key() -> None:
 def test_bad_setting_values_name_the_field(settings: dict[str, object], field: str) -> None:
     with pytest.raises(SettingsError, match=field):
         AutoMLSettings.from_mapping(settings)
+
+
+@pytest.mark.parametrize("key", ["automl_hyperparameters", "spec_overrides", "custom_param_ranges"])
+def test_a_run_key_inside_automl_settings_says_where_it_belongs(key: str) -> None:
+    with pytest.raises(SettingsError, match=rf"'{key}' is not a setting but a key of the run itself: put it next to "
+                                            r"automl_settings") as caught:
+        AutoMLSettings.from_mapping({"metric": "val_loss", key: ["train.lr"]})
+    assert caught.value.field == f"automl_settings.{key}"
+
+
+def test_the_run_keys_named_there_are_the_run_configs() -> None:
+    from dataclasses import fields
+
+    from tao_automl.runner.run_args import RunArgs
+    from tao_automl.settings import RUN_CONFIG_KEYS
+
+    assert {f.name for f in fields(RunArgs)} - {"automl_settings"} == RUN_CONFIG_KEYS

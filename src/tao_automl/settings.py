@@ -28,6 +28,13 @@ LOWER_IS_BETTER_WORDS = (
 JOINED_LOWER_IS_BETTER = ("loss", "error")
 _NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
+#: The run's own keys (``RunArgs`` fields besides ``automl_settings``), named when one is put inside
+#: ``automl_settings`` by mistake (a test keeps this list equal to ``RunArgs``' fields).
+RUN_CONFIG_KEYS = frozenset({
+    "skill_dir", "workspace_path", "platform", "platform_options", "action", "train_dataset_uri", "eval_dataset_uri",
+    "base_checkpoint", "image", "dataset_keys", "automl_hyperparameters", "custom_param_ranges", "spec_overrides",
+    "platform_kwargs", "wandb_config", "mlflow_config"})
+
 
 def metric_words(metric: str) -> list[str]:
     """The words of a metric's name, lower-cased: split at every non-alphanumeric character, at camelCase and
@@ -190,6 +197,11 @@ class AutoMLSettings:
             if key in REFUSED:
                 raise SettingsError(f"automl_settings.{key}: {raw[key]!r} is not supported: {REFUSED[key]}",
                                     field=f"automl_settings.{key}", value=raw[key], allowed="no value")
+            if key in RUN_CONFIG_KEYS:
+                raise SettingsError(f"automl_settings: {key!r} is not a setting but a key of the run itself: put it "
+                                    f"next to automl_settings (top level of the config file, or an argument of "
+                                    f"run()), not inside it", field=f"automl_settings.{key}", value=key,
+                                    allowed=valid)
             if key not in valid:
                 raise SettingsError(f"automl_settings: unknown key {key!r}{did_you_mean(str(key), valid)}; "
                                     f"valid keys: {', '.join(valid)}", field=f"automl_settings.{key}", value=key,
