@@ -197,3 +197,22 @@ def test_models_shows_a_schema_default_the_searched_range_leaves_out() -> None:
     assert params["train.weight_decay"]["default"] == 0.0
     assert params["train.weight_decay"]["default_searched"] is False
     assert params["train.lr"]["default"] == 0.01 and "default_searched" not in params["train.lr"]
+
+
+def test_a_missing_skill_dir_suggests_the_near_folder_or_the_bank_model(bank: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo'd model folder names its near sibling; a bare bank name (skill_dir is a path) names the bank's
+    folder of that name when $TAO_SKILL_BANK_PATH is set; otherwise nothing is guessed."""
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.errors import SkillError
+
+    with pytest.raises(SkillError, match=r"does not exist or is not a directory \(did you mean 'good-net'\?\)"):
+        load_skill(bank / "models" / "good-nett")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TAO_SKILL_BANK_PATH", str(bank))
+    with pytest.raises(SkillError, match=rf"\$TAO_SKILL_BANK_PATH has a model 'good-net': skill_dir: "
+                                         rf"{bank / 'models' / 'good-net'}$"):
+        load_skill("good-net")
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH")
+    with pytest.raises(SkillError, match=r"'good-net' does not exist or is not a directory$"):
+        load_skill("good-net")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,7 @@ import yaml
 from tao_automl.bank.image import resolve_image
 from tao_automl.errors import SkillError
 from tao_automl.util.checks import name_arg, path_arg
-from tao_automl.util.suggest import did_you_mean
+from tao_automl.util.suggest import did_you_mean, nearest
 
 
 @dataclass(frozen=True)
@@ -104,13 +106,35 @@ def _read_yaml(path: Path) -> Any:
         raise SkillError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
 
 
+def _missing_dir_hint(path: Path) -> str:
+    """``" (did you mean ...)"`` for a near-miss sibling folder, or the bank folder of that name
+    (``$TAO_SKILL_BANK_PATH``; ``skill_dir`` is a path, not a bank name)."""
+    from tao_automl.bank.layout import BANK_ENV, models_dir
+
+    with contextlib.suppress(OSError):
+        if path.parent.is_dir():
+            hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir() if p.is_dir()])
+            if hint:
+                return hint
+    bank = os.environ.get(BANK_ENV)
+    if bank and Path(bank).expanduser().is_dir():
+        with contextlib.suppress(SkillError, OSError):
+            folder = models_dir(Path(bank).expanduser())
+            names = [p.name for p in folder.iterdir() if p.is_dir()]
+            name = path.name if path.name in names else nearest(path.name, names)
+            if name:
+                return f"; ${BANK_ENV} has a model {name!r}: skill_dir: {folder / name}"
+    return ""
+
+
 def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
     """Load and check a skill folder; every problem is a one-line :class:`SkillError`."""
     path = Path(path_arg("skill_dir", skill_dir, "a model folder", error=SkillError)).expanduser()
     name_arg("action", action, error=SkillError)
     if not path.is_dir():
-        raise SkillError(f"skill_dir {str(path)!r} does not exist or is not a directory", field="skill_dir",
-                         value=str(path), allowed="a model folder (references/skill_info.yaml, schemas/)")
+        raise SkillError(f"skill_dir {str(path)!r} does not exist or is not a directory{_missing_dir_hint(path)}",
+                         field="skill_dir", value=str(path),
+                         allowed="a model folder (references/skill_info.yaml, schemas/)")
     path = path.resolve()
     info_path = path / "references" / "skill_info.yaml"
     if not info_path.is_file():
