@@ -50,8 +50,28 @@ def test_preflight_passes_and_creates_nothing(toy_skill: Path, tmp_path: Path,
     assert {"config", "skill", "search_space", "spec_overrides", "credentials", "platform", "platform_reachable",
             "image", "train_dataset_uri", "eval_dataset_uri"} <= set(checks)
     assert "ignored" in checks["image"]["detail"] and checks["eval_dataset_uri"]["ok"] is True
+    assert checks["search_space"]["detail"].endswith("metric val_loss (minimize)")  # the metric read, its direction
     assert _files(tmp_path) == before
     assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
+
+
+def test_preflight_names_the_metric_kpi_resolves_to_and_its_direction(capsys: pytest.CaptureFixture[str],
+                                                                     tmp_path: Path) -> None:
+    """``metric: kpi`` is shown as the metric the run reads (the skill's KPI) with its direction, both from the
+    planned run (``plan=``) and from the checks alone."""
+    from tao_automl.runner.plan import RunPlan
+
+    config = load_run_config(_config(tmp_path, Path(), skill_dir="builtin:demo-digits-mlp",
+                                     train_dataset_uri="builtin:digits", automl_settings={"metric": "kpi"}))
+    for report in (run_preflight(config), run_preflight(config, plan=RunPlan.build(config))):
+        detail = {c.check: c.detail for c in report.checks}["search_space"]
+        assert detail.endswith("metric val_accuracy (maximize)"), detail
+    both = [{"name": "val_accuracy", "direction": "maximize"}, {"name": "val_loss", "direction": "minimize"}]
+    config = load_run_config(_config(tmp_path, Path(), skill_dir="builtin:demo-digits-mlp",
+                                     train_dataset_uri="builtin:digits", automl_settings={"metric": both}))
+    checks = {c.check: c.detail for c in run_preflight(config).checks}
+    assert checks["settings"].endswith("metrics val_accuracy, val_loss")  # every metric, not the first
+    assert checks["search_space"].endswith("metrics val_accuracy (maximize), val_loss (minimize)")
 
 
 def test_missing_local_dataset_fails_with_exit_2_naming_the_path(toy_skill: Path, tmp_path: Path,

@@ -107,11 +107,20 @@ def _skill_detail(skill: Any) -> str:
 
 
 def _settings_detail(settings: Any) -> str:
+    if settings.objectives:
+        return f"algorithm {settings.algorithm}, metrics {', '.join(o['name'] for o in settings.objectives)}"
     return f"algorithm {settings.algorithm}, metric {settings.metric}"
 
 
-def _space_detail(space: Any, metric: str, notes: Sequence[str]) -> str:
-    return f"{len(space)} param(s): {', '.join(space.names)}; metric {metric}" + "".join(f"; note: {n}" for n in notes)
+def _metric_text(settings: Any, metric: str, direction: str) -> str:
+    """The metric the run reads (``kpi`` resolved) with its direction; every metric of a multi-objective run."""
+    if settings.objectives:
+        return "metrics " + ", ".join(f"{o['name']} ({o['direction']})" for o in settings.objectives)
+    return f"metric {metric} ({direction})"
+
+
+def _space_detail(space: Any, metric_text: str, notes: Sequence[str]) -> str:
+    return f"{len(space)} param(s): {', '.join(space.names)}; {metric_text}" + "".join(f"; note: {n}" for n in notes)
 
 
 def _overrides_detail(config: RunArgs) -> str:
@@ -123,7 +132,8 @@ def _planned_checks(plan: Any, config: RunArgs, report: PreflightReport) -> None
     logged their warnings once), so they are reported from the plan, not run again."""
     report.add("skill", True, _skill_detail(plan.skill))
     report.add("settings", True, _settings_detail(plan.settings))
-    report.add("search_space", True, _space_detail(plan.space, plan.metric, plan.notes))
+    report.add("search_space", True, _space_detail(
+        plan.space, _metric_text(plan.settings, plan.metric, str(plan.direction)), plan.notes))
     report.add("spec_overrides", True, _overrides_detail(config))
 
 
@@ -161,7 +171,8 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             notes = plan.space_notes(holder["skill"].schema, holder["space"], config.custom_param_ranges) \
                 + plan.settings_notes(config.automl_settings, holder["settings"], holder["space"]) \
                 + plan.promotion_notes(holder["skill"], holder["settings"], holder["promotes"])
-            return _space_detail(holder["space"], metric, notes)
+            direction = str(plan.direction(holder["settings"], holder["skill"]))
+            return _space_detail(holder["space"], _metric_text(holder["settings"], metric, direction), notes)
 
         _guard(report, "search_space", space)
 
