@@ -296,3 +296,13 @@ def test_ctrl_c_names_the_run_folder_to_resume(toy_skill: Path, tmp_path: Path, 
     sdk.cancel_grace_s = 1.0
     for job in query_status(run_dir)["active_jobs"]:  # they kept running: end them
         sdk.cancel_job(job["job_id"])
+
+
+def test_params_are_shown_by_their_shortest_unambiguous_ending() -> None:
+    """Tables and live lines shorten dotted keys, but never to an ending two keys share (image classification
+    searches about ten ``...enable`` flags)."""
+    from tao_automl.experiment.lines import format_params
+
+    params = {"train.optim.lr": 0.01, "aug.color.enable": True, "aug.flip.enable": False, "model.enable": True,
+              "enable": 1}
+    assert format_params(params) == ("lr=0.01 color.enable=True flip.enable=False model.enable=True enable=1")

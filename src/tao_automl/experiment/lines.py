@@ -17,8 +17,23 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def short_names(keys: list[str]) -> dict[str, str]:
+    """Each dotted key's shortest ending that no other key of ``keys`` ends with: ``train.optim.lr`` -> ``lr``, but
+    ``aug.color.enable`` and ``aug.flip.enable`` -> ``color.enable`` and ``flip.enable``."""
+    out: dict[str, str] = {}
+    for key in keys:
+        parts = key.split(".")
+        for size in range(1, len(parts) + 1):
+            ending = ".".join(parts[-size:])
+            if not any(other != key and (other == ending or other.endswith("." + ending)) for other in keys):
+                break
+        out[key] = ending
+    return out
+
+
 def format_params(params: Mapping[str, Any]) -> str:
-    return " ".join(f"{key.rsplit('.', 1)[-1]}={format_value(v)}" for key, v in params.items())
+    names = short_names(list(params))
+    return " ".join(f"{names[key]}={format_value(v)}" for key, v in params.items())
 
 
 def format_duration(seconds: float | None) -> str:
