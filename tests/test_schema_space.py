@@ -17,10 +17,12 @@ from scipy import stats
 
 from tao_automl.errors import SearchSpaceError, UserInputError
 from tao_automl.schema.access import iter_leaf_names
+from tao_automl.schema.baseline import baseline
 from tao_automl.schema.bounds import schema_interval
 from tao_automl.schema.build import (
     automl_candidates,
     build_search_space,
+    derived_bounds,
     get_property,
     param_kind,
     schema_defaults,
@@ -822,6 +824,56 @@ def test_fixed_parent_tightens_the_dependent_range() -> None:
     parent_only = build_search_space(_rich_schema(), ["train.crop_min"])
     assert parent_only["train.crop_min"] == IntParam("train.crop_min", 1, 599, default=384)
     assert not parent_only.relations
+
+
+def test_a_fixed_parent_bounds_its_dependent_by_the_value_the_job_gets() -> None:
+    """A parent set by spec_overrides (or a template) bounds the searched dependent by that value, not by the
+    schema default (select 100 -> 900 would break select <= queries when queries is 100)."""
+    schema = _rich_schema()
+    base = baseline(schema, {"train": {"crop_min": 500}}, {"train.queries": 100})
+    space = build_search_space(schema, ["train.select", "train.crop_max"], base=base)
+    assert space["train.select"] == IntParam("train.select", 1, 100, default=100)
+    assert space["train.crop_max"] == IntParam("train.crop_max", 501, 800, default=600)
+    # a searched parent is bounded by its fixed dependent's base value too
+    child = build_search_space(schema, ["train.queries"], base=baseline(schema, None, {"train.select": 700}))
+    assert child["train.queries"] == IntParam("train.queries", 700, 900, default=None)
+
+
+@pytest.mark.parametrize("template, overrides, where", [
+    (None, {"train.crop_min": 799}, "spec_overrides.train.crop_min"),
+    ({"train": {"crop_min": 799}}, None, "the spec template"),
+])
+def test_a_fixed_parent_that_leaves_no_range_names_both_keys_its_value_and_where_it_came_from(
+        template: dict[str, Any] | None, overrides: dict[str, Any] | None, where: str) -> None:
+    schema = _rich_schema()
+    base = baseline(schema, template, overrides)
+    with pytest.raises(SearchSpaceError) as info:
+        build_search_space(schema, ["train.crop_max"], {"train.crop_max": {"valid_max": 700}}, base=base)
+    message = str(info.value)
+    assert "'train.crop_max'" in message and "train.crop_min is fixed at 799" in message
+    assert f"(from {where})" in message and info.value.field == "train.crop_max"
+    assert info.value.allowed == f"values > 799 (train.crop_min from {where})"
+
+
+def test_the_base_value_is_the_default_and_the_reference_of_a_derived_bound() -> None:
+    """A template value is the param's default; a bound the schema leaves open is derived from it, and
+    derived_bounds names it (a relation's bound is not derived)."""
+    schema = {"properties": {"train": {"type": "collection", "properties": {
+        "batch": {"type": "int", "default": 4, "minimum": 1},
+        "workers": {"type": "int", "default": 8, "minimum": 1, "maximum": 64},
+        "queries": {"type": "int", "default": 300, "minimum": 1},
+        "select": {"type": "int", "default": 100, "minimum": 1, "depends_on": "train.queries"},
+    }}}}
+    names = ["train.batch", "train.workers", "train.select"]
+    plain = build_search_space(schema, names)
+    assert plain["train.batch"] == IntParam("train.batch", 1, 16, default=4)
+    base = baseline(schema, {"train": {"batch": 16, "workers": 10}})
+    space = build_search_space(schema, names, base=base)
+    assert space["train.batch"] == IntParam("train.batch", 1, 64, default=16)
+    assert space["train.workers"] == IntParam("train.workers", 1, 64, default=10)
+    assert derived_bounds(schema, space, base=base) == {"train.batch": ["high"]}  # select <= queries (300)
+    assert derived_bounds(schema, space, {"train.batch": {"valid_max": 32}}, base) == {}
+    assert derived_bounds(schema, build_search_space(schema, ["train.queries"])) == {"train.queries": ["high"]}
 
 
 @pytest.mark.parametrize(

@@ -122,7 +122,7 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
-    from tao_automl.runner.plan import known_metrics, load_settings, search_space
+    from tao_automl.runner.plan import job_baseline, known_metrics, load_settings, search_space
 
     try:
         llm = LLMConfig.resolve(llm_endpoint, llm_model, None, timeout_s=llm_timeout_s, max_retries=1)
@@ -134,7 +134,7 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     root = base or Path.cwd()
     skill_dir = resolve_model(model, skill_bank)
     skill = load_skill(resolve_skill_dir(skill_dir, root))
-    space = search_space(skill.schema, load_settings({}), None, None)
+    space = search_space(skill.schema, load_settings({}), None, None, job_baseline(skill, {}))  # as the run builds it
     metrics = known_metrics(skill)
     sentence = goal + (f"\nMetrics the model reports: {', '.join(metrics)}" if metrics else "")
     try:

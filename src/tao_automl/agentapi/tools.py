@@ -72,14 +72,17 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
                           automl_settings: Mapping[str, Any] | None = None) -> JSON:
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
-    from tao_automl.runner.plan import load_settings, metric_name, search_space
+    from tao_automl.runner.plan import job_baseline, load_settings, metric_name, search_space
+    from tao_automl.schema.build import derived_bounds
 
     skill = load_skill(resolve_skill_dir(skill_dir, Path.cwd()), action)
     settings = load_settings(automl_settings)
-    space = search_space(skill.schema, settings, automl_hyperparameters, custom_param_ranges)
+    base = job_baseline(skill, {})  # the template's values over the schema defaults, as a run without overrides
+    space = search_space(skill.schema, settings, automl_hyperparameters, custom_param_ranges, base)
     return {"skill_dir": skill_dir, "model": skill.name, "action": action,
             "metric": metric_name(settings, skill), "monitoring_metric": skill.monitoring_metric(),
-            "search_space": space.to_json()}
+            "search_space": space.to_json(),
+            "derived_bounds": derived_bounds(skill.schema, space, custom_param_ranges, base)}
 
 
 def _preflight_error(report: Any, config_path: str | None) -> TaoAutoMLError:

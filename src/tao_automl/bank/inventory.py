@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +12,10 @@ from typing import Any
 import yaml
 
 from tao_automl.bank.layout import models_dir
-from tao_automl.bank.skill import check_info, load_schema
+from tao_automl.bank.skill import check_info, load_schema, load_template
 from tao_automl.errors import SearchSpaceError, SkillError
-from tao_automl.schema.build import build_search_space, schema_defaults
+from tao_automl.schema.baseline import Baseline, baseline
+from tao_automl.schema.build import build_search_space, derived_bounds, schema_defaults
 from tao_automl.space.search_space import SearchSpace, describe
 from tao_automl.util.dotted import get_dotted
 
@@ -67,20 +68,29 @@ def _captured_warnings() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
-def describe_space(space: SearchSpace, schema: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def describe_space(space: SearchSpace, schema: Mapping[str, Any] | None = None, base: Baseline | None = None,
+                   derived: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
     """Name, type, range and default of each param, as the space describes them (relations are not params).
 
-    A schema default the searched range leaves out (weight_decay 0.0 searched on a log scale from 1e-6) is shown
-    as the schema's, with ``default_searched: false``, rather than as none."""
+    ``default`` is the value a job gets when the param is not searched: its value in ``base`` (the template over
+    the schema defaults), else the schema default; ``schema_default`` is added when that differs. A default the
+    searched range leaves out (weight_decay 0.0 searched on a log scale from 1e-6) is shown with
+    ``default_searched: false``, rather than as none. ``derived`` (from ``derived_bounds``) names range ends the
+    tool chose because the schema has none: listed as ``derived_bounds`` (``low``/``high``)."""
     entries = {str(item["name"]): item for item in space.to_json() if "name" in item}
     defaults = schema_defaults(schema) if schema is not None else {}
     out = []
     for name in space.names:
         item = entries.get(name, {})
         entry = {"name": name, "type": item.get("type"), "range": describe(space[name]), "default": item.get("default")}
-        outside = get_dotted(defaults, name)
-        if entry["default"] is None and outside is not None:
-            entry.update(default=outside, default_searched=False)
+        given = get_dotted(defaults, name)
+        gets = base.value(name) if base is not None and base.has(name) else given
+        if entry["default"] is None and gets is not None:
+            entry.update(default=gets, default_searched=False)
+        if schema is not None and given != gets:
+            entry["schema_default"] = given
+        if derived and name in derived:
+            entry["derived_bounds"] = list(derived[name])
         out.append(entry)
     return out
 
@@ -104,9 +114,9 @@ def model_status(path: Path, action: str = "train") -> ModelStatus:
         schema = load_schema(schema_path)
     except SkillError as exc:
         return ModelStatus(name, True, blocked=f"schema invalid: {exc}")
-    with _captured_warnings() as notes:
+    with _captured_warnings():
         try:
-            space = build_search_space(schema)
+            build_search_space(schema)
         except SearchSpaceError as exc:
             return ModelStatus(name, True, blocked=f"search space empty/invalid: {exc}")
     if action not in (info.get("actions") or {}):
@@ -115,7 +125,17 @@ def model_status(path: Path, action: str = "train") -> ModelStatus:
         check_info(info, info_path, action)
     except SkillError as exc:
         return ModelStatus(name, True, blocked=f"skill_info.yaml invalid: {exc}")
-    return ModelStatus(name, True, params=describe_space(space, schema), notes=list(notes))
+    try:
+        base = baseline(schema, load_template(path, info, action))
+    except (SkillError, ValueError) as exc:
+        return ModelStatus(name, True, blocked=f"spec template invalid: {exc}")
+    with _captured_warnings() as notes:  # the space a job gets: the template's values over the schema defaults
+        try:
+            space = build_search_space(schema, base=base)
+            derived = derived_bounds(schema, space, base=base)
+        except SearchSpaceError as exc:
+            return ModelStatus(name, True, blocked=f"search space invalid with the spec template's values: {exc}")
+    return ModelStatus(name, True, params=describe_space(space, schema, base, derived), notes=list(notes))
 
 
 def bank_models(root: Path, action: str = "train") -> list[ModelStatus]:

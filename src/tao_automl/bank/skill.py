@@ -159,7 +159,7 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
             f"shipped: missing {schema_path}"
         )
     schema = load_schema(schema_path)
-    return Skill(path=path, info=dict(info), action=action, schema=schema, template=_load_template(path, info, action))
+    return Skill(path=path, info=dict(info), action=action, schema=schema, template=load_template(path, info, action))
 
 
 #: What ``config_format`` may name (the spec writer's formats).
@@ -266,7 +266,8 @@ def load_schema(schema_path: Path) -> dict[str, Any]:
     return schema
 
 
-def _load_template(path: Path, info: Mapping[str, Any], action: str) -> dict[str, Any] | None:
+def load_template(path: Path, info: Mapping[str, Any], action: str) -> dict[str, Any] | None:
+    """The action's spec template of the model folder ``path`` (``spec_templates`` or the default file), if any."""
     rel = (info.get("spec_templates") or {}).get(action)
     candidates = [path / "references" / rel] if rel else []
     candidates.append(path / "references" / f"spec_template_{action}.yaml")

@@ -72,10 +72,7 @@ def _models_text(report: dict[str, Any]) -> str:
            f"runnable AutoML models ({len(report['runnable'])}):"]
     for m in report["runnable"]:
         out.append(f"  {m['model']}  (skill_dir: {m['skill_dir']})")
-        rows: list[tuple[Any, ...]] = [
-            (p["name"], p["type"], p["range"],
-             f"{p['default']} (outside the range)" if p.get("default_searched") is False else p["default"])
-            for p in m["params"]]
+        rows: list[tuple[Any, ...]] = [(p["name"], p["type"], _range_text(p), _default_text(p)) for p in m["params"]]
         out += ["    " + line for line in _table(rows, ("param", "type", "range", "default")).splitlines()]
         out += [f"    note: {n}" for n in m.get("notes", [])]
     out += ["", f"blocked AutoML models ({len(report['blocked'])}):"]
@@ -85,6 +82,22 @@ def _models_text(report: dict[str, Any]) -> str:
         rows = [(m["model"], m["automl_enabled"], m["runnable"]) for m in report["all"]]
         out += ["", _table(rows, ("model", "automl_enabled", "runnable"))]
     return "\n".join(out)
+
+
+def _range_text(param: dict[str, Any]) -> str:
+    """The range, with the ends tao-automl chose marked: ``[1, 1200] (int) (upper bound derived: schema has none)``."""
+    from tao_automl.runner.plan import derived_text
+
+    sides = param.get("derived_bounds")
+    return f"{param['range']} ({derived_text(sides)})" if sides else str(param["range"])
+
+
+def _default_text(param: dict[str, Any]) -> str:
+    """The value a job gets when not searched, with the schema default when that differs."""
+    text = str(param["default"])
+    if param.get("default_searched") is False:
+        text += " (outside the range)"
+    return f"{text} (schema default {param['schema_default']})" if "schema_default" in param else text
 
 
 def cmd_models(args: argparse.Namespace) -> int:

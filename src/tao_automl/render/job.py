@@ -27,8 +27,9 @@ from tao_automl.render.data import Placement, place_datasets, source_uris
 from tao_automl.render.paths import get_path, has_path, set_path
 from tao_automl.render.roles import role_values
 from tao_automl.render.toml_format import to_toml
-from tao_automl.schema.build import get_property, schema_defaults
-from tao_automl.util.dotted import flatten, with_values
+from tao_automl.schema.baseline import baseline
+from tao_automl.schema.build import get_property
+from tao_automl.util.dotted import flatten
 from tao_automl.util.private import private_dir, write_private_text
 from tao_automl.util.suggest import nearest
 
@@ -42,10 +43,7 @@ _EMPTY: tuple[Any, ...] = (None, "", "???")
 
 def base_spec(skill: Skill) -> dict[str, Any]:
     """The template (when the skill ships one) over the schema's defaults."""
-    spec = schema_defaults(skill.schema)
-    if skill.template:
-        spec = with_values(spec, dict(flatten(skill.template)))
-    return spec
+    return dict(baseline(skill.schema, skill.template).spec)
 
 
 def _is_known(skill: Skill, spec: Mapping[str, Any], key: str) -> bool:

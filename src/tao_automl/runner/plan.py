@@ -14,6 +14,7 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,13 @@ from tao_automl.render.roles import PTM_ROLES, checkpoint_keys, role_values
 from tao_automl.runner.fidelity import epoch_key, find_epoch_key, resumes_from_checkpoint
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
-from tao_automl.schema.build import build_search_space, schema_defaults
+from tao_automl.schema.baseline import Baseline, baseline
+from tao_automl.schema.build import build_search_space, derived_bounds, schema_defaults
 from tao_automl.schema.choices import schema_options
 from tao_automl.settings import AutoMLSettings, Direction, infer_direction
 from tao_automl.space.numeric import FloatParam
-from tao_automl.space.search_space import SearchSpace
-from tao_automl.util.dotted import with_values
+from tao_automl.space.search_space import SearchSpace, describe
+from tao_automl.util.dotted import flatten, with_values
 from tao_automl.util.suggest import did_you_mean
 
 KPI = "kpi"
@@ -139,11 +141,24 @@ def direction(settings: AutoMLSettings, skill: Skill | None) -> Direction:
     return Direction(infer_direction(metric_name(settings, skill)))
 
 
+def job_baseline(skill: Skill, overrides: Mapping[str, Any]) -> Baseline:
+    """The base spec every rec starts from (template and ``spec_overrides`` over the schema defaults), with where
+    each value came from. Keys that index into a list (``a.b[0]``) are not read by the search space and are left
+    out; :func:`checked_overrides` checks every key."""
+    resolved = resolve_overrides(skill, base_spec(skill), overrides)
+    try:
+        return baseline(skill.schema, skill.template, {k: v for k, v in resolved.items() if "[" not in k})
+    except ValueError as exc:
+        raise UserInputError(f"spec_overrides: {exc}", field="spec_overrides", value=dict(overrides),
+                             allowed="keys that can be placed in the spec") from None
+
+
 def search_space(schema: Mapping[str, Any], settings: AutoMLSettings, hyperparameters: Sequence[str] | None,
-                 custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> SearchSpace:
+                 custom_ranges: Mapping[str, Mapping[str, Any]] | None, base: Baseline | None = None) -> SearchSpace:
+    """The run's space; ``base`` (:func:`job_baseline`) is what a param that is not searched holds in each job."""
     try:
         return build_search_space(schema, hyperparameters, custom_ranges,
-                                  override_disabled=settings.override_automl_disabled_params)
+                                  override_disabled=settings.override_automl_disabled_params, base=base)
     except SearchSpaceError as exc:
         if exc.field is not None:
             raise
@@ -211,6 +226,22 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
             notes.append(f"param {param.name}: the schema minimum is {max(lows)}, which a log scale cannot reach; "
                          f"searching from {param.low:g} (set custom_param_ranges.{param.name}.valid_min to choose)")
     return notes
+
+
+def bound_notes(space: SearchSpace, derived: Mapping[str, Sequence[str]]) -> list[str]:
+    """One note naming the range ends the tool chose because the schema gives none (``derived``, from
+    :func:`~tao_automl.schema.build.derived_bounds`)."""
+    if not derived:
+        return []
+    shown = "; ".join(f"{name} {describe(space[name])} ({derived_text(sides)})" for name, sides in derived.items())
+    return [f"range ends derived by tao-automl (the schema has none; set custom_param_ranges to choose): {shown}"]
+
+
+def derived_text(sides: Sequence[str]) -> str:
+    """``upper bound derived: schema has none`` (or lower, or both)."""
+    names: dict[tuple[str, ...], str] = {("low",): "lower bound", ("high",): "upper bound"}
+    what = names.get(tuple(sides), "both bounds")
+    return f"{what} derived: schema has none"
 
 
 def runner_filled_keys(skill: Skill, promotes: bool = False) -> dict[str, str]:
@@ -352,6 +383,8 @@ class RunPlan:
     epoch_key: str | None
     #: Choices the plan made that the user did not ask for (logged once when the run starts).
     notes: tuple[str, ...] = ()
+    #: Range ends tao-automl chose because the schema gives none (:func:`derived_bounds`).
+    derived_bounds: Mapping[str, list[str]] = dc_field(default_factory=dict)
 
     @classmethod
     def build(cls, args: RunArgs, skill: Skill | None = None) -> RunPlan:
@@ -360,7 +393,9 @@ class RunPlan:
         settings = load_settings(args.automl_settings)
         check_metric(settings_metric(settings), skill)
         check_base_checkpoint(skill, args.base_checkpoint)
-        space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges)
+        base = job_baseline(skill, args.spec_overrides)
+        space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges, base)
+        derived = derived_bounds(skill.schema, space, args.custom_param_ranges, base)
         promoting = promotes(settings, space)
         epochs = fidelity_key(skill, settings, space)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
@@ -370,8 +405,9 @@ class RunPlan:
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,
                    notes=tuple(space_notes(skill.schema, space, args.custom_param_ranges)
+                               + bound_notes(space, derived)
                                + settings_notes(args.automl_settings, settings, space)
-                               + promotion_notes(skill, settings, promoting)))
+                               + promotion_notes(skill, settings, promoting)), derived_bounds=derived)
 
     @classmethod
     def ask_tell(cls, settings: AutoMLSettings, *, skill: Skill | None, schema: Mapping[str, Any],
@@ -381,8 +417,9 @@ class RunPlan:
         multi-fidelity brain) is the skill's, else found in ``schema``'s defaults, else None (no error: the caller
         reads the budget from the rec's trial)."""
         check_algorithm(settings.algorithm)
-        space = search_space(schema, settings, hyperparameters, custom_ranges)
         base = with_values(schema_defaults(schema), {}) if train_specs is None else dict(train_specs)
+        given = None if train_specs is None else Baseline(base, {k: "train_specs" for k, _ in flatten(base)})
+        space = search_space(schema, settings, hyperparameters, custom_ranges, given)
         action = skill.action if skill is not None else action
         args = RunArgs(skill_dir=str(skill.path) if skill is not None else "", action=action)
         key = None

@@ -28,9 +28,11 @@ class Check:
     ok: bool | None
     detail: str
     error: TaoAutoMLError | None = field(default=None, compare=False, repr=False)
+    #: Structured facts of a passed check for JSON readers (the search space's ``derived_bounds``).
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"check": self.check, "ok": self.ok, "detail": self.detail}
+        return {"check": self.check, "ok": self.ok, "detail": self.detail, **self.data}
 
 
 @dataclass
@@ -46,8 +48,9 @@ class PreflightReport:
     def failed(self) -> list[Check]:
         return [c for c in self.checks if c.ok is False]
 
-    def add(self, check: str, ok: bool | None, detail: str, error: TaoAutoMLError | None = None) -> None:
-        self.checks.append(Check(check, ok, detail, error))
+    def add(self, check: str, ok: bool | None, detail: str, error: TaoAutoMLError | None = None,
+            data: dict[str, Any] | None = None) -> None:
+        self.checks.append(Check(check, ok, detail, error, dict(data or {})))
 
     def error(self) -> TaoAutoMLError:
         """The error to raise for a failed report: the first failed check's own error (its field, value and allowed
@@ -92,10 +95,11 @@ def _named(check: Check) -> str:
     return check.detail if check.detail.startswith(check.check) else f"{check.check}: {check.detail}"
 
 
-def _guard(report: PreflightReport, name: str, fn: Callable[[], str]) -> bool:
-    """Run one check; a user/skill error becomes a failed check with its message."""
+def _guard(report: PreflightReport, name: str, fn: Callable[[], str], data: dict[str, Any] | None = None) -> bool:
+    """Run one check; a user/skill error becomes a failed check with its message. ``data`` (filled by ``fn``) goes
+    into a passed check's JSON."""
     try:
-        report.add(name, True, fn())
+        report.add(name, True, fn(), data=data)
         return True
     except TaoAutoMLError as exc:
         report.add(name, False, str(exc), exc)
@@ -133,7 +137,8 @@ def _planned_checks(plan: Any, config: RunArgs, report: PreflightReport) -> None
     report.add("skill", True, _skill_detail(plan.skill))
     report.add("settings", True, _settings_detail(plan.settings))
     report.add("search_space", True, _space_detail(
-        plan.space, _metric_text(plan.settings, plan.metric, str(plan.direction)), plan.notes))
+        plan.space, _metric_text(plan.settings, plan.metric, str(plan.direction)), plan.notes),
+               data={"derived_bounds": dict(plan.derived_bounds)})
     report.add("spec_overrides", True, _overrides_detail(config))
 
 
@@ -142,6 +147,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
     ``settings``, ``space``) for the checks after them."""
     from tao_automl.bank.skill import load_skill
     from tao_automl.runner import plan
+    from tao_automl.schema.build import derived_bounds
 
     holder: dict[str, Any] = {}
 
@@ -163,18 +169,26 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
     else:
         def space() -> str:
             plan.check_metric(plan.settings_metric(holder["settings"]), holder["skill"])
+            try:
+                base = plan.job_baseline(holder["skill"], config.spec_overrides)
+            except TaoAutoMLError:  # the spec_overrides check below fails with this error
+                base = plan.job_baseline(holder["skill"], {})
             holder["space"] = plan.search_space(holder["skill"].schema, holder["settings"],
-                                                config.automl_hyperparameters, config.custom_param_ranges)
+                                                config.automl_hyperparameters, config.custom_param_ranges, base)
+            facts["derived_bounds"] = derived = derived_bounds(
+                holder["skill"].schema, holder["space"], config.custom_param_ranges, base)
             metric = plan.metric_name(holder["settings"], holder["skill"])
             holder["promotes"] = plan.promotes(holder["settings"], holder["space"])
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
             notes = plan.space_notes(holder["skill"].schema, holder["space"], config.custom_param_ranges) \
+                + plan.bound_notes(holder["space"], derived) \
                 + plan.settings_notes(config.automl_settings, holder["settings"], holder["space"]) \
                 + plan.promotion_notes(holder["skill"], holder["settings"], holder["promotes"])
             direction = str(plan.direction(holder["settings"], holder["skill"]))
             return _space_detail(holder["space"], _metric_text(holder["settings"], metric, direction), notes)
 
-        _guard(report, "search_space", space)
+        facts: dict[str, Any] = {}
+        _guard(report, "search_space", space, facts)
 
     def overrides() -> str:
         settings = holder.get("settings")

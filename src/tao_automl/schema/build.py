@@ -21,14 +21,19 @@ not searchable. ``depends_on``/``parent_param`` become relations or tightened ra
 :mod:`tao_automl.schema.relations`).
 
 Every custom range is checked (keys, value types, schema bounds, options, weights) before the
-space exists, so a bad range fails before any job runs. A param's default is the schema default
-when it lies inside the final range, else None. The space is ordered as searched: named (or
+space exists, so a bad range fails before any job runs. With a ``base`` (the job's base spec: template and
+``spec_overrides`` over the schema defaults, :mod:`tao_automl.schema.baseline`), a numeric param whose base value
+is a number other than the schema default is built from that value: its default, and a bound the schema leaves
+open (derived from the default, rules in :mod:`tao_automl.schema.bounds`), start from what the job really gets.
+A param's default is that value when it lies inside the final range, else None. :func:`derived_bounds` names the
+range ends the tool chose because the schema has none. The space is ordered as searched: named (or
 default) params first, then params added by a custom range, in their mapping order.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -40,7 +45,8 @@ from tao_automl.schema.access import (
     iter_leaf_names,
     schema_defaults,
 )
-from tao_automl.schema.bounds import build_float, build_int, has_list_bounds
+from tao_automl.schema.baseline import Baseline
+from tao_automl.schema.bounds import build_float, build_int, has_list_bounds, schema_interval
 from tao_automl.schema.choices import (
     OPTION_KEYS,
     build_bool,
@@ -51,13 +57,14 @@ from tao_automl.schema.choices import (
 from tao_automl.schema.custom import CustomRange, parse_custom_range, reject_keys
 from tao_automl.schema.lists import LIST_TYPE, build_list, build_optional, build_subset, list_kind
 from tao_automl.schema.relations import apply_relations
-from tao_automl.space.search_space import Param, SearchSpace
+from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, Param, SearchSpace
 from tao_automl.util.suggest import did_you_mean
 
 __all__ = [
     "SUPPORTED_TYPES",
     "automl_candidates",
     "build_search_space",
+    "derived_bounds",
     "get_property",
     "param_kind",
     "schema_defaults",
@@ -170,12 +177,23 @@ def _build(name: str, kind: str, prop: Mapping[str, Any], custom: CustomRange | 
     return _BUILDERS[kind](name, prop, custom)
 
 
+def _from_base(name: str, kind: str, prop: Mapping[str, Any], base: Baseline | None) -> Mapping[str, Any]:
+    """``prop`` with the base spec's value as its default, for a numeric param whose base value is a number."""
+    if base is None or kind not in ("float", "int") or not base.has(name):
+        return prop
+    value = base.value(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return prop
+    return {**prop, "default": value}
+
+
 def build_search_space(
     schema: Mapping[str, Any],
     hyperparameters: Sequence[str] | None = None,
     custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     override_disabled: bool = False,
+    base: Baseline | None = None,
 ) -> SearchSpace:
     """The search space of ``hyperparameters`` (default: the schema's AutoML defaults); see module doc."""
     if not isinstance(schema, Mapping):
@@ -212,7 +230,7 @@ def build_search_space(
                 )
             skipped.append(f"{name} (AutoML-disabled)")
             continue
-        params.append(_build(name, kind, prop, customs.get(name)))
+        params.append(_build(name, kind, _from_base(name, kind, prop, base), customs.get(name)))
     if skipped:
         logger.warning(
             "skipping %d default hyperparameter(s) that cannot be searched: %s",
@@ -224,5 +242,39 @@ def build_search_space(
             "no hyperparameter to search: name some in hyperparameters or custom_param_ranges"
             + (f" (skipped: {', '.join(skipped)})" if skipped else "")
         )
-    params, relations = apply_relations(schema, params)
+    params, relations = apply_relations(schema, params, base)
     return SearchSpace(tuple(params), relations)
+
+
+_Scalar = (FloatParam, IntParam, IntGridParam)
+
+
+def derived_bounds(
+    schema: Mapping[str, Any],
+    space: SearchSpace,
+    custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None,
+    base: Baseline | None = None,
+) -> dict[str, list[str]]:
+    """``name -> ["low"]/["high"]/["low", "high"]``: the range ends of ``space``'s numeric params that the tool
+    chose because neither the schema nor ``custom_param_ranges`` gives one (a bound a ``depends_on`` relation set
+    is not derived). Params with every end given are left out."""
+    customs = _customs(schema, custom_param_ranges)
+    out: dict[str, list[str]] = {}
+    for param in space.params:
+        prop = get_property(schema, param.name)
+        kind = param_kind(prop) if prop is not None else None
+        if prop is None or kind not in ("float", "int") or not isinstance(param, _Scalar):
+            continue
+        interval, custom = schema_interval(param.name, prop), customs.get(param.name)
+        unrelated = _build(param.name, kind, _from_base(param.name, kind, prop, base), custom)
+        assert isinstance(unrelated, _Scalar)
+        sides = []
+        if math.isinf(interval.low) and (custom is None or custom.valid_min is None) \
+                and param.low == unrelated.low:
+            sides.append("low")
+        if math.isinf(interval.high) and (custom is None or custom.valid_max is None) \
+                and param.high == unrelated.high:
+            sides.append("high")
+        if sides:
+            out[param.name] = sides
+    return out

@@ -10,8 +10,10 @@ pool), else ``>=``; ``<=`` when a default is missing.
 
 * Both searched (scalar numeric params): a :class:`~tao_automl.space.search_space.Relation` on the space; its
   repair step keeps each sampled/decoded config valid.
-* One searched, the other fixed at its schema default (a number): the searched one's range is
-  tightened to honour the relation against that default (the rendered spec holds the default).
+* One searched, the other fixed (a number): the searched one's range is tightened to honour the relation
+  against the fixed one's value in the job's base spec (:class:`~tao_automl.schema.baseline.Baseline`: the
+  template and ``spec_overrides`` over the schema default; the schema default alone when no base is given).
+  A range that leaves no value is a SearchSpaceError naming both keys, the fixed value and where it came from.
 * Otherwise (list-valued params, non-numeric defaults) the relation is not enforced.
 
 Relations are ordered so that a param's own parents are repaired before it is used as a parent.
@@ -26,6 +28,7 @@ from typing import Any
 
 from tao_automl.errors import SearchSpaceError
 from tao_automl.schema.access import get_property
+from tao_automl.schema.baseline import SCHEMA_DEFAULT, Baseline
 from tao_automl.space.relations import OPS, closest_allowed
 from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, Param, Relation
 
@@ -56,12 +59,29 @@ def relation_op(prop: Mapping[str, Any], parent: Mapping[str, Any]) -> str:
     return ">=" if mine is not None and theirs is not None and mine > theirs else "<="
 
 
-def _tighten(param: Param, op: str, value: float) -> Param:
-    """``param`` restricted to values ``x`` with ``x op value``."""
+def _fixed(base: Baseline | None, name: str, prop: Mapping[str, Any]) -> tuple[float | None, str]:
+    """The value a job gets at ``name`` (not searched) and where it came from."""
+    if base is not None and base.has(name):
+        return _number(base.value(name)), base.where(name)
+    return _number(prop.get("default")), SCHEMA_DEFAULT
+
+
+def _empty(param: FloatParam | IntParam | IntGridParam, op: str, value: float, other: str,
+           where: str) -> SearchSpaceError:
+    return SearchSpaceError(
+        f"param {param.name!r}: must be {op} {other} by the schema's depends_on, and {other} is fixed at {value:g} "
+        f"(from {where}), but no value of its range {param.describe()} is {op} {value:g}; search {other} too, "
+        f"or change its value, or give {param.name} a range that holds such values",
+        field=param.name, value=param.describe(), allowed=f"values {op} {value:g} ({other} from {where})",
+    )
+
+
+def _tighten(param: Param, op: str, value: float, other: str, where: str) -> Param:
+    """``param`` restricted to values ``x`` with ``x op value`` (``other``'s value, from ``where``)."""
     if isinstance(param, IntGridParam):
         ok = [v for v in param.values if OPS[op](v, value)]
         if not ok:
-            raise SearchSpaceError(f"param {param.name!r}: no value of {param.describe()} is {op} {value:g}")
+            raise _empty(param, op, value, other, where)
         default = param.default if param.default in ok else None
         return IntGridParam(param.name, ok[0], ok[-1], param.power_of, param.multiple_of, default)
     assert isinstance(param, (FloatParam, IntParam))
@@ -73,9 +93,7 @@ def _tighten(param: Param, op: str, value: float) -> Param:
     else:
         high = min(high, bound)
     if low > high:
-        raise SearchSpaceError(
-            f"param {param.name!r}: must be {op} {value:g} (fixed by the schema), but its range is {param.describe()}"
-        )
+        raise _empty(param, op, value, other, where)
     keep = param.default is not None and low <= param.default <= high
     if isinstance(param, IntParam):
         return IntParam(param.name, int(low), int(high), param.log, param.default if keep else None)
@@ -95,9 +113,10 @@ def _order(relations: list[Relation]) -> tuple[Relation, ...]:
 
 
 def apply_relations(
-    schema: Mapping[str, Any], params: Sequence[Param]
+    schema: Mapping[str, Any], params: Sequence[Param], base: Baseline | None = None
 ) -> tuple[list[Param], tuple[Relation, ...]]:
-    """The params (ranges tightened against fixed parents/dependents) and the space's relations."""
+    """The params (ranges tightened against fixed parents/dependents, at their ``base`` values) and the space's
+    relations."""
     by_name = {p.name: p for p in params}
     relations: list[Relation] = []
     names = list(by_name)
@@ -113,20 +132,20 @@ def apply_relations(
             if isinstance(by_name[name], Scalar) and isinstance(by_name.get(parent_name), Scalar):
                 relations.append(Relation(name, op, parent_name))
             elif isinstance(by_name[name], Scalar) and parent_name not in by_name:
-                fixed = _number(parent.get("default"))
+                fixed, where = _fixed(base, parent_name, parent)
                 if fixed is not None:
-                    by_name[name] = _tighten(by_name[name], op, fixed)
-    # Searched parents whose dependent stays at its schema default.
+                    by_name[name] = _tighten(by_name[name], op, fixed, parent_name, where)
+    # Searched parents whose dependent is not searched.
     for name in names:
         if not isinstance(by_name[name], Scalar):
             continue
         for other, prop in _dependents(schema, name):
             if other in by_name:
                 continue
-            fixed = _number(prop.get("default"))
+            fixed, where = _fixed(base, other, prop)
             parent = get_property(schema, name) or {}
             if fixed is not None:
-                by_name[name] = _tighten(by_name[name], _FLIP[relation_op(prop, parent)], fixed)
+                by_name[name] = _tighten(by_name[name], _FLIP[relation_op(prop, parent)], fixed, other, where)
     return [by_name[p.name] for p in params], _order(relations)
 
 
