@@ -60,9 +60,10 @@ QUADRATIC_TRAINER = textwrap.dedent(
 
 def write_skill(root: Path, *, schema: dict[str, Any] | None = None, command: str | None = None,
                 trainer: str = QUADRATIC_TRAINER, name: str = "toy-net",
-                roles: dict[str, str] | None = None) -> Path:
+                roles: dict[str, str] | None = None, data_sources: dict[str, Any] | None = None) -> Path:
     """A skill folder in the bank format whose command runs ``trainer`` with this Python; ``roles`` maps more
-    spec keys to their ``spec_params`` role (e.g. ``{"train.resume": "resume_model"}``)."""
+    spec keys to their ``spec_params`` role (e.g. ``{"train.resume": "resume_model"}``); ``data_sources``: the
+    train action's dataset rules (none by default: a dataset URI given to the skill then fails preflight)."""
     skill = root / "models" / name
     (skill / "references").mkdir(parents=True)
     (skill / "schemas").mkdir()
@@ -74,6 +75,8 @@ def write_skill(root: Path, *, schema: dict[str, Any] | None = None, command: st
                               "config_format": "yaml", "outputs": {"results_dir": {"type": "folder"}}}},
         "spec_params": {"train": {"results_dir": "output_dir", **(roles or {})}},
     }
+    if data_sources is not None:
+        info["data_sources"] = {"train": data_sources}
     (skill / "references" / "skill_info.yaml").write_text(yaml.safe_dump(info))
     (skill / "schemas" / "train.schema.json").write_text(json.dumps(schema or small_schema()))
     return skill

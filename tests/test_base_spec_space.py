@@ -115,11 +115,16 @@ def test_models_shows_the_value_a_job_gets_with_the_schema_default_beside_it(tmp
 ])
 def test_the_audit_repros_on_the_real_bank(tmp_path: Path, model: str, overrides: dict[str, Any],
                                            searched: list[str], holds: Any) -> None:
+    from tao_automl.bank.skill import load_skill
+
     data = tmp_path / "data"
     data.mkdir()
+    skill_dir = BANK / "skills" / "models" / model
+    inputs = load_skill(skill_dir).action_info.get("inputs") or {}  # every declared input given, as a user must
     config = config_from_mapping({
-        "platform": "local", "skill_dir": str(BANK / "skills" / "models" / model), "workspace_path": str(tmp_path),
-        "train_dataset_uri": str(data), "spec_overrides": overrides, "automl_hyperparameters": searched,
+        "platform": "local", "skill_dir": str(skill_dir), "workspace_path": str(tmp_path),
+        "dataset_keys": {key: str(data) for key in inputs}, "spec_overrides": overrides,
+        "automl_hyperparameters": searched,
         "automl_settings": {"algorithm": "random", "automl_max_recommendations": 6}}, tmp_path)
     recs = dry_run(config, 6)
     assert len(recs) == 6 and all(holds(r.params, r.spec) for r in recs)

@@ -33,15 +33,22 @@ def _config(tmp_path: Path, skill: Path, **extra: Any) -> Path:
     return path
 
 
+#: Dataset rules of a toy skill that takes both dataset URIs.
+PLACING = {"dataset.train_path": {"source": "train_datasets"}, "dataset.val_path": {"source": "eval_dataset"}}
+
+
+def _placing_skill(tmp_path: Path) -> Path:
+    return write_skill(tmp_path / "placing", data_sources=PLACING)
+
+
 def _checks(report_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["check"]: c for c in report_json["checks"]}
 
 
-def test_preflight_passes_and_creates_nothing(toy_skill: Path, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_preflight_passes_and_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    path = _config(tmp_path, toy_skill, train_dataset_uri=str(data_dir), eval_dataset_uri=f"file://{data_dir}")
+    path = _config(tmp_path, _placing_skill(tmp_path), train_dataset_uri=str(data_dir), eval_dataset_uri=f"file://{data_dir}")
     before = _files(tmp_path)
     report = run_preflight(load_run_config(path))
     assert report.ok, report.text()
@@ -87,8 +94,9 @@ def test_missing_local_dataset_fails_with_exit_2_naming_the_path(toy_skill: Path
     assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
 
 
-def test_remote_and_builtin_uris_are_not_failures(toy_skill: Path, tmp_path: Path) -> None:
-    path = _config(tmp_path, toy_skill, train_dataset_uri="s3://bucket/train", eval_dataset_uri="builtin:digits")
+def test_remote_and_builtin_uris_are_not_failures(tmp_path: Path) -> None:
+    path = _config(tmp_path, _placing_skill(tmp_path), train_dataset_uri="s3://bucket/train",
+                   eval_dataset_uri="builtin:digits")
     report = run_preflight(load_run_config(path))
     checks = _checks(report.to_json())
     assert report.ok and checks["train_dataset_uri"]["ok"] is None and checks["eval_dataset_uri"]["ok"] is True

@@ -18,7 +18,7 @@ import yaml
 from conftest import small_schema
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.errors import SkillError, UserInputError
-from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, render_job, warn_unplaced
+from tao_automl.render.job import JobContext, base_spec, check_spec_overrides, place, render_job
 from tao_automl.render.paths import get_path, parse_path, set_path
 from tao_automl.render.toml_format import to_toml
 from tao_automl.util.dotted import flatten
@@ -204,11 +204,11 @@ def test_dataset_keys_are_verbatim_and_win_over_rules(tmp_path: Path) -> None:
     assert {k: request.inputs[k] for k in keys} == keys
 
 
-def test_a_uri_no_rule_takes_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    skill = _skill(tmp_path, _action(inputs={"dataset.train_path": {"type": "file"}}), name="no-rules")
-    with caplog.at_level(logging.WARNING):
-        warn_unplaced(load_skill(skill), JobContext(train_dataset_uri="/t"))  # once per run, from the run plan
-    assert "no data_sources.train rule takes train_dataset_uri" in caplog.text and "dataset.train_path" in caplog.text
+def test_a_uri_no_rule_takes_is_listed_as_unplaced(tmp_path: Path) -> None:
+    skill = load_skill(_skill(tmp_path, _action(inputs={"dataset.train_path": {"type": "file"}}), name="no-rules"))
+    assert place(skill, JobContext(train_dataset_uri="/t", eval_dataset_uri="/e")).unplaced == \
+        ["train_dataset_uri", "eval_dataset_uri"]  # preflight refuses them (tests/test_preflight.py)
+    assert place(skill, JobContext(train_dataset_uri="/t", dataset_keys={"dataset.train_path": "/t"})).unplaced == []
 
 
 VERSIONS = {"images": {"tao_toolkit": {"pyt": "nvcr.io/nvidia/tao/tao-toolkit:7.1.0-pyt",

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agent_helpers import cli, cli_env
 from tao_automl.cli.agent_commands import skill_front_matter, skill_path
@@ -80,8 +81,11 @@ def test_every_command_in_the_file_parses() -> None:
 
 
 def test_the_bash_blocks_run_verbatim_on_the_demo_network(tmp_path: Path) -> None:
-    """The YAML block is the config; the bash blocks run in order as one script, as an agent would run them."""
-    (yaml_block,) = _fenced("yaml")
+    """The first YAML block is the config (the second, ``dataset_keys``, an example for models without data_sources
+    rules); the bash blocks run in order as one script, as an agent would run them."""
+    yaml_block, keys_example = _fenced("yaml")
+    example = yaml.safe_load(keys_example)
+    assert list(example) == ["dataset_keys"] and all(isinstance(v, str) for v in example["dataset_keys"].values())
     (tmp_path / "config.yaml").write_text(yaml_block)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -9,6 +9,7 @@ are shown as they would be under the workspace. No workspace, state or job is cr
 
 from __future__ import annotations
 
+import logging
 import shlex
 import tempfile
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from tao_automl.errors import UserInputError
 from tao_automl.experiment.core import as_scheduler
 from tao_automl.settings import AutoMLSettings
 from tao_automl.util.secrets import redact
+
+log = logging.getLogger(__name__)
 
 #: How a run folder is named (see workspace.new_run_dir); shown in place of the real, future name.
 RUN_DIR_PLACEHOLDER = "run_YYYYmmdd_HHMMSS_xxxxxx"
@@ -107,6 +110,8 @@ def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
     report = run_preflight(config, plan=plan)
     if not report.ok:
         raise report.error()
+    for check in report.warnings:
+        log.warning("preflight %s: %s", check.check, check.detail)
     assert plan.skill is not None
     settings = plan.settings
     scheduler = as_scheduler(make_brain(settings.algorithm, plan.space, brain_options(settings.algorithm, settings)),

@@ -75,25 +75,27 @@ def _rule_value(uri: str, rule: Mapping[str, Any], key: str, archives: dict[str,
 
 
 def place_datasets(rules: Mapping[str, Any], uris: Mapping[str, str], dataset_keys: Mapping[str, str],
-                   given: Mapping[str, str | None]) -> Placement:
+                   given: Mapping[str, tuple[str | None, tuple[str, ...]]]) -> Placement:
     """Apply the rules for the sources with a URI, then ``dataset_keys`` verbatim.
 
-    ``given`` names the URIs the user passed (``{"train_dataset_uri": ...}``); one that no rule used, while no
-    ``dataset_keys`` were given either, is listed in ``unplaced``.
+    ``given`` names the URIs the user passed with the sources each fills (``{"train_dataset_uri": (uri,
+    TRAIN_SOURCES)}``); one that no rule reads, while no ``dataset_keys`` were given either, is listed in ``unplaced``
+    (by its sources, not its value: the same path given as train and eval URI is two URIs).
     """
     out = Placement()
     used: set[str] = set()
     for key, rule in rules.items():
         if not isinstance(rule, Mapping):
             continue
-        uri = uris.get(str(rule.get("source", "")))
+        source = str(rule.get("source", ""))
+        uri = uris.get(source)
         if not uri:
             continue
-        used.add(uri)
+        used.add(source)
         out.values[str(key)] = _rule_value(uri, rule, str(key), out.archives)
     for key, value in dataset_keys.items():
         out.values[str(key)] = value
         out.archives.pop(str(key), None)
     if not dataset_keys:
-        out.unplaced = [name for name, uri in given.items() if uri and uri not in used]
+        out.unplaced = [name for name, (uri, sources) in given.items() if uri and not used & set(sources)]
     return out

@@ -23,7 +23,7 @@ import yaml
 
 from tao_automl.bank.skill import Skill
 from tao_automl.errors import SkillError, UserInputError
-from tao_automl.render.data import Placement, place_datasets, source_uris
+from tao_automl.render.data import EVAL_SOURCES, TRAIN_SOURCES, Placement, place_datasets, source_uris
 from tao_automl.render.paths import get_path, has_path, set_path
 from tao_automl.render.roles import role_values
 from tao_automl.render.toml_format import to_toml
@@ -224,19 +224,14 @@ def _set(spec: dict[str, Any], key: str, value: Any, what: str) -> None:
         raise UserInputError(f"{what}: {exc}") from None
 
 
-def _place(skill: Skill, ctx: JobContext) -> Placement:
+def place(skill: Skill, ctx: JobContext) -> Placement:
+    """Where the context's dataset URIs and ``dataset_keys`` go in the spec; ``unplaced`` names each given URI no
+    ``data_sources`` rule takes (preflight refuses them)."""
     uris = source_uris(ctx.train_dataset_uri, ctx.eval_dataset_uri, ctx.extra_dataset_uris)
-    given = {"train_dataset_uri": ctx.train_dataset_uri, "eval_dataset_uri": ctx.eval_dataset_uri,
-             **{f"extra_dataset_uris[{k!r}]": v for k, v in ctx.extra_dataset_uris.items()}}
+    given = {"train_dataset_uri": (ctx.train_dataset_uri, TRAIN_SOURCES),
+             "eval_dataset_uri": (ctx.eval_dataset_uri, EVAL_SOURCES),
+             **{f"extra_dataset_uris[{k!r}]": (v, (str(k),)) for k, v in ctx.extra_dataset_uris.items()}}
     return place_datasets(skill.data_sources, uris, ctx.dataset_keys, given)
-
-
-def warn_unplaced(skill: Skill, ctx: JobContext) -> None:
-    """One warning per dataset URI that no ``data_sources`` rule places (the run plan calls it once per run)."""
-    for name in _place(skill, ctx).unplaced:
-        inputs = ", ".join(skill.action_info.get("inputs") or {}) or "none declared"
-        log.warning("%s: no data_sources.%s rule takes %s; pass dataset_keys naming the spec keys "
-                    "(declared inputs: %s)", skill.name, skill.action, name, inputs)
 
 
 def _non_empty(value: Any) -> bool:
@@ -265,7 +260,7 @@ def render_job(skill: Skill, params: Mapping[str, Any], ctx: JobContext, *, rec_
         _set(spec, key, value, "rec value")
     for key, value in resolve_overrides(skill, spec, ctx.spec_overrides).items():
         _set(spec, key, value, "spec_overrides")
-    placement = _place(skill, ctx)
+    placement = place(skill, ctx)
     for key, value in placement.values.items():
         _set(spec, key, value, f"dataset location {key!r}")
     roles = role_values(skill.spec_params, skill.action_info.get("outputs") or {}, results_dir=results_dir,

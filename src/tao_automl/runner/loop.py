@@ -259,6 +259,8 @@ class AutoMLRunner:
         report = run_preflight(replace(args, platform=platform), sdk=self.sdk, plan=plan)
         if not report.ok:
             raise report.error()
+        for check in report.warnings:
+            log.warning("preflight %s: %s", check.check, check.detail)
 
     def _reopen(self, run_dir: Path, given: RunArgs) -> tuple[Experiment, RunPlan]:
         meta = read_meta(run_dir)

@@ -32,7 +32,6 @@ from tao_automl.render.job import (
     check_spec_overrides,
     render_job,
     resolve_overrides,
-    warn_unplaced,
 )
 from tao_automl.render.roles import PTM_ROLES, checkpoint_keys, role_values
 from tao_automl.runner.fidelity import epoch_key, find_epoch_key, resumes_from_checkpoint
@@ -331,12 +330,13 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any) -> None:
                              field=f"spec_overrides.{key}", value=value, allowed=allowed)
 
 
-def check_render(skill: Skill, space: SearchSpace, ctx: JobContext) -> None:
-    """Render one rec (any config of the space) into a temporary folder: a command placeholder that cannot be
-    filled, or a value that cannot be placed in the spec, fails here rather than at the first submission."""
+def check_render(skill: Skill, space: SearchSpace | None, ctx: JobContext) -> dict[str, Any]:
+    """Render one rec (any config of the space; the base spec without one) into a temporary folder and return its
+    spec: a command placeholder that cannot be filled, or a value that cannot be placed in the spec, fails here
+    rather than at the first submission."""
+    params = space.sample(np.random.default_rng(0)) if space is not None else {}
     with tempfile.TemporaryDirectory(prefix="tao-automl-plan-") as tmp:
-        render_job(skill, space.sample(np.random.default_rng(0)), ctx, rec_dir=Path(tmp) / "rec",
-                   results_dir=str(Path(tmp) / "results"))
+        return render_job(skill, params, ctx, rec_dir=Path(tmp) / "rec", results_dir=str(Path(tmp) / "results")).spec
 
 
 def fidelity_key(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> str | None:
@@ -400,7 +400,6 @@ class RunPlan:
         epochs = fidelity_key(skill, settings, space)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
                                  promotes=promoting)
-        warn_unplaced(skill, job_context(args))
         check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,

@@ -30,9 +30,14 @@ class Check:
     error: TaoAutoMLError | None = field(default=None, compare=False, repr=False)
     #: Structured facts of a passed check for JSON readers (the search space's ``derived_bounds``).
     data: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: A passed check that still names something to look at (``"warning": true`` in JSON, ``warn`` in text).
+    warning: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"check": self.check, "ok": self.ok, "detail": self.detail, **self.data}
+        data: dict[str, Any] = {"check": self.check, "ok": self.ok, "detail": self.detail, **self.data}
+        if self.warning:
+            data["warning"] = True
+        return data
 
 
 @dataclass
@@ -47,6 +52,10 @@ class PreflightReport:
     @property
     def failed(self) -> list[Check]:
         return [c for c in self.checks if c.ok is False]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.warning and c.ok is not False]
 
     def add(self, check: str, ok: bool | None, detail: str, error: TaoAutoMLError | None = None,
             data: dict[str, Any] | None = None) -> None:
@@ -78,7 +87,8 @@ class PreflightReport:
     def text(self) -> str:
         marks = {True: "ok", False: "FAIL", None: "n/a"}
         width = max((len(c.check) for c in self.checks), default=5)
-        lines = [f"{marks[c.ok]:<4}  {c.check:<{width}}  {c.detail}" for c in self.checks]
+        lines = [f"{'warn' if c.warning and c.ok else marks[c.ok]:<4}  {c.check:<{width}}  {c.detail}"
+                 for c in self.checks]
         unchecked = [c.check for c in self.checks if c.ok is None]
         if not self.ok:
             verdict = f"{len(self.failed)} check(s) failed"
@@ -86,6 +96,8 @@ class PreflightReport:
             verdict = f"no check failed; {len(unchecked)} not checked (n/a above says why): {', '.join(unchecked)}"
         else:
             verdict = "passed"
+        if self.ok and self.warnings:
+            verdict += f"; {len(self.warnings)} warning(s) (warn above): {', '.join(c.check for c in self.warnings)}"
         lines.append("preflight: " + verdict)
         return "\n".join(lines)
 
@@ -341,6 +353,9 @@ def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> Preflig
     for name, uri in datasets:
         report.checks.append(dataset_check(config.platform, name, uri))
     report.checks.append(checkpoint_check(config.platform, skill, config.base_checkpoint))
+    from tao_automl.runner.spec_checks import spec_checks
+
+    spec_checks(config, built, report)
     report.checks.append(workspace_check(config.workspace_path))
     _guard(report, "trackers", lambda: _trackers(config))
     _llm_check(built.get("settings"), report)

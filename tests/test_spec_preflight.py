@@ -1,0 +1,237 @@
+"""Preflight's spec checks: a dataset URI no ``data_sources`` rule places, a declared input left empty or at a
+template ``<placeholder>``, a ``spec_overrides`` path for an input that does not exist, and other placeholders (a
+warning). The run, the dry run and the MCP tool refuse what preflight fails, with the same message (exit 2)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import write_skill
+from tao_automl.agentapi.tools import call_tool
+from tao_automl.bank.skill import load_skill
+from tao_automl.cli.dry_run import dry_run
+from tao_automl.cli.main import main
+from tao_automl.cli.run_config import load_run_config
+from tao_automl.errors import PreflightError
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.render.data import EVAL_SOURCES, TRAIN_SOURCES
+from tao_automl.render.inputs import leaves, missing_inputs
+from tao_automl.render.job import JobContext
+from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.runner.plan import check_render
+from tao_automl.runner.preflight import PreflightReport, run_preflight
+from test_bank_tools import SHARED, needs_shared
+
+
+def _config(tmp_path: Path, skill: Path | str, **extra: Any) -> Path:
+    config = {"skill_dir": str(skill), "workspace_path": "ws",
+              "automl_settings": {"algorithm": "random", "automl_max_recommendations": 2},
+              "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0},
+              **extra}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _checks(report: PreflightReport) -> dict[str, dict[str, Any]]:
+    return {c["check"]: c for c in report.to_json()["checks"]}
+
+
+def _with_info(skill: Path, **info: Any) -> Path:
+    path = skill / "references" / "skill_info.yaml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **info}))
+    return skill
+
+
+def _inputs_skill(tmp_path: Path, **rules: Any) -> Path:
+    """A toy skill whose train action declares a required ``dataset.train_path`` and an optional checkpoint."""
+    skill = write_skill(tmp_path / "bank", data_sources=rules or None, roles={"train.ckpt": "ptm"})
+    info = yaml.safe_load((skill / "references" / "skill_info.yaml").read_text())
+    info["actions"]["train"]["inputs"] = {"dataset.train_path": {"type": "file"},
+                                          "train.ckpt": {"type": "file", "optional": True}}
+    return _with_info(skill, actions=info["actions"])
+
+
+def _data(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    return data
+
+
+# ------------------------------------------------------------------ a dataset URI that no rule places
+def test_a_dataset_uri_no_rule_places_fails_preflight_the_run_the_dry_run_and_mcp(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _data(tmp_path)
+    path = _config(tmp_path, _inputs_skill(tmp_path), train_dataset_uri=str(data))
+    report = run_preflight(load_run_config(path))
+    check = _checks(report)["dataset_placement"]
+    assert not report.ok and check["ok"] is False
+    for part in (str(data), "toy-net", "no data_sources.train rule", "dataset_keys: {'dataset.train_path'"):
+        assert part in check["detail"], check["detail"]
+    error = report.error()
+    assert isinstance(error, PreflightError) and error.field == "train_dataset_uri" and error.value == str(data)
+
+    assert main(["preflight", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert "FAIL  dataset_placement" in out and "preflight: passed" not in out and str(data) in err
+    assert main(["run", str(path)]) == 2  # the run refuses it the same way, before anything exists
+    assert "placed nowhere" in capsys.readouterr().err
+    with pytest.raises(PreflightError, match="placed nowhere"):
+        dry_run(load_run_config(path), 1)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), str(tmp_path / "bank" / "models" / "toy-net"))
+    with pytest.raises(PreflightError, match="placed nowhere") as caught:
+        runner.run(train_dataset_uri=str(data), workspace_path=tmp_path / "ws", gpu_count=0,
+                   automl_settings={"algorithm": "random", "automl_max_recommendations": 1})
+    assert caught.value.exit_code == 2
+    answer, is_error = call_tool("preflight", {"config_path": str(path)})
+    assert is_error and answer["error"]["field"] == "train_dataset_uri"
+    assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
+
+
+def test_dataset_keys_or_a_rule_that_takes_the_uri_pass(tmp_path: Path) -> None:
+    data = _data(tmp_path)
+    keyed = _config(tmp_path, _inputs_skill(tmp_path / "a"), train_dataset_uri={"dataset.train_path": str(data)})
+    report = run_preflight(load_run_config(keyed))
+    assert report.ok, report.text()
+    assert _checks(report)["dataset_placement"]["detail"] == "the spec gets dataset.train_path"
+    ruled = _config(tmp_path, _inputs_skill(tmp_path / "b", **{"dataset.train_path": {"source": "train_datasets"}}),
+                    train_dataset_uri=str(data))
+    assert run_preflight(load_run_config(ruled)).ok
+    # an eval URI the skill has no rule for is refused even though the train URI is placed (the same path)
+    both = _config(tmp_path, _inputs_skill(tmp_path / "c", **{"dataset.train_path": {"source": "train_datasets"}}),
+                   train_dataset_uri=str(data), eval_dataset_uri=str(data))
+    report = run_preflight(load_run_config(both))
+    assert not report.ok and report.error().field == "eval_dataset_uri"
+
+
+# ------------------------------------------------------------------ declared inputs in the rendered spec
+def test_an_empty_required_input_fails_naming_the_key_and_how_to_set_it(tmp_path: Path) -> None:
+    skill = _inputs_skill(tmp_path, **{"dataset.train_path": {"source": "train_datasets"}})
+    report = run_preflight(load_run_config(_config(tmp_path, skill)))  # no dataset given at all
+    check = _checks(report)["spec_inputs"]
+    assert check["ok"] is False and "required input 'dataset.train_path' is empty" in check["detail"]
+    assert "give train_dataset_uri" in check["detail"]
+    assert report.error().field == "dataset.train_path" and report.error().exit_code == 2
+
+
+def test_a_placeholder_in_an_input_fails_whatever_set_it(tmp_path: Path) -> None:
+    data = _data(tmp_path)
+    skill = _inputs_skill(tmp_path, **{"dataset.train_path": {"source": "train_datasets"}})
+    path = _config(tmp_path, skill, train_dataset_uri=str(data), spec_overrides={"train.ckpt": "<ckpt_path>"})
+    report = run_preflight(load_run_config(path))
+    check = _checks(report)["spec_inputs"]
+    assert check["ok"] is False and "optional input 'train.ckpt' is still the template placeholder" in check["detail"]
+    assert "give base_checkpoint" in check["detail"]
+
+
+def test_a_spec_overrides_path_for_an_input_is_checked_like_dataset_keys(tmp_path: Path) -> None:
+    data = _data(tmp_path)
+    skill = _inputs_skill(tmp_path, **{"dataset.train_path": {"source": "train_datasets"}})
+    path = _config(tmp_path, skill, train_dataset_uri=str(data), spec_overrides={"train.ckpt": "/nonexistent/m.pth"})
+    report = run_preflight(load_run_config(path))
+    check = _checks(report)["spec_overrides.train.ckpt"]
+    assert check["ok"] is False and "'/nonexistent/m.pth' does not exist" in check["detail"]
+    assert report.error().field == "spec_overrides.train.ckpt"
+    ok = _config(tmp_path, skill, train_dataset_uri=str(data), spec_overrides={"train.ckpt": str(data)})
+    assert run_preflight(load_run_config(ok)).ok
+    remote = load_run_config(_config(tmp_path, skill, train_dataset_uri=str(data), platform="slurm",
+                                     spec_overrides={"train.ckpt": "/nonexistent/m.pth"}))
+    assert _checks(run_preflight(remote))["spec_overrides.train.ckpt"]["ok"] is None  # a path on that platform
+
+
+def test_another_placeholder_is_a_warning_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    data = _data(tmp_path)
+    skill = _inputs_skill(tmp_path, **{"dataset.train_path": {"source": "train_datasets"}})
+    path = _config(tmp_path, skill, train_dataset_uri=str(data), spec_overrides={"train.note": "<dataset_name>"})
+    report = run_preflight(load_run_config(path))
+    check = _checks(report)["spec_placeholders"]
+    assert report.ok and check["warning"] is True and "train.note='<dataset_name>'" in check["detail"]
+    assert report.text().splitlines()[-1] == "preflight: passed; 1 warning(s) (warn above): spec_placeholders"
+    assert main(["preflight", str(path)]) == 0 and "warn  spec_placeholders" in capsys.readouterr().out
+    with caplog.at_level(logging.WARNING):
+        dry_run(load_run_config(path), 1)
+    assert "train.note='<dataset_name>'" in caplog.text
+
+
+def test_the_leaves_of_a_spec_name_list_items_as_skill_info_does() -> None:
+    spec = {"a": {"b": [{"c": "<x>"}, {"c": ""}]}, "d": [], "e": 1}
+    assert list(leaves(spec)) == [("a.b[0].c", "<x>"), ("a.b[1].c", ""), ("d", []), ("e", 1)]
+
+
+# ------------------------------------------------------------------ the shared bank
+@needs_shared
+def test_dino_with_a_train_uri_and_no_rules_fails_then_passes_with_dataset_keys(tmp_path: Path) -> None:
+    assert SHARED is not None
+    skill = SHARED / "skills" / "models" / "tao-train-dino"
+    data = _data(tmp_path)
+    report = run_preflight(load_run_config(_config(tmp_path, skill, train_dataset_uri=str(data))))
+    detail = _checks(report)["dataset_placement"]["detail"]
+    assert not report.ok and "tao-train-dino" in detail and str(data) in detail
+    assert "dataset_keys: {'dataset.train_data_sources[0].image_dir': '/path/...'" in detail
+    keys = {f"dataset.{split}_data_sources[0].{leaf}": str(data) for split in ("train", "val")
+            for leaf in ("image_dir", "json_file")}
+    report = run_preflight(load_run_config(_config(tmp_path, skill, dataset_keys=keys)))
+    assert report.ok, report.text()
+
+
+@needs_shared
+def test_fast_foundation_stereo_placeholders_fail_or_warn(tmp_path: Path) -> None:
+    assert SHARED is not None
+    skill = SHARED / "skills" / "models" / "tao-train-fast-foundation-stereo"
+    data = _data(tmp_path)
+    uris = {"train_dataset_uri": str(data), "eval_dataset_uri": str(data)}
+    report = run_preflight(load_run_config(_config(tmp_path, skill, **uris)))
+    checks = _checks(report)
+    assert checks["spec_inputs"]["ok"] is False and "'<bp2_ckpt_path>'" in checks["spec_inputs"]["detail"]
+    assert "dataset.train_dataset.data_sources[0].dataset_name='<dataset_name>'" in \
+        checks["spec_placeholders"]["detail"]
+    missing = {"train.pretrained_model_path": "/nonexistent/bp2.pth"}
+    bad = run_preflight(load_run_config(_config(tmp_path, skill, **uris, spec_overrides=missing)))
+    assert _checks(bad)["spec_overrides.train.pretrained_model_path"]["ok"] is False
+    names = {f"dataset.{split}_dataset.data_sources[0].dataset_name": "FSD" for split in ("train", "val")}
+    good = run_preflight(load_run_config(_config(tmp_path, skill, **uris, base_checkpoint=str(data),
+                                                 spec_overrides=names)))
+    assert good.ok and not good.warnings, good.text()
+
+
+def _sensible(skill_dir: Path, data: Path) -> dict[str, Any]:
+    """Run fields giving a bank model its inputs: the dataset URIs its rules take, ``dataset_keys`` for the other
+    required inputs, a base checkpoint where an input still holds a placeholder."""
+    skill = load_skill(skill_dir)
+    sources = {str(rule.get("source")) for rule in skill.data_sources.values() if isinstance(rule, dict)}
+    fields: dict[str, Any] = {}
+    if sources & set(TRAIN_SOURCES):
+        fields["train_dataset_uri"] = str(data)
+    if sources & set(EVAL_SOURCES):
+        fields["eval_dataset_uri"] = str(data)
+    ctx = JobContext(train_dataset_uri=fields.get("train_dataset_uri"), eval_dataset_uri=fields.get("eval_dataset_uri"))
+    missing = missing_inputs(skill, check_render(skill, None, ctx))
+    keys = {m.key: str(data) for m in missing if not m.optional}
+    if keys:
+        fields["dataset_keys"] = keys
+    if any(m.optional for m in missing):
+        fields["base_checkpoint"] = str(data)
+    return fields
+
+
+@needs_shared
+def test_every_automl_enabled_bank_model_passes_preflight_given_its_inputs(tmp_path: Path) -> None:
+    assert SHARED is not None
+    data = _data(tmp_path)
+    checked = []
+    for folder in sorted((SHARED / "skills" / "models").iterdir()):
+        info = folder / "references" / "skill_info.yaml"
+        if not (info.is_file() and yaml.safe_load(info.read_text()).get("automl_enabled")
+                and (folder / "schemas" / "train.schema.json").is_file()):
+            continue
+        (tmp_path / folder.name).mkdir()
+        report = run_preflight(load_run_config(_config(tmp_path / folder.name, folder, **_sensible(folder, data))))
+        assert report.ok, f"{folder.name}:\n{report.text()}"
+        checked.append(folder.name)
+    assert len(checked) >= 20, checked
