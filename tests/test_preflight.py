@@ -91,6 +91,11 @@ def test_missing_local_dataset_fails_with_exit_2_naming_the_path(toy_skill: Path
     assert str(missing) in err and len(err.strip().splitlines()) == 1
     assert main(["run", str(path)]) == 2  # run refuses to start
     assert str(missing) in capsys.readouterr().err
+    for argv in (["run", str(path), "--json"], ["run", str(path), "--dry-run", "--json"]):
+        assert main(argv) == 2  # README: the JSON failure also carries what ran first: preflight's checks
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["error"]["field"] == "train_dataset_uri"
+        assert "train_dataset_uri" in [c["check"] for c in shown["checks"] if c["ok"] is False]
     assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
 
 

@@ -107,6 +107,8 @@ class TaoAutoMLError(Exception):
     exit_code: int = EXIT_NO_RESULT
     #: The ``hint`` of the JSON form when the raiser gave none (the one-line message shows only a given hint).
     default_hint: str = "rerun with -v for details"
+    #: What ran before the failure produced, for the JSON form next to ``error`` (a failed preflight's ``checks``).
+    produced: dict[str, Any] | None = None
 
     def __init__(self, message: str | None = None, *, field: str | None = None, value: Any = _UNSET,
                  allowed: Any = None, hint: str | None = None, kind: str | None = None,
@@ -265,4 +267,4 @@ def error_json(exc: BaseException) -> dict[str, Any]:
     if not isinstance(exc, TaoAutoMLError):
         exc = InternalError(f"{type(exc).__name__}: {exc}",
                             hint="this is a bug or an unexpected environment problem; rerun with -v for details")
-    return {"error": exc.to_json()}
+    return {**(exc.produced or {}), "error": exc.to_json()}

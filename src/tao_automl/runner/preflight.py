@@ -72,10 +72,12 @@ class PreflightReport:
         hint = f"also failed: {'; '.join(_named(c) for c in others)}" if others else None
         if first.error is not None:
             err = first.error
-            return type(err)(err.detail, field=err.field, value=err.value, allowed=err.allowed,
-                             hint=hint or err.hint)
-        return PreflightError(f"preflight failed: {first.check}: {first.detail}", field=first.check,
-                              value=first.detail, allowed="a passing check", hint=hint)
+            out = type(err)(err.detail, field=err.field, value=err.value, allowed=err.allowed, hint=hint or err.hint)
+        else:
+            out = PreflightError(f"preflight failed: {first.check}: {first.detail}", field=first.check,
+                                 value=first.detail, allowed="a passing check", hint=hint)
+        out.produced = {"checks": [c.to_json() for c in self.checks]}  # `run --json` shows them, as preflight does
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": [c.to_json() for c in self.checks]}
