@@ -922,3 +922,15 @@ def test_bayesian_suggestions_stay_valid_with_new_types() -> None:
         for config in brain.suggest(2, [], rng):
             assert space.violations(config) == []
             brain.observe(config, float(config["train.batch"]) + 0.01 * i)
+
+
+def test_given_ranges_that_leave_a_relation_no_value_name_custom_param_ranges() -> None:
+    """Both partners searched, their given ranges disjoint for the schema's relation: the field at fault is the
+    range the user gave (before: automl_hyperparameters)."""
+    from tao_automl.runner.plan import load_settings, search_space
+
+    ranges = {"train.select": {"valid_min": 850, "valid_max": 900}, "train.queries": {"valid_min": 100,
+                                                                                       "valid_max": 800}}
+    with pytest.raises(SearchSpaceError, match="cannot hold") as info:
+        search_space(_rich_schema(), load_settings({"metric": "loss"}), ["train.select", "train.queries"], ranges)
+    assert info.value.field == "custom_param_ranges.train.select" and info.value.value == ranges["train.select"]

@@ -167,6 +167,7 @@ def search_space(schema: Mapping[str, Any], settings: AutoMLSettings, hyperparam
 _RANGE_NAME = re.compile(r"custom_param_ranges(?:\[| names )'([^']+)'")
 _PARAM_NAME = re.compile(r"(?:param|parameter|hyperparameter) '([^']+)'")
 _ALLOWED = re.compile(r"(?:allowed(?: keys)?|valid keys|available|expected|need):? (.+)$")
+_RELATION = re.compile(r"relation (\S+) \S+ (\S+) cannot hold")
 
 
 def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
@@ -177,6 +178,12 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
     found = _RANGE_NAME.search(detail)
     named = _PARAM_NAME.search(detail)
     param = named.group(1) if named else None
+    relation = _RELATION.search(detail)
+    narrowed = [p for p in (relation.groups() if relation else ()) if p in ranges]
+    if narrowed:  # two searched params whose given ranges leave the schema's relation no value
+        field, value = f"custom_param_ranges.{narrowed[0]}", ranges[narrowed[0]]
+        return SearchSpaceError(f"{field}: {detail}", field=field, value=value,
+                                allowed=f"a range of {narrowed[0]} where the relation can hold", hint=exc.hint)
     if found:
         field, value = f"custom_param_ranges.{found.group(1)}", ranges.get(found.group(1))
     elif param is not None and param in ranges:  # e.g. a scale or range given there that the param cannot take
