@@ -218,6 +218,12 @@ def test_shared_bank_model_preflight_and_dry_run(tmp_path: Path, capsys: pytest.
                  and yaml.safe_load((p / "references" / "skill_info.yaml").read_text()).get("automl_enabled"))
     data = tmp_path / "data"
     data.mkdir()
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.render.job import JobContext
+    from tao_automl.render.placed import placed_paths
+
+    for placed in placed_paths(load_skill(skill), JobContext(train_dataset_uri=str(data))):
+        Path(placed.path).mkdir(parents=True)  # preflight checks each path a data_sources rule places
     path = _config(tmp_path, skill, train_dataset_uri=str(data), automl_settings={"automl_max_recommendations": 4})
     report = run_preflight(load_run_config(path))
     assert report.ok, report.text()

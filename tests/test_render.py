@@ -208,7 +208,10 @@ def test_a_uri_no_rule_takes_is_listed_as_unplaced(tmp_path: Path) -> None:
     skill = load_skill(_skill(tmp_path, _action(inputs={"dataset.train_path": {"type": "file"}}), name="no-rules"))
     assert place(skill, JobContext(train_dataset_uri="/t", eval_dataset_uri="/e")).unplaced == \
         ["train_dataset_uri", "eval_dataset_uri"]  # preflight refuses them (tests/test_preflight.py)
-    assert place(skill, JobContext(train_dataset_uri="/t", dataset_keys={"dataset.train_path": "/t"})).unplaced == []
+    # dataset_keys set spec keys, they never consume a URI: the train URI still reaches no job (audit: an unusable
+    # eval URI passed whenever any dataset_keys was given)
+    assert place(skill, JobContext(train_dataset_uri="/t", dataset_keys={"dataset.train_path": "/t"})).unplaced == \
+        ["train_dataset_uri"]
 
 
 VERSIONS = {"images": {"tao_toolkit": {"pyt": "nvcr.io/nvidia/tao/tao-toolkit:7.1.0-pyt",

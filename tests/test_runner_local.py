@@ -217,6 +217,10 @@ def test_dataset_keys_are_set_verbatim_without_a_shared_parent(toy_skill: Path, 
     (tmp_path / "a" / "ann.json").write_text("{}")  # the API's preflight checks that local datasets exist
     keys = {"dataset.train.annotation_path": str(tmp_path / "a" / "ann.json"),
             "dataset.train.image_dir": str(tmp_path / "b" / "images")}
+    info_path = toy_skill / "references" / "skill_info.yaml"  # dataset_keys name declared inputs (or spec keys)
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["inputs"] = {key: {"type": "file"} for key in keys}
+    info_path.write_text(yaml.safe_dump(info))
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
     result = runner.run(train_dataset_uri=keys, automl_settings=_settings(automl_max_recommendations=1),
                         workspace_path=tmp_path / "ws", gpu_count=0)

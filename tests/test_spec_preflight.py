@@ -20,8 +20,9 @@ from tao_automl.cli.run_config import load_run_config
 from tao_automl.errors import PreflightError
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.render.data import EVAL_SOURCES, TRAIN_SOURCES
-from tao_automl.render.inputs import leaves, missing_inputs
+from tao_automl.render.inputs import declared_inputs, leaves, missing_inputs
 from tao_automl.render.job import JobContext
+from tao_automl.render.placed import placed_paths
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.runner.plan import check_render
 from tao_automl.runner.preflight import PreflightReport, run_preflight
@@ -61,6 +62,12 @@ def _data(tmp_path: Path) -> Path:
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     return data
+
+
+def _fill(skill_dir: Path, train: str | None, eval_: str | None = None) -> None:
+    """Create every path the skill's data_sources rules place under the given local URIs (as folders)."""
+    for placed in placed_paths(load_skill(skill_dir), JobContext(train_dataset_uri=train, eval_dataset_uri=eval_)):
+        Path(placed.path).mkdir(parents=True, exist_ok=True)
 
 
 # ------------------------------------------------------------------ a dataset URI that no rule places
@@ -186,6 +193,7 @@ def test_fast_foundation_stereo_placeholders_fail_or_warn(tmp_path: Path) -> Non
     skill = SHARED / "skills" / "models" / "tao-train-fast-foundation-stereo"
     data = _data(tmp_path)
     uris = {"train_dataset_uri": str(data), "eval_dataset_uri": str(data)}
+    _fill(skill, str(data), str(data))
     report = run_preflight(load_run_config(_config(tmp_path, skill, **uris)))
     checks = _checks(report)
     assert checks["spec_inputs"]["ok"] is False and "'<bp2_ckpt_path>'" in checks["spec_inputs"]["detail"]
@@ -217,6 +225,9 @@ def _sensible(skill_dir: Path, data: Path) -> dict[str, Any]:
         fields["dataset_keys"] = keys
     if any(m.optional for m in missing):
         fields["base_checkpoint"] = str(data)
+    if not fields and not missing:  # inputs all optional, no rule: give them all, or the model gets no data
+        fields["dataset_keys"] = dict.fromkeys(declared_inputs(skill), str(data))
+    _fill(skill_dir, fields.get("train_dataset_uri"), fields.get("eval_dataset_uri"))
     return fields
 
 
@@ -235,3 +246,79 @@ def test_every_automl_enabled_bank_model_passes_preflight_given_its_inputs(tmp_p
         assert report.ok, f"{folder.name}:\n{report.text()}"
         checked.append(folder.name)
     assert len(checked) >= 20, checked
+
+
+# ------------------------------------------------------------------ audit: URIs, dataset_keys, placed paths
+def test_an_eval_uri_no_rule_takes_fails_even_with_dataset_keys_and_says_to_drop_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _data(tmp_path)
+    skill = _inputs_skill(tmp_path, **{"dataset.train_path": {"source": "train_datasets"}})
+    path = _config(tmp_path, skill, eval_dataset_uri=str(data), dataset_keys={"dataset.train_path": str(data)})
+    report = run_preflight(load_run_config(path))
+    detail = _checks(report)["dataset_placement"]["detail"]
+    assert not report.ok and report.error().field == "eval_dataset_uri", report.text()
+    assert "toy-net (train) takes no eval_dataset_uri" in detail and "no eval rule" in detail
+    assert detail.endswith("drop eval_dataset_uri") and "template's paths" not in detail, detail
+    assert main(["run", str(path)]) == 2 and "takes no eval_dataset_uri" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("key", "close"), [("dataset.train_pth", "dataset.train_path"), ("dataset.foo.bar", None)])
+def test_a_dataset_keys_key_not_in_the_spec_nor_declared_is_refused_by_preflight_and_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, close: str | None) -> None:
+    data = _data(tmp_path)
+    path = _config(tmp_path, _inputs_skill(tmp_path), dataset_keys={"dataset.train_path": str(data), key: str(data)})
+    report = run_preflight(load_run_config(path))
+    check = _checks(report)["dataset_keys"]
+    assert check["ok"] is False and f"key {key!r} is not in the spec a toy-net (train) job gets" in check["detail"]
+    assert ("did you mean" in check["detail"]) == (close is not None) and (close or "") in check["detail"]
+    assert report.error().field == f"dataset_keys.{key}" and report.error().exit_code == 2
+    assert main(["run", str(path)]) == 2
+    assert check["detail"] in " ".join(capsys.readouterr().err.split())  # the run says the same
+    known = _config(tmp_path, _inputs_skill(tmp_path / "b"),
+                    dataset_keys={"dataset.train_path": str(data), "train.num_epochs": str(data)})
+    assert _checks(run_preflight(load_run_config(known)))["dataset_keys"]["ok"] is True  # a key in the spec
+
+
+def test_a_model_with_only_optional_inputs_and_no_data_fails_spec_inputs(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank")
+    info = yaml.safe_load((skill / "references" / "skill_info.yaml").read_text())
+    info["actions"]["train"]["inputs"] = {"dataset.csv": {"type": "file", "optional": True}}
+    _with_info(skill, actions=info["actions"])
+    report = run_preflight(load_run_config(_config(tmp_path, skill)))
+    detail = _checks(report)["spec_inputs"]["detail"]
+    assert not report.ok and "gets no data" in detail and "dataset_keys: {'dataset.csv'" in detail, report.text()
+    given = _config(tmp_path, skill, dataset_keys={"dataset.csv": str(_data(tmp_path))})
+    assert run_preflight(load_run_config(given)).ok
+
+
+def test_each_path_a_rule_places_under_a_local_uri_must_exist(tmp_path: Path) -> None:
+    data = _data(tmp_path)
+    skill = _inputs_skill(tmp_path, **{
+        "dataset.train_path": {"source": "train_datasets", "path": "ann.json"},
+        "dataset.images": {"source": "train_datasets", "path": "images.tar.gz", "runtime": "extracted_folder"}})
+    path = _config(tmp_path, skill, train_dataset_uri=str(data))
+    report = run_preflight(load_run_config(path))
+    detail = _checks(report)["dataset_paths"]["detail"]
+    assert not report.ok and report.error().field in ("dataset.train_path", "dataset.images"), report.text()
+    assert f"{str(data / 'ann.json')!r} does not exist" in detail and "expects 'ann.json' under train_dataset_uri" \
+        in detail
+    assert "extract it into" in detail and "images.tar.gz" in detail
+    (data / "ann.json").write_text("{}")
+    (data / "images").mkdir()
+    assert run_preflight(load_run_config(path)).ok
+    remote = load_run_config(_config(tmp_path, skill, train_dataset_uri=str(tmp_path / "empty"), platform="slurm"))
+    assert "dataset_paths" not in _checks(run_preflight(remote))  # a path on that platform: not checked
+
+
+def test_a_relative_override_path_for_an_input_fails_locally_and_a_placeholder_is_named(tmp_path: Path) -> None:
+    data = _data(tmp_path)
+    skill = _inputs_skill(tmp_path, **{"dataset.train_path": {"source": "train_datasets"}})
+    path = _config(tmp_path, skill, train_dataset_uri=str(data), spec_overrides={"train.ckpt": "ckpt/m.pth"})
+    check = _checks(run_preflight(load_run_config(path)))["spec_overrides.train.ckpt"]
+    assert check["ok"] is False and "relative path" in check["detail"] and "absolute path" in check["detail"]
+    remote = _config(tmp_path, skill, train_dataset_uri=str(data), platform="slurm",
+                     spec_overrides={"train.ckpt": "ckpt/m.pth"})
+    assert _checks(run_preflight(load_run_config(remote)))["spec_overrides.train.ckpt"]["ok"] is None
+    held = _config(tmp_path, skill, train_dataset_uri=str(data), spec_overrides={"train.ckpt": "<ckpt>"})
+    detail = _checks(run_preflight(load_run_config(held)))["spec_overrides.train.ckpt"]["detail"]
+    assert "template placeholder" in detail and "relative" not in detail

@@ -62,7 +62,8 @@ def _leaf(uri: str, rule: Mapping[str, Any], key: str, archives: dict[str, str])
     return [value] if rule.get("list") else value
 
 
-def _rule_value(uri: str, rule: Mapping[str, Any], key: str, archives: dict[str, str]) -> Any:
+def rule_value(uri: str, rule: Mapping[str, Any], key: str, archives: dict[str, str]) -> Any:
+    """The spec value ``rule`` gives ``key`` for ``uri``; archives behind extracted folders go into ``archives``."""
     mapping = rule.get("mapping")
     if isinstance(mapping, Mapping):
         item = {str(sub): _leaf(uri, sub_rule, f"{key}.{sub}", archives) for sub, sub_rule in mapping.items()
@@ -79,8 +80,9 @@ def place_datasets(rules: Mapping[str, Any], uris: Mapping[str, str], dataset_ke
     """Apply the rules for the sources with a URI, then ``dataset_keys`` verbatim.
 
     ``given`` names the URIs the user passed with the sources each fills (``{"train_dataset_uri": (uri,
-    TRAIN_SOURCES)}``); one that no rule reads, while no ``dataset_keys`` were given either, is listed in ``unplaced``
-    (by its sources, not its value: the same path given as train and eval URI is two URIs).
+    TRAIN_SOURCES)}``); one that no rule reads is listed in ``unplaced`` whether or not ``dataset_keys`` were given
+    (they set spec keys, they never consume a URI), by its sources, not its value (the same path given as train
+    and eval URI is two URIs).
     """
     out = Placement()
     used: set[str] = set()
@@ -92,10 +94,9 @@ def place_datasets(rules: Mapping[str, Any], uris: Mapping[str, str], dataset_ke
         if not uri:
             continue
         used.add(source)
-        out.values[str(key)] = _rule_value(uri, rule, str(key), out.archives)
+        out.values[str(key)] = rule_value(uri, rule, str(key), out.archives)
     for key, value in dataset_keys.items():
         out.values[str(key)] = value
         out.archives.pop(str(key), None)
-    if not dataset_keys:
-        out.unplaced = [name for name, (uri, sources) in given.items() if uri and not used & set(sources)]
+    out.unplaced = [name for name, (uri, sources) in given.items() if uri and not used & set(sources)]
     return out

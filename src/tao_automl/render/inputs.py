@@ -57,14 +57,18 @@ class MissingInput:
         return f"{kind} {self.key!r} is empty ({self.value!r})"
 
 
+def is_empty(value: Any) -> bool:
+    """A spec value that sets nothing: None, '', '???', an empty list or mapping."""
+    return value in _EMPTY or value in ([], {})
+
+
 def missing_inputs(skill: Skill, spec: Mapping[str, Any]) -> list[MissingInput]:
     """Declared inputs of ``spec`` (the final rendered spec) that no job could use."""
     out: list[MissingInput] = []
     for key, optional in declared_inputs(skill).items():
         value = get_path(spec, key)
         placeholder = isinstance(value, str) and PLACEHOLDER.search(value) is not None
-        empty = value in _EMPTY or value in ([], {})
-        if placeholder or (empty and not optional):
+        if placeholder or (is_empty(value) and not optional):
             out.append(MissingInput(key, value, optional))
     return out
 

@@ -33,6 +33,7 @@ from tao_automl.render.job import (
     render_job,
     resolve_overrides,
 )
+from tao_automl.render.keys import check_dataset_keys
 from tao_automl.render.roles import PTM_ROLES, checkpoint_keys, role_values
 from tao_automl.runner.fidelity import epoch_key, find_epoch_key, resumes_from_checkpoint
 from tao_automl.runner.run_args import RunArgs
@@ -407,6 +408,7 @@ class RunPlan:
         epochs = fidelity_key(skill, settings, space)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
                                  promotes=promoting)
+        check_dataset_keys(skill, args.spec_overrides, args.dataset_keys)
         check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,

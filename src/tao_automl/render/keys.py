@@ -1,0 +1,61 @@
+"""``dataset_keys`` names spec keys a job reads: each must be a declared input of the skill, a key a
+``data_sources`` rule sets, or a key already in the base spec a job gets (schema defaults, template,
+``spec_overrides``). Anything else would be created in the spec, where no trainer reads it (a typo, a new list item
+without its siblings), so it is refused with the nearest known key.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from tao_automl.bank.skill import Skill
+from tao_automl.errors import UserInputError
+from tao_automl.render.inputs import declared_inputs, leaves
+from tao_automl.render.job import base_spec, resolve_overrides
+from tao_automl.render.paths import has_path, set_path
+from tao_automl.util.suggest import nearest
+
+
+def job_base_spec(skill: Skill, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The base spec with ``spec_overrides`` set (list-indexed keys included), before datasets and rec values."""
+    spec = copy.deepcopy(base_spec(skill))
+    for key, value in resolve_overrides(skill, spec, overrides).items():
+        try:
+            set_path(spec, key, copy.deepcopy(value))
+        except ValueError:
+            continue  # the spec_overrides check reports it
+    return spec
+
+
+def check_dataset_keys(skill: Skill, overrides: Mapping[str, Any], dataset_keys: Mapping[str, str]) -> None:
+    """Refuse a ``dataset_keys`` key that is neither a declared input, a rule's key, nor in the job's base spec."""
+    if not dataset_keys:
+        return
+    spec = job_base_spec(skill, overrides)
+    declared = list(declared_inputs(skill))
+    known = set(declared) | {str(key) for key in skill.data_sources}
+    for key, value in dataset_keys.items():
+        if key in known or _in_spec(spec, key):
+            continue
+        raise _unknown_key(skill, key, value, declared, sorted(known | {k for k, _ in leaves(spec) if k}))
+
+
+def _in_spec(spec: Mapping[str, Any], key: str) -> bool:
+    try:
+        return has_path(spec, key)
+    except ValueError:
+        return False  # a malformed key is in no spec
+
+
+def _unknown_key(skill: Skill, key: str, value: str, declared: list[str], candidates: list[str]) -> UserInputError:
+    close = nearest(key, declared, cutoff=0.6) or nearest(key, candidates, cutoff=0.75)
+    hint = f" (did you mean {close!r}?)" if close else ""
+    inputs = ", ".join(declared) if declared else "none"
+    return UserInputError(
+        f"dataset_keys: key {key!r} is not in the spec a {skill.name} ({skill.action}) job gets and is not one of "
+        f"its declared inputs{hint}, so setting it would add a key no trainer reads; allowed: a declared input "
+        f"({inputs}) or a key already in the spec (schema default, template or spec_overrides); fix the key's "
+        "spelling, or add a new key through spec_overrides",
+        field=f"dataset_keys.{key}", value=value, allowed=declared or "a key already in the spec")
