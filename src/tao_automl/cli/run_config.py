@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 
 from tao_automl.errors import ConfigError, UserInputError
-from tao_automl.runner.run_args import BUILTIN_PREFIX, RunArgs, checked_fields
+from tao_automl.runner.run_args import RunArgs, checked_fields
+from tao_automl.util.builtin import BUILTIN_PREFIX
 from tao_automl.util.suggest import did_you_mean
 
 #: The CLI's run config is the run's arguments (one type, see :mod:`tao_automl.runner.run_args`).

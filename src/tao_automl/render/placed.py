@@ -15,7 +15,7 @@ from tao_automl.bank.skill import Skill
 from tao_automl.render.data import EVAL_SOURCES, TRAIN_SOURCES, rule_value, source_uris, strip_archive
 from tao_automl.render.inputs import leaves
 from tao_automl.render.job import JobContext
-from tao_automl.runner.run_args import BUILTIN_PREFIX
+from tao_automl.util.builtin import BUILTIN_PREFIX
 
 
 @dataclass(frozen=True)

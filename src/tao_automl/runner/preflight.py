@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tao_automl.errors import PlatformUnreachableError, PreflightError, TaoAutoMLError
-from tao_automl.runner.run_args import BUILTIN_PREFIX, RunArgs
+from tao_automl.runner.run_args import RunArgs
+from tao_automl.util.builtin import BUILTIN_PREFIX
 from tao_automl.util.reach import unreachable_error
 
 LOCAL = "local"

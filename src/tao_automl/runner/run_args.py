@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from tao_automl.errors import WorkspaceError
+from tao_automl.util.builtin import BUILTIN_PREFIX
 from tao_automl.util.checks import bad_input
 from tao_automl.util.secrets import unredacted
 
@@ -23,7 +24,6 @@ from tao_automl.util.secrets import unredacted
 _RESUME_FREE = frozenset({"automl_settings", "platform_kwargs"})
 #: Fields that say where the run is, not what it does: never compared on resume.
 _WHERE = frozenset({"workspace_path", "platform", "platform_options"})
-BUILTIN_PREFIX = "builtin:"
 
 
 def absolute_path(value: str, base: Path) -> str:

@@ -32,7 +32,8 @@ from tao_automl.render.keys import check_dataset_keys
 from tao_automl.render.paths import get_path
 from tao_automl.render.placed import placed_paths
 from tao_automl.runner.preflight import LOCAL, Check, PreflightReport, dataset_check
-from tao_automl.runner.run_args import BUILTIN_PREFIX, RunArgs
+from tao_automl.runner.run_args import RunArgs
+from tao_automl.util.builtin import BUILTIN_PREFIX
 
 NAMES = ("dataset_keys", "dataset_placement", "spec_inputs", "spec_placeholders")
 

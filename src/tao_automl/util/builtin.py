@@ -1,0 +1,6 @@
+"""The ``builtin:`` prefix: a model or dataset shipped inside the package (``builtin:demo-digits-mlp``,
+``builtin:digits``), not a path."""
+
+from __future__ import annotations
+
+BUILTIN_PREFIX = "builtin:"
