@@ -231,6 +231,10 @@ def test_a_mapping_train_dataset_uri_in_the_cli_yaml_sets_exact_spec_keys(toy_sk
     from tao_automl.cli.run_config import load_run_config
 
     (tmp_path / "data" / "imgs").mkdir(parents=True)
+    info_path = toy_skill / "references" / "skill_info.yaml"  # dataset_keys name declared inputs (or spec keys)
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["inputs"] = {"dataset.train.image_dir": {"type": "dir"}}
+    info_path.write_text(yaml.safe_dump(info))
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump({"skill_dir": str(toy_skill), "workspace_path": "ws",
                                       "train_dataset_uri": {"dataset.train.image_dir": "data/imgs"}}))
