@@ -300,3 +300,57 @@ def test_an_ask_tell_run_whose_process_died_reads_interrupted_with_how_to_reopen
     automl._lock.release()
     progress = query_status(tmp_path / "run")["progress"]
     assert progress["state"] == "interrupted" and "AutoML(workspace, resume=True)" in progress["stop_reason"]
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_time_no_orchestrator_ran_is_left_out_of_elapsed_and_the_eta(tmp_path: Path, closed: bool) -> None:
+    """A run that ran ~1,000 s, then sat 4,000 s stopped (or with its orchestrator killed), then was resumed: its
+    elapsed is ~1,000 s and the ETA is ~500 s a rec, not 2,500 s (the downtime used to count as sweep time)."""
+    from tao_automl.experiment.store import RunStore
+
+    run = tmp_path / "run"
+    settings = {"metric": "val_loss", "automl_max_recommendations": 6, "automl_max_concurrent": 2, "seed": 3}
+    first = AutoML(workspace=run, settings=settings, search_schema=small_schema(), log_progress=False)
+    for rec in first.next_recommendation():
+        first.report_result(rec.id, objective(rec.params))
+    if closed:
+        first.finish()  # stopped with recs left: its end is recorded
+    else:  # killed: the OS frees its lock, the run stays "running"
+        first._exp.store.close()
+        first._lock.release()
+    store = RunStore(run)
+    meta = store.meta()
+    now = meta["ended_at"] if closed else store.last_event_at()
+    shift = {"created_at": meta["created_at"] - 5000.0, **({"ended_at": now - 4000.0} if closed else {})}
+    store.set_meta(shift)
+    if not closed:  # a killed orchestrator: its last recorded activity 4,000 s ago
+        store._conn.execute("UPDATE events SET ts = ts - 4000.0")
+        store._conn.commit()
+    store.close()
+    again = AutoML(workspace=run, settings=settings, resume=True, log_progress=False)
+    progress = again.get_status()["progress"]
+    assert 995.0 < progress["elapsed_s"] < 1010.0, progress
+    assert progress["completed"] == 2 and 1990.0 < progress["eta_s"] < 2030.0  # ~500 s a rec, 4 left
+    again.finish()
+
+
+def test_a_stop_the_rule_gave_before_a_crash_lost_it_is_replayed(tmp_path: Path) -> None:
+    """Stopping mode: an epoch's value is written, the rule answers "stop", and the orchestrator dies before the
+    stop is recorded. The reopened run replays the epochs, so it knows that rec is to be stopped (at that epoch,
+    with that value) and the runner stops it on re-attach; a rec whose stop was recorded is not listed again."""
+    settings = {"algorithm": "asha", "fidelity_mode": "stopping", "automl_max_epochs": 9, "metric": "val_loss",
+                "automl_max_recommendations": 6, "automl_max_concurrent": 3, "seed": 1}
+    first = AutoML(workspace=tmp_path / "run", settings=settings, search_schema=small_schema(), log_progress=False)
+    recs = first.next_recommendation()
+    answers = [first._exp.report_epoch(r.id, 1, v) for r, v in zip(recs, [0.1, 0.5, 0.9], strict=True)]
+    assert answers == [False, False, True]  # rec 3 loses at the first rung
+    first._exp.store.close()  # killed: no stop recorded, nothing ended
+    first._lock.release()
+    again = AutoML(workspace=tmp_path / "run", settings=settings, resume=True, log_progress=False)
+    assert again._exp.replayed_stops == {recs[2].id: (1, 0.9)}
+    again._exp.store.log_event("stop_decided", recs[2].id, epoch=1, value=0.9, message="stopped")
+    again._exp.store.close()
+    again._lock.release()
+    third = AutoML(workspace=tmp_path / "run", settings=settings, resume=True, log_progress=False)
+    assert third._exp.replayed_stops == {}  # recorded: the runner's own stop path takes it from there
+    third.finish()

@@ -209,7 +209,8 @@ def _alive(pid: int) -> bool:
 def _drive(sweep: Sweep, rng: random.Random) -> None:
     """Exact crash points and random SIGKILLs, interleaved, each followed by a resume; then run to the end."""
     sweep.crash_at("run_meta")  # before the run's metadata: nothing to resume, the next start is fresh
-    points = RUNNER_POINTS + (["stop_decided:1"] if "stopping" in sweep.name else []) + LOCAL_POINTS
+    stopping = ["stop_answered:1", "stop_decided:1"] if "stopping" in sweep.name else []
+    points = RUNNER_POINTS + stopping + LOCAL_POINTS
     for point in points:  # every exact point first, while the sweep surely has recs left (no timing luck)
         sweep.crash_at(point)
     for _ in range(RANDOM_KILLS_PER_SWEEP):

@@ -46,6 +46,17 @@ log = logging.getLogger(__name__)
 #: Run metadata key: the spec key that carries a trial's epoch budget in the specs ``ask`` hands out (ask/tell runs).
 EPOCH_KEY = "epoch_key"
 
+#: Meta key: seconds no orchestrator ran the sweep (from each end or last recorded activity to the resume after it);
+#: ``elapsed_s`` and the ETA leave them out.
+PAUSED_KEY = "paused_s"
+
+
+def _downtime(meta: dict[str, Any], store: RunStore, now: float) -> float:
+    """Seconds since the previous orchestrator stopped: its recorded end, or, for one killed before it could close
+    the run (still ``running``), its last recorded activity."""
+    last = meta.get("ended_at") if meta.get("state") != "running" else store.last_event_at()
+    return max(0.0, now - float(last)) if isinstance(last, (int, float)) else 0.0
+
 
 @dataclass
 class Recommendation:
@@ -87,14 +98,15 @@ class Experiment:
         self.objectives: list[dict[str, str]] = list(settings.objectives or [])  # [] = single objective
         self._values: dict[int, dict[str, float]] = {}  # multi-objective: user-scale values of successful recs
         self._open: dict[int, RecRow] = {}  # recs that have not ended, by id
+        self.replayed_stops: dict[int, tuple[int, float]] = {}  # see _replay
         self._n_created = 0
         self._n_finished = 0
         self._counts: dict[str, int] = {}  # status -> number of recs (the live progress line, without a read)
         self._best: RecRow | None = None  # best successful rec so far, ranked as the summary ranks
         self._multi = False  # some trial carries an epoch budget: rank by budget reached first
         self._meta: dict[str, Any] = {}
-        #: (ended_at, recs created, recs finished) of a run reopened in state finished; None otherwise
-        self._reopened_finished: tuple[float, int, int] | None = None
+        #: (ended_at, recs created, recs finished, paused_s before) of a run reopened finished; None otherwise
+        self._reopened_finished: tuple[float, int, int, float] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     @classmethod
@@ -165,10 +177,13 @@ class Experiment:
         here, before = os.path.abspath(run_dir), meta.get("run_dir")
         if before and os.path.realpath(str(before)) != os.path.realpath(here):  # the folder was moved or copied
             store.set_meta({"run_dir": here, "moved_from": before}, event="run_moved")
+        paused = float(meta.get(PAUSED_KEY) or 0.0)
         if meta.get("state") == "finished":  # a resume with nothing left to do keeps the run's real end
-            exp._reopened_finished = (float(meta["ended_at"]), exp._n_created, exp._n_finished) \
+            exp._reopened_finished = (float(meta["ended_at"]), exp._n_created, exp._n_finished, paused) \
                 if isinstance(meta.get("ended_at"), (int, float)) else None
-        store.set_meta({"state": "running", "resumed_at": time.time()}, event="run_resumed")
+        now = time.time()
+        store.set_meta({"state": "running", "resumed_at": now, PAUSED_KEY: paused + _downtime(meta, store, now)},
+                       event="run_resumed")
         exp._meta = store.meta()
         return exp
 
@@ -188,9 +203,16 @@ class Experiment:
                 row = self.store.rec(rec_id)
                 assert row is not None
                 self._open[rec_id] = row
+        stops: dict[int, tuple[int, float]] = {}
         for event in self.store.events("epoch_metric"):
-            payload = event["payload"]
-            self.scheduler.report_epoch(int(event["rec_id"]), int(payload["epoch"]), float(payload["objective"]))
+            payload, rec_id = event["payload"], int(event["rec_id"])
+            if self.scheduler.report_epoch(rec_id, int(payload["epoch"]), float(payload["objective"])) \
+                    and rec_id in self._open:
+                stops.setdefault(rec_id, (int(payload["epoch"]), float(payload["value"])))
+        decided = {int(e["rec_id"]) for e in self.store.events("stop_decided")}
+        #: open recs the scheduler says to stop at a replayed epoch whose stop was never recorded (a crash between
+        #: the epoch's write and the stop's): rec id -> (epoch, value); the runner stops them when it re-attaches
+        self.replayed_stops = {rec_id: stop for rec_id, stop in stops.items() if rec_id not in decided}
         trained = {int(e["rec_id"]): int(e["payload"]["budget"]) for e in self.store.events("trained_budget")}
         if self.objectives:
             self._values = multi.stored_values(self.store.events(multi.VALUES_EVENT),
@@ -217,8 +239,9 @@ class Experiment:
         an ended run (no ETA). A run reopened finished in which nothing ran since keeps its first end time."""
         ended = time.time()
         again = self._reopened_finished
-        if state == "finished" and again is not None and again[1:] == (self._n_created, self._n_finished):
-            ended = again[0]
+        if state == "finished" and again is not None and again[1:3] == (self._n_created, self._n_finished):
+            self.store.set_meta({"state": state, "ended_at": again[0], PAUSED_KEY: again[3]}, event=f"run_{state}")
+            return
         self.store.set_meta({"state": state, "ended_at": ended}, event=f"run_{state}")
 
     def close(self, state: str | None = None) -> None:

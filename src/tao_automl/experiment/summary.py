@@ -51,7 +51,7 @@ def _elapsed_eta(meta: Mapping[str, Any], completed: int, total: int) -> tuple[f
         return None, None
     running = meta.get("state") == "running"
     end = time.time() if running or meta.get("ended_at") is None else float(meta["ended_at"])
-    elapsed = max(0.0, end - float(start))
+    elapsed = max(0.0, end - float(start) - float(meta.get("paused_s") or 0.0))  # time an orchestrator ran it
     if completed >= total:
         return elapsed, 0.0
     if not running or completed == 0:

@@ -361,6 +361,10 @@ class AutoMLRunner:
                                reattached=True)
                 epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric", row.rec_id)]
                 item.last_epoch = max(epochs, default=0)
+                if row.rec_id in exp.replayed_stops:  # stopped by the rule before a crash lost the decision
+                    item.last_epoch, item.last_value = exp.replayed_stops[row.rec_id]
+                    self._stop(exp, item, on_result)
+                    continue
                 active[row.rec_id] = item
             elif self._launch(exp, rec, plan, active, on_rec) is not _Launch.STARTED:
                 self._finish(exp, rec, None, "failure", rec.error, on_result)
@@ -510,6 +514,7 @@ class AutoMLRunner:
             return
         if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
             if self._report_epochs(exp, item, metric):
+                crash_point("stop_answered")  # chaos tests: the rule said stop, the decision not yet stored
                 del active[rec_id]
                 self._stop(exp, item, on_result)
             return
