@@ -13,7 +13,7 @@ import os
 import sqlite3
 
 from tao_automl.errors import UserInputError
-from tao_automl.experiment.store import ACTIVE_STATES, DB_NAME, RunStore
+from tao_automl.experiment.store import ACTIVE_STATES, DB_NAME, JOB_ENDED_UNCOLLECTED, RunStore
 from tao_automl.experiment.summary import (
     active_job,
     best_row_dict,
@@ -109,6 +109,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         shown = {r.rec_id: r for r in rows}
         best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
         active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
+        uncollected = {int(e["rec_id"]) for e in store.events(JOB_ENDED_UNCOLLECTED)} if active else set()
         front = pareto_view.front_in_store(store, meta)
         if front is not None:  # a list of metrics: best is the Pareto front's pick
             best = store.rec(front["best_rec_id"]) if front["best_rec_id"] is not None else None
@@ -121,6 +122,6 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "progress": progress_from_counts(counts, best, multi, meta),
         "recommendations": [with_reasoning(rec_dict(r, ranks.get(r.rec_id)), meta) for r in rows],
         "rec_view": view_info,
-        "active_jobs": [active_job(r) for r in active],
+        "active_jobs": [active_job(r, r.rec_id in uncollected) for r in active],
     }
     return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))

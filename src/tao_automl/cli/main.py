@@ -202,7 +202,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"showing {view['shown']} of {view['total']} recs ({which}); "
                   "every rec: --recs all [--offset N --limit N]")
         print(f"state: {status['progress'].get('state')}; active jobs: "
-              f"{', '.join(str(a['job_id']) for a in status['active_jobs']) or 'none'}")
+              f"{', '.join(str(a['job_id']) for a in status['active_jobs'] if not a.get('job_ended')) or 'none'}")
+        ended = [str(a["job_id"]) for a in status["active_jobs"] if a.get("job_ended")]
+        if ended:
+            print(f"ended, result not collected yet ({len(ended)}): {', '.join(ended)}; "
+                  "`tao-automl resume` collects it")
         if "orchestrator" in status:
             from tao_automl.experiment.lines import orchestrator_line
 

@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+#: Event kind: ``stop --cancel-jobs`` found a rec's job already ended; its result waits for ``resume`` to collect it.
+JOB_ENDED_UNCOLLECTED = "job_ended_uncollected"
+
+
 class RecStatus(str, Enum):
     """A rec's state: ``created`` before its job exists, ``pending``/``running`` while it runs, then final."""
 

@@ -177,8 +177,11 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
     return result
 
 
-def active_job(rec: RecRow) -> dict[str, Any]:
-    return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": rec.status, "updated_at": rec.updated_at}
+def active_job(rec: RecRow, ended: bool = False) -> dict[str, Any]:
+    """A rec in flight; ``ended``: its job is known to have ended (``stop --cancel-jobs`` found it so) with a result
+    that ``resume`` has not collected yet."""
+    return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": rec.status, "updated_at": rec.updated_at,
+            **({"job_ended": True} if ended else {})}
 
 
 def public_json(summary: Mapping[str, Any]) -> dict[str, Any]:

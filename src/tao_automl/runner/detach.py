@@ -163,7 +163,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     Stopping a run that has no orchestrator is not an error (``was_running`` is false); cancelling still applies.
     """
     from tao_automl.experiment.lines import budget_spent
-    from tao_automl.experiment.store import ACTIVE_STATES, RecStatus, RunStore
+    from tao_automl.experiment.store import ACTIVE_STATES, JOB_ENDED_UNCOLLECTED, RecStatus, RunStore
     from tao_automl.experiment.summary import progress_from_counts
 
     folder = existing_run_dir(run_dir).resolve()
@@ -192,6 +192,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                         if rec.status in ACTIVE_STATES and rec.job_id:
                             if not sdk.cancel_job(rec.job_id):  # it ended first: its result is the run's to collect
                                 ended.append(rec.job_id)
+                                store.log_event(JOB_ENDED_UNCOLLECTED, rec.rec_id, job_id=rec.job_id)
                                 continue
                             store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by="stop --cancel-jobs")
                             # ended now, as the runner ends a rec it cancels (status shows no job that is not running)
