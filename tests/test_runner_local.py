@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -236,12 +237,13 @@ def test_the_brain_prepares_its_next_proposal_while_a_job_runs(toy_skill: Path, 
     hyperparameters there), so that work is not paid between a job's end and the next launch."""
     from tao_automl.brain.classic.bayesian import BayesianBrain
 
-    in_flight, calls, probes = 0, [], []
+    in_flight, calls, probes, switch = 0, [], [], []
     real_prepare = BayesianBrain.prepare
 
     def prepare(brain: BayesianBrain, interrupt: Any = None) -> None:
         calls.append((len(brain._x), in_flight))
         probes.append(interrupt)
+        switch.append(sys.getswitchinterval())
         real_prepare(brain, interrupt)
 
     def started(rec: Recommendation) -> None:
@@ -253,6 +255,7 @@ def test_the_brain_prepares_its_next_proposal_while_a_job_runs(toy_skill: Path, 
         in_flight -= 1
 
     monkeypatch.setattr(BayesianBrain, "prepare", prepare)
+    before = sys.getswitchinterval()
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
     result = runner.run(automl_settings=_settings(automl_max_recommendations=5, automl_max_concurrent=1,
                                                   poll_interval_s=0.05),
@@ -262,3 +265,6 @@ def test_the_brain_prepares_its_next_proposal_while_a_job_runs(toy_skill: Path, 
     assert {results for results, _ in calls} == {0, 1, 2, 3, 4}  # once per rec, with the results before it
     # LocalSDK counts ended jobs: the probe turns True once a job has ended since the runner last looked
     assert all(callable(p) for p in probes) and all(p() for p in probes)
+    # while it prepares, LocalSDK's watcher thread gets the interpreter lock within 0.5 ms to record a job's end
+    # (Python's default 5 ms delayed it by as much); the interval is restored afterwards
+    assert switch and all(s <= 0.0005 for s in switch) and sys.getswitchinterval() == before > 0.0005
