@@ -73,6 +73,61 @@ def test_a_hung_job_is_cancelled_at_its_timeout_and_fails_naming_it(tmp_path: Pa
             os.kill(int(info["pid"]), 0)  # the job's process is gone, not orphaned
 
 
+class _EndsBeforeCancel(LocalSDK):
+    """LocalSDK where every job ends in the window between the runner's last look and its cancel (the cancel waits
+    for the job's end, then asks the real platform, which refuses: the job had already ended)."""
+
+    def cancel_job(self, job_id: str) -> bool:
+        deadline = time.monotonic() + 30
+        while not self.get_job_status(job_id).is_finished() and time.monotonic() < deadline:
+            self.wait_for_change([job_id], 1.0)
+        return super().cancel_job(job_id)
+
+
+#: Succeeds after 1.5 s with a metric.
+SLOW_SUCCESS = "import time\ntime.sleep(1.5)\nprint('val_loss: 0.25')\n"
+
+
+def test_a_job_that_ends_as_its_timeout_cancels_it_keeps_its_result(tmp_path: Path) -> None:
+    """The timeout fires, but the job ends before the cancel reaches it: the platform refuses the cancel, and the
+    rec gets the job's own result instead of a timeout failure (it was recorded as failed, its metric lost)."""
+    skill = write_skill(tmp_path / "bank", trainer=SLOW_SUCCESS)
+    sdk = _EndsBeforeCancel(jobs_dir=tmp_path / "jobs")
+    result = AutoMLRunner(sdk, skill).run(
+        automl_settings=_settings(automl_max_recommendations=1, automl_job_timeout_s=0.5),
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    (rec,) = result["history"]
+    assert (rec["status"], rec["metric_value"], rec["message"]) == ("success", 0.25, None)
+    assert sdk.get_job_info(rec["job_id"])["state"] == "success"
+
+
+#: The second launch succeeds after 1.5 s; every other launch fails at once with the same cause.
+ONE_SLOW_SUCCESS = """
+import os, sys, time
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launches")
+n = len(open(path).read()) if os.path.exists(path) else 0
+open(path, "a").write("x")
+if n == 1:
+    time.sleep(1.5)
+    print("val_loss: 0.25")
+else:
+    sys.exit("RuntimeError: CUDA out of memory")
+"""
+
+
+def test_failing_fast_collects_a_job_that_ended_before_its_cancel(tmp_path: Path) -> None:
+    """Three recs fail alike while a fourth runs: the sweep stops and cancels the jobs in flight. The running job
+    ends before its cancel: the platform refuses it, and the rec keeps the job's result instead of ending
+    ``cancelled`` (its metric was lost)."""
+    skill = write_skill(tmp_path / "bank", trainer=ONE_SLOW_SUCCESS)
+    result = AutoMLRunner(_EndsBeforeCancel(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(automl_max_concurrent=2), workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["state"] == "failed" and "CUDA out of memory" in result["stop_reason"]
+    by_status = {h["status"]: h for h in result["history"]}
+    assert by_status["success"]["metric_value"] == 0.25 and "cancelled" not in by_status
+    assert result["best"] is not None and result["best"]["metric_value"] == 0.25
+
+
 def test_the_timeout_scales_with_a_multi_fidelity_budget() -> None:
     assert job_timeout(None, 3, 9) is None
     assert job_timeout(90.0, None, 9) == 90.0

@@ -24,7 +24,7 @@ from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING
 from tao_automl.errors import PlatformError, SkillError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
-from tao_automl.experiment.store import RecRow, read_meta
+from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RecRow, read_meta
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import (
     RunLock,
@@ -330,7 +330,7 @@ class AutoMLRunner:
             except _FailFast as stop:
                 stop_reason = str(stop)
                 log.error("%s", stop_reason)
-                self._cancel_all(exp, active, stop_reason, on_result)
+                self._cancel_all(exp, active, stop_reason, plan.metric, extractor, eval_fn, on_result)
                 exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
                 state = "failed"
             if state == "finished" and settings.automl_delete_intermediate_ckpt:
@@ -512,9 +512,9 @@ class AutoMLRunner:
             exp.set_status(rec_id, status.value)
             item.status = status
         if not status.is_finished() and item.limit_s is not None and time.time() - item.started_at > item.limit_s:
-            del active[rec_id]
-            self._time_out(exp, item, on_result)
-            return
+            if self._time_out(exp, item, on_result):
+                del active[rec_id]
+            return  # else it ended before the cancel: the next poll collects it like any ended job
         if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
             if self._report_epochs(exp, item, metric):
                 crash_point("stop_answered")  # chaos tests: the rule said stop, the decision not yet stored
@@ -620,27 +620,42 @@ class AutoMLRunner:
         return job_timeout(exp.settings.automl_job_timeout_s, exp.trial(rec_id).budget, exp.settings.automl_max_epochs)
 
     def _time_out(self, exp: Experiment, item: _Active,
-                  on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
-        """Cancel a job that ran past its limit; the rec fails with a message naming the timeout."""
+                  on_result: Callable[[Recommendation, float | None, str], Any] | None) -> bool:
+        """Cancel a job that ran past its limit; the rec fails with a message naming the timeout. False (nothing
+        recorded) when the platform answers that the job had ended before the cancel: its result is not lost."""
         assert item.limit_s is not None and exp.settings.automl_job_timeout_s is not None
         message = timeout_message(item.limit_s, exp.settings.automl_job_timeout_s, exp.trial(item.rec.id).budget)
         exp.store.log_event("timeout_decided", item.rec.id, message=message)
-        try:
-            self.platform.cancel_job(item.job_id)
-        except Exception as exc:
-            log.warning("rec %d: cancelling timed-out job %s failed: %s", item.rec.id, item.job_id, exc)
+        if not self._cancel(item, "timed-out job"):
+            return False
         log.error("rec %d: %s", item.rec.id, message)
         self._finish(exp, item.rec, None, "failure", message, on_result)
+        return True
 
-    def _cancel_all(self, exp: Experiment, active: dict[int, _Active], reason: str,
+    def _cancel(self, item: _Active, what: str) -> bool:
+        """Cancel ``item``'s job; False only when the platform answers that it had already ended (a failed cancel
+        is logged and counts as done, as the job is then left to the platform)."""
+        try:
+            return self.platform.cancel_job(item.job_id) is not False
+        except Exception as exc:
+            log.warning("rec %d: cancelling %s %s failed: %s", item.rec.id, what, item.job_id, exc)
+            return True
+
+    def _cancel_all(self, exp: Experiment, active: dict[int, _Active], reason: str, metric: str,
+                    extractor: MetricExtractor | None, eval_fn: EvalFn | None,
                     on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
-        """Cancel every job in flight (the sweep stops); each rec ends ``cancelled`` with ``reason``."""
+        """Cancel every job in flight (the sweep stops); each rec ends ``cancelled`` with ``reason``. A job that
+        ended before its cancel is collected like any ended job instead; if even that fails, its rec is left as it
+        is for ``resume`` to collect (never recorded as cancelled: its result would be lost)."""
         for rec_id, item in list(active.items()):
+            if not self._cancel(item, "job"):
+                log.info("rec %d: job %s ended before the cancel; collecting its result", rec_id, item.job_id)
+                with contextlib.suppress(_FailFast):  # the sweep is stopping already
+                    self._poll(exp, active, rec_id, metric, extractor, eval_fn, on_result)
+                if active.pop(rec_id, None) is not None:
+                    exp.store.log_event(JOB_ENDED_UNCOLLECTED, rec_id, job_id=item.job_id)
+                continue
             del active[rec_id]
-            try:
-                self.platform.cancel_job(item.job_id)
-            except Exception as exc:
-                log.warning("rec %d: cancelling job %s failed: %s", rec_id, item.job_id, exc)
             row = exp.tell(rec_id, None, "cancelled", f"cancelled: {reason}")
             item.rec.status = row.status
             _guarded("on_result", on_result, item.rec, None, row.status)
