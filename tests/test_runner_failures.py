@@ -101,12 +101,18 @@ def test_a_job_that_ends_as_its_timeout_cancels_it_keeps_its_result(tmp_path: Pa
     assert sdk.get_job_info(rec["job_id"])["state"] == "success"
 
 
-#: The second launch succeeds after 1.5 s; every other launch fails at once with the same cause.
+#: The second launch succeeds after 1.5 s; every other launch fails at once with the same cause (launches are
+#: numbered by creating files exclusively, so two jobs starting together never take the same number).
 ONE_SLOW_SUCCESS = """
 import os, sys, time
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launches")
-n = len(open(path).read()) if os.path.exists(path) else 0
-open(path, "a").write("x")
+folder = os.path.dirname(os.path.abspath(__file__))
+n = 0
+while True:
+    try:
+        os.close(os.open(os.path.join(folder, f"launch_{n}"), os.O_CREAT | os.O_EXCL))
+        break
+    except FileExistsError:
+        n += 1
 if n == 1:
     time.sleep(1.5)
     print("val_loss: 0.25")
