@@ -876,6 +876,37 @@ def test_the_base_value_is_the_default_and_the_reference_of_a_derived_bound() ->
     assert derived_bounds(schema, build_search_space(schema, ["train.queries"])) == {"train.queries": ["high"]}
 
 
+def test_a_derived_end_stays_inside_what_the_relation_with_a_searched_partner_allows() -> None:
+    """``size_min < size_max`` with ``size_max`` searched up to 6: ``size_min``'s open high end (derived from its
+    default: 12) stops at 6, instead of leaving half its range where no value can satisfy the relation (as the
+    bank's train_random_crop_min did: up to 1536 while crop_max stops at 1333). Strict relations between ints stop
+    one short; an end the schema or a custom range gives is kept."""
+    schema = {"properties": {"train": {"type": "collection", "properties": {
+        "size_min": {"type": "float", "default": 3.0, "minimum": 0.0, "depends_on": "train.size_max",
+                     "math_cond": "< depends_on"},
+        "size_max": {"type": "float", "default": 5.0, "minimum": 0.0, "maximum": 6.0},
+        "crop_min": {"type": "int", "default": 384, "minimum": 32},
+        "crop_max": {"type": "int", "default": 600, "minimum": 32, "maximum": 1333, "depends_on": "train.crop_min",
+                     "math_cond": "> depends_on"},
+        "lo": {"type": "float", "default": 2.0, "minimum": 1.0, "maximum": 10.0},
+        "hi": {"type": "float", "default": 5.0, "maximum": 10.0, "depends_on": "train.lo",
+               "math_cond": ">= depends_on"},
+    }}}}
+    space = build_search_space(schema, ["train.size_min", "train.size_max", "train.crop_min", "train.crop_max"])
+    assert space["train.size_min"] == FloatParam("train.size_min", 0.0, 6.0, default=3.0)
+    assert space["train.crop_min"] == IntParam("train.crop_min", 32, 1332, default=384)  # crop_max > crop_min
+    assert derived_bounds(schema, space) == {}  # the relation set those ends
+    given = build_search_space(schema, ["train.size_min", "train.size_max"], {"train.size_min": {"valid_max": 9.0}})
+    assert given["train.size_min"].describe() == "[0.0, 9.0] (float)"  # as the user gave it
+    # a derived low end of the larger side moves up to the smaller side's low end (hi's would be 0)
+    pair = build_search_space(schema, ["train.lo", "train.hi"])
+    assert pair["train.hi"] == FloatParam("train.hi", 1.0, 10.0, default=5.0)
+    # lo not searched: a relation with a fixed partner tightens the range itself (hi >= lo's default 2), as before
+    assert build_search_space(schema, ["train.hi"])["train.hi"].low == 2.0
+    rng = np.random.default_rng(0)
+    assert all(c["train.size_min"] < c["train.size_max"] for c in (space.sample(rng) for _ in range(200)))
+
+
 @pytest.mark.parametrize(
     "build, match",
     [

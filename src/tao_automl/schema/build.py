@@ -243,7 +243,8 @@ def build_search_space(
             + (f" (skipped: {', '.join(skipped)})" if skipped else "")
         )
     params, relations = apply_relations(schema, params, base)
-    return SearchSpace(tuple(params), relations)
+    derived = {p.name: _derived_sides(schema, p, customs.get(p.name), base) for p in params}
+    return SearchSpace(tuple(_cap_derived_ends(params, relations, derived)), relations)
 
 
 _Scalar = (FloatParam, IntParam, IntGridParam)
@@ -261,20 +262,58 @@ def derived_bounds(
     customs = _customs(schema, custom_param_ranges)
     out: dict[str, list[str]] = {}
     for param in space.params:
-        prop = get_property(schema, param.name)
-        kind = param_kind(prop) if prop is not None else None
-        if prop is None or kind not in ("float", "int") or not isinstance(param, _Scalar):
-            continue
-        interval, custom = schema_interval(param.name, prop), customs.get(param.name)
-        unrelated = _build(param.name, kind, _from_base(param.name, kind, prop, base), custom)
-        assert isinstance(unrelated, _Scalar)
-        sides = []
-        if math.isinf(interval.low) and (custom is None or custom.valid_min is None) \
-                and param.low == unrelated.low:
-            sides.append("low")
-        if math.isinf(interval.high) and (custom is None or custom.valid_max is None) \
-                and param.high == unrelated.high:
-            sides.append("high")
+        sides = _derived_sides(schema, param, customs.get(param.name), base)
         if sides:
             out[param.name] = sides
     return out
+
+
+def _derived_sides(schema: Mapping[str, Any], param: Param, custom: CustomRange | None,
+                   base: Baseline | None) -> list[str]:
+    """The ends of ``param``'s range (``"low"``, ``"high"``) that the tool derived: the schema and ``custom`` leave
+    them open and no relation has moved them."""
+    prop = get_property(schema, param.name)
+    kind = param_kind(prop) if prop is not None else None
+    if prop is None or kind not in ("float", "int") or not isinstance(param, _Scalar):
+        return []
+    interval = schema_interval(param.name, prop)
+    unrelated = _build(param.name, kind, _from_base(param.name, kind, prop, base), custom)
+    assert isinstance(unrelated, _Scalar)
+    sides = []
+    if math.isinf(interval.low) and (custom is None or custom.valid_min is None) and param.low == unrelated.low:
+        sides.append("low")
+    if math.isinf(interval.high) and (custom is None or custom.valid_max is None) and param.high == unrelated.high:
+        sides.append("high")
+    return sides
+
+
+def _cap_derived_ends(params: list[Param], relations: Sequence[Any], derived: Mapping[str, list[str]]) -> list[Param]:
+    """Derived range ends (:func:`_derived_sides`) pulled inside what a relation between two searched numbers
+    allows: with ``a < b`` (or ``<=``), a derived high end of ``a`` goes no higher than ``b``'s high end and a
+    derived low end of ``b`` no lower than ``a``'s low end (``>`` alike, mirrored). A range end the schema or a
+    custom range gives is left as given; an end that would empty the range is left too (the relation's own checks
+    report it)."""
+    by_name = {p.name: p for p in params}
+    for relation in relations:
+        left, right = by_name.get(relation.left), by_name.get(relation.right)
+        if not (isinstance(left, (FloatParam, IntParam)) and isinstance(right, (FloatParam, IntParam))):
+            continue
+        less = relation.op in ("<", "<=")
+        small, large = (left, right) if less else (right, left)  # small <(=) large
+        step = 1 if relation.op in ("<", ">") and isinstance(small, IntParam) and isinstance(large, IntParam) else 0
+        if "high" in derived.get(small.name, []) and small.high > large.high - step:
+            small = by_name[small.name] = _with_range(small, small.low, large.high - step)
+        if "low" in derived.get(large.name, []) and large.low < small.low + step:
+            by_name[large.name] = _with_range(large, small.low + step, large.high)
+    return [by_name[p.name] for p in params]
+
+
+def _with_range(param: FloatParam | IntParam, low: float, high: float) -> FloatParam | IntParam:
+    """``param`` over ``[low, high]`` (its default kept when inside), or ``param`` itself when that is empty or not
+    valid for its scale (a log scale needs a positive low end)."""
+    if low > high or (param.log and low <= 0):
+        return param
+    keep = param.default is not None and low <= param.default <= high
+    if isinstance(param, IntParam):
+        return IntParam(param.name, int(low), int(high), param.log, param.default if keep else None)
+    return FloatParam(param.name, low, high, param.log, param.default if keep else None, logit=param.logit)
