@@ -330,7 +330,10 @@ class AutoMLRunner:
             except _FailFast as stop:
                 stop_reason = str(stop)
                 log.error("%s", stop_reason)
-                self._cancel_all(exp, active, stop_reason, plan.metric, extractor, eval_fn, on_result)
+                collected = self._cancel_all(exp, active, stop_reason, plan.metric, extractor, eval_fn, on_result)
+                if collected:  # the reason above is the decision's; say what the jobs in flight turned out to be
+                    stop_reason += (f" {len(collected)} job(s) in flight had ended before the cancel and kept their "
+                                    f"result ({', '.join(f'rec {i}: {s}' for i, s in collected)}).")
                 exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
                 state = "failed"
             if state == "finished" and settings.automl_delete_intermediate_ckpt:
@@ -643,10 +646,12 @@ class AutoMLRunner:
 
     def _cancel_all(self, exp: Experiment, active: dict[int, _Active], reason: str, metric: str,
                     extractor: MetricExtractor | None, eval_fn: EvalFn | None,
-                    on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+                    on_result: Callable[[Recommendation, float | None, str], Any] | None) -> list[tuple[int, str]]:
         """Cancel every job in flight (the sweep stops); each rec ends ``cancelled`` with ``reason``. A job that
         ended before its cancel is collected like any ended job instead; if even that fails, its rec is left as it
-        is for ``resume`` to collect (never recorded as cancelled: its result would be lost)."""
+        is for ``resume`` to collect (never recorded as cancelled: its result would be lost). Returns the
+        ``(rec id, status)`` of each job that had ended (status ``running`` for one left for ``resume``)."""
+        collected: list[tuple[int, str]] = []
         for rec_id, item in list(active.items()):
             if not self._cancel(item, "job"):
                 log.info("rec %d: job %s ended before the cancel; collecting its result", rec_id, item.job_id)
@@ -654,12 +659,14 @@ class AutoMLRunner:
                     self._poll(exp, active, rec_id, metric, extractor, eval_fn, on_result)
                 if active.pop(rec_id, None) is not None:
                     exp.store.log_event(JOB_ENDED_UNCOLLECTED, rec_id, job_id=item.job_id)
+                collected.append((rec_id, exp.refresh(rec_id).status))
                 continue
             del active[rec_id]
             row = exp.tell(rec_id, None, "cancelled", f"cancelled: {reason}")
             item.rec.status = row.status
             _guarded("on_result", on_result, item.rec, None, row.status)
             self._progress(exp, row)
+        return collected
 
     def _ended_early(self, exp: Experiment) -> str | None:
         """Why a finished sweep ran fewer recs than its budget (stored in the run's meta), or None."""
