@@ -29,7 +29,15 @@ from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler, prepare_next
 from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
-from tao_automl.experiment.store import FINAL_STATES, MULTI_FIDELITY_KEY, UNSUBMITTED, RecRow, RecStatus, RunStore
+from tao_automl.experiment.store import (
+    FINAL_STATES,
+    MULTI_FIDELITY_KEY,
+    PAUSED_KEY,
+    UNSUBMITTED,
+    RecRow,
+    RecStatus,
+    RunStore,
+)
 from tao_automl.experiment.summary import progress_from_counts, summarise
 from tao_automl.metrics.parse import is_valid_metric, to_objective
 from tao_automl.multiobjective import view as multi
@@ -45,10 +53,6 @@ log = logging.getLogger(__name__)
 
 #: Run metadata key: the spec key that carries a trial's epoch budget in the specs ``ask`` hands out (ask/tell runs).
 EPOCH_KEY = "epoch_key"
-
-#: Meta key: seconds no orchestrator ran the sweep (from each end or last recorded activity to the resume after it);
-#: ``elapsed_s`` and the ETA leave them out.
-PAUSED_KEY = "paused_s"
 
 
 def _downtime(meta: dict[str, Any], store: RunStore, now: float) -> float:

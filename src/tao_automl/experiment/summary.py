@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from tao_automl.experiment.store import ACTIVE_STATES, FINAL_STATES, RANKED_STATES, UNSUBMITTED, RecRow
+from tao_automl.experiment.store import ACTIVE_STATES, FINAL_STATES, PAUSED_KEY, RANKED_STATES, UNSUBMITTED, RecRow
 from tao_automl.metrics.parse import is_valid_metric
 from tao_automl.multiobjective import view as pareto_view
 
@@ -51,7 +51,7 @@ def _elapsed_eta(meta: Mapping[str, Any], completed: int, total: int) -> tuple[f
         return None, None
     running = meta.get("state") == "running"
     end = time.time() if running or meta.get("ended_at") is None else float(meta["ended_at"])
-    elapsed = max(0.0, end - float(start) - float(meta.get("paused_s") or 0.0))  # time an orchestrator ran it
+    elapsed = max(0.0, end - float(start) - float(meta.get(PAUSED_KEY) or 0.0))  # time an orchestrator ran it
     if completed >= total:
         return elapsed, 0.0
     if not running or completed == 0:

@@ -16,7 +16,6 @@ from tao_automl.render.roles import checkpoint_keys
 
 #: A template placeholder such as ``<dataset_name>`` or ``<train_data_root>`` (anywhere in a string).
 PLACEHOLDER = re.compile(r"<[A-Za-z_][A-Za-z0-9_.\-]*>")
-_EMPTY: tuple[Any, ...] = (None, "", "???")
 
 
 def leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -59,7 +58,7 @@ class MissingInput:
 
 def is_empty(value: Any) -> bool:
     """A spec value that sets nothing: None, '', '???', an empty list or mapping."""
-    return value in _EMPTY or value in ([], {})
+    return value is None or (isinstance(value, (str, list, dict)) and value in ("", "???", [], {}))
 
 
 def missing_inputs(skill: Skill, spec: Mapping[str, Any]) -> list[MissingInput]:

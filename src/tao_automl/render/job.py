@@ -24,6 +24,7 @@ import yaml
 from tao_automl.bank.skill import Skill
 from tao_automl.errors import SkillError, UserInputError
 from tao_automl.render.data import EVAL_SOURCES, TRAIN_SOURCES, Placement, place_datasets, source_uris
+from tao_automl.render.inputs import is_empty
 from tao_automl.render.paths import get_path, has_path, set_path
 from tao_automl.render.roles import role_values
 from tao_automl.render.toml_format import to_toml
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 #: ``{name}`` placeholders in commands (``${VAR}`` is the shell's and left alone).
 _PLACEHOLDER = re.compile(r"(?<!\$)\{([^{}]*)\}")
 _EXTENSIONS = {"yaml": "yaml", "yml": "yaml", "json": "json", "toml": "toml"}
-_EMPTY: tuple[Any, ...] = (None, "", "???")
 
 
 def base_spec(skill: Skill) -> dict[str, Any]:
@@ -234,10 +234,6 @@ def place(skill: Skill, ctx: JobContext) -> Placement:
     return place_datasets(skill.data_sources, uris, ctx.dataset_keys, given)
 
 
-def _non_empty(value: Any) -> bool:
-    return not (value is None or (isinstance(value, (str, list, dict)) and value in (*_EMPTY, [], {})))
-
-
 def _declared_values(spec: Mapping[str, Any], declared: Any, skip: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in declared or {}:
@@ -247,7 +243,7 @@ def _declared_values(spec: Mapping[str, Any], declared: Any, skip: str | None = 
             value = get_path(spec, str(key))
         except ValueError:
             continue
-        if _non_empty(value):
+        if not is_empty(value):
             out[str(key)] = value
     return out
 

@@ -592,10 +592,7 @@ class AutoMLRunner:
         exp.store.log_event("stop_decided", item.rec.id, epoch=item.last_epoch, value=item.last_value,
                             message=message)
         crash_point("stop_decided")  # chaos tests: the stop is decided and stored, the job not yet cancelled
-        try:
-            self.platform.cancel_job(item.job_id)
-        except Exception as exc:
-            log.warning("rec %d: cancelling job %s failed: %s", item.rec.id, item.job_id, exc)
+        self._cancel(item, "job")  # a job that ended first still ends as decided (the decision is stored)
         self._end_stopped(exp, item.rec, item.last_value, item.last_epoch, message, on_result)
 
     def _end_stopped(self, exp: Experiment, rec: Recommendation, value: float | None, epoch: int, message: str,

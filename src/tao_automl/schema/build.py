@@ -56,8 +56,8 @@ from tao_automl.schema.choices import (
 )
 from tao_automl.schema.custom import CustomRange, parse_custom_range, reject_keys
 from tao_automl.schema.lists import LIST_TYPE, build_list, build_optional, build_subset, list_kind
-from tao_automl.schema.relations import apply_relations
-from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, Param, SearchSpace
+from tao_automl.schema.relations import Scalar, apply_relations, narrowed
+from tao_automl.space.search_space import FloatParam, IntParam, Param, SearchSpace
 from tao_automl.util.suggest import did_you_mean
 
 __all__ = [
@@ -243,11 +243,10 @@ def build_search_space(
             + (f" (skipped: {', '.join(skipped)})" if skipped else "")
         )
     params, relations = apply_relations(schema, params, base)
-    derived = {p.name: _derived_sides(schema, p, customs.get(p.name), base) for p in params}
-    return SearchSpace(tuple(_cap_derived_ends(params, relations, derived)), relations)
-
-
-_Scalar = (FloatParam, IntParam, IntGridParam)
+    if relations:
+        derived = {p.name: _derived_sides(schema, p, customs.get(p.name), base) for p in params}
+        params = _cap_derived_ends(params, relations, derived)
+    return SearchSpace(tuple(params), relations)
 
 
 def derived_bounds(
@@ -274,11 +273,11 @@ def _derived_sides(schema: Mapping[str, Any], param: Param, custom: CustomRange 
     them open and no relation has moved them."""
     prop = get_property(schema, param.name)
     kind = param_kind(prop) if prop is not None else None
-    if prop is None or kind not in ("float", "int") or not isinstance(param, _Scalar):
+    if prop is None or kind not in ("float", "int") or not isinstance(param, Scalar):
         return []
     interval = schema_interval(param.name, prop)
     unrelated = _build(param.name, kind, _from_base(param.name, kind, prop, base), custom)
-    assert isinstance(unrelated, _Scalar)
+    assert isinstance(unrelated, Scalar)
     sides = []
     if math.isinf(interval.low) and (custom is None or custom.valid_min is None) and param.low == unrelated.low:
         sides.append("low")
@@ -313,7 +312,4 @@ def _with_range(param: FloatParam | IntParam, low: float, high: float) -> FloatP
     valid for its scale (a log scale needs a positive low end)."""
     if low > high or (param.log and low <= 0):
         return param
-    keep = param.default is not None and low <= param.default <= high
-    if isinstance(param, IntParam):
-        return IntParam(param.name, int(low), int(high), param.log, param.default if keep else None)
-    return FloatParam(param.name, low, high, param.log, param.default if keep else None, logit=param.logit)
+    return narrowed(param, low, high)

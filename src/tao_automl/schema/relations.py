@@ -94,6 +94,11 @@ def _tighten(param: Param, op: str, value: float, other: str, where: str) -> Par
         high = min(high, bound)
     if low > high:
         raise _empty(param, op, value, other, where)
+    return narrowed(param, low, high)
+
+
+def narrowed(param: FloatParam | IntParam, low: float, high: float) -> FloatParam | IntParam:
+    """``param`` over ``[low, high]`` (inside its range), its default kept when it lies inside."""
     keep = param.default is not None and low <= param.default <= high
     if isinstance(param, IntParam):
         return IntParam(param.name, int(low), int(high), param.log, param.default if keep else None)
