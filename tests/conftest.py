@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tao_automl.platforms.local.sdk import LocalSDK
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,6 +83,17 @@ def write_skill(root: Path, *, schema: dict[str, Any] | None = None, command: st
     (skill / "references" / "skill_info.yaml").write_text(yaml.safe_dump(info))
     (skill / "schemas" / "train.schema.json").write_text(json.dumps(schema or small_schema()))
     return skill
+
+
+class EndsBeforeCancelSDK(LocalSDK):
+    """LocalSDK where every job ends in the window between the runner's last look and its cancel (the cancel waits
+    for the job's end, then asks the real platform, which refuses: the job had already ended)."""
+
+    def cancel_job(self, job_id: str) -> bool:
+        deadline = time.monotonic() + 30
+        while not self.get_job_status(job_id).is_finished() and time.monotonic() < deadline:
+            self.wait_for_change([job_id], 1.0)
+        return super().cancel_job(job_id)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import write_skill
+from conftest import EndsBeforeCancelSDK, write_skill
 from tao_automl.cli.main import main
 from tao_automl.experiment.store import RecRow
 from tao_automl.platforms.local.sdk import LocalSDK
@@ -73,17 +73,6 @@ def test_a_hung_job_is_cancelled_at_its_timeout_and_fails_naming_it(tmp_path: Pa
             os.kill(int(info["pid"]), 0)  # the job's process is gone, not orphaned
 
 
-class _EndsBeforeCancel(LocalSDK):
-    """LocalSDK where every job ends in the window between the runner's last look and its cancel (the cancel waits
-    for the job's end, then asks the real platform, which refuses: the job had already ended)."""
-
-    def cancel_job(self, job_id: str) -> bool:
-        deadline = time.monotonic() + 30
-        while not self.get_job_status(job_id).is_finished() and time.monotonic() < deadline:
-            self.wait_for_change([job_id], 1.0)
-        return super().cancel_job(job_id)
-
-
 #: Succeeds after 1.5 s with a metric.
 SLOW_SUCCESS = "import time\ntime.sleep(1.5)\nprint('val_loss: 0.25')\n"
 
@@ -92,7 +81,7 @@ def test_a_job_that_ends_as_its_timeout_cancels_it_keeps_its_result(tmp_path: Pa
     """The timeout fires, but the job ends before the cancel reaches it: the platform refuses the cancel, and the
     rec gets the job's own result instead of a timeout failure (it was recorded as failed, its metric lost)."""
     skill = write_skill(tmp_path / "bank", trainer=SLOW_SUCCESS)
-    sdk = _EndsBeforeCancel(jobs_dir=tmp_path / "jobs")
+    sdk = EndsBeforeCancelSDK(jobs_dir=tmp_path / "jobs")
     result = AutoMLRunner(sdk, skill).run(
         automl_settings=_settings(automl_max_recommendations=1, automl_job_timeout_s=0.5),
         workspace_path=tmp_path / "ws", gpu_count=0)
@@ -126,7 +115,7 @@ def test_failing_fast_collects_a_job_that_ended_before_its_cancel(tmp_path: Path
     ends before its cancel: the platform refuses it, and the rec keeps the job's result instead of ending
     ``cancelled`` (its metric was lost)."""
     skill = write_skill(tmp_path / "bank", trainer=ONE_SLOW_SUCCESS)
-    result = AutoMLRunner(_EndsBeforeCancel(jobs_dir=tmp_path / "jobs"), skill).run(
+    result = AutoMLRunner(EndsBeforeCancelSDK(jobs_dir=tmp_path / "jobs"), skill).run(
         automl_settings=_settings(automl_max_concurrent=2), workspace_path=tmp_path / "ws", gpu_count=0)
     assert result["progress"]["state"] == "failed" and "CUDA out of memory" in result["stop_reason"]
     by_status = {h["status"]: h for h in result["history"]}
@@ -135,6 +124,42 @@ def test_failing_fast_collects_a_job_that_ended_before_its_cancel(tmp_path: Path
     rec = by_status["success"]["rec_id"]
     assert result["stop_reason"].endswith(f" 1 job(s) in flight had ended before the cancel and kept their result "
                                           f"(rec {rec}: success).")
+
+
+class _StatusLostAfterRefusedCancel(EndsBeforeCancelSDK):
+    """A job ends before its cancel (refused), and from then on no job's status can be read (a platform outage)."""
+
+    refused = False
+
+    def cancel_job(self, job_id: str) -> bool:
+        ended_first = not super().cancel_job(job_id)
+        self.refused = self.refused or ended_first
+        return not ended_first
+
+    def get_job_status(self, job_id: str) -> Any:
+        if self.refused:
+            raise RuntimeError("status service unavailable")
+        return super().get_job_status(job_id)
+
+
+def test_failing_fast_leaves_an_unreadable_ended_job_for_resume_and_says_so(tmp_path: Path) -> None:
+    """The in-flight job ended before its cancel, but its status cannot be read: it is not recorded as cancelled
+    (its result would be lost), the stop reason says it is left for ``resume``, and ``resume`` collects it."""
+    skill = write_skill(tmp_path / "bank", trainer=ONE_SLOW_SUCCESS)
+    settings = _settings(automl_max_concurrent=2)
+    result = AutoMLRunner(_StatusLostAfterRefusedCancel(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["state"] == "failed"
+    left = [h for h in result["history"] if h["status"] not in ("failure", "cancelled")]
+    assert [h["status"] for h in left] == ["running"], result["history"]
+    rec = left[0]["rec_id"]
+    assert result["stop_reason"].endswith(
+        f"(rec {rec}: not collected, `tao-automl resume {result['run_dir']}` collects it).")
+    again = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=settings, workspace_path=result["run_dir"], gpu_count=0, resume=True)
+    assert again["run_dir"] == result["run_dir"]
+    collected = next(h for h in again["history"] if h["rec_id"] == rec)
+    assert (collected["status"], collected["metric_value"]) == ("success", 0.25)
 
 
 def test_the_timeout_scales_with_a_multi_fidelity_budget() -> None:

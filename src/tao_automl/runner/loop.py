@@ -24,7 +24,7 @@ from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING
 from tao_automl.errors import PlatformError, SkillError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
-from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RecRow, read_meta
+from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RecRow, RecStatus, read_meta
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import (
     RunLock,
@@ -368,8 +368,8 @@ class AutoMLRunner:
                 item.last_epoch = max(epochs, default=0)
                 if row.rec_id in exp.replayed_stops:  # stopped by the rule before a crash lost the decision
                     item.last_epoch, item.last_value = exp.replayed_stops[row.rec_id]
-                    self._stop(exp, item, on_result)
-                    continue
+                    if self._stop(exp, item, on_result):
+                        continue
                 active[row.rec_id] = item
             elif self._launch(exp, rec, plan, active, on_rec) is not _Launch.STARTED:
                 self._finish(exp, rec, None, "failure", rec.error, on_result)
@@ -521,8 +521,9 @@ class AutoMLRunner:
         if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
             if self._report_epochs(exp, item, metric):
                 crash_point("stop_answered")  # chaos tests: the rule said stop, the decision not yet stored
-                del active[rec_id]
-                self._stop(exp, item, on_result)
+                if self._stop(exp, item, on_result):
+                    del active[rec_id]
+                # else it ended before the cancel: the next poll collects its own result
             return
         if not status.is_finished():
             return
@@ -583,17 +584,24 @@ class AutoMLRunner:
         return False
 
     def _stop(self, exp: Experiment, item: _Active,
-              on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
-        """End a rec early (stopping rule): cancel its job, record its last value as ``stopped``.
+              on_result: Callable[[Recommendation, float | None, str], Any] | None) -> bool:
+        """End a rec early (stopping rule): cancel its job, record its last value as ``stopped``. False (nothing
+        recorded) when the platform answers that the job had ended before the cancel: the job's own result is then
+        collected like any ended job's, never replaced by an earlier epoch's value.
 
-        The decision is persisted before the cancel, so a crash in between still ends the rec as stopped.
+        The decision is persisted before the cancel: a job found cancelled later (a crash came between the cancel
+        and the record) still ends as stopped.
         """
         message = f"stopped early at epoch {item.last_epoch} by the {exp.settings.algorithm} rule"
         exp.store.log_event("stop_decided", item.rec.id, epoch=item.last_epoch, value=item.last_value,
                             message=message)
         crash_point("stop_decided")  # chaos tests: the stop is decided and stored, the job not yet cancelled
-        self._cancel(item, "job")  # a job that ended first still ends as decided (the decision is stored)
+        if not self._cancel(item, "job"):
+            log.info("rec %d: job %s ended before the stop reached it; collecting its own result", item.rec.id,
+                     item.job_id)
+            return False
         self._end_stopped(exp, item.rec, item.last_value, item.last_epoch, message, on_result)
+        return True
 
     def _end_stopped(self, exp: Experiment, rec: Recommendation, value: float | None, epoch: int, message: str,
                      on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
@@ -647,7 +655,7 @@ class AutoMLRunner:
         """Cancel every job in flight (the sweep stops); each rec ends ``cancelled`` with ``reason``. A job that
         ended before its cancel is collected like any ended job instead; if even that fails, its rec is left as it
         is for ``resume`` to collect (never recorded as cancelled: its result would be lost). Returns the
-        ``(rec id, status)`` of each job that had ended (status ``running`` for one left for ``resume``)."""
+        ``(rec id, status)`` of each job that had ended (for one left for ``resume``, a status that says so)."""
         collected: list[tuple[int, str]] = []
         for rec_id, item in list(active.items()):
             if not self._cancel(item, "job"):
@@ -656,7 +664,9 @@ class AutoMLRunner:
                     self._poll(exp, active, rec_id, metric, extractor, eval_fn, on_result)
                 if active.pop(rec_id, None) is not None:
                     exp.store.log_event(JOB_ENDED_UNCOLLECTED, rec_id, job_id=item.job_id)
-                collected.append((rec_id, exp.refresh(rec_id).status))
+                    collected.append((rec_id, f"not collected, `tao-automl resume {exp.run_dir}` collects it"))
+                else:
+                    collected.append((rec_id, RecStatus(exp.refresh(rec_id).status).value))
                 continue
             del active[rec_id]
             row = exp.tell(rec_id, None, "cancelled", f"cancelled: {reason}")
