@@ -9,10 +9,14 @@ their state is their schedule), then, ``--calls`` times: one more result is obse
     .venv/bin/python benchmarks/suggest_latency.py
     .venv/bin/python benchmarks/suggest_latency.py --sizes 10 --calls 2 --methods bayesian random
     .venv/bin/python benchmarks/suggest_latency.py --methods bayesian --prepare   # the runner's path
+    .venv/bin/python benchmarks/suggest_latency.py --methods bayesian --prepare --small [--fit-only]
 
 ``--prepare``: after each timed proposal (and before its result is observed) the scheduler's ``prepare`` runs,
-untimed, as the runner calls it while the rec's job runs; the timed call is then what sits between a result and
-the next launch. Without it, each proposal also pays the work ``prepare`` would have done.
+untimed, as the runner calls it while the rec's job runs (told the config in flight and the next generator's seed;
+``--fit-only``: not told, as before 2026-12-02 17:40); the timed call is then what sits between a result and the
+next launch. Without it, each proposal also pays the work ``prepare`` would have done. ``--small``: a 4-param space,
+where bayesian's ``prepare`` also scores the next proposal's random candidates (10+ params search a trust region
+around a best result still to come, so they cannot be scored ahead).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h
 
+from tao_automl.brain.base import Upcoming
 from tao_automl.brain.trials import Trial, prepare_next
 
 CLASSIC = ["bayesian", "tpe", "random"]
@@ -42,11 +47,16 @@ MAX_EPOCHS = 27
 TARGET_MS = 100.0
 
 
+#: ``--small``: four of the params (a float, a log-scale float, an integer, a categorical), below the trust-region
+#: threshold, so the bayesian brain's ``prepare`` also scores the next proposal's random candidates.
+SMALL = ("x0", "lr", "layers", "act")
+
+
 def value(config: Mapping[str, Any]) -> float:
-    """A cheap 10-d objective (sphere + log-lr bowl + categorical offsets)."""
-    x = sum(float(config[f"x{i}"]) ** 2 for i in range(5))
+    """A cheap 10-d objective (sphere + log-lr bowl + categorical offsets); params a space lacks count as 0."""
+    x = sum(float(config.get(f"x{i}", 0.0)) ** 2 for i in range(5))
     return x + (math.log10(config["lr"]) + 3) ** 2 + 0.1 * abs(config["layers"] - 4) \
-        + {"relu": 0.0, "gelu": 0.1, "tanh": 0.3, "silu": 0.05}[config["act"]] + (0.2 if config["flag"] else 0.0)
+        + {"relu": 0.0, "gelu": 0.1, "tanh": 0.3, "silu": 0.05}[config["act"]] + (0.2 if config.get("flag") else 0.0)
 
 
 CPU: list[float] = []  # CPU ms of every timed call, in order (wall time suffers on a loaded machine)
@@ -59,8 +69,9 @@ def _timed_propose(sched: Any, next_id: int, seed: int) -> tuple[float, list[Tri
     return (time.perf_counter() - t0) * 1000.0, trials
 
 
-def classic_latency(name: str, n: int, calls: int, seed: int, prepare: bool = False) -> list[float]:
-    space = h.space_of(PARAMS)
+def classic_latency(name: str, n: int, calls: int, seed: int, prepare: bool = False,
+                    small: bool = False, fit_only: bool = False) -> list[float]:
+    space = h.space_of({k: v for k, v in PARAMS.items() if k in SMALL} if small else PARAMS)
     sched = h.scheduler(name, space, h.settings(name, seed, automl_max_recommendations=n + calls + 10))
     rng = np.random.default_rng([seed, 7])
     for i in range(1, n + 1):
@@ -71,8 +82,8 @@ def classic_latency(name: str, n: int, calls: int, seed: int, prepare: bool = Fa
     for _ in range(calls):
         ms, trials = _timed_propose(sched, next_id, seed)
         times.append(ms)
-        if prepare:
-            prepare_next(sched)  # untimed: the runner calls it while the rec's job runs
+        if prepare and trials:  # untimed: the runner calls it while the rec's job runs, saying what comes next
+            prepare_next(sched, None, None if fit_only else Upcoming((trials[0].config,), (seed, next_id)))
         if trials:
             sched.observe(next_id, value(trials[0].config), None)  # the model must learn again before the next call
         next_id += 1
@@ -135,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prepare", action="store_true",
                     help="call the scheduler's prepare (untimed) between a proposal and its result, as the runner does")
+    ap.add_argument("--small", action="store_true",
+                    help="classic brains: a 4-param space (see SMALL) instead of the 10-d one")
+    ap.add_argument("--fit-only", action="store_true",
+                    help="with --prepare: do not tell prepare what the next proposal gets (its GP fit only)")
     ap.add_argument("--out", type=Path, default=h.RESULTS_DIR / "suggest_latency.json")
     args = ap.parse_args(argv)
 
@@ -154,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 fn = classic_latency if method in CLASSIC else multi_latency
             t0 = time.perf_counter()
             CPU.clear()
-            times = (classic_latency(method, n, args.calls, args.seed, args.prepare) if fn is classic_latency
+            times = (classic_latency(method, n, args.calls, args.seed, args.prepare, args.small, args.fit_only)
+                     if fn is classic_latency
                      else fn(method, n, args.calls, args.seed))
             cpu = CPU[-len(times):] if times else []
             results[method][str(n)] = {"median_ms": float(np.median(times)) if times else math.nan,
@@ -164,11 +180,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             print(f"  {method} @ {n}: median {results[method][str(n)]['median_ms']:.1f} ms", flush=True)
     rows = [[m, *[f"{results[m][str(n)]['median_ms']:.1f} / {results[m][str(n)]['p95_ms']:.1f} / "
                   f"{results[m][str(n)]['cpu_median_ms']:.1f}" for n in args.sizes]] for m in methods]
-    print(f"\nSuggest latency, wall median / wall p95 / CPU median ms over {args.calls} calls (10-d space; "
+    print(f"\nSuggest latency, wall median / wall p95 / CPU median ms over {args.calls} calls "
+          f"({'4-param' if args.small else '10-d'} space; "
           f"target for bayesian: <= {TARGET_MS:.0f} ms at 1000)")
     print(h.table(["method", *[f"{n} recs" for n in args.sizes]], rows))
     out = {"benchmark": "suggest_latency", "machine": h.machine(), "sizes": args.sizes, "calls": args.calls,
-           "prepare": args.prepare,
+           "prepare": args.prepare, "small": args.small, "fit_only": args.fit_only,
            "skipped": skipped, "results": results}
     h.write_json(args.out, out)
     print(f"wrote {args.out}")

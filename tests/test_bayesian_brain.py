@@ -179,6 +179,57 @@ def test_an_interrupted_prepare_keeps_nothing_and_changes_no_proposal() -> None:
     assert [config_key(MIXED, c) for c in proposals] == [config_key(MIXED, c) for c in reference]
 
 
+def _sweep_ahead(steps: int, seed_shift: int = 0) -> tuple[list[Config], list[bool]]:
+    """One rec at a time as the runner drives it: propose, ``prepare`` with what the next proposal will be given
+    (the config in flight, the next generator's seed, shifted by ``seed_shift`` to make it wrong), then observe.
+    Returns the proposals and, per proposal, whether it used the candidates scored ahead."""
+    from tao_automl.brain.base import Upcoming
+    from tao_automl.brain.classic import bayesian
+
+    used: list[bool] = []
+    real = bayesian.maximise_log_ei
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        used.append(kwargs.get("uniform") is not None)
+        return real(*args, **kwargs)
+
+    brain = BayesianBrain(MIXED)
+    out: list[Config] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bayesian, "maximise_log_ei", recorded)
+        for i in range(steps):
+            (config,) = brain.suggest(1, [], np.random.default_rng([3, i]))
+            brain.prepare(None, Upcoming((config,), (3 + seed_shift, i + 1)))
+            out.append(config)
+            brain.observe(config, None if i % 7 == 3 else mixed_objective(config))
+    return out, used
+
+
+def test_candidates_scored_ahead_change_when_the_work_is_paid_never_what_is_proposed() -> None:
+    """With one rec in flight, ``prepare`` also draws the next proposal's random candidates from the generator it
+    will get and scores them for the GP's known inputs; the proposal then only adds the new result. Proposals are
+    those of a sweep without ``prepare``; a wrong guess (another generator) is noticed and scored again."""
+    reference, _ = _sweep(False, steps=20)
+    ahead, used = _sweep_ahead(20)
+    assert [config_key(MIXED, c) for c in ahead] == [config_key(MIXED, c) for c in reference]
+    assert len(used) == 20 - BayesianBrain(MIXED).n_initial and all(used)  # every model-based proposal
+    wrong, used_wrong = _sweep_ahead(20, seed_shift=1)
+    assert [config_key(MIXED, c) for c in wrong] == [config_key(MIXED, c) for c in reference]
+    assert not any(used_wrong)
+
+
+def test_an_interrupted_scoring_ahead_keeps_nothing() -> None:
+    from tao_automl.brain.base import Upcoming
+
+    _, brain = _sweep(True, steps=12)
+    (config,) = brain.suggest(1, [], np.random.default_rng(0))
+    brain.prepare()  # the fit only
+    brain.prepare(lambda: True, Upcoming((config,), (0, 1)))
+    assert brain._ahead is None
+    brain.prepare(lambda: False, Upcoming((config,), (0, 1)))
+    assert brain._ahead is not None and brain._ahead.block.x.shape == (brain.n_candidates, MIXED.dim)
+
+
 def test_hyperparameters_depend_on_the_results_only() -> None:
     """A brain rebuilt from the same results (a reopened run) fits what the live one fitted, whatever order of
     prepare/suggest calls and generators the live one saw: warm-started fits chain back to a fresh fit at most

@@ -237,14 +237,15 @@ def test_the_brain_prepares_its_next_proposal_while_a_job_runs(toy_skill: Path, 
     hyperparameters there), so that work is not paid between a job's end and the next launch."""
     from tao_automl.brain.classic.bayesian import BayesianBrain
 
-    in_flight, calls, probes, switch = 0, [], [], []
+    in_flight, calls, probes, switch, upcoming = 0, [], [], [], []
     real_prepare = BayesianBrain.prepare
 
-    def prepare(brain: BayesianBrain, interrupt: Any = None) -> None:
+    def prepare(brain: BayesianBrain, interrupt: Any = None, ahead: Any = None) -> None:
         calls.append((len(brain._x), in_flight))
         probes.append(interrupt)
         switch.append(sys.getswitchinterval())
-        real_prepare(brain, interrupt)
+        upcoming.append(ahead)
+        real_prepare(brain, interrupt, ahead)
 
     def started(rec: Recommendation) -> None:
         nonlocal in_flight
@@ -268,3 +269,7 @@ def test_the_brain_prepares_its_next_proposal_while_a_job_runs(toy_skill: Path, 
     # while it prepares, LocalSDK's watcher thread gets the interpreter lock within 0.5 ms to record a job's end
     # (Python's default 5 ms delayed it by as much); the interval is restored afterwards
     assert switch and all(s <= 0.0005 for s in switch) and sys.getswitchinterval() == before > 0.0005
+    # it is told what the next proposal will be given: the config in flight and its generator's seed
+    recs = {h["rec_id"]: h["params"] for h in result["history"]}
+    for (results, _), ahead in zip(calls, upcoming, strict=True):
+        assert ahead.pending == (recs[results + 1],) and ahead.seed == (_settings()["seed"], results + 1)

@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from tao_automl.brain.base import Brain
+from tao_automl.brain.base import Brain, Upcoming
 from tao_automl.space.search_space import Config
 
 
@@ -128,15 +128,21 @@ class ClassicScheduler(SingleFidelityScheduler):
     def observe(self, trial_id: int, value: float | None, budget: int | None) -> None:
         self.brain.observe(self._trials[trial_id].config, value)
 
-    def prepare(self, interrupt: Callable[[], bool] | None = None) -> None:
+    def prepare(self, interrupt: Callable[[], bool] | None = None, upcoming: Upcoming | None = None) -> None:
         """Let the brain use idle time (jobs running) for work its next proposal needs (see :func:`prepare_next`)."""
-        prepare_next(self.brain, interrupt)
+        prepare_next(self.brain, interrupt, upcoming)
 
 
-def prepare_next(brain: object, interrupt: Callable[[], bool] | None = None) -> None:
-    """Call ``brain.prepare(interrupt)`` when it has one: optional, it precomputes what the next proposal needs from
-    the results so far and never changes a proposal (the bayesian brain fits its GP hyperparameters there); it
-    stops early once ``interrupt()`` answers True."""
+def prepare_next(brain: object, interrupt: Callable[[], bool] | None = None,
+                 upcoming: Upcoming | None = None) -> None:
+    """Call ``brain.prepare(interrupt[, upcoming])`` when it has one: optional, it precomputes what the next proposal
+    needs from the results so far (and from ``upcoming``, what that proposal will be given) and never changes a
+    proposal (the bayesian brain fits its GP hyperparameters and scores its random candidates there); it stops early
+    once ``interrupt()`` answers True."""
     method = getattr(brain, "prepare", None)
-    if callable(method):
+    if not callable(method):
+        return
+    if upcoming is None:
         method(interrupt)
+    else:
+        method(interrupt, upcoming)

@@ -25,6 +25,7 @@ import numpy as np
 
 from tao_automl.brain import Brain, make_brain
 from tao_automl.brain.auto import auto_choice
+from tao_automl.brain.base import Upcoming
 from tao_automl.brain.registry import brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler, prepare_next
 from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError
@@ -349,7 +350,8 @@ class Experiment:
     def prepare(self, interrupt: Callable[[], bool] | None = None) -> None:
         """Idle time (jobs running, nothing to ask): let the scheduler precompute what its next proposal needs,
         until ``interrupt()`` answers True. Never changes a proposal; a scheduler without ``prepare`` does nothing."""
-        prepare_next(self.scheduler, interrupt)
+        pending = tuple(self._trial_of(row).config for row in self.unfinished())  # as ask() will see them
+        prepare_next(self.scheduler, interrupt, Upcoming(pending, (self.settings.seed, self.n_created)))
 
     def ask(self, n: int) -> list[Recommendation]:
         """Up to ``n`` new recs (fewer when the budget is spent or the scheduler waits), each persisted first."""

@@ -8,13 +8,14 @@ categories, between two integers or at a fractional boolean.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize, special
 
-from tao_automl.brain.classic.gp import GaussianProcess
+from tao_automl.brain.classic.gp import FitInterrupted, GaussianProcess
 from tao_automl.space.search_space import (
     BoolParam,
     CategoricalParam,
@@ -38,6 +39,10 @@ _TINY_Z = -1.0 / math.sqrt(np.finfo(float).eps)
 REFINE_ITERATIONS = 10
 #: Best candidates refined by gradient steps (``maximise_log_ei``'s default).
 REFINE_STARTS = 3
+#: Rows per piece of a :class:`CandidateBlock`: fixed, so that a block scored ahead (the bayesian brain's
+#: ``prepare``) and one scored in the proposal are the same numbers, bit for bit (a BLAS product's rounding may
+#: depend on its shape), and so that work done ahead can give way between pieces.
+BLOCK_ROWS = 256
 
 
 def _log1mexp(x: Array) -> Array:
@@ -165,16 +170,59 @@ def _snap_int(p: IntParam, u: Array) -> Array:
     return np.asarray(np.clip((g - lo) / (hi - lo), 0.0, 1.0), dtype=float)
 
 
-def unique_rows(x: Array) -> Array:
-    """The distinct rows of ``x`` in lexicographic order: what ``np.unique(x, axis=0)`` returns, by one lexsort
-    (about 4x faster on a 1,000-row candidate set: ``np.unique`` sorts the rows as structured records)."""
+def unique_row_index(x: Array) -> NDArray[np.intp]:
+    """Indices of the distinct rows of ``x`` (the first of equal rows) in the rows' lexicographic order, by one
+    lexsort (about 4x faster than ``np.unique(x, axis=0)`` on a 1,000-row candidate set)."""
     if len(x) == 0:
-        return x
-    ordered = x[np.lexsort(x.T[::-1])]
+        return np.arange(0)
+    order = np.lexsort(x.T[::-1])
+    ordered = x[order]
     keep = np.ones(len(ordered), dtype=bool)
     keep[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
-    out: Array = ordered[keep]
+    out: NDArray[np.intp] = order[keep]
     return out
+
+
+def unique_rows(x: Array) -> Array:
+    """The distinct rows of ``x`` in lexicographic order: what ``np.unique(x, axis=0)`` returns."""
+    out: Array = x[unique_row_index(x)]
+    return out
+
+
+def uniform_candidates(snapper: Snapper, rng: np.random.Generator, n: int, lo: Array, hi: Array) -> Array:
+    """``n`` uniform draws in the box ``[lo, hi]``, snapped: the acquisition's random candidates."""
+    return snapper(lo + rng.random((n, len(lo))) * (hi - lo))
+
+
+@dataclass(frozen=True)
+class CandidateBlock:
+    """Candidates with the parts of a GP's posterior there that do not depend on its targets: ``whitened`` rows
+    (``L^-1 k``, see :meth:`GaussianProcess.whitened`) and the latent variance. A block depends on the GP's inputs,
+    hyperparameters and noise only, so it can be scored before the newest result is known."""
+
+    x: Array
+    whitened: Array
+    var: Array
+
+    @classmethod
+    def score(cls, gp: GaussianProcess, xs: Array, interrupt: Callable[[], bool] | None = None) -> CandidateBlock:
+        """The block of ``xs`` under ``gp``, in pieces of ``BLOCK_ROWS`` rows; ``FitInterrupted`` once ``interrupt``
+        answers True between pieces."""
+        whitened, var = [], []
+        for start in range(0, len(xs), BLOCK_ROWS):
+            if interrupt is not None and interrupt():
+                raise FitInterrupted("scoring candidates ahead was interrupted")
+            v, s = gp.whitened(xs[start : start + BLOCK_ROWS])
+            whitened.append(v)
+            var.append(s)
+        if not whitened:
+            return cls(xs, np.empty((len(gp.x), 0)), np.empty(0))
+        return cls(xs, np.hstack(whitened), np.concatenate(var))
+
+    def mean(self, gp: GaussianProcess) -> Array:
+        """Posterior mean at the block's rows for ``gp``'s targets (``gp`` conditioned on the block's inputs)."""
+        mu: Array = gp.mean + gp.whitened_targets() @ self.whitened
+        return mu
 
 
 def maximise_log_ei(
@@ -189,23 +237,30 @@ def maximise_log_ei(
     n_local: int = 64,
     n_refine: int | None = None,
     box: tuple[Array, Array] | None = None,
+    uniform: CandidateBlock | None = None,
 ) -> tuple[Array, Array]:
     """Valid encoded candidates sorted by decreasing log EI, with their scores.
 
     Candidates: ``n_random`` uniform points, ``n_local`` perturbations of each anchor (the best
     observed points) at two step sizes, then L-BFGS-B refinements of the ``n_refine`` best ones
     on the numeric coordinates (the rest held fixed), re-snapped and re-scored. ``box`` (lower and
-    upper corner, a trust region) confines every candidate and refinement to it.
+    upper corner, a trust region) confines every candidate and refinement to it. ``uniform``: the uniform
+    candidates already drawn from ``rng`` and scored for ``gp``'s inputs (:class:`CandidateBlock`), e.g. ahead
+    of the newest result; by default they are drawn and scored here, the same way.
     """
     dim = gp.dim
     lo, hi = box if box is not None else (np.zeros(dim), np.ones(dim))
-    parts = [snapper(lo + rng.random((n_random, dim)) * (hi - lo))]
-    for scale in (0.02, 0.1):
-        if len(anchors):
-            parts.append(snapper(np.clip(snapper.perturb(np.repeat(anchors, n_local // 2, axis=0), scale, rng),
-                                         lo, hi)))
-    cands = unique_rows(np.vstack(parts))
-    mu, var = gp.predict(cands)
+    if uniform is None:
+        uniform = CandidateBlock.score(gp, uniform_candidates(snapper, rng, n_random, lo, hi))
+    parts = [snapper(np.clip(snapper.perturb(np.repeat(anchors, n_local // 2, axis=0), scale, rng), lo, hi))
+             for scale in (0.02, 0.1) if len(anchors)]
+    local = np.vstack(parts) if parts else np.empty((0, dim))
+    mu_local, var_local = gp.predict(local) if len(local) else (np.empty(0), np.empty(0))
+    cands = np.vstack([uniform.x, local])
+    keep = unique_row_index(cands)
+    cands = cands[keep]
+    mu = np.concatenate([uniform.mean(gp), mu_local])[keep]
+    var = np.concatenate([uniform.var, var_local])[keep]
     scores = log_ei(mu, var, best, xi)
     mask = snapper.continuous_mask()
     n_refine = REFINE_STARTS if n_refine is None else n_refine

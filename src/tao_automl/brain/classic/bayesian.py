@@ -39,7 +39,8 @@ import contextlib
 import importlib
 import math
 import numbers
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -47,8 +48,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import qmc
 
+from tao_automl.brain.base import Upcoming
 from tao_automl.brain.classic import gp as gpmod
-from tao_automl.brain.classic.acquisition import Snapper, maximise_log_ei
+from tao_automl.brain.classic.acquisition import CandidateBlock, Snapper, maximise_log_ei, uniform_candidates
 from tao_automl.brain.classic.gp import GaussianProcess
 from tao_automl.brain.classic.novelty import config_key as config_key
 from tao_automl.brain.classic.novelty import unused_config
@@ -67,6 +69,24 @@ ANCHOR_EVERY = 16
 #: From 8 results on, the hyperparameters are fitted afresh on every multiple of this many results; in between, one
 #: run warm-started from the previous count's fit.
 REFIT_EVERY = 4
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """What ``prepare`` computed for the next proposal: the GP's Cholesky factor for the inputs and hyperparameters
+    it will have (every point with the same noise: no fantasies) and the random candidates scored for them, with the
+    generator state (before and after their draw) they were drawn with."""
+
+    key: tuple[Any, ...]
+    x: Array
+    theta: Array
+    chol: Array
+    rng_before: Mapping[str, Any]
+    rng_after: Mapping[str, Any]
+    block: CandidateBlock
+
+    def scored_for(self, x: Array, theta: Array) -> bool:
+        return bool(np.array_equal(self.x, x) and np.array_equal(self.theta, theta))
 
 
 def default_n_initial(space: SearchSpace) -> int:
@@ -172,6 +192,7 @@ class BayesianBrain:
         self._anchor: tuple[int, Array] | None = None  # (results, fitted hyperparameters) of the last anchor fit
         self._fits: dict[int, Array] = {}  # results -> hyperparameters fitted on the first that many (recent ones)
         self._interrupt: Callable[[], bool] | None = None  # set while prepare runs
+        self._ahead: _Ahead | None = None  # the next proposal's random candidates, scored by prepare
 
     # ------------------------------------------------------------------ protocol
 
@@ -253,12 +274,13 @@ class BayesianBrain:
         gp_x, gp_y = x, y
         if len(x) > self.max_gp_points:  # condition on the best quarter plus a random rest: O(n^3) stays bounded
             gp_x, gp_y = _subset(x, y, self.max_gp_points, rng)
-        gp = GaussianProcess.fit(gp_x, gp_y, theta)
+        ahead = self._ahead if self._ahead is not None and self._ahead.scored_for(gp_x, theta) else None
+        gp = GaussianProcess.fit(gp_x, gp_y, theta, chol=None if ahead is None else ahead.chol)
         ok = np.array([v is not None for v in self._values])
         order = np.argsort(np.where(ok, y, np.inf), kind="stable")[: min(5, int(ok.sum()))]
         return gp, float(np.min(y[ok])), x[order]
 
-    def prepare(self, interrupt: Callable[[], bool] | None = None) -> None:
+    def prepare(self, interrupt: Callable[[], bool] | None = None, upcoming: Upcoming | None = None) -> None:
         """Fit, while a job runs, the hyperparameters the next proposal uses: those of the results so far.
 
         A proposal made with ``n`` results conditions the GP on all ``n`` but takes its hyperparameters from the
@@ -267,18 +289,57 @@ class BayesianBrain:
         never changes a proposal, only when its cost is paid: without it :meth:`suggest` fits the same thing.
         ``interrupt`` (optional, asked between likelihood evaluations): once it answers True the fit is abandoned
         (the runner's: a job has ended, and its result should not wait for work a proposal can do itself).
+
+        With ``upcoming`` and exactly one config in flight (one rec at a time), the next proposal's GP inputs are
+        known too (every result so far, then that config): its random acquisition candidates are drawn from the
+        generator it will get and scored for those inputs here (:class:`CandidateBlock`), so the proposal only
+        adds the new result's mean. It checks that its GP and generator are the ones scored for, else scores them
+        itself, the same way.
         """
         m = len(self._x)
-        if m in self._fits:
+        key = None if upcoming is None else self._ahead_key(m, upcoming)
+        if m in self._fits and (key is None or (self._ahead is not None and self._ahead.key == key)):
             return
         self._interrupt = interrupt
         try:
             with _single_threaded_blas():
                 self._theta_on_first(m)
+                if key is not None and upcoming is not None:
+                    self._score_ahead(m, key, upcoming)
         except gpmod.FitInterrupted:
             pass  # nothing half-done is kept: the next proposal fits what is missing
         finally:
             self._interrupt = None
+
+    def _ahead_key(self, m: int, upcoming: Upcoming) -> tuple[Any, ...] | None:
+        """What identifies the next proposal's candidate block, or None when it cannot be scored ahead (not one
+        config in flight, no model yet, a trust region around a best result still to come, a subset GP)."""
+        if len(upcoming.pending) != 1 or len(self.space) >= TRUST_REGION_MIN_PARAMS or self._n_success() == 0 \
+                or m + 1 > self.max_gp_points or m + 2 <= self.n_initial:
+            return None
+        return m, config_key(self.space, upcoming.pending[0]), upcoming.seed
+
+    def _score_ahead(self, m: int, key: tuple[Any, ...], upcoming: Upcoming) -> None:
+        if self._ahead is not None and self._ahead.key == key:
+            return
+        self._ahead = None
+        x = np.vstack([*self._x, np.clip(self.space.encode(upcoming.pending[0]), 0.0, 1.0)])
+        gp = GaussianProcess.fit(x, np.zeros(len(x)), self._theta_on_first(m))  # the covariance ignores targets
+        rng = np.random.default_rng(list(upcoming.seed))
+        before = rng.bit_generator.state
+        cands = uniform_candidates(self._snap, rng, self.n_candidates, np.zeros(gp.dim), np.ones(gp.dim))
+        block = CandidateBlock.score(gp, cands, self._interrupt)
+        self._ahead = _Ahead(key, gp.x, gp.theta, gp.chol, before, rng.bit_generator.state, block)
+
+    def _scored_ahead(self, gp: GaussianProcess, rng: np.random.Generator) -> CandidateBlock | None:
+        """The block :meth:`prepare` scored, when it was scored for ``gp``'s inputs and ``rng`` (which then moves on
+        as if it had drawn the candidates); None otherwise. Used once."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None or ahead.rng_before != rng.bit_generator.state or not ahead.scored_for(gp.x, gp.theta) \
+                or not np.array_equal(ahead.chol, gp.chol):
+            return None
+        rng.bit_generator.state = ahead.rng_after
+        return ahead.block
 
     def _theta_on_first(self, m: int) -> Array:
         """MAP hyperparameters for the first ``m`` results (in the order observed): a deterministic function of
@@ -373,7 +434,9 @@ class BayesianBrain:
             gp = gp.condition_on(fx, mu)
             best = min(best, float(np.min(mu)))
         box = self._trust_region(gp, anchors[0]) if len(self.space) >= TRUST_REGION_MIN_PARAMS else None
-        ranked, _ = maximise_log_ei(gp, self._snap, best, self.xi, anchors, rng, n_random=self.n_candidates, box=box)
+        uniform = self._scored_ahead(gp, rng) if box is None else None
+        ranked, _ = maximise_log_ei(gp, self._snap, best, self.xi, anchors, rng, n_random=self.n_candidates, box=box,
+                                    uniform=uniform)
         return ranked
 
     def _trust_region(self, gp: GaussianProcess, center: Array) -> tuple[Array, Array]:

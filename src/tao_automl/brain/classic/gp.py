@@ -266,16 +266,19 @@ class GaussianProcess:
         return math.exp(float(self.theta[self.dim]))
 
     @classmethod
-    def fit(cls, x: Array, y: Array, theta: Array, noise: Array | None = None) -> GaussianProcess:
-        """Condition on ``(x, y)`` with log hyperparameters ``theta``; ``noise`` overrides per point."""
+    def fit(cls, x: Array, y: Array, theta: Array, noise: Array | None = None,
+            chol: Array | None = None) -> GaussianProcess:
+        """Condition on ``(x, y)`` with log hyperparameters ``theta``; ``noise`` overrides per point. ``chol``: the
+        Cholesky factor a fit with the same ``x``, ``theta`` and noise computed (it does not depend on ``y``)."""
         dim = x.shape[1]
         if noise is None:
             noise = np.full(len(x), math.exp(float(theta[dim + 1])))
-        d2 = scaled_sq_dist(x, x, np.exp(-2.0 * theta[:dim]))
-        np.fill_diagonal(d2, 0.0)
-        k = math.exp(float(theta[dim])) * _matern_parts(np.sqrt(d2))[0]
-        k[np.diag_indices(len(x))] += noise + JITTER
-        chol = _cholesky(k)
+        if chol is None:
+            d2 = scaled_sq_dist(x, x, np.exp(-2.0 * theta[:dim]))
+            np.fill_diagonal(d2, 0.0)
+            k = math.exp(float(theta[dim])) * _matern_parts(np.sqrt(d2))[0]
+            k[np.diag_indices(len(x))] += noise + JITTER
+            chol = _cholesky(k)
         ones = np.ones(len(x))
         k_inv_1 = cho_solve_lower(chol, ones)
         mean = float(k_inv_1 @ y / (ones @ k_inv_1))
@@ -296,6 +299,18 @@ class GaussianProcess:
         r = np.sqrt(scaled_sq_dist(xs, self.x, self.inv_l2))
         corr, deriv = _matern_parts(r)
         return self.signal * corr, self.signal * deriv
+
+    def whitened(self, xs: Array) -> tuple[Array, Array]:
+        """The target-free parts of :meth:`predict` at the rows of ``xs``: ``L^-1 k(X, xs)`` (n, m), for ``L`` the
+        Cholesky factor of the data's covariance, and the latent variance (m,). With :meth:`whitened_targets` the
+        mean is one product, so a block scored ahead of its targets needs no further solve."""
+        ks, _ = self._cross(xs)
+        v = solve_lower(self.chol, ks.T)
+        return v, np.maximum(self.signal - np.sum(v * v, axis=0), 1e-12)
+
+    def whitened_targets(self) -> Array:
+        """``L^-1 (y - mean)``: the posterior mean at rows whitened as ``v`` is ``mean + whitened_targets() @ v``."""
+        return solve_lower(self.chol, self.y - self.mean)
 
     def predict(self, xs: Array) -> tuple[Array, Array]:
         """Posterior mean and latent (noise-free) variance at the rows of ``xs``."""
