@@ -290,9 +290,11 @@ def _refine(gp: GaussianProcess, starts: Array, mask: NDArray[np.bool_], best: f
         grads[bad] = 0.0
         return -float(np.where(bad, -1e10, values).sum()), -grads[:, mask].ravel()
 
-    bounds = optimize.Bounds(np.tile(lo[mask], m), np.tile(hi[mask], m))
-    res = optimize.minimize(objective, starts[:, mask].ravel(), jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"maxiter": REFINE_ITERATIONS, "ftol": 1e-6})
+    # fmin_l_bfgs_b runs the same solver as minimize(method="L-BFGS-B") with these options (same iterates) without
+    # minimize's dispatch: ~0.25 ms less per proposal, where this refinement is about half of a proposal's cost
+    bounds = list(zip(np.tile(lo[mask], m), np.tile(hi[mask], m), strict=True))
+    z, _, _ = optimize.fmin_l_bfgs_b(objective, starts[:, mask].ravel(), bounds=bounds, maxiter=REFINE_ITERATIONS,
+                                     factr=1e-6 / np.finfo(float).eps)
     xs: Array = np.array(starts, dtype=float)
-    xs[:, mask] = np.asarray(res.x, dtype=float).reshape(m, k)
+    xs[:, mask] = np.asarray(z, dtype=float).reshape(m, k)
     return xs
