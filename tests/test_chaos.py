@@ -75,12 +75,16 @@ ORCHESTRATOR = textwrap.dedent(
 )
 
 #: Seconds one epoch of a job takes, per sweep (asha's many 1-epoch recs would end its sweep too soon).
-EPOCH_S = {"bayesian": 0.5, "asha-promotion": 1.2, "asha-stopping": 1.2, "hyperband": 0.5}
+EPOCH_S = {"bayesian": 0.5, "asha-promotion": 1.2, "asha-stopping": 1.2, "hyperband": 0.5,
+           "hyperband_es-stopping": 1.0, "pbt": 0.8}
 SWEEPS: dict[str, dict[str, Any]] = {
     "bayesian": {"algorithm": "bayesian"},
     "asha-promotion": {"algorithm": "asha", "fidelity_mode": "promotion", "automl_max_epochs": 9},
     "asha-stopping": {"algorithm": "asha", "fidelity_mode": "stopping", "automl_max_epochs": 9},
     "hyperband": {"algorithm": "hyperband", "automl_max_epochs": 3},
+    # the curve-fitting stopping rule, and generations that copy checkpoints (3 members: a generation in flight)
+    "hyperband_es-stopping": {"algorithm": "hyperband_es", "automl_max_epochs": 9},
+    "pbt": {"algorithm": "pbt", "automl_max_epochs": 4, "automl_max_concurrent": 3, "automl_population_size": 3},
 }
 #: Exact crash points, each hit once per sweep (the n-th time the step is reached).
 RUNNER_POINTS = ["rec_created:2", "job_created:2", "metric_read:1"]
