@@ -92,14 +92,16 @@ SLOW_TRAINER = textwrap.dedent(
 )
 
 
+#: 8 recs of 9 epochs, 4 at a time, losers stopped at a rung.
+STOPPING = {"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "automl_max_epochs": 9,
+            "automl_reduction_factor": 3, "seed": 4, "automl_max_recommendations": 8, "automl_max_concurrent": 4,
+            "poll_interval_s": 0.1}
+
+
 def test_stopping_sweep_cancels_losing_jobs_mid_training(tmp_path: Path) -> None:
     skill = write_skill(tmp_path / "bank", trainer=SLOW_TRAINER)
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
-    result = runner.run(automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss",
-                                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "seed": 4,
-                                         "automl_max_recommendations": 8, "automl_max_concurrent": 4,
-                                         "poll_interval_s": 0.1},
-                        workspace_path=tmp_path / "ws", gpu_count=0)
+    result = runner.run(automl_settings=STOPPING, workspace_path=tmp_path / "ws", gpu_count=0)
     statuses = [h["status"] for h in result["history"]]
     assert statuses.count("stopped") >= 2, statuses
     assert "success" in statuses
@@ -117,11 +119,7 @@ def test_a_job_that_ends_before_its_stop_keeps_its_own_result(tmp_path: Path) ->
     lost). The decision stays in the journal."""
     skill = write_skill(tmp_path / "bank", trainer=SLOW_TRAINER)
     runner = AutoMLRunner(EndsBeforeCancelSDK(jobs_dir=tmp_path / "jobs"), skill)
-    result = runner.run(automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss",
-                                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "seed": 4,
-                                         "automl_max_recommendations": 8, "automl_max_concurrent": 4,
-                                         "poll_interval_s": 0.1},
-                        workspace_path=tmp_path / "ws", gpu_count=0)
+    result = runner.run(automl_settings=STOPPING, workspace_path=tmp_path / "ws", gpu_count=0)
     from tao_automl.experiment.store import RunStore
     store = RunStore(Path(result["run_dir"]))
     try:
