@@ -218,6 +218,47 @@ def test_candidates_scored_ahead_change_when_the_work_is_paid_never_what_is_prop
     assert not any(used_wrong)
 
 
+def _in_flight_sweep(steps: int, prepare: bool, oldest_first: bool = True) -> tuple[list[Config], list[bool]]:
+    """Three recs in flight as the runner keeps them: when one ends (the oldest, or the newest), its result is
+    observed and one config proposed with the other two pending; ``prepare`` (told the configs in flight) runs in
+    between. Returns the proposals and, per model-based proposal, whether it used candidates scored ahead."""
+    from tao_automl.brain.base import Upcoming
+    from tao_automl.brain.classic import bayesian
+
+    used: list[bool] = []
+    real = bayesian.maximise_log_ei
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        used.append(kwargs.get("uniform") is not None)
+        return real(*args, **kwargs)
+
+    brain = BayesianBrain(MIXED)
+    flight = brain.suggest(3, [], np.random.default_rng([5, 0]))
+    out = list(flight)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bayesian, "maximise_log_ei", recorded)
+        for i in range(steps):
+            if prepare:
+                brain.prepare(None, Upcoming(tuple(flight), (5, i + 1)))
+            done = flight.pop(0 if oldest_first else -1)
+            brain.observe(done, None if i % 7 == 3 else mixed_objective(done))
+            (config,) = brain.suggest(1, flight, np.random.default_rng([5, i + 1]))
+            flight.append(config)
+            out.append(config)
+    return out, used
+
+
+@pytest.mark.parametrize("oldest_first", [True, False])
+def test_candidates_scored_ahead_with_recs_in_flight(oldest_first: bool) -> None:
+    """With several recs in flight, ``prepare`` guesses that the oldest ends first and scores the candidates of the
+    GP the next proposal will search (the other configs fantasised); a right guess is used, a wrong one is noticed,
+    and the proposals are those of a sweep without ``prepare`` either way."""
+    reference, _ = _in_flight_sweep(18, prepare=False, oldest_first=oldest_first)
+    ahead, used = _in_flight_sweep(18, prepare=True, oldest_first=oldest_first)
+    assert [config_key(MIXED, c) for c in ahead] == [config_key(MIXED, c) for c in reference]
+    assert len(used) >= 12 and (all(used) if oldest_first else not any(used))
+
+
 def test_an_interrupted_scoring_ahead_keeps_nothing() -> None:
     from tao_automl.brain.base import Upcoming
 

@@ -73,20 +73,27 @@ REFIT_EVERY = 4
 
 @dataclass(frozen=True)
 class _Ahead:
-    """What ``prepare`` computed for the next proposal: the GP's Cholesky factor for the inputs and hyperparameters
-    it will have (every point with the same noise: no fantasies) and the random candidates scored for them, with the
-    generator state (before and after their draw) they were drawn with."""
+    """What ``prepare`` computed for the next proposal, guessing that the oldest config in flight ends first: the
+    Cholesky factor of the GP on every result it will have (``x``, ``theta``), and the random candidates drawn with
+    the generator state it will get (before and after their draw) and scored for the GP it will search (that GP
+    conditioned on the other configs in flight, ``scored_x`` and ``scored_chol``)."""
 
     key: tuple[Any, ...]
     x: Array
     theta: Array
     chol: Array
+    scored_x: Array
+    scored_chol: Array
     rng_before: Mapping[str, Any]
     rng_after: Mapping[str, Any]
     block: CandidateBlock
 
-    def scored_for(self, x: Array, theta: Array) -> bool:
+    def fitted_for(self, x: Array, theta: Array) -> bool:
         return bool(np.array_equal(self.x, x) and np.array_equal(self.theta, theta))
+
+    def scored_for(self, gp: GaussianProcess, rng: np.random.Generator) -> bool:
+        return bool(self.rng_before == rng.bit_generator.state and np.array_equal(self.scored_x, gp.x)
+                    and np.array_equal(self.theta, gp.theta) and np.array_equal(self.scored_chol, gp.chol))
 
 
 def default_n_initial(space: SearchSpace) -> int:
@@ -274,7 +281,7 @@ class BayesianBrain:
         gp_x, gp_y = x, y
         if len(x) > self.max_gp_points:  # condition on the best quarter plus a random rest: O(n^3) stays bounded
             gp_x, gp_y = _subset(x, y, self.max_gp_points, rng)
-        ahead = self._ahead if self._ahead is not None and self._ahead.scored_for(gp_x, theta) else None
+        ahead = self._ahead if self._ahead is not None and self._ahead.fitted_for(gp_x, theta) else None
         gp = GaussianProcess.fit(gp_x, gp_y, theta, chol=None if ahead is None else ahead.chol)
         ok = np.array([v is not None for v in self._values])
         order = np.argsort(np.where(ok, y, np.inf), kind="stable")[: min(5, int(ok.sum()))]
@@ -290,11 +297,12 @@ class BayesianBrain:
         ``interrupt`` (optional, asked between likelihood evaluations): once it answers True the fit is abandoned
         (the runner's: a job has ended, and its result should not wait for work a proposal can do itself).
 
-        With ``upcoming`` and exactly one config in flight (one rec at a time), the next proposal's GP inputs are
-        known too (every result so far, then that config): its random acquisition candidates are drawn from the
-        generator it will get and scored for those inputs here (:class:`CandidateBlock`), so the proposal only
-        adds the new result's mean. It checks that its GP and generator are the ones scored for, else scores them
-        itself, the same way.
+        With ``upcoming`` (the configs in flight and the next proposal's generator seed), the next proposal's GP
+        inputs are known too, guessing that the oldest config in flight ends first (certain with one rec at a time;
+        the usual order when jobs take alike): every result so far, then that config, the others fantasised. Its
+        covariance is factored and its random acquisition candidates are drawn from the generator it will get and
+        scored for those inputs here (:class:`CandidateBlock`), so the proposal only adds the new results' mean. It
+        checks that its GP and generator are the ones scored for, else scores them itself, the same way.
         """
         m = len(self._x)
         key = None if upcoming is None else self._ahead_key(m, upcoming)
@@ -312,31 +320,33 @@ class BayesianBrain:
             self._interrupt = None
 
     def _ahead_key(self, m: int, upcoming: Upcoming) -> tuple[Any, ...] | None:
-        """What identifies the next proposal's candidate block, or None when it cannot be scored ahead (not one
-        config in flight, no model yet, a trust region around a best result still to come, a subset GP)."""
-        if len(upcoming.pending) != 1 or len(self.space) >= TRUST_REGION_MIN_PARAMS or self._n_success() == 0 \
-                or m + 1 > self.max_gp_points or m + 2 <= self.n_initial:
+        """What identifies the next proposal's candidate block, or None when it cannot be scored ahead (nothing in
+        flight, no model yet, a trust region around a best result still to come, a subset GP)."""
+        if not upcoming.pending or len(self.space) >= TRUST_REGION_MIN_PARAMS or self._n_success() == 0 \
+                or m + 1 > self.max_gp_points or m + len(upcoming.pending) < self.n_initial:
             return None
-        return m, config_key(self.space, upcoming.pending[0]), upcoming.seed
+        return m, tuple(config_key(self.space, c) for c in upcoming.pending), upcoming.seed
 
     def _score_ahead(self, m: int, key: tuple[Any, ...], upcoming: Upcoming) -> None:
         if self._ahead is not None and self._ahead.key == key:
             return
         self._ahead = None
-        x = np.vstack([*self._x, np.clip(self.space.encode(upcoming.pending[0]), 0.0, 1.0)])
-        gp = GaussianProcess.fit(x, np.zeros(len(x)), self._theta_on_first(m))  # the covariance ignores targets
+        first, *others = (np.clip(self.space.encode(c), 0.0, 1.0) for c in upcoming.pending)
+        x = np.vstack([*self._x, first])
+        fitted = GaussianProcess.fit(x, np.zeros(len(x)), self._theta_on_first(m))  # covariances ignore targets
+        searched = fitted.condition_on(np.vstack(others), np.zeros(len(others))) if others else fitted
         rng = np.random.default_rng(list(upcoming.seed))
         before = rng.bit_generator.state
-        cands = uniform_candidates(self._snap, rng, self.n_candidates, np.zeros(gp.dim), np.ones(gp.dim))
-        block = CandidateBlock.score(gp, cands, self._interrupt)
-        self._ahead = _Ahead(key, gp.x, gp.theta, gp.chol, before, rng.bit_generator.state, block)
+        cands = uniform_candidates(self._snap, rng, self.n_candidates, np.zeros(x.shape[1]), np.ones(x.shape[1]))
+        block = CandidateBlock.score(searched, cands, self._interrupt)
+        self._ahead = _Ahead(key, fitted.x, fitted.theta, fitted.chol, searched.x, searched.chol, before,
+                             rng.bit_generator.state, block)
 
     def _scored_ahead(self, gp: GaussianProcess, rng: np.random.Generator) -> CandidateBlock | None:
-        """The block :meth:`prepare` scored, when it was scored for ``gp``'s inputs and ``rng`` (which then moves on
-        as if it had drawn the candidates); None otherwise. Used once."""
+        """The block :meth:`prepare` scored, when it was scored for ``gp`` and ``rng`` (which then moves on as if it
+        had drawn the candidates); None otherwise. Used once."""
         ahead, self._ahead = self._ahead, None
-        if ahead is None or ahead.rng_before != rng.bit_generator.state or not ahead.scored_for(gp.x, gp.theta) \
-                or not np.array_equal(ahead.chol, gp.chol):
+        if ahead is None or not ahead.scored_for(gp, rng):
             return None
         rng.bit_generator.state = ahead.rng_after
         return ahead.block
