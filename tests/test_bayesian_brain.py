@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -179,11 +180,9 @@ def test_an_interrupted_prepare_keeps_nothing_and_changes_no_proposal() -> None:
     assert [config_key(MIXED, c) for c in proposals] == [config_key(MIXED, c) for c in reference]
 
 
-def _sweep_ahead(steps: int, seed_shift: int = 0) -> tuple[list[Config], list[bool]]:
-    """One rec at a time as the runner drives it: propose, ``prepare`` with what the next proposal will be given
-    (the config in flight, the next generator's seed, shifted by ``seed_shift`` to make it wrong), then observe.
-    Returns the proposals and, per proposal, whether it used the candidates scored ahead."""
-    from tao_automl.brain.base import Upcoming
+@contextlib.contextmanager
+def _uses_of_scored_ahead() -> Iterator[list[bool]]:
+    """While open, the bayesian brain's acquisition records per call whether it got candidates scored ahead."""
     from tao_automl.brain.classic import bayesian
 
     used: list[bool] = []
@@ -193,10 +192,20 @@ def _sweep_ahead(steps: int, seed_shift: int = 0) -> tuple[list[Config], list[bo
         used.append(kwargs.get("uniform") is not None)
         return real(*args, **kwargs)
 
-    brain = BayesianBrain(MIXED)
-    out: list[Config] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bayesian, "maximise_log_ei", recorded)
+        yield used
+
+
+def _sweep_ahead(steps: int, seed_shift: int = 0) -> tuple[list[Config], list[bool]]:
+    """One rec at a time as the runner drives it: propose, ``prepare`` with what the next proposal will be given
+    (the config in flight, the next generator's seed, shifted by ``seed_shift`` to make it wrong), then observe.
+    Returns the proposals and, per proposal, whether it used the candidates scored ahead."""
+    from tao_automl.brain.base import Upcoming
+
+    brain = BayesianBrain(MIXED)
+    out: list[Config] = []
+    with _uses_of_scored_ahead() as used:
         for i in range(steps):
             (config,) = brain.suggest(1, [], np.random.default_rng([3, i]))
             brain.prepare(None, Upcoming((config,), (3 + seed_shift, i + 1)))
@@ -223,20 +232,11 @@ def _in_flight_sweep(steps: int, prepare: bool, oldest_first: bool = True) -> tu
     observed and one config proposed with the other two pending; ``prepare`` (told the configs in flight) runs in
     between. Returns the proposals and, per model-based proposal, whether it used candidates scored ahead."""
     from tao_automl.brain.base import Upcoming
-    from tao_automl.brain.classic import bayesian
-
-    used: list[bool] = []
-    real = bayesian.maximise_log_ei
-
-    def recorded(*args: Any, **kwargs: Any) -> Any:
-        used.append(kwargs.get("uniform") is not None)
-        return real(*args, **kwargs)
 
     brain = BayesianBrain(MIXED)
     flight = brain.suggest(3, [], np.random.default_rng([5, 0]))
     out = list(flight)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bayesian, "maximise_log_ei", recorded)
+    with _uses_of_scored_ahead() as used:
         for i in range(steps):
             if prepare:
                 brain.prepare(None, Upcoming(tuple(flight), (5, i + 1)))
