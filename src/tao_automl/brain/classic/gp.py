@@ -304,7 +304,10 @@ class GaussianProcess:
         """The target-free parts of :meth:`predict` at the rows of ``xs``: ``L^-1 k(X, xs)`` (n, m), for ``L`` the
         Cholesky factor of the data's covariance, and the latent variance (m,). With :meth:`whitened_targets` the
         mean is one product, so a block scored ahead of its targets needs no further solve."""
-        ks, _ = self._cross(xs)
+        return self._whiten(self._cross(xs)[0])
+
+    def _whiten(self, ks: Array) -> tuple[Array, Array]:
+        """``L^-1 ks.T`` and the latent variance, for cross-covariances ``ks`` (m, n)."""
         v = solve_lower(self.chol, ks.T)
         return v, np.maximum(self.signal - np.sum(v * v, axis=0), 1e-12)
 
@@ -315,10 +318,7 @@ class GaussianProcess:
     def predict(self, xs: Array) -> tuple[Array, Array]:
         """Posterior mean and latent (noise-free) variance at the rows of ``xs``."""
         ks, _ = self._cross(xs)
-        mu = self.mean + ks @ self.alpha
-        v = solve_lower(self.chol, ks.T)
-        var = np.maximum(self.signal - np.sum(v * v, axis=0), 1e-12)
-        return mu, var
+        return self.mean + ks @ self.alpha, self._whiten(ks)[1]
 
     def predict_with_grad(self, xs: Array) -> tuple[Array, Array, Array, Array]:
         """Mean and latent variance at the rows of ``xs`` and their gradients in each row: (m,), (m,), (m, d),
