@@ -73,6 +73,27 @@ def test_a_hung_job_is_cancelled_at_its_timeout_and_fails_naming_it(tmp_path: Pa
             os.kill(int(info["pid"]), 0)  # the job's process is gone, not orphaned
 
 
+
+def test_timeouts_that_fail_fast_stop_the_sweep_and_cancel_the_job_in_flight(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The third timed-out rec stops the sweep (fail fast). It was still among the jobs in flight when its failure
+    was recorded, so the stop cancelled it again, found it ended and recorded it a second time: the CLI exited 2
+    ("a result is recorded once", "nothing was started") and left rec 4's job running unsupervised."""
+    skill = write_skill(tmp_path / "bank", trainer=HANGS)
+    config = _config(tmp_path, skill, automl_max_recommendations=4, automl_job_timeout_s=1.0)
+    assert main(["run", str(config), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["error"]["kind"] == "no_result" and "timed out" in out["error"]["message"], out
+    assert out["progress"]["state"] == "failed"
+    statuses = {r["rec_id"]: r["status"] for r in out["recommendations"]}
+    assert [statuses[i] for i in (1, 2, 3)] == ["failure"] * 3, statuses
+    assert set(statuses.values()) <= {"failure", "cancelled"}, statuses
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    for rec in out["recommendations"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(sdk.get_job_info(rec["job_id"])["pid"]), 0)  # no job is left running
+
+
 #: Succeeds after 1.5 s with a metric.
 SLOW_SUCCESS = "import time\ntime.sleep(1.5)\nprint('val_loss: 0.25')\n"
 

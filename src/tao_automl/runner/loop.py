@@ -515,9 +515,8 @@ class AutoMLRunner:
             exp.set_status(rec_id, status.value)
             item.status = status
         if not status.is_finished() and item.limit_s is not None and time.time() - item.started_at > item.limit_s:
-            if self._time_out(exp, item, on_result):
-                del active[rec_id]
-            return  # else it ended before the cancel: the next poll collects it like any ended job
+            self._time_out(exp, active, item, on_result)
+            return  # if it ended before the cancel, the next poll collects it like any ended job
         if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
             if self._report_epochs(exp, item, metric):
                 crash_point("stop_answered")  # chaos tests: the rule said stop, the decision not yet stored
@@ -627,18 +626,20 @@ class AutoMLRunner:
         """The rec's job timeout: automl_job_timeout_s scaled to its budget (multi-fidelity)."""
         return job_timeout(exp.settings.automl_job_timeout_s, exp.trial(rec_id).budget, exp.settings.automl_max_epochs)
 
-    def _time_out(self, exp: Experiment, item: _Active,
-                  on_result: Callable[[Recommendation, float | None, str], Any] | None) -> bool:
-        """Cancel a job that ran past its limit; the rec fails with a message naming the timeout. False (nothing
-        recorded) when the platform answers that the job had ended before the cancel: its result is not lost."""
+    def _time_out(self, exp: Experiment, active: dict[int, _Active], item: _Active,
+                  on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
+        """Cancel a job that ran past its limit; the rec leaves ``active`` and fails with a message naming the
+        timeout. Nothing is recorded (it stays in ``active``) when the platform answers that the job had ended
+        before the cancel: its result is not lost. The rec leaves ``active`` before its failure is recorded, as
+        recording it may stop the sweep (fail fast), which then cancels what is still in ``active``."""
         assert item.limit_s is not None and exp.settings.automl_job_timeout_s is not None
         message = timeout_message(item.limit_s, exp.settings.automl_job_timeout_s, exp.trial(item.rec.id).budget)
         exp.store.log_event("timeout_decided", item.rec.id, message=message)
         if not self._cancel(item, "timed-out job"):
-            return False
+            return
+        del active[item.rec.id]
         log.error("rec %d: %s", item.rec.id, message)
         self._finish(exp, item.rec, None, "failure", message, on_result)
-        return True
 
     def _cancel(self, item: _Active, what: str) -> bool:
         """Cancel ``item``'s job; False only when the platform answers that it had already ended (a failed cancel
