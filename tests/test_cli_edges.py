@@ -128,8 +128,9 @@ def test_watch_keeps_going_while_a_resuming_orchestrator_has_not_marked_the_run_
     def fake_read(run_dir: str) -> dict[str, Any]:
         state, alive = states[len(reads)]
         reads.append(state)
-        return {"run_dir": run_dir, "progress": {"state": state, "completed": 0, "total": 1}, "best": None,
-                "active_jobs": [], "orchestrator": {"alive": alive}, "recommendations": []}
+        best = {"rec_id": 1, "metric_value": 0.5} if state == "finished" else None
+        return {"run_dir": run_dir, "progress": {"state": state, "completed": int(best is not None), "total": 1},
+                "best": best, "active_jobs": [], "orchestrator": {"alive": alive}, "recommendations": []}
 
     monkeypatch.setattr(watch_mod, "_read", fake_read)
     monkeypatch.setattr(watch_mod.time, "sleep", lambda s: None)

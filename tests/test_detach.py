@@ -153,9 +153,10 @@ def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> N
     assert result["was_running"] is False and result["state"] == "finished"
     assert result["next"] is None and result["in_flight_jobs"] == 0  # resume would have nothing to launch
     text = cli("stop", run_dir).stdout
-    assert "no jobs in flight" in text and "nothing to continue: the run finished its budget" in text
+    assert "no jobs in flight" in text and "nothing to continue: every rec of the run's budget has ended" in text
     assert "resume" not in text
-    assert "orchestrator: not running (the run finished its budget)" in cli("status", run_dir).stdout
+    status = cli("status", run_dir).stdout
+    assert "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)" in status
 
 
 def test_stop_after_the_orchestrator_was_killed_closes_the_run_as_interrupted(tmp_path: Path) -> None:

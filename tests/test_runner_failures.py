@@ -271,6 +271,59 @@ def test_a_missing_command_stops_the_sweep_naming_it(tmp_path: Path) -> None:
     assert ("kept their result" in reason) == (len(failed) == 4), (statuses, reason)
 
 
+
+def test_a_sweep_that_failed_fast_on_its_last_rec_points_to_a_new_run_and_resume_keeps_it_failed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Failing fast on the budget's last rec leaves `resume` nothing to launch: the stop line, the JSON hint,
+    `status` and `stop` say to start a new run; a resume anyway launches nothing and keeps the run failed, with
+    its reason and end time (it used to turn it into a "finished" run with no result and advise resume again)."""
+    from tao_automl.runner.failures import NO_BUDGET_LEFT
+    from tao_automl.status import query_status
+
+    skill = write_skill(tmp_path / "bank", command="/nonexistent/trainer -e {config_path}")
+    config = _config(tmp_path, skill, automl_max_recommendations=3, automl_max_concurrent=1)
+    assert main(["run", str(config), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    run_dir = out["run_dir"]
+    for text in (out["error"]["message"], out["error"]["hint"]):
+        assert NO_BUDGET_LEFT in text and f"tao-automl resume {run_dir}" not in text, text
+    before, ended_at = query_status(run_dir), _ended_at(run_dir)
+    assert main(["resume", run_dir, "--json"]) == 1
+    again = json.loads(capsys.readouterr().out)
+    assert again["error"]["message"] == out["error"]["message"]  # the stop reason is kept
+    after = query_status(run_dir)
+    assert after["progress"]["state"] == "failed" and after["progress"]["completed"] == 3
+    assert after["progress"]["stop_reason"] == before["progress"]["stop_reason"]
+    assert _ended_at(run_dir) == ended_at
+    assert main(["status", run_dir]) == 0
+    assert "nothing to resume" in capsys.readouterr().out
+    assert main(["stop", run_dir, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["next"] is None
+    assert main(["status", run_dir, "--watch"]) == 1  # a run without a result never watches out with 0
+
+
+def _ended_at(run_dir: str) -> float:
+    from tao_automl.experiment.store import RunStore
+
+    store = RunStore(run_dir, readonly=True)
+    try:
+        return float(store.meta()["ended_at"])
+    finally:
+        store.close()
+
+
+def test_watch_exits_1_for_a_run_that_finished_without_a_result(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    skill = write_skill(tmp_path / "bank", command="/nonexistent/trainer -e {config_path}")
+    config = _config(tmp_path, skill, automl_max_recommendations=2, automl_fail_fast_after=0)
+    assert main(["run", str(config), "--json"]) == 1
+    run_dir = json.loads(capsys.readouterr().out)["run_dir"]
+    from tao_automl.status import query_status
+
+    assert query_status(run_dir)["progress"]["state"] == "finished"
+    assert main(["status", run_dir, "--watch", "--interval", "0.1"]) == 1
+
+
 def test_different_causes_do_not_stop_the_sweep_and_k_0_turns_it_off(tmp_path: Path) -> None:
     skill = write_skill(tmp_path / "bank", trainer=TWO_CAUSES)
     result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(

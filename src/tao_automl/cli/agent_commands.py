@@ -79,7 +79,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
     if result["next"]:
         print(f"continue with: {result['next']}")
     else:
-        print(f"nothing to continue: the run finished its budget (results: tao-automl status {result['run_dir']})")
+        print("nothing to continue: every rec of the run's budget has ended "
+              f"(results: tao-automl status {result['run_dir']})")
     return EXIT_OK
 
 

@@ -70,11 +70,16 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
 
 def no_result_hint(summary: Mapping[str, Any]) -> str:
     """The next step after a sweep without a result, naming its folder and a failed rec's log."""
+    from tao_automl.experiment.lines import budget_spent
+    from tao_automl.runner.failures import NO_BUDGET_LEFT
+
     run_dir = summary.get("run_dir")
     failed = [r["rec_id"] for r in summary.get("recommendations") or () if r.get("status") == "failure"]
     where = f"`tao-automl logs {run_dir} {failed[0]}`" if failed else f"`tao-automl logs {run_dir} REC`"
-    return (f"read the failed recs' messages in `tao-automl status {run_dir} --recs all` and a log with {where}; "
-            f"fix the cause, then `tao-automl resume {run_dir}` if it lay outside the run's settings (data, "
+    read = f"read the failed recs' messages in `tao-automl status {run_dir} --recs all` and a log with {where}"
+    if budget_spent(summary.get("progress") or {}):
+        return f"{read}; fix the cause, then {NO_BUDGET_LEFT}"
+    return (f"{read}; fix the cause, then `tao-automl resume {run_dir}` if it lay outside the run's settings (data, "
             "environment, code), or start a new run if it lay in the settings or the spec (resume keeps them)")
 
 

@@ -75,7 +75,7 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
                               f"`tao-automl resume {status['run_dir']}`\n")
                 out.write(f"run {state if alive is not False else 'interrupted'}: {counts_line(progress)}\n")
                 out.flush()
-            return EXIT_OK if state == "finished" else EXIT_NO_RESULT
+            return EXIT_OK if state == "finished" and status.get("best") else EXIT_NO_RESULT  # as `run` exits
         try:
             time.sleep(interval)
         except KeyboardInterrupt:

@@ -50,6 +50,9 @@ from tao_automl.util.crash import crash_point
 from tao_automl.util.dotted import with_values
 from tao_automl.util.secrets import REDACTED
 
+#: Run states after which a resume with nothing left to run keeps the state and the end time.
+ENDED_STATES = ("finished", "failed")
+
 log = logging.getLogger(__name__)
 
 #: Run metadata key: the spec key that carries a trial's epoch budget in the specs ``ask`` hands out (ask/tell runs).
@@ -110,8 +113,9 @@ class Experiment:
         self._best: RecRow | None = None  # best successful rec so far, ranked as the summary ranks
         self._multi = False  # some trial carries an epoch budget: rank by budget reached first
         self._meta: dict[str, Any] = {}
-        #: (ended_at, recs created, recs finished, paused_s before) of a run reopened finished; None otherwise
-        self._reopened_finished: tuple[float, int, int, float] | None = None
+        #: (state, ended_at, recs created, recs finished, paused_s before) of a run reopened after it had ended
+        #: (finished, or failed: it stopped on a failure); None otherwise
+        self._reopened_ended: tuple[str, float, int, int, float] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     @classmethod
@@ -183,9 +187,9 @@ class Experiment:
         if before and os.path.realpath(str(before)) != os.path.realpath(here):  # the folder was moved or copied
             store.set_meta({"run_dir": here, "moved_from": before}, event="run_moved")
         paused = float(meta.get(PAUSED_KEY) or 0.0)
-        if meta.get("state") == "finished":  # a resume with nothing left to do keeps the run's real end
-            exp._reopened_finished = (float(meta["ended_at"]), exp._n_created, exp._n_finished, paused) \
-                if isinstance(meta.get("ended_at"), (int, float)) else None
+        if meta.get("state") in ENDED_STATES:  # a resume with nothing left to do keeps the run's real end
+            exp._reopened_ended = (str(meta["state"]), float(meta["ended_at"]), exp._n_created, exp._n_finished,
+                                   paused) if isinstance(meta.get("ended_at"), (int, float)) else None
         now = time.time()
         store.set_meta({"state": "running", "resumed_at": now, PAUSED_KEY: paused + _downtime(meta, store, now)},
                        event="run_resumed")
@@ -241,11 +245,11 @@ class Experiment:
 
     def end(self, state: str) -> None:
         """Record how the run ended (``state``: finished, stopped, ...) and when; a summary taken after it shows
-        an ended run (no ETA). A run reopened finished in which nothing ran since keeps its first end time."""
+        an ended run (no ETA). A run reopened ended in which nothing ran since keeps its first end time."""
         ended = time.time()
-        again = self._reopened_finished
-        if state == "finished" and again is not None and again[1:3] == (self._n_created, self._n_finished):
-            self.store.set_meta({"state": state, "ended_at": again[0], PAUSED_KEY: again[3]}, event=f"run_{state}")
+        again = self._reopened_ended
+        if again is not None and state == again[0] and again[2:4] == (self._n_created, self._n_finished):
+            self.store.set_meta({"state": state, "ended_at": again[1], PAUSED_KEY: again[4]}, event=f"run_{state}")
             return
         self.store.set_meta({"state": state, "ended_at": ended}, event=f"run_{state}")
 
@@ -490,6 +494,11 @@ class Experiment:
         # cancelled recs carry no information about the config's quality.
 
     # -- views ----------------------------------------------------------------------------------
+    @property
+    def reopened_ended(self) -> str | None:
+        """How the run had ended (``finished`` or ``failed``) when it was reopened; None if it had not ended."""
+        return self._reopened_ended[0] if self._reopened_ended is not None else None
+
     def is_complete(self) -> bool:
         spent = self.n_created >= self.budget or self.scheduler.is_finished(self.n_created)
         return spent and not self._open

@@ -91,16 +91,18 @@ def rec_line(rec: Mapping[str, Any], metric: str) -> str:
 
 
 def budget_spent(progress: Mapping[str, Any]) -> bool:
-    """Whether the run finished with its whole budget done: a resume would have nothing to launch."""
-    return progress.get("state") == "finished" and progress.get("completed", 0) >= progress.get("total", 0)
+    """Whether every rec of the run's budget has ended (whatever the run's state: a sweep that failed fast may have
+    used it all): a resume would have nothing to launch."""
+    return progress.get("completed", 0) >= progress.get("total", 0) and not progress.get("running") \
+        and not progress.get("pending")
 
 
 def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mapping[str, Any]) -> str:
     """``status`` text: whether an orchestrator is alive; when not, how to continue the run at ``run_dir`` (nothing
-    to continue once it finished its budget)."""
+    to continue once every rec of its budget has ended)."""
     if not info.get("alive"):
         if budget_spent(progress):
-            return "orchestrator: not running (the run finished its budget)"
+            return "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)"
         return f"orchestrator: not running (continue with `tao-automl resume {run_dir or 'RUN_DIR'} [--detach]`)"
     kind = "detached" if info.get("detached") else "foreground"
     return f"orchestrator: alive (pid {info.get('pid')}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")

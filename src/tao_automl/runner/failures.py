@@ -63,36 +63,47 @@ def shared_cause(finished: Sequence[RecRow], k: int) -> RecRow | None:
     return None
 
 
-def _resume(run_dir: Path) -> str:
-    return f"`tao-automl resume {run_dir}`"
+#: What continues a run whose whole budget of recs was created (``resume`` would launch nothing).
+NO_BUDGET_LEFT = ("start a new run (every rec of this run's budget was created, so `tao-automl resume` has nothing "
+                  "to launch)")
 
 
-def next_step(message: str, run_dir: Path, rec_id: int) -> str:
+def _resume(run_dir: Path, budget_left: bool = True) -> str:
+    return f"`tao-automl resume {run_dir}`" if budget_left else NO_BUDGET_LEFT
+
+
+def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True) -> str:
     """What to do about a failure cause of the run in ``run_dir`` (``rec_id``: one rec that failed of it).
 
     A cause in the run's settings or spec (its metric, a job time limit) needs a new run, because ``resume``
-    keeps the run's settings; a cause outside them (data, environment, code, the platform) is fixed and resumed.
+    keeps the run's settings; a cause outside them (data, environment, code, the platform) is fixed and resumed,
+    unless every rec of the budget was created already (``budget_left`` False): then a new run too.
     """
     lowered = message.lower()
     if "reported no metric" in lowered or ("metric" in lowered and "not a finite number" in lowered):
         return ("make automl_settings.metric name a value the job writes (status.json kpi or a 'name: value' log "
                 "line), or pass metric_extractor, then start a new run (a run's metric cannot change on resume)")
     if "command not found" in lowered or "no such file" in lowered or "exit code 127" in lowered:
-        return f"check the skill's command and that its program exists where the job runs, then {_resume(run_dir)}"
+        return ("check the skill's command and that its program exists where the job runs, then "
+                f"{_resume(run_dir, budget_left)}")
     if "timed out" in lowered:
         return ("raise automl_job_timeout_s (or unset it) if the jobs need longer, then start a new run "
                 "(`tao-automl resume` keeps the run's settings)")
     if "submission failed" in lowered:
-        return (f"check that the platform is reachable and takes jobs, then {_resume(run_dir)} "
-                "(a wrong platform setting needs a new run)")
+        return (f"check that the platform is reachable and takes jobs, then {_resume(run_dir, budget_left)}"
+                + (" (a wrong platform setting needs a new run)" if budget_left else ""))
+    if not budget_left:
+        return (f"read a failed rec's log (`tao-automl logs {run_dir} {rec_id}`) and fix the cause, then "
+                f"{NO_BUDGET_LEFT}")
     return (f"read a failed rec's log (`tao-automl logs {run_dir} {rec_id}`) and fix the cause, then "
             f"{_resume(run_dir)} if it lay outside the run's settings (data, environment, code), or start a new "
             "run if it lay in the settings or the spec")
 
 
-def fail_fast_message(row: RecRow, k: int, finished: Sequence[RecRow], run_dir: Path) -> str:
+def fail_fast_message(row: RecRow, k: int, finished: Sequence[RecRow], run_dir: Path, budget_left: bool = True) -> str:
     """The one line that ends a sweep in which at least ``k`` of the ``finished`` recs failed like ``row`` and
-    none succeeded. It counts every rec of that cause and leaves cancelled recs out of the finished ones."""
+    none succeeded. It counts every rec of that cause and leaves cancelled recs out of the finished ones.
+    ``budget_left``: whether the run may still create recs (else its next step is a new run, never ``resume``)."""
     cause = " ".join((row.message or "failed without a message").split()).rstrip(".")
     key = cause_key(row)
     alike = sum(1 for r in finished if r.status == "failure" and cause_key(r) == key)
@@ -103,5 +114,5 @@ def fail_fast_message(row: RecRow, k: int, finished: Sequence[RecRow], run_dir: 
     if cancelled:
         which += f" ({cancelled} more cancelled)"
     return (f"stopping the sweep: {which}: {cause}. "
-            f"Next step: {next_step(cause, run_dir, row.rec_id)} "
-            f"(automl_fail_fast_after={k}; 0 turns this check off)")
+            f"Next step: {next_step(cause, run_dir, row.rec_id, budget_left)} "
+            f"(automl_fail_fast_after={k}; 0 turns this check off).")

@@ -317,6 +317,8 @@ class AutoMLRunner:
               on_rec: Callable[[Recommendation], Any] | None,
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
         settings = exp.settings
+        if exp.reopened_ended and exp.is_complete():
+            return self._nothing_left(exp, exp.reopened_ended)
         active: dict[int, _Active] = {}
         state = "interrupted"
         stop_reason: str | None = None
@@ -346,6 +348,21 @@ class AutoMLRunner:
                 summary = exp.summary()
             finally:
                 exp.close()
+        if stop_reason:
+            summary["stop_reason"] = stop_reason
+        return summary
+
+    def _nothing_left(self, exp: Experiment, state: str) -> dict[str, Any]:
+        """A resumed run that had ended with every rec of its budget ended: nothing is launched, and the run keeps
+        how and when it ended (a failed run stays failed, its stop reason stays), so the result is the one it had."""
+        stop_reason = exp.store.meta().get("stop_reason")
+        log.warning("run %s has nothing left to run: its %d recs have all ended and its budget allows no more "
+                    "(state %s, kept); nothing is launched", exp.run_dir.name, exp.n_created, state)
+        try:
+            exp.end(state)
+            summary = exp.summary()
+        finally:
+            exp.close()
         if stop_reason:
             summary["stop_reason"] = stop_reason
         return summary
@@ -697,7 +714,7 @@ class AutoMLRunner:
         finished = exp.store.first_finished(exp.n_finished)
         first = shared_cause(finished, k)
         if first is not None:
-            raise _FailFast(fail_fast_message(first, k, finished, exp.run_dir))
+            raise _FailFast(fail_fast_message(first, k, finished, exp.run_dir, exp.n_created < exp.budget))
 
     def _failure_message(self, job_id: str) -> str:
         try:
