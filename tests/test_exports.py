@@ -81,6 +81,11 @@ def test_csv_has_one_row_per_rec_with_params_metric_status_budget_and_times(demo
             assert row[f"param:{key}"] == str(value)
     piped = _cli("export", demo_run["run_dir"], "--csv")
     assert list(csv.DictReader(piped.stdout.splitlines())) == rows
+    refused = _cli("export", demo_run["run_dir"], "--csv", "--json")  # stdout is the JSON's: never CSV there
+    assert refused.returncode == 2 and refused.stdout.startswith("{")
+    assert json.loads(refused.stdout)["error"]["field"] == "--csv"
+    as_json = _cli("export", demo_run["run_dir"], "--csv", str(tmp_path / "again.csv"), "--json")
+    assert json.loads(as_json.stdout)["csv"]["rows"] == 3
 
 
 #: Trains ``num_epochs`` epochs, writing each epoch's metric; lr > 0.5 crashes after the first epoch.

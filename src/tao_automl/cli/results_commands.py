@@ -71,6 +71,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     csv_file = args.csv or (args.output if args.csv is not None and not args.best else None)
     if args.best and args.csv is not None and not args.csv:
         raise UserInputError("export: --best and --csv both want -o; give --csv its own FILE", field="--csv")
+    if args.csv is not None and not csv_file and _is_json(args):  # stdout carries the JSON document
+        raise UserInputError("export --csv --json: the JSON goes to stdout, so the CSV needs its own FILE",
+                             field="--csv", allowed="--csv FILE (or -o FILE) with --json; --csv alone prints the CSV",
+                             hint="e.g. `tao-automl export RUN_DIR --csv recs.csv --json`")
     for option, target in (("-o", args.output if args.best else None), ("--csv", csv_file),
                            ("--optuna", args.optuna)):
         output_file(option, target)

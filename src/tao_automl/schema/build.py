@@ -239,7 +239,7 @@ def build_search_space(
         )
     if not params:
         raise SearchSpaceError(
-            "no hyperparameter to search: name some in hyperparameters or custom_param_ranges"
+            "no hyperparameter to search: name some in automl_hyperparameters or custom_param_ranges"
             + (f" (skipped: {', '.join(skipped)})" if skipped else "")
         )
     params, relations = apply_relations(schema, params, base)
