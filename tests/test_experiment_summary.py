@@ -154,3 +154,34 @@ def test_ask_tell_api_refuses_bad_input_before_the_folder_exists(kwargs: dict[st
     with pytest.raises(UserInputError):
         AutoML(tmp_path / "run", **call)
     assert not (tmp_path / "run").exists()
+
+
+def test_recs_in_flight_of_a_run_no_orchestrator_follows_are_shown_as_last_seen(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The orchestrator stopped (or died) with a rec in flight: status shows it as last seen then, its wall time
+    up to then and ``last_seen_at`` (its job may have ended since), instead of a wall time that keeps growing."""
+    import time
+
+    from tao_automl.cli.main import main
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.status import query_status
+
+    store = RunStore(tmp_path)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "running"})
+    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
+    store.finish_rec(1, "success", 0.5, None)
+    store.add_rec(2, {"lr": 0.2}, {}, "job-2")
+    submitted = store.mark_submitted(2, "job-2", str(tmp_path / "r2"), status="running")
+    time.sleep(0.3)
+    stopped = time.time()
+    store.set_meta({"state": "interrupted", "ended_at": stopped})
+    store.close()
+    time.sleep(0.5)
+    status = query_status(tmp_path, recs="all")
+    rec = {r["rec_id"]: r for r in status["recommendations"]}
+    assert rec[2]["status"] == "running" and rec[2]["last_seen_at"] == stopped
+    assert rec[2]["wall_time_s"] == pytest.approx(stopped - submitted, abs=1e-3)  # not now - submitted (0.8 s)
+    assert "last_seen_at" not in rec[1]
+    assert [a["last_seen_at"] for a in status["active_jobs"]] == [stopped]
+    assert main(["status", str(tmp_path)]) == 0
+    assert "as last seen when the orchestrator stopped" in capsys.readouterr().out

@@ -110,6 +110,9 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
         active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
         uncollected = {int(e["rec_id"]) for e in store.events(JOB_ENDED_UNCOLLECTED)} if active else set()
+        # no orchestrator: what is in flight is as last seen (when it stopped, or its last recorded activity)
+        seen_until = None if alive or meta.get("state") == "running" else (meta.get("ended_at") or
+                                                                           store.last_event_at())
         front = pareto_view.front_in_store(store, meta)
         if front is not None:  # a list of metrics: best is the Pareto front's pick
             best = store.rec(front["best_rec_id"]) if front["best_rec_id"] is not None else None
@@ -120,8 +123,8 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "run_dir": run_dir,
         "best": best_row_dict(best),
         "progress": progress_from_counts(counts, best, multi, meta),
-        "recommendations": [with_reasoning(rec_dict(r, ranks.get(r.rec_id)), meta) for r in rows],
+        "recommendations": [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in rows],
         "rec_view": view_info,
-        "active_jobs": [active_job(r, r.rec_id in uncollected) for r in active],
+        "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until) for r in active],
     }
     return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))

@@ -212,6 +212,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         if ended:
             print(f"ended, result not collected yet ({len(ended)}): {', '.join(ended)}; "
                   "`tao-automl resume` collects it")
+        stale = [a for a in status["active_jobs"] if a.get("last_seen_at") and not a.get("job_ended")]
+        if stale:
+            import datetime
+
+            when = datetime.datetime.fromtimestamp(float(stale[0]["last_seen_at"])).strftime("%Y-%m-%d %H:%M:%S")
+            print(f"as last seen when the orchestrator stopped ({when}): {len(stale)} rec(s) in flight; their jobs "
+                  f"may have ended since (`tao-automl resume {status.get('run_dir')}` collects them)")
         if "orchestrator" in status:
             from tao_automl.experiment.lines import orchestrator_line
 

@@ -112,10 +112,13 @@ def best_row_dict(best: RecRow | None) -> dict[str, Any] | None:
             "metric_value": best.metric_value, "budget": best.budget_reached}
 
 
-def rec_dict(rec: RecRow, rank: int | None = None) -> dict[str, Any]:
-    """Everything known about one rec; ``specs`` is the spec its job received once it was rendered."""
-    end = rec.finished_at or time.time()
+def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = None) -> dict[str, Any]:
+    """Everything known about one rec; ``specs`` is the spec its job received once it was rendered. ``seen_until``:
+    when no orchestrator follows the run, the time it was last followed (a rec still in flight then is shown as
+    last seen, its wall time up to then, with ``last_seen_at``; its job may have ended since)."""
+    end = rec.finished_at or seen_until or time.time()
     trial = rec.trial or {}
+    stale = seen_until is not None and rec.finished_at is None
     return {
         "rec_id": rec.rec_id,
         "rank": rank,
@@ -138,6 +141,7 @@ def rec_dict(rec: RecRow, rank: int | None = None) -> dict[str, Any]:
         "started_at": rec.submitted_at,
         "finished_at": rec.finished_at,
         "wall_time_s": round(end - rec.submitted_at, 3) if rec.submitted_at else None,
+        **({"last_seen_at": seen_until} if stale else {}),
     }
 
 
@@ -177,11 +181,12 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
     return result
 
 
-def active_job(rec: RecRow, ended: bool = False) -> dict[str, Any]:
+def active_job(rec: RecRow, ended: bool = False, seen_until: float | None = None) -> dict[str, Any]:
     """A rec in flight; ``ended``: its job is known to have ended (``stop --cancel-jobs`` found it so) with a result
-    that ``resume`` has not collected yet."""
+    that ``resume`` has not collected yet; ``seen_until``: no orchestrator follows the run, whose status is as last
+    seen then (``last_seen_at``)."""
     return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": rec.status, "updated_at": rec.updated_at,
-            **({"job_ended": True} if ended else {})}
+            **({"job_ended": True} if ended else {}), **({"last_seen_at": seen_until} if seen_until else {})}
 
 
 def public_json(summary: Mapping[str, Any]) -> dict[str, Any]:
