@@ -3,6 +3,7 @@ ParEGO through every supported brain, a real sweep through AutoMLRunner + LocalS
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import subprocess
@@ -254,6 +255,25 @@ def test_cli_run_and_status_json_carry_the_front(tmp_path: Path) -> None:
     data = json.loads(status.stdout)
     assert data["pareto_front"] == ran["pareto_front"]
     assert data["best"]["rec_id"] == ran["best"]["rec_id"] and "val_accuracy" in data["best"]["metric_values"]
+    # every rec shows every metric (JSON, status --recs all, the text table, the CSV), as its job wrote them
+    for rec in ran["recommendations"]:
+        params = rec["params"]
+        size = 1000 * params["train.layers"] + (50 if params["train.act"] == "gelu" else 0)
+        assert rec["metric_values"] == {"val_accuracy": rec["metric_value"], "model_size": size}, rec
+    every = json.loads(subprocess.run([sys.executable, "-m", "tao_automl.cli.main", "status", ran["run_dir"], "--json",
+                                       "--recs", "all"], capture_output=True, text=True, timeout=120).stdout)
+    shown = [r["metric_values"] for r in every["recommendations"]]
+    assert shown == [r["metric_values"] for r in ran["recommendations"]]
+    text = subprocess.run([sys.executable, "-m", "tao_automl.cli.main", "status", ran["run_dir"]],
+                          capture_output=True, text=True, timeout=120).stdout
+    header = text.splitlines()[0]
+    assert header.index("val_accuracy") < header.index("model_size") < header.index("params"), header
+    front = ", ".join(str(p["rec_id"]) for p in ran["pareto_front"])
+    assert "objectives: val_accuracy (maximize), model_size (minimize); Pareto front: rec(s) " + front in text
+    table = subprocess.run([sys.executable, "-m", "tao_automl.cli.main", "export", ran["run_dir"], "--csv"],
+                           capture_output=True, text=True, timeout=120).stdout
+    rows = list(csv.DictReader(table.splitlines()))
+    assert [float(r["model_size"]) for r in rows] == [r["metric_values"]["model_size"] for r in ran["recommendations"]]
 
 
 class _Recorder:

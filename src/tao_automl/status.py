@@ -113,9 +113,13 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         # no orchestrator: what is in flight is as last seen (when it stopped, or its last recorded activity)
         seen_until = None if alive or meta.get("state") == "running" else (meta.get("ended_at") or
                                                                            store.last_event_at())
-        front = pareto_view.front_in_store(store, meta)
+        values = pareto_view.values_in_store(store, meta)
+        front = None if values is None else pareto_view.front_fields(values, meta)
         if front is not None:  # a list of metrics: best is the Pareto front's pick
             best = store.rec(front["best_rec_id"]) if front["best_rec_id"] is not None else None
+    shown_rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in rows]
+    if values is not None:  # several metrics: each rec shows all of them
+        pareto_view.with_rec_values(shown_rows, values)
     view_info: dict[str, Any] = {"view": view, "shown": len(rows), "total": sum(counts.values())}
     view_info.update({"top": top} if view == "top" else {"offset": offset, "limit": limit})
     result = {
@@ -123,7 +127,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "run_dir": run_dir,
         "best": best_row_dict(best),
         "progress": progress_from_counts(counts, best, multi, meta),
-        "recommendations": [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in rows],
+        "recommendations": shown_rows,
         "rec_view": view_info,
         "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until) for r in active],
     }

@@ -28,14 +28,19 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
     progress = summary["progress"]
     metric = progress.get("metric") or "metric"
     rows = ranked(list(summary["recommendations"])) if by_rank else list(summary["recommendations"])
-    header = f"{'rank':>4}  {'rec':>4}  {'status':<9}  {metric:>14}  {'epochs':>6}  {'time_s':>7}  params"
+    objectives = progress.get("objectives") or []
+    others = [str(o["name"]) for o in objectives[1:]]  # several metrics: a column for each after the first
+    header = (f"{'rank':>4}  {'rec':>4}  {'status':<9}  {metric:>14}  " + "".join(f"{n:>14}  " for n in others)
+              + f"{'epochs':>6}  {'time_s':>7}  params")
     lines = [header, "-" * len(header)]
     for h in rows:
         value = "-" if h["metric_value"] is None else format_value(h["metric_value"])
+        values = h.get("metric_values") or {}
+        more = "".join(f"{'-' if values.get(n) is None else format_value(values[n]):>14}  " for n in others)
         duration = "-" if h.get("wall_time_s") is None else f"{h['wall_time_s']:.1f}"
         epochs = epochs_trained(h)
         shown_rank = "-" if h.get("rank") is None else str(h["rank"])
-        lines.append(f"{shown_rank:>4}  {h['rec_id']:>4}  {h['status']:<9}  {value:>14}  "
+        lines.append(f"{shown_rank:>4}  {h['rec_id']:>4}  {h['status']:<9}  {value:>14}  {more}"
                      f"{'-' if epochs is None else epochs:>6}  {duration:>7}  {format_params(h['params'])}")
         if h["status"] in ("failure", "cancelled") and h.get("message"):
             reason = " | ".join(line.strip() for line in str(h["message"]).splitlines() if line.strip())
@@ -46,10 +51,16 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
     choice = progress.get("algorithm_choice")
     if choice:
         lines.append(f"auto picked {choice['algorithm']}: {choice['reason']}")
+    if objectives:
+        front = ", ".join(str(p["rec_id"]) for p in progress.get("pareto_front") or ()) or "none yet"
+        lines.append("objectives: " + ", ".join(f"{o['name']} ({o['direction']})" for o in objectives)
+                     + f"; Pareto front: rec(s) {front}")
     best = summary.get("best")
     if best:
         at = f" at {best['budget']} epochs" if best.get("budget") is not None else ""
-        lines.append(f"best: rec {best['rec_id']} with {metric} = {format_value(best['metric_value'])}{at}")
+        shown = ", ".join(f"{n} = {format_value(v)}" for n, v in (best.get("metric_values") or {}).items()) \
+            or f"{metric} = {format_value(best['metric_value'])}"
+        lines.append(f"best: rec {best['rec_id']} with {shown}{at}")
         lines.append(best_params_yaml(best["params"]))
     else:
         lines.append("best: none (no rec succeeded with a finite metric)")

@@ -175,6 +175,7 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
         "active_jobs": [active_job(r) for r in recs if r.status in ACTIVE_STATES],
     }
     if values is not None and pareto_view.objectives_of(meta):
+        pareto_view.with_rec_values(rows, values)
         fields = pareto_view.front_fields(values, meta)
         best = next((r for r in recs if r.rec_id == fields["best_rec_id"]), None)
         pareto_view.apply_to_result(result, fields, best_row_dict(best))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.export.run_data import RunData
+from tao_automl.multiobjective.view import objectives_of
 
 _FIELDS = ("rec_id", "rank", "status", "budget", "budget_reached", "rung", "bracket", "parent", "created_at",
            "started_at", "finished_at", "wall_time_s", "job_id", "spec_path", "message")
@@ -32,12 +33,15 @@ def csv_rows(data: RunData) -> tuple[list[str], list[dict[str, Any]]]:
     params: list[str] = []
     for rec in data.recs:
         params.extend(k for k in rec.params if k not in params)
-    header = [*_FIELDS[:3], data.metric, *_FIELDS[3:], *(f"param:{k}" for k in params)]
+    others = [str(o["name"]) for o in objectives_of(data.meta)[1:]]  # several metrics: a column each
+    header = [*_FIELDS[:3], data.metric, *others, *_FIELDS[3:], *(f"param:{k}" for k in params)]
     rows = []
     for row in data.summary["recommendations"]:
         out = {key: _cell(row.get(key)) for key in _FIELDS}
         out.update({key: _iso(row.get(key)) for key in _TIMES})
         out[data.metric] = _cell(row.get("metric_value"))
+        values = row.get("metric_values") or {}
+        out.update({name: _cell(values.get(name)) for name in others})
         out.update({f"param:{k}": _cell(row["params"].get(k)) for k in params})
         rows.append(out)
     return header, rows

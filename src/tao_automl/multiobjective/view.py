@@ -39,13 +39,27 @@ def front_fields(values: Mapping[int, Mapping[str, float]], meta: Mapping[str, A
             "best_values": dict(values[best]) if best is not None else None}
 
 
+def values_in_store(store: Any, meta: Mapping[str, Any]) -> dict[int, dict[str, float]] | None:
+    """The metric values of a multi-objective run's successful recs from its open ``RunStore``; None for a run
+    with one metric."""
+    if not objectives_of(meta):
+        return None
+    return stored_values(store.events(VALUES_EVENT), set(store.ids_with_status(("success",))))
+
+
 def front_in_store(store: Any, meta: Mapping[str, Any]) -> dict[str, Any] | None:
     """:func:`front_fields` of a multi-objective run from its open ``RunStore`` (its successful recs' persisted
     values); None for a run with one metric."""
-    if not objectives_of(meta):
-        return None
-    succeeded = set(store.ids_with_status(("success",)))
-    return front_fields(stored_values(store.events(VALUES_EVENT), succeeded), meta)
+    values = values_in_store(store, meta)
+    return None if values is None else front_fields(values, meta)
+
+
+def with_rec_values(rows: list[dict[str, Any]], values: Mapping[int, Mapping[str, float]]) -> list[dict[str, Any]]:
+    """Rec dicts with ``metric_values``: every metric's value of a successful rec (None for the others)."""
+    for row in rows:
+        got = values.get(int(row["rec_id"]))
+        row["metric_values"] = dict(got) if got is not None else None
+    return rows
 
 
 def stored_values(events: list[dict[str, Any]], success_ids: set[int]) -> dict[int, dict[str, float]]:
