@@ -354,3 +354,32 @@ def test_a_stop_the_rule_gave_before_a_crash_lost_it_is_replayed(tmp_path: Path)
     third = AutoML(workspace=tmp_path / "run", settings=settings, resume=True, log_progress=False)
     assert third._exp.replayed_stops == {}  # recorded: the runner's own stop path takes it from there
     third.finish()
+
+
+def test_a_resume_takes_the_runs_settings_and_hands_out_again_the_recs_left_without_a_result(tmp_path: Path) -> None:
+    """`AutoML(workspace, resume=True)` (what finish() and status advise) takes the run's stored settings (a given
+    one goes on top: only policies may change), and a run whose process died with recs handed out but not
+    reported gives those recs out again first, so the usual loop goes on (it used to return [] forever)."""
+    settings = {"metric": "val_loss", "algorithm": "tpe", "automl_max_recommendations": 6,
+                "automl_max_concurrent": 2}
+    automl = AutoML(workspace=tmp_path / "run", search_schema=small_schema(), settings=settings, log_progress=False)
+    first = automl.next_recommendation()
+    automl.report_result(first[0].id, 0.5)
+    handed = first[1:] + automl.next_recommendation()
+    assert [r.id for r in handed] == [2, 3]
+    automl._lock.release()  # its process dies here, as a dying process's lock is released
+    again = AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)  # no settings: the run's
+    assert (again.settings.algorithm, again.settings.automl_max_recommendations) == ("tpe", 6)
+    recs = again.next_recommendation()
+    assert [(r.id, r.params, r.specs) for r in recs] == [(r.id, r.params, r.specs) for r in handed]
+    assert again.next_recommendation() == []  # both slots are taken by them
+    while not again.is_complete():
+        for rec in recs:
+            again.report_result(rec.id, 0.4)
+        recs = again.next_recommendation()
+    done = again.finish()
+    assert [r["status"] for r in done["recommendations"]] == ["success"] * 6
+    bigger = AutoML(workspace=tmp_path / "run", resume=True, settings={"automl_max_recommendations": 8},
+                    log_progress=False)
+    assert bigger.settings.algorithm == "tpe" and [r.id for r in bigger.next_recommendation()] == [7, 8]
+    bigger.finish()

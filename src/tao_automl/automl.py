@@ -9,8 +9,8 @@ from typing import Any
 
 from tao_automl.bank.skill import load_skill
 from tao_automl.errors import SearchSpaceError, UserInputError, WorkspaceError
-from tao_automl.experiment.core import EPOCH_KEY, Experiment, Recommendation
-from tao_automl.experiment.store import DB_NAME
+from tao_automl.experiment.core import EPOCH_KEY, Experiment, Recommendation, stored_settings
+from tao_automl.experiment.store import DB_NAME, FINAL_STATES, read_meta
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import RunLock
 from tao_automl.llm.setup import preflight as llm_preflight
@@ -46,7 +46,8 @@ class AutoML:
 
     After :meth:`finish`, ``get_status``/``get_best``/``is_complete`` answer from the final summary, a second
     ``finish()`` returns it again, and ``next_recommendation``/``report_result`` raise (reopen the run with
-    ``resume=True`` to go on).
+    ``resume=True`` to go on). A resume takes the run's stored settings, with ``settings`` (if given) on top, and
+    hands out again, first, the recs the run had handed out without a result.
     """
 
     def __init__(self, workspace: str | Path, network: str | None = None, train_specs: Mapping[str, Any] | None = None,
@@ -61,7 +62,10 @@ class AutoML:
         bool_arg("resume", resume)
         #: A line per reported result on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
         self.log_progress = bool_arg("log_progress", log_progress)
-        self.settings = AutoMLSettings.from_mapping(plain("settings", settings))
+        given = plain("settings", settings)
+        if resume and given is not None and (run_dir / DB_NAME).exists():
+            given = {**stored_settings(read_meta(run_dir)), **given}  # the run's settings, what is given on top
+        self.settings = AutoMLSettings.from_mapping(given)  # a resume without settings takes the run's (below)
         tracking = {"wandb": check_tracking_config("wandb_config", wandb_config),
                     "mlflow": check_tracking_config("mlflow_config", mlflow_config)}
         # every check before the folder exists: a bad space or schema leaves nothing behind
@@ -77,7 +81,8 @@ class AutoML:
         self._lock = RunLock(run_dir).acquire()
         try:
             if resume:
-                self._exp = Experiment.open(run_dir, self.settings)
+                self._exp = Experiment.open(run_dir, None if given is None else self.settings)
+                self.settings = self._exp.settings
                 if any(tracking.values()):
                     self._exp.store.set_meta({k: v for k, v in tracking.items() if v}, event="tracking_changed")
             else:
@@ -94,6 +99,8 @@ class AutoML:
         self.metric_names: list[str] = ([o["name"] for o in self._exp.objectives] if self._exp.objectives
                                         else [str(meta.get("metric") or self.settings.metric)])
         self._final: dict[str, Any] | None = None  # the summary finish() returned (the run is closed)
+        #: recs a resumed run had handed out without a result (its process ended first): handed out again
+        self._outstanding = [row.rec_id for row in self._exp.unfinished()] if resume else []
         self._final_complete = False
         #: W&B / MLflow trackers from the run's stored configs (a failing tracker is logged, never raised).
         self.tracking = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")))
@@ -118,10 +125,15 @@ class AutoML:
         return self._exp.run_dir
 
     def next_recommendation(self) -> list[Recommendation]:
-        """New recs to train now: as many as free slots (``automl_max_concurrent``) and budget allow."""
+        """Recs to train now: as many new ones as free slots (``automl_max_concurrent``) and budget allow. The first
+        call on a resumed run first hands out again the recs it had handed out without a result yet (the process
+        that held them ended), so the usual loop goes on where it stopped."""
         self._check_open("next_recommendation")
+        again = [self._exp.recommendation(rec_id) for rec_id in self._outstanding
+                 if self._exp.refresh(rec_id).status not in FINAL_STATES]
+        self._outstanding = []
         in_flight = len(self._exp.unfinished())
-        return self._exp.ask(max(0, self.settings.automl_max_concurrent - in_flight))
+        return again + self._exp.ask(max(0, self.settings.automl_max_concurrent - in_flight))
 
     def report_result(self, rec_id: int, metric: float | None, status: str = "success",
                       message: str | None = None, values: Mapping[str, float] | None = None) -> None:

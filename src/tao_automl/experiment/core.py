@@ -84,6 +84,13 @@ class Recommendation:
     trial: dict[str, Any] | None = None
 
 
+def stored_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's stored settings as a mapping ``AutoMLSettings.from_mapping`` takes (a redacted key and settings
+    older versions stored but this one refuses are left out)."""
+    return {k: v for k, v in meta["settings"].items()
+            if not (k == "llm_api_key" and v in ("***", REDACTED)) and k not in REFUSED}
+
+
 def _rec(row: RecRow) -> Recommendation:
     return Recommendation(id=row.rec_id, params=row.params, specs=row.specs, status=row.status,
                           job_id=row.job_id, metric_value=row.metric_value)
@@ -153,10 +160,7 @@ class Experiment:
             store.close()
             raise WorkspaceError(f"cannot resume {str(run_dir)!r}: its setup was interrupted before the run's metadata "
                                  "was written, so no rec or job ever ran in it; delete this folder and start again")
-        stored = AutoMLSettings.from_mapping(
-            {k: v for k, v in meta["settings"].items()
-             if not (k == "llm_api_key" and v in ("***", REDACTED)) and k not in REFUSED}  # REFUSED: older versions
-        )
+        stored = AutoMLSettings.from_mapping(stored_settings(meta))
         if settings is not None:
             drift = diff_settings(stored, settings)
             if drift:
@@ -309,6 +313,13 @@ class Experiment:
         assert row.metric_value is not None
         budget = float(row.budget_reached or 0) if self._multi else 0.0
         return (-budget, (-1.0 if self.direction == "maximize" else 1.0) * row.metric_value, row.rec_id)
+
+    def recommendation(self, rec_id: int) -> Recommendation:
+        """Rec ``rec_id`` as :meth:`ask` handed it out (params, specs, trial), with its current status."""
+        row = self.refresh(rec_id)
+        return Recommendation(id=row.rec_id, params=dict(row.params), specs=row.specs, status=row.status,
+                              job_id=row.job_id, metric_value=row.metric_value,
+                              trial=dict(row.trial) if row.trial else None)
 
     def unfinished(self) -> list[RecRow]:
         return [self._open[k] for k in sorted(self._open)]
