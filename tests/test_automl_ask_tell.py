@@ -383,3 +383,15 @@ def test_a_resume_takes_the_runs_settings_and_hands_out_again_the_recs_left_with
                     log_progress=False)
     assert bigger.settings.algorithm == "tpe" and [r.id for r in bigger.next_recommendation()] == [7, 8]
     bigger.finish()
+
+
+def test_opening_a_run_this_process_holds_says_so(tmp_path: Path) -> None:
+    from tao_automl.errors import WorkspaceLockedError
+
+    first = AutoML(workspace=tmp_path / "run", search_schema=small_schema(), settings={"metric": "val_loss"},
+                   log_progress=False)
+    with pytest.raises(WorkspaceLockedError, match="already open in this process") as held:
+        AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)
+    assert "finish()" in (held.value.hint or "")
+    first.finish()
+    AutoML(workspace=tmp_path / "run", resume=True, log_progress=False).finish()  # released by finish()

@@ -164,9 +164,12 @@ def test_status_shows_the_top_recs_by_default_and_every_rec_on_request(
     skip = ("elapsed_s", "eta_s")
     assert {k: v for k, v in status["progress"].items() if k not in skip} == {
         k: v for k, v in from_rows.items() if k not in skip}
-    for bad in ({"recs": "some"}, {"top": -1}, {"limit": -5}):
+    for bad in ({"recs": "some"}, {"top": -1}, {"limit": -5, "recs": "all"}):
         with pytest.raises(UserInputError):
             query_status(run, **bad)  # type: ignore[arg-type]
+    for paging in ({"offset": 2}, {"limit": 3}):  # they page recs="all": with the default view, never ignored
+        with pytest.raises(UserInputError, match="pages recs='all'"):
+            query_status(run, **paging)  # type: ignore[arg-type]
 
 
 def test_status_names_the_run_folder_by_its_absolute_path(finished_run: tuple[Path, dict[int, float | None]],

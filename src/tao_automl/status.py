@@ -85,6 +85,11 @@ def _check_view(recs: str, top: int, offset: int, limit: int | None) -> None:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise UserInputError(f"{name}: {value!r} is not a whole number >= 0", field=name, value=value,
                                  allowed="an integer >= 0")
+    if recs == "top" and (offset or limit is not None):  # never silently ignored
+        name, value = ("offset", offset) if offset else ("limit", limit)
+        raise UserInputError(f"{name}: {value!r} pages recs='all'; recs='top' shows the best `top` recs",
+                             field=name, value=value, allowed="with recs='all'",
+                             hint=f"query_status(path, recs='all', {name}={value!r})")
 
 
 def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit: int | None,

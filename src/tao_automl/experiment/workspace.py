@@ -164,6 +164,12 @@ class RunLock:
             holder = os.read(fd, 64).decode(errors="replace").strip() or _lock_holder(fd)
             os.close(fd)
             folder = self.path.parent
+            if holder == str(os.getpid()):  # this very process: an AutoML or run still open on the folder
+                raise WorkspaceLockedError(
+                    f"run folder {str(folder)!r} is already open in this process (pid {holder}): an AutoML (or a "
+                    "run) on it has not finished", field="run_dir", value=str(folder),
+                    hint="call finish() on the AutoML that holds it (it releases the folder), then reopen it with "
+                         "AutoML(workspace, resume=True)") from None
             raise WorkspaceLockedError(
                 f"run folder {str(folder)!r} is in use by another orchestrator (pid {holder}); "
                 "wait for it to end or stop it first", field="run_dir", value=str(folder),
