@@ -51,6 +51,20 @@ def test_direction_rule(name: str, direction: str) -> None:
     assert infer_direction(name) == direction
 
 
+@pytest.mark.parametrize(("name", "direction", "warned"), [
+    ("runtime", "minimize", True), ("dist", "minimize", True), ("val_accuracy", "maximize", False),
+    ("mAP50", "maximize", False), ("val_f1", "maximize", False), ("power", "maximize", True),
+    ("uptime", "maximize", True), ("success_rate", "maximize", False), ("val_loss", "minimize", False),
+])
+def test_a_name_that_does_not_say_which_way_is_better_is_never_maximised_silently(
+        name: str, direction: str, warned: bool, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        assert infer_direction(name) == direction
+    assert bool(caplog.records) == warned, [r.getMessage() for r in caplog.records]
+    if warned:
+        assert "automl_settings.direction" in caplog.records[0].getMessage()
+
+
 def test_objective_flip_is_minimisation_form() -> None:
     assert to_objective(0.9, "maximize") == -0.9
     assert to_objective(0.9, "minimize") == 0.9

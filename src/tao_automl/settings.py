@@ -22,7 +22,14 @@ log = logging.getLogger(__name__)
 #: ``error_rate`` is minimised for "error", ``success_rate`` maximised.
 LOWER_IS_BETTER_WORDS = (
     "loss", "losses", "error", "errors", "err", "wer", "cer", "mae", "mse", "rmse", "nll", "perplexity", "ppl",
-    "latency", "time", "fid", "distance", "regret", "epe", "ate",
+    "latency", "time", "runtime", "duration", "fid", "distance", "dist", "regret", "epe", "ate",
+)
+#: Words of a metric's name that mean "higher is better": a name with none of these and no lower-is-better word is
+#: still maximised, with a warning that names ``automl_settings.direction``.
+HIGHER_IS_BETTER_WORDS = (
+    "acc", "accuracy", "top1", "top5", "map", "ap", "ap50", "ap75", "auc", "roc", "f1", "fscore", "precision",
+    "recall", "iou", "miou", "dice", "bleu", "rouge", "meteor", "cider", "psnr", "ssim", "r2", "score", "reward",
+    "return", "hmean", "pq", "mota", "ndcg", "mrr", "hit", "hits", "success", "kappa", "mcc", "throughput", "fps",
 )
 #: Lower-is-better words that also count inside a word (``valloss``), being no part of a higher-is-better word.
 JOINED_LOWER_IS_BETTER = ("loss", "error")
@@ -45,7 +52,8 @@ def metric_words(metric: str) -> list[str]:
 def infer_direction(metric: str) -> str:
     """``minimize`` when a word of the name (:func:`metric_words`) is in :data:`LOWER_IS_BETTER_WORDS`, or the
     name contains one of :data:`JOINED_LOWER_IS_BETTER` anywhere (``valloss``), else ``maximize`` (other matches
-    inside a word do not count: ``success_rate``, ``power``, ``uptime`` are maximised)."""
+    inside a word do not count: ``success_rate``, ``power``, ``uptime`` are maximised). A maximised name with no
+    word of :data:`HIGHER_IS_BETTER_WORDS` gets a warning naming ``automl_settings.direction``."""
     for word in metric_words(metric):
         if word in LOWER_IS_BETTER_WORDS:
             if word not in ("loss", "losses"):
@@ -56,6 +64,10 @@ def infer_direction(metric: str) -> str:
     if joined is not None:  # "valloss", "totalerror": unambiguous even inside a word
         log.warning("metric %r contains %r: minimising it; set automl_settings.direction to override", metric, joined)
         return "minimize"
+    words = metric_words(metric)
+    if not any(w in HIGHER_IS_BETTER_WORDS for w in words + [a + b for a, b in zip(words, words[1:])]):  # f, 1 -> f1
+        log.warning("metric %r: no word of its name says which way is better; maximising it (set "
+                    "automl_settings.direction to minimize if lower is better)", metric)
     return "maximize"
 
 
