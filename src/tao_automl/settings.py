@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import numbers
 import re
@@ -65,7 +66,7 @@ def infer_direction(metric: str) -> str:
         log.warning("metric %r contains %r: minimising it; set automl_settings.direction to override", metric, joined)
         return "minimize"
     words = metric_words(metric)
-    if not any(w in HIGHER_IS_BETTER_WORDS for w in words + [a + b for a, b in zip(words, words[1:])]):  # f, 1 -> f1
+    if not any(w in HIGHER_IS_BETTER_WORDS for w in words + [a + b for a, b in itertools.pairwise(words)]):  # f1
         log.warning("metric %r: no word of its name says which way is better; maximising it (set "
                     "automl_settings.direction to minimize if lower is better)", metric)
     return "maximize"
