@@ -102,6 +102,23 @@ def test_png_convergence_plot(run_dir: Path, tmp_path: Path) -> None:
     assert pixels.shape[0] > 300 and pixels.shape[1] > 600 and float(pixels.std()) > 0.05
 
 
+def test_png_of_a_run_without_a_result_exits_1_like_export_best(tmp_path: Path) -> None:
+    """No rec has a metric: nothing to plot is the run's outcome (exit 1, kind no_result), as `export --best` says
+    there is nothing to export; not a usage error (exit 2)."""
+    from conftest import write_skill
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    skill = write_skill(tmp_path / "bank", command="/nonexistent/trainer -e {config_path}")
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1}, workspace_path=tmp_path / "ws", gpu_count=0)
+    proc = _cli("report", result["run_dir"], "--format", "png", "--json")
+    assert proc.returncode == 1 and json.loads(proc.stdout)["error"]["kind"] == "no_result", proc.stdout
+    best = _cli("export", result["run_dir"], "--best", "--json")
+    assert best.returncode == 1 and json.loads(best.stdout)["error"]["kind"] == "no_result", best.stdout
+
+
 def test_report_on_a_folder_without_state_is_a_one_line_error(tmp_path: Path) -> None:
     proc = _cli("report", str(tmp_path))
     assert proc.returncode == 2 and "no run state at" in proc.stderr and "Traceback" not in proc.stderr
@@ -236,6 +253,6 @@ def test_a_finished_run_without_a_result_says_so_not_wait(tmp_path: Path, capsys
         automl.report_result(rec.id, None, status="failure", message="diverged")
     automl.finish()
     assert "best: <b>none (no rec succeeded)" in _header(load_run(tmp_path / "run"))
-    assert main(["report", str(tmp_path / "run"), "--format", "png", "--json"]) == 2
+    assert main(["report", str(tmp_path / "run"), "--format", "png", "--json"]) == 1  # no result, as export --best
     error = json.loads(capsys.readouterr().out)["error"]
     assert "yet" not in error["message"] and "tao-automl status" in error["hint"]

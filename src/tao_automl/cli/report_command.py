@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tao_automl.errors import UserInputError
+from tao_automl.errors import SweepFailedError
 
 HELP = "write a self-contained HTML report of a run (--format png: one convergence plot)"
 FORMATS = ("html", "png", "json")
@@ -34,7 +34,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         if not write_convergence_png(data, out):
             live = data.meta.get("state") in ("running", "starting")
-            raise UserInputError(
+            raise SweepFailedError(  # no result to plot, as `export --best` has none to export: exit 1, not 2
                 f"{data.run_dir.name}: no finished rec has a metric{' yet' if live else ''}; nothing to plot",
                 field="run_dir", value=str(data.run_dir),
                 hint="wait for a rec to finish" if live else
