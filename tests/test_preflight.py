@@ -321,3 +321,17 @@ def test_an_llm_endpoint_that_refuses_connections_is_exit_3(toy_skill: Path, tmp
         assert error["kind"] == "platform_unreachable" and f"127.0.0.1:{port}" in error["message"]
         assert error["field"] == "automl_settings.llm_endpoint" and "cannot connect" in error["message"]
     assert not (tmp_path / "ws").exists()
+
+
+def test_a_missing_llm_endpoint_is_one_failed_check(toy_skill: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The search-space check builds the brain, which needs the endpoint too: it is skipped, naming the
+    llm_endpoint check, instead of failing with the same message a second time."""
+    pytest.importorskip("openai")
+    settings = {"algorithm": "llm", "metric": "val_loss", "automl_max_recommendations": 2}
+    path = _config(tmp_path, toy_skill, automl_settings=settings)
+    assert main(["preflight", str(path), "--json"]) == 2
+    checks = _checks(json.loads(capsys.readouterr().out))
+    failed = [name for name, check in checks.items() if check["ok"] is False]
+    assert failed == ["llm_endpoint"], checks
+    assert checks["search_space"]["ok"] is None and "llm_endpoint" in checks["search_space"]["detail"]

@@ -203,7 +203,13 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             return _space_detail(holder["space"], _metric_text(holder["settings"], metric, direction), notes)
 
         facts: dict[str, Any] = {}
-        _guard(report, "search_space", space, facts)
+        try:
+            report.add("search_space", True, space(), data=facts)
+        except TaoAutoMLError as exc:
+            if str(exc.field or "").startswith("automl_settings.llm_"):  # the llm_endpoint check reports it, once
+                report.add("search_space", None, f"skipped: the LLM brain needs {exc.field} (see llm_endpoint)")
+            else:
+                report.add("search_space", False, str(exc), exc)
 
     def overrides() -> str:
         settings = holder.get("settings")
