@@ -273,3 +273,21 @@ def test_the_brain_prepares_its_next_proposal_while_a_job_runs(toy_skill: Path, 
     recs = {h["rec_id"]: h["params"] for h in result["history"]}
     for (results, _), ahead in zip(calls, upcoming, strict=True):
         assert ahead.pending == (recs[results + 1],) and ahead.seed == (_settings()["seed"], results + 1)
+
+
+def test_a_rec_that_fails_before_its_launch_keeps_its_planned_budget(tmp_path: Path) -> None:
+    """A pbt promotion whose parent left no checkpoint fails before any job starts: it still shows the budget the
+    brain gave it (its trial's), as every view ranks and reports by budget (it was None)."""
+    from tao_automl.bank import builtin_skill_dir
+    from tao_automl.testing import InstantSDK
+
+    result = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_accuracy"), builtin_skill_dir("demo-digits-mlp"),
+                          log_progress=False).run(
+        workspace_path=tmp_path / "ws", gpu_count=0, automl_hyperparameters=["train.optim.lr"],
+        automl_settings={"algorithm": "pbt", "metric": "val_accuracy", "automl_population_size": 2,
+                         "automl_max_epochs": 3, "automl_max_recommendations": 6, "automl_fail_fast_after": 0})
+    unprepared = [r for r in result["recommendations"] if r["parent"] is not None and r["status"] == "failure"]
+    assert unprepared and all("checkpoint" in r["message"] for r in unprepared), result["recommendations"]
+    budgets = {r["rec_id"]: r["budget"] for r in result["recommendations"]}
+    assert None not in budgets.values(), budgets
+    assert all(budgets[r["rec_id"]] > budgets[r["parent"]] for r in unprepared), budgets  # a promotion's is more

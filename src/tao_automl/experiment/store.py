@@ -251,15 +251,17 @@ class RunStore:
     # -- recs -----------------------------------------------------------------------------------
     def add_rec(self, rec_id: int, params: Mapping[str, Any], specs: Mapping[str, Any], job_name: str,
                 trial: Mapping[str, Any] | None = None) -> float:
-        """Insert a new rec (state ``created``); returns the timestamp written."""
+        """Insert a new rec (state ``created``, with its trial's planned budget, if any, until a rendered spec
+        sets it); returns the timestamp written."""
         now = time.time()
         trial_json = self._dump(dict(trial)) if trial is not None else None
+        budget = trial.get("budget") if trial is not None else None
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO recs (rec_id, params, specs, status, job_name, trial, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO recs (rec_id, params, specs, status, job_name, trial, budget, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (rec_id, self._dump(dict(params)), self._dump(dict(specs)), UNSUBMITTED, job_name, trial_json,
-                 now, now),
+                 budget if isinstance(budget, int) and not isinstance(budget, bool) else None, now, now),
             )
             self._event(conn, "rec_created", rec_id, {"params": dict(params), "job_name": job_name,
                                                       "trial": dict(trial) if trial is not None else None})
