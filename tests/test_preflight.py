@@ -335,3 +335,11 @@ def test_a_missing_llm_endpoint_is_one_failed_check(toy_skill: Path, tmp_path: P
     failed = [name for name, check in checks.items() if check["ok"] is False]
     assert failed == ["llm_endpoint"], checks
     assert checks["search_space"]["ok"] is None and "llm_endpoint" in checks["search_space"]["detail"]
+
+
+def test_a_range_of_one_value_is_named_in_a_note(toy_skill: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = _config(tmp_path, toy_skill, custom_param_ranges={"train.optim.lr": {"valid_min": 0.01, "valid_max": 0.01}})
+    assert main(["preflight", str(path), "--json"]) == 0
+    detail = _checks(json.loads(capsys.readouterr().out))["search_space"]["detail"]
+    assert "range of one value, never varied by the search: train.optim.lr = 0.01" in detail, detail

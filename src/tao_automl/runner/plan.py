@@ -42,7 +42,7 @@ from tao_automl.schema.baseline import Baseline, baseline
 from tao_automl.schema.build import build_search_space, derived_bounds, schema_defaults
 from tao_automl.schema.choices import schema_options
 from tao_automl.settings import AutoMLSettings, Direction, infer_direction
-from tao_automl.space.numeric import FloatParam
+from tao_automl.space.numeric import FloatParam, IntParam
 from tao_automl.space.search_space import SearchSpace, describe
 from tao_automl.util.dotted import flatten, with_values
 from tao_automl.util.suggest import did_you_mean
@@ -217,6 +217,12 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
     ``valid_min`` <= 0 given for a param put on a log scale automatically) is not positive starts at a floor the
     builder picked."""
     notes = []
+    fixed = [p for p in space.params if isinstance(p, (FloatParam, IntParam)) and p.low == p.high]
+    if fixed:  # a range of one value: searched, it never varies
+        notes.append("param(s) with a range of one value, never varied by the search: "
+                     + ", ".join(f"{p.name} = {p.low:g}" for p in fixed)
+                     + " (widen valid_min/valid_max in custom_param_ranges, or set the value with spec_overrides "
+                       "and leave it out of automl_hyperparameters)")
     for param in space.params:
         if not isinstance(param, FloatParam) or not param.log:
             continue
