@@ -395,3 +395,37 @@ def test_opening_a_run_this_process_holds_says_so(tmp_path: Path) -> None:
     assert "finish()" in (held.value.hint or "")
     first.finish()
     AutoML(workspace=tmp_path / "run", resume=True, log_progress=False).finish()  # released by finish()
+
+
+@pytest.mark.parametrize(("specs", "field", "match"), [
+    ({"trian": {"num_epochs": 3}}, "train_specs.trian.num_epochs", "did you mean 'train.num_epochs'"),
+    ({"model": {"activation": "swish"}}, "train_specs.model.activation", "expected one of 'relu'"),
+    ({"model": {"hidden_units": -5}}, "train_specs.model.hidden_units", r"expected a value in \[8, 256\]"),
+])
+def test_train_specs_are_checked_like_spec_overrides(tmp_path: Path, specs: dict[str, Any], field: str,
+                                                     match: str) -> None:
+    """A misspelt key, an option the schema does not list and a value out of its bounds are refused naming the key
+    (they were taken silently into every rec's specs); nothing is created."""
+    from tao_automl.bank import builtin_skill_dir
+
+    with pytest.raises(UserInputError, match=match) as bad:
+        AutoML(workspace=tmp_path / "run", skill_dir=builtin_skill_dir("demo-digits-mlp"), train_specs=specs,
+               settings={"metric": "val_accuracy", "algorithm": "random"},
+               automl_hyperparameters=["train.optim.lr"], log_progress=False)
+    assert bad.value.field == field
+    assert not (tmp_path / "run").exists()
+
+
+def test_partial_train_specs_warn_that_they_replace_the_defaults(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    from tao_automl.bank import builtin_skill_dir
+
+    with caplog.at_level("WARNING"):
+        automl = AutoML(workspace=tmp_path / "run", skill_dir=builtin_skill_dir("demo-digits-mlp"),
+                        train_specs={"train": {"num_epochs": 3}}, log_progress=False,
+                        settings={"metric": "val_accuracy", "algorithm": "random"},
+                        automl_hyperparameters=["train.optim.lr"])
+    assert any("defaults are not merged in" in r.getMessage() for r in caplog.records)
+    rec = automl.next_recommendation()[0]
+    assert rec.specs == {"train": {"num_epochs": 3, "optim": {"lr": rec.params["train.optim.lr"]}}}
+    automl.finish()

@@ -8,6 +8,7 @@ check made for one is made for all. The stages are separate functions so that pr
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import numbers
 import re
@@ -45,7 +46,9 @@ from tao_automl.settings import AutoMLSettings, Direction, infer_direction
 from tao_automl.space.numeric import FloatParam, IntParam
 from tao_automl.space.search_space import SearchSpace, describe
 from tao_automl.util.dotted import flatten, with_values
-from tao_automl.util.suggest import did_you_mean
+from tao_automl.util.suggest import did_you_mean, nearest
+
+log = logging.getLogger(__name__)
 
 KPI = "kpi"
 
@@ -316,8 +319,32 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def check_override_value(key: str, prop: Mapping[str, Any], value: Any) -> None:
-    """A ``spec_overrides`` value checked like a searched one: the schema's type, options and bounds."""
+def check_train_specs(schema: Mapping[str, Any], specs: Mapping[str, Any]) -> None:
+    """``AutoML(train_specs=...)``, the base spec of every rec, checked against the schema as ``spec_overrides`` are:
+    a near-miss key is an error with the suggestion, a new key a warning, a known key's value must fit its type,
+    options and bounds. It replaces the schema defaults (the spec's behaviour): defaults it leaves out get a warning."""
+    known = sorted({key for key, _ in flatten(schema_defaults(schema))})
+    given = dict(flatten(specs))
+    for key, value in given.items():
+        prop = get_property(schema, key) if "[" not in key else None
+        if prop is not None:
+            check_override_value(key, prop, value, source="train_specs")
+        elif key not in known:
+            close = nearest(key, known, cutoff=0.85)
+            if close is not None:
+                raise UserInputError(f"train_specs: unknown key {key!r} (did you mean {close!r}?)",
+                                     field=f"train_specs.{key}", value=value, allowed=f"{close!r} or a new key")
+            log.warning("train_specs: %r is not in the schema; kept as given", key)
+    left_out = [key for key in known if key not in given and not any(key.startswith(g + ".") for g in given)]
+    if left_out:
+        log.warning("train_specs is each rec's whole base spec (the schema defaults are not merged in): %d default "
+                    "key(s) are not in it, e.g. %s; pass train_specs=None for the defaults, or include them",
+                    len(left_out), ", ".join(left_out[:3]))
+
+
+def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: str = "spec_overrides") -> None:
+    """A ``spec_overrides`` (or ``source``) value checked like a searched one: the schema's type, options and
+    bounds."""
     kind = str(prop.get("type", ""))
     allowed = ""
     if kind in _INT_TYPES and (isinstance(value, bool) or not isinstance(value, int)):
@@ -340,8 +367,8 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any) -> None:
             shown = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
             allowed = f"a value in {shown} (the schema's bounds)"
     if allowed:
-        raise UserInputError(f"spec_overrides.{key}: {value!r} is not allowed; expected {allowed}",
-                             field=f"spec_overrides.{key}", value=value, allowed=allowed)
+        raise UserInputError(f"{source}.{key}: {value!r} is not allowed; expected {allowed}",
+                             field=f"{source}.{key}", value=value, allowed=allowed)
 
 
 def check_render(skill: Skill, space: SearchSpace | None, ctx: JobContext) -> dict[str, Any]:
@@ -431,6 +458,8 @@ class RunPlan:
         multi-fidelity brain) is the skill's, else found in ``schema``'s defaults, else None (no error: the caller
         reads the budget from the rec's trial)."""
         check_algorithm(settings.algorithm)
+        if train_specs is not None:
+            check_train_specs(schema, train_specs)
         base = with_values(schema_defaults(schema), {}) if train_specs is None else dict(train_specs)
         given = None if train_specs is None else Baseline(base, {k: "train_specs" for k, _ in flatten(base)})
         space = search_space(schema, settings, hyperparameters, custom_ranges, given)
