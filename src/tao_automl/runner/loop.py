@@ -343,29 +343,15 @@ class AutoMLRunner:
                 freed = delete_intermediate_checkpoints(exp.recs(), best["rec_id"] if best else None)
                 exp.store.log_event("checkpoints_deleted", None, bytes=freed)
         finally:
-            exp.end(state)  # before the summary: its progress is the ended run's (state, elapsed, no ETA)
-            try:
-                summary = exp.summary()
-            finally:
-                exp.close()
-        if stop_reason:
-            summary["stop_reason"] = stop_reason
+            summary = _ended_summary(exp, state, stop_reason)
         return summary
 
     def _nothing_left(self, exp: Experiment, state: str) -> dict[str, Any]:
         """A resumed run that had ended with every rec of its budget ended: nothing is launched, and the run keeps
         how and when it ended (a failed run stays failed, its stop reason stays), so the result is the one it had."""
-        stop_reason = exp.store.meta().get("stop_reason")
         log.warning("run %s has nothing left to run: its %d recs have all ended and its budget allows no more "
                     "(state %s, kept); nothing is launched", exp.run_dir.name, exp.n_created, state)
-        try:
-            exp.end(state)
-            summary = exp.summary()
-        finally:
-            exp.close()
-        if stop_reason:
-            summary["stop_reason"] = stop_reason
-        return summary
+        return _ended_summary(exp, state, exp.store.meta().get("stop_reason"))
 
     def _drive(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active], extractor: MetricExtractor | None,
                eval_fn: EvalFn | None, on_rec: Callable[[Recommendation], Any] | None,
@@ -733,6 +719,19 @@ class AutoMLRunner:
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
         self._check_fail_fast(exp, row)
+
+
+def _ended_summary(exp: Experiment, state: str, stop_reason: str | None) -> dict[str, Any]:
+    """End the run as ``state`` (before the summary: its progress is then the ended run's: state, elapsed, no ETA),
+    close it and return its summary, with ``stop_reason`` when there is one."""
+    exp.end(state)
+    try:
+        summary = exp.summary()
+    finally:
+        exp.close()
+    if stop_reason:
+        summary["stop_reason"] = stop_reason
+    return summary
 
 
 #: Seconds a thread may hold the interpreter lock while another waits for it, during a brain's ``prepare``.
