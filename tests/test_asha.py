@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -143,7 +145,31 @@ def test_intermediate_checkpoints_are_deleted_after_the_schedule_but_the_best_ke
                                          "automl_delete_intermediate_ckpt": True},
                         workspace_path=tmp_path / "ws", gpu_count=0)
     assert result["progress"]["succeeded"] == 6  # promotions found their parents' checkpoints
-    best = result["best"]["rec_id"]
+    parents = {h["rec_id"]: h["parent"] for h in result["history"]}
+    chain, current = [], result["best"]["rec_id"]
+    while current is not None:
+        chain.append(current)
+        current = parents[current]
     for h in result["history"]:
         ckpts = list(Path(h["results_dir"]).rglob("*.npz"))
-        assert bool(ckpts) == (h["rec_id"] == best), (h["rec_id"], ckpts)
+        assert bool(ckpts) == (h["rec_id"] in chain), (h["rec_id"], chain, ckpts)
+
+
+def test_the_exported_best_spec_finds_the_checkpoint_it_resumes_after_the_clean_up(tmp_path: Path) -> None:
+    """A promoted best rec continues its parent's checkpoint: the clean-up keeps the whole chain, so the spec
+    `export --best` writes resumes a file that exists (the clean-up used to keep the best rec's own files only)."""
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), builtin_skill_dir("demo-digits-mlp"))
+    result = runner.run(train_dataset_uri="builtin:digits",
+                        automl_settings={"algorithm": "asha", "metric": "val_loss", "automl_max_epochs": 9,
+                                         "automl_reduction_factor": 3, "automl_max_recommendations": 9,
+                                         "automl_max_concurrent": 1, "poll_interval_s": 0.2, "seed": 1,
+                                         "automl_delete_intermediate_ckpt": True},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    best = next(h for h in result["history"] if h["rec_id"] == result["best"]["rec_id"])
+    assert best["parent"] is not None, best  # seed 1, one at a time: a promoted rec wins
+    done = subprocess.run([sys.executable, "-m", "tao_automl.cli.main", "export", result["run_dir"], "--best",
+                           "-o", str(tmp_path / "best.yaml"), "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    resumes = json.loads(done.stdout)["best"]["resumes"]
+    assert resumes is not None and Path(resumes["checkpoint"]).is_file(), resumes
+    assert any(not list(Path(h["results_dir"]).rglob("*.npz")) for h in result["history"])  # others were deleted

@@ -339,8 +339,10 @@ class AutoMLRunner:
                 exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
                 state = "failed"
             if state == "finished" and settings.automl_delete_intermediate_ckpt:
-                best = exp.summary()["best"]
-                freed = delete_intermediate_checkpoints(exp.recs(), best["rec_id"] if best else None)
+                ended = exp.summary()
+                kept = [row["rec_id"] for row in ended.get("pareto_front") or []]
+                kept += [ended["best"]["rec_id"]] if ended["best"] else []
+                freed = delete_intermediate_checkpoints(exp.recs(), kept)
                 exp.store.log_event("checkpoints_deleted", None, bytes=freed)
         finally:
             summary = _ended_summary(exp, state, stop_reason)
