@@ -42,6 +42,7 @@ TWO_METRIC_TRAINER = textwrap.dedent(
     size = 1000 * t["layers"] + (50 if t["act"] == "gelu" else 0)
     with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
         f.write(json.dumps({"epoch": 1, "status": "RUNNING", "kpi": {"val_accuracy": acc, "model_size": size}}) + "\\n")
+    open(os.path.join(spec["results_dir"], "model.pth"), "w").write("weights")
     """
 )
 
@@ -168,7 +169,8 @@ def test_a_real_two_metric_sweep_reports_the_front_and_its_knee(tmp_path: Path) 
     skill = write_skill(tmp_path / "bank", trainer=TWO_METRIC_TRAINER)
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
     result = runner.run(automl_settings={"metric": TWO, "algorithm": "bayesian", "automl_max_recommendations": 8,
-                                         "automl_max_concurrent": 2, "seed": 3, "poll_interval_s": 0.3},
+                                         "automl_max_concurrent": 2, "seed": 3, "poll_interval_s": 0.3,
+                                         "automl_delete_intermediate_ckpt": True},
                         workspace_path=tmp_path / "ws", gpu_count=0)
     run_dir = Path(result["run_dir"])
     values = _user_values(result["recommendations"], run_dir)
@@ -176,6 +178,8 @@ def test_a_real_two_metric_sweep_reports_the_front_and_its_knee(tmp_path: Path) 
     points = {i: (-v["val_accuracy"], v["model_size"]) for i, v in values.items()}
     front = result["pareto_front"]
     assert [p["rec_id"] for p in front] == _brute_front(points)
+    kept = {r["rec_id"] for r in result["recommendations"] if (Path(r["results_dir"]) / "model.pth").is_file()}
+    assert kept == set(_brute_front(points)) and len(kept) < 8  # the clean-up keeps the front's checkpoints
     assert all(p["values"] == values[p["rec_id"]] for p in front)
     progress = result["progress"]
     assert progress["pareto_front"] == front and progress["best_by"] == "knee"
