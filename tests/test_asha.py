@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from conftest import EndsBeforeCancelSDK, small_schema, write_skill
@@ -134,6 +135,53 @@ def test_a_job_that_ends_before_its_stop_keeps_its_own_result(tmp_path: Path) ->
         lines = (Path(h["results_dir"]) / "status.json").read_text().splitlines()
         final = json.loads(lines[-1])
         assert final["epoch"] == 9 and h["metric_value"] == final["kpi"]["val_loss"], (h, final)
+
+
+#: Writes epochs 1..``stop_writing_at`` at once (a poll reads several at a time), then SUCCESS if it wrote every
+#: epoch, and lingers 1.5 s before exiting (the platform still says running), or 3 s when it wrote fewer.
+BURST_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    lr, epochs = spec["train"]["optim"]["lr"], spec["train"]["num_epochs"]
+    last = min(epochs, STOP_WRITING_AT)
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        for epoch in range(1, last + 1):
+            f.write(json.dumps({"epoch": epoch, "status": "RUNNING",
+                                "kpi": {"val_loss": abs(lr - 0.01) * 10 + 1.0 / epoch}}) + "\\n")
+        if last == epochs:
+            f.write(json.dumps({"status": "SUCCESS", "message": "Training finished successfully."}) + "\\n")
+    time.sleep(1.5 if last == epochs else 3)
+    """
+)
+
+
+def test_a_job_whose_status_file_says_it_finished_is_not_stopped(tmp_path: Path) -> None:
+    """The rule judges epoch 1 or 3, but by the poll that reads it the job has written all 9 epochs and SUCCESS:
+    it is not cancelled, and every rec ends with its own final (epoch-9) value (it used to be recorded
+    ``stopped`` with the rung epoch's value)."""
+    skill = write_skill(tmp_path / "bank", trainer=BURST_TRAINER.replace("STOP_WRITING_AT", "99"))
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings={**STOPPING, "poll_interval_s": 0.3}, workspace_path=tmp_path / "ws",
+                        gpu_count=0)
+    for h in result["history"]:
+        assert h["status"] == "success" and h["budget_reached"] == 9, h
+        assert h["metric_value"] == pytest.approx(abs(h["params"]["train.optim.lr"] - 0.01) * 10 + 1.0 / 9), h
+
+
+def test_a_job_stopped_after_training_past_the_rung_records_where_it_was_stopped(tmp_path: Path) -> None:
+    """The job wrote epochs 1..5 before the poll that judged it at a rung (1 or 3): it is stopped, and the rec
+    records epoch 5 and its value (what the job reached), not the rung's."""
+    skill = write_skill(tmp_path / "bank", trainer=BURST_TRAINER.replace("STOP_WRITING_AT", "5"))
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings={**STOPPING, "poll_interval_s": 0.3}, workspace_path=tmp_path / "ws",
+                        gpu_count=0)
+    stopped = [h for h in result["history"] if h["status"] == "stopped"]
+    assert stopped, [h["status"] for h in result["history"]]
+    for h in stopped:
+        assert h["budget_reached"] == 5 and "stopped early at epoch 5" in h["message"], h
+        assert h["metric_value"] == pytest.approx(abs(h["params"]["train.optim.lr"] - 0.01) * 10 + 1.0 / 5), h
 
 
 def test_intermediate_checkpoints_are_deleted_after_the_schedule_but_the_best_kept(tmp_path: Path) -> None:

@@ -200,7 +200,10 @@ def test_cancel_kills_whole_process_group(sdk: LocalSDK, tmp_path: Path) -> None
     assert time.monotonic() - start < sdk.cancel_grace_s  # SIGTERM was enough
     assert gone(grandchild)
     assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
-    assert json.loads((sdk.jobs_dir / job.id / "job.json").read_text())["state"] == "cancelled"
+    record = json.loads((sdk.jobs_dir / job.id / "job.json").read_text())
+    assert record["state"] == "cancelled"
+    # the cancel stopped the wrapper too: job.json says so, not "killed (SIGKILL, out-of-memory killer)"
+    assert "cancel" in (record.get("message") or "cancelled") and "out-of-memory" not in (record.get("message") or "")
     assert sdk.cancel_job(job.id) is False
     analysis = sdk.get_failure_analysis(job.id)
     assert analysis is not None and "cancelled" in analysis["message"]

@@ -373,7 +373,7 @@ class AutoMLRunner:
                 item.last_epoch = max(epochs, default=0)
                 if row.rec_id in exp.replayed_stops:  # stopped by the rule before a crash lost the decision
                     item.last_epoch, item.last_value = exp.replayed_stops[row.rec_id]
-                    if self._stop(exp, item, on_result):
+                    if self._still_training(exp, item, plan.metric) and self._stop(exp, item, on_result):
                         continue
                 active[row.rec_id] = item
             elif self._launch(exp, rec, plan, active, on_rec) is not _Launch.STARTED:
@@ -575,17 +575,42 @@ class AutoMLRunner:
         return float(value) if item.started_at <= value <= time.time() else None
 
     def _report_epochs(self, exp: Experiment, item: _Active, metric: str) -> bool:
-        """Feed new per-epoch values from status.json to the scheduler; True when it says stop."""
+        """Feed new per-epoch values from status.json to the scheduler; True when it says stop (and the job is
+        still training: see :meth:`_still_training`)."""
         text = read_results_file(self.platform, item.job_id, item.results_dir, STATUS_FILE)
         if not text:
             return False
-        for epoch, value in kpi_series(status_lines(text), metric):
+        records = status_lines(text)
+        for epoch, value in kpi_series(records, metric):
             if epoch is None or epoch <= item.last_epoch or not math.isfinite(value):
                 continue
             item.last_epoch, item.last_value = epoch, value
             if exp.report_epoch(item.rec.id, epoch, value):
-                return True
+                return self._still_training(exp, item, metric, records)
         return False
+
+    def _still_training(self, exp: Experiment, item: _Active, metric: str,
+                        records: list[dict[str, Any]] | None = None) -> bool:
+        """After the rule said stop at ``item.last_epoch``: a job may have trained past that epoch before a poll
+        read it. If its status.json says training has finished (a ``SUCCESS`` record, or its planned budget
+        reached), False: it is not stopped, and its own final result is collected when it ends. Otherwise True,
+        with ``item`` moved to the last epoch the job reached (a stopped rec records where it was stopped, not the
+        earlier epoch the rule judged)."""
+        if records is None:
+            text = read_results_file(self.platform, item.job_id, item.results_dir, STATUS_FILE)
+            records = status_lines(text) if text else []
+        judged = item.last_epoch
+        for epoch, value in kpi_series(records, metric):
+            if epoch is not None and epoch > item.last_epoch and math.isfinite(value):
+                item.last_epoch, item.last_value = epoch, value
+        finished = any(str(record.get("status", "")).upper() == "SUCCESS" for record in records)
+        budget = exp.trial(item.rec.id).budget
+        if finished or (budget is not None and item.last_epoch >= budget):
+            log.info("rec %d: the %s rule would stop it at epoch %d, but its status.json says training has "
+                     "finished (epoch %d); collecting its own result", item.rec.id, exp.settings.algorithm, judged,
+                     item.last_epoch)
+            return False
+        return True
 
     def _stop(self, exp: Experiment, item: _Active,
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> bool:

@@ -554,6 +554,8 @@ class LocalSDK(PlatformBase):
         else:
             rec.data.update(exit_code=None, signal=None, finished_at=time.time())
             rec.data["message"] = reason or (
+                "cancelled: its process group was stopped by the cancel before it could record an exit code"
+                if rec.data.get("cancel_requested") else
                 f"its process vanished without an exit code: the wrapper (pid {rec.data.get('pid')}) was "
                 "killed (SIGKILL, out-of-memory killer) or the machine restarted"
             )
