@@ -182,6 +182,9 @@ def test_a_job_stopped_after_training_past_the_rung_records_where_it_was_stopped
     for h in stopped:
         assert h["budget_reached"] == 5 and "stopped early at epoch 5" in h["message"], h
         assert h["metric_value"] == pytest.approx(abs(h["params"]["train.optim.lr"] - 0.01) * 10 + 1.0 / 5), h
+    from tao_automl.report.data import load_run
+    for rec in load_run(result["run_dir"]).recs:  # the epochs past the rung are persisted: curves end where it did
+        assert [e for e, _ in rec.epochs] == [1, 2, 3, 4, 5], (rec.rec_id, rec.epochs)
 
 
 def test_intermediate_checkpoints_are_deleted_after_the_schedule_but_the_best_kept(tmp_path: Path) -> None:

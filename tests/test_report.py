@@ -256,3 +256,21 @@ def test_a_finished_run_without_a_result_says_so_not_wait(tmp_path: Path, capsys
     assert main(["report", str(tmp_path / "run"), "--format", "png", "--json"]) == 1  # no result, as export --best
     error = json.loads(capsys.readouterr().out)["error"]
     assert "yet" not in error["message"] and "tao-automl status" in error["hint"]
+
+
+def test_settings_the_algorithm_does_not_read_are_marked(tmp_path: Path) -> None:
+    """hyperband_es always stops early: its run's stored default ``fidelity_mode: promotion`` is shown as not read
+    (it read as if the run had promoted)."""
+    from tao_automl.report.data import RunData
+    from tao_automl.report.html import write_html_report
+
+    data = RunData(run_dir=tmp_path, meta={"experiment_id": "run_x", "metric": "loss", "direction": "minimize",
+                                           "algorithm": "hyperband_es",
+                                           "settings": {"metric": "loss", "algorithm": "hyperband_es",
+                                                        "fidelity_mode": "promotion", "automl_max_epochs": 9,
+                                                        "automl_population_size": 8}},
+                   recs=[])
+    text = write_html_report(data, tmp_path / "r.html").read_text()
+    assert "<td>automl_settings.fidelity_mode</td><td><pre>promotion (not read by hyperband_es)</pre>" in text
+    assert "<td>automl_settings.automl_population_size</td><td><pre>8 (not read by hyperband_es)</pre>" in text
+    assert "<td>automl_settings.automl_max_epochs</td><td><pre>9</pre>" in text

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tao_automl.brain.settings_use import unused_settings
 from tao_automl.report import require
 from tao_automl.report.data import RunData
 from tao_automl.report.importance import MIN_RECS, importance_points, param_importance
@@ -226,7 +227,14 @@ def _settings(data: RunData) -> str:
     settings = {k: v for k, v in (data.meta.get("settings") or {}).items() if k != "llm_api_key"}
     args = dict(data.meta.get("run_args") or {})
     args.pop("automl_settings", None)
-    rows = [("automl_settings." + k, v) for k, v in sorted(settings.items())]
+    algorithm = str(settings.get("algorithm") or data.meta.get("algorithm") or "")
+    picked = (data.meta.get("algorithm_choice") or {}).get("algorithm")
+    unread = {note.split()[0].removeprefix("automl_settings.") for note in
+              unused_settings(settings, algorithm, str(picked) if picked else None)}
+    rows: list[tuple[str, Any]] = [
+        ("automl_settings." + k,
+         f"{v if isinstance(v, str) else json.dumps(v, default=str)} (not read by {algorithm})" if k in unread else v)
+        for k, v in sorted(settings.items())]
     rows += [(k, v) for k, v in sorted(args.items()) if v not in (None, "", {}, [])]
     rows += [(k, data.meta[k]) for k in ("platform", "wandb", "mlflow") if data.meta.get(k)]
     rows = redact(rows)  # a secret that reached the run folder (or the environment's secret values) never shows

@@ -372,8 +372,10 @@ class AutoMLRunner:
                 epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric", row.rec_id)]
                 item.last_epoch = max(epochs, default=0)
                 if row.rec_id in exp.replayed_stops:  # stopped by the rule before a crash lost the decision
+                    persisted = item.last_epoch
                     item.last_epoch, item.last_value = exp.replayed_stops[row.rec_id]
-                    if self._still_training(exp, item, plan.metric) and self._stop(exp, item, on_result):
+                    if self._still_training(exp, item, plan.metric, persisted=persisted) \
+                            and self._stop(exp, item, on_result):
                         continue
                 active[row.rec_id] = item
             elif self._launch(exp, rec, plan, active, on_rec) is not _Launch.STARTED:
@@ -590,19 +592,24 @@ class AutoMLRunner:
         return False
 
     def _still_training(self, exp: Experiment, item: _Active, metric: str,
-                        records: list[dict[str, Any]] | None = None) -> bool:
+                        records: list[dict[str, Any]] | None = None, persisted: int | None = None) -> bool:
         """After the rule said stop at ``item.last_epoch``: a job may have trained past that epoch before a poll
-        read it. If its status.json says training has finished (a ``SUCCESS`` record, or its planned budget
-        reached), False: it is not stopped, and its own final result is collected when it ends. Otherwise True,
-        with ``item`` moved to the last epoch the job reached (a stopped rec records where it was stopped, not the
-        earlier epoch the rule judged)."""
+        read it. The later epochs are persisted and reported like any (the rule's answer for them no longer
+        matters; a resume replays them the same way). If its status.json says training has finished (a
+        ``SUCCESS`` record, or its planned budget reached), False: it is not stopped, and its own final result is
+        collected when it ends. Otherwise True, with ``item`` moved to the last epoch the job reached (a stopped
+        rec records where it was stopped, not the earlier epoch the rule judged). ``persisted``: the last epoch
+        already persisted (default: the judged one)."""
         if records is None:
             text = read_results_file(self.platform, item.job_id, item.results_dir, STATUS_FILE)
             records = status_lines(text) if text else []
         judged = item.last_epoch
+        persisted = judged if persisted is None else persisted
         for epoch, value in kpi_series(records, metric):
             if epoch is not None and epoch > item.last_epoch and math.isfinite(value):
                 item.last_epoch, item.last_value = epoch, value
+                if epoch > persisted:
+                    exp.report_epoch(item.rec.id, epoch, value)
         finished = any(str(record.get("status", "")).upper() == "SUCCESS" for record in records)
         budget = exp.trial(item.rec.id).budget
         if finished or (budget is not None and item.last_epoch >= budget):
