@@ -114,3 +114,24 @@ def test_every_mcp_tool_is_named() -> None:
     from tao_automl.agentapi.tools import TOOLS
 
     assert all(f"`{name}`" in TEXT for name in TOOLS)
+
+
+@pytest.mark.parametrize("pipefail", [True, False])
+def test_the_poll_loop_ends_when_status_fails(tmp_path: Path, pipefail: bool) -> None:
+    """The documented loop on a folder that is not a run: `status` prints an error object and the loop ends (an
+    `until ... ["orchestrator"]["alive"]` loop spun forever on it)."""
+    lines = [line for block in _fenced("bash") for line in block.splitlines()]
+    loops = {line for line in lines if line.startswith(("while ", "until ")) and "status" in line}
+    assert len(loops) == 1  # one loop, used in both places
+    loop = loops.pop()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "tao-automl"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m tao_automl.cli.main \"$@\"\n")
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    (tmp_path / "not_a_run").mkdir()
+    script = ("set -o pipefail\n" if pipefail else "") + f"RUN={tmp_path / 'not_a_run'}\n{loop}\necho ended\n"
+    env = {**cli_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout.strip().endswith("ended"), done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
