@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError, error_json
+from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError, error_json
 
 JSON = dict[str, Any]
 
@@ -70,19 +70,40 @@ def list_models(skill_bank: str | None = None, scope: str = "automl") -> JSON:
 def describe_search_space(skill_dir: str, action: str = "train", automl_hyperparameters: list[str] | None = None,
                           custom_param_ranges: Mapping[str, Any] | None = None,
                           automl_settings: Mapping[str, Any] | None = None) -> JSON:
+    """The space and the metric a run with these arguments would use, checked as preflight checks them: a metric the
+    model does not report is the same error (or, when ``automl_settings`` gives no metric, a note about the
+    default's)."""
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
-    from tao_automl.runner.plan import job_baseline, load_settings, metric_name, search_space
+    from tao_automl.runner import plan
     from tao_automl.schema.build import derived_bounds
 
     skill = load_skill(resolve_skill_dir(skill_dir, Path.cwd()), action)
-    settings = load_settings(automl_settings)
-    base = job_baseline(skill, {})  # the template's values over the schema defaults, as a run without overrides
-    space = search_space(skill.schema, settings, automl_hyperparameters, custom_param_ranges, base)
-    return {"skill_dir": skill_dir, "model": skill.name, "action": action,
-            "metric": metric_name(settings, skill), "monitoring_metric": skill.monitoring_metric(),
-            "search_space": space.to_json(),
-            "derived_bounds": derived_bounds(skill.schema, space, custom_param_ranges, base)}
+    settings = plan.load_settings(automl_settings)
+    notes: list[str] = []
+    try:
+        plan.check_metric(plan.settings_metric(settings), skill)
+    except SettingsError as exc:
+        if "metric" in (automl_settings or {}):
+            raise  # the metric the user gave: refused as preflight and the run refuse it
+        notes.append(f"automl_settings.metric is not set, so a run would use the default {settings.metric!r}, which "
+                     f"{skill.name} does not report: preflight refuses it; set automl_settings.metric to one of "
+                     f"{_allowed_text(exc.allowed)}")
+    base = plan.job_baseline(skill, {})  # the template's values over the schema defaults, as a run without overrides
+    space = plan.search_space(skill.schema, settings, automl_hyperparameters, custom_param_ranges, base)
+    data: JSON = {"skill_dir": skill_dir, "model": skill.name, "action": action,
+                  "metric": plan.metric_name(settings, skill), "direction": str(plan.direction(settings, skill)),
+                  "monitoring_metric": skill.monitoring_metric(), "reported_metrics": plan.known_metrics(skill),
+                  "search_space": space.to_json(),
+                  "derived_bounds": derived_bounds(skill.schema, space, custom_param_ranges, base)}
+    if settings.objectives:
+        data["metrics"] = settings.objectives
+    data["notes"] = notes
+    return data
+
+
+def _allowed_text(allowed: Any) -> str:
+    return ", ".join(map(str, allowed)) if isinstance(allowed, (list, tuple)) else str(allowed)
 
 
 def _preflight_error(report: Any, config_path: str | None) -> TaoAutoMLError:

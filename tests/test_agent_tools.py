@@ -1,0 +1,45 @@
+"""The agent tools (:mod:`tao_automl.agentapi.tools`) called in process: what each result tells an agent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tao_automl.agentapi.tools import call_tool, describe_search_space
+from tao_automl.errors import SettingsError
+
+DEMO = "builtin:demo-digits-mlp"
+
+
+def _preflight_error(tmp_path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    config = {"platform": "local", "skill_dir": DEMO, "workspace_path": str(tmp_path / "runs"),
+              "train_dataset_uri": "builtin:digits", "automl_settings": settings,
+              "platform_kwargs": {"gpu_count": 0}}
+    result, is_error = call_tool("preflight", {"config": config})
+    assert is_error
+    error: dict[str, Any] = result["error"]
+    return error
+
+
+def test_describe_search_space_checks_the_metric_as_preflight_does(tmp_path: Path) -> None:
+    """The demo network does not report the default metric ``loss``: the tool used to show it as the metric the run
+    optimises, with no word that preflight refuses it; a metric it does not report was shown as if fine."""
+    default = describe_search_space(DEMO)
+    assert default["metric"] == "loss" and "val_accuracy" in default["reported_metrics"]
+    (note,) = [n for n in default["notes"] if "automl_settings.metric" in n]
+    assert "'loss'" in note and "preflight refuses it" in note and "val_accuracy, val_loss" in note
+    assert _preflight_error(tmp_path, {"algorithm": "random"})["field"] == "automl_settings.metric"  # as the note says
+
+    kpi = describe_search_space(DEMO, automl_settings={"metric": "kpi"})
+    assert (kpi["metric"], kpi["direction"]) == ("val_accuracy", "maximize")
+    assert not [n for n in kpi["notes"] if "metric" in n]
+
+    with pytest.raises(SettingsError) as caught:
+        describe_search_space(DEMO, automl_settings={"metric": "val_los"})
+    error = caught.value.to_json()
+    expected = _preflight_error(tmp_path, {"algorithm": "random", "metric": "val_los"})
+    assert {k: error[k] for k in ("kind", "field", "value", "allowed")} == {
+        k: expected[k] for k in ("kind", "field", "value", "allowed")}
+    assert "did you mean 'val_loss'" in error["message"]
