@@ -43,3 +43,19 @@ def test_describe_search_space_checks_the_metric_as_preflight_does(tmp_path: Pat
     assert {k: error[k] for k in ("kind", "field", "value", "allowed")} == {
         k: expected[k] for k in ("kind", "field", "value", "allowed")}
     assert "did you mean 'val_loss'" in error["message"]
+
+
+def test_describe_search_space_carries_the_run_plans_notes(tmp_path: Path) -> None:
+    """A range of one value is never varied: the run plan notes it (as does preflight); the tool said nothing."""
+    from tao_automl.cli.run_config import config_from_mapping
+    from tao_automl.runner.plan import RunPlan
+
+    ranges = {"train.optim.lr": {"valid_min": 0.01, "valid_max": 0.01}}
+    settings = {"metric": "val_loss", "algorithm": "random", "automl_reduction_factor": 2}
+    out = describe_search_space(DEMO, custom_param_ranges=ranges, automl_settings=settings)
+    (fixed,) = [n for n in out["notes"] if "range of one value" in n]
+    assert "train.optim.lr = 0.01" in fixed
+    plan = RunPlan.build(config_from_mapping({
+        "platform": "local", "skill_dir": DEMO, "workspace_path": str(tmp_path), "train_dataset_uri": "builtin:digits",
+        "automl_settings": settings, "custom_param_ranges": ranges}, tmp_path))
+    assert out["notes"] == list(plan.notes)  # the plan's notes, all of them (here also a setting random ignores)

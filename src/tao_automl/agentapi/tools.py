@@ -72,7 +72,7 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
                           automl_settings: Mapping[str, Any] | None = None) -> JSON:
     """The space and the metric a run with these arguments would use, checked as preflight checks them: a metric the
     model does not report is the same error (or, when ``automl_settings`` gives no metric, a note about the
-    default's)."""
+    default's); ``notes`` adds the run plan's notes (a range of one value, derived range ends, ...)."""
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.runner import plan
@@ -98,7 +98,12 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
                   "derived_bounds": derived_bounds(skill.schema, space, custom_param_ranges, base)}
     if settings.objectives:
         data["metrics"] = settings.objectives
-    data["notes"] = notes
+    try:
+        promoting = plan.promotes(settings, space)
+    except TaoAutoMLError:  # a brain that cannot be built here (an LLM one without its endpoint): preflight says so
+        promoting = False
+    data["notes"] = notes + plan.run_notes(skill, settings, space, automl_settings, custom_param_ranges,
+                                           data["derived_bounds"], promoting)  # the run plan's (a one-value range)
     return data
 
 
@@ -213,7 +218,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
                                  "$TAO_SKILL_BANK_PATH, else the built-in models)"},
                   "scope": {"type": "string", "enum": ["automl", "all"], "default": "automl"}}), list_models),
     Tool("describe_search_space", "The hyperparameters a sweep of a model searches (names, types, ranges, "
-         "defaults) and the metric it optimises.",
+         "defaults) and the metric it optimises, checked as preflight checks them; notes says what a run would "
+         "refuse or choose that the arguments do not say (e.g. a range of one value is never varied).",
          _object({"skill_dir": {"type": "string", "description": "builtin:NAME or a model folder"},
                   "action": {"type": "string", "default": "train"},
                   "automl_hyperparameters": {"type": "array", "items": {"type": "string"}},

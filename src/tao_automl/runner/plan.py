@@ -403,6 +403,16 @@ def promotion_notes(skill: Skill, settings: AutoMLSettings, promoting: bool) -> 
             "is reused, so pbt members inherit configs, not weights); add the key to resume promotions instead"]
 
 
+def run_notes(skill: Skill, settings: AutoMLSettings, space: SearchSpace, given: Mapping[str, Any] | None,
+              custom_ranges: Mapping[str, Mapping[str, Any]] | None, derived: Mapping[str, Sequence[str]],
+              promoting: bool) -> list[str]:
+    """Every note of a run's plan (:attr:`RunPlan.notes`): what the space chose (:func:`space_notes`), the range ends
+    derived (:func:`bound_notes`), settings the algorithm does not read (``given``: the ``automl_settings`` as
+    written) and, when the brain is ``promoting`` (:func:`promotes`), promotions without a checkpoint."""
+    return (space_notes(skill.schema, space, custom_ranges) + bound_notes(space, derived)
+            + settings_notes(given, settings, space) + promotion_notes(skill, settings, promoting))
+
+
 def job_context(args: RunArgs) -> JobContext:
     return JobContext(train_dataset_uri=args.train_dataset_uri, eval_dataset_uri=args.eval_dataset_uri,
                       base_checkpoint=args.base_checkpoint, spec_overrides=args.spec_overrides, image=args.image,
@@ -445,10 +455,8 @@ class RunPlan:
         check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,
-                   notes=tuple(space_notes(skill.schema, space, args.custom_param_ranges)
-                               + bound_notes(space, derived)
-                               + settings_notes(args.automl_settings, settings, space)
-                               + promotion_notes(skill, settings, promoting)), derived_bounds=derived)
+                   notes=tuple(run_notes(skill, settings, space, args.automl_settings, args.custom_param_ranges,
+                                         derived, promoting)), derived_bounds=derived)
 
     @classmethod
     def ask_tell(cls, settings: AutoMLSettings, *, skill: Skill | None, schema: Mapping[str, Any],

@@ -195,10 +195,8 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             metric = plan.metric_name(holder["settings"], holder["skill"])
             holder["promotes"] = plan.promotes(holder["settings"], holder["space"])
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
-            notes = plan.space_notes(holder["skill"].schema, holder["space"], config.custom_param_ranges) \
-                + plan.bound_notes(holder["space"], derived) \
-                + plan.settings_notes(config.automl_settings, holder["settings"], holder["space"]) \
-                + plan.promotion_notes(holder["skill"], holder["settings"], holder["promotes"])
+            notes = plan.run_notes(holder["skill"], holder["settings"], holder["space"], config.automl_settings,
+                                   config.custom_param_ranges, derived, holder["promotes"])
             direction = str(plan.direction(holder["settings"], holder["skill"]))
             return _space_detail(holder["space"], _metric_text(holder["settings"], metric, direction), notes)
 
