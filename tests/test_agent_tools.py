@@ -59,3 +59,26 @@ def test_describe_search_space_carries_the_run_plans_notes(tmp_path: Path) -> No
         "platform": "local", "skill_dir": DEMO, "workspace_path": str(tmp_path), "train_dataset_uri": "builtin:digits",
         "automl_settings": settings, "custom_param_ranges": ranges}, tmp_path))
     assert out["notes"] == list(plan.notes)  # the plan's notes, all of them (here also a setting random ignores)
+
+
+@pytest.mark.parametrize("recs", [0, -1, 1.5, "3", 51])
+def test_a_bad_dry_run_recs_names_the_argument_its_value_and_what_is_allowed(recs: Any, tmp_path: Path) -> None:
+    config = {"platform": "local", "skill_dir": DEMO, "workspace_path": str(tmp_path / "runs"),
+              "train_dataset_uri": "builtin:digits", "automl_settings": {"metric": "val_accuracy"}}
+    result, is_error = call_tool("dry_run", {"config": config, "recs": recs})
+    error = result["error"]
+    assert is_error and (error["field"], error["value"]) == ("recs", recs)
+    assert error["allowed"]["minimum"] == 1 and error["allowed"]["maximum"] == 50
+
+
+def test_the_dry_run_function_called_in_process_names_its_recs_argument(tmp_path: Path) -> None:
+    """Past the schema (a direct call), the count check named the CLI's --recs and carried no field."""
+    from tao_automl.agentapi.tools import dry_run
+    from tao_automl.errors import UserInputError
+
+    config = {"platform": "local", "skill_dir": DEMO, "workspace_path": str(tmp_path / "runs"),
+              "train_dataset_uri": "builtin:digits", "automl_settings": {"metric": "val_accuracy"}}
+    with pytest.raises(UserInputError) as caught:
+        dry_run(config, recs=0)
+    assert (caught.value.field, caught.value.value, caught.value.allowed) == ("recs", 0, "an integer >= 1")
+    assert str(caught.value).startswith("recs: 0 is not allowed")

@@ -291,6 +291,17 @@ def test_an_option_that_would_be_ignored_is_a_usage_error(argv: list[str], field
     assert not (tmp_path / "ws").exists()  # no sweep started, no folder made
 
 
+@pytest.mark.parametrize("count", ["0", "-2"])
+def test_a_dry_run_recs_count_below_one_names_the_option_its_value_and_what_is_allowed(
+        count: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --dry-run --recs 0` said only "--recs: 0 is not allowed" (field, value and allowed were null)."""
+    config = _config(tmp_path, spec_overrides={"train.num_epochs": 1})
+    error = _json_error(["run", str(config), "--dry-run", "--recs", count], capsys)
+    assert (error["kind"], error["field"], error["value"], error["allowed"]) == (
+        "usage", "--recs", int(count), "an integer >= 1")
+    assert "--recs" in error["message"] and count in error["message"] and ">= 1" in error["message"]
+
+
 def test_platforms_takes_a_run_configs_platform_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """`--platform local` (or docker, slurm...) names platforms as a run config does; an unknown name lists both

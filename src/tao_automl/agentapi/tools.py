@@ -133,7 +133,7 @@ def preflight(config: Mapping[str, Any] | None = None, config_path: str | None =
 def dry_run(config: Mapping[str, Any] | None = None, config_path: str | None = None, recs: int = 3) -> JSON:
     from tao_automl.cli.dry_run import dry_run as render
 
-    return {"dry_run": True, "recs": [r.to_json() for r in render(_load_config(config, config_path), recs)]}
+    return {"dry_run": True, "recs": [r.to_json() for r in render(_load_config(config, config_path), recs, "recs")]}
 
 
 def start_sweep(config: Mapping[str, Any] | None = None, config_path: str | None = None) -> JSON:

@@ -98,14 +98,16 @@ def _first_trials(scheduler: TrialScheduler, n: int, settings: AutoMLSettings) -
     return trials
 
 
-def dry_run(config: RunConfig, n: int = 3) -> list[DryRec]:
-    """The first ``n`` recs (fewer when the budget is smaller); raises when preflight fails."""
+def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRec]:
+    """The first ``n`` recs (fewer when the budget is smaller); raises when preflight fails. ``option``: how the
+    caller names ``n`` in an error (the CLI's ``--recs``, the tool's ``recs``)."""
     from tao_automl.render.job import render_job
     from tao_automl.runner.plan import RunPlan
     from tao_automl.runner.preflight import run_preflight
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UserInputError(f"--recs: {n!r} is not allowed; expected an integer >= 1")
+        raise UserInputError(f"{option}: {n!r} is not allowed; expected an integer >= 1 (how many recs to show)",
+                             field=option, value=n, allowed="an integer >= 1", kind="usage")
     plan = RunPlan.build(config)
     report = run_preflight(config, plan=plan)
     if not report.ok:
