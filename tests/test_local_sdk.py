@@ -400,8 +400,10 @@ def test_gpu_ids_handed_out(tmp_path: Path) -> None:
 
 def test_gpu_count_too_large(tmp_path: Path) -> None:
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[0, 1])
-    with pytest.raises(UserInputError, match=r"gpu_count=3.*2 GPU"):
+    with pytest.raises(UserInputError, match=r"gpu_count=3.*2 GPU") as caught:
         sdk.create_job(None, "true", gpu_count=3)
+    assert (caught.value.field, caught.value.value, caught.value.allowed) == (
+        "platform_kwargs.gpu_count", 3, "an integer from 0 to 2")
     cpu_only = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[])
     with pytest.raises(UserInputError, match=r"gpu_count=2.*0 GPU"):
         cpu_only.create_job(None, "true", gpu_count=2)
@@ -560,6 +562,8 @@ def test_preflight_checks_the_shell_the_jobs_dir_and_the_gpu_count(tmp_path: Pat
     assert not (tmp_path / "a").exists()  # nothing created
     too_many = {c.check: c for c in sdk.preflight(None, gpu_count=2)}["gpus"]
     assert too_many.ok is False and "at most 1" in too_many.detail
+    assert too_many.error is not None and too_many.error.field == "platform_kwargs.gpu_count"  # not "gpus"
+    assert (too_many.error.value, too_many.error.allowed) == (2, "an integer from 0 to 1")
     (tmp_path / "file").write_text("x")
     blocked = {c.check: c for c in LocalSDK(jobs_dir=tmp_path / "file" / "jobs").preflight(None)}["jobs_dir"]
     assert blocked.ok is False and "is not a writable folder" in blocked.detail

@@ -126,6 +126,19 @@ def test_each_bad_input_is_a_named_failed_check(toy_skill: Path, tmp_path: Path,
     assert checks[check]["ok"] is False and message in checks[check]["detail"]
 
 
+def test_a_gpu_count_too_large_for_the_platform_names_the_key_the_config_wrote(
+        toy_skill: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The local platform's GPU check failed with field "gpus" (the check's name), the check's text as value and
+    "a passing check" as allowed; a negative count named "gpu_count". Both name the config's key path now."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # this machine: one GPU, whatever it really has
+    for count, allowed in ((3, "an integer from 0 to 1"), (-1, "an integer >= 0")):
+        path = _config(tmp_path, toy_skill, platform_kwargs={"gpu_count": count})
+        assert main(["preflight", str(path), "--json"]) == 2
+        error = json.loads(capsys.readouterr().out)["error"]
+        assert (error["field"], error["value"], error["allowed"]) == ("platform_kwargs.gpu_count", count, allowed)
+        assert error["message"].startswith(f"platform_kwargs.gpu_count: {count} is not allowed")
+
+
 def test_invalid_config_file_is_a_failed_config_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("skill_dir: x\nworkspace_path: ws\nplatfrom: local\n")

@@ -151,7 +151,7 @@ def test_resume_checks_platform_arguments_and_refuses_a_budget_below_its_recs(to
     with pytest.raises(UserInputError, match=r"gpu_cont: .*\(did you mean 'gpu_count'\?\)") as typo:
         runner.run(workspace_path=run_dir, resume=True, gpu_count=0, gpu_cont=1,
                    automl_settings=_settings(automl_max_recommendations=3))
-    assert typo.value.exit_code == 2 and typo.value.field == "gpu_cont"
+    assert typo.value.exit_code == 2 and typo.value.field == "platform_kwargs.gpu_cont"
     with pytest.raises(SettingsError, match=r"automl_max_recommendations: 1 is below the 2 recs") as low:
         runner.run(workspace_path=run_dir, resume=True, automl_settings=_settings(automl_max_recommendations=1))
     assert low.value.exit_code == 2 and low.value.value == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -73,12 +73,14 @@ class PlatformCheck:
     """One preflight check of a platform: ``ok`` True (passed), False (the run would fail) or None
     (not checked; ``detail`` says why). ``unreachable`` marks a failed check whose platform could not be
     contacted at all (connection refused, timeout, DNS failure, no daemon socket): preflight reports it as
-    :class:`tao_automl.errors.PlatformUnreachableError` (exit 3, retry later) instead of a user error."""
+    :class:`tao_automl.errors.PlatformUnreachableError` (exit 3, retry later) instead of a user error. ``error``: a
+    failed check's own error when the platform knows the input at fault (its field, value and what is allowed)."""
 
     check: str
     ok: bool | None
     detail: str
     unreachable: bool = False
+    error: UserInputError | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

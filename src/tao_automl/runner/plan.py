@@ -511,27 +511,28 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     accepted = sorted((named | set(declared or ()) | {"gpu_count"}) - set(RUNNER_FILLS))  # every SDK takes gpu_count
     for key, value in kwargs.items():
         if key in RUNNER_FILLS:
-            raise UserInputError(f"platform argument {key}: {value!r} is not allowed: the runner sets it for every "
+            raise UserInputError(f"platform_kwargs.{key}: {value!r} is not allowed: the runner sets it for every "
                                  "rec; remove it",
-                                 field=key, value=value, allowed=accepted)
+                                 field=f"platform_kwargs.{key}", value=value, allowed=accepted)
         if key not in accepted and (declared is not None or not open_ended):
             raise UserInputError(
-                f"platform argument {key}: not accepted by {type(target).__name__}.create_job"
-                f"{did_you_mean(key, accepted)}; allowed: {', '.join(accepted)}", field=key, value=value,
+                f"platform_kwargs.{key}: not accepted by {type(target).__name__}.create_job"
+                f"{did_you_mean(key, accepted)}; allowed: {', '.join(accepted)}", field=f"platform_kwargs.{key}",
+                value=value,
                 allowed=accepted)
     if "gpu_count" in kwargs:
         _count("gpu_count", kwargs["gpu_count"], 0)
     if "num_nodes" in kwargs and _count("num_nodes", kwargs["num_nodes"], 1) > 1 \
             and not getattr(target, "multi_node", True):
-        raise UserInputError(f"platform argument num_nodes: {kwargs['num_nodes']!r} is not allowed; "
+        raise UserInputError(f"platform_kwargs.num_nodes: {kwargs['num_nodes']!r} is not allowed; "
                              f"{type(target).__name__} runs each job on one host; expected 1 (use gpu_count for "
                              "several GPUs, or slurm/kubernetes/lepton for multi-node jobs)",
-                             field="num_nodes", value=kwargs["num_nodes"], allowed="1")
+                             field="platform_kwargs.num_nodes", value=kwargs["num_nodes"], allowed="1")
     return dict(kwargs)
 
 
 def _count(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < low:
-        raise UserInputError(f"platform argument {name}: {value!r} is not allowed; expected an integer >= {low}",
-                             field=name, value=value, allowed=f"an integer >= {low}")
+        raise UserInputError(f"platform_kwargs.{name}: {value!r} is not allowed; expected an integer >= {low}",
+                             field=f"platform_kwargs.{name}", value=value, allowed=f"an integer >= {low}")
     return int(value)

@@ -290,7 +290,7 @@ def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None
         checks = [PlatformCheck("platform_reachable", False, f"{type(exc).__name__}: {exc}",
                                 unreachable=unreachable_error(exc))]
     for check in checks:
-        error = None
+        error = getattr(check, "error", None) if check.ok is False else None  # the platform named the input at fault
         if check.ok is False and getattr(check, "unreachable", False):
             error = unreachable(config.platform, check.check, check.detail)
         report.add(check.check, check.ok, check.detail, error)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.errors import PlatformError, PreflightError, UserInputError
 from tao_automl.platforms.analysis import analyse
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path
@@ -127,6 +127,17 @@ def _working_dir(value: object) -> Path | None:
     return path
 
 
+def too_many_gpus(count: int, gpu_ids: Sequence[str]) -> PreflightError:
+    """A ``gpu_count`` (``platform_kwargs.gpu_count`` of a run config) above what one job gets on this machine."""
+    most = max(len(gpu_ids), 1)
+    return PreflightError(
+        f"platform_kwargs.gpu_count: {count} is not allowed: gpu_count={count} but this machine has {len(gpu_ids)} "
+        f"GPU(s) ({', '.join(map(str, gpu_ids)) or 'none'}); the local platform runs each job on one host, so "
+        f"gpu_count must be at most {most}", field="platform_kwargs.gpu_count", value=count,
+        allowed=f"an integer from 0 to {most}",
+        hint=f"set platform_kwargs.gpu_count to at most {most}, or run on a platform with more GPUs per job")
+
+
 class LocalSDK(PlatformBase):
     """Runs jobs as local subprocesses; GPU ids are handed out through ``CUDA_VISIBLE_DEVICES``."""
 
@@ -179,11 +190,7 @@ class LocalSDK(PlatformBase):
         gpus = self._gpus()
         available = len(gpus.gpu_ids)
         if count > max(available, 1):
-            raise UserInputError(
-                f"gpu_count={count} but this machine has {available} GPU(s) "
-                f"({', '.join(gpus.gpu_ids) or 'none'}); the local platform runs each job on one host, "
-                f"so gpu_count must be at most {max(available, 1)}"
-            )
+            raise too_many_gpus(count, gpus.gpu_ids)
         if count > 0 and available == 0:
             logger.info("local job %s runs on CPU: no GPUs found on this machine", job_id)
             return []
@@ -212,7 +219,8 @@ class LocalSDK(PlatformBase):
                 "" if fits else f"; the local platform runs a job on one host, at most {max(available, 1)}")
             if fits and not available:
                 detail += " (the job runs on CPU)"
-            checks.append(PlatformCheck("gpus", fits, detail))
+            checks.append(PlatformCheck("gpus", fits, detail,
+                                        error=None if fits else too_many_gpus(gpu_count, self.gpu_ids)))
         checks.append(PlatformCheck("image", True, f"{image} (ignored: the local platform runs jobs in this "
                                     "environment)" if image else "no image given"))
         return checks
