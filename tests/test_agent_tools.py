@@ -82,3 +82,35 @@ def test_the_dry_run_function_called_in_process_names_its_recs_argument(tmp_path
         dry_run(config, recs=0)
     assert (caught.value.field, caught.value.value, caught.value.allowed) == ("recs", 0, "an integer >= 1")
     assert str(caught.value).startswith("recs: 0 is not allowed")
+
+
+def _interrupted_run(folder: Path, failed: int = 0) -> Path:
+    """A runner's run folder as a stop leaves it: interrupted, rec 1 in flight, ``failed`` more recs failed."""
+    from tao_automl.experiment.store import RunStore
+
+    folder.mkdir()
+    store = RunStore(folder)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "x", "mode": "runner",
+                    "state": "interrupted"})
+    for rec_id in range(1, failed + 2):
+        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
+        store.mark_submitted(rec_id, f"j{rec_id}", str(folder / f"r{rec_id}"))
+        if rec_id > 1:
+            store.finish_rec(rec_id, "failure", None, "boom")
+    store.close()
+    return folder
+
+
+def test_best_config_of_an_interrupted_run_without_failures_says_so_and_names_the_resume_tool(tmp_path: Path) -> None:
+    """It used to say "the sweep produced no result; read the failed recs" of a run that has no failed rec."""
+    from tao_automl.agentapi.tools import TOOLS
+
+    run_dir = _interrupted_run(tmp_path / "run")
+    result, is_error = call_tool("best_config", {"run_dir": str(run_dir)})
+    assert not is_error and result["best"] is None and result["state"] == "interrupted"
+    note = result["note"]
+    assert "failed recs" not in note and "no rec failed" in note and "interrupted" in note
+    assert "resume_sweep" in note and "resume_sweep" in TOOLS and str(run_dir) in note
+
+    failing = _interrupted_run(tmp_path / "failing", failed=2)
+    assert "2 rec(s) failed" in call_tool("best_config", {"run_dir": str(failing)})[0]["note"]

@@ -191,9 +191,21 @@ def best_config(run_dir: str) -> JSON:
                   "direction": progress.get("direction"), "completed": progress.get("completed"),
                   "total": progress.get("total"), "best": best}
     if best is None:
-        data["note"] = ("no rec has produced a result yet" if progress.get("state") in ("running", "starting")
-                        else "the sweep produced no result; read the failed recs with sweep_status")
+        data["note"] = _no_best_note(status["run_dir"], progress)
     return data
+
+
+def _no_best_note(run_dir: str, progress: Mapping[str, Any]) -> str:
+    """Why a sweep has no best rec yet, from its progress counts (never "failed recs" when none failed)."""
+    state, failed = progress.get("state"), int(progress.get("failed") or 0)
+    failures = f"{failed} rec(s) failed: read their messages with sweep_status" if failed else "no rec failed"
+    if state in ("running", "starting"):
+        return f"no rec has produced a result yet ({failures}); poll sweep_status"
+    if state == "interrupted":
+        return (f"the sweep was interrupted before any rec produced a result ({failures}); resume_sweep with "
+                f"run_dir={run_dir!r} continues it")
+    why = "; sweep_status's progress.stop_reason says why it stopped" if progress.get("stop_reason") else ""
+    return f"the sweep ended ({state}) without a result; {failures}{why}"
 
 
 def report(run_dir: str) -> JSON:
