@@ -147,6 +147,28 @@ def test_invalid_config_file_is_a_failed_config_check(tmp_path: Path, capsys: py
     assert json.loads(out)["checks"][0]["check"] == "config" and "did you mean 'platform'" in err
 
 
+@pytest.mark.parametrize(("content", "field"), [("skill_dir: x\nworkspace_path: ws\nplatfrom: local\n", "platfrom"),
+                                              (None, "config"), ("workspace_path: ws\n", "skill_dir")])
+def test_preflight_of_a_bad_config_file_is_a_config_error_as_run_and_the_tool_say(
+        content: str | None, field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tao-automl preflight` wrapped a bad config file's error as kind "preflight", field "config", the message as
+    value and "a passing check" as allowed, where `run` and the preflight tool say kind "config" and the key at fault
+    (SKILL.md: `config` is a missing, unreadable or wrong config file; `preflight` a check of a valid config)."""
+    from tao_automl.agentapi.tools import call_tool
+
+    path = tmp_path / "bad.yaml"
+    if content is not None:
+        path.write_text(content)
+    assert main(["preflight", str(path), "--json"]) == 2
+    out = json.loads(capsys.readouterr().out)
+    error = out["error"]
+    assert out["checks"][0]["check"] == "config" and out["checks"][0]["ok"] is False
+    assert (error["kind"], error["field"]) == ("config", field) and error["allowed"] not in (None, "a passing check")
+    tool = call_tool("preflight", {"config_path": str(path)})[0]["error"]
+    assert {k: tool[k] for k in ("kind", "field", "value", "allowed")} == {
+        k: error[k] for k in ("kind", "field", "value", "allowed")}
+
+
 class ProbeSDK:
     """A registered SDK whose preflight(image) checks reachability and the image (see tao_automl.platforms.base)."""
 

@@ -24,12 +24,13 @@ __all__ = ["Check", "PreflightReport", "dataset_check", "platform_label", "prefl
 
 
 def preflight_file(path: str | Path) -> tuple[RunConfig | None, PreflightReport]:
-    """Load ``path`` and run the checks; an invalid config is one failed ``config`` check."""
+    """Load ``path`` and run the checks; an invalid config is one failed ``config`` check carrying the config's own
+    error (kind ``config``, the key at fault), as ``run`` and the ``preflight`` tool report it."""
     try:
         config = load_run_config(path)
     except UserInputError as exc:
         report = PreflightReport()
-        report.add("config", False, str(exc))
+        report.add("config", False, str(exc), exc)
         return None, report
     return config, run_preflight(config)
 

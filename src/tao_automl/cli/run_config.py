@@ -57,6 +57,7 @@ def load_run_config(path: str | Path) -> RunConfig:
                                "folder is continued with `tao-automl resume RUN_DIR`")
     if not config_path.is_file():
         raise ConfigError(f"config file {str(config_path)!r} does not exist", field="config", value=str(config_path),
+                          allowed="the path of an existing run config YAML file",
                           hint="pass the path of a run config YAML (see examples/demo_local.yaml)")
     try:
         raw = yaml.load(config_path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
@@ -89,7 +90,7 @@ def config_from_mapping(raw: Any, base: Path, label: str = "config") -> RunConfi
     for required in ("skill_dir", "workspace_path"):
         if not raw.get(required):
             raise ConfigError(f"{config_path}: {required!r} is required", field=required, value=raw.get(required),
-                              hint=f"add {required}: to the config")
+                              allowed=f"a {required} value (a path)", hint=f"add {required}: to the config")
     try:
         data = checked_fields(raw)
     except UserInputError as exc:
