@@ -114,3 +114,60 @@ def test_best_config_of_an_interrupted_run_without_failures_says_so_and_names_th
 
     failing = _interrupted_run(tmp_path / "failing", failed=2)
     assert "2 rec(s) failed" in call_tool("best_config", {"run_dir": str(failing)})[0]["note"]
+
+
+def _tool_calls(value: Any) -> list[dict[str, Any]]:
+    """Every ``{"tool", "arguments"}`` step in a result."""
+    if isinstance(value, dict):
+        own = [value] if set(value) == {"tool", "arguments"} else []
+        return own + [c for v in value.values() for c in _tool_calls(v)]
+    if isinstance(value, list):
+        return [c for v in value for c in _tool_calls(v)]
+    return []
+
+
+def test_tool_results_name_tools_to_call_not_shell_commands(tmp_path: Path) -> None:
+    """stop_sweep's ``next`` was "tao-automl resume RUN_DIR --detach" and a dead orchestrator's stop_reason said
+    "`tao-automl resume` continues it": an agent on the tools is told the tool to call, with its arguments."""
+    import json
+
+    from tao_automl.agentapi.tools import TOOLS
+    from tao_automl.experiment.store import RunStore
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    store = RunStore(folder)  # stored as running with no orchestrator: killed or crashed
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "x", "mode": "runner",
+                    "state": "running"})
+    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
+    store.mark_submitted(1, "j1", str(folder / "r1"))  # in flight: the run can continue
+    store.close()
+    status, is_error = call_tool("sweep_status", {"run_dir": str(folder)})
+    assert not is_error and "resume_sweep" in status["progress"]["stop_reason"]
+    stopped, is_error = call_tool("stop_sweep", {"run_dir": str(folder)})
+    assert not is_error and stopped["next"] == {"tool": "resume_sweep", "arguments": {"run_dir": str(folder)}}
+    best, _ = call_tool("best_config", {"run_dir": str(folder)})
+    for result in (status, stopped, best):
+        assert "tao-automl " not in json.dumps(result), result
+        for step in _tool_calls(result):
+            assert step["tool"] in TOOLS  # a tool that exists, with arguments its schema takes
+            assert set(step["arguments"]) <= set(TOOLS[step["tool"]].schema["properties"])
+
+
+def test_start_sweep_names_its_next_steps_as_tool_calls(tmp_path: Path) -> None:
+    """start_sweep's ``next`` held `tao-automl status/stop/resume` command lines."""
+    import time
+
+    from agent_helpers import demo_config
+    from tao_automl.agentapi.tools import TOOLS
+
+    started, is_error = call_tool("start_sweep", {"config_path": str(demo_config(tmp_path, recs=1, epochs=1))})
+    assert not is_error, started
+    run_dir = started["run_dir"]
+    assert started["next"] == {name: {"tool": tool, "arguments": {"run_dir": run_dir}} for name, tool in (
+        ("status", "sweep_status"), ("stop", "stop_sweep"), ("resume", "resume_sweep"))}
+    assert all(step["tool"] in TOOLS for step in started["next"].values())
+    deadline = time.monotonic() + 180
+    while not call_tool("sweep_status", {"run_dir": run_dir, "include_recs": False})[0]["done"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)

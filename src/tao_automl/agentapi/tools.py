@@ -148,7 +148,20 @@ def start_sweep(config: Mapping[str, Any] | None = None, config_path: str | None
         raise _preflight_error(report, config_path)
     runner = AutoMLRunner(make_sdk(run_config.platform, run_config.platform_options), run_config.skill_dir,
                           run_config.action)
-    return detached_report(runner.start(**run_config.run_kwargs()))
+    return _with_tool_steps(detached_report(runner.start(**run_config.run_kwargs())))
+
+
+def _tool_call(tool: str, **arguments: Any) -> JSON:
+    """A next step of a tool result: the tool to call and its arguments (the CLI's results name commands)."""
+    return {"tool": tool, "arguments": arguments}
+
+
+def _with_tool_steps(report: JSON) -> JSON:
+    """A detached start's report with its ``next`` steps as tool calls, not ``tao-automl`` commands."""
+    run_dir = report["run_dir"]
+    return {**report, "next": {"status": _tool_call("sweep_status", run_dir=run_dir),
+                               "stop": _tool_call("stop_sweep", run_dir=run_dir),
+                               "resume": _tool_call("resume_sweep", run_dir=run_dir)}}
 
 
 def _status(run_dir: str) -> JSON:
@@ -162,7 +175,12 @@ def _status(run_dir: str) -> JSON:
 
 
 def sweep_status(run_dir: str, include_recs: bool = True) -> JSON:
+    from tao_automl.experiment.holder import ORCHESTRATOR_LOST
+
     status = _status(run_dir)
+    reason = status["progress"].get("stop_reason")
+    if isinstance(reason, str) and reason.startswith(ORCHESTRATOR_LOST) and "`tao-automl resume`" in reason:
+        status["progress"]["stop_reason"] = f"{ORCHESTRATOR_LOST}; resume_sweep continues it"  # not the CLI command
     if not include_recs:
         status.pop("recommendations", None)
     status["done"] = not status["orchestrator"]["alive"] and status["progress"].get("state") not in (
@@ -173,14 +191,17 @@ def sweep_status(run_dir: str, include_recs: bool = True) -> JSON:
 def stop_sweep(run_dir: str, cancel_jobs: bool = False) -> JSON:
     from tao_automl.runner.detach import stop_run
 
-    return stop_run(run_dir, cancel_jobs=cancel_jobs)
+    result = stop_run(run_dir, cancel_jobs=cancel_jobs)
+    if result.get("next") is not None:  # the run can continue: with the resume tool (the CLI names its command)
+        result["next"] = _tool_call("resume_sweep", run_dir=result["run_dir"])
+    return result
 
 
 def resume_sweep(run_dir: str) -> JSON:
     from tao_automl.cli.agent_commands import detached_report
     from tao_automl.runner.detach import resume_detached
 
-    return detached_report(resume_detached(run_dir))
+    return _with_tool_steps(detached_report(resume_detached(run_dir)))
 
 
 def best_config(run_dir: str) -> JSON:
