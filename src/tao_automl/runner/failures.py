@@ -17,7 +17,10 @@ from pathlib import Path
 
 from tao_automl.experiment.store import RecRow
 
-_HEX = re.compile(r"\b[0-9a-f]{6,}\b")
+#: a number as messages print it: sign, decimals, exponent; nan/inf too (a diverged value)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:e[-+]?\d+)?\b|[-+]?\b(?:nan|inf(?:inity)?)\b")
+#: an id or hash: 6+ hex characters with a letter and a digit among them (a plain number is a number)
+_HEX = re.compile(r"(?<![0-9a-f.])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{6,}(?![0-9a-f]|[-+]\d)")
 _DIGITS = re.compile(r"\d+")
 
 
@@ -44,6 +47,7 @@ def cause_key(row: RecRow) -> str:
         if token:
             text = text.replace(token, "<job>")
     text = _HEX.sub("<id>", text.lower())
+    text = _NUMBER.sub("#", text)
     return _DIGITS.sub("#", " ".join(text.split()))
 
 
