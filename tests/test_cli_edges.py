@@ -302,6 +302,40 @@ def test_a_dry_run_recs_count_below_one_names_the_option_its_value_and_what_is_a
     assert "--recs" in error["message"] and count in error["message"] and ">= 1" in error["message"]
 
 
+@pytest.mark.parametrize(("argv", "field", "value", "allowed"), [
+    (["status", "RUN", "--top", "x"], "--top", "x", "an integer"),
+    (["status", "RUN", "--top"], "--top", None, "an integer"),
+    (["status", "RUN", "--recs", "bogus"], "--recs", "bogus", ["top", "all"]),
+    (["status", "RUN", "--watch", "--interval", "soon"], "--interval", "soon", "a number"),
+    (["run", "CFG", "--dry-run", "--recs", "1.5"], "--recs", "1.5", "an integer"),
+    (["models", "--scope", "every"], "--scope", "every", ["automl", "all"]),
+    (["run", "CFG", "--dry-run=3"], "--dry-run", "3", "no value (a flag)"),
+    (["nosuchcommand"], "command", "nosuchcommand", None),
+    (["run"], "config", None, "a value"),
+])
+def test_a_bad_argument_names_the_option_its_value_and_what_it_takes(
+        argv: list[str], field: str, value: Any, allowed: Any, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse's errors came out with field "argv", no value and no allowed: the option named in the message, the
+    value given and the choices or type argparse knows are the error's fields."""
+    config = _config(tmp_path)
+    argv = [str(config) if a == "CFG" else str(tmp_path) if a == "RUN" else a for a in argv]
+    error = _json_error(argv, capsys)
+    assert (error["kind"], error["field"], error["value"]) == ("usage", field, value)
+    if allowed is None:
+        assert "run" in error["allowed"] and "status" in error["allowed"]  # the commands
+    else:
+        assert error["allowed"] == allowed
+    assert field in error["message"] and (value is None or str(value) in error["message"])
+
+
+def test_an_unknown_option_names_it_and_lists_the_commands_options(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    error = _json_error(["status", str(tmp_path), "--bogus", "1"], capsys)
+    assert (error["field"], error["value"]) == ("--bogus", "--bogus 1")
+    assert {"--top", "--recs", "--json"} <= set(error["allowed"])
+
+
 def test_platforms_takes_a_run_configs_platform_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """`--platform local` (or docker, slurm...) names platforms as a run config does; an unknown name lists both

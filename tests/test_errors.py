@@ -70,8 +70,8 @@ def _one_json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
 @pytest.mark.parametrize("argv, kind, field", [
     (["run", "/nonexistent/config.yaml", "--json"], "config", "config"),
     (["status", "/nonexistent/run", "--json"], "workspace", "run_dir"),
-    (["--json", "nosuchcommand"], "usage", "argv"),
-    (["run", "--json"], "usage", "argv"),
+    (["--json", "nosuchcommand"], "usage", "command"),
+    (["run", "--json"], "usage", "config"),
 ])
 def test_cli_json_failures_print_one_error_object(argv: list[str], kind: str, field: str,
                                                   capsys: pytest.CaptureFixture[str]) -> None:

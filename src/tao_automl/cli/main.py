@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 import sys
 
 from tao_automl import __version__
@@ -435,8 +436,75 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
-        raise UsageError(f"{self.prog}: {message}", field="argv",
+        """argparse's message as a :class:`UsageError` naming the option at fault (``field``), what was given
+        (``value``) and, where argparse knows it, what is allowed (its choices or type); ``argv`` when it names none."""
+        field, value, allowed = _argparse_fault(self, message)
+        text = f"{self.prog}: {message}"
+        if allowed is not None and "choose from" not in message:  # argparse lists choices itself
+            text += f"; allowed: {_allowed_words(allowed)}"
+        raise UsageError(text, field=field, value=value, allowed=allowed,
                          hint=f"see `{self.prog} --help` for the accepted arguments")
+
+
+#: argparse's messages, matched only when one is reported (compiled then: start-up stays short).
+_ARGUMENT = r"argument (?P<name>[^:]+): (?P<problem>.*)$"
+_GIVEN = r"(?:invalid [\w ]+ value|invalid choice|ignored explicit argument):? (?P<value>'.*?'|\S+)"
+_REQUIRED = r"the following arguments are required: (?P<names>.*)$"
+_UNRECOGNIZED = r"unrecognized arguments: (?P<args>.*)$"
+_TYPES: dict[Any, str] = {int: "an integer", float: "a number"}
+
+
+def _allowed_words(allowed: Any) -> str:
+    return ", ".join(map(str, allowed)) if isinstance(allowed, list) else str(allowed)
+
+
+def _action_allowed(action: argparse.Action) -> Any:
+    """What an argument takes: its choices, else its type's words, else a flag's or a value's."""
+    if action.choices is not None:
+        return list(action.choices)
+    if action.nargs == 0:
+        return "no value (a flag)"
+    return _TYPES.get(action.type, "a value")
+
+
+def _find_action(parser: argparse.ArgumentParser, name: str) -> argparse.Action | None:
+    names = set(name.split("/"))
+    return next((a for a in parser._actions if names & set(a.option_strings) or (
+        not a.option_strings and name in (a.dest, a.metavar))), None)
+
+
+def _argparse_fault(parser: argparse.ArgumentParser, message: str) -> tuple[str, Any, Any]:
+    """``(field, value, allowed)`` of an argparse error message: the option (its longest spelling) or positional it
+    names, the value given and what the argument takes; ``("argv", None, None)`` when it names no argument."""
+    import ast
+
+    found = re.match(_ARGUMENT, message)
+    if found:
+        action = _find_action(parser, found["name"])
+        field = max(action.option_strings, key=len) if action is not None and action.option_strings \
+            else found["name"].split("/")[-1]
+        given = re.search(_GIVEN, found["problem"])
+        value: Any = None
+        if given:
+            try:
+                value = ast.literal_eval(given["value"])
+            except (ValueError, SyntaxError):
+                value = given["value"]
+        return field, value, _action_allowed(action) if action is not None else None
+    required = re.match(_REQUIRED, message)
+    if required:
+        name = required["names"].split(", ")[0]
+        action = _find_action(parser, name)
+        return name, None, _action_allowed(action) if action is not None else "a value"
+    unrecognized = re.match(_UNRECOGNIZED, message)
+    if unrecognized:
+        args = unrecognized["args"].split()
+        commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = [p for c in commands for p in c.choices.values() if len(p._actions) > 1]
+        options = sorted({o for p in ([parser, *chosen[:1]] if len(chosen) == 1 else [parser])
+                          for a in p._actions for o in a.option_strings if o.startswith("--")})
+        return args[0], " ".join(args), options
+    return "argv", None, None
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
