@@ -216,3 +216,15 @@ def test_a_missing_skill_dir_suggests_the_near_folder_or_the_bank_model(bank: Pa
     monkeypatch.delenv("TAO_SKILL_BANK_PATH")
     with pytest.raises(SkillError, match=r"'good-net' does not exist or is not a directory$"):
         load_skill("good-net")
+
+
+def test_platforms_and_versions_without_a_bank_say_so(capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: `platforms` without a bank lists only the platforms the package runs, saying so; `versions` needs a
+    bank and exits 2 naming both ways to give one."""
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    assert main(["platforms", "--platform", "lepton"]) == 0
+    out = capsys.readouterr().out
+    assert "no skill bank given" in out and "lepton" in out and "missing" not in out
+    err = _error(capsys, "versions", "images.tao_toolkit.pyt")
+    assert "--skill-bank" in err and "TAO_SKILL_BANK_PATH" in err
