@@ -399,3 +399,21 @@ def test_an_unknown_platform_option_is_named_with_the_allowed_ones(options: dict
     error = _json_error(["run", str(_config(tmp_path, platform_options=options)), "--dry-run"], capsys)
     assert error["field"] == field and says in error["message"] and "__init__" not in error["message"]
     assert error["allowed"] == ["gpu_ids", "jobs_dir", "state_file"]
+
+
+def test_logs_tail_prints_the_last_lines_of_the_recs_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """README: `logs RUN_DIR REC --tail N` prints the last N lines of the rec's job log."""
+    from conftest import QUADRATIC_TRAINER, write_skill
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    skill = write_skill(tmp_path / "skill", trainer="for i in range(12):\n    print(f'line {i}')\n" + QUADRATIC_TRAINER)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1}, workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = result["run_dir"]
+    assert main(["logs", run_dir, "1"]) == 0
+    whole = capsys.readouterr().out.splitlines()
+    assert [line for line in whole if line.startswith("line ")] == [f"line {i}" for i in range(12)]
+    assert main(["logs", run_dir, "1", "--tail", "5"]) == 0
+    assert capsys.readouterr().out.splitlines() == whole[-5:]

@@ -247,3 +247,27 @@ def test_run_mode_keys_are_accepted_at_the_config_top_level(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as info:
         load_run_config(path)
     assert info.value.field == "status_interval_minutes"
+
+
+def test_a_second_orchestrator_is_refused_and_a_resume_after_cancel_launches_only_recs_never_created(
+        tmp_path: Path) -> None:
+    """README: exit 4 (`run_busy`) while another process holds the run folder; after `stop --cancel-jobs`, a
+    resume keeps the cancelled recs as they ended and launches only the recs of the budget never created."""
+    config = demo_config(tmp_path, recs=4, epochs=400)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    busy = cli("resume", run_dir, "--json")
+    assert busy.returncode == 4, busy.stderr
+    assert json.loads(busy.stdout)["error"]["kind"] == "run_busy"
+    assert cli("stop", run_dir, "--cancel-jobs").returncode == 0
+    first = status_json(run_dir, "--recs", "all")["recommendations"]
+    assert [(r["rec_id"], r["status"]) for r in first] == [(1, "cancelled"), (2, "cancelled")]
+    assert cli("resume", run_dir, "--detach").returncode == 0
+    status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    assert sorted(a["rec_id"] for a in status["active_jobs"]) == [3, 4]
+    assert cli("stop", run_dir, "--cancel-jobs").returncode == 0
+    final = status_json(run_dir, "--recs", "all")
+    assert [(r["rec_id"], r["status"]) for r in final["recommendations"]] == [
+        (1, "cancelled"), (2, "cancelled"), (3, "cancelled"), (4, "cancelled")]
+    assert final["progress"]["total"] == 4 and [r["job_id"] for r in final["recommendations"][:2]] == [
+        r["job_id"] for r in first]  # the first two were not relaunched
