@@ -136,3 +136,15 @@ def test_options_the_brev_cli_cannot_take_are_refused_with_the_reason(brev: Path
     with pytest.raises(UserInputError, match=rf"^{key}='x-1' cannot be passed"):
         _sdk().create_job(None, "true", **{key: "x-1"})
     assert not (brev / "calls.jsonl").exists()  # refused before any brev call
+
+
+def test_preflight_refuses_a_gpu_type_create_job_would_refuse(brev: Path) -> None:
+    """`platform_kwargs.gpu_type: "bad type!"` passed preflight ("2 valid"); create_job refused it with field null."""
+    from tao_automl.runner.plan import checked_job_kwargs
+
+    with pytest.raises(UserInputError) as caught:
+        checked_job_kwargs(BrevSDK(), {"gpu_count": 1, "gpu_type": "bad type!"})
+    error = caught.value.to_json()
+    assert (error["field"], error["value"]) == ("platform_kwargs.gpu_type", "bad type!")
+    assert error["allowed"].startswith("a Brev id or name")
+    assert checked_job_kwargs(BrevSDK(), {"gpu_count": 1, "gpu_type": "n1-highmem-4:nvidia-tesla-t4:1"})

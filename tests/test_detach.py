@@ -271,3 +271,37 @@ def test_a_second_orchestrator_is_refused_and_a_resume_after_cancel_launches_onl
         (1, "cancelled"), (2, "cancelled"), (3, "cancelled"), (4, "cancelled")]
     assert final["progress"]["total"] == 4 and [r["job_id"] for r in final["recommendations"][:2]] == [
         r["job_id"] for r in first]  # the first two were not relaunched
+
+
+def test_stop_cancel_jobs_with_the_platform_down_exits_3_and_says_the_jobs_still_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """An audit stopped a Slurm run with its controller down: exit 1, kind "platform" and the hint "resume once the
+    platform works", with no word that the jobs were not cancelled. README's table says exit 3 for a platform that
+    cannot be contacted."""
+    from tao_automl.cli.main import main
+    from tao_automl.errors import PlatformError
+    from tao_automl.runner import detach
+
+    config = demo_config(tmp_path, recs=2, epochs=400)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    jobs = sorted(a["job_id"] for a in status["active_jobs"])
+
+    class ControllerDown:
+        def cancel_job(self, job_id: str) -> bool:
+            raise PlatformError("scontrol failed: slurm_load_jobs error: Unable to contact slurm controller "
+                                "(connect failure)")
+
+    monkeypatch.setattr(detach, "_sdk_for", lambda folder, meta: ControllerDown())
+    assert main(["stop", run_dir, "--cancel-jobs", "--json"]) == 3
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["kind"] == "platform_unreachable" and error["exit_code"] == 3
+    assert f"cancelling job {jobs[0]} failed, so it and the run's other in-flight jobs were not cancelled" in \
+        error["message"]
+    assert error["hint"].startswith(f"retry `tao-automl stop {run_dir} --cancel-jobs` once the platform answers")
+    shown = status_json(run_dir)
+    assert shown["progress"]["state"] == "interrupted" and shown["orchestrator"]["alive"] is False
+    assert sorted(a["job_id"] for a in shown["active_jobs"]) == jobs  # still in flight, as the message says
+    monkeypatch.undo()
+    assert cli("stop", run_dir, "--cancel-jobs").returncode == 0  # the platform answers again: now they are
+    assert [r["status"] for r in status_json(run_dir, "--recs", "all")["recommendations"]] == ["cancelled"] * 2

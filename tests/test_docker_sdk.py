@@ -323,3 +323,25 @@ def test_an_engine_that_does_not_answer_fails_when_the_sdk_is_built(tmp_path: Pa
         DockerSDK(base_url=f"unix://{tmp_path / 'no.sock'}", image=IMAGE, state_dir=tmp_path / "s", timeout_s=5)
     assert info.value.exit_code == 3 and info.value.kind == "platform_unreachable"
     assert info.value.field == "platform_options.base_url" and info.value.value == f"unix://{tmp_path / 'no.sock'}"
+
+
+def test_preflight_refuses_what_the_engine_would_and_says_when_gpus_are_not_confirmed(sdk: DockerSDK) -> None:
+    """`network: bridge` passed preflight and then stopped `run` (field null, a run folder left); `mem_limit: 12zz`
+    passed and failed every rec at the engine; `gpu_count: 2` on an engine without the NVIDIA runtime passed too."""
+    from tao_automl.runner.plan import checked_job_kwargs
+
+    for key, value in (("network", "bridge"), ("network", "overlay"), ("mem_limit", "12zz"), ("shm_size", "1 gig")):
+        with pytest.raises(UserInputError) as caught:
+            checked_job_kwargs(sdk, {"gpu_count": 0, key: value})
+        error = caught.value.to_json()
+        assert (error["field"], error["value"]) == (f"platform_kwargs.{key}", value) and error["allowed"], error
+    assert checked_job_kwargs(sdk, {"gpu_count": 0, "mem_limit": "512m", "shm_size": "1g", "network": "none"})
+    runtimes = sdk.client.info().get("Runtimes") or {}
+    checks = {c.check: c for c in sdk.preflight(None, 2, job_options={"gpu_count": 2})}
+    assert checks["gpus"].ok is ("nvidia" in runtimes or None)
+    if "nvidia" not in runtimes:
+        assert "gpu_count=2: not confirmed: the engine lists no nvidia runtime" in checks["gpus"].detail
+        assert "(the default" not in checks["gpus"].detail
+        assert "(the default when platform_kwargs.gpu_count is not set)" in \
+            {c.check: c for c in sdk.preflight(None, 1, job_options={})}["gpus"].detail
+    assert "gpus" not in {c.check for c in sdk.preflight(None, 0, job_options={"gpu_count": 0})}

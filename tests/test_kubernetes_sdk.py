@@ -399,3 +399,18 @@ def test_preflight_reads_the_namespace_and_leaves_the_image_to_the_kubelet(clust
     other = make_sdk("kubernetes", {**_options(tmp_path), "namespace": "tao-no-such-namespace"})
     checks = {c.check: c for c in other.preflight(None)}
     assert checks["namespace"].ok is False and "does not exist" in checks["namespace"].detail
+
+
+def test_preflight_refuses_a_manifest_value_create_job_would_refuse(tmp_path: Path) -> None:
+    """The Job manifest's checks (quantities, pull policy, tolerations) ran only in create_job: preflight said the
+    platform_kwargs were valid. They run there now, naming the key; no API server is needed (none is contacted)."""
+    from tao_automl.runner.plan import checked_job_kwargs
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG_TWO_CONTEXTS)
+    sdk = KubernetesSDK(image=IMAGE, state_dir=tmp_path / "state", kubeconfig=str(config))
+    for key, value in (("memory", "lots"), ("image_pull_policy", "Sometimes"), ("tolerations", {"key": "a"})):
+        with pytest.raises(UserInputError) as caught:
+            checked_job_kwargs(sdk, {"gpu_count": 0, key: value})
+        assert (caught.value.field, caught.value.value) == (f"platform_kwargs.{key}", value)
+    assert checked_job_kwargs(sdk, {"gpu_count": 0, "memory": "8Gi", "cpu": "2"})

@@ -171,7 +171,8 @@ def test_bad_inputs_and_missing_credentials_are_user_errors(lepton: FakeLepton,
     sdk = _sdk()
     with pytest.raises(UserInputError, match="resource_shape is required for gpu_count=2"):
         sdk.create_job(None, "true", gpu_count=2)
-    with pytest.raises(UserInputError, match=r"does not match resource_shape 'gpu\.8xh100-80gb'"):
+    with pytest.raises(UserInputError,
+                       match=r"resource_shape 'gpu\.8xh100-80gb' has 8 GPU\(s\) per replica, but gpu_count is 2"):
         sdk.create_job(None, "true", gpu_count=2, resource_shape="gpu.8xh100-80gb")
     with pytest.raises(UserInputError, match="num_nodes must be an integer >= 1"):
         sdk.create_job(None, "true", gpu_count=0, num_nodes=0)
@@ -235,3 +236,19 @@ def test_preflight_checks_the_credentials_through_the_client(lepton: FakeLepton,
     monkeypatch.setattr(lepton, "send", offline)
     [check] = _sdk().preflight(None)
     assert check.ok is False and check.unreachable is True and "Connection refused" in check.detail
+
+
+def test_preflight_refuses_a_resource_shape_create_job_would_refuse(lepton: FakeLepton) -> None:
+    """`gpu_count: 2` with a 1-GPU shape, or GPUs with no shape, passed preflight ("2 valid") and were refused by
+    create_job with field null."""
+    from tao_automl.runner.plan import checked_job_kwargs
+
+    for kwargs, value in (({"gpu_count": 2, "resource_shape": "gpu.1xh100-80gb"}, "gpu.1xh100-80gb"),
+                          ({"gpu_count": 1}, None)):
+        with pytest.raises(UserInputError) as caught:
+            checked_job_kwargs(_sdk(), kwargs)
+        error = caught.value.to_json()
+        assert (error["field"], error["value"]) == ("platform_kwargs.resource_shape", value), error
+        assert f"with {kwargs['gpu_count']} GPU(s) per replica" in error["allowed"]
+    assert checked_job_kwargs(_sdk(), {"gpu_count": 2, "resource_shape": "gpu.2xh100-80gb"})
+    assert not any(r[0] == "POST" for r in lepton.requests)  # nothing was created

@@ -15,7 +15,7 @@ from conftest import EndsBeforeCancelSDK, write_skill
 from tao_automl.cli.main import main
 from tao_automl.experiment.store import RecRow
 from tao_automl.platforms.local.sdk import LocalSDK
-from tao_automl.runner.failures import cause_key, fail_fast_message, job_timeout, shared_cause
+from tao_automl.runner.failures import cause_key, fail_fast_message, job_timeout, next_step, shared_cause
 from tao_automl.runner.loop import AutoMLRunner
 
 HANGS = "import time\ntime.sleep(60)\n"
@@ -377,6 +377,24 @@ def test_the_stop_line_counts_every_rec_of_the_cause_and_leaves_cancelled_recs_o
     mixed = [*rows, _row(6, "training diverged")]
     assert "4 of the 5 finished recs failed with the same cause and none succeeded (1 more cancelled)" in \
         fail_fast_message(first, 3, mixed, Path("/w/run_x"))
+
+
+def test_the_next_step_tells_a_missing_dataset_from_a_missing_program_and_a_refused_submission() -> None:
+    """A bad dataset path ("no such file") was blamed on the skill's command; a submission the platform refused for a
+    platform_kwargs value (sbatch's invalid partition) was blamed on reachability."""
+    run = Path("/w/run_x")
+    data = ("Slurm job 472 FAILED on node vm with exit code 2: ERROR: dataset.train_path='/nonexistent/digits.npz': "
+            "no such file")
+    assert next_step(data, run, 1).startswith("make the path named in the message exist where the jobs run")
+    for program in ("job failed with exit code 127 (the command was not found): sh: tao-demo: not found",
+                    "/bin/sh: 1: /nonexistent/trainer: No such file or directory (exit code 127)",
+                    "exec: trainer: no such file or directory"):
+        assert next_step(program, run, 1).startswith("check the skill's command"), program
+    refused = ("job submission failed: PlatformError: sbatch failed: sbatch: error: invalid partition specified: "
+               "nosuchpart")
+    step = next_step(refused, run, 1)
+    assert "platform_kwargs value it cannot meet" in step and "new run" in step
+    assert "reachable" not in step
 
 
 def test_a_shared_cause_stops_the_sweep_even_with_another_failure_in_between(tmp_path: Path) -> None:

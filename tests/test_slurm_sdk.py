@@ -358,7 +358,9 @@ def test_preflight_asks_sinfo_for_the_partition_and_its_gpus(sdk: SlurmSDK, tmp_
     assert checks["platform_reachable"].detail.startswith("sinfo on this machine answered")
     assert checks["partition"].ok is True and checks["partition"].detail == "debug (the default)"
     assert checks["gres"].ok is False
-    assert checks["gres"].detail == "partition debug has no gpu GRES: jobs with gpu_count=1 would never start"
+    assert checks["gres"].detail == ("partition debug has no gpu GRES: jobs with gpu_count=1 would never start; set "
+                                     "platform_kwargs.gpu_count: 0 for CPU jobs, or use a partition with GPUs")
+    assert checks["resources"].ok is True and "fits partition debug" in checks["resources"].detail
     assert checks["image"].ok is True and "ignored" in checks["image"].detail
     assert "gres" not in {c.check for c in sdk.preflight(None, gpu_count=0)}
     wrong = SlurmSDK(state_dir=tmp_path / "s2", jobs_dir=str(tmp_path / "j2"), partition="nosuchpart")
@@ -396,3 +398,90 @@ def test_preflight_of_a_sinfo_that_never_answers_is_unreachable(tmp_path: Path) 
 
     [check] = _fake_sdk(tmp_path, hang).preflight(None)
     assert check.ok is False and check.unreachable is True and "timed out" in check.detail
+
+
+# ------------------------------------------------------ what a job asks for, checked before anything starts
+SINFO = "debug*|up|(null)|1|2|15000\ngpu|up|gpu:a100:4|2|64|500000\ngpu|up|gpu:a100:8|1|128|1000000\n"
+
+
+def _sinfo_sdk(tmp_path: Path, **options: Any) -> SlurmSDK:
+    sdk = SlurmSDK(state_dir=tmp_path / "state", jobs_dir="/jobs", **options)
+    sdk.shell = FakeShell(lambda argv: Result(0, SINFO, "") if argv[0] == "sinfo" else Result(1, "", "no"))
+    return sdk
+
+
+def test_preflight_checks_the_partition_the_jobs_name_and_what_one_job_asks_of_its_nodes(tmp_path: Path) -> None:
+    """An audit found `platform_kwargs.partition: nosuchpart` reported as "ok partition debug (the default)" and jobs
+    asking for 2 nodes or 64 CPUs of a 1-node, 2-CPU partition passing preflight and then PENDING forever."""
+    sdk = _sinfo_sdk(tmp_path)
+
+    def failed(options: dict[str, Any], gpus: int = 0) -> list[Any]:
+        return [c for c in sdk.preflight(None, gpus, job_options=options) if c.ok is False]
+
+    [part] = failed({"partition": "nosuchpart"})
+    assert part.check == "partition" and part.error is not None
+    assert (part.error.field, part.error.value, part.error.allowed) == (
+        "platform_kwargs.partition", "nosuchpart", ["debug", "gpu"])
+    for options, field, value, allowed in (
+            ({"num_nodes": 2}, "platform_kwargs.num_nodes", 2, "1..1"),
+            ({"cpus_per_task": 64}, "platform_kwargs.cpus_per_task", 64, "cpus_per_task x ntasks_per_node <= 2"),
+            ({"ntasks_per_node": 3}, "platform_kwargs.ntasks_per_node", 3, "cpus_per_task x ntasks_per_node <= 2"),
+            ({"mem": "64G"}, "platform_kwargs.mem", "64G", "at most 15000M"),
+            ({"partition": "gpu", "num_nodes": 4, "gpu_count": 1}, "platform_kwargs.num_nodes", 4, "1..3")):
+        [check] = failed(options, int(options.get("gpu_count", 0)))
+        assert check.check == "resources" and "would stay PENDING forever" in check.detail, options
+        assert (check.error.field, check.error.value, check.error.allowed) == (field, value, allowed), options
+    [gres] = failed({}, 1)
+    assert gres.error is not None and gres.error.field == "platform_kwargs.gpu_count"
+    assert "gpu_count=1 (the default when platform_kwargs.gpu_count is not set)" in gres.detail
+    assert "platform_kwargs.gpu_count: 0" in gres.detail
+    assert "the default" not in failed({"gpu_count": 2}, 2)[0].detail
+    fits = {c.check: c for c in sdk.preflight(None, 4, job_options={"partition": "gpu", "num_nodes": 3, "mem": "900G",
+                                                                    "cpus_per_task": 16, "ntasks_per_node": 8,
+                                                                    "gpu_count": 4})}
+    assert all(c.ok for c in fits.values()), fits
+    assert fits["partition"].detail == "gpu (platform_kwargs.partition)"
+    assert fits["gres"].detail == "partition gpu offers gpu:a100:4, gpu:a100:8"
+
+
+def test_a_bad_platform_kwargs_value_is_refused_before_a_run_folder_exists(tmp_path: Path) -> None:
+    """`platform_kwargs.time_limit: abc` passed preflight; `run` then exited 2 with field, value and allowed null,
+    said "nothing was started" and left a run folder that could never be resumed."""
+    from tao_automl.runner.plan import checked_job_kwargs
+
+    sdk = _sinfo_sdk(tmp_path)
+    for key, value in (("time_limit", "abc"), ("time_limit", 0), ("partition", "two words"), ("num_nodes", 0),
+                       ("mem", "4 G")):
+        with pytest.raises(UserInputError) as caught:
+            checked_job_kwargs(sdk, {key: value, "gpu_count": 0})
+        error = caught.value.to_json()
+        assert (error["field"], error["value"]) == (f"platform_kwargs.{key}", value), error
+        assert error["allowed"] and error["message"].startswith(f"platform_kwargs.{key}: "), error
+    skill = write_skill(tmp_path / "bank")
+    with pytest.raises(UserInputError) as caught:
+        AutoMLRunner(sdk, skill).run(automl_settings={"automl_max_recommendations": 2, "metric": "val_loss"},
+                                     workspace_path=tmp_path / "ws", gpu_count=0, time_limit="abc")
+    assert caught.value.field == "platform_kwargs.time_limit"
+    assert not list((tmp_path / "ws").glob("run_*")) and not any(a[0] == "sbatch" for a in sdk.shell.calls)
+
+
+def test_a_bad_platform_options_value_names_platform_options(tmp_path: Path) -> None:
+    """`platform_options.time_limit: abc` gave field, value and allowed null."""
+    with pytest.raises(UserInputError) as caught:
+        make_sdk("slurm", {"time_limit": "abc", "state_dir": str(tmp_path / "s")})
+    error = caught.value.to_json()
+    assert (error["field"], error["value"]) == ("platform_options.time_limit", "abc")
+    assert error["allowed"] and error["message"].startswith("platform_options.time_limit: time_limit must be")
+
+
+def test_preflight_of_a_real_slurm_refuses_a_job_its_partition_cannot_hold(sdk: SlurmSDK) -> None:
+    """The real single-node partition (ci/slurm_up.sh): 2 nodes, an unknown partition and more CPUs than the node
+    has are refused; a job that fits passes."""
+    cpus = int(subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=True)
+               .stdout.split()[0].rstrip("+"))
+    for options, field in (({"num_nodes": 2}, "platform_kwargs.num_nodes"),
+                           ({"cpus_per_task": cpus + 1}, "platform_kwargs.cpus_per_task"),
+                           ({"partition": "nosuchpart"}, "platform_kwargs.partition")):
+        failed = [c for c in sdk.preflight(None, 0, job_options=options) if c.ok is False]
+        assert [c.error.field for c in failed if c.error is not None] == [field], failed
+    assert all(c.ok for c in sdk.preflight(None, 0, job_options={"cpus_per_task": 1, "gpu_count": 0}))

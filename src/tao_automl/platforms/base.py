@@ -9,6 +9,7 @@ gives any SDK object (a user's own, a test fake, a wrapper) that full shape.
 from __future__ import annotations
 
 import enum
+import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -176,6 +177,11 @@ class PlatformBase:
         """Start the job of ``request``; for a ``request.name`` already submitted, return that job instead."""
         raise NotImplementedError
 
+    def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
+        """Refuse, creating and contacting nothing, what ``create_job(gpu_count=gpu_count, **options)`` would refuse
+        for its arguments (preflight and resume call it, so a bad value stops a run before it starts). Default:
+        nothing beyond the checks every platform shares."""
+
     def get_job_status(self, job_id: str) -> JobStatus:
         raise NotImplementedError
 
@@ -201,9 +207,11 @@ class PlatformBase:
         """What the platform knows of the job, as plain data. Default: its id and status."""
         return {"id": job_id, "state": JobStatus.parse(self.get_job_status(job_id)).value}
 
-    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+    def preflight(self, image: str | None, gpu_count: int | None = None,
+                  job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
         """Checks that the platform is reachable and ``image`` (if any) usable by jobs asking for ``gpu_count``
-        GPUs, creating and launching nothing. Default: nothing is checked, and each check says so."""
+        GPUs with ``job_options`` (their other ``create_job`` keyword arguments, e.g. a partition), creating and
+        launching nothing. Default: nothing is checked, and each check says so."""
         name = type(unwrap(self)).__name__
         checks = [PlatformCheck("platform_reachable", None, f"not checked: {name} offers no reachability check")]
         if image:
@@ -211,7 +219,7 @@ class PlatformBase:
         return checks
 
 
-_OPTIONAL = ("find_job", "read_job_file", "wait_for_change", "get_job_info", "preflight")
+_OPTIONAL = ("find_job", "read_job_file", "wait_for_change", "get_job_info", "preflight", "validate_job")
 
 
 class PlatformWrapper(PlatformBase):
@@ -283,13 +291,28 @@ class PlatformWrapper(PlatformBase):
     def get_job_info(self, job_id: str) -> dict[str, Any]:
         return self._optional_call("get_job_info", super().get_job_info, job_id)
 
-    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+    def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
+        self._optional_call("validate_job", super().validate_job, gpu_count, options)
+
+    def preflight(self, image: str | None, gpu_count: int | None = None,
+                  job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
         method = self._optional.get("preflight")
         if method is None:
             return super().preflight(image, gpu_count)
-        if isinstance(self.sdk, PlatformBase):
-            return list(self.call("preflight", method, image, gpu_count))
-        return list(self.call("preflight", method, image))
+        if not isinstance(self.sdk, PlatformBase):
+            return list(self.call("preflight", method, image))
+        if job_options is not None and takes_job_options(method):
+            return list(self.call("preflight", method, image, gpu_count, job_options=job_options))
+        return list(self.call("preflight", method, image, gpu_count))
+
+
+def takes_job_options(preflight: Callable[..., Any]) -> bool:
+    """Whether a ``preflight`` method takes ``job_options`` (the job's ``create_job`` keyword arguments); one written
+    before it did takes only the image and the GPU count."""
+    try:
+        return "job_options" in inspect.signature(preflight).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def as_platform(sdk: Any) -> PlatformBase:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 import shlex
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tao_automl.errors import UserInputError
 
@@ -15,8 +17,29 @@ from tao_automl.errors import UserInputError
 def check_int(name: str, value: object, minimum: int) -> int:
     """``value`` as an int >= ``minimum`` (bools refused), else a one-line error naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise UserInputError(f"{name} must be an integer >= {minimum}, got {value!r}", field=name, value=value,
+                             allowed=f"an integer >= {minimum}")
     return value
+
+
+_LEADING_NAME = re.compile(r"^([A-Za-z_]\w*)")
+
+
+def as_setting_error(exc: UserInputError, prefix: str, given: Mapping[str, Any],
+                     known: Collection[str] = ()) -> UserInputError:
+    """An SDK's refusal of one of its arguments, named as the setting the user wrote: ``<prefix>.<key>`` (e.g.
+    ``platform_kwargs.time_limit``) with the value given. The key is the error's field, else the name its message
+    starts with (``"time_limit must be ..."``), when that is a key of ``given`` or one of ``known``; otherwise
+    ``exc`` is returned unchanged."""
+    candidates = [exc.field, *(m.group(1) for m in [_LEADING_NAME.match(str(exc.detail))] if m)]
+    key = next((c for c in candidates if c and (c in given or c in known)), None)
+    if key is None:
+        return exc
+    name = f"{prefix}.{key}"
+    detail = str(exc.detail)
+    message = detail if detail.startswith(name) else f"{name}: {detail}"
+    value = given.get(key, exc.value if exc.has_value else None)
+    return type(exc)(message, field=name, value=value, allowed=exc.allowed, hint=exc.hint, kind=exc.kind)
 
 
 def check_job_name(name: object, single_line: bool = False) -> str | None:

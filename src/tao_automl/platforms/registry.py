@@ -9,6 +9,7 @@ from typing import Any
 
 from tao_automl.errors import UserInputError
 from tao_automl.platforms.base import unwrap
+from tao_automl.platforms.common import as_setting_error
 from tao_automl.util.secrets import unredacted
 from tao_automl.util.suggest import did_you_mean
 
@@ -51,6 +52,8 @@ def make_sdk(name: str, options: Mapping[str, Any] | None = None) -> Any:
             allowed=sorted(accepted or []))
     try:
         return cls(**given)
+    except UserInputError as exc:  # a value the SDK refused: name it as the user wrote it
+        raise as_setting_error(exc, "platform_options", given, accepted or ()) from None
     except TypeError as exc:  # a value of the wrong type the constructor could not use
         raise UserInputError(f"platform_options for {name!r}: {exc}", field="platform_options", value=given,
                              allowed=sorted(accepted or [])) from None

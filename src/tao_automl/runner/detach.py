@@ -136,6 +136,23 @@ def _sdk_for(run_dir: Path, meta: dict[str, Any]) -> Any:
     return rebuild_sdk(run_dir, meta.get("platform"))
 
 
+def _cancel_failed(folder: Path, job_id: str, exc: Exception, cancelled: list[str]) -> TaoAutoMLError:
+    """The error of a ``stop --cancel-jobs`` whose platform failed to cancel ``job_id``: exit 3 when it could not
+    be contacted at all. The orchestrator was stopped either way; the jobs not cancelled still run."""
+    from tao_automl.errors import PlatformError, PlatformUnreachableError
+    from tao_automl.util.reach import unreachable_error, unreachable_text
+
+    done = f"; cancelled before it: {', '.join(cancelled)}" if cancelled else ""
+    message = (f"stopping {folder}: the orchestrator was stopped, but cancelling job {job_id} failed, so it and the "
+               f"run's other in-flight jobs were not cancelled and may still run{done}: {type(exc).__name__}: {exc}")
+    hint = (f"retry `tao-automl stop {folder} --cancel-jobs` once the platform answers (or cancel the jobs on the "
+            f"platform); `tao-automl resume {folder}` re-attaches to them instead")
+    if unreachable_error(exc) or unreachable_text(str(exc)):  # no answer, or a client saying it got none
+        return PlatformUnreachableError(message, field="platform", value=job_id,
+                                        allowed="a platform that answers from this machine", hint=hint)
+    return PlatformError(message, field="platform", value=job_id, hint=hint)
+
+
 def resume_detached(run_dir: str | Path, *, llm_api_key: str | None = None) -> Path:
     """Continue a run in a new detached orchestrator (its in-flight jobs are re-attached)."""
     folder = existing_run_dir(run_dir).resolve()
@@ -181,6 +198,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
 
     cancelled: list[str] = []
     ended: list[str] = []  # jobs that had ended before the cancel: left for `resume` to collect
+    refused: tuple[str, Exception] | None = None  # the job whose cancel failed, and why: the rest were not tried
     state = read_meta(folder).get("state")
     if cancel_jobs or state == "running":  # "running" with no holder: its orchestrator died (kill -9, a crash)
         sdk = _sdk_for(folder, meta) if cancel_jobs else None
@@ -189,8 +207,13 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
             try:
                 if sdk is not None:
                     for rec in store.recs():
-                        if rec.status in ACTIVE_STATES and rec.job_id:
-                            if not sdk.cancel_job(rec.job_id):  # it ended first: its result is the run's to collect
+                        if rec.status in ACTIVE_STATES and rec.job_id and refused is None:
+                            try:
+                                gone = sdk.cancel_job(rec.job_id)
+                            except Exception as exc:  # the platform failed: stop here, the run stays interrupted
+                                refused = (rec.job_id, exc)
+                                continue
+                            if not gone:  # it ended first: its result is the run's to collect
                                 ended.append(rec.job_id)
                                 store.log_event(JOB_ENDED_UNCOLLECTED, rec.rec_id, job_id=rec.job_id)
                                 continue
@@ -205,6 +228,8 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                     state = "interrupted"
             finally:
                 store.close()
+    if refused is not None:
+        raise _cancel_failed(folder, *refused, cancelled)
     store = RunStore(folder, readonly=True)
     try:
         progress = progress_from_counts(store.count_by_status(), None, False, store.meta())

@@ -72,6 +72,11 @@ NO_BUDGET_LEFT = ("start a new run (every rec of this run's budget was created, 
                   "to launch)")
 
 
+#: A missing file that is data the jobs read (a dataset or checkpoint path), not the program they run.
+_NAMES_DATA = re.compile(r"dataset|checkpoint|annotation|_path\b|_dir\b|_uri\b|\.(npz|npy|json|csv|ya?ml|txt|pth?|"
+                         r"tlt|hdf5|h5|onnx|jpe?g|png|tar|zip)\b")
+
+
 def _resume(run_dir: Path, budget_left: bool = True) -> str:
     return f"`tao-automl resume {run_dir}`" if budget_left else NO_BUDGET_LEFT
 
@@ -87,15 +92,20 @@ def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True
     if "reported no metric" in lowered or ("metric" in lowered and "not a finite number" in lowered):
         return ("make automl_settings.metric name a value the job writes (status.json kpi or a 'name: value' log "
                 "line), or pass metric_extractor, then start a new run (a run's metric cannot change on resume)")
-    if "command not found" in lowered or "no such file" in lowered or "exit code 127" in lowered:
+    program_missing = "command not found" in lowered or "exit code 127" in lowered
+    if "no such file" in lowered and not program_missing and _NAMES_DATA.search(lowered):
+        return ("make the path named in the message exist where the jobs run (a dataset or checkpoint of the run), "
+                f"then {_resume(run_dir, budget_left)}; or start a new run that names the right path")
+    if program_missing or "no such file" in lowered:
         return ("check the skill's command and that its program exists where the job runs, then "
                 f"{_resume(run_dir, budget_left)}")
     if "timed out" in lowered:
         return ("raise automl_job_timeout_s (or unset it) if the jobs need longer, then start a new run "
                 "(`tao-automl resume` keeps the run's settings)")
     if "submission failed" in lowered:
-        return (f"check that the platform is reachable and takes jobs, then {_resume(run_dir, budget_left)}"
-                + (" (a wrong platform setting needs a new run)" if budget_left else ""))
+        return ("read the platform's refusal in the message: a platform_kwargs value it cannot meet (a partition, "
+                "a memory size, GPUs it lacks) needs a new run with that value fixed; if the platform was down or "
+                f"full, {_resume(run_dir, budget_left)} once it takes jobs")
     if not budget_left:
         return (f"read a failed rec's log (`tao-automl logs {run_dir} {rec_id}`) and fix the cause, then "
                 f"{NO_BUDGET_LEFT}")

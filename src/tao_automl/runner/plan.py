@@ -26,7 +26,8 @@ from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
 from tao_automl.brain.trials import PROMOTION, TrialScheduler
 from tao_automl.errors import SearchSpaceError, SettingsError, UserInputError
 from tao_automl.metrics.parse import normalise_name
-from tao_automl.platforms.base import unwrap
+from tao_automl.platforms.base import as_platform, unwrap
+from tao_automl.platforms.common import as_setting_error
 from tao_automl.render.job import (
     JobContext,
     base_spec,
@@ -528,6 +529,11 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
                              f"{type(target).__name__} runs each job on one host; expected 1 (use gpu_count for "
                              "several GPUs, or slurm/kubernetes/lepton for multi-node jobs)",
                              field="platform_kwargs.num_nodes", value=kwargs["num_nodes"], allowed="1")
+    options = {k: v for k, v in kwargs.items() if k != "gpu_count"}
+    try:  # the values, as create_job would check them: a bad one stops the run before anything is created
+        as_platform(sdk).validate_job(int(kwargs.get("gpu_count", 1)), options)
+    except UserInputError as exc:
+        raise as_setting_error(exc, "platform_kwargs", kwargs, accepted) from None
     return dict(kwargs)
 
 

@@ -264,7 +264,7 @@ def _credentials(config: RunArgs, report: PreflightReport) -> None:
 
 
 def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None, given: Any = None) -> None:
-    from tao_automl.platforms.base import PlatformCheck, as_platform
+    from tao_automl.platforms.base import PlatformCheck, as_platform, takes_job_options
     from tao_automl.platforms.registry import make_sdk
     from tao_automl.runner.plan import checked_job_kwargs
 
@@ -284,8 +284,10 @@ def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None
     _guard(report, "platform_kwargs", lambda: f"{len(checked_job_kwargs(sdk, config.platform_kwargs))} valid")
     platform = as_platform(sdk)
     gpu_count = config.platform_kwargs.get("gpu_count", 1)
+    count = gpu_count if isinstance(gpu_count, int) else None
     try:
-        checks = list(platform.preflight(image, gpu_count if isinstance(gpu_count, int) else None))
+        checks = list(platform.preflight(image, count, job_options=config.platform_kwargs)
+                      if takes_job_options(platform.preflight) else platform.preflight(image, count))
     except Exception as exc:
         checks = [PlatformCheck("platform_reachable", False, f"{type(exc).__name__}: {exc}",
                                 unreachable=unreachable_error(exc))]

@@ -134,7 +134,8 @@ class BrevSDK(PlatformBase):
         return out
 
     # -------------------------------------------------------- preflight
-    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+    def preflight(self, image: str | None, gpu_count: int | None = None,
+                  job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
         """``brev login --token`` accepts the token; a given ``instance_id`` answers ``brev exec``. The image is
         pulled on the instance by ``docker run`` when the job starts, so it is not checked."""
         try:
@@ -162,12 +163,7 @@ class BrevSDK(PlatformBase):
         kwargs = request.options
         name = request.name
         text = command_text(command)
-        _refuse_unroutable(kwargs)
-        opts = {k: kwargs.get(k) or self.defaults[k] for k in self.defaults}
-        for key, value in opts.items():
-            pattern = _SAFE_TYPE if key == "gpu_type" else _SAFE
-            if value is not None and (not isinstance(value, str) or not pattern.match(value)):
-                raise UserInputError(f"{key} must be a Brev id or name (letters, digits, . _ -), got {value!r}")
+        opts = self._options(kwargs)
         env = dict(env_vars or {})
         for key in env:
             if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
@@ -189,6 +185,22 @@ class BrevSDK(PlatformBase):
         else:
             logger.info("brev job %s started on instance %s", job_id, instance)
         return Job(id=job_id, results_dir=results, name=name)
+
+    def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
+        """The instance options :meth:`submit` would use (``gpu_type``, ``instance_id``)."""
+        self._options(options)
+
+    def _options(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """``gpu_type`` / ``instance_id`` from ``kwargs`` or the SDK's defaults, each a Brev id or name."""
+        _refuse_unroutable(kwargs)
+        opts = {k: kwargs.get(k) or self.defaults[k] for k in self.defaults}
+        for key, value in opts.items():
+            pattern = _SAFE_TYPE if key == "gpu_type" else _SAFE
+            if value is not None and (not isinstance(value, str) or not pattern.match(value)):
+                allowed = "a Brev id or name (letters, digits, . _ -" + (" : ,)" if key == "gpu_type" else ")")
+                raise UserInputError(f"{key} must be {allowed}, got {value!r}", field=key, value=value,
+                                     allowed=allowed)
+        return opts
 
     def find_job(self, job_name: str) -> str | None:
         """The id of the job started under ``job_name`` (its pid file exists on its instance), or None.

@@ -25,7 +25,14 @@ from typing import Any
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path
-from tao_automl.platforms.docker.spec import LABEL_PREFIX, check_network, container_name, parse_mounts, run_options
+from tao_automl.platforms.docker.spec import (
+    LABEL_PREFIX,
+    byte_size,
+    check_network,
+    container_name,
+    parse_mounts,
+    run_options,
+)
 from tao_automl.platforms.docker.state import describe, state_info, to_status
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
@@ -84,6 +91,8 @@ class DockerSDK(RecordedPlatform):
     ) -> None:
         self.network = check_network(network)
         parse_mounts(mounts)  # validate now
+        if shm_size is not None:
+            byte_size("shm_size", shm_size)
         if isinstance(cancel_grace_s, bool) or not isinstance(cancel_grace_s, (int, float)) or cancel_grace_s < 0:
             raise UserInputError(f"cancel_grace_s must be a number >= 0, got {cancel_grace_s!r}")
         self.image = image
@@ -119,7 +128,8 @@ class DockerSDK(RecordedPlatform):
         self.records = JobRecords(self.state_dir, valid_id=lambda job_id: bool(_HEX_ID.match(job_id)))
 
     # --------------------------------------------------------- preflight
-    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+    def preflight(self, image: str | None, gpu_count: int | None = None,
+                  job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
         """The engine answers a ping; the image is on the engine or its registry knows it (nothing is pulled)."""
         try:
             self.client.ping()
@@ -128,6 +138,8 @@ class DockerSDK(RecordedPlatform):
             return [PlatformCheck("platform_reachable", False, f"the Docker engine did not answer a ping: {exc}",
                                   unreachable=unreachable_error(exc))]
         checks = [PlatformCheck("platform_reachable", True, f"Docker engine {version} answered")]
+        if gpu_count:
+            checks.append(self._gpu_check(gpu_count, "gpu_count" in (job_options or {})))
         image = image or self.image
         if not image:
             return checks
@@ -145,6 +157,28 @@ class DockerSDK(RecordedPlatform):
         except self._errors.DockerException as exc:
             checks.append(PlatformCheck("image", False, f"image {image!r}: {exc}"))
         return checks
+
+    def _gpu_check(self, gpu_count: int, given: bool) -> PlatformCheck:
+        """Whether the engine lists the NVIDIA runtime that ``--gpus`` jobs need. Without it, GPUs may still work
+        (the toolkit's hook found by the daemon): not confirmed rather than failed."""
+        asked = f"gpu_count={gpu_count}" + ("" if given else " (the default when platform_kwargs.gpu_count is not set)")
+        try:
+            runtimes = sorted(self.client.info().get("Runtimes") or {})
+        except self._errors.DockerException as exc:
+            return PlatformCheck("gpus", None, f"{asked}: not checked: the engine's info failed: {exc}")
+        if "nvidia" in runtimes:
+            return PlatformCheck("gpus", True, f"{asked}: the engine has the nvidia runtime")
+        return PlatformCheck("gpus", None, f"{asked}: not confirmed: the engine lists no nvidia runtime "
+                             f"({', '.join(runtimes) or 'none'}); unless the NVIDIA Container Toolkit is set up on it, "
+                             "every job fails with 'could not select device driver \"nvidia\"'; for CPU jobs set "
+                             "platform_kwargs.gpu_count: 0")
+
+    def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
+        """What :meth:`submit` checks before it contacts the engine: network, mounts, sizes, labels, paths."""
+        run_options(image=self.image or "image", command="true", name="check", gpu_count=gpu_count, env_vars=None,
+                    results_dir=str(self.state_dir / "results"), job_name=None,
+                    network=check_network(options.get("network", self.network)), kwargs=options,
+                    defaults=self.defaults)
 
     # ----------------------------------------------------------- records
     def _container(self, ref: str) -> Any | None:

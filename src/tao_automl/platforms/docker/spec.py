@@ -16,6 +16,9 @@ LABEL_PREFIX = "tao-automl."
 _SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin",
                 "/sys", "/usr", "/var/lib", "/var/run", "/run")
 _REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
+#: A byte size as Docker reads it (``docker.utils.parse_bytes``): a number, optionally with b, k, m or g (+ b).
+_BYTES = re.compile(r"^\d+(\.\d+)?([kmg]b?|b)?$", re.IGNORECASE)
+_BYTES_ALLOWED = "a number of bytes, or a size such as '512m', '8g' (units b, k, m, g)"
 
 
 def container_name(job_name: str | None, fallback: str) -> str:
@@ -28,11 +31,21 @@ def check_network(value: object) -> str:
     if value == "bridge":
         raise UserInputError(
             "network='bridge' is not allowed: the default Docker bridge hands containers addresses in a private "
-            "range that jobs must not reach or use; use network='host' (share this machine's network) or 'none'"
-        )
+            "range that jobs must not reach or use; use network='host' (share this machine's network) or 'none'",
+            field="network", value=value, allowed=list(NETWORKS))
     if value not in NETWORKS:
-        raise UserInputError(f"network must be one of {', '.join(NETWORKS)}, got {value!r}")
+        raise UserInputError(f"network must be one of {', '.join(NETWORKS)}, got {value!r}", field="network",
+                             value=value, allowed=list(NETWORKS))
     return str(value)
+
+
+def byte_size(name: str, value: object) -> object:
+    """``value`` when Docker can read it as a byte size (``mem_limit``, ``shm_size``), else a one-line error."""
+    if isinstance(value, bool) or not ((isinstance(value, (int, float)) and value >= 0) or
+                                       (isinstance(value, str) and _BYTES.match(value.strip()))):
+        raise UserInputError(f"{name} must be {_BYTES_ALLOWED}, got {value!r}", field=name, value=value,
+                             allowed=_BYTES_ALLOWED)
+    return value.strip() if isinstance(value, str) else value
 
 
 def device_requests(gpu_count: int) -> list[dict[str, Any]]:
@@ -157,7 +170,7 @@ def run_options(
     for key in ("user", "shm_size", "mem_limit", "entrypoint"):
         value = kwargs.get(key, defaults.get(key))
         if value is not None:
-            options[key] = value
+            options[key] = byte_size(key, value) if key in ("shm_size", "mem_limit") else value
     if "mem_limit" in options:
         options["memswap_limit"] = options["mem_limit"]  # no swap: the limit is the limit
     return options

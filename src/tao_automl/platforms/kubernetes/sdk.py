@@ -127,7 +127,8 @@ class KubernetesSDK(RecordedPlatform):
         }
         self.records = JobRecords(self.state_dir, namespace, valid_id=lambda job_id: bool(_NAME.match(job_id)))
 
-    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+    def preflight(self, image: str | None, gpu_count: int | None = None,
+                  job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
         """The API server answers and the namespace exists; images are pulled by each node's kubelet, so the
         image is not checked from here."""
         try:
@@ -234,6 +235,12 @@ class KubernetesSDK(RecordedPlatform):
             logger.info("kubernetes job %s/%s created (image %s, %d node(s))", self.namespace, name, image,
                         rec["num_nodes"])
             return self._job(rec)
+
+    def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
+        """The Job manifest :meth:`submit` would create (quantities, mounts, tolerations, labels ...), built only."""
+        job_manifest(name="check", image=self.image or "image", command="true", gpu_count=gpu_count, env_vars=None,
+                     results_dir=str(self.state_dir / "results"), job_name=None, kwargs=options,
+                     defaults=self.defaults)
 
     def find_job(self, job_name: str) -> str | None:
         """The name (= id) of the Job submitted under ``job_name`` (its record, else the API), or None."""

@@ -140,7 +140,8 @@ class LeptonSDK(PlatformBase):
             raise TransientPlatformError(f"Lepton {what}: {type(exc).__name__}: {exc}") from None
 
     # -------------------------------------------------------- preflight
-    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+    def preflight(self, image: str | None, gpu_count: int | None = None,
+                  job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
         """The workspace answers an authenticated job listing (credentials valid); the image is pulled by Lepton
         when a job starts, so it is not checked."""
         workspace = self.init_options["workspace_id"]
@@ -194,17 +195,25 @@ class LeptonSDK(PlatformBase):
         logger.info("lepton job %s (%s, %d node(s), shape %s) created", job_id, name or lepton_name, num_nodes, shape)
         return Job(id=job_id, results_dir=results, name=name)
 
+    def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
+        """The resource shape :meth:`submit` would ask for, checked against ``gpu_count``."""
+        self._shape(gpu_count, options.get("resource_shape"))
+
     def _shape(self, gpu_count: int, requested: object) -> str:
         shape = str(requested or self.defaults["resource_shape"] or "")
         if not shape:
             if gpu_count > 0:
                 raise UserInputError(f"resource_shape is required for gpu_count={gpu_count} on Lepton "
-                                     "(a shape of your node group, e.g. 'gpu.1xh100-80gb')")
+                                     "(a shape of your node group, e.g. 'gpu.1xh100-80gb')", field="resource_shape",
+                                     value=None, allowed=f"a resource shape with {gpu_count} GPU(s) per replica, "
+                                                         f"e.g. 'gpu.{gpu_count}xh100-80gb'")
             return str(DEFAULT_RESOURCE_SHAPE)
         match = _SHAPE_GPUS.match(shape)
         if match and int(match.group(1)) != gpu_count and gpu_count > 0:
-            raise UserInputError(f"gpu_count={gpu_count} does not match resource_shape {shape!r} "
-                                 f"({match.group(1)} GPU(s) per replica)")
+            raise UserInputError(f"resource_shape {shape!r} has {match.group(1)} GPU(s) per replica, but gpu_count is "
+                                 f"{gpu_count}", field="resource_shape", value=shape,
+                                 allowed=f"a resource shape with {gpu_count} GPU(s) per replica (or gpu_count: "
+                                         f"{match.group(1)})")
         return shape
 
     @staticmethod

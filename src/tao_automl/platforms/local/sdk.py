@@ -202,7 +202,8 @@ class LocalSDK(PlatformBase):
         return gpus.allocate(count, usage)
 
     # ------------------------------------------------------------ preflight
-    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
+    def preflight(self, image: str | None, gpu_count: int | None = None,
+                  job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
         """``/bin/sh`` runs the jobs; the jobs dir can be created or written; ``gpu_count`` fits this machine;
         an image is ignored. Nothing is created."""
         shell_ok = os.access("/bin/sh", os.X_OK)
@@ -246,6 +247,10 @@ class LocalSDK(PlatformBase):
             crash_point("local_job_prepared")  # chaos tests: job.json written, no process yet
             self._launch(rec, mode, args, env)
             return self._job(rec)
+
+    def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
+        """The job's ``working_dir`` exists (what :meth:`submit` checks of its arguments before it starts)."""
+        _working_dir(options.get("working_dir"))
 
     def find_job(self, job_name: str) -> str | None:
         """The id of the job submitted under ``job_name``, or None. A job whose record was written but whose

@@ -20,7 +20,8 @@ def _word(name: str, value: object) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not _SAFE_VALUE.match(value):
-        raise UserInputError(f"{name} must be a single word without spaces or '#', got {value!r}")
+        raise UserInputError(f"{name} must be a single word without spaces or '#', got {value!r}", field=name,
+                             value=value, allowed="a single word without spaces or '#'")
     return value
 
 
@@ -33,8 +34,9 @@ def time_limit(value: object) -> str | None:
     if isinstance(value, str) and _TIME.match(value.strip()):
         return value.strip()
     raise UserInputError(
-        f"time_limit must be minutes (an integer >= 1) or a Slurm time like '01:30:00' or '1-00:00', got {value!r}"
-    )
+        f"time_limit must be minutes (an integer >= 1) or a Slurm time like '01:30:00' or '1-00:00', got {value!r}",
+        field="time_limit", value=value, allowed="minutes (an integer >= 1) or a Slurm time: MM, HH:MM:SS, D-HH, "
+                                                 "D-HH:MM, D-HH:MM:SS")
 
 
 @dataclass(frozen=True)

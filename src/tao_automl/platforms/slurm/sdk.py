@@ -32,6 +32,7 @@ from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_s
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.platforms.slurm.script import JobOptions, batch_script
 from tao_automl.platforms.slurm.shell import SSH_REFUSED, Shell
+from tao_automl.platforms.slurm.sinfo import Partition, parse_sinfo, slurm_megabytes
 from tao_automl.platforms.slurm.state import (
     SACCT_FIELDS,
     STATE_REASONS,
@@ -119,12 +120,14 @@ class SlurmSDK(RecordedPlatform):
         return self._jobs_dir
 
     # -------------------------------------------------------- preflight
-    def preflight(self, image: str | None, gpu_count: int | None = None) -> list[PlatformCheck]:
-        """``sinfo`` answers; the partition exists (the default one when none is set); a GPU job's partition
-        has GPU GRES; the image is ignored without pyxis."""
+    def preflight(self, image: str | None, gpu_count: int | None = None,
+                  job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
+        """``sinfo`` answers; the partition the jobs will use exists (``job_options``' partition, else the SDK's,
+        else the cluster's default); its nodes can hold one job (nodes, CPUs, memory, GPU GRES): a job they cannot
+        hold would wait in the queue forever; the image is ignored without pyxis."""
         where = self.shell.target if self.shell.remote else "this machine"
         try:
-            result = self.shell.run(["sinfo", "-h", "-o", "%P|%a|%G"], check=False)
+            result = self.shell.run(["sinfo", "-h", "-o", "%P|%a|%G|%D|%c|%m"], check=False)
         except TransientPlatformError as exc:  # no answer within command_timeout_s
             return [PlatformCheck("platform_reachable", False, f"sinfo on {where}: {exc}", unreachable=True)]
         except PlatformError as exc:  # no Slurm client (or ssh) on this machine
@@ -135,37 +138,85 @@ class SlurmSDK(RecordedPlatform):
             unreachable = unreachable_text(message) and not SSH_REFUSED.search(message)
             return [PlatformCheck("platform_reachable", False, f"sinfo on {where} failed: {message}",
                                   unreachable=unreachable)]
-        rows = [line.split("|") for line in result.stdout.splitlines() if line.count("|") == 2]
-        gres: dict[str, set[str]] = {}
-        state: dict[str, str] = {}
-        for name, avail, res in rows:
-            gres.setdefault(name.rstrip("*"), set()).add(res)
-            state[name.rstrip("*")] = avail
-        default = next((r[0].rstrip("*") for r in rows if r[0].endswith("*")), None)
-        checks = [PlatformCheck("platform_reachable", True, f"sinfo on {where} answered: {len(gres)} partition(s)")]
-        wanted = self.defaults["partition"]
-        if wanted and wanted not in gres:
-            checks.append(PlatformCheck("partition", False, f"partition {wanted!r} does not exist; "
-                                        f"available: {', '.join(sorted(gres)) or 'none'}"))
+        partitions = parse_sinfo(result.stdout)
+        default = next((p.name for p in partitions.values() if p.default), None)
+        checks = [PlatformCheck("platform_reachable", True,
+                                f"sinfo on {where} answered: {len(partitions)} partition(s)")]
+        given = dict(job_options or {})
+        setting = "platform_kwargs.partition" if given.get("partition") else "platform_options.partition"
+        wanted = given.get("partition") or self.defaults["partition"]
+        available = ", ".join(sorted(partitions)) or "none"
+        if wanted and wanted not in partitions:
+            checks.append(PlatformCheck("partition", False, f"{setting}: partition {wanted!r} does not exist; "
+                                        f"available: {available}", error=UserInputError(
+                                            f"{setting}: partition {wanted!r} does not exist on the cluster; "
+                                            f"available: {available}", field=setting, value=wanted,
+                                            allowed=sorted(partitions))))
             return checks
-        partition = wanted or default
-        if partition is None:
+        name = wanted or default
+        if name is None:
             checks.append(PlatformCheck("partition", False, "no partition given and the cluster has no default one; "
-                                        f"set partition= (available: {', '.join(sorted(gres)) or 'none'})"))
+                                        f"set platform_kwargs.partition (available: {available})"))
             return checks
-        up = state[partition] == "up"
-        checks.append(PlatformCheck("partition", up, f"{partition}" + ("" if wanted else " (the default)") +
-                                    ("" if up else f" is {state[partition]}: jobs would wait until it is up")))
-        if gpu_count:
-            found = sorted(g for g in gres[partition] if "gpu" in g)
-            checks.append(PlatformCheck("gres", bool(found), f"partition {partition} offers {', '.join(found)}" if found
-                                        else f"partition {partition} has no gpu GRES: jobs with gpu_count={gpu_count} "
-                                        "would never start"))
+        part = partitions[name]
+        checks.append(PlatformCheck("partition", part.up, f"{name}" + (f" ({setting})" if wanted else
+                                                                        " (the default)") +
+                                    ("" if part.up else f" is {part.state}: jobs would wait until it is up")))
+        checks.extend(self._fits(part, gpu_count or 0, given, gpu_default=job_options is not None and
+                                 "gpu_count" not in job_options))
         if image:
             checks.append(PlatformCheck("image", None, f"{image}: not checked (pyxis pulls it on the node when the "
                                         "job starts)") if self.use_pyxis else
                           PlatformCheck("image", True, f"{image} (ignored: no container runtime; use_pyxis=False)"))
         return checks
+
+    def _fits(self, part: Partition, gpu_count: int, given: Mapping[str, Any],
+              gpu_default: bool = False) -> list[PlatformCheck]:
+        """Whether one job fits the partition's nodes; a job that does not would stay PENDING forever.
+        ``gpu_default``: ``gpu_count`` is the default of an unset ``platform_kwargs.gpu_count``."""
+        try:
+            opts = JobOptions.build(gpu_count, given, self.defaults)
+        except UserInputError:  # validate_job reports it (platform_kwargs check)
+            return []
+        checks: list[PlatformCheck] = []
+
+        def refuse(key: str, value: object, allowed: str, why: str) -> None:
+            field = f"platform_kwargs.{key}"
+            detail = (f"{field}: {value!r} cannot run on partition {part.name}: {why}; the jobs would stay PENDING "
+                      "forever")
+            checks.append(PlatformCheck("resources", False, detail, error=UserInputError(
+                detail, field=field, value=value, allowed=allowed)))
+
+        if opts.num_nodes > part.nodes:
+            refuse("num_nodes", opts.num_nodes, f"1..{part.nodes}", f"it has {part.nodes} node(s)")
+        cpus = (opts.cpus_per_task or 1) * opts.ntasks_per_node
+        if part.cpus and cpus > part.cpus:
+            key, value = ("cpus_per_task", opts.cpus_per_task) if opts.cpus_per_task else \
+                ("ntasks_per_node", opts.ntasks_per_node)
+            refuse(key, value, f"cpus_per_task x ntasks_per_node <= {part.cpus}",
+                   f"a job asks for {cpus} CPUs per node and its nodes have at most {part.cpus}")
+        mem_mb = slurm_megabytes(opts.mem) if opts.mem else None
+        if mem_mb is not None and part.memory_mb and mem_mb > part.memory_mb:
+            refuse("mem", opts.mem, f"at most {part.memory_mb}M", f"its nodes have at most {part.memory_mb} MB")
+        if not checks:
+            checks.append(PlatformCheck("resources", True, f"a job ({opts.num_nodes} node(s), {cpus} CPU(s) per node"
+                                        + (f", {opts.mem} memory" if opts.mem else "") + f") fits partition "
+                                        f"{part.name} ({part.nodes} node(s), up to {part.cpus or '?'} CPUs and "
+                                        f"{part.memory_mb or '?'} MB each)"))
+        if gpu_count:
+            found = sorted(g for g in part.gres if "gpu" in g)
+            default = " (the default when platform_kwargs.gpu_count is not set)" if gpu_default else ""
+            detail = (f"partition {part.name} offers {', '.join(found)}" if found else
+                      f"partition {part.name} has no gpu GRES: jobs with gpu_count={gpu_count}{default} would never "
+                      "start; set platform_kwargs.gpu_count: 0 for CPU jobs, or use a partition with GPUs")
+            checks.append(PlatformCheck("gres", bool(found), detail, error=None if found else UserInputError(
+                detail, field="platform_kwargs.gpu_count", value=gpu_count,
+                allowed=f"0 on partition {part.name} (it has no gpu GRES)")))
+        return checks
+
+    def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
+        """The options :meth:`submit` builds the batch script from (partition, time_limit, counts, mem ...)."""
+        JobOptions.build(gpu_count, options, self.defaults)
 
     # ----------------------------------------------------------- create
     def submit(self, request: JobRequest) -> Job:
