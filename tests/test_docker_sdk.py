@@ -345,3 +345,15 @@ def test_preflight_refuses_what_the_engine_would_and_says_when_gpus_are_not_conf
         assert "(the default when platform_kwargs.gpu_count is not set)" in \
             {c.check: c for c in sdk.preflight(None, 1, job_options={})}["gpus"].detail
     assert "gpus" not in {c.check for c in sdk.preflight(None, 0, job_options={"gpu_count": 0})}
+
+
+def test_a_finished_container_says_when_it_ended_in_epoch_seconds(sdk: DockerSDK, tmp_path: Path) -> None:
+    """The engine's FinishedAt (an RFC 3339 string with nanoseconds) was passed on as is, so the runner, which
+    needs seconds, timed a re-attached rec by when it collected it rather than when its container ended."""
+    started = time.time()
+    job = sdk.create_job(None, "sleep 1", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    ended = time.time()
+    time.sleep(1.5)
+    finished_at = sdk.get_job_info(job.id)["finished_at"]
+    assert isinstance(finished_at, float) and started + 0.5 <= finished_at <= ended + 0.5, (started, finished_at)

@@ -236,6 +236,27 @@ def test_submissions_failing_in_a_row_stop_with_a_hint_naming_the_folder(tmp_pat
                                               f"`tao-automl resume {run_dir}` once the platform works")
 
 
+def test_a_submission_refused_for_the_users_input_names_it_and_the_run_folder_it_left(tmp_path: Path) -> None:
+    """A value preflight let through and create_job refused stopped the sweep with field null and the hint "nothing
+    was started", next to a run folder that existed."""
+    from tao_automl.errors import UserInputError
+    from tao_automl.testing import InstantSDK
+
+    class Picky(InstantSDK):
+        def create_job(self, *args: Any, **kwargs: Any) -> Any:
+            raise UserInputError(f"queue must name an open queue, got {kwargs.get('queue')!r}")
+
+    with pytest.raises(UserInputError) as caught:
+        AutoMLRunner(Picky(), write_skill(tmp_path / "bank")).run(
+            automl_settings=_settings(), workspace_path=tmp_path / "ws", gpu_count=0, queue="closed")
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    error = caught.value.to_json()
+    assert (error["field"], error["value"]) == ("platform_kwargs.queue", "closed")
+    assert error["message"].startswith("platform_kwargs.queue: queue must name an open queue")
+    assert "nothing was started" not in error["hint"]
+    assert error["hint"].startswith(f"the platform refused rec 1's job, so the sweep stopped; the run folder {run_dir}")
+
+
 def test_skill_md_python_resume_changes_llm_fallback_of_a_cli_run(tmp_path: Path, toy_skill: Path) -> None:
     """SKILL.md's advice for llm_failure: the CLI's resume takes no settings, so its Python lines resume the run
     with another llm_fallback (refused before: "settings differ from the stored run")."""

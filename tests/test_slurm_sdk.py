@@ -215,6 +215,26 @@ def test_two_jobs_run_at_once_and_a_third_waits_for_cpus(sdk: SlurmSDK, tmp_path
     assert [_wait(sdk, j.id) for j in jobs] == [JobStatus.SUCCESS] * 3
 
 
+def test_a_finished_job_says_when_it_ended_not_when_it_was_read(sdk: SlurmSDK, tmp_path: Path) -> None:
+    """An audit stopped a run, resumed it 40 s after its Slurm job ended, and saw time_s 42 and finished_at at the
+    collection: the rec's times come from the platform's ``finished_at``, which the Slurm SDK never gave. Slurm's
+    clients now print epoch seconds (SLURM_TIME_FORMAT): EndTime is read when the job has ended, never the limit a
+    running job's EndTime shows."""
+    submitted = time.time()
+    job = sdk.create_job(None, "sleep 2", gpu_count=0)
+    deadline = time.monotonic() + 15
+    while sdk.get_job_status(job.id) is not JobStatus.RUNNING:
+        assert time.monotonic() < deadline, "the job did not start"
+        time.sleep(0.1)
+    assert sdk.get_job_info(job.id).get("finished_at") is None
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    ended = time.time()
+    time.sleep(2.5)
+    for reader in (sdk, SlurmSDK(state_dir=tmp_path / "fresh", jobs_dir=str(tmp_path / "jobs"))):  # adopts it anew
+        finished_at = reader.get_job_info(job.id)["finished_at"]
+        assert submitted + 1 <= finished_at <= ended + 1, (finished_at, submitted, ended)
+
+
 def test_multi_task_job_gets_ranks_and_rendezvous_variables(sdk: SlurmSDK) -> None:
     command = 'echo "rank=$RANK of $WORLD_SIZE node_rank=$NODE_RANK master=$MASTER_ADDR:$MASTER_PORT"'
     job = sdk.create_job(None, command, gpu_count=0, num_nodes=1, ntasks_per_node=2, master_port=29555)

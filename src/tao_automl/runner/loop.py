@@ -44,6 +44,7 @@ from tao_automl.metrics.job import (
 )
 from tao_automl.metrics.parse import kpi_series, status_lines
 from tao_automl.platforms.base import JobStatus, unwrap
+from tao_automl.platforms.common import as_setting_error
 from tao_automl.platforms.registry import describe_sdk
 from tao_automl.render.job import render_job
 from tao_automl.render.paths import get_path
@@ -448,7 +449,10 @@ class AutoMLRunner:
         gpu_count = kwargs.pop("gpu_count", 1)
         submit = dict(image=request.image, command=request.command, gpu_count=gpu_count, env_vars=None,
                       inputs=request.inputs, outputs=request.outputs, job_name=exp.job_name(rec.id), **kwargs)
-        job = self._submit(rec, submit, str(results_dir))
+        try:
+            job = self._submit(rec, submit, str(results_dir))
+        except UserInputError as exc:
+            raise refused_submission(exc, rec.id, plan.args.platform_kwargs, exp.run_dir) from None
         if job is None:
             return _Launch.SUBMIT_FAILED
         crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
@@ -802,3 +806,15 @@ def _guarded(name: str, callback: Callable[..., Any] | None, *args: Any) -> None
         callback(*args)
     except Exception:
         log.exception("%s callback raised; the sweep goes on", name)
+
+
+def refused_submission(exc: UserInputError, rec_id: int, platform_kwargs: Mapping[str, Any],
+                       run_dir: Path) -> UserInputError:
+    """A platform's refusal of a rec's job for the user's input (one its preflight check let through), named as
+    the setting at fault, with a hint that says what exists: the run folder, and any jobs already started."""
+    named = as_setting_error(exc, "platform_kwargs", platform_kwargs)
+    hint = (f"the platform refused rec {rec_id}'s job, so the sweep stopped; the run folder {run_dir} keeps what "
+            f"ran (jobs already started keep running: `tao-automl status {run_dir}`). Fix the input named in field "
+            "and start a new run (`tao-automl resume` keeps the run's platform_kwargs)")
+    return type(named)(named.detail, field=named.field, value=named.value if named.has_value else None,
+                       allowed=named.allowed, hint=hint, kind=named.kind)

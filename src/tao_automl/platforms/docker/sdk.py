@@ -18,7 +18,6 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from tao_automl.platforms.docker.spec import (
     parse_mounts,
     run_options,
 )
-from tao_automl.platforms.docker.state import describe, state_info, to_status
+from tao_automl.platforms.docker.state import describe, docker_time, state_info, to_status
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
 from tao_automl.util.reach import unreachable_error
@@ -56,13 +55,8 @@ def _docker() -> Any:
 
 
 def _created_age_s(attrs: Mapping[str, Any]) -> float:
-    text = str(attrs.get("Created") or "")
-    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
-    if not match:
-        return 0.0
-    stamp = datetime.fromisoformat(match[1] + ((match[2] or "")[:7]) + ("+00:00" if match[3] in (None, "Z")
-                                                                         else match[3]))
-    return time.time() - stamp.timestamp()
+    created = docker_time(attrs.get("Created"))
+    return 0.0 if created is None else time.time() - created
 
 
 class DockerSDK(RecordedPlatform):

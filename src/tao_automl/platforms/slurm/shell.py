@@ -29,6 +29,9 @@ TRANSIENT_PATTERN = re.compile(
     re.IGNORECASE,
 )
 SSH_FAILED = 255
+_TIME_FORMAT = "SLURM_TIME_FORMAT"
+#: strftime's seconds since the epoch: what Slurm's clients print time stamps as (EndTime=1796271239).
+TIME_FORMAT = "%s"
 #: ssh failures that retrying cannot fix.
 SSH_PERMANENT = re.compile(r"Host key verification failed|Permission denied|REMOTE HOST IDENTIFICATION HAS CHANGED|"
                            r"Could not resolve hostname|Bad configuration option|no such identity", re.IGNORECASE)
@@ -97,11 +100,15 @@ class Shell:
         return [*argv, self.target, "--"]
 
     def run(self, argv: Sequence[str], stdin: str | None = None, check: bool = True) -> Result:
-        """Run ``argv``; transient failures raise TransientPlatformError, others PlatformError (if ``check``)."""
-        full = [*self.ssh_argv(), shlex.join(argv)] if self.remote else list(argv)
+        """Run ``argv``; transient failures raise TransientPlatformError, others PlatformError (if ``check``).
+        Slurm's clients print time stamps as seconds since the epoch (``SLURM_TIME_FORMAT``): no time zone to
+        guess, here or on a login node."""
+        full = ([*self.ssh_argv(), f"{_TIME_FORMAT}={TIME_FORMAT} {shlex.join(argv)}"] if self.remote
+                else list(argv))
+        env = None if self.remote else {**os.environ, _TIME_FORMAT: TIME_FORMAT}
         try:
             proc = subprocess.run(full, input=stdin, capture_output=True, text=True, timeout=self.timeout_s,
-                                  check=False)
+                                  check=False, env=env)
         except subprocess.TimeoutExpired as exc:
             raise TransientPlatformError(f"{argv[0]} timed out after {self.timeout_s:g} s") from exc
         except FileNotFoundError as exc:

@@ -70,7 +70,10 @@ def job_info(fields: dict[str, str]) -> dict[str, Any]:
     code, sig = exit_code(fields.get("ExitCode"))
     reason = fields.get("Reason")
     node = fields.get("NodeList") or fields.get("BatchHost")
+    end = (fields.get("EndTime") or fields.get("End") or "").strip()
+    ended = to_status(state).is_finished() and end.isdigit() and int(end) > 0  # a running job's EndTime: its limit
     return {
+        "finished_at": float(end) if ended else None,
         "slurm_state": state,
         "exit_code": code,
         "signal": sig,
@@ -80,11 +83,11 @@ def job_info(fields: dict[str, str]) -> dict[str, Any]:
     }
 
 
-SACCT_FIELDS = ("JobID", "State", "ExitCode", "NodeList")
+SACCT_FIELDS = ("JobID", "State", "ExitCode", "NodeList", "End")
 
 
 def parse_sacct(text: str, job_id: str) -> dict[str, str] | None:
-    """The allocation line of ``job_id`` from ``sacct -n -P -o JobID,State,ExitCode,NodeList``."""
+    """The allocation line of ``job_id`` from ``sacct -n -P -o JobID,State,ExitCode,NodeList,End``."""
     for line in text.splitlines():
         parts = line.split("|")
         if len(parts) >= len(SACCT_FIELDS) and parts[0] == job_id:
