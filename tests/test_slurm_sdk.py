@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -233,6 +235,46 @@ def test_a_finished_job_says_when_it_ended_not_when_it_was_read(sdk: SlurmSDK, t
     for reader in (sdk, SlurmSDK(state_dir=tmp_path / "fresh", jobs_dir=str(tmp_path / "jobs"))):  # adopts it anew
         finished_at = reader.get_job_info(job.id)["finished_at"]
         assert submitted + 1 <= finished_at <= ended + 1, (finished_at, submitted, ended)
+
+
+def test_status_says_why_slurm_keeps_a_recs_job_queued(sdk: SlurmSDK, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """An audit's jobs sat PENDING (PartitionNodeLimit) while `status` showed them pending with no message and the
+    orchestrator log said nothing after "submitted". Slurm's Reason is recorded and shown while the job waits."""
+    import threading
+
+    from tao_automl.runner import loop
+    from tao_automl.status import query_status
+
+    monkeypatch.setattr(loop, "PENDING_REASON_EVERY_S", 0.3)
+    filler = sdk.create_job(None, "sleep 60", gpu_count=0, cpus_per_task=_node_cpus(),
+                            job_name=f"filler-{uuid.uuid4().hex[:8]}")
+    try:
+        runner = AutoMLRunner(sdk, write_skill(tmp_path / "bank"))
+        result: dict[str, Any] = {}
+        sweep = threading.Thread(target=lambda: result.update(runner.run(
+            automl_settings={"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.2},
+            workspace_path=tmp_path / "ws", gpu_count=0)))
+        sweep.start()
+        deadline = time.monotonic() + 30
+        while True:
+            runs = list((tmp_path / "ws").glob("run_*"))
+            jobs = query_status(runs[0])["active_jobs"] if runs else []
+            if jobs and jobs[0].get("pending_reason"):
+                break
+            assert time.monotonic() < deadline and sweep.is_alive(), jobs
+            time.sleep(0.2)
+        assert jobs[0]["status"] == "pending"
+        assert jobs[0]["pending_reason"] in ("Slurm: Resources (waiting for free resources)",
+                                             "Slurm: Priority (jobs of higher priority go first)")
+        text = subprocess.run([str(Path(sys.executable).parent / "tao-automl"), "status", str(runs[0])],
+                              capture_output=True, text=True, check=True).stdout
+        assert f"rec 1: job {jobs[0]['job_id']} waits in the platform's queue: {jobs[0]['pending_reason']}" in text
+    finally:
+        sdk.cancel_job(filler.id)
+    sweep.join(60)
+    assert result["progress"]["succeeded"] == 1
+    assert "pending_reason" not in json.dumps(query_status(runs[0])["active_jobs"])  # nothing waits any more
 
 
 def test_multi_task_job_gets_ranks_and_rendezvous_variables(sdk: SlurmSDK) -> None:

@@ -13,7 +13,7 @@ import os
 import sqlite3
 
 from tao_automl.errors import UserInputError
-from tao_automl.experiment.store import ACTIVE_STATES, DB_NAME, JOB_ENDED_UNCOLLECTED, RunStore
+from tao_automl.experiment.store import ACTIVE_STATES, DB_NAME, JOB_ENDED_UNCOLLECTED, JOB_PENDING, RunStore
 from tao_automl.experiment.summary import (
     active_job,
     best_row_dict,
@@ -115,6 +115,8 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
         active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
         uncollected = {int(e["rec_id"]) for e in store.events(JOB_ENDED_UNCOLLECTED)} if active else set()
+        waiting = {int(e["rec_id"]): str(e["payload"].get("reason")) for e in store.events(JOB_PENDING)
+                   if e["payload"].get("job_id") in {r.job_id for r in active}} if active else {}
         # no orchestrator: what is in flight is as last seen (when it stopped, or its last recorded activity)
         seen_until = None if alive or meta.get("state") == "running" else (meta.get("ended_at") or
                                                                            store.last_event_at())
@@ -134,6 +136,6 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "progress": progress_from_counts(counts, best, multi, meta),
         "recommendations": shown_rows,
         "rec_view": view_info,
-        "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until) for r in active],
+        "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until, waiting.get(r.rec_id)) for r in active],
     }
     return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))

@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS events (
 #: Event kind: a cancel (``stop --cancel-jobs``, or the runner's own when it stops a sweep) found a rec's job already
 #: ended, and its result waits for ``resume`` to collect it.
 JOB_ENDED_UNCOLLECTED = "job_ended_uncollected"
+#: The event of a job the platform keeps queued, with its reason (``status`` shows the latest while it waits).
+JOB_PENDING = "job_pending"
 #: Meta key: seconds no orchestrator ran the sweep (from each end or last recorded activity to the resume after it);
 #: ``elapsed_s`` and the ETA leave them out.
 PAUSED_KEY = "paused_s"

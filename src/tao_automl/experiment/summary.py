@@ -182,12 +182,16 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
     return result
 
 
-def active_job(rec: RecRow, ended: bool = False, seen_until: float | None = None) -> dict[str, Any]:
+def active_job(rec: RecRow, ended: bool = False, seen_until: float | None = None,
+               pending_reason: str | None = None) -> dict[str, Any]:
     """A rec in flight; ``ended``: its job is known to have ended (``stop --cancel-jobs`` found it so) with a result
     that ``resume`` has not collected yet; ``seen_until``: no orchestrator follows the run, whose status is as last
-    seen then (``last_seen_at``)."""
+    seen then (``last_seen_at``); ``pending_reason``: why the platform keeps its queued job waiting (shown while
+    the rec is pending)."""
+    waiting = pending_reason if rec.status == "pending" and rec.job_id and not ended else None
     return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": rec.status, "updated_at": rec.updated_at,
-            **({"job_ended": True} if ended else {}), **({"last_seen_at": seen_until} if seen_until else {})}
+            **({"job_ended": True} if ended else {}), **({"last_seen_at": seen_until} if seen_until else {}),
+            **({"pending_reason": waiting} if waiting else {})}
 
 
 def public_json(summary: Mapping[str, Any]) -> dict[str, Any]:

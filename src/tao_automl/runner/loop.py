@@ -24,7 +24,7 @@ from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING
 from tao_automl.errors import PlatformError, SkillError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
-from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RecRow, RecStatus, read_meta
+from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, JOB_PENDING, RecRow, RecStatus, read_meta
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import (
     RunLock,
@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_SUBMIT_ERRORS = 3
 #: Status polls that fail in a row before a job is given up as failed.
 MAX_CONSECUTIVE_POLL_ERRORS = 20
+#: How often the runner asks why a queued job still waits (``pending_reason``).
+PENDING_REASON_EVERY_S = 15.0
 
 MetricExtractor = Callable[[str, str], "float | None"]
 EvalFn = Callable[[Recommendation, str], "float | None"]
@@ -93,6 +95,8 @@ class _Active:
     last_value: float | None = None
     started_at: float = field(default_factory=time.time)  # wall time of the submission (survives a resume)
     limit_s: float | None = None  # automl_job_timeout_s for this rec's budget
+    pending_reason: str | None = None  # why the platform holds the job in its queue, as last recorded
+    reason_due: float = 0.0  # monotonic time of the next look at it
 
 
 class _FailFast(Exception):
@@ -525,6 +529,8 @@ class AutoMLRunner:
         if status != item.status and not status.is_finished():
             exp.set_status(rec_id, status.value)
             item.status = status
+        if status is JobStatus.PENDING:
+            self._note_pending(exp, item)
         if not status.is_finished() and item.limit_s is not None and time.time() - item.started_at > item.limit_s:
             self._time_out(exp, active, item, on_result)
             return  # if it ended before the cancel, the next poll collects it like any ended job
@@ -568,6 +574,23 @@ class AutoMLRunner:
                          ended_at=ended_at)
         else:
             self._cancelled(exp, item, on_result)
+
+    def _note_pending(self, exp: Experiment, item: _Active) -> None:
+        """Record why the platform keeps a job queued (its ``pending_reason``: Slurm's Reason), when it changes:
+        ``status`` shows it, the orchestrator log says it. Looked at every :data:`PENDING_REASON_EVERY_S`."""
+        now = time.monotonic()
+        if now < item.reason_due:
+            return
+        item.reason_due = now + PENDING_REASON_EVERY_S
+        try:
+            reason = self.platform.get_job_info(item.job_id).get("pending_reason")
+        except Exception:  # the status poll reports a platform that fails
+            return
+        if not reason or str(reason) == item.pending_reason:
+            return
+        item.pending_reason = str(reason)
+        exp.store.log_event(JOB_PENDING, item.rec.id, job_id=item.job_id, reason=item.pending_reason)
+        log.warning("rec %d: job %s waits in the platform's queue: %s", item.rec.id, item.job_id, item.pending_reason)
 
     def _ended_at(self, item: _Active) -> float | None:
         """When the platform says the job ended (re-attached jobs: it may have ended while no orchestrator ran),

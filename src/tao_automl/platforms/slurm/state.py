@@ -23,6 +23,20 @@ STATE_REASONS = {
 }
 _FIELD = re.compile(r"(?:^|\s)([A-Za-z/:]+)=")
 
+#: What a pending job's Reason means, for the ones a user must act on or wait out knowingly.
+PENDING_REASONS = {
+    "PartitionNodeLimit": "it asks for more nodes than its partition has or allows (or they are down or drained)",
+    "PartitionConfig": "it asks for more than the partition's nodes have (CPUs, memory or GPUs per node)",
+    "PartitionTimeLimit": "its time limit is above the partition's",
+    "BadConstraints": "no node satisfies its constraints",
+    "ReqNodeNotAvail": "a node it needs is not available (down, drained or reserved)",
+    "Resources": "waiting for free resources",
+    "Priority": "jobs of higher priority go first",
+    "Dependency": "waiting for a job it depends on",
+    "InvalidAccount": "its account is not valid on this cluster",
+    "InvalidQOS": "its QOS is not valid on this cluster",
+}
+
 
 def slurm_state(text: str) -> str:
     """The bare state word: ``CANCELLED by 0`` -> ``CANCELLED``, ``OUT_OF_ME+`` stays as given."""
@@ -72,8 +86,11 @@ def job_info(fields: dict[str, str]) -> dict[str, Any]:
     node = fields.get("NodeList") or fields.get("BatchHost")
     end = (fields.get("EndTime") or fields.get("End") or "").strip()
     ended = to_status(state).is_finished() and end.isdigit() and int(end) > 0  # a running job's EndTime: its limit
+    pending = to_status(state) is JobStatus.PENDING and reason not in (None, "", "None")
     return {
         "finished_at": float(end) if ended else None,
+        "pending_reason": (f"Slurm: {reason}" + (f" ({PENDING_REASONS[str(reason)]})" if reason in PENDING_REASONS
+                                                  else "")) if pending else None,
         "slurm_state": state,
         "exit_code": code,
         "signal": sig,
