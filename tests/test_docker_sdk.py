@@ -314,6 +314,10 @@ def test_preflight_pings_the_engine_and_finds_the_image(sdk: DockerSDK) -> None:
     assert image.ok is True and image.detail == f"{IMAGE} is on the engine"
     [_, missing] = sdk.preflight("tao-automl-ci/no-such-image:never")
     assert missing.ok is False and "is not on the engine and its registry does not give it" in missing.detail
+    # a registry whose name does not resolve (.invalid never does): not the user's to fix, retry later (exit 3;
+    # README: "DNS failure"); an audit saw nvcr.io's lookup failure reported as a user error
+    [_, lost] = sdk.preflight("nosuchregistry.invalid/img:1")
+    assert lost.ok is False and lost.unreachable is True and "no such host" in lost.detail
 
 
 def test_an_engine_that_does_not_answer_fails_when_the_sdk_is_built(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from tao_automl.platforms.docker.spec import (
 from tao_automl.platforms.docker.state import describe, docker_time, state_info, to_status
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
-from tao_automl.util.reach import unreachable_error
+from tao_automl.util.reach import unreachable_error, unreachable_text
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +146,11 @@ class DockerSDK(RecordedPlatform):
                 checks.append(PlatformCheck("image", True, f"{image} is not on the engine; its registry has it "
                                             "(pulled when the first job starts)"))
             except self._errors.DockerException as exc:
+                why = str(getattr(exc, "explanation", None) or exc)
+                # a registry the engine cannot contact (DNS, refused, timeout): retry later (exit 3)
                 checks.append(PlatformCheck("image", False, f"image {image!r} is not on the engine and its registry "
-                                            f"does not give it: {getattr(exc, 'explanation', None) or exc}"))
+                                            f"does not give it: {why}",
+                                            unreachable=unreachable_error(exc) or unreachable_text(why)))
         except self._errors.DockerException as exc:
             checks.append(PlatformCheck("image", False, f"image {image!r}: {exc}"))
         return checks
