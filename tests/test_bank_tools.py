@@ -228,3 +228,17 @@ def test_platforms_and_versions_without_a_bank_say_so(capsys: pytest.CaptureFixt
     assert "no skill bank given" in out and "lepton" in out and "missing" not in out
     err = _error(capsys, "versions", "images.tao_toolkit.pyt")
     assert "--skill-bank" in err and "TAO_SKILL_BANK_PATH" in err
+
+
+@needs_shared
+def test_platforms_says_what_the_slurm_skills_credentials_mean_for_slurm_on_this_machine(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`platforms` listed SLURM_USER, SLURM_HOSTNAME, SLURM_PARTITION and an SSH identity as missing, though the local
+    Slurm ran every sweep with none of them (preflight now skips them there; see test_preflight)."""
+    assert main(["platforms", "--skill-bank", str(SHARED), "--platform", "slurm", "--json"]) == 0
+    [skill] = json.loads(capsys.readouterr().out)["platforms"]
+    assert skill["name"] == "tao-run-on-slurm" and "SLURM_USER" in skill["missing"]
+    assert skill["note"].startswith("SLURM_USER, SLURM_HOSTNAME and an SSH identity are for a remote login node: "
+                                    "Slurm run on this machine")
+    assert main(["platforms", "--skill-bank", str(SHARED), "--platform", "slurm"]) == 0
+    assert "  note: SLURM_USER, SLURM_HOSTNAME" in capsys.readouterr().out

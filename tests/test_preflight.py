@@ -378,3 +378,29 @@ def test_a_range_of_one_value_is_named_in_a_note(toy_skill: Path, tmp_path: Path
     assert main(["preflight", str(path), "--json"]) == 0
     detail = _checks(json.loads(capsys.readouterr().out))["search_space"]["detail"]
     assert "range of one value, never varied by the search: train.optim.lr = 0.01" in detail, detail
+
+
+@needs_shared
+@pytest.mark.parametrize("remote", [False, True])
+def test_slurm_on_this_machine_needs_none_of_the_banks_login_credentials(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, remote: bool) -> None:
+    """The bank's Slurm skill lists SLURM_USER, SLURM_HOSTNAME, SLURM_PARTITION and an SSH identity as required:
+    preflight failed every run of a bank model on Slurm run through its CLI here, and setting them would have sent the
+    jobs over ssh. They are needed only for a login node (a hostname)."""
+    from tao_automl.runner.preflight import PreflightReport, _credentials
+    from tao_automl.runner.run_args import RunArgs
+
+    assert SHARED is not None
+    for var in ("SLURM_USER", "SLURM_HOSTNAME", "SLURM_PARTITION", "SSH_KEY_PATH", "SSH_AUTH_SOCK"):
+        monkeypatch.delenv(var, raising=False)
+    options = {"hostname": "login1"} if remote else {}
+    report = PreflightReport()
+    _credentials(RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-dino"), platform="slurm",
+                         platform_options=options), report)
+    [check] = report.checks
+    if remote:
+        assert check.ok is False and "missing SLURM_USER, SLURM_HOSTNAME, SLURM_PARTITION" in check.detail
+    else:
+        assert check.ok is True and check.detail.startswith("tao-run-on-slurm: every required credential is set")
+        assert "(SLURM_HOSTNAME, SLURM_PARTITION, SLURM_USER, SSH_AUTH_SOCK, SSH_KEY_PATH not needed: Slurm runs on " \
+               "this machine" in check.detail

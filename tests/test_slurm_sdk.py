@@ -506,6 +506,34 @@ def test_preflight_checks_the_partition_the_jobs_name_and_what_one_job_asks_of_i
     assert fits["gres"].detail == "partition gpu offers gpu:a100:4, gpu:a100:8"
 
 
+def test_the_banks_slurm_partition_is_the_default_and_a_list_fits_when_one_partition_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bank's Slurm skill takes the partition from $SLURM_PARTITION (e.g. "polar,polar3"); the SDK ignored it and
+    sent jobs to the cluster's default partition without a word."""
+    monkeypatch.setenv("SLURM_PARTITION", "debug,gpu")
+    monkeypatch.setenv("SLURM_ACCOUNT", "team7")
+    sdk = _sinfo_sdk(tmp_path)
+    assert sdk.defaults["partition"] == "debug,gpu" and sdk.init_options["partition"] == "debug,gpu"
+    assert sdk.defaults["account"] == "team7"
+    script = batch_script("x", "/jobs/x/output.log", "/jobs/x", "true", JobOptions.build(0, {}, sdk.defaults))
+    assert "#SBATCH --partition=debug,gpu" in script and "#SBATCH --account=team7" in script
+    checks = {c.check: c for c in sdk.preflight(None, 0, job_options={"num_nodes": 2, "gpu_count": 0})}
+    assert checks["partition"].ok is True and checks["partition"].detail == "debug,gpu (SLURM_PARTITION)"
+    assert checks["resources"].ok is True and "fits partition gpu" in checks["resources"].detail  # not debug's 1 node
+    [failed] = [c for c in sdk.preflight(None, 0, job_options={"num_nodes": 9, "gpu_count": 0}) if c.ok is False]
+    assert failed.error is not None and failed.error.field == "platform_kwargs.num_nodes"
+    monkeypatch.setenv("SLURM_PARTITION", "debug,nosuch")
+    [_, part] = _sinfo_sdk(tmp_path).preflight(None, 0, job_options={})
+    assert part.ok is False and part.error is not None and part.error.field == "SLURM_PARTITION"
+    assert "partition 'nosuch' does not exist" in part.detail
+    monkeypatch.setenv("SLURM_PARTITION", "two words")
+    with pytest.raises(UserInputError) as caught:
+        make_sdk("slurm", {"state_dir": str(tmp_path / "s")})
+    assert caught.value.field == "SLURM_PARTITION" and caught.value.value == "two words"
+    monkeypatch.delenv("SLURM_PARTITION")
+    assert _sinfo_sdk(tmp_path, partition="gpu").defaults["partition"] == "gpu"
+
+
 def test_a_bad_platform_kwargs_value_is_refused_before_a_run_folder_exists(tmp_path: Path) -> None:
     """`platform_kwargs.time_limit: abc` passed preflight; `run` then exited 2 with field, value and allowed null,
     said "nothing was started" and left a run folder that could never be resumed."""

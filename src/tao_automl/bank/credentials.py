@@ -178,6 +178,14 @@ def bank_of(skill_dir: str | Path) -> Path | None:
     return None
 
 
+#: Credentials the bank's Slurm skill lists for a remote login node: Slurm run through its CLI on this machine (no
+#: ``hostname`` option, no ``$SLURM_HOSTNAME``) uses none of them (an unset SLURM_PARTITION: the cluster's default).
+LOCAL_SLURM_UNUSED = frozenset({"SLURM_USER", "SLURM_HOSTNAME", "SLURM_PARTITION", "SSH_KEY_PATH", "SSH_AUTH_SOCK"})
+LOCAL_SLURM_NOTE = ("SLURM_USER, SLURM_HOSTNAME and an SSH identity are for a remote login node: Slurm run on this "
+                    "machine (no platform_options.hostname or $SLURM_HOSTNAME) needs none of them; $SLURM_PARTITION "
+                    "and $SLURM_ACCOUNT, when set, are the jobs' default partition and account")
+
+
 def platform_credentials(skill_dir: str | Path, platform: str) -> PlatformSkill | None:
     """The bank platform skill matching ``platform`` for the bank of ``skill_dir`` (None when unknown)."""
     root = bank_of(skill_dir)

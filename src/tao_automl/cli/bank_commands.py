@@ -135,11 +135,11 @@ def platforms_report(bank: str | None, platform: str | None = None) -> dict[str,
                                  allowed=run_names)
         return report
     if platform is None:
-        report["platforms"] = [p.to_json() for p in found]
+        report["platforms"] = [_with_note(p.to_json()) for p in found]
         return report
     chosen = find_platform(found, platform)
     if chosen is not None:
-        report["platforms"] = [chosen.to_json()]
+        report["platforms"] = [_with_note(chosen.to_json())]
         return report
     _known_platform(platform, run_names, found)  # a run config's platform without a skill in this bank
     report["platforms"] = []
@@ -147,6 +147,13 @@ def platforms_report(bank: str | None, platform: str | None = None) -> dict[str,
                       else f"the bank has no platform skill for {platform!r} (such as tao-run-on-{platform}): the "
                       "credentials it needs cannot be listed, and preflight does not check them")
     return report
+
+
+def _with_note(skill: dict[str, Any]) -> dict[str, Any]:
+    """A platform skill's JSON, with what its credentials mean for our SDK when that differs from the list."""
+    from tao_automl.bank.credentials import LOCAL_SLURM_NOTE, short_name
+
+    return {**skill, "note": LOCAL_SLURM_NOTE} if short_name(skill["name"]) == "slurm" else skill
 
 
 def _known_platform(name: str, run_names: Sequence[str], skills: Sequence[Any] | None) -> None:
@@ -173,6 +180,8 @@ def _platforms_text(report: dict[str, Any]) -> str:
         out += ["", f"{p['name']}: {'ready' if p['ready'] else 'missing ' + ', '.join(p['missing'])}"]
         if p.get("error"):
             out.append(f"  error: {p['error']}")
+        if p.get("note"):
+            out.append(f"  note: {p['note']}")
         rows: list[tuple[Any, ...]] = [(c["name"], "required" if c["required"] else "optional", c["status"])
                                        for c in p["credentials"]]
         rows += [(f"one of {'/'.join(g['one_of'])}", f"group {g['name']}", g["status"])

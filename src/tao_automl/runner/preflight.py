@@ -7,6 +7,8 @@ checkpoint, image).
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,12 +257,36 @@ def _credentials(config: RunArgs, report: PreflightReport) -> None:
         report.add("credentials", True, "the local platform needs none")
         return
     found = platform_credentials(config.skill_dir, config.platform)
+    unused = unused_credentials(config)
+    missing = [m for m in found.missing if not set(re.split(r"[ /]", m)) & unused] if found is not None else []
+    skipped = sorted({name for m in (found.missing if found is not None else []) for name in re.split(r"[ /]", m)}
+                     & unused)
+    aside = f" ({', '.join(skipped)} not needed: {unused_reason(config)})" if skipped else ""
     if found is None:
         report.add("credentials", None, f"not checked: no platform skill for {config.platform!r} in the bank")
-    elif found.missing:
-        report.add("credentials", False, f"{found.name}: missing {', '.join(found.missing)}")
+    elif missing:
+        report.add("credentials", False, f"{found.name}: missing {', '.join(missing)}{aside}")
     else:
-        report.add("credentials", True, f"{found.name}: every required credential is set")
+        report.add("credentials", True, f"{found.name}: every required credential is set{aside}")
+
+
+def _local_slurm(config: RunArgs) -> bool:
+    """Slurm run through its CLI on this machine: no ``hostname`` option and no ``$SLURM_HOSTNAME``."""
+    return config.platform == "slurm" and not (config.platform_options.get("hostname") or
+                                               os.environ.get("SLURM_HOSTNAME"))
+
+
+def unused_credentials(config: RunArgs) -> frozenset[str]:
+    """The bank credentials the run's platform does not need as configured (none but for Slurm on this machine;
+    its partition defaults to the cluster's own when ``$SLURM_PARTITION`` is unset)."""
+    from tao_automl.bank.credentials import LOCAL_SLURM_UNUSED
+
+    return LOCAL_SLURM_UNUSED if _local_slurm(config) else frozenset()
+
+
+def unused_reason(config: RunArgs) -> str:
+    return ("Slurm runs on this machine (no platform_options.hostname or $SLURM_HOSTNAME); an unset SLURM_PARTITION "
+            "means the cluster's default partition")
 
 
 def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None, given: Any = None) -> None:

@@ -95,9 +95,26 @@ class SlurmSDK(RecordedPlatform):
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("slurm")
         self._jobs_dir = jobs_dir or (None if self.shell.remote else str(self.state_dir / "jobdirs"))
         self.use_pyxis = bool(use_pyxis)
+        # the skill bank's Slurm variables: the default partition (a list such as "a,b" lets Slurm pick) and account
+        from_env = {key: os.environ.get(var) or None for key, var, given in
+                    (("partition", "SLURM_PARTITION", partition), ("account", "SLURM_ACCOUNT", account))
+                    if given is None and os.environ.get(var)}
+        partition = partition if partition is not None else from_env.get("partition")
+        account = account if account is not None else from_env.get("account")
+        #: Where each default came from, as errors and preflight name it.
+        self.option_sources = {"partition": "SLURM_PARTITION" if "partition" in from_env else
+                               "platform_options.partition",
+                               "account": "SLURM_ACCOUNT" if "account" in from_env else "platform_options.account"}
         self.defaults: dict[str, Any] = {"partition": partition, "account": account, "time_limit": time_limit,
                                          "container_mounts": container_mounts}
-        JobOptions.build(0, {}, self.defaults)  # validate the defaults now
+        try:
+            JobOptions.build(0, {}, self.defaults)  # validate the defaults now
+        except UserInputError as exc:
+            source = self.option_sources.get(str(exc.field), "")
+            if not source.startswith("SLURM_"):
+                raise
+            raise UserInputError(f"{source}: {exc.detail}", field=source, value=exc.value, allowed=exc.allowed,
+                                 hint=f"fix or unset ${source}, or set platform_options.{exc.field}") from None
         #: Constructor arguments a later process needs to rebuild this SDK and re-attach to its jobs.
         self.init_options: dict[str, Any] = {
             "hostname": hostname, "user": user, "ssh_key_path": ssh_key_path, "ssh_port": ssh_port,
@@ -143,27 +160,32 @@ class SlurmSDK(RecordedPlatform):
         checks = [PlatformCheck("platform_reachable", True,
                                 f"sinfo on {where} answered: {len(partitions)} partition(s)")]
         given = dict(job_options or {})
-        setting = "platform_kwargs.partition" if given.get("partition") else "platform_options.partition"
-        wanted = given.get("partition") or self.defaults["partition"]
+        setting = "platform_kwargs.partition" if given.get("partition") else self.option_sources["partition"]
+        wanted = str(given.get("partition") or self.defaults["partition"] or "")
+        names = [n.strip() for n in wanted.split(",") if n.strip()]  # "a,b": Slurm runs the job in either
         available = ", ".join(sorted(partitions)) or "none"
-        if wanted and wanted not in partitions:
-            checks.append(PlatformCheck("partition", False, f"{setting}: partition {wanted!r} does not exist; "
+        unknown = [n for n in names if n not in partitions]
+        if unknown:
+            checks.append(PlatformCheck("partition", False, f"{setting}: partition {unknown[0]!r} does not exist; "
                                         f"available: {available}", error=UserInputError(
-                                            f"{setting}: partition {wanted!r} does not exist on the cluster; "
+                                            f"{setting}: partition {unknown[0]!r} does not exist on the cluster; "
                                             f"available: {available}", field=setting, value=wanted,
                                             allowed=sorted(partitions))))
             return checks
-        name = wanted or default
-        if name is None:
+        if not names and default is None:
             checks.append(PlatformCheck("partition", False, "no partition given and the cluster has no default one; "
                                         f"set platform_kwargs.partition (available: {available})"))
             return checks
-        part = partitions[name]
-        checks.append(PlatformCheck("partition", part.up, f"{name}" + (f" ({setting})" if wanted else
-                                                                        " (the default)") +
-                                    ("" if part.up else f" is {part.state}: jobs would wait until it is up")))
-        checks.extend(self._fits(part, gpu_count or 0, given, gpu_default=job_options is not None and
-                                 "gpu_count" not in job_options))
+        parts = [partitions[n] for n in names or [str(default)]]
+        up = [p for p in parts if p.up]
+        label = f"{wanted} ({setting})" if names else f"{parts[0].name} (the default)"
+        states = ", ".join(f"{p.name} is {p.state}" for p in parts)
+        checks.append(PlatformCheck("partition", True, label) if up else
+                      PlatformCheck("partition", False, f"{label}: {states}: jobs would wait until it is up"))
+        gpu_default = job_options is not None and "gpu_count" not in job_options
+        verdicts = [self._fits(p, gpu_count or 0, given, gpu_default) for p in up or parts]
+        # several partitions: the job fits when one of them can hold it (Slurm starts it there)
+        checks.extend(next((v for v in verdicts if all(c.ok for c in v)), verdicts[0]))
         if image:
             checks.append(PlatformCheck("image", None, f"{image}: not checked (pyxis pulls it on the node when the "
                                         "job starts)") if self.use_pyxis else
