@@ -74,6 +74,27 @@ def test_a_hung_job_is_cancelled_at_its_timeout_and_fails_naming_it(tmp_path: Pa
 
 
 
+def test_a_job_cancelled_outside_the_sweep_says_so(tmp_path: Path) -> None:
+    """A job someone cancelled on the platform (scancel, docker stop) ended its rec with "job was cancelled", the
+    same words as a cancel by the sweep itself."""
+    import threading
+
+    skill = write_skill(tmp_path / "bank", trainer=HANGS)
+    outsider = LocalSDK(jobs_dir=tmp_path / "jobs")  # another process's view of the same jobs
+
+    def cancel_soon(rec: Any) -> None:
+        threading.Timer(0.5, outsider.cancel_job, args=(rec.job_id,)).start()
+
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(automl_max_recommendations=1, automl_max_concurrent=1),
+        workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=cancel_soon)
+    [rec] = result["history"]
+    assert rec["status"] == "cancelled"
+    assert rec["message"].startswith("cancelled outside this sweep (not by its stop rule, a timeout or "
+                                     "`tao-automl stop --cancel-jobs`: e.g. scancel, docker stop or the platform's "
+                                     "console): "), rec["message"]
+
+
 def test_timeouts_that_fail_fast_stop_the_sweep_and_cancel_the_job_in_flight(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The third timed-out rec stops the sweep (fail fast). It was still among the jobs in flight when its failure

@@ -684,7 +684,17 @@ class AutoMLRunner:
         elif decided:
             self._finish(exp, item.rec, None, "failure", str(decided[-1]["payload"]["message"]), on_result)
         else:
-            self._finish(exp, item.rec, None, "cancelled", "job was cancelled", on_result)
+            self._finish(exp, item.rec, None, "cancelled", self._cancelled_by_someone(item), on_result)
+
+    def _cancelled_by_someone(self, item: _Active) -> str:
+        """Why a job this sweep did not cancel ended cancelled: by someone outside it, in the platform's words."""
+        try:
+            analysis = self.platform.get_failure_analysis(item.job_id) or {}
+        except Exception:  # the platform's account is a detail: the cause is known
+            analysis = {}
+        said = " ".join(str(analysis.get("message") or "").split()).rstrip(".")
+        return ("cancelled outside this sweep (not by its stop rule, a timeout or `tao-automl stop --cancel-jobs`: "
+                f"e.g. scancel, docker stop or the platform's console): {said or f'job {item.job_id} was cancelled'}")
 
     def _limit(self, exp: Experiment, rec_id: int) -> float | None:
         """The rec's job timeout: automl_job_timeout_s scaled to its budget (multi-fidelity)."""

@@ -526,6 +526,13 @@ class LocalSDK(PlatformBase):
         if self._wrapper_alive(rec):
             return JobStatus.RUNNING
         exit_record = read_exit(rec.dir)  # it may have ended between the two reads
+        if exit_record is None and rec.popen is not None:  # another process (a second SDK) may have cancelled it
+            stored = read_json(rec.dir / JOB_FILE) or {}
+            if stored.get("cancel_requested"):
+                rec.data["cancel_requested"] = True
+                if stored.get("state") in _FINISHED:
+                    rec.data.update(stored)
+                    return JobStatus(stored["state"])
         reason = None if exit_record is not None else self._stop_leftovers(rec)
         return self._finish(rec, exit_record, reason, save=save)
 
