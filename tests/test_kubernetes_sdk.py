@@ -306,6 +306,18 @@ def test_oom_kill_is_a_failure_saying_so(sdk: KubernetesSDK, tmp_path: Path) -> 
     assert "out-of-memory" in analysis["message"] and "16Mi" in analysis["message"]
 
 
+def test_a_finished_job_says_when_it_ended(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    """The runner times a re-attached rec by the platform's finished_at, which the Kubernetes SDK never gave
+    (the rec then showed when it was collected)."""
+    started = time.time()
+    job = sdk.create_job(None, "sleep 1", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    ended = time.time()
+    finished_at = sdk.get_job_info(job.id)["finished_at"]
+    assert started - 1 < finished_at <= ended + 1, (started, finished_at, ended)  # whole seconds in the API
+    assert sdk.get_job_info(job.id).get("pending_reason") is None
+
+
 def test_a_gpu_job_on_a_node_without_gpus_stays_pending_and_says_why(sdk: KubernetesSDK, tmp_path: Path) -> None:
     job = sdk.create_job(None, "nvidia-smi", gpu_count=1, outputs={"results_dir": str(tmp_path)},
                          job_name=f"gpu-{uuid.uuid4().hex[:8]}-rec0001")
@@ -317,8 +329,11 @@ def test_a_gpu_job_on_a_node_without_gpus_stays_pending_and_says_why(sdk: Kubern
         assert time.monotonic() < deadline, sdk.get_job_info(job.id)
         time.sleep(0.2)
     assert sdk.get_job_status(job.id) is JobStatus.PENDING
-    (pod,) = sdk.get_job_info(job.id)["pods"]
+    info = sdk.get_job_info(job.id)
+    (pod,) = info["pods"]
     assert GPU_RESOURCE in pod["unschedulable"], pod
+    # what the runner records and `status` shows while the rec waits
+    assert info["pending_reason"] == f"Kubernetes: {pod['unschedulable']}"
     assert sdk.cancel_job(job.id) is True and sdk.get_job_status(job.id) is JobStatus.CANCELLED
 
 

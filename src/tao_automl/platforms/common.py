@@ -8,6 +8,7 @@ import re
 import shlex
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,17 @@ def contained_path(results_dir: str | Path, relative_path: str) -> Path:
     if target != results and results not in target.parents:
         raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
     return target
+
+
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
+
+
+def rfc3339_time(text: object) -> float | None:
+    """A platform's RFC 3339 time stamp (Docker's ``2026-12-03T00:56:59.123456789Z``, with nanoseconds; Kubernetes'
+    ``2026-12-03T00:56:59Z``) as seconds since the epoch; None for anything else, and for the zero time
+    (``0001-01-01T00:00:00Z``) of what has not happened."""
+    match = _STAMP.match(str(text or ""))
+    if not match or match[1].startswith("0001-"):
+        return None
+    zone = "+00:00" if match[3] in (None, "Z") else match[3]
+    return datetime.fromisoformat(match[1] + (match[2] or "")[:7] + zone).timestamp()

@@ -23,7 +23,7 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_int, check_job_name, contained_path
+from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
 from tao_automl.platforms.docker.spec import (
     LABEL_PREFIX,
     byte_size,
@@ -32,7 +32,7 @@ from tao_automl.platforms.docker.spec import (
     parse_mounts,
     run_options,
 )
-from tao_automl.platforms.docker.state import describe, docker_time, state_info, to_status
+from tao_automl.platforms.docker.state import describe, state_info, to_status
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
 from tao_automl.util.reach import unreachable_error, unreachable_text
@@ -55,7 +55,7 @@ def _docker() -> Any:
 
 
 def _created_age_s(attrs: Mapping[str, Any]) -> float:
-    created = docker_time(attrs.get("Created"))
+    created = rfc3339_time(attrs.get("Created"))
     return 0.0 if created is None else time.time() - created
 
 

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from tao_automl.platforms.analysis import reason_line
 from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.common import rfc3339_time
 
 #: A container still "created" (never started) this long after creation counts as failed.
 NEVER_STARTED_AFTER_S = 60.0
-_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
-
-
-def docker_time(text: object) -> float | None:
-    """An engine time stamp (``2026-12-03T00:56:59.123456789Z``, nanoseconds) as seconds since the epoch; None for
-    anything else, and for the zero time (``0001-01-01T00:00:00Z``) of what has not happened."""
-    match = _STAMP.match(str(text or ""))
-    if not match or match[1].startswith("0001-"):
-        return None
-    zone = "+00:00" if match[3] in (None, "Z") else match[3]
-    return datetime.fromisoformat(match[1] + (match[2] or "")[:7] + zone).timestamp()
-
-
 def state_info(state: Mapping[str, Any]) -> dict[str, Any]:
     """The parts of a container's ``State`` a job record keeps."""
     status = str(state.get("Status") or "")
@@ -34,7 +20,7 @@ def state_info(state: Mapping[str, Any]) -> dict[str, Any]:
         "exit_code": state.get("ExitCode") if finished else None,
         "oom_killed": bool(state.get("OOMKilled")),
         "error": str(state.get("Error") or "") or None,
-        "finished_at": docker_time(state.get("FinishedAt")) if finished else None,
+        "finished_at": rfc3339_time(state.get("FinishedAt")) if finished else None,
     }
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_int, check_job_name, contained_path
+from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.kubernetes.api import KubeApi
 from tao_automl.platforms.kubernetes.manifest import (
@@ -295,7 +295,9 @@ class KubernetesSDK(RecordedPlatform):
         pods = [pod_info(p) for p in self._pods(name)]
         status, message = to_status(job, pods, time.time() - float(rec.get("submitted_at") or 0), self.pull_grace_s)
         changed = status.value != rec.get("state")
-        rec.update(state=status.value, pods=pods, active=(job.get("status") or {}).get("active"))
+        waiting = next((p["unschedulable"] for p in pods if p.get("unschedulable")), None)
+        rec.update(state=status.value, pods=pods, active=(job.get("status") or {}).get("active"),
+                   pending_reason=f"Kubernetes: {waiting}" if waiting and status is JobStatus.PENDING else None)
         if status.is_finished():
             self._finish(rec, job, pods, message)
         if changed or status.is_finished():
@@ -314,6 +316,11 @@ class KubernetesSDK(RecordedPlatform):
         conditions = [c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"]
         if conditions and not rec.get("reason"):
             rec["reason"] = conditions[-1].get("reason")
+        # when it ended, as the API recorded it: completionTime (succeeded), else its final condition's change
+        ended = rfc3339_time((job.get("status") or {}).get("completionTime") or
+                             (conditions[-1].get("lastTransitionTime") if conditions else None))
+        if ended is not None:
+            rec["finished_at"] = ended
         if message:
             rec["message"] = message
         self._keep_logs(str(rec["id"]))
