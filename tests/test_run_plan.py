@@ -22,6 +22,7 @@ from tao_automl.runner.plan import RunPlan
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.settings import AutoMLSettings, Direction
 from tao_automl.util.dotted import flatten
+from test_bank_tools import SHARED, needs_shared
 
 LLM_BRAINS = {"llm", "hybrid", "autoresearch"}
 
@@ -404,3 +405,92 @@ def test_a_resume_checkpoint_override_stays_allowed_for_a_brain_that_never_promo
     args = RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")), spec_overrides={key: "/tmp/mine.npz"},
                    automl_settings={"metric": "val_accuracy", "algorithm": "bayesian"})
     assert RunPlan.build(args).ctx.spec_overrides[key] == "/tmp/mine.npz"  # refused before: "the runner sets it"
+
+
+# -- what an audit of the bank's 25 networks found a job would get that the run never recorded or checked --------
+def _toy_with(tmp_path: Path, **props: dict[str, Any]) -> Path:
+    from conftest import small_schema
+
+    schema = small_schema()
+    train = schema["properties"]["train"]["properties"]
+    for name, extra in props.items():
+        train[name].update(extra)
+    return write_skill(tmp_path / "bank", schema=schema)
+
+
+@pytest.mark.parametrize(("extra", "value", "allowed"), [
+    ({"minimum": 0.0, "math_cond": "> 0.0"}, 0.0, "a value in (0, 1] (the schema's bounds and math_cond '> 0.0')"),
+    ({"math_cond": "!= 3"}, 3, "a value in [1, 6] except 3 (the schema's bounds and math_cond '!= 3')"),
+    ({"maximum": 64, "math_cond": "^ 2"}, 48, "a power of 2 (the schema's math_cond '^ 2')"),
+    ({"maximum": 64, "math_cond": "/ 8"}, 12, "a multiple of 8 (the schema's math_cond '/ 8')"),
+])
+def test_an_override_obeys_the_schemas_math_cond_as_a_searched_value_does(
+        tmp_path: Path, extra: dict[str, Any], value: float, allowed: str) -> None:
+    """spec_overrides were checked against minimum/maximum only: dino's `train.optim.lr: 0.0` (math_cond `> 0.0`)
+    and `model.fix_refpoints_hw: 0` (`!= 0`) ran every rec with them, while a custom range there was refused."""
+    key = "train.optim.lr" if isinstance(value, float) else "train.layers"
+    if key == "train.optim.lr":
+        skill = write_skill(tmp_path / "bank")
+        from conftest import small_schema
+
+        schema = small_schema()
+        schema["properties"]["train"]["properties"]["optim"]["properties"]["lr"].update(extra)
+        skill = write_skill(tmp_path / "bank2", schema=schema)
+    else:
+        skill = _toy_with(tmp_path, layers=extra)
+    with pytest.raises(UserInputError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.act"], spec_overrides={key: value}))
+    error = caught.value.to_json()
+    assert (error["field"], error["value"], error["allowed"]) == (f"spec_overrides.{key}", value, allowed)
+    fine = {"train.optim.lr": 0.5, "train.layers": 32 if "^" in str(extra) or "/" in str(extra) else 2}[key]
+    RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.act"], spec_overrides={key: fine}))
+
+
+def test_dataset_keys_may_not_replace_a_searched_or_a_numeric_value(tmp_path: Path) -> None:
+    """`dataset_keys: {train.optim.lr: /some/dir}` put a path where every rec's searched lr belonged (params said
+    lr=0.000188, the spec said the path) and preflight passed."""
+    skill = write_skill(tmp_path / "bank")
+    data = tmp_path / "data"
+    data.mkdir()
+    for key, hyper, why in (("train.optim.lr", None, "the key is searched"),
+                            ("train.layers", ["train.act"], "the schema makes it an integer, not a path")):
+        with pytest.raises(UserInputError) as caught:
+            RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=hyper,
+                                  dataset_keys={key: str(data)}))
+        assert caught.value.field == f"dataset_keys.{key}" and why in str(caught.value), str(caught.value)
+
+
+@needs_shared
+@pytest.mark.parametrize(("model", "key", "value", "searched"), [
+    ("tao-train-image-classification", "train.optim.betas[0]", 0.8, "train.optim.betas"),
+    ("tao-train-dino", "train.optim.lr_steps[0]", 5, "train.optim.lr_steps"),
+])
+def test_an_indexed_override_of_a_searched_list_is_refused(model: str, key: str, value: Any, searched: str) -> None:
+    """The un-indexed key was refused, `betas[0]: 0.8` was not: params said betas=[0.647, 0.143], the spec ran
+    [0.8, 0.143]."""
+    assert SHARED is not None
+    with pytest.raises(SearchSpaceError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(SHARED / "skills" / "models" / model), spec_overrides={key: value},
+                              automl_hyperparameters=[searched, "train.optim.lr"],
+                              automl_settings={"override_automl_disabled_params": True}))
+    assert caught.value.field == f"spec_overrides.{key}"
+    assert f"the key is also searched (part of {searched}, which is searched)" in str(caught.value)
+
+
+@needs_shared
+def test_a_default_param_whose_default_is_a_special_value_and_whose_range_is_open_is_left_out(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """pose-classification's default search had `dataset.window_size` in [-1, 9] (schema: min -1, no max, default -1,
+    "A value of -1 specifies the original length"): zero-length and 1-9 frame windows. Left out, with the reason;
+    named explicitly, it is searched."""
+    assert SHARED is not None
+    skill = str(SHARED / "skills" / "models" / "tao-train-pose-classification")
+    with caplog.at_level("WARNING"):
+        plan = RunPlan.build(RunArgs(skill_dir=skill))
+    assert "dataset.window_size" not in plan.space.names and "train.grad_clip" not in plan.space.names
+    assert "train.optim.lr" in plan.space.names
+    assert ("dataset.window_size (its default -1 is a special value (\"value of -1 specifies the original length\") "
+            "and the schema gives no upper bound") in caplog.text
+    named = RunPlan.build(RunArgs(skill_dir=skill, custom_param_ranges={"dataset.window_size": {
+        "valid_min": 30, "valid_max": 300}}))
+    assert "dataset.window_size" in named.space.names

@@ -246,9 +246,9 @@ def test_a_dropped_schema_param_is_warned_about_once(tmp_path: Path, broken: dic
     path.write_text(yaml.safe_dump(config))
     with caplog.at_level("WARNING"):
         dry_run(load_run_config(path), 1)
-    assert caplog.text.count("cannot be searched") == 1, caplog.text
+    assert caplog.text.count("of the schema's default hyperparameter(s)") == 1, caplog.text
     caplog.clear()
     with caplog.at_level("WARNING"):
         AutoMLRunner(SpecReadingSDK(), skill).run(automl_settings=_settings("random", automl_max_recommendations=1),
                                                   workspace_path=tmp_path / "ws2")
-    assert caplog.text.count("cannot be searched") == 1, caplog.text
+    assert caplog.text.count("of the schema's default hyperparameter(s)") == 1, caplog.text

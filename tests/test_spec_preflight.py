@@ -274,9 +274,13 @@ def test_a_dataset_keys_key_not_in_the_spec_nor_declared_is_refused_by_preflight
     assert report.error().field == f"dataset_keys.{key}" and report.error().exit_code == 2
     assert main(["run", str(path)]) == 2
     assert check["detail"] in " ".join(capsys.readouterr().err.split())  # the run says the same
-    known = _config(tmp_path, _inputs_skill(tmp_path / "b"),
-                    dataset_keys={"dataset.train_path": str(data), "train.num_epochs": str(data)})
+    known = _config(tmp_path, _inputs_skill(tmp_path / "b"), spec_overrides={"dataset.extra_dir": "/x"},
+                    dataset_keys={"dataset.train_path": str(data), "dataset.extra_dir": str(data)})
     assert _checks(run_preflight(load_run_config(known)))["dataset_keys"]["ok"] is True  # a key in the spec
+    number = _config(tmp_path, _inputs_skill(tmp_path / "c"),
+                     dataset_keys={"dataset.train_path": str(data), "train.num_epochs": str(data)})
+    check = _checks(run_preflight(load_run_config(number)))["dataset_keys"]
+    assert check["ok"] is False and "the schema makes it an integer, not a path" in check["detail"]
 
 
 def test_a_model_with_only_optional_inputs_and_no_data_fails_spec_inputs(tmp_path: Path) -> None:

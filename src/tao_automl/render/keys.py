@@ -7,7 +7,7 @@ without its siblings), so it is refused with the nearest known key.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from tao_automl.bank.skill import Skill
@@ -15,6 +15,7 @@ from tao_automl.errors import UserInputError
 from tao_automl.render.inputs import declared_inputs, leaves
 from tao_automl.render.job import base_spec, resolve_overrides
 from tao_automl.render.paths import has_path, set_path
+from tao_automl.schema.access import get_property
 from tao_automl.util.suggest import nearest
 
 
@@ -29,17 +30,45 @@ def job_base_spec(skill: Skill, overrides: Mapping[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def check_dataset_keys(skill: Skill, overrides: Mapping[str, Any], dataset_keys: Mapping[str, str]) -> None:
-    """Refuse a ``dataset_keys`` key that is neither a declared input, a rule's key, nor in the job's base spec."""
+def check_dataset_keys(skill: Skill, overrides: Mapping[str, Any], dataset_keys: Mapping[str, str],
+                       searched: Collection[str] = ()) -> None:
+    """Refuse a ``dataset_keys`` key that is neither a declared input, a rule's key, nor in the job's base spec; one
+    that is (part of) a ``searched`` param (the path would replace every rec's value); and one whose schema type is a
+    number or a flag (a path is text)."""
     if not dataset_keys:
         return
     spec = job_base_spec(skill, overrides)
     declared = list(declared_inputs(skill))
     known = set(declared) | {str(key) for key in skill.data_sources}
     for key, value in dataset_keys.items():
+        owner = searched_part(key, searched)
+        if owner is not None:
+            raise UserInputError(
+                f"dataset_keys.{key}: the key is " + ("searched" if owner == key else f"part of {owner}, which is "
+                                                      "searched") + ", so the path would replace every rec's value; "
+                "dataset_keys sets dataset paths: drop it, or leave the key out of the search",
+                field=f"dataset_keys.{key}", value=value, allowed="a dataset path key that is not searched")
+        kind = str((get_property(skill.schema, key) or {}).get("type", "")) if "[" not in key else ""
+        if kind in _NOT_TEXT:
+            raise UserInputError(
+                f"dataset_keys.{key}: the schema makes it {_NOT_TEXT[kind]}, not a path; dataset_keys sets dataset "
+                "paths (set other values with spec_overrides)", field=f"dataset_keys.{key}", value=value,
+                allowed="a key that holds a path (a declared input, or a string key of the spec)")
         if key in known or _in_spec(spec, key):
             continue
         raise _unknown_key(skill, key, value, declared, sorted(known | {k for k, _ in leaves(spec) if k}))
+
+
+_NOT_TEXT = {"int": "an integer", "integer": "an integer", "float": "a number", "number": "a number",
+             "bool": "a flag", "boolean": "a flag"}
+
+
+def searched_part(key: str, searched: Collection[str]) -> str | None:
+    """The searched param that spec key ``key`` is or lies inside (``train.optim.betas[0]`` is part of a searched
+    ``train.optim.betas``: setting it would change every rec's searched value), else None."""
+    parts = key.split("[", 1)[0].split(".")
+    return next((name for name in (".".join(parts[:i]) for i in range(len(parts), 0, -1)) if name in searched),
+                None)
 
 
 def _in_spec(spec: Mapping[str, Any], key: str) -> bool:

@@ -35,12 +35,13 @@ from tao_automl.render.job import (
     render_job,
     resolve_overrides,
 )
-from tao_automl.render.keys import check_dataset_keys
+from tao_automl.render.keys import check_dataset_keys, searched_part
 from tao_automl.render.roles import PTM_ROLES, checkpoint_keys, role_values
 from tao_automl.runner.fidelity import epoch_key, find_epoch_key, resumes_from_checkpoint
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import Baseline, baseline
+from tao_automl.schema.bounds import grid_rule, schema_interval
 from tao_automl.schema.build import build_search_space, derived_bounds, schema_defaults
 from tao_automl.schema.choices import schema_options
 from tao_automl.settings import AutoMLSettings, Direction, infer_direction
@@ -286,12 +287,14 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
         if prop is not None:
             check_override_value(key, prop, value)
     if space is not None:
-        searched = [key for key in resolved if key in space]
+        names = set(space.names)
+        searched = [(key, name) for key in resolved if (name := searched_part(key, names)) is not None]
         if searched:
-            key = searched[0]
+            key, name = searched[0]
+            part = "" if key == name else f" (part of {name}, which is searched)"
             raise SearchSpaceError(
-                f"spec_overrides.{key}: the key is also searched, so one value would override every rec's; drop it "
-                "from spec_overrides, or from the search with automl_hyperparameters/custom_param_ranges",
+                f"spec_overrides.{key}: the key is also searched{part}, so one value would override every rec's; "
+                "drop it from spec_overrides, or from the search with automl_hyperparameters/custom_param_ranges",
                 field=f"spec_overrides.{key}", value=resolved[key], allowed="a key that is not searched",
             )
     filled = runner_filled_keys(skill, promotes=promotes)
@@ -361,15 +364,36 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
             and not isinstance(value, (list, dict)) and value not in options:
         allowed = f"one of {', '.join(map(repr, options))}"
     if not allowed and kind in _INT_TYPES + _FLOAT_TYPES:
-        lows = [prop[k] for k in ("minimum", "valid_min") if _number(prop.get(k))]
-        highs = [prop[k] for k in ("maximum", "valid_max") if _number(prop.get(k))]
-        low, high = max(lows, default=None), min(highs, default=None)
-        if (low is not None and value < low) or (high is not None and value > high):
-            shown = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-            allowed = f"a value in {shown} (the schema's bounds)"
+        allowed = _outside_schema(key, prop, value)
     if allowed:
         raise UserInputError(f"{source}.{key}: {value!r} is not allowed; expected {allowed}",
                              field=f"{source}.{key}", value=value, allowed=allowed)
+
+
+def _outside_schema(key: str, prop: Mapping[str, Any], value: float) -> str:
+    """What a number for ``key`` must be when ``value`` breaks its schema's bounds or ``math_cond`` (``> 0``,
+    ``!= 0``, a power ``^ k`` or multiple ``/ k``: what a searched value obeys), else ``""``."""
+    try:
+        interval = schema_interval(key, prop)
+        power_of, multiple_of = grid_rule(key, prop) if str(prop.get("type")) in _INT_TYPES else (None, None)
+    except SearchSpaceError:  # a schema whose own bounds are broken: its search reports it
+        return ""
+    cond = f" and math_cond {prop['math_cond']!r}" if prop.get("math_cond") else ""
+    if not interval.admits(value) or value in interval.excluded:
+        but = f" except {', '.join(f'{x:g}' for x in interval.excluded)}" if interval.excluded else ""
+        return f"a value in {interval}{but} (the schema's bounds{cond})"
+    if power_of is not None and not _is_power(int(value), power_of):
+        return f"a power of {power_of} (the schema's math_cond {prop['math_cond']!r})"
+    if multiple_of is not None and value % multiple_of:
+        return f"a multiple of {multiple_of} (the schema's math_cond {prop['math_cond']!r})"
+    return ""
+
+
+def _is_power(value: int, base: int) -> bool:
+    """``value`` is ``base ** n`` for some n >= 0."""
+    while value > 1 and value % base == 0:
+        value //= base
+    return value == 1
 
 
 def check_render(skill: Skill, space: SearchSpace | None, ctx: JobContext) -> dict[str, Any]:
@@ -452,7 +476,7 @@ class RunPlan:
         epochs = fidelity_key(skill, settings, space)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
                                  promotes=promoting)
-        check_dataset_keys(skill, args.spec_overrides, args.dataset_keys)
+        check_dataset_keys(skill, args.spec_overrides, args.dataset_keys, space.names)
         check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,

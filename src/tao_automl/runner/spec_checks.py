@@ -8,7 +8,7 @@ a value (template, overrides, dataset rules, ``dataset_keys``, ``base_checkpoint
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -49,7 +49,8 @@ def spec_checks(config: RunArgs, built: Mapping[str, Any], report: PreflightRepo
         for name in NAMES:
             report.add(name, None, f"skipped: {why}")
         return
-    report.checks.append(keys_check(skill, config))
+    space = built.get("space")
+    report.checks.append(keys_check(skill, config, space.names if space is not None else ()))
     ctx = job_context(config)
     try:
         spec = check_render(skill, built.get("space"), ctx)
@@ -67,10 +68,11 @@ def _data_given(ctx: JobContext) -> bool:
     return bool(ctx.train_dataset_uri or ctx.eval_dataset_uri or ctx.dataset_keys or ctx.extra_dataset_uris)
 
 
-def keys_check(skill: Skill, config: RunArgs) -> Check:
-    """Every ``dataset_keys`` key is a declared input or already in the job's spec (the run refuses it alike)."""
+def keys_check(skill: Skill, config: RunArgs, searched: Sequence[str] = ()) -> Check:
+    """Every ``dataset_keys`` key is a declared input or already in the job's spec, holds a path and is not
+    ``searched`` (the run refuses it alike)."""
     try:
-        check_dataset_keys(skill, config.spec_overrides, config.dataset_keys)
+        check_dataset_keys(skill, config.spec_overrides, config.dataset_keys, searched)
     except TaoAutoMLError as exc:
         return Check("dataset_keys", False, str(exc), exc)
     if not config.dataset_keys:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -230,10 +231,14 @@ def build_search_space(
                 )
             skipped.append(f"{name} (AutoML-disabled)")
             continue
+        guess = None if asked else special_default(name, kind, prop)
+        if guess is not None:
+            skipped.append(f"{name} ({guess})")
+            continue
         params.append(_build(name, kind, _from_base(name, kind, prop, base), customs.get(name)))
     if skipped:
         logger.warning(
-            "skipping %d default hyperparameter(s) that cannot be searched: %s",
+            "skipping %d of the schema's default hyperparameter(s): %s",
             len(skipped),
             ", ".join(skipped),
         )
@@ -247,6 +252,31 @@ def build_search_space(
         derived = {p.name: _derived_sides(schema, p, customs.get(p.name), base) for p in params}
         params = _cap_derived_ends(params, relations, derived)
     return SearchSpace(tuple(params), relations)
+
+
+_SPECIAL = re.compile(r"\bvalue of\s+(-?\d+(?:\.\d+)?)\s+(?:specifies|means|disables|turns off|indicates)[^.]*",
+                      re.IGNORECASE)
+
+
+def special_default(name: str, kind: str, prop: Mapping[str, Any]) -> str | None:
+    """Why a default param is left out of the default search, or None: its default is a special value the schema's
+    description names ("A value of -1 specifies the original length") and a side of its range is open, so the range
+    would be derived from that special value (a window of 0 to 9 frames): a guess, not a range. Named in
+    ``automl_hyperparameters`` or given a custom range, it is searched."""
+    if kind not in ("float", "int"):
+        return None
+    said = _SPECIAL.search(str(prop.get("description") or ""))
+    default = prop.get("default")
+    if said is None or isinstance(default, bool) or not isinstance(default, (int, float)) \
+            or float(said.group(1)) != float(default):
+        return None
+    interval = schema_interval(name, prop)
+    open_sides = [side for side, end in (("lower", interval.low), ("upper", interval.high)) if math.isinf(end)]
+    if not open_sides:
+        return None
+    return (f"its default {default} is a special value (\"{said.group(0).strip()}\") and the schema gives no "
+            f"{' or '.join(open_sides)} bound, so a range around it would be a guess; search it with "
+            f"custom_param_ranges.{name} (valid_min, valid_max)")
 
 
 def derived_bounds(
