@@ -404,3 +404,16 @@ def test_slurm_on_this_machine_needs_none_of_the_banks_login_credentials(
         assert check.ok is True and check.detail.startswith("tao-run-on-slurm: every required credential is set")
         assert "(SLURM_HOSTNAME, SLURM_PARTITION, SLURM_USER, SSH_AUTH_SOCK, SSH_KEY_PATH not needed: Slurm runs on " \
                "this machine" in check.detail
+
+
+def test_dry_run_fills_every_placeholder_of_the_command_as_the_run_does(tmp_path: Path) -> None:
+    """The dry run filled only {config_path}: a skill command with results_dir={results_dir} showed the placeholder
+    where the launched job got the rec's results folder."""
+    from tao_automl.cli.dry_run import RUN_DIR_PLACEHOLDER, dry_run
+
+    skill = write_skill(tmp_path / "bank", command=f"{sys.executable} train.py -e {{config_path}} "
+                                                   "results_dir={results_dir}")
+    [rec] = dry_run(load_run_config(_config(tmp_path, skill)), n=1)
+    shown = tmp_path / "ws" / RUN_DIR_PLACEHOLDER / "recs" / "rec_0001"
+    assert "{" not in rec.command, rec.command
+    assert rec.command.endswith(f"-e {shown / 'train_spec.yaml'} results_dir={shown / 'results'}"), rec.command

@@ -494,3 +494,50 @@ def test_a_default_param_whose_default_is_a_special_value_and_whose_range_is_ope
     named = RunPlan.build(RunArgs(skill_dir=skill, custom_param_ranges={"dataset.window_size": {
         "valid_min": 30, "valid_max": 300}}))
     assert "dataset.window_size" in named.space.names
+
+
+def test_an_override_may_restate_the_templates_own_value_that_the_schema_options_omit(tmp_path: Path) -> None:
+    """fast-foundation-stereo's template sets model.model_type: FastFoundationStereo (its skill_info needs it), which
+    the schema's options leave out: every job gets it, yet the same value in spec_overrides was refused."""
+    skill = write_skill(tmp_path / "bank")
+    (skill / "references" / "spec_template_train.yaml").write_text(yaml.safe_dump({"train": {"act": "swish"}}))
+    plan = RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
+                                 spec_overrides={"train.act": "swish"}))
+    assert plan.base_spec["train"]["act"] == "swish"
+    with pytest.raises(UserInputError, match=r"spec_overrides\.train\.act: 'elu' is not allowed; expected one of"):
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
+                              spec_overrides={"train.act": "elu"}))
+
+
+def test_a_number_yaml_read_as_text_says_how_to_write_it(tmp_path: Path) -> None:
+    """PyYAML reads `1e-5` as a string: the refusal was right but did not say why ("needs a number")."""
+    skill = write_skill(tmp_path / "bank")
+    with pytest.raises(SearchSpaceError, match=r"needs a number \(YAML reads 1e-5 as text, not a number: write "
+                                               r"1\.0e-5\)"):
+        RunPlan.build(RunArgs(skill_dir=str(skill), custom_param_ranges={"train.optim.lr": {"valid_min": "1e-5"}}))
+    with pytest.raises(UserInputError, match=r"expected a finite number \(YAML reads 9e-1 as text, not a number: "
+                                             r"write 9\.0e-1\)"):
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
+                              spec_overrides={"train.optim.lr": "9e-1"}))
+
+
+@pytest.mark.parametrize(("hyper", "ranges", "field", "value", "allowed"), [
+    (["train.optim.lrr"], None, "automl_hyperparameters", "train.optim.lrr",
+     "'train.optim.lr' or another searchable param of the schema (`tao-automl models --scope automl`)"),
+    (None, {"train.layers": {"valid_min": 1.5, "valid_max": 4}}, "custom_param_ranges.train.layers",
+     {"valid_min": 1.5, "valid_max": 4}, "an integer"),
+    (None, {"train.act": {"option_weights": [1]}}, "custom_param_ranges.train.act", {"option_weights": [1]},
+     "3 option_weights, one per option"),
+    (None, {"train.act": {"disable_list": ["relu", "tanh", "gelu"]}}, "custom_param_ranges.train.act",
+     {"disable_list": ["relu", "tanh", "gelu"]}, "a disable_list that keeps at least one option"),
+])
+def test_a_search_space_error_says_what_is_allowed_for_that_input(
+        tmp_path: Path, hyper: list[str] | None, ranges: dict[str, Any] | None, field: str, value: Any,
+        allowed: str) -> None:
+    """SKILL.md tells agents to read error.allowed; these said only "searchable params of the schema, within its
+    bounds" (and an unknown name's value was the whole list)."""
+    with pytest.raises(SearchSpaceError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(write_skill(tmp_path / "bank")), automl_hyperparameters=hyper,
+                              custom_param_ranges=ranges))
+    error = caught.value.to_json()
+    assert (error["field"], error["value"], error["allowed"]) == (field, value, allowed), error

@@ -10,7 +10,6 @@ are shown as they would be under the workspace. No workspace, state or job is cr
 from __future__ import annotations
 
 import logging
-import shlex
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +100,7 @@ def _first_trials(scheduler: TrialScheduler, n: int, settings: AutoMLSettings) -
 def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRec]:
     """The first ``n`` recs (fewer when the budget is smaller); raises when preflight fails. ``option``: how the
     caller names ``n`` in an error (the CLI's ``--recs``, the tool's ``recs``)."""
-    from tao_automl.render.job import render_job
+    from tao_automl.render.job import format_command, render_job
     from tao_automl.runner.plan import RunPlan
     from tao_automl.runner.preflight import run_preflight
 
@@ -131,7 +130,8 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
             request = render_job(plan.skill, params, plan.budget_context(trial.budget), rec_dir=Path(tmp) / rel,
                                  results_dir=str(shown / "results"))
             spec_path = str(shown / request.config_path.name)
-            command = plan.skill.command_template.replace("{config_path}", shlex.quote(spec_path))
+            # the command the runner launches, each placeholder filled alike ({config_path}, {results_dir})
+            command = format_command(plan.skill, {"config_path": spec_path, "results_dir": str(shown / "results")})
             call = {"gpu_count": gpu_count, "job_name": f"{RUN_DIR_PLACEHOLDER}-rec{rec_id:04d}",
                     "inputs": _swap(request.inputs, tmp, str(run_dir)), "outputs": request.outputs, **kwargs}
             out.append(DryRec(rec_id, params, _swap(request.spec, tmp, str(run_dir)), spec_path, command,

@@ -36,6 +36,7 @@ from tao_automl.render.job import (
     resolve_overrides,
 )
 from tao_automl.render.keys import check_dataset_keys, searched_part
+from tao_automl.render.paths import get_path, has_path
 from tao_automl.render.roles import PTM_ROLES, checkpoint_keys, role_values
 from tao_automl.runner.fidelity import epoch_key, find_epoch_key, resumes_from_checkpoint
 from tao_automl.runner.run_args import RunArgs
@@ -49,6 +50,7 @@ from tao_automl.space.numeric import FloatParam, IntParam
 from tao_automl.space.search_space import SearchSpace, describe
 from tao_automl.util.dotted import flatten, with_values
 from tao_automl.util.suggest import did_you_mean, nearest
+from tao_automl.util.yaml_numbers import number_as_text_hint
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +174,9 @@ def search_space(schema: Mapping[str, Any], settings: AutoMLSettings, hyperparam
 
 _RANGE_NAME = re.compile(r"custom_param_ranges(?:\[| names )'([^']+)'")
 _PARAM_NAME = re.compile(r"(?:param|parameter|hyperparameter) '([^']+)'")
-_ALLOWED = re.compile(r"(?:allowed(?: keys)?|valid keys|available|expected|need):? (.+)$")
+_ALLOWED = re.compile(r"(?:allowed(?: keys)?|valid keys|available|expected|needs?):? (.+)$")
+_WEIGHTS = re.compile(r"has \d+ entries but there are (\d+) options")
+_MEANT = re.compile(r"did you mean '([^']+)'")
 _RELATION = re.compile(r"relation (\S+) \S+ (\S+) cannot hold")
 
 
@@ -199,12 +203,26 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
         field, value = f"schema property {param}", param
         detail = f"{field}: {detail}"
     else:
-        field, value = "automl_hyperparameters", list(hyperparameters or [])
+        field = "automl_hyperparameters"
+        # the name at fault when the error names one of the list, else the whole list
+        value = param if param is not None and param in (hyperparameters or []) else list(hyperparameters or [])
         if not detail.startswith(field):
             detail = f"{field}: {detail}"
-    allowed = _ALLOWED.search(detail)
-    what = allowed.group(1) if allowed else "searchable params of the schema, within its bounds"
-    return SearchSpaceError(detail, field=field, value=value, allowed=what, hint=exc.hint)
+    return SearchSpaceError(detail, field=field, value=value, allowed=_allowed_of(detail), hint=exc.hint)
+
+
+def _allowed_of(detail: str) -> str:
+    """What would be accepted, as the error's message says it (else the general rule)."""
+    weights, meant, allowed = _WEIGHTS.search(detail), _MEANT.search(detail), _ALLOWED.search(detail)
+    if weights:
+        return f"{weights.group(1)} option_weights, one per option"
+    if "disables every option" in detail:
+        return "a disable_list that keeps at least one option"
+    if meant:
+        return f"{meant.group(1)!r} or another searchable param of the schema (`tao-automl models --scope automl`)"
+    if allowed:
+        return allowed.group(1)
+    return "searchable params of the schema, within its bounds"
 
 
 def settings_notes(given: Mapping[str, Any] | None, settings: AutoMLSettings, space: SearchSpace) -> list[str]:
@@ -284,7 +302,8 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
     resolved = resolve_overrides(skill, spec, overrides)
     for key, value in resolved.items():
         prop = get_property(skill.schema, key) if "[" not in key else None
-        if prop is not None:
+        # the template's own value (which every job gets anyway) is not refused when the schema's options omit it
+        if prop is not None and not (has_path(spec, key) and get_path(spec, key) == value):
             check_override_value(key, prop, value)
     if space is not None:
         names = set(space.names)
@@ -366,7 +385,8 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
     if not allowed and kind in _INT_TYPES + _FLOAT_TYPES:
         allowed = _outside_schema(key, prop, value)
     if allowed:
-        raise UserInputError(f"{source}.{key}: {value!r} is not allowed; expected {allowed}",
+        hint = number_as_text_hint(value) if kind in _INT_TYPES + _FLOAT_TYPES else ""
+        raise UserInputError(f"{source}.{key}: {value!r} is not allowed; expected {allowed}{hint}",
                              field=f"{source}.{key}", value=value, allowed=allowed)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from tao_automl.errors import SearchSpaceError
 from tao_automl.util.suggest import did_you_mean
+from tao_automl.util.yaml_numbers import number_as_text_hint
 
 CUSTOM_KEYS = ("valid_min", "valid_max", "valid_options", "option_weights", "disable_list", "scale")
 SCALES = ("log", "linear", "logit")
@@ -113,6 +114,7 @@ def custom_number(entry: CustomRange, key: str, *, integer: bool) -> float | int
         raise SearchSpaceError(
             f"{entry.where(key)}={value!r} has the wrong type: {entry.name!r} needs {kind}"
             + (" (list bounds apply only to list params)" if isinstance(value, (list, tuple)) else "")
+            + number_as_text_hint(value)
         )
     if not math.isfinite(value):
         raise SearchSpaceError(f"{entry.where(key)}={value!r} must be finite")
