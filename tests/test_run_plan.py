@@ -541,3 +541,14 @@ def test_a_search_space_error_says_what_is_allowed_for_that_input(
                               custom_param_ranges=ranges))
     error = caught.value.to_json()
     assert (error["field"], error["value"], error["allowed"]) == (field, value, allowed), error
+
+
+def test_more_params_than_recs_is_noted(tmp_path: Path) -> None:
+    """depth-anything-v2 searches 45 params by default; with the default budget of 10 recs the search is close to
+    random, and nothing said so."""
+    skill = str(write_skill(tmp_path / "bank"))
+    few = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"automl_max_recommendations": 3}))
+    assert ("4 params are searched with a budget of 3 recs: with fewer recs than params no method can learn which "
+            "of them matter") in " ".join(few.notes)
+    enough = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"automl_max_recommendations": 4}))
+    assert not any("params are searched with a budget" in n for n in enough.notes)

@@ -455,7 +455,18 @@ def run_notes(skill: Skill, settings: AutoMLSettings, space: SearchSpace, given:
     derived (:func:`bound_notes`), settings the algorithm does not read (``given``: the ``automl_settings`` as
     written) and, when the brain is ``promoting`` (:func:`promotes`), promotions without a checkpoint."""
     return (space_notes(skill.schema, space, custom_ranges) + bound_notes(space, derived)
-            + settings_notes(given, settings, space) + promotion_notes(skill, settings, promoting))
+            + budget_notes(space, settings) + settings_notes(given, settings, space)
+            + promotion_notes(skill, settings, promoting))
+
+
+def budget_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
+    """A note when more params are searched than the budget has recs: no method can learn which of them matter."""
+    budget, count = settings.automl_max_recommendations, len(space.params)
+    if count <= budget:
+        return []
+    return [f"{count} params are searched with a budget of {budget} recs: with fewer recs than params no "
+            "method can learn which of them matter, and the search is close to random; name the few that matter "
+            "in automl_hyperparameters, or raise automl_max_recommendations"]
 
 
 def job_context(args: RunArgs) -> JobContext:
