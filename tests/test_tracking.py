@@ -127,3 +127,32 @@ def test_wandb_online_without_a_key_is_refused_up_front(tmp_path: Path, monkeypa
                                                                                         "mode": "offline"}
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     assert check_tracking_config("wandb_config", {"project": "p"}) == {"project": "p"}
+
+
+def test_an_mlflow_file_store_this_mlflow_refuses_is_refused_up_front(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow 3 keeps the file store in maintenance mode: preflight said "passed", the tracker failed at sweep start
+    with a stack trace in the log, and the sweep exited 0 with nothing logged."""
+    pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.tracking.file_store import FileStore
+
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    try:
+        FileStore(root_directory=str(tmp_path / "probe"))
+        refused = False
+    except MlflowException:
+        refused = True
+    config = {"tracking_uri": (tmp_path / "mlruns").as_uri()}
+    if not refused:  # an MLflow that still takes file stores: nothing to refuse
+        assert check_tracking_config("mlflow_config", config) == config
+        return
+    with pytest.raises(UserInputError) as caught:
+        check_tracking_config("mlflow_config", config)
+    error = caught.value.to_json()
+    assert (error["field"], error["value"]) == ("mlflow_config.tracking_uri", config["tracking_uri"])
+    assert "MLFLOW_ALLOW_FILE_STORE=true" in error["message"] and "sqlite:///" in error["allowed"]
+    assert not (tmp_path / "mlruns").exists()  # the user's store is not touched
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    assert check_tracking_config("mlflow_config", config) == config
+    assert check_tracking_config("mlflow_config", {"tracking_uri": f"sqlite:///{tmp_path / 'm.db'}"})

@@ -136,6 +136,21 @@ def _sdk_for(run_dir: Path, meta: dict[str, Any]) -> Any:
     return rebuild_sdk(run_dir, meta.get("platform"))
 
 
+def _track_cancelled(folder: Path, state: str) -> None:
+    """The run's trackers (W&B, MLflow), told what an orchestrator would have told them: every rec that ended,
+    the cancelled ones too, and that the sweep stopped. Their failures are logged, never raised."""
+    from tao_automl.experiment.store import read_meta
+    from tao_automl.tracking.base import ObserverSet
+    from tao_automl.tracking.config import build_observers
+
+    meta = read_meta(folder)
+    if not (meta.get("wandb") or meta.get("mlflow")):
+        return
+    trackers = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")))
+    trackers.sweep_started(folder)  # logs each ended rec it has not logged yet
+    trackers.sweep_ended(folder, state)
+
+
 def _cancel_failed(folder: Path, job_id: str, exc: Exception, cancelled: list[str]) -> TaoAutoMLError:
     """The error of a ``stop --cancel-jobs`` whose platform failed to cancel ``job_id``: exit 3 when it could not
     be contacted at all. The orchestrator was stopped either way; the jobs not cancelled still run."""
@@ -228,6 +243,8 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                     state = "interrupted"
             finally:
                 store.close()
+    if cancelled:  # no orchestrator will tell the run's trackers about these recs: tell them now
+        _track_cancelled(folder, str(state or "interrupted"))
     if refused is not None:
         raise _cancel_failed(folder, *refused, cancelled)
     store = RunStore(folder, readonly=True)

@@ -295,9 +295,13 @@ class AutoMLRunner:
                 summary = self._loop(exp, plan, extractor, eval_fn, on_rec,
                                      tracking.wrap_on_result(exp.run_dir, on_result))
             state = str(summary["progress"].get("state") or state)
-            return summary
         finally:
             tracking.sweep_ended(exp.run_dir, state)
+        if tracking.failures:  # the sweep's own results are complete; what the trackers show is not
+            summary["tracking_errors"] = tracking.failures
+            log.warning("%d tracker call(s) failed, so W&B/MLflow miss part of this run (its own results are "
+                        "complete); first: %s", len(tracking.failures), tracking.failures[0])
+        return summary
 
     def _tracking(self, exp: Experiment) -> ObserverSet:
         """The run's trackers (its stored ``wandb``/``mlflow`` configs) plus ``run(observers=...)``."""

@@ -54,13 +54,17 @@ class ObserverSet:
     def __init__(self, observers: Iterable[SweepObserver] = ()) -> None:
         self.observers = list(observers)
         self.errors = 0
+        #: One line per tracker call that failed (``Tracker.method: Error: message``), in order.
+        self.failures: list[str] = []
 
     def _call(self, method: str, *args: Any) -> None:
         for observer in self.observers:
             try:
                 getattr(observer, method)(*args)
-            except Exception:
+            except Exception as exc:
                 self.errors += 1
+                self.failures.append(f"{type(observer).__name__}.{method}: {type(exc).__name__}: "
+                                     f"{' '.join(str(exc).split())[:300]}")
                 log.exception("tracker %s.%s failed; the sweep goes on", type(observer).__name__, method)
 
     def sweep_started(self, run_dir: Path) -> None:

@@ -13,6 +13,7 @@ import logging
 import netrc
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -81,7 +82,34 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
                                  hint=f"pip install 'tao-run-automl[{extra}]'")
         if name == "wandb_config":
             _check_wandb_login(out)
+        else:
+            _check_mlflow_file_store(out)
     return out
+
+
+def _check_mlflow_file_store(config: Mapping[str, Any]) -> None:
+    """An MLflow file store (``file:`` or a plain path) that this MLflow refuses (3.x keeps it in maintenance mode
+    unless ``MLFLOW_ALLOW_FILE_STORE=true``): said before the run starts, not found when nothing was logged. The
+    check builds a file store in a temporary folder; the user's store is not touched."""
+    uri = str(config.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or "")
+    scheme = urlparse(uri).scheme
+    if not uri or (scheme not in ("", "file") and len(scheme) > 1):  # a database or server (a drive letter is a path)
+        return
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.tracking.file_store import FileStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            FileStore(root_directory=str(Path(tmp) / "mlruns"))  # type: ignore[no-untyped-call]
+        except MlflowException as exc:
+            raise UserInputError(
+                f"mlflow_config.tracking_uri: {uri!r} is a file store, which the installed MLflow refuses "
+                f"({str(exc).split('.')[0]}); use a database store such as 'sqlite:///mlflow.db', or set "
+                "MLFLOW_ALLOW_FILE_STORE=true in the environment", field="mlflow_config.tracking_uri", value=uri,
+                allowed="a database or server URI (sqlite:///..., http(s)://...), or a file store with "
+                        "MLFLOW_ALLOW_FILE_STORE=true") from None
 
 
 def _check_wandb_login(config: Mapping[str, Any]) -> None:

@@ -27,6 +27,9 @@ ROLE_TAG = "tao_automl.role"
 REC_TAG = "tao_automl.rec_id"
 PARAM_VALUE_LIMIT = 6000
 TAG_VALUE_LIMIT = 5000
+#: The prefix of the epoch curve of a rec without a result (failed, cancelled): under the metric's own key, its last
+#: epoch's value would show in the runs table as if it were the rec's result.
+PARTIAL = "partial_"
 _TERMINAL = {"success": "FINISHED", "failure": "FAILED", "stopped": "KILLED", "cancelled": "KILLED"}
 
 
@@ -149,7 +152,7 @@ class MlflowTracker:
             if value is not None:
                 params.append(Param(name, str(value)))
         now = int(time.time() * 1000)
-        key = mlflow_key(data.metric)
+        key = mlflow_key(data.metric if rec.has_value else f"{PARTIAL}{data.metric}")  # no result: no metric value
         metrics = [Metric(key, v, now, e) for e, v in rec.epochs if math.isfinite(v)]
         if rec.has_value and rec.metric is not None and not rec.epochs:
             metrics.append(Metric(key, rec.metric, now, rec.budget or 0))

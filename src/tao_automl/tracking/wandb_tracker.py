@@ -26,6 +26,8 @@ from tao_automl.report.data import RecView, RunData, load_run
 from tao_automl.util.secrets import redact
 
 STATE_FILE = Path("tracking") / "wandb.json"
+#: The prefix of the epoch curve of a rec without a result (failed, cancelled), kept off the metric's own key.
+PARTIAL = "partial_"
 TABLE_COLUMNS = ["rec_id", "status", "metric", "budget", "duration_s", "message", "params"]
 
 
@@ -80,7 +82,8 @@ class WandbTracker:
                                       "best_params": best.params})
         finally:
             sweep.finish(exit_code=0 if state == "finished" else 1)
-        if state == "finished" and best is not None:
+        if state == "finished" and best is not None and not self._offline():
+            # tag the best rec's run (an offline run cannot be reopened: the sweep run's summary names it instead)
             run = self._init(data, run_id=self._rec_run_id(data, best.rec_id), name=f"rec_{best.rec_id:04d}",
                              job_type="rec", config=None)
             run.tags = (*run.tags, "best")
@@ -100,6 +103,11 @@ class WandbTracker:
             settings=settings,
         )
 
+    def _offline(self) -> bool:
+        """W&B offline (``mode`` or ``$WANDB_MODE``): runs are written to folders synced later, and a run id
+        written twice would replace the first on upload."""
+        return str(self.config.get("mode") or os.environ.get("WANDB_MODE") or "").lower() in ("offline", "dryrun")
+
     @staticmethod
     def _rec_run_id(data: RunData, rec_id: int) -> str:
         return f"{data.experiment_id}-rec{rec_id:04d}"
@@ -110,13 +118,15 @@ class WandbTracker:
                   "bracket": rec.bracket, "parent": rec.parent}
         run = self._init(data, run_id=self._rec_run_id(data, rec.rec_id), name=f"rec_{rec.rec_id:04d}",
                          job_type="rec", config=config)
+        curve = metric if rec.has_value else f"{PARTIAL}{metric}"  # no result: no value under the metric's key
         try:
             for epoch, value in rec.epochs:
-                run.log({metric: value, "epoch": epoch}, step=epoch)
+                run.log({curve: value, "epoch": epoch}, step=epoch)
             if rec.has_value and not rec.epochs:
                 run.log({metric: rec.metric})
-            run.summary.update({metric: rec.metric, "status": rec.status, "message": rec.message or "",
-                                "budget": rec.budget, "duration_s": rec.duration_s, "job_id": rec.job_id})
+            run.summary.update({"status": rec.status, "message": rec.message or "", "budget": rec.budget,
+                                "duration_s": rec.duration_s, "job_id": rec.job_id,
+                                **({metric: rec.metric} if rec.has_value else {})})
         finally:
             run.finish(exit_code=0 if rec.status in ("success", "stopped") else 1)
         self._logged.append(rec.rec_id)
