@@ -246,3 +246,33 @@ def test_an_exported_spec_that_resumes_a_checkpoint_says_so(demo_run: dict[str, 
     assert _resumes(skill, {"train": {"resume_training_checkpoint_path": ""}}) is None
     done = _cli("export", demo_run["run_dir"], "--best", "-o", str(tmp_path / "b.yaml"), "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["best"]["resumes"] is None  # random: nothing resumed
+
+
+def test_optuna_best_trial_of_a_promotion_run_is_the_runs_best(tmp_path: Path) -> None:
+    """Lower-rung successes were COMPLETE with their low-budget value, and Optuna ranks on value alone: a rung-0 rec
+    that scored 0.99 at 1 epoch was best_trial while the run's best was a 3-epoch rec (the run ranks budget first)."""
+    optuna = pytest.importorskip("optuna")
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from tao_automl import AutoML
+
+    automl = AutoML(tmp_path / "run", skill_dir=builtin_skill_dir("demo-digits-mlp"),
+                    settings={"algorithm": "hyperband", "metric": "val_accuracy", "automl_max_recommendations": 6,
+                              "automl_max_epochs": 3, "automl_reduction_factor": 3}, log_progress=False)
+    budgets: dict[int, int] = {}
+    while not automl.is_complete():
+        recs = automl.next_recommendation()
+        if not recs:
+            break
+        for rec in recs:
+            budgets[rec.id] = rec.trial["budget"]
+            automl.report_result(rec.id, 0.99 if rec.id == 1 else 0.5 + 0.01 * rec.id)
+    best = automl.finish()["best"]
+    assert budgets[1] < max(budgets.values()) and best["rec_id"] != 1  # the run ranks the highest budget first
+    journal = tmp_path / "study.log"
+    assert _cli("export", str(tmp_path / "run"), "--optuna", str(journal)).returncode == 0
+    study = optuna.load_study(study_name="run", storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert study.best_trial.user_attrs["rec_id"] == best["rec_id"]
+    lower = [t for t in study.trials if t.user_attrs["rec_id"] == 1]
+    assert lower[0].state.name == "PRUNED" and lower[0].value == pytest.approx(0.99)  # kept, not ranked

@@ -9,7 +9,9 @@ trial's values are the rec's stored value of every metric, so ``study.best_trial
   and list-valued params as a categorical of their JSON texts (Optuna has no list distribution);
 * state: success -> COMPLETE (value = metric; the values of all metrics for a multi-objective run), stopped ->
   PRUNED (value = its last metric; no values for a multi-objective run), failure and cancelled -> FAIL, a rec
-  still running or pending -> RUNNING;
+  still running or pending -> RUNNING. In a multi-fidelity run a success below the highest budget any success
+  reached is PRUNED too (value kept): Optuna ranks COMPLETE trials on value alone, while the run ranks the
+  highest budget first, so ``study.best_trial`` is the run's best;
 * intermediate values: the per-epoch metric (persisted epoch events, else the rec's ``status.json``);
 * start/end times, and user attrs with the rec id, status, budget, rung/bracket/parent, job id, spec path and
   failure message. Needs the ``export`` extra (``optuna``).
@@ -141,10 +143,16 @@ def write_optuna(data: RunData, out: str | Path) -> dict[str, Any]:
             study.set_user_attr("metrics", names)
         study.set_user_attr("algorithm", data.meta.get("algorithm"))
         study.set_user_attr("run_dir", str(data.run_dir))
+        budgets = [int(r["budget"]) for r in rows.values() if r.get("status") == "success"
+                   and r.get("budget") is not None]
+        top = max(budgets, default=None)
         for rec in data.recs:
             state, values = _state_values(optuna, rec, names, data.values or {})
             dists = {k: distributions[k] for k in rec.params}
             row = rows[rec.rec_id]
+            if top is not None and state == optuna.trial.TrialState.COMPLETE and not names \
+                    and int(row.get("budget") or 0) < top:  # a lower rung's result (see the module docstring)
+                state = optuna.trial.TrialState.PRUNED
             attrs = {k: row[k] for k in ("rec_id", "status", "budget", "budget_reached", "rung", "bracket", "parent",
                                           "job_id", "spec_path", "message", "wall_time_s") if row.get(k) is not None}
             started = _when(rec.submitted_at or rec.created_at)
