@@ -281,3 +281,41 @@ def test_stop_cancel_jobs_tells_the_trackers_about_the_cancelled_recs(tmp_path: 
     assert all(c.data.tags["status"] == "cancelled" and c.info.status == "KILLED" for c in children)
     assert all("val_loss" not in c.data.metrics for c in children)  # no result: no value in the runs table
     assert parent.info.status == "KILLED" and parent.data.tags["state"] == "interrupted"
+
+
+def test_a_multi_objective_run_logs_every_metric_and_the_fronts_pick(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trackers logged only the first metric: the second was nowhere, the MLflow parent's best_val_accuracy showed
+    the first metric's best (rec 1) next to best_rec_id = the knee (rec 2), and W&B's sweep history followed rec 1."""
+    from conftest import small_schema
+    from tao_automl import AutoML
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    two = [{"name": "val_accuracy", "direction": "maximize"}, {"name": "model_size", "direction": "minimize"}]
+    wandb_config, mlflow_config = _configs(tmp_path)
+    automl = AutoML(workspace=tmp_path / "run", search_schema=small_schema(), log_progress=False,
+                    settings={"metric": two, "algorithm": "random", "automl_max_recommendations": 3},
+                    wandb_config=wandb_config, mlflow_config=mlflow_config)
+    values = {1: (0.99, 100.0), 2: (0.95, 10.0), 3: (0.50, 1.0)}  # 1 best accuracy but huge; 2 the knee
+    for rec in automl.next_recommendation():
+        acc, size = values[rec.id]
+        automl.report_result(rec.id, None, values={"val_accuracy": acc, "model_size": size})
+    assert automl.finish()["best"]["rec_id"] == 2
+
+    runs = [r for r in offline_runs(tmp_path / "run" / "wandb") if r.run_id]
+    for run in (r for r in runs if r.job_type == "rec" and r.history):
+        acc, size = values[int(run.run_id[-4:])]
+        assert run.summary["val_accuracy"] == pytest.approx(acc) and run.summary["model_size"] == pytest.approx(size)
+    (sweep,) = [r for r in runs if r.job_type == "sweep"]
+    assert sweep.summary["best_rec_id"] == 2
+    assert (sweep.summary["best_val_accuracy"], sweep.summary["best_model_size"]) == (0.95, 10.0)
+    assert all("best_val_accuracy" not in row for row in sweep.history)  # no first-metric "best so far" line
+
+    _, _, mlruns = _mlflow(tmp_path)
+    (parent,) = [r for r in mlruns if r.data.tags.get("tao_automl.role") == "sweep"]
+    assert parent.data.tags["best_rec_id"] == "2"
+    assert (parent.data.metrics["best_val_accuracy"], parent.data.metrics["best_model_size"]) == (0.95, 10.0)
+    for child in (r for r in mlruns if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id):
+        acc, size = values[int(child.data.tags["tao_automl.rec_id"])]
+        assert child.data.metrics["val_accuracy"] == pytest.approx(acc)
+        assert child.data.metrics["model_size"] == pytest.approx(size)

@@ -41,6 +41,8 @@ class RecView:
     epochs: list[tuple[int, float]] = field(default_factory=list)
     spec_epochs: int | None = None  # epochs the rendered spec asked for (single-fidelity runs too)
     budget_reached: int | None = None  # epochs its metric was measured at
+    #: a multi-objective run's success: every metric's value (the first is ``metric``); else None
+    values: dict[str, float] | None = None
 
     @property
     def epochs_trained(self) -> int | None:
@@ -85,6 +87,11 @@ class RunData:
     @property
     def direction(self) -> str:
         return str(self.meta.get("direction") or "maximize")
+
+    @property
+    def metrics(self) -> list[str]:
+        """Every metric of a multi-objective run, in order; the one metric otherwise."""
+        return [str(o["name"]) for o in self.front["objectives"]] if self.front else [self.metric]
 
     @property
     def is_multi_fidelity(self) -> bool:
@@ -180,6 +187,7 @@ def _read_run(path: Path, read_results: bool) -> RunData:
                 epochs.setdefault(int(event["rec_id"]), {})[int(event["payload"]["epoch"])] = value
         trained = {int(e["rec_id"]): int(e["payload"]["budget"]) for e in store.events("trained_budget")}
         front = pareto_view.front_in_store(store, meta)  # several metrics: the best is the front's pick
+        values = pareto_view.values_in_store(store, meta) or {}
     finally:
         store.close()
     metric = str(meta.get("metric") or "metric")
@@ -200,6 +208,7 @@ def _read_run(path: Path, read_results: bool) -> RunData:
             created_at=row.created_at, submitted_at=row.submitted_at, finished_at=row.finished_at,
             spec_path=_spec_path(path, row.rec_id), epochs=curve, spec_epochs=row.budget,
             budget_reached=row.budget_reached,
+            values=dict(values[row.rec_id]) if row.rec_id in values else None,
         ))
     return RunData(run_dir=path, meta=meta, recs=recs, front=front)
 

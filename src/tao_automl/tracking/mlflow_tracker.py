@@ -89,7 +89,11 @@ class MlflowTracker:
             best = data.best()
             if best is not None:
                 assert best.metric is not None
-                self.client.log_metric(parent, mlflow_key(f"best_{data.metric}"), best.metric)
+                # at the last step, so the runs table shows the best rec's values (the front's pick for several
+                # metrics: each metric's value of that one rec)
+                step = len(self._done) + 1
+                for name, value in (best.values or {data.metric: best.metric}).items():
+                    self.client.log_metric(parent, mlflow_key(f"best_{name}"), value, step=step)
                 self.client.set_tag(parent, "best_rec_id", str(best.rec_id))
             self.client.set_tag(parent, "state", state)
             self._log_convergence_plot(parent, data)
@@ -156,6 +160,10 @@ class MlflowTracker:
         metrics = [Metric(key, v, now, e) for e, v in rec.epochs if math.isfinite(v)]
         if rec.has_value and rec.metric is not None and not rec.epochs:
             metrics.append(Metric(key, rec.metric, now, rec.budget or 0))
+        last = max((e for e, _ in rec.epochs), default=rec.budget or 0)
+        for objective, result in (rec.values or {}).items():  # a multi-objective rec: every metric's value
+            if objective != data.metric and math.isfinite(result):
+                metrics.append(Metric(mlflow_key(objective), result, now, last))
         if rec.duration_s is not None:
             metrics.append(Metric("duration_s", rec.duration_s, now, 0))
         self.client.log_batch(run_id, metrics=metrics, params=params, tags=[RunTag("rec_id", str(rec.rec_id))])
@@ -170,7 +178,8 @@ class MlflowTracker:
 
     def _log_progress(self, data: RunData) -> None:
         assert self.parent_id is not None
-        points = [v for r, v in data.convergence() if r.rec_id in self._done]
+        # best so far by the first metric: not a multi-objective run's best (its front's pick, logged at the end)
+        points = [v for r, v in data.convergence() if r.rec_id in self._done] if data.front is None else []
         if points:
             self.client.log_metric(self.parent_id, mlflow_key(f"best_{data.metric}"), points[-1], step=len(points))
         self.client.log_metric(self.parent_id, "recs_done", float(len(self._done)), step=len(self._done))

@@ -70,16 +70,17 @@ class WandbTracker:
         try:
             sweep.summary["state"] = state
             sweep.summary["recs_logged"] = len(self._logged)
-            points = data.convergence()
+            points = data.convergence() if data.front is None else []
             if points:
                 table = self.wandb.Table(columns=["rec_number", "rec_id", f"best_{data.metric}"],
                                          data=[[i + 1, rec.rec_id, value] for i, (rec, value) in enumerate(points)])
                 sweep.log({"convergence": self.wandb.plot.line(table, "rec_number", f"best_{data.metric}",
                                                                title=f"best {data.metric} so far")})
             if best is not None:
-                sweep.summary.update({"best_rec_id": best.rec_id, f"best_{data.metric}": best.metric,
-                                      "best_run_id": self._rec_run_id(data, best.rec_id),
-                                      "best_params": best.params})
+                # the front's pick for several metrics: each metric's value of that rec
+                values = best.values or ({data.metric: best.metric} if best.metric is not None else {})
+                sweep.summary.update({"best_rec_id": best.rec_id, "best_run_id": self._rec_run_id(data, best.rec_id),
+                                      "best_params": best.params, **{f"best_{k}": v for k, v in values.items()}})
         finally:
             sweep.finish(exit_code=0 if state == "finished" else 1)
         if state == "finished" and best is not None and not self._offline():
@@ -126,7 +127,8 @@ class WandbTracker:
                 run.log({metric: rec.metric})
             run.summary.update({"status": rec.status, "message": rec.message or "", "budget": rec.budget,
                                 "duration_s": rec.duration_s, "job_id": rec.job_id,
-                                **({metric: rec.metric} if rec.has_value else {})})
+                                **({metric: rec.metric} if rec.has_value else {}),
+                                **(rec.values or {})})  # a multi-objective rec: every metric's value
         finally:
             run.finish(exit_code=0 if rec.status in ("success", "stopped") else 1)
         self._logged.append(rec.rec_id)
@@ -140,7 +142,8 @@ class WandbTracker:
         ids = self._logged[:step]
         rec = data.rec(ids[-1])
         logged = [data.rec(i) for i in ids]
-        best = [v for r, v in data.convergence() if r.rec_id in ids]
+        # best so far by the first metric: not a multi-objective run's best (its front's pick, in the summary)
+        best = [v for r, v in data.convergence() if r.rec_id in ids] if data.front is None else []
         row: dict[str, Any] = {"rec_id": rec.rec_id, "recs_done": len(logged),
                                "failed": sum(r.status == "failure" for r in logged)}
         if rec.has_value:
