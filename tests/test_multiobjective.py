@@ -356,7 +356,11 @@ def test_report_runs_and_trackers_name_the_fronts_pick_not_the_first_metrics_bes
     data = report_data(tmp_path / "ws" / "run_1")
     best = data.best()
     assert best is not None and best.rec_id == 2
-    assert "<tr class=best data-rec=2>" in _ranked_table(data)
+    table = _ranked_table(data)
+    assert "<tr class=best data-rec=2>" in table
+    # a column per metric and the front marked (the table had the first metric's column alone)
+    assert "<th>val_accuracy</th><th>model_size</th><th>Pareto front</th>" in table
+    assert "<td>success</td><td class=num>0.95</td><td class=num>10</td><td>yes</td>" in table
     header = _header(data)
     assert "best: <b>rec 2: val_accuracy = 0.95, model_size = 10 (knee)" in header
     assert "Pareto front: <b>recs 1, 2, 3" in header

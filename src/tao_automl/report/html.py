@@ -93,6 +93,8 @@ def _ranked_table(data: RunData) -> str:
     best = data.best()
     params = sorted({k for r in data.recs for k in r.params})
     head = "".join(f"<th>{_e(p)}</th>" for p in params)
+    metrics = data.metrics  # a multi-objective run: a column per metric, and which recs are on the front
+    front = {int(p["rec_id"]) for p in (data.front or {}).get("pareto_front") or []}
     rows = []
     rank = 0
     for rec in ranked:
@@ -100,14 +102,18 @@ def _ranked_table(data: RunData) -> str:
             rank += 1
         cls = " class=best" if best is not None and rec.rec_id == best.rec_id else ""
         cells = "".join(f"<td>{_e(_param(rec.params.get(p)))}</td>" for p in params)
+        shown = [rec.metric] if data.front is None else [(rec.values or {}).get(m) for m in metrics]
+        values = "".join(f"<td class=num>{_fmt(v)}</td>" for v in shown)
+        on_front = "" if data.front is None else f"<td>{'yes' if rec.rec_id in front else ''}</td>"
         rows.append(
             f"<tr{cls} data-rec={rec.rec_id}><td class=num>{rank if rec.has_value else '-'}</td>"
-            f"<td class=num>{rec.rec_id}</td><td>{_e(rec.status)}</td><td class=num>{_fmt(rec.metric)}</td>"
+            f"<td class=num>{rec.rec_id}</td><td>{_e(rec.status)}</td>{values}{on_front}"
             f"<td class=num>{'-' if rec.epochs_trained is None else rec.epochs_trained}</td>"
             f"<td class=num>{_fmt(rec.duration_s)}</td>{cells}</tr>")
-    by = "budget reached, then metric" if data.is_multi_fidelity else "metric"
-    return (f"<h2>Recs, best first</h2><p class=muted>ranked by {by}; failed and running recs last</p>"
-            f"<table id=ranked><thead><tr><th>rank</th><th>rec</th><th>status</th><th>{_e(data.metric)}</th>"
+    by = "budget reached, then metric" if data.is_multi_fidelity else metrics[0] if data.front else "metric"
+    metric_heads = "".join(f"<th>{_e(m)}</th>" for m in metrics) + ("<th>Pareto front</th>" if data.front else "")
+    return (f"<h2>Recs, best first</h2><p class=muted>ranked by {_e(by)}; failed and running recs last</p>"
+            f"<table id=ranked><thead><tr><th>rank</th><th>rec</th><th>status</th>{metric_heads}"
             f"<th>epochs</th><th>time (s)</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
