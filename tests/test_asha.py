@@ -46,7 +46,7 @@ def test_stopping_mode_stops_losers_at_a_rung() -> None:
     space = build_search_space(small_schema())
     asha = ASHA(space, max_epochs=9, eta=3, mode="stopping")
     trials = asha.propose([1, 2, 3, 4], {}, np.random.default_rng(1))
-    assert all(t.budget == 9 for t in trials)
+    assert all(t.budget == 9 and t.rung is None for t in trials)  # no planned rung: budget_reached says where
     assert not asha.report_epoch(1, 1, 0.2)  # first arrivals go on
     assert not asha.report_epoch(2, 1, 0.1)
     assert asha.report_epoch(3, 1, 0.5)  # 3 values, top third = best one: 0.5 loses
@@ -109,8 +109,10 @@ def test_stopping_sweep_cancels_losing_jobs_mid_training(tmp_path: Path) -> None
     assert statuses.count("stopped") >= 2, statuses
     assert "success" in statuses
     for h in result["history"]:
+        assert h["rung"] is None and h["budget"] == 9, h  # a stopping rec has no planned rung (was always 0)
         if h["status"] == "stopped":
             assert h["metric_value"] is not None and "stopped early at epoch" in h["message"]
+            assert h["budget_reached"] in (1, 3), h  # where it was stopped: a rung's epoch
     best = result["best"]
     assert best is not None and all(best["metric_value"] <= h["metric_value"]
                                     for h in result["history"] if h["status"] == "success")

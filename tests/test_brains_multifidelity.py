@@ -272,6 +272,7 @@ def test_hyperband_es_stops_a_clearly_worse_curve_but_not_a_good_one() -> None:
     es = HyperbandES(SPACE, max_epochs=27, eta=3, max_trials=20)
     trials = es.propose([1, 2, 3, 4, 5], {}, np.random.default_rng(0))
     assert [t.bracket for t in trials] == [0, 1, 2, 3, 0] and all(t.budget == 27 for t in trials)
+    assert all(t.rung is None for t in trials)  # one job toward 27 epochs: no planned rung
     for epoch in range(1, 28):
         assert not es.report_epoch(1, epoch, 0.2 + 1.0 / epoch)
     es.observe(1, 0.2 + 1 / 27, 27)

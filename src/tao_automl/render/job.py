@@ -24,7 +24,7 @@ import yaml
 from tao_automl.bank.skill import Skill
 from tao_automl.errors import SkillError, UserInputError
 from tao_automl.render.data import EVAL_SOURCES, TRAIN_SOURCES, Placement, place_datasets, source_uris
-from tao_automl.render.inputs import is_empty
+from tao_automl.render.inputs import is_empty, leaves
 from tao_automl.render.paths import get_path, has_path, set_path
 from tao_automl.render.roles import role_values
 from tao_automl.render.toml_format import to_toml
@@ -269,7 +269,9 @@ def render_job(skill: Skill, params: Mapping[str, Any], ctx: JobContext, *, rec_
     write_spec(spec, config_path, skill.config_format)
     command = format_command(skill, {"config_path": str(config_path), "results_dir": results_dir})
     inputs = _declared_values(spec, skill.action_info.get("inputs"))
-    inputs.update(_declared_values(spec, placement.values))
+    for key, value in _declared_values(spec, placement.values).items():
+        if not all(leaf in inputs for leaf, _ in leaves(value, key)):  # unless each of its leaves is listed already
+            inputs[key] = value
     outputs = {"results_dir": results_dir, **_declared_values(spec, skill.action_info.get("outputs"), "results_dir")}
     return JobRequest(spec=spec, config_path=config_path, command=command, image=ctx.image or skill.container_image,
                       inputs=inputs, outputs=outputs, archives=dict(placement.archives))

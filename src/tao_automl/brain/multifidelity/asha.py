@@ -55,9 +55,10 @@ class ASHA:
         out: list[Trial] = []
         for trial_id in ids:
             trial = self._promotion() if self.mode == PROMOTION else None
-            if trial is None:
-                budget = self.rungs[0] if self.mode == PROMOTION else self.rungs[-1]
-                trial = Trial(config=self._new_config(rng), budget=budget, rung=0)
+            if trial is None and self.mode == PROMOTION:
+                trial = Trial(config=self._new_config(rng), budget=self.rungs[0], rung=0)
+            elif trial is None:  # stopping: one job toward the top budget; no planned rung (budget_reached says
+                trial = Trial(config=self._new_config(rng), budget=self.rungs[-1])  # where it was stopped)
             self.restore(trial_id, trial)
             out.append(trial)
         return out

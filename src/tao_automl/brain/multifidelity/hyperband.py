@@ -86,7 +86,7 @@ class HyperbandES:
         out: list[Trial] = []
         for trial_id in ids:
             b = len(self._trials) % len(self.brackets)
-            trial = Trial(config=self.space.sample(rng), budget=self.max_epochs, bracket=b, rung=0)
+            trial = Trial(config=self.space.sample(rng), budget=self.max_epochs, bracket=b)  # no planned rung
             self.restore(trial_id, trial)
             out.append(trial)
         return out
