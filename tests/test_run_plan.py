@@ -552,3 +552,8 @@ def test_more_params_than_recs_is_noted(tmp_path: Path) -> None:
             "of them matter") in " ".join(few.notes)
     enough = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"automl_max_recommendations": 4}))
     assert not any("params are searched with a budget" in n for n in enough.notes)
+    # random learns nothing at any budget: SKILL.md's own quick-start config (random, 8 params, 3 recs) was told
+    # "the search is close to random"
+    plain = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"automl_max_recommendations": 3,
+                                                                    "algorithm": "random"}))
+    assert not any("params are searched with a budget" in n for n in plain.notes)

@@ -97,6 +97,7 @@ def test_the_bash_blocks_run_verbatim_on_the_demo_network(tmp_path: Path) -> Non
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "WARNING" not in done.stderr, done.stderr  # the file's own config draws no warning (it drew one)
     run_dir = done.stdout.strip().splitlines()[-1].removeprefix("RUN=")
     final = json.loads(cli("status", run_dir, "--json").stdout)
     assert final["progress"]["state"] == "finished" and final["best"]["params"]

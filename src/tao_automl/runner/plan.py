@@ -460,9 +460,10 @@ def run_notes(skill: Skill, settings: AutoMLSettings, space: SearchSpace, given:
 
 
 def budget_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
-    """A note when more params are searched than the budget has recs: no method can learn which of them matter."""
+    """A note when more params are searched than the budget has recs: no method can learn which of them matter
+    (none for ``random``, which learns nothing at any budget)."""
     budget, count = settings.automl_max_recommendations, len(space.params)
-    if count <= budget:
+    if count <= budget or settings.algorithm == "random":
         return []
     return [f"{count} params are searched with a budget of {budget} recs: with fewer recs than params no "
             "method can learn which of them matter, and the search is close to random; name the few that matter "
