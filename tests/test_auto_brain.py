@@ -78,3 +78,25 @@ def test_auto_pick_is_persisted_and_shown_in_status(tmp_path: Path, capsys: pyte
     assert status["progress"]["algorithm"] == "auto"
     assert cli_main(["status", str(tmp_path / "run")]) == 0
     assert "auto picked bayesian: 4 params" in capsys.readouterr().out
+
+
+def test_preflight_says_what_auto_will_pick_before_anything_starts(tmp_path: Path) -> None:
+    """Preflight (and so the MCP preflight tool) said only "algorithm auto": which brain would run, and why, was
+    first seen in status once the run existed. The pick is the one the run persists."""
+    from conftest import write_skill
+    from tao_automl.cli.run_config import load_run_config
+    from tao_automl.runner.preflight import run_preflight
+
+    skill = write_skill(tmp_path / "bank")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"platform: local\nskill_dir: {skill}\nworkspace_path: {tmp_path / 'ws'}\n"
+                      "automl_settings: {algorithm: auto, metric: val_loss, automl_max_recommendations: 6}\n"
+                      "platform_kwargs: {gpu_count: 0}\n")
+    report = run_preflight(load_run_config(config))
+    check = next(c.to_json() for c in report.checks if c.check == "search_space")
+    assert check["algorithm_choice"]["algorithm"] == "bayesian", check
+    assert f"algorithm auto picks bayesian: {check['algorithm_choice']['reason']}" in check["detail"]
+    plain = config.read_text().replace("algorithm: auto", "algorithm: tpe")
+    config.write_text(plain)
+    check = next(c.to_json() for c in run_preflight(load_run_config(config)).checks if c.check == "search_space")
+    assert "algorithm_choice" not in check and "picks" not in check["detail"]

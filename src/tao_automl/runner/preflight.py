@@ -140,8 +140,18 @@ def _metric_text(settings: Any, metric: str, direction: str) -> str:
     return f"metric {metric} ({direction})"
 
 
-def _space_detail(space: Any, metric_text: str, notes: Sequence[str]) -> str:
-    return f"{len(space)} param(s): {', '.join(space.names)}; {metric_text}" + "".join(f"; note: {n}" for n in notes)
+def _space_detail(space: Any, metric_text: str, notes: Sequence[str], settings: Any,
+                  facts: dict[str, Any]) -> str:
+    """The search_space check's line; with ``algorithm: auto``, also the brain it picks for this space and budget
+    and why (the run persists the same pick), put in ``facts`` as ``algorithm_choice``."""
+    picked = ""
+    if settings.algorithm == "auto":
+        from tao_automl.brain.auto import auto_choice
+
+        facts["algorithm_choice"] = choice = auto_choice(space, settings)
+        picked = f"; algorithm auto picks {choice['algorithm']}: {choice['reason']}"
+    return (f"{len(space)} param(s): {', '.join(space.names)}; {metric_text}{picked}"
+            + "".join(f"; note: {n}" for n in notes))
 
 
 def _overrides_detail(config: RunArgs) -> str:
@@ -153,9 +163,10 @@ def _planned_checks(plan: Any, config: RunArgs, report: PreflightReport) -> None
     logged their warnings once), so they are reported from the plan, not run again."""
     report.add("skill", True, _skill_detail(plan.skill))
     report.add("settings", True, _settings_detail(plan.settings))
+    facts: dict[str, Any] = {"derived_bounds": dict(plan.derived_bounds)}
     report.add("search_space", True, _space_detail(
-        plan.space, _metric_text(plan.settings, plan.metric, str(plan.direction)), plan.notes),
-               data={"derived_bounds": dict(plan.derived_bounds)})
+        plan.space, _metric_text(plan.settings, plan.metric, str(plan.direction)), plan.notes, plan.settings, facts),
+               data=facts)
     report.add("spec_overrides", True, _overrides_detail(config))
 
 
@@ -200,7 +211,8 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             notes = plan.run_notes(holder["skill"], holder["settings"], holder["space"], config.automl_settings,
                                    config.custom_param_ranges, derived, holder["promotes"])
             direction = str(plan.direction(holder["settings"], holder["skill"]))
-            return _space_detail(holder["space"], _metric_text(holder["settings"], metric, direction), notes)
+            return _space_detail(holder["space"], _metric_text(holder["settings"], metric, direction), notes,
+                                 holder["settings"], facts)
 
         facts: dict[str, Any] = {}
         try:
