@@ -171,3 +171,23 @@ def test_start_sweep_names_its_next_steps_as_tool_calls(tmp_path: Path) -> None:
     while not call_tool("sweep_status", {"run_dir": run_dir, "include_recs": False})[0]["done"]:
         assert time.monotonic() < deadline
         time.sleep(0.5)
+
+
+def test_describe_search_space_says_what_auto_picks() -> None:
+    """With ``algorithm: auto`` the tool showed the space but not the brain a run would get (first seen in status)."""
+    from tao_automl.brain.auto import choose
+
+    out = describe_search_space(DEMO, automl_settings={"algorithm": "auto", "metric": "val_loss"})
+    assert out["algorithm_choice"]["algorithm"] in ("bayesian", "tpe") and out["algorithm_choice"]["reason"]
+    from tao_automl.runner import plan
+    settings = plan.load_settings({"algorithm": "auto", "metric": "val_loss"})
+    space = plan.search_space(_demo_skill().schema, settings, None, None, plan.job_baseline(_demo_skill(), {}))
+    assert (out["algorithm_choice"]["algorithm"], out["algorithm_choice"]["reason"]) == choose(space, settings)
+    assert "algorithm_choice" not in describe_search_space(DEMO, automl_settings={"metric": "val_loss"})
+
+
+def _demo_skill() -> Any:
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.cli.run_config import resolve_skill_dir
+
+    return load_skill(resolve_skill_dir(DEMO, Path.cwd()), "train")

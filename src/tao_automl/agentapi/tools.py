@@ -72,7 +72,8 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
                           automl_settings: Mapping[str, Any] | None = None) -> JSON:
     """The space and the metric a run with these arguments would use, checked as preflight checks them: a metric the
     model does not report is the same error (or, when ``automl_settings`` gives no metric, a note about the
-    default's); ``notes`` adds the run plan's notes (a range of one value, derived range ends, ...)."""
+    default's); ``notes`` adds the run plan's notes (a range of one value, derived range ends, ...); with ``algorithm: auto``,
+    ``algorithm_choice`` is the brain it picks and why."""
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.runner import plan
@@ -98,6 +99,10 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
                   "derived_bounds": derived_bounds(skill.schema, space, custom_param_ranges, base)}
     if settings.objectives:
         data["metrics"] = settings.objectives
+    if settings.algorithm == "auto":  # the brain a run would get, and why (the run persists the same pick)
+        from tao_automl.brain.auto import auto_choice
+
+        data["algorithm_choice"] = auto_choice(space, settings)
     try:
         promoting = plan.promotes(settings, space)
     except TaoAutoMLError:  # a brain that cannot be built here (an LLM one without its endpoint): preflight says so
