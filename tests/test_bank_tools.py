@@ -159,6 +159,19 @@ def test_versions_text_json_and_unknown_key(bank: Path, capsys: pytest.CaptureFi
         capsys, "versions", "images.tao_tolkit.pyt", "--skill-bank", str(bank))
 
 
+def test_versions_without_a_key_lists_every_pinned_key(bank: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a key it was a usage error ('allowed: a value'): nothing showed which keys exist. Each line is a key
+    `versions KEY` takes, and its value."""
+    assert main(["versions", "--skill-bank", str(bank)]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["images.tao_toolkit.pyt", "img:pyt"] in lines and ["wheels.tao_automl_slurm", "pkg[slurm]==1"] in lines
+    for key, value in lines:
+        assert main(["versions", key, "--skill-bank", str(bank)]) == 0
+        assert capsys.readouterr().out.strip() == value
+    data = _json(capsys, "versions", "--skill-bank", str(bank), "--json")
+    assert data["key"] is None and data["value"]["images"]["tao_toolkit"]["pyt"] == "img:pyt"
+
+
 # -- the shared TAO bank --------------------------------------------------------------------------
 @needs_shared
 def test_shared_bank_models_platforms_versions(capsys: pytest.CaptureFixture[str],

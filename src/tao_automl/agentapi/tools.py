@@ -72,8 +72,8 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
                           automl_settings: Mapping[str, Any] | None = None) -> JSON:
     """The space and the metric a run with these arguments would use, checked as preflight checks them: a metric the
     model does not report is the same error (or, when ``automl_settings`` gives no metric, a note about the
-    default's); ``notes`` adds the run plan's notes (a range of one value, derived range ends, ...); with ``algorithm: auto``,
-    ``algorithm_choice`` is the brain it picks and why."""
+    default's); ``notes`` adds the run plan's notes (a range of one value, derived range ends, ...); with
+    ``algorithm: auto``, ``algorithm_choice`` is the brain it picks and why."""
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.runner import plan

@@ -201,21 +201,28 @@ def cmd_platforms(args: argparse.Namespace) -> int:
 
 
 # -- versions -------------------------------------------------------------------------------------
-def lookup_version(bank: str | None, key: str) -> Any:
-    """The value of dotted ``key`` in the bank's versions.yaml."""
+def lookup_version(bank: str | None, key: str | None) -> Any:
+    """The value of dotted ``key`` in the bank's versions.yaml (``None``: the whole file)."""
     from tao_automl.bank.versions import load_versions, resolve_key
 
     root = bank_root(bank)
     path = versions_file(root)
     if path is None:
         raise UserInputError(f"skill bank {str(root)!r} has no versions.yaml")
-    return resolve_key(load_versions(path), key)
+    versions = load_versions(path)
+    return dict(versions) if key is None else resolve_key(versions, key)
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
+    from tao_automl.util.dotted import flatten
+
     value = lookup_version(args.skill_bank, args.key)
     if wants_json(args):
         print(json.dumps({"key": args.key, "value": value}, default=str))
+    elif args.key is None:  # every pinned key, one per line, as `versions KEY` takes it
+        pinned = list(flatten(value))
+        width = max((len(k) for k, _ in pinned), default=0)
+        print("\n".join(f"{k:<{width}}  {v}" for k, v in pinned))
     elif isinstance(value, (dict, list)):
         print(json.dumps(value, indent=2, default=str))
     else:

@@ -350,7 +350,8 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     elif name in ("resume", "status", "stop"):
         p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx)")
     elif name == "versions":
-        p.add_argument("key", help="dotted key, e.g. images.tao_toolkit.pyt")
+        p.add_argument("key", nargs="?", default=None,
+                       help="dotted key, e.g. images.tao_toolkit.pyt (none: every pinned key and its value)")
     if name == "run":
         p.add_argument("--dry-run", action="store_true", help="render the first recs and launch nothing")
         p.add_argument("--recs", type=int, default=None, help="how many recs --dry-run shows (default 3; needs "
