@@ -530,6 +530,14 @@ def test_a_number_yaml_read_as_text_says_how_to_write_it(tmp_path: Path) -> None
      "3 option_weights, one per option"),
     (None, {"train.act": {"disable_list": ["relu", "tanh", "gelu"]}}, "custom_param_ranges.train.act",
      {"disable_list": ["relu", "tanh", "gelu"]}, "a disable_list that keeps at least one option"),
+    # the message's "allowed: ..." wins over a "needs ..." before it (allowed was the whole rest of the message)
+    (None, {"train.optim.lr": {"scale": "logit"}}, "custom_param_ranges.train.optim.lr", {"scale": "logit"},
+     "valid_min > 0 and valid_max < 1 (set them in custom_param_ranges)"),
+    # names are a list, not the text of one ("['relu', 'tanh', 'gelu']")
+    (None, {"train.act": {"valid_options": ["relu", "elu"]}}, "custom_param_ranges.train.act",
+     {"valid_options": ["relu", "elu"]}, ["relu", "tanh", "gelu"]),
+    (None, {"train.layers": {"option_weights": [1, 2]}}, "custom_param_ranges.train.layers",
+     {"option_weights": [1, 2]}, ["valid_min", "valid_max", "scale"]),
 ])
 def test_a_search_space_error_says_what_is_allowed_for_that_input(
         tmp_path: Path, hyper: list[str] | None, ranges: dict[str, Any] | None, field: str, value: Any,

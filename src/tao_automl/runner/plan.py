@@ -175,6 +175,7 @@ def search_space(schema: Mapping[str, Any], settings: AutoMLSettings, hyperparam
 _RANGE_NAME = re.compile(r"custom_param_ranges(?:\[| names )'([^']+)'")
 _PARAM_NAME = re.compile(r"(?:param|parameter|hyperparameter) '([^']+)'")
 _ALLOWED = re.compile(r"(?:allowed(?: keys)?|valid keys|available|expected|needs?):? (.+)$")
+_SAID_ALLOWED = re.compile(r"\ballowed(?: keys)?: (.+)$")  # said outright: wins over a "needs ..." before it
 _WEIGHTS = re.compile(r"has \d+ entries but there are (\d+) options")
 _MEANT = re.compile(r"did you mean '([^']+)'")
 _RELATION = re.compile(r"relation (\S+) \S+ (\S+) cannot hold")
@@ -211,9 +212,11 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
     return SearchSpaceError(detail, field=field, value=value, allowed=_allowed_of(detail), hint=exc.hint)
 
 
-def _allowed_of(detail: str) -> str:
-    """What would be accepted, as the error's message says it (else the general rule)."""
-    weights, meant, allowed = _WEIGHTS.search(detail), _MEANT.search(detail), _ALLOWED.search(detail)
+def _allowed_of(detail: str) -> str | list[str]:
+    """What would be accepted, as the error's message says it (else the general rule); a list of names (options,
+    keys) as a list."""
+    weights, meant = _WEIGHTS.search(detail), _MEANT.search(detail)
+    allowed = _SAID_ALLOWED.search(detail) or _ALLOWED.search(detail)
     if weights:
         return f"{weights.group(1)} option_weights, one per option"
     if "disables every option" in detail:
@@ -221,8 +224,21 @@ def _allowed_of(detail: str) -> str:
     if meant:
         return f"{meant.group(1)!r} or another searchable param of the schema (`tao-automl models --scope automl`)"
     if allowed:
-        return allowed.group(1)
+        return _names(allowed.group(1))
     return "searchable params of the schema, within its bounds"
+
+
+def _names(text: str) -> str | list[str]:
+    """``"['a', 'b']"`` (a list of names as the message writes it) as a list; any other text as it is."""
+    import ast
+
+    try:
+        value = ast.literal_eval(text) if text.startswith("[") else None
+    except (ValueError, SyntaxError):
+        return text
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    return text
 
 
 def settings_notes(given: Mapping[str, Any] | None, settings: AutoMLSettings, space: SearchSpace) -> list[str]:
