@@ -414,6 +414,8 @@ def test_train_specs_are_checked_like_spec_overrides(tmp_path: Path, specs: dict
                settings={"metric": "val_accuracy", "algorithm": "random"},
                automl_hyperparameters=["train.optim.lr"], log_progress=False)
     assert bad.value.field == field
+    if "one of" in match:  # the options as a JSON list (it was their text)
+        assert bad.value.to_json()["allowed"] == ["relu", "tanh", "sigmoid", "leaky_relu"]
     assert not (tmp_path / "run").exists()
 
 

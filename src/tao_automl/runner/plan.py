@@ -402,8 +402,9 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
         allowed = _outside_schema(key, prop, value)
     if allowed:
         hint = number_as_text_hint(value) if kind in _INT_TYPES + _FLOAT_TYPES else ""
+        listed = list(options) if options is not None and allowed.startswith("one of") else allowed  # JSON: a list
         raise UserInputError(f"{source}.{key}: {value!r} is not allowed; expected {allowed}{hint}",
-                             field=f"{source}.{key}", value=value, allowed=allowed)
+                             field=f"{source}.{key}", value=value, allowed=listed)
 
 
 def _outside_schema(key: str, prop: Mapping[str, Any], value: float) -> str:
