@@ -133,3 +133,63 @@ def test_plan_with_a_real_model_writes_a_config_that_dry_runs(tmp_path: Path,
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["written"] == str(out)
     assert cli("run", str(out), "--dry-run", "--recs", "1").returncode == 0
+
+
+class _CannedChat:
+    """An OpenAI-compatible endpoint on a real socket that answers every chat completion with ``answer`` (the
+    ``openai`` client talks to it unchanged: only the model behind it is replaced)."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        import http.server
+        import threading
+
+        body = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                           "choices": [{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant", "content": json.dumps(answer)}}],
+                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # the stdlib handler's name
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(("direction", "kept"), [("minimize", False), ("maximize", True)])
+def test_a_direction_against_the_metric_is_dropped_and_said(tmp_path: Path, direction: str, kept: bool) -> None:
+    """gemma3-270m answered `direction: minimize` for val_accuracy (the demo's KPI, kpi_direction maximize): the
+    written config would have ranked the worst rec best. The LLM's guess is dropped (the run then takes the KPI's
+    direction) and the repair says why; a direction that agrees is kept."""
+    pytest.importorskip("openai")
+    from tao_automl.agentapi.plan import make_plan
+
+    chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": direction,
+                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
+                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr matters most"})
+    try:
+        plan = make_plan("tune the learning rate", DEMO, llm_endpoint=chat.url, llm_model="m",
+                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
+                         base=tmp_path)
+    finally:
+        chat.close()
+    settings = plan.config["automl_settings"]
+    assert settings["metric"] == "val_accuracy"
+    if kept:
+        assert settings["direction"] == "maximize" and not plan.repairs
+    else:
+        assert "direction" not in settings
+        assert plan.repairs == ["direction 'minimize' dropped: demo-digits-mlp's kpi_direction for it is maximize"]

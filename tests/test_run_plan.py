@@ -565,3 +565,42 @@ def test_more_params_than_recs_is_noted(tmp_path: Path) -> None:
     plain = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"automl_max_recommendations": 3,
                                                                     "algorithm": "random"}))
     assert not any("params are searched with a budget" in n for n in plain.notes)
+
+
+@pytest.mark.parametrize(("settings", "note"), [
+    # the demo's KPI: its kpi_direction decides
+    ({"metric": "val_accuracy", "direction": "minimize"},
+     "automl_settings.direction: metric 'val_accuracy' is minimized, but demo-digits-mlp's kpi_direction for it is "
+     "maximize: the run will rank the lowest val_accuracy best; set its direction to maximize unless that is what "
+     "you mean"),
+    # another metric: its name decides
+    ({"metric": "val_loss", "direction": "maximize"},
+     "automl_settings.direction: metric 'val_loss' is maximized, but its name reads lower-is-better ('loss'): the "
+     "run will rank the highest val_loss best; set its direction to minimize unless that is what you mean"),
+    ({"metric": [{"name": "val_accuracy", "direction": "maximize"}, {"name": "train_loss", "direction": "maximize"}],
+      "algorithm": "random"},
+     "automl_settings.metric: metric 'train_loss' is maximized, but its name reads lower-is-better ('loss')"),
+    ({"metric": "val_accuracy", "direction": "maximize"}, None),  # agrees
+    ({"metric": "val_loss"}, None),  # no direction given: inferred, nothing to contradict
+])
+def test_a_direction_against_the_metric_is_noted(tmp_path: Path, settings: dict[str, Any], note: str | None,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """`direction: minimize` with val_accuracy passed preflight without a word, and the run would have ranked the
+    worst rec best (an LLM-written config did exactly that). The plan notes it: preflight shows it, the dry run and
+    the run log it."""
+    from tao_automl.bank import builtin_skill_dir
+    from tao_automl.cli.dry_run import dry_run
+    from tao_automl.cli.run_config import config_from_mapping
+
+    mapping = {"platform": "local", "skill_dir": str(builtin_skill_dir("demo-digits-mlp")),
+               "workspace_path": str(tmp_path / "ws"), "train_dataset_uri": "builtin:digits",
+               "automl_settings": {"algorithm": "random", **settings}, "platform_kwargs": {"gpu_count": 0}}
+    config = config_from_mapping(mapping, tmp_path)
+    found = [n for n in RunPlan.build(config).notes if "direction" in n and "rank" in n]
+    if note is None:
+        assert not found
+        return
+    assert len(found) == 1 and found[0].startswith(note), found
+    with caplog.at_level("WARNING"):
+        dry_run(config, 1)
+    assert note in caplog.text

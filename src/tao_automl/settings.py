@@ -50,6 +50,19 @@ def metric_words(metric: str) -> list[str]:
     return [word.lower() for word in _NAME_WORD.findall(metric)]
 
 
+def evident_direction(metric: str) -> tuple[str, str] | None:
+    """``(direction, word)`` when a word of the name says which way is better (as :func:`infer_direction` reads
+    it: a lower-is-better word, one inside a word, a higher-is-better word); ``None`` when no word says."""
+    words = metric_words(metric)
+    lower = next((w for w in words if w in LOWER_IS_BETTER_WORDS), None)
+    lower = lower or next((part for part in JOINED_LOWER_IS_BETTER if part in metric.lower()), None)
+    if lower is not None:
+        return "minimize", lower
+    higher = next((w for w in words + [a + b for a, b in itertools.pairwise(words)] if w in HIGHER_IS_BETTER_WORDS),
+                  None)
+    return ("maximize", higher) if higher is not None else None
+
+
 def infer_direction(metric: str) -> str:
     """``minimize`` when a word of the name (:func:`metric_words`) is in :data:`LOWER_IS_BETTER_WORDS`, or the
     name contains one of :data:`JOINED_LOWER_IS_BETTER` anywhere (``valloss``), else ``maximize`` (other matches

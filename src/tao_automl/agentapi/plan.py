@@ -122,7 +122,7 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
-    from tao_automl.runner.plan import job_baseline, known_metrics, load_settings, search_space
+    from tao_automl.runner.plan import job_baseline, known_metrics, load_settings, metric_direction, search_space
 
     try:
         llm = LLMConfig.resolve(llm_endpoint, llm_model, None, timeout_s=llm_timeout_s, max_retries=1)
@@ -151,6 +151,10 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
                          hint="retry; a slow endpoint needs a larger --llm-timeout, or write the config by hand "
                               "(`tao-automl skill --text` shows one)") from None
     settings = {k: v for k, v in nl.settings.items() if v is not None}
+    repairs = list(nl.repairs)
+    evident = metric_direction(str(settings.get("metric", "")), skill)
+    if evident is not None and settings.get("direction") not in (None, evident[0]):  # the LLM's guess loses to it
+        repairs.append(f"direction {settings.pop('direction')!r} dropped: {evident[1]}")
     check_choices(settings, skill)
     config: dict[str, Any] = {"platform": platform, "skill_dir": skill_dir, "workspace_path": workspace_path}
     if train_dataset_uri:
@@ -160,4 +164,4 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     if gpu_count is not None:
         config["platform_kwargs"] = {"gpu_count": gpu_count}
     validate(config, root)
-    return Plan(config, default_diff(config, space.names), nl.reasoning, nl.repairs)
+    return Plan(config, default_diff(config, space.names), nl.reasoning, repairs)

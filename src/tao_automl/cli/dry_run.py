@@ -113,6 +113,8 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
         raise report.error()
     for check in report.warnings:
         log.warning("preflight %s: %s", check.check, check.detail)
+    for note in plan.notes:  # as the run logs them
+        log.warning("%s", note)
     assert plan.skill is not None
     settings = plan.settings
     scheduler = as_scheduler(make_brain(settings.algorithm, plan.space, brain_options(settings.algorithm, settings)),

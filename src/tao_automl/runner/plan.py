@@ -473,7 +473,37 @@ def run_notes(skill: Skill, settings: AutoMLSettings, space: SearchSpace, given:
     written) and, when the brain is ``promoting`` (:func:`promotes`), promotions without a checkpoint."""
     return (space_notes(skill.schema, space, custom_ranges) + bound_notes(space, derived)
             + budget_notes(space, settings) + settings_notes(given, settings, space)
-            + promotion_notes(skill, settings, promoting))
+            + promotion_notes(skill, settings, promoting) + direction_notes(settings, skill))
+
+
+def metric_direction(name: str, skill: Skill | None) -> tuple[str, str] | None:
+    """``(direction, why)`` when the metric says which way is better: the skill's ``kpi_direction`` for its KPI,
+    else a word of the name; ``None`` when nothing says."""
+    from tao_automl.settings import evident_direction
+
+    if skill is not None and skill.kpi_direction and name == skill.kpi_metric:
+        return skill.kpi_direction, f"{skill.name}'s kpi_direction for it is {skill.kpi_direction}"
+    said = evident_direction(name)
+    if said is None:
+        return None
+    return said[0], f"its name reads {'lower' if said[0] == 'minimize' else 'higher'}-is-better ({said[1]!r})"
+
+
+def direction_notes(settings: AutoMLSettings, skill: Skill | None) -> list[str]:
+    """A note for each metric whose given direction goes against what its name says (``val_accuracy`` minimised)
+    or, for the model's KPI, against its ``kpi_direction``: the run would rank the worst configs best."""
+    given = settings.objectives or ([{"name": metric_name(settings, skill), "direction": settings.direction}]
+                                    if settings.direction else [])
+    notes = []
+    for entry in given:
+        name, chosen = entry["name"], str(entry["direction"])
+        evident, why = metric_direction(name, skill) or (chosen, "")
+        if chosen != evident:
+            where = "automl_settings.metric" if settings.objectives else "automl_settings.direction"
+            notes.append(f"{where}: metric {name!r} is {chosen}d, but {why}: the run will rank the "
+                         f"{'lowest' if chosen == 'minimize' else 'highest'} {name} best; set its direction to "
+                         f"{evident} unless that is what you mean")
+    return notes
 
 
 def budget_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
