@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +102,30 @@ def test_the_run_keys_named_there_are_the_run_configs() -> None:
     from tao_automl.settings import RUN_CONFIG_KEYS
 
     assert {f.name for f in fields(RunArgs)} - {"automl_settings"} == RUN_CONFIG_KEYS
+
+
+OVERFITTING_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        for epoch, loss in ((1, 0.9), (2, 0.3), (3, 0.6)):  # best at epoch 2, ends worse
+            f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": loss}}) + "\\n")
+    """
+)
+
+
+def test_a_recs_metric_is_the_last_value_its_job_reported_not_its_best_epoch(tmp_path: Path) -> None:
+    """README: a rec is scored by where its job ended (the final weights its spec leaves), not by its best epoch;
+    the epoch curve keeps every value."""
+    from conftest import write_skill
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+
+    skill = write_skill(tmp_path / "bank", trainer=OVERFITTING_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss",
+                                         "automl_max_recommendations": 1, "poll_interval_s": 0.2},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["best"]["metric_value"] == 0.6 and result["recommendations"][0]["metric_value"] == 0.6
