@@ -274,3 +274,33 @@ def test_settings_the_algorithm_does_not_read_are_marked(tmp_path: Path) -> None
     assert "<td>automl_settings.fidelity_mode</td><td><pre>promotion (not read by hyperband_es)</pre>" in text
     assert "<td>automl_settings.automl_population_size</td><td><pre>8 (not read by hyperband_es)</pre>" in text
     assert "<td>automl_settings.automl_max_epochs</td><td><pre>9</pre>" in text
+
+
+def _views(points: list[tuple[dict[str, Any], float]]) -> Any:
+    from tao_automl.report.data import RecView, RunData
+
+    recs = [RecView(rec_id=i + 1, params=params, status="success", metric=value, message=None, job_id=None,
+                    budget=None, rung=None, bracket=None, parent=None, created_at=0.0, submitted_at=0.0,
+                    finished_at=1.0, spec_path=None) for i, (params, value) in enumerate(points)]
+    return RunData(run_dir=Path("/nonexistent"), meta={"metric": "val_loss", "direction": "minimize"}, recs=recs)
+
+
+def test_importance_says_whether_the_params_predict_the_metric_at_all() -> None:
+    """The forest fits its recs whatever they hold, so shares drawn from pure noise looked as confident as real
+    ones. The note now gives the forest's out-of-bag R²: high when a param drives the metric, <= 0 (with a warning
+    that the shares say little) when nothing does."""
+    pytest.importorskip("sklearn")
+    import numpy as np
+
+    from tao_automl.report.html import fit_note
+    from tao_automl.report.importance import param_importance
+
+    rng = np.random.default_rng(0)
+    configs = [{"lr": float(rng.uniform(-4, 0)), "wd": float(rng.uniform(0, 1)), "depth": int(rng.integers(1, 9))}
+               for _ in range(24)]
+    driven = param_importance(_views([(c, (c["lr"] + 2) ** 2) for c in configs]))
+    assert next(iter(driven.shares)) == "lr" and driven.oob_r2 is not None and driven.oob_r2 > 0.5
+    assert fit_note(driven.oob_r2).startswith(f"Out-of-bag R² {driven.oob_r2:.2f}: how much")
+    noise = param_importance(_views([(c, float(rng.normal())) for c in configs]))
+    assert noise.shares and noise.oob_r2 is not None and noise.oob_r2 <= 0
+    assert "say little about what matters" in fit_note(noise.oob_r2)

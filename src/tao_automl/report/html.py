@@ -182,7 +182,8 @@ def _parallel(go: Any, data: RunData) -> Any | None:
 
 
 def _importance(go: Any, data: RunData) -> tuple[Any | None, str]:
-    shares = param_importance(data)
+    importance = param_importance(data)
+    shares = importance.shares
     points, epoch = importance_points(data)
     if not shares:
         return None, (f"needs at least {MIN_RECS} finished recs with different values"
@@ -193,8 +194,18 @@ def _importance(go: Any, data: RunData) -> tuple[Any | None, str]:
     at = f" at epoch {epoch}" if epoch is not None else ""
     note = (f"random-forest permutation importance (scikit-learn; 200 trees, 10 shuffles per param) on "
             f"{len(points)} recs' {data.metric}{at}: how much the forest's fit drops when a param is shuffled, "
-            "normalised to sum to 1")
+            "normalised to sum to 1. " + fit_note(importance.oob_r2))
     return figure, note
+
+
+def fit_note(oob_r2: float | None) -> str:
+    """What the forest's out-of-bag R² says about the shares (the forest fits its recs whatever they hold)."""
+    if oob_r2 is None:
+        return "How well the params predict the metric could not be measured (too few recs)."
+    if oob_r2 <= 0:
+        return (f"Out-of-bag R² {oob_r2:.2f}: the forest does not predict the metric on recs its trees did not see "
+                "any better than their mean, so these shares say little about what matters; more recs help.")
+    return f"Out-of-bag R² {oob_r2:.2f}: how much of the metric's spread the params predict on recs a tree did not see."
 
 
 def _curves(go: Any, data: RunData) -> Any | None:

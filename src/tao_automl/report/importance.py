@@ -5,18 +5,33 @@ the forest's R² drops when that param's column is shuffled (``sklearn.inspectio
 10 repeats), clipped at 0 and normalised to sum to 1. Trees split on thresholds, so a log-scaled param
 needs no transform; a categorical param is coded by its choices' order. With budgets (multi-fidelity),
 only values measured at one epoch are compared (see :func:`importance_points`).
+
+The shares say what the forest used to fit the recs it was given, which it does whether or not the params
+explain the metric; its out-of-bag R² (each rec predicted by the trees that did not see it) says whether they
+do, and the report shows it beside the shares.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from tao_automl.report import require
 from tao_automl.report.data import RunData
 
 MIN_RECS = 5
+
+
+@dataclass(frozen=True)
+class Importance:
+    """``shares``: ``{param: share}`` (sums to 1), most important first, empty when it cannot be computed;
+    ``oob_r2``: the forest's out-of-bag R² (<= 0: the params do not predict the metric on recs a tree did not
+    see, so the shares say little)."""
+
+    shares: dict[str, float] = field(default_factory=dict)
+    oob_r2: float | None = None
 
 
 def importance_points(data: RunData) -> tuple[list[tuple[dict[str, Any], float]], int | None]:
@@ -38,12 +53,12 @@ def importance_points(data: RunData) -> tuple[list[tuple[dict[str, Any], float]]
         else ([], None)
 
 
-def param_importance(data: RunData) -> dict[str, float]:
-    """``{param: share}`` (sums to 1), most important first; empty when fewer than ``MIN_RECS`` recs qualify."""
+def param_importance(data: RunData) -> Importance:
+    """The shares and the forest's out-of-bag R²; no shares when fewer than ``MIN_RECS`` recs qualify."""
     points, _ = importance_points(data)
     names = sorted({k for params, _ in points for k in params})
     if len(points) < MIN_RECS or not names:
-        return {}
+        return Importance()
     require("sklearn", "parameter importance")
     import numpy as np
     from sklearn.ensemble import RandomForestRegressor
@@ -57,15 +72,16 @@ def param_importance(data: RunData) -> dict[str, float]:
     x = np.array([[_encode(params.get(n), codes.get(n)) for n in names] for params, _ in points], dtype=float)
     y = np.array([value for _, value in points])
     if float(np.ptp(y)) == 0.0:
-        return {}
-    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=0).fit(x, y)
+        return Importance()
+    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=1, oob_score=True, random_state=0).fit(x, y)
+    oob = float(forest.oob_score_)
     result = permutation_importance(forest, x, y, n_repeats=10, random_state=0)
     raw = [max(float(v), 0.0) for v in result.importances_mean]
     total = sum(raw)
     if total <= 0 or not math.isfinite(total):
-        return {}
+        return Importance(oob_r2=oob if math.isfinite(oob) else None)
     shares = {name: value / total for name, value in zip(names, raw, strict=True)}
-    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+    return Importance(dict(sorted(shares.items(), key=lambda kv: -kv[1])), oob if math.isfinite(oob) else None)
 
 
 def _encode(value: Any, codes: dict[Any, int] | None) -> float:
