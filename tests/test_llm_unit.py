@@ -167,3 +167,33 @@ def test_strategist_plan_is_repaired_and_normalised() -> None:
     assert [p.algorithm for p in bare.phases] == ["bayesian"] and bare.allocate(4) == [4]
     with pytest.raises(Exception, match="no usable phase"):
         hybrid.plan_from_answer({"algorithm": "mystery"})
+
+
+def test_hybrid_says_what_each_phase_searches_and_holds_per_config() -> None:
+    """A hybrid rec's reason was only "phase2 (random)": why 4 of 8 params never moved was nowhere. It now names
+    what its phase searches and the values it holds the others at; a batch that crosses a phase's end labels each
+    config with its own phase (all were labelled with the last one)."""
+    program = {"phases": [{"name": "lr", "algorithm": "random", "params": ["opt.lr"], "budget": 2,
+                           "carry_forward": "none"},
+                          {"name": "shape", "algorithm": "random", "params": ["layers", "act"], "budget": 2}]}
+    hybrid = HybridBrain(_space(), LLMClient(LLMConfig("http://127.0.0.1:9/v1", "m")), budget=4,
+                         research_program=program)
+    configs = hybrid.suggest(3, [], np.random.default_rng(0))
+    reasons = [r["reasoning"] for r in hybrid.drain_records() if r["kind"] == "llm_proposal"]
+    assert len(configs) == 3 and len(reasons) == 3
+    assert reasons[0] == reasons[1] == "lr (random) searching opt.lr; the others held at their defaults: layers=2, " \
+        "act='relu', flag=False"
+    # no result yet: the "best" phase holds the defaults, and says so
+    assert reasons[2].startswith("shape (random) searching layers, act; the others held at their defaults: opt.lr=")
+    assert all(c["layers"] == 2 and c["act"] == "relu" for c in configs[:2])
+    hybrid.observe(configs[0], 0.5)
+    hybrid.observe(configs[1], 0.1)  # the best: the next phase would hold its opt.lr
+    hybrid.observe(configs[2], 0.9)
+    later = HybridBrain(_space(), LLMClient(LLMConfig("http://127.0.0.1:9/v1", "m")), budget=4,
+                        research_program={"phases": [program["phases"][1]]})
+    for config, value in ((configs[0], 0.5), (configs[1], 0.1)):
+        later.observe(config, value)
+    later.suggest(1, [], np.random.default_rng(1))
+    (reason,) = [r["reasoning"] for r in later.drain_records() if r["kind"] == "llm_proposal"]
+    assert reason.startswith("shape (random) searching layers, act; the others held at the best config so far: "
+                             f"opt.lr={configs[1]['opt.lr']!r}")

@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from tao_automl.brain.llm.research_program import ProgramBrain, ResearchPhase, ResearchProgram, phase_algorithms
+from tao_automl.brain.llm.research_program import (
+    ProgramBrain,
+    ResearchPhase,
+    ResearchProgram,
+    phase_algorithms,
+    phase_reason,
+)
 from tao_automl.llm.client import LLMClient, LLMFailure
 from tao_automl.llm.prompts import history_text, space_text
 from tao_automl.space.search_space import Config, SearchSpace
@@ -112,10 +118,9 @@ class HybridBrain:
             for config, value in self.history:
                 self.runner.observe(config, value)
         out = self.runner.suggest(n, pending, rng)
-        phase = self.runner.program.phases[self.runner.index]
-        for i in range(len(out)):
-            self.records.append({"kind": "llm_proposal", "index": i, "source": f"phase:{phase.name}",
-                                 "reasoning": f"{phase.name} ({phase.algorithm})", "repairs": [], "reasks": 0})
+        for i, phase in enumerate(self.runner.last_phases):  # each config's own phase (a batch may cross one's end)
+            self.records.append({"kind": "llm_proposal", "index": i, "source": f"phase:{phase.spec.name}",
+                                 "reasoning": phase_reason(phase), "repairs": [], "reasks": 0})
         return out
 
     def observe(self, config: Config, value: float | None) -> None:

@@ -145,6 +145,7 @@ class _Phase:
     fixed: Config
     brain: Brain
     used: int = 0
+    held: str = "at their defaults"  # where ``fixed`` came from (said in each config's reason)
 
 
 class ProgramBrain:
@@ -158,6 +159,8 @@ class ProgramBrain:
         self.records: list[dict[str, Any]] = []
         self.index = -1
         self.phase: _Phase | None = None
+        #: the phase each config of the last :meth:`suggest` came from (a batch may cross a phase's end)
+        self.last_phases: list[_Phase] = []
 
     def _defaults(self) -> Config:
         config, _ = repair_config(self.space, {p.name: p.default for p in self.space.params if p.default is not None})
@@ -173,11 +176,13 @@ class ProgramBrain:
 
         spec = self.program.phases[index]
         names = list(spec.params) or self.space.names
-        base = (self._best() if spec.carry_forward == "best" else None) or self._defaults()
+        best = self._best() if spec.carry_forward == "best" else None
+        base = best or self._defaults()
         fixed = {k: v for k, v in base.items() if k not in names}
         relations = tuple(r for r in self.space.relations if r.left in names and r.right in names)
         sub = SearchSpace(tuple(self.space[n] for n in names), relations)
-        phase = _Phase(spec, self.budgets[index], sub, fixed, make_brain(spec.algorithm, sub))
+        phase = _Phase(spec, self.budgets[index], sub, fixed, make_brain(spec.algorithm, sub),
+                       held="at the best config so far" if best else "at their defaults")
         for config, value in self.history:  # earlier results with the same fixed values are valid data
             if all(config.get(k) == v for k, v in fixed.items()):
                 phase.brain.observe({n: config[n] for n in names}, value)
@@ -187,6 +192,7 @@ class ProgramBrain:
 
     def suggest(self, n: int, pending: Sequence[Config], rng: np.random.Generator) -> list[Config]:
         out: list[Config] = []
+        self.last_phases = []
         while len(out) < n:
             if self.phase is None or (self.phase.used >= self.phase.budget
                                       and self.index + 1 < len(self.program.phases)):
@@ -201,6 +207,7 @@ class ProgramBrain:
             for sub in ph.brain.suggest(k, sub_pending, rng)[:k]:
                 config = self.space.repair({n: (sub[n] if n in sub else ph.fixed[n]) for n in self.space.names})
                 out.append(config)
+                self.last_phases.append(ph)
             ph.used += k
         return out
 
@@ -213,3 +220,10 @@ class ProgramBrain:
     def drain_records(self) -> list[dict[str, Any]]:
         records, self.records = self.records, []
         return records
+
+
+def phase_reason(phase: _Phase) -> str:
+    """Why a config of ``phase`` looks as it does: the phase, its brain, what it searches and what it holds."""
+    fixed = ", ".join(f"{k}={v!r}" for k, v in phase.fixed.items())
+    return (f"{phase.spec.name} ({phase.spec.algorithm}) searching {', '.join(phase.space.names)}"
+            + (f"; the others held {phase.held}: {fixed}" if fixed else ""))[:500]
