@@ -193,6 +193,11 @@ def test_runs_lists_a_workspace_and_logs_prints_a_rec_log(toy_skill: Path, tmp_p
         _cli("status", runs[1]["run_dir"], "--json").stdout)["best"]["spec_path"]).read_bytes()  # the newest run
     missing = _cli("logs", run_dir, "7")
     assert missing.returncode == 2 and "rec 7 is not in run" in missing.stderr
+    # status of the workspace shows its newest run, and says so (its text named no run at all)
+    shown = _cli("status", str(tmp_path / "ws")).stdout.splitlines()[-1]
+    assert shown == (f"run folder: {runs[1]['run_dir']} (the newest of 2 run(s) in {tmp_path / 'ws'}; "
+                     f"`tao-automl runs {tmp_path / 'ws'}` lists them)")
+    assert _cli("status", runs[0]["run_dir"]).stdout.splitlines()[-1] == f"run folder: {runs[0]['run_dir']}"
 
 
 def test_optuna_export_without_optuna_names_the_extra(demo_run: dict[str, Any], tmp_path: Path,

@@ -228,7 +228,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 
             print(orchestrator_line(status["orchestrator"], status.get("run_dir"), status["progress"]))
         _print_llm(status)
+        print(_run_folder_line(args.run_dir, str(status.get("run_dir"))))
     return EXIT_OK
+
+
+def _run_folder_line(given: str, run_dir: str) -> str:
+    """The run shown; when ``given`` is a workspace, that it is its newest run (the text named no run at all)."""
+    import os
+
+    from tao_automl.experiment.store import DB_NAME as DB  # loaded by query_status already
+
+    if os.path.abspath(os.path.expanduser(given)) == run_dir:
+        return f"run folder: {run_dir}"
+    parent = os.path.dirname(run_dir)
+    runs = [n for n in os.listdir(parent) if n.startswith("run_") and os.path.exists(os.path.join(parent, n, DB))]
+    return (f"run folder: {run_dir} (the newest of {len(runs)} run(s) in {given}; `tao-automl runs {given}` lists "
+            "them)")
 
 
 #: ``run --dry-run``'s recs and ``status --watch``'s refresh when not given (the options default to None, so that
