@@ -231,17 +231,13 @@ def build_search_space(
                 )
             skipped.append(f"{name} (AutoML-disabled)")
             continue
-        guess = None if asked else special_default(name, kind, prop)
+        guess = None if asked else (special_default(name, kind, prop) or metric_neutral(name))
         if guess is not None:
             skipped.append(f"{name} ({guess})")
             continue
         params.append(_build(name, kind, _from_base(name, kind, prop, base), customs.get(name)))
     if skipped:
-        logger.warning(
-            "skipping %d of the schema's default hyperparameter(s): %s",
-            len(skipped),
-            ", ".join(skipped),
-        )
+        logger.warning("skipping %d of the schema's default hyperparameter(s): %s", len(skipped), _grouped(skipped))
     if not params:
         raise SearchSpaceError(
             "no hyperparameter to search: name some in automl_hyperparameters or custom_param_ranges"
@@ -277,6 +273,36 @@ def special_default(name: str, kind: str, prop: Mapping[str, Any]) -> str | None
     return (f"its default {default} is a special value (\"{said.group(0).strip()}\") and the schema gives no "
             f"{' or '.join(open_sides)} bound, so a range around it would be a guess; search it with "
             f"custom_param_ranges.{name} (valid_min, valid_max)")
+
+
+def _grouped(skipped: Sequence[str]) -> str:
+    """``name (reason)`` entries with the names of one reason together: ``a, b (why); c (why not)``."""
+    by_reason: dict[str, list[str]] = {}
+    for entry in skipped:
+        name, _, reason = entry.partition(" (")
+        by_reason.setdefault(reason, []).append(name)
+    return "; ".join(f"{', '.join(names)} ({reason}" if reason else ", ".join(names)
+                     for reason, names in by_reason.items())
+
+
+#: Data-loader settings: they change how fast batches arrive, not what the model learns.
+LOADER_KEYS = frozenset({"workers", "num_workers", "pin_memory", "persistent_workers", "prefetch_factor"})
+#: Spec sections of the test split: a training job's metric (measured on its validation data) never reads them.
+TEST_SECTIONS = frozenset({"test", "test_dataset", "test_data"})
+
+
+def metric_neutral(name: str) -> str | None:
+    """Why a default param cannot change the metric a training job reports, or None: a data-loader setting, or a
+    setting of the test split. Left out of the default search (it would spend recs on noise); named in
+    ``automl_hyperparameters`` or given a custom range, it is searched."""
+    parts = name.split(".")
+    if parts[-1] in LOADER_KEYS:
+        return ("a data-loader setting: it changes speed, not what the model learns, so searching it spends recs on "
+                "noise; name it in automl_hyperparameters to search it anyway")
+    if any(part in TEST_SECTIONS for part in parts[:-1]):
+        return ("a setting of the test split, which the training job's metric does not read; name it in "
+                "automl_hyperparameters to search it anyway")
+    return None
 
 
 def derived_bounds(
