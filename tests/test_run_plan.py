@@ -516,6 +516,15 @@ def test_data_loader_and_test_split_defaults_are_left_out_of_the_default_search(
     assert sorted(named.space.names) == ["dataset.test_dataset.batch_size", "dataset.train_dataset.num_workers"]
     depth = RunPlan.build(RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-depth-anything-v2")))
     assert len(depth.space.names) == 36 and not any(".test_dataset." in n for n in depth.space.names)
+    # JSON readers (preflight's check, the describe_search_space tool) see what was left out and why
+    from tao_automl.agentapi.tools import describe_search_space
+    from tao_automl.runner.preflight import run_preflight
+
+    left_out = describe_search_space(skill)["left_out"]
+    assert left_out == list(plan.space.skipped) and len(left_out) == 4
+    assert left_out[0].startswith("dataset.test_dataset.batch_size (a setting of the test split")
+    check = next(c.to_json() for c in run_preflight(RunArgs(skill_dir=skill)).checks if c.check == "search_space")
+    assert check["left_out"] == left_out and "4 of the schema's default param(s) left out: " in check["detail"]
 
 
 def test_an_override_may_restate_the_templates_own_value_that_the_schema_options_omit(tmp_path: Path) -> None:

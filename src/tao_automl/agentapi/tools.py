@@ -73,7 +73,8 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
     """The space and the metric a run with these arguments would use, checked as preflight checks them: a metric the
     model does not report is the same error (or, when ``automl_settings`` gives no metric, a note about the
     default's); ``notes`` adds the run plan's notes (a range of one value, derived range ends, ...); with
-    ``algorithm: auto``, ``algorithm_choice`` is the brain it picks and why."""
+    ``algorithm: auto``, ``algorithm_choice`` is the brain it picks and why; ``left_out``: the schema's default params
+    the space leaves out, each ``name (why)``."""
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.runner import plan
@@ -99,6 +100,8 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
                   "derived_bounds": derived_bounds(skill.schema, space, custom_param_ranges, base)}
     if settings.objectives:
         data["metrics"] = settings.objectives
+    if space.skipped:  # the schema's default params left out, each "name (why)"
+        data["left_out"] = list(space.skipped)
     if settings.algorithm == "auto":  # the brain a run would get, and why (the run persists the same pick)
         from tao_automl.brain.auto import auto_choice
 

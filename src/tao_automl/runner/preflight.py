@@ -143,14 +143,20 @@ def _metric_text(settings: Any, metric: str, direction: str) -> str:
 def _space_detail(space: Any, metric_text: str, notes: Sequence[str], settings: Any,
                   facts: dict[str, Any]) -> str:
     """The search_space check's line; with ``algorithm: auto``, also the brain it picks for this space and budget
-    and why (the run persists the same pick), put in ``facts`` as ``algorithm_choice``."""
+    and why (the run persists the same pick), put in ``facts`` as ``algorithm_choice``; the default params the space
+    left out, each with its reason in ``facts["left_out"]``."""
     picked = ""
     if settings.algorithm == "auto":
         from tao_automl.brain.auto import auto_choice
 
         facts["algorithm_choice"] = choice = auto_choice(space, settings)
         picked = f"; algorithm auto picks {choice['algorithm']}: {choice['reason']}"
-    return (f"{len(space)} param(s): {', '.join(space.names)}; {metric_text}{picked}"
+    left_out = ""
+    if space.skipped:  # the warning gives each reason; JSON carries them in left_out
+        facts["left_out"] = list(space.skipped)
+        left_out = (f"; {len(space.skipped)} of the schema's default param(s) left out: "
+                    f"{', '.join(entry.partition(' (')[0] for entry in space.skipped)}")
+    return (f"{len(space)} param(s): {', '.join(space.names)}; {metric_text}{picked}{left_out}"
             + "".join(f"; note: {n}" for n in notes))
 
 

@@ -237,7 +237,8 @@ def build_search_space(
             continue
         params.append(_build(name, kind, _from_base(name, kind, prop, base), customs.get(name)))
     if skipped:
-        logger.warning("skipping %d of the schema's default hyperparameter(s): %s", len(skipped), _grouped(skipped))
+        logger.warning("skipping %d of the schema's default hyperparameter(s): %s", len(skipped),
+                       grouped_skips(skipped))
     if not params:
         raise SearchSpaceError(
             "no hyperparameter to search: name some in automl_hyperparameters or custom_param_ranges"
@@ -247,7 +248,7 @@ def build_search_space(
     if relations:
         derived = {p.name: _derived_sides(schema, p, customs.get(p.name), base) for p in params}
         params = _cap_derived_ends(params, relations, derived)
-    return SearchSpace(tuple(params), relations)
+    return SearchSpace(tuple(params), relations, skipped=tuple(skipped))
 
 
 _SPECIAL = re.compile(r"\bvalue of\s+(-?\d+(?:\.\d+)?)\s+(?:specifies|means|disables|turns off|indicates)[^.]*",
@@ -275,7 +276,7 @@ def special_default(name: str, kind: str, prop: Mapping[str, Any]) -> str | None
             f"custom_param_ranges.{name} (valid_min, valid_max)")
 
 
-def _grouped(skipped: Sequence[str]) -> str:
+def grouped_skips(skipped: Sequence[str]) -> str:
     """``name (reason)`` entries with the names of one reason together: ``a, b (why); c (why not)``."""
     by_reason: dict[str, list[str]] = {}
     for entry in skipped:

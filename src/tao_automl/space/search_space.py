@@ -134,6 +134,8 @@ class SearchSpace:
 
     params: tuple[Param, ...]
     relations: tuple[Relation, ...] = ()
+    #: the schema's default params the space left out, each ``name (why)`` (shown by preflight and the tools)
+    skipped: tuple[str, ...] = field(default=(), compare=False)
     _by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
