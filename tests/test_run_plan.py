@@ -497,34 +497,30 @@ def test_a_default_param_whose_default_is_a_special_value_and_whose_range_is_ope
 
 
 @needs_shared
-def test_data_loader_and_test_split_defaults_are_left_out_of_the_default_search(
-        caplog: pytest.LogCaptureFixture) -> None:
-    """bevfusion's schema lists num_workers (x3) and the test split's batch size among its AutoML defaults, and
-    depth-anything-v2 nine test-split augmentations: none can change the metric a training job reports, so the
-    default search spent recs on noise (bevfusion: 4 of its 6 params). Left out, the reason said once per group;
-    named explicitly, they are searched."""
+def test_data_loader_defaults_are_left_out_of_the_default_search(caplog: pytest.LogCaptureFixture) -> None:
+    """bevfusion's schema lists num_workers (x3) among its 6 AutoML defaults, and six other bank models
+    `dataset.workers`: a data loader's worker count changes speed, not what the model learns, so the default search
+    spent recs on noise. Left out, the reason said once for the group; named explicitly, they are searched. JSON
+    readers (preflight's check, the describe_search_space tool) see what was left out and why."""
     assert SHARED is not None
     skill = str(SHARED / "skills" / "models" / "tao-train-bevfusion")
     with caplog.at_level("WARNING"):
         plan = RunPlan.build(RunArgs(skill_dir=skill))
-    assert sorted(plan.space.names) == ["dataset.train_dataset.batch_size", "dataset.val_dataset.batch_size"]
-    assert ("dataset.train_dataset.num_workers, dataset.val_dataset.num_workers, dataset.test_dataset.num_workers "
-            "(a data-loader setting: it changes speed, not what the model learns") in caplog.text
-    assert "dataset.test_dataset.batch_size (a setting of the test split" in caplog.text
-    named = RunPlan.build(RunArgs(skill_dir=skill, automl_hyperparameters=["dataset.train_dataset.num_workers",
-                                                                           "dataset.test_dataset.batch_size"]))
-    assert sorted(named.space.names) == ["dataset.test_dataset.batch_size", "dataset.train_dataset.num_workers"]
-    depth = RunPlan.build(RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-depth-anything-v2")))
-    assert len(depth.space.names) == 36 and not any(".test_dataset." in n for n in depth.space.names)
-    # JSON readers (preflight's check, the describe_search_space tool) see what was left out and why
+    assert sorted(plan.space.names) == ["dataset.test_dataset.batch_size", "dataset.train_dataset.batch_size",
+                                        "dataset.val_dataset.batch_size"]
+    assert ("skipping 3 of the schema's default hyperparameter(s): dataset.train_dataset.num_workers, "
+            "dataset.val_dataset.num_workers, dataset.test_dataset.num_workers (a data-loader setting: it changes "
+            "speed, not what the model learns") in caplog.text
+    named = RunPlan.build(RunArgs(skill_dir=skill, automl_hyperparameters=["dataset.train_dataset.num_workers"]))
+    assert named.space.names == ["dataset.train_dataset.num_workers"]
     from tao_automl.agentapi.tools import describe_search_space
     from tao_automl.runner.preflight import run_preflight
 
     left_out = describe_search_space(skill)["left_out"]
-    assert left_out == list(plan.space.skipped) and len(left_out) == 4
-    assert left_out[0].startswith("dataset.test_dataset.batch_size (a setting of the test split")
+    assert left_out == list(plan.space.skipped) and len(left_out) == 3
+    assert left_out[0].startswith("dataset.train_dataset.num_workers (a data-loader setting")
     check = next(c.to_json() for c in run_preflight(RunArgs(skill_dir=skill)).checks if c.check == "search_space")
-    assert check["left_out"] == left_out and "4 of the schema's default param(s) left out: " in check["detail"]
+    assert check["left_out"] == left_out and "3 of the schema's default param(s) left out: " in check["detail"]
 
 
 def test_an_override_may_restate_the_templates_own_value_that_the_schema_options_omit(tmp_path: Path) -> None:
@@ -583,8 +579,8 @@ def test_a_search_space_error_says_what_is_allowed_for_that_input(
 
 
 def test_more_params_than_recs_is_noted(tmp_path: Path) -> None:
-    """depth-anything-v2 searched 45 params by default (36 since the test split's are left out); with the default
-    budget of 10 recs the search is close to random, and nothing said so."""
+    """depth-anything-v2 searches 45 params by default; with the default budget of 10 recs the search is close to
+    random, and nothing said so."""
     skill = str(write_skill(tmp_path / "bank"))
     few = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"automl_max_recommendations": 3}))
     assert ("4 params are searched with a budget of 3 recs: with fewer recs than params no method can learn which "
