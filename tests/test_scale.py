@@ -240,7 +240,7 @@ def test_status_program_flushes_all_output_before_its_fast_exit(tmp_path: Path) 
     assert text.returncode == 0, text.stderr
     assert text.stdout.count("success") >= 300  # its last line is the last thing printed:
     assert text.stdout.endswith("orchestrator: not running (every rec of the run's budget has ended; nothing to "
-                                "resume)\n")
+                                f"resume)\nrun folder: {tmp_path}\n")
     head = subprocess.Popen([sys.executable, "-m", "tao_automl.cli", "status", str(tmp_path), "--top", "300"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=buffered)
     assert head.stdout is not None and head.stderr is not None
