@@ -589,9 +589,10 @@ def test_more_params_than_recs_is_noted(tmp_path: Path) -> None:
     assert not any("params are searched with a budget" in n for n in enough.notes)
     # random learns nothing at any budget: SKILL.md's own quick-start config (random, 8 params, 3 recs) was told
     # "the search is close to random"
-    plain = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"automl_max_recommendations": 3,
-                                                                    "algorithm": "random"}))
-    assert not any("params are searched with a budget" in n for n in plain.notes)
+    for algorithm in ("random", "asha"):  # configs drawn at random whatever the budget
+        plain = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"automl_max_recommendations": 3,
+                                                                        "algorithm": algorithm}))
+        assert not any("params are searched with a budget" in n for n in plain.notes), algorithm
 
 
 @pytest.mark.parametrize(("settings", "note"), [

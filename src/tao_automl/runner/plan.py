@@ -506,11 +506,15 @@ def direction_notes(settings: AutoMLSettings, skill: Skill | None) -> list[str]:
     return notes
 
 
+#: Brains whose configs are uniform draws (the multi-fidelity ones learn which to train longer, not where to look).
+RANDOM_CONFIGS = frozenset({"random", "asha", "hyperband", "hyperband_es"})
+
+
 def budget_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
     """A note when more params are searched than the budget has recs: no method can learn which of them matter
-    (none for ``random``, which learns nothing at any budget)."""
+    (none for a brain whose configs are random draws at any budget, :data:`RANDOM_CONFIGS`)."""
     budget, count = settings.automl_max_recommendations, len(space.params)
-    if count <= budget or settings.algorithm == "random":
+    if count <= budget or settings.algorithm in RANDOM_CONFIGS:
         return []
     return [f"{count} params are searched with a budget of {budget} recs: with fewer recs than params no "
             "method can learn which of them matter, and the search is close to random; name the few that matter "
