@@ -193,3 +193,27 @@ def test_a_direction_against_the_metric_is_dropped_and_said(tmp_path: Path, dire
     else:
         assert "direction" not in settings
         assert plan.repairs == ["direction 'minimize' dropped: demo-digits-mlp's kpi_direction for it is maximize"]
+
+
+def test_a_budget_the_goal_names_wins_over_the_llms(tmp_path: Path) -> None:
+    """"tune the learning rate of the digits MLP for 4 trials": gemma3-270m answered 1 rec, and the config said 1.
+    The number the sentence names is used and the repair says so; a sentence without one keeps the LLM's."""
+    pytest.importorskip("openai")
+    from tao_automl.agentapi.plan import budget_said, make_plan
+
+    assert budget_said("tune lr for 4 trials") == (4, "4 trials")
+    assert budget_said("run 20 experiments, 2 at a time") == (20, "20 experiments")
+    assert budget_said("tune the learning rate") is None and budget_said("use 2 GPUs") is None
+    assert budget_said("3 jobs at a time") is None  # concurrency, not the budget
+    chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+                        "automl_max_recommendations": 1, "automl_max_concurrent": 1,
+                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
+    try:
+        plans = [make_plan(goal, DEMO, llm_endpoint=chat.url, llm_model="m", workspace_path=str(tmp_path / "runs"),
+                           train_dataset_uri="builtin:digits", gpu_count=0, base=tmp_path)
+                 for goal in ("tune the learning rate of the digits MLP for 4 trials", "tune the learning rate")]
+    finally:
+        chat.close()
+    assert plans[0].config["automl_settings"]["automl_max_recommendations"] == 4
+    assert plans[0].repairs == ["automl_max_recommendations 1 -> 4: the goal says '4 trials'"]
+    assert plans[1].config["automl_settings"]["automl_max_recommendations"] == 1 and not plans[1].repairs

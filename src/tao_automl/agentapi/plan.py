@@ -10,6 +10,7 @@ needs before it does anything useful. Without an LLM endpoint it stops with one 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,19 @@ def check_choices(settings: Mapping[str, Any], skill: Any) -> None:
                             hint="ask for more trials, or another algorithm (random, bayesian, tpe)")
 
 
+_BUDGET_SAID = re.compile(r"\b(\d{1,4})\s+(?:trials?|recs?|recommendations?|runs?|experiments?|configs?|"
+                          r"configurations?|evaluations?)\b", re.IGNORECASE)
+
+
+def budget_said(goal: str) -> tuple[int, str] | None:
+    """``(count, words)`` when the goal names how many trials to run ("for 4 trials", "20 runs"); the first such
+    phrase, or None."""
+    found = _BUDGET_SAID.search(goal)
+    if found is None or int(found.group(1)) < 1:
+        return None
+    return int(found.group(1)), found.group(0)
+
+
 def default_diff(config: Mapping[str, Any], space_names: list[str]) -> list[str]:
     """How ``config`` differs from running the model with every default: settings changed, params searched."""
     from tao_automl.settings import AutoMLSettings
@@ -155,6 +169,11 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     evident = metric_direction(str(settings.get("metric", "")), skill)
     if evident is not None and settings.get("direction") not in (None, evident[0]):  # the LLM's guess loses to it
         repairs.append(f"direction {settings.pop('direction')!r} dropped: {evident[1]}")
+    said = budget_said(goal)
+    if said is not None and settings.get("automl_max_recommendations") != said[0]:  # the user's number wins
+        repairs.append(f"automl_max_recommendations {settings.get('automl_max_recommendations')!r} -> {said[0]}: "
+                       f"the goal says {said[1]!r}")
+        settings["automl_max_recommendations"] = said[0]
     check_choices(settings, skill)
     config: dict[str, Any] = {"platform": platform, "skill_dir": skill_dir, "workspace_path": workspace_path}
     if train_dataset_uri:
