@@ -50,16 +50,30 @@ def metric_words(metric: str) -> list[str]:
     return [word.lower() for word in _NAME_WORD.findall(metric)]
 
 
+def _lower_word(metric: str) -> tuple[str, bool] | None:
+    """The lower-is-better word of the name and whether it is a whole word (``val_loss``) rather than part of one
+    (``valloss``: only :data:`JOINED_LOWER_IS_BETTER` count there); None when there is none."""
+    whole = next((w for w in metric_words(metric) if w in LOWER_IS_BETTER_WORDS), None)
+    if whole is not None:
+        return whole, True
+    joined = next((part for part in JOINED_LOWER_IS_BETTER if part in metric.lower()), None)
+    return (joined, False) if joined is not None else None
+
+
+def _higher_word(metric: str) -> str | None:
+    """The name's higher-is-better word (two joined words count too: ``f`` + ``1``), or None."""
+    words = metric_words(metric)
+    return next((w for w in words + [a + b for a, b in itertools.pairwise(words)] if w in HIGHER_IS_BETTER_WORDS),
+                None)
+
+
 def evident_direction(metric: str) -> tuple[str, str] | None:
     """``(direction, word)`` when a word of the name says which way is better (as :func:`infer_direction` reads
     it: a lower-is-better word, one inside a word, a higher-is-better word); ``None`` when no word says."""
-    words = metric_words(metric)
-    lower = next((w for w in words if w in LOWER_IS_BETTER_WORDS), None)
-    lower = lower or next((part for part in JOINED_LOWER_IS_BETTER if part in metric.lower()), None)
+    lower = _lower_word(metric)
     if lower is not None:
-        return "minimize", lower
-    higher = next((w for w in words + [a + b for a, b in itertools.pairwise(words)] if w in HIGHER_IS_BETTER_WORDS),
-                  None)
+        return "minimize", lower[0]
+    higher = _higher_word(metric)
     return ("maximize", higher) if higher is not None else None
 
 
@@ -68,18 +82,17 @@ def infer_direction(metric: str) -> str:
     name contains one of :data:`JOINED_LOWER_IS_BETTER` anywhere (``valloss``), else ``maximize`` (other matches
     inside a word do not count: ``success_rate``, ``power``, ``uptime`` are maximised). A maximised name with no
     word of :data:`HIGHER_IS_BETTER_WORDS` gets a warning naming ``automl_settings.direction``."""
-    for word in metric_words(metric):
-        if word in LOWER_IS_BETTER_WORDS:
-            if word not in ("loss", "losses"):
-                log.warning("metric %r looks like lower-is-better (%r): minimising it; set automl_settings.direction "
-                            "to override", metric, word)
-            return "minimize"
-    joined = next((part for part in JOINED_LOWER_IS_BETTER if part in metric.lower()), None)
-    if joined is not None:  # "valloss", "totalerror": unambiguous even inside a word
-        log.warning("metric %r contains %r: minimising it; set automl_settings.direction to override", metric, joined)
+    lower = _lower_word(metric)
+    if lower is not None:
+        word, whole = lower
+        if not whole:  # "valloss", "totalerror": unambiguous even inside a word
+            log.warning("metric %r contains %r: minimising it; set automl_settings.direction to override", metric,
+                        word)
+        elif word not in ("loss", "losses"):
+            log.warning("metric %r looks like lower-is-better (%r): minimising it; set automl_settings.direction "
+                        "to override", metric, word)
         return "minimize"
-    words = metric_words(metric)
-    if not any(w in HIGHER_IS_BETTER_WORDS for w in words + [a + b for a, b in itertools.pairwise(words)]):  # f1
+    if _higher_word(metric) is None:
         log.warning("metric %r: no word of its name says which way is better; maximising it (set "
                     "automl_settings.direction to minimize if lower is better)", metric)
     return "maximize"

@@ -48,8 +48,7 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
     _check_view(recs, top, offset, limit)
     run_dir = os.path.abspath(os.path.expanduser(path_arg("workspace_path", workspace_path, "a run folder")))
     if not os.path.exists(os.path.join(run_dir, DB_NAME)):
-        runs = sorted(name for name in _names_in(run_dir) if name.startswith("run_")
-                      and os.path.exists(os.path.join(run_dir, name, DB_NAME)))
+        runs = workspace_runs(run_dir)
         if not runs:
             return {"error": f"no run state at {run_dir!r} (no {DB_NAME})"}
         run_dir = os.path.join(run_dir, runs[-1])  # a workspace folder: report its newest run
@@ -67,6 +66,12 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
         return {"error": f"cannot read run state at {run_dir!r}: {exc}"}
     status["orchestrator"] = orchestrator
     return status
+
+
+def workspace_runs(folder: str) -> list[str]:
+    """The run folders (``run_*`` holding a state) in ``folder``, oldest first (their names start with the time)."""
+    return sorted(name for name in _names_in(folder) if name.startswith("run_")
+                  and os.path.exists(os.path.join(folder, name, DB_NAME)))
 
 
 def _names_in(folder: str) -> list[str]:

@@ -236,12 +236,11 @@ def _run_folder_line(given: str, run_dir: str) -> str:
     """The run shown; when ``given`` is a workspace, that it is its newest run (the text named no run at all)."""
     import os
 
-    from tao_automl.experiment.store import DB_NAME as DB  # loaded by query_status already
+    from tao_automl.status import workspace_runs  # loaded by query_status already
 
     if os.path.abspath(os.path.expanduser(given)) == run_dir:
         return f"run folder: {run_dir}"
-    parent = os.path.dirname(run_dir)
-    runs = [n for n in os.listdir(parent) if n.startswith("run_") and os.path.exists(os.path.join(parent, n, DB))]
+    runs = workspace_runs(os.path.dirname(run_dir))
     return (f"run folder: {run_dir} (the newest of {len(runs)} run(s) in {given}; `tao-automl runs {given}` lists "
             "them)")
 

@@ -395,16 +395,16 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
     elif kind in ("collection", "object") and not isinstance(value, Mapping):
         allowed = "a mapping (the key holds a group of settings)"
     options = schema_options(prop)
+    listed: list[Any] | None = None  # the options, for JSON readers (allowed is their text in the message)
     if not allowed and options is not None and kind not in _INT_TYPES + _FLOAT_TYPES + _BOOL_TYPES \
             and not isinstance(value, (list, dict)) and value not in options:
-        allowed = f"one of {', '.join(map(repr, options))}"
+        allowed, listed = f"one of {', '.join(map(repr, options))}", list(options)
     if not allowed and kind in _INT_TYPES + _FLOAT_TYPES:
         allowed = _outside_schema(key, prop, value)
     if allowed:
         hint = number_as_text_hint(value) if kind in _INT_TYPES + _FLOAT_TYPES else ""
-        listed = list(options) if options is not None and allowed.startswith("one of") else allowed  # JSON: a list
         raise UserInputError(f"{source}.{key}: {value!r} is not allowed; expected {allowed}{hint}",
-                             field=f"{source}.{key}", value=value, allowed=listed)
+                             field=f"{source}.{key}", value=value, allowed=allowed if listed is None else listed)
 
 
 def _outside_schema(key: str, prop: Mapping[str, Any], value: float) -> str:

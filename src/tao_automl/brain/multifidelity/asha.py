@@ -55,10 +55,9 @@ class ASHA:
         out: list[Trial] = []
         for trial_id in ids:
             trial = self._promotion() if self.mode == PROMOTION else None
-            if trial is None and self.mode == PROMOTION:
-                trial = Trial(config=self._new_config(rng), budget=self.rungs[0], rung=0)
-            elif trial is None:  # stopping: one job toward the top budget; no planned rung (budget_reached says
-                trial = Trial(config=self._new_config(rng), budget=self.rungs[-1])  # where it was stopped)
+            if trial is None:  # stopping: one job toward the top budget, no planned rung (budget_reached says
+                trial = (Trial(config=self._new_config(rng), budget=self.rungs[0], rung=0)  # where it stopped)
+                         if self.mode == PROMOTION else Trial(config=self._new_config(rng), budget=self.rungs[-1]))
             self.restore(trial_id, trial)
             out.append(trial)
         return out
