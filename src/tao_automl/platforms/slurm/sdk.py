@@ -96,7 +96,7 @@ class SlurmSDK(RecordedPlatform):
         self._jobs_dir = jobs_dir or (None if self.shell.remote else str(self.state_dir / "jobdirs"))
         self.use_pyxis = bool(use_pyxis)
         # the skill bank's Slurm variables: the default partition (a list such as "a,b" lets Slurm pick) and account
-        from_env = {key: os.environ.get(var) or None for key, var, given in
+        from_env = {key: os.environ[var] for key, var, given in
                     (("partition", "SLURM_PARTITION", partition), ("account", "SLURM_ACCOUNT", account))
                     if given is None and os.environ.get(var)}
         partition = partition if partition is not None else from_env.get("partition")
