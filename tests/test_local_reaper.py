@@ -103,10 +103,10 @@ def test_a_job_end_announced_before_exit_is_on_disk_after_exit(tmp_path: Path) -
         import sys, time
         from tao_automl.platforms.local import sdk as local
         slow = local.write_json_atomic
-        def write(path, data):
+        def write(path, data, *rest):
             if data.get("state") == "success":
                 time.sleep(0.5)
-            slow(path, data)
+            slow(path, data, *rest)
         local.write_json_atomic = write
         sdk = local.LocalSDK(jobs_dir={str(tmp_path / "jobs")!r}, gpu_ids=[])
         job = sdk.create_job(None, "exit 0")

@@ -12,10 +12,17 @@ from typing import Any
 _BLOCK = 64 * 1024
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON next to ``path`` and rename it into place (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def write_json_atomic(path: Path, data: dict[str, Any], scratch: Path | None = None) -> None:
+    """Write ``data`` as JSON next to ``path`` and rename it into place (readers never see half a file).
+
+    ``scratch``: an existing file in ``path``'s folder to write and rename, made ahead of time (creating a file is
+    the slow part of this on some disks); by default a new one is created."""
+    if scratch is not None:
+        fd = os.open(scratch, os.O_WRONLY | os.O_TRUNC)
+        tmp = str(scratch)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")  # one write, not one per token

@@ -179,6 +179,17 @@ class JobContext:
 _SAFE_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+def spec_file_name(skill: Skill) -> str:
+    """The name of a rec's spec file in its folder: ``<action>_spec.<ext>``."""
+    return f"{skill.action}_spec.{_EXTENSIONS.get(skill.config_format, 'yaml')}"
+
+
+def scratch_path(spec_path: Path) -> Path:
+    """The scratch file :func:`write_spec` writes before renaming it onto ``spec_path`` (readers never see half a
+    spec; an existing one is reused, see :mod:`tao_automl.runner.folders_ahead`)."""
+    return spec_path.with_suffix(spec_path.suffix + ".tmp")
+
+
 def write_spec(spec: Mapping[str, Any], path: Path, config_format: str) -> None:
     """Write the spec atomically in the action's config format."""
     if config_format in ("yaml", "yml"):
@@ -193,7 +204,7 @@ def write_spec(spec: Mapping[str, Any], path: Path, config_format: str) -> None:
     else:
         raise SkillError(f"config_format {config_format!r} is not supported; allowed: yaml, json, toml")
     private_dir(path.parent)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = scratch_path(path)
     write_private_text(tmp, text)  # specs may name data paths and tokens a job needs: user-only
     os.replace(tmp, path)
 
@@ -264,8 +275,7 @@ def render_job(skill: Skill, params: Mapping[str, Any], ctx: JobContext, *, rec_
                         encryption_key=ctx.encryption_key)
     for key, value in roles.items():
         _set(spec, key, value, f"spec_params key {key!r}")
-    ext = _EXTENSIONS.get(skill.config_format, "yaml")
-    config_path = rec_dir / f"{skill.action}_spec.{ext}"
+    config_path = rec_dir / spec_file_name(skill)
     write_spec(spec, config_path, skill.config_format)
     command = format_command(skill, {"config_path": str(config_path), "results_dir": results_dir})
     inputs = _declared_values(spec, skill.action_info.get("inputs"))

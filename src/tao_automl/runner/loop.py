@@ -46,12 +46,13 @@ from tao_automl.metrics.parse import kpi_series, status_lines
 from tao_automl.platforms.base import JobStatus, unwrap
 from tao_automl.platforms.common import as_setting_error
 from tao_automl.platforms.registry import describe_sdk
-from tao_automl.render.job import render_job
+from tao_automl.render.job import render_job, spec_file_name
 from tao_automl.render.paths import get_path
 from tao_automl.runner import progress_log
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
 from tao_automl.runner.failures import fail_fast_message, job_timeout, shared_cause, timeout_message
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_from_checkpoint
+from tao_automl.runner.folders_ahead import FoldersAhead, rec_folder
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.orchestrator import StatusReporter
 from tao_automl.runner.plan import RunPlan, checked_job_kwargs
@@ -368,8 +369,6 @@ class AutoMLRunner:
                eval_fn: EvalFn | None, on_rec: Callable[[Recommendation], Any] | None,
                on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
         """Keep the slots full until the budget is spent and every job has ended."""
-        settings = exp.settings
-        submit_errors = 0
         for row in exp.unfinished():  # resume: re-attach or re-submit what was in flight
             rec = Recommendation(id=row.rec_id, params=row.params, specs=row.specs, job_id=row.job_id)
             if row.job_id:
@@ -392,9 +391,27 @@ class AutoMLRunner:
         exits = getattr(self.platform, "exits_seen", None)  # LocalSDK: a counter of ended jobs, read without waiting
         exits = exits if callable(exits) else None
         seen = exits() if exits else 0
+        ahead = FoldersAhead(exp.run_dir, spec_file_name(self.skill))
+        try:
+            self._keep_full(exp, plan, active, extractor, eval_fn, on_rec, on_result, ahead, exits, seen)
+        finally:
+            ahead.remove_unused(exp.n_created)
+
+    def _keep_full(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active],
+                   extractor: MetricExtractor | None, eval_fn: EvalFn | None,
+                   on_rec: Callable[[Recommendation], Any] | None,
+                   on_result: Callable[[Recommendation, float | None, str], Any] | None, ahead: FoldersAhead,
+                   exits: Callable[[], int] | None, seen: int) -> None:
+        """Launch recs into free slots, wait, collect what ended; until the budget is spent and nothing runs."""
+        settings = exp.settings
+        submit_errors = 0
+        first_fill = True
         while True:
             while len(active) < settings.automl_max_concurrent:
-                new = exp.ask(settings.automl_max_concurrent - len(active))
+                # The first fill asks for every free slot at once (a brain's initial design is drawn as one set);
+                # later, a freed slot is refilled alone: its job starts without waiting for the proposals of other
+                # slots that freed at the same time (at 4 recs in flight, 4 proposals before the first launch).
+                new = exp.ask(settings.automl_max_concurrent - len(active) if first_fill else 1)
                 if not new:
                     break
                 for rec in new:
@@ -413,8 +430,13 @@ class AutoMLRunner:
                             f"{rec.error}. Stopping the sweep (resume it once the platform works)",
                             hint=f"read the recs' messages in `tao-automl status {exp.run_dir} --recs all`; "
                                  f"`tao-automl resume {exp.run_dir}` once the platform works")
+            first_fill = False
             if not active:
                 return
+            if exp.n_created < exp.budget:  # what the next launches create on disk, made while the jobs run
+                ahead.make(range(exp.n_created + 1,
+                                 min(exp.budget, exp.n_created + settings.automl_max_concurrent) + 1))
+                _guarded("prepare_next_job", getattr(self.platform, "prepare_next_job", None))
             # the brain's next-proposal work runs while the jobs do, and gives way as soon as one of them ends
             with _quick_thread_switches():
                 exp.prepare(_changed_since(exits, seen) if exits else None)
@@ -427,7 +449,7 @@ class AutoMLRunner:
                 active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None) -> _Launch:
         """Render ``rec``'s job and submit it; on failure ``rec.error`` says why."""
         crash_point("rec_created")  # chaos tests: the rec is persisted, its job not yet submitted
-        rec_dir = exp.run_dir / "recs" / f"rec_{rec.id:04d}"
+        rec_dir = rec_folder(exp.run_dir, rec.id)
         results_dir = rec_dir / "results"
         trial = exp.trial(rec.id)
         resume_path: str | None = None
@@ -836,7 +858,7 @@ def _changed_since(counter: Callable[[], int], seen: int) -> Callable[[], bool]:
 
 
 def _guarded(name: str, callback: Callable[..., Any] | None, *args: Any) -> None:
-    """Call a user callback; an exception is logged and the sweep goes on."""
+    """Call a user callback (or an optional hook of the platform); an exception is logged and the sweep goes on."""
     if callback is None:
         return
     try:
