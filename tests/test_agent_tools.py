@@ -191,3 +191,51 @@ def _demo_skill() -> Any:
     from tao_automl.cli.run_config import resolve_skill_dir
 
     return load_skill(resolve_skill_dir(DEMO, Path.cwd()), "train")
+
+
+def test_tool_wording_turns_commands_a_tool_does_into_that_tool_call() -> None:
+    from tao_automl.agentapi.wording import tool_wording
+
+    assert tool_wording("watch it with `tao-automl status /w/run 1` or end it with `tao-automl stop /w/run 1`") == (
+        'watch it with `sweep_status(run_dir="/w/run 1")` or end it with `stop_sweep(run_dir="/w/run 1")`')
+    assert tool_wording("retry `tao-automl stop /w/r --cancel-jobs`") == (
+        'retry `stop_sweep(run_dir="/w/r", cancel_jobs=true)`')
+    assert tool_wording("read `tao-automl status /w/r --recs all`; `tao-automl resume /w/r` once") == (
+        'read `sweep_status(run_dir="/w/r")`; `resume_sweep(run_dir="/w/r")` once')
+    assert tool_wording("continue with `tao-automl resume RUN_DIR`") == "continue with `resume_sweep`"
+    assert tool_wording("`tao-automl run cfg.yaml`, `tao-automl preflight cfg.yaml`, `tao-automl models`") == (
+        '`start_sweep(config_path="cfg.yaml")`, `preflight(config_path="cfg.yaml")`, `list_models()`')
+    kept = "see `tao-automl logs /w/r --rec 3` and `tao-automl export /w/r` (no tool does these)"
+    assert tool_wording(kept) == kept
+
+
+def test_an_error_tells_a_tool_caller_the_tool_to_call(toy_skill: Path, tmp_path: Path) -> None:
+    """resume_sweep on a run another orchestrator holds: the hint said "watch it with `tao-automl status RUN` or end
+    it with `tao-automl stop RUN`", commands an agent on the MCP tools may have no shell to run."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill).run(
+        automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 1},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    folder = Path(result["run_dir"]).resolve()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from tao_automl.experiment.workspace import RunLock; RunLock(Path(sys.argv[1])).acquire(); "
+         "print('held', flush=True); time.sleep(60)", str(folder)],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src")))
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result, is_error = call_tool("resume_sweep", {"run_dir": str(folder)})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert is_error and result["error"]["field"] == "run_dir"
+    hint = result["error"]["hint"]
+    assert f'sweep_status(run_dir="{folder}")' in hint and f'stop_sweep(run_dir="{folder}")' in hint, hint
+    assert "tao-automl " not in json.dumps(result), result

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tao_automl.agentapi.wording import worded_for_tools
 from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError, error_json
 
 JSON = dict[str, Any]
@@ -324,9 +325,9 @@ def call_tool(name: str, arguments: Mapping[str, Any] | None) -> tuple[JSON, boo
                                     hint="list the tools with tools/list")
         args = dict(arguments or {})
         check_arguments(tool, args)
-        result = tool.fn(**args)
+        result = worded_for_tools(tool.fn(**args))  # next steps as tool calls, not `tao-automl` commands
         return result, "error" in result  # e.g. a failed preflight: its checks plus the error, an error result
     except TaoAutoMLError as exc:
-        return error_json(exc), True
+        return worded_for_tools(error_json(exc)), True
     except Exception as exc:  # never a traceback to the client: an internal error with the exception named
-        return error_json(exc), True
+        return worded_for_tools(error_json(exc)), True
