@@ -146,6 +146,25 @@ def measure(algorithm: str, concurrency: int, recs: int, root: Path) -> dict[str
     }
 
 
+def submission_cost(root: Path, jobs: int, parts: int = 5) -> list[dict[str, Any]]:
+    """LocalSDK alone, ``jobs`` jobs of ``true`` one after another (a spare folder made before each, as the runner
+    does while jobs run): the median ``create_job`` time in each of ``parts`` consecutive slices. A cost that grows
+    from slice to slice is work per submission that grows with the jobs before it."""
+    sdk = LocalSDK(jobs_dir=root / "many-jobs", gpu_ids=[])
+    times = []
+    for i in range(jobs):
+        sdk.prepare_next_job()
+        t0 = time.perf_counter()
+        job = sdk.create_job(None, ["true"], gpu_count=0, job_name=f"many-{i}")
+        times.append((time.perf_counter() - t0) * 1000.0)
+        while not sdk.get_job_status(job.id).is_finished():
+            sdk.wait_for_change([job.id], 5.0)
+    size = max(1, jobs // parts)
+    return [{"jobs": f"{a + 1}-{min(a + size, jobs)}",
+             "create_job_ms_median": round(statistics.median(times[a:a + size]), 3)}
+            for a in range(0, jobs, size)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recs", type=int, default=50)
@@ -155,12 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", choices=["constant", "varying"], default="constant",
                         help="what every job reports: 0.5 (constant), or a smooth function of its values (varying: "
                              "the model-based brains then fit real structure, as on a real sweep)")
+    parser.add_argument("--submissions", type=int, default=0,
+                        help="also time LocalSDK.create_job over this many jobs in a row, in five slices (e.g. 3000)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
     args = parser.parse_args(argv)
     rows = []
     os.environ["OVERHEAD_METRIC"] = args.metric  # read by the trainer (jobs inherit this environment)
     with tempfile.TemporaryDirectory() as tmp:
         chain = launch_chain(Path(tmp), args.chain_jobs)
+        submissions = submission_cost(Path(tmp), args.submissions) if args.submissions > 0 else []
         for algorithm in args.algorithms:
             for concurrency in args.concurrency:
                 rows.append(measure(algorithm, concurrency, args.recs, Path(tmp)))
@@ -175,12 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"launch chain (LocalSDK create_job of `true` -> end seen): median {chain['chain_ms_median']} ms = "
           f"{chain['chain_per_bare_python']} bare python starts ({chain['bare_python_ms']} ms), "
           f"load {chain['load_avg_1m']}")
+    for part in submissions:
+        print(f"LocalSDK create_job, jobs {part['jobs']}: median {part['create_job_ms_median']} ms")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "overhead", "target_gap_ms_median": 50, "python": sys.version.split()[0],
                                "machine": platform.machine(), "cpus": os.cpu_count(),
                                "date": time.strftime("%Y-%m-%d"), "metric": args.metric,
-                               "launch_chain": chain, "rows": rows}, indent=2))
+                               "launch_chain": chain, "submissions": submissions, "rows": rows}, indent=2))
     print(f"wrote {out}")
     return 0
 

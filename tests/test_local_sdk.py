@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -568,3 +569,36 @@ def test_preflight_checks_the_shell_the_jobs_dir_and_the_gpu_count(tmp_path: Pat
     blocked = {c.check: c for c in LocalSDK(jobs_dir=tmp_path / "file" / "jobs").preflight(None)}["jobs_dir"]
     assert blocked.ok is False and "is not a writable folder" in blocked.detail
 
+
+
+def test_a_submission_reads_only_the_jobs_still_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GPU handout counts the GPUs of running jobs. It read every job this SDK had ever known on each submission,
+    so a submission's cost grew with the sweep (1.4 -> 4.7 ms over 3,000 local jobs); ended jobs are now dropped
+    once seen ended, and a job another SDK started (found on disk) still counts while it runs."""
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[0, 1])
+    for _ in range(12):
+        wait_done(sdk, sdk.create_job(None, "true", gpu_count=1).id)
+    other = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[0, 1])
+    holder = other.create_job(None, 'echo "CVD=$CUDA_VISIBLE_DEVICES"; sleep 2', gpu_count=1)
+    deadline = time.monotonic() + 10
+    while sdk.get_job_status(holder.id) is not JobStatus.RUNNING:  # known to sdk too, from disk
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    refreshed: list[str] = []
+    refresh = LocalSDK._refresh
+
+    def counting(self: LocalSDK, rec: Any, save: bool = True) -> JobStatus:
+        refreshed.append(rec.id)
+        return refresh(self, rec, save)
+
+    monkeypatch.setattr(LocalSDK, "_refresh", counting)
+    quick = sdk.create_job(None, "true", gpu_count=1)  # the 12 ended jobs were seen ended by the one before
+    assert refreshed.count(holder.id) == 1 and len(set(refreshed)) <= 2, refreshed
+    wait_done(sdk, quick.id)
+    taken = (other.get_job_logs(holder.id) or "").strip() or None
+    second = sdk.create_job(None, 'echo "CVD=$CUDA_VISIBLE_DEVICES"', gpu_count=1)
+    wait_done(sdk, second.id)
+    wait_done(other, holder.id)
+    held = (other.get_job_logs(holder.id) or "").strip()
+    assert held in ("CVD=0", "CVD=1") and (taken is None or taken == held)
+    assert (sdk.get_job_logs(second.id) or "").strip() != held  # the running job's GPU was not handed out again
