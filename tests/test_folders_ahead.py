@@ -179,3 +179,32 @@ def test_an_unused_spare_is_removed_when_the_interpreter_exits(tmp_path: Path) -
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
     assert (tmp_path / "jobs").is_dir() and not list((tmp_path / "jobs").iterdir())
+
+
+def test_spare_folders_of_killed_processes_are_removed_by_the_next_sdk(tmp_path: Path) -> None:
+    """A process killed with -9 runs no exit handler: its spare stays. The next SDK on the jobs dir removes the spares
+    of processes that are gone, and leaves those of live ones (another orchestrator's)."""
+    import signal
+    import subprocess
+
+    script = (f"import time\nfrom tao_automl.platforms.local.sdk import LocalSDK\n"
+              f"LocalSDK(jobs_dir={str(tmp_path / 'jobs')!r}, gpu_ids=[]).prepare_next_job()\n"
+              f"print('ready', flush=True)\ntime.sleep(60)\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    killed = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    alive = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert killed.stdout is not None and killed.stdout.readline().strip() == "ready"
+        assert alive.stdout is not None and alive.stdout.readline().strip() == "ready"
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        spares = {p.name for p in (tmp_path / "jobs").iterdir()}
+        assert {n.split("-")[1] for n in spares} == {str(killed.pid), str(alive.pid)}
+
+        LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[]).prepare_next_job()
+        left = {p.name.split("-")[1] for p in (tmp_path / "jobs").iterdir()}
+        assert left == {str(alive.pid), str(os.getpid())}
+    finally:
+        alive.kill()
+        alive.wait()
+        local._remove_spares()

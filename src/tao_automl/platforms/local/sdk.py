@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from tao_automl.errors import PlatformError, PreflightError, UserInputError
 from tao_automl.platforms.analysis import analyse
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
@@ -105,6 +107,18 @@ def _remove_spare(spare: Path) -> None:
     except OSError as exc:  # something else was put there: leave it
         logger.debug("spare job folder %s not removed: %s", spare, exc)
     _SPARES.discard(spare)
+
+
+def _remove_dead_spares(jobs_dir: Path) -> None:
+    """Remove the spare folders left in ``jobs_dir`` by processes that are gone (killed before their exit ran)."""
+    try:
+        entries = [e.name for e in os.scandir(jobs_dir) if e.name.startswith(SPARE_PREFIX)]
+    except OSError:
+        return
+    for name in entries:
+        pid = name[len(SPARE_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+            _remove_spare(jobs_dir / name)
 
 
 @dataclass
@@ -206,6 +220,7 @@ class LocalSDK(PlatformBase):
         self._live: dict[str, _Record] = {}  # the jobs of _jobs not seen ended yet (see _unfinished)
         self._image_notice_done = False
         self._spare: Path | None = None  # a job folder made ahead (prepare_next_job)
+        self._spares_swept = False  # spare folders of dead processes removed (once, by the first prepare_next_job)
 
     # ----------------------------------------------------------------- GPUs
     @property
@@ -300,6 +315,10 @@ class LocalSDK(PlatformBase):
         with self._lock:
             if self._spare is not None:
                 return
+            first = not self._spares_swept
+            self._spares_swept = True
+        if first:
+            _remove_dead_spares(self.jobs_dir)
         spare = self.jobs_dir / f"{SPARE_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             spare.mkdir(parents=True)
