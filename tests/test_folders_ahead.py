@@ -183,7 +183,8 @@ def test_an_unused_spare_is_removed_when_the_interpreter_exits(tmp_path: Path) -
 
 def test_spare_folders_of_killed_processes_are_removed_by_the_next_sdk(tmp_path: Path) -> None:
     """A process killed with -9 runs no exit handler: its spare stays. The next SDK on the jobs dir removes the spares
-    of processes that are gone, and leaves those of live ones (another orchestrator's)."""
+    of this host's processes that are gone, and leaves those of live ones (another orchestrator's) and another
+    host's."""
     import signal
     import subprocess
 
@@ -200,11 +201,26 @@ def test_spare_folders_of_killed_processes_are_removed_by_the_next_sdk(tmp_path:
         killed.wait()
         spares = {p.name for p in (tmp_path / "jobs").iterdir()}
         assert {n.split("-")[1] for n in spares} == {str(killed.pid), str(alive.pid)}
+        elsewhere = tmp_path / "jobs" / f"{SPARE_PREFIX}{killed.pid}-0123456789ab@another-host"
+        elsewhere.mkdir()  # a shared jobs dir: that pid is another host's, whose processes this one cannot see
 
         LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[]).prepare_next_job()
-        left = {p.name.split("-")[1] for p in (tmp_path / "jobs").iterdir()}
-        assert left == {str(alive.pid), str(os.getpid())}
+        left = {p.name.split("-")[1] for p in (tmp_path / "jobs").iterdir() if p != elsewhere}
+        assert left == {str(alive.pid), str(os.getpid())} and elsewhere.is_dir()
     finally:
         alive.kill()
         alive.wait()
         local._remove_spares()
+
+
+def test_a_spare_emptied_by_someone_else_still_takes_its_job(tmp_path: Path) -> None:
+    """Another host sharing the jobs dir may sweep a spare folder while this SDK takes it: the files the spare held
+    are then made by the submission itself (the job's log, its job.json), and the job runs as usual."""
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[])
+    sdk.prepare_next_job()
+    (spare,) = [p for p in sdk.jobs_dir.iterdir() if p.name.startswith(SPARE_PREFIX)]
+    for file in spare.iterdir():
+        file.unlink()
+    job = sdk.create_job(None, "echo ran", gpu_count=0)
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS and "ran" in (sdk.get_job_logs(job.id) or "")
+    assert json.loads((sdk.jobs_dir / job.id / "job.json").read_text())["state"] == "success"

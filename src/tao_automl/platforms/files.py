@@ -17,8 +17,8 @@ def write_json_atomic(path: Path, data: dict[str, Any], scratch: Path | None = N
 
     ``scratch``: an existing file in ``path``'s folder to write and rename, made ahead of time (creating a file is
     the slow part of this on some disks); by default a new one is created."""
-    if scratch is not None:
-        fd = os.open(scratch, os.O_WRONLY | os.O_TRUNC)
+    if scratch is not None:  # created if it is gone after all (e.g. another host swept a spare folder it made)
+        fd = os.open(scratch, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
         tmp = str(scratch)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Each job lives in ``<jobs_dir>/<job_id>/`` with ``job.json`` (its persisted state), ``output.log``
 (stdout and stderr), ``pid`` (written by the job's wrapper itself) and, once it ends, ``exit_code.json``
 written by the wrapper, a few lines of shell (:mod:`tao_automl.platforms.local.wrapper`); while jobs run, the
-folder and those files of the next job are made ahead, empty, as ``.spare-<pid>-<token>`` and renamed into place
+folder and those files of the next job are made ahead, empty, as ``.spare-<pid>-<token>@<host>`` and renamed into place
 by its submission (:meth:`LocalSDK.prepare_next_job`). Everything
 needed to re-attach from another process is on disk: the wrapper's pid and start time (a recycled pid is
 never mistaken for the job), the exit record, and a cancel flag. A submitter killed at any instant is
@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -60,8 +61,8 @@ _ORPHAN_GRACE_S = 2.0
 _DYING_GRACE_S = 0.3
 #: Seconds get_job_info / cancel_job wait for the watcher thread to write a job's end to job.json.
 _END_WRITE_WAIT_S = 5.0
-#: A job folder made ahead (:meth:`LocalSDK.prepare_next_job`) is ``<jobs_dir>/.spare-<pid>-<token>`` until a job
-#: takes it; a job id never starts with a dot.
+#: A job folder made ahead (:meth:`LocalSDK.prepare_next_job`) is ``<jobs_dir>/.spare-<pid>-<token>@<host>`` until a
+#: job takes it; a job id never starts with a dot.
 SPARE_PREFIX = ".spare-"
 #: The scratch file of a spare folder that its job's first job.json is written to, then renamed.
 _SPARE_SCRATCH = ".job.json.spare.tmp"
@@ -110,14 +111,17 @@ def _remove_spare(spare: Path) -> None:
 
 
 def _remove_dead_spares(jobs_dir: Path) -> None:
-    """Remove the spare folders left in ``jobs_dir`` by processes that are gone (killed before their exit ran)."""
+    """Remove the spare folders left in ``jobs_dir`` by processes of this host that are gone (killed before their
+    exit ran); a folder of another host (a shared jobs dir) is left alone: its pid means nothing here."""
+    host = socket.gethostname()
     try:
         entries = [e.name for e in os.scandir(jobs_dir) if e.name.startswith(SPARE_PREFIX)]
     except OSError:
         return
     for name in entries:
-        pid = name[len(SPARE_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+        owner, _, spare_host = name[len(SPARE_PREFIX):].partition("@")
+        pid = owner.split("-", 1)[0]
+        if spare_host == host and pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
             _remove_spare(jobs_dir / name)
 
 
@@ -319,7 +323,7 @@ class LocalSDK(PlatformBase):
             self._spares_swept = True
         if first:
             _remove_dead_spares(self.jobs_dir)
-        spare = self.jobs_dir / f"{SPARE_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        spare = self.jobs_dir / f"{SPARE_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}@{socket.gethostname()}"
         try:
             spare.mkdir(parents=True)
             _SPARES.add(spare)
