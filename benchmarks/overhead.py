@@ -165,6 +165,30 @@ def submission_cost(root: Path, jobs: int, parts: int = 5) -> list[dict[str, Any
             for a in range(0, jobs, size)]
 
 
+def long_sweep(root: Path, recs: int, concurrency: int = 8, parts: int = 5) -> list[dict[str, Any]]:
+    """A ``random`` sweep of ``recs`` instant jobs through the runner and LocalSDK (real processes) at
+    ``concurrency``: this process's CPU per rec and recs/s in ``parts`` consecutive slices of results. Flat slices:
+    no per-rec work grows with the recs (or local jobs) before it."""
+    marks: list[tuple[float, float]] = []
+
+    def ended(*_: Any) -> None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        marks.append((time.monotonic(), usage.ru_utime + usage.ru_stime))
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=root / "long-jobs"), make_skill(root / "bank-long"))
+    runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "seed": 0,
+                                "automl_max_recommendations": recs, "automl_max_concurrent": concurrency},
+               workspace_path=root / "ws-long", gpu_count=0, on_result=ended)
+    size = max(2, recs // parts)
+    out = []
+    for a in range(0, len(marks) - 1, size):
+        b = min(a + size, len(marks)) - 1
+        (t1, c1), (t2, c2) = marks[a], marks[b]
+        out.append({"recs": f"{a + 1}-{b + 1}", "cpu_ms_per_rec": round(1000.0 * (c2 - c1) / max(b - a, 1), 2),
+                    "recs_per_s": round((b - a) / max(t2 - t1, 1e-9), 1)})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recs", type=int, default=50)
@@ -176,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                              "the model-based brains then fit real structure, as on a real sweep)")
     parser.add_argument("--submissions", type=int, default=0,
                         help="also time LocalSDK.create_job over this many jobs in a row, in five slices (e.g. 3000)")
+    parser.add_argument("--long-sweep", type=int, default=0,
+                        help="also run a random sweep of this many instant local jobs at concurrency 8 and report "
+                             "orchestrator CPU per rec in five slices (e.g. 2000)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
     args = parser.parse_args(argv)
     rows = []
@@ -183,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         chain = launch_chain(Path(tmp), args.chain_jobs)
         submissions = submission_cost(Path(tmp), args.submissions) if args.submissions > 0 else []
+        sweep = long_sweep(Path(tmp), args.long_sweep) if args.long_sweep > 0 else []
         for algorithm in args.algorithms:
             for concurrency in args.concurrency:
                 rows.append(measure(algorithm, concurrency, args.recs, Path(tmp)))
@@ -199,12 +227,16 @@ def main(argv: list[str] | None = None) -> int:
           f"load {chain['load_avg_1m']}")
     for part in submissions:
         print(f"LocalSDK create_job, jobs {part['jobs']}: median {part['create_job_ms_median']} ms")
+    for part in sweep:
+        print(f"long local sweep, recs {part['recs']}: CPU/rec {part['cpu_ms_per_rec']} ms, "
+              f"{part['recs_per_s']} recs/s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "overhead", "target_gap_ms_median": 50, "python": sys.version.split()[0],
                                "machine": platform.machine(), "cpus": os.cpu_count(),
                                "date": time.strftime("%Y-%m-%d"), "metric": args.metric,
-                               "launch_chain": chain, "submissions": submissions, "rows": rows}, indent=2))
+                               "launch_chain": chain, "submissions": submissions, "long_sweep": sweep,
+                               "rows": rows}, indent=2))
     print(f"wrote {out}")
     return 0
 

@@ -117,13 +117,16 @@ def test_overhead_reports_gaps_and_the_launch_chain_against_bare_python(tmp_path
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "overhead.json"
     assert load("overhead").main(["--recs", "3", "--concurrency", "1", "--algorithms", "random",
-                                  "--chain-jobs", "3", "--submissions", "10", "--out", str(out)]) == 0
+                                  "--chain-jobs", "3", "--submissions", "10", "--long-sweep", "10", "--out",
+                                  str(out)]) == 0
     printed = capsys.readouterr().out
     assert "launch chain (LocalSDK create_job of `true` -> end seen)" in printed
     assert "LocalSDK create_job, jobs 1-2: median" in printed and "jobs 9-10" in printed
     data = json.loads(out.read_text())
     assert data["launch_chain"]["chain_ms_median"] > 0 and data["launch_chain"]["bare_python_ms"] > 0
     assert len(data["submissions"]) == 5 and all(p["create_job_ms_median"] > 0 for p in data["submissions"])
+    assert data["long_sweep"] and all(p["cpu_ms_per_rec"] > 0 for p in data["long_sweep"])
+    assert "long local sweep, recs 1-" in printed
     [row] = data["rows"]
     assert row["succeeded"] == 3 and row["bare_python_ms"] > 0 and row["load_avg_1m"] >= 0
 
