@@ -239,3 +239,16 @@ def test_an_error_tells_a_tool_caller_the_tool_to_call(toy_skill: Path, tmp_path
     hint = result["error"]["hint"]
     assert f'sweep_status(run_dir="{folder}")' in hint and f'stop_sweep(run_dir="{folder}")' in hint, hint
     assert "tao-automl " not in json.dumps(result), result
+
+
+def test_tools_called_without_the_mcp_extra_say_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Called in process after `pip install -e '.[demo]'` (no jsonschema), every tool answered an "internal" error,
+    "ModuleNotFoundError: No module named 'jsonschema'", with the hint that this is a bug."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # what a missing package looks like to import
+    result, is_error = call_tool("list_models", {})
+    assert is_error, result
+    error = result["error"]
+    assert error["kind"] == "user_input" and error["field"] == "jsonschema"
+    assert "install the mcp extra" in error["message"] and error["hint"] == "pip install 'tao-run-automl[mcp]'"

@@ -295,7 +295,12 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
 
 def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
     """Validate ``arguments`` against the tool's schema; the first violation is a :class:`ToolArgumentError`."""
-    import jsonschema
+    try:
+        import jsonschema
+    except ImportError:  # the tools called in process without the extra the MCP server needs
+        raise UserInputError(f"{tool.name}: the agent tools check their arguments with the 'jsonschema' package, "
+                             "which is not installed; install the mcp extra: pip install 'tao-run-automl[mcp]'",
+                             field="jsonschema", value=None, hint="pip install 'tao-run-automl[mcp]'") from None
 
     validator = jsonschema.Draft202012Validator(tool.schema)
     for error in sorted(validator.iter_errors(dict(arguments)), key=lambda e: list(e.path)):
