@@ -203,6 +203,8 @@ def test_tool_wording_turns_commands_a_tool_does_into_that_tool_call() -> None:
     assert tool_wording("read `tao-automl status /w/r --recs all`; `tao-automl resume /w/r` once") == (
         'read `sweep_status(run_dir="/w/r")`; `resume_sweep(run_dir="/w/r")` once')
     assert tool_wording("continue with `tao-automl resume RUN_DIR`") == "continue with `resume_sweep`"
+    assert tool_wording("continue with `tao-automl resume /w/r [--detach]`") == (
+        'continue with `resume_sweep(run_dir="/w/r")`')
     assert tool_wording("`tao-automl run cfg.yaml`, `tao-automl preflight cfg.yaml`, `tao-automl models`") == (
         '`start_sweep(config_path="cfg.yaml")`, `preflight(config_path="cfg.yaml")`, `list_models()`')
     kept = "see `tao-automl logs /w/r --rec 3` and `tao-automl export /w/r` (no tool does these)"

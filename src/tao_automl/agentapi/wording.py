@@ -16,12 +16,14 @@ from typing import Any
 
 _COMMAND = re.compile(r"`tao-automl (?P<cmd>[a-z][a-z-]*)(?P<rest>[^`]*)`")
 _OPTION = re.compile(r"(?:^|\s)--?[a-z][a-z-]*")
+_OPTIONAL = re.compile(r"\s*\[[^\]]*\]")
 _PLACEHOLDERS = {"RUN_DIR", "RUN", "<run>", "<run_dir>", "CONFIG", "<config>", "[--detach]"}
 
 
 def _arguments(rest: str) -> tuple[str | None, list[str]]:
     """A command's target (the text before its first option: a path may hold spaces; None when absent or a
-    placeholder) and its options."""
+    placeholder) and its options; a bracketed part (``[--detach]``, an optional flag) is left out."""
+    rest = _OPTIONAL.sub(" ", rest)
     head = _OPTION.split(rest, maxsplit=1)[0].strip()
     try:
         words = shlex.split(head)
