@@ -207,6 +207,8 @@ def test_tool_wording_turns_commands_a_tool_does_into_that_tool_call() -> None:
         'continue with `resume_sweep(run_dir="/w/r")`')
     assert tool_wording("`tao-automl run cfg.yaml`, `tao-automl preflight cfg.yaml`, `tao-automl models`") == (
         '`start_sweep(config_path="cfg.yaml")`, `preflight(config_path="cfg.yaml")`, `list_models()`')
+    assert tool_wording("check it with `tao-automl run cfg.yaml --dry-run`") == (
+        'check it with `dry_run(config_path="cfg.yaml")`')
     kept = "see `tao-automl logs /w/r --rec 3` and `tao-automl export /w/r` (no tool does these)"
     assert tool_wording(kept) == kept
 

@@ -54,12 +54,16 @@ def _config_tool(tool: str) -> Callable[[str | None, list[str]], str]:
     return lambda target, _options: _call(tool, config_path=target)
 
 
+def _run(target: str | None, options: list[str]) -> str:
+    return _call("dry_run" if "--dry-run" in options else "start_sweep", config_path=target)
+
+
 _TOOLS: dict[str, Callable[[str | None, list[str]], str]] = {
     "status": _run_dir_tool("sweep_status"),
     "resume": _run_dir_tool("resume_sweep"),
     "report": _run_dir_tool("report"),
     "stop": _stop,
-    "run": _config_tool("start_sweep"),
+    "run": _run,
     "preflight": _config_tool("preflight"),
     "models": lambda _target, _options: _call("list_models"),
 }
