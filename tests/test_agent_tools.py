@@ -193,24 +193,27 @@ def _demo_skill() -> Any:
     return load_skill(resolve_skill_dir(DEMO, Path.cwd()), "train")
 
 
-def test_tool_wording_turns_commands_a_tool_does_into_that_tool_call() -> None:
+WORDED = [  # (text for the shell, what a tool caller reads)
+    ("watch it with `tao-automl status /w/run 1` or end it with `tao-automl stop /w/run 1`",
+     'watch it with `sweep_status(run_dir="/w/run 1")` or end it with `stop_sweep(run_dir="/w/run 1")`'),
+    ("retry `tao-automl stop /w/r --cancel-jobs`", 'retry `stop_sweep(run_dir="/w/r", cancel_jobs=true)`'),
+    ("read `tao-automl status /w/r --recs all`; `tao-automl resume /w/r` once",
+     'read `sweep_status(run_dir="/w/r")`; `resume_sweep(run_dir="/w/r")` once'),
+    ("continue with `tao-automl resume RUN_DIR`", "continue with `resume_sweep`"),
+    ("continue with `tao-automl resume /w/r [--detach]`", 'continue with `resume_sweep(run_dir="/w/r")`'),
+    ("`tao-automl run cfg.yaml`, `tao-automl preflight cfg.yaml`, `tao-automl models`",
+     '`start_sweep(config_path="cfg.yaml")`, `preflight(config_path="cfg.yaml")`, `list_models()`'),
+    ("check it with `tao-automl run cfg.yaml --dry-run`", 'check it with `dry_run(config_path="cfg.yaml")`'),
+    ("see `tao-automl logs /w/r --rec 3` and `tao-automl export /w/r` (no tool does these)",
+     "see `tao-automl logs /w/r --rec 3` and `tao-automl export /w/r` (no tool does these)"),
+]
+
+
+@pytest.mark.parametrize(("text", "worded"), WORDED)
+def test_tool_wording_turns_commands_a_tool_does_into_that_tool_call(text: str, worded: str) -> None:
     from tao_automl.agentapi.wording import tool_wording
 
-    assert tool_wording("watch it with `tao-automl status /w/run 1` or end it with `tao-automl stop /w/run 1`") == (
-        'watch it with `sweep_status(run_dir="/w/run 1")` or end it with `stop_sweep(run_dir="/w/run 1")`')
-    assert tool_wording("retry `tao-automl stop /w/r --cancel-jobs`") == (
-        'retry `stop_sweep(run_dir="/w/r", cancel_jobs=true)`')
-    assert tool_wording("read `tao-automl status /w/r --recs all`; `tao-automl resume /w/r` once") == (
-        'read `sweep_status(run_dir="/w/r")`; `resume_sweep(run_dir="/w/r")` once')
-    assert tool_wording("continue with `tao-automl resume RUN_DIR`") == "continue with `resume_sweep`"
-    assert tool_wording("continue with `tao-automl resume /w/r [--detach]`") == (
-        'continue with `resume_sweep(run_dir="/w/r")`')
-    assert tool_wording("`tao-automl run cfg.yaml`, `tao-automl preflight cfg.yaml`, `tao-automl models`") == (
-        '`start_sweep(config_path="cfg.yaml")`, `preflight(config_path="cfg.yaml")`, `list_models()`')
-    assert tool_wording("check it with `tao-automl run cfg.yaml --dry-run`") == (
-        'check it with `dry_run(config_path="cfg.yaml")`')
-    kept = "see `tao-automl logs /w/r --rec 3` and `tao-automl export /w/r` (no tool does these)"
-    assert tool_wording(kept) == kept
+    assert tool_wording(text) == worded
 
 
 def test_an_error_tells_a_tool_caller_the_tool_to_call(toy_skill: Path, tmp_path: Path) -> None:
