@@ -138,6 +138,7 @@ def test_a_job_takes_the_spare_folder_and_its_exit_code_is_read_from_the_pre_mad
     assert _wait(sdk, job.id) is JobStatus.FAILURE
     assert json.loads((job_dir / "exit_code.json").read_text())["exit_code"] == 3
     assert "hello" in (sdk.get_job_logs(job.id) or "")
+    assert sdk.get_job_info(job.id)["state"] == "failure"  # returns once the watcher has written the end
     assert sorted(p.name for p in job_dir.iterdir()) == ["exit_code.json", "job.json", "output.log", "pid", "results"]
 
     sdk.prepare_next_job()
@@ -154,6 +155,7 @@ def test_a_half_created_job_folder_is_not_replaced_by_the_spare(tmp_path: Path) 
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[])
     first = sdk.create_job(None, "true", gpu_count=0, job_name="half")
     assert _wait(sdk, first.id) is JobStatus.SUCCESS
+    sdk.get_job_info(first.id)  # returns once the watcher has written the end: nothing writes job.json after this
     job_dir = sdk.jobs_dir / first.id
     data = json.loads((job_dir / "job.json").read_text())
     for name in ("pid", "exit_code.json"):
@@ -223,4 +225,5 @@ def test_a_spare_emptied_by_someone_else_still_takes_its_job(tmp_path: Path) -> 
         file.unlink()
     job = sdk.create_job(None, "echo ran", gpu_count=0)
     assert _wait(sdk, job.id) is JobStatus.SUCCESS and "ran" in (sdk.get_job_logs(job.id) or "")
+    assert sdk.get_job_info(job.id)["state"] == "success"  # returns once the watcher has written the end
     assert json.loads((sdk.jobs_dir / job.id / "job.json").read_text())["state"] == "success"
