@@ -17,11 +17,12 @@ from typing import Any
 from conftest import write_skill
 from tao_automl.bank.skill import load_skill
 from tao_automl.experiment.core import Recommendation
+from tao_automl.experiment.workspace import rec_folder
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.local import sdk as local
 from tao_automl.platforms.local.sdk import SPARE_PREFIX, LocalSDK
 from tao_automl.render.job import JobContext, render_job, spec_file_name
-from tao_automl.runner.folders_ahead import FoldersAhead, rec_folder
+from tao_automl.runner.folders_ahead import FoldersAhead
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.testing.instant import InstantSDK
 

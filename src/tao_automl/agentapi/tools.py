@@ -184,12 +184,7 @@ def _status(run_dir: str) -> JSON:
 
 
 def sweep_status(run_dir: str, include_recs: bool = True) -> JSON:
-    from tao_automl.experiment.holder import ORCHESTRATOR_LOST
-
-    status = _status(run_dir)
-    reason = status["progress"].get("stop_reason")
-    if isinstance(reason, str) and reason.startswith(ORCHESTRATOR_LOST) and "`tao-automl resume`" in reason:
-        status["progress"]["stop_reason"] = f"{ORCHESTRATOR_LOST}; resume_sweep continues it"  # not the CLI command
+    status = _status(run_dir)  # its stop_reason's `tao-automl resume` reaches the caller as resume_sweep (call_tool)
     if not include_recs:
         status.pop("recommendations", None)
     status["done"] = not status["orchestrator"]["alive"] and status["progress"].get("state") not in (

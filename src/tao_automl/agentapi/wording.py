@@ -17,7 +17,7 @@ from typing import Any
 _COMMAND = re.compile(r"`tao-automl (?P<cmd>[a-z][a-z-]*)(?P<rest>[^`]*)`")
 _OPTION = re.compile(r"(?:^|\s)--?[a-z][a-z-]*")
 _OPTIONAL = re.compile(r"\s*\[[^\]]*\]")
-_PLACEHOLDERS = {"RUN_DIR", "RUN", "<run>", "<run_dir>", "CONFIG", "<config>", "[--detach]"}
+_PLACEHOLDERS = {"RUN_DIR", "RUN", "<run>", "<run_dir>", "CONFIG", "<config>"}
 
 
 def _arguments(rest: str) -> tuple[str | None, list[str]]:

@@ -171,7 +171,9 @@ def _platform_log(meta: dict[str, Any], job_id: str, tail: int | None) -> tuple[
 
 
 def _saved_logs(run_dir: Path, rec_id: int, results_dir: str | None) -> list[Path]:
-    roots = [run_dir / "recs" / f"rec_{rec_id:04d}"]
+    from tao_automl.experiment.workspace import rec_folder
+
+    roots = [rec_folder(run_dir, rec_id)]
     if results_dir and Path(results_dir) not in roots:
         roots.append(Path(results_dir))
     found: list[Path] = []

@@ -26,6 +26,11 @@ STAGING_PREFIX = ".staging-"
 _STALE_STAGING_S = 60.0
 
 
+def rec_folder(run_dir: Path, rec_id: int) -> Path:
+    """Where rec ``rec_id`` of the run at ``run_dir`` keeps its spec and results: ``recs/rec_NNNN``."""
+    return run_dir / "recs" / f"rec_{rec_id:04d}"
+
+
 def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
     """Create ``<workspace>/<prefix>run_YYYYmmdd_HHMMSS_<suffix>``; ``mkdir`` without ``exist_ok`` rules out
     collisions (with a prefix, the unprefixed name must be free too)."""

@@ -16,6 +16,7 @@ from typing import Any
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.lines import epochs_trained
 from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore
+from tao_automl.experiment.workspace import rec_folder
 from tao_automl.metrics.parse import is_better, kpi_series, status_lines
 from tao_automl.multiobjective import view as pareto_view
 
@@ -233,6 +234,6 @@ def _curve_from_status(results_dir: Path, metric: str) -> dict[int, float]:
 
 
 def _spec_path(run_dir: Path, rec_id: int) -> Path | None:
-    rec_dir = run_dir / "recs" / f"rec_{rec_id:04d}"
+    rec_dir = rec_folder(run_dir, rec_id)
     found = sorted(rec_dir.glob("*_spec.*")) if rec_dir.is_dir() else []
     return found[0] if found else None

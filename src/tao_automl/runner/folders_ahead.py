@@ -15,15 +15,11 @@ import logging
 import os
 from pathlib import Path
 
+from tao_automl.experiment.workspace import rec_folder
 from tao_automl.render.job import scratch_path
 from tao_automl.util.private import private_dir, private_file
 
 log = logging.getLogger(__name__)
-
-
-def rec_folder(run_dir: Path, rec_id: int) -> Path:
-    """Where rec ``rec_id`` of the run at ``run_dir`` keeps its spec and results."""
-    return run_dir / "recs" / f"rec_{rec_id:04d}"
 
 
 class FoldersAhead:

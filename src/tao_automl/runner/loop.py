@@ -32,6 +32,7 @@ from tao_automl.experiment.workspace import (
     discard_staging,
     existing_run_dir,
     publish_run_dir,
+    rec_folder,
     stage_run_dir,
 )
 from tao_automl.metrics.job import (
@@ -52,7 +53,7 @@ from tao_automl.runner import progress_log
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
 from tao_automl.runner.failures import fail_fast_message, job_timeout, shared_cause, timeout_message
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_from_checkpoint
-from tao_automl.runner.folders_ahead import FoldersAhead, rec_folder
+from tao_automl.runner.folders_ahead import FoldersAhead
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.orchestrator import StatusReporter
 from tao_automl.runner.plan import RunPlan, checked_job_kwargs

@@ -243,10 +243,10 @@ class LocalSDK(PlatformBase):
         available = len(gpus.gpu_ids)
         if count > max(available, 1):
             raise too_many_gpus(count, gpus.gpu_ids)
-        if count > 0 and available == 0:
-            logger.info("local job %s runs on CPU: no GPUs found on this machine", job_id)
-            return []
         if count == 0:
+            return []
+        if available == 0:
+            logger.info("local job %s runs on CPU: no GPUs found on this machine", job_id)
             return []
         usage: dict[str, int] = {}
         for rec in self._unfinished():
