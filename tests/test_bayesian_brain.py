@@ -422,6 +422,41 @@ def test_log_h_is_stable_and_matches_the_direct_formula() -> None:
     assert np.all(np.isfinite(log_ei(np.array([50.0]), np.array([1e-12]), 0.0, 0.0)))
 
 
+def test_log_h_gives_each_point_the_same_value_alone_or_among_other_branches() -> None:
+    """log_h computes one branch without masks when every point is in it: the values must be the masked ones."""
+    upper, mid, low = np.array([-0.9, 0.0, 3.0]), np.array([-1.5, -7.0, -300.0]), np.array([-1e10, -1e300])
+    mixed = log_h(np.concatenate([upper, mid, low]))
+    assert np.array_equal(mixed, np.concatenate([log_h(upper), log_h(mid), log_h(low)]))
+    for i, z in enumerate(np.concatenate([upper, mid])):
+        assert log_h(np.array([z]))[0] == log_h(np.concatenate([[z], low]))[0], i
+
+
+def test_yeo_johnson_matches_scipy_for_every_exponent() -> None:
+    from tao_automl.brain.classic.gp import _yeo_johnson
+
+    x = np.array([-3.0, -0.5, 0.0, 0.25, 4.0])
+    lams = np.array([-2.0, -0.5, 0.0, 1.0, 2.0, 1.5])
+    out = _yeo_johnson(x, lams)
+    for row, lam in zip(out, lams, strict=True):
+        np.testing.assert_allclose(row, stats.yeojohnson(x, lmbda=lam), rtol=1e-12, atol=1e-12)
+    assert _yeo_johnson(np.array([1.0, 2.0]), lams).shape == (6, 2)  # one sign only
+    assert _yeo_johnson(np.array([-1.0]), lams).shape == (6, 1)
+
+
+def test_gp_cached_quantities_are_the_uncached_ones() -> None:
+    from tao_automl.brain.classic.gp import scaled_sq_dist
+
+    rng = np.random.default_rng(3)
+    x, xs = rng.random((9, 3)), rng.random((4, 3))
+    theta = default_theta(3)
+    theta[:3] = [-1.0, 0.0, 0.5]
+    gp = GaussianProcess.fit(x, rng.standard_normal(9), theta)
+    assert np.array_equal(gp.inv_l2, np.exp(-2.0 * theta[:3])) and gp.signal == math.exp(theta[3])
+    assert np.array_equal(scaled_sq_dist(xs, x, gp.inv_l2, gp._x_norms), scaled_sq_dist(xs, x, gp.inv_l2))
+    grown = gp.condition_on(xs[:1], np.zeros(1))  # a new GP: its own cache, for its own inputs
+    assert grown._x_norms.shape == (10,)
+
+
 def test_gp_handles_one_point_and_duplicates() -> None:
     theta = default_theta(2)
     one = GaussianProcess.fit(np.array([[0.2, 0.4]]), np.array([0.0]), theta)

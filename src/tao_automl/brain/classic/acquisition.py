@@ -50,18 +50,31 @@ def _log1mexp(x: Array) -> Array:
     return np.where(x > -math.log(2.0), np.log(-np.expm1(np.minimum(x, -1e-300))), np.log1p(-np.exp(x)))
 
 
+def _log_h_upper(z: Array) -> Array:
+    out: Array = np.log(np.exp(-0.5 * z * z - _LOG_SQRT_2PI) + z * special.ndtr(z))
+    return out
+
+
+def _log_h_mid(z: Array) -> Array:
+    out: Array = -0.5 * z * z - _LOG_SQRT_2PI + _log1mexp(
+        np.log(special.erfcx(-z / math.sqrt(2.0)) * np.abs(z)) + _HALF_LOG_PI_OVER_2
+    )
+    return out
+
+
 def log_h(z: Array) -> Array:
     """``log(phi(z) + z * Phi(z))``, stable down to z = -1e300 (Ament et al. 2023, "LogEI")."""
     z = np.maximum(np.asarray(z, dtype=float), -1e100)
-    out = np.empty_like(z)
     upper = z > -1.0
-    zu = z[upper]
-    out[upper] = np.log(np.exp(-0.5 * zu * zu - _LOG_SQRT_2PI) + zu * special.ndtr(zu))
     mid = (~upper) & (z > _TINY_Z)
-    zm = z[mid]
-    out[mid] = -0.5 * zm * zm - _LOG_SQRT_2PI + _log1mexp(
-        np.log(special.erfcx(-zm / math.sqrt(2.0)) * np.abs(zm)) + _HALF_LOG_PI_OVER_2
-    )
+    # one branch for every point is the usual case in a refinement step (a few points near the best): no masks
+    if upper.all():
+        return _log_h_upper(z)
+    if mid.all():
+        return _log_h_mid(z)
+    out = np.empty_like(z)
+    out[upper] = _log_h_upper(z[upper])
+    out[mid] = _log_h_mid(z[mid])
     low = ~(upper | mid)
     zl = z[low]
     out[low] = -0.5 * zl * zl - _LOG_SQRT_2PI - 2.0 * np.log(np.abs(zl))
@@ -281,9 +294,9 @@ def _refine(gp: GaussianProcess, starts: Array, mask: NDArray[np.bool_], best: f
     separable, so its optimum is each start's own, and one solver run replaces one per start.
     """
     m, k = len(starts), int(mask.sum())
+    xs = np.array(starts, dtype=float)  # the points evaluated: the fixed coordinates stay, the rest are z's
 
     def objective(z: Array) -> tuple[float, Array]:
-        xs = starts.copy()
         xs[:, mask] = z.reshape(m, k)
         values, grads = log_ei_with_grad(gp, xs, best, xi)
         bad = ~np.isfinite(values)
@@ -295,6 +308,6 @@ def _refine(gp: GaussianProcess, starts: Array, mask: NDArray[np.bool_], best: f
     bounds = list(zip(np.tile(lo[mask], m), np.tile(hi[mask], m), strict=True))
     z, _, _ = optimize.fmin_l_bfgs_b(objective, starts[:, mask].ravel(), bounds=bounds, maxiter=REFINE_ITERATIONS,
                                      factr=1e-6 / np.finfo(float).eps)
-    xs: Array = np.array(starts, dtype=float)
-    xs[:, mask] = np.asarray(z, dtype=float).reshape(m, k)
-    return xs
+    out: Array = np.array(starts, dtype=float)
+    out[:, mask] = np.asarray(z, dtype=float).reshape(m, k)
+    return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -99,14 +99,17 @@ def _skewness(x: Array) -> float:
 
 
 def _yeo_johnson(x: Array, lams: Array) -> Array:
-    """Yeo-Johnson transform of ``x`` for each exponent in ``lams``: shape ``(len(lams), len(x))``."""
+    """Yeo-Johnson transform of ``x`` for each exponent in ``lams``: shape ``(len(lams), len(x))``. Each column
+    computes only its sign's branch (the other is discarded anyway)."""
     lam = lams[:, None]
-    pos = np.broadcast_to(x >= 0, (len(lams), len(x)))
+    pos = x >= 0
+    out = np.empty((len(lams), len(x)))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        p = np.where(np.abs(lam) < 1e-12, np.log1p(np.abs(x)), (np.power(1.0 + np.abs(x), lam) - 1.0) / lam)
-        q = np.where(np.abs(lam - 2) < 1e-12, -np.log1p(np.abs(x)),
-                     -(np.power(1.0 + np.abs(x), 2.0 - lam) - 1.0) / (2.0 - lam))
-    out: Array = np.where(pos, p, q)
+        a = np.abs(x[pos])
+        out[:, pos] = np.where(np.abs(lam) < 1e-12, np.log1p(a), (np.power(1.0 + a, lam) - 1.0) / lam)
+        a = np.abs(x[~pos])
+        out[:, ~pos] = np.where(np.abs(lam - 2) < 1e-12, -np.log1p(a),
+                                -(np.power(1.0 + a, 2.0 - lam) - 1.0) / (2.0 - lam))
     return out
 
 
@@ -115,10 +118,19 @@ def _standardise(y: Array) -> Array:
     return (y - float(np.mean(y))) / (sd if sd > 1e-12 else 1.0)
 
 
-def scaled_sq_dist(a: Array, b: Array, inv_l2: Array) -> Array:
-    """Squared distances ``sum_d (a_d - b_d)^2 / l_d^2`` between rows, by matrix products (no 3-d array)."""
+def scaled_sq_norms(b: Array, inv_l2: Array) -> Array:
+    """``sum_d b_d^2 / l_d^2`` per row: the ``b`` side of :func:`scaled_sq_dist`, reusable for fixed ``b``."""
+    out: Array = np.sum(b * b * inv_l2, axis=1)
+    return out
+
+
+def scaled_sq_dist(a: Array, b: Array, inv_l2: Array, b_norms: Array | None = None) -> Array:
+    """Squared distances ``sum_d (a_d - b_d)^2 / l_d^2`` between rows, by matrix products (no 3-d array).
+    ``b_norms``: ``scaled_sq_norms(b, inv_l2)`` when already computed (the same numbers)."""
     aw = a * inv_l2
-    d2: Array = np.sum(aw * a, axis=1)[:, None] + np.sum(b * b * inv_l2, axis=1)[None, :] - 2.0 * (aw @ b.T)
+    if b_norms is None:
+        b_norms = scaled_sq_norms(b, inv_l2)
+    d2: Array = np.sum(aw * a, axis=1)[:, None] + b_norms[None, :] - 2.0 * (aw @ b.T)
     out: Array = np.maximum(d2, 0.0)
     return out
 
@@ -257,13 +269,19 @@ class GaussianProcess:
     def dim(self) -> int:
         return int(self.x.shape[1])
 
-    @property
+    # Cached: a proposal's gradient refinement predicts at a few points a dozen times, where recomputing these
+    # was a fifth of each prediction. A GP is immutable, so the cache never goes stale.
+    @cached_property
     def inv_l2(self) -> Array:
         return np.exp(-2.0 * self.theta[: self.dim])
 
-    @property
+    @cached_property
     def signal(self) -> float:
         return math.exp(float(self.theta[self.dim]))
+
+    @cached_property
+    def _x_norms(self) -> Array:
+        return scaled_sq_norms(self.x, self.inv_l2)
 
     @classmethod
     def fit(cls, x: Array, y: Array, theta: Array, noise: Array | None = None,
@@ -296,7 +314,7 @@ class GaussianProcess:
 
     def _cross(self, xs: Array) -> tuple[Array, Array]:
         """Cross-covariance with the data and its radial derivative factor (distances by matrix products)."""
-        r = np.sqrt(scaled_sq_dist(xs, self.x, self.inv_l2))
+        r = np.sqrt(scaled_sq_dist(xs, self.x, self.inv_l2, self._x_norms))
         corr, deriv = _matern_parts(r)
         return self.signal * corr, self.signal * deriv
 
