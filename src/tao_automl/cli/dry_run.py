@@ -23,6 +23,7 @@ from tao_automl.brain.trials import Trial, TrialScheduler
 from tao_automl.cli.run_config import RunConfig
 from tao_automl.errors import UserInputError
 from tao_automl.experiment.core import as_scheduler
+from tao_automl.experiment.workspace import rec_folder
 from tao_automl.settings import AutoMLSettings
 from tao_automl.util.secrets import redact
 
@@ -127,9 +128,9 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
     with tempfile.TemporaryDirectory(prefix="tao-automl-dry-run-") as tmp:
         for rec_id, trial in trials:
             params = dict(trial.config)
-            rel = Path("recs") / f"rec_{rec_id:04d}"
-            shown = run_dir / rel
-            request = render_job(plan.skill, params, plan.budget_context(trial.budget), rec_dir=Path(tmp) / rel,
+            shown = rec_folder(run_dir, rec_id)
+            request = render_job(plan.skill, params, plan.budget_context(trial.budget),
+                                 rec_dir=rec_folder(Path(tmp), rec_id),
                                  results_dir=str(shown / "results"))
             spec_path = str(shown / request.config_path.name)
             # the command the runner launches, each placeholder filled alike ({config_path}, {results_dir})
