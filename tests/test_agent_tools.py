@@ -257,5 +257,5 @@ def test_tools_called_without_the_mcp_extra_say_which_extra_to_install(monkeypat
     result, is_error = call_tool("list_models", {})
     assert is_error, result
     error = result["error"]
-    assert error["kind"] == "user_input" and error["field"] == "jsonschema"
+    assert error["kind"] == "missing_extra" and error["field"] == "jsonschema"
     assert "install the mcp extra" in error["message"] and error["hint"] == "pip install 'tao-run-automl[mcp]'"

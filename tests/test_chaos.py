@@ -196,6 +196,8 @@ def _check(sweep: Sweep) -> None:
     for e in entries:
         if e["event"] == "start":
             assert by_dir[e["results_dir"]].status in ("success", "stopped")
+    # the run folder shows exactly its recs: no folder made ahead (by a killed orchestrator too) is left
+    assert sorted(p.name for p in (run_dir / "recs").iterdir()) == [f"rec_{r.rec_id:04d}" for r in recs]
     deadline = time.monotonic() + 10
     pids = {e["pid"] for e in entries if e["event"] == "start"}
     while time.monotonic() < deadline and any(_alive(p) for p in pids):

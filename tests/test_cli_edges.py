@@ -266,6 +266,24 @@ def test_a_sweep_without_result_prints_one_json_object_with_its_error_and_its_re
     out = json.loads(capsys.readouterr().out)  # one object: json.loads refuses anything after it
     assert set(out["error"]) == {"kind", "message", "field", "value", "allowed", "hint", "exit_code"}
     assert out["error"]["exit_code"] == 1 and out["progress"]["succeeded"] == 0
+    assert out["error"]["field"] == "best" and out["error"]["value"] is None
+
+
+def test_a_sweep_whose_recs_were_all_cancelled_says_so_not_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every rec cancelled (``stop --cancel-jobs``), none failed: the error names the missing best and the counts,
+    and its hint does not send the user to failed recs' messages."""
+    from tao_automl.cli.main import _finish
+
+    progress = {"state": "finished", "completed": 3, "total": 3, "succeeded": 0, "failed": 0, "cancelled": 3,
+                "running": 0, "pending": 0}
+    summary = {"run_dir": "/w/run_1", "progress": progress, "best": None, "recommendations": []}
+    assert _finish(summary, as_json=True) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["field"], error["value"]) == ("best", None)
+    assert "3 cancelled" in error["message"] and "failed" not in error["message"]
+    assert "cancelled" in error["hint"] and "failed" not in error["hint"]
+    assert _finish({**summary, "progress": {**progress, "failed": 2, "cancelled": 1}}, as_json=False) == 1
+    assert "(2 failed, 1 cancelled)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "field", "needs"), [
@@ -334,6 +352,40 @@ def test_an_unknown_option_names_it_and_lists_the_commands_options(tmp_path: Pat
     error = _json_error(["status", str(tmp_path), "--bogus", "1"], capsys)
     assert (error["field"], error["value"]) == ("--bogus", "--bogus 1")
     assert {"--top", "--recs", "--json"} <= set(error["allowed"])
+
+
+@pytest.mark.parametrize("argv", [["--json", "status", "RUN"], ["--top=3", "status", "RUN"]])
+def test_a_commands_option_before_the_command_says_where_it_goes(argv: list[str], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [str(tmp_path) if a == "RUN" else a for a in argv]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert f"{argv[0]} is an option of `status`: put it after the command name" in err
+    if "--json" in argv:
+        error = json.loads(out)["error"]
+        assert (error["field"], error["allowed"]) == ("--json", "after `status`")
+        assert "tao-automl status --json" in error["hint"]
+
+
+def test_an_error_whose_json_reader_has_gone_keeps_its_exit_code_without_a_traceback(tmp_path: Path) -> None:
+    """`tao-automl run bad.yaml --json | head -c 10`: the reader may close the pipe before the error object is
+    written; the exit code must stay the error's (2), with its one line on stderr and no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "bad.yaml"
+    config.write_text("automl_settings:\n  automl_max_concurent: 2\n")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout now fails with EPIPE
+    try:
+        done = subprocess.run([sys.executable, "-m", "tao_automl.cli", "run", str(config), "--json"],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.startswith("error: ") and "skill_dir" in done.stderr
 
 
 def test_platforms_takes_a_run_configs_platform_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -417,3 +469,24 @@ def test_logs_tail_prints_the_last_lines_of_the_recs_log(tmp_path: Path, capsys:
     assert [line for line in whole if line.startswith("line ")] == [f"line {i}" for i in range(12)]
     assert main(["logs", run_dir, "1", "--tail", "5"]) == 0
     assert capsys.readouterr().out.splitlines() == whole[-5:]
+
+
+def test_logs_of_a_job_that_printed_nothing_is_an_empty_log_not_an_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A job that has written no output (yet) has an empty log: exit 0 and a note, not "no log" (exit 2)."""
+    from conftest import write_skill
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    skill = write_skill(tmp_path / "skill", trainer="pass\n")
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1}, workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = result["run_dir"]
+    capsys.readouterr()
+    assert main(["logs", run_dir, "1"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "rec 1 (failure): its job's log is empty; it has written no output" in err
+    assert main(["logs", run_dir, "1", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["log"] == "" and "log is empty" in shown["note"]

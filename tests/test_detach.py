@@ -180,6 +180,8 @@ def test_stop_after_the_orchestrator_was_killed_closes_the_run_as_interrupted(tm
     assert result["was_running"] is False and result["state"] == "interrupted"
     assert result["in_flight_jobs"] == 2 and result["next"] == f"tao-automl resume {run_dir} --detach"
     assert _events(run_dir, "run_interrupted") == 1
+    # closed at its last activity, not at the stop: the seconds between the kill and the stop are no run time
+    assert status_json(run_dir)["progress"]["elapsed_s"] == pytest.approx(dead["elapsed_s"], abs=0.002)
     assert cli("resume", run_dir, "--detach").returncode == 0
     assert wait_for(run_dir, ended)["progress"]["succeeded"] == 2
 

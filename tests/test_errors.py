@@ -151,3 +151,45 @@ def test_unreachable_is_told_from_a_refusal() -> None:
     assert unreachable_text('dial tcp: lookup brevapi.example: no such host')
     assert not unreachable_text("sbatch: error: Invalid partition name specified")
     assert not unreachable_text("error: invalid token")
+
+
+@pytest.mark.parametrize(("argv", "package", "extra"), [
+    (["plan", "tune lr for 4 trials", "--model", "builtin:demo-digits-mlp", "--llm-endpoint",
+      "http://127.0.0.1:9/v1", "--llm-model", "x", "--json"], "openai", "llm"),
+    (["export", "RUN", "--optuna", "J", "--json"], "optuna", "export"),
+])
+def test_a_missing_extra_is_its_own_kind_naming_the_package_and_the_pip_command(
+        argv: list[str], package: str, extra: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Not a `settings` error on `automl_settings.algorithm` (the LLM extra missing from `plan`, which takes no
+    algorithm): kind `missing_extra`, field the package, allowed and hint the pip command."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, package, None)  # what a package that is not installed looks like to import
+    if "RUN" in argv:
+        from conftest import write_skill
+        from tao_automl.runner.loop import AutoMLRunner
+        from tao_automl.testing.instant import InstantSDK
+
+        run = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank")).run(
+            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2},
+            workspace_path=tmp_path / "ws", gpu_count=0)
+        argv = [run["run_dir"] if a == "RUN" else str(tmp_path / "j.log") if a == "J" else a for a in argv]
+        capsys.readouterr()
+    assert main(argv) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    command = f"pip install 'tao-run-automl[{extra}]'"
+    assert (error["kind"], error["field"], error["allowed"], error["hint"]) == ("missing_extra", package, command,
+                                                                                command)
+    assert f"install the {extra} extra" in error["message"]
+
+
+def test_skill_file_documents_every_error_kind() -> None:
+    """SKILL.md's table of error kinds names every kind an error class carries."""
+    import inspect
+
+    skill = (Path(errors.__file__).parent / "SKILL.md").read_text()
+    kinds = {c.kind for _, c in inspect.getmembers(errors, inspect.isclass)
+             if issubclass(c, errors.TaoAutoMLError) and c is not errors.TaoAutoMLError}
+    missing = sorted(k for k in kinds if f"| `{k}` |" not in skill)
+    assert missing == []

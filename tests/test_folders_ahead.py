@@ -22,7 +22,7 @@ from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.local import sdk as local
 from tao_automl.platforms.local.sdk import SPARE_PREFIX, LocalSDK
 from tao_automl.render.job import JobContext, render_job, spec_file_name
-from tao_automl.runner.folders_ahead import FoldersAhead
+from tao_automl.runner.folders_ahead import FoldersAhead, ahead_folder
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.testing.instant import InstantSDK
 
@@ -42,21 +42,30 @@ def test_made_ahead_a_rec_folder_takes_its_spec_and_unused_ones_are_removed(toy_
     skill = load_skill(toy_skill)
     run_dir = tmp_path / "run"
     ahead = FoldersAhead(run_dir, spec_file_name(skill))
-    ahead.make(range(1, 4))
+    ahead.make(range(1, 5))
+    # hidden until their rec's launch: recs/ shows only folders of recs that exist
+    assert sorted(p.name for p in (run_dir / "recs").iterdir()) == [f".ahead-{i:04d}" for i in range(1, 5)]
+    waiting = ahead_folder(run_dir, 1)
+    assert _mode(waiting) == 0o700 and (waiting / "results").is_dir()
+    assert (waiting / "train_spec.yaml.tmp").stat().st_size == 0 and _mode(waiting / "train_spec.yaml.tmp") == 0o600
+
+    ahead.take(1)
     folder = rec_folder(run_dir, 1)
     scratch = folder / "train_spec.yaml.tmp"
-    assert _mode(folder) == 0o700 and (folder / "results").is_dir()
-    assert scratch.is_file() and scratch.stat().st_size == 0 and _mode(scratch) == 0o600
-
+    assert not waiting.exists() and scratch.is_file() and (folder / "results").is_dir() and _mode(folder) == 0o700
     request = render_job(skill, {}, JobContext(), rec_dir=folder, results_dir=str(folder / "results"))
     assert request.config_path == folder / "train_spec.yaml" and request.config_path.read_text()
     assert not scratch.exists() and _mode(request.config_path) == 0o600
 
-    (rec_folder(run_dir, 3) / "results" / "metrics.json").write_text("{}")  # something wrote there: kept
-    ahead.remove_unused(n_created=1)
+    (rec_folder(run_dir, 2) / "results").mkdir(parents=True)
+    (rec_folder(run_dir, 2) / "results" / "kept.txt").write_text("a resumed rec's own")
+    ahead.take(2)  # the rec's folder holds something: it keeps it, the waiting one is left for remove_unused
+    assert (rec_folder(run_dir, 2) / "results" / "kept.txt").is_file() and ahead_folder(run_dir, 2).is_dir()
+    (ahead_folder(run_dir, 4) / "results" / "metrics.json").write_text("{}")  # something wrote there: kept
+    ahead.remove_unused()
     assert request.config_path.is_file()  # rec 1 was created: untouched
-    assert not rec_folder(run_dir, 2).exists()
-    assert (rec_folder(run_dir, 3) / "results" / "metrics.json").is_file()
+    assert sorted(p.name for p in (run_dir / "recs").iterdir()) == [".ahead-0004", "rec_0001", "rec_0002"]
+    assert (ahead_folder(run_dir, 4) / "results" / "metrics.json").is_file()
 
 
 def test_a_sweep_makes_the_next_folders_while_jobs_run_and_leaves_no_scratch(toy_skill: Path, tmp_path: Path) -> None:
@@ -65,9 +74,9 @@ def test_a_sweep_makes_the_next_folders_while_jobs_run_and_leaves_no_scratch(toy
 
     def ended(rec: Recommendation, value: float | None, status: str) -> None:
         run_dir = run_dirs[0]
-        nxt = max(int(p.name.split("_")[1]) for p in (run_dir / "recs").iterdir())
-        seen.append((nxt, (rec_folder(run_dir, nxt) / "train_spec.yaml.tmp").is_file(),
-                     (rec_folder(run_dir, nxt) / "results").is_dir()))
+        nxt = max(int(p.name.split("-")[1]) for p in (run_dir / "recs").iterdir() if p.name.startswith(".ahead-"))
+        seen.append((nxt, (ahead_folder(run_dir, nxt) / "train_spec.yaml.tmp").is_file(),
+                     (ahead_folder(run_dir, nxt) / "results").is_dir()))
 
     def started(rec: Recommendation) -> None:
         if not run_dirs:

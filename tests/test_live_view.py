@@ -135,9 +135,12 @@ def test_status_watch_json_lines_and_a_killed_orchestrator(tmp_path: Path) -> No
         watch = subprocess.run([*CLI, "status", str(run_dir), "--watch", "--json"], capture_output=True, text=True,
                                timeout=60)
         assert watch.returncode == 1  # ended without a result
-        lines = [json.loads(line) for line in watch.stdout.splitlines()]
-        assert lines and lines[-1]["progress"]["state"] == "interrupted" and lines[-1]["orchestrator_alive"] is False
+        lines = [json.loads(line) for line in watch.stdout.splitlines()]  # JSON Lines
+        assert lines and lines[-1]["progress"]["state"] == "interrupted" and lines[-1]["orchestrator"]["alive"] is False
         assert "killed or crashed" in lines[-1]["progress"]["stop_reason"]
+        once = json.loads(subprocess.run([*CLI, "status", str(run_dir), "--json"], capture_output=True, text=True,
+                                         timeout=60).stdout)
+        assert set(lines[-1]) == set(once)  # the object `status --json` prints, field for field
         text = subprocess.run([*CLI, "status", str(run_dir), "--watch"], capture_output=True, text=True, timeout=60)
         assert "the orchestrator is gone" in text.stdout and "run interrupted:" in text.stdout
     finally:

@@ -120,14 +120,16 @@ def test_wrong_skill_dir_names_the_path_and_file(tmp_path: Path) -> None:
     with pytest.raises(SkillError, match="does not exist"):
         AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SkillError, match=r"references/skill_info\.yaml"):
+    with pytest.raises(SkillError, match=r"references/skill_info\.yaml") as error:
         AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), tmp_path / "empty")
+    assert (error.value.field, error.value.value) == ("skill_dir", str((tmp_path / "empty").resolve()))
 
 
 def test_missing_schema_says_automl_is_not_runnable(toy_skill: Path, tmp_path: Path) -> None:
     (toy_skill / "schemas" / "train.schema.json").unlink()
-    with pytest.raises(SkillError, match="not runnable until its schema is shipped"):
+    with pytest.raises(SkillError, match="not runnable until its schema is shipped") as error:
         AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    assert (error.value.field, error.value.value) == ("skill_dir", str(toy_skill.resolve()))
 
 
 def test_existing_run_folder_needs_resume(toy_skill: Path, tmp_path: Path) -> None:

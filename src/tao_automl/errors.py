@@ -24,8 +24,10 @@ fields are optional and, when the message is omitted, the message is built from 
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 
 TYPE_CHECKING = False  # typing stays out of the CLI's start-up
 if TYPE_CHECKING:
@@ -165,6 +167,28 @@ class UserInputError(TaoAutoMLError, ValueError):
 
     kind = "user_input"
     exit_code = EXIT_USER_ERROR
+
+
+class MissingExtraError(UserInputError):
+    """A feature needs an optional package that is not installed: ``field`` names the package, ``allowed`` and
+    ``hint`` the pip command that installs the extra providing it."""
+
+    kind = "missing_extra"
+
+    def __init__(self, what: str, package: str, extra: str) -> None:
+        command = f"pip install 'tao-run-automl[{extra}]'"
+        super().__init__(f"{what} needs the {package!r} package, which is not installed; install the {extra} extra: "
+                         f"{command}", field=package, value=None, allowed=command, hint=command)
+        self.extra = extra
+
+
+def require_extra(module: str, extra: str, what: str) -> ModuleType:
+    """``module`` imported, or a :class:`MissingExtraError` naming its package and the ``extra`` that provides it
+    (``what`` says which feature needs it)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(what, module.split(".")[0], extra) from None
 
 
 class ConfigError(UserInputError):

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.agentapi.wording import worded_for_tools
-from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError, error_json
+from tao_automl.errors import (
+    SettingsError,
+    TaoAutoMLError,
+    UserInputError,
+    WorkspaceError,
+    error_json,
+    require_extra,
+)
 
 JSON = dict[str, Any]
 
@@ -290,12 +297,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
 
 def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
     """Validate ``arguments`` against the tool's schema; the first violation is a :class:`ToolArgumentError`."""
-    try:
-        import jsonschema
-    except ImportError:  # the tools called in process without the extra the MCP server needs
-        raise UserInputError(f"{tool.name}: the agent tools check their arguments with the 'jsonschema' package, "
-                             "which is not installed; install the mcp extra: pip install 'tao-run-automl[mcp]'",
-                             field="jsonschema", value=None, hint="pip install 'tao-run-automl[mcp]'") from None
+    # the tools may be called in process without the extra the MCP server needs
+    jsonschema = require_extra("jsonschema", "mcp", f"{tool.name}: checking the agent tools' arguments")
 
     validator = jsonschema.Draft202012Validator(tool.schema)
     for error in sorted(validator.iter_errors(dict(arguments)), key=lambda e: list(e.path)):

@@ -138,10 +138,13 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
     path = path.resolve()
     info_path = path / "references" / "skill_info.yaml"
     if not info_path.is_file():
-        raise SkillError(f"skill_dir {str(path)!r} is not a model skill: missing references/skill_info.yaml")
+        raise SkillError(f"skill_dir {str(path)!r} is not a model skill: missing references/skill_info.yaml",
+                         field="skill_dir", value=str(path),
+                         allowed="a model folder (references/skill_info.yaml, schemas/)")
     info = _read_yaml(info_path)
     if not isinstance(info, Mapping):
-        raise SkillError(f"{info_path}: expected a mapping at the top level")
+        raise SkillError(f"{info_path}: expected a mapping at the top level", field="skill_dir", value=str(path),
+                         allowed="a model folder whose references/skill_info.yaml is a mapping")
     actions = _optional_mapping(info_path, "actions", info.get("actions"))
     if action not in actions:
         raise SkillError(
@@ -152,12 +155,13 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
     check_info(info, info_path, action)
     schema_path = path / "schemas" / f"{action}.schema.json"
     if not info.get("automl_enabled", False):
-        raise SkillError(f"model {info.get('name', path.name)!r} has automl_enabled: false in {info_path}")
+        raise SkillError(f"model {info.get('name', path.name)!r} has automl_enabled: false in {info_path}",
+                         field="automl_enabled", value=info.get("automl_enabled", False), allowed=[True])
     if not schema_path.is_file():
         raise SkillError(
             f"model {info.get('name', path.name)!r} has AutoML enabled but is not runnable until its schema is "
-            f"shipped: missing {schema_path}"
-        )
+            f"shipped: missing {schema_path}", field="skill_dir", value=str(path),
+            allowed=f"a model folder with schemas/{action}.schema.json")
     schema = load_schema(schema_path)
     return Skill(path=path, info=dict(info), action=action, schema=schema, template=load_template(path, info, action))
 

@@ -50,12 +50,12 @@ def _live(metric: str, args: argparse.Namespace, runner: Any) -> Any:
 def _finish(summary: dict[str, Any], as_json: bool) -> int:
     """Print the outcome; exit 0 when at least one rec produced a result, else 1 (the reason on stderr)."""
     code = EXIT_OK if summary.get("best") else EXIT_FAILED
-    state = summary["progress"].get("state")
-    reason = summary.get("stop_reason") or f"the sweep ended in state {state!r} without a result"
+    reason = summary.get("stop_reason") or f"the sweep ended without a result ({_ended_counts(summary['progress'])})"
     if as_json:
         if code != EXIT_OK:
             summary = {**summary, **error_json(SweepFailedError(
-                reason, field="progress.state", value=state, allowed=["finished"], hint=no_result_hint(summary)))}
+                reason, field="best", value=None, allowed="a rec that ended with a metric value",
+                hint=no_result_hint(summary)))}
         from tao_automl.experiment.summary import public_json
 
         print(_dumps(public_json(summary), indent=2))
@@ -69,16 +69,27 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
     return code
 
 
+def _ended_counts(progress: Mapping[str, Any]) -> str:
+    """``"3 failed, 1 cancelled"``: how the run's ended recs ended, each count only when not zero."""
+    counts = [f"{progress.get(key)} {key}" for key in ("failed", "cancelled") if progress.get(key)]
+    return ", ".join(counts) or "no rec ended"
+
+
 def no_result_hint(summary: Mapping[str, Any]) -> str:
     """The next step after a sweep without a result, naming its folder and a failed rec's log."""
     from tao_automl.experiment.lines import budget_spent
     from tao_automl.runner.failures import NO_BUDGET_LEFT
 
     run_dir = summary.get("run_dir")
+    progress = summary.get("progress") or {}
+    if not progress.get("failed"):  # nothing failed: every ended rec was cancelled (or none ended)
+        if budget_spent(progress):
+            return f"its recs were cancelled before a result; {NO_BUDGET_LEFT}"
+        return f"its recs were cancelled before a result; `tao-automl resume {run_dir}` launches the rest"
     failed = [r["rec_id"] for r in summary.get("recommendations") or () if r.get("status") == "failure"]
     where = f"`tao-automl logs {run_dir} {failed[0]}`" if failed else f"`tao-automl logs {run_dir} REC`"
     read = f"read the failed recs' messages in `tao-automl status {run_dir} --recs all` and a log with {where}"
-    if budget_spent(summary.get("progress") or {}):
+    if budget_spent(progress):
         return f"{read}; fix the cause, then {NO_BUDGET_LEFT}"
     return (f"{read}; fix the cause, then `tao-automl resume {run_dir}` if it lay outside the run's settings (data, "
             "environment, code), or start a new run if it lay in the settings or the spec (resume keeps them)")
@@ -458,6 +469,13 @@ class _Parser(argparse.ArgumentParser):
         (``value``) and, where argparse knows it, what is allowed (its choices or type); ``argv`` when it names none."""
         field, value, allowed = _argparse_fault(self, message)
         text = f"{self.prog}: {message}"
+        misplaced = _misplaced_options(self, message)
+        if misplaced:
+            command = next(c for a in self._actions if isinstance(a, argparse._SubParsersAction)
+                           for c, p in a.choices.items() if len(p._actions) > 1)
+            raise UsageError(f"{self.prog}: {' '.join(misplaced)} is an option of `{command}`: put it after "
+                             f"the command name", field=misplaced[0], value=" ".join(misplaced),
+                             allowed=f"after `{command}`", hint=f"`{self.prog} {command} {' '.join(misplaced)} ...`")
         if allowed is not None and "choose from" not in message:  # argparse lists choices itself
             text += f"; allowed: {_allowed_words(allowed)}"
         raise UsageError(text, field=field, value=value, allowed=allowed,
@@ -525,6 +543,23 @@ def _argparse_fault(parser: argparse.ArgumentParser, message: str) -> tuple[str,
     return "argv", None, None
 
 
+def _misplaced_options(parser: argparse.ArgumentParser, message: str) -> list[str]:
+    """Options argparse did not recognise because they stand before the command that takes them
+    (``tao-automl --json status RUN``)."""
+    unrecognized = re.match(_UNRECOGNIZED, message)
+    if not unrecognized:
+        return []
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    chosen = [p for c in commands for p in c.choices.values() if len(p._actions) > 1]
+    if len(chosen) != 1:
+        return []
+    own = {o for a in parser._actions for o in a.option_strings}
+    theirs = {o for a in chosen[0]._actions for o in a.option_strings}
+    return [a for a in unrecognized["args"].split()
+            if a.split("=", 1)[0] in theirs and a.split("=", 1)[0] not in own]
+    return "argv", None, None
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The whole command line; given ``argv``, only what it uses: the command it names alone, or for the
     top-level help every command's name and help line without their arguments (start-up stays short)."""
@@ -560,10 +595,25 @@ def _stop_requested(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt("stop requested")
 
 
+def _print_out(text: str) -> None:
+    """``print`` to stdout; when its reader has left (a closed pipe), further output goes nowhere instead of
+    raising, so an error's exit code and its line on stderr survive ``| head``."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail again
+
+
 def _report_error(exc: TaoAutoMLError, as_json: bool) -> int:
     """One ``error:`` line on stderr and, with ``--json``, one JSON object on stdout; the error's exit code."""
     if as_json:
-        print(_dumps(error_json(exc)))
+        _print_out(_dumps(error_json(exc)))
     print(f"error: {exc}", file=sys.stderr)
     return exc.exit_code
 
@@ -608,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = f"continue with `tao-automl resume {run_dir or 'RUN_DIR'}`"
         if as_json:
             where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}
-            print(_dumps(error_json(TaoAutoMLError(
+            _print_out(_dumps(error_json(TaoAutoMLError(
                 "interrupted: jobs keep running", kind="interrupted", exit_code=EXIT_INTERRUPTED, hint=hint,
                 **where))))
         print(f"interrupted: jobs keep running; {hint}", file=sys.stderr)
@@ -616,9 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TaoAutoMLError as exc:
         return _report_error(exc, as_json)
     except BrokenPipeError:  # `tao-automl status RUN | head`: the reader left early; no traceback
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail again
+        _silence_stdout()
         return EXIT_FAILED
     except Exception:
         if not as_json:
@@ -626,7 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import logging
 
         logging.getLogger(__name__).exception("unexpected error in %r", args.command)
-        print(_dumps(error_json(sys.exc_info()[1] or Exception("unknown"))))
+        _print_out(_dumps(error_json(sys.exc_info()[1] or Exception("unknown"))))
         return EXIT_FAILED
 
 

@@ -167,7 +167,7 @@ def _platform_log(meta: dict[str, Any], job_id: str, tail: int | None) -> tuple[
         text = rebuild_sdk(meta.get("run_dir", ""), platform).get_job_logs(job_id, tail=tail)
     except Exception as exc:
         return None, f"the platform did not give it ({type(exc).__name__}: {exc})"
-    return (str(text), "platform") if text else (None, "the platform has no log for the job")
+    return (str(text), "platform") if text is not None else (None, "the platform has no log for the job")
 
 
 def _saved_logs(run_dir: Path, rec_id: int, results_dir: str | None) -> list[Path]:
@@ -193,11 +193,16 @@ def cmd_logs(args: argparse.Namespace) -> int:
     rec = data.rec(args.rec)
     text, why = (None, "the rec has no job yet") if not rec.job_id else _platform_log(data.meta, rec.job_id,
                                                                                         args.tail)
-    if text is None:
-        saved = _saved_logs(data.run_dir, rec.rec_id, rec.results_dir)
-        if not saved:
+    note = None
+    saved = _saved_logs(data.run_dir, rec.rec_id, rec.results_dir) if not text else []
+    if not text and not saved:
+        if text is None:
             raise WorkspaceError(f"no log for rec {rec.rec_id}: {why}, and no *.log file is saved under its folder",
                                  field="rec", value=rec.rec_id)
+        state = str(getattr(rec.status, "value", rec.status))
+        note = f"rec {rec.rec_id} ({state}): its job's log is empty; it has written no output" + (
+            " yet" if state in ("created", "pending", "running") else "")
+    if saved:  # the platform's log is empty or missing: the job may write its log into a file
         parts = []
         for path in saved:
             lines = path.read_text(errors="replace").splitlines()
@@ -205,7 +210,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
             parts.append(f"==> {path} <==\n" + "\n".join(shown))
         text = "\n".join(parts)
     if _is_json(args):
-        print(json.dumps({"rec_id": rec.rec_id, "job_id": rec.job_id, "log": text}))
+        print(json.dumps({"rec_id": rec.rec_id, "job_id": rec.job_id, "log": text or "",
+                          **({"note": note} if note else {})}))
+    elif note:
+        print(note, file=sys.stderr)
     else:
+        assert text is not None
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK

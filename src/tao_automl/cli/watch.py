@@ -1,4 +1,5 @@
-"""``tao-automl status RUN_DIR --watch``: refresh a run's progress from another terminal, read-only.
+"""``tao-automl status RUN_DIR --watch``: refresh a run's progress from another terminal, read-only. With
+``--json``: per refresh one line holding the object ``status --json`` prints (JSON Lines).
 
 Reads through :func:`tao_automl.status.query_status` (a read-only SQLite connection), so it never blocks or
 changes the run. Stops when the run is no longer running, or when no process holds its orchestrator lock (killed).
@@ -53,10 +54,8 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
         alive = holder if state == "running" or lost else None
         # an orchestrator that holds the lock of a run not (yet) marked running is starting or resuming it
         ended = alive is False or (state != "running" and (state == "finished" or holder is not True))
-        if as_json:
-            out.write(json.dumps({"run_dir": status["run_dir"], "progress": progress, "best": status["best"],
-                                  "active_jobs": status["active_jobs"], "orchestrator_alive": alive},
-                                 default=str) + "\n")
+        if as_json:  # JSON Lines: per refresh, the object `status --json` prints, on one line
+            out.write(json.dumps(status, default=str) + "\n")
         elif tty:
             out.write(_CLEAR + _screen(status, interval) + "\n")
         else:

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tao_automl.errors import UserInputError
+from tao_automl.errors import UserInputError, require_extra
 from tao_automl.experiment.store import RecRow
 from tao_automl.export.run_data import RunData
 from tao_automl.multiobjective.view import objectives_of
@@ -37,13 +37,7 @@ _SCALAR = (str, int, float, bool, type(None))
 
 
 def _optuna() -> Any:
-    try:
-        import optuna
-    except ImportError:
-        raise UserInputError("export --optuna needs Optuna: install the export extra "
-                             "(pip install 'tao-run-automl[export]')", field="--optuna",
-                             hint="pip install 'tao-run-automl[export]'") from None
-    return optuna
+    return require_extra("optuna", "export", "export --optuna")
 
 
 def _text(value: Any) -> Any:

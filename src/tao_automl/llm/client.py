@@ -10,7 +10,6 @@ adds it.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tao_automl.errors import PlatformUnreachableError, SettingsError, TaoAutoMLError, UserInputError
+from tao_automl.errors import PlatformUnreachableError, SettingsError, TaoAutoMLError, UserInputError, require_extra
 from tao_automl.util.reach import unreachable_error
 from tao_automl.util.suggest import did_you_mean
 
@@ -129,13 +128,7 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
 
 
 def _openai() -> Any:
-    try:
-        return importlib.import_module("openai")
-    except ImportError as exc:
-        raise SettingsError(
-            "automl_settings.algorithm: LLM search needs the 'openai' package; install the llm extra: "
-            "pip install 'tao-run-automl[llm]'"
-        ) from exc
+    return require_extra("openai", "llm", "LLM search (algorithm llm, `tao-automl plan`)")
 
 
 class LLMClient:

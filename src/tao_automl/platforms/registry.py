@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from tao_automl.errors import UserInputError
+from tao_automl.errors import MissingExtraError, UserInputError
 from tao_automl.platforms.base import unwrap
 from tao_automl.platforms.common import as_setting_error
 from tao_automl.util.secrets import unredacted
@@ -37,9 +37,10 @@ def make_sdk(name: str, options: Mapping[str, Any] | None = None) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        hint = f"install the {extra} extra: pip install 'tao-run-automl[{extra}]'" if extra else str(exc)
-        raise UserInputError(f"platform {name!r} is not available: {hint}", field="platform", value=name,
-                             allowed=[n for n in PLATFORMS if n != name], hint=hint) from None
+        if extra:
+            raise MissingExtraError(f"platform {name!r}", (exc.name or extra).split(".")[0], extra) from None
+        raise UserInputError(f"platform {name!r} is not available: {exc}", field="platform", value=name,
+                             allowed=[n for n in PLATFORMS if n != name], hint=str(exc)) from None
     cls = getattr(module, attr)
     given = dict(options or {})
     accepted = _keyword_names(cls)

@@ -219,6 +219,9 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
         sdk = _sdk_for(folder, meta) if cancel_jobs else None
         with RunLock(folder):  # taken only to write: a plain stop never races an orchestrator that is starting
             store = RunStore(folder)
+            # a run still "running" here lost its orchestrator: it ended at its last recorded activity (as status
+            # shows it), not now; read before this stop's own events
+            died_at = store.last_event_at() if state == "running" else None
             try:
                 if sdk is not None:
                     for rec in store.recs():
@@ -239,7 +242,8 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                             cancelled.append(rec.job_id)
                 state = store.meta().get("state")
                 if state == "running":
-                    store.set_meta({"state": "interrupted", "ended_at": time.time()}, event="run_interrupted")
+                    ended_at = died_at if died_at is not None else time.time()
+                    store.set_meta({"state": "interrupted", "ended_at": ended_at}, event="run_interrupted")
                     state = "interrupted"
             finally:
                 store.close()

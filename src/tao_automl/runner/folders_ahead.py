@@ -3,9 +3,10 @@
 Creating a file or folder allocates an inode, the slow part of a launch's disk work: 0.2-0.6 ms each on the
 ext4 of the development VM, a network round trip on an NFS workspace. A rec's launch creates its folder, its
 ``results`` folder and its spec's scratch file (written, then renamed onto the spec). While jobs run, the runner
-makes them for the recs it may launch next; the launch then finds them and only writes. A folder made for a rec
-that is never created (the sweep stopped first) is removed when the sweep ends, if it is still empty; after a
-crash it stays, empty, and the resumed run launches that rec into it.
+makes them for the recs it may launch next under a hidden name (``recs/.ahead-NNNN``), so the run folder only
+ever shows folders of recs that exist; the launch renames its folder into place (``recs/rec_NNNN``, one rename)
+and only writes. Folders made for recs that are never created (the sweep stopped first) are removed when the
+sweep ends, if still empty; after a crash they stay, hidden, and the resumed run uses or removes them.
 """
 
 from __future__ import annotations
@@ -21,9 +22,17 @@ from tao_automl.util.private import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
+#: Name prefix of a folder made ahead for a rec not created yet (hidden: ``ls`` and readers of ``recs/`` skip it).
+AHEAD_PREFIX = ".ahead-"
+
+
+def ahead_folder(run_dir: Path, rec_id: int) -> Path:
+    """Where the folder of rec ``rec_id`` waits, made ahead, until its launch renames it to its ``rec_folder``."""
+    return run_dir / "recs" / f"{AHEAD_PREFIX}{rec_id:04d}"
+
 
 class FoldersAhead:
-    """Makes, and at the end removes when unused, the folders of recs not created yet."""
+    """Makes the folders of recs not created yet, hands one to its rec's launch, removes the unused ones."""
 
     def __init__(self, run_dir: Path, spec_name: str) -> None:
         self.run_dir = run_dir
@@ -36,7 +45,7 @@ class FoldersAhead:
         for rec_id in rec_ids:
             if rec_id in self._made:
                 continue
-            folder = rec_folder(self.run_dir, rec_id)
+            folder = ahead_folder(self.run_dir, rec_id)
             try:
                 private_dir(folder)
                 (folder / "results").mkdir(exist_ok=True)  # the mode a platform's own mkdir would give it
@@ -46,15 +55,25 @@ class FoldersAhead:
                 return
             self._made.add(rec_id)
 
-    def remove_unused(self, n_created: int) -> None:
-        """Remove what :meth:`make` made for recs past ``n_created`` (never created), when nothing else is there."""
-        for rec_id in sorted(i for i in self._made if i > n_created):
-            folder = rec_folder(self.run_dir, rec_id)
-            with contextlib.suppress(OSError):
-                scratch = scratch_path(folder / self.spec_name)
-                if scratch.stat().st_size == 0:
-                    scratch.unlink()
-            for empty in (folder / "results", folder):
-                with contextlib.suppress(OSError):  # not empty (someone wrote there), or already gone
-                    os.rmdir(empty)
-        self._made = {i for i in self._made if i <= n_created}
+    def take(self, rec_id: int) -> None:
+        """Move the folder made ahead for ``rec_id`` (by this or a crashed earlier orchestrator) to its
+        ``rec_folder``. Nothing happens when none was made, or when the rec's folder exists and holds something (a
+        resumed rec: it keeps its own; the unused one is removed with the others)."""
+        with contextlib.suppress(OSError):  # none made (ENOENT), or the rec's folder is not empty (ENOTEMPTY)
+            os.rename(ahead_folder(self.run_dir, rec_id), rec_folder(self.run_dir, rec_id))
+        self._made.discard(rec_id)
+
+    def remove_unused(self) -> None:
+        """Remove every folder still waiting under ``recs/`` (made for recs that were not launched), when nothing
+        but what :meth:`make` put there is in it."""
+        with contextlib.suppress(OSError):
+            waiting = [p for p in (self.run_dir / "recs").iterdir() if p.name.startswith(AHEAD_PREFIX)]
+            for folder in waiting:
+                with contextlib.suppress(OSError):
+                    scratch = scratch_path(folder / self.spec_name)
+                    if scratch.stat().st_size == 0:
+                        scratch.unlink()
+                for empty in (folder / "results", folder):
+                    with contextlib.suppress(OSError):  # not empty (someone wrote there), or already gone
+                        os.rmdir(empty)
+        self._made.clear()

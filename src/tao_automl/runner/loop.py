@@ -370,7 +370,22 @@ class AutoMLRunner:
                eval_fn: EvalFn | None, on_rec: Callable[[Recommendation], Any] | None,
                on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
         """Keep the slots full until the budget is spent and every job has ended."""
-        for row in exp.unfinished():  # resume: re-attach or re-submit what was in flight
+        ahead = FoldersAhead(exp.run_dir, spec_file_name(self.skill))
+        try:
+            self._resume_in_flight(exp, plan, active, on_rec, on_result, ahead)
+            exits = getattr(self.platform, "exits_seen", None)  # LocalSDK: ended jobs counted, read without waiting
+            exits = exits if callable(exits) else None
+            seen = exits() if exits else 0
+            self._keep_full(exp, plan, active, extractor, eval_fn, on_rec, on_result, ahead, exits, seen)
+        finally:
+            ahead.remove_unused()
+
+    def _resume_in_flight(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active],
+                          on_rec: Callable[[Recommendation], Any] | None,
+                          on_result: Callable[[Recommendation, float | None, str], Any] | None,
+                          ahead: FoldersAhead) -> None:
+        """Resume: re-attach to the jobs of the recs that were in flight, or submit those that had none yet."""
+        for row in exp.unfinished():
             rec = Recommendation(id=row.rec_id, params=row.params, specs=row.specs, job_id=row.job_id)
             if row.job_id:
                 log.info("rec %d: re-attaching to job %s", row.rec_id, row.job_id)
@@ -387,16 +402,8 @@ class AutoMLRunner:
                             and self._stop(exp, item, on_result):
                         continue
                 active[row.rec_id] = item
-            elif self._launch(exp, rec, plan, active, on_rec) is not _Launch.STARTED:
+            elif self._launch(exp, rec, plan, active, on_rec, ahead) is not _Launch.STARTED:
                 self._finish(exp, rec, None, "failure", rec.error, on_result)
-        exits = getattr(self.platform, "exits_seen", None)  # LocalSDK: a counter of ended jobs, read without waiting
-        exits = exits if callable(exits) else None
-        seen = exits() if exits else 0
-        ahead = FoldersAhead(exp.run_dir, spec_file_name(self.skill))
-        try:
-            self._keep_full(exp, plan, active, extractor, eval_fn, on_rec, on_result, ahead, exits, seen)
-        finally:
-            ahead.remove_unused(exp.n_created)
 
     def _keep_full(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active],
                    extractor: MetricExtractor | None, eval_fn: EvalFn | None,
@@ -416,7 +423,7 @@ class AutoMLRunner:
                 if not new:
                     break
                 for rec in new:
-                    launched = self._launch(exp, rec, plan, active, on_rec)
+                    launched = self._launch(exp, rec, plan, active, on_rec, ahead)
                     # only the platform refusing jobs stops the sweep; a rec that could not be prepared (its spec
                     # did not render, a promotion's checkpoint is missing) fails alone, like a failed job
                     if launched is _Launch.SUBMIT_FAILED:
@@ -447,9 +454,13 @@ class AutoMLRunner:
                 self._poll(exp, active, rec_id, plan.metric, extractor, eval_fn, on_result)
 
     def _launch(self, exp: Experiment, rec: Recommendation, plan: RunPlan,
-                active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None) -> _Launch:
-        """Render ``rec``'s job and submit it; on failure ``rec.error`` says why."""
+                active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None,
+                ahead: FoldersAhead | None = None) -> _Launch:
+        """Render ``rec``'s job and submit it (in the folder made ahead for it, if any); on failure ``rec.error``
+        says why."""
         crash_point("rec_created")  # chaos tests: the rec is persisted, its job not yet submitted
+        if ahead is not None:
+            ahead.take(rec.id)
         rec_dir = rec_folder(exp.run_dir, rec.id)
         results_dir = rec_dir / "results"
         trial = exp.trial(rec.id)

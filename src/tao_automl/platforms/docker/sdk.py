@@ -12,7 +12,6 @@ re-attach with ``init_options``. Needs the ``docker`` extra: ``pip install 'tao-
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import re
@@ -21,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
+from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError, require_extra
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
 from tao_automl.platforms.docker.spec import (
@@ -45,13 +44,7 @@ _HEX_ID = re.compile(r"^[0-9a-f]{12,64}$")
 
 def _docker() -> Any:
     """The ``docker`` package, imported on first use."""
-    try:
-        return importlib.import_module("docker")
-    except ImportError:
-        raise UserInputError(
-            "platform 'docker' needs the docker Python package: install the docker extra: "
-            "pip install 'tao-run-automl[docker]'"
-        ) from None
+    return require_extra("docker", "docker", "platform 'docker'")
 
 
 def _created_age_s(attrs: Mapping[str, Any]) -> float:

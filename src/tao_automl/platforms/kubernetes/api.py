@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.errors import PlatformError, UserInputError, require_extra
 from tao_automl.platforms.retry import TransientPlatformError
 
 _TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
@@ -17,15 +17,9 @@ _TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
 
 def _kubernetes() -> Any:
     """The ``kubernetes`` package (client + config), imported on first use."""
-    try:
-        module = importlib.import_module("kubernetes")
-        importlib.import_module("kubernetes.client")
-        importlib.import_module("kubernetes.config")
-    except ImportError:
-        raise UserInputError(
-            "platform 'kubernetes' needs the kubernetes Python package: install the kubernetes extra: "
-            "pip install 'tao-run-automl[kubernetes]'"
-        ) from None
+    module = require_extra("kubernetes", "kubernetes", "platform 'kubernetes'")
+    require_extra("kubernetes.client", "kubernetes", "platform 'kubernetes'")
+    require_extra("kubernetes.config", "kubernetes", "platform 'kubernetes'")
     return module
 
 
