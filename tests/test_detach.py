@@ -307,3 +307,29 @@ def test_stop_cancel_jobs_with_the_platform_down_exits_3_and_says_the_jobs_still
     monkeypatch.undo()
     assert cli("stop", run_dir, "--cancel-jobs").returncode == 0  # the platform answers again: now they are
     assert [r["status"] for r in status_json(run_dir, "--recs", "all")["recommendations"]] == ["cancelled"] * 2
+
+
+def test_a_foreground_run_or_resume_is_the_orchestrator_status_shows(tmp_path: Path) -> None:
+    """`status` shows the pid and start of the orchestrator that holds the run now: a foreground run or resume
+    records itself (before, a foreground resume after a detached run showed the detached one's start)."""
+    from conftest import write_skill
+    from tao_automl.experiment.holder import orchestrator_info
+    from tao_automl.runner.orchestrator import INFO_NAME
+    from tao_automl.testing.instant import InstantSDK
+
+    seen: list[dict[str, object]] = []
+    skill = write_skill(tmp_path / "bank")
+    runner = AutoMLRunner(InstantSDK(), skill)
+    settings = {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2}
+    started = time.time()
+    result = runner.run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = Path(result["run_dir"])
+    info = json.loads((run_dir / INFO_NAME).read_text())
+    assert info["pid"] == os.getpid() and info["detached"] is False and info["started_at"] >= started
+    (run_dir / INFO_NAME).write_text(json.dumps({"pid": 1, "detached": True, "started_at": 5.0}))  # an earlier one
+    resumed_at = time.time()
+    AutoMLRunner(InstantSDK(), skill).run(
+        automl_settings={**settings, "automl_max_recommendations": 3}, workspace_path=run_dir, resume=True,
+        on_recommendation=lambda rec: seen.append(orchestrator_info(run_dir)))
+    assert seen and all(s["alive"] and s["pid"] == os.getpid() and s["detached"] is False
+                        and float(s["started_at"]) >= resumed_at for s in seen)  # type: ignore[arg-type]

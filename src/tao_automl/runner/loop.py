@@ -55,7 +55,7 @@ from tao_automl.runner.failures import fail_fast_message, job_timeout, shared_ca
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_from_checkpoint
 from tao_automl.runner.folders_ahead import FoldersAhead
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
-from tao_automl.runner.orchestrator import StatusReporter
+from tao_automl.runner.orchestrator import StatusReporter, claim_info
 from tao_automl.runner.plan import RunPlan, checked_job_kwargs
 from tao_automl.runner.run_args import RunArgs, checked_fields
 from tao_automl.tracking.base import ObserverSet, SweepObserver, checked_observers
@@ -163,6 +163,7 @@ class AutoMLRunner:
         if resume:
             run_dir = existing_run_dir(given.workspace_path)
             with RunLock(run_dir):
+                claim_info(run_dir)
                 exp, plan = self._reopen(run_dir, given)
                 given_tracking = {k: v for k, v in tracking.items() if v}
                 if given_tracking:  # a resume may add or change a tracker; the run folder remembers it
@@ -181,6 +182,7 @@ class AutoMLRunner:
             return detach_summary(self._create_and_detach(given, plan, wandb_config, mlflow_config))
         exp, lock = self._create(given, plan, wandb_config, mlflow_config)
         try:
+            claim_info(exp.run_dir)
             with StatusReporter(exp.run_dir, plan.settings.status_interval_minutes):
                 return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
         finally:
@@ -250,6 +252,7 @@ class AutoMLRunner:
         check_rebuildable(self.sdk)
         exp, lock = self._create(given, plan, wandb_config, mlflow_config)
         try:
+            claim_info(exp.run_dir)
             exp.close("starting")
         finally:
             lock.release()

@@ -45,6 +45,17 @@ def write_info(run_dir: Path, *, detached: bool) -> None:
     tmp.replace(run_dir / INFO_NAME)
 
 
+def claim_info(run_dir: Path) -> None:
+    """Record this process as the orchestrator of ``run_dir`` (in the foreground), unless it already is (a detached
+    orchestrator records itself first): ``status`` then never shows an earlier orchestrator's pid or start."""
+    try:
+        info = json.loads((run_dir / INFO_NAME).read_text())
+    except (OSError, ValueError):
+        info = {}
+    if not isinstance(info, dict) or info.get("pid") != os.getpid():
+        write_info(run_dir, detached=False)
+
+
 def status_line(status: dict[str, Any]) -> str:
     """One line: state, recs done of budget, failures, best metric, running jobs."""
     prog = status.get("progress", {})
