@@ -354,15 +354,23 @@ def _ended_at(run_dir: str) -> float:
         store.close()
 
 
-def test_watch_exits_1_for_a_run_that_finished_without_a_result(
+def test_a_sweep_whose_every_rec_failed_ends_failed_with_its_reason_and_watch_exits_1(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No fail-fast stop (it is off here), every rec failed: the run is `failed`, not `finished` (SKILL.md: a
+    finished run's `best` holds the winning rec), and its stop reason names the cause and the next step."""
     skill = write_skill(tmp_path / "bank", command="/nonexistent/trainer -e {config_path}")
     config = _config(tmp_path, skill, automl_max_recommendations=2, automl_fail_fast_after=0)
     assert main(["run", str(config), "--json"]) == 1
-    run_dir = json.loads(capsys.readouterr().out)["run_dir"]
+    out = json.loads(capsys.readouterr().out)
+    run_dir = out["run_dir"]
     from tao_automl.status import query_status
 
-    assert query_status(run_dir)["progress"]["state"] == "finished"
+    progress = query_status(run_dir)["progress"]
+    assert progress["state"] == "failed"
+    reason = progress["stop_reason"]
+    assert reason.startswith("the sweep ended without a result: none of its 2 recs succeeded (2 failed)")
+    assert "command was not found" in reason and "start a new run" in reason
+    assert out["error"]["message"].startswith("the sweep ended without a result")
     assert main(["status", run_dir, "--watch", "--interval", "0.1"]) == 1
 
 
@@ -371,12 +379,15 @@ def test_different_causes_do_not_stop_the_sweep_and_k_0_turns_it_off(tmp_path: P
     result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
         automl_settings=_settings(automl_max_recommendations=4, automl_max_concurrent=1),
         workspace_path=tmp_path / "ws", gpu_count=0)
-    assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 4
+    # not stopped early (all 4 ran), and not `finished` either: nothing succeeded
+    assert result["progress"]["completed"] == 4 and result["progress"]["state"] == "failed"
+    assert result["stop_reason"].startswith("the sweep ended without a result: none of its 4 recs succeeded")
     skill2 = write_skill(tmp_path / "bank2", trainer=NO_METRIC)
     result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs2"), skill2).run(
         automl_settings=_settings(automl_max_recommendations=4, automl_fail_fast_after=0),
         workspace_path=tmp_path / "ws2", gpu_count=0)
-    assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 4
+    assert result["progress"]["completed"] == 4 and result["progress"]["state"] == "failed"
+    assert "start a new run (a run's metric cannot change on resume)" in result["stop_reason"]
 
 
 def test_the_cli_exits_0_when_one_rec_succeeded_and_2_on_bad_input(
@@ -465,9 +476,13 @@ def test_a_job_that_always_crashes_stops_the_sweep_naming_the_crash(tmp_path: Pa
     again = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
         automl_settings=_settings(automl_max_concurrent=1, automl_fail_fast_after=0),
         workspace_path=result["run_dir"], resume=True)
-    assert again["progress"]["state"] == "finished" and again["progress"]["completed"] == 8
+    assert again["progress"]["completed"] == 8  # fail-fast off on resume: every rec ran, none succeeded
+    assert again["progress"]["state"] == "failed" and again["stop_reason"].startswith(
+        "the sweep ended without a result: none of its 8 recs succeeded (8 failed)")
     assert again["progress"]["eta_s"] == 0.0  # nothing remains
-    assert "stop_reason" not in again["progress"]  # the resumed run spent its budget: the old reason is gone
+    # the fail-fast reason of the first run is gone: the progress says why the resumed run ended
+    assert again["progress"]["stop_reason"] == again["stop_reason"] and "automl_fail_fast_after=3" not in \
+        again["stop_reason"]
 
 
 def test_promotions_without_a_checkpoint_fail_alone_and_are_not_platform_errors(tmp_path: Path) -> None:

@@ -130,3 +130,21 @@ def fail_fast_message(row: RecRow, k: int, finished: Sequence[RecRow], run_dir: 
     return (f"stopping the sweep: {which}: {cause}. "
             f"Next step: {next_step(cause, run_dir, row.rec_id, budget_left)} "
             f"(automl_fail_fast_after={k}; 0 turns this check off).")
+
+
+def no_result_message(finished: Sequence[RecRow], run_dir: Path, budget_left: bool) -> str:
+    """The stop reason of a sweep that ran its recs to their end and none succeeded (no fail-fast stop: the causes
+    differed, or ``automl_fail_fast_after`` is 0): how its recs ended, the last failure's cause, the next step."""
+    failed = [r for r in finished if r.status == "failure"]
+    counts = ", ".join(f"{n} {what}" for n, what in ((len(failed), "failed"),
+                                                      (sum(r.status == "cancelled" for r in finished), "cancelled"),
+                                                      (sum(r.status == "stopped" for r in finished), "stopped"))
+                       if n) or "none ended"
+    head = f"the sweep ended without a result: none of its {len(finished)} recs succeeded ({counts})"
+    if not failed:
+        return f"{head}. Next step: {_resume(run_dir, budget_left)}" + (
+            " launches the rest of the budget" if budget_left else "")
+    last = failed[-1]
+    cause = " ".join((last.message or "failed without a message").split()).rstrip(".")
+    return (f"{head}; the last failure (rec {last.rec_id}): {cause}. "
+            f"Next step: {next_step(cause, run_dir, last.rec_id, budget_left)}")

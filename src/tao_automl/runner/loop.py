@@ -51,7 +51,13 @@ from tao_automl.render.job import render_job, spec_file_name
 from tao_automl.render.paths import get_path
 from tao_automl.runner import progress_log
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
-from tao_automl.runner.failures import fail_fast_message, job_timeout, shared_cause, timeout_message
+from tao_automl.runner.failures import (
+    fail_fast_message,
+    job_timeout,
+    no_result_message,
+    shared_cause,
+    timeout_message,
+)
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_from_checkpoint
 from tao_automl.runner.folders_ahead import FoldersAhead
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
@@ -343,6 +349,11 @@ class AutoMLRunner:
                 self._drive(exp, plan, active, extractor, eval_fn, on_rec, on_result)
                 state = "finished"
                 stop_reason = self._ended_early(exp)
+                if exp.summary()["best"] is None:  # every rec ended and none succeeded: not a finished sweep
+                    stop_reason = no_result_message(exp.recs(), exp.run_dir, exp.n_created < exp.budget)
+                    log.error("%s", stop_reason)
+                    exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
+                    state = "failed"
             except _FailFast as stop:
                 stop_reason = str(stop)
                 log.error("%s", stop_reason)
