@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -395,6 +396,32 @@ def test_an_override_of_a_key_the_runner_fills_is_refused(key: str, algorithm: s
     with pytest.raises(UserInputError, match=f"spec_overrides.{key}: the runner sets it for every rec") as caught:
         RunPlan.build(args)
     assert caught.value.field == f"spec_overrides.{key}" and caught.value.value == "/tmp/elsewhere"
+
+
+@pytest.mark.parametrize(("given", "key", "by"), [
+    ({"train_dataset_uri": "builtin:digits"}, "dataset.train_path", "train_dataset_uri (data_sources.train places"),
+    ({"train_dataset_uri": "builtin:digits"}, "dataset", "train_dataset_uri (data_sources.train places"),
+    ({"dataset_keys": {"dataset.train_path": "/data/a.npz"}}, "dataset.train_path", "dataset_keys.dataset.train_path"),
+])
+def test_an_override_a_dataset_placement_would_replace_is_refused(given: dict[str, Any], key: str, by: str,
+                                                                 tmp_path: Path) -> None:
+    """The job trained on the URI's data while the override named other data, and nothing said so (the placement is
+    written after the overrides). Refused by the run and failed by preflight; without the URI the override stands."""
+    from tao_automl.bank import builtin_skill_dir
+    from tao_automl.runner.preflight import run_preflight
+
+    value: Any = {"train_path": "/data/mine.npz"} if key == "dataset" else "/data/mine.npz"
+    settings = {"metric": "val_accuracy", "algorithm": "random", "automl_max_recommendations": 2}
+    args = RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")), spec_overrides={key: value},
+                   automl_settings=settings, workspace_path=str(tmp_path / "ws"), **given)
+    with pytest.raises(UserInputError, match=f"would be replaced by {re.escape(by)}") as caught:
+        RunPlan.build(args)
+    assert caught.value.field == "spec_overrides.dataset.train_path"
+    report = run_preflight(args)
+    placement = [c for c in report.checks if c.check == "dataset_placement"]
+    assert len(placement) == 1 and placement[0].ok is False and "would be replaced by" in placement[0].detail
+    alone = RunArgs(skill_dir=args.skill_dir, spec_overrides={key: value}, automl_settings=settings)
+    RunPlan.build(alone)  # nothing else sets it: the override is the data
 
 
 def test_a_resume_checkpoint_override_stays_allowed_for_a_brain_that_never_promotes() -> None:

@@ -88,3 +88,30 @@ def _unknown_key(skill: Skill, key: str, value: str, declared: list[str], candid
         f"({inputs}) or a key already in the spec (schema default, template or spec_overrides); fix the key's "
         "spelling, or add a new key through spec_overrides",
         field=f"dataset_keys.{key}", value=value, allowed=declared or "a key already in the spec")
+
+
+def _overlaps(key: str, other: str) -> bool:
+    """Whether spec keys ``key`` and ``other`` name the same value, or one lies inside the other."""
+    a, b = key.replace("[", ".["), other.replace("[", ".[")
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def check_overrides_not_placed(skill: Skill, overrides: Mapping[str, Any], placed: Mapping[str, Any],
+                               dataset_keys: Mapping[str, str], rule_sources: Mapping[str, str]) -> None:
+    """Refuse a ``spec_overrides`` key that a dataset placement also sets (``placed``: spec key -> value, from a
+    ``data_sources`` rule under a given URI or from ``dataset_keys``): the placement is written after the overrides,
+    so the override would be silently replaced. ``rule_sources``: spec key -> the run field whose URI its rule
+    places (e.g. ``train_dataset_uri``)."""
+    if not overrides or not placed:
+        return
+    for key, value in resolve_overrides(skill, base_spec(skill), overrides).items():
+        hit = next((p for p in placed if _overlaps(key, str(p))), None)
+        if hit is None:
+            continue
+        by = f"dataset_keys.{hit}" if hit in dataset_keys else (
+            f"{rule_sources.get(hit, 'a dataset URI')} (data_sources.{skill.action} places it at {hit!r})")
+        raise UserInputError(
+            f"spec_overrides.{key}: {value!r} would be replaced by {by}, which sets the same spec key after the "
+            f"overrides; give the path once: drop it from spec_overrides, or set it with dataset_keys and leave out "
+            f"the URI", field=f"spec_overrides.{key}", value=value,
+            allowed=f"a key no dataset placement sets (placed here: {', '.join(sorted(map(str, placed)))})")

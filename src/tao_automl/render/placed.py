@@ -40,7 +40,8 @@ class PlacedPath:
                 f"archive: extract it into {self.path!r} first, or set {self.key!r} with dataset_keys")
 
 
-def _field(source: str) -> str:
+def uri_field(source: str) -> str:
+    """The run field whose URI a ``data_sources`` rule of ``source`` places."""
     if source in TRAIN_SOURCES:
         return "train_dataset_uri"
     return "eval_dataset_uri" if source in EVAL_SOURCES else f"extra_dataset_uris[{source!r}]"
@@ -71,4 +72,4 @@ def placed_paths(skill: Skill, ctx: JobContext) -> Iterator[PlacedPath]:
         unpacked = {strip_archive(a): a for a in archives.values()}
         for leaf_key, path in leaves(value, str(key)):
             if isinstance(path, str) and path:
-                yield PlacedPath(leaf_key, path, _field(source), str(root), unpacked.get(path))
+                yield PlacedPath(leaf_key, path, uri_field(source), str(root), unpacked.get(path))

@@ -32,11 +32,13 @@ from tao_automl.render.job import (
     JobContext,
     base_spec,
     check_spec_overrides,
+    place,
     render_job,
     resolve_overrides,
 )
-from tao_automl.render.keys import check_dataset_keys, searched_part
+from tao_automl.render.keys import check_dataset_keys, check_overrides_not_placed, searched_part
 from tao_automl.render.paths import get_path, has_path
+from tao_automl.render.placed import uri_field
 from tao_automl.render.roles import PTM_ROLES, checkpoint_keys, role_values
 from tao_automl.runner.fidelity import epoch_key, find_epoch_key, resumes_from_checkpoint
 from tao_automl.runner.run_args import RunArgs
@@ -521,6 +523,17 @@ def budget_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
             "in automl_hyperparameters, or raise automl_max_recommendations"]
 
 
+def check_overrides_placement(skill: Skill, args: RunArgs) -> None:
+    """Refuse a ``spec_overrides`` key that a dataset placement (a rule under a given URI, or ``dataset_keys``) also
+    sets: the placement would silently replace the override (see :func:`check_overrides_not_placed`)."""
+    if not args.spec_overrides:
+        return
+    sources = {str(key): uri_field(str(rule.get("source", ""))) for key, rule in skill.data_sources.items()
+               if isinstance(rule, Mapping)}
+    check_overrides_not_placed(skill, args.spec_overrides, place(skill, job_context(args)).values, args.dataset_keys,
+                               sources)
+
+
 def job_context(args: RunArgs) -> JobContext:
     return JobContext(train_dataset_uri=args.train_dataset_uri, eval_dataset_uri=args.eval_dataset_uri,
                       base_checkpoint=args.base_checkpoint, spec_overrides=args.spec_overrides, image=args.image,
@@ -560,6 +573,7 @@ class RunPlan:
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
                                  promotes=promoting)
         check_dataset_keys(skill, args.spec_overrides, args.dataset_keys, space.names)
+        check_overrides_placement(skill, args)
         check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,

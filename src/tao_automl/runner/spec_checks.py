@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tao_automl.bank.skill import Skill
-from tao_automl.errors import PreflightError, TaoAutoMLError
+from tao_automl.errors import PreflightError, TaoAutoMLError, UserInputError
 from tao_automl.render.data import EVAL_SOURCES, TRAIN_SOURCES
 from tao_automl.render.inputs import (
     PLACEHOLDER,
@@ -40,7 +40,7 @@ NAMES = ("dataset_keys", "dataset_placement", "spec_inputs", "spec_placeholders"
 
 def spec_checks(config: RunArgs, built: Mapping[str, Any], report: PreflightReport) -> None:
     """Add the spec checks to ``report``; skipped (n/a) when the skill or ``spec_overrides`` did not pass."""
-    from tao_automl.runner.plan import check_render, job_context
+    from tao_automl.runner.plan import check_overrides_placement, check_render, job_context
 
     skill = built.get("skill")
     overrides_ok = next((c.ok for c in report.checks if c.check == "spec_overrides"), None)
@@ -57,7 +57,12 @@ def spec_checks(config: RunArgs, built: Mapping[str, Any], report: PreflightRepo
     except TaoAutoMLError as exc:
         report.add("spec_render", False, str(exc), exc)
         return
-    report.checks.append(placement_check(skill, ctx, spec))
+    try:  # an override the dataset placement would replace: the run refuses it, so preflight fails it
+        check_overrides_placement(skill, config)
+    except UserInputError as exc:
+        report.add("dataset_placement", False, str(exc), exc)
+    else:
+        report.checks.append(placement_check(skill, ctx, spec))
     report.checks.extend(placed_path_checks(config.platform, skill, ctx))
     report.checks.extend(override_path_checks(config.platform, skill, config.spec_overrides))
     report.checks.append(inputs_check(skill, spec, given=_data_given(ctx)))
