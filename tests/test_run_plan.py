@@ -659,3 +659,28 @@ def test_a_direction_against_the_metric_is_noted(tmp_path: Path, settings: dict[
     with caplog.at_level("WARNING"):
         dry_run(config, 1)
     assert note in caplog.text
+
+
+@pytest.mark.parametrize(("metric", "doubt"), [
+    ("power", "metric 'power': no word of its name says which way is better; maximising it"),
+    ("lossless_score", "metric 'lossless_score' contains 'loss': minimising it"),
+    ("val_loss", None), ("val_accuracy", None),
+])
+def test_a_direction_guessed_from_an_unclear_name_is_a_note_tools_and_preflight_show(
+        toy_skill: Path, metric: str, doubt: str | None, caplog: pytest.LogCaptureFixture) -> None:
+    """The guess was only a log line on stderr, which an agent on the MCP tools never sees: it is a plan note now,
+    in describe_search_space's notes and preflight's search_space line, and logged once (as a note), not twice."""
+    from tao_automl.agentapi.tools import call_tool
+
+    with caplog.at_level("WARNING"):
+        plan = RunPlan.build(RunArgs(skill_dir=str(toy_skill), automl_settings={"metric": metric}))
+    assert "says which way" not in caplog.text and "minimising it" not in caplog.text  # the note carries it
+    found = [n for n in plan.notes if n.startswith(f"metric {metric!r}")]
+    described, is_error = call_tool("describe_search_space", {"skill_dir": str(toy_skill),
+                                                               "automl_settings": {"metric": metric}})
+    assert not is_error
+    if doubt is None:
+        assert found == [] and not any(n.startswith(f"metric {metric!r}") for n in described["notes"])
+        return
+    assert len(found) == 1 and found[0].startswith(doubt) and "automl_settings.direction" in found[0]
+    assert any(n.startswith(doubt) for n in described["notes"])

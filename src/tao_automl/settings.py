@@ -77,25 +77,33 @@ def evident_direction(metric: str) -> tuple[str, str] | None:
     return ("maximize", higher) if higher is not None else None
 
 
-def infer_direction(metric: str) -> str:
+def infer_direction(metric: str, *, warn: bool = True) -> str:
     """``minimize`` when a word of the name (:func:`metric_words`) is in :data:`LOWER_IS_BETTER_WORDS`, or the
     name contains one of :data:`JOINED_LOWER_IS_BETTER` anywhere (``valloss``), else ``maximize`` (other matches
-    inside a word do not count: ``success_rate``, ``power``, ``uptime`` are maximised). A maximised name with no
-    word of :data:`HIGHER_IS_BETTER_WORDS` gets a warning naming ``automl_settings.direction``."""
+    inside a word do not count: ``success_rate``, ``power``, ``uptime`` are maximised). A guess the name does not
+    make plain is logged (:func:`direction_doubt`) unless ``warn`` is False (the caller reports it itself)."""
+    doubt = direction_doubt(metric) if warn else None
+    if doubt is not None:
+        log.warning("%s", doubt)
+    return "minimize" if _lower_word(metric) is not None else "maximize"
+
+
+def direction_doubt(metric: str) -> str | None:
+    """Why the direction :func:`infer_direction` reads from ``metric``'s name may be wrong, naming
+    ``automl_settings.direction``; None when the name says it plainly (``val_loss``, ``accuracy``)."""
     lower = _lower_word(metric)
     if lower is not None:
         word, whole = lower
         if not whole:  # "valloss", "totalerror": unambiguous even inside a word
-            log.warning("metric %r contains %r: minimising it; set automl_settings.direction to override", metric,
-                        word)
-        elif word not in ("loss", "losses"):
-            log.warning("metric %r looks like lower-is-better (%r): minimising it; set automl_settings.direction "
-                        "to override", metric, word)
-        return "minimize"
+            return f"metric {metric!r} contains {word!r}: minimising it; set automl_settings.direction to override"
+        if word not in ("loss", "losses"):
+            return (f"metric {metric!r} looks like lower-is-better ({word!r}): minimising it; set "
+                    "automl_settings.direction to override")
+        return None
     if _higher_word(metric) is None:
-        log.warning("metric %r: no word of its name says which way is better; maximising it (set "
-                    "automl_settings.direction to minimize if lower is better)", metric)
-    return "maximize"
+        return (f"metric {metric!r}: no word of its name says which way is better; maximising it (set "
+                "automl_settings.direction to minimize if lower is better)")
+    return None
 
 
 #: What an LLM brain does when the LLM fails mid-run (after retries).

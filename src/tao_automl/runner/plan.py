@@ -47,7 +47,7 @@ from tao_automl.schema.baseline import Baseline, baseline
 from tao_automl.schema.bounds import grid_rule, schema_interval
 from tao_automl.schema.build import build_search_space, derived_bounds, schema_defaults
 from tao_automl.schema.choices import schema_options
-from tao_automl.settings import AutoMLSettings, Direction, infer_direction
+from tao_automl.settings import AutoMLSettings, Direction, direction_doubt, infer_direction
 from tao_automl.space.numeric import FloatParam, IntParam
 from tao_automl.space.search_space import SearchSpace, describe
 from tao_automl.util.dotted import flatten, with_values
@@ -141,13 +141,15 @@ def check_base_checkpoint(skill: Skill, base_checkpoint: str | None) -> None:
             field="base_checkpoint", value=base_checkpoint, allowed="no value (the skill has no pretrained-model key)")
 
 
-def direction(settings: AutoMLSettings, skill: Skill | None) -> Direction:
-    """The setting when given; for ``kpi`` the skill's ``kpi_direction``; else inferred from the metric name."""
+def direction(settings: AutoMLSettings, skill: Skill | None, *, warn: bool = True) -> Direction:
+    """The setting when given; for ``kpi`` the skill's ``kpi_direction``; else inferred from the metric name (a guess
+    the name does not make plain is logged unless ``warn`` is False: a run's notes carry it, see
+    :func:`direction_notes`)."""
     if settings.direction:
         return Direction(settings.direction)
     if settings.metric == KPI and skill is not None and skill.kpi_metric and skill.kpi_direction:
         return Direction(skill.kpi_direction)
-    return Direction(infer_direction(metric_name(settings, skill)))
+    return Direction(infer_direction(metric_name(settings, skill), warn=warn))
 
 
 def job_baseline(skill: Skill, overrides: Mapping[str, Any]) -> Baseline:
@@ -497,6 +499,11 @@ def direction_notes(settings: AutoMLSettings, skill: Skill | None) -> list[str]:
     given = settings.objectives or ([{"name": metric_name(settings, skill), "direction": settings.direction}]
                                     if settings.direction else [])
     notes = []
+    from_kpi = settings.metric == KPI and skill is not None and bool(skill.kpi_metric and skill.kpi_direction)
+    if not given and not from_kpi:  # guessed from the name: a note when the name does not make it plain
+        doubt = direction_doubt(metric_name(settings, skill))
+        if doubt is not None:
+            notes.append(doubt)
     for entry in given:
         name, chosen = entry["name"], str(entry["direction"])
         evident, why = metric_direction(name, skill) or (chosen, "")
@@ -576,7 +583,8 @@ class RunPlan:
         check_overrides_placement(skill, args)
         check_render(skill, space, job_context(args))
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
-                   metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=epochs,
+                   metric=metric_name(settings, skill), direction=direction(settings, skill, warn=False),
+                   epoch_key=epochs,
                    notes=tuple(run_notes(skill, settings, space, args.automl_settings, args.custom_param_ranges,
                                          derived, promoting)), derived_bounds=derived)
 
