@@ -259,3 +259,17 @@ def test_tools_called_without_the_mcp_extra_say_which_extra_to_install(monkeypat
     error = result["error"]
     assert error["kind"] == "missing_extra" and error["field"] == "jsonschema"
     assert "install the mcp extra" in error["message"] and error["hint"] == "pip install 'tao-run-automl[mcp]'"
+
+
+def test_the_report_tool_without_the_report_extra_answers_unavailable_with_the_pip_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its answer for a missing plotting package was unreachable: the report raised a `user_input` error with a null
+    field and a hint about "the input named in field". Now: available false, what is missing and how to get it."""
+    import sys
+
+    folder = _interrupted_run(tmp_path / "run")
+    monkeypatch.setitem(sys.modules, "plotly", None)  # what the missing report extra looks like to import
+    result, is_error = call_tool("report", {"run_dir": str(folder)})
+    assert not is_error, result
+    assert result["available"] is False and result["html"] is None and not (folder / "report.html").exists()
+    assert "pip install 'tao-run-automl[report]'" in result["hint"] and "plotly" in result["hint"]

@@ -293,3 +293,25 @@ def test_a_rec_that_fails_before_its_launch_keeps_its_planned_budget(tmp_path: P
     budgets = {r["rec_id"]: r["budget"] for r in result["recommendations"]}
     assert None not in budgets.values(), budgets
     assert all(budgets[r["rec_id"]] > budgets[r["parent"]] for r in unprepared), budgets  # a promotion's is more
+
+
+def test_ctrl_c_in_a_python_sweep_names_the_run_folder_that_resumes_it(toy_skill: Path, tmp_path: Path) -> None:
+    """A bare KeyboardInterrupt left the caller without the (generated) run folder to resume: the runner raises
+    SweepInterrupted, still a KeyboardInterrupt, naming it; resuming that folder completes the sweep."""
+    from tao_automl.errors import SweepInterrupted
+    from tao_automl.testing.instant import InstantSDK
+
+    def interrupt(rec: Any, value: Any, status: str) -> None:
+        raise KeyboardInterrupt
+
+    runner = AutoMLRunner(InstantSDK(), toy_skill)
+    with pytest.raises(SweepInterrupted) as caught:
+        runner.run(automl_settings=_settings(automl_max_recommendations=3), workspace_path=tmp_path / "ws",
+                   gpu_count=0, on_result=interrupt)
+    run_dir = caught.value.run_dir
+    assert isinstance(caught.value, KeyboardInterrupt) and run_dir is not None
+    assert Path(run_dir).parent == tmp_path / "ws"
+    assert f"workspace_path={str(run_dir)!r}, resume=True" in str(caught.value)
+    done = AutoMLRunner(InstantSDK(), toy_skill).run(automl_settings=_settings(automl_max_recommendations=3),
+                                                      workspace_path=run_dir, resume=True)
+    assert done["progress"]["completed"] == 3

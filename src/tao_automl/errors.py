@@ -24,13 +24,13 @@ fields are optional and, when the message is omitted, the message is built from 
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Mapping, Sequence
-from types import ModuleType
 
 TYPE_CHECKING = False  # typing stays out of the CLI's start-up
 if TYPE_CHECKING:
+    from pathlib import Path
+    from types import ModuleType
     from typing import Any
 
 EXIT_OK = 0
@@ -185,6 +185,8 @@ class MissingExtraError(UserInputError):
 def require_extra(module: str, extra: str, what: str) -> ModuleType:
     """``module`` imported, or a :class:`MissingExtraError` naming its package and the ``extra`` that provides it
     (``what`` says which feature needs it)."""
+    import importlib
+
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -284,6 +286,17 @@ class InternalError(TaoAutoMLError):
 
     kind = "internal"
     exit_code = EXIT_NO_RESULT
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or ``tao-automl stop``, SIGTERM) during a sweep: its jobs keep running and the run folder ``run_dir``
+    resumes it (None: interrupted before a run folder existed). Still a :class:`KeyboardInterrupt`."""
+
+    def __init__(self, run_dir: str | Path | None) -> None:
+        where = (f"; resume it with AutoMLRunner(...).run(workspace_path={str(run_dir)!r}, resume=True) or "
+                 f"`tao-automl resume {run_dir}`") if run_dir else ""
+        super().__init__(f"sweep interrupted: its jobs keep running{where}")
+        self.run_dir = run_dir
 
 
 def error_json(exc: BaseException) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from tao_automl.agentapi.wording import worded_for_tools
 from tao_automl.errors import (
+    MissingExtraError,
     SettingsError,
     TaoAutoMLError,
     UserInputError,
@@ -244,14 +245,15 @@ def report(run_dir: str) -> JSON:
     """Write the run's HTML report (as ``tao-automl report``) and return its path."""
     status = _status(run_dir)
     folder = Path(status["run_dir"])
+    out = folder / "report.html"
     try:
         from tao_automl.report.data import load_run
         from tao_automl.report.html import write_html_report
-    except ImportError as exc:  # an optional plotting dependency is missing
+
+        write_html_report(load_run(str(folder)), out)
+    except MissingExtraError as exc:  # the report extra (plotly, scikit-learn) is not installed
         return {"run_dir": str(folder), "available": False, "html": None,
-                "hint": f"the HTML report needs {exc.name}; best_config and sweep_status give the results as data"}
-    out = folder / "report.html"
-    write_html_report(load_run(str(folder)), out)
+                "hint": f"{exc} ({exc.field} missing); best_config and sweep_status give the results as data"}
     return {"run_dir": str(folder), "available": True, "html": str(out), "state": status["progress"].get("state")}
 
 

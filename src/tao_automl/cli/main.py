@@ -19,6 +19,7 @@ from tao_automl.errors import (
     EXIT_OK,
     EXIT_USER_ERROR,
     SweepFailedError,
+    SweepInterrupted,
     TaoAutoMLError,
     UserInputError,
     WorkspaceError,
@@ -95,23 +96,15 @@ def no_result_hint(summary: Mapping[str, Any]) -> str:
             "environment, code), or start a new run if it lay in the settings or the spec (resume keeps them)")
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C (or ``tao-automl stop``) during ``run``/``resume``, with the folder to resume (None: none yet)."""
-
-    def __init__(self, run_dir: Path | str | None) -> None:
-        super().__init__()
-        self.run_dir = run_dir
-
-
 def _run_live(runner: AutoMLRunner, view: LiveView, args: argparse.Namespace, run_dir: Path | None,
               **kwargs: Any) -> int:
-    """``runner.run(**kwargs)`` behind the live view; Ctrl-C becomes :class:`RunInterrupted` naming the run's
+    """``runner.run(**kwargs)`` behind the live view; Ctrl-C becomes :class:`SweepInterrupted` naming the run's
     folder (``run_dir`` until the runner knows it)."""
     try:
         summary = runner.run(**kwargs, on_recommendation=view.started, on_result=view.ended)
     except KeyboardInterrupt as exc:
         view.stop()
-        raise RunInterrupted(runner.run_dir or run_dir) from exc
+        raise SweepInterrupted(runner.run_dir or run_dir) from exc
     except BaseException:
         view.stop()
         raise
@@ -654,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except KeyboardInterrupt as exc:
-        run_dir = exc.run_dir if isinstance(exc, RunInterrupted) and exc.run_dir else None
+        run_dir = exc.run_dir if isinstance(exc, SweepInterrupted) and exc.run_dir else None
         hint = f"continue with `tao-automl resume {run_dir or 'RUN_DIR'}`"
         if as_json:
             where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}

@@ -22,7 +22,7 @@ from typing import Any
 
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING
-from tao_automl.errors import PlatformError, SkillError, UserInputError, WorkspaceError
+from tao_automl.errors import PlatformError, SkillError, SweepInterrupted, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, JOB_PENDING, RecRow, RecStatus, read_meta
 from tao_automl.experiment.summary import rec_dict
@@ -306,6 +306,10 @@ class AutoMLRunner:
                 summary = self._loop(exp, plan, extractor, eval_fn, on_rec,
                                      tracking.wrap_on_result(exp.run_dir, on_result))
             state = str(summary["progress"].get("state") or state)
+        except KeyboardInterrupt as exc:  # the caller learns which folder resumes it
+            if isinstance(exc, SweepInterrupted):
+                raise
+            raise SweepInterrupted(exp.run_dir) from exc
         finally:
             tracking.sweep_ended(exp.run_dir, state)
         if tracking.failures:  # the sweep's own results are complete; what the trackers show is not
