@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,6 @@ def _tool_calls(value: Any) -> list[dict[str, Any]]:
 def test_tool_results_name_tools_to_call_not_shell_commands(tmp_path: Path) -> None:
     """stop_sweep's ``next`` was "tao-automl resume RUN_DIR --detach" and a dead orchestrator's stop_reason said
     "`tao-automl resume` continues it": an agent on the tools is told the tool to call, with its arguments."""
-    import json
 
     from tao_automl.agentapi.tools import TOOLS
     from tao_automl.experiment.store import RunStore
@@ -219,7 +219,6 @@ def test_tool_wording_turns_commands_a_tool_does_into_that_tool_call(text: str, 
 def test_an_error_tells_a_tool_caller_the_tool_to_call(toy_skill: Path, tmp_path: Path) -> None:
     """resume_sweep on a run another orchestrator holds: the hint said "watch it with `tao-automl status RUN` or end
     it with `tao-automl stop RUN`", commands an agent on the MCP tools may have no shell to run."""
-    import json
     import os
     import subprocess
     import sys
@@ -273,3 +272,23 @@ def test_the_report_tool_without_the_report_extra_answers_unavailable_with_the_p
     assert not is_error, result
     assert result["available"] is False and result["html"] is None and not (folder / "report.html").exists()
     assert "pip install 'tao-run-automl[report]'" in result["hint"] and "plotly" in result["hint"]
+
+
+def test_tool_errors_name_the_tools_arguments_not_the_clis_options(tmp_path: Path) -> None:
+    """list_models(skill_bank=...) answered field "--skill-bank" and "pass --skill-bank PATH"."""
+    result, is_error = call_tool("list_models", {"skill_bank": str(tmp_path / "nope")})
+    assert is_error
+    error = result["error"]
+    assert error["field"] == "skill_bank" and "--skill-bank" not in json.dumps(result)
+    assert "pass skill_bank or set TAO_SKILL_BANK_PATH" in error["hint"]
+
+
+def test_describe_search_space_errors_name_what_is_wrong_and_the_fix_for_it(tmp_path: Path) -> None:
+    """A folder that is not a model: field skill_dir and the path (were null). A model without that action: the
+    hint names the model's actions (it said to pick another model)."""
+    result, _ = call_tool("describe_search_space", {"skill_dir": str(tmp_path)})
+    assert (result["error"]["field"], result["error"]["value"]) == ("skill_dir", str(tmp_path.resolve()))
+    result, _ = call_tool("describe_search_space", {"skill_dir": "builtin:demo-digits-mlp", "action": "evaluate"})
+    error = result["error"]
+    assert (error["field"], error["value"], error["allowed"]) == ("action", "evaluate", ["train"])
+    assert error["hint"] == "set action to one of the model's actions: train"

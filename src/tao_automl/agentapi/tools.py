@@ -9,6 +9,7 @@ failed ``preflight`` keeps its ``checks`` beside it) as an error result.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,6 +322,24 @@ def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
                                 allowed=allowed, hint=f"see the input schema of {tool.name} (tools/list)")
 
 
+def _options_as_arguments(error: JSON, tool: Tool | None) -> JSON:
+    """An error raised in the CLI's words (``field: --skill-bank``, "pass --skill-bank PATH") named in the tool's:
+    each command-line option that is an argument of ``tool`` becomes that argument's name (``skill_bank``)."""
+    body = error.get("error")
+    if tool is None or not isinstance(body, dict):
+        return error
+    options = {f"--{n.replace('_', '-')}": n for n in tool.schema.get("properties") or {}}
+
+    def reword(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        for option, name in options.items():
+            text = re.sub(rf"{re.escape(option)}(?: [A-Z_]+)?(?![\w-])", name, text)
+        return text
+
+    return {**error, "error": {**body, **{k: reword(body.get(k)) for k in ("field", "message", "hint", "allowed")}}}
+
+
 def call_tool(name: str, arguments: Mapping[str, Any] | None) -> tuple[JSON, bool]:
     """Run tool ``name``; ``(result, is_error)`` where an error result is ``{"error": {...}}``."""
     tool = TOOLS.get(name)
@@ -333,6 +352,6 @@ def call_tool(name: str, arguments: Mapping[str, Any] | None) -> tuple[JSON, boo
         result = worded_for_tools(tool.fn(**args))  # next steps as tool calls, not `tao-automl` commands
         return result, "error" in result  # e.g. a failed preflight: its checks plus the error, an error result
     except TaoAutoMLError as exc:
-        return worded_for_tools(error_json(exc)), True
+        return worded_for_tools(_options_as_arguments(error_json(exc), tool)), True
     except Exception as exc:  # never a traceback to the client: an internal error with the exception named
         return worded_for_tools(error_json(exc)), True

@@ -151,6 +151,7 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
             f"action {action!r} is not defined in {info_path}{did_you_mean(action, actions)}; "
             f"available: {', '.join(sorted(actions)) or 'none'}",
             field="action", value=action, allowed=sorted(actions),
+            hint=f"set action to one of the model's actions: {', '.join(sorted(actions))}" if actions else None,
         )
     check_info(info, info_path, action)
     schema_path = path / "schemas" / f"{action}.schema.json"
