@@ -684,3 +684,22 @@ def test_a_direction_guessed_from_an_unclear_name_is_a_note_tools_and_preflight_
         return
     assert len(found) == 1 and found[0].startswith(doubt) and "automl_settings.direction" in found[0]
     assert any(n.startswith(doubt) for n in described["notes"])
+
+
+def test_a_hyperparameter_named_by_the_models_shorthand_names_its_schema_key() -> None:
+    """spec_overrides takes `learning_rate` (spec_shorthand_keys -> train.optim.lr); automl_hyperparameters said only
+    that it is not in the schema and listed the defaults. Now it names the key to write."""
+    from tao_automl.agentapi.tools import call_tool
+    from tao_automl.bank import builtin_skill_dir
+
+    args = RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")), automl_hyperparameters=["learning_rate"],
+                   automl_settings={"metric": "val_accuracy"})
+    with pytest.raises(SearchSpaceError, match="'learning_rate' is the model's shorthand for 'train.optim.lr'") as e:
+        RunPlan.build(args)
+    assert (e.value.field, e.value.value, e.value.allowed) == ("automl_hyperparameters", "learning_rate",
+                                                               ["train.optim.lr"])
+    result, is_error = call_tool("describe_search_space", {"skill_dir": "builtin:demo-digits-mlp",
+                                                           "automl_hyperparameters": ["learning_rate"]})
+    assert is_error and result["error"]["allowed"] == ["train.optim.lr"]
+    RunPlan.build(RunArgs(skill_dir=args.skill_dir, automl_hyperparameters=["train.optim.lr"],
+                          automl_settings={"metric": "val_accuracy"}))  # the key itself is searched

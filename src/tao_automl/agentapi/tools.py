@@ -102,7 +102,8 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
                      f"{skill.name} does not report: preflight refuses it; set automl_settings.metric to one of "
                      f"{_allowed_text(exc.allowed)}")
     base = plan.job_baseline(skill, {})  # the template's values over the schema defaults, as a run without overrides
-    space = plan.search_space(skill.schema, settings, automl_hyperparameters, custom_param_ranges, base)
+    space = plan.search_space(skill.schema, settings, automl_hyperparameters, custom_param_ranges, base,
+                              skill.spec_shorthand_keys)
     data: JSON = {"skill_dir": skill_dir, "model": skill.name, "action": action,
                   "metric": plan.metric_name(settings, skill), "direction": str(plan.direction(settings, skill)),
                   "monitoring_metric": skill.monitoring_metric(), "reported_metrics": plan.known_metrics(skill),

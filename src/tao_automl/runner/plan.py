@@ -165,8 +165,17 @@ def job_baseline(skill: Skill, overrides: Mapping[str, Any]) -> Baseline:
 
 
 def search_space(schema: Mapping[str, Any], settings: AutoMLSettings, hyperparameters: Sequence[str] | None,
-                 custom_ranges: Mapping[str, Mapping[str, Any]] | None, base: Baseline | None = None) -> SearchSpace:
-    """The run's space; ``base`` (:func:`job_baseline`) is what a param that is not searched holds in each job."""
+                 custom_ranges: Mapping[str, Mapping[str, Any]] | None, base: Baseline | None = None,
+                 shorthand: Mapping[str, str] | None = None) -> SearchSpace:
+    """The run's space; ``base`` (:func:`job_baseline`) is what a param that is not searched holds in each job.
+    ``shorthand``: the skill's ``spec_shorthand_keys``; a hyperparameter named by one is refused naming its key."""
+    for name in hyperparameters or ():
+        key = (shorthand or {}).get(name) if isinstance(name, str) else None
+        if key is not None and get_property(schema, key) is not None and get_property(schema, name) is None:
+            raise SearchSpaceError(
+                f"automl_hyperparameters: {name!r} is the model's shorthand for {key!r} (spec_overrides takes it); "
+                f"a searched hyperparameter is named by its schema key: {key!r}", field="automl_hyperparameters",
+                value=name, allowed=[key], hint=f"write {key!r} in automl_hyperparameters")
     try:
         return build_search_space(schema, hyperparameters, custom_ranges,
                                   override_disabled=settings.override_automl_disabled_params, base=base)
@@ -573,7 +582,8 @@ class RunPlan:
         check_metric(settings_metric(settings), skill)
         check_base_checkpoint(skill, args.base_checkpoint)
         base = job_baseline(skill, args.spec_overrides)
-        space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges, base)
+        space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges, base,
+                             skill.spec_shorthand_keys)
         derived = derived_bounds(skill.schema, space, args.custom_param_ranges, base)
         promoting = promotes(settings, space)
         epochs = fidelity_key(skill, settings, space)
