@@ -694,7 +694,7 @@ def test_a_hyperparameter_named_by_the_models_shorthand_names_its_schema_key() -
 
     args = RunArgs(skill_dir=str(builtin_skill_dir("demo-digits-mlp")), automl_hyperparameters=["learning_rate"],
                    automl_settings={"metric": "val_accuracy"})
-    with pytest.raises(SearchSpaceError, match="'learning_rate' is the model's shorthand for 'train.optim.lr'") as e:
+    with pytest.raises(SearchSpaceError, match=r"'learning_rate' is the model's shorthand for 'train\.optim\.lr'") as e:
         RunPlan.build(args)
     assert (e.value.field, e.value.value, e.value.allowed) == ("automl_hyperparameters", "learning_rate",
                                                                ["train.optim.lr"])
