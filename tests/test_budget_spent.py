@@ -97,3 +97,6 @@ def test_a_brain_that_ends_early_says_why_in_progress(tmp_path: Path, monkeypatc
     assert created < 12
     reason = query_status(result["run_dir"])["progress"]["stop_reason"]
     assert reason.startswith(f"the sweep ended after {created} of 12 recs: autoresearch stopped: ")
+    # and, no rec having succeeded, the run failed: what its recs ended with follows
+    assert f". The sweep ended without a result: none of its {created} recs succeeded" in reason
+    assert result["progress"]["state"] == "failed"

@@ -258,7 +258,6 @@ class AutoMLRunner:
         check_rebuildable(self.sdk)
         exp, lock = self._create(given, plan, wandb_config, mlflow_config)
         try:
-            claim_info(exp.run_dir)
             exp.close("starting")
         finally:
             lock.release()
@@ -354,7 +353,8 @@ class AutoMLRunner:
                 state = "finished"
                 stop_reason = self._ended_early(exp)
                 if exp.summary()["best"] is None:  # every rec ended and none succeeded: not a finished sweep
-                    stop_reason = no_result_message(exp.recs(), exp.run_dir, exp.n_created < exp.budget)
+                    failed = no_result_message(exp.recs(), exp.run_dir, exp.n_created < exp.budget)
+                    stop_reason = f"{stop_reason}. {failed[0].upper()}{failed[1:]}" if stop_reason else failed
                     log.error("%s", stop_reason)
                     exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
                     state = "failed"
