@@ -550,7 +550,6 @@ def _misplaced_options(parser: argparse.ArgumentParser, message: str) -> list[st
     theirs = {o for a in chosen[0]._actions for o in a.option_strings}
     return [a for a in unrecognized["args"].split()
             if a.split("=", 1)[0] in theirs and a.split("=", 1)[0] not in own]
-    return "argv", None, None
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
