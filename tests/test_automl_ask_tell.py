@@ -61,6 +61,42 @@ def test_failures_and_nan_are_never_best(tmp_path: Path) -> None:
     automl.finish()
 
 
+def test_a_run_whose_every_rec_failed_finishes_failed_with_its_reason(tmp_path: Path) -> None:
+    """As a runner's sweep: complete, none succeeded -> `failed` with a stop reason, not `finished` without a best."""
+    automl = AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss", "automl_max_recommendations": 3,
+                                                          "automl_max_concurrent": 3, "algorithm": "random"},
+                    search_schema=small_schema())
+    recs = automl.next_recommendation()
+    automl.report_result(recs[0].id, float("nan"))
+    automl.report_result(recs[1].id, None, status="failure", message="out of memory")
+    automl.report_result(recs[2].id, 1.0, status="failure", message="diverged")
+    final = automl.finish()
+    assert final["progress"]["state"] == "failed" and final["best"] is None
+    reason = final["stop_reason"]
+    assert reason.startswith("the sweep ended without a result: none of its 3 recs succeeded (3 failed)")
+    assert f"(rec {recs[2].id}): diverged" in reason
+    shown = query_status(tmp_path / "run")
+    assert shown["progress"]["state"] == "failed" and shown["progress"]["stop_reason"] == reason
+
+
+def test_status_says_an_unfinished_ask_tell_run_continues_from_python(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`tao-automl resume` refuses an ask/tell run, so status must not tell the user to run it."""
+    from tao_automl.cli.main import main
+
+    automl = AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss", "automl_max_recommendations": 4,
+                                                          "automl_max_concurrent": 1, "algorithm": "random"},
+                    search_schema=small_schema())
+    (rec,) = automl.next_recommendation()
+    automl.report_result(rec.id, 1.0)
+    automl.finish()
+    assert query_status(tmp_path / "run")["orchestrator"]["mode"] == "ask_tell"
+    assert main(["status", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "continue it from Python with tao_automl.AutoML(" in out and "resume=True" in out
+    assert "tao-automl resume" not in out
+
+
 def test_finishing_early_shows_a_stopped_run_without_an_eta(tmp_path: Path) -> None:
     automl = AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss", "automl_max_recommendations": 4,
                                                           "automl_max_concurrent": 1, "algorithm": "random"},

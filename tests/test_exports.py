@@ -23,8 +23,8 @@ from tao_automl.runner.loop import AutoMLRunner
 CLI = [sys.executable, "-m", "tao_automl.cli.main"]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120)
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,8 @@ def test_csv_has_one_row_per_rec_with_params_metric_status_budget_and_times(demo
             assert row[f"param:{key}"] == str(value)
     piped = _cli("export", demo_run["run_dir"], "--csv")
     assert list(csv.DictReader(piped.stdout.splitlines())) == rows
+    dashed = _cli("export", demo_run["run_dir"], "--csv", "-", cwd=tmp_path)  # "-" is stdout, not a file named "-"
+    assert dashed.stdout == piped.stdout and not (tmp_path / "-").exists()
     refused = _cli("export", demo_run["run_dir"], "--csv", "--json")  # stdout is the JSON's: never CSV there
     assert refused.returncode == 2 and refused.stdout.startswith("{")
     assert json.loads(refused.stdout)["error"]["field"] == "--csv"

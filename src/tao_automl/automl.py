@@ -241,13 +241,31 @@ class AutoML:
             return self._final
         self._final_complete = self._exp.is_complete()
         state = "finished" if self._final_complete else "stopped"
+        reason = self._no_result_reason() if self._final_complete else None
+        if reason is not None:  # every rec ended and none succeeded: not a finished sweep
+            state = "failed"
+            self._exp.store.set_meta({"stop_reason": reason}, event="sweep_stopped")
         self._exp.end(state)  # before the summary: it shows the ended run (its state, no ETA)
         summary = self._exp.summary()
+        if reason is not None:
+            summary["stop_reason"] = reason
         self._exp.close()
         self._final = summary
         self.tracking.sweep_ended(self._exp.run_dir, state)
         self._lock.release()
         return summary
+
+
+    def _no_result_reason(self) -> str | None:
+        """Why a complete run has no result (none of its recs succeeded), or None when one did."""
+        if self._exp.summary()["best"] is not None:
+            return None
+        recs = self._exp.recs()
+        failed = [r for r in recs if r.status == "failure"]
+        last = f"; the last failure (rec {failed[-1].rec_id}): {failed[-1].message or 'no message'}" if failed else ""
+        return (f"the sweep ended without a result: none of its {len(recs)} recs succeeded ({len(failed)} failed)"
+                f"{last}. Next step: fix the cause in the training code, then start a new run (every rec of this "
+                "run's budget was handed out)")
 
 
 def _number(name: str, value: Any, allowed: str) -> float | None:

@@ -64,7 +64,9 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
             store.close()
     except sqlite3.Error as exc:
         return {"error": f"cannot read run state at {run_dir!r}: {exc}"}
-    status["orchestrator"] = orchestrator
+    # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
+    # (tao_automl.AutoML: continued from Python)
+    status["orchestrator"] = {**orchestrator, "mode": status.pop("_mode", None)}
     return status
 
 
@@ -135,6 +137,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
     view_info: dict[str, Any] = {"view": view, "shown": len(rows), "total": sum(counts.values())}
     view_info.update({"top": top} if view == "top" else {"offset": offset, "limit": limit})
     result = {
+        "_mode": meta.get("mode"),
         "experiment_id": meta.get("experiment_id"),
         "run_dir": run_dir,
         "best": best_row_dict(best),

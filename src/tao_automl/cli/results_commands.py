@@ -57,6 +57,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from tao_automl.export.run_data import load_run
     from tao_automl.export.table import csv_rows, write_csv
 
+    if args.csv == "-":  # the usual name of stdout: not a file called "-"
+        args.csv = ""
+    if args.output == "-":
+        args.output = None
     if not (args.best or args.csv is not None or args.optuna):
         raise UserInputError("export: say what to write", field="export", allowed=["--best", "--csv", "--optuna"],
                              hint="e.g. `tao-automl export RUN_DIR --best -o best_spec.yaml`")

@@ -103,6 +103,9 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
     if not info.get("alive"):
         if budget_spent(progress):
             return "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)"
+        if info.get("mode") == "ask_tell":  # `tao-automl resume` refuses it: its caller drives it from Python
+            return ("orchestrator: not running (an ask/tell run: continue it from Python with "
+                    f"tao_automl.AutoML({str(run_dir or 'RUN_DIR')!r}, ..., resume=True))")
         return f"orchestrator: not running (continue with `tao-automl resume {run_dir or 'RUN_DIR'} [--detach]`)"
     kind = "detached" if info.get("detached") else "foreground"
     return f"orchestrator: alive (pid {info.get('pid')}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")
