@@ -44,10 +44,15 @@ def test_ask_tell_loop_persists_and_finds_the_best(tmp_path: Path, algorithm: st
     assert status["progress"]["state"] == "finished"
 
 
+def _random_run(workspace: Path, recs: int, concurrent: int) -> AutoML:
+    """An ask/tell run of ``random`` on the small schema, minimising val_loss."""
+    return AutoML(workspace=workspace, settings={"metric": "val_loss", "automl_max_recommendations": recs,
+                                                 "automl_max_concurrent": concurrent, "algorithm": "random"},
+                  search_schema=small_schema())
+
+
 def test_failures_and_nan_are_never_best(tmp_path: Path) -> None:
-    automl = AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss", "automl_max_recommendations": 4,
-                                                          "automl_max_concurrent": 4, "algorithm": "random"},
-                    search_schema=small_schema())
+    automl = _random_run(tmp_path / "run", 4, 4)
     recs = automl.next_recommendation()
     automl.report_result(recs[0].id, float("nan"))
     automl.report_result(recs[1].id, None)
@@ -63,9 +68,7 @@ def test_failures_and_nan_are_never_best(tmp_path: Path) -> None:
 
 def test_a_run_whose_every_rec_failed_finishes_failed_with_its_reason(tmp_path: Path) -> None:
     """As a runner's sweep: complete, none succeeded -> `failed` with a stop reason, not `finished` without a best."""
-    automl = AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss", "automl_max_recommendations": 3,
-                                                          "automl_max_concurrent": 3, "algorithm": "random"},
-                    search_schema=small_schema())
+    automl = _random_run(tmp_path / "run", 3, 3)
     recs = automl.next_recommendation()
     automl.report_result(recs[0].id, float("nan"))
     automl.report_result(recs[1].id, None, status="failure", message="out of memory")
@@ -84,9 +87,7 @@ def test_status_says_an_unfinished_ask_tell_run_continues_from_python(tmp_path: 
     """`tao-automl resume` refuses an ask/tell run, so status must not tell the user to run it."""
     from tao_automl.cli.main import main
 
-    automl = AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss", "automl_max_recommendations": 4,
-                                                          "automl_max_concurrent": 1, "algorithm": "random"},
-                    search_schema=small_schema())
+    automl = _random_run(tmp_path / "run", 4, 1)
     (rec,) = automl.next_recommendation()
     automl.report_result(rec.id, 1.0)
     automl.finish()
@@ -98,9 +99,7 @@ def test_status_says_an_unfinished_ask_tell_run_continues_from_python(tmp_path: 
 
 
 def test_finishing_early_shows_a_stopped_run_without_an_eta(tmp_path: Path) -> None:
-    automl = AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss", "automl_max_recommendations": 4,
-                                                          "automl_max_concurrent": 1, "algorithm": "random"},
-                    search_schema=small_schema())
+    automl = _random_run(tmp_path / "run", 4, 1)
     (rec,) = automl.next_recommendation()
     automl.report_result(rec.id, 1.0)
     progress = automl.finish()["progress"]
