@@ -605,3 +605,40 @@ def test_a_submission_reads_only_the_jobs_still_running(tmp_path: Path, monkeypa
     held = (other.get_job_logs(holder.id) or "").strip()
     assert held in ("CVD=0", "CVD=1") and (taken is None or taken == held)
     assert (sdk.get_job_logs(second.id) or "").strip() != held  # the running job's GPU was not handed out again
+
+
+def test_a_young_record_whose_process_is_seen_late_is_not_started_again(tmp_path: Path) -> None:
+    """A live submitter has started the job but its pid is not saved yet, and on a loaded machine its process is
+    not found at the first look (a CI run started such a job twice: "was recorded but its process never started").
+    A record this young is looked at again for a moment before it counts as never started."""
+    from tao_automl.platforms.local.sdk import MARKER_ENV
+
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[])
+    runs = tmp_path / "runs.txt"
+    first = sdk.create_job(None, f"echo ran >> {runs}", gpu_count=0, job_name="late")
+    deadline = time.monotonic() + 15
+    while not sdk.get_job_status(first.id).is_finished() and time.monotonic() < deadline:
+        sdk.wait_for_change([first.id], timeout=1)
+    sdk.get_job_info(first.id)  # returns once the watcher has written the end
+    job_dir = sdk.jobs_dir / first.id
+    for name in ("pid", "exit_code.json"):
+        (job_dir / name).unlink()
+    data = json.loads((job_dir / "job.json").read_text())
+    data.update(state="pending", pid=None, create_time=None, created_at=time.time())
+    write_json_atomic(job_dir / "job.json", data)  # as a submitter leaves it before its pid is saved
+
+    late: list[subprocess.Popen[bytes]] = []
+    starter = threading.Timer(0.4, lambda: late.append(subprocess.Popen(  # its process shows up only now
+        ["sleep", "3"], env={**os.environ, MARKER_ENV: str(job_dir)}, start_new_session=True)))
+    starter.start()
+    try:
+        again = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[]).create_job(
+            None, f"echo ran >> {runs}", gpu_count=0, job_name="late")
+        assert again.id == first.id
+        assert late and json.loads((job_dir / "job.json").read_text())["pid"] == late[0].pid  # adopted
+        assert runs.read_text().splitlines() == ["ran"]  # not started a second time
+    finally:
+        starter.join()
+        for process in late:
+            process.kill()
+            process.wait()

@@ -72,6 +72,13 @@ _SPARE_FILES = (LOG_FILE, PID_FILE, EXIT_FILE)
 _SPARES: set[Path] = set()
 
 
+#: A job record this young without a pid may be a live submitter's that has not saved it yet (see
+#: ``LocalSDK._never_started``); seconds.
+_YOUNG_RECORD_S = 30.0
+#: How long such a record is watched for its pid before it counts as never started; seconds.
+_SETTLE_S = 1.5
+
+
 def _set_event() -> threading.Event:
     event = threading.Event()
     event.set()
@@ -371,18 +378,30 @@ class LocalSDK(PlatformBase):
 
     def _never_started(self, rec: _Record) -> bool:
         """True when ``rec``'s process never started: no pid saved, no pid file, no exit record and no process
-        carrying its marker (its submitter died between writing job.json and starting the process)."""
+        carrying its marker (its submitter died between writing job.json and starting the process).
+
+        A record younger than :data:`_YOUNG_RECORD_S` may belong to a live submitter that has started the process
+        but not yet saved its pid (its watcher thread saves it, the wrapper writes its pid file, both within
+        milliseconds on an idle machine but not on a loaded one): it is looked at again for up to
+        :data:`_SETTLE_S` before it counts as never started (a CI run once started such a job twice)."""
         if rec.popen is not None or rec.data.get("state") in _FINISHED:
             return False
-        rec.data = read_json(rec.dir / JOB_FILE) or rec.data
-        if rec.data.get("pid") is not None or self._adopt_pid(rec) or read_exit(rec.dir) is not None:
-            return False
-        pid = proc.find_by_marker(MARKER_ENV, str(rec.dir))
-        if pid is None:
-            logger.warning("local job %s was recorded but its process never started; starting it now", rec.id)
-            return True
-        self._adopt(rec, pid)
-        return False
+        created = rec.data.get("created_at")
+        young = isinstance(created, (int, float)) and time.time() - float(created) < _YOUNG_RECORD_S
+        deadline = time.monotonic() + (_SETTLE_S if young else 0.0)
+        while True:
+            rec.data = read_json(rec.dir / JOB_FILE) or rec.data
+            if rec.data.get("pid") is not None or self._adopt_pid(rec) or read_exit(rec.dir) is not None:
+                return False
+            pid = proc.find_by_marker(MARKER_ENV, str(rec.dir))
+            if pid is not None:
+                self._adopt(rec, pid)
+                return False
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        logger.warning("local job %s was recorded but its process never started; starting it now", rec.id)
+        return True
 
     def _adopt_pid(self, rec: _Record) -> bool:
         """Follow the process whose pid the wrapper wrote itself (its submitter died before saving it)."""
