@@ -15,6 +15,7 @@ from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import RunLock
 from tao_automl.llm.setup import preflight as llm_preflight
 from tao_automl.runner import progress_log
+from tao_automl.runner.failures import no_result_message
 from tao_automl.runner.plan import RunPlan
 from tao_automl.runner.run_args import plain
 from tao_automl.settings import AutoMLSettings
@@ -255,17 +256,13 @@ class AutoML:
         self._lock.release()
         return summary
 
-
     def _no_result_reason(self) -> str | None:
         """Why a complete run has no result (none of its recs succeeded), or None when one did."""
         if self._exp.summary()["best"] is not None:
             return None
-        recs = self._exp.recs()
-        failed = [r for r in recs if r.status == "failure"]
-        last = f"; the last failure (rec {failed[-1].rec_id}): {failed[-1].message or 'no message'}" if failed else ""
-        return (f"the sweep ended without a result: none of its {len(recs)} recs succeeded ({len(failed)} failed)"
-                f"{last}. Next step: fix the cause in the training code, then start a new run (every rec of this "
-                "run's budget was handed out)")
+        return no_result_message(self._exp.recs(), self._exp.run_dir, budget_left=False,
+                                 step="fix the cause in the training code, then start a new run (every rec of this "
+                                      "run's budget was handed out)")
 
 
 def _number(name: str, value: Any, allowed: str) -> float | None:

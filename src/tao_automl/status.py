@@ -59,14 +59,11 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
     try:
         store = RunStore(run_dir, readonly=True)
         try:
-            status = _read(store, run_dir, recs, top, offset, limit, bool(orchestrator["alive"]))
+            status = _read(store, run_dir, recs, top, offset, limit, orchestrator)
         finally:
             store.close()
     except sqlite3.Error as exc:
         return {"error": f"cannot read run state at {run_dir!r}: {exc}"}
-    # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
-    # (tao_automl.AutoML: continued from Python)
-    status["orchestrator"] = {**orchestrator, "mode": status.pop("_mode", None)}
     return status
 
 
@@ -100,9 +97,10 @@ def _check_view(recs: str, top: int, offset: int, limit: int | None) -> None:
 
 
 def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit: int | None,
-          alive: bool) -> dict[str, Any]:
+          orchestrator: dict[str, Any]) -> dict[str, Any]:
     from tao_automl.experiment.holder import as_shown
 
+    alive = bool(orchestrator["alive"])
     with store.snapshot():  # one consistent state while the runner writes
         meta = store.meta()
         if meta.get("state") == "running" and not alive:
@@ -137,7 +135,6 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
     view_info: dict[str, Any] = {"view": view, "shown": len(rows), "total": sum(counts.values())}
     view_info.update({"top": top} if view == "top" else {"offset": offset, "limit": limit})
     result = {
-        "_mode": meta.get("mode"),
         "experiment_id": meta.get("experiment_id"),
         "run_dir": run_dir,
         "best": best_row_dict(best),
@@ -145,5 +142,8 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "recommendations": shown_rows,
         "rec_view": view_info,
         "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until, waiting.get(r.rec_id)) for r in active],
+        # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
+        # (tao_automl.AutoML: continued from Python)
+        "orchestrator": {**orchestrator, "mode": meta.get("mode")},
     }
     return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))

@@ -50,8 +50,10 @@ def _live(metric: str, args: argparse.Namespace, runner: Any) -> Any:
 
 def _finish(summary: dict[str, Any], as_json: bool) -> int:
     """Print the outcome; exit 0 when at least one rec produced a result, else 1 (the reason on stderr)."""
+    from tao_automl.runner.failures import ended_counts
+
     code = EXIT_OK if summary.get("best") else EXIT_FAILED
-    reason = summary.get("stop_reason") or f"the sweep ended without a result ({_ended_counts(summary['progress'])})"
+    reason = summary.get("stop_reason") or f"the sweep ended without a result ({ended_counts(summary['progress'])})"
     if as_json:
         if code != EXIT_OK:
             summary = {**summary, **error_json(SweepFailedError(
@@ -68,12 +70,6 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
         if code != EXIT_OK:
             print(f"error: {reason}", file=sys.stderr)
     return code
-
-
-def _ended_counts(progress: Mapping[str, Any]) -> str:
-    """``"3 failed, 1 cancelled"``: how the run's ended recs ended, each count only when not zero."""
-    counts = [f"{progress.get(key)} {key}" for key in ("failed", "cancelled") if progress.get(key)]
-    return ", ".join(counts) or "no rec ended"
 
 
 def no_result_hint(summary: Mapping[str, Any]) -> str:

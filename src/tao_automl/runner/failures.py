@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tao_automl.experiment.store import RecRow
 
@@ -132,19 +134,25 @@ def fail_fast_message(row: RecRow, k: int, finished: Sequence[RecRow], run_dir: 
             f"(automl_fail_fast_after={k}; 0 turns this check off).")
 
 
-def no_result_message(finished: Sequence[RecRow], run_dir: Path, budget_left: bool) -> str:
+def ended_counts(counts: Mapping[str, Any]) -> str:
+    """``"3 failed, 1 cancelled"``: how ended recs ended (``counts``: a progress dict or status -> number), each
+    count only when not zero."""
+    return ", ".join(f"{counts[k]} {k}" for k in ("failed", "cancelled", "stopped") if counts.get(k)) or "none ended"
+
+
+def no_result_message(finished: Sequence[RecRow], run_dir: Path, budget_left: bool, step: str | None = None) -> str:
     """The stop reason of a sweep that ran its recs to their end and none succeeded (no fail-fast stop: the causes
-    differed, or ``automl_fail_fast_after`` is 0): how its recs ended, the last failure's cause, the next step."""
+    differed, or ``automl_fail_fast_after`` is 0): how its recs ended, the last failure's cause, the next step
+    (``step``, else the one :func:`next_step` gives for that cause with ``tao-automl`` commands)."""
     failed = [r for r in finished if r.status == "failure"]
-    counts = ", ".join(f"{n} {what}" for n, what in ((len(failed), "failed"),
-                                                      (sum(r.status == "cancelled" for r in finished), "cancelled"),
-                                                      (sum(r.status == "stopped" for r in finished), "stopped"))
-                       if n) or "none ended"
+    statuses = Counter(str(getattr(r.status, "value", r.status)) for r in finished)
+    counts = ended_counts({"failed": statuses["failure"], "cancelled": statuses["cancelled"],
+                           "stopped": statuses["stopped"]})  # named as progress counts them
     head = f"the sweep ended without a result: none of its {len(finished)} recs succeeded ({counts})"
     if not failed:
-        return f"{head}. Next step: {_resume(run_dir, budget_left)}" + (
-            " launches the rest of the budget" if budget_left else "")
+        return f"{head}. Next step: " + (step or _resume(run_dir, budget_left) + (
+            " launches the rest of the budget" if budget_left else ""))
     last = failed[-1]
     cause = " ".join((last.message or "failed without a message").split()).rstrip(".")
     return (f"{head}; the last failure (rec {last.rec_id}): {cause}. "
-            f"Next step: {next_step(cause, run_dir, last.rec_id, budget_left)}")
+            f"Next step: {step or next_step(cause, run_dir, last.rec_id, budget_left)}")

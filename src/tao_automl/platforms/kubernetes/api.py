@@ -17,10 +17,9 @@ _TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
 
 def _kubernetes() -> Any:
     """The ``kubernetes`` package (client + config), imported on first use."""
-    module = require_extra("kubernetes", "kubernetes", "platform 'kubernetes'")
-    require_extra("kubernetes.client", "kubernetes", "platform 'kubernetes'")
-    require_extra("kubernetes.config", "kubernetes", "platform 'kubernetes'")
-    return module
+    for name in ("kubernetes.client", "kubernetes.config"):
+        require_extra(name, "kubernetes", "platform 'kubernetes'")
+    return require_extra("kubernetes", "kubernetes", "platform 'kubernetes'")
 
 
 def _api_client(k8s: Any, kubeconfig: str | None, context: str | None) -> Any:
