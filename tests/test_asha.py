@@ -226,3 +226,36 @@ def test_the_exported_best_spec_finds_the_checkpoint_it_resumes_after_the_clean_
     resumes = json.loads(done.stdout)["best"]["resumes"]
     assert resumes is not None and Path(resumes["checkpoint"]).is_file(), resumes
     assert any(not list(Path(h["results_dir"]).rglob("*.npz")) for h in result["history"])  # others were deleted
+
+
+CAPPED_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    lr, planned = spec["train"]["optim"]["lr"], spec["train"]["num_epochs"]
+    last = min(planned, 5)  # the trainer's own early stopping: never past epoch 5
+    for epoch in range(1, last + 1):
+        with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+            f.write(json.dumps({"epoch": epoch, "max_epoch": planned, "kpi": {"val_loss": abs(lr - 0.01) + 1 / epoch}})
+                    + "\\n")
+    """
+)
+
+
+def test_a_job_that_ends_before_its_budget_is_recorded_and_ranked_at_the_epoch_it_reached(tmp_path: Path) -> None:
+    """A trainer that stopped at epoch 5 of the 9 it was given was shown as `budget_reached 9` and "best ... at 9
+    epochs", and ranked with the 9-epoch results."""
+    skill = write_skill(tmp_path / "bank", trainer=CAPPED_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings={"algorithm": "hyperband", "metric": "val_loss", "automl_max_epochs": 9,
+                                         "automl_reduction_factor": 3, "automl_max_recommendations": 12,
+                                         "automl_max_concurrent": 3, "seed": 3, "poll_interval_s": 0.2},
+                        automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ws", gpu_count=0)
+    rows = {h["rec_id"]: h for h in result["history"]}
+    assert {h["budget"] for h in rows.values()} >= {1, 3, 9}
+    for h in rows.values():
+        assert h["budget_reached"] == min(h["budget"], 5), h
+    assert result["best"]["budget"] == 5  # no rec got further than epoch 5
+    top = max(rows.values(), key=lambda h: (h["budget_reached"], -h["metric_value"]))
+    assert result["best"]["rec_id"] == top["rec_id"]

@@ -352,3 +352,27 @@ def test_hyperband_sweep_resumes_promotions_from_parent_checkpoints(tmp_path: Pa
     assert h["status"] == "success" and spec["train"]["num_epochs"] == 3
     assert Path(spec["train"]["resume_training_checkpoint_path"]).is_file()
     assert '"epoch": 1,' not in (Path(h["results_dir"]) / "status.json").read_text()
+
+
+@pytest.mark.parametrize(("settings", "field", "value", "allowed"), [
+    ({"algorithm": "hyperband", "fidelity_mode": "stopping"}, "automl_settings.fidelity_mode", "stopping",
+     ["promotion"]),
+    ({"algorithm": "pbt", "automl_population_size": 2, "automl_max_epochs": 3, "automl_max_recommendations": 12},
+     "automl_settings.automl_max_recommendations", 12, "at most 6 (automl_population_size x automl_max_epochs)"),
+])
+def test_a_multi_fidelity_setting_error_names_its_field_value_and_what_is_allowed(
+        settings: dict[str, Any], field: str, value: Any, allowed: Any) -> None:
+    """Both answered `value: null, allowed: null` (pbt's field also lacked `automl_settings.`) while the hint said
+    "set the automl_settings key named in field to one of allowed"."""
+    conf = AutoMLSettings.from_mapping(settings)
+    with pytest.raises(SettingsError) as caught:
+        make_brain(conf.algorithm, build_search_space(small_schema()), brain_options(conf.algorithm, conf))
+    assert (caught.value.field, caught.value.value, caught.value.allowed) == (field, value, allowed)
+
+
+def test_a_misspelt_direction_in_a_metric_list_gets_the_close_one() -> None:
+    with pytest.raises(SettingsError) as caught:
+        AutoMLSettings.from_mapping({"metric": [{"name": "acc", "direction": "maximise"},
+                                                {"name": "latency", "direction": "minimize"}]})
+    assert caught.value.field == "automl_settings.metric[0].direction"
+    assert "did you mean 'maximize'" in str(caught.value)

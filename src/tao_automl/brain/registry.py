@@ -42,8 +42,10 @@ def _promotion_only(settings: AutoMLSettings) -> None:
     if settings.fidelity_mode != "promotion":
         raise SettingsError(
             f"automl_settings.fidelity_mode: {settings.fidelity_mode!r} is not allowed with algorithm "
-            f"{settings.algorithm!r} (it resumes promoted recs from checkpoints); use 'promotion', or algorithm "
-            "'asha' or 'hyperband_es' for stopping"
+            f"{settings.algorithm!r} (it resumes promoted recs from checkpoints)",
+            field="automl_settings.fidelity_mode", value=settings.fidelity_mode, allowed=["promotion"],
+            hint="set automl_settings.fidelity_mode to 'promotion', or choose algorithm 'asha' or 'hyperband_es' "
+                 "for stopping"
         )
 
 

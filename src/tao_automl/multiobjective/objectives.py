@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tao_automl.errors import SettingsError
+from tao_automl.util.suggest import did_you_mean
 
 DIRECTIONS = ("minimize", "maximize")
 #: Brains that handle a list of metrics (ParEGO scalarisation per proposal).
@@ -46,7 +47,8 @@ def check_objectives(field: str, value: Any) -> list[dict[str, str]]:
             raise _bad(f"{where}.name", name, f"a metric name without surrounding spaces ({name.strip()!r})")
         direction = entry.get("direction")
         if direction not in DIRECTIONS:
-            raise _bad(f"{where}.direction", direction, list(DIRECTIONS))
+            raise _bad(f"{where}.direction", direction, list(DIRECTIONS),
+                       "is not allowed" + did_you_mean(str(direction), DIRECTIONS))
         if any(o["name"] == name for o in out):
             raise _bad(f"{where}.name", name, "a name not already in the list", "is listed twice")
         out.append({"name": name, "direction": str(direction)})

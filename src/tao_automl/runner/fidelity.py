@@ -9,6 +9,7 @@ from typing import Any
 
 from tao_automl.bank.skill import Skill
 from tao_automl.errors import SkillError
+from tao_automl.schema.access import get_property
 from tao_automl.util.dotted import flatten
 
 #: Leaf names that hold the training length, most specific first.
@@ -32,15 +33,60 @@ def find_epoch_key(schema: Mapping[str, Any], action: str = "train", shorthand: 
     return None
 
 
+#: The skill_info.yaml entry naming the epoch key (the field errors about it name).
+EPOCH_SHORTHAND_FIELD = "spec_shorthand_keys.num_epochs"
+_NO_EPOCH_KEY_HINT = ("add spec_shorthand_keys.num_epochs (the spec key the trainer reads its epoch count from) to the "
+                      "model's skill_info.yaml, or set automl_settings.algorithm to a brain that needs no epoch key "
+                      "(bayesian, tpe, random)")
+
+
+def _spec_keys(skill: Skill) -> set[str]:
+    """Every dotted key of the schema's defaults and of the spec template: where a trainer reads its settings."""
+    defaults = skill.schema.get("default")
+    keys = {key for key, _ in flatten(defaults if isinstance(defaults, Mapping) else {})}
+    keys |= {key for key, _ in flatten(skill.template or {})}
+    return keys
+
+
 def epoch_key(skill: Skill) -> str:
-    """The dotted spec key of the epoch budget: the skill's ``num_epochs`` shorthand, else found in the schema."""
-    found = find_epoch_key(skill.schema, skill.action, (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs"))
+    """The dotted spec key of the epoch budget: the skill's ``num_epochs`` shorthand, else found in the schema.
+
+    A shorthand must name a key of the schema (its defaults or properties) or of the spec template: a budget
+    written to a key the trainer never reads would train every rec for the trainer's own epoch count while the
+    run reports the budgets it asked for."""
+    shorthand = (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs")
+    found = find_epoch_key(skill.schema, skill.action, shorthand)
+    if found and shorthand:
+        keys = _spec_keys(skill)
+        if found not in keys and get_property(skill.schema, found) is None:
+            like = sorted(k for k in keys if k.rsplit(".", 1)[-1] in EPOCH_LEAVES)
+            raise SkillError(
+                f"model {skill.name!r}: skill_info.yaml's {EPOCH_SHORTHAND_FIELD} is {found!r}, which is neither in "
+                f"the train schema nor in the spec template, so an epoch budget written there would not reach the "
+                f"trainer" + (f" (did you mean {like[0]!r}?)" if like else ""),
+                field=EPOCH_SHORTHAND_FIELD, value=found,
+                allowed=like or "a dotted key of the train schema or spec template",
+                hint=f"correct {EPOCH_SHORTHAND_FIELD} in {skill.path / 'references' / 'skill_info.yaml'}")
     if found:
         return found
     raise SkillError(
         f"model {skill.name!r}: multi-fidelity search needs the epoch key, but neither spec_shorthand_keys.num_epochs "
-        f"in skill_info.yaml nor a {'/'.join(EPOCH_LEAVES)} key in the schema defaults exists"
-    )
+        f"in skill_info.yaml nor a {'/'.join(EPOCH_LEAVES)} key in the schema defaults exists",
+        field=EPOCH_SHORTHAND_FIELD, value=None, allowed="a dotted key of the train schema, e.g. train.num_epochs",
+        hint=_NO_EPOCH_KEY_HINT)
+
+
+def epoch_family(skill: Skill | None, key: str) -> tuple[str, ...]:
+    """``key`` and, when the skill does not name its epoch key (``spec_shorthand_keys.num_epochs``), every other
+    epoch-count key beside it in the schema defaults (``train.epochs`` beside ``train.num_epochs``, a schema that
+    asks for both to be kept equal): a budget written to only one of them may not be the one the trainer reads."""
+    if skill is None or (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs"):
+        return (key,)
+    parent, _, _ = key.rpartition(".")
+    defaults = skill.schema.get("default")
+    twins = [k for k, _ in flatten(defaults if isinstance(defaults, Mapping) else {})
+             if k != key and k.rpartition(".")[2] in EPOCH_LEAVES and k.rpartition(".")[0] == parent]
+    return (key, *twins)
 
 
 def resumes_from_checkpoint(skill: Skill) -> bool:

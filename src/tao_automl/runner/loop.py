@@ -622,14 +622,39 @@ class AutoMLRunner:
             message = None if value is not None else source if source.startswith("metric_extractor") else (
                 no_metric_message(metric, reported_metric_names(self.platform, item.job_id, item.results_dir))
             )
+            reached = self._epochs_reported(exp, item) if value is not None else None
             crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet
             exp.store.log_event("metric", rec_id, value=value, source=source)
-            self._finish(exp, item.rec, value, "success", message, on_result, values, ended_at=ended_at)
+            self._finish(exp, item.rec, value, "success", message, on_result, values, ended_at=ended_at,
+                         budget=reached)
         elif status is JobStatus.FAILURE:
             self._finish(exp, item.rec, None, "failure", self._failure_message(item.job_id), on_result,
                          ended_at=ended_at)
         else:
             self._cancelled(exp, item, on_result)
+
+    def _epochs_reported(self, exp: Experiment, item: _Active) -> int | None:
+        """The last epoch an ended multi-fidelity job reported in its status.json when that is not the epoch budget
+        it was given (a trainer that stopped early by itself, or one that never read the epoch key), else None:
+        the rec's metric was measured there, and it is recorded and ranked at that epoch."""
+        planned = exp.trial(item.rec.id).budget
+        if planned is None:
+            return None
+        text = read_results_file(self.platform, item.job_id, item.results_dir, STATUS_FILE)
+        records = status_lines(text) if text else []
+        epochs: list[int] = [r["epoch"] for r in records
+                             if isinstance(r.get("epoch"), int) and not isinstance(r.get("epoch"), bool)]
+        reached = max(epochs, default=planned)
+        if reached == planned:
+            return None
+        if reached > planned:
+            log.warning("rec %d: its job reported epoch %d but was given a budget of %d epochs at %r: the trainer "
+                        "may not read that key; the rec is recorded at epoch %d", item.rec.id, reached, planned,
+                        epoch_key(self.skill), reached)
+        else:
+            log.info("rec %d: its job ended at epoch %d of the %d it was given; its result is recorded at epoch %d",
+                     item.rec.id, reached, planned, reached)
+        return reached
 
     def _note_pending(self, exp: Experiment, item: _Active) -> None:
         """Record why the platform keeps a job queued (its ``pending_reason``: Slurm's Reason), when it changes:
@@ -839,8 +864,9 @@ class AutoMLRunner:
 
     def _finish(self, exp: Experiment, rec: Recommendation, value: float | None, status: str,
                 message: str | None, on_result: Callable[[Recommendation, float | None, str], Any] | None,
-                values: Mapping[str, float | None] | None = None, *, ended_at: float | None = None) -> None:
-        row = exp.tell(rec.id, value, status, message, values=values, finished_at=ended_at)
+                values: Mapping[str, float | None] | None = None, *, ended_at: float | None = None,
+                budget: int | None = None) -> None:
+        row = exp.tell(rec.id, value, status, message, values=values, finished_at=ended_at, budget=budget)
         rec.status, rec.metric_value = row.status, row.metric_value
         rec.message = row.message
         _guarded("on_result", on_result, rec, row.metric_value, row.status)

@@ -40,7 +40,8 @@ from tao_automl.render.keys import check_dataset_keys, check_overrides_not_place
 from tao_automl.render.paths import get_path, has_path
 from tao_automl.render.placed import uri_field
 from tao_automl.render.roles import PTM_ROLES, checkpoint_keys, role_values
-from tao_automl.runner.fidelity import epoch_key, find_epoch_key, resumes_from_checkpoint
+from tao_automl.runner.fidelity import epoch_family, epoch_key, find_epoch_key, resumes_from_checkpoint
+from tao_automl.runner.resources import resource_overrides
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import Baseline, baseline
@@ -353,13 +354,15 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
             f"spec_overrides.{key}: the runner sets it for every rec ({filled[key]}), so {resolved[key]!r} would be "
             "overwritten; drop it from spec_overrides", field=f"spec_overrides.{key}", value=resolved[key],
             allowed="a key the runner does not fill")
-    if epoch_key is not None and epoch_key in resolved:
-        value = resolved[epoch_key]
+    for key in epoch_family(skill, epoch_key) if epoch_key is not None else ():
+        if key not in resolved:
+            continue
+        value = resolved[key]
         raise UserInputError(
-            f"spec_overrides.{epoch_key}: {value!r} would be overwritten: algorithm {algorithm!r} sets each rec's "
-            f"{epoch_key} to its epoch budget; drop it and set automl_settings.automl_max_epochs (the largest "
+            f"spec_overrides.{key}: {value!r} would be overwritten: algorithm {algorithm!r} sets each rec's "
+            f"{key} to its epoch budget; drop it and set automl_settings.automl_max_epochs (the largest "
             "budget) instead",
-            field=f"spec_overrides.{epoch_key}", value=value, allowed="automl_settings.automl_max_epochs instead",
+            field=f"spec_overrides.{key}", value=value, allowed="automl_settings.automl_max_epochs instead",
         )
     return spec
 
@@ -461,6 +464,24 @@ def fidelity_key(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> 
     return epoch_key(skill) if isinstance(brain, TrialScheduler) else None
 
 
+def check_epoch_budget(skill: Skill, settings: AutoMLSettings, key: str | None) -> None:
+    """``automl_max_epochs`` (the largest budget a multi-fidelity brain writes to the epoch ``key``) checked against
+    that key's schema bounds, as a searched or overridden value is: a trainer would refuse it, or train longer than
+    its schema allows."""
+    if key is None:
+        return
+    prop = get_property(skill.schema, key)
+    if prop is None or str(prop.get("type", "")) not in _INT_TYPES + _FLOAT_TYPES:
+        return
+    value = settings.automl_max_epochs
+    allowed = _outside_schema(key, prop, value)
+    if allowed:
+        raise SettingsError(
+            f"automl_settings.automl_max_epochs: {value!r} is not allowed; expected {allowed} of the epoch key "
+            f"{key!r}, where {settings.algorithm!r} writes each rec's epoch budget",
+            field="automl_settings.automl_max_epochs", value=value, allowed=allowed)
+
+
 def promotes(settings: AutoMLSettings, space: SearchSpace) -> bool:
     """Whether the run's brain promotes recs, each resuming its parent's checkpoint (promotion mode)."""
     brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
@@ -550,9 +571,14 @@ def check_overrides_placement(skill: Skill, args: RunArgs) -> None:
                                sources)
 
 
-def job_context(args: RunArgs) -> JobContext:
+def job_context(args: RunArgs, skill: Skill | None = None, searched: Sequence[str] = ()) -> JobContext:
+    """The jobs' context; with ``skill``, its GPU (and node) count keys set to what the platform gives each job
+    (:func:`~tao_automl.runner.resources.resource_overrides`; ``searched``: the search space's params)."""
+    overrides = dict(args.spec_overrides)
+    if skill is not None:
+        overrides = {**resource_overrides(skill, args.platform_kwargs, args.spec_overrides, searched), **overrides}
     return JobContext(train_dataset_uri=args.train_dataset_uri, eval_dataset_uri=args.eval_dataset_uri,
-                      base_checkpoint=args.base_checkpoint, spec_overrides=args.spec_overrides, image=args.image,
+                      base_checkpoint=args.base_checkpoint, spec_overrides=overrides, image=args.image,
                       dataset_keys=args.dataset_keys)
 
 
@@ -587,12 +613,14 @@ class RunPlan:
         derived = derived_bounds(skill.schema, space, args.custom_param_ranges, base)
         promoting = promotes(settings, space)
         epochs = fidelity_key(skill, settings, space)
+        check_epoch_budget(skill, settings, epochs)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
                                  promotes=promoting)
         check_dataset_keys(skill, args.spec_overrides, args.dataset_keys, space.names)
         check_overrides_placement(skill, args)
-        check_render(skill, space, job_context(args))
-        return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=job_context(args),
+        ctx = job_context(args, skill, space.names)
+        check_render(skill, space, ctx)
+        return cls(args=args, skill=skill, settings=settings, space=space, base_spec=spec, ctx=ctx,
                    metric=metric_name(settings, skill), direction=direction(settings, skill, warn=False),
                    epoch_key=epochs,
                    notes=tuple(run_notes(skill, settings, space, args.automl_settings, args.custom_param_ranges,
@@ -629,7 +657,8 @@ class RunPlan:
         """The job context of a rec; a multi-fidelity budget is written to the epoch key."""
         if budget is None or self.epoch_key is None:
             return self.ctx
-        return replace(self.ctx, spec_overrides={**self.ctx.spec_overrides, self.epoch_key: budget})
+        written = dict.fromkeys(epoch_family(self.skill, self.epoch_key), budget)
+        return replace(self.ctx, spec_overrides={**self.ctx.spec_overrides, **written})
 
 
 #: ``create_job`` arguments the runner fills itself; a platform keyword argument may not set them.

@@ -214,6 +214,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             metric = plan.metric_name(holder["settings"], holder["skill"])
             holder["promotes"] = plan.promotes(holder["settings"], holder["space"])
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
+            plan.check_epoch_budget(holder["skill"], holder["settings"], holder["epoch_key"])
             notes = plan.run_notes(holder["skill"], holder["settings"], holder["space"], config.automl_settings,
                                    config.custom_param_ranges, derived, holder["promotes"])
             direction = str(plan.direction(holder["settings"], holder["skill"]))

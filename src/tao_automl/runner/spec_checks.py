@@ -51,8 +51,8 @@ def spec_checks(config: RunArgs, built: Mapping[str, Any], report: PreflightRepo
         return
     space = built.get("space")
     report.checks.append(keys_check(skill, config, space.names if space is not None else ()))
-    ctx = job_context(config)
     try:
+        ctx = job_context(config, skill, space.names if space is not None else ())
         spec = check_render(skill, built.get("space"), ctx)
     except TaoAutoMLError as exc:
         report.add("spec_render", False, str(exc), exc)

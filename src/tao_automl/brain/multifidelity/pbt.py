@@ -49,9 +49,12 @@ class PBT:
         self.max_trials = check_count("automl_max_recommendations", max_trials)
         if self.max_trials > self.size * self.max_epochs:
             raise SettingsError(
-                f"automl_max_recommendations: {self.max_trials} is more than pbt can spend: a population of "
-                f"{self.size} for {self.max_epochs} epochs runs at most {self.size * self.max_epochs} recs (one "
-                "generation per epoch); lower the budget, or raise automl_population_size or automl_max_epochs"
+                f"automl_settings.automl_max_recommendations: {self.max_trials} is more than pbt can spend: a "
+                f"population of {self.size} for {self.max_epochs} epochs runs at most {self.size * self.max_epochs} "
+                "recs (one generation per epoch)",
+                field="automl_settings.automl_max_recommendations", value=self.max_trials,
+                allowed=f"at most {self.size * self.max_epochs} (automl_population_size x automl_max_epochs)",
+                hint="lower automl_max_recommendations, or raise automl_population_size or automl_max_epochs"
             )
         default = max(1, math.ceil(self.max_trials / self.size))
         self.generations = default if generations is None else check_count("pbt option generations", generations)

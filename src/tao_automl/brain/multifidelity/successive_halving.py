@@ -84,7 +84,9 @@ def fit_brackets(brackets: list[Bracket], max_trials: int, eta: int) -> list[Bra
 def check_count(name: str, value: object, low: int = 1) -> int:
     """``value`` as an int >= ``low``, or a SettingsError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SettingsError(f"{name}: {value!r} is not allowed; expected an integer >= {low}")
+        field = f"automl_settings.{name}" if name.startswith("automl_") else name
+        raise SettingsError(f"{field}: {value!r} is not allowed; expected an integer >= {low}", field=field,
+                            value=value, allowed=f"an integer >= {low}")
     return value
 
 

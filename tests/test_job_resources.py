@@ -1,0 +1,134 @@
+"""What a job's spec says about its resources and its length is what the platform and the search give it: the GPU
+count of ``gpu_spec_key`` (every bank model declares ``train.num_gpus``), and each epoch-count key of the schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import small_schema, write_skill
+from tao_automl.bank.skill import load_skill
+from tao_automl.errors import SettingsError, SkillError, UserInputError
+from tao_automl.runner.fidelity import epoch_key
+from tao_automl.runner.plan import RunPlan, check_render
+from tao_automl.runner.preflight import run_preflight
+from tao_automl.runner.run_args import RunArgs
+from test_bank_tools import SHARED, needs_shared
+
+MODELS = SHARED / "skills" / "models" if SHARED is not None else Path("/nonexistent")
+
+
+def _train(plan: RunPlan, budget: int | None = None) -> dict[str, Any]:
+    assert plan.skill is not None
+    spec = check_render(plan.skill, None, plan.budget_context(budget))
+    return dict(spec["train"])
+
+
+@needs_shared
+@pytest.mark.parametrize(("gpus", "expected"), [(2, (2, [0, 1])), (4, (4, [0, 1, 2, 3])), (0, (1, [0]))])
+def test_the_gpu_count_key_says_how_many_gpus_the_job_gets(gpus: int, expected: tuple[int, list[int]]) -> None:
+    """Rec 1 ran with CUDA_VISIBLE_DEVICES=0,1 while its spec said num_gpus: 1, gpu_ids: [0]: TAO trained on one of
+    the two GPUs the job held. A CPU-only run (gpu_count 0) leaves the template's values."""
+    plan = RunPlan.build(RunArgs(skill_dir=str(MODELS / "tao-train-image-classification"),
+                                 automl_hyperparameters=["train.optim.lr"], platform_kwargs={"gpu_count": gpus}))
+    train = _train(plan)
+    assert (train["num_gpus"], train["gpu_ids"]) == expected
+
+
+@needs_shared
+def test_the_node_count_key_follows_num_nodes_and_a_users_gpu_ids_are_kept() -> None:
+    plan = RunPlan.build(RunArgs(skill_dir=str(MODELS / "tao-train-dino"), automl_hyperparameters=["train.optim.lr"],
+                                 platform_kwargs={"gpu_count": 2, "num_nodes": 3},
+                                 spec_overrides={"train.gpu_ids": [2, 3]}))
+    train = _train(plan)
+    assert (train["num_gpus"], train["num_nodes"], train["gpu_ids"]) == (2, 3, [2, 3])
+
+
+@needs_shared
+@pytest.mark.parametrize(("overrides", "hyper", "field"), [
+    ({"train.num_gpus": 4}, ["train.optim.lr"], "spec_overrides.train.num_gpus"),
+    ({"train": {"num_gpus": 1}}, ["train.optim.lr"], "spec_overrides.train.num_gpus"),
+    ({}, ["train.optim.lr", "train.num_gpus"], "automl_hyperparameters"),
+])
+def test_a_gpu_count_that_disagrees_with_the_platforms_is_refused(overrides: dict[str, Any], hyper: list[str],
+                                                                   field: str) -> None:
+    with pytest.raises(UserInputError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(MODELS / "tao-train-image-classification"), automl_hyperparameters=hyper,
+                              spec_overrides=overrides, platform_kwargs={"gpu_count": 2},
+                              automl_settings={"override_automl_disabled_params": True}))
+    assert caught.value.field == field, str(caught.value)
+    assert "gpu_count" in str(caught.value)
+
+
+@needs_shared
+def test_a_multi_fidelity_budget_reaches_every_epoch_count_key_of_the_schema() -> None:
+    """NV-Tesseract's schema has train.epochs ("Total training epochs") and train.num_epochs ("Keep equal to
+    train.epochs"): the budget went to num_epochs only, so every rung trained the template's 10 epochs."""
+    plan = RunPlan.build(RunArgs(skill_dir=str(MODELS / "tao-finetune-nv-tesseract-ad-diffusion"),
+                                 automl_hyperparameters=["train.lr"], platform_kwargs={"gpu_count": 0},
+                                 automl_settings={"algorithm": "hyperband", "automl_max_epochs": 9}))
+    for budget in (1, 3, 9):
+        train = _train(plan, budget)
+        assert (train["epochs"], train["num_epochs"]) == (budget, budget)
+    with pytest.raises(UserInputError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(MODELS / "tao-finetune-nv-tesseract-ad-diffusion"),
+                              automl_hyperparameters=["train.lr"], spec_overrides={"train.epochs": 5},
+                              automl_settings={"algorithm": "hyperband", "automl_max_epochs": 9}))
+    assert caught.value.field == "spec_overrides.train.epochs"
+
+
+def _skill_with_epoch_key(tmp_path: Path, key: str | None, *, leaf: str = "num_epochs") -> Path:
+    schema = small_schema()
+    if leaf != "num_epochs":
+        schema["default"]["train"][leaf] = schema["default"]["train"].pop("num_epochs")
+        schema["properties"]["train"]["properties"][leaf] = schema["properties"]["train"]["properties"].pop(
+            "num_epochs")
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    if key is not None:
+        info["spec_shorthand_keys"] = {"num_epochs": key}
+    info_path.write_text(yaml.safe_dump(info))
+    return skill
+
+
+def test_an_epoch_key_the_spec_does_not_have_is_refused_with_the_close_one(tmp_path: Path) -> None:
+    """spec_shorthand_keys.num_epochs: train.epochs (not in schema or template): every job trained the template's
+    9 epochs while status said 1 and 3, and promoted recs trained nothing."""
+    skill = load_skill(_skill_with_epoch_key(tmp_path, "train.epochs"), "train")
+    with pytest.raises(SkillError) as caught:
+        epoch_key(skill)
+    assert caught.value.field == "spec_shorthand_keys.num_epochs" and caught.value.value == "train.epochs"
+    assert "did you mean 'train.num_epochs'" in str(caught.value) and caught.value.allowed == ["train.num_epochs"]
+    assert epoch_key(load_skill(_skill_with_epoch_key(tmp_path / "b", "train.num_epochs"), "train")) \
+        == "train.num_epochs"
+
+
+def test_a_multi_fidelity_brain_without_an_epoch_key_names_the_setting_and_the_brains_that_work(
+        tmp_path: Path) -> None:
+    skill = _skill_with_epoch_key(tmp_path, None, leaf="total_steps")
+    with pytest.raises(SkillError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"algorithm": "hyperband"}))
+    assert caught.value.field == "spec_shorthand_keys.num_epochs"
+    assert "automl_settings.algorithm" in (caught.value.hint or "") and "bayesian" in (caught.value.hint or "")
+    RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"algorithm": "bayesian"}))  # needs no epoch key
+
+
+@pytest.mark.parametrize("algorithm", ["hyperband", "asha", "pbt"])
+def test_max_epochs_beyond_the_epoch_keys_schema_bounds_is_refused_before_anything_runs(
+        tmp_path: Path, algorithm: str) -> None:
+    """automl_max_epochs: 150 wrote num_epochs: 150 (schema maximum 100) into every top-rung spec; preflight
+    passed."""
+    skill = _skill_with_epoch_key(tmp_path, "train.num_epochs")
+    settings = {"algorithm": algorithm, "automl_max_epochs": 150, "automl_max_recommendations": 4}
+    with pytest.raises(SettingsError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings=settings))
+    assert caught.value.field == "automl_settings.automl_max_epochs" and caught.value.value == 150
+    assert "[1, 100]" in str(caught.value.allowed)
+    report = run_preflight(RunArgs(skill_dir=str(skill), automl_settings=settings, workspace_path=str(tmp_path / "w"),
+                               platform_kwargs={"gpu_count": 0}))
+    assert not report.ok and any("automl_max_epochs" in c.detail for c in report.checks if c.ok is False)
+    RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={**settings, "automl_max_epochs": 100}))
