@@ -91,6 +91,20 @@ def test_dry_run_and_preflight_check_tracker_configs_as_run_does(command: list[s
     assert not (tmp_path / "ws").exists()
 
 
+def test_a_workspace_that_cannot_be_written_fails_preflight_and_run_says_so_without_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As root, preflight said `ok workspace_path /tmp/ro (exists)` on a read-only mount and `run` ended in an
+    OSError traceback (kind internal, exit 1). /proc takes no new folder even from root, like a read-only mount."""
+    path = _config(tmp_path, workspace_path="/proc/tao-automl-test-ws")
+    assert main(["preflight", str(path), "--json"]) == 2
+    checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["workspace_path"]["ok"] is False and "cannot be written" in checks["workspace_path"]["detail"]
+    assert main(["run", str(path), "--json"]) == 2
+    out, err = capsys.readouterr()
+    error = json.loads(out)["error"]
+    assert error["kind"] == "workspace" and error["field"] == "workspace_path" and "Traceback" not in err
+
+
 def test_preflight_lists_the_workspace_and_trackers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["preflight", str(_config(tmp_path)), "--json"]) == 0
     checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}

@@ -568,7 +568,10 @@ def test_preflight_checks_the_shell_the_jobs_dir_and_the_gpu_count(tmp_path: Pat
     assert (too_many.error.value, too_many.error.allowed) == (2, "an integer from 0 to 1")
     (tmp_path / "file").write_text("x")
     blocked = {c.check: c for c in LocalSDK(jobs_dir=tmp_path / "file" / "jobs").preflight(None)}["jobs_dir"]
-    assert blocked.ok is False and "is not a writable folder" in blocked.detail
+    assert blocked.ok is False and "is a file" in blocked.detail
+    # root passes os.access everywhere; /proc takes no new folder even from root (a read-only mount likewise)
+    proc = {c.check: c for c in LocalSDK(jobs_dir="/proc/tao-automl-nojobs").preflight(None)}["jobs_dir"]
+    assert proc.ok is False and "'/proc' cannot be written" in proc.detail
 
 
 

@@ -446,8 +446,16 @@ def test_the_next_step_tells_a_missing_dataset_from_a_missing_program_and_a_refu
     refused = ("job submission failed: PlatformError: sbatch failed: sbatch: error: invalid partition specified: "
                "nosuchpart")
     step = next_step(refused, run, 1)
-    assert "platform_kwargs value it cannot meet" in step and "new run" in step
+    assert "platform_kwargs or platform_options value it cannot meet" in step and "new run" in step
     assert "reachable" not in step
+    # a jobs dir the platform cannot write was blamed on the skill's command
+    unwritable = ("job submission failed: FileNotFoundError: [Errno 2] No such file or directory: "
+                  "'/proc/nojobs/abc/job.sh'")
+    assert "jobs_dir it cannot write" in next_step(unwritable, run, 1)
+    # a NaN metric was found, not misnamed: "make automl_settings.metric name a value the job writes" misled
+    diverged = next_step("metric is not a finite number (nan)", run, 2)
+    assert "training diverged" in diverged and "automl_settings.metric name" not in diverged
+    assert f"tao-automl logs {run} 2" in diverged
 
 
 def test_a_shared_cause_stops_the_sweep_even_with_another_failure_in_between(tmp_path: Path) -> None:

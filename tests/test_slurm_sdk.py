@@ -425,6 +425,13 @@ def test_preflight_asks_sinfo_for_the_partition_and_its_gpus(sdk: SlurmSDK, tmp_
     assert checks["resources"].ok is True and "fits partition debug" in checks["resources"].detail
     assert checks["image"].ok is True and "ignored" in checks["image"].detail
     assert "gres" not in {c.check for c in sdk.preflight(None, gpu_count=0)}
+    assert checks["jobs_dir"].ok is True and checks["jobs_dir"].detail.endswith("(writable)")
+    assert not (tmp_path / "jobs").exists()  # probed, not made
+    # root passes os.access everywhere; /proc takes no new folder even from root: every submission failed
+    [jobs_dir] = [c for c in SlurmSDK(state_dir=tmp_path / "s3", jobs_dir="/proc/nojobs").preflight(None, gpu_count=0)
+                  if c.check == "jobs_dir"]
+    assert jobs_dir.ok is False and "/proc cannot be written" in jobs_dir.detail
+    assert jobs_dir.error is not None and jobs_dir.error.field == "platform_options.jobs_dir"
     wrong = SlurmSDK(state_dir=tmp_path / "s2", jobs_dir=str(tmp_path / "j2"), partition="nosuchpart")
     [reach, part] = wrong.preflight(None)
     assert reach.ok is True and part.ok is False and "'nosuchpart' does not exist; available: debug" in part.detail
@@ -468,7 +475,8 @@ SINFO = "debug*|up|(null)|1|2|15000\ngpu|up|gpu:a100:4|2|64|500000\ngpu|up|gpu:a
 
 def _sinfo_sdk(tmp_path: Path, **options: Any) -> SlurmSDK:
     sdk = SlurmSDK(state_dir=tmp_path / "state", jobs_dir="/jobs", **options)
-    sdk.shell = FakeShell(lambda argv: Result(0, SINFO, "") if argv[0] == "sinfo" else Result(1, "", "no"))
+    answers = {"sinfo": Result(0, SINFO, ""), "sh": Result(0, "", "")}  # sh: the jobs dir's probe succeeds
+    sdk.shell = FakeShell(lambda argv: answers.get(argv[0], Result(1, "", "no")))
     return sdk
 
 

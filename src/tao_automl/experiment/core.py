@@ -281,6 +281,11 @@ class Experiment:
         """Recs that ended with a metric: succeeded, or stopped early by a multi-fidelity brain."""
         return self._counts.get("success", 0) + self._counts.get("stopped", 0)
 
+    @property
+    def work_left(self) -> bool:
+        """Whether ``resume`` would launch anything: recs still to create, or created recs never submitted."""
+        return self.n_created < self.budget or self._counts.get(UNSUBMITTED, 0) > 0
+
     def recs(self) -> list[RecRow]:
         """Every rec as stored, in id order (reads the whole table: for whole-run views, not per rec)."""
         return self.store.recs()

@@ -53,6 +53,10 @@ def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
             (parent / f"{prefix}{name}").mkdir(mode=DIR_MODE)  # user-only: specs, state and logs live here
         except FileExistsError:
             continue
+        except OSError as exc:  # a read-only mount: root's permission checks pass, the write does not
+            raise WorkspaceError(f"workspace_path {str(parent)!r} cannot be written: {exc.strerror or exc}",
+                                 field="workspace_path", value=str(parent),
+                                 allowed="a writable folder (or a new path under one)") from None
         os.chmod(parent / f"{prefix}{name}", DIR_MODE)  # whatever the umask
         return parent / f"{prefix}{name}"
     raise WorkspaceError(f"could not create a unique run folder under {str(parent)!r}")

@@ -91,9 +91,19 @@ def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True
     unless every rec of the budget was created already (``budget_left`` False): then a new run too.
     """
     lowered = message.lower()
-    if "reported no metric" in lowered or ("metric" in lowered and "not a finite number" in lowered):
+    if "not a finite number" in lowered:  # the metric was found: training diverged, or the job computed no value
+        return ("the metric was found but is NaN or infinite: training diverged or the job could not compute it "
+                "(a learning rate too high for the data, a loss overflow, an empty validation split): read a "
+                f"failed rec's log (`tao-automl logs {run_dir} {rec_id}`), then narrow the search "
+                "(custom_param_ranges) or fix the data in a new run")
+    if "reported no metric" in lowered:
         return ("make automl_settings.metric name a value the job writes (status.json kpi or a 'name: value' log "
                 "line), or pass metric_extractor, then start a new run (a run's metric cannot change on resume)")
+    if "submission failed" in lowered:  # before the job ran: the platform (or its jobs dir), not the command
+        return ("read the platform's refusal in the message: a platform_kwargs or platform_options value it cannot "
+                "meet (a partition, a memory size, GPUs it lacks, a jobs_dir it cannot write) needs a new run with "
+                f"that value fixed; if the platform was down or full, {_resume(run_dir, budget_left)} once it takes "
+                "jobs")
     program_missing = "command not found" in lowered or "exit code 127" in lowered
     if "no such file" in lowered and not program_missing and _NAMES_DATA.search(lowered):
         return ("make the path named in the message exist where the jobs run (a dataset or checkpoint of the run), "
@@ -104,10 +114,6 @@ def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True
     if "timed out" in lowered:
         return ("raise automl_job_timeout_s (or unset it) if the jobs need longer, then start a new run "
                 "(`tao-automl resume` keeps the run's settings)")
-    if "submission failed" in lowered:
-        return ("read the platform's refusal in the message: a platform_kwargs value it cannot meet (a partition, "
-                "a memory size, GPUs it lacks) needs a new run with that value fixed; if the platform was down or "
-                f"full, {_resume(run_dir, budget_left)} once it takes jobs")
     if not budget_left:
         return (f"read a failed rec's log (`tao-automl logs {run_dir} {rec_id}`) and fix the cause, then "
                 f"{NO_BUDGET_LEFT}")

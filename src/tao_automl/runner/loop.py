@@ -353,7 +353,7 @@ class AutoMLRunner:
                 state = "finished"
                 stop_reason = self._ended_early(exp)
                 if exp.summary()["best"] is None:  # every rec ended and none succeeded: not a finished sweep
-                    failed = no_result_message(exp.recs(), exp.run_dir, exp.n_created < exp.budget)
+                    failed = no_result_message(exp.recs(), exp.run_dir, exp.work_left)
                     stop_reason = f"{stop_reason}. {failed[0].upper()}{failed[1:]}" if stop_reason else failed
                     log.error("%s", stop_reason)
                     exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
@@ -852,7 +852,7 @@ class AutoMLRunner:
         finished = exp.store.first_finished(exp.n_finished)
         first = shared_cause(finished, k)
         if first is not None:
-            raise _FailFast(fail_fast_message(first, k, finished, exp.run_dir, exp.n_created < exp.budget))
+            raise _FailFast(fail_fast_message(first, k, finished, exp.run_dir, exp.work_left))
 
     def _failure_message(self, job_id: str) -> str:
         try:

@@ -417,16 +417,18 @@ def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> Preflig
 
 
 def workspace_check(workspace_path: Any) -> Check:
-    """The workspace folder exists or can be made: not a file, nor under one."""
+    """The workspace folder exists or can be made, and a run folder can be written in it (probed by writing)."""
     from tao_automl.errors import WorkspaceError
+    from tao_automl.util.writable import unwritable_reason
 
     path = Path(str(workspace_path)).expanduser()
-    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
-    if blocker is None or blocker.is_dir():
-        return Check("workspace_path", True, f"{path} ({'exists' if path.is_dir() else 'will be created'})")
-    message = f"workspace_path {str(path)!r} cannot be a run workspace: {str(blocker)!r} is a file"
+    why = unwritable_reason(path)
+    if why is None:
+        return Check("workspace_path", True, f"{path} ({'exists' if path.is_dir() else 'will be created'}, writable)")
+    message = f"workspace_path {str(path)!r} cannot be a run workspace: {why}"
     return Check("workspace_path", False, message,
-                 WorkspaceError(message, field="workspace_path", value=str(path), allowed="a folder (or a new path)",
+                 WorkspaceError(message, field="workspace_path", value=str(path),
+                                allowed="a writable folder (or a new path under one)",
                                 hint="choose another workspace_path"))
 
 

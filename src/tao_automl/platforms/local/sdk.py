@@ -45,6 +45,7 @@ from tao_automl.platforms.local.reaper import REAPER
 from tao_automl.platforms.local.wrapper import EXIT_FILE, MARKER_ENV, PID_FILE, read_exit, read_pid, wrapper_argv
 from tao_automl.platforms.records import job_key, new_job_key
 from tao_automl.util.crash import crash_point
+from tao_automl.util.writable import unwritable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -274,14 +275,13 @@ class LocalSDK(PlatformBase):
     def preflight(self, image: str | None, gpu_count: int | None = None,
                   job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
         """``/bin/sh`` runs the jobs; the jobs dir can be created or written; ``gpu_count`` fits this machine;
-        an image is ignored. Nothing is created."""
+        an image is ignored. Nothing is left behind (the jobs dir is probed by making and removing a folder)."""
         shell_ok = os.access("/bin/sh", os.X_OK)
         checks = [PlatformCheck("platform_reachable", shell_ok, "jobs run on this machine under /bin/sh" if shell_ok
                                 else "/bin/sh is missing or not executable: the local platform cannot start jobs")]
-        existing = next(p for p in (self.jobs_dir, *self.jobs_dir.parents) if p.exists())
-        writable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
-        checks.append(PlatformCheck("jobs_dir", writable, f"{self.jobs_dir}" + (" (writable)" if writable else
-                                    f": {existing} is not a writable folder")))
+        why = unwritable_reason(self.jobs_dir)
+        checks.append(PlatformCheck("jobs_dir", why is None, f"{self.jobs_dir}" + (" (writable)" if why is None else
+                                    f": {why}")))
         if gpu_count:
             available = len(self.gpu_ids)
             fits = gpu_count <= max(available, 1)

@@ -54,6 +54,13 @@ _CONTROLLER_LAG_S = 30.0
 _CANCEL_WAIT_S = 10.0
 
 
+#: ``sh -c`` probe of a jobs dir ($1): the nearest existing folder at or above it takes a new folder.
+_JOBS_DIR_PROBE = ('d="$1"; while [ ! -e "$d" ]; do d=$(dirname "$d"); done; '
+                   '[ -d "$d" ] || { echo "$d is a file"; exit 1; }; '
+                   't=$(mktemp -d "$d/.tao-automl-probe-XXXXXX" 2>&1) || { echo "$d cannot be written: $t"; exit 1; }; '
+                   'rmdir "$t"')
+
+
 class SlurmSDK(RecordedPlatform):
     """Submits jobs to Slurm through its CLI; see the module docstring for the layout."""
 
@@ -186,11 +193,28 @@ class SlurmSDK(RecordedPlatform):
         verdicts = [self._fits(p, gpu_count or 0, given, gpu_default) for p in up or parts]
         # several partitions: the job fits when one of them can hold it (Slurm starts it there)
         checks.extend(next((v for v in verdicts if all(c.ok for c in v)), verdicts[0]))
+        checks.append(self._jobs_dir_check())
         if image:
             checks.append(PlatformCheck("image", None, f"{image}: not checked (pyxis pulls it on the node when the "
                                         "job starts)") if self.use_pyxis else
                           PlatformCheck("image", True, f"{image} (ignored: no container runtime; use_pyxis=False)"))
         return checks
+
+    def _jobs_dir_check(self) -> PlatformCheck:
+        """The jobs dir (where each job's script, log and results go) can be made and written where the jobs run:
+        probed by making and removing a folder in it, or in the nearest folder above it that exists."""
+        try:
+            jobs_dir = self.jobs_dir
+            result = self.shell.run(["sh", "-c", _JOBS_DIR_PROBE, "sh", jobs_dir], check=False)
+        except PlatformError as exc:
+            return PlatformCheck("jobs_dir", False, f"the jobs dir could not be checked: {exc}")
+        if result.returncode == 0:
+            return PlatformCheck("jobs_dir", True, f"{jobs_dir} (writable)")
+        why = (result.stdout.strip() or result.stderr.strip() or f"exit code {result.returncode}")[-300:]
+        setting = "platform_options.jobs_dir"
+        return PlatformCheck("jobs_dir", False, f"{jobs_dir}: {why}", error=UserInputError(
+            f"{setting}: {jobs_dir!r} cannot hold the jobs' folders: {why}", field=setting, value=jobs_dir,
+            allowed="a folder the jobs' nodes can write (on a shared filesystem)"))
 
     def _fits(self, part: Partition, gpu_count: int, given: Mapping[str, Any],
               gpu_default: bool = False) -> list[PlatformCheck]:
