@@ -16,6 +16,7 @@ from tao_automl.agentapi.plan import check_choices, default_diff, resolve_model,
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.bank.skill import load_skill
 from tao_automl.errors import ConfigError, SettingsError, SkillError
+from test_bank_tools import SHARED, needs_shared
 
 DEMO = "builtin:demo-digits-mlp"
 
@@ -61,6 +62,23 @@ def test_a_metric_the_model_does_not_report_is_refused() -> None:
     assert info.value.field == "automl_settings.metric" and info.value.value == "mAP"
     assert {"val_accuracy", "val_loss", "train_loss"} <= set(info.value.allowed)
     check_choices({"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 4}, _skill())
+
+
+@needs_shared
+def test_plan_takes_a_metric_the_user_names_and_refuses_one_the_llm_made_up_or_misspelt() -> None:
+    """`plan "... maximise val_acc" --model tao-train-image-classification` was refused ("allowed: val_loss, kpi")
+    while `run` accepted the same metric: the model declares no reported_metrics, so only its monitoring metric is
+    known; the user's own word is taken, an LLM's invention is not, and a slip of a known name never."""
+    assert SHARED is not None
+    skill = load_skill(SHARED / "skills" / "models" / "tao-train-image-classification", "train")
+    budget = {"algorithm": "random", "automl_max_recommendations": 4}
+    check_choices({"metric": "val_acc", **budget}, skill, said="tune it, maximise val_acc, 4 trials")
+    with pytest.raises(SettingsError) as invented:
+        check_choices({"metric": "accuracy", **budget}, skill, said="tune for the best accuracy")
+    assert invented.value.field == "automl_settings.metric" and invented.value.allowed == ["val_loss", "kpi"]
+    with pytest.raises(SettingsError) as slip:
+        check_choices({"metric": "val_los", **budget}, skill, said="minimise val_los")
+    assert "did you mean 'val_loss'" in str(slip.value)
 
 
 @pytest.mark.parametrize("settings, need", [

@@ -703,3 +703,21 @@ def test_a_hyperparameter_named_by_the_models_shorthand_names_its_schema_key() -
     assert is_error and result["error"]["allowed"] == ["train.optim.lr"]
     RunPlan.build(RunArgs(skill_dir=args.skill_dir, automl_hyperparameters=["train.optim.lr"],
                           automl_settings={"metric": "val_accuracy"}))  # the key itself is searched
+
+
+@needs_shared
+@pytest.mark.parametrize(("metric", "refused"), [("val_los", True), ("Val/Lsos", True), ("val_loss", False),
+                                                 ("val_acc", False), ("val_loss_ema", False)])
+def test_a_metric_one_slip_from_the_models_known_metric_is_refused_before_any_job(metric: str, refused: bool) -> None:
+    """`metric: val_los` on a bank model (no reported_metrics declared) passed preflight, was maximised ("no word of
+    its name says which way") and stopped the sweep by fail fast after 3 jobs; other names may be metrics the jobs
+    write and are left to them."""
+    assert SHARED is not None
+    args = RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-image-classification"),
+                   automl_hyperparameters=["train.optim.lr"], automl_settings={"metric": metric})
+    if not refused:
+        RunPlan.build(args)
+        return
+    with pytest.raises(SettingsError) as caught:
+        RunPlan.build(args)
+    assert caught.value.field == "automl_settings.metric" and "did you mean 'val_loss'" in str(caught.value)

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from tao_automl.errors import PlatformUnreachableError, SettingsError, SkillError
+from tao_automl.util.suggest import did_you_mean
 
 #: Multi-fidelity brains: nothing is promoted before a rung of ``automl_reduction_factor`` recs finished.
 MULTI_FIDELITY = frozenset({"asha", "hyperband", "hyperband_es", "bohb", "dehb", "bfbo"})
@@ -73,12 +74,24 @@ def minimum_budget(settings: Mapping[str, Any]) -> tuple[int, str] | None:
     return None
 
 
-def check_choices(settings: Mapping[str, Any], skill: Any) -> None:
-    """The LLM's metric and budget: a metric the model does not report, or a budget too small, is refused."""
-    from tao_automl.runner.plan import check_metric
+def check_choices(settings: Mapping[str, Any], skill: Any, said: str = "", given: str | None = None) -> None:
+    """The LLM's metric and budget: a budget too small is refused, and so is a metric refused by a run's rule, or one
+    the model is not known to report unless the user named it (``given``: ``--metric``; or a metric-like token of
+    ``said``, the goal): the LLM may not invent a metric name."""
+    from tao_automl.metrics.parse import normalise_name
+    from tao_automl.runner.plan import check_metric, known_metrics
 
-    check_metric(settings.get("metric", "loss"), skill, declared_only=False,
-                 hint="name one of the allowed metrics in the sentence, or pass --metric")
+    hint = "name one of the allowed metrics in the sentence, or pass --metric"
+    metric = str(settings.get("metric", "loss"))
+    check_metric(metric, skill, hint=hint)
+    known = known_metrics(skill)
+    # the user named it: --metric, or a metric-like token (val_acc, mAP50: not a plain word such as "accuracy")
+    named = metric == given or (re.search(r"[^A-Za-z]|[a-z][A-Z]", metric) is not None and re.search(
+        rf"(?<![\w/]){re.escape(metric)}(?![\w/])", said, re.IGNORECASE) is not None)
+    if known and normalise_name(metric) not in {normalise_name(k) for k in known} and not named:
+        raise SettingsError(f"automl_settings.metric: {metric!r} is not a metric {skill.name} is known to report, and "
+                            f"the goal does not name it{did_you_mean(metric, known)}; allowed: {', '.join(known)}",
+                            field="automl_settings.metric", value=metric, allowed=known, hint=hint)
     need = minimum_budget(settings)
     budget = int(settings.get("automl_max_recommendations", 0))
     if need is not None and budget < need[0]:
@@ -174,7 +187,7 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
         repairs.append(f"automl_max_recommendations {settings.get('automl_max_recommendations')!r} -> {said[0]}: "
                        f"the goal says {said[1]!r}")
         settings["automl_max_recommendations"] = said[0]
-    check_choices(settings, skill)
+    check_choices(settings, skill, said=goal, given=metric)
     config: dict[str, Any] = {"platform": platform, "skill_dir": skill_dir, "workspace_path": workspace_path}
     if train_dataset_uri:
         config["train_dataset_uri"] = train_dataset_uri

@@ -52,7 +52,7 @@ from tao_automl.settings import AutoMLSettings, Direction, direction_doubt, infe
 from tao_automl.space.numeric import FloatParam, IntParam
 from tao_automl.space.search_space import SearchSpace, describe
 from tao_automl.util.dotted import flatten, with_values
-from tao_automl.util.suggest import did_you_mean, nearest
+from tao_automl.util.suggest import did_you_mean, nearest, one_typo_apart
 from tao_automl.util.yaml_numbers import number_as_text_hint
 
 log = logging.getLogger(__name__)
@@ -101,26 +101,35 @@ def metric_fields(metric: Any) -> list[tuple[str, str]]:
             for i, entry in enumerate(metric)]
 
 
-def check_metric(metric: Any, skill: Skill, *, declared_only: bool = True, hint: str | None = None) -> None:
+def check_metric(metric: Any, skill: Skill, *, hint: str | None = None) -> None:
     """A metric (or an entry of a metric list) the model does not report is refused, with a did-you-mean and the
-    allowed names; names compare as the jobs' metrics are read (``Val/Loss`` is ``val_loss``). ``declared_only``:
-    check only a model whose skill_info declares ``reported_metrics`` (a run); otherwise its monitoring metric
-    alone is enough to check against (``tao-automl plan``)."""
-    if declared_only and not skill.reported_metrics:
-        return
+    allowed names; names compare as the jobs' metrics are read (``Val/Loss`` is ``val_loss``). A model whose
+    skill_info declares no ``reported_metrics`` is known to report its monitoring metric only, and may write others:
+    a name one typing slip away from a known one (``val_los``) is refused, any other is left to the jobs."""
     allowed = known_metrics(skill)
     if not allowed:
         return
     entries = metric_fields(metric)
     if isinstance(metric, (list, tuple)):  # a list entry is a name as written: no kpi alias
         allowed = [name for name in allowed if name != KPI]
-    spellings = {normalise_name(name) for name in allowed}  # how the jobs' metrics are read (val/loss = val_loss)
+    spellings = {normalise_name(name): name for name in allowed}  # how the jobs' metrics are read (val/loss = val_loss)
     for field, name in entries:
-        if normalise_name(name) not in spellings:
+        wanted = normalise_name(name)
+        if wanted in spellings:
+            continue
+        if skill.reported_metrics:
             raise SettingsError(
                 f"{field}: {name!r} is not a metric {skill.name} reports{did_you_mean(name, allowed)}; "
                 f"allowed: {', '.join(allowed)}", field=field, value=name, allowed=allowed,
                 hint=hint or "name a metric the model reports: its skill_info.yaml lists them in reported_metrics")
+        slip = next((known for spelt, known in spellings.items() if len(spelt) >= 5 and one_typo_apart(wanted, spelt)),
+                    None)
+        if slip is not None:
+            raise SettingsError(
+                f"{field}: {name!r} is one letter away from {slip!r}, the metric {skill.name} is known to report "
+                f"(did you mean {slip!r}?)", field=field, value=name, allowed=allowed,
+                hint=hint or f"use {slip!r}; if the jobs really write {name!r}, add it to reported_metrics in the "
+                             "model's skill_info.yaml")
 
 
 def settings_metric(settings: AutoMLSettings) -> Any:

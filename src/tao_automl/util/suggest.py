@@ -16,3 +16,16 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A message fragment: ``" (did you mean 'x'?)"`` or an empty string."""
     best = nearest(name, candidates)
     return f" (did you mean {best!r}?)" if best else ""
+
+
+def one_typo_apart(a: str, b: str) -> bool:
+    """``a`` and ``b`` differ by exactly one typing slip: a letter added, dropped, replaced, or two neighbours swapped
+    (Damerau-Levenshtein distance 1)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
+    if len(a) < len(b):  # one letter added to a
+        return a[i:] == b[i + 1:]
+    return a[i + 1:] == b[i + 1:] or (a[i + 2:] == b[i + 2:] and a[i:i + 2] == b[i:i + 2][::-1])
