@@ -721,3 +721,45 @@ def test_a_metric_one_slip_from_the_models_known_metric_is_refused_before_any_jo
     with pytest.raises(SettingsError) as caught:
         RunPlan.build(args)
     assert caught.value.field == "automl_settings.metric" and "did you mean 'val_loss'" in str(caught.value)
+
+
+@needs_shared
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"automl_hyperparameters": ["learning_rate", "batch_size"]}, "automl_hyperparameters"),
+    ({"automl_hyperparameters": ["train.optim.lr"], "custom_param_ranges": {"learning_rate": {"valid_max": 1e-3}}},
+     "custom_param_ranges.learning_rate"),
+])
+def test_a_shorthand_name_in_the_search_settings_points_at_its_schema_key_in_run_and_preflight(
+        kwargs: dict[str, Any], field: str, tmp_path: Path) -> None:
+    """DINO's spec_shorthand_keys map learning_rate to train.optim.lr: spec_overrides took the shorthand, the search
+    settings said "'learning_rate' is not in the train schema" (preflight also listed every default, and the
+    custom range named nothing)."""
+    from tao_automl.runner.preflight import run_preflight
+
+    assert SHARED is not None
+    args = RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-dino"), workspace_path=str(tmp_path / "w"),
+                   platform_kwargs={"gpu_count": 0}, **kwargs)
+    with pytest.raises(SearchSpaceError) as caught:
+        RunPlan.build(args)
+    assert caught.value.field == field and caught.value.allowed == ["train.optim.lr"]
+    report = run_preflight(args)
+    [space] = [c for c in report.checks if c.check == "search_space"]
+    assert space.ok is False and "shorthand for 'train.optim.lr'" in space.detail
+
+
+@needs_shared
+@pytest.mark.parametrize(("kwargs", "close"), [
+    ({"spec_overrides": {"train.optim.policy": "cosin"}}, "cosine"),
+    ({"spec_overrides": {"model.backbone.type": "resnet_5O"}}, "resnet_50"),
+    ({"automl_hyperparameters": ["train.optim.optim"],
+      "custom_param_ranges": {"train.optim.optim": {"valid_options": ["adamw", "sgdd"]}}}, "sgd"),
+    ({"automl_settings": {"direction": "max"}}, "maximize"),
+])
+def test_a_misspelt_option_value_gets_the_close_option(kwargs: dict[str, Any], close: str) -> None:
+    """Key typos got a did-you-mean, option values did not: `resnet_5O` listed all 107 backbones without naming
+    resnet_50."""
+    assert SHARED is not None
+    with pytest.raises((UserInputError, SearchSpaceError, SettingsError)) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-image-classification"),
+                              **kwargs))
+    assert f"did you mean {close!r}" in str(caught.value), str(caught.value)

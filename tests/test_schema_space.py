@@ -18,7 +18,7 @@ from scipy import stats
 from tao_automl.errors import SearchSpaceError, UserInputError
 from tao_automl.schema.access import iter_leaf_names
 from tao_automl.schema.baseline import baseline
-from tao_automl.schema.bounds import schema_interval
+from tao_automl.schema.bounds import build_int, schema_interval
 from tao_automl.schema.build import (
     automl_candidates,
     build_search_space,
@@ -137,6 +137,17 @@ def test_bank_rate_like_ranges_are_sensible() -> None:
     gdino = build_search_space(_bank_schema("tao-train-grounding-dino"))
     assert gdino["train.optim.momentum"] == FloatParam("train.optim.momentum", 0.0, 1.0, default=0.9)
     assert gdino["train.optim.lr_step_size"] == IntParam("train.optim.lr_step_size", 0, 40, default=10)
+
+
+@needs_bank
+def test_an_unbounded_size_is_searched_from_a_quarter_of_its_default_not_from_zero() -> None:
+    """classification's dataset.img_size (int, default 224, no bounds) was searched over [0, 896]: sizes 0..55."""
+    space = build_search_space(_bank_schema("tao-train-image-classification"), ["dataset.img_size"])
+    assert space["dataset.img_size"] == IntParam("dataset.img_size", 56, 896, default=224)
+    one = build_int("n", {"type": "int", "default": 1}, None)
+    assert (one.low, one.high) == (1, 11)  # a count of 1: never 0
+    zero = build_int("n", {"type": "int", "default": 0}, None)
+    assert (zero.low, zero.high) == (0, 10)  # a default of 0 keeps 0
 
 
 @needs_bank

@@ -179,13 +179,16 @@ def search_space(schema: Mapping[str, Any], settings: AutoMLSettings, hyperparam
                  shorthand: Mapping[str, str] | None = None) -> SearchSpace:
     """The run's space; ``base`` (:func:`job_baseline`) is what a param that is not searched holds in each job.
     ``shorthand``: the skill's ``spec_shorthand_keys``; a hyperparameter named by one is refused naming its key."""
-    for name in hyperparameters or ():
+    named = [("automl_hyperparameters", name, "automl_hyperparameters") for name in hyperparameters or ()]
+    if isinstance(custom_ranges, Mapping):
+        named += [(f"custom_param_ranges.{name}", name, "custom_param_ranges") for name in custom_ranges]
+    for field, name, setting in named:
         key = (shorthand or {}).get(name) if isinstance(name, str) else None
         if key is not None and get_property(schema, key) is not None and get_property(schema, name) is None:
             raise SearchSpaceError(
-                f"automl_hyperparameters: {name!r} is the model's shorthand for {key!r} (spec_overrides takes it); "
-                f"a searched hyperparameter is named by its schema key: {key!r}", field="automl_hyperparameters",
-                value=name, allowed=[key], hint=f"write {key!r} in automl_hyperparameters")
+                f"{field}: {name!r} is the model's shorthand for {key!r} (spec_overrides takes it); "
+                f"a searched hyperparameter is named by its schema key: {key!r}", field=field,
+                value=name, allowed=[key], hint=f"write {key!r} in {setting}")
     try:
         return build_search_space(schema, hyperparameters, custom_ranges,
                                   override_disabled=settings.override_automl_disabled_params, base=base)
@@ -421,14 +424,16 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
         allowed = "a mapping (the key holds a group of settings)"
     options = schema_options(prop)
     listed: list[Any] | None = None  # the options, for JSON readers (allowed is their text in the message)
+    close = ""
     if not allowed and options is not None and kind not in _INT_TYPES + _FLOAT_TYPES + _BOOL_TYPES \
             and not isinstance(value, (list, dict)) and value not in options:
         allowed, listed = f"one of {', '.join(map(repr, options))}", list(options)
+        close = did_you_mean(str(value), [str(o) for o in options])
     if not allowed and kind in _INT_TYPES + _FLOAT_TYPES:
         allowed = _outside_schema(key, prop, value)
     if allowed:
         hint = number_as_text_hint(value) if kind in _INT_TYPES + _FLOAT_TYPES else ""
-        raise UserInputError(f"{source}.{key}: {value!r} is not allowed; expected {allowed}{hint}",
+        raise UserInputError(f"{source}.{key}: {value!r} is not allowed{close}; expected {allowed}{hint}",
                              field=f"{source}.{key}", value=value, allowed=allowed if listed is None else listed)
 
 

@@ -208,7 +208,8 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             except TaoAutoMLError:  # the spec_overrides check below fails with this error
                 base = plan.job_baseline(holder["skill"], {})
             holder["space"] = plan.search_space(holder["skill"].schema, holder["settings"],
-                                                config.automl_hyperparameters, config.custom_param_ranges, base)
+                                                config.automl_hyperparameters, config.custom_param_ranges, base,
+                                                holder["skill"].spec_shorthand_keys)
             facts["derived_bounds"] = derived = derived_bounds(
                 holder["skill"].schema, holder["space"], config.custom_param_ranges, base)
             metric = plan.metric_name(holder["settings"], holder["skill"])

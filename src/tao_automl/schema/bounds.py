@@ -16,6 +16,8 @@ Steps, in order:
    ============================  ==========================================================
    case                          finite range
    ============================  ==========================================================
+   int, no lower, ``d >= 1``     ``max(1, ceil(d / 4))`` (a size or count: never 0 or
+                                 below; the mirror of the ``4 d`` upper end)
    no lower bound                ``0`` when the upper bound is > 0 and ``d >= 0`` (or none);
                                  else ``d - max(3|d|, 1)`` (ints: ``max(3|d|, 10)``)
    float, rate-like, no upper    ``d > 0``: ``min(100 d, 1)``;
@@ -361,7 +363,10 @@ def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) ->
         raise SearchSpaceError(f"schema param {name!r}: no integer lies in its bounds {schema_iv}")
     iv = _apply_custom(schema_iv, custom, integer=True)
     default = _default_number(prop)
-    low_f = _finite_low(iv.low, iv.high, default, INT_MIN_SPAN)
+    if iv.low == -_INF and default is not None and default >= 1 and iv.high >= default:
+        low_f = max(1.0, math.ceil(default / INT_GROWTH))  # img_size 224 searched from 0 sampled sizes 0..55
+    else:
+        low_f = _finite_low(iv.low, iv.high, default, INT_MIN_SPAN)
     if iv.high < _INF:
         high_f = iv.high
     else:

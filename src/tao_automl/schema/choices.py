@@ -18,6 +18,7 @@ from typing import Any
 from tao_automl.errors import SearchSpaceError
 from tao_automl.schema.custom import CustomRange, custom_number, reject_keys
 from tao_automl.space.search_space import BoolParam, CategoricalParam, IntParam, Param
+from tao_automl.util.suggest import did_you_mean
 
 OPTION_KEYS = ("valid_options", "option_weights", "disable_list")
 BOOL_OPTIONS = (True, False)
@@ -69,8 +70,8 @@ def narrow_options(
             index = _find(options, value)
             if index is None:
                 raise SearchSpaceError(
-                    f"{custom.where('valid_options')}: {value!r} is not an option of {name!r}; "
-                    f"allowed: {options}"
+                    f"{custom.where('valid_options')}: {value!r} is not an option of {name!r}"
+                    f"{did_you_mean(str(value), [str(o) for o in options])}; allowed: {options}"
                 )
             picked.append(index)
         options = [options[i] for i in picked]
@@ -81,7 +82,8 @@ def narrow_options(
         index = _find(options, value)
         if index is None:
             raise SearchSpaceError(
-                f"{custom.where('disable_list')}: {value!r} is not an option of {name!r}; allowed: {options}"
+                f"{custom.where('disable_list')}: {value!r} is not an option of {name!r}"
+                f"{did_you_mean(str(value), [str(o) for o in options])}; allowed: {options}"
             )
         options = options[:index] + options[index + 1 :]
         weights = None if weights is None else weights[:index] + weights[index + 1 :]

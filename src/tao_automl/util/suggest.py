@@ -13,8 +13,13 @@ def nearest(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | 
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """A message fragment: ``" (did you mean 'x'?)"`` or an empty string."""
-    best = nearest(name, candidates)
+    """A message fragment: ``" (did you mean 'x'?)"`` or an empty string. Besides close spellings, the one
+    candidate that begins with a 3+ letter ``name`` (``max`` -> ``maximize``)."""
+    pool = list(candidates)
+    best = nearest(name, pool)
+    if best is None and len(name) >= 3:
+        starts = [c for c in pool if c.lower().startswith(name.lower()) and c != name]
+        best = starts[0] if len(starts) == 1 else None
     return f" (did you mean {best!r}?)" if best else ""
 
 
