@@ -126,7 +126,7 @@ def test_platforms_show_presence_never_values(bank: Path, monkeypatch: pytest.Mo
     creds = {c["name"]: c["status"] for c in slurm["credentials"]}
     assert creds == {"TT_SLURM_USER": "set", "TT_HF_TOKEN": "missing"}
     assert slurm["credential_groups"][0]["set"] == ["TT_SSH_SOCK"]
-    assert {s["name"]: s["implemented"] for s in data["sdk_registry"]}["local"] is True
+    assert [(s["name"], s["implemented"]) for s in data["sdk_registry"]] == [("slurm", True)]  # --platform: its own
     assert main(["platforms", "--skill-bank", str(bank)]) == 0
     text = capsys.readouterr().out
     assert "tao-run-on-docker" in text and "tao-run-on-slurm: ready" in text and "set" in text
@@ -236,9 +236,13 @@ def test_platforms_and_versions_without_a_bank_say_so(capsys: pytest.CaptureFixt
     """README: `platforms` without a bank lists only the platforms the package runs, saying so; `versions` needs a
     bank and exits 2 naming both ways to give one."""
     monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    monkeypatch.delenv("LEPTON_WORKSPACE_ID", raising=False)
+    monkeypatch.setenv("LEPTON_WORKSPACE_TOKEN", SECRET)
     assert main(["platforms", "--platform", "lepton"]) == 0
     out = capsys.readouterr().out
-    assert "no skill bank given" in out and "lepton" in out and "missing" not in out
+    assert "no skill bank given" in out and "slurm" not in out  # --platform: that platform alone
+    # what our Lepton SDK itself needs, without a bank to list it (presence only, never a value)
+    assert "lepton reads LEPTON_WORKSPACE_ID (missing), LEPTON_WORKSPACE_TOKEN (set)" in out and SECRET not in out
     err = _error(capsys, "versions", "images.tao_toolkit.pyt")
     assert "--skill-bank" in err and "TAO_SKILL_BANK_PATH" in err
 

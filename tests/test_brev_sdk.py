@@ -107,11 +107,13 @@ def test_missing_cli_token_and_bad_inputs_are_clear_errors(brev: Path, monkeypat
         _sdk().create_job(None, "true")
     assert TOKEN not in str(info.value)
     monkeypatch.delenv("BREV_API_TOKEN")
-    with pytest.raises(UserInputError, match="BREV_API_TOKEN is not set"):
+    with pytest.raises(UserInputError, match="BREV_API_TOKEN is not set") as missing:
         make_sdk("brev")
+    assert missing.value.field == "BREV_API_TOKEN" and "export BREV_API_TOKEN" in (missing.value.hint or "")
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(UserInputError, match=r"brev CLI .* is not on PATH: install it"):
+    with pytest.raises(UserInputError, match=r"brev CLI .* is not on PATH: install it") as no_cli:
         BrevSDK()
+    assert no_cli.value.field == "platform_options.brev_cli" and no_cli.value.value == "brev"
 
 
 def test_preflight_logs_in_and_reaches_the_instance(brev: Path, monkeypatch: pytest.MonkeyPatch) -> None:

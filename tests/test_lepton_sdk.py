@@ -179,11 +179,13 @@ def test_bad_inputs_and_missing_credentials_are_user_errors(lepton: FakeLepton,
     with pytest.raises(UnknownJobError):
         sdk.get_job_status("no-such-job")
     monkeypatch.delenv("LEPTON_WORKSPACE_TOKEN")
-    with pytest.raises(UserInputError, match="LEPTON_WORKSPACE_TOKEN is not set"):
+    with pytest.raises(UserInputError, match="LEPTON_WORKSPACE_TOKEN is not set") as no_token:
         LeptonSDK()
+    assert no_token.value.field == "LEPTON_WORKSPACE_TOKEN"  # the JSON error named no field, hint pointed at it
     monkeypatch.delenv("LEPTON_WORKSPACE_ID")
-    with pytest.raises(UserInputError, match="LEPTON_WORKSPACE_ID is not set"):
+    with pytest.raises(UserInputError, match="LEPTON_WORKSPACE_ID is not set") as no_id:
         make_sdk("lepton")
+    assert no_id.value.field == "LEPTON_WORKSPACE_ID" and "platform_options.workspace_id" in str(no_id.value.allowed)
 
 
 def test_the_token_stays_out_of_init_options_and_errors(lepton: FakeLepton,

@@ -235,3 +235,36 @@ def test_a_budget_the_goal_names_wins_over_the_llms(tmp_path: Path) -> None:
     assert plans[0].config["automl_settings"]["automl_max_recommendations"] == 4
     assert plans[0].repairs == ["automl_max_recommendations 1 -> 4: the goal says '4 trials'"]
     assert plans[1].config["automl_settings"]["automl_max_recommendations"] == 1 and not plans[1].repairs
+
+
+@needs_shared
+def test_plan_writes_a_config_for_a_model_that_needs_eval_data_and_takes_the_users_metric(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan` had no --eval-dataset nor dataset_keys, and its validation dry-runs the config: classification failed
+    ("required input 'dataset.val_dataset.images_dir' is empty"), and its metric val_acc was refused by plan while
+    run took it."""
+    pytest.importorskip("openai")
+    from tao_automl.cli.main import main
+
+    assert SHARED is not None
+    train, val = tmp_path / "data" / "train", tmp_path / "data" / "val"
+    (train / "images_train").mkdir(parents=True)
+    (val / "images_val").mkdir(parents=True)
+    (train / "classes.txt").write_text("a\nb\n")
+    chat = _CannedChat({"algorithm": "random", "metric": "val_acc", "direction": "maximize",
+                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
+                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
+    try:
+        code = main(["plan", "tune the learning rate, maximise val_acc, 4 trials", "--model",
+                     str(SHARED / "skills" / "models" / "tao-train-image-classification"),
+                     "--llm-endpoint", chat.url, "--llm-model", "m", "--workspace", str(tmp_path / "runs"),
+                     "--train-dataset", str(train), "--eval-dataset", str(val), "--gpus", "0",
+                     "--dataset-key", f"dataset.classes_file={train / 'classes.txt'}", "--json"])
+    finally:
+        chat.close()
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    config = out["config"]
+    assert config["eval_dataset_uri"] == str(val) and config["automl_settings"]["metric"] == "val_acc"
+    assert config["dataset_keys"] == {"dataset.classes_file": str(train / "classes.txt")}
+    assert main(["plan", "x", "--model", "builtin:demo-digits-mlp", "--dataset-key", "nokey"]) == 2

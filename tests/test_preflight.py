@@ -62,6 +62,20 @@ def test_preflight_passes_and_creates_nothing(tmp_path: Path, capsys: pytest.Cap
     assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
 
 
+def test_a_local_command_whose_program_is_missing_is_a_warning_that_names_it(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`command: nosuchprog train -e {config_path}` passed preflight as "passed"; every rec then failed with exit code
+    127 until fail fast stopped the sweep."""
+    missing = write_skill(tmp_path / "a", command="nosuchprog train -e {config_path}")
+    assert main(["preflight", str(_config(tmp_path, missing)), "--json"]) == 0
+    check = _checks(json.loads(capsys.readouterr().out))["command"]
+    assert check["ok"] is True and check.get("warning") is True and "'nosuchprog', which is not on PATH" in check[
+        "detail"] and "exit code 127" in check["detail"]
+    report = run_preflight(load_run_config(_config(tmp_path, write_skill(tmp_path / "b"))))  # this Python's path
+    command = next(c for c in report.checks if c.check == "command")
+    assert command.ok is True and not command.warning and command.detail == sys.executable
+
+
 def test_preflight_names_the_metric_kpi_resolves_to_and_its_direction(capsys: pytest.CaptureFixture[str],
                                                                      tmp_path: Path) -> None:
     """``metric: kpi`` is shown as the metric the run reads (the skill's KPI) with its direction, both from the
@@ -298,6 +312,16 @@ def test_dry_run_of_a_multi_fidelity_brain_writes_its_budget(toy_skill: Path, tm
     assert all(r.budget == 1 and r.to_json()["budget"] == 1 and "budget: 1 epoch(s)" in r.text() for r in shown)
 
 
+def test_dry_run_names_the_platform_and_says_when_it_ignores_the_image(toy_skill: Path, tmp_path: Path) -> None:
+    """The dry run printed `image: nvcr.io/...` as if it would be used, and never named the platform."""
+    from tao_automl.cli.dry_run import dry_run
+
+    [rec] = dry_run(load_run_config(_config(tmp_path, toy_skill)), n=1)
+    assert rec.to_json()["platform"] == "local" and "platform: local" in rec.text()
+    assert rec.to_json()["image_note"].startswith("ignored: the local platform runs jobs in this environment")
+    assert f"image: {rec.image} (ignored: the local platform" in rec.text()
+
+
 def test_an_unreachable_platform_is_exit_3_and_a_refusing_one_exit_2(toy_skill: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
@@ -417,3 +441,19 @@ def test_dry_run_fills_every_placeholder_of_the_command_as_the_run_does(tmp_path
     shown = tmp_path / "ws" / RUN_DIR_PLACEHOLDER / "recs" / "rec_0001"
     assert "{" not in rec.command, rec.command
     assert rec.command.endswith(f"-e {shown / 'train_spec.yaml'} results_dir={shown / 'results'}"), rec.command
+
+
+@needs_shared
+def test_a_builtin_models_platform_credentials_come_from_the_bank_in_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With $TAO_SKILL_BANK_PATH set, `platforms --platform slurm` listed the bank's Slurm credentials while preflight
+    of the built-in model on Slurm said "not checked: no platform skill for 'slurm' in the bank"."""
+    from tao_automl.bank import builtin_skill_dir
+    from tao_automl.bank.credentials import platform_credentials
+
+    assert SHARED is not None
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    assert platform_credentials(builtin_skill_dir("demo-digits-mlp"), "slurm") is None
+    monkeypatch.setenv("TAO_SKILL_BANK_PATH", str(SHARED))
+    found = platform_credentials(builtin_skill_dir("demo-digits-mlp"), "slurm")
+    assert found is not None and found.name == "tao-run-on-slurm"

@@ -558,7 +558,8 @@ def test_an_override_may_restate_the_templates_own_value_that_the_schema_options
     plan = RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
                                  spec_overrides={"train.act": "swish"}))
     assert plan.base_spec["train"]["act"] == "swish"
-    with pytest.raises(UserInputError, match=r"spec_overrides\.train\.act: 'elu' is not allowed; expected one of"):
+    with pytest.raises(UserInputError, match=r"spec_overrides\.train\.act: 'elu' is not allowed "
+                                             r"\(did you mean 'relu'\?\); expected one of"):
         RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
                               spec_overrides={"train.act": "elu"}))
 
@@ -763,3 +764,34 @@ def test_a_misspelt_option_value_gets_the_close_option(kwargs: dict[str, Any], c
         RunPlan.build(RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-image-classification"),
                               **kwargs))
     assert f"did you mean {close!r}" in str(caught.value), str(caught.value)
+
+
+@needs_shared
+def test_a_custom_range_cut_by_a_fixed_depends_on_param_is_a_note() -> None:
+    """DINO, custom_param_ranges num_select [10, 500] with num_queries fixed at 100: searched in [10, 100] with no
+    word (num_select <= num_queries)."""
+    assert SHARED is not None
+    plan = RunPlan.build(RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-dino"),
+                                 automl_hyperparameters=["model.num_select", "train.optim.lr"],
+                                 custom_param_ranges={"model.num_select": {"valid_min": 10, "valid_max": 500}},
+                                 spec_overrides={"model.num_queries": 100}))
+    [note] = [n for n in plan.notes if n.startswith("param model.num_select: custom_param_ranges")]
+    assert "valid_max 500 -> 100" in note and "model.num_queries, which is not searched" in note
+    free = RunPlan.build(RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-dino"),
+                                 automl_hyperparameters=["model.num_select", "train.optim.lr"],
+                                 custom_param_ranges={"model.num_select": {"valid_min": 10, "valid_max": 90}},
+                                 spec_overrides={"model.num_queries": 100}))
+    assert not [n for n in free.notes if "custom_param_ranges valid" in n]
+
+
+@needs_shared
+def test_the_tool_chosen_ends_of_a_searched_list_are_marked_derived() -> None:
+    """classification's train.optim.betas has no bounds; the tool searched each element in [0, 1) (sweeps ran
+    [0.009, 0.27]) and `models --json` showed no derived_bounds for it."""
+    assert SHARED is not None
+    skill = str(SHARED / "skills" / "models" / "tao-train-image-classification")
+    plan = RunPlan.build(RunArgs(skill_dir=skill, automl_hyperparameters=["train.optim.betas"]))
+    assert plan.derived_bounds["train.optim.betas"] == ["low", "high"]
+    given = RunPlan.build(RunArgs(skill_dir=skill, automl_hyperparameters=["train.optim.betas"],
+                                  custom_param_ranges={"train.optim.betas": {"valid_min": [0.8, 0.9]}}))
+    assert given.derived_bounds["train.optim.betas"] == ["high"]

@@ -23,7 +23,7 @@ from tao_automl.cli.main import main
 from tao_automl.cli.preflight import run_preflight
 from tao_automl.cli.run_config import load_run_config
 from tao_automl.errors import SettingsError, SkillError, UserInputError
-from tao_automl.metrics.job import no_metric_message, reported_metric_names
+from tao_automl.metrics.job import missing_metric_message, no_metric_message
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.runner.plan import RunPlan
 from tao_automl.runner.run_args import RunArgs
@@ -185,13 +185,19 @@ def test_a_job_without_the_metric_names_the_metrics_it_reported(tmp_path: Path) 
         workspace_path=tmp_path / "ws")
     message = summary["history"][0]["message"]
     assert "reported no metric 'val_acc'" in message and "it reported: val_loss" in message, message
-    assert no_metric_message("val_acc", []).endswith("(looked in status.json kpi and the logs)")
+    assert no_metric_message("val_acc", []).endswith("(looked in status.json kpi and the last 2000 lines of the "
+                                                      "logs)")  # a metric printed before them is not read
+    assert no_metric_message("val_acc", [], "oops").endswith("gives metric 'val_acc' the value 'oops', which is not "
+                                                             "a number")
     assert "did you mean 'val_loss'" in no_metric_message("val_los", ["val_loss", "train_loss"])
     results = tmp_path / "results"
     results.mkdir()
     (results / "status.json").write_text('{"epoch": 1, "kpi": {"val_loss": 1.0, "note": "x"}}\nnot json\n'
                                          '{"epoch": 2, "kpi": {"val_loss": 0.5, "mAP": null}}\n')
-    assert reported_metric_names(SpecReadingSDK(), "job1", str(results)) == ["val_loss", "mAP"]
+    assert missing_metric_message(SpecReadingSDK(), "job1", str(results), "acc").endswith(
+        "it reported: val_loss, mAP")
+    assert missing_metric_message(SpecReadingSDK(), "job1", str(results), "note").endswith(
+        "gives metric 'note' the value 'x', which is not a number")
 
 
 # ------------------------------------------------------------------ base_checkpoint

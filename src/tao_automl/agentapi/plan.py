@@ -143,7 +143,8 @@ def validate(config: Mapping[str, Any], base: Path) -> None:
 def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_model: str | None = None,
               metric: str | None = None, platform: str = "local", workspace_path: str = "runs",
               train_dataset_uri: str | None = None, gpu_count: int | None = None, skill_bank: str | None = None,
-              base: Path | None = None, llm_timeout_s: float = 600.0) -> Plan:
+              base: Path | None = None, llm_timeout_s: float = 600.0, eval_dataset_uri: str | None = None,
+              dataset_keys: Mapping[str, str] | None = None) -> Plan:
     """Ask the LLM for a run config for ``goal`` on ``model`` and validate it; nothing is written or started."""
     from tao_automl.agentapi.nl_config import NLConfigGenerator
     from tao_automl.bank.skill import load_skill
@@ -191,6 +192,10 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     config: dict[str, Any] = {"platform": platform, "skill_dir": skill_dir, "workspace_path": workspace_path}
     if train_dataset_uri:
         config["train_dataset_uri"] = train_dataset_uri
+    if eval_dataset_uri:
+        config["eval_dataset_uri"] = eval_dataset_uri
+    if dataset_keys:
+        config["dataset_keys"] = dict(dataset_keys)
     config["automl_settings"] = settings
     config["automl_hyperparameters"] = list(nl.automl_hyperparameters)
     if gpu_count is not None:

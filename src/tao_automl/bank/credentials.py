@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tao_automl.bank.layout import platforms_dir
+from tao_automl.bank.layout import BANK_ENV, platforms_dir
 from tao_automl.errors import SkillError
 
 GROUP_KEYS = ("require_one_of", "one_of", "any_of", "require_any_of")
@@ -154,26 +154,40 @@ def find_platform(platforms: list[PlatformSkill], name: str) -> PlatformSkill | 
     return None
 
 
-def sdk_registry() -> list[dict[str, Any]]:
-    """Our SDK registry: name, class, extra and whether its module can be imported here."""
+#: Environment variables our own SDKs read and cannot run without (when no platform option gives them instead):
+#: listed by ``platforms`` and checked by preflight where the bank has no platform skill to say so.
+SDK_ENV: dict[str, tuple[str, ...]] = {"lepton": ("LEPTON_WORKSPACE_ID", "LEPTON_WORKSPACE_TOKEN"),
+                                       "brev": ("BREV_API_TOKEN",)}
+
+
+def sdk_registry(only: str | None = None) -> list[dict[str, Any]]:
+    """Our SDK registry: name, class, extra, whether its module can be imported here, and the environment variables
+    the SDK itself needs (``set``/``missing``, never a value); ``only``: that platform's entry alone."""
     from tao_automl.platforms.registry import PLATFORMS
 
     out = []
     for name, (target, extra) in PLATFORMS.items():
+        if only is not None and name != only:
+            continue
         module = target.partition(":")[0]
         try:
             importable = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):
             importable = False
-        out.append({"name": name, "class": target, "extra": extra, "implemented": importable})
+        entry: dict[str, Any] = {"name": name, "class": target, "extra": extra, "implemented": importable}
+        if name in SDK_ENV:
+            entry["env"] = {var: "set" if os.environ.get(var) else "missing" for var in SDK_ENV[name]}
+        out.append(entry)
     return out
 
 
 def bank_of(skill_dir: str | Path) -> Path | None:
-    """The bank holding ``skill_dir``: the nearest ancestor with a platform folder (None when none)."""
+    """The bank holding ``skill_dir``: the nearest ancestor whose platform folder holds a platform skill (None when
+    none; a folder merely named ``platforms``, such as this package's own, is not a bank's)."""
     path = Path(skill_dir).resolve()
     for parent in path.parents:
-        if platforms_dir(parent) is not None:
+        folder = platforms_dir(parent)
+        if folder is not None and any((p / "references" / "skill_info.yaml").is_file() for p in folder.iterdir()):
             return parent
     return None
 
@@ -187,8 +201,12 @@ LOCAL_SLURM_NOTE = ("SLURM_USER, SLURM_HOSTNAME and an SSH identity are for a re
 
 
 def platform_credentials(skill_dir: str | Path, platform: str) -> PlatformSkill | None:
-    """The bank platform skill matching ``platform`` for the bank of ``skill_dir`` (None when unknown)."""
+    """The bank platform skill matching ``platform`` for the bank of ``skill_dir``, else of ``$TAO_SKILL_BANK_PATH``
+    (a built-in or stand-alone model runs on the same platforms); None when unknown."""
     root = bank_of(skill_dir)
+    if root is None and os.environ.get(BANK_ENV):
+        env_bank = Path(os.environ[BANK_ENV]).expanduser()
+        root = env_bank if env_bank.is_dir() and platforms_dir(env_bank) is not None else None
     if root is None:
         return None
     try:

@@ -126,16 +126,25 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     """``tao-automl plan "TEXT" --model NAME [-o config.yaml]``: a validated run config from a sentence."""
     from tao_automl.agentapi.plan import make_plan
-    from tao_automl.errors import ConfigError
+    from tao_automl.errors import ConfigError, UserInputError
 
     output = Path(args.output) if args.output else None
     if output is not None and output.exists() and not args.force:
         raise ConfigError(f"-o: {str(output)!r} already exists", field="output", value=str(output),
                           hint="choose another file, or pass --force to overwrite it")
+    keys: dict[str, str] = {}
+    for entry in args.dataset_key:
+        key, sep, path = entry.partition("=")
+        if not sep or not key.strip() or not path.strip():
+            raise UserInputError(f"--dataset-key: {entry!r} is not KEY=PATH", field="--dataset-key", value=entry,
+                                 allowed="KEY=PATH (a spec key, e.g. dataset.train_data_sources.image_dir=/data)",
+                                 kind="usage")
+        keys[key.strip()] = path.strip()
     plan = make_plan(args.text, args.model, llm_endpoint=args.llm_endpoint, llm_model=args.llm_model,
                      metric=args.metric, platform=args.platform, workspace_path=args.workspace,
                      train_dataset_uri=args.train_dataset, gpu_count=args.gpus, skill_bank=args.skill_bank,
-                     base=output.resolve().parent if output is not None else None, llm_timeout_s=args.llm_timeout)
+                     base=output.resolve().parent if output is not None else None, llm_timeout_s=args.llm_timeout,
+                     eval_dataset_uri=args.eval_dataset, dataset_keys=keys)
     if output is not None:
         tmp = output.with_name(f".{output.name}.tmp")
         tmp.write_text(plan.yaml())

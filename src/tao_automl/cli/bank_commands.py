@@ -116,6 +116,8 @@ def platforms_report(bank: str | None, platform: str | None = None) -> dict[str,
 
     registry = sdk_registry()
     run_names = [s["name"] for s in registry]
+    if platform in run_names:
+        registry = sdk_registry(platform)
     if bank is None and not os.environ.get(BANK_ENV):
         if platform is not None:
             _known_platform(platform, run_names, None)
@@ -143,8 +145,13 @@ def platforms_report(bank: str | None, platform: str | None = None) -> dict[str,
         return report
     _known_platform(platform, run_names, found)  # a run config's platform without a skill in this bank
     report["platforms"] = []
+    from tao_automl.bank.credentials import SDK_ENV
+
     report["note"] = ("the local platform runs jobs on this machine and needs no credentials" if platform == "local"
-                      else f"the bank has no platform skill for {platform!r} (such as tao-run-on-{platform}): the "
+                      else f"the bank has no platform skill for {platform!r} (such as tao-run-on-{platform}); the "
+                      f"{platform} SDK itself reads {', '.join(SDK_ENV[platform])} (below), which preflight checks"
+                      if platform in SDK_ENV else
+                      f"the bank has no platform skill for {platform!r} (such as tao-run-on-{platform}): the "
                       "credentials it needs cannot be listed, and preflight does not check them")
     return report
 
@@ -191,6 +198,10 @@ def _platforms_text(report: dict[str, Any]) -> str:
     sdks = [(s["name"], s["class"], s["extra"] or "-", "yes" if s["implemented"] else "no")
             for s in report["sdk_registry"]]
     out += ["", "SDK registry (platform: in run configs):", _table(sdks, ("name", "class", "extra", "implemented"))]
+    needs = [f"{s['name']} reads {', '.join(f'{var} ({state})' for var, state in s['env'].items())}"
+             for s in report["sdk_registry"] if s.get("env")]
+    if needs:
+        out += ["", "SDK environment (never shown: set or missing):", *needs]
     return "\n".join(out)
 
 

@@ -49,13 +49,17 @@ class DryRec:
     platform_kwargs: dict[str, Any]
     budget: int | None = None  # epochs a multi-fidelity brain gives this rec (None: the spec's own)
     exact: bool = True  # one of the first batch: launched exactly so; later recs depend on results and their timing
+    #: The platform that would run it, and what it does with the image (its preflight check's words).
+    platform: str = "local"
+    image_note: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """What would be launched, with credentials (by key name or known value) shown as ``<redacted>``."""
         shown: dict[str, Any] = redact(
             {"rec_id": self.rec_id, "params": self.params, "spec": self.spec, "spec_path": self.spec_path,
-             "command": self.command, "image": self.image, "platform_kwargs": self.platform_kwargs,
-             "budget": self.budget, "exact": self.exact})
+             "command": self.command, "image": self.image, "image_note": self.image_note,
+             "platform": self.platform, "platform_kwargs": self.platform_kwargs, "budget": self.budget,
+             "exact": self.exact})
         return shown
 
     def text(self) -> str:
@@ -65,8 +69,9 @@ class DryRec:
         kwargs = ", ".join(f"{k}={v!r}" for k, v in shown["platform_kwargs"].items())
         head = f"=== rec {self.rec_id}" + ("" if self.exact else f" ({NOT_EXACT})")
         budget = "" if self.budget is None else f"budget: {self.budget} epoch(s)\n"
-        return (f"{head}\nparams:\n{params}\n{budget}image: {self.image}\ncommand: {shown['command']}\n"
-                f"platform kwargs: {kwargs}\nspec ({self.spec_path}):\n{_indent(spec)}")
+        image = f"{self.image} ({self.image_note})" if self.image_note else str(self.image)
+        return (f"{head}\nparams:\n{params}\n{budget}platform: {self.platform}\nimage: {image}\n"
+                f"command: {shown['command']}\nplatform kwargs: {kwargs}\nspec ({self.spec_path}):\n{_indent(spec)}")
 
 
 def _indent(text: str) -> str:
@@ -123,6 +128,9 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
     run_dir = Path(config.workspace_path) / RUN_DIR_PLACEHOLDER
     kwargs = dict(config.platform_kwargs)
     gpu_count = kwargs.pop("gpu_count", 1)
+    image_check = next((c for c in report.checks if c.check == "image"), None)
+    ignored = image_check.detail.partition("(")[2].rstrip(")") if image_check is not None and "(ignored" in \
+        image_check.detail else ""
     trials = _first_trials(scheduler, min(n, settings.automl_max_recommendations), settings)
     out: list[DryRec] = []
     with tempfile.TemporaryDirectory(prefix="tao-automl-dry-run-") as tmp:
@@ -138,5 +146,6 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
             call = {"gpu_count": gpu_count, "job_name": f"{RUN_DIR_PLACEHOLDER}-rec{rec_id:04d}",
                     "inputs": _swap(request.inputs, tmp, str(run_dir)), "outputs": request.outputs, **kwargs}
             out.append(DryRec(rec_id, params, _swap(request.spec, tmp, str(run_dir)), spec_path, command,
-                              request.image, call, trial.budget, rec_id <= settings.automl_max_concurrent))
+                              request.image, call, trial.budget, rec_id <= settings.automl_max_concurrent,
+                              config.platform, ignored))
     return out

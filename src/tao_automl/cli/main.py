@@ -394,6 +394,9 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--platform", default="local", help="platform of the config (default local)")
         p.add_argument("--workspace", default="runs", help="workspace_path of the config (default runs)")
         p.add_argument("--train-dataset", default=None, help="train_dataset_uri of the config")
+        p.add_argument("--eval-dataset", default=None, help="eval_dataset_uri of the config")
+        p.add_argument("--dataset-key", action="append", default=[], metavar="KEY=PATH",
+                       help="dataset_keys entry of the config: a spec key set to PATH verbatim (repeatable)")
         p.add_argument("--gpus", type=int, default=None, help="platform_kwargs.gpu_count of the config")
         p.add_argument("--skill-bank", default=None, help="skill bank folder (default $TAO_SKILL_BANK_PATH)")
     if name == "skill":

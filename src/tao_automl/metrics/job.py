@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tao_automl.metrics.parse import kpi_names, metric_from_logs, metric_from_status, status_lines
+from tao_automl.metrics.parse import kpi_names, metric_from_logs, metric_from_status, non_number_kpi, status_lines
 from tao_automl.platforms.base import as_platform
 from tao_automl.util.suggest import did_you_mean
 
@@ -82,15 +82,22 @@ def extract_metrics(sdk: Any, job_id: str, results_dir: str | None, names: list[
     return values, ",".join(dict.fromkeys(sources))
 
 
-def reported_metric_names(sdk: Any, job_id: str, results_dir: str | None) -> list[str]:
-    """The metric names the job's status.json reports (its ``kpi`` keys); empty when there is none to read."""
+def missing_metric_message(sdk: Any, job_id: str, results_dir: str | None, metric: str) -> str:
+    """:func:`no_metric_message` for an ended job: the metrics its status.json reports, or the non-number it gave
+    ``metric``."""
     text = read_results_file(sdk, job_id, results_dir, STATUS_FILE)
-    return kpi_names(status_lines(text)) if text else []
+    records = status_lines(text) if text else []
+    return no_metric_message(metric, kpi_names(records), non_number_kpi(records, metric))
 
 
-def no_metric_message(metric: str, reported: list[str]) -> str:
-    """The failure of a job that succeeded without ``metric``, naming the metrics it did report when known."""
-    message = f"job succeeded but reported no metric {metric!r} (looked in status.json kpi and the logs)"
+def no_metric_message(metric: str, reported: list[str], not_a_number: Any = None) -> str:
+    """The failure of a job that succeeded without ``metric``, naming the metrics it did report when known;
+    ``not_a_number``: what its status.json held for ``metric`` instead of a number, if anything."""
+    if not_a_number is not None:
+        return (f"job succeeded but its status.json gives metric {metric!r} the value {not_a_number!r}, which is not "
+                "a number")
+    message = (f"job succeeded but reported no metric {metric!r} (looked in status.json kpi and the last "
+               f"{LOG_TAIL_LINES} lines of the logs)")
     if reported:
         message += f"; it reported: {', '.join(reported)}{did_you_mean(metric, reported)}"
     return message

@@ -75,6 +75,19 @@ def kpi_names(records: Iterable[dict[str, Any]]) -> list[str]:
     return list(names)
 
 
+def non_number_kpi(records: Iterable[dict[str, Any]], metric: str) -> Any:
+    """The last value the records' ``kpi`` give ``metric`` that is not a number (``"oops"``), or None."""
+    wanted = normalise_name(metric)
+    found: Any = None
+    for record in records:
+        kpi = record.get("kpi")
+        if isinstance(kpi, dict):
+            for key, raw in kpi.items():
+                if normalise_name(str(key)) == wanted and _as_float(raw) is None:
+                    found = raw
+    return found
+
+
 def metric_from_status(text: str, metric: str) -> float | None:
     """The last value of ``metric`` in a status.json, or None when it never appears."""
     series = kpi_series(status_lines(text), metric)

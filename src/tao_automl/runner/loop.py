@@ -39,9 +39,8 @@ from tao_automl.metrics.job import (
     STATUS_FILE,
     extract_metric,
     extract_metrics,
-    no_metric_message,
+    missing_metric_message,
     read_results_file,
-    reported_metric_names,
 )
 from tao_automl.metrics.parse import kpi_series, status_lines
 from tao_automl.platforms.base import JobStatus, unwrap
@@ -620,7 +619,7 @@ class AutoMLRunner:
                     log.warning("rec %d: eval_fn raised %s: %s; using the extracted value", rec_id,
                                 type(exc).__name__, exc)
             message = None if value is not None else source if source.startswith("metric_extractor") else (
-                no_metric_message(metric, reported_metric_names(self.platform, item.job_id, item.results_dir))
+                missing_metric_message(self.platform, item.job_id, item.results_dir, metric)
             )
             reached = self._epochs_reported(exp, item) if value is not None else None
             crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet

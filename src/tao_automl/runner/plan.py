@@ -241,13 +241,13 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
 def _allowed_of(detail: str) -> str | list[str]:
     """What would be accepted, as the error's message says it (else the general rule); a list of names (options,
     keys) as a list."""
-    weights, meant = _WEIGHTS.search(detail), _MEANT.search(detail)
-    allowed = _SAID_ALLOWED.search(detail) or _ALLOWED.search(detail)
+    weights, meant, said = _WEIGHTS.search(detail), _MEANT.search(detail), _SAID_ALLOWED.search(detail)
+    allowed = said or _ALLOWED.search(detail)
     if weights:
         return f"{weights.group(1)} option_weights, one per option"
     if "disables every option" in detail:
         return "a disable_list that keeps at least one option"
-    if meant:
+    if meant and not said:  # a misspelt name; a misspelt option says its allowed options outright
         return f"{meant.group(1)!r} or another searchable param of the schema (`tao-automl models --scope automl`)"
     if allowed:
         return _names(allowed.group(1))
@@ -303,6 +303,34 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
         if lows and max(lows) <= 0:
             notes.append(f"param {param.name}: the schema minimum is {max(lows)}, which a log scale cannot reach; "
                          f"searching from {param.low:g} (set custom_param_ranges.{param.name}.valid_min to choose)")
+    return notes + narrowed_range_notes(schema, space, custom_ranges)
+
+
+def narrowed_range_notes(schema: Mapping[str, Any], space: SearchSpace,
+                         custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> list[str]:
+    """A note for each ``custom_param_ranges`` end the search does not reach because a ``depends_on`` relation with a
+    param that is not searched cuts the range (DINO's ``num_select <= num_queries``: valid_max 500 searched up to
+    100, without a word)."""
+    from tao_automl.schema.relations import dependents_of, parents_of
+
+    notes = []
+    for name, given in (custom_ranges or {}).items():
+        param = space[name] if name in space.names else None
+        if not isinstance(param, (FloatParam, IntParam)) or not isinstance(given, Mapping):
+            continue
+        cut = [f"valid_{end} {given[f'valid_{end}']:g} -> {now:g}" for end, now in (("min", param.low),
+                                                                                    ("max", param.high))
+               if _number(given.get(f"valid_{end}")) and given[f"valid_{end}"] != now
+               and (given[f"valid_{end}"] < now if end == "min" else given[f"valid_{end}"] > now)]
+        if not cut:
+            continue
+        prop = get_property(schema, name) or {}
+        related = [p for p in parents_of(prop) if p not in space.names]
+        related += [other for other, _ in dependents_of(schema, name) if other not in space.names]
+        if related:  # other cuts (a log scale's floor) have their own note
+            notes.append(f"param {name}: custom_param_ranges {'; '.join(cut)}: the schema's depends_on ties it to "
+                         f"{', '.join(related)}, which is not searched (its value in the spec bounds it); search "
+                         f"{related[0]} too, or change its value, to reach the given range")
     return notes
 
 

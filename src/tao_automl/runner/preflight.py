@@ -255,6 +255,41 @@ def checkpoint_check(platform: str, skill: Any, base_checkpoint: str | None) -> 
     return dataset_check(platform, "base_checkpoint", base_checkpoint)
 
 
+#: Words that start a shell command line without naming its program.
+_SHELL_WORDS = frozenset({"exec", "env", "time", "nice", "nohup", "cd", "if", "for", "while", "case", "(", "{",
+                          "set", "export", "source", ".", "[", "test", "!"})
+
+
+def command_check(platform: str, skill: Any) -> Check | None:
+    """On the local platform, whether the program that starts the skill's command exists here (on the jobs' PATH:
+    this Python's folder first, as LocalSDK runs them): a warning when it does not (every rec would fail with exit
+    code 127 until fail fast stops the sweep; a warning, not a failure, as the dry run of a bank model on a machine
+    without TAO still shows its specs); None elsewhere, or when the command starts with a placeholder or a shell
+    construct."""
+    import shlex
+    import shutil
+    import sys
+
+    if platform != "local" or skill is None:
+        return None
+    try:
+        words = shlex.split(skill.command_template, comments=True)
+    except (ValueError, TaoAutoMLError):
+        return None
+    program = next((w for w in words if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", w)), None)
+    if not program or "{" in program or "$" in program or program in _SHELL_WORDS:
+        return None
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH") or os.defpath])
+    found = shutil.which(program, path=path)
+    if found:
+        return Check("command", True, program if found == program else f"{program} ({found})")
+    where = "an executable file" if "/" in program else "on PATH"
+    return Check("command", True, f"the skill's command starts with {program!r}, which is not {where} on this "
+                 "machine, where the local platform runs it: every job would fail with exit code 127 unless the job "
+                 f"finds it; install {program!r} (or activate the environment that has it), or run on a platform "
+                 "whose image has it", warning=True)
+
+
 def _llm_check(settings: Any, report: PreflightReport) -> None:
     """LLM algorithms: the endpoint answers, serves the model and takes the key (a model listing and a one-token
     answer). One that cannot be contacted at all fails as unreachable (exit 3), a wrong one as a user error."""
@@ -271,7 +306,7 @@ def _llm_check(settings: Any, report: PreflightReport) -> None:
 
 
 def _credentials(config: RunArgs, report: PreflightReport) -> None:
-    from tao_automl.bank.credentials import platform_credentials
+    from tao_automl.bank.credentials import SDK_ENV, platform_credentials
 
     if config.platform == LOCAL:
         report.add("credentials", True, "the local platform needs none")
@@ -282,7 +317,11 @@ def _credentials(config: RunArgs, report: PreflightReport) -> None:
     skipped = sorted({name for m in (found.missing if found is not None else []) for name in re.split(r"[ /]", m)}
                      & unused)
     aside = f" ({', '.join(skipped)} not needed: {unused_reason(config)})" if skipped else ""
-    if found is None:
+    if found is None and config.platform in SDK_ENV:  # what our SDK itself reads
+        absent = [var for var in SDK_ENV[config.platform] if not os.environ.get(var)]
+        report.add("credentials", not absent, f"{config.platform} SDK: " + (
+            f"missing {', '.join(absent)}" if absent else f"{', '.join(SDK_ENV[config.platform])} set"))
+    elif found is None:
         report.add("credentials", None, f"not checked: no platform skill for {config.platform!r} in the bank")
     elif missing:
         report.add("credentials", False, f"{found.name}: missing {', '.join(missing)}{aside}")
@@ -408,6 +447,9 @@ def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> Preflig
     for name, uri in datasets:
         report.checks.append(dataset_check(config.platform, name, uri))
     report.checks.append(checkpoint_check(config.platform, skill, config.base_checkpoint))
+    program = command_check(config.platform, skill)
+    if program is not None:
+        report.checks.append(program)
     from tao_automl.runner.spec_checks import spec_checks
 
     spec_checks(config, built, report)

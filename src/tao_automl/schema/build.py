@@ -58,7 +58,7 @@ from tao_automl.schema.choices import (
 from tao_automl.schema.custom import CustomRange, parse_custom_range, reject_keys
 from tao_automl.schema.lists import LIST_TYPE, build_list, build_optional, build_subset, list_kind
 from tao_automl.schema.relations import Scalar, apply_relations, narrowed
-from tao_automl.space.search_space import FloatParam, IntParam, Param, SearchSpace
+from tao_automl.space.search_space import FloatParam, IntParam, ListParam, Param, SearchSpace
 from tao_automl.util.suggest import did_you_mean
 
 __all__ = [
@@ -325,6 +325,11 @@ def _derived_sides(schema: Mapping[str, Any], param: Param, custom: CustomRange 
     them open and no relation has moved them."""
     prop = get_property(schema, param.name)
     kind = param_kind(prop) if prop is not None else None
+    if prop is not None and isinstance(param, ListParam):  # the elements' ends (betas: [0, 1) chosen by the tool)
+        given = {"low": ("minimum", "valid_min"), "high": ("maximum", "valid_max")}
+        return [side for side, keys in given.items()
+                if all(prop.get(k) is None for k in keys)
+                and (custom is None or getattr(custom, keys[1]) is None)]
     if prop is None or kind not in ("float", "int") or not isinstance(param, Scalar):
         return []
     interval = schema_interval(param.name, prop)

@@ -144,7 +144,7 @@ def apply_relations(
     for name in names:
         if not isinstance(by_name[name], Scalar):
             continue
-        for other, prop in _dependents(schema, name):
+        for other, prop in dependents_of(schema, name):
             if other in by_name:
                 continue
             fixed, where = _fixed(base, other, prop)
@@ -154,7 +154,7 @@ def apply_relations(
     return [by_name[p.name] for p in params], _order(relations)
 
 
-def _dependents(schema: Mapping[str, Any], name: str) -> list[tuple[str, Mapping[str, Any]]]:
+def dependents_of(schema: Mapping[str, Any], name: str) -> list[tuple[str, Mapping[str, Any]]]:
     """Every ``(dotted name, property)`` whose ``depends_on`` names ``name``."""
     found: list[tuple[str, Mapping[str, Any]]] = []
 

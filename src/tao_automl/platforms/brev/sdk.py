@@ -52,7 +52,8 @@ def _refuse_unroutable(options: Mapping[str, Any]) -> None:
             raise UserInputError(
                 f"{key}={options[key]!r} cannot be passed to the brev CLI: `brev create` takes only a name and an "
                 "instance type and uses the cloud credential and workspace group of the active organisation "
-                "(choose it with `brev set <org>`); remove it, or create the instance yourself and give instance_id"
+                "(choose it with `brev set <org>`); remove it, or create the instance yourself and give instance_id",
+                field=key, value=options[key], allowed="unset (`brev set <org>` chooses the organisation)"
             )
 
 
@@ -86,11 +87,15 @@ class BrevSDK(PlatformBase):
             raise UserInputError(
                 f"the brev CLI ({brev_cli!r}) is not on PATH: install it with `curl -fsSL "
                 "https://raw.githubusercontent.com/brevdev/brev-cli/main/bin/install-latest.sh | bash` "
-                "(https://docs.nvidia.com/brev/) and add ~/.local/bin to PATH"
+                "(https://docs.nvidia.com/brev/) and add ~/.local/bin to PATH", field="platform_options.brev_cli",
+                value=brev_cli, allowed="a brev CLI on PATH (or its path)",
+                hint="install the brev CLI (https://docs.nvidia.com/brev/) and add ~/.local/bin to PATH"
             )
         _refuse_unroutable({"cloud_cred_id": cloud_cred_id, "workspace_group_id": workspace_group_id})
         if not os.environ.get("BREV_API_TOKEN"):
-            raise UserInputError("BREV_API_TOKEN is not set: export a Brev API token (Brev console -> API keys)")
+            raise UserInputError("BREV_API_TOKEN is not set: export a Brev API token (Brev console -> API keys)",
+                                 field="BREV_API_TOKEN", value=None, allowed="a Brev API token, in $BREV_API_TOKEN",
+                                 hint="export BREV_API_TOKEN=<token> (Brev console -> API keys)")
         self.defaults: dict[str, Any] = {"instance_id": instance_id, "gpu_type": gpu_type}
         self.timeout_s = float(command_timeout_s)
         #: Constructor arguments a later process needs to rebuild this SDK (never the token).

@@ -73,10 +73,16 @@ def _credentials(workspace_id: str | None) -> tuple[str, str]:
     token = token or os.environ.get("LEPTON_WORKSPACE_TOKEN") or ""
     if not workspace:
         raise UserInputError("LEPTON_WORKSPACE_ID is not set: export your DGX Cloud Lepton workspace id "
-                             "(dashboard -> Settings -> Tokens) or pass workspace_id=")
+                             "(dashboard -> Settings -> Tokens) or set platform_options.workspace_id",
+                             field="LEPTON_WORKSPACE_ID", value=None,
+                             allowed="a workspace id, in $LEPTON_WORKSPACE_ID or platform_options.workspace_id",
+                             hint="export LEPTON_WORKSPACE_ID=<id> (dashboard -> Settings -> Tokens), or set "
+                                  "platform_options.workspace_id")
     if not token:
         raise UserInputError("LEPTON_WORKSPACE_TOKEN is not set: export a DGX Cloud Lepton workspace token "
-                             "for workspace " + repr(workspace))
+                             "for workspace " + repr(workspace), field="LEPTON_WORKSPACE_TOKEN", value=None,
+                             allowed="a workspace token, in $LEPTON_WORKSPACE_TOKEN",
+                             hint="export LEPTON_WORKSPACE_TOKEN=<token> (dashboard -> Settings -> Tokens)")
     return workspace, token
 
 
