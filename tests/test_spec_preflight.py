@@ -205,7 +205,8 @@ def test_fast_foundation_stereo_placeholders_fail_or_warn(tmp_path: Path) -> Non
     names = {f"dataset.{split}_dataset.data_sources[0].dataset_name": "FSD" for split in ("train", "val")}
     good = run_preflight(load_run_config(_config(tmp_path, skill, **uris, base_checkpoint=str(data),
                                                  spec_overrides=names)))
-    assert good.ok and not good.warnings, good.text()
+    # the one warning left: the bank model's program is not installed on this machine (it runs in TAO's image)
+    assert good.ok and [w.check for w in good.warnings] == ["command"], good.text()
 
 
 def _sensible(skill_dir: Path, data: Path) -> dict[str, Any]:

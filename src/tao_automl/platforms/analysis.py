@@ -11,7 +11,8 @@ from tao_automl.platforms.files import tail_lines
 
 ERROR_PATTERN = re.compile(
     r"Traceback|Error|Exception|FAILED|\bFAIL\b|\bfatal\b|\bkilled\b|Killed|out of memory|"
-    r"Segmentation fault|core dumped|Aborted|command not found|No such file",
+    r"Segmentation fault|core dumped|Aborted|command not found|No such file|unrecognized option|"
+    r"invalid option|unknown option|illegal option|Permission denied",
     re.IGNORECASE,
 )
 #: How many log lines a failure analysis scans (the tail of the log).
