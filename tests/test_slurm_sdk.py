@@ -432,6 +432,11 @@ def test_preflight_asks_sinfo_for_the_partition_and_its_gpus(sdk: SlurmSDK, tmp_
                   if c.check == "jobs_dir"]
     assert jobs_dir.ok is False and "/proc cannot be written" in jobs_dir.detail
     assert jobs_dir.error is not None and jobs_dir.error.field == "platform_options.jobs_dir"
+    # use_pyxis on a cluster without pyxis (this one): every job failed with "srun: unrecognized option"
+    [pyxis] = [c for c in SlurmSDK(state_dir=tmp_path / "s4", jobs_dir=str(tmp_path / "j4"), use_pyxis=True)
+               .preflight("nvcr.io/x:1", gpu_count=0) if c.check == "pyxis"]
+    assert pyxis.ok is False and "unrecognized option" in pyxis.detail
+    assert pyxis.error is not None and pyxis.error.field == "platform_options.use_pyxis"
     wrong = SlurmSDK(state_dir=tmp_path / "s2", jobs_dir=str(tmp_path / "j2"), partition="nosuchpart")
     [reach, part] = wrong.preflight(None)
     assert reach.ok is True and part.ok is False and "'nosuchpart' does not exist; available: debug" in part.detail

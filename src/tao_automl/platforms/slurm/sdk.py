@@ -194,11 +194,29 @@ class SlurmSDK(RecordedPlatform):
         # several partitions: the job fits when one of them can hold it (Slurm starts it there)
         checks.extend(next((v for v in verdicts if all(c.ok for c in v)), verdicts[0]))
         checks.append(self._jobs_dir_check())
+        if self.use_pyxis:
+            checks.append(self._pyxis_check())
         if image:
             checks.append(PlatformCheck("image", None, f"{image}: not checked (pyxis pulls it on the node when the "
                                         "job starts)") if self.use_pyxis else
                           PlatformCheck("image", True, f"{image} (ignored: no container runtime; use_pyxis=False)"))
         return checks
+
+    def _pyxis_check(self) -> PlatformCheck:
+        """``use_pyxis``: the cluster's ``srun`` takes ``--container-image`` (the pyxis plugin is installed); without
+        it every job fails at once with ``srun: unrecognized option``."""
+        try:
+            result = self.shell.run(["srun", "--help"], check=False)
+        except PlatformError as exc:
+            return PlatformCheck("pyxis", None, f"not checked: srun --help failed: {exc}")
+        if "--container-image" in result.stdout + result.stderr:
+            return PlatformCheck("pyxis", True, "srun takes --container-image (the pyxis plugin is installed)")
+        setting = "platform_options.use_pyxis"
+        message = ("srun has no --container-image option: the pyxis plugin is not installed on this cluster, so every "
+                   "job would fail with 'srun: unrecognized option'")
+        return PlatformCheck("pyxis", False, message, error=UserInputError(
+            f"{setting}: true, but {message}", field=setting, value=True,
+            allowed="false (jobs run in the nodes' own environment), or a cluster with pyxis"))
 
     def _jobs_dir_check(self) -> PlatformCheck:
         """The jobs dir (where each job's script, log and results go) can be made and written where the jobs run:
