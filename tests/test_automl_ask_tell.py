@@ -161,8 +161,11 @@ def test_a_reopened_run_replays_results_in_the_order_they_came(tmp_path: Path) -
 
 def test_resume_with_changed_settings_names_the_change(tmp_path: Path) -> None:
     AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss"}, search_schema=small_schema()).finish()
-    with pytest.raises(WorkspaceError, match="metric: 'val_loss' -> 'acc'"):
+    with pytest.raises(WorkspaceError, match="metric: 'val_loss' -> 'acc'") as caught:
         AutoML(workspace=tmp_path / "run", settings={"metric": "acc"}, resume=True)
+    # field, value and allowed were all None
+    assert (caught.value.field, caught.value.value, caught.value.allowed) == ("automl_settings.metric", "acc",
+                                                                              ["val_loss"])
 
 
 def test_needs_a_search_space(tmp_path: Path) -> None:
@@ -467,3 +470,33 @@ def test_partial_train_specs_warn_that_they_replace_the_defaults(tmp_path: Path,
     rec = automl.next_recommendation()[0]
     assert rec.specs == {"train": {"num_epochs": 3, "optim": {"lr": rec.params["train.optim.lr"]}}}
     automl.finish()
+
+
+def test_a_finished_run_reopened_to_be_read_stays_finished(tmp_path: Path) -> None:
+    """`AutoML(ws, resume=True)` on a finished run, only to read it: get_status() said `running` (is_complete() True)
+    and `tao-automl status` said `interrupted` from then on."""
+    settings = {**SINGLE, "automl_max_recommendations": 3}
+    automl = AutoML(workspace=tmp_path / "run", settings=settings, search_schema=small_schema(), log_progress=False)
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            automl.report_result(rec.id, objective(rec.params))
+    first = automl.finish()["progress"]
+    assert first["state"] == "finished"
+    again = AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)
+    assert again.is_complete() and again.get_status()["progress"]["state"] == "finished"
+    assert query_status(tmp_path / "run")["progress"]["state"] == "finished"
+    assert again.finish()["progress"]["elapsed_s"] == first["elapsed_s"]  # its end, not the reopening's
+    assert query_status(tmp_path / "run")["progress"]["state"] == "finished"
+
+
+def test_a_schema_with_defaults_only_on_its_properties_gets_the_budget_at_its_epoch_key(tmp_path: Path) -> None:
+    """A search_schema without a top-level "default": hyperband's recs of budget 9 shipped `train.num_epochs: 1` in
+    rec.specs and the run's epoch key was None, so a caller training from rec.specs trained every rung 1 epoch."""
+    schema = small_schema()
+    del schema["default"]
+    automl = AutoML(workspace=tmp_path / "run", search_schema=schema, log_progress=False,
+                    settings={"algorithm": "hyperband", "metric": "val_loss", "automl_max_recommendations": 16,
+                              "automl_max_concurrent": 16, "automl_max_epochs": 9})
+    recs = automl.next_recommendation()
+    assert {r.trial["budget"] for r in recs} >= {1, 3, 9}
+    assert all(r.specs["train"]["num_epochs"] == r.trial["budget"] for r in recs)

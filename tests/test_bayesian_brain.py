@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -536,3 +537,29 @@ def test_trust_region_confines_acquisition_in_many_dimensions() -> None:
     cands, _ = maximise_log_ei(gp, Snapper(space), best, 0.01, anchors, rng, box=(lo, hi))
     assert np.all(cands >= lo - 1e-12) and np.all(cands <= hi + 1e-12)
     assert np.any(cands[:, :10] > hi[:10] - 0.05)  # the box's far side is searched, not only the incumbent
+
+
+def test_values_near_the_float_limit_and_one_huge_outlier_leave_the_model_working(tmp_path: Path) -> None:
+    """Ten results of -1e308 made the 6th ask raise `ValueError: array must not contain infs or NaNs` (the mean
+    overflowed); one diverged loss of 1e160 flattened every other difference, and only the range ends were proposed
+    from then on."""
+    from tao_automl import AutoML
+
+    schema = {"automl_default_parameters": ["train.x"], "properties": {"train": {"type": "collection", "properties": {
+        "x": {"type": "float", "default": 0.0, "minimum": -5.0, "maximum": 5.0}}}}}
+    settings = {"algorithm": "bayesian", "metric": "val_loss", "automl_max_concurrent": 1, "seed": 0}
+    flat = AutoML(tmp_path / "a", search_schema=schema, log_progress=False,
+                  settings={**settings, "automl_max_recommendations": 10})
+    for _ in range(10):
+        (rec,) = flat.next_recommendation()
+        flat.report_result(rec.id, -1e308)
+    bowl = AutoML(tmp_path / "b", search_schema=schema, log_progress=False,
+                  settings={**settings, "automl_max_recommendations": 20})
+    xs = []
+    for i in range(20):
+        (rec,) = bowl.next_recommendation()
+        x = rec.params["train.x"]
+        xs.append(x)
+        bowl.report_result(rec.id, 1e160 if i == 2 else (x - 1.3) ** 2)
+    assert min(abs(x - 1.3) for x in xs[10:]) < 0.1  # found the bowl's floor after the outlier
+    assert sum(abs(x) > 4.9 for x in xs[10:]) <= 1  # not the range ends over and over

@@ -376,3 +376,34 @@ def test_a_misspelt_direction_in_a_metric_list_gets_the_close_one() -> None:
                                                 {"name": "latency", "direction": "minimize"}]})
     assert caught.value.field == "automl_settings.metric[0].direction"
     assert "did you mean 'maximize'" in str(caught.value)
+
+
+@pytest.mark.parametrize("algorithm", ["random", "hyperband", "asha", "bohb", "dehb", "bfbo"])
+def test_no_config_is_started_twice_while_untried_ones_remain(tmp_path: Path, algorithm: str) -> None:
+    """A 72-config space, 72 recs: dehb trained one suboptimal config from scratch 21 times at one budget and saw 7
+    distinct configs (missing the optimum in 5 of 10 seeds); bfbo, bohb, random and hyperband repeated too."""
+    from tao_automl import AutoML
+
+    props = {"a": {"type": "int", "default": 1, "minimum": 0, "maximum": 2},
+             "b": {"type": "int", "default": 6, "minimum": 5, "maximum": 7},
+             "c": {"type": "categorical", "default": "p", "enum": ["p", "q", "r", "s"]},
+             "d": {"type": "bool", "default": False},
+             "num_epochs": {"type": "int", "default": 1, "minimum": 1, "maximum": 9}}
+    schema = {"automl_default_parameters": [f"train.{k}" for k in "abcd"],
+              "properties": {"train": {"type": "collection", "properties": props}}}
+    automl = AutoML(tmp_path / "run", search_schema=schema, log_progress=False,
+                    settings={"algorithm": algorithm, "metric": "val_loss", "automl_max_recommendations": 72,
+                              "automl_max_concurrent": 1, "automl_max_epochs": 9, "seed": 3})
+    fresh: list[tuple[Any, ...]] = []
+    while not automl.is_complete():
+        recs = automl.next_recommendation()
+        if not recs:
+            break
+        for rec in recs:
+            p = rec.params
+            if rec.trial.get("parent") is None:
+                fresh.append(tuple(sorted(p.items())))
+            automl.report_result(rec.id, (p["train.a"] - 1) ** 2 + (p["train.b"] - 6) ** 2
+                                 + 0.5 * (p["train.c"] == "p") + 0.2 * p["train.d"])
+    assert len(fresh) == len(set(fresh)), algorithm
+    assert automl.get_best().metric_value == 0.0  # type: ignore[union-attr]

@@ -84,6 +84,9 @@ class AutoML:
             if resume:
                 self._exp = Experiment.open(run_dir, None if given is None else self.settings)
                 self.settings = self._exp.settings
+                ended = self._exp.reopened_ended
+                if ended and self._exp.is_complete():  # reopened to be read: it stays as and when it ended
+                    self._exp.end(ended)
                 if any(tracking.values()):
                     self._exp.store.set_meta({k: v for k, v in tracking.items() if v}, event="tracking_changed")
             else:

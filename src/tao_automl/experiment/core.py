@@ -165,8 +165,14 @@ class Experiment:
             drift = diff_settings(stored, settings)
             if drift:
                 store.close()
+                first = next(k for k, v in settings.to_dict().items()
+                             if k not in RESUME_MUTABLE and v != stored.to_dict()[k])
                 raise WorkspaceError(f"cannot resume {run_dir.name}: settings differ from the stored run: {drift} "
-                                     f"(only {', '.join(sorted(RESUME_MUTABLE))} may change on resume)")
+                                     f"(only {', '.join(sorted(RESUME_MUTABLE))} may change on resume)",
+                                     field=f"automl_settings.{first}", value=settings.to_dict()[first],
+                                     allowed=[stored.to_dict()[first]],
+                                     hint=f"resume with {first}: {stored.to_dict()[first]!r} (the run's), or start a "
+                                          "new run with the new settings")
             created = sum(store.count_by_status().values())
             if settings.automl_max_recommendations < created:  # recs already made cannot be un-made
                 store.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 from tao_automl.bank.skill import Skill
 from tao_automl.errors import SkillError
-from tao_automl.schema.access import get_property
+from tao_automl.schema.access import get_property, schema_defaults
 from tao_automl.util.dotted import flatten
 
 #: Leaf names that hold the training length, most specific first.
@@ -20,11 +20,11 @@ _EPOCH_IN_NAME = re.compile(r"(?:epoch|ep|e)[_=\-]?(\d+)", re.IGNORECASE)
 
 def find_epoch_key(schema: Mapping[str, Any], action: str = "train", shorthand: Any = None) -> str | None:
     """The dotted spec key of the epoch budget: ``shorthand`` (a skill's ``spec_shorthand_keys.num_epochs``) when
-    given, else the first ``EPOCH_LEAVES`` leaf of the schema defaults (``action``'s keys first); None when none."""
+    given, else the first ``EPOCH_LEAVES`` leaf of the schema defaults (its top-level ``default``, else its
+    properties' defaults; ``action``'s keys first); None when none."""
     if shorthand:
         return str(shorthand)
-    defaults = schema.get("default")
-    keys = [key for key, _ in flatten(defaults if isinstance(defaults, Mapping) else {})]
+    keys = [key for key, _ in flatten(schema_defaults(schema))]  # the top-level default, else the properties'
     action_first = sorted(keys, key=lambda k: (not k.startswith(f"{action}."), k.count(".")))
     for leaf in EPOCH_LEAVES:
         for key in action_first:
@@ -42,8 +42,7 @@ _NO_EPOCH_KEY_HINT = ("add spec_shorthand_keys.num_epochs (the spec key the trai
 
 def _spec_keys(skill: Skill) -> set[str]:
     """Every dotted key of the schema's defaults and of the spec template: where a trainer reads its settings."""
-    defaults = skill.schema.get("default")
-    keys = {key for key, _ in flatten(defaults if isinstance(defaults, Mapping) else {})}
+    keys = {key for key, _ in flatten(schema_defaults(skill.schema))}
     keys |= {key for key, _ in flatten(skill.template or {})}
     return keys
 
@@ -83,8 +82,7 @@ def epoch_family(skill: Skill | None, key: str) -> tuple[str, ...]:
     if skill is None or (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs"):
         return (key,)
     parent, _, _ = key.rpartition(".")
-    defaults = skill.schema.get("default")
-    twins = [k for k, _ in flatten(defaults if isinstance(defaults, Mapping) else {})
+    twins = [k for k, _ in flatten(schema_defaults(skill.schema))
              if k != key and k.rpartition(".")[2] in EPOCH_LEAVES and k.rpartition(".")[0] == parent]
     return (key, *twins)
 

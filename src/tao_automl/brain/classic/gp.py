@@ -79,7 +79,7 @@ def warp_outputs(y: Array) -> Array:
     run with a loss 100x the others would otherwise flatten every other difference to ~0. The
     exponent is the maximum-likelihood one on a grid over [-2, 2] (step 0.05).
     """
-    y = np.asarray(y, dtype=float)
+    y = _tamed(np.asarray(y, dtype=float))
     z = _standardise(y)
     if len(np.unique(z)) >= 4 and abs(_skewness(z)) > 0.5:
         lams = np.linspace(-2.0, 2.0, 81)
@@ -88,6 +88,29 @@ def warp_outputs(y: Array) -> Array:
         llf = -0.5 * len(z) * np.log(np.maximum(np.var(warped, axis=1), 1e-300)) + jacobian
         z = _standardise(warped[int(np.argmax(llf))])
     return z
+
+
+#: Values whose magnitude passes this are rescaled before their mean and variance are taken (which overflow).
+_HUGE = 1e150
+#: A value farther from the median than this many interquartile ranges puts the outputs on a signed log scale.
+_FAR = 1e6
+
+
+def _tamed(y: Array) -> Array:
+    """``y`` as it is, unless its values are extreme: magnitudes near the float limit are rescaled (their mean and
+    variance would overflow), and when a value lies more than ``_FAR`` interquartile ranges from the median (a
+    diverged run's loss of 1e155 among losses near 1) the outputs go on a signed log scale around the median, so
+    the differences between the other results survive. Monotone: ranks are kept."""
+    big = float(np.max(np.abs(y))) if len(y) else 0.0
+    if big > _HUGE:
+        y = y / big
+    d = y - float(np.median(y))
+    q25, q75 = np.percentile(y, [25.0, 75.0])
+    ref = float(q75 - q25) or float(np.median(np.abs(d)))
+    if ref > 0.0 and float(np.max(np.abs(d))) > _FAR * ref:
+        out: Array = np.sign(d) * np.log1p(np.abs(d) / ref)
+        return out
+    return y
 
 
 def _skewness(x: Array) -> float:

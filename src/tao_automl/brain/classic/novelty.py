@@ -81,3 +81,21 @@ def unused_config(space: SearchSpace, taken: set[Key], rng: np.random.Generator)
         if fresh:
             return fresh[int(rng.integers(len(fresh)))]
     return space.sample(rng)  # exhausted (or too large to list): a repeat is unavoidable
+
+
+class FreshConfigs:
+    """The keys of the configs a brain has started from scratch; :meth:`untried` swaps a proposal that repeats one
+    for an unused config (a repeat only once a finite space is exhausted). Draws from ``rng`` only on a repeat, so a
+    continuous space's proposals are those of the brain alone."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.keys: set[Key] = set()
+
+    def add(self, config: Mapping[str, Any]) -> None:
+        self.keys.add(config_key(self.space, config))
+
+    def untried(self, config: Config, rng: np.random.Generator) -> Config:
+        if config_key(self.space, config) not in self.keys:
+            return config
+        return unused_config(self.space, self.keys, rng)

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from tao_automl.brain.classic.novelty import FreshConfigs
 from tao_automl.brain.trials import PROMOTION, STOPPING, Trial
 from tao_automl.errors import SettingsError
 from tao_automl.space.search_space import Config, SearchSpace
@@ -49,6 +50,7 @@ class ASHA:
         self._trials: dict[int, Trial] = {}
         self._results: list[dict[int, float | None]] = [{} for _ in self.rungs]  # rung -> trial id -> value
         self._promoted: set[int] = set()  # trial ids already promoted (promotion mode)
+        self._fresh = FreshConfigs(space)  # configs started from scratch: a new one is never one of them
 
     # -- protocol ---------------------------------------------------------------------------------
     def propose(self, ids: Sequence[int], pending: Mapping[int, Trial], rng: np.random.Generator) -> list[Trial]:
@@ -88,13 +90,15 @@ class ASHA:
         self._trials[trial_id] = trial
         if trial.parent is not None:
             self._promoted.add(trial.parent)
+        else:
+            self._fresh.add(trial.config)
 
     def is_finished(self, n_created: int) -> bool:
         return n_created >= self.max_trials
 
     # -- helpers ----------------------------------------------------------------------------------
     def _new_config(self, rng: np.random.Generator) -> Config:
-        return self.space.sample(rng)
+        return self._fresh.untried(self.space.sample(rng), rng)
 
     def _in_top(self, trial_id: int, k: int) -> bool:
         values = sorted(v for v in self._results[k].values() if v is not None)

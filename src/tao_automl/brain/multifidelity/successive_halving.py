@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tao_automl.brain.classic.novelty import FreshConfigs
 from tao_automl.brain.trials import PROMOTION, Trial
 from tao_automl.errors import SettingsError
 from tao_automl.space.search_space import Config, SearchSpace
@@ -108,6 +109,7 @@ class SuccessiveHalving:
         self._members: dict[tuple[int, int], list[int]] = {}  # (bracket, rung) -> trial ids, in id order
         self._promoted: set[int] = set()
         self._inflight: set[int] = set()
+        self._fresh = FreshConfigs(space)  # configs started from scratch: a new one is never one of them
 
     # -- protocol ---------------------------------------------------------------------------------
     def propose(self, ids: Sequence[int], pending: Mapping[int, Trial], rng: np.random.Generator) -> list[Trial]:
@@ -138,6 +140,8 @@ class SuccessiveHalving:
             members.append(trial_id)
         if trial.parent is not None:
             self._promoted.add(trial.parent)
+        else:
+            self._fresh.add(trial.config)
 
     def is_finished(self, n_created: int) -> bool:
         return n_created >= self.max_trials or self._current() is None
@@ -196,8 +200,8 @@ class SuccessiveHalving:
         for i in range(len(bracket.sizes)):
             members = self._members.get((b, i), [])
             if len(members) < self.rung_target(b, i):
-                if i == 0:
-                    config = self._new_configs(1, bracket.budgets[0], pending, rng)[0]
+                if i == 0:  # a config started before (a DE child or a model's pick landing on it) is retrained
+                    config = self._fresh.untried(self._new_configs(1, bracket.budgets[0], pending, rng)[0], rng)
                     return Trial(config=config, budget=bracket.budgets[0], bracket=b, rung=0)
                 if not self.rung_complete(b, i - 1):
                     return None
