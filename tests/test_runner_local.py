@@ -182,6 +182,47 @@ def test_a_moved_run_reports_and_writes_where_it_is_now(toy_skill: Path, tmp_pat
         store.close()
 
 
+def test_a_killed_run_moved_then_resumed_leaves_its_dead_time_out_of_elapsed(toy_skill: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -9, wait, mv, resume: elapsed counted the wait (paused_s stayed as it was) because the move's own
+    event was taken for the last activity of the dead orchestrator."""
+    import tao_automl.experiment.core as core
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    first = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws",
+                       gpu_count=0)
+    store = RunStore(first["run_dir"])
+    store.set_meta({"state": "running"})  # as an orchestrator killed mid-run leaves it
+    paused = float(store.meta().get("paused_s") or 0.0)
+    store.close()
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    shutil.move(first["run_dir"], moved)
+    real = time.time
+    monkeypatch.setattr(core.time, "time", lambda: real() + 100.0)  # the resume comes 100 s after the kill
+    exp = core.Experiment.open(moved)
+    try:
+        assert float(exp.store.meta()["paused_s"]) - paused >= 99.0
+    finally:
+        exp.close()
+
+
+def test_a_copy_of_a_run_whose_original_still_exists_is_not_resumed(toy_skill: Path, tmp_path: Path) -> None:
+    """A run folder copied with `cp -a` and both resumed: the original recorded "started job ...-rec0005" and a
+    result from a job only the copy launched (job names come from the run's name, the jobs dir is shared)."""
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    first = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws",
+                       gpu_count=0)
+    copy = tmp_path / "copies" / Path(first["run_dir"]).name
+    shutil.copytree(first["run_dir"], copy)
+    with pytest.raises(WorkspaceError, match="is a copy of the run at") as caught:
+        runner.run(workspace_path=copy, resume=True, automl_settings=_settings(automl_max_recommendations=2))
+    assert caught.value.field == "run_dir" and caught.value.allowed == [first["run_dir"]]
+    again = runner.run(workspace_path=first["run_dir"], resume=True,  # the original resumes as ever
+                       automl_settings=_settings(automl_max_recommendations=2))
+    assert again["progress"]["completed"] == 2 and query_status(copy)["progress"]["completed"] == 1
+
+
 def test_demo_network_sweep_with_the_kpi_metric(tmp_path: Path) -> None:
     """The shipped demo network, really trained, through its console script; 'kpi' is its val_accuracy."""
     from tao_automl.bank import builtin_skill_dir

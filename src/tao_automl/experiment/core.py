@@ -193,6 +193,8 @@ class Experiment:
         exp._meta = meta
         exp._replay()
         llm_records.drain(exp.brain)  # records of replayed results were persisted the first time
+        now = time.time()
+        down = _downtime(meta, store, now)  # before this reopening writes an event of its own
         here, before = os.path.abspath(run_dir), meta.get("run_dir")
         if before and os.path.realpath(str(before)) != os.path.realpath(here):  # the folder was moved or copied
             store.set_meta({"run_dir": here, "moved_from": before}, event="run_moved")
@@ -200,9 +202,7 @@ class Experiment:
         if meta.get("state") in ENDED_STATES:  # a resume with nothing left to do keeps the run's real end
             exp._reopened_ended = (str(meta["state"]), float(meta["ended_at"]), exp._n_created, exp._n_finished,
                                    paused) if isinstance(meta.get("ended_at"), (int, float)) else None
-        now = time.time()
-        store.set_meta({"state": "running", "resumed_at": now, PAUSED_KEY: paused + _downtime(meta, store, now)},
-                       event="run_resumed")
+        store.set_meta({"state": "running", "resumed_at": now, PAUSED_KEY: paused + down}, event="run_resumed")
         exp._meta = store.meta()
         return exp
 

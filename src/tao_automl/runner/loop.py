@@ -13,6 +13,7 @@ import contextlib
 import enum
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,7 +25,7 @@ from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING
 from tao_automl.errors import PlatformError, SkillError, SweepInterrupted, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
-from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, JOB_PENDING, RecRow, RecStatus, read_meta
+from tao_automl.experiment.store import DB_NAME, JOB_ENDED_UNCOLLECTED, JOB_PENDING, RecRow, RecStatus, read_meta
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import (
     RunLock,
@@ -281,6 +282,7 @@ class AutoMLRunner:
     def _reopen(self, run_dir: Path, given: RunArgs) -> tuple[Experiment, RunPlan]:
         meta = read_meta(run_dir)
         check_complete(run_dir, meta)
+        check_not_a_copy(run_dir, meta)
         if meta.get("mode") != "runner" or "run_args" not in meta:
             raise WorkspaceError(f"cannot resume {str(run_dir)!r} with AutoMLRunner: it was not started by the runner "
                                  f"(mode {meta.get('mode')!r}); reopen it with the API that created it")
@@ -920,6 +922,21 @@ def _guarded(name: str, callback: Callable[..., Any] | None, *args: Any) -> None
         callback(*args)
     except Exception:
         log.exception("%s callback raised; the sweep goes on", name)
+
+
+def check_not_a_copy(run_dir: Path, meta: Mapping[str, Any]) -> None:
+    """Refuse to resume a copy of a run folder whose original still holds its run: the copy names its jobs as the
+    original does, so each would collect (and report as its own) jobs the other launched. A moved folder resumes."""
+    before = meta.get("run_dir")
+    if not before or os.path.realpath(str(before)) == os.path.realpath(run_dir):
+        return
+    if (Path(str(before)) / DB_NAME).is_file():
+        raise WorkspaceError(
+            f"cannot resume {str(run_dir)!r}: it is a copy of the run at {str(before)!r}, which still exists; a copy "
+            "names its jobs as the original does, so the two would collect each other's jobs",
+            field="run_dir", value=str(run_dir), allowed=[str(before)],
+            hint=f"resume the original (`tao-automl resume {before}`); to continue here instead, move the folder "
+                 "(or remove the original) first; `status`, `report` and `export` read a copy as it is")
 
 
 def refused_submission(exc: UserInputError, rec_id: int, platform_kwargs: Mapping[str, Any],
