@@ -84,6 +84,10 @@ def test_stop_cancel_jobs_cancels_what_is_in_flight(tmp_path: Path) -> None:
     assert [r["status"] for r in recs] == ["cancelled", "cancelled"]
     assert all(sdk.get_job_status(r["job_id"]) == JobStatus.CANCELLED for r in recs)
     assert _events(run_dir, "job_cancelled") == 2
+    # RUN_DIR/status.json holds what `status --json` says (it kept "running 1" after the cancel: no orchestrator
+    # was left to rewrite it, so the stop does)
+    snapshot = json.loads((Path(run_dir) / "status.json").read_text())
+    assert snapshot["progress"]["cancelled"] == 2 and snapshot["active_jobs"] == []
     again = cli("resume", run_dir, "--json")  # both recs of the budget of 2 were created: nothing is left to launch
     assert again.returncode == 1 and json.loads(again.stdout)["progress"]["total"] == 2
     assert len(status_json(run_dir, "--recs", "all")["recommendations"]) == 2
@@ -157,6 +161,19 @@ def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> N
     assert "resume" not in text
     status = cli("status", run_dir).stdout
     assert "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)" in status
+
+
+def test_a_detached_run_whose_orchestrator_never_took_over_is_interrupted_not_starting_forever() -> None:
+    """kill -9 of the detached orchestrator as it started: `status`, `runs` and `stop` showed `starting` for good
+    (no stop reason; `status --watch` exited 1 on it)."""
+    from tao_automl.experiment.holder import STARTING_GRACE_S, as_shown
+
+    meta = {"state": "starting", "mode": "runner"}
+    assert as_shown(meta, False, 1000.0, now=1000.0 + STARTING_GRACE_S / 2) == meta  # it may be taking over
+    assert as_shown(meta, True, 1000.0, now=1000.0 + 10 * STARTING_GRACE_S) == meta  # it did
+    gone = as_shown(meta, False, 1000.0, now=1001.0 + STARTING_GRACE_S)
+    assert gone["state"] == "interrupted" and gone["ended_at"] == 1000.0
+    assert "ended before it took the run over" in gone["stop_reason"] and "tao-automl resume" in gone["stop_reason"]
 
 
 def test_stop_after_the_orchestrator_was_killed_closes_the_run_as_interrupted(tmp_path: Path) -> None:

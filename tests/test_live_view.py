@@ -292,8 +292,12 @@ def test_ctrl_c_names_the_run_folder_to_resume(toy_skill: Path, tmp_path: Path, 
     assert proc.returncode == 130, err
     assert f"interrupted: jobs keep running; continue with `tao-automl resume {run_dir}`" in err
     if as_json:
-        error = json.loads(out)["error"]
+        printed = json.loads(out)
+        error = printed["error"]
         assert error["kind"] == "interrupted" and error["value"] == str(run_dir)
+        # what ran first comes with it (it printed the error alone): the run's status, interrupted
+        assert printed["progress"]["state"] == "interrupted" and printed["run_dir"] == str(run_dir)
+        assert len(printed["recommendations"]) >= 2
     assert query_status(run_dir)["progress"]["state"] == "interrupted"
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
     sdk.cancel_grace_s = 1.0

@@ -207,6 +207,21 @@ def test_a_killed_run_moved_then_resumed_leaves_its_dead_time_out_of_elapsed(toy
         exp.close()
 
 
+def test_job_arguments_changed_on_resume_are_used_and_stored(toy_skill: Path, tmp_path: Path) -> None:
+    """`run(resume=True, gpu_count=1)` on a run started with 0: the new rec got a GPU, but the run kept saying
+    gpu_count 0 (and a later plain `tao-automl resume` went back to it)."""
+    from tao_automl.experiment.store import read_meta
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=["0", "1"]), toy_skill)
+    first = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws",
+                       gpu_count=0)
+    again = runner.run(workspace_path=first["run_dir"], resume=True,
+                       automl_settings=_settings(automl_max_recommendations=2), gpu_count=1)
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=["0", "1"])
+    assert [len(sdk.get_job_info(h["job_id"]).get("gpu_ids") or []) for h in again["history"]] == [0, 1]
+    assert read_meta(first["run_dir"])["run_args"]["platform_kwargs"] == {"gpu_count": 1}
+
+
 def test_a_copy_of_a_run_whose_original_still_exists_is_not_resumed(toy_skill: Path, tmp_path: Path) -> None:
     """A run folder copied with `cp -a` and both resumed: the original recorded "started job ...-rec0005" and a
     result from a job only the copy launched (job names come from the run's name, the jobs dir is shared)."""

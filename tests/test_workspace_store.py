@@ -81,6 +81,12 @@ def test_lock_holder_names_the_live_holder_and_none_once_it_released_or_died(tmp
         holder.wait()
     (run_dir / LOCK_NAME).write_text(str(holder.pid))  # a killed holder's pid left behind
     assert lock_holder(run_dir) is None
+    # a new holder between taking the lock and writing its pid: the file is empty, or names a dead process; the
+    # answer was "nobody" (`run --detach --json` once printed "alive": false for a running orchestrator)
+    with RunLock(run_dir):
+        for stale in ("", str(holder.pid)):
+            (run_dir / LOCK_NAME).write_text(stale)
+            assert lock_holder(run_dir) == os.getpid(), stale
 
 
 def test_store_round_trip_and_readonly_reader(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
     alive = bool(orchestrator["alive"])
     with store.snapshot():  # one consistent state while the runner writes
         meta = store.meta()
-        if meta.get("state") == "running" and not alive:
+        if meta.get("state") in ("running", "starting") and not alive:
             meta = as_shown(meta, alive, store.last_event_at())
         direction = str(meta.get("direction", "maximize"))
         counts = store.count_by_status()

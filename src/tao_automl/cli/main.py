@@ -601,6 +601,17 @@ def _silence_stdout() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail again
 
 
+def _status_of(run_dir: Any) -> dict[str, Any] | None:
+    """The run's ``status --json`` object (what an interrupted sweep had produced), or None when unreadable."""
+    from tao_automl.status import query_status
+
+    try:
+        status = query_status(run_dir)
+    except Exception:
+        return None
+    return None if "error" in status else status
+
+
 def _report_error(exc: TaoAutoMLError, as_json: bool) -> int:
     """One ``error:`` line on stderr and, with ``--json``, one JSON object on stdout; the error's exit code."""
     if as_json:
@@ -647,11 +658,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         run_dir = exc.run_dir if isinstance(exc, SweepInterrupted) and exc.run_dir else None
         hint = f"continue with `tao-automl resume {run_dir or 'RUN_DIR'}`"
-        if as_json:
+        if as_json:  # what the sweep produced first comes with the error, as a failed sweep's does
             where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}
-            _print_out(_dumps(error_json(TaoAutoMLError(
-                "interrupted: jobs keep running", kind="interrupted", exit_code=EXIT_INTERRUPTED, hint=hint,
-                **where))))
+            error = TaoAutoMLError("interrupted: jobs keep running", kind="interrupted",
+                                   exit_code=EXIT_INTERRUPTED, hint=hint, **where)
+            error.produced = _status_of(run_dir) if run_dir else None
+            _print_out(_dumps(error_json(error)))
         print(f"interrupted: jobs keep running; {hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except TaoAutoMLError as exc:

@@ -22,10 +22,11 @@ INFO_NAME = "orchestrator.json"
 def lock_holder(run_dir: str | Path) -> int | None:
     """The pid holding the run folder's orchestrator lock, or None when no process holds it.
 
-    The lock file names the last process that took the lock (written right after taking it). When that
-    process is gone, nothing holds the lock and the answer is None at once; when it lives, ``/proc/locks``
-    (Linux) says whether it, or a newer holder, holds the lock now. Asking never takes or blocks the lock;
-    elsewhere the pid in the file is the answer.
+    The lock file names the last process that took the lock (written right after taking it). ``/proc/locks``
+    (Linux) says who holds it now: the named process, a newer holder, or nobody; it is asked even when the named
+    process is gone or the file names none, because a new holder writes its pid only just after taking the lock
+    (a reader in between saw "no orchestrator" while one ran). Asking never takes or blocks the lock; elsewhere
+    the pid in the file is the answer.
     """
     path = os.path.join(run_dir, LOCK_NAME)
     try:
@@ -33,8 +34,6 @@ def lock_holder(run_dir: str | Path) -> int | None:
     except OSError:
         return None
     named = _pid_from_file(path)
-    if named is None:  # the last holder is gone (or never wrote its pid): nobody holds the lock
-        return None
     try:
         with open("/proc/locks", "rb") as locks:
             lines = locks.read().decode(errors="replace").splitlines()
@@ -87,13 +86,29 @@ def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
 ORCHESTRATOR_LOST = "its orchestrator ended without closing the run (killed or crashed)"
 
 
-def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None) -> dict[str, Any]:
+#: How ``progress.stop_reason`` starts for a detached run whose orchestrator never took over (killed as it started).
+ORCHESTRATOR_NEVER_STARTED = "its detached orchestrator ended before it took the run over (killed as it started)"
+#: Seconds a ``starting`` run may wait for its detached orchestrator (it takes over within seconds; the parent waits
+#: up to ``runner.detach.START_WAIT_S``, 60 s, before it gives up).
+STARTING_GRACE_S = 90.0
+
+
+def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now: float | None = None
+             ) -> dict[str, Any]:
     """``meta`` as status shows it: a run stored as ``running`` that no process orchestrates (its orchestrator was
     killed or crashed before it could close the run) is ``interrupted``, ended at its last recorded activity, so
-    no reader waits on it or sees its elapsed time grow. ``tao-automl stop`` or ``resume`` writes the same."""
-    if meta.get("state") != "running" or alive:
+    no reader waits on it or sees its elapsed time grow; so is a run still ``starting`` that no orchestrator took
+    over for ``STARTING_GRACE_S`` (``now``: the time to judge that by). ``tao-automl stop`` or ``resume`` writes
+    the same."""
+    state = meta.get("state")
+    if alive or state not in ("running", "starting"):
         return meta
+    import time
+
+    if state == "starting" and (last_activity is None or (now or time.time()) - last_activity < STARTING_GRACE_S):
+        return meta  # its orchestrator may be taking over right now
     again = ("reopen it with AutoML(workspace, resume=True)" if meta.get("mode") == "ask_tell"
              else "`tao-automl resume` continues it")
-    return {**meta, "state": "interrupted", "stop_reason": f"{ORCHESTRATOR_LOST}; {again}",
+    lost = ORCHESTRATOR_LOST if state == "running" else ORCHESTRATOR_NEVER_STARTED
+    return {**meta, "state": "interrupted", "stop_reason": f"{lost}; {again}",
             "ended_at": last_activity if last_activity is not None else meta.get("ended_at")}

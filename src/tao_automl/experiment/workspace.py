@@ -184,8 +184,9 @@ class RunLock:
                 "wait for it to end or stop it first", field="run_dir", value=str(folder),
                 hint=f"poll `tao-automl status {folder}` until it ends, or `tao-automl stop {folder}`"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        pid = str(os.getpid()).encode()
+        os.pwrite(fd, pid, 0)  # then cut what a longer old pid left: the file is never empty in between
+        os.ftruncate(fd, len(pid))
         os.fsync(fd)
         self._fd = fd
         return self

@@ -215,13 +215,14 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     ended: list[str] = []  # jobs that had ended before the cancel: left for `resume` to collect
     refused: tuple[str, Exception] | None = None  # the job whose cancel failed, and why: the rest were not tried
     state = read_meta(folder).get("state")
-    if cancel_jobs or state == "running":  # "running" with no holder: its orchestrator died (kill -9, a crash)
+    # "running" with no holder: its orchestrator died (kill -9, a crash); "starting": it never took over
+    if cancel_jobs or state in ("running", "starting"):
         sdk = _sdk_for(folder, meta) if cancel_jobs else None
         with RunLock(folder):  # taken only to write: a plain stop never races an orchestrator that is starting
             store = RunStore(folder)
             # a run still "running" here lost its orchestrator: it ended at its last recorded activity (as status
             # shows it), not now; read before this stop's own events
-            died_at = store.last_event_at() if state == "running" else None
+            died_at = store.last_event_at() if state in ("running", "starting") else None
             try:
                 if sdk is not None:
                     for rec in store.recs():
@@ -241,12 +242,15 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                                              "cancelled: `tao-automl stop --cancel-jobs`")
                             cancelled.append(rec.job_id)
                 state = store.meta().get("state")
-                if state == "running":
+                if state in ("running", "starting"):
                     ended_at = died_at if died_at is not None else time.time()
                     store.set_meta({"state": "interrupted", "ended_at": ended_at}, event="run_interrupted")
                     state = "interrupted"
             finally:
                 store.close()
+        from tao_automl.runner.orchestrator import write_snapshot
+
+        write_snapshot(folder, last=True)  # no orchestrator will rewrite RUN_DIR/status.json: this stop does
     if cancelled:  # no orchestrator will tell the run's trackers about these recs: tell them now
         _track_cancelled(folder, str(state or "interrupted"))
     if refused is not None:

@@ -291,6 +291,9 @@ class AutoMLRunner:
         plan = RunPlan.build(args, self.skill)
         checked_job_kwargs(self.sdk, args.platform_kwargs)  # as a fresh run checks them: a typo is refused
         exp = Experiment.open(run_dir, plan.settings)
+        if args.platform_kwargs != stored.platform_kwargs:  # the next recs' job arguments: stored, as ran
+            exp.store.set_meta({"run_args": {**meta["run_args"], "platform_kwargs": args.platform_kwargs}},
+                               event="platform_kwargs_changed")
         return exp, plan.with_settings(exp.settings)
 
     # -- the loop ---------------------------------------------------------------------------------

@@ -693,8 +693,9 @@ class LocalSDK(PlatformBase):
         if not proc.wait_group_gone(int(pgid), _ORPHAN_GRACE_S):
             proc.signal_group(int(pgid), signal.SIGKILL)
             proc.wait_group_gone(int(pgid), _KILL_WAIT_S)
-        return (f"its wrapper process (pid {pgid}) was killed (SIGKILL, out-of-memory killer) while the job ran, "
-                f"so its exit code is unknown; the {len(left)} process(es) it left running were stopped")
+        return (f"its wrapper process (pid {pgid}) was killed while the job ran (by a signal; which one is not "
+                "recorded: often kill -9 or the out-of-memory killer), so its exit code is unknown; the "
+                f"{len(left)} process(es) it left running were stopped")
 
     def _finish(
         self, rec: _Record, exit_record: dict[str, Any] | None, reason: str | None = None, save: bool = True
@@ -710,7 +711,8 @@ class LocalSDK(PlatformBase):
                 "cancelled: its process group was stopped by the cancel before it could record an exit code"
                 if rec.data.get("cancel_requested") else
                 f"its process vanished without an exit code: the wrapper (pid {rec.data.get('pid')}) was "
-                "killed (SIGKILL, out-of-memory killer) or the machine restarted"
+                "killed by a signal (which one is not recorded: often kill -9 or the out-of-memory killer) or the "
+                "machine restarted"
             )
         if rec.data.get("cancel_requested"):
             status = JobStatus.CANCELLED
