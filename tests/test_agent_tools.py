@@ -267,7 +267,8 @@ def test_the_report_tool_without_the_report_extra_answers_unavailable_with_the_p
     import sys
 
     folder = _interrupted_run(tmp_path / "run")
-    monkeypatch.setitem(sys.modules, "plotly", None)  # what the missing report extra looks like to import
+    for name in ["plotly", *[m for m in sys.modules if m.startswith("plotly.")]]:  # imported by an earlier test
+        monkeypatch.setitem(sys.modules, name, None)  # what the missing report extra looks like to import
     result, is_error = call_tool("report", {"run_dir": str(folder)})
     assert not is_error, result
     assert result["available"] is False and result["html"] is None and not (folder / "report.html").exists()

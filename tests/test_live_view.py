@@ -313,3 +313,13 @@ def test_params_are_shown_by_their_shortest_unambiguous_ending() -> None:
     params = {"train.optim.lr": 0.01, "aug.color.enable": True, "aug.flip.enable": False, "model.enable": True,
               "enable": 1}
     assert format_params(params) == ("lr=0.01 color.enable=True flip.enable=False model.enable=True enable=1")
+
+
+def test_the_ranked_table_shows_enough_digits_to_tell_neighbours_apart() -> None:
+    """Ranks 3, 4 and 5 all read `-1005` (their values: -1004.99, -1005.03, -1005.37)."""
+    from tao_automl.experiment.lines import distinct_values
+
+    assert distinct_values([-999.8, -1004.99, -1005.03, -1005.37, None]) == [
+        "-999.8", "-1004.99", "-1005.03", "-1005.37", "-"]
+    assert distinct_values([0.9777, 0.9754, 0.95]) == ["0.9777", "0.9754", "0.95"]  # as before when distinct
+    assert distinct_values([0.5, 0.5]) == ["0.5", "0.5"]  # a tie stays a tie

@@ -366,6 +366,17 @@ def test_report_runs_and_trackers_name_the_fronts_pick_not_the_first_metrics_bes
     assert "Pareto front: <b>recs 1, 2, 3" in header
     listed = list_runs(tmp_path / "ws")[0]
     assert listed["best_rec_id"] == 2 and listed["best_metric"] == 0.95
+    # `runs`, the live line and the agent's best_config named the first metric alone, so the knee read as a worse
+    # pick than rec 1's accuracy: each now names the objectives and the pick
+    assert listed["best_values"] == {"val_accuracy": 0.95, "model_size": 10.0} and listed["best_by"] == "knee"
+    from tao_automl.agentapi.tools import best_config
+    from tao_automl.experiment.lines import progress_line
+
+    picked = best_config(str(tmp_path / "ws" / "run_1"))
+    assert picked["metric"] == ["val_accuracy", "model_size"] and picked["best_by"] == "knee"
+    assert [p["rec_id"] for p in picked["pareto_front"]] == [1, 2, 3] and "direction" not in picked
+    line = progress_line(automl.get_status()["progress"])
+    assert "best val_accuracy=0.95, model_size=10 (rec 2, the Pareto front's knee)" in line
 
 
 def test_optuna_export_of_a_two_metric_run_is_a_multi_objective_study_whose_best_trials_are_the_front(

@@ -75,6 +75,7 @@ def test_html_report_is_self_contained_with_every_section(run_dir: Path, tmp_pat
     for div_id in PLOTS:
         assert f'id="{div_id}"' in text, div_id
     assert "random-forest permutation importance" in text
+    assert "Best so far, in the order recs finished" in text and "by rec number" not in text
     assert "CUDA out of memory &lt;in&gt; this corner &amp; of the space" in text  # failure reason, escaped, uncut
     assert "automl_settings.automl_reduction_factor" in text
 
@@ -304,3 +305,16 @@ def test_importance_says_whether_the_params_predict_the_metric_at_all() -> None:
     noise = param_importance(_views([(c, float(rng.normal())) for c in configs]))
     assert noise.shares and noise.oob_r2 is not None and noise.oob_r2 <= 0
     assert "say little about what matters" in fit_note(noise.oob_r2)
+
+
+def test_a_constant_metric_says_so_and_auto_names_its_pick_and_the_curve_its_order() -> None:
+    """A metric equal on all 8 recs: "needs at least 5 finished recs with different values; this run has 8". The
+    header said `algorithm auto` with the pick nowhere in the report; the "by rec number" curve was in finish order."""
+    from tao_automl.report.html import _algorithm_text, _importance
+
+    go = pytest.importorskip("plotly.graph_objects")
+    figure, note = _importance(go, _views([({"lr": 0.1 * i, "wd": 0.01 * i}, 0.5) for i in range(1, 9)]))
+    assert figure is None and note.startswith("every one of the 8 finished recs has the same val_loss (0.5)")
+    assert _algorithm_text({"algorithm": "auto", "algorithm_choice": {"algorithm": "bayesian", "reason": "numeric"}}) \
+        == "auto, which picked bayesian: numeric"
+    assert _algorithm_text({"algorithm": "tpe"}) == "tpe"

@@ -225,6 +225,11 @@ def best_config(run_dir: str) -> JSON:
     data: JSON = {"run_dir": status["run_dir"], "state": progress.get("state"), "metric": progress.get("metric"),
                   "direction": progress.get("direction"), "completed": progress.get("completed"),
                   "total": progress.get("total"), "best": best}
+    if progress.get("objectives"):  # several metrics: best is the front's pick, not the first metric's best
+        data.update(objectives=progress["objectives"], pareto_front=progress.get("pareto_front"),
+                    best_by=progress.get("best_by"))
+        data.pop("direction")
+        data["metric"] = [o["name"] for o in progress["objectives"]]
     if best is None:
         data["note"] = _no_best_note(status["run_dir"], progress)
     return data

@@ -155,7 +155,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
         start = datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S") if r["created_at"] else "-"
         best = "-" if r["best_metric"] is None else f"{r['metric']}={format_value(r['best_metric'])} (rec " \
             f"{r['best_rec_id']})"
-        print(f"{r['id']:<30}  {start:<19}  {r['algorithm']!s:<12}  {r['state']!s:<11}  "
+        if r.get("best_values"):  # several metrics: the front's pick with each of its values
+            best = ", ".join(f"{n}={format_value(v)}" for n, v in r["best_values"].items()) + \
+                f" (rec {r['best_rec_id']}, the Pareto front's {r.get('best_by')})"
+        algorithm = r["algorithm"] if not r.get("algorithm_choice") else \
+            f"{r['algorithm']}->{r['algorithm_choice'].get('algorithm')}"  # auto: the brain it picked
+        print(f"{r['id']:<30}  {start:<19}  {algorithm!s:<12}  {r['state']!s:<11}  "
               f"{str(r['completed']) + '/' + str(r['total']):>9}  {best}")
     return EXIT_OK
 

@@ -6,7 +6,14 @@ import math
 import re
 from collections.abc import Mapping
 
-from tao_automl.experiment.lines import counts_line, epochs_trained, format_params, format_value, progress_line
+from tao_automl.experiment.lines import (
+    counts_line,
+    distinct_values,
+    epochs_trained,
+    format_params,
+    format_value,
+    progress_line,
+)
 
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
@@ -33,8 +40,8 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
     header = (f"{'rank':>4}  {'rec':>4}  {'status':<9}  {metric:>14}  " + "".join(f"{n:>14}  " for n in others)
               + f"{'epochs':>6}  {'time_s':>7}  params")
     lines = [header, "-" * len(header)]
-    for h in rows:
-        value = "-" if h["metric_value"] is None else format_value(h["metric_value"])
+    metric_texts = distinct_values([h["metric_value"] for h in rows])  # ranked neighbours never print alike
+    for h, value in zip(rows, metric_texts, strict=True):
         values = h.get("metric_values") or {}
         more = "".join(f"{'-' if values.get(n) is None else format_value(values[n]):>14}  " for n in others)
         duration = "-" if h.get("wall_time_s") is None else f"{h['wall_time_s']:.1f}"

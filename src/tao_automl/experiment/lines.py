@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
@@ -15,6 +16,18 @@ def format_value(value: Any) -> str:
             return f"{value:.3g}"
         return f"{value:.4g}"
     return str(value)
+
+
+def distinct_values(values: list[Any]) -> list[str]:
+    """``values`` as :func:`format_value` shows them, with more significant digits (up to 12) where two neighbours
+    that differ would otherwise print alike (ranks 3, 4 and 5 all read ``-1005``); ``None`` shows ``-``."""
+    numbers = [v for v in values if isinstance(v, float)]
+    digits = 4
+    while digits < 12 and any(a != b and f"{a:.{digits}g}" == f"{b:.{digits}g}"
+                              for a, b in itertools.pairwise(numbers)):
+        digits += 1
+    return ["-" if v is None else (format_value(v) if digits == 4 or not isinstance(v, float) else f"{v:.{digits}g}")
+            for v in values]
 
 
 def short_names(keys: list[str]) -> dict[str, str]:
@@ -57,7 +70,11 @@ def progress_line(progress: Mapping[str, Any]) -> str:
     metric = progress.get("metric") or "metric"
     best = progress.get("best_metric")
     shown_best = "-"
-    if best is not None:
+    values = progress.get("best_values")
+    if progress.get("objectives") and values:  # several metrics: the front's pick with each of its values
+        shown = ", ".join(f"{name}={format_value(value)}" for name, value in values.items())
+        shown_best = f"{shown} (rec {progress.get('best_rec_id')}, the Pareto front's {progress.get('best_by')})"
+    elif best is not None:
         budget = progress.get("best_budget")
         at = f", {budget} epochs" if budget is not None and progress.get("ranked_by") != "metric" else ""
         shown_best = f"{metric}={format_value(best)} (rec {progress.get('best_rec_id')}{at})"

@@ -47,5 +47,8 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
             "algorithm": meta.get("algorithm"), "state": meta.get("state"), "completed": p["completed"],
             "total": p["total"], "succeeded": p["succeeded"], "failed": p["failed"], "metric": p["metric"],
             "direction": p["direction"], "best_metric": p["best_metric"], "best_rec_id": p["best_rec_id"],
+            **({"algorithm_choice": meta["algorithm_choice"]} if meta.get("algorithm_choice") else {}),
+            **({"objectives": p["objectives"], "best_values": p.get("best_values"), "best_by": p.get("best_by")}
+               if p.get("objectives") else {}),
         })
     return out

@@ -12,6 +12,7 @@ import html
 import json
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,10 @@ def write_html_report(data: RunData, path: str | Path) -> Path:
 
     sections: list[str] = [_header(data), _ranked_table(data)]
     figures: list[tuple[str, str, Any | None, str]] = [
-        ("convergence", "Best so far by rec number", _convergence(go, data, by_time=False), ""),
-        ("convergence-time", "Best so far by wall time", _convergence(go, data, by_time=True), ""),
+        ("convergence", "Best so far, in the order recs finished", _convergence(go, data, by_time=False),
+         _first_metric_note(data)),
+        ("convergence-time", "Best so far by wall time", _convergence(go, data, by_time=True),
+         _first_metric_note(data)),
         ("parallel", "Parameters vs metric (parallel coordinates)", _parallel(go, data), ""),
         ("importance", "Parameter importance", *_importance(go, data)),
         ("curves", "Learning curves", _curves(go, data), ""),
@@ -83,9 +86,25 @@ def _header(data: RunData) -> str:
         best_text = (f"rec {best.rec_id}: {values} ({_e(data.front.get('best_by'))})</b> · Pareto front: "
                      f"<b>recs {front}")
     return (f"<h1>AutoML run {_e(data.experiment_id)}</h1><p class=muted>{_e(data.run_dir)} · report made {made}</p>"
-            f"<p>algorithm <b>{_e(data.meta.get('algorithm'))}</b> · {_e(data.direction)} <b>{_e(data.metric)}</b>"
+            f"<p>algorithm <b>{_e(_algorithm_text(data.meta))}</b> · {_e(data.direction)} <b>{_e(data.metric)}</b>"
             f" · state <b>{_e(data.meta.get('state'))}</b> · {len(data.recs)} of {_e(data.meta.get('budget'))} recs"
             f" ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}) · best: <b>{best_text}</b></p>")
+
+
+def _algorithm_text(meta: Mapping[str, Any]) -> str:
+    """The run's algorithm; for ``auto``, the brain it picked and why (the report said only "auto")."""
+    choice = meta.get("algorithm_choice") or {}
+    if meta.get("algorithm") == "auto" and choice.get("algorithm"):
+        return f"auto, which picked {choice['algorithm']}: {choice.get('reason', '')}".rstrip(": ")
+    return str(meta.get("algorithm"))
+
+
+def _first_metric_note(data: RunData) -> str:
+    """Several metrics: the best-so-far curves follow the first one, while the run's best is the front's pick."""
+    if data.front is None:
+        return ""
+    return (f"{data.metric} alone (the first metric); the run's best is the Pareto front's pick "
+            f"({data.front.get('best_by')}), which need not be the best {data.metric}")
 
 
 def _ranked_table(data: RunData) -> str:
@@ -186,6 +205,10 @@ def _importance(go: Any, data: RunData) -> tuple[Any | None, str]:
     shares = importance.shares
     points, epoch = importance_points(data)
     if not shares:
+        values = {value for _, value in points}
+        if len(points) >= MIN_RECS and len(values) == 1:  # "needs 5 recs with different values; this run has 8"
+            return None, (f"every one of the {len(points)} finished recs has the same {data.metric} "
+                          f"({_fmt(next(iter(values)))}): no param can be said to matter more than another")
         return None, (f"needs at least {MIN_RECS} finished recs with different values"
                       + (" at one epoch" if data.is_multi_fidelity else "") + f"; this run has {len(points)}")
     names = list(shares)[::-1]
