@@ -978,3 +978,17 @@ def test_given_ranges_that_leave_a_relation_no_value_name_custom_param_ranges() 
     with pytest.raises(SearchSpaceError, match="cannot hold") as info:
         search_space(_rich_schema(), load_settings({"metric": "loss"}), ["train.select", "train.queries"], ranges)
     assert info.value.field == "custom_param_ranges.train.select" and info.value.value == ranges["train.select"]
+
+
+def test_random_draws_of_a_space_with_a_relation_are_uniform_over_what_it_allows() -> None:
+    """`hi >= lo`: 55 % of random samples sat exactly on hi == lo (every broken draw was moved to the boundary);
+    they are redrawn now, so samples spread over the allowed triangle."""
+    import numpy as np
+
+    space = SearchSpace((FloatParam("lo", 0.0, 1.0), FloatParam("hi", 0.0, 1.0)), (Relation("hi", ">=", "lo"),))
+    rng = np.random.default_rng(0)
+    draws = [space.sample(rng) for _ in range(2000)]
+    assert all(d["hi"] >= d["lo"] for d in draws)
+    assert sum(d["hi"] == d["lo"] for d in draws) == 0
+    gaps = np.array([d["hi"] - d["lo"] for d in draws])
+    assert abs(float(np.mean(gaps)) - 1 / 3) < 0.03  # the uniform triangle's mean gap

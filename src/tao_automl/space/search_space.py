@@ -115,6 +115,9 @@ Param = Union[  # noqa: UP007 (a runtime alias on 3.10)
     FloatParam, IntParam, CategoricalParam, BoolParam, IntGridParam, ListParam, SubsetParam, OptionalListParam
 ]
 
+#: Draws :meth:`SearchSpace.sample` makes before it repairs one that breaks a relation.
+SAMPLE_REDRAWS = 32
+
 _KINDS: dict[str, type] = {"float": FloatParam, "int": IntParam, "categorical": CategoricalParam, "bool": BoolParam}
 _NESTED_KINDS: dict[str, Any] = {
     "list": ListParam.from_json,
@@ -182,7 +185,18 @@ class SearchSpace:
         return sum(p.width for p in self.params)
 
     def sample(self, rng: np.random.Generator) -> Config:
-        return self.repair({p.name: p.sample(rng) for p in self.params})
+        """A random config, uniform over those that keep every relation: draws are redrawn (up to
+        ``SAMPLE_REDRAWS`` times) until the relations hold, and only a space where that keeps failing has its last
+        draw repaired. Repairing every draw moved each broken one to the nearest allowed value, so half of the
+        samples of ``hi >= lo`` sat exactly on ``hi == lo``."""
+        config = {p.name: p.sample(rng) for p in self.params}
+        if not self.relations:
+            return config
+        for _ in range(SAMPLE_REDRAWS):
+            if all(rel.holds(config) for rel in self.relations):
+                return config
+            config = {p.name: p.sample(rng) for p in self.params}
+        return self.repair(config)
 
     def repair(self, config: Config) -> Config:
         """``config`` with every relation enforced (dependents moved, see space_relations)."""
