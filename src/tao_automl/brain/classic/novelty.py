@@ -95,7 +95,10 @@ class FreshConfigs:
     def add(self, config: Mapping[str, Any]) -> None:
         self.keys.add(config_key(self.space, config))
 
-    def untried(self, config: Config, rng: np.random.Generator) -> Config:
-        if config_key(self.space, config) not in self.keys:
+    def untried(self, config: Config, rng: np.random.Generator, also: set[Key] | None = None) -> Config:
+        """``config``, or an unused one when it repeats a key of this set or of ``also`` (configs in flight); the
+        sets are only joined on a repeat, so a check costs the same at any size."""
+        key = config_key(self.space, config)
+        if key not in self.keys and (also is None or key not in also):
             return config
-        return unused_config(self.space, self.keys, rng)
+        return unused_config(self.space, self.keys | also if also else self.keys, rng)

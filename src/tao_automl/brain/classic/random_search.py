@@ -19,12 +19,11 @@ class RandomBrain:
         self._seen = FreshConfigs(space)
 
     def suggest(self, n: int, pending: Sequence[Config], rng: np.random.Generator) -> list[Config]:
-        seen = FreshConfigs(self.space)
-        seen.keys = self._seen.keys | {config_key(self.space, c) for c in pending}
+        busy = {config_key(self.space, c) for c in pending}  # in flight, or drawn in this call
         out = []
         for _ in range(n):
-            config = seen.untried(self.space.sample(rng), rng)
-            seen.add(config)
+            config = self._seen.untried(self.space.sample(rng), rng, busy)
+            busy.add(config_key(self.space, config))
             out.append(config)
         return out
 
