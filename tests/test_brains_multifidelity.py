@@ -407,3 +407,22 @@ def test_no_config_is_started_twice_while_untried_ones_remain(tmp_path: Path, al
                                  + 0.5 * (p["train.c"] == "p") + 0.2 * p["train.d"])
     assert len(fresh) == len(set(fresh)), algorithm
     assert automl.get_best().metric_value == 0.0  # type: ignore[union-attr]
+
+
+def test_the_last_iteration_runs_its_recs_side_by_side_not_in_one_rec_brackets() -> None:
+    """12 recs, 2 slots, max_epochs 9: the two recs left after the first iteration ran in two 1-rec brackets one
+    after the other (a slot idle at real job lengths); they are one s=0 bracket of 2 now."""
+    from tao_automl.brain.multifidelity.successive_halving import Bracket, fit_brackets
+
+    assert fit_brackets(hyperband_brackets(9, 3), 2, 3) == [Bracket(0, (2,), (9,))]
+    assert fit_brackets(hyperband_brackets(9, 3), 12, 3) == [Bracket(2, (4, 1, 1), (1, 3, 9)),
+                                                             Bracket(1, (2, 1), (3, 9)), Bracket(0, (1,), (9,))]
+    hb = Hyperband(build_search_space(small_schema()), max_epochs=9, eta=3, max_trials=12)
+    rng = np.random.default_rng(1)
+    trials: dict[int, Trial] = {}
+    for trial_id in range(1, 11):  # the first iteration, every result told as it comes
+        [trial] = hb.propose([trial_id], {}, rng)
+        trials[trial_id] = trial
+        hb.observe(trial_id, 1.0 / trial_id, trial.budget)
+    tail = hb.propose([11, 12], {}, rng)
+    assert [(t.bracket, t.budget, t.parent) for t in tail] == [(3, 9, None), (3, 9, None)]

@@ -67,19 +67,27 @@ def fit_brackets(brackets: list[Bracket], max_trials: int, eta: int) -> list[Bra
     def total(bs: list[Bracket]) -> int:
         return sum(sum(b.sizes) for b in bs)
 
+    def scaled(bs: list[Bracket], step: int) -> list[Bracket]:
+        out = []
+        for b in bs:
+            n = max(1, math.floor(b.sizes[0] * step / 100 + 0.5))
+            out.append(Bracket(b.s, tuple(max(1, math.floor(n * eta ** (-i) + 1e-9)) for i in range(len(b.sizes))),
+                               b.budgets))
+        return out
+
     if total(brackets) <= max_trials:
         return brackets
-    for step in range(100, 0, -1):
-        scaled = []
-        for b in brackets:
-            n = max(1, math.floor(b.sizes[0] * step / 100 + 0.5))
-            scaled.append(Bracket(b.s, tuple(max(1, math.floor(n * eta ** (-i) + 1e-9)) for i in range(len(b.sizes))),
-                                  b.budgets))
-        if total(scaled) <= max_trials:
-            return scaled
-    while len(scaled) > 1 and total(scaled) > max_trials:
-        scaled = scaled[1:]
-    return scaled
+    # the largest common scale that fits; when even the smallest does not, drop the most exploratory brackets and
+    # scale the rest again (a last iteration of 2 trials is one s=0 bracket of 2, run side by side, not 1 + 1)
+    kept = list(brackets)
+    while True:
+        for step in range(100, 0, -1):
+            candidate = scaled(kept, step)
+            if total(candidate) <= max_trials:
+                return candidate
+        if len(kept) == 1:
+            return scaled(kept, 1)
+        kept = kept[1:]
 
 
 def check_count(name: str, value: object, low: int = 1) -> int:
