@@ -457,3 +457,17 @@ def test_a_builtin_models_platform_credentials_come_from_the_bank_in_the_environ
     monkeypatch.setenv("TAO_SKILL_BANK_PATH", str(SHARED))
     found = platform_credentials(builtin_skill_dir("demo-digits-mlp"), "slurm")
     assert found is not None and found.name == "tao-run-on-slurm"
+
+
+def test_lepton_credentials_given_by_the_workspace_id_option_are_not_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Lepton SDK takes its workspace id (and token, as `id:token`) from platform_options.workspace_id too; the
+    credentials check must not call them missing then."""
+    from tao_automl.bank.credentials import sdk_env_missing
+
+    for var in ("LEPTON_WORKSPACE_ID", "LEPTON_WORKSPACE_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    assert sdk_env_missing("lepton", {}) == ["LEPTON_WORKSPACE_ID", "LEPTON_WORKSPACE_TOKEN"]
+    assert sdk_env_missing("lepton", {"workspace_id": "ws1"}) == ["LEPTON_WORKSPACE_TOKEN"]
+    assert sdk_env_missing("lepton", {"workspace_id": "ws1:" + SECRET}) == []
+    monkeypatch.setenv("LEPTON_WORKSPACE_TOKEN", SECRET)
+    assert sdk_env_missing("lepton", {"workspace_id": "ws1"}) == []

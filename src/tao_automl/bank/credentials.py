@@ -160,6 +160,17 @@ SDK_ENV: dict[str, tuple[str, ...]] = {"lepton": ("LEPTON_WORKSPACE_ID", "LEPTON
                                        "brev": ("BREV_API_TOKEN",)}
 
 
+def sdk_env_missing(platform: str, options: Mapping[str, Any]) -> list[str]:
+    """The ``SDK_ENV`` variables of ``platform`` that neither the environment nor a platform option gives (Lepton's
+    ``workspace_id`` option gives the workspace id, and the token too in its ``id:token`` form)."""
+    given: set[str] = set()
+    if platform == "lepton" and options.get("workspace_id"):
+        given.add("LEPTON_WORKSPACE_ID")
+        if ":" in str(options["workspace_id"]):
+            given.add("LEPTON_WORKSPACE_TOKEN")
+    return [var for var in SDK_ENV.get(platform, ()) if not os.environ.get(var) and var not in given]
+
+
 def sdk_registry(only: str | None = None) -> list[dict[str, Any]]:
     """Our SDK registry: name, class, extra, whether its module can be imported here, and the environment variables
     the SDK itself needs (``set``/``missing``, never a value); ``only``: that platform's entry alone."""
@@ -185,11 +196,13 @@ def bank_of(skill_dir: str | Path) -> Path | None:
     """The bank holding ``skill_dir``: the nearest ancestor whose platform folder holds a platform skill (None when
     none; a folder merely named ``platforms``, such as this package's own, is not a bank's)."""
     path = Path(skill_dir).resolve()
-    for parent in path.parents:
-        folder = platforms_dir(parent)
-        if folder is not None and any((p / "references" / "skill_info.yaml").is_file() for p in folder.iterdir()):
-            return parent
-    return None
+    return next((parent for parent in path.parents if _holds_platform_skills(parent)), None)
+
+
+def _holds_platform_skills(root: Path) -> bool:
+    """Whether ``root`` has a platform folder with at least one platform skill in it."""
+    folder = platforms_dir(root) if root.is_dir() else None
+    return folder is not None and any((p / "references" / "skill_info.yaml").is_file() for p in folder.iterdir())
 
 
 #: Credentials the bank's Slurm skill lists for a remote login node: Slurm run through its CLI on this machine (no
@@ -206,7 +219,7 @@ def platform_credentials(skill_dir: str | Path, platform: str) -> PlatformSkill 
     root = bank_of(skill_dir)
     if root is None and os.environ.get(BANK_ENV):
         env_bank = Path(os.environ[BANK_ENV]).expanduser()
-        root = env_bank if env_bank.is_dir() and platforms_dir(env_bank) is not None else None
+        root = env_bank if _holds_platform_skills(env_bank) else None
     if root is None:
         return None
     try:

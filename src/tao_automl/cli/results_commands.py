@@ -135,7 +135,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from tao_automl.experiment.lines import format_value
+    from tao_automl.experiment.lines import format_value, front_pick_text
     from tao_automl.export.runs import list_runs
 
     runs = list_runs(args.workspace)
@@ -156,8 +156,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         best = "-" if r["best_metric"] is None else f"{r['metric']}={format_value(r['best_metric'])} (rec " \
             f"{r['best_rec_id']})"
         if r.get("best_values"):  # several metrics: the front's pick with each of its values
-            best = ", ".join(f"{n}={format_value(v)}" for n, v in r["best_values"].items()) + \
-                f" (rec {r['best_rec_id']}, the Pareto front's {r.get('best_by')})"
+            best = front_pick_text(r["best_values"], r["best_rec_id"], r.get("best_by"))
         algorithm = r["algorithm"] if not r.get("algorithm_choice") else \
             f"{r['algorithm']}->{r['algorithm_choice'].get('algorithm')}"  # auto: the brain it picked
         print(f"{r['id']:<30}  {start:<19}  {algorithm!s:<12}  {r['state']!s:<11}  "

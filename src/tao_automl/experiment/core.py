@@ -162,17 +162,16 @@ class Experiment:
                                  "was written, so no rec or job ever ran in it; delete this folder and start again")
         stored = AutoMLSettings.from_mapping(stored_settings(meta))
         if settings is not None:
-            drift = diff_settings(stored, settings)
+            drift = changed_settings(stored, settings)
             if drift:
                 store.close()
-                first = next(k for k, v in settings.to_dict().items()
-                             if k not in RESUME_MUTABLE and v != stored.to_dict()[k])
-                raise WorkspaceError(f"cannot resume {run_dir.name}: settings differ from the stored run: {drift} "
+                first, (was, now_given) = next(iter(drift.items()))
+                shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in drift.items())
+                raise WorkspaceError(f"cannot resume {run_dir.name}: settings differ from the stored run: {shown} "
                                      f"(only {', '.join(sorted(RESUME_MUTABLE))} may change on resume)",
-                                     field=f"automl_settings.{first}", value=settings.to_dict()[first],
-                                     allowed=[stored.to_dict()[first]],
-                                     hint=f"resume with {first}: {stored.to_dict()[first]!r} (the run's), or start a "
-                                          "new run with the new settings")
+                                     field=f"automl_settings.{first}", value=now_given, allowed=[was],
+                                     hint=f"resume with {first}: {was!r} (the run's), or start a new run with the "
+                                          "new settings")
             created = sum(store.count_by_status().values())
             if settings.automl_max_recommendations < created:  # recs already made cannot be un-made
                 store.close()
@@ -550,8 +549,7 @@ def as_scheduler(brain: Any, settings: AutoMLSettings) -> TrialScheduler:
     return ClassicScheduler(brain, settings.automl_max_recommendations)
 
 
-def diff_settings(stored: AutoMLSettings, given: AutoMLSettings) -> str:
-    """A readable list of fixed settings that changed (``key: stored -> given``); empty when none did."""
+def changed_settings(stored: AutoMLSettings, given: AutoMLSettings) -> dict[str, tuple[Any, Any]]:
+    """The fixed settings that changed: ``key -> (stored, given)``, in the settings' order; empty when none did."""
     a, b = stored.to_dict(), given.to_dict()
-    changes = [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k] and k not in RESUME_MUTABLE]
-    return "; ".join(changes)
+    return {k: (a[k], b[k]) for k in a if a[k] != b[k] and k not in RESUME_MUTABLE}

@@ -30,6 +30,12 @@ def distinct_values(values: list[Any]) -> list[str]:
             for v in values]
 
 
+def front_pick_text(values: Mapping[str, Any], rec_id: Any, best_by: Any) -> str:
+    """``acc=0.95, size=10 (rec 2, the Pareto front's knee)``: a multi-objective run's best, each metric's value."""
+    shown = ", ".join(f"{name}={format_value(value)}" for name, value in values.items())
+    return f"{shown} (rec {rec_id}, the Pareto front's {best_by})"
+
+
 def short_names(keys: list[str]) -> dict[str, str]:
     """Each dotted key's shortest ending that no other key of ``keys`` ends with: ``train.optim.lr`` -> ``lr``, but
     ``aug.color.enable`` and ``aug.flip.enable`` -> ``color.enable`` and ``flip.enable``."""
@@ -72,8 +78,7 @@ def progress_line(progress: Mapping[str, Any]) -> str:
     shown_best = "-"
     values = progress.get("best_values")
     if progress.get("objectives") and values:  # several metrics: the front's pick with each of its values
-        shown = ", ".join(f"{name}={format_value(value)}" for name, value in values.items())
-        shown_best = f"{shown} (rec {progress.get('best_rec_id')}, the Pareto front's {progress.get('best_by')})"
+        shown_best = front_pick_text(values, progress.get("best_rec_id"), progress.get("best_by"))
     elif best is not None:
         budget = progress.get("best_budget")
         at = f", {budget} epochs" if budget is not None and progress.get("ranked_by") != "metric" else ""

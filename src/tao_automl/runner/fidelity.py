@@ -53,7 +53,7 @@ def epoch_key(skill: Skill) -> str:
     A shorthand must name a key of the schema (its defaults or properties) or of the spec template: a budget
     written to a key the trainer never reads would train every rec for the trainer's own epoch count while the
     run reports the budgets it asked for."""
-    shorthand = (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs")
+    shorthand = skill.spec_shorthand_keys.get("num_epochs")
     found = find_epoch_key(skill.schema, skill.action, shorthand)
     if found and shorthand:
         keys = _spec_keys(skill)
@@ -79,7 +79,7 @@ def epoch_family(skill: Skill | None, key: str) -> tuple[str, ...]:
     """``key`` and, when the skill does not name its epoch key (``spec_shorthand_keys.num_epochs``), every other
     epoch-count key beside it in the schema defaults (``train.epochs`` beside ``train.num_epochs``, a schema that
     asks for both to be kept equal): a budget written to only one of them may not be the one the trainer reads."""
-    if skill is None or (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs"):
+    if skill is None or skill.spec_shorthand_keys.get("num_epochs"):
         return (key,)
     parent, _, _ = key.rpartition(".")
     twins = [k for k, _ in flatten(schema_defaults(skill.schema))

@@ -306,7 +306,7 @@ def _llm_check(settings: Any, report: PreflightReport) -> None:
 
 
 def _credentials(config: RunArgs, report: PreflightReport) -> None:
-    from tao_automl.bank.credentials import SDK_ENV, platform_credentials
+    from tao_automl.bank.credentials import SDK_ENV, platform_credentials, sdk_env_missing
 
     if config.platform == LOCAL:
         report.add("credentials", True, "the local platform needs none")
@@ -318,9 +318,9 @@ def _credentials(config: RunArgs, report: PreflightReport) -> None:
                      & unused)
     aside = f" ({', '.join(skipped)} not needed: {unused_reason(config)})" if skipped else ""
     if found is None and config.platform in SDK_ENV:  # what our SDK itself reads
-        absent = [var for var in SDK_ENV[config.platform] if not os.environ.get(var)]
+        absent = sdk_env_missing(config.platform, config.platform_options)
         report.add("credentials", not absent, f"{config.platform} SDK: " + (
-            f"missing {', '.join(absent)}" if absent else f"{', '.join(SDK_ENV[config.platform])} set"))
+            f"missing {', '.join(absent)}" if absent else f"{', '.join(SDK_ENV[config.platform])} given"))
     elif found is None:
         report.add("credentials", None, f"not checked: no platform skill for {config.platform!r} in the bank")
     elif missing:
