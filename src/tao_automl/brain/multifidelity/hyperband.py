@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import curve_fit
 
+from tao_automl.brain.classic.novelty import FreshConfigs
 from tao_automl.brain.multifidelity.successive_halving import SuccessiveHalving, check_count, hyperband_brackets
 from tao_automl.brain.trials import STOPPING, Trial
 from tao_automl.space.search_space import SearchSpace
@@ -81,12 +82,14 @@ class HyperbandES:
         self._trials: dict[int, Trial] = {}
         self._curves: dict[int, dict[int, float]] = {}
         self._finals: dict[int, float | None] = {}
+        self._fresh = FreshConfigs(space)  # a new trial never repeats a config already started
 
     def propose(self, ids: Sequence[int], pending: Mapping[int, Trial], rng: np.random.Generator) -> list[Trial]:
         out: list[Trial] = []
         for trial_id in ids:
             b = len(self._trials) % len(self.brackets)
-            trial = Trial(config=self.space.sample(rng), budget=self.max_epochs, bracket=b)  # no planned rung
+            config = self._fresh.untried(self.space.sample(rng), rng)
+            trial = Trial(config=config, budget=self.max_epochs, bracket=b)  # no planned rung
             self.restore(trial_id, trial)
             out.append(trial)
         return out
@@ -118,6 +121,7 @@ class HyperbandES:
 
     def restore(self, trial_id: int, trial: Trial) -> None:
         self._trials[trial_id] = trial
+        self._fresh.add(trial.config)
 
     def is_finished(self, n_created: int) -> bool:
         return n_created >= self.max_trials

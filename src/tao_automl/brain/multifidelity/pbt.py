@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from tao_automl.brain.classic.acquisition import Snapper
+from tao_automl.brain.classic.novelty import FreshConfigs
 from tao_automl.brain.multifidelity.successive_halving import check_count
 from tao_automl.brain.trials import PROMOTION, Trial
 from tao_automl.errors import SettingsError
@@ -67,6 +68,7 @@ class PBT:
         self._values: dict[int, float | None] = {}
         self._slots: dict[int, list[int]] = {}  # generation -> trial ids, member order
         self._inflight: set[int] = set()
+        self._fresh = FreshConfigs(space)  # configs started from scratch: a new member never repeats one
 
     def budget(self, generation: int) -> int:
         """Epochs a member reaches at the end of ``generation``."""
@@ -95,6 +97,8 @@ class PBT:
     def restore(self, trial_id: int, trial: Trial) -> None:
         self._trials[trial_id] = trial
         self._inflight.add(trial_id)
+        if trial.parent is None:
+            self._fresh.add(trial.config)
         slot = self._slots.setdefault(trial.rung or 0, [])
         if trial_id not in slot:
             slot.append(trial_id)
@@ -134,14 +138,16 @@ class PBT:
             g, slot = g + 1, []
         member = len(slot)
         if g == 0:
-            return Trial(config=self.space.sample(rng), budget=self.budget(0), bracket=member, rung=0)
+            return Trial(config=self._fresh.untried(self.space.sample(rng), rng), budget=self.budget(0),
+                         bracket=member, rung=0)
         previous = self._slots[g - 1][member]
         top, bottom = self.ranking(g - 1)
         if previous not in bottom:
             return Trial(config=dict(self._trials[previous].config), budget=self.budget(g), parent=previous,
                          bracket=member, rung=g)
         if not top:  # nobody succeeded: start this member afresh
-            return Trial(config=self.space.sample(rng), budget=self.budget(g), bracket=member, rung=g)
+            return Trial(config=self._fresh.untried(self.space.sample(rng), rng), budget=self.budget(g),
+                         bracket=member, rung=g)
         source = top[int(rng.integers(len(top)))]
         return Trial(config=self.explore(self._trials[source].config, rng), budget=self.budget(g), parent=source,
                      bracket=member, rung=g)
