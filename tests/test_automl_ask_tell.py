@@ -500,3 +500,96 @@ def test_a_schema_with_defaults_only_on_its_properties_gets_the_budget_at_its_ep
     recs = automl.next_recommendation()
     assert {r.trial["budget"] for r in recs} >= {1, 3, 9}
     assert all(r.specs["train"]["num_epochs"] == r.trial["budget"] for r in recs)
+
+
+def test_a_runner_run_is_not_reopened_by_ask_tell(tmp_path: Path) -> None:
+    """AutoML(resume=True) on a folder the runner made handed its in-flight recs out again and took made-up results
+    for jobs that were still training; it is refused, naming the workspace and how to continue that run."""
+    from conftest import write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing.instant import InstantSDK
+
+    run = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    with pytest.raises(WorkspaceError, match="started by `tao-automl run`") as caught:
+        AutoML(workspace=run["run_dir"], resume=True, log_progress=False)
+    assert caught.value.field == "workspace" and "tao-automl resume" in (caught.value.hint or "")
+
+
+def test_a_resume_refuses_a_changed_space_and_takes_the_same_one(tmp_path: Path) -> None:
+    """A resume given other hyperparameters, ranges or base spec went on with the stored ones without a word;
+    it names the changed argument now, and the arguments the run was made with are accepted again."""
+    first = AutoML(workspace=tmp_path / "run", settings=SINGLE, search_schema=small_schema(), log_progress=False)
+    first.report_result(first.next_recommendation()[0].id, 1.0)
+    first.finish()
+    again = AutoML(workspace=tmp_path / "run", resume=True, search_schema=small_schema(), log_progress=False)
+    again.finish()
+    changes: list[tuple[dict[str, Any], str]] = [
+        ({"automl_hyperparameters": ["train.optim.lr"]}, "search_schema / automl_hyperparameters"),
+        ({"custom_param_ranges": {"train.optim.lr": {"valid_min": 0.5, "valid_max": 0.6}}},
+         "search_schema / custom_param_ranges"),
+        ({"train_specs": {"train": {"optim": {"lr": 0.01}, "layers": 4, "act": "relu", "flag": False,
+                                    "num_epochs": 1}}}, "train_specs"),
+        ({"network": "other"}, "network"),
+    ]
+    for kwargs, field in changes:
+        with pytest.raises(WorkspaceError, match="with different inputs") as caught:
+            AutoML(workspace=tmp_path / "run", resume=True, search_schema=small_schema(), log_progress=False,
+                   **kwargs)
+        assert caught.value.field == field, kwargs
+    with pytest.raises(WorkspaceError, match=r"train.optim.lr .*0.0001.* -> train.optim.lr .*0.5"):
+        AutoML(workspace=tmp_path / "run", resume=True, search_schema=small_schema(), log_progress=False,
+               custom_param_ranges={"train.optim.lr": {"valid_min": 0.5, "valid_max": 0.6}})
+
+
+def test_a_dropped_automl_releases_its_run_folder(tmp_path: Path) -> None:
+    """An AutoML lost without finish() (del, an exception in the caller's loop) kept the folder locked until the
+    process ended; collecting it frees the folder."""
+    import gc
+
+    lost = AutoML(workspace=tmp_path / "run", settings=SINGLE, search_schema=small_schema(), log_progress=False)
+    handed = [rec.id for rec in lost.next_recommendation()]
+    del lost
+    gc.collect()
+    again = AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)
+    assert [rec.id for rec in again.next_recommendation()] == handed  # handed out again, as a resume does
+    again.finish()
+
+
+def test_ask_tell_checks_the_metric_against_the_models_reported_metrics(tmp_path: Path) -> None:
+    """run() refused a metric the model does not report; AutoML(skill_dir=...) took it with a direction warning."""
+    from tao_automl.bank import builtin_skill_dir
+    from tao_automl.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="did you mean 'val_accuracy'") as caught:
+        AutoML(workspace=tmp_path / "run", skill_dir=builtin_skill_dir("demo-digits-mlp"), log_progress=False,
+               settings={"metric": "val_acuracy", "algorithm": "random"})
+    assert caught.value.field == "automl_settings.metric"
+    assert not (tmp_path / "run").exists()  # checked before the folder exists
+
+
+def test_resume_and_space_errors_name_their_field(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError) as caught:
+        AutoML(workspace=tmp_path / "none", resume=True, log_progress=False)
+    assert (caught.value.field, caught.value.value) == ("workspace", str(tmp_path / "none"))
+    with pytest.raises(SearchSpaceError) as missing:
+        AutoML(workspace=tmp_path / "run", network="demo-digits-mlp", log_progress=False)
+    assert missing.value.field == "skill_dir" and "search_schema" in str(missing.value.allowed)
+
+
+def test_a_result_before_any_rec_says_to_ask_first(tmp_path: Path) -> None:
+    automl = AutoML(workspace=tmp_path / "run", settings=SINGLE, search_schema=small_schema(), log_progress=False)
+    with pytest.raises(UserInputError, match="no rec has been handed out yet") as caught:
+        automl.report_result(1, 0.5)
+    assert "next_recommendation()" in (caught.value.hint or "") and "1..0" not in str(caught.value)
+    automl.finish()
+
+
+def test_a_nan_objective_is_named_as_reported_not_as_missing(tmp_path: Path) -> None:
+    settings = {**SINGLE, "metric": TWO_METRICS}
+    automl = AutoML(workspace=tmp_path / "run", settings=settings, search_schema=small_schema(), log_progress=False)
+    rec = automl.next_recommendation()[0]
+    automl.report_result(rec.id, None, values={"val_accuracy": float("nan"), "val_loss": 0.1})
+    history = automl.finish()["history"]
+    assert history[0]["message"] == "metric 'val_accuracy' is not a finite number (nan)"

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from conftest import write_skill
@@ -371,3 +372,45 @@ def test_ctrl_c_in_a_python_sweep_names_the_run_folder_that_resumes_it(toy_skill
     done = AutoMLRunner(InstantSDK(), toy_skill).run(automl_settings=_settings(automl_max_recommendations=3),
                                                       workspace_path=run_dir, resume=True)
     assert done["progress"]["completed"] == 3
+
+
+def test_an_eval_fn_that_returns_no_number_leaves_the_extracted_value(tmp_path: Path) -> None:
+    """eval_fn -> float | None: a True became metric 1.0 (ranked best) and a "0.99" text 0.99; both are refused
+    with a warning, as an exception in eval_fn is, and the value the job wrote is kept."""
+    from tao_automl.testing.instant import InstantSDK
+
+    given = {1: True, 2: "0.99", 3: np.float32(0.25)}
+    result = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings=_settings(automl_max_recommendations=3, automl_max_concurrent=1),
+        workspace_path=tmp_path / "ws", gpu_count=0, eval_fn=lambda rec, job_id: given[rec.id])
+    sources = {h["rec_id"]: h["metric_value"] for h in result["history"]}
+    assert sources[3] == 0.25
+    assert sources[1] not in (1.0, None) and sources[2] not in (0.99, None)  # the job's own value
+
+
+def test_an_object_that_is_not_a_platform_sdk_is_refused_naming_sdk(tmp_path: Path) -> None:
+    """A custom SDK with create_job alone ran, and its rec failed "without a message"; None was called an unknown
+    platform 'NoneType' under field platform."""
+
+    class CreateOnly:
+        def create_job(self, image: str | None, command: str, gpu_count: int = 1, **kwargs: object) -> None:
+            return None
+
+    skill = write_skill(tmp_path / "bank")
+    for sdk in (None, CreateOnly()):
+        with pytest.raises(UserInputError, match="is not a platform SDK") as caught:
+            AutoMLRunner(sdk, skill)
+        assert caught.value.field == "sdk" and "get_job_status" in str(caught.value.allowed)
+
+
+def test_a_create_job_that_returns_no_job_fails_its_rec_saying_so(tmp_path: Path) -> None:
+    from tao_automl.testing.instant import InstantSDK
+
+    class NoJob(InstantSDK):
+        def create_job(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+            return None
+
+    result = AutoMLRunner(NoJob(), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["history"][0]["message"] == ("job submission failed: create_job returned None, not a job with "
+                                               "an .id")

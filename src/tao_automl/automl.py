@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -69,15 +70,25 @@ class AutoML:
         self.settings = AutoMLSettings.from_mapping(given)  # a resume without settings takes the run's (below)
         tracking = {"wandb": check_tracking_config("wandb_config", wandb_config),
                     "mlflow": check_tracking_config("mlflow_config", mlflow_config)}
+        space_args = {"network": network, "train_specs": train_specs, "skill_dir": skill_dir,
+                      "search_schema": search_schema, "automl_hyperparameters": automl_hyperparameters,
+                      "custom_param_ranges": custom_param_ranges}
         # every check before the folder exists: a bad space or schema leaves nothing behind
         plan = None if resume else self._plan(train_specs, action, skill_dir, search_schema, automl_hyperparameters,
                                               custom_param_ranges)
         if plan is not None:
             llm_preflight(self.settings)  # LLM brains: endpoint, model and key work, or stop here
         if (run_dir / DB_NAME).exists() and not resume:
-            raise WorkspaceError(f"workspace {str(run_dir)!r} already holds a run; pass resume=True to continue it")
+            raise WorkspaceError(f"workspace {str(run_dir)!r} already holds a run; pass resume=True to continue it",
+                                 field="resume", value=False, allowed=[True],
+                                 hint="pass resume=True to continue that run, or a new workspace for a new one")
         if resume and not (run_dir / DB_NAME).exists():
-            raise WorkspaceError(f"cannot resume: workspace {str(run_dir)!r} holds no run (no {DB_NAME})")
+            raise WorkspaceError(f"cannot resume: workspace {str(run_dir)!r} holds no run (no {DB_NAME})",
+                                 field="workspace", value=str(run_dir), allowed=f"a run folder (holding {DB_NAME})",
+                                 hint="pass the folder of an earlier AutoML(workspace=...), or resume=False to "
+                                      "start a run there")
+        if resume:
+            self._check_resumable(run_dir, action, space_args)
         run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = RunLock(run_dir).acquire()
         try:
@@ -110,6 +121,41 @@ class AutoML:
         self.tracking = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")))
         self.tracking.sweep_started(self._exp.run_dir)
 
+    def _check_resumable(self, run_dir: Path, action: str, space_args: Mapping[str, Any]) -> None:
+        """A resume reopens an ask/tell run with the inputs it was made with: a run of the runner (its jobs may be
+        running: handing their recs out here would record made-up results for them) or a changed search space,
+        base spec, network or action is refused, naming the argument; the same arguments given again are fine."""
+        meta = read_meta(run_dir)
+        if meta.get("mode") != "ask_tell":
+            raise WorkspaceError(
+                f"cannot resume {str(run_dir)!r} with AutoML: it was started by `tao-automl run`/AutoMLRunner (mode "
+                f"{meta.get('mode')!r}), whose recs are training jobs it watches itself",
+                field="workspace", value=str(run_dir), allowed="a run folder made by AutoML(...)",
+                hint=f"continue it with `tao-automl resume {run_dir}` (or AutoMLRunner(...).run(workspace_path=..., "
+                     "resume=True)); read it with `tao-automl status`")
+        changed: dict[str, tuple[Any, Any]] = {}
+        if action != meta.get("action", "train"):
+            changed["action"] = (meta.get("action"), action)
+        if space_args["network"] is not None and space_args["network"] != meta.get("network"):
+            changed["network"] = (meta.get("network"), space_args["network"])
+        if any(space_args[k] is not None for k in space_args if k != "network"):
+            plan = self._plan(space_args["train_specs"], action, space_args["skill_dir"], space_args["search_schema"],
+                              space_args["automl_hyperparameters"], space_args["custom_param_ranges"])
+            if space_args["train_specs"] is not None and _as_json(plan.base_spec) != _as_json(meta.get("base_spec")):
+                changed["train_specs"] = ("the run's base spec", "a different one")
+            if _as_json(plan.space.to_json()) != _as_json(meta.get("space")):
+                names = [k for k in ("skill_dir", "search_schema", "automl_hyperparameters", "custom_param_ranges")
+                         if space_args[k] is not None]
+                changed[" / ".join(names) or "search space"] = _space_diff(meta.get("space"), plan.space.to_json())
+        if changed:
+            diff = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in changed.items())
+            first = next(iter(changed))
+            raise WorkspaceError(
+                f"cannot resume {str(run_dir)!r} with different inputs: {diff}", field=first,
+                value=str(changed[first][1]), allowed=str(changed[first][0]),
+                hint="give the arguments the run was made with (or none: a resume takes the stored space), or start "
+                     "a new run in a new workspace")
+
     def _plan(self, train_specs: Mapping[str, Any] | None, action: str, skill_dir: str | Path | None,
               search_schema: Mapping[str, Any] | None, hyperparameters: Sequence[str] | None,
               custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> RunPlan:
@@ -119,7 +165,11 @@ class AutoML:
         elif skill is not None:
             schema = skill.schema
         else:
-            raise SearchSpaceError("AutoML needs skill_dir (a model folder) or search_schema (a schema dict)")
+            raise SearchSpaceError("AutoML needs skill_dir (a model folder) or search_schema (a schema dict)",
+                                   field="skill_dir", value=None,
+                                   allowed="a model folder (e.g. tao_automl.bank.builtin_skill_dir(NAME)), or "
+                                           "search_schema=a schema dict",
+                                   hint="pass skill_dir= or search_schema=; network= only names the model")
         specs = plain("train_specs", train_specs)
         return RunPlan.ask_tell(self.settings, skill=skill, schema=schema, train_specs=specs,
                                 hyperparameters=hyperparameters, custom_ranges=custom_ranges, action=action)
@@ -266,6 +316,26 @@ class AutoML:
         return no_result_message(self._exp.recs(), self._exp.run_dir, budget_left=False,
                                  step="fix the cause in the training code, then start a new run (every rec of this "
                                       "run's budget was handed out)")
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as the run folder stores it (tuples as lists, keys as strings)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _space_diff(stored: Any, given: Any) -> tuple[str, str]:
+    """(the stored, the given) side of what differs between two search spaces: the params only one has, and the
+    ranges of those both have but differently."""
+    def params(space: Any) -> dict[str, Any]:
+        items = space if isinstance(space, list) else []
+        return {str(p.get("name")): {k: v for k, v in p.items() if k != "name"} for p in items if isinstance(p, dict)}
+
+    old, new = params(stored), params(given)
+    left = [f"{n} {old[n]}" for n in old if n not in new or old[n] != new[n]]
+    right = [f"{n} {new[n]}" if n in old else f"{n} (new)" for n in new if n not in old or old[n] != new[n]]
+    left += [f"{n} (absent)" for n in new if n not in old]
+    right += [f"{n} (absent)" for n in old if n not in new]
+    return "; ".join(left) or "the same params", "; ".join(right) or "the same params"
 
 
 def _number(name: str, value: Any, allowed: str) -> float | None:

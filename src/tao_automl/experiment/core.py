@@ -443,6 +443,10 @@ class Experiment:
         """
         row = self._open.get(rec_id) or self.store.rec(rec_id)
         if row is None:
+            if not self.n_created:
+                raise UserInputError(f"rec_id: {rec_id!r} is not a rec of this run; no rec has been handed out yet",
+                                     field="rec_id", value=rec_id, allowed=[],
+                                     hint="call next_recommendation() first and report the ids it returns")
             raise UserInputError(f"rec_id: {rec_id!r} is not a rec of this run; known: 1..{self.n_created}",
                                  field="rec_id", value=rec_id, allowed=f"1..{self.n_created}")
         if row.status in FINAL_STATES:
@@ -495,7 +499,11 @@ class Experiment:
                  if (v := given.get(o["name"])) is not None and is_valid_metric(float(v))}
         missing = [o["name"] for o in self.objectives if o["name"] not in clean]
         if missing:
-            return None, message or f"no finite value of metric {missing[0]!r} was reported", clean
+            name = missing[0]
+            got = given.get(name)
+            why = (f"metric {name!r} is not a finite number ({float(got)})" if got is not None
+                   else f"no value of metric {name!r} was reported")
+            return None, message or why, clean
         return clean[self.objectives[0]["name"]], message, clean
 
     def _observe(self, rec_id: int, status: str, value: float | None, budget: int | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -164,6 +165,7 @@ class RunLock:
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / LOCK_NAME
         self._fd: int | None = None
+        self._closer: weakref.finalize[Any, Any] | None = None
 
     def acquire(self) -> RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
@@ -177,8 +179,8 @@ class RunLock:
                 raise WorkspaceLockedError(
                     f"run folder {str(folder)!r} is already open in this process (pid {holder}): an AutoML (or a "
                     "run) on it has not finished", field="run_dir", value=str(folder),
-                    hint="call finish() on the AutoML that holds it (it releases the folder), then reopen it with "
-                         "AutoML(workspace, resume=True)") from None
+                    hint="call finish() on the AutoML that holds it (it releases the folder; so does dropping every "
+                         "reference to it), then reopen it with AutoML(workspace, resume=True)") from None
             raise WorkspaceLockedError(
                 f"run folder {str(folder)!r} is in use by another orchestrator (pid {holder}); "
                 "wait for it to end or stop it first", field="run_dir", value=str(folder),
@@ -189,12 +191,16 @@ class RunLock:
         os.ftruncate(fd, len(pid))
         os.fsync(fd)
         self._fd = fd
+        # a holder dropped without release() (an AutoML lost to `del` or an exception) frees the folder when it
+        # is collected: closing the descriptor ends the flock
+        self._closer = weakref.finalize(self, os.close, fd)
         return self
 
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
+            if self._closer is not None:
+                self._closer()  # closes the descriptor once (a later collection does nothing)
             self._fd = None
 
     def __enter__(self) -> RunLock:

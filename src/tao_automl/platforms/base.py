@@ -337,3 +337,18 @@ def poll_until_finished(status_of: Callable[[str], JobStatus], job_ids: Sequence
         if remaining <= 0:
             return
         time.sleep(min(remaining, interval))
+
+
+#: The methods every platform SDK has (SPEC 2.4); the rest of :class:`SDK` is optional.
+SDK_METHODS = ("create_job", "get_job_status", "get_job_logs", "get_failure_analysis", "cancel_job")
+
+
+def check_sdk_shape(sdk: Any) -> None:
+    """Refuse, naming ``sdk``, an object that lacks one of :data:`SDK_METHODS` (before any run folder exists)."""
+    missing = [m for m in SDK_METHODS if not callable(getattr(sdk, m, None))]
+    if missing:
+        raise UserInputError(
+            f"sdk: {type(sdk).__name__} is not a platform SDK: it has no {', '.join(m + '()' for m in missing)}",
+            field="sdk", value=type(sdk).__name__, allowed="an object with " + ", ".join(SDK_METHODS),
+            hint="pass a platform SDK such as tao_automl.platforms.local.LocalSDK(), or add the missing methods")
+

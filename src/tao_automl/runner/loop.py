@@ -13,6 +13,7 @@ import contextlib
 import enum
 import logging
 import math
+import numbers
 import os
 import sys
 import time
@@ -44,7 +45,7 @@ from tao_automl.metrics.job import (
     read_results_file,
 )
 from tao_automl.metrics.parse import kpi_series, status_lines
-from tao_automl.platforms.base import JobStatus, unwrap
+from tao_automl.platforms.base import JobStatus, check_sdk_shape, unwrap
 from tao_automl.platforms.common import as_setting_error
 from tao_automl.platforms.registry import describe_sdk
 from tao_automl.render.job import render_job, spec_file_name
@@ -117,6 +118,7 @@ class AutoMLRunner:
     def __init__(self, sdk: Any, skill_dir: str | Path, action: str = "train", *, clock: Clock | None = None,
                  sdk_call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S, log_progress: bool = True) -> None:
         bool_arg("log_progress", log_progress)
+        check_sdk_shape(sdk)
         self.sdk = sdk
         #: A line per ended rec on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
         self.log_progress = log_progress
@@ -285,7 +287,10 @@ class AutoMLRunner:
         check_not_a_copy(run_dir, meta)
         if meta.get("mode") != "runner" or "run_args" not in meta:
             raise WorkspaceError(f"cannot resume {str(run_dir)!r} with AutoMLRunner: it was not started by the runner "
-                                 f"(mode {meta.get('mode')!r}); reopen it with the API that created it")
+                                 f"(mode {meta.get('mode')!r}); reopen it with the API that created it",
+                                 field="workspace_path", value=str(run_dir), allowed="a run folder the runner made",
+                                 hint="an ask/tell run continues from Python: tao_automl.AutoML(workspace, "
+                                      "resume=True)")
         stored = RunArgs.from_json(meta["run_args"])
         args = stored.merged_with(given)
         plan = RunPlan.build(args, self.skill)
@@ -531,7 +536,10 @@ class AutoMLRunner:
     def _submit(self, rec: Recommendation, submit: dict[str, Any], results_dir: str) -> Any:
         """``create_job`` (retried); when it still fails, the job may exist anyway: look it up by its name."""
         try:
-            return self.platform.create_job(**submit)
+            job = self.platform.create_job(**submit)
+            if not str(getattr(job, "id", None) or ""):
+                return self._no_job(rec, f"job submission failed: create_job returned {job!r}, not a job with an .id")
+            return job
         except UserInputError:
             raise
         except Exception as exc:
@@ -551,6 +559,11 @@ class AutoMLRunner:
             log.warning("rec %d: %s; but the platform holds job %s under its name %s: tracking it", rec.id,
                         error, found.id, name)
             return found
+        return self._no_job(rec, error)
+
+    @staticmethod
+    def _no_job(rec: Recommendation, error: str) -> None:
+        """No job for ``rec``: the reason is its error."""
         rec.error = error
         log.error("rec %d: %s", rec.id, error)
         return None
@@ -618,8 +631,11 @@ class AutoMLRunner:
             if eval_fn is not None:
                 try:
                     evaluated = eval_fn(item.rec, item.job_id)
-                    if evaluated is not None:
+                    if isinstance(evaluated, numbers.Real) and not isinstance(evaluated, bool):
                         value, source = float(evaluated), "eval_fn"
+                    elif evaluated is not None:  # eval_fn -> float | None: a flag or a text is not a metric
+                        log.warning("rec %d: eval_fn returned %r (%s), not a number; using the extracted value",
+                                    rec_id, evaluated, type(evaluated).__name__)
                 except Exception as exc:
                     log.warning("rec %d: eval_fn raised %s: %s; using the extracted value", rec_id,
                                 type(exc).__name__, exc)

@@ -676,6 +676,8 @@ class RunPlan:
         multi-fidelity brain) is the skill's, else found in ``schema``'s defaults, else None (no error: the caller
         reads the budget from the rec's trial)."""
         check_algorithm(settings.algorithm)
+        if skill is not None:  # as a run checks it: a metric the model does not report is refused
+            check_metric(settings_metric(settings), skill)
         if train_specs is not None:
             check_train_specs(schema, train_specs)
         base = with_values(schema_defaults(schema), {}) if train_specs is None else dict(train_specs)

@@ -108,7 +108,7 @@ class RunArgs:
     def merged_with(self, given: RunArgs) -> RunArgs:
         """Stored args, with what the resuming caller gave; a changed input is an error listing the diff."""
         merged = asdict(self)
-        changes = []
+        changes: list[tuple[str, Any, Any]] = []
         for f in fields(self):
             new = getattr(given, f.name)
             if f.name in _RESUME_FREE:  # secrets were redacted when stored: given again, or left to the default
@@ -117,9 +117,14 @@ class RunArgs:
             if f.name in _WHERE or new in (None, "", {}, []):
                 continue
             elif new != merged[f.name]:
-                changes.append(f"{f.name}: {merged[f.name]!r} -> {new!r}")
+                changes.append((f.name, merged[f.name], new))
         if changes:
-            raise WorkspaceError("cannot resume with different inputs: " + "; ".join(changes))
+            name, stored, new = changes[0]
+            raise WorkspaceError(
+                "cannot resume with different inputs: " + "; ".join(f"{n}: {old!r} -> {v!r}" for n, old, v in changes),
+                field=name, value=new, allowed=[stored],
+                hint="resume with the inputs the run was made with (or leave them out: a resume takes the stored "
+                     "ones), or start a new run with the new ones")
         return RunArgs(**merged)
 
 
