@@ -205,3 +205,20 @@ def test_every_brain_stays_inside_a_space_of_every_type(name: str) -> None:
             sched.observe(trial_id, None if trial_id % 4 == 0 else float(rng.random()), trial.budget)
         n += len(trials)
     assert n >= 12
+
+
+@pytest.mark.parametrize("name", ["tpe", "bayesian", "random"])
+def test_a_one_option_categorical_is_searched_without_a_crash(name: str) -> None:
+    """tpe raised IndexError (orchestrator and resume alike) once its model took over on a space with a categorical
+    of one option (a schema enum of one, or valid_options narrowed to one): its draw picked option 1 of 1."""
+    space = SearchSpace.from_json([
+        {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True, "default": None},
+        {"name": "act", "type": "categorical", "choices": ["gelu"], "default": None},
+        {"name": "flag", "type": "bool", "default": None},
+    ])
+    brain = make_brain(name, space)
+    rng = np.random.default_rng(0)
+    for _ in range(16):
+        config = brain.suggest(1, [], rng)[0]
+        assert config["act"] == "gelu"
+        brain.observe(config, float(config["lr"]) + 0.1 * bool(config["flag"]))

@@ -88,6 +88,11 @@ def _options(x: Array, block: tuple[int, int]) -> NDArray[np.int64]:
     return np.asarray(np.argmax(x[:, offset : offset + k], axis=1), dtype=np.int64)
 
 
+def _width(k: int) -> int:
+    """Options of a categorical-like block: a bool (``k == 0``, one column) has two, a one-hot block ``k``."""
+    return 2 if k == 0 else k
+
+
 def neighbour_widths(num: Array) -> Array:
     """Kernel width per point (row) and coordinate (column) of points in [0, 1]: the larger gap to the
     sorted neighbours (0 and 1 bound the ends; with two or more points the outermost use their inner
@@ -140,7 +145,7 @@ class Parzen:
             out[:, self.layout.numeric] = np.clip(x, 0.0, 1.0)
         from_obs = comp < n
         for (offset, k), own in zip(self.layout.blocks, self.own, strict=True):
-            width = max(k, 2)
+            width = _width(k)
             pick = rng.integers(width, size=m)  # uniform; an observation's draw keeps its own option
             if from_obs.any():  # with the extra probability p_own - p_other
                 p_own, p_other = self._p_own_other(width)
@@ -162,7 +167,7 @@ class Parzen:
             norm = np.log(self.sigma * math.sqrt(2 * math.pi) * self.mass)
             comp += np.sum(-0.5 * z**2 - norm[None], axis=2)
         for (offset, k), own in zip(self.layout.blocks, self.own, strict=True):
-            width = max(k, 2)
+            width = _width(k)
             if n:
                 p_own, p_other = self._p_own_other(width)
                 same = _options(xs, (offset, k))[:, None] == own[None, :]
