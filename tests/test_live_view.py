@@ -323,3 +323,25 @@ def test_the_ranked_table_shows_enough_digits_to_tell_neighbours_apart() -> None
         "-999.8", "-1004.99", "-1005.03", "-1005.37", "-"]
     assert distinct_values([0.9777, 0.9754, 0.95]) == ["0.9777", "0.9754", "0.95"]  # as before when distinct
     assert distinct_values([0.5, 0.5]) == ["0.5", "0.5"]  # a tie stays a tie
+
+
+def test_the_last_progress_line_of_a_sweep_that_stopped_itself_has_no_eta(tmp_path: Path) -> None:
+    """After fail fast stopped a sweep, the last live line read `... | ETA 00:03]` while progress.eta_s was null:
+    the ended run's line is printed (and a finished run's is not printed twice)."""
+    from conftest import write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    for fail_every, state in ((1, "failed"), (0, "finished")):
+        err = io.StringIO()
+        view = LiveView("val_loss", as_json=True, stdout=io.StringIO(), stderr=err)
+        runner = AutoMLRunner(InstantSDK(fail_every=fail_every), write_skill(tmp_path / f"bank{fail_every}"),
+                              log_progress=False)
+        runner.on_progress = view.progress
+        result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_concurrent": 1,
+                                             "automl_max_recommendations": 6, "automl_fail_fast_after": 3},
+                            workspace_path=tmp_path / f"ws{fail_every}", gpu_count=0)
+        lines = [line for line in err.getvalue().splitlines() if line.startswith("[")]
+        assert result["progress"]["state"] == state and result["progress"]["eta_s"] in (None, 0.0)
+        assert lines[-1].endswith("| ETA -]") if state == "failed" else lines[-1].endswith("| ETA 00:00]")
+        assert len(lines) == len(set(lines)), lines

@@ -239,6 +239,28 @@ def test_a_copy_of_a_run_whose_original_still_exists_is_not_resumed(toy_skill: P
     assert again["progress"]["completed"] == 2 and query_status(copy)["progress"]["completed"] == 1
 
 
+def test_a_copy_neither_cancels_the_originals_jobs_nor_points_at_its_own_resume(toy_skill: Path,
+                                                                                 tmp_path: Path) -> None:
+    """`stop COPY --cancel-jobs` cancelled the original's live jobs (the original then recorded them "cancelled
+    outside this sweep") and said "continue with: tao-automl resume COPY", which is refused; `status COPY` said so
+    too. The cancel is refused naming the original; the next steps name the original's resume, quoted."""
+    from tao_automl.experiment.lines import orchestrator_line
+    from tao_automl.runner.detach import stop_run
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    first = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "w s",
+                       gpu_count=0)
+    copy = tmp_path / "copies" / Path(first["run_dir"]).name
+    shutil.copytree(first["run_dir"], copy)
+    with pytest.raises(WorkspaceError, match="it is a copy of the run at") as caught:
+        stop_run(copy, cancel_jobs=True)
+    assert caught.value.field == "cancel_jobs" and "--cancel-jobs" in (caught.value.hint or "")
+    status = query_status(copy)
+    status["progress"] = {**status["progress"], "total": 3}  # as if budget were left
+    line = orchestrator_line(status["orchestrator"], status["run_dir"], status["progress"])
+    assert f"tao-automl resume '{first['run_dir']}'" in line and str(copy) not in line.split("continue")[1]
+
+
 def test_demo_network_sweep_with_the_kpi_metric(tmp_path: Path) -> None:
     """The shipped demo network, really trained, through its console script; 'kpi' is its val_accuracy."""
     from tao_automl.bank import builtin_skill_dir

@@ -13,6 +13,7 @@ import os
 import sqlite3
 
 from tao_automl.errors import UserInputError
+from tao_automl.experiment.holder import copy_of
 from tao_automl.experiment.store import ACTIVE_STATES, DB_NAME, JOB_ENDED_UNCOLLECTED, JOB_PENDING, RunStore
 from tao_automl.experiment.summary import (
     active_job,
@@ -144,6 +145,6 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until, waiting.get(r.rec_id)) for r in active],
         # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
         # (tao_automl.AutoML: continued from Python)
-        "orchestrator": {**orchestrator, "mode": meta.get("mode")},
+        "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta)},
     }
     return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))

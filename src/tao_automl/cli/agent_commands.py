@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,12 @@ def detached_report(run_dir: Path) -> dict[str, Any]:
     from tao_automl.experiment.holder import orchestrator_info
 
     info = orchestrator_info(run_dir)
+    quoted = shlex.quote(str(run_dir))  # agents run these as given: a path with a space stays one argument
     return {
         "run_dir": str(run_dir), "detached": True, "pid": info.get("pid"), "orchestrator": info,
         "log": str(run_dir / "orchestrator.log"),
-        "next": {"status": f"tao-automl status {run_dir} --json", "stop": f"tao-automl stop {run_dir}",
-                 "resume": f"tao-automl resume {run_dir} --detach"},
+        "next": {"status": f"tao-automl status {quoted} --json", "stop": f"tao-automl stop {quoted}",
+                 "resume": f"tao-automl resume {quoted} --detach"},
     }
 
 

@@ -30,7 +30,7 @@ class LiveView:
         self.stream = out if out.isatty() and not as_json else err
         self.tty = self.stream.isatty()
         self._line = ""  # the progress line on screen (tty)
-        self._completed = -1
+        self._shown: tuple[Any, Any] = (-1, None)  # (completed, state) of the last line printed (not a tty)
         self._lock = threading.Lock()
         self._latest: dict[str, Any] = {}
         self._at = 0.0
@@ -78,8 +78,8 @@ class LiveView:
             if self._ticker is None:
                 self._ticker = threading.Thread(target=self._tick, name="tao-automl-progress", daemon=True)
                 self._ticker.start()
-        elif progress["completed"] != self._completed:
-            self._completed = int(progress["completed"])
+        elif progress["completed"] != self._shown[0] or progress.get("state") not in (self._shown[1], "finished"):
+            self._shown = (progress["completed"], progress.get("state"))  # a rec ended, or the run stopped early
             self._print(progress_line(progress))
 
     def stop(self) -> None:

@@ -657,7 +657,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt as exc:
         run_dir = exc.run_dir if isinstance(exc, SweepInterrupted) and exc.run_dir else None
-        hint = f"continue with `tao-automl resume {run_dir or 'RUN_DIR'}`"
+        from tao_automl.experiment.holder import resume_command
+
+        hint = f"continue with `{resume_command(run_dir)}`"
         if as_json:  # what the sweep produced first comes with the error, as a failed sweep's does
             where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}
             error = TaoAutoMLError("interrupted: jobs keep running", kind="interrupted",

@@ -70,8 +70,11 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
                 if not tty:
                     out.write(ranked_table(status) + "\n")
                 if alive is False:
+                    from tao_automl.experiment.holder import resume_command
+
+                    copy = (status.get("orchestrator") or {}).get("copy_of")
                     out.write("the orchestrator is gone (killed?); continue with "
-                              f"`tao-automl resume {status['run_dir']}`\n")
+                              f"`{resume_command(status['run_dir'], copy)}`\n")
                 out.write(f"run {state if alive is not False else 'interrupted'}: {counts_line(progress)}\n")
                 out.flush()
             return EXIT_OK if state == "finished" and status.get("best") else EXIT_NO_RESULT  # as `run` exits

@@ -10,6 +10,7 @@ import os
 
 TYPE_CHECKING = False  # typing and pathlib stay out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
     from typing import Any
 
@@ -64,6 +65,25 @@ def _pid_from_file(path: str) -> int | None:
     except PermissionError:  # alive, owned by another user
         pass
     return pid
+
+
+def copy_of(run_dir: str | Path, meta: Mapping[str, Any]) -> str | None:
+    """The original run folder when ``run_dir`` is a copy of a run whose original still holds it (None otherwise,
+    a moved folder included): a copy names its jobs as the original does, so it may not resume or cancel them."""
+    from tao_automl.experiment.store import DB_NAME
+
+    before = meta.get("run_dir")
+    if not before or os.path.realpath(str(before)) == os.path.realpath(run_dir):
+        return None
+    return str(before) if os.path.isfile(os.path.join(str(before), DB_NAME)) else None
+
+
+def resume_command(run_dir: str | Path | None, copy_of: str | None = None) -> str:
+    """The shell command that continues the run at ``run_dir`` (at its original when it is a copy), quoted."""
+    import shlex
+
+    target = copy_of or run_dir
+    return f"tao-automl resume {shlex.quote(str(target)) if target else 'RUN_DIR'}"
 
 
 def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 
+from tao_automl.experiment.holder import resume_command
+
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
     from typing import Any
@@ -128,6 +130,9 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
         if info.get("mode") == "ask_tell":  # `tao-automl resume` refuses it: its caller drives it from Python
             return ("orchestrator: not running (an ask/tell run: continue it from Python with "
                     f"tao_automl.AutoML({str(run_dir or 'RUN_DIR')!r}, ..., resume=True))")
-        return f"orchestrator: not running (continue with `tao-automl resume {run_dir or 'RUN_DIR'} [--detach]`)"
+        if info.get("copy_of"):  # a copy whose original exists is not resumed: the original is
+            return (f"orchestrator: not running (a copy of the run at {info['copy_of']}: continue the original with "
+                    f"`{resume_command(run_dir, info['copy_of'])} [--detach]`)")
+        return f"orchestrator: not running (continue with `{resume_command(run_dir)} [--detach]`)"
     kind = "detached" if info.get("detached") else "foreground"
     return f"orchestrator: alive (pid {info.get('pid')}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -194,12 +195,19 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     cancel); their recs are left as they are, so ``resume`` collects their results instead of losing them.
     Stopping a run that has no orchestrator is not an error (``was_running`` is false); cancelling still applies.
     """
+    from tao_automl.experiment.holder import copy_of, resume_command
     from tao_automl.experiment.lines import budget_spent
     from tao_automl.experiment.store import ACTIVE_STATES, JOB_ENDED_UNCOLLECTED, RecStatus, RunStore
     from tao_automl.experiment.summary import progress_from_counts
 
     folder = existing_run_dir(run_dir).resolve()
     meta = _runner_meta(folder)
+    original = copy_of(folder, meta)
+    if cancel_jobs and original is not None:  # its jobs are the original's: cancelling them here loses its results
+        raise WorkspaceError(
+            f"cannot cancel jobs from {str(folder)!r}: it is a copy of the run at {original!r}, which still exists and "
+            "owns those jobs", field="cancel_jobs", value=True, allowed=[False],
+            hint=f"cancel them from the original: `tao-automl stop {shlex.quote(original)} --cancel-jobs`")
     pid = lock_holder(folder)
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
@@ -262,4 +270,4 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
         store.close()
     return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
             "ended_jobs": ended, "in_flight_jobs": progress["running"] - len(ended), "state": state,
-            "next": None if budget_spent(progress) else f"tao-automl resume {folder} --detach"}
+            "next": None if budget_spent(progress) else f"{resume_command(folder, original)} --detach"}

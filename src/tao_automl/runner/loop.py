@@ -14,7 +14,6 @@ import enum
 import logging
 import math
 import numbers
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,7 +25,8 @@ from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING
 from tao_automl.errors import PlatformError, SkillError, SweepInterrupted, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
-from tao_automl.experiment.store import DB_NAME, JOB_ENDED_UNCOLLECTED, JOB_PENDING, RecRow, RecStatus, read_meta
+from tao_automl.experiment.holder import copy_of, resume_command
+from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, JOB_PENDING, RecRow, RecStatus, read_meta
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import (
     RunLock,
@@ -384,6 +384,7 @@ class AutoMLRunner:
                 exp.store.log_event("checkpoints_deleted", None, bytes=freed)
         finally:
             summary = _ended_summary(exp, state, stop_reason)
+            _guarded("on_progress", self.on_progress, summary["progress"])  # the ended run's line: no ETA
         return summary
 
     def _nothing_left(self, exp: Experiment, state: str) -> dict[str, Any]:
@@ -946,15 +947,13 @@ def _guarded(name: str, callback: Callable[..., Any] | None, *args: Any) -> None
 def check_not_a_copy(run_dir: Path, meta: Mapping[str, Any]) -> None:
     """Refuse to resume a copy of a run folder whose original still holds its run: the copy names its jobs as the
     original does, so each would collect (and report as its own) jobs the other launched. A moved folder resumes."""
-    before = meta.get("run_dir")
-    if not before or os.path.realpath(str(before)) == os.path.realpath(run_dir):
-        return
-    if (Path(str(before)) / DB_NAME).is_file():
+    before = copy_of(run_dir, meta)
+    if before is not None:
         raise WorkspaceError(
             f"cannot resume {str(run_dir)!r}: it is a copy of the run at {str(before)!r}, which still exists; a copy "
             "names its jobs as the original does, so the two would collect each other's jobs",
             field="run_dir", value=str(run_dir), allowed=[str(before)],
-            hint=f"resume the original (`tao-automl resume {before}`); to continue here instead, move the folder "
+            hint=f"resume the original (`{resume_command(before)}`); to continue here instead, move the folder "
                  "(or remove the original) first; `status`, `report` and `export` read a copy as it is")
 
 
