@@ -100,3 +100,31 @@ def test_preflight_says_what_auto_will_pick_before_anything_starts(tmp_path: Pat
     config.write_text(plain)
     check = next(c.to_json() for c in run_preflight(load_run_config(config)).checks if c.check == "search_space")
     assert "algorithm_choice" not in check and "picks" not in check["detail"]
+
+
+def test_a_resumed_auto_run_keeps_the_brain_it_picked(tmp_path: Path) -> None:
+    """auto re-chose on every reopening from the settings it was given: a run of 8 recs (bayesian) resumed with a
+    budget of 400 went on with tpe while its stored pick said bayesian."""
+    settings = {"algorithm": "auto", "metric": "val_loss", "automl_max_recommendations": 8}
+    first = AutoML(tmp_path / "run", search_schema=small_schema(), settings=settings, log_progress=False)
+    assert first._exp.algorithm == "bayesian"
+    first.finish()
+    again = AutoML(tmp_path / "run", resume=True, settings={"automl_max_recommendations": 400}, log_progress=False)
+    assert again._exp.algorithm == "bayesian" and type(again._exp.brain).__name__ == "BayesianBrain"
+    again.finish()
+
+
+@pytest.mark.parametrize("algorithm", ["hyperband", "pbt"])
+def test_a_budget_planned_brain_refuses_a_new_budget_on_resume(tmp_path: Path, algorithm: str) -> None:
+    """pbt resumed with a bigger budget made members at the last generation's epochs (they trained nothing and were
+    recorded with their parent's value and their own params); hyperband put new configs into rungs already
+    promoted. The budget of these brains is refused on resume, naming the setting and the run's value."""
+    settings = {"algorithm": algorithm, "metric": "val_loss", "automl_max_recommendations": 6,
+                "automl_max_epochs": 6, "automl_population_size": 3}
+    first = AutoML(tmp_path / "run", search_schema=small_schema(), settings=settings, log_progress=False)
+    first.finish()
+    with pytest.raises(SettingsError, match="planned run") as caught:
+        AutoML(tmp_path / "run", resume=True, settings={"automl_max_recommendations": 9}, log_progress=False)
+    assert (caught.value.field, caught.value.value, caught.value.allowed) == (
+        "automl_settings.automl_max_recommendations", 9, [6])
+    AutoML(tmp_path / "run", resume=True, settings={"automl_max_recommendations": 6}, log_progress=False).finish()

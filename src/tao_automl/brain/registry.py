@@ -33,6 +33,11 @@ ALGORITHMS: dict[str, str] = {
 }
 
 
+#: Brains that plan their schedule (brackets, generations) from ``automl_max_recommendations``: a resume may not
+#: change it, since the rungs already played would be re-sized around them.
+BUDGET_PLANNED = frozenset({"hyperband", "bohb", "dehb", "bfbo", "pbt"})
+
+
 def _fidelity_options(settings: AutoMLSettings) -> dict[str, Any]:
     return {"max_epochs": settings.automl_max_epochs, "eta": settings.automl_reduction_factor,
             "mode": settings.fidelity_mode, "max_trials": settings.automl_max_recommendations}

@@ -26,7 +26,7 @@ import numpy as np
 from tao_automl.brain import Brain, make_brain
 from tao_automl.brain.auto import auto_choice
 from tao_automl.brain.base import Upcoming
-from tao_automl.brain.registry import brain_options
+from tao_automl.brain.registry import BUDGET_PLANNED, brain_options
 from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler, prepare_next
 from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
@@ -100,14 +100,17 @@ class Experiment:
     """A run folder's search state: store + space + brain."""
 
     def __init__(self, run_dir: Path, store: RunStore, space: SearchSpace, settings: AutoMLSettings,
-                 direction: str, base_spec: Mapping[str, Any]) -> None:
+                 direction: str, base_spec: Mapping[str, Any], pick: str | None = None) -> None:
         self.run_dir = run_dir
         self.store = store
         self.space = space
         self.settings = settings
         self.direction = direction
         self.base_spec = dict(base_spec)
-        self.brain: Brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
+        #: the brain that runs: ``algorithm``, or for ``auto`` the pick the run persisted (a reopened run keeps it,
+        #: whatever budget it is resumed with)
+        self.algorithm = pick or settings.algorithm
+        self.brain: Brain = make_brain(self.algorithm, space, brain_options(self.algorithm, settings))
         self.scheduler: TrialScheduler = (parego_scheduler(space, settings) if settings.objectives
                                           else as_scheduler(self.brain, settings))
         self.objectives: list[dict[str, str]] = list(settings.objectives or [])  # [] = single objective
@@ -129,13 +132,14 @@ class Experiment:
     def create(cls, run_dir: Path, space: SearchSpace, settings: AutoMLSettings, direction: str,
                base_spec: Mapping[str, Any], extra_meta: Mapping[str, Any]) -> Experiment:
         store = RunStore(run_dir)
-        exp = cls(run_dir, store, space, settings, direction, base_spec)
+        choice = auto_choice(space, settings) if settings.algorithm == "auto" else None
+        exp = cls(run_dir, store, space, settings, direction, base_spec, choice["algorithm"] if choice else None)
         meta = {
             "experiment_id": run_dir.name,
             "run_dir": str(run_dir),
             "created_at": time.time(),
             "algorithm": settings.algorithm,
-            **({"algorithm_choice": auto_choice(space, settings)} if settings.algorithm == "auto" else {}),
+            **({"algorithm_choice": choice} if choice else {}),
             "metric": settings.metric,
             "direction": direction,
             "budget": settings.automl_max_recommendations,
@@ -172,6 +176,16 @@ class Experiment:
                                      field=f"automl_settings.{first}", value=now_given, allowed=[was],
                                      hint=f"resume with {first}: {was!r} (the run's), or start a new run with the "
                                           "new settings")
+            pick = (meta.get("algorithm_choice") or {}).get("algorithm") or stored.algorithm
+            budget, was = settings.automl_max_recommendations, stored.automl_max_recommendations
+            if budget != was and pick in BUDGET_PLANNED:
+                store.close()
+                raise SettingsError(
+                    f"automl_settings.automl_max_recommendations: {pick} planned run {run_dir.name}'s "
+                    f"{'generations' if pick == 'pbt' else 'brackets'} for {was} recs; a resume with {budget} would "
+                    "re-size the ones already played (new configs in rungs already promoted, or members with no "
+                    "epochs left to train)", field="automl_settings.automl_max_recommendations", value=budget,
+                    allowed=[was], hint=f"resume with {was} (or leave it out); for a bigger budget start a new run")
             created = sum(store.count_by_status().values())
             if settings.automl_max_recommendations < created:  # recs already made cannot be un-made
                 store.close()
@@ -188,7 +202,8 @@ class Experiment:
                 store.set_meta({"settings": settings.to_dict(), "budget": settings.automl_max_recommendations},
                                event="settings_changed")
                 meta = store.meta()
-        exp = cls(run_dir, store, SearchSpace.from_json(meta["space"]), stored, meta["direction"], meta["base_spec"])
+        exp = cls(run_dir, store, SearchSpace.from_json(meta["space"]), stored, meta["direction"], meta["base_spec"],
+                  (meta.get("algorithm_choice") or {}).get("algorithm"))
         exp._meta = meta
         exp._replay()
         llm_records.drain(exp.brain)  # records of replayed results were persisted the first time
