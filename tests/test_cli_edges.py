@@ -504,3 +504,51 @@ def test_logs_of_a_job_that_printed_nothing_is_an_empty_log_not_an_error(
     assert main(["logs", run_dir, "1", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["log"] == "" and "log is empty" in shown["note"]
+
+
+def test_export_and_report_name_an_output_they_cannot_write(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`export -o` into a read-only folder, `-o ''`, and `report -o` there ended in an OSError / IsADirectoryError
+    traceback (kind internal, exit 1); `--results-dir ''` pointed the retrain at the current folder. Each is a user
+    error naming the option (/proc takes no new file even from root, like a read-only mount)."""
+    from conftest import write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    run = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    cases = [(["export", run["run_dir"], "--best", "-o", "/proc/best.yaml"], "-o"),
+             (["export", run["run_dir"], "--best", "-o", ""], "-o"),
+             (["export", run["run_dir"], "--csv", "/proc/r.csv"], "--csv"),
+             (["export", run["run_dir"], "--best", "-o", str(tmp_path / "b.yaml"), "--results-dir", ""],
+              "--results-dir"),
+             (["report", run["run_dir"], "-o", "/proc/r.html"], "-o")]
+    for argv, field in cases:
+        assert main([*argv, "--json"]) == 2, argv
+        out, err = capsys.readouterr()
+        error = json.loads(out)["error"]
+        assert (error["kind"], error["field"]) == ("user_input", field), (argv, error)
+        assert "Traceback" not in err
+
+
+def test_export_of_a_run_still_going_says_to_wait_not_that_recs_failed(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """`export --best` of a live run (or one interrupted before any rec ended) said "see ... for why its recs
+    failed" with no rec failed."""
+    from conftest import small_schema
+    from tao_automl import AutoML
+
+    automl = AutoML(tmp_path / "run", search_schema=small_schema(), log_progress=False,
+                    settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2})
+    automl.next_recommendation()
+    assert main(["export", str(tmp_path / "run"), "--best", "-o", str(tmp_path / "b.yaml"), "--json"]) == 1
+    hint = json.loads(capsys.readouterr().out)["error"]["hint"]
+    assert "wait" in hint and "failed" not in hint
+    del automl  # the holder goes: the run reads interrupted, with nothing ended
+    import gc
+
+    gc.collect()
+    assert main(["export", str(tmp_path / "run"), "--best", "-o", str(tmp_path / "b.yaml"), "--json"]) == 1
+    hint = json.loads(capsys.readouterr().out)["error"]["hint"]
+    assert "AutoML(" in hint and "resume=True" in hint and "failed" not in hint

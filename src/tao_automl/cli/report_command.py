@@ -23,12 +23,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from tao_automl.cli.results_commands import output_file
+    from tao_automl.export.best import no_result_hint
     from tao_automl.report.data import load_run
 
     output_file("-o", args.output)
     data = load_run(args.run_dir)
     png = args.format == "png"
     out = Path(args.output) if args.output else data.run_dir / ("convergence.png" if png else "report.html")
+    output_file("-o", out)  # the run folder itself may be read-only (a copy on a read-only mount)
     if png:
         from tao_automl.report.png import write_convergence_png
 
@@ -37,8 +39,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise SweepFailedError(  # no result to plot, as `export --best` has none to export: exit 1, not 2
                 f"{data.run_dir.name}: no finished rec has a metric{' yet' if live else ''}; nothing to plot",
                 field="run_dir", value=str(data.run_dir),
-                hint="wait for a rec to finish" if live else
-                f"the run ended without a result: see why its recs failed with `tao-automl status {data.run_dir}`")
+                hint=no_result_hint(data.run_dir, data.meta.get("state"),
+                                    sum(r.status in ("failure", "cancelled") for r in data.recs),
+                                    data.meta.get("mode")))
     else:
         from tao_automl.report.html import write_html_report
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import EXIT_OK, UserInputError, WorkspaceError
+from tao_automl.util.writable import unwritable_reason
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -38,9 +40,13 @@ def _is_json(args: argparse.Namespace) -> bool:
 
 
 def output_file(option: str, path: str | Path | None) -> None:
-    """An output file we may write: not an existing folder, and no file where its folder would be."""
-    if not path:
+    """An output file we may write: a non-empty path, not an existing folder, no file where its folder would be, in
+    a folder that takes a new file (a read-only mount is named here, not met as an OSError after the work)."""
+    if path is None:
         return
+    if not str(path).strip():
+        raise UserInputError(f"{option}: an empty path; allowed: a file path", field=option, value=str(path),
+                             allowed="a file path", hint=f"e.g. {option} out/best_spec.yaml")
     target = Path(path).expanduser()
     if target.is_dir():
         raise UserInputError(f"{option}: {str(target)!r} is a folder; allowed: a file path", field=option,
@@ -49,6 +55,11 @@ def output_file(option: str, path: str | Path | None) -> None:
     if blocker is not None and not blocker.is_dir():
         raise UserInputError(f"{option}: {str(target)!r} cannot be written: {str(blocker)!r} is a file",
                              field=option, value=str(target), allowed="a file path in a folder")
+    why = unwritable_reason(target.absolute().parent)
+    if why is not None:
+        raise UserInputError(f"{option}: {str(target)!r} cannot be written: {why}", field=option, value=str(target),
+                             allowed="a file path in a folder you can write",
+                             hint=f"e.g. {option} {Path(tempfile.gettempdir()) / target.name}")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -64,6 +75,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not (args.best or args.csv is not None or args.optuna):
         raise UserInputError("export: say what to write", field="export", allowed=["--best", "--csv", "--optuna"],
                              hint="e.g. `tao-automl export RUN_DIR --best -o best_spec.yaml`")
+    if args.results_dir is not None and not args.results_dir.strip():  # "" would point the retrain at the cwd
+        raise UserInputError("export: --results-dir '' is empty; allowed: a folder path", field="--results-dir",
+                             value=args.results_dir, allowed="a folder path")
     if args.results_dir is not None and not args.best:  # never silently ignored
         raise UserInputError("export: --results-dir points the --best spec's results folder elsewhere: it needs --best",
                              field="--results-dir", value=args.results_dir, allowed="with --best")

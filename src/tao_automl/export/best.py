@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +39,35 @@ def _file_spec(path: Path | None, config_format: str) -> dict[str, Any] | None:
     return dict(loaded) if isinstance(loaded, dict) else None
 
 
+def no_result_hint(run_dir: Path, state: Any, ended_badly: int, mode: Any = None) -> str:
+    """What to do about a run without a result: wait while it runs (``state``), resume it when it stopped before
+    any rec ended, read its recs' messages when ``ended_badly`` (failed or cancelled recs) is not 0."""
+    from tao_automl.experiment.holder import lock_holder
+
+    where = shlex.quote(str(run_dir))
+    if state in ("running", "starting") and lock_holder(run_dir) is not None:
+        return f"no rec has finished yet: wait (`tao-automl status {where} --watch`)"
+    if not ended_badly:
+        again = (f"tao_automl.AutoML({str(run_dir)!r}, resume=True)" if mode == "ask_tell"
+                 else f"`tao-automl resume {where}`")
+        return f"the run is {state} before any rec finished: continue it ({again}), then export"
+    return f"see `tao-automl status {where} --recs all` for why its recs failed"
+
+
 def export_best(data: RunData, out: str | Path, results_dir: str | None = None) -> dict[str, Any]:
     """Write the best rec's spec to ``out``; with ``results_dir`` its output folder key(s) point there instead.
 
     Returns ``{"rec_id", "metric_value", "budget", "path", "source", "results_dir_keys"}``.
     """
     best = data.summary["best"]
+    progress = data.summary.get("progress") or {}
     if best is None:
         raise SweepFailedError(f"run {data.run_dir.name} has no successful rec to export yet",
                                field="run_dir", value=str(data.run_dir),
-                               hint=f"see `tao-automl status {data.run_dir}` for why its recs failed")
+                               hint=no_result_hint(data.run_dir, progress.get("state") or data.meta.get("state"),
+                                                   int(progress.get("failed") or 0) + int(progress.get("cancelled")
+                                                                                          or 0),
+                                                   data.meta.get("mode")))
     rec = data.rec(int(best["rec_id"]))
     skill = _skill(data)
     spec_path = Path(rec.spec_path) if rec.spec_path else None
