@@ -259,3 +259,13 @@ def test_platforms_says_what_the_slurm_skills_credentials_mean_for_slurm_on_this
                                     "Slurm run on this machine")
     assert main(["platforms", "--skill-bank", str(SHARED), "--platform", "slurm"]) == 0
     assert "  note: SLURM_USER, SLURM_HOSTNAME" in capsys.readouterr().out
+
+
+def test_models_gives_a_skill_dir_a_config_anywhere_can_use(bank: Path, capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models --skill-bank shared/tao-bank` printed a skill_dir relative to the current folder, which a config
+    (whose skill_dir is read relative to the config file) elsewhere could not find."""
+    monkeypatch.chdir(bank.parent)
+    report = _json(capsys, "models", "--skill-bank", bank.name, "--json")
+    dirs = [m["skill_dir"] for m in report["runnable"]]
+    assert dirs and all(Path(d).is_absolute() and Path(d).is_dir() for d in dirs)

@@ -552,3 +552,16 @@ def test_export_of_a_run_still_going_says_to_wait_not_that_recs_failed(tmp_path:
     assert main(["export", str(tmp_path / "run"), "--best", "-o", str(tmp_path / "b.yaml"), "--json"]) == 1
     hint = json.loads(capsys.readouterr().out)["error"]["hint"]
     assert "AutoML(" in hint and "resume=True" in hint and "failed" not in hint
+
+
+def test_verbose_may_follow_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`status RUN --json -v` was refused ("unrecognized arguments: -v; allowed: ... --verbose"), though every
+    internal error's hint says "rerun with -v"."""
+    from conftest import small_schema
+    from tao_automl import AutoML
+
+    AutoML(tmp_path / "run", search_schema=small_schema(), log_progress=False,
+           settings={"algorithm": "random", "metric": "val_loss"}).finish()
+    for flag in ("-v", "--verbose"):
+        assert main(["status", str(tmp_path / "run"), "--json", flag]) == 0
+        assert json.loads(capsys.readouterr().out)["progress"]["state"] == "stopped"  # finished before its budget

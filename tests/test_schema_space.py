@@ -992,3 +992,19 @@ def test_random_draws_of_a_space_with_a_relation_are_uniform_over_what_it_allows
     assert sum(d["hi"] == d["lo"] for d in draws) == 0
     gaps = np.array([d["hi"] - d["lo"] for d in draws])
     assert abs(float(np.mean(gaps)) - 1 / 3) < 0.03  # the uniform triangle's mean gap
+
+
+def test_a_misspelt_hyperparameter_is_matched_to_a_searchable_leaf_not_a_group() -> None:
+    """`train.lr` got "did you mean 'train'?" (a group, which then failed as "type 'collection'" with a garbled
+    allowed); the param with the same last key is named, and a group names the params inside it."""
+    from tao_automl.bank import builtin_skill_dir
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.schema.build import build_search_space
+
+    schema = load_skill(builtin_skill_dir("demo-digits-mlp"), "train").schema
+    with pytest.raises(SearchSpaceError, match=r"did you mean 'train\.optim\.lr'"):
+        build_search_space(schema, ["train.lr"])
+    with pytest.raises(SearchSpaceError, match=r"'train\.optim' is a group: name a param inside it, e.g. "
+                                               r"train\.optim\.lr") as group:
+        build_search_space(schema, ["train.optim"])
+    assert group.value.field == "automl_hyperparameters" and group.value.value == "train.optim"

@@ -33,4 +33,6 @@ def resolve_key(versions: Mapping[str, Any], key: str) -> Any:
             return value
     known = [k for k, _ in flatten(versions)]
     raise UserInputError(f"versions key {key!r} not found{did_you_mean(key, known)}; "
-                         f"top-level sections: {', '.join(sorted(versions))}")
+                         f"top-level sections: {', '.join(sorted(versions))}", field="KEY", value=key,
+                         allowed=known if len(known) <= 50 else sorted(versions),
+                         hint="list the keys with `tao-automl versions --json`")

@@ -636,8 +636,14 @@ def _configure_logging(verbose: bool) -> None:
         log_handler.addFilter(RedactingFilter())
 
 
+#: The global flag that may also come after the command (`status RUN --json -v`): hints say "rerun with -v".
+_VERBOSE = ("-v", "--verbose")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in _VERBOSE for a in argv[1:]):
+        argv = ["-v", *[a for a in argv if a not in _VERBOSE]]
     wants_json = "--json" in argv or "--format=json" in argv or any(
         a == "--format" and b == "json" for a, b in itertools.pairwise(argv))
     parser = build_parser(argv)

@@ -235,7 +235,8 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
         value = param if param is not None and param in (hyperparameters or []) else list(hyperparameters or [])
         if not detail.startswith(field):
             detail = f"{field}: {detail}"
-    return SearchSpaceError(detail, field=field, value=value, allowed=_allowed_of(detail), hint=exc.hint)
+    allowed = exc.allowed if exc.allowed is not None else _allowed_of(detail)  # the schema layer's own, if it said
+    return SearchSpaceError(detail, field=field, value=value, allowed=allowed, hint=exc.hint)
 
 
 def _allowed_of(detail: str) -> str | list[str]:

@@ -166,7 +166,13 @@ def _customs(schema: Mapping[str, Any], raw: Mapping[str, Any] | None) -> dict[s
 
 
 def _unknown(schema: Mapping[str, Any], name: str) -> SearchSpaceError:
-    hint = did_you_mean(name, iter_leaf_names(schema))
+    """An unknown hyperparameter, with the close param: the one leaf ending in the same key (``train.lr`` ->
+    ``train.optim.lr``), else the nearest spelling among leaves (a group such as ``train`` cannot be searched)."""
+    leaves = [n for n in iter_leaf_names(schema)
+              if not isinstance((get_property(schema, n) or {}).get("properties"), Mapping)]
+    tail = name.rsplit(".", 1)[-1]
+    same_tail = [n for n in leaves if n.rsplit(".", 1)[-1] == tail]
+    hint = f" (did you mean {same_tail[0]!r}?)" if len(same_tail) == 1 else did_you_mean(name, leaves)
     if not hint:
         hint = f"; the schema's AutoML defaults are {automl_candidates(schema)}"
     return SearchSpaceError(f"hyperparameter {name!r} is not in the train schema{hint}")
@@ -216,10 +222,17 @@ def build_search_space(
         kind = param_kind(prop)
         if kind is None:
             if asked:
+                inside = ""
+                if isinstance(prop.get("properties"), Mapping):  # a group: name the params inside it
+                    keys = [k for k in prop["properties"] if isinstance(prop["properties"][k], Mapping)][:6]
+                    inside = f"; {name!r} is a group: name a param inside it, e.g. " + ", ".join(
+                        f"{name}.{k}" for k in keys)
                 raise SearchSpaceError(
                     f"hyperparameter {name!r} has type {_describe_type(prop)}, which cannot be searched yet; "
                     f"supported types: {', '.join(SUPPORTED_TYPES)} "
-                    "(string/categorical/subset_list need enum or valid_options; lists need numbers)"
+                    f"(string/categorical/subset_list need enum or valid_options; lists need numbers){inside}",
+                    field="automl_hyperparameters", value=name,
+                    allowed=f"params of the types {', '.join(SUPPORTED_TYPES)}"
                 )
             skipped.append(f"{name} (type {_describe_type(prop)})")
             continue
