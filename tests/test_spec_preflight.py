@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import write_skill
+from conftest import small_schema, write_skill
 from tao_automl.agentapi.tools import call_tool
 from tao_automl.bank.skill import load_skill
 from tao_automl.cli.dry_run import dry_run
 from tao_automl.cli.main import main
 from tao_automl.cli.run_config import load_run_config
-from tao_automl.errors import PreflightError
+from tao_automl.errors import PreflightError, UserInputError
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.render.data import EVAL_SOURCES, TRAIN_SOURCES
 from tao_automl.render.inputs import declared_inputs, leaves, missing_inputs
@@ -327,3 +327,47 @@ def test_a_relative_override_path_for_an_input_fails_locally_and_a_placeholder_i
     held = _config(tmp_path, skill, train_dataset_uri=str(data), spec_overrides={"train.ckpt": "<ckpt>"})
     detail = _checks(run_preflight(load_run_config(held)))["spec_overrides.train.ckpt"]["detail"]
     assert "template placeholder" in detail and "relative" not in detail
+
+
+def _list_schema() -> dict[str, Any]:
+    schema = small_schema()
+    train = schema["properties"]["train"]["properties"]
+    train["sizes"] = {"type": "list", "default": [32, 64], "minimum": 8, "maximum": 128}
+    train["betas"] = {"type": "list", "default": [0.9, 0.999], "minimum": 0.0, "maximum": 1.0}
+    train["pair"] = {"type": "list_2", "default": [4, 8], "minimum": 1, "maximum": 16}
+    schema["default"]["train"].update({"sizes": [32, 64], "betas": [0.9, 0.999], "pair": [4, 8]})
+    return schema
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"train.sizes": [4, 64]}, "spec_overrides.train.sizes"),
+    ({"train.sizes": ["a", 64]}, "spec_overrides.train.sizes"),
+    ({"train.sizes": 5}, "spec_overrides.train.sizes"),
+    ({"train.sizes": [32.5, 64]}, "spec_overrides.train.sizes"),
+    ({"train.betas": [0.9, 1.5]}, "spec_overrides.train.betas"),
+    ({"train.pair": [4, 5, 6]}, "spec_overrides.train.pair"),  # list_2: two elements
+    ({"train.betas[1]": "x"}, "spec_overrides.train.betas[1]"),
+    ({"train.betas[1]": 7}, "spec_overrides.train.betas[1]"),
+    ({"train.layers": 2.0}, "spec_overrides.train.layers"),  # the template's 2, as a float
+    ({"train.flag": 0}, "spec_overrides.train.flag"),  # the template's false, as an int
+])
+def test_list_and_retyped_overrides_are_checked_like_searched_values(tmp_path: Path, overrides: dict[str, Any],
+                                                                    field: str) -> None:
+    """README: spec_overrides values are checked against the schema like searched values. A numeric list (whole or
+    one element) was not checked at all, and a value equal to the template's but of another type (4.0, 0) skipped
+    the check and reached the job as written."""
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    runner = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank", schema=_list_schema()), log_progress=False)
+    with pytest.raises(UserInputError) as caught:
+        runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1},
+                   automl_hyperparameters=["train.optim.lr"], spec_overrides=overrides,
+                   workspace_path=tmp_path / "ws", gpu_count=0)
+    assert caught.value.field == field
+    assert not (tmp_path / "ws").exists()
+    good = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1},
+                      automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ok", gpu_count=0,
+                      spec_overrides={"train.sizes": [16, 128, 8], "train.betas[1]": 0.99, "train.layers": 2})
+    spec = good["history"][0]["specs"]["train"]
+    assert spec["sizes"] == [16, 128, 8] and spec["betas"] == [0.9, 0.99]  # a list's length is free unless fixed

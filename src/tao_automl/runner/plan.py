@@ -362,6 +362,15 @@ def runner_filled_keys(skill: Skill, promotes: bool = False) -> dict[str, str]:
             for key, value in filled.items()}
 
 
+#: A spec key naming one element of a list: ``train.betas[1]``.
+_ELEMENT_KEY = re.compile(r"^(?P<list>[^\[\]]+)\[(?P<index>\d+)\]$")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of one type (``4 == 4.0`` and ``0 == False`` in Python, not in a spec file)."""
+    return type(a) is type(b) and a == b
+
+
 def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mapping[str, Any], *,
                       epoch_key: str | None = None, algorithm: str | None = None,
                       promotes: bool = False) -> dict[str, Any]:
@@ -372,9 +381,16 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
     check_spec_overrides(skill, spec, overrides)
     resolved = resolve_overrides(skill, spec, overrides)
     for key, value in resolved.items():
-        prop = get_property(skill.schema, key) if "[" not in key else None
-        # the template's own value (which every job gets anyway) is not refused when the schema's options omit it
-        if prop is not None and not (has_path(spec, key) and get_path(spec, key) == value):
+        element = _ELEMENT_KEY.match(key)
+        if element is not None:  # one element of a list: checked against that element's bounds
+            list_prop = get_property(skill.schema, element["list"])
+            if list_prop is not None:
+                check_list_override(element["list"], list_prop, value, int(element["index"]))
+            continue
+        prop = get_property(skill.schema, key)
+        # the template's own value (which every job gets anyway) is not refused when the schema's options omit it;
+        # the same value of another type (4.0 for 4, 0 for false) is not the template's and is checked
+        if prop is not None and not (has_path(spec, key) and _same(get_path(spec, key), value)):
             check_override_value(key, prop, value)
     if space is not None:
         names = set(space.names)
@@ -438,9 +454,57 @@ def check_train_specs(schema: Mapping[str, Any], specs: Mapping[str, Any]) -> No
                     len(left_out), ", ".join(left_out[:3]))
 
 
+def _numeric_list(key: str, prop: Mapping[str, Any]) -> Any:
+    """The ListParam a numeric-list property searches (its elements' types and bounds), None when it is not one."""
+    from tao_automl.schema.lists import build_list, is_numeric_list
+
+    if not is_numeric_list(prop):
+        return None
+    try:
+        return build_list(key, prop, None)
+    except SearchSpaceError:  # a schema whose own list bounds are broken: its search reports it
+        return None
+
+
+def check_list_override(key: str, prop: Mapping[str, Any], value: Any, index: int | None = None,
+                        source: str = "spec_overrides") -> None:
+    """A numeric list (or, with ``index``, one element of it) checked like a searched one: its length, each element's
+    type and bounds."""
+    from tao_automl.schema.lists import BOUND_KEYS, LIST_TYPE
+
+    param = _numeric_list(key, prop)
+    if param is None:
+        return
+    elements = list(param.elements)
+    # a length the schema fixes (type list_<N>, or a bound per element); else any length, each element within the
+    # bounds every element shares (a template's gpu_ids: [0] may become [2, 3])
+    typed = LIST_TYPE.match(str(prop.get("type", "")))
+    fixed = bool(typed and typed.group(1)) or any(isinstance(prop.get(k), list) for k in BOUND_KEYS)
+    where = f"{source}.{key}" if index is None else f"{source}.{key}[{index}]"
+    if index is not None:
+        if fixed and not 0 <= index < len(elements):
+            raise UserInputError(f"{where}: index {index} is outside the list of {len(elements)}", field=where,
+                                 value=value, allowed=f"an index in 0..{len(elements) - 1}")
+        pairs = [(index, elements[index] if fixed else elements[0], value)]
+    elif not isinstance(value, (list, tuple)) or (fixed and len(value) != len(elements)):
+        count = f"{len(elements)} " if fixed else ""
+        raise UserInputError(f"{where}: {value!r} is not allowed; expected a list of {count}numbers",
+                             field=where, value=value, allowed=f"a list of {count}numbers")
+    else:
+        pairs = [(i, elements[i] if fixed else elements[0], item) for i, item in enumerate(value)]
+    for i, element, item in pairs:
+        if not element.contains(item):
+            allowed = element.describe()
+            raise UserInputError(f"{where}: element {i} ({item!r}) is not allowed; expected {allowed} (the "
+                                 "schema's bounds)", field=where, value=value, allowed=allowed)
+
+
 def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: str = "spec_overrides") -> None:
     """A ``spec_overrides`` (or ``source``) value checked like a searched one: the schema's type, options and
-    bounds."""
+    bounds (element by element for a numeric list)."""
+    if _numeric_list(key, prop) is not None:
+        check_list_override(key, prop, value, source=source)
+        return
     kind = str(prop.get("type", ""))
     allowed = ""
     if kind in _INT_TYPES and (isinstance(value, bool) or not isinstance(value, int)):
