@@ -333,3 +333,58 @@ def test_output_folder_without_output_dir_role(tmp_path: Path) -> None:
     request = _render(skill, tmp_path)
     assert request.spec["train"]["output_dir"] == "/out/r1" and "results_dir" not in request.spec
     assert request.outputs == {"results_dir": "/out/r1", "train.output_dir": "/out/r1"}
+
+
+def test_a_spec_file_reads_the_same_in_omegaconf_as_the_run_records_it(tmp_path: Path) -> None:
+    """A string option "1e-3" was written unquoted, so TAO's OmegaConf loader read the float 0.001 while status,
+    CSV and export recorded the text; a template's `lr: 1e-4` (a float to TAO) was read as the text "1e-4"."""
+    from omegaconf import OmegaConf
+
+    from tao_automl.render.job import write_spec
+    from tao_automl.util.yaml_numbers import load_spec_yaml
+
+    spec = {"train": {"mixed": "1e-3", "octal": "0o17", "lr": 1e-4, "big": 1e5, "name": "resnet", "n": 3}}
+    path = tmp_path / "train_spec.yaml"
+    write_spec(spec, path, "yaml")
+    for loaded in (OmegaConf.to_container(OmegaConf.load(path)), yaml.safe_load(path.read_text())):
+        assert loaded == spec, loaded
+    template = "train:\n  lr: 1e-4\n  wd: 5E-5\n  text: v1e5\n  quoted: '1e-3'\n"
+    assert load_spec_yaml(template) == OmegaConf.to_container(OmegaConf.create(template)) == {
+        "train": {"lr": 1e-4, "wd": 5e-5, "text": "v1e5", "quoted": "1e-3"}}
+
+
+def test_a_template_number_in_exponent_form_reaches_the_job_as_a_number(tmp_path: Path) -> None:
+    from conftest import write_skill
+
+    skill_dir = write_skill(tmp_path / "bank")
+    (skill_dir / "references" / "spec_template_train.yaml").write_text(
+        "train:\n  optim:\n    lr: 1e-2\n  layers: 2\n  act: relu\n  flag: false\n  num_epochs: 1\n  wd: 1e-4\n")
+    spec = base_spec(load_skill(skill_dir, "train"))
+    assert spec["train"]["wd"] == 1e-4 and spec["train"]["optim"]["lr"] == 1e-2
+
+
+def test_a_null_option_of_a_toml_model_is_refused(tmp_path: Path) -> None:
+    """TOML has no null: a searched null left the key out of the job's spec while the run recorded null."""
+    from conftest import write_skill
+    from tao_automl.errors import SearchSpaceError
+    from tao_automl.runner.plan import RunPlan
+    from tao_automl.runner.run_args import RunArgs
+
+    schema = small_schema()
+    schema["properties"]["train"]["properties"]["act"]["enum"] = ["relu", "tanh", None]
+    skill_dir = write_skill(tmp_path / "bank", schema=schema)
+    info_path = skill_dir / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["config_format"] = "toml"
+    info_path.write_text(yaml.safe_dump(info))
+    args = RunArgs(skill_dir=str(skill_dir), automl_hyperparameters=["train.optim.lr", "train.act"],
+                   custom_param_ranges={"train.act": {"valid_options": [None, "relu"]}},
+                   automl_settings={"algorithm": "random", "metric": "val_loss"})
+    with pytest.raises(SearchSpaceError, match="TOML has no null") as caught:
+        RunPlan.build(args)
+    assert caught.value.field == "custom_param_ranges.train.act.valid_options"
+    with pytest.raises(SearchSpaceError, match="TOML has no null") as schema_own:  # the schema's own enum
+        RunPlan.build(RunArgs(**{**args.__dict__, "custom_param_ranges": None}))
+    assert schema_own.value.field == "schema property train.act"
+    RunPlan.build(RunArgs(**{**args.__dict__, "custom_param_ranges": {"train.act": {"valid_options": ["relu",
+                                                                                                        "tanh"]}}}))

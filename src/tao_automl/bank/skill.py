@@ -16,6 +16,7 @@ from tao_automl.bank.image import resolve_image
 from tao_automl.errors import SkillError
 from tao_automl.util.checks import name_arg, path_arg
 from tao_automl.util.suggest import did_you_mean, nearest
+from tao_automl.util.yaml_numbers import load_spec_yaml
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,10 @@ class Skill:
         return [str(m) for m in self.info.get("reported_metrics") or []]
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path, spec: bool = False) -> Any:
+    """A YAML file of the model folder; a ``spec`` template as a TAO job's loader reads it (YAML 1.2 numbers)."""
     try:
-        return yaml.safe_load(path.read_text())
+        return load_spec_yaml(path.read_text()) if spec else yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise SkillError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
 
@@ -279,7 +281,7 @@ def load_template(path: Path, info: Mapping[str, Any], action: str) -> dict[str,
     for candidate in candidates:
         candidate = candidate.resolve()
         if candidate.is_file():
-            data = _read_yaml(candidate)
+            data = _read_yaml(candidate, spec=True)  # `lr: 1e-4` is the float a TAO job reads
             if data is not None and not isinstance(data, dict):
                 raise SkillError(f"{candidate}: expected a mapping at the top level")
             return data

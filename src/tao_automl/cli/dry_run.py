@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from tao_automl.brain.registry import brain_options, make_brain
 from tao_automl.brain.trials import Trial, TrialScheduler
@@ -26,6 +25,7 @@ from tao_automl.experiment.core import as_scheduler
 from tao_automl.experiment.workspace import rec_folder
 from tao_automl.settings import AutoMLSettings
 from tao_automl.util.secrets import redact
+from tao_automl.util.yaml_numbers import dump_spec_yaml
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class DryRec:
 
     def text(self) -> str:
         shown = self.to_json()
-        spec = yaml.safe_dump(shown["spec"], sort_keys=False).rstrip()
+        spec = dump_spec_yaml(shown["spec"]).rstrip()  # as the rec's spec file will read
         params = "\n".join(f"  {k} = {v!r}" for k, v in shown["params"].items())
         kwargs = ", ".join(f"{k}={v!r}" for k, v in shown["platform_kwargs"].items())
         head = f"=== rec {self.rec_id}" + ("" if self.exact else f" ({NOT_EXACT})")

@@ -50,7 +50,7 @@ from tao_automl.schema.build import build_search_space, derived_bounds, schema_d
 from tao_automl.schema.choices import schema_options
 from tao_automl.settings import AutoMLSettings, Direction, direction_doubt, infer_direction
 from tao_automl.space.numeric import FloatParam, IntParam
-from tao_automl.space.search_space import SearchSpace, describe
+from tao_automl.space.search_space import CategoricalParam, SearchSpace, describe
 from tao_automl.util.dotted import flatten, with_values
 from tao_automl.util.suggest import did_you_mean, nearest, one_typo_apart
 from tao_automl.util.yaml_numbers import number_as_text_hint
@@ -466,6 +466,22 @@ def _numeric_list(key: str, prop: Mapping[str, Any]) -> Any:
         return None
 
 
+def check_format_holds(skill: Skill, space: SearchSpace, ranges: Mapping[str, Any] | None) -> None:
+    """A searched option the action's spec format cannot write is refused: TOML has no null, so a ``null`` option
+    would leave the key out of the job's spec while the run records it as searched."""
+    if skill.config_format != "toml":
+        return
+    for param in space.params:
+        if isinstance(param, CategoricalParam) and None in param.choices:
+            given = param.name in (ranges or {})
+            field = f"custom_param_ranges.{param.name}.valid_options" if given else f"schema property {param.name}"
+            raise SearchSpaceError(
+                f"{field}: the option null cannot be written to {skill.name}'s TOML spec (TOML has no null: the key "
+                "would be left out, and the job would use its own default while the run records null)",
+                field=field, value=None, allowed=[c for c in param.choices if c is not None],
+                hint="drop null from the options (or give the value the job uses by default)")
+
+
 def check_list_override(key: str, prop: Mapping[str, Any], value: Any, index: int | None = None,
                         source: str = "spec_overrides") -> None:
     """A numeric list (or, with ``index``, one element of it) checked like a searched one: its length, each element's
@@ -718,6 +734,7 @@ class RunPlan:
         space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges, base,
                              skill.spec_shorthand_keys)
         derived = derived_bounds(skill.schema, space, args.custom_param_ranges, base)
+        check_format_holds(skill, space, args.custom_param_ranges)
         promoting = promotes(settings, space)
         epochs = fidelity_key(skill, settings, space)
         check_epoch_budget(skill, settings, epochs)

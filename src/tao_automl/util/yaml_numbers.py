@@ -1,16 +1,63 @@
-"""Why a number written in a YAML config arrived as text: PyYAML (YAML 1.1) reads ``1e-5`` as a string."""
+"""YAML numbers as TAO's loaders read them, and why a number in a run config arrived as text.
+
+PyYAML follows YAML 1.1, where a float needs a dot (``1e-4`` is the text ``"1e-4"``); YAML 1.2 and the
+OmegaConf/Hydra loaders TAO jobs use read ``1e-4`` as a number. So a spec template is read with
+:class:`SpecLoader` (``lr: 1e-4`` is the float the job will see, as the schema says), and a spec file is written
+with :class:`SpecDumper`, which quotes a string that such a loader would read as a number (an option ``"1e-3"``
+stays the text the run records).
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import yaml
+
+#: A number with an exponent and no dot (or no sign after the ``e``): a float in YAML 1.2, a string in YAML 1.1.
+EXPONENT_NUMBER = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 _EXPONENT_WITHOUT_DOT = re.compile(r"^[+-]?\d+[eE][+-]?\d+$")
+#: YAML 1.2 forms that YAML 1.1 reads as text: an octal ``0o17``.
+_OCTAL_12 = re.compile(r"^0o[0-7]+$")
+
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class SpecLoader(_BASE_LOADER):  # type: ignore[misc]
+    """PyYAML's safe loader, reading ``1e-4`` (and ``1E5``, ``-2.5e3``) as floats."""
+
+
+SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_NUMBER, list("-+0123456789."))
+
+
+class SpecDumper(_BASE_DUMPER):  # type: ignore[misc]
+    """PyYAML's safe dumper, quoting strings that a YAML 1.2 loader would read as numbers."""
+
+
+def _represent_str(dumper: Any, text: str) -> Any:
+    if EXPONENT_NUMBER.match(text) or _OCTAL_12.match(text):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="'")
+    return dumper.represent_str(text)
+
+
+SpecDumper.add_representer(str, _represent_str)
 
 
 def number_as_text_hint(value: object) -> str:
-    """`` (YAML reads 1e-5 as text: write 1.0e-5)`` for a string that is a number in exponent form without a dot,
-    else ``""``: appended to a "needs a number" error."""
+    """`` (YAML reads 1e-5 as text: write 1.0e-5)`` for a string that is a number in exponent form without a dot
+    (a run config is read by PyYAML, YAML 1.1), else ``""``: appended to a "needs a number" error."""
     if not isinstance(value, str) or not _EXPONENT_WITHOUT_DOT.match(value.strip()):
         return ""
     mantissa, _, exponent = value.strip().lower().partition("e")
     return f" (YAML reads {value.strip()} as text, not a number: write {mantissa}.0e{exponent})"
+
+
+def load_spec_yaml(text: str) -> Any:
+    """``text`` as a TAO loader reads it (see the module docstring)."""
+    return yaml.load(text, Loader=SpecLoader)
+
+
+def dump_spec_yaml(data: Any) -> str:
+    """``data`` as YAML that PyYAML and YAML 1.2 loaders read back to the same values (keys in their order)."""
+    return str(yaml.dump(data, Dumper=SpecDumper, sort_keys=False))
