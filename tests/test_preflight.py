@@ -192,6 +192,11 @@ class ProbeSDK:
     def create_job(self, image: str | None, command: str, gpu_count: int = 1, **kwargs: Any) -> Any:
         raise AssertionError("preflight never submits")
 
+    def get_job_status(self, job_id: str) -> Any:
+        raise AssertionError("preflight never asks about a job")
+
+    get_job_logs = get_failure_analysis = cancel_job = get_job_status
+
     def preflight(self, image: str | None) -> list[PlatformCheck]:
         if self.down:  # nothing answers at all
             return [PlatformCheck("platform_reachable", False, "connect to probe:6817: Connection refused",

@@ -371,3 +371,37 @@ def test_list_and_retyped_overrides_are_checked_like_searched_values(tmp_path: P
                       spec_overrides={"train.sizes": [16, 128, 8], "train.betas[1]": 0.99, "train.layers": 2})
     spec = good["history"][0]["specs"]["train"]
     assert spec["sizes"] == [16, 128, 8] and spec["betas"] == [0.9, 0.99]  # a list's length is free unless fixed
+
+
+def test_a_bad_custom_range_of_a_list_names_the_users_field(tmp_path: Path) -> None:
+    """A logit scale given for a list of ints in custom_param_ranges was blamed on "schema property train.sizes[0]"
+    with the schema hint; it names custom_param_ranges.train.sizes and the range given."""
+    from tao_automl.errors import SearchSpaceError
+    from tao_automl.runner.plan import RunPlan
+    from tao_automl.runner.run_args import RunArgs
+
+    ranges = {"train.sizes": {"valid_min": 8, "valid_max": 128, "scale": "logit"}}
+    with pytest.raises(SearchSpaceError, match="scale 'logit'") as caught:
+        RunPlan.build(RunArgs(skill_dir=str(write_skill(tmp_path / "bank", schema=_list_schema())),
+                              automl_hyperparameters=["train.sizes"], custom_param_ranges=ranges,
+                              automl_settings={"metric": "val_loss"}))
+    assert (caught.value.field, caught.value.value) == ("custom_param_ranges.train.sizes", ranges["train.sizes"])
+
+
+def test_one_option_params_and_int_log_floors_are_noted(tmp_path: Path) -> None:
+    """The one-value note named numbers only (an option list narrowed to one, an enum of one was silent), and an int
+    on a log scale with schema minimum 0 was searched from 1 without the note floats get."""
+    from tao_automl.runner.plan import RunPlan
+    from tao_automl.runner.run_args import RunArgs
+
+    schema = small_schema()
+    schema["properties"]["train"]["properties"]["batch"] = {"type": "int", "default": 16, "minimum": 0,
+                                                            "maximum": 512, "scale": "log"}
+    schema["default"]["train"]["batch"] = 16
+    plan = RunPlan.build(RunArgs(skill_dir=str(write_skill(tmp_path / "bank", schema=schema)),
+                                 automl_hyperparameters=["train.batch", "train.act"],
+                                 custom_param_ranges={"train.act": {"valid_options": ["gelu"]}},
+                                 automl_settings={"metric": "val_loss"}))
+    notes = " ".join(plan.notes)
+    assert "never varied by the search: train.act = 'gelu'" in notes
+    assert "param train.batch: the schema minimum is 0, which a log scale cannot reach; searching from 1" in notes

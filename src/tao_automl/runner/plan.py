@@ -221,10 +221,12 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
         field, value = f"custom_param_ranges.{narrowed[0]}", ranges[narrowed[0]]
         return SearchSpaceError(f"{field}: {detail}", field=field, value=value,
                                 allowed=f"a range of {narrowed[0]} where the relation can hold", hint=exc.hint)
+    owner = _list_owner(param, ranges)  # an element (train.sizes[0]) of a list given a custom range as a whole
     if found:
-        field, value = f"custom_param_ranges.{found.group(1)}", ranges.get(found.group(1))
-    elif param is not None and param in ranges:  # e.g. a scale or range given there that the param cannot take
-        field, value = f"custom_param_ranges.{param}", ranges[param]
+        name = _list_owner(found.group(1), ranges) or found.group(1)
+        field, value = f"custom_param_ranges.{name}", ranges.get(name)
+    elif owner is not None:  # e.g. a scale or range given there that the param cannot take
+        field, value = f"custom_param_ranges.{owner}", ranges[owner]
         detail = f"{field}: {detail}"
     elif param is not None and param not in (hyperparameters or []):  # the schema's own declaration
         field, value = f"schema property {param}", param
@@ -237,6 +239,16 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
             detail = f"{field}: {detail}"
     allowed = exc.allowed if exc.allowed is not None else _allowed_of(detail)  # the schema layer's own, if it said
     return SearchSpaceError(detail, field=field, value=value, allowed=allowed, hint=exc.hint)
+
+
+def _list_owner(param: str | None, ranges: Mapping[str, Any]) -> str | None:
+    """The ``custom_param_ranges`` key that set ``param``: itself, or the list an element ``name[i]`` belongs to."""
+    if param is None:
+        return None
+    if param in ranges:
+        return param
+    element = _ELEMENT_KEY.match(param)
+    return element["list"] if element is not None and element["list"] in ranges else None
 
 
 def _allowed_of(detail: str) -> str | list[str]:
@@ -283,14 +295,17 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
     ``valid_min`` <= 0 given for a param put on a log scale automatically) is not positive starts at a floor the
     builder picked."""
     notes = []
-    fixed = [p for p in space.params if isinstance(p, (FloatParam, IntParam)) and p.low == p.high]
+    fixed = [f"{p.name} = {p.low:g}" for p in space.params if isinstance(p, (FloatParam, IntParam))
+             and p.low == p.high]
+    fixed += [f"{p.name} = {p.choices[0]!r}" for p in space.params
+              if isinstance(p, CategoricalParam) and len(p.choices) == 1]  # one option (an enum, valid_options)
     if fixed:  # a range of one value: searched, it never varies
-        notes.append("param(s) with a range of one value, never varied by the search: "
-                     + ", ".join(f"{p.name} = {p.low:g}" for p in fixed)
-                     + " (widen valid_min/valid_max in custom_param_ranges, or set the value with spec_overrides "
+        notes.append("param(s) with a range of one value, never varied by the search: " + ", ".join(fixed)
+                     + " (widen valid_min/valid_max, or valid_options, in custom_param_ranges, or set the value "
+                       "with spec_overrides "
                        "and leave it out of automl_hyperparameters)")
     for param in space.params:
-        if not isinstance(param, FloatParam) or not param.log:
+        if not isinstance(param, (FloatParam, IntParam)) or not param.log:
             continue
         given = (custom_ranges or {}).get(param.name, {}).get("valid_min")
         if given is not None:
