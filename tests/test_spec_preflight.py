@@ -405,3 +405,23 @@ def test_one_option_params_and_int_log_floors_are_noted(tmp_path: Path) -> None:
     notes = " ".join(plan.notes)
     assert "never varied by the search: train.act = 'gelu'" in notes
     assert "param train.batch: the schema minimum is 0, which a log scale cannot reach; searching from 1" in notes
+
+
+def test_a_relation_the_search_cannot_enforce_is_noted(tmp_path: Path) -> None:
+    """depends_on naming a missing key, the param itself, or a list param passed preflight silently (README: a
+    draw that breaks a relation is drawn again), and configs breaking it ran."""
+    from tao_automl.runner.plan import RunPlan
+    from tao_automl.runner.run_args import RunArgs
+
+    schema = _list_schema()
+    train = schema["properties"]["train"]["properties"]
+    train["sizes"].update({"depends_on": "train.layers", "math_cond": "> depends_on"})
+    train["layers"].update({"depends_on": "train.nope"})
+    train["optim"]["properties"]["lr"].update({"depends_on": "train.optim.lr"})
+    plan = RunPlan.build(RunArgs(skill_dir=str(write_skill(tmp_path / "bank", schema=schema)),
+                                 automl_hyperparameters=["train.sizes", "train.layers", "train.optim.lr"],
+                                 automl_settings={"metric": "val_loss"}))
+    notes = " ".join(plan.notes)
+    assert "param train.sizes: its relation with train.layers (depends_on) involves a list-valued param" in notes
+    assert "param train.layers: its depends_on names 'train.nope', which the schema lacks" in notes
+    assert "param train.optim.lr: its depends_on names itself" in notes

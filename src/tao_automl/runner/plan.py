@@ -48,6 +48,7 @@ from tao_automl.schema.baseline import Baseline, baseline
 from tao_automl.schema.bounds import grid_rule, schema_interval
 from tao_automl.schema.build import build_search_space, derived_bounds, schema_defaults
 from tao_automl.schema.choices import schema_options
+from tao_automl.schema.relations import unenforced_relations
 from tao_automl.settings import AutoMLSettings, Direction, direction_doubt, infer_direction
 from tao_automl.space.numeric import FloatParam, IntParam
 from tao_automl.space.search_space import CategoricalParam, SearchSpace, describe
@@ -319,7 +320,7 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
         if lows and max(lows) <= 0:
             notes.append(f"param {param.name}: the schema minimum is {max(lows)}, which a log scale cannot reach; "
                          f"searching from {param.low:g} (set custom_param_ranges.{param.name}.valid_min to choose)")
-    return notes + narrowed_range_notes(schema, space, custom_ranges)
+    return notes + narrowed_range_notes(schema, space, custom_ranges) + unenforced_relations(schema, space.params)
 
 
 def narrowed_range_notes(schema: Mapping[str, Any], space: SearchSpace,

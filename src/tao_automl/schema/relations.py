@@ -154,6 +154,28 @@ def apply_relations(
     return [by_name[p.name] for p in params], _order(relations)
 
 
+def unenforced_relations(schema: Mapping[str, Any], params: Sequence[Param]) -> list[str]:
+    """Why a searched param's ``depends_on`` is not enforced, one note per relation: it names a key the schema
+    lacks, the param itself, or a relation with a list-valued (not scalar) param."""
+    by_name = {p.name: p for p in params}
+    notes = []
+    for name, param in by_name.items():
+        prop = get_property(schema, name)
+        if prop is None:
+            continue
+        for parent_name in parents_of(prop):
+            if parent_name == name:
+                notes.append(f"param {name}: its depends_on names itself; the relation is not enforced")
+            elif get_property(schema, parent_name) is None:
+                notes.append(f"param {name}: its depends_on names {parent_name!r}, which the schema lacks; the "
+                             "relation is not enforced")
+            elif not isinstance(param, Scalar) or (parent_name in by_name
+                                                   and not isinstance(by_name[parent_name], Scalar)):
+                notes.append(f"param {name}: its relation with {parent_name} (depends_on) involves a list-valued "
+                             "param and is not enforced; configs that break it may be proposed")
+    return notes
+
+
 def dependents_of(schema: Mapping[str, Any], name: str) -> list[tuple[str, Mapping[str, Any]]]:
     """Every ``(dotted name, property)`` whose ``depends_on`` names ``name``."""
     found: list[tuple[str, Mapping[str, Any]]] = []
