@@ -197,3 +197,22 @@ def test_hybrid_says_what_each_phase_searches_and_holds_per_config() -> None:
     (reason,) = [r["reasoning"] for r in later.drain_records() if r["kind"] == "llm_proposal"]
     assert reason.startswith("shape (random) searching layers, act; the others held at the best config so far: "
                              f"opt.lr={configs[1]['opt.lr']!r}")
+
+
+def test_an_endpoint_that_is_not_a_url_is_named_where_it_was_given(capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`plan --llm-endpoint localhost:8000/v1` said "no LLM endpoint: set AUTOML_LLM_ENDPOINT ..." (value null);
+    from the environment the field named automl_settings.llm_endpoint, with value and allowed null."""
+    import json
+
+    from tao_automl.cli.main import main
+    from tao_automl.llm.client import LLMConfig
+
+    assert main(["plan", "tune lr", "--model", "builtin:demo-digits-mlp", "--llm-endpoint", "localhost:8000/v1",
+                 "--llm-model", "m", "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["field"], error["value"]) == ("--llm-endpoint", "localhost:8000/v1") and "http" in error["allowed"]
+    monkeypatch.setenv("AUTOML_LLM_ENDPOINT", "notaurl")
+    with pytest.raises(SettingsError) as caught:
+        LLMConfig.resolve(None, "m", None)
+    assert (caught.value.field, caught.value.value) == ("AUTOML_LLM_ENDPOINT", "notaurl")

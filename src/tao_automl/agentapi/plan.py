@@ -155,6 +155,11 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     try:
         llm = LLMConfig.resolve(llm_endpoint, llm_model, None, timeout_s=llm_timeout_s, max_retries=1)
     except SettingsError as exc:
+        if exc.value is not None:  # given, but not a URL: name it as this command takes it
+            field = "--llm-endpoint" if llm_endpoint else str(exc.field)
+            raise SettingsError(f"{field}: {exc.value!r} is not allowed; expected an http(s) URL", field=field,
+                                value=exc.value, allowed=exc.allowed,
+                                hint=f"give {field} as a URL with its scheme, e.g. http://localhost:8000/v1") from None
         what = "model" if (exc.field or "").endswith("llm_model") else "endpoint"
         raise LLMEndpointError(f"no LLM {what}: set AUTOML_LLM_ENDPOINT and AUTOML_LLM_MODEL, or pass --llm-endpoint "
                                "and --llm-model", field=exc.field, value=None,

@@ -46,14 +46,16 @@ class LLMFailure(TaoAutoMLError):
     default_hint = "resume the run; set llm_fallback: bayesian to go on without the LLM"
 
 
-def normalise_endpoint(url: str) -> str:
-    """``http://h:p``, ``http://h:p/``, ``.../v1/chat/completions`` -> ``http://h:p/v1``."""
+def normalise_endpoint(url: str, field: str = "automl_settings.llm_endpoint") -> str:
+    """``http://h:p``, ``http://h:p/``, ``.../v1/chat/completions`` -> ``http://h:p/v1``; ``field``: where the URL
+    was given (named by the error for one that is not an http(s) URL)."""
     base = url.strip().rstrip("/")
     for suffix in _SUFFIXES:
         if base.endswith(suffix):
             base = base[: -len(suffix)].rstrip("/")
     if not base.startswith(("http://", "https://")):
-        raise SettingsError(f"automl_settings.llm_endpoint: {url!r} is not allowed; expected an http(s) URL")
+        raise SettingsError(f"{field}: {url!r} is not allowed; expected an http(s) URL", field=field, value=url,
+                            allowed="an http(s) URL, e.g. http://localhost:8000/v1")
     parts = base.split("/")
     if not any(p.startswith("v") and p[1:].isdigit() for p in parts[3:]):
         base += "/v1"
@@ -76,16 +78,20 @@ class LLMConfig:
                 env: Mapping[str, str] | None = None) -> LLMConfig:
         """Apply the settings -> environment precedence; a missing endpoint or model is a settings error."""
         env = os.environ if env is None else env
+        where = "automl_settings.llm_endpoint" if endpoint else "AUTOML_LLM_ENDPOINT"
         endpoint = endpoint or env.get("AUTOML_LLM_ENDPOINT")
         model = model or env.get("AUTOML_LLM_MODEL")
         key = api_key or env.get("AUTOML_LLM_API_KEY") or env.get("NVIDIA_API_KEY")
         if not endpoint:
             raise SettingsError("automl_settings.llm_endpoint: not set (nor AUTOML_LLM_ENDPOINT); "
-                                "expected the URL of an OpenAI-compatible endpoint")
+                                "expected the URL of an OpenAI-compatible endpoint",
+                                field="automl_settings.llm_endpoint", value=None,
+                                allowed="the URL of an OpenAI-compatible endpoint")
         if not model:
             raise SettingsError("automl_settings.llm_model: not set (nor AUTOML_LLM_MODEL); "
-                                "expected the model name the endpoint serves")
-        return cls(normalise_endpoint(endpoint), model, key or None, float(timeout_s), int(max_retries))
+                                "expected the model name the endpoint serves", field="automl_settings.llm_model",
+                                value=None, allowed="the model name the endpoint serves")
+        return cls(normalise_endpoint(endpoint, where), model, key or None, float(timeout_s), int(max_retries))
 
 
 @dataclass
