@@ -345,3 +345,24 @@ def test_the_last_progress_line_of_a_sweep_that_stopped_itself_has_no_eta(tmp_pa
         assert result["progress"]["state"] == state and result["progress"]["eta_s"] in (None, 0.0)
         assert lines[-1].endswith("| ETA -]") if state == "failed" else lines[-1].endswith("| ETA 00:00]")
         assert len(lines) == len(set(lines)), lines
+
+
+def test_a_dumb_terminal_gets_plain_lines_and_a_narrow_one_an_unwrapped_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TERM=dumb got ESC[K redraws it cannot show, and a 40-column terminal a 70-character line that wrapped,
+    leaving a stale copy per redraw."""
+    monkeypatch.setenv("TERM", "dumb")
+    term, err = _Terminal(), io.StringIO()
+    view = LiveView("val_loss", as_json=False, stdout=term, stderr=err)
+    progress = {"completed": 1, "total": 4, "running": 2, "failed": 0, "best_metric": 0.5, "best_rec_id": 1,
+                "metric": "val_loss", "ranked_by": "metric", "elapsed_s": 10.0, "eta_s": 30.0}
+    view.progress(progress)
+    view.stop()
+    assert "\x1b" not in term.getvalue() + err.getvalue() and "[1/4 done" in err.getvalue()
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "40")
+    term = _Terminal()
+    view = LiveView("val_loss", as_json=False, stdout=term, stderr=io.StringIO())
+    view.progress(progress)
+    view.stop()
+    drawn = term.getvalue().split("\r\x1b[K")[-1].rstrip("\n")
+    assert drawn.startswith("[1/4 done") and len(drawn) < 40

@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from tao_automl.cli.terminal import fit as _fit
+from tao_automl.cli.terminal import redraws
 from tao_automl.experiment.core import Recommendation
 from tao_automl.experiment.lines import counts_line, format_params, format_value, progress_line
 
@@ -27,8 +29,8 @@ class LiveView:
                  stderr: TextIO | None = None) -> None:
         out, err = stdout or sys.stdout, stderr or sys.stderr
         self.metric = metric
-        self.stream = out if out.isatty() and not as_json else err
-        self.tty = self.stream.isatty()
+        self.stream = out if redraws(out) and not as_json else err
+        self.tty = redraws(self.stream)
         self._line = ""  # the progress line on screen (tty)
         self._shown: tuple[Any, Any] = (-1, None)  # (completed, state) of the last line printed (not a tty)
         self._lock = threading.Lock()
@@ -61,7 +63,7 @@ class LiveView:
             shown["elapsed_s"] = float(shown["elapsed_s"]) + moved
         if shown.get("eta_s") is not None:
             shown["eta_s"] = max(0.0, float(shown["eta_s"]) - moved)
-        self._line = progress_line(shown)
+        self._line = _fit(progress_line(shown))
         self.stream.write(_ERASE + self._line)
         self.stream.flush()
 
@@ -101,7 +103,7 @@ class LiveView:
             self._ticker.join()
             self._ticker = None
         if self.tty and self._line:
-            self.stream.write(_ERASE + progress_line(progress) + "\n")
+            self.stream.write(_ERASE + _fit(progress_line(progress)) + "\n")
             self._line = ""
         if self.stream is not sys.stdout and progress:  # the run's end state: finished, failed (fail-fast) …
             self.stream.write(f"{progress.get('state') or 'finished'}: {counts_line(progress)}\n")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from tao_automl.cli.terminal import redraws
 from tao_automl.cli.text_report import ranked_table
 from tao_automl.errors import EXIT_NO_RESULT, EXIT_OK, WorkspaceError
 from tao_automl.experiment.holder import ORCHESTRATOR_LOST
@@ -43,7 +44,7 @@ def _screen(status: Mapping[str, Any], interval: float) -> str:
 def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = None) -> int:
     """Refresh until the run ends; exit 0 when it finished, 1 when it stopped without finishing."""
     out = out or sys.stdout
-    tty = out.isatty() and not as_json
+    tty = redraws(out) and not as_json
     last = ""
     while True:
         status = _read(run_dir)
