@@ -431,3 +431,31 @@ def test_the_last_iteration_runs_its_recs_side_by_side_not_in_one_rec_brackets()
         hb.observe(trial_id, 1.0 / trial_id, trial.budget)
     tail = hb.propose([11, 12], {}, rng)
     assert [(t.bracket, t.budget, t.parent) for t in tail] == [(3, 9, None), (3, 9, None)]
+
+
+def test_hyperband_es_first_decision_is_not_certain_on_three_points() -> None:
+    """Three epochs fit the three-parameter power law exactly, so the 'uncertainty' was ~0 and z had no effect: a
+    curve at 0.72, 0.91, 0.93 (its run's best at 0.98 later) would have been stopped against an incumbent of 0.975
+    (values are losses here, -accuracy)."""
+    pred, err = extrapolate([1, 2, 3], [-0.7242, -0.9053, -0.9331], 9)
+    assert err >= abs(pred - -0.9331)
+    assert pred - 2.0 * err < -0.9749  # the default z = 2 keeps it running
+
+
+@pytest.mark.parametrize("name", ["hyperband", "bohb", "dehb", "bfbo"])
+def test_a_bracket_brain_without_a_smaller_budget_is_refused(name: str) -> None:
+    """automl_max_epochs below the reduction factor left every bracket one full-budget rec, run one after the other
+    (1 in flight of automl_max_concurrent 3), with no word; auto then picks a single-fidelity brain."""
+    from tao_automl.brain.auto import choose
+    from tao_automl.brain.registry import brain_options, make_brain
+    from tao_automl.errors import SettingsError
+    from tao_automl.settings import AutoMLSettings
+
+    settings = AutoMLSettings.from_mapping({"algorithm": name, "metric": "val_loss", "automl_max_epochs": 2,
+                                            "automl_reduction_factor": 3, "automl_max_recommendations": 30})
+    with pytest.raises(SettingsError, match="no smaller budget") as caught:
+        make_brain(name, SPACE, brain_options(name, settings))
+    assert caught.value.field == "automl_settings.automl_max_epochs" and caught.value.value == 2
+    auto = AutoMLSettings.from_mapping({"algorithm": "auto", "metric": "val_loss", "automl_max_epochs": 2,
+                                        "auto_multifidelity": True, "automl_max_recommendations": 30})
+    assert choose(SPACE, auto)[0] in ("bayesian", "tpe")

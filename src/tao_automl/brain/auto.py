@@ -40,6 +40,11 @@ MF_MIN_BUDGET = 20
 def choose(space: SearchSpace, settings: AutoMLSettings) -> tuple[str, str]:
     """``(algorithm, reason)`` for ``space`` under ``settings`` (see the module docstring)."""
     budget, n = settings.automl_max_recommendations, len(space)
+    epochs, eta = settings.automl_max_epochs, settings.automl_reduction_factor
+    if settings.auto_multifidelity and budget >= MF_MIN_BUDGET and epochs < eta:
+        pick, reason = _single_fidelity(space, settings, budget, n)
+        return pick, (f"{reason}; multi-fidelity not used although auto_multifidelity is true: automl_max_epochs "
+                      f"{epochs} < automl_reduction_factor {eta} leaves no smaller budget to start configs at")
     if settings.auto_multifidelity and budget >= MF_MIN_BUDGET:
         pick = "bfbo" if settings.fidelity_mode == "promotion" else "asha"
         return pick, (f"multi-fidelity allowed (auto_multifidelity) and a budget of {budget} >= {MF_MIN_BUDGET} "

@@ -41,7 +41,8 @@ def _power_law(t: Array, a: float, b: float, c: float) -> Array:
 def extrapolate(epochs: Sequence[int], values: Sequence[float], target: int) -> tuple[float, float]:
     """(predicted value at ``target``, its standard error) from a power-law fit of a learning curve.
 
-    Falls back to the last value (with the curve's spread as error) when the fit fails.
+    Falls back to the last value (with the curve's spread as error) when the fit fails. With three points the fit
+    is exact, so the error is at least the distance from the last value to the prediction.
     """
     t = np.asarray(epochs, dtype=float)
     y = np.asarray(values, dtype=float)
@@ -61,6 +62,8 @@ def extrapolate(epochs: Sequence[int], values: Sequence[float], target: int) -> 
     pred = float(_power_law(np.asarray([float(target)]), *params)[0])
     if not math.isfinite(pred):
         return last, spread
+    if len(y) <= 3:  # three points fit three parameters exactly: no residual to judge by; the step the fit
+        resid = max(resid, abs(pred - last))  # extrapolates past the last value is the least it may be off by
     # extrapolating further than the observed span is less certain
     stretch = math.log(target / float(t.max())) / math.log(max(2.0, float(t.max()))) if target > t.max() else 0.0
     return pred, resid * (1.0 + stretch) + 1e-3 * (abs(pred) + 1e-12) * stretch

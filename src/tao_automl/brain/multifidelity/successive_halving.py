@@ -111,6 +111,14 @@ class SuccessiveHalving:
         self.max_epochs = max_epochs
         self.max_trials = check_count("automl_max_recommendations", max_trials)
         self.iterations = check_count("iterations", iterations)
+        if isinstance(max_epochs, int) and isinstance(eta, int) and 1 <= max_epochs < eta:
+            raise SettingsError(
+                f"automl_settings.automl_max_epochs: {max_epochs} is below automl_reduction_factor {eta}, so "
+                f"{type(self).__name__.lower()} has no smaller budget to start configs at: every bracket would be one "
+                "full-budget rec, run one after the other", field="automl_settings.automl_max_epochs",
+                value=max_epochs, allowed=f"an integer >= {eta} (automl_reduction_factor)",
+                hint="raise automl_max_epochs, lower automl_reduction_factor, or use a single-fidelity algorithm "
+                     "(bayesian, tpe, random)")
         self.brackets = fit_brackets(hyperband_brackets(max_epochs, eta) * self.iterations, self.max_trials, eta)
         self._trials: dict[int, Trial] = {}
         self._values: dict[int, float | None] = {}
