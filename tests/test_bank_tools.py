@@ -194,6 +194,9 @@ def test_shared_bank_models_platforms_versions(capsys: pytest.CaptureFixture[str
     versions = yaml.safe_load((SHARED / "versions.yaml").read_text())
     got = _json(capsys, "versions", "images.tao_toolkit.pyt", "--skill-bank", str(SHARED), "--format", "json")
     assert got["value"] == versions["images"]["tao_toolkit"]["pyt"]
+    assert main(["versions", "images.nope", "--skill-bank", str(SHARED), "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]  # field, value and allowed were null
+    assert (error["field"], error["value"]) == ("KEY", "images.nope") and "images.tao_toolkit.pyt" in error["allowed"]
 
 
 def test_models_shows_a_schema_default_the_searched_range_leaves_out() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,9 @@ class AutoML:
             self._check_resumable(run_dir, action, space_args)
         run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = RunLock(run_dir).acquire()
+        # an AutoML dropped without finish() (`del`, an exception in the caller's loop) frees the folder when it is
+        # collected; finish() releases it at once (the finaliser runs once)
+        self._release = weakref.finalize(self, self._lock.release)
         try:
             if resume:
                 self._exp = Experiment.open(run_dir, None if given is None else self.settings)
@@ -106,7 +110,7 @@ class AutoML:
                                               {"network": network, "action": action, "mode": "ask_tell",
                                                "metric": plan.metric, EPOCH_KEY: plan.epoch_key, **tracking})
         except BaseException:
-            self._lock.release()
+            self._release()
             raise
         self.wandb_config = dict(wandb_config or {})
         meta = self._exp.store.meta()
@@ -306,7 +310,7 @@ class AutoML:
         self._exp.close()
         self._final = summary
         self.tracking.sweep_ended(self._exp.run_dir, state)
-        self._lock.release()
+        self._release()
         return summary
 
     def _no_result_reason(self) -> str | None:

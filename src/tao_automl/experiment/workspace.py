@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -165,7 +164,6 @@ class RunLock:
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / LOCK_NAME
         self._fd: int | None = None
-        self._closer: weakref.finalize[Any, Any] | None = None
 
     def acquire(self) -> RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
@@ -191,16 +189,12 @@ class RunLock:
         os.ftruncate(fd, len(pid))
         os.fsync(fd)
         self._fd = fd
-        # a holder dropped without release() (an AutoML lost to `del` or an exception) frees the folder when it
-        # is collected: closing the descriptor ends the flock
-        self._closer = weakref.finalize(self, os.close, fd)
         return self
 
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-            if self._closer is not None:
-                self._closer()  # closes the descriptor once (a later collection does nothing)
+            os.close(self._fd)
             self._fd = None
 
     def __enter__(self) -> RunLock:
