@@ -158,8 +158,10 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
     check_info(info, info_path, action)
     schema_path = path / "schemas" / f"{action}.schema.json"
     if not info.get("automl_enabled", False):
-        raise SkillError(f"model {info.get('name', path.name)!r} has automl_enabled: false in {info_path}",
-                         field="automl_enabled", value=info.get("automl_enabled", False), allowed=[True])
+        said = "has automl_enabled: false" if "automl_enabled" in info else "does not set automl_enabled: true"
+        raise SkillError(f"model {info.get('name', path.name)!r} {said} in {info_path}",
+                         field="automl_enabled", value=info.get("automl_enabled"), allowed=[True],
+                         hint=f"add `automl_enabled: true` to {info_path} once its schema marks what may be searched")
     if not schema_path.is_file():
         raise SkillError(
             f"model {info.get('name', path.name)!r} has AutoML enabled but is not runnable until its schema is "

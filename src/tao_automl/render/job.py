@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,8 +205,10 @@ def write_spec(spec: Mapping[str, Any], path: Path, config_format: str) -> None:
 
 
 def format_command(skill: Skill, values: Mapping[str, str]) -> str:
-    """The action's command with each ``{name}`` replaced by its shell-quoted value; an unknown name is an error."""
+    """The action's command with each ``{name}`` replaced by its shell-quoted value (``{skill_dir}``: the model
+    folder, for a script kept there); an unknown name is an error."""
     template = skill.command_template
+    values = {**values, "skill_dir": str(skill.path)}
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -217,10 +219,21 @@ def format_command(skill: Skill, values: Mapping[str, str]) -> str:
                              allowed=["{" + v + "}" for v in values])
         return shlex.quote(values[name])
 
-    if "{config_path}" not in template:
-        log.warning("%s: actions.%s.command has no {config_path}; the spec file is not passed to it",
-                    skill.name, skill.action)
     return _PLACEHOLDER.sub(substitute, template)
+
+
+def check_command_takes_spec(skill: Skill, searched: Sequence[str]) -> None:
+    """A command without ``{config_path}`` never gets the spec file, so no searched value reaches the job: every rec
+    would train the same config while the run records different params. Refused when anything is searched."""
+    if searched and "{config_path}" not in skill.command_template:
+        field = f"actions.{skill.action}.command"
+        raise SkillError(
+            f"{skill.name}: {field} {skill.command_template!r} has no {{config_path}}, so the searched values "
+            f"({', '.join(searched[:3])}{', ...' if len(searched) > 3 else ''}) would never reach the job: every rec "
+            "would train the same config", field=field, value=skill.command_template,
+            allowed="a command that passes {config_path} (the rec's spec file) to the program",
+            hint="add the spec file to the command, e.g. `python3 {skill_dir}/train.py --config {config_path}`; a "
+                 "program that takes flags needs a small wrapper that reads the spec and passes them")
 
 
 def _set(spec: dict[str, Any], key: str, value: Any, what: str) -> None:

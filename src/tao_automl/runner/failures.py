@@ -97,8 +97,10 @@ def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True
                 f"failed rec's log (`tao-automl logs {run_dir} {rec_id}`), then narrow the search "
                 "(custom_param_ranges) or fix the data in a new run")
     if "reported no metric" in lowered:
-        return ("make automl_settings.metric name a value the job writes (status.json kpi or a 'name: value' log "
-                "line), or pass metric_extractor, then start a new run (a run's metric cannot change on resume)")
+        return ("make automl_settings.metric name a value the job writes: a `name: value` or `name=value` line in "
+                "its log, or a line {\"epoch\": N, \"kpi\": {\"name\": value}} in RESULTS_DIR/status.json (from "
+                "Python, run(metric_extractor=...) reads any other form); then start a new run (a run's metric "
+                "cannot change on resume)")
     if "submission failed" in lowered:  # before the job ran: the platform (or its jobs dir), not the command
         return ("read the platform's refusal in the message: a platform_kwargs or platform_options value it cannot "
                 "meet (a partition, a memory size, GPUs it lacks, a jobs_dir it cannot write) needs a new run with "

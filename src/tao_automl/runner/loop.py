@@ -131,6 +131,7 @@ class AutoMLRunner:
         self.platform = GuardedSDK(sdk, call_timeout_s=sdk_call_timeout_s, clock=self.clock)
         #: The folder of the run this runner drives (or last drove); None before a run folder exists.
         self.run_dir: Path | None = None
+        self._said_blind = False  # stopping mode's "no per-epoch values" warning was given
 
     # -- public -----------------------------------------------------------------------------------
     def run(self, train_dataset_uri: str | Mapping[str, str] | None = None, eval_dataset_uri: str | None = None,
@@ -665,6 +666,13 @@ class AutoMLRunner:
         records = status_lines(text) if text else []
         epochs: list[int] = [r["epoch"] for r in records
                              if isinstance(r.get("epoch"), int) and not isinstance(r.get("epoch"), bool)]
+        if not epochs and exp.scheduler.mode == STOPPING and not self._said_blind:
+            self._said_blind = True  # once per run: every rec of it reads the same way
+            log.warning("rec %d: its job wrote no per-epoch values to %s/%s (its metric came from its log), so "
+                        "stopping mode cannot compare recs while they train and stops none; write a line "
+                        "{\"epoch\": N, \"kpi\": {\"%s\": value}} there per epoch", item.rec.id, item.results_dir,
+                        STATUS_FILE, exp.settings.metric)
+            exp.store.log_event("stopping_blind", item.rec.id, status_file=STATUS_FILE)
         reached = max(epochs, default=planned)
         if reached == planned:
             return None

@@ -31,6 +31,7 @@ from tao_automl.platforms.common import as_setting_error
 from tao_automl.render.job import (
     JobContext,
     base_spec,
+    check_command_takes_spec,
     check_spec_overrides,
     place,
     render_job,
@@ -751,6 +752,7 @@ class RunPlan:
                              skill.spec_shorthand_keys)
         derived = derived_bounds(skill.schema, space, args.custom_param_ranges, base)
         check_format_holds(skill, space, args.custom_param_ranges)
+        check_command_takes_spec(skill, space.names)
         promoting = promotes(settings, space)
         epochs = fidelity_key(skill, settings, space)
         check_epoch_budget(skill, settings, epochs)

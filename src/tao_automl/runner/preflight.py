@@ -260,15 +260,19 @@ _SHELL_WORDS = frozenset({"exec", "env", "time", "nice", "nohup", "cd", "if", "f
                           "set", "export", "source", ".", "[", "test", "!"})
 
 
+#: A command word that names a script file (``train.py``, ``run.sh``).
+_SCRIPT = re.compile(r"\.(py|sh|bash|R|jl|pl|rb|js)$")
+
+
 def command_check(platform: str, skill: Any) -> Check | None:
     """On the local platform, whether the program that starts the skill's command exists here (on the jobs' PATH:
-    this Python's folder first, as LocalSDK runs them): a warning when it does not (every rec would fail with exit
-    code 127 until fail fast stops the sweep; a warning, not a failure, as the dry run of a bank model on a machine
-    without TAO still shows its specs); None elsewhere, or when the command starts with a placeholder or a shell
+    the caller's, then this Python's folder, as LocalSDK runs them) and names its script by a path a job can open (a
+    relative one fails: jobs run in their own folder): a warning when the program is missing (every rec would fail
+    with exit code 127 until fail fast stops the sweep; a warning, not a failure, as the dry run of a bank model on a
+    machine without TAO still shows its specs); None elsewhere, or when the command starts with a placeholder or a shell
     construct."""
     import shlex
     import shutil
-    import sys
 
     if platform != "local" or skill is None:
         return None
@@ -279,8 +283,15 @@ def command_check(platform: str, skill: Any) -> Check | None:
     program = next((w for w in words if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", w)), None)
     if not program or "{" in program or "$" in program or program in _SHELL_WORDS:
         return None
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH") or os.defpath])
-    found = shutil.which(program, path=path)
+    from tao_automl.platforms.local.sdk import jobs_path
+
+    found = shutil.which(program, path=jobs_path(os.environ.get("PATH")))
+    relative = [w for w in words[words.index(program) + 1:]
+                if _SCRIPT.search(w) and not w.startswith(("-", "/", "{", "$", "~"))]
+    if found and relative:  # a job runs in its own folder, where a path relative to here names nothing
+        return Check("command", False, f"the skill's command names {relative[0]!r} by a relative path, but local "
+                     "jobs run in their own folder (under the LocalSDK jobs dir), where it does not exist: give it "
+                     f"as an absolute path or as {{skill_dir}}/{relative[0]} (the model folder)")
     if found:
         return Check("command", True, program if found == program else f"{program} ({found})")
     where = "an executable file" if "/" in program else "on PATH"

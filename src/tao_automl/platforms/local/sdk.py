@@ -195,6 +195,14 @@ def too_many_gpus(count: int, gpu_ids: Sequence[str]) -> PreflightError:
         hint=f"set platform_kwargs.gpu_count to at most {most}, or run on a platform with more GPUs per job")
 
 
+def jobs_path(path: str | None) -> str:
+    """The ``PATH`` local jobs run with: the caller's (its ``python3`` is the job's), then this Python's folder (so
+    console scripts installed beside tao-automl, such as the demo's, are found without activating its venv)."""
+    path = path or os.defpath
+    bin_dir = str(Path(sys.executable).parent)
+    return path if bin_dir in path.split(os.pathsep) else path + os.pathsep + bin_dir
+
+
 class LocalSDK(PlatformBase):
     """Runs jobs as local subprocesses; GPU ids are handed out through ``CUDA_VISIBLE_DEVICES``."""
 
@@ -484,10 +492,7 @@ class LocalSDK(PlatformBase):
         self, gpu_count: int, gpus: list[str], env_vars: Mapping[str, str] | None
     ) -> dict[str, str]:
         env = dict(os.environ)
-        bin_dir = str(Path(sys.executable).parent)
-        path = env.get("PATH") or os.defpath
-        if path.split(os.pathsep)[0] != bin_dir:
-            env["PATH"] = bin_dir + os.pathsep + path
+        env["PATH"] = jobs_path(env.get("PATH"))
         env.setdefault("PYTHONUNBUFFERED", "1")
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
