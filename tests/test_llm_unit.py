@@ -216,3 +216,60 @@ def test_an_endpoint_that_is_not_a_url_is_named_where_it_was_given(capsys: pytes
     with pytest.raises(SettingsError) as caught:
         LLMConfig.resolve(None, "m", None)
     assert (caught.value.field, caught.value.value) == ("AUTOML_LLM_ENDPOINT", "notaurl")
+
+
+def test_an_endpoint_answering_html_is_an_llm_failure_not_a_traceback() -> None:
+    """A gateway answering 200 text/html made the openai client return a str, and `response.choices` raised
+    AttributeError through the sweep (fallback never used). A real HTTP server here, the official client over it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tao_automl.llm.client import LLMClient, LLMConfig, LLMFailure
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = b"<html>Bad gateway</html>"
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = LLMClient(LLMConfig(f"http://127.0.0.1:{server.server_port}/v1", "m", timeout_s=10, max_retries=0))
+        with pytest.raises(LLMFailure, match="not a chat completion"):
+            client.ask_json("system", "user", {"type": "object"})
+    finally:
+        server.shutdown()
+
+
+def test_an_unreachable_endpoint_with_fallback_error_stops_with_exit_3_and_counts_no_fallback() -> None:
+    """The endpoint dying mid-run ended the sweep with exit 1 (README: 3, retry later), and status counted "LLM
+    fallbacks: 1" though no rec came from a fallback."""
+    import socket
+
+    import numpy as np
+
+    from tao_automl.brain.llm.llm_brain import LLMBrain
+    from tao_automl.errors import EXIT_PLATFORM_UNREACHABLE
+    from tao_automl.llm.client import LLMClient, LLMConfig, LLMUnreachable
+    from tao_automl.space.search_space import SearchSpace
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    space = SearchSpace.from_json([{"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True,
+                                    "default": None}])
+    brain = LLMBrain(space, LLMClient(LLMConfig(f"http://127.0.0.1:{port}/v1", "m", timeout_s=5, max_retries=0)),
+                     fallback="error")
+    with pytest.raises(LLMUnreachable) as caught:
+        brain.suggest(1, [], np.random.default_rng(0))
+    assert caught.value.exit_code == EXIT_PLATFORM_UNREACHABLE and caught.value.field == "llm_endpoint"
+    kinds = [r["kind"] for r in brain.records]
+    assert "llm_failure" in kinds and "llm_fallback" not in kinds and brain.counts["fallbacks"] == 0

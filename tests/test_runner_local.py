@@ -436,3 +436,29 @@ def test_a_create_job_that_returns_no_job_fails_its_rec_saying_so(tmp_path: Path
         automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws", gpu_count=0)
     assert result["history"][0]["message"] == ("job submission failed: create_job returned None, not a job with "
                                                "an .id")
+
+
+def test_a_held_up_loop_records_when_the_job_ended_not_when_it_looked(toy_skill: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an LLM brain blocking the loop for minutes, a 3.5 s job was recorded at 151.8 s (finished_at when the
+    loop got round to it). A loop held up past a couple of polls asks the platform when the job ended."""
+    from tao_automl.brain.classic.random_search import RandomBrain
+
+    original = RandomBrain.suggest
+    calls = {"n": 0}
+
+    def slow_suggest(self: RandomBrain, n: int, pending: Any, rng: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the next proposal after the first batch: the jobs in flight end meanwhile
+            time.sleep(4.0)
+        return original(self, n, pending, rng)
+
+    monkeypatch.setattr(RandomBrain, "suggest", slow_suggest)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill, log_progress=False).run(
+        automl_settings=_settings(algorithm="random", automl_max_recommendations=4, automl_max_concurrent=2,
+                                  poll_interval_s=0.2),
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    for rec in result["history"]:
+        platform_end = sdk.get_job_info(rec["job_id"])["finished_at"]
+        assert abs(rec["finished_at"] - platform_end) < 1.5, (rec["rec_id"], rec["finished_at"] - platform_end)

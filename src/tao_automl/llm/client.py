@@ -18,7 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tao_automl.errors import PlatformUnreachableError, SettingsError, TaoAutoMLError, UserInputError, require_extra
+from tao_automl.errors import (
+    EXIT_PLATFORM_UNREACHABLE,
+    PlatformUnreachableError,
+    SettingsError,
+    TaoAutoMLError,
+    UserInputError,
+    require_extra,
+)
 from tao_automl.util.reach import unreachable_error
 from tao_automl.util.suggest import did_you_mean
 
@@ -44,6 +51,15 @@ class LLMFailure(TaoAutoMLError):
 
     kind = "llm_failure"
     default_hint = "resume the run; set llm_fallback: bayesian to go on without the LLM"
+
+
+class LLMUnreachable(LLMFailure):
+    """The LLM endpoint could not be contacted mid-run (refused, timed out, a gateway saying it is down) and the run
+    stops (``llm_fallback: error``): exit 3, retry later, as for an unreachable platform."""
+
+    kind = "platform_unreachable"
+    exit_code = EXIT_PLATFORM_UNREACHABLE
+    default_hint = "start (or fix the address of) the LLM endpoint, then `tao-automl resume RUN_DIR`"
 
 
 def normalise_endpoint(url: str, field: str = "automl_settings.llm_endpoint") -> str:
@@ -256,7 +272,13 @@ class LLMClient:
                 response = api.chat.completions.create(**kwargs)
         except openai.APIError as exc:
             raise LLMFailure(self.explain(exc)) from exc
-        text = (response.choices[0].message.content or "") if response.choices else ""
+        try:  # an endpoint that answers something else (an HTML error page, a bare string) is a failed call
+            choices = response.choices
+            text = str((choices[0].message.content or "") if choices else "")
+        except (AttributeError, IndexError, TypeError) as exc:
+            shown = str(response)[:120].replace("\n", " ")
+            raise LLMFailure(f"the LLM endpoint {self.config.endpoint} answered something that is not a chat "
+                             f"completion ({type(response).__name__}: {shown!r})") from exc
         usage = getattr(response, "usage", None)
         record = {
             "prompt_tokens": getattr(usage, "prompt_tokens", None),

@@ -37,6 +37,7 @@ from tao_automl.experiment.workspace import (
     rec_folder,
     stage_run_dir,
 )
+from tao_automl.llm.client import LLMFailure
 from tao_automl.metrics.job import (
     STATUS_FILE,
     extract_metric,
@@ -106,6 +107,7 @@ class _Active:
     limit_s: float | None = None  # automl_job_timeout_s for this rec's budget
     pending_reason: str | None = None  # why the platform holds the job in its queue, as last recorded
     reason_due: float = 0.0  # monotonic time of the next look at it
+    seen_at: float = field(default_factory=time.time)  # wall time this orchestrator last saw it not ended
 
 
 class _FailFast(Exception):
@@ -368,6 +370,10 @@ class AutoMLRunner:
                     log.error("%s", stop_reason)
                     exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
                     state = "failed"
+            except LLMFailure as exc:  # llm_fallback: error (the brain stopped the run): status says why
+                stop_reason = f"the LLM brain stopped the run: {exc.detail}"
+                exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
+                raise
             except _FailFast as stop:
                 stop_reason = str(stop)
                 log.error("%s", stop_reason)
@@ -617,9 +623,13 @@ class AutoMLRunner:
                 # else it ended before the cancel: the next poll collects its own result
             return
         if not status.is_finished():
+            item.seen_at = time.time()
             return
         del active[rec_id]
-        ended_at = self._ended_at(item) if item.reattached else None
+        # the platform's end time when this process may have seen the end late: a re-attached job, or a loop held
+        # up (an LLM brain's calls, a slow platform) for longer than a couple of polls since it last saw it running
+        late = time.time() - item.seen_at > 2.0 * exp.settings.poll_interval_s + 1.0
+        ended_at = self._ended_at(item) if item.reattached or late else None
         if status is JobStatus.SUCCESS:
             if exp.scheduler.mode == STOPPING:
                 self._report_epochs(exp, item, metric)  # epochs written after the last poll
@@ -703,8 +713,8 @@ class AutoMLRunner:
         log.warning("rec %d: job %s waits in the platform's queue: %s", item.rec.id, item.job_id, item.pending_reason)
 
     def _ended_at(self, item: _Active) -> float | None:
-        """When the platform says the job ended (re-attached jobs: it may have ended while no orchestrator ran),
-        or None when it does not say, or says something impossible."""
+        """When the platform says the job ended (a re-attached job may have ended while no orchestrator ran, a job
+        of a held-up loop while it was held up), or None when it does not say, or says something impossible."""
         try:
             value = self.platform.get_job_info(item.job_id).get("finished_at")
         except Exception:

@@ -21,7 +21,7 @@ import numpy as np
 
 from tao_automl.brain.base import Brain
 from tao_automl.brain.llm.analyzer import LLMAnalyzer
-from tao_automl.llm.client import LLMClient, LLMFailure
+from tao_automl.llm.client import LLMClient, LLMFailure, LLMUnreachable
 from tao_automl.llm.prompts import SYSTEM, compact, proposal_prompt, proposal_schema
 from tao_automl.llm.validation import config_key, make_unique, repair_config
 from tao_automl.space.search_space import Config, SearchSpace
@@ -62,6 +62,8 @@ class LLMBrain:
             try:
                 out.append(self._propose(index, [*pending, *out], rng))
             except LLMFailure as exc:
+                if self.fallback == "error":
+                    self._stop(index, exc)
                 out.append(self._fall_back(index, str(exc), [*pending, *out], rng))
         return out
 
@@ -125,12 +127,20 @@ class LLMBrain:
             log.info("LLM proposal repaired: %s", "; ".join(repairs))
         return config
 
+    def _stop(self, index: int, exc: LLMFailure) -> None:
+        """``llm_fallback: error``: the run stops (no rec comes from a fallback, so none is counted as one); an
+        endpoint that could not be contacted is exit 3 (retry later), any other failure exit 1."""
+        self.records.append({"kind": "llm_failure", "index": index, "reason": str(exc)})
+        text = (f"{exc}; stopping the run (automl_settings.llm_fallback is 'error'; set it to 'bayesian' or "
+                "'random' to let a classical brain take over)")
+        cause = exc.__cause__
+        if isinstance(cause, Exception) and LLMClient.unreachable(cause):
+            raise LLMUnreachable(text, field="llm_endpoint", value=self.client.config.endpoint) from exc
+        raise LLMFailure(text) from exc
+
     def _fall_back(self, index: int, reason: str, pending: Sequence[Config], rng: np.random.Generator) -> Config:
         self.counts["fallbacks"] += 1
         self.records.append({"kind": "llm_fallback", "index": index, "policy": self.fallback, "reason": reason})
-        if self.fallback == "error":
-            raise LLMFailure(f"{reason}; stopping the run (automl_settings.llm_fallback is 'error'; "
-                             "set it to 'bayesian' or 'random' to let a classical brain take over)")
         print(f"[llm] {reason}; this rec comes from the {self.fallback!r} fallback brain", file=sys.stderr, flush=True)
         log.warning("LLM failed (%s); rec proposed by the %s fallback brain", reason, self.fallback)
         if self._fallback_brain is None:
