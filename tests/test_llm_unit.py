@@ -273,3 +273,43 @@ def test_an_unreachable_endpoint_with_fallback_error_stops_with_exit_3_and_count
     assert caught.value.exit_code == EXIT_PLATFORM_UNREACHABLE and caught.value.field == "llm_endpoint"
     kinds = [r["kind"] for r in brain.records]
     assert "llm_failure" in kinds and "llm_fallback" not in kinds and brain.counts["fallbacks"] == 0
+
+
+def test_resuming_an_llm_run_whose_key_came_from_its_config_says_to_set_it_in_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key given in the config is stored redacted; a resume without it in the environment collected nothing,
+    asked the LLM and stopped with HTTP 401 and a fix the CLI cannot apply. The resume checks the endpoint first."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tao_automl.llm.client import LLMEndpointError
+    from tao_automl.runner.loop import _llm_ready
+    from tao_automl.runner.run_args import RunArgs
+    from tao_automl.settings import AutoMLSettings
+    from tao_automl.util.secrets import REDACTED
+
+    class KeyWanted(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"error": {"message": "invalid api key"}}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    for name in ("AUTOML_LLM_API_KEY", "NVIDIA_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeyWanted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = AutoMLSettings.from_mapping({"algorithm": "llm", "metric": "val_loss", "llm_model": "m",
+                                                "llm_endpoint": f"http://127.0.0.1:{server.server_port}/v1"})
+        stored = RunArgs(skill_dir="x", automl_settings={"llm_api_key": REDACTED})
+        with pytest.raises(LLMEndpointError) as caught:
+            _llm_ready(settings, stored)
+        assert caught.value.field == "llm_api_key" and "AUTOML_LLM_API_KEY" in (caught.value.hint or "")
+    finally:
+        server.shutdown()

@@ -175,6 +175,14 @@ class _CannedChat:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_GET(self) -> None:  # /v1/models, which plan's endpoint check lists (model "m" is served)
+                listing = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(listing)))
+                self.end_headers()
+                self.wfile.write(listing)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -268,3 +276,19 @@ def test_plan_writes_a_config_for_a_model_that_needs_eval_data_and_takes_the_use
     assert config["eval_dataset_uri"] == str(val) and config["automl_settings"]["metric"] == "val_acc"
     assert config["dataset_keys"] == {"dataset.classes_file": str(train / "classes.txt")}
     assert main(["plan", "x", "--model", "builtin:demo-digits-mlp", "--dataset-key", "nokey"]) == 2
+
+
+def test_plan_checks_the_model_like_a_run_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """plan never asked /v1/models: a model name the endpoint does not serve went on (a wrong key was an
+    llm_failure, exit 1, "retry"); it is the run's llm_endpoint error now, exit 2, with the close name."""
+    from tao_automl.cli.main import main
+
+    chat = _CannedChat({"automl_settings": {}})
+    try:
+        code = main(["plan", "tune the learning rate", "--model", DEMO, "-o", str(tmp_path / "c.yaml"), "--json",
+                     "--llm-endpoint", chat.url, "--llm-model", "mm"])
+    finally:
+        chat.close()
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert code == 2 and error["kind"] == "llm_endpoint" and "does not serve model 'mm'" in error["message"]
+    assert not (tmp_path / "c.yaml").exists()

@@ -170,8 +170,16 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     space = search_space(skill.schema, load_settings({}), None, None, job_baseline(skill, {}))  # as the run builds it
     metrics = known_metrics(skill)
     sentence = goal + (f"\nMetrics the model reports: {', '.join(metrics)}" if metrics else "")
+    client = LLMClient(llm)
+    try:  # a wrong model or key is exit 2 naming it, an endpoint that does not answer exit 3 (as run checks them)
+        client.preflight()
+    except PlatformUnreachableError as exc:
+        raise PlatformUnreachableError(
+            exc.detail, field="llm_endpoint", value=llm.endpoint,
+            allowed="an OpenAI-compatible endpoint that answers from here",
+            hint="start the LLM server (or check the network to it) and retry; nothing was written") from None
     try:
-        nl = NLConfigGenerator(LLMClient(llm)).generate(sentence, space, metric=metric)
+        nl = NLConfigGenerator(client).generate(sentence, space, metric=metric)
     except LLMFailure as exc:
         cause = exc.__cause__
         if isinstance(cause, Exception) and LLMClient.unreachable(cause):  # nothing answered: exit 3, retry later

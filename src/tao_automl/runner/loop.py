@@ -66,6 +66,7 @@ from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_look
 from tao_automl.runner.orchestrator import StatusReporter, claim_info
 from tao_automl.runner.plan import RunPlan, checked_job_kwargs
 from tao_automl.runner.run_args import RunArgs, checked_fields
+from tao_automl.settings import AutoMLSettings
 from tao_automl.tracking.base import ObserverSet, SweepObserver, checked_observers
 from tao_automl.tracking.config import build_observers, check_tracking_config
 from tao_automl.util.checks import bool_arg, callable_arg
@@ -297,6 +298,7 @@ class AutoMLRunner:
         stored = RunArgs.from_json(meta["run_args"])
         args = stored.merged_with(given)
         plan = RunPlan.build(args, self.skill)
+        _llm_ready(plan.settings, stored)  # an LLM run's endpoint and key work before anything is collected
         checked_job_kwargs(self.sdk, args.platform_kwargs)  # as a fresh run checks them: a typo is refused
         exp = Experiment.open(run_dir, plan.settings)
         if args.platform_kwargs != stored.platform_kwargs:  # the next recs' job arguments: stored, as ran
@@ -960,6 +962,24 @@ def _guarded(name: str, callback: Callable[..., Any] | None, *args: Any) -> None
         callback(*args)
     except Exception:
         log.exception("%s callback raised; the sweep goes on", name)
+
+
+def _llm_ready(settings: AutoMLSettings, stored: RunArgs) -> None:
+    """An LLM run resumes only when its endpoint, model and key work (checked as a new run checks them); the
+    run's ``llm_api_key`` is never stored, so a key given in the config must come from the environment now."""
+    from tao_automl.llm import setup as llm_setup
+    from tao_automl.util.secrets import REDACTED
+
+    if settings.algorithm not in llm_setup.LLM_ALGORITHMS:
+        return
+    try:
+        llm_setup.preflight(settings)
+    except UserInputError as exc:
+        if (stored.automl_settings or {}).get("llm_api_key") == REDACTED and not settings.llm_api_key:
+            raise type(exc)(exc.detail, field="llm_api_key", value=None, allowed=exc.allowed,
+                            hint="the run's llm_api_key was given in its config and is never stored: set "
+                                 "AUTOML_LLM_API_KEY (or NVIDIA_API_KEY) in the environment, then resume") from None
+        raise
 
 
 def check_not_a_copy(run_dir: Path, meta: Mapping[str, Any]) -> None:
