@@ -565,3 +565,23 @@ def test_verbose_may_follow_the_command(tmp_path: Path, capsys: pytest.CaptureFi
     for flag in ("-v", "--verbose"):
         assert main(["status", str(tmp_path / "run"), "--json", flag]) == 0
         assert json.loads(capsys.readouterr().out)["progress"]["state"] == "stopped"  # finished before its budget
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device", "/ws/run/state.db-journal"),
+                                   OSError(30, "Read-only file system", "/ws/run/orchestrator.lock")])
+def test_a_full_or_read_only_disk_is_one_line_not_an_internal_error(
+        error: OSError, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that filled up mid-run ended `run` in a traceback (sqlite3 'database or disk is full' in end(), an
+    ENOSPC in the lock's pwrite), or, with --json, kind internal with 'this is a bug'. It names the path and the
+    next step. (The handler is replaced to raise what the real calls raised: a full disk cannot be made here.)"""
+    import tao_automl.cli.main as cli_main
+
+    def full(args: object) -> int:
+        raise error
+
+    monkeypatch.setitem(cli_main.COMMANDS, "status", (full, cli_main.COMMANDS["status"][1]))
+    assert main(["status", "/ws/run", "--json"]) == 2
+    out, err = capsys.readouterr()
+    payload = json.loads(out)["error"]
+    assert payload["kind"] == "workspace" and payload["value"] == error.filename and "Traceback" not in err
+    assert "resume" in payload["hint"]

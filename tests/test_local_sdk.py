@@ -647,3 +647,27 @@ def test_a_young_record_whose_process_is_seen_late_is_not_started_again(tmp_path
         for process in late:
             process.kill()
             process.wait()
+
+
+def test_a_job_whose_exit_file_cannot_be_written_keeps_its_exit_code(sdk: LocalSDK) -> None:
+    """A full disk at the job's end: the wrapper could not write exit_code.json, and a job that trained fine was
+    recorded "killed by a signal (kill -9 or the OOM killer)", its result lost. The wrapper exits with the job's
+    code, which the SDK that started it reads. (A folder in the file's place makes the write fail here.)"""
+    job = sdk.create_job(None, 'mkdir "$TAO_AUTOML_LOCAL_JOB/exit_code.json"; echo trained; exit 0', gpu_count=0)
+    assert wait_done(sdk, job.id) is JobStatus.SUCCESS
+    assert sdk.get_job_info(job.id)["exit_code"] == 0
+    failing = sdk.create_job(None, 'mkdir "$TAO_AUTOML_LOCAL_JOB/exit_code.json"; exit 3', gpu_count=0)
+    assert wait_done(sdk, failing.id) is JobStatus.FAILURE
+    assert sdk.get_job_info(failing.id)["exit_code"] == 3
+
+
+def test_processes_a_finished_job_left_running_are_stopped(sdk: LocalSDK, tmp_path: Path) -> None:
+    """A job that forked a child (a dataloader worker) and ended left it running, holding what the next job gets."""
+    pid_file = tmp_path / "child.pid"
+    job = sdk.create_job(None, f"sleep 60 & echo $! > {pid_file}; echo done", gpu_count=0)
+    assert wait_done(sdk, job.id) is JobStatus.SUCCESS
+    child = int(wait_for_file(pid_file).strip())
+    deadline = time.monotonic() + 10
+    while not gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(child)

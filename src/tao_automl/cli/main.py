@@ -679,7 +679,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `tao-automl status RUN | head`: the reader left early; no traceback
         _silence_stdout()
         return EXIT_FAILED
-    except Exception:
+    except Exception as exc:
+        storage = _storage_error(exc)
+        if storage is not None:  # a full disk or read-only mount: the machine's state, not a bug
+            return _report_error(storage, as_json)
         if not as_json:
             raise
         import logging
@@ -687,6 +690,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(__name__).exception("unexpected error in %r", args.command)
         _print_out(_dumps(error_json(sys.exc_info()[1] or Exception("unknown"))))
         return EXIT_FAILED
+
+
+def _storage_error(exc: BaseException) -> TaoAutoMLError | None:
+    """A failed write because the disk is full (or a quota met) or the folder is read-only, as a one-line error
+    naming the path; None for any other exception."""
+    import errno
+
+    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        type(exc).__module__ == "sqlite3" and "disk is full" in str(exc))
+    read_only = isinstance(exc, OSError) and exc.errno == errno.EROFS
+    if not (full or read_only):
+        return None
+    path = getattr(exc, "filename", None)
+    where = f" writing {path!r}" if path else " writing the run folder's state"
+    what = "no space left on the device" if full else "the file system is read-only"
+    return WorkspaceError(f"{what}{where}", field="workspace_path", value=path,
+                          allowed="a folder on a file system with free space that you can write",
+                          hint="free space (or choose another workspace_path); a run that had started keeps what "
+                               "it recorded and continues with `tao-automl resume RUN_DIR`")
 
 
 def entry() -> None:

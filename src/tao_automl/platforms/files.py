@@ -37,7 +37,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
     """The JSON object stored at ``path``; None when the file is absent or not a JSON object."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     try:
         data = json.loads(text)
@@ -54,6 +54,10 @@ def read_text(path: Path) -> str | None:
         return None
 
 
+#: The most of a file :func:`tail_lines` reads (its lines are then cut at the front).
+_TAIL_CAP = 16 * 1024 * 1024
+
+
 def tail_lines(path: Path, count: int) -> str | None:
     """The last ``count`` lines of a text file, read backwards in blocks; None when it does not exist."""
     if count <= 0:
@@ -63,15 +67,22 @@ def tail_lines(path: Path, count: int) -> str | None:
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     with handle:
-        end = handle.seek(0, os.SEEK_END)
-        data = b""
-        pos = end
-        # One newline more than the lines wanted, ignoring a trailing newline at the very end.
-        while pos > 0 and data.rstrip(b"\n").count(b"\n") < count:
+        pos = handle.seek(0, os.SEEK_END)
+        blocks: list[bytes] = []
+        newlines = 0
+        trailing: int | None = None  # newlines at the very end, not counted as lines
+        # one newline more than the lines wanted; each block is counted once (linear in what is read), and at most
+        # _TAIL_CAP bytes are read: a job's endless line (a progress bar drawn with \r) is cut, not read whole
+        while pos > 0 and (trailing is None or newlines - trailing <= count) and len(blocks) * _BLOCK < _TAIL_CAP:
             step = min(_BLOCK, pos)
             pos -= step
             handle.seek(pos)
-            data = handle.read(step) + data
+            block = handle.read(step)
+            if trailing is None:
+                trailing = len(block) - len(block.rstrip(b"\n"))
+            blocks.append(block)
+            newlines += block.count(b"\n")
+        data = b"".join(reversed(blocks))
     text = data.decode("utf-8", errors="replace")
     lines = text.splitlines(keepends=True)
     return "".join(lines[-count:])

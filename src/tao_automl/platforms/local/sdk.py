@@ -16,6 +16,7 @@ process group stopped, so nothing runs on untracked.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import re
@@ -193,6 +194,15 @@ def too_many_gpus(count: int, gpu_ids: Sequence[str]) -> PreflightError:
         f"gpu_count must be at most {most}", field="platform_kwargs.gpu_count", value=count,
         allowed=f"an integer from 0 to {most}",
         hint=f"set platform_kwargs.gpu_count to at most {most}, or run on a platform with more GPUs per job")
+
+
+def _exit_of(code: int) -> dict[str, Any]:
+    """An exit record (as :func:`read_exit` gives) from the wrapper's own exit status."""
+    sig = None
+    if 128 < code < 128 + 65:
+        with contextlib.suppress(ValueError):
+            sig = signal.Signals(code - 128).name
+    return {"returncode": code, "exit_code": code, "signal": sig, "finished_at": time.time()}
 
 
 def jobs_path(path: str | None) -> str:
@@ -655,6 +665,7 @@ class LocalSDK(PlatformBase):
                 return JobStatus(rec.data["state"])
         exit_record = read_exit(rec.dir)
         if exit_record is not None:
+            self._stop_stragglers(rec)
             return self._finish(rec, exit_record, save=save)
         if rec.data.get("pid") is None and not self._adopt_pid(rec):
             age = time.time() - float(rec.data.get("created_at", 0))
@@ -671,8 +682,31 @@ class LocalSDK(PlatformBase):
                 if stored.get("state") in _FINISHED:
                     rec.data.update(stored)
                     return JobStatus(stored["state"])
+        if exit_record is None and rec.popen is not None and rec.popen.returncode is not None \
+                and rec.popen.returncode >= 0:  # the wrapper ended by itself but could not write its exit file
+            exit_record = _exit_of(rec.popen.returncode)  # (a full disk): it exits with the job's own code
+            logger.warning("local job %s: its exit file could not be written (a full disk?); its exit code %d "
+                           "comes from its process", rec.id, rec.popen.returncode)
+        if exit_record is not None:
+            self._stop_stragglers(rec)
         reason = None if exit_record is not None else self._stop_leftovers(rec)
         return self._finish(rec, exit_record, reason, save=save)
+
+    def _stop_stragglers(self, rec: _Record) -> None:
+        """The job ended: stop processes it forked that still run in its group (a dataloader worker on the GPU the
+        next job gets). One syscall when none is left; the group's members are checked to be this job's."""
+        pgid = rec.data.get("pgid") or rec.data.get("pid")
+        if pgid is None or not proc.group_exists(int(pgid)):
+            return
+        left = [p for p in proc.live_members(int(pgid)) if proc.has_marker(p, MARKER_ENV, str(rec.dir))]
+        if not left:
+            return
+        logger.warning("local job %s ended with %d of its processes still running (pids %s); stopping them",
+                       rec.id, len(left), ", ".join(map(str, left[:5])))
+        proc.signal_group(int(pgid), signal.SIGTERM)
+        if not proc.wait_group_gone(int(pgid), _ORPHAN_GRACE_S):
+            proc.signal_group(int(pgid), signal.SIGKILL)
+            proc.wait_group_gone(int(pgid), _KILL_WAIT_S)
 
     def _wrapper_alive(self, rec: _Record) -> bool:
         if rec.popen is not None:
