@@ -350,3 +350,38 @@ def test_a_foreground_run_or_resume_is_the_orchestrator_status_shows(tmp_path: P
         on_recommendation=lambda rec: seen.append(orchestrator_info(run_dir)))
     assert seen and all(s["alive"] and s["pid"] == os.getpid() and s["detached"] is False
                         and float(s["started_at"]) >= resumed_at for s in seen)  # type: ignore[arg-type]
+
+
+def test_an_orchestrator_that_loses_the_lock_leaves_the_holders_record(tmp_path: Path) -> None:
+    """Two `resume --detach` at once: the loser wrote orchestrator.json (its own, exited pid, detached) before it
+    tried the lock, so status showed the live detached winner as 'foreground'. It records itself only once it
+    holds the lock, and exits 4 (run_busy) when another holds it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import write_skill
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    run = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    folder = Path(run["run_dir"])
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from tao_automl.experiment.workspace import RunLock; from tao_automl.runner.orchestrator import write_info; "
+         "lock = RunLock(Path(sys.argv[1])).acquire(); write_info(Path(sys.argv[1]), detached=True); "
+         "print('held', flush=True); time.sleep(60)", str(folder)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        loser = subprocess.run([sys.executable, "-m", "tao_automl.runner.orchestrator", str(folder)], env=env,
+                               capture_output=True, text=True, timeout=120)
+        info = json.loads((folder / "orchestrator.json").read_text())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert loser.returncode == 4
+    assert info["pid"] == holder.pid and info["detached"] is True

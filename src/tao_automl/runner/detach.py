@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import tao_automl
-from tao_automl.errors import TaoAutoMLError, UserInputError, WorkspaceError, WorkspaceLockedError
+from tao_automl.errors import EXIT_RUN_BUSY, TaoAutoMLError, UserInputError, WorkspaceError, WorkspaceLockedError
 from tao_automl.experiment.holder import LOG_NAME, lock_holder, orchestrator_info
 from tao_automl.experiment.workspace import RunLock, existing_run_dir
 
@@ -101,6 +101,12 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
         code = proc.poll()
         if code == 0:  # it already did all there was to do (a finished run, or a few quick recs): not a failure
             return run_dir
+        if code == EXIT_RUN_BUSY:  # another orchestrator took the folder first (two resumes at once)
+            holder = lock_holder(run_dir)
+            raise WorkspaceLockedError(
+                f"run folder {str(run_dir)!r} already has an orchestrator (pid {holder}): it took the folder first",
+                field="run_dir", value=str(run_dir),
+                hint=f"watch it with `tao-automl status {run_dir}` or end it with `tao-automl stop {run_dir}`")
         if code is not None:
             raise OrchestratorError(
                 f"the detached orchestrator exited with code {code} before it started: {_log_tail(run_dir)}",

@@ -45,15 +45,20 @@ def write_info(run_dir: Path, *, detached: bool) -> None:
     tmp.replace(run_dir / INFO_NAME)
 
 
+#: Whether this process is a detached orchestrator (:func:`run_detached`), as :func:`claim_info` records it.
+_DETACHED = {"on": False}
+
+
 def claim_info(run_dir: Path) -> None:
-    """Record this process as the orchestrator of ``run_dir`` (in the foreground), unless it already is (a detached
-    orchestrator records itself first): ``status`` then never shows an earlier orchestrator's pid or start."""
+    """Record this process as the orchestrator of ``run_dir`` (detached or in the foreground), unless it already
+    is; called once it holds the run's lock, so a process that lost the lock (two resumes started together) never
+    overwrites the holder's record, and ``status`` never shows an earlier orchestrator's pid or start."""
     try:
         info = json.loads((run_dir / INFO_NAME).read_text())
     except (OSError, ValueError):
         info = {}
-    if not isinstance(info, dict) or info.get("pid") != os.getpid():
-        write_info(run_dir, detached=False)
+    if not isinstance(info, dict) or info.get("pid") != os.getpid() or info.get("detached") != _DETACHED["on"]:
+        write_info(run_dir, detached=_DETACHED["on"])
 
 
 def status_line(status: dict[str, Any]) -> str:
@@ -150,8 +155,10 @@ def run_detached(run_dir: Path) -> int:
     def ended(rec: Any, value: float | None, status: str) -> None:
         log.info("rec %d %s: %s=%s", rec.id, status, metric, value)
 
+    import tao_automl.runner.orchestrator as this  # the module the runner imports (this file may run as __main__)
+
+    this._DETACHED["on"] = True  # recorded in orchestrator.json once this process holds the run's lock
     try:
-        write_info(run_dir, detached=True)
         key = os.environ.pop("TAO_AUTOML_DETACHED_LLM_API_KEY", None)  # handed over by the starter, never on disk
         summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=started, on_result=ended,
                              automl_settings={"llm_api_key": key} if key else None)
