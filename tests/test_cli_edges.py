@@ -585,3 +585,20 @@ def test_a_full_or_read_only_disk_is_one_line_not_an_internal_error(
     payload = json.loads(out)["error"]
     assert payload["kind"] == "workspace" and payload["value"] == error.filename and "Traceback" not in err
     assert "resume" in payload["hint"]
+
+
+def test_ctrl_c_before_a_run_folder_exists_says_nothing_started(capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during preflight said "interrupted: jobs keep running; continue with `tao-automl resume RUN_DIR`"
+    (a literal RUN_DIR, and no job had started)."""
+    import tao_automl.cli.main as cli_main
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli_main.COMMANDS, "run", (interrupted, cli_main.COMMANDS["run"][1]))
+    assert main(["run", "config.yaml", "--json"]) == 130
+    out, err = capsys.readouterr()
+    error = json.loads(out)["error"]
+    assert error["message"].startswith("interrupted before the sweep started") and "jobs keep running" not in err
+    assert error["hint"].startswith("no run folder was reported")

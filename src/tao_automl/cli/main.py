@@ -665,14 +665,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_dir = exc.run_dir if isinstance(exc, SweepInterrupted) and exc.run_dir else None
         from tao_automl.experiment.holder import resume_command
 
-        hint = f"continue with `{resume_command(run_dir)}`"
+        if run_dir:
+            said, hint = "interrupted: jobs keep running", f"continue with `{resume_command(run_dir)}`"
+        else:  # stopped before the sweep reported a run folder: in all likelihood nothing started
+            said = "interrupted before the sweep started"
+            hint = ("no run folder was reported; if one was made, `tao-automl runs WORKSPACE` lists it and "
+                    "`tao-automl resume RUN_DIR` continues it")
         if as_json:  # what the sweep produced first comes with the error, as a failed sweep's does
             where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}
-            error = TaoAutoMLError("interrupted: jobs keep running", kind="interrupted",
-                                   exit_code=EXIT_INTERRUPTED, hint=hint, **where)
+            error = TaoAutoMLError(said, kind="interrupted", exit_code=EXIT_INTERRUPTED, hint=hint, **where)
             error.produced = _status_of(run_dir) if run_dir else None
             _print_out(_dumps(error_json(error)))
-        print(f"interrupted: jobs keep running; {hint}", file=sys.stderr)
+        print(f"{said}; {hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except TaoAutoMLError as exc:
         return _report_error(exc, as_json)
@@ -718,7 +722,11 @@ def entry() -> None:
     process ends without the interpreter's teardown (freeing every module: about 4 ms, a third of a bare python
     start), since agents poll ``status``. Any other command exits the usual way.
     """
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C while the program was still loading: nothing started, no traceback
+        print("interrupted before the command started", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     if _named_command(sys.argv[1:]) in QUIET_COMMANDS:
         try:
             sys.stdout.flush()
