@@ -462,3 +462,23 @@ def test_a_held_up_loop_records_when_the_job_ended_not_when_it_looked(toy_skill:
     for rec in result["history"]:
         platform_end = sdk.get_job_info(rec["job_id"])["finished_at"]
         assert abs(rec["finished_at"] - platform_end) < 1.5, (rec["rec_id"], rec["finished_at"] - platform_end)
+
+
+def test_a_sweep_whose_run_folder_is_deleted_stops_instead_of_launching_on(tmp_path: Path) -> None:
+    """`rm -rf RUN` under a detached run: the orchestrator went on launching jobs into a deleted state.db, and
+    status/stop could not find it. It stops at its next look, saying why."""
+    skill = write_skill(tmp_path / "bank", command=f"sleep 1; {sys.executable} -c 'print(\"val_loss: 0.5\")' "
+                                                   "{config_path}")
+    launched: list[int] = []
+
+    def delete_on_second(rec: Recommendation) -> None:
+        launched.append(rec.id)
+        if rec.id == 2:
+            shutil.rmtree(runner.run_dir)  # type: ignore[arg-type]
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    with pytest.raises(WorkspaceError, match="was removed or moved while the sweep ran"):
+        runner.run(automl_settings=_settings(algorithm="random", automl_max_recommendations=6,
+                                             automl_max_concurrent=1, poll_interval_s=0.2),
+                   workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=delete_on_second)
+    assert launched == [1, 2]

@@ -14,6 +14,7 @@ import enum
 import logging
 import math
 import numbers
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,7 +27,7 @@ from tao_automl.brain.trials import STOPPING
 from tao_automl.errors import PlatformError, SkillError, SweepInterrupted, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.holder import copy_of, resume_command
-from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, JOB_PENDING, RecRow, RecStatus, read_meta
+from tao_automl.experiment.store import DB_NAME, JOB_ENDED_UNCOLLECTED, JOB_PENDING, RecRow, RecStatus, read_meta
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import (
     RunLock,
@@ -486,6 +487,7 @@ class AutoMLRunner:
             with _quick_thread_switches():
                 exp.prepare(_changed_since(exits, seen) if exits else None)
             self._wait(active, settings.poll_interval_s)
+            _check_still_there(exp.run_dir)
             seen = exits() if exits else 0
             for rec_id in list(active):
                 self._poll(exp, active, rec_id, plan.metric, extractor, eval_fn, on_result)
@@ -962,6 +964,16 @@ def _guarded(name: str, callback: Callable[..., Any] | None, *args: Any) -> None
         callback(*args)
     except Exception:
         log.exception("%s callback raised; the sweep goes on", name)
+
+
+def _check_still_there(run_dir: Path) -> None:
+    """Stop the sweep when its run folder (its ``state.db``) was deleted or moved away while it ran: what it
+    records would go to a file nobody can read, and ``status``/``stop`` could no longer find it (one stat a loop)."""
+    if not os.path.exists(os.path.join(run_dir, DB_NAME)):
+        raise WorkspaceError(
+            f"the run folder {str(run_dir)!r} (its {DB_NAME}) was removed or moved while the sweep ran; stopping "
+            "(jobs in flight keep running on the platform)", field="run_dir", value=str(run_dir),
+            hint="a moved folder continues with `tao-automl resume NEW_PLACE`; a deleted one cannot be resumed")
 
 
 def _llm_ready(settings: AutoMLSettings, stored: RunArgs) -> None:
