@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -313,3 +314,19 @@ def test_resuming_an_llm_run_whose_key_came_from_its_config_says_to_set_it_in_th
         assert caught.value.field == "llm_api_key" and "AUTOML_LLM_API_KEY" in (caught.value.hint or "")
     finally:
         server.shutdown()
+
+
+def test_a_repaired_proposal_shows_what_was_changed_beside_the_llms_reason(tmp_path: Path) -> None:
+    """status showed "LLM reasoning: x" for a rec whose values were all repaired or re-drawn by tao-automl (the LLM
+    said lr NaN; the rec ran the default): the reason now carries what was changed."""
+    from tao_automl.experiment.brain_records import persist
+    from tao_automl.experiment.store import RunStore
+
+    store = RunStore(tmp_path)
+    persist(store, [{"kind": "llm_proposal", "index": 0, "reasoning": "x",
+                     "repairs": ["train.optim.lr: 'NaN' is not a number; used 0.05"]},
+                    {"kind": "llm_proposal", "index": 1, "reasoning": "as proposed", "repairs": []}], [7, 8])
+    shown = store.meta()["llm_reasoning"]
+    store.close()
+    assert shown == {"7": "x [changed by tao-automl: train.optim.lr: 'NaN' is not a number; used 0.05]",
+                     "8": "as proposed"}

@@ -4,8 +4,9 @@ A brain with a ``drain_records()`` method returns dicts ``{"kind", "index", **pa
 is the position of the config in the last ``suggest`` answer (``None``: not tied to one rec).
 Kinds: ``llm_call`` (token usage), ``llm_proposal`` (reasoning, repairs, re-asks),
 ``llm_fallback`` (policy and reason), ``llm_plan``/``research_phase``/``llm_analysis``/
-``autoresearch_verdict``. Fallback counts go to meta ``llm_fallbacks``; reasoning to meta
-``llm_reasoning`` (rec id -> text) so summaries need nothing but the meta.
+``autoresearch_verdict``, ``llm_failure`` (the run stopped: ``llm_fallback: error``). Fallback counts go to meta
+``llm_fallbacks``; reasoning to meta ``llm_reasoning`` (rec id -> text; a proposal tao-automl repaired or re-drew
+says what it changed) so summaries need nothing but the meta.
 """
 
 from __future__ import annotations
@@ -41,5 +42,9 @@ def persist(store: RunStore, records: Sequence[dict[str, Any]], rec_ids: Sequenc
         if kind == "llm_fallback":
             fallbacks += 1
         if rec_id is not None and payload.get("reasoning"):
-            reasoning[str(rec_id)] = str(payload["reasoning"])
+            said = str(payload["reasoning"])
+            repairs = [str(r) for r in payload.get("repairs") or []]
+            if repairs:  # the rec is not what the LLM proposed: its reason is shown with what was changed
+                said += f" [changed by tao-automl: {'; '.join(repairs)}]"
+            reasoning[str(rec_id)] = said
     store.set_meta({"llm_fallbacks": fallbacks, "llm_reasoning": reasoning})
