@@ -521,3 +521,10 @@ def test_promotions_without_a_checkpoint_fail_alone_and_are_not_platform_errors(
     assert len(recs) == 20 and result["progress"]["state"] == "finished"
     assert len(failed) >= 3 and all("needs its checkpoint" in r["message"] for r in failed)
     assert any(r["status"] == "success" for r in recs)
+
+
+def test_a_rec_that_never_got_a_job_is_not_sent_to_its_log(tmp_path: Path) -> None:
+    """A read-only run folder failed recs with "rendering the job failed: OSError ..." and the next step said "read a
+    failed rec's log (`tao-automl logs RUN 3`)", a command that fails: the rec had no job."""
+    step = next_step("rendering the job failed: OSError: [Errno 30] Read-only file system: 'spec.yaml'", tmp_path, 3)
+    assert "tao-automl logs" not in step and step.startswith("no job ran")

@@ -113,6 +113,9 @@ def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True
     if program_missing or "no such file" in lowered:
         return ("check the skill's command and that its program exists where the job runs, then "
                 f"{_resume(run_dir, budget_left)}")
+    if lowered.startswith("rendering the job failed"):  # no job ran: there is no log to read
+        return ("no job ran: writing the rec's spec or folder failed, as the message says (a full or read-only run "
+                f"folder, a spec value the format cannot hold); fix that, then {_resume(run_dir, budget_left)}")
     if "timed out" in lowered:
         return ("raise automl_job_timeout_s (or unset it) if the jobs need longer, then start a new run "
                 "(`tao-automl resume` keeps the run's settings)")
