@@ -602,3 +602,15 @@ def test_ctrl_c_before_a_run_folder_exists_says_nothing_started(capsys: pytest.C
     error = json.loads(out)["error"]
     assert error["message"].startswith("interrupted before the sweep started") and "jobs keep running" not in err
     assert error["hint"].startswith("no run folder was reported")
+
+
+def test_status_of_a_damaged_state_db_does_not_ask_for_another_folder(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A truncated state.db: status said "pass the run folder printed by `tao-automl run` (it holds state.db)", the
+    folder the user had passed."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "state.db").write_bytes(b"SQLite format 3\x00" + b"\x00" * 20)  # cut short
+    assert main(["status", str(run), "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert "cannot be read" in error["hint"] and "pass the run folder" not in error["hint"]

@@ -68,6 +68,15 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DE
     return status
 
 
+def status_error_hint(error: str) -> str:
+    """What to do about a ``query_status`` error: a folder without a run needs the right path; a run whose state
+    cannot be read (a damaged or truncated state.db) needs its folder checked, not another path."""
+    if error.startswith("cannot read run state"):
+        return ("the folder holds a run whose state.db cannot be read (damaged or truncated: a full disk, a copy "
+                "made while it was written); restore it from a copy, or start a new run")
+    return "pass the run folder printed by `tao-automl run` (it holds state.db)"
+
+
 def workspace_runs(folder: str) -> list[str]:
     """The run folders (``run_*`` holding a state) in ``folder``, oldest first (their names start with the time)."""
     return sorted(name for name in _names_in(folder) if name.startswith("run_")

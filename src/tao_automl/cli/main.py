@@ -190,11 +190,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             raise UserInputError(f"--interval: {interval} is not allowed; give seconds > 0",
                                  field="--interval", value=interval, allowed="a number > 0")
         return watch(args.run_dir, interval, _as_json(args))
+    from tao_automl.status import status_error_hint
+
     status = query_status(args.run_dir, recs=args.recs or "top", top=DEFAULT_TOP if args.top is None else args.top,
                           offset=args.offset or 0, limit=args.limit)
     if "error" in status:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=args.run_dir,
-                             hint="pass the run folder printed by `tao-automl run` (it holds state.db)")
+                             hint=status_error_hint(str(status["error"])))
     if _as_json(args):
         print(_dumps(status, indent=2))
     else:

@@ -19,7 +19,7 @@ from tao_automl.cli.text_report import ranked_table
 from tao_automl.errors import EXIT_NO_RESULT, EXIT_OK, WorkspaceError
 from tao_automl.experiment.holder import ORCHESTRATOR_LOST
 from tao_automl.experiment.lines import counts_line, progress_line
-from tao_automl.status import query_status
+from tao_automl.status import query_status, status_error_hint
 
 _CLEAR = "\033[H\033[2J"
 
@@ -28,7 +28,7 @@ def _read(run_dir: str) -> dict[str, Any]:
     status = query_status(run_dir)
     if "error" in status:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=run_dir,
-                             hint="pass the run folder printed by `tao-automl run` (it holds state.db)")
+                             hint=status_error_hint(str(status["error"])))
     return status
 
 
