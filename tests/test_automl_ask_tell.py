@@ -593,3 +593,18 @@ def test_a_nan_objective_is_named_as_reported_not_as_missing(tmp_path: Path) -> 
     automl.report_result(rec.id, None, values={"val_accuracy": float("nan"), "val_loss": 0.1})
     history = automl.finish()["history"]
     assert history[0]["message"] == "metric 'val_accuracy' is not a finite number (nan)"
+
+
+def test_a_resume_with_the_same_model_and_no_settings_takes_the_runs_settings(tmp_path: Path) -> None:
+    """`AutoML(ws, skill_dir=SAME, resume=True)` without settings was refused over metric 'loss' (the default,
+    which nobody gave): the space check builds the plan with the run's stored settings."""
+    from tao_automl.bank import builtin_skill_dir
+
+    skill = builtin_skill_dir("demo-digits-mlp")
+    first = AutoML(tmp_path / "run", skill_dir=skill, log_progress=False,
+                   settings={"algorithm": "random", "metric": "val_accuracy", "automl_max_recommendations": 3})
+    first.report_result(first.next_recommendation()[0].id, 0.5)
+    first.finish()
+    again = AutoML(tmp_path / "run", skill_dir=skill, resume=True, log_progress=False)
+    assert again.settings.metric == "val_accuracy"
+    again.finish()

@@ -70,15 +70,16 @@ def test_a_command_that_never_gets_the_spec_is_refused(tmp_path: Path) -> None:
 
 
 def test_skill_dir_fills_the_command_and_a_relative_script_fails_preflight(tmp_path: Path) -> None:
-    """A relative script (`python3 wrap.py`) passed preflight and every job failed: local jobs run in their own
-    folder. {skill_dir} names the model folder."""
+    """A relative script (`python3 wrap.py`) passed preflight silently and every job failed: local jobs run in their
+    own folder. A warning (a bank model's script may live in the user's own clone, which the job reaches somehow);
+    {skill_dir} names the model folder."""
     from tao_automl.bank.skill import load_skill
     from tao_automl.render.job import format_command
     from tao_automl.runner.preflight import command_check
 
     skill_dir = write_skill(tmp_path / "bank", command="python3 wrap.py {config_path}")
     check = command_check("local", load_skill(skill_dir, "train"))
-    assert check is not None and not check.ok and "{skill_dir}/wrap.py" in check.detail
+    assert check is not None and check.warning and "relative path" in check.detail and "{skill_dir}" in check.detail
     skill_dir = write_skill(tmp_path / "bank2", command="python3 {skill_dir}/wrap.py {config_path}")
     skill = load_skill(skill_dir, "train")
     check = command_check("local", skill)
@@ -87,14 +88,15 @@ def test_skill_dir_fills_the_command_and_a_relative_script_fails_preflight(tmp_p
         f"python3 {skill_dir}/wrap.py /x/spec.yaml"
 
 
-def test_local_jobs_run_the_callers_python_first(tmp_path: Path) -> None:
-    """tao-automl's venv was put first on the jobs' PATH, so `python3` in a command was not the user's."""
+def test_local_jobs_run_the_interpreter_tao_automl_runs_with(tmp_path: Path) -> None:
+    """README: `python3` in a command is the one tao-automl runs with, also when `.venv/bin/tao-automl` is run
+    without activating the venv (an own script importing a package of that venv works); preflight shows it."""
     from tao_automl.platforms.local.sdk import jobs_path
 
     own = str(Path(sys.executable).parent)
     path = jobs_path(f"/opt/user-env/bin{os.pathsep}/usr/bin")
-    assert path.split(os.pathsep) == ["/opt/user-env/bin", "/usr/bin", own]
-    assert jobs_path(f"{own}{os.pathsep}/usr/bin") == f"{own}{os.pathsep}/usr/bin"  # already there: as it is
+    assert path.split(os.pathsep) == [own, "/opt/user-env/bin", "/usr/bin"]
+    assert jobs_path(f"{own}{os.pathsep}/usr/bin") == f"{own}{os.pathsep}/usr/bin"  # already first: as it is
 
 
 def test_stopping_mode_says_once_that_jobs_without_status_json_cannot_be_stopped(
@@ -127,3 +129,19 @@ def test_a_model_without_automl_enabled_is_told_to_add_it(tmp_path: Path) -> Non
     with pytest.raises(SkillError, match="does not set automl_enabled: true") as caught:
         load_skill(skill_dir, "train")
     assert "add `automl_enabled: true`" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("template", ['python3 "{skill_dir}/train.py" --config "{config_path}"',
+                                      "python3 '{skill_dir}/train.py' --config '{config_path}'",
+                                      "python3 {skill_dir}/train.py --config {config_path}"])
+def test_a_placeholder_is_one_word_whether_or_not_the_command_quotes_it(tmp_path: Path, template: str) -> None:
+    """`python3 "{skill_dir}/train.py"` in a folder with a space became `"'/tmp/sp ace/my-model'/train.py"` (quoted
+    twice): preflight passed and every job failed."""
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.render.job import format_command
+
+    skill_dir = write_skill(tmp_path / "sp ace's", command=template)
+    command = format_command(load_skill(skill_dir, "train"), {"config_path": "/r/a b/spec.yaml", "results_dir": "/r"})
+    words = subprocess.run(["/bin/sh", "-c", f"printf '%s\\n' {command.split(' ', 1)[1]}"], capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    assert words == [f"{skill_dir}/train.py", "--config", "/r/a b/spec.yaml"]

@@ -66,6 +66,7 @@ class AutoML:
         #: A line per reported result on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
         self.log_progress = bool_arg("log_progress", log_progress)
         given = plain("settings", settings)
+        self._given: dict[str, Any] = dict(given or {})  # the settings this call gave (a resume puts them on top)
         if resume and given is not None and (run_dir / DB_NAME).exists():
             given = {**stored_settings(read_meta(run_dir)), **given}  # the run's settings, what is given on top
         self.settings = AutoMLSettings.from_mapping(given)  # a resume without settings takes the run's (below)
@@ -143,8 +144,9 @@ class AutoML:
         if space_args["network"] is not None and space_args["network"] != meta.get("network"):
             changed["network"] = (meta.get("network"), space_args["network"])
         if any(space_args[k] is not None for k in space_args if k != "network"):
+            stored = AutoMLSettings.from_mapping({**stored_settings(meta), **self._given})  # the run's, as resumed
             plan = self._plan(space_args["train_specs"], action, space_args["skill_dir"], space_args["search_schema"],
-                              space_args["automl_hyperparameters"], space_args["custom_param_ranges"])
+                              space_args["automl_hyperparameters"], space_args["custom_param_ranges"], stored)
             if space_args["train_specs"] is not None and _as_json(plan.base_spec) != _as_json(meta.get("base_spec")):
                 changed["train_specs"] = ("the run's base spec", "a different one")
             if _as_json(plan.space.to_json()) != _as_json(meta.get("space")):
@@ -162,7 +164,8 @@ class AutoML:
 
     def _plan(self, train_specs: Mapping[str, Any] | None, action: str, skill_dir: str | Path | None,
               search_schema: Mapping[str, Any] | None, hyperparameters: Sequence[str] | None,
-              custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> RunPlan:
+              custom_ranges: Mapping[str, Mapping[str, Any]] | None,
+              settings: AutoMLSettings | None = None) -> RunPlan:
         skill = load_skill(skill_dir, action) if skill_dir is not None else None
         if search_schema is not None:
             schema: Mapping[str, Any] = search_schema
@@ -175,7 +178,7 @@ class AutoML:
                                            "search_schema=a schema dict",
                                    hint="pass skill_dir= or search_schema=; network= only names the model")
         specs = plain("train_specs", train_specs)
-        return RunPlan.ask_tell(self.settings, skill=skill, schema=schema, train_specs=specs,
+        return RunPlan.ask_tell(settings or self.settings, skill=skill, schema=schema, train_specs=specs,
                                 hyperparameters=hyperparameters, custom_ranges=custom_ranges, action=action)
 
     @property

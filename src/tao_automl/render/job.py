@@ -210,16 +210,47 @@ def format_command(skill: Skill, values: Mapping[str, str]) -> str:
     template = skill.command_template
     values = {**values, "skill_dir": str(skill.path)}
 
-    def substitute(match: re.Match[str]) -> str:
+    out: list[str] = []
+    at = 0
+    for match in _PLACEHOLDER.finditer(template):
         name = match.group(1)
         if name not in values:
             raise SkillError(f"{skill.name}: actions.{skill.action}.command uses placeholder {{{name}}}, which "
                              f"tao-automl cannot fill; supported: {', '.join('{' + v + '}' for v in values)}",
                              field=f"actions.{skill.action}.command", value=f"{{{name}}}",
                              allowed=["{" + v + "}" for v in values])
-        return shlex.quote(values[name])
+        out.append(template[at:match.start()])
+        out.append(_quoted_for(_quote_state(template, match.start()), values[name]))
+        at = match.end()
+    out.append(template[at:])
+    return "".join(out)
 
-    return _PLACEHOLDER.sub(substitute, template)
+
+def _quote_state(text: str, end: int) -> str | None:
+    """The shell quote open at ``text[end]`` (``'`` or ``"``), None outside quotes."""
+    state: str | None = None
+    escaped = False
+    for ch in text[:end]:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and state != "'":
+            escaped = True
+        elif state is None and ch in "'\"":
+            state = ch
+        elif ch == state:
+            state = None
+    return state
+
+
+def _quoted_for(state: str | None, value: str) -> str:
+    """``value`` as one word where it lands: shell-quoted outside quotes; inside ``"..."`` with ``"``, ``\\``, ``$``
+    and backquote escaped; inside ``'...'`` with each ``'`` closed, escaped and reopened (a user who quoted the
+    placeholder, ``"{skill_dir}/train.py"``, got it quoted twice)."""
+    if state == '"':
+        return re.sub(r'(["\\$`])', r"\\\1", value)
+    if state == "'":
+        return value.replace("'", "'\\''")
+    return shlex.quote(value)
 
 
 def check_command_takes_spec(skill: Skill, searched: Sequence[str]) -> None:

@@ -471,18 +471,6 @@ def check_train_specs(schema: Mapping[str, Any], specs: Mapping[str, Any]) -> No
                     len(left_out), ", ".join(left_out[:3]))
 
 
-def _numeric_list(key: str, prop: Mapping[str, Any]) -> Any:
-    """The ListParam a numeric-list property searches (its elements' types and bounds), None when it is not one."""
-    from tao_automl.schema.lists import build_list, is_numeric_list
-
-    if not is_numeric_list(prop):
-        return None
-    try:
-        return build_list(key, prop, None)
-    except SearchSpaceError:  # a schema whose own list bounds are broken: its search reports it
-        return None
-
-
 def check_format_holds(skill: Skill, space: SearchSpace, ranges: Mapping[str, Any] | None) -> None:
     """A searched option the action's spec format cannot write is refused: TOML has no null, so a ``null`` option
     would leave the key out of the job's spec while the run records it as searched."""
@@ -500,43 +488,51 @@ def check_format_holds(skill: Skill, space: SearchSpace, ranges: Mapping[str, An
 
 
 def check_list_override(key: str, prop: Mapping[str, Any], value: Any, index: int | None = None,
-                        source: str = "spec_overrides") -> None:
-    """A numeric list (or, with ``index``, one element of it) checked like a searched one: its length, each element's
-    type and bounds."""
-    from tao_automl.schema.lists import BOUND_KEYS, LIST_TYPE
+                        source: str = "spec_overrides") -> bool:
+    """A numeric list property's override (or, with ``index``, one element of it) checked against what the schema
+    declares, as a scalar override is: numbers, integers when the property's type is int, within its own
+    ``minimum``/``maximum``/``valid_min``/``valid_max`` (one for every element, or a list of one per element).
+    Nothing tao-automl derives for its search (ranges around the default, int-ness read from the default, the
+    default's length: ``list_N`` in the bank does not match it) is held against the user. False when ``prop`` is
+    not a numeric list."""
+    from tao_automl.schema.lists import BOUND_KEYS, is_numeric_list
 
-    param = _numeric_list(key, prop)
-    if param is None:
-        return
-    elements = list(param.elements)
-    # a length the schema fixes (type list_<N>, or a bound per element); else any length, each element within the
-    # bounds every element shares (a template's gpu_ids: [0] may become [2, 3])
-    typed = LIST_TYPE.match(str(prop.get("type", "")))
-    fixed = bool(typed and typed.group(1)) or any(isinstance(prop.get(k), list) for k in BOUND_KEYS)
+    if not is_numeric_list(prop):
+        return False
     where = f"{source}.{key}" if index is None else f"{source}.{key}[{index}]"
     if index is not None:
-        if fixed and not 0 <= index < len(elements):
-            raise UserInputError(f"{where}: index {index} is outside the list of {len(elements)}", field=where,
-                                 value=value, allowed=f"an index in 0..{len(elements) - 1}")
-        pairs = [(index, elements[index] if fixed else elements[0], value)]
-    elif not isinstance(value, (list, tuple)) or (fixed and len(value) != len(elements)):
-        count = f"{len(elements)} " if fixed else ""
-        raise UserInputError(f"{where}: {value!r} is not allowed; expected a list of {count}numbers",
-                             field=where, value=value, allowed=f"a list of {count}numbers")
+        items = [(index, value)]
+    elif isinstance(value, (list, tuple)):
+        items = list(enumerate(value))
     else:
-        pairs = [(i, elements[i] if fixed else elements[0], item) for i, item in enumerate(value)]
-    for i, element, item in pairs:
-        if not element.contains(item):
-            allowed = element.describe()
-            raise UserInputError(f"{where}: element {i} ({item!r}) is not allowed; expected {allowed} (the "
-                                 "schema's bounds)", field=where, value=value, allowed=allowed)
+        raise UserInputError(f"{where}: {value!r} is not allowed; expected a list of numbers", field=where,
+                             value=value, allowed="a list of numbers")
+    integer = str(prop.get("type", "")) in _INT_TYPES
+    for i, item in items:
+        number = _number(item) and math.isfinite(item) and (not integer or isinstance(item, int))
+        bounds: dict[str, float] = {}
+        for k in BOUND_KEYS:
+            b = prop.get(k)
+            b = (b[i] if i < len(b) else None) if isinstance(b, list) else b
+            if isinstance(b, (int, float)) and not isinstance(b, bool):
+                bounds[k] = float(b)
+        lows = [b for k, b in bounds.items() if k in ("minimum", "valid_min")]
+        highs = [b for k, b in bounds.items() if k in ("maximum", "valid_max")]
+        low, high = (max(lows) if lows else None), (min(highs) if highs else None)
+        if number and (low is None or item >= low) and (high is None or item <= high):
+            continue
+        kind = "an integer" if integer else "a number"
+        span = f" in [{'-inf' if low is None else low}, {'inf' if high is None else high}] (the schema's bounds)" \
+            if low is not None or high is not None else ""
+        raise UserInputError(f"{where}: element {i} ({item!r}) is not allowed; expected {kind}{span}",
+                             field=where, value=value, allowed=f"{kind}{span}")
+    return True
 
 
 def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: str = "spec_overrides") -> None:
     """A ``spec_overrides`` (or ``source``) value checked like a searched one: the schema's type, options and
     bounds (element by element for a numeric list)."""
-    if _numeric_list(key, prop) is not None:
-        check_list_override(key, prop, value, source=source)
+    if check_list_override(key, prop, value, source=source):
         return
     kind = str(prop.get("type", ""))
     allowed = ""

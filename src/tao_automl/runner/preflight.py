@@ -266,8 +266,9 @@ _SCRIPT = re.compile(r"\.(py|sh|bash|R|jl|pl|rb|js)$")
 
 def command_check(platform: str, skill: Any) -> Check | None:
     """On the local platform, whether the program that starts the skill's command exists here (on the jobs' PATH:
-    the caller's, then this Python's folder, as LocalSDK runs them) and names its script by a path a job can open (a
-    relative one fails: jobs run in their own folder): a warning when the program is missing (every rec would fail
+    this Python's folder first, as LocalSDK runs them) and names its script by a path a job can open (a relative one
+    fails unless the job makes it: jobs run in their own folder): a warning when the program is missing or the script
+    path is relative (every rec would fail
     with exit code 127 until fail fast stops the sweep; a warning, not a failure, as the dry run of a bank model on a
     machine without TAO still shows its specs); None elsewhere, or when the command starts with a placeholder or a shell
     construct."""
@@ -289,9 +290,10 @@ def command_check(platform: str, skill: Any) -> Check | None:
     relative = [w for w in words[words.index(program) + 1:]
                 if _SCRIPT.search(w) and not w.startswith(("-", "/", "{", "$", "~"))]
     if found and relative:  # a job runs in its own folder, where a path relative to here names nothing
-        return Check("command", False, f"the skill's command names {relative[0]!r} by a relative path, but local "
-                     "jobs run in their own folder (under the LocalSDK jobs dir), where it does not exist: give it "
-                     f"as an absolute path or as {{skill_dir}}/{relative[0]} (the model folder)")
+        return Check("command", True, f"the skill's command names {relative[0]!r} by a relative path, but local "
+                     "jobs run in their own folder (under the LocalSDK jobs dir), where it does not exist unless "
+                     "the job makes it: give it as an absolute path (or {skill_dir}/... when it lives in the model "
+                     "folder)", warning=True)
     if found:
         return Check("command", True, program if found == program else f"{program} ({found})")
     where = "an executable file" if "/" in program else "on PATH"

@@ -206,11 +206,12 @@ def _exit_of(code: int) -> dict[str, Any]:
 
 
 def jobs_path(path: str | None) -> str:
-    """The ``PATH`` local jobs run with: the caller's (its ``python3`` is the job's), then this Python's folder (so
-    console scripts installed beside tao-automl, such as the demo's, are found without activating its venv)."""
+    """The ``PATH`` local jobs run with: this Python's folder first (``python3`` in a command is the interpreter
+    tao-automl runs with, and console scripts installed beside it, such as the demo's, are found without activating
+    its venv), then the caller's. A job meant for another environment names that interpreter by its path."""
     path = path or os.defpath
     bin_dir = str(Path(sys.executable).parent)
-    return path if bin_dir in path.split(os.pathsep) else path + os.pathsep + bin_dir
+    return path if path.split(os.pathsep)[0] == bin_dir else bin_dir + os.pathsep + path
 
 
 class LocalSDK(PlatformBase):
