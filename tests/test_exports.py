@@ -283,3 +283,37 @@ def test_optuna_best_trial_of_a_promotion_run_is_the_runs_best(tmp_path: Path) -
     assert study.best_trial.user_attrs["rec_id"] == best["rec_id"]
     lower = [t for t in study.trials if t.user_attrs["rec_id"] == 1]
     assert lower[0].state.name == "PRUNED" and lower[0].value == pytest.approx(0.99)  # kept, not ranked
+
+
+def test_an_interrupted_runs_csv_shows_recs_in_flight_as_last_seen(tmp_path: Path) -> None:
+    """`export --csv` of a run whose orchestrator had gone gave its in-flight recs a wall time growing until the
+    export (status showed them as last seen, README: "its wall time up to then")."""
+    import time
+
+    from conftest import write_skill
+    from tao_automl.errors import SweepInterrupted
+    from tao_automl.export.run_data import load_run
+    from tao_automl.export.table import csv_rows
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    def interrupt(rec: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C once the first job runs: the run is interrupted, the job goes on
+
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    runner = AutoMLRunner(sdk, write_skill(tmp_path / "bank", command="sleep 30 # {config_path}"), log_progress=False)
+    with pytest.raises(SweepInterrupted) as caught:
+        runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                                    "automl_max_concurrent": 1}, workspace_path=tmp_path / "ws", gpu_count=0,
+                   on_recommendation=interrupt)
+    try:
+        def wall() -> object:
+            _, rows = csv_rows(load_run(Path(str(caught.value.run_dir))))
+            return rows[0]["wall_time_s"]
+
+        before = wall()
+        time.sleep(1.2)
+        assert before is not None and wall() == before
+    finally:
+        for job_id in list(sdk._jobs):
+            sdk.cancel_job(job_id)

@@ -154,16 +154,18 @@ def with_reasoning(row: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, An
 
 
 def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
-              values: Mapping[int, Mapping[str, float]] | None = None) -> dict[str, Any]:
+              values: Mapping[int, Mapping[str, float]] | None = None,
+              seen_until: float | None = None) -> dict[str, Any]:
     """The result/status dict shared by ``run()``, ``AutoML.get_status()`` and ``query_status``.
 
     ``recommendations`` lists every rec in id order; ``history`` is the same list (the Python API's older name;
     :func:`public_json` drops it so machine output names it once). ``values``: a multi-objective run's metric
-    values by rec id; ``best`` is then the Pareto front's pick and ``pareto_front`` is added.
+    values by rec id; ``best`` is then the Pareto front's pick and ``pareto_front`` is added. ``seen_until``: no
+    orchestrator follows the run: a rec still in flight is shown as last seen (its wall time up to then).
     """
     direction = str(meta.get("direction", "maximize"))
     ranks = {r.rec_id: i for i, r in enumerate(ranked_recs(recs, direction), start=1)}
-    rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id)), meta) for r in recs]
+    rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in recs]
     result = {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": meta.get("run_dir"),

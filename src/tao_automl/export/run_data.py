@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import WorkspaceError
+from tao_automl.experiment.holder import lock_holder
 from tao_automl.experiment.store import DB_NAME, RecRow, RunStore
 from tao_automl.experiment.summary import summarise
 from tao_automl.metrics.job import STATUS_FILE
@@ -82,6 +83,8 @@ def load_run(run_dir: str | Path) -> RunData:
         store = RunStore(path, readonly=True)
         try:
             meta, recs = store.meta(), store.recs()
+            # no orchestrator follows the run: what is in flight is as last seen, as `status` shows it
+            seen_until = None if lock_holder(path) is not None else (meta.get("ended_at") or store.last_event_at())
             curves = _epoch_curves(store, recs, str(meta.get("metric") or "metric"))
             values = pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT),
                                                {r.rec_id for r in recs if r.status == "success"}
@@ -91,5 +94,5 @@ def load_run(run_dir: str | Path) -> RunData:
     except sqlite3.Error as exc:
         raise WorkspaceError(f"cannot read run state at {str(path)!r}: {exc}", field="run_dir",
                              value=str(run_dir)) from None
-    return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta, values), epochs=curves,
+    return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta, values, seen_until), epochs=curves,
                    values=values)
