@@ -283,6 +283,8 @@ def test_optuna_best_trial_of_a_promotion_run_is_the_runs_best(tmp_path: Path) -
     assert study.best_trial.user_attrs["rec_id"] == best["rec_id"]
     lower = [t for t in study.trials if t.user_attrs["rec_id"] == 1]
     assert lower[0].state.name == "PRUNED" and lower[0].value == pytest.approx(0.99)  # kept, not ranked
+    # README: such a trial keeps its run status and budget as user attributes
+    assert lower[0].user_attrs["status"] == "success" and lower[0].user_attrs["budget"] == budgets[1]
 
 
 def test_an_interrupted_runs_csv_shows_recs_in_flight_as_last_seen(tmp_path: Path) -> None:

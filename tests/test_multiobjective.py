@@ -259,6 +259,9 @@ def test_cli_run_and_status_json_carry_the_front(tmp_path: Path) -> None:
     data = json.loads(status.stdout)
     assert data["pareto_front"] == ran["pareto_front"]
     assert data["best"]["rec_id"] == ran["best"]["rec_id"] and "val_accuracy" in data["best"]["metric_values"]
+    # README lists best_budget among progress's fields: the pick's epochs (it was always null with a metric list)
+    assert data["best"]["budget"] is not None
+    assert data["progress"]["best_budget"] == data["best"]["budget"] == ran["progress"]["best_budget"]
     # every rec shows every metric (JSON, status --recs all, the text table, the CSV), as its job wrote them
     for rec in ran["recommendations"]:
         params = rec["params"]

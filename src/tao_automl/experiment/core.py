@@ -554,7 +554,10 @@ class Experiment:
         """Counts, best so far, elapsed and ETA (the live line), kept up to date on every write (no read)."""
         progress = progress_from_counts(self._counts, self._best, self._multi, self._meta)
         if self.objectives:
-            multi.apply_to_progress(progress, multi.front_fields(self._values, self._meta))
+            fields = multi.front_fields(self._values, self._meta)
+            pick = fields["best_rec_id"]
+            row = (self._open.get(pick) or self.store.rec(pick)) if pick is not None else None
+            multi.apply_to_progress(progress, fields, row.budget_reached if row is not None else None)
         return progress
 
 

@@ -72,14 +72,16 @@ def stored_values(events: list[dict[str, Any]], success_ids: set[int]) -> dict[i
     return out
 
 
-def apply_to_progress(progress: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The progress dict with ``best_*`` taken from the front's pick and the front fields added."""
+def apply_to_progress(progress: dict[str, Any], fields: Mapping[str, Any],
+                      best_budget: int | None = None) -> dict[str, Any]:
+    """The progress dict with ``best_*`` taken from the front's pick (``best_budget``: the epochs it reached) and
+    the front fields added."""
     first = fields["objectives"][0]["name"]
     best = fields["best_rec_id"]
     progress.update({
         "best_metric": fields["best_values"][first] if best is not None else None,
         "best_rec_id": best,
-        "best_budget": None,
+        "best_budget": best_budget if best is not None else None,
         "ranked_by": f"{first} (best: the Pareto front's {fields['best_by']} pick)",
         "objectives": fields["objectives"],
         "pareto_front": fields["pareto_front"],
@@ -91,7 +93,7 @@ def apply_to_progress(progress: dict[str, Any], fields: Mapping[str, Any]) -> di
 
 def apply_to_result(result: dict[str, Any], fields: Mapping[str, Any], best: dict[str, Any] | None) -> dict[str, Any]:
     """A summary/status dict with ``best`` (the row dict of the front's pick), its values and ``pareto_front``."""
-    apply_to_progress(result["progress"], fields)
+    apply_to_progress(result["progress"], fields, best.get("budget") if best is not None else None)
     if best is not None:
         best = {**best, "metric_values": fields["best_values"]}
     result["best"] = best
