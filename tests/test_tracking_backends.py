@@ -319,3 +319,25 @@ def test_a_multi_objective_run_logs_every_metric_and_the_fronts_pick(tmp_path: P
         acc, size = values[int(child.data.tags["tao_automl.rec_id"])]
         assert child.data.metrics["val_accuracy"] == pytest.approx(acc)
         assert child.data.metrics["model_size"] == pytest.approx(size)
+
+
+def test_a_single_fidelity_recs_budget_is_logged_as_status_shows_it(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """W&B and MLflow logged budget null (MLflow: no param) for every rec of a run that is not multi-fidelity,
+    while status said each rec's epochs."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    wandb_config, mlflow_config = _configs(tmp_path)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), write_skill(tmp_path / "bank", trainer=EPOCH_TRAINER),
+                          log_progress=False).run(
+        automl_settings={**SETTINGS, "algorithm": "random", "automl_max_recommendations": 2},
+        workspace_path=tmp_path / "ws", wandb_config=wandb_config, mlflow_config=mlflow_config, gpu_count=0)
+    budgets = {h["rec_id"]: h["budget"] for h in result["history"]}
+    assert None not in budgets.values()
+    exp_id = result["experiment_id"]
+    by_id = _rec_runs(offline_runs(Path(result["run_dir"]) / "wandb"), exp_id)
+    assert {rec_id: by_id[f"{exp_id}-rec{rec_id:04d}"][0].summary["budget"] for rec_id in budgets} == budgets
+    _, _, mlruns = _mlflow(tmp_path)
+    logged = {int(r.data.tags["tao_automl.rec_id"]): int(r.data.params["budget"]) for r in mlruns
+              if "tao_automl.rec_id" in r.data.tags}
+    assert logged == budgets

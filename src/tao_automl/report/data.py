@@ -46,11 +46,16 @@ class RecView:
     values: dict[str, float] | None = None
 
     @property
+    def planned_epochs(self) -> int | None:
+        """The rec's budget as ``status`` shows it: the trial's (multi-fidelity), else the epochs its spec asked."""
+        return self.budget if self.budget is not None else self.spec_epochs
+
+    @property
     def epochs_trained(self) -> int | None:
         """The epochs shown for the rec, by the rule ``status`` uses (:func:`~tao_automl.experiment.lines.
         epochs_trained`): the epochs its metric was measured at, else a success's planned epochs, else None."""
-        planned = self.budget if self.budget is not None else self.spec_epochs
-        return epochs_trained({"budget_reached": self.budget_reached, "budget": planned, "status": self.status})
+        return epochs_trained({"budget_reached": self.budget_reached, "budget": self.planned_epochs,
+                               "status": self.status})
 
     @property
     def is_final(self) -> bool:

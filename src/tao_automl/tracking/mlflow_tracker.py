@@ -151,7 +151,7 @@ class MlflowTracker:
                                      start_time=int(start * 1000))
         run_id = str(run.info.run_id)
         params = [Param(mlflow_key(k), _clip(v, PARAM_VALUE_LIMIT)) for k, v in sorted(rec.params.items())]
-        for name, value in (("budget", rec.budget), ("rung", rec.rung), ("bracket", rec.bracket),
+        for name, value in (("budget", rec.planned_epochs), ("rung", rec.rung), ("bracket", rec.bracket),
                             ("parent_rec", rec.parent)):
             if value is not None:
                 params.append(Param(name, str(value)))

@@ -115,7 +115,7 @@ class WandbTracker:
 
     def _log_rec(self, data: RunData, rec: RecView) -> None:
         metric = data.metric
-        config = {**rec.params, "rec_id": rec.rec_id, "budget": rec.budget, "rung": rec.rung,
+        config = {**rec.params, "rec_id": rec.rec_id, "budget": rec.planned_epochs, "rung": rec.rung,
                   "bracket": rec.bracket, "parent": rec.parent}
         run = self._init(data, run_id=self._rec_run_id(data, rec.rec_id), name=f"rec_{rec.rec_id:04d}",
                          job_type="rec", config=config)
@@ -125,7 +125,7 @@ class WandbTracker:
                 run.log({curve: value, "epoch": epoch}, step=epoch)
             if rec.has_value and not rec.epochs:
                 run.log({metric: rec.metric})
-            run.summary.update({"status": rec.status, "message": rec.message or "", "budget": rec.budget,
+            run.summary.update({"status": rec.status, "message": rec.message or "", "budget": rec.planned_epochs,
                                 "duration_s": rec.duration_s, "job_id": rec.job_id,
                                 **({metric: rec.metric} if rec.has_value else {}),
                                 **(rec.values or {})})  # a multi-objective rec: every metric's value
@@ -179,6 +179,6 @@ def _sweep_config(data: RunData) -> dict[str, Any]:
 
 
 def _table_row(rec: RecView) -> list[Any]:
-    return [rec.rec_id, rec.status, rec.metric, rec.budget,
+    return [rec.rec_id, rec.status, rec.metric, rec.planned_epochs,
             None if rec.duration_s is None else round(rec.duration_s, 3), rec.message or "",
             json.dumps(rec.params, sort_keys=True, default=str)]
