@@ -567,6 +567,16 @@ def test_verbose_may_follow_the_command(tmp_path: Path, capsys: pytest.CaptureFi
         assert json.loads(capsys.readouterr().out)["progress"]["state"] == "stopped"  # finished before its budget
 
 
+def _command_raises(monkeypatch: pytest.MonkeyPatch, command: str, error: BaseException) -> None:
+    """Make ``command``'s handler raise ``error`` (what a real call raised where it cannot be made to here)."""
+    import tao_automl.cli.main as cli_main
+
+    def raising(args: object) -> int:
+        raise error
+
+    monkeypatch.setitem(cli_main.COMMANDS, command, (raising, cli_main.COMMANDS[command][1]))
+
+
 @pytest.mark.parametrize("error", [OSError(28, "No space left on device", "/ws/run/state.db-journal"),
                                    OSError(30, "Read-only file system", "/ws/run/orchestrator.lock")])
 def test_a_full_or_read_only_disk_is_one_line_not_an_internal_error(
@@ -574,12 +584,7 @@ def test_a_full_or_read_only_disk_is_one_line_not_an_internal_error(
     """A disk that filled up mid-run ended `run` in a traceback (sqlite3 'database or disk is full' in end(), an
     ENOSPC in the lock's pwrite), or, with --json, kind internal with 'this is a bug'. It names the path and the
     next step. (The handler is replaced to raise what the real calls raised: a full disk cannot be made here.)"""
-    import tao_automl.cli.main as cli_main
-
-    def full(args: object) -> int:
-        raise error
-
-    monkeypatch.setitem(cli_main.COMMANDS, "status", (full, cli_main.COMMANDS["status"][1]))
+    _command_raises(monkeypatch, "status", error)
     assert main(["status", "/ws/run", "--json"]) == 2
     out, err = capsys.readouterr()
     payload = json.loads(out)["error"]
@@ -591,12 +596,7 @@ def test_ctrl_c_before_a_run_folder_exists_says_nothing_started(capsys: pytest.C
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C during preflight said "interrupted: jobs keep running; continue with `tao-automl resume RUN_DIR`"
     (a literal RUN_DIR, and no job had started)."""
-    import tao_automl.cli.main as cli_main
-
-    def interrupted(args: object) -> int:
-        raise KeyboardInterrupt
-
-    monkeypatch.setitem(cli_main.COMMANDS, "run", (interrupted, cli_main.COMMANDS["run"][1]))
+    _command_raises(monkeypatch, "run", KeyboardInterrupt())
     assert main(["run", "config.yaml", "--json"]) == 130
     out, err = capsys.readouterr()
     error = json.loads(out)["error"]

@@ -222,32 +222,13 @@ def test_an_endpoint_that_is_not_a_url_is_named_where_it_was_given(capsys: pytes
 def test_an_endpoint_answering_html_is_an_llm_failure_not_a_traceback() -> None:
     """A gateway answering 200 text/html made the openai client return a str, and `response.choices` raised
     AttributeError through the sweep (fallback never used). A real HTTP server here, the official client over it."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
+    from http_stub import canned_http
     from tao_automl.llm.client import LLMClient, LLMConfig, LLMFailure
 
-    class Gateway(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = b"<html>Bad gateway</html>"
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        client = LLMClient(LLMConfig(f"http://127.0.0.1:{server.server_port}/v1", "m", timeout_s=10, max_retries=0))
+    with canned_http(200, b"<html>Bad gateway</html>", "text/html") as url:
+        client = LLMClient(LLMConfig(url, "m", timeout_s=10, max_retries=0))
         with pytest.raises(LLMFailure, match="not a chat completion"):
             client.ask_json("system", "user", {"type": "object"})
-    finally:
-        server.shutdown()
 
 
 def test_an_unreachable_endpoint_with_fallback_error_stops_with_exit_3_and_counts_no_fallback() -> None:
@@ -280,40 +261,23 @@ def test_resuming_an_llm_run_whose_key_came_from_its_config_says_to_set_it_in_th
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The key given in the config is stored redacted; a resume without it in the environment collected nothing,
     asked the LLM and stopped with HTTP 401 and a fix the CLI cannot apply. The resume checks the endpoint first."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
+    from http_stub import canned_http
     from tao_automl.llm.client import LLMEndpointError
     from tao_automl.runner.loop import _llm_ready
     from tao_automl.runner.run_args import RunArgs
     from tao_automl.settings import AutoMLSettings
     from tao_automl.util.secrets import REDACTED
 
-    class KeyWanted(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b'{"error": {"message": "invalid api key"}}'
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
     for name in ("AUTOML_LLM_API_KEY", "NVIDIA_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), KeyWanted)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with canned_http(401, b'{"error": {"message": "invalid api key"}}') as url:
         settings = AutoMLSettings.from_mapping({"algorithm": "llm", "metric": "val_loss", "llm_model": "m",
-                                                "llm_endpoint": f"http://127.0.0.1:{server.server_port}/v1"})
+                                                "llm_endpoint": url})
         stored = RunArgs(skill_dir="x", automl_settings={"llm_api_key": REDACTED})
         with pytest.raises(LLMEndpointError) as caught:
             _llm_ready(settings, stored)
         assert caught.value.field == "llm_api_key" and "AUTOML_LLM_API_KEY" in (caught.value.hint or "")
-    finally:
-        server.shutdown()
+
 
 
 def test_a_repaired_proposal_shows_what_was_changed_beside_the_llms_reason(tmp_path: Path) -> None:

@@ -223,14 +223,20 @@ def test_job_arguments_changed_on_resume_are_used_and_stored(toy_skill: Path, tm
     assert read_meta(first["run_dir"])["run_args"]["platform_kwargs"] == {"gpu_count": 1}
 
 
-def test_a_copy_of_a_run_whose_original_still_exists_is_not_resumed(toy_skill: Path, tmp_path: Path) -> None:
-    """A run folder copied with `cp -a` and both resumed: the original recorded "started job ...-rec0005" and a
-    result from a job only the copy launched (job names come from the run's name, the jobs dir is shared)."""
-    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
-    first = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws",
+def _run_and_copy(skill: Path, tmp_path: Path, workspace: str) -> tuple[AutoMLRunner, dict[str, Any], Path]:
+    """A finished 1-rec run under ``tmp_path/workspace`` and a copy of its folder (as `cp -a` makes it)."""
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    first = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / workspace,
                        gpu_count=0)
     copy = tmp_path / "copies" / Path(first["run_dir"]).name
     shutil.copytree(first["run_dir"], copy)
+    return runner, first, copy
+
+
+def test_a_copy_of_a_run_whose_original_still_exists_is_not_resumed(toy_skill: Path, tmp_path: Path) -> None:
+    """A run folder copied with `cp -a` and both resumed: the original recorded "started job ...-rec0005" and a
+    result from a job only the copy launched (job names come from the run's name, the jobs dir is shared)."""
+    runner, first, copy = _run_and_copy(toy_skill, tmp_path, "ws")
     with pytest.raises(WorkspaceError, match="is a copy of the run at") as caught:
         runner.run(workspace_path=copy, resume=True, automl_settings=_settings(automl_max_recommendations=2))
     assert caught.value.field == "run_dir" and caught.value.allowed == [first["run_dir"]]
@@ -247,11 +253,7 @@ def test_a_copy_neither_cancels_the_originals_jobs_nor_points_at_its_own_resume(
     from tao_automl.experiment.lines import orchestrator_line
     from tao_automl.runner.detach import stop_run
 
-    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
-    first = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "w s",
-                       gpu_count=0)
-    copy = tmp_path / "copies" / Path(first["run_dir"]).name
-    shutil.copytree(first["run_dir"], copy)
+    _, first, copy = _run_and_copy(toy_skill, tmp_path, "w s")
     with pytest.raises(WorkspaceError, match="it is a copy of the run at") as caught:
         stop_run(copy, cancel_jobs=True)
     assert caught.value.field == "cancel_jobs" and "--cancel-jobs" in (caught.value.hint or "")
