@@ -246,7 +246,12 @@ def test_ask_tell_automl_logs_to_wandb_offline(tmp_path: Path, monkeypatch: pyte
         for rec in automl.next_recommendation():
             automl.report_result(rec.id, rec.params["train.optim.lr"])
     summary = automl.finish()
-    runs = [r for r in offline_runs(tmp_path / "run" / "wandb") if r.run_id]
+    deadline = time.monotonic() + 20  # W&B's own process writes the files after finish() returns: let it catch up
+    while True:
+        runs = [r for r in offline_runs(tmp_path / "run" / "wandb") if r.run_id]
+        if any(r.job_type == "sweep" and "best_rec_id" in r.summary for r in runs) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     rec_runs = {r.run_id: r for r in runs if r.job_type == "rec" and r.history}
     assert sorted(rec_runs) == [f"run-rec{i:04d}" for i in (1, 2, 3)]
     best = summary["best"]
