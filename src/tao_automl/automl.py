@@ -12,6 +12,7 @@ from typing import Any
 from tao_automl.bank.skill import load_skill
 from tao_automl.errors import SearchSpaceError, UserInputError, WorkspaceError
 from tao_automl.experiment.core import EPOCH_KEY, Experiment, Recommendation, stored_settings
+from tao_automl.experiment.holder import resume_command
 from tao_automl.experiment.store import DB_NAME, FINAL_STATES, read_meta
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import RunLock
@@ -136,7 +137,7 @@ class AutoML:
                 f"cannot resume {str(run_dir)!r} with AutoML: it was started by `tao-automl run`/AutoMLRunner (mode "
                 f"{meta.get('mode')!r}), whose recs are training jobs it watches itself",
                 field="workspace", value=str(run_dir), allowed="a run folder made by AutoML(...)",
-                hint=f"continue it with `tao-automl resume {run_dir}` (or AutoMLRunner(...).run(workspace_path=..., "
+                hint=f"continue it with `{resume_command(run_dir)}` (or AutoMLRunner(...).run(workspace_path=..., "
                      "resume=True)); read it with `tao-automl status`")
         changed: dict[str, tuple[Any, Any]] = {}
         if action != meta.get("action", "train"):

@@ -551,7 +551,8 @@ class Experiment:
         return summarise(self.recs(), self.store.meta(), self._values if self.objectives else None)
 
     def progress(self) -> dict[str, Any]:
-        """Counts, best so far, elapsed and ETA (the live line), kept up to date on every write (no read)."""
+        """Counts, best so far, elapsed and ETA (the live line), kept up to date on every write (no read, except one
+        row for a multi-objective run's pick that is no longer in flight: its budget)."""
         progress = progress_from_counts(self._counts, self._best, self._multi, self._meta)
         if self.objectives:
             fields = multi.front_fields(self._values, self._meta)

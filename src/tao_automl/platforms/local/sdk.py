@@ -16,7 +16,6 @@ process group stopped, so nothing runs on untracked.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import re
@@ -44,6 +43,7 @@ from tao_automl.platforms.local import process as proc
 from tao_automl.platforms.local.gpus import GpuAllocator, detect_gpus
 from tao_automl.platforms.local.reaper import REAPER
 from tao_automl.platforms.local.wrapper import EXIT_FILE, MARKER_ENV, PID_FILE, read_exit, read_pid, wrapper_argv
+from tao_automl.platforms.local.wrapper import exit_record as exit_record_of
 from tao_automl.platforms.records import job_key, new_job_key
 from tao_automl.util.crash import crash_point
 from tao_automl.util.writable import unwritable_reason
@@ -196,13 +196,12 @@ def too_many_gpus(count: int, gpu_ids: Sequence[str]) -> PreflightError:
         hint=f"set platform_kwargs.gpu_count to at most {most}, or run on a platform with more GPUs per job")
 
 
-def _exit_of(code: int) -> dict[str, Any]:
-    """An exit record (as :func:`read_exit` gives) from the wrapper's own exit status."""
-    sig = None
-    if 128 < code < 128 + 65:
-        with contextlib.suppress(ValueError):
-            sig = signal.Signals(code - 128).name
-    return {"returncode": code, "exit_code": code, "signal": sig, "finished_at": time.time()}
+def _end_group(pgid: int) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``_ORPHAN_GRACE_S``."""
+    proc.signal_group(pgid, signal.SIGTERM)
+    if not proc.wait_group_gone(pgid, _ORPHAN_GRACE_S):
+        proc.signal_group(pgid, signal.SIGKILL)
+        proc.wait_group_gone(pgid, _KILL_WAIT_S)
 
 
 def jobs_path(path: str | None) -> str:
@@ -685,7 +684,8 @@ class LocalSDK(PlatformBase):
                     return JobStatus(stored["state"])
         if exit_record is None and rec.popen is not None and rec.popen.returncode is not None \
                 and rec.popen.returncode >= 0:  # the wrapper ended by itself but could not write its exit file
-            exit_record = _exit_of(rec.popen.returncode)  # (a full disk): it exits with the job's own code
+            # (a full disk): it exits with the job's own code
+            exit_record = exit_record_of(rec.popen.returncode, time.time())
             logger.warning("local job %s: its exit file could not be written (a full disk?); its exit code %d "
                            "comes from its process", rec.id, rec.popen.returncode)
         if exit_record is not None:
@@ -704,10 +704,7 @@ class LocalSDK(PlatformBase):
             return
         logger.warning("local job %s ended with %d of its processes still running (pids %s); stopping them",
                        rec.id, len(left), ", ".join(map(str, left[:5])))
-        proc.signal_group(int(pgid), signal.SIGTERM)
-        if not proc.wait_group_gone(int(pgid), _ORPHAN_GRACE_S):
-            proc.signal_group(int(pgid), signal.SIGKILL)
-            proc.wait_group_gone(int(pgid), _KILL_WAIT_S)
+        _end_group(int(pgid))
 
     def _wrapper_alive(self, rec: _Record) -> bool:
         if rec.popen is not None:
@@ -729,10 +726,7 @@ class LocalSDK(PlatformBase):
         left = proc.live_members(int(pgid))
         logger.warning("local job %s: its wrapper (pid %s) was killed while %d of its processes ran on; "
                        "stopping them", rec.id, pgid, len(left))
-        proc.signal_group(int(pgid), signal.SIGTERM)
-        if not proc.wait_group_gone(int(pgid), _ORPHAN_GRACE_S):
-            proc.signal_group(int(pgid), signal.SIGKILL)
-            proc.wait_group_gone(int(pgid), _KILL_WAIT_S)
+        _end_group(int(pgid))
         return (f"its wrapper process (pid {pgid}) was killed while the job ran (by a signal; which one is not "
                 "recorded: often kill -9 or the out-of-memory killer), so its exit code is unknown; the "
                 f"{len(left)} process(es) it left running were stopped")

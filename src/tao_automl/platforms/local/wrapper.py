@@ -53,15 +53,19 @@ def read_exit(job_dir: Path) -> dict[str, Any] | None:
     data = read_json(path)
     if data is None or not isinstance(data.get("exit_code"), int):
         return None
-    code = int(data["exit_code"])
+    try:
+        finished = path.stat().st_mtime
+    except OSError:
+        finished = None
+    return exit_record(int(data["exit_code"]), data.get("finished_at", finished))
+
+
+def exit_record(code: int, finished_at: float | None) -> dict[str, Any]:
+    """The exit record of a wrapper exit status ``code`` (the shell reports a command killed by signal S as 128+S)."""
     sig = None
     if 128 < code < 128 + 65:
         try:
             sig = signal.Signals(code - 128).name
         except ValueError:
             sig = None
-    try:
-        finished = path.stat().st_mtime
-    except OSError:
-        finished = None
-    return {"returncode": code, "exit_code": code, "signal": sig, "finished_at": data.get("finished_at", finished)}
+    return {"returncode": code, "exit_code": code, "signal": sig, "finished_at": finished_at}
