@@ -243,7 +243,9 @@ def make_agent(method: str, space: SearchSpace, seed: int, eta: int) -> Agent:
     if method == "optuna_hyperband":
         return OptunaAgent(space, seed, eta)
     name, extra = OURS[method]
-    conf = h.settings(name, seed, automl_max_recommendations=10_000, automl_max_epochs=MAX_EPOCHS,
+    # the run ends when its epochs are spent; pbt refuses more recs than population x epochs can run
+    recs = 10_000 if name != "pbt" else int(extra.get("automl_population_size", 10)) * MAX_EPOCHS
+    conf = h.settings(name, seed, automl_max_recommendations=recs, automl_max_epochs=MAX_EPOCHS,
                       automl_reduction_factor=eta, **extra)
     return SchedulerAgent(h.scheduler(name, space, conf, iterations=100), seed)
 

@@ -293,3 +293,63 @@ def test_describe_search_space_errors_name_what_is_wrong_and_the_fix_for_it(tmp_
     error = result["error"]
     assert (error["field"], error["value"], error["allowed"]) == ("action", "evaluate", ["train"])
     assert error["hint"] == "set action to one of the model's actions: train"
+
+
+def test_preflight_of_an_invalid_config_carries_its_checks_beside_the_error(tmp_path: Path) -> None:
+    """The preflight tool answered a misspelt key or a bad config file with the error alone, where the CLI's
+    `preflight --json` (and SPEC) give the checks too: one failed `config` check."""
+    config = {"platform": "local", "skill_dir": DEMO, "workspace_path": str(tmp_path / "runs"), "platfrom": "x"}
+    for arguments in ({"config": config}, {"config_path": str(tmp_path / "missing.yaml")}):
+        result, is_error = call_tool("preflight", arguments)
+        assert is_error and result["ok"] is False
+        assert [(c["check"], c["ok"]) for c in result["checks"]] == [("config", False)]
+        assert result["error"]["kind"] == "config" and result["error"]["field"]
+    result, is_error = call_tool("preflight", {})  # which argument to give: a usage error, no checks
+    assert is_error and "checks" not in result and result["error"]["field"] == "config"
+
+
+def test_a_workspace_that_is_a_run_folder_fails_preflight_and_start_sweep_alike(tmp_path: Path) -> None:
+    """start_sweep into a run folder passed preflight, then failed with field/value/allowed null and a hint to
+    'pass resume=True', which no tool takes."""
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.experiment.workspace import new_run_dir
+
+    run_dir = new_run_dir(tmp_path / "ws")
+    RunStore(run_dir).close()
+    config = {"platform": "local", "skill_dir": DEMO, "workspace_path": str(run_dir),
+              "train_dataset_uri": "builtin:digits", "platform_kwargs": {"gpu_count": 0},
+              "automl_settings": {"metric": "val_accuracy", "automl_max_recommendations": 2}}
+    for tool in ("preflight", "start_sweep"):
+        result, is_error = call_tool(tool, {"config": config})
+        assert is_error, tool
+        error = result["error"]
+        assert error["field"] == "workspace_path" and error["value"] == str(run_dir) and error["allowed"], tool
+        assert "resume=True" not in json.dumps(result) and f'resume_sweep(run_dir="{run_dir}")' in error["hint"]
+        assert any(c["check"] == "workspace_path" and c["ok"] is False for c in result.get("checks", [])) \
+            or tool == "start_sweep"
+
+
+@pytest.mark.parametrize("tool", ["sweep_status", "best_config", "report", "stop_sweep", "resume_sweep"])
+def test_an_empty_run_dir_is_named_as_the_tools_own_argument(tool: str) -> None:
+    """An empty run_dir was reported as field "workspace_path" (not an argument of these tools) or as the value
+    "." (the folder it resolved to), not as what was passed."""
+    result, is_error = call_tool(tool, {"run_dir": ""})
+    assert is_error
+    error = result["error"]
+    assert (error["kind"], error["field"], error["value"]) == ("usage", "run_dir", "")
+    assert error["allowed"]["minLength"] == 1
+
+
+def test_a_run_dir_that_holds_no_run_says_what_is_allowed(tmp_path: Path) -> None:
+    for tool in ("sweep_status", "best_config", "stop_sweep"):
+        result, is_error = call_tool(tool, {"run_dir": str(tmp_path / "nope")})
+        assert is_error and result["error"]["field"] == "run_dir" and "state.db" in result["error"]["allowed"], tool
+
+
+def test_arguments_that_are_not_an_object_are_a_usage_error() -> None:
+    """In process, call_tool("sweep_status", ["x"]) answered kind internal, field "ValueError", "rerun with -v"."""
+    result, is_error = call_tool("sweep_status", ["x"])  # type: ignore[arg-type]
+    assert is_error
+    error = result["error"]
+    assert (error["kind"], error["field"], error["value"]) == ("usage", "arguments", ["x"])
+    assert "-v" not in (error.get("hint") or "")

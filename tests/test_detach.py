@@ -209,10 +209,23 @@ def test_resume_detach_of_a_finished_run_succeeds(tmp_path: Path) -> None:
     config = demo_config(tmp_path, recs=1, epochs=1)
     run_dir = cli("run", str(config), "--detach").stdout.strip()
     wait_for(run_dir, ended)
+    resumed = _events(run_dir, "run_resumed")
     again = cli("resume", run_dir, "--detach", "--json")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert json.loads(again.stdout)["run_dir"] == run_dir
+    report = json.loads(again.stdout)
+    assert report["run_dir"] == run_dir
     assert status_json(run_dir)["progress"]["state"] == "finished"
+    # it says there was nothing to resume (it answered like a started orchestrator: a pid, `alive`, a resume step)
+    assert report["detached"] is False and report["pid"] is None and "nothing to resume" in report["note"]
+    assert "1 of 1" in report["note"] and set(report["next"]) == {"status"}
+    assert _events(run_dir, "run_resumed") == resumed  # no orchestrator was started
+    from tao_automl.agentapi.tools import call_tool
+
+    result, is_error = call_tool("resume_sweep", {"run_dir": run_dir})
+    assert not is_error and result["detached"] is False and "nothing to resume" in result["note"]
+    assert result["next"] == {"status": {"tool": "sweep_status", "arguments": {"run_dir": run_dir}}}
+    text = cli("resume", run_dir, "--detach")
+    assert text.returncode == 0 and text.stdout.strip() == run_dir and "nothing to resume" in text.stderr
 
 
 @pytest.mark.parametrize("setting, value", [("algorithm", "bayes"), ("automl_max_recommendations", 0),
@@ -385,3 +398,39 @@ def test_an_orchestrator_that_loses_the_lock_leaves_the_holders_record(tmp_path:
         holder.wait()
     assert loser.returncode == 4
     assert info["pid"] == holder.pid and info["detached"] is True
+
+
+def test_status_does_not_offer_tao_automl_resume_for_a_platform_it_cannot_rebuild(tmp_path: Path) -> None:
+    """A run made from Python on a custom or test SDK (here InstantSDK) showed "continue with `tao-automl resume RUN`"
+    when interrupted, and that command refused it ("cannot be rebuilt from the run folder")."""
+    from conftest import write_skill
+    from tao_automl.experiment.holder import as_shown
+    from tao_automl.experiment.lines import orchestrator_line
+    from tao_automl.status import query_status
+    from tao_automl.testing.instant import InstantSDK
+
+    settings = {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2}
+    result = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank")).run(
+        automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    status = query_status(result["run_dir"])
+    orchestrator = status["orchestrator"]
+    assert orchestrator["platform_class"] == "tao_automl.testing.instant:InstantSDK"
+    unspent = {**status["progress"], "completed": 1}
+    line = orchestrator_line(orchestrator, status["run_dir"], unspent)
+    assert "tao-automl resume" in line and "cannot rebuild" in line and "AutoMLRunner(sdk" in line
+    meta = {"state": "running", "mode": "runner", "platform": {"class": "x:Y", "registered": False}}
+    assert "AutoMLRunner(sdk" in as_shown(meta, False, 1.0)["stop_reason"]
+    # a registered platform (and a run stored before the flag existed) keeps the command
+    local = query_status(str(_local_run(tmp_path)))["orchestrator"]
+    assert "platform_class" not in local
+    assert "`tao-automl resume" in orchestrator_line(local, "/r", unspent)
+    assert "`tao-automl resume` continues it" in as_shown({"state": "running", "mode": "runner"}, False, 1.0)[
+        "stop_reason"]
+
+
+def _local_run(tmp_path: Path) -> str:
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), builtin_skill_dir("demo-digits-mlp"))
+    result = runner.run(train_dataset_uri="builtin:digits", workspace_path=tmp_path / "local", gpu_count=0,
+                        automl_settings={"metric": "val_accuracy", "automl_max_recommendations": 1},
+                        spec_overrides={"train.num_epochs": 1})
+    return str(result["run_dir"])

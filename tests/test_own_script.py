@@ -69,6 +69,21 @@ def test_a_command_that_never_gets_the_spec_is_refused(tmp_path: Path) -> None:
     assert caught.value.field == "actions.train.command" and "{config_path}" in str(caught.value.allowed)
 
 
+def test_preflight_fails_a_command_that_never_gets_the_spec(tmp_path: Path) -> None:
+    """Preflight passed such a command (21 checks ok) and the run, dry run and MCP start_sweep then refused it:
+    preflight makes the run's check, as a failed search_space check with the field named."""
+    from tao_automl.runner.preflight import run_preflight
+    from tao_automl.runner.run_args import RunArgs
+
+    skill = write_skill(tmp_path / "bank", command=f"{sys.executable} /opt/train.py -c /opt/fixed.yaml")
+    report = run_preflight(RunArgs(skill_dir=str(skill), automl_settings={"metric": "val_loss"},
+                                   workspace_path=str(tmp_path / "ws")))
+    assert not report.ok
+    failed = {check.check: check for check in report.failed}
+    assert set(failed) == {"search_space"} and "has no {config_path}" in failed["search_space"].detail
+    assert report.error().field == "actions.train.command"
+
+
 def test_skill_dir_fills_the_command_and_a_relative_script_fails_preflight(tmp_path: Path) -> None:
     """A relative script (`python3 wrap.py`) passed preflight silently and every job failed: local jobs run in their
     own folder. A warning (a bank model's script may live in the user's own clone, which the job reaches somehow);

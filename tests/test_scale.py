@@ -63,6 +63,21 @@ def test_instant_jobs_end_inside_create_job_with_the_metric_of_their_spec(tmp_pa
         fresh.get_job_status(str(tmp_path / "never"))
 
 
+def test_a_resumed_instant_sdk_does_not_run_a_named_job_twice(tmp_path: Path) -> None:
+    """After kill -9 a resumed runner re-submitted a rec whose job was created but not recorded: a new InstantSDK ran
+    it again and rewrote its results (10,001 create_job calls for 10,000 recs in the issue's own check)."""
+    spec = tmp_path / "s.json"
+    spec.write_text("{}")
+    results = {"results_dir": str(tmp_path / "r")}
+    job = InstantSDK().create_job(None, f"x {spec}", outputs=results, job_name="n")
+    again = InstantSDK()
+    assert again.create_job(None, f"x {spec}", outputs=results, job_name="n") == job and again.created == 0
+    assert again.find_job("n") == job and again.get_job_status(job.id) is JobStatus.SUCCESS
+    other = InstantSDK()  # another name into the same folder is a new job
+    assert other.create_job(None, f"x {spec}", outputs=results, job_name="m") == job.__class__(
+        id=job.id, results_dir=job.results_dir, name="m") and other.created == 1
+
+
 def test_an_instant_sweep_through_the_runner_stores_each_specs_metric(tmp_path: Path) -> None:
     skill = _instant_skill(tmp_path / "bank")
     result = AutoMLRunner(InstantSDK(), skill).run(

@@ -1008,3 +1008,18 @@ def test_a_misspelt_hyperparameter_is_matched_to_a_searchable_leaf_not_a_group()
                                                r"train\.optim\.lr") as group:
         build_search_space(schema, ["train.optim"])
     assert group.value.field == "automl_hyperparameters" and group.value.value == "train.optim"
+
+
+def test_a_schema_logit_range_at_0_or_1_names_the_range_as_its_value() -> None:
+    """The run's error for a schema property declaring logit on [0, 0.5] had value 'train.p' (the param's name), where
+    the custom_param_ranges form gives the range: the value is the range, allowed says what range is."""
+    from tao_automl.runner.plan import search_space
+    from tao_automl.settings import AutoMLSettings
+
+    schema = {"automl_default_parameters": ["train.p"], "default": {"train": {"p": 0.1}},
+              "properties": {"train": {"type": "collection", "properties": {
+                  "p": {"type": "float", "minimum": 0.0, "maximum": 0.5, "scale": "logit", "default": 0.1}}}}}
+    with pytest.raises(SearchSpaceError, match="strictly inside") as caught:
+        search_space(schema, AutoMLSettings(), None, None)
+    assert caught.value.field == "schema property train.p" and caught.value.value == [0.0, 0.5]
+    assert "strictly inside (0, 1)" in str(caught.value.allowed)

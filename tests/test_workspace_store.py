@@ -111,9 +111,24 @@ def test_existing_run_dir_without_state_is_an_error(tmp_path: Path) -> None:
     RunStore(run_dir).close()
     with pytest.raises(WorkspaceError, match=run_dir.name):
         existing_run_dir(tmp_path)  # the hint lists the runs inside
-    with pytest.raises(WorkspaceError, match="already holds a run") as caught:
+    with pytest.raises(WorkspaceError, match="is a run folder, not a workspace") as caught:
         new_run_dir(run_dir)
     assert f"`tao-automl resume {run_dir}`" in str(caught.value)  # the real folder, not RUN_DIR
+    # named like every other bad input (an MCP start_sweep got field, value and allowed all null)
+    assert caught.value.field == "workspace_path" and caught.value.value == str(run_dir) and caught.value.allowed
+
+
+def test_preflight_fails_a_workspace_that_is_a_run_folder(tmp_path: Path) -> None:
+    """Preflight said "workspace_path ... writable" for a run folder and the run then refused it; the check fails
+    with the run's own error (field, value, allowed; the resume named as a command an agent's tool wording maps)."""
+    from tao_automl.runner.preflight import workspace_check
+
+    run_dir = new_run_dir(tmp_path)
+    RunStore(run_dir).close()
+    check = workspace_check(run_dir)
+    assert check.ok is False and "is a run folder" in check.detail
+    assert check.error is not None and check.error.field == "workspace_path"
+    assert workspace_check(tmp_path).ok  # its workspace is fine
 
 
 class _InterruptAfterBegin:

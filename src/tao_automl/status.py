@@ -154,6 +154,16 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until, waiting.get(r.rec_id)) for r in active],
         # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
         # (tao_automl.AutoML: continued from Python)
-        "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta)},
+        "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta),
+                         **_unregistered_platform(meta)},
     }
     return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))
+
+
+def _unregistered_platform(meta: dict[str, Any]) -> dict[str, Any]:
+    """``{"platform_class": ...}`` for a runner run on an SDK object the registry cannot rebuild (a custom or test
+    SDK given to AutoMLRunner): `tao-automl resume` refuses it, so status does not offer that command."""
+    platform = meta.get("platform") or {}
+    if meta.get("mode") != "runner" or platform.get("registered", True):
+        return {}
+    return {"platform_class": platform.get("class")}

@@ -28,7 +28,8 @@ from tao_automl.errors import (
 
 JSON = dict[str, Any]
 
-_RUN_DIR = {"type": "string", "description": "the run folder printed by start_sweep (holds state.db)"}
+_RUN_DIR = {"type": "string", "minLength": 1,
+            "description": "the run folder printed by start_sweep (holds state.db)"}
 _CONFIG = {
     "type": "object",
     "description": "a run config: the keys of the CLI's YAML file (skill_dir, workspace_path, platform, "
@@ -140,9 +141,15 @@ def _preflight_error(report: Any, config_path: str | None) -> TaoAutoMLError:
 
 def preflight(config: Mapping[str, Any] | None = None, config_path: str | None = None) -> JSON:
     """The preflight report; a failed one also carries ``error`` (and :func:`call_tool` marks it an error)."""
-    from tao_automl.runner.preflight import run_preflight
+    from tao_automl.runner.preflight import PreflightReport, run_preflight
 
-    report = run_preflight(_load_config(config, config_path))
+    if (config is None) == (config_path is None):
+        _load_config(config, config_path)  # a usage error: which argument to give
+    try:
+        report = run_preflight(_load_config(config, config_path))
+    except UserInputError as exc:  # an invalid config is one failed `config` check, as the CLI's preflight says
+        report = PreflightReport()
+        report.add("config", False, str(exc), exc)
     data: JSON = report.to_json()
     if not report.ok:
         data.update(error_json(_preflight_error(report, config_path)))
@@ -189,6 +196,7 @@ def _status(run_dir: str) -> JSON:
     status = query_status(run_dir)
     if "error" in status:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=run_dir,
+                             allowed="a run folder made by start_sweep (it holds state.db)",
                              hint="pass the run_dir returned by start_sweep")
     return status
 
@@ -212,9 +220,13 @@ def stop_sweep(run_dir: str, cancel_jobs: bool = False) -> JSON:
 
 
 def resume_sweep(run_dir: str) -> JSON:
-    from tao_automl.cli.agent_commands import detached_report
-    from tao_automl.runner.detach import resume_detached
+    from tao_automl.cli.agent_commands import detached_report, finished_report
+    from tao_automl.runner.detach import nothing_to_resume, resume_detached
 
+    note = nothing_to_resume(run_dir)
+    if note is not None:  # a finished run: no orchestrator is started, and the answer says so
+        report = finished_report(run_dir, note)
+        return {**report, "next": {"status": _tool_call("sweep_status", run_dir=report["run_dir"])}}
     return _with_tool_steps(detached_report(resume_detached(run_dir)))
 
 
@@ -322,7 +334,7 @@ def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
             where = str(error.message.split("'")[1]) if "'" in error.message else where
         else:
             allowed = schema.get("enum") or {k: v for k, v in schema.items() if k in (
-                "type", "minimum", "maximum", "items")} or None
+                "type", "minimum", "maximum", "items", "minLength")} or None
             value = error.instance
         raise ToolArgumentError(f"{tool.name}: argument {where}: {error.message}", field=where, value=value,
                                 allowed=allowed, hint=f"see the input schema of {tool.name} (tools/list)")
@@ -353,6 +365,10 @@ def call_tool(name: str, arguments: Mapping[str, Any] | None) -> tuple[JSON, boo
         if tool is None:
             raise ToolArgumentError(f"unknown tool {name!r}", field="name", value=name, allowed=sorted(TOOLS),
                                     hint="list the tools with tools/list")
+        if arguments is not None and not isinstance(arguments, Mapping):
+            raise ToolArgumentError(f"{name}: the arguments must be an object of named arguments, not "
+                                    f"{type(arguments).__name__}", field="arguments", value=arguments,
+                                    allowed="an object", hint=f"see the input schema of {name} (tools/list)")
         args = dict(arguments or {})
         check_arguments(tool, args)
         result = worded_for_tools(tool.fn(**args))  # next steps as tool calls, not `tao-automl` commands

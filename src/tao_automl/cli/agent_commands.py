@@ -53,9 +53,28 @@ def run_detached(runner: Any, config: Any, args: argparse.Namespace) -> int:
     return print_detached(run_dir, args)
 
 
-def cmd_resume_detached(args: argparse.Namespace) -> int:
-    from tao_automl.runner.detach import resume_detached
+def finished_report(run_dir: str, note: str) -> dict[str, Any]:
+    """What a detached resume of a run with nothing left to run answers instead of a started orchestrator."""
+    from tao_automl.experiment.workspace import existing_run_dir
 
+    folder = existing_run_dir(run_dir).resolve()
+    quoted = shlex.quote(str(folder))
+    return {"run_dir": str(folder), "detached": False, "pid": None, "note": note,
+            "next": {"status": f"tao-automl status {quoted} --json"}}
+
+
+def cmd_resume_detached(args: argparse.Namespace) -> int:
+    from tao_automl.runner.detach import nothing_to_resume, resume_detached
+
+    note = nothing_to_resume(args.run_dir)
+    if note is not None:
+        report = finished_report(args.run_dir, note)
+        if _as_json(args):
+            print(json.dumps(report, indent=2, default=str))
+        else:
+            print(report["run_dir"])
+            print(note, file=sys.stderr)
+        return EXIT_OK
     return print_detached(resume_detached(args.run_dir), args)
 
 

@@ -127,8 +127,12 @@ def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now
 
     if state == "starting" and (last_activity is None or (now or time.time()) - last_activity < STARTING_GRACE_S):
         return meta  # its orchestrator may be taking over right now
-    again = ("reopen it with AutoML(workspace, resume=True)" if meta.get("mode") == "ask_tell"
-             else "`tao-automl resume` continues it")
+    if meta.get("mode") == "ask_tell":
+        again = "reopen it with AutoML(workspace, resume=True)"
+    elif not (meta.get("platform") or {}).get("registered", True):  # a custom SDK object the CLI cannot rebuild
+        again = "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) continues it"
+    else:
+        again = "`tao-automl resume` continues it"
     lost = ORCHESTRATOR_LOST if state == "running" else ORCHESTRATOR_NEVER_STARTED
     return {**meta, "state": "interrupted", "stop_reason": f"{lost}; {again}",
             "ended_at": last_activity if last_activity is not None else meta.get("ended_at")}

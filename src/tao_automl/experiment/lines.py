@@ -130,6 +130,10 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
         if info.get("mode") == "ask_tell":  # `tao-automl resume` refuses it: its caller drives it from Python
             return ("orchestrator: not running (an ask/tell run: continue it from Python with "
                     f"tao_automl.AutoML({str(run_dir or 'RUN_DIR')!r}, ..., resume=True))")
+        if info.get("platform_class"):  # a custom SDK object: `tao-automl resume` cannot rebuild it
+            return (f"orchestrator: not running (it ran on {info['platform_class']}, which `tao-automl resume` cannot "
+                    "rebuild: continue it from Python with AutoMLRunner(sdk, ...).run(workspace_path=..., "
+                    "resume=True))")
         if info.get("copy_of"):  # a copy whose original exists is not resumed: the original is
             return (f"orchestrator: not running (a copy of the run at {info['copy_of']}: continue the original with "
                     f"`{resume_command(run_dir, info['copy_of'])} [--detach]`)")

@@ -31,15 +31,26 @@ def rec_folder(run_dir: Path, rec_id: int) -> Path:
     return run_dir / "recs" / f"rec_{rec_id:04d}"
 
 
+def holds_a_run(path: Path) -> WorkspaceError | None:
+    """The error for a ``workspace_path`` that is itself a run folder (a new run goes beside runs, not in one);
+    None when it is not. The run, the dry run and preflight all give this one."""
+    if not (path / DB_NAME).exists():
+        return None
+    return WorkspaceError(
+        f"workspace_path {str(path)!r} is a run folder, not a workspace: a new run is made beside it; "
+        f"`tao-automl resume {path}` continues that run",
+        field="workspace_path", value=str(path), allowed="a folder that is not itself a run (e.g. its parent)",
+        hint=f"pass the workspace {str(path.parent)!r} for a new run, or continue this one with "
+             f"`tao-automl resume {path}`")
+
+
 def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
     """Create ``<workspace>/<prefix>run_YYYYmmdd_HHMMSS_<suffix>``; ``mkdir`` without ``exist_ok`` rules out
     collisions (with a prefix, the unprefixed name must be free too)."""
     parent = Path(workspace_path).expanduser()
-    if (parent / DB_NAME).exists():
-        raise WorkspaceError(
-            f"workspace_path {str(parent)!r} already holds a run; pass resume=True to continue it "
-            f"(or `tao-automl resume {parent}`), or choose another workspace_path"
-        )
+    held = holds_a_run(parent)
+    if held is not None:
+        raise held
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -84,7 +84,10 @@ def describe_sdk(sdk: Any) -> dict[str, Any]:
     """How to rebuild ``sdk`` later: its class path and constructor options (``init_options`` if it has them)."""
     sdk = unwrap(sdk)  # wrappers such as Retrying
     cls = type(sdk)
-    return {"class": f"{cls.__module__}:{cls.__qualname__}", "options": dict(getattr(sdk, "init_options", {}) or {})}
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    # "registered": `tao-automl resume` can rebuild it (status names that command only then)
+    return {"class": path, "options": dict(getattr(sdk, "init_options", {}) or {}),
+            "registered": platform_name(path) is not None}
 
 
 def rebuild_sdk(run_dir: object, platform: Mapping[str, Any] | None) -> Any:

@@ -175,6 +175,28 @@ def _cancel_failed(folder: Path, job_id: str, exc: Exception, cancelled: list[st
     return PlatformError(message, field="platform", value=job_id, hint=hint)
 
 
+def nothing_to_resume(run_dir: str | Path) -> str | None:
+    """Why resuming the run at ``run_dir`` would launch nothing (every rec of its budget has ended, none in flight),
+    or None when a resume has work to do. A detached resume of such a run starts no orchestrator and says so."""
+    from tao_automl.experiment.lines import budget_spent
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.experiment.summary import progress_from_counts
+
+    folder = existing_run_dir(run_dir).resolve()
+    _runner_meta(folder)  # a folder a resume refuses (an ask/tell run, a damaged one) is refused first
+    if lock_holder(folder) is not None:  # an orchestrator holds it: the resume's own answer (busy) says so
+        return None
+    store = RunStore(folder, readonly=True)
+    try:
+        progress = progress_from_counts(store.count_by_status(), None, False, store.meta())
+    finally:
+        store.close()
+    if not budget_spent(progress):
+        return None
+    return (f"nothing to resume: every rec of the run's budget has ended ({progress.get('completed')} of "
+            f"{progress.get('total')}, state {progress.get('state')}); no orchestrator was started")
+
+
 def resume_detached(run_dir: str | Path, *, llm_api_key: str | None = None) -> Path:
     """Continue a run in a new detached orchestrator (its in-flight jobs are re-attached)."""
     folder = existing_run_dir(run_dir).resolve()

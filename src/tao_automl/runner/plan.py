@@ -231,7 +231,7 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
         field, value = f"custom_param_ranges.{owner}", ranges[owner]
         detail = f"{field}: {detail}"
     elif param is not None and param not in (hyperparameters or []):  # the schema's own declaration
-        field, value = f"schema property {param}", param
+        field, value = f"schema property {param}", exc.value if exc.value is not None else param
         detail = f"{field}: {detail}"
     else:
         field = "automl_hyperparameters"
@@ -469,6 +469,13 @@ def check_train_specs(schema: Mapping[str, Any], specs: Mapping[str, Any]) -> No
         log.warning("train_specs is each rec's whole base spec (the schema defaults are not merged in): %d default "
                     "key(s) are not in it, e.g. %s; pass train_specs=None for the defaults, or include them",
                     len(left_out), ", ".join(left_out[:3]))
+
+
+def check_space_fits_skill(skill: Skill, space: SearchSpace, ranges: Mapping[str, Any] | None) -> None:
+    """What the searched params ask of the skill's action, checked by the run and by preflight alike: the spec
+    format can write every option, and the command passes the spec file to the job."""
+    check_format_holds(skill, space, ranges)
+    check_command_takes_spec(skill, space.names)
 
 
 def check_format_holds(skill: Skill, space: SearchSpace, ranges: Mapping[str, Any] | None) -> None:
@@ -747,8 +754,7 @@ class RunPlan:
         space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges, base,
                              skill.spec_shorthand_keys)
         derived = derived_bounds(skill.schema, space, args.custom_param_ranges, base)
-        check_format_holds(skill, space, args.custom_param_ranges)
-        check_command_takes_spec(skill, space.names)
+        check_space_fits_skill(skill, space, args.custom_param_ranges)
         promoting = promotes(settings, space)
         epochs = fidelity_key(skill, settings, space)
         check_epoch_budget(skill, settings, epochs)

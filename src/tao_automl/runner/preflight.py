@@ -216,6 +216,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             holder["promotes"] = plan.promotes(holder["settings"], holder["space"])
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
             plan.check_epoch_budget(holder["skill"], holder["settings"], holder["epoch_key"])
+            plan.check_space_fits_skill(holder["skill"], holder["space"], config.custom_param_ranges)
             notes = plan.run_notes(holder["skill"], holder["settings"], holder["space"], config.automl_settings,
                                    config.custom_param_ranges, derived, holder["promotes"])
             direction = str(plan.direction(holder["settings"], holder["skill"]))
@@ -478,6 +479,11 @@ def workspace_check(workspace_path: Any) -> Check:
     from tao_automl.util.writable import unwritable_reason
 
     path = Path(str(workspace_path)).expanduser()
+    from tao_automl.experiment.workspace import holds_a_run
+
+    held = holds_a_run(path)
+    if held is not None:
+        return Check("workspace_path", False, str(held), held)
     why = unwritable_reason(path)
     if why is None:
         return Check("workspace_path", True, f"{path} ({'exists' if path.is_dir() else 'will be created'}, writable)")

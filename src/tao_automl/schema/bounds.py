@@ -310,7 +310,8 @@ def build_float(name: str, prop: Mapping[str, Any], custom: CustomRange | None) 
             raise SearchSpaceError(
                 f"param {name!r}: scale 'logit' needs a range strictly inside (0, 1) (the logit of 0 or 1 is "
                 f"infinite), but the range is [{low}, {high}]; allowed: valid_min > 0 and valid_max < 1 "
-                f"(set them in custom_param_ranges)"
+                f"(set them in custom_param_ranges)", value=[low, high],
+                allowed="a range strictly inside (0, 1): valid_min > 0 and valid_max < 1"
             )
         return FloatParam(name, low, high, default=_inside(default, low, high), logit=True)
     if low_strict:

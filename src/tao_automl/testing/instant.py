@@ -4,7 +4,9 @@
 rec's spec file named in the command (``.json``, ``.yaml``/``.yml``), computes the metric with
 ``objective(spec)`` and finishes the job at once: no process, no sleep. The result is also written to
 ``<results_dir>/status.json`` (as a real trainer would), so a new ``InstantSDK`` in a resumed
-orchestrator still answers for jobs an earlier process created: the job id is that results folder.
+orchestrator still answers for jobs an earlier process created: the job id is that results folder. The job's name
+is kept there too, so a submission repeated under the same name and results folder (a resume after kill -9 of a
+rec whose job was created but not yet recorded) returns the job that ran instead of running it again.
 ``fail_every=k`` makes every k-th job fail (exit code 1) to exercise failure paths.
 """
 
@@ -22,6 +24,8 @@ from tao_automl.platforms.base import Job, JobStatus
 
 Objective = Callable[[Mapping[str, Any]], "float | None"]
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
+#: The file in a job's results folder that holds the name it was submitted under.
+JOB_NAME_FILE = "job_name"
 
 
 def _numbers(node: Any) -> Iterable[float]:
@@ -88,6 +92,9 @@ class InstantSDK:
         results = str((outputs or {}).get("results_dir") or "")
         if not results:
             raise ValueError("InstantSDK.create_job: outputs['results_dir'] is required")
+        earlier = self._created_earlier(name, results)
+        if earlier is not None:
+            return earlier
         self.created += 1
         path = spec_path(command)
         value = self.objective(load_spec(path)) if path is not None else None
@@ -98,10 +105,26 @@ class InstantSDK:
                             "" if line is None else f"{self.metric}: {value}\n")
         folder = Path(results)
         folder.mkdir(parents=True, exist_ok=True)
+        if name is not None:
+            (folder / JOB_NAME_FILE).write_text(name)
         (folder / ("status.json" if line is not None else "failed")).write_text((line or "exit code 1") + "\n")
         self._jobs[job.id] = state
         if name is not None:
             self._by_name[name] = job.id
+        return job
+
+    def _created_earlier(self, name: str | None, results: str) -> Job | None:
+        """The job an earlier process created under ``name`` with this results folder (it has ended), or None."""
+        marker = Path(results) / JOB_NAME_FILE
+        if name is None or not marker.is_file() or marker.read_text() != name:
+            return None
+        try:
+            state = self._state(results)
+        except KeyError:  # named, but killed before its result was written: run it
+            return None
+        job = Job(id=results, results_dir=results, name=name)
+        self._jobs[results] = _InstantJob(job, state.status, state.status_line, state.logs)
+        self._by_name[name] = results
         return job
 
     def _state(self, job_id: str) -> _InstantJob:
