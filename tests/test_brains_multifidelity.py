@@ -165,10 +165,12 @@ def test_hyperband_promotes_the_best_of_a_complete_rung_from_checkpoints_and_nev
     assert top[0].parent == 12 and top[0].budget == 9  # best success of rung 1; the failure (11) is out
 
 
-def test_hyperband_fills_free_slots_from_the_next_bracket_while_a_rung_waits() -> None:
-    """A rung waits for its last result; meanwhile the later brackets of the iteration start, so parallel
-    slots stay busy. Only when every bracket of the iteration waits does propose hand out nothing."""
-    hb = Hyperband(SPACE, max_epochs=9, eta=3, max_trials=100)  # brackets: (9, 3, 1), (5, 1), (3,)
+@pytest.mark.parametrize("max_trials", [22, 100])
+def test_hyperband_fills_free_slots_from_the_next_bracket_while_a_rung_waits(max_trials: int) -> None:
+    """A rung waits for its last result; meanwhile the later brackets start, those of the next iterations the budget
+    holds too (at concurrency 4 hyperband had all 4 slots busy 44 % of the time: an iteration waited for its last
+    rungs before the next began). Only when every planned bracket waits does propose hand out nothing."""
+    hb = Hyperband(SPACE, max_epochs=9, eta=3, max_trials=max_trials)  # an iteration: (9, 3, 1), (5, 1), (3,)
     rng = np.random.default_rng(0)
     first = hb.propose(list(range(1, 10)), {}, rng)
     for trial_id in range(1, 9):
@@ -178,13 +180,20 @@ def test_hyperband_fills_free_slots_from_the_next_bracket_while_a_rung_waits() -
     assert [(t.bracket, t.rung, t.budget) for t in more] == [(1, 0, 3), (1, 0, 3)]
     pending.update({10: more[0], 11: more[1]})
     rest = hb.propose(list(range(12, 30)), pending, rng)
-    assert [(t.bracket, t.budget) for t in rest] == [(1, 3)] * 3 + [(2, 9)] * 3  # everything startable
-    pending.update({12 + i: t for i, t in enumerate(rest)})
-    assert hb.propose([30], pending, rng) == []  # every bracket waits: the next iteration needs them done
+    assert [(t.bracket, t.budget) for t in rest[:6]] == [(1, 3)] * 3 + [(2, 9)] * 3  # this iteration's brackets
+    if max_trials == 22:  # the budget holds one iteration: every bracket waits, nothing more to start
+        assert len(rest) == 6
+        pending.update({12 + i: t for i, t in enumerate(rest)})
+        assert hb.propose([30], pending, rng) == []
+    else:  # the next iteration's brackets start while this one waits
+        assert [(t.bracket, t.rung, t.budget, t.parent) for t in rest[6:]] == [(3, 0, 1, None)] * 9 + [
+            (4, 0, 3, None)] * 3
+        pending.update({12 + i: t for i, t in enumerate(rest)})
     hb.observe(9, 0.05, 1)
     del pending[9]
     promoted = hb.propose([30], pending, rng)
     assert promoted[0].parent == 9 and (promoted[0].bracket, promoted[0].rung) == (0, 1)
+    assert max_trials - 2 <= sum(sum(b.sizes) for b in hb.brackets) <= max_trials  # planned up front
 
 
 def test_hyperband_runs_every_bracket_then_further_iterations_until_the_budget_is_spent() -> None:

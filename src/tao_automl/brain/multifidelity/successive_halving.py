@@ -7,16 +7,17 @@ checkpoint (promotion mode) — to ``eta`` times the epochs, up to ``max_epochs`
 its configs at the full budget from scratch.
 
 Each bracket is synchronous: a rung is promoted once every trial in it has ended. While a bracket waits, the
-brackets after it in the same iteration start (as Li et al. note, brackets are independent), so parallel slots
-stay busy; ``propose`` hands out fewer (or no) trials only when every bracket of the iteration waits or is done,
-since the next iteration is sized to the budget that remains once this one has ended. Its whole state is a
+brackets after it start (as Li et al. note, brackets are independent; BOHB runs the next iterations' brackets
+the same way when every config of the current ones is in flight), so parallel slots stay busy: the iterations the
+budget holds are planned up front (:func:`plan_brackets`: whole iterations, then one shrunk to what is left), and
+``propose`` hands out fewer trials only when every planned bracket waits or is done. Its whole state is a
 function of the registered trials (each carries its ``bracket`` and ``rung``) and the observed values, so
 :meth:`restore` + replay rebuilds it.
 A trial that is neither observed nor in flight (cancelled, lost) counts as a failure; failures are never
 promoted. ``max_trials`` (automl_max_recommendations) is a budget that is spent: when every bracket is
-done and trials remain, another Hyperband iteration starts, its brackets shrunk to the remaining trials
-(:func:`fit_brackets`, so the cap never leaves a rung unpromoted); the schedule ends only when the budget
-is. Subclasses choose the configs that start a bracket (:meth:`SuccessiveHalving._new_configs`).
+done and trials remain (failures cut rungs short), another Hyperband iteration starts, its brackets shrunk to the
+remaining trials (:func:`fit_brackets`, so the cap never leaves a rung unpromoted); the schedule ends only when the
+budget is. Subclasses choose the configs that start a bracket (:meth:`SuccessiveHalving._new_configs`).
 """
 
 from __future__ import annotations
@@ -90,6 +91,18 @@ def fit_brackets(brackets: list[Bracket], max_trials: int, eta: int) -> list[Bra
         kept = kept[1:]
 
 
+def plan_brackets(iteration: list[Bracket], max_trials: int, eta: int, rest: list[Bracket] | None = None
+                  ) -> list[Bracket]:
+    """The brackets of every iteration ``max_trials`` holds: as many whole ``iteration`` s as fit, then ``rest``
+    (default: the same iteration) shrunk to the trials left (:func:`fit_brackets`); ``iteration`` shrunk when not
+    even one fits. Planned up front so that a later iteration's brackets can start while an earlier one waits."""
+    size = sum(sum(b.sizes) for b in iteration)
+    if size > max_trials:
+        return fit_brackets(iteration, max_trials, eta)
+    whole, left = divmod(max_trials, size)
+    return iteration * whole + (fit_brackets(iteration if rest is None else rest, left, eta) if left else [])
+
+
 def check_count(name: str, value: object, low: int = 1) -> int:
     """``value`` as an int >= ``low``, or a SettingsError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -119,7 +132,8 @@ class SuccessiveHalving:
                 value=max_epochs, allowed=f"an integer >= {eta} (automl_reduction_factor)",
                 hint="raise automl_max_epochs, lower automl_reduction_factor, or use a single-fidelity algorithm "
                      "(bayesian, tpe, random)")
-        self.brackets = fit_brackets(hyperband_brackets(max_epochs, eta) * self.iterations, self.max_trials, eta)
+        one = hyperband_brackets(max_epochs, eta)
+        self.brackets = plan_brackets(one * self.iterations, self.max_trials, eta, rest=one)
         self._trials: dict[int, Trial] = {}
         self._values: dict[int, float | None] = {}
         self._members: dict[tuple[int, int], list[int]] = {}  # (bracket, rung) -> trial ids, in id order
