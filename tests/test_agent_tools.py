@@ -338,6 +338,8 @@ def test_an_empty_run_dir_is_named_as_the_tools_own_argument(tool: str) -> None:
     error = result["error"]
     assert (error["kind"], error["field"], error["value"]) == ("usage", "run_dir", "")
     assert error["allowed"]["minLength"] == 1
+    result, is_error = call_tool(tool, {"run_dir": "   "})  # blank: named the same way, not as workspace_path
+    assert is_error and (result["error"]["kind"], result["error"]["field"]) == ("usage", "run_dir")
 
 
 def test_a_run_dir_that_holds_no_run_says_what_is_allowed(tmp_path: Path) -> None:

@@ -226,6 +226,15 @@ def test_resume_detach_of_a_finished_run_succeeds(tmp_path: Path) -> None:
     assert result["next"] == {"status": {"tool": "sweep_status", "arguments": {"run_dir": run_dir}}}
     text = cli("resume", run_dir, "--detach")
     assert text.returncode == 0 and text.stdout.strip() == run_dir and "nothing to resume" in text.stderr
+    # every rec ended but the orchestrator died before closing the run (still stored running): a resume closes it
+    from tao_automl.experiment.store import RunStore
+
+    store = RunStore(Path(run_dir))
+    store.set_meta({"state": "running"})
+    store.close()
+    closing = cli("resume", run_dir, "--detach", "--json")
+    assert closing.returncode == 0 and json.loads(closing.stdout)["detached"] is True, closing.stdout
+    assert wait_for(run_dir, ended)["progress"]["state"] == "finished"
 
 
 @pytest.mark.parametrize("setting, value", [("algorithm", "bayes"), ("automl_max_recommendations", 0),

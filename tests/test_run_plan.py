@@ -587,7 +587,7 @@ def test_a_number_yaml_read_as_text_says_how_to_write_it(tmp_path: Path) -> None
      {"disable_list": ["relu", "tanh", "gelu"]}, "a disable_list that keeps at least one option"),
     # the message's "allowed: ..." wins over a "needs ..." before it (allowed was the whole rest of the message)
     (None, {"train.optim.lr": {"scale": "logit"}}, "custom_param_ranges.train.optim.lr", {"scale": "logit"},
-     "valid_min > 0 and valid_max < 1 (set them in custom_param_ranges)"),
+     "a range strictly inside (0, 1): valid_min > 0 and valid_max < 1"),
     # names are a list, not the text of one ("['relu', 'tanh', 'gelu']")
     (None, {"train.act": {"valid_options": ["relu", "elu"]}}, "custom_param_ranges.train.act",
      {"valid_options": ["relu", "elu"]}, ["relu", "tanh", "gelu"]),

@@ -338,6 +338,11 @@ def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
             value = error.instance
         raise ToolArgumentError(f"{tool.name}: argument {where}: {error.message}", field=where, value=value,
                                 allowed=allowed, hint=f"see the input schema of {tool.name} (tools/list)")
+    run_dir = arguments.get("run_dir")
+    if isinstance(run_dir, str) and not run_dir.strip():  # blank: a folder name no caller means
+        raise ToolArgumentError(f"{tool.name}: argument run_dir: {run_dir!r} is blank", field="run_dir",
+                                value=run_dir, allowed="the run_dir start_sweep returned",
+                                hint=f"see the input schema of {tool.name} (tools/list)")
 
 
 def _options_as_arguments(error: JSON, tool: Tool | None) -> JSON:

@@ -191,7 +191,8 @@ def nothing_to_resume(run_dir: str | Path) -> str | None:
         progress = progress_from_counts(store.count_by_status(), None, False, store.meta())
     finally:
         store.close()
-    if not budget_spent(progress):
+    # a run still stored running/starting lost its orchestrator before closing it: a resume closes it (as it ended)
+    if not budget_spent(progress) or progress.get("state") in ("running", "starting"):
         return None
     return (f"nothing to resume: every rec of the run's budget has ended ({progress.get('completed')} of "
             f"{progress.get('total')}, state {progress.get('state')}); no orchestrator was started")
