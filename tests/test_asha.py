@@ -116,6 +116,12 @@ def test_stopping_sweep_cancels_losing_jobs_mid_training(tmp_path: Path) -> None
     best = result["best"]
     assert best is not None and all(best["metric_value"] <= h["metric_value"]
                                     for h in result["history"] if h["status"] == "success")
+    from tao_automl.report.data import load_run
+
+    # what trackers log as a rec's budget is status's (9), not the epoch a stopped rec reached (MLflow/W&B said 1)
+    views = {rec.rec_id: rec for rec in load_run(result["run_dir"]).recs}
+    for h in result["history"]:
+        assert views[h["rec_id"]].planned_epochs == h["budget"] == 9, h
 
 
 def test_a_job_that_ends_before_its_stop_keeps_its_own_result(tmp_path: Path) -> None:

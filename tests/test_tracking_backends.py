@@ -111,6 +111,11 @@ def test_sweep_logged_to_wandb_offline_and_mlflow_sqlite(tmp_path: Path, monkeyp
     assert sweep.summary["best_run_id"] == f"{exp_id}-rec{best:04d}"
     assert sweep.summary["best_val_loss"] == pytest.approx(result["best"]["metric_value"])
     assert [row["rec_id"] for row in sweep.history if "rec_id" in row] and "convergence_table" in str(sweep.summary)
+    # a row's value is its own rec's (a failed rec's row left the previous rec's value beside its rec_id)
+    by_rec = {h["rec_id"]: h for h in history}
+    for row in [*sweep.history, sweep.summary]:
+        if "rec_id" in row and row.get("val_loss") is not None:
+            assert by_rec[row["rec_id"]]["metric_value"] == pytest.approx(row["val_loss"]), row
     assert "WANDB_API_KEY" not in (Path(result["run_dir"]) / "state.db").read_bytes().decode("latin-1")
 
     # MLflow: one parent per sweep, one nested child per rec with params, metrics and the spec artifact.

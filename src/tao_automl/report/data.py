@@ -44,10 +44,14 @@ class RecView:
     budget_reached: int | None = None  # epochs its metric was measured at
     #: a multi-objective run's success: every metric's value (the first is ``metric``); else None
     values: dict[str, float] | None = None
+    #: the epochs its trial was planned for (a stopping-mode rec stopped early keeps it; ``budget`` is what it trained)
+    trial_budget: int | None = None
 
     @property
     def planned_epochs(self) -> int | None:
         """The rec's budget as ``status`` shows it: the trial's (multi-fidelity), else the epochs its spec asked."""
+        if self.trial_budget is not None:
+            return self.trial_budget
         return self.budget if self.budget is not None else self.spec_epochs
 
     @property
@@ -214,7 +218,7 @@ def _read_run(path: Path, read_results: bool) -> RunData:
             created_at=row.created_at, submitted_at=row.submitted_at, finished_at=row.finished_at,
             spec_path=_spec_path(path, row.rec_id), epochs=curve, spec_epochs=row.budget,
             budget_reached=row.budget_reached,
-            values=dict(values[row.rec_id]) if row.rec_id in values else None,
+            values=dict(values[row.rec_id]) if row.rec_id in values else None, trial_budget=trial.get("budget"),
         ))
     return RunData(run_dir=path, meta=meta, recs=recs, front=front)
 

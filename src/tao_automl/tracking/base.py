@@ -58,9 +58,14 @@ class ObserverSet:
         self.failures: list[str] = []
 
     def _call(self, method: str, *args: Any) -> None:
+        from tao_automl.util.interrupts import interrupts_held
+
         for observer in self.observers:
             try:
-                getattr(observer, method)(*args)
+                # a tracker's write (an MLflow database being created, a W&B run being set up) is not cut in half by
+                # Ctrl-C or `tao-automl stop`: a half-migrated MLflow store refused every later run
+                with interrupts_held():
+                    getattr(observer, method)(*args)
             except Exception as exc:
                 self.errors += 1
                 self.failures.append(f"{type(observer).__name__}.{method}: {type(exc).__name__}: "

@@ -146,8 +146,9 @@ class WandbTracker:
         best = [v for r, v in data.convergence() if r.rec_id in ids] if data.front is None else []
         row: dict[str, Any] = {"rec_id": rec.rec_id, "recs_done": len(logged),
                                "failed": sum(r.status == "failure" for r in logged)}
-        if rec.has_value:
-            row[data.metric] = rec.metric
+        # a rec without a value logs null: W&B's summary keeps each key's last value, and a failed rec's row left the
+        # rec before it's value beside its own rec_id
+        row[data.metric] = rec.metric if rec.has_value else None
         if best:
             row[f"best_{data.metric}"] = best[-1]
         row["results"] = self.wandb.Table(columns=TABLE_COLUMNS, data=[_table_row(r) for r in logged])

@@ -1,0 +1,44 @@
+"""Holding Ctrl-C and ``tao-automl stop`` (SIGTERM) back while a write that must not be cut in half runs."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+_HELD = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Run the block with SIGINT/SIGTERM held: a first one is delivered (to the handler that was in place) when the
+    block ends; a second one arrives at once, so a block that hangs can still be interrupted. Outside the main
+    thread (where handlers cannot be set) the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before: dict[int, Any] = {sig: signal.getsignal(sig) for sig in _HELD}
+    seen: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        if len(seen) > 1:  # asked twice: deliver now
+            _restore(before)
+            signal.raise_signal(signum)
+
+    for sig in _HELD:
+        signal.signal(sig, hold)
+    try:
+        yield
+    finally:
+        _restore(before)
+        if seen and len(seen) == 1:
+            signal.raise_signal(seen[0])
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

@@ -1,0 +1,51 @@
+"""Ctrl-C / `tao-automl stop` held back while a tracker writes (a half-created MLflow store refused later runs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tao_automl.tracking.base import ObserverSet
+from tao_automl.util.interrupts import interrupts_held
+
+
+def test_a_signal_during_the_block_is_delivered_when_it_ends() -> None:
+    got: list[tuple[int, bool]] = []
+    inside = [False]
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: got.append((signum, inside[0])))
+    try:
+        with interrupts_held():
+            inside[0] = True
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert got == []  # held
+            inside[0] = False
+        assert got == [(signal.SIGTERM, False)]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are back
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_a_second_signal_interrupts_a_block_that_hangs() -> None:
+    with pytest.raises(KeyboardInterrupt), interrupts_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        raise AssertionError("not interrupted")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_tracker_call_finishes_before_ctrl_c_ends_the_sweep(tmp_path: Path) -> None:
+    written: list[str] = []
+
+    class SlowTracker:
+        def sweep_started(self, run_dir: Path) -> Any:
+            os.kill(os.getpid(), signal.SIGINT)  # `stop` arrives mid-way through the tracker's setup
+            written.append("tables")
+            written.append("stamp")
+
+    with pytest.raises(KeyboardInterrupt):
+        ObserverSet([SlowTracker()]).sweep_started(tmp_path)
+    assert written == ["tables", "stamp"]
