@@ -13,7 +13,7 @@ import os
 import sqlite3
 
 from tao_automl.errors import UserInputError
-from tao_automl.experiment.holder import copy_of
+from tao_automl.experiment.holder import copy_of, unrebuildable_platform
 from tao_automl.experiment.store import ACTIVE_STATES, DB_NAME, JOB_ENDED_UNCOLLECTED, JOB_PENDING, RunStore
 from tao_automl.experiment.summary import (
     active_job,
@@ -155,15 +155,13 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
         # (tao_automl.AutoML: continued from Python)
         "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta),
-                         **_unregistered_platform(meta)},
+                         **_platform_class(meta)},
     }
     return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))
 
 
-def _unregistered_platform(meta: dict[str, Any]) -> dict[str, Any]:
-    """``{"platform_class": ...}`` for a runner run on an SDK object the registry cannot rebuild (a custom or test
-    SDK given to AutoMLRunner): `tao-automl resume` refuses it, so status does not offer that command."""
-    platform = meta.get("platform") or {}
-    if meta.get("mode") != "runner" or platform.get("registered", True):
-        return {}
-    return {"platform_class": platform.get("class")}
+def _platform_class(meta: dict[str, Any]) -> dict[str, Any]:
+    """``{"platform_class": ...}`` when `tao-automl resume` cannot rebuild the run's SDK, so status does not offer
+    that command (:func:`~tao_automl.experiment.holder.unrebuildable_platform`); else nothing."""
+    cls = unrebuildable_platform(meta)
+    return {} if cls is None else {"platform_class": cls}

@@ -143,13 +143,15 @@ def preflight(config: Mapping[str, Any] | None = None, config_path: str | None =
     """The preflight report; a failed one also carries ``error`` (and :func:`call_tool` marks it an error)."""
     from tao_automl.runner.preflight import PreflightReport, run_preflight
 
-    if (config is None) == (config_path is None):
-        _load_config(config, config_path)  # a usage error: which argument to give
     try:
-        report = run_preflight(_load_config(config, config_path))
+        loaded = _load_config(config, config_path)
+    except ToolArgumentError:  # which argument to give: a usage error, no report
+        raise
     except UserInputError as exc:  # an invalid config is one failed `config` check, as the CLI's preflight says
         report = PreflightReport()
         report.add("config", False, str(exc), exc)
+    else:
+        report = run_preflight(loaded)
     data: JSON = report.to_json()
     if not report.ok:
         data.update(error_json(_preflight_error(report, config_path)))

@@ -113,6 +113,15 @@ ORCHESTRATOR_NEVER_STARTED = "its detached orchestrator ended before it took the
 STARTING_GRACE_S = 90.0
 
 
+def unrebuildable_platform(meta: Mapping[str, Any]) -> str | None:
+    """The SDK class a runner run ran on when `tao-automl resume` cannot rebuild it (a custom or test SDK object given
+    to AutoMLRunner: ``describe_sdk`` recorded it unregistered), else None (runs stored before that flag included)."""
+    platform = meta.get("platform") or {}
+    if meta.get("mode") != "runner" or platform.get("registered", True):
+        return None
+    return str(platform.get("class"))
+
+
 def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now: float | None = None
              ) -> dict[str, Any]:
     """``meta`` as status shows it: a run stored as ``running`` that no process orchestrates (its orchestrator was
@@ -129,7 +138,7 @@ def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now
         return meta  # its orchestrator may be taking over right now
     if meta.get("mode") == "ask_tell":
         again = "reopen it with AutoML(workspace, resume=True)"
-    elif not (meta.get("platform") or {}).get("registered", True):  # a custom SDK object the CLI cannot rebuild
+    elif unrebuildable_platform(meta) is not None:
         again = "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) continues it"
     else:
         again = "`tao-automl resume` continues it"

@@ -179,23 +179,29 @@ def nothing_to_resume(run_dir: str | Path) -> str | None:
     """Why resuming the run at ``run_dir`` would launch nothing (every rec of its budget has ended, none in flight),
     or None when a resume has work to do. A detached resume of such a run starts no orchestrator and says so."""
     from tao_automl.experiment.lines import budget_spent
-    from tao_automl.experiment.store import RunStore
-    from tao_automl.experiment.summary import progress_from_counts
 
     folder = existing_run_dir(run_dir).resolve()
     _runner_meta(folder)  # a folder a resume refuses (an ask/tell run, a damaged one) is refused first
     if lock_holder(folder) is not None:  # an orchestrator holds it: the resume's own answer (busy) says so
         return None
-    store = RunStore(folder, readonly=True)
-    try:
-        progress = progress_from_counts(store.count_by_status(), None, False, store.meta())
-    finally:
-        store.close()
+    progress = _stored_progress(folder)
     # a run still stored running/starting lost its orchestrator before closing it: a resume closes it (as it ended)
     if not budget_spent(progress) or progress.get("state") in ("running", "starting"):
         return None
     return (f"nothing to resume: every rec of the run's budget has ended ({progress.get('completed')} of "
             f"{progress.get('total')}, state {progress.get('state')}); no orchestrator was started")
+
+
+def _stored_progress(folder: Path) -> dict[str, Any]:
+    """The run's progress counts as its store holds them (read-only; no orchestrator needed)."""
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.experiment.summary import progress_from_counts
+
+    store = RunStore(folder, readonly=True)
+    try:
+        return progress_from_counts(store.count_by_status(), None, False, store.meta())
+    finally:
+        store.close()
 
 
 def resume_detached(run_dir: str | Path, *, llm_api_key: str | None = None) -> Path:
@@ -227,7 +233,6 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     from tao_automl.experiment.holder import copy_of, resume_command
     from tao_automl.experiment.lines import budget_spent
     from tao_automl.experiment.store import ACTIVE_STATES, JOB_ENDED_UNCOLLECTED, RecStatus, RunStore
-    from tao_automl.experiment.summary import progress_from_counts
 
     folder = existing_run_dir(run_dir).resolve()
     meta = _runner_meta(folder)
@@ -292,11 +297,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
         _track_cancelled(folder, str(state or "interrupted"))
     if refused is not None:
         raise _cancel_failed(folder, *refused, cancelled)
-    store = RunStore(folder, readonly=True)
-    try:
-        progress = progress_from_counts(store.count_by_status(), None, False, store.meta())
-    finally:
-        store.close()
+    progress = _stored_progress(folder)
     return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
             "ended_jobs": ended, "in_flight_jobs": progress["running"] - len(ended), "state": state,
             "next": None if budget_spent(progress) else f"{resume_command(folder, original)} --detach"}

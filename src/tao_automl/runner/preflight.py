@@ -476,11 +476,10 @@ def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> Preflig
 def workspace_check(workspace_path: Any) -> Check:
     """The workspace folder exists or can be made, and a run folder can be written in it (probed by writing)."""
     from tao_automl.errors import WorkspaceError
+    from tao_automl.experiment.workspace import holds_a_run
     from tao_automl.util.writable import unwritable_reason
 
     path = Path(str(workspace_path)).expanduser()
-    from tao_automl.experiment.workspace import holds_a_run
-
     held = holds_a_run(path)
     if held is not None:
         return Check("workspace_path", False, str(held), held)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from tao_automl.util.interrupts import interrupts_held
+
 log = logging.getLogger(__name__)
 
 
@@ -58,8 +60,6 @@ class ObserverSet:
         self.failures: list[str] = []
 
     def _call(self, method: str, *args: Any) -> None:
-        from tao_automl.util.interrupts import interrupts_held
-
         for observer in self.observers:
             try:
                 # a tracker's write (an MLflow database being created, a W&B run being set up) is not cut in half by

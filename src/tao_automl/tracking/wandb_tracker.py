@@ -147,7 +147,7 @@ class WandbTracker:
         row: dict[str, Any] = {"rec_id": rec.rec_id, "recs_done": len(logged),
                                "failed": sum(r.status == "failure" for r in logged)}
         # a rec without a value logs null: W&B's summary keeps each key's last value, and a failed rec's row left the
-        # rec before it's value beside its own rec_id
+        # previous rec's value beside its own rec_id
         row[data.metric] = rec.metric if rec.has_value else None
         if best:
             row[f"best_{data.metric}"] = best[-1]
