@@ -1,4 +1,4 @@
-"""Who orchestrates a run folder: the holder of its lock (read from ``/proc/locks``) and its ``orchestrator.json``.
+"""Who orchestrates a run folder: the holder of its lock (see :mod:`ofd_lock`) and its ``orchestrator.json``.
 
 Read-only: asking never takes or blocks the lock, so ``query_status`` and ``stop`` can ask from any process.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+
+from tao_automl.experiment import ofd_lock
 
 TYPE_CHECKING = False  # typing and pathlib stay out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
@@ -23,18 +25,31 @@ INFO_NAME = "orchestrator.json"
 def lock_holder(run_dir: str | Path) -> int | None:
     """The pid holding the run folder's orchestrator lock, or None when no process holds it.
 
-    The lock file names the last process that took the lock (written right after taking it). ``/proc/locks``
-    (Linux) says who holds it now: the named process, a newer holder, or nobody; it is asked even when the named
-    process is gone or the file names none, because a new holder writes its pid only just after taking the lock
-    (a reader in between saw "no orchestrator" while one ran). Asking never takes or blocks the lock; elsewhere
-    the pid in the file is the answer.
+    Asked through the holder's OFD locks (:mod:`ofd_lock`: its pid, in microseconds). Where those are missing, or
+    a holder has taken the lock but not yet its pid byte, the lock file names the last process that took the lock
+    (written right after taking it) and ``/proc/locks`` (Linux) says who holds it now: the named process, a newer
+    holder, or nobody. Asking never takes or blocks the lock; elsewhere the pid in the file is the answer.
     """
     path = os.path.join(run_dir, LOCK_NAME)
     try:
-        inode = os.stat(path).st_ino
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
-    named = _pid_from_file(path)
+    try:
+        if ofd_lock.SUPPORTED:
+            pid = ofd_lock.holder(fd)
+            if pid is None or pid > 0:
+                return pid
+        return flock_holder(fd)
+    finally:
+        os.close(fd)
+
+
+def flock_holder(fd: int) -> int | None:
+    """The pid holding the ``flock`` on the open lock file ``fd``, from ``/proc/locks`` (the pid the file names
+    where that is unreadable), or None when nobody holds it."""
+    inode = os.fstat(fd).st_ino
+    named = _pid_from_file(fd)
     try:
         with open("/proc/locks", "rb") as locks:
             lines = locks.read().decode(errors="replace").splitlines()
@@ -50,10 +65,9 @@ def lock_holder(run_dir: str | Path) -> int | None:
     return None
 
 
-def _pid_from_file(path: str) -> int | None:
+def _pid_from_file(fd: int) -> int | None:
     try:
-        with open(path, "rb") as handle:
-            pid = int(handle.read(64).strip() or 0)
+        pid = int(os.pread(fd, 64, 0).strip() or 0)
     except (OSError, ValueError):
         return None
     if pid <= 0:

@@ -17,7 +17,8 @@ from types import TracebackType
 from typing import Any
 
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError
-from tao_automl.experiment.holder import LOCK_NAME
+from tao_automl.experiment import ofd_lock
+from tao_automl.experiment.holder import LOCK_NAME, flock_holder
 from tao_automl.experiment.store import DB_NAME
 from tao_automl.util.private import DIR_MODE, FILE_MODE
 
@@ -155,18 +156,12 @@ def existing_run_dir(path: str | Path) -> Path:
     return run_dir
 
 
-def _lock_holder(fd: int) -> str:
-    """The pid holding the flock on ``fd`` from /proc/locks (the holder may not have written its pid yet)."""
-    info = os.fstat(fd)
-    try:
-        lines = Path("/proc/locks").read_text().splitlines()
-    except OSError:
-        return "not known: /proc/locks is unreadable"
-    for line in lines:
-        parts = line.split()
-        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(info.st_ino):
-            return parts[4]
-    return "not known"
+def _holder_named(fd: int) -> str:
+    """Who holds the lock ``fd`` failed to take, for the error: a pid, or why it is not known."""
+    pid = ofd_lock.holder(fd) if ofd_lock.SUPPORTED else None
+    if not pid:
+        pid = flock_holder(fd)
+    return str(pid) if pid else "not known"
 
 
 class RunLock:
@@ -180,8 +175,14 @@ class RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if ofd_lock.SUPPORTED:
+                try:
+                    ofd_lock.take(fd)
+                except BlockingIOError:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    raise
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or _lock_holder(fd)
+            holder = _holder_named(fd)
             os.close(fd)
             folder = self.path.parent
             if holder == str(os.getpid()):  # this very process: an AutoML or run still open on the folder
@@ -204,6 +205,8 @@ class RunLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            if ofd_lock.SUPPORTED:
+                ofd_lock.drop(self._fd)  # first, as the kernel does on close: a next holder finds both free
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
