@@ -277,6 +277,30 @@ def test_pbt_exploits_top_checkpoints_and_explores_configs() -> None:
     assert all(t.parent != 2 for t in gen1)  # the failure is never exploited
 
 
+def test_pbt_moves_a_member_on_as_soon_as_its_trial_ends() -> None:
+    """Issue 12 item 6: pbt kept a slot idle until its generation's slowest member ended (59 % of the time all four
+    slots were busy at concurrency 4). A member whose trial ended gets its next one at once, ranked against the
+    trials of its generation that have ended by then."""
+    pbt = PBT(SPACE, max_epochs=9, population_size=4, max_trials=12)
+    rng = np.random.default_rng(3)
+    gen0 = pbt.propose([1, 2, 3, 4], {}, rng)
+    pending = dict(enumerate(gen0, 1))
+    pbt.observe(3, 0.1, 3)
+    del pending[3]
+    nxt = pbt.propose([5], pending, rng)  # members 0, 1 and 3 still train
+    assert len(nxt) == 1 and nxt[0].bracket == 2 and nxt[0].rung == 1 and nxt[0].parent == 3
+    assert nxt[0].config == gen0[2].config and nxt[0].budget == 6  # alone in its ranking: it goes on
+    pending[5] = nxt[0]
+    for trial_id, value in ((1, 0.3), (2, None)):
+        pbt.observe(trial_id, value, 3)
+        del pending[trial_id]
+    more = pbt.propose([6, 7], pending, rng)
+    assert [(t.bracket, t.rung) for t in more] == [(0, 1), (1, 1)]
+    assert more[0].parent == 1 and more[0].config == gen0[0].config  # 0.3 of {0.1, 0.3, failed}: goes on
+    assert more[1].parent == 3 and more[1].config != gen0[2].config  # the failure exploits the top and explores
+    assert pbt.propose([8], {**pending, 6: more[0], 7: more[1]}, rng) == []  # only member 3 may move: it trains
+
+
 def test_hyperband_es_stops_a_clearly_worse_curve_but_not_a_good_one() -> None:
     es = HyperbandES(SPACE, max_epochs=27, eta=3, max_trials=20)
     trials = es.propose([1, 2, 3, 4, 5], {}, np.random.default_rng(0))

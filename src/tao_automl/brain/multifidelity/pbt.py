@@ -1,22 +1,25 @@
-"""Population-based training (Jaderberg et al., 2017), synchronous generations, from checkpoints.
+"""Population-based training (Jaderberg et al., 2017), asynchronous, from checkpoints.
 
-A population of ``population_size`` members trains in ``generations`` chunks of epochs (generation
-``g`` trains up to ``ceil(max_epochs * (g + 1) / generations)``; by default ``ceil(max_trials /
-population_size)`` generations, so the budget is spent: the last generation holds only the members the
-budget still pays for. More than ``population_size * max_epochs`` trials cannot be spent and is refused).
-Each member of a generation is a new trial:
+A population of ``population_size`` members trains in ``generations`` chunks of epochs (generation ``g`` trains up
+to ``ceil(max_epochs * (g + 1) / generations)``; by default ``ceil(max_trials / population_size)`` generations, so
+the budget is spent: the last generation holds only the members the budget still pays for. More than
+``population_size * max_epochs`` trials cannot be spent and is refused). Each member of a generation is a new trial:
 
 * a member that did well goes on: same config, resuming its own previous trial's checkpoint;
-* a member in the bottom ``quantile`` (failed or lost members first, and always) *exploits*: it copies a
-  random member of the top ``quantile`` — config and checkpoint (``Trial.parent`` = that member's latest trial) — and
-  *explores*: numeric coordinates of its unit-cube encoding move by a Gaussian step (``scale``), each
-  categorical/bool is re-drawn with probability 0.2, and ``space.decode`` keeps it valid.
+* a member in the bottom ``quantile`` (failed or lost members first, and always) *exploits*: it copies a random
+  member of the top ``quantile`` — config and checkpoint (``Trial.parent`` = that member's trial of the previous
+  generation) — and *explores*: numeric coordinates of its unit-cube encoding move by a Gaussian step (``scale``),
+  each categorical/bool is re-drawn with probability 0.2, and ``space.decode`` keeps it valid.
 
-Failures are never exploited. A generation starts once the previous one has fully ended. A member always
-resumes a checkpoint, so params that define the network (and so the checkpoint's shape) are never perturbed:
-``frozen`` params keep the value of the member whose checkpoint is copied. By default they are the params of
-the spec's ``model`` section (TAO's network definition: layers, widths, activation, backbone …); only
-optimiser, regularisation and data settings explore.
+Failures are never exploited. Members move on asynchronously, as in the paper (and Ray Tune's PBT): the population
+starts first (generation 0 from scratch); then a member whose trial has ended gets its next one at once, ranked
+against the trials of its generation that have ended by then, so no slot waits for a generation's slowest member
+(the ranking of an early finisher sees part of its generation; once the whole generation has ended, it is the
+ranking a synchronous PBT makes). When several may move, the lowest generation goes first, then the lowest member. A
+member always resumes a checkpoint, so params that define the network (and so the checkpoint's shape) are never
+perturbed: ``frozen`` params keep the value of the member whose checkpoint is copied. By default they are the params
+of the spec's ``model`` section (TAO's network definition: layers, widths, activation, backbone …); only optimiser,
+regularisation and data settings explore.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class PBT:
         self._snap = Snapper(space)
         self._trials: dict[int, Trial] = {}
         self._values: dict[int, float | None] = {}
-        self._slots: dict[int, list[int]] = {}  # generation -> trial ids, member order
+        self._members: dict[int, dict[int, int]] = {}  # generation -> member -> trial id
         self._inflight: set[int] = set()
         self._fresh = FreshConfigs(space)  # configs started from scratch: a new member never repeats one
 
@@ -99,9 +102,9 @@ class PBT:
         self._inflight.add(trial_id)
         if trial.parent is None:
             self._fresh.add(trial.config)
-        slot = self._slots.setdefault(trial.rung or 0, [])
-        if trial_id not in slot:
-            slot.append(trial_id)
+        generation = self._members.setdefault(trial.rung or 0, {})
+        member = trial.bracket if trial.bracket is not None and trial.bracket not in generation else len(generation)
+        generation.setdefault(member, trial_id)
 
     def is_finished(self, n_created: int) -> bool:
         return n_created >= self.max_trials or (self._generation_done(self.generations - 1))
@@ -115,12 +118,13 @@ class PBT:
         return max(1, min(self.size, self.max_trials - g * self.size))
 
     def _generation_done(self, g: int) -> bool:
-        slot = self._slots.get(g, [])
-        return len(slot) >= self.generation_size(g) and all(self._ended(t) for t in slot)
+        trials = self._members.get(g, {})
+        return len(trials) >= self.generation_size(g) and all(self._ended(t) for t in trials.values())
 
     def ranking(self, g: int) -> tuple[list[int], list[int]]:
-        """(top, bottom) trial ids of generation ``g``; failed/lost members are always bottom."""
-        slot = self._slots.get(g, [])
+        """(top, bottom) trial ids among the ended trials of generation ``g``; failed/lost members are always
+        bottom."""
+        slot = [t for t in self._members.get(g, {}).values() if self._ended(t)]
         ok = sorted((t for t in slot if self._values.get(t) is not None), key=lambda t: (self._values[t], t))
         n_cut = max(1, math.floor(self.quantile * len(slot)))
         top = ok[:n_cut]
@@ -130,17 +134,22 @@ class PBT:
         return top, bottom
 
     def _next(self, rng: np.random.Generator) -> Trial | None:
-        g = max(self._slots, default=0)
-        slot = self._slots.get(g, [])
-        if len(slot) >= self.generation_size(g):
-            if not self._generation_done(g) or g + 1 >= self.generations:
-                return None
-            g, slot = g + 1, []
-        member = len(slot)
-        if g == 0:
+        first = self._members.get(0, {})
+        if len(first) < self.generation_size(0):  # the population starts from scratch
             return Trial(config=self._fresh.untried(self.space.sample(rng), rng), budget=self.budget(0),
-                         bracket=member, rung=0)
-        previous = self._slots[g - 1][member]
+                         bracket=len(first), rung=0)
+        for g in range(self.generations - 1):
+            following = self._members.get(g + 1, {})
+            if len(following) >= self.generation_size(g + 1):
+                continue
+            for member, previous in sorted(self._members.get(g, {}).items()):
+                if member not in following and self._ended(previous):
+                    return self._successor(g + 1, member, previous, rng)
+        return None
+
+    def _successor(self, g: int, member: int, previous: int, rng: np.random.Generator) -> Trial:
+        """``member``'s trial in generation ``g``, after its trial ``previous`` ended: it goes on, or exploits and
+        explores a top member's (or starts afresh when no member of its generation succeeded)."""
         top, bottom = self.ranking(g - 1)
         if previous not in bottom:
             return Trial(config=dict(self._trials[previous].config), budget=self.budget(g), parent=previous,
