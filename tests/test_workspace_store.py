@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -121,6 +122,47 @@ def test_lock_holder_reads_the_holder_from_its_ofd_locks_without_proc_locks(
     assert lock_holder(run_dir) is None and len(read_proc_locks) == 1  # released: nobody, without /proc/locks
     with RunLock(run_dir):  # a released lock (OFD locks dropped before the flock) is taken again at once
         assert lock_holder(run_dir) == os.getpid()
+
+
+@pytest.mark.skipif(not ofd_lock.SUPPORTED or shutil.which("unshare") is None, reason="Linux pid namespaces")
+def test_lock_holder_names_a_holder_in_another_pid_namespace_as_this_process_sees_it(tmp_path: Path) -> None:
+    """An orchestrator in a container (its own pid namespace) is pid 1 or 2 there: the pid in its OFD lock is not
+    a pid here, and `tao-automl stop` signalled that number on the host (kthreadd; init for a pid 1). A holder in
+    another namespace is named as /proc/locks numbers it here."""
+    run_dir = new_run_dir(tmp_path)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    script = (f"import sys, time; sys.path.insert(0, {src!r}); from pathlib import Path; "
+              f"from tao_automl.experiment.workspace import RunLock; RunLock(Path({str(run_dir)!r})).acquire(); "
+              "import os; print(os.getpid(), flush=True); time.sleep(30)")
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-c", script],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        inner = holder.stdout.readline().strip()
+        if not inner:
+            pytest.skip(f"unshare --pid is not allowed here: {holder.stderr.read() if holder.stderr else ''}")
+        children = Path(f"/proc/{holder.pid}/task/{holder.pid}/children").read_text().split()
+        assert inner == "1" and len(children) == 1  # pid 1 in its namespace, another number here
+        assert lock_holder(run_dir) == int(children[0])
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_flock_alone_is_named_when_asked_thoroughly(tmp_path: Path) -> None:
+    """An orchestrator of a version before the OFD locks holds the flock alone: `lock_holder` does not see it (its
+    fast answer), but an answer that must name a holder known to exist (`resume --detach` losing the race) asks
+    /proc/locks and names it instead of "pid None"."""
+    run_dir = new_run_dir(tmp_path)
+    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert lock_holder(run_dir) is None
+        assert lock_holder(run_dir, thorough=True) == os.getpid()
+        with pytest.raises(WorkspaceLockedError, match=f"pid {os.getpid()}"):
+            RunLock(run_dir).acquire()
+    finally:
+        os.close(fd)
 
 
 def test_store_round_trip_and_readonly_reader(tmp_path: Path) -> None:

@@ -22,13 +22,15 @@ LOG_NAME = "orchestrator.log"
 INFO_NAME = "orchestrator.json"
 
 
-def lock_holder(run_dir: str | Path) -> int | None:
+def lock_holder(run_dir: str | Path, thorough: bool = False) -> int | None:
     """The pid holding the run folder's orchestrator lock, or None when no process holds it.
 
     Asked through the holder's OFD locks (:mod:`ofd_lock`: its pid, in microseconds). Where those are missing, or
     a holder has taken the lock but not yet its pid byte, the lock file names the last process that took the lock
     (written right after taking it) and ``/proc/locks`` (Linux) says who holds it now: the named process, a newer
     holder, or nobody. Asking never takes or blocks the lock; elsewhere the pid in the file is the answer.
+    ``thorough``: where the OFD locks say nobody, ask ``/proc/locks`` too (for an answer that must name a holder
+    known to exist: an orchestrator of an older version holds the ``flock`` alone).
     """
     path = os.path.join(run_dir, LOCK_NAME)
     try:
@@ -37,7 +39,12 @@ def lock_holder(run_dir: str | Path) -> int | None:
         return None
     try:
         if ofd_lock.SUPPORTED:
-            pid = ofd_lock.holder(fd)
+            try:
+                pid = ofd_lock.holder(fd)
+            except OSError:  # a file system without OFD locks
+                pid = 0
+            if pid is None and thorough:
+                return flock_holder(fd)  # a holder of a version before the OFD locks holds the flock alone
             if pid is None or pid > 0:
                 return pid
         return flock_holder(fd)

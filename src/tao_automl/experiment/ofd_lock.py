@@ -2,8 +2,11 @@
 
 The run lock is an ``flock`` (``workspace.RunLock``); nothing can ask who holds an ``flock`` except ``/proc/locks``,
 whose first read in a process costs 5-25 ms on some kernels (a third of `tao-automl status`'s start-up). So the
-holder also takes two OFD write locks on the same open file (Linux >= 3.15): byte 0 (taken first: "held") and the
-byte at ``PID_BASE + pid`` (its pid, which ``F_OFD_GETLK`` hands back to any reader in microseconds). OFD locks
+holder also takes three OFD write locks on the same open file (Linux >= 3.15): byte 0 (taken first: "held"), the
+byte at ``NS_BASE +`` its pid namespace's inode, and the byte at ``PID_BASE + pid``; ``F_OFD_GETLK`` hands their
+offsets back to any reader in microseconds. A pid is a number in its namespace: a reader in another one (the
+orchestrator in a container, the reader on the host) learns that from the namespace byte and asks ``/proc/locks``,
+which numbers pids as the reader sees them (a wrong pid would send `tao-automl stop`'s signal elsewhere). OFD locks
 belong to the open file, as the ``flock`` does: both end together when the holder closes it or dies. A holder
 counts from its "held" byte, taken right after the ``flock``; an orchestrator of a version before these locks
 holds the ``flock`` alone, which readers do not see (its run reads as not orchestrated; a second orchestrator is
@@ -22,8 +25,10 @@ import sys
 
 #: ``struct flock`` on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid (and padding to 32 bytes).
 _FLOCK = "@hhqqi4x"
-#: Where the pid byte lies: past any size the lock file (a pid in text) can reach.
+#: Where the pid byte and the pid-namespace byte lie: past any size the lock file (a pid in text) can reach.
 PID_BASE = 1 << 40
+NS_BASE = 1 << 41
+_SPAN = 1 << 40  # each range's length: wider than any pid or namespace inode
 SUPPORTED = sys.platform.startswith("linux") and hasattr(fcntl, "F_OFD_GETLK") and struct.calcsize("P") == 8
 
 
@@ -34,26 +39,48 @@ def _request(fd: int, command: int, kind: int, start: int, length: int) -> tuple
     return kind_out, start_out
 
 
-def take(fd: int) -> None:
-    """Take the "held" byte, then the pid byte, on ``fd`` (open for writing). Raises ``BlockingIOError`` when
-    another open file holds them (the caller holds the ``flock`` first, so that is a holder releasing right now)."""
+def take(fd: int) -> bool:
+    """Take the "held" byte, then the namespace and pid bytes, on ``fd`` (open for writing). Raises
+    ``BlockingIOError`` when another open file holds them (the caller holds the ``flock`` first, so that is a holder
+    releasing right now); False, holding none, when the file system refuses OFD locks (readers then ask
+    ``/proc/locks``)."""
     try:
         _request(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
+        _request(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, NS_BASE + own_namespace(), 1)
         _request(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, PID_BASE + os.getpid(), 1)
-    except PermissionError as exc:  # EACCES: some systems answer a conflict so
+    except (BlockingIOError, PermissionError) as exc:  # EAGAIN, or EACCES: some systems answer a conflict so
         raise BlockingIOError(str(exc)) from None
+    except OSError:  # ENOLCK, EINVAL: no OFD locks here
+        drop(fd, quietly=True)
+        return False
+    return True
 
 
-def drop(fd: int) -> None:
-    """Release every OFD lock on ``fd`` (before its ``flock``, as the kernel does when the file closes)."""
-    _request(fd, fcntl.F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+def drop(fd: int, quietly: bool = False) -> None:
+    """Release every OFD lock on ``fd`` (before its ``flock``, as the kernel does when the file closes);
+    ``quietly``: where the file system refuses OFD locks (none were taken), say nothing."""
+    try:
+        _request(fd, fcntl.F_OFD_SETLK, fcntl.F_UNLCK, 0, 0)
+    except OSError:
+        if not quietly:
+            raise
 
 
 def holder(fd: int) -> int | None:
     """Who holds the run lock, asked through ``fd`` (any open of the lock file; nothing is taken): its pid; 0 when
-    the "held" byte is taken but the pid byte not yet (the holder is between the two); None when nobody holds it."""
-    kind, start = _request(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK, PID_BASE, 0)
+    the "held" byte is taken but its pid cannot be read here (the holder is between its bytes, or runs in another
+    pid namespace); None when nobody holds it."""
+    kind, start = _request(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK, PID_BASE, _SPAN)
     if kind != fcntl.F_UNLCK:
-        return start - PID_BASE
+        ns_kind, ns_start = _request(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK, NS_BASE, _SPAN)
+        return start - PID_BASE if ns_kind != fcntl.F_UNLCK and ns_start - NS_BASE == own_namespace() else 0
     kind, _ = _request(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK, 0, 1)
     return None if kind == fcntl.F_UNLCK else 0
+
+
+def own_namespace() -> int:
+    """The inode of this process's pid namespace (0 where it cannot be read)."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino % _SPAN
+    except OSError:
+        return 0

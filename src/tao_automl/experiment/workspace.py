@@ -158,7 +158,10 @@ def existing_run_dir(path: str | Path) -> Path:
 
 def _holder_named(fd: int) -> str:
     """Who holds the lock ``fd`` failed to take, for the error: a pid, or why it is not known."""
-    pid = ofd_lock.holder(fd) if ofd_lock.SUPPORTED else None
+    try:
+        pid = ofd_lock.holder(fd) if ofd_lock.SUPPORTED else None
+    except OSError:
+        pid = None
     if not pid:
         pid = flock_holder(fd)
     return str(pid) if pid else "not known"
@@ -206,7 +209,8 @@ class RunLock:
     def release(self) -> None:
         if self._fd is not None:
             if ofd_lock.SUPPORTED:
-                ofd_lock.drop(self._fd)  # first, as the kernel does on close: a next holder finds both free
+                ofd_lock.drop(self._fd, quietly=True)  # first, as the kernel does on close: a next holder finds
+                # both free (quietly: a file system without OFD locks, where none were taken)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -102,7 +102,7 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
         if code == 0:  # it already did all there was to do (a finished run, or a few quick recs): not a failure
             return run_dir
         if code == EXIT_RUN_BUSY:  # another orchestrator took the folder first (two resumes at once)
-            holder = lock_holder(run_dir)
+            holder = lock_holder(run_dir, thorough=True)
             raise WorkspaceLockedError(
                 f"run folder {str(run_dir)!r} already has an orchestrator (pid {holder}): it took the folder first",
                 field="run_dir", value=str(run_dir),
