@@ -614,3 +614,27 @@ def test_status_of_a_damaged_state_db_does_not_ask_for_another_folder(tmp_path: 
     assert main(["status", str(run), "--json"]) == 2
     error = json.loads(capsys.readouterr().out)["error"]
     assert "cannot be read" in error["hint"] and "pass the run folder" not in error["hint"]
+
+
+def test_a_missing_config_points_to_an_example_an_installed_user_has(tmp_path: Path) -> None:
+    """The hint named `examples/demo_local.yaml`, a path of the source checkout that a pip-installed user does not
+    have; it names section 2 of `tao-automl skill --text`, whose config is a valid run config."""
+    import re
+
+    import yaml
+
+    from tao_automl.cli.agent_commands import skill_path
+    from tao_automl.cli.run_config import config_from_mapping, load_run_config
+    from tao_automl.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        load_run_config(tmp_path / "nope.yaml")
+    assert "section 2 of `tao-automl skill --text`" in str(caught.value.hint)
+    assert "examples/" not in str(caught.value.hint)
+    text = skill_path().read_text()
+    section = text.split("\n## 2.", 1)[1].split("\n## ", 1)[0]
+    assert section.lstrip().startswith("Write a run config")
+    example = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert example is not None
+    config = config_from_mapping(yaml.safe_load(example.group(1)), tmp_path)
+    assert config.platform == "local"

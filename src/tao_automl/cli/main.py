@@ -362,7 +362,7 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
         results_commands.add_arguments(name, p)
     if name in ("run", "preflight"):
-        p.add_argument("config", help="run config YAML (see examples/)")
+        p.add_argument("config", help="run config YAML (an example: section 2 of `tao-automl skill --text`)")
     elif name in ("resume", "status", "stop"):
         p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx)")
     elif name == "versions":

@@ -53,12 +53,13 @@ def load_run_config(path: str | Path) -> RunConfig:
     if config_path.is_dir():
         raise ConfigError(f"config file {str(config_path)!r} is a folder, not a run config file", field="config",
                           value=str(config_path), allowed="a run config YAML file",
-                          hint="pass the path of a run config YAML file (see examples/demo_local.yaml); a run "
-                               "folder is continued with `tao-automl resume RUN_DIR`")
+                          hint="pass the path of a run config YAML file (an example: section 2 of `tao-automl skill "
+                               "--text`); a run folder is continued with `tao-automl resume RUN_DIR`")
     if not config_path.is_file():
         raise ConfigError(f"config file {str(config_path)!r} does not exist", field="config", value=str(config_path),
                           allowed="the path of an existing run config YAML file",
-                          hint="pass the path of a run config YAML (see examples/demo_local.yaml)")
+                          hint="pass the path of a run config YAML (an example: section 2 of "
+                               "`tao-automl skill --text`)")
     try:
         raw = yaml.load(config_path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -67,7 +68,8 @@ def load_run_config(path: str | Path) -> RunConfig:
     except (UnicodeDecodeError, OSError) as exc:  # a binary or non-UTF-8 file, or one we may not read
         raise ConfigError(f"{config_path}: cannot be read as UTF-8 text: {exc}", field="config",
                           value=str(config_path), allowed="a UTF-8 YAML file",
-                          hint="pass the run config YAML (see examples/demo_local.yaml)") from None
+                          hint="pass the run config YAML (an example: section 2 of `tao-automl skill --text`)"
+                          ) from None
     return config_from_mapping(raw, config_path.resolve().parent, str(config_path))
 
 
