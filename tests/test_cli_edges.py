@@ -621,8 +621,6 @@ def test_a_missing_config_points_to_an_example_an_installed_user_has(tmp_path: P
     have; it names section 2 of `tao-automl skill --text`, whose config is a valid run config."""
     import re
 
-    import yaml
-
     from tao_automl.cli.agent_commands import skill_path
     from tao_automl.cli.run_config import config_from_mapping, load_run_config
     from tao_automl.errors import ConfigError
