@@ -121,7 +121,11 @@ def test_lock_holder_reads_the_holder_from_its_ofd_locks_without_proc_locks(
         assert len(read_proc_locks) == 1
     assert lock_holder(run_dir) is None and len(read_proc_locks) == 1  # released: nobody, without /proc/locks
     with RunLock(run_dir):  # a released lock (OFD locks dropped before the flock) is taken again at once
-        assert lock_holder(run_dir) == os.getpid()
+        assert lock_holder(run_dir) == os.getpid() and len(read_proc_locks) == 1
+        # a holder on another machine sharing the folder (NFS), or in another pid namespace: its pid is not one here
+        where = ofd_lock.where_pids_count()
+        monkeypatch.setattr(ofd_lock, "where_pids_count", lambda: where + 1)
+        assert lock_holder(run_dir) == os.getpid() and len(read_proc_locks) == 2  # as /proc/locks numbers it
 
 
 @pytest.mark.skipif(not ofd_lock.SUPPORTED or shutil.which("unshare") is None, reason="Linux pid namespaces")

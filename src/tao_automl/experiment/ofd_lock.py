@@ -3,10 +3,11 @@
 The run lock is an ``flock`` (``workspace.RunLock``); nothing can ask who holds an ``flock`` except ``/proc/locks``,
 whose first read in a process costs 5-25 ms on some kernels (a third of `tao-automl status`'s start-up). So the
 holder also takes three OFD write locks on the same open file (Linux >= 3.15): byte 0 (taken first: "held"), the
-byte at ``NS_BASE +`` its pid namespace's inode, and the byte at ``PID_BASE + pid``; ``F_OFD_GETLK`` hands their
-offsets back to any reader in microseconds. A pid is a number in its namespace: a reader in another one (the
-orchestrator in a container, the reader on the host) learns that from the namespace byte and asks ``/proc/locks``,
-which numbers pids as the reader sees them (a wrong pid would send `tao-automl stop`'s signal elsewhere). OFD locks
+byte at ``WHERE_BASE +`` a checksum of its machine's boot id and its pid namespace, and the byte at ``PID_BASE +
+pid``; ``F_OFD_GETLK`` hands their offsets back to any reader in microseconds. A pid is a number on one machine in
+one namespace: a reader elsewhere (the orchestrator in a container and the reader on the host, or on another node
+sharing the run folder over NFS) learns that from the checksum and asks ``/proc/locks``, which numbers pids as the
+reader sees them, or not at all (a wrong pid would send `tao-automl stop`'s signal to an unrelated process). OFD locks
 belong to the open file, as the ``flock`` does: both end together when the holder closes it or dies. A holder
 counts from its "held" byte, taken right after the ``flock``; an orchestrator of a version before these locks
 holds the ``flock`` alone, which readers do not see (its run reads as not orchestrated; a second orchestrator is
@@ -22,13 +23,14 @@ import fcntl
 import os
 import struct
 import sys
+import zlib
 
 #: ``struct flock`` on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid (and padding to 32 bytes).
 _FLOCK = "@hhqqi4x"
-#: Where the pid byte and the pid-namespace byte lie: past any size the lock file (a pid in text) can reach.
+#: Where the pid byte and the machine/namespace byte lie: past any size the lock file (a pid in text) can reach.
 PID_BASE = 1 << 40
-NS_BASE = 1 << 41
-_SPAN = 1 << 40  # each range's length: wider than any pid or namespace inode
+WHERE_BASE = 1 << 41
+_SPAN = 1 << 40  # each range's length: wider than any pid or checksum
 SUPPORTED = sys.platform.startswith("linux") and hasattr(fcntl, "F_OFD_GETLK") and struct.calcsize("P") == 8
 
 
@@ -46,7 +48,7 @@ def take(fd: int) -> bool:
     ``/proc/locks``)."""
     try:
         _request(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, 0, 1)
-        _request(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, NS_BASE + own_namespace(), 1)
+        _request(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, WHERE_BASE + where_pids_count(), 1)
         _request(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, PID_BASE + os.getpid(), 1)
     except (BlockingIOError, PermissionError) as exc:  # EAGAIN, or EACCES: some systems answer a conflict so
         raise BlockingIOError(str(exc)) from None
@@ -72,15 +74,22 @@ def holder(fd: int) -> int | None:
     pid namespace); None when nobody holds it."""
     kind, start = _request(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK, PID_BASE, _SPAN)
     if kind != fcntl.F_UNLCK:
-        ns_kind, ns_start = _request(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK, NS_BASE, _SPAN)
-        return start - PID_BASE if ns_kind != fcntl.F_UNLCK and ns_start - NS_BASE == own_namespace() else 0
+        where_kind, where = _request(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK, WHERE_BASE, _SPAN)
+        return start - PID_BASE if where_kind != fcntl.F_UNLCK and where - WHERE_BASE == where_pids_count() else 0
     kind, _ = _request(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK, 0, 1)
     return None if kind == fcntl.F_UNLCK else 0
 
 
-def own_namespace() -> int:
-    """The inode of this process's pid namespace (0 where it cannot be read)."""
+def where_pids_count() -> int:
+    """A checksum of where this process's pids mean something: the machine's boot id and the inode of its pid
+    namespace (the parts that cannot be read count as empty)."""
     try:
-        return os.stat("/proc/self/ns/pid").st_ino % _SPAN
+        with open("/proc/sys/kernel/random/boot_id", "rb") as handle:
+            boot = handle.read().strip()
     except OSError:
-        return 0
+        boot = b""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return zlib.crc32(boot + b":" + str(namespace).encode())
