@@ -301,6 +301,34 @@ def test_pbt_moves_a_member_on_as_soon_as_its_trial_ends() -> None:
     assert pbt.propose([8], {**pending, 6: more[0], 7: more[1]}, rng) == []  # only member 3 may move: it trains
 
 
+def test_pbt_spends_its_budget_when_fast_members_fill_the_last_generation_first() -> None:
+    """A budget that is not a multiple of the population leaves a smaller last generation; fast members filled it
+    while slow ones were still in generation 0, and the sweep ended there (8 of 10 recs). It ends once every
+    generation's trials are created."""
+    pbt = PBT(SPACE, max_epochs=9, population_size=4, max_trials=10)
+    rng = np.random.default_rng(0)
+    pending = dict(enumerate(pbt.propose([1, 2, 3, 4], {}, rng), 1))
+    next_id = 5
+    for _ in range(2):  # members 0 and 1 finish twice while 2 and 3 still train generation 0
+        for trial_id in [t for t, trial in pending.items() if trial.bracket in (0, 1)]:
+            pbt.observe(trial_id, 0.1 * trial_id, None)
+            del pending[trial_id]
+        for trial in pbt.propose([next_id, next_id + 1], pending, rng):
+            pending[next_id] = trial
+            next_id += 1
+    assert sorted((t.bracket, t.rung) for t in pending.values()) == [(0, 2), (1, 2), (2, 0), (3, 0)]
+    for trial_id in [t for t, trial in pending.items() if trial.rung == 2]:
+        pbt.observe(trial_id, 0.1, None)
+        del pending[trial_id]
+    assert not pbt.is_finished(next_id - 1)  # the slow members' later generations are still to come
+    for trial_id in list(pending):
+        pbt.observe(trial_id, 0.5, None)
+        del pending[trial_id]
+    last = pbt.propose([next_id, next_id + 1, next_id + 2], pending, rng)
+    assert [(t.bracket, t.rung) for t in last] == [(2, 1), (3, 1)] and next_id + 1 == 10
+    assert pbt.is_finished(10)
+
+
 def test_hyperband_es_stops_a_clearly_worse_curve_but_not_a_good_one() -> None:
     es = HyperbandES(SPACE, max_epochs=27, eta=3, max_trials=20)
     trials = es.propose([1, 2, 3, 4, 5], {}, np.random.default_rng(0))

@@ -163,6 +163,25 @@ def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> N
     assert "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)" in status
 
 
+def test_stop_of_an_orchestrator_this_process_cannot_see_signals_nothing(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An orchestrator in another pid namespace or on another machine (`lock_holder` answers UNSEEN, 0): `stop`
+    says it cannot signal it and where to run the stop, instead of `os.kill(0, SIGTERM)` (this process's own
+    group) or a pid that means another process here."""
+    from tao_automl.experiment.holder import UNSEEN
+    from tao_automl.runner import detach
+
+    config = demo_config(tmp_path, recs=1, epochs=1)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    wait_for(run_dir, ended)
+    signalled: list[tuple[int, int]] = []
+    monkeypatch.setattr(detach, "lock_holder", lambda *args, **kwargs: UNSEEN)
+    monkeypatch.setattr(detach.os, "kill", lambda pid, sig: signalled.append((pid, sig)))
+    with pytest.raises(detach.OrchestratorError, match="another pid namespace") as caught:
+        stop_run(run_dir)
+    assert not signalled and "where it runs" in str(caught.value.hint)
+
+
 def test_a_detached_run_whose_orchestrator_never_took_over_is_interrupted_not_starting_forever() -> None:
     """kill -9 of the detached orchestrator as it started: `status`, `runs` and `stop` showed `starting` for good
     (no stop reason; `status --watch` exited 1 on it)."""

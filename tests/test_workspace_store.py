@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,8 @@ import pytest
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError
 from tao_automl.experiment import holder as holder_module
 from tao_automl.experiment import ofd_lock
-from tao_automl.experiment.holder import flock_holder, lock_holder
+from tao_automl.experiment.holder import UNSEEN, flock_holder, lock_holder
+from tao_automl.experiment.lines import orchestrator_line
 from tao_automl.experiment.store import RunStore
 from tao_automl.experiment.workspace import LOCK_NAME, RunLock, existing_run_dir, new_run_dir
 
@@ -151,6 +153,28 @@ def test_lock_holder_names_a_holder_in_another_pid_namespace_as_this_process_see
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.skipif(not ofd_lock.SUPPORTED or shutil.which("unshare") is None, reason="Linux pid namespaces")
+def test_a_reader_that_cannot_see_the_holder_still_knows_the_run_is_held(tmp_path: Path) -> None:
+    """A reader in a child pid namespace (a container watching a run orchestrated on the host): the holder's pid
+    means nothing there and /proc/locks hides its locks. The run read as not orchestrated (status: interrupted,
+    alive false) while it ran; it is held by an unseen process, and `stop` says it cannot signal it (signalling
+    "pid 0" would hit the reader's own process group)."""
+    run_dir = new_run_dir(tmp_path)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    script = (f"import sys, json; sys.path.insert(0, {src!r}); "
+              "from tao_automl.experiment.holder import lock_holder, orchestrator_info; "
+              f"print(json.dumps([lock_holder({str(run_dir)!r}), orchestrator_info({str(run_dir)!r})]))")
+    with RunLock(run_dir):
+        done = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", script],
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode != 0 and "unshare" in done.stderr:
+            pytest.skip(f"unshare --pid is not allowed here: {done.stderr.strip()}")
+        assert done.returncode == 0, done.stderr
+        pid, info = json.loads(done.stdout)
+        assert pid == UNSEEN and info["alive"] is True and info["pid"] is None, (pid, info)
+        assert "another pid namespace" in orchestrator_line({**info, "pid": None}, str(run_dir), {})
 
 
 def test_a_flock_alone_is_named_when_asked_thoroughly(tmp_path: Path) -> None:

@@ -22,8 +22,20 @@ LOG_NAME = "orchestrator.log"
 INFO_NAME = "orchestrator.json"
 
 
+#: :func:`lock_holder`'s answer for a lock held by a process this one cannot name: it runs in another pid namespace
+#: (a container) or on another machine sharing the folder. Never a pid to signal (``os.kill(0, ...)`` would signal
+#: this process's own group): test for it before signalling.
+UNSEEN = 0
+
+
+def describe_holder(pid: int | None) -> str:
+    """``pid N`` for a message, or what is known of a holder this process cannot name."""
+    return "a process in another pid namespace or on another machine" if pid == UNSEEN else f"pid {pid}"
+
+
 def lock_holder(run_dir: str | Path, thorough: bool = False) -> int | None:
-    """The pid holding the run folder's orchestrator lock, or None when no process holds it.
+    """The pid holding the run folder's orchestrator lock, :data:`UNSEEN` when a process holds it that this one
+    cannot name, or None when no process holds it.
 
     Asked through the holder's OFD locks (:mod:`ofd_lock`: its pid, in microseconds). Where those are missing, or
     a holder has taken the lock but not yet its pid byte, the lock file names the last process that took the lock
@@ -42,11 +54,13 @@ def lock_holder(run_dir: str | Path, thorough: bool = False) -> int | None:
             try:
                 pid = ofd_lock.holder(fd)
             except OSError:  # a file system without OFD locks
-                pid = 0
-            if pid is None and thorough:
-                return flock_holder(fd)  # a holder of a version before the OFD locks holds the flock alone
-            if pid is None or pid > 0:
+                return flock_holder(fd)
+            if pid is None:  # thorough: a holder of a version before the OFD locks holds the flock alone
+                return flock_holder(fd) if thorough else None
+            if pid > 0:
                 return pid
+            named = flock_holder(fd)  # held, its pid not readable here: /proc/locks numbers it as seen from here
+            return UNSEEN if named is None else named  # (a pid namespace hides locks of processes it cannot see)
         return flock_holder(fd)
     finally:
         os.close(fd)
@@ -108,7 +122,8 @@ def resume_command(run_dir: str | Path | None, copy_of: str | None = None) -> st
 
 
 def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
-    """``{"alive", "pid", "detached", "log", "started_at"}`` for the run at ``run_dir`` (read-only)."""
+    """``{"alive", "pid", "detached", "log", "started_at"}`` for the run at ``run_dir`` (read-only); ``pid`` is None
+    for a live orchestrator this process cannot name (:data:`UNSEEN`)."""
     folder = os.path.realpath(run_dir)
     pid = lock_holder(folder)
     info: dict[str, Any] = {}
@@ -119,7 +134,7 @@ def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
         info = {}
     detached = bool(info.get("detached")) and info.get("pid") == pid if pid else bool(info.get("detached"))
     log_path = os.path.join(folder, LOG_NAME)
-    return {"alive": pid is not None, "pid": pid, "detached": detached,
+    return {"alive": pid is not None, "pid": pid or None, "detached": detached,
             "log": log_path if os.path.exists(log_path) else None, "started_at": info.get("started_at")}
 
 

@@ -139,4 +139,5 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
                     f"`{resume_command(run_dir, info['copy_of'])} [--detach]`)")
         return f"orchestrator: not running (continue with `{resume_command(run_dir)} [--detach]`)"
     kind = "detached" if info.get("detached") else "foreground"
-    return f"orchestrator: alive (pid {info.get('pid')}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")
+    who = f"pid {info['pid']}" if info.get("pid") else "in another pid namespace or on another machine"
+    return f"orchestrator: alive ({who}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")

@@ -18,7 +18,7 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError
 from tao_automl.experiment import ofd_lock
-from tao_automl.experiment.holder import LOCK_NAME, flock_holder
+from tao_automl.experiment.holder import LOCK_NAME, UNSEEN, describe_holder, flock_holder
 from tao_automl.experiment.store import DB_NAME
 from tao_automl.util.private import DIR_MODE, FILE_MODE
 
@@ -157,14 +157,17 @@ def existing_run_dir(path: str | Path) -> Path:
 
 
 def _holder_named(fd: int) -> str:
-    """Who holds the lock ``fd`` failed to take, for the error: a pid, or why it is not known."""
+    """Who holds the lock ``fd`` failed to take, for the error: ``pid N``, or what is known of it."""
     try:
         pid = ofd_lock.holder(fd) if ofd_lock.SUPPORTED else None
     except OSError:
         pid = None
     if not pid:
-        pid = flock_holder(fd)
-    return str(pid) if pid else "not known"
+        named = flock_holder(fd)
+        if named is None and pid == UNSEEN:  # held, by a process this one cannot see
+            return describe_holder(UNSEEN)
+        pid = named
+    return describe_holder(pid) if pid else "pid not known"
 
 
 class RunLock:
@@ -188,14 +191,14 @@ class RunLock:
             holder = _holder_named(fd)
             os.close(fd)
             folder = self.path.parent
-            if holder == str(os.getpid()):  # this very process: an AutoML or run still open on the folder
+            if holder == f"pid {os.getpid()}":  # this very process: an AutoML or run still open on the folder
                 raise WorkspaceLockedError(
-                    f"run folder {str(folder)!r} is already open in this process (pid {holder}): an AutoML (or a "
+                    f"run folder {str(folder)!r} is already open in this process ({holder}): an AutoML (or a "
                     "run) on it has not finished", field="run_dir", value=str(folder),
                     hint="call finish() on the AutoML that holds it (it releases the folder; so does dropping every "
                          "reference to it), then reopen it with AutoML(workspace, resume=True)") from None
             raise WorkspaceLockedError(
-                f"run folder {str(folder)!r} is in use by another orchestrator (pid {holder}); "
+                f"run folder {str(folder)!r} is in use by another orchestrator ({holder}); "
                 "wait for it to end or stop it first", field="run_dir", value=str(folder),
                 hint=f"poll `tao-automl status {folder}` until it ends, or `tao-automl stop {folder}`"
             ) from None

@@ -21,7 +21,7 @@ from typing import Any
 
 import tao_automl
 from tao_automl.errors import EXIT_RUN_BUSY, TaoAutoMLError, UserInputError, WorkspaceError, WorkspaceLockedError
-from tao_automl.experiment.holder import LOG_NAME, lock_holder, orchestrator_info
+from tao_automl.experiment.holder import LOG_NAME, UNSEEN, describe_holder, lock_holder, orchestrator_info
 from tao_automl.experiment.workspace import RunLock, existing_run_dir
 
 #: Environment variable that hands an LLM API key to the detached orchestrator (never written to disk).
@@ -85,8 +85,8 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
     """Start the detached orchestrator of ``run_dir``; return once it holds the run folder's lock."""
     holder = lock_holder(run_dir)
     if holder is not None:
-        raise WorkspaceLockedError(f"run folder {str(run_dir)!r} already has an orchestrator (pid {holder})",
-                                   field="run_dir", value=str(run_dir),
+        raise WorkspaceLockedError(f"run folder {str(run_dir)!r} already has an orchestrator "
+                                   f"({describe_holder(holder)})", field="run_dir", value=str(run_dir),
                                    hint=f"watch it with `tao-automl status {run_dir}` or end it with "
                                         f"`tao-automl stop {run_dir}`")
     with open(run_dir / LOG_NAME, "ab") as log_file:
@@ -104,7 +104,8 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
         if code == EXIT_RUN_BUSY:  # another orchestrator took the folder first (two resumes at once)
             holder = lock_holder(run_dir, thorough=True)
             raise WorkspaceLockedError(
-                f"run folder {str(run_dir)!r} already has an orchestrator (pid {holder}): it took the folder first",
+                f"run folder {str(run_dir)!r} already has an orchestrator ({describe_holder(holder)}): it took the "
+                "folder first",
                 field="run_dir", value=str(run_dir),
                 hint=f"watch it with `tao-automl status {run_dir}` or end it with `tao-automl stop {run_dir}`")
         if code is not None:
@@ -243,6 +244,11 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
             "owns those jobs", field="cancel_jobs", value=True, allowed=[False],
             hint=f"cancel them from the original: `tao-automl stop {shlex.quote(original)} --cancel-jobs`")
     pid = lock_holder(folder)
+    if pid == UNSEEN:
+        raise OrchestratorError(
+            f"the orchestrator of {str(folder)!r} runs in another pid namespace (a container) or on another machine: "
+            "this process cannot signal it", field="run_dir", value=str(folder),
+            hint=f"run `tao-automl stop {shlex.quote(str(folder))}` where it runs (in its container, or on its node)")
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)

@@ -107,7 +107,9 @@ class PBT:
         generation.setdefault(member, trial_id)
 
     def is_finished(self, n_created: int) -> bool:
-        return n_created >= self.max_trials or (self._generation_done(self.generations - 1))
+        """Every trial of every generation created: members move on at their own pace, so the last generation may
+        be full and ended while a slow member still has generations to go."""
+        return n_created >= min(self.max_trials, sum(self.generation_size(g) for g in range(self.generations)))
 
     # -- schedule ---------------------------------------------------------------------------------
     def _ended(self, trial_id: int) -> bool:
@@ -116,10 +118,6 @@ class PBT:
     def generation_size(self, g: int) -> int:
         """Members of generation ``g``: the population, or what the budget still pays for in the last one."""
         return max(1, min(self.size, self.max_trials - g * self.size))
-
-    def _generation_done(self, g: int) -> bool:
-        trials = self._members.get(g, {})
-        return len(trials) >= self.generation_size(g) and all(self._ended(t) for t in trials.values())
 
     def ranking(self, g: int) -> tuple[list[int], list[int]]:
         """(top, bottom) trial ids among the ended trials of generation ``g``; failed/lost members are always
