@@ -270,3 +270,25 @@ def test_a_job_that_ends_before_its_budget_is_recorded_and_ranked_at_the_epoch_i
     assert result["best"]["budget"] == 5  # no rec got further than epoch 5
     top = max(rows.values(), key=lambda h: (h["budget_reached"], -h["metric_value"]))
     assert result["best"]["rec_id"] == top["rec_id"]
+
+
+def test_a_single_fidelity_job_that_ends_before_its_spec_epochs_is_recorded_at_the_epoch_it_reached(
+        tmp_path: Path) -> None:
+    """`random` has no epoch budgets; its recs trained the spec's `num_epochs` (9 here). A job that stopped itself
+    at epoch 5 was recorded with `budget_reached` 9 and shown at 9 epochs (README: such a job is recorded at the
+    last epoch its status.json reports)."""
+    skill = write_skill(tmp_path / "bank", trainer=CAPPED_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 3,
+                                         "automl_max_concurrent": 3, "seed": 3, "poll_interval_s": 0.2},
+                        automl_hyperparameters=["train.optim.lr"], spec_overrides={"train.num_epochs": 9},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    for h in result["history"]:
+        assert h["status"] == "success" and h["budget"] == 9 and h["budget_reached"] == 5, h
+    assert result["best"]["budget"] == 5
+    overrides = {"train.num_epochs": 4}  # a job that trains its whole spec: recorded at it, as before
+    again = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                                        "automl_max_concurrent": 2, "seed": 3, "poll_interval_s": 0.2},
+                       automl_hyperparameters=["train.optim.lr"], spec_overrides=overrides,
+                       workspace_path=tmp_path / "ws2", gpu_count=0)
+    assert all(h["budget"] == h["budget_reached"] == 4 for h in again["history"]), again["history"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -175,12 +176,38 @@ def test_a_moved_run_reports_and_writes_where_it_is_now(toy_skill: Path, tmp_pat
     assert again["run_dir"] == str(moved) and again["progress"]["completed"] == 2
     assert Path(again["history"][1]["results_dir"]).is_relative_to(moved)  # the new rec ran in the new folder
     assert query_status(moved)["run_dir"] == str(moved)
+    # the rec that ran before the move: its results and spec file are read where they are now (re-attached jobs
+    # read status.json at the old place and reported "no metric" or the log's rounded value)
+    old_rec = again["history"][0]
+    assert Path(old_rec["results_dir"]).is_relative_to(moved) and Path(old_rec["spec_path"]).is_file(), old_rec
     store = RunStore(moved, readonly=True)
     try:
         assert store.meta()["moved_from"] == first["run_dir"]
         assert [e["kind"] for e in store.events("run_moved")] == ["run_moved"]
     finally:
         store.close()
+    raw = sqlite3.connect(moved / "state.db").execute("SELECT results_dir, spec_path FROM recs").fetchall()
+    assert all(str(moved) in path for row in raw for path in row), raw  # stored there, for every later reader
+
+
+def test_a_moved_run_not_resumed_shows_its_files_where_they_are_now(toy_skill: Path, tmp_path: Path) -> None:
+    """A finished run moved (never resumed): `status` gave the best rec's spec_path and results_dir at the old,
+    missing place, and `export --best` fell back to state.db instead of the spec file the job read."""
+    from tao_automl.export.best import export_best
+    from tao_automl.export.run_data import load_run
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    first = runner.run(automl_settings=_settings(automl_max_recommendations=2), workspace_path=tmp_path / "ws",
+                       gpu_count=0)
+    moved = tmp_path / "elsewhere" / "my_run"
+    moved.parent.mkdir()
+    shutil.move(first["run_dir"], moved)
+    best = query_status(moved)["best"]
+    assert best is not None and Path(best["spec_path"]).is_file() and str(moved) in best["spec_path"], best
+    assert all(Path(r["results_dir"]).is_dir() for r in query_status(moved, recs="all")["recommendations"])
+    written = export_best(load_run(moved), tmp_path / "best.yaml")
+    assert written["source"] != "state.db", written
+    assert (tmp_path / "best.yaml").read_bytes() == Path(best["spec_path"]).read_bytes()
 
 
 def test_a_killed_run_moved_then_resumed_leaves_its_dead_time_out_of_elapsed(toy_skill: Path, tmp_path: Path,

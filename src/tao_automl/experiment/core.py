@@ -202,6 +202,10 @@ class Experiment:
                 store.set_meta({"settings": settings.to_dict(), "budget": settings.automl_max_recommendations},
                                event="settings_changed")
                 meta = store.meta()
+        here, before = os.path.abspath(run_dir), meta.get("run_dir")
+        moved = bool(before) and os.path.realpath(str(before)) != os.path.realpath(here)  # moved or copied
+        if moved:  # its recs' results and spec files are here now: stored so before anything reads them
+            store.relocate_recs(str(before), here)
         exp = cls(run_dir, store, SearchSpace.from_json(meta["space"]), stored, meta["direction"], meta["base_spec"],
                   (meta.get("algorithm_choice") or {}).get("algorithm"))
         exp._meta = meta
@@ -209,8 +213,7 @@ class Experiment:
         llm_records.drain(exp.brain)  # records of replayed results were persisted the first time
         now = time.time()
         down = _downtime(meta, store, now)  # before this reopening writes an event of its own
-        here, before = os.path.abspath(run_dir), meta.get("run_dir")
-        if before and os.path.realpath(str(before)) != os.path.realpath(here):  # the folder was moved or copied
+        if moved:
             store.set_meta({"run_dir": here, "moved_from": before}, event="run_moved")
         paused = float(meta.get(PAUSED_KEY) or 0.0)
         if meta.get("state") in ENDED_STATES:  # a resume with nothing left to do keeps the run's real end

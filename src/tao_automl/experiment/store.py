@@ -154,6 +154,7 @@ class RunStore:
 
     def __init__(self, run_dir: str | Path, *, readonly: bool = False) -> None:
         self.path = os.path.join(os.fspath(run_dir), DB_NAME)
+        self._moved: tuple[str, str] | tuple[()] | None = None  # see _located: not looked up yet
         self._tx_serial = 0  # bumped per transaction: a late rollback never ends a newer one
         if readonly:
             if not os.path.exists(self.path):
@@ -245,6 +246,41 @@ class RunStore:
     def meta(self) -> dict[str, Any]:
         return {r["key"]: json.loads(r["value"]) for r in self._conn.execute("SELECT key, value FROM meta")}
 
+    def _located(self, row: RecRow) -> RecRow:
+        """``row`` with its ``results_dir`` and ``spec_path`` inside the run folder where it is now: a folder moved
+        (or copied) after its recs ran stores them under the folder's old place (meta ``run_dir``), where they are
+        no longer; the spec the job received (``specs``) is kept as it was."""
+        if self._moved is None:
+            self._moved = self._relocation()
+        if not self._moved:
+            return row
+        old, new = self._moved
+        results, spec = row.results_dir, row.spec_path
+        if isinstance(results, str) and results.startswith(old):
+            row = row._replace(results_dir=new + results[len(old):])
+        if isinstance(spec, str) and spec.startswith(old):
+            row = row._replace(spec_path=new + spec[len(old):])
+        return row
+
+    def _relocation(self) -> tuple[str, str] | tuple[()]:
+        """(old folder + "/", this folder + "/") when the run's stored ``run_dir`` is not this folder, else ()."""
+        found = self._conn.execute("SELECT value FROM meta WHERE key = 'run_dir'").fetchone()
+        before = json.loads(found[0]) if found is not None else None
+        here = os.path.dirname(os.path.abspath(self.path))
+        if not isinstance(before, str) or not before or os.path.realpath(before) == os.path.realpath(here):
+            return ()
+        return before.rstrip(os.sep) + os.sep, here + os.sep
+
+    def relocate_recs(self, before: str, here: str) -> None:
+        """Store every rec's ``results_dir`` and ``spec_path`` under ``here`` where they lie under ``before`` (a
+        moved run folder, on its reopening); a transaction of its own, no event (the caller records the move)."""
+        old, new = before.rstrip(os.sep) + os.sep, here.rstrip(os.sep) + os.sep
+        with self._tx() as conn:
+            for column in ("results_dir", "spec_path"):
+                conn.execute(f"UPDATE recs SET {column} = ? || substr({column}, ?) WHERE substr({column}, 1, ?) = ?",
+                             (new, len(old) + 1, len(old), old))
+        self._moved = None
+
     def last_event_at(self) -> float | None:
         """When the newest event was written (the run's last recorded activity), or None without events."""
         row = self._conn.execute("SELECT ts FROM events ORDER BY seq DESC LIMIT 1").fetchone()
@@ -323,12 +359,12 @@ class RunStore:
 
     def recs(self) -> list[RecRow]:
         """Every rec, in id order (reads and decodes every row: for whole-run views only)."""
-        return [_row(r) for r in self._conn.execute("SELECT * FROM recs ORDER BY rec_id")]
+        return [self._located(_row(r)) for r in self._conn.execute("SELECT * FROM recs ORDER BY rec_id")]
 
     def rec(self, rec_id: int) -> RecRow | None:
         """One rec by id (an index lookup)."""
         r = self._conn.execute("SELECT * FROM recs WHERE rec_id=?", (rec_id,)).fetchone()
-        return _row(r) if r is not None else None
+        return self._located(_row(r)) if r is not None else None
 
     def recs_by_id(self, rec_ids: Sequence[int]) -> list[RecRow]:
         """The recs with these ids, in the order given (unknown ids are skipped)."""
@@ -336,14 +372,15 @@ class RunStore:
         for start in range(0, len(rec_ids), 500):  # SQLite caps the number of bound values
             chunk = tuple(rec_ids[start:start + 500])
             marks = ",".join("?" * len(chunk))
-            found.update((r["rec_id"], _row(r))
+            found.update((r["rec_id"], self._located(_row(r)))
                          for r in self._conn.execute(f"SELECT * FROM recs WHERE rec_id IN ({marks})", chunk))
         return [found[i] for i in rec_ids if i in found]
 
     def recs_page(self, offset: int = 0, limit: int | None = None) -> list[RecRow]:
         """Recs in id order from position ``offset``, at most ``limit`` of them (all when None)."""
-        return [_row(r) for r in self._conn.execute("SELECT * FROM recs ORDER BY rec_id LIMIT ? OFFSET ?",
-                                                    (-1 if limit is None else limit, offset))]
+        rows = self._conn.execute("SELECT * FROM recs ORDER BY rec_id LIMIT ? OFFSET ?",
+                                  (-1 if limit is None else limit, offset))
+        return [self._located(_row(r)) for r in rows]
 
     def replay_rows(self) -> Iterator[tuple[int, str, float | None, dict[str, Any], dict[str, Any] | None]]:
         """``(rec_id, status, metric_value, params, trial)`` of every rec in id order, specs not decoded; ``params``
@@ -406,7 +443,7 @@ class RunStore:
         marks = ",".join("?" * len(FINAL_STATES))
         rows = self._conn.execute(f"SELECT * FROM recs WHERE status IN ({marks}) "
                                   "ORDER BY coalesce(finished_at, 0), rec_id LIMIT ?", (*FINAL_STATES, k))
-        return [_row(r) for r in rows]
+        return [self._located(_row(r)) for r in rows]
 
     def events(self, kind: str | None = None, rec_id: int | None = None) -> list[dict[str, Any]]:
         """Journal entries in order, optionally only one kind and/or one rec's (indexed on ``(kind, rec_id)``)."""

@@ -670,10 +670,14 @@ class AutoMLRunner:
             self._cancelled(exp, item, on_result)
 
     def _epochs_reported(self, exp: Experiment, item: _Active) -> int | None:
-        """The last epoch an ended multi-fidelity job reported in its status.json when that is not the epoch budget
-        it was given (a trainer that stopped early by itself, or one that never read the epoch key), else None:
-        the rec's metric was measured there, and it is recorded and ranked at that epoch."""
+        """The last epoch an ended job reported in its status.json when that is not the epoch budget it was given
+        (a trainer that stopped early by itself, or one that never read the epoch key), else None: the rec's metric
+        was measured there, and it is recorded (and, multi-fidelity, ranked) at that epoch. The budget is the
+        trial's, else the epochs its rendered spec asked for (single-fidelity brains); none: nothing to compare."""
         planned = exp.trial(item.rec.id).budget
+        if planned is None:
+            row = exp.store.rec(item.rec.id)
+            planned = row.budget if row is not None else None
         if planned is None:
             return None
         text = read_results_file(self.platform, item.job_id, item.results_dir, STATUS_FILE)
