@@ -272,3 +272,25 @@ def test_models_gives_a_skill_dir_a_config_anywhere_can_use(bank: Path, capsys: 
     report = _json(capsys, "models", "--skill-bank", bank.name, "--json")
     dirs = [m["skill_dir"] for m in report["runnable"]]
     assert dirs and all(Path(d).is_absolute() and Path(d).is_dir() for d in dirs)
+
+
+def test_platforms_says_whether_an_sdks_extra_is_installed_not_whether_its_module_imports(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`platforms` showed `lepton ... implemented: no` in an install without the lepton extra (its module failed to
+    import) and `docker ... yes` without the docker extra (its imports are lazy). Every adapter is implemented; the
+    column says whether the platform's extra is installed, and how to install it."""
+    from importlib import metadata
+
+    real = metadata.requires
+    monkeypatch.setattr(metadata, "requires", lambda dist: [*(real(dist) or []),
+                                                            'surely-absent-dist>=1; extra == "docker"'])
+    assert main(["platforms"]) == 0
+    text = capsys.readouterr().out
+    assert "implemented" not in text
+    docker = next(line for line in text.splitlines() if line.startswith("docker "))
+    assert docker.endswith("no: pip install 'tao-run-automl[docker]'"), docker
+    local = next(line for line in text.splitlines() if line.startswith("local "))
+    assert local.endswith("yes"), local
+    assert main(["platforms", "--format", "json"]) == 0
+    registry = {s["name"]: s for s in json.loads(capsys.readouterr().out)["sdk_registry"]}
+    assert registry["docker"]["extra_installed"] is False and registry["docker"]["implemented"] is True

@@ -185,3 +185,17 @@ def test_recs_in_flight_of_a_run_no_orchestrator_follows_are_shown_as_last_seen(
     assert [a["last_seen_at"] for a in status["active_jobs"]] == [stopped]
     assert main(["status", str(tmp_path)]) == 0
     assert "as last seen when the orchestrator stopped" in capsys.readouterr().out
+
+
+def test_status_says_how_a_copy_or_a_python_run_collects_its_ended_jobs() -> None:
+    """`status` of a copied run said its stale jobs' results are collected by `tao-automl resume COPY`, which
+    refuses a copy whose original exists (the next line said to resume the original)."""
+    from tao_automl.experiment.lines import continue_with, orchestrator_line
+
+    copy = {"alive": False, "copy_of": "/runs/original run"}
+    said = continue_with(copy, "/copies/run_1")
+    assert said == "`tao-automl resume '/runs/original run'`"
+    assert said.strip("`") in orchestrator_line(copy, "/copies/run_1", {"total": 2, "completed": 1, "running": 1})
+    assert continue_with({}, "/runs/run_1") == "`tao-automl resume /runs/run_1`"
+    assert "AutoML('/runs/run_1', ..., resume=True)" in continue_with({"mode": "ask_tell"}, "/runs/run_1")
+    assert "AutoMLRunner(sdk" in continue_with({"platform_class": "MySDK"}, "/runs/run_1")

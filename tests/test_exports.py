@@ -319,3 +319,17 @@ def test_an_interrupted_runs_csv_shows_recs_in_flight_as_last_seen(tmp_path: Pat
     finally:
         for job_id in list(sdk._jobs):
             sdk.cancel_job(job_id)
+
+
+def test_the_no_result_hint_of_a_killed_run_says_interrupted_as_status_does(tmp_path: Path) -> None:
+    """After kill -9 of the orchestrator `status` shows `interrupted`; `export --best` said "the run is running
+    before any rec finished". Held by an orchestrator, the hint still says to wait."""
+    from tao_automl.experiment.workspace import RunLock, new_run_dir
+    from tao_automl.export.best import no_result_hint
+
+    run_dir = new_run_dir(tmp_path)
+    hint = no_result_hint(run_dir, "running", 0)
+    assert "the run is interrupted before any rec finished" in hint and "tao-automl resume" in hint
+    with RunLock(run_dir):
+        assert "no rec has finished yet: wait" in no_result_hint(run_dir, "running", 0)
+    assert "the run is stopped before" in no_result_hint(run_dir, "stopped", 0)

@@ -8,8 +8,8 @@ set). A required entry may itself be such a group. Values are never read into th
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,24 +172,45 @@ def sdk_env_missing(platform: str, options: Mapping[str, Any]) -> list[str]:
 
 
 def sdk_registry(only: str | None = None) -> list[dict[str, Any]]:
-    """Our SDK registry: name, class, extra, whether its module can be imported here, and the environment variables
-    the SDK itself needs (``set``/``missing``, never a value); ``only``: that platform's entry alone."""
+    """Our SDK registry: name, class, extra, whether that extra's packages are installed here (``extra_installed``;
+    ``implemented`` is always true: every registered platform has its adapter), and the environment variables the
+    SDK itself needs (``set``/``missing``, never a value); ``only``: that platform's entry alone."""
     from tao_automl.platforms.registry import PLATFORMS
 
     out = []
     for name, (target, extra) in PLATFORMS.items():
         if only is not None and name != only:
             continue
-        module = target.partition(":")[0]
-        try:
-            importable = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            importable = False
-        entry: dict[str, Any] = {"name": name, "class": target, "extra": extra, "implemented": importable}
+        entry: dict[str, Any] = {"name": name, "class": target, "extra": extra, "implemented": True,
+                                 "extra_installed": not missing_packages(extra)}
         if name in SDK_ENV:
             entry["env"] = {var: "set" if os.environ.get(var) else "missing" for var in SDK_ENV[name]}
         out.append(entry)
     return out
+
+
+def missing_packages(extra: str | None) -> list[str]:
+    """The distributions ``tao-run-automl[extra]`` requires that are not installed here (none for no extra, or when
+    this package's metadata cannot be read)."""
+    if not extra:
+        return []
+    from importlib import metadata
+
+    try:
+        requirements = metadata.requires("tao-run-automl") or []
+    except metadata.PackageNotFoundError:
+        return []
+    missing = []
+    for requirement in requirements:
+        spec, _, marker = requirement.partition(";")
+        if not re.search(r"""extra\s*==\s*["']""" + re.escape(extra) + r"""["']""", marker):
+            continue
+        dist = re.split(r"[\s<>=!~\[(;]", spec.strip(), maxsplit=1)[0]
+        try:
+            metadata.distribution(dist)
+        except metadata.PackageNotFoundError:
+            missing.append(dist)
+    return missing
 
 
 def bank_of(skill_dir: str | Path) -> Path | None:

@@ -195,9 +195,11 @@ def _platforms_text(report: dict[str, Any]) -> str:
                  for g in p["credential_groups"]]
         out += ["  " + line for line in _table(rows, ("credential", "kind", "status")).splitlines()] if rows else \
             ["  no credentials"]
-    sdks = [(s["name"], s["class"], s["extra"] or "-", "yes" if s["implemented"] else "no")
+    sdks = [(s["name"], s["class"], s["extra"] or "-",
+             "yes" if s["extra_installed"] else f"no: pip install 'tao-run-automl[{s['extra']}]'")
             for s in report["sdk_registry"]]
-    out += ["", "SDK registry (platform: in run configs):", _table(sdks, ("name", "class", "extra", "implemented"))]
+    out += ["", "SDK registry (platform: in run configs):",
+            _table(sdks, ("name", "class", "extra", "extra installed"))]
     needs = [f"{s['name']} reads {', '.join(f'{var} ({state})' for var, state in s['env'].items())}"
              for s in report["sdk_registry"] if s.get("env")]
     if needs:

@@ -214,17 +214,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         for waiting in (a for a in status["active_jobs"] if a.get("pending_reason")):
             print(f"rec {waiting['rec_id']}: job {waiting['job_id']} waits in the platform's queue: "
                   f"{waiting['pending_reason']}")
+        from tao_automl.experiment.lines import continue_with
+
+        collect = continue_with(status.get("orchestrator") or {}, status.get("run_dir"))
         ended = [str(a["job_id"]) for a in status["active_jobs"] if a.get("job_ended")]
         if ended:
-            print(f"ended, result not collected yet ({len(ended)}): {', '.join(ended)}; "
-                  "`tao-automl resume` collects it")
+            print(f"ended, result not collected yet ({len(ended)}): {', '.join(ended)}; {collect} collects it")
         stale = [a for a in status["active_jobs"] if a.get("last_seen_at") and not a.get("job_ended")]
         if stale:
             import datetime
 
             when = datetime.datetime.fromtimestamp(float(stale[0]["last_seen_at"])).strftime("%Y-%m-%d %H:%M:%S")
             print(f"as last seen when the orchestrator stopped ({when}): {len(stale)} rec(s) in flight; their jobs "
-                  f"may have ended since (`tao-automl resume {status.get('run_dir')}` collects them)")
+                  f"may have ended since ({collect} collects them)")
         if "orchestrator" in status:
             from tao_automl.experiment.lines import orchestrator_line
 

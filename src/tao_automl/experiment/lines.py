@@ -121,6 +121,16 @@ def budget_spent(progress: Mapping[str, Any]) -> bool:
         and not progress.get("pending")
 
 
+def continue_with(info: Mapping[str, Any], run_dir: str | None) -> str:
+    """How the run at ``run_dir`` is continued (its jobs' results collected), from its ``orchestrator`` info: a copy
+    by its original, an ask/tell run or one on a custom SDK from Python, others by `tao-automl resume`."""
+    if info.get("mode") == "ask_tell":
+        return f"tao_automl.AutoML({str(run_dir or 'RUN_DIR')!r}, ..., resume=True)"
+    if info.get("platform_class"):
+        return "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)"
+    return f"`{resume_command(run_dir, info.get('copy_of'))}`"
+
+
 def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mapping[str, Any]) -> str:
     """``status`` text: whether an orchestrator is alive; when not, how to continue the run at ``run_dir`` (nothing
     to continue once every rec of its budget has ended)."""

@@ -45,8 +45,10 @@ def no_result_hint(run_dir: Path, state: Any, ended_badly: int, mode: Any = None
     from tao_automl.experiment.holder import lock_holder
 
     where = shlex.quote(str(run_dir))
-    if state in ("running", "starting") and lock_holder(run_dir) is not None:
-        return f"no rec has finished yet: wait (`tao-automl status {where} --watch`)"
+    if state in ("running", "starting"):
+        if lock_holder(run_dir) is not None:
+            return f"no rec has finished yet: wait (`tao-automl status {where} --watch`)"
+        state = "interrupted"  # as status shows it: its orchestrator ended (killed) without closing the run
     if not ended_badly:
         again = (f"tao_automl.AutoML({str(run_dir)!r}, resume=True)" if mode == "ask_tell"
                  else f"`tao-automl resume {where}`")
