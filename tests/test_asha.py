@@ -292,3 +292,29 @@ def test_a_single_fidelity_job_that_ends_before_its_spec_epochs_is_recorded_at_t
                        automl_hyperparameters=["train.optim.lr"], spec_overrides=overrides,
                        workspace_path=tmp_path / "ws2", gpu_count=0)
     assert all(h["budget"] == h["budget_reached"] == 4 for h in again["history"]), again["history"]
+
+
+ZERO_BASED_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    lr, planned = spec["train"]["optim"]["lr"], spec["train"]["num_epochs"]
+    for epoch in range(planned):  # PyTorch Lightning's current_epoch: 0 .. planned - 1
+        with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+            loss = abs(lr - 0.01) + 1 / (epoch + 1)
+            f.write(json.dumps({"epoch": epoch, "max_epoch": planned, "kpi": {"val_loss": loss}}) + "\\n")
+    """
+)
+
+
+def test_a_trainer_counting_epochs_from_zero_is_recorded_at_the_epochs_it_trained(tmp_path: Path) -> None:
+    """A trainer whose status.json counts epochs from 0 (its last line says epoch 8 after 9 epochs) trained its whole
+    budget: it is not recorded as one that stopped an epoch early."""
+    skill = write_skill(tmp_path / "bank", trainer=ZERO_BASED_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                                         "automl_max_concurrent": 2, "seed": 3, "poll_interval_s": 0.2},
+                        automl_hyperparameters=["train.optim.lr"], spec_overrides={"train.num_epochs": 9},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert all(h["budget"] == h["budget_reached"] == 9 for h in result["history"]), result["history"]

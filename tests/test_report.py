@@ -218,7 +218,7 @@ def test_report_never_shows_a_secret_from_the_environment(tmp_path: Path, monkey
 def test_a_single_fidelity_reports_epochs_column_shows_each_recs_epochs_like_status(
         tmp_path: Path, toy_skill: Path) -> None:
     """The report's epochs column was "-" for every rec of a single-fidelity run while status showed the rec's
-    budget (here the spec's num_epochs, 3)."""
+    epochs (here 1: the toy trainer's status.json reports epoch 1 whatever the spec's num_epochs, 3, asks)."""
     from tao_automl.cli.text_report import ranked_table
     from tao_automl.report.html import write_html_report
     from tao_automl.status import query_status
@@ -229,13 +229,13 @@ def test_a_single_fidelity_reports_epochs_column_shows_each_recs_epochs_like_sta
         spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", gpu_count=0)
     status_epochs = {line.split()[1]: line.split()[4]
                      for line in ranked_table(query_status(result["run_dir"])).splitlines()[2:4]}
-    assert status_epochs == {"1": "3", "2": "3"}
+    assert status_epochs == {"1": "1", "2": "1"}
     text = write_html_report(load_run(result["run_dir"]), tmp_path / "r.html").read_text()
     for rec_id in (1, 2):
         row = re.search(rf"<tr[^>]*data-rec={rec_id}>(.*?)</tr>", text)
         assert row is not None
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
-        assert cells[1] == str(rec_id) and cells[4] == "3", cells
+        assert cells[1] == str(rec_id) and cells[4] == "1", cells
 
 
 def test_a_finished_run_without_a_result_says_so_not_wait(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -692,6 +692,8 @@ class AutoMLRunner:
                         STATUS_FILE, exp.settings.metric)
             exp.store.log_event("stopping_blind", item.rec.id, status_file=STATUS_FILE)
         reached = max(epochs, default=planned)
+        if epochs and min(epochs) == 0:  # counted from 0 (PyTorch Lightning's current_epoch): epoch e is the e+1-th
+            reached += 1
         if reached == planned:
             return None
         if reached > planned:
