@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -237,6 +238,21 @@ def test_the_exported_best_spec_finds_the_checkpoint_it_resumes_after_the_clean_
     resumes = json.loads(done.stdout)["best"]["resumes"]
     assert resumes is not None and Path(resumes["checkpoint"]).is_file(), resumes
     assert any(not list(Path(h["results_dir"]).rglob("*.npz")) for h in result["history"])  # others were deleted
+    # the run folder moved: the exported spec (file and stdout) names the checkpoint where it is now
+    moved = tmp_path / "moved" / "run"
+    moved.parent.mkdir()
+    shutil.move(result["run_dir"], moved)
+    for out in (["-o", str(tmp_path / "moved.yaml")], []):
+        done = subprocess.run([sys.executable, "-m", "tao_automl.cli.main", "export", str(moved), "--best", *out],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        text = (tmp_path / "moved.yaml").read_text() if out else done.stdout
+        spec = yaml.safe_load(text)
+        checkpoint = spec["train"]["resume_training_checkpoint_path"]
+        assert Path(checkpoint).is_file() and Path(checkpoint).is_relative_to(moved), checkpoint
+    assert "the run folder has moved since" in subprocess.run(
+        [sys.executable, "-m", "tao_automl.cli.main", "export", str(moved), "--best", "-o", str(tmp_path / "m.yaml")],
+        capture_output=True, text=True, timeout=120).stderr
 
 
 CAPPED_TRAINER = textwrap.dedent(
@@ -318,3 +334,13 @@ def test_a_trainer_counting_epochs_from_zero_is_recorded_at_the_epochs_it_traine
                         automl_hyperparameters=["train.optim.lr"], spec_overrides={"train.num_epochs": 9},
                         workspace_path=tmp_path / "ws", gpu_count=0)
     assert all(h["budget"] == h["budget_reached"] == 9 for h in result["history"]), result["history"]
+    # TAO's logger: max_epoch is max_epochs - 1; a status.json holding only its last line is read the same way
+    last_only = ZERO_BASED_TRAINER.replace("for epoch in range(planned):", "for epoch in range(planned - 1, planned):")
+    last_only = last_only.replace('"max_epoch": planned', '"max_epoch": planned - 1')
+    skill = write_skill(tmp_path / "bank2", trainer=last_only)
+    again = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1, "seed": 3,
+                         "poll_interval_s": 0.2},
+        automl_hyperparameters=["train.optim.lr"], spec_overrides={"train.num_epochs": 9},
+        workspace_path=tmp_path / "ws2", gpu_count=0)
+    assert again["history"][0]["budget_reached"] == 9, again["history"]

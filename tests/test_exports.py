@@ -333,3 +333,38 @@ def test_the_no_result_hint_of_a_killed_run_says_interrupted_as_status_does(tmp_
     with RunLock(run_dir):
         assert "no rec has finished yet: wait" in no_result_hint(run_dir, "running", 0)
     assert "the run is stopped before" in no_result_hint(run_dir, "stopped", 0)
+
+
+def test_export_hint_of_a_killed_copy_names_the_originals_resume(tmp_path: Path) -> None:
+    """`export --best` of a copy of a killed run said to `tao-automl resume COPY`, which refuses a copy whose
+    original exists; it names the original's resume, as `status` does."""
+    from tao_automl.experiment.workspace import new_run_dir
+    from tao_automl.export.best import no_result_hint
+
+    original = new_run_dir(tmp_path / "a")
+    (original / "state.db").write_bytes(b"")
+    copy = new_run_dir(tmp_path / "b")
+    hint = no_result_hint(copy, "running", 0, {"run_dir": str(original), "mode": "runner"})
+    assert f"tao-automl resume {original}" in hint and str(copy) not in hint, hint
+    assert "AutoML(" in no_result_hint(copy, "stopped", 0, {"mode": "ask_tell"})
+
+
+def test_export_of_a_moved_run_names_a_resumed_checkpoint_where_it_is_now(tmp_path: Path) -> None:
+    """A promoted rec's spec resumes its parent's checkpoint under the run folder; after the folder was moved,
+    `export --best` wrote the old path, and training with the exported spec failed (checkpoint does not exist)."""
+    from types import SimpleNamespace
+
+    from tao_automl.export.best import moved_resume
+
+    run = tmp_path / "moved" / "run_1"
+    checkpoint = run / "recs" / "rec_0004" / "results" / "model_epoch_3.npz"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"weights")
+    old = str(tmp_path / "before" / "run_1" / "recs" / "rec_0004" / "results" / "model_epoch_3.npz")
+    data: Any = SimpleNamespace(run_dir=run)
+    moved = moved_resume(data, {"key": "train.resume", "checkpoint": old})
+    assert moved == {"key": "train.resume", "checkpoint": str(checkpoint), "moved_from": old}
+    here = {"key": "train.resume", "checkpoint": str(checkpoint)}
+    assert moved_resume(data, here) == here  # where the spec says: unchanged
+    gone = {"key": "train.resume", "checkpoint": str(tmp_path / "nowhere" / "recs" / "rec_0009" / "x.npz")}
+    assert moved_resume(data, gone) == gone  # not in this run either: left as the job read it

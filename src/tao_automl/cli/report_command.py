@@ -40,8 +40,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"{data.run_dir.name}: no finished rec has a metric{' yet' if live else ''}; nothing to plot",
                 field="run_dir", value=str(data.run_dir),
                 hint=no_result_hint(data.run_dir, data.meta.get("state"),
-                                    sum(r.status in ("failure", "cancelled") for r in data.recs),
-                                    data.meta.get("mode")))
+                                    sum(r.status in ("failure", "cancelled") for r in data.recs), data.meta))
     else:
         from tao_automl.report.html import write_html_report
 

@@ -63,7 +63,7 @@ def output_file(option: str, path: str | Path | None) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tao_automl.export.best import export_best
+    from tao_automl.export.best import best_spec_text, export_best
     from tao_automl.export.optuna_journal import write_optuna
     from tao_automl.export.run_data import load_run
     from tao_automl.export.table import csv_rows, write_csv
@@ -100,9 +100,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     done: dict[str, Any] = {}
     if args.best:
         if args.output is None and args.results_dir is None and not _is_json(args):
-            best = data.summary["best"]
-            if best is not None and best.get("spec_path") and Path(best["spec_path"]).is_file():
-                sys.stdout.write(Path(best["spec_path"]).read_text())
+            text = best_spec_text(data)
+            if text is not None:
+                sys.stdout.write(text)
                 return EXIT_OK
         if args.output is None and data.summary["best"] is not None:
             raise UserInputError("export --best: give -o FILE", field="-o", hint="e.g. -o best_spec.yaml")
@@ -117,6 +117,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"note: rec {done['best']['rec_id']}'s spec resumes the checkpoint {resumes['checkpoint']} "
                   f"({resumes['key']}), so training with it continues that checkpoint as the sweep did; keep the run "
                   f"folder, or empty {resumes['key']} to train the config from scratch", file=sys.stderr)
+            if resumes.get("moved_from"):
+                print(f"note: the job read it at {resumes['moved_from']}; the run folder has moved since, so the "
+                      "exported spec names it where it is now", file=sys.stderr)
     if args.csv is not None:
         if csv_file:
             done["csv"] = {"path": csv_file, "rows": write_csv(data, csv_file)}

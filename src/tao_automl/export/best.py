@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +41,12 @@ def _file_spec(path: Path | None, config_format: str) -> dict[str, Any] | None:
     return dict(loaded) if isinstance(loaded, dict) else None
 
 
-def no_result_hint(run_dir: Path, state: Any, ended_badly: int, mode: Any = None) -> str:
-    """What to do about a run without a result: wait while it runs (``state``), resume it when it stopped before
-    any rec ended, read its recs' messages when ``ended_badly`` (failed or cancelled recs) is not 0."""
-    from tao_automl.experiment.holder import lock_holder
+def no_result_hint(run_dir: Path, state: Any, ended_badly: int, meta: Mapping[str, Any] | None = None) -> str:
+    """What to do about a run without a result: wait while it runs (``state``), continue it when it stopped before
+    any rec ended (as ``status`` says: a copy by its original, a Python run from Python), read its recs' messages
+    when ``ended_badly`` (failed or cancelled recs) is not 0."""
+    from tao_automl.experiment.holder import copy_of, lock_holder, unrebuildable_platform
+    from tao_automl.experiment.lines import continue_with
 
     where = shlex.quote(str(run_dir))
     if state in ("running", "starting"):
@@ -50,9 +54,11 @@ def no_result_hint(run_dir: Path, state: Any, ended_badly: int, mode: Any = None
             return f"no rec has finished yet: wait (`tao-automl status {where} --watch`)"
         state = "interrupted"  # as status shows it: its orchestrator ended (killed) without closing the run
     if not ended_badly:
-        again = (f"tao_automl.AutoML({str(run_dir)!r}, resume=True)" if mode == "ask_tell"
-                 else f"`tao-automl resume {where}`")
-        return f"the run is {state} before any rec finished: continue it ({again}), then export"
+        meta = meta or {}
+        how = {"mode": meta.get("mode"), "platform_class": unrebuildable_platform(meta),
+               "copy_of": copy_of(run_dir, meta)}
+        return (f"the run is {state} before any rec finished: continue it ({continue_with(how, str(run_dir))}), "
+                "then export")
     return f"see `tao-automl status {where} --recs all` for why its recs failed"
 
 
@@ -69,7 +75,7 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
                                hint=no_result_hint(data.run_dir, progress.get("state") or data.meta.get("state"),
                                                    int(progress.get("failed") or 0) + int(progress.get("cancelled")
                                                                                           or 0),
-                                                   data.meta.get("mode")))
+                                                   data.meta))
     rec = data.rec(int(best["rec_id"]))
     skill = _skill(data)
     spec_path = Path(rec.spec_path) if rec.spec_path else None
@@ -82,13 +88,16 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
                              field="-o", value=str(out), allowed=f"a .{config_format} file")
     target.parent.mkdir(parents=True, exist_ok=True)
     changed: list[str] = []
-    if spec_path is not None and spec_path.is_file() and results_dir is None:
+    resumes = moved_resume(data, _resumes(skill, rec.specs))
+    if spec_path is not None and spec_path.is_file() and results_dir is None and "moved_from" not in (resumes or {}):
         target.write_bytes(spec_path.read_bytes())  # byte for byte what the job read
         source = str(spec_path)
     else:
         spec = _file_spec(spec_path, config_format)
         if spec is None:  # no readable file: the rendered spec as persisted (credentials redacted)
             spec = copy.deepcopy(rec.specs)
+        if resumes is not None and "moved_from" in resumes:  # the checkpoint is where the moved run folder is now
+            set_path(spec, resumes["key"], resumes["checkpoint"])
         if results_dir is not None:
             if skill is None:
                 raise UserInputError(f"--results-dir needs the run's skill to know its output keys, but "
@@ -103,8 +112,35 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
         write_spec(spec, target, config_format)
         source = str(spec_path) if spec_path is not None and spec_path.is_file() else "state.db"
     return {"rec_id": rec.rec_id, "metric_value": rec.metric_value, "budget": rec.budget_reached,
-            "path": str(target), "source": source, "results_dir_keys": changed,
-            "resumes": _resumes(skill, rec.specs)}
+            "path": str(target), "source": source, "results_dir_keys": changed, "resumes": resumes}
+
+
+def moved_resume(data: RunData, resumes: dict[str, str] | None) -> dict[str, str] | None:
+    """``resumes`` with the checkpoint where it lies now when the run folder was moved since the rec ran (the spec
+    names it under the folder's old place; ``moved_from`` keeps that path); unchanged otherwise."""
+    if resumes is None or os.path.exists(resumes["checkpoint"]):
+        return resumes
+    marker = f"{os.sep}recs{os.sep}rec_"
+    at = resumes["checkpoint"].rfind(marker)
+    if at < 0:
+        return resumes
+    here = str(data.run_dir) + resumes["checkpoint"][at:]
+    if not os.path.exists(here):
+        return resumes
+    return {**resumes, "checkpoint": here, "moved_from": resumes["checkpoint"]}
+
+
+def best_spec_text(data: RunData) -> str | None:
+    """The best rec's spec as ``export --best`` prints it: its spec file, with a resumed checkpoint's path where a
+    moved run folder holds it now; None without a readable spec file."""
+    best = data.summary["best"]
+    if best is None or not best.get("spec_path") or not Path(best["spec_path"]).is_file():
+        return None
+    text = Path(best["spec_path"]).read_text()
+    resumes = moved_resume(data, _resumes(_skill(data), data.rec(int(best["rec_id"])).specs))
+    if resumes is None or "moved_from" not in resumes:
+        return text
+    return text.replace(resumes["moved_from"], resumes["checkpoint"])
 
 
 def _resumes(skill: Any, spec: dict[str, Any]) -> dict[str, str] | None:

@@ -692,7 +692,9 @@ class AutoMLRunner:
                         STATUS_FILE, exp.settings.metric)
             exp.store.log_event("stopping_blind", item.rec.id, status_file=STATUS_FILE)
         reached = max(epochs, default=planned)
-        if epochs and min(epochs) == 0:  # counted from 0 (PyTorch Lightning's current_epoch): epoch e is the e+1-th
+        # counted from 0 (TAO's PyTorch status logger: `epoch` is Lightning's current_epoch, `max_epoch` is
+        # max_epochs - 1): epoch e is the (e+1)-th
+        if epochs and (min(epochs) == 0 or any(r.get("max_epoch") == planned - 1 for r in records)):
             reached += 1
         if reached == planned:
             return None
