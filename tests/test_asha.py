@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -288,25 +289,26 @@ def test_a_job_that_ends_before_its_budget_is_recorded_and_ranked_at_the_epoch_i
     assert result["best"]["rec_id"] == top["rec_id"]
 
 
+def _random_sweep(tmp_path: Path, trainer: str, name: str, recs: int, epochs: int) -> dict[str, Any]:
+    """A `random` sweep of ``recs`` recs at once, searching the toy skill's lr, with ``epochs`` in every spec."""
+    skill = write_skill(tmp_path / f"bank-{name}", trainer=trainer)
+    return AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": recs,
+                         "automl_max_concurrent": recs, "seed": 3, "poll_interval_s": 0.2},
+        automl_hyperparameters=["train.optim.lr"], spec_overrides={"train.num_epochs": epochs},
+        workspace_path=tmp_path / f"ws-{name}", gpu_count=0)
+
+
 def test_a_single_fidelity_job_that_ends_before_its_spec_epochs_is_recorded_at_the_epoch_it_reached(
         tmp_path: Path) -> None:
     """`random` has no epoch budgets; its recs trained the spec's `num_epochs` (9 here). A job that stopped itself
     at epoch 5 was recorded with `budget_reached` 9 and shown at 9 epochs (README: such a job is recorded at the
     last epoch its status.json reports)."""
-    skill = write_skill(tmp_path / "bank", trainer=CAPPED_TRAINER)
-    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
-    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 3,
-                                         "automl_max_concurrent": 3, "seed": 3, "poll_interval_s": 0.2},
-                        automl_hyperparameters=["train.optim.lr"], spec_overrides={"train.num_epochs": 9},
-                        workspace_path=tmp_path / "ws", gpu_count=0)
+    result = _random_sweep(tmp_path, CAPPED_TRAINER, "capped", recs=3, epochs=9)
     for h in result["history"]:
         assert h["status"] == "success" and h["budget"] == 9 and h["budget_reached"] == 5, h
     assert result["best"]["budget"] == 5
-    overrides = {"train.num_epochs": 4}  # a job that trains its whole spec: recorded at it, as before
-    again = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
-                                        "automl_max_concurrent": 2, "seed": 3, "poll_interval_s": 0.2},
-                       automl_hyperparameters=["train.optim.lr"], spec_overrides=overrides,
-                       workspace_path=tmp_path / "ws2", gpu_count=0)
+    again = _random_sweep(tmp_path, CAPPED_TRAINER, "whole", recs=2, epochs=4)  # trains its whole spec: as before
     assert all(h["budget"] == h["budget_reached"] == 4 for h in again["history"]), again["history"]
 
 
@@ -327,20 +329,10 @@ ZERO_BASED_TRAINER = textwrap.dedent(
 def test_a_trainer_counting_epochs_from_zero_is_recorded_at_the_epochs_it_trained(tmp_path: Path) -> None:
     """A trainer whose status.json counts epochs from 0 (its last line says epoch 8 after 9 epochs) trained its whole
     budget: it is not recorded as one that stopped an epoch early."""
-    skill = write_skill(tmp_path / "bank", trainer=ZERO_BASED_TRAINER)
-    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
-    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
-                                         "automl_max_concurrent": 2, "seed": 3, "poll_interval_s": 0.2},
-                        automl_hyperparameters=["train.optim.lr"], spec_overrides={"train.num_epochs": 9},
-                        workspace_path=tmp_path / "ws", gpu_count=0)
+    result = _random_sweep(tmp_path, ZERO_BASED_TRAINER, "zero", recs=2, epochs=9)
     assert all(h["budget"] == h["budget_reached"] == 9 for h in result["history"]), result["history"]
     # TAO's logger: max_epoch is max_epochs - 1; a status.json holding only its last line is read the same way
     last_only = ZERO_BASED_TRAINER.replace("for epoch in range(planned):", "for epoch in range(planned - 1, planned):")
     last_only = last_only.replace('"max_epoch": planned', '"max_epoch": planned - 1')
-    skill = write_skill(tmp_path / "bank2", trainer=last_only)
-    again = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
-        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1, "seed": 3,
-                         "poll_interval_s": 0.2},
-        automl_hyperparameters=["train.optim.lr"], spec_overrides={"train.num_epochs": 9},
-        workspace_path=tmp_path / "ws2", gpu_count=0)
+    again = _random_sweep(tmp_path, last_only, "last-only", recs=1, epochs=9)
     assert again["history"][0]["budget_reached"] == 9, again["history"]

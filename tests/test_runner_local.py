@@ -163,15 +163,21 @@ def test_resume_checks_platform_arguments_and_refuses_a_budget_below_its_recs(to
     assert (after["state"], after["total"], after["completed"]) == (before["state"], 2, 2) == ("finished", 2, 2)
 
 
-def test_a_moved_run_reports_and_writes_where_it_is_now(toy_skill: Path, tmp_path: Path) -> None:
-    """A run folder moved elsewhere and resumed there: the result, `status` and new recs say (and use) the new
-    folder, and the store records the move."""
+def _moved_run(toy_skill: Path, tmp_path: Path, recs: int) -> tuple[AutoMLRunner, dict[str, Any], Path]:
+    """(runner, its result, the folder the run was then moved to) for a finished run of ``recs`` recs."""
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
-    first = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws",
+    first = runner.run(automl_settings=_settings(automl_max_recommendations=recs), workspace_path=tmp_path / "ws",
                        gpu_count=0)
     moved = tmp_path / "elsewhere" / "my_run"
     moved.parent.mkdir()
     shutil.move(first["run_dir"], moved)
+    return runner, first, moved
+
+
+def test_a_moved_run_reports_and_writes_where_it_is_now(toy_skill: Path, tmp_path: Path) -> None:
+    """A run folder moved elsewhere and resumed there: the result, `status` and new recs say (and use) the new
+    folder, and the store records the move."""
+    runner, first, moved = _moved_run(toy_skill, tmp_path, 1)
     again = runner.run(workspace_path=moved, resume=True, automl_settings=_settings(automl_max_recommendations=2))
     assert again["run_dir"] == str(moved) and again["progress"]["completed"] == 2
     assert Path(again["history"][1]["results_dir"]).is_relative_to(moved)  # the new rec ran in the new folder
@@ -196,12 +202,7 @@ def test_a_moved_run_not_resumed_shows_its_files_where_they_are_now(toy_skill: P
     from tao_automl.export.best import export_best
     from tao_automl.export.run_data import load_run
 
-    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
-    first = runner.run(automl_settings=_settings(automl_max_recommendations=2), workspace_path=tmp_path / "ws",
-                       gpu_count=0)
-    moved = tmp_path / "elsewhere" / "my_run"
-    moved.parent.mkdir()
-    shutil.move(first["run_dir"], moved)
+    _, _, moved = _moved_run(toy_skill, tmp_path, 2)
     best = query_status(moved)["best"]
     assert best is not None and Path(best["spec_path"]).is_file() and str(moved) in best["spec_path"], best
     assert all(Path(r["results_dir"]).is_dir() for r in query_status(moved, recs="all")["recommendations"])
