@@ -355,3 +355,35 @@ def test_arguments_that_are_not_an_object_are_a_usage_error() -> None:
     error = result["error"]
     assert (error["kind"], error["field"], error["value"]) == ("usage", "arguments", ["x"])
     assert "-v" not in (error.get("hint") or "")
+
+
+def test_sweep_status_pages_every_rec_and_says_what_it_shows(tmp_path: Path) -> None:
+    """sweep_status showed the 10 best and 10 newest unranked recs at most, with no way to see the rest (a failed
+    rec's message among them); with include_recs false its rec_view still said recs were shown."""
+    from tao_automl.experiment.store import RunStore
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    store = RunStore(folder)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "x", "mode": "runner",
+                    "state": "finished"})
+    for rec_id in range(1, 26):
+        store.add_rec(rec_id, {"lr": rec_id / 100}, {}, f"job-{rec_id}")
+        store.finish_rec(rec_id, "failure" if rec_id % 5 == 0 else "success", None if rec_id % 5 == 0 else rec_id,
+                         "diverged" if rec_id % 5 == 0 else None)
+    store.close()
+    top, is_error = call_tool("sweep_status", {"run_dir": str(folder)})
+    assert not is_error and top["rec_view"]["shown"] == len(top["recommendations"]) < 25
+    seen: list[int] = []
+    for offset in range(0, 30, 7):
+        page, is_error = call_tool("sweep_status", {"run_dir": str(folder), "recs": "all", "offset": offset,
+                                                    "limit": 7})
+        assert not is_error, page
+        seen += [r["rec_id"] for r in page["recommendations"]]
+    assert seen == list(range(1, 26))  # every rec once, failures and their messages included
+    bare, _ = call_tool("sweep_status", {"run_dir": str(folder), "include_recs": False})
+    assert "recommendations" not in bare and bare["rec_view"]["shown"] == 0 and bare["rec_view"]["total"] == 25
+    wrong, is_error = call_tool("sweep_status", {"run_dir": str(folder), "offset": 5})
+    assert is_error and wrong["error"]["field"] == "offset", wrong
+    bad, is_error = call_tool("sweep_status", {"run_dir": str(folder), "recs": "some"})
+    assert is_error and bad["error"]["field"] == "recs" and bad["error"]["allowed"] == ["top", "all"], bad

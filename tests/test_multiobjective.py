@@ -106,6 +106,8 @@ BAD_SHAPES = [
     ({"metric": [{"name": "a", "direction": "maximize", "goal": 1}, {"name": "b", "direction": "minimize"}]},
      "automl_settings.metric[0].goal", "'name', 'direction'"),
     ({"metric": ["a", "b"]}, "automl_settings.metric[0]", "a mapping"),
+    # a mapping instead of a name or a list: `allowed` names both forms (it said "a non-empty string" alone)
+    ({"metric": {"name": "val_accuracy"}}, "automl_settings.metric", "or a list of {name, direction} entries"),
     ({"metric": TWO, "direction": "maximize"}, "automl_settings.direction", "cannot be combined"),
     ({"metric": TWO, "algorithm": "asha"}, "automl_settings.algorithm", "'bayesian', 'random', 'tpe'"),
     ({"metric": TWO, "metric_weights": {"latency": 1}}, "automl_settings.metric_weights.latency",

@@ -179,6 +179,16 @@ def as_text(name: str, value: Any, optional: bool = True) -> str | None:
     return value
 
 
+def as_metric_name(name: str, value: Any) -> str:
+    """``metric`` once a list is expanded: a name; another type is refused naming both forms it may take."""
+    if not isinstance(value, str):
+        raise _bad(name, value, "a metric name (a non-empty string), or a list of {name, direction} entries "
+                                "(multi-objective)")
+    text = as_text(name, value, optional=False)
+    assert text is not None
+    return text
+
+
 def as_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise SettingsError(f"automl_settings.{name}: {value!r} is not allowed; expected one of "
@@ -288,7 +298,7 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
 #: setting -> its check-and-convert (settings not listed take any value: ``research_program``).
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "algorithm": lambda name, value: as_text(name, value, optional=False),
-    "metric": lambda name, value: as_text(name, value, optional=False),
+    "metric": lambda name, value: as_metric_name(name, value),
     "direction": _optional(_choice(tuple(d.value for d in Direction))),
     "automl_max_recommendations": _int_from(1),
     "automl_max_epochs": _int_from(1),

@@ -192,10 +192,10 @@ def _with_tool_steps(report: JSON) -> JSON:
                                "resume": _tool_call("resume_sweep", run_dir=run_dir)}}
 
 
-def _status(run_dir: str) -> JSON:
+def _status(run_dir: str, **view: Any) -> JSON:
     from tao_automl.status import query_status
 
-    status = query_status(run_dir)
+    status = query_status(run_dir, **view)
     if "error" in status:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=run_dir,
                              allowed="a run folder made by start_sweep (it holds state.db)",
@@ -203,10 +203,13 @@ def _status(run_dir: str) -> JSON:
     return status
 
 
-def sweep_status(run_dir: str, include_recs: bool = True) -> JSON:
-    status = _status(run_dir)  # its stop_reason's `tao-automl resume` reaches the caller as resume_sweep (call_tool)
+def sweep_status(run_dir: str, include_recs: bool = True, recs: str = "top", top: int = 10, offset: int = 0,
+                 limit: int | None = None) -> JSON:
+    # its stop_reason's `tao-automl resume` reaches the caller as resume_sweep (call_tool)
+    status = _status(run_dir, recs=recs, top=top, offset=offset, limit=limit)
     if not include_recs:
         status.pop("recommendations", None)
+        status["rec_view"] = {**status.get("rec_view", {}), "shown": 0}
     status["done"] = not status["orchestrator"]["alive"] and status["progress"].get("state") not in (
         "running", "starting")
     return status
@@ -301,8 +304,14 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          "sweep_status until done is true.", _object({"config": _CONFIG, "config_path": _CONFIG_PATH}),
          start_sweep),
     Tool("sweep_status", "Progress of a sweep: state, recs done of the budget, best so far, running jobs, whether "
-         "its orchestrator is alive, and done (true once it has ended or was stopped).",
-         _object({"run_dir": _RUN_DIR, "include_recs": {"type": "boolean", "default": True}}, ("run_dir",)),
+         "its orchestrator is alive, and done (true once it has ended or was stopped). recommendations: the `top` "
+         "best recs and the `top` newest without a rank (recs 'top'), or every rec in id order, paged by offset and "
+         "limit (recs 'all'); rec_view says which were shown of how many.",
+         _object({"run_dir": _RUN_DIR, "include_recs": {"type": "boolean", "default": True},
+                  "recs": {"enum": ["top", "all"], "default": "top"},
+                  "top": {"type": "integer", "minimum": 0, "default": 10},
+                  "offset": {"type": "integer", "minimum": 0, "default": 0},
+                  "limit": {"type": "integer", "minimum": 0}}, ("run_dir",)),
          sweep_status),
     Tool("stop_sweep", "Stop a sweep's orchestrator gracefully; running jobs keep running (resume_sweep "
          "re-attaches) unless cancel_jobs is true.",
