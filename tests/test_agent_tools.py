@@ -385,5 +385,31 @@ def test_sweep_status_pages_every_rec_and_says_what_it_shows(tmp_path: Path) -> 
     assert "recommendations" not in bare and bare["rec_view"]["shown"] == 0 and bare["rec_view"]["total"] == 25
     wrong, is_error = call_tool("sweep_status", {"run_dir": str(folder), "offset": 5})
     assert is_error and wrong["error"]["field"] == "offset", wrong
+    # the corrected call is this tool's, not the Python function's
+    assert wrong["error"]["hint"] == f"sweep_status(run_dir={str(folder)!r}, recs='all', offset=5)", wrong
+    ignored, is_error = call_tool("sweep_status", {"run_dir": str(folder), "recs": "all", "top": 3})
+    assert is_error and (ignored["error"]["field"], ignored["error"]["value"]) == ("top", 3), ignored  # not ignored
+    assert ignored["error"]["hint"].startswith("sweep_status(") and "recs='top', top=3" in ignored["error"]["hint"]
+    nulls, is_error = call_tool("sweep_status", {"run_dir": str(folder), "top": None, "offset": None,
+                                                 "limit": None, "recs": None})  # left out: the defaults
+    assert not is_error and nulls["rec_view"] == top["rec_view"], nulls
+    missing, is_error = call_tool("sweep_status", {"run_dir": None})
+    assert is_error and missing["error"]["field"] == "run_dir", missing  # a required one stays refused
+    fraction, is_error = call_tool("sweep_status", {"run_dir": str(folder), "top": 2.0})
+    assert is_error and fraction["error"]["kind"] == "usage" and fraction["error"]["field"] == "top", fraction
+    # the schema refuses what the function refuses: 2.0 is no whole number of recs for either
+    assert sweep_status_schema_accepts({"run_dir": "x", "top": 2}) and not sweep_status_schema_accepts(
+        {"run_dir": "x", "top": 2.0})
     bad, is_error = call_tool("sweep_status", {"run_dir": str(folder), "recs": "some"})
     assert is_error and bad["error"]["field"] == "recs" and bad["error"]["allowed"] == ["top", "all"], bad
+
+
+def sweep_status_schema_accepts(arguments: dict[str, object]) -> bool:
+    """Whether sweep_status's argument check lets ``arguments`` through."""
+    from tao_automl.agentapi.tools import TOOLS, ToolArgumentError, check_arguments
+
+    try:
+        check_arguments(TOOLS["sweep_status"], arguments)
+    except ToolArgumentError:
+        return False
+    return True

@@ -251,9 +251,14 @@ def test_the_exported_best_spec_finds_the_checkpoint_it_resumes_after_the_clean_
         spec = yaml.safe_load(text)
         checkpoint = spec["train"]["resume_training_checkpoint_path"]
         assert Path(checkpoint).is_file() and Path(checkpoint).is_relative_to(moved), checkpoint
-    assert "the run folder has moved since" in subprocess.run(
-        [sys.executable, "-m", "tao_automl.cli.main", "export", str(moved), "--best", "-o", str(tmp_path / "m.yaml")],
-        capture_output=True, text=True, timeout=120).stderr
+        # its results folder too (it named the old, missing folder), and a note says so, on stdout's run as on -o's
+        assert Path(spec["results_dir"]).is_dir() and Path(spec["results_dir"]).is_relative_to(moved), spec
+        assert "the run folder has moved since rec" in done.stderr and "results_dir" in done.stderr, done.stderr
+    shown = json.loads(subprocess.run(
+        [sys.executable, "-m", "tao_automl.cli.main", "export", str(moved), "--best", "-o", str(tmp_path / "m.yaml"),
+         "--json"], capture_output=True, text=True, timeout=120).stdout)["best"]["moved"]
+    assert set(shown) == {"results_dir", "train.resume_training_checkpoint_path"}, shown
+    assert all(Path(where["to"]).exists() and not Path(where["from"]).exists() for where in shown.values())
 
 
 CAPPED_TRAINER = textwrap.dedent(
@@ -307,7 +312,7 @@ def test_a_single_fidelity_job_that_ends_before_its_spec_epochs_is_recorded_at_t
     result = _random_sweep(tmp_path, CAPPED_TRAINER, "capped", recs=3, epochs=9)
     for h in result["history"]:
         assert h["status"] == "success" and h["budget"] == 9 and h["budget_reached"] == 5, h
-    assert result["best"]["budget"] == 5
+    assert result["best"]["budget"] == result["best"]["budget_reached"] == 5  # beside the rec's budget 9
     again = _random_sweep(tmp_path, CAPPED_TRAINER, "whole", recs=2, epochs=4)  # trains its whole spec: as before
     assert all(h["budget"] == h["budget_reached"] == 4 for h in again["history"]), again["history"]
 
@@ -336,3 +341,54 @@ def test_a_trainer_counting_epochs_from_zero_is_recorded_at_the_epochs_it_traine
     last_only = last_only.replace('"max_epoch": planned', '"max_epoch": planned - 1')
     again = _random_sweep(tmp_path, last_only, "last-only", recs=1, epochs=9)
     assert again["history"][0]["budget_reached"] == 9, again["history"]
+    sparse = ZERO_BASED_TRAINER.replace("for epoch in range(planned):", "for epoch in range(2, planned, 3):")
+    sparse = sparse.replace('"max_epoch": planned', '"max_epoch": planned - 1')  # a line every 3 epochs: 2, 5, 8
+    assert _random_sweep(tmp_path, sparse, "sparse", recs=1, epochs=9)["history"][0]["budget_reached"] == 9
+
+
+def test_a_trainer_counting_from_one_that_ignores_its_budget_is_recorded_at_its_last_epoch(tmp_path: Path) -> None:
+    """A trainer that ran its own 8 epochs (lines 1..8, `max_epoch` 8) while its spec asked for 9 was read as
+    counting from 0 (max_epoch = 9 - 1) and recorded at 9 epochs it never trained."""
+    own_eight = ZERO_BASED_TRAINER.replace("for epoch in range(planned):", "for epoch in range(1, 9):")
+    own_eight = own_eight.replace('"max_epoch": planned', '"max_epoch": 8').replace("1 / (epoch + 1)", "1 / epoch")
+    result = _random_sweep(tmp_path, own_eight, "own-eight", recs=2, epochs=9)
+    assert all(h["budget"] == 9 and h["budget_reached"] == 8 for h in result["history"]), result["history"]
+
+
+def test_a_started_line_before_training_is_no_epoch_trained(tmp_path: Path) -> None:
+    """A trainer counting from 1 that writes {"epoch": 0, "status": "STARTED"} before training and stops itself
+    after epoch 4 of 6 was recorded at 5 epochs (the STARTED line read as a 0-based count)."""
+    started = ZERO_BASED_TRAINER.replace(
+        "for epoch in range(planned):",
+        'open(os.path.join(spec["results_dir"], "status.json"), "a").write(\'{"epoch": 0, "status": "STARTED"}\\n\')'
+        "\nfor epoch in range(1, 5):").replace("1 / (epoch + 1)", "1 / epoch")
+    assert started.count('"STARTED"') == 1
+    result = _random_sweep(tmp_path, started, "started", recs=1, epochs=6)
+    assert result["history"][0]["budget_reached"] == 4, result["history"]
+
+
+@pytest.mark.parametrize(("epochs", "max_epoch", "planned", "start", "zero_based"), [
+    (range(0, 9), None, 9, 0, True),  # Lightning's current_epoch, every line
+    (range(1, 10), None, 9, 0, False),  # counted from 1
+    ([8], 8, 9, 0, True),  # TAO's logger, its last line only: max_epoch = max_epochs - 1
+    ([9], 9, 9, 0, False),
+    ([2, 5, 8], 8, 9, 0, True),  # a line every 3 epochs
+    (range(1, 9), 8, 9, 0, False),  # its own 8 epochs against a budget of 9
+    (range(0, 7), None, 6, 0, False),  # counted from 1 with a line before training (epoch 0): was read as 7 epochs
+    (range(3, 6), None, 6, 3, True),  # resumed a 3-epoch checkpoint, counted from 0: was read as 5 epochs
+    (range(4, 7), None, 6, 3, False),  # resumed, counted from 1
+    ([5], 5, 6, 3, True),  # resumed, TAO's last line only
+    ([2], 2, 3, 1, True),  # resumed 1 -> 3, TAO's last line only (its epoch is start + 1): was read as 2 epochs
+    ([1], 1, 2, 0, True),  # a budget of 2, TAO's last line only
+    ([1, 3, 5, 7, 8], 8, 9, 0, True),  # 0-based, a line every 2 epochs and the last: was read as 8 epochs
+    ([2], 2, 2, 0, False),  # counted from 1, its last line only
+    ([1, 2], 2, 3, 0, True),  # 0-based, every 2nd epoch and the last, 3 epochs: was read as 2
+    ([7, 8], 8, 9, 6, True),  # the same resumed 6 -> 9: was read as 8
+    ([1, 2], None, 2, 0, False),  # counted from 1, two epochs
+])
+def test_which_status_json_counts_epochs_from_zero(epochs: Any, max_epoch: int | None, planned: int, start: int,
+                                                   zero_based: bool) -> None:
+    from tao_automl.runner.loop import _counts_from_zero
+
+    records = [{"epoch": e, **({"max_epoch": max_epoch} if max_epoch is not None else {})} for e in epochs]
+    assert _counts_from_zero(list(epochs), records, planned, start) is zero_based

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import small_schema
 from tao_automl import AutoML, query_status
-from tao_automl.errors import SearchSpaceError, UserInputError, WorkspaceError
+from tao_automl.errors import SearchSpaceError, SettingsError, UserInputError, WorkspaceError
 
 
 def objective(params: dict[str, object]) -> float:
@@ -257,6 +257,7 @@ def test_after_finish_reads_answer_and_writes_are_refused(tmp_path: Path) -> Non
     ({"automl_hyperparameters": "train.layers"}, "automl_hyperparameters"),
     ({"custom_param_ranges": {"train.layers": 5}}, "custom_param_ranges"),
     ({"skill_dir": 5, "search_schema": None}, "skill_dir"),
+    ({"settings": "random"}, "settings"), ({"settings": [1]}, "settings"), ({"settings": 5}, "settings"),
 ])
 def test_constructor_refuses_a_bad_argument_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  kwargs: dict[str, object], field: str) -> None:
@@ -267,6 +268,16 @@ def test_constructor_refuses_a_bad_argument_type(tmp_path: Path, monkeypatch: py
         AutoML(**call)  # type: ignore[arg-type]
     assert info.value.field == field and f"{field}: " in str(info.value), str(info.value)
     assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_a_workspace_that_is_a_file_or_under_one_is_a_workspace_error(tmp_path: Path) -> None:
+    """AutoML(workspace=a file) raised FileExistsError, and a path under a file NotADirectoryError, from mkdir."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for workspace in (afile, afile / "run"):
+        with pytest.raises(WorkspaceError, match="cannot be a run folder") as refused:
+            AutoML(workspace=workspace, settings=SINGLE, search_schema=small_schema(), log_progress=False)
+        assert refused.value.field == "workspace" and "writable folder" in str(refused.value.allowed)
 
 
 def test_runner_and_query_status_refuse_bad_argument_types(tmp_path: Path) -> None:
@@ -325,6 +336,11 @@ def test_multi_fidelity_on_a_bare_schema(tmp_path: Path, with_key: bool) -> None
         assert rec.trial is not None and rec.trial["budget"] == 1
         assert rec.specs["train"].get("num_epochs") == (1 if with_key else None)
     automl.finish()
+    if with_key:  # a budget beyond the epoch key's maximum (100) is refused, as a run refuses it; specs broke it
+        with pytest.raises(SettingsError, match="automl_max_epochs: 101 is not allowed") as refused:
+            AutoML(workspace=tmp_path / "run2", search_schema=schema, log_progress=False,
+                   settings={"algorithm": "hyperband", "automl_max_epochs": 101, "metric": "val_loss"})
+        assert refused.value.field == "automl_settings.automl_max_epochs"
 
 
 def test_an_ask_tell_run_whose_process_died_reads_interrupted_with_how_to_reopen_it(tmp_path: Path) -> None:
@@ -526,9 +542,8 @@ def test_a_resume_refuses_a_changed_space_and_takes_the_same_one(tmp_path: Path)
     again = AutoML(workspace=tmp_path / "run", resume=True, search_schema=small_schema(), log_progress=False)
     again.finish()
     changes: list[tuple[dict[str, Any], str]] = [
-        ({"automl_hyperparameters": ["train.optim.lr"]}, "search_schema / automl_hyperparameters"),
-        ({"custom_param_ranges": {"train.optim.lr": {"valid_min": 0.5, "valid_max": 0.6}}},
-         "search_schema / custom_param_ranges"),
+        ({"automl_hyperparameters": ["train.optim.lr"]}, "automl_hyperparameters"),  # one argument, not a list
+        ({"custom_param_ranges": {"train.optim.lr": {"valid_min": 0.5, "valid_max": 0.6}}}, "custom_param_ranges"),
         ({"train_specs": {"train": {"optim": {"lr": 0.01}, "layers": 4, "act": "relu", "flag": False,
                                     "num_epochs": 1}}}, "train_specs"),
         ({"network": "other"}, "network"),
@@ -541,6 +556,16 @@ def test_a_resume_refuses_a_changed_space_and_takes_the_same_one(tmp_path: Path)
     with pytest.raises(WorkspaceError, match=r"train.optim.lr .*0.0001.* -> train.optim.lr .*0.5"):
         AutoML(workspace=tmp_path / "run", resume=True, search_schema=small_schema(), log_progress=False,
                custom_param_ranges={"train.optim.lr": {"valid_min": 0.5, "valid_max": 0.6}})
+    # without the schema the space cannot be rebuilt: refused naming the argument given (it named skill_dir)
+    with pytest.raises(WorkspaceError, match="automl_hyperparameters alone") as alone:
+        AutoML(workspace=tmp_path / "run", resume=True, log_progress=False, automl_hyperparameters=["train.layers"])
+    assert alone.value.field == "automl_hyperparameters"
+    # only the base spec changed (the space's defaults with it): train_specs is named, not search_schema/skill_dir
+    with pytest.raises(WorkspaceError) as spec_only:
+        AutoML(workspace=tmp_path / "run", resume=True, search_schema=small_schema(), log_progress=False,
+               train_specs={"train": {"optim": {"lr": 0.01}, "layers": 3, "act": "relu", "flag": False,
+                                      "num_epochs": 1}})
+    assert spec_only.value.field == "train_specs" and "search_schema:" not in str(spec_only.value)
 
 
 def test_a_dropped_automl_releases_its_run_folder(tmp_path: Path) -> None:
@@ -553,7 +578,9 @@ def test_a_dropped_automl_releases_its_run_folder(tmp_path: Path) -> None:
     del lost
     gc.collect()
     again = AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)
-    assert [rec.id for rec in again.next_recommendation()] == handed  # handed out again, as a resume does
+    recs = again.next_recommendation()
+    assert [rec.id for rec in recs] == handed  # handed out again, as a resume does
+    assert {rec.status for rec in recs} == {"pending"}  # as a new rec's (they read RecStatus.CREATED)
     again.finish()
 
 

@@ -288,9 +288,18 @@ def test_platforms_says_whether_an_sdks_extra_is_installed_not_whether_its_modul
     text = capsys.readouterr().out
     assert "implemented" not in text
     docker = next(line for line in text.splitlines() if line.startswith("docker "))
-    assert docker.endswith("no: pip install 'tao-run-automl[docker]'"), docker
+    assert docker.endswith("no (surely-absent-dist): pip install 'tao-run-automl[docker]'"), docker
     local = next(line for line in text.splitlines() if line.startswith("local "))
     assert local.endswith("yes"), local
     assert main(["platforms", "--format", "json"]) == 0
     registry = {s["name"]: s for s in json.loads(capsys.readouterr().out)["sdk_registry"]}
     assert registry["docker"]["extra_installed"] is False and registry["docker"]["implemented"] is True
+    assert registry["docker"]["extra_missing"] == ["surely-absent-dist"] and "extra_missing" not in registry["local"]
+    # installed, but older than the extra requires: docker 6 passed as installed, and preflight failed obscurely
+    from tao_automl.bank.credentials import missing_packages
+
+    monkeypatch.setattr(metadata, "requires", lambda dist: ['docker>=7.0; extra == "docker"'])
+    monkeypatch.setattr(metadata, "version", lambda dist: "6.1.3")
+    assert missing_packages("docker") == ["docker>=7.0 (6.1.3 installed)"]
+    monkeypatch.setattr(metadata, "version", lambda dist: "7.1.0")
+    assert missing_packages("docker") == [] and missing_packages("slurm") == []

@@ -301,32 +301,74 @@ def test_pbt_moves_a_member_on_as_soon_as_its_trial_ends() -> None:
     assert pbt.propose([8], {**pending, 6: more[0], 7: more[1]}, rng) == []  # only member 3 may move: it trains
 
 
-def test_pbt_spends_its_budget_when_fast_members_fill_the_last_generation_first() -> None:
-    """A budget that is not a multiple of the population leaves a smaller last generation; fast members filled it
-    while slow ones were still in generation 0, and the sweep ended there (8 of 10 recs). It ends once every
-    generation's trials are created."""
-    pbt = PBT(SPACE, max_epochs=9, population_size=4, max_trials=10)
-    rng = np.random.default_rng(0)
+def test_pbt_a_member_that_fails_first_waits_to_copy_a_member_instead_of_starting_afresh() -> None:
+    """Asynchronous pbt gave a member whose trial failed before any other of its generation ended a fresh random
+    config trained from scratch for the next generation's whole budget (the module promises failed members copy a
+    top member). It waits while its generation trains, then copies the first success; a generation that failed
+    whole copies the latest generation with a success."""
+    pbt = PBT(SPACE, max_epochs=9, population_size=4, max_trials=16)
+    rng = np.random.default_rng(5)
     pending = dict(enumerate(pbt.propose([1, 2, 3, 4], {}, rng), 1))
-    next_id = 5
-    for _ in range(2):  # members 0 and 1 finish twice while 2 and 3 still train generation 0
-        for trial_id in [t for t, trial in pending.items() if trial.bracket in (0, 1)]:
-            pbt.observe(trial_id, 0.1 * trial_id, None)
-            del pending[trial_id]
-        for trial in pbt.propose([next_id, next_id + 1], pending, rng):
-            pending[next_id] = trial
-            next_id += 1
-    assert sorted((t.bracket, t.rung) for t in pending.values()) == [(0, 2), (1, 2), (2, 0), (3, 0)]
-    for trial_id in [t for t, trial in pending.items() if trial.rung == 2]:
-        pbt.observe(trial_id, 0.1, None)
+    for trial_id, value in ((1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)):
+        pbt.observe(trial_id, value, 3)
         del pending[trial_id]
-    assert not pbt.is_finished(next_id - 1)  # the slow members' later generations are still to come
-    for trial_id in list(pending):
-        pbt.observe(trial_id, 0.5, None)
+    pending.update(zip([5, 6, 7, 8], pbt.propose([5, 6, 7, 8], pending, rng), strict=True))
+    pbt.observe(8, None, 6)  # member 3's generation-1 trial fails at once
+    del pending[8]
+    assert pbt.propose([9], pending, rng) == []  # nothing to copy yet: it waits (the old code started afresh)
+    pbt.observe(6, 0.15, 6)
+    del pending[6]
+    moved = pbt.propose([9, 10], pending, rng)
+    by_member = {t.bracket: t for t in moved}
+    assert by_member[3].parent == 6 and by_member[3].rung == 2  # the failure copies the success
+    assert by_member[1].parent == 6 and by_member[1].config == pending_config(pbt, 6)  # the success goes on
+    for trial_id, trial in zip([9, 10], moved, strict=True):
+        pending[trial_id] = trial
+    for trial_id in (5, 7):  # the rest of generation 1 fails
+        pbt.observe(trial_id, None, 6)
         del pending[trial_id]
-    last = pbt.propose([next_id, next_id + 1, next_id + 2], pending, rng)
-    assert [(t.bracket, t.rung) for t in last] == [(2, 1), (3, 1)] and next_id + 1 == 10
-    assert pbt.is_finished(10)
+    again = pbt.propose([11, 12], pending, rng)
+    assert {t.bracket for t in again} == {0, 2} and all(t.parent == 6 for t in again)
+    whole = PBT(SPACE, max_epochs=9, population_size=2, max_trials=6)
+    waiting = dict(enumerate(whole.propose([1, 2], {}, rng), 1))
+    whole.observe(1, 0.5, 3)
+    whole.observe(2, 0.7, 3)
+    waiting = dict(zip([3, 4], whole.propose([3, 4], {}, rng), strict=True))
+    whole.observe(3, None, 6)
+    whole.observe(4, None, 6)  # generation 1 failed whole: copy generation 0's best
+    last = whole.propose([5, 6], {}, rng)
+    assert len(waiting) == 2 and [t.parent for t in last] == [1, 1] and all(t.rung == 2 for t in last)
+
+
+def pending_config(pbt: PBT, trial_id: int) -> dict[str, object]:
+    """The config of ``pbt``'s trial ``trial_id``."""
+    return dict(pbt._trials[trial_id].config)
+
+
+def test_pbt_spends_its_budget_when_fast_members_fill_the_last_generation_first() -> None:
+    """A budget that is not a multiple of the population leaves a smaller last generation. Fast members filled it
+    while slow ones were still in generation 0, and the sweep ended there (8 of 10 recs); then the members that
+    went on into it were the first by member number, not the best (a pbt run's best was a poor member). It ends
+    once every generation's trials are created, and the last generation holds the best of the one before."""
+    for seed in range(6):
+        pbt = PBT(SPACE, max_epochs=9, population_size=4, max_trials=10)
+        rng = np.random.default_rng(seed)
+        pending = dict(enumerate(pbt.propose([1, 2, 3, 4], {}, rng), 1))
+        next_id, values = 5, {}
+        while pending:
+            ended = sorted(pending, key=lambda t: (pending[t].bracket not in (0, 1), t))[0]  # members 0, 1 fast
+            values[ended] = float(rng.random())
+            pbt.observe(ended, values[ended], None)
+            trial = pending.pop(ended)
+            assert not pbt.is_finished(next_id - 1) or not pending or trial.rung == 2
+            for new in pbt.propose([next_id, next_id + 1, next_id + 2, next_id + 3], pending, rng):
+                pending[next_id] = new
+                next_id += 1
+        assert next_id - 1 == 10 and pbt.is_finished(10)
+        generation_1 = {member: trial for member, trial in pbt._members[1].items()}
+        best_two = sorted(generation_1.values(), key=lambda t: values[t])[:2]
+        last = [pbt._trials[t] for t in pbt._members[2].values()]
+        assert sorted(t.parent for t in last) == sorted(best_two), seed  # the best of generation 1 go on
 
 
 def test_hyperband_es_stops_a_clearly_worse_curve_but_not_a_good_one() -> None:

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,7 @@ def test_run_detach_returns_the_folder_and_the_orchestrator_finishes_alone(tmp_p
     assert done.returncode == 0, done.stderr
     run_dir = done.stdout.strip()  # stdout is the run folder alone
     assert Path(run_dir, "state.db").exists() and "detached orchestrator" in done.stderr
+    assert f"watch: tao-automl status {run_dir} --watch" in done.stderr  # it named a one-off `status --json`
     status = wait_for(run_dir, ended)
     assert status["progress"]["state"] == "finished" and status["progress"]["succeeded"] == 2
     assert status["best"] is not None and status["orchestrator"]["detached"] is True
@@ -462,3 +464,69 @@ def _local_run(tmp_path: Path) -> str:
                         automl_settings={"metric": "val_accuracy", "automl_max_recommendations": 1},
                         spec_overrides={"train.num_epochs": 1})
     return str(result["run_dir"])
+
+
+def test_every_command_the_status_line_names_runs_as_printed(tmp_path: Path) -> None:
+    """status printed "continue with `tao-automl resume RUN [--detach]`": pasted, the bracket is an unknown argument
+    (exit 2). Each backticked command of the orchestrator line parses as the CLI's own arguments."""
+    import re
+    import shlex
+
+    from tao_automl.cli.main import build_parser
+    from tao_automl.experiment.lines import orchestrator_line
+
+    original = tmp_path / "a run"
+    (original).mkdir()
+    unspent = {"completed": 1, "total": 4, "running": 0, "pending": 0}
+    lines = [orchestrator_line({"alive": False}, str(tmp_path / "b run"), unspent),
+             orchestrator_line({"alive": False, "copy_of": str(original)}, str(tmp_path / "copy"), unspent)]
+    commands = [c for line in lines for c in re.findall(r"`(tao-automl [^`]+)`", line)]
+    assert len(commands) == 2, lines
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        build_parser(argv).parse_args(argv)  # an unknown argument exits (SystemExit), failing the test
+
+
+def test_an_orchestrator_killed_before_it_takes_the_run_over_is_exit_1_with_its_own_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A detached orchestrator SIGKILLed as it started made the CLI exit 247 with "exit_code": -9 (not a code of
+    the README's table), and the message quoted the previous orchestrator's log lines as if they were its own."""
+    import subprocess
+    import sys
+
+    import tao_automl.runner.detach as detach
+    from tao_automl.errors import EXIT_NO_RESULT
+    from tao_automl.experiment.store import RunStore
+
+    run_dir = tmp_path / "run_1"
+    run_dir.mkdir()
+    (run_dir / "orchestrator.log").write_text("rec 11 started (an earlier orchestrator's line)\n")
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "x", "mode": "runner",
+                    "state": "starting"})
+    store.close()
+    real = subprocess.Popen
+
+    def killed_at_once(_argv: Any, **kwargs: Any) -> Any:
+        return real([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"], **kwargs)
+
+    monkeypatch.setattr(detach.subprocess, "Popen", killed_at_once)
+    with pytest.raises(detach.OrchestratorError) as failed:
+        detach.spawn_orchestrator(run_dir)
+    assert failed.value.exit_code == EXIT_NO_RESULT
+    assert "was killed by SIGKILL before it took the run over: (nothing in its log)" in str(failed.value)
+    assert "rec 11" not in str(failed.value)
+    # closed now: readers (sweep_status's done) waited 90 s on a run left "starting"
+    from tao_automl.status import query_status
+
+    shown = query_status(run_dir)["progress"]
+    assert shown["state"] == "interrupted" and "killed as it started" in shown["stop_reason"], shown
+
+    def refuses(_argv: Any, **kwargs: Any) -> Any:  # an orchestrator refusing the run (a copy, say): exit 2
+        return real([sys.executable, "-c", "print('a copy: resume the original'); raise SystemExit(2)"], **kwargs)
+
+    monkeypatch.setattr(detach.subprocess, "Popen", refuses)
+    with pytest.raises(detach.OrchestratorError) as refused:
+        detach.spawn_orchestrator(run_dir)
+    assert refused.value.exit_code == 2 and "a copy: resume the original" in str(refused.value)
+    assert "tao-automl resume" not in str(refused.value.hint)  # it said to resume the folder it had just refused

@@ -53,6 +53,12 @@ def test_best_spec_is_the_file_the_job_read_and_trains_to_the_same_metric(demo_r
     assert f"wrote rec {best['rec_id']}'s spec" in done.stdout
     spec = yaml.safe_load((tmp_path / "best_spec.yaml").read_text())
     assert spec["results_dir"] == str(out.resolve())
+    assert "cannot be made here" not in done.stderr
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    elsewhere = _cli("export", run_dir, "--best", "-o", str(tmp_path / "b2.yaml"), "--results-dir",
+                     str(blocked / "out"))  # written without a word, so the retrain failed later
+    assert elsewhere.returncode == 0 and f"--results-dir '{blocked / 'out'}' cannot be made here" in elsewhere.stderr
     assert {k: v for k, v in spec.items() if k != "results_dir"} == {
         k: v for k, v in best["specs"].items() if k != "results_dir"}
     # train it with the demo's own command (skill_info.yaml: tao-demo-digits train -e {config_path})
@@ -349,7 +355,8 @@ def test_export_hint_of_a_killed_copy_names_the_originals_resume(tmp_path: Path)
     assert "AutoML(" in no_result_hint(copy, "stopped", 0, {"mode": "ask_tell"})
 
 
-def test_export_of_a_moved_run_names_a_resumed_checkpoint_where_it_is_now(tmp_path: Path) -> None:
+def test_export_of_a_moved_run_names_a_resumed_checkpoint_where_it_is_now(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A promoted rec's spec resumes its parent's checkpoint under the run folder; after the folder was moved,
     `export --best` wrote the old path, and training with the exported spec failed (checkpoint does not exist)."""
     from types import SimpleNamespace
@@ -368,3 +375,10 @@ def test_export_of_a_moved_run_names_a_resumed_checkpoint_where_it_is_now(tmp_pa
     assert moved_resume(data, here) == here  # where the spec says: unchanged
     gone = {"key": "train.resume", "checkpoint": str(tmp_path / "nowhere" / "recs" / "rec_0009" / "x.npz")}
     assert moved_resume(data, gone) == gone  # not in this run either: left as the job read it
+    # the run folder given relatively: the spec still names an absolute path (it is read from any folder)
+    from tao_automl.export.best import moved_paths
+
+    monkeypatch.chdir(tmp_path)
+    relative: Any = SimpleNamespace(run_dir=Path("moved") / "run_1")
+    assert moved_resume(relative, {"key": "train.resume", "checkpoint": old})["checkpoint"] == str(checkpoint)
+    assert moved_paths(relative.run_dir, {"train": {"resume": old}}) == {"train.resume": (old, str(checkpoint))}

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from conftest import write_skill
 from tao_automl.bank.skill import load_skill
 from tao_automl.experiment.core import Recommendation
@@ -210,7 +212,9 @@ def test_spare_folders_of_killed_processes_are_removed_by_the_next_sdk(tmp_path:
         assert killed.stdout is not None and killed.stdout.readline().strip() == "ready"
         assert alive.stdout is not None and alive.stdout.readline().strip() == "ready"
         killed.send_signal(signal.SIGKILL)
-        killed.wait()
+        deadline = time.monotonic() + 10  # killed, not yet reaped (a zombie): its spare is no longer its own
+        while psutil.Process(killed.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.01)
         spares = {p.name for p in (tmp_path / "jobs").iterdir()}
         assert {n.split("-")[1] for n in spares} == {str(killed.pid), str(alive.pid)}
         elsewhere = tmp_path / "jobs" / f"{SPARE_PREFIX}{killed.pid}-0123456789ab@another-host"
@@ -220,6 +224,7 @@ def test_spare_folders_of_killed_processes_are_removed_by_the_next_sdk(tmp_path:
         left = {p.name.split("-")[1] for p in (tmp_path / "jobs").iterdir() if p != elsewhere}
         assert left == {str(alive.pid), str(os.getpid())} and elsewhere.is_dir()
     finally:
+        killed.wait()
         alive.kill()
         alive.wait()
         local._remove_spares()

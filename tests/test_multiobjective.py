@@ -368,6 +368,21 @@ def test_report_runs_and_trackers_name_the_fronts_pick_not_the_first_metrics_bes
     assert "<td>success</td><td class=num>0.95</td><td class=num>10</td><td>yes</td>" in table
     header = _header(data)
     assert "best: <b>rec 2: val_accuracy = 0.95, model_size = 10 (knee)" in header
+    # a figure of the front itself (the report plotted the first metric alone)
+    import plotly.graph_objects as go
+
+    from tao_automl.report.html import _pareto
+
+    figure, note = _pareto(go, data)
+    traces = {trace.name: trace for trace in figure.data}
+    front_trace = traces["Pareto front"]
+    assert list(front_trace.x) == [0.5, 0.95, 0.99] and list(front_trace.y) == [1.0, 10.0, 100.0], front_trace
+    assert list(traces["best: rec 2 (knee)"].x) == [0.95] and note == ""
+    assert figure.layout.xaxis.title.text == "val_accuracy" and figure.layout.yaxis.title.text == "model_size"
+    from tao_automl.report.html import write_html_report
+
+    page = write_html_report(data, tmp_path / "report.html").read_text()
+    assert page.index("data-plot=pareto") < page.index("data-plot=convergence")
     assert "Pareto front: <b>recs 1, 2, 3" in header
     listed = list_runs(tmp_path / "ws")[0]
     assert listed["best_rec_id"] == 2 and listed["best_metric"] == 0.95

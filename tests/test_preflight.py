@@ -76,6 +76,29 @@ def test_a_local_command_whose_program_is_missing_is_a_warning_that_names_it(tmp
     assert command.ok is True and not command.warning and command.detail == sys.executable
 
 
+def test_a_config_without_a_metric_is_told_it_set_none_and_the_models_own(tmp_path: Path) -> None:
+    """No metric: the refusal read "automl_settings.metric: 'loss' is not a metric demo-digits-mlp reports (did you
+    mean 'val_loss'?)", a value the user never wrote, steering to minimise val_loss when the model's metric is
+    val_accuracy. Preflight and the run say the metric is not set and name the model's monitoring metric."""
+    from tao_automl.errors import SettingsError
+    from tao_automl.runner.plan import RunPlan
+
+    config = load_run_config(_config(tmp_path, Path(), skill_dir="builtin:demo-digits-mlp",
+                                     train_dataset_uri="builtin:digits", automl_settings={"algorithm": "random"}))
+    detail = {c.check: c.detail for c in run_preflight(config).checks}["search_space"]
+    with pytest.raises(SettingsError) as refused:
+        RunPlan.build(config)
+    for said in (detail, str(refused.value)):
+        assert "automl_settings.metric is not set" in said and "monitoring metric is 'val_accuracy'" in said, said
+        assert "did you mean" not in said
+    assert refused.value.field == "automl_settings.metric" and refused.value.value is None
+    assert "set automl_settings.metric: val_accuracy" in str(refused.value.hint)
+    given = load_run_config(_config(tmp_path, Path(), skill_dir="builtin:demo-digits-mlp",
+                                    train_dataset_uri="builtin:digits", automl_settings={"metric": "loss"}))
+    with pytest.raises(SettingsError, match="'loss' is not a metric demo-digits-mlp reports"):
+        RunPlan.build(given)  # written by the user: refused as written
+
+
 def test_preflight_names_the_metric_kpi_resolves_to_and_its_direction(capsys: pytest.CaptureFixture[str],
                                                                      tmp_path: Path) -> None:
     """``metric: kpi`` is shown as the metric the run reads (the skill's KPI) with its direction, both from the

@@ -155,3 +155,27 @@ def test_failure_reason_is_kept_uncut(tmp_path: Path) -> None:
     assert rec["status"] == "failure" and reason.strip() in rec["message"]
     text = _cli("status", json.loads(done.stdout)["run_dir"]).stdout
     assert reason.strip() in text
+
+
+def test_a_resumed_job_counting_epochs_from_zero_is_recorded_at_its_budget(tmp_path: Path) -> None:
+    """A promoted rec's job resumes its parent's 3-epoch checkpoint and, counting from 0 as PyTorch Lightning does,
+    writes epochs 3..8 for a budget of 9: it was recorded at 8 epochs (and so ranked below a rec trained to 9 from
+    scratch)."""
+    zero_based = RESUMING_TRAINER.replace("for epoch in range(start + 1, t[\"num_epochs\"] + 1):",
+                                          "for epoch in range(start, t[\"num_epochs\"]):")
+    zero_based = zero_based.replace("1.0 / epoch", "1.0 / (epoch + 1)").replace(
+        'f"ckpt_epoch_{epoch}.pt"', 'f"ckpt_epoch_{epoch + 1}.pt"')  # the checkpoint names the epochs it holds
+    assert zero_based.count("range(start, ") == 1 and zero_based.count("epoch + 1}.pt") == 1
+    schema = small_schema()
+    schema["default"]["train"]["resume_path"] = ""
+    schema["properties"]["train"]["properties"]["resume_path"] = {"type": "string", "default": ""}
+    skill = write_skill(tmp_path / "bank", schema=schema, trainer=zero_based,
+                        roles={"train.resume_path": "resume_model"})
+    done = _cli("run", str(asha_config(tmp_path, skill)), "--json")
+    assert done.returncode == 0, done.stderr
+    recs = json.loads(done.stdout)["recommendations"]
+    promoted = [r for r in recs if r["parent"] is not None and r["status"] == "success"]
+    assert promoted, recs
+    for rec in recs:
+        if rec["status"] == "success":
+            assert rec["budget_reached"] == rec["budget"], rec

@@ -212,7 +212,7 @@ def test_the_timeout_scales_with_a_multi_fidelity_budget() -> None:
 
 
 def test_same_cause_failures_stop_the_sweep_and_the_cli_exits_1(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     skill = write_skill(tmp_path / "bank", trainer=NO_METRIC)
     code = main(["run", str(_config(tmp_path, skill))])
     err = capsys.readouterr().err
@@ -227,6 +227,30 @@ def test_same_cause_failures_stop_the_sweep_and_the_cli_exits_1(
     status = query_status(run_dir)
     assert status["progress"]["completed"] < 8  # the budget was not wasted
     assert status["progress"]["succeeded"] == 0
+    from tao_automl.cli.main import no_result_hint
+
+    hint = no_result_hint({"run_dir": str(run_dir), "progress": status["progress"], "recommendations": []})
+    assert "start a new run" in hint and "tao-automl resume" not in hint, hint  # the run's own error hint too
+    # status and stop said "continue with `tao-automl resume`", which ran another rec that failed the same way
+    assert status["orchestrator"]["new_run_needed"] is True
+    assert main(["status", str(run_dir)]) == 0
+    shown = capsys.readouterr().out
+    assert "start a new run" in shown and "tao-automl resume" not in shown, shown
+    assert main(["stop", str(run_dir), "--json"]) == 0
+    stopped = json.loads(capsys.readouterr().out)
+    assert stopped["next"] is None and stopped["new_run_needed"] is True
+    assert "cannot change on resume" in stopped["stop_reason"]
+    from tao_automl.agentapi.tools import call_tool
+
+    tool, _ = call_tool("stop_sweep", {"run_dir": str(run_dir)})
+    assert tool["next"] is None, tool  # an agent is not sent to resume_sweep either
+    # a resume anyway (the user may have fixed the trainer) runs, but says what status and stop said
+    from tao_automl.runner.detach import repeat_warning
+
+    assert "stops the same way" in str(repeat_warning(run_dir))
+    with caplog.at_level("WARNING", logger="tao_automl.runner.loop"):
+        assert main(["resume", str(run_dir)]) == 1  # unfixed: it stops the same way
+    assert any("had stopped itself on a cause a resume meets again" in r.getMessage() for r in caplog.records)
 
 
 def test_run_json_without_a_result_names_the_real_folder_and_a_failed_recs_log(
@@ -237,7 +261,12 @@ def test_run_json_without_a_result_names_the_real_folder_and_a_failed_recs_log(
     run_dir, hint = out["run_dir"], out["error"]["hint"]
     failed = min(r["rec_id"] for r in out["recommendations"] if r["status"] == "failure")
     assert "RUN_DIR" not in hint and f"`tao-automl logs {run_dir} {failed}`" in hint
-    assert f"then `tao-automl resume {run_dir}` if it lay outside the run's settings" in hint
+    # no metric: a cause a resume meets again, so the run's own hint says a new run, as status and stop do
+    assert "start a new run with what the stop reason says" in hint and "tao-automl resume" not in hint, hint
+    crash = write_skill(tmp_path / "bank2", trainer="import sys\nsys.exit(3)\n")
+    assert main(["run", str(_config(tmp_path, crash)), "--json"]) == 1
+    hint = json.loads(capsys.readouterr().out)["error"]["hint"]  # a cause of unknown place: either way, named
+    assert "then `tao-automl resume " in hint and "if it lay outside the run's settings" in hint
     assert "start a new run if it lay in the settings" in hint
 
 
@@ -453,6 +482,20 @@ def test_the_next_step_tells_a_missing_dataset_from_a_missing_program_and_a_refu
                   "'/proc/nojobs/abc/job.sh'")
     assert "jobs_dir it cannot write" in next_step(unwritable, run, 1)
     # a NaN metric was found, not misnamed: "make automl_settings.metric name a value the job writes" misled
+    from tao_automl.runner.failures import needs_new_run, timeout_message
+
+    limit = timeout_message(1.0, 1.0, None)
+    assert needs_new_run(limit) and next_step(limit, run, 1).startswith("raise automl_job_timeout_s")
+    for own in ("requests.exceptions.ReadTimeout: HTTPSConnectionPool(host=x, port=443): Read timed out.",
+                "RuntimeError: Timed out initializing process group in store based barrier"):
+        # a timeout the job met itself lies outside the run's settings: fixed and resumed, not a new run
+        assert not needs_new_run(own) and "automl_job_timeout_s" not in next_step(own, run, 1), own
+    spaced = Path("/ws w#1/run_1")  # pasted, an unquoted path is two arguments and a comment
+    assert "`tao-automl logs '/ws w#1/run_1' 3`" in next_step("exit code 1", spaced, 3)
+    assert "`tao-automl resume '/ws w#1/run_1'`" in next_step("exit code 1", spaced, 3)
+    wrong_type = next_step("job submission failed: create_job returned 'job-7', not a job with an .id", run, 1)
+    assert wrong_type.startswith("the platform SDK's create_job returned no job object"), wrong_type
+    assert "platform_kwargs" not in wrong_type and "resume=True" in wrong_type  # not the platform's refusal
     diverged = next_step("metric is not a finite number (nan)", run, 2)
     assert "training diverged" in diverged and "automl_settings.metric name" not in diverged
     assert f"tao-automl logs {run} 2" in diverged

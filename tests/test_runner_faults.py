@@ -244,3 +244,40 @@ def test_lookup_job_accepts_a_job_or_none_and_survives_a_raising_lookup() -> Non
     assert lookup_job(Finder(Job("7", "/x")), "n", "/r") == Job("7", "/x")
     assert lookup_job(Finder(ConnectionError("down")), "n", "/r") is None
     assert lookup_job(object(), "n", "/r") is None
+
+
+FAILING_TRAINER = "import sys\nprint('disk full', file=sys.stderr)\nsys.exit(1)\n"
+
+
+def test_a_failure_analysis_that_is_not_a_dict_fails_the_rec_with_a_message(tmp_path: Path) -> None:
+    """A custom SDK whose get_failure_analysis returned a string crashed run() with AttributeError ('str' object has
+    no attribute 'get') and left the run interrupted with a rec pending: the rec fails, naming what came back."""
+
+    class Texting(LocalSDK):
+        def get_failure_analysis(self, job_id: str) -> Any:
+            return "disk full"
+
+    skill = write_skill(tmp_path / "bank", trainer=FAILING_TRAINER)
+    result = AutoMLRunner(Texting(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(2), workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["failed"] == 2 and result["progress"]["state"] == "failed"
+    message = result["history"][0]["message"]
+    assert "get_failure_analysis returned 'disk full', not a dict" in message, message
+
+
+def test_runner_arguments_a_platform_cannot_use_are_refused_at_construction(tmp_path: Path) -> None:
+    """sdk_call_timeout_s "10" or -1 was taken, and every rec then failed inside the platform guard (TypeError,
+    "did not return within -1 s") under a stop reason blaming platform_kwargs; a class given for the SDK failed 11
+    frames deep (validate_job() missing 'options')."""
+    from tao_automl.errors import UserInputError
+
+    skill = write_skill(tmp_path / "bank")
+    for bad in ("10", -1, 0, float("nan"), float("inf"), True):
+        with pytest.raises(UserInputError) as refused:
+            AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, sdk_call_timeout_s=bad)  # type: ignore[arg-type]
+        assert refused.value.field == "sdk_call_timeout_s", bad
+    AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, sdk_call_timeout_s=None)  # no limit: allowed
+    with pytest.raises(UserInputError, match=r"LocalSDK is a class; pass an instance of it: LocalSDK\(...\)") as cls:
+        AutoMLRunner(LocalSDK, skill)
+    assert cls.value.field == "sdk"
+    assert not (tmp_path / "ws").exists()

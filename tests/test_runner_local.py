@@ -208,7 +208,11 @@ def test_a_moved_run_not_resumed_shows_its_files_where_they_are_now(toy_skill: P
     assert all(Path(r["results_dir"]).is_dir() for r in query_status(moved, recs="all")["recommendations"])
     written = export_best(load_run(moved), tmp_path / "best.yaml")
     assert written["source"] != "state.db", written
-    assert (tmp_path / "best.yaml").read_bytes() == Path(best["spec_path"]).read_bytes()
+    # byte for byte the job's spec, but for its results folder, named where the moved run holds it now
+    job_read = Path(best["spec_path"]).read_text()
+    assert set(written["moved"]) == {"results_dir"}
+    was, now = written["moved"]["results_dir"]["from"], written["moved"]["results_dir"]["to"]
+    assert was in job_read and Path(now).is_dir() and (tmp_path / "best.yaml").read_text() == job_read.replace(was, now)
 
 
 def test_a_killed_run_moved_then_resumed_leaves_its_dead_time_out_of_elapsed(toy_skill: Path, tmp_path: Path,

@@ -185,6 +185,9 @@ def test_status_shows_the_top_recs_by_default_and_every_rec_on_request(
     for paging in ({"offset": 2}, {"limit": 3}):  # they page recs="all": with the default view, never ignored
         with pytest.raises(UserInputError, match="pages recs='all'"):
             query_status(run, **paging)  # type: ignore[arg-type]
+    with pytest.raises(UserInputError, match="recs='all' lists every rec") as refused:  # top with "all": refused
+        query_status(run, recs="all", top=3)
+    assert refused.value.field == "top" and refused.value.hint == "query_status(path, recs='top', top=3)"
 
 
 def test_status_names_the_run_folder_by_its_absolute_path(finished_run: tuple[Path, dict[int, float | None]],

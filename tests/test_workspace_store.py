@@ -290,3 +290,23 @@ def test_a_failed_write_leaves_nothing_and_a_snapshot_always_ends(tmp_path: Path
         conn.execute("UPDATE recs SET status='running' WHERE rec_id=1")
     assert store.rec(1).status == "running"
     store.close()
+
+
+@pytest.mark.parametrize("name", ["m #1", "pct%41", "what?x", "plain"])
+def test_a_run_folder_whose_name_holds_uri_characters_is_read(tmp_path: Path, name: str) -> None:
+    """status/export/report open state.db read-only through an SQLite URI; a folder named `m #1` opened the file
+    `m ` read-write beside it (an empty stray file, then "no such table: meta"), `pct%41` another file."""
+    from tao_automl.status import query_status
+
+    folder = tmp_path / name / "run_1"
+    folder.mkdir(parents=True)
+    store = RunStore(folder)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "x", "mode": "runner",
+                    "state": "finished"})
+    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
+    store.finish_rec(1, "success", 0.5, None)
+    store.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    status = query_status(folder)
+    assert "error" not in status and status["best"]["metric_value"] == 0.5, status
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no stray file beside it

@@ -25,6 +25,7 @@ from tao_automl.settings import AutoMLSettings
 from tao_automl.tracking.base import ObserverSet
 from tao_automl.tracking.config import build_observers, check_tracking_config
 from tao_automl.util.checks import bad_input, bool_arg, name_arg, path_arg
+from tao_automl.util.writable import unwritable_reason
 
 
 class AutoML:
@@ -66,6 +67,8 @@ class AutoML:
         bool_arg("resume", resume)
         #: A line per reported result on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
         self.log_progress = bool_arg("log_progress", log_progress)
+        if settings is not None and not isinstance(settings, Mapping):  # else a raw TypeError from dict()
+            raise bad_input("settings", settings, "a mapping of setting -> value (a dict), or None")
         given = plain("settings", settings)
         self._given: dict[str, Any] = dict(given or {})  # the settings this call gave (a resume puts them on top)
         if resume and given is not None and (run_dir / DB_NAME).exists():
@@ -81,6 +84,9 @@ class AutoML:
                                               custom_param_ranges)
         if plan is not None:
             llm_preflight(self.settings)  # LLM brains: endpoint, model and key work, or stop here
+        if not run_dir.is_dir() and (why := unwritable_reason(run_dir)) is not None:  # a file, or under one
+            raise WorkspaceError(f"workspace {str(run_dir)!r} cannot be a run folder: {why}", field="workspace",
+                                 value=str(run_dir), allowed="a writable folder (or a new path under one)")
         if (run_dir / DB_NAME).exists() and not resume:
             raise WorkspaceError(f"workspace {str(run_dir)!r} already holds a run; pass resume=True to continue it",
                                  field="resume", value=False, allowed=[True],
@@ -144,16 +150,28 @@ class AutoML:
             changed["action"] = (meta.get("action"), action)
         if space_args["network"] is not None and space_args["network"] != meta.get("network"):
             changed["network"] = (meta.get("network"), space_args["network"])
-        if any(space_args[k] is not None for k in space_args if k != "network"):
+        given = [k for k in space_args if k != "network" and space_args[k] is not None]
+        if given and space_args["skill_dir"] is None and space_args["search_schema"] is None:
+            raise WorkspaceError(  # without the model, the space the arguments would build cannot be compared
+                f"cannot resume {str(run_dir)!r} with {', '.join(given)} alone: the search space is rebuilt from the "
+                "skill_dir or search_schema the run was made with, and neither was given", field=given[0],
+                value=space_args[given[0]], allowed="nothing (a resume takes the stored space), or it with the "
+                                                    "skill_dir or search_schema of the run",
+                hint=f"leave {given[0]} out to resume the run as it was made, or give skill_dir/search_schema too")
+        if given:
             stored = AutoMLSettings.from_mapping({**stored_settings(meta), **self._given})  # the run's, as resumed
             plan = self._plan(space_args["train_specs"], action, space_args["skill_dir"], space_args["search_schema"],
                               space_args["automl_hyperparameters"], space_args["custom_param_ranges"], stored)
             if space_args["train_specs"] is not None and _as_json(plan.base_spec) != _as_json(meta.get("base_spec")):
                 changed["train_specs"] = ("the run's base spec", "a different one")
             if _as_json(plan.space.to_json()) != _as_json(meta.get("space")):
-                names = [k for k in ("skill_dir", "search_schema", "automl_hyperparameters", "custom_param_ranges")
+                # named by one argument (the field of the error): the narrowest given, the one most likely changed
+                names = [k for k in ("automl_hyperparameters", "custom_param_ranges", "search_schema", "skill_dir")
                          if space_args[k] is not None]
-                changed[" / ".join(names) or "search space"] = _space_diff(meta.get("space"), plan.space.to_json())
+                # a changed base spec changes the space's defaults: then it is the argument named
+                name = "train_specs: the search space" if "train_specs" in changed else (
+                    names[0] if names else "search space")
+                changed[name] = _space_diff(meta.get("space"), plan.space.to_json())
         if changed:
             diff = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in changed.items())
             first = next(iter(changed))
@@ -193,6 +211,8 @@ class AutoML:
         self._check_open("next_recommendation")
         again = [self._exp.recommendation(rec_id) for rec_id in self._outstanding
                  if self._exp.refresh(rec_id).status not in FINAL_STATES]
+        for rec in again:  # handed out again as a new rec is: in flight, "pending" (stored as created)
+            rec.status = "pending"
         self._outstanding = []
         in_flight = len(self._exp.unfinished())
         return again + self._exp.ask(max(0, self.settings.automl_max_concurrent - in_flight))

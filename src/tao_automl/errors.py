@@ -293,8 +293,10 @@ class SweepInterrupted(KeyboardInterrupt):
     resumes it (None: interrupted before a run folder existed). Still a :class:`KeyboardInterrupt`."""
 
     def __init__(self, run_dir: str | Path | None) -> None:
+        import shlex  # not at import: errors is on every command's start-up path (and below util: no import of it)
+
         where = (f"; resume it with AutoMLRunner(...).run(workspace_path={str(run_dir)!r}, resume=True) or "
-                 f"`tao-automl resume {run_dir}`") if run_dir else ""
+                 f"`tao-automl resume {shlex.quote(str(run_dir))}`") if run_dir else ""
         super().__init__(f"sweep interrupted: its jobs keep running{where}")
         self.run_dir = run_dir
 

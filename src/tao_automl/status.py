@@ -14,7 +14,14 @@ import sqlite3
 
 from tao_automl.errors import UserInputError
 from tao_automl.experiment.holder import copy_of, unrebuildable_platform
-from tao_automl.experiment.store import ACTIVE_STATES, DB_NAME, JOB_ENDED_UNCOLLECTED, JOB_PENDING, RunStore
+from tao_automl.experiment.store import (
+    ACTIVE_STATES,
+    DB_NAME,
+    JOB_ENDED_UNCOLLECTED,
+    JOB_PENDING,
+    NEW_RUN_NEEDED,
+    RunStore,
+)
 from tao_automl.experiment.summary import (
     active_job,
     best_row_dict,
@@ -35,18 +42,21 @@ REC_VIEWS = ("top", "all")
 DEFAULT_TOP = 10
 
 
-def query_status(workspace_path: str | Path, *, recs: str = "top", top: int = DEFAULT_TOP, offset: int = 0,
-                 limit: int | None = None) -> dict[str, Any]:
+def query_status(workspace_path: str | Path, *, recs: str = "top", top: int | None = None, offset: int = 0,
+                 limit: int | None = None, call: str = "query_status(path, ") -> dict[str, Any]:
     """Progress, best rec, some recs and the active jobs of the run at ``workspace_path``.
 
-    ``recs="top"``: ``recommendations`` holds the ``top`` best ranked recs, best first, then the ``top`` newest
-    recs without a rank (failed, cancelled, in flight), in id order.
+    ``recs="top"``: ``recommendations`` holds the ``top`` (default 10) best ranked recs, best first, then the
+    ``top`` newest recs without a rank (failed, cancelled, in flight), in id order; ``top`` with ``recs="all"`` is
+    refused (never silently ignored), as are ``offset``/``limit`` with ``recs="top"``. ``call`` starts the
+    corrected call a refusal's hint shows (the MCP tool names itself).
     ``recs="all"``: every rec in id order from ``offset``, at most ``limit`` of them (all when None).
     ``rec_view`` says which recs were shown and how many there are. Returns ``{"error": "..."}``
     instead of raising when there is no run state there; a ``workspace_path`` that is not a path (a non-empty str or
     ``os.PathLike``), or a bad view argument, raises :class:`UserInputError`.
     """
-    _check_view(recs, top, offset, limit)
+    _check_view(recs, top, offset, limit, call)
+    top = DEFAULT_TOP if top is None else top
     run_dir = os.path.abspath(os.path.expanduser(path_arg("workspace_path", workspace_path, "a run folder")))
     if not os.path.exists(os.path.join(run_dir, DB_NAME)):
         runs = workspace_runs(run_dir)
@@ -91,7 +101,7 @@ def _names_in(folder: str) -> list[str]:
         return []
 
 
-def _check_view(recs: str, top: int, offset: int, limit: int | None) -> None:
+def _check_view(recs: str, top: int | None, offset: int, limit: int | None, call: str) -> None:
     if recs not in REC_VIEWS:
         raise UserInputError(f"recs: {recs!r} is not a rec view; allowed: {', '.join(REC_VIEWS)}", field="recs",
                              value=recs, allowed=list(REC_VIEWS))
@@ -103,7 +113,11 @@ def _check_view(recs: str, top: int, offset: int, limit: int | None) -> None:
         name, value = ("offset", offset) if offset else ("limit", limit)
         raise UserInputError(f"{name}: {value!r} pages recs='all'; recs='top' shows the best `top` recs",
                              field=name, value=value, allowed="with recs='all'",
-                             hint=f"query_status(path, recs='all', {name}={value!r})")
+                             hint=f"{call}recs='all', {name}={value!r})")
+    if recs == "all" and top is not None:
+        raise UserInputError(f"top: {top!r} sets how many best recs recs='top' shows; recs='all' lists every rec "
+                             "in id order (page it with offset and limit)", field="top", value=top,
+                             allowed="with recs='top'", hint=f"{call}recs='top', top={top!r})")
 
 
 def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit: int | None,
@@ -155,7 +169,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
         # (tao_automl.AutoML: continued from Python)
         "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta),
-                         **_platform_class(meta)},
+                         **_platform_class(meta), **({"new_run_needed": True} if meta.get(NEW_RUN_NEEDED) else {})},
     }
     return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))
 

@@ -203,10 +203,11 @@ def _status(run_dir: str, **view: Any) -> JSON:
     return status
 
 
-def sweep_status(run_dir: str, include_recs: bool = True, recs: str = "top", top: int = 10, offset: int = 0,
+def sweep_status(run_dir: str, include_recs: bool = True, recs: str = "top", top: int | None = None, offset: int = 0,
                  limit: int | None = None) -> JSON:
     # its stop_reason's `tao-automl resume` reaches the caller as resume_sweep (call_tool)
-    status = _status(run_dir, recs=recs, top=top, offset=offset, limit=limit)
+    status = _status(run_dir, recs=recs, top=top, offset=offset, limit=limit,
+                     call=f"sweep_status(run_dir={run_dir!r}, ")
     if not include_recs:
         status.pop("recommendations", None)
         status["rec_view"] = {**status.get("rec_view", {}), "shown": 0}
@@ -226,13 +227,15 @@ def stop_sweep(run_dir: str, cancel_jobs: bool = False) -> JSON:
 
 def resume_sweep(run_dir: str) -> JSON:
     from tao_automl.cli.agent_commands import detached_report, finished_report
-    from tao_automl.runner.detach import nothing_to_resume, resume_detached
+    from tao_automl.runner.detach import nothing_to_resume, repeat_warning, resume_detached
 
     note = nothing_to_resume(run_dir)
     if note is not None:  # a finished run: no orchestrator is started, and the answer says so
         report = finished_report(run_dir, note)
         return {**report, "next": {"status": _tool_call("sweep_status", run_dir=report["run_dir"])}}
-    return _with_tool_steps(detached_report(resume_detached(run_dir)))
+    warning = repeat_warning(run_dir)  # read before the orchestrator clears it
+    started = _with_tool_steps(detached_report(resume_detached(run_dir)))
+    return {**started, "warning": warning} if warning else started
 
 
 def best_config(run_dir: str) -> JSON:
@@ -309,7 +312,7 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          "limit (recs 'all'); rec_view says which were shown of how many.",
          _object({"run_dir": _RUN_DIR, "include_recs": {"type": "boolean", "default": True},
                   "recs": {"enum": ["top", "all"], "default": "top"},
-                  "top": {"type": "integer", "minimum": 0, "default": 10},
+                  "top": {"type": "integer", "minimum": 0, "description": "recs 'top' only (default 10)"},
                   "offset": {"type": "integer", "minimum": 0, "default": 0},
                   "limit": {"type": "integer", "minimum": 0}}, ("run_dir",)),
          sweep_status),
@@ -332,7 +335,10 @@ def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
     # the tools may be called in process without the extra the MCP server needs
     jsonschema = require_extra("jsonschema", "mcp", f"{tool.name}: checking the agent tools' arguments")
 
-    validator = jsonschema.Draft202012Validator(tool.schema)
+    # "integer" is a JSON number without a fraction; 2.0 is one, but the tools (as the CLI) take whole numbers only
+    whole = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=whole)(tool.schema)
     for error in sorted(validator.iter_errors(dict(arguments)), key=lambda e: list(e.path)):
         where = ".".join(str(p) for p in error.absolute_path) or "arguments"
         schema = error.schema if isinstance(error.schema, Mapping) else {}
@@ -385,7 +391,9 @@ def call_tool(name: str, arguments: Mapping[str, Any] | None) -> tuple[JSON, boo
             raise ToolArgumentError(f"{name}: the arguments must be an object of named arguments, not "
                                     f"{type(arguments).__name__}", field="arguments", value=arguments,
                                     allowed="an object", hint=f"see the input schema of {name} (tools/list)")
-        args = dict(arguments or {})
+        # null for an optional argument is the argument left out, as agents often send it (never for a required one)
+        required = set(tool.schema.get("required") or ())
+        args = {k: v for k, v in dict(arguments or {}).items() if v is not None or k in required}
         check_arguments(tool, args)
         result = worded_for_tools(tool.fn(**args))  # next steps as tool calls, not `tao-automl` commands
         return result, "error" in result  # e.g. a failed preflight: its checks plus the error, an error result

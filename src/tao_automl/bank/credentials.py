@@ -9,7 +9,6 @@ set). A required entry may itself be such a group. Values are never read into th
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,8 +180,9 @@ def sdk_registry(only: str | None = None) -> list[dict[str, Any]]:
     for name, (target, extra) in PLATFORMS.items():
         if only is not None and name != only:
             continue
+        missing = missing_packages(extra)
         entry: dict[str, Any] = {"name": name, "class": target, "extra": extra, "implemented": True,
-                                 "extra_installed": not missing_packages(extra)}
+                                 "extra_installed": not missing, **({"extra_missing": missing} if missing else {})}
         if name in SDK_ENV:
             entry["env"] = {var: "set" if os.environ.get(var) else "missing" for var in SDK_ENV[name]}
         out.append(entry)
@@ -190,26 +190,34 @@ def sdk_registry(only: str | None = None) -> list[dict[str, Any]]:
 
 
 def missing_packages(extra: str | None) -> list[str]:
-    """The distributions ``tao-run-automl[extra]`` requires that are not installed here (none for no extra, or when
-    this package's metadata cannot be read)."""
+    """The requirements of ``tao-run-automl[extra]`` this environment does not meet: a distribution not installed
+    (its name), or installed at a version outside the requirement's (``docker>=7.0 (6.1.3 installed)``); none for no
+    extra, or when this package's metadata cannot be read."""
     if not extra:
         return []
     from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
 
     try:
         requirements = metadata.requires("tao-run-automl") or []
     except metadata.PackageNotFoundError:
         return []
     missing = []
-    for requirement in requirements:
-        spec, _, marker = requirement.partition(";")
-        if not re.search(r"""extra\s*==\s*["']""" + re.escape(extra) + r"""["']""", marker):
-            continue
-        dist = re.split(r"[\s<>=!~\[(;]", spec.strip(), maxsplit=1)[0]
+    for text in requirements:
         try:
-            metadata.distribution(dist)
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if requirement.marker is None or not requirement.marker.evaluate({"extra": extra}):
+            continue
+        try:
+            version = metadata.version(requirement.name)
         except metadata.PackageNotFoundError:
-            missing.append(dist)
+            missing.append(requirement.name)
+            continue
+        if not requirement.specifier.contains(version, prereleases=True):
+            missing.append(f"{requirement.name}{requirement.specifier} ({version} installed)")
     return missing
 
 

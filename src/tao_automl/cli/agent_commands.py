@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import EXIT_OK
+from tao_automl.util.shell import sh
 
 
 def _as_json(args: argparse.Namespace) -> bool:
@@ -25,7 +25,7 @@ def detached_report(run_dir: Path) -> dict[str, Any]:
     from tao_automl.experiment.holder import orchestrator_info
 
     info = orchestrator_info(run_dir)
-    quoted = shlex.quote(str(run_dir))  # agents run these as given: a path with a space stays one argument
+    quoted = sh(run_dir)  # agents run these as given: a path with a space stays one argument
     return {
         "run_dir": str(run_dir), "detached": True, "pid": info.get("pid"), "orchestrator": info,
         "log": str(run_dir / "orchestrator.log"),
@@ -34,16 +34,22 @@ def detached_report(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def print_detached(run_dir: Path, args: argparse.Namespace) -> int:
-    """``--json``: one object; text: the run folder alone on stdout (for ``RUN=$(...)``), details on stderr."""
+def print_detached(run_dir: Path, args: argparse.Namespace, warning: str | None = None) -> int:
+    """``--json``: one object; text: the run folder alone on stdout (for ``RUN=$(...)``), details on stderr.
+    ``warning``: said too (JSON ``warning``)."""
     report = detached_report(run_dir)
+    if warning:
+        report["warning"] = warning
+        if not _as_json(args):
+            print(f"warning: {warning}", file=sys.stderr)
     if _as_json(args):
         print(json.dumps(report, indent=2, default=str))
     else:
         print(report["run_dir"])
         pid = report["pid"]
         print(f"started a detached orchestrator (pid {pid}); log: {report['log']}\n"
-              f"watch: {report['next']['status']}\nstop:  {report['next']['stop']}", file=sys.stderr)
+              f"watch: tao-automl status {sh(report['run_dir'])} --watch\n"
+              f"stop:  {report['next']['stop']}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -58,13 +64,13 @@ def finished_report(run_dir: str, note: str) -> dict[str, Any]:
     from tao_automl.experiment.workspace import existing_run_dir
 
     folder = existing_run_dir(run_dir).resolve()
-    quoted = shlex.quote(str(folder))
+    quoted = sh(folder)
     return {"run_dir": str(folder), "detached": False, "pid": None, "note": note,
             "next": {"status": f"tao-automl status {quoted} --json"}}
 
 
 def cmd_resume_detached(args: argparse.Namespace) -> int:
-    from tao_automl.runner.detach import nothing_to_resume, resume_detached
+    from tao_automl.runner.detach import nothing_to_resume, repeat_warning, resume_detached
 
     note = nothing_to_resume(args.run_dir)
     if note is not None:
@@ -75,7 +81,8 @@ def cmd_resume_detached(args: argparse.Namespace) -> int:
             print(report["run_dir"])
             print(note, file=sys.stderr)
         return EXIT_OK
-    return print_detached(resume_detached(args.run_dir), args)
+    warning = repeat_warning(args.run_dir)  # read before the orchestrator clears it
+    return print_detached(resume_detached(args.run_dir), args, warning)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -99,9 +106,12 @@ def cmd_stop(args: argparse.Namespace) -> int:
               if result["in_flight_jobs"] else "no jobs in flight")
     if result["next"]:
         print(f"continue with: {result['next']}")
+    elif result.get("new_run_needed"):
+        print(f"nothing to resume: the sweep stopped itself on a cause a resume would meet again; start a new run "
+              f"as its stop reason says: {result['stop_reason']}")
     else:
         print("nothing to continue: every rec of the run's budget has ended "
-              f"(results: tao-automl status {result['run_dir']})")
+              f"(results: tao-automl status {sh(result['run_dir'])})")
     return EXIT_OK
 
 
@@ -180,7 +190,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if plan.repairs:
         print(f"repaired: {'; '.join(plan.repairs)}")
     if output is not None:
-        print(f"wrote {output}; next: tao-automl run {output} --dry-run, then tao-automl run {output} --detach")
+        print(f"wrote {output}; next: tao-automl run {sh(output)} --dry-run, then tao-automl run {sh(output)} --detach")
     else:
         print("---")
         print(plan.yaml(), end="")

@@ -16,6 +16,7 @@ from typing import Any
 from tao_automl.bank import builtin_bank_path
 from tao_automl.bank.layout import BANK_ENV, bank_root, models_dir, versions_file
 from tao_automl.errors import TaoAutoMLError, UserInputError, error_json
+from tao_automl.util.shell import sh
 
 SCOPES = ("automl", "all")
 
@@ -196,7 +197,8 @@ def _platforms_text(report: dict[str, Any]) -> str:
         out += ["  " + line for line in _table(rows, ("credential", "kind", "status")).splitlines()] if rows else \
             ["  no credentials"]
     sdks = [(s["name"], s["class"], s["extra"] or "-",
-             "yes" if s["extra_installed"] else f"no: pip install 'tao-run-automl[{s['extra']}]'")
+             "yes" if s["extra_installed"] else f"no ({', '.join(s.get('extra_missing') or [])}): pip install "
+                                                f"'tao-run-automl[{s['extra']}]'")
             for s in report["sdk_registry"]]
     out += ["", "SDK registry (platform: in run configs):",
             _table(sdks, ("name", "class", "extra", "extra installed"))]
@@ -267,5 +269,5 @@ def preflight_error(report: Any, config: str, hint: str | None = None) -> TaoAut
     ``preflight`` on ``config``) says how to re-check."""
     exc: TaoAutoMLError = report.error()
     if exc.hint is None:
-        exc.hint = hint or f"fix the failed check(s) in {config} and rerun `tao-automl preflight {config}`"
+        exc.hint = hint or f"fix the failed check(s) in {config} and rerun `tao-automl preflight {sh(config)}`"
     return exc

@@ -74,22 +74,38 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
 
 def no_result_hint(summary: Mapping[str, Any]) -> str:
     """The next step after a sweep without a result, naming its folder and a failed rec's log."""
+    from tao_automl.experiment.holder import resume_command
     from tao_automl.experiment.lines import budget_spent
+    from tao_automl.experiment.store import NEW_RUN_NEEDED
     from tao_automl.runner.failures import NO_BUDGET_LEFT
+    from tao_automl.util.shell import sh
 
     run_dir = summary.get("run_dir")
     progress = summary.get("progress") or {}
     if not progress.get("failed"):  # nothing failed: every ended rec was cancelled (or none ended)
         if budget_spent(progress):
             return f"its recs were cancelled before a result; {NO_BUDGET_LEFT}"
-        return f"its recs were cancelled before a result; `tao-automl resume {run_dir}` launches the rest"
+        return f"its recs were cancelled before a result; `{resume_command(run_dir)}` launches the rest"
     failed = [r["rec_id"] for r in summary.get("recommendations") or () if r.get("status") == "failure"]
-    where = f"`tao-automl logs {run_dir} {failed[0]}`" if failed else f"`tao-automl logs {run_dir} REC`"
-    read = f"read the failed recs' messages in `tao-automl status {run_dir} --recs all` and a log with {where}"
+    where = f"`tao-automl logs {sh(run_dir)} {failed[0]}`" if failed else f"`tao-automl logs {sh(run_dir)} REC`"
+    read = f"read the failed recs' messages in `tao-automl status {sh(run_dir)} --recs all` and a log with {where}"
     if budget_spent(progress):
         return f"{read}; fix the cause, then {NO_BUDGET_LEFT}"
-    return (f"{read}; fix the cause, then `tao-automl resume {run_dir}` if it lay outside the run's settings (data, "
-            "environment, code), or start a new run if it lay in the settings or the spec (resume keeps them)")
+    if run_dir and _stored_flag(run_dir, NEW_RUN_NEEDED):  # the stop reason's next step, as status and stop say
+        return f"{read}; the cause is one a resume would meet again: start a new run with what the stop reason says"
+    return (f"{read}; fix the cause, then `{resume_command(run_dir)}` if it lay outside the run's settings "
+            "(data, environment, code), or start a new run if it lay in the settings or the spec (resume keeps them)")
+
+
+def _stored_flag(run_dir: str, key: str) -> bool:
+    """Whether the run at ``run_dir`` stores ``key`` true in its meta (false when it cannot be read)."""
+    from tao_automl.errors import TaoAutoMLError
+    from tao_automl.experiment.store import read_meta
+
+    try:
+        return bool(read_meta(run_dir).get(key))
+    except (OSError, TaoAutoMLError):
+        return False
 
 
 def _run_live(runner: AutoMLRunner, view: LiveView, args: argparse.Namespace, run_dir: Path | None,
@@ -179,7 +195,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tao_automl.status import DEFAULT_TOP, query_status
+    from tao_automl.status import query_status
 
     _refuse_unused(args)
     if args.watch:
@@ -192,7 +208,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return watch(args.run_dir, interval, _as_json(args))
     from tao_automl.status import status_error_hint
 
-    status = query_status(args.run_dir, recs=args.recs or "top", top=DEFAULT_TOP if args.top is None else args.top,
+    status = query_status(args.run_dir, recs=args.recs or "top", top=args.top,
                           offset=args.offset or 0, limit=args.limit)
     if "error" in status:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=args.run_dir,
@@ -241,11 +257,12 @@ def _run_folder_line(given: str, run_dir: str) -> str:
     import os
 
     from tao_automl.status import workspace_runs  # loaded by query_status already
+    from tao_automl.util.shell import sh
 
     if os.path.abspath(os.path.expanduser(given)) == run_dir:
         return f"run folder: {run_dir}"
     runs = workspace_runs(os.path.dirname(run_dir))
-    return (f"run folder: {run_dir} (the newest of {len(runs)} run(s) in {given}; `tao-automl runs {given}` lists "
+    return (f"run folder: {run_dir} (the newest of {len(runs)} run(s) in {given}; `tao-automl runs {sh(given)}` lists "
             "them)")
 
 

@@ -100,15 +100,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     done: dict[str, Any] = {}
     if args.best:
         if args.output is None and args.results_dir is None and not _is_json(args):
-            text = best_spec_text(data)
-            if text is not None:
-                sys.stdout.write(text)
+            shown = best_spec_text(data)
+            if shown is not None:
+                sys.stdout.write(shown[0])
+                _say_moved(int(data.summary["best"]["rec_id"]), {k: {"from": w, "to": n} for k, (w, n) in
+                                                                  shown[1].items()})
                 return EXIT_OK
         if args.output is None and data.summary["best"] is not None:
             raise UserInputError("export --best: give -o FILE", field="-o", hint="e.g. -o best_spec.yaml")
         if args.output is None:  # no result: say that, not "give -o"
             export_best(data, "-", None)
         done["best"] = export_best(data, args.output, args.results_dir)
+        if args.results_dir is not None:  # the retrain may run elsewhere (a container, a node): a note, no refusal
+            why = unwritable_reason(Path(args.results_dir).expanduser())
+            if why is not None:
+                print(f"note: --results-dir {args.results_dir!r} cannot be made here ({why}): a job run on this "
+                      "machine with the exported spec would fail to write its results; fine where the job runs "
+                      "elsewhere", file=sys.stderr)
         if args.results_dir is None and not _is_json(args):
             print(f"note: its results folder is rec {done['best']['rec_id']}'s; pass --results-dir DIR to train "
                   "elsewhere", file=sys.stderr)
@@ -117,9 +125,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"note: rec {done['best']['rec_id']}'s spec resumes the checkpoint {resumes['checkpoint']} "
                   f"({resumes['key']}), so training with it continues that checkpoint as the sweep did; keep the run "
                   f"folder, or empty {resumes['key']} to train the config from scratch", file=sys.stderr)
-            if resumes.get("moved_from"):
-                print(f"note: the job read it at {resumes['moved_from']}; the run folder has moved since, so the "
-                      "exported spec names it where it is now", file=sys.stderr)
+        if not _is_json(args):  # JSON carries it as best.moved
+            _say_moved(done["best"]["rec_id"], done["best"]["moved"])
     if args.csv is not None:
         if csv_file:
             done["csv"] = {"path": csv_file, "rows": write_csv(data, csv_file)}
@@ -243,3 +250,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
         assert text is not None
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
+
+
+def _say_moved(rec_id: int, moved: dict[str, dict[str, str]]) -> None:
+    """A note on stderr naming the exported spec's paths that differ from what rec ``rec_id``'s job read because its
+    run folder moved since (:func:`tao_automl.export.best.moved_paths`)."""
+    if moved:
+        keys = ", ".join(f"{key} ({where['from']} -> {where['to']})" for key, where in moved.items())
+        print(f"note: the run folder has moved since rec {rec_id} ran; the exported spec names its paths where they "
+              f"are now: {keys}", file=sys.stderr)

@@ -137,6 +137,9 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
     if not info.get("alive"):
         if budget_spent(progress):
             return "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)"
+        if info.get("new_run_needed"):  # the sweep stopped itself on a cause a resume would meet again
+            return ("orchestrator: not running (the sweep stopped itself on a cause a resume would meet again: start "
+                    "a new run with what its stop reason says to change)")
         if info.get("mode") == "ask_tell":  # `tao-automl resume` refuses it: its caller drives it from Python
             return ("orchestrator: not running (an ask/tell run: continue it from Python with "
                     f"tao_automl.AutoML({str(run_dir or 'RUN_DIR')!r}, ..., resume=True))")
@@ -146,8 +149,9 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
                     "resume=True))")
         if info.get("copy_of"):  # a copy whose original exists is not resumed: the original is
             return (f"orchestrator: not running (a copy of the run at {info['copy_of']}: continue the original with "
-                    f"`{resume_command(run_dir, info['copy_of'])} [--detach]`)")
-        return f"orchestrator: not running (continue with `{resume_command(run_dir)} [--detach]`)"
+                    f"`{resume_command(run_dir, info['copy_of'])}`, or in the background with --detach)")
+        return (f"orchestrator: not running (continue with `{resume_command(run_dir)}`, or in the background with "
+                "--detach)")
     kind = "detached" if info.get("detached") else "foreground"
     who = f"pid {info['pid']}" if info.get("pid") else "in another pid namespace or on another machine"
     return f"orchestrator: alive ({who}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")

@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS events (
 #: Event kind: a cancel (``stop --cancel-jobs``, or the runner's own when it stops a sweep) found a rec's job already
 #: ended, and its result waits for ``resume`` to collect it.
 JOB_ENDED_UNCOLLECTED = "job_ended_uncollected"
+#: Meta key: true when the sweep stopped on a failure cause that `resume` cannot fix (its metric, a job time limit,
+#: diverging values: ``runner.failures.needs_new_run``); status and stop then point at a new run, not a resume.
+NEW_RUN_NEEDED = "new_run_needed"
 #: The event of a job the platform keeps queued, with its reason (``status`` shows the latest while it waits).
 JOB_PENDING = "job_pending"
 #: Meta key: seconds no orchestrator ran the sweep (from each end or last recorded activity to the resume after it);
@@ -149,6 +152,12 @@ def _row(r: sqlite3.Row) -> RecRow:
     )
 
 
+def _uri_path(path: str) -> str:
+    """``path`` as the path of an SQLite ``file:`` URI: ``%``, ``?`` and ``#`` escaped (else a folder named
+    ``m #1`` opened the file ``m `` read-write, and ``pct%41`` another file)."""
+    return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+
+
 class RunStore:
     """Read/write access to one run's ``state.db``."""
 
@@ -159,7 +168,7 @@ class RunStore:
         if readonly:
             if not os.path.exists(self.path):
                 raise FileNotFoundError(self.path)
-            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0,
+            self._conn = sqlite3.connect(f"file:{_uri_path(self.path)}?mode=ro", uri=True, timeout=5.0,
                                          check_same_thread=False)
         else:
             existed = os.path.exists(self.path) and os.stat(self.path).st_size > 0

@@ -108,8 +108,10 @@ def best_dict(recs: Sequence[RecRow], direction: str) -> dict[str, Any] | None:
 def best_row_dict(best: RecRow | None) -> dict[str, Any] | None:
     if best is None:
         return None
+    # budget: the epochs where its metric was measured (what it is ranked at), i.e. its rec's budget_reached, named
+    # too so that it reads beside the rec's own `budget` (the epochs it was given)
     return {"rec_id": best.rec_id, "specs": best.specs, "spec_path": best.spec_path, "params": best.params,
-            "metric_value": best.metric_value, "budget": best.budget_reached}
+            "metric_value": best.metric_value, "budget": best.budget_reached, "budget_reached": best.budget_reached}
 
 
 def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = None) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError
 from tao_automl.experiment import ofd_lock
-from tao_automl.experiment.holder import LOCK_NAME, UNSEEN, describe_holder, flock_holder
+from tao_automl.experiment.holder import LOCK_NAME, UNSEEN, describe_holder, flock_holder, resume_command
 from tao_automl.experiment.store import DB_NAME
 from tao_automl.util.private import DIR_MODE, FILE_MODE
+from tao_automl.util.shell import sh
 
 STAGING_PREFIX = ".staging-"
 #: A staging folder without a lock file this old belongs to no live process.
@@ -39,10 +40,10 @@ def holds_a_run(path: Path) -> WorkspaceError | None:
         return None
     return WorkspaceError(
         f"workspace_path {str(path)!r} is a run folder, not a workspace: a new run is made beside it; "
-        f"`tao-automl resume {path}` continues that run",
+        f"`{resume_command(path)}` continues that run",
         field="workspace_path", value=str(path), allowed="a folder that is not itself a run (e.g. its parent)",
         hint=f"pass the workspace {str(path.parent)!r} for a new run, or continue this one with "
-             f"`tao-automl resume {path}`")
+             f"`{resume_command(path)}`")
 
 
 def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
@@ -200,7 +201,7 @@ class RunLock:
             raise WorkspaceLockedError(
                 f"run folder {str(folder)!r} is in use by another orchestrator ({holder}); "
                 "wait for it to end or stop it first", field="run_dir", value=str(folder),
-                hint=f"poll `tao-automl status {folder}` until it ends, or `tao-automl stop {folder}`"
+                hint=f"poll `tao-automl status {sh(folder)}` until it ends, or `tao-automl stop {sh(folder)}`"
             ) from None
         pid = str(os.getpid()).encode()
         os.pwrite(fd, pid, 0)  # then cut what a longer old pid left: the file is never empty in between

@@ -18,6 +18,7 @@ from tao_automl.export.run_data import RunData
 from tao_automl.render.job import write_spec
 from tao_automl.render.paths import get_path, set_path
 from tao_automl.render.roles import role_values
+from tao_automl.util.dotted import flatten
 
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 
@@ -70,7 +71,9 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
     best = data.summary["best"]
     progress = data.summary.get("progress") or {}
     if best is None:
-        raise SweepFailedError(f"run {data.run_dir.name} has no successful rec to export yet",
+        running = (progress.get("state") or data.meta.get("state")) in ("running", "starting")
+        raise SweepFailedError(f"run {data.run_dir.name} has no successful rec to export"
+                               + (" yet" if running else ""),
                                field="run_dir", value=str(data.run_dir),
                                hint=no_result_hint(data.run_dir, progress.get("state") or data.meta.get("state"),
                                                    int(progress.get("failed") or 0) + int(progress.get("cancelled")
@@ -89,15 +92,19 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
     target.parent.mkdir(parents=True, exist_ok=True)
     changed: list[str] = []
     resumes = moved_resume(data, _resumes(skill, rec.specs))
-    if spec_path is not None and spec_path.is_file() and results_dir is None and "moved_from" not in (resumes or {}):
-        target.write_bytes(spec_path.read_bytes())  # byte for byte what the job read
+    moved = moved_paths(data.run_dir, rec.specs)
+    if spec_path is not None and spec_path.is_file() and results_dir is None:
+        text = spec_path.read_bytes()  # byte for byte what the job read, its moved paths where they are now
+        for was, now in moved.values():
+            text = text.replace(was.encode(), now.encode())
+        target.write_bytes(text)
         source = str(spec_path)
     else:
         spec = _file_spec(spec_path, config_format)
         if spec is None:  # no readable file: the rendered spec as persisted (credentials redacted)
             spec = copy.deepcopy(rec.specs)
-        if resumes is not None and "moved_from" in resumes:  # the checkpoint is where the moved run folder is now
-            set_path(spec, resumes["key"], resumes["checkpoint"])
+        for key, (_, now) in moved.items():  # paths in the run folder, where the moved folder is now
+            set_path(spec, key, now)
         if results_dir is not None:
             if skill is None:
                 raise UserInputError(f"--results-dir needs the run's skill to know its output keys, but "
@@ -112,35 +119,49 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
         write_spec(spec, target, config_format)
         source = str(spec_path) if spec_path is not None and spec_path.is_file() else "state.db"
     return {"rec_id": rec.rec_id, "metric_value": rec.metric_value, "budget": rec.budget_reached,
-            "path": str(target), "source": source, "results_dir_keys": changed, "resumes": resumes}
+            "budget_reached": rec.budget_reached,
+            "path": str(target), "source": source, "results_dir_keys": changed, "resumes": resumes,
+            "moved": {key: {"from": was, "to": now} for key, (was, now) in moved.items() if key not in changed}}
+
+
+_REC_FOLDER = f"{os.sep}recs{os.sep}rec_"
+
+
+def moved_paths(run_dir: Path, spec: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """Dotted key -> (path the job read, where it lies now) for each path of ``spec`` inside a rec folder of the run
+    (its results folder, a resumed checkpoint) that is gone from where the job read it and found in ``run_dir``
+    now: the run folder was moved since the rec ran. Empty when nothing moved (a copy's original still holds
+    them)."""
+    found: dict[str, tuple[str, str]] = {}
+    for key, value in flatten(spec):
+        if isinstance(value, str) and _REC_FOLDER in value:
+            now = os.path.abspath(run_dir) + value[value.rfind(_REC_FOLDER):]  # absolute: the spec is read anywhere
+            if now != value and not os.path.exists(value) and os.path.exists(now):
+                found[key] = (value, now)
+    return found
 
 
 def moved_resume(data: RunData, resumes: dict[str, str] | None) -> dict[str, str] | None:
     """``resumes`` with the checkpoint where it lies now when the run folder was moved since the rec ran (the spec
     names it under the folder's old place; ``moved_from`` keeps that path); unchanged otherwise."""
-    if resumes is None or os.path.exists(resumes["checkpoint"]):
-        return resumes
-    marker = f"{os.sep}recs{os.sep}rec_"
-    at = resumes["checkpoint"].rfind(marker)
-    if at < 0:
-        return resumes
-    here = str(data.run_dir) + resumes["checkpoint"][at:]
-    if not os.path.exists(here):
-        return resumes
-    return {**resumes, "checkpoint": here, "moved_from": resumes["checkpoint"]}
+    if resumes is None:
+        return None
+    moved = moved_paths(data.run_dir, {"checkpoint": resumes["checkpoint"]}).get("checkpoint")
+    return resumes if moved is None else {**resumes, "checkpoint": moved[1], "moved_from": moved[0]}
 
 
-def best_spec_text(data: RunData) -> str | None:
-    """The best rec's spec as ``export --best`` prints it: its spec file, with a resumed checkpoint's path where a
-    moved run folder holds it now; None without a readable spec file."""
+def best_spec_text(data: RunData) -> tuple[str, dict[str, tuple[str, str]]] | None:
+    """The best rec's spec as ``export --best`` prints it: its spec file, with its paths in the run folder (results
+    folder, resumed checkpoint) where a moved run folder holds them now, and those moved paths (:func:`moved_paths`);
+    None without a readable spec file."""
     best = data.summary["best"]
     if best is None or not best.get("spec_path") or not Path(best["spec_path"]).is_file():
         return None
     text = Path(best["spec_path"]).read_text()
-    resumes = moved_resume(data, _resumes(_skill(data), data.rec(int(best["rec_id"])).specs))
-    if resumes is None or "moved_from" not in resumes:
-        return text
-    return text.replace(resumes["moved_from"], resumes["checkpoint"])
+    moved = moved_paths(data.run_dir, data.rec(int(best["rec_id"])).specs)
+    for was, now in moved.values():
+        text = text.replace(was, now)
+    return text, moved
 
 
 def _resumes(skill: Any, spec: dict[str, Any]) -> dict[str, str] | None:

@@ -11,6 +11,7 @@ from tao_automl.experiment.holder import as_shown, lock_holder
 from tao_automl.experiment.store import DB_NAME, RunStore
 from tao_automl.experiment.summary import progress
 from tao_automl.multiobjective import view as pareto_view
+from tao_automl.util.shell import sh
 
 
 def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
@@ -23,8 +24,8 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
         raise WorkspaceError(f"{str(root)!r} is a run folder, not a workspace: `runs` lists the runs under a "
                              f"workspace, the folder that holds run folders (here its parent {str(parent)!r})",
                              field="workspace", value=str(workspace), allowed="a workspace folder",
-                             hint=f"`tao-automl runs {parent}` lists its runs; `tao-automl status {root}` shows "
-                                  "this one")
+                             hint=f"`tao-automl runs {sh(parent)}` lists its runs; `tao-automl status {sh(root)}` "
+                                  "shows this one")
     out: list[dict[str, Any]] = []
     for run_dir in sorted(p for p in root.glob("run_*") if (p / DB_NAME).exists()):
         alive = lock_holder(run_dir) is not None  # asked first: a run ending meanwhile reads as finished

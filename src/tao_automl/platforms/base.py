@@ -344,7 +344,12 @@ SDK_METHODS = ("create_job", "get_job_status", "get_job_logs", "get_failure_anal
 
 
 def check_sdk_shape(sdk: Any) -> None:
-    """Refuse, naming ``sdk``, an object that lacks one of :data:`SDK_METHODS` (before any run folder exists)."""
+    """Refuse, naming ``sdk``, an object that lacks one of :data:`SDK_METHODS` (before any run folder exists), and a
+    class given for its instance (its methods would be called unbound)."""
+    if isinstance(sdk, type):
+        raise UserInputError(
+            f"sdk: {sdk.__name__} is a class; pass an instance of it: {sdk.__name__}(...)", field="sdk",
+            value=sdk.__name__, allowed="a platform SDK object", hint=f"e.g. AutoMLRunner({sdk.__name__}(), ...)")
     missing = [m for m in SDK_METHODS if not callable(getattr(sdk, m, None))]
     if missing:
         raise UserInputError(

@@ -39,6 +39,7 @@ def write_html_report(data: RunData, path: str | Path) -> Path:
 
     sections: list[str] = [_header(data), _ranked_table(data)]
     figures: list[tuple[str, str, Any | None, str]] = [
+        *([("pareto", "Pareto front", *_pareto(go, data))] if data.front is not None else []),
         ("convergence", "Best so far, in the order recs finished", _convergence(go, data, by_time=False),
          _first_metric_note(data)),
         ("convergence-time", "Best so far by wall time", _convergence(go, data, by_time=True),
@@ -171,6 +172,38 @@ def _convergence(go: Any, data: RunData, *, by_time: bool) -> Any | None:
     figure.update_xaxes(title_text="minutes since the run started" if by_time else "finished rec (in order)")
     figure.update_yaxes(title_text=data.metric)
     return figure
+
+
+def _pareto(go: Any, data: RunData) -> tuple[Any | None, str]:
+    """A multi-objective run: its first two metrics against each other, every successful rec a point, the front's
+    recs joined in order and the run's pick (its best) marked; a note names the metrics left out of the plot."""
+    first, second = data.metrics[:2]
+    points = [(rec, (rec.values or {}).get(first), (rec.values or {}).get(second)) for rec in data.recs
+              if rec.has_value]
+    points = [(rec, x, y) for rec, x, y in points if x is not None and y is not None]
+    if not points:
+        return None, ""
+    on_front = {int(p["rec_id"]) for p in data.front.get("pareto_front") or []} if data.front else set()
+    best = data.best()
+    figure = go.Figure()
+    joined = len(data.metrics) == 2  # with more metrics the front's points need not dominate each other in 2-D
+    for name, chosen, style in (("other recs", False, {"color": "#9aa5b1", "size": 7}),
+                                ("Pareto front", True, {"color": "#1f77b4", "size": 9})):
+        shown = sorted(((x, y, rec) for rec, x, y in points if (rec.rec_id in on_front) == chosen),
+                       key=lambda p: (p[0], p[1]))
+        figure.add_trace(go.Scatter(x=[p[0] for p in shown], y=[p[1] for p in shown], name=name,
+                                    mode="lines+markers" if chosen and joined else "markers", marker=style,
+                                    line={"shape": "hv", "width": 2} if chosen and joined else None,
+                                    text=[f"rec {p[2].rec_id}" for p in shown]))
+    if best is not None and best.values is not None:
+        figure.add_trace(go.Scatter(x=[best.values.get(first)], y=[best.values.get(second)], mode="markers",
+                                    name=f"best: rec {best.rec_id} ({data.front.get('best_by') if data.front else ''})",
+                                    marker={"color": "#2ca02c", "size": 14, "symbol": "star"}))
+    figure.update_xaxes(title_text=first)
+    figure.update_yaxes(title_text=second)
+    rest = data.metrics[2:]
+    note = f"{', '.join(rest)} not plotted (front and pick use every metric)" if rest else ""
+    return figure, note
 
 
 def _parallel(go: Any, data: RunData) -> Any | None:

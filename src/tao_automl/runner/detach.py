@@ -13,6 +13,7 @@ import contextlib
 import os
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,9 +21,26 @@ from pathlib import Path
 from typing import Any
 
 import tao_automl
-from tao_automl.errors import EXIT_RUN_BUSY, TaoAutoMLError, UserInputError, WorkspaceError, WorkspaceLockedError
-from tao_automl.experiment.holder import LOG_NAME, UNSEEN, describe_holder, lock_holder, orchestrator_info
+from tao_automl.errors import (
+    EXIT_CODES,
+    EXIT_NO_RESULT,
+    EXIT_RUN_BUSY,
+    EXIT_USER_ERROR,
+    TaoAutoMLError,
+    UserInputError,
+    WorkspaceError,
+    WorkspaceLockedError,
+)
+from tao_automl.experiment.holder import (
+    LOG_NAME,
+    UNSEEN,
+    describe_holder,
+    lock_holder,
+    orchestrator_info,
+    resume_command,
+)
 from tao_automl.experiment.workspace import RunLock, existing_run_dir
+from tao_automl.util.shell import sh
 
 #: Environment variable that hands an LLM API key to the detached orchestrator (never written to disk).
 LLM_KEY_ENV = "TAO_AUTOML_DETACHED_LLM_API_KEY"
@@ -73,12 +91,34 @@ def _child_env(llm_api_key: str | None) -> dict[str, str]:
     return env
 
 
-def _log_tail(run_dir: Path, lines: int = 5) -> str:
+def _log_size(run_dir: Path) -> int:
     try:
-        text = (run_dir / LOG_NAME).read_text(errors="replace").strip().splitlines()
+        return (run_dir / LOG_NAME).stat().st_size
     except OSError:
-        return ""
-    return " | ".join(text[-lines:])
+        return 0
+
+
+def _log_tail(run_dir: Path, since: int = 0, lines: int = 5) -> str:
+    """The last ``lines`` lines the orchestrator log got from byte ``since`` on (every orchestrator of a run appends
+    to it: an earlier one's lines are not this one's); "(nothing in its log)" when it wrote none."""
+    try:
+        with open(run_dir / LOG_NAME, "rb") as handle:
+            handle.seek(since)
+            text = handle.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(nothing in its log)"
+
+
+def _ended_how(code: int) -> str:
+    """``exited with code N``, or, for a child ended by a signal (a negative return code), which signal."""
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"was killed by {name}"
 
 
 def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s: float = START_WAIT_S) -> Path:
@@ -87,8 +127,9 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
     if holder is not None:
         raise WorkspaceLockedError(f"run folder {str(run_dir)!r} already has an orchestrator "
                                    f"({describe_holder(holder)})", field="run_dir", value=str(run_dir),
-                                   hint=f"watch it with `tao-automl status {run_dir}` or end it with "
-                                        f"`tao-automl stop {run_dir}`")
+                                   hint=f"watch it with `tao-automl status {sh(run_dir)}` or end it with "
+                                        f"`tao-automl stop {sh(run_dir)}`")
+    since = _log_size(run_dir)
     with open(run_dir / LOG_NAME, "ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tao_automl.runner.orchestrator", str(run_dir)], stdin=subprocess.DEVNULL,
@@ -107,14 +148,40 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
                 f"run folder {str(run_dir)!r} already has an orchestrator ({describe_holder(holder)}): it took the "
                 "folder first",
                 field="run_dir", value=str(run_dir),
-                hint=f"watch it with `tao-automl status {run_dir}` or end it with `tao-automl stop {run_dir}`")
+                hint=f"watch it with `tao-automl status {sh(run_dir)}` or end it with `tao-automl stop {sh(run_dir)}`")
         if code is not None:
-            raise OrchestratorError(
-                f"the detached orchestrator exited with code {code} before it started: {_log_tail(run_dir)}",
-                field="run_dir", value=str(run_dir), exit_code=code or 1,
-                hint=f"read {run_dir / LOG_NAME}; fix the cause, then `tao-automl resume {run_dir} --detach`")
+            _close_never_started(run_dir)
+            raise OrchestratorError(  # a code of the README's table passes on; a signal, or any other, is 1
+                f"the detached orchestrator {_ended_how(code)} before it took the run over: "
+                f"{_log_tail(run_dir, since)}",
+                field="run_dir", value=str(run_dir), exit_code=code if code in EXIT_CODES else EXIT_NO_RESULT,
+                hint=(f"it refused the run: the message above (from {run_dir / LOG_NAME}) says what to do"
+                      if code == EXIT_USER_ERROR else  # e.g. a copy whose original exists: resume the original
+                      f"read {run_dir / LOG_NAME}; fix the cause, then `{resume_command(run_dir)} --detach`"))
         time.sleep(0.05)
     return run_dir  # still importing on a loaded machine: it runs on; `status` shows when it holds the folder
+
+
+def _close_never_started(run_dir: Path) -> None:
+    """A run left ``starting`` by a detached orchestrator that died before it took the run over is closed as
+    ``interrupted`` now, as status would show it after its grace time (readers waited up to 90 s for it)."""
+    from tao_automl.experiment.holder import ORCHESTRATOR_NEVER_STARTED
+    from tao_automl.experiment.store import RunStore, read_meta
+
+    try:
+        if read_meta(run_dir).get("state") != "starting":
+            return
+        with RunLock(run_dir):
+            store = RunStore(run_dir)
+            try:
+                if store.meta().get("state") == "starting":
+                    store.set_meta({"state": "interrupted", "ended_at": time.time(),
+                                    "stop_reason": f"{ORCHESTRATOR_NEVER_STARTED}; `tao-automl resume` continues it"},
+                                   event="run_interrupted")
+            finally:
+                store.close()
+    except (OSError, sqlite3.Error, TaoAutoMLError):  # another process took it (not ours to close), or unreadable
+        return
 
 
 def detach_summary(run_dir: Path) -> dict[str, Any]:
@@ -168,8 +235,8 @@ def _cancel_failed(folder: Path, job_id: str, exc: Exception, cancelled: list[st
     done = f"; cancelled before it: {', '.join(cancelled)}" if cancelled else ""
     message = (f"stopping {folder}: the orchestrator was stopped, but cancelling job {job_id} failed, so it and the "
                f"run's other in-flight jobs were not cancelled and may still run{done}: {type(exc).__name__}: {exc}")
-    hint = (f"retry `tao-automl stop {folder} --cancel-jobs` once the platform answers (or cancel the jobs on the "
-            f"platform); `tao-automl resume {folder}` re-attaches to them instead")
+    hint = (f"retry `tao-automl stop {sh(folder)} --cancel-jobs` once the platform answers (or cancel the jobs on the "
+            f"platform); `{resume_command(folder)}` re-attaches to them instead")
     if unreachable_error(exc) or unreachable_text(str(exc)):  # no answer, or a client saying it got none
         return PlatformUnreachableError(message, field="platform", value=job_id,
                                         allowed="a platform that answers from this machine", hint=hint)
@@ -205,6 +272,23 @@ def _stored_progress(folder: Path) -> dict[str, Any]:
         store.close()
 
 
+def repeat_warning(run_dir: str | Path) -> str | None:
+    """What a resume of the run at ``run_dir`` should be told when its sweep stopped itself on a cause a resume
+    meets again (``new_run_needed``: status and stop point at a new run): it runs anyway, with the same settings.
+    None otherwise, or when the run cannot be read."""
+    from tao_automl.experiment.store import NEW_RUN_NEEDED, read_meta
+
+    try:
+        meta = read_meta(existing_run_dir(run_dir))
+    except (OSError, TaoAutoMLError):
+        return None
+    if not meta.get(NEW_RUN_NEEDED):
+        return None
+    return ("this run's sweep stopped itself on a cause a resume meets again (status and stop point at a new run; "
+            f"its stop reason: {meta.get('stop_reason')}); it resumes with the same settings, so unless the cause "
+            "was fixed outside them (the trainer, its data) it stops the same way")
+
+
 def resume_detached(run_dir: str | Path, *, llm_api_key: str | None = None) -> Path:
     """Continue a run in a new detached orchestrator (its in-flight jobs are re-attached)."""
     folder = existing_run_dir(run_dir).resolve()
@@ -231,9 +315,16 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     cancel); their recs are left as they are, so ``resume`` collects their results instead of losing them.
     Stopping a run that has no orchestrator is not an error (``was_running`` is false); cancelling still applies.
     """
-    from tao_automl.experiment.holder import copy_of, resume_command
+    from tao_automl.experiment.holder import copy_of
     from tao_automl.experiment.lines import budget_spent
-    from tao_automl.experiment.store import ACTIVE_STATES, JOB_ENDED_UNCOLLECTED, RecStatus, RunStore
+    from tao_automl.experiment.store import (
+        ACTIVE_STATES,
+        JOB_ENDED_UNCOLLECTED,
+        NEW_RUN_NEEDED,
+        RecStatus,
+        RunStore,
+        read_meta,
+    )
 
     folder = existing_run_dir(run_dir).resolve()
     meta = _runner_meta(folder)
@@ -248,17 +339,15 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
         raise OrchestratorError(
             f"the orchestrator of {str(folder)!r} runs in another pid namespace (a container) or on another machine: "
             "this process cannot signal it", field="run_dir", value=str(folder),
-            hint=f"run `tao-automl stop {shlex.quote(str(folder))}` where it runs (in its container, or on its node)")
+            hint=f"run `tao-automl stop {sh(folder)}` where it runs (in its container, or on its node)")
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         if not _wait_released(folder, timeout_s):
             raise OrchestratorError(
                 f"the orchestrator (pid {pid}) did not stop within {timeout_s:g} s", field="timeout_s",
-                value=timeout_s, hint=f"wait and retry `tao-automl stop {folder}`, or `kill -9 {pid}` "
+                value=timeout_s, hint=f"wait and retry `tao-automl stop {sh(folder)}`, or `kill -9 {pid}` "
                                       "(the run stays resumable either way)")
-    from tao_automl.experiment.store import read_meta
-
     cancelled: list[str] = []
     ended: list[str] = []  # jobs that had ended before the cancel: left for `resume` to collect
     refused: tuple[str, Exception] | None = None  # the job whose cancel failed, and why: the rest were not tried
@@ -304,6 +393,9 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     if refused is not None:
         raise _cancel_failed(folder, *refused, cancelled)
     progress = _stored_progress(folder)
+    # a sweep that stopped itself on a cause resume cannot fix (its metric, a time limit) is continued by a new run
+    new_run = bool(read_meta(folder).get(NEW_RUN_NEEDED))  # as status --json shows it, budget spent or not
     return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
             "ended_jobs": ended, "in_flight_jobs": progress["running"] - len(ended), "state": state,
-            "next": None if budget_spent(progress) else f"{resume_command(folder, original)} --detach"}
+            "next": None if budget_spent(progress) or new_run else f"{resume_command(folder, original)} --detach",
+            **({"new_run_needed": True, "stop_reason": progress.get("stop_reason")} if new_run else {})}

@@ -17,7 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tao_automl.experiment.holder import resume_command
 from tao_automl.experiment.store import RecRow
+from tao_automl.util.shell import sh
 
 #: a number as messages print it: sign, decimals, exponent; nan/inf too (a diverged value)
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:e[-+]?\d+)?\b|[-+]?\b(?:nan|inf(?:inity)?)\b")
@@ -80,7 +82,21 @@ _NAMES_DATA = re.compile(r"dataset|checkpoint|annotation|_path\b|_dir\b|_uri\b|\
 
 
 def _resume(run_dir: Path, budget_left: bool = True) -> str:
-    return f"`tao-automl resume {run_dir}`" if budget_left else NO_BUDGET_LEFT
+    return f"`{resume_command(run_dir)}`" if budget_left else NO_BUDGET_LEFT
+
+
+def needs_new_run(message: str) -> bool:
+    """Whether :func:`next_step` sends a run whose recs failed with ``message`` to a new run whatever its budget: the
+    cause lies in what the run keeps on resume (its metric, a job time limit) or in what it searches (values that
+    diverge), so `tao-automl resume` would fail the same way."""
+    lowered = message.lower()
+    return any(cause in lowered for cause in ("not a finite number", "reported no metric")) or _job_time_limit(lowered)
+
+
+def _job_time_limit(lowered: str) -> bool:
+    """Whether a (lowercased) failure message is the run's own job time limit (:func:`timeout_message`), not a
+    timeout the job met itself (a read timed out, a process group that timed out initialising)."""
+    return lowered.startswith("timed out: the job ran longer than") and "automl_job_timeout_s" in lowered
 
 
 def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True) -> str:
@@ -94,13 +110,19 @@ def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True
     if "not a finite number" in lowered:  # the metric was found: training diverged, or the job computed no value
         return ("the metric was found but is NaN or infinite: training diverged or the job could not compute it "
                 "(a learning rate too high for the data, a loss overflow, an empty validation split): read a "
-                f"failed rec's log (`tao-automl logs {run_dir} {rec_id}`), then narrow the search "
+                f"failed rec's log (`tao-automl logs {sh(run_dir)} {rec_id}`), then narrow the search "
                 "(custom_param_ranges) or fix the data in a new run")
     if "reported no metric" in lowered:
         return ("make automl_settings.metric name a value the job writes: a `name: value` or `name=value` line in "
                 "its log, or a line {\"epoch\": N, \"kpi\": {\"name\": value}} in RESULTS_DIR/status.json (from "
                 "Python, run(metric_extractor=...) reads any other form); then start a new run (a run's metric "
                 "cannot change on resume)")
+    if "create_job returned" in lowered:  # the SDK took the submission but answered no job: its code, not the platform
+        return ("the platform SDK's create_job returned no job object (a defect of that SDK's code, not a refusal of "
+                "the platform): make it return an object with an .id (tao_automl.platforms.base.Job); any job it did "
+                "start is not followed by this run, so check the platform for it; then "
+                + ("resume the run with the fixed SDK: AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)"
+                   if budget_left else NO_BUDGET_LEFT))
     if "submission failed" in lowered:  # before the job ran: the platform (or its jobs dir), not the command
         return ("read the platform's refusal in the message: a platform_kwargs or platform_options value it cannot "
                 "meet (a partition, a memory size, GPUs it lacks, a jobs_dir it cannot write) needs a new run with "
@@ -116,13 +138,13 @@ def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True
     if lowered.startswith("rendering the job failed"):  # no job ran: there is no log to read
         return ("no job ran: writing the rec's spec or folder failed, as the message says (a full or read-only run "
                 f"folder, a spec value the format cannot hold); fix that, then {_resume(run_dir, budget_left)}")
-    if "timed out" in lowered:
+    if _job_time_limit(lowered):
         return ("raise automl_job_timeout_s (or unset it) if the jobs need longer, then start a new run "
                 "(`tao-automl resume` keeps the run's settings)")
     if not budget_left:
-        return (f"read a failed rec's log (`tao-automl logs {run_dir} {rec_id}`) and fix the cause, then "
+        return (f"read a failed rec's log (`tao-automl logs {sh(run_dir)} {rec_id}`) and fix the cause, then "
                 f"{NO_BUDGET_LEFT}")
-    return (f"read a failed rec's log (`tao-automl logs {run_dir} {rec_id}`) and fix the cause, then "
+    return (f"read a failed rec's log (`tao-automl logs {sh(run_dir)} {rec_id}`) and fix the cause, then "
             f"{_resume(run_dir)} if it lay outside the run's settings (data, environment, code), or start a new "
             "run if it lay in the settings or the spec")
 

@@ -23,11 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.bank.skill import Skill, load_skill
-from tao_automl.brain.trials import STOPPING
+from tao_automl.brain.trials import STOPPING, Trial
 from tao_automl.errors import PlatformError, SkillError, SweepInterrupted, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.holder import copy_of, resume_command
-from tao_automl.experiment.store import DB_NAME, JOB_ENDED_UNCOLLECTED, JOB_PENDING, RecRow, RecStatus, read_meta
+from tao_automl.experiment.store import (
+    DB_NAME,
+    JOB_ENDED_UNCOLLECTED,
+    JOB_PENDING,
+    NEW_RUN_NEEDED,
+    RecRow,
+    RecStatus,
+    read_meta,
+)
 from tao_automl.experiment.summary import rec_dict
 from tao_automl.experiment.workspace import (
     RunLock,
@@ -57,6 +65,7 @@ from tao_automl.runner.cleanup import delete_intermediate_checkpoints
 from tao_automl.runner.failures import (
     fail_fast_message,
     job_timeout,
+    needs_new_run,
     no_result_message,
     shared_cause,
     timeout_message,
@@ -70,9 +79,10 @@ from tao_automl.runner.run_args import RunArgs, checked_fields
 from tao_automl.settings import AutoMLSettings
 from tao_automl.tracking.base import ObserverSet, SweepObserver, checked_observers
 from tao_automl.tracking.config import build_observers, check_tracking_config
-from tao_automl.util.checks import bool_arg, callable_arg
+from tao_automl.util.checks import bad_input, bool_arg, callable_arg
 from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
+from tao_automl.util.shell import sh
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +123,12 @@ class _Active:
 
 
 class _FailFast(Exception):
-    """The first recs to finish all failed alike: stop the sweep (internal to the loop)."""
+    """The first recs to finish all failed alike: stop the sweep (internal to the loop). ``new_run``: their cause
+    needs a new run (:func:`needs_new_run`), not a resume."""
+
+    def __init__(self, message: str, *, new_run: bool) -> None:
+        super().__init__(message)
+        self.new_run = new_run
 
 
 class AutoMLRunner:
@@ -122,6 +137,9 @@ class AutoMLRunner:
     def __init__(self, sdk: Any, skill_dir: str | Path, action: str = "train", *, clock: Clock | None = None,
                  sdk_call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S, log_progress: bool = True) -> None:
         bool_arg("log_progress", log_progress)
+        if sdk_call_timeout_s is not None and (isinstance(sdk_call_timeout_s, bool) or not isinstance(
+                sdk_call_timeout_s, (int, float)) or not 0 < sdk_call_timeout_s < math.inf):
+            raise bad_input("sdk_call_timeout_s", sdk_call_timeout_s, "a number of seconds > 0, or None (no limit)")
         check_sdk_shape(sdk)
         self.sdk = sdk
         #: A line per ended rec on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
@@ -360,18 +378,26 @@ class AutoMLRunner:
         active: dict[int, _Active] = {}
         state = "interrupted"
         stop_reason: str | None = None
-        if exp.store.meta().get("stop_reason"):  # a resumed run: the old reason no longer holds
-            exp.store.set_meta({"stop_reason": None})
+        stopped = exp.store.meta()
+        if stopped.get(NEW_RUN_NEEDED):
+            log.warning("this run's sweep had stopped itself on a cause a resume meets again (its stop reason: %s); "
+                        "resuming with the same settings: unless the cause was fixed outside them (the trainer, its "
+                        "data) it stops the same way", stopped.get("stop_reason"))
+        if stopped.get("stop_reason"):  # a resumed run: the old reason no longer holds
+            exp.store.set_meta({"stop_reason": None, NEW_RUN_NEEDED: None})
         try:
             try:
                 self._drive(exp, plan, active, extractor, eval_fn, on_rec, on_result)
                 state = "finished"
                 stop_reason = self._ended_early(exp)
                 if exp.summary()["best"] is None:  # every rec ended and none succeeded: not a finished sweep
-                    failed = no_result_message(exp.recs(), exp.run_dir, exp.work_left)
+                    recs = exp.recs()
+                    failed = no_result_message(recs, exp.run_dir, exp.work_left)
                     stop_reason = f"{stop_reason}. {failed[0].upper()}{failed[1:]}" if stop_reason else failed
                     log.error("%s", stop_reason)
-                    exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
+                    last = [r for r in recs if r.status == "failure"][-1:]
+                    exp.store.set_meta({"stop_reason": stop_reason, NEW_RUN_NEEDED: bool(
+                        last and needs_new_run(last[0].message or ""))}, event="sweep_stopped")
                     state = "failed"
             except LLMFailure as exc:  # llm_fallback: error (the brain stopped the run): status says why
                 stop_reason = f"the LLM brain stopped the run: {exc.detail}"
@@ -379,12 +405,13 @@ class AutoMLRunner:
                 raise
             except _FailFast as stop:
                 stop_reason = str(stop)
+                new_run = stop.new_run
                 log.error("%s", stop_reason)
                 collected = self._cancel_all(exp, active, stop_reason, plan.metric, extractor, eval_fn, on_result)
                 if collected:  # the reason above is the decision's; say what the jobs in flight turned out to be
                     stop_reason += (f" {len(collected)} job(s) in flight had ended before the cancel and kept their "
                                     f"result ({', '.join(f'rec {i}: {s}' for i, s in collected)}).")
-                exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
+                exp.store.set_meta({"stop_reason": stop_reason, NEW_RUN_NEEDED: new_run}, event="sweep_stopped")
                 state = "failed"
             if state == "finished" and settings.automl_delete_intermediate_ckpt:
                 ended = exp.summary()
@@ -674,7 +701,8 @@ class AutoMLRunner:
         (a trainer that stopped early by itself, or one that never read the epoch key), else None: the rec's metric
         was measured there, and it is recorded (and, multi-fidelity, ranked) at that epoch. The budget is the
         trial's, else the epochs its rendered spec asked for (single-fidelity brains); none: nothing to compare."""
-        planned = exp.trial(item.rec.id).budget
+        trial = exp.trial(item.rec.id)
+        planned = trial.budget
         if planned is None:
             row = exp.store.rec(item.rec.id)
             planned = row.budget if row is not None else None
@@ -682,6 +710,8 @@ class AutoMLRunner:
             return None
         text = read_results_file(self.platform, item.job_id, item.results_dir, STATUS_FILE)
         records = status_lines(text) if text else []
+        if any(r.get("kpi") for r in records):  # epochs trained are the lines with values: a "STARTED" line is none
+            records = [r for r in records if r.get("kpi")]
         epochs: list[int] = [r["epoch"] for r in records
                              if isinstance(r.get("epoch"), int) and not isinstance(r.get("epoch"), bool)]
         if not epochs and exp.scheduler.mode == STOPPING and not self._said_blind:
@@ -692,9 +722,7 @@ class AutoMLRunner:
                         STATUS_FILE, exp.settings.metric)
             exp.store.log_event("stopping_blind", item.rec.id, status_file=STATUS_FILE)
         reached = max(epochs, default=planned)
-        # counted from 0 (TAO's PyTorch status logger: `epoch` is Lightning's current_epoch, `max_epoch` is
-        # max_epochs - 1): epoch e is the (e+1)-th
-        if epochs and (min(epochs) == 0 or any(r.get("max_epoch") == planned - 1 for r in records)):
+        if epochs and _counts_from_zero(epochs, records, planned, self._start_epoch(exp, trial)):
             reached += 1
         if reached == planned:
             return None
@@ -706,6 +734,14 @@ class AutoMLRunner:
             log.info("rec %d: its job ended at epoch %d of the %d it was given; its result is recorded at epoch %d",
                      item.rec.id, reached, planned, reached)
         return reached
+
+    def _start_epoch(self, exp: Experiment, trial: Trial) -> int:
+        """Epochs a rec's job had trained before it started: its parent's, when it resumed the parent's checkpoint
+        (a promotion, a pbt member), else 0."""
+        if trial.parent is None or not resumes_from_checkpoint(self.skill):
+            return 0
+        parent = exp.store.rec(trial.parent)
+        return int(parent.budget_reached or 0) if parent is not None else 0
 
     def _note_pending(self, exp: Experiment, item: _Active) -> None:
         """Record why the platform keeps a job queued (its ``pending_reason``: Slurm's Reason), when it changes:
@@ -903,14 +939,20 @@ class AutoMLRunner:
         finished = exp.store.first_finished(exp.n_finished)
         first = shared_cause(finished, k)
         if first is not None:
-            raise _FailFast(fail_fast_message(first, k, finished, exp.run_dir, exp.work_left))
+            raise _FailFast(fail_fast_message(first, k, finished, exp.run_dir, exp.work_left),
+                            new_run=needs_new_run(first.message or ""))
 
     def _failure_message(self, job_id: str) -> str:
         try:
             analysis = self.platform.get_failure_analysis(job_id) or {}
         except Exception as exc:
             return f"job failed (failure analysis unavailable: {exc})"
-        message = analysis.get("message") or f"job failed (exit code {analysis.get('exit_code')})"
+        if not isinstance(analysis, Mapping):  # a custom SDK's text, or a wrong type: the protocol names a dict
+            return (f"job failed (failure analysis unavailable: {type(unwrap(self.platform)).__name__}."
+                    f"get_failure_analysis returned {analysis!r}, not a dict with 'message'/'exit_code')")
+        code = analysis.get("exit_code")
+        message = analysis.get("message") or (f"job failed (exit code {code})" if code is not None else
+                                               "job failed (the platform gave no message or exit code)")
         return str(message)
 
     def _finish(self, exp: Experiment, rec: Recommendation, value: float | None, status: str,
@@ -923,6 +965,26 @@ class AutoMLRunner:
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
         self._check_fail_fast(exp, row)
+
+
+def _counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]], planned: int, start: int) -> bool:
+    """Whether a job's status.json counts epochs from 0 (TAO's PyTorch status logger: `epoch` is Lightning's
+    current_epoch, `max_epoch` is max_epochs - 1), so that epoch e is the (e+1)-th; ``start``: the epochs its
+    checkpoint held when it started (a resumed job's first epoch is ``start`` counted from 0, ``start + 1`` from 1).
+
+    * lines from ``start`` on count from 0, unless they reach the whole budget (a trainer counting from 1 that logs
+      a line before training);
+    * three or more lines running without a gap from ``start + 1`` count from 1 (a trainer that ran its own 8 epochs
+      against a budget of 9, with max_epoch 8, logs 1..8; a 0-based one logging every epoch would have logged
+      ``start``; two such lines are also what a 0-based logger writing every 2nd epoch and the last writes for 3);
+    * otherwise (only the last line kept, or one every few epochs) `max_epoch` = the budget - 1 says from 0."""
+    declared = {r.get("max_epoch") for r in records}
+    if start in epochs:
+        return max(epochs) != planned
+    seen = sorted(set(epochs))
+    if len(seen) > 2 and seen == list(range(start + 1, seen[-1] + 1)):
+        return False
+    return planned - 1 in declared
 
 
 def _ended_summary(exp: Experiment, state: str, stop_reason: str | None) -> dict[str, Any]:
@@ -1021,7 +1083,7 @@ def refused_submission(exc: UserInputError, rec_id: int, platform_kwargs: Mappin
     the setting at fault, with a hint that says what exists: the run folder, and any jobs already started."""
     named = as_setting_error(exc, "platform_kwargs", platform_kwargs)
     hint = (f"the platform refused rec {rec_id}'s job, so the sweep stopped; the run folder {run_dir} keeps what "
-            f"ran (jobs already started keep running: `tao-automl status {run_dir}`). Fix the input named in field "
+            f"ran (jobs already started keep running: `tao-automl status {sh(run_dir)}`). Fix the input named in field "
             "and start a new run (`tao-automl resume` keeps the run's platform_kwargs)")
     return type(named)(named.detail, field=named.field, value=named.value if named.has_value else None,
                        allowed=named.allowed, hint=hint, kind=named.kind)

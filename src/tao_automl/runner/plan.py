@@ -103,11 +103,13 @@ def metric_fields(metric: Any) -> list[tuple[str, str]]:
             for i, entry in enumerate(metric)]
 
 
-def check_metric(metric: Any, skill: Skill, *, hint: str | None = None) -> None:
+def check_metric(metric: Any, skill: Skill, *, hint: str | None = None, unset: bool = False) -> None:
     """A metric (or an entry of a metric list) the model does not report is refused, with a did-you-mean and the
     allowed names; names compare as the jobs' metrics are read (``Val/Loss`` is ``val_loss``). A model whose
     skill_info declares no ``reported_metrics`` is known to report its monitoring metric only, and may write others:
-    a name one typing slip away from a known one (``val_los``) is refused, any other is left to the jobs."""
+    a name one typing slip away from a known one (``val_los``) is refused, any other is left to the jobs. ``unset``:
+    the settings named no metric (``metric`` is the default ``loss``): a refusal says so and names the model's own
+    monitoring metric, not a near spelling of the default."""
     allowed = known_metrics(skill)
     if not allowed:
         return
@@ -119,19 +121,33 @@ def check_metric(metric: Any, skill: Skill, *, hint: str | None = None) -> None:
         wanted = normalise_name(name)
         if wanted in spellings:
             continue
+        slip = next((known for spelt, known in spellings.items() if len(spelt) >= 5 and one_typo_apart(wanted, spelt)),
+                    None)
+        if unset and (skill.reported_metrics or slip is not None):
+            _refuse_unset(name, skill, allowed, hint)
         if skill.reported_metrics:
             raise SettingsError(
                 f"{field}: {name!r} is not a metric {skill.name} reports{did_you_mean(name, allowed)}; "
                 f"allowed: {', '.join(allowed)}", field=field, value=name, allowed=allowed,
                 hint=hint or "name a metric the model reports: its skill_info.yaml lists them in reported_metrics")
-        slip = next((known for spelt, known in spellings.items() if len(spelt) >= 5 and one_typo_apart(wanted, spelt)),
-                    None)
         if slip is not None:
             raise SettingsError(
                 f"{field}: {name!r} is one letter away from {slip!r}, the metric {skill.name} is known to report "
                 f"(did you mean {slip!r}?)", field=field, value=name, allowed=allowed,
                 hint=hint or f"use {slip!r}; if the jobs really write {name!r}, add it to reported_metrics in the "
                              "model's skill_info.yaml")
+
+
+def _refuse_unset(default: str, skill: Skill, allowed: list[str], hint: str | None) -> None:
+    """Refuse a run whose settings named no metric when the default ``default`` is not one the model reports: the
+    error says so and names the model's monitoring metric (not a near spelling of a value the user never wrote)."""
+    monitoring = skill.monitoring_metric()
+    own = f"; {skill.name}'s monitoring metric is {monitoring!r}" if monitoring else ""
+    raise SettingsError(
+        f"automl_settings.metric is not set, and its default {default!r} is not a metric {skill.name} reports{own}; "
+        f"allowed: {', '.join(allowed)}", field="automl_settings.metric", value=None, allowed=allowed,
+        hint=hint or (f"set automl_settings.metric: {monitoring} (or kpi, its alias)" if monitoring else
+                      "set automl_settings.metric to a metric the model reports"))
 
 
 def settings_metric(settings: AutoMLSettings) -> Any:
@@ -607,13 +623,13 @@ def fidelity_key(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> 
     return epoch_key(skill) if isinstance(brain, TrialScheduler) else None
 
 
-def check_epoch_budget(skill: Skill, settings: AutoMLSettings, key: str | None) -> None:
+def check_epoch_budget(schema: Mapping[str, Any], settings: AutoMLSettings, key: str | None) -> None:
     """``automl_max_epochs`` (the largest budget a multi-fidelity brain writes to the epoch ``key``) checked against
     that key's schema bounds, as a searched or overridden value is: a trainer would refuse it, or train longer than
     its schema allows."""
     if key is None:
         return
-    prop = get_property(skill.schema, key)
+    prop = get_property(schema, key)
     if prop is None or str(prop.get("type", "")) not in _INT_TYPES + _FLOAT_TYPES:
         return
     value = settings.automl_max_epochs
@@ -748,7 +764,7 @@ class RunPlan:
         """Check and resolve ``args``; every problem is a one-line :class:`UserInputError`, nothing is created."""
         skill = skill or load_skill(args.skill_dir, args.action)
         settings = load_settings(args.automl_settings)
-        check_metric(settings_metric(settings), skill)
+        check_metric(settings_metric(settings), skill, unset="metric" not in (args.automl_settings or {}))
         check_base_checkpoint(skill, args.base_checkpoint)
         base = job_baseline(skill, args.spec_overrides)
         space = search_space(skill.schema, settings, args.automl_hyperparameters, args.custom_param_ranges, base,
@@ -757,7 +773,7 @@ class RunPlan:
         check_space_fits_skill(skill, space, args.custom_param_ranges)
         promoting = promotes(settings, space)
         epochs = fidelity_key(skill, settings, space)
-        check_epoch_budget(skill, settings, epochs)
+        check_epoch_budget(skill.schema, settings, epochs)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
                                  promotes=promoting)
         check_dataset_keys(skill, args.spec_overrides, args.dataset_keys, space.names)
@@ -792,6 +808,7 @@ class RunPlan:
                       TrialScheduler):
             shorthand = (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs") if skill is not None else None
             key = find_epoch_key(schema, action, shorthand)
+            check_epoch_budget(schema, settings, key)  # as a run checks it: the specs handed out stay in the schema
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=base, ctx=JobContext(),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=key)
 

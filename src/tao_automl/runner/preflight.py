@@ -202,7 +202,8 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
         report.add("search_space", None, "skipped: the settings are invalid")
     else:
         def space() -> str:
-            plan.check_metric(plan.settings_metric(holder["settings"]), holder["skill"])
+            plan.check_metric(plan.settings_metric(holder["settings"]), holder["skill"],
+                              unset="metric" not in (config.automl_settings or {}))
             try:
                 base = plan.job_baseline(holder["skill"], config.spec_overrides)
             except TaoAutoMLError:  # the spec_overrides check below fails with this error
@@ -215,7 +216,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             metric = plan.metric_name(holder["settings"], holder["skill"])
             holder["promotes"] = plan.promotes(holder["settings"], holder["space"])
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
-            plan.check_epoch_budget(holder["skill"], holder["settings"], holder["epoch_key"])
+            plan.check_epoch_budget(holder["skill"].schema, holder["settings"], holder["epoch_key"])
             plan.check_space_fits_skill(holder["skill"], holder["space"], config.custom_param_ranges)
             notes = plan.run_notes(holder["skill"], holder["settings"], holder["space"], config.automl_settings,
                                    config.custom_param_ranges, derived, holder["promotes"])

@@ -8,18 +8,21 @@ the budget is spent: the last generation holds only the members the budget still
 * a member that did well goes on: same config, resuming its own previous trial's checkpoint;
 * a member in the bottom ``quantile`` (failed or lost members first, and always) *exploits*: it copies a random
   member of the top ``quantile`` — config and checkpoint (``Trial.parent`` = that member's trial of the previous
-  generation) — and *explores*: numeric coordinates of its unit-cube encoding move by a Gaussian step (``scale``),
-  each categorical/bool is re-drawn with probability 0.2, and ``space.decode`` keeps it valid.
+  generation; a failed member whose generation has no success yet waits for one while others of it train, and when
+  the whole generation failed it copies the top of the latest generation with a success) — and *explores*: numeric
+  coordinates of its unit-cube encoding move by a Gaussian step (``scale``), each categorical/bool is re-drawn with
+  probability 0.2, and ``space.decode`` keeps it valid.
 
-Failures are never exploited. Members move on asynchronously, as in the paper (and Ray Tune's PBT): the population
-starts first (generation 0 from scratch); then a member whose trial has ended gets its next one at once, ranked
-against the trials of its generation that have ended by then, so no slot waits for a generation's slowest member
-(the ranking of an early finisher sees part of its generation; once the whole generation has ended, it is the
-ranking a synchronous PBT makes). When several may move, the lowest generation goes first, then the lowest member. A
-member always resumes a checkpoint, so params that define the network (and so the checkpoint's shape) are never
-perturbed: ``frozen`` params keep the value of the member whose checkpoint is copied. By default they are the params
-of the spec's ``model`` section (TAO's network definition: layers, widths, activation, backbone …); only optimiser,
-regularisation and data settings explore.
+Failures are never exploited. When the budget leaves a smaller last generation, the members that fill it are the
+best ranked of the generation before, once all of it has ended. Members move on asynchronously, as in the paper (and
+Ray Tune's PBT): the population starts first (generation 0 from scratch); then a member whose trial has ended gets
+its next one at once, ranked against the trials of its generation that have ended by then, so no slot waits for a
+generation's slowest member (the ranking of an early finisher sees part of its generation; once the whole generation
+has ended, it is the ranking a synchronous PBT makes). When several may move, the lowest generation goes first, then
+the lowest member. A member always resumes a checkpoint, so params that define the network (and so the checkpoint's
+shape) are never perturbed: ``frozen`` params keep the value of the member whose checkpoint is copied. By default
+they are the params of the spec's ``model`` section (TAO's network definition: layers, widths, activation, backbone
+…); only optimiser, regularisation and data settings explore.
 """
 
 from __future__ import annotations
@@ -140,10 +143,28 @@ class PBT:
             following = self._members.get(g + 1, {})
             if len(following) >= self.generation_size(g + 1):
                 continue
-            for member, previous in sorted(self._members.get(g, {}).items()):
-                if member not in following and self._ended(previous):
+            members = sorted(self._members.get(g, {}).items())
+            if self.generation_size(g + 1) < self.generation_size(g):  # a smaller last generation: the best go on
+                if len(members) < self.generation_size(g) or not all(self._ended(t) for _, t in members):
+                    continue  # ranked once the whole generation has ended
+                members.sort(key=lambda item: self._rank_key(item[1]))
+            for member, previous in members:
+                if member not in following and self._ended(previous) and not self._waits(g, previous):
                     return self._successor(g + 1, member, previous, rng)
         return None
+
+    def _rank_key(self, trial_id: int) -> tuple[bool, float, int]:
+        """Best (lowest) value first, failures last, then the trial id."""
+        value = self._values.get(trial_id)
+        return value is None, value if value is not None else 0.0, trial_id
+
+    def _waits(self, g: int, previous: int) -> bool:
+        """Whether a member whose trial ``previous`` (generation ``g``) failed waits for a trial of its generation to
+        succeed: none has yet, and some are still training; it then copies one instead of starting afresh."""
+        if self._values.get(previous) is not None:
+            return False
+        trials = self._members.get(g, {}).values()
+        return not any(self._values.get(t) is not None for t in trials) and not all(self._ended(t) for t in trials)
 
     def _successor(self, g: int, member: int, previous: int, rng: np.random.Generator) -> Trial:
         """``member``'s trial in generation ``g``, after its trial ``previous`` ended: it goes on, or exploits and
@@ -152,6 +173,10 @@ class PBT:
         if previous not in bottom:
             return Trial(config=dict(self._trials[previous].config), budget=self.budget(g), parent=previous,
                          bracket=member, rung=g)
+        earlier = g - 2
+        while not top and earlier >= 0:  # its whole generation failed: copy the best of the latest that did not
+            top = self.ranking(earlier)[0]
+            earlier -= 1
         if not top:  # nobody succeeded: start this member afresh
             return Trial(config=self._fresh.untried(self.space.sample(rng), rng), budget=self.budget(g),
                          bracket=member, rung=g)

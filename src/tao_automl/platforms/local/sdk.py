@@ -130,8 +130,19 @@ def _remove_dead_spares(jobs_dir: Path) -> None:
     for name in entries:
         owner, _, spare_host = name[len(SPARE_PREFIX):].partition("@")
         pid = owner.split("-", 1)[0]
-        if spare_host == host and pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+        if spare_host == host and pid.isdigit() and int(pid) != os.getpid() and _gone(int(pid)):
             _remove_spare(jobs_dir / name)
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended: no such process, or a zombie (killed, not yet reaped by its parent: it
+    runs no more code, and its spare folder is no longer its own)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # not ours to inspect: count it as alive
+        return False
 
 
 @dataclass
