@@ -351,3 +351,58 @@ def test_a_single_fidelity_recs_budget_is_logged_as_status_shows_it(tmp_path: Pa
     logged = {int(r.data.tags["tao_automl.rec_id"]): int(r.data.params["budget"]) for r in mlruns
               if "tao_automl.rec_id" in r.data.tags}
     assert logged == budgets
+
+
+TWO_KPI_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    lr = spec["train"]["optim"]["lr"]
+    for epoch in range(1, spec["train"]["num_epochs"] + 1):
+        kpi = {"val_loss": abs(lr - 0.01) * 10 + 1.0 / epoch, "latency_ms": 10.0 * epoch + lr}
+        with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+            f.write(json.dumps({"epoch": epoch, "kpi": kpi}) + "\\n")
+    """
+)
+
+
+def test_a_multi_objective_runs_trackers_get_every_metrics_epoch_curve(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """W&B and MLflow got the first metric's epoch curve only: the second metric of a multi-objective sweep was a
+    single final value, so its learning curve, which the job's status.json holds, was nowhere in the trackers."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    skill = write_skill(tmp_path / "bank", trainer=TWO_KPI_TRAINER)
+    wandb_config, mlflow_config = _configs(tmp_path)
+    metrics = [{"name": "val_loss", "direction": "minimize"}, {"name": "latency_ms", "direction": "minimize"}]
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "random", "metric": metrics, "automl_max_recommendations": 3,
+                         "automl_max_concurrent": 2, "poll_interval_s": 0.1, "seed": 1},
+        spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", wandb_config=wandb_config,
+        mlflow_config=mlflow_config, gpu_count=0)
+    history = {h["rec_id"]: h for h in result["history"]}
+    assert [h["status"] for h in history.values()] == ["success"] * 3
+
+    def expected(rec_id: int) -> list[float]:
+        return [10.0 * e + history[rec_id]["params"]["train.optim.lr"] for e in (1, 2, 3)]
+
+    runs = offline_runs(Path(result["run_dir"]) / "wandb")
+    recs = [r for r in runs if r.job_type == "rec"]
+    assert len(recs) == 3
+    for run in recs:
+        rec_id = int(run.run_id[-4:])
+        rows = [row for row in run.history if "latency_ms" in row]
+        assert [row["epoch"] for row in rows] == [1, 2, 3]
+        assert [row["latency_ms"] for row in rows] == pytest.approx(expected(rec_id))
+        assert [row["val_loss"] for row in rows][-1] == pytest.approx(history[rec_id]["metric_value"])
+
+    client, _, mlruns = _mlflow(tmp_path)
+    children = [r for r in mlruns if r.data.tags.get("tao_automl.role") != "sweep"]
+    assert len(children) == 3
+    for child in children:
+        rec_id = int(child.data.tags["tao_automl.rec_id"])
+        curve = client.get_metric_history(child.info.run_id, "latency_ms")
+        curve = sorted(curve, key=lambda m: m.step)
+        assert [m.step for m in curve] == [1, 2, 3]
+        assert [m.value for m in curve] == pytest.approx(expected(rec_id))
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "val_loss")] == [1, 2, 3]

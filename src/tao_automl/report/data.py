@@ -46,6 +46,9 @@ class RecView:
     values: dict[str, float] | None = None
     #: the epochs its trial was planned for (a stopping-mode rec stopped early keeps it; ``budget`` is what it trained)
     trial_budget: int | None = None
+    #: a multi-objective run: the epoch curve of every metric after the first (``epochs`` holds the first's), read
+    #: from the job's status.json where the run folder can see it
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
     @property
     def planned_epochs(self) -> int | None:
@@ -201,15 +204,19 @@ def _read_run(path: Path, read_results: bool) -> RunData:
     finally:
         store.close()
     metric = str(meta.get("metric") or "metric")
+    others = [str(o["name"]) for o in pareto_view.objectives_of(meta)][1:]  # a multi-objective run's other metrics
     recs = []
     for row in rows:
         trial = row.trial or {}
         points = dict(epochs.get(row.rec_id, {}))
-        if read_results and row.results_dir:
-            points.update(_curve_from_status(Path(row.results_dir), metric))
+        read = _curves_from_status(Path(row.results_dir), [metric, *others]) if read_results and row.results_dir \
+            else {}
+        points.update(read.get(metric, {}))
         budget = trained.get(row.rec_id, trial.get("budget"))
+        curves = {name: read.get(name, {}) for name in others}
         if row.status == "stopped" and budget is not None:  # the job may write epochs past the stop before it dies
             points = {e: v for e, v in points.items() if e <= budget}
+            curves = {name: {e: v for e, v in c.items() if e <= budget} for name, c in curves.items()}
         curve = sorted(points.items())
         recs.append(RecView(
             rec_id=row.rec_id, params=row.params, status=_status(row.status),
@@ -219,6 +226,7 @@ def _read_run(path: Path, read_results: bool) -> RunData:
             spec_path=_spec_path(path, row.rec_id), epochs=curve, spec_epochs=row.budget,
             budget_reached=row.budget_reached,
             values=dict(values[row.rec_id]) if row.rec_id in values else None, trial_budget=trial.get("budget"),
+            curves={name: sorted(c.items()) for name, c in curves.items() if c},
         ))
     return RunData(run_dir=path, meta=meta, recs=recs, front=front)
 
@@ -229,17 +237,21 @@ def _status(status: Any) -> str:
     return "pending" if text == UNSUBMITTED else text
 
 
-def _curve_from_status(results_dir: Path, metric: str) -> dict[int, float]:
+def _curves_from_status(results_dir: Path, metrics: list[str]) -> dict[str, dict[int, float]]:
+    """``{metric: {epoch: value}}`` of each of ``metrics`` in the job's status.json (the file read once)."""
     status = results_dir / "status.json"
     try:
         text = status.read_text(errors="replace")
     except OSError:
         return {}
-    points: dict[int, float] = {}
-    for epoch, value in kpi_series(status_lines(text), metric):
-        if epoch is not None and math.isfinite(value):
-            points[int(epoch)] = value
-    return points
+    records = status_lines(text)
+    out: dict[str, dict[int, float]] = {}
+    for metric in metrics:
+        points = out.setdefault(metric, {})
+        for epoch, value in kpi_series(records, metric):
+            if epoch is not None and math.isfinite(value):
+                points[int(epoch)] = value
+    return out
 
 
 def _spec_path(run_dir: Path, rec_id: int) -> Path | None:

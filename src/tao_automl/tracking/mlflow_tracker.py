@@ -161,8 +161,12 @@ class MlflowTracker:
         if rec.has_value and rec.metric is not None and not rec.epochs:
             metrics.append(Metric(key, rec.metric, now, rec.budget or 0))
         last = max((e for e, _ in rec.epochs), default=rec.budget or 0)
+        for objective, points in rec.curves.items():  # a multi-objective rec: every other metric's epoch curve
+            name = mlflow_key(objective if rec.has_value else f"{PARTIAL}{objective}")
+            metrics += [Metric(name, v, now, e) for e, v in points if math.isfinite(v)]
         for objective, result in (rec.values or {}).items():  # a multi-objective rec: every metric's value
-            if objective != data.metric and math.isfinite(result):
+            curve = rec.curves.get(objective)
+            if objective != data.metric and math.isfinite(result) and not (curve and curve[-1] == (last, result)):
                 metrics.append(Metric(mlflow_key(objective), result, now, last))
         if rec.duration_s is not None:
             metrics.append(Metric("duration_s", rec.duration_s, now, 0))

@@ -119,10 +119,9 @@ class WandbTracker:
                   "bracket": rec.bracket, "parent": rec.parent}
         run = self._init(data, run_id=self._rec_run_id(data, rec.rec_id), name=f"rec_{rec.rec_id:04d}",
                          job_type="rec", config=config)
-        curve = metric if rec.has_value else f"{PARTIAL}{metric}"  # no result: no value under the metric's key
         try:
-            for epoch, value in rec.epochs:
-                run.log({curve: value, "epoch": epoch}, step=epoch)
+            for epoch, row in _epoch_rows(rec, metric).items():
+                run.log({**row, "epoch": epoch}, step=epoch)
             if rec.has_value and not rec.epochs:
                 run.log({metric: rec.metric})
             run.summary.update({"status": rec.status, "message": rec.message or "", "budget": rec.planned_epochs,
@@ -169,6 +168,18 @@ class WandbTracker:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"logged": self._logged}))
         os.replace(tmp, path)
+
+
+def _epoch_rows(rec: RecView, metric: str) -> dict[int, dict[str, float]]:
+    """``{epoch: {key: value}}`` of the rec's curves in epoch order: the metric's, and every other metric's of a
+    multi-objective run; a rec without a result logs them under ``partial_<name>`` (no value under the metric's
+    own key)."""
+    rows: dict[int, dict[str, float]] = {}
+    for name, points in [(metric, rec.epochs), *rec.curves.items()]:
+        key = name if rec.has_value else f"{PARTIAL}{name}"
+        for epoch, value in points:
+            rows.setdefault(epoch, {})[key] = value
+    return dict(sorted(rows.items()))
 
 
 def _sweep_config(data: RunData) -> dict[str, Any]:
