@@ -85,12 +85,18 @@ def _resume(run_dir: Path, budget_left: bool = True) -> str:
     return f"`{resume_command(run_dir)}`" if budget_left else NO_BUDGET_LEFT
 
 
+#: Failure causes that lie in what a run keeps on resume (its metric) or in what it searches (values that diverge),
+#: as their messages say them (:mod:`tao_automl.experiment.core`, :mod:`tao_automl.metrics.job`).
+_NON_FINITE = "not a finite number"
+_NO_METRIC = "reported no metric"
+
+
 def needs_new_run(message: str) -> bool:
     """Whether :func:`next_step` sends a run whose recs failed with ``message`` to a new run whatever its budget: the
     cause lies in what the run keeps on resume (its metric, a job time limit) or in what it searches (values that
     diverge), so `tao-automl resume` would fail the same way."""
     lowered = message.lower()
-    return any(cause in lowered for cause in ("not a finite number", "reported no metric")) or _job_time_limit(lowered)
+    return _NON_FINITE in lowered or _NO_METRIC in lowered or _job_time_limit(lowered)
 
 
 def _job_time_limit(lowered: str) -> bool:
@@ -107,12 +113,12 @@ def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True
     unless every rec of the budget was created already (``budget_left`` False): then a new run too.
     """
     lowered = message.lower()
-    if "not a finite number" in lowered:  # the metric was found: training diverged, or the job computed no value
+    if _NON_FINITE in lowered:  # the metric was found: training diverged, or the job computed no value
         return ("the metric was found but is NaN or infinite: training diverged or the job could not compute it "
                 "(a learning rate too high for the data, a loss overflow, an empty validation split): read a "
                 f"failed rec's log (`tao-automl logs {sh(run_dir)} {rec_id}`), then narrow the search "
                 "(custom_param_ranges) or fix the data in a new run")
-    if "reported no metric" in lowered:
+    if _NO_METRIC in lowered:
         return ("make automl_settings.metric name a value the job writes: a `name: value` or `name=value` line in "
                 "its log, or a line {\"epoch\": N, \"kpi\": {\"name\": value}} in RESULTS_DIR/status.json (from "
                 "Python, run(metric_extractor=...) reads any other form); then start a new run (a run's metric "
