@@ -272,6 +272,12 @@ def test_models_gives_a_skill_dir_a_config_anywhere_can_use(bank: Path, capsys: 
     report = _json(capsys, "models", "--skill-bank", bank.name, "--json")
     dirs = [m["skill_dir"] for m in report["runnable"]]
     assert dirs and all(Path(d).is_absolute() and Path(d).is_dir() for d in dirs)
+    # a bank named with `..` (as the README's `--skill-bank ../shared/tao-bank`) gave `/repo/../shared/...`
+    (bank.parent / "here").mkdir()
+    monkeypatch.chdir(bank.parent / "here")
+    report = _json(capsys, "models", "--skill-bank", f"../{bank.name}", "--json")
+    dirs = [m["skill_dir"] for m in report["runnable"]]
+    assert dirs and all(".." not in Path(d).parts and Path(d).is_dir() for d in dirs)
 
 
 def test_platforms_says_whether_an_sdks_extra_is_installed_not_whether_its_module_imports(

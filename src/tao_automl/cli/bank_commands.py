@@ -47,7 +47,7 @@ def models_report(bank: str | None, scope: str = "automl") -> dict[str, Any]:
     models = bank_models(root)
 
     def entry(model: Any) -> dict[str, Any]:  # with the skill_dir a run config names it by
-        skill_dir = f"builtin:{model.name}" if builtin else str((models_dir(root) / model.name).absolute())
+        skill_dir = f"builtin:{model.name}" if builtin else str((models_dir(root) / model.name).resolve())
         return {**model.to_json(), "skill_dir": skill_dir}
 
     report: dict[str, Any] = {
