@@ -516,3 +516,55 @@ def test_a_sweep_whose_run_folder_is_deleted_stops_instead_of_launching_on(tmp_p
                                              automl_max_concurrent=1, poll_interval_s=0.2),
                    workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=delete_on_second)
     assert launched == [1, 2]
+
+
+def test_a_runs_local_job_folders_stay_in_its_run_folder(toy_skill: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """With `LocalSDK()` (the README's Python example; the CLI's `platform: local` too) every job's folder and log
+    went to ~/.cache/tao-automl/local-jobs and stayed there after the run: 97 folders after one session of sweeps,
+    none removed with its run, and a run folder carried to another machine had no job logs. They go under the run
+    folder now; `logs` reads them, also after the run folder moved."""
+    from tao_automl.cli.main import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sdk = LocalSDK()
+    result = AutoMLRunner(sdk, toy_skill).run(automl_settings=_settings(automl_max_recommendations=2),
+                                              workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = Path(result["run_dir"])
+    assert not (tmp_path / "cache" / "tao-automl" / "local-jobs").exists()
+    job_ids = sorted(h["job_id"] for h in result["history"])
+    assert sorted(p.name for p in (run_dir / "jobs").iterdir()) == job_ids
+    assert all((run_dir / "jobs" / j / "output.log").is_file() for j in job_ids)
+    assert RunStore(run_dir).meta()["platform"]["options"]["jobs_dir"] == str(run_dir / "jobs")
+    capsys.readouterr()
+    assert main(["logs", str(run_dir), "1"]) == 0
+    printed = capsys.readouterr().out
+    log = (run_dir / "jobs" / job_ids[0] / "output.log").read_text()
+    assert "val_loss" in printed and printed.strip() == log.strip()
+
+    moved = tmp_path / "elsewhere" / run_dir.name
+    moved.parent.mkdir()
+    shutil.move(str(run_dir), moved)
+    assert main(["logs", str(moved), "2"]) == 0
+    assert "val_loss" in capsys.readouterr().out
+
+
+def test_a_reopened_run_finds_its_local_jobs_where_it_recorded_them(tmp_path: Path) -> None:
+    """The rule a resume follows: a run that kept its jobs in its folder is rebased on the folder it is in now (an
+    SDK rebuilt from the record, or a fresh LocalSDK()); a run made before (jobs in the cache dir) or a jobs_dir the
+    caller chose is left where it is."""
+    from tao_automl.runner.loop import _jobs_in_run_folder
+
+    old, new = tmp_path / "old" / "run_1", tmp_path / "new" / "run_1"
+    meta = {"run_dir": str(old), "platform": {"options": {"jobs_dir": str(old / "jobs")}}}
+    for sdk in (LocalSDK(), LocalSDK(jobs_dir=old / "jobs")):
+        _jobs_in_run_folder(sdk, new, meta)
+        assert sdk.jobs_dir == new / "jobs" and sdk.init_options["jobs_dir"] == str(new / "jobs")
+    chosen = LocalSDK(jobs_dir=tmp_path / "mine")
+    _jobs_in_run_folder(chosen, new, meta)
+    assert chosen.jobs_dir == tmp_path / "mine"
+    cache = {"run_dir": str(old), "platform": {"options": {"jobs_dir": str(tmp_path / "cache")}}}
+    before = LocalSDK()
+    _jobs_in_run_folder(before, new, cache)
+    assert before.jobs_dir == LocalSDK().jobs_dir

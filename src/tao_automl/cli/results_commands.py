@@ -202,12 +202,14 @@ def _platform_log(meta: dict[str, Any], job_id: str, tail: int | None) -> tuple[
     return (str(text), "platform") if text is not None else (None, "the platform has no log for the job")
 
 
-def _saved_logs(run_dir: Path, rec_id: int, results_dir: str | None) -> list[Path]:
+def _saved_logs(run_dir: Path, rec_id: int, results_dir: str | None, job_id: str | None = None) -> list[Path]:
     from tao_automl.experiment.workspace import rec_folder
 
     roots = [rec_folder(run_dir, rec_id)]
     if results_dir and Path(results_dir) not in roots:
         roots.append(Path(results_dir))
+    if job_id and "/" not in job_id and job_id not in (".", ".."):  # a local job's folder in the run (a moved run)
+        roots.append(run_dir / "jobs" / job_id)
     found: list[Path] = []
     for root in roots:
         if root.is_dir():
@@ -226,7 +228,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     text, why = (None, "the rec has no job yet") if not rec.job_id else _platform_log(data.meta, rec.job_id,
                                                                                         args.tail)
     note = None
-    saved = _saved_logs(data.run_dir, rec.rec_id, rec.results_dir) if not text else []
+    saved = _saved_logs(data.run_dir, rec.rec_id, rec.results_dir, rec.job_id) if not text else []
     if not text and not saved:
         if text is None:
             raise WorkspaceError(f"no log for rec {rec.rec_id}: {why}, and no *.log file is saved under its folder",

@@ -260,6 +260,7 @@ class AutoMLRunner:
         """Build the run in a staging folder and publish it; the caller releases the returned lock."""
         staging, run_dir, lock = stage_run_dir(given.workspace_path)
         try:
+            _jobs_in_run_folder(self.sdk, run_dir)  # before the SDK's options are recorded
             try:
                 exp = Experiment.create(staging, plan.space, plan.settings, plan.direction, plan.base_spec,
                                         {"run_args": given.to_json(), "platform": describe_sdk(self.sdk),
@@ -314,6 +315,7 @@ class AutoMLRunner:
                                  field="workspace_path", value=str(run_dir), allowed="a run folder the runner made",
                                  hint="an ask/tell run continues from Python: tao_automl.AutoML(workspace, "
                                       "resume=True)")
+        _jobs_in_run_folder(self.sdk, run_dir, meta)
         stored = RunArgs.from_json(meta["run_args"])
         args = stored.merged_with(given)
         plan = RunPlan.build(args, self.skill)
@@ -965,6 +967,29 @@ class AutoMLRunner:
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
         self._check_fail_fast(exp, row)
+
+
+def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None = None) -> None:
+    """A LocalSDK whose caller chose no jobs folder keeps a run's job folders (their logs) in ``<run>/jobs``.
+
+    A new run: always. A reopened one (``meta``): where the run recorded that place (a run made before this kept
+    them in the cache dir, and its jobs are found there), rebased on the folder it is in now (a moved run); an SDK
+    rebuilt from the record (``tao-automl resume``) is rebased too."""
+    from tao_automl.platforms.local.sdk import LocalSDK
+
+    target = unwrap(sdk)
+    if not isinstance(target, LocalSDK):
+        return
+    if meta is None:
+        if not target.jobs_dir_chosen:
+            target.keep_jobs_in(run_dir / "jobs")
+        return
+    recorded = ((meta.get("platform") or {}).get("options") or {}).get("jobs_dir")
+    recorded_run = meta.get("run_dir")
+    if not recorded or not recorded_run or Path(recorded) != Path(recorded_run) / "jobs":
+        return  # the cache dir or a folder the caller chose
+    if not target.jobs_dir_chosen or target.jobs_dir == Path(recorded):
+        target.keep_jobs_in(run_dir / "jobs")
 
 
 def _counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]], planned: int, start: int) -> bool:

@@ -246,6 +246,9 @@ class LocalSDK(PlatformBase):
         self.jobs_dir = (
             Path(jobs_dir).expanduser().absolute() if jobs_dir is not None else default_jobs_dir(self.state_file)
         )
+        #: Whether the caller chose where job folders go (``jobs_dir`` or ``state_file``); if not, a run keeps them
+        #: in its own folder (:meth:`keep_jobs_in`).
+        self.jobs_dir_chosen = jobs_dir is not None or state_file is not None
         self._gpu_override = None if gpu_ids is None else [str(g) for g in gpu_ids]
         self._allocator: GpuAllocator | None = None
         #: Constructor arguments a later process needs to rebuild this SDK and re-attach to its jobs.
@@ -262,6 +265,21 @@ class LocalSDK(PlatformBase):
         self._image_notice_done = False
         self._spare: Path | None = None  # a job folder made ahead (prepare_next_job)
         self._spares_swept = False  # spare folders of dead processes removed (once, by the first prepare_next_job)
+
+    def keep_jobs_in(self, folder: str | Path) -> None:
+        """Make the next jobs' folders under ``folder`` (the runner: ``<run folder>/jobs``, so a sweep's job logs
+        stay with the run and go when it is deleted, instead of piling up in the cache dir). Jobs made before keep
+        their folders; a later process finds them through the run's recorded options."""
+        target = Path(folder).expanduser().absolute()
+        with self._lock:
+            if target == self.jobs_dir:
+                return
+            self.jobs_dir = target
+            self.init_options["jobs_dir"] = str(target)
+            spare, self._spare = self._spare, None  # a folder made ahead lies under the old jobs dir
+            self._spares_swept = False
+        if spare is not None:
+            _remove_spare(spare)
 
     # ----------------------------------------------------------------- GPUs
     @property
