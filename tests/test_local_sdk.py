@@ -574,6 +574,9 @@ def test_preflight_checks_the_shell_the_jobs_dir_and_the_gpu_count(tmp_path: Pat
     # root passes os.access everywhere; /proc takes no new folder even from root (a read-only mount likewise)
     proc = {c.check: c for c in LocalSDK(jobs_dir="/proc/tao-automl-nojobs").preflight(None)}["jobs_dir"]
     assert proc.ok is False and "'/proc' cannot be written" in proc.detail
+    # no jobs_dir chosen: the runner puts the jobs in the run folder, and preflight says so (it named the cache dir)
+    default = {c.check: c for c in LocalSDK().preflight(None)}["jobs_dir"]
+    assert default.ok is True and "run folder's jobs/" in default.detail and ".cache" not in default.detail
 
 
 

@@ -326,9 +326,13 @@ class LocalSDK(PlatformBase):
         shell_ok = os.access("/bin/sh", os.X_OK)
         checks = [PlatformCheck("platform_reachable", shell_ok, "jobs run on this machine under /bin/sh" if shell_ok
                                 else "/bin/sh is missing or not executable: the local platform cannot start jobs")]
-        why = unwritable_reason(self.jobs_dir)
-        checks.append(PlatformCheck("jobs_dir", why is None, f"{self.jobs_dir}" + (" (writable)" if why is None else
-                                    f": {why}")))
+        if self.jobs_dir_chosen:
+            why = unwritable_reason(self.jobs_dir)
+            checks.append(PlatformCheck("jobs_dir", why is None, f"{self.jobs_dir}" + (
+                " (writable)" if why is None else f": {why}")))
+        else:  # the runner keeps them in the run folder, which the workspace check covers
+            checks.append(PlatformCheck("jobs_dir", True, "each job's folder goes under the run folder's jobs/ (no "
+                                        "jobs_dir chosen)"))
         if gpu_count:
             available = len(self.gpu_ids)
             fits = gpu_count <= max(available, 1)
