@@ -141,6 +141,23 @@ def test_resume_records_when_reattached_jobs_really_ended(tmp_path: Path) -> Non
         assert recs[job]["wall_time_s"] < info["finished_at"] - recs[job]["started_at"] + 1.0
 
 
+def test_a_job_cancelled_while_no_orchestrator_ran_ended_when_the_platform_says(tmp_path: Path) -> None:
+    """A job cancelled from outside (scancel) while no orchestrator ran was recorded as ending at the resume: its
+    wall time held the downtime, though the platform kept its end time (jobs that succeeded or failed got it)."""
+    config = demo_config(tmp_path, recs=1, epochs=200, concurrent=1)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 1 and s["active_jobs"][0]["job_id"])
+    os.kill(status["orchestrator"]["pid"], signal.SIGKILL)
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    job = status["active_jobs"][0]["job_id"]
+    assert sdk.cancel_job(job)
+    time.sleep(3)  # the downtime that must not count
+    assert cli("resume", run_dir).returncode == 1  # its only rec was cancelled: no result
+    (rec,) = status_json(run_dir, "--recs", "all")["recommendations"]
+    assert rec["status"] == "cancelled" and "cancelled outside this sweep" in rec["message"]
+    assert rec["finished_at"] == pytest.approx(sdk.get_job_info(job)["finished_at"], abs=0.01)
+
+
 def test_resume_of_a_finished_run_keeps_when_it_ended(tmp_path: Path) -> None:
     config = demo_config(tmp_path, recs=1, epochs=1)
     run_dir = cli("run", str(config), "--detach").stdout.strip()

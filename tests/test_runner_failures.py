@@ -571,3 +571,34 @@ def test_a_rec_that_never_got_a_job_is_not_sent_to_its_log(tmp_path: Path) -> No
     failed rec's log (`tao-automl logs RUN 3`)", a command that fails: the rec had no job."""
     step = next_step("rendering the job failed: OSError: [Errno 30] Read-only file system: 'spec.yaml'", tmp_path, 3)
     assert "tao-automl logs" not in step and step.startswith("no job ran")
+
+
+class QueuedFirstSDK(LocalSDK):
+    """LocalSDK whose jobs read as queued (PENDING) for their first ``queued_s`` seconds, as a busy Slurm partition
+    holds a job before it starts (the job's process itself starts at once here; only what the platform reports is
+    the queue's)."""
+
+    queued_s = 1.2
+
+    def get_job_status(self, job_id: str) -> Any:
+        from tao_automl.platforms.base import JobStatus
+
+        status = super().get_job_status(job_id)
+        created = float(self.get_job_info(job_id).get("created_at") or 0.0)
+        if not status.is_finished() and time.time() - created < self.queued_s:
+            return JobStatus.PENDING
+        return status
+
+
+def test_the_job_timeout_counts_from_the_start_not_the_time_in_the_queue(tmp_path: Path) -> None:
+    """A Slurm job that waited for resources, then ran 5 s, was cancelled as "the job ran longer than 14 s": the
+    limit counted from the submission. `automl_job_timeout_s` is the time a job runs; here it waits 1.2 s queued,
+    then runs about 0.3 s more against a 1.0 s limit, and keeps its result."""
+    skill = write_skill(tmp_path / "bank", trainer=SLOW_SUCCESS)
+    sdk = QueuedFirstSDK(jobs_dir=tmp_path / "jobs")
+    result = AutoMLRunner(sdk, skill).run(
+        automl_settings=_settings(automl_max_recommendations=1, automl_max_concurrent=1, automl_job_timeout_s=1.0,
+                                  poll_interval_s=0.1),
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    (rec,) = result["history"]
+    assert (rec["status"], rec["metric_value"]) == ("success", 0.25), rec

@@ -117,6 +117,9 @@ class _Active:
     last_value: float | None = None
     started_at: float = field(default_factory=time.time)  # wall time of the submission (survives a resume)
     limit_s: float | None = None  # automl_job_timeout_s for this rec's budget
+    #: wall time the job was first seen running (its stored ``running`` status event): the job timeout counts from
+    #: here, so time in the platform's queue is not held against it
+    running_since: float | None = None
     pending_reason: str | None = None  # why the platform holds the job in its queue, as last recorded
     reason_due: float = 0.0  # monotonic time of the next look at it
     seen_at: float = field(default_factory=time.time)  # wall time this orchestrator last saw it not ended
@@ -459,7 +462,7 @@ class AutoMLRunner:
                 exp.store.log_event("job_reattached", row.rec_id, job_id=row.job_id)
                 item = _Active(rec, row.job_id, row.results_dir, JobStatus.parse(row.status),
                                started_at=row.submitted_at or time.time(), limit_s=self._limit(exp, row.rec_id),
-                               reattached=True)
+                               reattached=True, running_since=_seen_running_at(exp, row))
                 epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric", row.rec_id)]
                 item.last_epoch = max(epochs, default=0)
                 if row.rec_id in exp.replayed_stops:  # stopped by the rule before a crash lost the decision
@@ -645,7 +648,10 @@ class AutoMLRunner:
             item.status = status
         if status is JobStatus.PENDING:
             self._note_pending(exp, item)
-        if not status.is_finished() and item.limit_s is not None and time.time() - item.started_at > item.limit_s:
+        elif item.running_since is None and not status.is_finished():
+            item.running_since = time.time()
+        if item.running_since is not None and not status.is_finished() and item.limit_s is not None \
+                and time.time() - item.running_since > item.limit_s:
             self._time_out(exp, active, item, on_result)
             return  # if it ended before the cancel, the next poll collects it like any ended job
         if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
@@ -696,7 +702,7 @@ class AutoMLRunner:
             self._finish(exp, item.rec, None, "failure", self._failure_message(item.job_id), on_result,
                          ended_at=ended_at)
         else:
-            self._cancelled(exp, item, on_result)
+            self._cancelled(exp, item, on_result, ended_at)
 
     def _epochs_reported(self, exp: Experiment, item: _Active) -> int | None:
         """The last epoch an ended job reported in its status.json when that is not the epoch budget it was given
@@ -844,17 +850,22 @@ class AutoMLRunner:
         self._progress(exp, row)
 
     def _cancelled(self, exp: Experiment, item: _Active,
-                   on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
-        """A job found cancelled: by this runner's stop or timeout decision (made before a crash), or by someone."""
+                   on_result: Callable[[Recommendation, float | None, str], Any] | None,
+                   ended_at: float | None = None) -> None:
+        """A job found cancelled: by this runner's stop or timeout decision (made before a crash), or by someone;
+        ``ended_at``: the platform's end time when this process saw the end late (a job cancelled while no
+        orchestrator ran ended then, not at the resume)."""
         decided = sorted((e for kind in ("stop_decided", "timeout_decided") for e in exp.store.events(kind)
                           if e["rec_id"] == item.rec.id), key=lambda e: e["seq"])
         if decided and decided[-1]["kind"] == "stop_decided":
             p = decided[-1]["payload"]
             self._end_stopped(exp, item.rec, p["value"], int(p["epoch"]), str(p["message"]), on_result)
         elif decided:
-            self._finish(exp, item.rec, None, "failure", str(decided[-1]["payload"]["message"]), on_result)
+            self._finish(exp, item.rec, None, "failure", str(decided[-1]["payload"]["message"]), on_result,
+                         ended_at=ended_at)
         else:
-            self._finish(exp, item.rec, None, "cancelled", self._cancelled_by_someone(item), on_result)
+            self._finish(exp, item.rec, None, "cancelled", self._cancelled_by_someone(item), on_result,
+                         ended_at=ended_at)
 
     def _cancelled_by_someone(self, item: _Active) -> str:
         """Why a job this sweep did not cancel ended cancelled: by someone outside it, in the platform's words."""
@@ -967,6 +978,15 @@ class AutoMLRunner:
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
         self._check_fail_fast(exp, row)
+
+
+def _seen_running_at(exp: Experiment, row: RecRow) -> float | None:
+    """When the run first recorded the rec's job running (its ``status`` event; the submission if it says running
+    without one), or None (still queued when the orchestrator stopped following it)."""
+    for event in exp.store.events("status", row.rec_id):
+        if (event.get("payload") or {}).get("status") == JobStatus.RUNNING.value:
+            return float(event["ts"])
+    return row.submitted_at if str(getattr(row.status, "value", row.status)) == JobStatus.RUNNING.value else None
 
 
 def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None = None) -> None:
