@@ -152,6 +152,15 @@ def test_batch_script_options_env_quoting_and_rendezvous() -> None:
     assert "--gres" not in single and "srun" not in single and single.rstrip().endswith("echo hi")
 
 
+def test_memory_in_megabytes_and_no_time_limit_are_taken_as_integers() -> None:
+    """`mem: 4000` was refused as "a single word without spaces or '#'" (the string "4000" was taken), and
+    `time_limit: 0` (Slurm: no limit) as below 1 while "0" was taken."""
+    opts = JobOptions.build(0, {"mem": 4000, "time_limit": 0}, {})
+    script = batch_script("r", "/o", "/w", "echo hi", opts).splitlines()
+    assert "#SBATCH --mem=4000" in script and "#SBATCH --time=0" in script
+    assert JobOptions.build(0, {"mem": "16G"}, {}).mem == "16G"
+
+
 @pytest.mark.parametrize(("kwargs", "field"), [
     ({"time_limit": "soon"}, "time_limit"), ({"num_nodes": 0}, "num_nodes"), ({"partition": "a b"}, "partition"),
     ({"cpus_per_task": "4"}, "cpus_per_task"),
@@ -304,6 +313,22 @@ def test_accounting_fallback_reads_the_jobcomp_record(sdk: SlurmSDK) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert fields["State"] == "FAILED" and fields["ExitCode"] == "4:0"
+
+
+def test_a_job_does_not_inherit_the_sdks_time_format(sdk: SlurmSDK, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK asks Slurm's clients for epoch seconds (SLURM_TIME_FORMAT=%s); sbatch exported that to every job,
+    so a training script's own squeue/sacct calls printed 1796388007 instead of a date. The user's own setting
+    still reaches the job."""
+    monkeypatch.delenv("SLURM_TIME_FORMAT", raising=False)
+    job = sdk.create_job(None, "echo format=${SLURM_TIME_FORMAT:-unset}", gpu_count=0)
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    assert "format=unset" in (sdk.get_job_logs(job.id) or "")
+    monkeypatch.setenv("SLURM_TIME_FORMAT", "standard")
+    job = sdk.create_job(None, "echo format=${SLURM_TIME_FORMAT:-unset}", gpu_count=0)
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    assert "format=standard" in (sdk.get_job_logs(job.id) or "")
+    assert sdk.get_job_info(job.id)["finished_at"] > 1e9  # the SDK's own reads still get epoch seconds
 
 
 def test_results_files_and_retry_wrapper_on_a_real_job(sdk: SlurmSDK, tmp_path: Path) -> None:
@@ -553,8 +578,8 @@ def test_a_bad_platform_kwargs_value_is_refused_before_a_run_folder_exists(tmp_p
     from tao_automl.runner.plan import checked_job_kwargs
 
     sdk = _sinfo_sdk(tmp_path)
-    for key, value in (("time_limit", "abc"), ("time_limit", 0), ("partition", "two words"), ("num_nodes", 0),
-                       ("mem", "4 G")):
+    for key, value in (("time_limit", "abc"), ("time_limit", -5), ("partition", "two words"), ("num_nodes", 0),
+                       ("mem", "4 G"), ("mem", -1), ("mem", True)):
         with pytest.raises(UserInputError) as caught:
             checked_job_kwargs(sdk, {key: value, "gpu_count": 0})
         error = caught.value.to_json()

@@ -26,17 +26,28 @@ def _word(name: str, value: object) -> str | None:
 
 
 def time_limit(value: object) -> str | None:
-    """``--time`` from minutes (int) or a Slurm time string (``MM``, ``HH:MM:SS``, ``D-HH:MM``)."""
+    """``--time`` from minutes (int; 0 = no limit, as Slurm reads it) or a Slurm time string (``MM``,
+    ``HH:MM:SS``, ``D-HH:MM``)."""
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(check_int("time_limit", value, 1))
+        return str(check_int("time_limit", value, 0))
     if isinstance(value, str) and _TIME.match(value.strip()):
         return value.strip()
     raise UserInputError(
-        f"time_limit must be minutes (an integer >= 1) or a Slurm time like '01:30:00' or '1-00:00', got {value!r}",
-        field="time_limit", value=value, allowed="minutes (an integer >= 1) or a Slurm time: MM, HH:MM:SS, D-HH, "
-                                                 "D-HH:MM, D-HH:MM:SS")
+        f"time_limit must be minutes (an integer >= 0; 0: no limit) or a Slurm time like '01:30:00' or '1-00:00', "
+        f"got {value!r}", field="time_limit", value=value,
+        allowed="minutes (an integer >= 0; 0: no limit) or a Slurm time: MM, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS")
+
+
+def memory(value: object) -> str | None:
+    """``--mem`` from megabytes (int; 0 = all of a node's memory, as Slurm reads it) or a Slurm size (``16G``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(check_int("mem", value, 0))
+    if value is None or value == "" or (isinstance(value, str) and _SAFE_VALUE.match(value)):
+        return value or None
+    raise UserInputError(f"mem must be megabytes (an integer >= 0) or a Slurm size such as '16G', got {value!r}",
+                         field="mem", value=value, allowed="megabytes (an integer >= 0) or a Slurm size such as '16G'")
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ class JobOptions:
             ntasks_per_node=check_int("ntasks_per_node", pick("ntasks_per_node", 1), 1),
             gpu_count=check_int("gpu_count", gpu_count, 0),
             cpus_per_task=None if cpus is None else check_int("cpus_per_task", cpus, 1),
-            mem=_word("mem", pick("mem")),
+            mem=memory(pick("mem")),
             container_mounts=_word("container_mounts", pick("container_mounts")),
             master_port=None if port is None else check_int("master_port", port, 1),
         )

@@ -307,7 +307,7 @@ class SlurmSDK(RecordedPlatform):
             script_path = posixpath.join(job_dir, SCRIPT_FILE)
             self.shell.write_text(script_path, script, 0o755)
             self.shell.mkdir(results_dir)
-            out = self.shell.run(["sbatch", "--parsable", script_path]).stdout.strip()
+            out = self.shell.run(["sbatch", "--parsable", script_path], epoch_times=False).stdout.strip()
             job_id = out.splitlines()[-1].split(";")[0].strip() if out else ""
             if not job_id.isdigit():
                 raise PlatformError(f"sbatch gave no job id (output: {out!r})")

@@ -99,13 +99,15 @@ class Shell:
         argv += list(self.extra_ssh_options)
         return [*argv, self.target, "--"]
 
-    def run(self, argv: Sequence[str], stdin: str | None = None, check: bool = True) -> Result:
+    def run(self, argv: Sequence[str], stdin: str | None = None, check: bool = True,
+            epoch_times: bool = True) -> Result:
         """Run ``argv``; transient failures raise TransientPlatformError, others PlatformError (if ``check``).
         Slurm's clients print time stamps as seconds since the epoch (``SLURM_TIME_FORMAT``): no time zone to
-        guess, here or on a login node."""
-        full = ([*self.ssh_argv(), f"{_TIME_FORMAT}={TIME_FORMAT} {shlex.join(argv)}"] if self.remote
-                else list(argv))
-        env = None if self.remote else {**os.environ, _TIME_FORMAT: TIME_FORMAT}
+        guess, here or on a login node. ``epoch_times=False`` (``sbatch``, whose job inherits the environment it is
+        submitted from): the variable is not set, so a job's own squeue/sacct calls print the cluster's format."""
+        prefix = f"{_TIME_FORMAT}={TIME_FORMAT} " if epoch_times else ""
+        full = [*self.ssh_argv(), f"{prefix}{shlex.join(argv)}"] if self.remote else list(argv)
+        env = None if self.remote else {**os.environ, **({_TIME_FORMAT: TIME_FORMAT} if epoch_times else {})}
         try:
             proc = subprocess.run(full, input=stdin, capture_output=True, text=True, timeout=self.timeout_s,
                                   check=False, env=env)
