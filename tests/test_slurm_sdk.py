@@ -315,6 +315,35 @@ def test_accounting_fallback_reads_the_jobcomp_record(sdk: SlurmSDK) -> None:
     assert fields["State"] == "FAILED" and fields["ExitCode"] == "4:0"
 
 
+def test_a_job_slurm_forgot_without_accounting_ends_as_its_exit_record_says(sdk: SlurmSDK,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a cluster without accounting, a job that ended while no orchestrator ran and that Slurm then forgot
+    (MinJobAge, 300 s by default) was recorded as failed, "Slurm no longer knows this job", though its results
+    were on disk: each batch script now writes its exit status into the job's folder, read in that case. A job
+    cancelled with SIGTERM records 143, never the status of the command before."""
+    ok = sdk.create_job(None, "echo done", gpu_count=0)
+    bad = sdk.create_job(None, "exit 3", gpu_count=0)
+    killed = sdk.create_job(None, "sleep 60", gpu_count=0)
+    deadline = time.monotonic() + 20
+    while sdk.get_job_status(killed.id) is not JobStatus.RUNNING:
+        assert time.monotonic() < deadline, "the job did not start"
+        time.sleep(0.2)
+    assert sdk.cancel_job(killed.id)
+    for job in (ok, bad, killed):
+        _wait(sdk, job.id)
+    for job in (ok, bad, killed):  # as the dead orchestrator last saw them, then forgotten by Slurm
+        rec = sdk._record(job.id)
+        rec.update(state=JobStatus.RUNNING.value, submitted_at=time.time() - 3600)
+        sdk.records.save(rec)
+    monkeypatch.setattr(sdk, "_scontrol", lambda job_id: None)
+    monkeypatch.setattr(sdk, "_sacct", lambda job_id: None)
+    assert sdk.get_job_status(ok.id) is JobStatus.SUCCESS
+    assert sdk.get_job_status(bad.id) is JobStatus.FAILURE
+    assert "exit code 3" in (sdk.get_failure_analysis(bad.id) or {})["message"]
+    assert sdk.get_job_status(killed.id) is JobStatus.FAILURE
+    assert "exit code 143" in (sdk.get_failure_analysis(killed.id) or {})["message"]
+
+
 def test_a_job_does_not_inherit_the_sdks_time_format(sdk: SlurmSDK, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The SDK asks Slurm's clients for epoch seconds (SLURM_TIME_FORMAT=%s); sbatch exported that to every job,

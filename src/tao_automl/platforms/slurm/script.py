@@ -128,13 +128,28 @@ export NNODES=${{SLURM_JOB_NUM_NODES:-1}}
 _RANKS = "export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID NODE_RANK=$SLURM_NODEID; "
 
 
+def exit_record(path: str) -> list[str]:
+    """Bash traps that write the script's exit status to ``path`` (through a temporary file, so a reader never sees
+    half of it) and keep that status: how the job ended, readable after Slurm has forgotten the job on a cluster
+    that keeps no accounting. A job ended by SIGTERM, SIGINT or SIGHUP (scancel, its time limit) records 128 plus
+    the signal's number, not the status of the command before; one killed by SIGKILL records nothing."""
+    target, temp = shlex.quote(path), shlex.quote(path + ".tmp")
+    lines = [f'_tao_exit_record() {{ printf "%s\\n" "$1" > {temp} && mv -f {temp} {target}; }}',
+             "trap '_tao_exit_record $?' EXIT"]
+    lines += [f"trap '_tao_exit_record {code}; trap - EXIT; exit {code}' {name}"
+              for name, code in (("TERM", 143), ("INT", 130), ("HUP", 129))]
+    return lines
+
+
 def batch_script(name: str, output: str, workdir: str, command: str | Sequence[str], opts: JobOptions,
                  env_vars: Mapping[str, Any] | None = None, use_pyxis: bool = False,
-                 image: str | None = None) -> str:
-    """The whole batch script. Several tasks (or a pyxis image) run through ``srun``."""
+                 image: str | None = None, exit_file: str | None = None) -> str:
+    """The whole batch script. Several tasks (or a pyxis image) run through ``srun``; ``exit_file``: where the
+    script records its exit status (:func:`exit_record`)."""
     body = command_text(command)
     port = opts.master_port if opts.master_port is not None else "$((20000 + SLURM_JOB_ID % 20000))"
     lines = ["#!/bin/bash", *sbatch_lines(name, output, opts), "", *export_lines(env_vars),
+             *(exit_record(exit_file) if exit_file else []),
              f"cd {shlex.quote(workdir)} || exit 1", _RENDEZVOUS.format(port=port)]
     container = bool(use_pyxis and image)
     if opts.tasks > 1 or container:
@@ -144,7 +159,8 @@ def batch_script(name: str, output: str, workdir: str, command: str | Sequence[s
             if opts.container_mounts:
                 srun.append(f"--container-mounts={opts.container_mounts}")
         inner = _RANKS + body
-        lines.append(f"exec {shlex.join(srun)} bash -c {shlex.quote(inner)}")
+        # exec would replace the shell and lose the exit record's trap
+        lines.append(f"{'' if exit_file else 'exec '}{shlex.join(srun)} bash -c {shlex.quote(inner)}")
     else:
         lines.append("export RANK=0 LOCAL_RANK=0 NODE_RANK=0")
         lines.append(body)

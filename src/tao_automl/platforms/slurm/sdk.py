@@ -47,6 +47,9 @@ from tao_automl.util.reach import unreachable_text
 logger = logging.getLogger(__name__)
 
 SCRIPT_FILE = "job.sbatch"
+#: The job's exit status, written by the batch script as it exits (:func:`~tao_automl.platforms.slurm.script.
+#: exit_record`): how a job ended once Slurm has forgotten it on a cluster without accounting.
+EXIT_FILE = "exit_code"
 LOG_FILE = "output.log"
 _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 #: A job Slurm does not know (yet) within this many seconds of submission counts as pending.
@@ -303,7 +306,8 @@ class SlurmSDK(RecordedPlatform):
             results = (outputs or {}).get("results_dir")
             results_dir = str(results) if results else posixpath.join(job_dir, "results")
             workdir = str(kwargs.get("working_dir") or job_dir)
-            script = batch_script(slurm_name, log_path, workdir, command, opts, env_vars, self.use_pyxis, image)
+            script = batch_script(slurm_name, log_path, workdir, command, opts, env_vars, self.use_pyxis, image,
+                                  exit_file=posixpath.join(job_dir, EXIT_FILE))
             script_path = posixpath.join(job_dir, SCRIPT_FILE)
             self.shell.write_text(script_path, script, 0o755)
             self.shell.mkdir(results_dir)
@@ -410,10 +414,17 @@ class SlurmSDK(RecordedPlatform):
         if fields is None:
             if time.time() - float(rec.get("submitted_at") or 0) < _CONTROLLER_LAG_S:
                 return JobStatus(rec.get("state") or JobStatus.PENDING.value)
-            rec.update(state=JobStatus.FAILURE.value, slurm_state="UNKNOWN",
-                       message="Slurm no longer knows this job and keeps no accounting record of it")
+            code = self._recorded_exit(rec)
+            forgotten = "Slurm no longer knows this job and keeps no accounting record of it"
+            if code is None:
+                rec.update(state=JobStatus.FAILURE.value, slurm_state="UNKNOWN", message=forgotten)
+            else:  # its own exit record says how it ended
+                state = JobStatus.SUCCESS if code == 0 else JobStatus.FAILURE
+                rec.update(state=state.value, slurm_state="COMPLETED" if code == 0 else "FAILED", exit_code=code,
+                           **({} if code == 0 else {"message": f"exit code {code} ({forgotten}; the job's exit "
+                                                             "record says so)"}))
             self.records.save(rec)
-            return JobStatus.FAILURE
+            return JobStatus(rec["state"])
         info = job_info(fields)
         status = to_status(info["slurm_state"])
         changed = status.value != rec.get("state") or info["slurm_state"] != rec.get("slurm_state")
@@ -422,6 +433,19 @@ class SlurmSDK(RecordedPlatform):
         if changed:
             self.records.save(rec)
         return status
+
+    def _recorded_exit(self, rec: Mapping[str, Any]) -> int | None:
+        """The exit status the job's batch script wrote as it exited (jobs submitted before it wrote one, or
+        killed with SIGKILL, have none)."""
+        job_dir = str(rec.get("job_dir") or "")
+        if not job_dir:
+            return None
+        try:
+            text = self.shell.read_text(posixpath.join(job_dir, EXIT_FILE))
+        except PlatformError:
+            return None
+        value = (text or "").strip()
+        return int(value) if value.isdigit() else None
 
     # ------------------------------------------------------------- logs
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
