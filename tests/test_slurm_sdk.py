@@ -642,3 +642,41 @@ def test_preflight_of_a_real_slurm_refuses_a_job_its_partition_cannot_hold(sdk: 
         failed = [c for c in sdk.preflight(None, 0, job_options=options) if c.ok is False]
         assert [c.error.field for c in failed if c.error is not None] == [field], failed
     assert all(c.ok for c in sdk.preflight(None, 0, job_options={"cpus_per_task": 1, "gpu_count": 0}))
+
+
+def test_preflight_refuses_a_time_limit_above_the_partitions_max_time(sdk: SlurmSDK, tmp_path: Path) -> None:
+    """A partition with MaxTime=1 and `time_limit: 10` passed preflight ("ok partition", "resources fits"); every job
+    then waited in the queue for ever (Slurm's reason: PartitionTimeLimit). A real partition made for the test."""
+    node = parse_scontrol(subprocess.run(["scontrol", "show", "node", "-o"], capture_output=True, text=True,
+                                         check=True).stdout.splitlines()[0])["NodeName"]
+    name = f"short{uuid.uuid4().hex[:6]}"
+    subprocess.run(["scontrol", "create", f"PartitionName={name}", f"Nodes={node}", "MaxTime=1", "State=UP"],
+                   check=True, capture_output=True)
+    try:
+        failed = [c for c in sdk.preflight(None, 0, job_options={"partition": name, "time_limit": 10, "gpu_count": 0})
+                  if c.ok is False]
+        assert [(c.error.field, c.error.value, c.error.allowed) for c in failed if c.error is not None] == [
+            ("platform_kwargs.time_limit", 10, "at most 1 minutes")], failed
+        assert "PartitionTimeLimit" in failed[0].detail
+        for fits in (1, "00:30", "0:45"):
+            assert all(c.ok for c in sdk.preflight(None, 0, job_options={"partition": name, "time_limit": fits,
+                                                                         "gpu_count": 0})), fits
+        assert [c.error.field for c in sdk.preflight(None, 0, job_options={"partition": name, "time_limit": 0,
+                                                                           "gpu_count": 0})
+                if c.error is not None] == ["platform_kwargs.time_limit"]  # 0: no limit, above any MaxTime
+        options = SlurmSDK(state_dir=tmp_path / "s2", jobs_dir=str(tmp_path / "jobs"), time_limit=5)
+        [check] = [c for c in options.preflight(None, 0, job_options={"partition": name, "gpu_count": 0})
+                   if c.ok is False]
+        assert check.error is not None and check.error.field == "platform_options.time_limit"
+    finally:
+        subprocess.run(["scontrol", "delete", f"PartitionName={name}"], check=False, capture_output=True)
+
+
+@pytest.mark.parametrize(("text", "minutes"), [
+    ("infinite", None), ("UNLIMITED", None), ("0", None), ("1:00", 1.0), ("10", 10.0), ("1:30:00", 90.0),
+    ("1-00:00:00", 1440.0), ("2-12", 3600.0), ("5-00:30", 7230.0), ("soon", None),
+])
+def test_slurm_times_in_minutes(text: str, minutes: float | None) -> None:
+    from tao_automl.platforms.slurm.sinfo import slurm_minutes
+
+    assert slurm_minutes(text) == minutes

@@ -32,7 +32,7 @@ from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_s
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.platforms.slurm.script import JobOptions, batch_script
 from tao_automl.platforms.slurm.shell import SSH_REFUSED, Shell
-from tao_automl.platforms.slurm.sinfo import Partition, parse_sinfo, slurm_megabytes
+from tao_automl.platforms.slurm.sinfo import Partition, parse_sinfo, slurm_megabytes, slurm_minutes
 from tao_automl.platforms.slurm.state import (
     SACCT_FIELDS,
     STATE_REASONS,
@@ -154,7 +154,7 @@ class SlurmSDK(RecordedPlatform):
         hold would wait in the queue forever; the image is ignored without pyxis."""
         where = self.shell.target if self.shell.remote else "this machine"
         try:
-            result = self.shell.run(["sinfo", "-h", "-o", "%P|%a|%G|%D|%c|%m"], check=False)
+            result = self.shell.run(["sinfo", "-h", "-o", "%P|%a|%G|%D|%c|%m|%l"], check=False)
         except TransientPlatformError as exc:  # no answer within command_timeout_s
             return [PlatformCheck("platform_reachable", False, f"sinfo on {where}: {exc}", unreachable=True)]
         except PlatformError as exc:  # no Slurm client (or ssh) on this machine
@@ -247,8 +247,8 @@ class SlurmSDK(RecordedPlatform):
             return []
         checks: list[PlatformCheck] = []
 
-        def refuse(key: str, value: object, allowed: str, why: str) -> None:
-            field = f"platform_kwargs.{key}"
+        def refuse(key: str, value: object, allowed: str, why: str, field: str | None = None) -> None:
+            field = field or f"platform_kwargs.{key}"
             detail = (f"{field}: {value!r} cannot run on partition {part.name}: {why}; the jobs would stay PENDING "
                       "forever")
             checks.append(PlatformCheck("resources", False, detail, error=UserInputError(
@@ -265,6 +265,14 @@ class SlurmSDK(RecordedPlatform):
         mem_mb = slurm_megabytes(opts.mem) if opts.mem else None
         if mem_mb is not None and part.memory_mb and mem_mb > part.memory_mb:
             refuse("mem", opts.mem, f"at most {part.memory_mb}M", f"its nodes have at most {part.memory_mb} MB")
+        if opts.time_limit is not None and part.max_minutes is not None:
+            asked = slurm_minutes(opts.time_limit)  # None: 0, no limit, which a partition with a MaxTime refuses
+            if asked is None or asked > part.max_minutes:
+                job_value = given.get("time_limit") not in (None, "")  # else the SDK's option
+                refuse("time_limit", given["time_limit"] if job_value else self.defaults.get("time_limit"),
+                       f"at most {part.max_minutes:g} minutes",
+                       f"its MaxTime is {part.max_minutes:g} minutes (Slurm's reason: PartitionTimeLimit)",
+                       field=None if job_value else "platform_options.time_limit")
         if not checks:
             checks.append(PlatformCheck("resources", True, f"a job ({opts.num_nodes} node(s), {cpus} CPU(s) per node"
                                         + (f", {opts.mem} memory" if opts.mem else "") + f") fits partition "

@@ -1,4 +1,5 @@
-"""What ``sinfo -h -o "%P|%a|%G|%D|%c|%m"`` says of each partition: state, GRES, node count, CPUs and memory."""
+"""What ``sinfo -h -o "%P|%a|%G|%D|%c|%m|%l"`` says of each partition: state, GRES, node count, CPUs, memory and
+the longest time a job may ask for."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class Partition:
     cpus: int = 0
     memory_mb: int = 0
     gres: set[str] = field(default_factory=set)
+    #: The partition's MaxTime in minutes (None: infinite or not said).
+    max_minutes: float | None = None
 
     @property
     def up(self) -> bool:
@@ -33,14 +36,39 @@ def _number(text: str) -> int:
     return int(text) if text.isdigit() else 0
 
 
+def slurm_minutes(text: str) -> float | None:
+    """A Slurm time (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS``) in minutes; None for
+    ``infinite``/``UNLIMITED``, ``0`` (no limit) or anything unreadable."""
+    text = text.strip()
+    days, _, rest = text.rpartition("-") if "-" in text else ("", "", text)
+    try:
+        fields = [int(f) for f in rest.split(":")]
+        day = int(days) if days else 0
+    except ValueError:
+        return None
+    if days:  # D-HH[:MM[:SS]]
+        hours, minutes, seconds = [*fields, 0, 0][:3]
+    elif len(fields) == 3:
+        hours, minutes, seconds = fields
+    elif len(fields) == 2:
+        hours, (minutes, seconds) = 0, fields
+    elif len(fields) == 1:
+        hours, minutes, seconds = 0, fields[0], 0
+    else:
+        return None
+    total = day * 1440 + hours * 60 + minutes + seconds / 60
+    return total if total > 0 else None
+
+
 def parse_sinfo(text: str) -> dict[str, Partition]:
-    """Partitions by name from ``sinfo -h -o "%P|%a|%G|%D|%c|%m"`` output (the default one's name ends in ``*``)."""
+    """Partitions by name from ``sinfo -h -o "%P|%a|%G|%D|%c|%m|%l"`` output (the default one's name ends in ``*``;
+    the six-column form without ``%l`` is read too)."""
     partitions: dict[str, Partition] = {}
     for line in text.splitlines():
         parts = line.split("|")
-        if len(parts) != 6:
+        if len(parts) not in (6, 7):
             continue
-        raw, avail, gres, nodes, cpus, memory = parts
+        raw, avail, gres, nodes, cpus, memory = parts[:6]
         name = raw.strip().rstrip("*")
         part = partitions.setdefault(name, Partition(name))
         part.default = part.default or raw.strip().endswith("*")
@@ -49,6 +77,8 @@ def parse_sinfo(text: str) -> dict[str, Partition]:
         part.nodes += _number(nodes)
         part.cpus = max(part.cpus, _number(cpus))
         part.memory_mb = max(part.memory_mb, _number(memory))
+        if len(parts) == 7:
+            part.max_minutes = slurm_minutes(parts[6])
     return partitions
 
 
