@@ -134,7 +134,8 @@ def exit_record(path: str) -> list[str]:
     that keeps no accounting. A job ended by SIGTERM, SIGINT or SIGHUP (scancel, its time limit) records 128 plus
     the signal's number, not the status of the command before; one killed by SIGKILL records nothing."""
     target, temp = shlex.quote(path), shlex.quote(path + ".tmp")
-    lines = [f'_tao_exit_record() {{ printf "%s\\n" "$1" > {temp} && mv -f {temp} {target}; }}',
+    lines = [f"rm -f {target}",  # an earlier job's record in a reused folder says nothing of this one
+             f'_tao_exit_record() {{ printf "%s\\n" "$1" > {temp} && mv -f {temp} {target}; }}',
              "trap '_tao_exit_record $?' EXIT"]
     lines += [f"trap '_tao_exit_record {code}; trap - EXIT; exit {code}' {name}"
               for name, code in (("TERM", 143), ("INT", 130), ("HUP", 129))]
