@@ -253,8 +253,9 @@ def nothing_to_resume(run_dir: str | Path) -> str | None:
     if lock_holder(folder) is not None:  # an orchestrator holds it: the resume's own answer (busy) says so
         return None
     progress = _stored_progress(folder)
-    # a run still stored running/starting lost its orchestrator before closing it: a resume closes it (as it ended)
-    if not budget_spent(progress) or progress.get("state") in ("running", "starting"):
+    # a run not closed as finished or failed (its orchestrator lost before it closed it, or stopped, e.g. with
+    # `stop --cancel-jobs` ending its last recs): a resume closes it as it ended
+    if not budget_spent(progress) or progress.get("state") not in ("finished", "failed"):
         return None
     return (f"nothing to resume: every rec of the run's budget has ended ({progress.get('completed')} of "
             f"{progress.get('total')}, state {progress.get('state')}); no orchestrator was started")
