@@ -220,6 +220,22 @@ def test_optuna_export_without_optuna_names_the_extra(demo_run: dict[str, Any], 
     assert not (tmp_path / "j.log").exists()
 
 
+def test_best_on_stdout_with_another_file_is_refused_not_half_done(demo_run: dict[str, Any], tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`export --best --csv x.csv` printed the spec and exited 0 without writing x.csv (and `--optuna j.log` alike),
+    while `--csv --best` was refused: both orders ask for -o now, and nothing is written."""
+    from tao_automl.cli.main import main
+
+    for extra in (["--csv", str(tmp_path / "x.csv")], ["--optuna", str(tmp_path / "j.log")]):
+        assert main(["export", demo_run["run_dir"], "--best", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "-o" in err and extra[0] in err, err
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "j.log").exists()
+    assert main(["export", demo_run["run_dir"], "--best", "-o", str(tmp_path / "b.yaml"), "--csv",
+                 str(tmp_path / "x.csv")]) == 0
+    assert (tmp_path / "b.yaml").is_file() and (tmp_path / "x.csv").is_file()
+
+
 def test_export_needs_a_target_and_a_run(tmp_path: Path) -> None:
     nothing = _cli("export", str(tmp_path))
     assert nothing.returncode == 2 and "--best" in nothing.stderr

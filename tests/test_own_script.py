@@ -160,3 +160,17 @@ def test_a_placeholder_is_one_word_whether_or_not_the_command_quotes_it(tmp_path
     words = subprocess.run(["/bin/sh", "-c", f"printf '%s\\n' {command.split(' ', 1)[1]}"], capture_output=True,
                            text=True, check=True).stdout.splitlines()
     assert words == [f"{skill_dir}/train.py", "--config", "/r/a b/spec.yaml"]
+
+
+def test_preflight_warns_when_the_script_the_command_names_in_the_model_folder_is_missing(tmp_path: Path) -> None:
+    """The README's own-script example with a typo (`{skill_dir}/nope.py`) passed preflight ("ok command python3")
+    and every rec failed with "can't open file": {skill_dir} is known before anything runs, so the path is looked at."""
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.runner.preflight import command_check
+
+    skill_dir = write_skill(tmp_path / "bank", command="python3 {skill_dir}/nope.py --config {config_path}")
+    check = command_check("local", load_skill(skill_dir, "train"))
+    assert check is not None and check.warning and f"{skill_dir}/nope.py" in check.detail, check
+    (skill_dir / "nope.py").write_text("print('val_loss: 1')\n")
+    check = command_check("local", load_skill(skill_dir, "train"))
+    assert check is not None and not check.warning, check

@@ -252,6 +252,20 @@ def test_credentials_reachability_and_image_via_bank_files_and_sdk(
     assert SECRET not in json.dumps(report.to_json()) and SECRET not in report.text()
 
 
+def test_an_empty_image_is_checked_as_the_skills_image_the_jobs_get(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`image: ""` skipped the image check ("no image given") while every job ran the skill's container_image,
+    which the engine lacked: all recs failed "No such image". An empty image is the skill's, as in the jobs."""
+    bank = synthetic_bank(tmp_path / "bank")
+    monkeypatch.setitem(registry.PLATFORMS, "slurm", (f"{__name__}:ProbeSDK", None))
+    monkeypatch.setenv("TT_SLURM_USER", "u")
+    monkeypatch.setenv("TT_SSH_KEY", "k")
+    path = _config(tmp_path, bank / "models" / "good-net", platform="slurm", image="",
+                   platform_options={"images": ["other/img:1"]})
+    checks = _checks(run_preflight(load_run_config(path)).to_json())
+    assert checks["image"]["ok"] is False and checks["image"]["detail"] == "example/toy:1", checks.get("image")
+
+
 # -- dry run --------------------------------------------------------------------------------------
 def test_dry_run_renders_recs_and_launches_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     marker = tmp_path / "LAUNCHED"

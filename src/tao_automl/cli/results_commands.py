@@ -99,6 +99,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     data = load_run(args.run_dir)
     done: dict[str, Any] = {}
     if args.best:
+        others = [name for name, given in (("--csv", args.csv is not None), ("--optuna", args.optuna)) if given]
+        if args.output is None and others:  # the spec on stdout returned before the other files were written
+            raise UserInputError(f"export --best with {' and '.join(others)}: give the spec its own file with -o",
+                                 field="-o", value=None, allowed="-o FILE when --best goes with --csv or --optuna",
+                                 hint="e.g. `tao-automl export RUN_DIR --best -o best_spec.yaml "
+                                      f"{' '.join(o + ' FILE' for o in others)}`")
         if args.output is None and args.results_dir is None and not _is_json(args):
             shown = best_spec_text(data)
             if shown is not None:

@@ -293,9 +293,15 @@ def command_check(platform: str, skill: Any) -> Check | None:
                 if _SCRIPT.search(w) and not w.startswith(("-", "/", "{", "$", "~"))]
     if found and relative:  # a job runs in its own folder, where a path relative to here names nothing
         return Check("command", True, f"the skill's command names {relative[0]!r} by a relative path, but local "
-                     "jobs run in their own folder (under the LocalSDK jobs dir), where it does not exist unless "
-                     "the job makes it: give it as an absolute path (or {skill_dir}/... when it lives in the model "
-                     "folder)", warning=True)
+                     "jobs run in their own folder (under the run folder's jobs/, or the jobs_dir chosen), where it "
+                     "does not exist unless the job makes it: give it as an absolute path (or {skill_dir}/... when "
+                     "it lives in the model folder)", warning=True)
+    in_skill = [w.replace("{skill_dir}", str(skill.path)) for w in words[words.index(program) + 1:]
+                if w.startswith("{skill_dir}/") and _SCRIPT.search(w) and "{" not in w[len("{skill_dir}"):]]
+    absent = [path for path in in_skill if not Path(path).exists()]
+    if found and absent:  # e.g. a typo in the script's name: every rec would fail until fail fast stops the sweep
+        return Check("command", True, f"the skill's command names {absent[0]!r} ({{skill_dir}}/...), which does not "
+                     "exist: every job would fail; fix the path in the skill's command", warning=True)
     if found:
         return Check("command", True, program if found == program else f"{program} ({found})")
     where = "an executable file" if "/" in program else "on PATH"
@@ -451,7 +457,7 @@ def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> Preflig
     skill = built.get("skill")
     _credentials(config, report)
     image = config.image
-    if image is None and skill is not None:
+    if not image and skill is not None:  # as a job is rendered: an empty image is the skill's
         try:
             image = skill.container_image
         except TaoAutoMLError:
