@@ -188,6 +188,23 @@ def test_a_new_process_reattaches_with_init_options(sdk: DockerSDK, tmp_path: Pa
         sdk.read_job_file(job.id, "../../etc/passwd")
 
 
+def test_a_removed_container_does_not_claim_its_job_never_finished(sdk: DockerSDK, tmp_path: Path) -> None:
+    """A container that exited 0 while no orchestrator ran and was then pruned was reported "removed before it
+    finished": the sweep cannot know how it ended, and says so, pointing at its results folder."""
+    import docker
+
+    job = sdk.create_job(None, "echo done", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    client = docker.from_env()
+    deadline = time.monotonic() + 30
+    while client.containers.get(job.id).status != "exited":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    client.containers.get(job.id).remove(force=True)
+    assert sdk.get_job_status(job.id) is JobStatus.FAILURE
+    message = (sdk.get_failure_analysis(job.id) or {})["message"]
+    assert "before it finished" not in message and "before this sweep saw how it ended" in message, message
+
+
 def test_oom_kill_is_a_failure_saying_so(sdk: DockerSDK, tmp_path: Path) -> None:
     job = sdk.create_job(None, "echo allocating; head -c 300m /dev/zero | tail", gpu_count=0,
                          outputs={"results_dir": str(tmp_path / "r")}, mem_limit="16m")

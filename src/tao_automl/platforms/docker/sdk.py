@@ -289,7 +289,8 @@ class DockerSDK(RecordedPlatform):
         container = self._container(str(rec["id"]))
         if container is None:
             rec.update(state=JobStatus.CANCELLED.value if rec.get("cancel_requested") else JobStatus.FAILURE.value,
-                       message="its container was removed before it finished")
+                       message="its container was removed (docker rm, container prune) before this sweep saw how "
+                               "it ended; its results folder may still hold what it wrote")
             self.records.save(rec)
             return JobStatus(rec["state"])
         info = state_info(container.attrs.get("State") or {})
