@@ -129,7 +129,7 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
                                    f"({describe_holder(holder)})", field="run_dir", value=str(run_dir),
                                    hint=f"watch it with `tao-automl status {sh(run_dir)}` or end it with "
                                         f"`tao-automl stop {sh(run_dir)}`")
-    since = _log_size(run_dir)
+    since, started = _log_size(run_dir), time.time()
     with open(run_dir / LOG_NAME, "ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tao_automl.runner.orchestrator", str(run_dir)], stdin=subprocess.DEVNULL,
@@ -142,6 +142,8 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
         code = proc.poll()
         if code == 0:  # it already did all there was to do (a finished run, or a few quick recs): not a failure
             return run_dir
+        if code == EXIT_NO_RESULT and _closed_since(run_dir, started):  # it took the run over and closed it at
+            return run_dir  # once (every rec had ended, none with a result): `status` tells the run's end
         if code == EXIT_RUN_BUSY:  # another orchestrator took the folder first (two resumes at once)
             holder = lock_holder(run_dir, thorough=True)
             raise WorkspaceLockedError(
@@ -160,6 +162,18 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
                       f"read {run_dir / LOG_NAME}; fix the cause, then `{resume_command(run_dir)} --detach`"))
         time.sleep(0.05)
     return run_dir  # still importing on a loaded machine: it runs on; `status` shows when it holds the folder
+
+
+def _closed_since(run_dir: Path, started: float) -> bool:
+    """Whether the run was closed (finished or failed) by an orchestrator that started at ``started`` or later."""
+    from tao_automl.experiment.store import read_meta
+
+    try:
+        meta = read_meta(run_dir)
+    except (OSError, sqlite3.Error, TaoAutoMLError):
+        return False
+    ended = meta.get("ended_at")
+    return meta.get("state") in ("finished", "failed") and isinstance(ended, (int, float)) and ended >= started - 1.0
 
 
 def _close_never_started(run_dir: Path) -> None:
