@@ -245,6 +245,50 @@ def test_a_budget_the_goal_names_wins_over_the_llms(tmp_path: Path) -> None:
     assert plans[1].config["automl_settings"]["automl_max_recommendations"] == 1 and not plans[1].repairs
 
 
+def test_metric_said_finds_the_one_metric_the_goal_names_and_the_verb_before_it() -> None:
+    from tao_automl.agentapi.plan import metric_said
+
+    known = ["val_accuracy", "val_loss", "train_loss", "kpi"]
+    assert metric_said("minimize val_loss of the digits MLP", known) == ("val_loss", "minimize")
+    assert metric_said("Lower the Val/Loss.", known) == ("val_loss", "minimize")
+    assert metric_said("maximise val_accuracy", known) == ("val_accuracy", "maximize")
+    assert metric_said("tune for the best val_loss", known) == ("val_loss", None)
+    assert metric_said("tune the learning rate", known) is None
+    assert metric_said("val_loss down, val_accuracy up", known) is None  # several: the LLM's pick is checked as is
+    assert metric_said("reduce the loss", known) is None  # a plain word, not a metric name
+
+
+@pytest.mark.parametrize(("goal", "metric", "direction", "repairs"), [
+    ("minimize val_loss of the digits MLP", "val_loss", "minimize",
+     ["metric 'val_accuracy' -> 'val_loss': the goal names 'val_loss'",
+      "direction 'maximize' -> 'minimize': the goal says to minimize val_loss"]),
+    ("tune for the best val_loss", "val_loss", None,
+     ["metric 'val_accuracy' -> 'val_loss': the goal names 'val_loss'",
+      "direction 'maximize' dropped: it was chosen for the LLM's metric"]),
+    ("maximize val_accuracy", "val_accuracy", "maximize", []),
+    ("tune the learning rate", "val_accuracy", "maximize", []),
+])
+def test_the_metric_the_goal_names_wins_over_the_llms(tmp_path: Path, goal: str, metric: str,
+                                                       direction: str | None, repairs: list[str]) -> None:
+    """"minimize val_loss ..." came back from gemma3-270m as `metric: val_accuracy, direction: maximize`, and the
+    plan listed only the trial count as repaired: a config tuning something the user did not ask for. The metric
+    the sentence names (one the model reports) wins, with the direction its verb says, and each change is listed."""
+    pytest.importorskip("openai")
+    from tao_automl.agentapi.plan import make_plan
+
+    chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
+                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
+    try:
+        plan = make_plan(goal, DEMO, llm_endpoint=chat.url, llm_model="m", workspace_path=str(tmp_path / "runs"),
+                         train_dataset_uri="builtin:digits", gpu_count=0, base=tmp_path)
+    finally:
+        chat.close()
+    settings = plan.config["automl_settings"]
+    assert (settings["metric"], settings.get("direction")) == (metric, direction)
+    assert plan.repairs == repairs
+
+
 @needs_shared
 def test_plan_writes_a_config_for_a_model_that_needs_eval_data_and_takes_the_users_metric(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -115,6 +115,32 @@ def budget_said(goal: str) -> tuple[int, str] | None:
     return int(found.group(1)), found.group(0)
 
 
+_DIRECTION_WORD = r"(minimi[sz]e|maximi[sz]e|lower|raise|reduce|increase)"
+_DIRECTION_OF = {"minimi": "minimize", "maximi": "maximize", "lower": "minimize", "reduce": "minimize",
+                 "raise": "maximize", "increase": "maximize"}
+
+
+def metric_said(goal: str, known: list[str]) -> tuple[str, str | None] | None:
+    """``(metric, direction)`` when the goal names exactly one metric the model reports, as a word (``val_loss``;
+    ``Val/Loss`` reads as it); ``direction`` when a verb just before it says which way ("minimize val_loss",
+    "lower the val_loss"), else None. None when the goal names none of them, or several."""
+    from tao_automl.metrics.parse import normalise_name
+
+    by_name = {normalise_name(k): k for k in known}
+    named = [m for m in re.finditer(r"[A-Za-z0-9_/.\-]+", goal)
+             if normalise_name(m.group(0).rstrip(".-")) in by_name]
+    chosen = {by_name[normalise_name(m.group(0).rstrip(".-"))] for m in named}
+    if len(chosen) != 1:
+        return None
+    metric = chosen.pop()
+    for m in named:
+        verb = re.search(_DIRECTION_WORD + r"\s+(?:the\s+|its\s+)?$", goal[:m.start()], re.IGNORECASE)
+        if verb is not None:
+            word = verb.group(1).lower()
+            return metric, next(d for w, d in _DIRECTION_OF.items() if word.startswith(w))
+    return metric, None
+
+
 def default_diff(config: Mapping[str, Any], space_names: list[str]) -> list[str]:
     """How ``config`` differs from running the model with every default: settings changed, params searched."""
     from tao_automl.settings import AutoMLSettings
@@ -199,8 +225,20 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
                               "(`tao-automl skill --text` shows one)") from None
     settings = {k: v for k, v in nl.settings.items() if v is not None}
     repairs = list(nl.repairs)
+    said_metric = metric_said(goal, metrics) if metric is None else None
+    if said_metric is not None and isinstance(settings.get("metric"), str):  # the sentence's metric wins
+        wanted, way = said_metric
+        if settings["metric"] != wanted:
+            repairs.append(f"metric {settings['metric']!r} -> {wanted!r}: the goal names {wanted!r}")
+            settings["metric"] = wanted
+            if way is None and "direction" in settings:  # the LLM's direction was for the metric it chose
+                repairs.append(f"direction {settings.pop('direction')!r} dropped: it was chosen for the LLM's metric")
+        if way is not None and settings.get("direction") != way:
+            repairs.append(f"direction {settings.get('direction')!r} -> {way!r}: the goal says to {way} {wanted}")
+            settings["direction"] = way
     evident = metric_direction(str(settings.get("metric", "")), skill)
-    if evident is not None and settings.get("direction") not in (None, evident[0]):  # the LLM's guess loses to it
+    goal_direction = said_metric is not None and said_metric[1] is not None  # the user's word: the run warns
+    if evident is not None and not goal_direction and settings.get("direction") not in (None, evident[0]):
         repairs.append(f"direction {settings.pop('direction')!r} dropped: {evident[1]}")
     said = budget_said(goal)
     if said is not None and settings.get("automl_max_recommendations") != said[0]:  # the user's number wins
