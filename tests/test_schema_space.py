@@ -156,10 +156,35 @@ def test_bank_betas_are_a_searched_list_below_one(caplog: pytest.LogCaptureFixtu
         space = build_search_space(_bank_schema("tao-train-image-classification"))
     betas = space["train.optim.betas"]
     assert isinstance(betas, ListParam) and betas.width == 2 and betas.default == (0.9, 0.999)
-    assert all(isinstance(e, FloatParam) and e.low == 0.0 and 0.999 < e.high < 1.0 for e in betas.elements)
+    assert all(isinstance(e, FloatParam) and e.logit for e in betas.elements)
+    assert [(round(e.low, 3), round(e.high, 4)) for e in betas.elements] == [(0.474, 0.989), (0.99, 0.9999)]
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1 and warned[0].startswith(  # only the data loader's workers left out: nothing on betas
         "skipping 1 of the schema's default hyperparameter(s): dataset.workers (a data-loader setting"), warned
+
+
+def test_unbounded_betas_are_searched_by_their_odds_near_the_default_and_dropout_lists_in_unit_range() -> None:
+    """Adam's betas (default [0.9, 0.999], no bounds) were searched uniformly in [0, 1) per element: half the
+    beta2 draws fell below 0.5 (a sweep's ran 0.009 and 0.27), configs no one would train. A coefficient near 1 is
+    searched on logit scale, its odds within 10x of the default's; a list defaulting below 0.5 (dropout) keeps
+    [0, 1), and bounds or a custom range the user gives are kept as given."""
+    import random
+
+    schema = {"type": "object", "properties": {"train": {"type": "collection", "properties": {
+        "betas": {"type": "list", "default": [0.9, 0.999]},
+        "dropout_probs": {"type": "list", "default": [0.1, 0.3]},
+        "bounded_betas": {"type": "list", "default": [0.9, 0.999], "minimum": 0.0, "maximum": 1.0}}}}}
+    space = build_search_space(schema, ["train.betas", "train.dropout_probs", "train.bounded_betas"])
+    rng = random.Random(0)
+    draws = [space["train.betas"].sample(rng) for _ in range(200)]
+    assert min(d[0] for d in draws) > 0.47 and max(d[0] for d in draws) < 0.99
+    assert min(d[1] for d in draws) > 0.99 and max(d[1] for d in draws) < 0.99991
+    assert sum(d[1] > 0.999 for d in draws) in range(70, 131)  # uniform in logit: the default's odds in the middle
+    dropout = space["train.dropout_probs"].elements
+    assert all(e.low == 0.0 and 0.999 < e.high < 1.0 and not e.logit for e in dropout)  # 1 itself excluded
+    assert [(e.low, e.high, e.logit) for e in space["train.bounded_betas"].elements] == [(0.0, 1.0, False)] * 2
+    custom = build_search_space(schema, ["train.betas"], {"train.betas": {"valid_min": [0.8, 0.9]}})
+    assert [(e.low, e.logit) for e in custom["train.betas"].elements] == [(0.8, False), (0.9, False)]
 
 
 @needs_bank
