@@ -592,6 +592,38 @@ def test_a_full_or_read_only_disk_is_one_line_not_an_internal_error(
     assert "resume" in payload["hint"]
 
 
+def test_a_disk_that_fills_during_a_sweep_names_the_run_folder_to_resume(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep whose disk filled up (a real one on a 300 kB tmpfs) ended with "continues with `tao-automl resume
+    RUN_DIR`": the literal placeholder, although the sweep knew its folder. The error now names it, quoted to paste.
+    (The second result's write raises what the full disk raised: a full disk cannot be made here.)"""
+    import errno
+
+    from conftest import write_skill
+    from tao_automl.cli.main import _storage_error
+    from tao_automl.experiment.core import Experiment
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    told = Experiment.tell
+
+    def tell_until_full(self: Experiment, rec_id: int, *args: Any, **kwargs: Any) -> Any:
+        if rec_id == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.run_dir / "state.db-journal"))
+        return told(self, rec_id, *args, **kwargs)
+
+    monkeypatch.setattr(Experiment, "tell", tell_until_full)
+    with pytest.raises(OSError) as caught:
+        AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
+            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 3,
+                             "automl_max_concurrent": 1}, workspace_path=tmp_path / "my ws", gpu_count=0)
+    run_dir = next((tmp_path / "my ws").glob("run_*"))
+    error = _storage_error(caught.value)
+    assert error is not None and error.kind == "workspace"
+    assert f"`tao-automl resume '{run_dir}'`" in str(error.hint) and "RUN_DIR" not in str(error.hint)
+    assert _storage_error(OSError(errno.ENOSPC, "full")).hint.endswith("`tao-automl resume RUN_DIR`")  # no run yet
+
+
 def test_ctrl_c_before_a_run_folder_exists_says_nothing_started(capsys: pytest.CaptureFixture[str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C during preflight said "interrupted: jobs keep running; continue with `tao-automl resume RUN_DIR`"

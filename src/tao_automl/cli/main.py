@@ -730,10 +730,17 @@ def _storage_error(exc: BaseException) -> TaoAutoMLError | None:
     path = getattr(exc, "filename", None)
     where = f" writing {path!r}" if path else " writing the run folder's state"
     what = "no space left on the device" if full else "the file system is read-only"
+    run_dir = getattr(exc, "run_dir", None)  # set by the sweep that was running
+    if run_dir is not None:
+        from tao_automl.util.shell import sh
+
+        resume = (f"the run keeps what it recorded: once there is space, continue it with "
+                  f"`tao-automl resume {sh(str(run_dir))}`")
+    else:
+        resume = "a run that had started keeps what it recorded and continues with `tao-automl resume RUN_DIR`"
     return WorkspaceError(f"{what}{where}", field="workspace_path", value=path,
                           allowed="a folder on a file system with free space that you can write",
-                          hint="free space (or choose another workspace_path); a run that had started keeps what "
-                               "it recorded and continues with `tao-automl resume RUN_DIR`")
+                          hint=f"free space (or choose another workspace_path); {resume}")
 
 
 def entry() -> None:

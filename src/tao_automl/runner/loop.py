@@ -347,6 +347,11 @@ class AutoMLRunner:
             if isinstance(exc, SweepInterrupted):
                 raise
             raise SweepInterrupted(exp.run_dir) from exc
+        except Exception as exc:  # a full disk, say: the CLI's message names the folder a resume continues
+            if getattr(exc, "run_dir", None) is None:
+                with contextlib.suppress(AttributeError, TypeError):
+                    exc.run_dir = exp.run_dir  # type: ignore[attr-defined]
+            raise
         finally:
             tracking.sweep_ended(exp.run_dir, state)
         if tracking.failures:  # the sweep's own results are complete; what the trackers show is not
