@@ -135,6 +135,14 @@ def initial_design_size(space: SearchSpace, budget: int | None, concurrency: int
     return max(base, min(10, budget // 2))
 
 
+def _canonical(x: Array, *rest: Array) -> tuple[Array, ...]:
+    """``x``'s rows (and the rows of ``rest`` with them) sorted by value, first column first: the same results
+    observed in another order (two jobs that ended the other way round) fit and propose the same to the last bit,
+    not within 1e-13."""
+    order = np.lexsort(x.T[::-1])
+    return (x[order], *(r[order] for r in rest))
+
+
 def _subset(x: Array, y: Array, size: int, rng: np.random.Generator) -> tuple[Array, Array]:
     """``size`` rows: the best quarter by ``y`` plus a random sample of the rest, in their original order."""
     keep = np.argsort(y, kind="stable")
@@ -275,15 +283,14 @@ class BayesianBrain:
     def _model(self, rng: np.random.Generator) -> tuple[GaussianProcess, float, Array]:
         """The GP on every result, with the hyperparameters fitted on all but the newest (:meth:`prepare`), the best
         (warped) successful value and the anchors for local search."""
-        x = np.vstack(self._x)
-        y = self._targets()
+        ok = np.array([v is not None for v in self._values])
+        x, y, ok = _canonical(np.vstack(self._x), self._targets(), ok)
         theta = self._theta_on_first(len(x) - 1)
         gp_x, gp_y = x, y
         if len(x) > self.max_gp_points:  # condition on the best quarter plus a random rest: O(n^3) stays bounded
             gp_x, gp_y = _subset(x, y, self.max_gp_points, rng)
         ahead = self._ahead if self._ahead is not None and self._ahead.fitted_for(gp_x, theta) else None
         gp = GaussianProcess.fit(gp_x, gp_y, theta, chol=None if ahead is None else ahead.chol)
-        ok = np.array([v is not None for v in self._values])
         order = np.argsort(np.where(ok, y, np.inf), kind="stable")[: min(5, int(ok.sum()))]
         return gp, float(np.min(y[ok])), x[order]
 
@@ -332,7 +339,7 @@ class BayesianBrain:
             return
         self._ahead = None
         first, *others = (np.clip(self.space.encode(c), 0.0, 1.0) for c in upcoming.pending)
-        x = np.vstack([*self._x, first])
+        (x,) = _canonical(np.vstack([*self._x, first]))  # as the proposal will order it
         fitted = GaussianProcess.fit(x, np.zeros(len(x)), self._theta_on_first(m))  # covariances ignore targets
         searched = fitted.condition_on(np.vstack(others), np.zeros(len(others))) if others else fitted
         rng = np.random.default_rng(list(upcoming.seed))
@@ -369,7 +376,7 @@ class BayesianBrain:
         theta = gpmod.default_theta(dim)
         if m >= 3 and any(v is not None for v in values):
             gen = np.random.default_rng(m)
-            x, y = np.vstack(self._x[:m]), self._targets(values)
+            x, y = _canonical(np.vstack(self._x[:m]), self._targets(values))
             if m > self.max_fit_points:
                 x, y = _subset(x, y, self.max_fit_points, gen)
             if m >= 8 and m % REFIT_EVERY:
@@ -395,7 +402,7 @@ class BayesianBrain:
         values = self._values[:size]
         if any(v is not None for v in values):
             gen = np.random.default_rng(size)
-            x, y = np.vstack(self._x[:size]), self._targets(values)
+            x, y = _canonical(np.vstack(self._x[:size]), self._targets(values))
             if size > self.max_fit_points:
                 x, y = _subset(x, y, self.max_fit_points, gen)
             theta = gpmod.fit_hyperparameters(x, y, _fresh_starts(dim, size, gen), _fit_iterations(size),
