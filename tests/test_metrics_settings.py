@@ -37,6 +37,40 @@ def test_metric_from_logs(logs: str, expected: float | None) -> None:
     assert metric_from_logs(logs, "val_loss") == expected
 
 
+@pytest.mark.parametrize(("logs", "metric", "expected"), [
+    # COCO's two mAPs on one line: mAP@0.5 read 0.95 from the name mAP@0.5:0.95 (every rec tied at 0.95)
+    ("epoch 5  mAP@0.5: 0.6185  mAP@0.5:0.95: 0.3093", "mAP@0.5", 0.6185),
+    ("epoch 5  mAP@0.5: 0.6185  mAP@0.5:0.95: 0.3093", "mAP@0.5:0.95", 0.3093),
+    # another metric whose name ends with this one: `loss` read eval-loss's 9.0
+    ("step 100 loss=0.6185 eval-loss=9.0", "loss", 0.6185),
+    ("step 100 loss=0.6185 train.loss=9.0", "loss", 0.6185),
+    # a best-so-far printed after the epoch's value: the README says the last value, not the best epoch's
+    ("Epoch 3: val_acc=0.8995 (best val_acc=0.99 at epoch 1)", "val_acc", 0.8995),
+    ("Epoch 3: val_acc=0.8995\nBest val_acc: 0.99\n", "val_acc", 0.8995),
+    ("[epoch 1] loss=2.0 (min loss: 1.0)", "loss", 2.0),
+    ("training done. Best val_acc: 0.99", "val_acc", 0.99),  # only a summary: it is what the job reported
+    # ends of sentences and lists still read
+    ("val_acc: 1e-3.", "val_acc", 1e-3), ("val_loss=0.3,val_acc=0.9", "val_loss", 0.3),
+    ("version 1.5.3 val_acc=1.5.3", "val_acc", None),
+])
+def test_a_metric_is_read_from_its_own_name_and_the_epochs_value(logs: str, metric: str,
+                                                                 expected: float | None) -> None:
+    """Three log formats made the sweep rank recs by a value the job never reported for the metric, exit 0 and no
+    warning (an audit's runs: every rec 0.95, every rec 9, every rec its best epoch's)."""
+    assert metric_from_logs(logs, metric) == expected
+
+
+def test_status_json_written_with_an_indent_is_read() -> None:
+    """`json.dump({...}, f, indent=2)` per epoch: every rec failed with "reported no metric 'val_acc' (looked in
+    status.json kpi ...)" though the file held it. Indented objects, one JSON list, and a last object cut short
+    while it is written all read."""
+    indented = "".join(json.dumps({"epoch": e, "kpi": {"val_acc": e / 10}}, indent=2) + "\n" for e in (1, 2, 3))
+    assert metric_from_status(indented, "val_acc") == 0.3
+    assert metric_from_status(indented + '{\n  "epoch": 4,\n  "kpi": {\n    "val_a', "val_acc") == 0.3
+    listed = json.dumps([{"epoch": e, "kpi": {"val_acc": e / 10}} for e in (1, 2)])
+    assert metric_from_status(listed, "val_acc") == 0.2
+
+
 @pytest.mark.parametrize(
     ("name", "direction"),
     [("loss", "minimize"), ("val_loss", "minimize"), ("accuracy", "maximize"), ("mAP", "maximize"),

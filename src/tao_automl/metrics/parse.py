@@ -32,19 +32,28 @@ def _as_float(value: Any) -> float | None:
     return None
 
 
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"\s*")
+
+
 def status_lines(text: str) -> list[dict[str, Any]]:
-    """Parse a JSON-lines ``status.json``; lines that are not JSON objects are skipped."""
+    """The JSON objects of a ``status.json``, in file order: one per line as TAO writes it, or written with an
+    indent (``json.dump(..., indent=2)`` per epoch), or one JSON list of them. Text that is not JSON (a line cut
+    short while the job writes it) is skipped up to the next line."""
     records: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
+    pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]  # \s* always matches
+    while pos < len(text):
         try:
-            record = json.loads(line)
+            record, pos = _DECODER.raw_decode(text, pos)
         except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
+            newline = text.find("\n", pos)
+            if newline < 0:
+                break
+            pos = newline + 1
+        else:
+            items = record if isinstance(record, list) else [record]
+            records.extend(item for item in items if isinstance(item, dict))
+        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
     return records
 
 
@@ -97,18 +106,34 @@ def metric_from_status(text: str, metric: str) -> float | None:
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|NaN|inf|-inf|Infinity|-Infinity)"
 
 
+#: A word just before the name that makes the value a summary, not the epoch's: ``(best val_acc=0.99 at epoch 1)``.
+_SUMMARY_WORD = re.compile(r"\b(?:best|max|min|maximum|minimum|highest|lowest|top|peak)\W{0,3}$", re.IGNORECASE)
+
+
 def metric_from_logs(logs: str, metric: str) -> float | None:
-    """The last ``name: value`` / ``name=value`` / ``'name': value`` of ``metric`` in log text."""
+    """The last ``name: value`` / ``name=value`` / ``'name': value`` of ``metric`` in log text.
+
+    The name stands alone: not the end of another name (``eval-loss``, ``train.loss``, ``val/loss`` for ``loss``)
+    nor the start of one (``mAP@0.5`` is not read from ``mAP@0.5:0.95: 0.31``: the value is followed by ``:``). A
+    value the line calls a best/max/min (``best val_acc=0.99``, ``Best val_acc: 0.99``) is a summary, not the last
+    epoch's; it is used only when the log holds no other value of the metric."""
     variants = {metric, normalise_name(metric), metric.replace("_", "/"), normalise_name(metric).replace("_", "/")}
     names = "|".join(sorted((re.escape(v) for v in variants), key=len, reverse=True))
-    pattern = re.compile(rf"(?<![\w/])['\"]?(?:{names})['\"]?\s*[:=]\s*{_NUMBER}", re.IGNORECASE)
+    pattern = re.compile(rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_NUMBER}(?![\w@]|\.\d|\s*[:=])",
+                         re.IGNORECASE)
     last: float | None = None
+    summary: float | None = None
     for match in pattern.finditer(logs):
         try:
-            last = float(match.group(1))
+            value = float(match.group(1))
         except ValueError:
             continue
-    return last
+        line_start = logs.rfind("\n", 0, match.start()) + 1
+        if _SUMMARY_WORD.search(logs, line_start, match.start()):
+            summary = value
+        else:
+            last = value
+    return last if last is not None else summary
 
 
 def is_valid_metric(value: float | None) -> bool:
