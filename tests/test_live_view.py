@@ -366,3 +366,25 @@ def test_a_dumb_terminal_gets_plain_lines_and_a_narrow_one_an_unwrapped_line(mon
     view.stop()
     drawn = term.getvalue().split("\r\x1b[K")[-1].rstrip("\n")
     assert drawn.startswith("[1/4 done") and len(drawn) < 40
+
+
+def test_a_best_just_below_one_is_not_shown_as_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Jobs that reported val_acc=0.99996: the ranked table showed 0.99996, but `status`'s best line, the progress
+    line and `runs` said `val_acc = 1`, a perfect score no rec reached. A value its usual 4 digits would round to a
+    whole number it is not gets the digits it needs; other values read as before."""
+    from tao_automl.cli.main import main
+    from tao_automl.experiment.lines import format_metric, progress_line
+    from tao_automl.testing import InstantSDK
+
+    assert [format_metric(v) for v in (0.99996, 99.99996, 1.0, 0.5, 0.123456, 2e-6, float("nan"))] == [
+        "0.99996", "99.99996", "1", "0.5", "0.1235", "2e-06", "nan"]
+    run = AutoMLRunner(InstantSDK(lambda spec: 0.99996, metric="val_acc"), write_skill(tmp_path / "bank"),
+                       log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_acc", "direction": "maximize",
+                         "automl_max_recommendations": 2}, workspace_path=tmp_path / "ws", gpu_count=0)
+    assert "best val_acc=0.99996 (rec 1)" in progress_line(run["progress"])
+    capsys.readouterr()
+    assert main(["status", run["run_dir"]]) == 0
+    assert "best: rec 1 with val_acc = 0.99996" in capsys.readouterr().out
+    assert main(["runs", str(tmp_path / "ws")]) == 0
+    assert "val_acc=0.99996 (rec 1)" in capsys.readouterr().out

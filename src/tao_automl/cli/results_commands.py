@@ -165,7 +165,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from tao_automl.experiment.lines import format_value, front_pick_text
+    from tao_automl.experiment.lines import format_metric, front_pick_text
     from tao_automl.export.runs import list_runs
 
     runs = list_runs(args.workspace)
@@ -183,7 +183,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"{r['id']:<30}  {r['error']}")
             continue
         start = datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S") if r["created_at"] else "-"
-        best = "-" if r["best_metric"] is None else f"{r['metric']}={format_value(r['best_metric'])} (rec " \
+        best = "-" if r["best_metric"] is None else f"{r['metric']}={format_metric(r['best_metric'])} (rec " \
             f"{r['best_rec_id']})"
         if r.get("best_values"):  # several metrics: the front's pick with each of its values
             best = front_pick_text(r["best_values"], r["best_rec_id"], r.get("best_by"))

@@ -10,6 +10,7 @@ from tao_automl.experiment.lines import (
     counts_line,
     distinct_values,
     epochs_trained,
+    format_metric,
     format_params,
     format_value,
     progress_line,
@@ -65,8 +66,8 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
     best = summary.get("best")
     if best:
         at = f" at {best['budget']} epochs" if best.get("budget") is not None else ""
-        shown = ", ".join(f"{n} = {format_value(v)}" for n, v in (best.get("metric_values") or {}).items()) \
-            or f"{metric} = {format_value(best['metric_value'])}"
+        shown = ", ".join(f"{n} = {format_metric(v)}" for n, v in (best.get("metric_values") or {}).items()) \
+            or f"{metric} = {format_metric(best['metric_value'])}"
         lines.append(f"best: rec {best['rec_id']} with {shown}{at}")
         lines.append(best_params_yaml(best["params"]))
     else:

@@ -20,6 +20,25 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def format_metric(value: Any) -> str:
+    """A metric as the one-line views show it: :func:`format_value`'s digits, or more where those would round it to a
+    whole number it is not (0.99996 read ``1``, a perfect score no rec reached)."""
+    shown = format_value(value)
+    digits = 4
+    while isinstance(value, float) and digits < 17 and _whole_but_not(shown, value):
+        digits += 2
+        shown = f"{value:.{digits}g}"
+    return shown
+
+
+def _whole_but_not(shown: str, value: float) -> bool:
+    try:
+        read = float(shown)
+    except ValueError:  # nan, inf
+        return False
+    return read != value and read.is_integer()
+
+
 def distinct_values(values: list[Any]) -> list[str]:
     """``values`` as :func:`format_value` shows them, with more significant digits (up to 12) where two neighbours
     that differ would otherwise print alike (ranks 3, 4 and 5 all read ``-1005``); ``None`` shows ``-``."""
@@ -34,7 +53,7 @@ def distinct_values(values: list[Any]) -> list[str]:
 
 def front_pick_text(values: Mapping[str, Any], rec_id: Any, best_by: Any) -> str:
     """``acc=0.95, size=10 (rec 2, the Pareto front's knee)``: a multi-objective run's best, each metric's value."""
-    shown = ", ".join(f"{name}={format_value(value)}" for name, value in values.items())
+    shown = ", ".join(f"{name}={format_metric(value)}" for name, value in values.items())
     return f"{shown} (rec {rec_id}, the Pareto front's {best_by})"
 
 
@@ -84,7 +103,7 @@ def progress_line(progress: Mapping[str, Any]) -> str:
     elif best is not None:
         budget = progress.get("best_budget")
         at = f", {budget} epochs" if budget is not None and progress.get("ranked_by") != "metric" else ""
-        shown_best = f"{metric}={format_value(best)} (rec {progress.get('best_rec_id')}{at})"
+        shown_best = f"{metric}={format_metric(best)} (rec {progress.get('best_rec_id')}{at})"
     eta = progress.get("eta_s")
     return (f"[{progress['completed']}/{progress['total']} done | {progress.get('running', 0)} running | "
             f"{progress['failed']} failed | best {shown_best} | elapsed {format_duration(progress.get('elapsed_s'))}"
@@ -103,7 +122,7 @@ def epochs_trained(rec: Mapping[str, Any]) -> int | None:
 def rec_line(rec: Mapping[str, Any], metric: str) -> str:
     """One ended rec: status, metric (or the reason it has none), epochs trained and wall time."""
     value = rec.get("metric_value")
-    shown = f"{metric}={format_value(value)}" if value is not None else str(rec.get("message") or "no metric")
+    shown = f"{metric}={format_metric(value)}" if value is not None else str(rec.get("message") or "no metric")
     details = []
     epochs = epochs_trained(rec)
     if epochs is not None:
