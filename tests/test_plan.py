@@ -82,7 +82,7 @@ def test_plan_takes_a_metric_the_user_names_and_refuses_one_the_llm_made_up_or_m
 
 
 @pytest.mark.parametrize("settings, need", [
-    ({"algorithm": "pbt", "automl_population_size": 6, "automl_max_recommendations": 4}, 6),
+    ({"algorithm": "pbt", "automl_population_size": 6, "automl_max_recommendations": 6}, 7),
     ({"algorithm": "asha", "automl_max_recommendations": 2}, 3),
     ({"algorithm": "hyperband", "automl_reduction_factor": 4, "automl_max_recommendations": 3}, 4),
 ])

@@ -606,6 +606,26 @@ def test_a_search_space_error_says_what_is_allowed_for_that_input(
     assert (error["field"], error["value"], error["allowed"]) == (field, value, allowed), error
 
 
+@pytest.mark.parametrize(("settings", "noted"), [
+    ({"algorithm": "pbt", "automl_max_recommendations": 6}, "below the 11 recs pbt needs"),
+    ({"algorithm": "pbt", "automl_max_recommendations": 10}, "below the 11 recs pbt needs"),
+    ({"algorithm": "pbt", "automl_max_recommendations": 11}, None),
+    ({"algorithm": "hyperband", "automl_max_recommendations": 2}, "below the 3 recs hyperband needs"),
+    ({"algorithm": "asha", "automl_max_recommendations": 3}, None),
+])
+def test_a_budget_that_makes_the_algorithm_a_random_search_is_noted(tmp_path: Path, settings: dict[str, Any],
+                                                                   noted: str | None) -> None:
+    """pbt with 6 recs and its default population of 10: every rec was generation 0 (no parent, no exploit), i.e.
+    a random search, while preflight said `ok settings algorithm pbt` and status `algorithm pbt`."""
+    skill = str(write_skill(tmp_path / "bank"))
+    plan = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"automl_max_epochs": 9, **settings}))
+    found = [n for n in plan.notes if "this run is a random search" in n]
+    if noted is None:
+        assert not found
+    else:
+        assert len(found) == 1 and noted in found[0], plan.notes
+
+
 def test_more_params_than_recs_is_noted(tmp_path: Path) -> None:
     """depth-anything-v2 searches 45 params by default; with the default budget of 10 recs the search is close to
     random, and nothing said so."""

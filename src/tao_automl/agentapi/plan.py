@@ -21,9 +21,6 @@ import yaml
 from tao_automl.errors import PlatformUnreachableError, SettingsError, SkillError
 from tao_automl.util.suggest import did_you_mean
 
-#: Multi-fidelity brains: nothing is promoted before a rung of ``automl_reduction_factor`` recs finished.
-MULTI_FIDELITY = frozenset({"asha", "hyperband", "hyperband_es", "bohb", "dehb", "bfbo"})
-
 
 @dataclass
 class Plan:
@@ -58,28 +55,12 @@ def resolve_model(name: str, skill_bank: str | None = None) -> str:
                      hint="list the models with `tao-automl models --scope automl`")
 
 
-def minimum_budget(settings: Mapping[str, Any]) -> tuple[int, str] | None:
-    """``(recs, why)``: the smallest ``automl_max_recommendations`` the algorithm does anything useful with."""
-    from tao_automl.settings import AutoMLSettings
-
-    defaults = AutoMLSettings()
-    algorithm = settings.get("algorithm")
-    if algorithm == "pbt":
-        size = int(settings.get("automl_population_size", defaults.automl_population_size))
-        return size, f"pbt trains a population of automl_population_size={size} members at once"
-    if algorithm in MULTI_FIDELITY:
-        factor = int(settings.get("automl_reduction_factor", defaults.automl_reduction_factor))
-        return factor, (f"{algorithm} promotes nothing before a rung of automl_reduction_factor={factor} recs "
-                        "has finished")
-    return None
-
-
 def check_choices(settings: Mapping[str, Any], skill: Any, said: str = "", given: str | None = None) -> None:
     """The LLM's metric and budget: a budget too small is refused, and so is a metric refused by a run's rule, or one
     the model is not known to report unless the user named it (``given``: ``--metric``; or a metric-like token of
     ``said``, the goal): the LLM may not invent a metric name."""
     from tao_automl.metrics.parse import normalise_name
-    from tao_automl.runner.plan import check_metric, known_metrics
+    from tao_automl.runner.plan import check_metric, known_metrics, minimum_budget
 
     hint = "name one of the allowed metrics in the sentence, or pass --metric"
     metric = str(settings.get("metric", "loss"))

@@ -708,13 +708,41 @@ def direction_notes(settings: AutoMLSettings, skill: Skill | None) -> list[str]:
 RANDOM_CONFIGS = frozenset({"random", "asha", "hyperband", "hyperband_es"})
 
 
+#: Multi-fidelity brains that promote a rung once ``automl_reduction_factor`` recs of it have finished.
+PROMOTING = frozenset({"asha", "hyperband", "hyperband_es", "bohb", "dehb", "bfbo"})
+
+
+def minimum_budget(settings: Mapping[str, Any]) -> tuple[int, str] | None:
+    """``(recs, why)``: the smallest ``automl_max_recommendations`` the algorithm does what it is named for with
+    (a pbt run of one generation exploits nothing, a rung of fewer recs than the reduction factor promotes
+    nothing: either is a random search); None when any budget does."""
+    defaults = AutoMLSettings()
+    algorithm = settings.get("algorithm")
+    if algorithm == "pbt":
+        size = int(settings.get("automl_population_size", defaults.automl_population_size))
+        return size + 1, (f"pbt's first generation is its automl_population_size={size} random members; nothing is "
+                          "exploited or explored before a rec past it")
+    if algorithm in PROMOTING:
+        factor = int(settings.get("automl_reduction_factor", defaults.automl_reduction_factor))
+        return factor, (f"{algorithm} promotes nothing before a rung of automl_reduction_factor={factor} recs "
+                        "has finished")
+    return None
+
+
 def budget_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
     """A note when more params are searched than the budget has recs: no method can learn which of them matter
-    (none for a brain whose configs are random draws at any budget, :data:`RANDOM_CONFIGS`)."""
+    (none for a brain whose configs are random draws at any budget, :data:`RANDOM_CONFIGS`); and when the budget is
+    below what the algorithm needs to be more than a random search (:func:`minimum_budget`)."""
     budget, count = settings.automl_max_recommendations, len(space.params)
+    notes = []
+    need = minimum_budget(settings.to_dict())
+    if need is not None and budget < need[0]:
+        notes.append(f"automl_max_recommendations={budget} is below the {need[0]} recs {settings.algorithm} needs "
+                     f"({need[1]}): this run is a random search; raise automl_max_recommendations to at least "
+                     f"{need[0]}, or choose random, bayesian or tpe")
     if count <= budget or settings.algorithm in RANDOM_CONFIGS:
-        return []
-    return [f"{count} params are searched with a budget of {budget} recs: with fewer recs than params no "
+        return notes
+    return [*notes, f"{count} params are searched with a budget of {budget} recs: with fewer recs than params no "
             "method can learn which of them matter, and the search is close to random; name the few that matter "
             "in automl_hyperparameters, or raise automl_max_recommendations"]
 
