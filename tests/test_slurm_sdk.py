@@ -49,7 +49,8 @@ class FakeShell(Shell):
         self.answer = answer
         self.calls: list[list[str]] = []
 
-    def run(self, argv: Sequence[str], stdin: str | None = None, check: bool = True) -> Result:
+    def run(self, argv: Sequence[str], stdin: str | None = None, check: bool = True,
+            epoch_times: bool = True) -> Result:
         self.calls.append(list(argv))
         result = self.answer(list(argv))
         if check and result.returncode != 0:
@@ -670,6 +671,98 @@ def test_preflight_refuses_a_time_limit_above_the_partitions_max_time(sdk: Slurm
         assert check.error is not None and check.error.field == "platform_options.time_limit"
     finally:
         subprocess.run(["scontrol", "delete", f"PartitionName={name}"], check=False, capture_output=True)
+
+
+ACCOUNT_REFUSED = (
+    "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified")
+
+
+def _account_sdk(tmp_path: Path, test_only: Result, parsable: Result, accounts: Result | None = None,
+                 **options: Any) -> SlurmSDK:
+    """A fake cluster that enforces accounts: ``sbatch --test-only`` answers ``test_only``, a submission
+    ``parsable``, ``sacctmgr`` (through sh -c) ``accounts`` (None: no slurmdbd)."""
+    sdk = SlurmSDK(state_dir=tmp_path / "state", jobs_dir=str(tmp_path / "jobs"), **options)
+
+    def answer(argv: list[str]) -> Result:
+        if argv[0] == "sinfo":
+            return Result(0, SINFO, "")
+        if argv[0] == "sbatch":
+            return test_only if "--test-only" in argv else parsable
+        if argv[:2] == ["sh", "-c"] and "sacctmgr" in argv[2]:
+            return accounts or Result(1, "", "You are not running a supported accounting_storage plugin")
+        return Result(0, "", "")  # the jobs dir's probe
+    sdk.shell = FakeShell(answer)
+    return sdk
+
+
+def test_preflight_asks_slurmctld_whether_it_takes_the_jobs_account(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An audit found `account` never checked: a wrong one passed preflight and every rec failed at submission with
+    kind platform and the hint "resume once the platform works" (a resume keeps the account)."""
+    monkeypatch.delenv("SLURM_ACCOUNT", raising=False)
+    refused = Result(1, "", ACCOUNT_REFUSED)
+    sdk = _account_sdk(tmp_path, refused, refused, Result(0, "team1\nteam2\n", ""))
+    [check] = [c for c in sdk.preflight(None, 0, job_options={"account": "nosuch", "partition": "gpu"})
+               if c.ok is False]
+    assert check.check == "account" and check.error is not None
+    assert (check.error.field, check.error.value, check.error.allowed) == (
+        "platform_kwargs.account", "nosuch", ["team1", "team2"])
+    assert "Invalid account" in check.detail and "a resume keeps the run's account" in check.detail
+    [test_only] = [a for a in sdk.shell.calls if a[0] == "sbatch"]
+    assert "--test-only" in test_only and "--account=nosuch" in test_only and "--partition=gpu" in test_only
+    assert not any("--parsable" in a for a in sdk.shell.calls)  # nothing submitted
+    # the SDK's own option, without sacctmgr (no slurmdbd): allowed says how to list them
+    options = _account_sdk(tmp_path, refused, refused, account="nosuch")
+    [check] = [c for c in options.preflight(None, 0, job_options={}) if c.ok is False]
+    assert check.error is not None and check.error.field == "platform_options.account"
+    assert "sacctmgr show associations" in str(check.error.allowed)
+    monkeypatch.setenv("SLURM_ACCOUNT", "nosuch")
+    [check] = [c for c in _account_sdk(tmp_path, refused, refused).preflight(None, 0, job_options={})
+               if c.ok is False]
+    assert check.error is not None and check.error.field == "SLURM_ACCOUNT"
+    monkeypatch.delenv("SLURM_ACCOUNT")
+    ok = {c.check: c for c in _account_sdk(tmp_path, Result(0, "", "sbatch: Job 7 to start at ..."), refused)
+          .preflight(None, 0, job_options={"account": "team1"})}
+    assert ok["account"].ok is True and "team1 (platform_kwargs.account)" in ok["account"].detail
+    other = {c.check: c for c in _account_sdk(tmp_path, Result(1, "", "sbatch: error: something else"), refused)
+             .preflight(None, 0, job_options={"account": "team1"})}
+    assert other["account"].ok is None and "something else" in other["account"].detail  # not blamed on the account
+    assert "account" not in {c.check for c in _account_sdk(tmp_path, refused, refused).preflight(None, 0, {})}
+
+
+def test_a_submission_refused_for_its_account_stops_the_sweep_naming_account_and_a_new_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slurm refused every rec's job for its account (one preflight let through); each rec failed with kind platform
+    and the next step said to resume once the platform works, though a resume keeps the account."""
+    monkeypatch.delenv("SLURM_ACCOUNT", raising=False)
+    sdk = _account_sdk(tmp_path, Result(0, "", ""), Result(1, "", ACCOUNT_REFUSED))
+    with pytest.raises(UserInputError) as caught:
+        sdk.create_job(None, "true", gpu_count=0, job_name="rec-1", account="gone")
+    assert (caught.value.field, caught.value.value) == ("account", "gone")
+    assert "a resume keeps the run's account" in str(caught.value) and "start a new run" in str(caught.value)
+    skill = write_skill(tmp_path / "bank")
+    with pytest.raises(UserInputError) as caught:
+        AutoMLRunner(sdk, skill).run(automl_settings={"automl_max_recommendations": 2, "metric": "val_loss"},
+                                     workspace_path=tmp_path / "ws", gpu_count=0, account="gone")
+    error = caught.value.to_json()
+    assert (error["field"], error["value"]) == ("platform_kwargs.account", "gone"), error
+    assert "start a new run" in error["hint"] and "resume once the platform works" not in error["hint"]
+    other = _account_sdk(tmp_path, Result(0, "", ""), Result(1, "", "sbatch: error: Batch job submission failed: "
+                                                                       "Invalid partition name specified"))
+    with pytest.raises(PlatformError) as failed:  # other refusals stay the platform's
+        other.create_job(None, "true", gpu_count=0, job_name="rec-2", account="team1")
+    assert not isinstance(failed.value, UserInputError)
+
+
+def test_preflight_of_a_real_slurm_checks_the_account_without_submitting(sdk: SlurmSDK) -> None:
+    """The local Slurm keeps no accounting, so slurmctld takes any account: the check passes, asked of the real
+    slurmctld with `sbatch --test-only` (which submits nothing)."""
+    before = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout.split()
+    checks = {c.check: c for c in sdk.preflight(None, 0, job_options={"account": "anyaccount", "gpu_count": 0})}
+    assert checks["account"].ok is True, checks["account"]
+    assert "anyaccount (platform_kwargs.account): slurmctld would take a job" in checks["account"].detail
+    after = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout.split()
+    assert after == before
 
 
 @pytest.mark.parametrize(("text", "minutes"), [

@@ -30,6 +30,7 @@ from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck,
 from tao_automl.platforms.common import check_job_name, contained_path
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, job_key, new_job_key
 from tao_automl.platforms.retry import TransientPlatformError
+from tao_automl.platforms.slurm.account import account_check, refused_account
 from tao_automl.platforms.slurm.script import JobOptions, batch_script
 from tao_automl.platforms.slurm.shell import SSH_REFUSED, Shell
 from tao_automl.platforms.slurm.sinfo import Partition, parse_sinfo, slurm_megabytes, slurm_minutes
@@ -196,6 +197,9 @@ class SlurmSDK(RecordedPlatform):
         verdicts = [self._fits(p, gpu_count or 0, given, gpu_default) for p in up or parts]
         # several partitions: the job fits when one of them can hold it (Slurm starts it there)
         checks.extend(next((v for v in verdicts if all(c.ok for c in v)), verdicts[0]))
+        account = str(given.get("account") or self.defaults["account"] or "")
+        if account:
+            checks.append(account_check(self.shell, account, self._account_field(given), names))
         checks.append(self._jobs_dir_check())
         if self.use_pyxis:
             checks.append(self._pyxis_check())
@@ -204,6 +208,10 @@ class SlurmSDK(RecordedPlatform):
                                         "job starts)") if self.use_pyxis else
                           PlatformCheck("image", True, f"{image} (ignored: no container runtime; use_pyxis=False)"))
         return checks
+
+    def _account_field(self, given: Mapping[str, Any]) -> str:
+        """The setting the jobs' account comes from (a job's ``account`` wins over the SDK's)."""
+        return "platform_kwargs.account" if given.get("account") else self.option_sources["account"]
 
     def _pyxis_check(self) -> PlatformCheck:
         """``use_pyxis``: the cluster's ``srun`` takes ``--container-image`` (the pyxis plugin is installed); without
@@ -319,7 +327,16 @@ class SlurmSDK(RecordedPlatform):
             script_path = posixpath.join(job_dir, SCRIPT_FILE)
             self.shell.write_text(script_path, script, 0o755)
             self.shell.mkdir(results_dir)
-            out = self.shell.run(["sbatch", "--parsable", script_path], epoch_times=False).stdout.strip()
+            try:
+                out = self.shell.run(["sbatch", "--parsable", script_path], epoch_times=False).stdout.strip()
+            except TransientPlatformError:
+                raise
+            except PlatformError as exc:  # an account Slurm refuses: the user's to fix, in a new run
+                field = "account" if kwargs.get("account") else self.option_sources["account"]
+                refused = refused_account(self.shell, str(exc), opts.account, field)
+                if refused is None:
+                    raise
+                raise refused from None
             job_id = out.splitlines()[-1].split(";")[0].strip() if out else ""
             if not job_id.isdigit():
                 raise PlatformError(f"sbatch gave no job id (output: {out!r})")
