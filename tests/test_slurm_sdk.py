@@ -765,6 +765,52 @@ def test_preflight_of_a_real_slurm_checks_the_account_without_submitting(sdk: Sl
     assert after == before
 
 
+def test_preflight_refuses_cpus_or_memory_above_the_partitions_per_node_limits(tmp_path: Path) -> None:
+    """A partition's MaxCPUsPerNode / MaxMemPerNode (below what its nodes have) were not read: a job asking for
+    more passed preflight and every one waited for ever (Slurm's reasons: PartitionConfig, MaxMemPerLimit)."""
+    sdk = _sinfo_sdk(tmp_path)
+    limits = ("PartitionName=debug AllowGroups=ALL Default=YES MaxNodes=UNLIMITED MaxTime=UNLIMITED "
+              "MaxCPUsPerNode=1 Nodes=vm State=UP TotalCPUs=2 DefMemPerNode=UNLIMITED MaxMemPerNode=500\n"
+              "PartitionName=gpu MaxCPUsPerNode=UNLIMITED Nodes=g[1-3] State=UP MaxMemPerNode=UNLIMITED\n")
+    answer = sdk.shell.answer  # type: ignore[attr-defined]
+    sdk.shell.answer = lambda argv: (Result(0, limits, "") if argv[:3] == ["scontrol", "show", "partition"]  # type: ignore[attr-defined]
+                                     else answer(argv))
+    for options, field, value, allowed, reason in (
+            ({"cpus_per_task": 2}, "platform_kwargs.cpus_per_task", 2, "cpus_per_task x ntasks_per_node <= 1",
+             "MaxCPUsPerNode is 1"),
+            ({"ntasks_per_node": 2}, "platform_kwargs.ntasks_per_node", 2, "cpus_per_task x ntasks_per_node <= 1",
+             "MaxCPUsPerNode is 1"),
+            ({"mem": "1G"}, "platform_kwargs.mem", "1G", "at most 500M", "MaxMemPerNode is 500 MB")):
+        failed = [c for c in sdk.preflight(None, 0, job_options=options) if c.ok is False]
+        assert [(c.error.field, c.error.value, c.error.allowed) for c in failed if c.error is not None] == [
+            (field, value, allowed)], options
+        assert reason in failed[0].detail and "would stay PENDING forever" in failed[0].detail, failed[0].detail
+    assert all(c.ok for c in sdk.preflight(None, 0, job_options={"mem": 400, "cpus_per_task": 1}))
+    assert all(c.ok for c in sdk.preflight(None, 0, job_options={"partition": "gpu", "mem": "900G"}))
+    sdk.shell.answer = answer  # type: ignore[attr-defined]  # no scontrol answer: the limits are not known
+    assert all(c.ok for c in sdk.preflight(None, 0, job_options={"mem": "1G", "cpus_per_task": 2}))
+
+
+def test_preflight_of_a_real_partition_with_per_node_limits(sdk: SlurmSDK) -> None:
+    """A real partition with MaxCPUsPerNode=1 and MaxMemPerNode=500: a job asking for 2 CPUs or 1000 MB waited with
+    Reason PartitionConfig / MaxMemPerLimit, after passing preflight."""
+    node = parse_scontrol(subprocess.run(["scontrol", "show", "node", "-o"], capture_output=True, text=True,
+                                         check=True).stdout.splitlines()[0])["NodeName"]
+    name = f"lim{uuid.uuid4().hex[:6]}"
+    subprocess.run(["scontrol", "create", f"PartitionName={name}", f"Nodes={node}", "MaxCPUsPerNode=1",
+                    "MaxMemPerNode=500", "State=UP"], check=True, capture_output=True)
+    try:
+        for options, field in (({"cpus_per_task": 2}, "platform_kwargs.cpus_per_task"),
+                               ({"mem": 1000}, "platform_kwargs.mem")):
+            failed = [c for c in sdk.preflight(None, 0, job_options={"partition": name, "gpu_count": 0, **options})
+                      if c.ok is False]
+            assert [c.error.field for c in failed if c.error is not None] == [field], failed
+        assert all(c.ok for c in sdk.preflight(None, 0, job_options={"partition": name, "gpu_count": 0, "mem": 400,
+                                                                     "cpus_per_task": 1}))
+    finally:
+        subprocess.run(["scontrol", "delete", f"PartitionName={name}"], check=False, capture_output=True)
+
+
 @pytest.mark.parametrize(("text", "minutes"), [
     ("infinite", None), ("UNLIMITED", None), ("0", None), ("1:00", 1.0), ("10", 10.0), ("1:30:00", 90.0),
     ("1-00:00:00", 1440.0), ("2-12", 3600.0), ("5-00:30", 7230.0), ("soon", None),

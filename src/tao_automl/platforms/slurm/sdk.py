@@ -33,7 +33,13 @@ from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.platforms.slurm.account import account_check, refused_account
 from tao_automl.platforms.slurm.script import JobOptions, batch_script
 from tao_automl.platforms.slurm.shell import SSH_REFUSED, Shell
-from tao_automl.platforms.slurm.sinfo import Partition, parse_sinfo, slurm_megabytes, slurm_minutes
+from tao_automl.platforms.slurm.sinfo import (
+    Partition,
+    add_partition_limits,
+    parse_sinfo,
+    slurm_megabytes,
+    slurm_minutes,
+)
 from tao_automl.platforms.slurm.state import (
     SACCT_FIELDS,
     STATE_REASONS,
@@ -167,6 +173,7 @@ class SlurmSDK(RecordedPlatform):
             return [PlatformCheck("platform_reachable", False, f"sinfo on {where} failed: {message}",
                                   unreachable=unreachable)]
         partitions = parse_sinfo(result.stdout)
+        self._add_limits(partitions)
         default = next((p.name for p in partitions.values() if p.default), None)
         checks = [PlatformCheck("platform_reachable", True,
                                 f"sinfo on {where} answered: {len(partitions)} partition(s)")]
@@ -208,6 +215,16 @@ class SlurmSDK(RecordedPlatform):
                                         "job starts)") if self.use_pyxis else
                           PlatformCheck("image", True, f"{image} (ignored: no container runtime; use_pyxis=False)"))
         return checks
+
+    def _add_limits(self, partitions: dict[str, Partition]) -> None:
+        """The partitions' per-node limits (MaxCPUsPerNode, MaxMemPerNode), which ``sinfo`` does not show; left
+        unknown when ``scontrol`` does not answer."""
+        try:
+            result = self.shell.run(["scontrol", "show", "partition", "-o"], check=False)
+        except PlatformError:
+            return
+        if result.returncode == 0:
+            add_partition_limits(partitions, result.stdout)
 
     def _account_field(self, given: Mapping[str, Any]) -> str:
         """The setting the jobs' account comes from (a job's ``account`` wins over the SDK's)."""
@@ -265,14 +282,24 @@ class SlurmSDK(RecordedPlatform):
         if opts.num_nodes > part.nodes:
             refuse("num_nodes", opts.num_nodes, f"1..{part.nodes}", f"it has {part.nodes} node(s)")
         cpus = (opts.cpus_per_task or 1) * opts.ntasks_per_node
-        if part.cpus and cpus > part.cpus:
+        cpu_caps = [(part.cpus, f"its nodes have at most {part.cpus}")] if part.cpus else []
+        if part.max_cpus_per_node:
+            cpu_caps.append((part.max_cpus_per_node, f"its MaxCPUsPerNode is {part.max_cpus_per_node} (Slurm's "
+                                                     "reason: PartitionConfig)"))
+        cpu_cap = min(cpu_caps, default=None)
+        if cpu_cap is not None and cpus > cpu_cap[0]:
             key, value = ("cpus_per_task", opts.cpus_per_task) if opts.cpus_per_task else \
                 ("ntasks_per_node", opts.ntasks_per_node)
-            refuse(key, value, f"cpus_per_task x ntasks_per_node <= {part.cpus}",
-                   f"a job asks for {cpus} CPUs per node and its nodes have at most {part.cpus}")
+            refuse(key, value, f"cpus_per_task x ntasks_per_node <= {cpu_cap[0]}",
+                   f"a job asks for {cpus} CPUs per node and {cpu_cap[1]}")
         mem_mb = slurm_megabytes(opts.mem) if opts.mem else None
-        if mem_mb is not None and part.memory_mb and mem_mb > part.memory_mb:
-            refuse("mem", opts.mem, f"at most {part.memory_mb}M", f"its nodes have at most {part.memory_mb} MB")
+        mem_caps = [(part.memory_mb, f"its nodes have at most {part.memory_mb} MB")] if part.memory_mb else []
+        if part.max_mem_per_node_mb:
+            mem_caps.append((part.max_mem_per_node_mb, f"its MaxMemPerNode is {part.max_mem_per_node_mb} MB (Slurm's "
+                                                       "reason: MaxMemPerLimit)"))
+        mem_cap = min(mem_caps, default=None)
+        if mem_mb is not None and mem_cap is not None and mem_mb > mem_cap[0]:
+            refuse("mem", opts.mem, f"at most {mem_cap[0]}M", mem_cap[1])
         if opts.time_limit is not None and part.max_minutes is not None:
             asked = slurm_minutes(opts.time_limit)  # None: 0, no limit, which a partition with a MaxTime refuses
             if asked is None or asked > part.max_minutes:

@@ -1,10 +1,13 @@
 """What ``sinfo -h -o "%P|%a|%G|%D|%c|%m|%l"`` says of each partition: state, GRES, node count, CPUs, memory and
-the longest time a job may ask for."""
+the longest time a job may ask for; and what ``scontrol show partition -o`` adds: the CPUs and memory a job may use
+on one node (MaxCPUsPerNode, MaxMemPerNode), which may be less than the nodes have."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from tao_automl.platforms.slurm.state import parse_scontrol
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)B?$", re.IGNORECASE)
 _MB_PER_UNIT = {"K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0 ** 2}
@@ -24,6 +27,9 @@ class Partition:
     gres: set[str] = field(default_factory=set)
     #: The partition's MaxTime in minutes (None: infinite or not said).
     max_minutes: float | None = None
+    #: The partition's MaxCPUsPerNode / MaxMemPerNode in MB (None: unlimited or not known).
+    max_cpus_per_node: int | None = None
+    max_mem_per_node_mb: int | None = None
 
     @property
     def up(self) -> bool:
@@ -80,6 +86,22 @@ def parse_sinfo(text: str) -> dict[str, Partition]:
         if len(parts) == 7:
             part.max_minutes = slurm_minutes(parts[6])
     return partitions
+
+
+def _limit(text: str | None) -> int | None:
+    """A partition limit: a positive number, else None (``UNLIMITED``, ``0``, absent)."""
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def add_partition_limits(partitions: dict[str, Partition], text: str) -> None:
+    """Set each partition's per-node limits from ``scontrol show partition -o`` output (one line a partition)."""
+    for line in text.splitlines():
+        fields = parse_scontrol(line.strip())
+        part = partitions.get(fields.get("PartitionName", ""))
+        if part is not None:
+            part.max_cpus_per_node = _limit(fields.get("MaxCPUsPerNode"))
+            part.max_mem_per_node_mb = _limit(fields.get("MaxMemPerNode"))
 
 
 def slurm_megabytes(value: str) -> int | None:
