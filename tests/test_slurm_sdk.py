@@ -811,6 +811,42 @@ def test_preflight_of_a_real_partition_with_per_node_limits(sdk: SlurmSDK) -> No
         subprocess.run(["scontrol", "delete", f"PartitionName={name}"], check=False, capture_output=True)
 
 
+def test_a_partition_that_is_not_up_is_refused_naming_the_partitions_that_are(tmp_path: Path) -> None:
+    """A down partition was refused with field `partition` but allowed "a passing check" (the check carried no error
+    of its own); allowed now lists the partitions a job can run in. Also for a cluster with no default partition."""
+    from tao_automl.runner.preflight import PreflightReport
+
+    sdk = SlurmSDK(state_dir=tmp_path / "state", jobs_dir="/jobs")
+    table = {"sinfo": "debug*|up|(null)|1|2|15000\ngpu|down|gpu:a100:4|2|64|500000\nold|inact|(null)|1|2|1000\n"}
+    sdk.shell = FakeShell(lambda argv: Result(0, table.get(argv[0], ""), ""))
+    [check] = [c for c in sdk.preflight(None, 0, job_options={"partition": "gpu"}) if c.ok is False]
+    assert check.check == "partition" and check.error is not None, check
+    assert (check.error.field, check.error.value) == ("platform_kwargs.partition", "gpu")
+    assert check.error.allowed == "a partition in state up: debug"
+    assert "gpu is down" in check.detail
+    report = PreflightReport()
+    report.add(check.check, check.ok, check.detail, check.error)
+    assert report.error().to_json()["allowed"] == "a partition in state up: debug"
+    [check] = [c for c in _with_shell(tmp_path, table, partition="gpu,old").preflight(None, 0, job_options={})
+               if c.ok is False]
+    assert check.error is not None and (check.error.field, check.error.value) == (
+        "platform_options.partition", "gpu,old")
+    table["sinfo"] = "debug|up|(null)|1|2|15000\ngpu|down|gpu:a100:4|2|64|500000\n"  # no default partition
+    [check] = [c for c in sdk.preflight(None, 0, job_options={}) if c.ok is False]
+    assert check.error is not None and check.error.field == "platform_kwargs.partition"
+    assert check.error.value is None and check.error.allowed == ["debug", "gpu"]
+    table["sinfo"] = "debug*|down|(null)|1|2|15000\n"  # the default one is down, and no other is up
+    [check] = [c for c in sdk.preflight(None, 0, job_options={}) if c.ok is False]
+    assert check.error is not None and check.error.field == "platform_kwargs.partition"
+    assert check.error.value == "debug" and check.error.allowed == "a partition in state up: none is up now"
+
+
+def _with_shell(tmp_path: Path, table: dict[str, str], **options: Any) -> SlurmSDK:
+    sdk = SlurmSDK(state_dir=tmp_path / "s3", jobs_dir="/jobs", **options)
+    sdk.shell = FakeShell(lambda argv: Result(0, table.get(argv[0], ""), ""))
+    return sdk
+
+
 @pytest.mark.parametrize(("text", "minutes"), [
     ("infinite", None), ("UNLIMITED", None), ("0", None), ("1:00", 1.0), ("10", 10.0), ("1:30:00", 90.0),
     ("1-00:00:00", 1440.0), ("2-12", 3600.0), ("5-00:30", 7230.0), ("soon", None),

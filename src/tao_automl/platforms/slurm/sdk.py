@@ -191,15 +191,16 @@ class SlurmSDK(RecordedPlatform):
                                             allowed=sorted(partitions))))
             return checks
         if not names and default is None:
-            checks.append(PlatformCheck("partition", False, "no partition given and the cluster has no default one; "
-                                        f"set platform_kwargs.partition (available: {available})"))
+            detail = ("no partition given and the cluster has no default one; set platform_kwargs.partition "
+                      f"(available: {available})")
+            checks.append(PlatformCheck("partition", False, detail, error=UserInputError(
+                detail, field="platform_kwargs.partition", value=None, allowed=sorted(partitions))))
             return checks
         parts = [partitions[n] for n in names or [str(default)]]
         up = [p for p in parts if p.up]
         label = f"{wanted} ({setting})" if names else f"{parts[0].name} (the default)"
-        states = ", ".join(f"{p.name} is {p.state}" for p in parts)
         checks.append(PlatformCheck("partition", True, label) if up else
-                      PlatformCheck("partition", False, f"{label}: {states}: jobs would wait until it is up"))
+                      self._down(parts, partitions, label, setting if names else "platform_kwargs.partition"))
         gpu_default = job_options is not None and "gpu_count" not in job_options
         verdicts = [self._fits(p, gpu_count or 0, given, gpu_default) for p in up or parts]
         # several partitions: the job fits when one of them can hold it (Slurm starts it there)
@@ -215,6 +216,18 @@ class SlurmSDK(RecordedPlatform):
                                         "job starts)") if self.use_pyxis else
                           PlatformCheck("image", True, f"{image} (ignored: no container runtime; use_pyxis=False)"))
         return checks
+
+    @staticmethod
+    def _down(parts: list[Partition], partitions: Mapping[str, Partition], label: str, setting: str) -> PlatformCheck:
+        """The failed check of jobs whose partitions (``parts``) are none of them up: ``allowed`` names those that
+        are."""
+        states = ", ".join(f"{p.name} is {p.state}" for p in parts)
+        up_now = ", ".join(sorted(n for n, p in partitions.items() if p.up))
+        detail = f"{label}: {states}: jobs would wait until it is up"
+        return PlatformCheck("partition", False, detail, error=UserInputError(
+            f"{setting}: {states}: jobs would wait until it is up (up now: {up_now or 'none'})", field=setting,
+            value=",".join(p.name for p in parts),
+            allowed=f"a partition in state up: {up_now or 'none is up now'}"))
 
     def _add_limits(self, partitions: dict[str, Partition]) -> None:
         """The partitions' per-node limits (MaxCPUsPerNode, MaxMemPerNode), which ``sinfo`` does not show; left
