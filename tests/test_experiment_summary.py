@@ -63,6 +63,20 @@ def test_a_queued_and_an_unsubmitted_rec_both_show_pending_and_job_id_tells_them
     assert (got["pending"], got["running"]) == (1, 2)
 
 
+def test_the_live_line_says_in_flight_when_the_platform_keeps_jobs_queued() -> None:
+    """The live line said "2 running" while one of the two jobs waited in Slurm's queue (PENDING): `running` counts
+    the recs in flight (README), so the line says so and how many of them are queued, as `progress.queued` does."""
+    from tao_automl.experiment.lines import progress_line
+
+    rows = [_row(1, "created"), _row(2, "pending"), _row(3, "running")]
+    got = progress(rows, {"budget": 3, "direction": "minimize"})
+    assert (got["running"], got["queued"], got["pending"]) == (2, 1, 1)
+    assert "[0/3 done | 2 in flight (1 queued) | 0 failed |" in progress_line(got)
+    running = progress([_row(1, "running"), _row(2, "running")], {"budget": 3, "direction": "minimize"})
+    assert running["queued"] == 0 and "[0/3 done | 2 running | 0 failed |" in progress_line(running)
+    assert "| 2 running |" in progress_line({"completed": 0, "total": 3, "running": 2, "failed": 0})  # older runs
+
+
 def test_summary_lists_every_rec_with_rank_and_active_jobs() -> None:
     summary = summarise(ROWS, {"direction": "minimize", "budget": 7})
     ranks = {r["rec_id"]: r["rank"] for r in summary["recommendations"]}

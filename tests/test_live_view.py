@@ -102,7 +102,8 @@ def _start_run(tmp_path: Path, recs: int) -> tuple[subprocess.Popen[str], Path, 
     while time.monotonic() < deadline:
         for run_dir in (tmp_path / "ws").glob("run_*"):
             status = query_status(run_dir)
-            if "error" not in status and status["progress"]["running"] == 2:
+            # both seen running (a job submitted but not yet polled counts as queued: the line says "in flight")
+            if "error" not in status and status["progress"]["running"] == 2 and not status["progress"]["queued"]:
                 return run, run_dir, gate
         time.sleep(0.05)
     run.kill()

@@ -93,7 +93,8 @@ def counts_line(progress: Mapping[str, Any]) -> str:
 
 
 def progress_line(progress: Mapping[str, Any]) -> str:
-    """The compact live line: done/total, running, failed, best so far, elapsed and ETA."""
+    """The compact live line: done/total, in flight (how many of them queued), failed, best so far, elapsed and
+    ETA."""
     metric = progress.get("metric") or "metric"
     best = progress.get("best_metric")
     shown_best = "-"
@@ -105,7 +106,10 @@ def progress_line(progress: Mapping[str, Any]) -> str:
         at = f", {budget} epochs" if budget is not None and progress.get("ranked_by") != "metric" else ""
         shown_best = f"{metric}={format_metric(best)} (rec {progress.get('best_rec_id')}{at})"
     eta = progress.get("eta_s")
-    return (f"[{progress['completed']}/{progress['total']} done | {progress.get('running', 0)} running | "
+    in_flight, queued = progress.get("running", 0), progress.get("queued") or 0
+    # progress.running counts the recs in flight; "running" only while none of them waits in the platform's queue
+    active = f"{in_flight} in flight ({queued} queued)" if queued else f"{in_flight} running"
+    return (f"[{progress['completed']}/{progress['total']} done | {active} | "
             f"{progress['failed']} failed | best {shown_best} | elapsed {format_duration(progress.get('elapsed_s'))}"
             f" | ETA {format_duration(eta)}]")
 

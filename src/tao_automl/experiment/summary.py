@@ -12,7 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from tao_automl.experiment.store import ACTIVE_STATES, FINAL_STATES, PAUSED_KEY, RANKED_STATES, UNSUBMITTED, RecRow
+from tao_automl.experiment.store import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    PAUSED_KEY,
+    RANKED_STATES,
+    UNSUBMITTED,
+    RecRow,
+    RecStatus,
+)
 from tao_automl.metrics.parse import is_valid_metric
 from tao_automl.multiobjective import view as pareto_view
 
@@ -83,6 +91,7 @@ def progress_from_counts(counts: Mapping[str, int], best: RecRow | None, multi_f
         "stopped": n("stopped"),
         "cancelled": n("cancelled"),
         "running": n(*ACTIVE_STATES),  # submitted: queued on the platform or running
+        "queued": n(RecStatus.PENDING),  # of those, the ones not seen running yet (queued on the platform)
         "pending": n(UNSUBMITTED),  # created, its job not yet submitted (never also counted as running)
         "total": total,
         "best_metric": best.metric_value if best else None,
