@@ -400,6 +400,45 @@ def test_automl_sweep_runs_end_to_end_on_slurm(sdk: SlurmSDK, tmp_path: Path) ->
     assert values and result["best"]["metric_value"] == min(values), result["history"]
 
 
+def test_a_run_keeps_its_slurm_job_folders_in_the_run_folder(tmp_path: Path, slurm_up: None) -> None:
+    """Job folders (script, output.log, exit_code) went to ~/.cache/tao-automl/slurm/jobdirs and were never removed;
+    with Slurm run on this machine and no jobs_dir chosen, a run keeps them in <run>/jobs, as LocalSDK does (its
+    results already go to the run folder, so the nodes see it), and a resume rebuilt from the record keeps them
+    there. A chosen jobs_dir is kept."""
+    sdk = SlurmSDK(state_dir=tmp_path / "state")
+    skill = write_skill(tmp_path / "bank")
+    settings = {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.3, "algorithm": "random"}
+    result = AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    [run_dir] = (tmp_path / "ws").glob("run_*")
+    [rec] = result["history"]
+    assert rec["status"] == "success", rec
+    [job_dir] = (run_dir / "jobs").iterdir()
+    assert {"job.sbatch", "output.log", "exit_code"} <= {p.name for p in job_dir.iterdir()}
+    assert not (tmp_path / "state" / "jobdirs").exists()
+    from tao_automl.experiment.store import read_meta
+
+    meta = read_meta(run_dir)
+    assert meta["platform"]["options"]["jobs_dir"] == str(run_dir / "jobs")
+    assert sdk.jobs_dir_chosen is False and sdk.jobs_share_run_folder is True
+    from tao_automl.platforms.registry import rebuild_sdk
+    from tao_automl.runner.loop import _jobs_in_run_folder
+
+    moved = tmp_path / "moved" / run_dir.name  # `tao-automl resume` rebuilds the SDK from the record: rebased
+    rebuilt = rebuild_sdk(run_dir, meta["platform"])
+    _jobs_in_run_folder(rebuilt, moved, meta)
+    assert rebuilt.jobs_dir == str(moved / "jobs") and rebuilt.init_options["jobs_dir"] == str(moved / "jobs")
+    remote = SlurmSDK(state_dir=tmp_path / "s3", hostname="login")  # over ssh the run folder is not the cluster's
+    assert remote.jobs_share_run_folder is False
+    _jobs_in_run_folder(remote, run_dir)
+    assert remote.init_options["jobs_dir"] is None
+    [check] = [c for c in SlurmSDK(state_dir=tmp_path / "s4").preflight(None, 0) if c.check == "jobs_dir"]
+    assert check.ok is True and "under the run folder's jobs/" in check.detail
+    chosen = SlurmSDK(state_dir=tmp_path / "state2", jobs_dir=str(tmp_path / "mine"))
+    AutoMLRunner(chosen, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws2", gpu_count=0)
+    [run2] = (tmp_path / "ws2").glob("run_*")
+    assert len(list((tmp_path / "mine").iterdir())) == 1 and not (run2 / "jobs").exists()
+
+
 # ------------------------------------------------------------------ real Slurm over a real sshd on 127.0.0.1
 @dataclass
 class Sshd:

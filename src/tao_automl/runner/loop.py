@@ -995,7 +995,8 @@ def _seen_running_at(exp: Experiment, row: RecRow) -> float | None:
 
 
 def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None = None) -> None:
-    """A LocalSDK whose caller chose no jobs folder keeps a run's job folders (their logs) in ``<run>/jobs``.
+    """A LocalSDK whose caller chose no jobs folder keeps a run's job folders (their logs) in ``<run>/jobs``; so does
+    an SDK that says its jobs may (``jobs_share_run_folder``: Slurm run on this machine, no jobs_dir chosen).
 
     A new run: always. A reopened one (``meta``): where the run recorded that place (a run made before this kept
     them in the cache dir, and its jobs are found there), rebased on the folder it is in now (a moved run); an SDK
@@ -1003,17 +1004,19 @@ def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None 
     from tao_automl.platforms.local.sdk import LocalSDK
 
     target = unwrap(sdk)
-    if not isinstance(target, LocalSDK):
+    local = isinstance(target, LocalSDK)
+    if not local and not hasattr(target, "jobs_share_run_folder"):
         return
+    free = not target.jobs_dir_chosen if local else target.jobs_share_run_folder  # no jobs folder chosen
     if meta is None:
-        if not target.jobs_dir_chosen:
+        if free:
             target.keep_jobs_in(run_dir / "jobs")
         return
     recorded = ((meta.get("platform") or {}).get("options") or {}).get("jobs_dir")
     recorded_run = meta.get("run_dir")
     if not recorded or not recorded_run or Path(recorded) != Path(recorded_run) / "jobs":
         return  # the cache dir or a folder the caller chose
-    if not target.jobs_dir_chosen or target.jobs_dir == Path(recorded):
+    if free or (target.jobs_dir_chosen and Path(target.jobs_dir) == Path(recorded)):
         target.keep_jobs_in(run_dir / "jobs")
 
 

@@ -2,7 +2,8 @@
 
 Only the Slurm CLI is used (``sbatch --parsable``, ``scontrol show job -o``, ``squeue``, ``sacct``,
 ``scancel``). Each job gets a directory ``<jobs_dir>/<key>/`` on the cluster (shared filesystem
-assumed) with its script ``job.sbatch`` and its log ``output.log``. This machine keeps a small state
+assumed) with its script ``job.sbatch`` and its log ``output.log``; with Slurm run on this machine and no jobs_dir
+chosen, a run keeps them in its own folder's ``jobs/`` (:meth:`SlurmSDK.keep_jobs_in`). This machine keeps a small state
 dir: one JSON record per Slurm job id (with the final state once seen, so polls keep working after
 Slurm forgets the job) and a name index that makes ``create_job(job_name=...)`` idempotent.
 
@@ -111,6 +112,9 @@ class SlurmSDK(RecordedPlatform):
                            timeout_s=command_timeout_s)
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("slurm")
         self._jobs_dir = jobs_dir or (None if self.shell.remote else str(self.state_dir / "jobdirs"))
+        #: Whether the caller chose where job folders go; if not, and Slurm runs on this machine, a run keeps them in
+        #: its own folder (:meth:`keep_jobs_in`).
+        self.jobs_dir_chosen = bool(jobs_dir)
         self.use_pyxis = bool(use_pyxis)
         # the skill bank's Slurm variables: the default partition (a list such as "a,b" lets Slurm pick) and account
         from_env = {key: os.environ[var] for key, var, given in
@@ -152,6 +156,20 @@ class SlurmSDK(RecordedPlatform):
             home = self.shell.run(["sh", "-c", 'echo "$HOME"']).stdout.strip()
             self._jobs_dir = posixpath.join(home or "/tmp", ".tao-automl", "slurm-jobs")
         return self._jobs_dir
+
+    @property
+    def jobs_share_run_folder(self) -> bool:
+        """Whether a run may keep this SDK's job folders in its own folder (the runner asks): Slurm runs on this
+        machine and no jobs_dir was chosen. Its jobs write their results into the run folder already, so the nodes
+        see it; over ssh the jobs dir stays on the login node's side (``$HOME/.tao-automl/slurm-jobs``)."""
+        return not self.jobs_dir_chosen and not self.shell.remote
+
+    def keep_jobs_in(self, folder: str | Path) -> None:
+        """Make the next jobs' folders under ``folder`` (the runner: ``<run folder>/jobs``, so a sweep's scripts and
+        logs go when the run is deleted instead of piling up in the cache dir). Jobs submitted before keep theirs
+        (each job's record names its folder); a later process finds the place in the run's recorded options."""
+        self._jobs_dir = str(Path(folder).expanduser().absolute())
+        self.init_options["jobs_dir"] = self._jobs_dir
 
     # -------------------------------------------------------- preflight
     def preflight(self, image: str | None, gpu_count: int | None = None,
@@ -262,6 +280,9 @@ class SlurmSDK(RecordedPlatform):
     def _jobs_dir_check(self) -> PlatformCheck:
         """The jobs dir (where each job's script, log and results go) can be made and written where the jobs run:
         probed by making and removing a folder in it, or in the nearest folder above it that exists."""
+        if self.jobs_share_run_folder:  # the runner keeps them in the run folder, which the workspace check covers
+            return PlatformCheck("jobs_dir", True, "each job's folder goes under the run folder's jobs/ (no jobs_dir "
+                                 "chosen; the nodes see the run folder, where the jobs write their results)")
         try:
             jobs_dir = self.jobs_dir
             result = self.shell.run(["sh", "-c", _JOBS_DIR_PROBE, "sh", jobs_dir], check=False)
