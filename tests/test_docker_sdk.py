@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import stop_at_session_end, write_skill
+from http_stub import canned_http
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.docker.spec import (
@@ -330,7 +332,8 @@ def test_preflight_pings_the_engine_and_finds_the_image(sdk: DockerSDK) -> None:
     assert reach.ok is True and reach.detail.startswith("Docker engine ")
     assert image.ok is True and image.detail == f"{IMAGE} is on the engine"
     [_, missing] = sdk.preflight("tao-automl-ci/no-such-image:never")
-    assert missing.ok is False and "is not on the engine and its registry does not give it" in missing.detail
+    assert missing.ok is False and "is not on the Docker engine" in missing.detail and missing.error is not None
+    assert (missing.error.field, missing.error.value) == ("image", "tao-automl-ci/no-such-image:never")
     # a registry whose name does not resolve (.invalid never does): not the user's to fix, retry later (exit 3;
     # README: "DNS failure"); an audit saw nvcr.io's lookup failure reported as a user error
     [_, lost] = sdk.preflight("nosuchregistry.invalid/img:1")
@@ -378,3 +381,69 @@ def test_a_finished_container_says_when_it_ended_in_epoch_seconds(sdk: DockerSDK
     time.sleep(1.5)
     finished_at = sdk.get_job_info(job.id)["finished_at"]
     assert isinstance(finished_at, float) and started + 0.5 <= finished_at <= ended + 0.5, (started, finished_at)
+
+
+def _docker_config(tmp_path: Path, image: str, **job_options: Any) -> Path:
+    """A CLI run config for the docker platform with ``image`` and ``platform_kwargs`` ``job_options``."""
+    skill = tmp_path / "bank" / "models" / "toy-net"
+    config = {"skill_dir": str(skill if skill.is_dir() else write_skill(tmp_path / "bank")),
+              "workspace_path": str(tmp_path / "ws"),
+              "platform": "docker", "platform_options": {"state_dir": str(tmp_path / "state")}, "image": image,
+              "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 2, "seed": 3},
+              "platform_kwargs": {"gpu_count": 0, **job_options}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+#: What a registry answers for a repository or tag it does not have (served by a stub registry on loopback).
+_NO_MANIFEST = b'{"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}'
+
+
+def test_a_missing_image_is_an_image_error_naming_it_not_an_unreachable_platform(
+        engine: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An image the engine lacks was reported as "platform 'docker' could not be reached" with value "docker",
+    though the engine answered. Its registry answering "not found" is a user error (exit 2); a registry that
+    cannot be contacted stays "retry later" (exit 3); both name the field image and the image."""
+    from tao_automl.cli.main import main
+
+    with canned_http(404, _NO_MANIFEST) as url:
+        image = f"{url.split('/')[2]}/tao-automl-ci/no-such:1"
+        assert main(["preflight", str(_docker_config(tmp_path, image)), "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["field"], error["value"]) == ("image", image) and error["allowed"], error
+    assert "not on the Docker engine" in error["message"] and "manifest unknown" in error["message"], error
+    lost = "nosuchregistry.invalid/img:1"
+    assert main(["preflight", str(_docker_config(tmp_path, lost)), "--json"]) == 3
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["kind"] == "platform_unreachable" and (error["field"], error["value"]) == ("image", lost), error
+    assert "could not be reached" not in error["message"] and "nosuchregistry.invalid" in error["message"], error
+    assert "answered" in error["message"], error
+
+
+def test_a_job_pulls_its_missing_image_and_a_failed_pull_names_the_image(
+        sdk: DockerSDK, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Preflight says an image the registry has is "pulled when the first job starts", but the container was
+    only created: every job failed with "No such image". Now the job pulls it; a failed pull names the image and
+    what the registry said."""
+    with canned_http(404, _NO_MANIFEST) as url:
+        image = f"{url.split('/')[2]}/tao-automl-ci/no-such:1"
+        with pytest.raises(PlatformError) as caught:
+            sdk.create_job(image, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r1")})
+    assert (caught.value.field, caught.value.value) == ("image", image), caught.value.to_json()
+    assert "could not be pulled" in str(caught.value) and "manifest unknown" in str(caught.value)
+    pulled: list[str] = []
+    name = f"tao-automl-ci/pulled-{uuid.uuid4().hex[:8]}:1"
+
+    def pull(images: Any, repository: str, tag: str | None = None, **_: Any) -> Any:  # a registry that has it
+        pulled.append(repository if tag is None else f"{repository}:{tag}")
+        images.get(IMAGE).tag(name)
+        return images.get(name)
+
+    monkeypatch.setattr(docker.models.images.ImageCollection, "pull", pull)
+    job = sdk.create_job(name, "echo pulled", gpu_count=0, outputs={"results_dir": str(tmp_path / "r2")})
+    try:
+        assert _wait(sdk, job.id) is JobStatus.SUCCESS and pulled == [name]
+    finally:
+        sdk.client.containers.get(job.id).remove(force=True)
+        sdk.client.images.remove(name)

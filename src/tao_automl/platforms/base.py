@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.errors import PlatformError, TaoAutoMLError, UserInputError
 from tao_automl.platforms.common import check_int, check_job_name
 
 T = TypeVar("T")
@@ -75,13 +75,15 @@ class PlatformCheck:
     (not checked; ``detail`` says why). ``unreachable`` marks a failed check whose platform could not be
     contacted at all (connection refused, timeout, DNS failure, no daemon socket): preflight reports it as
     :class:`tao_automl.errors.PlatformUnreachableError` (exit 3, retry later) instead of a user error. ``error``: a
-    failed check's own error when the platform knows the input at fault (its field, value and what is allowed)."""
+    failed check's own error when the platform knows the input at fault (its field, value and what is allowed); a
+    :class:`~tao_automl.errors.PlatformUnreachableError` of its own (an ``unreachable`` check that names what could
+    not be contacted, such as an image's registry) is kept as it is."""
 
     check: str
     ok: bool | None
     detail: str
     unreachable: bool = False
-    error: UserInputError | None = field(default=None, compare=False)
+    error: TaoAutoMLError | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -399,7 +399,8 @@ def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None
                                 unreachable=unreachable_error(exc))]
     for check in checks:
         error = getattr(check, "error", None) if check.ok is False else None  # the platform named the input at fault
-        if check.ok is False and getattr(check, "unreachable", False):
+        if check.ok is False and getattr(check, "unreachable", False) and \
+                not isinstance(error, PlatformUnreachableError):  # unless it named what it could not reach
             error = unreachable(config.platform, check.check, check.detail)
         report.add(check.check, check.ok, check.detail, error)
     if not any(c.check == "image" for c in checks):

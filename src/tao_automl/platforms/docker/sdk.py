@@ -23,6 +23,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError, require_extra
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
+from tao_automl.platforms.docker.image import image_check, pull
 from tao_automl.platforms.docker.spec import (
     LABEL_PREFIX,
     byte_size,
@@ -34,7 +35,7 @@ from tao_automl.platforms.docker.spec import (
 from tao_automl.platforms.docker.state import describe, state_info, to_status
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
-from tao_automl.util.reach import unreachable_error, unreachable_text
+from tao_automl.util.reach import unreachable_error
 
 logger = logging.getLogger(__name__)
 
@@ -128,24 +129,8 @@ class DockerSDK(RecordedPlatform):
         if gpu_count:
             checks.append(self._gpu_check(gpu_count, "gpu_count" in (job_options or {})))
         image = image or self.image
-        if not image:
-            return checks
-        try:
-            self.client.images.get(image)
-            checks.append(PlatformCheck("image", True, f"{image} is on the engine"))
-        except self._errors.ImageNotFound:
-            try:
-                self.client.images.get_registry_data(image)
-                checks.append(PlatformCheck("image", True, f"{image} is not on the engine; its registry has it "
-                                            "(pulled when the first job starts)"))
-            except self._errors.DockerException as exc:
-                why = str(getattr(exc, "explanation", None) or exc)
-                # a registry the engine cannot contact (DNS, refused, timeout): retry later (exit 3)
-                checks.append(PlatformCheck("image", False, f"image {image!r} is not on the engine and its registry "
-                                            f"does not give it: {why}",
-                                            unreachable=unreachable_error(exc) or unreachable_text(why)))
-        except self._errors.DockerException as exc:
-            checks.append(PlatformCheck("image", False, f"image {image!r}: {exc}"))
+        if image:
+            checks.append(image_check(self.client, self._errors, image))
         return checks
 
     def _gpu_check(self, gpu_count: int, given: bool) -> PlatformCheck:
@@ -241,10 +226,11 @@ class DockerSDK(RecordedPlatform):
 
     def _create(self, options: dict[str, Any]) -> Any:
         try:
-            return self.client.containers.create(**options)
-        except self._errors.ImageNotFound as exc:
-            raise PlatformError(f"docker: image {options['image']!r} is not on the engine and could not be "
-                                f"pulled: {exc.explanation or exc}") from exc
+            try:
+                return self.client.containers.create(**options)
+            except self._errors.ImageNotFound:  # as `docker run` does: pull it, then create
+                pull(self.client, self._errors, options["image"])
+                return self.client.containers.create(**options)
         except self._errors.APIError as exc:
             if exc.status_code == 409:  # another process created the same name just now
                 found = self._container(options["name"])

@@ -1,0 +1,77 @@
+"""The job's image on a Docker engine: is it there, can its registry give it, pull it for a job.
+
+Errors name the field ``image`` and the image: an engine that answered is never "the platform could not be
+reached". A registry that answers "not found" (or refuses) is the user's to fix; a registry the engine cannot
+contact (DNS, refused, timeout) is "retry later" (exit 3), still naming the image.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tao_automl.errors import PlatformError, PlatformUnreachableError, PreflightError, TaoAutoMLError
+from tao_automl.platforms.base import PlatformCheck
+from tao_automl.util.reach import unreachable_error, unreachable_text
+
+IMAGE_ALLOWED = ("an image on the engine (listed by `docker images`) or one its registry serves (`docker pull IMAGE` "
+                 "works from the engine's machine)")
+_IMAGE_HINT = ("check the image name and tag (the run config's image, else the skill's container_image), or put the "
+               "image on the engine (docker pull / docker load / docker build), then retry; nothing was started")
+
+
+def registry_of(image: str) -> str:
+    """The registry host of an image reference (``docker.io`` when its first component names no host)."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def why(exc: BaseException) -> str:
+    """What the engine said, without docker-py's "500 Server Error for http+docker://..." wrapping."""
+    return " ".join(str(getattr(exc, "explanation", None) or exc).split())
+
+
+def registry_error(image: str, exc: BaseException, action: str) -> TaoAutoMLError:
+    """The error of an image the engine lacks and whose registry did not give it (``action``: what was tried)."""
+    said = why(exc)
+    if unreachable_error(exc) or unreachable_text(said):
+        return PlatformUnreachableError(
+            f"image {image!r} is not on the Docker engine (which answered) and its registry {registry_of(image)} "
+            f"could not be contacted to {action}: {said}", field="image", value=image, allowed=IMAGE_ALLOWED,
+            hint=f"make sure the engine's machine reaches {registry_of(image)} (DNS, proxy, network), or put the "
+                 "image on the engine (docker load / docker build), then retry; nothing was started")
+    return PreflightError(f"image {image!r} is not on the Docker engine and its registry {registry_of(image)} does "
+                          f"not give it: {said}", field="image", value=image, allowed=IMAGE_ALLOWED, hint=_IMAGE_HINT)
+
+
+def image_check(client: Any, errors: Any, image: str) -> PlatformCheck:
+    """Preflight: the image is on the engine, or its registry knows it (nothing is pulled)."""
+    try:
+        client.images.get(image)
+        return PlatformCheck("image", True, f"{image} is on the engine")
+    except errors.ImageNotFound:
+        pass
+    except errors.DockerException as exc:
+        refused = PreflightError(f"image {image!r}: the Docker engine refused to look it up: {why(exc)}",
+                                 field="image", value=image, allowed=IMAGE_ALLOWED, hint=_IMAGE_HINT)
+        return PlatformCheck("image", False, refused.detail, error=refused)
+    try:
+        client.images.get_registry_data(image)
+    except errors.DockerException as exc:
+        error = registry_error(image, exc, "look it up")
+        return PlatformCheck("image", False, error.detail, unreachable=isinstance(error, PlatformUnreachableError),
+                             error=error)
+    return PlatformCheck("image", True, f"{image} is not on the engine; its registry has it (pulled when the first "
+                         "job starts)")
+
+
+def pull(client: Any, errors: Any, image: str) -> None:
+    """Pull ``image`` onto the engine for a job (as ``docker run`` does); a :class:`PlatformError` naming the image
+    and what the registry said when it cannot be had."""
+    try:
+        client.images.pull(image)
+    except errors.DockerException as exc:
+        cause = registry_error(image, exc, "pull it")
+        raise PlatformError(f"docker: image {image!r} is not on the engine and could not be pulled: {why(exc)}",
+                            field="image", value=image, allowed=IMAGE_ALLOWED, hint=cause.hint) from exc
