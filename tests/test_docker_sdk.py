@@ -447,3 +447,45 @@ def test_a_job_pulls_its_missing_image_and_a_failed_pull_names_the_image(
     finally:
         sdk.client.containers.get(job.id).remove(force=True)
         sdk.client.images.remove(name)
+
+
+def test_an_upper_case_image_is_refused_naming_the_image_and_a_lowercase_reference(
+        engine: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`image: tao-automl-ci/BusyBox:static` gave the engine's raw 400 text ("500 Server Error for http+docker://
+    ... invalid reference format") as the error's value. Preflight refuses it by name before any job; so does a
+    job submitted with it (nothing is created)."""
+    from tao_automl.cli.main import main
+
+    image = "tao-automl-ci/BusyBox:static"
+    assert main(["preflight", str(_docker_config(tmp_path, image)), "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["field"], error["value"]) == ("image", image), error
+    assert "lowercase" in error["message"] and "lowercase" in error["allowed"], error
+    assert "http+docker" not in error["message"] and "Client Error" not in error["message"], error
+    sdk = DockerSDK(image=IMAGE, state_dir=tmp_path / "state")
+    with pytest.raises(UserInputError) as caught:
+        sdk.create_job(image, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")}, job_name="upper-rec1")
+    assert (caught.value.field, caught.value.value) == ("image", image) and "lowercase" in str(caught.value)
+    assert sdk.client.containers.list(all=True, filters={"label": "tao-automl.job-name=upper-rec1"}) == []
+
+
+@pytest.mark.parametrize(("image", "ok"), [
+    ("busybox", True), ("tao-automl-ci/busybox:static", True), ("nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt", True),
+    ("localhost:5000/a__b/c-d.e:Tag_1", True), ("MyRegistry.example:443/team/img:1", True),
+    ("img@sha256:" + "a" * 64, True), ("img:1@sha256:" + "0" * 64, True),
+    ("tao-automl-ci/BusyBox:static", False), ("Busybox", False), ("img:", False), ("img:-x", False),
+    ("a//b", False), ("-img", False), ("img@sha256:xyz", False), ("with space:1", False), ("", False),
+])
+def test_image_references_follow_dockers_grammar(image: str, ok: bool) -> None:
+    from tao_automl.platforms.docker.image import check_reference
+
+    if ok:
+        assert check_reference(image) == image
+    else:
+        with pytest.raises(UserInputError) as caught:
+            check_reference(image)
+        assert (caught.value.field, caught.value.value) == ("image", image)
+        assert "lowercase" in str(caught.value.allowed)
+    assert check_reference("r.example:5000/" + "a" * 240 + ":" + "t" * 128)  # the 255 limit is the name's
+    with pytest.raises(UserInputError, match="does not follow Docker's reference format"):
+        check_reference("a" * 256)

@@ -23,7 +23,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError, require_extra
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
-from tao_automl.platforms.docker.image import image_check, pull
+from tao_automl.platforms.docker.image import check_reference, image_check, pull
 from tao_automl.platforms.docker.spec import (
     LABEL_PREFIX,
     byte_size,
@@ -200,6 +200,7 @@ class DockerSDK(RecordedPlatform):
         if not image:
             raise UserInputError("image: the docker platform needs a container image; set the skill's "
                                  "container_image, pass image=..., or give DockerSDK(image=...) a default")
+        check_reference(image)
         network = check_network(kwargs.get("network", self.network))
         fallback = new_job_key("tao-job")
         cname = container_name(name, fallback)
