@@ -96,6 +96,26 @@ def test_labels_and_names_identify_the_job() -> None:
         labels_for("plain", "/r", ["x"])
 
 
+
+@pytest.mark.parametrize(("key", "value", "allowed"), [
+    ("mem_limit", "1k", "6m"), ("mem_limit", 5 * 1024 * 1024, "6m"), ("mem_limit", "5.9m", "6m"),
+    ("entrypoint", 5, "string"), ("entrypoint", ["sh", 1], "string"), ("entrypoint", {"a": "b"}, "string"),
+])
+def test_a_memory_limit_under_the_engines_minimum_and_a_bad_entrypoint_are_refused(key: str, value: Any,
+                                                                                   allowed: str) -> None:
+    """`mem_limit: 1k` (the engine refuses under 6 MB) and `entrypoint: 5` passed the checks; every rec then failed
+    at the engine."""
+    def options(**kwargs: Any) -> dict[str, Any]:
+        return run_options(image="img", command="true", name="n", gpu_count=0, env_vars=None, results_dir="/r",
+                           job_name=None, network="host", kwargs=kwargs, defaults={})
+
+    with pytest.raises(UserInputError) as caught:
+        options(**{key: value})
+    assert (caught.value.field, caught.value.value) == (key, value) and allowed in caught.value.allowed
+    assert options(mem_limit="6m", entrypoint="/bin/sh -c")["mem_limit"] == "6m"
+    assert options(mem_limit=0, entrypoint=["/bin/sh", "-c"])["entrypoint"] == ["/bin/sh", "-c"]  # 0: no limit
+    assert options(mem_limit=6 * 1024 * 1024, shm_size="1k")["shm_size"] == "1k"  # shm_size has no minimum
+
 @pytest.mark.parametrize(("state", "cancelled", "age", "status"), [
     ({"Status": "created"}, False, 1.0, JobStatus.PENDING),
     ({"Status": "created"}, False, 3600.0, JobStatus.FAILURE),
@@ -489,3 +509,15 @@ def test_image_references_follow_dockers_grammar(image: str, ok: bool) -> None:
     assert check_reference("r.example:5000/" + "a" * 240 + ":" + "t" * 128)  # the 255 limit is the name's
     with pytest.raises(UserInputError, match="does not follow Docker's reference format"):
         check_reference("a" * 256)
+
+
+
+def test_preflight_refuses_a_tiny_memory_limit_and_a_bad_entrypoint_before_any_job(
+        engine: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tao_automl.cli.main import main
+
+    for key, value in (("mem_limit", "1k"), ("entrypoint", 5)):
+        assert main(["preflight", str(_docker_config(tmp_path, IMAGE, **{key: value})), "--json"]) == 2
+        error = json.loads(capsys.readouterr().out)["error"]
+        assert (error["field"], error["value"]) == (f"platform_kwargs.{key}", value) and error["allowed"], error
+    assert not (tmp_path / "ws").exists()

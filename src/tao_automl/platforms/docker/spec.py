@@ -48,6 +48,41 @@ def byte_size(name: str, value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
+#: Bytes per unit of a Docker byte size (``docker.utils.parse_bytes``).
+_UNITS = {"b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+#: The smallest memory limit the engine accepts ("Minimum memory limit allowed is 6MB"); 0 means no limit.
+MIN_MEMORY = 6 * 1024 ** 2
+_MEMORY_ALLOWED = f"{_BYTES_ALLOWED}, at least 6m (the engine's minimum: {MIN_MEMORY} bytes), or 0 for no limit"
+
+
+def byte_count(value: object) -> int:
+    """The bytes of a size :func:`byte_size` accepted (as the docker SDK reads it: k, m, g are powers of 1024)."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = str(value).strip().lower().removesuffix("b") or "0"
+    unit = text[-1] if text[-1] in _UNITS else "b"
+    return int(float(text.rstrip("bkmg")) * _UNITS[unit])
+
+
+def memory_limit(value: object) -> object:
+    """``mem_limit`` as the engine takes it: a byte size of at least 6 MB, or 0 (no limit)."""
+    size = byte_size("mem_limit", value)
+    if 0 < byte_count(size) < MIN_MEMORY:
+        raise UserInputError(f"mem_limit: {value!r} is below the Docker engine's minimum memory limit of 6m "
+                             f"({MIN_MEMORY} bytes); every job would be refused", field="mem_limit", value=value,
+                             allowed=_MEMORY_ALLOWED)
+    return size
+
+
+def check_entrypoint(value: object) -> object:
+    """``entrypoint`` as the docker SDK takes it: a string (split like a shell) or a list of strings."""
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(a, str) for a in value)):
+        return value
+    raise UserInputError(f"entrypoint: {value!r} is not allowed; give a string or a list of strings",
+                         field="entrypoint", value=value,
+                         allowed="a string such as '/bin/sh -c' or a list of strings such as ['/bin/sh', '-c']")
+
+
 def device_requests(gpu_count: int) -> list[dict[str, Any]]:
     """The NVIDIA device request for ``gpu_count`` GPUs (``docker run --gpus N``); none for 0."""
     if gpu_count == 0:
@@ -167,10 +202,11 @@ def run_options(
     working_dir = kwargs.get("working_dir")
     if working_dir is not None:
         options["working_dir"] = _absolute("working_dir", working_dir)
+    checks = {"shm_size": lambda v: byte_size("shm_size", v), "mem_limit": memory_limit, "entrypoint": check_entrypoint}
     for key in ("user", "shm_size", "mem_limit", "entrypoint"):
         value = kwargs.get(key, defaults.get(key))
         if value is not None:
-            options[key] = byte_size(key, value) if key in ("shm_size", "mem_limit") else value
+            options[key] = checks[key](value) if key in checks else value
     if "mem_limit" in options:
         options["memswap_limit"] = options["mem_limit"]  # no swap: the limit is the limit
     return options
