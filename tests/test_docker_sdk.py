@@ -521,3 +521,52 @@ def test_preflight_refuses_a_tiny_memory_limit_and_a_bad_entrypoint_before_any_j
         error = json.loads(capsys.readouterr().out)["error"]
         assert (error["field"], error["value"]) == (f"platform_kwargs.{key}", value) and error["allowed"], error
     assert not (tmp_path / "ws").exists()
+
+
+def test_a_container_stopped_or_killed_from_outside_is_cancelled_not_failed(sdk: DockerSDK, tmp_path: Path) -> None:
+    """`docker stop` / `docker kill` by someone else read as an ordinary failure quoting a log line. The engine's
+    event log says it was asked to signal the container: the job is CANCELLED and says so; a job that kills
+    itself stays a failure."""
+    jobs = {how: sdk.create_job(None, "echo working; sleep 60", gpu_count=0,
+                                outputs={"results_dir": str(tmp_path / how)}) for how in ("stop", "kill")}
+    time.sleep(1)
+    sdk.client.containers.get(jobs["stop"].id).stop(timeout=1)
+    sdk.client.containers.get(jobs["kill"].id).kill()
+    for how, signals in (("stop", "SIGTERM"), ("kill", "SIGKILL")):
+        assert _wait(sdk, jobs[how].id) is JobStatus.CANCELLED, how
+        message = (sdk.get_failure_analysis(jobs[how].id) or {})["message"]
+        assert "stopped from outside this sweep" in message and signals in message, message
+        assert "docker stop" in message and "working" not in message, message
+    itself = sdk.create_job(None, "echo dying; kill -9 $$", gpu_count=0, outputs={"results_dir": str(tmp_path / "s")})
+    assert _wait(sdk, itself.id) is JobStatus.FAILURE
+    assert "stopped from outside" not in (sdk.get_failure_analysis(itself.id) or {})["message"]
+
+
+def test_a_sweep_reports_containers_stopped_outside_it_as_cancelled_not_toward_fail_fast(engine: None,
+                                                                                       tmp_path: Path) -> None:
+    """Each rec's container is stopped by someone else: with automl_fail_fast_after=1 the first one stopped the
+    sweep as a failure ("failed with exit code 143"); they are cancelled outside the sweep, and every rec runs."""
+    import threading
+
+    skill = write_skill(tmp_path / "bank")
+    script = skill / "train.sh"
+    script.write_text("sleep 60\n")
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["command"] = f"sh {script} train -e {{config_path}}"
+    info_path.write_text(yaml.safe_dump(info))
+    sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2)
+    outsider = docker.from_env()
+
+    def stop_soon(rec: Any) -> None:
+        threading.Timer(1.0, lambda: outsider.containers.get(rec.job_id).stop(timeout=1)).start()
+
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 1, "seed": 3,
+                "poll_interval_s": 0.2, "algorithm": "random", "automl_fail_fast_after": 1}
+    result = AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", image=IMAGE,
+                                          gpu_count=0, on_recommendation=stop_soon)
+    history = result["history"]
+    assert [h["status"] for h in history] == ["cancelled", "cancelled"], history
+    for rec in history:
+        assert rec["message"].startswith("cancelled outside this sweep"), rec["message"]
+        assert "stopped from outside this sweep" in rec["message"], rec["message"]

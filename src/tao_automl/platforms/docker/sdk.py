@@ -23,6 +23,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError, require_extra
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
+from tao_automl.platforms.docker.events import outside_signals
 from tao_automl.platforms.docker.image import check_reference, image_check, pull
 from tao_automl.platforms.docker.spec import (
     LABEL_PREFIX,
@@ -282,6 +283,10 @@ class DockerSDK(RecordedPlatform):
             return JobStatus(rec["state"])
         info = state_info(container.attrs.get("State") or {})
         status = to_status(info, bool(rec.get("cancel_requested")), _created_age_s(container.attrs))
+        if status is JobStatus.FAILURE and info["container_state"] == "exited" and not info["oom_killed"]:
+            signals = outside_signals(self.client, self._errors, str(rec["id"]), container.attrs.get("State") or {})
+            if signals:  # docker stop / kill by someone else: cancelled outside the sweep, not a failure of the job
+                status, info["outside_signals"] = JobStatus.CANCELLED, signals
         changed = status.value != rec.get("state") or info["container_state"] != rec.get("container_state")
         rec.update(info, state=status.value)
         if changed:

@@ -42,6 +42,10 @@ def to_status(info: Mapping[str, Any], cancel_requested: bool, age_s: float) -> 
 def describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: list[str]) -> str:
     """One sentence on why the container job did not succeed."""
     name = data.get("container_name") or job_id[:12]
+    if status is JobStatus.CANCELLED and data.get("outside_signals"):
+        return (f"Docker job {name} was stopped from outside this sweep: the Docker engine was asked to send it "
+                f"{', then '.join(data['outside_signals'])} (docker stop, docker kill or docker rm -f) and it exited "
+                f"with code {data.get('exit_code')}.")
     if status is JobStatus.CANCELLED:
         return f"Docker job {name} was cancelled."
     if data.get("message"):

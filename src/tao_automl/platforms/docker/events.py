@@ -1,0 +1,48 @@
+"""Whether a container that ended was stopped from outside: the engine's event log of ``kill`` requests.
+
+``docker stop``, ``docker kill`` and ``docker rm -f`` reach the engine, which logs a ``kill`` event with the signal
+it sent; a process that dies by itself, or the kernel's OOM killer, logs none. The engine keeps only its last
+events (256 on dockerd 20.10) and forgets them when it restarts: a container ended long ago, on a busy engine,
+may no longer be told apart from one that failed, and then reads as a failure (as before this check).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from tao_automl.platforms.common import rfc3339_time
+
+#: Seconds an event query may take before it is given up (the engine answers a past window at once).
+_QUERY_S = 10.0
+
+
+def _signal_name(number: object) -> str:
+    try:
+        return signal.Signals(int(str(number))).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def outside_signals(client: Any, errors: Any, container_id: str, state: Mapping[str, Any]) -> list[str]:
+    """The signals the engine was asked to send the container between its start and its end (``SIGTERM`` for
+    ``docker stop``, then ``SIGKILL`` after its grace; ``SIGKILL`` for ``docker kill``), in order; empty when
+    none, or when the engine no longer keeps the events of that window."""
+    started, finished = rfc3339_time(state.get("StartedAt")), rfc3339_time(state.get("FinishedAt"))
+    if started is None or finished is None:
+        return []
+    try:  # a past window (the engine's own clock): it answers what it keeps and closes the stream
+        stream = client.api.events(since=int(started), until=int(finished) + 1, decode=True,
+                                   filters={"type": "container", "container": container_id, "event": "kill"})
+    except errors.DockerException:
+        return []
+    guard = threading.Timer(_QUERY_S, stream.close)
+    guard.start()
+    try:
+        return [_signal_name(((event.get("Actor") or {}).get("Attributes") or {}).get("signal")) for event in stream]
+    except Exception:  # closed by the guard, or the connection dropped: not known
+        return []
+    finally:
+        guard.cancel()
