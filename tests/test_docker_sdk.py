@@ -335,6 +335,9 @@ def test_automl_sweep_runs_end_to_end_in_containers(engine: None, tmp_path: Path
     assert progress["completed"] == progress["total"] == 4, history
     assert all(h["status"] == "success" for h in history), history
     assert result["best"]["metric_value"] == min(h["metric_value"] for h in history), history
+    from tao_automl.experiment.store import read_meta
+
+    assert read_meta(result["run_dir"])["run_args"]["platform"] == "docker"  # it said "local"
     labels = [sdk.client.containers.get(h["job_id"]).labels for h in history]
     assert sorted(int(lb["tao-automl.rec"]) for lb in labels) == sorted(h["rec_id"] for h in history), labels
 

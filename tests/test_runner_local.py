@@ -255,6 +255,29 @@ def test_job_arguments_changed_on_resume_are_used_and_stored(toy_skill: Path, tm
     assert read_meta(first["run_dir"])["run_args"]["platform_kwargs"] == {"gpu_count": 1}
 
 
+
+class RegisteredAsSlurm(LocalSDK):
+    """A LocalSDK the test registers as platform "slurm": a non-local platform that costs nothing to run."""
+
+
+def test_the_run_records_the_platform_it_ran_on(toy_skill: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_args.platform was "local" for a run on any platform: the HTML report's settings said "platform local"
+    while meta.platform named the SDK it ran on."""
+    from tao_automl.experiment.store import read_meta
+    from tao_automl.platforms import registry
+    from tao_automl.report.data import load_run
+    from tao_automl.report.html import write_html_report
+
+    monkeypatch.setitem(registry.PLATFORMS, "slurm", (f"{__name__}:RegisteredAsSlurm", None))
+    for sdk, name in ((LocalSDK(jobs_dir=tmp_path / "jobs"), "local"),
+                      (RegisteredAsSlurm(jobs_dir=tmp_path / "jobs"), "slurm")):
+        result = AutoMLRunner(sdk, toy_skill).run(automl_settings=_settings(automl_max_recommendations=1),
+                                                  workspace_path=tmp_path / name, gpu_count=0)
+        assert read_meta(result["run_dir"])["run_args"]["platform"] == name
+        html = write_html_report(load_run(result["run_dir"]), tmp_path / f"{name}.html").read_text()
+        assert f"<tr><td>platform</td><td><pre>{name}</pre></td></tr>" in html
+
 def _run_and_copy(skill: Path, tmp_path: Path, workspace: str) -> tuple[AutoMLRunner, dict[str, Any], Path]:
     """A finished 1-rec run under ``tmp_path/workspace`` and a copy of its folder (as `cp -a` makes it)."""
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)

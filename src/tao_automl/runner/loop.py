@@ -254,9 +254,10 @@ class AutoMLRunner:
             raise WorkspaceError(f"workspace_path is required{given}: the folder under which the run's state is kept",
                                  field="workspace_path", value=workspace_path, allowed="a folder path",
                                  hint="pass the folder that will hold the run")
-        return RunArgs(skill_dir=str(self.skill.path), action=self.action, **checked_fields({
-            "workspace_path": str(workspace_path) if isinstance(workspace_path, Path) else workspace_path,
-            **data})).resolved()
+        checked = checked_fields({
+            "workspace_path": str(workspace_path) if isinstance(workspace_path, Path) else workspace_path, **data})
+        return RunArgs(skill_dir=str(self.skill.path), action=self.action, platform=self._platform(),
+                       **checked).resolved()
 
     def _create(self, given: RunArgs, plan: RunPlan, wandb_config: Mapping[str, Any] | None,
                 mlflow_config: Mapping[str, Any] | None = None) -> tuple[Experiment, RunLock]:
@@ -292,17 +293,22 @@ class AutoMLRunner:
             lock.release()
         return spawn_orchestrator(exp.run_dir, llm_api_key=plan.settings.llm_api_key)
 
+    def _platform(self) -> str:
+        """The registry name of this runner's platform (``docker``, ``slurm`` ...); an unregistered SDK's class name
+        (``local`` for a LocalSDK subclass)."""
+        from tao_automl.platforms.local.sdk import LocalSDK
+        from tao_automl.platforms.registry import platform_name
+
+        target = unwrap(self.sdk)
+        return platform_name(describe_sdk(self.sdk)["class"]) or (
+            "local" if isinstance(target, LocalSDK) else type(target).__name__)
+
     def _preflight(self, args: RunArgs, plan: RunPlan) -> None:
         """The CLI's preflight (datasets, credentials, platform arguments, the LLM endpoint...) on this runner's
         SDK; the checks ``plan`` made when it was built are not made again."""
-        from tao_automl.platforms.local.sdk import LocalSDK
-        from tao_automl.platforms.registry import platform_name
         from tao_automl.runner.preflight import run_preflight
 
-        target = unwrap(self.sdk)
-        platform = platform_name(describe_sdk(self.sdk)["class"]) or (
-            "local" if isinstance(target, LocalSDK) else type(target).__name__)
-        report = run_preflight(replace(args, platform=platform), sdk=self.sdk, plan=plan)
+        report = run_preflight(replace(args, platform=self._platform()), sdk=self.sdk, plan=plan)
         if not report.ok:
             raise report.error()
         for check in report.warnings:
