@@ -551,13 +551,7 @@ def test_a_sweep_reports_containers_stopped_outside_it_as_cancelled_not_toward_f
     sweep as a failure ("failed with exit code 143"); they are cancelled outside the sweep, and every rec runs."""
     import threading
 
-    skill = write_skill(tmp_path / "bank")
-    script = skill / "train.sh"
-    script.write_text("sleep 60\n")
-    info_path = skill / "references" / "skill_info.yaml"
-    info = yaml.safe_load(info_path.read_text())
-    info["actions"]["train"]["command"] = f"sh {script} train -e {{config_path}}"
-    info_path.write_text(yaml.safe_dump(info))
+    skill = _sweep_skill(tmp_path, "sleep 60\n")
     sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2)
     outsider = docker.from_env()
 
@@ -573,3 +567,45 @@ def test_a_sweep_reports_containers_stopped_outside_it_as_cancelled_not_toward_f
     for rec in history:
         assert rec["message"].startswith("cancelled outside this sweep"), rec["message"]
         assert "stopped from outside this sweep" in rec["message"], rec["message"]
+
+
+def _sweep_skill(tmp_path: Path, trainer: str) -> Path:
+    """A toy skill whose command runs the busybox shell script ``trainer`` (no Python in the test image)."""
+    skill = write_skill(tmp_path / "bank")
+    script = skill / "train.sh"
+    script.write_text(trainer)
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["command"] = f"sh {script} train -e {{config_path}}"
+    info_path.write_text(yaml.safe_dump(info))
+    return skill
+
+
+def test_a_jobs_log_outlives_its_container(sdk: DockerSDK, tmp_path: Path) -> None:
+    """Once a container was removed its output was gone: get_job_logs said None and `tao-automl logs` found
+    nothing. The output is kept in the job's results folder when it ends."""
+    job = sdk.create_job(None, "echo to-stdout; echo to-stderr >&2", gpu_count=0,
+                         outputs={"results_dir": str(tmp_path / "r")})
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    sdk.client.containers.get(job.id).remove()
+    kept = sdk.get_job_logs(job.id) or ""
+    assert sorted(kept.split()) == ["to-stderr", "to-stdout"], kept  # the engine orders the two streams
+    assert sdk.get_job_logs(job.id, tail=1) == kept.splitlines(keepends=True)[-1]
+    assert sdk.get_job_logs(job.id, tail=0) == ""
+    assert "to-stdout" in (tmp_path / "r" / "container.log").read_text()
+
+
+def test_tao_automl_logs_shows_a_removed_containers_output(engine: None, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from tao_automl.cli.main import main
+
+    skill = _sweep_skill(tmp_path, TRAINER)
+    sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2)
+    result = AutoMLRunner(sdk, skill).run(automl_settings={"metric": "val_loss", "automl_max_recommendations": 1,
+                                                           "poll_interval_s": 0.2, "algorithm": "random"},
+                                          workspace_path=tmp_path / "ws", image=IMAGE, gpu_count=0)
+    [rec] = result["history"]
+    sdk.client.containers.get(rec["job_id"]).remove()
+    capsys.readouterr()
+    assert main(["logs", str(result["run_dir"]), "1"]) == 0
+    assert "val_loss: " in capsys.readouterr().out

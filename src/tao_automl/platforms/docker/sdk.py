@@ -6,7 +6,10 @@ dir and the folders of the host files the command names (the spec file's folder)
 same path, so every absolute path in the spec means the same file inside and outside. Networking is
 ``host`` (default) or ``none``; the default bridge is refused. A small state dir keeps one JSON record per
 job (cancel flag, final state), so polls keep working after a container is removed and a new process can
-re-attach with ``init_options``. Needs the ``docker`` extra: ``pip install 'tao-run-automl[docker]'``.
+re-attach with ``init_options``; an ended container's output is copied to ``container.log`` in its results
+folder, so its log outlives it too. A container the engine was asked to stop or kill by someone else (its event
+log says so) ends CANCELLED, as on other platforms. Needs the ``docker`` extra:
+``pip install 'tao-run-automl[docker]'``.
 """
 
 from __future__ import annotations
@@ -34,13 +37,15 @@ from tao_automl.platforms.docker.spec import (
     run_options,
 )
 from tao_automl.platforms.docker.state import describe, state_info, to_status
-from tao_automl.platforms.files import read_text
+from tao_automl.platforms.files import read_text, tail_lines
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
 from tao_automl.util.reach import unreachable_error
 
 logger = logging.getLogger(__name__)
 
 _FINISHED = {s.value for s in JobStatus if s.is_finished()}
+#: The copy of an ended container's output, in the job's results folder.
+LOG_FILE = "container.log"
 _HEX_ID = re.compile(r"^[0-9a-f]{12,64}$")
 
 
@@ -288,20 +293,40 @@ class DockerSDK(RecordedPlatform):
             if signals:  # docker stop / kill by someone else: cancelled outside the sweep, not a failure of the job
                 status, info["outside_signals"] = JobStatus.CANCELLED, signals
         changed = status.value != rec.get("state") or info["container_state"] != rec.get("container_state")
+        if status.is_finished():
+            self._keep_log(container, rec)  # before the final state is stored: it is never refreshed again
         rec.update(info, state=status.value)
         if changed:
             self.records.save(rec)
         return status
 
     # -------------------------------------------------------------- logs
+    def _keep_log(self, container: Any, rec: dict[str, Any]) -> None:
+        """Copy an ended container's stdout and stderr to ``LOG_FILE`` in its results folder (best effort): its
+        log, failure analysis and ``tao-automl logs`` keep working once the container is removed."""
+        if not rec.get("results_dir"):
+            return
+        path = Path(str(rec["results_dir"])) / LOG_FILE
+        try:
+            with path.open("wb") as out:
+                for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=False):
+                    out.write(chunk)
+        except (self._errors.DockerException, OSError) as exc:
+            logger.warning("docker job %s: could not keep its log in %s: %s", rec.get("container_name"), path, exc)
+            return
+        rec["log_file"] = str(path)
+
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
-        """The container's stdout and stderr, or its last ``tail`` lines; None once the container is gone."""
+        """The container's stdout and stderr, or its last ``tail`` lines; once the container is gone, the copy
+        kept when it ended (None without one)."""
         if tail is not None:
             tail = check_int("tail", tail, 0)
         with self.records.lock:
-            container = self._container(str(self._record(job_id)["id"]))
+            rec = self._record(job_id)
+            container = self._container(str(rec["id"]))
         if container is None:
-            return None
+            kept = Path(str(rec["log_file"])) if rec.get("log_file") else None
+            return None if kept is None else read_text(kept) if tail is None else tail_lines(kept, tail)
         if tail == 0:
             return ""
         try:
