@@ -52,6 +52,9 @@ def test_stop_leaves_jobs_running_and_resume_detach_reattaches(tmp_path: Path) -
     started = json.loads(cli("run", str(config), "--detach", "--json").stdout)
     run_dir = started["run_dir"]
     assert isinstance(started["pid"], int) and started["pid"] == started["orchestrator"]["pid"]  # as SKILL.md says
+    # the report is made once the orchestrator recorded itself: MCP's start_sweep said "detached": true beside
+    # "orchestrator": {"detached": false, "started_at": null} (read between its lock and its record)
+    assert started["orchestrator"]["detached"] is True and started["orchestrator"]["started_at"] is not None
     wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
     done = cli("stop", run_dir, "--json")
     assert done.returncode == 0, done.stderr

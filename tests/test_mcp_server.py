@@ -95,7 +95,11 @@ async def _scenario(folder: Path) -> None:
         dry = await _ok(session, "dry_run", config=config, recs=2)
         assert len(dry["recs"]) == 2 and not (folder / "runs").exists()
 
-        run_dir = (await _ok(session, "start_sweep", config=config))["run_dir"]
+        started = await _ok(session, "start_sweep", config=config)
+        run_dir = started["run_dir"]
+        # it said "detached": true beside "orchestrator": {"detached": false, "started_at": null}
+        assert started["detached"] is True and started["orchestrator"]["detached"] is True
+        assert started["orchestrator"]["started_at"] is not None and started["orchestrator"]["pid"] == started["pid"]
         await _poll(session, run_dir, lambda s: len(s["active_jobs"]) == 2 and all(
             a["job_id"] for a in s["active_jobs"]))
         stopped = await _ok(session, "stop_sweep", run_dir=run_dir)

@@ -122,7 +122,8 @@ def _ended_how(code: int) -> str:
 
 
 def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s: float = START_WAIT_S) -> Path:
-    """Start the detached orchestrator of ``run_dir``; return once it holds the run folder's lock."""
+    """Start the detached orchestrator of ``run_dir``; return once it holds the run folder's lock and has recorded
+    itself (``orchestrator.json``: a report made at once names it detached, with its start time)."""
     holder = lock_holder(run_dir)
     if holder is not None:
         raise WorkspaceLockedError(f"run folder {str(run_dir)!r} already has an orchestrator "
@@ -137,7 +138,7 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
             env=_child_env(llm_api_key))
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        if lock_holder(run_dir) == proc.pid:
+        if lock_holder(run_dir) == proc.pid and _claimed(run_dir, proc.pid):
             return run_dir
         code = proc.poll()
         if code == 0:  # it already did all there was to do (a finished run, or a few quick recs): not a failure
@@ -162,6 +163,13 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
                       f"read {run_dir / LOG_NAME}; fix the cause, then `{resume_command(run_dir)} --detach`"))
         time.sleep(0.05)
     return run_dir  # still importing on a loaded machine: it runs on; `status` shows when it holds the folder
+
+
+def _claimed(run_dir: Path, pid: int) -> bool:
+    """Whether process ``pid`` recorded itself as the run's detached orchestrator (it does so just after it takes
+    the lock)."""
+    info = orchestrator_info(run_dir)
+    return bool(info["detached"]) and info["pid"] == pid and info["started_at"] is not None
 
 
 def _closed_since(run_dir: Path, started: float) -> bool:
