@@ -213,8 +213,12 @@ def test_existing_run_dir_without_state_is_an_error(tmp_path: Path) -> None:
         existing_run_dir(tmp_path)
     run_dir = new_run_dir(tmp_path)
     RunStore(run_dir).close()
-    with pytest.raises(WorkspaceError, match=run_dir.name):
-        existing_run_dir(tmp_path)  # the hint lists the runs inside
+    with pytest.raises(WorkspaceError, match=run_dir.name) as listed:
+        existing_run_dir(tmp_path)  # the message lists the runs inside
+    # MCP's stop_sweep/resume_sweep answered a workspace with "`tao-automl runs WORKSPACE` lists them", a command an
+    # agent on MCP alone has no tool for: the run folders are what is allowed, by their full path
+    assert listed.value.allowed == [str(run_dir)] and str(run_dir) in str(listed.value.hint)
+    assert "tao-automl runs" not in str(listed.value.hint)
     with pytest.raises(WorkspaceError, match="is a run folder, not a workspace") as caught:
         new_run_dir(run_dir)
     assert f"`tao-automl resume {run_dir}`" in str(caught.value)  # the real folder, not RUN_DIR

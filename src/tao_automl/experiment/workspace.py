@@ -145,12 +145,14 @@ def existing_run_dir(path: str | Path) -> Path:
     """The run folder to resume: it must already hold a run's state."""
     run_dir = Path(path).expanduser()
     if not (run_dir / DB_NAME).exists():
-        hint = ""
-        if run_dir.is_dir():
-            runs = sorted(p.name for p in run_dir.glob("run_*") if (p / DB_NAME).exists())
-            if runs:
-                hint = f"; it holds these runs: {', '.join(runs[-5:])} (pass one of them)"
-        raise WorkspaceError(f"{str(run_dir)!r} holds no run (no {DB_NAME}){hint}", field="run_dir",
+        runs = sorted(p for p in run_dir.glob("run_*") if (p / DB_NAME).exists()) if run_dir.is_dir() else []
+        if runs:  # a workspace: its runs are what is allowed (an agent has no `runs` command to list them)
+            raise WorkspaceError(
+                f"{str(run_dir)!r} holds no run (no {DB_NAME}): it is a workspace; it holds these runs: "
+                f"{', '.join(p.name for p in runs[-5:])} (pass one of them)", field="run_dir", value=str(run_dir),
+                allowed=[str(p) for p in runs[-10:]],
+                hint=f"pass one of its run folders; the newest is {str(runs[-1])!r}")
+        raise WorkspaceError(f"{str(run_dir)!r} holds no run (no {DB_NAME})", field="run_dir",
                              value=str(run_dir), allowed="a run folder made by `tao-automl run` (it holds state.db)",
                              hint="pass the run folder printed by `tao-automl run`; `tao-automl runs WORKSPACE` "
                                   "lists them")
