@@ -279,6 +279,7 @@ def test_dry_run_renders_recs_and_launches_nothing(tmp_path: Path, capsys: pytes
     for rec in recs:
         assert set(rec["params"]) == names
         assert rec["spec"]["train"]["num_epochs"] == 7
+        assert rec["budget"] == 7  # as the run records it (it said null while the run's recs said 7)
         assert rec["spec"]["train"]["optim"]["lr"] == rec["params"]["train.optim.lr"]
         assert rec["spec_path"].startswith(str(tmp_path / "ws")) and rec["spec_path"] in rec["command"]
         assert rec["spec"]["results_dir"].startswith(str(tmp_path / "ws"))

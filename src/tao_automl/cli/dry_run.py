@@ -47,7 +47,7 @@ class DryRec:
     command: str
     image: str | None
     platform_kwargs: dict[str, Any]
-    budget: int | None = None  # epochs a multi-fidelity brain gives this rec (None: the spec's own)
+    budget: int | None = None  # epochs this rec trains: a multi-fidelity brain's, else its spec's (as the run records)
     exact: bool = True  # one of the first batch: launched exactly so; later recs depend on results and their timing
     #: The platform that would run it, and what it does with the image (its preflight check's words).
     platform: str = "local"
@@ -107,6 +107,7 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
     """The first ``n`` recs (fewer when the budget is smaller); raises when preflight fails. ``option``: how the
     caller names ``n`` in an error (the CLI's ``--recs``, the tool's ``recs``)."""
     from tao_automl.render.job import format_command, render_job
+    from tao_automl.runner.fidelity import spec_epochs
     from tao_automl.runner.plan import RunPlan
     from tao_automl.runner.preflight import run_preflight
 
@@ -146,6 +147,8 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
             call = {"gpu_count": gpu_count, "job_name": f"{RUN_DIR_PLACEHOLDER}-rec{rec_id:04d}",
                     "inputs": _swap(request.inputs, tmp, str(run_dir)), "outputs": request.outputs, **kwargs}
             out.append(DryRec(rec_id, params, _swap(request.spec, tmp, str(run_dir)), spec_path, command,
-                              request.image, call, trial.budget, rec_id <= settings.automl_max_concurrent,
+                              request.image, call,
+                              trial.budget if trial.budget is not None else spec_epochs(plan.skill, request.spec),
+                              rec_id <= settings.automl_max_concurrent,
                               config.platform, ignored))
     return out

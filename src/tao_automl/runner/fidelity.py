@@ -75,6 +75,18 @@ def epoch_key(skill: Skill) -> str:
         hint=_NO_EPOCH_KEY_HINT)
 
 
+def spec_epochs(skill: Skill, spec: Mapping[str, Any]) -> int | None:
+    """The epoch budget a rendered spec asks for (a rec's ``budget`` when no multi-fidelity brain set one); None
+    when the skill has no epoch key or the spec holds no whole number there."""
+    from tao_automl.render.paths import get_path
+
+    try:
+        value = get_path(spec, epoch_key(skill))
+    except (SkillError, ValueError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def epoch_family(skill: Skill | None, key: str) -> tuple[str, ...]:
     """``key`` and, when the skill does not name its epoch key (``spec_shorthand_keys.num_epochs``), every other
     epoch-count key beside it in the schema defaults (``train.epochs`` beside ``train.num_epochs``, a schema that

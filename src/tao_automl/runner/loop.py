@@ -24,7 +24,7 @@ from typing import Any
 
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING, Trial
-from tao_automl.errors import PlatformError, SkillError, SweepInterrupted, UserInputError, WorkspaceError
+from tao_automl.errors import PlatformError, SweepInterrupted, UserInputError, WorkspaceError
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.holder import copy_of, resume_command
 from tao_automl.experiment.store import (
@@ -59,7 +59,6 @@ from tao_automl.platforms.base import JobStatus, check_sdk_shape, unwrap
 from tao_automl.platforms.common import as_setting_error
 from tao_automl.platforms.registry import describe_sdk
 from tao_automl.render.job import render_job, spec_file_name
-from tao_automl.render.paths import get_path
 from tao_automl.runner import progress_log
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
 from tao_automl.runner.failures import (
@@ -70,7 +69,7 @@ from tao_automl.runner.failures import (
     shared_cause,
     timeout_message,
 )
-from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_from_checkpoint
+from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_from_checkpoint, spec_epochs
 from tao_automl.runner.folders_ahead import FoldersAhead
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.orchestrator import StatusReporter, claim_info
@@ -561,7 +560,7 @@ class AutoMLRunner:
             request = render_job(self.skill, rec.params, ctx, rec_dir=rec_dir, results_dir=str(results_dir),
                                  resume_path=resume_path)
             exp.set_rendered(rec.id, request.spec, str(request.config_path),
-                                   trial.budget if trial.budget is not None else self._spec_epochs(request.spec))
+                                   trial.budget if trial.budget is not None else spec_epochs(self.skill, request.spec))
             rec.specs = request.spec
         except UserInputError:
             raise
@@ -622,14 +621,6 @@ class AutoMLRunner:
         rec.error = error
         log.error("rec %d: %s", rec.id, error)
         return None
-
-    def _spec_epochs(self, spec: Mapping[str, Any]) -> int | None:
-        """The epoch budget a rendered spec asks for; None when the skill has no epoch key."""
-        try:
-            value = get_path(spec, epoch_key(self.skill))
-        except (SkillError, ValueError):
-            return None
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def _wait(self, active: Mapping[int, _Active], timeout: float) -> None:
         try:
