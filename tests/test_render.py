@@ -264,8 +264,11 @@ def test_shorthand_keys_are_override_aliases(tmp_path: Path) -> None:
 def test_near_miss_override_on_a_real_schema(caplog: pytest.LogCaptureFixture) -> None:
     skill = load_skill(MODELS / "tao-train-dino")
     spec = base_spec(skill)
-    with pytest.raises(UserInputError, match=r"'train\.num_epoch' \(did you mean 'train\.num_epochs'\?\)"):
+    with pytest.raises(UserInputError, match=r"'train\.num_epoch' \(did you mean 'train\.num_epochs'\?\)") as typo:
         check_spec_overrides(skill, spec, {"train.num_epoch": 3})
+    # allowed said "'train.num_epochs' or a new key", and this new key had just been refused
+    assert typo.value.allowed == ("'train.num_epochs', or a new key unlike the schema's (one this near "
+                                  "'train.num_epochs' is taken for a typo)")
     with caplog.at_level(logging.WARNING):
         check_spec_overrides(skill, spec, {"custom.brand_new_knob": 1, "num_epochs": 2,
                                            "dataset.train_data_sources[0].image_dir": "/x"})

@@ -128,7 +128,9 @@ def check_spec_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mappi
             close = nearest(key, known, cutoff=0.85)
             if close is not None:
                 raise UserInputError(f"spec_overrides: unknown key {key!r} (did you mean {close!r}?)",
-                                     field=f"spec_overrides.{key}", value=value, allowed=f"{close!r} or a new key")
+                                     field=f"spec_overrides.{key}", value=value,
+                                     allowed=f"{close!r}, or a new key unlike the schema's (one this near {close!r} "
+                                             "is taken for a typo)")
             log.warning("spec_overrides: %r is not in %s's schema; passing it through as a new key", key, skill.name)
         try:
             set_path(copy.deepcopy(dict(spec)), key, value)

@@ -478,7 +478,9 @@ def check_train_specs(schema: Mapping[str, Any], specs: Mapping[str, Any]) -> No
             close = nearest(key, known, cutoff=0.85)
             if close is not None:
                 raise UserInputError(f"train_specs: unknown key {key!r} (did you mean {close!r}?)",
-                                     field=f"train_specs.{key}", value=value, allowed=f"{close!r} or a new key")
+                                     field=f"train_specs.{key}", value=value,
+                                     allowed=f"{close!r}, or a new key unlike the schema's (one this near {close!r} "
+                                             "is taken for a typo)")
             log.warning("train_specs: %r is not in the schema; kept as given", key)
     left_out = [key for key in known if key not in given and not any(key.startswith(g + ".") for g in given)]
     if left_out:
