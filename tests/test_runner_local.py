@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import sys
@@ -277,6 +278,30 @@ def test_the_run_records_the_platform_it_ran_on(toy_skill: Path, tmp_path: Path,
         assert read_meta(result["run_dir"])["run_args"]["platform"] == name
         html = write_html_report(load_run(result["run_dir"]), tmp_path / f"{name}.html").read_text()
         assert f"<tr><td>platform</td><td><pre>{name}</pre></td></tr>" in html
+
+
+class _SlowToAnswer(LocalSDK):
+    """A platform whose create_job answers 0.5 s after the job started (a busy API): a quick job has ended by then."""
+
+    def create_job(self, *args: Any, **kwargs: Any) -> Any:
+        job = super().create_job(*args, **kwargs)
+        time.sleep(0.5)
+        return job
+
+
+def test_a_job_that_ends_before_its_submission_returns_starts_before_it_ends(toy_skill: Path,
+                                                                            tmp_path: Path) -> None:
+    """An audit's sub-second jobs: status said started_at 819.9146, finished_at 819.9285 (0.014 s) for a job that
+    ran 0.088 s, started_at being when create_job had returned. It is when the job was asked for."""
+    asked = time.time()
+    result = AutoMLRunner(_SlowToAnswer(jobs_dir=tmp_path / "jobs"), toy_skill, log_progress=False).run(
+        automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws", gpu_count=0)
+    rec = query_status(result["run_dir"], recs="all")["recommendations"][0]
+    job = json.loads(next((tmp_path / "jobs").glob("*/job.json")).read_text())
+    assert rec["status"] == "success" and job["finished_at"] < job["created_at"] + 0.5  # it ended before the answer
+    assert asked <= rec["started_at"] <= job["created_at"] and rec["wall_time_s"] >= job["finished_at"] - job[
+        "created_at"]
+
 
 def _run_and_copy(skill: Path, tmp_path: Path, workspace: str) -> tuple[AutoMLRunner, dict[str, Any], Path]:
     """A finished 1-rec run under ``tmp_path/workspace`` and a copy of its folder (as `cp -a` makes it)."""

@@ -352,14 +352,16 @@ class Experiment:
     def unfinished(self) -> list[RecRow]:
         return [self._open[k] for k in sorted(self._open)]
 
-    def mark_submitted(self, rec_id: int, job_id: str, results_dir: str, status: str = "pending") -> None:
-        """Persist a rec's job id (the moment it exists), then update the rec in memory."""
-        now = self.store.mark_submitted(rec_id, job_id, results_dir, status)
+    def mark_submitted(self, rec_id: int, job_id: str, results_dir: str, status: str = "pending",
+                       submitted_at: float | None = None) -> None:
+        """Persist a rec's job id (the moment it exists), then update the rec in memory; ``submitted_at``: when
+        the job was asked for (default: now)."""
+        now = self.store.mark_submitted(rec_id, job_id, results_dir, status, submitted_at)
         row = self._open.get(rec_id)
         if row is not None:
             self._count(row.status, status)
             self._open[rec_id] = row._replace(job_id=job_id, results_dir=results_dir, status=RecStatus(status),
-                                         submitted_at=now, updated_at=now)
+                                              submitted_at=min(now, submitted_at or now), updated_at=now)
 
     def set_rendered(self, rec_id: int, specs: Mapping[str, Any], spec_path: str, budget: int | None) -> None:
         """Persist the spec rendered for the rec's job, then update the rec in memory."""

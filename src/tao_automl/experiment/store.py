@@ -314,13 +314,15 @@ class RunStore:
                                                       "trial": dict(trial) if trial is not None else None})
         return now
 
-    def mark_submitted(self, rec_id: int, job_id: str, results_dir: str, status: str = "pending") -> float:
-        """Store a rec's job id the moment it exists; returns the timestamp written."""
+    def mark_submitted(self, rec_id: int, job_id: str, results_dir: str, status: str = "pending",
+                       submitted_at: float | None = None) -> float:
+        """Store a rec's job id the moment it exists, submitted at ``submitted_at`` (when it was asked for; default
+        and at the latest: now); returns the timestamp written as ``updated_at``."""
         now = time.time()
         with self._tx() as conn:
             conn.execute(
                 "UPDATE recs SET job_id=?, results_dir=?, status=?, submitted_at=?, updated_at=? WHERE rec_id=?",
-                (job_id, results_dir, status, now, now, rec_id),
+                (job_id, results_dir, status, min(now, submitted_at or now), now, rec_id),
             )
             self._event(conn, "job_submitted", rec_id, {"job_id": job_id, "results_dir": results_dir})
         return now

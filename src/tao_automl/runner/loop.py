@@ -572,6 +572,7 @@ class AutoMLRunner:
         gpu_count = kwargs.pop("gpu_count", 1)
         submit = dict(image=request.image, command=request.command, gpu_count=gpu_count, env_vars=None,
                       inputs=request.inputs, outputs=request.outputs, job_name=exp.job_name(rec.id), **kwargs)
+        asked_at = time.time()  # its job cannot start before this (a quick one may end before create_job returns)
         try:
             job = self._submit(rec, submit, str(results_dir))
         except UserInputError as exc:
@@ -580,7 +581,7 @@ class AutoMLRunner:
             return _Launch.SUBMIT_FAILED
         crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
         job_results = str(getattr(job, "results_dir", "") or results_dir)
-        exp.mark_submitted(rec.id, str(job.id), job_results)
+        exp.mark_submitted(rec.id, str(job.id), job_results, submitted_at=asked_at)
         rec.job_id = str(job.id)
         active[rec.id] = _Active(rec, str(job.id), job_results, limit_s=self._limit(exp, rec.id))
         _guarded("on_recommendation", on_rec, rec)
