@@ -429,3 +429,49 @@ def test_preflight_refuses_a_manifest_value_create_job_would_refuse(tmp_path: Pa
             checked_job_kwargs(sdk, {"gpu_count": 0, key: value})
         assert (caught.value.field, caught.value.value) == (f"platform_kwargs.{key}", value)
     assert checked_job_kwargs(sdk, {"gpu_count": 0, "memory": "8Gi", "cpu": "2"})
+
+
+def _wait_running(sdk: KubernetesSDK, job_id: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while sdk.get_job_status(job_id) is not JobStatus.RUNNING:
+        assert time.monotonic() < deadline, sdk.get_job_info(job_id)
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("propagation", ["Background", "Foreground"])
+def test_a_job_deleted_from_outside_while_it_runs_is_cancelled_not_failed(sdk: KubernetesSDK, tmp_path: Path,
+                                                                         propagation: str) -> None:
+    """`kubectl delete job` (Background, kubectl's default) made the rec a failure ('its Job was deleted ... before
+    it was seen to finish'); with Foreground it failed 'with exit code 137 ... killed by hand' quoting 'unable to
+    retrieve container logs' as its error line. Either way it counted toward fail fast; Slurm's scancel is a
+    cancel (the runner says 'cancelled outside this sweep' and leaves it out of fail fast)."""
+    job = sdk.create_job(None, "echo started; sleep 60", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")},
+                         job_name=f"outside-{uuid.uuid4().hex[:8]}-rec0001")
+    _wait_running(sdk, job.id)
+    body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
+    sdk.batch.delete_namespaced_job(job.id, NAMESPACE, body=body)
+    assert _wait(sdk, job.id) is JobStatus.CANCELLED
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None and analysis["status"] == "cancelled", analysis
+    message = analysis["message"]
+    assert "its Job was deleted while it ran (kubectl delete" in message and str(tmp_path / "r") in message, message
+    assert "exit code" not in message and "container logs" not in message, message
+
+
+def test_a_job_gone_when_it_could_have_ended_long_ago_is_not_called_cancelled(cluster: None, tmp_path: Path) -> None:
+    """A Job last seen running longer ago than its ttl_seconds_after_finished may have finished and been removed by
+    the TTL controller while no orchestrator polled: the sweep cannot tell how it ended, so it does not call it a
+    cancel (nor a job that 'was deleted before it finished')."""
+    sdk = KubernetesSDK(**_options(tmp_path, ttl_seconds_after_finished=5))
+    job = sdk.create_job(None, "sleep 60", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")},
+                         job_name=f"ttl-{uuid.uuid4().hex[:8]}-rec0001")
+    _wait_running(sdk, job.id)
+    sdk.batch.delete_namespaced_job(job.id, NAMESPACE, body={"propagationPolicy": "Background"})
+    later = KubernetesSDK(**_options(tmp_path, ttl_seconds_after_finished=5))  # a new process, a while later
+    rec = later.records.find(job.id)
+    assert rec is not None
+    rec["seen_unfinished_at"] = time.time() - 60
+    later.records.save(rec)
+    assert later.get_job_status(job.id) is JobStatus.FAILURE
+    message = later.get_failure_analysis(job.id)["message"]  # type: ignore[index]
+    assert "could not see how it ended" in message and str(tmp_path / "r") in message, message

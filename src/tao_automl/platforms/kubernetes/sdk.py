@@ -37,7 +37,15 @@ from tao_automl.platforms.kubernetes.manifest import (
     k8s_name,
     service_manifest,
 )
-from tao_automl.platforms.kubernetes.state import describe, failed_pod, pod_info, to_status
+from tao_automl.platforms.kubernetes.state import (
+    deleted_message,
+    deleted_while_running,
+    describe,
+    failed_pod,
+    pod_info,
+    to_status,
+    vanished_message,
+)
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
 from tao_automl.util.reach import unreachable_error
 
@@ -227,9 +235,10 @@ class KubernetesSDK(RecordedPlatform):
             created = self._create(manifest)
             rec = {"id": name, "namespace": self.namespace, "uid": created["metadata"].get("uid"), "name": job_name,
                    "results_dir": results_dir, "image": image, "gpu_count": gpu_count,
-                   "num_nodes": manifest["spec"]["completions"], "memory": kwargs.get("memory") or
-                   self.defaults.get("memory"), "state": JobStatus.PENDING.value, "submitted_at": time.time(),
-                   "cancel_requested": False}
+                   "num_nodes": manifest["spec"]["completions"],
+                   "ttl_seconds_after_finished": manifest["spec"].get("ttlSecondsAfterFinished"),
+                   "memory": kwargs.get("memory") or self.defaults.get("memory"), "state": JobStatus.PENDING.value,
+                   "submitted_at": time.time(), "cancel_requested": False}
             self.records.save(rec)
             self._ensure_service(rec, manifest)
             logger.info("kubernetes job %s/%s created (image %s, %d node(s))", self.namespace, name, image,
@@ -287,13 +296,13 @@ class KubernetesSDK(RecordedPlatform):
             return JobStatus.CANCELLED
         job = self._read_job(name)
         if job is None:
-            rec.update(state=JobStatus.FAILURE.value,
-                       message="its Job was deleted (by hand, or by ttl_seconds_after_finished while nobody "
-                               "polled) before it was seen to finish")
-            self.records.save(rec)
-            return JobStatus.FAILURE
+            return self._gone(rec)
         pods = [pod_info(p) for p in self._pods(name)]
         status, message = to_status(job, pods, time.time() - float(rec.get("submitted_at") or 0), self.pull_grace_s)
+        if status is not JobStatus.SUCCESS and deleted_while_running(job):
+            status, message = JobStatus.CANCELLED, deleted_message(rec.get("results_dir"))
+        if not status.is_finished():
+            rec["seen_unfinished_at"] = time.time()  # saved with the next change: see _gone
         changed = status.value != rec.get("state")
         waiting = next((p["unschedulable"] for p in pods if p.get("unschedulable")), None)
         rec.update(state=status.value, pods=pods, active=(job.get("status") or {}).get("active"),
@@ -303,6 +312,19 @@ class KubernetesSDK(RecordedPlatform):
         if changed or status.is_finished():
             self.records.save(rec)
         return status
+
+    def _gone(self, rec: dict[str, Any]) -> JobStatus:
+        """A Job this process did not delete is gone. Last seen unfinished less than its ttl_seconds_after_finished
+        ago (or it has none), it cannot have ended and been removed by the TTL controller: someone deleted it
+        while it ran, a cancel from outside. Otherwise how it ended is unknown."""
+        ttl = rec.get("ttl_seconds_after_finished", self.defaults.get("ttl_seconds_after_finished"))
+        seen = float(rec.get("seen_unfinished_at") or rec.get("submitted_at") or 0)
+        if ttl is None or time.time() - seen < float(ttl):
+            rec.update(state=JobStatus.CANCELLED.value, message=deleted_message(rec.get("results_dir")))
+        else:
+            rec.update(state=JobStatus.FAILURE.value, message=vanished_message(rec.get("results_dir")))
+        self.records.save(rec)
+        return JobStatus(rec["state"])
 
     def _finish(self, rec: dict[str, Any], job: Mapping[str, Any], pods: list[dict[str, Any]],
                 message: str | None) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from tao_automl.platforms.analysis import reason_line
 from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.common import rfc3339_time
 from tao_automl.platforms.kubernetes.manifest import CONTAINER, INDEX_ANNOTATION
 
 #: Waiting reasons that never resolve by themselves: the job fails at once.
@@ -38,6 +39,37 @@ def job_condition(job: Mapping[str, Any]) -> tuple[JobStatus | None, str | None,
         if cond.get("type") == "Failed":
             return JobStatus.FAILURE, cond.get("reason"), cond.get("message")
     return None, None, None
+
+
+def deleted_while_running(job: Mapping[str, Any]) -> bool:
+    """Whether the Job is being deleted (``deletionTimestamp``: ``kubectl delete --cascade=foreground`` keeps it until
+    its pods are gone) without having ended first: no ``Complete`` condition, and no ``Failed`` one from before the
+    deletion (the killed pods then fail it, and that failure is the deletion's, not the command's)."""
+    deleted = rfc3339_time((job.get("metadata") or {}).get("deletionTimestamp"))
+    if deleted is None:
+        return False
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") == "Complete":
+            return False
+        changed = rfc3339_time(cond.get("lastTransitionTime"))
+        if cond.get("type") == "Failed" and changed is not None and changed <= deleted:
+            return False
+    return True
+
+
+def deleted_message(results_dir: object) -> str:
+    """Why a Job deleted by someone else while it ran was cancelled."""
+    return (f"its Job was deleted while it ran (kubectl delete, or another client of the API server), not by this "
+            f"process; what it wrote so far is in {results_dir}")
+
+
+def vanished_message(results_dir: object) -> str:
+    """Why a Job that is gone, and may have ended and been removed by ttl_seconds_after_finished, has no outcome."""
+    return (f"its Job was deleted and this process could not see how it ended (it may have finished and been removed "
+            f"by ttl_seconds_after_finished while no orchestrator polled); its results folder {results_dir} may still "
+            "hold what it wrote")
 
 
 def pod_info(pod: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,7 +126,7 @@ def failed_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 def describe(name: str, status: JobStatus, data: Mapping[str, Any], found: Sequence[str]) -> str:
     """One sentence on why the Kubernetes job did not succeed."""
     if status is JobStatus.CANCELLED:
-        return f"Kubernetes job {name} was cancelled."
+        return f"Kubernetes job {name} was cancelled" + (f": {data['message']}." if data.get("message") else ".")
     if data.get("oom_killed"):
         limit = f" (memory limit {data['memory']})" if data.get("memory") else ""
         return f"Kubernetes job {name} was killed by the out-of-memory killer{limit}: give it more memory."
