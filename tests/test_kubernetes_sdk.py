@@ -475,3 +475,68 @@ def test_a_job_gone_when_it_could_have_ended_long_ago_is_not_called_cancelled(cl
     assert later.get_job_status(job.id) is JobStatus.FAILURE
     message = later.get_failure_analysis(job.id)["message"]  # type: ignore[index]
     assert "could not see how it ended" in message and str(tmp_path / "r") in message, message
+
+
+@pytest.fixture
+def registry() -> Iterator[str]:
+    """A registry on loopback (dockerd speaks plain HTTP to 127.0.0.0/8) that has no image at all: every manifest is
+    404 MANIFEST_UNKNOWN, as a real registry answers a wrong name or tag."""
+    import http.server
+    import json
+    import threading
+
+    class NoImages(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path.rstrip("/") == "/v2"
+            body = b"{}" if found else json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN",
+                                                               "message": "manifest unknown"}]}).encode()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NoImages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_an_image_the_registry_does_not_have_fails_at_once_naming_image_and_the_registry_answer(
+        cluster: None, registry: str, tmp_path: Path) -> None:
+    """A wrong tag on a registry that answers waited pull_grace_s (300 s) per rec and then failed with 'Back-off
+    pulling image': the registry's answer (manifest unknown) was lost and nothing said which setting to change.
+    A registry's refusal is final: the job fails on the first poll that sees it, naming the image and the fix."""
+    sdk = KubernetesSDK(**_options(tmp_path, image_pull_policy="IfNotPresent"))
+    image = f"{registry}/tao-automl-ci/no-such:1"
+    started = time.monotonic()
+    job = sdk.create_job(image, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    assert _wait(sdk, job.id, timeout=60) is JobStatus.FAILURE
+    assert time.monotonic() - started < 60
+    message = sdk.get_failure_analysis(job.id)["message"]  # type: ignore[index]
+    assert f"image {image!r} cannot be pulled" in message and "manifest unknown" in message, message
+    assert "the run config's image or the skill's container_image" in message and "image_pull_secret" in message
+    assert "Back-off pulling" not in message and "cannot reach" not in message, message
+
+
+def test_an_image_whose_registry_does_not_answer_fails_after_the_grace_with_the_pull_error(
+        cluster: None, tmp_path: Path) -> None:
+    """A registry that cannot be contacted may come back: the job waits pull_grace_s, then fails with the error the
+    node met (connection refused), not the kubelet's 'Back-off pulling image' that says nothing."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sdk = KubernetesSDK(**_options(tmp_path, image_pull_policy="IfNotPresent", pull_grace_s=5))
+    image = f"127.0.0.1:{port}/tao-automl-ci/no-such:1"
+    job = sdk.create_job(image, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    assert _wait(sdk, job.id, timeout=60) is JobStatus.FAILURE
+    message = sdk.get_failure_analysis(job.id)["message"]  # type: ignore[index]
+    assert f"image {image!r} cannot be pulled" in message and "connection refused" in message, message
+    assert "Back-off pulling" not in message, message

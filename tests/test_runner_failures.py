@@ -602,3 +602,14 @@ def test_the_job_timeout_counts_from_the_start_not_the_time_in_the_queue(tmp_pat
         workspace_path=tmp_path / "ws", gpu_count=0)
     (rec,) = result["history"]
     assert (rec["status"], rec["metric_value"]) == ("success", 0.25), rec
+
+
+def test_the_next_step_of_an_image_that_cannot_be_pulled_has_no_log_to_read() -> None:
+    """A Kubernetes job whose image could not be pulled never ran: 'read a failed rec's log' sent the user to a log
+    that does not exist."""
+    message = ("Kubernetes job tao-run-x-rec0001-0a1b2c3d4e failed: the image 'reg.io/team/net:v9' cannot be pulled on "
+               "node n1 (ErrImagePull): manifest unknown; set image (the run config's image or the skill's "
+               "container_image) to one the nodes can pull, or give platform_options.image_pull_secret")
+    step = next_step(message, Path("/w/run_x"), 1)
+    assert step.startswith("no job ran: its image could not be pulled") and "logs" not in step, step
+    assert "image_pull_secret" in step and "tao-automl resume /w/run_x" in step, step

@@ -141,6 +141,10 @@ def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True
     if program_missing or "no such file" in lowered:
         return ("check the skill's command and that its program exists where the job runs, then "
                 f"{_resume(run_dir, budget_left)}")
+    if "cannot be pulled" in lowered and "image" in lowered:  # the job never started: there is no log to read
+        return ("no job ran: its image could not be pulled, as the message says; make the image it names pullable "
+                "by the nodes (push it, or give platform_options.image_pull_secret for a private registry), then "
+                f"{_resume(run_dir, budget_left)}; or start a new run with the right image")
     if lowered.startswith("rendering the job failed"):  # no job ran: there is no log to read
         return ("no job ran: writing the rec's spec or folder failed, as the message says (a full or read-only run "
                 f"folder, a spec value the format cannot hold); fix that, then {_resume(run_dir, budget_left)}")

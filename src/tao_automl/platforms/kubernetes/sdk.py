@@ -38,6 +38,7 @@ from tao_automl.platforms.kubernetes.manifest import (
     service_manifest,
 )
 from tao_automl.platforms.kubernetes.state import (
+    PULL_WAITING,
     deleted_message,
     deleted_while_running,
     describe,
@@ -297,7 +298,7 @@ class KubernetesSDK(RecordedPlatform):
         job = self._read_job(name)
         if job is None:
             return self._gone(rec)
-        pods = [pod_info(p) for p in self._pods(name)]
+        pods = [self._with_pull_error(rec, pod_info(p)) for p in self._pods(name)]
         status, message = to_status(job, pods, time.time() - float(rec.get("submitted_at") or 0), self.pull_grace_s)
         if status is not JobStatus.SUCCESS and deleted_while_running(job):
             status, message = JobStatus.CANCELLED, deleted_message(rec.get("results_dir"))
@@ -312,6 +313,24 @@ class KubernetesSDK(RecordedPlatform):
         if changed or status.is_finished():
             self.records.save(rec)
         return status
+
+    def _with_pull_error(self, rec: dict[str, Any], pod: dict[str, Any]) -> dict[str, Any]:
+        """``pod`` with the error its node met pulling the image (kept in ``rec``): while the kubelet backs off
+        between pulls the pod says only 'Back-off pulling image', and the error is in the pod's Failed events."""
+        if pod.get("waiting_reason") not in PULL_WAITING:
+            return pod
+        if pod.get("pull_error"):
+            rec["pull_error"] = pod["pull_error"]
+            return pod
+        with contextlib.suppress(PlatformError):
+            events = self.api.call(f"events of pod {pod['pod']}", self.core.list_namespaced_event, self.namespace,
+                                   field_selector=f"involvedObject.name={pod['pod']}")
+            failed = [e for e in events.get("items") or [] if e.get("reason") == "Failed" and
+                      str(e.get("message") or "").startswith("Failed to pull image")]
+            if failed:
+                latest = max(failed, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+                rec["pull_error"] = str(latest["message"])
+        return {**pod, "pull_error": rec.get("pull_error")}
 
     def _gone(self, rec: dict[str, Any]) -> JobStatus:
         """A Job this process did not delete is gone. Last seen unfinished less than its ttl_seconds_after_finished

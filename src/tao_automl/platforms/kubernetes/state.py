@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,12 +16,12 @@ FATAL_WAITING = frozenset({"ErrImageNeverPull", "InvalidImageName", "CreateConta
                            "CreateContainerError", "RunContainerError"})
 #: Waiting reasons that may be transient (a registry hiccup): the job fails after a grace period.
 PULL_WAITING = frozenset({"ImagePullBackOff", "ErrImagePull"})
+#: A pull error the registry gave as its answer (no such image or tag, no access): retrying will not change it.
+_PULL_REFUSED = re.compile(r"manifest unknown|not found|does not exist|pull access denied|unauthori[sz]ed|"
+                           r"authentication required|access[^:]*denied|name unknown|invalid reference format", re.I)
 HINTS = {
     "ErrImageNeverPull": "the image is not on the node and imagePullPolicy is Never",
     "InvalidImageName": "the image name is not valid",
-    "ImagePullBackOff": "the image cannot be pulled (wrong name or tag, or a private registry without "
-                        "image_pull_secret)",
-    "ErrImagePull": "the image cannot be pulled (wrong name or tag, or a private registry without image_pull_secret)",
     "CreateContainerConfigError": "the container config refers to something missing (a secret or config map?)",
     "OOMKilled": "out of memory",
     "DeadlineExceeded": "it ran past its time limit (activeDeadlineSeconds)",
@@ -87,7 +88,11 @@ def pod_info(pod: Mapping[str, Any]) -> dict[str, Any]:
         "exit_code": term.get("exitCode"), "signal": term.get("signal"), "terminated_reason": term.get("reason"),
         "terminated_message": term.get("message"), "restarts": main.get("restartCount", 0),
         "created": meta.get("creationTimestamp"),
+        "image": main.get("image") or next((c.get("image") for c in (pod.get("spec") or {}).get("containers") or []
+                                            if c.get("name") == CONTAINER), None),
     }
+    if waiting.get("reason") == "ErrImagePull" and waiting.get("message"):
+        info["pull_error"] = waiting["message"]  # the node's own error; ImagePullBackOff's message has none
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             info["unschedulable"] = cond.get("message") or cond.get("reason")
@@ -103,7 +108,9 @@ def to_status(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], age_s: 
         return final, (f"{reason}: {message}" if final is JobStatus.FAILURE and (reason or message) else None)
     for pod in pods:
         why = pod.get("waiting_reason")
-        if why in FATAL_WAITING or (why in PULL_WAITING and age_s > pull_grace_s):
+        if why in PULL_WAITING and (age_s > pull_grace_s or _PULL_REFUSED.search(str(pod.get("pull_error") or ""))):
+            return JobStatus.FAILURE, pull_failure(pod)
+        if why in FATAL_WAITING:
             hint = HINTS.get(str(why), "")
             detail = f": {pod.get('waiting_message')}" if pod.get("waiting_message") else ""
             return JobStatus.FAILURE, f"pod {pod.get('pod')} cannot start: {why}{' (' + hint + ')' if hint else ''}" \
@@ -111,6 +118,15 @@ def to_status(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], age_s: 
     if any(p.get("phase") in ("Running", "Succeeded", "Failed") for p in pods):
         return JobStatus.RUNNING, None
     return JobStatus.PENDING, None
+
+
+def pull_failure(pod: Mapping[str, Any]) -> str:
+    """Why a pod's image cannot be pulled, naming the image, the node's pull error and the settings to change."""
+    error = " ".join(str(pod.get("pull_error") or pod.get("waiting_message") or pod.get("waiting_reason")).split())
+    node = f" on node {pod['node']}" if pod.get("node") else ""
+    return (f"the image {pod.get('image')!r} cannot be pulled{node} ({pod.get('waiting_reason')}): {error}; set image "
+            "(the run config's image or the skill's container_image) to one the nodes can pull, or give "
+            "platform_options.image_pull_secret for a private registry")
 
 
 def failed_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
