@@ -540,3 +540,47 @@ def test_an_image_whose_registry_does_not_answer_fails_after_the_grace_with_the_
     message = sdk.get_failure_analysis(job.id)["message"]  # type: ignore[index]
     assert f"image {image!r} cannot be pulled" in message and "connection refused" in message, message
     assert "Back-off pulling" not in message, message
+
+
+@pytest.mark.parametrize(("option", "value", "allowed"), [
+    ("service_account", "Bad_SA", "lowercase RFC 1123 subdomain"),
+    ("node_selector", {"bad key!": "a100"}, "label key"),
+    ("node_selector", {"gpu": "a 100"}, "label value"),
+    ("image_pull_secret", "Bad_Secret", "lowercase RFC 1123 subdomain"),
+])
+def test_pod_settings_the_api_server_refuses_are_named_when_the_sdk_is_built(
+        tmp_path: Path, option: str, value: Any, allowed: str) -> None:
+    """An uppercase service_account or a node_selector with a space passed preflight; then every rec failed at
+    submission with the API server's raw 'HTTP 422 Job.batch ... is invalid: spec.template.spec...'."""
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG_TWO_CONTEXTS)
+    with pytest.raises(UserInputError) as caught:
+        make_sdk("kubernetes", {"kubeconfig": str(config), "state_dir": str(tmp_path / "s"), option: value})
+    error = caught.value.to_json()
+    assert (error["field"], error["value"]) == (f"platform_options.{option}", value), error
+    assert allowed in str(error["allowed"]), error
+
+
+@pytest.mark.parametrize("image", ["Tao/BusyBox:Static", "nvcr.io/nvidia/tao:5.0 ", "repo/img:bad:tag",
+                                   "img@sha256:xyz"])
+def test_an_image_reference_no_node_can_parse_is_refused_by_preflight_and_create_job(
+        sdk: KubernetesSDK, tmp_path: Path, image: str) -> None:
+    """'Tao/BusyBox:Static' passed preflight ('not checked') and every rec failed at the kubelet with
+    InvalidImageName ('repository name must be lowercase')."""
+    checks = {c.check: c for c in sdk.preflight(image)}
+    check = checks["image"]
+    assert check.ok is False and check.error is not None, check
+    assert (check.error.field, check.error.value) == ("image", image) and check.error.allowed, check.error.to_json()
+    with pytest.raises(UserInputError, match=r"^image: ") as caught:
+        sdk.create_job(image, "true", gpu_count=0, outputs={"results_dir": str(tmp_path)})
+    assert caught.value.field == "image"
+    assert {c.check: c for c in sdk.preflight("nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt")}["image"].ok is None
+
+
+def test_a_namespace_that_does_not_exist_is_named_as_the_setting(cluster: None, tmp_path: Path) -> None:
+    """The failed check's error read field 'namespace' with the whole sentence as its value."""
+    sdk = make_sdk("kubernetes", {**_options(tmp_path), "namespace": "tao-no-such-namespace"})
+    check = {c.check: c for c in sdk.preflight(None)}["namespace"]
+    assert check.ok is False and check.error is not None
+    assert (check.error.field, check.error.value) == ("platform_options.namespace", "tao-no-such-namespace")
+    assert "kubectl create namespace" in str(check.error.allowed)

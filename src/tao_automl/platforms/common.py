@@ -38,6 +38,7 @@ def as_setting_error(exc: UserInputError, prefix: str, given: Mapping[str, Any],
         return exc
     name = f"{prefix}.{key}"
     detail = str(exc.detail)
+    detail = detail[len(key) + 2:] if detail.startswith(f"{key}: ") else detail  # "key: ..." names it once
     message = detail if detail.startswith(name) else f"{name}: {detail}"
     value = given.get(key, exc.value if exc.has_value else None)
     return type(exc)(message, field=name, value=value, allowed=exc.allowed, hint=exc.hint, kind=exc.kind)

@@ -17,6 +17,7 @@ from typing import Any
 from tao_automl.errors import UserInputError
 from tao_automl.platforms.common import check_int
 from tao_automl.platforms.docker.spec import command_file_dirs, entrypoint_args, environment, parse_mounts
+from tao_automl.platforms.kubernetes.validate import label_selector, subdomain
 from tao_automl.util.suggest import did_you_mean
 
 LABEL_PREFIX = "tao-automl/"
@@ -86,14 +87,6 @@ def tolerations(value: object) -> list[dict[str, Any]]:
             raise UserInputError(f"tolerations: effect must be one of {', '.join(_EFFECTS)}, got {item['effect']!r}")
         result.append(dict(item))
     return result
-
-
-def node_selector(value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise UserInputError(f"node_selector must be a mapping of label -> value, got {value!r}")
-    return {str(k): str(v) for k, v in value.items()}
 
 
 def _quantity(name: str, value: object) -> str:
@@ -178,7 +171,7 @@ def job_manifest(
         container["workingDir"] = str(opt("working_dir"))
     labels = labels_for(name, job_name, opt("labels"))
     pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container], "volumes": volumes,
-                           "nodeSelector": node_selector(opt("node_selector")),
+                           "nodeSelector": label_selector("node_selector", opt("node_selector")),
                            "tolerations": tolerations(opt("tolerations"))}
     grace = _optional_int("termination_grace_period_s", opt("termination_grace_period_s"), 0)
     if grace is not None:
@@ -186,9 +179,9 @@ def job_manifest(
     if opt("host_network"):
         pod.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
     if opt("service_account"):
-        pod["serviceAccountName"] = str(opt("service_account"))
+        pod["serviceAccountName"] = subdomain("service_account", opt("service_account"))
     if opt("image_pull_secret"):
-        pod["imagePullSecrets"] = [{"name": str(opt("image_pull_secret"))}]
+        pod["imagePullSecrets"] = [{"name": subdomain("image_pull_secret", opt("image_pull_secret"))}]
     if opt("shm_size") is not None:
         pod["volumes"].append({"name": "dshm", "emptyDir": {"medium": "Memory",
                                                             "sizeLimit": _quantity("shm_size", opt("shm_size"))}})

@@ -47,6 +47,7 @@ from tao_automl.platforms.kubernetes.state import (
     to_status,
     vanished_message,
 )
+from tao_automl.platforms.kubernetes.validate import image_reference
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
 from tao_automl.util.reach import unreachable_error
 
@@ -155,13 +156,27 @@ class KubernetesSDK(RecordedPlatform):
                                     "may not read namespaces, HTTP 403; creating the first Job will tell)")]
         else:
             checks = [PlatformCheck("platform_reachable", True, f"API server {self.api.host} answered"),
-                      PlatformCheck("namespace", found is not None, f"namespace {self.namespace!r} " +
-                                    ("exists" if found is not None else "does not exist: create it or set namespace="))]
+                      self._namespace_check(found is not None)]
         image = image or self.image
         if image:
-            checks.append(PlatformCheck("image", None, f"{image}: not checked (each node's kubelet pulls it, "
-                                        f"image_pull_policy={self.defaults['image_pull_policy']})"))
+            try:
+                image_reference(image)
+            except UserInputError as exc:
+                checks.append(PlatformCheck("image", False, exc.detail, error=exc))
+            else:
+                checks.append(PlatformCheck("image", None, f"{image}: not checked (each node's kubelet pulls it, "
+                                            f"image_pull_policy={self.defaults['image_pull_policy']})"))
         return checks
+
+    def _namespace_check(self, exists: bool) -> PlatformCheck:
+        if exists:
+            return PlatformCheck("namespace", True, f"namespace {self.namespace!r} exists")
+        setting, allowed = "platform_options.namespace", "an existing namespace (kubectl create namespace NAME)"
+        detail = f"namespace {self.namespace!r} does not exist: create it or set namespace="
+        return PlatformCheck("namespace", False, detail, error=UserInputError(
+            f"{setting}: namespace {self.namespace!r} does not exist on the cluster; allowed: {allowed}",
+            field=setting, value=self.namespace, allowed=allowed,
+            hint=f"kubectl create namespace {self.namespace}, or set platform_options.namespace"))
 
     def _read_job(self, name: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = self.api.maybe(f"reading job {name}", self.batch.read_namespaced_job, name,
@@ -214,6 +229,7 @@ class KubernetesSDK(RecordedPlatform):
         if not image:
             raise UserInputError("image: the kubernetes platform needs a container image; set the skill's "
                                  "container_image, pass image=..., or give KubernetesSDK(image=...) a default")
+        image_reference(image)
         name = k8s_name(job_name, new_job_key("tao-job"))
         results = (outputs or {}).get("results_dir")
         results_dir = str(Path(str(results)).expanduser().resolve()) if results else \
