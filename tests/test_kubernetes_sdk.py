@@ -584,3 +584,23 @@ def test_a_namespace_that_does_not_exist_is_named_as_the_setting(cluster: None, 
     assert check.ok is False and check.error is not None
     assert (check.error.field, check.error.value) == ("platform_options.namespace", "tao-no-such-namespace")
     assert "kubectl create namespace" in str(check.error.allowed)
+
+
+def test_preflight_refuses_cpu_or_memory_no_node_has(sdk: KubernetesSDK) -> None:
+    """cpu: '64' on a 2-CPU cluster passed preflight; every rec then stayed Pending for ever ('0/1 nodes are
+    available: 1 Insufficient cpu'). GPUs no node lists are not confirmed (an autoscaler may add GPU nodes)."""
+    nodes = sdk.core.list_node().items
+    most_cpu = max(n.status.allocatable["cpu"] for n in nodes)
+    for key, value in (("cpu", "64"), ("memory", "4Ti")):
+        checks = {c.check: c for c in sdk.preflight(IMAGE, 0, job_options={"gpu_count": 0, key: value})}
+        check = checks["resources"]
+        assert check.ok is False and check.error is not None, check
+        assert (check.error.field, check.error.value) == (f"platform_kwargs.{key}", value), check.error.to_json()
+        assert "Pending" in check.detail and "largest" in str(check.error.allowed), check
+        if key == "cpu":
+            assert f"at most {most_cpu}" in str(check.error.allowed), check.error.allowed
+    fits = {c.check: c for c in sdk.preflight(IMAGE, 0, job_options={"gpu_count": 0, "cpu": "500m",
+                                                                    "memory": "64Mi"})}
+    assert fits["resources"].ok is True, fits["resources"]
+    gpus = {c.check: c for c in sdk.preflight(IMAGE, 2, job_options={"gpu_count": 2})}["resources"]
+    assert gpus.ok is None and "nvidia.com/gpu" in gpus.detail and "autoscaler" in gpus.detail, gpus

@@ -29,8 +29,10 @@ from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck,
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.kubernetes.api import KubeApi
+from tao_automl.platforms.kubernetes.fit import resources_check
 from tao_automl.platforms.kubernetes.manifest import (
     CONTAINER,
+    GPU_RESOURCE,
     JOB_LABEL,
     LABEL_PREFIX,
     job_manifest,
@@ -157,6 +159,8 @@ class KubernetesSDK(RecordedPlatform):
         else:
             checks = [PlatformCheck("platform_reachable", True, f"API server {self.api.host} answered"),
                       self._namespace_check(found is not None)]
+        if checks[0].ok:
+            checks.append(self._resources_check(gpu_count, dict(job_options or {})))
         image = image or self.image
         if image:
             try:
@@ -167,6 +171,25 @@ class KubernetesSDK(RecordedPlatform):
                 checks.append(PlatformCheck("image", None, f"{image}: not checked (each node's kubelet pulls it, "
                                             f"image_pull_policy={self.defaults['image_pull_policy']})"))
         return checks
+
+    def _resources_check(self, gpu_count: int | None, options: dict[str, Any]) -> PlatformCheck:
+        """One rec's pod fits a schedulable node (cpu, memory, GPUs): see :mod:`.fit`."""
+        gpus = int(options.pop("gpu_count", 1 if gpu_count is None else gpu_count) or 0)
+        try:
+            manifest = job_manifest(name="check", image="image", command="true", gpu_count=gpus, env_vars=None,
+                                    results_dir=str(self.state_dir / "results"), job_name=None, kwargs=options,
+                                    defaults=self.defaults)
+            nodes = self.api.call("listing nodes", self.core.list_node).get("items") or []
+        except UserInputError as exc:  # the platform_kwargs check reports it
+            return PlatformCheck("resources", None, f"not checked: {exc}")
+        except PlatformError as exc:
+            return PlatformCheck("resources", None, f"not checked: these credentials cannot list nodes ({exc})")
+        pod = manifest["spec"]["template"]["spec"]
+        limits = pod["containers"][0]["resources"].get("limits") or {}
+        settings = {key: f"platform_kwargs.{key}" if key in options else f"platform_options.{key}"
+                    for key in ("cpu", "memory")}
+        settings[GPU_RESOURCE] = "platform_kwargs.gpu_count"
+        return resources_check(nodes, limits, pod.get("nodeSelector") or {}, settings)
 
     def _namespace_check(self, exists: bool) -> PlatformCheck:
         if exists:

@@ -1,0 +1,69 @@
+"""Preflight: whether one rec's pod fits a node of the cluster (pure: the nodes as the API lists them).
+
+A pod that asks for more CPU or memory than any schedulable node has stays ``Pending`` for ever (``0/N nodes are
+available: Insufficient cpu``); the check names the setting, its value and the most a node offers. GPUs that no
+node lists are "not confirmed" only: clusters often add GPU nodes on demand (a cluster autoscaler)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from tao_automl.errors import UserInputError
+from tao_automl.platforms.base import PlatformCheck
+from tao_automl.platforms.kubernetes.manifest import GPU_RESOURCE
+
+_SUFFIX: dict[str, Decimal] = {
+    "": Decimal(1), "m": Decimal("0.001"), "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9),
+    "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18), "Ki": Decimal(2**10), "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30), "Ti": Decimal(2**40), "Pi": Decimal(2**50), "Ei": Decimal(2**60)}
+_QUANTITY = re.compile(r"^([0-9.]+)(e[0-9]+|[a-zA-Z]*)$")
+
+
+def quantity(text: object) -> Decimal | None:
+    """A Kubernetes quantity ('500m', '8Gi', '1e3') as a number; None for what is not one."""
+    match = _QUANTITY.match(str(text).strip())
+    if not match:
+        return None
+    number, suffix = match.groups()
+    try:
+        if suffix.startswith("e"):
+            return Decimal(number).scaleb(int(suffix[1:]))
+        return Decimal(number) * _SUFFIX[suffix] if suffix in _SUFFIX else None
+    except ArithmeticError:
+        return None
+
+
+def _usable(node: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return not (node.get("spec") or {}).get("unschedulable") and all(labels.get(k) == v for k, v in selector.items())
+
+
+def resources_check(nodes: Sequence[Mapping[str, Any]], limits: Mapping[str, str], selector: Mapping[str, str],
+                    settings: Mapping[str, str]) -> PlatformCheck:
+    """``limits`` (cpu, memory, nvidia.com/gpu of one pod) against the allocatable of the ``nodes`` the pod may run
+    on (schedulable, matching ``selector``); ``settings``: the setting each resource comes from."""
+    usable = [n for n in nodes if _usable(n, selector)]
+    where = f"{len(usable)} schedulable node(s)" + (f" matching node_selector {dict(selector)}" if selector else "")
+    asked = ", ".join(f"{k}={v}" for k, v in limits.items()) or "no cpu, memory or GPU limit"
+    for resource, value in limits.items():
+        want = quantity(value)
+        have = [quantity(((n.get("status") or {}).get("allocatable") or {}).get(resource, "0")) or Decimal(0)
+                for n in usable]
+        if want is None or any(h >= want for h in have):
+            continue
+        largest = max(have, default=Decimal(0))
+        setting = settings.get(resource, resource)
+        if resource == GPU_RESOURCE:
+            return PlatformCheck("resources", None, f"{setting}={value}: not confirmed: none of the {where} lists "
+                                 f"{value} {GPU_RESOURCE} (the most is {largest.normalize():f}); unless a cluster "
+                                 "autoscaler adds GPU nodes, the jobs stay Pending for ever; for CPU jobs set "
+                                 "platform_kwargs.gpu_count: 0")
+        allowed = f"at most {largest.normalize():f} (the largest allocatable {resource} of the {where})"
+        detail = (f"{setting}: {value!r} is more {resource} than any of the {where} has; the jobs would stay "
+                  f"Pending for ever")
+        return PlatformCheck("resources", False, detail, error=UserInputError(
+            f"{detail}; allowed: {allowed}", field=setting, value=value, allowed=allowed))
+    return PlatformCheck("resources", True, f"{asked}: fits one of the {where}")
