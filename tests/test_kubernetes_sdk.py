@@ -604,3 +604,38 @@ def test_preflight_refuses_cpu_or_memory_no_node_has(sdk: KubernetesSDK) -> None
     assert fits["resources"].ok is True, fits["resources"]
     gpus = {c.check: c for c in sdk.preflight(IMAGE, 2, job_options={"gpu_count": 2})}["resources"]
     assert gpus.ok is None and "nvidia.com/gpu" in gpus.detail and "autoscaler" in gpus.detail, gpus
+
+
+def test_a_sweep_keeps_its_jobs_logs_in_the_run_folder(cluster: None, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local sweep keeps each job's output.log under RUN/jobs; a Kubernetes sweep kept its jobs' logs (and
+    records) in the cache dir (~/.cache/tao-automl/kubernetes), so a run folder copied elsewhere, or a cleared cache,
+    lost them once the pods were gone. Without a chosen state_dir the sweep keeps them in RUN/jobs."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    options = {k: v for k, v in _options(tmp_path).items() if k != "state_dir"}
+    sdk = KubernetesSDK(**options)
+    sdk.poll_interval_s = 0.1
+    skill = write_skill(tmp_path / "bank")
+    (skill / "train.sh").write_text(TRAINER)
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["command"] = f"sh {skill / 'train.sh'} train -e {{config_path}}"
+    info_path.write_text(yaml.safe_dump(info))
+    settings = {"metric": "val_loss", "automl_max_recommendations": 1, "seed": 3, "poll_interval_s": 0.2,
+                "algorithm": "random"}
+    result = AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", image=IMAGE,
+                                          gpu_count=0)
+    [row] = result["history"]
+    assert row["status"] == "success", row
+    run_dir = Path(result["run_dir"])
+    sdk.batch.delete_namespaced_job(row["job_id"], NAMESPACE, body={"propagationPolicy": "Background"})
+    deadline = time.monotonic() + 30
+    while sdk._pods(row["job_id"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    [saved] = (run_dir / "jobs").rglob(f"{row['job_id']}.log")
+    assert "val_loss" in saved.read_text()
+    assert not list((tmp_path / "cache").rglob("*.log")), list((tmp_path / "cache").rglob("*"))
+    out = subprocess.run([sys.executable, "-m", "tao_automl.cli", "logs", str(run_dir), "1"], capture_output=True,
+                         text=True, timeout=60, check=False, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "c2")})
+    assert out.returncode == 0 and "val_loss" in out.stdout, out

@@ -220,6 +220,8 @@ def _saved_logs(run_dir: Path, rec_id: int, results_dir: str | None, job_id: str
     for root in roots:
         if root.is_dir():
             found.extend(p for p in sorted(root.rglob("*.log")) if p.is_file() and p not in found)
+    if job_id and "/" not in job_id and job_id not in (".", ".."):  # a Kubernetes job's log kept in the run
+        found.extend(p for p in sorted((run_dir / "jobs" / "logs").glob(f"*/{job_id}.log")) if p not in found)
     return found
 
 

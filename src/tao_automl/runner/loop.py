@@ -994,7 +994,8 @@ def _seen_running_at(exp: Experiment, row: RecRow) -> float | None:
 
 def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None = None) -> None:
     """A LocalSDK whose caller chose no jobs folder keeps a run's job folders (their logs) in ``<run>/jobs``; so does
-    an SDK that says its jobs may (``jobs_share_run_folder``: Slurm run on this machine, no jobs_dir chosen).
+    an SDK that says its jobs may (``jobs_share_run_folder``: Slurm run on this machine, no jobs_dir chosen), and one
+    that keeps job records and final logs (``keep_state_in``: Kubernetes, no state_dir chosen).
 
     A new run: always. A reopened one (``meta``): where the run recorded that place (a run made before this kept
     them in the cache dir, and its jobs are found there), rebased on the folder it is in now (a moved run); an SDK
@@ -1002,20 +1003,27 @@ def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None 
     from tao_automl.platforms.local.sdk import LocalSDK
 
     target = unwrap(sdk)
-    local = isinstance(target, LocalSDK)
-    if not local and not hasattr(target, "jobs_share_run_folder"):
+    if isinstance(target, LocalSDK):
+        key, chosen, keep = "jobs_dir", target.jobs_dir_chosen, target.keep_jobs_in
+        current = target.jobs_dir
+    elif hasattr(target, "jobs_share_run_folder"):  # Slurm on this machine: its job folders (script, output.log)
+        key, chosen, keep = "jobs_dir", not target.jobs_share_run_folder, target.keep_jobs_in
+        current = target.jobs_dir
+    elif callable(getattr(target, "keep_state_in", None)):  # an SDK keeping job records and logs (Kubernetes)
+        key, chosen, keep = "state_dir", target.state_dir_chosen, target.keep_state_in
+        current = target.state_dir
+    else:
         return
-    free = not target.jobs_dir_chosen if local else target.jobs_share_run_folder  # no jobs folder chosen
     if meta is None:
-        if free:
-            target.keep_jobs_in(run_dir / "jobs")
+        if not chosen:
+            keep(run_dir / "jobs")
         return
-    recorded = ((meta.get("platform") or {}).get("options") or {}).get("jobs_dir")
+    recorded = ((meta.get("platform") or {}).get("options") or {}).get(key)
     recorded_run = meta.get("run_dir")
     if not recorded or not recorded_run or Path(recorded) != Path(recorded_run) / "jobs":
         return  # the cache dir or a folder the caller chose
-    if free or (target.jobs_dir_chosen and Path(target.jobs_dir) == Path(recorded)):
-        target.keep_jobs_in(run_dir / "jobs")
+    if not chosen or Path(current) == Path(recorded):
+        keep(run_dir / "jobs")
 
 
 def _counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]], planned: int, start: int) -> bool:

@@ -7,7 +7,8 @@ Service (see ``kubernetes_manifest``). The results dir and the folders of the ho
 every node (shared storage such as NFS mounted everywhere, or a single-node cluster); ``mounts`` adds more.
 Connection: ``kubeconfig`` (env ``KUBECONFIG``, else ``~/.kube/config``, else the in-cluster service
 account), ``context`` (env ``TAO_K8S_CONTEXT``), ``namespace`` (env ``TAO_K8S_NAMESPACE``, else
-``default``). A small state dir keeps one JSON record per job (cancel flag, final state, final logs), so
+``default``). A small state dir (``state_dir``; a sweep without one uses its run folder's ``jobs``, else the
+cache dir) keeps one JSON record per job (cancel flag, final state, final logs), so
 polls and logs keep working after the Job is deleted (cancel, ``ttl_seconds_after_finished``) and a new
 process re-attaches with ``init_options``. Needs the ``kubernetes`` extra:
 ``pip install 'tao-run-automl[kubernetes]'``.
@@ -113,6 +114,8 @@ class KubernetesSDK(RecordedPlatform):
         self.namespace = namespace
         self.image = image
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("kubernetes")
+        #: Whether the caller chose the state dir (else the runner keeps a sweep's records and logs in its run folder).
+        self.state_dir_chosen = state_dir is not None
         self.propagation_policy = propagation_policy
         self.pull_grace_s = float(pull_grace_s)
         self.timeout_s = float(timeout_s)
@@ -138,6 +141,16 @@ class KubernetesSDK(RecordedPlatform):
             "propagation_policy": propagation_policy, "pull_grace_s": self.pull_grace_s, "timeout_s": self.timeout_s,
         }
         self.records = JobRecords(self.state_dir, namespace, valid_id=lambda job_id: bool(_NAME.match(job_id)))
+
+    def keep_state_in(self, folder: str | Path) -> None:
+        """Keep the next jobs' records and final logs under ``folder`` (the runner: ``<run folder>/jobs``, as local
+        jobs keep their output.log there), so they stay with the run instead of the cache dir."""
+        target = Path(folder).expanduser().absolute()
+        if target == self.state_dir:
+            return
+        self.state_dir = target
+        self.init_options["state_dir"] = str(target)
+        self.records = JobRecords(target, self.namespace, valid_id=lambda job_id: bool(_NAME.match(job_id)))
 
     def preflight(self, image: str | None, gpu_count: int | None = None,
                   job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
