@@ -135,7 +135,10 @@ def test_bank_rate_like_ranges_are_sensible() -> None:
         and cls_lr.high == pytest.approx(6e-3)
     )
     gdino = build_search_space(_bank_schema("tao-train-grounding-dino"))
-    assert gdino["train.optim.momentum"] == FloatParam("train.optim.momentum", 0.0, 1.0, default=0.9)
+    # [0, inf) in the schema: the tool chose [0, 1] linear, and a bayesian sweep proposed momentum exactly 1.0 (the
+    # velocity never decays) in 3 of 12 recs, and 0.0 (SGD with nesterov refuses it); by its odds around 0.9 now
+    assert gdino["train.optim.momentum"] == FloatParam("train.optim.momentum", 0.4736842105, 0.989010989, default=0.9,
+                                                       logit=True)
     assert gdino["train.optim.lr_step_size"] == IntParam("train.optim.lr_step_size", 0, 40, default=10)
 
 
@@ -183,8 +186,19 @@ def test_unbounded_betas_are_searched_by_their_odds_near_the_default_and_dropout
     dropout = space["train.dropout_probs"].elements
     assert all(e.low == 0.0 and 0.999 < e.high < 1.0 and not e.logit for e in dropout)  # 1 itself excluded
     assert [(e.low, e.high, e.logit) for e in space["train.bounded_betas"].elements] == [(0.0, 1.0, False)] * 2
+    # a custom range replaces the sides it gives; the others stay the odds range, on logit scale (a valid_max made the
+    # low end 0, and scale logit alone was refused: "the range is [0.0, 0.999999]")
     custom = build_search_space(schema, ["train.betas"], {"train.betas": {"valid_min": [0.8, 0.9]}})
-    assert [(e.low, e.logit) for e in custom["train.betas"].elements] == [(0.8, False), (0.9, False)]
+    assert [(e.low, e.high, e.logit) for e in custom["train.betas"].elements] == [(0.8, 0.989010989, True),
+                                                                                  (0.9, 0.9998999099, True)]
+    capped = build_search_space(schema, ["train.betas"], {"train.betas": {"valid_max": [0.95, 0.9999]}})
+    assert [(e.low, e.high) for e in capped["train.betas"].elements] == [(0.4736842105, 0.95), (0.9900891972, 0.9999)]
+    logit = build_search_space(schema, ["train.betas"], {"train.betas": {"scale": "logit"}})
+    assert logit["train.betas"] == space["train.betas"]
+    linear = build_search_space(schema, ["train.betas"], {"train.betas": {"scale": "linear"}})
+    assert [(e.low, e.logit) for e in linear["train.betas"].elements] == [(0.4736842105, False), (0.9900891972, False)]
+    with pytest.raises(SearchSpaceError, match=r"valid_max=1.5 is outside .*allowed: \[0, 1\)"):
+        build_search_space(schema, ["train.betas"], {"train.betas": {"valid_max": [1.5, 0.9999]}})
 
 
 @needs_bank
@@ -377,7 +391,9 @@ def test_infinite_bounds_become_finite(bounds: dict[str, Any], kind: str) -> Non
 
 
 def test_open_ended_rules() -> None:
-    assert _one({"type": "float", "default": 0.9, "minimum": 0}, name="momentum").high == 1.0
+    near_one = _one({"type": "float", "default": 0.9, "minimum": 0}, name="momentum")  # by its odds, below 1
+    assert (near_one.low, near_one.high, near_one.logit) == (0.4736842105, 0.989010989, True)
+    assert _one({"type": "float", "default": 0.2, "minimum": 0}, name="dropout").high == 1.0  # a unit-like 0.2
     assert _one({"type": "float", "default": 2.0, "minimum": 1.0}, name="margin") == FloatParam(
         "margin", 1.0, 8.0, default=2.0
     )

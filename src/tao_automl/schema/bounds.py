@@ -23,7 +23,11 @@ Steps, in order:
    float, rate-like, no upper    ``d > 0``: ``min(100 d, 1)``;
                                  no positive default: ``RATE_FALLBACK_HIGH`` (0.1)
    float, unit-like, no upper    ``1.0`` when low >= 0 and ``d <= 1`` (name token prob,
-                                 probability, ratio, fraction, momentum, dropout, drop, decay)
+                                 probability, ratio, fraction, momentum, dropout, drop, decay);
+                                 a coefficient near 1 (``0.5 <= d < 1``: momentum 0.9, an EMA
+                                 decay 0.999) is searched by its odds instead, on logit scale:
+                                 ``d``'s odds divided and multiplied by 10 (0.9 -> [0.47, 0.989];
+                                 :func:`near_one_range`; a custom side replaces its side)
    float, other, no upper        ``d + max(3|d|, 1)``
    int, no upper                 ``max(4 d, low + 10)``
    ============================  ==========================================================
@@ -76,6 +80,13 @@ FLOAT_GROWTH = 3.0
 FLOAT_MIN_SPAN = 1.0
 INT_GROWTH = 4
 INT_MIN_SPAN = 10
+#: A unit-like float whose default is at least this (momentum 0.9, an EMA decay 0.999, Adam's betas) is a coefficient
+#: near 1: searched by its odds when the schema leaves its top open (see :func:`near_one_range`).
+ODDS_FROM = 0.5
+#: How far (a factor on the odds ``d / (1 - d)``, each way) from its default such a coefficient is searched.
+ODDS_SPAN = 10.0
+#: Set on a list element's property by :mod:`tao_automl.schema.lists` when its list's name is unit-like (``betas``).
+UNIT_KEY = "x-tao-automl-unit"
 
 _INF = math.inf
 _TOL = 1e-9
@@ -131,6 +142,38 @@ def is_rate_like(name: str, prop: Mapping[str, Any]) -> bool:
 
 def _is_unit_like(name: str) -> bool:
     return bool(_tokens(name) & _UNIT_TOKENS)
+
+
+def odds_range(value: float) -> tuple[float, float]:
+    """``(low, high)`` whose odds are ``value``'s divided and multiplied by ``ODDS_SPAN`` (0.9 -> 0.47, 0.989)."""
+    odds = value / (1.0 - value)
+    low, high = odds / ODDS_SPAN, odds * ODDS_SPAN
+    return _nice(low / (1.0 + low)), _nice(high / (1.0 + high))
+
+
+def near_one_range(name: str, prop: Mapping[str, Any], schema_iv: Interval, default: float | None,
+                   custom: CustomRange | None) -> tuple[float, float] | None:
+    """The range of a coefficient near 1 whose top the schema leaves open: a unit-like name (or a unit-like list's
+    element), a default in ``[ODDS_FROM, 1)``, no schema maximum. Each side the custom range does not give is the
+    default's odds range (:func:`odds_range`) — linear [0, 1] put momentum at exactly 1 (never decays) or 0 — moved
+    to stay on the right side of a side it gives; None when the rule does not apply (a custom side outside (0, 1):
+    the user's range is searched as given)."""
+    unit_list = bool(prop.get(UNIT_KEY))  # bounded [0, 1) by the list rules: its ends are the tool's too
+    if default is None or not ODDS_FROM <= default < 1.0 or (schema_iv.high < _INF and not unit_list):
+        return None
+    if not (_is_unit_like(name) or unit_list):
+        return None
+    given = [None if custom is None else custom_number(custom, key, integer=False)
+             for key in ("valid_min", "valid_max")]
+    if any(v is not None and not 0.0 < v < 1.0 for v in given):
+        return None
+    low, high = odds_range(default)
+    cmin, cmax = given
+    if cmin is not None:
+        low, high = cmin, high if high > cmin else odds_range(cmin)[1]
+    if cmax is not None:
+        low, high = (low if low < cmax else odds_range(cmax)[0]), cmax
+    return max(low, schema_iv.low), high
 
 
 def _bound(name: str, key: str, value: Any) -> float:
@@ -291,15 +334,18 @@ def build_float(name: str, prop: Mapping[str, Any], custom: CustomRange | None) 
     schema_iv = schema_interval(name, prop)
     iv = _apply_custom(schema_iv, custom, integer=False)
     default = _default_number(prop)
+    near_one = near_one_range(name, prop, schema_iv, default, custom)
     low = iv.low if iv.low > -_INF else _nice(_finite_low(iv.low, iv.high, default, FLOAT_MIN_SPAN))
     high = iv.high if iv.high < _INF else _nice(_finite_float_high(name, prop, low, iv.high, default))
+    if near_one is not None:
+        low, high = near_one
     low_strict = (iv.low_strict and low == iv.low) or low in iv.excluded
     high_strict = (iv.high_strict and high == iv.high) or high in iv.excluded
     if high_strict:
         high = min(high - STRICT_REL_EPS * (high - low), math.nextafter(high, -_INF))
     ref = _clip(default, low, high)
     floor = _log_floor(low, high, low_strict, ref) if high > 0 else 0.0
-    scale = _scale(name, prop, custom)
+    scale = _scale(name, prop, custom) or ("logit" if near_one is not None and 0.0 < low <= high < 1.0 else None)
     _check_log_low(custom, scale, integer=False)
     if scale == "log" or (scale is None and _auto_log(name, prop, low, high, floor)):
         if high <= 0 or floor > high:

@@ -8,11 +8,11 @@
   when the property type is int, else when every default element and bound is an integer; else
   floats. Unbounded elements of a list whose name has a unit-like token (``beta``, ``momentum``,
   ``prob``, ...) and whose defaults lie in ``[0, 1)`` are searched in ``[0, 1)``: such lists are
-  Adam-style betas or probabilities, where 1 itself is degenerate. An element with neither bounds
-  nor a custom range whose default is at least ``ODDS_FROM`` (0.5) is a coefficient near 1 (Adam's
-  0.9 and 0.999): it is searched on logit scale, its odds ``d / (1 - d)`` within a factor
-  ``ODDS_SPAN`` (10) of the default's (0.9 -> [0.47, 0.989], 0.999 -> [0.990, 0.9999]): uniform in
-  [0, 1) put half of the beta2 draws below 0.5. A list whose default or bounds
+  Adam-style betas or probabilities, where 1 itself is degenerate. An element without schema bounds
+  whose default is at least ``ODDS_FROM`` (0.5) is a coefficient near 1 (Adam's 0.9 and 0.999),
+  searched by its odds like a scalar one (:func:`tao_automl.schema.bounds.near_one_range`: logit
+  scale, 0.9 -> [0.47, 0.989], 0.999 -> [0.990, 0.9999]; a custom range replaces the sides it
+  gives): uniform in [0, 1) put half of the beta2 draws below 0.5. A list whose default or bounds
   hold anything but numbers (strings, dicts, nested lists, empty) is not searchable.
 * **subset_list** - a non-empty subset of ``enum``/``valid_options`` (custom ``valid_options``/
   ``disable_list`` narrow them).
@@ -30,17 +30,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from tao_automl.errors import SearchSpaceError
-from tao_automl.schema.bounds import build_float, build_int
+from tao_automl.schema.bounds import ODDS_FROM, UNIT_KEY, build_float, build_int
 from tao_automl.schema.choices import OPTION_KEYS, narrow_options, schema_options
 from tao_automl.schema.custom import CustomRange, reject_keys
 from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, ListParam, OptionalListParam, SubsetParam
 
 BOUND_KEYS = ("minimum", "maximum", "valid_min", "valid_max")
 LIST_TYPE = re.compile(r"^list(_\d+)?$")
-#: A unit-like element whose default is at least this is a coefficient near 1, searched by its odds.
-ODDS_FROM = 0.5
-#: How far (a factor on the odds, each way) from its default such a coefficient is searched.
-ODDS_SPAN = 10.0
 _UNIT_LIST_TOKENS = frozenset({"beta", "betas", "prob", "probs", "probability", "momentum", "dropout", "ratio"})
 
 
@@ -127,14 +123,6 @@ def _unbounded(element: Mapping[str, Any]) -> bool:
     return all(element.get(k) is None for k in BOUND_KEYS) and not element.get("math_cond")
 
 
-def _odds_range(default: float) -> dict[str, Any]:
-    """An EMA-style coefficient near 1 (Adam's 0.9, 0.999): its odds ``d / (1 - d)`` within ``ODDS_SPAN`` of the
-    default's either way, on logit scale (0.9 -> [0.47, 0.989], 0.999 -> [0.990, 0.9999])."""
-    odds = default / (1.0 - default)
-    low, high = odds / ODDS_SPAN, odds * ODDS_SPAN
-    return {"minimum": low / (1.0 + low), "maximum": high / (1.0 + high), "scale": "logit"}
-
-
 def build_list(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> ListParam:
     """A ListParam by the numeric-list rules of the module docstring."""
     if custom is not None:
@@ -155,9 +143,9 @@ def build_list(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -
         default = _pick(prop.get("default"), i)
         if _is_number(default):
             element["default"] = int(default) if integer and float(default).is_integer() else default
-        if unit and custom is None and _unbounded(element) and _is_number(default) and default >= ODDS_FROM:
-            element.update(_odds_range(float(default)))
-        elif unit and element.get("maximum") is None and element.get("valid_max") is None:
+        if unit and _unbounded(element) and _is_number(default) and default >= ODDS_FROM:
+            element[UNIT_KEY] = True  # a coefficient near 1: build_float searches it by its odds
+        if unit and element.get("maximum") is None and element.get("valid_max") is None:
             element["maximum"], element["math_cond"] = 1.0, f"{element['math_cond']} < 1".strip()
             element.setdefault("minimum", 0.0)
         build = build_int if integer else build_float
