@@ -202,6 +202,29 @@ def test_unbounded_betas_are_searched_by_their_odds_near_the_default_and_dropout
 
 
 @needs_bank
+def test_evaluation_time_augmentation_and_inference_settings_are_left_out_of_the_default_search(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """depth-anything-v2's default list searched 27 val/test/infer augmentation probabilities of its 45 params (the
+    val ones change what the reported metric measures: the search could pick an easier validation set; a training
+    job never reads the infer ones) and oneformer searched its eval-time resize (test_min_size 2989 with
+    test_max_size 486). They are left out with a reason, like the data-loader settings; training augmentation stays,
+    and a name given in automl_hyperparameters is searched."""
+    with caplog.at_level(logging.WARNING, logger="tao_automl.schema.build"):
+        depth = build_search_space(_bank_schema("tao-train-depth-anything-v2"))
+    names = depth.names
+    assert "dataset.train_dataset.augmentation.crop_min_valid_disp_ratio" in names
+    assert not [n for n in names if n.startswith(("dataset.val_dataset.augmentation", "dataset.test_dataset.augm",
+                                                  "dataset.infer_dataset"))], names
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "an evaluation-time augmentation: it changes what the reported metric measures" in warned
+    assert "an inference-time setting: a training job does not read it" in warned
+    oneformer = build_search_space(_bank_schema("tao-train-oneformer"))
+    assert "dataset.augmentation.test_min_size" not in oneformer.names
+    asked = build_search_space(_bank_schema("tao-train-oneformer"), ["dataset.augmentation.test_min_size"])
+    assert asked.names == ["dataset.augmentation.test_min_size"]
+
+
+@needs_bank
 def test_bank_explicit_string_list_param_is_an_error() -> None:
     schema = _bank_schema("tao-train-image-classification")
     name = next(n for n in iter_leaf_names(schema) if (get_property(schema, n) or {}).get("default") == ["tao-toolkit"])

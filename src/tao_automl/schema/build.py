@@ -303,14 +303,33 @@ def grouped_skips(skipped: Sequence[str]) -> str:
 LOADER_KEYS = frozenset({"workers", "num_workers", "pin_memory", "persistent_workers", "prefetch_factor"})
 
 
+#: Sections of an inference run's data: a training job does not read them.
+INFER_SECTIONS = frozenset({"infer_dataset", "inference_dataset", "infer", "inference"})
+#: Sections of the data a training job evaluates on.
+EVAL_SECTIONS = frozenset({"val_dataset", "validation_dataset", "test_dataset", "eval_dataset", "evaluate"})
+_EVAL_PREFIXES = ("test_", "val_", "eval_")
+
+
 def metric_neutral(name: str) -> str | None:
-    """Why a default param cannot change the metric a training job reports, or None: a data-loader setting. Left
-    out of the default search (it would spend recs on noise); named in ``automl_hyperparameters`` or given a custom
-    range, it is searched. (A test split's settings stay searched: some trainers, bevfusion's among them, build
-    and may evaluate their test split during training.)"""
-    if name.split(".")[-1] in LOADER_KEYS:
+    """Why a default param is left out of the default search, or None: a data-loader setting (it would spend recs on
+    noise), an inference-time setting (a training job does not read it), or an evaluation-time augmentation or size
+    (depth-anything-v2's ``dataset.val_dataset.augmentation.*``, oneformer's ``dataset.augmentation.test_min_size``:
+    it changes what the reported metric measures, so the search could pick an easier validation set). Named in
+    ``automl_hyperparameters`` or given a custom range, it is searched. (A test split's other settings stay
+    searched: some trainers, bevfusion's among them, build and may evaluate their test split during training.)"""
+    parts = name.split(".")
+    sections, leaf = set(parts[:-1]), parts[-1]
+    if leaf in LOADER_KEYS:
         return ("a data-loader setting: it changes speed, not what the model learns, so searching it spends recs on "
                 "noise; name it in automl_hyperparameters to search it anyway")
+    if sections & INFER_SECTIONS:
+        return ("an inference-time setting: a training job does not read it, so searching it spends recs on noise; "
+                "name it in automl_hyperparameters to search it anyway")
+    augmentation = any("aug" in part for part in parts[:-1])
+    if augmentation and (sections & EVAL_SECTIONS or leaf.startswith(_EVAL_PREFIXES)):
+        return ("an evaluation-time augmentation: it changes what the reported metric measures, not what the model "
+                "learns, so the search could pick an easier validation set; name it in automl_hyperparameters to "
+                "search it anyway")
     return None
 
 
