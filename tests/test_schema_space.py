@@ -18,7 +18,7 @@ from scipy import stats
 from tao_automl.errors import SearchSpaceError, UserInputError
 from tao_automl.schema.access import iter_leaf_names
 from tao_automl.schema.baseline import baseline
-from tao_automl.schema.bounds import build_int, schema_interval
+from tao_automl.schema.bounds import build_float, build_int, schema_interval
 from tao_automl.schema.build import (
     automl_candidates,
     build_search_space,
@@ -27,6 +27,7 @@ from tao_automl.schema.build import (
     param_kind,
     schema_defaults,
 )
+from tao_automl.schema.custom import CustomRange
 from tao_automl.space.search_space import (
     BoolParam,
     CategoricalParam,
@@ -1087,3 +1088,16 @@ def test_a_schema_logit_range_at_0_or_1_names_the_range_as_its_value() -> None:
         search_space(schema, AutoMLSettings(), None, None)
     assert caught.value.field == "schema property train.p" and caught.value.value == [0.0, 0.5]
     assert "strictly inside (0, 1)" in str(caught.value.allowed)
+
+
+def test_a_valid_min_above_the_top_the_tool_chose_says_so_and_names_valid_max() -> None:
+    """pose-classification's lr is [0, inf) in its schema; valid_min 5 said "the range [5, inf) holds no searchable
+    value": the top end (1) was the tool's pick, which the message did not say, nor how to move it."""
+    prop = {"type": "float", "default": 0.01, "minimum": 0.0, "maximum": "inf", "description": "learning rate"}
+    for scale in (None, "log", "linear"):
+        with pytest.raises(SearchSpaceError) as caught:
+            build_float("train.optim.lr", prop, CustomRange("train.optim.lr", valid_min=5.0, scale=scale))
+        assert "above the top end tao-automl chose for it (1; the schema gives no maximum)" in str(caught.value)
+        assert "custom_param_ranges.train.optim.lr.valid_max" in str(caught.value) and caught.value.value == 5.0
+    given = build_float("train.optim.lr", prop, CustomRange("train.optim.lr", valid_min=5.0, valid_max=6.0))
+    assert (given.low, given.high) == (5.0, 6.0)

@@ -349,6 +349,7 @@ def build_float(name: str, prop: Mapping[str, Any], custom: CustomRange | None) 
     _check_log_low(custom, scale, integer=False)
     if scale == "log" or (scale is None and _auto_log(name, prop, low, high, floor)):
         if high <= 0 or floor > high:
+            _above_derived_top(name, iv, floor, high)
             raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}")
         return FloatParam(name, floor, high, log=True, default=_inside(default, floor, high))
     if scale == "logit":
@@ -363,8 +364,19 @@ def build_float(name: str, prop: Mapping[str, Any], custom: CustomRange | None) 
     if low_strict:
         low = max(low + STRICT_REL_EPS * (high - low), math.nextafter(low, _INF))
     if low > high:
+        _above_derived_top(name, iv, low, high)
         raise SearchSpaceError(f"param {name!r}: the range {iv} holds no searchable value")
     return FloatParam(name, low, high, log=False, default=_inside(default, low, high))
+
+
+def _above_derived_top(name: str, iv: Interval, low: float, high: float) -> None:
+    """A low end above the top end the tool chose (the schema gives none): say so, and how to choose the top (it
+    read "the range [5, inf) holds no searchable value")."""
+    if iv.high == _INF and low > high:
+        raise SearchSpaceError(
+            f"param {name!r}: valid_min {low:g} is above the top end tao-automl chose for it ({high:g}; the schema "
+            f"gives no maximum); set custom_param_ranges.{name}.valid_max too", value=low,
+            allowed=f"a valid_max >= {low:g} with it (the schema allows any)")
 
 
 def _inside(default: float | None, low: float, high: float) -> float | None:
