@@ -52,6 +52,9 @@ def test_metric_from_logs(logs: str, expected: float | None) -> None:
     # ends of sentences and lists still read
     ("val_acc: 1e-3.", "val_acc", 1e-3), ("val_loss=0.3,val_acc=0.9", "val_loss", 0.3),
     ("version 1.5.3 val_acc=1.5.3", "val_acc", None),
+    # a unit after the number still reads (a latency in ms, a time in s)
+    ("latency: 12.5ms", "latency", 12.5), ("epoch_time=3.2s, loss=0.1", "epoch_time", 3.2),
+    ("val_acc: 89.95%", "val_acc", 89.95),
 ])
 def test_a_metric_is_read_from_its_own_name_and_the_epochs_value(logs: str, metric: str,
                                                                  expected: float | None) -> None:

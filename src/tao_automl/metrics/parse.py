@@ -119,7 +119,7 @@ def metric_from_logs(logs: str, metric: str) -> float | None:
     epoch's; it is used only when the log holds no other value of the metric."""
     variants = {metric, normalise_name(metric), metric.replace("_", "/"), normalise_name(metric).replace("_", "/")}
     names = "|".join(sorted((re.escape(v) for v in variants), key=len, reverse=True))
-    pattern = re.compile(rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_NUMBER}(?![\w@]|\.\d|\s*[:=])",
+    pattern = re.compile(rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_NUMBER}(?![\d@]|\.\d|\s*[:=])",
                          re.IGNORECASE)
     last: float | None = None
     summary: float | None = None
