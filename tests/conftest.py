@@ -96,6 +96,19 @@ class EndsBeforeCancelSDK(LocalSDK):
         return super().cancel_job(job_id)
 
 
+def write_shell_skill(root: Path, trainer: str) -> Path:
+    """A :func:`write_skill` skill whose command runs the shell script ``trainer`` with ``sh`` (for container images
+    without Python: busybox)."""
+    skill = write_skill(root)
+    script = skill / "train.sh"
+    script.write_text(trainer)
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["command"] = f"sh {script} train -e {{config_path}}"
+    info_path.write_text(yaml.safe_dump(info))
+    return skill
+
+
 @pytest.fixture
 def toy_skill(tmp_path: Path) -> Path:
     return write_skill(tmp_path / "bank")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import stop_at_session_end, write_skill
+from conftest import stop_at_session_end, write_shell_skill, write_skill
 from http_stub import canned_http
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
 from tao_automl.platforms.base import JobStatus
@@ -306,13 +306,7 @@ TRAINER = textwrap.dedent(
 
 
 def test_automl_sweep_runs_end_to_end_in_containers(engine: None, tmp_path: Path) -> None:
-    skill = write_skill(tmp_path / "bank")
-    script = skill / "train.sh"
-    script.write_text(TRAINER)
-    info_path = skill / "references" / "skill_info.yaml"
-    info = yaml.safe_load(info_path.read_text())
-    info["actions"]["train"]["command"] = f"sh {script} train -e {{config_path}}"
-    info_path.write_text(yaml.safe_dump(info))
+    skill = write_shell_skill(tmp_path / "bank", TRAINER)
     sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2)
     sdk.poll_interval_s = 0.1
     settings = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 2, "seed": 3,
@@ -551,7 +545,7 @@ def test_a_sweep_reports_containers_stopped_outside_it_as_cancelled_not_toward_f
     sweep as a failure ("failed with exit code 143"); they are cancelled outside the sweep, and every rec runs."""
     import threading
 
-    skill = _sweep_skill(tmp_path, "sleep 60\n")
+    skill = write_shell_skill(tmp_path / "bank", "sleep 60\n")
     sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2)
     outsider = docker.from_env()
 
@@ -567,18 +561,6 @@ def test_a_sweep_reports_containers_stopped_outside_it_as_cancelled_not_toward_f
     for rec in history:
         assert rec["message"].startswith("cancelled outside this sweep"), rec["message"]
         assert "stopped from outside this sweep" in rec["message"], rec["message"]
-
-
-def _sweep_skill(tmp_path: Path, trainer: str) -> Path:
-    """A toy skill whose command runs the busybox shell script ``trainer`` (no Python in the test image)."""
-    skill = write_skill(tmp_path / "bank")
-    script = skill / "train.sh"
-    script.write_text(trainer)
-    info_path = skill / "references" / "skill_info.yaml"
-    info = yaml.safe_load(info_path.read_text())
-    info["actions"]["train"]["command"] = f"sh {script} train -e {{config_path}}"
-    info_path.write_text(yaml.safe_dump(info))
-    return skill
 
 
 def test_a_jobs_log_outlives_its_container(sdk: DockerSDK, tmp_path: Path) -> None:
@@ -599,7 +581,7 @@ def test_tao_automl_logs_shows_a_removed_containers_output(engine: None, tmp_pat
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     from tao_automl.cli.main import main
 
-    skill = _sweep_skill(tmp_path, TRAINER)
+    skill = write_shell_skill(tmp_path / "bank", TRAINER)
     sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2)
     result = AutoMLRunner(sdk, skill).run(automl_settings={"metric": "val_loss", "automl_max_recommendations": 1,
                                                            "poll_interval_s": 0.2, "algorithm": "random"},

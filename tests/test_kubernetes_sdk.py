@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import stop_at_session_end, write_skill
+from conftest import stop_at_session_end, write_shell_skill, write_skill
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.kubernetes.manifest import (
@@ -375,13 +375,7 @@ TRAINER = textwrap.dedent(
 
 
 def test_automl_sweep_runs_end_to_end_as_kubernetes_jobs(sdk: KubernetesSDK, tmp_path: Path) -> None:
-    skill = write_skill(tmp_path / "bank")
-    script = skill / "train.sh"
-    script.write_text(TRAINER)
-    info_path = skill / "references" / "skill_info.yaml"
-    info = yaml.safe_load(info_path.read_text())
-    info["actions"]["train"]["command"] = f"sh {script} train -e {{config_path}}"
-    info_path.write_text(yaml.safe_dump(info))
+    skill = write_shell_skill(tmp_path / "bank", TRAINER)
     settings = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 2, "seed": 3,
                 "poll_interval_s": 0.2, "algorithm": "random"}
     in_flight, peak = 0, 0
