@@ -209,8 +209,9 @@ class SearchSpace:
             coords.extend(p.encode(config[p.name]))
         return np.asarray(coords, dtype=float)
 
-    def decode(self, x: Sequence[float] | np.ndarray) -> Config:
-        """Map a point of the unit cube back to a valid config (always inside the bounds)."""
+    def decode(self, x: Sequence[float] | np.ndarray, *, keep_relations: bool = True) -> Config:
+        """Map a point of the unit cube back to a valid config (always inside the bounds); ``keep_relations=False``:
+        each param's value as decoded, a relation it breaks left broken (a caller that prefers points keeping them)."""
         x = np.asarray(x, dtype=float)
         if x.shape != (self.dim,):
             raise ValueError(f"expected a vector of length {self.dim}, got shape {x.shape}")
@@ -219,7 +220,7 @@ class SearchSpace:
         for p in self.params:
             config[p.name] = p.decode(list(x[offset : offset + p.width]))
             offset += p.width
-        return self.repair(config)
+        return self.repair(config) if keep_relations else config
 
     def violations(self, config: Mapping[str, Any]) -> list[str]:
         """Human-readable reasons why ``config`` is not a member of this space (empty when it is)."""
