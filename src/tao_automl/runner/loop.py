@@ -1005,13 +1005,10 @@ def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None 
     target = unwrap(sdk)
     if isinstance(target, LocalSDK):
         key, chosen, keep = "jobs_dir", target.jobs_dir_chosen, target.keep_jobs_in
-        current = target.jobs_dir
     elif hasattr(target, "jobs_share_run_folder"):  # Slurm on this machine: its job folders (script, output.log)
         key, chosen, keep = "jobs_dir", not target.jobs_share_run_folder, target.keep_jobs_in
-        current = target.jobs_dir
     elif callable(getattr(target, "keep_state_in", None)):  # an SDK keeping job records and logs (Kubernetes)
         key, chosen, keep = "state_dir", target.state_dir_chosen, target.keep_state_in
-        current = target.state_dir
     else:
         return
     if meta is None:
@@ -1022,7 +1019,8 @@ def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None 
     recorded_run = meta.get("run_dir")
     if not recorded or not recorded_run or Path(recorded) != Path(recorded_run) / "jobs":
         return  # the cache dir or a folder the caller chose
-    if not chosen or Path(current) == Path(recorded):
+    # read only here: a remote Slurm's jobs_dir asks the cluster for its $HOME
+    if not chosen or Path(getattr(target, key)) == Path(recorded):
         keep(run_dir / "jobs")
 
 
