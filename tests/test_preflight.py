@@ -514,3 +514,21 @@ def test_lepton_credentials_given_by_the_workspace_id_option_are_not_missing(mon
     assert sdk_env_missing("lepton", {"workspace_id": "ws1:" + SECRET}) == []
     monkeypatch.setenv("LEPTON_WORKSPACE_TOKEN", SECRET)
     assert sdk_env_missing("lepton", {"workspace_id": "ws1"}) == []
+
+
+def test_a_misspelt_platform_kwarg_is_named_even_when_the_platform_cannot_be_reached(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With no Docker engine, `platform_kwargs: {gpu_cont: 1}` gave "platform_kwargs skipped: the platform SDK could
+    not be built" and exit 3 (retry later): an agent retried and met the typo only once Docker was up. The names
+    are checked against the SDK's class, so the typo is exit 2 with its did-you-mean."""
+    pytest.importorskip("docker")
+    path = _config(tmp_path, write_skill(tmp_path / "bank"), platform="docker",
+                   platform_kwargs={"gpu_count": 0, "gpu_cont": 1},
+                   platform_options={"base_url": f"unix://{tmp_path}/no-engine.sock"})
+    assert main(["preflight", str(path), "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["error"]["field"] == "platform_kwargs.gpu_cont" and "did you mean 'gpu_count'" in report[
+        "error"]["message"]
+    assert "DockerSDK.create_job" in report["error"]["message"]
+    checks = {c["check"]: c["ok"] for c in report["checks"]}
+    assert checks["platform"] is False and checks["platform_kwargs"] is False

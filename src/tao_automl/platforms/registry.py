@@ -24,6 +24,18 @@ PLATFORMS: dict[str, tuple[str, str | None]] = {
 }
 
 
+def sdk_class(name: str) -> Any:
+    """The SDK class of platform ``name`` without building it, or None (unknown, or its extra is not installed)."""
+    entry = PLATFORMS.get(name)
+    if entry is None:
+        return None
+    module_name, _, attr = entry[0].partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except ImportError:
+        return None
+
+
 def make_sdk(name: str, options: Mapping[str, Any] | None = None) -> Any:
     """Construct the SDK for platform ``name`` with constructor ``options``."""
     entry = PLATFORMS.get(name)

@@ -862,11 +862,12 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """``kwargs`` checked against what ``sdk.create_job`` accepts (its named parameters and the names it declares in
     ``job_kwargs``), with a did-you-mean; ``gpu_count``/``num_nodes`` must be counts the platform can run."""
     target = unwrap(sdk)
+    label = target.__name__ if isinstance(target, type) else type(target).__name__  # a class: preflight, no SDK
     if not callable(getattr(target, "create_job", None)):
-        raise UserInputError(f"platform: {type(target).__name__} has no create_job(); it is not a platform SDK",
-                             field="platform", value=type(target).__name__, allowed="a platform SDK")
+        raise UserInputError(f"platform: {label} has no create_job(); it is not a platform SDK",
+                             field="platform", value=label, allowed="a platform SDK")
     params = inspect.signature(target.create_job).parameters
-    named = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    named = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"self"}  # a class
     named.add("gpu_count")  # the protocol's own parameter: every SDK takes it, even behind *args/**kwargs
     open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
     declared = getattr(target, "job_kwargs", None)
@@ -878,7 +879,7 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
                                  field=f"platform_kwargs.{key}", value=value, allowed=accepted)
         if key not in accepted and (declared is not None or not open_ended):
             raise UserInputError(
-                f"platform_kwargs.{key}: not accepted by {type(target).__name__}.create_job"
+                f"platform_kwargs.{key}: not accepted by {label}.create_job"
                 f"{did_you_mean(key, accepted)}; allowed: {', '.join(accepted)}", field=f"platform_kwargs.{key}",
                 value=value,
                 allowed=accepted)
@@ -887,7 +888,7 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     if "num_nodes" in kwargs and _count("num_nodes", kwargs["num_nodes"], 1) > 1 \
             and not getattr(target, "multi_node", True):
         raise UserInputError(f"platform_kwargs.num_nodes: {kwargs['num_nodes']!r} is not allowed; "
-                             f"{type(target).__name__} runs each job on one host; expected 1 (use gpu_count for "
+                             f"{label} runs each job on one host; expected 1 (use gpu_count for "
                              "several GPUs, or slurm/kubernetes/lepton for multi-node jobs)",
                              field="platform_kwargs.num_nodes", value=kwargs["num_nodes"], allowed="1")
     options = {k: v for k, v in kwargs.items() if k != "gpu_count"}

@@ -371,7 +371,7 @@ def unused_reason(config: RunArgs) -> str:
 
 def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None, given: Any = None) -> None:
     from tao_automl.platforms.base import PlatformCheck, as_platform, takes_job_options
-    from tao_automl.platforms.registry import make_sdk
+    from tao_automl.platforms.registry import make_sdk, sdk_class
     from tao_automl.runner.plan import checked_job_kwargs
 
     holder: dict[str, Any] = {"sdk": given}
@@ -382,7 +382,12 @@ def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None
         return f"{config.platform}: {type(holder['sdk']).__name__}"
 
     if not _guard(report, "platform", build):
-        report.add("platform_kwargs", None, "skipped: the platform SDK could not be built")
+        cls = sdk_class(config.platform)
+        if cls is not None and config.platform_kwargs:  # a misspelt key is the user's to fix, reachable or not
+            _guard(report, "platform_kwargs", lambda: f"{len(checked_job_kwargs(cls, config.platform_kwargs))} "
+                   "named as the platform takes them (their values are checked once it can be reached)")
+        else:
+            report.add("platform_kwargs", None, "skipped: the platform SDK could not be built")
         report.add("platform_reachable", None, "skipped: the platform SDK could not be built")
         report.add("image", None, "skipped: the platform SDK could not be built")
         return
