@@ -49,6 +49,10 @@ def test_metric_from_logs(logs: str, expected: float | None) -> None:
     ("Epoch 3: val_acc=0.8995\nBest val_acc: 0.99\n", "val_acc", 0.8995),
     ("[epoch 1] loss=2.0 (min loss: 1.0)", "loss", 2.0),
     ("training done. Best val_acc: 0.99", "val_acc", 0.99),  # only a summary: it is what the job reported
+    # a word or two between "best" and the name (a README audit: each gave the best epoch's 0.99 as the last value)
+    ("epoch 1 val_acc: 0.7\nBest model: val_acc: 0.99", "val_acc", 0.7),
+    ("epoch 1 val_acc: 0.7\nbest epoch 1: val_acc=0.99", "val_acc", 0.7),
+    ("epoch 1 val_acc: 0.7\ntop-1 val_acc: 0.6", "val_acc", 0.6),  # top-1 names the accuracy, not a summary
     # ends of sentences and lists still read
     ("val_acc: 1e-3.", "val_acc", 1e-3), ("val_loss=0.3,val_acc=0.9", "val_loss", 0.3),
     ("version 1.5.3 val_acc=1.5.3", "val_acc", None),

@@ -106,8 +106,10 @@ def metric_from_status(text: str, metric: str) -> float | None:
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|NaN|inf|-inf|Infinity|-Infinity)"
 
 
-#: A word just before the name that makes the value a summary, not the epoch's: ``(best val_acc=0.99 at epoch 1)``.
-_SUMMARY_WORD = re.compile(r"\b(?:best|max|min|maximum|minimum|highest|lowest|top|peak)\W{0,3}$", re.IGNORECASE)
+#: A word before the name (at most two words between) that makes the value a summary, not the epoch's:
+#: ``(best val_acc=0.99 at epoch 1)``, ``Best model: val_acc: 0.99``, ``best epoch 1: val_acc=0.99``.
+_SUMMARY_WORD = re.compile(r"\b(?:best|max|min|maximum|minimum|highest|lowest|peak)\b(?:\W{1,3}[\w.]+){0,2}"
+                           r"\W{0,3}$", re.IGNORECASE)
 
 
 def metric_from_logs(logs: str, metric: str) -> float | None:
