@@ -231,6 +231,8 @@ def test_a_budget_the_goal_names_wins_over_the_llms(tmp_path: Path) -> None:
     assert budget_said("run 20 experiments, 2 at a time") == (20, "20 experiments")
     assert budget_said("tune the learning rate") is None and budget_said("use 2 GPUs") is None
     assert budget_said("3 jobs at a time") is None  # concurrency, not the budget
+    assert budget_said("tune the digits MLP, five trials") == (5, "five trials")  # a number in words
+    assert budget_said("Twenty experiments") == (20, "Twenty experiments") and budget_said("zero trials") is None
     chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
                         "automl_max_recommendations": 1, "automl_max_concurrent": 1,
                         "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
@@ -256,6 +258,9 @@ def test_metric_said_finds_the_one_metric_the_goal_names_and_the_verb_before_it(
     assert metric_said("tune the learning rate", known) is None
     assert metric_said("val_loss down, val_accuracy up", known) is None  # several: the LLM's pick is checked as is
     assert metric_said("reduce the loss", known) is None  # a plain word, not a metric name
+    # spaces for the underscores (a README audit: "minimise the val loss ..." was not repaired)
+    assert metric_said("minimise the val loss of the digits MLP", known) == ("val_loss", "minimize")
+    assert metric_said("maximise val accuracy", known) == ("val_accuracy", "maximize")
 
 
 @pytest.mark.parametrize(("goal", "metric", "direction", "repairs"), [

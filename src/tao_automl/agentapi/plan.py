@@ -83,17 +83,23 @@ def check_choices(settings: Mapping[str, Any], skill: Any, said: str = "", given
                             hint="ask for more trials, or another algorithm (random, bayesian, tpe)")
 
 
-_BUDGET_SAID = re.compile(r"\b(\d{1,4})\s+(?:trials?|recs?|recommendations?|runs?|experiments?|configs?|"
-                          r"configurations?|evaluations?)\b", re.IGNORECASE)
+_NUMBER_WORDS = {w: i for i, w in enumerate((
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"))} | {
+    "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
+_BUDGET_SAID = re.compile(rf"\b(\d{{1,4}}|{'|'.join(_NUMBER_WORDS)})\s+(?:trials?|recs?|recommendations?|runs?|"
+                          r"experiments?|configs?|configurations?|evaluations?)\b", re.IGNORECASE)
 
 
 def budget_said(goal: str) -> tuple[int, str] | None:
     """``(count, words)`` when the goal names how many trials to run ("for 4 trials", "20 runs"); the first such
     phrase, or None."""
     found = _BUDGET_SAID.search(goal)
-    if found is None or int(found.group(1)) < 1:
+    if found is None:
         return None
-    return int(found.group(1)), found.group(0)
+    said = found.group(1).lower()
+    count = int(said) if said.isdigit() else _NUMBER_WORDS[said]
+    return (count, found.group(0)) if count >= 1 else None
 
 
 _DIRECTION_WORD = r"(minimi[sz]e|maximi[sz]e|lower|raise|reduce|increase)"
@@ -102,24 +108,26 @@ _DIRECTION_OF = {"minimi": "minimize", "maximi": "maximize", "lower": "minimize"
 
 
 def metric_said(goal: str, known: list[str]) -> tuple[str, str | None] | None:
-    """``(metric, direction)`` when the goal names exactly one metric the model reports, as a word (``val_loss``;
-    ``Val/Loss`` reads as it); ``direction`` when a verb just before it says which way ("minimize val_loss",
-    "lower the val_loss"), else None. None when the goal names none of them, or several."""
+    """``(metric, direction)`` when the goal names exactly one metric the model reports, as written (``val_loss``,
+    ``Val/Loss``) or with spaces for its underscores (``val loss``); ``direction`` when a verb just before it says
+    which way ("minimize val_loss", "lower the val loss"), else None. None when the goal names none of them, or
+    several."""
     from tao_automl.metrics.parse import normalise_name
 
-    by_name = {normalise_name(k): k for k in known}
-    named = [m for m in re.finditer(r"[A-Za-z0-9_/.\-]+", goal)
-             if normalise_name(m.group(0).rstrip(".-")) in by_name]
-    chosen = {by_name[normalise_name(m.group(0).rstrip(".-"))] for m in named}
-    if len(chosen) != 1:
+    found: dict[str, int] = {}  # metric -> where the goal first names it
+    for metric in known:
+        words = r"[\s_/.\-]+".join(re.escape(w) for w in normalise_name(metric).split("_") if w)
+        hit = re.search(rf"(?<![\w/.\-]){words}(?![\w/])", goal, re.IGNORECASE) if words else None
+        if hit is not None:
+            found[metric] = hit.start()
+    if len(found) != 1:
         return None
-    metric = chosen.pop()
-    for m in named:
-        verb = re.search(_DIRECTION_WORD + r"\s+(?:the\s+|its\s+)?$", goal[:m.start()], re.IGNORECASE)
-        if verb is not None:
-            word = verb.group(1).lower()
-            return metric, next(d for w, d in _DIRECTION_OF.items() if word.startswith(w))
-    return metric, None
+    metric, at = next(iter(found.items()))
+    verb = re.search(_DIRECTION_WORD + r"\s+(?:the\s+|its\s+)?$", goal[:at], re.IGNORECASE)
+    if verb is None:
+        return metric, None
+    word = verb.group(1).lower()
+    return metric, next(d for w, d in _DIRECTION_OF.items() if word.startswith(w))
 
 
 def default_diff(config: Mapping[str, Any], space_names: list[str]) -> list[str]:
