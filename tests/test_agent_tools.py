@@ -413,3 +413,16 @@ def sweep_status_schema_accepts(arguments: dict[str, object]) -> bool:
     except ToolArgumentError:
         return False
     return True
+
+
+def test_a_dry_run_whose_preflight_fails_carries_the_checks_as_preflight_and_start_sweep_do(tmp_path: Path) -> None:
+    """README: a call whose preflight failed (preflight, dry_run, start_sweep) has the checks beside the error. With a
+    metric the demo does not report, preflight and start_sweep did, dry_run answered with the error alone."""
+    config = {"platform": "local", "skill_dir": DEMO, "workspace_path": str(tmp_path / "runs"),
+              "train_dataset_uri": "builtin:digits", "platform_kwargs": {"gpu_count": 0},
+              "automl_settings": {"algorithm": "random", "metric": "val_acc", "automl_max_recommendations": 2}}
+    for tool in ("preflight", "dry_run", "start_sweep"):
+        result, is_error = call_tool(tool, {"config": config})
+        assert is_error and set(result) >= {"error", "checks"}, (tool, sorted(result))
+        assert result["error"]["field"] == "automl_settings.metric", (tool, result["error"])
+    assert not (tmp_path / "runs").exists()
