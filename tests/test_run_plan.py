@@ -815,3 +815,8 @@ def test_the_tool_chosen_ends_of_a_searched_list_are_marked_derived() -> None:
     given = RunPlan.build(RunArgs(skill_dir=skill, automl_hyperparameters=["train.optim.betas"],
                                   custom_param_ranges={"train.optim.betas": {"valid_min": [0.8, 0.9]}}))
     assert given.derived_bounds["train.optim.betas"] == ["high"]
+    # pose-classification's momentum: schema [0, inf); the tool searches it by its odds, [0.47, 0.989]: both ends are
+    # its choice (derived_bounds said only "high", so 0.47 read as the schema's)
+    pose = RunPlan.build(RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-pose-classification"),
+                                 automl_hyperparameters=["train.optim.momentum"]))
+    assert pose.derived_bounds["train.optim.momentum"] == ["low", "high"]

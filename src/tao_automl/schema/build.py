@@ -368,7 +368,10 @@ def _derived_sides(schema: Mapping[str, Any], param: Param, custom: CustomRange 
     unrelated = _build(param.name, kind, _from_base(param.name, kind, prop, base), custom)
     assert isinstance(unrelated, Scalar)
     sides = []
-    if math.isinf(interval.low) and (custom is None or custom.valid_min is None) and param.low == unrelated.low:
+    no_min = custom is None or custom.valid_min is None
+    # a coefficient near 1 (logit scale) starts where its odds range does, above a schema minimum of 0: the tool's
+    odds_low = getattr(param, "logit", False) and param.low > interval.low
+    if (math.isinf(interval.low) or odds_low) and no_min and param.low == unrelated.low:
         sides.append("low")
     if math.isinf(interval.high) and (custom is None or custom.valid_max is None) and param.high == unrelated.high:
         sides.append("high")
