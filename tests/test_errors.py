@@ -94,9 +94,11 @@ def test_cli_bad_config_key_names_field_value_allowed(tmp_path: Path, capsys: py
 
 
 def test_readme_documents_every_exit_code() -> None:
+    """Each code with the words of EXIT_CODES (code 4 said "the run folder is busy: another orchestrator holds its
+    lock" while the table said another text: the README claims a test keeps them in step)."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for code in EXIT_CODES:
-        assert f"\n| {code} | " in readme
+    for code, meaning in EXIT_CODES.items():
+        assert f"\n| {code} | {meaning} |\n" in readme, code
 
 
 def test_a_plain_message_with_a_field_prefix_names_the_field() -> None:

@@ -548,6 +548,14 @@ def test_data_loader_defaults_are_left_out_of_the_default_search(caplog: pytest.
     assert left_out[0].startswith("dataset.train_dataset.num_workers (a data-loader setting")
     check = next(c.to_json() for c in run_preflight(RunArgs(skill_dir=skill)).checks if c.check == "search_space")
     assert check["left_out"] == left_out and "3 of the schema's default param(s) left out: " in check["detail"]
+    # nothing left out: the key is there, empty (SKILL.md says to read it; it was missing)
+    from tao_automl.bank import builtin_skill_dir
+
+    demo = str(builtin_skill_dir("demo-digits-mlp"))
+    assert describe_search_space(demo)["left_out"] == []
+    check = next(c.to_json() for c in run_preflight(RunArgs(skill_dir=demo, automl_settings={"metric": "val_accuracy"}))
+                 .checks if c.check == "search_space")
+    assert check["left_out"] == []
 
 
 def test_an_override_may_restate_the_templates_own_value_that_the_schema_options_omit(tmp_path: Path) -> None:

@@ -112,8 +112,7 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
                   "derived_bounds": derived_bounds(skill.schema, space, custom_param_ranges, base)}
     if settings.objectives:
         data["metrics"] = settings.objectives
-    if space.skipped:  # the schema's default params left out, each "name (why)"
-        data["left_out"] = list(space.skipped)
+    data["left_out"] = list(space.skipped)  # the schema's default params left out, each "name (why)"; may be empty
     if settings.algorithm == "auto":  # the brain a run would get, and why (the run persists the same pick)
         from tao_automl.brain.auto import auto_choice
 

@@ -152,8 +152,8 @@ def _space_detail(space: Any, metric_text: str, notes: Sequence[str], settings: 
         facts["algorithm_choice"] = choice = auto_choice(space, settings)
         picked = f"; algorithm auto picks {choice['algorithm']}: {choice['reason']}"
     left_out = ""
+    facts["left_out"] = list(space.skipped)  # always there (SKILL.md says to read it); empty when none is left out
     if space.skipped:  # the warning gives each reason; JSON carries them in left_out
-        facts["left_out"] = list(space.skipped)
         left_out = (f"; {len(space.skipped)} of the schema's default param(s) left out: "
                     f"{', '.join(entry.partition(' (')[0] for entry in space.skipped)}")
     return (f"{len(space)} param(s): {', '.join(space.names)}; {metric_text}{picked}{left_out}"
