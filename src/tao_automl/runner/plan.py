@@ -891,6 +891,8 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
                              f"{label} runs each job on one host; expected 1 (use gpu_count for "
                              "several GPUs, or slurm/kubernetes/lepton for multi-node jobs)",
                              field="platform_kwargs.num_nodes", value=kwargs["num_nodes"], allowed="1")
+    if isinstance(target, type):  # the class of an SDK that could not be built: the names only
+        return dict(kwargs)
     options = {k: v for k, v in kwargs.items() if k != "gpu_count"}
     try:  # the values, as create_job would check them: a bad one stops the run before anything is created
         as_platform(sdk).validate_job(int(kwargs.get("gpu_count", 1)), options)
