@@ -294,3 +294,31 @@ def test_a_repaired_proposal_shows_what_was_changed_beside_the_llms_reason(tmp_p
     store.close()
     assert shown == {"7": "x [changed by tao-automl: train.optim.lr: 'NaN' is not a number; used 0.05]",
                      "8": "as proposed"}
+
+
+def test_an_endpoint_answering_an_html_page_is_refused_naming_it_not_a_traceback(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A gateway answering every request with a 200 HTML page: preflight, run and plan ended in a 19-frame traceback
+    (AttributeError from the client's model listing, exit 1). It is the endpoint's error, exit 2, named where it was
+    given; a model the endpoint does not serve names the model the same way (its field was null)."""
+    import json
+
+    from http_stub import canned_http
+    from tao_automl.cli.main import main
+    from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError
+
+    with canned_http(200, b"<html><body>Sign in</body></html>", "text/html") as url:
+        with pytest.raises(LLMEndpointError) as caught:
+            LLMClient(LLMConfig(url, "m", timeout_s=10, max_retries=0)).preflight()
+        assert (caught.value.field, caught.value.value) == ("automl_settings.llm_endpoint", url)
+        assert "not as an OpenAI-compatible API" in str(caught.value)
+        assert main(["plan", "tune lr", "--model", "builtin:demo-digits-mlp", "--llm-endpoint", url,
+                     "--llm-model", "m", "--json"]) == 2
+        error = json.loads(capsys.readouterr().out)["error"]
+        assert (error["field"], error["value"]) == ("--llm-endpoint", url)
+    listing = json.dumps({"object": "list", "data": [{"id": "gemma3-270m", "object": "model"}]}).encode()
+    with canned_http(200, listing) as url:
+        with pytest.raises(LLMEndpointError) as wrong:
+            LLMClient(LLMConfig(url, "gemma3-27b", timeout_s=10, max_retries=0)).preflight()
+        assert (wrong.value.field, wrong.value.value) == ("automl_settings.llm_model", "gemma3-27b")
+        assert wrong.value.allowed == ["gemma3-270m"]

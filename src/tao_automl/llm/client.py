@@ -204,7 +204,8 @@ class LLMClient:
             if names and self.config.model not in names:
                 raise LLMEndpointError(
                     f"{self._where()}: the endpoint does not serve model {self.config.model!r}"
-                    f"{did_you_mean(self.config.model, names)}; available: {', '.join(sorted(set(names))[:10])}"
+                    f"{did_you_mean(self.config.model, names)}; available: {', '.join(sorted(set(names))[:10])}",
+                    field="automl_settings.llm_model", value=self.config.model, allowed=sorted(set(names)),
                 )
             api.chat.completions.create(model=self.config.model, max_tokens=1,
                                         messages=[{"role": "user", "content": "Say OK."}])
@@ -219,7 +220,13 @@ class LLMClient:
                          "nothing was started") from exc
             if isinstance(exc, _openai().APIError):
                 raise LLMEndpointError(self.explain(exc) + "; stopped before the first rec") from exc
-            raise
+            # it answered, but not as the OpenAI API does (a gateway's HTML page: the client fails on the body)
+            raise LLMEndpointError(
+                f"{self._where()}: the endpoint answered, but not as an OpenAI-compatible API ({type(exc).__name__}: "
+                f"{exc}); stopped before the first rec", field="automl_settings.llm_endpoint",
+                value=self.config.endpoint, allowed="an OpenAI-compatible endpoint (its base URL, e.g. ending in /v1)",
+                hint="check llm_endpoint: it should be the API's base URL, not a web page or a proxy's login page"
+            ) from exc
 
     @staticmethod
     def unreachable(exc: Exception) -> bool:
