@@ -321,6 +321,11 @@ def test_skill_md_python_resume_changes_llm_fallback_of_a_cli_run(tmp_path: Path
     from tao_automl.status import query_status
     status = query_status(run_dir)
     assert status["progress"]["completed"] == 3
+    # an LLM stop names llm_timeout_s (a slow endpoint) or a moved endpoint: resuming with them was refused too
+    exec(snippet.replace('automl_settings={"llm_fallback": "bayesian"}',
+                         'automl_settings={"llm_timeout_s": 120, "llm_max_retries": 3, "llm_model": "m2", '
+                         '"llm_endpoint": "http://127.0.0.1:9/v1", "automl_max_recommendations": 4}'), scope)
+    assert query_status(run_dir)["progress"]["completed"] == 4
 
 
 def test_a_missing_command_stops_the_sweep_naming_it(tmp_path: Path) -> None:

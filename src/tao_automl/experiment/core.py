@@ -571,7 +571,10 @@ class Experiment:
 #: another poll pace, what to do when the LLM fails).
 RESUME_MUTABLE = frozenset({"automl_max_recommendations", "automl_max_concurrent", "poll_interval_s", "llm_api_key",
                             "automl_job_timeout_s", "automl_fail_fast_after", "llm_fallback",
-                            "long_running_enabled", "status_interval_minutes"})
+                            "long_running_enabled", "status_interval_minutes",
+                            # how the LLM is reached, not what it searches: the fix an LLM stop names (a slow or
+                            # moved endpoint, a model renamed) must be applicable to the run it stopped
+                            "llm_endpoint", "llm_model", "llm_timeout_s", "llm_max_retries"})
 
 
 def as_scheduler(brain: Any, settings: AutoMLSettings) -> TrialScheduler:

@@ -59,7 +59,10 @@ class LLMUnreachable(LLMFailure):
 
     kind = "platform_unreachable"
     exit_code = EXIT_PLATFORM_UNREACHABLE
-    default_hint = "start (or fix the address of) the LLM endpoint, then `tao-automl resume RUN_DIR`"
+    default_hint = ("start the LLM endpoint (or, when it answers too slowly, raise llm_timeout_s), then `tao-automl "
+                    "resume RUN_DIR`; a new llm_endpoint, llm_model, llm_timeout_s or llm_max_retries is given from "
+                    "Python: AutoMLRunner(...).run(workspace_path=RUN_DIR, resume=True, "
+                    "automl_settings={'llm_timeout_s': 120})")
 
 
 def normalise_endpoint(url: str, field: str = "automl_settings.llm_endpoint") -> str:
