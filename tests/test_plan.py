@@ -294,6 +294,39 @@ def test_the_metric_the_goal_names_wins_over_the_llms(tmp_path: Path, goal: str,
     assert plan.repairs == repairs
 
 
+@pytest.mark.parametrize(("goal", "outcome"), [
+    ("maximize f1_score over 5 trials", "f1_score"),  # not reported by the demo: refused, not swapped silently
+    ("minimize loss in 4 trials", "val_loss or train_loss"),  # which loss: refused, naming both
+    ("maximize accuracy", ("val_accuracy", "maximize")),  # the one metric it can mean
+    ("minimize the loss", "val_loss or train_loss"),
+])
+def test_a_metric_word_the_goal_asks_for_is_not_swapped_for_another(tmp_path: Path, goal: str,
+                                                                    outcome: Any) -> None:
+    """An LLM audit: "maximize f1_score over 5 trials" wrote `metric: val_accuracy` listing only the trial count as
+    repaired, and "minimize loss in 4 trials" gave val_accuracy maximised with the repair "direction 'minimize'
+    dropped". A metric word after a direction verb is the user's: the metric it means, or a refusal naming what it
+    could mean."""
+    pytest.importorskip("openai")
+    from tao_automl.agentapi.plan import make_plan
+
+    chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
+                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
+    try:
+        if isinstance(outcome, tuple):
+            plan = make_plan(goal, DEMO, llm_endpoint=chat.url, llm_model="m", workspace_path=str(tmp_path / "runs"),
+                             train_dataset_uri="builtin:digits", gpu_count=0, base=tmp_path)
+            settings = plan.config["automl_settings"]
+            assert (settings["metric"], settings["direction"]) == outcome
+            return
+        with pytest.raises(SettingsError) as caught:
+            make_plan(goal, DEMO, llm_endpoint=chat.url, llm_model="m", workspace_path=str(tmp_path / "runs"),
+                      train_dataset_uri="builtin:digits", gpu_count=0, base=tmp_path)
+        assert outcome in str(caught.value) and caught.value.allowed, caught.value
+    finally:
+        chat.close()
+
+
 @needs_shared
 def test_plan_writes_a_config_for_a_model_that_needs_eval_data_and_takes_the_users_metric(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -130,6 +130,34 @@ def metric_said(goal: str, known: list[str]) -> tuple[str, str | None] | None:
     return metric, next(d for w, d in _DIRECTION_OF.items() if word.startswith(w))
 
 
+#: Words that name a metric when a direction verb comes before them ("maximize accuracy", "minimize loss").
+_METRIC_WORDS = frozenset({"accuracy", "acc", "loss", "error", "f1", "precision", "recall", "auc", "map", "iou", "mae",
+                           "mse", "rmse", "latency", "perplexity", "bleu", "psnr", "score", "reward", "wer", "cer"})
+
+
+def metric_asked(goal: str) -> tuple[str, str] | None:
+    """``(word, direction)`` for the metric-like word a direction verb is applied to ("maximize f1_score", "minimize
+    loss"): a name with ``_``, a digit or ``@`` in it, or a common metric word; None otherwise."""
+    found = re.search(_DIRECTION_WORD + r"\s+(?:the\s+|its\s+)?([A-Za-z][\w@./-]*)", goal, re.IGNORECASE)
+    if found is None:
+        return None
+    word = found.group(2).rstrip(".,;:")
+    if not (re.search(r"[_\d@]", word) or word.lower() in _METRIC_WORDS):
+        return None
+    verb = found.group(1).lower()
+    return word, next(d for w, d in _DIRECTION_OF.items() if verb.startswith(w))
+
+
+def metric_for_word(word: str, known: list[str]) -> list[str]:
+    """The known metrics a word of the goal may mean: the one it names, else those it is a part of (``accuracy``:
+    ``val_accuracy``; ``loss``: ``val_loss``, ``train_loss``)."""
+    from tao_automl.metrics.parse import normalise_name
+
+    wanted = normalise_name(word)
+    exact = [k for k in known if normalise_name(k) == wanted]
+    return exact or [k for k in known if wanted in normalise_name(k).split("_")]
+
+
 def default_diff(config: Mapping[str, Any], space_names: list[str]) -> list[str]:
     """How ``config`` differs from running the model with every default: settings changed, params searched."""
     from tao_automl.settings import AutoMLSettings
@@ -165,6 +193,7 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
+    from tao_automl.metrics.parse import normalise_name
     from tao_automl.runner.plan import job_baseline, known_metrics, load_settings, metric_direction, search_space
 
     try:
@@ -227,8 +256,30 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
         if way is not None and settings.get("direction") != way:
             repairs.append(f"direction {settings.get('direction')!r} -> {way!r}: the goal says to {way} {wanted}")
             settings["direction"] = way
+    asked = metric_asked(goal) if metric is None and said_metric is None else None
+    if asked is not None and isinstance(settings.get("metric"), str):  # "maximize f1_score", "minimize loss"
+        word, way = asked
+        meant = metric_for_word(word, metrics)
+        hint = "name one of the allowed metrics in the sentence, or pass --metric"
+        if normalise_name(word) == normalise_name(settings["metric"]):
+            pass  # the LLM took the user's metric
+        elif not meant and re.search(r"[_\d@]", word):  # a metric's own name: the user's, as --metric (checked below)
+            repairs.append(f"metric {settings['metric']!r} -> {word!r}: the goal says to {way} {word!r}")
+            settings["metric"] = word
+        elif not meant and metrics:
+            raise SettingsError(f"the goal asks to {way} {word!r}, which {skill.name} does not report; allowed: "
+                                f"{', '.join(metrics)}", field="goal", value=word, allowed=metrics, hint=hint)
+        elif len(meant) == 1 and settings["metric"] != meant[0]:
+            repairs.append(f"metric {settings['metric']!r} -> {meant[0]!r}: the goal says to {way} {word!r}")
+            settings["metric"] = meant[0]
+        elif len(meant) > 1 and settings["metric"] not in meant:
+            raise SettingsError(f"the goal asks to {way} {word!r}, which may be {' or '.join(meant)}; the LLM chose "
+                                f"{settings['metric']!r}", field="goal", value=word, allowed=meant, hint=hint)
+        if settings.get("direction") != way:
+            repairs.append(f"direction {settings.get('direction')!r} -> {way!r}: the goal says to {way} {word!r}")
+            settings["direction"] = way
     evident = metric_direction(str(settings.get("metric", "")), skill)
-    goal_direction = said_metric is not None and said_metric[1] is not None  # the user's word: the run warns
+    goal_direction = (said_metric is not None and said_metric[1] is not None) or asked is not None  # the run warns
     if evident is not None and not goal_direction and settings.get("direction") not in (None, evident[0]):
         repairs.append(f"direction {settings.pop('direction')!r} dropped: {evident[1]}")
     said = budget_said(goal)
