@@ -322,3 +322,16 @@ def test_an_endpoint_answering_an_html_page_is_refused_naming_it_not_a_traceback
             LLMClient(LLMConfig(url, "gemma3-27b", timeout_s=10, max_retries=0)).preflight()
         assert (wrong.value.field, wrong.value.value) == ("automl_settings.llm_model", "gemma3-27b")
         assert wrong.value.allowed == ["gemma3-270m"]
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5", "nan", "4000"])
+def test_plan_checks_its_llm_timeout(timeout: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan --llm-timeout 0` and `-5` said "cannot connect" (exit 3) with the server up: a usage error naming it."""
+    import json
+
+    from tao_automl.cli.main import main
+
+    assert main(["plan", "tune lr", "--model", "builtin:demo-digits-mlp", "--llm-endpoint", "http://127.0.0.1:9/v1",
+                 "--llm-model", "m", "--llm-timeout", timeout, "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["field"] == "--llm-timeout" and "0 < s <= 3600" in error["allowed"]

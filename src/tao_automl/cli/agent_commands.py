@@ -171,6 +171,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
                                  allowed="KEY=PATH (a spec key, e.g. dataset.train_data_sources.image_dir=/data)",
                                  kind="usage")
         keys[key.strip()] = path.strip()
+    timeout = args.llm_timeout
+    if not (isinstance(timeout, float) and 0 < timeout <= 3600):  # 0 and -5 read "cannot connect" (exit 3)
+        raise UserInputError(f"--llm-timeout: {timeout!r} is not allowed; expected a number of seconds, 0 < s <= 3600",
+                             field="--llm-timeout", value=timeout, allowed="a number of seconds, 0 < s <= 3600",
+                             kind="usage")
     plan = make_plan(args.text, args.model, llm_endpoint=args.llm_endpoint, llm_model=args.llm_model,
                      metric=args.metric, platform=args.platform, workspace_path=args.workspace,
                      train_dataset_uri=args.train_dataset, gpu_count=args.gpus, skill_bank=args.skill_bank,
