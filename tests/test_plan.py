@@ -327,6 +327,30 @@ def test_a_metric_word_the_goal_asks_for_is_not_swapped_for_another(tmp_path: Pa
         chat.close()
 
 
+def test_the_algorithm_and_concurrency_the_goal_names_win_over_the_llms(tmp_path: Path) -> None:
+    """An LLM audit: "use random search, 4 trials, run 4 at a time" came back as tpe with 1 at a time and no repair
+    listed (the real model answered `auto` for every named algorithm). What the sentence names wins, listed."""
+    pytest.importorskip("openai")
+    from tao_automl.agentapi.plan import algorithm_said, concurrency_said, make_plan
+
+    assert algorithm_said("tune with tpe") == ("tpe", "tpe") and algorithm_said("random seed 3") is None
+    assert algorithm_said("tpe or bohb") is None and algorithm_said("hyperband_es please")[0] == "hyperband_es"
+    assert concurrency_said("run 2 concurrently") == (2, "2 concurrently") and concurrency_said("4 trials") is None
+    chat = _CannedChat({"algorithm": "tpe", "metric": "val_accuracy", "direction": "maximize",
+                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
+                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
+    try:
+        plan = make_plan("use random search, 4 trials, run 4 at a time", DEMO, llm_endpoint=chat.url, llm_model="m",
+                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
+                         base=tmp_path)
+    finally:
+        chat.close()
+    settings = plan.config["automl_settings"]
+    assert (settings["algorithm"], settings["automl_max_concurrent"]) == ("random", 4)
+    assert plan.repairs == ["algorithm 'tpe' -> 'random': the goal says 'random search'",
+                            "automl_max_concurrent 1 -> 4: the goal says '4 at a time'"]
+
+
 @needs_shared
 def test_plan_writes_a_config_for_a_model_that_needs_eval_data_and_takes_the_users_metric(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

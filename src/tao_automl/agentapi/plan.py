@@ -158,6 +158,40 @@ def metric_for_word(word: str, known: list[str]) -> list[str]:
     return exact or [k for k in known if wanted in normalise_name(k).split("_")]
 
 
+#: How a sentence names an algorithm: its own name, or these phrases ("random" and "llm" alone say too little).
+_ALGORITHM_PHRASES = {"random search": "random", "random sampling": "random", "bayesian optimi": "bayesian",
+                      "llm algorithm": "llm", "llm-guided": "llm", "population based training": "pbt"}
+_AMBIGUOUS_NAMES = frozenset({"random", "llm", "auto"})
+
+
+def algorithm_said(goal: str) -> tuple[str, str] | None:
+    """``(algorithm, words)`` when the goal names exactly one algorithm ("with tpe", "random search", "hyperband");
+    None when it names none or several."""
+    from tao_automl.brain.registry import ALGORITHMS
+
+    found: dict[str, str] = {}
+    for name in ALGORITHMS:
+        if name not in _AMBIGUOUS_NAMES:
+            hit = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", goal, re.IGNORECASE)
+            if hit is not None:
+                found.setdefault(name, hit.group(0))
+    for phrase, name in _ALGORITHM_PHRASES.items():
+        hit = re.search(rf"\b{re.escape(phrase)}\w*", goal, re.IGNORECASE)
+        if hit is not None:
+            found.setdefault(name, hit.group(0))
+    return next(iter(found.items())) if len(found) == 1 else None
+
+
+_CONCURRENCY_SAID = re.compile(r"\b(\d{1,3})\s+(?:(?:jobs?|recs?|trials?|runs?)\s+)?(?:at a time|at once|in parallel|"
+                               r"concurrently|simultaneously)\b", re.IGNORECASE)
+
+
+def concurrency_said(goal: str) -> tuple[int, str] | None:
+    """``(count, words)`` when the goal says how many recs run at once ("2 at a time", "run 4 in parallel")."""
+    found = _CONCURRENCY_SAID.search(goal)
+    return (int(found.group(1)), found.group(0)) if found is not None and int(found.group(1)) >= 1 else None
+
+
 def default_diff(config: Mapping[str, Any], space_names: list[str]) -> list[str]:
     """How ``config`` differs from running the model with every default: settings changed, params searched."""
     from tao_automl.settings import AutoMLSettings
@@ -282,6 +316,16 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     goal_direction = (said_metric is not None and said_metric[1] is not None) or asked is not None  # the run warns
     if evident is not None and not goal_direction and settings.get("direction") not in (None, evident[0]):
         repairs.append(f"direction {settings.pop('direction')!r} dropped: {evident[1]}")
+    named_algorithm = algorithm_said(goal)
+    if named_algorithm is not None and settings.get("algorithm") != named_algorithm[0]:  # the user's choice wins
+        repairs.append(f"algorithm {settings.get('algorithm')!r} -> {named_algorithm[0]!r}: the goal says "
+                       f"{named_algorithm[1]!r}")
+        settings["algorithm"] = named_algorithm[0]
+    at_once = concurrency_said(goal)
+    if at_once is not None and settings.get("automl_max_concurrent") != at_once[0]:
+        repairs.append(f"automl_max_concurrent {settings.get('automl_max_concurrent')!r} -> {at_once[0]}: the goal "
+                       f"says {at_once[1]!r}")
+        settings["automl_max_concurrent"] = at_once[0]
     said = budget_said(goal)
     if said is not None and settings.get("automl_max_recommendations") != said[0]:  # the user's number wins
         repairs.append(f"automl_max_recommendations {settings.get('automl_max_recommendations')!r} -> {said[0]}: "
