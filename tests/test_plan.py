@@ -351,6 +351,32 @@ def test_the_algorithm_and_concurrency_the_goal_names_win_over_the_llms(tmp_path
                             "automl_max_concurrent 1 -> 4: the goal says '4 at a time'"]
 
 
+def test_a_plan_for_an_llm_algorithm_names_the_endpoint_and_model_its_runs_ask(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An LLM audit: an answer with `algorithm: llm` was refused "automl_settings.llm_endpoint: not set" although
+    --llm-endpoint was given: the config never carried it. It carries the endpoint and model (never the key). (The
+    validating dry run is replaced: this canned endpoint answers a config, not an LLM brain's proposal.)"""
+    pytest.importorskip("openai")
+    from tao_automl.agentapi import plan as plan_module
+    from tao_automl.agentapi.plan import make_plan
+
+    validated: list[dict[str, Any]] = []
+    monkeypatch.setattr(plan_module, "validate", lambda config, base: validated.append(dict(config)))
+
+    chat = _CannedChat({"algorithm": "llm", "metric": "val_accuracy", "direction": "maximize",
+                        "automl_max_recommendations": 3, "automl_max_concurrent": 1,
+                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
+    try:
+        plan = make_plan("tune lr with the llm algorithm", DEMO, llm_endpoint=chat.url, llm_model="m",
+                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
+                         base=tmp_path)
+    finally:
+        chat.close()
+    settings = plan.config["automl_settings"]
+    assert (settings["algorithm"], settings["llm_endpoint"], settings["llm_model"]) == ("llm", chat.url, "m")
+    assert "llm_api_key" not in settings and validated == [plan.config]
+
+
 @needs_shared
 def test_plan_writes_a_config_for_a_model_that_needs_eval_data_and_takes_the_users_metric(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

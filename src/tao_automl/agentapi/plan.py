@@ -227,6 +227,7 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
+    from tao_automl.llm.setup import LLM_ALGORITHMS
     from tao_automl.metrics.parse import normalise_name
     from tao_automl.runner.plan import job_baseline, known_metrics, load_settings, metric_direction, search_space
 
@@ -321,6 +322,9 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
         repairs.append(f"algorithm {settings.get('algorithm')!r} -> {named_algorithm[0]!r}: the goal says "
                        f"{named_algorithm[1]!r}")
         settings["algorithm"] = named_algorithm[0]
+    if settings.get("algorithm") in LLM_ALGORITHMS:  # its runs ask the same endpoint: the config says which
+        settings.setdefault("llm_endpoint", llm.endpoint)
+        settings.setdefault("llm_model", llm.model)
     at_once = concurrency_said(goal)
     if at_once is not None and settings.get("automl_max_concurrent") != at_once[0]:
         repairs.append(f"automl_max_concurrent {settings.get('automl_max_concurrent')!r} -> {at_once[0]}: the goal "
