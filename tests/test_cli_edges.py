@@ -668,3 +668,20 @@ def test_a_missing_config_points_to_an_example_an_installed_user_has(tmp_path: P
     assert example is not None
     config = config_from_mapping(yaml.safe_load(example.group(1)), tmp_path)
     assert config.platform == "local"
+
+
+def test_status_text_says_why_a_stopped_run_stopped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An LLM audit: a run the LLM brain stopped showed only `state: interrupted` in `status`; the reason was in the
+    JSON's progress.stop_reason alone. The text says it too (here a sweep whose recs never report the metric)."""
+    from conftest import write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    run = AutoMLRunner(InstantSDK(lambda spec: None), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 4,
+                         "automl_max_concurrent": 1}, workspace_path=tmp_path / "ws", gpu_count=0)
+    reason = run["stop_reason"]
+    assert reason
+    capsys.readouterr()
+    assert main(["status", run["run_dir"]]) == 0
+    assert f"stop reason: {reason}" in capsys.readouterr().out

@@ -227,6 +227,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                   "every rec: --recs all [--offset N --limit N]")
         print(f"state: {status['progress'].get('state')}; active jobs: "
               f"{', '.join(str(a['job_id']) for a in status['active_jobs'] if not a.get('job_ended')) or 'none'}")
+        reason = status["progress"].get("stop_reason")
+        if reason and not (status.get("orchestrator") or {}).get("alive"):  # why it stopped (JSON alone said it)
+            print(f"stop reason: {reason}")
         for waiting in (a for a in status["active_jobs"] if a.get("pending_reason")):
             print(f"rec {waiting['rec_id']}: job {waiting['job_id']} waits in the platform's queue: "
                   f"{waiting['pending_reason']}")
