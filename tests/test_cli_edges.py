@@ -685,3 +685,33 @@ def test_status_text_says_why_a_stopped_run_stopped(tmp_path: Path, capsys: pyte
     capsys.readouterr()
     assert main(["status", run["run_dir"]]) == 0
     assert f"stop reason: {reason}" in capsys.readouterr().out
+
+
+def test_an_error_that_stops_a_started_sweep_names_its_run_folder(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An LLM audit: a run the LLM endpoint stopped mid-sweep answered `run --json` with the error alone, its hint
+    naming a literal RUN_DIR: the folder holding rec 1's result was named nowhere. The JSON carries run_dir and the
+    hint names it."""
+    from conftest import write_skill
+    from tao_automl.errors import error_json
+    from tao_automl.experiment.core import Experiment
+    from tao_automl.llm.client import LLMUnreachable
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    told = Experiment.tell
+
+    def endpoint_gone(self: Experiment, rec_id: int, *args: Any, **kwargs: Any) -> Any:
+        if rec_id == 2:
+            raise LLMUnreachable("LLM endpoint http://127.0.0.1:9/v1: cannot connect", field="llm_endpoint")
+        return told(self, rec_id, *args, **kwargs)
+
+    monkeypatch.setattr(Experiment, "tell", endpoint_gone)
+    with pytest.raises(LLMUnreachable) as caught:
+        AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
+            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 3,
+                             "automl_max_concurrent": 1}, workspace_path=tmp_path / "my ws", gpu_count=0)
+    run_dir = str(next((tmp_path / "my ws").glob("run_*")))
+    data = error_json(caught.value)
+    assert data["run_dir"] == run_dir and data["error"]["exit_code"] == 3
+    assert f"`tao-automl resume '{run_dir}'`" in data["error"]["hint"] and "RUN_DIR" not in data["error"]["hint"]

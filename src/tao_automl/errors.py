@@ -306,4 +306,12 @@ def error_json(exc: BaseException) -> dict[str, Any]:
     if not isinstance(exc, TaoAutoMLError):
         exc = InternalError(f"{type(exc).__name__}: {exc}",
                             hint="this is a bug or an unexpected environment problem; rerun with -v for details")
-    return {**(exc.produced or {}), "error": exc.to_json()}
+    data = exc.to_json()
+    run_dir = getattr(exc, "run_dir", None)  # the run a sweep had made when it stopped (set by the runner)
+    if run_dir is None:
+        return {**(exc.produced or {}), "error": data}
+    import shlex  # not at import: errors is on every command's start-up path
+
+    if isinstance(data["hint"], str):
+        data["hint"] = data["hint"].replace("RUN_DIR", shlex.quote(str(run_dir)))
+    return {"run_dir": str(run_dir), **(exc.produced or {}), "error": data}

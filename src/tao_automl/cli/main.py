@@ -641,6 +641,9 @@ def _report_error(exc: TaoAutoMLError, as_json: bool) -> int:
     if as_json:
         _print_out(_dumps(error_json(exc)))
     print(f"error: {exc}", file=sys.stderr)
+    run_dir = getattr(exc, "run_dir", None)  # a sweep that had started: its folder, to look at or resume
+    if run_dir is not None:
+        print(f"run folder: {run_dir}", file=sys.stderr)
     return exc.exit_code
 
 
