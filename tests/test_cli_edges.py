@@ -592,6 +592,30 @@ def test_a_full_or_read_only_disk_is_one_line_not_an_internal_error(
     assert "resume" in payload["hint"]
 
 
+def _sweep_stopped_at_rec_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            error: Any) -> tuple[BaseException, Path]:
+    """A 3-rec sweep whose second result's write raises ``error(run_dir)``; the exception it ends with and its run
+    folder (under a workspace named with a space)."""
+    from conftest import write_skill
+    from tao_automl.experiment.core import Experiment
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    told = Experiment.tell
+
+    def failing(self: Experiment, rec_id: int, *args: Any, **kwargs: Any) -> Any:
+        if rec_id == 2:
+            raise error(self.run_dir)
+        return told(self, rec_id, *args, **kwargs)
+
+    monkeypatch.setattr(Experiment, "tell", failing)
+    with pytest.raises(BaseException) as caught:
+        AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
+            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 3,
+                             "automl_max_concurrent": 1}, workspace_path=tmp_path / "my ws", gpu_count=0)
+    return caught.value, next((tmp_path / "my ws").glob("run_*"))
+
+
 def test_a_disk_that_fills_during_a_sweep_names_the_run_folder_to_resume(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A sweep whose disk filled up (a real one on a 300 kB tmpfs) ended with "continues with `tao-automl resume
@@ -599,26 +623,12 @@ def test_a_disk_that_fills_during_a_sweep_names_the_run_folder_to_resume(
     (The second result's write raises what the full disk raised: a full disk cannot be made here.)"""
     import errno
 
-    from conftest import write_skill
     from tao_automl.cli.main import _storage_error
-    from tao_automl.experiment.core import Experiment
-    from tao_automl.runner.loop import AutoMLRunner
-    from tao_automl.testing import InstantSDK
 
-    told = Experiment.tell
-
-    def tell_until_full(self: Experiment, rec_id: int, *args: Any, **kwargs: Any) -> Any:
-        if rec_id == 2:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.run_dir / "state.db-journal"))
-        return told(self, rec_id, *args, **kwargs)
-
-    monkeypatch.setattr(Experiment, "tell", tell_until_full)
-    with pytest.raises(OSError) as caught:
-        AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
-            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 3,
-                             "automl_max_concurrent": 1}, workspace_path=tmp_path / "my ws", gpu_count=0)
-    run_dir = next((tmp_path / "my ws").glob("run_*"))
-    error = _storage_error(caught.value)
+    raised, run_dir = _sweep_stopped_at_rec_2(tmp_path, monkeypatch, lambda folder: OSError(
+        errno.ENOSPC, "No space left on device", str(folder / "state.db-journal")))
+    assert isinstance(raised, OSError)
+    error = _storage_error(raised)
     assert error is not None and error.kind == "workspace"
     assert f"`tao-automl resume '{run_dir}'`" in str(error.hint) and "RUN_DIR" not in str(error.hint)
     assert _storage_error(OSError(errno.ENOSPC, "full")).hint.endswith("`tao-automl resume RUN_DIR`")  # no run yet
@@ -692,26 +702,13 @@ def test_an_error_that_stops_a_started_sweep_names_its_run_folder(tmp_path: Path
     """An LLM audit: a run the LLM endpoint stopped mid-sweep answered `run --json` with the error alone, its hint
     naming a literal RUN_DIR: the folder holding rec 1's result was named nowhere. The JSON carries run_dir and the
     hint names it."""
-    from conftest import write_skill
     from tao_automl.errors import error_json
-    from tao_automl.experiment.core import Experiment
     from tao_automl.llm.client import LLMUnreachable
-    from tao_automl.runner.loop import AutoMLRunner
-    from tao_automl.testing import InstantSDK
 
-    told = Experiment.tell
-
-    def endpoint_gone(self: Experiment, rec_id: int, *args: Any, **kwargs: Any) -> Any:
-        if rec_id == 2:
-            raise LLMUnreachable("LLM endpoint http://127.0.0.1:9/v1: cannot connect", field="llm_endpoint")
-        return told(self, rec_id, *args, **kwargs)
-
-    monkeypatch.setattr(Experiment, "tell", endpoint_gone)
-    with pytest.raises(LLMUnreachable) as caught:
-        AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
-            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 3,
-                             "automl_max_concurrent": 1}, workspace_path=tmp_path / "my ws", gpu_count=0)
-    run_dir = str(next((tmp_path / "my ws").glob("run_*")))
-    data = error_json(caught.value)
+    raised, folder = _sweep_stopped_at_rec_2(tmp_path, monkeypatch, lambda _: LLMUnreachable(
+        "LLM endpoint http://127.0.0.1:9/v1: cannot connect", field="llm_endpoint"))
+    assert isinstance(raised, LLMUnreachable)
+    run_dir = str(folder)
+    data = error_json(raised)
     assert data["run_dir"] == run_dir and data["error"]["exit_code"] == 3
     assert f"`tao-automl resume '{run_dir}'`" in data["error"]["hint"] and "RUN_DIR" not in data["error"]["hint"]

@@ -263,6 +263,21 @@ def test_metric_said_finds_the_one_metric_the_goal_names_and_the_verb_before_it(
     assert metric_said("maximise val accuracy", known) == ("val_accuracy", "maximize")
 
 
+def _planned(tmp_path: Path, goal: str, **answer: Any) -> Any:
+    """``make_plan(goal)`` for the demo against an endpoint answering the config ``answer`` (random, val_accuracy
+    maximised, 4 recs, 1 at a time, lr, unless given)."""
+    from tao_automl.agentapi.plan import make_plan
+
+    chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
+                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr", **answer})
+    try:
+        return make_plan(goal, DEMO, llm_endpoint=chat.url, llm_model="m", workspace_path=str(tmp_path / "runs"),
+                         train_dataset_uri="builtin:digits", gpu_count=0, base=tmp_path)
+    finally:
+        chat.close()
+
+
 @pytest.mark.parametrize(("goal", "metric", "direction", "repairs"), [
     ("minimize val_loss of the digits MLP", "val_loss", "minimize",
      ["metric 'val_accuracy' -> 'val_loss': the goal names 'val_loss'",
@@ -279,16 +294,7 @@ def test_the_metric_the_goal_names_wins_over_the_llms(tmp_path: Path, goal: str,
     plan listed only the trial count as repaired: a config tuning something the user did not ask for. The metric
     the sentence names (one the model reports) wins, with the direction its verb says, and each change is listed."""
     pytest.importorskip("openai")
-    from tao_automl.agentapi.plan import make_plan
-
-    chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
-                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
-                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
-    try:
-        plan = make_plan(goal, DEMO, llm_endpoint=chat.url, llm_model="m", workspace_path=str(tmp_path / "runs"),
-                         train_dataset_uri="builtin:digits", gpu_count=0, base=tmp_path)
-    finally:
-        chat.close()
+    plan = _planned(tmp_path, goal)
     settings = plan.config["automl_settings"]
     assert (settings["metric"], settings.get("direction")) == (metric, direction)
     assert plan.repairs == repairs
@@ -307,44 +313,25 @@ def test_a_metric_word_the_goal_asks_for_is_not_swapped_for_another(tmp_path: Pa
     dropped". A metric word after a direction verb is the user's: the metric it means, or a refusal naming what it
     could mean."""
     pytest.importorskip("openai")
-    from tao_automl.agentapi.plan import make_plan
-
-    chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
-                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
-                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
-    try:
-        if isinstance(outcome, tuple):
-            plan = make_plan(goal, DEMO, llm_endpoint=chat.url, llm_model="m", workspace_path=str(tmp_path / "runs"),
-                             train_dataset_uri="builtin:digits", gpu_count=0, base=tmp_path)
-            settings = plan.config["automl_settings"]
-            assert (settings["metric"], settings["direction"]) == outcome
-            return
-        with pytest.raises(SettingsError) as caught:
-            make_plan(goal, DEMO, llm_endpoint=chat.url, llm_model="m", workspace_path=str(tmp_path / "runs"),
-                      train_dataset_uri="builtin:digits", gpu_count=0, base=tmp_path)
-        assert outcome in str(caught.value) and caught.value.allowed, caught.value
-    finally:
-        chat.close()
+    if isinstance(outcome, tuple):
+        settings = _planned(tmp_path, goal).config["automl_settings"]
+        assert (settings["metric"], settings["direction"]) == outcome
+        return
+    with pytest.raises(SettingsError) as caught:
+        _planned(tmp_path, goal)
+    assert outcome in str(caught.value) and caught.value.allowed, caught.value
 
 
 def test_the_algorithm_and_concurrency_the_goal_names_win_over_the_llms(tmp_path: Path) -> None:
     """An LLM audit: "use random search, 4 trials, run 4 at a time" came back as tpe with 1 at a time and no repair
     listed (the real model answered `auto` for every named algorithm). What the sentence names wins, listed."""
     pytest.importorskip("openai")
-    from tao_automl.agentapi.plan import algorithm_said, concurrency_said, make_plan
+    from tao_automl.agentapi.plan import algorithm_said, concurrency_said
 
     assert algorithm_said("tune with tpe") == ("tpe", "tpe") and algorithm_said("random seed 3") is None
     assert algorithm_said("tpe or bohb") is None and algorithm_said("hyperband_es please")[0] == "hyperband_es"
     assert concurrency_said("run 2 concurrently") == (2, "2 concurrently") and concurrency_said("4 trials") is None
-    chat = _CannedChat({"algorithm": "tpe", "metric": "val_accuracy", "direction": "maximize",
-                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
-                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
-    try:
-        plan = make_plan("use random search, 4 trials, run 4 at a time", DEMO, llm_endpoint=chat.url, llm_model="m",
-                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
-                         base=tmp_path)
-    finally:
-        chat.close()
+    plan = _planned(tmp_path, "use random search, 4 trials, run 4 at a time", algorithm="tpe")
     settings = plan.config["automl_settings"]
     assert (settings["algorithm"], settings["automl_max_concurrent"]) == ("random", 4)
     assert plan.repairs == ["algorithm 'tpe' -> 'random': the goal says 'random search'",
@@ -358,22 +345,13 @@ def test_a_plan_for_an_llm_algorithm_names_the_endpoint_and_model_its_runs_ask(
     validating dry run is replaced: this canned endpoint answers a config, not an LLM brain's proposal.)"""
     pytest.importorskip("openai")
     from tao_automl.agentapi import plan as plan_module
-    from tao_automl.agentapi.plan import make_plan
 
     validated: list[dict[str, Any]] = []
     monkeypatch.setattr(plan_module, "validate", lambda config, base: validated.append(dict(config)))
-
-    chat = _CannedChat({"algorithm": "llm", "metric": "val_accuracy", "direction": "maximize",
-                        "automl_max_recommendations": 3, "automl_max_concurrent": 1,
-                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
-    try:
-        plan = make_plan("tune lr with the llm algorithm", DEMO, llm_endpoint=chat.url, llm_model="m",
-                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
-                         base=tmp_path)
-    finally:
-        chat.close()
+    plan = _planned(tmp_path, "tune lr with the llm algorithm", algorithm="llm", automl_max_recommendations=3)
     settings = plan.config["automl_settings"]
-    assert (settings["algorithm"], settings["llm_endpoint"], settings["llm_model"]) == ("llm", chat.url, "m")
+    assert settings["algorithm"] == "llm" and settings["llm_endpoint"].startswith("http://127.0.0.1:")
+    assert settings["llm_model"] == "m"
     assert "llm_api_key" not in settings and validated == [plan.config]
 
 
