@@ -616,3 +616,15 @@ def test_a_reopened_run_finds_its_local_jobs_where_it_recorded_them(tmp_path: Pa
     before = LocalSDK()
     _jobs_in_run_folder(before, new, cache)
     assert before.jobs_dir == LocalSDK().jobs_dir
+
+
+def test_a_local_job_that_starts_at_once_is_counted_running_not_queued(toy_skill: Path, tmp_path: Path) -> None:
+    """Every local sweep's progress line said "1 in flight (1 queued)" after each launch: a rec stayed pending until a
+    poll saw its job run. A job the platform already runs when it is submitted is counted running at once."""
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill, log_progress=False)
+    seen: list[tuple[int, int]] = []
+    runner.on_progress = lambda progress: seen.append((progress["running"], progress.get("queued") or 0))
+    result = runner.run(automl_settings=_settings(automl_max_recommendations=4, automl_max_concurrent=2),
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["succeeded"] == 4
+    assert any(running for running, _ in seen) and not any(queued for _, queued in seen), seen

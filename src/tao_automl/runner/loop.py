@@ -582,11 +582,27 @@ class AutoMLRunner:
         crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
         job_results = str(getattr(job, "results_dir", "") or results_dir)
         exp.mark_submitted(rec.id, str(job.id), job_results, submitted_at=asked_at)
+        running = self._started_at_once(exp, rec.id, str(job.id))
         rec.job_id = str(job.id)
         active[rec.id] = _Active(rec, str(job.id), job_results, limit_s=self._limit(exp, rec.id))
+        if running:  # as a poll seeing it run would record it (its time limit counts from here)
+            active[rec.id].status, active[rec.id].running_since = JobStatus.RUNNING, time.time()
         _guarded("on_recommendation", on_rec, rec)
         self._progress(exp, None)
         return _Launch.STARTED
+
+    def _started_at_once(self, exp: Experiment, rec_id: int, job_id: str) -> bool:
+        """A job the platform already runs as it is submitted (a local one) is counted running, not queued until the
+        first poll: every local sweep's progress line said "1 in flight (1 queued)". One status read, no retries (a
+        failing one leaves the rec pending, as before)."""
+        try:
+            status = JobStatus.parse(unwrap(self.platform).get_job_status(job_id))
+        except Exception:
+            return False
+        if status is not JobStatus.RUNNING:
+            return False
+        exp.set_status(rec_id, JobStatus.RUNNING.value)
+        return True
 
     def _submit(self, rec: Recommendation, submit: dict[str, Any], results_dir: str) -> Any:
         """``create_job`` (retried); when it still fails, the job may exist anyway: look it up by its name."""
