@@ -593,10 +593,10 @@ class AutoMLRunner:
 
     def _started_at_once(self, exp: Experiment, rec_id: int, job_id: str) -> bool:
         """A job the platform already runs as it is submitted (a local one) is counted running, not queued until the
-        first poll: every local sweep's progress line said "1 in flight (1 queued)". One status read, no retries (a
-        failing one leaves the rec pending, as before)."""
+        first poll: every local sweep's progress line said "1 in flight (1 queued)". One status read, bounded like every
+        SDK call (a failing one leaves the rec pending, as before)."""
         try:
-            status = JobStatus.parse(unwrap(self.platform).get_job_status(job_id))
+            status = JobStatus.parse(self.platform.get_job_status(job_id))
         except Exception:
             return False
         if status is not JobStatus.RUNNING:
