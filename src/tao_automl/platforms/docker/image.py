@@ -7,11 +7,11 @@ contact (DNS, refused, timeout) is "retry later" (exit 3), still naming the imag
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from tao_automl.errors import PlatformError, PlatformUnreachableError, PreflightError, TaoAutoMLError, UserInputError
 from tao_automl.platforms.base import PlatformCheck
+from tao_automl.platforms.image_reference import reference_problem
 from tao_automl.util.reach import unreachable_error, unreachable_text
 
 IMAGE_ALLOWED = ("an image on the engine (listed by `docker images`) or one its registry serves (`docker pull IMAGE` "
@@ -20,13 +20,6 @@ _IMAGE_HINT = ("check the image name and tag (the run config's image, else the s
                "image on the engine (docker pull / docker load / docker build), then retry; nothing was started")
 
 
-#: Docker's reference grammar (github.com/distribution/reference): [DOMAIN[:PORT]/]PATH[:TAG][@DIGEST].
-_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REFERENCE = re.compile(
-    rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"  # the name
-    r"(?::\w[\w.-]{0,127})?"  # the tag
-    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?", re.ASCII)
 REFERENCE_ALLOWED = ("a Docker image reference [REGISTRY[:PORT]/]NAME[:TAG][@DIGEST] whose NAME is lowercase "
                      "(a-z, 0-9, separated by . _ __ or -), e.g. nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt")
 
@@ -34,12 +27,11 @@ REFERENCE_ALLOWED = ("a Docker image reference [REGISTRY[:PORT]/]NAME[:TAG][@DIG
 def check_reference(image: str) -> str:
     """``image`` when Docker can parse it as an image reference, else a :class:`UserInputError` naming it (the
     engine's own answer is a raw "invalid reference format" HTTP 400)."""
-    name, colon, tag = image.partition("@")[0].rpartition(":")
-    if _REFERENCE.fullmatch(image) and len(name if colon and "/" not in tag else image.partition("@")[0]) <= 255:
-        return image  # Docker's limit: a name (registry and path, no tag or digest) of at most 255 characters
-    lower = image.lower()
-    why = ("its repository name must be lowercase" if image != lower and _REFERENCE.fullmatch(lower) else
-           "it does not follow Docker's reference format")
+    problem = reference_problem(image)
+    if problem is None:
+        return image
+    why = ("its repository name must be lowercase" if reference_problem(image.lower()) is None else
+           f"it does not follow Docker's reference format ({problem})")
     raise UserInputError(f"image: {image!r} is not a valid Docker image reference: {why}", field="image",
                          value=image, allowed=REFERENCE_ALLOWED,
                          hint="fix the run config's image (else the skill's container_image); nothing was started")

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 
 from tao_automl.errors import UserInputError
+from tao_automl.platforms.image_reference import reference_problem
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
@@ -20,12 +21,6 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 LABEL_KEY_ALLOWED = ("a label key: an optional DNS subdomain prefix and '/', then at most 63 letters, digits, '-', '_' "
                      "and '.', alphanumeric at both ends (e.g. 'nvidia.com/gpu.product')")
 LABEL_VALUE_ALLOWED = "a label value: at most 63 letters, digits, '-', '_' and '.', alphanumeric at both ends, or empty"
-# the image reference grammar of the container runtimes (github.com/distribution/reference)
-_PATH = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
-_DOMAIN = re.compile(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(\.([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*"
-                     r"[a-zA-Z0-9]))*|\[[0-9a-fA-F:]+\])(:[0-9]+)?$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
 IMAGE_ALLOWED = ("an image reference [registry[:port]/]name[:tag][@digest] whose name is lowercase letters, digits "
                  "and '.', '_', '-' between them (e.g. nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt)")
 
@@ -60,25 +55,7 @@ def label_selector(key: str, value: object) -> dict[str, str]:
 
 def image_reference(image: str) -> str:
     """``image`` if a node's container runtime can parse it, else a UserInputError naming field ``image``."""
-    rest, _, digest = image.partition("@")
-    head, slash, last = rest.rpartition("/")
-    name, colon, tag = last.partition(":")
-    name = head + slash + name
-    first, _, path = name.partition("/")
-    if path and ("." in first or ":" in first or first == "localhost"):
-        domain, name = first, path
-    else:
-        domain = ""
-    why = None
-    if not name or len(name) > 255 or not _PATH.match(name):
-        why = "the repository name must be lowercase" if _PATH.match(name.lower()) else \
-            f"{name!r} is not a valid repository name"
-    elif domain and not _DOMAIN.match(domain):
-        why = f"{domain!r} is not a valid registry host"
-    elif colon and not _TAG.match(tag):
-        why = f"{tag!r} is not a valid tag (at most 128 letters, digits, '_', '.', '-'; not starting with '.' or '-')"
-    elif digest and not _DIGEST.match(digest):
-        why = f"{digest!r} is not a valid digest (algorithm:hex, e.g. sha256:<64 hex digits>)"
+    why = reference_problem(image)
     if why:
         raise UserInputError(f"image: {image!r} is not a valid image reference: {why}; allowed: {IMAGE_ALLOWED}",
                              field="image", value=image, allowed=IMAGE_ALLOWED)

@@ -1,0 +1,34 @@
+"""Image references as container runtimes parse them (github.com/distribution/reference), for every platform that
+runs images: ``[REGISTRY[:PORT]/]NAME[:TAG][@DIGEST]``, NAME lowercase. Pure: no engine, no cluster."""
+
+from __future__ import annotations
+
+import re
+
+_PATH = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
+_DOMAIN = re.compile(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(\.([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*"
+                     r"[a-zA-Z0-9]))*|\[[0-9a-fA-F:]+\])(:[0-9]+)?$")
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+#: The longest name (registry and path, without tag or digest) a runtime takes.
+NAME_MAX = 255
+
+
+def reference_problem(image: str) -> str | None:
+    """Why a container runtime cannot parse ``image`` as an image reference, or None when it can."""
+    rest, _, digest = image.partition("@")
+    head, slash, last = rest.rpartition("/")
+    name, colon, tag = last.partition(":")
+    full = head + slash + name
+    first, _, path = full.partition("/")
+    domain, name = (first, path) if path and ("." in first or ":" in first or first == "localhost") else ("", full)
+    if not name or len(full) > NAME_MAX or not _PATH.match(name):
+        return ("the repository name must be lowercase" if name and len(full) <= NAME_MAX
+                and _PATH.match(name.lower()) else f"{name!r} is not a valid repository name")
+    if domain and not _DOMAIN.match(domain):
+        return f"{domain!r} is not a valid registry host"
+    if colon and not _TAG.match(tag):
+        return f"{tag!r} is not a valid tag (at most 128 letters, digits, '_', '.', '-'; not starting with '.' or '-')"
+    if digest and not _DIGEST.match(digest):
+        return f"{digest!r} is not a valid digest (algorithm:hex, e.g. sha256:<64 hex digits>)"
+    return None
