@@ -225,7 +225,8 @@ def test_a_budget_the_goal_names_wins_over_the_llms(tmp_path: Path) -> None:
     """"tune the learning rate of the digits MLP for 4 trials": gemma3-270m answered 1 rec, and the config said 1.
     The number the sentence names is used and the repair says so; a sentence without one keeps the LLM's."""
     pytest.importorskip("openai")
-    from tao_automl.agentapi.plan import budget_said, make_plan
+    from tao_automl.agentapi.goal import budget_said
+    from tao_automl.agentapi.plan import make_plan
 
     assert budget_said("tune lr for 4 trials") == (4, "4 trials")
     assert budget_said("run 20 experiments, 2 at a time") == (20, "20 experiments")
@@ -248,7 +249,7 @@ def test_a_budget_the_goal_names_wins_over_the_llms(tmp_path: Path) -> None:
 
 
 def test_metric_said_finds_the_one_metric_the_goal_names_and_the_verb_before_it() -> None:
-    from tao_automl.agentapi.plan import metric_said
+    from tao_automl.agentapi.goal import metric_said
 
     known = ["val_accuracy", "val_loss", "train_loss", "kpi"]
     assert metric_said("minimize val_loss of the digits MLP", known) == ("val_loss", "minimize")
@@ -326,7 +327,7 @@ def test_the_algorithm_and_concurrency_the_goal_names_win_over_the_llms(tmp_path
     """An LLM audit: "use random search, 4 trials, run 4 at a time" came back as tpe with 1 at a time and no repair
     listed (the real model answered `auto` for every named algorithm). What the sentence names wins, listed."""
     pytest.importorskip("openai")
-    from tao_automl.agentapi.plan import algorithm_said, concurrency_said
+    from tao_automl.agentapi.goal import algorithm_said, concurrency_said
 
     assert algorithm_said("tune with tpe") == ("tpe", "tpe") and algorithm_said("random seed 3") is None
     assert algorithm_said("tpe or bohb") is None and algorithm_said("hyperband_es please")[0] == "hyperband_es"

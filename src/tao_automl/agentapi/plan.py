@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from tao_automl.agentapi.goal import goal_repairs
 from tao_automl.errors import PlatformUnreachableError, SettingsError, SkillError
 from tao_automl.util.suggest import did_you_mean
 
@@ -83,115 +84,6 @@ def check_choices(settings: Mapping[str, Any], skill: Any, said: str = "", given
                             hint="ask for more trials, or another algorithm (random, bayesian, tpe)")
 
 
-_NUMBER_WORDS = {w: i for i, w in enumerate((
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"))} | {
-    "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
-_BUDGET_SAID = re.compile(rf"\b(\d{{1,4}}|{'|'.join(_NUMBER_WORDS)})\s+(?:trials?|recs?|recommendations?|runs?|"
-                          r"experiments?|configs?|configurations?|evaluations?)\b", re.IGNORECASE)
-
-
-def budget_said(goal: str) -> tuple[int, str] | None:
-    """``(count, words)`` when the goal names how many trials to run ("for 4 trials", "20 runs"); the first such
-    phrase, or None."""
-    found = _BUDGET_SAID.search(goal)
-    if found is None:
-        return None
-    said = found.group(1).lower()
-    count = int(said) if said.isdigit() else _NUMBER_WORDS[said]
-    return (count, found.group(0)) if count >= 1 else None
-
-
-_DIRECTION_WORD = r"(minimi[sz]e|maximi[sz]e|lower|raise|reduce|increase)"
-_DIRECTION_OF = {"minimi": "minimize", "maximi": "maximize", "lower": "minimize", "reduce": "minimize",
-                 "raise": "maximize", "increase": "maximize"}
-
-
-def metric_said(goal: str, known: list[str]) -> tuple[str, str | None] | None:
-    """``(metric, direction)`` when the goal names exactly one metric the model reports, as written (``val_loss``,
-    ``Val/Loss``) or with spaces for its underscores (``val loss``); ``direction`` when a verb just before it says
-    which way ("minimize val_loss", "lower the val loss"), else None. None when the goal names none of them, or
-    several."""
-    from tao_automl.metrics.parse import normalise_name
-
-    found: dict[str, int] = {}  # metric -> where the goal first names it
-    for metric in known:
-        words = r"[\s_/.\-]+".join(re.escape(w) for w in normalise_name(metric).split("_") if w)
-        hit = re.search(rf"(?<![\w/.\-]){words}(?![\w/])", goal, re.IGNORECASE) if words else None
-        if hit is not None:
-            found[metric] = hit.start()
-    if len(found) != 1:
-        return None
-    metric, at = next(iter(found.items()))
-    verb = re.search(_DIRECTION_WORD + r"\s+(?:the\s+|its\s+)?$", goal[:at], re.IGNORECASE)
-    if verb is None:
-        return metric, None
-    word = verb.group(1).lower()
-    return metric, next(d for w, d in _DIRECTION_OF.items() if word.startswith(w))
-
-
-#: Words that name a metric when a direction verb comes before them ("maximize accuracy", "minimize loss").
-_METRIC_WORDS = frozenset({"accuracy", "acc", "loss", "error", "f1", "precision", "recall", "auc", "map", "iou", "mae",
-                           "mse", "rmse", "latency", "perplexity", "bleu", "psnr", "score", "reward", "wer", "cer"})
-
-
-def metric_asked(goal: str) -> tuple[str, str] | None:
-    """``(word, direction)`` for the metric-like word a direction verb is applied to ("maximize f1_score", "minimize
-    loss"): a name with ``_``, a digit or ``@`` in it, or a common metric word; None otherwise."""
-    found = re.search(_DIRECTION_WORD + r"\s+(?:the\s+|its\s+)?([A-Za-z][\w@./-]*)", goal, re.IGNORECASE)
-    if found is None:
-        return None
-    word = found.group(2).rstrip(".,;:")
-    if not (re.search(r"[_\d@]", word) or word.lower() in _METRIC_WORDS):
-        return None
-    verb = found.group(1).lower()
-    return word, next(d for w, d in _DIRECTION_OF.items() if verb.startswith(w))
-
-
-def metric_for_word(word: str, known: list[str]) -> list[str]:
-    """The known metrics a word of the goal may mean: the one it names, else those it is a part of (``accuracy``:
-    ``val_accuracy``; ``loss``: ``val_loss``, ``train_loss``)."""
-    from tao_automl.metrics.parse import normalise_name
-
-    wanted = normalise_name(word)
-    exact = [k for k in known if normalise_name(k) == wanted]
-    return exact or [k for k in known if wanted in normalise_name(k).split("_")]
-
-
-#: How a sentence names an algorithm: its own name, or these phrases ("random" and "llm" alone say too little).
-_ALGORITHM_PHRASES = {"random search": "random", "random sampling": "random", "bayesian optimi": "bayesian",
-                      "llm algorithm": "llm", "llm-guided": "llm", "population based training": "pbt"}
-_AMBIGUOUS_NAMES = frozenset({"random", "llm", "auto"})
-
-
-def algorithm_said(goal: str) -> tuple[str, str] | None:
-    """``(algorithm, words)`` when the goal names exactly one algorithm ("with tpe", "random search", "hyperband");
-    None when it names none or several."""
-    from tao_automl.brain.registry import ALGORITHMS
-
-    found: dict[str, str] = {}
-    for name in ALGORITHMS:
-        if name not in _AMBIGUOUS_NAMES:
-            hit = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", goal, re.IGNORECASE)
-            if hit is not None:
-                found.setdefault(name, hit.group(0))
-    for phrase, name in _ALGORITHM_PHRASES.items():
-        hit = re.search(rf"\b{re.escape(phrase)}\w*", goal, re.IGNORECASE)
-        if hit is not None:
-            found.setdefault(name, hit.group(0))
-    return next(iter(found.items())) if len(found) == 1 else None
-
-
-_CONCURRENCY_SAID = re.compile(r"\b(\d{1,3})\s+(?:(?:jobs?|recs?|trials?|runs?)\s+)?(?:at a time|at once|in parallel|"
-                               r"concurrently|simultaneously)\b", re.IGNORECASE)
-
-
-def concurrency_said(goal: str) -> tuple[int, str] | None:
-    """``(count, words)`` when the goal says how many recs run at once ("2 at a time", "run 4 in parallel")."""
-    found = _CONCURRENCY_SAID.search(goal)
-    return (int(found.group(1)), found.group(0)) if found is not None and int(found.group(1)) >= 1 else None
-
-
 def default_diff(config: Mapping[str, Any], space_names: list[str]) -> list[str]:
     """How ``config`` differs from running the model with every default: settings changed, params searched."""
     from tao_automl.settings import AutoMLSettings
@@ -227,9 +119,7 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     from tao_automl.bank.skill import load_skill
     from tao_automl.cli.run_config import resolve_skill_dir
     from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
-    from tao_automl.llm.setup import LLM_ALGORITHMS
-    from tao_automl.metrics.parse import normalise_name
-    from tao_automl.runner.plan import job_baseline, known_metrics, load_settings, metric_direction, search_space
+    from tao_automl.runner.plan import job_baseline, known_metrics, load_settings, search_space
 
     try:
         llm = LLMConfig.resolve(llm_endpoint, llm_model, None, timeout_s=llm_timeout_s, max_retries=1)
@@ -280,61 +170,8 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
                               "(`tao-automl skill --text` shows one)") from None
     settings = {k: v for k, v in nl.settings.items() if v is not None}
     repairs = list(nl.repairs)
-    said_metric = metric_said(goal, metrics) if metric is None else None
-    if said_metric is not None and isinstance(settings.get("metric"), str):  # the sentence's metric wins
-        wanted, way = said_metric
-        if settings["metric"] != wanted:
-            repairs.append(f"metric {settings['metric']!r} -> {wanted!r}: the goal names {wanted!r}")
-            settings["metric"] = wanted
-            if way is None and "direction" in settings:  # the LLM's direction was for the metric it chose
-                repairs.append(f"direction {settings.pop('direction')!r} dropped: it was chosen for the LLM's metric")
-        if way is not None and settings.get("direction") != way:
-            repairs.append(f"direction {settings.get('direction')!r} -> {way!r}: the goal says to {way} {wanted}")
-            settings["direction"] = way
-    asked = metric_asked(goal) if metric is None and said_metric is None else None
-    if asked is not None and isinstance(settings.get("metric"), str):  # "maximize f1_score", "minimize loss"
-        word, way = asked
-        meant = metric_for_word(word, metrics)
-        hint = "name one of the allowed metrics in the sentence, or pass --metric"
-        if normalise_name(word) == normalise_name(settings["metric"]):
-            pass  # the LLM took the user's metric
-        elif not meant and re.search(r"[_\d@]", word):  # a metric's own name: the user's, as --metric (checked below)
-            repairs.append(f"metric {settings['metric']!r} -> {word!r}: the goal says to {way} {word!r}")
-            settings["metric"] = word
-        elif not meant and metrics:
-            raise SettingsError(f"the goal asks to {way} {word!r}, which {skill.name} does not report; allowed: "
-                                f"{', '.join(metrics)}", field="goal", value=word, allowed=metrics, hint=hint)
-        elif len(meant) == 1 and settings["metric"] != meant[0]:
-            repairs.append(f"metric {settings['metric']!r} -> {meant[0]!r}: the goal says to {way} {word!r}")
-            settings["metric"] = meant[0]
-        elif len(meant) > 1 and settings["metric"] not in meant:
-            raise SettingsError(f"the goal asks to {way} {word!r}, which may be {' or '.join(meant)}; the LLM chose "
-                                f"{settings['metric']!r}", field="goal", value=word, allowed=meant, hint=hint)
-        if settings.get("direction") != way:
-            repairs.append(f"direction {settings.get('direction')!r} -> {way!r}: the goal says to {way} {word!r}")
-            settings["direction"] = way
-    evident = metric_direction(str(settings.get("metric", "")), skill)
-    goal_direction = (said_metric is not None and said_metric[1] is not None) or asked is not None  # the run warns
-    if evident is not None and not goal_direction and settings.get("direction") not in (None, evident[0]):
-        repairs.append(f"direction {settings.pop('direction')!r} dropped: {evident[1]}")
-    named_algorithm = algorithm_said(goal)
-    if named_algorithm is not None and settings.get("algorithm") != named_algorithm[0]:  # the user's choice wins
-        repairs.append(f"algorithm {settings.get('algorithm')!r} -> {named_algorithm[0]!r}: the goal says "
-                       f"{named_algorithm[1]!r}")
-        settings["algorithm"] = named_algorithm[0]
-    if settings.get("algorithm") in LLM_ALGORITHMS:  # its runs ask the same endpoint: the config says which
-        settings.setdefault("llm_endpoint", llm.endpoint)
-        settings.setdefault("llm_model", llm.model)
-    at_once = concurrency_said(goal)
-    if at_once is not None and settings.get("automl_max_concurrent") != at_once[0]:
-        repairs.append(f"automl_max_concurrent {settings.get('automl_max_concurrent')!r} -> {at_once[0]}: the goal "
-                       f"says {at_once[1]!r}")
-        settings["automl_max_concurrent"] = at_once[0]
-    said = budget_said(goal)
-    if said is not None and settings.get("automl_max_recommendations") != said[0]:  # the user's number wins
-        repairs.append(f"automl_max_recommendations {settings.get('automl_max_recommendations')!r} -> {said[0]}: "
-                       f"the goal says {said[1]!r}")
-        settings["automl_max_recommendations"] = said[0]
+    repairs += goal_repairs(goal, settings, skill, metrics, given_metric=metric, endpoint=llm.endpoint,
+                            model=llm.model)
     check_choices(settings, skill, said=goal, given=metric)
     config: dict[str, Any] = {"platform": platform, "skill_dir": skill_dir, "workspace_path": workspace_path}
     if train_dataset_uri:
