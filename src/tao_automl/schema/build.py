@@ -244,7 +244,7 @@ def build_search_space(
                 )
             skipped.append(f"{name} (AutoML-disabled)")
             continue
-        guess = None if asked else (special_default(name, kind, prop) or metric_neutral(name))
+        guess = None if asked else (special_default(name, kind, prop) or default_left_out(name))
         if guess is not None:
             skipped.append(f"{name} ({guess})")
             continue
@@ -310,7 +310,7 @@ EVAL_SECTIONS = frozenset({"val_dataset", "validation_dataset", "test_dataset", 
 _EVAL_PREFIXES = ("test_", "val_", "eval_")
 
 
-def metric_neutral(name: str) -> str | None:
+def default_left_out(name: str) -> str | None:
     """Why a default param is left out of the default search, or None: a data-loader setting (it would spend recs on
     noise), an inference-time setting (a training job does not read it), or an evaluation-time augmentation or size
     (depth-anything-v2's ``dataset.val_dataset.augmentation.*``, oneformer's ``dataset.augmentation.test_min_size``:
