@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 @contextmanager
@@ -34,3 +36,46 @@ def canned_http(status: int, body: bytes, content_type: str = "application/json"
     finally:
         server.shutdown()
         server.server_close()
+
+
+class CannedChat:
+    """An OpenAI-compatible endpoint on a real socket that answers every chat completion with ``answer`` (the
+    ``openai`` client talks to it unchanged: only the model behind it is replaced). ``asked`` counts the chat
+    completions answered."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.asked = 0
+        chat = self
+        body = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                           "choices": [{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant", "content": json.dumps(answer)}}],
+                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # the stdlib handler's name
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                chat.asked += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # /v1/models, which plan's endpoint check lists (model "m" is served)
+                listing = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(listing)))
+                self.end_headers()
+                self.wfile.write(listing)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

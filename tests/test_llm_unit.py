@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -335,3 +336,52 @@ def test_plan_checks_its_llm_timeout(timeout: str, capsys: pytest.CaptureFixture
                  "--llm-model", "m", "--llm-timeout", timeout, "--json"]) == 2
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["field"] == "--llm-timeout" and "0 < s <= 3600" in error["allowed"]
+
+
+@pytest.mark.parametrize("stop_after", [3, 5])
+@pytest.mark.parametrize("planner", ["research_program", "llm"])
+def test_a_resumed_hybrid_run_keeps_its_plan_and_phase(tmp_path: Path, planner: str, stop_after: int) -> None:
+    """A hybrid run reopened after 3 of 8 recs (4 planned for `explore`, 4 for `tune-lr`) asked the LLM for a new
+    plan and started `explore` again: 7 explore recs and 1 tune-lr. It now goes on with the plan and phase it
+    recorded (no new plan call), each phase runs its share, and tune-lr holds what it recorded holding."""
+    from conftest import small_schema
+    from http_stub import CannedChat
+    from tao_automl import AutoML
+    from tao_automl.experiment.store import RunStore
+
+    phases = [{"name": "explore", "algorithm": "random", "budget": 0.5},
+              {"name": "tune-lr", "algorithm": "random", "budget": 0.5, "params": ["train.optim.lr"]}]
+    chat = CannedChat({"phases": [{"algorithm": p["algorithm"], "params": p.get("params", []), "fraction": 0.5}
+                                  for p in phases], "reasoning": "explore, then tune lr"})
+    settings: dict[str, Any] = {"algorithm": "hybrid", "metric": "val_loss", "automl_max_recommendations": 8,
+                                "automl_max_concurrent": 1, "llm_endpoint": chat.url, "llm_model": "m"}
+    if planner == "research_program":
+        settings["research_program"] = {"phases": phases}
+    try:
+        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
+        for _ in range(stop_after):
+            for rec in ml.next_recommendation():
+                ml.report_result(rec.id, rec.params["train.optim.lr"])
+        asked = chat.asked
+        del ml
+        again = AutoML(tmp_path / "ws", resume=True, log_progress=False)
+        while not again.is_complete():
+            for rec in again.next_recommendation():
+                again.report_result(rec.id, rec.params["train.optim.lr"])
+        again.finish()
+    finally:
+        chat.close()
+    assert chat.asked == asked  # random phases ask nothing: only a re-plan would have called the endpoint
+    store = RunStore(tmp_path / "ws", readonly=True)
+    plans, started = store.events("llm_plan"), store.events("research_phase")
+    sources = {e["rec_id"]: e["payload"]["source"] for e in store.events("llm_proposal")}
+    recs = {r.rec_id: r.params for r in store.recs()}
+    store.close()
+    assert len(plans) == 1
+    first, second = ("explore", "tune-lr") if planner == "research_program" else ("phase1", "phase2")
+    assert [e["payload"]["phase"] for e in started] == [first, second]
+    assert [sources[i] for i in range(1, 9)] == [f"phase:{first}"] * 4 + [f"phase:{second}"] * 4
+    best_explored = min((recs[i] for i in range(1, 5)), key=lambda p: p["train.optim.lr"])
+    held = {k: v for k, v in best_explored.items() if k != "train.optim.lr"}
+    assert started[1]["payload"]["fixed"] == held
+    assert all({k: recs[i][k] for k in held} == held for i in range(5, 9))

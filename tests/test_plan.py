@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from agent_helpers import cli
+from http_stub import CannedChat
 from tao_automl.agentapi.plan import check_choices, default_diff, resolve_model, validate
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.bank.skill import load_skill
@@ -153,48 +154,6 @@ def test_plan_with_a_real_model_writes_a_config_that_dry_runs(tmp_path: Path,
     assert cli("run", str(out), "--dry-run", "--recs", "1").returncode == 0
 
 
-class _CannedChat:
-    """An OpenAI-compatible endpoint on a real socket that answers every chat completion with ``answer`` (the
-    ``openai`` client talks to it unchanged: only the model behind it is replaced)."""
-
-    def __init__(self, answer: dict[str, Any]) -> None:
-        import http.server
-        import threading
-
-        body = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
-                           "choices": [{"index": 0, "finish_reason": "stop",
-                                        "message": {"role": "assistant", "content": json.dumps(answer)}}],
-                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # the stdlib handler's name
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:  # /v1/models, which plan's endpoint check lists (model "m" is served)
-                listing = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(listing)))
-                self.end_headers()
-                self.wfile.write(listing)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.parametrize(("direction", "kept"), [("minimize", False), ("maximize", True)])
 def test_a_direction_against_the_metric_is_dropped_and_said(tmp_path: Path, direction: str, kept: bool) -> None:
     """gemma3-270m answered `direction: minimize` for val_accuracy (the demo's KPI, kpi_direction maximize): the
@@ -203,7 +162,7 @@ def test_a_direction_against_the_metric_is_dropped_and_said(tmp_path: Path, dire
     pytest.importorskip("openai")
     from tao_automl.agentapi.plan import make_plan
 
-    chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": direction,
+    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": direction,
                         "automl_max_recommendations": 4, "automl_max_concurrent": 1,
                         "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr matters most"})
     try:
@@ -234,7 +193,7 @@ def test_a_budget_the_goal_names_wins_over_the_llms(tmp_path: Path) -> None:
     assert budget_said("3 jobs at a time") is None  # concurrency, not the budget
     assert budget_said("tune the digits MLP, five trials") == (5, "five trials")  # a number in words
     assert budget_said("Twenty experiments") == (20, "Twenty experiments") and budget_said("zero trials") is None
-    chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
                         "automl_max_recommendations": 1, "automl_max_concurrent": 1,
                         "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
     try:
@@ -269,7 +228,7 @@ def _planned(tmp_path: Path, goal: str, **answer: Any) -> Any:
     maximised, 4 recs, 1 at a time, lr, unless given)."""
     from tao_automl.agentapi.plan import make_plan
 
-    chat = _CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
                         "automl_max_recommendations": 4, "automl_max_concurrent": 1,
                         "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr", **answer})
     try:
@@ -370,7 +329,7 @@ def test_plan_writes_a_config_for_a_model_that_needs_eval_data_and_takes_the_use
     (train / "images_train").mkdir(parents=True)
     (val / "images_val").mkdir(parents=True)
     (train / "classes.txt").write_text("a\nb\n")
-    chat = _CannedChat({"algorithm": "random", "metric": "val_acc", "direction": "maximize",
+    chat = CannedChat({"algorithm": "random", "metric": "val_acc", "direction": "maximize",
                         "automl_max_recommendations": 4, "automl_max_concurrent": 1,
                         "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
     try:
@@ -394,7 +353,7 @@ def test_plan_checks_the_model_like_a_run_does(tmp_path: Path, capsys: pytest.Ca
     llm_failure, exit 1, "retry"); it is the run's llm_endpoint error now, exit 2, with the close name."""
     from tao_automl.cli.main import main
 
-    chat = _CannedChat({"automl_settings": {}})
+    chat = CannedChat({"automl_settings": {}})
     try:
         code = main(["plan", "tune the learning rate", "--model", DEMO, "-o", str(tmp_path / "c.yaml"), "--json",
                      "--llm-endpoint", chat.url, "--llm-model", "mm"])

@@ -6,7 +6,9 @@ Kinds: ``llm_call`` (token usage), ``llm_proposal`` (reasoning, repairs, re-asks
 ``llm_fallback`` (policy and reason), ``llm_plan``/``research_phase``/``llm_analysis``/
 ``autoresearch_verdict``, ``llm_failure`` (the run stopped: ``llm_fallback: error``). Fallback counts go to meta
 ``llm_fallbacks``; reasoning to meta ``llm_reasoning`` (rec id -> text; a proposal tao-automl repaired or re-drew
-says what it changed) so summaries need nothing but the meta.
+says what it changed) so summaries need nothing but the meta. A brain whose state is more than its results (hybrid:
+its plan and the phase it is in) reads its own records back when its run is reopened: ``restore_records`` gets the
+journal's events of the kinds its ``RESTORED_KINDS`` names, before the results are replayed.
 """
 
 from __future__ import annotations

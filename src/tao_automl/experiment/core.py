@@ -258,6 +258,9 @@ class Experiment:
             self.store.set_meta({MULTI_FIDELITY_KEY: self._multi})
         # in the order the run learnt them (not by id: recs in flight together end in any order), so the brain is
         # rebuilt as the live one was; recs of a run folder older than the journal's rec_finished come first
+        restore = getattr(self.brain, "restore_records", None)
+        if callable(restore):  # a brain whose state is more than its results (hybrid's plan and phase)
+            restore({kind: self.store.events(kind) for kind in getattr(self.brain, "RESTORED_KINDS", ())})
         order = self.store.finish_order()
         finished.sort(key=lambda item: (order.get(item[0], -1), item[0]))
         for rec_id, status, metric_value, trial in finished:

@@ -33,6 +33,9 @@ MAX_PHASES = 3
 class HybridBrain:
     """LLM-planned phases, each run by a classical brain."""
 
+    #: the journal kinds :meth:`restore_records` reads when a run is reopened
+    RESTORED_KINDS = ("llm_plan", "research_phase", "llm_proposal")
+
     def __init__(self, space: SearchSpace, client: LLMClient, *, fallback: str = "error", budget: int = 20,
                  research_program: Any = None, analyzer: Mapping[str, Any] | None = None, seed: int = 0,
                  max_tokens: int = 480) -> None:
@@ -112,12 +115,31 @@ class HybridBrain:
                              "program": program.to_json()})
         return program
 
+    def restore_records(self, events: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        """Pick a reopened run up where it was (called before its results are replayed): the plan it recorded
+        (no new plan is asked for), the phase it was in, holding the values that phase recorded, and how many recs
+        that phase has proposed. A run that ended before planning plans on its first proposal, as a new one."""
+        plans = events.get("llm_plan") or []
+        program = ResearchProgram.from_value(plans[-1]["payload"].get("program")) if plans else None
+        if program is None:
+            return
+        self.runner = ProgramBrain(self.space, program, self.budget)
+        started = [e["payload"] for e in events.get("research_phase") or []
+                   if e["payload"].get("phase") in {p.name for p in program.phases}]
+        if started:
+            last = started[-1]
+            proposed = sum(1 for e in events.get("llm_proposal") or []
+                           if e["payload"].get("source") == f"phase:{last['phase']}")
+            self.runner.resume_phase(str(last["phase"]), last.get("fixed") or {},
+                                     str(last.get("held") or "at the best config so far"), proposed)
+
     def suggest(self, n: int, pending: Sequence[Config], rng: np.random.Generator) -> list[Config]:
         if self.runner is None:
             self.runner = ProgramBrain(self.space, self._plan(), self.budget)
             for config, value in self.history:
                 self.runner.observe(config, value)
         out = self.runner.suggest(n, pending, rng)
+        self.records.extend(self.runner.drain_records())  # a phase's start is journalled before its recs
         for i, phase in enumerate(self.runner.last_phases):  # each config's own phase (a batch may cross one's end)
             self.records.append({"kind": "llm_proposal", "index": i, "source": f"phase:{phase.spec.name}",
                                  "reasoning": phase_reason(phase), "repairs": [], "reasks": 0})

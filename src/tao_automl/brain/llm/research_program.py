@@ -171,24 +171,42 @@ class ProgramBrain:
         ok = [h for h in self.history if h[1] is not None]
         return dict(min(ok, key=lambda h: float(h[1]))[0]) if ok else None  # type: ignore[arg-type]
 
+    def _searched(self, spec: ResearchPhase) -> SearchSpace:
+        """The space a phase searches: its params (all when it names none) and the relations among them."""
+        names = list(spec.params) or self.space.names
+        relations = tuple(r for r in self.space.relations if r.left in names and r.right in names)
+        return SearchSpace(tuple(self.space[n] for n in names), relations)
+
     def _start(self, index: int) -> _Phase:
         from tao_automl.brain.registry import make_brain
 
         spec = self.program.phases[index]
-        names = list(spec.params) or self.space.names
+        sub = self._searched(spec)
+        names = sub.names
         best = self._best() if spec.carry_forward == "best" else None
         base = best or self._defaults()
         fixed = {k: v for k, v in base.items() if k not in names}
-        relations = tuple(r for r in self.space.relations if r.left in names and r.right in names)
-        sub = SearchSpace(tuple(self.space[n] for n in names), relations)
         phase = _Phase(spec, self.budgets[index], sub, fixed, make_brain(spec.algorithm, sub),
                        held="at the best config so far" if best else "at their defaults")
         for config, value in self.history:  # earlier results with the same fixed values are valid data
             if all(config.get(k) == v for k, v in fixed.items()):
                 phase.brain.observe({n: config[n] for n in names}, value)
         self.records.append({"kind": "research_phase", "index": None, "phase": spec.name, "algorithm": spec.algorithm,
-                             "params": names, "fixed": fixed, "budget": phase.budget})
+                             "params": names, "fixed": fixed, "budget": phase.budget, "held": phase.held})
         return phase
+
+    def resume_phase(self, name: str, fixed: Mapping[str, Any], held: str, used: int) -> None:
+        """Make the phase ``name`` that a reopened run had started the current one, as it started: holding the
+        values it recorded, ``used`` of its recs already proposed. Its brain learns from the results replayed after
+        this (those with the same held values, as the live phase did)."""
+        from tao_automl.brain.registry import make_brain
+
+        index = next(i for i, p in enumerate(self.program.phases) if p.name == name)
+        spec = self.program.phases[index]
+        sub = self._searched(spec)
+        self.index = index
+        self.phase = _Phase(spec, self.budgets[index], sub, dict(fixed), make_brain(spec.algorithm, sub), used=used,
+                            held=held)
 
     def suggest(self, n: int, pending: Sequence[Config], rng: np.random.Generator) -> list[Config]:
         out: list[Config] = []
