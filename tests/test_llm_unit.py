@@ -385,3 +385,32 @@ def test_a_resumed_hybrid_run_keeps_its_plan_and_phase(tmp_path: Path, planner: 
     held = {k: v for k, v in best_explored.items() if k != "train.optim.lr"}
     assert started[1]["payload"]["fixed"] == held
     assert all({k: recs[i][k] for k in held} == held for i in range(5, 9))
+
+
+def test_an_autoresearch_verdict_names_the_rec_it_judges(tmp_path: Path) -> None:
+    """`autoresearch_verdict` events had no rec id (keep/discard of what?): each is now tied to the rec whose result
+    it judges. The canned LLM answers one config; the run moves its repeats to unseen neighbours."""
+    from conftest import small_schema
+    from http_stub import CannedChat
+    from tao_automl import AutoML
+    from tao_automl.experiment.store import RunStore
+
+    chat = CannedChat({"config": {"train.optim.lr": 0.1, "train.layers": 2, "train.act": "relu",
+                                  "train.flag": False}, "reasoning": "try a larger lr"})
+    settings = {"algorithm": "autoresearch", "metric": "val_loss", "automl_max_recommendations": 3,
+                "automl_max_concurrent": 1, "llm_endpoint": chat.url, "llm_model": "m"}
+    try:
+        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
+        losses = {}
+        while not ml.is_complete():
+            for rec in ml.next_recommendation():
+                losses[rec.id] = [0.5, 0.2, 0.9][rec.id - 1]
+                ml.report_result(rec.id, losses[rec.id])
+        ml.finish()
+    finally:
+        chat.close()
+    store = RunStore(tmp_path / "ws", readonly=True)
+    verdicts = {e["rec_id"]: (e["payload"]["verdict"], e["payload"]["objective"])
+                for e in store.events("autoresearch_verdict")}
+    store.close()
+    assert verdicts == {1: ("keep", 0.5), 2: ("keep", 0.2), 3: ("discard", 0.9)}

@@ -1,7 +1,8 @@
 """What LLM brains report, persisted in the run's store (events + two meta keys ``status`` reads).
 
 A brain with a ``drain_records()`` method returns dicts ``{"kind", "index", **payload}``; ``index``
-is the position of the config in the last ``suggest`` answer (``None``: not tied to one rec).
+is the position of the config in the last ``suggest`` answer (``None``: not tied to one rec; for a record made in
+``observe``, 0 is the rec observed).
 Kinds: ``llm_call`` (token usage), ``llm_proposal`` (reasoning, repairs, re-asks),
 ``llm_fallback`` (policy and reason), ``llm_plan``/``research_phase``/``llm_analysis``/
 ``autoresearch_verdict``, ``llm_failure`` (the run stopped: ``llm_fallback: error``). Fallback counts go to meta

@@ -504,7 +504,8 @@ class Experiment:
                 self._best is None or self._rank_key(row) < self._rank_key(self._best)):
             self._best = row
         self._observe(rec_id, status, stored_value, budget if budget is not None else self._budget_of(row))
-        llm_records.persist(self.store, llm_records.drain(self.brain), [])  # e.g. verdicts made on this result
+        # e.g. a verdict on this result: a record made while observing it is tied to it by index 0
+        llm_records.persist(self.store, llm_records.drain(self.brain), [rec_id])
         return row
 
     def _budget_of(self, row: RecRow) -> int | None:

@@ -59,7 +59,7 @@ class AutoResearchBrain(LLMBrain):
             verdict = "keep" if self.incumbent is None or value < self.incumbent[1] else "discard"
             if verdict == "keep":
                 self.incumbent = (dict(config), value)
-        self.records.append({"kind": "autoresearch_verdict", "index": None, "verdict": verdict,
+        self.records.append({"kind": "autoresearch_verdict", "index": 0, "verdict": verdict,  # 0: the rec observed
                              "config": config, "objective": value})
         if self.failures_in_row >= self.max_failures and not self.stopped:
             self.stopped = True
