@@ -281,6 +281,23 @@ def test_resuming_an_llm_run_whose_key_came_from_its_config_says_to_set_it_in_th
 
 
 
+def test_a_resume_with_the_endpoint_down_says_the_run_is_as_it_was() -> None:
+    """Resuming an LLM run (recs done) with its endpoint down said "stopped before the first rec" and "nothing was
+    started": the message now says the run was not resumed and is as it was, and the hint says to resume again."""
+    from tao_automl.errors import PlatformUnreachableError
+    from tao_automl.runner.loop import _llm_ready
+    from tao_automl.runner.run_args import RunArgs
+    from tao_automl.settings import AutoMLSettings
+
+    settings = AutoMLSettings.from_mapping({"algorithm": "llm", "metric": "val_loss", "llm_model": "m",
+                                            "llm_endpoint": "http://127.0.0.1:9/v1", "llm_max_retries": 0})
+    with pytest.raises(PlatformUnreachableError) as caught:
+        _llm_ready(settings, RunArgs(skill_dir="x", automl_settings={}))
+    said = f"{caught.value.detail} {caught.value.hint}"
+    assert "cannot connect" in said and "not resumed and is as it was" in said and "resume again" in said
+    assert "first rec" not in said and "nothing was started" not in said
+
+
 def test_a_repaired_proposal_shows_what_was_changed_beside_the_llms_reason(tmp_path: Path) -> None:
     """status showed "LLM reasoning: x" for a rec whose values were all repaired or re-drawn by tao-automl (the LLM
     said lr NaN; the rec ran the default): the reason now carries what was changed."""

@@ -141,17 +141,17 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     sentence = goal + (f"\nMetrics the model reports: {', '.join(metrics)}" if metrics else "")
     client = LLMClient(llm)
     try:  # a wrong model or key is exit 2 naming it, an endpoint that does not answer exit 3 (as run checks them)
-        client.preflight()
+        client.preflight("nothing was written")
     except PlatformUnreachableError as exc:
         raise PlatformUnreachableError(
-            str(exc.detail).replace("; stopped before the first rec", "; nothing was written"), field="llm_endpoint",
+            str(exc.detail), field="llm_endpoint",
             value=llm.endpoint, allowed="an OpenAI-compatible endpoint that answers from here",
             hint="start the LLM server (or check the network to it) and retry, or pass another --llm-endpoint; or "
                  "write the config by hand (`tao-automl skill --text` shows one)") from None
     except LLMEndpointError as exc:  # named as this command takes them
         field = {"automl_settings.llm_model": "--llm-model", "automl_settings.llm_endpoint": "--llm-endpoint"}.get(
             str(exc.field), exc.field or "--llm-model")
-        raise LLMEndpointError(str(exc.detail).replace("; stopped before the first rec", "; nothing was written"),
+        raise LLMEndpointError(str(exc.detail),
                                field=field, value=exc.value, allowed=exc.allowed,
                                hint="pass --llm-model with a model the endpoint serves (and the key it takes in "
                                     "AUTOML_LLM_API_KEY); or write the config by hand") from None

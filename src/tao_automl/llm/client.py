@@ -195,8 +195,10 @@ class LLMClient:
             return f"{self._where()}: HTTP {exc.status_code}: {str(exc)[:200]}"
         return f"{self._where()}: {type(exc).__name__}: {exc}"
 
-    def preflight(self) -> None:
-        """Check endpoint, model and key with a model listing and a one-token answer."""
+    def preflight(self, outcome: str = "stopped before the first rec",
+                  retry: str = "retry, or fix llm_endpoint; nothing was started") -> None:
+        """Check endpoint, model and key with a model listing and a one-token answer. ``outcome`` ends each
+        message (what the failed check left as it was), ``retry`` the unreachable endpoint's hint."""
         api = self._api(max_retries=min(self.config.max_retries, 1))
         try:
             listed = api.models.list().data
@@ -217,16 +219,15 @@ class LLMClient:
         except Exception as exc:
             if self.unreachable(exc):  # no answer at all: retrying later may work; the settings may be right
                 raise PlatformUnreachableError(
-                    self.explain(exc) + "; stopped before the first rec", field="automl_settings.llm_endpoint",
+                    f"{self.explain(exc)}; {outcome}", field="automl_settings.llm_endpoint",
                     value=self.config.endpoint, allowed="an OpenAI-compatible endpoint that answers from here",
-                    hint="start the LLM server (or check the network to it) and retry, or fix llm_endpoint; "
-                         "nothing was started") from exc
+                    hint=f"start the LLM server (or check the network to it) and {retry}") from exc
             if isinstance(exc, _openai().APIError):
-                raise LLMEndpointError(self.explain(exc) + "; stopped before the first rec") from exc
+                raise LLMEndpointError(f"{self.explain(exc)}; {outcome}") from exc
             # it answered, but not as the OpenAI API does (a gateway's HTML page: the client fails on the body)
             raise LLMEndpointError(
                 f"{self._where()}: the endpoint answered, but not as an OpenAI-compatible API ({type(exc).__name__}: "
-                f"{exc}); stopped before the first rec", field="automl_settings.llm_endpoint",
+                f"{exc}); {outcome}", field="automl_settings.llm_endpoint",
                 value=self.config.endpoint, allowed="an OpenAI-compatible endpoint (its base URL, e.g. ending in /v1)",
                 hint="check llm_endpoint: it should be the API's base URL, not a web page or a proxy's login page"
             ) from exc

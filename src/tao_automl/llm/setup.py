@@ -20,12 +20,18 @@ def client_for(settings: AutoMLSettings, env: Mapping[str, str] | None = None) -
                                        env=env))
 
 
-def preflight(settings: AutoMLSettings, env: Mapping[str, str] | None = None) -> None:
+def preflight(settings: AutoMLSettings, env: Mapping[str, str] | None = None, *, resuming: bool = False) -> None:
     """For LLM algorithms: stop now when endpoint, model or key is wrong (``LLMEndpointError``, exit 2) or the
-    endpoint cannot be contacted at all (``PlatformUnreachableError``, exit 3)."""
+    endpoint cannot be contacted at all (``PlatformUnreachableError``, exit 3). ``resuming``: the run has recs
+    already, and the messages say it was left as it was."""
     if settings.algorithm not in LLM_ALGORITHMS:
         return
-    client_for(settings, env).preflight()
+    client = client_for(settings, env)
+    if resuming:
+        client.preflight("the run was not resumed and is as it was",
+                         "resume again, or resume with another llm_endpoint")
+    else:
+        client.preflight()
 
 
 def _flag(value: bool | None, env_name: str, env: Mapping[str, str]) -> bool:

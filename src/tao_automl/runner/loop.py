@@ -1128,7 +1128,7 @@ def _llm_ready(settings: AutoMLSettings, stored: RunArgs) -> None:
     if settings.algorithm not in llm_setup.LLM_ALGORITHMS:
         return
     try:
-        llm_setup.preflight(settings)
+        llm_setup.preflight(settings, resuming=True)
     except UserInputError as exc:
         if (stored.automl_settings or {}).get("llm_api_key") == REDACTED and not settings.llm_api_key:
             raise type(exc)(exc.detail, field="llm_api_key", value=None, allowed=exc.allowed,
