@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,7 +44,8 @@ class CannedChat:
     ``openai`` client talks to it unchanged: only the model behind it is replaced). ``asked`` counts the chat
     completions answered."""
 
-    def __init__(self, answer: dict[str, Any]) -> None:
+    def __init__(self, answer: dict[str, Any], slow_after: int | None = None, slow_s: float = 0.0) -> None:
+        """``slow_after``: the chat completions after that many answered wait ``slow_s`` seconds first."""
         self.asked = 0
         chat = self
         body = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
@@ -55,11 +57,16 @@ class CannedChat:
             def do_POST(self) -> None:  # the stdlib handler's name
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 chat.asked += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                if slow_after is not None and chat.asked > slow_after:
+                    time.sleep(slow_s)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client stopped waiting (its timeout)
+                    pass
 
             def do_GET(self) -> None:  # /v1/models, which plan's endpoint check lists (model "m" is served)
                 listing = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()

@@ -298,6 +298,28 @@ def test_a_resume_with_the_endpoint_down_says_the_run_is_as_it_was() -> None:
     assert "first rec" not in said and "nothing was started" not in said
 
 
+def test_an_llm_that_answers_too_slowly_mid_run_names_the_timeout_not_a_dead_endpoint(tmp_path: Path) -> None:
+    """An endpoint that answered the preflight and then took longer than llm_timeout_s stopped the run with the
+    hint "start the LLM endpoint ...": it is up. The stop now names llm_timeout_s, its value, and how to raise it."""
+    from conftest import small_schema
+    from http_stub import CannedChat
+    from tao_automl import AutoML
+    from tao_automl.llm.client import LLMUnreachable
+
+    chat = CannedChat({"config": {"train.optim.lr": 0.1}, "reasoning": "r"}, slow_after=1, slow_s=2.0)
+    settings = {"algorithm": "llm", "metric": "val_loss", "automl_max_recommendations": 2, "llm_timeout_s": 0.5,
+                "llm_max_retries": 0, "llm_endpoint": chat.url, "llm_model": "m"}
+    try:
+        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
+        with pytest.raises(LLMUnreachable) as caught:
+            ml.next_recommendation()
+    finally:
+        chat.close()
+    error = caught.value.to_json()
+    assert (error["field"], error["value"]) == ("llm_timeout_s", 0.5)
+    assert "timed out" in error["message"] and error["hint"].startswith("raise llm_timeout_s (now 0.5 s)")
+
+
 def test_a_repaired_proposal_shows_what_was_changed_beside_the_llms_reason(tmp_path: Path) -> None:
     """status showed "LLM reasoning: x" for a rec whose values were all repaired or re-drawn by tao-automl (the LLM
     said lr NaN; the rec ran the default): the reason now carries what was changed."""

@@ -233,6 +233,11 @@ class LLMClient:
             ) from exc
 
     @staticmethod
+    def timed_out(exc: Exception) -> bool:
+        """True when the endpoint took longer than ``llm_timeout_s`` to answer (it may be up but slow)."""
+        return isinstance(exc, _openai().APITimeoutError)
+
+    @staticmethod
     def unreachable(exc: Exception) -> bool:
         """True when the endpoint could not be contacted at all (refused, timed out, unknown host), or a gateway in
         front of it says the server behind it is down (HTTP 502/503/504); False when it answered and refused."""

@@ -134,6 +134,14 @@ class LLMBrain:
         text = (f"{exc}; stopping the run (automl_settings.llm_fallback is 'error'; set it to 'bayesian' or "
                 "'random' to let a classical brain take over)")
         cause = exc.__cause__
+        if isinstance(cause, Exception) and LLMClient.timed_out(cause):  # up, perhaps, but slower than allowed
+            timeout = self.client.config.timeout_s
+            raise LLMUnreachable(
+                text, field="llm_timeout_s", value=timeout,
+                hint=f"raise llm_timeout_s (now {timeout:g} s) when the endpoint is slow, or check that it runs; "
+                     "a new llm_timeout_s is given on resume from Python: AutoMLRunner(...).run(workspace_path="
+                     f"RUN_DIR, resume=True, automl_settings={{'llm_timeout_s': {max(120, 4 * timeout):g}}})"
+            ) from exc
         if isinstance(cause, Exception) and LLMClient.unreachable(cause):
             raise LLMUnreachable(text, field="llm_endpoint", value=self.client.config.endpoint) from exc
         raise LLMFailure(text) from exc
