@@ -58,7 +58,7 @@ def _finished_run(skill: Path, tmp_path: Path) -> Path:
 def test_api_resume_refuses_a_damaged_store(kind: str, toy_skill: Path, tmp_path: Path) -> None:
     run_dir = _finished_run(toy_skill, tmp_path)
     DAMAGE[kind](run_dir / DB_NAME)
-    with pytest.raises(WorkspaceError, match=r"run store .* is damaged .*restore state\.db from a backup") as info:
+    with pytest.raises(WorkspaceError, match=r"run store .* is damaged .*restore state\.db from a copy") as info:
         AutoMLRunner(SpecReadingSDK(), toy_skill).run(automl_settings=_settings("random", automl_max_recommendations=6),
                                                       workspace_path=run_dir, resume=True)
     assert "\n" not in str(info.value) and info.value.field == "run_dir"
@@ -101,3 +101,32 @@ def test_lock_error_names_the_holders_pid_even_before_it_wrote_it(tmp_path: Path
     finally:
         holder.kill()
         holder.wait()
+
+
+CLI_READERS = [["status"], ["export", "--csv", "{out}/x.csv"], ["export", "--best", "-o", "{out}/x.json"],
+               ["report", "-o", "{out}/x.html"], ["logs", "1"], ["resume"], ["stop"]]
+MCP_READERS = ["sweep_status", "best_config", "report", "resume_sweep", "stop_sweep"]
+
+
+def test_every_surface_says_the_same_next_step_for_a_damaged_store(toy_skill: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """With state.db truncated only `status` said what to do (restore it or start a new run): export, report, logs,
+    resume, stop and every MCP tool hinted "pass the run folder printed by ..." (a search for a run that is right
+    here), and resume/stop's message said it could not be *resumed*. Every surface now gives the same hint."""
+    import json
+
+    from tao_automl.agentapi.tools import call_tool
+    from tao_automl.experiment.store import DAMAGED_HINT
+
+    run_dir = _finished_run(toy_skill, tmp_path)
+    _truncate(run_dir / DB_NAME)
+    hints: dict[str, str] = {}
+    for argv in CLI_READERS:
+        args = [a.format(out=tmp_path) for a in argv]
+        main([args[0], str(run_dir), *args[1:], "--json"])
+        hints[args[0] + " " + " ".join(args[1:2])] = json.loads(capsys.readouterr().out)["error"]["hint"]
+    for tool in MCP_READERS:
+        answer, failed = call_tool(tool, {"run_dir": str(run_dir)})
+        assert failed, answer
+        hints[f"mcp {tool}"] = answer["error"]["hint"]
+    assert hints == {name: DAMAGED_HINT for name in hints}

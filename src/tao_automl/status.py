@@ -16,6 +16,7 @@ from tao_automl.errors import UserInputError
 from tao_automl.experiment.holder import copy_of, unrebuildable_platform
 from tao_automl.experiment.store import (
     ACTIVE_STATES,
+    DAMAGED_HINT,
     DB_NAME,
     JOB_ENDED_UNCOLLECTED,
     JOB_PENDING,
@@ -82,8 +83,7 @@ def status_error_hint(error: str) -> str:
     """What to do about a ``query_status`` error: a folder without a run needs the right path; a run whose state
     cannot be read (a damaged or truncated state.db) needs its folder checked, not another path."""
     if error.startswith("cannot read run state"):
-        return ("the folder holds a run whose state.db cannot be read (damaged or truncated: a full disk, a copy "
-                "made while it was written); restore it from a copy, or start a new run")
+        return DAMAGED_HINT
     return "pass the run folder printed by `tao-automl run` (it holds state.db)"
 
 

@@ -200,13 +200,15 @@ def _with_tool_steps(report: JSON) -> JSON:
 
 
 def _status(run_dir: str, **view: Any) -> JSON:
-    from tao_automl.status import query_status
+    from tao_automl.experiment.store import DAMAGED_HINT
+    from tao_automl.status import query_status, status_error_hint
 
     status = query_status(run_dir, **view)
     if "error" in status:
+        damaged = status_error_hint(str(status["error"])) == DAMAGED_HINT
         raise WorkspaceError(str(status["error"]), field="run_dir", value=run_dir,
                              allowed="a run folder made by start_sweep (it holds state.db)",
-                             hint="pass the run_dir returned by start_sweep")
+                             hint=DAMAGED_HINT if damaged else "pass the run_dir returned by start_sweep")
     return status
 
 

@@ -524,8 +524,14 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
         store.close()
 
 
+#: What to do about a run folder whose state.db cannot be read: every command and tool that meets one says this (a
+#: hint to pass another folder would send the caller looking for a run that is here).
+DAMAGED_HINT = ("the folder holds a run whose state.db cannot be read (damaged or truncated: a full disk, a copy made "
+                "while it was written); restore state.db from a copy, or start a new run")
+
+
 def damaged(path: str, why: str) -> WorkspaceError:
     """The one-line error for a run store that fails its integrity check."""
-    return WorkspaceError(f"run store {path!r} is damaged ({why}); it cannot be resumed safely: restore "
-                          "state.db from a backup, or start a new run", field="run_dir", value=os.path.dirname(path),
-                          allowed="a run folder whose state.db passes SQLite's integrity check")
+    return WorkspaceError(f"run store {path!r} is damaged ({why}); it cannot be used safely", field="run_dir",
+                          value=os.path.dirname(path),
+                          allowed="a run folder whose state.db passes SQLite's integrity check", hint=DAMAGED_HINT)

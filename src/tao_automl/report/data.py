@@ -15,7 +15,7 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.lines import epochs_trained
-from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore
+from tao_automl.experiment.store import DAMAGED_HINT, DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore
 from tao_automl.experiment.workspace import rec_folder
 from tao_automl.metrics.parse import is_better, kpi_series, status_lines
 from tao_automl.multiobjective import view as pareto_view
@@ -184,8 +184,7 @@ def load_run(run_dir: str | Path, *, read_results: bool = True) -> RunData:
         return _read_run(path, read_results)
     except sqlite3.DatabaseError as exc:  # another tool's state.db, or a damaged one
         raise WorkspaceError(f"cannot read run state at {str(path)!r}: {exc}", field="run_dir", value=str(run_dir),
-                             allowed="a run folder made by `tao-automl run`",
-                             hint="pass the run folder printed by `tao-automl run`") from None
+                             allowed="a run folder made by `tao-automl run`", hint=DAMAGED_HINT) from None
 
 
 def _read_run(path: Path, read_results: bool) -> RunData:
