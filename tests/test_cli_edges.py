@@ -485,15 +485,19 @@ def test_logs_tail_prints_the_last_lines_of_the_recs_log(tmp_path: Path, capsys:
     assert capsys.readouterr().out.splitlines() == whole[-5:]
 
 
+@pytest.mark.parametrize("jobs_in_run", [False, True])
 def test_logs_of_a_job_that_printed_nothing_is_an_empty_log_not_an_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A job that has written no output (yet) has an empty log: exit 0 and a note, not "no log" (exit 2)."""
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], jobs_in_run: bool) -> None:
+    """A job that has written no output (yet) has an empty log: exit 0 and a note, not "no log" (exit 2). With the
+    job folders in the run (the default) the empty output.log was shown as a saved log: a bare `==> ... <==` header
+    and no note."""
     from conftest import write_skill
     from tao_automl.platforms.local.sdk import LocalSDK
     from tao_automl.runner.loop import AutoMLRunner
 
     skill = write_skill(tmp_path / "skill", trainer="pass\n")
-    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+    sdk = LocalSDK() if jobs_in_run else LocalSDK(jobs_dir=tmp_path / "jobs")
+    result = AutoMLRunner(sdk, skill, log_progress=False).run(
         automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
                          "poll_interval_s": 0.1}, workspace_path=tmp_path / "ws", gpu_count=0)
     run_dir = result["run_dir"]
@@ -504,6 +508,7 @@ def test_logs_of_a_job_that_printed_nothing_is_an_empty_log_not_an_error(
     assert main(["logs", run_dir, "1", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["log"] == "" and "log is empty" in shown["note"]
+    assert Path(run_dir, "jobs").is_dir() == jobs_in_run
 
 
 def test_export_and_report_name_an_output_they_cannot_write(tmp_path: Path,

@@ -86,6 +86,7 @@ class AutoML:
             llm_preflight(self.settings)  # LLM brains: endpoint, model and key work, or stop here
         if not run_dir.is_dir() and (why := unwritable_reason(run_dir)) is not None:  # a file, or under one
             raise WorkspaceError(f"workspace {str(run_dir)!r} cannot be a run folder: {why}", field="workspace",
+                                 hint="pass a folder you can write to (or a new path under one)",
                                  value=str(run_dir), allowed="a writable folder (or a new path under one)")
         if (run_dir / DB_NAME).exists() and not resume:
             raise WorkspaceError(f"workspace {str(run_dir)!r} already holds a run; pass resume=True to continue it",

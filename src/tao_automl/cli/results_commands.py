@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -219,7 +220,8 @@ def _saved_logs(run_dir: Path, rec_id: int, results_dir: str | None, job_id: str
     found: list[Path] = []
     for root in roots:
         if root.is_dir():
-            found.extend(p for p in sorted(root.rglob("*.log")) if p.is_file() and p not in found)
+            found.extend(p for p in sorted(root.rglob("*.log")) if p.is_file() and p not in found
+                         and p.stat().st_size)  # an empty output.log is no log: the caller says it is empty
     if job_id and "/" not in job_id and job_id not in (".", ".."):  # a Kubernetes job's log kept in the run
         found.extend(p for p in sorted((run_dir / "jobs" / "logs").glob(f"*/{job_id}.log")) if p not in found)
     return found
@@ -240,7 +242,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if not text and not saved:
         if text is None:
             raise WorkspaceError(f"no log for rec {rec.rec_id}: {why}, and no *.log file is saved under its folder",
-                                 field="rec", value=rec.rec_id)
+                                 field="rec", value=rec.rec_id,
+                                 hint="its output is gone; what the rec ran and how it ended are in `tao-automl "
+                                      f"status {shlex.quote(str(data.run_dir))} --recs all --json`")
         state = str(getattr(rec.status, "value", rec.status))
         note = f"rec {rec.rec_id} ({state}): its job's log is empty; it has written no output" + (
             " yet" if state in ("created", "pending", "running") else "")
@@ -252,8 +256,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             parts.append(f"==> {path} <==\n" + "\n".join(shown))
         text = "\n".join(parts)
     if _is_json(args):
-        print(json.dumps({"rec_id": rec.rec_id, "job_id": rec.job_id, "log": text or "",
-                          **({"note": note} if note else {})}))
+        print(json.dumps({"rec_id": rec.rec_id, "job_id": rec.job_id, "log": text or "", "note": note}))
     elif note:
         print(note, file=sys.stderr)
     else:

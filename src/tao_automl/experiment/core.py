@@ -40,6 +40,7 @@ from tao_automl.experiment.store import (
     RunStore,
 )
 from tao_automl.experiment.summary import progress_from_counts, summarise
+from tao_automl.experiment.workspace import check_complete
 from tao_automl.metrics.parse import is_valid_metric, to_objective
 from tao_automl.multiobjective import view as multi
 from tao_automl.multiobjective.parego import ParEGOScheduler, parego_scheduler
@@ -162,8 +163,7 @@ class Experiment:
         meta = store.meta()
         if "space" not in meta:
             store.close()
-            raise WorkspaceError(f"cannot resume {str(run_dir)!r}: its setup was interrupted before the run's metadata "
-                                 "was written, so no rec or job ever ran in it; delete this folder and start again")
+            check_complete(run_dir, meta)
         stored = AutoMLSettings.from_mapping(stored_settings(meta))
         if settings is not None:
             drift = changed_settings(stored, settings)

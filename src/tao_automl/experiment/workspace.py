@@ -57,7 +57,8 @@ def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WorkspaceError(f"workspace_path {str(parent)!r} cannot be created: {exc.strerror}",
-                             field="workspace_path", value=str(parent), allowed="a folder (or a new path)") from None
+                             field="workspace_path", value=str(parent), allowed="a folder (or a new path)",
+                             hint="pass a workspace_path you can write to") from None
     for _ in range(100):
         name = f"run_{time.strftime('%Y%m%d_%H%M%S')}_{os.urandom(3).hex()}"
         if prefix and (parent / name).exists():
@@ -69,10 +70,12 @@ def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
         except OSError as exc:  # a read-only mount: root's permission checks pass, the write does not
             raise WorkspaceError(f"workspace_path {str(parent)!r} cannot be written: {exc.strerror or exc}",
                                  field="workspace_path", value=str(parent),
-                                 allowed="a writable folder (or a new path under one)") from None
+                                 allowed="a writable folder (or a new path under one)",
+                                 hint="pass a workspace_path you can write to") from None
         os.chmod(parent / f"{prefix}{name}", DIR_MODE)  # whatever the umask
         return parent / f"{prefix}{name}"
-    raise WorkspaceError(f"could not create a unique run folder under {str(parent)!r}")
+    raise WorkspaceError(f"could not create a unique run folder under {str(parent)!r}", field="workspace_path",
+                         value=str(parent), hint="run the same command again")
 
 
 def stage_run_dir(workspace_path: str | Path) -> tuple[Path, Path, RunLock]:
@@ -91,7 +94,8 @@ def stage_run_dir(workspace_path: str | Path) -> tuple[Path, Path, RunLock]:
 def publish_run_dir(staging: Path, final: Path, lock: RunLock | None = None) -> None:
     """Rename a fully written staging folder to its run name (atomic on one filesystem)."""
     if final.exists():
-        raise WorkspaceError(f"run folder {str(final)!r} appeared while this run was being set up; start again")
+        raise WorkspaceError(f"run folder {str(final)!r} appeared while this run was being set up; start again",
+                             field="workspace_path", value=str(final.parent), hint="run the same command again")
     os.rename(staging, final)
     fd = os.open(final.parent, os.O_RDONLY)
     try:
@@ -137,8 +141,8 @@ def check_complete(run_dir: Path, meta: Mapping[str, Any]) -> None:
         return
     raise WorkspaceError(
         f"cannot resume {str(run_dir)!r}: its setup was interrupted before the run's metadata was written, so "
-        "no rec or job ever ran in it; delete this folder and start the sweep again"
-    )
+        "no rec or job ever ran in it; delete this folder and start the sweep again", field="run_dir",
+        value=str(run_dir), hint="start the sweep again (a new run folder is made; this one can be deleted)")
 
 
 def existing_run_dir(path: str | Path) -> Path:

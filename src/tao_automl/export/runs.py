@@ -18,7 +18,9 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
     """One dict per ``run_*`` folder holding a run, oldest first (an unreadable one says why)."""
     root = Path(workspace).expanduser()
     if not root.is_dir():
-        raise WorkspaceError(f"workspace {str(root)!r} is not a folder", field="workspace", value=str(workspace))
+        raise WorkspaceError(f"workspace {str(root)!r} is not a folder", field="workspace", value=str(workspace),
+                             allowed="a folder holding run folders (a run config's workspace_path)",
+                             hint="pass the workspace_path of the run config (the folder its run_* folders are in)")
     if (root / DB_NAME).exists():  # a run folder itself: its runs would be none, which is not the truth
         parent = root.resolve().parent
         raise WorkspaceError(f"{str(root)!r} is a run folder, not a workspace: `runs` lists the runs under a "
