@@ -195,7 +195,7 @@ def test_recs_in_flight_of_a_run_no_orchestrator_follows_are_shown_as_last_seen(
     rec = {r["rec_id"]: r for r in status["recommendations"]}
     assert rec[2]["status"] == "running" and rec[2]["last_seen_at"] == stopped
     assert rec[2]["wall_time_s"] == pytest.approx(stopped - submitted, abs=1e-3)  # not now - submitted (0.8 s)
-    assert "last_seen_at" not in rec[1]
+    assert rec[1]["last_seen_at"] is None  # ended: seen to its end
     assert [a["last_seen_at"] for a in status["active_jobs"]] == [stopped]
     assert main(["status", str(tmp_path)]) == 0
     assert "as last seen when the orchestrator stopped" in capsys.readouterr().out
@@ -213,3 +213,39 @@ def test_status_says_how_a_copy_or_a_python_run_collects_its_ended_jobs() -> Non
     assert continue_with({}, "/runs/run_1") == "`tao-automl resume /runs/run_1`"
     assert "AutoML('/runs/run_1', ..., resume=True)" in continue_with({"mode": "ask_tell"}, "/runs/run_1")
     assert "AutoMLRunner(sdk" in continue_with({"platform_class": "MySDK"}, "/runs/run_1")
+
+
+def test_status_and_runs_json_have_the_same_keys_in_every_state(tmp_path: Path) -> None:
+    """An agent reading `status --json` met keys that came and went: `progress.stop_reason` only in failed or
+    killed runs, `orchestrator.new_run_needed` only when true, `active_jobs[].last_seen_at` only with no
+    orchestrator, and a `runs` entry of an unreadable run had no `state` (KeyError). Each is now always there (null
+    or false when it does not apply)."""
+    from tao_automl.experiment.store import DB_NAME, RunStore
+    from tao_automl.export.runs import RUN_KEYS, list_runs
+    from tao_automl.status import query_status
+
+    shapes = {}
+    for state, reason in [("running", None), ("finished", None), ("failed", "every rec failed"),
+                          ("stopped", None)]:
+        run_dir = tmp_path / "ws" / f"run_{state}"
+        run_dir.mkdir(parents=True)
+        store = RunStore(run_dir)
+        store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 3, "state": state,
+                        "stop_reason": reason})
+        store.add_rec(1, {"lr": 0.1}, {}, "job-1")
+        store.finish_rec(1, "success" if state != "failed" else "failure", 0.5 if state != "failed" else None, None)
+        store.add_rec(2, {"lr": 0.2}, {}, "job-2")
+        store.mark_submitted(2, "job-2", str(run_dir / "r2"), status="running")
+        store.close()
+        status = query_status(run_dir, recs="all")
+        shapes[state] = (sorted(status["progress"]), sorted(status["orchestrator"]),
+                         [sorted(a) for a in status["active_jobs"]], [sorted(r) for r in status["recommendations"]])
+    assert all(shape == shapes["running"] for shape in shapes.values()), shapes
+    assert {"stop_reason", "algorithm_choice"} <= set(shapes["running"][0])
+    assert "new_run_needed" in shapes["running"][1]
+    assert {"last_seen_at", "job_ended", "pending_reason"} <= set(shapes["running"][2][0])
+    (tmp_path / "ws" / "run_broken").mkdir()
+    (tmp_path / "ws" / "run_broken" / DB_NAME).write_bytes(b"not a database" * 100)
+    entries = list_runs(tmp_path / "ws")
+    assert [e["error"] is not None for e in entries] == [True, False, False, False, False]
+    assert all(tuple(e) == RUN_KEYS for e in entries)

@@ -169,7 +169,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
         # (tao_automl.AutoML: continued from Python)
         "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta),
-                         **_platform_class(meta), **({"new_run_needed": True} if meta.get(NEW_RUN_NEEDED) else {})},
+                         **_platform_class(meta), "new_run_needed": bool(meta.get(NEW_RUN_NEEDED))},
     }
     return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))
 

@@ -171,7 +171,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     runs = list_runs(args.workspace)
     if _is_json(args):
-        print(json.dumps({"workspace": str(args.workspace), "runs": runs}, indent=2, default=str))  # one object
+        shown = str(Path(args.workspace).expanduser().absolute())  # as its runs' run_dir (and status) show it
+        print(json.dumps({"workspace": shown, "runs": runs}, indent=2, default=str))  # one object
         return EXIT_OK
     if not runs:
         print(f"no runs under {args.workspace}")
@@ -180,7 +181,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     for r in runs:
-        if "error" in r:
+        if r["error"]:
             print(f"{r['id']:<30}  {r['error']}")
             continue
         start = datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S") if r["created_at"] else "-"

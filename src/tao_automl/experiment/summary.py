@@ -101,11 +101,11 @@ def progress_from_counts(counts: Mapping[str, int], best: RecRow | None, multi_f
         "elapsed_s": None if elapsed is None else round(elapsed, 3),
         "eta_s": None if eta is None else round(eta, 3),
         "algorithm": meta.get("algorithm"),
-        **({"algorithm_choice": meta["algorithm_choice"]} if "algorithm_choice" in meta else {}),
+        "algorithm_choice": meta.get("algorithm_choice"),  # null unless algorithm auto picked a brain
         "metric": meta.get("metric"),
         "direction": str(meta.get("direction", "maximize")),
         "state": meta.get("state"),
-        **({"stop_reason": meta["stop_reason"]} if meta.get("stop_reason") else {}),
+        "stop_reason": meta.get("stop_reason") or None,  # every key is always there: null when it does not apply
         "llm_fallbacks": int(meta.get("llm_fallbacks", 0)),
     }
 
@@ -152,7 +152,7 @@ def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = No
         "started_at": rec.submitted_at,
         "finished_at": rec.finished_at,
         "wall_time_s": round(end - rec.submitted_at, 3) if rec.submitted_at else None,
-        **({"last_seen_at": seen_until} if stale else {}),
+        "last_seen_at": seen_until if stale else None,
     }
 
 
@@ -203,8 +203,7 @@ def active_job(rec: RecRow, ended: bool = False, seen_until: float | None = None
     the rec is pending)."""
     waiting = pending_reason if rec.status == "pending" and rec.job_id and not ended else None
     return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": rec.status, "updated_at": rec.updated_at,
-            **({"job_ended": True} if ended else {}), **({"last_seen_at": seen_until} if seen_until else {}),
-            **({"pending_reason": waiting} if waiting else {})}
+            "job_ended": ended, "last_seen_at": seen_until or None, "pending_reason": waiting or None}
 
 
 def public_json(summary: Mapping[str, Any]) -> dict[str, Any]:

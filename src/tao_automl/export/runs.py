@@ -13,10 +13,16 @@ from tao_automl.experiment.summary import progress
 from tao_automl.multiobjective import view as pareto_view
 from tao_automl.util.shell import sh
 
+#: The keys of every ``runs`` entry (null where they do not apply: ``error`` for a readable run, the rest for one
+#: whose state cannot be read), so that a caller reads each entry the same way.
+RUN_KEYS = ("id", "run_dir", "created_at", "algorithm", "state", "completed", "total", "succeeded", "failed", "metric",
+            "direction", "best_metric", "best_rec_id", "algorithm_choice", "objectives", "best_values", "best_by",
+            "error")
+
 
 def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
     """One dict per ``run_*`` folder holding a run, oldest first (an unreadable one says why)."""
-    root = Path(workspace).expanduser()
+    root = Path(workspace).expanduser().absolute()  # paths shown as status shows them
     if not root.is_dir():
         raise WorkspaceError(f"workspace {str(root)!r} is not a folder", field="workspace", value=str(workspace),
                              allowed="a folder holding run folders (a run config's workspace_path)",
@@ -40,17 +46,18 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
             finally:
                 store.close()
         except sqlite3.Error as exc:
-            out.append({"id": run_dir.name, "run_dir": str(run_dir), "error": f"unreadable: {exc}"})
+            out.append({**dict.fromkeys(RUN_KEYS), "id": run_dir.name, "run_dir": str(run_dir),
+                        "error": f"unreadable: {exc}"})
             continue
         p = progress(recs, meta)
         if front is not None:
             pareto_view.apply_to_progress(p, front)
         out.append({
-            "id": run_dir.name, "run_dir": str(run_dir), "created_at": meta.get("created_at"),
-            "algorithm": meta.get("algorithm"), "state": meta.get("state"), "completed": p["completed"],
-            "total": p["total"], "succeeded": p["succeeded"], "failed": p["failed"], "metric": p["metric"],
-            "direction": p["direction"], "best_metric": p["best_metric"], "best_rec_id": p["best_rec_id"],
-            **({"algorithm_choice": meta["algorithm_choice"]} if meta.get("algorithm_choice") else {}),
+            **dict.fromkeys(RUN_KEYS), "id": run_dir.name, "run_dir": str(run_dir),
+            "created_at": meta.get("created_at"), "algorithm": meta.get("algorithm"), "state": meta.get("state"),
+            "completed": p["completed"], "total": p["total"], "succeeded": p["succeeded"], "failed": p["failed"],
+            "metric": p["metric"], "direction": p["direction"], "best_metric": p["best_metric"],
+            "best_rec_id": p["best_rec_id"], "algorithm_choice": meta.get("algorithm_choice") or None,
             **({"objectives": p["objectives"], "best_values": p.get("best_values"), "best_by": p.get("best_by")}
                if p.get("objectives") else {}),
         })
