@@ -398,3 +398,27 @@ def test_export_of_a_moved_run_names_a_resumed_checkpoint_where_it_is_now(tmp_pa
     relative: Any = SimpleNamespace(run_dir=Path("moved") / "run_1")
     assert moved_resume(relative, {"key": "train.resume", "checkpoint": old})["checkpoint"] == str(checkpoint)
     assert moved_paths(relative.run_dir, {"train": {"resume": old}}) == {"train.resume": (old, str(checkpoint))}
+
+
+def test_export_best_of_an_ask_tell_run_writes_the_models_own_format(tmp_path: Path) -> None:
+    """An ask/tell run of a model whose spec format is JSON refused `export --best -o best.json` ("the action's spec
+    format is yaml, not json"): the run did not record its model, so the format defaulted to YAML."""
+    import yaml
+
+    from conftest import write_skill
+    from tao_automl import AutoML
+
+    skill = write_skill(tmp_path / "bank")
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["config_format"] = "json"
+    info_path.write_text(yaml.safe_dump(info))
+    ml = AutoML(tmp_path / "run", skill_dir=skill, log_progress=False,
+                settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2})
+    while not ml.is_complete():
+        for rec in ml.next_recommendation():
+            ml.report_result(rec.id, float(rec.id))
+    ml.finish()
+    done = _cli("export", str(tmp_path / "run"), "--best", "-o", str(tmp_path / "best.json"), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((tmp_path / "best.json").read_text())["train"]["optim"]["lr"] > 0

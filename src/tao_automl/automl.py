@@ -117,6 +117,7 @@ class AutoML:
                 assert plan is not None
                 self._exp = Experiment.create(run_dir, plan.space, self.settings, plan.direction, plan.base_spec,
                                               {"network": network, "action": action, "mode": "ask_tell",
+                                               "skill_dir": plan.args.skill_dir or None,  # its spec format, for export
                                                "metric": plan.metric, EPOCH_KEY: plan.epoch_key, **tracking})
         except BaseException:
             self._release()

@@ -24,11 +24,13 @@ _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 
 
 def _skill(data: RunData) -> Any:
+    """The run's model: from its run arguments (a runner's run) or the ``skill_dir`` an ask/tell run recorded."""
     args = data.meta.get("run_args") or {}
-    if not args.get("skill_dir"):
+    skill_dir = args.get("skill_dir") or data.meta.get("skill_dir")
+    if not skill_dir:
         return None
     try:
-        return load_skill(args["skill_dir"], args.get("action", "train"))
+        return load_skill(skill_dir, args.get("action") or data.meta.get("action") or "train")
     except SkillError:
         return None
 
