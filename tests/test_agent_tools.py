@@ -143,7 +143,8 @@ def test_tool_results_name_tools_to_call_not_shell_commands(tmp_path: Path) -> N
     store.mark_submitted(1, "j1", str(folder / "r1"))  # in flight: the run can continue
     store.close()
     status, is_error = call_tool("sweep_status", {"run_dir": str(folder)})
-    assert not is_error and "resume_sweep" in status["progress"]["stop_reason"]
+    assert not is_error and f"`resume_sweep(run_dir={json.dumps(str(folder))})` continues it" in status[
+        "progress"]["stop_reason"]  # the call to make, with its argument
     stopped, is_error = call_tool("stop_sweep", {"run_dir": str(folder)})
     assert not is_error and stopped["next"] == {"tool": "resume_sweep", "arguments": {"run_dir": str(folder)}}
     best, _ = call_tool("best_config", {"run_dir": str(folder)})
@@ -426,3 +427,18 @@ def test_a_dry_run_whose_preflight_fails_carries_the_checks_as_preflight_and_sta
         assert is_error and set(result) >= {"error", "checks"}, (tool, sorted(result))
         assert result["error"]["field"] == "automl_settings.metric", (tool, result["error"])
     assert not (tmp_path / "runs").exists()
+
+
+def test_tool_errors_name_the_tools_own_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """start_sweep(config_path=<missing file>) named field `config` (the CLI's positional), a blank run_dir of two
+    spaces was quoted as ' ' (the one-line message folds spaces), and `status --top -1` named `top` where the other
+    options are named `--offset`/`--limit`."""
+    from tao_automl.cli.main import main
+
+    missing, failed = call_tool("start_sweep", {"config_path": str(tmp_path / "nope.yaml")})
+    assert failed and missing["error"]["field"] == "config_path"
+    blank, failed = call_tool("best_config", {"run_dir": "  "})
+    assert failed and blank["error"]["value"] == "  " and "' '" not in blank["error"]["message"]
+    assert main(["status", str(tmp_path), "--top", "-1", "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["field"], error["value"], error["allowed"]) == ("--top", -1, "an integer >= 0")

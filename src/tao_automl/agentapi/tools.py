@@ -67,7 +67,12 @@ def _load_config(config: Mapping[str, Any] | None, config_path: str | None) -> A
                                 field="config", value=None, allowed=["config", "config_path"],
                                 hint="pass the run config as an object in config")
     if config_path is not None:
-        return load_run_config(config_path)
+        try:
+            return load_run_config(config_path)
+        except TaoAutoMLError as exc:  # the file itself (missing, a folder, not YAML): named as this tool takes it
+            if exc.field == "config":
+                exc.field = "config_path"
+            raise
     return config_from_mapping(dict(config or {}), Path.cwd())
 
 
@@ -366,7 +371,9 @@ def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
                                 allowed=allowed, hint=f"see the input schema of {tool.name} (tools/list)")
     run_dir = arguments.get("run_dir")
     if isinstance(run_dir, str) and not run_dir.strip():  # blank: a folder name no caller means
-        raise ToolArgumentError(f"{tool.name}: argument run_dir: {run_dir!r} is blank", field="run_dir",
+        # not quoted in the message: its one line folds runs of spaces (the exact value is in `value`)
+        raise ToolArgumentError(f"{tool.name}: argument run_dir is blank ({len(run_dir)} whitespace characters)",
+                                field="run_dir",
                                 value=run_dir, allowed="the run_dir start_sweep returned",
                                 hint=f"see the input schema of {tool.name} (tools/list)")
 

@@ -304,6 +304,10 @@ def _refuse_unused(args: argparse.Namespace) -> None:
         for option, value in (("--offset", args.offset), ("--limit", args.limit)):
             if value is not None and args.recs != "all":
                 refuse(option, value, "pages the list of every rec: it needs --recs all")
+        for option, value in (("--top", args.top), ("--offset", args.offset), ("--limit", args.limit)):
+            if value is not None and value < 0:  # named as given here, not as query_status's argument
+                raise UsageError(f"{option}: {value} is not a whole number >= 0", field=option, value=value,
+                                 allowed="an integer >= 0", hint=f"see `tao-automl {args.command} --help`")
 
 
 def _print_llm(status: dict[str, Any]) -> None:

@@ -158,13 +158,13 @@ def unrebuildable_platform(meta: Mapping[str, Any]) -> str | None:
     return str(platform.get("class"))
 
 
-def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now: float | None = None
-             ) -> dict[str, Any]:
+def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now: float | None = None,
+             run_dir: str | None = None) -> dict[str, Any]:
     """``meta`` as status shows it: a run stored as ``running`` that no process orchestrates (its orchestrator was
     killed or crashed before it could close the run) is ``interrupted``, ended at its last recorded activity, so
     no reader waits on it or sees its elapsed time grow; so is a run still ``starting`` that no orchestrator took
     over for ``STARTING_GRACE_S`` (``now``: the time to judge that by). ``tao-automl stop`` or ``resume`` writes
-    the same."""
+    the same. ``run_dir``: the folder, named in the command that continues it."""
     state = meta.get("state")
     if alive or state not in ("running", "starting"):
         return meta
@@ -177,7 +177,9 @@ def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now
     elif unrebuildable_platform(meta) is not None:
         again = "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) continues it"
     else:
-        again = "`tao-automl resume` continues it"
+        import shlex
+
+        again = f"`tao-automl resume{' ' + shlex.quote(run_dir) if run_dir else ''}` continues it"
     lost = ORCHESTRATOR_LOST if state == "running" else ORCHESTRATOR_NEVER_STARTED
     return {**meta, "state": "interrupted", "stop_reason": f"{lost}; {again}",
             "ended_at": last_activity if last_activity is not None else meta.get("ended_at")}
