@@ -562,3 +562,30 @@ def test_a_bracket_brain_without_a_smaller_budget_is_refused(name: str) -> None:
     auto = AutoMLSettings.from_mapping({"algorithm": "auto", "metric": "val_loss", "automl_max_epochs": 2,
                                         "auto_multifidelity": True, "automl_max_recommendations": 30})
     assert choose(SPACE, auto)[0] in ("bayesian", "tpe")
+
+
+def test_a_pbt_best_names_the_checkpoints_it_continued(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """pbt's best was shown with its own params only, though its metric was reached by training on from a parent's
+    checkpoint (whose epochs ran with the parent's params): status, query_status and the Python result name the
+    chain (`best.continued_from`, nearest first), and status text says it."""
+    from conftest import small_schema
+    from tao_automl import AutoML
+    from tao_automl.cli.main import main
+    from tao_automl.status import query_status
+
+    ml = AutoML(tmp_path / "run", search_schema=small_schema(), log_progress=False,
+                settings={"algorithm": "pbt", "metric": "val_loss", "automl_max_recommendations": 9,
+                          "automl_max_epochs": 9, "automl_population_size": 3})
+    while not ml.is_complete():
+        for rec in ml.next_recommendation():
+            ml.report_result(rec.id, rec.params["train.optim.lr"] / (rec.trial or {})["budget"])
+    finished = ml.finish()
+    status = query_status(str(tmp_path / "run"), recs="all")
+    parents = {r["rec_id"]: r["parent"] for r in status["recommendations"]}
+    chain, rec = [], status["best"]["rec_id"]
+    while parents[rec] is not None:
+        rec = parents[rec]
+        chain.append(rec)
+    assert chain and status["best"]["continued_from"] == chain == finished["best"]["continued_from"]
+    assert main(["status", str(tmp_path / "run")]) == 0
+    assert f"(trained on from rec {chain[0]}'s checkpoint" in capsys.readouterr().out

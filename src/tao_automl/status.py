@@ -161,7 +161,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
     result = {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": run_dir,
-        "best": best_row_dict(best),
+        "best": best_row_dict(best, store.rec),
         "progress": progress_from_counts(counts, best, multi, meta),
         "recommendations": shown_rows,
         "rec_view": view_info,
@@ -171,7 +171,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta),
                          **_platform_class(meta), "new_run_needed": bool(meta.get(NEW_RUN_NEEDED))},
     }
-    return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best))
+    return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best, store.rec))
 
 
 def _platform_class(meta: dict[str, Any]) -> dict[str, Any]:

@@ -69,6 +69,11 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
         shown = ", ".join(f"{n} = {format_metric(v)}" for n, v in (best.get("metric_values") or {}).items()) \
             or f"{metric} = {format_metric(best['metric_value'])}"
         lines.append(f"best: rec {best['rec_id']} with {shown}{at}")
+        if best.get("continued_from"):  # its metric came from a chain of checkpoints, not from these params alone
+            first, *rest = best["continued_from"]
+            lines.append(f"  (trained on from rec {first}'s checkpoint" + "".join(f", which continued rec {r}'s"
+                                                                                 for r in rest)
+                         + ": its earlier epochs ran there, with those recs' params)")
         lines.append(best_params_yaml(best["params"]))
     else:
         lines.append("best: none (no rec succeeded with a finite metric)")

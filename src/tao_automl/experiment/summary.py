@@ -10,7 +10,7 @@ recs are ranked by the highest budget their metric was measured at first, then b
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from tao_automl.experiment.store import (
     ACTIVE_STATES,
@@ -111,16 +111,32 @@ def progress_from_counts(counts: Mapping[str, int], best: RecRow | None, multi_f
 
 
 def best_dict(recs: Sequence[RecRow], direction: str) -> dict[str, Any] | None:
-    return best_row_dict(best_rec(recs, direction))
+    by_id = {r.rec_id: r for r in recs}
+    return best_row_dict(best_rec(recs, direction), by_id.get)
 
 
-def best_row_dict(best: RecRow | None) -> dict[str, Any] | None:
+def continued_from(rec: RecRow, lookup: Callable[[int], RecRow | None]) -> list[int]:
+    """The recs whose checkpoints ``rec`` continued, nearest first (a promotion's or a pbt member's parents): its
+    metric was reached by training under each of theirs first (pbt: with their params)."""
+    chain: list[int] = []
+    parent = (rec.trial or {}).get("parent")
+    while isinstance(parent, int) and parent not in chain and len(chain) < 1000:
+        chain.append(parent)
+        row = lookup(parent)
+        parent = (row.trial or {}).get("parent") if row is not None else None
+    return chain
+
+
+def best_row_dict(best: RecRow | None, lookup: Callable[[int], RecRow | None] | None = None
+                  ) -> dict[str, Any] | None:
+    """The best rec as results show it; ``lookup`` (rec id -> row) lets ``continued_from`` name its parents."""
     if best is None:
         return None
     # budget: the epochs where its metric was measured (what it is ranked at), i.e. its rec's budget_reached, named
     # too so that it reads beside the rec's own `budget` (the epochs it was given)
     return {"rec_id": best.rec_id, "specs": best.specs, "spec_path": best.spec_path, "params": best.params,
-            "metric_value": best.metric_value, "budget": best.budget_reached, "budget_reached": best.budget_reached}
+            "metric_value": best.metric_value, "budget": best.budget_reached, "budget_reached": best.budget_reached,
+            "continued_from": continued_from(best, lookup or (lambda _rec_id: None))}
 
 
 def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = None) -> dict[str, Any]:
@@ -191,7 +207,7 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
         pareto_view.with_rec_values(rows, values)
         fields = pareto_view.front_fields(values, meta)
         best = next((r for r in recs if r.rec_id == fields["best_rec_id"]), None)
-        pareto_view.apply_to_result(result, fields, best_row_dict(best))
+        pareto_view.apply_to_result(result, fields, best_row_dict(best, {r.rec_id: r for r in recs}.get))
     return result
 
 
