@@ -258,6 +258,19 @@ def test_dehb_keeps_a_subpopulation_per_budget() -> None:
     assert SPACE.contains(child)
 
 
+def test_pbt_refuses_a_population_of_one() -> None:
+    """A population of 1 was accepted with no note: its only member was always top (n_cut = 1), never bottom, so the
+    run retrained one config in chunks and never exploited or explored."""
+    from tao_automl.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="automl_population_size: 1 is not allowed for pbt") as caught:
+        PBT(SPACE, max_epochs=9, population_size=1, max_trials=6)
+    assert caught.value.field == "automl_settings.automl_population_size" and caught.value.value == 1
+    assert caught.value.allowed == ">= 2 for pbt" and caught.value.hint
+    pbt = PBT(SPACE, max_epochs=9, population_size=2, max_trials=6)
+    assert pbt.size == 2
+
+
 def test_pbt_exploits_top_checkpoints_and_explores_configs() -> None:
     pbt = PBT(SPACE, max_epochs=9, population_size=4, max_trials=12)
     assert pbt.generations == 3 and [pbt.budget(g) for g in range(3)] == [3, 6, 9]
@@ -589,3 +602,27 @@ def test_a_pbt_best_names_the_checkpoints_it_continued(tmp_path: Path, capsys: p
     assert chain and status["best"]["continued_from"] == chain == finished["best"]["continued_from"]
     assert main(["status", str(tmp_path / "run")]) == 0
     assert f"(trained on from rec {chain[0]}'s checkpoint" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("name", "epochs", "eta", "mode"), [
+    ("asha", 9, 10, "promotion"), ("asha", 1, 3, "promotion"), ("asha", 2, 3, "stopping"),
+    ("hyperband_es", 9, 10, "stopping"), ("hyperband_es", 1, 2, "stopping")])
+def test_asha_and_hyperband_es_without_a_smaller_budget_are_refused_as_hyperband_is(
+        name: str, epochs: int, eta: int, mode: str) -> None:
+    """asha trained every rec at the full budget with no parent, hyperband_es stopped none: a random search under
+    their name, with no word, while hyperband refused the same settings; now the same refusal (one check)."""
+    from tao_automl.brain.registry import brain_options, make_brain
+    from tao_automl.errors import SettingsError
+    from tao_automl.settings import AutoMLSettings
+
+    settings = AutoMLSettings.from_mapping({"algorithm": name, "metric": "val_loss", "automl_max_epochs": epochs,
+                                            "automl_reduction_factor": eta, "fidelity_mode": mode,
+                                            "automl_max_recommendations": 12})
+    with pytest.raises(SettingsError, match=f"below automl_reduction_factor {eta}, so {name} has no smaller budget"
+                       ) as caught:
+        make_brain(name, SPACE, brain_options(name, settings))
+    assert caught.value.field == "automl_settings.automl_max_epochs" and caught.value.value == epochs
+    assert caught.value.allowed == f"an integer >= {eta} (automl_reduction_factor)" and caught.value.hint
+    make_brain(name, SPACE, brain_options(name, AutoMLSettings.from_mapping(  # max_epochs == eta: one rung below
+        {"algorithm": name, "metric": "val_loss", "automl_max_epochs": eta, "automl_reduction_factor": eta,
+         "fidelity_mode": mode, "automl_max_recommendations": 12})))

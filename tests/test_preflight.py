@@ -356,6 +356,39 @@ def test_dry_run_of_a_multi_fidelity_brain_writes_its_budget(toy_skill: Path, tm
     assert all(r.budget == 1 and r.to_json()["budget"] == 1 and "budget: 1 epoch(s)" in r.text() for r in shown)
 
 
+@pytest.mark.parametrize("algorithm", ["hyperband", "asha", "hyperband_es"])
+def test_a_multi_fidelity_brain_without_a_smaller_budget_fails_preflight_dry_run_and_run(
+        algorithm: str, toy_skill: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """asha and hyperband_es with automl_max_epochs 9 < automl_reduction_factor 10 passed preflight and dry run and
+    ran a random search under their name; hyperband refused them. All three refuse, the same way, exit 2."""
+    settings = {"algorithm": algorithm, "metric": "val_loss", "automl_max_epochs": 9, "automl_reduction_factor": 10,
+                "automl_max_recommendations": 12}
+    path = _config(tmp_path, toy_skill, automl_settings=settings)
+    checks = _checks(run_preflight(load_run_config(path)).to_json())
+    assert checks["search_space"]["ok"] is False and f"so {algorithm} has no smaller budget" in \
+        checks["search_space"]["detail"]
+    for argv in (["preflight", str(path)], ["run", str(path), "--dry-run"], ["run", str(path)]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "automl_settings.automl_max_epochs: 9 is below automl_reduction_factor 10" in err, argv
+        assert "Traceback" not in err
+    assert not (tmp_path / "ws" / "state.db").exists()
+
+
+def test_pbt_with_a_population_of_one_fails_preflight_dry_run_and_run(
+        toy_skill: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It passed all three with no note and retrained one config in chunks, never exploiting or exploring."""
+    settings = {"algorithm": "pbt", "metric": "val_loss", "automl_population_size": 1, "automl_max_epochs": 9,
+                "automl_max_recommendations": 6}
+    path = _config(tmp_path, toy_skill, automl_settings=settings)
+    for argv in (["preflight", str(path)], ["run", str(path), "--dry-run"], ["run", str(path)]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "automl_settings.automl_population_size: 1 is not allowed for pbt" in err, argv
+        assert "Traceback" not in err
+    assert not (tmp_path / "ws" / "state.db").exists()
+
+
 def test_dry_run_names_the_platform_and_says_when_it_ignores_the_image(toy_skill: Path, tmp_path: Path) -> None:
     """The dry run printed `image: nvcr.io/...` as if it would be used, and never named the platform."""
     from tao_automl.cli.dry_run import dry_run

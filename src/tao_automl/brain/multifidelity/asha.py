@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tao_automl.brain.classic.novelty import FreshConfigs
+from tao_automl.brain.multifidelity.successive_halving import check_smaller_budget
 from tao_automl.brain.trials import PROMOTION, STOPPING, Trial
 from tao_automl.errors import SettingsError
 from tao_automl.space.search_space import Config, SearchSpace
@@ -46,6 +47,9 @@ class ASHA:
         self.mode: str | None = mode
         self.eta = eta
         self.max_trials = max_trials
+        check_smaller_budget("asha", max_epochs, eta,
+                             "its one rung would be the full budget: every rec would train in full with nothing "
+                             + ("promoted" if mode == PROMOTION else "stopped") + " (a random search)")
         self.rungs = rung_levels(max_epochs, eta)
         self._trials: dict[int, Trial] = {}
         self._results: list[dict[int, float | None]] = [{} for _ in self.rungs]  # rung -> trial id -> value

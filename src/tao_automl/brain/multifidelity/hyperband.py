@@ -23,7 +23,12 @@ from numpy.typing import NDArray
 from scipy.optimize import curve_fit
 
 from tao_automl.brain.classic.novelty import FreshConfigs
-from tao_automl.brain.multifidelity.successive_halving import SuccessiveHalving, check_count, hyperband_brackets
+from tao_automl.brain.multifidelity.successive_halving import (
+    SuccessiveHalving,
+    check_count,
+    check_smaller_budget,
+    hyperband_brackets,
+)
 from tao_automl.brain.trials import STOPPING, Trial
 from tao_automl.space.search_space import SearchSpace
 
@@ -81,6 +86,9 @@ class HyperbandES:
         self.max_trials = check_count("automl_max_recommendations", max_trials)
         self.min_points = check_count("min_points", min_points, 2)
         self.z = float(z)
+        check_smaller_budget("hyperband_es", max_epochs, eta,
+                             "every bracket would be its s=0 bracket: no rec may be stopped before the full budget "
+                             "(a random search)")
         self.brackets = hyperband_brackets(max_epochs, eta)
         self._trials: dict[int, Trial] = {}
         self._curves: dict[int, dict[int, float]] = {}

@@ -53,6 +53,14 @@ class PBT:
         self.frozen = frozenset(architecture_params(space.names) if frozen is None else frozen)
         self.max_epochs = check_count("automl_max_epochs", max_epochs)
         self.size = check_count("automl_population_size", population_size)
+        if self.size < 2:
+            raise SettingsError(
+                f"automl_settings.automl_population_size: {self.size} is not allowed for pbt: a population of one is "
+                "always its own top member, so it never exploits or explores; the run would retrain one config in "
+                "chunks of epochs", field="automl_settings.automl_population_size", value=self.size,
+                allowed=">= 2 for pbt",
+                hint="raise automl_population_size (default 10), or use a single-fidelity algorithm "
+                     "(bayesian, tpe, random) for one config at a time")
         self.max_trials = check_count("automl_max_recommendations", max_trials)
         if self.max_trials > self.size * self.max_epochs:
             raise SettingsError(

@@ -112,6 +112,24 @@ def check_count(name: str, value: object, low: int = 1) -> int:
     return value
 
 
+def check_smaller_budget(algorithm: str, max_epochs: object, eta: object,
+                         consequence: str = "every bracket would be one full-budget rec, run one after the other"
+                         ) -> None:
+    """Refuse ``automl_max_epochs`` below ``automl_reduction_factor`` for a multi-fidelity ``algorithm``: its lowest
+    rung would be the full budget, so it is a random search under its own name (``consequence``: what it would do)."""
+    if isinstance(max_epochs, bool) or isinstance(eta, bool) or not isinstance(max_epochs, int) \
+            or not isinstance(eta, int):
+        return
+    if 1 <= max_epochs < eta:
+        raise SettingsError(
+            f"automl_settings.automl_max_epochs: {max_epochs} is below automl_reduction_factor {eta}, so "
+            f"{algorithm} has no smaller budget to start configs at: {consequence}",
+            field="automl_settings.automl_max_epochs", value=max_epochs,
+            allowed=f"an integer >= {eta} (automl_reduction_factor)",
+            hint="raise automl_max_epochs, lower automl_reduction_factor, or use a single-fidelity algorithm "
+                 "(bayesian, tpe, random)")
+
+
 class SuccessiveHalving:
     """Hyperband's brackets in promotion mode: synchronous rungs, later brackets fill the slots a waiting one leaves."""
 
@@ -124,14 +142,7 @@ class SuccessiveHalving:
         self.max_epochs = max_epochs
         self.max_trials = check_count("automl_max_recommendations", max_trials)
         self.iterations = check_count("iterations", iterations)
-        if isinstance(max_epochs, int) and isinstance(eta, int) and 1 <= max_epochs < eta:
-            raise SettingsError(
-                f"automl_settings.automl_max_epochs: {max_epochs} is below automl_reduction_factor {eta}, so "
-                f"{type(self).__name__.lower()} has no smaller budget to start configs at: every bracket would be one "
-                "full-budget rec, run one after the other", field="automl_settings.automl_max_epochs",
-                value=max_epochs, allowed=f"an integer >= {eta} (automl_reduction_factor)",
-                hint="raise automl_max_epochs, lower automl_reduction_factor, or use a single-fidelity algorithm "
-                     "(bayesian, tpe, random)")
+        check_smaller_budget(type(self).__name__.lower(), max_epochs, eta)
         one = hyperband_brackets(max_epochs, eta)
         self.brackets = plan_brackets(one * self.iterations, self.max_trials, eta, rest=one)
         self._trials: dict[int, Trial] = {}
