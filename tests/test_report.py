@@ -286,6 +286,28 @@ def _views(points: list[tuple[dict[str, Any], float]]) -> Any:
     return RunData(run_dir=Path("/nonexistent"), meta={"metric": "val_loss", "direction": "minimize"}, recs=recs)
 
 
+def test_importance_note_counts_the_recs_of_the_fullest_epoch() -> None:
+    """A pbt run of 12 recs, 4 at each of epochs 3, 6 and 9 (each resumed rec's curve covers its own chunk): the note
+    said "needs at least 5 finished recs with different values at one epoch; this run has 0"."""
+    from tao_automl.report.data import RecView, RunData
+    from tao_automl.report.html import _importance
+
+    go = pytest.importorskip("plotly.graph_objects")
+    recs = []
+    for i in range(12):
+        budget = 3 * (i // 4 + 1)
+        recs.append(RecView(rec_id=i + 1, params={"lr": 0.01 * (i + 1)}, status="success", metric=0.1 * i,
+                            message=None, job_id=None, budget=budget, rung=i // 4, bracket=i % 4,
+                            parent=None if i < 4 else i - 3, created_at=0.0, submitted_at=0.0, finished_at=1.0,
+                            spec_path=None, epochs=[(e, 0.1 * i + e) for e in range(budget - 2, budget + 1)],
+                            budget_reached=budget))
+    data = RunData(run_dir=Path("/nonexistent"), meta={"metric": "val_acc", "direction": "maximize"}, recs=recs)
+    figure, note = _importance(go, data)
+    assert figure is None
+    assert note == ("needs at least 5 finished recs with different values at one epoch; this run has at most 4 at "
+                    "one epoch")
+
+
 def test_importance_says_whether_the_params_predict_the_metric_at_all() -> None:
     """The forest fits its recs whatever they hold, so shares drawn from pure noise looked as confident as real
     ones. The note now gives the forest's out-of-bag R²: high when a param drives the metric, <= 0 (with a warning

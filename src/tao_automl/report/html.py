@@ -19,7 +19,7 @@ from typing import Any
 from tao_automl.brain.settings_use import unused_settings
 from tao_automl.report import require
 from tao_automl.report.data import RunData
-from tao_automl.report.importance import MIN_RECS, importance_points, param_importance
+from tao_automl.report.importance import MIN_RECS, importance_points, most_at_one_epoch, param_importance
 from tao_automl.util.secrets import redact
 
 _CSS = """
@@ -242,8 +242,10 @@ def _importance(go: Any, data: RunData) -> tuple[Any | None, str]:
         if len(points) >= MIN_RECS and len(values) == 1:  # "needs 5 recs with different values; this run has 8"
             return None, (f"every one of the {len(points)} finished recs has the same {data.metric} "
                           f"({_fmt(next(iter(values)))}): no param can be said to matter more than another")
-        return None, (f"needs at least {MIN_RECS} finished recs with different values"
-                      + (" at one epoch" if data.is_multi_fidelity else "") + f"; this run has {len(points)}")
+        if data.is_multi_fidelity:  # no epoch qualified, so points is empty: say how many the fullest one has
+            return None, (f"needs at least {MIN_RECS} finished recs with different values at one epoch; this run "
+                          f"has at most {max(len(points), most_at_one_epoch(data))} at one epoch")
+        return None, f"needs at least {MIN_RECS} finished recs with different values; this run has {len(points)}"
     names = list(shares)[::-1]
     figure = go.Figure(go.Bar(x=[shares[n] for n in names], y=names, orientation="h", marker={"color": "#1f77b4"}))
     figure.update_xaxes(title_text="share of importance", range=[0, 1])

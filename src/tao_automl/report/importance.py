@@ -53,6 +53,16 @@ def importance_points(data: RunData) -> tuple[list[tuple[dict[str, Any], float]]
         else ([], None)
 
 
+def most_at_one_epoch(data: RunData) -> int:
+    """The largest number of finished recs with a value at one epoch (a value of their curve there, or their final
+    value at their budget): what :func:`importance_points` had to choose from when no epoch has ``MIN_RECS``."""
+    counts: Counter[int] = Counter()
+    for rec in data.recs:
+        if rec.has_value and rec.params:
+            counts.update({e for e, _ in rec.epochs} | ({rec.budget} if rec.budget is not None else set()))
+    return max(counts.values(), default=0)
+
+
 def param_importance(data: RunData) -> Importance:
     """The shares and the forest's out-of-bag R²; no shares when fewer than ``MIN_RECS`` recs qualify."""
     points, _ = importance_points(data)
