@@ -188,8 +188,10 @@ def test_a_real_two_metric_sweep_reports_the_front_and_its_knee(tmp_path: Path) 
     assert result["best"]["rec_id"] == progress["best_rec_id"] == knee(points)
     assert result["best"]["metric_values"] == values[knee(points)]  # type: ignore[index]
     assert result["best"]["metric_value"] == values[knee(points)]["val_accuracy"]  # type: ignore[index]
-    ranked = sorted((r for r in result["recommendations"] if r["rank"]), key=lambda r: r["rank"])
-    assert [r["metric_value"] for r in ranked] == sorted((v["val_accuracy"] for v in values.values()), reverse=True)
+    ranked = [r["rec_id"] for r in sorted((r for r in result["recommendations"] if r["rank"]),
+                                          key=lambda r: r["rank"])]
+    depth = layers(points)  # the front first (its knee first), then each later layer; accuracy within each
+    assert ranked == sorted(values, key=lambda i: (i != knee(points), depth[i], -values[i]["val_accuracy"], i))
 
     assert load_run(run_dir).summary["best"]["rec_id"] == knee(points)  # export --best, report
     status = query_status(run_dir)  # another process's view agrees
@@ -201,6 +203,34 @@ def test_a_real_two_metric_sweep_reports_the_front_and_its_knee(tmp_path: Path) 
         assert reopened.summary()["pareto_front"] == front and reopened.progress()["pareto_front"] == front
     finally:
         reopened.close()
+
+
+def test_status_top_view_lists_the_front_first_with_the_best_pick_first(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The top view ranked by the first metric only, so `status --top 3` left out the run's best (the front's knee)
+    and part of the front: recs 1, 2, 3 were listed while best was rec 4. It now lists the front first, the pick
+    first, then the later nondominated layers (the first metric's order within each); every view ranks alike."""
+    space = search_space(small_schema(), AutoMLSettings(), None, None)
+    conf = AutoMLSettings.from_mapping({"metric": TWO, "algorithm": "random", "automl_max_recommendations": 6})
+    exp = Experiment.create(tmp_path, space, conf, "maximize", {}, {"mode": "ask_tell"})
+    told = [(0.9, 10.0), (0.85, 9.0), (0.8, 8.0), (0.5, 1.0), (0.3, 0.5), (0.7, 9.5)]  # rec 6: rec 2 beats it
+    for accuracy, size in told:
+        rec = exp.ask(1)[0]
+        exp.tell(rec.id, accuracy, "success", values={"val_accuracy": accuracy, "model_size": size})
+    summary = exp.summary()
+    exp.close("finished")
+    order = [4, 1, 2, 3, 5, 6]  # knee 4, the rest of the front by accuracy, then rec 6 (layer 1)
+    assert summary["best"]["rec_id"] == 4 and [p["rec_id"] for p in summary["pareto_front"]] == [1, 2, 3, 4, 5]
+    assert {r["rec_id"]: r["rank"] for r in summary["recommendations"]} == {i: order.index(i) + 1 for i in order}
+    top = query_status(tmp_path, top=3)
+    assert [r["rec_id"] for r in top["recommendations"]] == [4, 1, 2]
+    assert [r["rank"] for r in top["recommendations"]] == [1, 2, 3]
+    assert "Pareto front" in top["progress"]["ranked_by"]
+    every = query_status(tmp_path, recs="all")
+    assert {r["rec_id"]: r["rank"] for r in every["recommendations"]} == {i: order.index(i) + 1 for i in order}
+    assert main(["status", str(tmp_path), "--top", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [int(line.split()[1]) for line in lines[2:5]] == [4, 1, 2]
 
 
 @pytest.mark.parametrize("algorithm", ["random", "tpe", "bayesian"])

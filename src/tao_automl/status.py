@@ -133,13 +133,19 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         counts = store.count_by_status()
         multi = store.is_multi_fidelity(meta)
         best_ids = store.ranked_ids(direction, multi, limit=1, status="success")
+        values = pareto_view.values_in_store(store, meta)
+        front = None if values is None else pareto_view.front_fields(values, meta)
+        # several metrics: the front (its pick first), then the later layers (pareto_view.ranked_ids)
+        order = None if values is None or front is None else pareto_view.ranked_ids(
+            values, front, store.ranked_ids(direction, multi))
         if view == "top":
-            ranked = store.ranked_ids(direction, multi, limit=top)
+            ranked = store.ranked_ids(direction, multi, limit=top) if order is None else order[:top]
             ranks = {rec_id: i for i, rec_id in enumerate(ranked, start=1)}
             rows = store.recs_by_id(ranked + sorted(store.latest_unranked_ids(top)))
         else:
             rows = store.recs_page(offset, limit)
-            ranks = {rec_id: i for i, rec_id in enumerate(store.ranked_ids(direction, multi), start=1)}
+            ranks = {rec_id: i for i, rec_id in enumerate(
+                store.ranked_ids(direction, multi) if order is None else order, start=1)}
         shown = {r.rec_id: r for r in rows}
         best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
         active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
@@ -149,8 +155,6 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         # no orchestrator: what is in flight is as last seen (when it stopped, or its last recorded activity)
         seen_until = None if alive or meta.get("state") == "running" else (meta.get("ended_at") or
                                                                            store.last_event_at())
-        values = pareto_view.values_in_store(store, meta)
-        front = None if values is None else pareto_view.front_fields(values, meta)
         if front is not None:  # a list of metrics: best is the Pareto front's pick
             best = store.rec(front["best_rec_id"]) if front["best_rec_id"] is not None else None
     shown_rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in rows]

@@ -322,7 +322,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          start_sweep),
     Tool("sweep_status", "Progress of a sweep: state, recs done of the budget, best so far, running jobs, whether "
          "its orchestrator is alive, and done (true once it has ended or was stopped). recommendations: the `top` "
-         "best recs and the `top` newest without a rank (recs 'top'), or every rec in id order, paged by offset and "
+         "best recs (several metrics: the Pareto front first, best first) and the `top` newest without a rank "
+         "(recs 'top'), or every rec in id order, paged by offset and "
          "limit (recs 'all'); rec_view says which were shown of how many.",
          _object({"run_dir": _RUN_DIR, "include_recs": {"type": "boolean", "default": True},
                   "recs": {"enum": ["top", "all"], "default": "top"},

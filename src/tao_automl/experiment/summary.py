@@ -191,7 +191,12 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
     orchestrator follows the run: a rec still in flight is shown as last seen (its wall time up to then).
     """
     direction = str(meta.get("direction", "maximize"))
-    ranks = {r.rec_id: i for i, r in enumerate(ranked_recs(recs, direction), start=1)}
+    order = [r.rec_id for r in ranked_recs(recs, direction)]
+    fields = None
+    if values is not None and pareto_view.objectives_of(meta):  # the front first, as status ranks it
+        fields = pareto_view.front_fields(values, meta)
+        order = pareto_view.ranked_ids(values, fields, order)
+    ranks = {rec_id: i for i, rec_id in enumerate(order, start=1)}
     rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in recs]
     result = {
         "experiment_id": meta.get("experiment_id"),
@@ -203,9 +208,8 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
         "history": rows,
         "active_jobs": [active_job(r) for r in recs if r.status in ACTIVE_STATES],
     }
-    if values is not None and pareto_view.objectives_of(meta):
+    if values is not None and fields is not None:
         pareto_view.with_rec_values(rows, values)
-        fields = pareto_view.front_fields(values, meta)
         best = next((r for r in recs if r.rec_id == fields["best_rec_id"]), None)
         pareto_view.apply_to_result(result, fields, best_row_dict(best, {r.rec_id: r for r in recs}.get))
     return result

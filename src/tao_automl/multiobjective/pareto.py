@@ -8,7 +8,7 @@ Vectors here are already in *minimisation* form (a ``maximize`` metric is negate
   that metric, 1 = its worst; a metric with one value on the front scales to 0), and the knee is the front point
   nearest (Euclidean) to the ideal point (0, ..., 0); ties go to the lowest rec id.
 * **Weighted pick** (``metric_weights``): the front point with the smallest weighted sum of the same scaled
-  values; ties go to the lowest rec id.
+  values; ties go to the lowest rec id. A metric ``metric_weights`` leaves out weighs 0 (``view.front_fields``).
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tao_automl.multiobjective.pareto import knee, pareto_front, to_minimise, weighted_pick
+from tao_automl.multiobjective.pareto import knee, layers, pareto_front, to_minimise, weighted_pick
 
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 #: The event a rec's metric values are persisted in (``{"values": {name: value}}``), before its end.
@@ -37,6 +38,23 @@ def front_fields(values: Mapping[int, Mapping[str, float]], meta: Mapping[str, A
     front = [{"rec_id": rec_id, "values": {n: values[rec_id][n] for n in names}} for rec_id in pareto_front(points)]
     return {"objectives": objectives, "pareto_front": front, "best_rec_id": best, "best_by": best_by,
             "best_values": dict(values[best]) if best is not None else None}
+
+
+def ranked_ids(values: Mapping[int, Mapping[str, float]], fields: Mapping[str, Any],
+               by_first: Sequence[int]) -> list[int]:
+    """A multi-objective run's rec order (each rec's ``rank``, what ``status``'s top view lists first): the Pareto
+    front's pick (``best``) first, then the rest of the front, then each later nondominated layer (the front of the
+    recs left, and so on); within the front and each layer, in the first metric's order (``by_first``: the ids of
+    every rec with a rankable first metric, best first). Recs of ``by_first`` without values follow, in its order.
+
+    ``values``: user-scale metric values of the successful recs; ``fields``: their :func:`front_fields`."""
+    names = [o["name"] for o in fields["objectives"]]
+    directions = [o["direction"] for o in fields["objectives"]]
+    depth = layers({rec_id: to_minimise([v[n] for n in names], directions) for rec_id, v in values.items()})
+    first = {rec_id: i for i, rec_id in enumerate(by_first)}
+    best = fields.get("best_rec_id")
+    with_values = sorted(depth, key=lambda i: (i != best, depth[i], first.get(i, len(first)), i))
+    return with_values + [i for i in by_first if i not in depth]
 
 
 def values_in_store(store: Any, meta: Mapping[str, Any]) -> dict[int, dict[str, float]] | None:
@@ -82,7 +100,8 @@ def apply_to_progress(progress: dict[str, Any], fields: Mapping[str, Any],
         "best_metric": fields["best_values"][first] if best is not None else None,
         "best_rec_id": best,
         "best_budget": best_budget if best is not None else None,
-        "ranked_by": f"{first} (best: the Pareto front's {fields['best_by']} pick)",
+        "ranked_by": f"Pareto front first (its {fields['best_by']} pick first), then each later nondominated layer; "
+                     f"{first} within each",
         "objectives": fields["objectives"],
         "pareto_front": fields["pareto_front"],
         "best_by": fields["best_by"],
