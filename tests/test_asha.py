@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from conftest import EndsBeforeCancelSDK, small_schema, write_skill
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.brain.multifidelity.asha import ASHA, rung_levels
 from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.platforms.local.wrapper import read_exit
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.schema.build import build_search_space
 
@@ -200,6 +203,151 @@ def test_a_job_stopped_after_training_past_the_rung_records_where_it_was_stopped
     from tao_automl.report.data import load_run
     for rec in load_run(result["run_dir"]).recs:  # the epochs past the rung are persisted: curves end where it did
         assert [e for e, _ in rec.epochs] == [1, 2, 3, 4, 5], (rec.rec_id, rec.epochs)
+
+
+#: Writes epochs 1..3 at once (a poll judges rung 1 or 3), then waits up to 3 s for the platform's cancel to
+#: announce itself (``GATE`` in its results dir, see :class:`TrainsOnAtCancelSDK`): told ``train_on``, it trains on to
+#: epoch 6 and waits to be killed; told ``finish``, it trains to its budget, writes SUCCESS and exits 0 by itself.
+#: Not told (not stopped), it trains to its budget.
+GATED_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    rd = spec["results_dir"]
+    os.makedirs(rd, exist_ok=True)
+    lr, epochs = spec["train"]["optim"]["lr"], spec["train"]["num_epochs"]
+
+    def write(record):
+        with open(os.path.join(rd, "status.json"), "a") as f:
+            f.write(json.dumps(record) + "\\n")
+
+    def train(first, last):
+        for epoch in range(first, last + 1):
+            write({"epoch": epoch, "kpi": {"val_loss": abs(lr - 0.01) * 10 + 1.0 / epoch}})
+
+    train(1, 3)
+    gate, deadline = os.path.join(rd, "GATE"), time.time() + 3
+    while not os.path.exists(gate) and time.time() < deadline:
+        time.sleep(0.01)
+    told = open(gate).read() if os.path.exists(gate) else ""
+    if told == "train_on":
+        train(4, 6)
+        open(os.path.join(rd, "TRAINED_ON"), "w").close()
+        time.sleep(60)
+    train(4, epochs)
+    write({"status": "SUCCESS"})
+    """
+)
+
+
+class TrainsOnAtCancelSDK(LocalSDK):
+    """LocalSDK whose cancel lets the job go on, in the window between the runner's decision and the signal (the
+    runner's last look said: running, at the judged epoch): ``train_on``, the job trains 3 more epochs and is then
+    killed by the signal; ``finish``, it trains to its budget and exits 0 by itself before the signal."""
+
+    told = "train_on"
+
+    def _terminate_group(self, job_id: str, pgid: int) -> None:
+        results = Path(self.get_job_info(job_id)["results_dir"])
+        job_dir = Path(self.get_job_info(job_id)["log_path"]).parent
+        (results / "GATE.tmp").write_text(self.told)
+        (results / "GATE.tmp").rename(results / "GATE")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (
+                (results / "TRAINED_ON").exists() if self.told == "train_on" else read_exit(job_dir) is not None):
+            time.sleep(0.01)
+        super()._terminate_group(job_id, pgid)
+
+
+def _val_loss(h: dict[str, Any], epoch: int) -> float:
+    return abs(h["params"]["train.optim.lr"] - 0.01) * 10 + 1.0 / epoch
+
+
+def test_a_job_that_trains_on_before_the_cancel_reaches_it_is_recorded_where_it_got_to(tmp_path: Path) -> None:
+    """The rule stops the job at epoch 3 (or 1); it trains to epoch 6 before the cancel kills it: the rec is
+    recorded ``stopped`` at epoch 6 with epoch 6's value, as its status.json and checkpoint show (it was recorded at
+    the judged epoch, with that epoch's value). The epochs past it are persisted: the curve ends where it did."""
+    skill = write_skill(tmp_path / "bank", trainer=GATED_TRAINER)
+    runner = AutoMLRunner(TrainsOnAtCancelSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings=STOPPING, workspace_path=tmp_path / "ws", gpu_count=0)
+    stopped = [h for h in result["history"] if h["status"] == "stopped"]
+    assert stopped, [h["status"] for h in result["history"]]
+    for h in result["history"]:
+        curve = [json.loads(line) for line in (Path(h["results_dir"]) / "status.json").read_text().splitlines()]
+        reached = max(r["epoch"] for r in curve if "epoch" in r)
+        assert h["budget_reached"] == reached and h["metric_value"] == pytest.approx(_val_loss(h, reached)), h
+    for h in stopped:
+        assert h["budget_reached"] == 6 and "stopped early at epoch 6" in h["message"], h
+        assert "judged at epoch" in h["message"], h
+    from tao_automl.report.data import load_run
+    views = {rec.rec_id: rec for rec in load_run(result["run_dir"]).recs}
+    for h in stopped:
+        assert [e for e, _ in views[h["rec_id"]].epochs] == [1, 2, 3, 4, 5, 6], views[h["rec_id"]].epochs
+
+
+def test_a_job_that_finishes_as_its_stop_comes_keeps_its_own_final_result(tmp_path: Path) -> None:
+    """The rule stops the job at epoch 3 (or 1); it trains to its budget and exits 0 by itself in the window before
+    the cancel's signal: the rec is a success with its own epoch-9 value (it was recorded ``stopped`` at the judged
+    epoch, and its job ``cancelled`` with exit code 0)."""
+    skill = write_skill(tmp_path / "bank", trainer=GATED_TRAINER)
+    sdk = TrainsOnAtCancelSDK(jobs_dir=tmp_path / "jobs")
+    sdk.told = "finish"
+    result = AutoMLRunner(sdk, skill).run(automl_settings=STOPPING, workspace_path=tmp_path / "ws", gpu_count=0)
+    from tao_automl.experiment.store import RunStore
+    store = RunStore(Path(result["run_dir"]))
+    try:
+        decided = {int(e["rec_id"]) for e in store.events("stop_decided")}
+    finally:
+        store.close()
+    assert decided  # the rule stopped some recs, and their jobs ended by themselves before the signal
+    for h in result["history"]:
+        assert h["status"] == "success" and h["budget_reached"] == 9, h
+        assert h["metric_value"] == pytest.approx(_val_loss(h, 9)), h
+        job = json.loads((Path(sdk.get_job_info(h["job_id"])["log_path"]).parent / "job.json").read_text())
+        assert job["state"] == "success" and job["exit_code"] == 0, job
+
+
+def test_a_crash_after_the_cancel_of_a_job_that_trained_on_resumes_to_where_it_got_to(tmp_path: Path) -> None:
+    """The orchestrator is SIGKILLed after the stop's cancel and before the rec's end is recorded; the resume finds
+    the job cancelled and records it as the uninterrupted run does: ``stopped`` at epoch 6, where the job got to
+    (it used the decision's epoch, 3 or 1)."""
+    skill = write_skill(tmp_path / "bank", trainer=GATED_TRAINER)
+    tests, src = Path(__file__).resolve().parent, Path(__file__).resolve().parents[1] / "src"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(src)!r}, {str(tests)!r}]
+        from test_asha import STOPPING, TrainsOnAtCancelSDK
+        from tao_automl.runner.loop import AutoMLRunner
+        runner = AutoMLRunner(TrainsOnAtCancelSDK(jobs_dir={str(tmp_path / "jobs")!r}), {str(skill)!r})
+        if len(sys.argv) > 1:
+            runner.run(workspace_path=sys.argv[1], resume=True)
+        else:
+            runner.run(automl_settings=STOPPING, workspace_path={str(tmp_path / "ws")!r}, gpu_count=0)
+    """)
+    crash = {**os.environ, "TAO_AUTOML_CRASH_AT": "stop_cancelled"}
+    crashed = subprocess.run([sys.executable, "-c", script], env=crash, capture_output=True, text=True, timeout=120)
+    assert crashed.returncode == -9, crashed.stderr[-3000:]
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    from tao_automl.experiment.store import RunStore
+    store = RunStore(run_dir, readonly=True)
+    try:
+        (victim,) = {int(e["rec_id"]) for e in store.events("stop_decided")}
+        assert store.rec(victim).status == "running"  # cancelled, its end not recorded
+    finally:
+        store.close()
+    env = {k: v for k, v in os.environ.items() if k != "TAO_AUTOML_CRASH_AT"}
+    resumed = subprocess.run([sys.executable, "-c", script, str(run_dir)], env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    store = RunStore(run_dir, readonly=True)
+    try:
+        row = store.rec(victim)
+    finally:
+        store.close()
+    assert row.status == "stopped" and row.budget_reached == 6, (row.status, row.budget_reached, row.message)
+    lr = row.params["train.optim.lr"]
+    assert row.metric_value == pytest.approx(abs(lr - 0.01) * 10 + 1.0 / 6), row
+    assert "stopped early at epoch 6" in (row.message or ""), row.message
 
 
 def test_intermediate_checkpoints_are_deleted_after_the_schedule_but_the_best_kept(tmp_path: Path) -> None:

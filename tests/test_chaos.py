@@ -196,6 +196,12 @@ def _check(sweep: Sweep) -> None:
     for e in entries:
         if e["event"] == "start":
             assert by_dir[e["results_dir"]].status in ("success", "stopped")
+    for r in recs:  # a stopped rec is recorded where its job got to (it may train on until the cancel reaches it)
+        if r.status == "stopped":
+            curve = [json.loads(line) for line in Path(r.results_dir or "", "status.json").read_text().splitlines()]
+            last = curve[-1]
+            assert r.budget_reached == last["epoch"], (r.rec_id, r.budget_reached, r.metric_value, last)
+            assert r.metric_value == pytest.approx(last["kpi"]["val_loss"]), (r.rec_id, r.metric_value, last)
     # the run folder shows exactly its recs: no folder made ahead (by a killed orchestrator too) is left
     assert sorted(p.name for p in (run_dir / "recs").iterdir()) == [f"rec_{r.rec_id:04d}" for r in recs]
     deadline = time.monotonic() + 10
@@ -215,7 +221,7 @@ def _alive(pid: int) -> bool:
 def _drive(sweep: Sweep, rng: random.Random) -> None:
     """Exact crash points and random SIGKILLs, interleaved, each followed by a resume; then run to the end."""
     sweep.crash_at("run_meta")  # before the run's metadata: nothing to resume, the next start is fresh
-    stopping = ["stop_answered:1", "stop_decided:1"] if "stopping" in sweep.name else []
+    stopping = ["stop_answered:1", "stop_decided:1", "stop_cancelled:1"] if "stopping" in sweep.name else []
     points = RUNNER_POINTS + stopping + LOCAL_POINTS
     for point in points:  # every exact point first, while the sweep surely has recs left (no timing luck)
         sweep.crash_at(point)

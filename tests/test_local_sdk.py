@@ -23,6 +23,7 @@ from tao_automl.platforms.base import JobStatus, PlatformSDK
 from tao_automl.platforms.files import write_json_atomic
 from tao_automl.platforms.local.gpus import GpuAllocator, detect_gpus, parse_visible_devices
 from tao_automl.platforms.local.sdk import LocalSDK, UnknownJobError, default_jobs_dir, job_id_for_name
+from tao_automl.platforms.local.wrapper import read_exit
 
 JOBS = Path(__file__).parent / "jobs"
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -223,6 +224,37 @@ def test_cancel_falls_back_to_sigkill(sdk: LocalSDK, tmp_path: Path) -> None:
     assert 0.4 <= elapsed < 5.0
     assert gone(pid)
     assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
+
+
+def test_a_job_that_exits_0_as_the_cancel_comes_is_a_success_not_cancelled(sdk: LocalSDK, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job exits 0 by itself after cancel_job's first look (running) and before its signal: it ran to its
+    end, so it is a success and the cancel answers False (it had ended); job.json and another process say so (it
+    was recorded `cancelled` with exit code 0, and the cancel answered True, so a stopping rule's rec lost its
+    result)."""
+    go = tmp_path / "go"
+    job = sdk.create_job(None, f"while [ ! -f {go} ]; do sleep 0.01; done; echo trained")
+    job_dir = Path(sdk.get_job_info(job.id)["log_path"]).parent
+    assert sdk.get_job_status(job.id) is JobStatus.RUNNING
+    signal_group = sdk._terminate_group
+
+    def ends_first(job_id: str, pgid: int) -> None:  # the job ends in the window before the signal
+        go.touch()
+        deadline = time.monotonic() + 10
+        while read_exit(job_dir) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ended = read_exit(job_dir)
+        assert ended is not None and ended["exit_code"] == 0  # it exited 0, by itself
+        signal_group(job_id, pgid)
+
+    monkeypatch.setattr(sdk, "_terminate_group", ends_first)
+    assert sdk.cancel_job(job.id) is False
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS
+    assert sdk.get_failure_analysis(job.id) is None
+    record = json.loads((job_dir / "job.json").read_text())
+    assert record["state"] == "success" and record["exit_code"] == 0, record
+    assert LocalSDK(jobs_dir=sdk.jobs_dir).get_job_status(job.id) is JobStatus.SUCCESS
+    assert sdk.cancel_job(job.id) is False
 
 
 def test_cancel_of_finished_job_is_false(sdk: LocalSDK) -> None:

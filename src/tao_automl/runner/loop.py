@@ -479,7 +479,7 @@ class AutoMLRunner:
                     persisted = item.last_epoch
                     item.last_epoch, item.last_value = exp.replayed_stops[row.rec_id]
                     if self._still_training(exp, item, plan.metric, persisted=persisted) \
-                            and self._stop(exp, item, on_result):
+                            and self._stop(exp, item, plan.metric, on_result):
                         continue
                 active[row.rec_id] = item
             elif self._launch(exp, rec, plan, active, on_rec, ahead) is not _Launch.STARTED:
@@ -676,7 +676,7 @@ class AutoMLRunner:
         if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
             if self._report_epochs(exp, item, metric):
                 crash_point("stop_answered")  # chaos tests: the rule said stop, the decision not yet stored
-                if self._stop(exp, item, on_result):
+                if self._stop(exp, item, metric, on_result):
                     del active[rec_id]
                 # else it ended before the cancel: the next poll collects its own result
             return
@@ -721,7 +721,7 @@ class AutoMLRunner:
             self._finish(exp, item.rec, None, "failure", self._failure_message(item.job_id), on_result,
                          ended_at=ended_at)
         else:
-            self._cancelled(exp, item, on_result, ended_at)
+            self._cancelled(exp, item, metric, on_result, ended_at)
 
     def _epochs_reported(self, exp: Experiment, item: _Active) -> int | None:
         """The last epoch an ended job reported in its status.json when that is not the epoch budget it was given
@@ -810,7 +810,7 @@ class AutoMLRunner:
                 continue
             item.last_epoch, item.last_value = epoch, value
             if exp.report_epoch(item.rec.id, epoch, value):
-                return self._still_training(exp, item, metric, records)
+                return self._still_training(exp, item, metric)  # read afresh: the job trained on meanwhile
         return False
 
     def _still_training(self, exp: Experiment, item: _Active, metric: str,
@@ -841,16 +841,19 @@ class AutoMLRunner:
             return False
         return True
 
-    def _stop(self, exp: Experiment, item: _Active,
+    def _stop(self, exp: Experiment, item: _Active, metric: str,
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> bool:
         """End a rec early (stopping rule): cancel its job, record its last value as ``stopped``. False (nothing
         recorded) when the platform answers that the job had ended before the cancel: the job's own result is then
         collected like any ended job's, never replaced by an earlier epoch's value.
 
         The decision is persisted before the cancel: a job found cancelled later (a crash came between the cancel
-        and the record) still ends as stopped.
+        and the record) still ends as stopped. The job trains on until the cancel reaches it, so its status.json
+        is read again once it is cancelled: the rec is recorded at the last epoch the job reached, with that
+        epoch's value (see :meth:`_reached`).
         """
-        message = f"stopped early at epoch {item.last_epoch} by the {exp.settings.algorithm} rule"
+        judged = item.last_epoch
+        message = _stopped_message(exp.settings.algorithm, judged, judged)
         exp.store.log_event("stop_decided", item.rec.id, epoch=item.last_epoch, value=item.last_value,
                             message=message)
         crash_point("stop_decided")  # chaos tests: the stop is decided and stored, the job not yet cancelled
@@ -858,8 +861,33 @@ class AutoMLRunner:
             log.info("rec %d: job %s ended before the stop reached it; collecting its own result", item.rec.id,
                      item.job_id)
             return False
-        self._end_stopped(exp, item.rec, item.last_value, item.last_epoch, message, on_result)
+        crash_point("stop_cancelled")  # chaos tests: the job is cancelled, where it ended not yet read
+        epoch, value = self._reached(exp, item, metric, judged, item.last_value)
+        self._end_stopped(exp, item.rec, value, epoch, _stopped_message(exp.settings.algorithm, judged, epoch),
+                          on_result)
         return True
+
+    def _reached(self, exp: Experiment, item: _Active, metric: str, judged: int,
+                 value: float | None) -> tuple[int, float | None]:
+        """Where a job cancelled by the stopping rule at epoch ``judged`` (with ``value``) had got to: the last
+        epoch its status.json reports from ``judged`` on, and that epoch's value (a job trains on between the poll
+        that read it and the cancel reaching it). Epochs past ``item.last_epoch`` (the last one persisted) are
+        persisted and reported like any, before the rec's end is recorded (a resume replays them the same way).
+        ``(judged, value)`` when status.json says nothing more (or cannot be read)."""
+        text = read_results_file(self.platform, item.job_id, item.results_dir, STATUS_FILE)
+        reached: tuple[int, float | None] = (judged, value)
+        for epoch, seen in kpi_series(status_lines(text) if text else [], metric):
+            if epoch is None or not math.isfinite(seen):
+                continue
+            if epoch > item.last_epoch:
+                item.last_epoch, item.last_value = epoch, seen
+                exp.report_epoch(item.rec.id, epoch, seen)  # the rule's answer no longer matters
+            if epoch >= reached[0]:
+                reached = (epoch, seen)
+        if reached[0] != judged:
+            log.info("rec %d: the %s rule stopped it at epoch %d, but its job had reached epoch %d when the cancel "
+                     "took effect; it is recorded there", item.rec.id, exp.settings.algorithm, judged, reached[0])
+        return reached
 
     def _end_stopped(self, exp: Experiment, rec: Recommendation, value: float | None, epoch: int, message: str,
                      on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
@@ -868,17 +896,22 @@ class AutoMLRunner:
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
 
-    def _cancelled(self, exp: Experiment, item: _Active,
+    def _cancelled(self, exp: Experiment, item: _Active, metric: str,
                    on_result: Callable[[Recommendation, float | None, str], Any] | None,
                    ended_at: float | None = None) -> None:
         """A job found cancelled: by this runner's stop or timeout decision (made before a crash), or by someone;
         ``ended_at``: the platform's end time when this process saw the end late (a job cancelled while no
-        orchestrator ran ended then, not at the resume)."""
+        orchestrator ran ended then, not at the resume). A stopped one is recorded at the last epoch it reached
+        (:meth:`_reached`), as :meth:`_stop` records it."""
         decided = sorted((e for kind in ("stop_decided", "timeout_decided") for e in exp.store.events(kind)
                           if e["rec_id"] == item.rec.id), key=lambda e: e["seq"])
         if decided and decided[-1]["kind"] == "stop_decided":
             p = decided[-1]["payload"]
-            self._end_stopped(exp, item.rec, p["value"], int(p["epoch"]), str(p["message"]), on_result)
+            judged = int(p["epoch"])
+            epoch, value = self._reached(exp, item, metric, judged, p["value"])
+            message = str(p["message"]) if epoch == judged else _stopped_message(exp.settings.algorithm, judged,
+                                                                                  epoch)
+            self._end_stopped(exp, item.rec, value, epoch, message, on_result)
         elif decided:
             self._finish(exp, item.rec, None, "failure", str(decided[-1]["payload"]["message"]), on_result,
                          ended_at=ended_at)
@@ -997,6 +1030,14 @@ class AutoMLRunner:
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
         self._check_fail_fast(exp, row)
+
+
+def _stopped_message(algorithm: str, judged: int, reached: int) -> str:
+    """A stopped rec's message: the epoch the rule judged it at, and the later one its job reached, if any."""
+    if reached == judged:
+        return f"stopped early at epoch {judged} by the {algorithm} rule"
+    return (f"stopped early at epoch {reached} by the {algorithm} rule (judged at epoch {judged}; its job trained on "
+            f"to epoch {reached} before the cancel reached it)")
 
 
 def _seen_running_at(exp: Experiment, row: RecRow) -> float | None:

@@ -781,10 +781,14 @@ class LocalSDK(PlatformBase):
                 "killed by a signal (which one is not recorded: often kill -9 or the out-of-memory killer) or the "
                 "machine restarted"
             )
-        if rec.data.get("cancel_requested"):
-            status = JobStatus.CANCELLED
-        elif exit_record is not None and exit_record.get("returncode") == 0:
+        # An exit record of code 0 is the job's own end even when a cancel was requested: the cancel's SIGTERM
+        # reaches the wrapper too (the group's leader, a shell that keeps the default action), which then dies
+        # without writing one; so the wrapper wrote it before the signal came (the job ended just before the
+        # cancel, e.g. a stopping rule's) and its run is a success, never `cancelled`.
+        if exit_record is not None and exit_record.get("returncode") == 0:
             status = JobStatus.SUCCESS
+        elif rec.data.get("cancel_requested"):
+            status = JobStatus.CANCELLED
         else:
             status = JobStatus.FAILURE
         rec.data["state"] = status.value
@@ -829,7 +833,8 @@ class LocalSDK(PlatformBase):
 
     # --------------------------------------------------------------- cancel
     def cancel_job(self, job_id: str) -> bool:
-        """SIGTERM the job's process group, SIGKILL it after ``cancel_grace_s``; False if already finished."""
+        """SIGTERM the job's process group, SIGKILL it after ``cancel_grace_s``; False if it had already finished,
+        or finished by itself before the signal reached it (its exit code 0 recorded: it ends a success)."""
         with self._lock:
             rec = self._record(job_id)
             if self._refresh(rec).is_finished():
@@ -848,6 +853,10 @@ class LocalSDK(PlatformBase):
                 self._finish(rec, read_exit(rec.dir))
             self._changed.notify_all()
         rec.end_written.wait(_END_WRITE_WAIT_S)
+        if rec.data.get("state") != JobStatus.CANCELLED.value:
+            logger.info("local job %s ended by itself (%s) before the cancel reached it", rec.id,
+                        rec.data.get("state"))
+            return False
         logger.info("local job %s cancelled", rec.id)
         return True
 
