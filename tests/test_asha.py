@@ -442,6 +442,40 @@ def test_a_job_that_ends_before_its_budget_is_recorded_and_ranked_at_the_epoch_i
     assert result["best"]["rec_id"] == top["rec_id"]
 
 
+#: CAPPED_TRAINER with its metric only in its log (no status.json): ``epoch N val_loss=...`` lines, then a summary
+#: line; ``EPOCH_WORD`` empty: its lines name no epoch.
+LOG_ONLY_CAPPED_TRAINER = textwrap.dedent(
+    """
+    import yaml, sys
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    lr, planned = spec["train"]["optim"]["lr"], spec["train"]["num_epochs"]
+    for epoch in range(1, min(planned, 5) + 1):  # the trainer's own early stopping: never past epoch 5
+        print(f"EPOCH_WORD val_loss={abs(lr - 0.01) + 1 / epoch}", flush=True)
+    print(f"Training done. Best val_loss: {abs(lr - 0.01) + 1 / min(planned, 5)} (summary of every epoch)")
+    """
+)
+
+
+def test_a_job_whose_log_alone_shows_it_ended_early_is_recorded_at_the_epoch_its_log_names(tmp_path: Path) -> None:
+    """No status.json: the metric comes from the log, which ends at `epoch 5` of the 9 given; the rec was recorded
+    (and ranked) at `budget_reached` 9. A log that names no epoch cannot tell: the rec keeps its budget."""
+    settings = {"algorithm": "hyperband", "metric": "val_loss", "automl_max_epochs": 9, "automl_reduction_factor": 3,
+                "automl_max_recommendations": 12, "automl_max_concurrent": 3, "seed": 3, "poll_interval_s": 0.2}
+    for word, capped in (("epoch {epoch}", True), ("", False)):
+        skill = write_skill(tmp_path / f"bank{capped}", trainer=LOG_ONLY_CAPPED_TRAINER.replace("EPOCH_WORD", word))
+        result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / f"jobs{capped}"), skill).run(
+            automl_settings=settings, automl_hyperparameters=["train.optim.lr"],
+            workspace_path=tmp_path / f"ws{capped}", gpu_count=0)
+        rows = result["history"]
+        assert {h["budget"] for h in rows} >= {1, 3, 9}
+        for h in rows:
+            assert not (Path(h["results_dir"]) / "status.json").exists()
+            lr = h["params"]["train.optim.lr"]
+            assert h["metric_value"] == pytest.approx(abs(lr - 0.01) + 1 / min(h["budget"], 5)), h
+            assert h["budget_reached"] == (min(h["budget"], 5) if capped else h["budget"]), h
+        assert result["best"]["budget"] == (5 if capped else 9)
+
+
 def _random_sweep(tmp_path: Path, trainer: str, name: str, recs: int, epochs: int) -> dict[str, Any]:
     """A `random` sweep of ``recs`` recs at once, searching the toy skill's lr, with ``epochs`` in every spec."""
     skill = write_skill(tmp_path / f"bank-{name}", trainer=trainer)

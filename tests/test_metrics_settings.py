@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tao_automl.errors import SettingsError
-from tao_automl.metrics.parse import metric_from_logs, metric_from_status, to_objective
+from tao_automl.metrics.parse import epochs_from_logs, metric_from_logs, metric_from_status, to_objective
 from tao_automl.settings import AutoMLSettings, infer_direction
 
 
@@ -65,6 +65,20 @@ def test_a_metric_is_read_from_its_own_name_and_the_epochs_value(logs: str, metr
     """Three log formats made the sweep rank recs by a value the job never reported for the metric, exit 0 and no
     warning (an audit's runs: every rec 0.95, every rec 9, every rec its best epoch's)."""
     assert metric_from_logs(logs, metric) == expected
+
+
+@pytest.mark.parametrize(("logs", "expected"), [
+    ("epoch 1 val_acc=0.1\nepoch 2 val_acc=0.2\nTraining done. Best val_acc: 0.2 (epoch summary)\n", [1, 2]),
+    ("Epoch 1/9\n10/10 - loss: 1.0 - val_acc: 0.5\nEpoch 2/9\n10/10 - loss: 0.9 - val_acc: 0.6\n", [1, 2]),
+    ("Epoch [3/9] val_acc: 0.5\nEpoch: 4, val_acc=0.6\nepoch=5 val_acc=0.7", [3, 4, 5]),
+    ("Epoch 0: 100%| val_acc=0.5\nEpoch 1: 100%| val_acc=0.6", [0, 1]),
+    # config dumps and summaries are no epoch trained; epochs after the value read are not yet trained at it
+    ("num_epochs=9 max_epoch: 9 epochs: 9\nepoch 2 val_acc=0.4\nbest val_acc 0.4 at epoch 2\n", [2]),
+    ("epoch 1 val_acc=0.3\nepoch 2 val_acc=0.4 (best val_acc=0.4 at epoch 2)", [1, 2]),
+    ("val_acc=0.4", []), ("epoch 3 loss=1.0", []),
+])
+def test_the_epochs_a_log_names_up_to_its_metric(logs: str, expected: list[int]) -> None:
+    assert epochs_from_logs(logs, "val_acc") == expected
 
 
 def test_status_json_written_with_an_indent_is_read() -> None:

@@ -119,12 +119,18 @@ def metric_from_logs(logs: str, metric: str) -> float | None:
     nor the start of one (``mAP@0.5`` is not read from ``mAP@0.5:0.95: 0.31``: the value is followed by ``:``). A
     value the line calls a best/max/min (``best val_acc=0.99``, ``Best val_acc: 0.99``) is a summary, not the last
     epoch's; it is used only when the log holds no other value of the metric."""
+    found = _metric_in_logs(logs, metric)
+    return found[0] if found else None
+
+
+def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:
+    """:func:`metric_from_logs`'s value and where its match starts in ``logs``, or None."""
     variants = {metric, normalise_name(metric), metric.replace("_", "/"), normalise_name(metric).replace("_", "/")}
     names = "|".join(sorted((re.escape(v) for v in variants), key=len, reverse=True))
     pattern = re.compile(rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_NUMBER}(?![\d@]|\.\d|\s*[:=])",
                          re.IGNORECASE)
-    last: float | None = None
-    summary: float | None = None
+    last: tuple[float, int] | None = None
+    summary: tuple[float, int] | None = None
     for match in pattern.finditer(logs):
         try:
             value = float(match.group(1))
@@ -132,10 +138,35 @@ def metric_from_logs(logs: str, metric: str) -> float | None:
             continue
         line_start = logs.rfind("\n", 0, match.start()) + 1
         if _SUMMARY_WORD.search(logs, line_start, match.start()):
-            summary = value
+            summary = (value, match.start())
         else:
-            last = value
+            last = (value, match.start())
     return last if last is not None else summary
+
+
+#: An epoch a log line names: ``epoch 5``, ``Epoch 5/9``, ``Epoch [5/9]``, ``epoch: 5``, ``epoch=5`` (not
+#: ``num_epochs=9``, ``max_epoch: 9`` nor ``epochs: 9``).
+_EPOCH_NAMED = re.compile(r"(?<![\w./\-])epoch\b\s*[:=#]?\s*\[?\s*(\d+)(?!\.\d)", re.IGNORECASE)
+#: A word before an epoch on its line that makes it a summary's (``best val_acc 0.91 at epoch 3``), not one trained.
+_SUMMARY_BEFORE = re.compile(r"\b(?:best|max|min|maximum|minimum|highest|lowest|peak)\b", re.IGNORECASE)
+
+
+def epochs_from_logs(logs: str, metric: str) -> list[int]:
+    """The epochs a log names, in order, up to the end of the line that holds the value :func:`metric_from_logs`
+    reads: the epochs trained by the time that value was measured (a job whose metric is only in its log). An
+    epoch named on a line after a best/max/min word is a summary's and is skipped. Empty when the log holds no
+    value of ``metric`` or names no epoch before it."""
+    found = _metric_in_logs(logs, metric)
+    if found is None:
+        return []
+    end = logs.find("\n", found[1])
+    end = len(logs) if end < 0 else end
+    epochs: list[int] = []
+    for match in _EPOCH_NAMED.finditer(logs, 0, end):
+        line_start = logs.rfind("\n", 0, match.start()) + 1
+        if not _SUMMARY_BEFORE.search(logs, line_start, match.start()):
+            epochs.append(int(match.group(1)))
+    return epochs
 
 
 def is_valid_metric(value: float | None) -> bool:

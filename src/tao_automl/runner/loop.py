@@ -53,8 +53,9 @@ from tao_automl.metrics.job import (
     extract_metrics,
     missing_metric_message,
     read_results_file,
+    safe_logs,
 )
-from tao_automl.metrics.parse import kpi_series, status_lines
+from tao_automl.metrics.parse import epochs_from_logs, kpi_series, status_lines
 from tao_automl.platforms.base import JobStatus, check_sdk_shape, unwrap
 from tao_automl.platforms.common import as_setting_error
 from tao_automl.platforms.registry import describe_sdk
@@ -712,7 +713,7 @@ class AutoMLRunner:
             message = None if value is not None else source if source.startswith("metric_extractor") else (
                 missing_metric_message(self.platform, item.job_id, item.results_dir, metric)
             )
-            reached = self._epochs_reported(exp, item) if value is not None else None
+            reached = self._epochs_reported(exp, item, metric) if value is not None else None
             crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet
             exp.store.log_event("metric", rec_id, value=value, source=source)
             self._finish(exp, item.rec, value, "success", message, on_result, values, ended_at=ended_at,
@@ -723,11 +724,14 @@ class AutoMLRunner:
         else:
             self._cancelled(exp, item, metric, on_result, ended_at)
 
-    def _epochs_reported(self, exp: Experiment, item: _Active) -> int | None:
+    def _epochs_reported(self, exp: Experiment, item: _Active, metric: str) -> int | None:
         """The last epoch an ended job reported in its status.json when that is not the epoch budget it was given
         (a trainer that stopped early by itself, or one that never read the epoch key), else None: the rec's metric
         was measured there, and it is recorded (and, multi-fidelity, ranked) at that epoch. The budget is the
-        trial's, else the epochs its rendered spec asked for (single-fidelity brains); none: nothing to compare."""
+        trial's, else the epochs its rendered spec asked for (single-fidelity brains); none: nothing to compare.
+        A status.json with no epochs (a job whose metric is only in its log): the last epoch its log names up to
+        the line of the value read (:func:`epochs_from_logs`); a log that names none: the budget (None), as
+        nothing tells a job that trained it all from one that did not."""
         trial = exp.trial(item.rec.id)
         planned = trial.budget
         if planned is None:
@@ -748,18 +752,28 @@ class AutoMLRunner:
                         "{\"epoch\": N, \"kpi\": {\"%s\": value}} there per epoch", item.rec.id, item.results_dir,
                         STATUS_FILE, exp.settings.metric)
             exp.store.log_event("stopping_blind", item.rec.id, status_file=STATUS_FILE)
-        reached = max(epochs, default=planned)
-        if epochs and _counts_from_zero(epochs, records, planned, self._start_epoch(exp, trial)):
-            reached += 1
+        where = f"its {STATUS_FILE}"
+        if epochs:
+            reached = max(epochs)
+            if _counts_from_zero(epochs, records, planned, self._start_epoch(exp, trial)):
+                reached += 1
+        else:
+            logged = epochs_from_logs(safe_logs(self.platform, item.job_id), metric)
+            if not logged:
+                return None
+            where = "its log"
+            reached = max(logged)
+            if min(logged) == self._start_epoch(exp, trial) and reached < planned:  # counts from 0 (or N resumed)
+                reached += 1
         if reached == planned:
             return None
         if reached > planned:
-            log.warning("rec %d: its job reported epoch %d but was given a budget of %d epochs at %r: the trainer "
-                        "may not read that key; the rec is recorded at epoch %d", item.rec.id, reached, planned,
-                        epoch_key(self.skill), reached)
+            log.warning("rec %d: its job reported epoch %d (in %s) but was given a budget of %d epochs at %r: the "
+                        "trainer may not read that key; the rec is recorded at epoch %d", item.rec.id, reached, where,
+                        planned, epoch_key(self.skill), reached)
         else:
-            log.info("rec %d: its job ended at epoch %d of the %d it was given; its result is recorded at epoch %d",
-                     item.rec.id, reached, planned, reached)
+            log.info("rec %d: its job ended at epoch %d of the %d it was given (%s); its result is recorded at epoch "
+                     "%d", item.rec.id, reached, planned, where, reached)
         return reached
 
     def _start_epoch(self, exp: Experiment, trial: Trial) -> int:
