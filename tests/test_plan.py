@@ -362,3 +362,27 @@ def test_plan_checks_the_model_like_a_run_does(tmp_path: Path, capsys: pytest.Ca
     error = json.loads(capsys.readouterr().out)["error"]
     assert code == 2 and error["kind"] == "llm_endpoint" and "does not serve model 'mm'" in error["message"]
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_settings_the_goal_does_not_speak_to_are_listed_as_the_llms_choice(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan "make it good"` wrote a 1-rec config (the LLM's guess of metric, trial count and algorithm) and showed
+    it as if the sentence had asked for it. What the goal does not speak to is listed (JSON `unstated`; the text
+    says it is the LLM's choice); what it names is not."""
+    from tao_automl.cli.main import main
+
+    vague = _planned(tmp_path, "make it good", automl_max_recommendations=1)
+    assert vague.unstated == ["metric 'val_accuracy'", "automl_max_recommendations 1", "algorithm 'random'"]
+    said = _planned(tmp_path, "maximize val_accuracy with random search for 6 trials")
+    assert said.unstated == []
+    partly = _planned(tmp_path, "maximize val_accuracy")
+    assert partly.unstated == ["automl_max_recommendations 4", "algorithm 'random'"]
+    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "automl_max_recommendations": 1,
+                       "reasoning": "r"})
+    try:
+        code = main(["plan", "make it good", "--model", DEMO, "--llm-endpoint", chat.url, "--llm-model", "m",
+                     "--train-dataset", "builtin:digits", "--workspace", str(tmp_path / "runs")])
+    finally:
+        chat.close()
+    assert code == 0
+    assert "not in the goal (the LLM's choice" in capsys.readouterr().out

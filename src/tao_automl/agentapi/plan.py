@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from tao_automl.agentapi.goal import goal_repairs
+from tao_automl.agentapi.goal import goal_repairs, goal_unsaid
 from tao_automl.errors import PlatformUnreachableError, SettingsError, SkillError
 from tao_automl.util.suggest import did_you_mean
 
@@ -31,12 +31,15 @@ class Plan:
     diff: list[str]
     reasoning: str = ""
     repairs: list[str] = field(default_factory=list)
+    #: settings the LLM chose that the goal does not speak to (``key value``): its guesses, not the user's asks
+    unstated: list[str] = field(default_factory=list)
 
     def yaml(self) -> str:
         return yaml.safe_dump(self.config, sort_keys=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"config": self.config, "diff": self.diff, "reasoning": self.reasoning, "repairs": self.repairs}
+        return {"config": self.config, "diff": self.diff, "reasoning": self.reasoning, "repairs": self.repairs,
+                "unstated": self.unstated}
 
 
 def resolve_model(name: str, skill_bank: str | None = None) -> str:
@@ -185,4 +188,5 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     if gpu_count is not None:
         config["platform_kwargs"] = {"gpu_count": gpu_count}
     validate(config, root)
-    return Plan(config, default_diff(config, space.names), nl.reasoning, repairs)
+    unstated = goal_unsaid(goal, settings, metrics, given_metric=metric)
+    return Plan(config, default_diff(config, space.names), nl.reasoning, repairs, unstated)

@@ -194,6 +194,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"LLM's reason: {plan.reasoning}")
     if plan.repairs:
         print(f"repaired: {'; '.join(plan.repairs)}")
+    if plan.unstated:
+        print(f"not in the goal (the LLM's choice; say it in the goal or edit the config): {', '.join(plan.unstated)}")
     if output is not None:
         print(f"wrote {output}; next: tao-automl run {sh(output)} --dry-run, then tao-automl run {sh(output)} --detach")
     else:
