@@ -196,16 +196,16 @@ def goal_repairs(goal: str, settings: dict[str, Any], skill: Any, metrics: list[
     return repairs
 
 
-def goal_unsaid(goal: str, settings: Mapping[str, Any], metrics: list[str], *, given_metric: str | None) -> list[str]:
+def goal_unstated(goal: str, settings: Mapping[str, Any], metrics: list[str], *, given_metric: str | None) -> list[str]:
     """The settings the LLM chose that the goal does not speak to (its metric, trial count, algorithm), one
     ``key value`` each: a sentence that names none of them ("make it good") gets a config the LLM guessed, said so
     instead of shown as if asked for."""
-    unsaid: list[str] = []
+    unstated: list[str] = []
     if given_metric is None and "metric" in settings and metric_said(goal, metrics) is None \
             and metric_asked(goal) is None:
-        unsaid.append(f"metric {settings['metric']!r}")
+        unstated.append(f"metric {settings['metric']!r}")
     if "automl_max_recommendations" in settings and budget_said(goal) is None:
-        unsaid.append(f"automl_max_recommendations {settings['automl_max_recommendations']!r}")
+        unstated.append(f"automl_max_recommendations {settings['automl_max_recommendations']!r}")
     if "algorithm" in settings and algorithm_said(goal) is None:
-        unsaid.append(f"algorithm {settings['algorithm']!r}")
-    return unsaid
+        unstated.append(f"algorithm {settings['algorithm']!r}")
+    return unstated

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from tao_automl.agentapi.goal import goal_repairs, goal_unsaid
+from tao_automl.agentapi.goal import goal_repairs, goal_unstated
 from tao_automl.errors import PlatformUnreachableError, SettingsError, SkillError
 from tao_automl.util.suggest import did_you_mean
 
@@ -188,5 +188,5 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     if gpu_count is not None:
         config["platform_kwargs"] = {"gpu_count": gpu_count}
     validate(config, root)
-    unstated = goal_unsaid(goal, settings, metrics, given_metric=metric)
+    unstated = goal_unstated(goal, settings, metrics, given_metric=metric)
     return Plan(config, default_diff(config, space.names), nl.reasoning, repairs, unstated)
