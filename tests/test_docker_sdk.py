@@ -591,3 +591,53 @@ def test_tao_automl_logs_shows_a_removed_containers_output(engine: None, tmp_pat
     capsys.readouterr()
     assert main(["logs", str(result["run_dir"]), "1"]) == 0
     assert "val_loss: " in capsys.readouterr().out
+
+
+def _stale_first_refresh(sdk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cancel's own first look at the job answers RUNNING (as it was a moment before), so the job's end by
+    itself falls between that look and the platform's stop, the window a stopping rule's cancel can hit."""
+    real, calls = sdk._refresh, []
+
+    def refresh(rec: dict[str, Any]) -> JobStatus:
+        calls.append(1)
+        return JobStatus.RUNNING if len(calls) == 1 else real(rec)
+    monkeypatch.setattr(sdk, "_refresh", refresh)
+
+
+def test_a_job_that_exited_0_just_before_the_cancel_is_a_success_and_the_cancel_answers_false(
+        sdk: DockerSDK, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was `cancelled` and cancel_job answered True (the runner then recorded it stopped and lost its final
+    result): the engine sent it no signal, so it ran to its end."""
+    job = sdk.create_job(None, "echo done", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    deadline = time.monotonic() + 30
+    while sdk.client.containers.get(job.id).status != "exited":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    _stale_first_refresh(sdk, monkeypatch)
+    assert sdk.cancel_job(job.id) is False
+    monkeypatch.undo()
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS
+    assert sdk.get_failure_analysis(job.id) is None
+    # a container the cancel stops is still cancelled, even when its command answers SIGTERM with exit 0
+    graceful = sdk.create_job(None, "trap 'exit 0' TERM; while :; do sleep 0.1; done", gpu_count=0,
+                              outputs={"results_dir": str(tmp_path / "g")})
+    time.sleep(1)
+    assert sdk.cancel_job(graceful.id) is True
+    assert sdk.get_job_status(graceful.id) is JobStatus.CANCELLED
+
+
+def test_after_cancel_answers_true_the_job_writes_no_more_epochs(sdk: DockerSDK, tmp_path: Path) -> None:
+    """Regression guard (it held before): the engine answers the stop once the container has exited, even one
+    that ignores SIGTERM (killed after cancel_grace_s), so nothing is written after cancel_job returns True."""
+    res = tmp_path / "r"
+    job = sdk.create_job(None, f"trap '' TERM; i=0; while :; do i=$((i+1)); echo $i >> {res}/epochs; sleep 0.1; "
+                         "done", gpu_count=0, outputs={"results_dir": str(res)})
+    deadline = time.monotonic() + 30
+    while not (res / "epochs").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert sdk.cancel_job(job.id) is True
+    written = (res / "epochs").read_text()
+    time.sleep(1)
+    assert (res / "epochs").read_text() == written
+    assert sdk.get_job_status(job.id) is JobStatus.CANCELLED

@@ -54,6 +54,10 @@ def _docker() -> Any:
     return require_extra("docker", "docker", "platform 'docker'")
 
 
+def _exited_zero(info: Mapping[str, Any]) -> bool:
+    return info.get("container_state") == "exited" and info.get("exit_code") == 0 and not info.get("oom_killed")
+
+
 def _created_age_s(attrs: Mapping[str, Any]) -> float:
     created = rfc3339_time(attrs.get("Created"))
     return 0.0 if created is None else time.time() - created
@@ -292,6 +296,11 @@ class DockerSDK(RecordedPlatform):
             signals = outside_signals(self.client, self._errors, str(rec["id"]), container.attrs.get("State") or {})
             if signals:  # docker stop / kill by someone else: cancelled outside the sweep, not a failure of the job
                 status, info["outside_signals"] = JobStatus.CANCELLED, signals
+        elif status is JobStatus.CANCELLED and _exited_zero(info) and \
+                not outside_signals(self.client, self._errors, str(rec["id"]), container.attrs.get("State") or {}):
+            # a cancel was asked, but the engine sent the container no signal: it had exited 0 by itself before the
+            # stop reached the engine (which then stops nothing), so it ran to its end: a success, never `cancelled`
+            status = JobStatus.SUCCESS
         changed = status.value != rec.get("state") or info["container_state"] != rec.get("container_state")
         if status.is_finished():
             self._keep_log(container, rec)  # before the final state is stored: it is never refreshed again
@@ -356,7 +365,10 @@ class DockerSDK(RecordedPlatform):
 
     # ------------------------------------------------------------ cancel
     def cancel_job(self, job_id: str) -> bool:
-        """Stop the container (SIGTERM, SIGKILL after ``cancel_grace_s``); False if it had already finished."""
+        """Stop the container (SIGTERM, SIGKILL after ``cancel_grace_s``; the engine answers once it has exited, so
+        the job writes nothing more after this returns True); False if it had already finished, or exited 0 by itself
+        just before the stop reached the engine (no signal sent: it ends a success, as it would have without the
+        cancel)."""
         with self.records.lock:
             rec = self._record(job_id)
             if self._refresh(rec).is_finished():
@@ -375,5 +387,9 @@ class DockerSDK(RecordedPlatform):
                 with contextlib.suppress(self._errors.APIError):
                     container.remove(force=True)  # never started ("created"): nothing to stop
                 self._refresh(rec)
+            if rec.get("state") != JobStatus.CANCELLED.value:
+                logger.info("docker job %s ended by itself (%s) before the stop reached it",
+                            rec.get("container_name"), rec.get("state"))
+                return False
         logger.info("docker job %s cancelled", rec.get("container_name"))
         return True
