@@ -894,3 +894,44 @@ def test_slurm_times_in_minutes(text: str, minutes: float | None) -> None:
     from tao_automl.platforms.slurm.sinfo import slurm_minutes
 
     assert slurm_minutes(text) == minutes
+
+
+def test_a_job_that_completed_just_before_the_cancel_is_a_success_and_the_cancel_answers_false(
+        sdk: SlurmSDK, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It ended COMPLETED in Slurm, yet cancel_job answered True (the runner then recorded it stopped and lost its
+    final result): the cancel's first look (stale here: RUNNING, as a moment before) is not the answer, Slurm's
+    state once the scancel is done is."""
+    job = sdk.create_job(None, "echo done", gpu_count=0)
+    deadline = time.monotonic() + 30
+    while "JobState=COMPLETED" not in subprocess.run(["scontrol", "show", "job", "-o", job.id], capture_output=True,
+                                                     text=True, check=False).stdout:
+        assert time.monotonic() < deadline, "the job did not complete"
+        time.sleep(0.1)
+    real, calls = sdk._refresh, []
+
+    def stale_first(rec: dict[str, Any]) -> JobStatus:
+        calls.append(1)
+        return JobStatus.RUNNING if len(calls) == 1 else real(rec)
+    monkeypatch.setattr(sdk, "_refresh", stale_first)
+    assert sdk.cancel_job(job.id) is False
+    monkeypatch.undo()
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS
+    assert sdk.get_failure_analysis(job.id) is None
+
+
+def test_after_cancel_answers_true_the_job_writes_no_more_epochs(sdk: SlurmSDK, tmp_path: Path) -> None:
+    """Regression guard (it held before): scancel returns at once and Slurm kills the job's processes up to KillWait
+    later (COMPLETING meanwhile); cancel_job waits for the end, so a job that ignores SIGTERM writes nothing after
+    it returns True."""
+    epochs = tmp_path / "epochs"
+    job = sdk.create_job(None, f"trap '' TERM; i=0; while :; do i=$((i+1)); echo $i >> {epochs}; sleep 0.1; done",
+                         gpu_count=0)
+    deadline = time.monotonic() + 30
+    while not epochs.exists():
+        assert time.monotonic() < deadline, "the job did not start"
+        time.sleep(0.05)
+    assert sdk.cancel_job(job.id) is True
+    written = epochs.read_text()
+    time.sleep(1)
+    assert epochs.read_text() == written
+    assert sdk.get_job_status(job.id) is JobStatus.CANCELLED

@@ -63,6 +63,7 @@ _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 #: A job Slurm does not know (yet) within this many seconds of submission counts as pending.
 _CONTROLLER_LAG_S = 30.0
 _CANCEL_WAIT_S = 10.0
+_UNFINISHED = tuple(s.value for s in JobStatus if not s.is_finished())
 
 
 #: ``sh -c`` probe of a jobs dir ($1): the nearest existing folder at or above it takes a new folder.
@@ -568,7 +569,10 @@ class SlurmSDK(RecordedPlatform):
 
     # ----------------------------------------------------------- cancel
     def cancel_job(self, job_id: str) -> bool:
-        """``scancel`` the job and wait briefly for Slurm to report it; False if it had already finished."""
+        """``scancel`` the job and wait (up to ``_CANCEL_WAIT_S``) until Slurm reports it ended: COMPLETING, while its
+        processes are still being killed, counts as running, so the job writes nothing more once this returns True.
+        False if it had already finished, or finished by itself just before the scancel reached it (Slurm then
+        records it COMPLETED, a success, as it would have without the cancel)."""
         with self.records.lock:
             rec = self._record(job_id)
             if self._refresh(rec).is_finished():
@@ -579,6 +583,9 @@ class SlurmSDK(RecordedPlatform):
             deadline = time.monotonic() + _CANCEL_WAIT_S
             while not self._refresh(rec).is_finished() and time.monotonic() < deadline:
                 time.sleep(0.2)
+            if rec.get("state") not in (JobStatus.CANCELLED.value, *_UNFINISHED):
+                logger.info("slurm job %s ended by itself (%s) before the cancel reached it", job_id, rec.get("state"))
+                return False
         logger.info("slurm job %s cancelled", job_id)
         return True
 
