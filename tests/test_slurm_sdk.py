@@ -935,3 +935,17 @@ def test_after_cancel_answers_true_the_job_writes_no_more_epochs(sdk: SlurmSDK, 
     time.sleep(1)
     assert epochs.read_text() == written
     assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
+
+
+def test_a_cancel_waits_as_long_as_the_cluster_lets_a_job_run_after_its_sigterm(tmp_path: Path) -> None:
+    """cancel_job waited at most 10 s for the job to end, but Slurm's default KillWait is 30 s: a job that ignores
+    SIGTERM trains on that long after the scancel, so the cancel answered True while the job still wrote epochs
+    (and a stopped rec was recorded before the last of them). It waits the cluster's KillWait + 10 s (asked once;
+    Slurm's default 30 s when the cluster does not say)."""
+    sdk = _fake_sdk(tmp_path, lambda argv: Result(0, "AuthType = auth/munge\nKillWait                = 45 sec\n", ""))
+    assert sdk._cancel_wait_s() == 55.0 and sdk._cancel_wait_s() == 55.0
+    assert isinstance(sdk.shell, FakeShell) and sdk.shell.calls.count(["scontrol", "show", "config"]) == 1
+    short = _fake_sdk(tmp_path / "short", lambda argv: Result(0, "KillWait = 2 sec\n", ""))
+    assert short._cancel_wait_s() == 12.0
+    silent = _fake_sdk(tmp_path / "silent", lambda argv: Result(1, "", "Unable to contact slurm controller"))
+    assert silent._cancel_wait_s() == 40.0

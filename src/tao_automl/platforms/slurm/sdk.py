@@ -17,9 +17,11 @@ enroot); without a configured runtime images are ignored with a notice (jobs use
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import posixpath
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,6 +65,8 @@ _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 #: A job Slurm does not know (yet) within this many seconds of submission counts as pending.
 _CONTROLLER_LAG_S = 30.0
 _CANCEL_WAIT_S = 10.0
+#: Slurm's own default KillWait (seconds between a cancel's SIGTERM and its SIGKILL), for a cluster that does not say.
+_DEFAULT_KILL_WAIT_S = 30.0
 _UNFINISHED = tuple(s.value for s in JobStatus if not s.is_finished())
 
 
@@ -117,6 +121,7 @@ class SlurmSDK(RecordedPlatform):
         #: its own folder (:meth:`keep_jobs_in`).
         self.jobs_dir_chosen = bool(jobs_dir)
         self.use_pyxis = bool(use_pyxis)
+        self._kill_wait_s: float | None = None  # the cluster's KillWait, asked at the first cancel
         # the skill bank's Slurm variables: the default partition (a list such as "a,b" lets Slurm pick) and account
         from_env = {key: os.environ[var] for key, var, given in
                     (("partition", "SLURM_PARTITION", partition), ("account", "SLURM_ACCOUNT", account))
@@ -568,9 +573,22 @@ class SlurmSDK(RecordedPlatform):
         }
 
     # ----------------------------------------------------------- cancel
+    def _cancel_wait_s(self) -> float:
+        """How long a cancel waits for the job to end: the cluster's KillWait (``scontrol show config``: a job that
+        ignores SIGTERM runs on that long before its SIGKILL) plus ``_CANCEL_WAIT_S``; Slurm's default KillWait
+        (30 s) when the cluster does not say. Asked once per SDK."""
+        if self._kill_wait_s is None:
+            self._kill_wait_s = _DEFAULT_KILL_WAIT_S
+            with contextlib.suppress(PlatformError):
+                result = self.shell.run(["scontrol", "show", "config"], check=False)
+                found = re.search(r"^KillWait\s*=\s*(\d+)\s*sec", result.stdout, re.MULTILINE)
+                if result.returncode == 0 and found:
+                    self._kill_wait_s = float(found.group(1))
+        return self._kill_wait_s + _CANCEL_WAIT_S
+
     def cancel_job(self, job_id: str) -> bool:
-        """``scancel`` the job and wait (up to ``_CANCEL_WAIT_S``) until Slurm reports it ended: COMPLETING, while its
-        processes are still being killed, counts as running, so the job writes nothing more once this returns True.
+        """``scancel`` the job and wait (up to :meth:`_cancel_wait_s`) until Slurm reports it ended: COMPLETING, while
+        its processes are still being killed, counts as running, so the job writes nothing more once this returns True.
         False if it had already finished, or finished by itself just before the scancel reached it (Slurm then
         records it COMPLETED, a success, as it would have without the cancel)."""
         with self.records.lock:
@@ -580,7 +598,7 @@ class SlurmSDK(RecordedPlatform):
             rec["cancel_requested"] = True
             self.records.save(rec)
             self.shell.run(["scancel", str(rec["id"])])
-            deadline = time.monotonic() + _CANCEL_WAIT_S
+            deadline = time.monotonic() + self._cancel_wait_s()
             while not self._refresh(rec).is_finished() and time.monotonic() < deadline:
                 time.sleep(0.2)
             if rec.get("state") not in (JobStatus.CANCELLED.value, *_UNFINISHED):
