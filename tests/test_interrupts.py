@@ -13,6 +13,15 @@ from tao_automl.tracking.base import ObserverSet
 from tao_automl.util.interrupts import interrupts_held
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_as_python_sets_it() -> Any:
+    """Ctrl-C handled as a program started from a terminal has it: a shell that starts pytest in the background
+    (`cmd &`) hands it SIGINT ignored, and Python then leaves it ignored."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def test_a_signal_during_the_block_is_delivered_when_it_ends() -> None:
     got: list[tuple[int, bool]] = []
     inside = [False]
@@ -49,3 +58,13 @@ def test_a_tracker_call_finishes_before_ctrl_c_ends_the_sweep(tmp_path: Path) ->
     with pytest.raises(KeyboardInterrupt):
         ObserverSet([SlowTracker()]).sweep_started(tmp_path)
     assert written == ["tables", "stamp"]
+
+
+def test_a_signal_the_process_ignores_stays_ignored_in_the_block() -> None:
+    """A program started in the background has SIGINT ignored: the block did not keep it so (it caught SIGINT while
+    it ran); it now leaves an ignored signal alone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with interrupts_held():
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGINT)  # ignored, as outside the block
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN

@@ -15,12 +15,13 @@ _HELD = (signal.SIGINT, signal.SIGTERM)
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
     """Run the block with SIGINT/SIGTERM held: a first one is delivered (to the handler that was in place) when the
-    block ends; a second one arrives at once, so a block that hangs can still be interrupted. Outside the main
-    thread (where handlers cannot be set) the block runs as it is."""
+    block ends; a second one arrives at once, so a block that hangs can still be interrupted. A signal the process
+    ignores (SIGINT of a program started in the background by a shell) stays ignored. Outside the main thread
+    (where handlers cannot be set) the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before: dict[int, Any] = {sig: signal.getsignal(sig) for sig in _HELD}
+    before: dict[int, Any] = {sig: handler for sig in _HELD if (handler := signal.getsignal(sig)) is not signal.SIG_IGN}
     seen: list[int] = []
 
     def hold(signum: int, frame: FrameType | None) -> None:
@@ -29,7 +30,7 @@ def interrupts_held() -> Iterator[None]:
             _restore(before)
             signal.raise_signal(signum)
 
-    for sig in _HELD:
+    for sig in before:
         signal.signal(sig, hold)
     try:
         yield
