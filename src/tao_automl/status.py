@@ -136,7 +136,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         values = pareto_view.values_in_store(store, meta)
         front = None if values is None else pareto_view.front_fields(values, meta)
         # several metrics: the front (its pick first), then the later layers (pareto_view.ranked_ids)
-        order = None if values is None or front is None else pareto_view.ranked_ids(
+        order = None if front is None or values is None else pareto_view.ranked_ids(
             values, front, store.ranked_ids(direction, multi))
         if view == "top":
             ranked = store.ranked_ids(direction, multi, limit=top) if order is None else order[:top]
@@ -157,6 +157,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
                                                                            store.last_event_at())
         if front is not None:  # a list of metrics: best is the Pareto front's pick
             best = store.rec(front["best_rec_id"]) if front["best_rec_id"] is not None else None
+        best_shown = best_row_dict(best, store.rec)  # in the snapshot: its parents are read as of the rest
     shown_rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in rows]
     if values is not None:  # several metrics: each rec shows all of them
         pareto_view.with_rec_values(shown_rows, values)
@@ -165,7 +166,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
     result = {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": run_dir,
-        "best": best_row_dict(best, store.rec),
+        "best": best_shown,
         "progress": progress_from_counts(counts, best, multi, meta),
         "recommendations": shown_rows,
         "rec_view": view_info,
@@ -175,7 +176,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta),
                          **_platform_class(meta), "new_run_needed": bool(meta.get(NEW_RUN_NEEDED))},
     }
-    return result if front is None else pareto_view.apply_to_result(result, front, best_row_dict(best, store.rec))
+    return result if front is None else pareto_view.apply_to_result(result, front, best_shown)
 
 
 def _platform_class(meta: dict[str, Any]) -> dict[str, Any]:

@@ -374,8 +374,7 @@ def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
     if isinstance(run_dir, str) and not run_dir.strip():  # blank: a folder name no caller means
         # not quoted in the message: its one line folds runs of spaces (the exact value is in `value`)
         raise ToolArgumentError(f"{tool.name}: argument run_dir is blank ({len(run_dir)} whitespace characters)",
-                                field="run_dir",
-                                value=run_dir, allowed="the run_dir start_sweep returned",
+                                field="run_dir", value=run_dir, allowed="the run_dir start_sweep returned",
                                 hint=f"see the input schema of {tool.name} (tools/list)")
 
 

@@ -110,11 +110,6 @@ def progress_from_counts(counts: Mapping[str, int], best: RecRow | None, multi_f
     }
 
 
-def best_dict(recs: Sequence[RecRow], direction: str) -> dict[str, Any] | None:
-    by_id = {r.rec_id: r for r in recs}
-    return best_row_dict(best_rec(recs, direction), by_id.get)
-
-
 def continued_from(rec: RecRow, lookup: Callable[[int], RecRow | None]) -> list[int]:
     """The recs whose checkpoints ``rec`` continued, nearest first (a promotion's or a pbt member's parents): its
     metric was reached by training under each of theirs first (pbt: with their params)."""
@@ -198,10 +193,11 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
         order = pareto_view.ranked_ids(values, fields, order)
     ranks = {rec_id: i for i, rec_id in enumerate(order, start=1)}
     rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in recs]
+    by_id = {r.rec_id: r for r in recs}
     result = {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": meta.get("run_dir"),
-        "best": best_dict(recs, direction),
+        "best": best_row_dict(best_rec(recs, direction), by_id.get),
         "progress": progress(recs, meta),
         "recommendations": rows,
         "rec_view": {"view": "all", "shown": len(rows), "total": len(rows), "offset": 0, "limit": None},
@@ -210,8 +206,8 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
     }
     if values is not None and fields is not None:
         pareto_view.with_rec_values(rows, values)
-        best = next((r for r in recs if r.rec_id == fields["best_rec_id"]), None)
-        pareto_view.apply_to_result(result, fields, best_row_dict(best, {r.rec_id: r for r in recs}.get))
+        best = by_id.get(fields["best_rec_id"]) if fields["best_rec_id"] is not None else None
+        pareto_view.apply_to_result(result, fields, best_row_dict(best, by_id.get))
     return result
 
 

@@ -106,10 +106,11 @@ def metric_from_status(text: str, metric: str) -> float | None:
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|NaN|inf|-inf|Infinity|-Infinity)"
 
 
-#: A word before the name (at most two words between) that makes the value a summary, not the epoch's:
-#: ``(best val_acc=0.99 at epoch 1)``, ``Best model: val_acc: 0.99``, ``best epoch 1: val_acc=0.99``.
-_SUMMARY_WORD = re.compile(r"\b(?:best|max|min|maximum|minimum|highest|lowest|peak)\b(?:\W{1,3}[\w.]+){0,2}"
-                           r"\W{0,3}$", re.IGNORECASE)
+#: The words that make a value on their line a summary (a best epoch's), not the epoch's own.
+_SUMMARY_WORDS = r"\b(?:best|max|min|maximum|minimum|highest|lowest|peak)\b"
+#: A summary word before the name (at most two words between): ``(best val_acc=0.99 at epoch 1)``,
+#: ``Best model: val_acc: 0.99``, ``best epoch 1: val_acc=0.99``.
+_SUMMARY_WORD = re.compile(_SUMMARY_WORDS + r"(?:\W{1,3}[\w.]+){0,2}\W{0,3}$", re.IGNORECASE)
 
 
 def metric_from_logs(logs: str, metric: str) -> float | None:
@@ -148,7 +149,7 @@ def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:
 #: ``num_epochs=9``, ``max_epoch: 9`` nor ``epochs: 9``).
 _EPOCH_NAMED = re.compile(r"(?<![\w./\-])epoch\b\s*[:=#]?\s*\[?\s*(\d+)(?!\.\d)", re.IGNORECASE)
 #: A word before an epoch on its line that makes it a summary's (``best val_acc 0.91 at epoch 3``), not one trained.
-_SUMMARY_BEFORE = re.compile(r"\b(?:best|max|min|maximum|minimum|highest|lowest|peak)\b", re.IGNORECASE)
+_SUMMARY_BEFORE = re.compile(_SUMMARY_WORDS, re.IGNORECASE)
 
 
 def epochs_from_logs(logs: str, metric: str) -> list[int]:

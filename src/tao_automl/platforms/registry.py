@@ -24,14 +24,19 @@ PLATFORMS: dict[str, tuple[str, str | None]] = {
 }
 
 
+def _import_class(target: str) -> Any:
+    """The class a ``"module:Class"`` entry names (ImportError when its module cannot be imported)."""
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def sdk_class(name: str) -> Any:
     """The SDK class of platform ``name`` without building it, or None (unknown, or its extra is not installed)."""
     entry = PLATFORMS.get(name)
     if entry is None:
         return None
-    module_name, _, attr = entry[0].partition(":")
     try:
-        return getattr(importlib.import_module(module_name), attr)
+        return _import_class(entry[0])
     except ImportError:
         return None
 
@@ -45,15 +50,13 @@ def make_sdk(name: str, options: Mapping[str, Any] | None = None) -> Any:
             field="platform", value=name, allowed=list(PLATFORMS),
         )
     target, extra = entry
-    module_name, _, attr = target.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        cls = _import_class(target)
     except ImportError as exc:
         if extra:
             raise MissingExtraError(f"platform {name!r}", (exc.name or extra).split(".")[0], extra) from None
         raise UserInputError(f"platform {name!r} is not available: {exc}", field="platform", value=name,
                              allowed=[n for n in PLATFORMS if n != name], hint=str(exc)) from None
-    cls = getattr(module, attr)
     given = dict(options or {})
     accepted = _keyword_names(cls)
     unknown = sorted(k for k in given if accepted is not None and k not in accepted)
