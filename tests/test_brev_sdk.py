@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.brev import remote
 from tao_automl.platforms.brev.sdk import BrevSDK
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.testing import CHECKS, Conformance
@@ -46,6 +48,11 @@ if args[:1] == ["exec"]:
     home = os.path.join(root, "homes", instance)
     if not os.path.isdir(home):
         print(f"error: instance {instance} not found", file=sys.stderr); sys.exit(1)
+    if os.environ.get("FAKE_BREV_LATE_CANCEL") and "kill -TERM" in command:  # reaches it once the job ended
+        import glob, time
+        deadline = time.time() + 10
+        while not glob.glob(os.path.join(home, ".tao-automl/brev-jobs/*/exit_code")) and time.time() < deadline:
+            time.sleep(0.05)
     env = {"PATH": "/usr/bin:/bin", "HOME": home}
     proc = subprocess.run(["bash", "-c", command], cwd=home, env=env)
     if proc.returncode != 0:
@@ -150,3 +157,36 @@ def test_preflight_refuses_a_gpu_type_create_job_would_refuse(brev: Path) -> Non
     assert (error["field"], error["value"]) == ("platform_kwargs.gpu_type", "bad type!")
     assert error["allowed"].startswith("a Brev id or name")
     assert checked_job_kwargs(BrevSDK(), {"gpu_count": 1, "gpu_type": "n1-highmem-4:nvidia-tesla-t4:1"})
+
+
+def test_a_job_that_ended_by_itself_just_before_the_cancel_keeps_its_success(brev: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the CLI boundary: the cancel's ``brev exec`` reaches the instance only once the job, seen
+    running by the cancel's first look, has ended by itself with exit 0. It ended CANCELLED and cancel_job answered
+    True (the cancel mark was read before the exit code), so a stopping rule's cancel lost the job's own result."""
+    monkeypatch.setenv("FAKE_BREV_LATE_CANCEL", "1")
+    sdk = _sdk()
+    job = sdk.create_job(None, "sleep 1; echo finished", gpu_count=0, job_name="late-cancel")
+    assert sdk.get_job_status(job.id) is JobStatus.RUNNING
+    assert sdk.cancel_job(job.id) is False
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS
+    assert _sdk().get_job_status(job.id) is JobStatus.SUCCESS  # a fresh process (resume) reads the same
+    assert sdk.get_failure_analysis(job.id) is None
+
+
+def test_a_cancelled_job_writes_nothing_after_the_cancel_answers(brev: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the CLI boundary; the job ignores SIGTERM and writes a line every 0.1 s: once cancel_job
+    answers True nothing more is written (SIGKILL after the grace period, and the cancel waits for the processes)."""
+    sdk = _sdk()
+    job = sdk.create_job(None, "trap '' TERM; while true; do echo tick >> ticks.txt; sleep 0.1; done", gpu_count=0,
+                         job_name="stubborn", working_dir=".")
+    ticks = brev / "homes" / "my-box" / "ticks.txt"
+    deadline = time.time() + 10
+    while not ticks.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    monkeypatch.setattr(remote, "CANCEL_GRACE_S", 1)
+    assert sdk.cancel_job(job.id) is True
+    size = ticks.stat().st_size
+    time.sleep(0.5)
+    assert ticks.stat().st_size == size
+    assert sdk.get_job_status(job.id) is JobStatus.CANCELLED

@@ -61,12 +61,15 @@ def launch_script(job_dir: str, command: str, env_vars: Mapping[str, str], resul
 
 
 def status_script(job_dir: str) -> str:
-    """Prints ``EXIT <code>``, ``CANCELLED``, ``RUNNING``, ``LOST`` or ``MISSING``."""
+    """Prints ``EXIT <code>``, ``CANCELLED``, ``RUNNING``, ``LOST`` or ``MISSING``.
+
+    The exit code wins over the cancel mark: the wrapper writes it only when the job's command ended by itself (a
+    cancel kills the wrapper too), so a job that finished just before a cancel keeps its own result."""
     d = shlex.quote(job_dir)
     return framed(
         f"if [ ! -d {d} ]; then echo MISSING\n"
-        f"elif [ -f {d}/{CANCEL_FILE} ]; then echo CANCELLED\n"
         f"elif [ -f {d}/{EXIT_FILE} ]; then echo EXIT $(cat {d}/{EXIT_FILE})\n"
+        f"elif [ -f {d}/{CANCEL_FILE} ]; then echo CANCELLED\n"
         f"elif kill -0 $(cat {d}/{PID_FILE}) 2>/dev/null; then echo RUNNING\n"
         f"else echo LOST; fi"
     )
@@ -77,10 +80,26 @@ def exists_script(job_dir: str) -> str:
     return framed(f"if [ -e {shlex.quote(job_dir)}/{PID_FILE} ]; then echo FOUND; else echo NONE; fi")
 
 
-def cancel_script(job_dir: str) -> str:
+#: Seconds a cancelled job's processes get between SIGTERM and SIGKILL.
+CANCEL_GRACE_S = 10
+
+
+def cancel_script(job_dir: str, grace_s: int | None = None) -> str:
+    """Stop the job's process group (SIGTERM, SIGKILL after ``grace_s``) and wait until it is gone; prints ``ENDED``
+    when the job had already ended by itself (nothing is done), ``GONE`` once it is stopped, ``ALIVE`` when some of
+    its processes outlived SIGKILL."""
     d = shlex.quote(job_dir)
-    return framed(f"touch {d}/{CANCEL_FILE}; pid=$(cat {d}/{PID_FILE}); kill -TERM -- -$pid 2>/dev/null; "
-                  f"sleep 1; kill -KILL -- -$pid 2>/dev/null; echo OK")
+    grace_s = CANCEL_GRACE_S if grace_s is None else grace_s
+    gone = "kill -0 -- -$pid 2>/dev/null || break; sleep 0.2"
+    return framed(
+        f"if [ -f {d}/{EXIT_FILE} ]; then echo ENDED; else\n"
+        f"touch {d}/{CANCEL_FILE}; pid=$(cat {d}/{PID_FILE})\n"
+        f"kill -TERM -- -$pid 2>/dev/null\n"
+        f"i=0; while [ $i -lt {5 * int(grace_s)} ]; do {gone}; i=$((i+1)); done\n"
+        f"kill -KILL -- -$pid 2>/dev/null\n"
+        f"i=0; while [ $i -lt 25 ]; do {gone}; i=$((i+1)); done\n"
+        f"if kill -0 -- -$pid 2>/dev/null; then echo ALIVE; else echo GONE; fi; fi"
+    )
 
 
 def read_script(path: str, tail: int | None) -> str:

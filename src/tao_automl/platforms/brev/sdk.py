@@ -293,12 +293,20 @@ class BrevSDK(PlatformBase):
 
     # ----------------------------------------------------------- cancel
     def cancel_job(self, job_id: str) -> bool:
-        """Kill the job's process group on the instance; False if it had already finished."""
+        """Kill the job's process group on the instance and wait until it is gone; False if the job had already
+        finished (by itself, also just before the kill: then it keeps its own result)."""
         if self.get_job_status(job_id).is_finished():
             return False
         instance, job_dir = self._parse_id(job_id)
-        self._exec(instance, remote.cancel_script(job_dir), "cancel")
+        answer = self._exec(instance, remote.cancel_script(job_dir), "cancel").split()
+        if "ALIVE" in answer:
+            raise PlatformError(f"brev job {job_id}: processes of the job on instance {instance} outlived SIGKILL; "
+                                "it may still write to its results dir")
         with self._lock:
-            self._final[job_id] = JobStatus.CANCELLED
+            self._final.pop(job_id, None)
+        status = self.get_job_status(job_id)  # the instance's word: an exit code written before the kill wins
+        if status is not JobStatus.CANCELLED:
+            logger.info("brev job %s had already ended (%s) when it was cancelled", job_id, status.value)
+            return False
         logger.info("brev job %s cancelled", job_id)
         return True
