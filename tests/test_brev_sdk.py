@@ -9,8 +9,10 @@ BrevSDK's own code (subprocess calls, remote scripts, framing, parsing) runs for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -53,12 +55,43 @@ if args[:1] == ["exec"]:
         deadline = time.time() + 10
         while not glob.glob(os.path.join(home, ".tao-automl/brev-jobs/*/exit_code")) and time.time() < deadline:
             time.sleep(0.05)
-    env = {"PATH": "/usr/bin:/bin", "HOME": home}
+    env = {"PATH": os.path.join(root, "instance-bin") + ":/usr/bin:/bin", "HOME": home}
     proc = subprocess.run(["bash", "-c", command], cwd=home, env=env)
     if proc.returncode != 0:
         sys.exit(1)
     print(instance); sys.exit(0)
 print("unknown command " + " ".join(args), file=sys.stderr); sys.exit(1)
+'''
+
+FAKE_DOCKER = r'''#!PYTHON
+"""docker on the fake instance: a container is a process in its own session that ignores SIGTERM (bash as PID 1
+does), so killing the `docker run` client leaves it running; `docker stop` / `docker rm -f` kill it."""
+import os, signal, subprocess, sys, time
+boxes = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "containers")
+os.makedirs(boxes, exist_ok=True)
+args = sys.argv[1:]
+if args[:1] == ["run"]:
+    name = args[args.index("--name") + 1] if "--name" in args else f"anonymous-{os.getpid()}"
+    workdir = args[args.index("-w") + 1]
+    proc = subprocess.Popen(args[-3:], cwd=workdir, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    with open(os.path.join(boxes, name), "w") as f:
+        f.write(str(proc.pid))
+    sys.exit(proc.wait())
+if args[:1] in (["stop"], ["rm"]):
+    path = os.path.join(boxes, args[-1])
+    if not os.path.exists(path):
+        print("Error: No such container: " + args[-1], file=sys.stderr); sys.exit(1)
+    pid = int(open(path).read())
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[-1].split()[0] != "Z":
+        time.sleep(0.05)  # gone, or a zombie: it writes nothing more
+    os.remove(path)
+    sys.exit(0)
+sys.exit(1)
 '''
 
 
@@ -190,3 +223,31 @@ def test_a_cancelled_job_writes_nothing_after_the_cancel_answers(brev: Path, mon
     time.sleep(0.5)
     assert ticks.stat().st_size == size
     assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
+
+
+def test_cancelling_a_job_with_an_image_stops_its_container(brev: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the CLI boundary, plus a fake ``docker`` on the instance whose containers, like real ones,
+    outlive a killed ``docker run`` client and ignore SIGTERM (bash as PID 1). The cancel killed only the process
+    group of the job's wrapper, so the container kept training and writing after cancel_job answered True."""
+    docker = brev / "instance-bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text(FAKE_DOCKER.replace("PYTHON", sys.executable))
+    docker.chmod(0o755)
+    monkeypatch.setattr(remote, "CANCEL_GRACE_S", 1)
+    sdk = _sdk()
+    job = sdk.create_job("repo/img:1", "while true; do echo tick >> ticks.txt; sleep 0.1; done", gpu_count=1,
+                         job_name="boxed", working_dir=".")
+    ticks = brev / "homes" / "my-box" / "ticks.txt"
+    deadline = time.time() + 10
+    while not ticks.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        assert sdk.cancel_job(job.id) is True
+        size = ticks.stat().st_size
+        time.sleep(0.5)
+        assert ticks.stat().st_size == size, "the job's container still writes after the cancel"
+        assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
+    finally:
+        for box in (brev / "containers").glob("*"):
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(box.read_text()), signal.SIGKILL)

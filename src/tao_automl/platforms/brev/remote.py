@@ -7,6 +7,7 @@ answer is framed by marker lines and file contents travel base64-encoded.
 from __future__ import annotations
 
 import base64
+import posixpath
 import shlex
 from collections.abc import Mapping
 
@@ -32,6 +33,11 @@ def unframe(stdout: str) -> str | None:
     return stdout[start + len(BEGIN) + 1:end].rstrip("\n")
 
 
+def container_name(job_dir: str) -> str:
+    """The name of the container a job with an image runs in (so a cancel can kill the container itself)."""
+    return "tao-automl-" + posixpath.basename(job_dir.rstrip("/"))
+
+
 def launch_script(job_dir: str, command: str, env_vars: Mapping[str, str], results_dir: str,
                   workdir: str | None, image: str | None, gpu_count: int) -> str:
     """Start ``command`` detached in ``job_dir`` unless a job already started there (idempotent).
@@ -44,8 +50,8 @@ def launch_script(job_dir: str, command: str, env_vars: Mapping[str, str], resul
     if image:
         gpus = "--gpus all " if gpu_count > 0 else ""
         env_flags = "".join(f"-e {k} " for k in env_vars)
-        body = (f'docker run --rm {gpus}--ipc=host --network=host {env_flags}-v "$HOME:$HOME" -w "$PWD" '
-                f"{q(image)} bash -c {q(command)}")
+        body = (f'docker run --rm --name {q(container_name(job_dir))} {gpus}--ipc=host --network=host {env_flags}'
+                f'-v "$HOME:$HOME" -w "$PWD" {q(image)} bash -c {q(command)}')
     into = q(workdir) if workdir else '"$JOB_DIR"'
     run = (f'JOB_DIR="$(pwd)"\ncd "$HOME" || exit 1\n{exports}mkdir -p {q(results_dir)}\ncd {into} || exit 1\n'
            f'(\n{body}\n)\ncode=$?\necho $code > "$JOB_DIR/{EXIT_FILE}.tmp" && '
@@ -87,14 +93,19 @@ CANCEL_GRACE_S = 10
 def cancel_script(job_dir: str, grace_s: int | None = None) -> str:
     """Stop the job's process group (SIGTERM, SIGKILL after ``grace_s``) and wait until it is gone; prints ``ENDED``
     when the job had already ended by itself (nothing is done), ``GONE`` once it is stopped, ``ALIVE`` when some of
-    its processes outlived SIGKILL."""
+    its processes outlived SIGKILL. A job's container is stopped too (``docker stop``, then ``docker rm -f``):
+    killing ``docker run``, the client, leaves the container running. The wrapper dies with the first SIGTERM, so a
+    cancelled job writes no exit code."""
     d = shlex.quote(job_dir)
     grace_s = CANCEL_GRACE_S if grace_s is None else grace_s
+    container = shlex.quote(container_name(job_dir))
     gone = "kill -0 -- -$pid 2>/dev/null || break; sleep 0.2"
     return framed(
         f"if [ -f {d}/{EXIT_FILE} ]; then echo ENDED; else\n"
         f"touch {d}/{CANCEL_FILE}; pid=$(cat {d}/{PID_FILE})\n"
         f"kill -TERM -- -$pid 2>/dev/null\n"
+        f"if command -v docker >/dev/null 2>&1; then docker stop -t {int(grace_s)} {container} >/dev/null 2>&1; "
+        f"docker rm -f {container} >/dev/null 2>&1; fi\n"
         f"i=0; while [ $i -lt {5 * int(grace_s)} ]; do {gone}; i=$((i+1)); done\n"
         f"kill -KILL -- -$pid 2>/dev/null\n"
         f"i=0; while [ $i -lt 25 ]; do {gone}; i=$((i+1)); done\n"
