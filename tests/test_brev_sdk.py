@@ -251,3 +251,18 @@ def test_cancelling_a_job_with_an_image_stops_its_container(brev: Path, monkeypa
         for box in (brev / "containers").glob("*"):
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(box.read_text()), signal.SIGKILL)
+
+
+def test_status_json_is_read_from_the_results_dir_the_job_was_given(brev: Path) -> None:
+    """Transport faked at the CLI boundary. The runner gives every job ``outputs["results_dir"]``; the job writes its
+    status.json there, but read_job_file read ``<job dir>/results`` only, so a sweep never saw a Brev job's
+    status.json (its metrics came from the logs at best). Also from a fresh process (a resumed sweep)."""
+    sdk = _sdk()
+    job = sdk.create_job(None, 'echo \'{"epoch": 1, "kpi": {"loss": 0.5}}\' > "$TAO_AUTOML_RESULTS_DIR/status.json"',
+                         gpu_count=0, outputs={"results_dir": "runs/rec-1/results"}, job_name="rec-1",
+                         working_dir=".")
+    assert Conformance(lambda: sdk, brev / "s").wait(sdk, job.id)[-1] is JobStatus.SUCCESS
+    assert json.loads(_sdk().read_job_file(job.id, "status.json") or "null") == {"epoch": 1, "kpi": {"loss": 0.5}}
+    assert _sdk().read_job_file(job.id, "missing.json") is None
+    with pytest.raises(UserInputError, match="outside the job's results dir"):
+        sdk.read_job_file(job.id, "../../../etc/passwd")

@@ -17,6 +17,7 @@ EXIT_FILE = "exit_code"
 PID_FILE = "pid"
 CANCEL_FILE = "cancelled"
 LOG_FILE = "output.log"
+RESULTS_FILE = "results_dir"  # the job's results dir (relative to the instance's home, or absolute)
 
 
 def framed(script: str) -> str:
@@ -60,6 +61,7 @@ def launch_script(job_dir: str, command: str, env_vars: Mapping[str, str], resul
     return framed(
         f"mkdir -p {d} && cd {d} || exit 1\n"
         f"if [ -e {PID_FILE} ]; then echo EXISTS; else\n"
+        f"printf '%s' {q(results_dir)} > {RESULTS_FILE}\n"
         f"cat > run.sh <<'__TAO_AUTOML_RUN__'\n{run}__TAO_AUTOML_RUN__\n"
         f"nohup setsid bash run.sh > {LOG_FILE} 2>&1 < /dev/null &\n"
         f"echo $! > {PID_FILE}; echo STARTED; fi"
@@ -118,6 +120,16 @@ def read_script(path: str, tail: int | None) -> str:
     p = shlex.quote(path)
     reader = f"cat {p}" if tail is None else f"tail -n {int(tail)} {p}"
     return framed(f"if [ -f {p} ]; then {reader} | base64 | tr -d '\\n'; else echo NONE; fi")
+
+
+def read_result_script(job_dir: str, relative_path: str) -> str:
+    """Prints ``NONE`` or the file ``relative_path`` under the job's results dir (the one its launch recorded, else
+    ``<job_dir>/results``) base64-encoded."""
+    d = shlex.quote(job_dir)
+    default = shlex.quote(posixpath.join(job_dir, "results"))
+    rel = shlex.quote(relative_path)
+    return framed(f"r=$(cat {d}/{RESULTS_FILE} 2>/dev/null || printf '%s' {default}); "
+                  f"if [ -f \"$r\"/{rel} ]; then base64 < \"$r\"/{rel} | tr -d '\\n'; else echo NONE; fi")
 
 
 def decode(answer: str | None) -> str | None:

@@ -269,13 +269,13 @@ class BrevSDK(PlatformBase):
         return remote.decode(self._exec(instance, remote.read_script(path, tail), "logs"))
 
     def read_job_file(self, job_id: str, relative_path: str) -> str | None:
-        """Text of a file under the job's default results dir on the instance; None when absent."""
+        """Text of a file under the job's results dir on the instance (``outputs["results_dir"]`` when the job was
+        given one); None when absent."""
         instance, job_dir = self._parse_id(job_id)
-        results = posixpath.join(job_dir, "results")
-        target = posixpath.normpath(posixpath.join(results, relative_path))
-        if not target.startswith(results + "/"):
-            raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
-        return remote.decode(self._exec(instance, remote.read_script(target, None), "read file"))
+        rel = posixpath.normpath(str(relative_path))
+        if posixpath.isabs(rel) or rel in (".", "..") or rel.startswith("../"):
+            raise UserInputError(f"relative_path {relative_path!r} points outside the job's results dir")
+        return remote.decode(self._exec(instance, remote.read_result_script(job_dir, rel), "read file"))
 
     def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
         """None unless the job failed or was cancelled; else exit code, error lines, a message."""
