@@ -22,7 +22,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from tao_automl.errors import UserInputError
+from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus, UnknownJobError
 from tao_automl.platforms.lepton.sdk import LeptonSDK, lepton_job_name
 from tao_automl.platforms.lepton.state import to_status
@@ -41,6 +41,7 @@ class FakeLepton:
         self.logs: dict[str, list[tuple[int, str]]] = {}
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self.drained: set[str] = set()
+        self.late_stop = False  # a stop reaches the service only once the job has ended by itself
         self.requests: list[tuple[str, str, Any]] = []
         self.lock = threading.Lock()
 
@@ -68,6 +69,9 @@ class FakeLepton:
             if job_id not in self.jobs:
                 return _response(request, 404, {"code": "NotFound", "message": f"job {job_id} not found"})
             if method == "PATCH" and body.get("spec", {}).get("stopped"):
+                deadline = time.time() + 10
+                while self.late_stop and job_id not in self.drained and time.time() < deadline:
+                    time.sleep(0.05)
                 self.jobs[job_id]["spec"]["stopped"] = True
                 proc = self.procs[job_id]
                 if proc.poll() is None:
@@ -205,6 +209,7 @@ def test_the_token_stays_out_of_init_options_and_errors(lepton: FakeLepton,
     ("Queueing", JobStatus.PENDING), ("Starting", JobStatus.PENDING), ("Running", JobStatus.RUNNING),
     ("Completed", JobStatus.SUCCESS), ("Failed", JobStatus.FAILURE), ("Stopped", JobStatus.CANCELLED),
     ("Deleted", JobStatus.CANCELLED), ("UNK", JobStatus.RUNNING), ("Terminating", JobStatus.RUNNING),
+    ("Stopping", JobStatus.RUNNING),
 ])
 def test_lepton_states_map_to_job_status(state: str, status: JobStatus) -> None:
     assert to_status(state) is status
@@ -254,3 +259,42 @@ def test_preflight_refuses_a_resource_shape_create_job_would_refuse(lepton: Fake
         assert f"with {kwargs['gpu_count']} GPU(s) per replica" in error["allowed"]
     assert checked_job_kwargs(_sdk(), {"gpu_count": 2, "resource_shape": "gpu.2xh100-80gb"})
     assert not any(r[0] == "POST" for r in lepton.requests)  # nothing was created
+
+
+def test_a_job_that_completed_just_before_the_stop_keeps_its_success(lepton: FakeLepton) -> None:
+    """Transport faked at the HTTP layer: the stop (PATCH spec.stopped) reaches the workspace only once the job, seen
+    running by the cancel's first look, has completed with exit 0; the workspace then shows it Stopped with its one
+    replica succeeded. cancel_job answered True and the job ended CANCELLED, losing its own result."""
+    lepton.late_stop = True
+    sdk = _sdk()
+    job = sdk.create_job(None, "sleep 1; echo finished", gpu_count=0, job_name="late-stop")
+    assert sdk.get_job_status(job.id) is JobStatus.RUNNING
+    assert sdk.cancel_job(job.id) is False
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS and _sdk().get_job_status(job.id) is JobStatus.SUCCESS
+    assert sdk.get_failure_analysis(job.id) is None
+
+
+def test_cancel_answers_once_the_job_has_stopped(lepton: FakeLepton, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the HTTP layer; the workspace shows a stopped job Stopping (its replicas still running) for
+    a while. cancel_job answered True at once (and Stopping counted as CANCELLED): now it answers once the job is
+    Stopped, and says so when it does not stop in time."""
+    sdk = _sdk()
+    job = sdk.create_job(None, "sleep 30", gpu_count=0, job_name="slow-stop")
+    view = lepton.view
+    stopping_until = time.time() + 1.0
+
+    def slow(job_id: str) -> dict[str, Any]:
+        answer = view(job_id)
+        if answer["status"]["state"] == "Stopped" and time.time() < stopping_until:
+            answer["status"]["state"] = "Stopping"
+        return answer
+
+    monkeypatch.setattr(lepton, "view", slow)
+    started = time.time()
+    assert sdk.cancel_job(job.id) is True
+    assert time.time() >= stopping_until > started and sdk.get_job_status(job.id) is JobStatus.CANCELLED
+    other = sdk.create_job(None, "sleep 30", gpu_count=0, job_name="never-stops")
+    stopping_until = time.time() + 60
+    sdk.stop_timeout_s = 0.3
+    with pytest.raises(PlatformError, match=r"still Stopping after 0\.3 s: its replicas may still write"):
+        sdk.cancel_job(other.id)

@@ -93,6 +93,8 @@ class LeptonSDK(PlatformBase):
     multi_node = True
 
     poll_interval_s: float = 5.0
+    #: How long :meth:`cancel_job` waits for a stopped job to leave ``Stopping``.
+    stop_timeout_s: float = 120.0
 
     def __init__(
         self,
@@ -324,12 +326,29 @@ class LeptonSDK(PlatformBase):
 
     # ----------------------------------------------------------- cancel
     def cancel_job(self, job_id: str) -> bool:
-        """Stop the job (``spec.stopped``, as ``lep job stop`` does); False if it had already finished."""
+        """Stop the job (``spec.stopped``, as ``lep job stop`` does) and wait until Lepton says it stopped; False if
+        it had already finished (by itself, also just before the stop: then it keeps its own result)."""
         if self.get_job_status(job_id).is_finished():
             return False
         self._call(f"stop of job {job_id!r}", self.client.job.update, str(job_id), spec={"spec": {"stopped": True}})
         with self._lock:
             self._final.pop(job_id, None)
+        deadline = time.monotonic() + self.stop_timeout_s
+        while True:
+            job = self._get(job_id)
+            status = self._status(job)
+            if status.is_finished():
+                break
+            if time.monotonic() >= deadline:
+                state = job.status.state.value if job.status and job.status.state else None
+                raise PlatformError(f"Lepton job {job_id} was asked to stop but is still {state or 'running'} after "
+                                    f"{self.stop_timeout_s:g} s: its replicas may still write")
+            time.sleep(self.poll_interval_s)
+        with self._lock:
+            self._final[job_id] = status
+        if status is not JobStatus.CANCELLED:
+            logger.info("lepton job %s had already ended (%s) when it was stopped", job_id, status.value)
+            return False
         logger.info("lepton job %s stopped", job_id)
         return True
 

@@ -13,7 +13,7 @@ EXIT_MARKER = "TAO_AUTOML_EXIT_CODE="
 _EXIT_LINE = re.compile(rf"^{EXIT_MARKER}(-?\d+)\s*$")
 
 _PENDING = {"Starting", "Queueing", "Awaiting", "PendingRetry", "Restarting"}
-_CANCELLED = {"Stopped", "Stopping", "Deleting", "Deleted"}
+_CANCELLED = {"Stopped", "Deleting", "Deleted"}
 
 
 def wrap_command(command: str) -> list[str]:
@@ -23,7 +23,8 @@ def wrap_command(command: str) -> list[str]:
 
 
 def to_status(state: str | None, succeeded: int = 0, failed: int = 0, completions: int = 1) -> JobStatus:
-    """Map a Lepton job state (``LeptonJobState`` value) to JobStatus; unknown states count as running."""
+    """Map a Lepton job state (``LeptonJobState`` value) to JobStatus; unknown states count as running, and so does
+    ``Stopping`` (its replicas may still run)."""
     word = (state or "").strip()
     if word in _PENDING or not word:
         return JobStatus.PENDING
@@ -31,8 +32,9 @@ def to_status(state: str | None, succeeded: int = 0, failed: int = 0, completion
         return JobStatus.SUCCESS
     if word == "Failed":
         return JobStatus.FAILURE
-    if word in _CANCELLED:
-        return JobStatus.CANCELLED
+    if word in _CANCELLED:  # a job whose every replica had succeeded before the stop ended by itself
+        done = succeeded >= max(completions, 1) and not failed
+        return JobStatus.SUCCESS if done else JobStatus.CANCELLED
     if word == "Archived":  # the final state is gone: judge by the replica counts
         return JobStatus.SUCCESS if succeeded >= max(completions, 1) and not failed else JobStatus.FAILURE
     return JobStatus.RUNNING
