@@ -298,3 +298,22 @@ def test_cancel_answers_once_the_job_has_stopped(lepton: FakeLepton, monkeypatch
     sdk.stop_timeout_s = 0.3
     with pytest.raises(PlatformError, match=r"still Stopping after 0\.3 s: its replicas may still write"):
         sdk.cancel_job(other.id)
+
+
+def test_a_cpu_shape_a_non_string_shape_or_bad_mounts_are_refused_naming_the_field(lepton: FakeLepton) -> None:
+    """Transport faked at the HTTP layer. `gpu_count: 1` with `resource_shape: cpu.small` ran GPU-less jobs, a
+    number as the shape was sent as a string, and a bad `mounts` entry raised pydantic's ValidationError from
+    create_job (each rec failed with a stack-trace text) while preflight passed it."""
+    from tao_automl.runner.plan import checked_job_kwargs
+
+    for kwargs, field, text in (({"gpu_count": 1, "resource_shape": "cpu.small"}, "resource_shape", "has no GPU"),
+                                ({"gpu_count": 1, "resource_shape": 8}, "resource_shape", "must be a Lepton"),
+                                ({"gpu_count": 0, "mounts": [{"path": "/a"}]}, "mounts", "is not a Lepton mount"),
+                                ({"gpu_count": 0, "mounts": "/data"}, "mounts", "mounts must be a list")):
+        with pytest.raises(UserInputError, match=text) as caught:
+            checked_job_kwargs(_sdk(), kwargs)
+        assert caught.value.to_json()["field"] == f"platform_kwargs.{field}", caught.value.to_json()
+        gpu_count = kwargs.pop("gpu_count")
+        with pytest.raises(UserInputError, match=text):
+            _sdk().create_job(None, "true", gpu_count=gpu_count, **kwargs)
+    assert not any(r[0] == "POST" for r in lepton.requests)

@@ -184,7 +184,7 @@ class LeptonSDK(PlatformBase):
             container=LeptonContainer(image=image or self.defaults["image"] or JOB_BASE_IMAGE,
                                       command=wrap_command(text)),
             completions=num_nodes, parallelism=num_nodes, envs=envs,
-            mounts=[Mount(**dict(m)) for m in (kwargs.get("mounts") or self.defaults["mounts"])],
+            mounts=_mounts(kwargs.get("mounts") or self.defaults["mounts"]),
             affinity=LeptonResourceAffinity(allowed_dedicated_node_groups=[str(node_group)]) if node_group else None,
             intra_job_communication=True if num_nodes > 1 else None,
         )
@@ -206,9 +206,19 @@ class LeptonSDK(PlatformBase):
     def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
         """The resource shape :meth:`submit` would ask for, checked against ``gpu_count``."""
         self._shape(gpu_count, options.get("resource_shape"))
+        _mounts(options.get("mounts") or self.defaults["mounts"])
 
     def _shape(self, gpu_count: int, requested: object) -> str:
-        shape = str(requested or self.defaults["resource_shape"] or "")
+        given = requested or self.defaults["resource_shape"]
+        if given is not None and not isinstance(given, str):
+            raise UserInputError(f"resource_shape must be a Lepton resource shape name, got {given!r}",
+                                 field="resource_shape", value=given,
+                                 allowed="a resource shape name, e.g. 'gpu.1xh100-80gb' or 'cpu.small'")
+        shape = str(given or "")
+        if shape.lower().startswith("cpu.") and gpu_count > 0:
+            raise UserInputError(f"resource_shape {shape!r} has no GPU, but gpu_count is {gpu_count}",
+                                 field="resource_shape", value=shape,
+                                 allowed=f"a GPU resource shape with {gpu_count} GPU(s) per replica (or gpu_count: 0)")
         if not shape:
             if gpu_count > 0:
                 raise UserInputError(f"resource_shape is required for gpu_count={gpu_count} on Lepton "
@@ -351,6 +361,25 @@ class LeptonSDK(PlatformBase):
             return False
         logger.info("lepton job %s stopped", job_id)
         return True
+
+
+def _mounts(value: object) -> list[Mount]:
+    """``mounts`` as Lepton Mounts; anything else is a user error naming the field."""
+    allowed = "a list of {from, path, mount_path} mappings (Lepton storage mounts)"
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise UserInputError(f"mounts must be {allowed}, got {value!r}", field="mounts", value=value, allowed=allowed)
+    mounts = []
+    for item in value:
+        try:
+            mounts.append(Mount(**dict(item)))
+        except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+            errors = getattr(exc, "errors", None)
+            detail = ("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors())
+                      if callable(errors) else str(exc))
+            raise UserInputError(f"mounts entry {item!r} is not a Lepton mount ({detail})",
+                                 field="mounts", value=value, allowed=allowed) from None
+    return mounts
+
 
 def _describe(job_id: str, status: JobStatus, state: str | None, code: int | None, found: list[str]) -> str:
     """One sentence on why the job did not succeed."""
