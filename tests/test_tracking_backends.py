@@ -406,3 +406,48 @@ def test_a_multi_objective_runs_trackers_get_every_metrics_epoch_curve(tmp_path:
         assert [m.step for m in curve] == [1, 2, 3]
         assert [m.value for m in curve] == pytest.approx(expected(rec_id))
         assert [m.step for m in client.get_metric_history(child.info.run_id, "val_loss")] == [1, 2, 3]
+
+
+FINAL_VALUE_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    lr = spec["train"]["optim"]["lr"]
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        for epoch in (1, 2, 3):
+            f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": 1.0 / epoch + lr}}) + "\\n")
+        # the final evaluation (of the best checkpoint, say), written without an epoch: the rec's result
+        f.write(json.dumps({"status": "SUCCESS", "kpi": {"val_loss": 0.4 + lr}}) + "\\n")
+    """
+)
+
+
+def test_a_result_written_after_the_last_epoch_is_the_value_the_trackers_show(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job whose status.json ends with a final value without an epoch: status showed that value, while W&B's rec
+    summary (W&B flushed the last epoch's row after the result was set) and MLflow's runs table (the curve's last
+    point was the latest value) showed the last epoch's."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    wandb_config, mlflow_config = _configs(tmp_path)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"),
+                          write_skill(tmp_path / "bank", trainer=FINAL_VALUE_TRAINER), log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2, "seed": 1,
+                         "automl_max_concurrent": 2, "poll_interval_s": 0.1},
+        spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", wandb_config=wandb_config,
+        mlflow_config=mlflow_config, gpu_count=0)
+    values = {h["rec_id"]: h["metric_value"] for h in result["history"]}
+    assert values == {h["rec_id"]: pytest.approx(0.4 + h["params"]["train.optim.lr"]) for h in result["history"]}
+    exp_id = result["experiment_id"]
+    by_id = _rec_runs(offline_runs(Path(result["run_dir"]) / "wandb"), exp_id)
+    for rec_id, value in values.items():
+        (run,) = by_id[f"{exp_id}-rec{rec_id:04d}"]
+        assert run.summary["val_loss"] == value
+        assert [row["epoch"] for row in run.history if "val_loss" in row] == [1, 2, 3]  # the curve as it ran
+    client, _, mlruns = _mlflow(tmp_path)
+    children = {int(r.data.tags["tao_automl.rec_id"]): r for r in mlruns if "tao_automl.rec_id" in r.data.tags}
+    assert {rec_id: child.data.metrics["val_loss"] for rec_id, child in children.items()} == values
+    for rec_id, child in children.items():
+        curve = client.get_metric_history(child.info.run_id, "val_loss")
+        assert {m.step for m in curve} == {1, 2, 3} and values[rec_id] in [m.value for m in curve if m.step == 3]

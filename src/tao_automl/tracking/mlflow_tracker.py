@@ -158,16 +158,19 @@ class MlflowTracker:
         now = int(time.time() * 1000)
         key = mlflow_key(data.metric if rec.has_value else f"{PARTIAL}{data.metric}")  # no result: no metric value
         metrics = [Metric(key, v, now, e) for e, v in rec.epochs if math.isfinite(v)]
-        if rec.has_value and rec.metric is not None and not rec.epochs:
-            metrics.append(Metric(key, rec.metric, now, rec.budget or 0))
         last = max((e for e, _ in rec.epochs), default=rec.budget or 0)
+        if rec.has_value and rec.metric is not None and not (rec.epochs and rec.epochs[-1] == (last, rec.metric)):
+            # the result differs from the curve's last epoch (a final value the job wrote without an epoch): logged a
+            # millisecond later at that step, so it is the run's latest value (MLflow breaks a tie of step and time
+            # by the larger value)
+            metrics.append(Metric(key, rec.metric, now + 1, last))
         for objective, points in rec.curves.items():  # a multi-objective rec: every other metric's epoch curve
             name = mlflow_key(objective if rec.has_value else f"{PARTIAL}{objective}")
             metrics += [Metric(name, v, now, e) for e, v in points if math.isfinite(v)]
         for objective, result in (rec.values or {}).items():  # a multi-objective rec: every metric's value
             curve = rec.curves.get(objective)
             if objective != data.metric and math.isfinite(result) and not (curve and curve[-1] == (last, result)):
-                metrics.append(Metric(mlflow_key(objective), result, now, last))
+                metrics.append(Metric(mlflow_key(objective), result, now + 1, last))
         if rec.duration_s is not None:
             metrics.append(Metric("duration_s", rec.duration_s, now, 0))
         self.client.log_batch(run_id, metrics=metrics, params=params, tags=[RunTag("rec_id", str(rec.rec_id))])

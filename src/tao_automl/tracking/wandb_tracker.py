@@ -121,7 +121,9 @@ class WandbTracker:
                          job_type="rec", config=config)
         try:
             for epoch, row in _epoch_rows(rec, metric).items():
-                run.log({**row, "epoch": epoch}, step=epoch)
+                # committed now: W&B holds a step's row until a later step or finish() and then writes its values
+                # into the summary, over the rec's result set below (a final value written without an epoch, say)
+                run.log({**row, "epoch": epoch}, step=epoch, commit=True)
             if rec.has_value and not rec.epochs:
                 run.log({metric: rec.metric})
             run.summary.update({"status": rec.status, "message": rec.message or "", "budget": rec.planned_epochs,
