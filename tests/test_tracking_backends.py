@@ -163,6 +163,9 @@ def test_a_failing_tracker_never_stops_the_sweep(toy_skill: Path, tmp_path: Path
     errors = result["tracking_errors"]
     assert errors[0].startswith("WandbTracker.sweep_started: ") and any(
         e.startswith("MlflowTracker.sweep_started: ") for e in errors), errors
+    # told once per tracker: W&B tried again (and logged another stack trace) at every rec after its sweep run failed
+    assert len(errors) == 2 and len(failed) == 2, errors
+    assert len([r for r in caplog.records if r.name == "tao_automl.tracking.base"]) == 2
 
 
 ORCHESTRATOR = textwrap.dedent(

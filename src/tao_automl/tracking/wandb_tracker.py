@@ -57,6 +57,8 @@ class WandbTracker:
                 self._log_rec(data, rec)
 
     def rec_finished(self, run_dir: Path, rec_id: int) -> None:
+        if self._sweep is None:  # the sweep run could not be set up (its error was told once): nothing to log into
+            return
         data = load_run(run_dir)
         if rec_id not in self._logged:
             self._log_rec(data, data.rec(rec_id))
