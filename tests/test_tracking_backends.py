@@ -454,3 +454,34 @@ def test_a_result_written_after_the_last_epoch_is_the_value_the_trackers_show(tm
     for rec_id, child in children.items():
         curve = client.get_metric_history(child.info.run_id, "val_loss")
         assert {m.step for m in curve} == {1, 2, 3} and values[rec_id] in [m.value for m in curve if m.step == 3]
+
+
+def test_a_stopped_then_resumed_sweeps_mlflow_parent_has_one_point_per_step(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop logged the best at step (recs done + 1); the resumed sweep's best-so-far line reached that step too, so
+    the parent's best_val_loss had two points at one step (the stop's best and the next result's best so far)."""
+    from conftest import small_schema
+    from tao_automl import AutoML
+
+    _, mlflow_config = _configs(tmp_path)
+    settings = {"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 4, "seed": 2,
+                "automl_max_concurrent": 2}
+    values = {1: 0.5, 2: 0.4, 3: 0.3, 4: 0.2}  # each result a new best: the line moves at every step
+    automl = AutoML(workspace=tmp_path / "run", search_schema=small_schema(), settings=settings,
+                    mlflow_config=mlflow_config, log_progress=False)
+    for rec in automl.next_recommendation():  # two of four
+        automl.report_result(rec.id, values[rec.id])
+    assert automl.finish()["progress"]["state"] == "stopped"
+    automl = AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            automl.report_result(rec.id, values[rec.id])
+    assert automl.finish()["best"]["rec_id"] == 4
+
+    client, _, mlruns = _mlflow(tmp_path)
+    (parent,) = [r for r in mlruns if r.data.tags.get("tao_automl.role") == "sweep"]
+    line = sorted((m.step, m.value) for m in client.get_metric_history(parent.info.run_id, "best_val_loss"))
+    assert line == [(1, 0.5), (2, 0.4), (3, 0.3), (4, 0.2)]
+    assert parent.data.metrics["best_val_loss"] == 0.2 and parent.data.tags["best_rec_id"] == "4"
+    children = [r for r in mlruns if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(int(c.data.tags["tao_automl.rec_id"]) for c in children) == [1, 2, 3, 4]

@@ -90,10 +90,13 @@ class MlflowTracker:
             if best is not None:
                 assert best.metric is not None
                 # at the last step, so the runs table shows the best rec's values (the front's pick for several
-                # metrics: each metric's value of that one rec)
+                # metrics: each metric's value of that one rec); a value the parent already shows is not logged again:
+                # after a stop, the resumed sweep's best-so-far line would reach that step with a second point
                 step = len(self._done) + 1
+                shown = self.client.get_run(parent).data.metrics
                 for name, value in (best.values or {data.metric: best.metric}).items():
-                    self.client.log_metric(parent, mlflow_key(f"best_{name}"), value, step=step)
+                    if shown.get(mlflow_key(f"best_{name}")) != value:
+                        self.client.log_metric(parent, mlflow_key(f"best_{name}"), value, step=step)
                 self.client.set_tag(parent, "best_rec_id", str(best.rec_id))
             self.client.set_tag(parent, "state", state)
             self._log_convergence_plot(parent, data)
