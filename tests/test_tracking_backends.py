@@ -485,3 +485,31 @@ def test_a_stopped_then_resumed_sweeps_mlflow_parent_has_one_point_per_step(tmp_
     assert parent.data.metrics["best_val_loss"] == 0.2 and parent.data.tags["best_rec_id"] == "4"
     children = [r for r in mlruns if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(int(c.data.tags["tao_automl.rec_id"]) for c in children) == [1, 2, 3, 4]
+
+
+def test_a_pbt_sweeps_trackers_name_the_checkpoints_the_best_continued(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """status's best names the checkpoints a pbt best trained on from (its metric was reached with their params
+    first); W&B's sweep run and MLflow's parent showed its own params alone."""
+    from conftest import small_schema
+    from tao_automl import AutoML
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    wandb_config, mlflow_config = _configs(tmp_path)
+    automl = AutoML(tmp_path / "run", search_schema=small_schema(), log_progress=False,
+                    wandb_config=wandb_config, mlflow_config=mlflow_config,
+                    settings={"algorithm": "pbt", "metric": "val_loss", "automl_max_recommendations": 9,
+                              "automl_max_epochs": 9, "automl_population_size": 3})
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            automl.report_result(rec.id, rec.params["train.optim.lr"] / (rec.trial or {})["budget"])
+    best = automl.finish()["best"]
+    assert best["continued_from"] == query_status(tmp_path / "run")["best"]["continued_from"] != []
+
+    (sweep,) = [r for r in offline_runs(tmp_path / "run" / "wandb") if r.job_type == "sweep"]
+    assert (sweep.summary["best_rec_id"], sweep.summary["best_continued_from"]) == (best["rec_id"],
+                                                                                    best["continued_from"])
+    _, _, mlruns = _mlflow(tmp_path)
+    (parent,) = [r for r in mlruns if r.data.tags.get("tao_automl.role") == "sweep"]
+    assert parent.data.tags["best_rec_id"] == str(best["rec_id"])
+    assert parent.data.tags["best_continued_from"] == ",".join(map(str, best["continued_from"]))

@@ -124,6 +124,17 @@ class RunData:
                 out.setdefault(rec.parent, []).append(rec.rec_id)
         return out
 
+    def continued_from(self, rec_id: int) -> list[int]:
+        """The recs whose checkpoints ``rec_id`` trained on from, nearest first (``best.continued_from`` in
+        status): a promotion's or a pbt member's metric was reached through them, pbt's with their params."""
+        by_id = {r.rec_id: r for r in self.recs}
+        chain: list[int] = []
+        parent = by_id[rec_id].parent if rec_id in by_id else None
+        while parent is not None and parent not in chain and len(chain) < 1000:
+            chain.append(parent)
+            parent = by_id[parent].parent if parent in by_id else None
+        return chain
+
     def ranked(self) -> list[RecView]:
         """Every rec, best first; multi-fidelity recs rank by the budget they reached, then by value."""
         sign = -1.0 if self.direction == "maximize" else 1.0

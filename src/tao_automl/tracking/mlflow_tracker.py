@@ -98,6 +98,10 @@ class MlflowTracker:
                     if shown.get(mlflow_key(f"best_{name}")) != value:
                         self.client.log_metric(parent, mlflow_key(f"best_{name}"), value, step=step)
                 self.client.set_tag(parent, "best_rec_id", str(best.rec_id))
+                # the checkpoints the best trained on from, nearest first (status's best.continued_from; empty when
+                # its params alone reached its value)
+                self.client.set_tag(parent, "best_continued_from",
+                                    ",".join(str(i) for i in data.continued_from(best.rec_id)))
             self.client.set_tag(parent, "state", state)
             self._log_convergence_plot(parent, data)
         finally:

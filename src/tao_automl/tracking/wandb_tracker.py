@@ -81,8 +81,12 @@ class WandbTracker:
             if best is not None:
                 # the front's pick for several metrics: each metric's value of that rec
                 values = best.values or ({data.metric: best.metric} if best.metric is not None else {})
+                # best_params alone do not say how a promoted or pbt rec reached its value: the checkpoints it
+                # trained on from, as status's best.continued_from
                 sweep.summary.update({"best_rec_id": best.rec_id, "best_run_id": self._rec_run_id(data, best.rec_id),
-                                      "best_params": best.params, **{f"best_{k}": v for k, v in values.items()}})
+                                      "best_params": best.params,
+                                      "best_continued_from": data.continued_from(best.rec_id),
+                                      **{f"best_{k}": v for k, v in values.items()}})
         finally:
             sweep.finish(exit_code=0 if state == "finished" else 1)
         if state == "finished" and best is not None and not self._offline():
