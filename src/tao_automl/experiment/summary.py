@@ -113,13 +113,25 @@ def progress_from_counts(counts: Mapping[str, int], best: RecRow | None, multi_f
 def continued_from(rec: RecRow, lookup: Callable[[int], RecRow | None]) -> list[int]:
     """The recs whose checkpoints ``rec`` continued, nearest first (a promotion's or a pbt member's parents): its
     metric was reached by training under each of theirs first (pbt: with their params)."""
+    def parent_of(rec_id: int) -> int | None:
+        row = lookup(rec_id)
+        return _parent(row.trial) if row is not None else None
+
+    return parent_chain(_parent(rec.trial), parent_of)
+
+
+def parent_chain(parent: int | None, parent_of: Callable[[int], int | None]) -> list[int]:
+    """``parent``, its parent, and so on (nearest first; a cycle or a missing rec ends it)."""
     chain: list[int] = []
-    parent = (rec.trial or {}).get("parent")
-    while isinstance(parent, int) and parent not in chain and len(chain) < 1000:
+    while parent is not None and parent not in chain and len(chain) < 1000:
         chain.append(parent)
-        row = lookup(parent)
-        parent = (row.trial or {}).get("parent") if row is not None else None
+        parent = parent_of(parent)
     return chain
+
+
+def _parent(trial: Mapping[str, Any] | None) -> int | None:
+    parent = (trial or {}).get("parent")
+    return parent if isinstance(parent, int) and not isinstance(parent, bool) else None
 
 
 def best_row_dict(best: RecRow | None, lookup: Callable[[int], RecRow | None] | None = None

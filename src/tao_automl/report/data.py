@@ -16,6 +16,7 @@ from typing import Any
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.lines import epochs_trained
 from tao_automl.experiment.store import DAMAGED_HINT, DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore
+from tao_automl.experiment.summary import parent_chain
 from tao_automl.experiment.workspace import rec_folder
 from tao_automl.metrics.parse import is_better, kpi_series, status_lines
 from tao_automl.multiobjective import view as pareto_view
@@ -128,12 +129,8 @@ class RunData:
         """The recs whose checkpoints ``rec_id`` trained on from, nearest first (``best.continued_from`` in
         status): a promotion's or a pbt member's metric was reached through them, pbt's with their params."""
         by_id = {r.rec_id: r for r in self.recs}
-        chain: list[int] = []
-        parent = by_id[rec_id].parent if rec_id in by_id else None
-        while parent is not None and parent not in chain and len(chain) < 1000:
-            chain.append(parent)
-            parent = by_id[parent].parent if parent in by_id else None
-        return chain
+        return parent_chain(by_id[rec_id].parent if rec_id in by_id else None,
+                            lambda parent: by_id[parent].parent if parent in by_id else None)
 
     def ranked(self) -> list[RecView]:
         """Every rec, best first; multi-fidelity recs rank by the budget they reached, then by value."""
