@@ -28,7 +28,7 @@ from tao_automl.platforms.kubernetes.manifest import (
     service_manifest,
     tolerations,
 )
-from tao_automl.platforms.kubernetes.state import pod_info, to_status
+from tao_automl.platforms.kubernetes.state import PodsAfterDelete, pod_info, to_status
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.runner.loop import AutoMLRunner
@@ -37,7 +37,7 @@ from tao_automl.testing import CHECKS, Conformance
 kubernetes = pytest.importorskip("kubernetes", reason="the kubernetes extra is not installed: "
                                                       "pip install -e '.[kubernetes]'")
 
-from tao_automl.platforms.kubernetes.sdk import KubernetesSDK  # noqa: E402
+from tao_automl.platforms.kubernetes.sdk import _CANCEL_MARGIN_S, KubernetesSDK  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("K8S_WORK", "/tmp/tao-automl-ci/k8s"))
@@ -633,3 +633,141 @@ def test_a_sweep_keeps_its_jobs_logs_in_the_run_folder(cluster: None, tmp_path: 
     out = subprocess.run([sys.executable, "-m", "tao_automl.cli", "logs", str(run_dir), "1"], capture_output=True,
                          text=True, timeout=60, check=False, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "c2")})
     assert out.returncode == 0 and "val_loss" in out.stdout, out
+
+
+def _meta(name: str, deleted: str | None = None, grace: int | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if deleted is not None:
+        meta.update(deletionTimestamp=deleted, deletionGracePeriodSeconds=grace)
+    return meta
+
+
+def _seen(phase: str, state: dict[str, Any], deleted: str | None = None, grace: int | None = None) -> dict[str, Any]:
+    return {"metadata": _meta("p-0", deleted, grace),
+            "status": {"phase": phase, "containerStatuses": [{"name": "main", "state": state}]}}
+
+
+RUNNING = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+CREATING = {"waiting": {"reason": "ContainerCreating"}}
+
+
+def _exited(code: int, at: str) -> dict[str, Any]:
+    return {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "finishedAt": at}}
+
+
+@pytest.mark.parametrize(("events", "ended_by_itself"), [
+    # exited 0 at :09, the delete began at :10 (deletionTimestamp :11 less its 1 s grace); the kubelet reported the
+    # exit and deleted the pod in one go (its last state is gone: a poll missed the exit ~1 run in 3)
+    ([("ADDED", _seen("Running", RUNNING)), ("MODIFIED", _seen("Running", RUNNING, "2026-01-01T00:00:11Z", 1)),
+      ("MODIFIED", _seen("Succeeded", _exited(0, "2026-01-01T00:00:09Z"), "2026-01-01T00:00:11Z", 1)),
+      ("MODIFIED", _seen("Succeeded", _exited(0, "2026-01-01T00:00:09Z"), "2026-01-01T00:00:10Z", 0)),
+      ("DELETED", _seen("Succeeded", _exited(0, "2026-01-01T00:00:09Z"), "2026-01-01T00:00:10Z", 0))], True),
+    # the exit was reported before the pod's deletion began (no deletionTimestamp yet)
+    ([("ADDED", _seen("Succeeded", _exited(0, "2026-01-01T00:00:12Z"))),
+      ("DELETED", _seen("Succeeded", _exited(0, "2026-01-01T00:00:12Z"), "2026-01-01T00:00:10Z", 0))], True),
+    # killed by the deletion (SIGKILL after its grace)
+    ([("ADDED", _seen("Running", RUNNING)),
+      ("MODIFIED", _seen("Failed", _exited(137, "2026-01-01T00:00:12Z"), "2026-01-01T00:00:11Z", 1))], False),
+    # exited 0 on the deletion's SIGTERM, a second after it began
+    ([("ADDED", _seen("Running", RUNNING)),
+      ("MODIFIED", _seen("Succeeded", _exited(0, "2026-01-01T00:00:11Z"), "2026-01-01T00:00:11Z", 1))], False),
+    # a kubelet that never reported the container started deletes the pod still 'ContainerCreating': unknown
+    ([("ADDED", _seen("Pending", CREATING)), ("MODIFIED", _seen("Pending", CREATING, "2026-01-01T00:00:11Z", 1)),
+      ("DELETED", _seen("Pending", CREATING, "2026-01-01T00:00:10Z", 0))], False),
+])
+def test_a_cancel_judges_the_pods_by_every_state_it_saw_after_the_delete(
+        events: list[tuple[str, dict[str, Any]]], ended_by_itself: bool) -> None:
+    """The kubelet patches a pod's final status and deletes the pod back to back: cancel_job polled the pods every
+    50 ms and answered by the last state it happened to see. It now follows a watch from a list made before the
+    delete, and every state counts (these sequences are what a Kubernetes 1.20 kubelet stored)."""
+    seen = PodsAfterDelete()
+    seen.see(*events[0])
+    for kind, pod in events[1:]:
+        # running, or 'ContainerCreating' (it may have started unreported): live until it says it ended, or is gone
+        assert seen.live() == ([] if "terminated" in str(seen.last["p-0"]) else ["p-0"])
+        seen.see(kind, pod)
+    assert seen.live() == []
+    assert seen.ended_by_itself(1) is ended_by_itself
+    assert seen.ended_by_itself(2) is False  # a pod per node, or it did not end by itself
+
+
+def _pod_of(sdk: KubernetesSDK, job_id: str) -> str:
+    """The job's pod, once the API says its main container is running (the kubelet has reported the start)."""
+    deadline = time.monotonic() + 60
+    while True:
+        running = [p for p in sdk._pods(job_id) if pod_info(p)["phase"] == "Running" and pod_info(p)["exit_code"]
+                   is None]
+        if running:
+            return str(running[0]["metadata"]["name"])
+        assert time.monotonic() < deadline, sdk._pods(job_id)
+        time.sleep(0.05)
+
+
+def _container(pod: str) -> Any:
+    """The pod's main container in the node's Docker engine (the kubelet's runtime here)."""
+    docker = pytest.importorskip("docker")
+    found = docker.from_env().containers.list(all=True, filters={"label": [f"io.kubernetes.pod.name={pod}",
+                                                                          "io.kubernetes.container.name=main"]})
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _still_runs(container: Any) -> bool:
+    """Whether the container still runs (a container the kubelet already removed does not)."""
+    try:
+        container.reload()
+    except __import__("docker").errors.NotFound:
+        return False
+    return bool(container.attrs["State"]["Running"])
+
+
+def _stale_first_refresh(sdk: KubernetesSDK, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cancel's own first look answers RUNNING (as it was a moment before), so the job's end falls between that
+    look and the delete, the window a stopping rule's cancel can hit (the API may or may not know the exit yet)."""
+    real, calls = sdk._refresh, []
+
+    def refresh(rec: dict[str, Any]) -> JobStatus:
+        calls.append(1)
+        return JobStatus.RUNNING if len(calls) == 1 else real(rec)
+    monkeypatch.setattr(sdk, "_refresh", refresh)
+
+
+def test_a_job_that_exited_0_just_before_the_cancel_is_a_success_and_the_cancel_answers_false(
+        sdk: KubernetesSDK, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kubelet and the Job controller report a pod's exit a second or more late: a cancel in that window
+    deleted the Job and answered True, `cancelled` (the runner then recorded it stopped and lost its final result).
+    Its pod had exited 0 before the delete (its container has exited, says the node's runtime): it is a success
+    and the cancel answers False."""
+    res = tmp_path / "r"
+    job = sdk.create_job(None, f"until [ -e {res}/go ]; do sleep 0.05; done; echo done > {res}/marker", gpu_count=0,
+                         outputs={"results_dir": str(res)})
+    container = _container(_pod_of(sdk, job.id))
+    (res / "go").touch()
+    assert container.wait(timeout=30)["StatusCode"] == 0
+    _stale_first_refresh(sdk, monkeypatch)
+    assert sdk.cancel_job(job.id) is False
+    monkeypatch.undo()
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS
+    assert sdk.get_failure_analysis(job.id) is None
+
+
+def test_after_cancel_answers_true_the_job_writes_no_more_epochs(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    """The delete returns at once and the pod runs on until its grace period ends (sh as PID 1 ignores SIGTERM):
+    cancel_job answered True while the job still wrote epochs. It waits until the pods have stopped, no longer
+    than their grace period (1 s here) plus _CANCEL_MARGIN_S."""
+    res = tmp_path / "r"
+    job = sdk.create_job(None, f"i=0; while :; do i=$((i+1)); echo $i >> {res}/epochs; sleep 0.1; done",
+                         gpu_count=0, outputs={"results_dir": str(res)})
+    container = _container(_pod_of(sdk, job.id))
+    deadline = time.monotonic() + 30
+    while not (res / "epochs").exists():
+        assert time.monotonic() < deadline, "the job did not write an epoch"
+        time.sleep(0.05)
+    began = time.monotonic()
+    assert sdk.cancel_job(job.id) is True
+    assert time.monotonic() - began < 1 + _CANCEL_MARGIN_S
+    written = (res / "epochs").read_text()
+    assert not _still_runs(container)
+    time.sleep(1)  # an epoch every 0.1 s: a live job would write ~10 in this window
+    assert (res / "epochs").read_text() == written
+    assert sdk.get_job_status(job.id) is JobStatus.CANCELLED

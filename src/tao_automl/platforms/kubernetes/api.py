@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +63,48 @@ class KubeApi:
         try:
             response = fn(*args, _request_timeout=self.timeout_s, _preload_content=False, **kwargs)
         except self._api_exception as exc:
-            status = int(getattr(exc, "status", 0) or 0)
-            detail = _api_message(exc)
-            cls = TransientPlatformError if status in _TRANSIENT_HTTP else PlatformError
-            error = cls(f"kubernetes: {what}: HTTP {status} {detail}")
-            error.status = status  # type: ignore[attr-defined]
-            raise error from None
+            raise self._error(what, exc) from None
         except self._net_errors as exc:  # connection errors and timeouts
-            raise TransientPlatformError(f"kubernetes: {what}: cannot reach the API server at {self.host}: "
-                                         f"{type(exc).__name__}: {exc}") from None
+            raise self._unreachable(what, exc) from None
         data = response.data
         return data.decode("utf-8", "replace") if text else json.loads(data)
+
+    def watch(self, what: str, fn: Callable[..., Any], *args: Any, timeout_s: int,
+              **kwargs: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The watch events of a list call as (type, object as plain JSON), until the API server ends the watch
+        after ``timeout_s``; errors as PlatformError, as ``call``."""
+        try:
+            response = fn(*args, watch=True, timeout_seconds=timeout_s, _preload_content=False,
+                          _request_timeout=(self.timeout_s, timeout_s + self.timeout_s), **kwargs)
+        except self._api_exception as exc:
+            raise self._error(what, exc) from None
+        except self._net_errors as exc:
+            raise self._unreachable(what, exc) from None
+        try:
+            pending = b""
+            for chunk in response.stream(amt=None, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        event = json.loads(line)
+                        yield str(event.get("type")), event.get("object") or {}
+        except self._net_errors as exc:
+            raise self._unreachable(what, exc) from None
+        finally:
+            response.release_conn()
+
+    def _error(self, what: str, exc: Exception) -> PlatformError:
+        """An ApiException as PlatformError (transient for retryable HTTP statuses), with its ``status``."""
+        status = int(getattr(exc, "status", 0) or 0)
+        cls = TransientPlatformError if status in _TRANSIENT_HTTP else PlatformError
+        error = cls(f"kubernetes: {what}: HTTP {status} {_api_message(exc)}")
+        error.status = status  # type: ignore[attr-defined]
+        return error
+
+    def _unreachable(self, what: str, exc: BaseException) -> PlatformError:
+        return TransientPlatformError(f"kubernetes: {what}: cannot reach the API server at {self.host}: "
+                                      f"{type(exc).__name__}: {exc}")
 
     def maybe(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Like ``call`` but None on 404 Not Found."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import time
@@ -42,6 +43,7 @@ from tao_automl.platforms.kubernetes.manifest import (
 )
 from tao_automl.platforms.kubernetes.state import (
     PULL_WAITING,
+    PodsAfterDelete,
     deleted_message,
     deleted_while_running,
     describe,
@@ -64,6 +66,8 @@ _TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
 _GATEWAY_HTTP = {502, 503, 504}
 #: Lines of each pod's log kept in the state dir when a job finishes.
 _SAVED_LOG_LINES = 10000
+#: Seconds a cancel waits for the pods to stop beyond their termination grace period (30 s when not set).
+_CANCEL_MARGIN_S = 15.0
 
 
 class KubernetesSDK(RecordedPlatform):
@@ -220,9 +224,13 @@ class KubernetesSDK(RecordedPlatform):
         return result
 
     def _pods(self, name: str) -> list[dict[str, Any]]:
-        data = self.api.call(f"listing pods of job {name}", self.core.list_namespaced_pod, self.namespace,
-                          label_selector=f"{JOB_LABEL}={name}")
-        return list(data.get("items") or [])
+        return list(self._pod_list(name).get("items") or [])
+
+    def _pod_list(self, name: str) -> dict[str, Any]:
+        """The API's list of the Job's pods (with the list's ``resourceVersion``, for a watch)."""
+        result: dict[str, Any] = self.api.call(f"listing pods of job {name}", self.core.list_namespaced_pod,
+                                               self.namespace, label_selector=f"{JOB_LABEL}={name}")
+        return result
 
     # --------------------------------------------------------------- records
     def _log_path(self, name: str) -> Path:
@@ -515,7 +523,11 @@ class KubernetesSDK(RecordedPlatform):
         self.api.maybe(f"deleting job {name}", self.batch.delete_namespaced_job, name, self.namespace, body=body)
 
     def cancel_job(self, job_id: str) -> bool:
-        """Delete the Job (and, by ``propagation_policy``, its pods); False if it had already finished."""
+        """Delete the Job (and, by ``propagation_policy``, its pods) and wait until its pods have stopped (a pod runs
+        on up to its termination grace period after the delete; bounded by that plus ``_CANCEL_MARGIN_S``), so the
+        job writes nothing more once this returns True. False if it had already finished, or its pods had all
+        exited 0 by themselves before the delete (the kubelet and the Job controller report an exit a second or
+        more late): it then ends a success, as it would have without the cancel."""
         with self.records.lock:
             rec = self._record(job_id)
             if self._refresh(rec).is_finished():
@@ -523,7 +535,60 @@ class KubernetesSDK(RecordedPlatform):
             self._keep_logs(str(rec["id"]))  # what it printed, before the pods go
             rec["cancel_requested"] = True
             self.records.save(rec)
-            self._delete(str(rec["id"]), self.propagation_policy)
+            if self._delete_and_follow(rec).ended_by_itself(int(rec.get("num_nodes") or 1)):
+                rec.update(state=JobStatus.SUCCESS.value, reason="Completed")
+                self.records.save(rec)
+                logger.info("kubernetes job %s/%s ended by itself before the cancel reached it", self.namespace,
+                            rec["id"])
+                return False
             self._refresh(rec)
         logger.info("kubernetes job %s/%s cancelled", self.namespace, rec["id"])
         return True
+
+    def _delete_and_follow(self, rec: dict[str, Any]) -> PodsAfterDelete:
+        """Delete the Job and watch its pods, from a list made just before, until they have all stopped or their
+        grace period (30 s when not set) plus ``_CANCEL_MARGIN_S`` has passed; what was seen of them."""
+        name = str(rec["id"])
+        seen = PodsAfterDelete()
+        try:
+            listed = self._pod_list(name)
+        except PlatformError as exc:
+            listed = None
+            logger.warning("kubernetes job %s: could not list its pods before the delete: %s", name, exc)
+        self._delete(name, self.propagation_policy)
+        if listed is None:
+            return seen
+        for pod in listed.get("items") or []:
+            seen.see("ADDED", pod)
+        graces = [(p.get("spec") or {}).get("terminationGracePeriodSeconds") for p in seen.last.values()]
+        wait_s = max([float(g) for g in graces if g is not None] or [30.0]) + _CANCEL_MARGIN_S
+        deadline = time.monotonic() + wait_s
+        version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        try:
+            while seen.live() and time.monotonic() < deadline:
+                version = self._follow(name, seen, version, deadline)
+        except PlatformError as exc:
+            logger.warning("kubernetes job %s: could not follow its pods after the delete: %s", name, exc)
+        if seen.live():
+            logger.warning("kubernetes job %s: pod(s) %s still not stopped %.0f s after the delete", name,
+                           ", ".join(seen.live()), wait_s)
+        return seen
+
+    def _follow(self, name: str, seen: PodsAfterDelete, version: str, deadline: float) -> str:
+        """Feed ``seen`` the pod events after ``version`` until the pods have stopped or the watch ends; the
+        version to resume from (a fresh list's when the API server no longer has ``version``'s events)."""
+        timeout = max(1, math.ceil(deadline - time.monotonic()))
+        for kind, pod in self.api.watch(f"watching pods of job {name}", self.core.list_namespaced_pod,
+                                        self.namespace, label_selector=f"{JOB_LABEL}={name}",
+                                        resource_version=version, allow_watch_bookmarks=False, timeout_s=timeout):
+            if kind == "ERROR":  # 410 Gone: resume from a fresh list
+                listed = self._pod_list(name)
+                for current in listed.get("items") or []:
+                    seen.see("MODIFIED", current)
+                seen.forget_all_but({str((p.get("metadata") or {}).get("name")) for p in listed.get("items") or []})
+                return str((listed.get("metadata") or {}).get("resourceVersion") or "")
+            seen.see(kind, pod)
+            version = str((pod.get("metadata") or {}).get("resourceVersion") or version)
+            if not seen.live():
+                break
+        return version

@@ -161,3 +161,59 @@ def describe(name: str, status: JobStatus, data: Mapping[str, Any], found: Seque
         hint = f" ({hint})" if hint and hint not in str(data["message"]) else ""
         return f"Kubernetes job {name} failed: {data['message']}{hint}{tail}."
     return f"Kubernetes job {name} failed{where}{tail}."
+
+
+class PodsAfterDelete:
+    """What a cancel saw of its Job's pods, event by event, from a list made just before the delete: whether they
+    have all stopped, and whether they had all exited 0 by themselves before their deletion began.
+
+    Every state the API stored counts, not only the last: a kubelet reports a pod's exit and deletes the pod in one
+    go (the terminated state lives a few milliseconds), and one that never reported a container started (its run
+    took less than the kubelet's next look) deletes the pod still 'ContainerCreating': its run is then unknown."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, Mapping[str, Any]] = {}
+        self.gone: set[str] = set()
+        #: Per pod that reported its main container terminated: whether it exited 0 before its deletion began.
+        self.own_exit: dict[str, bool] = {}
+
+    def see(self, kind: str, pod: Mapping[str, Any]) -> None:
+        """One pod as listed (``ADDED``) or from a watch event (``MODIFIED``, ``DELETED``)."""
+        name = str((pod.get("metadata") or {}).get("name"))
+        self.last[name] = pod
+        if kind == "DELETED":
+            self.gone.add(name)
+        if name not in self.own_exit and pod_info(pod).get("exit_code") is not None:
+            self.own_exit[name] = exited_before_deletion(pod)
+
+    def forget_all_but(self, names: set[str]) -> None:
+        """A fresh list (the watch could not resume) has only ``names``: the others are gone."""
+        self.gone.update(set(self.last) - names)
+
+    def live(self) -> list[str]:
+        """Pods that may still run: not deleted, not in a final phase, main container not terminated (a pod still
+        'ContainerCreating' may have started it unreported)."""
+        return [name for name, pod in self.last.items() if name not in self.gone and name not in self.own_exit
+                and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+
+    def ended_by_itself(self, num_nodes: int) -> bool:
+        """Whether every pod (at least one per node) reported an exit 0 from before its deletion."""
+        return bool(self.last) and len(self.last) >= num_nodes and \
+            all(self.own_exit.get(name, False) for name in self.last)
+
+
+def exited_before_deletion(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod's main container exited 0 before the pod's deletion began: the pod was not being deleted
+    when it said so, or its container's finishedAt is not after the deletion's start (deletionTimestamp less its
+    grace period, which a shorter grace keeps), to the second the API gives."""
+    info = pod_info(pod)
+    if info.get("exit_code") != 0:
+        return False
+    meta = pod.get("metadata") or {}
+    deleted = rfc3339_time(meta.get("deletionTimestamp"))
+    if deleted is None:
+        return True
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    main = next((c for c in statuses if c.get("name") == CONTAINER), statuses[0] if statuses else {})
+    finished = rfc3339_time(((main.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+    return finished is not None and finished <= deleted - float(meta.get("deletionGracePeriodSeconds") or 0)
