@@ -45,6 +45,15 @@ if args[:1] == ["create"]:
     name = args[args.index("--name") + 1]
     os.makedirs(os.path.join(root, "homes", name), exist_ok=True)
     print(name); sys.exit(0)
+if args[:1] == ["delete"]:
+    import shutil
+    home = os.path.join(root, "homes", args[1])
+    if os.environ.get("FAKE_BREV_DELETE_FAILS"):
+        print("error: 503 Service Unavailable", file=sys.stderr); sys.exit(1)
+    if not os.path.isdir(home):
+        print(f"workspace with id/name {args[1]} not found", file=sys.stderr); sys.exit(1)
+    shutil.rmtree(home)
+    print(f"Deleting dev environment {args[1]}."); sys.exit(0)
 if args[:1] == ["exec"]:
     instance, command = args[1], args[-1]
     home = os.path.join(root, "homes", instance)
@@ -266,3 +275,118 @@ def test_status_json_is_read_from_the_results_dir_the_job_was_given(brev: Path) 
     assert _sdk().read_job_file(job.id, "missing.json") is None
     with pytest.raises(UserInputError, match="outside the job's results dir"):
         sdk.read_job_file(job.id, "../../../etc/passwd")
+
+
+def _ended(sdk: BrevSDK, job_id: str, root: Path) -> None:
+    assert Conformance(lambda: sdk, root / "s").wait(sdk, job_id)[-1] is JobStatus.SUCCESS
+
+
+def test_release_deletes_the_instance_made_for_the_job_and_keeps_its_log(brev: Path, tmp_path: Path) -> None:
+    """Transport faked at the CLI boundary (``brev delete`` removes the fake instance's home; one already gone answers
+    "not found" as the real CLI does). Nothing deleted the instance ``create_job`` made for a job, so a sweep left one
+    GPU instance running per rec. Now release_job saves the job's log under the state dir, then deletes the instance;
+    the log is still served (also by a fresh SDK) and a second release is done at once."""
+    sdk = BrevSDK(gpu_type="n1-highmem-4:nvidia-tesla-t4:1", state_dir=str(tmp_path / "state"))
+    job = sdk.create_job(None, "echo trained on a new box", gpu_count=1, job_name="rec-3")
+    instance, key = job.id.split("/")
+    _ended(sdk, job.id, brev)
+    assert sdk.release_job(job.id) == f"instance {instance} deleted"
+    assert ["delete", instance] in _calls(brev) and not (brev / "homes" / instance).exists()
+    kept = tmp_path / "state" / "logs" / instance / f"{key}.log"
+    assert kept.read_text() == "trained on a new box\n"
+    fresh = BrevSDK(state_dir=str(tmp_path / "state"))
+    assert fresh.get_job_logs(job.id) == "trained on a new box\n" and fresh.get_job_logs(job.id, tail=0) == ""
+    assert fresh.release_job(job.id) == f"instance {instance} deleted"  # already gone: done
+
+
+def test_release_leaves_a_given_instance_alone(brev: Path, tmp_path: Path) -> None:
+    """Transport faked at the CLI boundary: the user's own ``instance_id`` is never deleted."""
+    sdk = BrevSDK(instance_id="my-box", state_dir=str(tmp_path / "state"))
+    job = sdk.create_job(None, "echo mine", gpu_count=0, job_name="rec-1")
+    _ended(sdk, job.id, brev)
+    assert sdk.release_job(job.id) is None
+    assert not any(c[0] == "delete" for c in _calls(brev)) and (brev / "homes" / "my-box").is_dir()
+
+
+def test_a_failed_delete_names_the_instance_and_the_command_to_run(brev: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the CLI boundary; ``brev delete`` fails: the error names the instance and the command."""
+    sdk = BrevSDK(state_dir=str(tmp_path / "state"))
+    job = sdk.create_job(None, "echo hi", gpu_count=0, job_name="rec-2")
+    instance = job.id.split("/")[0]
+    _ended(sdk, job.id, brev)
+    monkeypatch.setenv("FAKE_BREV_DELETE_FAILS", "1")
+    with pytest.raises(PlatformError, match=rf"instance {instance} .*`brev delete {instance}`"):
+        sdk.release_job(job.id)
+    assert (brev / "homes" / instance).is_dir()
+
+
+def test_a_sweep_deletes_each_instance_it_made_and_logs_still_show_their_output(
+        brev: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the CLI boundary; a real AutoMLRunner sweep on BrevSDK with no instance_id (one instance per
+    rec). Every instance it created stayed up after the sweep; now each is deleted once its rec is recorded, its log is
+    kept in the run folder, and `tao-automl logs` shows it (from the SDK, and from the run folder alone)."""
+    from conftest import write_skill
+    from tao_automl.cli.main import main as cli_main
+    from tao_automl.runner.loop import AutoMLRunner
+
+    docker = brev / "instance-bin" / "docker"  # the skill's image runs in a fake docker on the instance
+    docker.parent.mkdir()
+    docker.write_text(FAKE_DOCKER.replace("PYTHON", sys.executable))
+    docker.chmod(0o755)
+    skill = write_skill(tmp_path / "bank")
+    runner = AutoMLRunner(BrevSDK(gpu_type="t4"), skill, log_progress=False)
+    result = runner.run(automl_settings={"metric": "val_loss", "automl_max_recommendations": 2, "seed": 1,
+                                         "automl_max_concurrent": 2, "algorithm": "random", "poll_interval_s": 0.1},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert [h["status"] for h in result["history"]] == ["success", "success"]
+    created = sorted(c[2] for c in _calls(brev) if c[0] == "create")
+    assert len(created) == 2 and sorted(c[1] for c in _calls(brev) if c[0] == "delete") == created
+    assert not any((brev / "homes" / name).exists() for name in created)
+    run_dir = Path(result["run_dir"])
+    value = result["history"][0]["metric_value"]
+    for token in (TOKEN, None):  # None: the CLI cannot rebuild the SDK; the log kept in the run folder is read
+        if token is None:
+            monkeypatch.delenv("BREV_API_TOKEN")
+        assert cli_main(["logs", str(run_dir), str(result["history"][0]["rec_id"])]) == 0
+        assert f"val_loss: {value}" in capsys.readouterr().out
+
+
+def test_stop_cancel_jobs_deletes_the_instances_of_the_jobs_it_cancels(brev: Path, tmp_path: Path) -> None:
+    """Transport faked at the CLI boundary; a sweep interrupted with its rec's job running on the instance made for
+    it, then `tao-automl stop --cancel-jobs` (stop_run, which rebuilds BrevSDK from the run folder): the job was
+    cancelled and its instance kept running; now the instance is deleted and the job's log kept in the run."""
+    from conftest import write_skill
+    from tao_automl.errors import SweepInterrupted
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.runner.detach import stop_run
+    from tao_automl.runner.loop import AutoMLRunner
+
+    docker = brev / "instance-bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text(FAKE_DOCKER.replace("PYTHON", sys.executable))
+    docker.chmod(0o755)
+
+    def interrupt(rec: object) -> None:
+        raise KeyboardInterrupt
+
+    runner = AutoMLRunner(BrevSDK(), write_skill(tmp_path / "bank"), log_progress=False)
+    with pytest.raises(SweepInterrupted):
+        runner.run(automl_settings={"metric": "val_loss", "automl_max_recommendations": 2, "seed": 1,
+                                    "automl_max_concurrent": 1, "algorithm": "random", "poll_interval_s": 0.1},
+                   spec_overrides={"train.sleep": 60}, workspace_path=tmp_path / "ws", gpu_count=0,
+                   on_recommendation=interrupt)
+    assert runner.run_dir is not None
+    [instance] = [c[2] for c in _calls(brev) if c[0] == "create"]
+    try:
+        answer = stop_run(runner.run_dir, cancel_jobs=True)
+        assert len(answer["cancelled_jobs"]) == 1
+        assert ["delete", instance] in _calls(brev) and not (brev / "homes" / instance).exists()
+        assert len(list((runner.run_dir / "jobs" / "logs" / instance).glob("*.log"))) == 1
+        store = RunStore(runner.run_dir, readonly=True)
+        assert [e["payload"]["job_id"] for e in store.events("released")] == answer["cancelled_jobs"]
+        store.close()
+    finally:
+        for box in (brev / "containers").glob("*"):
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(box.read_text()), signal.SIGKILL)

@@ -225,6 +225,11 @@ def _saved_logs(run_dir: Path, rec_id: int, results_dir: str | None, job_id: str
                          and p.stat().st_size)  # an empty output.log is no log: the caller says it is empty
     if job_id and "/" not in job_id and job_id not in (".", ".."):  # a Kubernetes job's log kept in the run
         found.extend(p for p in sorted((run_dir / "jobs" / "logs").glob(f"*/{job_id}.log")) if p not in found)
+    parts = (job_id or "").split("/")
+    if len(parts) == 2 and all(p and p not in (".", "..") for p in parts):  # a released Brev job's (instance/key)
+        kept = run_dir / "jobs" / "logs" / parts[0] / f"{parts[1]}.log"
+        if kept.is_file() and kept not in found:
+            found.append(kept)
     return found
 
 

@@ -200,6 +200,14 @@ class PlatformBase:
         reads ``Job.results_dir`` on its own disk (right when that dir is local or on shared storage)."""
         return None
 
+    def release_job(self, job_id: str) -> str | None:
+        """Free what the platform still holds for an ended job beyond its result (Brev: the instance made for it), so
+        it stops costing; what was released, in a few words, or None when nothing was. The runner calls it once the
+        job's rec has its result stored (never before), and again on resume for a job whose release did not happen;
+        so a second call for a job already released must succeed. Raises when the release failed (the runner logs
+        it, records it and goes on). Default: nothing to release (None)."""
+        return None
+
     def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
         """Block until one of ``job_ids`` has finished or ``timeout`` s pass. Default: poll
         ``get_job_status`` every ``poll_interval_s``."""
@@ -221,7 +229,8 @@ class PlatformBase:
         return checks
 
 
-_OPTIONAL = ("find_job", "read_job_file", "wait_for_change", "get_job_info", "preflight", "validate_job")
+_OPTIONAL = ("find_job", "read_job_file", "wait_for_change", "get_job_info", "preflight", "validate_job",
+             "release_job")
 
 
 class PlatformWrapper(PlatformBase):
@@ -286,6 +295,9 @@ class PlatformWrapper(PlatformBase):
 
     def read_job_file(self, job_id: str, relative_path: str) -> str | None:
         return self._optional_call("read_job_file", super().read_job_file, job_id, relative_path)
+
+    def release_job(self, job_id: str) -> str | None:
+        return self._optional_call("release_job", super().release_job, job_id)
 
     def wait_for_change(self, job_ids: Sequence[str], timeout: float) -> None:
         self._optional_call("wait_for_change", super().wait_for_change, job_ids, timeout)

@@ -348,6 +348,8 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
         RunStore,
         read_meta,
     )
+    from tao_automl.platforms.base import as_platform
+    from tao_automl.runner.release import release_pending
 
     folder = existing_run_dir(run_dir).resolve()
     meta = _runner_meta(folder)
@@ -401,6 +403,8 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                             store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None,
                                              "cancelled: `tao-automl stop --cancel-jobs`")
                             cancelled.append(rec.job_id)
+                    if refused is None:  # the cancelled recs' jobs, and any a dead orchestrator left unreleased
+                        release_pending(as_platform(sdk), store)
                 state = store.meta().get("state")
                 if state in ("running", "starting"):
                     ended_at = died_at if died_at is not None else time.time()

@@ -75,6 +75,7 @@ from tao_automl.runner.folders_ahead import FoldersAhead
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.orchestrator import StatusReporter, claim_info
 from tao_automl.runner.plan import RunPlan, checked_job_kwargs
+from tao_automl.runner.release import release, release_pending, releases_jobs
 from tao_automl.runner.run_args import RunArgs, checked_fields
 from tao_automl.settings import AutoMLSettings
 from tao_automl.tracking.base import ObserverSet, SweepObserver, checked_observers
@@ -389,6 +390,7 @@ class AutoMLRunner:
               on_rec: Callable[[Recommendation], Any] | None,
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
         settings = exp.settings
+        release_pending(self.platform, exp.store)  # a resume: jobs whose rec ended but whose release did not happen
         if exp.reopened_ended and exp.is_complete():
             return self._nothing_left(exp, exp.reopened_ended)
         active: dict[int, _Active] = {}
@@ -909,6 +911,7 @@ class AutoMLRunner:
         rec.status, rec.metric_value = row.status, row.metric_value
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
+        self._release(exp, rec)
 
     def _cancelled(self, exp: Experiment, item: _Active, metric: str,
                    on_result: Callable[[Recommendation, float | None, str], Any] | None,
@@ -995,6 +998,7 @@ class AutoMLRunner:
             item.rec.status = row.status
             _guarded("on_result", on_result, item.rec, None, row.status)
             self._progress(exp, row)
+            self._release(exp, item.rec)
         return collected
 
     def _ended_early(self, exp: Experiment) -> str | None:
@@ -1043,7 +1047,14 @@ class AutoMLRunner:
         rec.message = row.message
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
+        self._release(exp, rec)
         self._check_fail_fast(exp, row)
+
+    def _release(self, exp: Experiment, rec: Recommendation) -> None:
+        """Release ``rec``'s job (its result is stored): :func:`tao_automl.runner.release.release`."""
+        if rec.job_id and releases_jobs(self.platform):
+            crash_point("result_stored")  # chaos tests: the rec's result is stored, its job not yet released
+            release(self.platform, exp.store, rec.id, rec.job_id)
 
 
 def _stopped_message(algorithm: str, judged: int, reached: int) -> str:

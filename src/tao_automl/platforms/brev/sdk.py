@@ -3,7 +3,11 @@
 The CLI must be on PATH (install: https://docs.nvidia.com/brev/ ``install-latest.sh``) and
 ``BREV_API_TOKEN`` set; the SDK runs ``brev login --token`` once (headless login) and never logs,
 stores or returns the token. Commands used: ``brev login --token``, ``brev create --name --type``
-(only when no ``instance_id`` is given) and ``brev exec <instance> <script>``.
+(only when no ``instance_id`` is given), ``brev exec <instance> <script>`` and ``brev delete <instance>``.
+
+An instance ``create_job`` made for a job is deleted by :meth:`BrevSDK.release_job` (the runner calls it once the
+rec's result is stored), after the job's log is kept under ``state_dir`` (``logs/<instance>/<key>.log``), from where
+:meth:`BrevSDK.get_job_logs` serves it; a given ``instance_id`` is never deleted.
 
 A job id is ``<instance>/<key>``: the job's directory ``.tao-automl/brev-jobs/<key>`` in the
 instance's home holds ``run.sh``, ``output.log``, ``pid`` and, once it ends, ``exit_code``; so any
@@ -22,6 +26,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
@@ -29,7 +34,7 @@ from tao_automl.platforms.analysis import SCAN_LINES, describe, failure_from_log
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.brev import remote
 from tao_automl.platforms.common import check_int, check_job_name, command_text
-from tao_automl.platforms.records import job_key, new_job_key
+from tao_automl.platforms.records import default_state_dir, job_key, new_job_key
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.util.reach import unreachable_text
 
@@ -81,6 +86,7 @@ class BrevSDK(PlatformBase):
         brev_cli: str = "brev",
         command_timeout_s: float = 900.0,
         state_file: str | None = None,
+        state_dir: str | None = None,
     ) -> None:
         self.cli = shutil.which(brev_cli)
         if self.cli is None:
@@ -99,12 +105,23 @@ class BrevSDK(PlatformBase):
         self.defaults: dict[str, Any] = {"instance_id": instance_id, "gpu_type": gpu_type}
         self.timeout_s = float(command_timeout_s)
         #: Constructor arguments a later process needs to rebuild this SDK (never the token).
+        #: Where the logs of released jobs are kept (the runner: ``<run folder>/jobs``, see :meth:`keep_state_in`).
+        self.state_dir = Path(state_dir).expanduser().absolute() if state_dir else default_state_dir("brev")
+        #: Whether the caller chose the state dir (else the runner keeps a sweep's kept logs in its run folder).
+        self.state_dir_chosen = state_dir is not None
         self.init_options: dict[str, Any] = {**self.defaults, "brev_cli": brev_cli,
-                                             "command_timeout_s": self.timeout_s, "state_file": state_file}
+                                             "command_timeout_s": self.timeout_s, "state_file": state_file,
+                                             "state_dir": str(self.state_dir)}
         self._lock = threading.RLock()
         self._logged_in = False
         self._final: dict[str, JobStatus] = {}
         self._exit: dict[str, int | None] = {}
+
+    def keep_state_in(self, folder: str | Path) -> None:
+        """Keep the logs of released jobs under ``folder`` (the runner: ``<run folder>/jobs``, so `tao-automl logs`
+        finds them with the run)."""
+        self.state_dir = Path(folder).expanduser().absolute()
+        self.init_options["state_dir"] = str(self.state_dir)
 
     # -------------------------------------------------------------- cli
     def _brev(self, args: Sequence[str], what: str) -> str:
@@ -265,6 +282,10 @@ class BrevSDK(PlatformBase):
         if tail is not None:
             tail = check_int("tail", tail, 0)
         instance, job_dir = self._parse_id(job_id)
+        kept = self._kept_log(job_id)
+        if kept.is_file():  # a released job: its instance is gone
+            text = kept.read_text(encoding="utf-8", errors="replace")
+            return text if tail is None else "".join(text.splitlines(keepends=True)[-tail:]) if tail else ""
         path = posixpath.join(job_dir, remote.LOG_FILE)
         return remote.decode(self._exec(instance, remote.read_script(path, tail), "logs"))
 
@@ -310,3 +331,39 @@ class BrevSDK(PlatformBase):
             return False
         logger.info("brev job %s cancelled", job_id)
         return True
+
+    # ---------------------------------------------------------- release
+    def _kept_log(self, job_id: str) -> Path:
+        """Where the log of the released job ``job_id`` (``<instance>/<key>``) is kept."""
+        instance, job_dir = self._parse_id(job_id)
+        return self.state_dir / "logs" / instance / f"{posixpath.basename(job_dir)}.log"
+
+    def release_job(self, job_id: str) -> str | None:
+        """Delete the instance :meth:`submit` created for the ended job ``job_id`` (``brev delete``), after keeping
+        its log (:meth:`get_job_logs` serves it from then on); an instance already gone counts as deleted. None for a
+        job on a given ``instance_id`` (never deleted). Raises, naming the instance and the command to run by hand,
+        when the log cannot be kept (the instance is then kept too) or the delete fails."""
+        instance, job_dir = self._parse_id(job_id)
+        if instance != _instance_name(posixpath.basename(job_dir)):
+            return None
+        by_hand = f"delete it by hand once you no longer need it: `brev delete {instance}`"
+        kept = self._kept_log(job_id)
+        if not kept.is_file():
+            try:
+                text = self.get_job_logs(job_id)
+            except PlatformError as exc:
+                if isinstance(exc, TransientPlatformError) or not _NO_INSTANCE.search(str(exc)):
+                    raise PlatformError(f"brev job {job_id}: its log could not be read, so instance {instance} was "
+                                        f"not deleted ({exc}); {by_hand}") from None
+                text = None  # the instance is gone already: nothing left to keep
+            if text is not None:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                kept.write_text(text, encoding="utf-8")
+        try:
+            self._login()
+            self._brev(["delete", instance], f"delete {instance}")
+        except PlatformError as exc:
+            if isinstance(exc, TransientPlatformError) or not _NO_INSTANCE.search(str(exc)):
+                raise type(exc)(f"brev job {job_id}: deleting instance {instance} failed ({exc}); {by_hand}") from None
+        logger.info("brev instance %s of job %s deleted (its log is kept in %s)", instance, job_id, kept)
+        return f"instance {instance} deleted"

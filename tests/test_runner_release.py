@@ -1,0 +1,159 @@
+"""The runner releases what a platform holds for an ended job (``release_job``: Brev's instance) once the rec's result
+is stored: never before, a failure never fails the rec, and a resume releases what a crash left unreleased.
+
+The platform is :class:`~tao_automl.testing.InstantSDK` (in process, jobs end at once) with a ``release_job`` that
+records each call and what the run had stored for the rec at that moment; nothing else is faked.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tao_automl.errors import PlatformError, SweepInterrupted
+from tao_automl.experiment.store import RunStore
+from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.testing import InstantSDK
+
+SETTINGS = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 1, "seed": 5,
+            "algorithm": "random", "poll_interval_s": 0.01}
+
+
+class ReleasingSDK(InstantSDK):
+    """InstantSDK with a ``release_job``; ``fail``: every release raises; ``interrupt_at``: the n-th release is
+    interrupted as a kill would interrupt it (after the rec's result was stored, before anything was released)."""
+
+    def __init__(self, fail: bool = False, interrupt_at: int | None = None) -> None:
+        super().__init__()
+        self.fail, self.interrupt_at = fail, interrupt_at
+        self.runner: AutoMLRunner | None = None
+        self.calls = 0
+        #: (job id, the rec's stored status when its release came)
+        self.released: list[tuple[str, str]] = []
+
+    def release_job(self, job_id: str) -> str | None:
+        self.calls += 1
+        if self.interrupt_at == self.calls:
+            raise KeyboardInterrupt
+        if self.fail:
+            raise PlatformError(f"deleting instance box-{self.calls} failed; delete it by hand: `brev delete "
+                                f"box-{self.calls}`")
+        assert self.runner is not None and self.runner.run_dir is not None
+        store = RunStore(self.runner.run_dir, readonly=True)
+        try:
+            [row] = [r for r in store.recs() if r.job_id == job_id]
+        finally:
+            store.close()
+        self.released.append((job_id, str(getattr(row.status, "value", row.status))))
+        return f"box for {job_id} deleted"
+
+
+def _runner(sdk: ReleasingSDK, skill: Path) -> AutoMLRunner:
+    runner = AutoMLRunner(sdk, skill, log_progress=False)
+    sdk.runner = runner
+    return runner
+
+
+def _events(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+    store = RunStore(run_dir, readonly=True)
+    try:
+        return store.events(kind)
+    finally:
+        store.close()
+
+
+def test_each_job_is_released_once_after_its_result_is_stored(toy_skill: Path, tmp_path: Path) -> None:
+    """No runner step released anything: an instance made for a rec ran on after the sweep. Now each job is released
+    once, when its rec's result is already stored, and the run records it."""
+    sdk = ReleasingSDK()
+    result = _runner(sdk, toy_skill).run(automl_settings=SETTINGS, workspace_path=tmp_path / "ws", gpu_count=0)
+    jobs = [h["job_id"] for h in result["history"]]
+    assert len(jobs) == 4 and sorted(j for j, _ in sdk.released) == sorted(jobs)
+    assert {status for _, status in sdk.released} <= {"success", "failure"}
+    assert sorted(e["payload"]["job_id"] for e in _events(Path(result["run_dir"]), "released")) == sorted(jobs)
+
+
+def test_a_failed_release_is_logged_once_and_recorded_and_the_sweep_goes_on(
+        toy_skill: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A release that fails leaves the rec's result as it is and the sweep goes on; the warning says what to run."""
+    sdk = ReleasingSDK(fail=True)
+    with caplog.at_level(logging.WARNING, logger="tao_automl"):
+        result = _runner(sdk, toy_skill).run(automl_settings=SETTINGS, workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["completed"] == 4 and result["best"] is not None
+    warned = [r.getMessage() for r in caplog.records if "brev delete box-" in r.getMessage()]
+    assert len(warned) == 4 and sdk.calls == 4  # once each: GuardedSDK does not retry a PlatformError
+    failed = _events(Path(result["run_dir"]), "release_failed")
+    assert len(failed) == 4 and "brev delete box-1" in failed[0]["payload"]["error"]
+
+
+def test_resume_releases_only_what_an_interrupted_run_left_unreleased(toy_skill: Path, tmp_path: Path) -> None:
+    """Stopped between storing rec 2's result and releasing its job: the resume releases that job first, then runs
+    the rest of the budget; no job is released twice."""
+    first = ReleasingSDK(interrupt_at=2)
+    runner = _runner(first, toy_skill)
+    with pytest.raises(SweepInterrupted):
+        runner.run(automl_settings=SETTINGS, workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = runner.run_dir
+    assert run_dir is not None and len(first.released) == 1
+    store = RunStore(run_dir, readonly=True)
+    stored = {r.rec_id: r for r in store.recs()}
+    store.close()
+    assert str(getattr(stored[2].status, "value", stored[2].status)) in ("success", "failure")
+    again = ReleasingSDK()
+    result = _runner(again, toy_skill).run(workspace_path=run_dir, resume=True)
+    assert again.released[0][0] == stored[2].job_id
+    jobs = [h["job_id"] for h in result["history"]]
+    everything = [j for j, _ in first.released + again.released]
+    assert len(jobs) == 4 and sorted(everything) == sorted(jobs)
+    assert sorted(e["payload"]["job_id"] for e in _events(run_dir, "released")) == sorted(jobs)
+    third = ReleasingSDK()  # a run with nothing left to run: nothing left to release either
+    _runner(third, toy_skill).run(workspace_path=run_dir, resume=True)
+    assert third.calls == 0
+
+
+ORCHESTRATOR = """
+import json, sys
+sys.path.insert(0, {src!r})
+from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.testing import InstantSDK
+
+class Releasing(InstantSDK):
+    def release_job(self, job_id):
+        with open({ledger!r}, "a") as f:
+            f.write(json.dumps(job_id) + "\\n")
+        return "released"
+
+runner = AutoMLRunner(Releasing(), {skill!r}, log_progress=False)
+if len(sys.argv) > 1:
+    runner.run(workspace_path=sys.argv[1], resume=True)
+else:
+    runner.run(automl_settings={settings!r}, workspace_path={ws!r}, gpu_count=0)
+"""
+
+
+def test_a_kill_between_the_result_and_the_release_is_released_by_the_resume(toy_skill: Path, tmp_path: Path) -> None:
+    """A real orchestrator process SIGKILLed (``TAO_AUTOML_CRASH_AT=result_stored:2``) after rec 2's result was stored
+    and before its job was released: the resume releases it, and every job is released exactly once."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    ledger = tmp_path / "released.jsonl"
+    script = ORCHESTRATOR.format(src=src, ledger=str(ledger), skill=str(toy_skill), settings=SETTINGS,
+                                 ws=str(tmp_path / "ws"))
+    env = {**os.environ, "TAO_AUTOML_CRASH_AT": "result_stored:2"}
+    assert subprocess.run([sys.executable, "-c", script], env=env, timeout=120).returncode == -9
+    assert len(ledger.read_text().splitlines()) == 1
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    env.pop("TAO_AUTOML_CRASH_AT")
+    assert subprocess.run([sys.executable, "-c", script, str(run_dir)], env=env, timeout=120).returncode == 0
+    released = [json.loads(line) for line in ledger.read_text().splitlines()]
+    store = RunStore(run_dir, readonly=True)
+    jobs = {r.rec_id: r.job_id for r in store.recs()}
+    store.close()
+    assert len(jobs) == 4 and sorted(released) == sorted(jobs.values()) and released[1] == jobs[2]
