@@ -79,6 +79,8 @@ import os, signal, subprocess, sys, time
 boxes = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "containers")
 os.makedirs(boxes, exist_ok=True)
 args = sys.argv[1:]
+with open(os.path.join(boxes, "argv.jsonl"), "a") as f:
+    f.write(__import__("json").dumps(args) + "\n")
 if args[:1] == ["run"]:
     name = args[args.index("--name") + 1] if "--name" in args else f"anonymous-{os.getpid()}"
     workdir = args[args.index("-w") + 1]
@@ -390,3 +392,40 @@ def test_stop_cancel_jobs_deletes_the_instances_of_the_jobs_it_cancels(brev: Pat
         for box in (brev / "containers").glob("*"):
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(box.read_text()), signal.SIGKILL)
+
+
+def test_the_job_writes_its_spec_file_and_results_dir_before_its_command_runs(brev: Path, tmp_path: Path) -> None:
+    """Transport faked at the CLI boundary. The runner's job command reads the spec file the orchestrator rendered on
+    its own disk, and nothing brought it to the instance, so every job on a real instance failed to read its spec. Now
+    ``spec_file`` (path and text) travels base64-encoded in the launch and is written at that path (its folder made)
+    before the command runs; a container gets the spec's and the results' folders mounted at the same paths."""
+    spec = tmp_path / "orchestrator" / "run_1" / "rec_1" / "train_spec.yaml"  # made by the job, not here
+    results = tmp_path / "orchestrator" / "run_1" / "rec_1" / "results"
+    text = "train:\n  lr: 0.01  # it's 'quoted' $HOME `x`\n"
+    sdk = _sdk()
+    job = sdk.create_job(None, f"cat {spec}; test -d {results} && echo results-ready", gpu_count=0,
+                         outputs={"results_dir": str(results)}, job_name="rec-1",
+                         spec_file={"path": str(spec), "text": text})
+    _ended(sdk, job.id, brev)
+    assert sdk.get_job_logs(job.id) == text + "results-ready\n" and spec.read_text() == text
+    docker = brev / "instance-bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text(FAKE_DOCKER.replace("PYTHON", sys.executable))
+    docker.chmod(0o755)
+    boxed = sdk.create_job("repo/img:1", f"cat {spec}", gpu_count=0, outputs={"results_dir": str(results)},
+                           job_name="rec-2", spec_file={"path": str(spec), "text": text})
+    _ended(sdk, boxed.id, brev)
+    [run] = [json.loads(line) for line in (brev / "containers" / "argv.jsonl").read_text()
+             .splitlines()]
+    volumes = [run[i + 1] for i, arg in enumerate(run) if arg == "-v"]
+    assert f"{spec.parent}:{spec.parent}" in volumes and f"{results}:{results}" in volumes
+
+
+def test_a_spec_file_too_big_for_a_command_line_is_refused_naming_its_size(brev: Path, tmp_path: Path) -> None:
+    """Transport faked at the CLI boundary: refused before any brev call, naming the field, the size and the limit."""
+    with pytest.raises(UserInputError, match=r"spec_file: the rendered spec /x/spec.yaml is 200000 bytes") as info:
+        _sdk().create_job(None, "true", spec_file={"path": "/x/spec.yaml", "text": "a" * 200_000})
+    assert info.value.field == "spec_file" and "at most" in str(info.value.allowed)
+    with pytest.raises(UserInputError, match=r"spec_file must be"):
+        _sdk().create_job(None, "true", spec_file="/x/spec.yaml")
+    assert not (brev / "calls.jsonl").exists()

@@ -317,3 +317,23 @@ def test_a_cpu_shape_a_non_string_shape_or_bad_mounts_are_refused_naming_the_fie
         with pytest.raises(UserInputError, match=text):
             _sdk().create_job(None, "true", gpu_count=gpu_count, **kwargs)
     assert not any(r[0] == "POST" for r in lepton.requests)
+
+
+def test_the_job_writes_its_spec_file_and_results_dir_before_its_command_runs(lepton: FakeLepton,
+                                                                              tmp_path: Path) -> None:
+    """Only the transport is faked (the fake runs the container command with local bash). The runner's job command
+    reads the spec file rendered on the orchestrator's disk, which a Lepton job sees only through a mount sharing
+    that path; now ``spec_file`` travels base64-encoded in the command and is written there (its folder made), and
+    the job's results dir is made, before the command runs. A spec too big for a command line is refused."""
+    spec = tmp_path / "orchestrator" / "run_1" / "rec_1" / "train_spec.yaml"
+    results = tmp_path / "orchestrator" / "run_1" / "rec_1" / "results"
+    text = "train:\n  lr: 0.01  # it's 'quoted' $HOME `x`\n"
+    sdk = _sdk()
+    job = sdk.create_job(None, f"cat {spec}; test -d {results} && echo results-ready", gpu_count=0,
+                         outputs={"results_dir": str(results)}, job_name="rec-1",
+                         spec_file={"path": str(spec), "text": text})
+    assert Conformance(_sdk, tmp_path / "s", timeout_s=20, poll_s=0.05).wait(sdk, job.id)[-1] is JobStatus.SUCCESS
+    assert sdk.get_job_logs(job.id) == text + "results-ready\n"
+    with pytest.raises(UserInputError, match=r"spec_file: the rendered spec /x/s.yaml is 200000 bytes") as info:
+        sdk.create_job(None, "true", gpu_count=0, spec_file={"path": "/x/s.yaml", "text": "a" * 200_000})
+    assert info.value.field == "spec_file"

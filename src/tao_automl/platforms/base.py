@@ -163,6 +163,10 @@ class PlatformBase:
     single_node_reason: str = "this platform: one job runs on one host"
     #: Whether job names must fit on one line (the platform puts them in a one-line field).
     single_line_names: bool = False
+    #: Whether ``create_job`` takes ``spec_file={"path": ..., "text": ...}``: the rendered spec the job's command
+    #: reads, written at ``path`` where the job runs before the command starts (for jobs that do not see the
+    #: orchestrator's disk). The runner passes it only to an SDK that declares True. Default: False.
+    takes_spec_file: bool = False
 
     def create_job(self, image: str | None, command: str | Sequence[str], gpu_count: int = 1,
                    env_vars: Mapping[str, str] | None = None, inputs: Mapping[str, Any] | None = None,
@@ -242,6 +246,7 @@ class PlatformWrapper(PlatformBase):
         self.sdk = sdk
         self.init_options = dict(getattr(sdk, "init_options", None) or {})
         self.poll_interval_s = float(getattr(sdk, "poll_interval_s", PlatformBase.poll_interval_s))
+        self.takes_spec_file = getattr(sdk, "takes_spec_file", False) is True
         self._optional: dict[str, Callable[..., Any]] = {}
         for name in _OPTIONAL:
             method = getattr(sdk, name, None)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
+import posixpath
 import re
 import shlex
 import threading
@@ -100,3 +102,37 @@ def rfc3339_time(text: object) -> float | None:
         return None
     zone = "+00:00" if match[3] in (None, "Z") else match[3]
     return datetime.fromisoformat(match[1] + (match[2] or "")[:7] + zone).timestamp()
+
+
+#: The most base64 text a job's command line carries for its spec file (Linux takes 128 KiB per argument; the
+#: launch around it and the remote shell need room too).
+MAX_SPEC_FILE_B64 = 64 * 1024
+
+
+def spec_file_script(spec_file: object) -> str:
+    """Shell lines that write ``spec_file`` (``{"path": ..., "text": ...}``: a rendered spec the job's command reads)
+    at its path, its folder made first, before the command runs: the text travels base64-encoded, is written to a
+    temporary file, then renamed into place (replicas writing it on shared storage never show a half-written one).
+    A failure exits 1. ``""`` for None; a spec too big for a command line is refused, naming its size."""
+    if spec_file is None:
+        return ""
+    allowed = 'a mapping {"path": the spec file\'s path, "text": its text}'
+    path = spec_file.get("path") if isinstance(spec_file, Mapping) else None
+    text = spec_file.get("text") if isinstance(spec_file, Mapping) else None
+    if not isinstance(path, str) or not path.strip() or "\n" in path or "\0" in path or not isinstance(text, str):
+        raise UserInputError(f"spec_file must be {allowed}, got {spec_file!r}"[:300], field="spec_file",
+                             value=path if isinstance(path, str) else None, allowed=allowed)
+    data = text.encode("utf-8")
+    encoded = base64.b64encode(data).decode("ascii")
+    if len(encoded) > MAX_SPEC_FILE_B64:
+        raise UserInputError(
+            f"spec_file: the rendered spec {path} is {len(data)} bytes ({len(encoded)} base64-encoded), more than a "
+            f"job's command line carries", field="spec_file", value=path,
+            allowed=f"a spec of at most {MAX_SPEC_FILE_B64 * 3 // 4} bytes ({MAX_SPEC_FILE_B64} base64-encoded)",
+            hint="keep the run folder on storage the jobs see at the same path, or shrink the spec")
+    q = shlex.quote
+    folder = posixpath.dirname(path) or "."
+    temp = f'"$(dirname {q(path)})/.$(basename {q(path)}).$(hostname 2>/dev/null).$$.tmp"'
+    failed = q(f"tao-automl: could not write the spec file {path}")
+    return (f"mkdir -p {q(folder)} && tmp={temp} && printf '%s' {q(encoded)} | base64 -d > \"$tmp\" && "
+            f"mv -f \"$tmp\" {q(path)} || {{ echo {failed} >&2; exit 1; }}\n")

@@ -565,6 +565,7 @@ class AutoMLRunner:
             exp.set_rendered(rec.id, request.spec, str(request.config_path),
                                    trial.budget if trial.budget is not None else spec_epochs(self.skill, request.spec))
             rec.specs = request.spec
+            spec_file = self._spec_file(request.config_path)
         except UserInputError:
             raise
         except Exception as exc:
@@ -575,6 +576,8 @@ class AutoMLRunner:
         gpu_count = kwargs.pop("gpu_count", 1)
         submit = dict(image=request.image, command=request.command, gpu_count=gpu_count, env_vars=None,
                       inputs=request.inputs, outputs=request.outputs, job_name=exp.job_name(rec.id), **kwargs)
+        if spec_file is not None:
+            submit["spec_file"] = spec_file
         asked_at = time.time()  # its job cannot start before this (a quick one may end before create_job returns)
         try:
             job = self._submit(rec, submit, str(results_dir))
@@ -593,6 +596,13 @@ class AutoMLRunner:
         _guarded("on_recommendation", on_rec, rec)
         self._progress(exp, None)
         return _Launch.STARTED
+
+    def _spec_file(self, config_path: str | Path) -> dict[str, str] | None:
+        """The rendered spec (path, text) for an SDK whose jobs write it where they run (``takes_spec_file``), else
+        None (the job reads it at ``config_path``)."""
+        if not getattr(self.platform, "takes_spec_file", False):
+            return None
+        return {"path": str(config_path), "text": Path(config_path).read_text(encoding="utf-8")}
 
     def _started_at_once(self, exp: Experiment, rec_id: int, job_id: str) -> bool:
         """A job the platform already runs as it is submitted (a local one) is counted running, not queued until the

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import posixpath
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 BEGIN = "__TAO_AUTOML_BEGIN__"
 END = "__TAO_AUTOML_END__"
@@ -40,10 +40,13 @@ def container_name(job_dir: str) -> str:
 
 
 def launch_script(job_dir: str, command: str, env_vars: Mapping[str, str], results_dir: str,
-                  workdir: str | None, image: str | None, gpu_count: int) -> str:
+                  workdir: str | None, image: str | None, gpu_count: int, spec: str = "",
+                  shared: Sequence[str] = ()) -> str:
     """Start ``command`` detached in ``job_dir`` unless a job already started there (idempotent).
 
-    Relative paths (``job_dir``, ``results_dir``, ``workdir``) are relative to the instance's home.
+    Relative paths (``job_dir``, ``results_dir``, ``workdir``) are relative to the instance's home. ``spec``: shell
+    lines run first (writing the job's spec file: :func:`~tao_automl.platforms.common.spec_file_script`); a failure
+    there fails the job. ``shared``: absolute folders a container gets mounted at the same path (besides ``$HOME``).
     """
     q = shlex.quote
     exports = "".join(f"export {k}={q(v)}\n" for k, v in env_vars.items())
@@ -51,11 +54,12 @@ def launch_script(job_dir: str, command: str, env_vars: Mapping[str, str], resul
     if image:
         gpus = "--gpus all " if gpu_count > 0 else ""
         env_flags = "".join(f"-e {k} " for k in env_vars)
+        volumes = "".join(f"-v {q(f'{d}:{d}')} " for d in dict.fromkeys(shared))
         body = (f'docker run --rm --name {q(container_name(job_dir))} {gpus}--ipc=host --network=host {env_flags}'
-                f'-v "$HOME:$HOME" -w "$PWD" {q(image)} bash -c {q(command)}')
+                f'-v "$HOME:$HOME" {volumes}-w "$PWD" {q(image)} bash -c {q(command)}')
     into = q(workdir) if workdir else '"$JOB_DIR"'
     run = (f'JOB_DIR="$(pwd)"\ncd "$HOME" || exit 1\n{exports}mkdir -p {q(results_dir)}\ncd {into} || exit 1\n'
-           f'(\n{body}\n)\ncode=$?\necho $code > "$JOB_DIR/{EXIT_FILE}.tmp" && '
+           f'(\n{spec}{body}\n)\ncode=$?\necho $code > "$JOB_DIR/{EXIT_FILE}.tmp" && '
            f'mv "$JOB_DIR/{EXIT_FILE}.tmp" "$JOB_DIR/{EXIT_FILE}"\nexit $code\n')
     d = q(job_dir)
     return framed(

@@ -12,7 +12,9 @@ rec's result is stored), after the job's log is kept under ``state_dir`` (``logs
 A job id is ``<instance>/<key>``: the job's directory ``.tao-automl/brev-jobs/<key>`` in the
 instance's home holds ``run.sh``, ``output.log``, ``pid`` and, once it ends, ``exit_code``; so any
 process can re-attach. A ``job_name`` gives a deterministic key and the start script does nothing
-when that job already started (idempotent submission). One instance per rec; ``gpu_count > 1`` is
+when that job already started (idempotent submission). A ``spec_file`` (the runner's rendered spec) travels
+base64-encoded in the launch and is written at its path before the command runs; a container gets that folder
+and the results dir mounted at the same paths. One instance per rec; ``gpu_count > 1`` is
 fine, ``num_nodes > 1`` is not.
 """
 
@@ -33,7 +35,7 @@ from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import SCAN_LINES, describe, failure_from_log
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.brev import remote
-from tao_automl.platforms.common import check_int, check_job_name, command_text
+from tao_automl.platforms.common import check_int, check_job_name, command_text, spec_file_script
 from tao_automl.platforms.records import default_state_dir, job_key, new_job_key
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.util.reach import unreachable_text
@@ -71,6 +73,8 @@ class BrevSDK(PlatformBase):
     """Runs jobs on Brev instances through the ``brev`` CLI; see the module docstring."""
 
     job_kwargs = frozenset({"gpu_type", "instance_id", "job_name", "num_nodes", "working_dir"})
+    #: ``create_job`` takes ``spec_file`` (the runner's rendered spec): the launch writes it on the instance.
+    takes_spec_file = True
     multi_node = False
     single_node_reason = ("Brev: one rec runs on one instance (use gpu_count for several GPUs, or lepton / slurm / "
                           "kubernetes for multi-node)")
@@ -190,14 +194,17 @@ class BrevSDK(PlatformBase):
         for key in env:
             if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+        spec = spec_file_script(kwargs.get("spec_file"))  # refused before an instance is made for it
         key = job_key(name) if name else new_job_key()
         instance = opts["instance_id"] or self._create_instance(key, opts)
         job_dir = posixpath.join(JOBS_ROOT, key)
         results = str((outputs or {}).get("results_dir") or posixpath.join(job_dir, "results"))
         env.setdefault("TAO_AUTOML_RESULTS_DIR", results)
         workdir = kwargs.get("working_dir")
+        shared = [posixpath.dirname(str(kwargs["spec_file"]["path"]))] if spec else []
+        shared += [results]
         script = remote.launch_script(job_dir, text, env, results, str(workdir) if workdir else None,
-                                      image, gpu_count)
+                                      image, gpu_count, spec, [d for d in shared if posixpath.isabs(d)])
         answer = self._exec(instance, script, "start job")
         job_id = f"{instance}/{key}"
         if "EXISTS" in answer.split():

@@ -7,7 +7,8 @@ the API address. The token is never stored, logged or put in ``init_options``.
 Jobs live on Lepton (re-attach needs no local state): a ``job_name`` becomes a deterministic Lepton
 job name with a ``tao-automl-key`` label, looked up before create (idempotent submission). The
 command runs under ``bash`` and prints its exit code as the last log line, so failure analysis can
-report it; logs are read with Lepton's ``/logs`` query API (all replicas, oldest first).
+report it; before it, the command writes ``spec_file`` (the rendered spec, base64 in the command) at its path and
+makes the results dir; logs are read with Lepton's ``/logs`` query API (all replicas, oldest first).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import logging
 import os
 import re
+import shlex
 import threading
 import time
 import uuid
@@ -35,7 +37,7 @@ from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: igno
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import SCAN_LINES, failure_from_log, reason_line
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_int, check_job_name, command_text
+from tao_automl.platforms.common import check_int, check_job_name, command_text, spec_file_script
 from tao_automl.platforms.lepton.state import (
     exit_code,
     log_entries,
@@ -90,6 +92,8 @@ class LeptonSDK(PlatformBase):
     """Runs jobs as DGX Cloud Lepton batch jobs; see the module docstring."""
 
     job_kwargs = frozenset({"dedicated_node_group", "job_name", "mounts", "num_nodes", "resource_shape"})
+    #: ``create_job`` takes ``spec_file`` (the runner's rendered spec): the job's command writes it first.
+    takes_spec_file = True
     multi_node = True
 
     poll_interval_s: float = 5.0
@@ -179,6 +183,9 @@ class LeptonSDK(PlatformBase):
         key = lepton_name.rsplit("-", 1)[-1]
         results = str((outputs or {}).get("results_dir") or f"{self.results_root.rstrip('/')}/{lepton_name}")
         envs = self._envs(env_vars)
+        # the spec file and the results dir, made where the job runs (it sees the orchestrator's disk only through a
+        # mount that shares the path)
+        text = f"{spec_file_script(kwargs.get('spec_file'))}mkdir -p {shlex.quote(results)}\n{text}"
         spec = LeptonJobUserSpec(
             resource_shape=shape,
             container=LeptonContainer(image=image or self.defaults["image"] or JOB_BASE_IMAGE,
