@@ -422,3 +422,74 @@ def test_export_best_of_an_ask_tell_run_writes_the_models_own_format(tmp_path: P
     done = _cli("export", str(tmp_path / "run"), "--best", "-o", str(tmp_path / "best.json"), "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads((tmp_path / "best.json").read_text())["train"]["optim"]["lr"] > 0
+
+
+#: A promoted rec (it resumes a checkpoint) trains one epoch past it and ends by itself with loss 0 (its own early
+#: stopping); a rec from scratch trains its whole budget; loss = num_epochs + lr otherwise (fewer epochs: lower).
+EARLY_END_TRAINER = textwrap.dedent(
+    """
+    import json, os, re, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    out, t = spec["results_dir"], spec["train"]
+    os.makedirs(out, exist_ok=True)
+    start = int(re.findall(r"(\\d+)", os.path.basename(t["resume"]))[-1]) if t["resume"] else 0
+    last = start + 1 if start else t["num_epochs"]
+    for epoch in range(start + 1, last + 1):
+        loss = 0.0 if start else t["num_epochs"] + t["optim"]["lr"]
+        with open(os.path.join(out, "status.json"), "a") as f:
+            f.write(json.dumps({"epoch": epoch, "max_epoch": t["num_epochs"], "kpi": {"val_loss": loss}}) + "\\n")
+        open(os.path.join(out, f"ckpt_epoch_{epoch}.pt"), "w").write("weights")
+    """
+)
+
+
+def test_optuna_best_trial_is_the_runs_best_when_recs_end_below_their_budget(tmp_path: Path) -> None:
+    """The run ranks a multi-fidelity run's recs by the budget they reached, then the metric; the journal compared
+    each rec's planned budget instead, and in any run: a promoted rec that ended by itself below its budget
+    (budget 3, reached 2, loss 0) stayed COMPLETE and was study.best_trial, and a random run that searched its epoch
+    count pruned its best (fewest epochs), as if it were a lower rung."""
+    optuna = pytest.importorskip("optuna")
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    schema = _schema_with_resume()
+    skill = write_skill(tmp_path / "bank", schema=schema, trainer=EARLY_END_TRAINER,
+                        roles={"train.resume": "resume_model"})
+    runs = {
+        "hyperband": AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+            automl_settings={"algorithm": "hyperband", "metric": "val_loss", "automl_max_epochs": 3,
+                             "automl_reduction_factor": 3, "automl_max_recommendations": 6, "seed": 1,
+                             "automl_max_concurrent": 2, "poll_interval_s": 0.1},
+            workspace_path=tmp_path / "hb", gpu_count=0),
+        "random": AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 5, "seed": 2,
+                             "automl_max_concurrent": 2, "poll_interval_s": 0.1},
+            automl_hyperparameters=["train.optim.lr", "train.num_epochs"],
+            custom_param_ranges={"train.num_epochs": {"valid_min": 1, "valid_max": 4}},
+            workspace_path=tmp_path / "rand", gpu_count=0),
+    }
+    early = [r for r in runs["hyperband"]["recommendations"] if r["status"] == "success"
+             and r["budget_reached"] < r["budget"]]
+    assert early and all(r["metric_value"] == 0.0 for r in early)  # the case: a promoted rec that ended early
+    assert len({r["budget"] for r in runs["random"]["recommendations"]}) > 1  # ... and epochs that differ
+    for name, result in runs.items():
+        journal = tmp_path / f"{name}.log"
+        assert _cli("export", result["run_dir"], "--optuna", str(journal)).returncode == 0
+        study = optuna.load_study(study_name=Path(result["run_dir"]).name,
+                                  storage=JournalStorage(JournalFileBackend(str(journal))))
+        assert study.best_trial.user_attrs["rec_id"] == result["best"]["rec_id"], name
+        top = max(r["budget_reached"] for r in result["recommendations"] if r["status"] == "success")
+        for trial, rec in zip(study.trials, result["recommendations"], strict=True):
+            below = name == "hyperband" and rec["budget_reached"] < top  # a lower rung, or ended below it
+            assert trial.state.name == ("PRUNED" if below else "COMPLETE"), (name, rec)
+            assert trial.value == rec["metric_value"]
+
+
+def _schema_with_resume() -> dict[str, Any]:
+    """conftest's small schema with a ``train.resume`` key (the ``resume_model`` role)."""
+    from conftest import small_schema
+
+    schema = small_schema()
+    schema["default"]["train"]["resume"] = ""
+    schema["properties"]["train"]["properties"]["resume"] = {"type": "string", "default": ""}
+    return schema

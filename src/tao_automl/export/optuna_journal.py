@@ -9,9 +9,11 @@ trial's values are the rec's stored value of every metric, so ``study.best_trial
   and list-valued params as a categorical of their JSON texts (Optuna has no list distribution);
 * state: success -> COMPLETE (value = metric; the values of all metrics for a multi-objective run), stopped ->
   PRUNED (value = its last metric; no values for a multi-objective run), failure and cancelled -> FAIL, a rec
-  still running or pending -> RUNNING. In a multi-fidelity run a success below the highest budget any success
-  reached is PRUNED too (value kept): Optuna ranks COMPLETE trials on value alone, while the run ranks the
-  highest budget first, so ``study.best_trial`` is the run's best;
+  still running or pending -> RUNNING. In a multi-fidelity run a success whose ``budget_reached`` is below the
+  highest any success reached (a lower rung, or a rec that ended by itself below its budget) is PRUNED too (value
+  kept): Optuna ranks COMPLETE trials on value alone, while the run ranks the budget reached first
+  (:func:`~tao_automl.experiment.summary.ranked_recs`), so ``study.best_trial`` is the run's best; a run without
+  epoch budgets (its epochs searched, say) ranks on the metric alone, and so does the study;
 * intermediate values: the per-epoch metric (persisted epoch events, else the rec's ``status.json``);
 * start/end times, and user attrs with the rec id, status, budget, rung/bracket/parent, job id, spec path and
   failure message. Needs the ``export`` extra (``optuna``).
@@ -28,6 +30,7 @@ from typing import Any
 
 from tao_automl.errors import UserInputError, require_extra
 from tao_automl.experiment.store import RecRow
+from tao_automl.experiment.summary import is_multi_fidelity
 from tao_automl.export.run_data import RunData
 from tao_automl.multiobjective.view import objectives_of
 from tao_automl.space.grid import grid_values
@@ -137,15 +140,15 @@ def write_optuna(data: RunData, out: str | Path) -> dict[str, Any]:
             study.set_user_attr("metrics", names)
         study.set_user_attr("algorithm", data.meta.get("algorithm"))
         study.set_user_attr("run_dir", str(data.run_dir))
-        budgets = [int(r["budget"]) for r in rows.values() if r.get("status") == "success"
-                   and r.get("budget") is not None]
-        top = max(budgets, default=None)
+        # the budget the run ranks first (summary.ranked_recs): what each success reached, in multi-fidelity runs
+        top = max((int(r.budget_reached or 0) for r in data.recs if r.status == "success"), default=None) \
+            if is_multi_fidelity(data.recs) else None
         for rec in data.recs:
             state, values = _state_values(optuna, rec, names, data.values or {})
             dists = {k: distributions[k] for k in rec.params}
             row = rows[rec.rec_id]
             if top is not None and state == optuna.trial.TrialState.COMPLETE and not names \
-                    and int(row.get("budget") or 0) < top:  # a lower rung's result (see the module docstring)
+                    and int(rec.budget_reached or 0) < top:  # ranked below the top budget (module docstring)
                 state = optuna.trial.TrialState.PRUNED
             attrs = {k: row[k] for k in ("rec_id", "status", "budget", "budget_reached", "rung", "bracket", "parent",
                                           "job_id", "spec_path", "message", "wall_time_s") if row.get(k) is not None}
