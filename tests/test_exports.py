@@ -493,3 +493,40 @@ def _schema_with_resume() -> dict[str, Any]:
     schema["default"]["train"]["resume"] = ""
     schema["properties"]["train"]["properties"]["resume"] = {"type": "string", "default": ""}
     return schema
+
+
+def test_optuna_keeps_bools_apart_from_equal_numbers_in_a_categorical(tmp_path: Path) -> None:
+    """A categorical whose options hold True and 1 (False and 0): Optuna finds a choice by ==, so a rec that ran
+    with True was exported as 1 and one with False as 0. Such a param's choices and values are JSON texts now
+    (as list-valued params are), each naming the value its job read; other params stay as they are."""
+    optuna = pytest.importorskip("optuna")
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from conftest import small_schema
+    from tao_automl import AutoML
+
+    schema = small_schema()
+    act = schema["properties"]["train"]["properties"]["act"]
+    act["enum"], act["default"] = [1, True, 0, False, "1", None], 1
+    schema["default"]["train"]["act"] = 1
+    automl = AutoML(tmp_path / "run", skill_dir=write_skill(tmp_path / "bank", schema=schema), log_progress=False,
+                    settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 14,
+                              "seed": 1})
+    ran: dict[int, Any] = {}
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            ran[rec.id] = rec.specs["train"]["act"]
+            automl.report_result(rec.id, float(rec.id))
+    automl.finish()
+    assert {True, False} <= {v for v in ran.values() if isinstance(v, bool)}  # the case: bools that ran
+    journal = tmp_path / "study.log"
+    assert _cli("export", str(tmp_path / "run"), "--optuna", str(journal)).returncode == 0
+    study = optuna.load_study(study_name="run", storage=JournalStorage(JournalFileBackend(str(journal))))
+    for trial in study.trials:
+        shown = trial.params["train.act"]
+        assert isinstance(shown, str), shown
+        value = json.loads(shown)
+        assert value == ran[trial.number + 1] and type(value) is type(ran[trial.number + 1]), trial.number + 1
+        assert isinstance(trial.params["train.optim.lr"], float) and isinstance(trial.params["train.flag"], bool)
+    assert set(study.trials[0].distributions["train.act"].choices) == {"1", "true", "0", "false", '"1"', "null"}

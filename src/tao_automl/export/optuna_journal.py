@@ -6,7 +6,8 @@ trial's values are the rec's stored value of every metric, so ``study.best_trial
 
 * params with their distributions from the run's search space — float/int (log scale kept; a ``logit`` float is
   written as a linear float), categorical and bool as categorical, an integer grid as a categorical of its values,
-  and list-valued params as a categorical of their JSON texts (Optuna has no list distribution);
+  and list-valued params as a categorical of their JSON texts (Optuna has no list distribution), as is a
+  categorical whose values hold a bool and an equal number (True and 1: Optuna finds a choice by ``==``);
 * state: success -> COMPLETE (value = metric; the values of all metrics for a multi-objective run), stopped ->
   PRUNED (value = its last metric; no values for a multi-objective run), failure and cancelled -> FAIL, a rec
   still running or pending -> RUNNING. In a multi-fidelity run a success whose ``budget_reached`` is below the
@@ -47,9 +48,38 @@ def _text(value: Any) -> Any:
     return value if isinstance(value, _SCALAR) else json.dumps(value, sort_keys=True)
 
 
-def _distributions(optuna: Any, space: list[Mapping[str, Any]], recs: list[RecRow]) -> dict[str, Any]:
-    """Param name -> Optuna distribution, widened to every value a rec holds (Optuna refuses values outside)."""
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b) and type(a) is type(b)
+
+
+def _ambiguous(values: list[Any]) -> bool:
+    """Whether two of ``values`` are equal but not the same (True and 1, False and 0): Optuna would store one for
+    the other."""
+    return any(a == b and not _same(a, b) for i, a in enumerate(values) for b in values[:i])
+
+
+def _categorical(optuna: Any, choices: list[Any], values: list[Any]) -> tuple[Any, bool]:
+    """A categorical of ``choices`` and every other value a rec holds, and whether it holds their JSON texts (when
+    some are ambiguous)."""
+    texts = [_text(c) for c in choices]
+    for value in map(_text, values):
+        if not any(_same(value, t) for t in texts):
+            texts.append(value)
+    if not _ambiguous(texts):
+        return optuna.distributions.CategoricalDistribution(texts), False
+    return optuna.distributions.CategoricalDistribution(list(dict.fromkeys(map(_json, [*choices, *values])))), True
+
+
+def _distributions(optuna: Any, space: list[Mapping[str, Any]],
+                   recs: list[RecRow]) -> tuple[dict[str, Any], set[str]]:
+    """Param name -> Optuna distribution, widened to every value a rec holds (Optuna refuses values outside), and
+    the params whose values are written as JSON texts (:func:`_categorical`)."""
     dist = optuna.distributions
+    as_json: set[str] = set()
     seen: dict[str, list[Any]] = {}
     for rec in recs:
         for key, value in rec.params.items():
@@ -67,8 +97,9 @@ def _distributions(optuna: Any, space: list[Mapping[str, Any]], recs: list[RecRo
             else:
                 out[name] = dist.IntDistribution(int(low), int(high), log=bool(item.get("log")))
         elif kind == "categorical":
-            choices = [_text(c) for c in item["choices"]]
-            out[name] = dist.CategoricalDistribution(choices + [v for v in map(_text, values) if v not in choices])
+            out[name], texts = _categorical(optuna, list(item["choices"]), values)
+            if texts:
+                as_json.add(name)
         elif kind == "bool":
             out[name] = dist.CategoricalDistribution([False, True])
         elif kind == "int_grid":
@@ -81,10 +112,12 @@ def _distributions(optuna: Any, space: list[Mapping[str, Any]], recs: list[RecRo
                 if value not in observed:
                     observed.append(value)
             out[name] = dist.CategoricalDistribution(observed)
-    return out
+    return out, as_json
 
 
-def _param_value(value: Any, distribution: Any, optuna: Any) -> Any:
+def _param_value(value: Any, distribution: Any, optuna: Any, as_json: bool) -> Any:
+    if as_json:  # a categorical of JSON texts (_categorical)
+        return _json(value)
     if isinstance(distribution, optuna.distributions.CategoricalDistribution):
         return _text(value)
     return value
@@ -123,7 +156,7 @@ def write_optuna(data: RunData, out: str | Path) -> dict[str, Any]:
         raise UserInputError(f"--optuna {str(out)!r} already exists; give a new file (a journal is appended to)",
                              field="--optuna", value=str(out))
     target.parent.mkdir(parents=True, exist_ok=True)
-    distributions = _distributions(optuna, list(data.meta.get("space") or []), data.recs)
+    distributions, as_json = _distributions(optuna, list(data.meta.get("space") or []), data.recs)
     rows = {r["rec_id"]: r for r in data.summary["recommendations"]}
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(logging.WARNING)
@@ -156,7 +189,8 @@ def write_optuna(data: RunData, out: str | Path) -> dict[str, Any]:
             study.add_trial(optuna.trial.FrozenTrial(
                 number=rec.rec_id - 1, trial_id=rec.rec_id - 1, state=state, value=None, values=values,
                 datetime_start=started, datetime_complete=_when(rec.finished_at) if state.is_finished() else None,
-                params={k: _param_value(v, dists[k], optuna) for k, v in rec.params.items()}, distributions=dists,
+                params={k: _param_value(v, dists[k], optuna, k in as_json) for k, v in rec.params.items()},
+                distributions=dists,
                 user_attrs=attrs, system_attrs={}, intermediate_values=dict(data.epochs.get(rec.rec_id, {})),
             ))
     finally:
