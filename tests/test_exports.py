@@ -530,3 +530,43 @@ def test_optuna_keeps_bools_apart_from_equal_numbers_in_a_categorical(tmp_path: 
         assert value == ran[trial.number + 1] and type(value) is type(ran[trial.number + 1]), trial.number + 1
         assert isinstance(trial.params["train.optim.lr"], float) and isinstance(trial.params["train.flag"], bool)
     assert set(study.trials[0].distributions["train.act"].choices) == {"1", "true", "0", "false", '"1"', "null"}
+
+
+#: Reads a TOML spec (Python 3.11's tomllib) and writes one epoch.
+TOML_TRAINER = textwrap.dedent(
+    """
+    import json, math, os, sys, tomllib
+    spec = tomllib.load(open(sys.argv[sys.argv.index("-e") + 1], "rb"))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    loss = (math.log10(spec["train"]["optim"]["lr"]) + 2) ** 2
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        f.write(json.dumps({"epoch": 1, "kpi": {"val_loss": loss}}) + "\\n")
+    """
+)
+
+
+def test_a_toml_models_best_spec_with_results_dir_keeps_what_the_job_read(tmp_path: Path) -> None:
+    """`export --best --results-dir` of a model whose spec is TOML wrote the spec as persisted in state.db, with its
+    credential redacted (`encryption_key = "<redacted>"`): the YAML/JSON path read the job's file, TOML's did not.
+    Now only the results folder differs from the file the job read."""
+    tomllib = pytest.importorskip("tomllib")
+    skill = write_skill(tmp_path / "bank", trainer=TOML_TRAINER)
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["config_format"] = "toml"
+    info_path.write_text(yaml.safe_dump(info))
+    secret = "s3cret-value-for-the-job"
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1},
+        spec_overrides={"train.encryption_key": secret}, workspace_path=tmp_path / "ws", gpu_count=0)
+    ran = Path(result["best"]["spec_path"])
+    assert ran.suffix == ".toml" and secret in ran.read_text()
+    done = _cli("export", result["run_dir"], "--best", "-o", str(tmp_path / "b.toml"), "--results-dir",
+                str(tmp_path / "again"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["best"]["results_dir_keys"] == ["results_dir"]
+    exported = tomllib.loads((tmp_path / "b.toml").read_text())
+    read = tomllib.loads(ran.read_text())
+    assert exported["train"]["encryption_key"] == secret
+    assert exported == {**read, "results_dir": str((tmp_path / "again").resolve())}

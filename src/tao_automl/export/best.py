@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import os
 import shlex
@@ -35,12 +36,28 @@ def _skill(data: RunData) -> Any:
         return None
 
 
+def _toml_reader() -> Any:
+    """``tomllib`` (Python 3.11+), else ``tomli`` where installed, else None."""
+    for name in ("tomllib", "tomli"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
 def _file_spec(path: Path | None, config_format: str) -> dict[str, Any] | None:
-    """The spec file the job read, parsed (YAML or JSON); None when there is none or it is TOML."""
-    if path is None or not path.is_file() or config_format not in ("yaml", "json"):
+    """The spec file the job read, parsed (YAML, JSON, or TOML with a TOML reader); None when there is none."""
+    if path is None or not path.is_file() or config_format not in ("yaml", "json", "toml"):
         return None
     text = path.read_text()
-    loaded = json.loads(text) if config_format == "json" else yaml.safe_load(text)
+    if config_format == "toml":
+        toml = _toml_reader()
+        if toml is None:  # Python 3.10 without tomli: the spec as persisted (credentials redacted)
+            return None
+        loaded = toml.loads(text)
+    else:
+        loaded = json.loads(text) if config_format == "json" else yaml.safe_load(text)
     return dict(loaded) if isinstance(loaded, dict) else None
 
 
