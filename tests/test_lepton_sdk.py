@@ -27,6 +27,7 @@ from tao_automl.platforms.base import JobStatus, UnknownJobError
 from tao_automl.platforms.lepton.sdk import LeptonSDK, lepton_job_name
 from tao_automl.platforms.lepton.state import to_status
 from tao_automl.platforms.registry import make_sdk
+from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.testing import CHECKS, Conformance
 
 TOKEN = "lepton-secret-token-123"
@@ -337,3 +338,26 @@ def test_the_job_writes_its_spec_file_and_results_dir_before_its_command_runs(le
     with pytest.raises(UserInputError, match=r"spec_file: the rendered spec /x/s.yaml is 200000 bytes") as info:
         sdk.create_job(None, "true", gpu_count=0, spec_file={"path": "/x/s.yaml", "text": "a" * 200_000})
     assert info.value.field == "spec_file"
+
+
+def test_an_answer_that_is_not_json_is_a_transient_platform_error(lepton: FakeLepton,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy's HTML page with HTTP 200 in place of the API's JSON (only ``HTTPAdapter.send`` is faked: the real
+    ``leptonai`` client decodes it): leptonai raises a bare RuntimeError asking to report a "programming error",
+    with the page in it; the SDK says what happened in one line, as a transient error the runner retries."""
+    sdk = _sdk()
+    job = sdk.create_job(None, "sleep 5", gpu_count=0)
+
+    def proxy_page(self: HTTPAdapter, request: requests.PreparedRequest, **kw: Any) -> requests.Response:
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b"<html><body>Gateway login</body></html>"
+        response.headers["Content-Type"] = "text/html"
+        response.url, response.request = str(request.url), request
+        return response
+
+    monkeypatch.setattr(HTTPAdapter, "send", proxy_page)
+    with pytest.raises(TransientPlatformError) as info:
+        sdk.get_job_status(job.id)
+    assert "HTTP 200" in str(info.value) and "not the JSON" in str(info.value)
+    assert "Gateway login" not in str(info.value) and "programming error" not in str(info.value)

@@ -150,6 +150,13 @@ class LeptonSDK(PlatformBase):
             raise TransientPlatformError(f"Lepton {what} failed: {exc}") from None
         except requests.RequestException as exc:
             raise TransientPlatformError(f"Lepton {what}: {type(exc).__name__}: {exc}") from None
+        except RuntimeError as exc:  # leptonai's "programming error": an answer that is not the JSON it expects
+            if "cannot be decoded as json" not in str(exc):
+                raise
+            status = re.search(r"returned status (\d+)", str(exc))
+            raise TransientPlatformError(
+                f"Lepton {what}: the answer (HTTP {status[1] if status else '?'}) was not the JSON the API gives: a "
+                "proxy or gateway between here and the workspace may have answered instead") from None
 
     # -------------------------------------------------------- preflight
     def preflight(self, image: str | None, gpu_count: int | None = None,
