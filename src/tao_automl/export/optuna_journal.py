@@ -16,8 +16,8 @@ trial's values are the rec's stored value of every metric, so ``study.best_trial
   (:func:`~tao_automl.experiment.summary.ranked_recs`), so ``study.best_trial`` is the run's best; a run without
   epoch budgets (its epochs searched, say) ranks on the metric alone, and so does the study;
 * intermediate values: the per-epoch metric (persisted epoch events, else the rec's ``status.json``);
-* start/end times, and user attrs with the rec id, status, budget, rung/bracket/parent, job id, spec path and
-  failure message. Needs the ``export`` extra (``optuna``).
+* start/end times, and user attrs with the rec id, status, budget, budget reached, rung/bracket/parent, job id,
+  spec path, failure message and wall time. Needs the ``export`` extra (``optuna``).
 """
 
 from __future__ import annotations
