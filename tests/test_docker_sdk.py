@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cancel_helpers import stale_first_refresh
 from conftest import stop_at_session_end, write_shell_skill, write_skill
 from http_stub import canned_http
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
@@ -94,7 +95,6 @@ def test_labels_and_names_identify_the_job() -> None:
     assert "tao-automl.rec" not in labels_for("plain", "/r", None)
     with pytest.raises(UserInputError, match="labels must be a mapping"):
         labels_for("plain", "/r", ["x"])
-
 
 
 @pytest.mark.parametrize(("key", "value", "allowed"), [
@@ -508,7 +508,6 @@ def test_image_references_follow_dockers_grammar(image: str, ok: bool) -> None:
         check_reference("a" * 256)
 
 
-
 def test_preflight_refuses_a_tiny_memory_limit_and_a_bad_entrypoint_before_any_job(
         engine: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tao_automl.cli.main import main
@@ -593,17 +592,6 @@ def test_tao_automl_logs_shows_a_removed_containers_output(engine: None, tmp_pat
     assert "val_loss: " in capsys.readouterr().out
 
 
-def _stale_first_refresh(sdk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cancel's own first look at the job answers RUNNING (as it was a moment before), so the job's end by
-    itself falls between that look and the platform's stop, the window a stopping rule's cancel can hit."""
-    real, calls = sdk._refresh, []
-
-    def refresh(rec: dict[str, Any]) -> JobStatus:
-        calls.append(1)
-        return JobStatus.RUNNING if len(calls) == 1 else real(rec)
-    monkeypatch.setattr(sdk, "_refresh", refresh)
-
-
 def test_a_job_that_exited_0_just_before_the_cancel_is_a_success_and_the_cancel_answers_false(
         sdk: DockerSDK, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """It was `cancelled` and cancel_job answered True (the runner then recorded it stopped and lost its final
@@ -613,7 +601,7 @@ def test_a_job_that_exited_0_just_before_the_cancel_is_a_success_and_the_cancel_
     while sdk.client.containers.get(job.id).status != "exited":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    _stale_first_refresh(sdk, monkeypatch)
+    stale_first_refresh(sdk, monkeypatch)
     assert sdk.cancel_job(job.id) is False
     monkeypatch.undo()
     assert sdk.get_job_status(job.id) is JobStatus.SUCCESS

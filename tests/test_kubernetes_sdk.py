@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cancel_helpers import stale_first_refresh
 from conftest import stop_at_session_end, write_shell_skill, write_skill
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
@@ -721,17 +722,6 @@ def _still_runs(container: Any) -> bool:
     return bool(container.attrs["State"]["Running"])
 
 
-def _stale_first_refresh(sdk: KubernetesSDK, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cancel's own first look answers RUNNING (as it was a moment before), so the job's end falls between that
-    look and the delete, the window a stopping rule's cancel can hit (the API may or may not know the exit yet)."""
-    real, calls = sdk._refresh, []
-
-    def refresh(rec: dict[str, Any]) -> JobStatus:
-        calls.append(1)
-        return JobStatus.RUNNING if len(calls) == 1 else real(rec)
-    monkeypatch.setattr(sdk, "_refresh", refresh)
-
-
 def test_a_job_that_exited_0_just_before_the_cancel_is_a_success_and_the_cancel_answers_false(
         sdk: KubernetesSDK, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The kubelet and the Job controller report a pod's exit a second or more late: a cancel in that window
@@ -744,7 +734,7 @@ def test_a_job_that_exited_0_just_before_the_cancel_is_a_success_and_the_cancel_
     container = _container(_pod_of(sdk, job.id))
     (res / "go").touch()
     assert container.wait(timeout=30)["StatusCode"] == 0
-    _stale_first_refresh(sdk, monkeypatch)
+    stale_first_refresh(sdk, monkeypatch)
     assert sdk.cancel_job(job.id) is False
     monkeypatch.undo()
     assert sdk.get_job_status(job.id) is JobStatus.SUCCESS
