@@ -64,6 +64,8 @@ if args[:1] == ["exec"]:
         deadline = time.time() + 10
         while not glob.glob(os.path.join(home, ".tao-automl/brev-jobs/*/exit_code")) and time.time() < deadline:
             time.sleep(0.05)
+    if os.environ.get("FAKE_BREV_START_FAILS") and "nohup" in command:  # the job's start: the connection drops
+        print(f"error: ssh: connect to host {instance}: Connection refused", file=sys.stderr); sys.exit(1)
     env = {"PATH": os.path.join(root, "instance-bin") + ":/usr/bin:/bin", "HOME": home}
     proc = subprocess.run(["bash", "-c", command], cwd=home, env=env)
     if proc.returncode != 0:
@@ -429,3 +431,22 @@ def test_a_spec_file_too_big_for_a_command_line_is_refused_naming_its_size(brev:
     with pytest.raises(UserInputError, match=r"spec_file must be"):
         _sdk().create_job(None, "true", spec_file="/x/spec.yaml")
     assert not (brev / "calls.jsonl").exists()
+
+
+def test_an_instance_made_for_a_job_that_did_not_start_is_deleted(brev: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the CLI boundary; ``brev exec`` of the job's start fails after ``brev create`` made its
+    instance. The submission failed, so the rec had no job id and nothing ever released that instance: it ran on,
+    unused. It is deleted (the job did not start on it); the error still reaches the caller."""
+    sdk = BrevSDK(state_dir=str(tmp_path / "state"))
+    monkeypatch.setenv("FAKE_BREV_START_FAILS", "1")
+    with pytest.raises(PlatformError, match="Connection refused"):
+        sdk.create_job(None, "echo never", gpu_count=0, job_name="rec-4")
+    made = [c[c.index("--name") + 1] for c in _calls(brev) if c[0] == "create"]
+    assert len(made) == 1 and ["delete", made[0]] in _calls(brev) and not (brev / "homes" / made[0]).exists()
+    monkeypatch.delenv("FAKE_BREV_START_FAILS")  # a given instance_id is never deleted, even then
+    sdk = BrevSDK(instance_id="my-box", state_dir=str(tmp_path / "state"))
+    monkeypatch.setenv("FAKE_BREV_START_FAILS", "1")
+    with pytest.raises(PlatformError):
+        sdk.create_job(None, "echo never", gpu_count=0, job_name="rec-5")
+    assert ["delete", "my-box"] not in _calls(brev) and (brev / "homes" / "my-box").is_dir()

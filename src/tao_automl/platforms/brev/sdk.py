@@ -205,7 +205,12 @@ class BrevSDK(PlatformBase):
         shared += [results]
         script = remote.launch_script(job_dir, text, env, results, str(workdir) if workdir else None,
                                       image, gpu_count, spec, [d for d in shared if posixpath.isabs(d)])
-        answer = self._exec(instance, script, "start job")
+        try:
+            answer = self._exec(instance, script, "start job")
+        except PlatformError as exc:
+            if not opts["instance_id"]:  # the instance was made for this job: it would run on, costing, unused
+                self._drop_unstarted(instance, job_dir, exc)
+            raise
         job_id = f"{instance}/{key}"
         if "EXISTS" in answer.split():
             logger.info("brev job %s (%s) already exists; not starting it again", job_id, name)
@@ -214,6 +219,27 @@ class BrevSDK(PlatformBase):
         else:
             logger.info("brev job %s started on instance %s", job_id, instance)
         return Job(id=job_id, results_dir=results, name=name)
+
+    def _drop_unstarted(self, instance: str, job_dir: str, error: PlatformError) -> None:
+        """The start of a job failed on the instance made for it: delete the instance unless the job started
+        anyway (its answer lost: the runner's ``find_job`` then tracks it, and its release deletes the instance);
+        when that cannot be told, say which instance may be left and how to delete it."""
+        by_hand = f"if no job runs on it, delete it: `brev delete {instance}`"
+        try:
+            started = self._exec(instance, remote.exists_script(job_dir), "find job").strip() == "FOUND"
+        except PlatformError as exc:
+            logger.warning("brev instance %s was made for a job whose start failed (%s) and cannot be checked (%s); %s",
+                           instance, error, exc, by_hand)
+            return
+        if started:
+            return
+        try:
+            self._brev(["delete", instance], f"delete {instance}")
+        except PlatformError as exc:
+            logger.warning("brev instance %s, made for a job whose start failed (%s), was not deleted (%s); %s",
+                           instance, error, exc, by_hand)
+            return
+        logger.info("brev instance %s deleted: the job made for it did not start (%s)", instance, error)
 
     def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
         """The instance options :meth:`submit` would use (``gpu_type``, ``instance_id``)."""
