@@ -361,3 +361,22 @@ def test_an_answer_that_is_not_json_is_a_transient_platform_error(lepton: FakeLe
         sdk.get_job_status(job.id)
     assert "HTTP 200" in str(info.value) and "not the JSON" in str(info.value)
     assert "Gateway login" not in str(info.value) and "programming error" not in str(info.value)
+
+
+def test_a_404_from_create_or_list_names_the_workspace_settings_not_a_job(lepton: FakeLepton,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workspace URL or id with no API behind it answers every call 404 (only ``HTTPAdapter.send`` is faked: the
+    real ``leptonai`` client raises its ClientError): creating or listing jobs said "Lepton does not know job create
+    ..." as an UnknownJobError, as if a job had vanished; it names the settings to check. A 404 about one job stays
+    UnknownJobError."""
+    sdk = _sdk()
+    monkeypatch.setattr(HTTPAdapter, "send", lambda self, request, **kw: _response(request, 404, {"code": "NotFound"}))
+    for call in (lambda: sdk.create_job(None, "echo hi", gpu_count=0),
+                 lambda: sdk.create_job(None, "echo hi", gpu_count=0, job_name="rec-1"),
+                 lambda: sdk.find_job("rec-1")):
+        with pytest.raises(PlatformError) as info:
+            call()
+        assert not isinstance(info.value, UnknownJobError)
+        assert "LEPTON_WORKSPACE_URL" in str(info.value) and "404" in str(info.value)
+    with pytest.raises(UnknownJobError):
+        sdk.get_job_status("some-job")

@@ -131,12 +131,18 @@ class LeptonSDK(PlatformBase):
         self._results: dict[str, str] = {}
 
     # ------------------------------------------------------------ calls
-    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one ``leptonai`` call; its errors become (transient) PlatformErrors, a 404 UnknownJobError."""
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, of_job: bool = True, **kwargs: Any) -> T:
+        """Run one ``leptonai`` call; its errors become (transient) PlatformErrors, a 404 UnknownJobError (for a call
+        about one job, ``of_job``; else a 404 says the workspace's API was not found there)."""
         try:
             return fn(*args, **kwargs)
         except ClientError as exc:
             code = exc.response.status_code
+            if code == 404 and not of_job:
+                raise PlatformError(
+                    f"Lepton {what}: HTTP 404 Not Found from {self.client.url}: no workspace API there; check "
+                    f"LEPTON_WORKSPACE_ID ({self.init_options['workspace_id']!r}) and LEPTON_WORKSPACE_URL ({exc})"
+                ) from None
             if code == 404:
                 raise UnknownJobError(f"Lepton does not know {what}: {exc}") from None
             if code == 429:
@@ -165,7 +171,7 @@ class LeptonSDK(PlatformBase):
         when a job starts, so it is not checked."""
         workspace = self.init_options["workspace_id"]
         try:
-            self._call("job list (preflight)", self.client.job.list_all,
+            self._call("job list (preflight)", self.client.job.list_all, of_job=False,
                        job_query_mode=LeptonJobQueryMode.AliveOnly.value, q="tao-automl-preflight")
         except PlatformError as exc:  # no answer at all (connection, DNS, timeout), or a refusal (credentials...)
             return [PlatformCheck("platform_reachable", False, f"workspace {workspace}: {exc}",
@@ -209,7 +215,7 @@ class LeptonSDK(PlatformBase):
                 logger.info("lepton job %s (%s) already exists; not creating it again", existing, name)
                 return Job(id=existing, results_dir=self._results.get(existing, results), name=name)
             try:
-                created = self._call(f"job create {lepton_name!r}", self.client.job.create, job)
+                created = self._call(f"job create {lepton_name!r}", self.client.job.create, job, of_job=False)
             except ValueError as exc:  # leptonai's own validation (names, env vars, mounts)
                 raise UserInputError(f"lepton job {lepton_name!r}: {exc}") from None
             job_id = str(getattr(getattr(created, "metadata", None), "id_", None) or lepton_name)
@@ -264,7 +270,7 @@ class LeptonSDK(PlatformBase):
 
     def _find_named(self, lepton_name: str, key: str) -> str | None:
         """The id of a job already created under ``lepton_name`` (alive or archived), if any."""
-        jobs = self._call(f"job list for {lepton_name!r}", self.client.job.list_all,
+        jobs = self._call(f"job list for {lepton_name!r}", self.client.job.list_all, of_job=False,
                           job_query_mode=LeptonJobQueryMode.AliveAndArchive.value, q=lepton_name)
         ids = [str(j.metadata.id_) for j in jobs if j.metadata.name == lepton_name
                and (j.metadata.labels or {}).get(KEY_LABEL, key) == key and j.metadata.id_]
