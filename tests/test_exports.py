@@ -570,3 +570,26 @@ def test_a_toml_models_best_spec_with_results_dir_keeps_what_the_job_read(tmp_pa
     read = tomllib.loads(ran.read_text())
     assert exported["train"]["encryption_key"] == secret
     assert exported == {**read, "results_dir": str((tmp_path / "again").resolve())}
+
+
+def test_a_best_whose_spec_file_is_gone_names_the_credentials_it_could_not_write(tmp_path: Path) -> None:
+    """The job's spec file deleted: `export --best` rebuilds the spec from state.db, which keeps no credential, and
+    wrote `encryption_key: <redacted>` with only `source: "state.db"` to tell (a retrain would run with that text as
+    its key). The keys are named (JSON `best.redacted`, a note on stderr); a spec read from the job's file has none."""
+    skill = write_skill(tmp_path / "bank")
+    secret = "s3cret-value-for-the-job"
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1},
+        spec_overrides={"train.encryption_key": secret}, workspace_path=tmp_path / "ws", gpu_count=0)
+    kept = _cli("export", result["run_dir"], "--best", "-o", str(tmp_path / "kept.yaml"), "--json")
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["best"]["redacted"] == []
+    Path(result["best"]["spec_path"]).unlink()
+    done = _cli("export", result["run_dir"], "--best", "-o", str(tmp_path / "b.yaml"), "--json")
+    assert done.returncode == 0, done.stderr
+    best = json.loads(done.stdout)["best"]
+    assert best["source"] == "state.db" and best["redacted"] == ["train.encryption_key"]
+    assert yaml.safe_load((tmp_path / "b.yaml").read_text())["train"]["encryption_key"] == "<redacted>"
+    text = _cli("export", result["run_dir"], "--best", "-o", str(tmp_path / "c.yaml"))
+    assert text.returncode == 0 and "set train.encryption_key (written as <redacted>)" in text.stderr

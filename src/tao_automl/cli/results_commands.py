@@ -134,6 +134,10 @@ def cmd_export(args: argparse.Namespace) -> int:
                   f"folder, or empty {resumes['key']} to train the config from scratch", file=sys.stderr)
         if not _is_json(args):  # JSON carries it as best.moved
             _say_moved(done["best"]["rec_id"], done["best"]["moved"])
+        if done["best"]["redacted"] and not _is_json(args):  # JSON carries it as best.redacted
+            print(f"note: rec {done['best']['rec_id']}'s spec file is gone, so the spec was rebuilt from the run's "
+                  f"store, which keeps no credential: set {', '.join(done['best']['redacted'])} (written as "
+                  f"<redacted>) before training with it", file=sys.stderr)
     if args.csv is not None:
         if csv_file:
             done["csv"] = {"path": csv_file, "rows": write_csv(data, csv_file)}

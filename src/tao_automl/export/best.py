@@ -20,6 +20,7 @@ from tao_automl.render.job import write_spec
 from tao_automl.render.paths import get_path, set_path
 from tao_automl.render.roles import role_values
 from tao_automl.util.dotted import flatten
+from tao_automl.util.secrets import REDACTED
 
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 
@@ -85,7 +86,9 @@ def no_result_hint(run_dir: Path, state: Any, ended_badly: int, meta: Mapping[st
 def export_best(data: RunData, out: str | Path, results_dir: str | None = None) -> dict[str, Any]:
     """Write the best rec's spec to ``out``; with ``results_dir`` its output folder key(s) point there instead.
 
-    Returns ``{"rec_id", "metric_value", "budget", "path", "source", "results_dir_keys"}``.
+    Returns ``{"rec_id", "metric_value", "budget", "path", "source", "results_dir_keys", "redacted", ...}``;
+    ``redacted``: the keys written as ``<redacted>`` (a spec rebuilt from the run's store, which keeps no credential,
+    when the job's spec file is gone), to be set before training with it.
     """
     best = data.summary["best"]
     progress = data.summary.get("progress") or {}
@@ -118,6 +121,7 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
             text = text.replace(was.encode(), now.encode())
         target.write_bytes(text)
         source = str(spec_path)
+        redacted = []
     else:
         spec = _file_spec(spec_path, config_format)
         if spec is None:  # no readable file: the rendered spec as persisted (credentials redacted)
@@ -137,9 +141,11 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
                 changed.append(key)
         write_spec(spec, target, config_format)
         source = str(spec_path) if spec_path is not None and spec_path.is_file() else "state.db"
+        redacted = [key for key, value in flatten(spec) if value == REDACTED]  # the store keeps no credential
     return {"rec_id": rec.rec_id, "metric_value": rec.metric_value, "budget": rec.budget_reached,
             "budget_reached": rec.budget_reached,
             "path": str(target), "source": source, "results_dir_keys": changed, "resumes": resumes,
+            "redacted": redacted,
             "moved": {key: {"from": was, "to": now} for key, (was, now) in moved.items() if key not in changed}}
 
 
