@@ -63,6 +63,8 @@ def test_observers_hear_start_each_persisted_result_and_end(toy_skill: Path, tmp
     ("wandb_config", {"projekt": "x"}, "unknown key 'projekt' (did you mean 'project'?)"),
     ("wandb_config", {"mode": "cloud"}, "wandb_config.mode: 'cloud' is not one of online, offline, disabled"),
     ("wandb_config", {"tags": "a"}, "wandb_config.tags: expected a list of strings"),
+    ("wandb_config", {"mode": "offline", "project": "bad/name#"},
+     "wandb_config.project: 'bad/name#' is not a W&B project name (has / #); allowed: a name of at most 128"),
     ("mlflow_config", {"tracking_token": "t"}, "MLFLOW_TRACKING_TOKEN"),
     ("mlflow_config", {"tracking_uri": 3}, "mlflow_config.tracking_uri: expected a string, got int 3"),
     ("mlflow_config", {"enabled": "yes"}, "mlflow_config.enabled: expected true or false"),
@@ -80,6 +82,8 @@ def test_bad_tracking_config_is_one_line_naming_the_field(name: str, config: Any
     ("mlflow_config", {"tracking_uri": 5}, "mlflow_config.tracking_uri", 5, "a string"),
     ("mlflow_config", {"enabled": "yes"}, "mlflow_config.enabled", "yes", [True, False]),
     ("wandb_config", {"tags": "a"}, "wandb_config.tags", "a", "a list of strings"),
+    ("wandb_config", {"mode": "offline", "project": "a:b"}, "wandb_config.project", "a:b",
+     "a name of at most 128 characters, none of / \\ # ? % :"),
     ("mlflow_config", {"tags": ["a"]}, "mlflow_config.tags", ["a"], "a mapping of tag name to value"),
     ("wandb_config", {"projekt": "x"}, "wandb_config.projekt", "projekt", list(WANDB_KEYS)),
     ("wandb_config", {"api_key": "abc"}, "wandb_config.api_key", "api_key", list(WANDB_KEYS)),  # not the secret
@@ -99,6 +103,34 @@ def test_bad_tracking_config_stops_before_a_run_folder_exists(toy_skill: Path, t
     with pytest.raises(UserInputError, match="wandb_config"):
         runner.run(automl_settings={"metric": "val_loss"}, workspace_path=tmp_path / "ws",
                    wandb_config={"api_key": "secret"}, gpu_count=0)
+    assert not (tmp_path / "ws").exists() or not list((tmp_path / "ws").iterdir())
+
+
+@pytest.mark.parametrize("project", ["bad/name#", "a\\b", "what?", "100%", "team:sweep", "x" * 129, "x" * 128,
+                                     "my sweep-1.2_b", "ünïcode"])
+def test_a_wandb_project_name_is_refused_up_front_exactly_when_wandb_refuses_it(project: str) -> None:
+    """W&B refused such a name only at its first use: the sweep started, and nothing reached W&B."""
+    wandb = pytest.importorskip("wandb", reason="the wandb extra is not installed")
+    try:
+        wandb.Settings(project=project)
+        refused_by_wandb = False
+    except Exception:
+        refused_by_wandb = True
+    config = {"mode": "offline", "project": project}
+    if refused_by_wandb:
+        with pytest.raises(UserInputError, match=r"^wandb_config\.project: ") as info:
+            check_tracking_config("wandb_config", config)
+        assert info.value.exit_code == 2 and "\n" not in str(info.value)
+    else:
+        assert check_tracking_config("wandb_config", config) == config
+
+
+def test_a_bad_wandb_project_stops_before_a_run_folder_exists(toy_skill: Path, tmp_path: Path) -> None:
+    pytest.importorskip("wandb", reason="the wandb extra is not installed")
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    with pytest.raises(UserInputError, match=r"wandb_config\.project: 'bad/name#'"):
+        runner.run(automl_settings={"metric": "val_loss"}, workspace_path=tmp_path / "ws",
+                   wandb_config={"mode": "offline", "project": "bad/name#"}, gpu_count=0)
     assert not (tmp_path / "ws").exists() or not list((tmp_path / "ws").iterdir())
 
 

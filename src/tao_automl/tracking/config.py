@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 WANDB_KEYS = ("enabled", "project", "entity", "group", "tags", "mode", "dir", "notes")
 MLFLOW_KEYS = ("enabled", "tracking_uri", "experiment", "artifact_location", "run_name", "tags")
 WANDB_MODES = ("online", "offline", "disabled")
+#: What ``wandb.Settings`` refuses in a project name (``validate_project`` in wandb/sdk/wandb_settings.py).
+WANDB_PROJECT_CHARS = "/\\#?%:"
+WANDB_PROJECT_MAX = 128
 _SECRET_HINTS = {
     "wandb_config": "set WANDB_API_KEY in the environment",
     "mlflow_config": "set MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME/PASSWORD) in the environment",
@@ -61,6 +64,8 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
         if key in out and not isinstance(out[key], str):
             raise UserInputError(f"{name}.{key}: expected a string, got {type(out[key]).__name__} {out[key]!r}",
                                  field=f"{name}.{key}", value=out[key], allowed="a string")
+    if name == "wandb_config" and "project" in out:
+        _check_wandb_project(out["project"])
     if "mode" in out and out["mode"] not in WANDB_MODES:
         raise UserInputError(f"{name}.mode: {out['mode']!r} is not one of {', '.join(WANDB_MODES)}"
                              f"{did_you_mean(str(out['mode']), WANDB_MODES)}", field=f"{name}.mode",
@@ -85,6 +90,18 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
         else:
             _check_mlflow_file_store(out)
     return out
+
+
+def _check_wandb_project(project: str) -> None:
+    """A project name W&B refuses (a character of ``/\\#?%:``, over 128 characters): said before the run starts,
+    not found when the tracker fails at its first use."""
+    allowed = f"a name of at most {WANDB_PROJECT_MAX} characters, none of {' '.join(WANDB_PROJECT_CHARS)}"
+    found = [c for c in WANDB_PROJECT_CHARS if c in project]
+    if found or len(project) > WANDB_PROJECT_MAX:
+        why = (f"has {' '.join(found)}" if found else f"has {len(project)} characters")
+        raise UserInputError(f"wandb_config.project: {project!r} is not a W&B project name ({why}); allowed: "
+                             f"{allowed}", field="wandb_config.project", value=project, allowed=allowed,
+                             hint="use letters, digits, - _ . and spaces, e.g. 'my-sweep'")
 
 
 def _check_mlflow_file_store(config: Mapping[str, Any]) -> None:
