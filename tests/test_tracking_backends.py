@@ -515,3 +515,26 @@ def test_a_pbt_sweeps_trackers_name_the_checkpoints_the_best_continued(tmp_path:
     (parent,) = [r for r in mlruns if r.data.tags.get("tao_automl.role") == "sweep"]
     assert parent.data.tags["best_rec_id"] == str(best["rec_id"])
     assert parent.data.tags["best_continued_from"] == ",".join(map(str, best["continued_from"]))
+
+
+def test_a_tracker_that_keeps_failing_logs_one_traceback_then_one_line_per_failure(
+        toy_skill: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """MLflow's sqlite database overwritten after the sweep started: every later rec logged a whole stack trace."""
+    db = tmp_path / "mlflow.db"
+
+    def break_the_store(rec: Any, value: float | None, status: str) -> None:
+        if rec.id == 1:  # told after the tracker logged rec 1
+            db.write_bytes(b"not a database " * 512)
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 4,
+                                         "automl_max_concurrent": 1, "poll_interval_s": 0.1},
+                        workspace_path=tmp_path / "ws", mlflow_config={"tracking_uri": f"sqlite:///{db}"},
+                        on_result=break_the_store, gpu_count=0)
+    assert result["progress"]["state"] == "finished" and result["progress"]["completed"] == 4
+    told = [r for r in caplog.records if r.name == "tao_automl.tracking.base"]
+    # recs 2, 3, 4 and the sweep's end each failed: one stack trace, then a line each
+    assert len(told) == 4, [r.getMessage() for r in told]
+    assert told[0].exc_info is not None and all(r.exc_info is None for r in told[1:])
+    assert all("\n" not in r.getMessage() for r in told[1:])
+    assert "MlflowTracker.sweep_ended failed again (failure 4 of this tracker" in told[-1].getMessage()

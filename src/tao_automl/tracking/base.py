@@ -51,16 +51,19 @@ def checked_observers(observers: Any) -> list[SweepObserver]:
 
 
 class ObserverSet:
-    """Several observers behind one guarded call each."""
+    """Several observers behind one guarded call each. A tracker's first failure is logged with its stack trace, each
+    later one of the same tracker in one line (a database gone mid-run fails at every rec)."""
 
     def __init__(self, observers: Iterable[SweepObserver] = ()) -> None:
         self.observers = list(observers)
         self.errors = 0
         #: One line per tracker call that failed (``Tracker.method: Error: message``), in order.
         self.failures: list[str] = []
+        #: How many calls of each observer (by its index in :attr:`observers`) failed.
+        self.failed: dict[int, int] = {}
 
     def _call(self, method: str, *args: Any) -> None:
-        for observer in self.observers:
+        for index, observer in enumerate(self.observers):
             try:
                 # a tracker's write (an MLflow database being created, a W&B run being set up) is not cut in half by
                 # Ctrl-C or `tao-automl stop`: a half-migrated MLflow store refused every later run
@@ -68,9 +71,15 @@ class ObserverSet:
                     getattr(observer, method)(*args)
             except Exception as exc:
                 self.errors += 1
-                self.failures.append(f"{type(observer).__name__}.{method}: {type(exc).__name__}: "
-                                     f"{' '.join(str(exc).split())[:300]}")
-                log.exception("tracker %s.%s failed; the sweep goes on", type(observer).__name__, method)
+                count = self.failed[index] = self.failed.get(index, 0) + 1
+                error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+                self.failures.append(f"{type(observer).__name__}.{method}: {error}")
+                if count == 1:
+                    log.exception("tracker %s.%s failed; the sweep goes on", type(observer).__name__, method)
+                else:
+                    log.warning("tracker %s.%s failed again (failure %d of this tracker; the first one's stack trace "
+                                "is above): %s; the sweep goes on", type(observer).__name__, method, count,
+                                error[:200])
 
     def sweep_started(self, run_dir: Path) -> None:
         self._call("sweep_started", run_dir)
