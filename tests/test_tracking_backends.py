@@ -4,6 +4,7 @@ with W&B's own protobuf types), MLflow against a local ``sqlite:///`` tracking s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -87,6 +88,7 @@ def test_sweep_logged_to_wandb_offline_and_mlflow_sqlite(tmp_path: Path, monkeyp
     exp_id, history = result["experiment_id"], result["history"]
     assert not [r.getMessage() for r in caplog.records if r.name == "tao_automl.tracking.base"]
     assert result["progress"]["state"] == "finished" and len(history) == 6
+    assert result["tracking_errors"] == {}  # always there: empty when every tracker call worked
     best = result["best"]["rec_id"]
 
     # W&B: one run per rec in one group, params as config, epoch curve + metric as history, best marked.
@@ -161,12 +163,13 @@ def test_a_failing_tracker_never_stops_the_sweep(toy_skill: Path, tmp_path: Path
     failed = {r.getMessage() for r in caplog.records if r.name == "tao_automl.tracking.base"}
     assert {"tracker WandbTracker.sweep_started failed; the sweep goes on",
             "tracker MlflowTracker.sweep_started failed; the sweep goes on"} <= failed
-    # the result says so (the tracker failures were in the log alone, under a stack trace)
+    # the result says so (the tracker failures were in the log alone, under a stack trace): by tracker, how often
     errors = result["tracking_errors"]
-    assert any(e.startswith("WandbTracker.sweep_started: ") for e in errors) and any(
-        e.startswith("MlflowTracker.sweep_started: ") for e in errors), errors
+    assert set(errors) == {"wandb", "mlflow"}, errors
+    assert errors["wandb"]["first"].startswith("sweep_started: UsageError: Invalid project name 'bad/name#'")
+    assert errors["mlflow"]["first"].startswith("sweep_started: ")
     # told once per tracker: W&B tried again (and logged another stack trace) at every rec after its sweep run failed
-    assert len(errors) == 2 and len(failed) == 2, errors
+    assert errors["wandb"]["count"] == errors["mlflow"]["count"] == 1 and len(failed) == 2, errors
     assert len([r for r in caplog.records if r.name == "tao_automl.tracking.base"]) == 2
 
 
@@ -538,3 +541,31 @@ def test_a_tracker_that_keeps_failing_logs_one_traceback_then_one_line_per_failu
     assert told[0].exc_info is not None and all(r.exc_info is None for r in told[1:])
     assert all("\n" not in r.getMessage() for r in told[1:])
     assert "MlflowTracker.sweep_ended failed again (failure 4 of this tracker" in told[-1].getMessage()
+    assert result["tracking_errors"]["mlflow"]["count"] == 4
+    assert result["tracking_errors"]["mlflow"]["first"].startswith("rec_finished: MlflowException: ")
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_the_cli_runs_end_says_which_tracker_failed_how_often(toy_skill: Path, tmp_path: Path, as_json: bool,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The end of `tao-automl run` (text and --json) never said that nothing reached MLflow: the log alone did."""
+    from tao_automl.cli.main import main
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("MLflow cannot create a database under a file")
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(toy_skill), "workspace_path": "ws", "platform_options": {"jobs_dir": str(tmp_path / "jobs")},
+        "automl_settings": {"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2,
+                            "automl_max_concurrent": 2, "poll_interval_s": 0.1},
+        "platform_kwargs": {"gpu_count": 0}, "mlflow_config": {"tracking_uri": f"sqlite:///{blocker}/x.db"}}))
+    assert main(["run", str(config), *(["--json"] if as_json else [])]) == 0
+    out = capsys.readouterr().out
+    if as_json:
+        errors = json.loads(out)["tracking_errors"]
+        assert list(errors) == ["mlflow"] and errors["mlflow"]["count"] == 1, errors
+        assert errors["mlflow"]["first"].startswith("sweep_started: ")
+    else:
+        (line,) = [x for x in out.splitlines() if x.startswith("tracker ")]
+        assert line.startswith("tracker mlflow failed 1 time(s), so it misses part of this run"), line
+        assert "first: sweep_started: " in line

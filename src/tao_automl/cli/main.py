@@ -67,6 +67,9 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
 
         print(ranked_table(summary))
         print(f"run folder: {summary.get('run_dir')}")
+        for name, failed in (summary.get("tracking_errors") or {}).items():
+            print(f"tracker {name} failed {failed['count']} time(s), so it misses part of this run (its results here "
+                  f"are complete); first: {failed['first']}")
         if code != EXIT_OK:
             print(f"error: {reason}", file=sys.stderr)
     return code

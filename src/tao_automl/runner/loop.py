@@ -361,8 +361,9 @@ class AutoMLRunner:
             raise
         finally:
             tracking.sweep_ended(exp.run_dir, state)
-        if tracking.failures:  # the sweep's own results are complete; what the trackers show is not
-            summary["tracking_errors"] = tracking.failures
+        # always there ({} when no tracker failed): the sweep's own results are complete; what the trackers show is not
+        summary["tracking_errors"] = tracking.tracking_errors()
+        if tracking.failures:
             log.warning("%d tracker call(s) failed, so W&B/MLflow miss part of this run (its own results are "
                         "complete); first: %s", len(tracking.failures), tracking.failures[0])
         return summary

@@ -61,6 +61,8 @@ class ObserverSet:
         self.failures: list[str] = []
         #: How many calls of each observer (by its index in :attr:`observers`) failed.
         self.failed: dict[int, int] = {}
+        #: Each failed observer's first failure (``method: Error: message``), by index.
+        self.first: dict[int, str] = {}
 
     def _call(self, method: str, *args: Any) -> None:
         for index, observer in enumerate(self.observers):
@@ -74,12 +76,25 @@ class ObserverSet:
                 count = self.failed[index] = self.failed.get(index, 0) + 1
                 error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
                 self.failures.append(f"{type(observer).__name__}.{method}: {error}")
+                self.first.setdefault(index, f"{method}: {error}")
                 if count == 1:
                     log.exception("tracker %s.%s failed; the sweep goes on", type(observer).__name__, method)
                 else:
                     log.warning("tracker %s.%s failed again (failure %d of this tracker; the first one's stack trace "
                                 "is above): %s; the sweep goes on", type(observer).__name__, method, count,
                                 error[:200])
+
+    def tracking_errors(self) -> dict[str, dict[str, Any]]:
+        """``{tracker: {"count": N, "first": "method: Error: message"}}`` of the trackers that failed (``{}`` when
+        none did); a tracker is named by its ``name`` (``wandb``, ``mlflow``), else its class."""
+        out: dict[str, dict[str, Any]] = {}
+        for index, count in self.failed.items():
+            observer = self.observers[index]
+            name = str(getattr(observer, "name", "") or type(observer).__name__)
+            if name in out:  # two trackers of one kind: the second one by its place
+                name = f"{name}[{index}]"
+            out[name] = {"count": count, "first": self.first[index]}
+        return out
 
     def sweep_started(self, run_dir: Path) -> None:
         self._call("sweep_started", run_dir)

@@ -41,6 +41,9 @@ def mlflow_key(name: str) -> str:
 class MlflowTracker:
     """A :class:`~tao_automl.tracking.base.SweepObserver` that logs to an MLflow tracking store."""
 
+    #: Its key in the result's ``tracking_errors``.
+    name = "mlflow"
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
         self.client: Any = None

@@ -34,6 +34,9 @@ TABLE_COLUMNS = ["rec_id", "status", "metric", "budget", "duration_s", "message"
 class WandbTracker:
     """A :class:`~tao_automl.tracking.base.SweepObserver` that logs to W&B (offline mode works)."""
 
+    #: Its key in the result's ``tracking_errors``.
+    name = "wandb"
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         import wandb
 
