@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_helpers import start_with_spec_file
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.brev import remote
@@ -401,13 +402,9 @@ def test_the_job_writes_its_spec_file_and_results_dir_before_its_command_runs(br
     its own disk, and nothing brought it to the instance, so every job on a real instance failed to read its spec. Now
     ``spec_file`` (path and text) travels base64-encoded in the launch and is written at that path (its folder made)
     before the command runs; a container gets the spec's and the results' folders mounted at the same paths."""
-    spec = tmp_path / "orchestrator" / "run_1" / "rec_1" / "train_spec.yaml"  # made by the job, not here
-    results = tmp_path / "orchestrator" / "run_1" / "rec_1" / "results"
-    text = "train:\n  lr: 0.01  # it's 'quoted' $HOME `x`\n"
     sdk = _sdk()
-    job = sdk.create_job(None, f"cat {spec}; test -d {results} && echo results-ready", gpu_count=0,
-                         outputs={"results_dir": str(results)}, job_name="rec-1",
-                         spec_file={"path": str(spec), "text": text})
+    job, spec, text = start_with_spec_file(sdk, tmp_path)
+    results = spec.parent / "results"
     _ended(sdk, job.id, brev)
     assert sdk.get_job_logs(job.id) == text + "results-ready\n" and spec.read_text() == text
     docker = brev / "instance-bin" / "docker"

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cancel_helpers import stale_first_refresh
 from conftest import stop_at_session_end, write_shell_skill, write_skill
+from platform_helpers import stale_first_refresh
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.kubernetes.manifest import (

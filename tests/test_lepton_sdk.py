@@ -22,6 +22,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
+from platform_helpers import start_with_spec_file
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus, UnknownJobError
 from tao_automl.platforms.lepton.sdk import LeptonSDK, lepton_job_name
@@ -326,13 +327,8 @@ def test_the_job_writes_its_spec_file_and_results_dir_before_its_command_runs(le
     reads the spec file rendered on the orchestrator's disk, which a Lepton job sees only through a mount sharing
     that path; now ``spec_file`` travels base64-encoded in the command and is written there (its folder made), and
     the job's results dir is made, before the command runs. A spec too big for a command line is refused."""
-    spec = tmp_path / "orchestrator" / "run_1" / "rec_1" / "train_spec.yaml"
-    results = tmp_path / "orchestrator" / "run_1" / "rec_1" / "results"
-    text = "train:\n  lr: 0.01  # it's 'quoted' $HOME `x`\n"
     sdk = _sdk()
-    job = sdk.create_job(None, f"cat {spec}; test -d {results} && echo results-ready", gpu_count=0,
-                         outputs={"results_dir": str(results)}, job_name="rec-1",
-                         spec_file={"path": str(spec), "text": text})
+    job, _, text = start_with_spec_file(sdk, tmp_path)
     assert Conformance(_sdk, tmp_path / "s", timeout_s=20, poll_s=0.05).wait(sdk, job.id)[-1] is JobStatus.SUCCESS
     assert sdk.get_job_logs(job.id) == text + "results-ready\n"
     with pytest.raises(UserInputError, match=r"spec_file: the rendered spec /x/s.yaml is 200000 bytes") as info:

@@ -1,0 +1,35 @@
+"""What the platforms' tests share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tao_automl.platforms.base import JobStatus
+
+
+def stale_first_refresh(sdk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cancel's own first look at the job answers RUNNING (as it was a moment before), so the job's end by
+    itself falls between that look and the platform's stop: the window a stopping rule's cancel can hit (the
+    platform may or may not know the exit yet)."""
+    real, calls = sdk._refresh, []
+
+    def refresh(rec: dict[str, Any]) -> JobStatus:
+        calls.append(1)
+        return JobStatus.RUNNING if len(calls) == 1 else real(rec)
+    monkeypatch.setattr(sdk, "_refresh", refresh)
+
+
+def start_with_spec_file(sdk: Any, root: Path) -> tuple[Any, Path, str]:
+    """Start a job that prints its spec file and says whether its results dir exists, handing ``create_job`` the
+    spec as the runner does (``spec_file``): the job, the spec's path under ``root`` (made by the job, not here) and
+    its text (quotes, ``$HOME`` and backquotes: nothing may be expanded on the way)."""
+    spec = root / "orchestrator" / "run_1" / "rec_1" / "train_spec.yaml"
+    results = root / "orchestrator" / "run_1" / "rec_1" / "results"
+    text = "train:\n  lr: 0.01  # it's 'quoted' $HOME `x`\n"
+    job = sdk.create_job(None, f"cat {spec}; test -d {results} && echo results-ready", gpu_count=0,
+                         outputs={"results_dir": str(results)}, job_name="rec-1",
+                         spec_file={"path": str(spec), "text": text})
+    return job, spec, text
