@@ -56,13 +56,16 @@ class ObserverSet:
 
     def __init__(self, observers: Iterable[SweepObserver] = ()) -> None:
         self.observers = list(observers)
-        self.errors = 0
         #: One line per tracker call that failed (``Tracker.method: Error: message``), in order.
         self.failures: list[str] = []
-        #: How many calls of each observer (by its index in :attr:`observers`) failed.
-        self.failed: dict[int, int] = {}
-        #: Each failed observer's first failure (``method: Error: message``), by index.
-        self.first: dict[int, str] = {}
+        #: Per failed observer (by its index in :attr:`observers`): how many of its calls failed, and its first
+        #: failure (``method: Error: message``).
+        self.failed: dict[int, tuple[int, str]] = {}
+
+    @property
+    def errors(self) -> int:
+        """How many tracker calls failed."""
+        return len(self.failures)
 
     def _call(self, method: str, *args: Any) -> None:
         for index, observer in enumerate(self.observers):
@@ -72,11 +75,11 @@ class ObserverSet:
                 with interrupts_held():
                     getattr(observer, method)(*args)
             except Exception as exc:
-                self.errors += 1
-                count = self.failed[index] = self.failed.get(index, 0) + 1
                 error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
                 self.failures.append(f"{type(observer).__name__}.{method}: {error}")
-                self.first.setdefault(index, f"{method}: {error}")
+                count, first = self.failed.get(index, (0, f"{method}: {error}"))
+                count += 1
+                self.failed[index] = (count, first)
                 if count == 1:
                     log.exception("tracker %s.%s failed; the sweep goes on", type(observer).__name__, method)
                 else:
@@ -88,12 +91,12 @@ class ObserverSet:
         """``{tracker: {"count": N, "first": "method: Error: message"}}`` of the trackers that failed (``{}`` when
         none did); a tracker is named by its ``name`` (``wandb``, ``mlflow``), else its class."""
         out: dict[str, dict[str, Any]] = {}
-        for index, count in self.failed.items():
+        for index, (count, first) in self.failed.items():
             observer = self.observers[index]
             name = str(getattr(observer, "name", "") or type(observer).__name__)
             if name in out:  # two trackers of one kind: the second one by its place
                 name = f"{name}[{index}]"
-            out[name] = {"count": count, "first": self.first[index]}
+            out[name] = {"count": count, "first": first}
         return out
 
     def sweep_started(self, run_dir: Path) -> None:

@@ -234,7 +234,7 @@ class BrevSDK(PlatformBase):
         if started:
             return
         try:
-            self._brev(["delete", instance], f"delete {instance}")
+            self._delete_instance(instance)
         except PlatformError as exc:
             logger.warning("brev instance %s, made for a job whose start failed (%s), was not deleted (%s); %s",
                            instance, error, exc, by_hand)
@@ -393,10 +393,17 @@ class BrevSDK(PlatformBase):
                 kept.parent.mkdir(parents=True, exist_ok=True)
                 kept.write_text(text, encoding="utf-8")
         try:
+            self._delete_instance(instance)
+        except PlatformError as exc:
+            raise type(exc)(f"brev job {job_id}: deleting instance {instance} failed ({exc}); {by_hand}") from None
+        logger.info("brev instance %s of job %s deleted (its log is kept in %s)", instance, job_id, kept)
+        return f"instance {instance} deleted"
+
+    def _delete_instance(self, instance: str) -> None:
+        """``brev delete <instance>``; an instance already gone counts as deleted."""
+        try:
             self._login()
             self._brev(["delete", instance], f"delete {instance}")
         except PlatformError as exc:
             if isinstance(exc, TransientPlatformError) or not _NO_INSTANCE.search(str(exc)):
-                raise type(exc)(f"brev job {job_id}: deleting instance {instance} failed ({exc}); {by_hand}") from None
-        logger.info("brev instance %s of job %s deleted (its log is kept in %s)", instance, job_id, kept)
-        return f"instance {instance} deleted"
+                raise
