@@ -190,7 +190,7 @@ def _uses_of_scored_ahead() -> Iterator[list[bool]]:
     real = bayesian.maximise_log_ei
 
     def recorded(*args: Any, **kwargs: Any) -> Any:
-        used.append(kwargs.get("uniform") is not None)
+        used.append(kwargs.get("pool") is not None)
         return real(*args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -226,6 +226,41 @@ def test_candidates_scored_ahead_change_when_the_work_is_paid_never_what_is_prop
     wrong, used_wrong = _sweep_ahead(20, seed_shift=1)
     assert [config_key(MIXED, c) for c in wrong] == [config_key(MIXED, c) for c in reference]
     assert not any(used_wrong)
+
+
+def test_the_anchors_perturbations_are_scored_ahead_unless_the_newest_result_joins_the_best() -> None:
+    """``prepare`` also draws and scores the perturbations of the best results so far (the acquisition's local
+    candidates), guessing that the newest result will not join them: a right guess leaves the proposal nothing to
+    draw, a wrong one is noticed (the proposal draws them around the new best), and the proposals are those of a
+    sweep without ``prepare`` either way."""
+    from tao_automl.brain.base import Upcoming
+    from tao_automl.brain.classic import bayesian
+
+    reference, _ = _sweep(False, steps=30)
+    real_draw = bayesian.CandidatePool.draw
+    proposing = False
+    drew: list[bool] = []  # per proposal: whether it drew candidates itself (prepare's draws are not counted)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if proposing:
+            drew[-1] = True
+        return real_draw(*args, **kwargs)
+
+    brain = BayesianBrain(MIXED)
+    out: list[Config] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bayesian.CandidatePool, "draw", counted)
+        for i in range(30):
+            drew.append(False)
+            proposing = True
+            (config,) = brain.suggest(1, [], np.random.default_rng([3, i]))
+            proposing = False
+            brain.prepare(None, Upcoming((config,), (3, i + 1)))
+            out.append(config)
+            brain.observe(config, None if i % 7 == 3 else mixed_objective(config))
+    assert [config_key(MIXED, c) for c in out] == [config_key(MIXED, c) for c in reference]
+    model_based = drew[brain.n_initial:]
+    assert any(model_based) and not all(model_based), drew  # both guesses happen in 30 recs
 
 
 def _in_flight_sweep(steps: int, prepare: bool, oldest_first: bool = True) -> tuple[list[Config], list[bool]]:

@@ -207,6 +207,15 @@ def uniform_candidates(snapper: Snapper, rng: np.random.Generator, n: int, lo: A
     return snapper(lo + rng.random((n, len(lo))) * (hi - lo))
 
 
+def local_candidates(snapper: Snapper, anchors: Array, rng: np.random.Generator, n_local: int, lo: Array,
+                     hi: Array) -> Array:
+    """``n_local`` perturbations of each anchor, half at step 0.02 and half at 0.1, snapped, inside ``[lo, hi]``:
+    the acquisition's candidates near the best observed points."""
+    parts = [snapper(np.clip(snapper.perturb(np.repeat(anchors, n_local // 2, axis=0), scale, rng), lo, hi))
+             for scale in (0.02, 0.1) if len(anchors)]
+    return np.vstack(parts) if parts else np.empty((0, len(lo)))
+
+
 @dataclass(frozen=True)
 class CandidateBlock:
     """Candidates with the parts of a GP's posterior there that do not depend on its targets: ``whitened`` rows
@@ -238,6 +247,41 @@ class CandidateBlock:
         return mu
 
 
+@dataclass(frozen=True)
+class CandidatePool:
+    """The candidates the acquisition scores before refining: ``uniform`` draws and ``local`` perturbations of the
+    anchors, each a :class:`CandidateBlock` for a GP's inputs, and ``keep``, the distinct rows of both (in their
+    lexicographic order). Like its blocks it does not depend on the GP's targets, so the whole pool can be drawn
+    and scored before the newest result is known (the bayesian brain's ``prepare``)."""
+
+    uniform: CandidateBlock
+    local: CandidateBlock
+    keep: NDArray[np.intp]
+
+    @classmethod
+    def draw(cls, gp: GaussianProcess, snapper: Snapper, anchors: Array, rng: np.random.Generator, *,
+             n_random: int, n_local: int, lo: Array, hi: Array, uniform: CandidateBlock | None = None,
+             interrupt: Callable[[], bool] | None = None) -> CandidatePool:
+        """Draw from ``rng`` (uniform candidates first, unless ``uniform`` gives them already scored, then the
+        anchors' perturbations) and score for ``gp``; ``FitInterrupted`` once ``interrupt`` answers True."""
+        if uniform is None:
+            uniform = CandidateBlock.score(gp, uniform_candidates(snapper, rng, n_random, lo, hi), interrupt)
+        local = CandidateBlock.score(gp, local_candidates(snapper, anchors, rng, n_local, lo, hi), interrupt)
+        return cls(uniform, local, unique_row_index(np.vstack([uniform.x, local.x])))
+
+    @property
+    def x(self) -> Array:
+        """The distinct candidates."""
+        out: Array = np.vstack([self.uniform.x, self.local.x])[self.keep]
+        return out
+
+    def posterior(self, gp: GaussianProcess) -> tuple[Array, Array]:
+        """Posterior mean and latent variance at :attr:`x` for ``gp``'s targets."""
+        mu = np.concatenate([self.uniform.mean(gp), self.local.mean(gp)])[self.keep]
+        var = np.concatenate([self.uniform.var, self.local.var])[self.keep]
+        return mu, var
+
+
 def maximise_log_ei(
     gp: GaussianProcess,
     snapper: Snapper,
@@ -250,30 +294,23 @@ def maximise_log_ei(
     n_local: int = 64,
     n_refine: int | None = None,
     box: tuple[Array, Array] | None = None,
-    uniform: CandidateBlock | None = None,
+    pool: CandidatePool | None = None,
 ) -> tuple[Array, Array]:
     """Valid encoded candidates sorted by decreasing log EI, with their scores.
 
     Candidates: ``n_random`` uniform points, ``n_local`` perturbations of each anchor (the best
     observed points) at two step sizes, then L-BFGS-B refinements of the ``n_refine`` best ones
     on the numeric coordinates (the rest held fixed), re-snapped and re-scored. ``box`` (lower and
-    upper corner, a trust region) confines every candidate and refinement to it. ``uniform``: the uniform
-    candidates already drawn from ``rng`` and scored for ``gp``'s inputs (:class:`CandidateBlock`), e.g. ahead
-    of the newest result; by default they are drawn and scored here, the same way.
+    upper corner, a trust region) confines every candidate and refinement to it. ``pool``: those uniform and local
+    candidates already drawn from ``rng`` and scored for ``gp``'s inputs (:class:`CandidatePool`), e.g. ahead of the
+    newest result; by default they are drawn and scored here, the same way.
     """
     dim = gp.dim
     lo, hi = box if box is not None else (np.zeros(dim), np.ones(dim))
-    if uniform is None:
-        uniform = CandidateBlock.score(gp, uniform_candidates(snapper, rng, n_random, lo, hi))
-    parts = [snapper(np.clip(snapper.perturb(np.repeat(anchors, n_local // 2, axis=0), scale, rng), lo, hi))
-             for scale in (0.02, 0.1) if len(anchors)]
-    local = np.vstack(parts) if parts else np.empty((0, dim))
-    mu_local, var_local = gp.predict(local) if len(local) else (np.empty(0), np.empty(0))
-    cands = np.vstack([uniform.x, local])
-    keep = unique_row_index(cands)
-    cands = cands[keep]
-    mu = np.concatenate([uniform.mean(gp), mu_local])[keep]
-    var = np.concatenate([uniform.var, var_local])[keep]
+    if pool is None:
+        pool = CandidatePool.draw(gp, snapper, anchors, rng, n_random=n_random, n_local=n_local, lo=lo, hi=hi)
+    cands = pool.x
+    mu, var = pool.posterior(gp)
     scores = log_ei(mu, var, best, xi)
     mask = snapper.continuous_mask()
     n_refine = REFINE_STARTS if n_refine is None else n_refine

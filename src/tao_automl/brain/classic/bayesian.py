@@ -50,7 +50,13 @@ from scipy.stats import qmc
 
 from tao_automl.brain.base import Upcoming
 from tao_automl.brain.classic import gp as gpmod
-from tao_automl.brain.classic.acquisition import CandidateBlock, Snapper, maximise_log_ei, uniform_candidates
+from tao_automl.brain.classic.acquisition import (
+    CandidateBlock,
+    CandidatePool,
+    Snapper,
+    maximise_log_ei,
+    uniform_candidates,
+)
 from tao_automl.brain.classic.gp import GaussianProcess
 from tao_automl.brain.classic.novelty import config_key as config_key
 from tao_automl.brain.classic.novelty import unused_config
@@ -69,14 +75,18 @@ ANCHOR_EVERY = 16
 #: From 8 results on, the hyperparameters are fitted afresh on every multiple of this many results; in between, one
 #: run warm-started from the previous count's fit.
 REFIT_EVERY = 4
+#: Perturbations of each anchor among the acquisition's candidates.
+N_LOCAL = 64
 
 
 @dataclass(frozen=True)
 class _Ahead:
     """What ``prepare`` computed for the next proposal, guessing that the oldest config in flight ends first: the
-    Cholesky factor of the GP on every result it will have (``x``, ``theta``), and the random candidates drawn with
-    the generator state it will get (before and after their draw) and scored for the GP it will search (that GP
-    conditioned on the other configs in flight, ``scored_x`` and ``scored_chol``)."""
+    Cholesky factor of the GP on every result it will have (``x``, ``theta``), and its candidates drawn with the
+    generator state it will get and scored for the GP it will search (that GP conditioned on the other configs in
+    flight, ``scored_x`` and ``scored_chol``): the uniform ones (``block``; generator state before and after their
+    draw), and, guessing too that the newest result does not join the best few (the ``anchors`` searched around),
+    the whole pool with the anchors' perturbations (``pool``; generator state after it, ``rng_after_pool``)."""
 
     key: tuple[Any, ...]
     x: Array
@@ -87,6 +97,9 @@ class _Ahead:
     rng_before: Mapping[str, Any]
     rng_after: Mapping[str, Any]
     block: CandidateBlock
+    anchors: Array
+    pool: CandidatePool
+    rng_after_pool: Mapping[str, Any]
 
     def fitted_for(self, x: Array, theta: Array) -> bool:
         return bool(np.array_equal(self.x, x) and np.array_equal(self.theta, theta))
@@ -150,6 +163,13 @@ def _subset(x: Array, y: Array, size: int, rng: np.random.Generator) -> tuple[Ar
     rest = rng.choice(keep[n_best:], size - n_best, replace=False)
     idx = np.sort(np.concatenate([keep[:n_best], rest]))
     return x[idx], y[idx]
+
+
+def _anchors(x: Array, y: Array, ok: NDArray[Any]) -> Array:
+    """The points the acquisition searches around: the (up to) five best successful rows of ``x`` by ``y``."""
+    order = np.argsort(np.where(ok, y, np.inf), kind="stable")[: min(5, int(ok.sum()))]
+    out: Array = x[order]
+    return out
 
 
 def _fresh_starts(dim: int, n: int, rng: np.random.Generator) -> list[Array]:
@@ -291,8 +311,7 @@ class BayesianBrain:
             gp_x, gp_y = _subset(x, y, self.max_gp_points, rng)
         ahead = self._ahead if self._ahead is not None and self._ahead.fitted_for(gp_x, theta) else None
         gp = GaussianProcess.fit(gp_x, gp_y, theta, chol=None if ahead is None else ahead.chol)
-        order = np.argsort(np.where(ok, y, np.inf), kind="stable")[: min(5, int(ok.sum()))]
-        return gp, float(np.min(y[ok])), x[order]
+        return gp, float(np.min(y[ok])), _anchors(x, y, ok)
 
     def prepare(self, interrupt: Callable[[], bool] | None = None, upcoming: Upcoming | None = None) -> None:
         """Fit, while a job runs, the hyperparameters the next proposal uses: those of the results so far.
@@ -344,19 +363,30 @@ class BayesianBrain:
         searched = fitted.condition_on(np.vstack(others), np.zeros(len(others))) if others else fitted
         rng = np.random.default_rng(list(upcoming.seed))
         before = rng.bit_generator.state
-        cands = uniform_candidates(self._snap, rng, self.n_candidates, np.zeros(x.shape[1]), np.ones(x.shape[1]))
+        lo, hi = np.zeros(x.shape[1]), np.ones(x.shape[1])
+        cands = uniform_candidates(self._snap, rng, self.n_candidates, lo, hi)
         block = CandidateBlock.score(searched, cands, self._interrupt)
-        self._ahead = _Ahead(key, fitted.x, fitted.theta, fitted.chol, searched.x, searched.chol, before,
-                             rng.bit_generator.state, block)
+        after = rng.bit_generator.state
+        ok = np.array([v is not None for v in self._values])
+        anchors = _anchors(*_canonical(np.vstack(self._x), self._targets(), ok))  # the best so far, in their order
+        pool = CandidatePool.draw(searched, self._snap, anchors, rng, n_random=self.n_candidates, n_local=N_LOCAL,
+                                  lo=lo, hi=hi, uniform=block, interrupt=self._interrupt)
+        self._ahead = _Ahead(key, fitted.x, fitted.theta, fitted.chol, searched.x, searched.chol, before, after,
+                             block, anchors, pool, rng.bit_generator.state)
 
-    def _scored_ahead(self, gp: GaussianProcess, rng: np.random.Generator) -> CandidateBlock | None:
-        """The block :meth:`prepare` scored, when it was scored for ``gp`` and ``rng`` (which then moves on as if it
-        had drawn the candidates); None otherwise. Used once."""
+    def _pool_ahead(self, gp: GaussianProcess, anchors: Array, rng: np.random.Generator) -> CandidatePool | None:
+        """The candidates :meth:`prepare` scored, when they were scored for ``gp`` and ``rng`` (which then moves on as
+        if it had drawn them): the whole pool when the anchors are those guessed, else the uniform block with the
+        anchors' perturbations drawn and scored now; None when nothing fits. Used once."""
         ahead, self._ahead = self._ahead, None
         if ahead is None or not ahead.scored_for(gp, rng):
             return None
+        if np.array_equal(ahead.anchors, anchors):
+            rng.bit_generator.state = ahead.rng_after_pool
+            return ahead.pool
         rng.bit_generator.state = ahead.rng_after
-        return ahead.block
+        return CandidatePool.draw(gp, self._snap, anchors, rng, n_random=self.n_candidates, n_local=N_LOCAL,
+                                  lo=np.zeros(gp.dim), hi=np.ones(gp.dim), uniform=ahead.block)
 
     def _theta_on_first(self, m: int) -> Array:
         """MAP hyperparameters for the first ``m`` results (in the order observed): a deterministic function of
@@ -451,9 +481,9 @@ class BayesianBrain:
             gp = gp.condition_on(fx, mu)
             best = min(best, float(np.min(mu)))
         box = self._trust_region(gp, anchors[0]) if len(self.space) >= TRUST_REGION_MIN_PARAMS else None
-        uniform = self._scored_ahead(gp, rng) if box is None else None
-        ranked, _ = maximise_log_ei(gp, self._snap, best, self.xi, anchors, rng, n_random=self.n_candidates, box=box,
-                                    uniform=uniform)
+        pool = self._pool_ahead(gp, anchors, rng) if box is None else None
+        ranked, _ = maximise_log_ei(gp, self._snap, best, self.xi, anchors, rng, n_random=self.n_candidates,
+                                    n_local=N_LOCAL, box=box, pool=pool)
         return ranked
 
     def _trust_region(self, gp: GaussianProcess, center: Array) -> tuple[Array, Array]:
