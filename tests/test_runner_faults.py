@@ -209,6 +209,44 @@ def test_calls_share_one_helper_thread_and_an_interrupted_call_does_not_hold_up_
     assert time.monotonic() - started < 1.0
 
 
+def test_local_sdk_per_rec_calls_run_on_the_callers_thread(tmp_path: Path) -> None:
+    """LocalSDK's per-rec calls (its ``PROMPT_CALLS``: local processes and files, as the run's store) are made on the
+    runner's thread, without the helper thread's two hops; a subclass that overrides one of them without listing it
+    again, and any other SDK, still get the helper thread and its time limit."""
+    threads: dict[str, str] = {}
+
+    class Overriding(LocalSDK):
+        def get_job_status(self, job_id: str) -> Any:
+            threads["override"] = threading.current_thread().name
+            return super().get_job_status(job_id)
+
+    class Own(LocalSDK):
+        PROMPT_CALLS = LocalSDK.PROMPT_CALLS | {"get_job_status"}
+
+        def get_job_status(self, job_id: str) -> Any:
+            threads["listed"] = threading.current_thread().name
+            return super().get_job_status(job_id)
+
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    job = sdk.create_job(None, "true", gpu_count=0, job_name="j")
+    real = LocalSDK.wait_for_change
+
+    def recorded(self: LocalSDK, job_ids: Any, timeout: float) -> None:
+        threads["local"] = threading.current_thread().name
+        real(self, job_ids, timeout)
+
+    recorded.__name__ = "wait_for_change"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LocalSDK, "wait_for_change", recorded)
+        GuardedSDK(sdk).wait_for_change([job.id], 5.0)
+    assert GuardedSDK(sdk).get_job_status(job.id) == "success"
+    GuardedSDK(Overriding(jobs_dir=tmp_path / "jobs")).get_job_status(job.id)
+    GuardedSDK(Own(jobs_dir=tmp_path / "jobs")).get_job_status(job.id)
+    here = threading.current_thread().name
+    assert threads["local"] == here and threads["listed"] == here
+    assert threads["override"] != here
+
+
 def test_the_helper_thread_ends_with_its_guard() -> None:
     """A runner's guard going away (a finished sweep in a long-lived process) leaves no idle thread behind."""
 

@@ -234,6 +234,10 @@ class LocalSDK(PlatformBase):
 
     cancel_grace_s: float = 10.0
     poll_interval_s: float = 0.2
+    #: Calls the runner makes on its own thread (:func:`tao_automl.runner.guard.declared_prompt`), not through its
+    #: time-limited helper thread: they touch only this machine's processes and files (the jobs' folders, as the run's
+    #: store does on the runner's thread), and their own waits are bounded (a few seconds at most).
+    PROMPT_CALLS = frozenset({"create_job", "get_job_status", "get_job_logs", "read_job_file", "wait_for_change"})
 
     def __init__(
         self,
