@@ -132,7 +132,8 @@ class AutoML:
         self._outstanding = [row.rec_id for row in self._exp.unfinished()] if resume else []
         self._final_complete = False
         #: W&B / MLflow trackers from the run's stored configs (a failing tracker is logged, never raised).
-        self.tracking = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")))
+        self.tracking = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")),
+                                    record=self._exp.record_tracking_errors)
         self.tracking.sweep_started(self._exp.run_dir)
 
     def _check_resumable(self, run_dir: Path, action: str, space_args: Mapping[str, Any]) -> None:
@@ -330,12 +331,13 @@ class AutoML:
             state = "failed"
             self._exp.store.set_meta({"stop_reason": reason}, event="sweep_stopped")
         self._exp.end(state)  # before the summary: it shows the ended run (its state, no ETA)
+        # told once the end is stored (the trackers read it), before the summary: it shows their failures, this one's
+        self.tracking.sweep_ended(self._exp.run_dir, state)
         summary = self._exp.summary()
         if reason is not None:
             summary["stop_reason"] = reason
         self._exp.close()
         self._final = summary
-        self.tracking.sweep_ended(self._exp.run_dir, state)
         self._release()
         return summary
 

@@ -22,6 +22,7 @@ from tao_automl.experiment.store import (
     JOB_PENDING,
     NEW_RUN_NEEDED,
     RunStore,
+    tracking_errors_of,
 )
 from tao_automl.experiment.summary import (
     active_job,
@@ -171,6 +172,8 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "recommendations": shown_rows,
         "rec_view": view_info,
         "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until, waiting.get(r.rec_id)) for r in active],
+        # the run's failed tracker calls (W&B, MLflow), summed over the processes that ran it
+        "tracking_errors": tracking_errors_of(meta),
         # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
         # (tao_automl.AutoML: continued from Python)
         "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta),

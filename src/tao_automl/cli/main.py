@@ -67,12 +67,17 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
 
         print(ranked_table(summary))
         print(f"run folder: {summary.get('run_dir')}")
-        for name, failed in (summary.get("tracking_errors") or {}).items():
-            print(f"tracker {name} failed {failed['count']} time(s), so it misses part of this run (its results here "
-                  f"are complete); first: {failed['first']}")
+        _print_tracking_errors(summary)
         if code != EXIT_OK:
             print(f"error: {reason}", file=sys.stderr)
     return code
+
+
+def _print_tracking_errors(result: Mapping[str, Any]) -> None:
+    """One line per tracker (W&B, MLflow) whose calls failed in the run (``run``'s end and ``status``)."""
+    for name, failed in (result.get("tracking_errors") or {}).items():
+        print(f"tracker {name} failed {failed['count']} time(s), so it misses part of this run (its results here "
+              f"are complete); first: {failed['first']}")
 
 
 def no_result_hint(summary: Mapping[str, Any]) -> str:
@@ -254,6 +259,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
             print(orchestrator_line(status["orchestrator"], status.get("run_dir"), status["progress"]))
         _print_llm(status)
+        _print_tracking_errors(status)
         print(_run_folder_line(args.run_dir, str(status.get("run_dir"))))
     return EXIT_OK
 

@@ -38,6 +38,9 @@ from tao_automl.experiment.store import (
     RecRow,
     RecStatus,
     RunStore,
+    read_meta,
+    record_tracking_errors,
+    tracking_errors_of,
 )
 from tao_automl.experiment.summary import progress_from_counts, summarise
 from tao_automl.experiment.workspace import check_complete
@@ -555,6 +558,19 @@ class Experiment:
     def is_complete(self) -> bool:
         spent = self.n_created >= self.budget or self.scheduler.is_finished(self.n_created)
         return spent and not self._open
+
+    def record_tracking_errors(self, failed: dict[str, dict[str, Any]], first_here: list[str]) -> None:
+        """Add this process's tracker failures to the run's record (the ``record`` of
+        :class:`~tao_automl.tracking.base.ObserverSet`): in its store, or once it is closed (a tracker told of the
+        sweep's end after it) on a connection of its own."""
+        if self.store.closed:
+            record_tracking_errors(self.run_dir, failed, first_here)
+        else:
+            self.store.add_tracking_errors(failed, first_here)
+
+    def tracking_errors(self) -> dict[str, dict[str, Any]]:
+        """The run's failed trackers as recorded (every process that ran it), read after its store was closed too."""
+        return tracking_errors_of(read_meta(self.run_dir) if self.store.closed else self.store.meta())
 
     def summary(self) -> dict[str, Any]:
         return summarise(self.recs(), self.store.meta(), self._values if self.objectives else None)

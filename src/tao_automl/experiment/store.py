@@ -69,6 +69,13 @@ JOB_PENDING = "job_pending"
 #: Meta key: seconds no orchestrator ran the sweep (from each end or last recorded activity to the resume after it);
 #: ``elapsed_s`` and the ETA leave them out.
 PAUSED_KEY = "paused_s"
+#: Meta key: the run's failed tracker calls, summed over every process that ran it (an orchestrator, its resumes, an
+#: ask/tell process, ``stop --cancel-jobs``): a list of ``{"tracker", "count", "first"}`` (a list, not a mapping by
+#: tracker, so that a tracker whose name reads like a secret is not redacted away); read it with
+#: :func:`tracking_errors_of`.
+TRACKING_ERRORS = "tracking_errors"
+#: Event kind: a tracker's first failure in one process (at most one per tracker and process), with that failure.
+TRACKER_FAILED = "tracker_failed"
 
 
 class RecStatus(str, Enum):
@@ -164,6 +171,7 @@ class RunStore:
     def __init__(self, run_dir: str | Path, *, readonly: bool = False) -> None:
         self.path = os.path.join(os.fspath(run_dir), DB_NAME)
         self._moved: tuple[str, str] | tuple[()] | None = None  # see _located: not looked up yet
+        self.closed = False
         self._tx_serial = 0  # bumped per transaction: a late rollback never ends a newer one
         if readonly:
             if not os.path.exists(self.path):
@@ -208,6 +216,7 @@ class RunStore:
 
     def close(self) -> None:
         self._conn.close()
+        self.closed = True
 
     def _add_missing_columns(self) -> None:
         have = {r[1] for r in self._conn.execute("PRAGMA table_info(recs)")}
@@ -251,6 +260,22 @@ class RunStore:
                 conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, self._dump(value)))
             if event:
                 self._event(conn, event, None, {"keys": sorted(values)})
+
+    def add_tracking_errors(self, failed: Mapping[str, Mapping[str, Any]], first_here: Sequence[str] = ()) -> None:
+        """Add one process's tracker failures since it last added them (``{tracker: {"count": N, "first": ...}}``)
+        to the run's (meta :data:`TRACKING_ERRORS`, whose first failure of each tracker stays), with a
+        :data:`TRACKER_FAILED` event for each tracker in ``first_here`` (its first failure in that process); one
+        transaction (a read and a write of one meta row, whatever the run's length)."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (TRACKING_ERRORS,)).fetchone()
+            summed = merged_tracking_errors(tracking_errors_of({TRACKING_ERRORS: json.loads(row[0])} if row else {}),
+                                            failed)
+            stored = [{"tracker": name, **entry} for name, entry in summed.items()]
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                         (TRACKING_ERRORS, self._dump(stored)))
+            for name in first_here:
+                if name in failed:
+                    self._event(conn, TRACKER_FAILED, None, {"tracker": name, "first": failed[name].get("first")})
 
     def meta(self) -> dict[str, Any]:
         return {r["key"]: json.loads(r["value"]) for r in self._conn.execute("SELECT key, value FROM meta")}
@@ -508,6 +533,43 @@ class _Transaction:
             conn.execute("COMMIT")  # a write whose transaction vanished says so ("no transaction is active")
         elif ours:
             conn.execute("ROLLBACK" if self._write else "COMMIT")
+
+
+def tracking_errors_of(meta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{tracker: {"count": N, "first": "method: Error: message"}}`` of the run's failed trackers, from its meta
+    (``{}`` when none failed, or in a run folder made before they were kept)."""
+    out: dict[str, dict[str, Any]] = {}
+    stored = meta.get(TRACKING_ERRORS)
+    for entry in stored if isinstance(stored, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("tracker"), str):
+            count = entry.get("count")
+            out[entry["tracker"]] = {"count": count if isinstance(count, int) else 0,
+                                     "first": str(entry.get("first") or "")}
+    return out
+
+
+def merged_tracking_errors(stored: Mapping[str, Mapping[str, Any]],
+                           added: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Tracker failures ``added`` to ``stored`` (same shape): counts summed, each tracker's earliest first kept."""
+    out = {name: dict(entry) for name, entry in stored.items()}
+    for name, entry in added.items():
+        before = out.get(name)
+        if before is None:
+            out[name] = {"count": int(entry.get("count") or 0), "first": str(entry.get("first") or "")}
+        else:
+            before["count"] = int(before.get("count") or 0) + int(entry.get("count") or 0)
+    return out
+
+
+def record_tracking_errors(run_dir: str | Path, failed: Mapping[str, Mapping[str, Any]],
+                           first_here: Sequence[str] = ()) -> None:
+    """:meth:`RunStore.add_tracking_errors` on a connection of its own (the process's store is closed, or it has
+    none: ``stop --cancel-jobs``)."""
+    store = RunStore(run_dir)
+    try:
+        store.add_tracking_errors(failed, first_here)
+    finally:
+        store.close()
 
 
 def read_meta(run_dir: str | Path) -> dict[str, Any]:

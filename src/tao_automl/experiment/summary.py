@@ -20,6 +20,7 @@ from tao_automl.experiment.store import (
     UNSUBMITTED,
     RecRow,
     RecStatus,
+    tracking_errors_of,
 )
 from tao_automl.metrics.parse import is_valid_metric
 from tao_automl.multiobjective import view as pareto_view
@@ -215,6 +216,8 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
         "rec_view": {"view": "all", "shown": len(rows), "total": len(rows), "offset": 0, "limit": None},
         "history": rows,
         "active_jobs": [active_job(r) for r in recs if r.status in ACTIVE_STATES],
+        # what the run's trackers (W&B, MLflow) miss: {tracker: {count, first}} ({} when every call worked)
+        "tracking_errors": tracking_errors_of(meta),
     }
     if values is not None and fields is not None:
         pareto_view.with_rec_values(rows, values)

@@ -236,14 +236,18 @@ def _sdk_for(run_dir: Path, meta: dict[str, Any]) -> Any:
 def _track_cancelled(folder: Path, state: str) -> None:
     """The run's trackers (W&B, MLflow), told what an orchestrator would have told them: every rec that ended,
     the cancelled ones too, and that the sweep stopped. Their failures are logged, never raised."""
-    from tao_automl.experiment.store import read_meta
+    from tao_automl.experiment.store import read_meta, record_tracking_errors
     from tao_automl.tracking.base import ObserverSet
     from tao_automl.tracking.config import build_observers
 
     meta = read_meta(folder)
     if not (meta.get("wandb") or meta.get("mlflow")):
         return
-    trackers = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")))
+
+    def record(failed: dict[str, dict[str, Any]], first_here: list[str]) -> None:  # in the run's record, as a sweep's
+        record_tracking_errors(folder, failed, first_here)
+
+    trackers = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")), record=record)
     trackers.sweep_started(folder)  # logs each ended rec it has not logged yet
     trackers.sweep_ended(folder, state)
 

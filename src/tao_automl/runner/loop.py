@@ -34,6 +34,7 @@ from tao_automl.experiment.store import (
     NEW_RUN_NEEDED,
     RecRow,
     RecStatus,
+    merged_tracking_errors,
     read_meta,
 )
 from tao_automl.experiment.summary import rec_dict
@@ -361,8 +362,10 @@ class AutoMLRunner:
             raise
         finally:
             tracking.sweep_ended(exp.run_dir, state)
-        # always there ({} when no tracker failed): the sweep's own results are complete; what the trackers show is not
-        summary["tracking_errors"] = tracking.tracking_errors()
+        # always there ({} when no tracker failed): the sweep's own results are complete; what the trackers show is not.
+        # As the run folder records it (this process and the ones before a resume), read after the sweep's end was
+        # told (the store is closed by then), plus what could not be recorded
+        summary["tracking_errors"] = merged_tracking_errors(exp.tracking_errors(), tracking.unrecorded())
         if tracking.failures:
             log.warning("%d tracker call(s) failed, so W&B/MLflow miss part of this run (its own results are "
                         "complete); first: %s", len(tracking.failures), tracking.failures[0])
@@ -376,7 +379,7 @@ class AutoMLRunner:
         except Exception:
             log.exception("tracking could not be set up; the sweep goes on without it")
             built = []
-        return ObserverSet([*built, *getattr(self, "_observers", [])])
+        return ObserverSet([*built, *getattr(self, "_observers", [])], record=exp.record_tracking_errors)
 
     def _progress(self, exp: Experiment, ended: RecRow | None) -> None:
         """After a rec started or ended: the progress callback, and the progress log line for an ended rec."""
