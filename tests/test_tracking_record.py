@@ -64,6 +64,8 @@ def test_status_and_query_status_show_the_trackers_that_failed(toy_skill: Path, 
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("tracker ")]
     assert line.startswith("tracker mlflow failed 1 time(s), so it misses part of this run"), line
     assert f"first: {errors['mlflow']['first']}" in line
+    assert main(["status", run_dir, "--watch"]) == 0  # the run has ended: one view, then the watch ends
+    assert line in capsys.readouterr().out.splitlines()
     # the journal says when: one event, at the tracker's first failure
     (event,) = _tracker_failed_events(run_dir)
     assert event["payload"] == {"tracker": "mlflow", "first": errors["mlflow"]["first"]}

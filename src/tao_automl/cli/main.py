@@ -75,9 +75,10 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
 
 def _print_tracking_errors(result: Mapping[str, Any]) -> None:
     """One line per tracker (W&B, MLflow) whose calls failed in the run (``run``'s end and ``status``)."""
-    for name, failed in (result.get("tracking_errors") or {}).items():
-        print(f"tracker {name} failed {failed['count']} time(s), so it misses part of this run (its results here "
-              f"are complete); first: {failed['first']}")
+    from tao_automl.experiment.lines import tracking_lines
+
+    for line in tracking_lines(result):
+        print(line)
 
 
 def no_result_hint(summary: Mapping[str, Any]) -> str:

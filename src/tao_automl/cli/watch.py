@@ -18,7 +18,7 @@ from tao_automl.cli.terminal import redraws
 from tao_automl.cli.text_report import ranked_table
 from tao_automl.errors import EXIT_NO_RESULT, EXIT_OK, WorkspaceError
 from tao_automl.experiment.holder import ORCHESTRATOR_LOST
-from tao_automl.experiment.lines import counts_line, progress_line
+from tao_automl.experiment.lines import counts_line, progress_line, tracking_lines
 from tao_automl.status import query_status, status_error_hint
 
 _CLEAR = "\033[H\033[2J"
@@ -38,7 +38,8 @@ def _screen(status: Mapping[str, Any], interval: float) -> str:
     shown = table[: rows + 2] + (["  ..."] if len(table) > rows + 2 else [])
     active = ", ".join(str(a["job_id"]) for a in status["active_jobs"]) or "none"
     return "\n".join([f"{status.get('run_dir')}  (refresh every {interval:g} s, Ctrl-C to stop watching)",
-                      progress_line(status["progress"]), "", *shown, "", f"active jobs: {active}"])
+                      progress_line(status["progress"]), "", *shown, "", f"active jobs: {active}",
+                      *tracking_lines(status)])
 
 
 def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = None) -> int:
@@ -70,6 +71,8 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
             if not as_json:
                 if not tty:
                     out.write(ranked_table(status) + "\n")
+                for line in tracking_lines(status):
+                    out.write(line + "\n")
                 if alive is False:
                     from tao_automl.experiment.holder import resume_command
 

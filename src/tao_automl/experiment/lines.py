@@ -178,3 +178,10 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
     kind = "detached" if info.get("detached") else "foreground"
     who = f"pid {info['pid']}" if info.get("pid") else "in another pid namespace or on another machine"
     return f"orchestrator: alive ({who}, {kind})" + (f"; log: {info['log']}" if info.get("log") else "")
+
+
+def tracking_lines(result: Mapping[str, Any]) -> list[str]:
+    """One line per tracker (W&B, MLflow) whose calls failed in the run (``tracking_errors`` of ``run``'s result or
+    ``status``), for ``run``'s end, ``status`` and ``status --watch``."""
+    return [f"tracker {name} failed {failed['count']} time(s), so it misses part of this run (its results here are "
+            f"complete); first: {failed['first']}" for name, failed in (result.get("tracking_errors") or {}).items()]
