@@ -307,6 +307,31 @@ def test_an_interrupted_scoring_ahead_keeps_nothing() -> None:
     assert brain._ahead is not None and brain._ahead.block.x.shape == (brain.n_candidates, MIXED.dim)
 
 
+def test_scoring_ahead_interrupted_among_the_local_candidates_keeps_the_uniform_ones_and_goes_on_later() -> None:
+    """A job ending while ``prepare`` scores the anchors' perturbations loses only those: the uniform candidates
+    scored before are kept, a later ``prepare`` with the same guess scores the rest, and the proposal is the one a
+    sweep without ``prepare`` makes."""
+    from tao_automl.brain.base import Upcoming
+
+    _, brain = _sweep(False, steps=12)
+    _, reference = _sweep(False, steps=12)
+    (config,) = brain.suggest(1, [], np.random.default_rng(0))
+    assert reference.suggest(1, [], np.random.default_rng(0)) == [config]
+    upcoming = Upcoming((config,), (0, 1))
+    brain.prepare()  # the fit only
+    pieces = -(-brain.n_candidates // 256)  # the uniform block's pieces each ask once; the local ones' first says stop
+    brain.prepare(_interrupt_after(pieces), upcoming)
+    assert brain._ahead is not None and brain._ahead.pool is None
+    block = brain._ahead.block
+    brain.prepare(lambda: False, upcoming)
+    assert brain._ahead is not None and brain._ahead.block is block and brain._ahead.pool is not None
+    value = mixed_objective(config)
+    brain.observe(config, value)
+    reference.observe(config, value)
+    (ours,) = brain.suggest(1, [], np.random.default_rng([0, 1]))
+    assert [ours] == reference.suggest(1, [], np.random.default_rng([0, 1]))
+
+
 def test_hyperparameters_depend_on_the_results_only() -> None:
     """A brain rebuilt from the same results (a reopened run) fits what the live one fitted, whatever order of
     prepare/suggest calls and generators the live one saw: warm-started fits chain back to a fresh fit at most

@@ -40,7 +40,7 @@ import importlib
 import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -86,7 +86,8 @@ class _Ahead:
     generator state it will get and scored for the GP it will search (that GP conditioned on the other configs in
     flight, ``scored_x`` and ``scored_chol``): the uniform ones (``block``; generator state before and after their
     draw), and, guessing too that the newest result does not join the best few (the ``anchors`` searched around),
-    the whole pool with the anchors' perturbations (``pool``; generator state after it, ``rng_after_pool``)."""
+    the whole pool with the anchors' perturbations (``pool``, None until scored for ``searched``; generator state
+    after it, ``rng_after_pool``)."""
 
     key: tuple[Any, ...]
     x: Array
@@ -98,8 +99,9 @@ class _Ahead:
     rng_after: Mapping[str, Any]
     block: CandidateBlock
     anchors: Array
-    pool: CandidatePool
-    rng_after_pool: Mapping[str, Any]
+    searched: GaussianProcess
+    pool: CandidatePool | None = None
+    rng_after_pool: Mapping[str, Any] | None = None
 
     def fitted_for(self, x: Array, theta: Array) -> bool:
         return bool(np.array_equal(self.x, x) and np.array_equal(self.theta, theta))
@@ -332,7 +334,8 @@ class BayesianBrain:
         """
         m = len(self._x)
         key = None if upcoming is None else self._ahead_key(m, upcoming)
-        if m in self._fits and (key is None or (self._ahead is not None and self._ahead.key == key)):
+        if m in self._fits and (key is None or (self._ahead is not None and self._ahead.key == key
+                                                and self._ahead.pool is not None)):
             return
         self._interrupt = interrupt
         try:
@@ -354,25 +357,31 @@ class BayesianBrain:
         return m, tuple(config_key(self.space, c) for c in upcoming.pending), upcoming.seed
 
     def _score_ahead(self, m: int, key: tuple[Any, ...], upcoming: Upcoming) -> None:
-        if self._ahead is not None and self._ahead.key == key:
+        ahead = self._ahead if self._ahead is not None and self._ahead.key == key else None
+        if ahead is None:
+            self._ahead = None
+            first, *others = (np.clip(self.space.encode(c), 0.0, 1.0) for c in upcoming.pending)
+            (x,) = _canonical(np.vstack([*self._x, first]))  # as the proposal will order it
+            fitted = GaussianProcess.fit(x, np.zeros(len(x)), self._theta_on_first(m))  # covariances ignore targets
+            searched = fitted.condition_on(np.vstack(others), np.zeros(len(others))) if others else fitted
+            rng = np.random.default_rng(list(upcoming.seed))
+            before = rng.bit_generator.state
+            cands = uniform_candidates(self._snap, rng, self.n_candidates, np.zeros(x.shape[1]), np.ones(x.shape[1]))
+            block = CandidateBlock.score(searched, cands, self._interrupt)
+            ok = np.array([v is not None for v in self._values])
+            anchors = _anchors(*_canonical(np.vstack(self._x), self._targets(), ok))  # the best so far, in order
+            # kept once scored: an interruption while the local candidates are scored loses only those
+            ahead = self._ahead = _Ahead(key, fitted.x, fitted.theta, fitted.chol, searched.x, searched.chol, before,
+                                         rng.bit_generator.state, block, anchors, searched)
+        if ahead.pool is not None:
             return
-        self._ahead = None
-        first, *others = (np.clip(self.space.encode(c), 0.0, 1.0) for c in upcoming.pending)
-        (x,) = _canonical(np.vstack([*self._x, first]))  # as the proposal will order it
-        fitted = GaussianProcess.fit(x, np.zeros(len(x)), self._theta_on_first(m))  # covariances ignore targets
-        searched = fitted.condition_on(np.vstack(others), np.zeros(len(others))) if others else fitted
         rng = np.random.default_rng(list(upcoming.seed))
-        before = rng.bit_generator.state
-        lo, hi = np.zeros(x.shape[1]), np.ones(x.shape[1])
-        cands = uniform_candidates(self._snap, rng, self.n_candidates, lo, hi)
-        block = CandidateBlock.score(searched, cands, self._interrupt)
-        after = rng.bit_generator.state
-        ok = np.array([v is not None for v in self._values])
-        anchors = _anchors(*_canonical(np.vstack(self._x), self._targets(), ok))  # the best so far, in their order
-        pool = CandidatePool.draw(searched, self._snap, anchors, rng, n_random=self.n_candidates, n_local=N_LOCAL,
-                                  lo=lo, hi=hi, uniform=block, interrupt=self._interrupt)
-        self._ahead = _Ahead(key, fitted.x, fitted.theta, fitted.chol, searched.x, searched.chol, before, after,
-                             block, anchors, pool, rng.bit_generator.state)
+        rng.bit_generator.state = ahead.rng_after
+        dim = ahead.searched.dim
+        pool = CandidatePool.draw(ahead.searched, self._snap, ahead.anchors, rng, n_random=self.n_candidates,
+                                  n_local=N_LOCAL, lo=np.zeros(dim), hi=np.ones(dim), uniform=ahead.block,
+                                  interrupt=self._interrupt)
+        self._ahead = replace(ahead, pool=pool, rng_after_pool=rng.bit_generator.state)
 
     def _pool_ahead(self, gp: GaussianProcess, anchors: Array, rng: np.random.Generator) -> CandidatePool | None:
         """The candidates :meth:`prepare` scored, when they were scored for ``gp`` and ``rng`` (which then moves on as
@@ -381,7 +390,7 @@ class BayesianBrain:
         ahead, self._ahead = self._ahead, None
         if ahead is None or not ahead.scored_for(gp, rng):
             return None
-        if np.array_equal(ahead.anchors, anchors):
+        if ahead.pool is not None and ahead.rng_after_pool is not None and np.array_equal(ahead.anchors, anchors):
             rng.bit_generator.state = ahead.rng_after_pool
             return ahead.pool
         rng.bit_generator.state = ahead.rng_after
