@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 import time
@@ -15,6 +16,16 @@ import yaml
 from tao_automl.platforms.local.sdk import LocalSDK
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def readme_says(pattern: str) -> tuple[str, ...]:
+    """The groups of the first match of ``pattern`` in README.md, its lines joined with single spaces (a claim may
+    wrap), so a test reads a number or a list from the README itself and the two cannot drift apart. Fails naming
+    the pattern when the README no longer says it."""
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    match = re.search(pattern, text)
+    assert match, f"README.md no longer says {pattern!r}"
+    return match.groups()
 
 
 def small_schema() -> dict[str, Any]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tao_automl.agentapi.tools import call_tool, describe_search_space
+from conftest import readme_says
+from tao_automl.agentapi.tools import TOOLS, call_tool, describe_search_space
 from tao_automl.errors import SettingsError
 
 DEMO = "builtin:demo-digits-mlp"
@@ -22,6 +24,12 @@ def _preflight_error(tmp_path: Path, settings: dict[str, Any]) -> dict[str, Any]
     assert is_error
     error: dict[str, Any] = result["error"]
     return error
+
+
+def test_the_readme_names_every_tool_the_mcp_server_serves() -> None:
+    """README's `tao-automl mcp` row lists the agent tools: the list is the tools served, no more, no fewer."""
+    listed, = readme_says(r"\| `tao-automl mcp` \| serve the agent tools over MCP \(stdio, extra `mcp`\): ([^;|]+);")
+    assert re.findall(r"`(\w+)`", listed) == list(TOOLS)
 
 
 def test_describe_search_space_checks_the_metric_as_preflight_does(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import readme_says
 from platform_helpers import start_with_spec_file
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
@@ -428,6 +429,26 @@ def test_a_spec_file_too_big_for_a_command_line_is_refused_naming_its_size(brev:
     with pytest.raises(UserInputError, match=r"spec_file must be"):
         _sdk().create_job(None, "true", spec_file="/x/spec.yaml")
     assert not (brev / "calls.jsonl").exists()
+
+
+def test_a_spec_file_of_the_size_the_readme_allows_reaches_the_job_and_one_byte_more_is_refused(
+        brev: Path, tmp_path: Path) -> None:
+    """Transport faked at the CLI boundary. README: each Brev/Lepton job carries its rendered spec "at most 48 KiB; a
+    bigger one is refused naming its size". A spec of exactly that size is written where the job reads it; one byte
+    more is refused before any brev call, naming its size."""
+    kib, = readme_says(r"each job carries its rendered spec \(base64 in its command line, at most (\d+) KiB; a "
+                       r"bigger one is refused naming its size\)")
+    most = int(kib) * 1024
+    sdk, spec = _sdk(), tmp_path / "run" / "rec_1" / "train_spec.yaml"
+    text = ("lr: 0.1 # ." + "x" * 69 + "\n") * (most // 81) + "#" * (most % 81)
+    job = sdk.create_job(None, f"wc -c < {spec}", gpu_count=0, job_name="rec-1",
+                         spec_file={"path": str(spec), "text": text})
+    _ended(sdk, job.id, brev)
+    assert len(text) == most and spec.read_text() == text and sdk.get_job_logs(job.id).strip() == str(most)
+    calls = (brev / "calls.jsonl").read_text()
+    with pytest.raises(UserInputError, match=rf"spec_file: the rendered spec /x/s.yaml is {most + 1} bytes"):
+        sdk.create_job(None, "true", gpu_count=0, spec_file={"path": "/x/s.yaml", "text": text + "#"})
+    assert (brev / "calls.jsonl").read_text() == calls
 
 
 def test_an_instance_made_for_a_job_that_did_not_start_is_deleted(brev: Path, tmp_path: Path,

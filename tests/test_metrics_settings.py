@@ -6,12 +6,15 @@ import json
 import math
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from conftest import readme_says
 from tao_automl.errors import SettingsError
+from tao_automl.metrics.job import extract_metric
 from tao_automl.metrics.parse import epochs_from_logs, metric_from_logs, metric_from_status, to_objective
-from tao_automl.settings import AutoMLSettings, infer_direction
+from tao_automl.settings import HIGHER_IS_BETTER_WORDS, LOWER_IS_BETTER_WORDS, AutoMLSettings, infer_direction
 
 
 def test_status_json_last_kpi_wins_and_tao_spellings_match() -> None:
@@ -120,6 +123,54 @@ def test_a_name_that_does_not_say_which_way_is_better_is_never_maximised_silentl
     assert bool(caplog.records) == warned, [r.getMessage() for r in caplog.records]
     if warned:
         assert "automl_settings.direction" in caplog.records[0].getMessage()
+
+
+def test_the_readme_lists_the_words_the_direction_rule_reads() -> None:
+    """README lists every lower-is-better word of the rule (a name made of one of them is minimised) and gives
+    higher-is-better examples (a name made of one of them is maximised without a warning): the list and the rule's
+    words are the same, so a word added to or dropped from either one fails here."""
+    lower, = readme_says(r"`minimize` when a word of the metric's name .*? is one of ([a-z, ]+?), or the name contains")
+    listed = [w.strip() for w in lower.split(",")]
+    assert listed == list(LOWER_IS_BETTER_WORDS)
+    assert all(infer_direction(f"val_{word}") == "minimize" for word in listed)
+    higher, = readme_says(r"without a higher-is-better word \(([a-z0-9, ]+), \.\.\.\)")
+    examples = [w.strip() for w in higher.split(",")]
+    assert len(examples) >= 10 and set(examples) <= set(HIGHER_IS_BETTER_WORDS), examples
+
+
+@pytest.mark.parametrize(("pattern", "setting", "convert"), [
+    (r"`automl_fail_fast_after` \(default (\d+); 0 = off\)", "automl_fail_fast_after", int),
+    (r"`status_interval_minutes` \(an `automl_settings` key, default (\d+)", "status_interval_minutes", float),
+    (r"The default budget is (\d+) recs", "automl_max_recommendations", int),
+    (r"`automl_settings.algorithm`: `(\w+)` \(default:", "algorithm", str),
+    (r"`automl_job_timeout_s` \(unset: (none)\)", "automl_job_timeout_s", lambda _: None),
+], ids=["fail_fast_after", "status_interval_minutes", "max_recommendations", "algorithm", "job_timeout_s"])
+def test_a_default_the_readme_states_is_the_settings_default(pattern: str, setting: str,
+                                                             convert: Any) -> None:
+    """The defaults README states, read from README itself, are what an empty ``automl_settings`` gets."""
+    stated, = readme_says(pattern)
+    assert getattr(AutoMLSettings.from_mapping({}), setting) == convert(stated)
+
+
+class _TailSDK:
+    """A platform whose log is ``text`` and which serves its last ``tail`` lines, as every SDK does."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> str:
+        lines = self.text.splitlines(keepends=True)
+        return "".join(lines[-tail:] if tail else lines)
+
+
+def test_the_metric_is_read_from_as_many_last_log_lines_as_the_readme_says() -> None:
+    """README: with no status.json the metric is the last value in the job's log, "its last 2,000 lines": a value
+    that many lines from the end is read, one line further up is not."""
+    stated, = readme_says(r"in the job's log \(its last ([\d,]+) lines\)")
+    lines = int(stated.replace(",", ""))
+    near = "val_acc: 0.75\n" + "step done\n" * (lines - 1)
+    assert extract_metric(_TailSDK(near), "j", None, "val_acc", None) == (0.75, "logs")
+    assert extract_metric(_TailSDK(near + "step done\n"), "j", None, "val_acc", None) == (None, "none")
 
 
 def test_objective_flip_is_minimisation_form() -> None:

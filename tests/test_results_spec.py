@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import small_schema, write_skill
+from conftest import readme_says, small_schema, write_skill
 from tao_automl.status import query_status
 
 #: Trains toward num_epochs, resuming after the epoch in the checkpoint's name; dumps the spec it parsed.
@@ -106,6 +107,29 @@ def test_run_json_status_json_and_query_status_agree(asha_run: tuple[dict[str, A
         assert {k: v for k, v in a.items() if k != "wall_time_s"} == {k: v for k, v in b.items() if k != "wall_time_s"}
         assert a["specs"] == c["specs"] and a["budget"] == c["budget"]
     assert set(data["progress"]) == set(status["progress"])
+
+
+def test_the_result_fields_the_readme_names_are_the_ones_run_json_and_status_give(
+        asha_run: tuple[dict[str, Any], Path]) -> None:
+    """README names the result's fields (`best`'s whole set, `progress`'s main ones, each rec's) and says `run --json`,
+    `status --json` and `query_status()` use exactly these names: each named field is there, under that name."""
+    data, run_dir = asha_run
+    best, progress = readme_says(r'`result` is `\{"best": \{([^}]+)\}, "progress": \{(.+?), \.\.\.\}, '
+                                 r'"recommendations"')
+    progress_names = {name.strip() for name in re.sub(r"\([^()]*\)", "", progress).split(",")}
+    assert len(progress_names) >= 15 and all(re.fullmatch(r"\w+", n) for n in progress_names), progress_names
+    rec_names = set(re.findall(r"`(\w+)`", " ".join(readme_says(
+        r"Each rec carries the spec its job actually received \((`specs`.+?)\), its (`budget`) \(epochs\) and "
+        r"(`budget_reached`), (`rung`/`bracket`/`parent`) for multi-fidelity brains .+? (`started_at`) \(its "
+        r"submission\)/(`finished_at`)/(`wall_time_s`) \(queued time included\), and its failure (`message`) uncut"))))
+    assert len(rec_names) == 11, rec_names
+    status = json.loads(_cli("status", str(run_dir), "--json", "--recs", "all").stdout)
+    for shown in (data, status, query_status(run_dir, recs="all")):
+        assert {"best", "progress", "recommendations"} <= set(shown)
+        assert set(shown["best"]) == {name.strip() for name in best.split(",")}
+        assert progress_names <= set(shown["progress"]), progress_names - set(shown["progress"])
+        assert all(rec_names <= set(rec) for rec in shown["recommendations"])
+    assert data["tracking_errors"] == {}
 
 
 def test_status_recs_all_text_is_in_id_order_like_json(asha_run: tuple[dict[str, Any], Path]) -> None:

@@ -8,11 +8,19 @@ from typing import Any
 
 import pytest
 
+from conftest import readme_says
 from tao_automl.errors import UserInputError
 from tao_automl.experiment.store import RunStore
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner
-from tao_automl.tracking.config import MLFLOW_KEYS, WANDB_KEYS, check_tracking_config
+from tao_automl.tracking.config import (
+    MLFLOW_KEYS,
+    WANDB_KEYS,
+    WANDB_MODES,
+    WANDB_PROJECT_CHARS,
+    WANDB_PROJECT_MAX,
+    check_tracking_config,
+)
 
 
 class Recorder:
@@ -123,6 +131,29 @@ def test_a_wandb_project_name_is_refused_up_front_exactly_when_wandb_refuses_it(
         assert info.value.exit_code == 2 and "\n" not in str(info.value)
     else:
         assert check_tracking_config("wandb_config", config) == config
+
+
+def test_the_keys_and_project_rule_the_readme_lists_are_the_ones_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README lists each config's keys and W&B's modes, and what a project name may not hold: each listed key is
+    taken and every other key refused, and a project with one of the listed characters, or longer than the listed
+    length, is refused (one just inside the length is taken)."""
+    wandb_keys, = readme_says(r"`wandb_config: \{([^}`]+)\}`")
+    listed: dict[str, Any] = {}
+    for key in (k.strip() for k in wandb_keys.split(",")):
+        name, _, modes = key.partition(": ")
+        listed[name] = modes.split("|") if modes else None
+    assert set(listed) == set(WANDB_KEYS) and listed["mode"] == list(WANDB_MODES)
+    mlflow_keys, = readme_says(r"`mlflow_config: \{([^}`]+)\}`")
+    assert {k.strip() for k in mlflow_keys.split(",")} == set(MLFLOW_KEYS)
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)  # online mode needs one (never a config key)
+    for mode in listed["mode"]:
+        assert check_tracking_config("wandb_config", {"project": "p", "mode": mode})["mode"] == mode
+    longest, chars = readme_says(r"a W&B `project` that W&B refuses — over (\d+) characters or any of `([^`]+)`")
+    assert chars.split() == list(WANDB_PROJECT_CHARS) and int(longest) == WANDB_PROJECT_MAX
+    assert check_tracking_config("wandb_config", {"project": "x" * int(longest), "mode": "offline"})
+    for project in ["x" * (int(longest) + 1), *(f"a{c}b" for c in chars.split())]:
+        with pytest.raises(UserInputError, match=r"^wandb_config\.project: "):
+            check_tracking_config("wandb_config", {"project": project, "mode": "offline"})
 
 
 def test_a_bad_wandb_project_stops_before_a_run_folder_exists(toy_skill: Path, tmp_path: Path) -> None:
