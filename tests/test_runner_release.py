@@ -15,6 +15,7 @@ import pytest
 
 from tao_automl.errors import PlatformError, SweepInterrupted
 from tao_automl.experiment.store import RunStore
+from tao_automl.platforms.base import Job, JobStatus
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.testing import InstantSDK
 
@@ -74,6 +75,44 @@ def test_each_job_is_released_once_after_its_result_is_stored(toy_skill: Path, t
     assert len(jobs) == 4 and sorted(j for j, _ in sdk.released) == sorted(jobs)
     assert {status for _, status in sdk.released} <= {"success", "failure"}
     assert sorted(e["payload"]["job_id"] for e in _events(Path(result["run_dir"]), "released")) == sorted(jobs)
+
+
+class HangingSDK(ReleasingSDK):
+    """ReleasingSDK whose jobs run until cancelled (then they end cancelled)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled: set[str] = set()
+
+    def create_job(self, image: str | None, command: Any, gpu_count: int = 1, env_vars: Any = None,
+                   inputs: Any = None, outputs: Any = None, **kwargs: Any) -> Job:
+        return Job(id=str((outputs or {})["results_dir"]), results_dir=str((outputs or {})["results_dir"]),
+                   name=kwargs.get("job_name"))
+
+    def get_job_status(self, job_id: str) -> JobStatus:
+        return JobStatus.CANCELLED if job_id in self.cancelled else JobStatus.RUNNING
+
+    def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+        return "training...\n"
+
+    def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:
+        return None
+
+    def cancel_job(self, job_id: str) -> bool:
+        self.cancelled.add(job_id)
+        return True
+
+
+def test_a_rec_whose_job_timed_out_is_released_too(toy_skill: Path, tmp_path: Path) -> None:
+    """README: the instance is deleted "as soon as the rec's result is recorded (also a rec stopped, timed out or
+    cancelled ...)": a job cancelled at ``automl_job_timeout_s`` is released once its rec's failure is stored."""
+    sdk = HangingSDK()
+    settings = {**SETTINGS, "automl_max_recommendations": 2, "automl_job_timeout_s": 0.2,
+                "automl_fail_fast_after": 0}
+    result = _runner(sdk, toy_skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    jobs = [h["job_id"] for h in result["history"]]
+    assert all("automl_job_timeout_s" in str(h["message"]) for h in result["history"]), result["history"]
+    assert sorted(sdk.cancelled) == sorted(jobs) and sorted(sdk.released) == sorted((j, "failure") for j in jobs)
 
 
 def test_a_failed_release_is_logged_once_and_recorded_and_the_sweep_goes_on(
