@@ -128,6 +128,23 @@ def test_a_failed_release_is_logged_once_and_recorded_and_the_sweep_goes_on(
     assert len(failed) == 4 and "brev delete box-1" in failed[0]["payload"]["error"]
 
 
+def test_a_release_that_failed_is_retried_by_the_resume(toy_skill: Path, tmp_path: Path) -> None:
+    """README: "A delete that fails is logged ... and recorded (a `release_failed` event), and the sweep goes on;
+    `tao-automl resume` retries it": a resume of the finished run releases each job whose release failed, once."""
+    failing = ReleasingSDK(fail=True)
+    result = _runner(failing, toy_skill).run(automl_settings=SETTINGS, workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = Path(result["run_dir"])
+    assert len(_events(run_dir, "release_failed")) == 4 and not _events(run_dir, "released")
+    again = ReleasingSDK()
+    _runner(again, toy_skill).run(workspace_path=run_dir, resume=True)
+    jobs = sorted(h["job_id"] for h in result["history"])
+    assert sorted(j for j, _ in again.released) == jobs
+    assert sorted(e["payload"]["job_id"] for e in _events(run_dir, "released")) == jobs
+    third = ReleasingSDK()
+    _runner(third, toy_skill).run(workspace_path=run_dir, resume=True)
+    assert third.calls == 0
+
+
 def test_resume_releases_only_what_an_interrupted_run_left_unreleased(toy_skill: Path, tmp_path: Path) -> None:
     """Stopped between storing rec 2's result and releasing its job: the resume releases that job first, then runs
     the rest of the budget; no job is released twice."""

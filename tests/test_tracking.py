@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +165,19 @@ def test_a_bad_wandb_project_stops_before_a_run_folder_exists(toy_skill: Path, t
         runner.run(automl_settings={"metric": "val_loss"}, workspace_path=tmp_path / "ws",
                    wandb_config={"mode": "offline", "project": "bad/name#"}, gpu_count=0)
     assert not (tmp_path / "ws").exists() or not list((tmp_path / "ws").iterdir())
+
+
+def test_a_sweep_without_a_tracker_imports_neither_extra(toy_skill: Path, tmp_path: Path) -> None:
+    """README: W&B and MLflow "are extras (`wandb`, `mlflow`), imported only when used": a whole sweep with neither
+    config (a fresh interpreter, as the CLI runs one) never imports them."""
+    code = (f"import sys\nfrom tao_automl.runner.loop import AutoMLRunner\nfrom tao_automl.testing import InstantSDK\n"
+            f"AutoMLRunner(InstantSDK(), {str(toy_skill)!r}, log_progress=False).run(automl_settings={{'metric': "
+            f"'val_loss', 'automl_max_recommendations': 2, 'algorithm': 'random', 'poll_interval_s': 0.01}}, "
+            f"workspace_path={str(tmp_path / 'ws')!r}, gpu_count=0)\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in ('wandb', 'mlflow')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_cli_config_carries_the_tracker_configs(tmp_path: Path) -> None:
