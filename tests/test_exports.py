@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import write_skill
+from conftest import readme_says, small_schema, write_skill
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner
@@ -530,6 +530,40 @@ def test_optuna_keeps_bools_apart_from_equal_numbers_in_a_categorical(tmp_path: 
         assert value == ran[trial.number + 1] and type(value) is type(ran[trial.number + 1]), trial.number + 1
         assert isinstance(trial.params["train.optim.lr"], float) and isinstance(trial.params["train.flag"], bool)
     assert set(study.trials[0].distributions["train.act"].choices) == {"1", "true", "0", "false", '"1"', "null"}
+
+
+def test_optuna_writes_a_logit_float_as_a_linear_float_over_its_bounds(tmp_path: Path) -> None:
+    """README: the Optuna journal writes "a `logit` float as a linear float (Optuna has no logit scale)": the param's
+    distribution is a FloatDistribution over the same bounds, not on a log scale, holding each rec's value."""
+    optuna = pytest.importorskip("optuna")
+    from optuna.distributions import FloatDistribution
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from tao_automl import AutoML
+
+    readme_says(r"params with their distributions \(a `logit` float as a linear float: Optuna has no logit scale;")
+    schema = small_schema()
+    schema["properties"]["train"]["properties"]["optim"]["properties"]["momentum"] = {
+        "type": "float", "default": 0.9, "minimum": 0.5, "maximum": 0.999, "scale": "logit"}
+    schema["default"]["train"]["optim"]["momentum"] = 0.9
+    automl = AutoML(tmp_path / "run", skill_dir=write_skill(tmp_path / "bank", schema=schema), log_progress=False,
+                    settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 4, "seed": 2},
+                    automl_hyperparameters=["train.optim.momentum", "train.optim.lr"])
+    ran: dict[int, float] = {}
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            ran[rec.id] = rec.specs["train"]["optim"]["momentum"]
+            automl.report_result(rec.id, float(rec.id))
+    automl.finish()
+    journal = tmp_path / "study.log"
+    assert _cli("export", str(tmp_path / "run"), "--optuna", str(journal)).returncode == 0
+    study = optuna.load_study(study_name="run", storage=JournalStorage(JournalFileBackend(str(journal))))
+    for trial in study.trials:
+        dist = trial.distributions["train.optim.momentum"]
+        assert isinstance(dist, FloatDistribution) and not dist.log and (dist.low, dist.high) == (0.5, 0.999)
+        assert trial.params["train.optim.momentum"] == ran[trial.number + 1]
+        assert trial.distributions["train.optim.lr"].log  # a log-scale float keeps its scale
 
 
 #: Reads a TOML spec (Python 3.11's tomllib) and writes one epoch.

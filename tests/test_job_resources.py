@@ -9,13 +9,15 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import small_schema, write_skill
+from conftest import readme_says, small_schema, write_skill
 from tao_automl.bank.skill import load_skill
 from tao_automl.errors import SettingsError, SkillError, UserInputError
 from tao_automl.runner.fidelity import epoch_key
+from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.runner.plan import RunPlan, check_render
 from tao_automl.runner.preflight import run_preflight
 from tao_automl.runner.run_args import RunArgs
+from tao_automl.testing import InstantSDK
 from test_bank_tools import SHARED, needs_shared
 
 MODELS = SHARED / "skills" / "models" if SHARED is not None else Path("/nonexistent")
@@ -132,3 +134,28 @@ def test_max_epochs_beyond_the_epoch_keys_schema_bounds_is_refused_before_anythi
                                platform_kwargs={"gpu_count": 0}))
     assert not report.ok and any("automl_max_epochs" in c.detail for c in report.checks if c.ok is False)
     RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={**settings, "automl_max_epochs": 100}))
+
+
+class _GpuCounting(InstantSDK):
+    """InstantSDK recording the ``gpu_count`` each job is created with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gpus: list[int] = []
+
+    def create_job(self, image: str | None, command: Any, gpu_count: int = 99, env_vars: Any = None,
+                   inputs: Any = None, outputs: Any = None, **kwargs: Any) -> Any:
+        self.gpus.append(gpu_count)
+        return super().create_job(image, command, gpu_count, env_vars, inputs, outputs, **kwargs)
+
+
+def test_a_job_gets_the_gpu_count_the_readme_states_when_none_is_set(toy_skill: Path, tmp_path: Path) -> None:
+    """README: `platform_kwargs` are each job's `create_job` arguments (`gpu_count`, 1 when unset): a run that sets no
+    gpu_count creates every job with that many GPUs (not the SDK's own default), and one that sets it, with its own."""
+    stated, = readme_says(r"`platform_kwargs` are each job's `create_job` arguments \(`gpu_count`, (\d+) when unset;")
+    settings = {"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2, "poll_interval_s": 0.01}
+    unset, given = _GpuCounting(), _GpuCounting()
+    AutoMLRunner(unset, toy_skill, log_progress=False).run(automl_settings=settings, workspace_path=tmp_path / "a")
+    AutoMLRunner(given, toy_skill, log_progress=False).run(automl_settings=settings, workspace_path=tmp_path / "b",
+                                                           gpu_count=0)
+    assert unset.gpus == [int(stated)] * 2 and given.gpus == [0, 0]
