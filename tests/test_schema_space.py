@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from conftest import readme_says
 from tao_automl.errors import SearchSpaceError, UserInputError
 from tao_automl.schema.access import iter_leaf_names
 from tao_automl.schema.baseline import baseline
@@ -1057,6 +1058,32 @@ def test_random_draws_of_a_space_with_a_relation_are_uniform_over_what_it_allows
     assert sum(d["hi"] == d["lo"] for d in draws) == 0
     gaps = np.array([d["hi"] - d["lo"] for d in draws])
     assert abs(float(np.mean(gaps)) - 1 / 3) < 0.03  # the uniform triangle's mean gap
+
+
+def test_a_draw_breaking_a_relation_is_drawn_again_as_often_as_the_readme_says_then_moved(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: a random draw that breaks a relation "is drawn again (up to 32 times, then moved to the nearest
+    allowed value)": a relation no draw can keep costs the first draw and that many more, the last one repaired; a
+    draw that keeps it is returned as drawn."""
+    times, = readme_says(r"a random draw .*? that breaks it is drawn again \(up to (\d+) times, then moved to the "
+                         r"nearest allowed value\)")
+    draws: list[float] = []
+    real = FloatParam.sample
+
+    def counted(self: FloatParam, rng: np.random.Generator) -> float:
+        value = real(self, rng)
+        if self.name == "hi":
+            draws.append(value)
+        return value
+
+    monkeypatch.setattr(FloatParam, "sample", counted)
+    never = SearchSpace((FloatParam("lo", 0.5, 1.0), FloatParam("hi", 0.0, 0.5)), (Relation("hi", ">=", "lo"),))
+    config = never.sample(np.random.default_rng(0))
+    assert len(draws) == 1 + int(times) and config["hi"] >= config["lo"]
+    draws.clear()
+    often = SearchSpace((FloatParam("lo", 0.0, 1.0), FloatParam("hi", 0.0, 1.0)), (Relation("hi", ">=", "lo"),))
+    config = often.sample(np.random.default_rng(1))
+    assert config["hi"] == draws[-1] and len(draws) <= 1 + int(times)
 
 
 def test_a_misspelt_hyperparameter_is_matched_to_a_searchable_leaf_not_a_group() -> None:
