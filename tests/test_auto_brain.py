@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import small_schema
+from conftest import readme_says, small_schema
 from tao_automl import AutoML, query_status
 from tao_automl.brain.auto import choose
 from tao_automl.brain.classic.bayesian import BayesianBrain
@@ -50,6 +50,24 @@ def test_auto_picks_from_space_and_budget(space: list[dict[str, Any]], conf: dic
                                           why: str) -> None:
     algorithm, reason = choose(SearchSpace.from_json(space), settings(**conf))
     assert algorithm == pick and why in reason
+
+
+def test_auto_picks_at_the_limits_the_readme_states() -> None:
+    """README: `auto` picks "`bayesian` for mostly-numeric spaces up to 20 params and 300 recs", and `bfbo`/`asha`
+    "only with `auto_multifidelity: true` and a budget of at least 20 recs": each limit, read from README, is the last
+    value that still gets the pick, and one past it does not."""
+    most_params, most_recs = map(int, readme_says(r"`bayesian` for mostly-numeric spaces up to (\d+) params and "
+                                                  r"(\d+) recs;"))
+    least, = readme_says(r"only with `auto_multifidelity: true` and a budget of at least (\d+) recs")
+
+    def pick(n: int, **conf: Any) -> str:
+        return choose(SearchSpace.from_json(floats(n)), settings(**conf))[0]
+
+    assert (pick(most_params), pick(most_params + 1)) == ("bayesian", "tpe")
+    assert pick(4, automl_max_recommendations=most_recs) == "bayesian"
+    assert pick(4, automl_max_recommendations=most_recs + 1) == "tpe"
+    assert pick(4, auto_multifidelity=True, automl_max_recommendations=int(least)) == "bfbo"
+    assert pick(4, auto_multifidelity=True, automl_max_recommendations=int(least) - 1) == "bayesian"
 
 
 def test_auto_builds_the_picked_brain_with_its_options() -> None:
