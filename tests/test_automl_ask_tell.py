@@ -66,6 +66,20 @@ def test_failures_and_nan_are_never_best(tmp_path: Path) -> None:
     automl.finish()
 
 
+def test_an_infinite_metric_records_a_failure_in_either_direction(tmp_path: Path) -> None:
+    """README: `report_result` with "`None`/NaN/inf or `status="failure"` records a failure": +inf and -inf are
+    failures with the reason, never a best (minimising, -inf would otherwise beat every real value)."""
+    automl = _random_run(tmp_path / "run", 3, 3)
+    recs = automl.next_recommendation()
+    automl.report_result(recs[0].id, float("-inf"))
+    automl.report_result(recs[1].id, float("inf"))
+    automl.report_result(recs[2].id, 5.0)
+    history = automl.finish()["history"]
+    assert [(h["status"], h["metric_value"]) for h in history] == [("failure", None), ("failure", None),
+                                                                   ("success", 5.0)]
+    assert "not a finite number (-inf)" in history[0]["message"] and automl.get_best().id == recs[2].id
+
+
 def test_a_run_whose_every_rec_failed_finishes_failed_with_its_reason(tmp_path: Path) -> None:
     """As a runner's sweep: complete, none succeeded -> `failed` with a stop reason, not `finished` without a best."""
     automl = _random_run(tmp_path / "run", 3, 3)
