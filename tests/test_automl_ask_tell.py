@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from conftest import small_schema
+from conftest import REPO, small_schema
 from tao_automl import AutoML, query_status
 from tao_automl.errors import SearchSpaceError, SettingsError, UserInputError, WorkspaceError
 
@@ -452,6 +453,28 @@ def test_a_resume_takes_the_runs_settings_and_hands_out_again_the_recs_left_with
                     log_progress=False)
     assert bigger.settings.algorithm == "tpe" and [r.id for r in bigger.next_recommendation()] == [7, 8]
     bigger.finish()
+
+
+def test_the_settings_skill_md_says_a_resume_may_change_are_taken_by_a_resume(tmp_path: Path) -> None:
+    """SKILL.md tells an agent which settings a resume from Python may change ("`llm_fallback`,
+    `automl_max_recommendations` ..., `automl_max_concurrent`, `automl_job_timeout_s`, `automl_fail_fast_after`"):
+    a resume takes each of them, while one it does not name (the seed: the search's identity) is refused."""
+    text = " ".join((REPO / "src" / "tao_automl" / "SKILL.md").read_text().split())
+    sentence = re.search(r"to change one of the few a resume may change \((.+?), \.\.\.\)", text)
+    assert sentence, "SKILL.md no longer lists the settings a resume may change"
+    named = re.findall(r"`(\w+)`", re.sub(r"\([^()]*\)", "", sentence[1]))
+    changed = {"llm_fallback": "random", "automl_max_recommendations": 5, "automl_max_concurrent": 3,
+               "automl_job_timeout_s": 60.0, "automl_fail_fast_after": 0}
+    assert named == list(changed)
+    first = _random_run(tmp_path / "run", 2, 1)
+    for rec in first.next_recommendation():
+        first.report_result(rec.id, 0.5)
+    first.finish()
+    again = AutoML(workspace=tmp_path / "run", resume=True, settings=changed, log_progress=False)
+    assert {key: getattr(again.settings, key) for key in changed} == changed
+    again.finish()
+    with pytest.raises((SettingsError, WorkspaceError), match="seed"):
+        AutoML(workspace=tmp_path / "run", resume=True, settings={"seed": 9}, log_progress=False)
 
 
 def test_opening_a_run_this_process_holds_says_so(tmp_path: Path) -> None:
