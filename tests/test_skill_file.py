@@ -136,3 +136,30 @@ def test_the_poll_loop_ends_when_status_fails(tmp_path: Path, pipefail: bool) ->
     done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.stdout.strip().endswith("ended"), done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_python_resume_block_runs_as_written(toy_skill: Path, tmp_path: Path) -> None:
+    """SKILL.md's resume from Python (section 5), run verbatim with ``run_dir`` an interrupted run's folder: it
+    rebuilds the run's platform from the folder, finishes the run's budget and keeps the setting it changed."""
+    from tao_automl import query_status
+    from tao_automl.errors import SweepInterrupted
+    from tao_automl.experiment.store import read_meta
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    [block] = _fenced("python")
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt  # as Ctrl-C after the first result
+
+    with pytest.raises(SweepInterrupted) as stopped:
+        AutoMLRunner(LocalSDK(), toy_skill, log_progress=False).run(
+            automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 3,
+                             "automl_max_concurrent": 1, "poll_interval_s": 0.05},
+            workspace_path=tmp_path / "ws", gpu_count=0, on_result=interrupt)
+    run_dir = str(stopped.value.run_dir)
+    assert query_status(run_dir)["progress"]["completed"] == 1
+    exec(compile(block, "SKILL.md", "exec"), {"run_dir": run_dir})  # the documented block itself
+    progress = query_status(run_dir)["progress"]
+    assert (progress["state"], progress["completed"], progress["succeeded"]) == ("finished", 3, 3)
+    assert read_meta(run_dir)["settings"]["llm_fallback"] == "bayesian"
