@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import readme_says
+from conftest import REPO, readme_says
 from tao_automl.errors import SettingsError
 from tao_automl.metrics.job import extract_metric
 from tao_automl.metrics.parse import epochs_from_logs, metric_from_logs, metric_from_status, to_objective
@@ -128,7 +129,8 @@ def test_a_name_that_does_not_say_which_way_is_better_is_never_maximised_silentl
 def test_the_readme_lists_the_words_the_direction_rule_reads() -> None:
     """README lists every lower-is-better word of the rule (a name made of one of them is minimised) and gives
     higher-is-better examples (a name made of one of them is maximised without a warning): the list and the rule's
-    words are the same, so a word added to or dropped from either one fails here."""
+    words are the same, so a word added to or dropped from either one fails here. SKILL.md's config comment names
+    some of them: each is one of the rule's."""
     lower, = readme_says(r"`minimize` when a word of the metric's name .*? is one of ([a-z, ]+?), or the name contains")
     listed = [w.strip() for w in lower.split(",")]
     assert listed == list(LOWER_IS_BETTER_WORDS)
@@ -136,6 +138,10 @@ def test_the_readme_lists_the_words_the_direction_rule_reads() -> None:
     higher, = readme_says(r"without a higher-is-better word \(([a-z0-9, ]+), \.\.\.\)")
     examples = [w.strip() for w in higher.split(",")]
     assert len(examples) >= 10 and set(examples) <= set(HIGHER_IS_BETTER_WORDS), examples
+    skill = (REPO / "src" / "tao_automl" / "SKILL.md").read_text()  # its config's comment names some of them
+    named = re.search(r"\(((?:[a-z]+, )+)\.\.\.: README lists them; `rate` is not one\)",
+                      " ".join(skill.replace("#", " ").split()))
+    assert named and set(named[1].rstrip(", ").split(", ")) <= set(listed) and "rate" not in listed
 
 
 @pytest.mark.parametrize(("pattern", "setting", "convert"), [
