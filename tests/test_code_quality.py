@@ -29,3 +29,25 @@ def test_ruff_is_clean() -> None:
 def test_mypy_is_clean() -> None:
     done = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_readme_test_tiers_are_the_markers_the_tests_use() -> None:
+    """README's "Test tiers" table names one marker per service and the script that starts it, and its quick-tier
+    command leaves out exactly those markers: each is a registered marker that conftest gives the service's tests,
+    and each script is in the repository."""
+    import re
+
+    from conftest import TIER_OF_FIXTURE, readme_says
+
+    rows, = readme_says(r"\| tier \| marker \| needs \| started by \| \|---\|---\|---\|---\| (.+?) Run one tier")
+    tiers = re.findall(r"\| [^|]+ \| `(\w+)` \| [^|]+ \| ([^|]+) \|", rows)
+    markers = {marker for marker, _ in tiers}
+    block = re.search(r"^markers = \[\n(.*?)^\]", (REPO / "pyproject.toml").read_text(), re.S | re.M)
+    assert block, "pyproject.toml registers no pytest markers"
+    registered = set(re.findall(r'^\s+"(\w+):', block[1], re.M))
+    assert markers == registered == set(TIER_OF_FIXTURE.values()), (markers, registered)
+    for _, started_by in tiers:
+        for script in re.findall(r"`((?:ci|\.ci)/[\w.]+)`", started_by):
+            assert (REPO / script).is_file(), script
+    quick, = readme_says(r'`\.venv/bin/python -m pytest -q -m "not \(([\w ]+)\)"` for the quick tier alone')
+    assert set(quick.split(" or ")) == markers
