@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import write_skill
+from conftest import readme_says, write_skill
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.registry import make_sdk
@@ -83,6 +83,21 @@ def _adopt(sdk: SlurmSDK, job_id: str, submitted_at: float) -> None:
 ])
 def test_slurm_states_map_to_job_status(state: str, status: JobStatus) -> None:
     assert to_status(state) is status
+
+
+def test_over_ssh_job_folders_go_where_the_readme_says_on_the_cluster(tmp_path: Path) -> None:
+    """README: over ssh Slurm jobs' folders "go to `$HOME/.tao-automl/slurm-jobs` on the cluster unless `jobs_dir`
+    says otherwise" (a run does not move them into its own folder, which the cluster does not see); on this machine
+    a run keeps them (``jobs_share_run_folder``)."""
+    where, = readme_says(r"while over ssh they go to `(\$HOME/[\w./-]+)` on the cluster unless `jobs_dir` says")
+    remote = SlurmSDK(hostname="login", state_dir=tmp_path / "state")
+    remote.shell = FakeShell(lambda argv: Result(0, "/home/ann\n", "") if argv[:2] == ["sh", "-c"] else
+                             Result(1, "", "unexpected"))
+    remote.shell.hostname = "login"
+    assert remote.jobs_dir == where.replace("$HOME", "/home/ann") and remote.jobs_share_run_folder is False
+    chosen = SlurmSDK(hostname="login", state_dir=tmp_path / "state", jobs_dir="/scratch/jobs")
+    assert chosen.jobs_dir == "/scratch/jobs" and chosen.jobs_share_run_folder is False
+    assert SlurmSDK(state_dir=tmp_path / "state").jobs_share_run_folder is True
 
 
 def test_timeout_from_scontrol_is_a_failure_explained_by_the_time_limit(tmp_path: Path) -> None:
