@@ -350,6 +350,8 @@ def test_a_sweep_deletes_each_instance_it_made_and_logs_still_show_their_output(
     assert len(created) == 2 and sorted(c[1] for c in _calls(brev) if c[0] == "delete") == created
     assert not any((brev / "homes" / name).exists() for name in created)
     run_dir = Path(result["run_dir"])
+    kept = sorted((run_dir / "jobs" / "logs").rglob("*.log"))  # README: kept in the run folder (`jobs/logs/`)
+    assert sorted(p.parent.name for p in kept) == created, kept
     value = result["history"][0]["metric_value"]
     for token in (TOKEN, None):  # None: the CLI cannot rebuild the SDK; the log kept in the run folder is read
         if token is None:
