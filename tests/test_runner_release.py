@@ -103,6 +103,38 @@ class HangingSDK(ReleasingSDK):
         return True
 
 
+class EndedSDK(HangingSDK):
+    """HangingSDK in a later process: every job it is asked about has ended with ``val_loss`` 0.5."""
+
+    def get_job_status(self, job_id: str) -> JobStatus:
+        return JobStatus.SUCCESS
+
+    def read_job_file(self, job_id: str, relative_path: str) -> str | None:
+        return '{"epoch": 1, "kpi": {"val_loss": 0.5}}\n' if relative_path == "status.json" else None
+
+
+def test_a_job_in_flight_when_the_run_stops_keeps_its_instance_until_a_resume_collects_it(
+        toy_skill: Path, tmp_path: Path) -> None:
+    """README: "Jobs still in flight when a run is stopped without `--cancel-jobs` keep their instances until a
+    resume collects them": the interrupted run neither cancels nor releases its running job; the resume collects its
+    result, then releases it (and the rec it launches after)."""
+    sdk = HangingSDK()
+
+    def stop(rec: Any) -> None:
+        raise KeyboardInterrupt  # as a stop reaches the orchestrator with rec 1's job running
+
+    settings = {**SETTINGS, "automl_max_recommendations": 2}
+    with pytest.raises(SweepInterrupted) as stopped:
+        _runner(sdk, toy_skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0,
+                                    on_recommendation=stop)
+    assert sdk.calls == 0 and not sdk.cancelled
+    later = EndedSDK()
+    result = _runner(later, toy_skill).run(workspace_path=stopped.value.run_dir, resume=True)
+    jobs = [h["job_id"] for h in result["history"]]
+    assert [h["status"] for h in result["history"]] == ["success", "success"]
+    assert later.released == [(job, "success") for job in jobs] and not later.cancelled
+
+
 def test_a_rec_whose_job_timed_out_is_released_too(toy_skill: Path, tmp_path: Path) -> None:
     """README: the instance is deleted "as soon as the rec's result is recorded (also a rec stopped, timed out or
     cancelled ...)": a job cancelled at ``automl_job_timeout_s`` is released once its rec's failure is stored."""
