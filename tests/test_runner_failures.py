@@ -253,6 +253,26 @@ def test_same_cause_failures_stop_the_sweep_and_the_cli_exits_1(
     assert any("had stopped itself on a cause a resume meets again" in r.getMessage() for r in caplog.records)
 
 
+def test_a_detached_resume_of_a_run_that_needs_a_new_run_says_so_in_its_answer(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """SKILL.md: a resume of a run that stopped itself on a cause a resume meets again "still runs ..., and its answer
+    carries a `warning` saying so (`resume --detach --json` and `resume_sweep`)"."""
+    from agent_helpers import ended, wait_for
+    from tao_automl.agentapi.tools import call_tool
+
+    skill = write_skill(tmp_path / "bank", trainer=NO_METRIC)
+    assert main(["run", str(_config(tmp_path, skill, automl_max_recommendations=12))]) == 1
+    run_dir = str(next((tmp_path / "ws").glob("run_*")))
+    capsys.readouterr()
+    assert main(["resume", run_dir, "--detach", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["detached"] is True and "stops the same way" in answer["warning"], answer
+    assert wait_for(run_dir, ended, timeout=120)["orchestrator"]["new_run_needed"] is True  # it did
+    tool, is_error = call_tool("resume_sweep", {"run_dir": run_dir})
+    assert not is_error and "stops the same way" in tool["warning"], tool
+    wait_for(run_dir, ended, timeout=120)
+
+
 def test_run_json_without_a_result_names_the_real_folder_and_a_failed_recs_log(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     skill = write_skill(tmp_path / "bank", trainer=NO_METRIC)
