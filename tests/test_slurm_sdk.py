@@ -151,6 +151,19 @@ def test_errors_are_classified_transient_or_permanent(stderr: str, code: int, re
     assert stderr.split(": ", 1)[-1] in str(error)  # Slurm's / ssh's own message
 
 
+def test_a_jobs_platform_kwargs_win_over_the_runs_platform_options(tmp_path: Path) -> None:
+    """README: `platform_options` are the SDK's options for the whole run, `platform_kwargs` each job's arguments
+    ("Slurm `partition`, `time_limit` ...; a job's value wins over the option"): the job's partition and time limit
+    reach its batch script, and an option the job leaves unset (the account) still does."""
+    readme_says(r"Docker `mem_limit`, `shm_size` \.\.\.; a job's value wins over the option\)")
+    sdk = SlurmSDK(state_dir=tmp_path / "state", jobs_dir="/jobs", partition="debug", account="proj", time_limit=60)
+    opts = JobOptions.build(0, {"partition": "gpu", "time_limit": 30}, sdk.defaults)
+    lines = batch_script("rec-1", "/j/out.log", "/j", "echo hi", opts).splitlines()
+    assert {"#SBATCH --partition=gpu", "#SBATCH --time=30", "#SBATCH --account=proj"} <= set(lines), lines
+    unset = batch_script("rec-2", "/j/out.log", "/j", "echo hi", JobOptions.build(0, {}, sdk.defaults)).splitlines()
+    assert {"#SBATCH --partition=debug", "#SBATCH --time=60"} <= set(unset), unset
+
+
 def test_batch_script_options_env_quoting_and_rendezvous() -> None:
     opts = JobOptions.build(2, {"partition": "gpu", "time_limit": 90, "num_nodes": 2, "ntasks_per_node": 4,
                                 "cpus_per_task": 8}, {"account": "proj"})
