@@ -3,11 +3,16 @@ working directory: relative paths in it must still reach every job (they are mad
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
+
+from conftest import readme_says
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,3 +44,22 @@ def test_readme_python_block_runs_from_a_temporary_cwd(tmp_path: Path) -> None:
     assert 0.0 <= float(value) <= 1.0 and "train.optim.lr" in params
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and runs[0].name.startswith("run_")
+
+
+def test_the_setup_sweep_is_the_demo_config_the_readme_describes() -> None:
+    """README's Setup runs "a real 10-rec Bayesian sweep of the built-in demo network on this machine" with the config
+    its command names, then `tao-automl report runs` from the same folder: the config is that sweep, its workspace is
+    that `runs` folder, and it passes preflight (which creates nothing)."""
+    recs, = readme_says(r"Run a real (\d+)-rec Bayesian sweep of the built-in demo network on this machine")
+    path, = readme_says(r"\.venv/bin/pip install -e '\.\[demo\]' && \.venv/bin/tao-automl run (\S+) ```")
+    workspace, = readme_says(r"`\.venv/bin/pip install -e '\.\[report\]' && \.venv/bin/tao-automl report (\w+)` \(a "
+                             r"workspace: its newest run\)")
+    config = yaml.safe_load((ROOT / path).read_text())
+    settings = config["automl_settings"]
+    assert (config["platform"], config["skill_dir"]) == ("local", "builtin:demo-digits-mlp")
+    assert (settings["algorithm"], settings["automl_max_recommendations"]) == ("bayesian", int(recs))
+    assert ((ROOT / path).parent / config["workspace_path"]).resolve() == ROOT / workspace
+    done = subprocess.run([sys.executable, "-m", "tao_automl.cli.main", "preflight", path, "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout)["ok"] is True, done.stdout[-2000:] + done.stderr[-2000:]
+
