@@ -3,6 +3,7 @@ count of ``gpu_spec_key`` (every bank model declares ``train.num_gpus``), and ea
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import yaml
 
 from conftest import readme_says, small_schema, write_skill
 from tao_automl.bank.skill import load_skill
+from tao_automl.cli.main import main
 from tao_automl.errors import SettingsError, SkillError, UserInputError
 from tao_automl.runner.fidelity import epoch_key
 from tao_automl.runner.loop import AutoMLRunner
@@ -149,9 +151,11 @@ class _GpuCounting(InstantSDK):
         return super().create_job(image, command, gpu_count, env_vars, inputs, outputs, **kwargs)
 
 
-def test_a_job_gets_the_gpu_count_the_readme_states_when_none_is_set(toy_skill: Path, tmp_path: Path) -> None:
+def test_a_job_gets_the_gpu_count_the_readme_states_when_none_is_set(toy_skill: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """README: `platform_kwargs` are each job's `create_job` arguments (`gpu_count`, 1 when unset): a run that sets no
-    gpu_count creates every job with that many GPUs (not the SDK's own default), and one that sets it, with its own."""
+    gpu_count creates every job with that many GPUs (not the SDK's own default), and one that sets it, with its own;
+    `run --dry-run` shows the same."""
     stated, = readme_says(r"`platform_kwargs` are each job's `create_job` arguments \(`gpu_count`, (\d+) when unset;")
     settings = {"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2, "poll_interval_s": 0.01}
     unset, given = _GpuCounting(), _GpuCounting()
@@ -159,3 +163,10 @@ def test_a_job_gets_the_gpu_count_the_readme_states_when_none_is_set(toy_skill: 
     AutoMLRunner(given, toy_skill, log_progress=False).run(automl_settings=settings, workspace_path=tmp_path / "b",
                                                            gpu_count=0)
     assert unset.gpus == [int(stated)] * 2 and given.gpus == [0, 0]
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(toy_skill), "workspace_path": str(tmp_path / "c"),
+                                      "automl_settings": settings}))
+    assert main(["run", str(config), "--dry-run", "--recs", "1", "--json"]) == 0
+    [shown] = json.loads(capsys.readouterr().out)["recs"]
+    assert shown["platform_kwargs"]["gpu_count"] == int(stated)
+
