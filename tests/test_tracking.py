@@ -180,6 +180,26 @@ def test_a_sweep_without_a_tracker_imports_neither_extra(toy_skill: Path, tmp_pa
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_a_tracker_config_with_enabled_false_logs_nothing(toy_skill: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """README lists `enabled` among both configs' keys: `enabled: false` turns the tracker off (nothing is checked
+    that only a tracker in use needs, such as W&B online's key, and nothing is written where it would log)."""
+    from tao_automl.testing import InstantSDK
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    wandb = {"enabled": False, "mode": "online", "project": "p", "dir": str(tmp_path / "wandb")}
+    mlflow = {"enabled": False, "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    result = AutoMLRunner(InstantSDK(), toy_skill, log_progress=False).run(
+        automl_settings={"metric": "val_loss", "automl_max_recommendations": 2, "algorithm": "random",
+                         "poll_interval_s": 0.01}, workspace_path=tmp_path / "ws", gpu_count=0,
+        wandb_config=wandb, mlflow_config=mlflow)
+    assert result["progress"]["succeeded"] == 2 and result["tracking_errors"] == {}
+    assert not (tmp_path / "wandb").exists() and not (tmp_path / "mlflow.db").exists()
+    with pytest.raises(UserInputError, match="needs an API key"):
+        check_tracking_config("wandb_config", {**wandb, "enabled": True})
+
+
 def test_cli_config_carries_the_tracker_configs(tmp_path: Path) -> None:
     from tao_automl.cli.run_config import load_run_config
 
