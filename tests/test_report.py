@@ -340,3 +340,93 @@ def test_a_constant_metric_says_so_and_auto_names_its_pick_and_the_curve_its_ord
     assert _algorithm_text({"algorithm": "auto", "algorithm_choice": {"algorithm": "bayesian", "reason": "numeric"}}) \
         == "auto, which picked bayesian: numeric"
     assert _algorithm_text({"algorithm": "tpe"}) == "tpe"
+
+
+def _many(n: int) -> Any:
+    """``n`` recs with 4-epoch curves (val_loss driven by lr), every 7th stopped after 2 epochs, every 11th with one
+    epoch; rec 2 continued from rec 1's checkpoint (so the best, rec 2, has a chain)."""
+    from tao_automl.report.data import RecView, RunData
+
+    recs = []
+    for i in range(1, n + 1):
+        lr = 0.001 * ((i * 37) % 101 + 1)
+        final = {1: 5.0, 2: -1.0}.get(i, abs(lr - 0.05) + 0.001 * i)  # rec 1 poor, rec 2 (its promotion) best
+        stopped, single = i % 7 == 0, i % 11 == 0
+        last = 1 if single else 2 if stopped else 4
+        recs.append(RecView(rec_id=i, params={"lr": lr, "wd": 0.01 * (i % 5)}, status="stopped" if stopped else
+                            "success", metric=final, message=None, job_id=None, budget=None, rung=None, bracket=None,
+                            parent=1 if i == 2 else None, created_at=0.0, submitted_at=0.0, finished_at=float(i),
+                            spec_path=None, epochs=[(e, final + 1.0 / e - 1.0 / last) for e in range(1, last + 1)]))
+    return RunData(run_dir=Path("/nonexistent"), meta={"metric": "val_loss", "direction": "minimize"}, recs=recs)
+
+
+def test_importance_of_a_long_run_fits_a_random_draw_of_recs_and_says_so() -> None:
+    """Issue 14: the forest and its shuffles on all 10,000 recs of a long sweep took ~19 s of the report. Beyond
+    ``max_recs`` points the forest is fitted on that many drawn at random (fixed seed): the same numbers as a forest
+    fitted on exactly those recs, and the note says "of N of M recs, drawn at random". Small runs are unchanged."""
+    pytest.importorskip("sklearn")
+    from tao_automl.report.data import RunData
+    from tao_automl.report.html import _importance
+    from tao_automl.report.importance import param_importance, subsample
+
+    go = pytest.importorskip("plotly.graph_objects")
+    data = _many(300)
+    drawn = param_importance(data, max_recs=100)
+    assert drawn.drawn == (100, 300) and next(iter(drawn.shares)) == "lr"
+    chosen = subsample(300, 100)
+    assert chosen is not None and len(set(chosen)) == 100 and chosen == sorted(chosen) == subsample(300, 100)
+    alone = param_importance(RunData(run_dir=data.run_dir, meta=data.meta, recs=[data.recs[i] for i in chosen]))
+    assert alone.drawn is None and (alone.shares, alone.oob_r2) == (drawn.shares, drawn.oob_r2)
+    figure, note = _importance(go, data, max_recs=100)
+    assert figure is not None and "on the val_loss of 100 of 300 recs, drawn at random with a fixed seed" in note
+    figure, note = _importance(go, data)  # under the cap: every rec, the note as before
+    assert figure is not None and "on 300 recs' val_loss: how much" in note and "drawn at random" not in note
+
+
+def test_curves_of_many_recs_name_the_best_and_their_chains_and_draw_the_rest_in_grey() -> None:
+    """Issue 14: one plotly trace per rec (10,004 for a 10,000-rec run) took ~11 s, most of the file, and made a
+    legend no one can read. Past ``all_up_to`` recs with a curve, the ``best`` best-ranked recs and the recs their
+    checkpoints continued from keep their own named traces; every other curve is still drawn, in grey, as a few
+    traces with gaps between recs, and a note says so. Up to ``all_up_to``: one trace per rec, no note."""
+    from tao_automl.report.html import _curves
+
+    go = pytest.importorskip("plotly.graph_objects")
+    data = _many(300)
+    figure, note = _curves(go, data, all_up_to=50, best=5)
+    best = [r.rec_id for r in data.ranked()][:5]
+    named = [t for t in figure.data if t.name.startswith("rec ")]
+    # rec 1: the checkpoint rec 2 (the best) continued from, poor itself
+    assert 1 not in best and [int(t.name.split()[1]) for t in named] == sorted([*best, 1])
+    assert 2 in best and "rec 1 (success, promoted to rec 2)" in {t.name for t in named}
+    grey = [t for t in figure.data if not t.name.startswith("rec ")]
+    stopped = sum(1 for r in data.recs if r.status == "stopped" and r.rec_id not in {*best, 1})
+    assert len(grey) == 4 and {t.name for t in grey if t.showlegend} == {f"{294 - stopped} other recs",
+                                                                         f"{stopped} other stopped recs"}
+    drawn = {int(text.split()[1]) for t in grey for text in t.text if text}
+    assert drawn == {r.rec_id for r in data.recs} - {*best, 1}  # every other curve is there
+    points = sum(1 for t in grey for y in t.y if y is not None)
+    assert points == sum(len(r.epochs) for r in data.recs if r.rec_id not in {*best, 1})
+    lines = [t for t in grey if t.mode == "lines"]  # a gap after each rec's curve: no line joins two recs
+    assert lines and all(t.connectgaps is False and t.y.count(None) == len(set(t.text) - {""}) for t in lines)
+    assert note == ("300 recs have a curve: the 5 best (as ranked in the table) and the 1 recs whose checkpoints "
+                    "they continued from are drawn in colour and named in the legend; the other 294 are drawn in grey "
+                    "(dotted or x: stopped), hover names each point's rec.")
+    figure, note = _curves(go, _many(50), all_up_to=50, best=5)
+    assert note == "" and [t.name for t in figure.data][:2] == ["rec 1 (success, promoted to rec 2)",
+                                                                "rec 2 (success)"] and len(figure.data) == 50
+
+
+def test_a_report_of_more_than_50_curves_draws_a_bounded_number_of_traces_and_says_which(tmp_path: Path) -> None:
+    """The whole report with the shipped limits: 60 recs with curves (over ``ALL_CURVES_UP_TO``) gave 60 named traces;
+    now the 20 best, rec 1 (rec 2's checkpoint) and the grey rest in 3 traces, with the note. The table keeps every
+    rec and the importance (60 recs, under its cap) every rec."""
+    pytest.importorskip("sklearn")
+    from tao_automl.report.html import write_html_report
+
+    text = write_html_report(_many(60), tmp_path / "r.html").read_text()
+    curves = text[text.index("<h2>Learning curves</h2>"):text.index("<h2>Failures</h2>")]
+    assert curves.count('"name":"rec ') == 20 + 1  # named traces (60 before)
+    assert curves.count('"legendgroup":"other ') == 3  # grey: ended lines and markers, stopped lines (none before)
+    assert "60 recs have a curve: the 20 best (as ranked in the table) and the 1 recs whose checkpoints" in curves
+    assert len(re.findall(r"<tr[^>]*data-rec=", text)) == 60
+    assert "on 60 recs&#x27; val_loss: how much" in text

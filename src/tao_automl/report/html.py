@@ -19,7 +19,13 @@ from typing import Any
 from tao_automl.brain.settings_use import unused_settings
 from tao_automl.report import require
 from tao_automl.report.data import RunData
-from tao_automl.report.importance import MIN_RECS, importance_points, most_at_one_epoch, param_importance
+from tao_automl.report.importance import (
+    MAX_RECS,
+    MIN_RECS,
+    importance_points,
+    most_at_one_epoch,
+    param_importance,
+)
 from tao_automl.util.secrets import redact
 
 _CSS = """
@@ -46,7 +52,7 @@ def write_html_report(data: RunData, path: str | Path) -> Path:
          _first_metric_note(data)),
         ("parallel", "Parameters vs metric (parallel coordinates)", _parallel(go, data), ""),
         ("importance", "Parameter importance", *_importance(go, data)),
-        ("curves", "Learning curves", _curves(go, data), ""),
+        ("curves", "Learning curves", *_curves(go, data)),
     ]
     for div_id, title, figure, note in figures:
         sections.append(_figure_section(div_id, title, figure, note))
@@ -233,8 +239,8 @@ def _parallel(go: Any, data: RunData) -> Any | None:
     return go.Figure(go.Parcoords(line={"color": metric, "colorscale": scale, "showscale": True}, dimensions=dims))
 
 
-def _importance(go: Any, data: RunData) -> tuple[Any | None, str]:
-    importance = param_importance(data)
+def _importance(go: Any, data: RunData, *, max_recs: int = MAX_RECS) -> tuple[Any | None, str]:
+    importance = param_importance(data, max_recs=max_recs)
     shares = importance.shares
     points, epoch = importance_points(data)
     if not shares:
@@ -250,8 +256,11 @@ def _importance(go: Any, data: RunData) -> tuple[Any | None, str]:
     figure = go.Figure(go.Bar(x=[shares[n] for n in names], y=names, orientation="h", marker={"color": "#1f77b4"}))
     figure.update_xaxes(title_text="share of importance", range=[0, 1])
     at = f" at epoch {epoch}" if epoch is not None else ""
+    used = (f"{len(points)} recs' {data.metric}{at}" if importance.drawn is None else
+            f"the {data.metric}{at} of {importance.drawn[0]:,} of {len(points):,} recs, drawn at random with a fixed "
+            "seed (the forest's cost grows faster than the recs)")
     note = (f"random-forest permutation importance (scikit-learn; 200 trees, 10 shuffles per param) on "
-            f"{len(points)} recs' {data.metric}{at}: how much the forest's fit drops when a param is shuffled, "
+            f"{used}: how much the forest's fit drops when a param is shuffled, "
             "normalised to sum to 1. " + fit_note(importance.oob_r2))
     return figure, note
 
@@ -266,13 +275,65 @@ def fit_note(oob_r2: float | None) -> str:
     return f"Out-of-bag R² {oob_r2:.2f}: how much of the metric's spread the params predict on recs a tree did not see."
 
 
-def _curves(go: Any, data: RunData) -> Any | None:
+#: runs with at most this many recs with a curve get one named trace per rec; beyond it, see :func:`_curves`
+ALL_CURVES_UP_TO = 50
+#: with more recs, how many of the best are still drawn as named traces (with the recs their chains came from)
+BEST_CURVES = 20
+
+
+def _curves(go: Any, data: RunData, *, all_up_to: int = ALL_CURVES_UP_TO,
+            best: int = BEST_CURVES) -> tuple[Any | None, str]:
+    """Learning curves and a note. Up to ``all_up_to`` recs with a curve: one trace per rec, named in the legend.
+    Beyond that (10,000 traces took ~11 s to build, most of the file, and a legend no one can read): the ``best``
+    best-ranked recs and the recs their checkpoints continued from keep their own traces; every other curve is
+    still drawn, in grey: per line style (solid: ended, dotted: stopped) one trace whose curves are separated by gaps
+    (and one of markers for one-epoch curves), each point's hover naming its rec. The trace count is then bounded
+    (at most ``best`` + their chains + 4); the points are the run's data, as the table's rows are."""
     recs = [r for r in data.recs if r.epochs]
     if not recs:
-        return None
+        return None, ""
     promoted = data.promoted()
     figure = go.Figure()
-    for rec in recs:
+    named = recs
+    note = ""
+    if len(recs) > all_up_to:
+        with_curve = {r.rec_id for r in recs}
+        top = [r.rec_id for r in data.ranked() if r.rec_id in with_curve][:best]
+        chains = [p for rec_id in top for p in data.continued_from(rec_id) if p in with_curve and p not in top]
+        keep = set(top) | set(chains)
+        named = [r for r in recs if r.rec_id in keep]
+        rest = [r for r in recs if r.rec_id not in keep]
+        for stopped in (False, True):
+            group = [r for r in rest if (r.status == "stopped") == stopped]
+            # lines for curves of 2+ epochs (one SVG path however many), markers for one-epoch curves
+            parts = [([r for r in group if len(r.epochs) > 1], "lines"), ([r for r in group if len(r.epochs) == 1],
+                                                                          "markers")]
+            shown = [(part, mode) for part, mode in parts if part]
+            for i, (part, mode) in enumerate(shown):
+                xs: list[int | None] = []
+                ys: list[float | None] = []
+                text: list[str] = []
+                for rec in part:  # one curve after another, a None between them so no line joins two recs
+                    xs += [e for e, _ in rec.epochs]
+                    ys += [v for _, v in rec.epochs]
+                    text += [f"rec {rec.rec_id}"] * len(rec.epochs)
+                    if mode == "lines":
+                        xs.append(None)
+                        ys.append(None)
+                        text.append("")
+                style = "stopped" if stopped else "ended"
+                figure.add_trace(go.Scatter(
+                    x=xs, y=ys, text=text, mode=mode, connectgaps=False, legendgroup=f"other {style}",
+                    showlegend=i == 0, name=f"{len(group):,} other {'stopped ' if stopped else ''}recs",
+                    hovertemplate="%{text}: epoch %{x}, %{y}<extra></extra>",
+                    line={"dash": "dot" if stopped else "solid", "width": 1, "color": "rgba(130,140,150,0.35)"},
+                    marker={"size": 4, "color": "rgba(130,140,150,0.5)",
+                            "symbol": "x" if stopped else "circle"}))
+        chain_text = f" and the {len(set(chains))} recs whose checkpoints they continued from" if chains else ""
+        note = (f"{len(recs):,} recs have a curve: the {len(top)} best (as ranked in the table){chain_text} are drawn "
+                f"in colour and named in the legend; the other {len(rest):,} are drawn in grey (dotted or x: stopped), "
+                "hover names each point's rec.")
+    for rec in named:
         epochs = [e for e, _ in rec.epochs]
         values = [v for _, v in rec.epochs]
         stopped = rec.status == "stopped"
@@ -285,7 +346,7 @@ def _curves(go: Any, data: RunData) -> Any | None:
                                     marker={"symbol": symbols, "size": [5] * (len(values) - 1) + [11]}))
     figure.update_xaxes(title_text="epoch")
     figure.update_yaxes(title_text=data.metric)
-    return figure
+    return figure, note
 
 
 def _failures(data: RunData) -> str:
