@@ -6,6 +6,8 @@ Writes a run folder with N finished recs (10 epochs each) through the real ``Run
 ``benchmarks/results/report_tracking.json``.
 
     PYTHONPATH=src .venv/bin/python benchmarks/report_tracking.py [--recs 200] [--tracked 10]
+    PYTHONPATH=src .venv/bin/python benchmarks/report_tracking.py --recs 10000 --report-only \
+        --out benchmarks/results/report_10000.json   # the report alone on a long sweep (issue 14)
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -39,10 +42,49 @@ def make_run(run_dir: Path, n: int) -> None:
     store.close()
 
 
+def time_trackers(tmp: Path, tracked: int) -> list[tuple[str, int, float]]:
+    """W&B (offline) and MLflow (sqlite) trackers on a run of ``tracked`` recs: start, per rec (median), end."""
+    rows: list[tuple[str, int, float]] = []
+    small = tmp / "run_tracked"
+    small.mkdir()
+    make_run(small, tracked)
+    os.environ["WANDB_MODE"] = "offline"
+    from tao_automl.tracking.mlflow_tracker import MlflowTracker
+    from tao_automl.tracking.wandb_tracker import WandbTracker
+
+    for name, tracker in (("wandb offline", WandbTracker({"project": "bench"})),
+                          ("mlflow sqlite", MlflowTracker({"tracking_uri": f"sqlite:///{tmp}/m.db"}))):
+        state = small / "tracking" / "wandb.json"
+        state.parent.mkdir(exist_ok=True)
+        state.write_text(json.dumps({"logged": list(range(1, tracked + 1))}))  # start: nothing to catch up
+        if name.startswith("mlflow"):
+            tracker._done = set(range(1, tracked + 1))
+        t0 = time.perf_counter()
+        tracker.sweep_started(small)
+        start_ms = (time.perf_counter() - t0) * 1000
+        per_rec = []
+        for rec_id in range(1, tracked + 1):
+            if name.startswith("wandb"):
+                tracker._logged.remove(rec_id)
+            else:
+                tracker._done.discard(rec_id)
+            t0 = time.perf_counter()
+            tracker.rec_finished(small, rec_id)
+            per_rec.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        tracker.sweep_ended(small, "finished")
+        rows += [(f"{name}: start", 1, start_ms), (f"{name}: per rec (median)", tracked,
+                                                    statistics.median(per_rec)),
+                 (f"{name}: end", 1, (time.perf_counter() - t0) * 1000)]
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recs", type=int, default=200)
     parser.add_argument("--tracked", type=int, default=10, help="recs logged through each tracker")
+    parser.add_argument("--report-only", action="store_true", help="time load_run, the HTML report and the PNG only")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON path")
     args = parser.parse_args()
     from tao_automl.report.data import load_run
     from tao_automl.report.html import write_html_report
@@ -63,44 +105,17 @@ def main() -> None:
         rows += [("load_run", args.recs, (t1 - t0) * 1000), ("html report", args.recs, (t2 - t1) * 1000),
                  ("png plot", args.recs, (t3 - t2) * 1000)]
         size_mb = out.stat().st_size / 1e6
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak so far: the run's making included
 
-        small = Path(tmp) / "run_tracked"
-        small.mkdir()
-        make_run(small, args.tracked)
-        os.environ["WANDB_MODE"] = "offline"
-        from tao_automl.tracking.mlflow_tracker import MlflowTracker
-        from tao_automl.tracking.wandb_tracker import WandbTracker
-
-        for name, tracker in (("wandb offline", WandbTracker({"project": "bench"})),
-                              ("mlflow sqlite", MlflowTracker({"tracking_uri": f"sqlite:///{tmp}/m.db"}))):
-            state = small / "tracking" / "wandb.json"
-            state.parent.mkdir(exist_ok=True)
-            state.write_text(json.dumps({"logged": list(range(1, args.tracked + 1))}))  # start: nothing to catch up
-            if name.startswith("mlflow"):
-                tracker._done = set(range(1, args.tracked + 1))
-            t0 = time.perf_counter()
-            tracker.sweep_started(small)
-            start_ms = (time.perf_counter() - t0) * 1000
-            per_rec = []
-            for rec_id in range(1, args.tracked + 1):
-                if name.startswith("wandb"):
-                    tracker._logged.remove(rec_id)
-                else:
-                    tracker._done.discard(rec_id)
-                t0 = time.perf_counter()
-                tracker.rec_finished(small, rec_id)
-                per_rec.append((time.perf_counter() - t0) * 1000)
-            t0 = time.perf_counter()
-            tracker.sweep_ended(small, "finished")
-            rows += [(f"{name}: start", 1, start_ms), (f"{name}: per rec (median)", args.tracked,
-                                                        statistics.median(per_rec)),
-                     (f"{name}: end", 1, (time.perf_counter() - t0) * 1000)]
+        if not args.report_only:
+            rows += time_trackers(Path(tmp), args.tracked)
     load = os.getloadavg()[0]
     print("| step | recs | ms |\n|---|---|---|\n" + "\n".join(f"| {s} | {n} | {ms:.0f} |" for s, n, ms in rows))
-    print(f"report size {size_mb:.1f} MB; 1-minute load {load:.1f}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"rows": [{"step": s, "recs": n, "ms": round(ms, 1)} for s, n, ms in rows],
-                                   "report_mb": round(size_mb, 2), "load": load}, indent=2))
+    print(f"report size {size_mb:.1f} MB; peak RSS after the PNG {rss_mb:.0f} MB; 1-minute load {load:.1f}")
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps({"rows": [{"step": s, "recs": n, "ms": round(ms, 1)} for s, n, ms in rows],
+                                    "report_mb": round(size_mb, 2), "peak_rss_mb": round(rss_mb), "load": load},
+                                   indent=2))
 
 
 if __name__ == "__main__":

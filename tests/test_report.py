@@ -402,12 +402,12 @@ def test_curves_of_many_recs_name_the_best_and_their_chains_and_draw_the_rest_in
     stopped = sum(1 for r in data.recs if r.status == "stopped" and r.rec_id not in {*best, 1})
     assert len(grey) == 4 and {t.name for t in grey if t.showlegend} == {f"{294 - stopped} other recs",
                                                                          f"{stopped} other stopped recs"}
-    drawn = {int(text.split()[1]) for t in grey for text in t.text if text}
-    assert drawn == {r.rec_id for r in data.recs} - {*best, 1}  # every other curve is there
-    points = sum(1 for t in grey for y in t.y if y is not None)
-    assert points == sum(len(r.epochs) for r in data.recs if r.rec_id not in {*best, 1})
+    drawn = [(rec_id, x, y) for t in grey for rec_id, x, y in zip(t.customdata, t.x, t.y, strict=True) if rec_id]
+    assert {rec_id for rec_id, _, _ in drawn} == {r.rec_id for r in data.recs} - {*best, 1}  # every other curve
+    assert len(drawn) == sum(len(r.epochs) for r in data.recs if r.rec_id not in {*best, 1})
+    assert all(y == pytest.approx(dict(data.rec(rec_id).epochs)[x], rel=1e-5) for rec_id, x, y in drawn)
     lines = [t for t in grey if t.mode == "lines"]  # a gap after each rec's curve: no line joins two recs
-    assert lines and all(t.connectgaps is False and t.y.count(None) == len(set(t.text) - {""}) for t in lines)
+    assert lines and all(t.connectgaps is False and t.y.count(None) == len(set(t.customdata) - {None}) for t in lines)
     assert note == ("300 recs have a curve: the 5 best (as ranked in the table) and the 1 recs whose checkpoints "
                     "they continued from are drawn in colour and named in the legend; the other 294 are drawn in grey "
                     "(dotted or x: stopped), hover names each point's rec.")

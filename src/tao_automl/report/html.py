@@ -287,7 +287,8 @@ def _curves(go: Any, data: RunData, *, all_up_to: int = ALL_CURVES_UP_TO,
     Beyond that (10,000 traces took ~11 s to build, most of the file, and a legend no one can read): the ``best``
     best-ranked recs and the recs their checkpoints continued from keep their own traces; every other curve is
     still drawn, in grey: per line style (solid: ended, dotted: stopped) one trace whose curves are separated by gaps
-    (and one of markers for one-epoch curves), each point's hover naming its rec. The trace count is then bounded
+    (and one of markers for one-epoch curves), values to the table's 6 significant digits, each point's hover naming
+    its rec. The trace count is then bounded
     (at most ``best`` + their chains + 4); the points are the run's data, as the table's rows are."""
     recs = [r for r in data.recs if r.epochs]
     if not recs:
@@ -312,20 +313,20 @@ def _curves(go: Any, data: RunData, *, all_up_to: int = ALL_CURVES_UP_TO,
             for i, (part, mode) in enumerate(shown):
                 xs: list[int | None] = []
                 ys: list[float | None] = []
-                text: list[str] = []
+                ids: list[int | None] = []
                 for rec in part:  # one curve after another, a None between them so no line joins two recs
                     xs += [e for e, _ in rec.epochs]
-                    ys += [v for _, v in rec.epochs]
-                    text += [f"rec {rec.rec_id}"] * len(rec.epochs)
+                    ys += [float(f"{v:.6g}") for _, v in rec.epochs]  # the table's 6 digits: half the bytes of repr
+                    ids += [rec.rec_id] * len(rec.epochs)
                     if mode == "lines":
                         xs.append(None)
                         ys.append(None)
-                        text.append("")
+                        ids.append(None)
                 style = "stopped" if stopped else "ended"
                 figure.add_trace(go.Scatter(
-                    x=xs, y=ys, text=text, mode=mode, connectgaps=False, legendgroup=f"other {style}",
+                    x=xs, y=ys, customdata=ids, mode=mode, connectgaps=False, legendgroup=f"other {style}",
                     showlegend=i == 0, name=f"{len(group):,} other {'stopped ' if stopped else ''}recs",
-                    hovertemplate="%{text}: epoch %{x}, %{y}<extra></extra>",
+                    hovertemplate="rec %{customdata}: epoch %{x}, %{y}<extra></extra>",
                     line={"dash": "dot" if stopped else "solid", "width": 1, "color": "rgba(130,140,150,0.35)"},
                     marker={"size": 4, "color": "rgba(130,140,150,0.5)",
                             "symbol": "x" if stopped else "circle"}))
