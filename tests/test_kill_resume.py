@@ -100,3 +100,53 @@ def test_kill_9_mid_sweep_then_resume(tmp_path: Path) -> None:
     assert set(submitted.values()) == {1}
     reattached = {e["rec_id"] for e in store.events("job_reattached")}
     assert set(in_flight) <= reattached | set(finished_before)
+
+
+STOP_KILLED_AFTER_ITS_CANCEL = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {src!r})
+    from tao_automl.platforms.local import sdk as local_sdk
+    real = local_sdk.LocalSDK.cancel_job
+    def cancel_then_die(self, job_id):
+        real(self, job_id)
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 of `stop` between the cancel and its record of it
+    local_sdk.LocalSDK.cancel_job = cancel_then_die
+    from tao_automl.cli.main import main
+    main(["stop", {run_dir!r}, "--cancel-jobs"])
+    """
+)
+
+
+def test_a_stop_cancel_jobs_killed_after_its_cancel_is_named_by_the_resume(tmp_path: Path) -> None:
+    """`tao-automl stop --cancel-jobs` SIGKILLed after it cancelled a job and before it recorded the rec's end: the
+    resume found the job cancelled and recorded the rec "cancelled outside this sweep (not by ... `tao-automl stop
+    --cancel-jobs` ...)", the opposite of what happened. The stop records its decision before the cancel, and the
+    resume reads it."""
+    trainer = "import time\ntime.sleep(120)\n"
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
+    settings = {"metric": "val_loss", "automl_max_recommendations": 1, "automl_max_concurrent": 1,
+                "poll_interval_s": 0.2}
+    jobs, ws = tmp_path / "jobs", tmp_path / "ws"
+    script = ORCHESTRATOR.format(src=str(SRC), jobs=str(jobs), skill=str(skill), settings=settings, ws=str(ws))
+    orchestrator = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        def in_flight() -> bool:
+            runs = list(ws.glob("run_*"))
+            status = query_status(runs[0]) if runs else {"error": "no run yet"}
+            return "error" not in status and any(a["job_id"] for a in status["active_jobs"])
+
+        _wait_for(in_flight, timeout=60)
+        run_dir = next(ws.glob("run_*"))
+        stop = subprocess.run([sys.executable, "-c", STOP_KILLED_AFTER_ITS_CANCEL.format(src=str(SRC),
+                                                                                         run_dir=str(run_dir))])
+        assert stop.returncode == -signal.SIGKILL
+        orchestrator.wait(timeout=60)  # the stop's SIGTERM ended it before the cancel
+    finally:
+        if orchestrator.poll() is None:
+            orchestrator.kill()
+            orchestrator.wait()
+    result = AutoMLRunner(LocalSDK(jobs_dir=jobs), skill).run(workspace_path=run_dir, resume=True)
+    [rec] = result["history"]
+    assert rec["status"] == "cancelled"
+    assert rec["message"] == "cancelled: `tao-automl stop --cancel-jobs`", rec["message"]

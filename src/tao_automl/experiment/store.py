@@ -61,6 +61,12 @@ CREATE TABLE IF NOT EXISTS events (
 #: Event kind: a cancel (``stop --cancel-jobs``, or the runner's own when it stops a sweep) found a rec's job already
 #: ended, and its result waits for ``resume`` to collect it.
 JOB_ENDED_UNCOLLECTED = "job_ended_uncollected"
+#: Event kind: ``stop --cancel-jobs`` is about to cancel a rec's job (payload: ``job_id``, ``message``), recorded before
+#: the cancel, so a resume that finds the job cancelled (the stop was killed before it recorded the rec's end) says
+#: who cancelled it instead of blaming someone outside the sweep.
+CANCEL_DECIDED = "cancel_decided"
+#: The message of a rec cancelled by ``stop --cancel-jobs``.
+STOP_CANCEL_MESSAGE = "cancelled: `tao-automl stop --cancel-jobs`"
 #: Meta key: true when the sweep stopped on a failure cause that `resume` cannot fix (its metric, a job time limit,
 #: diverging values: ``runner.failures.needs_new_run``); status and stop then point at a new run, not a resume.
 NEW_RUN_NEEDED = "new_run_needed"

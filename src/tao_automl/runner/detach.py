@@ -346,8 +346,10 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     from tao_automl.experiment.lines import budget_spent
     from tao_automl.experiment.store import (
         ACTIVE_STATES,
+        CANCEL_DECIDED,
         JOB_ENDED_UNCOLLECTED,
         NEW_RUN_NEEDED,
+        STOP_CANCEL_MESSAGE,
         RecStatus,
         RunStore,
         read_meta,
@@ -393,6 +395,10 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                 if sdk is not None:
                     for rec in store.recs():
                         if rec.status in ACTIVE_STATES and rec.job_id and refused is None:
+                            # recorded first: if this stop is killed after the cancel and before the rec's end
+                            # below, the resume that finds the job cancelled reads who cancelled it here
+                            store.log_event(CANCEL_DECIDED, rec.rec_id, job_id=rec.job_id,
+                                            message=STOP_CANCEL_MESSAGE)
                             try:
                                 gone = sdk.cancel_job(rec.job_id)
                             except Exception as exc:  # the platform failed: stop here, the run stays interrupted
@@ -404,8 +410,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                                 continue
                             store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by="stop --cancel-jobs")
                             # ended now, as the runner ends a rec it cancels (status shows no job that is not running)
-                            store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None,
-                                             "cancelled: `tao-automl stop --cancel-jobs`")
+                            store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, STOP_CANCEL_MESSAGE)
                             cancelled.append(rec.job_id)
                     if refused is None:  # the cancelled recs' jobs, and any a dead orchestrator left unreleased
                         release_pending(as_platform(sdk), store)

@@ -28,10 +28,12 @@ from tao_automl.errors import PlatformError, SweepInterrupted, UserInputError, W
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.holder import copy_of, resume_command
 from tao_automl.experiment.store import (
+    CANCEL_DECIDED,
     DB_NAME,
     JOB_ENDED_UNCOLLECTED,
     JOB_PENDING,
     NEW_RUN_NEEDED,
+    STOP_CANCEL_MESSAGE,
     RecRow,
     RecStatus,
     merged_tracking_errors,
@@ -930,7 +932,8 @@ class AutoMLRunner:
     def _cancelled(self, exp: Experiment, item: _Active, metric: str,
                    on_result: Callable[[Recommendation, float | None, str], Any] | None,
                    ended_at: float | None = None) -> None:
-        """A job found cancelled: by this runner's stop or timeout decision (made before a crash), or by someone;
+        """A job found cancelled: by this runner's stop or timeout decision (made before a crash), by a
+        ``stop --cancel-jobs`` killed before it recorded the rec's end, or by someone;
         ``ended_at``: the platform's end time when this process saw the end late (a job cancelled while no
         orchestrator ran ended then, not at the resume). A stopped one is recorded at the last epoch it reached
         (:meth:`_reached`), as :meth:`_stop` records it."""
@@ -946,6 +949,9 @@ class AutoMLRunner:
         elif decided:
             self._finish(exp, item.rec, None, "failure", str(decided[-1]["payload"]["message"]), on_result,
                          ended_at=ended_at)
+        elif any(e["rec_id"] == item.rec.id for e in exp.store.events(CANCEL_DECIDED)):
+            # `stop --cancel-jobs` cancelled it and was killed before it recorded the rec's end
+            self._finish(exp, item.rec, None, "cancelled", STOP_CANCEL_MESSAGE, on_result, ended_at=ended_at)
         else:
             self._finish(exp, item.rec, None, "cancelled", self._cancelled_by_someone(item), on_result,
                          ended_at=ended_at)
