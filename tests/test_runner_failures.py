@@ -638,3 +638,55 @@ def test_the_next_step_of_an_image_that_cannot_be_pulled_has_no_log_to_read() ->
     step = next_step(message, Path("/w/run_x"), 1)
     assert step.startswith("no job ran: its image could not be pulled") and "logs" not in step, step
     assert "image_pull_secret" in step and "tao-automl resume /w/run_x" in step, step
+
+
+#: One launch (the first to claim a token file, race-free) trains (hangs); every other fails with the same cause.
+ONE_HANGS_REST_FAIL = """
+import os, sys, time
+try:
+    os.close(os.open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "hangs"), os.O_CREAT | os.O_EXCL))
+    time.sleep(60)
+except FileExistsError:
+    pass
+sys.exit("RuntimeError: CUDA error: an illegal memory access was encountered")
+"""
+
+#: The orchestrator, SIGKILLed right after its first cancel of a job (before it records the rec's end).
+KILLED_AFTER_ITS_CANCEL = """
+import os, signal, sys
+sys.path.insert(0, {src!r})
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.runner.loop import AutoMLRunner
+
+class DiesAfterCancel(LocalSDK):
+    def cancel_job(self, job_id):
+        super().cancel_job(job_id)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+AutoMLRunner(DiesAfterCancel(jobs_dir={jobs!r}), {skill!r}).run(
+    automl_settings={settings!r}, workspace_path={ws!r}, gpu_count=0)
+"""
+
+
+def test_a_crash_after_failing_fasts_cancel_leaves_the_reason_for_the_resume(tmp_path: Path) -> None:
+    """The sweep failed fast and cancelled the job in flight; killed (-9) before it recorded that rec's end, the
+    resume found the job cancelled and recorded "cancelled outside this sweep (not by its stop rule, ...)": the
+    sweep had cancelled it itself. The cancel's reason is recorded before the cancel, and the resume reads it."""
+    import signal
+    import subprocess
+    import sys
+
+    skill = write_skill(tmp_path / "bank", trainer=ONE_HANGS_REST_FAIL)
+    settings = _settings(automl_max_recommendations=3, automl_max_concurrent=3, automl_fail_fast_after=2)
+    jobs, ws = tmp_path / "jobs", tmp_path / "ws"
+    src = Path(__file__).resolve().parents[1] / "src"
+    script = KILLED_AFTER_ITS_CANCEL.format(src=str(src), jobs=str(jobs), skill=str(skill), settings=settings,
+                                            ws=str(ws))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    run_dir = next(ws.glob("run_*"))
+    result = AutoMLRunner(LocalSDK(jobs_dir=jobs), skill).run(workspace_path=run_dir, resume=True)
+    cancelled = [h for h in result["history"] if h["status"] == "cancelled"]
+    assert len(cancelled) == 1 and len(result["history"]) == 3, result["history"]
+    assert cancelled[0]["message"].startswith("cancelled: stopping the sweep: all 2 finished recs failed with the "
+                                              "same cause"), cancelled[0]["message"]

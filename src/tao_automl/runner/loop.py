@@ -33,7 +33,6 @@ from tao_automl.experiment.store import (
     JOB_ENDED_UNCOLLECTED,
     JOB_PENDING,
     NEW_RUN_NEEDED,
-    STOP_CANCEL_MESSAGE,
     RecRow,
     RecStatus,
     merged_tracking_errors,
@@ -932,8 +931,8 @@ class AutoMLRunner:
     def _cancelled(self, exp: Experiment, item: _Active, metric: str,
                    on_result: Callable[[Recommendation, float | None, str], Any] | None,
                    ended_at: float | None = None) -> None:
-        """A job found cancelled: by this runner's stop or timeout decision (made before a crash), by a
-        ``stop --cancel-jobs`` killed before it recorded the rec's end, or by someone;
+        """A job found cancelled: by this runner's stop or timeout decision (made before a crash), by a cancel
+        whose decision was recorded (``stop --cancel-jobs``, a sweep that failed fast) and not its end, or by someone;
         ``ended_at``: the platform's end time when this process saw the end late (a job cancelled while no
         orchestrator ran ended then, not at the resume). A stopped one is recorded at the last epoch it reached
         (:meth:`_reached`), as :meth:`_stop` records it."""
@@ -949,9 +948,11 @@ class AutoMLRunner:
         elif decided:
             self._finish(exp, item.rec, None, "failure", str(decided[-1]["payload"]["message"]), on_result,
                          ended_at=ended_at)
-        elif any(e["rec_id"] == item.rec.id for e in exp.store.events(CANCEL_DECIDED)):
-            # `stop --cancel-jobs` cancelled it and was killed before it recorded the rec's end
-            self._finish(exp, item.rec, None, "cancelled", STOP_CANCEL_MESSAGE, on_result, ended_at=ended_at)
+        elif cancels := [e for e in exp.store.events(CANCEL_DECIDED) if e["rec_id"] == item.rec.id]:
+            # `stop --cancel-jobs` or this sweep's own stop (fail fast) cancelled it, and a crash came before the
+            # rec's end was recorded
+            self._finish(exp, item.rec, None, "cancelled", str(cancels[-1]["payload"]["message"]), on_result,
+                         ended_at=ended_at)
         else:
             self._finish(exp, item.rec, None, "cancelled", self._cancelled_by_someone(item), on_result,
                          ended_at=ended_at)
@@ -1003,6 +1004,9 @@ class AutoMLRunner:
         ``(rec id, status)`` of each job that had ended (for one left for ``resume``, a status that says so)."""
         collected: list[tuple[int, str]] = []
         for rec_id, item in list(active.items()):
+            # recorded first: a crash between the cancel and the rec's end leaves its job cancelled, and the resume
+            # that finds it so reads why here (:meth:`_cancelled`)
+            exp.store.log_event(CANCEL_DECIDED, rec_id, job_id=item.job_id, message=f"cancelled: {reason}")
             if not self._cancel(item, "job"):
                 log.info("rec %d: job %s ended before the cancel; collecting its result", rec_id, item.job_id)
                 with contextlib.suppress(_FailFast):  # the sweep is stopping already
