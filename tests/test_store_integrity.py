@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,3 +131,74 @@ def test_every_surface_says_the_same_next_step_for_a_damaged_store(toy_skill: Pa
         assert failed, answer
         hints[f"mcp {tool}"] = answer["error"]["hint"]
     assert hints == {name: DAMAGED_HINT for name in hints}
+
+
+def _full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every SQLite statement on a run store fails as it did on a real full disk (a 10 MB ext4 loop mount, which a
+    test cannot make): SQLITE_IOERR_SHMSIZE, "disk I/O error", raised when the first connection to an intact
+    state.db cannot grow its WAL index (state.db-shm), even to read it; a write that finds no room is SQLITE_FULL."""
+    import tao_automl.experiment.store as store_module
+
+    real_connect = sqlite3.connect
+
+    def error() -> sqlite3.OperationalError:
+        exc = sqlite3.OperationalError("disk I/O error")
+        exc.sqlite_errorcode = 4874  # type: ignore[attr-defined]  # SQLITE_IOERR_SHMSIZE
+        return exc
+
+    class FullDisk(sqlite3.Connection):
+        def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+            raise error()
+
+        def executescript(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+            raise error()
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        return real_connect(*args, **kwargs, factory=FullDisk)
+
+    monkeypatch.setattr(store_module.sqlite3, "connect", connect)
+
+
+def test_an_intact_store_on_a_full_disk_is_not_called_damaged(toy_skill: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a full disk SQLite cannot open a run's intact state.db (its WAL index must grow, even for a read): status,
+    export, report, logs, runs and the MCP tools said the run store was damaged, "restore state.db from a copy, or
+    start a new run", and resume and stop said "run store ... is damaged (disk I/O error)" (a user could discard a
+    good run). Each now says the disk is full and to free space; resume and stop name the run to resume. An ENOSPC
+    reaching an MCP tool (or `--json`'s fallback) was "kind internal: this is a bug"; it is the full-disk error."""
+    import json
+
+    from tao_automl.agentapi.tools import call_tool
+    from tao_automl.experiment.store import DAMAGED_HINT
+
+    run_dir = _finished_run(toy_skill, tmp_path)
+    _full_disk(monkeypatch)
+    errors: dict[str, dict[str, Any]] = {}
+    for argv in CLI_READERS:
+        args = [a.format(out=tmp_path) for a in argv]
+        assert main([args[0], str(run_dir), *args[1:], "--json"]) == 2
+        errors[args[0] + " " + " ".join(args[1:2])] = json.loads(capsys.readouterr().out)["error"]
+    for name, error in errors.items():
+        assert "damaged" not in error["message"] and error["hint"] != DAMAGED_HINT, (name, error)
+        if name.split()[0] in ("resume", "stop"):  # the store is opened to write: the CLI's full-disk error
+            assert error["message"].startswith("no space left on the device"), (name, error)
+            assert f"`tao-automl resume {run_dir}`" in error["hint"], (name, error)
+        else:
+            from tao_automl.experiment.store import FULL_DISK_HINT
+
+            assert "no space left on the device" in error["message"] and error["hint"] == FULL_DISK_HINT, (name, error)
+    for tool in MCP_READERS:
+        answer, failed = call_tool(tool, {"run_dir": str(run_dir)})
+        error = answer["error"]
+        assert failed and "damaged" not in error["message"] and error["kind"] == "workspace", (tool, answer)
+        assert "no space left on the device" in error["message"], (tool, answer)  # never "internal ... a bug"
+    import errno
+
+    from tao_automl.errors import error_json
+
+    full = error_json(OSError(errno.ENOSPC, "No space left on device", str(run_dir / "events.jsonl")))["error"]
+    assert full["kind"] == "workspace" and full["message"].startswith("no space left on the device"), full
+    assert main(["runs", str(run_dir.parent), "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)["runs"]
+    assert listed["error"].startswith("unreadable: no space left on the device"), listed

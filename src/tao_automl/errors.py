@@ -303,9 +303,10 @@ class SweepInterrupted(KeyboardInterrupt):
 
 def error_json(exc: BaseException) -> dict[str, Any]:
     """``{"error": {...}}`` for any exception; unexpected ones become :class:`InternalError`."""
-    if not isinstance(exc, TaoAutoMLError):
-        exc = InternalError(f"{type(exc).__name__}: {exc}",
-                            hint="this is a bug or an unexpected environment problem; rerun with -v for details")
+    if not isinstance(exc, TaoAutoMLError):  # a full disk or a read-only folder is the machine's state, not a bug
+        exc = storage_error(exc) or InternalError(
+            f"{type(exc).__name__}: {exc}",
+            hint="this is a bug or an unexpected environment problem; rerun with -v for details")
     data = exc.to_json()
     run_dir = getattr(exc, "run_dir", None)  # the run a sweep had made when it stopped (set by the runner)
     if run_dir is None:
@@ -315,3 +316,29 @@ def error_json(exc: BaseException) -> dict[str, Any]:
     if isinstance(data["hint"], str):
         data["hint"] = data["hint"].replace("RUN_DIR", shlex.quote(str(run_dir)))
     return {"run_dir": str(run_dir), **(exc.produced or {}), "error": data}
+
+
+def storage_error(exc: BaseException) -> TaoAutoMLError | None:
+    """A failed write because the disk is full (or a quota met) or the folder is read-only, as a one-line error
+    naming the path; None for any other exception."""
+    import errno
+
+    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        type(exc).__module__ == "sqlite3" and "disk is full" in str(exc))
+    read_only = isinstance(exc, OSError) and exc.errno == errno.EROFS
+    if not (full or read_only):
+        return None
+    path = getattr(exc, "filename", None)
+    where = f" writing {path!r}" if path else " writing the run folder's state"
+    what = "no space left on the device" if full else "the file system is read-only"
+    run_dir = getattr(exc, "run_dir", None)  # set by the sweep that was running
+    if run_dir is not None:
+        import shlex  # not at import: errors is on every command's start-up path
+
+        resume = (f"the run keeps what it recorded: once there is space, continue it with "
+                  f"`tao-automl resume {shlex.quote(str(run_dir))}`")
+    else:
+        resume = "a run that had started keeps what it recorded and continues with `tao-automl resume RUN_DIR`"
+    return WorkspaceError(f"{what}{where}", field="workspace_path", value=path,
+                          allowed="a folder on a file system with free space that you can write",
+                          hint=f"free space (or choose another workspace_path); {resume}")

@@ -18,11 +18,13 @@ from tao_automl.experiment.store import (
     ACTIVE_STATES,
     DAMAGED_HINT,
     DB_NAME,
+    FULL_DISK_HINT,
     JOB_ENDED_UNCOLLECTED,
     JOB_PENDING,
     NEW_RUN_NEEDED,
     RunStore,
     tracking_errors_of,
+    unreadable,
 )
 from tao_automl.experiment.summary import (
     active_job,
@@ -76,7 +78,7 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int | No
         finally:
             store.close()
     except sqlite3.Error as exc:
-        return {"error": f"cannot read run state at {run_dir!r}: {exc}"}
+        return {"error": unreadable(run_dir, os.path.join(run_dir, DB_NAME), exc)[0]}
     return status
 
 
@@ -84,7 +86,7 @@ def status_error_hint(error: str) -> str:
     """What to do about a ``query_status`` error: a folder without a run needs the right path; a run whose state
     cannot be read (a damaged or truncated state.db) needs its folder checked, not another path."""
     if error.startswith("cannot read run state"):
-        return DAMAGED_HINT
+        return FULL_DISK_HINT if ": no space left on the device" in error else DAMAGED_HINT
     return "pass the run folder printed by `tao-automl run` (it holds state.db)"
 
 

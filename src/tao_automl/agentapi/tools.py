@@ -205,15 +205,16 @@ def _with_tool_steps(report: JSON) -> JSON:
 
 
 def _status(run_dir: str, **view: Any) -> JSON:
-    from tao_automl.experiment.store import DAMAGED_HINT
+    from tao_automl.experiment.store import DAMAGED_HINT, FULL_DISK_HINT
     from tao_automl.status import query_status, status_error_hint
 
     status = query_status(run_dir, **view)
     if "error" in status:
-        damaged = status_error_hint(str(status["error"])) == DAMAGED_HINT
+        hint = status_error_hint(str(status["error"]))  # a damaged state.db, or one on a full disk: this folder
         raise WorkspaceError(str(status["error"]), field="run_dir", value=run_dir,
                              allowed="a run folder made by start_sweep (it holds state.db)",
-                             hint=DAMAGED_HINT if damaged else "pass the run_dir returned by start_sweep")
+                             hint=hint if hint in (DAMAGED_HINT, FULL_DISK_HINT)
+                             else "pass the run_dir returned by start_sweep")
     return status
 
 

@@ -738,29 +738,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _storage_error(exc: BaseException) -> TaoAutoMLError | None:
-    """A failed write because the disk is full (or a quota met) or the folder is read-only, as a one-line error
-    naming the path; None for any other exception."""
-    import errno
+    """:func:`tao_automl.errors.storage_error` (a full disk or a read-only folder as a one-line error)."""
+    from tao_automl.errors import storage_error
 
-    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-        type(exc).__module__ == "sqlite3" and "disk is full" in str(exc))
-    read_only = isinstance(exc, OSError) and exc.errno == errno.EROFS
-    if not (full or read_only):
-        return None
-    path = getattr(exc, "filename", None)
-    where = f" writing {path!r}" if path else " writing the run folder's state"
-    what = "no space left on the device" if full else "the file system is read-only"
-    run_dir = getattr(exc, "run_dir", None)  # set by the sweep that was running
-    if run_dir is not None:
-        from tao_automl.util.shell import sh
-
-        resume = (f"the run keeps what it recorded: once there is space, continue it with "
-                  f"`tao-automl resume {sh(str(run_dir))}`")
-    else:
-        resume = "a run that had started keeps what it recorded and continues with `tao-automl resume RUN_DIR`"
-    return WorkspaceError(f"{what}{where}", field="workspace_path", value=path,
-                          allowed="a folder on a file system with free space that you can write",
-                          hint=f"free space (or choose another workspace_path); {resume}")
+    return storage_error(exc)
 
 
 def entry() -> None:

@@ -9,6 +9,7 @@ snapshot while the runner writes, without blocking it.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -201,6 +202,8 @@ class RunStore:
                 self._add_missing_columns()
                 self._conn.executescript(_INDEXES)
             except sqlite3.DatabaseError as exc:
+                if disk_full(exc, self.path):  # an intact store on a full disk: free space, then go on
+                    raise no_space(self.path, run_dir if existed else None) from None
                 raise damaged(self.path, str(exc)) from None
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout=5000")
@@ -580,14 +583,15 @@ def record_tracking_errors(run_dir: str | Path, failed: Mapping[str, Mapping[str
 
 def read_meta(run_dir: str | Path) -> dict[str, Any]:
     """The run's metadata, read without taking part in writes; a damaged store is a :class:`WorkspaceError`."""
+    path = os.path.join(os.fspath(run_dir), DB_NAME)
     try:
         store = RunStore(run_dir, readonly=True)
     except sqlite3.DatabaseError as exc:
-        raise damaged(os.path.join(os.fspath(run_dir), DB_NAME), str(exc)) from None
+        raise no_space(path, run_dir) if disk_full(exc, path) else damaged(path, str(exc)) from None
     try:
         return store.meta()
     except sqlite3.DatabaseError as exc:
-        raise damaged(store.path, str(exc)) from None
+        raise no_space(path, run_dir) if disk_full(exc, path) else damaged(path, str(exc)) from None
     finally:
         store.close()
 
@@ -596,6 +600,53 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
 #: hint to pass another folder would send the caller looking for a run that is here).
 DAMAGED_HINT = ("the folder holds a run whose state.db cannot be read (damaged or truncated: a full disk, a copy made "
                 "while it was written); restore state.db from a copy, or start a new run")
+
+
+#: What to do about a run folder whose state.db cannot be opened because its disk is full (SQLite needs a little room
+#: even to read it: every first connection re-creates its WAL index, state.db-shm): the run is intact.
+FULL_DISK_HINT = ("the disk that holds the run folder is full (SQLite needs a little free space even to read "
+                  "state.db); free space there, then run the command again: the run keeps what it recorded (a sweep "
+                  "that stopped continues with `tao-automl resume RUN_DIR`)")
+
+_SQLITE_FULL, _SQLITE_IOERR, _SQLITE_IOERR_SHMSIZE = 13, 10, 4874  # SQLite result codes (the low byte: the family)
+
+
+def disk_full(exc: BaseException, path: str) -> bool:
+    """Whether ``exc``, an SQLite error on the store at ``path``, comes from a full disk rather than a damaged file:
+    SQLITE_FULL, SQLITE_IOERR_SHMSIZE (the WAL index could not grow), or another I/O error while the disk that holds
+    ``path`` has (almost) no room left."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+; the message before
+    if code is None:
+        if "database or disk is full" in str(exc):
+            return True
+        io_error = "disk I/O error" in str(exc)
+    else:
+        if code & 0xFF == _SQLITE_FULL or code == _SQLITE_IOERR_SHMSIZE:
+            return True
+        io_error = code & 0xFF == _SQLITE_IOERR
+    if not io_error:
+        return False
+    try:
+        room = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return False
+    return room.f_bavail * room.f_frsize < 1 << 20
+
+
+def no_space(path: str, run_dir: str | Path | None = None) -> OSError:
+    """The ENOSPC error of a store at ``path`` whose disk is full (the CLI names the disk and the next step); with
+    ``run_dir``, the run a resume continues once there is space."""
+    error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+    if run_dir is not None:
+        error.run_dir = run_dir  # type: ignore[attr-defined]
+    return error
+
+
+def unreadable(run_dir: str | Path, path: str, exc: BaseException) -> tuple[str, str]:
+    """``(message, hint)`` of a run store at ``path`` that raised ``exc`` when read: a full disk or a damaged file."""
+    if disk_full(exc, path):
+        return f"cannot read run state at {str(run_dir)!r}: no space left on the device ({exc})", FULL_DISK_HINT
+    return f"cannot read run state at {str(run_dir)!r}: {exc}", DAMAGED_HINT
 
 
 def damaged(path: str, why: str) -> WorkspaceError:

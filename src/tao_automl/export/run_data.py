@@ -11,7 +11,7 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.holder import lock_holder
-from tao_automl.experiment.store import DAMAGED_HINT, DB_NAME, RecRow, RunStore
+from tao_automl.experiment.store import DB_NAME, RecRow, RunStore, unreadable
 from tao_automl.experiment.summary import summarise
 from tao_automl.metrics.job import STATUS_FILE
 from tao_automl.metrics.parse import kpi_series, status_lines
@@ -92,7 +92,7 @@ def load_run(run_dir: str | Path) -> RunData:
         finally:
             store.close()
     except sqlite3.Error as exc:
-        raise WorkspaceError(f"cannot read run state at {str(path)!r}: {exc}", field="run_dir",
-                             value=str(run_dir), hint=DAMAGED_HINT) from None
+        message, hint = unreadable(path, str(path / DB_NAME), exc)
+        raise WorkspaceError(message, field="run_dir", value=str(run_dir), hint=hint) from None
     return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta, values, seen_until), epochs=curves,
                    values=values)

@@ -8,7 +8,7 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.holder import as_shown, lock_holder
-from tao_automl.experiment.store import DB_NAME, RunStore
+from tao_automl.experiment.store import DB_NAME, RunStore, disk_full
 from tao_automl.experiment.summary import progress
 from tao_automl.multiobjective import view as pareto_view
 from tao_automl.util.shell import sh
@@ -47,7 +47,8 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
                 store.close()
         except sqlite3.Error as exc:
             out.append({**dict.fromkeys(RUN_KEYS), "id": run_dir.name, "run_dir": str(run_dir),
-                        "error": f"unreadable: {exc}"})
+                        "error": f"unreadable: no space left on the device ({exc}): free space, then list again"
+                        if disk_full(exc, str(run_dir / DB_NAME)) else f"unreadable: {exc}"})
             continue
         p = progress(recs, meta)
         if front is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.lines import epochs_trained
-from tao_automl.experiment.store import DAMAGED_HINT, DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore
+from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore, unreadable
 from tao_automl.experiment.summary import parent_chain
 from tao_automl.experiment.workspace import rec_folder
 from tao_automl.metrics.parse import is_better, kpi_series, status_lines
@@ -190,9 +190,10 @@ def load_run(run_dir: str | Path, *, read_results: bool = True) -> RunData:
         path = runs[-1]
     try:
         return _read_run(path, read_results)
-    except sqlite3.DatabaseError as exc:  # another tool's state.db, or a damaged one
-        raise WorkspaceError(f"cannot read run state at {str(path)!r}: {exc}", field="run_dir", value=str(run_dir),
-                             allowed="a run folder made by `tao-automl run`", hint=DAMAGED_HINT) from None
+    except sqlite3.DatabaseError as exc:  # another tool's state.db, a damaged one, or one on a full disk
+        message, hint = unreadable(path, str(path / DB_NAME), exc)
+        raise WorkspaceError(message, field="run_dir", value=str(run_dir),
+                             allowed="a run folder made by `tao-automl run`", hint=hint) from None
 
 
 def _read_run(path: Path, read_results: bool) -> RunData:
