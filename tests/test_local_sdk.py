@@ -696,6 +696,22 @@ def test_a_job_whose_exit_file_cannot_be_written_keeps_its_exit_code(sdk: LocalS
     assert sdk.get_job_info(failing.id)["exit_code"] == 3
 
 
+def test_an_unwritten_exit_file_found_by_a_later_process_is_not_called_a_kill(tmp_path: Path) -> None:
+    """A job that failed on a full disk, and whose orchestrator stopped on the same full disk before it recorded the
+    end (a real sweep on a 10 MB ext4 loop mount): after `resume` its rec said "the wrapper was killed by a signal
+    (often kill -9 or the out-of-memory killer) or the machine restarted", although the wrapper ran to its end and
+    only the write of its exit code failed (the shell's `>` left exit_code.json empty). The later process says so.
+    (A folder in the file's place makes the write fail here: a full disk cannot be made in a test.)"""
+    state = tmp_path / "state.json"
+    job_id = submit_elsewhere(state, 'sleep 0.5; mkdir "$TAO_AUTOML_LOCAL_JOB/exit_code.json"; exit 3')["id"]
+    follow = LocalSDK(state_file=state, gpu_ids=[])  # the submitter is gone: nothing read the wrapper's status
+    assert wait_done(follow, job_id) is JobStatus.FAILURE
+    analysis = follow.get_failure_analysis(job_id)
+    assert analysis is not None and analysis["exit_code"] is None
+    assert "killed" not in analysis["message"] and "could not write the code to exit_code.json" in analysis["message"]
+    assert "disk was full" in analysis["message"]
+
+
 def test_processes_a_finished_job_left_running_are_stopped(sdk: LocalSDK, tmp_path: Path) -> None:
     """A job that forked a child (a dataloader worker) and ended left it running, holding what the next job gets."""
     pid_file = tmp_path / "child.pid"

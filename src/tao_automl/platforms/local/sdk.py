@@ -134,6 +134,16 @@ def _remove_dead_spares(jobs_dir: Path) -> None:
             _remove_spare(jobs_dir / name)
 
 
+def _exit_file_unwritten(job_dir: Path) -> bool:
+    """Whether the wrapper of the job in ``job_dir``, which left no exit record, reached its last line: its ``>``
+    opened exit_code.json (which sets its mtime) after it wrote its pid file, and the write of the code failed (a
+    full disk). A killed wrapper never touches the file (absent, or the empty one of a folder made ahead)."""
+    try:
+        return os.stat(job_dir / EXIT_FILE).st_mtime_ns > os.stat(job_dir / PID_FILE).st_mtime_ns
+    except OSError:
+        return False
+
+
 def _gone(pid: int) -> bool:
     """Whether process ``pid`` has ended: no such process, or a zombie (killed, not yet reaped by its parent: it
     runs no more code, and its spare folder is no longer its own)."""
@@ -781,6 +791,11 @@ class LocalSDK(PlatformBase):
             rec.data["message"] = reason or (
                 "cancelled: its process group was stopped by the cancel before it could record an exit code"
                 if rec.data.get("cancel_requested") else
+                # the wrapper got as far as creating its exit file (the shell's `>`), then could not write the code
+                f"its exit code was lost: its wrapper (pid {rec.data.get('pid')}) ended by itself but could not "
+                f"write the code to {EXIT_FILE} (most likely the disk was full when the job ended; its log may be "
+                "cut short too), and the process that started it was no longer there to read it"
+                if _exit_file_unwritten(rec.dir) else
                 f"its process vanished without an exit code: the wrapper (pid {rec.data.get('pid')}) was "
                 "killed by a signal (which one is not recorded: often kill -9 or the out-of-memory killer) or the "
                 "machine restarted"
