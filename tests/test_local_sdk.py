@@ -712,6 +712,35 @@ def test_an_unwritten_exit_file_found_by_a_later_process_is_not_called_a_kill(tm
     assert "disk was full" in analysis["message"]
 
 
+def test_a_job_end_that_cannot_be_recorded_on_a_full_disk_is_one_log_line(
+        sdk: LocalSDK, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A full disk when a job ended: its job.json could not be rewritten, and the watcher thread logged two chained
+    Python tracebacks from deep inside (write_json_atomic, os.fdopen) into the sweep's output, before the sweep's
+    own one-line "no space left on the device" error (a real sweep on a 10 MB ext4 loop mount). It is one line naming
+    the file and the error. (write_json_atomic raises ENOSPC here: a full disk cannot be made in a test.)"""
+    import errno
+
+    import tao_automl.platforms.local.sdk as sdk_module
+
+    go = Path(sdk.jobs_dir) / "go"
+    job = sdk.create_job(None, f"while [ ! -e {go} ]; do sleep 0.02; done", gpu_count=0)
+
+    def full(path: Path, *args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(sdk_module, "write_json_atomic", full)
+    with caplog.at_level(logging.ERROR, logger="tao_automl.platforms.local.sdk"):
+        go.touch()
+        assert wait_done(sdk, job.id) is JobStatus.SUCCESS
+        deadline = time.monotonic() + 10
+        while not any("could not record its end" in r.getMessage() for r in caplog.records) \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+    (record,) = [r for r in caplog.records if "could not record its end" in r.getMessage()]
+    assert record.exc_info is None and "No space left on device" in record.getMessage()
+    assert f"{job.id}/job.json" in record.getMessage()
+
+
 def test_processes_a_finished_job_left_running_are_stopped(sdk: LocalSDK, tmp_path: Path) -> None:
     """A job that forked a child (a dataloader worker) and ended left it running, holding what the next job gets."""
     pid_file = tmp_path / "child.pid"

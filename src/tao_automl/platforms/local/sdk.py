@@ -625,6 +625,8 @@ class LocalSDK(PlatformBase):
                 self._save(rec)
             else:
                 write_json_atomic(rec.dir / JOB_FILE, snapshot)
+        except OSError as exc:  # a full disk, say: the machine's state, one line (no traceback from deep inside)
+            logger.error("local job %s: could not record %s in %s: %s", rec.id, what, rec.dir / JOB_FILE, exc)
         except Exception:
             logger.exception("local job %s: could not record %s", rec.id, what)
 
