@@ -751,3 +751,28 @@ def test_processes_a_finished_job_left_running_are_stopped(sdk: LocalSDK, tmp_pa
     while not gone(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert gone(child)
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"gpu_ids": "0,1"}, "gpu_ids"), ({"gpu_ids": "01"}, "gpu_ids"), ({"gpu_ids": 0}, "gpu_ids"),
+    ({"gpu_ids": [-1]}, "gpu_ids"), ({"gpu_ids": [True]}, "gpu_ids"), ({"gpu_ids": [0, "0"]}, "gpu_ids"),
+    ({"gpu_ids": ["0,1"]}, "gpu_ids"), ({"gpu_ids": [" 1"]}, "gpu_ids"), ({"gpu_ids": [""]}, "gpu_ids"),
+    ({"gpu_ids": [1.0]}, "gpu_ids"), ({"gpu_ids": [None]}, "gpu_ids"),
+    ({"jobs_dir": ""}, "jobs_dir"), ({"jobs_dir": 5}, "jobs_dir"), ({"state_file": "  "}, "state_file"),
+])
+def test_local_sdk_refuses_bad_options_naming_them(kwargs: dict[str, Any], field: str) -> None:
+    """Found by a fuzz of every field: ``gpu_ids="0,1"`` was taken letter by letter (ids '0', ',' and '1'), a
+    negative, bool or repeated id was handed out, an int failed with "'int' object is not iterable", and an empty
+    ``jobs_dir`` silently meant the current folder; each is a one-line error naming the option."""
+    with pytest.raises(UserInputError) as info:
+        LocalSDK(**kwargs)
+    error = info.value
+    assert error.field == field and error.allowed and field in str(error)
+    assert "not iterable" not in str(error)
+
+
+@pytest.mark.parametrize(("given", "ids"), [([], []), ([0, 1], ["0", "1"]), (["0", "1"], ["0", "1"]),
+                                            (("GPU-3f2a", "MIG-1c0d"), ["GPU-3f2a", "MIG-1c0d"]), (None, None)])
+def test_local_sdk_gpu_ids_it_takes(given: Any, ids: list[str] | None, tmp_path: Path) -> None:
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=given)
+    assert sdk.init_options["gpu_ids"] == ids

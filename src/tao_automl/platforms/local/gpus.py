@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+
+from tao_automl.errors import UserInputError
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +26,32 @@ def parse_visible_devices(value: str) -> list[str]:
         if item == "-1" or item.lower() == "nodevfiles":
             break
         ids.append(item)
+    return ids
+
+
+GPU_IDS_ALLOWED = ("a list of distinct GPU ids: integers >= 0 or names such as 'GPU-<uuid>' (no comma or space), "
+                   "e.g. [0, 1]; [] for none")
+
+
+def check_gpu_ids(value: object) -> list[str] | None:
+    """``LocalSDK(gpu_ids=...)`` as the ids it hands out (None stays None: detect them). A string is refused, not
+    iterated ("0,1" would be the ids '0', ',' and '1'), as are a bool, a negative number and a repeated id."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise UserInputError(f"gpu_ids: {value!r} is not allowed; expected {GPU_IDS_ALLOWED}", field="gpu_ids",
+                             value=value, allowed=GPU_IDS_ALLOWED)
+    ids: list[str] = []
+    for item in value:
+        ok = (isinstance(item, numbers.Integral) and not isinstance(item, bool) and int(item) >= 0) or \
+            (isinstance(item, str) and item.strip() == item and bool(item) and not any(c in item for c in ", ") and
+             item != "-1")
+        text = str(int(item)) if isinstance(item, numbers.Integral) and not isinstance(item, bool) else str(item)
+        if not ok or text in ids:
+            why = "is given twice" if ok else "is not a GPU id"
+            raise UserInputError(f"gpu_ids: {item!r} {why} (in {list(value)!r}); expected {GPU_IDS_ALLOWED}",
+                                 field="gpu_ids", value=list(value), allowed=GPU_IDS_ALLOWED)
+        ids.append(text)
     return ids
 
 

@@ -40,7 +40,7 @@ from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, 
 from tao_automl.platforms.common import check_int, check_job_name, contained_path
 from tao_automl.platforms.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local import process as proc
-from tao_automl.platforms.local.gpus import GpuAllocator, detect_gpus
+from tao_automl.platforms.local.gpus import GpuAllocator, check_gpu_ids, detect_gpus
 from tao_automl.platforms.local.reaper import REAPER
 from tao_automl.platforms.local.wrapper import EXIT_FILE, MARKER_ENV, PID_FILE, read_exit, read_pid, wrapper_argv
 from tao_automl.platforms.local.wrapper import exit_record as exit_record_of
@@ -234,6 +234,17 @@ def jobs_path(path: str | None) -> str:
     return path if path.split(os.pathsep)[0] == bin_dir else bin_dir + os.pathsep + path
 
 
+def _folder_option(name: str, value: str | Path | None) -> str | Path | None:
+    """``jobs_dir``/``state_file`` as given: a path, or None; an empty or blank one (which would mean the current
+    folder) and any other type are refused naming the option."""
+    if value is None or isinstance(value, Path):
+        return value
+    if not isinstance(value, (str, os.PathLike)) or not str(os.fspath(value)).strip():
+        raise UserInputError(f"{name}: {value!r} is not allowed; expected a path (a non-empty string)", field=name,
+                             value=value, allowed="a path (a non-empty string)")
+    return value
+
+
 class LocalSDK(PlatformBase):
     """Runs jobs as local subprocesses; GPU ids are handed out through ``CUDA_VISIBLE_DEVICES``."""
 
@@ -255,6 +266,8 @@ class LocalSDK(PlatformBase):
         jobs_dir: str | Path | None = None,
         gpu_ids: Sequence[int] | None = None,
     ) -> None:
+        state_file, jobs_dir = _folder_option("state_file", state_file), _folder_option("jobs_dir", jobs_dir)
+        gpu_override = check_gpu_ids(gpu_ids)
         # Absolute now: every job runs in its own folder, so a relative path would mean another place there.
         self.state_file = Path(state_file).expanduser().absolute() if state_file is not None else None
         self.jobs_dir = (
@@ -263,7 +276,7 @@ class LocalSDK(PlatformBase):
         #: Whether the caller chose where job folders go (``jobs_dir`` or ``state_file``); if not, a run keeps them
         #: in its own folder (:meth:`keep_jobs_in`).
         self.jobs_dir_chosen = jobs_dir is not None or state_file is not None
-        self._gpu_override = None if gpu_ids is None else [str(g) for g in gpu_ids]
+        self._gpu_override = gpu_override
         self._allocator: GpuAllocator | None = None
         #: Constructor arguments a later process needs to rebuild this SDK and re-attach to its jobs.
         self.init_options: dict[str, Any] = {
