@@ -320,6 +320,7 @@ def test_an_option_that_would_be_ignored_is_a_usage_error(argv: list[str], field
     argv = [str(config) if a == "CFG" else str(tmp_path / "run") if a == "RUN" else a for a in argv]
     error = _json_error(argv, capsys)
     assert error["kind"] == "usage" and error["field"] == field and needs in error["message"]
+    assert field in error["allowed"]  # what would be accepted, as every user error says (it was null)
     assert not (tmp_path / "ws").exists()  # no sweep started, no folder made
 
 

@@ -287,33 +287,38 @@ WATCH_INTERVAL_S = 2.0
 
 def _refuse_unused(args: argparse.Namespace) -> None:
     """A usage error (exit 2) for an option given where it would be ignored, naming what it needs."""
-    def refuse(option: str, value: Any, needs: str) -> None:
-        raise UsageError(f"{option}: {needs}", field=option, value=value,
+    def refuse(option: str, value: Any, needs: str, allowed: str) -> None:
+        raise UsageError(f"{option}: {needs}", field=option, value=value, allowed=allowed,
                          hint=f"see `tao-automl {args.command} --help`")
 
     if args.command == "run":
         if args.recs is not None and not args.dry_run:
             refuse("--recs", args.recs, "only sets how many recs --dry-run shows; add --dry-run (without it, run "
-                   "launches the whole sweep: its size is automl_settings.automl_max_recommendations)")
+                   "launches the whole sweep: its size is automl_settings.automl_max_recommendations)",
+                   "--recs N together with --dry-run")
         if args.dry_run and args.detach:
             refuse("--detach", True, "cannot be combined with --dry-run, which launches nothing (so nothing would "
-                   "run in the background); drop --dry-run to start the sweep detached, or --detach to preview it")
+                   "run in the background); drop --dry-run to start the sweep detached, or --detach to preview it",
+                   "--detach or --dry-run, not both")
     elif args.command == "status" and args.watch:
         chosen = (("--recs", "all" if args.recs == "all" else None), ("--top", args.top), ("--offset", args.offset),
                   ("--limit", args.limit))
         for option, value in chosen:
             if value is not None:
                 refuse(option, value, "--watch shows the best recs as they come in; choosing recs (--recs all, "
-                       "--top, --offset, --limit) needs a plain status, without --watch")
+                       "--top, --offset, --limit) needs a plain status, without --watch",
+                       "--watch without --recs all, --top, --offset or --limit")
     elif args.command == "status":
         if args.interval is not None:
-            refuse("--interval", args.interval, "sets how often --watch refreshes; add --watch")
+            refuse("--interval", args.interval, "sets how often --watch refreshes; add --watch",
+                   "--interval S together with --watch")
         if args.recs == "all" and args.top is not None:
             refuse("--top", args.top, "sets how many best recs --recs top shows; --recs all lists every rec "
-                   "(page it with --offset/--limit)")
+                   "(page it with --offset/--limit)", "--top N with --recs top (the default)")
         for option, value in (("--offset", args.offset), ("--limit", args.limit)):
             if value is not None and args.recs != "all":
-                refuse(option, value, "pages the list of every rec: it needs --recs all")
+                refuse(option, value, "pages the list of every rec: it needs --recs all",
+                       f"{option} N together with --recs all")
         for option, value in (("--top", args.top), ("--offset", args.offset), ("--limit", args.limit)):
             if value is not None and value < 0:  # named as given here, not as query_status's argument
                 raise UsageError(f"{option}: {value} is not a whole number >= 0", field=option, value=value,
