@@ -46,6 +46,9 @@ BAD_SETTINGS: list[tuple[str, Any]] = [
     ("seed", -1), ("seed", 1.5), ("seed", "0"),
     ("poll_interval_s", 0), ("poll_interval_s", -5), ("poll_interval_s", "5"), ("poll_interval_s", 4000),
     ("fidelity_mode", "stop"), ("fidelity_mode", 3),
+    # found by a fuzz of every field: an integer past 64 bits was taken, then failed every rec (a budget) or
+    # nothing noticed it
+    ("automl_max_epochs", 10**30), ("seed", 2**64), ("automl_max_concurrent", 10**20),
     ("algoritm", "random"), ("max_recs", 3), ("automl_max_experiments", 5),
 ]
 
@@ -84,6 +87,11 @@ BAD_ARGS: list[tuple[str, Any, str]] = [
     ("spec_overrides", {"train.optim": {"lrr": 0.1}}, "spec_overrides.train.optim.lrr"),
     ("spec_overrides", {"train": {"optim": {"lr": 0.5}}}, "spec_overrides.train.optim.lr"),
     ("spec_overrides", {"train.num_epochs": {"max": 3}}, "spec_overrides.train.num_epochs"),
+    # found by a fuzz of every field: a list index into a mapping and a key ending in a dot were refused without
+    # field, value or allowed; an empty dataset path was taken (see also test_demo_model_inputs_found_by_the_fuzz)
+    ("spec_overrides", {"train.optim[0]": 1}, "spec_overrides.train.optim[0]"),
+    ("spec_overrides", {"train.": 1}, "spec_overrides.train."),
+    ("train_dataset_uri", {"a.b": ""}, "train_dataset_uri.a.b"),
     ("automl_hyperparameters", ["train.optim.lr", "train.layers", "train.optim.lr"], "automl_hyperparameters"),
     ("custom_param_ranges", {"train.act": {"valid_options": ["relu", "relu"]}}, "custom_param_ranges.train.act"),
     ("gpu_count", -1, "gpu_count"), ("gpu_count", "1", "gpu_count"), ("gpu_count", 1.5, "gpu_count"),
@@ -141,7 +149,7 @@ def _check(error: dict[str, Any], field: str, value: Any) -> None:
     assert error["field"] and field in error["field"], (field, error)
     assert error["field"].split(".")[-1].split("[")[0] in message, error
     assert error["allowed"] not in (None, "", []), error
-    if isinstance(value, (int, float, str)) and not isinstance(value, bool) and value != "" and \
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool) and str(value).strip() != "" and \
             not (isinstance(value, float) and math.isnan(value)):
         assert str(value) in message, error
 
@@ -204,6 +212,19 @@ BAD_FILES: list[tuple[dict[str, Any], str]] = [
     ({"platform_options": "x"}, "platform_options"), ({"platform_kwargs": "x"}, "platform_kwargs"),
     ({"platfrom": "local"}, "platfrom"), ({"skill_dir": "builtin:no-such-model"}, "skill_dir"),
     ({"train_dataset_uri": "missing/relative"}, "train_dataset_uri"),
+    # found by a fuzz of every field: a blank workspace path made a folder named by spaces; the local platform's
+    # gpu_ids took a string letter by letter ("0,1": ids '0', ',' and '1'), a negative, a bool or a repeated id,
+    # and an int failed with "'int' object is not iterable"; an empty jobs_dir meant the current folder
+    ({"workspace_path": "   "}, "workspace_path"),
+    ({"platform_options": {"gpu_ids": "0,1"}}, "platform_options.gpu_ids"),
+    ({"platform_options": {"gpu_ids": 0}}, "platform_options.gpu_ids"),
+    ({"platform_options": {"gpu_ids": [-1]}}, "platform_options.gpu_ids"),
+    ({"platform_options": {"gpu_ids": [True]}}, "platform_options.gpu_ids"),
+    ({"platform_options": {"gpu_ids": [0, 0]}}, "platform_options.gpu_ids"),
+    ({"platform_options": {"gpu_ids": ["0,1"]}}, "platform_options.gpu_ids"),
+    ({"platform_options": {"gpu_ids": [1.5]}}, "platform_options.gpu_ids"),
+    ({"platform_options": {"jobs_dir": ""}}, "platform_options.jobs_dir"),
+    ({"platform_options": {"state_file": "  "}}, "platform_options.state_file"),
 ]
 
 
@@ -246,3 +267,34 @@ def test_a_command_placeholder_nobody_fills_is_refused_before_anything(tmp_path:
     _check(err.to_json(), "actions.train.command", "{gpu_list}")
     error = _cli_case(tmp_path, _config(skill), capsys)
     _check(error, "actions.train.command", "{gpu_list}")
+
+
+#: Cases on the built-in demo model (its schema leaves num_epochs open above; its train path is a declared input):
+#: (config keys, the error's field, the value named).
+DEMO_CASES: list[tuple[dict[str, Any], str, Any]] = [
+    # any builtin: URI passed preflight ("built in"), then every job failed on the missing file
+    ({"train_dataset_uri": "builtin:digit"}, "train_dataset_uri", "builtin:digit"),
+    ({"train_dataset_uri": "builtin:mnist"}, "train_dataset_uri", "builtin:mnist"),
+    ({"dataset_keys": {"dataset.train_path": "builtin:Digits"}}, "dataset_keys.dataset.train_path", "builtin:Digits"),
+    # an empty path was set, and the demo fell back to its own data without a word
+    ({"dataset_keys": {"dataset.train_path": ""}}, "dataset_keys.dataset.train_path", ""),
+    # an epoch count past 64 bits passed preflight, then every rec failed with SQLite's OverflowError
+    ({"spec_overrides": {"train.num_epochs": 10**30}}, "spec_overrides.train.num_epochs", 10**30),
+    ({"spec_overrides": {"train.num_epochs": 1, "dataset.split_seed": 2**70}}, "spec_overrides.dataset.split_seed",
+     2**70),
+]
+
+
+@pytest.mark.parametrize(("given", "field", "value"), DEMO_CASES)
+def test_demo_model_inputs_found_by_the_fuzz(given: dict[str, Any], field: str, value: Any, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by a fuzz of every field of the run config (each case was taken, or failed only once jobs ran)."""
+    from tao_automl.bank import builtin_skill_dir
+
+    config = {"skill_dir": str(builtin_skill_dir("demo-digits-mlp")), "workspace_path": "ws",
+              "automl_settings": {**OK_SETTINGS, "metric": "val_loss"}, "platform_kwargs": {"gpu_count": 0},
+              "train_dataset_uri": "builtin:digits", "spec_overrides": {"train.num_epochs": 1}, **given}
+    error = _cli_case(tmp_path, config, capsys)
+    _check(error, field, value)
+    if "builtin:" in str(value):
+        assert "builtin:digits" in error["allowed"]

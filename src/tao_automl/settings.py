@@ -15,6 +15,7 @@ import numpy as np
 
 from tao_automl.errors import SettingsError
 from tao_automl.multiobjective.objectives import check_consistent, check_objectives, check_weights, expand_metric_list
+from tao_automl.util.checks import INT64_MAX
 from tao_automl.util.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,8 @@ def as_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     number = int(value)
     if number < low or (high is not None and number > high):
         raise _bad(name, number, f"an integer >= {low}" if high is None else f"an integer {low}..{high}")
+    if number > INT64_MAX:  # the run's store holds 64-bit integers
+        raise _bad(name, number, f"an integer {low}..{INT64_MAX} (64 bits)")
     return number
 
 

@@ -49,7 +49,9 @@ def _is_known(skill: Skill, spec: Mapping[str, Any], key: str) -> bool:
     try:
         return has_path(spec, key) or ("[" not in key and get_property(skill.schema, key) is not None)
     except ValueError as exc:
-        raise UserInputError(f"spec_overrides: {exc}; write keys as dotted names such as 'train.num_epochs'") from None
+        raise UserInputError(f"spec_overrides: {exc}; write keys as dotted names such as 'train.num_epochs'",
+                             field=f"spec_overrides.{key}", value=key,
+                             allowed="dotted names such as 'train.num_epochs'") from None
 
 
 def resolve_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,7 +137,8 @@ def check_spec_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mappi
         try:
             set_path(copy.deepcopy(dict(spec)), key, value)
         except ValueError as exc:
-            raise UserInputError(f"spec_overrides: {exc}") from None
+            raise UserInputError(f"spec_overrides: {exc}", field=f"spec_overrides.{key}", value=value,
+                                 allowed="a dotted key whose [index] parts name items of lists in the spec") from None
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,8 @@ def _set(spec: dict[str, Any], key: str, value: Any, what: str) -> None:
     try:
         set_path(spec, key, copy.deepcopy(value))
     except ValueError as exc:
-        raise UserInputError(f"{what}: {exc}") from None
+        raise UserInputError(f"{what}: {exc}", field=f"{what}.{key}" if what == "spec_overrides" else what, value=value,
+                             allowed="a dotted key whose [index] parts name items of lists in the spec") from None
 
 
 def place(skill: Skill, ctx: JobContext) -> Placement:

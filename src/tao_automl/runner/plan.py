@@ -53,6 +53,7 @@ from tao_automl.schema.relations import unenforced_relations
 from tao_automl.settings import AutoMLSettings, Direction, direction_doubt, infer_direction
 from tao_automl.space.numeric import FloatParam, IntParam
 from tao_automl.space.search_space import CategoricalParam, SearchSpace, describe
+from tao_automl.util.checks import INT64_MAX
 from tao_automl.util.dotted import flatten, with_values
 from tao_automl.util.suggest import did_you_mean, nearest, one_typo_apart
 from tao_automl.util.yaml_numbers import number_as_text_hint
@@ -563,6 +564,8 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
     allowed = ""
     if kind in _INT_TYPES and (isinstance(value, bool) or not isinstance(value, int)):
         allowed = "an integer"
+    elif kind in _INT_TYPES and abs(value) > INT64_MAX:  # the run's store (and most trainers) hold 64 bits
+        allowed = f"an integer of 64 bits (-{INT64_MAX}..{INT64_MAX})"
     elif kind in _FLOAT_TYPES and not (_number(value) and math.isfinite(value)):
         allowed = "a finite number"
     elif kind in _BOOL_TYPES and not isinstance(value, bool):

@@ -17,8 +17,9 @@ from urllib.parse import urlparse
 
 from tao_automl.errors import PlatformUnreachableError, PreflightError, TaoAutoMLError
 from tao_automl.runner.run_args import RunArgs
-from tao_automl.util.builtin import BUILTIN_PREFIX
+from tao_automl.util.builtin import BUILTIN_DATASETS, BUILTIN_PREFIX
 from tao_automl.util.reach import unreachable_error
+from tao_automl.util.suggest import did_you_mean
 
 LOCAL = "local"
 
@@ -433,7 +434,13 @@ def dataset_check(platform: str, field_name: str, uri: str | None) -> Check:
     if not uri:
         return Check(field_name, True, "not given")
     if uri.startswith(BUILTIN_PREFIX):
-        return Check(field_name, True, f"{uri} (built in)")
+        if uri in BUILTIN_DATASETS:
+            return Check(field_name, True, f"{uri} (built in)")
+        known = ", ".join(BUILTIN_DATASETS)
+        close = did_you_mean(uri, BUILTIN_DATASETS)
+        message = f"{field_name}: {uri!r} is not a built-in dataset{close}; built in: {known}"
+        return Check(field_name, False, message, PreflightError(
+            message, field=field_name, value=uri, allowed=f"{known}, an existing local path or a remote URI"))
     parsed = urlparse(uri)
     if parsed.scheme not in ("", "file"):
         return Check(field_name, None, f"{uri}: not checked (remote {parsed.scheme}:// URI)")

@@ -170,6 +170,16 @@ def _text_map(name: str, value: Any) -> dict[str, str]:
     return out
 
 
+def _path_map(name: str, value: Any) -> dict[str, str]:
+    """``dataset_keys`` (or a mapping ``train_dataset_uri``): spec key -> a path; an empty or blank path is refused
+    (the spec would get no path, and a job may fall back to its default data without a word)."""
+    out = _text_map(name, value)
+    for key, item in out.items():
+        if not item.strip():
+            raise bad_input(f"{name}.{key}", item, "a path or URI (a non-empty string)")
+    return out
+
+
 def _names(name: str, value: Any) -> list[str]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise bad_input(name, value, "a list of parameter names")
@@ -186,7 +196,7 @@ def _ranges(name: str, value: Any) -> dict[str, Any]:
 #: field -> its check (``None`` is allowed for the optional ones, checked by the caller).
 _CHECKS: dict[str, Any] = {
     "skill_dir": _text, "workspace_path": _text, "platform": _text, "platform_options": _mapping, "action": _text,
-    "eval_dataset_uri": _text, "base_checkpoint": _text, "image": _text, "dataset_keys": _text_map,
+    "eval_dataset_uri": _text, "base_checkpoint": _text, "image": _text, "dataset_keys": _path_map,
     "automl_settings": _mapping, "automl_hyperparameters": _names, "custom_param_ranges": _ranges,
     "spec_overrides": _mapping, "platform_kwargs": _mapping, "wandb_config": _mapping, "mlflow_config": _mapping,
 }
@@ -200,14 +210,17 @@ def checked_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if name == "train_dataset_uri" and isinstance(value, Mapping):
-            out["dataset_keys"] = {**_text_map(name, value), **out.get("dataset_keys", {})}
+            out["dataset_keys"] = {**_path_map(name, value), **out.get("dataset_keys", {})}
         elif name == "train_dataset_uri":
             out[name] = _text(name, value)
         elif name == "dataset_keys":
-            out[name] = {**out.get(name, {}), **_text_map(name, value)}
+            out[name] = {**out.get(name, {}), **_path_map(name, value)}
         else:
             out[name] = _CHECKS[name](name, value)
     for name in ("action", "platform"):
         if name in out and not out[name].strip():
             raise bad_input(name, out[name], "a non-empty name")
+    for name in ("skill_dir", "workspace_path"):  # "   " would be a folder named by spaces
+        if out.get(name) and not out[name].strip():
+            raise bad_input(name, out[name], "a path (a string that is not blank)")
     return out

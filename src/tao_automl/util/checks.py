@@ -9,6 +9,10 @@ import os
 
 from tao_automl.errors import UserInputError
 
+#: The largest integer a run records (SQLite's INTEGER, a 64-bit signed number): a larger setting or spec integer
+#: is refused up front instead of failing every rec when it is stored.
+INT64_MAX = 2**63 - 1
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
