@@ -159,12 +159,13 @@ def test_a_default_the_readme_states_is_the_settings_default(pattern: str, setti
 
 
 def test_a_bool_setting_takes_the_words_the_readme_names_in_any_case_and_nothing_else() -> None:
-    """README: "a bool takes `true`/`false` or exactly `true/false/yes/no` in any case (never `"0"`, `1` or
-    truthiness)"."""
-    words, = readme_says(r"a bool takes `true`/`false` or exactly `([a-z/]+)` in any case \(never `\"0\"`, `1`")
+    """README: "a bool takes `true`/`false` or exactly `true/false/yes/no` in any case, surrounding spaces ignored
+    (never `"0"`, `1` or truthiness)"."""
+    words, = readme_says(r"a bool takes `true`/`false` or exactly `([a-z/]+)` in any case, surrounding spaces "
+                         r"ignored \(never `\"0\"`, `1`")
     assert words.split("/") == ["true", "false", "yes", "no"]
     for word in words.split("/"):
-        for spelt in (word, word.upper(), word.title()):
+        for spelt in (word, word.upper(), word.title(), f" {word} "):
             got = AutoMLSettings.from_mapping({"auto_multifidelity": spelt}).auto_multifidelity
             assert got is (word in ("true", "yes")), spelt
     for refused in ("0", 1, "on", "y", "", None):
