@@ -32,13 +32,13 @@ import yaml
 
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.errors import UserInputError
+from tao_automl.util.builtin import BUILTIN_DIGITS
 from tao_automl.util.suggest import did_you_mean
 
 Array = npt.NDArray[np.float64]
 Labels = npt.NDArray[np.int64]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-BUILTIN_DIGITS = "builtin:digits"
 DEMO_EXTRA_HINT = "install the demo extra: pip install 'tao-run-automl[demo]'"
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")

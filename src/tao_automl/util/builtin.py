@@ -4,5 +4,7 @@
 from __future__ import annotations
 
 BUILTIN_PREFIX = "builtin:"
+#: scikit-learn's digits, which the demo network (``tao_automl.demo.digits_mlp``) trains on.
+BUILTIN_DIGITS = "builtin:digits"
 #: The datasets shipped in the package, as a dataset URI or path names them (the demo network reads them).
-BUILTIN_DATASETS = ("builtin:digits",)
+BUILTIN_DATASETS = (BUILTIN_DIGITS,)
