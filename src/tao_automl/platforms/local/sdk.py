@@ -827,7 +827,10 @@ class LocalSDK(PlatformBase):
             status = JobStatus.FAILURE
         rec.data["state"] = status.value
         if save:
-            self._save(rec)
+            try:
+                self._save(rec)
+            except OSError as exc:  # a full disk, say: the end is known all the same (the wrapper's exit record)
+                logger.error("local job %s: could not record its end in %s: %s", rec.id, rec.dir / JOB_FILE, exc)
         return status
 
     def get_job_info(self, job_id: str) -> dict[str, Any]:
