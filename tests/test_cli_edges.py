@@ -629,7 +629,7 @@ def test_a_disk_that_fills_during_a_sweep_names_the_run_folder_to_resume(
     (The second result's write raises what the full disk raised: a full disk cannot be made here.)"""
     import errno
 
-    from tao_automl.cli.main import _storage_error
+    from tao_automl.errors import storage_error as _storage_error
 
     raised, run_dir = _sweep_stopped_at_rec_2(tmp_path, monkeypatch, lambda folder: OSError(
         errno.ENOSPC, "No space left on device", str(folder / "state.db-journal")))

@@ -24,6 +24,7 @@ from tao_automl.errors import (
     UserInputError,
     WorkspaceError,
     error_json,
+    storage_error,
 )
 
 TYPE_CHECKING = False  # start-up imports neither typing nor a command's modules: `--help` stays a few ms
@@ -730,7 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_FAILED
     except Exception as exc:
-        storage = _storage_error(exc)
+        storage = storage_error(exc)
         if storage is not None:  # a full disk or read-only mount: the machine's state, not a bug
             return _report_error(storage, as_json)
         if not as_json:
@@ -740,13 +741,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(__name__).exception("unexpected error in %r", args.command)
         _print_out(_dumps(error_json(sys.exc_info()[1] or Exception("unknown"))))
         return EXIT_FAILED
-
-
-def _storage_error(exc: BaseException) -> TaoAutoMLError | None:
-    """:func:`tao_automl.errors.storage_error` (a full disk or a read-only folder as a one-line error)."""
-    from tao_automl.errors import storage_error
-
-    return storage_error(exc)
 
 
 def entry() -> None:

@@ -10,6 +10,7 @@ running so ``resume`` re-attaches) and, with ``cancel_jobs``, cancels the jobs s
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 import signal
@@ -243,11 +244,9 @@ def _track_cancelled(folder: Path, state: str) -> None:
     meta = read_meta(folder)
     if not (meta.get("wandb") or meta.get("mlflow")):
         return
-
-    def record(failed: dict[str, dict[str, Any]], first_here: list[str]) -> None:  # in the run's record, as a sweep's
-        record_tracking_errors(folder, failed, first_here)
-
-    trackers = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")), record=record)
+    # their failures go into the run's record, as a sweep's do
+    trackers = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")),
+                           record=functools.partial(record_tracking_errors, folder))
     trackers.sweep_started(folder)  # logs each ended rec it has not logged yet
     trackers.sweep_ended(folder, state)
 

@@ -936,8 +936,9 @@ class AutoMLRunner:
         ``ended_at``: the platform's end time when this process saw the end late (a job cancelled while no
         orchestrator ran ended then, not at the resume). A stopped one is recorded at the last epoch it reached
         (:meth:`_reached`), as :meth:`_stop` records it."""
-        decided = sorted((e for kind in ("stop_decided", "timeout_decided") for e in exp.store.events(kind)
-                          if e["rec_id"] == item.rec.id), key=lambda e: e["seq"])
+        rec_id = item.rec.id
+        decided = sorted((e for kind in ("stop_decided", "timeout_decided") for e in exp.store.events(kind, rec_id)),
+                         key=lambda e: e["seq"])
         if decided and decided[-1]["kind"] == "stop_decided":
             p = decided[-1]["payload"]
             judged = int(p["epoch"])
@@ -948,7 +949,7 @@ class AutoMLRunner:
         elif decided:
             self._finish(exp, item.rec, None, "failure", str(decided[-1]["payload"]["message"]), on_result,
                          ended_at=ended_at)
-        elif cancels := [e for e in exp.store.events(CANCEL_DECIDED) if e["rec_id"] == item.rec.id]:
+        elif cancels := exp.store.events(CANCEL_DECIDED, rec_id):
             # `stop --cancel-jobs` or this sweep's own stop (fail fast) cancelled it, and a crash came before the
             # rec's end was recorded
             self._finish(exp, item.rec, None, "cancelled", str(cancels[-1]["payload"]["message"]), on_result,

@@ -83,18 +83,15 @@ N_LOCAL = 64
 class _Ahead:
     """What ``prepare`` computed for the next proposal, guessing that the oldest config in flight ends first: the
     Cholesky factor of the GP on every result it will have (``x``, ``theta``), and its candidates drawn with the
-    generator state it will get and scored for the GP it will search (that GP conditioned on the other configs in
-    flight, ``scored_x`` and ``scored_chol``): the uniform ones (``block``; generator state before and after their
-    draw), and, guessing too that the newest result does not join the best few (the ``anchors`` searched around),
-    the whole pool with the anchors' perturbations (``pool``, None until scored for ``searched``; generator state
-    after it, ``rng_after_pool``)."""
+    generator state it will get and scored for the GP it will search (``searched``: that GP conditioned on the other
+    configs in flight): the uniform ones (``block``; generator state before and after their draw), and, guessing too
+    that the newest result does not join the best few (the ``anchors`` searched around), the whole pool with the
+    anchors' perturbations (``pool``, None until scored; generator state after it, ``rng_after_pool``)."""
 
     key: tuple[Any, ...]
     x: Array
     theta: Array
     chol: Array
-    scored_x: Array
-    scored_chol: Array
     rng_before: Mapping[str, Any]
     rng_after: Mapping[str, Any]
     block: CandidateBlock
@@ -107,8 +104,8 @@ class _Ahead:
         return bool(np.array_equal(self.x, x) and np.array_equal(self.theta, theta))
 
     def scored_for(self, gp: GaussianProcess, rng: np.random.Generator) -> bool:
-        return bool(self.rng_before == rng.bit_generator.state and np.array_equal(self.scored_x, gp.x)
-                    and np.array_equal(self.theta, gp.theta) and np.array_equal(self.scored_chol, gp.chol))
+        return bool(self.rng_before == rng.bit_generator.state and np.array_equal(self.searched.x, gp.x)
+                    and np.array_equal(self.theta, gp.theta) and np.array_equal(self.searched.chol, gp.chol))
 
 
 def default_n_initial(space: SearchSpace) -> int:
@@ -371,7 +368,7 @@ class BayesianBrain:
             ok = np.array([v is not None for v in self._values])
             anchors = _anchors(*_canonical(np.vstack(self._x), self._targets(), ok))  # the best so far, in order
             # kept once scored: an interruption while the local candidates are scored loses only those
-            ahead = self._ahead = _Ahead(key, fitted.x, fitted.theta, fitted.chol, searched.x, searched.chol, before,
+            ahead = self._ahead = _Ahead(key, fitted.x, fitted.theta, fitted.chol, before,
                                          rng.bit_generator.state, block, anchors, searched)
         if ahead.pool is not None:
             return
