@@ -326,8 +326,10 @@ class BayesianBrain:
         inputs are known too, guessing that the oldest config in flight ends first (certain with one rec at a time;
         the usual order when jobs take alike): every result so far, then that config, the others fantasised. Its
         covariance is factored and its random acquisition candidates are drawn from the generator it will get and
-        scored for those inputs here (:class:`CandidateBlock`), so the proposal only adds the new results' mean. It
-        checks that its GP and generator are the ones scored for, else scores them itself, the same way.
+        scored for those inputs here (:class:`CandidateBlock`), so the proposal only adds the new results' mean; so
+        are the perturbations of the best results so far, guessing that the newest one will not join them
+        (:class:`CandidatePool`). The proposal checks that its GP, generator and best results are the ones scored
+        for, else scores what differs itself, the same way.
         """
         m = len(self._x)
         key = None if upcoming is None else self._ahead_key(m, upcoming)
