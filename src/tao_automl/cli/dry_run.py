@@ -110,6 +110,7 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
     from tao_automl.runner.fidelity import spec_epochs
     from tao_automl.runner.plan import RunPlan
     from tao_automl.runner.preflight import run_preflight
+    from tao_automl.runner.resources import DEFAULT_GPU_COUNT
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UserInputError(f"{option}: {n!r} is not allowed; expected an integer >= 1 (how many recs to show)",
@@ -128,7 +129,7 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
                              settings)
     run_dir = Path(config.workspace_path) / RUN_DIR_PLACEHOLDER
     kwargs = dict(config.platform_kwargs)
-    gpu_count = kwargs.pop("gpu_count", 1)
+    gpu_count = kwargs.pop("gpu_count", DEFAULT_GPU_COUNT)
     image_check = next((c for c in report.checks if c.check == "image"), None)
     ignored = image_check.detail.partition("(")[2].rstrip(")") if image_check is not None and "(ignored" in \
         image_check.detail else ""

@@ -78,6 +78,7 @@ from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_look
 from tao_automl.runner.orchestrator import StatusReporter, claim_info
 from tao_automl.runner.plan import RunPlan, checked_job_kwargs
 from tao_automl.runner.release import release, release_pending, releases_jobs
+from tao_automl.runner.resources import DEFAULT_GPU_COUNT
 from tao_automl.runner.run_args import RunArgs, checked_fields
 from tao_automl.settings import AutoMLSettings
 from tao_automl.tracking.base import ObserverSet, SweepObserver, checked_observers
@@ -578,7 +579,7 @@ class AutoMLRunner:
             log.error("rec %d: %s", rec.id, rec.error)
             return _Launch.NOT_PREPARED
         kwargs = dict(plan.args.platform_kwargs)
-        gpu_count = kwargs.pop("gpu_count", 1)
+        gpu_count = kwargs.pop("gpu_count", DEFAULT_GPU_COUNT)
         submit = dict(image=request.image, command=request.command, gpu_count=gpu_count, env_vars=None,
                       inputs=request.inputs, outputs=request.outputs, job_name=exp.job_name(rec.id), **kwargs)
         if spec_file is not None:

@@ -42,7 +42,7 @@ from tao_automl.render.paths import get_path, has_path
 from tao_automl.render.placed import uri_field
 from tao_automl.render.roles import PTM_ROLES, checkpoint_keys, role_values
 from tao_automl.runner.fidelity import epoch_family, epoch_key, find_epoch_key, resumes_from_checkpoint
-from tao_automl.runner.resources import resource_overrides
+from tao_automl.runner.resources import DEFAULT_GPU_COUNT, resource_overrides
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import Baseline, baseline
@@ -898,7 +898,7 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         return dict(kwargs)
     options = {k: v for k, v in kwargs.items() if k != "gpu_count"}
     try:  # the values, as create_job would check them: a bad one stops the run before anything is created
-        as_platform(sdk).validate_job(int(kwargs.get("gpu_count", 1)), options)
+        as_platform(sdk).validate_job(int(kwargs.get("gpu_count", DEFAULT_GPU_COUNT)), options)
     except UserInputError as exc:
         raise as_setting_error(exc, "platform_kwargs", kwargs, accepted) from None
     return dict(kwargs)

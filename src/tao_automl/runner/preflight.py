@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tao_automl.errors import PlatformUnreachableError, PreflightError, TaoAutoMLError
+from tao_automl.runner.resources import DEFAULT_GPU_COUNT
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.util.builtin import BUILTIN_DATASETS, BUILTIN_PREFIX
 from tao_automl.util.reach import unreachable_error
@@ -395,7 +396,7 @@ def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None
     sdk = holder["sdk"]
     _guard(report, "platform_kwargs", lambda: f"{len(checked_job_kwargs(sdk, config.platform_kwargs))} valid")
     platform = as_platform(sdk)
-    gpu_count = config.platform_kwargs.get("gpu_count", 1)
+    gpu_count = config.platform_kwargs.get("gpu_count", DEFAULT_GPU_COUNT)
     count = gpu_count if isinstance(gpu_count, int) else None
     try:
         checks = list(platform.preflight(image, count, job_options=config.platform_kwargs)
