@@ -640,6 +640,99 @@ def test_a_disk_that_fills_during_a_sweep_names_the_run_folder_to_resume(
     assert _storage_error(OSError(errno.ENOSPC, "full")).hint.endswith("`tao-automl resume RUN_DIR`")  # no run yet
 
 
+def _full_disk_while_creating(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make one step of a new run folder's creation raise what a full disk raises there: the staging folder's mkdir,
+    the lock file's pid write (an ENOSPC without a file name), the store's first metadata write (SQLite's "database
+    or disk is full"), the publishing rename, or the store reopened in the published folder."""
+    import errno
+    import os
+
+    import tao_automl.experiment.core as core
+    import tao_automl.experiment.workspace as workspace
+    from tao_automl.experiment.store import DB_NAME, no_space
+
+    def full(path: object = None) -> OSError:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), *([str(path)] if path is not None else []))
+
+    if where == "mkdir":
+        made = Path.mkdir
+
+        def mkdir(self: Path, *args: Any, **kwargs: Any) -> None:
+            if self.name.startswith(workspace.STAGING_PREFIX):
+                raise full(self)
+            made(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", mkdir)
+    elif where == "lock":
+        def pwrite(fd: int, data: bytes, offset: int) -> int:
+            raise full()
+
+        monkeypatch.setattr(workspace.os, "pwrite", pwrite)
+    elif where == "store":
+        def set_meta(self: Any, *args: Any, **kwargs: Any) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(core.RunStore, "set_meta", set_meta)
+    elif where == "publish":
+        renamed = os.rename
+
+        def rename(source: Any, target: Any) -> None:
+            if Path(source).name.startswith(workspace.STAGING_PREFIX):
+                raise full(source)
+            renamed(source, target)
+
+        monkeypatch.setattr(workspace.os, "rename", rename)
+    else:  # reopen
+        store_class = core.RunStore
+
+        def reopened(run_dir: Path, *args: Any, **kwargs: Any) -> Any:
+            if not Path(run_dir).name.startswith(workspace.STAGING_PREFIX):
+                raise no_space(str(Path(run_dir) / DB_NAME))
+            return store_class(run_dir, *args, **kwargs)
+
+        monkeypatch.setattr(core, "RunStore", reopened)
+
+
+@pytest.mark.parametrize("where", ["mkdir", "lock", "store", "publish", "reopen"])
+def test_a_full_disk_while_a_new_run_folder_is_made_names_the_workspace_and_leaves_nothing(
+        where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pins defect 1: a full disk while `run` created a new run folder said "no space left on the device writing the
+    run folder's state" (no path: value null) with the hint "... continues with `tao-automl resume RUN_DIR`" although
+    no run existed, and left a `.staging-run_*` folder (lock or publish failing). Now, at each step of the creation,
+    the --json error names the field workspace_path, its value and the file it could not write, says to free space
+    there or choose another workspace_path and run the same command again (no resume), exits with the README's full
+    disk code, and leaves the workspace empty: status says there is no run, and the same command then makes one run.
+    (Each step raises what a full disk raises there: a full disk cannot be made in a test.)"""
+    from conftest import readme_says, write_skill
+
+    documented, = readme_says(r"A full disk while `run` creates a new run folder exits (\d+)")
+    workspace = tmp_path / "ws"
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(workspace),
+        "automl_settings": {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                            "poll_interval_s": 0.05},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    with monkeypatch.context() as patched:
+        _full_disk_while_creating(where, patched)
+        code = main(["run", str(config), "--json"])
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert code == error["exit_code"] == int(documented), error
+    assert error["kind"] == "workspace" and error["field"] == "workspace_path", error
+    assert error["value"] == str(workspace) and str(workspace) in error["message"], error
+    assert "no space left on the device writing '" in error["message"], error
+    assert "free space on the file system that holds" in error["hint"] and "workspace_path" in error["hint"], error
+    assert "run the same command again" in error["hint"], error
+    assert "resume" not in error["hint"].replace("no run to resume", ""), error
+    assert "RUN_DIR" not in json.dumps(error), error
+    assert list(workspace.iterdir()) == [], where  # no half-made folder (staging or published)
+    assert main(["status", str(workspace), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["message"].startswith("no run state at"), where
+    assert main(["run", str(config), "--json"]) == 0  # the same command, with space again, makes one run
+    capsys.readouterr()
+    assert [path.name.startswith("run_") for path in workspace.iterdir()] == [True], where
+
+
 def test_ctrl_c_before_a_run_folder_exists_says_nothing_started(capsys: pytest.CaptureFixture[str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C during preflight said "interrupted: jobs keep running; continue with `tao-automl resume RUN_DIR`"

@@ -321,16 +321,11 @@ def error_json(exc: BaseException) -> dict[str, Any]:
 def storage_error(exc: BaseException) -> TaoAutoMLError | None:
     """A failed write because the disk is full (or a quota met) or the folder is read-only, as a one-line error
     naming the path; None for any other exception."""
-    import errno
-
-    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-        type(exc).__module__ == "sqlite3" and "disk is full" in str(exc))
-    read_only = isinstance(exc, OSError) and exc.errno == errno.EROFS
-    if not (full or read_only):
+    what = _storage_failure(exc)
+    if what is None:
         return None
     path = getattr(exc, "filename", None)
     where = f" writing {path!r}" if path else " writing the run folder's state"
-    what = "no space left on the device" if full else "the file system is read-only"
     run_dir = getattr(exc, "run_dir", None)  # set by the sweep that was running
     if run_dir is not None:
         import shlex  # not at import: errors is on every command's start-up path
@@ -342,3 +337,33 @@ def storage_error(exc: BaseException) -> TaoAutoMLError | None:
     return WorkspaceError(f"{what}{where}", field="workspace_path", value=path,
                           allowed="a folder on a file system with free space that you can write",
                           hint=f"free space (or choose another workspace_path); {resume}")
+
+
+def _storage_failure(exc: BaseException) -> str | None:
+    """What a failed write says of its disk: "no space left on the device" (full, or a quota met), "the file system
+    is read-only"; None for any other exception."""
+    import errno
+
+    if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+            type(exc).__module__ == "sqlite3" and "disk is full" in str(exc)):
+        return "no space left on the device"
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        return "the file system is read-only"
+    return None
+
+
+def new_run_storage_error(exc: BaseException, workspace: str | Path, path: str | Path) -> WorkspaceError | None:
+    """A full disk (or read-only folder) met while a new run folder was being made under ``workspace`` (``path``:
+    the folder being written when the error carries no file name), naming both; no run exists, so the hint says to
+    rerun the command, not to resume. None for any other exception."""
+    what = _storage_failure(exc)
+    if what is None:
+        return None
+    written = getattr(exc, "filename", None) or path
+    return WorkspaceError(
+        f"{what} writing {str(written)!r} while creating a new run under workspace_path {str(workspace)!r}; "
+        "no run was created",
+        field="workspace_path", value=str(workspace),
+        allowed="a folder on a file system with free space that you can write",
+        hint=f"free space on the file system that holds {str(workspace)!r} (or choose another workspace_path), then "
+             "run the same command again; there is no run to resume")

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tao_automl.errors import WorkspaceError, WorkspaceLockedError
+from tao_automl.errors import WorkspaceError, WorkspaceLockedError, new_run_storage_error
 from tao_automl.experiment import ofd_lock
 from tao_automl.experiment.holder import LOCK_NAME, UNSEEN, describe_holder, flock_holder, resume_command
 from tao_automl.experiment.store import DB_NAME
@@ -56,6 +56,9 @@ def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        full = new_run_storage_error(exc, parent, parent)
+        if full is not None:
+            raise full from None
         raise WorkspaceError(f"workspace_path {str(parent)!r} cannot be created: {exc.strerror}",
                              field="workspace_path", value=str(parent), allowed="a folder (or a new path)",
                              hint="pass a workspace_path you can write to") from None
@@ -68,6 +71,9 @@ def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
         except FileExistsError:
             continue
         except OSError as exc:  # a read-only mount: root's permission checks pass, the write does not
+            full = new_run_storage_error(exc, parent, parent / f"{prefix}{name}")
+            if full is not None:
+                raise full from None
             raise WorkspaceError(f"workspace_path {str(parent)!r} cannot be written: {exc.strerror or exc}",
                                  field="workspace_path", value=str(parent),
                                  allowed="a writable folder (or a new path under one)",
@@ -86,7 +92,16 @@ def stage_run_dir(workspace_path: str | Path) -> tuple[Path, Path, RunLock]:
     """
     staging = new_run_dir(workspace_path, prefix=STAGING_PREFIX)
     final = staging.parent / staging.name[len(STAGING_PREFIX):]
-    lock = RunLock(staging).acquire()
+    try:
+        lock = RunLock(staging).acquire()
+    except BaseException as exc:  # a full disk: the lock file's pid could not be written; nothing is left behind
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        full = new_run_storage_error(exc, staging.parent, staging / LOCK_NAME)
+        if full is not None:
+            raise full from None
+        raise
     _discard_stale_staging(final.parent, keep=staging)
     return staging, final, lock
 
@@ -107,7 +122,7 @@ def publish_run_dir(staging: Path, final: Path, lock: RunLock | None = None) -> 
 
 
 def discard_staging(staging: Path, lock: RunLock) -> None:
-    """Remove a staging folder whose setup failed (nothing ran in it)."""
+    """Remove a run folder whose setup failed, staging or just published (nothing ran in it)."""
     lock.release()
     import shutil  # only when a folder is removed (status reads this module too)
 
@@ -209,11 +224,15 @@ class RunLock:
                 "wait for it to end or stop it first", field="run_dir", value=str(folder),
                 hint=f"poll `tao-automl status {sh(folder)}` until it ends, or `tao-automl stop {sh(folder)}`"
             ) from None
-        pid = str(os.getpid()).encode()
-        os.pwrite(fd, pid, 0)  # then cut what a longer old pid left: the file is never empty in between
-        os.ftruncate(fd, len(pid))
-        os.fsync(fd)
         self._fd = fd
+        pid = str(os.getpid()).encode()
+        try:
+            os.pwrite(fd, pid, 0)  # then cut what a longer old pid left: the file is never empty in between
+            os.ftruncate(fd, len(pid))
+            os.fsync(fd)
+        except BaseException:  # a full disk: the lock is not kept half-taken (nor its file descriptor)
+            self.release()
+            raise
         return self
 
     def release(self) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING, Trial
-from tao_automl.errors import PlatformError, SweepInterrupted, UserInputError, WorkspaceError
+from tao_automl.errors import PlatformError, SweepInterrupted, UserInputError, WorkspaceError, new_run_storage_error
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.holder import copy_of, resume_command
 from tao_automl.experiment.store import (
@@ -267,21 +267,26 @@ class AutoMLRunner:
                 mlflow_config: Mapping[str, Any] | None = None) -> tuple[Experiment, RunLock]:
         """Build the run in a staging folder and publish it; the caller releases the returned lock."""
         staging, run_dir, lock = stage_run_dir(given.workspace_path)
+        made = [staging]  # the folder this setup made: the staging folder, then the published run folder
+
+        def publish() -> None:
+            publish_run_dir(staging, run_dir, lock)
+            made[0] = run_dir
+
         try:
             _jobs_in_run_folder(self.sdk, run_dir)  # before the SDK's options are recorded
-            try:
-                exp = Experiment.create(staging, plan.space, plan.settings, plan.direction, plan.base_spec,
-                                        {"run_args": given.to_json(), "platform": describe_sdk(self.sdk),
-                                         "metric": plan.metric, "mode": "runner",
-                                         "wandb": check_tracking_config("wandb_config", wandb_config),
-                                         "mlflow": check_tracking_config("mlflow_config", mlflow_config),
-                                         "experiment_id": run_dir.name, "run_dir": str(run_dir)})
-            except BaseException:
-                discard_staging(staging, lock)
-                raise
-            exp.move_to(run_dir, lambda: publish_run_dir(staging, run_dir, lock))  # now it is a resumable run
-        except BaseException:
-            lock.release()
+            exp = Experiment.create(staging, plan.space, plan.settings, plan.direction, plan.base_spec,
+                                    {"run_args": given.to_json(), "platform": describe_sdk(self.sdk),
+                                     "metric": plan.metric, "mode": "runner",
+                                     "wandb": check_tracking_config("wandb_config", wandb_config),
+                                     "mlflow": check_tracking_config("mlflow_config", mlflow_config),
+                                     "experiment_id": run_dir.name, "run_dir": str(run_dir)})
+            exp.move_to(run_dir, publish)  # now it is a resumable run
+        except BaseException as exc:  # nothing ran in the folder yet: it goes, so no half-made run is left
+            discard_staging(made[0], lock)
+            full = new_run_storage_error(exc, staging.parent, made[0])
+            if full is not None:
+                raise full from None
             raise
         return exp, lock
 
