@@ -8,6 +8,7 @@ closed as ``interrupted`` and in-flight jobs keep running, so ``resume`` re-atta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -40,9 +41,7 @@ def write_info(run_dir: Path, *, detached: bool) -> None:
     """Record who orchestrates ``run_dir`` now (pid, start time, detached or not)."""
     data = {"pid": os.getpid(), "detached": detached, "started_at": time.time(),
             "log": LOG_NAME if detached else None}
-    tmp = run_dir / f".{INFO_NAME}.tmp"
-    tmp.write_text(json.dumps(data))
-    tmp.replace(run_dir / INFO_NAME)
+    _replace_with(run_dir / INFO_NAME, json.dumps(data))
 
 
 #: Whether this process is a detached orchestrator (:func:`run_detached`), as :func:`claim_info` records it.
@@ -86,10 +85,21 @@ def write_snapshot(run_dir: Path, *, last: bool = False) -> str | None:
     if last:
         status["orchestrator"] = {**status["orchestrator"], "alive": False, "pid": None}
     status["snapshot_at"] = time.time()
-    tmp = run_dir / f".{SNAPSHOT_NAME}.tmp"
-    tmp.write_text(json.dumps(status, indent=2, default=str))
-    tmp.replace(run_dir / SNAPSHOT_NAME)
+    _replace_with(run_dir / SNAPSHOT_NAME, json.dumps(status, indent=2, default=str))
     return status_line(status)
+
+
+def _replace_with(path: Path, text: str) -> None:
+    """Write ``text`` to ``.<name>.tmp`` beside ``path`` and rename it into place (readers never see half a file);
+    a write that fails (a full disk) removes that temp file, leaves ``path`` as it was and raises."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # the write's own error is the one to report
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 class StatusReporter:
