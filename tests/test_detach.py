@@ -131,6 +131,54 @@ def test_stop_cancel_jobs_keeps_the_results_of_jobs_that_had_already_ended(tmp_p
     assert final["best"] is not None
 
 
+def test_a_repeated_stop_cancel_jobs_says_the_killed_stop_cancelled_its_job(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pins defect 3: `stop --cancel-jobs` killed (-9) after it had cancelled a job and before it recorded the rec's
+    end; the same stop run again listed that job under "had already ended, so were not cancelled; resume collects
+    their results", as if it had ended on its own (and left its rec for resume). The run folder records the earlier
+    stop's decision (cancel_decided) and the platform says the job ended cancelled: the repeated stop now says the
+    earlier stop cancelled it and records its rec cancelled, and cancels the other job itself."""
+    config = demo_config(tmp_path, recs=2, epochs=400)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    jobs = sorted((a["rec_id"], a["job_id"]) for a in status["active_jobs"])
+    with monkeypatch.context() as patched:
+        patched.setenv("TAO_AUTOML_CRASH_AT", "stop_job_cancelled")  # killed after the first job's cancel
+        killed = cli("stop", run_dir, "--cancel-jobs")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
+    assert sdk.get_job_status(jobs[0][1]) == JobStatus.CANCELLED  # the killed stop had cancelled it
+    again = cli("stop", run_dir, "--cancel-jobs", "--json")
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout)
+    assert result["ended_jobs"] == [] and result["cancelled_jobs"] == [jobs[1][1]], result
+    assert result["cancelled_earlier"] == [{"job_id": jobs[0][1], "rec_id": jobs[0][0],
+                                            "message": "cancelled: `tao-automl stop --cancel-jobs`"}], result
+    recs = status_json(run_dir, "--recs", "all")["recommendations"]
+    assert [r["status"] for r in recs] == ["cancelled", "cancelled"]
+    text = cli("stop", run_dir, "--cancel-jobs").stdout  # nothing left in flight: nothing is claimed ended
+    assert "had already ended" not in text and "no jobs in flight" in text, text
+
+
+def test_the_text_of_a_repeated_stop_names_the_earlier_stop(capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pins defect 3's wording: a job an interrupted earlier `stop --cancel-jobs` had cancelled is printed as
+    cancelled by it, never under "had already ended"."""
+    import tao_automl.runner.detach as detach
+    from tao_automl.cli.main import main
+
+    monkeypatch.setattr(detach, "stop_run", lambda *args, **kwargs: {
+        "run_dir": "/r", "was_running": False, "pid": None, "cancelled_jobs": ["job-b"], "ended_jobs": [],
+        "cancelled_earlier": [{"job_id": "job-a", "rec_id": 1,
+                               "message": "cancelled: `tao-automl stop --cancel-jobs`"}],
+        "in_flight_jobs": 0, "state": "interrupted", "next": None})
+    assert main(["stop", "/r", "--cancel-jobs"]) == 0
+    out = capsys.readouterr().out
+    assert "cancelled 1 job(s): job-b" in out and "had already ended" not in out
+    assert ("job job-a (rec 1) had been cancelled by an earlier `tao-automl stop --cancel-jobs`, which was "
+            "interrupted before it recorded so") in out
+
+
 def test_resume_records_when_reattached_jobs_really_ended(tmp_path: Path) -> None:
     """Jobs that ended while no orchestrator ran get the platform's end time, not the resume's: their wall time
     is what they ran (it was the time until the resume), in status, exports and the report alike."""

@@ -86,6 +86,7 @@ def cmd_resume_detached(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    from tao_automl.experiment.store import STOP_CANCEL_MESSAGE
     from tao_automl.runner.detach import stop_run
 
     result = stop_run(args.run_dir, cancel_jobs=args.cancel_jobs, timeout_s=args.timeout)
@@ -98,10 +99,15 @@ def cmd_stop(args: argparse.Namespace) -> int:
         print(f"no orchestrator was running; run state: {result['state']}")
     if result["cancelled_jobs"]:
         print(f"cancelled {len(result['cancelled_jobs'])} job(s): {', '.join(result['cancelled_jobs'])}")
+    for earlier in result.get("cancelled_earlier", ()):
+        by = ("an earlier `tao-automl stop --cancel-jobs`" if earlier["message"] == STOP_CANCEL_MESSAGE
+              else f"the sweep itself ({earlier['message']})")
+        print(f"job {earlier['job_id']} (rec {earlier['rec_id']}) had been cancelled by {by}, which was interrupted "
+              "before it recorded so; its rec is now recorded cancelled")
     if result["ended_jobs"]:
         print(f"{len(result['ended_jobs'])} job(s) had already ended, so were not cancelled: "
               f"{', '.join(result['ended_jobs'])}; resume collects their results")
-    if not (result["cancelled_jobs"] or result["ended_jobs"]):
+    if not (result["cancelled_jobs"] or result["ended_jobs"] or result.get("cancelled_earlier")):
         print(f"{result['in_flight_jobs']} in-flight job(s) keep running; resume re-attaches to them"
               if result["in_flight_jobs"] else "no jobs in flight")
     if result["next"]:

@@ -41,6 +41,7 @@ from tao_automl.experiment.holder import (
     resume_command,
 )
 from tao_automl.experiment.workspace import RunLock, existing_run_dir
+from tao_automl.util.crash import crash_point
 from tao_automl.util.shell import sh
 
 #: Environment variable that hands an LLM API key to the detached orchestrator (never written to disk).
@@ -234,6 +235,25 @@ def _sdk_for(run_dir: Path, meta: dict[str, Any]) -> Any:
     return rebuild_sdk(run_dir, meta.get("platform"))
 
 
+def _earlier_cancel(store: Any, rec_id: int, job_id: str) -> str | None:
+    """The message of the last cancel decided for ``job_id`` of rec ``rec_id`` before now (a ``stop --cancel-jobs``
+    or the sweep's own cancel, recorded before its cancel was sent); None when none was."""
+    from tao_automl.experiment.store import CANCEL_DECIDED
+
+    decided = [event for event in store.events(CANCEL_DECIDED, rec_id) if event["payload"].get("job_id") == job_id]
+    return str(decided[-1]["payload"].get("message") or "cancelled") if decided else None
+
+
+def _ended_cancelled(sdk: Any, job_id: str) -> bool:
+    """Whether the platform says ``job_id`` ended cancelled (False when it cannot say)."""
+    from tao_automl.platforms.base import JobStatus
+
+    try:
+        return bool(sdk.get_job_status(job_id) == JobStatus.CANCELLED)
+    except Exception:  # an unknown end is not a cancel: the job is left for resume, as any ended job
+        return False
+
+
 def _track_cancelled(folder: Path, state: str) -> None:
     """The run's trackers (W&B, MLflow), told what an orchestrator would have told them: every rec that ended,
     the cancelled ones too, and that the sweep stopped. Their failures are logged, never raised."""
@@ -339,6 +359,9 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     "next"}``; ``next`` is the command that continues the run, None when it finished with its whole budget.
     ``ended_jobs``: jobs that had already ended when ``cancel_jobs`` came to them (the platform refused the
     cancel); their recs are left as they are, so ``resume`` collects their results instead of losing them.
+    ``cancelled_earlier``: ``{"job_id", "rec_id", "message"}`` of jobs an earlier cancel had ended (a ``stop
+    --cancel-jobs`` or the sweep's own, killed before it recorded the rec's end: the run folder holds its
+    ``cancel_decided`` and the platform says the job ended cancelled); their recs are now recorded cancelled.
     Stopping a run that has no orchestrator is not an error (``was_running`` is false); cancelling still applies.
     """
     from tao_automl.experiment.holder import copy_of
@@ -380,6 +403,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                                       "(the run stays resumable either way)")
     cancelled: list[str] = []
     ended: list[str] = []  # jobs that had ended before the cancel: left for `resume` to collect
+    cancelled_earlier: list[dict[str, Any]] = []  # jobs an earlier cancel ended, killed before it recorded so
     refused: tuple[str, Exception] | None = None  # the job whose cancel failed, and why: the rest were not tried
     state = read_meta(folder).get("state")
     # "running" with no holder: its orchestrator died (kill -9, a crash); "starting": it never took over
@@ -394,6 +418,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                 if sdk is not None:
                     for rec in store.recs():
                         if rec.status in ACTIVE_STATES and rec.job_id and refused is None:
+                            earlier = _earlier_cancel(store, rec.rec_id, rec.job_id)
                             # recorded first: if this stop is killed after the cancel and before the rec's end
                             # below, the resume that finds the job cancelled reads who cancelled it here
                             store.log_event(CANCEL_DECIDED, rec.rec_id, job_id=rec.job_id,
@@ -403,10 +428,19 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
                             except Exception as exc:  # the platform failed: stop here, the run stays interrupted
                                 refused = (rec.job_id, exc)
                                 continue
+                            if not gone and earlier is not None and _ended_cancelled(sdk, rec.job_id):
+                                # an earlier cancel (a stop, or the sweep's own) was killed before it recorded the
+                                # rec's end: its decision ends the rec, as a resume would end it
+                                store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by=earlier)
+                                store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, earlier)
+                                cancelled_earlier.append({"job_id": rec.job_id, "rec_id": rec.rec_id,
+                                                          "message": earlier})
+                                continue
                             if not gone:  # it ended first: its result is the run's to collect
                                 ended.append(rec.job_id)
                                 store.log_event(JOB_ENDED_UNCOLLECTED, rec.rec_id, job_id=rec.job_id)
                                 continue
+                            crash_point("stop_job_cancelled")  # chaos tests: the job is cancelled, its rec not ended
                             store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by="stop --cancel-jobs")
                             # ended now, as the runner ends a rec it cancels (status shows no job that is not running)
                             store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, STOP_CANCEL_MESSAGE)
@@ -423,7 +457,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
         from tao_automl.runner.orchestrator import write_snapshot
 
         write_snapshot(folder, last=True)  # no orchestrator will rewrite RUN_DIR/status.json: this stop does
-    if cancelled:  # no orchestrator will tell the run's trackers about these recs: tell them now
+    if cancelled or cancelled_earlier:  # no orchestrator will tell the run's trackers about these recs: tell them now
         _track_cancelled(folder, str(state or "interrupted"))
     if refused is not None:
         raise _cancel_failed(folder, *refused, cancelled)
@@ -431,6 +465,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     # a sweep that stopped itself on a cause resume cannot fix (its metric, a time limit) is continued by a new run
     new_run = bool(read_meta(folder).get(NEW_RUN_NEEDED))  # as status --json shows it, budget spent or not
     return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
-            "ended_jobs": ended, "in_flight_jobs": progress["running"] - len(ended), "state": state,
+            "ended_jobs": ended, "cancelled_earlier": cancelled_earlier,
+            "in_flight_jobs": progress["running"] - len(ended), "state": state,
             "next": None if budget_spent(progress) or new_run else f"{resume_command(folder, original)} --detach",
             **({"new_run_needed": True, "stop_reason": progress.get("stop_reason")} if new_run else {})}
