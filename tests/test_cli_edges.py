@@ -538,6 +538,37 @@ def test_export_and_report_name_an_output_they_cannot_write(tmp_path: Path,
         assert "Traceback" not in err
 
 
+def test_export_and_report_refuse_an_output_whose_folder_does_not_exist(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Pins defect 4: `export --best -o /missing/dir/x.yaml` created the missing folders without a word (a typo in
+    the path went unnoticed). An output whose folder does not exist is now a user error with the README's exit
+    code for bad input, naming the option, the value and what is allowed (a file in an existing folder), and
+    nothing is created; `--csv`, `--optuna` and `report -o`, which share the check, refuse it the same way."""
+    from conftest import readme_says, write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    bad_input, = readme_says(r"\| (\d+) \| user error: bad config, argument, path or setting")
+    run = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    missing = tmp_path / "missing" / "dir"
+    cases = [(["export", run["run_dir"], "--best", "-o", str(missing / "x.yaml")], "-o", "x.yaml"),
+             (["export", run["run_dir"], "--csv", str(missing / "r.csv")], "--csv", "r.csv"),
+             (["export", run["run_dir"], "--optuna", str(missing / "j.log")], "--optuna", "j.log"),
+             (["report", run["run_dir"], "-o", str(missing / "r.html")], "-o", "r.html")]
+    for argv, field, name in cases:
+        assert main([*argv, "--json"]) == int(bad_input), argv
+        error = json.loads(capsys.readouterr().out)["error"]
+        assert (error["kind"], error["field"], error["value"]) == ("user_input", field, str(missing / name)), error
+        assert error["allowed"] == "a file path in an existing folder", error
+        assert f"its folder {str(missing)!r} does not exist" in error["message"], error
+        assert "mkdir -p" in error["hint"], error
+        assert not (tmp_path / "missing").exists(), argv
+    assert main(["export", run["run_dir"], "--best", "-o", str(tmp_path / "x.yaml")]) == 0  # an existing folder
+    assert (tmp_path / "x.yaml").is_file()
+
+
 def test_export_of_a_run_still_going_says_to_wait_not_that_recs_failed(tmp_path: Path,
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """`export --best` of a live run (or one interrupted before any rec ended) said "see ... for why its recs

@@ -41,13 +41,13 @@ def _is_json(args: argparse.Namespace) -> bool:
 
 
 def output_file(option: str, path: str | Path | None) -> None:
-    """An output file we may write: a non-empty path, not an existing folder, no file where its folder would be, in
-    a folder that takes a new file (a read-only mount is named here, not met as an OSError after the work)."""
+    """An output file we may write: a non-empty path, not an existing folder, in an existing folder (none is made)
+    that takes a new file (a read-only mount is named here, not met as an OSError after the work)."""
     if path is None:
         return
     if not str(path).strip():
         raise UserInputError(f"{option}: an empty path; allowed: a file path", field=option, value=str(path),
-                             allowed="a file path", hint=f"e.g. {option} out/best_spec.yaml")
+                             allowed="a file path", hint=f"e.g. {option} best_spec.yaml")
     target = Path(path).expanduser()
     if target.is_dir():
         raise UserInputError(f"{option}: {str(target)!r} is a folder; allowed: a file path", field=option,
@@ -56,7 +56,13 @@ def output_file(option: str, path: str | Path | None) -> None:
     if blocker is not None and not blocker.is_dir():
         raise UserInputError(f"{option}: {str(target)!r} cannot be written: {str(blocker)!r} is a file",
                              field=option, value=str(target), allowed="a file path in a folder")
-    why = unwritable_reason(target.absolute().parent)
+    folder = target.absolute().parent
+    if not folder.is_dir():  # never made behind the user's back: a typo in the path would go unnoticed
+        raise UserInputError(f"{option}: {str(target)!r} cannot be written: its folder {str(folder)!r} does not exist",
+                             field=option, value=str(target), allowed="a file path in an existing folder",
+                             hint=f"create the folder first (mkdir -p {shlex.quote(str(folder))}), or give a path "
+                                  "in an existing folder")
+    why = unwritable_reason(folder)
     if why is not None:
         raise UserInputError(f"{option}: {str(target)!r} cannot be written: {why}", field=option, value=str(target),
                              allowed="a file path in a folder you can write",
