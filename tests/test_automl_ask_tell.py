@@ -672,3 +672,59 @@ def test_a_resume_with_the_same_model_and_no_settings_takes_the_runs_settings(tm
     again = AutoML(tmp_path / "run", skill_dir=skill, resume=True, log_progress=False)
     assert again.settings.metric == "val_accuracy"
     again.finish()
+
+
+def test_a_full_disk_while_an_ask_tell_run_is_created_names_the_workspace_and_leaves_no_half_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk while AutoML(...) created a new run raised SQLite's raw OperationalError whose CLI form said
+    "continues with `tao-automl resume RUN_DIR`", and left state.db without the run's metadata: the same call again
+    said "already holds a run; pass resume=True", and resume=True died with KeyError 'settings'. Now the error is a
+    WorkspaceError naming ``workspace`` and the store it could not write, with no resume hint; what the call made is
+    removed (a user's own file in a folder that already existed stays), and the same call then makes the run. (The
+    store's metadata write raises what SQLite raises on a full disk: a full disk cannot be made in a test.)"""
+    import sqlite3
+
+    from tao_automl.experiment.store import RunStore
+
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "algorithm": "random"}
+    new, existing = tmp_path / "new", tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    for workspace in (new, existing):
+        with monkeypatch.context() as patched:
+            def full(self: Any, *args: Any, **kwargs: Any) -> None:
+                raise sqlite3.OperationalError("database or disk is full")
+
+            patched.setattr(RunStore, "set_meta", full)
+            with pytest.raises(WorkspaceError) as caught:
+                AutoML(workspace=workspace, settings=settings, search_schema=small_schema())
+        error = caught.value.to_json()
+        assert (error["field"], error["value"]) == ("workspace", str(workspace)), error
+        assert error["message"].startswith(f"no space left on the device writing '{workspace / 'state.db'}'"), error
+        assert "create the AutoML again" in error["hint"] and "RUN_DIR" not in str(error), error
+        assert "resume" not in error["hint"].replace("no run to resume", ""), error
+        if workspace == new:
+            assert not new.exists()
+        else:
+            assert sorted(p.name for p in existing.iterdir()) == ["notes.txt"]
+        automl = AutoML(workspace=workspace, settings=settings, search_schema=small_schema())
+        assert len(automl.next_recommendation()) >= 1
+        automl.finish()
+
+
+def test_an_ask_tell_run_whose_creation_was_killed_is_named_so_not_a_stack_trace(tmp_path: Path) -> None:
+    """A creation killed (kill -9) after the store was made and before its metadata was written leaves a state.db
+    without it: AutoML(...) said "already holds a run; pass resume=True" and AutoML(..., resume=True) died with
+    KeyError 'settings'. Both now say the creation was cut short, naming ``workspace``."""
+    from tao_automl.experiment.store import RunStore
+
+    workspace = tmp_path / "run"
+    workspace.mkdir()
+    RunStore(workspace).close()  # what the killed creation left: a store, no metadata
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "algorithm": "random"}
+    with pytest.raises(WorkspaceError, match="creation was cut short") as caught:
+        AutoML(workspace=workspace, settings=settings, search_schema=small_schema())
+    assert caught.value.field == "workspace" and "delete" in (caught.value.hint or "")
+    with pytest.raises(WorkspaceError, match="setup was interrupted before the run's metadata") as resumed:
+        AutoML(workspace=workspace, resume=True)
+    assert resumed.value.field == "workspace"

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.bank.skill import load_skill
-from tao_automl.errors import SearchSpaceError, UserInputError, WorkspaceError
+from tao_automl.errors import SearchSpaceError, UserInputError, WorkspaceError, new_run_storage_error
 from tao_automl.experiment.core import EPOCH_KEY, Experiment, Recommendation, stored_settings
-from tao_automl.experiment.holder import resume_command
+from tao_automl.experiment.holder import LOCK_NAME, resume_command
 from tao_automl.experiment.store import DB_NAME, FINAL_STATES, read_meta
 from tao_automl.experiment.summary import rec_dict
-from tao_automl.experiment.workspace import RunLock
+from tao_automl.experiment.workspace import RunLock, check_complete
 from tao_automl.llm.setup import preflight as llm_preflight
 from tao_automl.runner import progress_log
 from tao_automl.runner.failures import no_result_message
@@ -88,6 +88,13 @@ class AutoML:
             raise WorkspaceError(f"workspace {str(run_dir)!r} cannot be a run folder: {why}", field="workspace",
                                  hint="pass a folder you can write to (or a new path under one)",
                                  value=str(run_dir), allowed="a writable folder (or a new path under one)")
+        if (run_dir / DB_NAME).exists() and not resume and not _complete(run_dir):
+            raise WorkspaceError(
+                f"workspace {str(run_dir)!r} holds a run whose creation was cut short before its metadata was "
+                "written (no rec was ever handed out in it)", field="workspace", value=str(run_dir),
+                allowed="a new folder, or one without a run",
+                hint=f"delete {str(run_dir / DB_NAME)!r} (and its -wal/-shm files) or the folder, then call again; "
+                     "or pass another workspace")
         if (run_dir / DB_NAME).exists() and not resume:
             raise WorkspaceError(f"workspace {str(run_dir)!r} already holds a run; pass resume=True to continue it",
                                  field="resume", value=False, allowed=[True],
@@ -99,8 +106,14 @@ class AutoML:
                                       "start a run there")
         if resume:
             self._check_resumable(run_dir, action, space_args)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = RunLock(run_dir).acquire()
+        existed = run_dir.is_dir()
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = RunLock(run_dir).acquire()
+        except OSError as exc:
+            if not resume:
+                _discard_new_run(run_dir, existed)
+            raise _creation_error(exc, run_dir) from None
         # an AutoML dropped without finish() (`del`, an exception in the caller's loop) frees the folder when it is
         # collected; finish() releases it at once (the finaliser runs once)
         self._release = weakref.finalize(self, self._lock.release)
@@ -119,8 +132,11 @@ class AutoML:
                                               {"network": network, "action": action, "mode": "ask_tell",
                                                "skill_dir": plan.args.skill_dir or None,  # its spec format, for export
                                                "metric": plan.metric, EPOCH_KEY: plan.epoch_key, **tracking})
-        except BaseException:
+        except BaseException as exc:
             self._release()
+            if not resume:  # nothing was handed out: what this call made goes, so a retry starts afresh
+                _discard_new_run(run_dir, existed)
+                raise _creation_error(exc, run_dir) from None
             raise
         self.wandb_config = dict(wandb_config or {})
         meta = self._exp.store.meta()
@@ -141,6 +157,7 @@ class AutoML:
         running: handing their recs out here would record made-up results for them) or a changed search space,
         base spec, network or action is refused, naming the argument; the same arguments given again are fine."""
         meta = read_meta(run_dir)
+        check_complete(run_dir, meta, field="workspace")
         if meta.get("mode") != "ask_tell":
             raise WorkspaceError(
                 f"cannot resume {str(run_dir)!r} with AutoML: it was started by `tao-automl run`/AutoMLRunner (mode "
@@ -399,3 +416,36 @@ def _check_args(**named: Any) -> None:
                                or not all(isinstance(r, Mapping) for r in ranges.values())):
         raise bad_input("custom_param_ranges", ranges, "a mapping of parameter name -> {valid_min, valid_max, "
                         "valid_options, ...}, or None")
+
+
+def _complete(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` had its metadata written (a store that cannot be read counts as complete:
+    opening it says what is wrong)."""
+    try:
+        return "space" in read_meta(run_dir)
+    except Exception:
+        return True
+
+
+#: What a new run's creation writes in its folder: the store (with SQLite's side files) and the lock file.
+_NEW_RUN_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal", LOCK_NAME)
+
+
+def _discard_new_run(run_dir: Path, existed: bool) -> None:
+    """Remove what a failed creation of a new run made in ``run_dir`` (never other files); the folder too when this
+    call made it and nothing else is in it."""
+    import contextlib
+
+    for name in _NEW_RUN_FILES:
+        with contextlib.suppress(OSError):
+            (run_dir / name).unlink(missing_ok=True)
+    if not existed:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
+
+
+def _creation_error(exc: BaseException, run_dir: Path) -> BaseException:
+    """A full disk or read-only folder met while a new run was created, as an error naming ``workspace``; any other
+    exception as it is."""
+    return new_run_storage_error(exc, run_dir, run_dir / DB_NAME, field="workspace",
+                                 again="create the AutoML again") or exc

@@ -352,18 +352,21 @@ def _storage_failure(exc: BaseException) -> str | None:
     return None
 
 
-def new_run_storage_error(exc: BaseException, workspace: str | Path, path: str | Path) -> WorkspaceError | None:
+def new_run_storage_error(exc: BaseException, workspace: str | Path, path: str | Path, *,
+                           field: str = "workspace_path",
+                           again: str = "run the same command again") -> WorkspaceError | None:
     """A full disk (or read-only folder) met while a new run folder was being made under ``workspace`` (``path``:
     the folder being written when the error carries no file name), naming both; no run exists, so the hint says to
-    rerun the command, not to resume. None for any other exception."""
+    do it ``again`` (the CLI's command, the Python call), not to resume. ``field``: the argument that named the
+    folder. None for any other exception."""
     what = _storage_failure(exc)
     if what is None:
         return None
     written = getattr(exc, "filename", None) or path
     return WorkspaceError(
-        f"{what} writing {str(written)!r} while creating a new run under workspace_path {str(workspace)!r}; "
+        f"{what} writing {str(written)!r} while creating a new run under {field} {str(workspace)!r}; "
         "no run was created",
-        field="workspace_path", value=str(workspace),
+        field=field, value=str(workspace),
         allowed="a folder on a file system with free space that you can write",
-        hint=f"free space on the file system that holds {str(workspace)!r} (or choose another workspace_path), then "
-             "run the same command again; there is no run to resume")
+        hint=f"free space on the file system that holds {str(workspace)!r} (or choose another {field}), then "
+             f"{again}; there is no run to resume")

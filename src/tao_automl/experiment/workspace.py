@@ -150,13 +150,14 @@ def _discard_stale_staging(parent: Path, keep: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def check_complete(run_dir: Path, meta: Mapping[str, Any]) -> None:
-    """A clear error when ``run_dir``'s metadata was never written (its setup was interrupted)."""
+def check_complete(run_dir: Path, meta: Mapping[str, Any], field: str = "run_dir") -> None:
+    """A clear error when ``run_dir``'s metadata was never written (its setup was interrupted); ``field``: the
+    argument that named the folder."""
     if "space" in meta:  # written in one transaction with every other key of a new run
         return
     raise WorkspaceError(
         f"cannot resume {str(run_dir)!r}: its setup was interrupted before the run's metadata was written, so "
-        "no rec or job ever ran in it; delete this folder and start the sweep again", field="run_dir",
+        "no rec or job ever ran in it; delete this folder and start the sweep again", field=field,
         value=str(run_dir), hint="start the sweep again (a new run folder is made; this one can be deleted)")
 
 
