@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from conftest import stop_at_session_end, write_shell_skill, write_skill
+from conftest import readme_says, stop_at_session_end, write_shell_skill, write_skill
 from http_stub import canned_http
 from platform_helpers import stale_first_refresh
+from registry_stub import StubRegistry
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
-from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.base import JobStatus, unwrap
 from tao_automl.platforms.docker.spec import (
     check_network,
     command_file_dirs,
@@ -32,6 +34,7 @@ from tao_automl.platforms.docker.spec import (
 )
 from tao_automl.platforms.docker.state import state_info, to_status
 from tao_automl.platforms.registry import make_sdk
+from tao_automl.runner.guard import GuardedSDK
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.testing import CHECKS, Conformance
 
@@ -137,6 +140,14 @@ def test_without_the_docker_package_the_error_names_the_extra(monkeypatch: pytes
         make_sdk("docker", {})
 
 
+def test_the_readme_states_the_pull_stall_limit() -> None:
+    """The README's "no progress for N minutes" is the stall limit the SDK uses."""
+    from tao_automl.platforms.docker.pulls import STALL_S
+
+    (minutes,) = readme_says(r"A Docker job whose image the engine lacks .* makes no progress for (\d+) minutes")
+    assert int(minutes) * 60 == STALL_S and DockerSDK.pull_stall_s == STALL_S
+
+
 # ------------------------------------------------------------------ a real Docker engine
 def _engine_answers() -> bool:
     try:
@@ -178,6 +189,29 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture
 def sdk(engine: None, tmp_path: Path) -> DockerSDK:
     return DockerSDK(image=IMAGE, state_dir=tmp_path / "state", cancel_grace_s=2)
+
+
+@pytest.fixture
+def stub_registry(engine: None, tmp_path: Path) -> Iterator[Callable[..., StubRegistry]]:
+    """Makes :class:`StubRegistry` s serving the test image; afterwards closes them and removes what was pulled
+    from them (and the containers of this test's jobs)."""
+    made: list[StubRegistry] = []
+
+    def make(**options: Any) -> StubRegistry:
+        made.append(StubRegistry(docker.from_env(timeout=30), IMAGE, **options))
+        return made[-1]
+
+    yield make
+    client = docker.from_env(timeout=30)
+    for container in client.containers.list(all=True, filters={"label": "tao-automl.managed=true"}):
+        if str(container.labels.get("tao-automl.results-dir", "")).startswith(str(tmp_path)):
+            container.remove(force=True)
+    for registry in made:
+        registry.close()
+        for image in client.images.list():
+            for tag in image.tags:
+                if tag.startswith(registry.host + "/"):
+                    client.images.remove(tag, force=True)
 
 
 def _wait(sdk: DockerSDK, job_id: str, timeout: float = 30) -> JobStatus:
@@ -439,7 +473,7 @@ def test_a_missing_image_is_an_image_error_naming_it_not_an_unreachable_platform
 
 
 def test_a_job_pulls_its_missing_image_and_a_failed_pull_names_the_image(
-        sdk: DockerSDK, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sdk: DockerSDK, tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
     """Preflight says an image the registry has is "pulled when the first job starts", but the container was
     only created: every job failed with "No such image". Now the job pulls it; a failed pull names the image and
     what the registry said."""
@@ -449,21 +483,11 @@ def test_a_job_pulls_its_missing_image_and_a_failed_pull_names_the_image(
             sdk.create_job(image, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r1")})
     assert (caught.value.field, caught.value.value) == ("image", image), caught.value.to_json()
     assert "could not be pulled" in str(caught.value) and "manifest unknown" in str(caught.value)
-    pulled: list[str] = []
-    name = f"tao-automl-ci/pulled-{uuid.uuid4().hex[:8]}:1"
-
-    def pull(images: Any, repository: str, tag: str | None = None, **_: Any) -> Any:  # a registry that has it
-        pulled.append(repository if tag is None else f"{repository}:{tag}")
-        images.get(IMAGE).tag(name)
-        return images.get(name)
-
-    monkeypatch.setattr(docker.models.images.ImageCollection, "pull", pull)
-    job = sdk.create_job(name, "echo pulled", gpu_count=0, outputs={"results_dir": str(tmp_path / "r2")})
-    try:
-        assert _wait(sdk, job.id) is JobStatus.SUCCESS and pulled == [name]
-    finally:
-        sdk.client.containers.get(job.id).remove(force=True)
-        sdk.client.images.remove(name)
+    registry = stub_registry()  # a registry that has it
+    image = registry.image(f"tao-automl-ci/pulled-{uuid.uuid4().hex[:8]}:1")
+    job = sdk.create_job(image, "echo pulled", gpu_count=0, outputs={"results_dir": str(tmp_path / "r2")})
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS and "pulled" in (sdk.get_job_logs(job.id) or "")
+    assert registry.count("manifests", "HEAD") == 1
 
 
 def test_an_upper_case_image_is_refused_naming_the_image_and_a_lowercase_reference(
@@ -629,3 +653,146 @@ def test_after_cancel_answers_true_the_job_writes_no_more_epochs(sdk: DockerSDK,
     time.sleep(1)
     assert (res / "epochs").read_text() == written
     assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
+
+
+# ------------------------------------------------------------------ a missing image is pulled in the background
+def _slow_image(registry: StubRegistry) -> str:
+    return registry.image(f"tao-automl-ci/slow-{uuid.uuid4().hex[:8]}:1")
+
+
+def _statuses_until_finished(sdk: Any, job_id: str, timeout: float = 20) -> list[tuple[JobStatus, str]]:
+    """Every (status, message) a poll saw, every 0.1 s, until the job finished."""
+    seen: list[tuple[JobStatus, str]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        status = sdk.get_job_status(job_id)
+        seen.append((status, str(unwrap(sdk).get_job_info(job_id).get("message") or "")))
+        if status.is_finished():
+            return seen
+        assert time.monotonic() < deadline, f"job {job_id} still {status} after {timeout} s: {seen[-1]}"
+        time.sleep(0.1)
+
+
+_PROGRESS = r"^pulling image \S+: (waiting for its registry \S+|[\d.]+ of [\d.]+ MB, \d+ of \d+ layers)$"
+
+
+def test_a_slow_pull_does_not_hold_create_job_and_the_job_runs_when_it_ends(
+        sdk: DockerSDK, tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
+    """create_job pulled a missing image inside the call: under the runner's GuardedSDK (each attempt abandoned after
+    call_timeout_s) a pull longer than every attempt failed the rec, each attempt started a pull of its own, and the
+    abandoned attempts created and started the container after the rec was given up. Now create_job answers within
+    the call timeout with a PENDING job whose message and log are the pull's progress, the retried attempt joins
+    the same job and pull, and the job runs and succeeds once the pull ends."""
+    registry = stub_registry(seconds=5)
+    image, name = _slow_image(registry), f"slow-{uuid.uuid4().hex[:8]}-rec0001"
+    guarded = GuardedSDK(sdk, call_timeout_s=1, attempts=3, base_delay=0.1)
+    began = time.monotonic()
+    job = guarded.create_job(image, "echo ran-after-the-pull", gpu_count=0, job_name=name,
+                             outputs={"results_dir": str(tmp_path / "r")})
+    assert time.monotonic() - began < 2.5 and job.id == container_name(name, "")
+    assert guarded.get_job_status(job.id) is JobStatus.PENDING and guarded.find_job(name) == job.id
+    assert re.match(_PROGRESS, sdk.get_job_info(job.id)["message"]), sdk.get_job_info(job.id)
+    assert "Pulling" in (guarded.get_job_logs(job.id) or ""), guarded.get_job_logs(job.id)
+    assert sdk.client.containers.list(all=True, filters={"name": job.id}) == []
+    seen = _statuses_until_finished(guarded, job.id)
+    assert seen[-1][0] is JobStatus.SUCCESS, seen[-1]
+    pending = [message for status, message in seen if status is JobStatus.PENDING]
+    assert pending and all(re.match(_PROGRESS, m) for m in pending), pending
+    assert any(re.search(r": [1-9][\d.]* of", m) or " 0.[1-9]" in m for m in pending), pending  # bytes moved
+    assert "ran-after-the-pull" in (guarded.get_job_logs(job.id) or "")
+    assert registry.count("manifests", "HEAD") == 1 and registry.count("layer") == 1, registry.requests
+
+
+def test_a_job_cancelled_while_its_image_is_pulled_never_gets_a_container(
+        sdk: DockerSDK, tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
+    """A cancel during the pull: CANCELLED at once, and once the pull has ended (the image is on the engine) no
+    container with the job's name exists and nothing ran, however often its status is read after."""
+    registry = stub_registry(seconds=3)
+    image, name = _slow_image(registry), f"cancel-{uuid.uuid4().hex[:8]}-rec0001"
+    sdk.pull_answer_s = 0.5
+    began = time.monotonic()
+    job = sdk.create_job(image, "touch $R/ran", gpu_count=0, job_name=name, env_vars={"R": str(tmp_path)},
+                         outputs={"results_dir": str(tmp_path)})
+    assert time.monotonic() - began < 2.5 and sdk.get_job_status(job.id) is JobStatus.PENDING
+    assert sdk.cancel_job(job.id) is True and sdk.get_job_status(job.id) is JobStatus.CANCELLED
+    assert sdk.cancel_job(job.id) is False  # already ended
+    deadline = time.monotonic() + 15
+    while not sdk.client.images.list(name=image.rsplit(":", 1)[0]):
+        assert time.monotonic() < deadline, "the pull did not end"
+        time.sleep(0.2)
+    for _ in range(5):
+        assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
+        time.sleep(0.1)
+    assert sdk.client.containers.list(all=True, filters={"name": job.id}) == [] and not (tmp_path / "ran").exists()
+    assert "cancelled" in (sdk.get_failure_analysis(job.id) or {})["message"]
+
+
+def test_a_stalled_pull_fails_the_job_naming_the_image(
+        sdk: DockerSDK, tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
+    """A registry that stops sending the layer mid-way: the job fails once the pull made no progress for the stall
+    limit, naming the image, "stalled" and the bytes done, instead of create_job (or the job) hanging."""
+    registry = stub_registry(seconds=3, stall_after=200_000)  # about 0.6 s of progress, then nothing
+    image, name = _slow_image(registry), f"stall-{uuid.uuid4().hex[:8]}-rec0001"
+    sdk.pull_answer_s, sdk.pull_stall_s = 0.5, 1.5
+    guarded = GuardedSDK(sdk, call_timeout_s=2, attempts=1)
+    job = guarded.create_job(image, "true", gpu_count=0, job_name=name, outputs={"results_dir": str(tmp_path)})
+    seen = _statuses_until_finished(sdk, job.id, timeout=15)
+    assert seen[-1][0] is JobStatus.FAILURE, seen[-1]
+    message = (sdk.get_failure_analysis(job.id) or {})["message"]
+    assert image in message and "stalled: no progress for" in message, message
+    assert re.search(r"\(0\.[1-2] of 1\.1 MB, 0 of 1 layers done\)", message), message  # the bytes it had
+    assert sdk.client.containers.list(all=True, filters={"name": job.id}) == []
+
+
+def test_jobs_of_one_missing_image_share_one_pull(
+        sdk: DockerSDK, tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
+    """Two jobs (different names) for one image the engine lacks: both create_jobs answer while it is pulled, one
+    pull serves both (one manifest and one layer request at the registry), and both run once it ends."""
+    registry = stub_registry(seconds=3)
+    image = _slow_image(registry)
+    sdk.pull_answer_s = 0.5
+    began = time.monotonic()
+    jobs = [sdk.create_job(image, f"echo job-{i}", gpu_count=0, job_name=f"share-{uuid.uuid4().hex[:8]}-rec000{i}",
+                           outputs={"results_dir": str(tmp_path / str(i))}) for i in (1, 2)]
+    assert time.monotonic() - began < 2.5 and jobs[0].id != jobs[1].id
+    assert [sdk.get_job_status(job.id) for job in jobs] == [JobStatus.PENDING] * 2
+    assert [_wait(sdk, job.id) for job in jobs] == [JobStatus.SUCCESS] * 2
+    assert registry.count("manifests", "HEAD") == 1 and registry.count("layer") == 1, registry.requests
+
+
+def test_a_new_process_resumes_a_job_whose_image_was_being_pulled(
+        sdk: DockerSDK, tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
+    """The sweep killed while a job's image was pulled: a new SDK (no pull of its own yet) finds the PENDING
+    record by id and by job name, pulls the image again and creates, starts and finishes the job."""
+    registry = stub_registry(seconds=3)
+    image, name = _slow_image(registry), f"resume-{uuid.uuid4().hex[:8]}-rec0001"
+    sdk.pull_answer_s = 0.5
+    job = sdk.create_job(image, "echo resumed-after-the-pull", gpu_count=0, job_name=name,
+                         outputs={"results_dir": str(tmp_path)})
+    fresh = make_sdk("docker", sdk.init_options)
+    assert fresh.find_job(name) == job.id and fresh.get_job_status(job.id) is JobStatus.PENDING
+    assert "Pulling" in (fresh.get_job_logs(job.id) or "") or "pulling image" in (fresh.get_job_logs(job.id) or "")
+    assert _wait(fresh, job.id) is JobStatus.SUCCESS
+    assert "resumed-after-the-pull" in (fresh.get_job_logs(job.id) or "") and fresh.find_job(name) == job.id
+    assert registry.count("manifests", "HEAD") == 2, registry.requests  # the new process pulled again
+
+
+def test_a_create_job_given_up_by_its_caller_starts_no_container_when_the_pull_ends(
+        sdk: DockerSDK, tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
+    """The ghost: a create_job attempt abandoned by the runner's GuardedSDK (the caller got a TimeoutError) created
+    and started the job's container when its pull ended, using a GPU and writing into a rec already given up. Now
+    only a later status call creates it: after the pull has ended, no container with the job's name exists."""
+    registry = stub_registry(seconds=1)
+    image, name = _slow_image(registry), f"ghost-{uuid.uuid4().hex[:8]}-rec0001"
+    sdk.pull_answer_s = 2.5
+    guarded = GuardedSDK(sdk, call_timeout_s=0.5, attempts=1)
+    with pytest.raises(TimeoutError):
+        guarded.create_job(image, "touch $R/ran", gpu_count=0, job_name=name, env_vars={"R": str(tmp_path)},
+                           outputs={"results_dir": str(tmp_path)})
+    deadline = time.monotonic() + 15
+    while not sdk.client.images.list(name=image.rsplit(":", 1)[0]):
+        assert time.monotonic() < deadline, "the pull did not end"
+        time.sleep(0.2)
+    time.sleep(3)  # the abandoned attempt has returned (pull_answer_s) and anything it would start has started
+    assert sdk.client.containers.list(all=True, filters={"name": container_name(name, "")}) == []
+    assert not (tmp_path / "ran").exists()

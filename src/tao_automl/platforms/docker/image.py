@@ -1,4 +1,4 @@
-"""The job's image on a Docker engine: is it there, can its registry give it, pull it for a job.
+"""The job's image on a Docker engine: is it there, can its registry give it, why a pull of it failed.
 
 Errors name the field ``image`` and the image: an engine that answered is never "the platform could not be
 reached". A registry that answers "not found" (or refuses) is the user's to fix; a registry the engine cannot
@@ -89,12 +89,12 @@ def image_check(client: Any, errors: Any, image: str) -> PlatformCheck:
                          "job starts)")
 
 
-def pull(client: Any, errors: Any, image: str) -> None:
-    """Pull ``image`` onto the engine for a job (as ``docker run`` does); a :class:`PlatformError` naming the image
-    and what the registry said when it cannot be had."""
-    try:
-        client.images.pull(image)
-    except errors.DockerException as exc:
-        cause = registry_error(image, exc, "pull it")
-        raise PlatformError(f"docker: image {image!r} is not on the engine and could not be pulled: {why(exc)}",
-                            field="image", value=image, allowed=IMAGE_ALLOWED, hint=cause.hint) from exc
+def pull_error(image: str, said: BaseException | str) -> PlatformError:
+    """The error of a job whose image the engine lacks and could not pull: a :class:`PlatformError` naming the image
+    and what the registry (or the engine) said, ``said`` (an exception, or the error line of the pull's stream)."""
+    exc = said if isinstance(said, BaseException) else RuntimeError(said)
+    cause = registry_error(image, exc, "pull it")
+    error = PlatformError(f"docker: image {image!r} is not on the engine and could not be pulled: {why(exc)}",
+                          field="image", value=image, allowed=IMAGE_ALLOWED, hint=cause.hint)
+    error.__cause__ = said if isinstance(said, BaseException) else None
+    return error

@@ -10,6 +10,14 @@ re-attach with ``init_options``; an ended container's output is copied to ``cont
 folder, so its log outlives it too. A container the engine was asked to stop or kill by someone else (its event
 log says so) ends CANCELLED, as on other platforms. Needs the ``docker`` extra:
 ``pip install 'tao-run-automl[docker]'``.
+
+An image the engine lacks is pulled in the background (:mod:`~tao_automl.platforms.docker.pulls`: one pull per
+image, shared by its jobs), never inside ``create_job``, which waits :data:`~.pulls.ANSWER_S` seconds (a registry
+that refuses answers by then, and ``create_job`` raises naming the image) and otherwise returns a PENDING job whose id
+is its container name (Docker takes a name wherever it takes an id), with the pull's progress as its message and its
+log. The container is created and started only by a later status call that finds the pull ended well and the job
+not cancelled; a pull that fails, or makes no progress for ``pull_stall_s`` seconds, ends the job FAILURE naming the
+image. A new process that finds such a job (resume) pulls again (the engine keeps the layers it has).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import contextlib
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +36,8 @@ from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInput
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
 from tao_automl.platforms.docker.events import outside_signals
-from tao_automl.platforms.docker.image import check_reference, image_check, pull
+from tao_automl.platforms.docker.image import check_reference, image_check
+from tao_automl.platforms.docker.pulls import ANSWER_S, STALL_S, ImagePull
 from tao_automl.platforms.docker.spec import (
     LABEL_PREFIX,
     byte_size,
@@ -46,7 +56,8 @@ logger = logging.getLogger(__name__)
 _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 #: The copy of an ended container's output, in the job's results folder.
 LOG_FILE = "container.log"
-_HEX_ID = re.compile(r"^[0-9a-f]{12,64}$")
+#: A job id: a container id, or the container name of a job created before its container (its image was pulled).
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
 
 def _docker() -> Any:
@@ -73,6 +84,10 @@ class DockerSDK(RecordedPlatform):
                           "multi-node jobs)")
 
     poll_interval_s: float = 0.5
+    #: Seconds an image pull may go without progress before its jobs fail (:data:`~.pulls.STALL_S`).
+    pull_stall_s: float = STALL_S
+    #: Seconds ``create_job`` waits on a pull before it returns a PENDING job (:data:`~.pulls.ANSWER_S`).
+    pull_answer_s: float = ANSWER_S
 
     def __init__(
         self,
@@ -123,7 +138,9 @@ class DockerSDK(RecordedPlatform):
             "mount_command_paths": bool(mount_command_paths), "cancel_grace_s": self.cancel_grace_s,
             "timeout_s": timeout_s,
         }
-        self.records = JobRecords(self.state_dir, valid_id=lambda job_id: bool(_HEX_ID.match(job_id)))
+        self.records = JobRecords(self.state_dir, valid_id=lambda job_id: bool(_JOB_ID.match(job_id)))
+        self._pulls: dict[str, ImagePull] = {}
+        self._pulls_lock = threading.Lock()
 
     # --------------------------------------------------------- preflight
     def preflight(self, image: str | None, gpu_count: int | None = None,
@@ -188,20 +205,25 @@ class DockerSDK(RecordedPlatform):
         rec = self.records.find(job_id)
         if rec is None:
             container = self._container(job_id) if job_id else None
-            if container is not None and container.id != job_id:
-                return self._record(container.id)
             if container is None:
                 raise UnknownJobError(f"unknown docker job id {job_id!r}: the engine has no such container and "
                                       f"there is no record of it under {self.state_dir / 'jobs'}")
-            rec = self._adopt(container)
+            rec = self._rec_of(container)
         return self.records.remember(job_id, rec)
+
+    def _rec_of(self, container: Any) -> dict[str, Any]:
+        """The record of ``container``: kept under its id, or under its name (a job whose image was pulled first),
+        else adopted."""
+        return self.records.find(container.id) or self.records.find(container.name) or self._adopt(container)
 
     def _job(self, rec: Mapping[str, Any]) -> Job:
         return Job(id=str(rec["id"]), results_dir=str(rec["results_dir"]), name=rec.get("name"))
 
     # ------------------------------------------------------------ create
     def submit(self, request: JobRequest) -> Job:
-        """Create and start a container running ``command``; with ``job_name`` an existing one is returned."""
+        """Create and start a container running ``command``; with ``job_name`` an existing one is returned. When the
+        engine lacks the image, its pull is started (or joined) and, unless it fails within ``pull_answer_s``, a
+        PENDING job is returned whose container a later status call creates (see the module docstring)."""
         image, command, gpu_count, env_vars, outputs = (request.image, request.command, request.gpu_count,
                                                         request.env_vars, request.outputs)
         kwargs = request.options
@@ -225,23 +247,65 @@ class DockerSDK(RecordedPlatform):
             if existing is not None:
                 logger.info("docker job %s (%s) already exists; not starting it again", cname, name)
                 return self._existing(existing)
+            waiting = self._waiting(cname) if name else None
+            if waiting is not None:
+                logger.info("docker job %s (%s) already waits for its image; not submitting it again", cname, name)
+                return self._job(waiting)
             Path(results_dir).mkdir(parents=True, exist_ok=True)
             container = self._create(options)
-            rec = {"id": container.id, "container_name": cname, "name": name, "results_dir": results_dir,
-                   "image": image, "gpu_count": gpu_count, "mem_limit": options.get("mem_limit"),
-                   "state": JobStatus.PENDING.value, "submitted_at": time.time(), "cancel_requested": False}
-            self.records.save(rec)
-            self._start(container, rec)
-            logger.info("docker job %s started (container %s, image %s)", cname, container.short_id, image)
-            return self._job(rec)
+            rec = {"id": container.id if container is not None else cname, "container_name": cname, "name": name,
+                   "results_dir": results_dir, "image": image, "gpu_count": gpu_count,
+                   "mem_limit": options.get("mem_limit"), "state": JobStatus.PENDING.value,
+                   "submitted_at": time.time(), "cancel_requested": False}
+            if container is None:
+                pull = self._pull(image)
+                rec.update(pulling=image, create_options=options, message=pull.progress())
+                self.records.save(rec)
+            else:
+                self.records.save(rec)
+                self._start(container, rec)
+                logger.info("docker job %s started (container %s, image %s)", cname, container.short_id, image)
+                return self._job(rec)
+        return self._answer(rec, pull)
 
-    def _create(self, options: dict[str, Any]) -> Any:
+    def _waiting(self, cname: str) -> dict[str, Any] | None:
+        """The record of the job ``cname`` created before its container (its image pulled), unless its
+        ``create_job`` raised (then a new submission replaces it)."""
+        rec = self.records.find(cname)
+        return rec if rec is not None and rec.get("pulling") and not rec.get("refused") else None
+
+    def _answer(self, rec: dict[str, Any], pull: ImagePull) -> Job:
+        """``create_job``'s answer for a job whose image is being pulled: raise when the pull failed within
+        ``pull_answer_s`` (the job is then never started), else the PENDING job. Its container is never created here
+        (a call abandoned by its caller must start nothing): a later status call does it."""
+        pull.done.wait(self.pull_answer_s)
+        with self.records.lock:
+            failure = pull.failure()
+            if failure is not None and rec.get("state") not in _FINISHED:
+                rec.update(state=JobStatus.FAILURE.value, message=failure.detail.removeprefix("docker: "), refused=True)
+                self.records.save(rec)
+                raise failure
+            if rec.get("pulling") and rec.get("state") not in _FINISHED:
+                self._settle(rec, JobStatus.PENDING, pull.progress())
+        logger.info("docker job %s: %s", rec["container_name"], rec.get("message") or rec.get("state"))
+        return self._job(rec)
+
+    def _pull(self, image: str) -> ImagePull:
+        """The running pull of ``image`` in this SDK, else a new one (one pull per image, shared by its jobs)."""
+        with self._pulls_lock:
+            pull = self._pulls.get(image)
+            if pull is None or not pull.running:
+                pull = self._pulls[image] = ImagePull(self.client, image)
+                logger.info("docker: pulling image %s in the background", image)
+            return pull
+
+    def _create(self, options: dict[str, Any]) -> Any | None:
+        """The container of ``options`` (an existing one of that name after a 409), or None: the engine lacks
+        the image."""
         try:
-            try:
-                return self.client.containers.create(**options)
-            except self._errors.ImageNotFound:  # as `docker run` does: pull it, then create
-                pull(self.client, self._errors, options["image"])
-                return self.client.containers.create(**options)
+            return self.client.containers.create(**options)
+        except self._errors.ImageNotFound:
+            return None
         except self._errors.APIError as exc:
             if exc.status_code == 409:  # another process created the same name just now
                 found = self._container(options["name"])
@@ -263,26 +327,92 @@ class DockerSDK(RecordedPlatform):
         self.records.save(rec)
 
     def find_job(self, job_name: str) -> str | None:
-        """The container id of the job submitted under ``job_name``, or None. A container that was created
-        but never started counts as not submitted (``create_job`` with that name starts it)."""
+        """The id of the job submitted under ``job_name`` (its container's id; its container name while its image is
+        pulled), or None. A container that was created but never started counts as not submitted (``create_job``
+        with that name starts it), as does a job whose ``create_job`` raised."""
         cname = container_name(check_job_name(job_name), "")
         with self.records.name_lock(cname):
             container = self._container(cname)
-            if container is None or (container.attrs.get("State") or {}).get("Status") == "created":
+            if container is None:
+                waiting = self._waiting(cname)
+                return None if waiting is None else str(waiting["id"])
+            if (container.attrs.get("State") or {}).get("Status") == "created":
                 return None
-            self.records.find(container.id) or self._adopt(container)
-            return str(container.id)
+            return str(self._rec_of(container)["id"])
 
     def _existing(self, container: Any) -> Job:
-        rec = self.records.find(container.id) or self._adopt(container)
+        rec = self._rec_of(container)
         if (container.attrs.get("State") or {}).get("Status") == "created":
             self._start(container, rec)  # its creator died between create and start
         return self._job(rec)
+
+    # ----------------------------------------------------- image pulls
+    def _advance(self, rec: dict[str, Any]) -> JobStatus | None:
+        """A job created before its container: PENDING while its image is pulled (the pull's progress as its
+        message), CANCELLED or FAILURE without a container; None once its container exists (created and started
+        here when the pull ended well: only here, under the job's name lock)."""
+        image = str(rec["pulling"])
+        if rec.get("cancel_requested"):
+            return self._settle(rec, JobStatus.CANCELLED, f"it was cancelled while its image {image} was pulled; "
+                                                          "no container was created")
+        pull = self._pulls.get(image)
+        if pull is not None:
+            pull.check_stall(self.pull_stall_s)
+            failure = pull.failure()
+            if failure is not None:
+                return self._settle(rec, JobStatus.FAILURE, failure.detail.removeprefix("docker: "))
+            if not pull.done.is_set():
+                return self._settle(rec, JobStatus.PENDING, pull.progress())
+        return self._create_pulled(rec)
+
+    def _settle(self, rec: dict[str, Any], status: JobStatus, message: str) -> JobStatus:
+        """Record ``status`` and ``message`` for a job without a container (saved only when they changed)."""
+        if rec.get("state") != status.value or rec.get("message") != message:
+            rec.update(state=status.value, message=message)
+            self.records.save(rec)
+        return status
+
+    def _create_pulled(self, rec: dict[str, Any]) -> JobStatus | None:
+        """Create and start the container of a job whose image pull ended (or that this process has not pulled
+        for: a resumed sweep), idempotent by container name; the image still missing: pull it (again)."""
+        cname = str(rec["container_name"])
+        with self.records.name_lock(cname):
+            container = self._container(cname)
+            if container is None:
+                try:
+                    container = self._create(dict(rec["create_options"]))
+                except PlatformError as exc:
+                    return self._settle(rec, JobStatus.FAILURE, exc.detail.removeprefix("docker: "))
+                if container is None:  # a resumed sweep, or the image was removed since: (re)start its pull
+                    return self._settle(rec, JobStatus.PENDING, self._pull(str(rec["pulling"])).progress())
+            for key in ("pulling", "create_options", "message"):
+                rec.pop(key, None)
+            rec["pulled"] = True
+            if (container.attrs.get("State") or {}).get("Status") == "created":
+                try:
+                    self._start(container, rec)
+                except PlatformError:
+                    return JobStatus.FAILURE  # recorded by _start, with the engine's reason
+            self.records.save(rec)
+            logger.info("docker job %s started (container %s, image %s)", cname, container.short_id, rec.get("image"))
+        return None
+
+    def _pull_log(self, rec: dict[str, Any]) -> str:
+        """What a job created before its container shows as its log: its image pull's progress lines in this
+        process, else its last message."""
+        pull = self._pulls.get(str(rec["pulling"]))
+        if pull is not None and pull.lines:
+            return pull.log()
+        return f"{rec.get('message') or 'pulling image ' + str(rec['pulling'])}\n"
 
     # ------------------------------------------------------------ status
     def _refresh(self, rec: dict[str, Any]) -> JobStatus:
         if rec.get("state") in _FINISHED:
             return JobStatus(rec["state"])
+        if rec.get("pulling"):
+            waiting = self._advance(rec)
+            if waiting is not None:
+                return waiting
         container = self._container(str(rec["id"]))
         if container is None:
             rec.update(state=JobStatus.CANCELLED.value if rec.get("cancel_requested") else JobStatus.FAILURE.value,
@@ -327,11 +457,14 @@ class DockerSDK(RecordedPlatform):
 
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
         """The container's stdout and stderr, or its last ``tail`` lines; once the container is gone, the copy
-        kept when it ended (None without one)."""
+        kept when it ended (None without one); before it exists, the progress lines of its image's pull."""
         if tail is not None:
             tail = check_int("tail", tail, 0)
         with self.records.lock:
             rec = self._record(job_id)
+            if rec.get("pulling"):
+                lines = self._pull_log(rec).splitlines(keepends=True)
+                return "".join(lines if tail is None else lines[-tail:] if tail else [])
             container = self._container(str(rec["id"]))
         if container is None:
             kept = Path(str(rec["log_file"])) if rec.get("log_file") else None
@@ -371,6 +504,10 @@ class DockerSDK(RecordedPlatform):
         cancel)."""
         with self.records.lock:
             rec = self._record(job_id)
+            if rec.get("pulling") and rec.get("state") not in _FINISHED:  # no container yet: none will be made
+                rec["cancel_requested"] = True  # before any refresh, which could create it
+                logger.info("docker job %s cancelled while its image was pulled", rec.get("container_name"))
+                return self._refresh(rec) is JobStatus.CANCELLED
             if self._refresh(rec).is_finished():
                 return False
             rec["cancel_requested"] = True
