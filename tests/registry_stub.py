@@ -54,11 +54,12 @@ def _marked(layer: bytes) -> bytes:
 
 class StubRegistry:
     """Serves ``source`` under every repository name and tag. ``seconds``: how long the layer blob takes to send (in
-    ``chunk``-byte pieces); ``stall_after``: send that many bytes of it, then nothing until :meth:`close`.
+    ``chunk``-byte pieces); ``stall_after``: send that many bytes of it, then nothing until :meth:`close`;
+    ``corrupt``: its last byte is sent wrong (the engine's digest check fails the pull).
     ``requests`` lists the ``(method, path)`` of every request answered."""
 
     def __init__(self, client: Any, source: str, *, seconds: float = 0.0, chunk: int = 32 * 1024,
-                 stall_after: int | None = None) -> None:
+                 stall_after: int | None = None, corrupt: bool = False) -> None:
         config, tar = _saved(client, source)
         layer = _marked(tar)
         config["rootfs"]["diff_ids"] = [_digest(layer)]
@@ -73,6 +74,7 @@ class StubRegistry:
                         "digest": _digest(self.layer)}],
         }).encode()
         self.chunk, self.stall_after = chunk, stall_after
+        self.sent_layer = self.layer[:-1] + bytes([self.layer[-1] ^ 0xFF]) if corrupt else self.layer
         self.delay_s = seconds / max(1, -(-len(self.layer) // chunk))
         self.requests: list[tuple[str, str]] = []
         self.released = threading.Event()
@@ -102,7 +104,7 @@ class StubRegistry:
             if self.stall_after is not None and sent >= self.stall_after:
                 self.released.wait(120)
                 raise ConnectionAbortedError("stalled transfer ended by close()")
-            piece = self.layer[sent:sent + self.chunk]
+            piece = self.sent_layer[sent:sent + self.chunk]
             if self.stall_after is not None:
                 piece = piece[:max(1, self.stall_after - sent)]
             out.write(piece)

@@ -796,3 +796,19 @@ def test_a_create_job_given_up_by_its_caller_starts_no_container_when_the_pull_e
     time.sleep(3)  # the abandoned attempt has returned (pull_answer_s) and anything it would start has started
     assert sdk.client.containers.list(all=True, filters={"name": container_name(name, "")}) == []
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_pull_that_fails_after_create_job_answered_fails_the_job_naming_the_image(
+        sdk: DockerSDK, tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
+    """A pull that fails after create_job has returned (here the layer's digest does not match): the job ends
+    FAILURE, its message naming the image and what the engine said, and no container is made for it."""
+    registry = stub_registry(seconds=2, corrupt=True)
+    image, name = _slow_image(registry), f"corrupt-{uuid.uuid4().hex[:8]}-rec0001"
+    sdk.pull_answer_s = 0.5
+    job = sdk.create_job(image, "true", gpu_count=0, job_name=name, outputs={"results_dir": str(tmp_path)})
+    seen = _statuses_until_finished(sdk, job.id, timeout=15)
+    assert seen[-1][0] is JobStatus.FAILURE and JobStatus.PENDING in [status for status, _ in seen], seen
+    message = (sdk.get_failure_analysis(job.id) or {})["message"]
+    assert f"image {image!r} is not on the engine and could not be pulled" in message, message
+    assert "verification failed" in message, message
+    assert sdk.client.containers.list(all=True, filters={"name": job.id}) == []
