@@ -730,7 +730,8 @@ def test_a_job_cancelled_while_its_image_is_pulled_never_gets_a_container(
 def test_a_stalled_pull_fails_the_job_naming_the_image(
         sdk: DockerSDK, tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
     """A registry that stops sending the layer mid-way: the job fails once the pull made no progress for the stall
-    limit, naming the image, "stalled" and the bytes done, instead of create_job (or the job) hanging."""
+    limit, naming the image, "stalled" and the bytes done, instead of create_job (or the job) hanging; and the
+    stalled pull is cancelled at the engine, so the next job's pull starts the layer anew rather than joining it."""
     registry = stub_registry(seconds=3, stall_after=200_000)  # about 0.6 s of progress, then nothing
     image, name = _slow_image(registry), f"stall-{uuid.uuid4().hex[:8]}-rec0001"
     sdk.pull_answer_s, sdk.pull_stall_s = 0.5, 1.5
@@ -742,6 +743,14 @@ def test_a_stalled_pull_fails_the_job_naming_the_image(
     assert image in message and "stalled: no progress for" in message, message
     assert re.search(r"\(0\.[1-2] of 1\.1 MB, 0 of 1 layers done\)", message), message  # the bytes it had
     assert sdk.client.containers.list(all=True, filters={"name": job.id}) == []
+    # the stalled pull was cancelled at the engine: a new job's pull asks for the layer again instead of joining it
+    again = sdk.create_job(image, "true", gpu_count=0, job_name=f"{name}-again",
+                           outputs={"results_dir": str(tmp_path / "again")})
+    deadline = time.monotonic() + 10
+    while registry.count("layer") < 2:
+        assert time.monotonic() < deadline, registry.requests
+        time.sleep(0.1)
+    assert sdk.get_job_status(again.id) is JobStatus.PENDING
 
 
 def test_jobs_of_one_missing_image_share_one_pull(

@@ -4,11 +4,15 @@ One :class:`ImagePull` per image (and SDK) streams ``docker pull`` (``client.api
 daemon thread and keeps its progress: bytes and layers done, the last progress lines, and when it last moved. The
 SDK creates a job's container only once a later status call sees the pull ended well; a pull that ends badly, or
 makes no progress for :data:`STALL_S` seconds, fails the jobs waiting for it. A pull's total duration is not capped:
-a slow pull that keeps moving keeps going (a 10-20 GB TAO image over a slow link takes as long as it takes).
+a slow pull that keeps moving keeps going (a 10-20 GB TAO image over a slow link takes as long as it takes). A
+stalled pull's connection to the engine is dropped, so the engine cancels it: the engine shares a layer's download
+between pulls, and a later pull must start the transfer anew, not join the stalled one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections import deque
@@ -58,11 +62,13 @@ class ImagePull:
         self._said: BaseException | str | None = None
         self._stalled: str | None = None
         self._last_step = ""
+        self._stream: Any = None
         threading.Thread(target=self._run, name=f"docker-pull {image}", daemon=True).start()
 
     def _run(self) -> None:
         try:
-            for event in self._client.api.pull(self.image, stream=True, decode=True):
+            self._stream = self._client.api.pull(self.image, stream=True, decode=True)
+            for event in self._stream:
                 self._note(event)
         except Exception as exc:  # the engine refused, or the connection dropped: the jobs waiting on it fail
             self._said = exc
@@ -109,6 +115,18 @@ class ImagePull:
         idle = time.monotonic() - self.last_progress
         if self._stalled is None and not self.done.is_set() and idle > limit_s:
             self._stalled = f"no progress for {idle:.0f} s ({self.progress().split(': ', 1)[1]} done)"
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        """Shut the pull's connection to the engine down (the engine then cancels the pull). Best effort: docker-py
+        keeps the HTTP response inside its stream generator (``_stream_helper``'s ``response``), where it is read;
+        the socket is where docker-py's own ``_get_raw_response_socket`` finds it. Without them, nothing is done."""
+        frame = getattr(self._stream, "gi_frame", None)
+        response = frame.f_locals.get("response") if frame is not None else None
+        raw = getattr(getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None), "raw", None)
+        sock: Any = getattr(raw, "_sock", raw)
+        with contextlib.suppress(OSError, AttributeError):
+            sock.shutdown(socket.SHUT_RDWR)
 
     @property
     def running(self) -> bool:
