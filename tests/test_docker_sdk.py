@@ -820,4 +820,5 @@ def test_a_pull_that_fails_after_create_job_answered_fails_the_job_naming_the_im
     message = (sdk.get_failure_analysis(job.id) or {})["message"]
     assert f"image {image!r} is not on the engine and could not be pulled" in message, message
     assert "verification failed" in message, message
+    assert "error: " in (sdk.get_job_logs(job.id) or ""), sdk.get_job_logs(job.id)  # the pull's log says it too
     assert sdk.client.containers.list(all=True, filters={"name": job.id}) == []

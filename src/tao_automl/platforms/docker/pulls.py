@@ -79,6 +79,8 @@ class ImagePull:
         """Take one progress event of the engine's pull stream."""
         if event.get("error"):
             self._said = str(event["error"])
+            with self._lock:
+                self.lines.append(f"error: {self._said}")
             return
         status, layer_id = str(event.get("status") or ""), str(event.get("id") or "")
         detail = event.get("progressDetail") or {}
