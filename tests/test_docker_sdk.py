@@ -692,6 +692,8 @@ def test_a_slow_pull_does_not_hold_create_job_and_the_job_runs_when_it_ends(
     assert time.monotonic() - began < 2.5 and job.id == container_name(name, "")
     assert guarded.get_job_status(job.id) is JobStatus.PENDING and guarded.find_job(name) == job.id
     assert re.match(_PROGRESS, sdk.get_job_info(job.id)["message"]), sdk.get_job_info(job.id)
+    # the runner shows a queued job's pending_reason in status (as Slurm's Reason): the pull's progress
+    assert sdk.get_job_info(job.id)["pending_reason"] == "Docker: " + sdk.get_job_info(job.id)["message"]
     assert "Pulling" in (guarded.get_job_logs(job.id) or ""), guarded.get_job_logs(job.id)
     assert sdk.client.containers.list(all=True, filters={"name": job.id}) == []
     seen = _statuses_until_finished(guarded, job.id)
@@ -700,6 +702,7 @@ def test_a_slow_pull_does_not_hold_create_job_and_the_job_runs_when_it_ends(
     assert pending and all(re.match(_PROGRESS, m) for m in pending), pending
     assert any(re.search(r": [1-9][\d.]* of", m) or " 0.[1-9]" in m for m in pending), pending  # bytes moved
     assert "ran-after-the-pull" in (guarded.get_job_logs(job.id) or "")
+    assert sdk.get_job_info(job.id).get("pending_reason") is None  # it ran: nothing holds it any more
     assert registry.count("manifests", "HEAD") == 1 and registry.count("layer") == 1, registry.requests
 
 

@@ -366,9 +366,11 @@ class DockerSDK(RecordedPlatform):
         return self._create_pulled(rec)
 
     def _settle(self, rec: dict[str, Any], status: JobStatus, message: str) -> JobStatus:
-        """Record ``status`` and ``message`` for a job without a container (saved only when they changed)."""
-        if rec.get("state") != status.value or rec.get("message") != message:
-            rec.update(state=status.value, message=message)
+        """Record ``status`` and ``message`` for a job without a container (saved only when they changed); while it
+        is PENDING the message is its ``pending_reason`` too (the runner's ``status`` shows it, as Slurm's Reason)."""
+        reason = f"Docker: {message}" if status is JobStatus.PENDING else None
+        if rec.get("state") != status.value or rec.get("message") != message or rec.get("pending_reason") != reason:
+            rec.update(state=status.value, message=message, pending_reason=reason)
             self.records.save(rec)
         return status
 
@@ -385,7 +387,7 @@ class DockerSDK(RecordedPlatform):
                     return self._settle(rec, JobStatus.FAILURE, exc.detail.removeprefix("docker: "))
                 if container is None:  # a resumed sweep, or the image was removed since: (re)start its pull
                     return self._settle(rec, JobStatus.PENDING, self._pull(str(rec["pulling"])).progress())
-            for key in ("pulling", "create_options", "message"):
+            for key in ("pulling", "create_options", "message", "pending_reason"):
                 rec.pop(key, None)
             rec["pulled"] = True
             if (container.attrs.get("State") or {}).get("Status") == "created":
