@@ -825,3 +825,34 @@ def test_a_pull_that_fails_after_create_job_answered_fails_the_job_naming_the_im
     assert "verification failed" in message, message
     assert "error: " in (sdk.get_job_logs(job.id) or ""), sdk.get_job_logs(job.id)  # the pull's log says it too
     assert sdk.client.containers.list(all=True, filters={"name": job.id}) == []
+
+
+def test_a_sweep_waits_for_its_image_pull_shows_why_and_pulls_it_once(
+        tmp_path: Path, stub_registry: Callable[..., StubRegistry], monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end through the runner, whose every SDK call is abandoned after ``sdk_call_timeout_s``: with the old
+    pull inside create_job, a pull longer than that failed every rec (each retry pulling again). Now a sweep of 2
+    recs in flight whose image the engine lacks and takes seconds to pull succeeds; the image is pulled once for both
+    recs; the run's journal records why the jobs waited (their pending_reason: the pull's progress, what `status`
+    shows)."""
+    import tao_automl.runner.loop as loop
+    from tao_automl.experiment.store import JOB_PENDING, RunStore
+
+    monkeypatch.setattr(loop, "PENDING_REASON_EVERY_S", 0.3)
+    registry = stub_registry(seconds=5)
+    image = _slow_image(registry)
+    skill = write_shell_skill(tmp_path / "bank", TRAINER)
+    sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2)
+    sdk.poll_interval_s, sdk.pull_answer_s = 0.1, 0.5  # create_job answers well within the call limit
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2, "seed": 3,
+                "poll_interval_s": 0.2, "algorithm": "random"}
+    result = AutoMLRunner(sdk, skill, sdk_call_timeout_s=2).run(
+        automl_settings=settings, workspace_path=tmp_path / "ws", image=image, gpu_count=0)
+    history = result["history"]
+    assert [h["status"] for h in history] == ["success", "success"], history
+    assert registry.count("layer") == 1, registry.requests
+    store = RunStore(Path(result["run_dir"]))
+    try:
+        reasons = [event["payload"]["reason"] for event in store.events(JOB_PENDING)]
+    finally:
+        store.close()
+    assert reasons and all(r.startswith(f"Docker: pulling image {image}") for r in reasons), reasons
