@@ -278,7 +278,7 @@ class DockerSDK(RecordedPlatform):
         """``create_job``'s answer for a job whose image is being pulled: raise when the pull failed within
         ``pull_answer_s`` (the job is then never started), else the PENDING job. Its container is never created here
         (a call abandoned by its caller must start nothing): a later status call does it."""
-        pull.done.wait(self.pull_answer_s)
+        pull.done.wait(max(0.0, self.pull_answer_s - (time.monotonic() - pull.started)))  # a joined pull: at once
         with self.records.lock:
             failure = pull.failure()
             if failure is not None and rec.get("state") not in _FINISHED:
@@ -286,7 +286,7 @@ class DockerSDK(RecordedPlatform):
                 self.records.save(rec)
                 raise failure
             if rec.get("pulling") and rec.get("state") not in _FINISHED:
-                self._settle(rec, JobStatus.PENDING, pull.progress())
+                self._settle(rec, JobStatus.PENDING, pull.progress(), pull.reason())
         logger.info("docker job %s: %s", rec["container_name"], rec.get("message") or rec.get("state"))
         return self._job(rec)
 
@@ -362,13 +362,14 @@ class DockerSDK(RecordedPlatform):
             if failure is not None:
                 return self._settle(rec, JobStatus.FAILURE, failure.detail.removeprefix("docker: "))
             if not pull.done.is_set():
-                return self._settle(rec, JobStatus.PENDING, pull.progress())
+                return self._settle(rec, JobStatus.PENDING, pull.progress(), pull.reason())
         return self._create_pulled(rec)
 
-    def _settle(self, rec: dict[str, Any], status: JobStatus, message: str) -> JobStatus:
+    def _settle(self, rec: dict[str, Any], status: JobStatus, message: str, reason: str | None = None) -> JobStatus:
         """Record ``status`` and ``message`` for a job without a container (saved only when they changed); while it
-        is PENDING the message is its ``pending_reason`` too (the runner's ``status`` shows it, as Slurm's Reason)."""
-        reason = f"Docker: {message}" if status is JobStatus.PENDING else None
+        is PENDING, ``reason`` (default: the message) is its ``pending_reason`` (the runner's ``status`` shows it and
+        its log says when it changes, as for Slurm's Reason)."""
+        reason = f"Docker: {reason or message}" if status is JobStatus.PENDING else None
         if rec.get("state") != status.value or rec.get("message") != message or rec.get("pending_reason") != reason:
             rec.update(state=status.value, message=message, pending_reason=reason)
             self.records.save(rec)
@@ -386,7 +387,8 @@ class DockerSDK(RecordedPlatform):
                 except PlatformError as exc:
                     return self._settle(rec, JobStatus.FAILURE, exc.detail.removeprefix("docker: "))
                 if container is None:  # a resumed sweep, or the image was removed since: (re)start its pull
-                    return self._settle(rec, JobStatus.PENDING, self._pull(str(rec["pulling"])).progress())
+                    pull = self._pull(str(rec["pulling"]))
+                    return self._settle(rec, JobStatus.PENDING, pull.progress(), pull.reason())
             for key in ("pulling", "create_options", "message", "pending_reason"):
                 rec.pop(key, None)
             rec["pulled"] = True
