@@ -859,3 +859,47 @@ def test_a_sweep_waits_for_its_image_pull_shows_why_and_pulls_it_once(
     finally:
         store.close()
     assert reasons and all(r.startswith(f"Docker: pulling image {image}") for r in reasons), reasons
+
+
+_ORCHESTRATOR = textwrap.dedent(
+    """\
+    import sys
+    from tao_automl.platforms.docker.sdk import DockerSDK
+    from tao_automl.runner.loop import AutoMLRunner
+    skill, workspace, state, image = sys.argv[1:5]
+    sdk = DockerSDK(state_dir=state, cancel_grace_s=2)
+    sdk.poll_interval_s, sdk.pull_answer_s = 0.1, 0.5
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2, "seed": 3,
+                "poll_interval_s": 0.2, "algorithm": "random"}
+    AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=workspace, image=image, gpu_count=0)
+    """)
+
+
+def test_a_sweep_killed_while_its_image_is_pulled_resumes_and_runs_each_rec_once(
+        tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
+    """The orchestrator SIGKILLed while its jobs wait for their image's pull (their containers not made yet): the
+    resumed sweep (a new process's SDK, no pull of its own) pulls again, creates and starts each rec's container once
+    and finishes both recs; no container is left or made twice for a rec."""
+    registry = stub_registry(seconds=4)
+    image = _slow_image(registry)
+    skill = write_shell_skill(tmp_path / "bank", TRAINER)
+    workspace, state = tmp_path / "ws", tmp_path / "state"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    orchestrator = subprocess.Popen([sys.executable, "-c", _ORCHESTRATOR, str(skill), str(workspace), str(state),
+                                     image], env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not [p for p in (state / "jobs").glob("*.json") if '"pulling"' in p.read_text()]:
+            assert orchestrator.poll() is None and time.monotonic() < deadline, "no job waited for its image"
+            time.sleep(0.05)
+    finally:
+        orchestrator.kill()
+        orchestrator.wait()
+    (run_dir,) = workspace.glob("run_*")
+    sdk = DockerSDK(state_dir=state, cancel_grace_s=2)
+    sdk.poll_interval_s, sdk.pull_answer_s = 0.1, 0.5
+    result = AutoMLRunner(sdk, skill).run(workspace_path=run_dir, resume=True, image=image, gpu_count=0)
+    assert [h["status"] for h in result["history"]] == ["success", "success"], result["history"]
+    made = [c for c in sdk.client.containers.list(all=True, filters={"label": "tao-automl.managed=true"})
+            if str(c.labels.get("tao-automl.results-dir", "")).startswith(str(tmp_path))]
+    assert sorted(int(c.labels["tao-automl.rec"]) for c in made) == [1, 2], [c.name for c in made]
