@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,26 +106,24 @@ class ImagePull:
 
     def progress(self) -> str:
         """``pulling image X: a of b MB, n of m layers`` (bytes of the layers whose size the engine told so far)."""
-        with self._lock:
-            layers = list(self._layers.values())
-        if not layers:
-            return f"pulling image {self.image}: waiting for its registry {registry_of(self.image)}"
-        current, total = sum(layer.current for layer in layers), sum(layer.total for layer in layers)
-        done = sum(layer.done for layer in layers)
-        return f"pulling image {self.image}: {_mb(current)} of {_mb(total)} MB, {done} of {len(layers)} layers"
+        return self._said_as(lambda current, total: f"{_mb(current)} of {_mb(total)} MB")
 
     def reason(self) -> str:
         """Why a job waits, in coarse steps (whole tenths of the bytes the engine announced, layers done), so that
         it changes a few dozen times over a pull, not at every poll: ``pulling image X: 40 % of 9812 MB, 3 of 7
         layers``."""
+        return self._said_as(lambda current, total: f"{10 * (10 * current // total) if total else 0} % of "
+                                                    f"{total / 1e6:.0f} MB")
+
+    def _said_as(self, size: Callable[[int, int], str]) -> str:
+        """``pulling image X: SIZE, n of m layers``, ``size`` saying the bytes done and announced."""
         with self._lock:
             layers = list(self._layers.values())
         if not layers:
             return f"pulling image {self.image}: waiting for its registry {registry_of(self.image)}"
         current, total = sum(layer.current for layer in layers), sum(layer.total for layer in layers)
         done = sum(layer.done for layer in layers)
-        tenths = 10 * (10 * current // total) if total else 0
-        return f"pulling image {self.image}: {tenths} % of {total / 1e6:.0f} MB, {done} of {len(layers)} layers"
+        return f"pulling image {self.image}: {size(current, total)}, {done} of {len(layers)} layers"
 
     def check_stall(self, limit_s: float) -> None:
         """Give the pull up as stalled when it is still running and made no progress for ``limit_s`` seconds."""
