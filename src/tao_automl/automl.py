@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import weakref
@@ -88,14 +89,14 @@ class AutoML:
             raise WorkspaceError(f"workspace {str(run_dir)!r} cannot be a run folder: {why}", field="workspace",
                                  hint="pass a folder you can write to (or a new path under one)",
                                  value=str(run_dir), allowed="a writable folder (or a new path under one)")
-        if (run_dir / DB_NAME).exists() and not resume and not _complete(run_dir):
-            raise WorkspaceError(
-                f"workspace {str(run_dir)!r} holds a run whose creation was cut short before its metadata was "
-                "written (no rec was ever handed out in it)", field="workspace", value=str(run_dir),
-                allowed="a new folder, or one without a run",
-                hint=f"delete {str(run_dir / DB_NAME)!r} (and its -wal/-shm files) or the folder, then call again; "
-                     "or pass another workspace")
         if (run_dir / DB_NAME).exists() and not resume:
+            if not _complete(run_dir):
+                raise WorkspaceError(
+                    f"workspace {str(run_dir)!r} holds a run whose creation was cut short before its metadata was "
+                    "written (no rec was ever handed out in it)", field="workspace", value=str(run_dir),
+                    allowed="a new folder, or one without a run",
+                    hint=f"delete {str(run_dir / DB_NAME)!r} (and its -wal/-shm files) or the folder, then call "
+                         "again; or pass another workspace")
             raise WorkspaceError(f"workspace {str(run_dir)!r} already holds a run; pass resume=True to continue it",
                                  field="resume", value=False, allowed=[True],
                                  hint="pass resume=True to continue that run, or a new workspace for a new one")
@@ -434,8 +435,6 @@ _NEW_RUN_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journ
 def _discard_new_run(run_dir: Path, existed: bool) -> None:
     """Remove what a failed creation of a new run made in ``run_dir`` (never other files); the folder too when this
     call made it and nothing else is in it."""
-    import contextlib
-
     for name in _NEW_RUN_FILES:
         with contextlib.suppress(OSError):
             (run_dir / name).unlink(missing_ok=True)

@@ -60,6 +60,11 @@ LOG_FILE = "container.log"
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
 
+def _said(error: PlatformError) -> str:
+    """A pull's error as a job's message (its detail without the ``docker:`` every SDK error starts with)."""
+    return error.detail.removeprefix("docker: ")
+
+
 def _docker() -> Any:
     """The ``docker`` package, imported on first use."""
     return require_extra("docker", "docker", "platform 'docker'")
@@ -282,11 +287,11 @@ class DockerSDK(RecordedPlatform):
         with self.records.lock:
             failure = pull.failure()
             if failure is not None and rec.get("state") not in _FINISHED:
-                rec.update(state=JobStatus.FAILURE.value, message=failure.detail.removeprefix("docker: "), refused=True)
+                rec.update(state=JobStatus.FAILURE.value, message=_said(failure), refused=True)
                 self.records.save(rec)
                 raise failure
             if rec.get("pulling") and rec.get("state") not in _FINISHED:
-                self._settle(rec, JobStatus.PENDING, pull.progress(), pull.reason())
+                self._pending(rec, pull)
         logger.info("docker job %s: %s", rec["container_name"], rec.get("message") or rec.get("state"))
         return self._job(rec)
 
@@ -360,10 +365,14 @@ class DockerSDK(RecordedPlatform):
             pull.check_stall(self.pull_stall_s)
             failure = pull.failure()
             if failure is not None:
-                return self._settle(rec, JobStatus.FAILURE, failure.detail.removeprefix("docker: "))
+                return self._settle(rec, JobStatus.FAILURE, _said(failure))
             if not pull.done.is_set():
-                return self._settle(rec, JobStatus.PENDING, pull.progress(), pull.reason())
+                return self._pending(rec, pull)
         return self._create_pulled(rec)
+
+    def _pending(self, rec: dict[str, Any], pull: ImagePull) -> JobStatus:
+        """Record a job as waiting for ``pull``: its progress as the message, in coarse steps as the reason."""
+        return self._settle(rec, JobStatus.PENDING, pull.progress(), pull.reason())
 
     def _settle(self, rec: dict[str, Any], status: JobStatus, message: str, reason: str | None = None) -> JobStatus:
         """Record ``status`` and ``message`` for a job without a container (saved only when they changed); while it
@@ -385,10 +394,9 @@ class DockerSDK(RecordedPlatform):
                 try:
                     container = self._create(dict(rec["create_options"]))
                 except PlatformError as exc:
-                    return self._settle(rec, JobStatus.FAILURE, exc.detail.removeprefix("docker: "))
+                    return self._settle(rec, JobStatus.FAILURE, _said(exc))
                 if container is None:  # a resumed sweep, or the image was removed since: (re)start its pull
-                    pull = self._pull(str(rec["pulling"]))
-                    return self._settle(rec, JobStatus.PENDING, pull.progress(), pull.reason())
+                    return self._pending(rec, self._pull(str(rec["pulling"])))
             for key in ("pulling", "create_options", "message", "pending_reason"):
                 rec.pop(key, None)
             rec["pulled"] = True
