@@ -138,6 +138,30 @@ def test_max_epochs_beyond_the_epoch_keys_schema_bounds_is_refused_before_anythi
     RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={**settings, "automl_max_epochs": 100}))
 
 
+@pytest.mark.parametrize("algorithm", ["hyperband", "bohb", "dehb", "bfbo", "asha", "pbt"])
+def test_a_rung_budget_below_the_epoch_keys_schema_minimum_is_refused_before_anything_runs(
+        tmp_path: Path, algorithm: str) -> None:
+    """train.num_epochs with minimum 5: automl_max_epochs 27 passed the check (only the top budget was checked), and
+    every lower rung's spec said num_epochs: 1 or 3, values the schema forbids, which a trainer refuses or trains
+    anyway. The error names automl_max_epochs, the budgets below the bounds, and the bounds."""
+    schema = small_schema()
+    schema["properties"]["train"]["properties"]["num_epochs"].update(minimum=5, default=5)
+    schema["default"]["train"]["num_epochs"] = 5
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    settings = {"algorithm": algorithm, "automl_max_epochs": 27, "automl_max_recommendations": 20,
+                "automl_population_size": 2}  # pbt: 10 generations, the first ends at epoch 3
+    with pytest.raises(SettingsError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings=settings))
+    assert caught.value.field == "automl_settings.automl_max_epochs" and caught.value.value == 27
+    assert "[5, 100]" in str(caught.value.allowed) and "'train.num_epochs'" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    report = run_preflight(RunArgs(skill_dir=str(skill), automl_settings=settings, workspace_path=str(tmp_path / "w"),
+                               platform_kwargs={"gpu_count": 0}))
+    assert not report.ok and any("automl_max_epochs" in c.detail for c in report.checks if c.ok is False)
+    # stopping mode writes only the top budget to the spec: nothing below the minimum
+    RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"algorithm": "hyperband_es", "automl_max_epochs": 27}))
+
+
 class _GpuCounting(InstantSDK):
     """InstantSDK recording the ``gpu_count`` each job is created with."""
 

@@ -628,10 +628,12 @@ def fidelity_key(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> 
     return epoch_key(skill) if isinstance(brain, TrialScheduler) else None
 
 
-def check_epoch_budget(schema: Mapping[str, Any], settings: AutoMLSettings, key: str | None) -> None:
+def check_epoch_budget(schema: Mapping[str, Any], settings: AutoMLSettings, key: str | None,
+                       space: SearchSpace | None = None) -> None:
     """``automl_max_epochs`` (the largest budget a multi-fidelity brain writes to the epoch ``key``) checked against
     that key's schema bounds, as a searched or overridden value is: a trainer would refuse it, or train longer than
-    its schema allows."""
+    its schema allows. Given the run's ``space``, every lower budget the brain writes there (its rungs, pbt's
+    generations) is checked too: a lowest rung of 1 epoch under a schema minimum of 5 is as wrong."""
     if key is None:
         return
     prop = get_property(schema, key)
@@ -644,6 +646,22 @@ def check_epoch_budget(schema: Mapping[str, Any], settings: AutoMLSettings, key:
             f"automl_settings.automl_max_epochs: {value!r} is not allowed; expected {allowed} of the epoch key "
             f"{key!r}, where {settings.algorithm!r} writes each rec's epoch budget",
             field="automl_settings.automl_max_epochs", value=value, allowed=allowed)
+    if space is None:
+        return
+    brain = make_brain(settings.algorithm, space, brain_options(settings.algorithm, settings))
+    written = getattr(brain, "epoch_budgets", None)
+    budgets = [int(b) for b in written()] if callable(written) else []
+    refused = {b: _outside_schema(key, prop, b) for b in budgets}
+    bad = [b for b, why in refused.items() if why]
+    if bad:
+        raise SettingsError(
+            f"automl_settings.automl_max_epochs: {value!r} makes {settings.algorithm!r} write the epoch budgets "
+            f"{budgets} to the epoch key {key!r}; {', '.join(map(str, bad))} "
+            f"{'is' if len(bad) == 1 else 'are'} not allowed there: expected {refused[bad[0]]}",
+            field="automl_settings.automl_max_epochs", value=value, allowed=refused[bad[0]],
+            hint="raise automl_max_epochs or automl_reduction_factor so the lowest rung is inside the bounds (pbt: "
+                 "fewer generations, i.e. a larger automl_population_size for the same automl_max_recommendations), "
+                 "or widen the schema's bounds of that key")
 
 
 def promotes(settings: AutoMLSettings, space: SearchSpace) -> bool:
@@ -806,7 +824,7 @@ class RunPlan:
         check_space_fits_skill(skill, space, args.custom_param_ranges)
         promoting = promotes(settings, space)
         epochs = fidelity_key(skill, settings, space)
-        check_epoch_budget(skill.schema, settings, epochs)
+        check_epoch_budget(skill.schema, settings, epochs, space)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
                                  promotes=promoting)
         check_dataset_keys(skill, args.spec_overrides, args.dataset_keys, space.names)
@@ -841,7 +859,7 @@ class RunPlan:
                       TrialScheduler):
             shorthand = (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs") if skill is not None else None
             key = find_epoch_key(schema, action, shorthand)
-            check_epoch_budget(schema, settings, key)  # as a run checks it: the specs handed out stay in the schema
+            check_epoch_budget(schema, settings, key, space)  # as a run checks it: the specs stay in the schema
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=base, ctx=JobContext(),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=key)
 

@@ -218,7 +218,8 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             metric = plan.metric_name(holder["settings"], holder["skill"])
             holder["promotes"] = plan.promotes(holder["settings"], holder["space"])
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
-            plan.check_epoch_budget(holder["skill"].schema, holder["settings"], holder["epoch_key"])
+            plan.check_epoch_budget(holder["skill"].schema, holder["settings"], holder["epoch_key"],
+                                    holder["space"])
             plan.check_space_fits_skill(holder["skill"], holder["space"], config.custom_param_ranges)
             notes = plan.run_notes(holder["skill"], holder["settings"], holder["space"], config.automl_settings,
                                    config.custom_param_ranges, derived, holder["promotes"])

@@ -100,6 +100,10 @@ class ASHA:
     def is_finished(self, n_created: int) -> bool:
         return n_created >= self.max_trials
 
+    def epoch_budgets(self) -> list[int]:
+        """Every epoch budget a rec's spec may be given: each rung's (promotion), else the top one (stopping)."""
+        return list(self.rungs) if self.mode == PROMOTION else [self.rungs[-1]]
+
     # -- helpers ----------------------------------------------------------------------------------
     def _new_config(self, rng: np.random.Generator) -> Config:
         return self._fresh.untried(self.space.sample(rng), rng)

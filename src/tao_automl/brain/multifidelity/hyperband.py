@@ -137,6 +137,10 @@ class HyperbandES:
     def is_finished(self, n_created: int) -> bool:
         return n_created >= self.max_trials
 
+    def epoch_budgets(self) -> list[int]:
+        """Every epoch budget a rec's spec may be given: each trains toward ``max_epochs`` (stopped by a cancel)."""
+        return [self.max_epochs]
+
     def incumbent(self, exclude: int | None = None) -> float | None:
         """Best value any other config reached at the full budget."""
         finals = [c[self.max_epochs] for t, c in self._curves.items()

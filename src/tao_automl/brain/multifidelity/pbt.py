@@ -117,6 +117,10 @@ class PBT:
         member = trial.bracket if trial.bracket is not None and trial.bracket not in generation else len(generation)
         generation.setdefault(member, trial_id)
 
+    def epoch_budgets(self) -> list[int]:
+        """Every epoch budget a rec's spec may be given (each generation's end), lowest first."""
+        return sorted({self.budget(g) for g in range(self.generations)})
+
     def is_finished(self, n_created: int) -> bool:
         """Every trial of every generation created: members move on at their own pace, so the last generation may
         be full and ended while a slow member still has generations to go."""

@@ -270,6 +270,10 @@ class SuccessiveHalving:
         """All distinct rung budgets, lowest first."""
         return sorted({r for br in self.brackets for r in br.budgets})
 
+    def epoch_budgets(self) -> list[int]:
+        """Every epoch budget a rec's spec may be given (each rung's), lowest first."""
+        return self.budgets()
+
     def largest_budget_with(self, successes: int) -> int | None:
         """The largest rung budget with at least ``successes`` successful results, or None."""
         for budget in reversed(self.budgets()):
