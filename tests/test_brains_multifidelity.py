@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -602,6 +603,42 @@ def test_a_pbt_best_names_the_checkpoints_it_continued(tmp_path: Path, capsys: p
     assert chain and status["best"]["continued_from"] == chain == finished["best"]["continued_from"]
     assert main(["status", str(tmp_path / "run")]) == 0
     assert f"(trained on from rec {chain[0]}'s checkpoint" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["dehb", "pbt"])
+def test_a_best_promoted_without_a_resume_key_trained_from_scratch_and_says_so(
+        tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A model with no resume_model key: a promoted rec trains its config from scratch (the run warns once), yet
+    `best.continued_from` named its parents and `status` said "trained on from rec N's checkpoint ... its earlier
+    epochs ran there", which never happened. Now the chain is empty everywhere (result, status, report data)."""
+    from conftest import write_skill
+    from tao_automl.cli.main import main
+    from tao_automl.report.data import load_run
+    from tao_automl.status import query_status
+
+    trainer = textwrap.dedent("""
+        import json, math, os, sys, yaml
+        spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+        t, out = spec["train"], spec["results_dir"]
+        os.makedirs(out, exist_ok=True)
+        for epoch in range(1, t["num_epochs"] + 1):  # no resume key: every rec trains from epoch 1
+            loss = (math.log10(t["optim"]["lr"]) + 2) ** 2 + 0.1 * t["layers"] + 1.0 / epoch
+            with open(os.path.join(out, "status.json"), "a") as f:
+                f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": loss}}) + "\\n")
+        """)
+    skill = write_skill(tmp_path / "bank", trainer=trainer)  # spec_params has no resume_model role
+    result = AutoMLRunner(LocalSDK(jobs_dir=str(tmp_path / "jobs")), skill, log_progress=False).run(
+        automl_settings={"algorithm": name, "metric": "val_loss", "automl_max_epochs": 9,
+                         "automl_max_recommendations": 13, "automl_population_size": 3, "poll_interval_s": 0.01},
+        workspace_path=tmp_path / "ws")
+    run_dir = result["run_dir"]
+    recs = {r["rec_id"]: r for r in result["recommendations"]}
+    best = result["best"]
+    assert recs[best["rec_id"]]["parent"] is not None and best["budget_reached"] == 9  # a promoted best
+    assert best["continued_from"] == [] == query_status(run_dir)["best"]["continued_from"]
+    assert load_run(run_dir).continued_from(best["rec_id"]) == []
+    assert main(["status", run_dir]) == 0
+    assert "trained on from" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("name", "epochs", "eta", "mode"), [

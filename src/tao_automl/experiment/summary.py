@@ -111,6 +111,16 @@ def progress_from_counts(counts: Mapping[str, int], best: RecRow | None, multi_f
     }
 
 
+#: Run metadata key: False when the run's promoted recs trained from scratch (a model with no ``resume_model`` key:
+#: no checkpoint reached them, so a best has no chain of checkpoints); absent (older runs, ask/tell): True.
+CHECKPOINTS_RESUMED = "checkpoints_resumed"
+
+
+def resumes_checkpoints(meta: Mapping[str, Any] | None) -> bool:
+    """Whether the run's promoted recs trained on from their parent's checkpoint (:data:`CHECKPOINTS_RESUMED`)."""
+    return (meta or {}).get(CHECKPOINTS_RESUMED) is not False
+
+
 def continued_from(rec: RecRow, lookup: Callable[[int], RecRow | None]) -> list[int]:
     """The recs whose checkpoints ``rec`` continued, nearest first (a promotion's or a pbt member's parents): its
     metric was reached by training under each of theirs first (pbt: with their params)."""
@@ -135,16 +145,19 @@ def _parent(trial: Mapping[str, Any] | None) -> int | None:
     return parent if isinstance(parent, int) and not isinstance(parent, bool) else None
 
 
-def best_row_dict(best: RecRow | None, lookup: Callable[[int], RecRow | None] | None = None
-                  ) -> dict[str, Any] | None:
-    """The best rec as results show it; ``lookup`` (rec id -> row) lets ``continued_from`` name its parents."""
+def best_row_dict(best: RecRow | None, lookup: Callable[[int], RecRow | None] | None = None,
+                  meta: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The best rec as results show it; ``lookup`` (rec id -> row) lets ``continued_from`` name its parents, unless
+    the run's ``meta`` says its promoted recs trained from scratch (then the chain is empty)."""
     if best is None:
         return None
+    if not resumes_checkpoints(meta):
+        lookup = None
     # budget: the epochs where its metric was measured (what it is ranked at), i.e. its rec's budget_reached, named
     # too so that it reads beside the rec's own `budget` (the epochs it was given)
     return {"rec_id": best.rec_id, "specs": best.specs, "spec_path": best.spec_path, "params": best.params,
             "metric_value": best.metric_value, "budget": best.budget_reached, "budget_reached": best.budget_reached,
-            "continued_from": continued_from(best, lookup or (lambda _rec_id: None))}
+            "continued_from": continued_from(best, lookup) if lookup is not None else []}
 
 
 def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = None) -> dict[str, Any]:
@@ -210,7 +223,7 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
     result = {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": meta.get("run_dir"),
-        "best": best_row_dict(best_rec(recs, direction), by_id.get),
+        "best": best_row_dict(best_rec(recs, direction), by_id.get, meta),
         "progress": progress(recs, meta),
         "recommendations": rows,
         "rec_view": {"view": "all", "shown": len(rows), "total": len(rows), "offset": 0, "limit": None},
@@ -222,7 +235,7 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
     if values is not None and fields is not None:
         pareto_view.with_rec_values(rows, values)
         best = by_id.get(fields["best_rec_id"]) if fields["best_rec_id"] is not None else None
-        pareto_view.apply_to_result(result, fields, best_row_dict(best, by_id.get))
+        pareto_view.apply_to_result(result, fields, best_row_dict(best, by_id.get, meta))
     return result
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.lines import epochs_trained
 from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore, unreadable
-from tao_automl.experiment.summary import parent_chain
+from tao_automl.experiment.summary import parent_chain, resumes_checkpoints
 from tao_automl.experiment.workspace import rec_folder
 from tao_automl.metrics.parse import is_better, kpi_series, status_lines
 from tao_automl.multiobjective import view as pareto_view
@@ -128,6 +128,8 @@ class RunData:
     def continued_from(self, rec_id: int) -> list[int]:
         """The recs whose checkpoints ``rec_id`` trained on from, nearest first (``best.continued_from`` in
         status): a promotion's or a pbt member's metric was reached through them, pbt's with their params."""
+        if not resumes_checkpoints(self.meta):  # its promoted recs trained from scratch
+            return []
         by_id = {r.rec_id: r for r in self.recs}
         return parent_chain(by_id[rec_id].parent if rec_id in by_id else None,
                             lambda parent: by_id[parent].parent if parent in by_id else None)

@@ -38,7 +38,7 @@ from tao_automl.experiment.store import (
     merged_tracking_errors,
     read_meta,
 )
-from tao_automl.experiment.summary import rec_dict
+from tao_automl.experiment.summary import CHECKPOINTS_RESUMED, rec_dict
 from tao_automl.experiment.workspace import (
     RunLock,
     check_complete,
@@ -278,6 +278,7 @@ class AutoMLRunner:
             exp = Experiment.create(staging, plan.space, plan.settings, plan.direction, plan.base_spec,
                                     {"run_args": given.to_json(), "platform": describe_sdk(self.sdk),
                                      "metric": plan.metric, "mode": "runner",
+                                     CHECKPOINTS_RESUMED: resumes_from_checkpoint(self.skill),
                                      "wandb": check_tracking_config("wandb_config", wandb_config),
                                      "mlflow": check_tracking_config("mlflow_config", mlflow_config),
                                      "experiment_id": run_dir.name, "run_dir": str(run_dir)})
