@@ -162,6 +162,28 @@ def test_a_rung_budget_below_the_epoch_keys_schema_minimum_is_refused_before_any
     RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"algorithm": "hyperband_es", "automl_max_epochs": 27}))
 
 
+@pytest.mark.parametrize(("given", "field"), [
+    ({"automl_hyperparameters": ["train.optim.lr", "train.num_epochs"]}, "automl_hyperparameters"),
+    ({"custom_param_ranges": {"train.num_epochs": {"valid_min": 1, "valid_max": 5}}},
+     "custom_param_ranges.train.num_epochs")])
+def test_searching_the_epoch_key_of_a_multi_fidelity_brain_is_refused(
+        tmp_path: Path, given: dict[str, Any], field: str) -> None:
+    """automl_hyperparameters: [train.optim.lr, train.num_epochs] with dehb: every rec's params said
+    train.num_epochs: 96 (and the best's too) while its spec, written over by the brain's budget, said 1, 3 or 9: the
+    run showed epochs that never ran, and searched nothing. Refused as the same key in spec_overrides is; a
+    single-fidelity brain may still search it."""
+    skill = write_skill(tmp_path / "bank")
+    settings = {"algorithm": "dehb", "automl_max_epochs": 9, "automl_max_recommendations": 13}
+    with pytest.raises(UserInputError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings=settings, **given))
+    assert caught.value.field == field and caught.value.value == "train.num_epochs"
+    assert "automl_max_epochs" in str(caught.value) and "'dehb'" in str(caught.value)
+    report = run_preflight(RunArgs(skill_dir=str(skill), automl_settings=settings, workspace_path=str(tmp_path / "w"),
+                                   platform_kwargs={"gpu_count": 0}, **given))
+    assert not report.ok and any("train.num_epochs" in c.detail for c in report.checks if c.ok is False)
+    RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"algorithm": "random"}, **given))
+
+
 class _GpuCounting(InstantSDK):
     """InstantSDK recording the ``gpu_count`` each job is created with."""
 

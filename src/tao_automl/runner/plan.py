@@ -458,6 +458,32 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
     return spec
 
 
+def check_epoch_key_not_searched(skill: Skill | None, space: SearchSpace, epoch_key: str | None, algorithm: str,
+                                 hyperparameters: Sequence[str] | None,
+                                 custom_ranges: Mapping[str, Any] | None) -> None:
+    """A multi-fidelity ``algorithm`` writes each rec's budget at ``epoch_key`` (and its twins): a searched epoch key
+    is refused, as the same key in ``spec_overrides`` is, since the searched value would never reach the job while
+    the rec's params still showed it (epochs that never ran). The error names where the search got the key."""
+    if epoch_key is None:
+        return
+    names = set(space.names)
+    for key in epoch_family(skill, epoch_key):
+        if key not in names:
+            continue
+        if key in (hyperparameters or ()):
+            field = "automl_hyperparameters"
+        elif isinstance(custom_ranges, Mapping) and key in custom_ranges:
+            field = f"custom_param_ranges.{key}"
+        else:
+            field = "automl_default_parameters"
+        raise UserInputError(
+            f"{field}: {key!r} is searched, but algorithm {algorithm!r} sets each rec's {key} to its epoch budget, so "
+            "the searched value would never reach the job (its params would show epochs it did not train); drop it "
+            "from the search and set automl_settings.automl_max_epochs (the largest budget) instead",
+            field=field, value=key, allowed="a param other than the epoch key",
+            hint="automl_hyperparameters without it" if field == "automl_default_parameters" else None)
+
+
 _INT_TYPES, _FLOAT_TYPES, _BOOL_TYPES = ("int", "integer"), ("float", "number"), ("bool", "boolean")
 
 
@@ -825,6 +851,8 @@ class RunPlan:
         promoting = promotes(settings, space)
         epochs = fidelity_key(skill, settings, space)
         check_epoch_budget(skill.schema, settings, epochs, space)
+        check_epoch_key_not_searched(skill, space, epochs, settings.algorithm, args.automl_hyperparameters,
+                                     args.custom_param_ranges)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
                                  promotes=promoting)
         check_dataset_keys(skill, args.spec_overrides, args.dataset_keys, space.names)
@@ -860,6 +888,7 @@ class RunPlan:
             shorthand = (skill.info.get("spec_shorthand_keys") or {}).get("num_epochs") if skill is not None else None
             key = find_epoch_key(schema, action, shorthand)
             check_epoch_budget(schema, settings, key, space)  # as a run checks it: the specs stay in the schema
+            check_epoch_key_not_searched(skill, space, key, settings.algorithm, hyperparameters, custom_ranges)
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=base, ctx=JobContext(),
                    metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=key)
 

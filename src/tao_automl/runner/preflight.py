@@ -220,6 +220,9 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
             plan.check_epoch_budget(holder["skill"].schema, holder["settings"], holder["epoch_key"],
                                     holder["space"])
+            plan.check_epoch_key_not_searched(holder["skill"], holder["space"], holder["epoch_key"],
+                                              holder["settings"].algorithm, config.automl_hyperparameters,
+                                              config.custom_param_ranges)
             plan.check_space_fits_skill(holder["skill"], holder["space"], config.custom_param_ranges)
             notes = plan.run_notes(holder["skill"], holder["settings"], holder["space"], config.automl_settings,
                                    config.custom_param_ranges, derived, holder["promotes"])
