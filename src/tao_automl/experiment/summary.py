@@ -151,13 +151,12 @@ def best_row_dict(best: RecRow | None, lookup: Callable[[int], RecRow | None] | 
     the run's ``meta`` says its promoted recs trained from scratch (then the chain is empty)."""
     if best is None:
         return None
-    if not resumes_checkpoints(meta):
-        lookup = None
+    chain = continued_from(best, lookup or (lambda _rec_id: None)) if resumes_checkpoints(meta) else []
     # budget: the epochs where its metric was measured (what it is ranked at), i.e. its rec's budget_reached, named
     # too so that it reads beside the rec's own `budget` (the epochs it was given)
     return {"rec_id": best.rec_id, "specs": best.specs, "spec_path": best.spec_path, "params": best.params,
             "metric_value": best.metric_value, "budget": best.budget_reached, "budget_reached": best.budget_reached,
-            "continued_from": continued_from(best, lookup) if lookup is not None else []}
+            "continued_from": chain}
 
 
 def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = None) -> dict[str, Any]:
