@@ -61,7 +61,7 @@ from tao_automl.brain.classic.gp import GaussianProcess
 from tao_automl.brain.classic.novelty import config_key as config_key
 from tao_automl.brain.classic.novelty import unused_config
 from tao_automl.errors import SearchSpaceError, SettingsError
-from tao_automl.space.search_space import Config, SearchSpace
+from tao_automl.space.search_space import CategoricalParam, Config, SearchSpace
 
 Array = NDArray[np.float64]
 
@@ -171,13 +171,47 @@ def _anchors(x: Array, y: Array, ok: NDArray[Any]) -> Array:
     return out
 
 
-def _fresh_starts(dim: int, n: int, rng: np.random.Generator) -> list[Array]:
-    """The default hyperparameters and random length scales (two while data is scarce, then one)."""
-    starts = [gpmod.default_theta(dim)]
+def tied_inputs(space: SearchSpace) -> gpmod.TiedInputs | None:
+    """The GP's length-scale groups for ``space``: each categorical's one-hot columns share one, with the longer
+    prior of :data:`~tao_automl.brain.classic.gp.CATEGORY_PRIOR_MEAN`; None when no param is a categorical of two or
+    more options (a length scale per column, all with the numbers' prior)."""
+    groups: list[tuple[int, ...]] = []
+    means: list[float] = []
+    col = 0
+    numeric_mean = gpmod.length_prior(space.dim)[0]
+    for p in space.params:
+        if isinstance(p, CategoricalParam) and p.width > 1:
+            groups.append(tuple(range(col, col + p.width)))
+            means.append(gpmod.CATEGORY_PRIOR_MEAN)
+        else:
+            groups.extend((c,) for c in range(col, col + p.width))
+            means.extend([numeric_mean] * p.width)
+        col += p.width
+    if len(groups) == col:
+        return None
+    return gpmod.TiedInputs(tuple(groups), tuple(means))
+
+
+def _default_theta(dim: int, tied: gpmod.TiedInputs | None) -> Array:
+    """The hyperparameters to start from (and to use before any fit): each length scale at its prior mean."""
+    theta = gpmod.default_theta(dim)
+    if tied is not None:
+        lo, hi = gpmod.length_bounds()
+        theta[:dim] = np.clip(tied.column_prior_means(), lo, hi)
+    return theta
+
+
+def _fresh_starts(dim: int, n: int, rng: np.random.Generator, tied: gpmod.TiedInputs | None = None) -> list[Array]:
+    """The default hyperparameters and random length scales (two while data is scarce, then one); a tied group's
+    random scales are shifted by its prior mean's distance from the numbers' (categoricals: drawn longer)."""
+    starts = [_default_theta(dim, tied)]
     bounds = np.array(gpmod.theta_bounds(dim))
+    shift = None if tied is None else tied.column_prior_means() - gpmod.length_prior(dim)[0]
     for _ in range(2 if n <= 30 else 1):
         start = gpmod.default_theta(dim)
         start[:dim] = rng.uniform(math.log(0.05), max(math.log(2.0), gpmod.length_prior(dim)[0]), dim)
+        if shift is not None:
+            start[:dim] += shift
         starts.append(np.clip(start, bounds[:, 0], bounds[:, 1]))
     return starts
 
@@ -219,6 +253,7 @@ class BayesianBrain:
         self.n_candidates = n_candidates
         self.max_fit_points = max_fit_points
         self._snap = Snapper(space)
+        self._tied = tied_inputs(space)
         self._configs: list[Config] = []
         self._keys: set[tuple[str, ...]] = set()
         self._x: list[Array] = []
@@ -411,7 +446,7 @@ class BayesianBrain:
             return cached
         dim = self.space.dim
         values = self._values[:m]
-        theta = gpmod.default_theta(dim)
+        theta = _default_theta(dim, self._tied)
         if m >= 3 and any(v is not None for v in values):
             gen = np.random.default_rng(m)
             x, y = _canonical(np.vstack(self._x[:m]), self._targets(values))
@@ -420,12 +455,12 @@ class BayesianBrain:
             if m >= 8 and m % REFIT_EVERY:
                 starts = [self._theta_on_first(m - 1)]
             elif m < 20:
-                starts = _fresh_starts(dim, m, gen)
+                starts = _fresh_starts(dim, m, gen, self._tied)
             else:
                 starts = [self._anchor_theta(m - m % ANCHOR_EVERY)]
                 if m % 8 == 0:
-                    starts += _fresh_starts(dim, m, gen)
-            theta = gpmod.fit_hyperparameters(x, y, starts, _fit_iterations(m), self._interrupt)
+                    starts += _fresh_starts(dim, m, gen, self._tied)
+            theta = gpmod.fit_hyperparameters(x, y, starts, _fit_iterations(m), self._interrupt, self._tied)
         self._fits = {k: v for k, v in self._fits.items() if k >= m - REFIT_EVERY}
         self._fits[m] = theta
         return theta
@@ -436,15 +471,15 @@ class BayesianBrain:
         if self._anchor is not None and self._anchor[0] == size:
             return self._anchor[1]
         dim = self.space.dim
-        theta = gpmod.default_theta(dim)
+        theta = _default_theta(dim, self._tied)
         values = self._values[:size]
         if any(v is not None for v in values):
             gen = np.random.default_rng(size)
             x, y = _canonical(np.vstack(self._x[:size]), self._targets(values))
             if size > self.max_fit_points:
                 x, y = _subset(x, y, self.max_fit_points, gen)
-            theta = gpmod.fit_hyperparameters(x, y, _fresh_starts(dim, size, gen), _fit_iterations(size),
-                                              self._interrupt)
+            theta = gpmod.fit_hyperparameters(x, y, _fresh_starts(dim, size, gen, self._tied), _fit_iterations(size),
+                                              self._interrupt, self._tied)
         self._anchor = (size, theta)
         return theta
 

@@ -213,8 +213,10 @@ def _cholesky(k: Array) -> Array:
     raise linalg.LinAlgError("kernel matrix is not positive definite even with jitter 1e-2")
 
 
-def _neg_log_posterior(theta: Array, x_sq_diff: Array, y: Array) -> tuple[float, Array]:
-    """Negative (log marginal likelihood + log length-scale prior) and its gradient in ``theta``."""
+def _neg_log_posterior(theta: Array, x_sq_diff: Array, y: Array,
+                       prior_means: Array | None = None) -> tuple[float, Array]:
+    """Negative (log marginal likelihood + log length-scale prior) and its gradient in ``theta``; ``prior_means``:
+    each length scale's prior mean (default: :func:`length_prior`'s for all)."""
     n, _, dim = x_sq_diff.shape
     inv_l2 = np.exp(-2.0 * theta[:dim])
     signal, noise = math.exp(theta[dim]), math.exp(theta[dim + 1])
@@ -239,7 +241,8 @@ def _neg_log_posterior(theta: Array, x_sq_diff: Array, y: Array) -> tuple[float,
     grad[dim] = 0.5 * float(np.sum(w * (signal * corr)))
     grad[dim + 1] = 0.5 * noise * float(np.trace(w))
     log_l = theta[:dim]
-    prior_mean, prior_sd = length_prior(dim)
+    default_mean, prior_sd = length_prior(dim)
+    prior_mean: Array | float = default_mean if prior_means is None else prior_means
     prior = -0.5 * float(np.sum(((log_l - prior_mean) / prior_sd) ** 2))
     grad[:dim] -= (log_l - prior_mean) / prior_sd**2
     return -(lml + prior), -grad
@@ -249,22 +252,78 @@ class FitInterrupted(Exception):
     """Raised out of :func:`fit_hyperparameters` when its ``interrupt`` says so; the fit is abandoned."""
 
 
+@dataclass(frozen=True)
+class TiedInputs:
+    """Input columns that share one length scale, and each group's prior mean of its log length scale.
+
+    A categorical's one-hot columns form one group: two configs that differ in it are then at squared distance
+    ``2 / l^2`` whatever the two options (a Hamming-distance kernel, as Optuna's GP sampler and BoTorch's
+    categorical kernel use), where a length scale per column gave ``1 / l_i^2 + 1 / l_j^2``. Its prior mean is
+    longer than a number's (:data:`CATEGORY_PRIOR_MEAN`). ``groups`` partition the columns ``0..dim-1``."""
+
+    groups: tuple[tuple[int, ...], ...]
+    prior_means: tuple[float, ...]
+
+    @property
+    def dim(self) -> int:
+        return sum(len(g) for g in self.groups)
+
+    def column_prior_means(self) -> Array:
+        """Each column's prior mean (its group's)."""
+        out = np.empty(self.dim)
+        for group, mean in zip(self.groups, self.prior_means, strict=True):
+            out[list(group)] = mean
+        return out
+
+    def reduce(self, theta: Array) -> Array:
+        """Per-column log hyperparameters -> per-group (a group's mean log length scale), signal and noise kept."""
+        dim = self.dim
+        return np.concatenate([[float(np.mean(theta[list(g)])) for g in self.groups], theta[dim:]])
+
+    def expand(self, theta: Array) -> Array:
+        """Per-group log hyperparameters -> per-column (each column its group's length scale)."""
+        k = len(self.groups)
+        out = np.empty(self.dim + len(theta) - k)
+        for i, group in enumerate(self.groups):
+            out[list(group)] = theta[i]
+        out[self.dim :] = theta[k:]
+        return out
+
+    def sq_diff(self, x_sq_diff: Array) -> Array:
+        """Squared coordinate differences ``(n, n, dim)`` summed within each group: ``(n, n, groups)``."""
+        return np.stack([x_sq_diff[:, :, list(g)].sum(axis=2) for g in self.groups], axis=2)
+
+
+#: Prior mean of a categorical's log length scale (one per categorical, see :class:`TiedInputs`): log 2, so that
+#: a change of option (squared distance 2 / l^2 = 0.5) a priori keeps a correlation of ~0.7. At the numbers' log 0.5
+#: it kept ~0.06: every config differing in any categorical was unrelated to the data, the fit saw no gradient
+#: there and the acquisition never left the incumbent's options (suite, categorical variants of the synthetic
+#: problems: +3.1 at 16x1 and +6.0 in batches of 4, paired over 10 seeds).
+CATEGORY_PRIOR_MEAN = math.log(2.0)
+
+
 def fit_hyperparameters(x: Array, y: Array, starts: Sequence[Array], max_iter: int,
-                        interrupt: Callable[[], bool] | None = None) -> Array:
+                        interrupt: Callable[[], bool] | None = None, tied: TiedInputs | None = None) -> Array:
     """Best log hyperparameters over L-BFGS-B runs from each of ``starts`` (clipped to the bounds).
 
     ``interrupt`` (optional) is asked before every likelihood evaluation; once it answers True the fit stops with
-    :class:`FitInterrupted` (work done in idle time gives way to a job that just ended)."""
-    objective = _neg_log_posterior
-    if interrupt is not None:
-        def objective(theta: Array, x_sq_diff: Array, y: Array) -> tuple[float, Array]:
-            if interrupt():
-                raise FitInterrupted
-            return _neg_log_posterior(theta, x_sq_diff, y)
+    :class:`FitInterrupted` (work done in idle time gives way to a job that just ended). ``tied``: columns that
+    share a length scale, with their prior means; the fit then searches one length scale per group (a start's
+    group gets the mean of its columns' log scales) and returns one per column."""
+    prior_means = None if tied is None else np.asarray(tied.prior_means, dtype=float)
+
+    def objective(theta: Array, x_sq_diff: Array, y: Array) -> tuple[float, Array]:
+        if interrupt is not None and interrupt():
+            raise FitInterrupted
+        return _neg_log_posterior(theta, x_sq_diff, y, prior_means)
+
     dim = x.shape[1]
     diff = x[:, None, :] - x[None, :, :]
     x_sq_diff = diff * diff
-    lo, hi = _theta_limits(dim)
+    if tied is not None:
+        x_sq_diff = tied.sq_diff(x_sq_diff)
+        starts = [tied.reduce(np.asarray(s, dtype=float)) for s in starts]
+    lo, hi = _theta_limits(x_sq_diff.shape[2])
     best_theta, best_value = np.clip(starts[0], lo, hi), math.inf
     for start in starts:
         res = optimize.minimize(  # bounds as a Bounds object: SciPy converts a list of pairs on every call
@@ -273,6 +332,9 @@ def fit_hyperparameters(x: Array, y: Array, starts: Sequence[Array], max_iter: i
         )
         if math.isfinite(float(res.fun)) and float(res.fun) < best_value:
             best_theta, best_value = np.asarray(res.x, dtype=float), float(res.fun)
+    if tied is not None:
+        assert dim == tied.dim
+        return tied.expand(best_theta)
     return best_theta
 
 
