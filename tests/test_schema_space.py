@@ -1128,3 +1128,49 @@ def test_a_valid_min_above_the_top_the_tool_chose_says_so_and_names_valid_max() 
         assert "custom_param_ranges.train.optim.lr.valid_max" in str(caught.value) and caught.value.value == 5.0
     given = build_float("train.optim.lr", prop, CustomRange("train.optim.lr", valid_min=5.0, valid_max=6.0))
     assert (given.low, given.high) == (5.0, 6.0)
+
+
+# -- numbers limited to options (a schema this bank lacks could write them) -----------------------------
+@pytest.mark.parametrize(
+    ("prop", "choices"),
+    [
+        ({"type": "int", "default": 16, "minimum": 1, "maximum": 64, "valid_options": [8, 16, 32]}, (8, 16, 32)),
+        ({"type": "integer", "default": 16, "enum": [8, 16, 32]}, (8, 16, 32)),
+        ({"type": "float", "default": 0.01, "minimum": 0, "maximum": 1, "valid_options": [0.001, 0.01, 0.1]},
+         (0.001, 0.01, 0.1)),
+        ({"type": "int", "default": 16, "minimum": 1, "maximum": 64, "math_cond": "^ 2", "valid_options": [8, 16]},
+         (8, 16)),
+    ],
+)
+def test_a_number_with_options_searches_only_its_options(prop: dict[str, Any], choices: tuple[Any, ...]) -> None:
+    """An int with valid_options [8, 16, 32] and bounds [1, 64] was searched as every int of [1, 64] (27 was
+    proposed); now only its options are, and each keeps the param's type."""
+    p = _one(prop)
+    assert isinstance(p, CategoricalParam) and p.choices == choices and p.default == prop["default"]
+    rng = np.random.default_rng(0)
+    seen = {p.sample(rng) for _ in range(200)}
+    assert seen == set(choices)
+    assert all(type(v) is type(choices[0]) for v in seen)
+
+
+def test_an_int_with_consecutive_options_is_an_int_range() -> None:
+    p = _one({"type": "int", "default": 2, "valid_options": [1, 2, 3, 4]})
+    assert isinstance(p, IntParam) and (p.low, p.high, p.default) == (1, 4, 2)
+
+
+@pytest.mark.parametrize(
+    ("prop", "message"),
+    [
+        ({"type": "int", "minimum": 1, "maximum": 64, "valid_options": [8, 128]},
+         r"schema param 'p': valid_options entry 128 is outside its bounds \[1, 64\]; allowed: "),
+        ({"type": "int", "math_cond": "^ 2", "enum": [8, 12]},
+         r"schema param 'p': enum entry 12 is not a power of 2 \(its math_cond '\^ 2'\); allowed: "),
+        ({"type": "int", "valid_options": [8, 16.5]}, r"valid_options entry 16.5 is not an integer.*allowed: int"),
+        ({"type": "float", "valid_options": [0.1, "0.2"]}, r"valid_options entry '0.2' is not a number"),
+        ({"type": "float", "valid_options": [0.1, True]}, r"valid_options entry True is not a number"),
+    ],
+)
+def test_a_number_option_the_schema_forbids_is_refused(prop: dict[str, Any], message: str) -> None:
+    with pytest.raises(SearchSpaceError, match=message) as caught:
+        _one(prop)
+    assert caught.value.field is not None and caught.value.field.startswith("p.")

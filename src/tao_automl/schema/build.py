@@ -14,8 +14,9 @@ Which params are searched:
 Supported types: ``float``/``number`` and ``int``/``integer`` (rules in
 :mod:`tao_automl.schema.bounds`, including ``math_cond`` powers ``^ k`` and multiples ``/ k``),
 ``bool``/``boolean``, ``categorical``/``string``/``ordered`` with ``enum`` or ``valid_options``,
-and ``ordered_int`` (rules in :mod:`tao_automl.schema.choices`); numeric lists (``list``,
-``list_<N>``, numbers with list bounds), ``subset_list`` and ``optional_list`` (rules in
+and ``ordered_int`` (rules in :mod:`tao_automl.schema.choices`); a ``float``/``int`` with ``enum`` or
+``valid_options`` searches only those options (each checked against the schema's bounds and ``math_cond``);
+numeric lists (``list``, ``list_<N>``, numbers with list bounds), ``subset_list`` and ``optional_list`` (rules in
 :mod:`tao_automl.schema.lists`). Lists of non-numbers (strings, dicts, empty) and collections are
 not searchable. ``depends_on``/``parent_param`` become relations or tightened ranges (rules in
 :mod:`tao_automl.schema.relations`).
@@ -47,7 +48,7 @@ from tao_automl.schema.access import (
     schema_defaults,
 )
 from tao_automl.schema.baseline import Baseline
-from tao_automl.schema.bounds import build_float, build_int, has_list_bounds, schema_interval
+from tao_automl.schema.bounds import build_float, build_int, grid_rule, has_list_bounds, schema_interval
 from tao_automl.schema.choices import (
     OPTION_KEYS,
     build_bool,
@@ -111,15 +112,57 @@ _BUILDERS: dict[str, _Builder] = {
     "list": build_list,
     "subset": build_subset,
     "optional_list": build_optional,
+    "int_options": lambda name, prop, custom: build_number_options(name, prop, custom, integer=True),
+    "float_options": lambda name, prop, custom: build_number_options(name, prop, custom, integer=False),
 }
+
+
+def build_number_options(name: str, prop: Mapping[str, Any], custom: CustomRange | None, *,
+                         integer: bool) -> Param:
+    """An ``int``/``float`` param with ``enum``/``valid_options``: only those values are searched (an int's as
+    :func:`build_ordered_int` does: a range when consecutive and unweighted, else a choice). Each option must be a
+    number of the param's type inside the schema's bounds and ``math_cond``; otherwise a SearchSpaceError names it."""
+    options = schema_options(prop) or []
+    key = "enum" if isinstance(prop.get("enum"), list) and prop.get("enum") else "valid_options"
+    kind = "int" if integer else "float"
+    interval = schema_interval(name, prop)
+    power_of, multiple_of = grid_rule(name, prop) if integer else (None, None)
+    for option in options:
+        number = not isinstance(option, bool) and isinstance(option, (int, float)) and math.isfinite(option)
+        if not number or (integer and not float(option).is_integer()):
+            raise SearchSpaceError(
+                f"schema param {name!r}: {key} entry {option!r} is not {'an integer' if integer else 'a number'}, "
+                f"but the param's type is {prop.get('type')!r}; allowed: {kind} options",
+                field=f"{name}.{key}", value=option, allowed=f"{kind} values")
+        problem = "" if interval.admits(option) else f"outside its bounds {interval}"
+        if not problem and power_of is not None and not _is_power(int(option), power_of):
+            problem = f"not a power of {power_of} (its math_cond {prop.get('math_cond')!r})"
+        if not problem and multiple_of is not None and int(option) % multiple_of:
+            problem = f"not a multiple of {multiple_of} (its math_cond {prop.get('math_cond')!r})"
+        if problem:
+            raise SearchSpaceError(
+                f"schema param {name!r}: {key} entry {option!r} is {problem}; allowed: options that meet the "
+                "schema's minimum/maximum/valid_min/valid_max and math_cond",
+                field=f"{name}.{key}", value=option, allowed=f"values in {interval}")
+    if integer:
+        return build_ordered_int(name, {**prop, key: [int(o) for o in options]}, custom)
+    return build_categorical(name, prop, custom)
+
+
+def _is_power(value: int, base: int) -> bool:
+    while value > 1 and value % base == 0:
+        value //= base
+    return value == 1
 
 
 def param_kind(prop: Mapping[str, Any]) -> str | None:
     """``float``/``int``/``bool``/``categorical``/``ordered_int``/``list``/``subset``/``optional_list``,
-    or None when not searchable."""
+    ``int_options``/``float_options`` (a number with ``enum``/``valid_options``), or None when not searchable."""
     kind = _KIND_OF_TYPE.get(str(prop.get("type")))
     if (kind in ("float", "int") and has_list_bounds(prop)) or kind is None:
         return list_kind(prop)
+    if kind in ("float", "int") and schema_options(prop) is not None:
+        return f"{kind}_options"  # a number limited to the schema's options (valid_options: [8, 16, 32])
     if kind in ("categorical", "ordered_int") and schema_options(prop) is None:
         return None
     return kind
