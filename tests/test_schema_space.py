@@ -1174,3 +1174,31 @@ def test_a_number_option_the_schema_forbids_is_refused(prop: dict[str, Any], mes
     with pytest.raises(SearchSpaceError, match=message) as caught:
         _one(prop)
     assert caught.value.field is not None and caught.value.field.startswith("p.")
+
+
+@pytest.mark.parametrize(
+    ("cond", "part"),
+    [
+        ("> train.b", "the part '> train.b'"),  # names a param outright, not through depends_on
+        ("power of two", "the part 'power of two'"),
+        ("> 0.5.5", "the part '.5'"),
+        (["> 0"], "a list, not a string"),
+    ],
+)
+def test_a_math_cond_that_cannot_be_read_is_refused(cond: Any, part: str) -> None:
+    """Ignored before: a dependent ``"> train.b"`` was searched with no relation to train.b, and "power of two"
+    searched every int, so recs broke the schema's condition."""
+    prop = {"type": "int", "default": 4, "minimum": 1, "maximum": 64, "math_cond": cond}
+    with pytest.raises(SearchSpaceError) as caught:
+        _one(prop)
+    message = str(caught.value)
+    assert message.startswith(f"schema param 'p': math_cond={cond!r} has {part}, which tao-automl cannot read; "
+                              "allowed: comparisons with a number")
+    assert "\n" not in message and caught.value.field == "p.math_cond"
+
+
+@pytest.mark.parametrize("cond", ["!= 0", ">0", "> 0.0 <= 1.0", "> depends_on", ">= 1e-5", "> 0 and < 1", "^ 2",
+                                  "/ 8", ""])
+def test_every_math_cond_form_the_schemas_use_still_reads(cond: str) -> None:
+    p = _one({"type": "float", "default": 0.5, "minimum": 0.0, "maximum": 64.0, "math_cond": cond})
+    assert p.contains(0.5)

@@ -215,6 +215,7 @@ def schema_interval(name: str, prop: Mapping[str, Any]) -> Interval:
     highs = [_bound(name, k, prop[k]) for k in ("maximum", "valid_max") if prop.get(k) is not None]
     iv = Interval(max(lows, default=-_INF), min(highs, default=_INF))
     cond = prop.get("math_cond")
+    check_math_cond(name, cond)
     if isinstance(cond, str):
         for op, operand in _COND.findall(cond):
             try:
@@ -226,6 +227,28 @@ def schema_interval(name: str, prop: Mapping[str, Any]) -> Interval:
     if iv.low > iv.high or (iv.low == iv.high and (iv.low_strict or iv.high_strict)):
         raise SearchSpaceError(f"schema param {name!r}: its bounds and math_cond leave no value ({iv})")
     return iv
+
+
+_COND_PART = re.compile(
+    r"(?:>=|<=|!=|==|>|<)\s*(?:depends_on\b|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf\b)"
+    r"|\^\s*\d+|/\s*\d+|\band\b|,|&&"
+)
+_COND_FORMS = ("comparisons with a number ('> 0.0', '<= 1'), '<op> depends_on' (the param its depends_on names), "
+               "'^ k' (a power of k), '/ k' (a multiple of k)")
+
+
+def check_math_cond(name: str, cond: Any) -> None:
+    """Refuse a ``math_cond`` with a part this version cannot read (``"> train.b"``, ``"power of two"``, a list):
+    ignored, it let the search propose values the schema forbids."""
+    if cond is None or (isinstance(cond, str) and not cond.strip()):
+        return
+    leftover = _COND_PART.sub(" ", cond).strip() if isinstance(cond, str) else None
+    if leftover == "":
+        return
+    part = f"the part {leftover!r}" if leftover is not None else f"a {type(cond).__name__}, not a string"
+    raise SearchSpaceError(
+        f"schema param {name!r}: math_cond={cond!r} has {part}, which tao-automl cannot read; allowed: {_COND_FORMS}",
+        field=f"{name}.math_cond", value=cond, allowed=_COND_FORMS)
 
 
 def _scale(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> str | None:
