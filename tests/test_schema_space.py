@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -1202,3 +1203,25 @@ def test_a_math_cond_that_cannot_be_read_is_refused(cond: Any, part: str) -> Non
 def test_every_math_cond_form_the_schemas_use_still_reads(cond: str) -> None:
     p = _one({"type": "float", "default": 0.5, "minimum": 0.0, "maximum": 64.0, "math_cond": cond})
     assert p.contains(0.5)
+
+
+def _dotted_key_schema() -> dict[str, Any]:
+    lr = {"type": "float", "default": 0.01, "minimum": 0.0, "maximum": 1.0}
+    return {"properties": {"train": {"type": "collection", "properties": {"optim.lr": lr, "w[0]": dict(lr),
+                                                                          "ok": dict(lr)}}}}
+
+
+@pytest.mark.parametrize(("name", "key"), [("train.optim.lr", "optim.lr"), ("train.w[0]", "w[0]")])
+def test_a_schema_key_with_a_dot_or_index_is_refused_naming_it(name: str, key: str) -> None:
+    """A property keyed ``optim.lr`` said "'train.optim.lr' is not in the train schema (did you mean
+    'train.optim.lr'?)"; ``w[0]`` was found and its value written into a list ``w`` instead of the key."""
+    schema = _dotted_key_schema()
+    expected = (f"hyperparameter {name!r}: its schema key {key!r} (under train) holds '.', '[' or ']', so no dotted "
+                "name can address it and its spec key could not be written; allowed: schema property keys without")
+    with pytest.raises(SearchSpaceError) as caught:
+        build_search_space(schema, [name])
+    assert str(caught.value).startswith(expected) and caught.value.value == key
+    with pytest.raises(SearchSpaceError, match=rf"custom_param_ranges names '{re.escape(name)}', whose schema key"):
+        build_search_space(schema, ["train.ok"], {name: {"valid_min": 0.1}})
+    space = build_search_space({**schema, "automl_default_parameters": [name, "train.ok"]})
+    assert space.names == ["train.ok"] and f"{name} (its schema key {key!r}" in space.skipped[0]

@@ -79,6 +79,25 @@ def iter_leaf_names(schema: Mapping[str, Any], prefix: str = "") -> Iterator[str
             yield from iter_leaf_names(prop, prefix + key + ".")
 
 
+def _key_paths(node: Mapping[str, Any], keys: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for key, prop in _props(node).items():
+        if isinstance(prop, Mapping):
+            yield (*keys, str(key))
+            yield from _key_paths(prop, (*keys, str(key)))
+
+
+def unaddressable_key(schema: Mapping[str, Any], dotted: str) -> tuple[str, str] | None:
+    """``(key, parent)`` when ``dotted`` reaches a property only through a schema key holding ``.``, ``[`` or ``]``
+    (``"optim.lr"`` under ``train``): no dotted name can address it and a spec written from the name would put the
+    value elsewhere (``train.optim.lr`` nested, ``lr[0]`` a list item); else None."""
+    for keys in _key_paths(schema):
+        if ".".join(keys) == dotted:
+            bad = next((i for i, key in enumerate(keys) if any(c in key for c in ".[]")), None)
+            if bad is not None:
+                return keys[bad], ".".join(keys[:bad]) or "the top level"
+    return None
+
+
 def is_disabled(schema: Mapping[str, Any], dotted: str) -> bool:
     """Whether ``dotted`` is AutoML-disabled by the rule in the module docstring."""
     if dotted in _string_list(schema, "automl_disabled_parameters"):

@@ -46,6 +46,7 @@ from tao_automl.schema.access import (
     is_disabled,
     iter_leaf_names,
     schema_defaults,
+    unaddressable_key,
 )
 from tao_automl.schema.baseline import Baseline
 from tao_automl.schema.bounds import build_float, build_int, grid_rule, has_list_bounds, schema_interval
@@ -199,6 +200,13 @@ def _customs(schema: Mapping[str, Any], raw: Mapping[str, Any] | None) -> dict[s
         raise SearchSpaceError(f"custom_param_ranges must be a mapping of param name to range, got {raw!r}")
     out: dict[str, CustomRange] = {}
     for name, entry in raw.items():
+        odd = unaddressable_key(schema, name) if isinstance(name, str) else None
+        if odd is not None:
+            raise SearchSpaceError(
+                f"custom_param_ranges names {name!r}, whose schema key {odd[0]!r} (under {odd[1]}) holds '.', '[' or "
+                "']', so no dotted name can address it; allowed: schema property keys without '.', '[' or ']'",
+                field=f"custom_param_ranges.{name}", value=odd[0],
+                allowed="schema property keys without '.', '[' or ']'")
         if not isinstance(name, str) or get_property(schema, name) is None:
             raise SearchSpaceError(
                 f"custom_param_ranges names {name!r}, which is not in the train schema"
@@ -256,6 +264,16 @@ def build_search_space(
     skipped: list[str] = []
     for name in names:
         asked = explicit or name in customs
+        odd = unaddressable_key(schema, name)
+        if odd is not None:
+            why = (f"its schema key {odd[0]!r} (under {odd[1]}) holds '.', '[' or ']', so no dotted name can address "
+                   "it and its spec key could not be written")
+            if asked:
+                raise SearchSpaceError(f"hyperparameter {name!r}: {why}; allowed: schema property keys without '.', "
+                                       "'[' or ']'", field=name, value=odd[0],
+                                       allowed="schema property keys without '.', '[' or ']'")
+            skipped.append(f"{name} ({why})")
+            continue
         prop = get_property(schema, name)
         if prop is None:
             if asked:
