@@ -1225,3 +1225,19 @@ def test_a_schema_key_with_a_dot_or_index_is_refused_naming_it(name: str, key: s
         build_search_space(schema, ["train.ok"], {name: {"valid_min": 0.1}})
     space = build_search_space({**schema, "automl_default_parameters": [name, "train.ok"]})
     assert space.names == ["train.ok"] and f"{name} (its schema key {key!r}" in space.skipped[0]
+
+
+def test_a_depends_on_cycle_is_refused_as_the_schemas_fault() -> None:
+    """It read "automl_hyperparameters: depends_on relations form a cycle" with field automl_hyperparameters, for a
+    run that named none: the fault is the schema's depends_on."""
+    def prop(parent: str) -> dict[str, Any]:
+        return {"type": "int", "default": 5, "minimum": 1, "maximum": 10, "depends_on": parent,
+                "math_cond": "> depends_on"}
+    schema = {"properties": {"a": prop("b"), "b": prop("c"), "c": prop("a")},
+              "automl_default_parameters": ["a", "b", "c"]}
+    with pytest.raises(SearchSpaceError) as caught:
+        build_search_space(schema)
+    message = str(caught.value)
+    assert message.startswith("schema param 'a': the schema's depends_on relations form a cycle (a > b, b > c, c > a)")
+    assert "allowed: depends_on links without a cycle" in message and "\n" not in message
+    assert caught.value.field == "a.depends_on" and caught.value.allowed == "depends_on links without a cycle"

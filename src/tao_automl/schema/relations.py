@@ -111,7 +111,12 @@ def _order(relations: list[Relation]) -> tuple[Relation, ...]:
     while rest:
         ready = [r for r in rest if not any(o.left == r.right for o in rest if o is not r)]
         if not ready:
-            raise SearchSpaceError(f"depends_on relations form a cycle: {', '.join(map(str, rest))}")
+            cycle = ", ".join(map(str, rest))
+            raise SearchSpaceError(
+                f"schema param {rest[0].left!r}: the schema's depends_on relations form a cycle ({cycle}), so no "
+                "order of repairs can keep them all; allowed: depends_on links without a cycle (drop one of these "
+                "params from the search, or fix the schema's depends_on)",
+                field=f"{rest[0].left}.depends_on", value=cycle, allowed="depends_on links without a cycle")
         out += ready
         rest = [r for r in rest if r not in ready]
     return tuple(out)
