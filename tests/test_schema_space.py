@@ -1141,6 +1141,7 @@ def test_a_valid_min_above_the_top_the_tool_chose_says_so_and_names_valid_max() 
          (0.001, 0.01, 0.1)),
         ({"type": "int", "default": 16, "minimum": 1, "maximum": 64, "math_cond": "^ 2", "valid_options": [8, 16]},
          (8, 16)),
+        ({"type": "float", "default": 1, "valid_options": [0.5, 1]}, (0.5, 1.0)),  # a float's 1 is written 1.0
     ],
 )
 def test_a_number_with_options_searches_only_its_options(prop: dict[str, Any], choices: tuple[Any, ...]) -> None:

@@ -147,7 +147,7 @@ def build_number_options(name: str, prop: Mapping[str, Any], custom: CustomRange
                 field=f"{name}.{key}", value=option, allowed=f"values in {interval}")
     if integer:
         return build_ordered_int(name, {**prop, key: [int(o) for o in options]}, custom)
-    return build_categorical(name, prop, custom)
+    return build_categorical(name, {**prop, key: [float(o) for o in options]}, custom)  # 1 is written 1.0
 
 
 def _is_power(value: int, base: int) -> bool:
