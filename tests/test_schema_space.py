@@ -1242,3 +1242,21 @@ def test_a_depends_on_cycle_is_refused_as_the_schemas_fault() -> None:
     assert message.startswith("schema param 'a': the schema's depends_on relations form a cycle (a > b, b > c, c > a)")
     assert "allowed: depends_on links without a cycle" in message and "\n" not in message
     assert caught.value.field == "a.depends_on" and caught.value.allowed == "depends_on links without a cycle"
+
+
+def test_a_number_with_options_keeps_its_depends_on_relation() -> None:
+    """An int with valid_options is a choice of its options; its ``> depends_on`` relation still holds in every rec
+    (searched parent: a relation the space repairs; fixed parent: the options below it are dropped)."""
+    lo = {"type": "int", "default": 5, "minimum": 1, "maximum": 100, "parent_param": "TRUE"}
+    hi = {"type": "int", "default": 16, "minimum": 1, "maximum": 64, "valid_options": [8, 16, 32],
+          "depends_on": "lo", "math_cond": "> depends_on"}
+    schema = {"properties": {"lo": lo, "hi": hi}}
+    space = build_search_space(schema, ["lo", "hi"])
+    assert [str(r) for r in space.relations] == ["hi > lo"]
+    rng = np.random.default_rng(3)
+    configs = [space.sample(rng) for _ in range(300)] + [space.decode(rng.random(space.dim)) for _ in range(100)]
+    assert all(space.violations(c) == [] and c["hi"] > c["lo"] and c["hi"] in (8, 16, 32) for c in configs)
+    fixed = build_search_space({"properties": {"lo": {**lo, "default": 20}, "hi": hi}}, ["hi"])["hi"]
+    assert isinstance(fixed, CategoricalParam) and fixed.choices == (32,)
+    with pytest.raises(SearchSpaceError, match=r"param 'hi': must be > lo .* fixed at 40 .* options \[8, 16, 32\]"):
+        build_search_space({"properties": {"lo": {**lo, "default": 40}, "hi": hi}}, ["hi"])

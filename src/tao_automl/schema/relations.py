@@ -30,11 +30,27 @@ from tao_automl.errors import SearchSpaceError
 from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import SCHEMA_DEFAULT, Baseline
 from tao_automl.space.relations import OPS, closest_allowed
-from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, Param, Relation
+from tao_automl.space.search_space import (
+    CategoricalParam,
+    FloatParam,
+    IntGridParam,
+    IntParam,
+    Param,
+    Relation,
+    describe,
+)
 
 _OP = re.compile(r"(>=|<=|>|<)\s*depends_on")
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 Scalar = (FloatParam, IntParam, IntGridParam)
+
+
+def is_numeric(param: Param | None) -> bool:
+    """A param a relation can compare: a number range or grid, or a choice among numbers (an int/float with
+    options)."""
+    if isinstance(param, CategoricalParam):
+        return all(_number(c) is not None for c in param.choices)
+    return isinstance(param, Scalar)
 
 
 def _number(value: Any) -> float | None:
@@ -66,18 +82,26 @@ def _fixed(base: Baseline | None, name: str, prop: Mapping[str, Any]) -> tuple[f
     return _number(prop.get("default")), SCHEMA_DEFAULT
 
 
-def _empty(param: FloatParam | IntParam | IntGridParam, op: str, value: float, other: str,
-           where: str) -> SearchSpaceError:
+def _empty(param: Param, op: str, value: float, other: str, where: str) -> SearchSpaceError:
     return SearchSpaceError(
         f"param {param.name!r}: must be {op} {other} by the schema's depends_on, and {other} is fixed at {value:g} "
-        f"(from {where}), but no value of its range {param.describe()} is {op} {value:g}; search {other} too, "
+        f"(from {where}), but no value of its range {describe(param)} is {op} {value:g}; search {other} too, "
         f"or change its value, or give {param.name} a range that holds such values",
-        field=param.name, value=param.describe(), allowed=f"values {op} {value:g} ({other} from {where})",
+        field=param.name, value=describe(param), allowed=f"values {op} {value:g} ({other} from {where})",
     )
 
 
 def _tighten(param: Param, op: str, value: float, other: str, where: str) -> Param:
     """``param`` restricted to values ``x`` with ``x op value`` (``other``'s value, from ``where``)."""
+    if isinstance(param, CategoricalParam):
+        keep = [i for i, c in enumerate(param.choices) if OPS[op](c, value)]
+        if not keep:
+            raise _empty(param, op, value, other, where)
+        weights = None if param.weights is None else tuple(param.weights[i] for i in keep)
+        if weights is not None and sum(weights) <= 0:
+            raise _empty(param, op, value, other, where)
+        choices = tuple(param.choices[i] for i in keep)
+        return CategoricalParam(param.name, choices, weights, param.default if param.default in choices else None)
     if isinstance(param, IntGridParam):
         ok = [v for v in param.values if OPS[op](v, value)]
         if not ok:
@@ -139,15 +163,15 @@ def apply_relations(
             if parent is None or parent_name == name:
                 continue
             op = relation_op(prop, parent)
-            if isinstance(by_name[name], Scalar) and isinstance(by_name.get(parent_name), Scalar):
+            if is_numeric(by_name[name]) and is_numeric(by_name.get(parent_name)):
                 relations.append(Relation(name, op, parent_name))
-            elif isinstance(by_name[name], Scalar) and parent_name not in by_name:
+            elif is_numeric(by_name[name]) and parent_name not in by_name:
                 fixed, where = _fixed(base, parent_name, parent)
                 if fixed is not None:
                     by_name[name] = _tighten(by_name[name], op, fixed, parent_name, where)
     # Searched parents whose dependent is not searched.
     for name in names:
-        if not isinstance(by_name[name], Scalar):
+        if not is_numeric(by_name[name]):
             continue
         for other, prop in dependents_of(schema, name):
             if other in by_name:
@@ -174,8 +198,7 @@ def unenforced_relations(schema: Mapping[str, Any], params: Sequence[Param]) -> 
             elif get_property(schema, parent_name) is None:
                 notes.append(f"param {name}: its depends_on names {parent_name!r}, which the schema lacks; the "
                              "relation is not enforced")
-            elif not isinstance(param, Scalar) or (parent_name in by_name
-                                                   and not isinstance(by_name[parent_name], Scalar)):
+            elif not is_numeric(param) or (parent_name in by_name and not is_numeric(by_name[parent_name])):
                 notes.append(f"param {name}: its relation with {parent_name} (depends_on) involves a list-valued "
                              "param and is not enforced; configs that break it may be proposed")
     return notes

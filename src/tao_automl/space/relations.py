@@ -56,11 +56,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def candidates(param: Any) -> tuple[float, float, bool, tuple[int, ...] | None]:
-    """``(low, high, integer, grid)`` of a numeric param; a SearchSpaceError for any other kind."""
+def candidates(param: Any) -> tuple[float, float, bool, tuple[float, ...] | None]:
+    """``(low, high, integer, grid)`` of a numeric param (a grid, a range, or a choice among numbers: an int or float
+    schema param with options); a SearchSpaceError for any other kind."""
     values = getattr(param, "values", None)
     if isinstance(values, tuple) and values:
         return float(values[0]), float(values[-1]), True, values
+    choices = getattr(param, "choices", None)
+    if isinstance(choices, tuple) and choices and all(_is_number(c) for c in choices):
+        ordered = tuple(sorted(choices))
+        return float(ordered[0]), float(ordered[-1]), all(isinstance(c, int) for c in choices), ordered
     low, high = getattr(param, "low", None), getattr(param, "high", None)
     if isinstance(low, (int, float)) and isinstance(high, (int, float)) and _is_number(low) and _is_number(high):
         return float(low), float(high), isinstance(low, int), None
