@@ -1260,3 +1260,24 @@ def test_a_number_with_options_keeps_its_depends_on_relation() -> None:
     assert isinstance(fixed, CategoricalParam) and fixed.choices == (32,)
     with pytest.raises(SearchSpaceError, match=r"param 'hi': must be > lo .* fixed at 40 .* options \[8, 16, 32\]"):
         build_search_space({"properties": {"lo": {**lo, "default": 40}, "hi": hi}}, ["hi"])
+
+
+@pytest.mark.parametrize(("flag", "searched"), [(False, ["b"]), ("false", ["b"]), ("FALSE", ["b"]), (" False", ["b"]),
+                                                ("TRUE", ["a", "b"]), (True, ["a", "b"]), (None, ["a", "b"])])
+def test_automl_enabled_given_as_text_is_read_as_a_flag(flag: Any, searched: list[str]) -> None:
+    """``automl_enabled: "FALSE"`` (text, as TAO writes ``parent_param: "TRUE"``) was read as enabled: the param
+    the schema disables was searched by default."""
+    a = {"type": "int", "default": 1, "minimum": 0, "maximum": 5}
+    schema = {"properties": {"a": {**a, "automl_enabled": flag}, "b": a}, "automl_default_parameters": ["a", "b"]}
+    assert build_search_space(schema).names == searched
+
+
+@pytest.mark.parametrize("flag", ["maybe", 0, 1, [False]])
+def test_an_automl_enabled_that_is_not_a_flag_is_refused(flag: Any) -> None:
+    a = {"type": "int", "default": 1, "minimum": 0, "maximum": 5}
+    schema = {"properties": {"a": {**a, "automl_enabled": flag}, "b": a}, "automl_default_parameters": ["a", "b"]}
+    with pytest.raises(SearchSpaceError) as caught:
+        build_search_space(schema)
+    assert str(caught.value) == (f"schema param 'a': automl_enabled={flag!r} is not a flag; allowed: true or false "
+                                 "(or the text 'true'/'false')")
+    assert caught.value.field == "a.automl_enabled"

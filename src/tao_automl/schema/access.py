@@ -109,4 +109,20 @@ def is_disabled(schema: Mapping[str, Any], dotted: str) -> bool:
             return True
     prop = get_property(schema, dotted)
     is_group = prop is not None and isinstance(prop.get("properties"), Mapping)
-    return prop is not None and not is_group and prop.get("automl_enabled") is False
+    return prop is not None and not is_group and _flag(dotted, prop.get("automl_enabled")) is False
+
+
+_FLAG_TEXT = {"true": True, "false": False}
+
+
+def _flag(dotted: str, value: Any) -> bool | None:
+    """A leaf's ``automl_enabled``: a JSON bool, or the text ``"true"``/``"false"`` in any case (as TAO writes
+    ``parent_param: "TRUE"``); None when absent. Anything else is a SearchSpaceError: read as enabled, a
+    ``"FALSE"`` searched a param the schema disables."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _FLAG_TEXT:
+        return _FLAG_TEXT[value.strip().lower()]
+    raise SearchSpaceError(
+        f"schema param {dotted!r}: automl_enabled={value!r} is not a flag; allowed: true or false (or the text "
+        "'true'/'false')", field=f"{dotted}.automl_enabled", value=value, allowed=[True, False])
