@@ -1281,3 +1281,21 @@ def test_an_automl_enabled_that_is_not_a_flag_is_refused(flag: Any) -> None:
     assert str(caught.value) == (f"schema param 'a': automl_enabled={flag!r} is not a flag; allowed: true or false "
                                  "(or the text 'true'/'false')")
     assert caught.value.field == "a.automl_enabled"
+
+
+@pytest.mark.parametrize(("prop", "twice"), [
+    ({"type": "categorical", "default": "a", "valid_options": ["a", "b", "a"]}, "'a'"),
+    ({"type": "string", "default": "a", "enum": ["a", "b", "b"]}, "'b'"),
+    ({"type": "int", "default": 8, "valid_options": [8, 16, 8]}, "8"),
+    ({"type": "subset_list", "default": ["a"], "valid_options": ["a", "b", "a"]}, "'a'"),
+])
+def test_a_schema_option_listed_twice_is_refused(prop: dict[str, Any], twice: str) -> None:
+    """Accepted before: ["a", "b", "a"] drew "a" twice as often as "b" (a custom range listing one twice was
+    already refused)."""
+    with pytest.raises(SearchSpaceError, match=rf"^schema param 'p': its enum/valid_options .* list {twice} twice; "
+                                               "allowed: each option once$"):
+        _one(prop)
+
+
+def test_options_that_only_look_alike_are_not_repeats() -> None:
+    assert _one({"type": "categorical", "default": 1, "valid_options": [1, True, "1"]}).choices == (1, True, "1")

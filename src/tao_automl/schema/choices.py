@@ -58,7 +58,13 @@ def _weights(name: str, where: str, weights: Any, options: Sequence[Any]) -> lis
 def narrow_options(
     name: str, options: list[Any], schema_weights: Any, custom: CustomRange | None
 ) -> tuple[list[Any], list[float] | None]:
-    """Apply a custom range's valid_options / option_weights / disable_list to the schema options."""
+    """Apply a custom range's valid_options / option_weights / disable_list to the schema options (each listed
+    once: a repeat would be drawn twice as often and get a one-hot column it can never encode)."""
+    for i, option in enumerate(options):
+        if _find(options[:i], option) is not None:
+            raise SearchSpaceError(
+                f"schema param {name!r}: its enum/valid_options {options} list {option!r} twice; allowed: each "
+                "option once", field=f"{name}.valid_options", value=option, allowed="each option once")
     weights = (
         None if schema_weights is None else _weights(name, "schema option_weights", schema_weights, options)
     )
