@@ -1299,3 +1299,14 @@ def test_a_schema_option_listed_twice_is_refused(prop: dict[str, Any], twice: st
 
 def test_options_that_only_look_alike_are_not_repeats() -> None:
     assert _one({"type": "categorical", "default": 1, "valid_options": [1, True, "1"]}).choices == (1, True, "1")
+
+
+@pytest.mark.parametrize("maximum", [2**63 - 1, "9223372036854775807"])
+def test_a_large_int_bound_is_kept_exact(maximum: Any) -> None:
+    """A seed's maximum 2**63 - 1 went through float() and became 2**63: the range reached one past the schema's
+    maximum (and past 64 bits), and decoding its top gave 9223372036854775808."""
+    p = _one({"type": "int", "default": 5, "minimum": 0, "maximum": maximum})
+    assert isinstance(p, IntParam) and p.high == 2**63 - 1
+    assert p.decode([1.0]) == 2**63 - 1
+    f = _one({"type": "float", "default": 0.5, "minimum": 0, "maximum": 1})
+    assert isinstance(f.low, float) and isinstance(f.high, float)  # a float's bounds stay floats

@@ -176,11 +176,16 @@ def near_one_range(name: str, prop: Mapping[str, Any], schema_iv: Interval, defa
     return max(low, schema_iv.low), high
 
 
-def _bound(name: str, key: str, value: Any) -> float:
+def _bound(name: str, key: str, value: Any, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise SearchSpaceError(f"schema param {name!r}: {key}={value!r} must be a number or 'inf'/'-inf'")
     if isinstance(value, int) and abs(value) >= NUMERIC_INFINITY:
         return math.copysign(_INF, value)
+    if integer and isinstance(value, int):
+        return value  # exact for an int param: float(2**63 - 1) is 2**63, a bound one past the schema's
+    if integer and isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value) \
+            and abs(int(value)) < NUMERIC_INFINITY:
+        return int(value)
     try:
         number = float(value.strip()) if isinstance(value, str) else float(value)
     except ValueError:
@@ -209,10 +214,11 @@ def _tighten(iv: Interval, op: str, x: float) -> Interval:
     return Interval(low, high, ls, hs, excluded)
 
 
-def schema_interval(name: str, prop: Mapping[str, Any]) -> Interval:
-    """Steps 1-2 of the module docstring: the schema's own bounds of ``name``."""
-    lows = [_bound(name, k, prop[k]) for k in ("minimum", "valid_min") if prop.get(k) is not None]
-    highs = [_bound(name, k, prop[k]) for k in ("maximum", "valid_max") if prop.get(k) is not None]
+def schema_interval(name: str, prop: Mapping[str, Any], *, integer: bool = False) -> Interval:
+    """Steps 1-2 of the module docstring: the schema's own bounds of ``name`` (``integer``: integer bounds kept
+    exact, not rounded through a float)."""
+    lows = [_bound(name, k, prop[k], integer) for k in ("minimum", "valid_min") if prop.get(k) is not None]
+    highs = [_bound(name, k, prop[k], integer) for k in ("maximum", "valid_max") if prop.get(k) is not None]
     iv = Interval(max(lows, default=-_INF), min(highs, default=_INF))
     cond = prop.get("math_cond")
     check_math_cond(name, cond)
@@ -440,7 +446,7 @@ def grid_rule(name: str, prop: Mapping[str, Any]) -> tuple[int | None, int | Non
 
 def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> IntParam | IntGridParam:
     """An IntParam for ``name`` by the rules of the module docstring (linear unless told log)."""
-    schema_iv = _int_interval(schema_interval(name, prop))
+    schema_iv = _int_interval(schema_interval(name, prop, integer=True))
     if schema_iv.low > schema_iv.high:
         raise SearchSpaceError(f"schema param {name!r}: no integer lies in its bounds {schema_iv}")
     iv = _apply_custom(schema_iv, custom, integer=True)
