@@ -1310,3 +1310,13 @@ def test_a_large_int_bound_is_kept_exact(maximum: Any) -> None:
     assert p.decode([1.0]) == 2**63 - 1
     f = _one({"type": "float", "default": 0.5, "minimum": 0, "maximum": 1})
     assert isinstance(f.low, float) and isinstance(f.high, float)  # a float's bounds stay floats
+
+
+@pytest.mark.parametrize(("default", "read"), [("true", True), ("False", False), (" TRUE ", True), (True, True),
+                                               ("yes", None), (1, None)])
+def test_a_bool_default_given_as_text_is_its_default(default: Any, read: bool | None) -> None:
+    """``default: "true"`` was dropped (the searched flag had no default); the sampled values stay real bools."""
+    p = _one({"type": "bool", "default": default})
+    assert isinstance(p, BoolParam) and p.default is read
+    rng = np.random.default_rng(0)
+    assert {p.sample(rng) for _ in range(50)} == {True, False}
