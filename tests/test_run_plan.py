@@ -828,3 +828,22 @@ def test_the_tool_chosen_ends_of_a_searched_list_are_marked_derived() -> None:
     pose = RunPlan.build(RunArgs(skill_dir=str(SHARED / "skills" / "models" / "tao-train-pose-classification"),
                                  automl_hyperparameters=["train.optim.momentum"]))
     assert pose.derived_bounds["train.optim.momentum"] == ["low", "high"]
+
+
+@pytest.mark.parametrize(("weights", "field", "allowed"), [
+    ([1], "train.act.option_weights", "2 finite numbers >= 0, one per option ['relu', 'gelu']"),
+    (["1", "2"], "train.act.option_weights", "2 finite numbers >= 0, one per option ['relu', 'gelu']"),
+])
+def test_a_schema_option_weights_error_names_the_schema_field(tmp_path: Path, weights: list[Any], field: str,
+                                                               allowed: str) -> None:
+    """A schema whose own option_weights did not fit its options was reported as "automl_hyperparameters: schema
+    option_weights of 'train.act' ..." (field automl_hyperparameters) for a run that named no param."""
+    schema = {"automl_default_parameters": ["train.act"], "properties": {"train": {"type": "collection", "properties": {
+        "act": {"type": "categorical", "default": "relu", "valid_options": ["relu", "gelu"], "option_weights": weights},
+        "num_epochs": {"type": "int", "default": 3}}}}}
+    with pytest.raises(SearchSpaceError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(write_skill(tmp_path / "bank", schema=schema))))
+    error = caught.value.to_json()
+    assert (error["field"], error["value"], error["allowed"]) == (field, weights, allowed), error
+    assert str(caught.value).startswith("schema option_weights of 'train.act'") and "; allowed: 2 finite" in str(
+        caught.value)

@@ -42,16 +42,23 @@ def _find(options: Sequence[Any], value: Any) -> int | None:
 
 
 def _weights(name: str, where: str, weights: Any, options: Sequence[Any]) -> list[float]:
+    # the schema's own weights are the schema's fault: name its field (else the run plan blamed automl_hyperparameters)
+    field = f"{name}.option_weights" if where.startswith("schema") else None
+    allowed = f"{len(options)} finite numbers >= 0, one per option {list(options)}" if field else None
     if not isinstance(weights, (list, tuple)) or len(weights) != len(options):
         count = len(weights) if isinstance(weights, (list, tuple)) else weights
         raise SearchSpaceError(
             f"{where} of {name!r} has {count!r} entries but there are {len(options)} options {list(options)}"
+            + (f"; allowed: {allowed}" if field else ""),
+            field=field, value=weights if field else None, allowed=allowed,
         )
     if any(
         isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0
         for w in weights
     ):
-        raise SearchSpaceError(f"{where} of {name!r} must be finite numbers >= 0, got {list(weights)}")
+        raise SearchSpaceError(f"{where} of {name!r} must be finite numbers >= 0, got {list(weights)}"
+                               + (f"; allowed: {allowed}" if field else ""), field=field,
+                               value=weights if field else None, allowed=allowed)
     return [float(w) for w in weights]
 
 
