@@ -1320,3 +1320,17 @@ def test_a_bool_default_given_as_text_is_its_default(default: Any, read: bool | 
     assert isinstance(p, BoolParam) and p.default is read
     rng = np.random.default_rng(0)
     assert {p.sample(rng) for _ in range(50)} == {True, False}
+
+
+def test_a_depends_on_naming_a_sibling_is_read_as_that_sibling() -> None:
+    """``depends_on: "lo"`` inside group ``g`` (a network whose generator writes the sibling's own key) was a key
+    the schema lacks: the relation was not enforced and ``g.hi <= g.lo`` recs were proposed."""
+    lo = {"type": "int", "default": 5, "minimum": 1, "maximum": 10}
+    hi = {"type": "int", "default": 8, "minimum": 1, "maximum": 20, "depends_on": "lo", "math_cond": "> depends_on"}
+    schema = {"properties": {"g": {"type": "collection", "properties": {"lo": lo, "hi": hi}}}}
+    space = build_search_space(schema, ["g.lo", "g.hi"])
+    assert [str(r) for r in space.relations] == ["g.hi > g.lo"]
+    assert build_search_space(schema, ["g.hi"])["g.hi"].low == 6  # lo fixed at its default 5
+    assert build_search_space(schema, ["g.lo"])["g.lo"].high == 7  # hi fixed at its default 8
+    top = {"properties": {**schema["properties"], "lo": {**lo, "default": 1}}}  # a top-level "lo" is what it names
+    assert build_search_space(top, ["g.hi"])["g.hi"].low == 2

@@ -360,7 +360,7 @@ def narrowed_range_notes(schema: Mapping[str, Any], space: SearchSpace,
         if not cut:
             continue
         prop = get_property(schema, name) or {}
-        related = [p for p in parents_of(prop) if p not in space.names]
+        related = [p for p in parents_of(prop, schema, name) if p not in space.names]
         related += [other for other, _ in dependents_of(schema, name) if other not in space.names]
         if related:  # other cuts (a log scale's floor) have their own note
             notes.append(f"param {name}: custom_param_ranges {'; '.join(cut)}: the schema's depends_on ties it to "

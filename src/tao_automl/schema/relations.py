@@ -1,7 +1,8 @@
 """Relations between searched params from the schema's ``depends_on`` / ``parent_param``.
 
 What the real schemas hold: a dependent property names the param it depends on in
-``depends_on`` (a dotted name; several are comma-separated), and the param depended on carries
+``depends_on`` (a dotted name; several are comma-separated; a name the schema lacks that names a sibling in
+the dependent's group, ``depends_on: "lo"`` inside ``g``, is that sibling), and the param depended on carries
 ``parent_param: "TRUE"``. The comparison comes from the dependent's ``math_cond`` when it has the
 form ``<op> depends_on`` (``train_random_crop_max``: ``"> depends_on"``, a max above a min). Without
 one (``num_select`` depends on ``num_queries``) the operator is inferred from the two schema
@@ -58,11 +59,19 @@ def _number(value: Any) -> float | None:
     return float(value) if ok else None
 
 
-def parents_of(prop: Mapping[str, Any]) -> list[str]:
+def parents_of(prop: Mapping[str, Any], schema: Mapping[str, Any] | None = None, name: str = "") -> list[str]:
+    """The names ``prop``'s ``depends_on`` gives; with ``schema`` and ``name`` (the dependent's dotted name), a name
+    the schema lacks at the top that names a sibling of ``name`` (``depends_on: "lo"`` inside group ``g``) is read as
+    that sibling (``g.lo``)."""
     raw = prop.get("depends_on")
     if not isinstance(raw, str):
         return []
-    return [p.strip() for p in raw.split(",") if p.strip()]
+    names = [p.strip() for p in raw.split(",") if p.strip()]
+    if schema is None or "." not in name:
+        return names
+    group = name.rsplit(".", 1)[0]
+    return [f"{group}.{p}" if get_property(schema, p) is None and get_property(schema, f"{group}.{p}") is not None
+            else p for p in names]
 
 
 def relation_op(prop: Mapping[str, Any], parent: Mapping[str, Any]) -> str:
@@ -158,7 +167,7 @@ def apply_relations(
         prop = get_property(schema, name)
         if prop is None:
             continue
-        for parent_name in parents_of(prop):
+        for parent_name in parents_of(prop, schema, name):
             parent = get_property(schema, parent_name)
             if parent is None or parent_name == name:
                 continue
@@ -192,7 +201,7 @@ def unenforced_relations(schema: Mapping[str, Any], params: Sequence[Param]) -> 
         prop = get_property(schema, name)
         if prop is None:
             continue
-        for parent_name in parents_of(prop):
+        for parent_name in parents_of(prop, schema, name):
             if parent_name == name:
                 notes.append(f"param {name}: its depends_on names itself; the relation is not enforced")
             elif get_property(schema, parent_name) is None:
@@ -214,7 +223,7 @@ def dependents_of(schema: Mapping[str, Any], name: str) -> list[tuple[str, Mappi
             return
         for key, prop in props.items():
             if isinstance(prop, Mapping):
-                if name in parents_of(prop):
+                if name in parents_of(prop, schema, prefix + key):
                     found.append((prefix + key, prop))
                 walk(prop, prefix + key + ".")
 
