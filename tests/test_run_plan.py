@@ -847,3 +847,21 @@ def test_a_schema_option_weights_error_names_the_schema_field(tmp_path: Path, we
     assert (error["field"], error["value"], error["allowed"]) == (field, weights, allowed), error
     assert str(caught.value).startswith("schema option_weights of 'train.act'") and "; allowed: 2 finite" in str(
         caught.value)
+
+
+def test_an_override_of_a_number_with_options_must_be_one_of_them(tmp_path: Path) -> None:
+    """An int with valid_options [8, 16, 32] is searched over those options only; an override of 24 (inside its
+    bounds [1, 64] but no option) was accepted while a searched value of 24 could never be proposed."""
+    from conftest import small_schema
+
+    schema = small_schema()
+    schema["properties"]["train"]["properties"]["bs"] = {"type": "int", "default": 16, "minimum": 1, "maximum": 64,
+                                                         "valid_options": [8, 16, 32]}
+    skill = str(write_skill(tmp_path / "bank", schema=schema))
+    with pytest.raises(UserInputError, match=r"^spec_overrides\.train\.bs: 24 is not allowed; expected one of 8, 16, "
+                                             r"32$"):
+        RunPlan.build(RunArgs(skill_dir=skill, automl_hyperparameters=["train.layers"],
+                              spec_overrides={"train.bs": 24}))
+    plan = RunPlan.build(RunArgs(skill_dir=skill, automl_hyperparameters=["train.layers"],
+                                 spec_overrides={"train.bs": 32}))  # an option: accepted
+    assert plan.space.names == ["train.layers"]

@@ -601,8 +601,8 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
     options = schema_options(prop)
     listed: list[Any] | None = None  # the options, for JSON readers (allowed is their text in the message)
     close = ""
-    if not allowed and options is not None and kind not in _INT_TYPES + _FLOAT_TYPES + _BOOL_TYPES \
-            and not isinstance(value, (list, dict)) and value not in options:
+    if not allowed and options is not None and kind not in _BOOL_TYPES \
+            and not isinstance(value, (list, dict)) and value not in options:  # an int/float with options: one of them
         allowed, listed = f"one of {', '.join(map(repr, options))}", list(options)
         close = did_you_mean(str(value), [str(o) for o in options])
     if not allowed and kind in _INT_TYPES + _FLOAT_TYPES:
