@@ -831,8 +831,8 @@ def test_the_tool_chosen_ends_of_a_searched_list_are_marked_derived() -> None:
 
 
 @pytest.mark.parametrize(("weights", "field", "allowed"), [
-    ([1], "train.act.option_weights", "2 finite numbers >= 0, one per option ['relu', 'gelu']"),
-    (["1", "2"], "train.act.option_weights", "2 finite numbers >= 0, one per option ['relu', 'gelu']"),
+    ([1], "schema property train.act", "2 finite numbers >= 0, one per option ['relu', 'gelu']"),
+    (["1", "2"], "schema property train.act", "2 finite numbers >= 0, one per option ['relu', 'gelu']"),
 ])
 def test_a_schema_option_weights_error_names_the_schema_field(tmp_path: Path, weights: list[Any], field: str,
                                                                allowed: str) -> None:

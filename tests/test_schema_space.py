@@ -1175,7 +1175,7 @@ def test_an_int_with_consecutive_options_is_an_int_range() -> None:
 def test_a_number_option_the_schema_forbids_is_refused(prop: dict[str, Any], message: str) -> None:
     with pytest.raises(SearchSpaceError, match=message) as caught:
         _one(prop)
-    assert caught.value.field is not None and caught.value.field.startswith("p.")
+    assert caught.value.field == "schema property p"
 
 
 @pytest.mark.parametrize(
@@ -1196,7 +1196,7 @@ def test_a_math_cond_that_cannot_be_read_is_refused(cond: Any, part: str) -> Non
     message = str(caught.value)
     assert message.startswith(f"schema param 'p': math_cond={cond!r} has {part}, which tao-automl cannot read; "
                               "allowed: comparisons with a number")
-    assert "\n" not in message and caught.value.field == "p.math_cond"
+    assert "\n" not in message and caught.value.field == "schema property p"
 
 
 @pytest.mark.parametrize("cond", ["!= 0", ">0", "> 0.0 <= 1.0", "> depends_on", ">= 1e-5", "> 0 and < 1", "^ 2",
@@ -1221,7 +1221,8 @@ def test_a_schema_key_with_a_dot_or_index_is_refused_naming_it(name: str, key: s
                 "name can address it and its spec key could not be written; allowed: schema property keys without")
     with pytest.raises(SearchSpaceError) as caught:
         build_search_space(schema, [name])
-    assert str(caught.value).startswith(expected) and caught.value.value == key
+    assert str(caught.value).startswith(expected)
+    assert caught.value.value == name and caught.value.field == "automl_hyperparameters"
     with pytest.raises(SearchSpaceError, match=rf"custom_param_ranges names '{re.escape(name)}', whose schema key"):
         build_search_space(schema, ["train.ok"], {name: {"valid_min": 0.1}})
     space = build_search_space({**schema, "automl_default_parameters": [name, "train.ok"]})
@@ -1241,7 +1242,7 @@ def test_a_depends_on_cycle_is_refused_as_the_schemas_fault() -> None:
     message = str(caught.value)
     assert message.startswith("schema param 'a': the schema's depends_on relations form a cycle (a > b, b > c, c > a)")
     assert "allowed: depends_on links without a cycle" in message and "\n" not in message
-    assert caught.value.field == "a.depends_on" and caught.value.allowed == "depends_on links without a cycle"
+    assert caught.value.field == "schema property a" and caught.value.allowed == "depends_on links without a cycle"
 
 
 def test_a_number_with_options_keeps_its_depends_on_relation() -> None:
@@ -1280,7 +1281,7 @@ def test_an_automl_enabled_that_is_not_a_flag_is_refused(flag: Any) -> None:
         build_search_space(schema)
     assert str(caught.value) == (f"schema param 'a': automl_enabled={flag!r} is not a flag; allowed: true or false "
                                  "(or the text 'true'/'false')")
-    assert caught.value.field == "a.automl_enabled"
+    assert caught.value.field == "schema property a"
 
 
 @pytest.mark.parametrize(("prop", "twice"), [
@@ -1334,3 +1335,26 @@ def test_a_depends_on_naming_a_sibling_is_read_as_that_sibling() -> None:
     assert build_search_space(schema, ["g.lo"])["g.lo"].high == 7  # hi fixed at its default 8
     top = {"properties": {**schema["properties"], "lo": {**lo, "default": 1}}}  # a top-level "lo" is what it names
     assert build_search_space(top, ["g.hi"])["g.hi"].low == 2
+
+
+@pytest.mark.parametrize(("prop", "message", "allowed"), [
+    ({"type": "int", "default": 5, "minimum": 10, "maximum": 1},
+     "schema param 'p': its bounds and math_cond leave no value ([10, 1]); allowed: a minimum/valid_min at or below",
+     "a minimum at or below the maximum, and a math_cond inside them"),
+    ({"type": "float", "default": 0.1, "valid_min": "abc"},
+     "schema param 'p': valid_min='abc' must be a number or 'inf'/'-inf'", "a number or 'inf'/'-inf'"),
+    ({"type": "float", "default": 0.1, "minimum": 0, "valid_max": "nan"},
+     "schema param 'p': valid_max='nan' is NaN; allowed: a number or 'inf'/'-inf'", "a number or 'inf'/'-inf'"),
+    ({"type": "int", "default": 1, "minimum": 1.2, "maximum": 1.8},
+     "schema param 'p': no integer lies in its bounds [2, 1]; allowed: int bounds that hold an integer",
+     "int bounds that hold an integer"),
+    ({"type": "int", "default": 4, "minimum": 1, "maximum": 8, "math_cond": "^ 1"},
+     "schema param 'p': math_cond='^ 1' needs ^ k with k >= 2 or / k with k >= 1; allowed: '^ k' (k >= 2)",
+     "'^ k' with k >= 2, '/ k' with k >= 1"),
+])
+def test_a_schema_declaration_error_says_what_is_allowed(prop: dict[str, Any], message: str, allowed: str) -> None:
+    """These said what was wrong but not what is allowed, and carried no field (the run plan guessed one)."""
+    with pytest.raises(SearchSpaceError) as caught:
+        _one(prop)
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert caught.value.field == "schema property p" and caught.value.allowed == allowed

@@ -125,4 +125,4 @@ def _flag(dotted: str, value: Any) -> bool | None:
         return _FLAG_TEXT[value.strip().lower()]
     raise SearchSpaceError(
         f"schema param {dotted!r}: automl_enabled={value!r} is not a flag; allowed: true or false (or the text "
-        "'true'/'false')", field=f"{dotted}.automl_enabled", value=value, allowed=[True, False])
+        "'true'/'false')", field=f"schema property {dotted}", value=value, allowed=[True, False])

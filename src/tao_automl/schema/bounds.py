@@ -178,7 +178,7 @@ def near_one_range(name: str, prop: Mapping[str, Any], schema_iv: Interval, defa
 
 def _bound(name: str, key: str, value: Any, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise SearchSpaceError(f"schema param {name!r}: {key}={value!r} must be a number or 'inf'/'-inf'")
+        raise _bad_bound(name, key, value)
     if isinstance(value, int) and abs(value) >= NUMERIC_INFINITY:
         return math.copysign(_INF, value)
     if integer and isinstance(value, int):
@@ -189,12 +189,16 @@ def _bound(name: str, key: str, value: Any, integer: bool = False) -> float:
     try:
         number = float(value.strip()) if isinstance(value, str) else float(value)
     except ValueError:
-        raise SearchSpaceError(
-            f"schema param {name!r}: {key}={value!r} must be a number or 'inf'/'-inf'"
-        ) from None
+        raise _bad_bound(name, key, value) from None
     if math.isnan(number):
-        raise SearchSpaceError(f"schema param {name!r}: {key}={value!r} is NaN")
+        raise _bad_bound(name, key, value, "is NaN")
     return math.copysign(_INF, number) if abs(number) >= NUMERIC_INFINITY else number
+
+
+def _bad_bound(name: str, key: str, value: Any, why: str = "") -> SearchSpaceError:
+    said = f"{why}; allowed: a number or 'inf'/'-inf'" if why else "must be a number or 'inf'/'-inf'"
+    return SearchSpaceError(f"schema param {name!r}: {key}={value!r} {said}", field=f"schema property {name}",
+                            value=value, allowed="a number or 'inf'/'-inf'")
 
 
 def has_list_bounds(prop: Mapping[str, Any]) -> bool:
@@ -231,7 +235,11 @@ def schema_interval(name: str, prop: Mapping[str, Any], *, integer: bool = False
             if math.isfinite(x):
                 iv = _tighten(iv, op, x)
     if iv.low > iv.high or (iv.low == iv.high and (iv.low_strict or iv.high_strict)):
-        raise SearchSpaceError(f"schema param {name!r}: its bounds and math_cond leave no value ({iv})")
+        raise SearchSpaceError(
+            f"schema param {name!r}: its bounds and math_cond leave no value ({iv}); allowed: a minimum/valid_min at "
+            "or below its maximum/valid_max, with a math_cond that keeps a value between them",
+            field=f"schema property {name}", value=str(iv),
+            allowed="a minimum at or below the maximum, and a math_cond inside them")
     return iv
 
 
@@ -254,7 +262,7 @@ def check_math_cond(name: str, cond: Any) -> None:
     part = f"the part {leftover!r}" if leftover is not None else f"a {type(cond).__name__}, not a string"
     raise SearchSpaceError(
         f"schema param {name!r}: math_cond={cond!r} has {part}, which tao-automl cannot read; allowed: {_COND_FORMS}",
-        field=f"{name}.math_cond", value=cond, allowed=_COND_FORMS)
+        field=f"schema property {name}", value=cond, allowed=_COND_FORMS)
 
 
 def _scale(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> str | None:
@@ -263,8 +271,8 @@ def _scale(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> st
     scale = prop.get("scale")
     if scale is not None and scale not in SCALES:
         raise SearchSpaceError(
-            f"schema param {name!r}: scale={scale!r} is not supported; allowed: {list(SCALES)}"
-        )
+            f"schema param {name!r}: scale={scale!r} is not supported; allowed: {list(SCALES)}",
+            field=f"schema property {name}", value=scale, allowed=list(SCALES))
     return scale if isinstance(scale, str) else None
 
 
@@ -440,7 +448,10 @@ def grid_rule(name: str, prop: Mapping[str, Any]) -> tuple[int | None, int | Non
     power_of = int(power.group(1)) if power else None
     multiple_of = int(multiple.group(1)) if multiple else None
     if (power_of is not None and power_of < 2) or multiple_of == 0:
-        raise SearchSpaceError(f"schema param {name!r}: math_cond={cond!r} needs ^ k with k >= 2 or / k with k >= 1")
+        raise SearchSpaceError(
+            f"schema param {name!r}: math_cond={cond!r} needs ^ k with k >= 2 or / k with k >= 1; allowed: "
+            "'^ k' (k >= 2), '/ k' (k >= 1)", field=f"schema property {name}", value=cond,
+            allowed="'^ k' with k >= 2, '/ k' with k >= 1")
     return power_of, multiple_of
 
 
@@ -448,7 +459,9 @@ def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) ->
     """An IntParam for ``name`` by the rules of the module docstring (linear unless told log)."""
     schema_iv = _int_interval(schema_interval(name, prop, integer=True))
     if schema_iv.low > schema_iv.high:
-        raise SearchSpaceError(f"schema param {name!r}: no integer lies in its bounds {schema_iv}")
+        raise SearchSpaceError(
+            f"schema param {name!r}: no integer lies in its bounds {schema_iv}; allowed: int bounds that hold an "
+            "integer", field=f"schema property {name}", value=str(schema_iv), allowed="int bounds that hold an integer")
     iv = _apply_custom(schema_iv, custom, integer=True)
     default = _default_number(prop)
     if iv.low == -_INF and default is not None and default >= 1 and iv.high >= default:

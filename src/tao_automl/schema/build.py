@@ -134,7 +134,7 @@ def build_number_options(name: str, prop: Mapping[str, Any], custom: CustomRange
             raise SearchSpaceError(
                 f"schema param {name!r}: {key} entry {option!r} is not {'an integer' if integer else 'a number'}, "
                 f"but the param's type is {prop.get('type')!r}; allowed: {kind} options",
-                field=f"{name}.{key}", value=option, allowed=f"{kind} values")
+                field=f"schema property {name}", value=option, allowed=f"{kind} values")
         problem = "" if interval.admits(option) else f"outside its bounds {interval}"
         if not problem and power_of is not None and not _is_power(int(option), power_of):
             problem = f"not a power of {power_of} (its math_cond {prop.get('math_cond')!r})"
@@ -144,7 +144,7 @@ def build_number_options(name: str, prop: Mapping[str, Any], custom: CustomRange
             raise SearchSpaceError(
                 f"schema param {name!r}: {key} entry {option!r} is {problem}; allowed: options that meet the "
                 "schema's minimum/maximum/valid_min/valid_max and math_cond",
-                field=f"{name}.{key}", value=option, allowed=f"values in {interval}")
+                field=f"schema property {name}", value=option, allowed=f"values in {interval}")
     if integer:
         return build_ordered_int(name, {**prop, key: [int(o) for o in options]}, custom)
     return build_categorical(name, {**prop, key: [float(o) for o in options]}, custom)  # 1 is written 1.0
@@ -270,7 +270,7 @@ def build_search_space(
                    "it and its spec key could not be written")
             if asked:
                 raise SearchSpaceError(f"hyperparameter {name!r}: {why}; allowed: schema property keys without '.', "
-                                       "'[' or ']'", field=name, value=odd[0],
+                                       "'[' or ']'", field="automl_hyperparameters", value=name,
                                        allowed="schema property keys without '.', '[' or ']'")
             skipped.append(f"{name} ({why})")
             continue

@@ -43,7 +43,7 @@ def _find(options: Sequence[Any], value: Any) -> int | None:
 
 def _weights(name: str, where: str, weights: Any, options: Sequence[Any]) -> list[float]:
     # the schema's own weights are the schema's fault: name its field (else the run plan blamed automl_hyperparameters)
-    field = f"{name}.option_weights" if where.startswith("schema") else None
+    field = f"schema property {name}" if where.startswith("schema") else None
     allowed = f"{len(options)} finite numbers >= 0, one per option {list(options)}" if field else None
     if not isinstance(weights, (list, tuple)) or len(weights) != len(options):
         count = len(weights) if isinstance(weights, (list, tuple)) else weights
@@ -71,7 +71,7 @@ def narrow_options(
         if _find(options[:i], option) is not None:
             raise SearchSpaceError(
                 f"schema param {name!r}: its enum/valid_options {options} list {option!r} twice; allowed: each "
-                "option once", field=f"{name}.valid_options", value=option, allowed="each option once")
+                "option once", field=f"schema property {name}", value=option, allowed="each option once")
     weights = (
         None if schema_weights is None else _weights(name, "schema option_weights", schema_weights, options)
     )

@@ -149,7 +149,7 @@ def _order(relations: list[Relation]) -> tuple[Relation, ...]:
                 f"schema param {rest[0].left!r}: the schema's depends_on relations form a cycle ({cycle}), so no "
                 "order of repairs can keep them all; allowed: depends_on links without a cycle (drop one of these "
                 "params from the search, or fix the schema's depends_on)",
-                field=f"{rest[0].left}.depends_on", value=cycle, allowed="depends_on links without a cycle")
+                field=f"schema property {rest[0].left}", value=cycle, allowed="depends_on links without a cycle")
         out += ready
         rest = [r for r in rest if r not in ready]
     return tuple(out)
