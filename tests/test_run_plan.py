@@ -865,3 +865,24 @@ def test_an_override_of_a_number_with_options_must_be_one_of_them(tmp_path: Path
     plan = RunPlan.build(RunArgs(skill_dir=skill, automl_hyperparameters=["train.layers"],
                                  spec_overrides={"train.bs": 32}))  # an option: accepted
     assert plan.space.names == ["train.layers"]
+
+
+def test_a_schema_relation_its_own_ranges_cannot_meet_is_the_schemas_fault(tmp_path: Path) -> None:
+    """hi (in [1, 40]) > lo (in [50, 100]) by the schema's depends_on: preflight said "automl_hyperparameters:
+    relation ... cannot hold" with value [] and allowed "searchable params of the schema", for a run naming none."""
+    from conftest import small_schema
+
+    schema = small_schema()
+    schema["automl_default_parameters"] = ["train.lo", "train.hi"]
+    schema["properties"]["train"]["properties"].update({
+        "lo": {"type": "int", "default": 60, "minimum": 50, "maximum": 100},
+        "hi": {"type": "int", "default": 30, "minimum": 1, "maximum": 40, "depends_on": "train.lo",
+               "math_cond": "> depends_on"}})
+    with pytest.raises(SearchSpaceError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(write_skill(tmp_path / "bank", schema=schema))))
+    assert str(caught.value).startswith("schema property train.hi: relation train.hi > train.lo cannot hold: train.hi "
+                                        "in [1, 40] (int), train.lo in [50, 100] (int) (the schema's depends_on); "
+                                        "allowed: ranges of train.hi and train.lo")
+    error = caught.value.to_json()
+    assert error["field"] == "schema property train.hi"
+    assert error["allowed"] == "ranges of train.hi and train.lo where the schema's depends_on relation can hold"

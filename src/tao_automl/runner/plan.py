@@ -240,6 +240,13 @@ def _located(exc: SearchSpaceError, hyperparameters: Sequence[str] | None,
         field, value = f"custom_param_ranges.{narrowed[0]}", ranges[narrowed[0]]
         return SearchSpaceError(f"{field}: {detail}", field=field, value=value,
                                 allowed=f"a range of {narrowed[0]} where the relation can hold", hint=exc.hint)
+    if relation:  # the schema's own ranges leave its depends_on relation no value: the schema's fault, not a setting
+        left, right = relation.groups()
+        can_hold = f"ranges of {left} and {right} where the schema's depends_on relation can hold"
+        return SearchSpaceError(
+            f"schema property {left}: {detail} (the schema's depends_on); allowed: {can_hold}, e.g. a "
+            f"custom_param_ranges entry for one of them", field=f"schema property {left}",
+            value=detail.split(": ", 1)[-1], allowed=can_hold, hint=exc.hint)
     owner = _list_owner(param, ranges)  # an element (train.sizes[0]) of a list given a custom range as a whole
     if found:
         name = _list_owner(found.group(1), ranges) or found.group(1)
