@@ -1358,3 +1358,26 @@ def test_a_schema_declaration_error_says_what_is_allowed(prop: dict[str, Any], m
         _one(prop)
     assert str(caught.value).startswith(message), str(caught.value)
     assert caught.value.field == "schema property p" and caught.value.allowed == allowed
+
+
+def test_a_numeric_list_is_searched_at_the_length_the_job_gets() -> None:
+    """The template's 4 kernel sizes were searched (and written to every rec's spec) as the schema default's 2: the
+    list each job got was cut short without a word. Now the base spec's list sets the length; list bounds of
+    another length are refused, naming both."""
+    schema = {"properties": {"train": {"type": "collection", "properties": {
+        "ks": {"type": "list", "default": [3, 5]},
+        "betas": {"type": "list", "default": [0.9, 0.999], "minimum": [0, 0], "maximum": [1, 1]}}}}}
+    base = baseline(schema, {"train": {"ks": [3, 5, 7, 9], "betas": [0.9, 0.99, 0.5]}})
+    ks = build_search_space(schema, ["train.ks"], base=base)["train.ks"]
+    assert isinstance(ks, ListParam) and len(ks.elements) == 4 and ks.default == (3, 5, 7, 9)
+    rng = np.random.default_rng(0)
+    assert all(len(v) == 4 and all(type(x) is int for x in v) for v in (ks.sample(rng) for _ in range(50)))
+    with pytest.raises(SearchSpaceError) as caught:
+        build_search_space(schema, ["train.betas"], base=base)
+    assert str(caught.value).startswith("schema param 'train.betas': the job's spec holds 3 elements [0.9, 0.99, 0.5] "
+                                        "(from the spec template), but the schema's list bounds have 2; allowed: a "
+                                        "list of 2 numbers")
+    assert caught.value.field == "schema property train.betas"
+    same = baseline(schema, {"train": {"ks": [3, 5]}})  # the schema default's list: built as before
+    assert build_search_space(schema, ["train.ks"], base=same)["train.ks"] == build_search_space(schema, ["train.ks"])[
+        "train.ks"]

@@ -25,7 +25,8 @@ Every custom range is checked (keys, value types, schema bounds, options, weight
 space exists, so a bad range fails before any job runs. With a ``base`` (the job's base spec: template and
 ``spec_overrides`` over the schema defaults, :mod:`tao_automl.schema.baseline`), a numeric param whose base value
 is a number other than the schema default is built from that value: its default, and a bound the schema leaves
-open (derived from the default, rules in :mod:`tao_automl.schema.bounds`), start from what the job really gets.
+open (derived from the default, rules in :mod:`tao_automl.schema.bounds`), start from what the job really gets; a
+numeric list likewise, its length included (list bounds of another length are an error).
 A param's default is that value when it lies inside the final range, else None. :func:`derived_bounds` names the
 range ends the tool chose because the schema has none. The space is ordered as searched: named (or
 default) params first, then params added by a custom range, in their mapping order.
@@ -58,7 +59,7 @@ from tao_automl.schema.choices import (
     schema_options,
 )
 from tao_automl.schema.custom import CustomRange, parse_custom_range, reject_keys
-from tao_automl.schema.lists import LIST_TYPE, build_list, build_optional, build_subset, list_kind
+from tao_automl.schema.lists import BOUND_KEYS, LIST_TYPE, build_list, build_optional, build_subset, list_kind
 from tao_automl.schema.relations import Scalar, apply_relations, narrowed
 from tao_automl.space.search_space import FloatParam, IntParam, ListParam, Param, SearchSpace
 from tao_automl.util.suggest import did_you_mean
@@ -236,13 +237,33 @@ def _build(name: str, kind: str, prop: Mapping[str, Any], custom: CustomRange | 
 
 
 def _from_base(name: str, kind: str, prop: Mapping[str, Any], base: Baseline | None) -> Mapping[str, Any]:
-    """``prop`` with the base spec's value as its default, for a numeric param whose base value is a number."""
+    """``prop`` with the base spec's value as its default, for a numeric param whose base value is a number, and
+    for a numeric list whose base value is a list of numbers (its length is the list's: a template's 3 betas are
+    searched as 3, not cut to the schema default's 2; list bounds of another length are a SearchSpaceError)."""
+    if base is not None and kind == "list" and base.has(name):
+        return _list_from_base(name, prop, base)
     if base is None or kind not in ("float", "int") or not base.has(name):
         return prop
     value = base.value(name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return prop
     return {**prop, "default": value}
+
+
+def _list_from_base(name: str, prop: Mapping[str, Any], base: Baseline) -> Mapping[str, Any]:
+    value = base.value(name)
+    numbers = isinstance(value, list) and value and all(
+        not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) for v in value)
+    if not numbers or value == prop.get("default"):
+        return prop
+    lengths = {len(prop[k]) for k in BOUND_KEYS if isinstance(prop.get(k), list)}
+    if lengths and lengths != {len(value)}:
+        raise SearchSpaceError(
+            f"schema param {name!r}: the job's spec holds {len(value)} elements {value} (from {base.where(name)}), "
+            f"but the schema's list bounds have {', '.join(map(str, sorted(lengths)))}; allowed: a list of "
+            f"{min(lengths)} numbers there (fix the template or spec_overrides), or leave {name} out of the search",
+            field=f"schema property {name}", value=value, allowed=f"a list of {min(lengths)} numbers")
+    return {**prop, "default": list(value)}
 
 
 def build_search_space(
