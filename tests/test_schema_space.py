@@ -1381,3 +1381,17 @@ def test_a_numeric_list_is_searched_at_the_length_the_job_gets() -> None:
     same = baseline(schema, {"train": {"ks": [3, 5]}})  # the schema default's list: built as before
     assert build_search_space(schema, ["train.ks"], base=same)["train.ks"] == build_search_space(schema, ["train.ks"])[
         "train.ks"]
+
+
+@pytest.mark.parametrize("options", [[], "relu,gelu", {"relu": 1}])
+def test_options_that_are_not_a_list_are_named_as_given(options: Any) -> None:
+    """valid_options: [] (or a comma-separated text) was reported as "'categorical' without enum/valid_options"."""
+    prop = {"type": "categorical", "default": "relu", "valid_options": options}
+    with pytest.raises(SearchSpaceError, match=rf"^hyperparameter 'p' has type 'categorical' whose valid_options="
+                                               rf"{re.escape(repr(options))} is not a non-empty list of options, which "
+                                               "cannot be searched yet"):
+        _one(prop)
+    space = build_search_space({"properties": {"p": prop, "q": {"type": "bool"}},
+                                "automl_default_parameters": ["p", "q"]})
+    assert space.skipped == (f"p (type 'categorical' whose valid_options={options!r} is not a non-empty list of "
+                             "options)",)

@@ -176,9 +176,10 @@ def _describe_type(prop: Mapping[str, Any]) -> str:
         return f"{kind!r} with list bounds that are not a list of numbers"
     if LIST_TYPE.match(str(kind)) or kind == "optional_list":
         return f"{kind!r} whose elements are not searchable numbers"
-    if kind == "subset_list":
-        return f"{kind!r} without enum/valid_options"
-    if _KIND_OF_TYPE.get(str(kind)) in ("categorical", "ordered_int"):
+    if kind == "subset_list" or _KIND_OF_TYPE.get(str(kind)) in ("categorical", "ordered_int"):
+        given = next(((k, prop[k]) for k in ("enum", "valid_options") if prop.get(k) is not None), None)
+        if given is not None:  # said "without enum/valid_options" of valid_options: [] or "a,b"
+            return f"{kind!r} whose {given[0]}={given[1]!r} is not a non-empty list of options"
         return f"{kind!r} without enum/valid_options"
     return repr(kind)
 
