@@ -1,9 +1,11 @@
-"""The search-quality suite: 12 Bayesmark-style sklearn problems + 6 synthetic ones, split tuning/validation.
+"""The search-quality suite: 15 Bayesmark-style sklearn problems + 10 synthetic ones, split tuning/validation.
 
 Problems. Twelve sklearn model x dataset x metric pairs covering every bayesmark model family (kNN, SVM, DT, RF,
 MLP-adam, MLP-sgd, ada, lasso, linear) on bundled datasets, with bayesmark's spaces (its ``logit`` scale is our
-``"scale": "logit"``; Optuna has no logit scale and gets those floats linear), plus Branin, Hartmann6, Ackley-10,
-Rosenbrock-10 and two variants: Rosenbrock-10 on integers and Hartmann6 with three categorical coordinates.
+``"scale": "logit"``; Optuna has no logit scale and gets those floats linear), three with categorical params added
+(``<model>-cat``: DT's criterion and splitter, kNN's weights and algorithm, MLP-adam's activation), plus Branin,
+Hartmann6, Ackley-10, Rosenbrock-10 and variants: Rosenbrock-10 on integers, and Branin, Hartmann6, Levy-10,
+Rosenbrock-10 and Ackley-10 with the last half of their coordinates as 5-level categoricals (``-cat``).
 To keep it cheap on a shared 2-core machine the sklearn objectives use at most ``MAX_ROWS`` training rows and
 3-fold CV — the same for every method.
 
@@ -64,6 +66,21 @@ MLP_SGD = {**bm.MLP_SGD, "momentum": logit(0.001, 0.999), "validation_fraction":
 SPACES = {"DT": DT, "RF": DT, "MLP-adam": MLP_ADAM, "MLP-sgd": MLP_SGD}
 
 
+def categorical(*options: str) -> dict[str, Any]:
+    return {"type": "categorical", "enum": list(options)}
+
+
+#: ``<model>-cat``: bayesmark's model with some of its fixed string arguments searched as categoricals (spaces with
+#: real categorical params; bayesmark itself has none). Each entry: the base model and the params added.
+WITH_CATEGORIES: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
+    "DT-cat": ("DT", {"criterion": categorical("gini", "entropy", "log_loss"),
+                      "splitter": categorical("best", "random")}),
+    "kNN-cat": ("kNN", {"weights": categorical("uniform", "distance"),
+                        "algorithm": categorical("ball_tree", "kd_tree", "brute")}),
+    "MLP-adam-cat": ("MLP-adam", {"activation": categorical("identity", "logistic", "tanh", "relu")}),
+}
+
+
 @dataclass(frozen=True)
 class Problem:
     name: str
@@ -80,8 +97,10 @@ def sklearn_problem(model: str, dataset: str, metric: str) -> Problem:
         x, y = getattr(datasets, f"load_{dataset}")(return_X_y=True)
         x_train, _, y_train, _ = train_test_split(x, y, test_size=0.2, random_state=0, shuffle=True)
         x_train, y_train = x_train[:MAX_ROWS], y_train[:MAX_ROWS]
-        cls, fixed, params = bm._model(model, regression)
-        params = SPACES.get(model, params)
+        base, added = WITH_CATEGORIES.get(model, (model, {}))
+        cls, fixed, params = bm._model(base, regression)
+        params = {**SPACES.get(base, params), **added}
+        fixed = {k: v for k, v in fixed.items() if k not in added}
         scorer = get_scorer(bm.SCORERS[metric])
 
         def loss(config: Mapping[str, Any]) -> float | None:
@@ -128,11 +147,15 @@ def synthetic_problem(name: str, kind: str = "float") -> Problem:
 TUNING = [sklearn_problem("kNN", "digits", "acc"), sklearn_problem("SVM", "breast_cancer", "nll"),
           sklearn_problem("DT", "diabetes", "mae"), sklearn_problem("MLP-sgd", "wine", "nll"),
           sklearn_problem("lasso", "diabetes", "mae"), sklearn_problem("linear", "breast_cancer", "nll"),
-          synthetic_problem("branin"), synthetic_problem("ackley10"), synthetic_problem("rosenbrock10", "int")]
+          synthetic_problem("branin"), synthetic_problem("ackley10"), synthetic_problem("rosenbrock10", "int"),
+          synthetic_problem("branin", "cat"), synthetic_problem("levy10", "cat"),
+          synthetic_problem("rosenbrock10", "cat"), synthetic_problem("ackley10", "cat")]
 VALIDATION = [sklearn_problem("DT", "digits", "nll"), sklearn_problem("RF", "wine", "nll"),
               sklearn_problem("MLP-adam", "breast_cancer", "acc"), sklearn_problem("ada", "iris", "nll"),
               sklearn_problem("kNN", "diabetes", "mse"), sklearn_problem("SVM", "wine", "acc"),
-              synthetic_problem("hartmann6"), synthetic_problem("rosenbrock10"), synthetic_problem("hartmann6", "cat")]
+              synthetic_problem("hartmann6"), synthetic_problem("rosenbrock10"), synthetic_problem("hartmann6", "cat"),
+              sklearn_problem("DT-cat", "breast_cancer", "nll"), sklearn_problem("kNN-cat", "wine", "acc"),
+              sklearn_problem("MLP-adam-cat", "iris", "nll")]
 SPLITS = {"tuning": TUNING, "validation": VALIDATION, "all": TUNING + VALIDATION}
 
 
