@@ -113,6 +113,22 @@ def test_suite_splits_caches_and_scores_against_a_shared_best(tmp_path: Path,
     assert again["scores"]["bayesian@1"] == scores["bayesian@1"]
 
 
+def test_suite_categorical_problems_search_the_arguments_they_add() -> None:
+    """``<model>-cat`` searches some of the model's fixed arguments as categoricals: they reach the estimator (a fixed
+    argument of the same name would silently win), and a synthetic ``-cat`` problem's last half is categorical."""
+    from tao_automl.space.search_space import CategoricalParam
+
+    suite = load("suite")
+    space, loss = suite.sklearn_problem("kNN-cat", "wine", "acc").build()
+    kinds = {p.name: p for p in space.params}
+    assert isinstance(kinds["weights"], CategoricalParam) and isinstance(kinds["algorithm"], CategoricalParam)
+    config = {"n_neighbors": 7, "p": 1, "weights": "uniform", "algorithm": "brute"}
+    assert loss(config) != loss({**config, "weights": "distance"})
+    cat_space, _ = suite.synthetic_problem("levy10", "cat").build()
+    assert [isinstance(p, CategoricalParam) for p in cat_space.params] == [False] * 5 + [True] * 5
+    assert {p.name for p in suite.TUNING} >= {"branin-cat", "levy10-cat", "rosenbrock10-cat", "ackley10-cat"}
+
+
 def test_overhead_reports_gaps_and_the_launch_chain_against_bare_python(tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "overhead.json"
