@@ -1,10 +1,11 @@
 """A small Gaussian-process regressor on the unit cube (numpy + scipy only).
 
 Model: constant mean (profiled out by generalised least squares), Matern-5/2 kernel with one length
-scale per input coordinate (ARD), a signal variance and a homoscedastic noise variance. The
-hyperparameters maximise the log marginal likelihood plus a log-normal prior on the length scales whose
-median grows with the dimension (a MAP estimate: with 5-10 points plain maximum likelihood often collapses a
-length scale, and in many dimensions short length scales make the model a set of isolated bumps).
+scale per input coordinate (ARD; the fit may tie columns to one scale, :class:`TiedInputs`: a categorical's one-hot
+columns), a signal variance and a homoscedastic noise variance. The hyperparameters maximise the log marginal
+likelihood plus a log-normal prior on the length scales (a MAP estimate: with 5-10 points plain maximum likelihood
+often collapses a length scale; median 0.5 for a number's, :data:`CATEGORY_PRIOR_MEAN` for a categorical's, or,
+with ``DIM_SCALED_PRIOR``, growing with the dimension).
 They are searched in log space, inside bounds, with L-BFGS-B and analytic gradients.
 
 Outputs are expected already transformed (see :func:`warp_outputs`): roughly zero mean, unit spread.
