@@ -627,3 +627,32 @@ def test_a_best_whose_spec_file_is_gone_names_the_credentials_it_could_not_write
     assert yaml.safe_load((tmp_path / "b.yaml").read_text())["train"]["encryption_key"] == "<redacted>"
     text = _cli("export", result["run_dir"], "--best", "-o", str(tmp_path / "c.yaml"))
     assert text.returncode == 0 and "set train.encryption_key (written as <redacted>)" in text.stderr
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_a_moved_runs_best_spec_names_its_non_ascii_paths_where_they_are_now(tmp_path: Path, fmt: str) -> None:
+    """After a run folder whose path holds a non-ASCII letter was moved, `export --best` said the spec named its
+    results folder where it is now (`best.moved`), but wrote the old path: the file holds it escaped (YAML
+    ``\\xE9``, JSON ``\\u00e9``), so replacing the raw path in its bytes changed nothing."""
+    from types import SimpleNamespace
+
+    from tao_automl.export.best import best_spec_text, export_best
+    from tao_automl.render.job import write_spec
+
+    old_run, run = tmp_path / "runs é" / "run_1", tmp_path / "moved é" / "run_1"
+    spec = {"train": {"lr": 1e-05, "act": "no", "note": "日本"}, "results_dir": str(old_run / "recs" / "rec_0001" /
+                                                                                    "results")}
+    spec_path = run / "recs" / "rec_0001" / f"train_spec.{fmt}"
+    write_spec(spec, spec_path, fmt)
+    (run / "recs" / "rec_0001" / "results").mkdir()
+    rec = SimpleNamespace(rec_id=1, spec_path=str(spec_path), specs=spec, metric_value=0.5, budget_reached=1)
+    data: Any = SimpleNamespace(run_dir=run, meta={}, summary={"best": {"rec_id": 1, "spec_path": str(spec_path)}},
+                                rec=lambda rec_id: rec)
+    done = export_best(data, tmp_path / f"best.{fmt}", None)
+    now = str(run / "recs" / "rec_0001" / "results")
+    assert done["moved"] == {"results_dir": {"from": spec["results_dir"], "to": now}}
+    text = (tmp_path / f"best.{fmt}").read_text()
+    loaded = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    assert loaded == {**spec, "results_dir": now}  # the path it names, every other value as the job read it
+    shown = best_spec_text(data)
+    assert shown is not None and shown[0] == text  # `export --best` on stdout prints the same

@@ -16,7 +16,7 @@ import yaml
 from tao_automl.bank.skill import load_skill
 from tao_automl.errors import SkillError, SweepFailedError, UserInputError
 from tao_automl.export.run_data import RunData
-from tao_automl.render.job import write_spec
+from tao_automl.render.job import spec_text, write_spec
 from tao_automl.render.paths import get_path, set_path
 from tao_automl.render.roles import role_values
 from tao_automl.util.dotted import flatten
@@ -51,15 +51,7 @@ def _file_spec(path: Path | None, config_format: str) -> dict[str, Any] | None:
     """The spec file the job read, parsed (YAML, JSON, or TOML with a TOML reader); None when there is none."""
     if path is None or not path.is_file() or config_format not in ("yaml", "json", "toml"):
         return None
-    text = path.read_text()
-    if config_format == "toml":
-        toml = _toml_reader()
-        if toml is None:  # Python 3.10 without tomli: the spec as persisted (credentials redacted)
-            return None
-        loaded = toml.loads(text)
-    else:
-        loaded = json.loads(text) if config_format == "json" else yaml.safe_load(text)
-    return dict(loaded) if isinstance(loaded, dict) else None
+    return _parsed(path.read_text(), config_format)  # None on Python 3.10 without tomli: the spec as persisted
 
 
 def no_result_hint(run_dir: Path, state: Any, ended_badly: int, meta: Mapping[str, Any] | None = None) -> str:
@@ -116,10 +108,7 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
     resumes = moved_resume(data, _resumes(skill, rec.specs))
     moved = moved_paths(data.run_dir, rec.specs)
     if spec_path is not None and spec_path.is_file() and results_dir is None:
-        text = spec_path.read_bytes()  # byte for byte what the job read, its moved paths where they are now
-        for was, now in moved.values():
-            text = text.replace(was.encode(), now.encode())
-        target.write_bytes(text)
+        target.write_bytes(_with_moved(spec_path, config_format, moved))
         source = str(spec_path)
         redacted = []
     else:
@@ -182,11 +171,40 @@ def best_spec_text(data: RunData) -> tuple[str, dict[str, tuple[str, str]]] | No
     best = data.summary["best"]
     if best is None or not best.get("spec_path") or not Path(best["spec_path"]).is_file():
         return None
-    text = Path(best["spec_path"]).read_text()
+    spec_path = Path(best["spec_path"])
     moved = moved_paths(data.run_dir, data.rec(int(best["rec_id"])).specs)
+    return _with_moved(spec_path, _FORMATS.get(spec_path.suffix, "yaml"), moved).decode(), moved
+
+
+def _parsed(text: str, config_format: str) -> dict[str, Any] | None:
+    """``text`` parsed as the spec file it is (None when it cannot be read: no TOML reader, not a mapping)."""
+    if config_format == "toml":
+        toml = _toml_reader()
+        if toml is None:
+            return None
+        loaded = toml.loads(text)
+    else:
+        loaded = json.loads(text) if config_format == "json" else yaml.safe_load(text)
+    return dict(loaded) if isinstance(loaded, dict) else None
+
+
+def _with_moved(spec_path: Path, config_format: str, moved: Mapping[str, tuple[str, str]]) -> bytes:
+    """The spec file's bytes, byte for byte what the job read, with its ``moved`` paths (:func:`moved_paths`) where
+    they lie now. The paths are replaced in the text where the file holds them as written; a file that holds them
+    otherwise (escaped: a YAML file writes ``é`` as ``\\xE9``, JSON as ``\\u00e9``; or folded over lines) is
+    parsed, the paths set, and the spec written again in its format."""
+    raw = spec_path.read_bytes()
+    if not moved:
+        return raw
+    text = raw
     for was, now in moved.values():
-        text = text.replace(was, now)
-    return text, moved
+        text = text.replace(was.encode(), now.encode())
+    spec = _parsed(text.decode(), config_format)
+    if spec is None or all(get_path(spec, key) == now for key, (_, now) in moved.items()):
+        return text
+    for key, (_, now) in moved.items():
+        set_path(spec, key, now)
+    return spec_text(spec, config_format, spec_path.name).encode()
 
 
 def _resumes(skill: Any, spec: dict[str, Any]) -> dict[str, str] | None:

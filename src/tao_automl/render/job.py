@@ -190,19 +190,23 @@ def scratch_path(spec_path: Path) -> Path:
     return spec_path.with_suffix(spec_path.suffix + ".tmp")
 
 
+def spec_text(spec: Mapping[str, Any], config_format: str, name: str) -> str:
+    """The spec file's text in the action's config format (``name``: the file, for an error)."""
+    if config_format in ("yaml", "yml"):
+        return dump_spec_yaml(dict(spec))  # a text a TAO (YAML 1.2) loader reads as a number is quoted
+    if config_format == "json":
+        return json.dumps(spec, indent=2)
+    if config_format == "toml":
+        try:
+            return to_toml(spec)
+        except ValueError as exc:
+            raise UserInputError(f"spec for {name}: {exc}") from None
+    raise SkillError(f"config_format {config_format!r} is not supported; allowed: yaml, json, toml")
+
+
 def write_spec(spec: Mapping[str, Any], path: Path, config_format: str) -> None:
     """Write the spec atomically in the action's config format."""
-    if config_format in ("yaml", "yml"):
-        text = dump_spec_yaml(dict(spec))  # a text a TAO (YAML 1.2) loader reads as a number is quoted
-    elif config_format == "json":
-        text = json.dumps(spec, indent=2)
-    elif config_format == "toml":
-        try:
-            text = to_toml(spec)
-        except ValueError as exc:
-            raise UserInputError(f"spec for {path.name}: {exc}") from None
-    else:
-        raise SkillError(f"config_format {config_format!r} is not supported; allowed: yaml, json, toml")
+    text = spec_text(spec, config_format, path.name)
     private_dir(path.parent)
     tmp = scratch_path(path)
     write_private_text(tmp, text)  # specs may name data paths and tokens a job needs: user-only
