@@ -656,3 +656,16 @@ def test_a_moved_runs_best_spec_names_its_non_ascii_paths_where_they_are_now(tmp
     assert loaded == {**spec, "results_dir": now}  # the path it names, every other value as the job read it
     shown = best_spec_text(data)
     assert shown is not None and shown[0] == text  # `export --best` on stdout prints the same
+
+
+def test_optuna_to_stdout_or_an_empty_path_is_refused_naming_the_option(demo_run: dict[str, Any],
+                                                                        tmp_path: Path) -> None:
+    """`--optuna -` wrote a journal into a file named "-" in the working folder (-o - and --csv - mean stdout) and
+    said to open it with `optuna-dashboard -`; `--optuna ''` was answered "say what to write", naming no option."""
+    dashed = _cli("export", demo_run["run_dir"], "--optuna", "-", cwd=tmp_path)
+    assert dashed.returncode == 2 and not (tmp_path / "-").exists()
+    assert dashed.stderr.count("\n") == 1 and "--optuna '-'" in dashed.stderr and "stdout" in dashed.stderr
+    assert "Traceback" not in dashed.stderr
+    empty = _cli("export", demo_run["run_dir"], "--optuna", "", "--json", cwd=tmp_path)
+    assert empty.returncode == 2 and json.loads(empty.stdout)["error"]["field"] == "--optuna"
+    assert "empty path" in empty.stderr

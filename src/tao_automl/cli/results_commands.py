@@ -79,7 +79,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.csv = ""
     if args.output == "-":
         args.output = None
-    if not (args.best or args.csv is not None or args.optuna):
+    if args.optuna == "-":  # a journal is a file Optuna opens and appends to: there is no stdout form of it
+        raise UserInputError("export --optuna '-': an Optuna journal is a file that Optuna opens and appends to, "
+                             "not stdout; allowed: a path to a new file", field="--optuna", value="-",
+                             allowed="a path to a new file", hint="e.g. `tao-automl export RUN_DIR --optuna run.log`")
+    if not (args.best or args.csv is not None or args.optuna is not None):
         raise UserInputError("export: say what to write", field="export", allowed=["--best", "--csv", "--optuna"],
                              hint="e.g. `tao-automl export RUN_DIR --best -o best_spec.yaml`")
     if args.results_dir is not None and not args.results_dir.strip():  # "" would point the retrain at the cwd
@@ -106,7 +110,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     data = load_run(args.run_dir)
     done: dict[str, Any] = {}
     if args.best:
-        others = [name for name, given in (("--csv", args.csv is not None), ("--optuna", args.optuna)) if given]
+        others = [name for name, given in (("--csv", args.csv is not None), ("--optuna", args.optuna is not None))
+                  if given]
         if args.output is None and others:  # the spec on stdout returned before the other files were written
             raise UserInputError(f"export --best with {' and '.join(others)}: give the spec its own file with -o",
                                  field="-o", value=None, allowed="-o FILE when --best goes with --csv or --optuna",
@@ -155,7 +160,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             writer.writeheader()
             writer.writerows(rows)
             return EXIT_OK
-    if args.optuna:
+    if args.optuna is not None:
         done["optuna"] = write_optuna(data, args.optuna)
     if _is_json(args):
         print(json.dumps(done, indent=2, default=str))
