@@ -669,3 +669,37 @@ def test_optuna_to_stdout_or_an_empty_path_is_refused_naming_the_option(demo_run
     empty = _cli("export", demo_run["run_dir"], "--optuna", "", "--json", cwd=tmp_path)
     assert empty.returncode == 2 and json.loads(empty.stdout)["error"]["field"] == "--optuna"
     assert "empty path" in empty.stderr
+
+
+def test_csv_and_spec_files_are_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    """In a locale whose encoding is not UTF-8 (LC_ALL=C without UTF-8 mode: ASCII), `export --csv` of a run whose
+    param held a non-ASCII value ended in a UnicodeEncodeError traceback (exit 1, the file half written), and a TOML
+    spec (TOML is UTF-8 by definition) could not be written for the job at all: files were opened in the locale's
+    encoding."""
+    from tao_automl import AutoML
+
+    schema = small_schema()
+    schema["properties"]["train"]["properties"]["act"]["enum"] = ["héllo", "日本"]
+    schema["properties"]["train"]["properties"]["act"]["default"] = "héllo"
+    schema["default"]["train"]["act"] = "héllo"
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    ml = AutoML(tmp_path / "run", skill_dir=skill, log_progress=False,
+                settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 3, "seed": 1})
+    while not ml.is_complete():
+        for rec in ml.next_recommendation():
+            ml.report_result(rec.id, float(rec.id))
+    ml.finish()
+    ascii_env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    out = tmp_path / "recs.csv"
+    done = subprocess.run([*CLI, "export", str(tmp_path / "run"), "--csv", str(out)], capture_output=True, text=True,
+                          timeout=120, env=ascii_env)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    assert len(rows) == 3 and {row["param:train.act"] for row in rows} <= {"héllo", "日本"}
+    spec = tmp_path / "spec.toml"
+    code = ("import sys; from pathlib import Path; from tao_automl.render.job import write_spec; "
+            "write_spec({'act': '\\u65e5\\u672c'}, Path(sys.argv[1]), 'toml')")
+    wrote = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, timeout=120,
+                           env=ascii_env)
+    assert wrote.returncode == 0, wrote.stderr
+    assert spec.read_bytes() == 'act = "日本"\n'.encode()

@@ -51,7 +51,7 @@ def _file_spec(path: Path | None, config_format: str) -> dict[str, Any] | None:
     """The spec file the job read, parsed (YAML, JSON, or TOML with a TOML reader); None when there is none."""
     if path is None or not path.is_file() or config_format not in ("yaml", "json", "toml"):
         return None
-    return _parsed(path.read_text(), config_format)  # None on Python 3.10 without tomli: the spec as persisted
+    return _parsed(path.read_text(encoding="utf-8"), config_format)  # None on Python 3.10 without tomli
 
 
 def no_result_hint(run_dir: Path, state: Any, ended_badly: int, meta: Mapping[str, Any] | None = None) -> str:

@@ -60,7 +60,7 @@ def _epoch_curves(store: RunStore, recs: list[RecRow], metric: str) -> dict[int,
             continue
         path = Path(rec.results_dir) / STATUS_FILE
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
         for epoch, value in kpi_series(status_lines(text), metric):

@@ -52,7 +52,7 @@ def write_csv(data: RunData, out: str | Path) -> int:
     header, rows = csv_rows(data)
     target = Path(out).expanduser()
     target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="") as f:
+    with target.open("w", newline="", encoding="utf-8") as f:  # whatever the locale: the CSV holds any text
         writer = csv.DictWriter(f, fieldnames=header)
         writer.writeheader()
         writer.writerows(rows)

@@ -44,7 +44,7 @@ def write_private_text(path: str | Path, text: str) -> Path:
 
     file = Path(path)
     fd = os.open(file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(fd, "w") as handle:
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:  # not the locale's: a TOML spec must be UTF-8
         handle.write(text)
     os.chmod(file, FILE_MODE)
     return file
