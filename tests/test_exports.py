@@ -703,3 +703,14 @@ def test_csv_and_spec_files_are_utf8_whatever_the_locale(tmp_path: Path) -> None
                            env=ascii_env)
     assert wrote.returncode == 0, wrote.stderr
     assert spec.read_bytes() == 'act = "日本"\n'.encode()
+
+
+def test_csv_on_stdout_with_optuna_writes_the_journal_too(demo_run: dict[str, Any], tmp_path: Path) -> None:
+    """`export RUN --csv --optuna FILE` printed the CSV and returned: the journal was never written, with exit 0 and
+    no word about it."""
+    pytest.importorskip("optuna")
+    journal = tmp_path / "run.journal"
+    done = _cli("export", demo_run["run_dir"], "--csv", "--optuna", str(journal))
+    assert done.returncode == 0, done.stderr
+    assert len(list(csv.DictReader(done.stdout.splitlines()))) == 3  # stdout holds the CSV alone
+    assert journal.is_file() and f"wrote Optuna journal {journal}" in done.stderr

@@ -155,6 +155,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         else:
             import csv
 
+            if args.optuna is not None:  # written before the CSV takes stdout (it returns here); its line on stderr
+                o = write_optuna(data, args.optuna)
+                print(f"wrote Optuna journal {o['path']} (study {o['study_name']}, {o['trials']} trials); open it "
+                      f"with `optuna-dashboard {o['path']}`", file=sys.stderr)
             header, rows = csv_rows(data)
             writer = csv.DictWriter(sys.stdout, fieldnames=header)
             writer.writeheader()
