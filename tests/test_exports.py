@@ -714,3 +714,16 @@ def test_csv_on_stdout_with_optuna_writes_the_journal_too(demo_run: dict[str, An
     assert done.returncode == 0, done.stderr
     assert len(list(csv.DictReader(done.stdout.splitlines()))) == 3  # stdout holds the CSV alone
     assert journal.is_file() and f"wrote Optuna journal {journal}" in done.stderr
+
+
+def test_an_existing_optuna_file_is_refused_before_the_best_spec_is_written(demo_run: dict[str, Any],
+                                                                             tmp_path: Path) -> None:
+    """`export --best -o FILE --optuna EXISTING` wrote the spec, then refused the journal (exit 2): half done, with
+    an error saying nothing was done."""
+    journal = tmp_path / "old.journal"
+    journal.write_text("")
+    done = _cli("export", demo_run["run_dir"], "--best", "-o", str(tmp_path / "best.yaml"), "--optuna", str(journal),
+                "--json")
+    assert done.returncode == 2 and json.loads(done.stdout)["error"]["field"] == "--optuna"
+    assert json.loads(done.stdout)["error"]["allowed"] == "a path to a new file"
+    assert not (tmp_path / "best.yaml").exists() and journal.read_text() == ""

@@ -107,6 +107,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     for option, target in (("-o", args.output if args.best else None), ("--csv", csv_file),
                            ("--optuna", args.optuna)):
         output_file(option, target)
+    if args.optuna is not None:  # refused before anything is written (write_optuna refuses it too, after --best/--csv)
+        from tao_automl.export.optuna_journal import refuse_existing
+
+        refuse_existing(args.optuna)
     data = load_run(args.run_dir)
     done: dict[str, Any] = {}
     if args.best:

@@ -145,16 +145,23 @@ def _state_values(optuna: Any, rec: RecRow, names: list[str],
     return state, None if value is None else [float(value)]
 
 
+def refuse_existing(out: str | Path) -> Path:
+    """``out`` as a path; an existing file is refused (a journal is appended to: the run's trials would join the
+    study already there)."""
+    target = Path(out).expanduser()
+    if target.exists():
+        raise UserInputError(f"--optuna {str(out)!r} already exists; allowed: a new file (a journal is appended to)",
+                             field="--optuna", value=str(out), allowed="a path to a new file")
+    return target
+
+
 def write_optuna(data: RunData, out: str | Path) -> dict[str, Any]:
     """Write the journal file (it must not exist yet); returns ``{"path", "study_name", "trials"}``."""
     optuna = _optuna()
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    target = Path(out).expanduser()
-    if target.exists():
-        raise UserInputError(f"--optuna {str(out)!r} already exists; give a new file (a journal is appended to)",
-                             field="--optuna", value=str(out))
+    target = refuse_existing(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     distributions, as_json = _distributions(optuna, list(data.meta.get("space") or []), data.recs)
     rows = {r["rec_id"]: r for r in data.summary["recommendations"]}
