@@ -727,3 +727,30 @@ def test_an_existing_optuna_file_is_refused_before_the_best_spec_is_written(demo
     assert done.returncode == 2 and json.loads(done.stdout)["error"]["field"] == "--optuna"
     assert json.loads(done.stdout)["error"]["allowed"] == "a path to a new file"
     assert not (tmp_path / "best.yaml").exists() and journal.read_text() == ""
+
+
+def test_an_export_onto_the_runs_own_files_is_refused(tmp_path: Path) -> None:
+    """`export --csv RUN/state.db` overwrote the run's store with the CSV (the run could no longer be read), and
+    `export --best -o RUN/recs/rec_N/train_spec.yaml --results-dir D` rewrote the spec the job had read."""
+    from tao_automl import AutoML
+
+    ml = AutoML(tmp_path / "run", skill_dir=write_skill(tmp_path / "bank"), log_progress=False,
+                settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2, "seed": 1})
+    while not ml.is_complete():
+        for rec in ml.next_recommendation():
+            ml.report_result(rec.id, float(rec.id))
+    ml.finish()
+    run = tmp_path / "run"
+    db = run / "state.db"
+    before = db.read_bytes()
+    for option in ("--csv", "--optuna"):
+        done = _cli("export", str(run), option, str(db), "--json")
+        assert done.returncode == 2 and json.loads(done.stdout)["error"]["field"] == option, done.stdout
+    assert db.read_bytes() == before
+    spec = run / "recs" / "rec_0001" / "train_spec.yaml"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text("what: ran\n")
+    done = _cli("export", str(run), "--best", "-o", str(spec), "--results-dir", str(tmp_path / "retrain"))
+    assert done.returncode == 2 and "-o" in done.stderr and done.stderr.count("\n") == 1
+    assert spec.read_text() == "what: ran\n"
+    assert _cli("export", str(run), "--csv", str(run / "recs.csv")).returncode == 0  # a new file there is fine

@@ -69,6 +69,24 @@ def output_file(option: str, path: str | Path | None) -> None:
                              hint=f"e.g. {option} {Path(tempfile.gettempdir()) / target.name}")
 
 
+def not_a_run_file(option: str, path: str | Path | None, run_dir: Path) -> None:
+    """Refuse an output file that is one of the run's own records: its store (``state.db`` and its journal files)
+    or a file under ``recs/`` (the spec a job read, its results): writing there would replace what ran."""
+    if not path:
+        return
+    target = Path(path).expanduser().resolve()
+    try:
+        inside = target.relative_to(run_dir.resolve())
+    except ValueError:
+        return
+    if target.exists() and (inside.parts[:1] == ("recs",) or inside.name.startswith("state.db")):
+        raise UserInputError(f"{option}: {str(path)!r} is a file of run {run_dir.name} (what its recs ran and "
+                             "recorded); writing it would replace that record; allowed: a path outside the run's "
+                             "store and recs/ folder", field=option, value=str(path),
+                             allowed="a file that is not the run's state.db or under its recs/ folder",
+                             hint=f"e.g. {option} {Path(tempfile.gettempdir()) / target.name}")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from tao_automl.export.best import best_spec_text, export_best
     from tao_automl.export.optuna_journal import write_optuna
@@ -112,6 +130,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         refuse_existing(args.optuna)
     data = load_run(args.run_dir)
+    for option, target in (("-o", args.output if args.best else None), ("--csv", csv_file),
+                           ("--optuna", args.optuna)):
+        not_a_run_file(option, target, data.run_dir)
     done: dict[str, Any] = {}
     if args.best:
         others = [name for name, given in (("--csv", args.csv is not None), ("--optuna", args.optuna is not None))
