@@ -391,3 +391,12 @@ def test_a_null_option_of_a_toml_model_is_refused(tmp_path: Path) -> None:
     assert schema_own.value.field == "schema property train.act"
     RunPlan.build(RunArgs(**{**args.__dict__, "custom_param_ranges": {"train.act": {"valid_options": ["relu",
                                                                                                         "tanh"]}}}))
+
+
+def test_a_toml_key_ending_in_a_newline_is_quoted() -> None:
+    """``_BARE.match`` took ``"a\\n"`` for a bare key (``$`` matches before a last newline), so the TOML spec held
+    ``a<newline> = 1`` and no TOML reader could load it."""
+    from tao_automl.render.toml_format import to_toml
+
+    for spec in ({"a\n": 1}, {"t": {"k\n": "v"}}, {"x": [{"q\n": 1}]}):
+        assert tomllib.loads(to_toml(spec)) == spec

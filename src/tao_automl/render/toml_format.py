@@ -30,7 +30,7 @@ def _string(text: str) -> str:
 
 def _key(key: Any) -> str:
     text = str(key)
-    return text if _BARE.match(text) else _string(text)
+    return text if _BARE.fullmatch(text) else _string(text)  # match() would take "a\n": `$` passes a last \n
 
 
 def _float(value: float) -> str:
