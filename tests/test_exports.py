@@ -245,6 +245,8 @@ def test_export_needs_a_target_and_a_run(tmp_path: Path) -> None:
 
 def test_a_credential_in_the_spec_stays_out_of_state_but_reaches_the_exported_spec(toy_skill: Path,
                                                                                    tmp_path: Path) -> None:
+    """The job's spec holds the credential and is user-only; `export --best -o` (no --results-dir) copied it into a
+    file with the umask's mode (0644: anyone on the machine could read the credential)."""
     secret = "s3cret-value-for-the-job"
     result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill, log_progress=False).run(
         automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
@@ -256,6 +258,11 @@ def test_a_credential_in_the_spec_stays_out_of_state_but_reaches_the_exported_sp
     for path in run_dir.glob("state.db*"):
         assert secret.encode() not in path.read_bytes()
     assert secret in Path(rec["spec_path"]).read_text()  # the job got it
+    exact = tmp_path / "exact.yaml"
+    exact.write_text("")  # an existing file, world-readable under the usual umask
+    exact.chmod(0o644)
+    assert _cli("export", str(run_dir), "--best", "-o", str(exact)).returncode == 0
+    assert secret in exact.read_text() and exact.stat().st_mode & 0o777 == 0o600  # user-only, as the job's spec
     done = _cli("export", str(run_dir), "--best", "-o", str(tmp_path / "b.yaml"), "--results-dir",
                 str(tmp_path / "again"))
     assert done.returncode == 0, done.stderr

@@ -20,6 +20,7 @@ from tao_automl.render.job import spec_text, write_spec
 from tao_automl.render.paths import get_path, set_path
 from tao_automl.render.roles import role_values
 from tao_automl.util.dotted import flatten
+from tao_automl.util.private import write_private_bytes
 from tao_automl.util.secrets import REDACTED
 
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
@@ -108,7 +109,7 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
     resumes = moved_resume(data, _resumes(skill, rec.specs))
     moved = moved_paths(data.run_dir, rec.specs)
     if spec_path is not None and spec_path.is_file() and results_dir is None:
-        target.write_bytes(_with_moved(spec_path, config_format, moved))
+        write_private_bytes(target, _with_moved(spec_path, config_format, moved))  # user-only, as the job's spec
         source = str(spec_path)
         redacted = []
     else:

@@ -48,3 +48,15 @@ def write_private_text(path: str | Path, text: str) -> Path:
         handle.write(text)
     os.chmod(file, FILE_MODE)
     return file
+
+
+def write_private_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to a user-only file (created 0600, never briefly world-readable; an existing file made 0600)."""
+    from pathlib import Path
+
+    file = Path(path)
+    fd = os.open(file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(file, FILE_MODE)
+    return file
