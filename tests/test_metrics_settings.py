@@ -96,6 +96,20 @@ def test_status_json_written_with_an_indent_is_read() -> None:
     assert metric_from_status(listed, "val_acc") == 0.2
 
 
+
+@pytest.mark.parametrize("broken", [
+    '{"epoch": 2, "kpi": {"val_a',  # killed mid-write; the resumed job appended its next object to the cut line
+    "\ufffd\ufffd",  # bytes that are not UTF-8 (read as replacement characters) before the object
+    "\ufeff",  # a byte-order mark
+])
+def test_an_object_after_text_that_is_not_json_on_its_line_is_read(broken: str) -> None:
+    """A job killed while writing status.json leaves its last line cut short with no newline; the resumed job's
+    next object lands on that line. The reader skipped the whole line, so the run scored the rec 0.5 (its epoch-1
+    value) though the job ended at 0.8."""
+    text = '{"epoch": 1, "kpi": {"val_acc": 0.5}}\n' + broken + '{"epoch": 2, "kpi": {"val_acc": 0.8}}\n'
+    assert metric_from_status(text, "val_acc") == 0.8
+    assert metric_from_status(broken + '{"epoch": 1, "kpi": {"val_acc": 0.7}}', "val_acc") == 0.7
+
 @pytest.mark.parametrize(
     ("name", "direction"),
     [("loss", "minimize"), ("val_loss", "minimize"), ("accuracy", "maximize"), ("mAP", "maximize"),

@@ -38,18 +38,20 @@ _SPACE = re.compile(r"\s*")
 
 def status_lines(text: str) -> list[dict[str, Any]]:
     """The JSON objects of a ``status.json``, in file order: one per line as TAO writes it, or written with an
-    indent (``json.dump(..., indent=2)`` per epoch), or one JSON list of them. Text that is not JSON (a line cut
-    short while the job writes it) is skipped up to the next line."""
+    indent (``json.dump(..., indent=2)`` per epoch), or one JSON list of them. Text that is not JSON is skipped up
+    to the next ``{``, on its line or a later one: a line cut short when the job was killed mid-write, with the
+    resumed job's next object appended to it (no newline between), or bytes that are not text before an object."""
     records: list[dict[str, Any]] = []
     pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]  # \s* always matches
     while pos < len(text):
         try:
             record, pos = _DECODER.raw_decode(text, pos)
         except json.JSONDecodeError:
-            newline = text.find("\n", pos)
-            if newline < 0:
+            brace = text.find("{", pos + 1)
+            if brace < 0:
                 break
-            pos = newline + 1
+            pos = brace
+            continue
         else:
             items = record if isinstance(record, list) else [record]
             records.extend(item for item in items if isinstance(item, dict))
