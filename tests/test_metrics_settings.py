@@ -97,6 +97,13 @@ def test_status_json_written_with_an_indent_is_read() -> None:
 
 
 
+def test_an_integer_past_a_floats_range_is_a_non_finite_value_not_a_crash() -> None:
+    """A kpi integer too large for a float (JSON has no limit) raised OverflowError out of the metric reader and
+    ended the whole run (its rec left `running`); it reads as inf, like 1e400 does, so the rec fails instead."""
+    text = '{"epoch": 1, "kpi": {"val_acc": 0.5}}\n{"epoch": 2, "kpi": {"val_acc": 1' + "0" * 400 + "}}\n"
+    assert metric_from_status(text, "val_acc") == math.inf
+    assert metric_from_status(text.replace('"val_acc": 1', '"val_acc": -1'), "val_acc") == -math.inf
+
 @pytest.mark.parametrize("broken", [
     '{"epoch": 2, "kpi": {"val_a',  # killed mid-write; the resumed job appended its next object to the cut line
     "\ufffd\ufffd",  # bytes that are not UTF-8 (read as replacement characters) before the object
