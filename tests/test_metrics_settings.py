@@ -71,6 +71,22 @@ def test_a_metric_is_read_from_its_own_name_and_the_epochs_value(logs: str, metr
     assert metric_from_logs(logs, metric) == expected
 
 
+@pytest.mark.parametrize(("last_line", "expected"), [
+    # a diverged last epoch as C's printf (-nan) or a signed format (+inf) writes it: read the earlier 0.5, success
+    ("epoch 2 val_acc: -nan", math.nan), ("epoch 2 val_acc: +inf", math.inf), ("epoch 2 val_acc=-NaN", math.nan),
+    # the epoch's value as PyTorch/numpy print it, or quoted in a JSON log line: read the earlier 0.5
+    ("epoch 2 {'val_acc': tensor(0.8000)}", 0.8), ("epoch 2 {'val_acc': tensor(0.8, device='cuda:0')}", 0.8),
+    ("epoch 2 {'val_acc': np.float64(0.8)}", 0.8), ('{"epoch": 2, "val_acc": "0.8"}', 0.8),
+    ("epoch 2 {'val_acc': tensor(nan)}", math.nan),
+    # a word that starts like inf/nan is no value
+    ("epoch 2 val_acc: info", 0.5), ("epoch 2 val_acc: nanny", 0.5),
+])
+def test_the_last_logged_value_is_read_however_it_is_printed(last_line: str, expected: float) -> None:
+    """A log's last value in a spelling the reader did not know was skipped and the previous epoch's 0.5 read: a
+    diverged job (`val_acc: -nan`) ranked as a success, a PyTorch job scored by an earlier epoch."""
+    got = metric_from_logs(f"epoch 1 val_acc: 0.5\n{last_line}\n", "val_acc")
+    assert got is not None and (math.isnan(got) if math.isnan(expected) else got == expected)
+
 @pytest.mark.parametrize(("logs", "expected"), [
     ("epoch 1 val_acc=0.1\nepoch 2 val_acc=0.2\nTraining done. Best val_acc: 0.2 (epoch summary)\n", [1, 2]),
     ("Epoch 1/9\n10/10 - loss: 1.0 - val_acc: 0.5\nEpoch 2/9\n10/10 - loss: 0.9 - val_acc: 0.6\n", [1, 2]),

@@ -110,7 +110,12 @@ def metric_from_status(text: str, metric: str) -> float | None:
     return series[-1][1] if series else None
 
 
-_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|NaN|inf|-inf|Infinity|-Infinity)"
+#: A number in a log, read case-blind: a sign on NaN/inf too (``-nan`` as C's printf writes it, ``+inf``), and
+#: NaN/inf only as whole words (``info`` is no inf).
+_NUMBER = r"([-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan\b|inf(?:inity)?\b))"
+#: What may wrap a logged number: a quote (``{"val_acc": "0.7"}``), a tensor or numpy scalar as Python prints it
+#: (``{'val_acc': tensor(0.7000)}``, ``np.float64(0.7)``).
+_WRAPPER = r"(?:['\"]|tensor\(|(?:np|numpy)\.float\d*\()?"
 
 
 #: The words that make a value on their line a summary (a best epoch's), not the epoch's own.
@@ -135,8 +140,8 @@ def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:
     """:func:`metric_from_logs`'s value and where its match starts in ``logs``, or None."""
     variants = {metric, normalise_name(metric), metric.replace("_", "/"), normalise_name(metric).replace("_", "/")}
     names = "|".join(sorted((re.escape(v) for v in variants), key=len, reverse=True))
-    pattern = re.compile(rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_NUMBER}(?![\d@]|\.\d|\s*[:=])",
-                         re.IGNORECASE)
+    pattern = re.compile(
+        rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_WRAPPER}{_NUMBER}(?![\d@]|\.\d|\s*[:=])", re.IGNORECASE)
     last: tuple[float, int] | None = None
     summary: tuple[float, int] | None = None
     for match in pattern.finditer(logs):
