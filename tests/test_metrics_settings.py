@@ -293,3 +293,36 @@ def test_a_recs_metric_is_the_last_value_its_job_reported_not_its_best_epoch(tmp
                                          "automl_max_recommendations": 1, "poll_interval_s": 0.2},
                         workspace_path=tmp_path / "ws", gpu_count=0)
     assert result["best"]["metric_value"] == 0.6 and result["recommendations"][0]["metric_value"] == 0.6
+
+
+DIVERGING_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        f.write(json.dumps({"epoch": 1, "kpi": {"val_loss": 0.9}}) + "\\n")
+        f.write('{"epoch": 2, "kpi": {"val_loss": NaN}}\\n')  # Python's json.dumps of float("nan")
+    """
+)
+
+
+def test_a_diverged_recs_failure_names_the_metric_and_the_file_it_was_read_from(tmp_path: Path) -> None:
+    """A job whose last value is NaN failed with "metric is not a finite number (nan)": no metric named, nor where
+    it was read. The message now names both, and `status --json` shows the same failure."""
+    from conftest import write_skill
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+    from tao_automl.status import query_status
+
+    skill = write_skill(tmp_path / "bank", trainer=DIVERGING_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss",
+                                         "automl_max_recommendations": 1, "poll_interval_s": 0.2},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    rec = result["recommendations"][0]
+    assert rec["status"] == "failure" and rec["metric_value"] is None and result["best"] is None
+    assert re.fullmatch(r"metric 'val_loss' is not a finite number \(nan\): the last value the job reported \(read "
+                        r"from .*/rec_0001/results/status\.json\)", rec["message"]), rec["message"]
+    status = query_status(next((tmp_path / "ws").glob("run_*")))
+    assert status["recommendations"][0]["message"] == rec["message"]

@@ -737,6 +737,9 @@ class AutoMLRunner:
             message = None if value is not None else source if source.startswith("metric_extractor") else (
                 missing_metric_message(self.platform, item.job_id, item.results_dir, metric)
             )
+            if value is not None and not math.isfinite(value) and not exp.objectives:
+                message = (f"metric {metric!r} is not a finite number ({value}): the last value the job reported "
+                           f"(read from {_source_words(source, item.results_dir)})")
             reached = self._epochs_reported(exp, item, metric) if value is not None else None
             crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet
             exp.store.log_event("metric", rec_id, value=value, source=source)
@@ -1136,6 +1139,13 @@ def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None 
     # read only here: a remote Slurm's jobs_dir asks the cluster for its $HOME
     if not chosen or Path(getattr(target, key)) == Path(recorded):
         keep(run_dir / "jobs")
+
+
+def _source_words(source: str, results_dir: str | None) -> str:
+    """Where a rec's metric was read, in words: ``status.json`` -> its path, ``logs`` -> ``its log``."""
+    if source == STATUS_FILE:
+        return f"{results_dir}/{STATUS_FILE}" if results_dir else f"its {STATUS_FILE}"
+    return "its log" if source == "logs" else source
 
 
 def _counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]], planned: int, start: int) -> bool:
