@@ -14,7 +14,14 @@ import pytest
 from conftest import REPO, readme_says
 from tao_automl.errors import SettingsError
 from tao_automl.metrics.job import extract_metric
-from tao_automl.metrics.parse import epochs_from_logs, metric_from_logs, metric_from_status, to_objective
+from tao_automl.metrics.parse import (
+    epochs_from_logs,
+    kpi_series,
+    metric_from_logs,
+    metric_from_status,
+    status_lines,
+    to_objective,
+)
 from tao_automl.settings import HIGHER_IS_BETTER_WORDS, LOWER_IS_BETTER_WORDS, AutoMLSettings, infer_direction
 
 
@@ -27,6 +34,24 @@ def test_status_json_last_kpi_wins_and_tao_spellings_match() -> None:
     assert metric_from_status(text, "val_accuracy") == 0.8
     assert metric_from_status(text, "missing") is None
 
+
+def test_a_metric_tao_writes_under_graphical_or_at_the_top_level_is_read() -> None:
+    """TAO's status logger writes a trainer's running values (its train `loss`) under `graphical` and at the top
+    level of each line, not under `kpi`: with metric `loss` (the spec's default) every rec failed with "reported no
+    metric 'loss' ... it reported: val_acc" though each line held it. A name the line's kpi holds still wins."""
+    lines = [{"status": "STARTED"},
+             {"status": "RUNNING", "epoch": 1, "max_epoch": 2, "loss": 0.5, "graphical": {"loss": 0.5},
+              "kpi": {"val_acc": 0.4}},
+             {"status": "RUNNING", "epoch": 2, "max_epoch": 2, "loss": 0.3, "graphical": {"loss": 0.3},
+              "kpi": {"val_acc": 0.6}}]
+    text = "\n".join(json.dumps(line) for line in lines)
+    assert metric_from_status(text, "loss") == 0.3
+    assert kpi_series(status_lines(text), "loss") == [(1, 0.5), (2, 0.3)]
+    assert metric_from_status(text, "val_acc") == 0.6
+    flat = json.dumps({"epoch": 1, "loss": 9.0, "graphical": {"loss": 2.0}, "kpi": {"loss": 1.0}})
+    assert metric_from_status(flat, "loss") == 1.0
+    assert metric_from_status(json.dumps({"epoch": 1, "loss": 9.0, "graphical": {"loss": 2.0}}), "loss") == 2.0
+    assert metric_from_status(json.dumps({"epoch": 1, "val_loss": 0.7}), "val_loss") == 0.7
 
 def test_null_kpi_reads_as_nan() -> None:
     assert math.isnan(metric_from_status(json.dumps({"kpi": {"loss": None}}), "loss") or 0.0)

@@ -185,7 +185,7 @@ def test_a_job_without_the_metric_names_the_metrics_it_reported(tmp_path: Path) 
         workspace_path=tmp_path / "ws")
     message = summary["history"][0]["message"]
     assert "reported no metric 'val_acc'" in message and "it reported: val_loss" in message, message
-    assert no_metric_message("val_acc", []).endswith("(looked in status.json kpi and the last 2000 lines of the "
+    assert no_metric_message("val_acc", []).endswith("(looked in status.json and the last 2000 lines of the "
                                                       "logs)")  # a metric printed before them is not read
     assert no_metric_message("val_acc", [], "oops").endswith("gives metric 'val_acc' the value 'oops', which is not "
                                                              "a number")

@@ -96,7 +96,7 @@ def no_metric_message(metric: str, reported: list[str], not_a_number: Any = None
     if not_a_number is not None:
         return (f"job succeeded but its status.json gives metric {metric!r} the value {not_a_number!r}, which is not "
                 "a number")
-    message = (f"job succeeded but reported no metric {metric!r} (looked in status.json kpi and the last "
+    message = (f"job succeeded but reported no metric {metric!r} (looked in status.json and the last "
                f"{LOG_TAIL_LINES} lines of the logs)")
     if reported:
         message += f"; it reported: {', '.join(reported)}{did_you_mean(metric, reported)}"

@@ -64,20 +64,30 @@ def status_lines(text: str) -> list[dict[str, Any]]:
     return records
 
 
+#: Where a status.json line holds values besides ``kpi``: TAO's status logger writes a trainer's running values
+#: (its train ``loss``, ``lr``) under ``graphical`` and at the top level of the line.
+_BESIDES_KPI = ("graphical", None)
+
+
 def kpi_series(records: Iterable[dict[str, Any]], metric: str) -> list[tuple[int | None, float]]:
-    """Every ``(epoch, value)`` of ``metric`` found in the records' ``kpi`` mappings, in file order."""
+    """Every ``(epoch, value)`` of ``metric`` found in the records' ``kpi`` mappings, in file order; a record whose
+    ``kpi`` does not name ``metric`` gives its ``graphical`` mapping's value, else its top-level one, if any."""
     wanted = normalise_name(metric)
     series: list[tuple[int | None, float]] = []
     for record in records:
-        kpi = record.get("kpi")
-        if not isinstance(kpi, dict):
-            continue
-        for key, raw in kpi.items():
-            if normalise_name(str(key)) == wanted:
+        for place in ("kpi", *_BESIDES_KPI):
+            mapping = record if place is None else record.get(place)
+            if not isinstance(mapping, dict):
+                continue
+            found = [raw for key, raw in mapping.items() if normalise_name(str(key)) == wanted]
+            if not found:
+                continue
+            for raw in found:
                 value = _as_float(raw)
                 if value is not None:
                     epoch = record.get("epoch")
                     series.append((epoch if isinstance(epoch, int) else None, value))
+            break
     return series
 
 
