@@ -16,6 +16,7 @@ from tao_automl.errors import SettingsError
 from tao_automl.metrics.job import extract_metric
 from tao_automl.metrics.parse import (
     epochs_from_logs,
+    kpi_names,
     kpi_series,
     metric_from_logs,
     metric_from_status,
@@ -52,6 +53,15 @@ def test_a_metric_tao_writes_under_graphical_or_at_the_top_level_is_read() -> No
     assert metric_from_status(flat, "loss") == 1.0
     assert metric_from_status(json.dumps({"epoch": 1, "loss": 9.0, "graphical": {"loss": 2.0}}), "loss") == 2.0
     assert metric_from_status(json.dumps({"epoch": 1, "val_loss": 0.7}), "val_loss") == 0.7
+
+def test_a_nested_kpi_is_read_by_the_path_of_its_names() -> None:
+    """`{"kpi": {"val": {"loss": 0.4}}}`: the reader looked only at a flat kpi, so metric val/loss (or val_loss)
+    failed with "reported no metric" and no name to suggest; a nested value is named by its path."""
+    lines = [{"epoch": 1, "kpi": {"val": {"loss": 0.9, "acc": 0.1}}}, {"epoch": 2, "kpi": {"val": {"loss": 0.4}}}]
+    text = "\n".join(json.dumps(line) for line in lines)
+    assert metric_from_status(text, "val/loss") == 0.4 and metric_from_status(text, "val_loss") == 0.4
+    assert metric_from_status(text, "val_acc") == 0.1 and metric_from_status(text, "loss") is None
+    assert kpi_names(status_lines(text)) == ["val/loss", "val/acc"]
 
 def test_null_kpi_reads_as_nan() -> None:
     assert math.isnan(metric_from_status(json.dumps({"kpi": {"loss": None}}), "loss") or 0.0)

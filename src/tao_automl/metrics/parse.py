@@ -69,9 +69,20 @@ def status_lines(text: str) -> list[dict[str, Any]]:
 _BESIDES_KPI = ("graphical", None)
 
 
+def _leaves(mapping: dict[Any, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(name, value)`` of a kpi mapping, a nested mapping's values named by their path: ``{"val": {"loss": 1}}``
+    gives ``("val/loss", 1)``, read as ``val/loss`` or ``val_loss``."""
+    leaves: list[tuple[str, Any]] = []
+    for key, raw in mapping.items():
+        name = f"{prefix}{key}"
+        leaves.extend(_leaves(raw, f"{name}/") if isinstance(raw, dict) else [(name, raw)])
+    return leaves
+
+
 def kpi_series(records: Iterable[dict[str, Any]], metric: str) -> list[tuple[int | None, float]]:
     """Every ``(epoch, value)`` of ``metric`` found in the records' ``kpi`` mappings, in file order; a record whose
-    ``kpi`` does not name ``metric`` gives its ``graphical`` mapping's value, else its top-level one, if any."""
+    ``kpi`` does not name ``metric`` gives its ``graphical`` mapping's value, else its top-level one, if any. A
+    nested kpi/graphical mapping's values are named by their path (:func:`_leaves`)."""
     wanted = normalise_name(metric)
     series: list[tuple[int | None, float]] = []
     for record in records:
@@ -79,7 +90,8 @@ def kpi_series(records: Iterable[dict[str, Any]], metric: str) -> list[tuple[int
             mapping = record if place is None else record.get(place)
             if not isinstance(mapping, dict):
                 continue
-            found = [raw for key, raw in mapping.items() if normalise_name(str(key)) == wanted]
+            pairs = mapping.items() if place is None else _leaves(mapping)
+            found = [raw for key, raw in pairs if normalise_name(str(key)) == wanted]
             if not found:
                 continue
             for raw in found:
@@ -97,7 +109,7 @@ def kpi_names(records: Iterable[dict[str, Any]]) -> list[str]:
     for record in records:
         kpi = record.get("kpi")
         if isinstance(kpi, dict):
-            names.update((str(key), None) for key, raw in kpi.items() if _as_float(raw) is not None)
+            names.update((key, None) for key, raw in _leaves(kpi) if _as_float(raw) is not None)
     return list(names)
 
 
@@ -108,8 +120,8 @@ def non_number_kpi(records: Iterable[dict[str, Any]], metric: str) -> Any:
     for record in records:
         kpi = record.get("kpi")
         if isinstance(kpi, dict):
-            for key, raw in kpi.items():
-                if normalise_name(str(key)) == wanted and _as_float(raw) is None:
+            for key, raw in _leaves(kpi):
+                if normalise_name(key) == wanted and _as_float(raw) is None:
                     found = raw
     return found
 
