@@ -361,3 +361,19 @@ def test_a_diverged_recs_failure_names_the_metric_and_the_file_it_was_read_from(
                         r"from .*/rec_0001/results/status\.json\)", rec["message"]), rec["message"]
     status = query_status(next((tmp_path / "ws").glob("run_*")))
     assert status["recommendations"][0]["message"] == rec["message"]
+
+
+@pytest.mark.parametrize(("content", "state"), [
+    (None, " (not found)"), ("", " (empty)"), ("  \n", " (empty)"), ("Traceback ...\n", " (no JSON object)"),
+    ('{"epoch": 1, "kpi": {"val_loss": 0.5}}\n', ""),
+])
+def test_a_missing_metrics_failure_names_the_status_file_and_what_was_wrong_with_it(
+        tmp_path: Path, content: str | None, state: str) -> None:
+    """The failure said "looked in status.json kpi" whether the job wrote no status.json, an empty one, one of
+    text that is not JSON, or one without the metric, and never said which file: now its path and which it was."""
+    from tao_automl.metrics.job import missing_metric_message
+
+    if content is not None:
+        (tmp_path / "status.json").write_text(content)
+    message = missing_metric_message(_TailSDK(""), "j", str(tmp_path), "val_acc")
+    assert f"reported no metric 'val_acc' (looked in {tmp_path}/status.json{state} and the last 2000 lines" in message

@@ -87,16 +87,22 @@ def missing_metric_message(sdk: Any, job_id: str, results_dir: str | None, metri
     ``metric``."""
     text = read_results_file(sdk, job_id, results_dir, STATUS_FILE)
     records = status_lines(text) if text else []
-    return no_metric_message(metric, kpi_names(records), non_number_kpi(records, metric))
+    path = f"{results_dir.rstrip('/')}/{STATUS_FILE}" if results_dir else STATUS_FILE
+    state = ("not found" if text is None else "empty" if not text.strip() else "no JSON object" if not records
+             else None)
+    where = f"{path} ({state})" if state else path
+    return no_metric_message(metric, kpi_names(records), non_number_kpi(records, metric), where)
 
 
-def no_metric_message(metric: str, reported: list[str], not_a_number: Any = None) -> str:
+def no_metric_message(metric: str, reported: list[str], not_a_number: Any = None,
+                      status_file: str = STATUS_FILE) -> str:
     """The failure of a job that succeeded without ``metric``, naming the metrics it did report when known;
-    ``not_a_number``: what its status.json held for ``metric`` instead of a number, if anything."""
+    ``not_a_number``: what its status.json held for ``metric`` instead of a number, if anything; ``status_file``:
+    the status.json looked in, as the message names it (its path, and ``(absent)``, ``(empty)``...)."""
     if not_a_number is not None:
         return (f"job succeeded but its status.json gives metric {metric!r} the value {not_a_number!r}, which is not "
                 "a number")
-    message = (f"job succeeded but reported no metric {metric!r} (looked in status.json and the last "
+    message = (f"job succeeded but reported no metric {metric!r} (looked in {status_file} and the last "
                f"{LOG_TAIL_LINES} lines of the logs)")
     if reported:
         message += f"; it reported: {', '.join(reported)}{did_you_mean(metric, reported)}"
