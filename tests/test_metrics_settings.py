@@ -377,3 +377,16 @@ def test_a_missing_metrics_failure_names_the_status_file_and_what_was_wrong_with
         (tmp_path / "status.json").write_text(content)
     message = missing_metric_message(_TailSDK(""), "j", str(tmp_path), "val_acc")
     assert f"reported no metric 'val_acc' (looked in {tmp_path}/status.json{state} and the last 2000 lines" in message
+
+
+@pytest.mark.parametrize("last_line", [
+    "\x1b[38;20m2024-01-01 10:00:00 - INFO - epoch 2 val_acc: 0.8\x1b[0m",  # a logger colouring the whole line
+    "epoch 2 \x1b[32mval_acc\x1b[0m: 0.8", "epoch 2 val_acc: \x1b[1m0.8\x1b[0m",
+    "\r\x1b[2Kepoch 2 val_acc=0.8",  # a progress bar's redraw
+])
+def test_a_coloured_log_line_is_read(last_line: str) -> None:
+    """A name or value wrapped in terminal colour codes was not read (the code's `m` glued to the name), so the
+    rec was scored by the previous, uncoloured epoch's 0.5, or failed with no metric."""
+    logs = f"epoch 1 val_acc: 0.5\n{last_line}\n"
+    assert metric_from_logs(logs, "val_acc") == 0.8
+    assert epochs_from_logs(logs, "val_acc") == [1, 2]

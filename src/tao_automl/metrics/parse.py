@@ -153,9 +153,19 @@ def metric_from_logs(logs: str, metric: str) -> float | None:
     The name stands alone: not the end of another name (``eval-loss``, ``train.loss``, ``val/loss`` for ``loss``)
     nor the start of one (``mAP@0.5`` is not read from ``mAP@0.5:0.95: 0.31``: the value is followed by ``:``). A
     value the line calls a best/max/min (``best val_acc=0.99``, ``Best val_acc: 0.99``) is a summary, not the last
-    epoch's; it is used only when the log holds no other value of the metric."""
-    found = _metric_in_logs(logs, metric)
+    epoch's; it is used only when the log holds no other value of the metric. Terminal escape codes (a logger that
+    colours its lines, a progress bar redrawn) are ignored."""
+    found = _metric_in_logs(_plain(logs), metric)
     return found[0] if found else None
+
+
+#: A terminal escape sequence: a colour (``\x1b[32m``), a line erase (``\x1b[2K``), a cursor move.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+
+
+def _plain(logs: str) -> str:
+    """``logs`` without terminal escape sequences: a coloured name or value is read as the plain one."""
+    return _ANSI.sub("", logs) if "\x1b" in logs else logs
 
 
 def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:
@@ -191,6 +201,7 @@ def epochs_from_logs(logs: str, metric: str) -> list[int]:
     reads: the epochs trained by the time that value was measured (a job whose metric is only in its log). An
     epoch named on a line after a best/max/min word is a summary's and is skipped. Empty when the log holds no
     value of ``metric`` or names no epoch before it."""
+    logs = _plain(logs)
     found = _metric_in_logs(logs, metric)
     if found is None:
         return []
