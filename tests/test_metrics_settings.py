@@ -390,3 +390,17 @@ def test_a_coloured_log_line_is_read(last_line: str) -> None:
     logs = f"epoch 1 val_acc: 0.5\n{last_line}\n"
     assert metric_from_logs(logs, "val_acc") == 0.8
     assert epochs_from_logs(logs, "val_acc") == [1, 2]
+
+
+def test_a_big_status_json_of_lines_that_are_not_json_is_read_in_linear_time() -> None:
+    """50,000 lines a trainer wrote as Python dicts (`{'epoch': 1, ...}`, not JSON) then one JSON line: each bad
+    line's decode error counted every line before it, so one read took about 20 s (100,000 lines: over a minute, and
+    the runner reads a rec's status.json several times). Lists nested past Python's stack crashed the reader."""
+    import time
+
+    text = "\n".join(str({"epoch": e, "kpi": {"val_acc": e / 1e5}}) for e in range(50_000))
+    text += '\n{"epoch": 1, "kpi": {"val_acc": 0.5}}\n'
+    started = time.monotonic()
+    assert metric_from_status(text, "val_acc") == 0.5
+    assert time.monotonic() - started < 8
+    assert metric_from_status("[" * 100_000 + '\n{"epoch": 1, "kpi": {"val_acc": 0.5}}', "val_acc") == 0.5

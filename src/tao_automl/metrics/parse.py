@@ -39,6 +39,10 @@ def _as_float(value: Any) -> float | None:
 
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"\s*")
+#: Where a line starts a JSON object or list: status.json is read piece by piece from there, so the cost of a piece
+#: that is not JSON stays that piece's (a decode error counts the lines before it: over a whole file, 100k bad lines
+#: took minutes).
+_PIECE_START = re.compile(r"\n(?=[\[{])")
 
 
 def status_lines(text: str) -> list[dict[str, Any]]:
@@ -47,21 +51,26 @@ def status_lines(text: str) -> list[dict[str, Any]]:
     to the next ``{``, on its line or a later one: a line cut short when the job was killed mid-write, with the
     resumed job's next object appended to it (no newline between), or bytes that are not text before an object."""
     records: list[dict[str, Any]] = []
+    for piece in _PIECE_START.split(text):
+        _decode_piece(piece, records)
+    return records
+
+
+def _decode_piece(text: str, records: list[dict[str, Any]]) -> None:
+    """Append the JSON objects of ``text`` (a piece of a status.json) to ``records``; see :func:`status_lines`."""
     pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]  # \s* always matches
     while pos < len(text):
         try:
             record, pos = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: lists nested past Python's stack
             brace = text.find("{", pos + 1)
             if brace < 0:
                 break
             pos = brace
             continue
-        else:
-            items = record if isinstance(record, list) else [record]
-            records.extend(item for item in items if isinstance(item, dict))
+        items = record if isinstance(record, list) else [record]
+        records.extend(item for item in items if isinstance(item, dict))
         pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-    return records
 
 
 #: Where a status.json line holds values besides ``kpi``: TAO's status logger writes a trainer's running values
