@@ -63,6 +63,16 @@ def test_a_nested_kpi_is_read_by_the_path_of_its_names() -> None:
     assert metric_from_status(text, "val_acc") == 0.1 and metric_from_status(text, "loss") is None
     assert kpi_names(status_lines(text)) == ["val/loss", "val/acc"]
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("tensor(0.8000)", 0.8), ("tensor(0.8000, device='cuda:0')", 0.8), ("np.float64(0.8)", 0.8),
+    ("tensor(nan, device='cuda:0')", math.nan), ("tensor([0.8, 0.9])", None), ("93%", None),
+])
+def test_a_kpi_tensor_or_numpy_scalar_written_as_text_is_read(text: str, expected: float | None) -> None:
+    """A trainer serialising its metrics with json.dumps(..., default=str) writes a tensor as "tensor(0.8000)":
+    the log reader read that form, status.json's did not (every rec failed, "which is not a number")."""
+    got = metric_from_status(json.dumps({"epoch": 1, "kpi": {"val_acc": text}}), "val_acc")
+    assert got == expected or (got is not None and math.isnan(got) and math.isnan(expected or 0.0))
+
 def test_null_kpi_reads_as_nan() -> None:
     assert math.isnan(metric_from_status(json.dumps({"kpi": {"loss": None}}), "loss") or 0.0)
 

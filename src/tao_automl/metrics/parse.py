@@ -30,13 +30,18 @@ def _as_float(value: Any) -> float | None:
     if isinstance(value, str):
         try:
             return float(value)
-        except ValueError:
-            return None
+        except ValueError:  # a tensor or numpy scalar turned into text (json.dumps(..., default=str))
+            scalar = _SCALAR_TEXT.fullmatch(value)
+            return float(scalar.group(1)) if scalar else None
     if value is None:
         return math.nan  # status.json writes null for a non-finite kpi
     return None
 
 
+#: A number as ``str()`` prints a tensor or numpy scalar: ``tensor(0.8000)``, ``tensor(0.8, device='cuda:0')``,
+#: ``np.float64(0.8)``.
+_SCALAR_TEXT = re.compile(r"\s*(?:tensor|(?:np|numpy)\.float\d*)\(\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|[-+]?nan|"
+                          r"[-+]?inf)\s*(?:,[^()]*)?\)\s*", re.IGNORECASE)
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"\s*")
 #: Where a line starts a JSON object or list: status.json is read piece by piece from there, so the cost of a piece
