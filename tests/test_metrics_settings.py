@@ -414,3 +414,38 @@ def test_a_big_status_json_of_lines_that_are_not_json_is_read_in_linear_time() -
     assert metric_from_status(text, "val_acc") == 0.5
     assert time.monotonic() - started < 8
     assert metric_from_status("[" * 100_000 + '\n{"epoch": 1, "kpi": {"val_acc": 0.5}}', "val_acc") == 0.5
+
+
+RERUN_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        for epoch in (1, 2, 3, 4):  # a first run, killed after epoch 4 (its pod restarted)
+            f.write(json.dumps({"epoch": epoch, "kpi": {"val_acc": epoch / 10}}) + "\\n")
+        for epoch in (1, 2, 3):  # the rerun, in the same folder, stops early by itself after epoch 3
+            f.write(json.dumps({"epoch": epoch, "kpi": {"val_acc": 0.5 + epoch / 100}}) + "\\n")
+        f.write(json.dumps({"status": "SUCCESS", "kpi": {"val_acc": 0.53}}) + "\\n")
+    """
+)
+
+
+def test_a_rerun_jobs_result_is_recorded_at_the_epoch_its_last_run_reached(tmp_path: Path) -> None:
+    """A job run again in the same results folder appends a restarted epoch count: its metric is the rerun's last
+    value (0.53, at the rerun's epoch 3), but it was recorded at epoch 4, the first run's highest."""
+    from conftest import write_skill
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+    from tao_automl.status import query_status
+
+    skill = write_skill(tmp_path / "bank", trainer=RERUN_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_acc",
+                                         "automl_max_recommendations": 1, "poll_interval_s": 0.2},
+                        spec_overrides={"train.num_epochs": 5}, workspace_path=tmp_path / "ws", gpu_count=0)
+    rec = result["recommendations"][0]
+    assert (rec["metric_value"], rec["budget"], rec["budget_reached"]) == (0.53, 5, 3)
+    assert result["best"]["budget_reached"] == 3
+    stored = query_status(next((tmp_path / "ws").glob("run_*")))["recommendations"][0]
+    assert (stored["metric_value"], stored["budget_reached"]) == (0.53, 3)
