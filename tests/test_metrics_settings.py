@@ -53,6 +53,13 @@ def test_a_metric_tao_writes_under_graphical_or_at_the_top_level_is_read() -> No
     assert metric_from_status(flat, "loss") == 1.0
     assert metric_from_status(json.dumps({"epoch": 1, "loss": 9.0, "graphical": {"loss": 2.0}}), "loss") == 2.0
     assert metric_from_status(json.dumps({"epoch": 1, "val_loss": 0.7}), "val_loss") == 0.7
+    # a file whose kpi names the metric is read from kpi only: a later line's training `loss` under graphical
+    # (validation every 2nd epoch) does not replace the last validated value
+    mixed = [{"epoch": e, "graphical": {"loss": 1.0 / e}, **({"kpi": {"loss": 2.0 / e}} if e % 2 == 0 else {})}
+             for e in range(1, 6)]
+    mixed_text = "\n".join(json.dumps(line) for line in mixed)
+    assert metric_from_status(mixed_text, "loss") == 0.5
+    assert kpi_series(status_lines(mixed_text), "loss") == [(2, 1.0), (4, 0.5)]
 
 def test_a_nested_kpi_is_read_by_the_path_of_its_names() -> None:
     """`{"kpi": {"val": {"loss": 0.4}}}`: the reader looked only at a flat kpi, so metric val/loss (or val_loss)

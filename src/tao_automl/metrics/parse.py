@@ -94,27 +94,32 @@ def _leaves(mapping: dict[Any, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def kpi_series(records: Iterable[dict[str, Any]], metric: str) -> list[tuple[int | None, float]]:
-    """Every ``(epoch, value)`` of ``metric`` found in the records' ``kpi`` mappings, in file order; a record whose
-    ``kpi`` does not name ``metric`` gives its ``graphical`` mapping's value, else its top-level one, if any. A
-    nested kpi/graphical mapping's values are named by their path (:func:`_leaves`)."""
+    """Every ``(epoch, value)`` of ``metric`` found in the records' ``kpi`` mappings, in file order. Only when no
+    record's ``kpi`` names ``metric``, the records' ``graphical`` mappings give it, else their top levels (TAO's status
+    logger writes a trainer's running ``loss`` there): a file is read from one place, so a validation value under
+    ``kpi`` is never followed by a training value of the same name from a later line's ``graphical``. A nested
+    kpi/graphical mapping's values are named by their path (:func:`_leaves`)."""
     wanted = normalise_name(metric)
-    series: list[tuple[int | None, float]] = []
-    for record in records:
-        for place in ("kpi", *_BESIDES_KPI):
+    records = list(records)
+    for place in ("kpi", *_BESIDES_KPI):
+        series: list[tuple[int | None, float]] = []
+        named = False
+        for record in records:
             mapping = record if place is None else record.get(place)
             if not isinstance(mapping, dict):
                 continue
             pairs = mapping.items() if place is None else _leaves(mapping)
-            found = [raw for key, raw in pairs if normalise_name(str(key)) == wanted]
-            if not found:
-                continue
-            for raw in found:
+            for key, raw in pairs:
+                if normalise_name(str(key)) != wanted:
+                    continue
+                named = True
                 value = _as_float(raw)
                 if value is not None:
                     epoch = record.get("epoch")
                     series.append((epoch if isinstance(epoch, int) else None, value))
-            break
-    return series
+        if named:
+            return series
+    return []
 
 
 def kpi_names(records: Iterable[dict[str, Any]]) -> list[str]:
