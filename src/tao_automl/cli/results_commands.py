@@ -122,16 +122,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UserInputError("export --csv --json: the JSON goes to stdout, so the CSV needs its own FILE",
                              field="--csv", allowed="--csv FILE (or -o FILE) with --json; --csv alone prints the CSV",
                              hint="e.g. `tao-automl export RUN_DIR --csv recs.csv --json`")
-    for option, target in (("-o", args.output if args.best else None), ("--csv", csv_file),
-                           ("--optuna", args.optuna)):
+    outputs = (("-o", args.output if args.best else None), ("--csv", csv_file), ("--optuna", args.optuna))
+    for option, target in outputs:
         output_file(option, target)
     if args.optuna is not None:  # refused before anything is written (write_optuna refuses it too, after --best/--csv)
         from tao_automl.export.optuna_journal import refuse_existing
 
         refuse_existing(args.optuna)
     data = load_run(args.run_dir)
-    for option, target in (("-o", args.output if args.best else None), ("--csv", csv_file),
-                           ("--optuna", args.optuna)):
+    for option, target in outputs:
         not_a_run_file(option, target, data.run_dir)
     done: dict[str, Any] = {}
     if args.best:

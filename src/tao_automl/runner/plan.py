@@ -46,7 +46,7 @@ from tao_automl.runner.resources import DEFAULT_GPU_COUNT, resource_overrides
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import Baseline, baseline
-from tao_automl.schema.bounds import grid_rule, schema_interval
+from tao_automl.schema.bounds import grid_rule, is_power, schema_interval
 from tao_automl.schema.build import build_search_space, derived_bounds, schema_defaults
 from tao_automl.schema.choices import schema_options
 from tao_automl.schema.relations import unenforced_relations
@@ -632,18 +632,11 @@ def _outside_schema(key: str, prop: Mapping[str, Any], value: float) -> str:
     if not interval.admits(value) or value in interval.excluded:
         but = f" except {', '.join(f'{x:g}' for x in interval.excluded)}" if interval.excluded else ""
         return f"a value in {interval}{but} (the schema's bounds{cond})"
-    if power_of is not None and not _is_power(int(value), power_of):
+    if power_of is not None and not is_power(int(value), power_of):
         return f"a power of {power_of} (the schema's math_cond {prop['math_cond']!r})"
     if multiple_of is not None and value % multiple_of:
         return f"a multiple of {multiple_of} (the schema's math_cond {prop['math_cond']!r})"
     return ""
-
-
-def _is_power(value: int, base: int) -> bool:
-    """``value`` is ``base ** n`` for some n >= 0."""
-    while value > 1 and value % base == 0:
-        value //= base
-    return value == 1
 
 
 def check_render(skill: Skill, space: SearchSpace | None, ctx: JobContext) -> dict[str, Any]:

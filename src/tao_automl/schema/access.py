@@ -115,14 +115,20 @@ def is_disabled(schema: Mapping[str, Any], dotted: str) -> bool:
 _FLAG_TEXT = {"true": True, "false": False}
 
 
-def _flag(dotted: str, value: Any) -> bool | None:
-    """A leaf's ``automl_enabled``: a JSON bool, or the text ``"true"``/``"false"`` in any case (as TAO writes
-    ``parent_param: "TRUE"``); None when absent. Anything else is a SearchSpaceError: read as enabled, a
-    ``"FALSE"`` searched a param the schema disables."""
-    if value is None or isinstance(value, bool):
+def bool_text(value: Any) -> bool | None:
+    """A schema flag: a JSON bool, or the text ``"true"``/``"false"`` in any case (as TAO writes ``parent_param:
+    "TRUE"``); None for anything else."""
+    if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in _FLAG_TEXT:
-        return _FLAG_TEXT[value.strip().lower()]
+    return _FLAG_TEXT.get(value.strip().lower()) if isinstance(value, str) else None
+
+
+def _flag(dotted: str, value: Any) -> bool | None:
+    """A leaf's ``automl_enabled`` (:func:`bool_text`); None when absent. Anything else is a SearchSpaceError: read
+    as enabled, a ``"FALSE"`` searched a param the schema disables."""
+    flag = bool_text(value)
+    if value is None or flag is not None:
+        return flag
     raise SearchSpaceError(
         f"schema param {dotted!r}: automl_enabled={value!r} is not a flag; allowed: true or false (or the text "
         "'true'/'false')", field=f"schema property {dotted}", value=value, allowed=[True, False])

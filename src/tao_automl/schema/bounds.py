@@ -439,6 +439,13 @@ def _exclude(low: int, high: int, x: int, default: float | None) -> tuple[int, i
     return (low, x - 1) if below else (x + 1, high)
 
 
+def is_power(value: int, base: int) -> bool:
+    """``value`` is ``base ** n`` for some n >= 0."""
+    while value > 1 and value % base == 0:
+        value //= base
+    return value == 1
+
+
 def grid_rule(name: str, prop: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """``(power_of, multiple_of)`` from ``math_cond`` ``^ k`` / ``/ k`` (None when absent)."""
     cond = prop.get("math_cond")

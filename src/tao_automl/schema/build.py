@@ -50,7 +50,7 @@ from tao_automl.schema.access import (
     unaddressable_key,
 )
 from tao_automl.schema.baseline import Baseline
-from tao_automl.schema.bounds import build_float, build_int, grid_rule, has_list_bounds, schema_interval
+from tao_automl.schema.bounds import build_float, build_int, grid_rule, has_list_bounds, is_power, schema_interval
 from tao_automl.schema.choices import (
     OPTION_KEYS,
     build_bool,
@@ -137,7 +137,7 @@ def build_number_options(name: str, prop: Mapping[str, Any], custom: CustomRange
                 f"but the param's type is {prop.get('type')!r}; allowed: {kind} options",
                 field=f"schema property {name}", value=option, allowed=f"{kind} values")
         problem = "" if interval.admits(option) else f"outside its bounds {interval}"
-        if not problem and power_of is not None and not _is_power(int(option), power_of):
+        if not problem and power_of is not None and not is_power(int(option), power_of):
             problem = f"not a power of {power_of} (its math_cond {prop.get('math_cond')!r})"
         if not problem and multiple_of is not None and int(option) % multiple_of:
             problem = f"not a multiple of {multiple_of} (its math_cond {prop.get('math_cond')!r})"
@@ -149,12 +149,6 @@ def build_number_options(name: str, prop: Mapping[str, Any], custom: CustomRange
     if integer:
         return build_ordered_int(name, {**prop, key: [int(o) for o in options]}, custom)
     return build_categorical(name, {**prop, key: [float(o) for o in options]}, custom)  # 1 is written 1.0
-
-
-def _is_power(value: int, base: int) -> bool:
-    while value > 1 and value % base == 0:
-        value //= base
-    return value == 1
 
 
 def param_kind(prop: Mapping[str, Any]) -> str | None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tao_automl.errors import SearchSpaceError
+from tao_automl.schema.access import bool_text
 from tao_automl.schema.custom import CustomRange, custom_number, reject_keys
 from tao_automl.space.search_space import BoolParam, CategoricalParam, IntParam, Param
 from tao_automl.util.suggest import did_you_mean
@@ -129,21 +130,12 @@ def build_bool(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -
     if custom is not None:
         reject_keys(custom, ("valid_min", "valid_max", "scale"), "bool", OPTION_KEYS)
     options, weights = narrow_options(name, list(BOOL_OPTIONS), prop.get("option_weights"), custom)
-    default = _bool_default(prop.get("default"))
+    default = bool_text(prop.get("default"))  # a JSON bool, or the text 'true'/'false'
     if len(options) == 1:
         return CategoricalParam(name, tuple(options), default=_default(prop, options))
     if weights is None:
         return BoolParam(name, default=default)
     return BoolParam(name, default=default, weight_true=weights[options.index(True)] / sum(weights))
-
-
-def _bool_default(value: Any) -> bool | None:
-    """A bool's schema default: a JSON bool, or the text ``"true"``/``"false"`` in any case (a schema that writes
-    flags as text, as TAO writes ``parent_param: "TRUE"``); None otherwise."""
-    if isinstance(value, bool):
-        return value
-    text = value.strip().lower() if isinstance(value, str) else None
-    return {"true": True, "false": False}.get(text) if text is not None else None
 
 
 def build_ordered_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> Param:

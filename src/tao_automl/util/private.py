@@ -40,14 +40,7 @@ def private_file(path: str | Path) -> Path:
 
 def write_private_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to a user-only file (created 0600, never briefly world-readable)."""
-    from pathlib import Path
-
-    file = Path(path)
-    fd = os.open(file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:  # not the locale's: a TOML spec must be UTF-8
-        handle.write(text)
-    os.chmod(file, FILE_MODE)
-    return file
+    return write_private_bytes(path, text.encode("utf-8"))  # not the locale's encoding: a TOML spec must be UTF-8
 
 
 def write_private_bytes(path: str | Path, data: bytes) -> Path:
