@@ -380,6 +380,28 @@ def test_a_diverged_recs_failure_names_the_metric_and_the_file_it_was_read_from(
     assert status["recommendations"][0]["message"] == rec["message"]
 
 
+@pytest.mark.parametrize(("returned", "shown"), [
+    (10**400, r"1000000000\d{50}\.\.\. \(401 characters\)"), (10**5000, "an integer of about 5000 digits"),
+], ids=["1e400", "1e5000"])
+def test_a_metric_extractors_number_past_a_floats_range_fails_its_rec_saying_so(tmp_path: Path, returned: int,
+                                                                                shown: str) -> None:
+    """An extractor returning 10**400 ended the run with a raw "OverflowError: int too large to convert to float"
+    from inside the runner; now that rec fails, its message naming the extractor and the value, cut short."""
+    from conftest import write_skill
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+
+    skill = write_skill(tmp_path / "bank")
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss",
+                                         "automl_max_recommendations": 1, "poll_interval_s": 0.2},
+                        workspace_path=tmp_path / "ws", gpu_count=0, metric_extractor=lambda logs, name: returned)
+    rec = result["recommendations"][0]
+    assert rec["status"] == "failure" and rec["metric_value"] is None and result["best"] is None
+    assert re.fullmatch(rf"metric_extractor returned {shown}, a number past a float's range \(at most about "
+                        r"1\.8e308\)", rec["message"]), rec["message"]
+
+
 @pytest.mark.parametrize(("content", "state"), [
     (None, " (not found)"), ("", " (empty)"), ("  \n", " (empty)"), ("Traceback ...\n", " (no JSON object)"),
     ('{"epoch": 1, "kpi": {"val_loss": 0.5}}\n', ""),

@@ -57,9 +57,15 @@ def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
         else:
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                    log.warning("metric_extractor returned %r, not a number; the rec fails", value)
-                    return None, f"metric_extractor returned {value!r}, not a number"
-                return float(value), "metric_extractor"
+                    log.warning("metric_extractor returned %s, not a number; the rec fails", _shown(value))
+                    return None, f"metric_extractor returned {_shown(value)}, not a number"
+                try:
+                    return float(value), "metric_extractor"
+                except (OverflowError, ValueError) as exc:  # 10**400: past a float's range
+                    log.warning("metric_extractor returned %s, which is no float (%s); the rec fails",
+                                _shown(value), exc)
+                    return None, (f"metric_extractor returned {_shown(value)}, a number past a float's range "
+                                  "(at most about 1.8e308)")
     status_text = read_results_file(sdk, job_id, results_dir, STATUS_FILE)
     if status_text:
         value = metric_from_status(status_text, metric)
@@ -69,6 +75,16 @@ def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
     if value is not None:
         return value, "logs"
     return None, "none"
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, its length said when cut: an extractor's 10**400 is 401
+    digits (and an int of over 4,300 digits has no repr at all)."""
+    try:
+        text = repr(value)
+    except ValueError:  # int of more digits than Python converts to text
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def extract_metrics(sdk: Any, job_id: str, results_dir: str | None, names: list[str],
