@@ -115,6 +115,10 @@ def test_metric_from_logs(logs: str, expected: float | None) -> None:
     # a unit after the number still reads (a latency in ms, a time in s)
     ("latency: 12.5ms", "latency", 12.5), ("epoch_time=3.2s, loss=0.1", "epoch_time", 3.2),
     ("val_acc: 89.95%", "val_acc", 89.95),
+    # a decimal comma or a thousands separator: not its integer part (12,5 read as 12; 1,234 as 1); a comma
+    # followed by another name still ends the value
+    ("epoch 1 val_acc: 0.5\nepoch 2 val_acc: 12,5", "val_acc", 0.5), ("val_acc: 12,5", "val_acc", None),
+    ("steps=1,234", "steps", None), ("val_acc=0,75 loss=0.3", "val_acc", None), ("val_acc=0.7, loss=1", "val_acc", 0.7),
 ])
 def test_a_metric_is_read_from_its_own_name_and_the_epochs_value(logs: str, metric: str,
                                                                  expected: float | None) -> None:

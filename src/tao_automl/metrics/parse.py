@@ -171,6 +171,8 @@ def metric_from_logs(logs: str, metric: str) -> float | None:
 
     The name stands alone: not the end of another name (``eval-loss``, ``train.loss``, ``val/loss`` for ``loss``)
     nor the start of one (``mAP@0.5`` is not read from ``mAP@0.5:0.95: 0.31``: the value is followed by ``:``). A
+    number followed by a comma and a digit (``12,5``: a decimal comma, or ``1,234``: a thousands separator) is not
+    read at all, as neither can be told from the other (its integer part, 12 or 1, would be neither). A
     value the line calls a best/max/min (``best val_acc=0.99``, ``Best val_acc: 0.99``) is a summary, not the last
     epoch's; it is used only when the log holds no other value of the metric. Terminal escape codes (a logger that
     colours its lines, a progress bar redrawn) are ignored."""
@@ -192,7 +194,7 @@ def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:
     variants = {metric, normalise_name(metric), metric.replace("_", "/"), normalise_name(metric).replace("_", "/")}
     names = "|".join(sorted((re.escape(v) for v in variants), key=len, reverse=True))
     pattern = re.compile(
-        rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_WRAPPER}{_NUMBER}(?![\d@]|\.\d|\s*[:=])", re.IGNORECASE)
+        rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_WRAPPER}{_NUMBER}(?![\d@]|[.,]\d|\s*[:=])", re.IGNORECASE)
     last: tuple[float, int] | None = None
     summary: tuple[float, int] | None = None
     for match in pattern.finditer(logs):
