@@ -143,6 +143,38 @@ def test_the_last_logged_value_is_read_however_it_is_printed(last_line: str, exp
     got = metric_from_logs(f"epoch 1 val_acc: 0.5\n{last_line}\n", "val_acc")
     assert got is not None and (math.isnan(got) if math.isnan(expected) else got == expected)
 
+#: What PyTorch Lightning (2.x, rich installed) prints after `trainer.validate(...)`, under its progress bar.
+LIGHTNING_VALIDATE = """\
+Epoch 4: 100%|██████████| 10/10 [00:01<00:00,  8.00it/s, v_num=0, loss=0.31]
+`Trainer.fit` stopped: `max_epochs=5` reached.
+Validation DataLoader 0: 100%|██████████| 4/4 [00:00<00:00, 45.10it/s]
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
+┃      Validate metric      ┃       DataLoader 0        ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
+│          val_acc          │    0.699999988079071      │
+│         val_loss          │    0.6931471824645996     │
+└───────────────────────────┴───────────────────────────┘
+"""
+
+
+@pytest.mark.parametrize(("logs", "metric", "expected"), [
+    (LIGHTNING_VALIDATE, "val_acc", 0.699999988079071), (LIGHTNING_VALIDATE, "val/loss", 0.6931471824645996),
+    (LIGHTNING_VALIDATE, "loss", 0.31),  # the progress bar's loss; val_loss's row is not loss's
+    (LIGHTNING_VALIDATE.replace("│", "|").replace("┃", "|"), "val_acc", 0.699999988079071),  # ASCII borders
+    ("| Test metric | DataLoader 0 |\n|   test_mAP  |    0.41      |\n", "test_mAP", 0.41),
+    # a `name: value` of the metric in the log is its own report: the table is read only without one
+    ("epoch 4 val_acc=0.65\n" + LIGHTNING_VALIDATE, "val_acc", 0.65),
+    # a best-epoch summary is no better than the table's value of the final weights
+    ("Best val_acc: 0.99\n" + LIGHTNING_VALIDATE, "val_acc", 0.699999988079071),
+    ("│ val_acc │ nan │", "val_acc", math.nan), ("│ val_acc │ n/a │", "val_acc", None),
+])
+def test_the_table_pytorch_lightning_prints_after_validate_is_read(logs: str, metric: str, expected: float) -> None:
+    """TAO's PyTorch networks train with Lightning, whose validate/test print their metrics in a table
+    (`│ val_acc │ 0.7 │`): such a job failed "reported no metric 'val_acc'" though its log held it."""
+    got = metric_from_logs(logs, metric)
+    assert got == expected or (got is not None and math.isnan(got) and math.isnan(expected))
+
+
 @pytest.mark.parametrize(("logs", "expected"), [
     ("epoch 1 val_acc=0.1\nepoch 2 val_acc=0.2\nTraining done. Best val_acc: 0.2 (epoch summary)\n", [1, 2]),
     ("Epoch 1/9\n10/10 - loss: 1.0 - val_acc: 0.5\nEpoch 2/9\n10/10 - loss: 0.9 - val_acc: 0.6\n", [1, 2]),

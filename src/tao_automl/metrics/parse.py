@@ -174,8 +174,10 @@ def metric_from_logs(logs: str, metric: str) -> float | None:
     number followed by a comma and a digit (``12,5``: a decimal comma, or ``1,234``: a thousands separator) is not
     read at all, as neither can be told from the other (its integer part, 12 or 1, would be neither). A
     value the line calls a best/max/min (``best val_acc=0.99``, ``Best val_acc: 0.99``) is a summary, not the last
-    epoch's; it is used only when the log holds no other value of the metric. Terminal escape codes (a logger that
-    colours its lines, a progress bar redrawn) are ignored."""
+    epoch's; it is used only when the log holds no other value of the metric. The row of the metric in the table
+    PyTorch Lightning prints after ``validate``/``test`` (``│  val_acc  │  0.7  │``, with rich's borders or ``|``;
+    its first value, DataLoader 0's) is read when the log holds no ``name: value`` of it, before a summary.
+    Terminal escape codes (a logger that colours its lines, a progress bar redrawn) are ignored."""
     found = _metric_in_logs(_plain(logs), metric)
     return found[0] if found else None
 
@@ -197,6 +199,13 @@ def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:
         rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_WRAPPER}{_NUMBER}(?![\d@]|[.,]\d|\s*[:=])", re.IGNORECASE)
     last: tuple[float, int] | None = None
     summary: tuple[float, int] | None = None
+    table: tuple[float, int] | None = None
+    row = re.compile(rf"{_CELL}[ \t]*['\"]?(?:{names})['\"]?[ \t]*{_CELL}[ \t]*{_NUMBER}[ \t]*{_CELL}", re.IGNORECASE)
+    for match in row.finditer(logs):
+        try:
+            table = (float(match.group(1)), match.start())
+        except ValueError:
+            continue
     for match in pattern.finditer(logs):
         try:
             value = float(match.group(1))
@@ -207,7 +216,11 @@ def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:
             summary = (value, match.start())
         else:
             last = (value, match.start())
-    return last if last is not None else summary
+    return last if last is not None else table if table is not None else summary
+
+
+#: A cell border of the table PyTorch Lightning prints after ``validate``/``test``: rich's ``│``/``┃``, or ``|``.
+_CELL = "[│┃|]"
 
 
 #: An epoch a log line names: ``epoch 5``, ``Epoch 5/9``, ``Epoch [5/9]``, ``epoch: 5``, ``epoch=5`` (not
