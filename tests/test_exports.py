@@ -407,6 +407,24 @@ def test_export_of_a_moved_run_names_a_resumed_checkpoint_where_it_is_now(tmp_pa
     assert moved_paths(relative.run_dir, {"train": {"resume": old}}) == {"train.resume": (old, str(checkpoint))}
 
 
+@pytest.mark.parametrize("name", ["best.json", "best.JSON", "best.Toml", "BEST.JSON"])
+def test_an_output_file_named_for_another_format_is_refused_naming_the_allowed_extensions(
+        demo_run: dict[str, Any], tmp_path: Path, name: str) -> None:
+    """`-o best.JSON` for a YAML model wrote YAML into a .JSON file, exit 0 (only a lower-case `.json` was refused,
+    and its message did not say which names would do); now any case of another format's extension is refused, exit
+    2, naming -o, the value and the allowed extensions, and nothing is written."""
+    out = tmp_path / name
+    done = _cli("export", str(demo_run["run_dir"]), "--best", "-o", str(out), "--json")
+    assert done.returncode == 2, done.stdout + done.stderr
+    error = json.loads(done.stdout)["error"]
+    assert (error["field"], error["value"], error["allowed"]) == ("-o", str(out), "a .yaml or .yml file")
+    message = error["message"]
+    assert "the action's spec format is yaml" in message and "allowed: a .yaml or .yml file" in message
+    assert not out.exists()
+    done = _cli("export", str(demo_run["run_dir"]), "--best", "-o", str(tmp_path / "best.YML"))
+    assert done.returncode == 0 and yaml.safe_load((tmp_path / "best.YML").read_text())
+
+
 def test_export_best_of_an_ask_tell_run_writes_the_models_own_format(tmp_path: Path) -> None:
     """An ask/tell run of a model whose spec format is JSON refused `export --best -o best.json` ("the action's spec
     format is yaml, not json"): the run did not record its model, so the format defaulted to YAML."""

@@ -26,6 +26,11 @@ from tao_automl.util.secrets import REDACTED
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 
 
+def _format_of(path: Path) -> str | None:
+    """The spec format ``path``'s extension names, in any case (``best.JSON`` is JSON), or None."""
+    return _FORMATS.get(path.suffix.lower())
+
+
 def _skill(data: RunData) -> Any:
     """The run's model: from its run arguments (a runner's run) or the ``skill_dir`` an ask/tell run recorded."""
     args = data.meta.get("run_args") or {}
@@ -97,13 +102,15 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
     rec = data.rec(int(best["rec_id"]))
     skill = _skill(data)
     spec_path = Path(rec.spec_path) if rec.spec_path else None
-    config_format = _FORMATS.get(spec_path.suffix, "yaml") if spec_path else (
+    config_format = (_format_of(spec_path) or "yaml") if spec_path else (
         skill.config_format if skill is not None else "yaml")
     target = Path(out).expanduser()
-    wanted = _FORMATS.get(target.suffix)
+    wanted = _format_of(target)
     if wanted is not None and wanted != config_format:
-        raise UserInputError(f"-o {str(out)!r}: the action's spec format is {config_format}, not {wanted}",
-                             field="-o", value=str(out), allowed=f"a .{config_format} file")
+        allowed = " or ".join(sorted(ext for ext, fmt in _FORMATS.items() if fmt == config_format))
+        raise UserInputError(f"-o {str(out)!r}: the action's spec format is {config_format}, not {wanted}; allowed: "
+                             f"a {allowed} file (or a name without a spec extension)",
+                             field="-o", value=str(out), allowed=f"a {allowed} file")
     target.parent.mkdir(parents=True, exist_ok=True)
     changed: list[str] = []
     resumes = moved_resume(data, _resumes(skill, rec.specs))
@@ -174,7 +181,7 @@ def best_spec_text(data: RunData) -> tuple[str, dict[str, tuple[str, str]]] | No
         return None
     spec_path = Path(best["spec_path"])
     moved = moved_paths(data.run_dir, data.rec(int(best["rec_id"])).specs)
-    return _with_moved(spec_path, _FORMATS.get(spec_path.suffix, "yaml"), moved).decode(), moved
+    return _with_moved(spec_path, _format_of(spec_path) or "yaml", moved).decode(), moved
 
 
 def _parsed(text: str, config_format: str) -> dict[str, Any] | None:
