@@ -454,6 +454,57 @@ def test_a_missing_metrics_failure_names_the_status_file_and_what_was_wrong_with
     assert f"reported no metric 'val_acc' (looked in {tmp_path}/status.json{state} and the last 2000 lines" in message
 
 
+def test_a_status_json_a_folder_down_is_the_newest_of_them_and_its_path_is_named(tmp_path: Path) -> None:
+    """With no status.json in the results folder, the first `*/status.json` the filesystem listed was read: with
+    `train/` and `evaluate/` both holding one, which rec got which value was arbitrary, and the failure messages
+    named `RESULTS_DIR/status.json`, a file that does not exist. Now the only one is read, or of several the most
+    recently written (equal times: the first by name), and the source names the file read."""
+    import os
+
+    from tao_automl.metrics.job import missing_metric_message
+
+    def write(folder: str, value: float, mtime: float) -> None:
+        (tmp_path / folder).mkdir(exist_ok=True)
+        status = tmp_path / folder / "status.json"
+        status.write_text(json.dumps({"epoch": 1, "kpi": {"val_acc": value}}) + "\n")
+        os.utime(status, (mtime, mtime))
+
+    sdk = _TailSDK("")
+    write("train", 0.7, 1000.0)
+    assert extract_metric(sdk, "j", str(tmp_path), "val_acc", None) == (0.7, "train/status.json")
+    write("evaluate", 0.9, 2000.0)  # the job's last write: its evaluate step after training
+    assert extract_metric(sdk, "j", str(tmp_path), "val_acc", None) == (0.9, "evaluate/status.json")
+    write("zz_later", 0.1, 500.0)  # an older one, whatever its name's place in a listing
+    assert extract_metric(sdk, "j", str(tmp_path), "val_acc", None) == (0.9, "evaluate/status.json")
+    write("train", 0.7, 2000.0)  # equal times: the first by name
+    assert extract_metric(sdk, "j", str(tmp_path), "val_acc", None) == (0.9, "evaluate/status.json")
+    message = missing_metric_message(sdk, "j", str(tmp_path), "mAP")
+    assert f"looked in {tmp_path}/evaluate/status.json and the last" in message
+    write("", 0.5, 100.0)  # the results folder's own status.json comes first, however old
+    assert extract_metric(sdk, "j", str(tmp_path), "val_acc", None) == (0.5, "status.json")
+
+
+SUBFOLDER_DIVERGING_TRAINER = DIVERGING_TRAINER.replace('spec["results_dir"]', 'os.path.join(spec["results_dir"], '
+                                                                               '"train")')
+
+
+def test_a_diverged_recs_failure_names_the_status_json_a_folder_down_it_was_read_from(tmp_path: Path) -> None:
+    """The failure named `.../results/status.json` though the job wrote `.../results/train/status.json`."""
+    from conftest import write_skill
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+
+    skill = write_skill(tmp_path / "bank", trainer=SUBFOLDER_DIVERGING_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss",
+                                         "automl_max_recommendations": 1, "poll_interval_s": 0.2},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    rec = result["recommendations"][0]
+    assert rec["status"] == "failure", rec
+    assert re.fullmatch(r"metric 'val_loss' is not a finite number \(nan\): the last value the job reported \(read "
+                        r"from .*/rec_0001/results/train/status\.json\)", rec["message"]), rec["message"]
+
+
 @pytest.mark.parametrize("last_line", [
     "\x1b[38;20m2024-01-01 10:00:00 - INFO - epoch 2 val_acc: 0.8\x1b[0m",  # a logger colouring the whole line
     "epoch 2 \x1b[32mval_acc\x1b[0m: 0.8", "epoch 2 val_acc: \x1b[1m0.8\x1b[0m",

@@ -19,20 +19,48 @@ LOG_TAIL_LINES = 2000
 
 
 def read_results_file(sdk: Any, job_id: str, results_dir: str | None, name: str) -> str | None:
-    """A file from the job's results dir: via the SDK's ``read_job_file``, else from the local disk."""
+    """A file from the job's results dir: via the SDK's ``read_job_file``, else from the local disk
+    (:func:`read_results_file_from`)."""
+    return read_results_file_from(sdk, job_id, results_dir, name)[0]
+
+
+def read_results_file_from(sdk: Any, job_id: str, results_dir: str | None,
+                           name: str) -> tuple[str | None, str, list[str]]:
+    """``(text, where, candidates)``: the file ``name`` of the job's results dir, via the SDK's ``read_job_file``,
+    else from the local disk: ``RESULTS_DIR/name``, else one a folder down (TAO writes ``RESULTS_DIR/train/
+    status.json`` when the job's results dir is the experiment's): the only one there is, or of several the most
+    recently written (the last the job wrote to; equal times: the first by name). ``where``: the file read,
+    relative to the results dir (``name``, ``train/status.json``); ``candidates``: the files a folder down it was
+    chosen from when there were several, else empty."""
     try:
         text = as_platform(sdk).read_job_file(job_id, name)
     except Exception as exc:  # a platform hiccup must not end the sweep
         log.warning("job %s: reading %s failed: %s", job_id, name, exc)
-        return None
+        return None, name, []
     if isinstance(text, str):
-        return text
-    if results_dir:
-        path = Path(results_dir) / name
-        for candidate in (path, *Path(results_dir).glob(f"*/{name}")):
+        return text, name, []
+    if not results_dir:
+        return None, name, []
+    root = Path(results_dir)
+    path = root / name
+    if path.is_file():
+        return path.read_text(errors="replace"), name, []
+    found: list[tuple[float, Path]] = []
+    for candidate in sorted(root.glob(f"*/{name}")):
+        try:
             if candidate.is_file():
-                return candidate.read_text(errors="replace")
-    return None
+                found.append((candidate.stat().st_mtime, candidate))
+        except OSError:  # removed meanwhile
+            continue
+    if not found:
+        return None, name, []
+    newest = max(found, key=lambda pair: pair[0])[1]  # max keeps the first of equal times: the first by name
+    try:
+        text = newest.read_text(errors="replace")
+    except OSError:
+        return None, name, []
+    candidates = [p.relative_to(root).as_posix() for _, p in found] if len(found) > 1 else []
+    return text, newest.relative_to(root).as_posix(), candidates
 
 
 def safe_logs(sdk: Any, job_id: str, tail: int | None = LOG_TAIL_LINES) -> str:
@@ -46,7 +74,9 @@ def safe_logs(sdk: Any, job_id: str, tail: int | None = LOG_TAIL_LINES) -> str:
 
 def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
                    extractor: Callable[[str, str], float | None] | None) -> tuple[float | None, str]:
-    """``(value, where_it_came_from)``; a user extractor wins, else status.json, then the logs."""
+    """``(value, where_it_came_from)``; a user extractor wins, else status.json, then the logs. Where: the status.json
+    read, relative to the results dir (``status.json``, ``train/status.json``: :func:`read_results_file_from`),
+    ``logs``, ``metric_extractor``, or ``none``."""
     if extractor is not None:
         logs = safe_logs(sdk, job_id)
         try:
@@ -66,11 +96,15 @@ def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
                                 _shown(value), exc)
                     return None, (f"metric_extractor returned {_shown(value)}, a number past a float's range "
                                   "(at most about 1.8e308)")
-    status_text = read_results_file(sdk, job_id, results_dir, STATUS_FILE)
+    status_text, status_file, candidates = read_results_file_from(sdk, job_id, results_dir, STATUS_FILE)
     if status_text:
         value = metric_from_status(status_text, metric)
         if value is not None:
-            return value, STATUS_FILE
+            if candidates:
+                log.warning("job %s: no %s in its results folder %s but %d a folder down (%s): %r read from %s, "
+                            "the most recently written", job_id, STATUS_FILE, results_dir, len(candidates),
+                            ", ".join(candidates), metric, status_file)
+            return value, status_file
     value = metric_from_logs(safe_logs(sdk, job_id), metric)
     if value is not None:
         return value, "logs"
@@ -101,9 +135,9 @@ def extract_metrics(sdk: Any, job_id: str, results_dir: str | None, names: list[
 def missing_metric_message(sdk: Any, job_id: str, results_dir: str | None, metric: str) -> str:
     """:func:`no_metric_message` for an ended job: the metrics its status.json reports, or the non-number it gave
     ``metric``."""
-    text = read_results_file(sdk, job_id, results_dir, STATUS_FILE)
+    text, status_file, _ = read_results_file_from(sdk, job_id, results_dir, STATUS_FILE)
     records = status_lines(text) if text else []
-    path = f"{results_dir.rstrip('/')}/{STATUS_FILE}" if results_dir else STATUS_FILE
+    path = f"{results_dir.rstrip('/')}/{status_file}" if results_dir else status_file
     state = ("not found" if text is None else "empty" if not text.strip() else "no JSON object" if not records
              else None)
     where = f"{path} ({state})" if state else path

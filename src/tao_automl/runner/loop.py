@@ -1160,9 +1160,10 @@ def _since_restart(records: list[dict[str, Any]], metric: str) -> list[dict[str,
 
 
 def _source_words(source: str, results_dir: str | None) -> str:
-    """Where a rec's metric was read, in words: ``status.json`` -> its path, ``logs`` -> ``its log``."""
-    if source == STATUS_FILE:
-        return f"{results_dir}/{STATUS_FILE}" if results_dir else f"its {STATUS_FILE}"
+    """Where a rec's metric was read, in words: ``status.json`` (``train/status.json``: one a folder down) -> its
+    path, ``logs`` -> ``its log``."""
+    if source == STATUS_FILE or source.endswith(f"/{STATUS_FILE}"):
+        return f"{results_dir}/{source}" if results_dir else f"its {source}"
     return "its log" if source == "logs" else source
 
 
