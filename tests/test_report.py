@@ -430,3 +430,22 @@ def test_a_report_of_more_than_50_curves_draws_a_bounded_number_of_traces_and_sa
     assert "60 recs have a curve: the 20 best (as ranked in the table) and the 1 recs whose checkpoints" in curves
     assert len(re.findall(r"<tr[^>]*data-rec=", text)) == 60
     assert "on 60 recs&#x27; val_loss: how much" in text
+
+
+def test_curves_are_read_from_the_status_json_a_folder_down_like_the_recs_metric(tmp_path: Path) -> None:
+    """A job writing TAO's ``RESULTS_DIR/train/status.json`` got its metric read from there, but the report's
+    learning curve looked only at ``RESULTS_DIR/status.json`` and showed no epochs."""
+    trainer = TRAINER.replace('os.path.join(spec["results_dir"], "status.json")',
+                              'os.path.join(spec["results_dir"], "train", "status.json")').replace(
+        'os.makedirs(spec["results_dir"], exist_ok=True)',
+        'os.makedirs(os.path.join(spec["results_dir"], "train"), exist_ok=True)')
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "seed": 1, "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1},
+        custom_param_ranges={"train.flag": {"valid_options": [False]}},
+        spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["history"][0]["status"] == "success", result["history"]
+    (rec,) = load_run(result["run_dir"]).recs
+    assert [epoch for epoch, _ in rec.epochs] == [1, 2, 3]
+    assert rec.epochs[-1][1] == pytest.approx(rec.metric)

@@ -41,10 +41,21 @@ def read_results_file_from(sdk: Any, job_id: str, results_dir: str | None,
         return text, name, []
     if not results_dir:
         return None, name, []
+    return local_results_file(results_dir, name)
+
+
+def local_results_file(results_dir: str | Path, name: str) -> tuple[str | None, str, list[str]]:
+    """``(text, where, candidates)`` of the file ``name`` on the local disk: ``RESULTS_DIR/name``, else one a folder
+    down (TAO writes ``RESULTS_DIR/train/status.json`` when the job's results dir is the experiment's): the only
+    one there is, or of several the most recently written (equal times: the first by name). ``where`` and
+    ``candidates`` as :func:`read_results_file_from` has them."""
     root = Path(results_dir)
     path = root / name
-    if path.is_file():
-        return path.read_text(errors="replace"), name, []
+    try:
+        if path.is_file():
+            return path.read_text(errors="replace"), name, []
+    except OSError:  # unreadable: as if it were not there
+        return None, name, []
     found: list[tuple[float, Path]] = []
     for candidate in sorted(root.glob(f"*/{name}")):
         try:

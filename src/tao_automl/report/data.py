@@ -18,6 +18,7 @@ from tao_automl.experiment.lines import epochs_trained
 from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore, unreadable
 from tao_automl.experiment.summary import parent_chain, resumes_checkpoints
 from tao_automl.experiment.workspace import rec_folder
+from tao_automl.metrics.job import STATUS_FILE, local_results_file
 from tao_automl.metrics.parse import is_better, kpi_series, status_lines
 from tao_automl.multiobjective import view as pareto_view
 
@@ -248,11 +249,10 @@ def _status(status: Any) -> str:
 
 
 def _curves_from_status(results_dir: Path, metrics: list[str]) -> dict[str, dict[int, float]]:
-    """``{metric: {epoch: value}}`` of each of ``metrics`` in the job's status.json (the file read once)."""
-    status = results_dir / "status.json"
-    try:
-        text = status.read_text(errors="replace")
-    except OSError:
+    """``{metric: {epoch: value}}`` of each of ``metrics`` in the job's status.json (the file read once; none in the
+    results folder: the one a folder down the rec's metric was read from, :func:`local_results_file`)."""
+    text = local_results_file(results_dir, STATUS_FILE)[0]
+    if text is None:
         return {}
     records = status_lines(text)
     out: dict[str, dict[int, float]] = {}
