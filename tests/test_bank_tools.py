@@ -199,6 +199,24 @@ def test_shared_bank_models_platforms_versions(capsys: pytest.CaptureFixture[str
     assert (error["field"], error["value"]) == ("KEY", "images.nope") and "images.tao_toolkit.pyt" in error["allowed"]
 
 
+def test_models_shows_a_number_with_options_as_its_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An int with valid_options [8, 16, 32] (searched as a choice among those ints) was listed as 'categorical'."""
+    schema = small_schema()
+    train = schema["properties"]["train"]["properties"]
+    train["layers"] = {"type": "int", "default": 16, "valid_options": [8, 16, 32], "automl_enabled": True}
+    train["optim"]["properties"]["lr"] = {"type": "float", "default": 0.01, "valid_options": [0.001, 0.01],
+                                          "automl_enabled": True}
+    schema["default"]["train"]["layers"] = 16
+    write_skill(tmp_path / "bank", name="opt-net", schema=schema)
+    data = _json(capsys, "models", "--skill-bank", str(tmp_path / "bank"), "--format", "json")
+    params = {p["name"]: p for p in data["runnable"][0]["params"]}
+    assert (params["train.layers"]["type"], params["train.layers"]["range"]) == ("int", "options [8, 16, 32]")
+    assert (params["train.optim.lr"]["type"], params["train.optim.lr"]["range"]) == ("float", "options [0.001, 0.01]")
+    assert params["train.act"]["type"] == "categorical"
+    assert main(["models", "--skill-bank", str(tmp_path / "bank")]) == 0
+    assert any(line.split()[:2] == ["train.layers", "int"] for line in capsys.readouterr().out.splitlines())
+
+
 def test_models_shows_a_schema_default_the_searched_range_leaves_out() -> None:
     """weight_decay 0.0 searched on a log scale from a positive floor: the default was shown as none."""
     from tao_automl.bank.inventory import describe_space

@@ -15,7 +15,7 @@ from tao_automl.bank.layout import models_dir
 from tao_automl.bank.skill import check_info, load_schema, load_template
 from tao_automl.errors import SearchSpaceError, SkillError
 from tao_automl.schema.baseline import Baseline, baseline
-from tao_automl.schema.build import build_search_space, derived_bounds, schema_defaults
+from tao_automl.schema.build import build_search_space, derived_bounds, get_property, param_kind, schema_defaults
 from tao_automl.space.search_space import SearchSpace, describe
 from tao_automl.util.dotted import get_dotted
 
@@ -76,13 +76,16 @@ def describe_space(space: SearchSpace, schema: Mapping[str, Any] | None = None, 
     the schema defaults), else the schema default; ``schema_default`` is added when that differs. A default the
     searched range leaves out (weight_decay 0.0 searched on a log scale from 1e-6) is shown with
     ``default_searched: false``, rather than as none. ``derived`` (from ``derived_bounds``) names range ends the
-    tool chose because the schema has none: listed as ``derived_bounds`` (``low``/``high``)."""
+    tool chose because the schema has none: listed as ``derived_bounds`` (``low``/``high``). ``type`` is the
+    schema's for a number limited to its options (an int with ``valid_options: [8, 16, 32]`` is shown as ``int``,
+    its range as ``options [8, 16, 32]``: a choice among those ints), not ``categorical``."""
     entries = {str(item["name"]): item for item in space.to_json() if "name" in item}
     defaults = schema_defaults(schema) if schema is not None else {}
     out = []
     for name in space.names:
         item = entries.get(name, {})
-        entry = {"name": name, "type": item.get("type"), "range": describe(space[name]), "default": item.get("default")}
+        entry = {"name": name, "type": _type(schema, name, item.get("type")), "range": describe(space[name]),
+                 "default": item.get("default")}
         given = get_dotted(defaults, name)
         gets = base.value(name) if base is not None and base.has(name) else given
         if entry["default"] is None and gets is not None:
@@ -93,6 +96,14 @@ def describe_space(space: SearchSpace, schema: Mapping[str, Any] | None = None, 
             entry["derived_bounds"] = list(derived[name])
         out.append(entry)
     return out
+
+
+def _type(schema: Mapping[str, Any] | None, name: str, searched: Any) -> Any:
+    """``int``/``float`` for a number the schema limits to its options (searched as a choice among them, which
+    the space writes as ``categorical``), else the space's type."""
+    prop = get_property(schema, name) if schema is not None else None
+    kind = param_kind(prop) if prop is not None else None
+    return kind.removesuffix("_options") if kind in ("int_options", "float_options") else searched
 
 
 def model_status(path: Path, action: str = "train") -> ModelStatus:
