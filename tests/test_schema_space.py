@@ -1161,6 +1161,44 @@ def test_an_int_with_consecutive_options_is_an_int_range() -> None:
 
 
 @pytest.mark.parametrize(
+    ("prop", "custom", "choices"),
+    [
+        ({"type": "int", "default": 16, "valid_options": [8, 16, 32, 64]}, {"valid_min": 10, "valid_max": 40},
+         (16, 32)),
+        ({"type": "float", "default": 0.01, "valid_options": [0.001, 0.01, 0.1]}, {"valid_min": 0.005}, (0.01, 0.1)),
+        ({"type": "float", "default": 0.01, "valid_options": [0.001, 0.01, 0.1]}, {"valid_max": 0.01},
+         (0.001, 0.01)),
+    ],
+)
+def test_a_custom_range_filters_the_options_of_a_number(prop: dict[str, Any], custom: dict[str, Any],
+                                                        choices: tuple[Any, ...]) -> None:
+    """A float with valid_options refused a custom valid_min/valid_max (as a 'categorical' param) while an int with
+    options took them as a filter: both keep the options inside the custom bounds now."""
+    p = _one(prop, custom)
+    assert isinstance(p, CategoricalParam) and p.choices == choices
+
+
+@pytest.mark.parametrize(
+    ("prop", "custom", "message"),
+    [
+        ({"type": "float", "valid_options": [0.001, 0.01]}, {"valid_min": 0.5},
+         r"^custom_param_ranges\['p'\]: valid_min=0\.5 leaves none of its options \[0\.001, 0\.01\]; allowed: "
+         r"bounds that keep at least one of \[0\.001, 0\.01\]$"),
+        ({"type": "int", "valid_options": [8, 16]}, {"valid_min": 20, "valid_max": 30},
+         r"^custom_param_ranges\['p'\]: valid_min=20, valid_max=30 leaves none of its options \[8, 16\]"),
+        ({"type": "float", "valid_options": [0.001, 0.01]}, {"scale": "log"},
+         r"scale='log' does not apply to float with options param 'p'"),
+        ({"type": "int", "valid_options": [8, 16]}, {"scale": "log"},
+         r"scale='log' does not apply to int with options param 'p'"),
+    ],
+)
+def test_a_custom_range_that_leaves_a_number_no_option_is_refused(prop: dict[str, Any], custom: dict[str, Any],
+                                                                  message: str) -> None:
+    with pytest.raises(SearchSpaceError, match=message):
+        _one(prop, custom)
+
+
+@pytest.mark.parametrize(
     ("prop", "message"),
     [
         ({"type": "int", "minimum": 1, "maximum": 64, "valid_options": [8, 128]},

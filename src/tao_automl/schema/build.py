@@ -122,7 +122,8 @@ _BUILDERS: dict[str, _Builder] = {
 def build_number_options(name: str, prop: Mapping[str, Any], custom: CustomRange | None, *,
                          integer: bool) -> Param:
     """An ``int``/``float`` param with ``enum``/``valid_options``: only those values are searched (an int's as
-    :func:`build_ordered_int` does: a range when consecutive and unweighted, else a choice). Each option must be a
+    :func:`build_ordered_int` does: a range when consecutive and unweighted, else a choice); a custom
+    ``valid_min``/``valid_max`` keeps the options inside it, for an int and a float alike. Each option must be a
     number of the param's type inside the schema's bounds and ``math_cond``; otherwise a SearchSpaceError names it."""
     options = schema_options(prop) or []
     key = "enum" if isinstance(prop.get("enum"), list) and prop.get("enum") else "valid_options"
@@ -147,8 +148,8 @@ def build_number_options(name: str, prop: Mapping[str, Any], custom: CustomRange
                 "schema's minimum/maximum/valid_min/valid_max and math_cond",
                 field=f"schema property {name}", value=option, allowed=f"values in {interval}")
     if integer:
-        return build_ordered_int(name, {**prop, key: [int(o) for o in options]}, custom)
-    return build_categorical(name, {**prop, key: [float(o) for o in options]}, custom)  # 1 is written 1.0
+        return build_ordered_int(name, {**prop, key: [int(o) for o in options]}, custom, kind="int with options")
+    return build_categorical(name, {**prop, key: [float(o) for o in options]}, custom, kind="float")  # 1 -> 1.0
 
 
 def param_kind(prop: Mapping[str, Any]) -> str | None:

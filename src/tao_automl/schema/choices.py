@@ -6,7 +6,9 @@ options), ``option_weights`` (aligned with the custom ``valid_options`` when giv
 schema's options) and ``disable_list`` (options removed, with their weights). A bool's options are
 ``[True, False]`` in that order. ``ordered`` is treated as categorical; ``ordered_int`` becomes an
 IntParam when its remaining options are consecutive integers and unweighted, else a
-CategoricalParam of ints (a custom ``valid_min``/``valid_max`` filters its options).
+CategoricalParam of ints. A custom ``valid_min``/``valid_max`` filters the options of an ``ordered_int`` and of a
+number limited to its options (an ``int``/``float`` with ``valid_options``): those inside the bounds are kept (a
+bound that keeps none is a SearchSpaceError).
 """
 
 from __future__ import annotations
@@ -115,11 +117,36 @@ def _default(prop: Mapping[str, Any], options: Sequence[Any]) -> Any:
     return None if index is None else options[index]
 
 
-def build_categorical(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> CategoricalParam:
-    """A CategoricalParam over the (narrowed) schema options."""
-    if custom is not None:
-        reject_keys(custom, ("valid_min", "valid_max", "scale"), "categorical", OPTION_KEYS)
+def within_bounds(name: str, options: list[Any], weights: list[float] | None, custom: CustomRange | None, *,
+                  integer: bool) -> tuple[list[Any], list[float] | None]:
+    """The options (and their weights) inside a custom range's ``valid_min``/``valid_max`` (all when it has none);
+    a SearchSpaceError naming the bounds when none is."""
+    if custom is None or not custom.has_bounds:
+        return options, weights
+    low = custom_number(custom, "valid_min", integer=integer)
+    high = custom_number(custom, "valid_max", integer=integer)
+    keep = [i for i, o in enumerate(options) if (low is None or o >= low) and (high is None or o <= high)]
+    if not keep:
+        given = ", ".join(f"{k}={v!r}" for k, v in (("valid_min", low), ("valid_max", high)) if v is not None)
+        raise SearchSpaceError(
+            f"custom_param_ranges[{name!r}]: {given} leaves none of its options {options}; allowed: bounds that keep "
+            f"at least one of {options}", field=f"custom_param_ranges.{name}", value=given,
+            allowed=f"bounds that keep at least one of {options}")
+    return [options[i] for i in keep], None if weights is None else [weights[i] for i in keep]
+
+
+def build_categorical(name: str, prop: Mapping[str, Any], custom: CustomRange | None, *,
+                      kind: str = "categorical") -> CategoricalParam:
+    """A CategoricalParam over the (narrowed) schema options; ``kind`` ``float`` (a float limited to its options)
+    also takes a custom ``valid_min``/``valid_max``, which filter the options."""
+    numeric = kind == "float"
+    if custom is not None and numeric:
+        reject_keys(custom, ("scale",), "float with options", ("valid_min", "valid_max", *OPTION_KEYS))
+    elif custom is not None:
+        reject_keys(custom, ("valid_min", "valid_max", "scale"), kind, OPTION_KEYS)
     options, weights = narrow_options(name, schema_options(prop) or [], prop.get("option_weights"), custom)
+    if numeric:
+        options, weights = within_bounds(name, options, weights, custom, integer=False)
     return CategoricalParam(
         name, tuple(options), None if weights is None else tuple(weights), default=_default(prop, options)
     )
@@ -138,24 +165,17 @@ def build_bool(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -
     return BoolParam(name, default=default, weight_true=weights[options.index(True)] / sum(weights))
 
 
-def build_ordered_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> Param:
-    """An IntParam when the options are consecutive and unweighted, else a CategoricalParam of ints."""
+def build_ordered_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None, *,
+                      kind: str = "ordered_int") -> Param:
+    """An IntParam when the options are consecutive and unweighted, else a CategoricalParam of ints (``kind``, as
+    messages name the param: ``int with options`` for an int limited to its options)."""
     if custom is not None:
-        reject_keys(custom, ("scale",), "ordered_int", ("valid_min", "valid_max", *OPTION_KEYS))
+        reject_keys(custom, ("scale",), kind, ("valid_min", "valid_max", *OPTION_KEYS))
     raw = schema_options(prop) or []
     if not all(isinstance(o, int) and not isinstance(o, bool) for o in raw):
         raise SearchSpaceError(f"schema param {name!r}: ordered_int options must be integers, got {raw}")
     options, weights = narrow_options(name, raw, prop.get("option_weights"), custom)
-    if custom is not None and custom.has_bounds:
-        low = custom_number(custom, "valid_min", integer=True)
-        high = custom_number(custom, "valid_max", integer=True)
-        keep = [i for i, o in enumerate(options) if (low is None or o >= low) and (high is None or o <= high)]
-        if not keep:
-            raise SearchSpaceError(
-                f"custom_param_ranges[{name!r}]: valid_min={low!r}/valid_max={high!r} keep none of {options}"
-            )
-        options = [options[i] for i in keep]
-        weights = None if weights is None else [weights[i] for i in keep]
+    options, weights = within_bounds(name, options, weights, custom, integer=True)
     ordered = sorted(options)
     if weights is None and ordered == list(range(ordered[0], ordered[-1] + 1)):
         default = _default(prop, options)
