@@ -1421,6 +1421,23 @@ def test_a_numeric_list_is_searched_at_the_length_the_job_gets() -> None:
         "train.ks"]
 
 
+@pytest.mark.parametrize("kind", ["int", "integer", "float", "number"])
+@pytest.mark.parametrize(("key", "options"), [("valid_options", []), ("enum", []), ("valid_options", "8,16")])
+def test_a_number_whose_options_are_empty_is_refused_as_a_categorical_is(kind: str, key: str, options: Any) -> None:
+    """An int with valid_options: [] was searched as a range around its default ([4, 64]); it is refused (skipped
+    from the default search) naming the param and its options, as a categorical's empty options are."""
+    prop = {"type": kind, "default": 16, key: options}
+    with pytest.raises(SearchSpaceError, match=rf"^hyperparameter 'p' has type '{kind}' whose {key}="
+                                               rf"{re.escape(repr(options))} is not a non-empty list of options, which "
+                                               "cannot be searched yet") as caught:
+        _one(prop)
+    assert (caught.value.field, caught.value.value) == ("automl_hyperparameters", "p")
+    space = build_search_space({"properties": {"p": prop, "q": {"type": "bool"}},
+                                "automl_default_parameters": ["p", "q"]})
+    assert space.names == ["q"] and space.skipped == (
+        f"p (type '{kind}' whose {key}={options!r} is not a non-empty list of options)",)
+
+
 @pytest.mark.parametrize("options", [[], "relu,gelu", {"relu": 1}])
 def test_options_that_are_not_a_list_are_named_as_given(options: Any) -> None:
     """valid_options: [] (or a comma-separated text) was reported as "'categorical' without enum/valid_options"."""

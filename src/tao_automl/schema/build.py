@@ -15,7 +15,8 @@ Supported types: ``float``/``number`` and ``int``/``integer`` (rules in
 :mod:`tao_automl.schema.bounds`, including ``math_cond`` powers ``^ k`` and multiples ``/ k``),
 ``bool``/``boolean``, ``categorical``/``string``/``ordered`` with ``enum`` or ``valid_options``,
 and ``ordered_int`` (rules in :mod:`tao_automl.schema.choices`); a ``float``/``int`` with ``enum`` or
-``valid_options`` searches only those options (each checked against the schema's bounds and ``math_cond``);
+``valid_options`` searches only those options (each checked against the schema's bounds and ``math_cond``; an
+empty or non-list ``valid_options``/``enum`` makes it unsearchable, as a categorical's, not a range);
 numeric lists (``list``, ``list_<N>``, numbers with list bounds), ``subset_list`` and ``optional_list`` (rules in
 :mod:`tao_automl.schema.lists`). Lists of non-numbers (strings, dicts, empty) and collections are
 not searchable. ``depends_on``/``parent_param`` become relations or tightened ranges (rules in
@@ -156,6 +157,8 @@ def param_kind(prop: Mapping[str, Any]) -> str | None:
     """``float``/``int``/``bool``/``categorical``/``ordered_int``/``list``/``subset``/``optional_list``,
     ``int_options``/``float_options`` (a number with ``enum``/``valid_options``), or None when not searchable."""
     kind = _KIND_OF_TYPE.get(str(prop.get("type")))
+    if kind in ("float", "int") and schema_options(prop) is None and _given_options(prop) is not None:
+        return None  # valid_options: [] (or "8,16"): no option to search, as for a categorical; not a range
     if (kind in ("float", "int") and has_list_bounds(prop)) or kind is None:
         return list_kind(prop)
     if kind in ("float", "int") and schema_options(prop) is not None:
@@ -165,14 +168,23 @@ def param_kind(prop: Mapping[str, Any]) -> str | None:
     return kind
 
 
+def _given_options(prop: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """The first of ``enum``/``valid_options`` the schema gives (any value but null), as ``(key, value)``."""
+    return next(((k, prop[k]) for k in ("enum", "valid_options") if prop.get(k) is not None), None)
+
+
 def _describe_type(prop: Mapping[str, Any]) -> str:
     kind = prop.get("type")
-    if _KIND_OF_TYPE.get(str(kind)) in ("float", "int"):
+    numeric = _KIND_OF_TYPE.get(str(kind)) in ("float", "int")
+    if numeric and schema_options(prop) is None and _given_options(prop) is not None:
+        key, value = _given_options(prop) or ("", None)
+        return f"{kind!r} whose {key}={value!r} is not a non-empty list of options"
+    if numeric:
         return f"{kind!r} with list bounds that are not a list of numbers"
     if LIST_TYPE.match(str(kind)) or kind == "optional_list":
         return f"{kind!r} whose elements are not searchable numbers"
     if kind == "subset_list" or _KIND_OF_TYPE.get(str(kind)) in ("categorical", "ordered_int"):
-        given = next(((k, prop[k]) for k in ("enum", "valid_options") if prop.get(k) is not None), None)
+        given = _given_options(prop)
         if given is not None:  # said "without enum/valid_options" of valid_options: [] or "a,b"
             return f"{kind!r} whose {given[0]}={given[1]!r} is not a non-empty list of options"
         return f"{kind!r} without enum/valid_options"
