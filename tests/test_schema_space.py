@@ -1202,18 +1202,34 @@ def test_a_custom_range_that_leaves_a_number_no_option_is_refused(prop: dict[str
     ("prop", "message"),
     [
         ({"type": "int", "minimum": 1, "maximum": 64, "valid_options": [8, 128]},
-         r"schema param 'p': valid_options entry 128 is outside its bounds \[1, 64\]; allowed: "),
+         r"schema param 'p': valid_options entry 128 is not allowed by the schema; allowed: a value in \[1, 64\] "
+         r"\(the schema's bounds\)$"),
         ({"type": "int", "math_cond": "^ 2", "enum": [8, 12]},
-         r"schema param 'p': enum entry 12 is not a power of 2 \(its math_cond '\^ 2'\); allowed: "),
+         r"schema param 'p': enum entry 12 is not allowed by the schema; allowed: a power of 2 \(the schema's "
+         r"math_cond '\^ 2'\)$"),
+        ({"type": "int", "math_cond": "!= 16", "valid_options": [8, 16, 32]},
+         r"schema param 'p': valid_options entry 16 is not allowed by the schema; allowed: a value in \(-inf, inf\) "
+         r"except 16 \(the schema's bounds and math_cond '!= 16'\)$"),
+        ({"type": "float", "minimum": 0, "math_cond": "!= 0", "valid_options": [0.0, 0.1]},
+         r"schema param 'p': valid_options entry 0\.0 is not allowed by the schema; allowed: a value in \[0, inf\) "
+         r"except 0 \(the schema's bounds and math_cond '!= 0'\)$"),
         ({"type": "int", "valid_options": [8, 16.5]}, r"valid_options entry 16.5 is not an integer.*allowed: int"),
         ({"type": "float", "valid_options": [0.1, "0.2"]}, r"valid_options entry '0.2' is not a number"),
         ({"type": "float", "valid_options": [0.1, True]}, r"valid_options entry True is not a number"),
     ],
 )
 def test_a_number_option_the_schema_forbids_is_refused(prop: dict[str, Any], message: str) -> None:
+    """An option a ``!= x`` math_cond excludes was searched (the run plan refused the same value as an override);
+    the schema build and the plan now share one check, with one wording."""
     with pytest.raises(SearchSpaceError, match=message) as caught:
         _one(prop)
     assert caught.value.field == "schema property p"
+    if "not allowed by the schema" in str(caught.value):  # the run plan gives the same words for that value
+        from tao_automl.runner.plan import check_override_value
+
+        with pytest.raises(UserInputError) as plan:
+            check_override_value("p", prop, caught.value.value)
+        assert plan.value.allowed == caught.value.allowed
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ from tao_automl.runner.resources import DEFAULT_GPU_COUNT, resource_overrides
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import Baseline, baseline
-from tao_automl.schema.bounds import grid_rule, is_power, schema_interval
+from tao_automl.schema.bounds import outside_schema
 from tao_automl.schema.build import build_search_space, derived_bounds, schema_defaults
 from tao_automl.schema.choices import schema_options
 from tao_automl.schema.relations import unenforced_relations
@@ -621,22 +621,12 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
 
 
 def _outside_schema(key: str, prop: Mapping[str, Any], value: float) -> str:
-    """What a number for ``key`` must be when ``value`` breaks its schema's bounds or ``math_cond`` (``> 0``,
-    ``!= 0``, a power ``^ k`` or multiple ``/ k``: what a searched value obeys), else ``""``."""
+    """:func:`~tao_automl.schema.bounds.outside_schema` (the schema build's check of its options too), ``""`` for a
+    schema whose own bounds are broken: its search reports it."""
     try:
-        interval = schema_interval(key, prop)
-        power_of, multiple_of = grid_rule(key, prop) if str(prop.get("type")) in _INT_TYPES else (None, None)
-    except SearchSpaceError:  # a schema whose own bounds are broken: its search reports it
+        return outside_schema(key, prop, value)
+    except SearchSpaceError:
         return ""
-    cond = f" and math_cond {prop['math_cond']!r}" if prop.get("math_cond") else ""
-    if not interval.admits(value) or value in interval.excluded:
-        but = f" except {', '.join(f'{x:g}' for x in interval.excluded)}" if interval.excluded else ""
-        return f"a value in {interval}{but} (the schema's bounds{cond})"
-    if power_of is not None and not is_power(int(value), power_of):
-        return f"a power of {power_of} (the schema's math_cond {prop['math_cond']!r})"
-    if multiple_of is not None and value % multiple_of:
-        return f"a multiple of {multiple_of} (the schema's math_cond {prop['math_cond']!r})"
-    return ""
 
 
 def check_render(skill: Skill, space: SearchSpace | None, ctx: JobContext) -> dict[str, Any]:

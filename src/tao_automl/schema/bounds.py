@@ -462,6 +462,24 @@ def grid_rule(name: str, prop: Mapping[str, Any]) -> tuple[int | None, int | Non
     return power_of, multiple_of
 
 
+def outside_schema(name: str, prop: Mapping[str, Any], value: float) -> str:
+    """What a number for ``name`` must be when ``value`` breaks its schema's bounds or ``math_cond`` (``> 0``,
+    ``!= 0``, a power ``^ k`` or multiple ``/ k`` for an int: what a searched value obeys), else ``""``. The one check
+    of a given value: a schema's own ``valid_options`` entry (schema build), a ``spec_overrides`` value, an epoch
+    budget (run plan). A schema whose own bounds or ``math_cond`` are broken raises the SearchSpaceError naming it."""
+    interval = schema_interval(name, prop)
+    power_of, multiple_of = grid_rule(name, prop) if str(prop.get("type")) in ("int", "integer") else (None, None)
+    cond = f" and math_cond {prop['math_cond']!r}" if prop.get("math_cond") else ""
+    if not interval.admits(value) or value in interval.excluded:
+        but = f" except {', '.join(f'{x:g}' for x in interval.excluded)}" if interval.excluded else ""
+        return f"a value in {interval}{but} (the schema's bounds{cond})"
+    if power_of is not None and not is_power(int(value), power_of):
+        return f"a power of {power_of} (the schema's math_cond {prop['math_cond']!r})"
+    if multiple_of is not None and value % multiple_of:
+        return f"a multiple of {multiple_of} (the schema's math_cond {prop['math_cond']!r})"
+    return ""
+
+
 def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> IntParam | IntGridParam:
     """An IntParam for ``name`` by the rules of the module docstring (linear unless told log)."""
     schema_iv = _int_interval(schema_interval(name, prop, integer=True))

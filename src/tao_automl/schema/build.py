@@ -51,7 +51,7 @@ from tao_automl.schema.access import (
     unaddressable_key,
 )
 from tao_automl.schema.baseline import Baseline
-from tao_automl.schema.bounds import build_float, build_int, grid_rule, has_list_bounds, is_power, schema_interval
+from tao_automl.schema.bounds import build_float, build_int, has_list_bounds, outside_schema, schema_interval
 from tao_automl.schema.choices import (
     OPTION_KEYS,
     build_bool,
@@ -129,8 +129,6 @@ def build_number_options(name: str, prop: Mapping[str, Any], custom: CustomRange
     options = schema_options(prop) or []
     key = "enum" if isinstance(prop.get("enum"), list) and prop.get("enum") else "valid_options"
     kind = "int" if integer else "float"
-    interval = schema_interval(name, prop)
-    power_of, multiple_of = grid_rule(name, prop) if integer else (None, None)
     for option in options:
         number = not isinstance(option, bool) and isinstance(option, (int, float)) and math.isfinite(option)
         if not number or (integer and not float(option).is_integer()):
@@ -138,16 +136,11 @@ def build_number_options(name: str, prop: Mapping[str, Any], custom: CustomRange
                 f"schema param {name!r}: {key} entry {option!r} is not {'an integer' if integer else 'a number'}, "
                 f"but the param's type is {prop.get('type')!r}; allowed: {kind} options",
                 field=f"schema property {name}", value=option, allowed=f"{kind} values")
-        problem = "" if interval.admits(option) else f"outside its bounds {interval}"
-        if not problem and power_of is not None and not is_power(int(option), power_of):
-            problem = f"not a power of {power_of} (its math_cond {prop.get('math_cond')!r})"
-        if not problem and multiple_of is not None and int(option) % multiple_of:
-            problem = f"not a multiple of {multiple_of} (its math_cond {prop.get('math_cond')!r})"
-        if problem:
+        allowed = outside_schema(name, prop, option)
+        if allowed:
             raise SearchSpaceError(
-                f"schema param {name!r}: {key} entry {option!r} is {problem}; allowed: options that meet the "
-                "schema's minimum/maximum/valid_min/valid_max and math_cond",
-                field=f"schema property {name}", value=option, allowed=f"values in {interval}")
+                f"schema param {name!r}: {key} entry {option!r} is not allowed by the schema; allowed: {allowed}",
+                field=f"schema property {name}", value=option, allowed=allowed)
     if integer:
         return build_ordered_int(name, {**prop, key: [int(o) for o in options]}, custom, kind="int with options")
     return build_categorical(name, {**prop, key: [float(o) for o in options]}, custom, kind="float")  # 1 -> 1.0
