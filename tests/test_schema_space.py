@@ -1283,6 +1283,60 @@ def test_a_schema_key_with_a_dot_or_index_is_refused_naming_it(name: str, key: s
     assert space.names == ["train.ok"] and f"{name} (its schema key {key!r}" in space.skipped[0]
 
 
+def _related(depends_on: Any, **parent: Any) -> dict[str, Any]:
+    return {"properties": {
+        "lo": {"type": "int", "default": 4, "minimum": 1, "maximum": 10, **parent},
+        "hi": {"type": "int", "default": 8, "minimum": 1, "maximum": 10, "depends_on": depends_on,
+               "math_cond": "> depends_on"}}}
+
+
+def test_a_depends_on_list_is_enforced_as_its_text_is() -> None:
+    """depends_on: ["lo"] was not read at all: hi was searched over [1, 10] against a fixed lo of 4, and with lo
+    searched too no relation was made; a list of names is now read as the comma-separated text is."""
+    assert build_search_space(_related(["lo"]), ["hi"])["hi"] == build_search_space(_related("lo"), ["hi"])["hi"]
+    assert (build_search_space(_related(["lo"]), ["hi"])["hi"].low, build_search_space(_related(["lo"]), ["hi"])[
+        "hi"].high) == (5, 10)
+    both = build_search_space(_related(["lo"]), ["hi", "lo"])
+    assert [str(r) for r in both.relations] == ["hi > lo"]
+
+
+@pytest.mark.parametrize("depends_on", [5, [1, "lo"], {"lo": 1}])
+def test_a_depends_on_that_names_no_param_is_refused(depends_on: Any) -> None:
+    with pytest.raises(SearchSpaceError, match=rf"^schema param 'hi': depends_on={re.escape(repr(depends_on))} is "
+                                               "not a param name or a list of names, so its relation cannot be "
+                                               "enforced; allowed: ") as caught:
+        build_search_space(_related(depends_on), ["hi"])
+    assert (caught.value.field, caught.value.value) == ("schema property hi", depends_on)
+
+
+@pytest.mark.parametrize("given", ["6", "true", [6]])
+def test_a_fixed_number_parent_given_as_text_is_refused(given: Any) -> None:
+    """lo fixed at "6" (text, from the template) left hi's relation unenforced without a word: hi could be 2."""
+    schema = _related("lo")
+    with pytest.raises(SearchSpaceError, match=rf"^param 'hi': its schema's depends_on relates it to lo, which is "
+                                               rf"fixed at {re.escape(repr(given))} \(from the spec template\), not a "
+                                               r"number, so the relation cannot be kept; allowed: a number at lo") \
+            as caught:
+        build_search_space(schema, ["hi"], base=baseline(schema, {"lo": given}))
+    assert (caught.value.field, caught.value.value) == ("lo", given)
+
+
+@pytest.mark.parametrize("given", [None, "true", True])
+def test_a_relation_with_a_bool_parent_is_reported_not_enforced(given: Any) -> None:
+    """A bool parent (true, or the text "true") cannot be compared with a number: hi's relation was neither kept
+    nor reported; the run's notes now say it is not enforced."""
+    from tao_automl.schema.relations import unenforced_relations
+
+    schema = _related("lo")
+    schema["properties"]["lo"] = {"type": "bool", "default": False}
+    base = None if given is None else baseline(schema, {"lo": given})
+    space = build_search_space(schema, ["hi"], base=base)
+    assert (space["hi"].low, space["hi"].high) == (1, 10)
+    assert unenforced_relations(schema, space.params) == [
+        "param hi: its depends_on names lo, a 'bool' param, not a number: the relation compares numbers and is not "
+        "enforced"]
+
+
 def test_a_depends_on_cycle_is_refused_as_the_schemas_fault() -> None:
     """It read "automl_hyperparameters: depends_on relations form a cycle" with field automl_hyperparameters, for a
     run that named none: the fault is the schema's depends_on."""

@@ -1,7 +1,8 @@
 """Relations between searched params from the schema's ``depends_on`` / ``parent_param``.
 
 What the real schemas hold: a dependent property names the param it depends on in
-``depends_on`` (a dotted name; several are comma-separated; a name the schema lacks that names a sibling in
+``depends_on`` (a dotted name; several are comma-separated or a list of names, anything else is a SearchSpaceError
+for a searched param; a name the schema lacks that names a sibling in
 the dependent's group, ``depends_on: "lo"`` inside ``g``, is that sibling), and the param depended on carries
 ``parent_param: "TRUE"``. The comparison comes from the dependent's ``math_cond`` when it has the
 form ``<op> depends_on`` (``train_random_crop_max``: ``"> depends_on"``, a max above a min). Without
@@ -15,7 +16,9 @@ pool), else ``>=``; ``<=`` when a default is missing.
   against the fixed one's value in the job's base spec (:class:`~tao_automl.schema.baseline.Baseline`: the
   template and ``spec_overrides`` over the schema default; the schema default alone when no base is given).
   A range that leaves no value is a SearchSpaceError naming both keys, the fixed value and where it came from.
-* Otherwise (list-valued params, non-numeric defaults) the relation is not enforced.
+  A fixed value that is not a number though its schema type is (``"6"`` for an int) is a SearchSpaceError.
+* Otherwise (list-valued params, a bool or text param, no value) the relation is not enforced;
+  :func:`unenforced_relations` notes it (the run's notes).
 
 Relations are ordered so that a param's own parents are repaired before it is used as a parent.
 """
@@ -32,6 +35,7 @@ from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import SCHEMA_DEFAULT, Baseline
 from tao_automl.space.relations import OPS, closest_allowed
 from tao_automl.space.search_space import (
+    BoolParam,
     CategoricalParam,
     FloatParam,
     IntGridParam,
@@ -40,6 +44,7 @@ from tao_automl.space.search_space import (
     Relation,
     describe,
 )
+from tao_automl.util.yaml_numbers import number_as_text_hint
 
 _OP = re.compile(r"(>=|<=|>|<)\s*depends_on")
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -59,14 +64,23 @@ def _number(value: Any) -> float | None:
     return float(value) if ok else None
 
 
-def parents_of(prop: Mapping[str, Any], schema: Mapping[str, Any] | None = None, name: str = "") -> list[str]:
-    """The names ``prop``'s ``depends_on`` gives; with ``schema`` and ``name`` (the dependent's dotted name), a name
-    the schema lacks at the top that names a sibling of ``name`` (``depends_on: "lo"`` inside group ``g``) is read as
-    that sibling (``g.lo``)."""
+def parents_of(prop: Mapping[str, Any], schema: Mapping[str, Any] | None = None, name: str = "", *,
+               strict: bool = False) -> list[str]:
+    """The names ``prop``'s ``depends_on`` gives (a text, names separated by ',', or a list of names); with ``schema``
+    and ``name`` (the dependent's dotted name), a name the schema lacks at the top that names a sibling of ``name``
+    (``depends_on: "lo"`` inside group ``g``) is read as that sibling (``g.lo``). Any other ``depends_on`` gives none,
+    or (``strict``: a searched param's) is a SearchSpaceError naming it."""
     raw = prop.get("depends_on")
-    if not isinstance(raw, str):
+    texts = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) and all(
+        isinstance(r, str) for r in raw) else None
+    if texts is None:
+        if raw is not None and strict:
+            raise SearchSpaceError(
+                f"schema param {name!r}: depends_on={raw!r} is not a param name or a list of names, so its relation "
+                "cannot be enforced; allowed: a dotted name, names separated by ',', or a list of names",
+                field=f"schema property {name}", value=raw, allowed="a dotted name or a list of dotted names")
         return []
-    names = [p.strip() for p in raw.split(",") if p.strip()]
+    names = [p.strip() for text in texts for p in text.split(",") if p.strip()]
     if schema is None or "." not in name:
         return names
     group = name.rsplit(".", 1)[0]
@@ -84,11 +98,24 @@ def relation_op(prop: Mapping[str, Any], parent: Mapping[str, Any]) -> str:
     return ">=" if mine is not None and theirs is not None and mine > theirs else "<="
 
 
-def _fixed(base: Baseline | None, name: str, prop: Mapping[str, Any]) -> tuple[float | None, str]:
-    """The value a job gets at ``name`` (not searched) and where it came from."""
-    if base is not None and base.has(name):
-        return _number(base.value(name)), base.where(name)
-    return _number(prop.get("default")), SCHEMA_DEFAULT
+def _fixed(base: Baseline | None, name: str, prop: Mapping[str, Any], searched: str) -> tuple[float | None, str]:
+    """The value a job gets at ``name`` (not searched, related to ``searched``) and where it came from; None when
+    there is none or ``name`` is not a number by its schema type (a bool, a text: :func:`unenforced_relations`
+    notes it). A number-typed ``name`` whose value is not a number (``"6"``, ``"true"``) is a SearchSpaceError:
+    the relation could not be kept."""
+    value, where = (base.value(name), base.where(name)) if base is not None and base.has(name) else (
+        prop.get("default"), SCHEMA_DEFAULT)
+    if value is None or _number(value) is not None or not _numeric_type(prop):
+        return _number(value), where
+    raise SearchSpaceError(
+        f"param {searched!r}: its schema's depends_on relates it to {name}, which is fixed at {value!r} (from "
+        f"{where}), not a number, so the relation cannot be kept; allowed: a number at {name} (type "
+        f"{prop.get('type')!r}){number_as_text_hint(value)}", field=name, value=value,
+        allowed=f"a number ({prop.get('type')})")
+
+
+def _numeric_type(prop: Mapping[str, Any]) -> bool:
+    return str(prop.get("type")) in ("int", "integer", "float", "number")
 
 
 def _empty(param: Param, op: str, value: float, other: str, where: str) -> SearchSpaceError:
@@ -167,7 +194,7 @@ def apply_relations(
         prop = get_property(schema, name)
         if prop is None:
             continue
-        for parent_name in parents_of(prop, schema, name):
+        for parent_name in parents_of(prop, schema, name, strict=True):
             parent = get_property(schema, parent_name)
             if parent is None or parent_name == name:
                 continue
@@ -175,7 +202,7 @@ def apply_relations(
             if is_numeric(by_name[name]) and is_numeric(by_name.get(parent_name)):
                 relations.append(Relation(name, op, parent_name))
             elif is_numeric(by_name[name]) and parent_name not in by_name:
-                fixed, where = _fixed(base, parent_name, parent)
+                fixed, where = _fixed(base, parent_name, parent, name)
                 if fixed is not None:
                     by_name[name] = _tighten(by_name[name], op, fixed, parent_name, where)
     # Searched parents whose dependent is not searched.
@@ -185,7 +212,7 @@ def apply_relations(
         for other, prop in dependents_of(schema, name):
             if other in by_name:
                 continue
-            fixed, where = _fixed(base, other, prop)
+            fixed, where = _fixed(base, other, prop, name)
             parent = get_property(schema, name) or {}
             if fixed is not None:
                 by_name[name] = _tighten(by_name[name], _FLIP[relation_op(prop, parent)], fixed, other, where)
@@ -201,15 +228,21 @@ def unenforced_relations(schema: Mapping[str, Any], params: Sequence[Param]) -> 
         prop = get_property(schema, name)
         if prop is None:
             continue
-        for parent_name in parents_of(prop, schema, name):
+        for parent_name in parents_of(prop, schema, name, strict=True):
+            parent = get_property(schema, parent_name)
             if parent_name == name:
                 notes.append(f"param {name}: its depends_on names itself; the relation is not enforced")
-            elif get_property(schema, parent_name) is None:
+            elif parent is None:
                 notes.append(f"param {name}: its depends_on names {parent_name!r}, which the schema lacks; the "
                              "relation is not enforced")
             elif not is_numeric(param) or (parent_name in by_name and not is_numeric(by_name[parent_name])):
-                notes.append(f"param {name}: its relation with {parent_name} (depends_on) involves a list-valued "
+                odd = param if not is_numeric(param) else by_name[parent_name]
+                what = "non-numeric" if isinstance(odd, (CategoricalParam, BoolParam)) else "list-valued"
+                notes.append(f"param {name}: its relation with {parent_name} (depends_on) involves a {what} "
                              "param and is not enforced; configs that break it may be proposed")
+            elif parent_name not in by_name and not _numeric_type(parent):
+                notes.append(f"param {name}: its depends_on names {parent_name}, a {parent.get('type')!r} param, "
+                             "not a number: the relation compares numbers and is not enforced")
     return notes
 
 
