@@ -366,6 +366,32 @@ def test_a_template_number_in_exponent_form_reaches_the_job_as_a_number(tmp_path
     assert spec["train"]["wd"] == 1e-4 and spec["train"]["optim"]["lr"] == 1e-2
 
 
+@pytest.mark.parametrize(("template", "train"), [
+    ("train: {}\n", {}),
+    ("train:\n  optim: {}\n  layers: 4\n", {"layers": 4}),
+])
+def test_an_empty_group_of_a_template_keeps_the_schema_defaults(tmp_path: Path, template: str,
+                                                                 train: dict[str, Any]) -> None:
+    """A template's `train: {}` replaced the train group's schema defaults with {} (the job's spec lost train.optim.lr,
+    train.num_epochs...), while `train: {layers: 4}` merged; TAO merges a spec file over its defaults, so an empty
+    group takes them, as OmegaConf's merge does."""
+    from omegaconf import OmegaConf
+
+    from conftest import write_skill
+
+    skill_dir = write_skill(tmp_path / "bank")
+    (skill_dir / "references" / "spec_template_train.yaml").write_text(template)
+    skill = load_skill(skill_dir, "train")
+    defaults = small_schema()["default"]
+    expected = OmegaConf.to_container(OmegaConf.merge(defaults, yaml.safe_load(template)))
+    assert expected == {**defaults, "train": {**defaults["train"], **train}}
+    assert base_spec(skill) == expected
+    rendered = render_job(skill, {"train.act": "tanh"}, JobContext(), rec_dir=tmp_path / "rec",
+                          results_dir=str(tmp_path / "results"))
+    assert rendered.spec["train"] == {
+        **expected["train"], "act": "tanh"}
+
+
 def test_a_null_option_of_a_toml_model_is_refused(tmp_path: Path) -> None:
     """TOML has no null: a searched null left the key out of the job's spec while the run recorded null."""
     from conftest import write_skill

@@ -47,11 +47,14 @@ class Baseline:
 
 def baseline(schema: Mapping[str, Any], template: Mapping[str, Any] | None = None,
              overrides: Mapping[str, Any] | None = None, *, origin: str = OVERRIDE) -> Baseline:
-    """The schema defaults, then ``template``'s leaves, then ``overrides`` (dotted leaf keys, labelled ``origin``)."""
+    """The schema defaults, then ``template``'s leaves, then ``overrides`` (dotted leaf keys, labelled ``origin``).
+    The template is merged as TAO merges a spec file over its defaults: an empty mapping (``train: {}``) where the
+    defaults hold a group adds nothing and keeps the group's defaults (it replaced them with ``{}``)."""
     spec = schema_defaults(schema)
     origins: dict[str, str] = {}
     if template:
-        leaves = dict(flatten(template))
+        leaves = {key: value for key, value in flatten(template)
+                  if not (isinstance(value, Mapping) and not value and isinstance(get_dotted(spec, key), Mapping))}
         spec = with_values(spec, leaves)
         origins.update(dict.fromkeys(leaves, TEMPLATE))
     if overrides:
