@@ -453,3 +453,30 @@ def test_optuna_export_of_a_two_metric_run_is_a_multi_objective_study_whose_best
         assert trial.state.name == "COMPLETE"
         assert trial.values == [values[rec_id]["val_accuracy"], values[rec_id]["model_size"]]
     assert {t.user_attrs["rec_id"] for t in study.best_trials} == {p["rec_id"] for p in result["pareto_front"]}
+
+
+def test_the_report_table_ranks_recs_as_status_does_front_first(tmp_path: Path) -> None:
+    """Rec 4 (0.97, 200) is dominated by rec 1 (0.99, 100): status ranks it 4th, after the front (2, 1, 3). The
+    report's table ranked by the first metric alone and showed it 2nd, rank 2, against status's rank 4."""
+    import re
+
+    from tao_automl.automl import AutoML
+    from tao_automl.report.data import load_run as report_data
+    from tao_automl.report.html import _ranked_table
+
+    automl = AutoML(workspace=tmp_path / "ws" / "run_1", network="toy", search_schema=small_schema(),
+                    settings={"metric": TWO, "algorithm": "random", "automl_max_recommendations": 4})
+    values = {1: (0.99, 100.0), 2: (0.95, 10.0), 3: (0.50, 1.0), 4: (0.97, 200.0)}
+    for rec in automl.next_recommendation():  # default concurrency 4: all four at once
+        acc, size = values[rec.id]
+        automl.report_result(rec.id, None, values={"val_accuracy": acc, "model_size": size})
+    automl.finish()
+    status = query_status(tmp_path / "ws" / "run_1", recs="all")
+    by_status = sorted((r["rank"], r["rec_id"]) for r in status["recommendations"])
+    assert by_status == [(1, 2), (2, 1), (3, 3), (4, 4)]
+    table = _ranked_table(report_data(tmp_path / "ws" / "run_1"))
+    shown = [(int(rank), int(rec)) for rank, rec in
+             re.findall(r"<tr[^>]*><td class=num>(\d+)</td><td class=num>(\d+)</td>", table)]
+    assert shown == by_status
+    assert "ranked by Pareto front first (its knee pick first), then each later nondominated layer; " \
+           "val_accuracy within each" in table

@@ -136,7 +136,9 @@ class RunData:
                             lambda parent: by_id[parent].parent if parent in by_id else None)
 
     def ranked(self) -> list[RecView]:
-        """Every rec, best first; multi-fidelity recs rank by the budget they reached, then by value."""
+        """Every rec, best first; multi-fidelity recs rank by the budget they reached, then by value. A
+        multi-objective run ranks as ``status`` does (:func:`~tao_automl.multiobjective.view.ranked_ids`): the
+        front's pick, the rest of the front, then each later nondominated layer, by the first metric within each."""
         sign = -1.0 if self.direction == "maximize" else 1.0
 
         def key(rec: RecView) -> tuple[int, int, float, int]:
@@ -145,7 +147,14 @@ class RunData:
             assert rec.metric is not None
             return (0, -(rec.budget or 0), sign * rec.metric, rec.rec_id)
 
-        return sorted(self.recs, key=key)
+        by_first = sorted(self.recs, key=key)
+        if self.front is None:
+            return by_first
+        values = {r.rec_id: r.values for r in self.recs if r.values is not None}
+        order = pareto_view.ranked_ids(values, self.front, [r.rec_id for r in by_first if r.has_value])
+        by_id = {r.rec_id: r for r in self.recs}
+        placed = set(order)
+        return [by_id[i] for i in order] + [r for r in by_first if r.rec_id not in placed]
 
     @property
     def best_so_far_label(self) -> str:

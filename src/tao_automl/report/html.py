@@ -136,7 +136,10 @@ def _ranked_table(data: RunData) -> str:
             f"<td class=num>{rec.rec_id}</td><td>{_e(rec.status)}</td>{values}{on_front}"
             f"<td class=num>{'-' if rec.epochs_trained is None else rec.epochs_trained}</td>"
             f"<td class=num>{_fmt(rec.duration_s)}</td>{cells}</tr>")
-    by = "budget reached, then metric" if data.is_multi_fidelity else metrics[0] if data.front else "metric"
+    by = "budget reached, then metric" if data.is_multi_fidelity else "metric"
+    if data.front:  # as status ranks them (the table ranked by the first metric alone)
+        by = (f"Pareto front first (its {data.front.get('best_by')} pick first), then each later nondominated "
+              f"layer; {metrics[0]} within each")
     metric_heads = "".join(f"<th>{_e(m)}</th>" for m in metrics) + ("<th>Pareto front</th>" if data.front else "")
     return (f"<h2>Recs, best first</h2><p class=muted>ranked by {_e(by)}; failed and running recs last</p>"
             f"<table id=ranked><thead><tr><th>rank</th><th>rec</th><th>status</th>{metric_heads}"
