@@ -480,3 +480,28 @@ def test_the_report_table_ranks_recs_as_status_does_front_first(tmp_path: Path) 
     assert shown == by_status
     assert "ranked by Pareto front first (its knee pick first), then each later nondominated layer; " \
            "val_accuracy within each" in table
+
+
+def test_ask_tell_resume_takes_the_runs_own_metric_list_given_again(tmp_path: Path) -> None:
+    """AutoML(workspace, resume=True, settings={"metric": <the run's list>, ...}) was refused with
+    "automl_settings.direction: 'maximize' cannot be combined with a list metric": the stored direction and
+    objectives (which the list carries) were put under the given list. A changed list is still refused, naming it."""
+    from tao_automl.automl import AutoML
+    from tao_automl.errors import WorkspaceError
+
+    settings_ = {"metric": TWO, "algorithm": "random", "automl_max_recommendations": 4, "metric_weights":
+                 {"model_size": 1}}
+    automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=small_schema(), settings=settings_)
+    rec = automl.next_recommendation()[0]
+    automl.report_result(rec.id, None, values={"val_accuracy": 0.9, "model_size": 3.0})
+    automl.finish()
+    again = AutoML(workspace=tmp_path / "run", network="toy", search_schema=small_schema(), resume=True,
+                   settings={**settings_, "automl_max_recommendations": 5})
+    assert again.settings.objectives == TWO and again.settings.automl_max_recommendations == 5
+    assert [p["rec_id"] for p in again.get_status()["pareto_front"]] == [1]
+    again.finish()
+    flipped = [TWO[0], {"name": "model_size", "direction": "maximize"}]
+    with pytest.raises(WorkspaceError) as caught:
+        AutoML(workspace=tmp_path / "run", network="toy", search_schema=small_schema(), resume=True,
+               settings={**settings_, "metric": flipped})
+    assert caught.value.field == "automl_settings.objectives" and "'maximize'" in str(caught.value)

@@ -73,7 +73,7 @@ class AutoML:
         given = plain("settings", settings)
         self._given: dict[str, Any] = dict(given or {})  # the settings this call gave (a resume puts them on top)
         if resume and given is not None and (run_dir / DB_NAME).exists():
-            given = {**stored_settings(read_meta(run_dir)), **given}  # the run's settings, what is given on top
+            given = _on_top(stored_settings(read_meta(run_dir)), given)  # the run's settings, what is given on top
         self.settings = AutoMLSettings.from_mapping(given)  # a resume without settings takes the run's (below)
         tracking = {"wandb": check_tracking_config("wandb_config", wandb_config),
                     "mlflow": check_tracking_config("mlflow_config", mlflow_config)}
@@ -180,7 +180,7 @@ class AutoML:
                                                     "skill_dir or search_schema of the run",
                 hint=f"leave {given[0]} out to resume the run as it was made, or give skill_dir/search_schema too")
         if given:
-            stored = AutoMLSettings.from_mapping({**stored_settings(meta), **self._given})  # the run's, as resumed
+            stored = AutoMLSettings.from_mapping(_on_top(stored_settings(meta), self._given))  # the run's, as resumed
             plan = self._plan(space_args["train_specs"], action, space_args["skill_dir"], space_args["search_schema"],
                               space_args["automl_hyperparameters"], space_args["custom_param_ranges"], stored)
             if space_args["train_specs"] is not None and _as_json(plan.base_spec) != _as_json(meta.get("base_spec")):
@@ -386,6 +386,15 @@ def _space_diff(stored: Any, given: Any) -> tuple[str, str]:
     left += [f"{n} (absent)" for n in new if n not in old]
     right += [f"{n} (absent)" for n in old if n not in new]
     return "; ".join(left) or "the same params", "; ".join(right) or "the same params"
+
+
+def _on_top(stored: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """A resume's settings: the run's stored ones with ``given`` on top. A list ``metric`` given carries each
+    metric's direction, so the stored ``direction``/``objectives`` (what the run's own list expanded to) are not
+    put under it: they were refused as a direction combined with a list metric, even for the run's own list."""
+    if isinstance(given.get("metric"), (list, tuple)):
+        stored = {k: v for k, v in stored.items() if k not in ("direction", "objectives")}
+    return {**stored, **given}
 
 
 def _number(name: str, value: Any, allowed: str) -> float | None:
