@@ -505,3 +505,24 @@ def test_ask_tell_resume_takes_the_runs_own_metric_list_given_again(tmp_path: Pa
         AutoML(workspace=tmp_path / "run", network="toy", search_schema=small_schema(), resume=True,
                settings={**settings_, "metric": flipped})
     assert caught.value.field == "automl_settings.objectives" and "'maximize'" in str(caught.value)
+
+
+def test_eval_fn_overrides_the_first_metric_of_a_two_metric_run(tmp_path: Path) -> None:
+    """eval_fn "overrides the extracted value" (SPEC): in a run with a list metric its number was dropped (each rec
+    kept the val_accuracy its job wrote, and the front was built from those); it is now the first metric's value."""
+    skill = write_skill(tmp_path / "bank", trainer=TWO_METRIC_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    result = runner.run(automl_settings={"metric": TWO, "algorithm": "random", "automl_max_recommendations": 3,
+                                         "automl_max_concurrent": 3, "poll_interval_s": 0.3},
+                        workspace_path=tmp_path / "ws", gpu_count=0,
+                        eval_fn=lambda rec, job_id: 0.5 + rec.id / 100)
+    written = _user_values(result["recommendations"], Path(result["run_dir"]))
+    for row in result["recommendations"]:
+        assert row["status"] == "success"
+        assert row["metric_value"] == 0.5 + row["rec_id"] / 100
+        assert row["metric_values"] == {"val_accuracy": row["metric_value"],
+                                        "model_size": written[row["rec_id"]]["model_size"]}
+    points = {r["rec_id"]: (-r["metric_values"]["val_accuracy"], r["metric_values"]["model_size"])
+              for r in result["recommendations"]}
+    assert [p["rec_id"] for p in result["pareto_front"]] == pareto_front(points)
+    assert query_status(result["run_dir"])["pareto_front"] == result["pareto_front"]

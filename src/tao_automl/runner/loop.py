@@ -728,6 +728,8 @@ class AutoMLRunner:
                     evaluated = eval_fn(item.rec, item.job_id)
                     if isinstance(evaluated, numbers.Real) and not isinstance(evaluated, bool):
                         value, source = float(evaluated), "eval_fn"
+                        if values is not None:  # a list of metrics: it is the first one's (the rec's metric column)
+                            values = {**values, exp.objectives[0]["name"]: value}
                     elif evaluated is not None:  # eval_fn -> float | None: a flag or a text is not a metric
                         log.warning("rec %d: eval_fn returned %r (%s), not a number; using the extracted value",
                                     rec_id, evaluated, type(evaluated).__name__)
