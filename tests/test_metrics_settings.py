@@ -383,6 +383,20 @@ def test_a_recs_metric_is_the_last_value_its_job_reported_not_its_best_epoch(tmp
     assert result["best"]["metric_value"] == 0.6 and result["recommendations"][0]["metric_value"] == 0.6
 
 
+def _one_rec_run(tmp_path: Path, trainer: str | None = None, **run_kwargs: Any) -> dict[str, Any]:
+    """A real one-rec random run of the toy skill (its ``trainer`` if given) on the local platform, metric val_loss."""
+    from conftest import write_skill
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+
+    skill = write_skill(tmp_path / "bank", **({} if trainer is None else {"trainer": trainer}))
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    result: dict[str, Any] = runner.run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.2}, workspace_path=tmp_path / "ws", gpu_count=0, **run_kwargs)
+    return result
+
+
 DIVERGING_TRAINER = textwrap.dedent(
     """
     import json, os, sys, yaml
@@ -398,16 +412,9 @@ DIVERGING_TRAINER = textwrap.dedent(
 def test_a_diverged_recs_failure_names_the_metric_and_the_file_it_was_read_from(tmp_path: Path) -> None:
     """A job whose last value is NaN failed with "metric is not a finite number (nan)": no metric named, nor where
     it was read. The message now names both, and `status --json` shows the same failure."""
-    from conftest import write_skill
-    from tao_automl.platforms.local import LocalSDK
-    from tao_automl.runner import AutoMLRunner
     from tao_automl.status import query_status
 
-    skill = write_skill(tmp_path / "bank", trainer=DIVERGING_TRAINER)
-    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
-    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss",
-                                         "automl_max_recommendations": 1, "poll_interval_s": 0.2},
-                        workspace_path=tmp_path / "ws", gpu_count=0)
+    result = _one_rec_run(tmp_path, DIVERGING_TRAINER)
     rec = result["recommendations"][0]
     assert rec["status"] == "failure" and rec["metric_value"] is None and result["best"] is None
     assert re.fullmatch(r"metric 'val_loss' is not a finite number \(nan\): the last value the job reported \(read "
@@ -423,15 +430,7 @@ def test_a_metric_extractors_number_past_a_floats_range_fails_its_rec_saying_so(
                                                                                 shown: str) -> None:
     """An extractor returning 10**400 ended the run with a raw "OverflowError: int too large to convert to float"
     from inside the runner; now that rec fails, its message naming the extractor and the value, cut short."""
-    from conftest import write_skill
-    from tao_automl.platforms.local import LocalSDK
-    from tao_automl.runner import AutoMLRunner
-
-    skill = write_skill(tmp_path / "bank")
-    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
-    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss",
-                                         "automl_max_recommendations": 1, "poll_interval_s": 0.2},
-                        workspace_path=tmp_path / "ws", gpu_count=0, metric_extractor=lambda logs, name: returned)
+    result = _one_rec_run(tmp_path, metric_extractor=lambda logs, name: returned)
     rec = result["recommendations"][0]
     assert rec["status"] == "failure" and rec["metric_value"] is None and result["best"] is None
     assert re.fullmatch(rf"metric_extractor returned {shown}, a number past a float's range \(at most about "
@@ -490,15 +489,7 @@ SUBFOLDER_DIVERGING_TRAINER = DIVERGING_TRAINER.replace('spec["results_dir"]', '
 
 def test_a_diverged_recs_failure_names_the_status_json_a_folder_down_it_was_read_from(tmp_path: Path) -> None:
     """The failure named `.../results/status.json` though the job wrote `.../results/train/status.json`."""
-    from conftest import write_skill
-    from tao_automl.platforms.local import LocalSDK
-    from tao_automl.runner import AutoMLRunner
-
-    skill = write_skill(tmp_path / "bank", trainer=SUBFOLDER_DIVERGING_TRAINER)
-    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
-    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss",
-                                         "automl_max_recommendations": 1, "poll_interval_s": 0.2},
-                        workspace_path=tmp_path / "ws", gpu_count=0)
+    result = _one_rec_run(tmp_path, SUBFOLDER_DIVERGING_TRAINER)
     rec = result["recommendations"][0]
     assert rec["status"] == "failure", rec
     assert re.fullmatch(r"metric 'val_loss' is not a finite number \(nan\): the last value the job reported \(read "
