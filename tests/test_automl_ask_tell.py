@@ -183,6 +183,22 @@ def test_resume_with_changed_settings_names_the_change(tmp_path: Path) -> None:
                                                                               ["val_loss"])
 
 
+def test_resume_giving_the_direction_the_run_read_from_the_name_is_no_change(tmp_path: Path) -> None:
+    """A run whose direction was read from its metric's name (val_loss: minimize) refused a resume that gave it,
+    as ``direction`` or a one-entry metric list, with "direction: None -> 'minimize'"; it resumes now, and a real
+    change is refused naming the run's direction, not None."""
+    AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss"}, search_schema=small_schema()).finish()
+    for given in ({"metric": "val_loss", "direction": "minimize"},
+                  {"metric": [{"name": "val_loss", "direction": "minimize"}]}):
+        again = AutoML(workspace=tmp_path / "run", settings=given, resume=True, log_progress=False)
+        assert again.settings.direction is None and again.get_status()["progress"]["direction"] == "minimize"
+        again.finish()
+    with pytest.raises(WorkspaceError, match="direction: 'minimize' -> 'maximize'") as caught:
+        AutoML(workspace=tmp_path / "run", settings={"metric": "val_loss", "direction": "maximize"}, resume=True)
+    assert (caught.value.field, caught.value.value, caught.value.allowed) == ("automl_settings.direction", "maximize",
+                                                                              ["minimize"])
+
+
 def test_needs_a_search_space(tmp_path: Path) -> None:
     with pytest.raises(SearchSpaceError, match="skill_dir"):
         AutoML(workspace=tmp_path / "run", settings={})

@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,9 @@ class Experiment:
             check_complete(run_dir, meta)
         stored = AutoMLSettings.from_mapping(stored_settings(meta))
         if settings is not None:
-            drift = changed_settings(stored, settings)
+            if stored.direction is None and settings.direction == meta.get("direction"):
+                settings = replace(settings, direction=None)  # the direction the run read from the name, given
+            drift = changed_settings(stored, settings, meta.get("direction"))
             if drift:
                 store.close()
                 first, (was, now_given) = next(iter(drift.items()))
@@ -604,7 +606,12 @@ def as_scheduler(brain: Any, settings: AutoMLSettings) -> TrialScheduler:
     return ClassicScheduler(brain, settings.automl_max_recommendations)
 
 
-def changed_settings(stored: AutoMLSettings, given: AutoMLSettings) -> dict[str, tuple[Any, Any]]:
-    """The fixed settings that changed: ``key -> (stored, given)``, in the settings' order; empty when none did."""
+def changed_settings(stored: AutoMLSettings, given: AutoMLSettings,
+                     direction: str | None = None) -> dict[str, tuple[Any, Any]]:
+    """The fixed settings that changed: ``key -> (stored, given)``, in the settings' order; empty when none did.
+    ``direction``: the run's, which a stored ``None`` (read from the metric's name) stands for."""
     a, b = stored.to_dict(), given.to_dict()
+    if direction is not None and a.get("direction") is None:
+        a["direction"] = direction  # a change of direction shows the one the run uses, not None
+        b["direction"] = b.get("direction") or direction
     return {k: (a[k], b[k]) for k in a if a[k] != b[k] and k not in RESUME_MUTABLE}
