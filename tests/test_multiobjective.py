@@ -21,6 +21,7 @@ from conftest import small_schema, write_skill
 from tao_automl.cli.main import main
 from tao_automl.errors import SettingsError
 from tao_automl.experiment.core import Experiment
+from tao_automl.experiment.lines import format_metric
 from tao_automl.export.run_data import load_run
 from tao_automl.multiobjective.pareto import dominates, hypervolume_2d, knee, layers, pareto_front, weighted_pick
 from tao_automl.platforms.local import LocalSDK
@@ -526,3 +527,34 @@ def test_eval_fn_overrides_the_first_metric_of_a_two_metric_run(tmp_path: Path) 
               for r in result["recommendations"]}
     assert [p["rec_id"] for p in result["pareto_front"]] == pareto_front(points)
     assert query_status(result["run_dir"])["pareto_front"] == result["pareto_front"]
+
+
+def test_the_line_per_ended_rec_shows_every_metric(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The progress log's line per rec (`rec 2 success: val_accuracy=...`) and the live view's (`[rec 2] success
+    val_accuracy=...`) of a two-metric run showed the first metric alone; they show each metric now, as status does."""
+    import io
+
+    from tao_automl.automl import AutoML
+    from tao_automl.cli.live import LiveView
+
+    skill = write_skill(tmp_path / "bank", trainer=TWO_METRIC_TRAINER)
+    out = io.StringIO()
+    view = LiveView("val_accuracy", as_json=True, stderr=out)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    with caplog.at_level("INFO", logger="tao_automl.progress"):
+        result = runner.run(automl_settings={"metric": TWO, "algorithm": "random", "automl_max_recommendations": 2,
+                                             "automl_max_concurrent": 2, "poll_interval_s": 0.3},
+                            workspace_path=tmp_path / "ws", gpu_count=0, on_result=view.ended)
+    for row in result["recommendations"]:
+        acc, size = row["metric_values"]["val_accuracy"], row["metric_values"]["model_size"]
+        shown = f"val_accuracy={format_metric(acc)}, model_size={format_metric(size)}"
+        assert f"rec {row['rec_id']} success: {shown}" in caplog.text
+        assert f"[rec {row['rec_id']:>3}] success  {shown}" in out.getvalue()
+    caplog.clear()
+    automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=small_schema(),
+                    settings={"metric": TWO, "algorithm": "random", "automl_max_recommendations": 2})
+    rec = automl.next_recommendation()[0]
+    with caplog.at_level("INFO", logger="tao_automl.progress"):
+        automl.report_result(rec.id, None, values={"val_accuracy": 0.9, "model_size": 3.0})
+    assert f"rec {rec.id} success: val_accuracy=0.9, model_size=3 " in caplog.text
+    automl.finish()

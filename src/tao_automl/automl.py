@@ -267,7 +267,8 @@ class AutoML:
         if self.log_progress:
             progress = self._exp.progress()
             with progress_log.default_handler(True):
-                progress_log.log_rec(rec_dict(row), progress, str(progress.get("metric") or "metric"))
+                progress_log.log_rec({**rec_dict(row), "metric_values": self._exp.metric_values(row.rec_id)},
+                                     progress, str(progress.get("metric") or "metric"))
 
     def _values(self, values: Any) -> dict[str, float]:
         """``values`` checked: a mapping of this run's metric names to numbers."""

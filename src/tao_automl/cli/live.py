@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from tao_automl.cli.terminal import fit as _fit
 from tao_automl.cli.terminal import redraws
 from tao_automl.experiment.core import Recommendation
-from tao_automl.experiment.lines import counts_line, format_metric, format_params, progress_line
+from tao_automl.experiment.lines import counts_line, format_params, metrics_text, progress_line
 
 _ERASE = "\r\033[K"
 
@@ -52,7 +52,7 @@ class LiveView:
         self._print(f"[rec {rec.id:>3}] started  job {rec.job_id}  {format_params(rec.params)}")
 
     def ended(self, rec: Recommendation, value: float | None, status: str) -> None:
-        shown = f"{self.metric}={format_metric(value)}" if value is not None else str(rec.message or "")
+        shown = metrics_text(self.metric, value, rec.metric_values) if value is not None else str(rec.message or "")
         self._print(f"[rec {rec.id:>3}] {status:<8} {shown}")
 
     def _draw(self) -> None:

@@ -75,7 +75,8 @@ class Recommendation:
     """One rec: its id, the sampled hyperparameters and the full spec they produce.
 
     ``trial``: the scheduler's plan for it (``budget`` in epochs, ``parent``, ``rung``, ...); ``error``: why its job
-    could not be submitted (set by the runner); ``message``: the reason recorded with its result."""
+    could not be submitted (set by the runner); ``message``: the reason recorded with its result; ``metric_values``:
+    a multi-objective run's successful rec, each metric's value (set by the runner when it ends)."""
 
     id: int
     params: dict[str, Any]
@@ -86,6 +87,7 @@ class Recommendation:
     error: str | None = None
     message: str | None = None
     trial: dict[str, Any] | None = None
+    metric_values: dict[str, float] | None = None
 
 
 def stored_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -573,6 +575,11 @@ class Experiment:
     def tracking_errors(self) -> dict[str, dict[str, Any]]:
         """The run's failed trackers as recorded (every process that ran it), read after its store was closed too."""
         return tracking_errors_of(read_meta(self.run_dir) if self.store.closed else self.store.meta())
+
+    def metric_values(self, rec_id: int) -> dict[str, float] | None:
+        """A multi-objective run's successful rec: each metric's value; None otherwise."""
+        got = self._values.get(rec_id) if self.objectives else None
+        return dict(got) if got is not None else None
 
     def summary(self) -> dict[str, Any]:
         return summarise(self.recs(), self.store.meta(), self._values if self.objectives else None)

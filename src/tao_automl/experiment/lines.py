@@ -123,10 +123,19 @@ def epochs_trained(rec: Mapping[str, Any]) -> int | None:
     return rec.get("budget") if rec.get("status") == "success" else None
 
 
+def metrics_text(metric: str, value: Any, values: Mapping[str, Any] | None = None) -> str:
+    """``val_loss=0.12``; a multi-objective rec's ``values`` (every metric): ``acc=0.95, size=10``."""
+    if values:
+        return ", ".join(f"{name}={format_metric(v)}" for name, v in values.items())
+    return f"{metric}={format_metric(value)}"
+
+
 def rec_line(rec: Mapping[str, Any], metric: str) -> str:
-    """One ended rec: status, metric (or the reason it has none), epochs trained and wall time."""
+    """One ended rec: status, metric (each metric of a multi-objective rec's ``metric_values``; or the reason it has
+    none), epochs trained and wall time."""
     value = rec.get("metric_value")
-    shown = f"{metric}={format_metric(value)}" if value is not None else str(rec.get("message") or "no metric")
+    shown = metrics_text(metric, value, rec.get("metric_values")) if value is not None \
+        else str(rec.get("message") or "no metric")
     details = []
     epochs = epochs_trained(rec)
     if epochs is not None:

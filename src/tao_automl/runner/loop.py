@@ -395,7 +395,8 @@ class AutoMLRunner:
             return
         progress = exp.progress()
         if ended is not None and self.log_progress:
-            progress_log.log_rec(rec_dict(ended), progress, str(progress.get("metric") or "metric"))
+            progress_log.log_rec({**rec_dict(ended), "metric_values": exp.metric_values(ended.rec_id)}, progress,
+                                 str(progress.get("metric") or "metric"))
         _guarded("on_progress", self.on_progress, progress)
 
     def _loop(self, exp: Experiment, plan: RunPlan, extractor: MetricExtractor | None, eval_fn: EvalFn | None,
@@ -1082,7 +1083,7 @@ class AutoMLRunner:
                 budget: int | None = None) -> None:
         row = exp.tell(rec.id, value, status, message, values=values, finished_at=ended_at, budget=budget)
         rec.status, rec.metric_value = row.status, row.metric_value
-        rec.message = row.message
+        rec.message, rec.metric_values = row.message, exp.metric_values(rec.id)
         _guarded("on_result", on_result, rec, row.metric_value, row.status)
         self._progress(exp, row)
         self._release(exp, rec)
