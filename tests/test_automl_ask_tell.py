@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from pathlib import Path
@@ -65,6 +66,29 @@ def test_failures_and_nan_are_never_best(tmp_path: Path) -> None:
     assert status["progress"]["failed"] == 3
     assert [h["status"] for h in status["history"]] == ["failure", "failure", "failure", "success"]
     automl.finish()
+
+
+def test_a_number_reported_with_a_failure_is_not_recorded_as_its_metric(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """report_result(id, 0.1, status="failure") stored 0.1: `status` showed it on the failure row and
+    `export --csv` wrote it as that rec's val_loss. A failure has no metric (as the runner records a failed job):
+    the number is not kept, the failure and its message are."""
+    from tao_automl.cli.main import main
+
+    automl = _random_run(tmp_path / "run", 2, 2)
+    recs = automl.next_recommendation()
+    automl.report_result(recs[0].id, 0.1, status="failure", message="diverged")
+    automl.report_result(recs[1].id, 0.5)
+    history = automl.finish()["history"]
+    assert [(h["status"], h["metric_value"], h["message"]) for h in history] == [("failure", None, "diverged"),
+                                                                                 ("success", 0.5, None)]
+    assert automl.get_best().id == recs[1].id
+    assert main(["status", str(tmp_path / "run")]) == 0
+    failed_row = next(line for line in capsys.readouterr().out.splitlines() if " failure " in line)
+    assert "0.1" not in failed_row
+    assert main(["export", str(tmp_path / "run"), "--csv", str(tmp_path / "recs.csv")]) == 0
+    rows = {r["rec_id"]: r for r in csv.DictReader((tmp_path / "recs.csv").open())}
+    assert rows[str(recs[0].id)]["val_loss"] == "" and float(rows[str(recs[1].id)]["val_loss"]) == 0.5
 
 
 def test_an_infinite_metric_records_a_failure_in_either_direction(tmp_path: Path) -> None:

@@ -240,7 +240,9 @@ class AutoML:
 
     def report_result(self, rec_id: int, metric: float | None, status: str = "success",
                       message: str | None = None, values: Mapping[str, float] | None = None) -> None:
-        """Record a rec's metric (user scale). ``None`` / NaN / inf, or ``status="failure"``, is a failure.
+        """Record a rec's metric (user scale). ``None`` / NaN / inf, or ``status="failure"``, is a failure; a
+        failure records no metric (a number given with ``status="failure"`` is not kept: put what it was in
+        ``message``).
 
         A run whose ``metric`` is a list takes its metrics only in ``values`` (name -> number, every metric of the
         run for a success) with ``metric=None``. A single-metric run takes ``metric``, or ``values={name: number}``

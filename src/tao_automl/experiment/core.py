@@ -464,7 +464,8 @@ class Experiment:
     def tell(self, rec_id: int, value: float | None, status: str = "success", message: str | None = None,
              budget: int | None = None, values: Mapping[str, float | None] | None = None,
              finished_at: float | None = None) -> RecRow:
-        """Persist a rec's end, then let the brain learn from it. NaN/inf/None are failures.
+        """Persist a rec's end, then let the brain learn from it. NaN/inf/None are failures; a failure keeps no
+        metric (a ``value`` given with it is not recorded: no view shows, ranks by or exports it as a result).
 
         ``budget``: epochs the rec actually trained (stopped recs); defaults to the trial's planned budget.
         ``values``: a multi-objective run's metric values by name (``value`` is then the first one's); a missing
@@ -491,7 +492,7 @@ class Experiment:
                 "no metric was reported" if value is None else f"metric is not a finite number ({value})"
             )
             status = "failure"
-        stored_value = value if value is not None and math.isfinite(value) else None
+        stored_value = value if status != "failure" and value is not None and math.isfinite(value) else None
         if budget is not None:
             self.store.log_event("trained_budget", rec_id, budget=budget)
         trained = budget if budget is not None else (self._trial_of(row).budget or row.budget)
