@@ -60,9 +60,11 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
     if choice:
         lines.append(f"auto picked {choice['algorithm']}: {choice['reason']}")
     if objectives:
-        front = ", ".join(str(p["rec_id"]) for p in progress.get("pareto_front") or ()) or "none yet"
+        front = ", ".join(str(p["rec_id"]) for p in progress.get("pareto_front") or ())
+        front = f"rec(s) {front}" if front else (  # "yet" only while recs may still succeed
+            "none yet" if progress.get("state") in ("running", "starting") else "none (no rec succeeded)")
         lines.append("objectives: " + ", ".join(f"{o['name']} ({o['direction']})" for o in objectives)
-                     + f"; Pareto front: rec(s) {front}")
+                     + f"; Pareto front: {front}")
     best = summary.get("best")
     if best:
         at = f" at {best['budget']} epochs" if best.get("budget") is not None else ""
