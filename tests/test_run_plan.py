@@ -663,7 +663,9 @@ def test_more_params_than_recs_is_noted(tmp_path: Path) -> None:
      "run will rank the highest val_loss best; set its direction to minimize unless that is what you mean"),
     ({"metric": [{"name": "val_accuracy", "direction": "maximize"}, {"name": "train_loss", "direction": "maximize"}],
       "algorithm": "random"},
-     "automl_settings.metric: metric 'train_loss' is maximized, but its name reads lower-is-better ('loss')"),
+     # the list entry's field (it named automl_settings.metric, which holds every entry)
+     "automl_settings.metric[1].direction: metric 'train_loss' is maximized, but its name reads lower-is-better "
+     "('loss')"),
     ({"metric": "val_accuracy", "direction": "maximize"}, None),  # agrees
     ({"metric": "val_loss"}, None),  # no direction given: inferred, nothing to contradict
 ])

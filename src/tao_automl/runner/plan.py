@@ -732,11 +732,11 @@ def direction_notes(settings: AutoMLSettings, skill: Skill | None) -> list[str]:
         doubt = direction_doubt(metric_name(settings, skill))
         if doubt is not None:
             notes.append(doubt)
-    for entry in given:
+    for i, entry in enumerate(given):
         name, chosen = entry["name"], str(entry["direction"])
         evident, why = metric_direction(name, skill) or (chosen, "")
-        if chosen != evident:
-            where = "automl_settings.metric" if settings.objectives else "automl_settings.direction"
+        if chosen != evident:  # the field to change: the list entry's direction, or the setting
+            where = f"automl_settings.metric[{i}].direction" if settings.objectives else "automl_settings.direction"
             notes.append(f"{where}: metric {name!r} is {chosen}d, but {why}: the run will rank the "
                          f"{'lowest' if chosen == 'minimize' else 'highest'} {name} best; set its direction to "
                          f"{evident} unless that is what you mean")
