@@ -126,6 +126,19 @@ def test_the_readme_error_line() -> None:
         AutoMLSettings.from_mapping({"metric": [TWO[0], {"name": "latency_ms", "direction": "up"}]})
 
 
+@pytest.mark.parametrize("entry", [{"name": "latency_ms"}, {"name": "latency_ms", "direction": None}])
+def test_an_entry_without_a_direction_says_it_is_missing(entry: dict[str, Any]) -> None:
+    """A list entry with no direction said "automl_settings.metric[1].direction: None is not allowed", as if None
+    had been written; it says the direction is missing, naming the entry and the allowed values (a name too)."""
+    with pytest.raises(SettingsError, match=r"^automl_settings\.metric\[1\]\.direction is missing \(entry \{'name': "
+                       r"'latency_ms'.*\}\); allowed: \['minimize', 'maximize'\]$") as caught:
+        AutoMLSettings.from_mapping({"metric": [TWO[0], entry]})
+    assert "None" not in str(caught.value).split("(entry")[0]
+    with pytest.raises(SettingsError, match=r"^automl_settings\.metric\[0\]\.name is missing \(entry "
+                       r"\{'direction': 'maximize'\}\); allowed: a non-empty metric name$"):
+        AutoMLSettings.from_mapping({"metric": [{"direction": "maximize"}, TWO[1]]})
+
+
 @pytest.mark.parametrize(("raw", "field", "allowed"), BAD_SHAPES)
 def test_bad_shapes_name_field_value_and_allowed(raw: dict[str, Any], field: str, allowed: str) -> None:
     with pytest.raises(SettingsError) as caught:

@@ -27,6 +27,12 @@ def _bad(field: str, value: Any, allowed: Any, what: str = "is not allowed") -> 
                          field=f"automl_settings.{field}", value=value, allowed=allowed)
 
 
+def _missing(field: str, entry: Mapping[str, Any], allowed: Any) -> SettingsError:
+    """An entry without ``field``'s key (or with it empty: ``direction:`` in YAML), naming the entry."""
+    return SettingsError(f"automl_settings.{field} is missing (entry {dict(entry)!r}); allowed: {allowed}",
+                         field=f"automl_settings.{field}", allowed=allowed)
+
+
 def check_objectives(field: str, value: Any) -> list[dict[str, str]]:
     """A list of >= 1 ``{name, direction}`` mappings with distinct names, as plain dicts."""
     shape = "a list of {name: METRIC, direction: minimize|maximize} mappings"
@@ -41,11 +47,15 @@ def check_objectives(field: str, value: Any) -> list[dict[str, str]]:
         if unknown:
             raise _bad(f"{where}.{unknown[0]}", unknown[0], list(ENTRY_KEYS), "is not a key of a metric entry")
         name = entry.get("name")
+        if name is None:
+            raise _missing(f"{where}.name", entry, "a non-empty metric name")
         if not isinstance(name, str) or not name.strip():
             raise _bad(f"{where}.name", name, "a non-empty metric name")
         if name != name.strip():  # " val_loss" would be looked up as given, never as the job's name
             raise _bad(f"{where}.name", name, f"a metric name without surrounding spaces ({name.strip()!r})")
         direction = entry.get("direction")
+        if direction is None:
+            raise _missing(f"{where}.direction", entry, list(DIRECTIONS))
         if direction not in DIRECTIONS:
             raise _bad(f"{where}.direction", direction, list(DIRECTIONS),
                        "is not allowed" + did_you_mean(str(direction), DIRECTIONS))
