@@ -112,10 +112,30 @@ def test_timeout_from_scontrol_is_a_failure_explained_by_the_time_limit(tmp_path
     assert analysis["slurm_state"] == "TIMEOUT" and analysis["reason"] == "TimeLimit"
     assert analysis["node"] == "node7" and analysis["signal"] == 15
     assert "time limit" in analysis["message"] and "node7" in analysis["message"]
+    # an audit's rec said only "it reached its time limit": which limit, and what to change, were left to guess
+    assert "its time limit (00:01:00)" in analysis["message"]
+    assert "raise time_limit (platform_kwargs.time_limit" in analysis["message"]
     # the final state is persisted: a new SDK answers without asking Slurm again
     again = _fake_sdk(tmp_path, lambda argv: Result(1, "", "slurm_load_jobs error: Invalid job id specified"))
     assert again.get_job_status("41") is JobStatus.FAILURE
     assert again.shell.calls == []  # type: ignore[attr-defined]
+
+
+def test_a_timeout_read_from_the_jobcomp_record_names_the_limit_in_minutes(tmp_path: Path) -> None:
+    """Slurm forgot the job (MinJobAge): its jobcomp line (``sacct -c``) gives the limit in minutes."""
+    def answer(argv: list[str]) -> Result:
+        if argv[0] == "scontrol":
+            return Result(1, "", "slurm_load_jobs error: Invalid job id specified")
+        if "-c" in argv:
+            return Result(0, "41|TIMEOUT|0:0|node7|1796452550|90\n", "")
+        return Result(1, "", "Slurm accounting storage is disabled")
+
+    sdk = _fake_sdk(tmp_path, answer)
+    _adopt(sdk, "41", time.time() - 3600)
+    assert sdk.get_job_status("41") is JobStatus.FAILURE
+    message = (sdk.get_failure_analysis("41") or {})["message"]
+    assert "ended TIMEOUT on node node7: it reached its time limit (90 min)" in message
+    assert "raise time_limit" in message
 
 
 def test_a_job_slurm_forgot_without_accounting_fails_after_the_grace_period(tmp_path: Path) -> None:

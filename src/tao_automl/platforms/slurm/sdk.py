@@ -616,6 +616,11 @@ def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: li
     state = slurm_state(str(data.get("slurm_state") or "FAILED"))
     if data.get("message"):
         return f"Slurm job {job_id} failed: {data['message']}."
+    if state == "TIMEOUT":
+        limit = f" ({data['time_limit']})" if data.get("time_limit") else ""
+        return (f"Slurm job {job_id} ended TIMEOUT{where}: it reached its time limit{limit} and Slurm killed it; "
+                "raise time_limit (platform_kwargs.time_limit, or platform_options.time_limit for the whole run: "
+                "minutes, or a Slurm time such as '04:00:00') if it needs longer.")
     if state in STATE_REASONS:
         return f"Slurm job {job_id} ended {state}{where}: {STATE_REASONS[state]}."
     parts = [f"Slurm job {job_id} {state}{where}"]

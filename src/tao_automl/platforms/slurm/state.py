@@ -97,14 +97,24 @@ def job_info(fields: dict[str, str]) -> dict[str, Any]:
         "reason": None if reason in (None, "", "None") else reason,
         "node": None if node in (None, "", "(null)", "None assigned") else node,
         "stdout": fields.get("StdOut"),
+        "time_limit": _limit_text(fields.get("TimeLimit") or fields.get("Timelimit")),
     }
 
 
-SACCT_FIELDS = ("JobID", "State", "ExitCode", "NodeList", "End")
+def _limit_text(value: str | None) -> str | None:
+    """A job's time limit as Slurm gave it: scontrol's ``00:01:00`` as is, jobcomp's minutes (``1``) as ``1 min``;
+    None when unknown or unlimited."""
+    text = (value or "").strip()
+    if not text or text.upper() in ("UNLIMITED", "PARTITION_LIMIT", "INVALID", "(NULL)", "NONE"):
+        return None
+    return f"{text} min" if text.isdigit() else text
+
+
+SACCT_FIELDS = ("JobID", "State", "ExitCode", "NodeList", "End", "Timelimit")
 
 
 def parse_sacct(text: str, job_id: str) -> dict[str, str] | None:
-    """The allocation line of ``job_id`` from ``sacct -n -P -o JobID,State,ExitCode,NodeList,End``."""
+    """The allocation line of ``job_id`` from ``sacct -n -P -o JobID,State,ExitCode,NodeList,End,Timelimit``."""
     for line in text.splitlines():
         parts = line.split("|")
         if len(parts) >= len(SACCT_FIELDS) and parts[0] == job_id:
