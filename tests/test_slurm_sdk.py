@@ -997,3 +997,26 @@ def test_a_cancel_waits_as_long_as_the_cluster_lets_a_job_run_after_its_sigterm(
     assert short._cancel_wait_s() == 12.0
     silent = _fake_sdk(tmp_path / "silent", lambda argv: Result(1, "", "Unable to contact slurm controller"))
     assert silent._cancel_wait_s() == 40.0
+
+
+def test_a_run_configs_time_limit_written_h_mm_ss_is_that_time_not_base_60_minutes(sdk: SlurmSDK,
+                                                                                    tmp_path: Path) -> None:
+    """An audit's run config said `time_limit: 1:30:00` (unquoted, as Slurm writes it): PyYAML (YAML 1.1) read the
+    base-60 number 5400, so the jobs were submitted with --time=5400 (3.75 days, not 90 minutes), and `30:00` gave
+    1800 minutes. The run config now keeps such a value as the text it is (YAML 1.2), and Slurm gets that time."""
+    from tao_automl.cli.run_config import load_run_config
+
+    bank = write_skill(tmp_path / "bank")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"platform: slurm\nskill_dir: {bank / 'models' / 'toy-net'}\nworkspace_path: ws\n"
+                      "automl_settings:\n  metric: val_loss\n"
+                      "platform_kwargs:\n  gpu_count: 0\n  time_limit: 1:30:00\n")
+    kwargs = dict(load_run_config(config).platform_kwargs)
+    assert kwargs["time_limit"] == "1:30:00"
+    gpus = kwargs.pop("gpu_count")
+    job = sdk.create_job(None, "true", gpu_count=gpus, **kwargs)
+    try:
+        fields = sdk._scontrol(job.id) or {}
+        assert fields.get("TimeLimit") == "01:30:00", fields.get("TimeLimit")
+    finally:
+        _wait(sdk, job.id)

@@ -38,6 +38,22 @@ def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
+def _no_base_60(kind: str) -> Any:
+    """YAML 1.1 (PyYAML) reads ``1:30:00`` as the base-60 number 5400, so a Slurm ``time_limit: 1:30:00`` became
+    5400 minutes; YAML 1.2 dropped base 60: such a value is kept as the text it is (a Slurm time, or a number's
+    field refusing it by name)."""
+    construct = getattr(yaml.constructor.SafeConstructor, f"construct_yaml_{kind}")
+
+    def build(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        text = loader.construct_scalar(node)
+        return str(text) if ":" in str(text) else construct(loader, node)
+    return build
+
+
+for _kind in ("int", "float"):
+    _UniqueKeyLoader.add_constructor(f"tag:yaml.org,2002:{_kind}", _no_base_60(_kind))
+
+
 def resolve_skill_dir(value: str, base: Path) -> str:
     """``builtin:<name>`` names a model of the bank shipped in the package; other paths are file-relative."""
     if value.startswith(BUILTIN_PREFIX):
