@@ -1020,3 +1020,21 @@ def test_a_run_configs_time_limit_written_h_mm_ss_is_that_time_not_base_60_minut
         assert fields.get("TimeLimit") == "01:30:00", fields.get("TimeLimit")
     finally:
         _wait(sdk, job.id)
+
+
+@pytest.mark.parametrize(("hold", "reason"), [("uhold", "JobHeldUser"), ("hold", "JobHeldAdmin")])
+def test_a_held_job_says_it_waits_for_a_release(sdk: SlurmSDK, hold: str, reason: str) -> None:
+    """An audit held a rec's job (`scontrol hold`): `status` said only "Slurm: JobHeldAdmin", not that the job
+    waits for a release and never starts by itself."""
+    filler = sdk.create_job(None, "sleep 30", gpu_count=0, cpus_per_task=_node_cpus())  # so the job cannot start
+    job = sdk.create_job(None, "true", gpu_count=0)
+    try:
+        subprocess.run(["scontrol", hold, job.id], check=True, capture_output=True)
+        assert sdk.get_job_status(job.id) is JobStatus.PENDING
+        said = sdk.get_job_info(job.id)["pending_reason"]
+        assert said.startswith(f"Slurm: {reason} (held by ") and "scontrol release <job id>" in said, said
+        subprocess.run(["scontrol", "release", job.id], check=True, capture_output=True)
+        sdk.cancel_job(filler.id)
+        assert _wait(sdk, job.id) is JobStatus.SUCCESS
+    finally:
+        subprocess.run(["scancel", filler.id, job.id], check=False)

@@ -35,6 +35,9 @@ PENDING_REASONS = {
     "Dependency": "waiting for a job it depends on",
     "InvalidAccount": "its account is not valid on this cluster",
     "InvalidQOS": "its QOS is not valid on this cluster",
+    "JobHeldUser": "held by its user (scontrol uhold): it waits until `scontrol release <job id>`",
+    "JobHeldAdmin": "held by an administrator (scontrol hold): it waits until an administrator's "
+                    "`scontrol release <job id>`",
 }
 
 
