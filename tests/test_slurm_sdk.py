@@ -1038,3 +1038,35 @@ def test_a_held_job_says_it_waits_for_a_release(sdk: SlurmSDK, hold: str, reason
         assert _wait(sdk, job.id) is JobStatus.SUCCESS
     finally:
         subprocess.run(["scancel", filler.id, job.id], check=False)
+
+
+def test_a_requeued_job_slurm_forgot_ends_as_its_last_run_did(sdk: SlurmSDK, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job requeued once (`scontrol requeue`; likewise a preemption or a node failure) has two jobcomp lines: the
+    first says PENDING (requeued), the last how it ended. Once Slurm forgot the job, `sacct -c`'s first line was
+    read, so an audit's rec stayed pending forever though its job had completed; the last line is read now."""
+    job = sdk.create_job(None, "sleep 4", gpu_count=0)
+    deadline = time.monotonic() + 20
+    while sdk.get_job_status(job.id) is not JobStatus.RUNNING:
+        assert time.monotonic() < deadline, "the job did not start"
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "requeue", job.id], check=True, capture_output=True)
+    deadline = time.monotonic() + 20
+    while subprocess.run(["squeue", "-h", "-j", job.id, "-o", "%T"], capture_output=True,
+                         text=True).stdout.strip() != "PENDING":
+        assert time.monotonic() < deadline, "the job was not requeued"
+        time.sleep(0.2)
+    # a requeued job waits (BeginTime) before it runs again: let it run now
+    subprocess.run(["scontrol", "update", f"jobid={job.id}", "StartTime=now"], check=True, capture_output=True)
+    assert _wait(sdk, job.id, timeout=60) is JobStatus.SUCCESS
+    deadline = time.monotonic() + 10
+    while len(subprocess.run(["sacct", "-c", "-n", "-P", "-j", job.id, "-o", "JobID,State"], capture_output=True,
+                             text=True).stdout.split()) < 2:  # the final line is written just after the end
+        assert time.monotonic() < deadline, "no second jobcomp line"
+        time.sleep(0.2)
+    rec = sdk._record(job.id)  # as a dead orchestrator last saw it, then forgotten by Slurm
+    rec.update(state=JobStatus.RUNNING.value, submitted_at=time.time() - 3600)
+    sdk.records.save(rec)
+    monkeypatch.setattr(sdk, "_scontrol", lambda job_id: None)
+    monkeypatch.setattr(sdk, "_sacct_args", ["sacct", "-c"])
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS
+    assert sdk.get_job_info(job.id)["slurm_state"] == "COMPLETED"

@@ -117,9 +117,12 @@ SACCT_FIELDS = ("JobID", "State", "ExitCode", "NodeList", "End", "Timelimit")
 
 
 def parse_sacct(text: str, job_id: str) -> dict[str, str] | None:
-    """The allocation line of ``job_id`` from ``sacct -n -P -o JobID,State,ExitCode,NodeList,End,Timelimit``."""
+    """The allocation line of ``job_id`` from ``sacct -n -P -o JobID,State,ExitCode,NodeList,End,Timelimit``: the
+    last one, as a requeued job (preempted, its node failed, ``scontrol requeue``) has a line per run in the jobcomp
+    file (``sacct -c``), the first saying PENDING (requeued) and the last how it ended."""
+    found = None
     for line in text.splitlines():
         parts = line.split("|")
         if len(parts) >= len(SACCT_FIELDS) and parts[0] == job_id:
-            return dict(zip(SACCT_FIELDS, parts, strict=False))
-    return None
+            found = dict(zip(SACCT_FIELDS, parts, strict=False))
+    return found
