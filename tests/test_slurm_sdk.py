@@ -1040,6 +1040,25 @@ def test_a_held_job_says_it_waits_for_a_release(sdk: SlurmSDK, hold: str, reason
         subprocess.run(["scancel", filler.id, job.id], check=False)
 
 
+def test_a_requeued_job_says_why_it_waits_before_it_runs_again(sdk: SlurmSDK) -> None:
+    """An audit requeued a rec's running job (`scontrol requeue`, as a preemption or a node failure does): the rec
+    went back to pending for two minutes and `status` said only "Slurm: BeginTime"."""
+    job = sdk.create_job(None, "sleep 30", gpu_count=0)
+    try:
+        deadline = time.monotonic() + 20
+        while sdk.get_job_status(job.id) is not JobStatus.RUNNING:
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.2)
+        subprocess.run(["scontrol", "requeue", job.id], check=True, capture_output=True)
+        deadline = time.monotonic() + 20
+        while (said := sdk.get_job_info(job.id).get("pending_reason")) is None:
+            assert time.monotonic() < deadline, "the job was not requeued"
+            time.sleep(0.2)
+        assert said.startswith("Slurm: BeginTime (it may not start before its begin time") and "requeued" in said, said
+    finally:
+        subprocess.run(["scancel", job.id], check=False)
+
+
 def test_a_requeued_job_slurm_forgot_ends_as_its_last_run_did(sdk: SlurmSDK, monkeypatch: pytest.MonkeyPatch) -> None:
     """A job requeued once (`scontrol requeue`; likewise a preemption or a node failure) has two jobcomp lines: the
     first says PENDING (requeued), the last how it ended. Once Slurm forgot the job, `sacct -c`'s first line was

@@ -35,6 +35,8 @@ PENDING_REASONS = {
     "Dependency": "waiting for a job it depends on",
     "InvalidAccount": "its account is not valid on this cluster",
     "InvalidQOS": "its QOS is not valid on this cluster",
+    "BeginTime": "it may not start before its begin time (sbatch --begin; a requeued job, preempted or on a failed "
+                 "node, waits about 2 minutes, Slurm's credential lifetime, before it runs again)",
     "JobHeldUser": "held by its user (scontrol uhold): it waits until `scontrol release <job id>`",
     "JobHeldAdmin": "held by an administrator (scontrol hold): it waits until an administrator's "
                     "`scontrol release <job id>`",
