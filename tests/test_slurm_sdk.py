@@ -1090,3 +1090,32 @@ def test_a_requeued_job_slurm_forgot_ends_as_its_last_run_did(sdk: SlurmSDK, mon
     assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
     assert sdk.get_job_info(job.id)["slurm_state"] == "CANCELLED"
 
+
+def test_a_job_that_waited_for_resources_and_failed_unseen_is_not_said_to_fail_for_resources(
+        sdk: SlurmSDK, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slurm's Reason of a queued job (Resources) stayed in the job's record after it started, since a running job's
+    Reason=None was skipped: a job that then failed while no orchestrator ran, read from the jobcomp record once
+    Slurm forgot it, was described as "FAILED ... with exit code 3 [Resources]"."""
+    filler = sdk.create_job(None, "sleep 30", gpu_count=0, cpus_per_task=_node_cpus())
+    job = sdk.create_job(None, "exit 3", gpu_count=0)
+    try:
+        deadline = time.monotonic() + 20
+        while sdk.get_job_info(job.id).get("reason") not in ("Resources", "Priority"):
+            assert time.monotonic() < deadline, sdk.get_job_info(job.id)
+            time.sleep(0.2)
+    finally:
+        subprocess.run(["scancel", filler.id], check=False)
+    deadline = time.monotonic() + 30  # the orchestrator is gone: the job runs and fails unseen
+    while "FAILED" not in subprocess.run(["sacct", "-c", "-n", "-P", "-j", job.id, "-o", "JobID,State"],
+                                         capture_output=True, text=True).stdout:
+        assert time.monotonic() < deadline, "the job did not fail"
+        time.sleep(0.2)
+    rec = sdk._record(job.id)
+    rec.update(submitted_at=time.time() - 3600)
+    sdk.records.save(rec)
+    monkeypatch.setattr(sdk, "_scontrol", lambda job_id: None)  # Slurm forgot it
+    assert sdk.get_job_status(job.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(job.id) or {}
+    assert analysis["reason"] is None and "Resources" not in analysis["message"] \
+        and "Priority" not in analysis["message"], analysis
+    assert "with exit code 3" in analysis["message"]

@@ -520,7 +520,9 @@ class SlurmSDK(RecordedPlatform):
         info = job_info(fields)
         status = to_status(info["slurm_state"])
         changed = status.value != rec.get("state") or info["slurm_state"] != rec.get("slurm_state")
-        rec.update({k: v for k, v in info.items() if v is not None or k in ("exit_code", "signal", "pending_reason")})
+        # a Reason Slurm no longer gives (a started job's) is dropped: a queued job's Resources is no end's cause
+        rec.update({k: v for k, v in info.items()
+                    if v is not None or k in ("exit_code", "signal", "pending_reason", "reason")})
         rec["state"] = status.value
         if changed:
             self.records.save(rec)
