@@ -121,6 +121,20 @@ def test_timeout_from_scontrol_is_a_failure_explained_by_the_time_limit(tmp_path
     assert again.shell.calls == []  # type: ignore[attr-defined]
 
 
+def test_out_of_memory_names_the_jobs_memory_and_says_to_raise_mem(tmp_path: Path) -> None:
+    """OUT_OF_MEMORY through a FAKE scontrol answer (this CI Slurm has no cgroups: it never kills a job for memory).
+    The rec said only "it ran out of memory (the OOM killer stopped it)": not which limit, nor what to change."""
+    line = TIMEOUT_LINE.replace("JobState=TIMEOUT Reason=TimeLimit", "JobState=OUT_OF_MEMORY Reason=OutOfMemory") \
+        .replace("ExitCode=0:15", "ExitCode=0:125").replace("CPUs/Task=1", "CPUs/Task=1 MinMemoryNode=256M")
+    sdk = _fake_sdk(tmp_path, lambda argv: Result(0, line, ""))
+    _adopt(sdk, "41", time.time())
+    assert sdk.get_job_status("41") is JobStatus.FAILURE
+    message = (sdk.get_failure_analysis("41") or {})["message"]
+    assert "ended OUT_OF_MEMORY on node node7: it used more memory than it was given (256M per node)" in message, \
+        message
+    assert "raise mem (platform_kwargs.mem" in message
+
+
 def test_a_timeout_read_from_the_jobcomp_record_names_the_limit_in_minutes(tmp_path: Path) -> None:
     """Slurm forgot the job (MinJobAge): its jobcomp line (``sacct -c``) gives the limit in minutes."""
     def answer(argv: list[str]) -> Result:

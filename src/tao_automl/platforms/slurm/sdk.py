@@ -623,6 +623,11 @@ def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: li
         return (f"Slurm job {job_id} ended TIMEOUT{where}: it reached its time limit{limit} and Slurm killed it; "
                 "raise time_limit (platform_kwargs.time_limit, or platform_options.time_limit for the whole run: "
                 "minutes, or a Slurm time such as '04:00:00') if it needs longer.")
+    if state.startswith("OUT_OF_ME"):
+        given = f" ({data['memory']})" if data.get("memory") else ""
+        return (f"Slurm job {job_id} ended OUT_OF_MEMORY{where}: it used more memory than it was given{given} and "
+                "the OOM killer stopped it; raise mem (platform_kwargs.mem: megabytes, or a Slurm size such as '16G') "
+                "if it needs more.")
     if state in STATE_REASONS:
         return f"Slurm job {job_id} ended {state}{where}: {STATE_REASONS[state]}."
     parts = [f"Slurm job {job_id} {state}{where}"]

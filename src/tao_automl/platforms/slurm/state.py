@@ -103,7 +103,17 @@ def job_info(fields: dict[str, str]) -> dict[str, Any]:
         "node": None if node in (None, "", "(null)", "None assigned") else node,
         "stdout": fields.get("StdOut"),
         "time_limit": _limit_text(fields.get("TimeLimit") or fields.get("Timelimit")),
+        "memory": _memory_text(fields),
     }
+
+
+def _memory_text(fields: dict[str, str]) -> str | None:
+    """The memory the job was given (scontrol's ``MinMemoryNode=100M``, or ``MinMemoryCPU=2G`` per CPU)."""
+    if fields.get("MinMemoryNode"):
+        return f"{fields['MinMemoryNode']} per node"
+    if fields.get("MinMemoryCPU"):
+        return f"{fields['MinMemoryCPU']} per CPU"
+    return None
 
 
 def _limit_text(value: str | None) -> str | None:
