@@ -1133,3 +1133,15 @@ def test_a_job_that_waited_for_resources_and_failed_unseen_is_not_said_to_fail_f
     assert analysis["reason"] is None and "Resources" not in analysis["message"] \
         and "Priority" not in analysis["message"], analysis
     assert "with exit code 3" in analysis["message"]
+
+
+def test_a_multi_task_job_whose_task_failed_says_which_task_and_why(sdk: SlurmSDK) -> None:
+    """An audit's 2-task job where rank 1 raised (exit 5) was described as "FAILED ... with exit code 143
+    [NonZeroExitCode]: srun: error: vm: task 0: Terminated": srun's kill of the healthy rank, not the cause."""
+    command = ('if [ "$RANK" = 1 ]; then echo "RuntimeError: rank 1 has no data" >&2; exit 5; fi; sleep 20')
+    job = sdk.create_job(None, command, gpu_count=0, num_nodes=1, ntasks_per_node=2)
+    assert _wait(sdk, job.id) is JobStatus.FAILURE
+    message = (sdk.get_failure_analysis(job.id) or {})["message"]
+    assert "(task 1 exited with exit code 5 first; srun then stopped the other tasks): RuntimeError: rank 1 has no " \
+           "data." in message, message
+    assert "Terminated" not in message, message

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
-from tao_automl.platforms.analysis import reason_line
+from tao_automl.platforms.analysis import ERROR_PATTERN, reason_line
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_job_name, contained_path
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, job_key, new_job_key
@@ -68,6 +68,9 @@ _CANCEL_WAIT_S = 10.0
 #: Slurm's own default KillWait (seconds between a cancel's SIGTERM and its SIGKILL), for a cluster that does not say.
 _DEFAULT_KILL_WAIT_S = 30.0
 _UNFINISHED = tuple(s.value for s in JobStatus if not s.is_finished())
+#: srun's line for a task of a multi-task job that exited non-zero by itself (``--kill-on-bad-exit`` then stops
+#: the others, whose "task 0: Terminated" lines follow).
+_TASK_EXIT = re.compile(r"^srun: error: \S+: tasks? (?P<task>[\d,\-\[\]]+): Exited with exit code (?P<code>\d+)")
 
 
 #: ``sh -c`` probe of a jobs dir ($1): the nearest existing folder at or above it takes a new folder.
@@ -637,5 +640,14 @@ def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: li
         parts.append(f" with exit code {data['exit_code']}")
     if data.get("reason"):
         parts.append(f" [{data['reason']}]")
-    error = reason_line(found)
+    first = next((i for i, line in enumerate(found) if _TASK_EXIT.search(line)), None)
+    if first is None:
+        error = reason_line(found)
+    else:  # one task failed and srun killed the others: their "Terminated" lines come after, and are no cause
+        task = _TASK_EXIT.search(found[first])
+        assert task is not None
+        parts.append(f" (task {task['task']} exited with exit code {task['code']} first; srun then stopped the "
+                     "other tasks)")
+        earlier = [line for line in found[:first] if ERROR_PATTERN.search(line)]
+        error = earlier[-1].strip() if earlier else found[first].strip()
     return "".join(parts) + (f": {error}" if error else "") + "."
