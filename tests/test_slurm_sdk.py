@@ -1145,3 +1145,37 @@ def test_a_multi_task_job_whose_task_failed_says_which_task_and_why(sdk: SlurmSD
     assert "(task 1 exited with exit code 5 first; srun then stopped the other tasks): RuntimeError: rank 1 has no " \
            "data." in message, message
     assert "Terminated" not in message, message
+
+
+def test_a_requeued_job_is_not_timed_out_for_its_time_back_in_the_queue(sdk: SlurmSDK, tmp_path: Path) -> None:
+    """An audit requeued a rec's job 4 s after it started (`scontrol requeue`, as a preemption or a failed node does)
+    in a sweep with automl_job_timeout_s: 15; Slurm held it in the queue for its ~2 minute BeginTime, and the sweep
+    cancelled it there as "timed out: the job ran longer than 15 s". The timeout counts from the job's last start."""
+    import threading
+
+    runner = AutoMLRunner(sdk, write_skill(tmp_path / "bank"))
+    result: dict[str, Any] = {}
+    sweep = threading.Thread(target=lambda: result.update(runner.run(
+        automl_settings={"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.2,
+                         "automl_job_timeout_s": 5},
+        workspace_path=tmp_path / "ws", gpu_count=0, spec_overrides={"train.sleep": 60})))
+    sweep.start()
+    job_id = ""
+    try:
+        deadline = time.monotonic() + 30
+        while not job_id:
+            assert time.monotonic() < deadline and sweep.is_alive(), "the rec's job did not start"
+            out = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i %j"], capture_output=True, text=True).stdout
+            job_id = next((line.split()[0] for line in out.splitlines() if line.split()[1].startswith("run_")), "")
+            time.sleep(0.2)
+        time.sleep(1)
+        subprocess.run(["scontrol", "requeue", job_id], check=True, capture_output=True)
+        time.sleep(8)  # longer than the timeout since the first start, all of it back in the queue
+        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout
+        assert state.strip() == "PENDING", state
+        assert sweep.is_alive()
+    finally:
+        subprocess.run(["scancel", job_id], check=False)
+    sweep.join(60)
+    [row] = result["history"]
+    assert row["status"] == "cancelled" and "cancelled outside this sweep" in row["message"], row

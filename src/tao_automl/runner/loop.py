@@ -121,8 +121,8 @@ class _Active:
     last_value: float | None = None
     started_at: float = field(default_factory=time.time)  # wall time of the submission (survives a resume)
     limit_s: float | None = None  # automl_job_timeout_s for this rec's budget
-    #: wall time the job was first seen running (its stored ``running`` status event): the job timeout counts from
-    #: here, so time in the platform's queue is not held against it
+    #: wall time the job was seen running since it last left the platform's queue (its stored ``running`` status
+    #: event): the job timeout counts from here, so time in the queue (also after a requeue) is not held against it
     running_since: float | None = None
     pending_reason: str | None = None  # why the platform holds the job in its queue, as last recorded
     reason_due: float = 0.0  # monotonic time of the next look at it
@@ -692,6 +692,7 @@ class AutoMLRunner:
             exp.set_status(rec_id, status.value)
             item.status = status
         if status is JobStatus.PENDING:
+            item.running_since = None  # back in the queue (a Slurm requeue): its time there is not held against it
             self._note_pending(exp, item)
         elif item.running_since is None and not status.is_finished():
             item.running_since = time.time()
@@ -1105,11 +1106,20 @@ def _stopped_message(algorithm: str, judged: int, reached: int) -> str:
 
 
 def _seen_running_at(exp: Experiment, row: RecRow) -> float | None:
-    """When the run first recorded the rec's job running (its ``status`` event; the submission if it says running
-    without one), or None (still queued when the orchestrator stopped following it)."""
+    """When the run recorded the rec's job running since it last left the queue (its ``status`` events: a job sent
+    back to the queue, a Slurm requeue, runs anew; the submission if it says running without one), or None (queued
+    when the orchestrator stopped following it)."""
+    since: float | None = None
+    seen = False
     for event in exp.store.events("status", row.rec_id):
-        if (event.get("payload") or {}).get("status") == JobStatus.RUNNING.value:
-            return float(event["ts"])
+        status = (event.get("payload") or {}).get("status")
+        if status == JobStatus.RUNNING.value:
+            seen = True
+            since = float(event["ts"]) if since is None else since
+        elif status == JobStatus.PENDING.value:
+            since = None
+    if seen:
+        return since
     return row.submitted_at if str(getattr(row.status, "value", row.status)) == JobStatus.RUNNING.value else None
 
 
