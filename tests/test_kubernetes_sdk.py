@@ -401,6 +401,29 @@ def test_automl_sweep_runs_end_to_end_as_kubernetes_jobs(sdk: KubernetesSDK, tmp
     assert sorted(int(lb["tao-automl/rec"]) for lb in labels) == sorted(h["rec_id"] for h in history), labels
 
 
+def test_a_sweep_takes_node_selector_tolerations_and_a_time_limit_as_platform_kwargs(sdk: KubernetesSDK,
+                                                                                     tmp_path: Path) -> None:
+    """SPEC names node_selector and tolerations as Kubernetes platform_kwargs, and the Job manifest reads them (and
+    time_limit_s, backoff_limit, labels ...) from create_job's arguments, but a sweep refused every one of them:
+    'platform_kwargs.node_selector: not accepted by KubernetesSDK.create_job'. They reach each rec's Job now."""
+    node = sdk.core.list_node().items[0].metadata.labels["kubernetes.io/hostname"]
+    skill = write_shell_skill(tmp_path / "bank", TRAINER + "sleep 30\n")
+    settings = {"metric": "val_loss", "automl_max_recommendations": 1, "seed": 3, "poll_interval_s": 0.2,
+                "algorithm": "random"}
+    tolerate = [{"key": "example.com/slow", "operator": "Exists", "effect": "NoSchedule"}]
+    result = AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", image=IMAGE,
+                                          gpu_count=0, node_selector={"kubernetes.io/hostname": node},
+                                          tolerations=tolerate, time_limit_s=3, labels={"team": "vision"})
+    [row] = result["history"]
+    job = sdk._read_job(row["job_id"])
+    assert job is not None, row
+    pod = job["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"kubernetes.io/hostname": node} and pod["tolerations"] == tolerate, pod
+    assert job["spec"]["activeDeadlineSeconds"] == 3 and job["metadata"]["labels"]["team"] == "vision", job
+    assert row["status"] == "failure", row
+    assert sdk.get_failure_analysis(row["job_id"])["reason"] == "DeadlineExceeded"  # type: ignore[index]
+
+
 def test_preflight_reads_the_namespace_and_leaves_the_image_to_the_kubelet(cluster: None, tmp_path: Path) -> None:
     sdk = make_sdk("kubernetes", _options(tmp_path))
     checks = {c.check: c for c in sdk.preflight(IMAGE)}

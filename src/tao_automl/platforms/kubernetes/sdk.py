@@ -10,7 +10,9 @@ account), ``context`` (env ``TAO_K8S_CONTEXT``), ``namespace`` (env ``TAO_K8S_NA
 ``default``). A small state dir (``state_dir``; a sweep without one uses its run folder's ``jobs``, else the
 cache dir) keeps one JSON record per job (cancel flag, final state, final logs), so
 polls and logs keep working after the Job is deleted (cancel, ``ttl_seconds_after_finished``) and a new
-process re-attaches with ``init_options``. Needs the ``kubernetes`` extra:
+process re-attaches with ``init_options``. A job's ``platform_kwargs`` may set ``cpu``, ``memory``, ``node_selector``,
+``tolerations``, ``labels``, ``backoff_limit``, ``time_limit_s`` (the Job's ``activeDeadlineSeconds``) and the other
+pod settings of the constructor, over its value. Needs the ``kubernetes`` extra:
 ``pip install 'tao-run-automl[kubernetes]'``.
 """
 
@@ -73,8 +75,11 @@ _CANCEL_MARGIN_S = 15.0
 class KubernetesSDK(RecordedPlatform):
     """Runs jobs as Kubernetes Jobs; see the module docstring."""
 
+    #: Every per-job argument the Job manifest reads (a job's value wins over the constructor's default).
     job_kwargs = frozenset({"job_name", "memory", "mounts", "num_nodes", "cpu", "image_pull_policy", "master_port",
-                            "mount_command_paths", "working_dir"})
+                            "mount_command_paths", "working_dir", "node_selector", "tolerations", "labels",
+                            "time_limit_s", "backoff_limit", "ttl_seconds_after_finished", "service_account",
+                            "image_pull_secret", "shm_size", "host_network", "termination_grace_period_s"})
     multi_node = True
 
     poll_interval_s: float = 0.5
