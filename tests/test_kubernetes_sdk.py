@@ -579,6 +579,26 @@ def test_pod_settings_the_api_server_refuses_are_named_when_the_sdk_is_built(
     assert allowed in str(error["allowed"]), error
 
 
+@pytest.mark.parametrize(("option", "value", "words"), [
+    ("node_selector", ["gpu"], "must be a mapping of label -> value"),
+    ("node_selector", "gpu=a100", "must be a mapping of label -> value"),
+    ("tolerations", {"key": "gpu"}, "must be a list of mappings"),
+    ("tolerations", ["gpu"], "each entry must be a mapping"),
+    ("mounts", ["/tmp:/tmp"], "must be a mapping of host path -> container path"),
+])
+def test_pod_settings_of_the_wrong_shape_are_named_not_a_traceback(
+        tmp_path: Path, option: str, value: Any, words: str) -> None:
+    """platform_options node_selector: [gpu] (or tolerations: {key: gpu}, mounts: ['/a:/b']) stopped `tao-automl
+    run` with a Python traceback, 'ValueError: dictionary update sequence element #0 has length 1; 2 is required':
+    the constructor made them a dict or list of dicts before any check. The error names the option now."""
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG_TWO_CONTEXTS)
+    with pytest.raises(UserInputError, match=words) as caught:
+        make_sdk("kubernetes", {"kubeconfig": str(config), "state_dir": str(tmp_path / "s"), option: value})
+    error = caught.value.to_json()
+    assert (error["field"], error["value"]) == (f"platform_options.{option}", value), error
+
+
 @pytest.mark.parametrize("image", ["Tao/BusyBox:Static", "nvcr.io/nvidia/tao:5.0 ", "repo/img:bad:tag",
                                    "img@sha256:xyz"])
 def test_an_image_reference_no_node_can_parse_is_refused_by_preflight_and_create_job(

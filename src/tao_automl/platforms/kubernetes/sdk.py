@@ -31,6 +31,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
+from tao_automl.platforms.docker.spec import parse_mounts
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.kubernetes.api import KubeApi
 from tao_automl.platforms.kubernetes.fit import resources_check
@@ -43,6 +44,7 @@ from tao_automl.platforms.kubernetes.manifest import (
     k8s_name,
     service_manifest,
 )
+from tao_automl.platforms.kubernetes.manifest import tolerations as checked_tolerations
 from tao_automl.platforms.kubernetes.state import (
     PULL_WAITING,
     PodsAfterDelete,
@@ -54,7 +56,7 @@ from tao_automl.platforms.kubernetes.state import (
     to_status,
     vanished_message,
 )
-from tao_automl.platforms.kubernetes.validate import image_reference
+from tao_automl.platforms.kubernetes.validate import image_reference, label_selector
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
 from tao_automl.util.reach import unreachable_error
 
@@ -128,10 +130,12 @@ class KubernetesSDK(RecordedPlatform):
         self.propagation_policy = propagation_policy
         self.pull_grace_s = float(pull_grace_s)
         self.timeout_s = float(timeout_s)
+        if mounts is not None and not isinstance(mounts, Mapping):
+            parse_mounts(mounts)  # refuses it, naming mounts
         self.defaults: dict[str, Any] = {
             "image_pull_policy": image_pull_policy, "image_pull_secret": image_pull_secret,
-            "service_account": service_account, "node_selector": dict(node_selector or {}),
-            "tolerations": [dict(t) for t in tolerations or []], "mounts": dict(mounts or {}),
+            "service_account": service_account, "node_selector": label_selector("node_selector", node_selector),
+            "tolerations": checked_tolerations(tolerations), "mounts": dict(mounts or {}),
             "mount_command_paths": bool(mount_command_paths), "host_network": bool(host_network), "cpu": cpu,
             "memory": memory, "shm_size": shm_size, "backoff_limit": backoff_limit,
             "ttl_seconds_after_finished": ttl_seconds_after_finished,
