@@ -644,6 +644,26 @@ def test_preflight_refuses_cpu_or_memory_no_node_has(sdk: KubernetesSDK) -> None
     assert gpus.ok is None and "nvidia.com/gpu" in gpus.detail and "autoscaler" in gpus.detail, gpus
 
 
+@pytest.mark.parametrize("where", ["platform_options", "platform_kwargs"])
+def test_preflight_does_not_pass_a_node_selector_no_node_matches(cluster: None, tmp_path: Path, where: str) -> None:
+    """A node_selector that matches no node (a typo in a label) passed preflight ('no cpu, memory or GPU limit: fits
+    one of the 0 schedulable node(s) matching node_selector'), or with a memory limit blamed that instead ('1Gi is
+    more memory than any of the 0 schedulable node(s) ...; allowed: at most 0'); every rec then stayed Pending
+    ('didn't match node selector'). Now the check is not confirmed (an autoscaler may add such nodes) and names
+    node_selector, with the labels the nodes do have for its keys."""
+    selector = {"kubernetes.io/hostname": "tao-no-such-node"}
+    sdk = KubernetesSDK(**_options(tmp_path, **({"node_selector": selector} if where == "platform_options" else {})))
+    extra = {"node_selector": selector} if where == "platform_kwargs" else {}
+    for limits in ({}, {"memory": "64Mi"}):
+        checks = {c.check: c for c in sdk.preflight(IMAGE, 0, job_options={"gpu_count": 0, **limits, **extra})}
+        check = checks["resources"]
+        assert check.ok is None, check
+        assert f"{where}.node_selector" in check.detail and "no schedulable node" in check.detail, check
+        assert "memory" not in check.detail and "Pending" in check.detail and "autoscaler" in check.detail, check
+        node = sdk.core.list_node().items[0].metadata.labels["kubernetes.io/hostname"]
+        assert repr(node) in check.detail, check  # what the nodes have
+
+
 def test_a_sweep_keeps_its_jobs_logs_in_the_run_folder(cluster: None, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A local sweep keeps each job's output.log under RUN/jobs; a Kubernetes sweep kept its jobs' logs (and

@@ -41,11 +41,30 @@ def _usable(node: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
     return not (node.get("spec") or {}).get("unschedulable") and all(labels.get(k) == v for k, v in selector.items())
 
 
+def _no_node(nodes: Sequence[Mapping[str, Any]], selector: Mapping[str, str], setting: str) -> PlatformCheck:
+    """No schedulable node may run the pod: ``selector`` matches none (the values the schedulable nodes have for
+    its keys are named), or every node is cordoned. Not confirmed, as GPUs: an autoscaler may add such a node."""
+    schedulable = [n for n in nodes if not (n.get("spec") or {}).get("unschedulable")]
+    if selector and schedulable:
+        have = {key: sorted({str(((n.get("metadata") or {}).get("labels") or {}).get(key)) for n in schedulable})
+                for key in selector}
+        found = "; ".join(f"{key}: {', '.join(repr(v) if v != 'None' else 'not set' for v in values)}"
+                          for key, values in have.items())
+        detail = (f"{setting}={dict(selector)}: not confirmed: no schedulable node matches it (the {len(schedulable)} "
+                  f"schedulable node(s) have {found})")
+    else:
+        detail = f"not confirmed: none of the {len(nodes)} node(s) is schedulable (cordoned or none listed)"
+    return PlatformCheck("resources", None, f"{detail}; unless a cluster autoscaler adds such a node, the jobs stay "
+                         "Pending for ever")
+
+
 def resources_check(nodes: Sequence[Mapping[str, Any]], limits: Mapping[str, str], selector: Mapping[str, str],
                     settings: Mapping[str, str]) -> PlatformCheck:
     """``limits`` (cpu, memory, nvidia.com/gpu of one pod) against the allocatable of the ``nodes`` the pod may run
     on (schedulable, matching ``selector``); ``settings``: the setting each resource comes from."""
     usable = [n for n in nodes if _usable(n, selector)]
+    if not usable:
+        return _no_node(nodes, selector, settings.get("node_selector", "node_selector"))
     where = f"{len(usable)} schedulable node(s)" + (f" matching node_selector {dict(selector)}" if selector else "")
     asked = ", ".join(f"{k}={v}" for k, v in limits.items()) or "no cpu, memory or GPU limit"
     for resource, value in limits.items():

@@ -213,7 +213,7 @@ class KubernetesSDK(RecordedPlatform):
         pod = manifest["spec"]["template"]["spec"]
         limits = pod["containers"][0]["resources"].get("limits") or {}
         settings = {key: f"platform_kwargs.{key}" if key in options else f"platform_options.{key}"
-                    for key in ("cpu", "memory")}
+                    for key in ("cpu", "memory", "node_selector")}
         settings[GPU_RESOURCE] = "platform_kwargs.gpu_count"
         return resources_check(nodes, limits, pod.get("nodeSelector") or {}, settings)
 
