@@ -338,14 +338,41 @@ def test_a_gpu_job_on_a_node_without_gpus_stays_pending_and_says_why(sdk: Kubern
     assert sdk.cancel_job(job.id) is True and sdk.get_job_status(job.id) is JobStatus.CANCELLED
 
 
-def test_a_two_node_job_runs_two_pods_behind_a_headless_service(sdk: KubernetesSDK, tmp_path: Path) -> None:
-    job = sdk.create_job(None, 'echo "node of $NUM_NODES, master $MASTER_ADDR"', gpu_count=0, num_nodes=2,
-                         outputs={"results_dir": str(tmp_path)}, job_name=f"mn-{uuid.uuid4().hex[:8]}-rec0002")
+def _indexed_jobs(sdk: KubernetesSDK) -> bool:
+    """Whether the cluster's API server keeps an Indexed Job's completionMode (Kubernetes >= 1.22; CI runs 1.20)."""
+    job = _manifest(name=f"tao-probe-{uuid.uuid4().hex[:8]}", kwargs={"num_nodes": 2})
+    stored = sdk.batch.create_namespaced_job(NAMESPACE, job, dry_run="All")
+    return stored.spec.completion_mode == "Indexed"
+
+
+def test_a_two_node_job_runs_two_ranked_pods_or_is_refused_where_the_cluster_has_no_indexed_jobs(
+        sdk: KubernetesSDK, tmp_path: Path) -> None:
+    """On a cluster without Indexed Jobs (Kubernetes 1.20, as CI's) the API server dropped completionMode: the rec
+    ran two pods that each had an empty NODE_RANK (and no '<job>-0' pod to reach as MASTER_ADDR) and was recorded a
+    success. create_job refuses it now, naming num_nodes, and deletes the Job; preflight says so first."""
+    name = f"mn-{uuid.uuid4().hex[:8]}-rec0002"
+    command = 'echo "rank [$NODE_RANK] of $NUM_NODES, master $MASTER_ADDR"'
+    check = {c.check: c for c in sdk.preflight(IMAGE, 0, job_options={"gpu_count": 0, "num_nodes": 2})}["multi_node"]
+    if not _indexed_jobs(sdk):
+        assert check.ok is False and check.error is not None and check.error.field == "platform_kwargs.num_nodes", check
+        with pytest.raises(UserInputError, match=r"^num_nodes: 2 needs Indexed Jobs") as caught:
+            sdk.create_job(None, command, gpu_count=0, num_nodes=2, outputs={"results_dir": str(tmp_path)},
+                           job_name=name)
+        assert caught.value.field == "num_nodes" and "NODE_RANK" in caught.value.detail, caught.value.to_json()
+        job = sdk._read_job(k8s_name(name, ""))
+        assert job is None or job["metadata"].get("deletionTimestamp"), job
+        assert sdk.records.find(k8s_name(name, "")) is None
+        return
+    assert check.ok is True, check
+    job = sdk.create_job(None, command, gpu_count=0, num_nodes=2, outputs={"results_dir": str(tmp_path)},
+                         job_name=name)
     service = sdk.core.read_namespaced_service(job.id, NAMESPACE)
     assert service.spec.cluster_ip == "None" and service.metadata.owner_references[0].kind == "Job"
     assert _wait(sdk, job.id) is JobStatus.SUCCESS
     logs = sdk.get_job_logs(job.id) or ""
-    assert logs.count("==> pod ") == 2 and logs.count(f"node of 2, master {job.id}-0.{job.id}") == 2, logs
+    assert logs.count("==> pod ") == 2, logs
+    for rank in (0, 1):
+        assert f"rank [{rank}] of 2, master {job.id}-0.{job.id}" in logs, logs
 
 
 def test_user_mistakes_are_refused_before_anything_starts(sdk: KubernetesSDK, tmp_path: Path) -> None:

@@ -187,6 +187,7 @@ class KubernetesSDK(RecordedPlatform):
                       self._namespace_check(found is not None)]
         if checks[0].ok:
             checks.append(self._resources_check(gpu_count, dict(job_options or {})))
+            checks.extend(self._multi_node_checks(dict(job_options or {})))
         image = image or self.image
         if image:
             try:
@@ -303,6 +304,9 @@ class KubernetesSDK(RecordedPlatform):
                     return self._job(self._ensure_service(self._adopt(existing), manifest))
             Path(results_dir).mkdir(parents=True, exist_ok=True)
             created = self._create(manifest)
+            if not self._kept_indexed(manifest, created):
+                self._delete(name, "Background")
+                raise self._no_indexed_jobs(manifest)
             rec = {"id": name, "namespace": self.namespace, "uid": created["metadata"].get("uid"), "name": job_name,
                    "results_dir": results_dir, "image": image, "gpu_count": gpu_count,
                    "num_nodes": manifest["spec"]["completions"],
@@ -314,6 +318,46 @@ class KubernetesSDK(RecordedPlatform):
             logger.info("kubernetes job %s/%s created (image %s, %d node(s))", self.namespace, name, image,
                         rec["num_nodes"])
             return self._job(rec)
+
+    @staticmethod
+    def _kept_indexed(manifest: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
+        """Whether the API server kept an Indexed Job's ``completionMode`` (one without Indexed Jobs drops it, and
+        the N pods then run with no completion index: an empty NODE_RANK each, and no ``<job>-0`` to reach)."""
+        wanted = manifest["spec"].get("completionMode")
+        return wanted is None or (stored.get("spec") or {}).get("completionMode") == wanted
+
+    def _no_indexed_jobs(self, manifest: Mapping[str, Any], setting: str = "num_nodes") -> UserInputError:
+        num_nodes = manifest["spec"]["completions"]
+        allowed = "1 on this cluster (a multi-node job is an Indexed Job: Kubernetes 1.22 or later, or 1.21 with " \
+                  "the IndexedJob feature gate)"
+        return UserInputError(f"{setting}: {num_nodes} needs Indexed Jobs, and the API server at {self.api.host} "
+                              f"dropped the Job's completionMode (it has no Indexed Jobs), so every pod would run "
+                              f"with an empty NODE_RANK; allowed: {allowed}", field=setting, value=num_nodes,
+                              allowed=allowed)
+
+    def _multi_node_checks(self, options: dict[str, Any]) -> list[PlatformCheck]:
+        """For ``num_nodes > 1``: its Indexed Job, created as a server-side dry run (nothing is created): whether the
+        API server keeps it."""
+        options.pop("gpu_count", None)
+        try:
+            manifest = job_manifest(name=new_job_key("tao-preflight"), image="image", command="true", gpu_count=0,
+                                    env_vars=None, results_dir=str(self.state_dir / "results"), job_name=None,
+                                    kwargs=options, defaults=self.defaults)
+        except UserInputError:  # the platform_kwargs check reports it
+            return []
+        if not manifest["spec"].get("completionMode"):
+            return []
+        try:
+            stored = self.api.call("creating a job (dry run)", self.batch.create_namespaced_job, self.namespace,
+                                   manifest, dry_run="All")
+        except PlatformError as exc:
+            return [PlatformCheck("multi_node", None, f"num_nodes={manifest['spec']['completions']}: not checked "
+                                  f"(a dry-run create of its Indexed Job was refused: {exc})")]
+        if self._kept_indexed(manifest, stored):
+            return [PlatformCheck("multi_node", True, f"num_nodes={manifest['spec']['completions']}: the API server "
+                                  "takes Indexed Jobs")]
+        error = self._no_indexed_jobs(manifest, "platform_kwargs.num_nodes")
+        return [PlatformCheck("multi_node", False, error.detail, error=error)]
 
     def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
         """The Job manifest :meth:`submit` would create (quantities, mounts, tolerations, labels ...), built only."""
