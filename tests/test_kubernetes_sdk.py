@@ -20,6 +20,7 @@ from conftest import stop_at_session_end, write_shell_skill, write_skill
 from platform_helpers import stale_first_refresh
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
+from tao_automl.platforms.common import rfc3339_time
 from tao_automl.platforms.kubernetes.manifest import (
     GPU_RESOURCE,
     INDEX_ANNOTATION,
@@ -824,11 +825,17 @@ def test_a_job_that_exited_0_just_before_the_cancel_is_a_success_and_the_cancel_
     container = _container(_pod_of(sdk, job.id))
     (res / "go").touch()
     assert container.wait(timeout=30)["StatusCode"] == 0
+    container.reload()
+    ended = rfc3339_time(container.attrs["State"]["FinishedAt"])
     stale_first_refresh(sdk, monkeypatch)
     assert sdk.cancel_job(job.id) is False
     monkeypatch.undo()
     assert sdk.get_job_status(job.id) is JobStatus.SUCCESS
     assert sdk.get_failure_analysis(job.id) is None
+    # when it ended, from its container's finishedAt: the record had none, so a sweep stopped with --cancel-jobs
+    # and resumed later timed the rec up to the resume (finished_at and wall_time_s hours late)
+    finished_at = sdk.get_job_info(job.id).get("finished_at")
+    assert ended is not None and finished_at is not None and abs(finished_at - ended) <= 1, (finished_at, ended)
 
 
 def test_after_cancel_answers_true_the_job_writes_no_more_epochs(sdk: KubernetesSDK, tmp_path: Path) -> None:

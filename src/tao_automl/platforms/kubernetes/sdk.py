@@ -588,8 +588,11 @@ class KubernetesSDK(RecordedPlatform):
             self._keep_logs(str(rec["id"]))  # what it printed, before the pods go
             rec["cancel_requested"] = True
             self.records.save(rec)
-            if self._delete_and_follow(rec).ended_by_itself(int(rec.get("num_nodes") or 1)):
+            seen = self._delete_and_follow(rec)
+            if seen.ended_by_itself(int(rec.get("num_nodes") or 1)):
                 rec.update(state=JobStatus.SUCCESS.value, reason="Completed")
+                if seen.ended_at() is not None:
+                    rec["finished_at"] = seen.ended_at()
                 self.records.save(rec)
                 logger.info("kubernetes job %s/%s ended by itself before the cancel reached it", self.namespace,
                             rec["id"])

@@ -176,6 +176,8 @@ class PodsAfterDelete:
         self.gone: set[str] = set()
         #: Per pod that reported its main container terminated: whether it exited 0 before its deletion began.
         self.own_exit: dict[str, bool] = {}
+        #: Per such pod: when its main container ended (its finishedAt), when the API said.
+        self.finished: dict[str, float] = {}
 
     def see(self, kind: str, pod: Mapping[str, Any]) -> None:
         """One pod as listed (``ADDED``) or from a watch event (``MODIFIED``, ``DELETED``)."""
@@ -185,6 +187,9 @@ class PodsAfterDelete:
             self.gone.add(name)
         if name not in self.own_exit and pod_info(pod).get("exit_code") is not None:
             self.own_exit[name] = exited_before_deletion(pod)
+            ended = rfc3339_time(((_main(pod).get("state") or {}).get("terminated") or {}).get("finishedAt"))
+            if ended is not None:
+                self.finished[name] = ended
 
     def forget_all_but(self, names: set[str]) -> None:
         """A fresh list (the watch could not resume) has only ``names``: the others are gone."""
@@ -195,6 +200,10 @@ class PodsAfterDelete:
         'ContainerCreating' may have started it unreported)."""
         return [name for name, pod in self.last.items() if name not in self.gone and name not in self.own_exit
                 and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+
+    def ended_at(self) -> float | None:
+        """When the last pod's main container ended (of pods that all ended by themselves), if the API said."""
+        return max(self.finished.values()) if self.finished and len(self.finished) == len(self.last) else None
 
     def ended_by_itself(self, num_nodes: int) -> bool:
         """Whether every pod (at least one per node) reported an exit 0 from before its deletion."""
@@ -213,7 +222,11 @@ def exited_before_deletion(pod: Mapping[str, Any]) -> bool:
     deleted = rfc3339_time(meta.get("deletionTimestamp"))
     if deleted is None:
         return True
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    main = next((c for c in statuses if c.get("name") == CONTAINER), statuses[0] if statuses else {})
-    finished = rfc3339_time(((main.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+    finished = rfc3339_time(((_main(pod).get("state") or {}).get("terminated") or {}).get("finishedAt"))
     return finished is not None and finished <= deleted - float(meta.get("deletionGracePeriodSeconds") or 0)
+
+
+def _main(pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The status of the pod's main container ({} before it has one)."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return next((c for c in statuses if c.get("name") == CONTAINER), statuses[0] if statuses else {})
