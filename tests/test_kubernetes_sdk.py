@@ -213,7 +213,7 @@ def test_env_picks_kubeconfig_context_and_namespace_and_an_unreachable_api_is_tr
         assert checks[0].unreachable is (status == 503), (status, checks)  # refused credentials: the user's to fix
         if status == 403:  # a namespaced account may not read namespaces: not a failure, and said so
             assert checks[1].ok is second and "not checked" in checks[1].detail and "403" in checks[1].detail
-    with pytest.raises(UserInputError, match="context 'third'"):
+    with pytest.raises(UserInputError, match=r"context: 'third' is not a context of the kubeconfig .*first, second"):
         KubernetesSDK(context="third", state_dir=tmp_path / "state")
 
 
@@ -641,6 +641,19 @@ def test_an_image_reference_no_node_can_parse_is_refused_by_preflight_and_create
         sdk.create_job(image, "true", gpu_count=0, outputs={"results_dir": str(tmp_path)})
     assert caught.value.field == "image"
     assert {c.check: c for c in sdk.preflight("nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt")}["image"].ok is None
+
+
+def test_a_context_the_kubeconfig_does_not_have_is_named_as_the_setting(cluster: None, tmp_path: Path) -> None:
+    """platform_options.context: nope was refused as 'platform_options.kubeconfig: ... Invalid kube-config file.
+    Expected object with name nope in ... contexts list', naming the wrong setting and not the contexts there are."""
+    with pytest.raises(UserInputError) as caught:
+        make_sdk("kubernetes", {**_options(tmp_path), "context": "tao-no-such-context"})
+    error = caught.value.to_json()
+    assert (error["field"], error["value"]) == ("platform_options.context", "tao-no-such-context"), error
+    have = subprocess.run(["kubectl", "config", "get-contexts", "-o", "name", "--kubeconfig", str(KUBECONFIG)],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert have and all(name in str(error["allowed"]) for name in have), error
+    assert make_sdk("kubernetes", {**_options(tmp_path), "context": have[0]}).api.host
 
 
 def test_a_namespace_that_does_not_exist_is_named_as_the_setting(cluster: None, tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ def _api_client(k8s: Any, kubeconfig: str | None, context: str | None) -> Any:
     files = [p for p in path.split(os.pathsep) if p]
     try:
         if any(Path(p).expanduser().is_file() for p in files):
+            if context:
+                _known_context(config, path, context)
             return config.new_client_from_config(config_file=path, context=context, persist_config=False)
         if os.environ.get("KUBERNETES_SERVICE_HOST") and not kubeconfig:
             configuration = k8s.client.Configuration()
@@ -38,6 +40,18 @@ def _api_client(k8s: Any, kubeconfig: str | None, context: str | None) -> Any:
         raise UserInputError(f"kubeconfig {path!r} (context {context!r}): {exc}") from None
     raise UserInputError(f"kubeconfig: no kubeconfig file at {path!r} and not running inside a cluster; set "
                          "KUBECONFIG or pass kubeconfig=...")
+
+
+def _known_context(config: Any, path: str, context: str) -> None:
+    """Refuse a ``context`` the kubeconfig does not have, naming the setting and the contexts it has."""
+    contexts, _ = config.list_kube_config_contexts(config_file=path)
+    names = [str(c.get("name")) for c in contexts or []]
+    if context not in names:
+        allowed = f"a context of {path}: {', '.join(names) or '(it has none)'}"
+        raise UserInputError(f"context: {context!r} is not a context of the kubeconfig {path!r}; allowed: "
+                             f"{allowed}", field="context", value=context, allowed=allowed,
+                             hint="kubectl config get-contexts lists them; or unset context (TAO_K8S_CONTEXT) to use "
+                                  "the kubeconfig's current-context")
 
 
 class KubeApi:
