@@ -613,6 +613,8 @@ def test_pod_settings_the_api_server_refuses_are_named_when_the_sdk_is_built(
     ("tolerations", {"key": "gpu"}, "must be a list of mappings"),
     ("tolerations", ["gpu"], "each entry must be a mapping"),
     ("mounts", ["/tmp:/tmp"], "must be a mapping of host path -> container path"),
+    ("host_network", "false", "must be true or false"),
+    ("mount_command_paths", "no", "must be true or false"),
 ])
 def test_pod_settings_of_the_wrong_shape_are_named_not_a_traceback(
         tmp_path: Path, option: str, value: Any, words: str) -> None:
@@ -625,6 +627,18 @@ def test_pod_settings_of_the_wrong_shape_are_named_not_a_traceback(
         make_sdk("kubernetes", {"kubeconfig": str(config), "state_dir": str(tmp_path / "s"), option: value})
     error = caught.value.to_json()
     assert (error["field"], error["value"]) == (f"platform_options.{option}", value), error
+
+
+@pytest.mark.parametrize(("option", "value"), [("host_network", "false"), ("mount_command_paths", "no")])
+def test_a_quoted_yes_no_setting_is_refused_not_taken_as_true(sdk: KubernetesSDK, option: str, value: str) -> None:
+    """host_network: 'false' (quoted in the YAML) was bool('false'), True: every pod ran on the host's network with
+    no word; mount_command_paths: 'no' mounted the command's folders. A string is refused naming the setting."""
+    from tao_automl.runner.plan import checked_job_kwargs
+
+    with pytest.raises(UserInputError) as caught:
+        checked_job_kwargs(sdk, {"gpu_count": 0, option: value})
+    assert (caught.value.field, caught.value.value) == (f"platform_kwargs.{option}", value), caught.value.to_json()
+    assert checked_job_kwargs(sdk, {"gpu_count": 0, option: False})
 
 
 @pytest.mark.parametrize("image", ["Tao/BusyBox:Static", "nvcr.io/nvidia/tao:5.0 ", "repo/img:bad:tag",

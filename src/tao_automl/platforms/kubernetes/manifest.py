@@ -89,6 +89,14 @@ def tolerations(value: object) -> list[dict[str, Any]]:
     return result
 
 
+def _flag(name: str, value: object) -> bool:
+    """``value`` as a yes/no setting: only true or false (a quoted 'false' is a string, and bool('false') is True)."""
+    if not isinstance(value, bool):
+        raise UserInputError(f"{name} must be true or false, got {value!r}", field=name, value=value,
+                             allowed="true or false")
+    return value
+
+
 def _quantity(name: str, value: object) -> str:
     text = str(value)
     if isinstance(value, bool) or not _QUANTITY.match(text):
@@ -158,8 +166,9 @@ def job_manifest(
     if pull not in PULL_POLICIES:
         raise UserInputError(f"image_pull_policy must be one of {', '.join(PULL_POLICIES)}, got {pull!r}")
     volumes, volume_mounts = host_volumes(command, results_dir, [defaults.get("mounts"), kwargs.get("mounts")],
-                                          bool(opt("mount_command_paths") if "mount_command_paths" in kwargs
-                                               else defaults.get("mount_command_paths", True)))
+                                          _flag("mount_command_paths", opt("mount_command_paths")
+                                                if "mount_command_paths" in kwargs
+                                                else defaults.get("mount_command_paths", True)))
     container: dict[str, Any] = {
         "name": CONTAINER, "image": image, "command": entrypoint_args(command), "imagePullPolicy": pull,
         "env": _env(env_vars, name, num_nodes, master_port), "volumeMounts": volume_mounts,
@@ -176,7 +185,7 @@ def job_manifest(
     grace = _optional_int("termination_grace_period_s", opt("termination_grace_period_s"), 0)
     if grace is not None:
         pod["terminationGracePeriodSeconds"] = grace
-    if opt("host_network"):
+    if _flag("host_network", opt("host_network") or False):
         pod.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
     if opt("service_account"):
         pod["serviceAccountName"] = subdomain("service_account", opt("service_account"))

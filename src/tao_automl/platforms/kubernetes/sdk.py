@@ -136,7 +136,7 @@ class KubernetesSDK(RecordedPlatform):
             "image_pull_policy": image_pull_policy, "image_pull_secret": image_pull_secret,
             "service_account": service_account, "node_selector": label_selector("node_selector", node_selector),
             "tolerations": checked_tolerations(tolerations), "mounts": dict(mounts or {}),
-            "mount_command_paths": bool(mount_command_paths), "host_network": bool(host_network), "cpu": cpu,
+            "mount_command_paths": mount_command_paths, "host_network": host_network, "cpu": cpu,
             "memory": memory, "shm_size": shm_size, "backoff_limit": backoff_limit,
             "ttl_seconds_after_finished": ttl_seconds_after_finished,
             "termination_grace_period_s": termination_grace_period_s,
