@@ -582,6 +582,14 @@ def test_an_image_whose_registry_does_not_answer_fails_after_the_grace_with_the_
     sdk = KubernetesSDK(**_options(tmp_path, image_pull_policy="IfNotPresent", pull_grace_s=5))
     image = f"127.0.0.1:{port}/tao-automl-ci/no-such:1"
     job = sdk.create_job(image, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    # while it waits, status says why (its pending_reason was empty: the rec showed 'pending' and nothing more)
+    deadline = time.monotonic() + 30
+    while not (info := sdk.get_job_info(job.id)).get("pending_reason"):
+        assert info["state"] == "pending" and time.monotonic() < deadline, info
+        time.sleep(0.1)
+    reason = info["pending_reason"]
+    assert reason.startswith("Kubernetes: ") and image in reason and "connection refused" in reason, reason
+    assert "pull_grace_s=5" in reason, reason
     assert _wait(sdk, job.id, timeout=60) is JobStatus.FAILURE
     message = sdk.get_failure_analysis(job.id)["message"]  # type: ignore[index]
     assert f"image {image!r} cannot be pulled" in message and "connection refused" in message, message

@@ -418,7 +418,8 @@ class KubernetesSDK(RecordedPlatform):
         if not status.is_finished():
             rec["seen_unfinished_at"] = time.time()  # saved with the next change: see _gone
         changed = status.value != rec.get("state")
-        waiting = next((p["unschedulable"] for p in pods if p.get("unschedulable")), None)
+        waiting = next((p["unschedulable"] for p in pods if p.get("unschedulable")), None) or \
+            next((self._pulling(p) for p in pods if p.get("waiting_reason") in PULL_WAITING), None)
         rec.update(state=status.value, pods=pods, active=(job.get("status") or {}).get("active"),
                    pending_reason=f"Kubernetes: {waiting}" if waiting and status is JobStatus.PENDING else None)
         if status.is_finished():
@@ -426,6 +427,15 @@ class KubernetesSDK(RecordedPlatform):
         if changed or status.is_finished():
             self.records.save(rec)
         return status
+
+    def _pulling(self, pod: Mapping[str, Any]) -> str:
+        """Why a pod waits on its image: the node's pull error so far, and when the job fails if it goes on."""
+        error = " ".join(str(pod.get("pull_error") or pod.get("waiting_message") or "").split())
+        node = f" on node {pod['node']}" if pod.get("node") else ""
+        why = f"{pod.get('waiting_reason')}{': ' + error if error else ''}"
+        return (f"pod {pod.get('pod')} cannot pull the image {pod.get('image')!r}{node} yet ({why}); the kubelet "
+                "retries, and the job fails if it still cannot after "
+                f"pull_grace_s={self.pull_grace_s:g} s")
 
     def _with_pull_error(self, rec: dict[str, Any], pod: dict[str, Any]) -> dict[str, Any]:
         """``pod`` with the error its node met pulling the image (kept in ``rec``): while the kubelet backs off
