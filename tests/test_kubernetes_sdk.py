@@ -320,6 +320,21 @@ def test_a_finished_job_says_when_it_ended(sdk: KubernetesSDK, tmp_path: Path) -
     assert sdk.get_job_info(job.id).get("pending_reason") is None
 
 
+def test_a_job_that_failed_after_a_retry_says_when_its_last_pod_ended(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    """With backoff_limit, the Job controller marks the Job Failed only at its next sync after the last pod failed
+    (its retry back-off, 10 s and more): finished_at (and a re-attached rec's wall_time_s) came from that condition,
+    8-10 s after the last pod had ended. It is when the last pod's container ended now."""
+    job = sdk.create_job(None, "echo attempt; exit 2", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")},
+                         backoff_limit=1)
+    assert _wait(sdk, job.id, timeout=60) is JobStatus.FAILURE
+    ends = [rfc3339_time(c.state.terminated.finished_at.isoformat()) for p in
+            sdk.core.list_namespaced_pod(NAMESPACE, label_selector=f"{JOB_LABEL}={job.id}").items
+            for c in p.status.container_statuses or [] if c.state.terminated]
+    assert len(ends) == 2 and None not in ends, ends
+    finished_at = sdk.get_job_info(job.id)["finished_at"]
+    assert abs(finished_at - max(ends)) <= 1, (finished_at, ends)  # type: ignore[type-var]
+
+
 def test_a_gpu_job_on_a_node_without_gpus_stays_pending_and_says_why(sdk: KubernetesSDK, tmp_path: Path) -> None:
     job = sdk.create_job(None, "nvidia-smi", gpu_count=1, outputs={"results_dir": str(tmp_path)},
                          job_name=f"gpu-{uuid.uuid4().hex[:8]}-rec0001")

@@ -483,6 +483,11 @@ class KubernetesSDK(RecordedPlatform):
         # when it ended, as the API recorded it: completionTime (succeeded), else its final condition's change
         ended = rfc3339_time((job.get("status") or {}).get("completionTime") or
                              (conditions[-1].get("lastTransitionTime") if conditions else None))
+        pod_ends = [t for t in (rfc3339_time(p.get("finished")) for p in pods) if t is not None]
+        if conditions and conditions[-1].get("reason") == "BackoffLimitExceeded" and pod_ends:
+            # the controller marks the Job Failed at its next sync, after its retry back-off (10 s and more): the
+            # job ended when its last pod did
+            ended = max(pod_ends)
         if ended is not None:
             rec["finished_at"] = ended
         if message:

@@ -86,7 +86,8 @@ def pod_info(pod: Mapping[str, Any]) -> dict[str, Any]:
         "pod_reason": status.get("reason"), "pod_message": status.get("message"),
         "waiting_reason": waiting.get("reason"), "waiting_message": waiting.get("message"),
         "exit_code": term.get("exitCode"), "signal": term.get("signal"), "terminated_reason": term.get("reason"),
-        "terminated_message": term.get("message"), "restarts": main.get("restartCount", 0),
+        "terminated_message": term.get("message"), "finished": term.get("finishedAt"),
+        "restarts": main.get("restartCount", 0),
         "created": meta.get("creationTimestamp"),
         "image": main.get("image") or next((c.get("image") for c in (pod.get("spec") or {}).get("containers") or []
                                             if c.get("name") == CONTAINER), None),
