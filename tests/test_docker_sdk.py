@@ -62,6 +62,16 @@ def test_bridge_network_is_refused_with_the_reason() -> None:
         check_network("overlay")
 
 
+@pytest.mark.parametrize("value", ["false", "no", 0])
+def test_a_yes_no_option_given_as_text_is_refused_not_taken_as_true(value: Any, tmp_path: Path) -> None:
+    """``mount_command_paths: 'false'`` (quoted in the YAML) was kept as ``bool('false')``, True: the command's
+    folders were mounted though the user said not to. Refused before any engine is contacted."""
+    with pytest.raises(UserInputError) as caught:
+        make_sdk("docker", {"mount_command_paths": value, "state_dir": str(tmp_path), "base_url": "unix:///nowhere"})
+    assert caught.value.field == "platform_options.mount_command_paths", caught.value
+    assert caught.value.allowed == "true or false" and caught.value.value == value
+
+
 def test_mounts_take_paths_modes_and_refuse_bad_ones(tmp_path: Path) -> None:
     got = parse_mounts({str(tmp_path): "/data:ro", str(tmp_path / "."): {"bind": "/w"}})
     assert got == {str(tmp_path): {"bind": "/w", "mode": "rw"}}

@@ -25,6 +25,15 @@ def check_int(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def check_flag(name: str, value: object) -> bool:
+    """``value`` as a yes/no setting: only true or false (a quoted 'false' is a text, and ``bool('false')`` is True),
+    else a one-line error naming ``name``."""
+    if not isinstance(value, bool):
+        raise UserInputError(f"{name} must be true or false, got {value!r}", field=name, value=value,
+                             allowed="true or false")
+    return value
+
+
 _LEADING_NAME = re.compile(r"^([A-Za-z_]\w*)")
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError, require_extra
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
+from tao_automl.platforms.common import check_flag, check_int, check_job_name, contained_path, rfc3339_time
 from tao_automl.platforms.docker.events import outside_signals
 from tao_automl.platforms.docker.image import check_reference, image_check
 from tao_automl.platforms.docker.pulls import ANSWER_S, STALL_S, ImagePull
@@ -108,6 +108,7 @@ class DockerSDK(RecordedPlatform):
         timeout_s: float = 60.0,
     ) -> None:
         self.network = check_network(network)
+        mount_command_paths = check_flag("mount_command_paths", mount_command_paths)
         parse_mounts(mounts)  # validate now
         if shm_size is not None:
             byte_size("shm_size", shm_size)
@@ -117,7 +118,7 @@ class DockerSDK(RecordedPlatform):
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("docker")
         self.cancel_grace_s = float(cancel_grace_s)
         self.defaults: dict[str, Any] = {"mounts": dict(mounts or {}), "user": user, "shm_size": shm_size,
-                                         "mount_command_paths": bool(mount_command_paths)}
+                                         "mount_command_paths": mount_command_paths}
         docker = _docker()
         try:
             if base_url:
@@ -140,7 +141,7 @@ class DockerSDK(RecordedPlatform):
         self.init_options: dict[str, Any] = {
             "base_url": base_url, "image": image, "network": self.network, "mounts": dict(mounts or {}),
             "state_dir": str(self.state_dir), "user": user, "shm_size": shm_size,
-            "mount_command_paths": bool(mount_command_paths), "cancel_grace_s": self.cancel_grace_s,
+            "mount_command_paths": mount_command_paths, "cancel_grace_s": self.cancel_grace_s,
             "timeout_s": timeout_s,
         }
         self.records = JobRecords(self.state_dir, valid_id=lambda job_id: bool(_JOB_ID.match(job_id)))

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tao_automl.errors import UserInputError
-from tao_automl.platforms.common import check_int
+from tao_automl.platforms.common import check_flag, check_int
 from tao_automl.platforms.docker.spec import command_file_dirs, entrypoint_args, environment, parse_mounts
 from tao_automl.platforms.kubernetes.validate import label_selector, subdomain
 from tao_automl.util.suggest import did_you_mean
@@ -89,14 +89,6 @@ def tolerations(value: object) -> list[dict[str, Any]]:
     return result
 
 
-def _flag(name: str, value: object) -> bool:
-    """``value`` as a yes/no setting: only true or false (a quoted 'false' is a string, and bool('false') is True)."""
-    if not isinstance(value, bool):
-        raise UserInputError(f"{name} must be true or false, got {value!r}", field=name, value=value,
-                             allowed="true or false")
-    return value
-
-
 def _quantity(name: str, value: object) -> str:
     text = str(value)
     if isinstance(value, bool) or not _QUANTITY.match(text):
@@ -166,7 +158,7 @@ def job_manifest(
     if pull not in PULL_POLICIES:
         raise UserInputError(f"image_pull_policy must be one of {', '.join(PULL_POLICIES)}, got {pull!r}")
     volumes, volume_mounts = host_volumes(command, results_dir, [defaults.get("mounts"), kwargs.get("mounts")],
-                                          _flag("mount_command_paths", opt("mount_command_paths")
+                                          check_flag("mount_command_paths", opt("mount_command_paths")
                                                 if "mount_command_paths" in kwargs
                                                 else defaults.get("mount_command_paths", True)))
     container: dict[str, Any] = {
@@ -185,7 +177,7 @@ def job_manifest(
     grace = _optional_int("termination_grace_period_s", opt("termination_grace_period_s"), 0)
     if grace is not None:
         pod["terminationGracePeriodSeconds"] = grace
-    if _flag("host_network", opt("host_network") or False):
+    if check_flag("host_network", opt("host_network") or False):
         pod.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
     if opt("service_account"):
         pod["serviceAccountName"] = subdomain("service_account", opt("service_account"))
