@@ -842,3 +842,34 @@ def test_an_error_that_stops_a_started_sweep_names_its_run_folder(tmp_path: Path
     data = error_json(raised)
     assert data["run_dir"] == run_dir and data["error"]["exit_code"] == 3
     assert f"`tao-automl resume '{run_dir}'`" in data["error"]["hint"] and "RUN_DIR" not in data["error"]["hint"]
+
+
+def test_logs_given_a_relative_run_folder_shows_each_saved_log_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """README: `logs RUN_DIR REC` shows, when the platform has no log, "the `*.log` files saved under the rec's
+    folder". Given the run folder as a relative path, each saved file was shown twice (once under the relative path,
+    once under the results folder's absolute one)."""
+    import shutil
+
+    from conftest import QUADRATIC_TRAINER, write_skill
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    skill = write_skill(tmp_path / "skill", trainer=QUADRATIC_TRAINER)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1}, workspace_path=tmp_path / "ws", gpu_count=0)
+    shutil.rmtree(tmp_path / "jobs")  # the platform's log is gone: only the saved logs are left
+    results = Path(result["recommendations"][0]["results_dir"])
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "train.log").write_text("saved line\n")
+    monkeypatch.chdir(tmp_path)
+    relative = Path(result["run_dir"]).relative_to(tmp_path)
+    capsys.readouterr()
+    assert main(["logs", str(relative), "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("saved line") == 1 and out.count("==> ") == 1, out
+    assert main(["logs", str(relative), "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["log"].count("saved line") == 1
+    assert main(["logs", str(Path("ws", "..", relative)), "1"]) == 0
+    assert capsys.readouterr().out.count("saved line") == 1

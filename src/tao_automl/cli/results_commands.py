@@ -256,16 +256,20 @@ def _platform_log(meta: dict[str, Any], job_id: str, tail: int | None) -> tuple[
 def _saved_logs(run_dir: Path, rec_id: int, results_dir: str | None, job_id: str | None = None) -> list[Path]:
     from tao_automl.experiment.workspace import rec_folder
 
+    run_dir = run_dir.absolute()
     roots = [rec_folder(run_dir, rec_id)]
-    if results_dir and Path(results_dir) not in roots:
+    if results_dir:
         roots.append(Path(results_dir))
     if job_id and "/" not in job_id and job_id not in (".", ".."):  # a local job's folder in the run (a moved run)
         roots.append(run_dir / "jobs" / job_id)
     found: list[Path] = []
+    seen: set[Path] = set()  # each file once, however its roots name it (a relative RUN_DIR, `..`, a link)
     for root in roots:
         if root.is_dir():
-            found.extend(p for p in sorted(root.rglob("*.log")) if p.is_file() and p not in found
-                         and p.stat().st_size)  # an empty output.log is no log: the caller says it is empty
+            for p in sorted(root.rglob("*.log")):
+                if p.is_file() and p.resolve() not in seen and p.stat().st_size:  # an empty output.log is no log
+                    seen.add(p.resolve())
+                    found.append(p)
     if job_id and "/" not in job_id and job_id not in (".", ".."):  # a Kubernetes job's log kept in the run
         found.extend(p for p in sorted((run_dir / "jobs" / "logs").glob(f"*/{job_id}.log")) if p not in found)
     parts = (job_id or "").split("/")
