@@ -779,3 +779,33 @@ def test_an_export_onto_the_runs_own_files_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2 and "-o" in done.stderr and done.stderr.count("\n") == 1
     assert spec.read_text() == "what: ran\n"
     assert _cli("export", str(run), "--csv", str(run / "recs.csv")).returncode == 0  # a new file there is fine
+
+
+def test_a_report_onto_the_runs_own_files_is_refused(tmp_path: Path) -> None:
+    """README: an output file onto the run's own records, its `state.db` or an existing file under its `recs/`
+    folder, is a user error (exit 2). `report RUN -o RUN/state.db` wrote the HTML over the run's store: the run could
+    no longer be read by status, export or report."""
+    pytest.importorskip("plotly")
+    from tao_automl import AutoML
+
+    outputs, = readme_says(r"\(an output file — (.*?) — in a folder that does not exist is one: no folder is made "
+                           r"for it; so is any of them onto the run's own records, its `state\.db` or an existing "
+                           r"file under its `recs/` folder\)")
+    assert "`report -o`" in outputs
+    ml = AutoML(tmp_path / "run", skill_dir=write_skill(tmp_path / "bank"), log_progress=False,
+                settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2, "seed": 1})
+    while not ml.is_complete():
+        for rec in ml.next_recommendation():
+            ml.report_result(rec.id, float(rec.id))
+    ml.finish()
+    run = tmp_path / "run"
+    db = run / "state.db"
+    before = db.read_bytes()
+    spec = run / "recs" / "rec_0001" / "train_spec.yaml"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text("what: ran\n")
+    for target, extra in ((db, []), (db, ["--format", "png"]), (spec, [])):
+        done = _cli("report", str(run), "-o", str(target), *extra, "--json")
+        assert done.returncode == 2 and json.loads(done.stdout)["error"]["field"] == "-o", done.stdout
+    assert db.read_bytes() == before and spec.read_text() == "what: ran\n"
+    assert _cli("report", str(run), "-o", str(run / "mine.html")).returncode == 0  # a new file there is fine

@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tao_automl.cli.results_commands import output_file
+    from tao_automl.cli.results_commands import not_a_run_file, output_file
     from tao_automl.export.best import no_result_hint
     from tao_automl.report.data import load_run
 
@@ -31,6 +31,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     png = args.format == "png"
     out = Path(args.output) if args.output else data.run_dir / ("convergence.png" if png else "report.html")
     output_file("-o", out)  # the run folder itself may be read-only (a copy on a read-only mount)
+    not_a_run_file("-o", args.output, data.run_dir)  # never over its state.db or a file a rec ran with
     if png:
         from tao_automl.report.png import write_convergence_png
 
