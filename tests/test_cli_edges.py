@@ -873,3 +873,19 @@ def test_logs_given_a_relative_run_folder_shows_each_saved_log_once(tmp_path: Pa
     assert json.loads(capsys.readouterr().out)["log"].count("saved line") == 1
     assert main(["logs", str(Path("ws", "..", relative)), "1"]) == 0
     assert capsys.readouterr().out.count("saved line") == 1
+
+
+def test_run_s_keyword_platform_arguments_go_under_platform_kwargs_in_a_config(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """README: the YAML mirrors run()'s arguments, run()'s keyword platform arguments (the README's `gpu_count=0`)
+    under `platform_kwargs`. Written at the top level as in run(), `gpu_count: 0` was refused as an unknown key with
+    the list of valid keys only; the error now says where it goes."""
+    from conftest import readme_says
+
+    readme_says(r"the YAML mirrors `run\(\)`'s arguments \(its keyword platform arguments, such as `gpu_count=0`, "
+                r"under `platform_kwargs`\) plus `platform` and `skill_dir`")
+    path = _config(tmp_path, gpu_count=0)
+    error = _json_error(["run", str(path), "--dry-run"], capsys)
+    assert error["field"] == "gpu_count" and "goes under platform_kwargs" in error["message"]
+    assert "platform_kwargs: {gpu_count: 0}" in error["hint"]
+    assert _json_error(["preflight", str(_config(tmp_path, gpu_cont=0))], capsys)["field"] == "gpu_cont"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -101,6 +103,13 @@ def config_from_mapping(raw: Any, base: Path, label: str = "config") -> RunConfi
     raw = _lift_run_mode_keys(raw, config_path)
     names = [f.name for f in fields(RunConfig)]
     for key in raw:
+        if key not in names and key in _job_kwarg_names(raw.get("platform")):  # run(gpu_count=0) written as in run()
+            raise ConfigError(f"{config_path}: unknown key {key!r}: a job's platform argument goes under "
+                              f"platform_kwargs (run() takes it as a keyword, a config as platform_kwargs.{key})",
+                              field=str(key), value=key, allowed=names,
+                              hint=f"move it: platform_kwargs: {{{key}: {json.dumps(raw[key], default=str)}}}"
+                                   if not isinstance(raw[key], (Mapping, list)) else
+                                   f"move it under platform_kwargs: platform_kwargs: {{{key}: ...}}")
         if key not in names:
             raise ConfigError(f"{config_path}: unknown key {key!r}{did_you_mean(str(key), names)}; "
                               f"valid keys: {', '.join(names)}", field=str(key), value=key, allowed=names,
@@ -116,6 +125,20 @@ def config_from_mapping(raw: Any, base: Path, label: str = "config") -> RunConfi
                           hint=exc.hint) from None
     data["skill_dir"] = resolve_skill_dir(data["skill_dir"], base)
     return RunConfig(**data).resolved(base)
+
+
+def _job_kwarg_names(platform: Any) -> set[str]:
+    """The per-job arguments ``platform``'s ``create_job`` takes (``run()``'s keyword platform arguments), for the
+    error that says they go under ``platform_kwargs``; every platform takes ``gpu_count`` and ``num_nodes``."""
+    from tao_automl.platforms.registry import sdk_class
+
+    names = {"gpu_count", "num_nodes"}
+    cls = sdk_class(platform if isinstance(platform, str) else "local")
+    if cls is not None and callable(getattr(cls, "create_job", None)):
+        params = inspect.signature(cls.create_job).parameters
+        names |= {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        names |= set(getattr(cls, "job_kwargs", None) or ())
+    return names - {"self", "spec", "image", "command", "env_vars", "inputs", "outputs", "job_name"}
 
 
 #: Settings about how the run is driven that the config may also give at its top level (intake style).
