@@ -889,3 +889,25 @@ def test_run_s_keyword_platform_arguments_go_under_platform_kwargs_in_a_config(
     assert error["field"] == "gpu_count" and "goes under platform_kwargs" in error["message"]
     assert "platform_kwargs: {gpu_count: 0}" in error["hint"]
     assert _json_error(["preflight", str(_config(tmp_path, gpu_cont=0))], capsys)["field"] == "gpu_cont"
+
+
+def test_a_relative_local_jobs_dir_in_a_config_is_against_the_configs_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """README: relative paths in a YAML config are made absolute against the config file's folder. The local
+    platform's `platform_options.jobs_dir` (and `state_file`) went against the current directory instead, so the same
+    config run from another folder put its jobs elsewhere."""
+    from conftest import readme_says
+
+    readme_says(r"Relative paths \(`workspace_path`, `skill_dir`, dataset paths, `base_checkpoint`, the local "
+                r"platform's `jobs_dir` and `state_file`\) are made absolute once: from Python against the current "
+                r"directory, in a YAML config against the config file's folder")
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    config = folder / "c.yaml"
+    config.write_text(_config(tmp_path, platform_options={"jobs_dir": "myjobs"}).read_text())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["preflight", str(config), "--json"]) == 0
+    checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert str(folder / "myjobs") in checks["jobs_dir"]["detail"], checks["jobs_dir"]

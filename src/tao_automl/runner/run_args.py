@@ -79,7 +79,16 @@ class RunArgs:
             self.eval_dataset_uri,
             base_checkpoint=absolute_path(self.base_checkpoint, root),
             dataset_keys={k: absolute_path(v, root) for k, v in self.dataset_keys.items()},
+            platform_options=self._local_options_resolved(root),
         )
+
+    def _local_options_resolved(self, root: Path) -> dict[str, Any]:
+        """The local platform's ``jobs_dir``/``state_file`` absolute against ``root`` (other platforms' paths, such
+        as a Slurm ``jobs_dir`` on the cluster, are theirs); a blank or non-text value is left for the SDK to refuse."""
+        if self.platform != "local":
+            return self.platform_options
+        return {k: absolute_path(v, root) if k in ("jobs_dir", "state_file") and isinstance(v, str) and v.strip()
+                else v for k, v in self.platform_options.items()}
 
     def run_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``AutoMLRunner.run``."""
