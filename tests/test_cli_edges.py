@@ -911,3 +911,66 @@ def test_a_relative_local_jobs_dir_in_a_config_is_against_the_configs_folder(
     assert main(["preflight", str(config), "--json"]) == 0
     checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert str(folder / "myjobs") in checks["jobs_dir"]["detail"], checks["jobs_dir"]
+
+
+def _closed_pipe_run(argv: list[str], *, stderr_too: bool = False) -> tuple[int, str]:
+    """``tao-automl ARGV | head -0``: stdout (and, with ``stderr_too``, stderr: ``2>&1 | head``) is a pipe whose
+    reader has already left, so every write to it fails with EPIPE. Returns the exit code and what reached stderr."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "tao_automl.cli", *argv], stdout=write_end,
+                              stderr=write_end if stderr_too else subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    return done.returncode, done.stderr or ""
+
+
+def test_every_command_piped_into_head_ends_quietly_with_its_own_exit_code(toy_skill: Path, tmp_path: Path) -> None:
+    """`tao-automl status RUN | head -3` exited 1 (README: 1 is a sweep without a result or an internal failure):
+    a reader that leaves early is neither; each command ends with no traceback or error line and the exit code it
+    would have had, and a sweep whose output nobody reads still runs to its end."""
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(toy_skill), "workspace_path": "ws", "platform_options": {"jobs_dir": str(tmp_path / "jobs")},
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2,
+                            "poll_interval_s": 0.2}}))
+    assert _closed_pipe_run(["run", str(config)], stderr_too=True)[0] == 0  # `run cfg 2>&1 | head -1`
+    run_dir = str(next((tmp_path / "ws").glob("run_*")))
+    from tao_automl.status import query_status
+
+    assert query_status(run_dir)["progress"]["completed"] == 2
+    for argv in (["status", run_dir], ["status", run_dir, "--json"], ["status", run_dir, "--recs", "all"],
+                 ["runs", str(tmp_path / "ws")], ["logs", run_dir, "1"], ["export", run_dir, "--best"],
+                 ["status", run_dir, "--watch"]):
+        assert _closed_pipe_run(argv) == (0, ""), argv
+    code, err = _closed_pipe_run(["run", str(config), "--json"])  # its live lines go to stderr, as always
+    assert code == 0 and "Traceback" not in err and "error" not in err and err.endswith("0 cancelled\n"), err
+    assert _closed_pipe_run(["status", str(tmp_path / "nothing")])[0] == 2  # an error keeps its own code
+
+
+def test_watch_stops_once_its_reader_has_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`status --watch --json | head -1` on a running run: the watch stops at the next refresh instead of polling
+    into a closed pipe until the run ends (exit 0, as Ctrl-C stops watching)."""
+    from tao_automl.cli.main import _ReaderMayLeave
+
+    class Closed(io.StringIO):
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    reads: list[int] = []
+
+    def running(run_dir: str) -> dict[str, Any]:
+        reads.append(1)
+        assert len(reads) < 5, "still watching"
+        return {"run_dir": run_dir, "progress": {"state": "running", "completed": 0, "total": 9}, "best": None,
+                "active_jobs": [], "orchestrator": {"alive": True}, "recommendations": []}
+
+    monkeypatch.setattr(watch_mod, "_read", running)
+    monkeypatch.setattr(watch_mod.time, "sleep", lambda s: None)
+    assert watch_mod.watch("RUN", 0.1, as_json=True, out=_ReaderMayLeave(Closed())) == 0  # type: ignore[arg-type]
+    assert len(reads) == 1

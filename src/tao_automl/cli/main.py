@@ -630,19 +630,41 @@ def _stop_requested(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt("stop requested")
 
 
-def _print_out(text: str) -> None:
-    """``print`` to stdout; when its reader has left (a closed pipe), further output goes nowhere instead of
-    raising, so an error's exit code and its line on stderr survive ``| head``."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        _silence_stdout()
+class _ReaderMayLeave:
+    """stdout or stderr of a command: once its reader has left (``tao-automl status RUN | head -3`` closed the pipe),
+    what is written goes nowhere instead of raising ``BrokenPipeError``, so the command ends quietly, with no
+    traceback or error line, and exits with the code it would have had (a sweep is not cut short by it);
+    ``gone`` says so (``status --watch`` stops watching then)."""
 
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.gone = False
 
-def _silence_stdout() -> None:
-    import os
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._left()
+            return len(text)
 
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail again
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._left()
+
+    def _left(self) -> None:
+        import contextlib
+        import os
+
+        self.gone = True
+        # what is still buffered, and the exit's own flush, go to the null device; a stream with no file descriptor
+        # (a test's captured stream) has simply dropped the write
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _status_of(run_dir: Any) -> dict[str, Any] | None:
@@ -659,7 +681,7 @@ def _status_of(run_dir: Any) -> dict[str, Any] | None:
 def _report_error(exc: TaoAutoMLError, as_json: bool) -> int:
     """One ``error:`` line on stderr and, with ``--json``, one JSON object on stdout; the error's exit code."""
     if as_json:
-        _print_out(_dumps(error_json(exc)))
+        print(_dumps(error_json(exc)), flush=True)
     print(f"error: {exc}", file=sys.stderr)
     run_dir = getattr(exc, "run_dir", None)  # a sweep that had started: its folder, to look at or resume
     if run_dir is not None:
@@ -688,6 +710,18 @@ _VERBOSE = ("-v", "--verbose")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its output streams are :class:`_ReaderMayLeave` while it runs (every command's output)."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout.flush()  # what is still buffered, while a reader that left is still caught
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in _VERBOSE for a in argv[1:]):
         argv = ["-v", *[a for a in argv if a not in _VERBOSE]]
@@ -722,14 +756,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}
             error = TaoAutoMLError(said, kind="interrupted", exit_code=EXIT_INTERRUPTED, hint=hint, **where)
             error.produced = _status_of(run_dir) if run_dir else None
-            _print_out(_dumps(error_json(error)))
+            print(_dumps(error_json(error)), flush=True)
         print(f"{said}; {hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except TaoAutoMLError as exc:
         return _report_error(exc, as_json)
-    except BrokenPipeError:  # `tao-automl status RUN | head`: the reader left early; no traceback
-        _silence_stdout()
-        return EXIT_FAILED
     except Exception as exc:
         storage = storage_error(exc)
         if storage is not None:  # a full disk or read-only mount: the machine's state, not a bug
@@ -739,7 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import logging
 
         logging.getLogger(__name__).exception("unexpected error in %r", args.command)
-        _print_out(_dumps(error_json(sys.exc_info()[1] or Exception("unknown"))))
+        print(_dumps(error_json(sys.exc_info()[1] or Exception("unknown"))), flush=True)
         return EXIT_FAILED
 
 

@@ -67,6 +67,8 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
                 out.write(line + "\n")
                 last = key
         out.flush()
+        if getattr(out, "gone", False):  # `status --watch | head -3`: its reader left; stop watching, as Ctrl-C does
+            return EXIT_OK
         if ended:
             if not as_json:
                 if not tty:
