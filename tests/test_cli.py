@@ -71,3 +71,26 @@ def test_user_errors_are_one_line_with_exit_code_2(toy_skill: Path, tmp_path: Pa
 def test_status_of_a_folder_without_a_run_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", str(tmp_path)]) == 2
     assert "no run state" in capsys.readouterr().err
+
+
+def test_status_of_a_running_run_without_a_success_says_none_yet_and_an_ended_one_none(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A running single-metric run whose first rec had not finished said "best: none (no rec succeeded with a
+    finite metric)" as if it had ended; "none yet" while it runs (as the Pareto-front line says), the old wording
+    once it has ended."""
+    from conftest import small_schema
+    from tao_automl.automl import AutoML
+
+    automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=small_schema(), log_progress=False,
+                    settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2})
+    first, second = automl.next_recommendation()
+    assert main(["status", str(tmp_path / "run")]) == 0
+    assert "\nbest: none yet\nstate: running" in capsys.readouterr().out
+    automl.report_result(first.id, None, status="failure", message="out of memory")
+    assert main(["status", str(tmp_path / "run")]) == 0
+    assert "\nbest: none yet\n" in capsys.readouterr().out
+    automl.report_result(second.id, None, status="failure", message="out of memory")
+    automl.finish()
+    assert main(["status", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "\nbest: none (no rec succeeded with a finite metric)\n" in out and "yet" not in out

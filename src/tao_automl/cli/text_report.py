@@ -77,6 +77,8 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
                                                                                  for r in rest)
                          + ": its earlier epochs ran there, with those recs' params)")
         lines.append(best_params_yaml(best["params"]))
+    elif progress.get("state") in ("running", "starting"):  # "yet" only while recs may still succeed
+        lines.append("best: none yet")
     else:
         lines.append("best: none (no rec succeeded with a finite metric)")
     return "\n".join(lines)
