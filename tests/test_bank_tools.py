@@ -172,6 +172,29 @@ def test_versions_without_a_key_lists_every_pinned_key(bank: Path, capsys: pytes
     assert data["key"] is None and data["value"]["images"]["tao_toolkit"]["pyt"] == "img:pyt"
 
 
+
+def test_versions_hint_for_a_key_not_found_repeats_the_skill_bank_given(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The hint said `tao-automl versions --json`, which without $TAO_SKILL_BANK_PATH fails for want of a bank: it
+    repeats the --skill-bank given (one shell word, as typed), and the command it names lists the keys."""
+    import shlex
+
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    bank = synthetic_bank(tmp_path / "my bank")
+    monkeypatch.chdir(tmp_path)
+    assert main(["versions", "nope", "--skill-bank", "my bank", "--json"]) == 2
+    hint = json.loads(capsys.readouterr().out)["error"]["hint"]
+    assert hint == "list the keys with `tao-automl versions --skill-bank 'my bank' --json`"
+    command = shlex.split(hint.split("`")[1])
+    assert command[0] == "tao-automl"
+    data = _json(capsys, *command[1:])
+    assert data["value"]["images"]["tao_toolkit"]["pyt"] == "img:pyt"
+    assert "tao-automl versions --skill-bank " + shlex.quote(str(bank)) + " --json`" in _error(
+        capsys, "versions", "nope", "--skill-bank", str(bank))
+    monkeypatch.setenv("TAO_SKILL_BANK_PATH", str(bank))  # found through the variable: none to repeat
+    assert "(hint: list the keys with `tao-automl versions --json`)" in _error(capsys, "versions", "nope")
+
+
 # -- the shared TAO bank --------------------------------------------------------------------------
 @needs_shared
 def test_shared_bank_models_platforms_versions(capsys: pytest.CaptureFixture[str],

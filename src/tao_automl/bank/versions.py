@@ -25,8 +25,9 @@ def load_versions(path: Path) -> dict[str, Any]:
     return data
 
 
-def resolve_key(versions: Mapping[str, Any], key: str) -> Any:
-    """The value at dotted ``key``; the legacy short form (``tao_toolkit.pyt``) is looked up under ``images.``."""
+def resolve_key(versions: Mapping[str, Any], key: str, list_command: str = "tao-automl versions --json") -> Any:
+    """The value at dotted ``key``; the legacy short form (``tao_toolkit.pyt``) is looked up under ``images.``.
+    ``list_command``: the command that lists the keys, for the hint of a key not found."""
     for candidate in (key, f"images.{key}"):
         value = get_dotted(versions, candidate, _MISSING)
         if value is not _MISSING:
@@ -35,4 +36,4 @@ def resolve_key(versions: Mapping[str, Any], key: str) -> Any:
     raise UserInputError(f"versions key {key!r} not found{did_you_mean(key, known)}; "
                          f"top-level sections: {', '.join(sorted(versions))}", field="KEY", value=key,
                          allowed=known if len(known) <= 50 else sorted(versions),
-                         hint="list the keys with `tao-automl versions --json`")
+                         hint=f"list the keys with `{list_command}`")

@@ -225,7 +225,8 @@ def lookup_version(bank: str | None, key: str | None) -> Any:
     if path is None:
         raise UserInputError(f"skill bank {str(root)!r} has no versions.yaml")
     versions = load_versions(path)
-    return dict(versions) if key is None else resolve_key(versions, key)
+    given = f" --skill-bank {sh(bank)}" if bank is not None else ""  # the hint's command finds the same bank
+    return dict(versions) if key is None else resolve_key(versions, key, f"tao-automl versions{given} --json")
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
