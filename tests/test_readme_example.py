@@ -63,3 +63,27 @@ def test_the_setup_sweep_is_the_demo_config_the_readme_describes() -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and json.loads(done.stdout)["ok"] is True, done.stdout[-2000:] + done.stderr[-2000:]
 
+
+
+def test_the_readme_query_status_signature_is_the_real_one() -> None:
+    """README showed `query_status(path, recs="top", ...)`: `query_status(path=...)` and `query_status(run, "all")`
+    raise TypeError, as the first parameter is `workspace_path` (SPEC's name) and the rest are keyword-only. The
+    README's signature is parsed and compared with the function's: names, kinds and defaults."""
+    import ast
+    import inspect
+
+    from tao_automl import query_status
+
+    shown = re.findall(r"`tao_automl\.query_status\((.*?)\)`", (ROOT / "README.md").read_text(), re.S)
+    assert len(shown) == 1, shown
+    readme = ast.parse(f"def query_status({' '.join(shown[0].split())}): pass").body[0]
+    assert isinstance(readme, ast.FunctionDef)
+    args = readme.args
+    positional = [a.arg for a in args.args]
+    keyword = {a.arg: ast.literal_eval(d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+               if d is not None}
+    real = inspect.signature(query_status).parameters
+    assert positional == ["workspace_path"] == [n for n, p in real.items() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert real["workspace_path"].default is inspect.Parameter.empty
+    assert keyword == {n: p.default for n, p in real.items() if p.kind is p.KEYWORD_ONLY and n != "call"}
+    assert len(keyword) == len(args.kwonlyargs)  # every keyword the README shows has its default
