@@ -348,6 +348,27 @@ def test_the_last_progress_line_of_a_sweep_that_stopped_itself_has_no_eta(tmp_pa
         assert len(lines) == len(set(lines)), lines
 
 
+def test_on_a_terminal_the_last_progress_line_is_drawn_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tao-automl run` on a terminal drew its final progress line three times: for the last rec's end, for the
+    ended run (the same line), and again when the view closed; a line already on screen is not drawn again."""
+    from conftest import write_skill
+    from tao_automl.testing import InstantSDK
+
+    monkeypatch.setenv("TERM", "xterm")
+    term = _Terminal()
+    view = LiveView("val_loss", as_json=False, stdout=term, stderr=io.StringIO())
+    runner = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False)
+    runner.on_progress = view.progress
+    result = runner.run(automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_concurrent": 1,
+                                         "automl_max_recommendations": 3}, workspace_path=tmp_path / "ws",
+                        gpu_count=0, on_recommendation=view.started, on_result=view.ended)
+    view.close(result)  # as `run` does
+    out = term.getvalue()
+    assert result["progress"]["state"] == "finished"
+    assert out.count("[3/3 done | 0 running | ") == 1, out
+    assert out.split("[3/3 done | 0 running | ")[1].split("\n")[0].endswith("ETA 00:00]")  # it stays on screen
+
+
 def test_a_dumb_terminal_gets_plain_lines_and_a_narrow_one_an_unwrapped_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """TERM=dumb got ESC[K redraws it cannot show, and a 40-column terminal a 70-character line that wrapped,
     leaving a stale copy per redraw."""

@@ -63,8 +63,11 @@ class LiveView:
             shown["elapsed_s"] = float(shown["elapsed_s"]) + moved
         if shown.get("eta_s") is not None:
             shown["eta_s"] = max(0.0, float(shown["eta_s"]) - moved)
-        self._line = _fit(progress_line(shown))
-        self.stream.write(_ERASE + self._line)
+        line = _fit(progress_line(shown))
+        if line == self._line:  # already on screen (the last rec's line, then the ended run's): not drawn again
+            return
+        self._line = line
+        self.stream.write(_ERASE + line)
         self.stream.flush()
 
     def _tick(self) -> None:
@@ -102,8 +105,9 @@ class LiveView:
         if self._ticker is not None:
             self._ticker.join()
             self._ticker = None
-        if self.tty and self._line:
-            self.stream.write(_ERASE + _fit(progress_line(progress)) + "\n")
+        if self.tty and self._line:  # the ended run's line, unless it is the one on screen already
+            last = _fit(progress_line(progress))
+            self.stream.write(("" if last == self._line else _ERASE + last) + "\n")
             self._line = ""
         if self.stream is not sys.stdout and progress:  # the run's end state: finished, failed (fail-fast) …
             self.stream.write(f"{progress.get('state') or 'finished'}: {counts_line(progress)}\n")
