@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -73,24 +74,31 @@ def test_status_of_a_folder_without_a_run_is_exit_2(tmp_path: Path, capsys: pyte
     assert "no run state" in capsys.readouterr().err
 
 
+_TWO_METRICS = [{"name": "val_accuracy", "direction": "maximize"}, {"name": "model_size", "direction": "minimize"}]
+
+
+@pytest.mark.parametrize(("metric", "running", "ended"), [
+    ("val_loss", "\nbest: none yet\n", "\nbest: none (no rec succeeded with a finite metric)\n"),
+    (_TWO_METRICS, "; Pareto front: none yet\n", "; Pareto front: none (no rec succeeded)\n"),
+], ids=["one-metric", "two-metrics"])
 def test_status_of_a_running_run_without_a_success_says_none_yet_and_an_ended_one_none(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], metric: Any, running: str, ended: str) -> None:
     """A running single-metric run whose first rec had not finished said "best: none (no rec succeeded with a
-    finite metric)" as if it had ended; "none yet" while it runs (as the Pareto-front line says), the old wording
-    once it has ended."""
+    finite metric)" as if it had ended, and a two-metric run whose every rec failed said "Pareto front: rec(s) none
+    yet" after it had ended: "none yet" only while it runs, and an ended run says it has none."""
     from conftest import small_schema
     from tao_automl.automl import AutoML
 
     automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=small_schema(), log_progress=False,
-                    settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2})
+                    settings={"metric": metric, "algorithm": "random", "automl_max_recommendations": 2})
     first, second = automl.next_recommendation()
     assert main(["status", str(tmp_path / "run")]) == 0
-    assert "\nbest: none yet\nstate: running" in capsys.readouterr().out
+    assert running in capsys.readouterr().out
     automl.report_result(first.id, None, status="failure", message="out of memory")
     assert main(["status", str(tmp_path / "run")]) == 0
-    assert "\nbest: none yet\n" in capsys.readouterr().out
+    assert running in capsys.readouterr().out
     automl.report_result(second.id, None, status="failure", message="out of memory")
     automl.finish()
     assert main(["status", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
-    assert "\nbest: none (no rec succeeded with a finite metric)\n" in out and "yet" not in out
+    assert ended in out and "yet" not in out

@@ -754,9 +754,8 @@ def test_an_existing_optuna_file_is_refused_before_the_best_spec_is_written(demo
     assert not (tmp_path / "best.yaml").exists() and journal.read_text() == ""
 
 
-def test_an_export_onto_the_runs_own_files_is_refused(tmp_path: Path) -> None:
-    """`export --csv RUN/state.db` overwrote the run's store with the CSV (the run could no longer be read), and
-    `export --best -o RUN/recs/rec_N/train_spec.yaml --results-dir D` rewrote the spec the job had read."""
+def _two_rec_ask_tell_run(tmp_path: Path) -> Path:
+    """A finished two-rec ask/tell run of the toy skill in ``tmp_path / "run"`` (rec N's metric: N)."""
     from tao_automl import AutoML
 
     ml = AutoML(tmp_path / "run", skill_dir=write_skill(tmp_path / "bank"), log_progress=False,
@@ -765,7 +764,13 @@ def test_an_export_onto_the_runs_own_files_is_refused(tmp_path: Path) -> None:
         for rec in ml.next_recommendation():
             ml.report_result(rec.id, float(rec.id))
     ml.finish()
-    run = tmp_path / "run"
+    return tmp_path / "run"
+
+
+def test_an_export_onto_the_runs_own_files_is_refused(tmp_path: Path) -> None:
+    """`export --csv RUN/state.db` overwrote the run's store with the CSV (the run could no longer be read), and
+    `export --best -o RUN/recs/rec_N/train_spec.yaml --results-dir D` rewrote the spec the job had read."""
+    run = _two_rec_ask_tell_run(tmp_path)
     db = run / "state.db"
     before = db.read_bytes()
     for option in ("--csv", "--optuna"):
@@ -786,19 +791,11 @@ def test_a_report_onto_the_runs_own_files_is_refused(tmp_path: Path) -> None:
     folder, is a user error (exit 2). `report RUN -o RUN/state.db` wrote the HTML over the run's store: the run could
     no longer be read by status, export or report."""
     pytest.importorskip("plotly")
-    from tao_automl import AutoML
-
     outputs, = readme_says(r"\(an output file — (.*?) — in a folder that does not exist is one: no folder is made "
                            r"for it; so is any of them onto the run's own records, its `state\.db` or an existing "
                            r"file under its `recs/` folder\)")
     assert "`report -o`" in outputs
-    ml = AutoML(tmp_path / "run", skill_dir=write_skill(tmp_path / "bank"), log_progress=False,
-                settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2, "seed": 1})
-    while not ml.is_complete():
-        for rec in ml.next_recommendation():
-            ml.report_result(rec.id, float(rec.id))
-    ml.finish()
-    run = tmp_path / "run"
+    run = _two_rec_ask_tell_run(tmp_path)
     db = run / "state.db"
     before = db.read_bytes()
     spec = run / "recs" / "rec_0001" / "train_spec.yaml"

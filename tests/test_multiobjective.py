@@ -571,22 +571,3 @@ def test_the_line_per_ended_rec_shows_every_metric(tmp_path: Path, caplog: pytes
         automl.report_result(rec.id, None, values={"val_accuracy": 0.9, "model_size": 3.0})
     assert f"rec {rec.id} success: val_accuracy=0.9, model_size=3 " in caplog.text
     automl.finish()
-
-
-def test_status_of_an_ended_run_without_a_success_says_it_has_no_front_not_none_yet(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A two-metric run whose every rec failed said "Pareto front: rec(s) none yet" after it had ended; "yet" now
-    only while it runs, and an ended run says it has none."""
-    from tao_automl.automl import AutoML
-
-    automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=small_schema(), log_progress=False,
-                    settings={"metric": TWO, "algorithm": "random", "automl_max_recommendations": 2})
-    first, second = automl.next_recommendation()
-    automl.report_result(first.id, None, status="failure", message="out of memory")
-    assert main(["status", str(tmp_path / "run")]) == 0
-    assert "; Pareto front: none yet\n" in capsys.readouterr().out
-    automl.report_result(second.id, None, status="failure", message="out of memory")
-    automl.finish()
-    assert main(["status", str(tmp_path / "run")]) == 0
-    out = capsys.readouterr().out
-    assert "; Pareto front: none (no rec succeeded)\n" in out and "yet" not in out
