@@ -22,9 +22,11 @@ from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.common import rfc3339_time
 from tao_automl.platforms.kubernetes.manifest import (
+    EXIT_RECORDER,
     GPU_RESOURCE,
     INDEX_ANNOTATION,
     JOB_LABEL,
+    exit_file,
     job_manifest,
     k8s_name,
     service_manifest,
@@ -78,7 +80,8 @@ def test_single_node_job_runs_the_command_with_env_labels_and_same_path_mounts(t
     assert "completionMode" not in spec_ and spec_["ttlSecondsAfterFinished"] == 60
     pod = spec_["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["command"] == ["sh", "-c", f"train -e {spec}"]
+    assert container["command"] == ["sh", "-c", EXIT_RECORDER, "tao-automl",
+                                    f"{tmp_path}/res/.tao-automl-exit.tao-x-0123456789", "sh", "-c", f"train -e {spec}"]
     assert container["env"] == [{"name": "A", "value": "1"}]
     assert container["resources"] == {"limits": {"cpu": "500m", "memory": "2Gi"},
                                       "requests": {"cpu": "500m", "memory": "2Gi"}}
@@ -91,6 +94,46 @@ def test_single_node_job_runs_the_command_with_env_labels_and_same_path_mounts(t
     assert labels == {JOB_LABEL: "tao-x-0123456789", "tao-automl/managed": "true", "tao-automl/run": "run_x",
                       "tao-automl/rec": "3"}
     assert job["metadata"]["annotations"]["tao-automl/job-name"] == "run_x-rec0003"
+
+
+def test_the_exit_recorder_keeps_the_exit_status_records_it_and_passes_sigterm_on(tmp_path: Path) -> None:
+    """A shell command runs under EXIT_RECORDER, which writes its exit status to <results>/.tao-automl-exit.<job>.<rank>
+    (read when the Job is gone before it was seen to finish) and exits with it; a SIGTERM to it (the kubelet's, on a
+    delete) reaches the command and is written down with the status; a list command runs as it is (no shell)."""
+    def run(command: str, rank: str | None = None) -> subprocess.CompletedProcess[str]:
+        argv = job_manifest(name="tao-x", image="i", command=command, gpu_count=0, env_vars=None,
+                            results_dir=str(tmp_path), job_name=None, kwargs={}, defaults={}
+                            )["spec"]["template"]["spec"]["containers"][0]["command"]
+        env = {**os.environ, **({"JOB_COMPLETION_INDEX": rank} if rank else {})}
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False, env=env)
+
+    out = run("echo hi; exit 3")
+    assert (out.returncode, out.stdout) == (3, "hi\n")
+    assert Path(exit_file(str(tmp_path), "tao-x", 0)).read_text() == "3\n"
+    assert run("true", rank="2").returncode == 0 and Path(exit_file(str(tmp_path), "tao-x", 2)).read_text() == "0\n"
+    argv = job_manifest(name="tao-x", image="i", command="trap 'echo got TERM; exit 0' TERM; echo up; sleep 30 & wait",
+                        gpu_count=0, env_vars=None, results_dir=str(tmp_path), job_name=None, kwargs={}, defaults={}
+                        )["spec"]["template"]["spec"]["containers"][0]["command"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0 and "got TERM" in proc.stdout.read()
+    assert Path(exit_file(str(tmp_path), "tao-x", 0)).read_text() == "0 TERM\n"
+    assert _manifest(command=["python", "train.py"])["spec"]["template"]["spec"]["containers"][0]["command"] == \
+        ["python", "train.py"]
+
+
+def test_the_recorded_exit_needs_every_rank_and_no_signal(tmp_path: Path) -> None:
+    rec = {"id": "tao-y", "results_dir": str(tmp_path), "num_nodes": 2}
+    assert KubernetesSDK._recorded_exit(rec) is None
+    Path(exit_file(str(tmp_path), "tao-y", 0)).write_text("0\n")
+    assert KubernetesSDK._recorded_exit(rec) is None  # rank 1 wrote nothing
+    Path(exit_file(str(tmp_path), "tao-y", 1)).write_text("2\n")
+    assert KubernetesSDK._recorded_exit(rec)[:2] == (1, 2)  # type: ignore[index]
+    Path(exit_file(str(tmp_path), "tao-y", 1)).write_text("0\n")
+    assert KubernetesSDK._recorded_exit(rec)[:2] == (0, 0)  # type: ignore[index]
+    Path(exit_file(str(tmp_path), "tao-y", 1)).write_text("143 TERM\n")  # stopped by the delete: no verdict
+    assert KubernetesSDK._recorded_exit(rec) is None
 
 
 def test_gpu_count_becomes_an_nvidia_gpu_limit() -> None:
@@ -538,6 +581,53 @@ def test_a_job_gone_when_it_could_have_ended_long_ago_is_not_called_cancelled(cl
     assert "could not see how it ended" in message and str(tmp_path / "r") in message, message
 
 
+def _ended_unpolled_then_deleted(sdk: KubernetesSDK, command: str, res: Path) -> tuple[str, float]:
+    """Run ``command`` as a rec, let it end with nobody polling it, delete its Job by hand (as the TTL controller
+    does); the job's id and when its container ended."""
+    job = sdk.create_job(None, command, gpu_count=0, outputs={"results_dir": str(res)},
+                         job_name=f"gone-{uuid.uuid4().hex[:8]}-rec0001")
+    deadline = time.monotonic() + 60
+    while not (pods := [pod_info(p) for p in sdk._pods(job.id)]) or pods[0]["phase"] not in ("Succeeded", "Failed"):
+        assert time.monotonic() < deadline, pods
+        time.sleep(0.1)
+    ended = rfc3339_time(pods[0]["finished"])
+    assert ended is not None
+    sdk.batch.delete_namespaced_job(job.id, NAMESPACE, body={"propagationPolicy": "Background"})
+    while sdk._read_job(job.id) is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return job.id, ended
+
+
+def test_a_job_that_succeeded_and_was_removed_before_any_poll_is_a_success(cluster: None, tmp_path: Path) -> None:
+    """A finished Job removed (ttl_seconds_after_finished, or by hand) while no orchestrator ran was recorded a
+    failure on resume ('could not see how it ended'), though it had succeeded and written its result. Its pod
+    records its exit status in the results dir: a new process reads it, a success ended when the pod did."""
+    sdk = KubernetesSDK(**_options(tmp_path, ttl_seconds_after_finished=0))
+    res = tmp_path / "r"
+    job_id, ended = _ended_unpolled_then_deleted(sdk, f'echo \'{{"metric": 0.9}}\' > {res}/status.json', res)
+    later = make_sdk("kubernetes", sdk.init_options)  # a new process, on resume
+    assert later.get_job_status(job_id) is JobStatus.SUCCESS
+    assert later.get_failure_analysis(job_id) is None
+    finished_at = later.get_job_info(job_id).get("finished_at")
+    assert finished_at is not None and abs(finished_at - ended) <= 2, (finished_at, ended)
+    assert later.read_job_file(job_id, "status.json") == '{"metric": 0.9}\n'
+
+
+def test_a_job_that_failed_and_was_removed_before_any_poll_fails_with_its_exit_code(cluster: None,
+                                                                                  tmp_path: Path) -> None:
+    sdk = KubernetesSDK(**_options(tmp_path, ttl_seconds_after_finished=0))
+    job_id, _ = _ended_unpolled_then_deleted(sdk, "echo bad; exit 3", tmp_path / "r")
+    later = make_sdk("kubernetes", sdk.init_options)
+    assert later.get_job_status(job_id) is JobStatus.FAILURE
+    analysis = later.get_failure_analysis(job_id)
+    assert analysis is not None and analysis["exit_code"] == 3, analysis
+    message = analysis["message"]
+    assert "exited with code 3" in message and "its Job was deleted before this process saw it finish" in message, \
+        message
+    assert str(tmp_path / "r") in message and "could not see how it ended" not in message, message
+
+
 @pytest.fixture
 def registry() -> Iterator[str]:
     """A registry on loopback (dockerd speaks plain HTTP to 127.0.0.0/8) that has no image at all: every manifest is
@@ -889,7 +979,8 @@ def test_a_job_that_exited_0_just_before_the_cancel_is_a_success_and_the_cancel_
 
 
 def test_after_cancel_answers_true_the_job_writes_no_more_epochs(sdk: KubernetesSDK, tmp_path: Path) -> None:
-    """The delete returns at once and the pod runs on until its grace period ends (sh as PID 1 ignores SIGTERM):
+    """The delete returns at once and the pod runs on until it stops (sh as PID 1 ignored SIGTERM; the exit recorder
+    now passes it on), up to its grace period:
     cancel_job answered True while the job still wrote epochs. It waits until the pods have stopped, no longer
     than their grace period (1 s here) plus _CANCEL_MARGIN_S."""
     res = tmp_path / "r"

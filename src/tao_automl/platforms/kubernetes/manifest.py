@@ -30,6 +30,21 @@ _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+#: The file (``<results dir>/.tao-automl-exit.<job>.<rank>``) where a pod records its command's exit status: read
+#: when the Job is gone before it was seen to finish (removed by ttl_seconds_after_finished while no orchestrator
+#: polled), so a job that ended by itself keeps its outcome.
+EXIT_FILE_PREFIX = ".tao-automl-exit."
+#: ``sh -c`` script run as the container's PID 1: runs the command (``"$@"``), forwards SIGTERM (the kubelet's stop
+#: signal, which ``sh`` as PID 1 would otherwise ignore) to the command's process group, waits for it, writes
+#: ``<exit status>`` (``<exit status> TERM`` when the pod was stopped by a signal) to ``$1.<rank>`` and exits with
+#: the command's status unchanged.
+EXIT_RECORDER = (
+    'f="$1.${JOB_COMPLETION_INDEX:-0}"; shift; sig=; '
+    "trap 'sig=\" TERM\"; trap \"\" TERM; kill -TERM 0 2>/dev/null' TERM; "
+    '"$@" & pid=$!; wait "$pid"; code=$?; '
+    'while kill -0 "$pid" 2>/dev/null; do wait "$pid"; code=$?; done; '
+    '{ echo "$code$sig" > "$f"; } 2>/dev/null; exit "$code"'
+)
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei|e[0-9]+)?$")
 
@@ -127,6 +142,23 @@ def _env(env_vars: Mapping[str, Any] | None, name: str, num_nodes: int, master_p
     return env
 
 
+def exit_file(results_dir: str, name: str, rank: int | None = None) -> str:
+    """Where rank ``rank`` of Job ``name`` records its command's exit status (see ``EXIT_RECORDER``); without a
+    rank, the path less its ``.<rank>``."""
+    path = f"{results_dir.rstrip('/')}/{EXIT_FILE_PREFIX}{name}"
+    return path if rank is None else f"{path}.{rank}"
+
+
+def container_command(command: str | Sequence[str], results_dir: str, name: str) -> list[str]:
+    """The container's command: a shell command (already run by ``sh -c``) runs under ``EXIT_RECORDER``, which
+    records its exit status in the results dir; a list command runs as it is (the image may have no shell), and
+    records none."""
+    argv = entrypoint_args(command)
+    if not isinstance(command, str):
+        return argv
+    return ["sh", "-c", EXIT_RECORDER, "tao-automl", exit_file(results_dir, name), *argv]
+
+
 def host_volumes(command: str | Sequence[str], results_dir: str, mounts: Sequence[object],
                  mount_command_paths: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """hostPath volumes and their mounts: results dir and the command's file folders at the same path,
@@ -162,7 +194,8 @@ def job_manifest(
                                                 if "mount_command_paths" in kwargs
                                                 else defaults.get("mount_command_paths", True)))
     container: dict[str, Any] = {
-        "name": CONTAINER, "image": image, "command": entrypoint_args(command), "imagePullPolicy": pull,
+        "name": CONTAINER, "image": image, "command": container_command(command, results_dir, name),
+        "imagePullPolicy": pull,
         "env": _env(env_vars, name, num_nodes, master_port), "volumeMounts": volume_mounts,
         "resources": resources(gpu_count, opt("cpu"), opt("memory")),
     }

@@ -10,7 +10,9 @@ account), ``context`` (env ``TAO_K8S_CONTEXT``), ``namespace`` (env ``TAO_K8S_NA
 ``default``). A small state dir (``state_dir``; a sweep without one uses its run folder's ``jobs``, else the
 cache dir) keeps one JSON record per job (cancel flag, final state, final logs), so
 polls and logs keep working after the Job is deleted (cancel, ``ttl_seconds_after_finished``) and a new
-process re-attaches with ``init_options``. A job's ``platform_kwargs`` may set ``cpu``, ``memory``, ``node_selector``,
+process re-attaches with ``init_options``. A string command runs under ``EXIT_RECORDER``, which writes its exit
+status to the results dir, so a Job removed before anyone saw it finish still ends as it did (see ``_gone``). A job's
+``platform_kwargs`` may set ``cpu``, ``memory``, ``node_selector``,
 ``tolerations``, ``labels``, ``backoff_limit``, ``time_limit_s`` (the Job's ``activeDeadlineSeconds``) and the other
 pod settings of the constructor, over its value. Needs the ``kubernetes`` extra:
 ``pip install 'tao-run-automl[kubernetes]'``.
@@ -40,6 +42,7 @@ from tao_automl.platforms.kubernetes.manifest import (
     GPU_RESOURCE,
     JOB_LABEL,
     LABEL_PREFIX,
+    exit_file,
     job_manifest,
     k8s_name,
     service_manifest,
@@ -52,6 +55,7 @@ from tao_automl.platforms.kubernetes.state import (
     deleted_while_running,
     describe,
     failed_pod,
+    gone_exit_message,
     pod_info,
     to_status,
     vanished_message,
@@ -303,6 +307,9 @@ class KubernetesSDK(RecordedPlatform):
                     logger.info("kubernetes job %s (%s) already exists; not creating it again", name, job_name)
                     return self._job(self._ensure_service(self._adopt(existing), manifest))
             Path(results_dir).mkdir(parents=True, exist_ok=True)
+            for rank in range(manifest["spec"]["completions"]):  # an earlier Job's of this name: not this one's
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(exit_file(results_dir, name, rank))
             created = self._create(manifest)
             if not self._kept_indexed(manifest, created):
                 self._delete(name, "Background")
@@ -456,17 +463,48 @@ class KubernetesSDK(RecordedPlatform):
         return {**pod, "pull_error": rec.get("pull_error")}
 
     def _gone(self, rec: dict[str, Any]) -> JobStatus:
-        """A Job this process did not delete is gone. Last seen unfinished less than its ttl_seconds_after_finished
-        ago (or it has none), it cannot have ended and been removed by the TTL controller: someone deleted it
-        while it ran, a cancel from outside. Otherwise how it ended is unknown."""
+        """A Job this process did not delete is gone. If its pods recorded their command's exit status in the results
+        dir (see ``EXIT_RECORDER``), without being stopped by a signal, that is how it ended: 0 on every rank is a
+        success, else a failure with that exit code. Otherwise: last seen unfinished less than its
+        ttl_seconds_after_finished ago (or it has none), it cannot have ended and been removed by the TTL
+        controller: someone deleted it while it ran, a cancel from outside. Else how it ended is unknown."""
+        recorded = self._recorded_exit(rec)
         ttl = rec.get("ttl_seconds_after_finished", self.defaults.get("ttl_seconds_after_finished"))
         seen = float(rec.get("seen_unfinished_at") or rec.get("submitted_at") or 0)
-        if ttl is None or time.time() - seen < float(ttl):
+        if recorded is not None:
+            rank, code, ended = recorded
+            rec.update(state=(JobStatus.SUCCESS if code == 0 else JobStatus.FAILURE).value, exit_code=code,
+                       finished_at=ended, reason="Completed" if code == 0 else "Error", exit_recorded=True)
+            if code != 0:
+                rec["message"] = gone_exit_message(code, rank, int(rec.get("num_nodes") or 1), rec.get("results_dir"))
+        elif ttl is None or time.time() - seen < float(ttl):
             rec.update(state=JobStatus.CANCELLED.value, message=deleted_message(rec.get("results_dir")))
         else:
             rec.update(state=JobStatus.FAILURE.value, message=vanished_message(rec.get("results_dir")))
         self.records.save(rec)
         return JobStatus(rec["state"])
+
+    @staticmethod
+    def _recorded_exit(rec: Mapping[str, Any]) -> tuple[int, int, float] | None:
+        """(rank, exit status, when written) its pods recorded in the results dir: the first rank that did not exit
+        0, else rank 0; None unless every rank recorded a status and none was stopped by a signal."""
+        results = str(rec.get("results_dir") or "")
+        if not results:
+            return None
+        found: list[tuple[int, int, float]] = []
+        for rank in range(int(rec.get("num_nodes") or 1)):
+            path = exit_file(results, str(rec["id"]), rank)
+            try:
+                text = Path(path).read_text(encoding="utf-8", errors="replace").split()
+                ended = os.stat(path).st_mtime
+            except OSError:
+                return None
+            if len(text) != 1 or not text[0].isdigit():  # stopped by a signal ("143 TERM"), or unreadable
+                return None
+            found.append((rank, int(text[0]), ended))
+        last = max(ended for _, _, ended in found)
+        rank, code, _ = next((f for f in found if f[1] != 0), found[0])
+        return rank, code, last
 
     def _finish(self, rec: dict[str, Any], job: Mapping[str, Any], pods: list[dict[str, Any]],
                 message: str | None) -> None:

@@ -73,6 +73,13 @@ def vanished_message(results_dir: object) -> str:
             "hold what it wrote")
 
 
+def gone_exit_message(code: int, rank: int, num_nodes: int, results_dir: object) -> str:
+    """Why a Job that is gone failed: the exit status its pod recorded in the results dir."""
+    pod = f"its rank {rank} pod" if num_nodes > 1 else "its pod"
+    return (f"{pod} exited with code {code} (as it recorded in {results_dir}), and its Job was deleted before this "
+            "process saw it finish (removed by ttl_seconds_after_finished while no orchestrator polled, or by hand)")
+
+
 def pod_info(pod: Mapping[str, Any]) -> dict[str, Any]:
     """The parts of a pod that say how its main container is doing."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
@@ -152,6 +159,8 @@ def describe(name: str, status: JobStatus, data: Mapping[str, Any], found: Seque
     error = reason_line(list(found))
     tail = f": {error}" if error else ""
     code = data.get("exit_code")
+    if code not in (None, 0) and data.get("exit_recorded") and data.get("message"):  # see gone_exit_message
+        return f"Kubernetes job {name} failed: {data['message']}{tail}."
     if code not in (None, 0):
         extra = " (SIGKILL: out of memory or killed by hand)" if code == 137 else \
             " (the command could not be run or was not found in the image)" if code in (126, 127) else ""
