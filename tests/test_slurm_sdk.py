@@ -462,6 +462,20 @@ def test_automl_sweep_runs_end_to_end_on_slurm(sdk: SlurmSDK, tmp_path: Path) ->
     assert values and result["best"]["metric_value"] == min(values), result["history"]
 
 
+def test_a_rec_seen_ending_live_records_slurms_end_time(sdk: SlurmSDK, tmp_path: Path) -> None:
+    """An audit saw a live run record a rec's finished_at when the orchestrator's poll saw the end (up to a poll
+    after the job ended), though README says it is Slurm's EndTime: the rec now keeps the EndTime scontrol gives."""
+    skill = write_skill(tmp_path / "bank")
+    settings = {"metric": "val_loss", "automl_max_recommendations": 1, "automl_max_concurrent": 1, "seed": 3,
+                "poll_interval_s": 2.0, "algorithm": "random"}
+    result = AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0,
+                                          spec_overrides={"train.sleep": 0.2})
+    (rec,) = result["history"]
+    assert rec["status"] == "success", rec
+    assert rec["finished_at"] == sdk.get_job_info(rec["job_id"])["finished_at"], rec
+    readme_says(r"finished_at` and `wall_time_s` are when its job ended as the platform recorded it \(Slurm.s EndTime")
+
+
 def test_a_run_keeps_its_slurm_job_folders_in_the_run_folder(tmp_path: Path, slurm_up: None) -> None:
     """Job folders (script, output.log, exit_code) went to ~/.cache/tao-automl/slurm/jobdirs and were never removed;
     with Slurm run on this machine and no jobs_dir chosen, a run keeps them in <run>/jobs, as LocalSDK does (its

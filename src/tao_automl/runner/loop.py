@@ -126,7 +126,6 @@ class _Active:
     running_since: float | None = None
     pending_reason: str | None = None  # why the platform holds the job in its queue, as last recorded
     reason_due: float = 0.0  # monotonic time of the next look at it
-    seen_at: float = field(default_factory=time.time)  # wall time this orchestrator last saw it not ended
 
 
 class _FailFast(Exception):
@@ -708,13 +707,11 @@ class AutoMLRunner:
                 # else it ended before the cancel: the next poll collects its own result
             return
         if not status.is_finished():
-            item.seen_at = time.time()
             return
         del active[rec_id]
-        # the platform's end time when this process may have seen the end late: a re-attached job, or a loop held
-        # up (an LLM brain's calls, a slow platform) for longer than a couple of polls since it last saw it running
-        late = time.time() - item.seen_at > 2.0 * exp.settings.poll_interval_s + 1.0
-        ended_at = self._ended_at(item) if item.reattached or late else None
+        # the platform's end time (Slurm's EndTime, Docker's FinishedAt) whenever it gives one: a poll sees the end up
+        # to a poll interval late, a re-attached job or a held-up loop (an LLM brain's calls) much later
+        ended_at = self._ended_at(item)
         if status is JobStatus.SUCCESS:
             if exp.scheduler.mode == STOPPING:
                 self._report_epochs(exp, item, metric)  # epochs written after the last poll
