@@ -61,6 +61,8 @@ def test_stop_leaves_jobs_running_and_resume_detach_reattaches(tmp_path: Path) -
     result = json.loads(done.stdout)
     assert result["was_running"] is True and result["cancelled_jobs"] == [] and result["state"] == "interrupted"
     assert result["pid"] == started["pid"]  # stop --json names the same process at the same key
+    last = Path(run_dir, "orchestrator.log").read_text().strip().splitlines()[-1]
+    assert "in-flight jobs keep running" in last, last
     status = status_json(run_dir)
     assert status["orchestrator"]["alive"] is False
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
@@ -89,6 +91,10 @@ def test_stop_cancel_jobs_cancels_what_is_in_flight(tmp_path: Path) -> None:
     assert [r["status"] for r in recs] == ["cancelled", "cancelled"]
     assert all(sdk.get_job_status(r["job_id"]) == JobStatus.CANCELLED for r in recs)
     assert _events(run_dir, "job_cancelled") == 2
+    # the orchestrator's own last line said "in-flight jobs keep running" while this stop cancelled them
+    last = Path(run_dir, "orchestrator.log").read_text().strip().splitlines()[-1]
+    assert "keep running" not in last and "stop --cancel-jobs`: it is cancelling the in-flight jobs" in last, last
+    assert not (Path(run_dir) / "stop-cancel-jobs.pid").exists()
     # RUN_DIR/status.json holds what `status --json` says (it kept "running 1" after the cancel: no orchestrator
     # was left to rewrite it, so the stop does)
     snapshot = json.loads((Path(run_dir) / "status.json").read_text())
@@ -458,6 +464,35 @@ def test_stop_cancel_jobs_with_the_platform_down_exits_3_and_says_the_jobs_still
     monkeypatch.undo()
     assert cli("stop", run_dir, "--cancel-jobs").returncode == 0  # the platform answers again: now they are
     assert [r["status"] for r in status_json(run_dir, "--recs", "all")["recommendations"]] == ["cancelled"] * 2
+
+
+def test_a_foreground_run_stopped_with_cancel_jobs_does_not_say_its_jobs_keep_running(tmp_path: Path) -> None:
+    """`tao-automl run` in the foreground, ended by `stop --cancel-jobs`, said "interrupted: jobs keep running" while
+    the stop cancelled them; it now says the stop is cancelling them."""
+    import subprocess
+    import sys
+
+    from agent_helpers import cli_env
+
+    config = demo_config(tmp_path, recs=2, epochs=400)
+    proc = subprocess.Popen([sys.executable, "-m", "tao_automl.cli.main", "run", str(config)], env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (runs := list((tmp_path / "runs").glob("*/state.db"))):
+            assert time.monotonic() < deadline and proc.poll() is None, "no run folder"
+            time.sleep(0.2)
+        run_dir = str(runs[0].parent)
+        wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+        done = cli("stop", run_dir, "--cancel-jobs")
+        assert done.returncode == 0 and "cancelled 2 job(s)" in done.stdout, (done.stdout, done.stderr)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "keep running" not in err and "stop --cancel-jobs`: it is cancelling the in-flight jobs" in err, err
 
 
 def test_a_foreground_run_or_resume_is_the_orchestrator_status_shows(tmp_path: Path) -> None:

@@ -745,8 +745,12 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt as exc:
         run_dir = exc.run_dir if isinstance(exc, SweepInterrupted) and exc.run_dir else None
         from tao_automl.experiment.holder import resume_command
+        from tao_automl.runner.detach import stop_cancels_jobs
 
-        if run_dir:
+        if run_dir and stop_cancels_jobs(run_dir):  # its stop says how many it cancelled
+            said = "interrupted by `tao-automl stop --cancel-jobs`: it is cancelling the in-flight jobs"
+            hint = f"continue with `{resume_command(run_dir)}` (the cancelled recs stay cancelled)"
+        elif run_dir:
             said, hint = "interrupted: jobs keep running", f"continue with `{resume_command(run_dir)}`"
         else:  # stopped before the sweep reported a run folder: in all likelihood nothing started
             said = "interrupted before the sweep started"

@@ -50,6 +50,19 @@ LLM_KEY_ENV = "TAO_AUTOML_DETACHED_LLM_API_KEY"
 START_WAIT_S = 60.0
 #: How long ``stop`` waits for the orchestrator to close the run.
 STOP_WAIT_S = 60.0
+#: Written in the run folder by ``stop --cancel-jobs`` (its pid) before it signals the orchestrator, removed when it
+#: is done: the orchestrator's last log line says its jobs are being cancelled, not that they keep running.
+STOP_CANCELS_FILE = "stop-cancel-jobs.pid"
+
+
+def stop_cancels_jobs(run_dir: str | Path) -> bool:
+    """Whether a ``stop --cancel-jobs`` that is still alive is stopping the run at ``run_dir``."""
+    try:
+        pid = int(Path(run_dir, STOP_CANCELS_FILE).read_text(encoding="utf-8").strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):  # no marker, or one a killed stop left behind
+        return False
+    return True
 
 
 class OrchestratorError(TaoAutoMLError):
@@ -365,19 +378,6 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     Stopping a run that has no orchestrator is not an error (``was_running`` is false); cancelling still applies.
     """
     from tao_automl.experiment.holder import copy_of
-    from tao_automl.experiment.lines import budget_spent
-    from tao_automl.experiment.store import (
-        ACTIVE_STATES,
-        CANCEL_DECIDED,
-        JOB_ENDED_UNCOLLECTED,
-        NEW_RUN_NEEDED,
-        STOP_CANCEL_MESSAGE,
-        RecStatus,
-        RunStore,
-        read_meta,
-    )
-    from tao_automl.platforms.base import as_platform
-    from tao_automl.runner.release import release_pending
 
     folder = existing_run_dir(run_dir).resolve()
     meta = _runner_meta(folder)
@@ -393,6 +393,34 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
             f"the orchestrator of {str(folder)!r} runs in another pid namespace (a container) or on another machine: "
             "this process cannot signal it", field="run_dir", value=str(folder),
             hint=f"run `tao-automl stop {sh(folder)}` where it runs (in its container, or on its node)")
+    marker = folder / STOP_CANCELS_FILE
+    if pid is not None and cancel_jobs:
+        with contextlib.suppress(OSError):  # only the orchestrator's log line depends on it
+            marker.write_text(str(os.getpid()), encoding="utf-8")
+    try:
+        return _stop(folder, meta, original, pid, cancel_jobs, timeout_s)
+    finally:
+        with contextlib.suppress(OSError):
+            marker.unlink(missing_ok=True)
+
+
+def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | None, cancel_jobs: bool,
+          timeout_s: float) -> dict[str, Any]:
+    """:func:`stop_run` once its marker for the orchestrator is written."""
+    from tao_automl.experiment.lines import budget_spent
+    from tao_automl.experiment.store import (
+        ACTIVE_STATES,
+        CANCEL_DECIDED,
+        JOB_ENDED_UNCOLLECTED,
+        NEW_RUN_NEEDED,
+        STOP_CANCEL_MESSAGE,
+        RecStatus,
+        RunStore,
+        read_meta,
+    )
+    from tao_automl.platforms.base import as_platform
+    from tao_automl.runner.release import release_pending
+
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)

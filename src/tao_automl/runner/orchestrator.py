@@ -173,7 +173,12 @@ def run_detached(run_dir: Path) -> int:
         summary = runner.run(workspace_path=run_dir, resume=True, on_recommendation=started, on_result=ended,
                              automl_settings={"llm_api_key": key} if key else None)
     except KeyboardInterrupt:
-        log.info("stopped on request; in-flight jobs keep running (tao-automl resume %s re-attaches)", run_dir)
+        from tao_automl.runner.detach import stop_cancels_jobs
+
+        if stop_cancels_jobs(run_dir):
+            log.info("stopped by `tao-automl stop --cancel-jobs`: it is cancelling the in-flight jobs")
+        else:
+            log.info("stopped on request; in-flight jobs keep running (tao-automl resume %s re-attaches)", run_dir)
         return EXIT_INTERRUPTED
     except TaoAutoMLError as exc:
         log.error("%s", exc)
