@@ -378,6 +378,23 @@ def test_a_job_that_failed_after_a_retry_says_when_its_last_pod_ended(sdk: Kuber
     assert abs(finished_at - max(ends)) <= 1, (finished_at, ends)  # type: ignore[type-var]
 
 
+def test_a_job_that_failed_after_its_retries_reports_the_last_attempt(sdk: KubernetesSDK, tmp_path: Path) -> None:
+    """With backoff_limit 1 a job whose first attempt exited 2 and whose retry exited 3 was reported with the first
+    attempt's exit code and pod: the failure is now the last attempt's, and says how many attempts failed."""
+    marker = tmp_path / "r" / "tried"
+    command = (f"if [ -e {marker} ]; then echo 'Error: the retry broke'; exit 3; fi; "
+               f"touch {marker}; echo 'Error: the first attempt broke'; exit 2")
+    job = sdk.create_job(None, command, gpu_count=0, outputs={"results_dir": str(tmp_path / "r")}, backoff_limit=1)
+    assert _wait(sdk, job.id, timeout=90) is JobStatus.FAILURE
+    pods = sorted(sdk.core.list_namespaced_pod(NAMESPACE, label_selector=f"{JOB_LABEL}={job.id}").items,
+                  key=lambda p: p.metadata.creation_timestamp)
+    assert len(pods) == 2, [p.metadata.name for p in pods]
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None and analysis["exit_code"] == 3 and analysis["pod"] == pods[-1].metadata.name, analysis
+    assert "exit code 3" in analysis["message"] and "the last of 2 failed attempts" in analysis["message"], analysis
+    assert "the retry broke" in analysis["message"], analysis
+
+
 def test_a_gpu_job_on_a_node_without_gpus_stays_pending_and_says_why(sdk: KubernetesSDK, tmp_path: Path) -> None:
     job = sdk.create_job(None, "nvidia-smi", gpu_count=1, outputs={"results_dir": str(tmp_path)},
                          job_name=f"gpu-{uuid.uuid4().hex[:8]}-rec0001")

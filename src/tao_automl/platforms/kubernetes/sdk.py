@@ -515,6 +515,10 @@ class KubernetesSDK(RecordedPlatform):
                        node=culprit.get("node"), reason=culprit.get("terminated_reason") or
                        culprit.get("waiting_reason") or culprit.get("pod_reason"),
                        oom_killed=culprit.get("terminated_reason") == "OOMKilled")
+            # its retries under backoff_limit: one pod per attempt of the same index
+            attempts = [p for p in pods if p.get("index") == culprit.get("index") and p.get("phase") == "Failed"]
+            if len(attempts) > 1:
+                rec["failed_attempts"] = len(attempts)
         conditions = [c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"]
         if conditions and not rec.get("reason"):
             rec["reason"] = conditions[-1].get("reason")

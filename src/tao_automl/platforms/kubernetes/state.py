@@ -138,11 +138,13 @@ def pull_failure(pod: Mapping[str, Any]) -> str:
 
 
 def failed_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The pod that explains a failure: a non-zero exit first (lowest index), else any non-succeeded pod."""
-    def order(p: Mapping[str, Any]) -> tuple[int, str]:
-        index = str(p.get("index") or "")
-        return (int(index) if index.isdigit() else 0, str(p.get("created") or ""))
-    ranked = sorted(pods, key=order)
+    """The pod that explains a failure: a non-zero exit first (lowest index), else any non-succeeded pod; of the
+    pods of one index (one per attempt under ``backoff_limit``) the last attempt's, which ended the job."""
+    def index(p: Mapping[str, Any]) -> int:
+        text = str(p.get("index") or "")
+        return int(text) if text.isdigit() else 0
+    newest_first = sorted(pods, key=lambda p: str(p.get("created") or ""), reverse=True)
+    ranked = sorted(newest_first, key=index)  # stable: the newest attempt first within an index
     return next((p for p in ranked if p.get("exit_code") not in (None, 0)), None) or \
         next((p for p in ranked if p.get("phase") != "Succeeded"), None)
 
@@ -156,6 +158,7 @@ def describe(name: str, status: JobStatus, data: Mapping[str, Any], found: Seque
         return f"Kubernetes job {name} was killed by the out-of-memory killer{limit}: give it more memory."
     where = f" in pod {data['pod']}" if data.get("pod") else ""
     where += f" on node {data['node']}" if data.get("node") else ""
+    where += f" (the last of {data['failed_attempts']} failed attempts)" if data.get("failed_attempts") else ""
     error = reason_line(list(found))
     tail = f": {error}" if error else ""
     code = data.get("exit_code")
