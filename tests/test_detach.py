@@ -137,6 +137,37 @@ def test_stop_cancel_jobs_keeps_the_results_of_jobs_that_had_already_ended(tmp_p
     assert final["best"] is not None
 
 
+def test_stop_cancel_jobs_cancels_the_jobs_at_once_not_one_after_the_other(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An audit's `stop --cancel-jobs` of 4 Kubernetes recs whose containers ignore SIGTERM took 2 min 06 s: each
+    cancel waits out the job's grace period, and the stop cancelled one job after the other. It cancels them all at
+    once now: 3 jobs whose cancel takes 2 s each are cancelled in about 2 s, each rec ended as before."""
+    from tao_automl.runner import detach
+
+    config = demo_config(tmp_path, recs=3, epochs=400, concurrent=3)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    wait_for(run_dir, lambda s: len(s["active_jobs"]) == 3 and all(a["job_id"] for a in s["active_jobs"]))
+    local = LocalSDK(jobs_dir=tmp_path / "jobs")
+
+    class SlowCancel:  # a platform whose cancel waits for a job that ignores SIGTERM
+        def __getattr__(self, name: str) -> Any:
+            return getattr(local, name)
+
+        def cancel_job(self, job_id: str) -> bool:
+            time.sleep(2.0)
+            return local.cancel_job(job_id)
+
+    monkeypatch.setattr(detach, "_sdk_for", lambda folder, meta: SlowCancel())
+    began = time.monotonic()
+    result = stop_run(run_dir, cancel_jobs=True)
+    took = time.monotonic() - began
+    assert len(result["cancelled_jobs"]) == 3 and result["ended_jobs"] == [], result
+    assert took < 5.0, f"the stop took {took:.1f} s: one cancel after the other"
+    recs = status_json(run_dir, "--recs", "all")["recommendations"]
+    assert [r["status"] for r in recs] == ["cancelled"] * 3
+    assert all(local.get_job_status(r["job_id"]) == JobStatus.CANCELLED for r in recs)
+
+
 def test_a_repeated_stop_cancel_jobs_says_the_killed_stop_cancelled_its_job(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pins defect 3: `stop --cancel-jobs` killed (-9) after it had cancelled a job and before it recorded the rec's
@@ -149,17 +180,19 @@ def test_a_repeated_stop_cancel_jobs_says_the_killed_stop_cancelled_its_job(
     status = wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
     jobs = sorted((a["rec_id"], a["job_id"]) for a in status["active_jobs"])
     with monkeypatch.context() as patched:
-        patched.setenv("TAO_AUTOML_CRASH_AT", "stop_job_cancelled")  # killed after the first job's cancel
+        # killed after the cancels (all at once) and before it recorded the first rec's end
+        patched.setenv("TAO_AUTOML_CRASH_AT", "stop_job_cancelled")
         killed = cli("stop", run_dir, "--cancel-jobs")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
-    assert sdk.get_job_status(jobs[0][1]) == JobStatus.CANCELLED  # the killed stop had cancelled it
+    assert all(sdk.get_job_status(job) == JobStatus.CANCELLED for _, job in jobs)  # the killed stop cancelled both
     again = cli("stop", run_dir, "--cancel-jobs", "--json")
     assert again.returncode == 0, again.stderr
     result = json.loads(again.stdout)
-    assert result["ended_jobs"] == [] and result["cancelled_jobs"] == [jobs[1][1]], result
-    assert result["cancelled_earlier"] == [{"job_id": jobs[0][1], "rec_id": jobs[0][0],
-                                            "message": "cancelled: `tao-automl stop --cancel-jobs`"}], result
+    assert result["ended_jobs"] == [] and result["cancelled_jobs"] == [], result
+    assert result["cancelled_earlier"] == [{"job_id": job, "rec_id": rec_id,
+                                            "message": "cancelled: `tao-automl stop --cancel-jobs`"}
+                                           for rec_id, job in jobs], result
     recs = status_json(run_dir, "--recs", "all")["recommendations"]
     assert [r["status"] for r in recs] == ["cancelled", "cancelled"]
     text = cli("stop", run_dir, "--cancel-jobs").stdout  # nothing left in flight: nothing is claimed ended

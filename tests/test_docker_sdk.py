@@ -665,6 +665,28 @@ def test_after_cancel_answers_true_the_job_writes_no_more_epochs(sdk: DockerSDK,
     assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
 
 
+def test_cancels_of_several_jobs_run_at_once(sdk: DockerSDK, tmp_path: Path) -> None:
+    """Each cancel held the SDK's lock while the engine stopped the container (up to cancel_grace_s for one that
+    ignores SIGTERM), so `stop --cancel-jobs`, which now cancels a run's jobs from several threads, would still have
+    stopped them one after the other: 3 such jobs are cancelled in about one grace period now."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    res = tmp_path / "r"
+    jobs = [sdk.create_job(None, f"trap '' TERM; touch {res}/started{i}; while :; do sleep 0.1; done", gpu_count=0,
+                           outputs={"results_dir": str(res)}) for i in range(3)]
+    deadline = time.monotonic() + 30
+    while not all((res / f"started{i}").exists() for i in range(3)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    began = time.monotonic()
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(sdk.cancel_job, [job.id for job in jobs]))
+    took = time.monotonic() - began
+    assert answers == [True] * 3, (answers, took)
+    assert took < 2 * 2, f"{took:.1f} s with cancel_grace_s 2: one cancel after the other"  # the sdk fixture's 2 s
+    assert all(sdk.get_job_status(job.id) is JobStatus.CANCELLED for job in jobs)
+
+
 # ------------------------------------------------------------------ a missing image is pulled in the background
 def _slow_image(registry: StubRegistry) -> str:
     return registry.image(f"tao-automl-ci/slow-{uuid.uuid4().hex[:8]}:1")

@@ -1016,3 +1016,25 @@ def test_after_cancel_answers_true_the_job_writes_no_more_epochs(sdk: Kubernetes
     time.sleep(1)  # an epoch every 0.1 s: a live job would write ~10 in this window
     assert (res / "epochs").read_text() == written
     assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
+
+
+def test_cancels_of_several_jobs_run_at_once(cluster: None, tmp_path: Path) -> None:
+    """`stop --cancel-jobs` of 4 recs whose containers ignore SIGTERM took 2 min 06 s: each cancel waits out its
+    pods' grace period, and it held the SDK's lock all along, so cancels from several threads ran one after the
+    other. The wait holds no lock now: 3 jobs with an 8 s grace are cancelled in about one grace period."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sdk = KubernetesSDK(**{**_options(tmp_path), "termination_grace_period_s": 8})
+    sdk.poll_interval_s = 0.1
+    res = tmp_path / "r"
+    jobs = [sdk.create_job(None, "while :; do sleep 0.1; done", gpu_count=0, outputs={"results_dir": str(res)})
+            for _ in range(3)]
+    for job in jobs:
+        _pod_of(sdk, job.id)  # running
+    began = time.monotonic()
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(sdk.cancel_job, [job.id for job in jobs]))
+    took = time.monotonic() - began
+    assert answers == [True] * 3, (answers, took)
+    assert took < 2 * 8, f"{took:.1f} s: one cancel after the other"
+    assert all(sdk.get_job_status(job.id) is JobStatus.CANCELLED for job in jobs)

@@ -1193,3 +1193,31 @@ def test_a_requeued_job_is_not_timed_out_for_its_time_back_in_the_queue(sdk: Slu
     sweep.join(60)
     [row] = result["history"]
     assert row["status"] == "cancelled" and "cancelled outside this sweep" in row["message"], row
+
+
+def test_cancels_of_several_jobs_run_at_once(sdk: SlurmSDK, tmp_path: Path) -> None:
+    """`stop --cancel-jobs` cancelled one job after the other, and each cancel held the SDK's lock while it waited
+    for its job to end (KillWait and more after the SIGTERM: 4.8 s with KillWait 2 s here), so cancels from several
+    threads ran one after the other too. The wait holds no lock now: 2 jobs that ignore SIGTERM are cancelled in
+    about the time of one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def cancel_at_once(count: int) -> float:
+        marks = [tmp_path / f"started{count}-{i}" for i in range(count)]
+        jobs = [sdk.create_job(None, f"trap '' TERM; touch {m}; while :; do sleep 0.1; done", gpu_count=0)
+                for m in marks]
+        deadline = time.monotonic() + 30
+        while not all(m.exists() for m in marks):
+            assert time.monotonic() < deadline, "the jobs did not start"
+            time.sleep(0.05)
+        began = time.monotonic()
+        with ThreadPoolExecutor(count) as pool:
+            answers = list(pool.map(sdk.cancel_job, [job.id for job in jobs]))
+        took = time.monotonic() - began
+        assert answers == [True] * count, (answers, took)
+        assert all(sdk.get_job_status(job.id) is JobStatus.CANCELLED for job in jobs)
+        return took
+
+    one = cancel_at_once(1)
+    two = cancel_at_once(2)
+    assert two < 1.5 * one, f"2 cancels took {two:.1f} s, one {one:.1f} s: one cancel after the other"

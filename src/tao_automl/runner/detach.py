@@ -290,15 +290,32 @@ def _cancel_failed(folder: Path, job_id: str, exc: Exception, cancelled: list[st
     from tao_automl.errors import PlatformError, PlatformUnreachableError
     from tao_automl.util.reach import unreachable_error, unreachable_text
 
-    done = f"; cancelled before it: {', '.join(cancelled)}" if cancelled else ""
-    message = (f"stopping {folder}: the orchestrator was stopped, but cancelling job {job_id} failed, so it and the "
-               f"run's other in-flight jobs were not cancelled and may still run{done}: {type(exc).__name__}: {exc}")
+    which = f"it was not cancelled and may still run (cancelled: {', '.join(cancelled)})" if cancelled else \
+        "it and the run's other in-flight jobs were not cancelled and may still run"
+    message = (f"stopping {folder}: the orchestrator was stopped, but cancelling job {job_id} failed, so {which}: "
+               f"{type(exc).__name__}: {exc}")
     hint = (f"retry `tao-automl stop {sh(folder)} --cancel-jobs` once the platform answers (or cancel the jobs on the "
             f"platform); `{resume_command(folder)}` re-attaches to them instead")
     if unreachable_error(exc) or unreachable_text(str(exc)):  # no answer, or a client saying it got none
         return PlatformUnreachableError(message, field="platform", value=job_id,
                                         allowed="a platform that answers from this machine", hint=hint)
     return PlatformError(message, field="platform", value=job_id, hint=hint)
+
+
+def _cancel_all(sdk: Any, job_ids: list[str]) -> dict[str, bool | Exception]:
+    """``sdk.cancel_job`` of every job at once (a thread each, at most 16): what each answered, or its exception."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job_id: str) -> bool | Exception:
+        try:
+            return bool(sdk.cancel_job(job_id))
+        except Exception as exc:  # the caller reports the first, in the run's order
+            return exc
+
+    if not job_ids:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(16, len(job_ids)), thread_name_prefix="cancel") as pool:
+        return dict(zip(job_ids, pool.map(one, job_ids), strict=True))
 
 
 def nothing_to_resume(run_dir: str | Path) -> str | None:
@@ -432,7 +449,7 @@ def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | N
     cancelled: list[str] = []
     ended: list[str] = []  # jobs that had ended before the cancel: left for `resume` to collect
     cancelled_earlier: list[dict[str, Any]] = []  # jobs an earlier cancel ended, killed before it recorded so
-    refused: tuple[str, Exception] | None = None  # the job whose cancel failed, and why: the rest were not tried
+    refused: tuple[str, Exception] | None = None  # the first job whose cancel failed, and why
     state = read_meta(folder).get("state")
     # "running" with no holder: its orchestrator died (kill -9, a crash); "starting": it never took over
     if cancel_jobs or state in ("running", "starting"):
@@ -444,35 +461,39 @@ def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | N
             died_at = store.last_event_at() if state in ("running", "starting") else None
             try:
                 if sdk is not None:
-                    for rec in store.recs():
-                        if rec.status in ACTIVE_STATES and rec.job_id and refused is None:
-                            earlier = _earlier_cancel(store, rec.rec_id, rec.job_id)
-                            # recorded first: if this stop is killed after the cancel and before the rec's end
-                            # below, the resume that finds the job cancelled reads who cancelled it here
-                            store.log_event(CANCEL_DECIDED, rec.rec_id, job_id=rec.job_id,
-                                            message=STOP_CANCEL_MESSAGE)
-                            try:
-                                gone = sdk.cancel_job(rec.job_id)
-                            except Exception as exc:  # the platform failed: stop here, the run stays interrupted
-                                refused = (rec.job_id, exc)
-                                continue
-                            if not gone and earlier is not None and _ended_cancelled(sdk, rec.job_id):
-                                # an earlier cancel (a stop, or the sweep's own) was killed before it recorded the
-                                # rec's end: its decision ends the rec, as a resume would end it
-                                store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by=earlier)
-                                store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, earlier)
-                                cancelled_earlier.append({"job_id": rec.job_id, "rec_id": rec.rec_id,
-                                                          "message": earlier})
-                                continue
-                            if not gone:  # it ended first: its result is the run's to collect
-                                ended.append(rec.job_id)
-                                store.log_event(JOB_ENDED_UNCOLLECTED, rec.rec_id, job_id=rec.job_id)
-                                continue
-                            crash_point("stop_job_cancelled")  # chaos tests: the job is cancelled, its rec not ended
-                            store.log_event("job_cancelled", rec.rec_id, job_id=rec.job_id, by="stop --cancel-jobs")
-                            # ended now, as the runner ends a rec it cancels (status shows no job that is not running)
-                            store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, STOP_CANCEL_MESSAGE)
-                            cancelled.append(rec.job_id)
+                    todo = [(rec, str(rec.job_id)) for rec in store.recs()
+                            if rec.status in ACTIVE_STATES and rec.job_id]
+                    earliers = {rec.rec_id: _earlier_cancel(store, rec.rec_id, job_id) for rec, job_id in todo}
+                    for rec, job_id in todo:
+                        # recorded first: if this stop is killed after the cancel and before the rec's end
+                        # below, the resume that finds the job cancelled reads who cancelled it here
+                        store.log_event(CANCEL_DECIDED, rec.rec_id, job_id=job_id, message=STOP_CANCEL_MESSAGE)
+                    # all at once: each cancel waits until its job has stopped (a job ignoring SIGTERM runs on for
+                    # the platform's grace period), so one after the other took that long per job
+                    outcomes = _cancel_all(sdk, [job_id for _, job_id in todo])
+                    for rec, job_id in todo:
+                        gone = outcomes[job_id]
+                        earlier = earliers[rec.rec_id]
+                        if isinstance(gone, Exception):  # the platform failed: the run stays interrupted
+                            refused = refused or (job_id, gone)
+                            continue
+                        if not gone and earlier is not None and _ended_cancelled(sdk, job_id):
+                            # an earlier cancel (a stop, or the sweep's own) was killed before it recorded the
+                            # rec's end: its decision ends the rec, as a resume would end it
+                            store.log_event("job_cancelled", rec.rec_id, job_id=job_id, by=earlier)
+                            store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, earlier)
+                            cancelled_earlier.append({"job_id": job_id, "rec_id": rec.rec_id,
+                                                      "message": earlier})
+                            continue
+                        if not gone:  # it ended first: its result is the run's to collect
+                            ended.append(job_id)
+                            store.log_event(JOB_ENDED_UNCOLLECTED, rec.rec_id, job_id=job_id)
+                            continue
+                        crash_point("stop_job_cancelled")  # chaos tests: the job is cancelled, its rec not ended
+                        store.log_event("job_cancelled", rec.rec_id, job_id=job_id, by="stop --cancel-jobs")
+                        # ended now, as the runner ends a rec it cancels (status shows no job that is not running)
+                        store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, STOP_CANCEL_MESSAGE)
+                        cancelled.append(job_id)
                     if refused is None:  # the cancelled recs' jobs, and any a dead orchestrator left unreleased
                         release_pending(as_platform(sdk), store)
                 state = store.meta().get("state")

@@ -526,13 +526,14 @@ class DockerSDK(RecordedPlatform):
             rec["cancel_requested"] = True
             self.records.save(rec)
             container = self._container(str(rec["id"]))
-            if container is not None:
-                try:
-                    container.stop(timeout=max(0, round(self.cancel_grace_s)))
-                except self._errors.APIError as exc:
-                    logger.warning("docker job %s: stop failed (%s); killing it", rec.get("container_name"), exc)
-                    with contextlib.suppress(self._errors.APIError):
-                        container.kill()
+        if container is not None:  # the stop (up to cancel_grace_s) holds no lock: other jobs' cancels run meanwhile
+            try:
+                container.stop(timeout=max(0, round(self.cancel_grace_s)))
+            except self._errors.APIError as exc:
+                logger.warning("docker job %s: stop failed (%s); killing it", rec.get("container_name"), exc)
+                with contextlib.suppress(self._errors.APIError):
+                    container.kill()
+        with self.records.lock:
             if not self._refresh(rec).is_finished() and container is not None:
                 with contextlib.suppress(self._errors.APIError):
                     container.remove(force=True)  # never started ("created"): nothing to stop

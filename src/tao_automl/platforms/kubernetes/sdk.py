@@ -645,7 +645,9 @@ class KubernetesSDK(RecordedPlatform):
             self._keep_logs(str(rec["id"]))  # what it printed, before the pods go
             rec["cancel_requested"] = True
             self.records.save(rec)
-            seen = self._delete_and_follow(rec)
+        # the wait (up to the pods' grace period) holds no lock: other jobs' cancels run meanwhile
+        seen = self._delete_and_follow(rec)
+        with self.records.lock:
             if seen.ended_by_itself(int(rec.get("num_nodes") or 1)):
                 rec.update(state=JobStatus.SUCCESS.value, reason="Completed")
                 if seen.ended_at() is not None:

@@ -604,8 +604,13 @@ class SlurmSDK(RecordedPlatform):
             self.records.save(rec)
             self.shell.run(["scancel", str(rec["id"])])
             deadline = time.monotonic() + self._cancel_wait_s()
-            while not self._refresh(rec).is_finished() and time.monotonic() < deadline:
-                time.sleep(0.2)
+        # the wait (up to KillWait) holds the lock only to read the job: other jobs' cancels run meanwhile
+        while True:
+            with self.records.lock:
+                if self._refresh(rec).is_finished() or time.monotonic() >= deadline:
+                    break
+            time.sleep(0.2)
+        with self.records.lock:
             if rec.get("state") not in (JobStatus.CANCELLED.value, *_UNFINISHED):
                 logger.info("slurm job %s ended by itself (%s) before the cancel reached it", job_id, rec.get("state"))
                 return False
