@@ -690,3 +690,53 @@ def test_a_crash_after_failing_fasts_cancel_leaves_the_reason_for_the_resume(tmp
     assert len(cancelled) == 1 and len(result["history"]) == 3, result["history"]
     assert cancelled[0]["message"].startswith("cancelled: stopping the sweep: all 2 finished recs failed with the "
                                               "same cause"), cancelled[0]["message"]
+
+
+#: The first three launches fail alike at once; the others run on until cancelled.
+THREE_FAIL_THEN_HANG = """
+import os, sys, time
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launches")
+n = len(open(path).read()) if os.path.exists(path) else 0
+open(path, "a").write("x")
+if n < 3:
+    sys.exit("RuntimeError: CUDA out of memory")
+time.sleep(60)
+"""
+
+
+class _SlowCancelSDK(LocalSDK):
+    """A cancel that takes 1 s, as one of a job ignoring SIGTERM does (its grace period); counts those at once."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        import threading
+
+        self.lock = threading.Lock()
+        self.now = self.peak = 0
+
+    def cancel_job(self, job_id: str) -> bool:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            time.sleep(1.0)
+            return super().cancel_job(job_id)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_a_sweep_that_fails_fast_cancels_its_jobs_in_flight_at_once(tmp_path: Path) -> None:
+    """A sweep stopping (fail fast) cancelled its jobs in flight one after the other, each cancel waiting until its
+    job stopped (a grace period each for jobs ignoring SIGTERM); it cancels them all at once now."""
+    skill = write_skill(tmp_path / "bank", trainer=THREE_FAIL_THEN_HANG)
+    sdk = _SlowCancelSDK(jobs_dir=tmp_path / "jobs")
+    result = AutoMLRunner(sdk, skill).run(automl_settings=_settings(automl_max_concurrent=5),
+                                          workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["state"] == "failed" and "CUDA out of memory" in result["stop_reason"], result
+    cancelled = [h for h in result["history"] if h["status"] == "cancelled"]
+    assert len(cancelled) >= 2, result["history"]
+    assert sdk.peak == len(cancelled), (sdk.peak, len(cancelled))  # all at once, not one after the other
+    for rec in cancelled:
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(sdk.get_job_info(rec["job_id"])["pid"]), 0)  # no job is left running

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -1016,11 +1017,17 @@ class AutoMLRunner:
         is for ``resume`` to collect (never recorded as cancelled: its result would be lost). Returns the
         ``(rec id, status)`` of each job that had ended (for one left for ``resume``, a status that says so)."""
         collected: list[tuple[int, str]] = []
-        for rec_id, item in list(active.items()):
+        items = list(active.items())
+        for rec_id, item in items:
             # recorded first: a crash between the cancel and the rec's end leaves its job cancelled, and the resume
             # that finds it so reads why here (:meth:`_cancelled`)
             exp.store.log_event(CANCEL_DECIDED, rec_id, job_id=item.job_id, message=f"cancelled: {reason}")
-            if not self._cancel(item, "job"):
+        # all at once: each cancel waits until its job has stopped (up to the platform's grace period)
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(items))), thread_name_prefix="cancel") as pool:
+            gone = dict(zip([rec_id for rec_id, _ in items],
+                            pool.map(lambda pair: self._cancel(pair[1], "job"), items), strict=True))
+        for rec_id, item in items:
+            if not gone[rec_id]:
                 log.info("rec %d: job %s ended before the cancel; collecting its result", rec_id, item.job_id)
                 with contextlib.suppress(_FailFast):  # the sweep is stopping already
                     self._poll(exp, active, rec_id, metric, extractor, eval_fn, on_result)
