@@ -1068,16 +1068,21 @@ def test_a_held_job_says_it_waits_for_a_release(sdk: SlurmSDK, hold: str, reason
         subprocess.run(["scancel", filler.id, job.id], check=False)
 
 
+def _requeue_once_running(sdk: SlurmSDK, job_id: str) -> None:
+    """``scontrol requeue`` the job once the SDK sees it running (as a preemption or a failed node requeues it)."""
+    deadline = time.monotonic() + 20
+    while sdk.get_job_status(job_id) is not JobStatus.RUNNING:
+        assert time.monotonic() < deadline, "the job did not start"
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "requeue", job_id], check=True, capture_output=True)
+
+
 def test_a_requeued_job_says_why_it_waits_before_it_runs_again(sdk: SlurmSDK) -> None:
     """An audit requeued a rec's running job (`scontrol requeue`, as a preemption or a node failure does): the rec
     went back to pending for two minutes and `status` said only "Slurm: BeginTime"."""
     job = sdk.create_job(None, "sleep 30", gpu_count=0)
     try:
-        deadline = time.monotonic() + 20
-        while sdk.get_job_status(job.id) is not JobStatus.RUNNING:
-            assert time.monotonic() < deadline, "the job did not start"
-            time.sleep(0.2)
-        subprocess.run(["scontrol", "requeue", job.id], check=True, capture_output=True)
+        _requeue_once_running(sdk, job.id)
         deadline = time.monotonic() + 20
         while (said := sdk.get_job_info(job.id).get("pending_reason")) is None:
             assert time.monotonic() < deadline, "the job was not requeued"
@@ -1092,11 +1097,7 @@ def test_a_requeued_job_slurm_forgot_ends_as_its_last_run_did(sdk: SlurmSDK, mon
     first says PENDING (requeued), the last how it ended. Once Slurm forgot the job, `sacct -c`'s first line was
     read, so an audit's rec stayed pending forever though its job had ended; the last line is read now."""
     job = sdk.create_job(None, "sleep 4", gpu_count=0)
-    deadline = time.monotonic() + 20
-    while sdk.get_job_status(job.id) is not JobStatus.RUNNING:
-        assert time.monotonic() < deadline, "the job did not start"
-        time.sleep(0.2)
-    subprocess.run(["scontrol", "requeue", job.id], check=True, capture_output=True)
+    _requeue_once_running(sdk, job.id)
     deadline = time.monotonic() + 20
     while subprocess.run(["squeue", "-h", "-j", job.id, "-o", "%T"], capture_output=True,
                          text=True).stdout.strip() != "PENDING":
