@@ -464,12 +464,14 @@ def test_automl_sweep_runs_end_to_end_on_slurm(sdk: SlurmSDK, tmp_path: Path) ->
 
 def test_a_rec_seen_ending_live_records_slurms_end_time(sdk: SlurmSDK, tmp_path: Path) -> None:
     """An audit saw a live run record a rec's finished_at when the orchestrator's poll saw the end (up to a poll
-    after the job ended), though README says it is Slurm's EndTime: the rec now keeps the EndTime scontrol gives."""
+    after the job ended), though README says it is Slurm's EndTime: the rec now keeps the EndTime scontrol gives.
+    The job runs over a second: Slurm's EndTime is in whole seconds, so a job ending within the second it was submitted
+    in has an EndTime before its submission, which the runner does not take (it keeps the time its poll saw)."""
     skill = write_skill(tmp_path / "bank")
     settings = {"metric": "val_loss", "automl_max_recommendations": 1, "automl_max_concurrent": 1, "seed": 3,
                 "poll_interval_s": 2.0, "algorithm": "random"}
     result = AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0,
-                                          spec_overrides={"train.sleep": 0.2})
+                                          spec_overrides={"train.sleep": 1.5})
     (rec,) = result["history"]
     assert rec["status"] == "success", rec
     assert rec["finished_at"] == sdk.get_job_info(rec["job_id"])["finished_at"], rec
