@@ -683,7 +683,7 @@ def test_cancels_of_several_jobs_run_at_once(sdk: DockerSDK, tmp_path: Path) -> 
         answers = list(pool.map(sdk.cancel_job, [job.id for job in jobs]))
     took = time.monotonic() - began
     assert answers == [True] * 3, (answers, took)
-    assert took < 2 * 2, f"{took:.1f} s with cancel_grace_s 2: one cancel after the other"  # the sdk fixture's 2 s
+    assert took < 2.5 * 2, f"{took:.1f} s with cancel_grace_s 2: one cancel after the other (3 x 2 s)"
     assert all(sdk.get_job_status(job.id) is JobStatus.CANCELLED for job in jobs)
 
 

@@ -1036,5 +1036,5 @@ def test_cancels_of_several_jobs_run_at_once(cluster: None, tmp_path: Path) -> N
         answers = list(pool.map(sdk.cancel_job, [job.id for job in jobs]))
     took = time.monotonic() - began
     assert answers == [True] * 3, (answers, took)
-    assert took < 2 * 8, f"{took:.1f} s: one cancel after the other"
+    assert took < 2.5 * 8, f"{took:.1f} s: one cancel after the other (3 x 8 s)"
     assert all(sdk.get_job_status(job.id) is JobStatus.CANCELLED for job in jobs)
