@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Mapping
 from dataclasses import fields
@@ -131,14 +130,11 @@ def _job_kwarg_names(platform: Any) -> set[str]:
     """The per-job arguments ``platform``'s ``create_job`` takes (``run()``'s keyword platform arguments), for the
     error that says they go under ``platform_kwargs``; every platform takes ``gpu_count`` and ``num_nodes``."""
     from tao_automl.platforms.registry import sdk_class
+    from tao_automl.runner.plan import accepted_job_kwargs
 
-    names = {"gpu_count", "num_nodes"}
     cls = sdk_class(platform if isinstance(platform, str) else "local")
-    if cls is not None and callable(getattr(cls, "create_job", None)):
-        params = inspect.signature(cls.create_job).parameters
-        names |= {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        names |= set(getattr(cls, "job_kwargs", None) or ())
-    return names - {"self", "spec", "image", "command", "env_vars", "inputs", "outputs", "job_name"}
+    has_jobs = cls is not None and callable(getattr(cls, "create_job", None))
+    return {"gpu_count", "num_nodes", *(accepted_job_kwargs(cls) if has_jobs else ())}
 
 
 #: Settings about how the run is driven that the config may also give at its top level (intake style).

@@ -898,6 +898,15 @@ class RunPlan:
 RUNNER_FILLS = ("image", "command", "env_vars", "inputs", "outputs", "job_name")
 
 
+def accepted_job_kwargs(target: Any) -> list[str]:
+    """The platform keyword arguments ``target`` (an SDK or its class) takes: its ``create_job``'s named parameters
+    and the names it declares in ``job_kwargs``, ``gpu_count`` always, less what the runner fills itself."""
+    params = inspect.signature(target.create_job).parameters
+    named = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"self"}  # a class
+    # gpu_count: the protocol's own parameter, which every SDK takes, even behind *args/**kwargs
+    return sorted((named | set(getattr(target, "job_kwargs", None) or ()) | {"gpu_count"}) - set(RUNNER_FILLS))
+
+
 def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """``kwargs`` checked against what ``sdk.create_job`` accepts (its named parameters and the names it declares in
     ``job_kwargs``), with a did-you-mean; ``gpu_count``/``num_nodes`` must be counts the platform can run."""
@@ -906,12 +915,9 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     if not callable(getattr(target, "create_job", None)):
         raise UserInputError(f"platform: {label} has no create_job(); it is not a platform SDK",
                              field="platform", value=label, allowed="a platform SDK")
-    params = inspect.signature(target.create_job).parameters
-    named = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"self"}  # a class
-    named.add("gpu_count")  # the protocol's own parameter: every SDK takes it, even behind *args/**kwargs
-    open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(target.create_job).parameters.values())
     declared = getattr(target, "job_kwargs", None)
-    accepted = sorted((named | set(declared or ()) | {"gpu_count"}) - set(RUNNER_FILLS))  # every SDK takes gpu_count
+    accepted = accepted_job_kwargs(target)
     for key, value in kwargs.items():
         if key in RUNNER_FILLS:
             raise UserInputError(f"platform_kwargs.{key}: {value!r} is not allowed: the runner sets it for every "
