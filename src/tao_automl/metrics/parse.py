@@ -199,13 +199,6 @@ def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:
         rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_WRAPPER}{_NUMBER}(?![\d@]|[.,]\d|\s*[:=])", re.IGNORECASE)
     last: tuple[float, int] | None = None
     summary: tuple[float, int] | None = None
-    table: tuple[float, int] | None = None
-    row = re.compile(rf"{_CELL}[ \t]*['\"]?(?:{names})['\"]?[ \t]*{_CELL}[ \t]*{_NUMBER}[ \t]*{_CELL}", re.IGNORECASE)
-    for match in row.finditer(logs):
-        try:
-            table = (float(match.group(1)), match.start())
-        except ValueError:
-            continue
     for match in pattern.finditer(logs):
         try:
             value = float(match.group(1))
@@ -216,7 +209,22 @@ def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:
             summary = (value, match.start())
         else:
             last = (value, match.start())
-    return last if last is not None else table if table is not None else summary
+    if last is not None:
+        return last
+    return _table_row(logs, names) or summary
+
+
+def _table_row(logs: str, names: str) -> tuple[float, int] | None:
+    """The last value of the metric (one of ``names``, a regex alternation) in a table PyTorch Lightning prints after
+    ``validate``/``test`` (its first value column), and where its row starts; None when there is none."""
+    row = re.compile(rf"{_CELL}[ \t]*['\"]?(?:{names})['\"]?[ \t]*{_CELL}[ \t]*{_NUMBER}[ \t]*{_CELL}", re.IGNORECASE)
+    found: tuple[float, int] | None = None
+    for match in row.finditer(logs):
+        try:
+            found = (float(match.group(1)), match.start())
+        except ValueError:
+            continue
+    return found
 
 
 #: A cell border of the table PyTorch Lightning prints after ``validate``/``test``: rich's ``│``/``┃``, or ``|``.
