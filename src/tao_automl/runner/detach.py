@@ -304,7 +304,7 @@ def _cancel_failed(folder: Path, job_id: str, exc: Exception, cancelled: list[st
 
 def _cancel_all(sdk: Any, job_ids: list[str]) -> dict[str, bool | Exception]:
     """``sdk.cancel_job`` of every job at once (a thread each, at most 16): what each answered, or its exception."""
-    from concurrent.futures import ThreadPoolExecutor
+    from tao_automl.util.threads import at_once
 
     def one(job_id: str) -> bool | Exception:
         try:
@@ -312,10 +312,7 @@ def _cancel_all(sdk: Any, job_ids: list[str]) -> dict[str, bool | Exception]:
         except Exception as exc:  # the caller reports the first, in the run's order
             return exc
 
-    if not job_ids:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(16, len(job_ids)), thread_name_prefix="cancel") as pool:
-        return dict(zip(job_ids, pool.map(one, job_ids), strict=True))
+    return dict(zip(job_ids, at_once(one, job_ids, "cancel"), strict=True))
 
 
 def nothing_to_resume(run_dir: str | Path) -> str | None:

@@ -18,7 +18,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -88,6 +87,7 @@ from tao_automl.util.checks import bad_input, bool_arg, callable_arg
 from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
 from tao_automl.util.shell import sh
+from tao_automl.util.threads import at_once
 
 log = logging.getLogger(__name__)
 
@@ -1023,9 +1023,8 @@ class AutoMLRunner:
             # that finds it so reads why here (:meth:`_cancelled`)
             exp.store.log_event(CANCEL_DECIDED, rec_id, job_id=item.job_id, message=f"cancelled: {reason}")
         # all at once: each cancel waits until its job has stopped (up to the platform's grace period)
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(items))), thread_name_prefix="cancel") as pool:
-            gone = dict(zip([rec_id for rec_id, _ in items],
-                            pool.map(lambda pair: self._cancel(pair[1], "job"), items), strict=True))
+        gone = dict(zip([rec_id for rec_id, _ in items], at_once(lambda pair: self._cancel(pair[1], "job"), items,
+                                                                 "cancel"), strict=True))
         for rec_id, item in items:
             if not gone[rec_id]:
                 log.info("rec %d: job %s ended before the cancel; collecting its result", rec_id, item.job_id)
