@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tao_automl.platforms.base import JobStatus
+
+
+def cancel_at_once(sdk: Any, job_ids: list[str], grace_s: float) -> None:
+    """Cancel ``job_ids`` from a thread each, as ``stop --cancel-jobs`` does, and check that the cancels, each waiting
+    up to ``grace_s`` for a job that ignores SIGTERM, ran side by side: under 2.5 grace periods in all (one after the
+    other takes at least one per job), every one answering that it cancelled its job."""
+    from tao_automl.util.threads import at_once
+
+    began = time.monotonic()
+    answers = at_once(sdk.cancel_job, job_ids, "test-cancel")
+    took = time.monotonic() - began
+    assert answers == [True] * len(job_ids), (answers, took)
+    assert took < 2.5 * grace_s, f"{took:.1f} s for {len(job_ids)} x {grace_s:g} s: one cancel after the other"
 
 
 def stale_first_refresh(sdk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
