@@ -32,7 +32,7 @@ from tao_automl.platforms.kubernetes.manifest import (
     service_manifest,
     tolerations,
 )
-from tao_automl.platforms.kubernetes.state import PodsAfterDelete, pod_info, to_status
+from tao_automl.platforms.kubernetes.state import PodsAfterDelete, failed_pod, pod_info, to_status
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.runner.loop import AutoMLRunner
@@ -198,6 +198,19 @@ def _pod(phase: str, waiting: str | None = None, exit_code: int | None = None) -
 def test_job_and_pod_states_map_to_job_status(conditions: list[Any], pods: list[Any], age: float,
                                               status: JobStatus) -> None:
     assert to_status({"status": {"conditions": conditions}}, pods, age, 300.0)[0] is status
+
+
+def test_of_two_attempts_made_in_one_second_the_one_that_ended_last_explains_the_failure() -> None:
+    """Creation times have one-second steps: a retry made in the second its first attempt ended was told from it
+    only by the API's listing order (by name, random); the attempt that ended last is the one that ended the job."""
+    first = {"pod": "job-zzzzz", "index": "0", "exit_code": 2, "created": "2026-12-05T09:08:11Z",
+             "finished": "2026-12-05T09:08:11Z"}
+    retry = {"pod": "job-aaaaa", "index": "0", "exit_code": 3, "created": "2026-12-05T09:08:11Z",
+             "finished": "2026-12-05T09:08:12Z"}
+    for order in ([first, retry], [retry, first]):
+        assert failed_pod(order) is retry
+    running = {**retry, "exit_code": None, "finished": None, "phase": "Running"}
+    assert failed_pod([running, first]) is first  # the only exit so far
 
 
 def test_without_the_kubernetes_package_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -386,11 +399,14 @@ def test_a_job_that_failed_after_its_retries_reports_the_last_attempt(sdk: Kuber
                f"touch {marker}; echo 'Error: the first attempt broke'; exit 2")
     job = sdk.create_job(None, command, gpu_count=0, outputs={"results_dir": str(tmp_path / "r")}, backoff_limit=1)
     assert _wait(sdk, job.id, timeout=90) is JobStatus.FAILURE
-    pods = sorted(sdk.core.list_namespaced_pod(NAMESPACE, label_selector=f"{JOB_LABEL}={job.id}").items,
-                  key=lambda p: p.metadata.creation_timestamp)
+    pods = sdk.core.list_namespaced_pod(NAMESPACE, label_selector=f"{JOB_LABEL}={job.id}").items
     assert len(pods) == 2, [p.metadata.name for p in pods]
+    # the retry is the pod that exited 3 (creation times have one-second steps: both attempts can share one)
+    retry = [p.metadata.name for p in pods for c in p.status.container_statuses or []
+             if c.state.terminated and c.state.terminated.exit_code == 3]
+    assert len(retry) == 1, retry
     analysis = sdk.get_failure_analysis(job.id)
-    assert analysis is not None and analysis["exit_code"] == 3 and analysis["pod"] == pods[-1].metadata.name, analysis
+    assert analysis is not None and analysis["exit_code"] == 3 and analysis["pod"] == retry[0], analysis
     assert "exit code 3" in analysis["message"] and "the last of 2 failed attempts" in analysis["message"], analysis
     assert "the retry broke" in analysis["message"], analysis
 

@@ -139,11 +139,17 @@ def pull_failure(pod: Mapping[str, Any]) -> str:
 
 def failed_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The pod that explains a failure: a non-zero exit first (lowest index), else any non-succeeded pod; of the
-    pods of one index (one per attempt under ``backoff_limit``) the last attempt's, which ended the job."""
+    pods of one index (one per attempt under ``backoff_limit``) the last attempt's, which ended the job.
+
+    Creation times have one-second steps, so attempts made in one second are told apart by when they ended (one
+    that has not ended is the newest)."""
     def index(p: Mapping[str, Any]) -> int:
         text = str(p.get("index") or "")
         return int(text) if text.isdigit() else 0
-    newest_first = sorted(pods, key=lambda p: str(p.get("created") or ""), reverse=True)
+
+    def age(p: Mapping[str, Any]) -> tuple[str, str]:
+        return str(p.get("created") or ""), str(p.get("finished") or "\uffff")
+    newest_first = sorted(pods, key=age, reverse=True)
     ranked = sorted(newest_first, key=index)  # stable: the newest attempt first within an index
     return next((p for p in ranked if p.get("exit_code") not in (None, 0)), None) or \
         next((p for p in ranked if p.get("phase") != "Succeeded"), None)
