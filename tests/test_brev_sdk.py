@@ -26,6 +26,7 @@ from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.brev import remote
 from tao_automl.platforms.brev.sdk import BrevSDK
 from tao_automl.platforms.registry import make_sdk
+from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.testing import CHECKS, Conformance
 
 TOKEN = "brev-secret-token-xyz"
@@ -325,6 +326,28 @@ def test_a_failed_delete_names_the_instance_and_the_command_to_run(brev: Path, t
     with pytest.raises(PlatformError, match=rf"instance {instance} .*`brev delete {instance}`"):
         sdk.release_job(job.id)
     assert (brev / "homes" / instance).is_dir()
+
+
+def test_an_unreachable_brev_api_is_not_taken_for_an_instance_that_is_gone(brev: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the CLI boundary: Brev's API cannot be looked up (``dial tcp: lookup ...: no such host``,
+    as the brev CLI says it). The "no such" of that DNS error read as "instance not found": a re-attaching process's
+    find_job answered None (no job: the runner would submit it again) and release_job answered "instance ... deleted"
+    with nothing deleted and its log not kept. Now both raise a transient error and the instance is left alone."""
+    sdk = BrevSDK(state_dir=str(tmp_path / "state"))
+    job = sdk.create_job(None, "echo hi", gpu_count=0, job_name="rec-2")
+    instance = job.id.split("/")[0]
+    _ended(sdk, job.id, brev)
+    monkeypatch.setenv("FAKE_BREV_OFFLINE", "1")
+    fresh = BrevSDK(state_dir=str(tmp_path / "state"))  # a new process: it logs in first
+    with pytest.raises(TransientPlatformError, match="no such host"):
+        fresh.find_job("rec-2")
+    with pytest.raises(PlatformError, match=rf"instance {instance} was not deleted .*`brev delete {instance}`"):
+        fresh.release_job(job.id)
+    assert not any(c[0] == "delete" for c in _calls(brev)) and (brev / "homes" / instance).is_dir()
+    assert not (tmp_path / "state" / "logs").exists()
+    monkeypatch.delenv("FAKE_BREV_OFFLINE")
+    assert fresh.find_job("rec-2") == job.id and fresh.release_job(job.id) == f"instance {instance} deleted"
 
 
 def test_a_sweep_deletes_each_instance_it_made_and_logs_still_show_their_output(

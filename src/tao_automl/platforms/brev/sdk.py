@@ -49,7 +49,10 @@ _TRANSIENT = re.compile(r"timed out|Connection (refused|reset|timed out|closed)|
                         r"not ready|waiting for", re.IGNORECASE)
 
 
-_NO_INSTANCE = re.compile(r"not found|does not exist|no such|unknown (instance|workspace)", re.IGNORECASE)
+#: What the brev CLI says of an instance it does not know ("workspace with id/name X not found"); never a network
+#: failure ("dial tcp: lookup host: no such host"), which says nothing about the instance.
+_NO_INSTANCE = re.compile(r"not found|does not exist|no such (instance|workspace)|unknown (instance|workspace)",
+                          re.IGNORECASE)
 
 
 def _refuse_unroutable(options: Mapping[str, Any]) -> None:
@@ -142,7 +145,9 @@ class BrevSDK(PlatformBase):
             message = (proc.stderr.strip() or proc.stdout.strip() or f"exit code {proc.returncode}")[-2000:]
             if token:
                 message = message.replace(token, "***")
-            error = TransientPlatformError if _TRANSIENT.search(message) else PlatformError
+            # Brev's API not contacted at all (DNS, refused, timeout): transient, and never an answer about an instance
+            transient = _TRANSIENT.search(message) or unreachable_text(message)
+            error = TransientPlatformError if transient else PlatformError
             raise error(f"brev {what} failed: {message}")
         return proc.stdout
 
