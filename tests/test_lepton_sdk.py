@@ -210,11 +210,36 @@ def test_the_token_stays_out_of_init_options_and_errors(lepton: FakeLepton,
 @pytest.mark.parametrize(("state", "status"), [
     ("Queueing", JobStatus.PENDING), ("Starting", JobStatus.PENDING), ("Running", JobStatus.RUNNING),
     ("Completed", JobStatus.SUCCESS), ("Failed", JobStatus.FAILURE), ("Stopped", JobStatus.CANCELLED),
-    ("Deleted", JobStatus.CANCELLED), ("UNK", JobStatus.RUNNING), ("Terminating", JobStatus.RUNNING),
-    ("Stopping", JobStatus.RUNNING),
+    ("Deleted", JobStatus.CANCELLED), ("Terminating", JobStatus.RUNNING), ("Stopping", JobStatus.RUNNING),
+    ("Awaiting", JobStatus.PENDING), ("PendingRetry", JobStatus.PENDING), ("Restarting", JobStatus.PENDING),
+    ("Deleting", JobStatus.CANCELLED),
 ])
 def test_lepton_states_map_to_job_status(state: str, status: JobStatus) -> None:
     assert to_status(state) is status
+
+
+def test_a_state_leptonai_does_not_know_is_an_error_not_running_forever(lepton: FakeLepton,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the HTTP layer: the workspace answers a job state this leptonai does not know
+    ("Evicted"); leptonai reads it as ``UNK``. The adapter counted ``UNK`` as RUNNING, so the sweep polled a job
+    whose state nobody knew as running, forever (no job time limit is the default). Now each status read is a
+    PlatformError naming the job and the state (the runner fails the rec once its status stays unreadable)."""
+    sdk = _sdk()
+    job = sdk.create_job(None, "sleep 30", gpu_count=0, job_name="odd-state")
+    view = lepton.view
+
+    def evicted(job_id: str) -> dict[str, Any]:
+        return view(job_id) | {"status": {"state": "Evicted", "succeeded": 0, "failed": 0}}
+
+    monkeypatch.setattr(lepton, "view", evicted)
+    for call in (lambda: sdk.get_job_status(job.id), lambda: _sdk().get_job_status(job.id)):
+        with pytest.raises(PlatformError, match=rf"Lepton job {job.id}: Lepton reports job state 'UNK', which "
+                                                r"tao-automl does not know") as info:
+            call()
+        assert not isinstance(info.value, TransientPlatformError)
+    assert sdk.get_job_info(job.id)["status"]["state"] == "UNK"
+    monkeypatch.setattr(lepton, "view", view)
+    assert sdk.cancel_job(job.id) is True and sdk.get_job_status(job.id) is JobStatus.CANCELLED
 
 
 def test_archived_jobs_are_judged_by_replica_counts() -> None:

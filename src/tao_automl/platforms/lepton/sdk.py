@@ -299,7 +299,10 @@ class LeptonSDK(PlatformBase):
         if st is None:
             return JobStatus.PENDING
         state = st.state.value if st.state is not None else None
-        return to_status(state, st.succeeded or 0, st.failed or 0, job.spec.completions or 1)
+        try:
+            return to_status(state, st.succeeded or 0, st.failed or 0, job.spec.completions or 1)
+        except PlatformError as exc:  # a state it does not know: name the job
+            raise PlatformError(f"Lepton job {job.metadata.id_ or job.metadata.name}: {exc}") from None
 
     def get_job_info(self, job_id: str) -> dict[str, Any]:
         """The job's Lepton record (metadata, spec, status) as a plain dict."""

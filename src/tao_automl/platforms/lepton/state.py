@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tao_automl.errors import PlatformError
 from tao_automl.platforms.base import JobStatus
 
 #: The wrapper prints this as the job's last log line so the exit code survives in the logs.
@@ -14,6 +15,8 @@ _EXIT_LINE = re.compile(rf"^{EXIT_MARKER}(-?\d+)\s*$")
 
 _PENDING = {"Starting", "Queueing", "Awaiting", "PendingRetry", "Restarting"}
 _CANCELLED = {"Stopped", "Deleting", "Deleted"}
+#: Not ended yet: its replicas may still run (a stop or a failure on its way).
+_RUNNING = {"Running", "Stopping", "Terminating"}
 
 
 def wrap_command(command: str) -> list[str]:
@@ -23,8 +26,9 @@ def wrap_command(command: str) -> list[str]:
 
 
 def to_status(state: str | None, succeeded: int = 0, failed: int = 0, completions: int = 1) -> JobStatus:
-    """Map a Lepton job state (``LeptonJobState`` value) to JobStatus; unknown states count as running, and so does
-    ``Stopping`` (its replicas may still run)."""
+    """Map a Lepton job state (``LeptonJobState`` value) to JobStatus; ``Stopping`` and ``Terminating`` count as
+    running (its replicas may still run). A state this adapter does not know (``UNK``: ``leptonai`` reads every state
+    it does not know so) is a PlatformError naming it, never taken for running (a sweep would wait on it forever)."""
     word = (state or "").strip()
     if word in _PENDING or not word:
         return JobStatus.PENDING
@@ -37,7 +41,11 @@ def to_status(state: str | None, succeeded: int = 0, failed: int = 0, completion
         return JobStatus.SUCCESS if done else JobStatus.CANCELLED
     if word == "Archived":  # the final state is gone: judge by the replica counts
         return JobStatus.SUCCESS if succeeded >= max(completions, 1) and not failed else JobStatus.FAILURE
-    return JobStatus.RUNNING
+    if word in _RUNNING:
+        return JobStatus.RUNNING
+    raise PlatformError(f"Lepton reports job state {word!r}, which tao-automl does not know (leptonai reads a state "
+                        "it does not know as 'UNK'): it cannot tell whether the job runs or ended; look at it in the "
+                        "Lepton dashboard or with `lep job get`, and upgrade leptonai / tao-run-automl")
 
 
 def log_entries(answer: Any) -> list[tuple[int, str, str]]:
