@@ -264,6 +264,28 @@ def test_preflight_checks_the_credentials_through_the_client(lepton: FakeLepton,
     assert check.ok is False and "401" in check.detail and "a-wrong-token" not in check.detail
     assert check.unreachable is False  # the workspace answered and refused: the user's to fix
 
+
+def test_a_refused_token_is_named_in_preflight_and_in_every_call(lepton: FakeLepton,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the HTTP layer; the workspace answers 401 to a wrong token. Preflight failed with "Client
+    error during API call: 401" as field ``platform_reachable`` and every call said the same: nothing named the
+    credential to fix. Now preflight's error names LEPTON_WORKSPACE_TOKEN (never its value) and the workspace, and
+    every refused call says which credential was refused."""
+    from tao_automl.runner.preflight import PreflightReport
+
+    monkeypatch.setenv("LEPTON_WORKSPACE_TOKEN", "a-wrong-token")
+    sdk = _sdk()
+    [check] = sdk.preflight(None)
+    report = PreflightReport()
+    report.add(check.check, check.ok, check.detail, check.error)
+    error = report.error().to_json()
+    assert (error["field"], error["value"]) == ("LEPTON_WORKSPACE_TOKEN", None), error
+    assert f"a token of workspace {WORKSPACE}" in error["allowed"] and "a-wrong-token" not in json.dumps(error)
+    for call in (lambda: sdk.create_job(None, "true", gpu_count=0, job_name="r1"),
+                 lambda: sdk.get_job_status("some-job"), lambda: sdk.get_job_logs("some-job")):
+        with pytest.raises(PlatformError, match=rf"workspace {WORKSPACE} refused LEPTON_WORKSPACE_TOKEN \(HTTP 401\)"):
+            call()
+
     def offline(request: requests.PreparedRequest) -> requests.Response:
         raise requests.ConnectionError("Failed to establish a new connection: [Errno 111] Connection refused")
 

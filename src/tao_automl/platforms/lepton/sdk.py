@@ -143,12 +143,16 @@ class LeptonSDK(PlatformBase):
                     f"Lepton {what}: HTTP 404 Not Found from {self.client.url}: no workspace API there; check "
                     f"LEPTON_WORKSPACE_ID ({self.init_options['workspace_id']!r}) and LEPTON_WORKSPACE_URL ({exc})"
                 ) from None
+            if code == 401:
+                raise PlatformError(f"Lepton {what}: {self._refused()} ({exc})") from None
             if code == 404:
                 raise UnknownJobError(f"Lepton does not know {what}: {exc}") from None
             if code == 429:
                 raise TransientPlatformError(f"Lepton {what}: rate limited ({exc})") from None
             raise PlatformError(f"Lepton {what} failed: {exc}") from None
         except LogAPIError as exc:
+            if exc.status_code == 401:
+                raise PlatformError(f"Lepton {what}: {self._refused()} ({exc})") from None
             if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429):
                 raise TransientPlatformError(f"Lepton {what} failed: {exc}") from None
             raise PlatformError(f"Lepton {what} failed: {exc}") from None
@@ -164,6 +168,10 @@ class LeptonSDK(PlatformBase):
                 f"Lepton {what}: the answer (HTTP {status[1] if status else '?'}) was not the JSON the API gives: a "
                 "proxy or gateway between here and the workspace may have answered instead") from None
 
+    def _refused(self) -> str:
+        return (f"workspace {self.init_options['workspace_id']} refused LEPTON_WORKSPACE_TOKEN (HTTP 401): it is not "
+                "a valid token of this workspace")
+
     # -------------------------------------------------------- preflight
     def preflight(self, image: str | None, gpu_count: int | None = None,
                   job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
@@ -174,8 +182,14 @@ class LeptonSDK(PlatformBase):
             self._call("job list (preflight)", self.client.job.list_all, of_job=False,
                        job_query_mode=LeptonJobQueryMode.AliveOnly.value, q="tao-automl-preflight")
         except PlatformError as exc:  # no answer at all (connection, DNS, timeout), or a refusal (credentials...)
+            refused = "LEPTON_WORKSPACE_TOKEN (HTTP 401)" in str(exc)
+            error = UserInputError(
+                str(exc), field="LEPTON_WORKSPACE_TOKEN", value=None,
+                allowed=f"a token of workspace {workspace}, in $LEPTON_WORKSPACE_TOKEN",
+                hint="export LEPTON_WORKSPACE_TOKEN=<token> (dashboard -> Settings -> Tokens of workspace "
+                     f"{workspace}); check LEPTON_WORKSPACE_ID too") if refused else None
             return [PlatformCheck("platform_reachable", False, f"workspace {workspace}: {exc}",
-                                  unreachable=unreachable_error(exc))]
+                                  unreachable=unreachable_error(exc), error=error)]
         checks = [PlatformCheck("platform_reachable", True, f"workspace {workspace} accepted the credentials")]
         image = image or self.defaults["image"]
         if image:
