@@ -173,6 +173,9 @@ def test_missing_cli_token_and_bad_inputs_are_clear_errors(brev: Path, monkeypat
 
 
 def test_preflight_logs_in_and_reaches_the_instance(brev: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the CLI boundary. A refused token failed preflight as field `platform_reachable` with the
+    CLI's words only; now its error names BREV_API_TOKEN (never its value), and so does every call after a refused
+    login."""
     reach, instance, image = _sdk().preflight("repo/img:1")
     assert reach.ok is True and instance.ok is True and instance.detail == "instance my-box answers brev exec"
     assert image.ok is None and "not checked" in image.detail
@@ -182,6 +185,10 @@ def test_preflight_logs_in_and_reaches_the_instance(brev: Path, monkeypatch: pyt
     [check] = _sdk().preflight(None)
     assert check.ok is False and "login" in check.detail and TOKEN not in check.detail
     assert check.unreachable is False  # Brev answered and refused the token
+    assert check.error is not None and check.error.to_json()["field"] == "BREV_API_TOKEN"
+    assert check.error.to_json()["value"] is None and "Brev refused BREV_API_TOKEN" in check.detail
+    with pytest.raises(PlatformError, match="Brev refused BREV_API_TOKEN"):
+        _sdk().get_job_status("my-box/k1")
     monkeypatch.setenv("FAKE_BREV_OFFLINE", "1")
     [check] = _sdk().preflight(None)
     assert check.ok is False and check.unreachable is True and "no such host" in check.detail

@@ -154,7 +154,13 @@ class BrevSDK(PlatformBase):
     def _login(self) -> None:
         with self._lock:
             if not self._logged_in:
-                self._brev(["login", "--token", os.environ.get("BREV_API_TOKEN") or ""], "login --token ***")
+                try:
+                    self._brev(["login", "--token", os.environ.get("BREV_API_TOKEN") or ""], "login --token ***")
+                except TransientPlatformError:
+                    raise
+                except PlatformError as exc:  # Brev answered and refused: the token is the input at fault
+                    raise PlatformError(f"{exc}: Brev refused BREV_API_TOKEN; export a valid Brev API token "
+                                        "(Brev console -> API keys)") from None
                 self._logged_in = True
 
     def _exec(self, instance: str, script: str, what: str) -> str:
@@ -172,7 +178,11 @@ class BrevSDK(PlatformBase):
         try:
             self._login()
         except PlatformError as exc:  # Brev's API could not be contacted, or it refused the token
-            return [PlatformCheck("platform_reachable", False, str(exc), unreachable=unreachable_text(str(exc)))]
+            unreachable = unreachable_text(str(exc))
+            error = None if unreachable else UserInputError(
+                str(exc), field="BREV_API_TOKEN", value=None, allowed="a valid Brev API token, in $BREV_API_TOKEN",
+                hint="export BREV_API_TOKEN=<token> (Brev console -> API keys)")
+            return [PlatformCheck("platform_reachable", False, str(exc), unreachable=unreachable, error=error)]
         checks = [PlatformCheck("platform_reachable", True, "brev login --token accepted BREV_API_TOKEN")]
         instance = self.defaults["instance_id"]
         if instance:
