@@ -310,6 +310,40 @@ def test_preflight_refuses_a_resource_shape_create_job_would_refuse(lepton: Fake
     assert not any(r[0] == "POST" for r in lepton.requests)  # nothing was created
 
 
+def test_a_multi_replica_failure_names_the_replica_that_failed_first_and_its_exit_code(
+        lepton: FakeLepton, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Transport faked at the HTTP layer; the workspace's ``/logs`` answer holds two replicas' streams: replica r-1
+    ran out of memory and exited 1, then replica r-0 was terminated (143). The analysis took the last exit marker of
+    all replicas (143, r-0's) and put it next to r-1's error line, naming no replica: "Failed with exit code 143:
+    RuntimeError: CUDA out of memory". Now it gives the first failed replica, its exit code and its error lines, and
+    every replica's exit code."""
+    sdk = _sdk()
+    job = sdk.create_job(None, "exit 1", gpu_count=0, job_name="two-replicas")
+    assert Conformance(_sdk, tmp_path / "s", timeout_s=20, poll_s=0.05).wait(sdk, job.id)[-1] is JobStatus.FAILURE
+    now = time.time_ns()
+    streams = {"r-0": [(now - 50, "epoch 1"), (now - 40, "NCCL WARN peer closed the connection; terminating"),
+                       (now - 10, "TAO_AUTOML_EXIT_CODE=143")],
+               "r-1": [(now - 45, "RuntimeError: CUDA out of memory"), (now - 44, "TAO_AUTOML_EXIT_CODE=1")]}
+    route = lepton.route
+
+    def two_replicas(request: requests.PreparedRequest, method: str, path: str, query: dict[str, str],
+                     body: Any) -> requests.Response:
+        if not path.endswith("/logs"):
+            return route(request, method, path, query, body)
+        result = [{"stream": {"job": query["job"], "replica": replica},
+                   "values": [[str(ts), line] for ts, line in lines]} for replica, lines in streams.items()]
+        return _response(request, 200, {"status": "success", "data": {"result": result}})
+
+    monkeypatch.setattr(lepton, "route", two_replicas)
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None
+    assert (analysis["exit_code"], analysis.get("replica")) == (1, "r-1"), analysis["message"]
+    assert analysis["replica_exit_codes"] == {"r-1": 1, "r-0": 143}
+    assert analysis["error_lines"] == ["RuntimeError: CUDA out of memory"]
+    assert analysis["message"] == (f"Lepton job {job.id} Failed with exit code 1 on replica r-1: RuntimeError: CUDA "
+                                   "out of memory.")
+
+
 def test_a_job_that_completed_just_before_the_stop_keeps_its_success(lepton: FakeLepton) -> None:
     """Transport faked at the HTTP layer: the stop (PATCH spec.stopped) reaches the workspace only once the job, seen
     running by the cancel's first look, has completed with exit 0; the workspace then shows it Stopped with its one

@@ -39,8 +39,8 @@ from tao_automl.platforms.analysis import SCAN_LINES, failure_from_log, reason_l
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, command_text, spec_file_script
 from tao_automl.platforms.lepton.state import (
-    exit_code,
     log_entries,
+    replica_exit_codes,
     to_status,
     without_markers,
     wrap_command,
@@ -326,6 +326,11 @@ class LeptonSDK(PlatformBase):
     # ------------------------------------------------------------- logs
     def _log_lines(self, job_id: str, tail: int | None) -> list[str]:
         """Log lines of every replica, oldest first (the newest ``tail`` + 1 when ``tail`` is given)."""
+        return [line for _, _, line in self._log_entries(job_id, tail)]
+
+    def _log_entries(self, job_id: str, tail: int | None) -> list[tuple[int, str, str]]:
+        """``(ts_ns, replica, line)`` of every replica, oldest first (the newest ``tail`` + 1 when ``tail`` is
+        given)."""
         end = time.time_ns() + 10**9
         start = end - int(self.log_lookback_s * 1e9)
         seen: set[tuple[int, str, str]] = set()
@@ -343,7 +348,7 @@ class LeptonSDK(PlatformBase):
             if end <= start:
                 break
         entries.sort(key=lambda e: e[0])
-        return [line for _, _, line in entries]
+        return entries
 
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
         """The job's output (all replicas), or its last ``tail`` lines; None while there is none."""
@@ -363,13 +368,19 @@ class LeptonSDK(PlatformBase):
         status = self._status(job)
         if status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
             return None
-        raw = self._log_lines(job_id, SCAN_LINES)
-        code = exit_code(raw)
-        found = failure_from_log("\n".join(without_markers(raw)))
+        entries = self._log_entries(job_id, SCAN_LINES)
+        ended = replica_exit_codes(entries)
+        # the replica that failed first is the cause; the others' codes (a peer's SIGTERM, 0) are its consequences
+        first = next((e for e in ended if e[2] != 0), ended[-1] if ended else None)
+        replica, code = (first[1] or None, first[2]) if first else (None, None)
+        own = [line for _, r, line in entries if r == replica] if replica else []
+        found = (failure_from_log("\n".join(without_markers(own))) if own else []) or \
+            failure_from_log("\n".join(without_markers([line for _, _, line in entries])))
         state = job.status.state.value if job.status and job.status.state else None
         return {"job_id": str(job_id), "status": status.value, "lepton_state": state, "exit_code": code,
+                "replica": replica, "replica_exit_codes": {r or "?": c for _, r, c in ended},
                 "failed_replicas": job.status.failed if job.status else None, "error_lines": found,
-                "message": _describe(str(job_id), status, state, code, found)}
+                "message": _describe(str(job_id), status, state, code, found, replica if len(ended) > 1 else None)}
 
     # ----------------------------------------------------------- cancel
     def cancel_job(self, job_id: str) -> bool:
@@ -418,10 +429,12 @@ def _mounts(value: object) -> list[Mount]:
     return mounts
 
 
-def _describe(job_id: str, status: JobStatus, state: str | None, code: int | None, found: list[str]) -> str:
-    """One sentence on why the job did not succeed."""
+def _describe(job_id: str, status: JobStatus, state: str | None, code: int | None, found: list[str],
+              replica: str | None = None) -> str:
+    """One sentence on why the job did not succeed (``replica``: the one that failed first, of several)."""
     if status is JobStatus.CANCELLED:
         return f"Lepton job {job_id} was stopped ({state})."
     detail = f" with exit code {code}" if code is not None else " (no exit code in its logs)"
+    detail += f" on replica {replica}" if replica and code is not None else ""
     error = reason_line(found)
     return f"Lepton job {job_id} {state or 'failed'}{detail}" + (f": {error}" if error else "") + "."

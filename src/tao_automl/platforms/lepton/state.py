@@ -73,5 +73,16 @@ def exit_code(lines: Sequence[str]) -> int | None:
     return None
 
 
+def replica_exit_codes(entries: Sequence[tuple[int, str, str]]) -> list[tuple[int, str, int]]:
+    """``(ts_ns, replica, exit code)`` of each replica's last exit marker in ``entries`` (:func:`log_entries`), in the
+    order the replicas ended."""
+    last: dict[str, tuple[int, str, int]] = {}
+    for ts, replica, line in sorted(entries, key=lambda e: e[0]):
+        match = _EXIT_LINE.match(line.strip())
+        if match:
+            last[replica] = (ts, replica, int(match.group(1)))
+    return sorted(last.values())
+
+
 def without_markers(lines: Sequence[str]) -> list[str]:
     return [line for line in lines if not _EXIT_LINE.match(line.strip())]
