@@ -357,6 +357,36 @@ def test_a_job_that_completed_just_before_the_stop_keeps_its_success(lepton: Fak
     assert sdk.get_failure_analysis(job.id) is None
 
 
+def test_a_stop_refused_because_the_job_just_completed_keeps_its_success(lepton: FakeLepton,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the HTTP layer: the stop (PATCH spec.stopped) reaches the workspace once the job, seen
+    running by the cancel's first look, has completed, and the workspace refuses it (HTTP 400). cancel_job raised, and
+    the runner counts a failed cancel as done: a timed-out or early-stopped rec was recorded failed/stopped while its
+    job had succeeded. Now a refused stop of a job that has ended answers False (it keeps its own result); a refused
+    stop of a job still running still raises."""
+    sdk = _sdk()
+    job = sdk.create_job(None, "sleep 1; echo finished", gpu_count=0, job_name="refused-stop")
+    assert sdk.get_job_status(job.id) is JobStatus.RUNNING
+    route = lepton.route
+
+    def refuse(request: requests.PreparedRequest, method: str, path: str, query: dict[str, str],
+               body: Any) -> requests.Response:
+        if method != "PATCH":
+            return route(request, method, path, query, body)
+        deadline = time.time() + 10
+        while path.rsplit("/", 1)[-1] not in lepton.drained and time.time() < deadline:
+            time.sleep(0.05)
+        return _response(request, 400, {"code": "InvalidRequest", "message": "the job cannot be stopped"})
+
+    monkeypatch.setattr(lepton, "route", refuse)
+    assert sdk.cancel_job(job.id) is False
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS and sdk.get_failure_analysis(job.id) is None
+    running = sdk.create_job(None, "sleep 30", gpu_count=0, job_name="refused-stop-2")
+    lepton.drained.add(running.id)  # the fake refuses its stop at once: it is still running
+    with pytest.raises(PlatformError, match="400"):
+        sdk.cancel_job(running.id)
+
+
 def test_cancel_answers_once_the_job_has_stopped(lepton: FakeLepton, monkeypatch: pytest.MonkeyPatch) -> None:
     """Transport faked at the HTTP layer; the workspace shows a stopped job Stopping (its replicas still running) for
     a while. cancel_job answered True at once (and Stopping counted as CANCELLED): now it answers once the job is

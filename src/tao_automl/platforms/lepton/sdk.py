@@ -388,7 +388,16 @@ class LeptonSDK(PlatformBase):
         it had already finished (by itself, also just before the stop: then it keeps its own result)."""
         if self.get_job_status(job_id).is_finished():
             return False
-        self._call(f"stop of job {job_id!r}", self.client.job.update, str(job_id), spec={"spec": {"stopped": True}})
+        try:
+            self._call(f"stop of job {job_id!r}", self.client.job.update, str(job_id), spec={"spec": {"stopped": True}})
+        except (TransientPlatformError, UnknownJobError):
+            raise
+        except PlatformError:  # refused: a job that ended since the look above keeps its own result
+            status = self.get_job_status(job_id)
+            if not status.is_finished():
+                raise
+            logger.info("lepton job %s had already ended (%s): its stop was refused", job_id, status.value)
+            return False
         with self._lock:
             self._final.pop(job_id, None)
         deadline = time.monotonic() + self.stop_timeout_s
