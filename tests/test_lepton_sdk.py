@@ -294,6 +294,26 @@ def test_a_refused_token_is_named_in_preflight_and_in_every_call(lepton: FakeLep
     assert check.ok is False and check.unreachable is True and "Connection refused" in check.detail
 
 
+def test_an_image_no_runtime_can_parse_is_refused_naming_the_field_before_any_job(lepton: FakeLepton) -> None:
+    """Transport faked at the HTTP layer. An image such as ``NVCR.io/Nvidia/TAO:5 0`` passed preflight ("not checked")
+    and create_job sent it to the workspace, so every rec's job was created and failed pulling it. Now preflight fails
+    the image check and create_job refuses it, naming field ``image``, the value and what is allowed; no job is
+    created."""
+    bad = "nvcr.io/Nvidia/TAO:5 0"
+    reach, image = _sdk().preflight(bad)
+    assert reach.ok is True and image.ok is False and image.error is not None
+    error = image.error.to_json()
+    assert (error["field"], error["value"]) == ("image", bad) and "image reference" in error["allowed"]
+    with pytest.raises(UserInputError, match=r"image: .* is not a valid image reference") as info:
+        _sdk().create_job(bad, "true", gpu_count=0)
+    assert info.value.field == "image"
+    with pytest.raises(UserInputError) as info:
+        LeptonSDK(image="Bad Image")
+    assert info.value.field == "image"
+    assert not any(r[0] == "POST" for r in lepton.requests)
+    assert _sdk().preflight("nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt")[1].ok is None  # valid: left to the pull
+
+
 def test_preflight_refuses_a_resource_shape_create_job_would_refuse(lepton: FakeLepton) -> None:
     """`gpu_count: 2` with a 1-GPU shape, or GPUs with no shape, passed preflight ("2 valid") and were refused by
     create_job with field null."""

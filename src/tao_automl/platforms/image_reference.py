@@ -32,3 +32,21 @@ def reference_problem(image: str) -> str | None:
     if digest and not _DIGEST.match(digest):
         return f"{digest!r} is not a valid digest (algorithm:hex, e.g. sha256:<64 hex digits>)"
     return None
+
+
+#: What an image reference may be, for errors.
+IMAGE_ALLOWED = ("an image reference [registry[:port]/]name[:tag][@digest] whose name is lowercase letters, digits "
+                 "and '.', '_', '-' between them (e.g. nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt)")
+
+
+def checked_image(image: object) -> str:
+    """``image`` if a container runtime can parse it, else a UserInputError naming field ``image``, the value and
+    what is allowed."""
+    from tao_automl.errors import UserInputError
+
+    why = reference_problem(image) if isinstance(image, str) else f"{type(image).__name__} is not a text"
+    if why:
+        raise UserInputError(f"image: {image!r} is not a valid image reference: {why}; allowed: {IMAGE_ALLOWED}",
+                             field="image", value=image, allowed=IMAGE_ALLOWED)
+    assert isinstance(image, str)
+    return image

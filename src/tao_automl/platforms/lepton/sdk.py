@@ -38,6 +38,7 @@ from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import SCAN_LINES, failure_from_log, reason_line
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, command_text, spec_file_script
+from tao_automl.platforms.image_reference import checked_image
 from tao_automl.platforms.lepton.state import (
     log_entries,
     replica_exit_codes,
@@ -112,6 +113,8 @@ class LeptonSDK(PlatformBase):
         log_lookback_s: float = 14 * 24 * 3600.0,
         state_file: str | None = None,
     ) -> None:
+        if image is not None:
+            checked_image(image)
         workspace, token = _credentials(workspace_id)
         url = workspace_url or os.environ.get("LEPTON_WORKSPACE_URL") or None
         self.client = APIClient(workspace_id=workspace, auth_token=token, url=url)
@@ -193,7 +196,13 @@ class LeptonSDK(PlatformBase):
         checks = [PlatformCheck("platform_reachable", True, f"workspace {workspace} accepted the credentials")]
         image = image or self.defaults["image"]
         if image:
-            checks.append(PlatformCheck("image", None, f"{image}: not checked (Lepton pulls it when a job starts)"))
+            try:
+                checked_image(image)
+            except UserInputError as exc:
+                checks.append(PlatformCheck("image", False, exc.detail, error=exc))
+            else:
+                checks.append(PlatformCheck("image", None, f"{image}: not checked (Lepton pulls it when a job "
+                                            "starts)"))
         return checks
 
     # ----------------------------------------------------------- create
@@ -204,6 +213,7 @@ class LeptonSDK(PlatformBase):
         kwargs = request.options
         name, num_nodes = request.name, request.num_nodes
         text = command_text(command)
+        image = checked_image(image) if image else self.defaults["image"]
         shape = self._shape(gpu_count, kwargs.get("resource_shape"))
         node_group = kwargs.get("dedicated_node_group") or self.defaults["dedicated_node_group"]
         lepton_name = lepton_job_name(name) if name else f"tao-job-{uuid.uuid4().hex[:12]}"
@@ -215,7 +225,7 @@ class LeptonSDK(PlatformBase):
         text = f"{spec_file_script(kwargs.get('spec_file'))}mkdir -p {shlex.quote(results)}\n{text}"
         spec = LeptonJobUserSpec(
             resource_shape=shape,
-            container=LeptonContainer(image=image or self.defaults["image"] or JOB_BASE_IMAGE,
+            container=LeptonContainer(image=image or JOB_BASE_IMAGE,
                                       command=wrap_command(text)),
             completions=num_nodes, parallelism=num_nodes, envs=envs,
             mounts=_mounts(kwargs.get("mounts") or self.defaults["mounts"]),
