@@ -194,6 +194,25 @@ def test_preflight_logs_in_and_reaches_the_instance(brev: Path, monkeypatch: pyt
     assert check.ok is False and check.unreachable is True and "no such host" in check.detail
 
 
+def test_an_image_docker_cannot_parse_is_refused_naming_the_field_before_an_instance_is_made(brev: Path) -> None:
+    """Transport faked at the CLI boundary. An image such as ``nvcr.io/Nvidia/TAO:5 0`` passed preflight ("not
+    checked") and create_job created a GPU instance for the job and started it, only for `docker run` to fail there
+    ("invalid reference format", exit 125), rec after rec. Now preflight fails the image check and create_job refuses
+    it naming field ``image``, the value and what is allowed, before any brev call."""
+    bad = "nvcr.io/Nvidia/TAO:5 0"
+    checks = BrevSDK().preflight(bad)
+    [image] = [c for c in checks if c.check == "image"]
+    assert image.ok is False and image.error is not None
+    error = image.error.to_json()
+    assert (error["field"], error["value"]) == ("image", bad) and "image reference" in error["allowed"]
+    before = _calls(brev)
+    with pytest.raises(UserInputError, match=r"image: .* is not a valid image reference") as info:
+        BrevSDK(gpu_type="t4").create_job(bad, "true", gpu_count=1, job_name="rec-1")
+    assert info.value.field == "image" and _calls(brev) == before  # no instance made, nothing started
+    [ok] = [c for c in BrevSDK().preflight("nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt") if c.check == "image"]
+    assert ok.ok is None  # valid: left to the pull on the instance
+
+
 @pytest.mark.parametrize("key", ["cloud_cred_id", "workspace_group_id"])
 def test_options_the_brev_cli_cannot_take_are_refused_with_the_reason(brev: Path, key: str) -> None:
     with pytest.raises(UserInputError, match=rf"^{key}='x-1' cannot be passed to the brev CLI: `brev create` takes"):

@@ -36,6 +36,7 @@ from tao_automl.platforms.analysis import SCAN_LINES, describe, failure_from_log
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.brev import remote
 from tao_automl.platforms.common import check_int, check_job_name, command_text, spec_file_script
+from tao_automl.platforms.image_reference import checked_image
 from tao_automl.platforms.records import default_state_dir, job_key, new_job_key
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.util.reach import unreachable_text
@@ -192,8 +193,13 @@ class BrevSDK(PlatformBase):
             except PlatformError as exc:
                 checks.append(PlatformCheck("instance", False, str(exc)))
         if image:
-            checks.append(PlatformCheck("image", None, f"{image}: not checked (docker pulls it on the instance when "
-                                        "the job starts)"))
+            try:
+                checked_image(image)
+            except UserInputError as exc:
+                checks.append(PlatformCheck("image", False, exc.detail, error=exc))
+            else:
+                checks.append(PlatformCheck("image", None, f"{image}: not checked (docker pulls it on the instance "
+                                            "when the job starts)"))
         return checks
 
     # ----------------------------------------------------------- create
@@ -204,6 +210,8 @@ class BrevSDK(PlatformBase):
         kwargs = request.options
         name = request.name
         text = command_text(command)
+        if image:
+            checked_image(image)  # refused before an instance is made for it
         opts = self._options(kwargs)
         env = dict(env_vars or {})
         for key in env:
