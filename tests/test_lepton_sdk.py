@@ -207,6 +207,31 @@ def test_the_token_stays_out_of_init_options_and_errors(lepton: FakeLepton,
     assert "401" in str(info.value) and TOKEN not in str(info.value)
 
 
+def test_a_sweep_runs_with_the_credential_string_given_as_workspace_id(lepton: FakeLepton, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the HTTP layer; a real AutoMLRunner sweep on a LeptonSDK given the dashboard's
+    ``<id>:<token>`` string as ``workspace_id`` (``platform_options.workspace_id`` of a run config), with no
+    LEPTON_* variable set. `tao-automl preflight` passed it, but the run's own preflight looked at the environment
+    only and refused every such run: "credentials: lepton SDK: missing LEPTON_WORKSPACE_ID, LEPTON_WORKSPACE_TOKEN".
+    Now the run starts, its recs end as the fake workspace ran them, and the token is nowhere in the run folder."""
+    from conftest import write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+
+    monkeypatch.delenv("LEPTON_WORKSPACE_ID")
+    monkeypatch.delenv("LEPTON_WORKSPACE_TOKEN")
+    sdk = LeptonSDK(workspace_id=f"{WORKSPACE}:{TOKEN}")
+    sdk.poll_interval_s = 0.05
+    runner = AutoMLRunner(sdk, write_skill(tmp_path / "bank"), log_progress=False)
+    result = runner.run(automl_settings={"metric": "val_loss", "automl_max_recommendations": 2, "seed": 1,
+                                         "automl_max_concurrent": 2, "algorithm": "random", "poll_interval_s": 0.1},
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert [h["status"] for h in result["history"]] == ["success", "success"]
+    assert sorted(lepton.jobs) == sorted(h["job_id"] for h in result["history"])
+    assert all(lepton.procs[j].returncode == 0 for j in lepton.jobs)
+    for path in Path(result["run_dir"]).rglob("*"):
+        assert not path.is_file() or TOKEN not in path.read_text(errors="replace"), path
+
+
 @pytest.mark.parametrize(("state", "status"), [
     ("Queueing", JobStatus.PENDING), ("Starting", JobStatus.PENDING), ("Running", JobStatus.RUNNING),
     ("Completed", JobStatus.SUCCESS), ("Failed", JobStatus.FAILURE), ("Stopped", JobStatus.CANCELLED),

@@ -332,7 +332,10 @@ def _llm_check(settings: Any, report: PreflightReport) -> None:
     _guard(report, "llm_endpoint", endpoint)
 
 
-def _credentials(config: RunArgs, report: PreflightReport) -> None:
+def _credentials(config: RunArgs, report: PreflightReport, sdk: Any = None) -> None:
+    """The platform's credentials are set (never their values). ``sdk``: the runner's SDK, built already (its
+    ``platform_options`` are not in ``config``): what its constructor needs it was given, as it refuses to be built
+    without."""
     from tao_automl.bank.credentials import SDK_ENV, platform_credentials, sdk_env_missing
 
     if config.platform == LOCAL:
@@ -346,6 +349,10 @@ def _credentials(config: RunArgs, report: PreflightReport) -> None:
     aside = f" ({', '.join(skipped)} not needed: {unused_reason(config)})" if skipped else ""
     if found is None and config.platform in SDK_ENV:  # what our SDK itself reads
         absent = sdk_env_missing(config.platform, config.platform_options)
+        if absent and sdk is not None:  # e.g. LeptonSDK(workspace_id="<id>:<token>"): built, so it has them
+            report.add("credentials", True, f"{config.platform} SDK: built with its credentials (not from "
+                       f"{', '.join(absent)})")
+            return
         report.add("credentials", not absent, f"{config.platform} SDK: " + (
             f"missing {', '.join(absent)}" if absent else f"{', '.join(SDK_ENV[config.platform])} given"))
     elif found is None:
@@ -473,7 +480,7 @@ def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> Preflig
     else:
         built = _skill_checks(config, report)
     skill = built.get("skill")
-    _credentials(config, report)
+    _credentials(config, report, sdk)
     image = config.image
     if not image and skill is not None:  # as a job is rendered: an empty image is the skill's
         try:
