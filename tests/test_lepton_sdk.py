@@ -515,6 +515,27 @@ def test_an_answer_that_is_not_json_is_a_transient_platform_error(lepton: FakeLe
     assert "Gateway login" not in str(info.value) and "programming error" not in str(info.value)
 
 
+def test_a_workspace_url_that_is_no_http_url_is_refused_naming_its_setting(lepton: FakeLepton,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only ``HTTPAdapter.send`` is faked. ``LEPTON_WORKSPACE_URL=gateway.example/api/v2/workspaces/x`` (no scheme)
+    made requests raise MissingSchema on every call: the SDK called it a transient error (retried, then each rec
+    failed) and preflight failed as ``platform_reachable`` naming no setting. Now building the SDK refuses it naming
+    LEPTON_WORKSPACE_URL (or ``workspace_url``), the value and what is allowed; nothing is sent."""
+    for url in ("gateway.example/api/v2/workspaces/x", "htp://gateway.example"):
+        monkeypatch.setenv("LEPTON_WORKSPACE_URL", url)
+        with pytest.raises(UserInputError, match="is not an http\\(s\\) URL with a host") as info:
+            make_sdk("lepton")
+        assert (info.value.field, info.value.value) == ("LEPTON_WORKSPACE_URL", url)
+        assert "https://" in str(info.value.allowed)
+    monkeypatch.delenv("LEPTON_WORKSPACE_URL")
+    with pytest.raises(UserInputError) as info:
+        LeptonSDK(workspace_url="ftp://gateway.example")
+    assert info.value.field == "workspace_url"
+    assert not lepton.requests
+    sdk = LeptonSDK(workspace_url="https://gateway.example/api/v2/workspaces/" + WORKSPACE)
+    assert sdk.preflight(None)[0].ok is True
+
+
 def test_a_404_from_create_or_list_names_the_workspace_settings_not_a_job(lepton: FakeLepton,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A workspace URL or id with no API behind it answers every call 404 (only ``HTTPAdapter.send`` is faked: the

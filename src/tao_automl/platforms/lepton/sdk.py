@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from leptonai.api.v2.api_resource import ClientError, ServerError  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -89,6 +90,21 @@ def _credentials(workspace_id: str | None) -> tuple[str, str]:
     return workspace, token
 
 
+def _workspace_url(workspace_url: str | None) -> str | None:
+    """The API address (``workspace_url``, else ``LEPTON_WORKSPACE_URL``), if any: an http(s) URL with a host."""
+    url = workspace_url or os.environ.get("LEPTON_WORKSPACE_URL") or None
+    if url is None:
+        return None
+    parsed = urlsplit(str(url))
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        field = "workspace_url" if workspace_url else "LEPTON_WORKSPACE_URL"
+        allowed = "an http(s) URL with a host, e.g. https://gateway.dgxc-lepton.nvidia.com/api/v2/workspaces/<id>"
+        raise UserInputError(f"{field} {url!r} is not an http(s) URL with a host", field=field, value=url,
+                             allowed=allowed, hint=f"set {field} to the workspace's API address, or unset it for the "
+                                                   "default")
+    return str(url)
+
+
 class LeptonSDK(PlatformBase):
     """Runs jobs as DGX Cloud Lepton batch jobs; see the module docstring."""
 
@@ -116,7 +132,7 @@ class LeptonSDK(PlatformBase):
         if image is not None:
             checked_image(image)
         workspace, token = _credentials(workspace_id)
-        url = workspace_url or os.environ.get("LEPTON_WORKSPACE_URL") or None
+        url = _workspace_url(workspace_url)
         self.client = APIClient(workspace_id=workspace, auth_token=token, url=url)
         self.defaults: dict[str, Any] = {"resource_shape": resource_shape,
                                          "dedicated_node_group": dedicated_node_group,
