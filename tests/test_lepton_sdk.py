@@ -272,6 +272,31 @@ def test_archived_jobs_are_judged_by_replica_counts() -> None:
     assert to_status("Archived", succeeded=1, failed=1, completions=2) is JobStatus.FAILURE
 
 
+def test_a_stopped_job_the_workspace_archived_is_still_cancelled(lepton: FakeLepton,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the HTTP layer. Lepton archives a job ``ttl_seconds_after_finished`` (600 s by default)
+    after it ends; an archived job is judged by its replica counts. A job stopped by cancel_job (``spec.stopped``),
+    archived before a resume or a ``stop --cancel-jobs`` looked at it again, read as FAILURE ("Lepton job ... Archived
+    (no exit code in its logs)"): the rec was recorded failed, not cancelled. Now it stays CANCELLED; an archived job
+    that was not stopped and did not succeed is still a failure, one that did is a success."""
+    sdk = _sdk()
+    job = sdk.create_job(None, "sleep 30", gpu_count=0, job_name="archived-stop")
+    assert sdk.cancel_job(job.id) is True
+    view = lepton.view
+
+    def archived(job_id: str) -> dict[str, Any]:
+        answer = view(job_id)
+        return answer | {"status": {**answer["status"], "state": "Archived"}}
+
+    monkeypatch.setattr(lepton, "view", archived)
+    fresh = _sdk()  # a resume: nothing cached
+    assert fresh.get_job_status(job.id) is JobStatus.CANCELLED
+    analysis = fresh.get_failure_analysis(job.id)
+    assert analysis is not None and analysis["status"] == "cancelled"
+    assert to_status("Archived", failed=1) is JobStatus.FAILURE
+    assert to_status("Archived", succeeded=1, stopped=True) is JobStatus.SUCCESS
+
+
 def test_job_names_are_valid_and_deterministic() -> None:
     name = lepton_job_name("My_Experiment/rec-0042 retry")
     assert name == lepton_job_name("My_Experiment/rec-0042 retry") and len(name) <= 36

@@ -340,7 +340,8 @@ class LeptonSDK(PlatformBase):
             return JobStatus.PENDING
         state = st.state.value if st.state is not None else None
         try:
-            return to_status(state, st.succeeded or 0, st.failed or 0, job.spec.completions or 1)
+            return to_status(state, st.succeeded or 0, st.failed or 0, job.spec.completions or 1,
+                             stopped=bool(job.spec.stopped))
         except PlatformError as exc:  # a state it does not know: name the job
             raise PlatformError(f"Lepton job {job.metadata.id_ or job.metadata.name}: {exc}") from None
 

@@ -25,10 +25,12 @@ def wrap_command(command: str) -> list[str]:
     return ["bash", "-c", script]
 
 
-def to_status(state: str | None, succeeded: int = 0, failed: int = 0, completions: int = 1) -> JobStatus:
+def to_status(state: str | None, succeeded: int = 0, failed: int = 0, completions: int = 1,
+              stopped: bool = False) -> JobStatus:
     """Map a Lepton job state (``LeptonJobState`` value) to JobStatus; ``Stopping`` and ``Terminating`` count as
     running (its replicas may still run). A state this adapter does not know (``UNK``: ``leptonai`` reads every state
-    it does not know so) is a PlatformError naming it, never taken for running (a sweep would wait on it forever)."""
+    it does not know so) is a PlatformError naming it, never taken for running (a sweep would wait on it forever).
+    ``stopped``: the job's ``spec.stopped`` (a stop was asked, as ``lep job stop`` reads it)."""
     word = (state or "").strip()
     if word in _PENDING or not word:
         return JobStatus.PENDING
@@ -39,8 +41,10 @@ def to_status(state: str | None, succeeded: int = 0, failed: int = 0, completion
     if word in _CANCELLED:  # a job whose every replica had succeeded before the stop ended by itself
         done = succeeded >= max(completions, 1) and not failed
         return JobStatus.SUCCESS if done else JobStatus.CANCELLED
-    if word == "Archived":  # the final state is gone: judge by the replica counts
-        return JobStatus.SUCCESS if succeeded >= max(completions, 1) and not failed else JobStatus.FAILURE
+    if word == "Archived":  # the final state is gone (``ttl_seconds_after_finished``): judge by the counts and the stop
+        if succeeded >= max(completions, 1) and not failed:
+            return JobStatus.SUCCESS
+        return JobStatus.CANCELLED if stopped else JobStatus.FAILURE
     if word in _RUNNING:
         return JobStatus.RUNNING
     raise PlatformError(f"Lepton reports job state {word!r}, which tao-automl does not know (leptonai reads a state "
