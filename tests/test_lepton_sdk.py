@@ -26,7 +26,7 @@ from platform_helpers import start_with_spec_file
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus, UnknownJobError
 from tao_automl.platforms.lepton.sdk import LeptonSDK, lepton_job_name
-from tao_automl.platforms.lepton.state import to_status
+from tao_automl.platforms.lepton.state import epoch_seconds, to_status
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.testing import CHECKS, Conformance
@@ -43,6 +43,7 @@ class FakeLepton:
         self.logs: dict[str, list[tuple[int, str]]] = {}
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self.drained: set[str] = set()
+        self.ended_at: dict[str, float] = {}  # when each job's process ended (served as completion_time, in ms)
         self.late_stop = False  # a stop reaches the service only once the job has ended by itself
         self.requests: list[tuple[str, str, Any]] = []
         self.lock = threading.Lock()
@@ -106,6 +107,7 @@ class FakeLepton:
         for line in proc.stdout:
             self.logs[job_id].append((time.time_ns(), line.rstrip("\n")))
         proc.wait()
+        self.ended_at[job_id] = time.time()
         self.drained.add(job_id)  # like the service: a job ends once its logs are in
 
     def view(self, job_id: str) -> dict[str, Any]:
@@ -118,7 +120,9 @@ class FakeLepton:
             state = "Running"
         else:
             state = "Completed" if code == 0 else "Failed"
-        return job | {"status": {"state": state, "succeeded": int(code == 0), "failed": int(code not in (0, None))}}
+        ended = {"completion_time": int(self.ended_at[job_id] * 1000)} if code is not None else {}
+        return job | {"status": {"state": state, "succeeded": int(code == 0), "failed": int(code not in (0, None)),
+                                 **ended}}
 
 
 def _response(request: requests.PreparedRequest, code: int, payload: Any) -> requests.Response:
@@ -205,6 +209,39 @@ def test_the_token_stays_out_of_init_options_and_errors(lepton: FakeLepton,
     with pytest.raises(Exception) as info:
         sdk.get_job_info(job.id)
     assert "401" in str(info.value) and TOKEN not in str(info.value)
+
+
+def test_a_job_that_ended_while_no_orchestrator_ran_keeps_its_own_end_time(lepton: FakeLepton, tmp_path: Path) -> None:
+    """Transport faked at the HTTP layer (the fake workspace gives a finished job's ``completion_time`` in ms, as
+    its ``status``). A sweep interrupted while its rec's job ran, resumed after the job had ended: the rec's
+    ``finished_at`` and ``wall_time_s`` were the resume's first look (README: "when its job ended as the platform
+    recorded it ... also for a job that ended while no orchestrator ran"). Now they are the job's completion time."""
+    from conftest import write_skill
+    from tao_automl.errors import SweepInterrupted
+    from tao_automl.runner.loop import AutoMLRunner
+
+    def interrupt(rec: object) -> None:
+        raise KeyboardInterrupt
+
+    skill = write_skill(tmp_path / "bank")
+    settings = {"metric": "val_loss", "automl_max_recommendations": 1, "seed": 1, "algorithm": "random",
+                "poll_interval_s": 0.1}
+    runner = AutoMLRunner(_sdk(), skill, log_progress=False)
+    with pytest.raises(SweepInterrupted):
+        runner.run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=interrupt)
+    [job_id] = lepton.jobs
+    deadline = time.time() + 20
+    while job_id not in lepton.ended_at and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(3)  # the orchestrator is away while the job has ended
+    result = AutoMLRunner(_sdk(), skill, log_progress=False).run(
+        automl_settings=settings, workspace_path=runner.run_dir, resume=True, gpu_count=0)
+    [rec] = result["history"]
+    assert rec["status"] == "success" and rec["job_id"] == job_id
+    assert abs(rec["finished_at"] - lepton.ended_at[job_id]) < 1.0, (rec["finished_at"], lepton.ended_at[job_id])
+    assert rec["wall_time_s"] < 2.5, rec["wall_time_s"]
+    for value in (1_700_000_000, 1_700_000_000_000, 1_700_000_000_000_000, 1_700_000_000_000_000_000):
+        assert epoch_seconds(value) == 1_700_000_000.0  # any unit, told by its size as `lep log` does
 
 
 def test_a_sweep_runs_with_the_credential_string_given_as_workspace_id(lepton: FakeLepton, tmp_path: Path,

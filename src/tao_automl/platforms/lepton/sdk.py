@@ -41,6 +41,7 @@ from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, 
 from tao_automl.platforms.common import check_int, check_job_name, command_text, spec_file_script
 from tao_automl.platforms.image_reference import checked_image
 from tao_automl.platforms.lepton.state import (
+    epoch_seconds,
     log_entries,
     replica_exit_codes,
     to_status,
@@ -346,8 +347,13 @@ class LeptonSDK(PlatformBase):
             raise PlatformError(f"Lepton job {job.metadata.id_ or job.metadata.name}: {exc}") from None
 
     def get_job_info(self, job_id: str) -> dict[str, Any]:
-        """The job's Lepton record (metadata, spec, status) as a plain dict."""
-        info: dict[str, Any] = self._get(job_id).model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The job's Lepton record (metadata, spec, status) as a plain dict, with ``finished_at`` (epoch seconds) once
+        it has ended: its ``status.completion_time``."""
+        job = self._get(job_id)
+        info: dict[str, Any] = job.model_dump(mode="json", by_alias=True, exclude_none=True)
+        ended = job.status.completion_time if job.status is not None else None
+        if ended and self._status(job).is_finished():
+            info["finished_at"] = epoch_seconds(ended)
         return info
 
     # ------------------------------------------------------------- logs

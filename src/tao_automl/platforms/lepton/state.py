@@ -52,6 +52,16 @@ def to_status(state: str | None, succeeded: int = 0, failed: int = 0, completion
                         "Lepton dashboard or with `lep job get`, and upgrade leptonai / tao-run-automl")
 
 
+def epoch_seconds(value: int | float) -> float:
+    """A Lepton epoch time (``creation_time``, ``completion_time``) in seconds, whatever its unit (s, ms, us, ns),
+    told by its size as ``lep log`` does."""
+    size = abs(value)
+    for limit, scale in ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6)):
+        if size < limit:
+            return float(value) / scale
+    return float(value) / 1e9
+
+
 def log_entries(answer: Any) -> list[tuple[int, str, str]]:
     """``(ts_ns, replica, line)`` of a ``/logs`` answer (``{"data": {"result": [{"stream", "values"}]}}``)."""
     data = answer.get("data") if isinstance(answer, Mapping) else None
