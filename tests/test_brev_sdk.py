@@ -332,6 +332,43 @@ def test_release_deletes_the_instance_made_for_the_job_and_keeps_its_log(brev: P
     assert fresh.release_job(job.id) == f"instance {instance} deleted"  # already gone: done
 
 
+def test_a_job_that_ended_while_no_orchestrator_ran_keeps_its_own_end_time(brev: Path, tmp_path: Path) -> None:
+    """Transport faked at the CLI boundary. A sweep interrupted while its rec's job ran on the instance, resumed
+    after the job had ended: the rec's ``finished_at`` and ``wall_time_s`` were the resume's first look (README:
+    "when its job ended as the platform recorded it ... also for a job that ended while no orchestrator ran"). Now
+    they are when the job's exit code was written on the instance."""
+    from conftest import write_skill
+    from tao_automl.errors import SweepInterrupted
+    from tao_automl.runner.loop import AutoMLRunner
+
+    def interrupt(rec: object) -> None:
+        raise KeyboardInterrupt
+
+    docker = brev / "instance-bin" / "docker"  # the skill's image runs in a fake docker on the instance
+    docker.parent.mkdir()
+    docker.write_text(FAKE_DOCKER.replace("PYTHON", sys.executable))
+    docker.chmod(0o755)
+    skill = write_skill(tmp_path / "bank")
+    settings = {"metric": "val_loss", "automl_max_recommendations": 1, "seed": 1, "algorithm": "random",
+                "poll_interval_s": 0.1}
+    runner = AutoMLRunner(_sdk(), skill, log_progress=False)
+    with pytest.raises(SweepInterrupted):
+        runner.run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=interrupt)
+    jobs = brev / "homes" / "my-box" / ".tao-automl" / "brev-jobs"
+    deadline = time.time() + 20
+    while not list(jobs.glob("*/exit_code")) and time.time() < deadline:
+        time.sleep(0.05)
+    [exit_file] = list(jobs.glob("*/exit_code"))
+    time.sleep(3)  # the orchestrator is away while the job has ended
+    result = AutoMLRunner(_sdk(), skill, log_progress=False).run(
+        automl_settings=settings, workspace_path=runner.run_dir, resume=True, gpu_count=0)
+    [rec] = result["history"]
+    assert rec["status"] == "success"
+    ended = exit_file.stat().st_mtime
+    assert abs(rec["finished_at"] - ended) < 1.5, (rec["finished_at"], ended)
+    assert rec["wall_time_s"] < 3, rec["wall_time_s"]
+
+
 def test_release_leaves_a_given_instance_alone(brev: Path, tmp_path: Path) -> None:
     """Transport faked at the CLI boundary: the user's own ``instance_id`` is never deleted."""
     sdk = BrevSDK(instance_id="my-box", state_dir=str(tmp_path / "state"))

@@ -73,14 +73,15 @@ def launch_script(job_dir: str, command: str, env_vars: Mapping[str, str], resul
 
 
 def status_script(job_dir: str) -> str:
-    """Prints ``EXIT <code>``, ``CANCELLED``, ``RUNNING``, ``LOST`` or ``MISSING``.
+    """Prints ``EXIT <code> <end>`` (``<end>``: when the exit code was written, epoch seconds), ``CANCELLED``,
+    ``RUNNING``, ``LOST`` or ``MISSING``.
 
     The exit code wins over the cancel mark: the wrapper writes it only when the job's command ended by itself (a
     cancel kills the wrapper too), so a job that finished just before a cancel keeps its own result."""
     d = shlex.quote(job_dir)
     return framed(
         f"if [ ! -d {d} ]; then echo MISSING\n"
-        f"elif [ -f {d}/{EXIT_FILE} ]; then echo EXIT $(cat {d}/{EXIT_FILE})\n"
+        f"elif [ -f {d}/{EXIT_FILE} ]; then echo EXIT $(cat {d}/{EXIT_FILE}) $(date -r {d}/{EXIT_FILE} +%s.%N)\n"
         f"elif [ -f {d}/{CANCEL_FILE} ]; then echo CANCELLED\n"
         f"elif kill -0 $(cat {d}/{PID_FILE}) 2>/dev/null; then echo RUNNING\n"
         f"else echo LOST; fi"

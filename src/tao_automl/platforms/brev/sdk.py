@@ -52,6 +52,7 @@ _TRANSIENT = re.compile(r"timed out|Connection (refused|reset|timed out|closed)|
 
 #: What the brev CLI says of an instance it does not know ("workspace with id/name X not found"); never a network
 #: failure ("dial tcp: lookup host: no such host"), which says nothing about the instance.
+_EPOCH = re.compile(r"^\d+(\.\d+)?")
 _NO_INSTANCE = re.compile(r"not found|does not exist|no such (instance|workspace)|unknown (instance|workspace)",
                           re.IGNORECASE)
 
@@ -124,6 +125,7 @@ class BrevSDK(PlatformBase):
         self._logged_in = False
         self._final: dict[str, JobStatus] = {}
         self._exit: dict[str, int | None] = {}
+        self._ended: dict[str, float] = {}
 
     def keep_state_in(self, folder: str | Path) -> None:
         """Keep the logs of released jobs under ``folder`` (the runner: ``<run folder>/jobs``, so `tao-automl logs`
@@ -327,10 +329,23 @@ class BrevSDK(PlatformBase):
         if words[0] == "EXIT" and len(words) > 1 and words[1].lstrip("-").isdigit():
             code = int(words[1])
             status = JobStatus.SUCCESS if code == 0 else JobStatus.FAILURE
+            ended = _EPOCH.match(words[2]) if len(words) > 2 else None  # a date without %N: whole seconds
+            if ended:
+                with self._lock:
+                    self._ended[job_id] = float(ended[0])
         if status.is_finished():
             with self._lock:
                 self._final[job_id], self._exit[job_id] = status, code
         return status
+
+    def get_job_info(self, job_id: str) -> dict[str, Any]:
+        """``status``, ``exit_code`` and, for a job that ended by itself, ``finished_at``: when the instance wrote its
+        exit code (epoch seconds)."""
+        status = self.get_job_status(job_id)
+        info: dict[str, Any] = {"job_id": job_id, "status": status.value, "exit_code": self._exit.get(job_id)}
+        if job_id in self._ended:
+            info["finished_at"] = self._ended[job_id]
+        return info
 
     # ------------------------------------------------------------- logs
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
