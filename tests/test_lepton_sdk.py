@@ -352,6 +352,25 @@ def test_preflight_checks_the_credentials_through_the_client(lepton: FakeLepton,
     assert check.unreachable is False  # the workspace answered and refused: the user's to fix
 
 
+def test_a_pasted_token_with_a_newline_works_and_a_malformed_one_is_refused_unshown(
+        lepton: FakeLepton, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only ``HTTPAdapter.send`` is faked: requests itself builds the headers. A token pasted with its trailing newline
+    made requests refuse every call with "InvalidHeader: ... header value: 'Bearer <the token>\\n'": preflight printed
+    the token on the screen and in its JSON, and each call was retried as transient. Now surrounding whitespace is
+    dropped (the call is made with the token), and a token with whitespace inside is refused naming
+    LEPTON_WORKSPACE_TOKEN, its value not shown."""
+    monkeypatch.setenv("LEPTON_WORKSPACE_TOKEN", f"  {TOKEN}\n")
+    monkeypatch.setenv("LEPTON_WORKSPACE_ID", f"{WORKSPACE}\n")
+    [reach] = _sdk().preflight(None)
+    assert reach.ok is True and TOKEN not in reach.detail
+    for bad in (f"{TOKEN[:5]} {TOKEN[5:]}", f"{TOKEN}\r\nX-Injected: 1"):
+        monkeypatch.setenv("LEPTON_WORKSPACE_TOKEN", bad)
+        with pytest.raises(UserInputError, match="LEPTON_WORKSPACE_TOKEN contains whitespace") as info:
+            make_sdk("lepton")
+        assert (info.value.field, info.value.value) == ("LEPTON_WORKSPACE_TOKEN", None)
+        assert TOKEN[5:] not in json.dumps(info.value.to_json())
+
+
 def test_a_refused_token_is_named_in_preflight_and_in_every_call(lepton: FakeLepton,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Transport faked at the HTTP layer; the workspace answers 401 to a wrong token. Preflight failed with "Client

@@ -76,6 +76,15 @@ def _credentials(workspace_id: str | None) -> tuple[str, str]:
     if ":" in workspace:
         workspace, token = workspace.split(":", 1)
     token = token or os.environ.get("LEPTON_WORKSPACE_TOKEN") or ""
+    # a pasted value's surrounding whitespace (a trailing newline) is no part of it; sent, it broke every request with
+    # an error quoting the Authorization header, token included
+    workspace, token = workspace.strip(), token.strip()
+    if any(c.isspace() or not c.isprintable() for c in token):
+        raise UserInputError("LEPTON_WORKSPACE_TOKEN contains whitespace or control characters: it is not a workspace "
+                             "token (its value is not shown)", field="LEPTON_WORKSPACE_TOKEN", value=None,
+                             allowed="a workspace token (printable characters, no whitespace), in "
+                                     "$LEPTON_WORKSPACE_TOKEN",
+                             hint="export LEPTON_WORKSPACE_TOKEN=<token> (dashboard -> Settings -> Tokens)")
     if not workspace:
         raise UserInputError("LEPTON_WORKSPACE_ID is not set: export your DGX Cloud Lepton workspace id "
                              "(dashboard -> Settings -> Tokens) or set platform_options.workspace_id",
