@@ -194,6 +194,20 @@ def test_preflight_logs_in_and_reaches_the_instance(brev: Path, monkeypatch: pyt
     assert check.ok is False and check.unreachable is True and "no such host" in check.detail
 
 
+def test_a_pasted_token_with_a_newline_logs_in_and_never_shows(brev: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the CLI boundary (the fake CLI, refusing a token, echoes what it was given). A
+    BREV_API_TOKEN pasted with its trailing newline was passed as is (login refused) and the error's masking looked
+    for the value with its newline, which the stripped message no longer had: preflight showed the token. Now the
+    token is used without surrounding whitespace and masked as used."""
+    monkeypatch.setenv("BREV_API_TOKEN", f"{TOKEN}\n")
+    reach = _sdk().preflight(None)[0]
+    assert reach.ok is True and TOKEN not in reach.detail, reach.detail
+    assert ["login", "--token", TOKEN] in _calls(brev)
+    monkeypatch.setenv("FAKE_BREV_TOKEN", "another")
+    [check] = _sdk().preflight(None)
+    assert check.ok is False and TOKEN not in check.detail and "Brev refused BREV_API_TOKEN" in check.detail
+
+
 def test_an_image_docker_cannot_parse_is_refused_naming_the_field_before_an_instance_is_made(brev: Path) -> None:
     """Transport faked at the CLI boundary. An image such as ``nvcr.io/Nvidia/TAO:5 0`` passed preflight ("not
     checked") and create_job created a GPU instance for the job and started it, only for `docker run` to fail there

@@ -69,6 +69,11 @@ def _refuse_unroutable(options: Mapping[str, Any]) -> None:
             )
 
 
+def _token() -> str:
+    """``BREV_API_TOKEN`` without the whitespace around it (a pasted value's trailing newline is no part of it)."""
+    return (os.environ.get("BREV_API_TOKEN") or "").strip()
+
+
 def _instance_name(key: str) -> str:
     """The name of the instance ``create_job`` creates for the job with key ``key``."""
     return re.sub(r"[^a-z0-9-]+", "-", f"tao-{key}".lower())[:60].strip("-")
@@ -107,7 +112,7 @@ class BrevSDK(PlatformBase):
                 hint="install the brev CLI (https://docs.nvidia.com/brev/) and add ~/.local/bin to PATH"
             )
         _refuse_unroutable({"cloud_cred_id": cloud_cred_id, "workspace_group_id": workspace_group_id})
-        if not os.environ.get("BREV_API_TOKEN"):
+        if not _token():
             raise UserInputError("BREV_API_TOKEN is not set: export a Brev API token (Brev console -> API keys)",
                                  field="BREV_API_TOKEN", value=None, allowed="a Brev API token, in $BREV_API_TOKEN",
                                  hint="export BREV_API_TOKEN=<token> (Brev console -> API keys)")
@@ -136,7 +141,7 @@ class BrevSDK(PlatformBase):
     # -------------------------------------------------------------- cli
     def _brev(self, args: Sequence[str], what: str) -> str:
         """Run ``brev <args>``; its stdout. Failures raise (Transient)PlatformError without the token."""
-        token = os.environ.get("BREV_API_TOKEN") or ""
+        token = _token()
         try:
             proc = subprocess.run([str(self.cli), *args], capture_output=True, text=True, timeout=self.timeout_s,
                                   stdin=subprocess.DEVNULL, check=False)
@@ -158,7 +163,7 @@ class BrevSDK(PlatformBase):
         with self._lock:
             if not self._logged_in:
                 try:
-                    self._brev(["login", "--token", os.environ.get("BREV_API_TOKEN") or ""], "login --token ***")
+                    self._brev(["login", "--token", _token()], "login --token ***")
                 except TransientPlatformError:
                     raise
                 except PlatformError as exc:  # Brev answered and refused: the token is the input at fault
