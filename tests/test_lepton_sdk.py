@@ -573,6 +573,19 @@ def test_the_job_writes_its_spec_file_and_results_dir_before_its_command_runs(le
     assert info.value.field == "spec_file"
 
 
+def test_a_log_longer_than_two_pages_comes_back_whole(lepton: FakeLepton, tmp_path: Path) -> None:
+    """Transport faked at the HTTP layer (``/logs`` answers at most ``limit`` lines, newest first, ``end`` inclusive).
+    Each page after the first starts with the line at the previous page's oldest time, which was dropped as seen; the
+    page, one line short of ``limit``, read as the last: a 16000-line log came back as its last 9998 lines, with
+    nothing said. Now paging goes on while the service answers full pages."""
+    sdk = _sdk()
+    job = sdk.create_job(None, "seq 1 16000", gpu_count=0, job_name="long-log")
+    assert Conformance(_sdk, tmp_path / "s", timeout_s=30, poll_s=0.05).wait(sdk, job.id)[-1] is JobStatus.SUCCESS
+    text = sdk.get_job_logs(job.id)
+    assert text is not None and text.splitlines() == [str(i) for i in range(1, 16001)]
+    assert sdk.get_job_logs(job.id, tail=3) == "15998\n15999\n16000\n"
+
+
 def test_an_answer_that_is_not_json_is_a_transient_platform_error(lepton: FakeLepton,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A proxy's HTML page with HTTP 200 in place of the API's JSON (only ``HTTPAdapter.send`` is faked: the real

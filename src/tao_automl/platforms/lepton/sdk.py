@@ -381,10 +381,11 @@ class LeptonSDK(PlatformBase):
         for _ in range(_LOG_PAGES):
             answer = self._call(f"logs of job {job_id!r}", self.client.log.get_log, name_or_job=str(job_id),
                                 start=str(start), end=str(end), limit=limit, direction="backward")
-            page = [e for e in log_entries(answer) if e not in seen]
+            answered = log_entries(answer)
+            page = [e for e in answered if e not in seen]  # a page starts with the lines at the last one's time
             seen.update(page)
             entries.extend(page)
-            if tail is not None or len(page) < limit or not page:
+            if tail is not None or len(answered) < limit or not page:
                 break
             end = min(e[0] for e in page)
             if end <= start:
