@@ -470,6 +470,34 @@ def test_a_multi_replica_failure_names_the_replica_that_failed_first_and_its_exi
                                    "out of memory.")
 
 
+def test_a_failed_job_whose_replicas_logged_only_exit_0_has_no_exit_code_0(
+        lepton: FakeLepton, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Transport faked at the HTTP layer; the workspace says Failed, replica r-0 logged exit 0 and r-1 was killed
+    before its wrapper could print a code. The analysis took the last code logged and said "Failed with exit code 0".
+    Now it gives no exit code and says which replica exited 0 and which logged none."""
+    sdk = _sdk()
+    job = sdk.create_job(None, "exit 1", gpu_count=0, job_name="killed-replica")
+    assert Conformance(_sdk, tmp_path / "s", timeout_s=20, poll_s=0.05).wait(sdk, job.id)[-1] is JobStatus.FAILURE
+    now = time.time_ns()
+    streams = {"r-0": [(now - 50, "epoch 1 done"), (now - 40, "TAO_AUTOML_EXIT_CODE=0")],
+               "r-1": [(now - 45, "epoch 1 done"), (now - 44, "Killed")]}
+    route = lepton.route
+
+    def two_replicas(request: requests.PreparedRequest, method: str, path: str, query: dict[str, str],
+                     body: Any) -> requests.Response:
+        if not path.endswith("/logs"):
+            return route(request, method, path, query, body)
+        result = [{"stream": {"job": query["job"], "replica": replica},
+                   "values": [[str(ts), line] for ts, line in lines]} for replica, lines in streams.items()]
+        return _response(request, 200, {"status": "success", "data": {"result": result}})
+
+    monkeypatch.setattr(lepton, "route", two_replicas)
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None and analysis["exit_code"] is None, analysis["message"]
+    assert analysis["message"] == (f"Lepton job {job.id} Failed (no replica logged a failing exit code: r-0 exited 0; "
+                                   "r-1 logged none): Killed.")
+
+
 def test_a_job_that_completed_just_before_the_stop_keeps_its_success(lepton: FakeLepton) -> None:
     """Transport faked at the HTTP layer: the stop (PATCH spec.stopped) reaches the workspace only once the job, seen
     running by the cancel's first look, has completed with exit 0; the workspace then shows it Stopped with its one

@@ -413,9 +413,11 @@ class LeptonSDK(PlatformBase):
             return None
         entries = self._log_entries(job_id, SCAN_LINES)
         ended = replica_exit_codes(entries)
-        # the replica that failed first is the cause; the others' codes (a peer's SIGTERM, 0) are its consequences
-        first = next((e for e in ended if e[2] != 0), ended[-1] if ended else None)
+        # the replica that failed first is the cause; the others' codes (a peer's SIGTERM, 0) are its consequences.
+        # None logged a failing code (a replica killed before its wrapper could print one): no exit code, not a 0
+        first = next((e for e in ended if e[2] != 0), None)
         replica, code = (first[1] or None, first[2]) if first else (None, None)
+        silent = sorted({r for _, r, _ in entries} - {r for _, r, _ in ended})
         own = [line for _, r, line in entries if r == replica] if replica else []
         found = (failure_from_log("\n".join(without_markers(own))) if own else []) or \
             failure_from_log("\n".join(without_markers([line for _, _, line in entries])))
@@ -423,7 +425,8 @@ class LeptonSDK(PlatformBase):
         return {"job_id": str(job_id), "status": status.value, "lepton_state": state, "exit_code": code,
                 "replica": replica, "replica_exit_codes": {r or "?": c for _, r, c in ended},
                 "failed_replicas": job.status.failed if job.status else None, "error_lines": found,
-                "message": _describe(str(job_id), status, state, code, found, replica if len(ended) > 1 else None)}
+                "message": _describe(str(job_id), status, state, code, found, replica if len(ended) > 1 else None,
+                                     [(r, c) for _, r, c in ended], silent)}
 
     # ----------------------------------------------------------- cancel
     def cancel_job(self, job_id: str) -> bool:
@@ -482,11 +485,18 @@ def _mounts(value: object) -> list[Mount]:
 
 
 def _describe(job_id: str, status: JobStatus, state: str | None, code: int | None, found: list[str],
-              replica: str | None = None) -> str:
-    """One sentence on why the job did not succeed (``replica``: the one that failed first, of several)."""
+              replica: str | None = None, codes: Sequence[tuple[str, int]] = (), silent: Sequence[str] = ()) -> str:
+    """One sentence on why the job did not succeed (``replica``: the one that failed first, of several; ``codes``:
+    each replica's logged exit code, ``silent``: the replicas that logged none)."""
     if status is JobStatus.CANCELLED:
         return f"Lepton job {job_id} was stopped ({state})."
-    detail = f" with exit code {code}" if code is not None else " (no exit code in its logs)"
+    if code is not None:
+        detail = f" with exit code {code}"
+    elif codes:  # every code logged was 0: the failure was not a command's exit
+        said = [f"{r or 'its replica'} exited {c}" for r, c in codes] + [f"{r} logged none" for r in silent]
+        detail = f" (no replica logged a failing exit code: {'; '.join(said)})"
+    else:
+        detail = " (no exit code in its logs)"
     detail += f" on replica {replica}" if replica and code is not None else ""
     error = reason_line(found)
     return f"Lepton job {job_id} {state or 'failed'}{detail}" + (f": {error}" if error else "") + "."
