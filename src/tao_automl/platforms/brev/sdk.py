@@ -50,9 +50,10 @@ _TRANSIENT = re.compile(r"timed out|Connection (refused|reset|timed out|closed)|
                         r"not ready|waiting for", re.IGNORECASE)
 
 
+#: The epoch seconds the status script prints after an exit code (whole seconds where ``date`` has no ``%N``).
+_EPOCH = re.compile(r"^\d+(\.\d+)?")
 #: What the brev CLI says of an instance it does not know ("workspace with id/name X not found"); never a network
 #: failure ("dial tcp: lookup host: no such host"), which says nothing about the instance.
-_EPOCH = re.compile(r"^\d+(\.\d+)?")
 _NO_INSTANCE = re.compile(r"not found|does not exist|no such (instance|workspace)|unknown (instance|workspace)",
                           re.IGNORECASE)
 
