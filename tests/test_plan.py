@@ -207,6 +207,20 @@ def test_a_budget_the_goal_names_wins_over_the_llms(tmp_path: Path) -> None:
     assert plans[1].config["automl_settings"]["automl_max_recommendations"] == 1 and not plans[1].repairs
 
 
+@pytest.mark.parametrize(("goal", "said"), [
+    ("tune the learning rate with twenty-five trials", (25, "twenty-five trials")),
+    ("tune the learning rate with twenty five trials", (25, "twenty five trials")),
+    ("run two hundred and fifty experiments", (250, "two hundred and fifty experiments")),
+    ("a hundred runs", (100, "hundred runs")),
+])
+def test_a_budget_in_several_number_words_is_read_whole(goal: str, said: tuple[int, str]) -> None:
+    """"twenty-five trials" was read as its last word, 5 trials, and plan wrote 5 over the LLM's answer, listed as
+    what the goal said."""
+    from tao_automl.agentapi.goal import budget_said
+
+    assert budget_said(goal) == said
+
+
 def test_metric_said_finds_the_one_metric_the_goal_names_and_the_verb_before_it() -> None:
     from tao_automl.agentapi.goal import metric_said
 

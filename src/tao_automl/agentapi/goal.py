@@ -13,18 +13,32 @@ _NUMBER_WORDS = {w: i for i, w in enumerate((
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"))} | {
     "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
-_BUDGET_SAID = re.compile(rf"\b(\d{{1,4}}|{'|'.join(_NUMBER_WORDS)})\s+(?:trials?|recs?|recommendations?|runs?|"
-                          r"experiments?|configs?|configurations?|evaluations?)\b", re.IGNORECASE)
+_NUMBER_WORD = rf"(?:{'|'.join(_NUMBER_WORDS)})"
+#: a number in words is every word of it: "twenty-five", "two hundred and fifty" (not just its last word)
+_BUDGET_SAID = re.compile(rf"\b(\d{{1,4}}|{_NUMBER_WORD}(?:[\s-]+(?:and[\s-]+)?{_NUMBER_WORD})*)\s+(?:trials?|recs?|"
+                          r"recommendations?|runs?|experiments?|configs?|configurations?|evaluations?)\b",
+                          re.IGNORECASE)
+
+
+def _words_number(said: str) -> int:
+    """The number a phrase of number words says: "twenty-five" 25, "two hundred and fifty" 250, "hundred" 100."""
+    count = 0
+    for word in re.split(r"[\s-]+", said.lower()):
+        if word == "hundred":
+            count = max(count, 1) * 100
+        elif word != "and":
+            count += _NUMBER_WORDS[word]
+    return count
 
 
 def budget_said(goal: str) -> tuple[int, str] | None:
-    """``(count, words)`` when the goal names how many trials to run ("for 4 trials", "20 runs"); the first such
-    phrase, or None."""
+    """``(count, words)`` when the goal names how many trials to run ("for 4 trials", "20 runs", "twenty-five
+    trials"); the first such phrase, or None."""
     found = _BUDGET_SAID.search(goal)
     if found is None:
         return None
-    said = found.group(1).lower()
-    count = int(said) if said.isdigit() else _NUMBER_WORDS[said]
+    said = found.group(1)
+    count = int(said) if said.isdigit() else _words_number(said)
     return (count, found.group(0)) if count >= 1 else None
 
 
