@@ -221,6 +221,16 @@ def test_a_budget_in_several_number_words_is_read_whole(goal: str, said: tuple[i
     assert budget_said(goal) == said
 
 
+def test_trials_at_a_time_is_the_concurrency_not_the_budget() -> None:
+    """"2 trials at a time, 30 trials in total": the first phrase was taken for the budget too, and plan wrote 2
+    recs over the LLM's answer, listed as what the goal said."""
+    from tao_automl.agentapi.goal import budget_said, concurrency_said
+
+    goal = "tune the learning rate, 2 trials at a time, 30 trials in total"
+    assert budget_said(goal) == (30, "30 trials") and concurrency_said(goal) == (2, "2 trials at a time")
+    assert budget_said("4 runs in parallel") is None and budget_said("two trials at once") is None
+
+
 def test_metric_said_finds_the_one_metric_the_goal_names_and_the_verb_before_it() -> None:
     from tao_automl.agentapi.goal import metric_said
 

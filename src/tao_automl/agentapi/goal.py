@@ -15,9 +15,11 @@ _NUMBER_WORDS = {w: i for i, w in enumerate((
     "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
 _NUMBER_WORD = rf"(?:{'|'.join(_NUMBER_WORDS)})"
 #: a number in words is every word of it: "twenty-five", "two hundred and fifty" (not just its last word)
+_AT_ONCE = r"(?:at a time|at once|in parallel|concurrently|simultaneously)\b"
+#: "2 trials at a time" says how many run at once (concurrency_said), not the budget
 _BUDGET_SAID = re.compile(rf"\b(\d{{1,4}}|{_NUMBER_WORD}(?:[\s-]+(?:and[\s-]+)?{_NUMBER_WORD})*)\s+(?:trials?|recs?|"
-                          r"recommendations?|runs?|experiments?|configs?|configurations?|evaluations?)\b",
-                          re.IGNORECASE)
+                          rf"recommendations?|runs?|experiments?|configs?|configurations?|evaluations?)\b"
+                          rf"(?!\s+{_AT_ONCE})", re.IGNORECASE)
 
 
 def _words_number(said: str) -> int:
@@ -122,8 +124,7 @@ def algorithm_said(goal: str) -> tuple[str, str] | None:
     return next(iter(found.items())) if len(found) == 1 else None
 
 
-_CONCURRENCY_SAID = re.compile(r"\b(\d{1,3})\s+(?:(?:jobs?|recs?|trials?|runs?)\s+)?(?:at a time|at once|in parallel|"
-                               r"concurrently|simultaneously)\b", re.IGNORECASE)
+_CONCURRENCY_SAID = re.compile(rf"\b(\d{{1,3}})\s+(?:(?:jobs?|recs?|trials?|runs?)\s+)?{_AT_ONCE}", re.IGNORECASE)
 
 
 def concurrency_said(goal: str) -> tuple[int, str] | None:
