@@ -317,6 +317,22 @@ def test_preflight_of_an_invalid_config_carries_its_checks_beside_the_error(tmp_
     assert is_error and "checks" not in result and result["error"]["field"] == "config"
 
 
+def test_preflight_names_a_spec_override_key_that_is_not_in_the_schema(tmp_path: Path) -> None:
+    """spec_overrides {train.nope: 1} passed preflight as "1 override(s) valid": that the key is in neither the schema
+    nor the spec (a job that does not read it ignores it) was only a log line on the server's stderr, which a tool
+    caller never sees. It is now a warning of the check, naming the key."""
+    config = {"platform": "local", "skill_dir": DEMO, "workspace_path": str(tmp_path / "runs"),
+              "train_dataset_uri": "builtin:digits", "platform_kwargs": {"gpu_count": 0},
+              "automl_settings": {"metric": "val_accuracy"}}
+    for overrides, new_keys in (({"train.nope": 1, "train.num_epochs": 2}, ["train.nope"]),
+                                ({"train.num_epochs": 2}, None)):
+        result, is_error = call_tool("preflight", {"config": {**config, "spec_overrides": overrides}})
+        assert not is_error and result["ok"] is True, result
+        check = next(c for c in result["checks"] if c["check"] == "spec_overrides")
+        assert check["ok"] is True and check.get("new_keys") == new_keys, check
+        assert check.get("warning", False) is bool(new_keys) and ("train.nope" in check["detail"]) is bool(new_keys)
+
+
 def test_a_workspace_that_is_a_run_folder_fails_preflight_and_start_sweep_alike(tmp_path: Path) -> None:
     """start_sweep into a run folder passed preflight, then failed with field/value/allowed null and a hint to
     'pass resume=True', which no tool takes."""

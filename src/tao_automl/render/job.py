@@ -122,8 +122,14 @@ def _spec_value(spec: Mapping[str, Any], key: str) -> Any:
                              allowed="dotted names such as 'train.num_epochs'") from None
 
 
+def new_override_keys(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> list[str]:
+    """The override keys (dotted leaves) that are neither in ``spec`` nor in the schema: passed through as new keys."""
+    return [key for key in resolve_overrides(skill, spec, overrides) if not _is_known(skill, spec, key)]
+
+
 def check_spec_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
-    """A near-miss override key is an error with the suggestion; a genuinely new key is a warning."""
+    """A near-miss override key is an error with the suggestion; a genuinely new key is a warning (logged here;
+    preflight names it in its ``spec_overrides`` check: :func:`new_override_keys`)."""
     known = sorted({key for key, _ in flatten(spec)} | set(skill.spec_shorthand_keys))
     for key, value in resolve_overrides(skill, spec, overrides).items():
         if not _is_known(skill, spec, key):

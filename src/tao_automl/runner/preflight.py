@@ -63,8 +63,8 @@ class PreflightReport:
         return [c for c in self.checks if c.warning and c.ok is not False]
 
     def add(self, check: str, ok: bool | None, detail: str, error: TaoAutoMLError | None = None,
-            data: dict[str, Any] | None = None) -> None:
-        self.checks.append(Check(check, ok, detail, error, dict(data or {})))
+            data: dict[str, Any] | None = None, warning: bool = False) -> None:
+        self.checks.append(Check(check, ok, detail, error, dict(data or {}), warning))
 
     def error(self) -> TaoAutoMLError:
         """The error to raise for a failed report: the first failed check's own error (its field, value and allowed
@@ -162,8 +162,19 @@ def _space_detail(space: Any, metric_text: str, notes: Sequence[str], settings: 
             + "".join(f"; note: {n}" for n in notes))
 
 
-def _overrides_detail(config: RunArgs) -> str:
-    return f"{len(config.spec_overrides)} override(s) valid"
+def _add_overrides(report: PreflightReport, config: RunArgs, skill: Any) -> None:
+    """The passed ``spec_overrides`` check: a key neither in the spec nor in the schema is passed through as a new
+    key, a warning naming it (``new_keys``): the JSON and the tools' callers see it, not only a log line."""
+    from tao_automl.render.job import base_spec, new_override_keys
+
+    count = f"{len(config.spec_overrides)} override(s) valid"
+    new = new_override_keys(skill, base_spec(skill), config.spec_overrides)
+    if not new:
+        report.add("spec_overrides", True, count)
+        return
+    report.add("spec_overrides", True, f"{count}; not in {skill.name}'s schema nor its spec, so passed through as "
+               f"new key(s): {', '.join(new)} (a job that does not read them ignores them: check the spelling)",
+               data={"new_keys": new}, warning=True)
 
 
 def _planned_checks(plan: Any, config: RunArgs, report: PreflightReport) -> None:
@@ -175,7 +186,7 @@ def _planned_checks(plan: Any, config: RunArgs, report: PreflightReport) -> None
     report.add("search_space", True, _space_detail(
         plan.space, _metric_text(plan.settings, plan.metric, str(plan.direction)), plan.notes, plan.settings, facts),
                data=facts)
-    report.add("spec_overrides", True, _overrides_detail(config))
+    _add_overrides(report, config, plan.skill)
 
 
 def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
@@ -239,15 +250,16 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             else:
                 report.add("search_space", False, str(exc), exc)
 
-    def overrides() -> str:
-        settings = holder.get("settings")
+    loaded = holder.get("settings")
+    try:
         plan.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides,
                                epoch_key=holder.get("epoch_key"),
-                               algorithm=settings.algorithm if settings is not None else None,
+                               algorithm=loaded.algorithm if loaded is not None else None,
                                promotes=bool(holder.get("promotes")))
-        return _overrides_detail(config)
-
-    _guard(report, "spec_overrides", overrides)
+    except TaoAutoMLError as exc:
+        report.add("spec_overrides", False, str(exc), exc)
+    else:
+        _add_overrides(report, config, holder["skill"])
     return holder
 
 
