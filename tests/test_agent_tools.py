@@ -32,6 +32,18 @@ def test_the_readme_names_every_tool_the_mcp_server_serves() -> None:
     assert re.findall(r"`(\w+)`", listed) == list(TOOLS)
 
 
+def test_every_tool_argument_says_what_it_takes() -> None:
+    """tools/list gave describe_search_space's action, automl_hyperparameters, custom_param_ranges and
+    automl_settings (and dry_run's recs, sweep_status's paging, stop_sweep's cancel_jobs) as a bare type: an agent had
+    to guess that a range is {valid_min, valid_max, ...} and learn it from an error. Each argument now has a
+    description."""
+    bare = [f"{tool.name}.{name}" for tool in TOOLS.values()
+            for name, prop in tool.schema["properties"].items() if not prop.get("description")]
+    assert bare == []
+    ranges = TOOLS["describe_search_space"].schema["properties"]["custom_param_ranges"]["description"]
+    assert "valid_min" in ranges and "valid_options" in ranges
+
+
 def test_describe_search_space_checks_the_metric_as_preflight_does(tmp_path: Path) -> None:
     """The demo network does not report the default metric ``loss``: the tool used to show it as the metric the run
     optimises, with no word that preflight refuses it; a metric it does not report was shown as if fine."""

@@ -304,20 +304,32 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          "skill bank), with their default search space and the skill_dir a config uses.",
          _object({"skill_bank": {"type": "string", "description": "skill bank folder (default: "
                                  "$TAO_SKILL_BANK_PATH, else the built-in models)"},
-                  "scope": {"type": "string", "enum": ["automl", "all"], "default": "automl"}}), list_models),
+                  "scope": {"type": "string", "enum": ["automl", "all"], "default": "automl",
+                            "description": "automl: the models that can run AutoML (runnable, and blocked with why); "
+                                           "all: every model of the bank"}}), list_models),
     Tool("describe_search_space", "The hyperparameters a sweep of a model searches (names, types, ranges, "
          "defaults) and the metric it optimises, checked as preflight checks them; notes says what a run would "
          "refuse or choose that the arguments do not say (e.g. a range of one value is never varied).",
-         _object({"skill_dir": {"type": "string", "description": "builtin:NAME or a model folder"},
-                  "action": {"type": "string", "default": "train"},
-                  "automl_hyperparameters": {"type": "array", "items": {"type": "string"}},
-                  "custom_param_ranges": {"type": "object"}, "automl_settings": {"type": "object"}},
+         _object({"skill_dir": {"type": "string", "description": "builtin:NAME or a model folder (list_models gives "
+                                                                 "each model's skill_dir)"},
+                  "action": {"type": "string", "default": "train",
+                             "description": "one of the model's actions (an error lists them)"},
+                  "automl_hyperparameters": {"type": "array", "items": {"type": "string"},
+                                             "description": "the param names to search (default: the model's "
+                                                            "default search space, as list_models shows it)"},
+                  "custom_param_ranges": {"type": "object", "description": (
+                      "param name -> its range: an object of valid_min, valid_max (numbers), valid_options (a "
+                      "list), option_weights, disable_list, scale ('linear', 'log' or 'logit')")},
+                  "automl_settings": {"type": "object", "description": (
+                      "the run config's automl_settings (algorithm, metric, direction, automl_max_recommendations, "
+                      "...): the metric, direction and algorithm choice it gives are the ones described")}},
                  ("skill_dir",)), describe_search_space),
     Tool("preflight", "Check a run config (model, settings, datasets, credentials, platform) without starting "
          "anything.", _object({"config": _CONFIG, "config_path": _CONFIG_PATH}), preflight),
     Tool("dry_run", "Render the first recs of a run config exactly as they would launch; launches nothing.",
          _object({"config": _CONFIG, "config_path": _CONFIG_PATH,
-                  "recs": {"type": "integer", "minimum": 1, "maximum": 50, "default": 3}}), dry_run),
+                  "recs": {"type": "integer", "minimum": 1, "maximum": 50, "default": 3,
+                           "description": "how many of the first recs to render"}}), dry_run),
     Tool("start_sweep", "Validate a run config and start the sweep detached; returns the run_dir at once. Poll "
          "sweep_status until done is true.", _object({"config": _CONFIG, "config_path": _CONFIG_PATH}),
          start_sweep),
@@ -326,15 +338,24 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          "best recs (several metrics: the Pareto front first, best first) and the `top` newest without a rank "
          "(recs 'top'), or every rec in id order, paged by offset and "
          "limit (recs 'all'); rec_view says which were shown of how many.",
-         _object({"run_dir": _RUN_DIR, "include_recs": {"type": "boolean", "default": True},
-                  "recs": {"enum": ["top", "all"], "default": "top"},
+         _object({"run_dir": _RUN_DIR,
+                  "include_recs": {"type": "boolean", "default": True,
+                                   "description": "false: leave recommendations out (progress and best only)"},
+                  "recs": {"enum": ["top", "all"], "default": "top",
+                           "description": "top: the best recs and the newest unranked ones; all: every rec in id "
+                                          "order, paged by offset and limit"},
                   "top": {"type": "integer", "minimum": 0, "description": "recs 'top' only (default 10)"},
-                  "offset": {"type": "integer", "minimum": 0, "default": 0},
-                  "limit": {"type": "integer", "minimum": 0}}, ("run_dir",)),
+                  "offset": {"type": "integer", "minimum": 0, "default": 0,
+                             "description": "recs 'all' only: the first rec shown, counted from 0"},
+                  "limit": {"type": "integer", "minimum": 0,
+                            "description": "recs 'all' only: at most this many recs (default: all)"}}, ("run_dir",)),
          sweep_status),
     Tool("stop_sweep", "Stop a sweep's orchestrator gracefully; running jobs keep running (resume_sweep "
          "re-attaches) unless cancel_jobs is true.",
-         _object({"run_dir": _RUN_DIR, "cancel_jobs": {"type": "boolean", "default": False}}, ("run_dir",)),
+         _object({"run_dir": _RUN_DIR, "cancel_jobs": {
+             "type": "boolean", "default": False,
+             "description": "true: also cancel the jobs still running (their recs end cancelled and count against "
+                            "the budget)"}}, ("run_dir",)),
          stop_sweep),
     Tool("resume_sweep", "Continue a stopped or crashed sweep in the background from its run folder.",
          _object({"run_dir": _RUN_DIR}, ("run_dir",)), resume_sweep),
