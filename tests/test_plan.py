@@ -44,6 +44,18 @@ def test_without_an_endpoint_it_says_so_in_one_line(tmp_path: Path, monkeypatch:
     assert not (tmp_path / "c.yaml").exists()
 
 
+def test_a_missing_endpoint_or_model_names_the_option_and_what_it_takes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan answered field "automl_settings.llm_endpoint" (a key plan does not take) with allowed null."""
+    for name in ("AUTOML_LLM_ENDPOINT", "AUTOML_LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    for options, field in ((["--llm-model", "m"], "--llm-endpoint"),
+                           (["--llm-endpoint", "http://127.0.0.1:9/v1"], "--llm-model")):
+        done = cli("plan", "tune the learning rate", "--model", DEMO, "--json", *options)
+        assert done.returncode == 2, done.stderr
+        error = json.loads(done.stdout)["error"]
+        assert error["field"] == field and field in error["allowed"], error
+
+
 def test_an_endpoint_nothing_answers_on_is_unreachable_exit_3(tmp_path: Path) -> None:
     pytest.importorskip("openai")
     from tao_automl.testing.llm_server import free_port

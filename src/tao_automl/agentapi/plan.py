@@ -133,8 +133,11 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
                                 value=exc.value, allowed=exc.allowed,
                                 hint=f"give {field} as a URL with its scheme, e.g. http://localhost:8000/v1") from None
         what = "model" if (exc.field or "").endswith("llm_model") else "endpoint"
+        allowed = ("--llm-model NAME (or AUTOML_LLM_MODEL): a model the endpoint serves" if what == "model" else
+                   "--llm-endpoint URL (or AUTOML_LLM_ENDPOINT): an OpenAI-compatible http(s) endpoint")
+        # named as this command takes it (it has no automl_settings)
         raise LLMEndpointError(f"no LLM {what}: set AUTOML_LLM_ENDPOINT and AUTOML_LLM_MODEL, or pass --llm-endpoint "
-                               "and --llm-model", field=exc.field, value=None,
+                               "and --llm-model", field=f"--llm-{what}", value=None, allowed=allowed,
                                hint="or write the run config by hand (`tao-automl skill --text` shows one)") from None
     root = base or Path.cwd()
     skill_dir = resolve_model(model, skill_bank)
