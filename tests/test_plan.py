@@ -243,6 +243,28 @@ def test_trials_at_a_time_is_the_concurrency_not_the_budget() -> None:
     assert budget_said("4 runs in parallel") is None and budget_said("two trials at once") is None
 
 
+@pytest.mark.parametrize(("answer", "searched"), [("train.optim.lr", ["train.optim.lr"]),
+                                                   ("train.optim.lr, model.activation",
+                                                    ["train.optim.lr", "model.activation"])])
+def test_an_llm_answer_naming_the_params_as_a_string_searches_those_params(tmp_path: Path, answer: str,
+                                                                           searched: list[str]) -> None:
+    """An LLM that answered automl_hyperparameters as the string "train.optim.lr" got every param searched: the string
+    was read character by character ("dropped unknown params ['t', 'r', ...]; no params chosen; using all")."""
+    pytest.importorskip("openai")
+    from tao_automl.agentapi.plan import make_plan
+
+    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
+                        "automl_hyperparameters": answer, "reasoning": "lr"})
+    try:
+        plan = make_plan("tune the learning rate", DEMO, llm_endpoint=chat.url, llm_model="m",
+                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
+                         base=tmp_path)
+    finally:
+        chat.close()
+    assert plan.config["automl_hyperparameters"] == searched and not plan.repairs, plan.repairs
+
+
 def test_metric_said_finds_the_one_metric_the_goal_names_and_the_verb_before_it() -> None:
     from tao_automl.agentapi.goal import metric_said
 

@@ -41,6 +41,16 @@ def _clamp_int(value: Any, low: int, high: int, default: int) -> int:
         return default
 
 
+def _param_names(value: Any) -> list[str]:
+    """The LLM's ``automl_hyperparameters`` as a list of names: a string is one name (or several, comma-separated),
+    not a sequence of characters; an item that is not a string is kept as its text (then dropped as unknown)."""
+    if isinstance(value, str):
+        return [name.strip() for name in value.split(",") if name.strip()]
+    if isinstance(value, (list, tuple)):
+        return [item if isinstance(item, str) else repr(item) for item in value]
+    return []
+
+
 class NLConfigGenerator:
     """Turn a goal sentence into ``automl_settings`` + ``automl_hyperparameters``."""
 
@@ -90,8 +100,9 @@ class NLConfigGenerator:
             "automl_max_recommendations": _clamp_int(data.get("automl_max_recommendations"), 1, MAX_RECS, 20),
             "automl_max_concurrent": _clamp_int(data.get("automl_max_concurrent"), 1, MAX_CONCURRENT, 1),
         }
-        hps = [p for p in dict.fromkeys(data.get("automl_hyperparameters") or []) if p in names]
-        dropped = [p for p in data.get("automl_hyperparameters") or [] if p not in names]
+        asked = _param_names(data.get("automl_hyperparameters"))
+        hps = [p for p in dict.fromkeys(asked) if p in names]
+        dropped = [p for p in asked if p not in names]
         if dropped:
             repairs.append(f"dropped unknown params {dropped}")
         if not hps:
