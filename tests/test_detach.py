@@ -104,6 +104,27 @@ def test_stop_cancel_jobs_cancels_what_is_in_flight(tmp_path: Path) -> None:
     assert len(status_json(run_dir, "--recs", "all")["recommendations"]) == 2
 
 
+def test_a_detached_resume_after_cancelling_the_whole_budget_only_closes_the_run_as_skill_md_says(
+        tmp_path: Path) -> None:
+    """SKILL.md said that a run whose `stop --json` answered next null (its whole budget ended) is resumed by an
+    answer of "detached": false that starts no orchestrator. A run whose last recs `stop --cancel-jobs` ended is
+    still interrupted: `resume --detach` starts an orchestrator, which launches nothing and closes the run. SKILL.md
+    now says so."""
+    run_dir = cli("run", str(demo_config(tmp_path, recs=2, epochs=400)), "--detach").stdout.strip()
+    wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    stopped = json.loads(cli("stop", run_dir, "--cancel-jobs", "--json").stdout)
+    assert stopped["next"] is None and stopped["state"] == "interrupted", stopped
+    answer = json.loads(cli("resume", run_dir, "--detach", "--json").stdout)
+    assert answer["detached"] is True and "note" not in answer, answer
+    final = wait_for(run_dir, ended)
+    assert final["progress"]["state"] == "failed" and final["progress"]["cancelled"] == 2  # closed, nothing launched
+    from tao_automl.cli.agent_commands import skill_path
+
+    skill = " ".join(skill_path().read_text().split())
+    assert "is still `interrupted`: `resume --detach` starts an orchestrator that launches nothing and only closes " \
+           "it" in skill
+
+
 def _jobs_outlive_their_orchestrator(tmp_path: Path) -> tuple[str, LocalSDK, list[str]]:
     """A detached 2-rec run whose orchestrator is killed (-9) with both jobs in flight; returns once both jobs
     have succeeded on their own: (run folder, the jobs' SDK, job ids)."""
