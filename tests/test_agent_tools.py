@@ -379,6 +379,17 @@ def test_an_empty_run_dir_is_named_as_the_tools_own_argument(tool: str) -> None:
     assert is_error and (result["error"]["kind"], result["error"]["field"]) == ("usage", "run_dir")
 
 
+@pytest.mark.parametrize("skill_dir", ["", "   "])
+def test_an_empty_skill_dir_is_refused_as_given_not_read_as_the_working_directory(skill_dir: str) -> None:
+    """describe_search_space(skill_dir="") answered "skill_dir '/the/server/cwd' is not a model skill": a folder the
+    caller never named, read from the empty string."""
+    result, is_error = call_tool("describe_search_space", {"skill_dir": skill_dir})
+    assert is_error
+    error = result["error"]
+    assert (error["kind"], error["field"], error["value"]) == ("usage", "skill_dir", skill_dir)
+    assert str(Path.cwd()) not in error["message"] and error["allowed"]
+
+
 def test_a_run_dir_that_holds_no_run_says_what_is_allowed(tmp_path: Path) -> None:
     for tool in ("sweep_status", "best_config", "stop_sweep"):
         result, is_error = call_tool(tool, {"run_dir": str(tmp_path / "nope")})

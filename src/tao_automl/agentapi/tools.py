@@ -310,8 +310,9 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
     Tool("describe_search_space", "The hyperparameters a sweep of a model searches (names, types, ranges, "
          "defaults) and the metric it optimises, checked as preflight checks them; notes says what a run would "
          "refuse or choose that the arguments do not say (e.g. a range of one value is never varied).",
-         _object({"skill_dir": {"type": "string", "description": "builtin:NAME or a model folder (list_models gives "
-                                                                 "each model's skill_dir)"},
+         _object({"skill_dir": {"type": "string", "minLength": 1,
+                                "description": "builtin:NAME or a model folder (list_models gives each model's "
+                                               "skill_dir)"},
                   "action": {"type": "string", "default": "train",
                              "description": "one of the model's actions (an error lists them)"},
                   "automl_hyperparameters": {"type": "array", "items": {"type": "string"},
@@ -367,6 +368,11 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
 )}
 
 
+#: the arguments naming a folder, and what each takes: a blank one is refused, never read as the working directory
+_FOLDER_ARGUMENTS = {"run_dir": "the run_dir start_sweep returned",
+                     "skill_dir": "builtin:NAME or a model folder (list_models gives each model's skill_dir)"}
+
+
 def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
     """Validate ``arguments`` against the tool's schema; the first violation is a :class:`ToolArgumentError`."""
     # the tools may be called in process without the extra the MCP server needs
@@ -392,12 +398,13 @@ def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
             value = error.instance
         raise ToolArgumentError(f"{tool.name}: argument {where}: {error.message}", field=where, value=value,
                                 allowed=allowed, hint=f"see the input schema of {tool.name} (tools/list)")
-    run_dir = arguments.get("run_dir")
-    if isinstance(run_dir, str) and not run_dir.strip():  # blank: a folder name no caller means
-        # not quoted in the message: its one line folds runs of spaces (the exact value is in `value`)
-        raise ToolArgumentError(f"{tool.name}: argument run_dir is blank ({len(run_dir)} whitespace characters)",
-                                field="run_dir", value=run_dir, allowed="the run_dir start_sweep returned",
-                                hint=f"see the input schema of {tool.name} (tools/list)")
+    for name, allowed in _FOLDER_ARGUMENTS.items():
+        folder = arguments.get(name)
+        if isinstance(folder, str) and not folder.strip():  # blank: a folder name no caller means (not the cwd)
+            # not quoted in the message: its one line folds runs of spaces (the exact value is in `value`)
+            raise ToolArgumentError(f"{tool.name}: argument {name} is blank ({len(folder)} whitespace characters)",
+                                    field=name, value=folder, allowed=allowed,
+                                    hint=f"see the input schema of {tool.name} (tools/list)")
 
 
 def _options_as_arguments(error: JSON, tool: Tool | None) -> JSON:
