@@ -305,6 +305,14 @@ def test_tool_errors_name_the_tools_arguments_not_the_clis_options(tmp_path: Pat
     assert "pass skill_bank or set TAO_SKILL_BANK_PATH" in error["hint"]
 
 
+def test_a_tool_results_note_names_the_tools_arguments_not_the_clis_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """list_models() without a bank answered the note "no skill bank given (--skill-bank PATH or
+    $TAO_SKILL_BANK_PATH)": an option of the CLI, where the tool takes skill_bank (its errors already said so)."""
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    result, is_error = call_tool("list_models", {})
+    assert not is_error and "--skill-bank" not in result["note"] and "skill_bank" in result["note"], result["note"]
+
+
 def test_describe_search_space_errors_name_what_is_wrong_and_the_fix_for_it(tmp_path: Path) -> None:
     """A folder that is not a model: field skill_dir and the path (were null). A model without that action: the
     hint names the model's actions (it said to pick another model)."""

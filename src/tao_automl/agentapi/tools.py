@@ -407,12 +407,9 @@ def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
                                     hint=f"see the input schema of {tool.name} (tools/list)")
 
 
-def _options_as_arguments(error: JSON, tool: Tool | None) -> JSON:
-    """An error raised in the CLI's words (``field: --skill-bank``, "pass --skill-bank PATH") named in the tool's:
-    each command-line option that is an argument of ``tool`` becomes that argument's name (``skill_bank``)."""
-    body = error.get("error")
-    if tool is None or not isinstance(body, dict):
-        return error
+def _option_words(tool: Tool) -> Callable[[Any], Any]:
+    """A text in the CLI's words ("pass --skill-bank PATH") in the tool's: each command-line option that is an
+    argument of ``tool`` becomes that argument's name (``skill_bank``); anything but a string is kept."""
     options = {f"--{n.replace('_', '-')}": n for n in tool.schema.get("properties") or {}}
 
     def reword(text: Any) -> Any:
@@ -422,7 +419,23 @@ def _options_as_arguments(error: JSON, tool: Tool | None) -> JSON:
             text = re.sub(rf"{re.escape(option)}(?: [A-Z_]+)?(?![\w-])", name, text)
         return text
 
+    return reword
+
+
+def _options_as_arguments(error: JSON, tool: Tool | None) -> JSON:
+    """An error raised in the CLI's words (``field: --skill-bank``, "pass --skill-bank PATH") named in the tool's."""
+    body = error.get("error")
+    if tool is None or not isinstance(body, dict):
+        return error
+    reword = _option_words(tool)
     return {**error, "error": {**body, **{k: reword(body.get(k)) for k in ("field", "message", "hint", "allowed")}}}
+
+
+def _notes_as_arguments(result: JSON, tool: Tool) -> JSON:
+    """A result's own ``note`` and ``hint`` (list_models: "no skill bank given (--skill-bank PATH ...)") in the
+    tool's words, as its errors are; the data beside them (specs, messages) is kept as it is."""
+    reword = _option_words(tool)
+    return {**result, **{k: reword(result[k]) for k in ("note", "hint") if k in result}}
 
 
 def call_tool(name: str, arguments: Mapping[str, Any] | None) -> tuple[JSON, bool]:
@@ -440,7 +453,8 @@ def call_tool(name: str, arguments: Mapping[str, Any] | None) -> tuple[JSON, boo
         required = set(tool.schema.get("required") or ())
         args = {k: v for k, v in dict(arguments or {}).items() if v is not None or k in required}
         check_arguments(tool, args)
-        result = worded_for_tools(tool.fn(**args))  # next steps as tool calls, not `tao-automl` commands
+        # next steps as tool calls, not `tao-automl` commands; the CLI's options as the tool's arguments
+        result = worded_for_tools(_notes_as_arguments(tool.fn(**args), tool))
         return result, "error" in result  # e.g. a failed preflight: its checks plus the error, an error result
     except TaoAutoMLError as exc:
         return worded_for_tools(_options_as_arguments(error_json(exc), tool)), True
