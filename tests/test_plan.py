@@ -265,6 +265,24 @@ def test_an_llm_answer_naming_the_params_as_a_string_searches_those_params(tmp_p
     assert plan.config["automl_hyperparameters"] == searched and not plan.repairs, plan.repairs
 
 
+def test_an_algorithm_the_generator_does_not_offer_is_replaced_by_the_one_the_repair_names() -> None:
+    """NLConfigGenerator(algorithms=["tpe", "random"]) put 'tpe' in place of an unknown algorithm and listed the
+    repair as "-> 'bayesian'", an algorithm it had not chosen."""
+    from tao_automl.agentapi.nl_config import NLConfigGenerator
+    from tao_automl.llm.client import LLMReply
+
+    class Answer:  # the client's ask_json, answering an algorithm outside the list
+        def ask_json(self, *_args: Any, **_kwargs: Any) -> LLMReply:
+            return LLMReply(text="", usage={}, data={
+                "algorithm": "nope", "metric": "val_loss", "automl_max_recommendations": 5, "automl_max_concurrent": 1,
+                "automl_hyperparameters": ["lr"]})
+
+    for offered, chosen in ((["tpe", "random"], "tpe"), (["random", "bayesian"], "bayesian")):
+        generated = NLConfigGenerator(Answer(), algorithms=offered).generate("tune lr", ["lr"])  # type: ignore[arg-type]
+        assert generated.settings["algorithm"] == chosen
+        assert generated.repairs == [f"algorithm 'nope' -> {chosen!r}"]
+
+
 def test_metric_said_finds_the_one_metric_the_goal_names_and_the_verb_before_it() -> None:
     from tao_automl.agentapi.goal import metric_said
 

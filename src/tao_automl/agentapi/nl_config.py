@@ -91,8 +91,9 @@ class NLConfigGenerator:
         repairs: list[str] = []
         algorithm = data.get("algorithm")
         if algorithm not in self.algorithms:
-            repairs.append(f"algorithm {algorithm!r} -> 'bayesian'")
-            algorithm = "bayesian" if "bayesian" in self.algorithms else self.algorithms[0]
+            chosen = "bayesian" if "bayesian" in self.algorithms else self.algorithms[0]
+            repairs.append(f"algorithm {algorithm!r} -> {chosen!r}")  # the one put in its place, said as it is
+            algorithm = chosen
         chosen_metric = metric or str(data.get("metric") or "loss").strip() or "loss"
         direction = data.get("direction") if data.get("direction") in ("minimize", "maximize") else None
         settings = {
