@@ -283,6 +283,27 @@ def test_an_algorithm_the_generator_does_not_offer_is_replaced_by_the_one_the_re
         assert generated.repairs == [f"algorithm 'nope' -> {chosen!r}"]
 
 
+def test_a_budget_or_concurrency_put_in_range_is_listed_as_a_repair(tmp_path: Path) -> None:
+    """An LLM answer of 500 recs became 200 and "lots" at once became 1, and plan listed no repair: the config
+    showed numbers the LLM had not chosen as if it had."""
+    pytest.importorskip("openai")
+    from tao_automl.agentapi.plan import make_plan
+
+    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+                        "automl_max_recommendations": 500, "automl_max_concurrent": "lots",
+                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
+    try:
+        plan = make_plan("tune the learning rate", DEMO, llm_endpoint=chat.url, llm_model="m",
+                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
+                         base=tmp_path)
+    finally:
+        chat.close()
+    settings = plan.config["automl_settings"]
+    assert (settings["automl_max_recommendations"], settings["automl_max_concurrent"]) == (200, 1)
+    assert plan.repairs == ["automl_max_recommendations 500 -> 200 (allowed: an integer 1..200)",
+                            "automl_max_concurrent 'lots' -> 1 (allowed: an integer 1..64)"]
+
+
 def test_metric_said_finds_the_one_metric_the_goal_names_and_the_verb_before_it() -> None:
     from tao_automl.agentapi.goal import metric_said
 

@@ -96,11 +96,13 @@ class NLConfigGenerator:
             algorithm = chosen
         chosen_metric = metric or str(data.get("metric") or "loss").strip() or "loss"
         direction = data.get("direction") if data.get("direction") in ("minimize", "maximize") else None
-        settings = {
-            "algorithm": algorithm, "metric": chosen_metric, "direction": direction,
-            "automl_max_recommendations": _clamp_int(data.get("automl_max_recommendations"), 1, MAX_RECS, 20),
-            "automl_max_concurrent": _clamp_int(data.get("automl_max_concurrent"), 1, MAX_CONCURRENT, 1),
-        }
+        settings: dict[str, Any] = {"algorithm": algorithm, "metric": chosen_metric, "direction": direction}
+        for key, high, default in (("automl_max_recommendations", MAX_RECS, 20),
+                                   ("automl_max_concurrent", MAX_CONCURRENT, 1)):
+            answered = data.get(key)
+            settings[key] = _clamp_int(answered, 1, high, default)
+            if answered != settings[key] or isinstance(answered, bool):  # put in range, or the default: said so
+                repairs.append(f"{key} {answered!r} -> {settings[key]!r} (allowed: an integer 1..{high})")
         asked = _param_names(data.get("automl_hyperparameters"))
         hps = [p for p in dict.fromkeys(asked) if p in names]
         dropped = [p for p in asked if p not in names]
