@@ -404,6 +404,24 @@ def test_a_run_dir_that_holds_no_run_says_what_is_allowed(tmp_path: Path) -> Non
         assert is_error and result["error"]["field"] == "run_dir" and "state.db" in result["error"]["allowed"], tool
 
 
+@pytest.mark.parametrize("tool", ["stop_sweep", "resume_sweep"])
+def test_a_relative_workspace_given_as_run_dir_is_answered_with_absolute_run_folders(
+        tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stop_sweep(run_dir="ws") of a workspace answered allowed ["ws/run_..."] and "the newest is 'ws/run_...'":
+    paths relative to the server's working directory, which an MCP client does not know."""
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.experiment.workspace import new_run_dir
+
+    run_dir = new_run_dir(tmp_path / "ws")
+    RunStore(run_dir).close()
+    monkeypatch.chdir(tmp_path)
+    result, is_error = call_tool(tool, {"run_dir": "ws"})
+    assert is_error
+    error = result["error"]
+    assert error["value"] == "ws" and error["allowed"] == [str(run_dir.absolute())], error
+    assert repr(str(run_dir.absolute())) in error["hint"]
+
+
 def test_arguments_that_are_not_an_object_are_a_usage_error() -> None:
     """In process, call_tool("sweep_status", ["x"]) answered kind internal, field "ValueError", "rerun with -v"."""
     result, is_error = call_tool("sweep_status", ["x"])  # type: ignore[arg-type]

@@ -167,6 +167,8 @@ def existing_run_dir(path: str | Path) -> Path:
     if not (run_dir / DB_NAME).exists():
         runs = sorted(p for p in run_dir.glob("run_*") if (p / DB_NAME).exists()) if run_dir.is_dir() else []
         if runs:  # a workspace: its runs are what is allowed (an agent has no `runs` command to list them)
+            # absolute: a caller whose working directory is not this process's (an MCP client) can pass them on
+            runs = [p.absolute() for p in runs]
             raise WorkspaceError(
                 f"{str(run_dir)!r} holds no run (no {DB_NAME}): it is a workspace; it holds these runs: "
                 f"{', '.join(p.name for p in runs[-5:])} (pass one of them)", field="run_dir", value=str(run_dir),
