@@ -212,6 +212,37 @@ def test_cancel_kills_whole_process_group(sdk: LocalSDK, tmp_path: Path) -> None
     assert analysis is not None and "cancelled" in analysis["message"]
 
 
+def start_escaping_child(pid_file: Path) -> str:
+    """Shell text that starts ``sleep 60`` in a session of its own (as ``setsid`` or a daemonising trainer does: it
+    leaves the job's process group) and writes its pid to ``pid_file``."""
+    code = ("import subprocess, sys; p = subprocess.Popen(['sleep', '60'], start_new_session=True); "
+            "open(sys.argv[1], 'w').write(str(p.pid))")
+    return f"{PY} -c \"{code}\" {pid_file}"
+
+
+def wait_for_pid(path: Path, timeout: float = 10.0) -> int:
+    """The pid written to ``path`` (waiting for the file and its digits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = path.read_text().strip() if path.exists() else ""
+        if text.isdigit():
+            return int(text)
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never held a pid")
+
+
+def test_cancel_stops_the_processes_that_left_the_group(sdk: LocalSDK, tmp_path: Path) -> None:
+    pid_file = tmp_path / "escaped.pid"
+    job = sdk.create_job(None, f"{start_escaping_child(pid_file)}; sleep 60", gpu_count=0)
+    escaped = wait_for_pid(pid_file)
+    assert os.getpgid(escaped) != sdk.get_job_info(job.id)["pgid"]  # a group signal misses it
+    assert sdk.cancel_job(job.id) is True
+    deadline = time.monotonic() + 5
+    while not gone(escaped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(escaped)
+
+
 def test_cancel_falls_back_to_sigkill(sdk: LocalSDK, tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     job = sdk.create_job(None, f"trap '' TERM; touch {ready}; sleep 30 & wait; sleep 30")
@@ -778,6 +809,19 @@ def test_processes_a_finished_job_left_running_are_stopped(sdk: LocalSDK, tmp_pa
     while not gone(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert gone(child)
+
+
+def test_processes_a_finished_job_left_outside_its_group_are_stopped(sdk: LocalSDK, tmp_path: Path) -> None:
+    """A job that started a process in a session of its own (setsid, a daemon) and ended: no group signal reaches
+    it, and it would hold what the next job gets."""
+    pid_file = tmp_path / "escaped.pid"
+    job = sdk.create_job(None, f"{start_escaping_child(pid_file)}; echo done", gpu_count=0)
+    assert wait_done(sdk, job.id) is JobStatus.SUCCESS
+    escaped = wait_for_pid(pid_file)
+    deadline = time.monotonic() + 10
+    while not gone(escaped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(escaped)
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -107,6 +108,75 @@ def find_by_marker(key: str, value: str) -> int | None:
         except (psutil.Error, OSError):
             continue
     return min(found)[1] if found else None
+
+
+def marked_processes(key: str, value: str) -> list[psutil.Process]:
+    """The live processes with ``key=value`` in their environment, wherever they are (a job's process that left its
+    process group: ``setsid``, a daemon). Linux reads ``/proc/<pid>/environ`` directly (about 1 ms per 100
+    processes; psutil takes ten times that); elsewhere psutil scans. The ``psutil.Process`` objects refuse to signal
+    a pid that was recycled since."""
+    entry = f"{key}={value}".encode()
+    found: list[psutil.Process] = []
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:  # no procfs (macOS)
+        pids = []
+        for process in psutil.process_iter():
+            try:
+                if process.environ().get(key) == value:
+                    pids.append(process.pid)
+            except (psutil.Error, OSError):
+                continue
+    else:
+        pids = [pid for pid in pids if _environ_has(pid, entry)]
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            if process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _environ_has(pid: int, entry: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return entry in handle.read().split(b"\0")
+    except OSError:  # gone, or another user's
+        return False
+
+
+def end_processes(processes: list[psutil.Process], grace_s: float, kill_wait_s: float) -> list[psutil.Process]:
+    """SIGTERM ``processes``, SIGKILL those still alive after ``grace_s``; the ones still alive at the end (a zombie
+    counts as ended, as in :func:`wait_group_gone`)."""
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    alive = wait_processes_gone(processes, grace_s)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    return wait_processes_gone(alive, kill_wait_s)
+
+
+def wait_processes_gone(processes: list[psutil.Process], timeout: float, poll_s: float = 0.03) -> list[psutil.Process]:
+    """Poll until none of ``processes`` is alive (zombies count as gone) or ``timeout`` passes; those still alive."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in processes if _alive(p)]
+        remaining = deadline - time.monotonic()
+        if not alive or remaining <= 0:
+            return alive
+        time.sleep(min(poll_s, remaining))
+
+
+def _alive(process: psutil.Process) -> bool:
+    """Whether ``process`` (the very one, not a recycled pid) still runs code."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def group_of(pid: int) -> int | None:

@@ -16,6 +16,7 @@ process group stopped, so nothing runs on untracked.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import re
@@ -768,6 +769,18 @@ class LocalSDK(PlatformBase):
                        rec.id, len(left), ", ".join(map(str, left[:5])))
         _end_group(int(pgid))
 
+    def _stop_escaped(self, rec: _Record) -> None:
+        """The job ended: stop its processes that left its process group (``setsid``, a daemon it started), which
+        no group signal reaches and which would hold the GPU the next job gets; they carry the job's marker."""
+        escaped = proc.marked_processes(MARKER_ENV, str(rec.dir))
+        if not escaped:
+            return
+        logger.warning("local job %s ended with %d of its processes still running outside its process group (pids "
+                       "%s: started in a session of their own); stopping them", rec.id, len(escaped),
+                       ", ".join(str(p.pid) for p in escaped[:5]))
+        if proc.end_processes(escaped, _ORPHAN_GRACE_S, _KILL_WAIT_S):
+            logger.warning("local job %s: some of its processes still run after SIGKILL", rec.id)
+
     def _wrapper_alive(self, rec: _Record) -> bool:
         if rec.popen is not None:
             return not rec.exited and rec.popen.returncode is None
@@ -796,6 +809,8 @@ class LocalSDK(PlatformBase):
     def _finish(
         self, rec: _Record, exit_record: dict[str, Any] | None, reason: str | None = None, save: bool = True
     ) -> JobStatus:
+        if not rec.data.get("cancel_requested"):  # a cancel stops them itself, after its own grace
+            self._stop_escaped(rec)
         if exit_record is not None:
             rec.data.update(
                 returncode=exit_record.get("returncode"), exit_code=exit_record.get("exit_code"),
@@ -883,8 +898,17 @@ class LocalSDK(PlatformBase):
             if pgid is not None and rec.popen is None and started is not None \
                     and proc.pid_belongs_to_other_process(int(pgid), float(started)):
                 pgid = None  # the pid was recycled: never signal a stranger's group
+        # the job's processes that left its group (setsid, a daemon) get the same signals: a group signal misses them
+        escaped = [p for p in proc.marked_processes(MARKER_ENV, str(rec.dir))
+                   if pgid is None or proc.group_of(p.pid) != int(pgid)]
+        for process in escaped:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        signalled = time.monotonic()
         if pgid is not None:
             self._terminate_group(rec.id, int(pgid))
+        if escaped:
+            self._end_escaped(rec.id, escaped, self.cancel_grace_s - (time.monotonic() - signalled))
         with self._changed:
             if rec.data.get("state") not in _FINISHED:
                 self._finish(rec, read_exit(rec.dir))
@@ -907,6 +931,18 @@ class LocalSDK(PlatformBase):
         proc.signal_group(pgid, signal.SIGKILL)
         if not proc.wait_group_gone(pgid, _KILL_WAIT_S):
             logger.warning("local job %s: process group %d still exists after SIGKILL", job_id, pgid)
+
+    def _end_escaped(self, job_id: str, escaped: list[psutil.Process], grace_s: float) -> None:
+        """The cancel's end of the job's processes outside its group, SIGTERMed with the group: SIGKILL those still
+        running after what is left of ``grace_s``."""
+        alive = proc.wait_processes_gone(escaped, max(0.0, grace_s))
+        if not alive:
+            return
+        logger.warning("local job %s: %d of its processes outside its process group ignored SIGTERM; sending "
+                       "SIGKILL", job_id, len(alive))
+        if proc.end_processes(alive, 0.0, _KILL_WAIT_S):
+            logger.warning("local job %s: processes %s still run after SIGKILL", job_id,
+                           ", ".join(str(p.pid) for p in alive))
 
     # ----------------------------------------------------------------- wait
     def exits_seen(self) -> int:
