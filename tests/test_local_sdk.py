@@ -571,6 +571,30 @@ def test_reattached_running_job_can_be_cancelled(tmp_path: Path) -> None:
     assert LocalSDK(state_file=state).get_job_status(info["id"]) is JobStatus.CANCELLED
 
 
+def test_a_cancel_whose_canceller_died_in_its_grace_is_finished_by_the_next_reader(tmp_path: Path) -> None:
+    """``stop --cancel-jobs`` killed between its SIGTERM and its SIGKILL: the wrapper is gone, the trainer (which
+    ignores SIGTERM) runs on. It was called cancelled and left running; now it is running until the cancel's deadline
+    and, past it, the next reader stops it before it says cancelled."""
+    state, pid_file = tmp_path / "state.json", tmp_path / "trainer.pid"
+    code = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)")
+    info = submit_elsewhere(state, f"exec {PY} -c \"{code}\" {pid_file}")
+    trainer = wait_for_pid(pid_file)
+    job_file = Path(LocalSDK(state_file=state).get_job_info(info["id"])["log_path"]).parent / "job.json"
+    record = json.loads(job_file.read_text())
+    # what the dead canceller left: the request and its deadline on disk, its SIGTERM sent (the wrapper died of it)
+    write_json_atomic(job_file, {**record, "cancel_requested": True, "cancel_deadline": time.time() + 60})
+    os.killpg(record["pgid"], signal.SIGTERM)
+    wait_gone = time.monotonic() + 5
+    while not gone(record["pid"]) and time.monotonic() < wait_gone:
+        time.sleep(0.02)
+    assert gone(record["pid"]) and not gone(trainer)
+    assert LocalSDK(state_file=state).get_job_status(info["id"]) is JobStatus.RUNNING  # its canceller may be at work
+    write_json_atomic(job_file, {**json.loads(job_file.read_text()), "cancel_deadline": time.time() - 1})
+    assert LocalSDK(state_file=state).get_job_status(info["id"]) is JobStatus.CANCELLED
+    assert gone(trainer)
+
+
 def test_recycled_pid_is_not_running(tmp_path: Path) -> None:
     jobs_dir = tmp_path / "jobs"
     real_start = psutil.Process(os.getpid()).create_time()

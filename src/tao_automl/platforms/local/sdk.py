@@ -741,7 +741,7 @@ class LocalSDK(PlatformBase):
         if exit_record is None and rec.popen is not None:  # another process (a second SDK) may have cancelled it
             stored = read_json(rec.dir / JOB_FILE) or {}
             if stored.get("cancel_requested"):
-                rec.data["cancel_requested"] = True
+                rec.data.update(cancel_requested=True, cancel_deadline=stored.get("cancel_deadline"))
                 if stored.get("state") in _FINISHED:
                     rec.data.update(stored)
                     return JobStatus(stored["state"])
@@ -753,8 +753,34 @@ class LocalSDK(PlatformBase):
                            "comes from its process", rec.id, rec.popen.returncode)
         if exit_record is not None:
             self._stop_stragglers(rec)
+        elif rec.data.get("cancel_requested") and self._cancel_in_flight(rec):
+            return JobStatus.RUNNING
         reason = None if exit_record is not None else self._stop_leftovers(rec)
         return self._finish(rec, exit_record, reason, save=save)
+
+    def _cancel_in_flight(self, rec: _Record) -> bool:
+        """A cancel was asked for, the wrapper is gone and processes of the job's group live on (a trainer that
+        traps SIGTERM to save a checkpoint): True while the canceller may still be at work (before the
+        ``cancel_deadline`` it recorded: its SIGKILL is still to come). Past it the canceller ended before its SIGKILL
+        (a ``stop --cancel-jobs`` killed during the grace): the processes get the SIGKILL here, so a job is never called
+        cancelled while it runs on."""
+        pgid = rec.data.get("pgid") or rec.data.get("pid")
+        started = rec.data.get("create_time")
+        if pgid is None or not proc.group_exists(int(pgid)) or (
+                started is not None and proc.pid_belongs_to_other_process(int(pgid), float(started))):
+            return False
+        left = [p for p in proc.live_members(int(pgid)) if proc.has_marker(p, MARKER_ENV, str(rec.dir))]
+        if not left:
+            return False
+        deadline = rec.data.get("cancel_deadline")
+        if isinstance(deadline, (int, float)) and time.time() < float(deadline):
+            return True
+        logger.warning("local job %s: its cancel did not finish (the process that cancelled it ended before its "
+                       "SIGKILL) and %d of its processes ran on (pids %s); stopping them", rec.id, len(left),
+                       ", ".join(map(str, left[:5])))
+        proc.signal_group(int(pgid), signal.SIGKILL)  # its SIGTERM was sent and its grace is over
+        proc.wait_group_gone(int(pgid), _KILL_WAIT_S)
+        return False
 
     def _stop_stragglers(self, rec: _Record) -> None:
         """The job ended: stop processes it forked that still run in its group (a dataloader worker on the GPU the
@@ -809,8 +835,9 @@ class LocalSDK(PlatformBase):
     def _finish(
         self, rec: _Record, exit_record: dict[str, Any] | None, reason: str | None = None, save: bool = True
     ) -> JobStatus:
-        if not rec.data.get("cancel_requested"):  # a cancel stops them itself, after its own grace
-            self._stop_escaped(rec)
+        deadline = rec.data.get("cancel_deadline")
+        if not rec.data.get("cancel_requested") or not isinstance(deadline, (int, float)) or time.time() >= deadline:
+            self._stop_escaped(rec)  # a cancel at work stops them itself, after its own grace
         if exit_record is not None:
             rec.data.update(
                 returncode=exit_record.get("returncode"), exit_code=exit_record.get("exit_code"),
@@ -891,7 +918,8 @@ class LocalSDK(PlatformBase):
             rec = self._record(job_id)
             if self._refresh(rec).is_finished():
                 return False
-            rec.data["cancel_requested"] = True
+            # until then the canceller may still be at work; past it, whoever reads the job stops what is left
+            rec.data.update(cancel_requested=True, cancel_deadline=time.time() + self.cancel_grace_s + _KILL_WAIT_S + 1)
             self._save(rec)
             pgid = rec.data.get("pgid") or rec.data.get("pid")
             started = rec.data.get("create_time")
