@@ -465,6 +465,22 @@ def test_gpu_ids_handed_out(tmp_path: Path) -> None:
     assert (sdk.get_job_logs(cpu.id) or "").strip() == "CVD=[]"
 
 
+def test_jobs_that_share_a_gpu_are_named_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """More jobs at a time than GPUs: the allocator hands a GPU out again, which the user is told (once), not left
+    to find out from out-of-memory failures."""
+    caplog.set_level(logging.WARNING, logger="tao_automl.platforms.local.sdk")
+    sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[0, 1])
+    jobs = [sdk.create_job(None, "sleep 5") for _ in range(2)]
+    assert not [r for r in caplog.records if "shares GPU" in r.getMessage()]  # one GPU each
+    jobs += [sdk.create_job(None, "sleep 5") for _ in range(2)]
+    said = [r.getMessage() for r in caplog.records if "shares GPU" in r.getMessage()]
+    assert len(said) == 1 and f"local job {jobs[2].id} shares GPU 0 with 1 running job(s)" in said[0], said
+    assert "automl_max_concurrent" in said[0] and "(0, 1)" in said[0]
+    sdk.cancel_grace_s = 0.5
+    for job in jobs:
+        sdk.cancel_job(job.id)
+
+
 def test_gpu_count_too_large(tmp_path: Path) -> None:
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[0, 1])
     with pytest.raises(UserInputError, match=r"gpu_count=3.*2 GPU") as caught:

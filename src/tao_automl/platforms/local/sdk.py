@@ -291,6 +291,7 @@ class LocalSDK(PlatformBase):
         self._jobs: dict[str, _Record] = {}
         self._live: dict[str, _Record] = {}  # the jobs of _jobs not seen ended yet (see _unfinished)
         self._image_notice_done = False
+        self._sharing_said = False  # the warning that jobs share GPUs was logged
         self._spare: Path | None = None  # a job folder made ahead (prepare_next_job)
         self._spares_swept = False  # spare folders of dead processes removed (once, by the first prepare_next_job)
 
@@ -335,7 +336,16 @@ class LocalSDK(PlatformBase):
         for rec in self._unfinished():
             for gpu in rec.data.get("gpu_ids") or []:
                 usage[gpu] = usage.get(gpu, 0) + 1
-        return gpus.allocate(count, usage)
+        chosen = gpus.allocate(count, usage)
+        shared = [gpu for gpu in chosen if usage.get(gpu)]
+        if shared and not self._sharing_said:
+            self._sharing_said = True  # once: every job after it shares too, as long as as many run at a time
+            logger.warning(
+                "local job %s shares GPU %s with %d running job(s): jobs at a time x gpu_count is more than the GPUs "
+                "this machine hands out (%s), so jobs share GPUs, memory included; lower automl_max_concurrent or "
+                "platform_kwargs.gpu_count to give each job GPUs of its own",
+                job_id, ",".join(shared), max(usage[gpu] for gpu in shared), ", ".join(gpus.gpu_ids))
+        return chosen
 
     def _unfinished(self) -> list[_Record]:
         """The jobs this SDK knows that have not ended; one seen ended is dropped from the list it keeps (every
