@@ -449,6 +449,16 @@ def test_no_gpus_means_no_cuda_visible_devices(sdk: LocalSDK, monkeypatch: pytes
     assert any("runs on CPU" in r.getMessage() for r in caplog.records)
 
 
+def test_gpu_ids_none_hides_the_gpus_the_environment_shows(sdk: LocalSDK, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gpu_ids=[]`` (hand out none) where this process sees GPUs: a job saw them all through the
+    ``CUDA_VISIBLE_DEVICES`` it inherited, while the log said it ran on CPU."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    jobs = [sdk.create_job(None, 'echo "CVD=[${CUDA_VISIBLE_DEVICES-unset}]"', gpu_count=count) for count in (0, 1)]
+    for job in jobs:
+        wait_done(sdk, job.id)
+        assert (sdk.get_job_logs(job.id) or "").strip() == "CVD=[]"
+
+
 def test_gpu_ids_handed_out(tmp_path: Path) -> None:
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[0, 1])
     jobs = [sdk.create_job(None, 'echo "CVD=$CUDA_VISIBLE_DEVICES"; sleep 0.3') for _ in range(2)]

@@ -292,6 +292,7 @@ class LocalSDK(PlatformBase):
         self._live: dict[str, _Record] = {}  # the jobs of _jobs not seen ended yet (see _unfinished)
         self._image_notice_done = False
         self._sharing_said = False  # the warning that jobs share GPUs was logged
+        self._inherited_gpus: list[str] | None = None  # the GPUs a job would see without CUDA_VISIBLE_DEVICES set
         self._spare: Path | None = None  # a job folder made ahead (prepare_next_job)
         self._spares_swept = False  # spare folders of dead processes removed (once, by the first prepare_next_job)
 
@@ -330,7 +331,8 @@ class LocalSDK(PlatformBase):
         if count == 0:
             return []
         if available == 0:
-            logger.info("local job %s runs on CPU: no GPUs found on this machine", job_id)
+            logger.info("local job %s runs on CPU: %s", job_id, "gpu_ids=[] hands out no GPUs"
+                        if self._gpu_override is not None else "no GPUs found on this machine")
             return []
         usage: dict[str, int] = {}
         for rec in self._unfinished():
@@ -346,6 +348,15 @@ class LocalSDK(PlatformBase):
                 "platform_kwargs.gpu_count to give each job GPUs of its own",
                 job_id, ",".join(shared), max(usage[gpu] for gpu in shared), ", ".join(gpus.gpu_ids))
         return chosen
+
+    def _environment_shows_gpus(self) -> bool:
+        """Whether a job handed no GPUs because ``gpu_ids=[]`` was given would still see some through the environment
+        it inherits (this process's ``CUDA_VISIBLE_DEVICES``, else every GPU ``nvidia-smi`` lists); found once."""
+        if self._gpu_override != []:
+            return False
+        if self._inherited_gpus is None:
+            self._inherited_gpus = detect_gpus()
+        return bool(self._inherited_gpus)
 
     def _unfinished(self) -> list[_Record]:
         """The jobs this SDK knows that have not ended; one seen ended is dropped from the list it keeps (every
@@ -577,8 +588,8 @@ class LocalSDK(PlatformBase):
         env.setdefault("PYTHONUNBUFFERED", "1")
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
-        elif gpu_count == 0 and self._gpus().gpu_ids:
-            env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job asked for on a GPU machine: hide the GPUs
+        elif (gpu_count == 0 and self._gpus().gpu_ids) or self._environment_shows_gpus():
+            env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job on a GPU machine, or gpu_ids=[] given: hide the GPUs
         for key, value in (env_vars or {}).items():
             if not isinstance(key, str) or not key or "=" in key:
                 raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
