@@ -226,6 +226,26 @@ def _end_group(pgid: int) -> None:
         proc.wait_group_gone(pgid, _KILL_WAIT_S)
 
 
+def _wrapper_signal(rec: _Record) -> str | None:
+    """The signal that killed the wrapper of a job this process started (its wait status says), else None."""
+    code = rec.popen.returncode if rec.popen is not None else None
+    if code is None or code >= 0:
+        return None
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def _killed_by(rec: _Record) -> str:
+    """How the wrapper of ``rec`` was killed, in words."""
+    name = _wrapper_signal(rec)
+    if name is None:  # the process that started it is gone: nothing recorded its wait status
+        return "by a signal; which one is not recorded: often kill -9 or the out-of-memory killer"
+    hint = ", often the out-of-memory killer or a manual kill -9" if name == "SIGKILL" else ""
+    return f"by {name}{hint}"
+
+
 def jobs_path(path: str | None) -> str:
     """The ``PATH`` local jobs run with: this Python's folder first (``python3`` in a command is the interpreter
     tao-automl runs with, and console scripts installed beside it, such as the demo's, are found without activating
@@ -849,9 +869,8 @@ class LocalSDK(PlatformBase):
         logger.warning("local job %s: its wrapper (pid %s) was killed while %d of its processes ran on; "
                        "stopping them", rec.id, pgid, len(left))
         _end_group(int(pgid))
-        return (f"its wrapper process (pid {pgid}) was killed while the job ran (by a signal; which one is not "
-                "recorded: often kill -9 or the out-of-memory killer), so its exit code is unknown; the "
-                f"{len(left)} process(es) it left running were stopped")
+        return (f"its wrapper process (pid {pgid}) was killed while the job ran ({_killed_by(rec)}), so its exit code "
+                f"is unknown; the {len(left)} process(es) it left running were stopped")
 
     def _finish(
         self, rec: _Record, exit_record: dict[str, Any] | None, reason: str | None = None, save: bool = True
@@ -865,7 +884,7 @@ class LocalSDK(PlatformBase):
                 signal=exit_record.get("signal"), finished_at=exit_record.get("finished_at"),
             )
         else:
-            rec.data.update(exit_code=None, signal=None, finished_at=time.time())
+            rec.data.update(exit_code=None, signal=_wrapper_signal(rec), finished_at=time.time())
             rec.data["message"] = reason or (
                 "cancelled: its process group was stopped by the cancel before it could record an exit code"
                 if rec.data.get("cancel_requested") else
@@ -874,9 +893,10 @@ class LocalSDK(PlatformBase):
                 f"write the code to {EXIT_FILE} (most likely the disk was full when the job ended; its log may be "
                 "cut short too), and the process that started it was no longer there to read it"
                 if _exit_file_unwritten(rec.dir) else
+                f"its process vanished without an exit code: the wrapper (pid {rec.data.get('pid')}) was killed "
+                f"({_killed_by(rec)})" if _wrapper_signal(rec) else
                 f"its process vanished without an exit code: the wrapper (pid {rec.data.get('pid')}) was "
-                "killed by a signal (which one is not recorded: often kill -9 or the out-of-memory killer) or the "
-                "machine restarted"
+                f"killed ({_killed_by(rec)}) or the machine restarted"
             )
         # An exit record of code 0 is the job's own end even when a cancel was requested: the cancel's SIGTERM
         # reaches the wrapper too (the group's leader, a shell that keeps the default action), which then dies
