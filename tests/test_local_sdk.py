@@ -626,6 +626,28 @@ def test_a_cancel_whose_canceller_died_in_its_grace_is_finished_by_the_next_read
     assert gone(trainer)
 
 
+def test_waiting_on_a_job_whose_cancel_is_in_flight_waits(sdk: LocalSDK, tmp_path: Path) -> None:
+    """A child whose wrapper died of another process's cancel while its trainer (which ignores SIGTERM) runs on is
+    running until that cancel ends: waiting on it waits (polled), it does not return at once in a busy loop."""
+    pid_file = tmp_path / "trainer.pid"
+    code = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)")
+    job = sdk.create_job(None, f"exec {PY} -c \"{code}\" {pid_file}", gpu_count=0)
+    trainer = wait_for_pid(pid_file)
+    job_file = sdk.jobs_dir / job.id / "job.json"
+    record = json.loads(job_file.read_text())
+    write_json_atomic(job_file, {**record, "cancel_requested": True, "cancel_deadline": time.time() + 60})
+    os.killpg(record["pgid"], signal.SIGTERM)  # the other process's cancel: its grace runs
+    deadline = time.monotonic() + 5
+    while not sdk._record(job.id).exited and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sdk.get_job_status(job.id) is JobStatus.RUNNING and not gone(trainer)
+    start = time.monotonic()
+    sdk.wait_for_change([job.id], timeout=0.5)
+    assert time.monotonic() - start >= 0.45
+    os.kill(trainer, signal.SIGKILL)
+
+
 def test_recycled_pid_is_not_running(tmp_path: Path) -> None:
     jobs_dir = tmp_path / "jobs"
     real_start = psutil.Process(os.getpid()).create_time()

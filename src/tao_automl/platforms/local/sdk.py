@@ -1030,14 +1030,14 @@ class LocalSDK(PlatformBase):
             recs = [self._record(j) for j in job_ids]
             while True:
                 for rec in recs:
-                    if rec.popen is not None:
-                        if rec.exited or rec.data.get("state") in _FINISHED:
-                            return
-                    elif self._refresh(rec).is_finished():
+                    if rec.data.get("state") in _FINISHED:
+                        return
+                    # a child that exited unfinished (its group outlives a cancel in flight) is polled as others are
+                    if (rec.popen is None or rec.exited) and self._refresh(rec).is_finished():
                         return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                if any(rec.popen is None for rec in recs):
+                if any(rec.popen is None or rec.exited for rec in recs):
                     remaining = min(remaining, self.poll_interval_s)
                 self._changed.wait(remaining)
