@@ -720,6 +720,22 @@ def test_preflight_checks_the_shell_the_jobs_dir_and_the_gpu_count(tmp_path: Pat
 
 
 
+def test_preflight_checks_gpu_ids_against_the_gpus_this_machine_has(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gpu_ids=[0, 7]`` on a machine without GPU 7 passed as "this machine has 2 GPU(s)"; its jobs would see none."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    wrong = {c.check: c for c in LocalSDK(jobs_dir=tmp_path, gpu_ids=[0, 7]).preflight(None, gpu_count=1)}["gpus"]
+    assert wrong.ok is False and "this machine has" not in wrong.detail.split(";")[0], wrong.detail
+    assert wrong.error is not None and wrong.error.field == "platform_options.gpu_ids"
+    assert "7 is not allowed" in str(wrong.error) and "0, 1" in str(wrong.error.allowed)
+    right = {c.check: c for c in LocalSDK(jobs_dir=tmp_path, gpu_ids=[1]).preflight(None, gpu_count=1)}["gpus"]
+    assert right.ok is True and "this machine has them" in right.detail, right.detail
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setattr("tao_automl.platforms.local.gpus.query_nvidia_smi", lambda: None)
+    unknown = {c.check: c for c in LocalSDK(jobs_dir=tmp_path, gpu_ids=[0, 7]).preflight(None, gpu_count=1)}["gpus"]
+    assert unknown.ok is True and "not confirmed" in unknown.detail and "machine has 2" not in unknown.detail
+
+
 def test_a_submission_reads_only_the_jobs_still_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """GPU handout counts the GPUs of running jobs. It read every job this SDK had ever known on each submission,
     so a submission's cost grew with the sweep (1.4 -> 4.7 ms over 3,000 local jobs); ended jobs are now dropped

@@ -80,11 +80,25 @@ def detect_gpus(environ: Mapping[str, str] | None = None) -> list[str]:
     An inherited ``CUDA_VISIBLE_DEVICES`` is a restriction someone chose for this process, so it is
     respected even when ``nvidia-smi`` sees more devices.
     """
+    return seen_gpus(environ)[0]
+
+
+def seen_gpus(environ: Mapping[str, str] | None = None) -> tuple[list[str], str]:
+    """:func:`detect_gpus`'s ids and, in words, where they come from."""
     env = os.environ if environ is None else environ
     visible = env.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        return parse_visible_devices(visible)
-    return query_nvidia_smi() or []
+        return parse_visible_devices(visible), f"this process's CUDA_VISIBLE_DEVICES={visible!r}"
+    found = query_nvidia_smi()
+    return (found or []), ("nvidia-smi" if found is not None else "nvidia-smi (missing or failed)")
+
+
+def foreign_gpu_ids(ids: Sequence[str], seen: Sequence[str]) -> list[str]:
+    """The GPU indices of ``ids`` that ``seen`` (this machine's, all indices) does not list. An id in another form
+    (``GPU-<uuid>``), or any id when ``seen`` is empty or holds such names, cannot be compared: never listed."""
+    if not seen or not all(s.isdigit() for s in seen):
+        return []
+    return [g for g in ids if g.isdigit() and g not in seen]
 
 
 class GpuAllocator:

@@ -41,7 +41,7 @@ from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, 
 from tao_automl.platforms.common import check_int, check_job_name, contained_path
 from tao_automl.platforms.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local import process as proc
-from tao_automl.platforms.local.gpus import GpuAllocator, check_gpu_ids, detect_gpus
+from tao_automl.platforms.local.gpus import GpuAllocator, check_gpu_ids, detect_gpus, foreign_gpu_ids, seen_gpus
 from tao_automl.platforms.local.reaper import REAPER
 from tao_automl.platforms.local.wrapper import EXIT_FILE, MARKER_ENV, PID_FILE, read_exit, read_pid, wrapper_argv
 from tao_automl.platforms.local.wrapper import exit_record as exit_record_of
@@ -403,17 +403,39 @@ class LocalSDK(PlatformBase):
             checks.append(PlatformCheck("jobs_dir", True, "each job's folder goes under the run folder's jobs/ (no "
                                         "jobs_dir chosen)"))
         if gpu_count:
-            available = len(self.gpu_ids)
-            fits = gpu_count <= max(available, 1)
-            detail = f"gpu_count={gpu_count}, this machine has {available} GPU(s)" + (
-                "" if fits else f"; the local platform runs a job on one host, at most {max(available, 1)}")
-            if fits and not available:
-                detail += " (the job runs on CPU)"
-            checks.append(PlatformCheck("gpus", fits, detail,
-                                        error=None if fits else too_many_gpus(gpu_count, self.gpu_ids)))
+            checks.append(self._gpus_check(gpu_count))
         checks.append(PlatformCheck("image", True, f"{image} (ignored: the local platform runs jobs in this "
                                     "environment)" if image else "no image given"))
         return checks
+
+    def _gpus_check(self, gpu_count: int) -> PlatformCheck:
+        """``gpu_count`` fits the GPUs handed out; ``gpu_ids`` given are GPUs this machine has (said "this machine
+        has 2 GPU(s)" of ``gpu_ids=[0, 7]`` on a machine without GPUs)."""
+        available = len(self.gpu_ids)
+        fits = gpu_count <= max(available, 1)
+        source = "this machine has" if self._gpu_override is None else "gpu_ids hands out"
+        detail = f"gpu_count={gpu_count}, {source} {available} GPU(s)" + (
+            "" if fits else f"; the local platform runs a job on one host, at most {max(available, 1)}")
+        if fits and not available:
+            detail += " (the job runs on CPU)"
+        if not fits:
+            return PlatformCheck("gpus", False, detail, error=too_many_gpus(gpu_count, self.gpu_ids))
+        if not self._gpu_override:
+            return PlatformCheck("gpus", True, detail)
+        seen, where = seen_gpus()
+        foreign = foreign_gpu_ids(self._gpu_override, seen)
+        if foreign:
+            allowed = f"GPUs this machine has ({where}: {', '.join(seen)})"
+            message = (f"platform_options.gpu_ids: {', '.join(foreign)} is not allowed: not a GPU of this machine "
+                       f"({where} lists {', '.join(seen)}); a job given it would see no GPU")
+            return PlatformCheck("gpus", False, f"{detail} ({', '.join(self._gpu_override)}); {message}",
+                                 error=PreflightError(message, field="platform_options.gpu_ids",
+                                                      value=list(self._gpu_override), allowed=allowed,
+                                                      hint=f"list only {allowed}, or leave gpu_ids out to hand "
+                                                           "them all out"))
+        confirmed = (f"this machine has them ({where} lists {', '.join(seen)})" if seen else
+                     f"not confirmed: {where} shows no GPU on this machine")
+        return PlatformCheck("gpus", True, f"{detail} ({', '.join(self._gpu_override)}); {confirmed}")
 
     # --------------------------------------------------------------- create
     def submit(self, request: JobRequest) -> Job:
