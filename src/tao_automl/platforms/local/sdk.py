@@ -685,6 +685,11 @@ class LocalSDK(PlatformBase):
                 rec.end_written.clear()
                 _ENDS_IN_FLIGHT.add(rec.end_written)
             self._changed.notify_all()
+        if snapshot is not None and not self._cancel_at_work(rec):  # after the wake-up: a /proc scan, ~1 ms
+            try:
+                self._stop_escaped(rec)
+            except Exception:
+                logger.exception("local job %s: could not stop its processes outside its group", rec.id)
         # Persisted after the wake-up, off the caller's path: the wrapper's exit record is already on disk
         # (a later process reads the end from it), and nothing writes a finished job's job.json again.
         if snapshot is not None:
@@ -870,6 +875,13 @@ class LocalSDK(PlatformBase):
         if proc.end_processes(escaped, _ORPHAN_GRACE_S, _KILL_WAIT_S):
             logger.warning("local job %s: some of its processes still run after SIGKILL", rec.id)
 
+    @staticmethod
+    def _cancel_at_work(rec: _Record) -> bool:
+        """Whether a cancel of ``rec`` may still be at work (before its deadline): it stops the job's processes
+        outside its group itself, after its own grace."""
+        deadline = rec.data.get("cancel_deadline")
+        return bool(rec.data.get("cancel_requested")) and isinstance(deadline, (int, float)) and time.time() < deadline
+
     def _wrapper_alive(self, rec: _Record) -> bool:
         if rec.popen is not None:
             return not rec.exited and rec.popen.returncode is None
@@ -897,9 +909,8 @@ class LocalSDK(PlatformBase):
     def _finish(
         self, rec: _Record, exit_record: dict[str, Any] | None, reason: str | None = None, save: bool = True
     ) -> JobStatus:
-        deadline = rec.data.get("cancel_deadline")
-        if not rec.data.get("cancel_requested") or not isinstance(deadline, (int, float)) or time.time() >= deadline:
-            self._stop_escaped(rec)  # a cancel at work stops them itself, after its own grace
+        if save and not self._cancel_at_work(rec):  # the watcher thread (save=False) does it after its wake-up
+            self._stop_escaped(rec)
         if exit_record is not None:
             rec.data.update(
                 returncode=exit_record.get("returncode"), exit_code=exit_record.get("exit_code"),
