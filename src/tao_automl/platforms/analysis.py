@@ -21,6 +21,12 @@ _MAX_ERROR_LINES = 20
 _TAIL_LINES = 10
 _MAX_LINE_CHARS = 500
 
+#: What a log line may carry that is no text: terminal escape sequences (a colour ``\x1b[31m``, a cursor move, a
+#: window title ``\x1b]0;...\x07``) and other control characters. Kept out of a failure message, which a terminal
+#: prints (``status``) and an agent parses (JSON).
+_NOT_TEXT = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])?"
+                       r"|[\x00-\x08\x0b-\x1f\x7f]")
+
 _EXIT_HINTS = {
     126: "the command could not be executed (permission denied?)",
     127: "the command was not found",
@@ -29,7 +35,7 @@ _EXIT_HINTS = {
 
 def failure_from_log(log: str | None) -> list[str]:
     """The last lines of ``log`` that look like errors, followed by its last lines (no repeats)."""
-    lines = [line.rstrip()[:_MAX_LINE_CHARS] for line in (log or "").splitlines()]
+    lines = [_NOT_TEXT.sub("", line).rstrip()[:_MAX_LINE_CHARS] for line in (log or "").splitlines()]
     lines = [line for line in lines if line.strip()]
     picked = [line for line in lines if ERROR_PATTERN.search(line)][-_MAX_ERROR_LINES:]
     picked += [line for line in lines[-_TAIL_LINES:] if line not in picked]
