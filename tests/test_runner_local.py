@@ -164,6 +164,32 @@ def test_resume_checks_platform_arguments_and_refuses_a_budget_below_its_recs(to
     assert (after["state"], after["total"], after["completed"]) == (before["state"], 2, 2) == ("finished", 2, 2)
 
 
+def test_resume_refuses_a_skill_whose_schema_changed_on_disk_and_names_what_changed(toy_skill: Path,
+                                                                                     tmp_path: Path) -> None:
+    """A schema edited after the run started (a narrowed range, another default) is refused by the resume, naming
+    each change: the brain would sample the stored space while new jobs got the new defaults, so recs run under
+    different specs would be ranked together. The same skill restored resumes."""
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    run_dir = runner.run(automl_settings=_settings(automl_max_recommendations=2), workspace_path=tmp_path / "ws",
+                         gpu_count=0)["run_dir"]
+    schema_file = toy_skill / "schemas" / "train.schema.json"
+    original = schema_file.read_text()
+    schema = json.loads(original)
+    schema["properties"]["train"]["properties"]["optim"]["properties"]["lr"]["maximum"] = 0.002
+    schema["default"]["train"]["num_epochs"] = 7
+    schema_file.write_text(json.dumps(schema))
+    with pytest.raises(WorkspaceError, match=r"changed since the run started") as caught:
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill).run(
+            workspace_path=run_dir, resume=True, automl_settings=_settings(automl_max_recommendations=3))
+    assert caught.value.field == "skill_dir" and caught.value.exit_code == 2
+    assert "search space train.optim.lr" in str(caught.value) and "spec train.num_epochs: 1 -> 7" in str(caught.value)
+    assert query_status(run_dir)["progress"]["total"] == 2  # nothing was launched
+    schema_file.write_text(original)
+    again = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill).run(
+        workspace_path=run_dir, resume=True, automl_settings=_settings(automl_max_recommendations=3))
+    assert again["progress"]["completed"] == 3
+
+
 def _moved_run(toy_skill: Path, tmp_path: Path, recs: int) -> tuple[AutoMLRunner, dict[str, Any], Path]:
     """(runner, its result, the folder the run was then moved to) for a finished run of ``recs`` recs."""
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)

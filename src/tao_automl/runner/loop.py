@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import logging
 import math
 import numbers
@@ -86,6 +87,7 @@ from tao_automl.tracking.config import build_observers, check_tracking_config
 from tao_automl.util.checks import bad_input, bool_arg, callable_arg
 from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
+from tao_automl.util.dotted import flatten
 from tao_automl.util.shell import sh
 from tao_automl.util.threads import at_once
 
@@ -338,6 +340,7 @@ class AutoMLRunner:
         stored = RunArgs.from_json(meta["run_args"])
         args = stored.merged_with(given)
         plan = RunPlan.build(args, self.skill)
+        check_same_skill(run_dir, meta, plan)  # the recs it launches are rendered from the skill as it is now
         _llm_ready(plan.settings, stored)  # an LLM run's endpoint and key work before anything is collected
         checked_job_kwargs(self.sdk, args.platform_kwargs)  # as a fresh run checks them: a typo is refused
         exp = Experiment.open(run_dir, plan.settings)
@@ -1278,6 +1281,40 @@ def _llm_ready(settings: AutoMLSettings, stored: RunArgs) -> None:
                             hint="the run's llm_api_key was given in its config and is never stored: set "
                                  "AUTOML_LLM_API_KEY (or NVIDIA_API_KEY) in the environment, then resume") from None
         raise
+
+
+def _as_stored(value: Any) -> str:
+    """``value`` as comparable text, as the run folder stores it (tuples as lists, keys sorted)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def check_same_skill(run_dir: Path, meta: Mapping[str, Any], plan: RunPlan) -> None:
+    """Refuse to resume a run whose skill's schema or spec template changed on disk since it started: the brain
+    would go on sampling the stored space while the new recs' jobs get the new defaults, so the recs ranked
+    together would have run under different specs and outside the space the run shows. Names what changed."""
+    def params(space: Any) -> dict[str, str]:
+        return {str(p.get("name")): _as_stored({k: v for k, v in p.items() if k != "name"})
+                for p in (space if isinstance(space, list) else []) if isinstance(p, Mapping)}
+
+    changes: list[str] = []
+    old, new = params(meta.get("space")), params(plan.space.to_json())
+    for name in sorted(old.keys() | new.keys()):
+        if old.get(name) != new.get(name):
+            changes.append(f"search space {name}: {old.get(name, '(absent)')} -> {new.get(name, '(absent)')}")
+    was = dict(flatten(meta.get("base_spec") or {}))
+    now = dict(flatten(plan.base_spec))
+    for key in sorted(was.keys() | now.keys()):
+        if _as_stored(was.get(key, "(absent)")) != _as_stored(now.get(key, "(absent)")):
+            changes.append(f"spec {key}: {_as_stored(was.get(key, '(absent)'))} -> "
+                           f"{_as_stored(now.get(key, '(absent)'))}")
+    if changes:
+        shown = "; ".join(changes[:8]) + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
+        raise WorkspaceError(
+            f"cannot resume {run_dir.name}: the skill at {plan.args.skill_dir} (its schema or spec template) changed "
+            f"since the run started, so new recs would run under other settings than its recs so far: {shown}",
+            field="skill_dir", value=plan.args.skill_dir, allowed="the skill as the run started with it",
+            hint="restore the skill's schemas/ and references/ files as they were to resume this run, or start a "
+                 "new run with the changed skill")
 
 
 def check_not_a_copy(run_dir: Path, meta: Mapping[str, Any]) -> None:
