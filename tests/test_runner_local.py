@@ -504,6 +504,42 @@ def test_ctrl_c_in_a_python_sweep_names_the_run_folder_that_resumes_it(toy_skill
     assert done["progress"]["completed"] == 3
 
 
+def test_a_resume_on_another_platform_is_refused_while_recs_are_in_flight_and_recorded_after(
+        toy_skill: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local run interrupted with a job running, resumed from Python with another platform's SDK: the job, still
+    running on this machine, was polled on the new platform ("unknown job id") and recorded failed, its result
+    lost, and the run folder kept naming the local platform for the recs the new one ran. Refused while a rec is
+    open (naming both platforms); once every rec has ended the next recs run on the new one, which the run folder
+    records (so `tao-automl resume`, `stop` and `logs` rebuild it)."""
+    from tao_automl.errors import SweepInterrupted
+    from tao_automl.experiment.store import read_meta
+    from tao_automl.platforms import registry
+
+    monkeypatch.setitem(registry.PLATFORMS, "slurm", (f"{__name__}:RegisteredAsSlurm", None))
+    monkeypatch.setenv("TRAINER_SLEEP", "1")
+
+    def interrupt(rec: Any) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SweepInterrupted) as caught:
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill).run(
+            automl_settings=_settings(automl_max_recommendations=2, automl_max_concurrent=1),
+            workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=interrupt)
+    run_dir = caught.value.run_dir
+    with pytest.raises(WorkspaceError, match=r"it ran on 'local' and 1 of its recs have not ended") as refused:
+        AutoMLRunner(RegisteredAsSlurm(jobs_dir=tmp_path / "other"), toy_skill).run(workspace_path=run_dir,
+                                                                                   resume=True)
+    assert (refused.value.field, refused.value.value, refused.value.allowed) == ("sdk", "slurm", ["local"])
+    assert read_meta(run_dir)["platform"]["class"].endswith(":LocalSDK")
+    done = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill).run(workspace_path=run_dir, resume=True)
+    assert [h["status"] for h in done["history"]] == ["success", "success"]  # the job in flight kept its result
+    more = AutoMLRunner(RegisteredAsSlurm(jobs_dir=tmp_path / "other"), toy_skill).run(
+        workspace_path=run_dir, resume=True, automl_settings=_settings(automl_max_recommendations=3))
+    assert more["progress"]["completed"] == 3
+    meta = read_meta(run_dir)  # where its last rec ran
+    assert meta["platform"]["class"].endswith(":RegisteredAsSlurm") and meta["run_args"]["platform"] == "slurm"
+
+
 def test_an_eval_fn_that_returns_no_number_leaves_the_extracted_value(tmp_path: Path) -> None:
     """eval_fn -> float | None: a True became metric 1.0 (ranked best) and a "0.99" text 0.99; both are refused
     with a warning, as an exception in eval_fn is, and the value the job wrote is kept."""

@@ -31,11 +31,13 @@ from tao_automl.experiment.holder import copy_of, resume_command
 from tao_automl.experiment.store import (
     CANCEL_DECIDED,
     DB_NAME,
+    FINAL_STATES,
     JOB_ENDED_UNCOLLECTED,
     JOB_PENDING,
     NEW_RUN_NEEDED,
     RecRow,
     RecStatus,
+    RunStore,
     merged_tracking_errors,
     read_meta,
 )
@@ -336,6 +338,7 @@ class AutoMLRunner:
                                  field="workspace_path", value=str(run_dir), allowed="a run folder the runner made",
                                  hint="an ask/tell run continues from Python: tao_automl.AutoML(workspace, "
                                       "resume=True)")
+        platform_changed = _check_same_platform(self._platform(), run_dir, meta)
         _jobs_in_run_folder(self.sdk, run_dir, meta)
         stored = RunArgs.from_json(meta["run_args"])
         args = stored.merged_with(given)
@@ -344,8 +347,12 @@ class AutoMLRunner:
         _llm_ready(plan.settings, stored)  # an LLM run's endpoint and key work before anything is collected
         checked_job_kwargs(self.sdk, args.platform_kwargs)  # as a fresh run checks them: a typo is refused
         exp = Experiment.open(run_dir, plan.settings)
+        if platform_changed:  # the next recs' jobs run there: `tao-automl resume`, `stop`, `logs` rebuild this one
+            exp.store.set_meta({"platform": describe_sdk(self.sdk),
+                                "run_args": {**meta["run_args"], "platform": self._platform()}},
+                               event="platform_changed")
         if args.platform_kwargs != stored.platform_kwargs:  # the next recs' job arguments: stored, as ran
-            exp.store.set_meta({"run_args": {**meta["run_args"], "platform_kwargs": args.platform_kwargs}},
+            exp.store.set_meta({"run_args": {**exp.store.meta()["run_args"], "platform_kwargs": args.platform_kwargs}},
                                event="platform_kwargs_changed")
         return exp, plan.with_settings(exp.settings)
 
@@ -1315,6 +1322,32 @@ def check_same_skill(run_dir: Path, meta: Mapping[str, Any], plan: RunPlan) -> N
             field="skill_dir", value=plan.args.skill_dir, allowed="the skill as the run started with it",
             hint="restore the skill's schemas/ and references/ files as they were to resume this run, or start a "
                  "new run with the changed skill")
+
+
+def _check_same_platform(platform: str, run_dir: Path, meta: Mapping[str, Any]) -> bool:
+    """Whether ``platform`` (this runner's, by registry name) is another known platform than the run's (a custom
+    SDK class is the caller's to match); refused while the run has recs not ended: their jobs live on the run's
+    platform, where another SDK cannot find them (each would be recorded failed, its result lost, or launched a
+    second time). With every rec ended the next recs may run elsewhere."""
+    from tao_automl.platforms.registry import PLATFORMS
+
+    was = str((meta.get("run_args") or {}).get("platform") or "")
+    if was == platform or was not in PLATFORMS or platform not in PLATFORMS:
+        return False
+    store = RunStore(run_dir, readonly=True)
+    try:
+        open_recs = sum(n for status, n in store.count_by_status().items() if status not in FINAL_STATES)
+    finally:
+        store.close()
+    if open_recs:
+        raise WorkspaceError(
+            f"cannot resume {run_dir.name} on platform {platform!r}: it ran on {was!r} and {open_recs} of its recs "
+            "have not ended; their jobs are on that platform, where this SDK cannot find them (their results would "
+            "be lost)", field="sdk", value=platform, allowed=[was],
+            hint=f"resume it with the run's platform ({was}: `{resume_command(run_dir)}` rebuilds it) until its "
+                 "recs have ended; then it may go on elsewhere")
+    log.warning("run %s ran on %s; its next recs run on %s (recorded in the run folder)", run_dir.name, was, platform)
+    return True
 
 
 def check_not_a_copy(run_dir: Path, meta: Mapping[str, Any]) -> None:
