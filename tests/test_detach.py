@@ -717,3 +717,30 @@ def test_an_orchestrator_killed_before_it_takes_the_run_over_is_exit_1_with_its_
         detach.spawn_orchestrator(run_dir)
     assert refused.value.exit_code == 2 and "a copy: resume the original" in str(refused.value)
     assert "tao-automl resume" not in str(refused.value.hint)  # it said to resume the folder it had just refused
+
+
+def test_resume_detach_reports_a_run_the_orchestrator_refuses_instead_of_a_started_one(tmp_path: Path) -> None:
+    """`resume --detach` of an interrupted run whose skill schema was edited since: the orchestrator claimed the
+    folder before it checked the run, so the starter answered "detached": true, exit 0, and the orchestrator then
+    exited 2 with the refusal in its log alone. It is checked first: the refusal is the answer (exit 2)."""
+    from conftest import write_skill
+    from tao_automl.errors import SweepInterrupted
+    from tao_automl.runner import detach
+
+    def interrupt(rec: Any) -> None:
+        raise KeyboardInterrupt
+
+    skill = write_skill(tmp_path / "bank")
+    with pytest.raises(SweepInterrupted) as caught:
+        AutoMLRunner(LocalSDK(), skill, log_progress=False).run(
+            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                             "automl_max_concurrent": 1, "poll_interval_s": 0.2},
+            workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=interrupt)
+    schema_file = skill / "schemas" / "train.schema.json"
+    schema = json.loads(schema_file.read_text())
+    schema["default"]["train"]["num_epochs"] = 4
+    schema_file.write_text(json.dumps(schema))
+    with pytest.raises(detach.OrchestratorError, match="changed since the run started") as refused:
+        detach.resume_detached(caught.value.run_dir)
+    assert refused.value.exit_code == 2
+    assert status_json(str(caught.value.run_dir))["orchestrator"]["alive"] is False

@@ -205,8 +205,10 @@ class AutoMLRunner:
         if resume:
             run_dir = existing_run_dir(given.workspace_path)
             with RunLock(run_dir):
-                claim_info(run_dir)
+                # claimed once the run is taken: a refusal (a copy, a changed skill...) ends a detached resume's
+                # orchestrator before it is claimed, so `resume --detach` reports it instead of a started run
                 exp, plan = self._reopen(run_dir, given)
+                claim_info(run_dir)
                 given_tracking = {k: v for k, v in tracking.items() if v}
                 if given_tracking:  # a resume may add or change a tracker; the run folder remembers it
                     exp.store.set_meta(given_tracking, event="tracking_changed")
