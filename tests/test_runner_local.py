@@ -540,6 +540,28 @@ def test_a_resume_on_another_platform_is_refused_while_recs_are_in_flight_and_re
     assert meta["platform"]["class"].endswith(":RegisteredAsSlurm") and meta["run_args"]["platform"] == "slurm"
 
 
+def test_a_resume_with_a_local_sdk_given_no_jobs_dir_finds_the_jobs_in_the_runs_chosen_one(
+        toy_skill: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run started with LocalSDK(jobs_dir=X), interrupted with a job running, resumed with LocalSDK() (README's
+    form): the resumed SDK looked for the job in the cache dir ("no job.json for it"), and the rec, whose job
+    succeeded, was recorded failed. A resume given no jobs_dir looks where the run's jobs are."""
+    from tao_automl.errors import SweepInterrupted
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("TRAINER_SLEEP", "1")
+
+    def interrupt(rec: Any) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SweepInterrupted) as caught:
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "myjobs"), toy_skill).run(
+            automl_settings=_settings(automl_max_recommendations=2, automl_max_concurrent=1),
+            workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=interrupt)
+    done = AutoMLRunner(LocalSDK(), toy_skill).run(workspace_path=caught.value.run_dir, resume=True)
+    assert [h["status"] for h in done["history"]] == ["success", "success"], done["history"]
+    assert len(list((tmp_path / "myjobs").iterdir())) == 2  # the next rec's job went there too
+
+
 def test_an_eval_fn_that_returns_no_number_leaves_the_extracted_value(tmp_path: Path) -> None:
     """eval_fn -> float | None: a True became metric 1.0 (ranked best) and a "0.99" text 0.99; both are refused
     with a warning, as an exception in eval_fn is, and the value the job wrote is kept."""

@@ -1164,7 +1164,11 @@ def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None 
     recorded = ((meta.get("platform") or {}).get("options") or {}).get(key)
     recorded_run = meta.get("run_dir")
     if not recorded or not recorded_run or Path(recorded) != Path(recorded_run) / "jobs":
-        return  # the cache dir or a folder the caller chose
+        # the cache dir or a folder the run's caller chose: an SDK given none looks there (else the jobs in flight
+        # would be unknown to it, each recorded failed and its result lost); one given a folder keeps it
+        if recorded and not chosen and os.path.isdir(str(recorded)):
+            keep(recorded)
+        return
     # read only here: a remote Slurm's jobs_dir asks the cluster for its $HOME
     if not chosen or Path(getattr(target, key)) == Path(recorded):
         keep(run_dir / "jobs")
