@@ -744,3 +744,28 @@ def test_resume_detach_reports_a_run_the_orchestrator_refuses_instead_of_a_start
         detach.resume_detached(caught.value.run_dir)
     assert refused.value.exit_code == 2
     assert status_json(str(caught.value.run_dir))["orchestrator"]["alive"] is False
+
+
+def test_a_resume_whose_skill_is_gone_says_so_in_one_line_detached_or_not(tmp_path: Path) -> None:
+    """The model folder a run was made with, moved away: `resume --detach` answered exit 1 with a Python traceback
+    from the orchestrator (its runner was built outside its error handling), and neither form said that the skill
+    is the run's own or how to go on. Both now exit 2 with one line saying so."""
+    from conftest import write_skill
+    from tao_automl.errors import SweepInterrupted
+
+    def interrupt(rec: Any) -> None:
+        raise KeyboardInterrupt
+
+    skill = write_skill(tmp_path / "bank")
+    with pytest.raises(SweepInterrupted) as caught:
+        AutoMLRunner(LocalSDK(), skill, log_progress=False).run(
+            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                             "automl_max_concurrent": 1, "poll_interval_s": 0.2},
+            workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=interrupt)
+    run_dir = str(caught.value.run_dir)
+    (tmp_path / "bank").rename(tmp_path / "bank_moved")
+    for extra in ((), ("--detach",)):
+        done = cli("resume", run_dir, *extra)
+        assert done.returncode == 2, done.stderr
+        assert "the skill run run_" in done.stderr and "was made with cannot be loaded" in done.stderr
+        assert "put the model folder back there" in done.stderr and "Traceback" not in done.stderr, done.stderr

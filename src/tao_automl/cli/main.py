@@ -183,7 +183,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from tao_automl.experiment.store import read_meta
     from tao_automl.experiment.workspace import check_complete, existing_run_dir
     from tao_automl.platforms.registry import rebuild_sdk
-    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.runner.orchestrator import runner_for_run
 
     if getattr(args, "detach", False):
         from tao_automl.cli.agent_commands import cmd_resume_detached
@@ -199,7 +199,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
                              hint="an ask/tell run continues from Python: tao_automl.AutoML(..., resume=True)"
                              if ask_tell else "pass a folder made by `tao-automl run`")
     stored = meta["run_args"]
-    runner = AutoMLRunner(rebuild_sdk(run_dir, meta.get("platform")), stored["skill_dir"], stored["action"])
+    runner = runner_for_run(rebuild_sdk(run_dir, meta.get("platform")), run_dir, stored)
     view = _live(meta.get("metric", "metric"), args, runner)
     return _run_live(runner, view, args, run_dir, workspace_path=run_dir, resume=True)
 

@@ -16,19 +16,24 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tao_automl.errors import (
     EXIT_INTERRUPTED,
     EXIT_NO_RESULT,
     EXIT_OK,
     PlatformUnreachableError,
+    SkillError,
     TaoAutoMLError,
     UserInputError,
 )
 from tao_automl.experiment.holder import INFO_NAME, LOG_NAME, lock_holder, orchestrator_info
+
+if TYPE_CHECKING:
+    from tao_automl.runner.loop import AutoMLRunner
 
 __all__ = ["INFO_NAME", "LOG_NAME", "SNAPSHOT_NAME", "lock_holder", "orchestrator_info", "write_info"]
 
@@ -139,11 +144,25 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt("stop requested")
 
 
+def runner_for_run(sdk: Any, run_dir: Path, stored: Mapping[str, Any]) -> AutoMLRunner:
+    """The runner that resumes ``run_dir`` (its recorded skill and action); a skill that is no longer where the run
+    recorded it, or no longer loads, is a :class:`SkillError` saying it is the run's and how to go on."""
+    from tao_automl.runner.loop import AutoMLRunner
+
+    try:
+        return AutoMLRunner(sdk, stored["skill_dir"], stored["action"])
+    except SkillError as exc:
+        raise SkillError(f"the skill run {run_dir.name} was made with cannot be loaded: {exc.detail}",
+                         field="skill_dir", value=stored["skill_dir"], allowed=exc.allowed,
+                         hint="a resume takes the skill from where it was when the run started: put the model "
+                              "folder back there (as it was), or start a new run with the skill where it is now"
+                         ) from None
+
+
 def run_detached(run_dir: Path) -> int:
     """Resume the run in ``run_dir`` in this process until it ends; the exit code of ``tao-automl run``."""
     from tao_automl.experiment.store import read_meta
     from tao_automl.platforms.registry import rebuild_sdk
-    from tao_automl.runner.loop import AutoMLRunner
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     meta = read_meta(run_dir)
@@ -156,7 +175,11 @@ def run_detached(run_dir: Path) -> int:
     except UserInputError as exc:
         log.error("%s", exc)
         return EXIT_NO_RESULT
-    runner = AutoMLRunner(sdk, stored["skill_dir"], stored["action"])
+    try:
+        runner = runner_for_run(sdk, run_dir, stored)
+    except TaoAutoMLError as exc:  # the run's skill moved or broken: one line, the user's to fix (not a crash)
+        log.error("%s", exc)
+        return exc.exit_code
     metric = str(meta.get("metric", "metric"))
 
     def started(rec: Any) -> None:
