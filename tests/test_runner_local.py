@@ -146,6 +146,20 @@ def test_existing_run_folder_needs_resume(toy_skill: Path, tmp_path: Path) -> No
     assert again["progress"]["completed"] == 2  # a resumed run may raise its budget
 
 
+def test_a_python_resume_of_a_folder_without_a_run_names_workspace_path(toy_skill: Path, tmp_path: Path) -> None:
+    """run(workspace_path=<workspace or empty folder>, resume=True) was refused naming field "run_dir", which
+    run() has no argument of; it names workspace_path, and a workspace's runs are still the ones allowed."""
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    run_dir = runner.run(automl_settings=_settings(automl_max_recommendations=1), workspace_path=tmp_path / "ws",
+                         gpu_count=0)["run_dir"]
+    with pytest.raises(WorkspaceError, match="it is a workspace") as workspace:
+        runner.run(workspace_path=tmp_path / "ws", resume=True)
+    assert workspace.value.field == "workspace_path" and workspace.value.allowed == [run_dir]
+    with pytest.raises(WorkspaceError, match="holds no run") as empty:
+        runner.run(workspace_path=tmp_path / "nothing", resume=True)
+    assert empty.value.field == "workspace_path" and "tao-automl run`" not in str(empty.value.hint)
+
+
 def test_resume_checks_platform_arguments_and_refuses_a_budget_below_its_recs(toy_skill: Path, tmp_path: Path) -> None:
     """A resume checks what a fresh run checks: a misspelt platform argument is refused with a did-you-mean, and a
     budget below the recs the run already has is refused naming both; the run folder is left as it was."""

@@ -161,9 +161,12 @@ def check_complete(run_dir: Path, meta: Mapping[str, Any], field: str = "run_dir
         value=str(run_dir), hint="start the sweep again (a new run folder is made; this one can be deleted)")
 
 
-def existing_run_dir(path: str | Path) -> Path:
-    """The run folder to resume: it must already hold a run's state."""
+def existing_run_dir(path: str | Path, field: str = "run_dir") -> Path:
+    """The run folder to resume: it must already hold a run's state. ``field``: the argument that named it
+    (``run_dir`` of the CLI and tools, ``workspace_path`` of ``AutoMLRunner.run(resume=True)``)."""
     run_dir = Path(path).expanduser()
+    printed = ("the run folder printed by `tao-automl run`" if field == "run_dir" else
+               "the run folder of the run (its result's run_dir, or the runner's run_dir)")
     if not (run_dir / DB_NAME).exists():
         runs = sorted(p for p in run_dir.glob("run_*") if (p / DB_NAME).exists()) if run_dir.is_dir() else []
         if runs:  # a workspace: its runs are what is allowed (an agent has no `runs` command to list them)
@@ -171,13 +174,12 @@ def existing_run_dir(path: str | Path) -> Path:
             runs = [p.absolute() for p in runs]
             raise WorkspaceError(
                 f"{str(run_dir)!r} holds no run (no {DB_NAME}): it is a workspace; it holds these runs: "
-                f"{', '.join(p.name for p in runs[-5:])} (pass one of them)", field="run_dir", value=str(run_dir),
+                f"{', '.join(p.name for p in runs[-5:])} (pass one of them)", field=field, value=str(run_dir),
                 allowed=[str(p) for p in runs[-10:]],
                 hint=f"pass one of its run folders; the newest is {str(runs[-1])!r}")
-        raise WorkspaceError(f"{str(run_dir)!r} holds no run (no {DB_NAME})", field="run_dir",
+        raise WorkspaceError(f"{str(run_dir)!r} holds no run (no {DB_NAME})", field=field,
                              value=str(run_dir), allowed="a run folder made by `tao-automl run` (it holds state.db)",
-                             hint="pass the run folder printed by `tao-automl run`; `tao-automl runs WORKSPACE` "
-                                  "lists them")
+                             hint=f"pass {printed}; `tao-automl runs WORKSPACE` lists them")
     return run_dir
 
 

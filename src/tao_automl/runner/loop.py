@@ -203,7 +203,7 @@ class AutoMLRunner:
                     "mlflow": check_tracking_config("mlflow_config", mlflow_config)}
         self._observers = checked_observers(observers)
         if resume:
-            run_dir = existing_run_dir(given.workspace_path)
+            run_dir = existing_run_dir(given.workspace_path, field="workspace_path")
             with RunLock(run_dir):
                 # claimed once the run is taken: a refusal (a copy, a changed skill...) ends a detached resume's
                 # orchestrator before it is claimed, so `resume --detach` reports it instead of a started run
