@@ -25,6 +25,7 @@ from requests.adapters import HTTPAdapter
 from platform_helpers import start_with_spec_file
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus, UnknownJobError
+from tao_automl.platforms.lepton import sdk as lepton_sdk
 from tao_automl.platforms.lepton.sdk import LeptonSDK, lepton_job_name
 from tao_automl.platforms.lepton.state import epoch_seconds, to_status
 from tao_automl.platforms.registry import make_sdk
@@ -612,6 +613,22 @@ def test_a_log_longer_than_two_pages_comes_back_whole(lepton: FakeLepton, tmp_pa
     text = sdk.get_job_logs(job.id)
     assert text is not None and text.splitlines() == [str(i) for i in range(1, 16001)]
     assert sdk.get_job_logs(job.id, tail=3) == "15998\n15999\n16000\n"
+
+
+def test_a_log_longer_than_every_page_read_says_its_older_lines_were_not_fetched(
+        lepton: FakeLepton, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport faked at the HTTP layer. Paging stops after ``_LOG_PAGES`` full pages: the lines before them came
+    back as nothing, the log looking whole. Now its first line says that older lines were not fetched."""
+    monkeypatch.setattr(lepton_sdk, "_LOG_PAGE", 100)
+    monkeypatch.setattr(lepton_sdk, "_LOG_PAGES", 3)
+    sdk = _sdk()
+    job = sdk.create_job(None, "seq 1 1000", gpu_count=0, job_name="longer-log")
+    assert Conformance(_sdk, tmp_path / "s", timeout_s=30, poll_s=0.05).wait(sdk, job.id)[-1] is JobStatus.SUCCESS
+    text = sdk.get_job_logs(job.id)
+    assert text is not None
+    lines = text.splitlines()
+    assert lines[0].startswith("[tao-automl: the log has lines before these that were not fetched"), lines[:2]
+    assert lines[-1] == "1000" and "1" not in lines
 
 
 def test_an_answer_that_is_not_json_is_a_transient_platform_error(lepton: FakeLepton,

@@ -390,6 +390,11 @@ class LeptonSDK(PlatformBase):
             end = min(e[0] for e in page)
             if end <= start:
                 break
+        else:  # every page full: lines older than these were not fetched; said, never cut silently
+            logger.warning("lepton job %s: its log is longer than %d lines; only the newest were fetched", job_id,
+                           len(entries))
+            entries.append((min(e[0] for e in entries) - 1, "", f"[tao-automl: the log has lines before these that "
+                            f"were not fetched: only its newest {len(entries)} lines ({_LOG_PAGES} pages) are read]"))
         entries.sort(key=lambda e: e[0])
         return entries
 
