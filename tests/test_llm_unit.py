@@ -453,3 +453,22 @@ def test_an_autoresearch_verdict_names_the_rec_it_judges(tmp_path: Path) -> None
                 for e in store.events("autoresearch_verdict")}
     store.close()
     assert verdicts == {1: ("keep", 0.5), 2: ("keep", 0.2), 3: ("discard", 0.9)}
+
+
+def test_an_endpoint_that_wants_a_key_names_the_missing_or_refused_key() -> None:
+    """With no key set anywhere, a 401 said "the API key was rejected" (none was sent) with field null; a refused
+    key did not say which of the three places it came from. Now: no key -> field automl_settings.llm_api_key,
+    value null, "none is set"; a refused key -> the place it came from, its value redacted."""
+    from http_stub import canned_http
+    from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError
+
+    with canned_http(401, b'{"error": {"message": "invalid api key"}}') as url:
+        with pytest.raises(LLMEndpointError) as missing:
+            LLMClient(LLMConfig.resolve(url, "m", None, max_retries=0, env={})).preflight()
+        assert (missing.value.field, missing.value.value) == ("automl_settings.llm_api_key", None)
+        assert "none is set" in str(missing.value) and "rejected" not in str(missing.value)
+        with pytest.raises(LLMEndpointError) as refused:
+            LLMClient(LLMConfig.resolve(url, "m", None, max_retries=0, env={"NVIDIA_API_KEY": "s3cret"})).preflight()
+        assert (refused.value.field, refused.value.value) == ("NVIDIA_API_KEY", "<redacted>")
+        assert "rejected (HTTP 401; the key came from NVIDIA_API_KEY)" in str(refused.value)
+        assert "s3cret" not in str(refused.value.to_json())

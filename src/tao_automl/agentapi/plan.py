@@ -155,8 +155,8 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
             hint="start the LLM server (or check the network to it) and retry, or pass another --llm-endpoint; or "
                  "write the config by hand (`tao-automl skill --text` shows one)") from None
     except LLMEndpointError as exc:  # named as this command takes them
-        field = {"automl_settings.llm_model": "--llm-model", "automl_settings.llm_endpoint": "--llm-endpoint"}.get(
-            str(exc.field), exc.field or "--llm-model")
+        field = {"automl_settings.llm_model": "--llm-model", "automl_settings.llm_endpoint": "--llm-endpoint",
+                 "automl_settings.llm_api_key": "AUTOML_LLM_API_KEY"}.get(str(exc.field), exc.field or "--llm-model")
         raise LLMEndpointError(str(exc.detail),
                                field=field, value=exc.value, allowed=exc.allowed,
                                hint="pass --llm-model with a model the endpoint serves (and the key it takes in "

@@ -27,6 +27,7 @@ from tao_automl.errors import (
     require_extra,
 )
 from tao_automl.util.reach import unreachable_error
+from tao_automl.util.secrets import REDACTED
 from tao_automl.util.suggest import did_you_mean
 
 DEFAULT_TIMEOUT_S = 300.0  # generous: a slow endpoint answers late rather than making every call fall back
@@ -90,6 +91,8 @@ class LLMConfig:
     api_key: str | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_retries: int = DEFAULT_MAX_RETRIES
+    #: where the key came from (a settings key or an environment variable), named when it is refused
+    key_source: str | None = None
 
     @classmethod
     def resolve(cls, endpoint: str | None, model: str | None, api_key: str | None, *,
@@ -100,6 +103,9 @@ class LLMConfig:
         where = "automl_settings.llm_endpoint" if endpoint else "AUTOML_LLM_ENDPOINT"
         endpoint = endpoint or env.get("AUTOML_LLM_ENDPOINT")
         model = model or env.get("AUTOML_LLM_MODEL")
+        key_source = next((name for name, value in (("automl_settings.llm_api_key", api_key),
+                                                    ("AUTOML_LLM_API_KEY", env.get("AUTOML_LLM_API_KEY")),
+                                                    ("NVIDIA_API_KEY", env.get("NVIDIA_API_KEY"))) if value), None)
         key = api_key or env.get("AUTOML_LLM_API_KEY") or env.get("NVIDIA_API_KEY")
         if not endpoint:
             raise SettingsError("automl_settings.llm_endpoint: not set (nor AUTOML_LLM_ENDPOINT); "
@@ -110,7 +116,8 @@ class LLMConfig:
             raise SettingsError("automl_settings.llm_model: not set (nor AUTOML_LLM_MODEL); "
                                 "expected the model name the endpoint serves", field="automl_settings.llm_model",
                                 value=None, allowed="the model name the endpoint serves")
-        return cls(normalise_endpoint(endpoint, where), model, key or None, float(timeout_s), int(max_retries))
+        return cls(normalise_endpoint(endpoint, where), model, key or None, float(timeout_s), int(max_retries),
+                   key_source)
 
 
 @dataclass
@@ -184,8 +191,12 @@ class LLMClient:
         if isinstance(exc, openai.NotFoundError):
             return f"{self._where()}: not found (HTTP 404); check the URL (it should end in /v1) and the model name"
         if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            return (f"{self._where()}: the API key was rejected (HTTP {exc.status_code}); set "
-                    "automl_settings.llm_api_key, AUTOML_LLM_API_KEY or NVIDIA_API_KEY")
+            if self.config.api_key is None:
+                return (f"{self._where()}: the endpoint wants an API key (HTTP {exc.status_code}) and none is set; "
+                        "set automl_settings.llm_api_key, AUTOML_LLM_API_KEY or NVIDIA_API_KEY")
+            return (f"{self._where()}: the API key was rejected (HTTP {exc.status_code}; the key came from "
+                    f"{self.config.key_source or 'the settings'}); set automl_settings.llm_api_key, AUTOML_LLM_API_KEY "
+                    "or NVIDIA_API_KEY")
         if isinstance(exc, openai.APITimeoutError):
             return (f"{self._where()}: timed out: no answer within {self.config.timeout_s:g} s; raise "
                     "automl_settings.llm_timeout_s for a slow endpoint")
@@ -222,7 +233,13 @@ class LLMClient:
                     f"{self.explain(exc)}; {outcome}", field="automl_settings.llm_endpoint",
                     value=self.config.endpoint, allowed="an OpenAI-compatible endpoint that answers from here",
                     hint=f"start the LLM server (or check the network to it) and {retry}") from exc
-            if isinstance(exc, _openai().APIError):
+            openai = _openai()
+            if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+                raise LLMEndpointError(
+                    f"{self.explain(exc)}; {outcome}", field=self.config.key_source or "automl_settings.llm_api_key",
+                    value=None if self.config.api_key is None else REDACTED, allowed="an API key the endpoint accepts"
+                ) from exc
+            if isinstance(exc, openai.APIError):
                 raise LLMEndpointError(f"{self.explain(exc)}; {outcome}") from exc
             # it answered, but not as the OpenAI API does (a gateway's HTML page: the client fails on the body)
             raise LLMEndpointError(
