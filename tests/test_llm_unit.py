@@ -472,3 +472,40 @@ def test_an_endpoint_that_wants_a_key_names_the_missing_or_refused_key() -> None
         assert (refused.value.field, refused.value.value) == ("NVIDIA_API_KEY", "<redacted>")
         assert "rejected (HTTP 401; the key came from NVIDIA_API_KEY)" in str(refused.value)
         assert "s3cret" not in str(refused.value.to_json())
+
+
+def test_a_hybrid_plan_failure_with_fallback_error_stops_and_counts_no_fallback(tmp_path: Path) -> None:
+    """hybrid with llm_fallback: error recorded an `llm_fallback` for the plan that failed, so status said "LLM
+    fallbacks: 1 ... not made by the LLM" for a run that stopped with none; and a strategist that could not be
+    contacted stopped with exit 1, where `llm` says exit 3 (retry later). Both now go as for `llm`."""
+    import socket
+
+    from conftest import small_schema
+    from http_stub import CannedChat
+    from tao_automl import AutoML
+    from tao_automl.errors import EXIT_PLATFORM_UNREACHABLE
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.llm.client import LLMFailure, LLMUnreachable
+
+    chat = CannedChat({"phases": [{"algorithm": "mystery", "params": [], "fraction": 1}], "reasoning": "x"})
+    settings = {"algorithm": "hybrid", "metric": "val_loss", "automl_max_recommendations": 4,
+                "llm_endpoint": chat.url, "llm_model": "m", "llm_fallback": "error"}
+    try:
+        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
+        with pytest.raises(LLMFailure, match=r"no usable phase.*stopping the run"):
+            ml.next_recommendation()
+    finally:
+        chat.close()
+    store = RunStore(tmp_path / "ws", readonly=True)
+    meta, kinds = store.meta(), {k: len(store.events(k)) for k in ("llm_fallback", "llm_failure")}
+    store.close()
+    assert meta.get("llm_fallbacks", 0) == 0 and kinds == {"llm_fallback": 0, "llm_failure": 1}
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    hybrid = HybridBrain(_space(), LLMClient(LLMConfig(f"http://127.0.0.1:{port}/v1", "m", timeout_s=5,
+                                                       max_retries=0)), budget=4)
+    with pytest.raises(LLMUnreachable) as caught:
+        hybrid.suggest(1, [], np.random.default_rng(0))
+    assert caught.value.exit_code == EXIT_PLATFORM_UNREACHABLE and caught.value.field == "llm_endpoint"

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tao_automl.brain.llm.llm_brain import stop_error
 from tao_automl.brain.llm.research_program import (
     ProgramBrain,
     ResearchPhase,
@@ -101,10 +102,10 @@ class HybridBrain:
             self.records.append({"kind": "llm_call", "index": None, "purpose": "plan", **reply.usage})
             program = self.plan_from_answer(reply.data)
         except LLMFailure as exc:
+            if self.fallback == "error":  # the run stops: no plan comes from a fallback, so none is counted as one
+                self.records.append({"kind": "llm_failure", "index": None, "reason": str(exc)})
+                raise stop_error(self.client, exc) from exc
             self.records.append({"kind": "llm_fallback", "index": None, "policy": self.fallback, "reason": str(exc)})
-            if self.fallback == "error":
-                raise LLMFailure(f"{exc}; stopping the run (automl_settings.llm_fallback is 'error'; set it to "
-                                 "'bayesian' or 'random' to let a classical brain take over)") from exc
             print(f"[hybrid] {exc}; running one {self.fallback!r} phase instead", file=sys.stderr, flush=True)
             program = ResearchProgram((ResearchPhase("fallback", self.fallback, 1.0),))
             self.records.append({"kind": "llm_plan", "index": None, "source": f"fallback:{self.fallback}",

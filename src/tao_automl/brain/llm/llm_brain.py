@@ -32,6 +32,24 @@ log = logging.getLogger(__name__)
 MAX_TOKENS = 200
 
 
+def stop_error(client: LLMClient, exc: LLMFailure) -> LLMFailure:
+    """The error that stops a run under ``llm_fallback: error`` after ``exc``: an endpoint that could not be contacted
+    is exit 3 (retry later; a timeout names ``llm_timeout_s``), any other failure exit 1."""
+    text = (f"{exc}; stopping the run (automl_settings.llm_fallback is 'error'; set it to 'bayesian' or "
+            "'random' to let a classical brain take over)")
+    cause = exc.__cause__
+    if isinstance(cause, Exception) and LLMClient.timed_out(cause):  # up, perhaps, but slower than allowed
+        timeout = client.config.timeout_s
+        return LLMUnreachable(
+            text, field="llm_timeout_s", value=timeout,
+            hint=f"raise llm_timeout_s (now {timeout:g} s) when the endpoint is slow, or check that it runs; "
+                 "a new llm_timeout_s is given on resume from Python: AutoMLRunner(...).run(workspace_path="
+                 f"RUN_DIR, resume=True, automl_settings={{'llm_timeout_s': {max(120, 4 * timeout):g}}})")
+    if isinstance(cause, Exception) and LLMClient.unreachable(cause):
+        return LLMUnreachable(text, field="llm_endpoint", value=client.config.endpoint)
+    return LLMFailure(text)
+
+
 class LLMBrain:
     """LLM proposals, validated and repaired, with an explicit fallback policy."""
 
@@ -128,23 +146,9 @@ class LLMBrain:
         return config
 
     def _stop(self, index: int, exc: LLMFailure) -> None:
-        """``llm_fallback: error``: the run stops (no rec comes from a fallback, so none is counted as one); an
-        endpoint that could not be contacted is exit 3 (retry later), any other failure exit 1."""
+        """``llm_fallback: error``: the run stops (no rec comes from a fallback, so none is counted as one)."""
         self.records.append({"kind": "llm_failure", "index": index, "reason": str(exc)})
-        text = (f"{exc}; stopping the run (automl_settings.llm_fallback is 'error'; set it to 'bayesian' or "
-                "'random' to let a classical brain take over)")
-        cause = exc.__cause__
-        if isinstance(cause, Exception) and LLMClient.timed_out(cause):  # up, perhaps, but slower than allowed
-            timeout = self.client.config.timeout_s
-            raise LLMUnreachable(
-                text, field="llm_timeout_s", value=timeout,
-                hint=f"raise llm_timeout_s (now {timeout:g} s) when the endpoint is slow, or check that it runs; "
-                     "a new llm_timeout_s is given on resume from Python: AutoMLRunner(...).run(workspace_path="
-                     f"RUN_DIR, resume=True, automl_settings={{'llm_timeout_s': {max(120, 4 * timeout):g}}})"
-            ) from exc
-        if isinstance(cause, Exception) and LLMClient.unreachable(cause):
-            raise LLMUnreachable(text, field="llm_endpoint", value=self.client.config.endpoint) from exc
-        raise LLMFailure(text) from exc
+        raise stop_error(self.client, exc) from exc
 
     def _fall_back(self, index: int, reason: str, pending: Sequence[Config], rng: np.random.Generator) -> Config:
         self.counts["fallbacks"] += 1
