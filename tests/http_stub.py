@@ -42,11 +42,12 @@ def canned_http(status: int, body: bytes, content_type: str = "application/json"
 class CannedChat:
     """An OpenAI-compatible endpoint on a real socket that answers every chat completion with ``answer`` (the
     ``openai`` client talks to it unchanged: only the model behind it is replaced). ``asked`` counts the chat
-    completions answered."""
+    completions answered; ``prompts`` holds the user message of each."""
 
     def __init__(self, answer: dict[str, Any], slow_after: int | None = None, slow_s: float = 0.0) -> None:
         """``slow_after``: the chat completions after that many answered wait ``slow_s`` seconds first."""
         self.asked = 0
+        self.prompts: list[str] = []
         chat = self
         body = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
                            "choices": [{"index": 0, "finish_reason": "stop",
@@ -55,7 +56,9 @@ class CannedChat:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # the stdlib handler's name
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                chat.prompts.extend(m.get("content", "") for m in request.get("messages", [])
+                                    if m.get("role") == "user")
                 chat.asked += 1
                 if slow_after is not None and chat.asked > slow_after:
                     time.sleep(slow_s)

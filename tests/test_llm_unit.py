@@ -509,3 +509,47 @@ def test_a_hybrid_plan_failure_with_fallback_error_stops_and_counts_no_fallback(
     with pytest.raises(LLMUnreachable) as caught:
         hybrid.suggest(1, [], np.random.default_rng(0))
     assert caught.value.exit_code == EXIT_PLATFORM_UNREACHABLE and caught.value.field == "llm_endpoint"
+
+
+def test_a_reopened_run_does_not_ask_its_analyses_again_and_keeps_the_ranges_they_narrowed(tmp_path: Path) -> None:
+    """Reopening a run with the LLM analyzer on replayed its results through the analyzer: one LLM call per analysis
+    already made (3 here; 10 for 50 results at interval 5, each up to llm_timeout_s), none of them recorded, and the
+    search space taken from answers nobody saw. The reopened run asks nothing until a new result is due an analysis
+    and proposes in the range the last recorded analysis narrowed."""
+    from conftest import small_schema
+    from http_stub import CannedChat
+    from tao_automl import AutoML
+    from tao_automl.experiment.store import RunStore
+
+    answer = {"config": {"train.optim.lr": 0.1, "train.layers": 2, "train.act": "relu", "train.flag": False},
+              "reasoning": "r", "patterns": "p", "converged": False,
+              "ranges": {"train.optim.lr": {"low": 0.05, "high": 0.2}}}
+    settings = {"algorithm": "llm", "metric": "val_loss", "automl_max_recommendations": 6,
+                "automl_max_concurrent": 1, "llm_endpoint": "", "llm_model": "m", "llm_analyzer_enabled": True,
+                "llm_analyzer_interval": 1, "llm_analyzer_narrow_ranges": True}
+    chat = CannedChat(answer)
+    try:
+        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings={**settings, "llm_endpoint": chat.url},
+                    log_progress=False)
+        for _ in range(3):
+            for rec in ml.next_recommendation():
+                ml.report_result(rec.id, 1.0 + rec.id)
+        del ml
+    finally:
+        chat.close()
+    again_chat = CannedChat(answer)  # the reopened run talks to this one: every call it makes is counted here
+    try:
+        again = AutoML(tmp_path / "ws", resume=True, log_progress=False,
+                       settings={"llm_endpoint": again_chat.url})
+        opened = again_chat.asked
+        (rec,) = again.next_recommendation()
+        proposal_prompts = again_chat.prompts[opened:]
+        again.report_result(rec.id, 0.5)  # the 4th result: an analysis is due
+    finally:
+        again_chat.close()
+    assert opened == 0 and all("Propose the next config" in p for p in proposal_prompts)
+    assert "- train.optim.lr: [0.05, 0.2]" in proposal_prompts[0]
+    store = RunStore(tmp_path / "ws", readonly=True)
+    analyses = [e["payload"]["results"] for e in store.events("llm_analysis")]
+    store.close()
+    assert analyses == [1, 2, 3, 4]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tao_automl.brain.base import Brain
-from tao_automl.brain.llm.analyzer import LLMAnalyzer
+from tao_automl.brain.llm.analyzer import LLMAnalyzer, narrow_space
 from tao_automl.llm.client import LLMClient, LLMFailure, LLMUnreachable
 from tao_automl.llm.prompts import SYSTEM, compact, proposal_prompt, proposal_schema
 from tao_automl.llm.validation import config_key, make_unique, repair_config
@@ -53,6 +53,9 @@ def stop_error(client: LLMClient, exc: LLMFailure) -> LLMFailure:
 class LLMBrain:
     """LLM proposals, validated and repaired, with an explicit fallback policy."""
 
+    #: the journal kinds :meth:`restore_records` reads when a run is reopened
+    RESTORED_KINDS = ("llm_analysis",)
+
     def __init__(self, space: SearchSpace, client: LLMClient, *, fallback: str = "error", max_reasks: int = 2,
                  analyzer: Mapping[str, Any] | None = None, budget: int | None = None,
                  research_program: Any = None, seed: int = 0, max_tokens: int = MAX_TOKENS) -> None:
@@ -68,6 +71,8 @@ class LLMBrain:
         self.records: list[dict[str, Any]] = []
         self.counts = {"calls": 0, "repairs": 0, "reasks": 0, "fallbacks": 0}
         self._fallback_brain: Brain | None = None
+        #: results already analysed (a reopened run's replayed results are not analysed again)
+        self._analysed_upto = 0
         opts = dict(analyzer or {})
         self.analyzer = (LLMAnalyzer(client, space, interval=int(opts.get("interval", 5)),
                                      narrow_ranges=bool(opts.get("narrow_ranges", False)))
@@ -89,8 +94,24 @@ class LLMBrain:
         self.history.append((dict(config), value))
         if self._fallback_brain is not None:
             self._fallback_brain.observe(config, value)
-        if self.analyzer is not None and self.analyzer.due(len(self.history)):
+        if self.analyzer is not None and self.analyzer.due(len(self.history)) \
+                and len(self.history) > self._analysed_upto:
             self._analyse()
+
+    def restore_records(self, events: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        """A reopened run (called before its results are replayed): the analyses it recorded are not asked for
+        again, and the ranges the last one narrowed are searched on."""
+        analyses = [e["payload"] for e in events.get("llm_analysis") or []]
+        if self.analyzer is None or not analyses:
+            return
+        # each analysis due was recorded once (an answer or an error); runs from before "results" was kept
+        self._analysed_upto = max(int(a.get("results") or (i + 1) * self.analyzer.interval)
+                                  for i, a in enumerate(analyses))
+        done = [a for a in analyses if "error" not in a]
+        if done:
+            ranges = {name: {"low": bounds[0], "high": bounds[1]}
+                      for name, bounds in (done[-1].get("narrowed") or {}).items()}
+            self.search_space = narrow_space(self.space, ranges, None)
 
     def drain_records(self) -> list[dict[str, Any]]:
         records, self.records = self.records, []
@@ -172,9 +193,11 @@ class LLMBrain:
         try:
             analysis = self.analyzer.analyse(self.history)
         except LLMFailure as exc:
-            self.records.append({"kind": "llm_analysis", "index": None, "error": str(exc)})
+            self.records.append({"kind": "llm_analysis", "index": None, "error": str(exc),
+                                 "results": len(self.history)})
             log.warning("LLM analysis failed: %s", exc)
             return
         self.records.append({"kind": "llm_call", "index": None, "purpose": "analysis", **analysis.usage})
-        self.records.append({"kind": "llm_analysis", "index": None, **analysis.to_json()})
+        self.records.append({"kind": "llm_analysis", "index": None, **analysis.to_json(),
+                             "results": len(self.history)})
         self.search_space = analysis.space
