@@ -553,3 +553,34 @@ def test_a_reopened_run_does_not_ask_its_analyses_again_and_keeps_the_ranges_the
     analyses = [e["payload"]["results"] for e in store.events("llm_analysis")]
     store.close()
     assert analyses == [1, 2, 3, 4]
+
+
+def test_an_autoresearch_that_gave_up_is_complete_in_ask_tell(tmp_path: Path) -> None:
+    """After autoresearch gave up (3 failed recs in a row) `next_recommendation()` returned [] but `is_complete()`
+    stayed False, so the ask/tell loop `while not ml.is_complete()` spun for ever, and finish() said "stopped" with
+    no reason. The run is now complete, and ends "finished" saying why it made fewer recs than its budget."""
+    from conftest import small_schema
+    from http_stub import CannedChat
+    from tao_automl import AutoML
+
+    chat = CannedChat({"config": {"train.optim.lr": 0.1, "train.layers": 2, "train.act": "relu",
+                                  "train.flag": False}, "reasoning": "r"})
+    settings = {"algorithm": "autoresearch", "metric": "val_loss", "automl_max_recommendations": 8,
+                "automl_max_concurrent": 1, "llm_endpoint": chat.url, "llm_model": "m"}
+    asks = 0
+    try:
+        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
+        while not ml.is_complete() and asks < 20:
+            asks += 1
+            for rec in ml.next_recommendation():
+                if rec.id == 1:
+                    ml.report_result(rec.id, 0.5)
+                else:
+                    ml.report_result(rec.id, None, status="failure", message="diverged")
+        summary = ml.finish()
+    finally:
+        chat.close()
+    assert asks == 4 and summary["progress"]["completed"] == 4
+    assert summary["progress"]["state"] == "finished"
+    assert summary["progress"]["stop_reason"] == ("the sweep ended after 4 of 8 recs: autoresearch stopped: 3 failed "
+                                                  "recs in a row")

@@ -347,9 +347,12 @@ class AutoML:
             return self._final
         self._final_complete = self._exp.is_complete()
         state = "finished" if self._final_complete else "stopped"
-        reason = self._no_result_reason() if self._final_complete else None
+        # fewer recs than the budget (autoresearch gave up): stop_reason says why
+        early = self._exp.record_ended_early() if self._final_complete else None
+        reason = self._no_result_reason(early is not None) if self._final_complete else None
         if reason is not None:  # every rec ended and none succeeded: not a finished sweep
             state = "failed"
+            reason = f"{early}. {reason[0].upper()}{reason[1:]}" if early else reason
             self._exp.store.set_meta({"stop_reason": reason}, event="sweep_stopped")
         self._exp.end(state)  # before the summary: it shows the ended run (its state, no ETA)
         # told once the end is stored (the trackers read it), before the summary: it shows their failures, this one's
@@ -362,13 +365,14 @@ class AutoML:
         self._release()
         return summary
 
-    def _no_result_reason(self) -> str | None:
-        """Why a complete run has no result (none of its recs succeeded), or None when one did."""
+    def _no_result_reason(self, ended_early: bool = False) -> str | None:
+        """Why a complete run has no result (none of its recs succeeded), or None when one did; ``ended_early``: its
+        brain stopped before the budget was handed out."""
         if self._exp.summary()["best"] is not None:
             return None
+        why = "its brain proposes no more recs" if ended_early else "every rec of this run's budget was handed out"
         return no_result_message(self._exp.recs(), self._exp.run_dir, budget_left=False,
-                                 step="fix the cause in the training code, then start a new run (every rec of this "
-                                      "run's budget was handed out)")
+                                 step=f"fix the cause in the training code, then start a new run ({why})")
 
 
 def _as_json(value: Any) -> Any:

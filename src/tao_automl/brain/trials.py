@@ -128,6 +128,11 @@ class ClassicScheduler(SingleFidelityScheduler):
     def observe(self, trial_id: int, value: float | None, budget: int | None) -> None:
         self.brain.observe(self._trials[trial_id].config, value)
 
+    def is_finished(self, n_created: int) -> bool:
+        """The budget is spent, or the brain stopped proposing for good (``autoresearch`` after failed recs in a
+        row sets ``stopped``)."""
+        return super().is_finished(n_created) or bool(getattr(self.brain, "stopped", False))
+
     def prepare(self, interrupt: Callable[[], bool] | None = None, upcoming: Upcoming | None = None) -> None:
         """Let the brain use idle time (jobs running) for work its next proposal needs (see :func:`prepare_next`)."""
         prepare_next(self.brain, interrupt, upcoming)

@@ -564,6 +564,18 @@ class Experiment:
         spent = self.n_created >= self.budget or self.scheduler.is_finished(self.n_created)
         return spent and not self._open
 
+    def record_ended_early(self) -> str | None:
+        """Why a complete run made fewer recs than its budget (stored as its ``stop_reason`` and logged), or None."""
+        if self.n_created >= self.budget:
+            return None
+        stopped = self.store.events("autoresearch_stopped")
+        why = (f"autoresearch stopped: {stopped[-1]['payload'].get('reason')}" if stopped
+               else f"the {self.settings.algorithm} brain proposed no further recs")
+        reason = f"the sweep ended after {self.n_created} of {self.budget} recs: {why}"
+        log.warning("%s", reason)
+        self.store.set_meta({"stop_reason": reason}, event="sweep_ended_early")
+        return reason
+
     def record_tracking_errors(self, failed: dict[str, dict[str, Any]], first_here: list[str]) -> None:
         """Add this process's tracker failures to the run's record (the ``record`` of
         :class:`~tao_automl.tracking.base.ObserverSet`): in its store, or once it is closed (a tracker told of the

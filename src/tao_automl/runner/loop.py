@@ -1058,15 +1058,7 @@ class AutoMLRunner:
 
     def _ended_early(self, exp: Experiment) -> str | None:
         """Why a finished sweep ran fewer recs than its budget (stored in the run's meta), or None."""
-        if exp.n_created >= exp.budget:
-            return None
-        stopped = exp.store.events("autoresearch_stopped")
-        why = (f"autoresearch stopped: {stopped[-1]['payload'].get('reason')}" if stopped
-               else f"the {exp.settings.algorithm} brain proposed no further recs")
-        reason = f"the sweep ended after {exp.n_created} of {exp.budget} recs: {why}"
-        log.warning("%s", reason)
-        exp.store.set_meta({"stop_reason": reason}, event="sweep_ended_early")
-        return reason
+        return exp.record_ended_early()
 
     def _check_fail_fast(self, exp: Experiment, row: RecRow) -> None:
         """Raise :class:`_FailFast` when ``row`` (just finished) is the K-th failure of one cause and no rec has
