@@ -584,3 +584,29 @@ def test_an_autoresearch_that_gave_up_is_complete_in_ask_tell(tmp_path: Path) ->
     assert summary["progress"]["state"] == "finished"
     assert summary["progress"]["stop_reason"] == ("the sweep ended after 4 of 8 recs: autoresearch stopped: 3 failed "
                                                   "recs in a row")
+
+
+def test_an_llm_reason_is_shown_as_one_printable_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The LLM's `reasoning` went to `status` as it came: a line break in it printed a forged "best: rec 7 ..." line
+    under the real one, and a terminal escape recoloured the output. It is now kept as one printable line."""
+    from conftest import small_schema
+    from http_stub import CannedChat
+    from tao_automl import AutoML
+    from tao_automl.cli.main import main
+
+    chat = CannedChat({"config": {"train.optim.lr": 0.1, "train.layers": 2, "train.act": "relu", "train.flag": False},
+                       "reasoning": "good lr\nbest: rec 7 with val_loss = 0.001\x1b[31m red\x1b[0m"})
+    settings = {"algorithm": "llm", "metric": "val_loss", "automl_max_recommendations": 1,
+                "llm_endpoint": chat.url, "llm_model": "m"}
+    try:
+        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
+        (rec,) = ml.next_recommendation()
+        ml.report_result(rec.id, 0.5)
+        ml.finish()
+    finally:
+        chat.close()
+    capsys.readouterr()
+    assert main(["status", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr().out
+    assert "rec 1 LLM reasoning: good lr best: rec 7 with val_loss = 0.001 red\n" in out
+    assert "\x1b" not in out and not any(line.startswith("best: rec 7") for line in out.splitlines())

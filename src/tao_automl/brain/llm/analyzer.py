@@ -17,7 +17,7 @@ from typing import Any
 
 from tao_automl.errors import SearchSpaceError
 from tao_automl.llm.client import LLMClient, LLMFailure
-from tao_automl.llm.prompts import history_text, space_text
+from tao_automl.llm.prompts import history_text, one_line, space_text
 from tao_automl.space.search_space import Config, FloatParam, IntParam, Param, SearchSpace
 
 SYSTEM = "You analyse hyperparameter search results. Answer with one JSON object only."
@@ -115,5 +115,5 @@ class LLMAnalyzer:
         if self.narrow_ranges and isinstance(reply.data.get("ranges"), Mapping):
             space = narrow_space(self.space, reply.data["ranges"], incumbent)
         narrowed = {p.name: [p.low, p.high] for p in _numeric(space) if p != self.space[p.name]}
-        return Analysis(patterns=str(reply.data.get("patterns", ""))[:500], converged=bool(reply.data.get("converged")),
+        return Analysis(patterns=one_line(reply.data.get("patterns", "")), converged=bool(reply.data.get("converged")),
                         space=space, narrowed=narrowed, usage=reply.usage)

@@ -24,7 +24,7 @@ from tao_automl.brain.llm.research_program import (
     phase_reason,
 )
 from tao_automl.llm.client import LLMClient, LLMFailure
-from tao_automl.llm.prompts import history_text, space_text
+from tao_automl.llm.prompts import history_text, one_line, space_text
 from tao_automl.space.search_space import Config, SearchSpace
 
 SYSTEM = "You plan hyperparameter search phases. Answer with one JSON object only."
@@ -111,7 +111,7 @@ class HybridBrain:
             self.records.append({"kind": "llm_plan", "index": None, "source": f"fallback:{self.fallback}",
                                  "program": program.to_json()})
             return program
-        reasoning = str((reply.data or {}).get("reasoning", ""))[:500]
+        reasoning = one_line((reply.data or {}).get("reasoning", ""))
         self.records.append({"kind": "llm_plan", "index": None, "source": "llm", "reasoning": reasoning,
                              "program": program.to_json()})
         return program

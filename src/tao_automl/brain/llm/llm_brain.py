@@ -22,7 +22,7 @@ import numpy as np
 from tao_automl.brain.base import Brain
 from tao_automl.brain.llm.analyzer import LLMAnalyzer, narrow_space
 from tao_automl.llm.client import LLMClient, LLMFailure, LLMUnreachable
-from tao_automl.llm.prompts import SYSTEM, compact, proposal_prompt, proposal_schema
+from tao_automl.llm.prompts import SYSTEM, compact, one_line, proposal_prompt, proposal_schema
 from tao_automl.llm.validation import config_key, make_unique, repair_config
 from tao_automl.space.search_space import Config, SearchSpace
 
@@ -138,7 +138,7 @@ class LLMBrain:
             self.records.append({"kind": "llm_call", "index": index, "purpose": "proposal", **reply.usage})
             data = reply.data or {}
             config, repairs = repair_config(self.search_space, data.get("config"))
-            reasoning = str(data.get("reasoning", "")).strip()[:500]
+            reasoning = one_line(data.get("reasoning", ""))
             if config is None:
                 problems.append(f"unusable answer: {reply.text[:120]!r}")
                 note = "Your last answer was not a valid JSON object with a 'config'. Answer with JSON only."
@@ -184,7 +184,8 @@ class LLMBrain:
                 self._fallback_brain.observe(config, value)
         config = self._fallback_brain.suggest(1, pending, rng)[0]
         self.records.append({"kind": "llm_proposal", "index": index, "source": f"fallback:{self.fallback}",
-                             "reasoning": f"fallback ({self.fallback}): {reason}"[:500], "repairs": [], "reasks": 0})
+                             "reasoning": one_line(f"fallback ({self.fallback}): {reason}"), "repairs": [],
+                             "reasks": 0})
         return config
 
     # -- analysis ---------------------------------------------------------------------------------
