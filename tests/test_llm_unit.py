@@ -610,3 +610,23 @@ def test_an_llm_reason_is_shown_as_one_printable_line(tmp_path: Path, capsys: py
     out = capsys.readouterr().out
     assert "rec 1 LLM reasoning: good lr best: rec 7 with val_loss = 0.001 red\n" in out
     assert "\x1b" not in out and not any(line.startswith("best: rec 7") for line in out.splitlines())
+
+
+def test_no_usable_proposal_counts_every_answer_received() -> None:
+    """An LLM answering prose said "no usable proposal after 3 answers" when 9 had come (each of the 3 requests is
+    asked again by the client, up to 3 times, while its answer is not JSON)."""
+    import json
+
+    from http_stub import canned_http
+    from tao_automl.brain.llm.llm_brain import LLMBrain
+    from tao_automl.llm.client import PARSE_ATTEMPTS, LLMFailure
+
+    body = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": "I think lr 0.01 is good"}}]}).encode()
+    with canned_http(200, body) as url:
+        brain = LLMBrain(_space(), LLMClient(LLMConfig(url, "m", timeout_s=10, max_retries=0)), fallback="error",
+                         max_reasks=2)
+        with pytest.raises(LLMFailure) as caught:
+            brain.suggest(1, [], np.random.default_rng(0))
+    assert f"no usable proposal after {3 * PARSE_ATTEMPTS} answers" in str(caught.value)

@@ -130,11 +130,13 @@ class LLMBrain:
         reasks = 0
         last: tuple[Config, list[str], str] | None = None
         problems: list[str] = []
+        answers = 0  # every answer received (the client asks again itself for one that is not JSON)
         for attempt in range(1 + self.max_reasks):
             seed = self.seed * 1000 + len(self.history) + attempt
             reply = self.client.ask_json(SYSTEM, self.prompt(list(pending), note), proposal_schema(self.search_space),
                                          max_tokens=self.max_tokens, seed=seed)
             self.counts["calls"] += 1
+            answers += 1 + int(reply.usage.get("reasks") or 0)
             self.records.append({"kind": "llm_call", "index": index, "purpose": "proposal", **reply.usage})
             data = reply.data or {}
             config, repairs = repair_config(self.search_space, data.get("config"))
@@ -151,7 +153,7 @@ class LLMBrain:
             if attempt < self.max_reasks:
                 reasks += 1
         if last is None:
-            raise LLMFailure(f"no usable proposal after {1 + self.max_reasks} answers ({'; '.join(problems[-2:])})")
+            raise LLMFailure(f"no usable proposal after {answers} answers ({'; '.join(problems[-2:])})")
         config, repairs, reasoning = last
         unique, note_ = make_unique(self.space, config, seen, rng)
         return self._accept(index, unique, [*repairs, *([note_] if note_ else [])], reasoning, reasks, problems)
