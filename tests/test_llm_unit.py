@@ -11,6 +11,7 @@ import pytest
 
 from tao_automl.brain.llm.analyzer import narrow_space
 from tao_automl.brain.llm.hybrid import HybridBrain
+from tao_automl.brain.llm.llm_brain import LLMBrain
 from tao_automl.brain.llm.research_program import ProgramBrain, ResearchProgram
 from tao_automl.errors import SettingsError
 from tao_automl.llm.client import LLMClient, LLMConfig, normalise_endpoint, parse_json_object
@@ -630,3 +631,25 @@ def test_no_usable_proposal_counts_every_answer_received() -> None:
         with pytest.raises(LLMFailure) as caught:
             brain.suggest(1, [], np.random.default_rng(0))
     assert f"no usable proposal after {3 * PARSE_ATTEMPTS} answers" in str(caught.value)
+
+
+def test_a_float_given_as_a_whole_number_is_the_same_config_as_its_float() -> None:
+    """The real 270M model answered `"momentum": 0` for a float param: the rec kept the int 0, so a later `0.0` (or a
+    config run with 0.0) was not seen as the same config (the identity compares reprs) and ran again, and the spec
+    got an int for a float. A whole number for a float param is now that float, and its repeat a duplicate."""
+    from http_stub import CannedChat
+
+    space = _space()
+    ran = {"opt.lr": 1.0, "layers": 3, "act": "tanh", "flag": False}
+    config, notes = repair_config(space, {**ran, "opt.lr": 1})
+    assert notes == [] and isinstance(config["opt.lr"], float)  # type: ignore[index]
+    chat = CannedChat({"config": {**ran, "opt.lr": 1}, "reasoning": "r"})
+    try:
+        brain = LLMBrain(space, LLMClient(LLMConfig(chat.url, "m", timeout_s=10, max_retries=0)), max_reasks=1)
+        brain.observe(ran, 0.5)
+        (proposed,) = brain.suggest(1, [], np.random.default_rng(0))
+    finally:
+        chat.close()
+    assert config_key(space, proposed) != config_key(space, ran) and proposed != ran
+    assert [r["rejected"] for r in brain.records if r["kind"] == "llm_proposal"] == [
+        ['duplicate proposal {"opt.lr": 1.0, "layers": 3, "act": "tanh", "flag": false}'] * 2]

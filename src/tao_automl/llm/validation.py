@@ -62,7 +62,8 @@ def _repair_value(p: Param, value: Any) -> tuple[Any, str | None]:
     """(a valid value, a note when it had to change)."""
     numeric_kind = isinstance(p, (FloatParam, IntParam, IntGridParam))
     if p.contains(value) and not (numeric_kind and isinstance(value, bool)):
-        return value, None
+        # a float param's whole number (JSON `0`) is the float every other config holds: 0 and 0.0 are one config
+        return (float(value), None) if isinstance(p, FloatParam) else (value, None)
     if numeric_kind:
         number = _number(value)
         if number is None or not math.isfinite(number):
