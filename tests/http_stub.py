@@ -44,8 +44,10 @@ class CannedChat:
     ``openai`` client talks to it unchanged: only the model behind it is replaced). ``asked`` counts the chat
     completions answered; ``prompts`` holds the user message of each."""
 
-    def __init__(self, answer: dict[str, Any], slow_after: int | None = None, slow_s: float = 0.0) -> None:
-        """``slow_after``: the chat completions after that many answered wait ``slow_s`` seconds first."""
+    def __init__(self, answer: dict[str, Any], slow_after: int | None = None, slow_s: float = 0.0,
+                 no_schema: bool = False) -> None:
+        """``slow_after``: the chat completions after that many answered wait ``slow_s`` seconds first;
+        ``no_schema``: a request asking for JSON-schema output (``response_format``) is refused with HTTP 400."""
         self.asked = 0
         self.prompts: list[str] = []
         chat = self
@@ -62,6 +64,14 @@ class CannedChat:
                 chat.asked += 1
                 if slow_after is not None and chat.asked > slow_after:
                     time.sleep(slow_s)
+                if no_schema and "response_format" in request:
+                    refused = b'{"error": {"message": "response_format is not supported"}}'
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(refused)))
+                    self.end_headers()
+                    self.wfile.write(refused)
+                    return
                 try:
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")

@@ -653,3 +653,27 @@ def test_a_float_given_as_a_whole_number_is_the_same_config_as_its_float() -> No
     assert config_key(space, proposed) != config_key(space, ran) and proposed != ran
     assert [r["rejected"] for r in brain.records if r["kind"] == "llm_proposal"] == [
         ['duplicate proposal {"opt.lr": 1.0, "layers": 3, "act": "tanh", "flag": false}'] * 2]
+
+
+def test_a_request_refused_with_and_without_the_schema_keeps_json_schema_output() -> None:
+    """Any HTTP 400 (a prompt over the server's context size, here) switched JSON-schema output off for the rest of
+    the run, though the server has it: every later answer was free text, which a small model rarely gets right. The
+    schema is now dropped only when the same request without it is answered."""
+    import json
+
+    from http_stub import CannedChat, canned_http
+    from tao_automl.llm.client import LLMFailure
+
+    body = json.dumps({"error": {"code": 400, "message": "the request exceeds the available context size",
+                                 "type": "exceed_context_size_error"}}).encode()
+    with canned_http(400, body) as url:
+        client = LLMClient(LLMConfig(url, "m", timeout_s=10, max_retries=0))
+        with pytest.raises(LLMFailure, match="HTTP 400"):
+            client.ask_json("system", "user", {"type": "object"})
+    assert client.structured
+    chat = CannedChat({"a": 1}, no_schema=True)  # a server without JSON-schema output: free text from then on
+    try:
+        plain = LLMClient(LLMConfig(chat.url, "m", timeout_s=10, max_retries=0))
+        assert plain.ask_json("system", "user", {"type": "object"}).data == {"a": 1} and not plain.structured
+    finally:
+        chat.close()

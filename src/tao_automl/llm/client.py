@@ -300,8 +300,11 @@ class LLMClient:
                            "json_schema": {"name": "answer", "schema": dict(schema), "strict": True}}
                     response = api.chat.completions.create(**kwargs, response_format=fmt)
                 except openai.BadRequestError:
+                    # refused without the schema too (a prompt over the context size, say): that 400 was not about
+                    # JSON-schema output, which is kept for the next calls
+                    response = api.chat.completions.create(**kwargs)
                     self.structured = False  # the server has no JSON-schema output: parse free text instead
-            if not self.structured:
+            else:
                 response = api.chat.completions.create(**kwargs)
         except openai.APIError as exc:
             raise LLMFailure(self.explain(exc)) from exc
