@@ -677,3 +677,18 @@ def test_a_request_refused_with_and_without_the_schema_keeps_json_schema_output(
         assert plain.ask_json("system", "user", {"type": "object"}).data == {"a": 1} and not plain.structured
     finally:
         chat.close()
+
+
+@pytest.mark.parametrize("algorithm", ["llm", "autoresearch"])
+def test_a_phase_plan_for_an_algorithm_that_reads_only_text_is_refused(algorithm: str) -> None:
+    """`llm` and `autoresearch` read `research_program` only as free text for their prompts: a phase plan (or a
+    number) given to them was dropped unread, with no word. It is refused naming the field; hybrid still takes it."""
+    plan = {"phases": [{"algorithm": "random", "budget": 2}]}
+    with pytest.raises(SettingsError) as caught:
+        AutoMLSettings.from_mapping({"algorithm": algorithm, "research_program": plan})
+    assert (caught.value.field, caught.value.value) == ("automl_settings.research_program", plan)
+    assert "hybrid" in str(caught.value)
+    with pytest.raises(SettingsError, match="research_program"):
+        AutoMLSettings.from_mapping({"algorithm": algorithm, "research_program": 42})
+    assert AutoMLSettings.from_mapping({"algorithm": algorithm, "research_program": "tune lr first"})
+    assert AutoMLSettings.from_mapping({"algorithm": "hybrid", "research_program": plan})

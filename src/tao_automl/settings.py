@@ -274,6 +274,13 @@ class AutoMLSettings:
         """Check every field (a directly built instance too); raise :class:`SettingsError` naming the first bad one."""
         _typed(asdict(self))
         check_consistent(self.algorithm, self.metric, self.direction, self.objectives, self.metric_weights)
+        if self.algorithm in ("llm", "autoresearch") and not isinstance(self.research_program, (str, type(None))):
+            # these put the text in their prompts; a phase plan (or any other value) would be dropped unread
+            raise SettingsError(
+                f"automl_settings.research_program: {self.research_program!r} is not allowed with algorithm "
+                f"{self.algorithm!r}; expected free-text directives (a string). A phase plan is run by algorithm "
+                "'hybrid'", field="automl_settings.research_program", value=self.research_program,
+                allowed="a string (free-text directives)")
 
     @property
     def resolved_direction(self) -> str:
