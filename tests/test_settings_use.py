@@ -51,6 +51,10 @@ def test_a_setting_the_algorithm_ignores_is_named_with_who_uses_it() -> None:
     assert unused_settings(["auto_multifidelity"], "auto", "bayesian") == []
     assert "it picked 'bayesian'" in unused_settings(["automl_max_epochs"], "auto", "bayesian")[0]
     assert unused_settings(["research_program"], "hybrid") == []
+    # hybrid takes the analyzer options and runs no analyzer: its run said nothing of the analysis it never made
+    assert unused_settings(["llm_analyzer_enabled", "llm_fallback"], "hybrid") == [
+        "automl_settings.llm_analyzer_enabled has no effect with algorithm 'hybrid' (read only by llm, autoresearch)"]
+    assert unused_settings(["llm_analyzer_enabled"], "autoresearch") == []
 
 
 def test_preflight_and_the_run_plan_name_a_setting_the_algorithm_ignores(

@@ -26,9 +26,10 @@ READ_BY: dict[str, tuple[str, ...]] = {
     "llm_fallback": LLM,
     "llm_timeout_s": LLM,
     "llm_max_retries": LLM,
-    "llm_analyzer_enabled": LLM,
-    "llm_analyzer_interval": LLM,
-    "llm_analyzer_narrow_ranges": LLM,
+    # hybrid's phases are run by classical brains: no analyzer reads their results
+    "llm_analyzer_enabled": ("llm", "autoresearch"),
+    "llm_analyzer_interval": ("llm", "autoresearch"),
+    "llm_analyzer_narrow_ranges": ("llm", "autoresearch"),
 }
 
 
