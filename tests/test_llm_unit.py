@@ -692,3 +692,14 @@ def test_a_phase_plan_for_an_algorithm_that_reads_only_text_is_refused(algorithm
         AutoMLSettings.from_mapping({"algorithm": algorithm, "research_program": 42})
     assert AutoMLSettings.from_mapping({"algorithm": algorithm, "research_program": "tune lr first"})
     assert AutoMLSettings.from_mapping({"algorithm": "hybrid", "research_program": plan})
+
+
+def test_a_proposal_written_nested_as_in_a_spec_is_read_by_its_dotted_names() -> None:
+    """An answer `{"train": {"optim": {"lr": 0.3}}, ...}` (the spec's own shape) was read as two unknown keys: every
+    value the LLM chose was dropped and the rec ran the defaults, counted as the LLM's proposal. Nested objects are
+    now read as the dotted names they spell; what no param matches is still dropped and said."""
+    space = _space()
+    config, notes = repair_config(space, {"opt": {"lr": 0.3, "beta": 0.9}, "layers": 4, "act": "tanh",
+                                          "flag": True})
+    assert config == {"opt.lr": 0.3, "layers": 4, "act": "tanh", "flag": True}
+    assert notes == ["dropped 'opt.beta': not a search parameter"]

@@ -95,10 +95,24 @@ def _repair_value(p: Param, value: Any) -> tuple[Any, str | None]:
     return fixed, f"{p.name}: {value!r} is outside {describe(p)}; used {fixed!r}"
 
 
+def _flattened(space: SearchSpace, raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``raw`` with nested objects read as dotted names (``{"train": {"lr": 0.1}}`` is ``train.lr``), as a config
+    is written in a spec; a key that is a parameter keeps its value as it is."""
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and name not in space:
+            flat.update(_flattened(space, value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
 def repair_config(space: SearchSpace, raw: Any) -> tuple[Config | None, list[str]]:
     """A valid config built from ``raw`` and the list of repairs made; ``None`` when ``raw`` is no mapping."""
     if not isinstance(raw, Mapping):
         return None, [f"proposal is not a JSON object: {str(raw)[:80]!r}"]
+    raw = _flattened(space, raw)
     notes = [f"dropped {key!r}: not a search parameter" for key in raw if key not in space]
     config: Config = {}
     for p in space.params:
