@@ -703,3 +703,25 @@ def test_a_proposal_written_nested_as_in_a_spec_is_read_by_its_dotted_names() ->
                                           "flag": True})
     assert config == {"opt.lr": 0.3, "layers": 4, "act": "tanh", "flag": True}
     assert notes == ["dropped 'opt.beta': not a search parameter"]
+
+
+def test_a_repaired_proposal_without_a_reason_still_shows_what_was_changed(tmp_path: Path) -> None:
+    """An LLM answer with no `reasoning` (lr 5 clipped to 1.0, every other param missing) left the rec with no
+    llm_reasoning at all: status hid that tao-automl, not the LLM, chose most of its values. It now says so."""
+    from conftest import small_schema
+    from http_stub import CannedChat
+    from tao_automl import AutoML
+
+    chat = CannedChat({"config": {"train.optim.lr": 5}})
+    settings = {"algorithm": "llm", "metric": "val_loss", "automl_max_recommendations": 1,
+                "llm_endpoint": chat.url, "llm_model": "m"}
+    try:
+        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
+        (rec,) = ml.next_recommendation()
+        ml.report_result(rec.id, 0.5)
+        (row,) = ml.finish()["recommendations"]
+    finally:
+        chat.close()
+    assert row["params"]["train.optim.lr"] == 1.0
+    assert row["llm_reasoning"].startswith("(the LLM gave no reason) [changed by tao-automl: train.optim.lr: 5 -> 1.0; "
+                                           "train.layers: missing; used 2;")

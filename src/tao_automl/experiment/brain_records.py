@@ -44,8 +44,8 @@ def persist(store: RunStore, records: Sequence[dict[str, Any]], rec_ids: Sequenc
         store.log_event(kind, rec_id, **payload)
         if kind == "llm_fallback":
             fallbacks += 1
-        if rec_id is not None and payload.get("reasoning"):
-            said = str(payload["reasoning"])
+        if rec_id is not None and (payload.get("reasoning") or payload.get("repairs")):
+            said = str(payload.get("reasoning") or "(the LLM gave no reason)")
             repairs = [str(r) for r in payload.get("repairs") or []]
             if repairs:  # the rec is not what the LLM proposed: its reason is shown with what was changed
                 said += f" [changed by tao-automl: {'; '.join(repairs)}]"
