@@ -725,3 +725,22 @@ def test_a_repaired_proposal_without_a_reason_still_shows_what_was_changed(tmp_p
     assert row["params"]["train.optim.lr"] == 1.0
     assert row["llm_reasoning"].startswith("(the LLM gave no reason) [changed by tao-automl: train.optim.lr: 5 -> 1.0; "
                                            "train.layers: missing; used 2;")
+
+
+def test_the_end_of_a_sweep_says_how_many_recs_a_fallback_made(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`tao-automl run` of an `llm` sweep in which the fallback made every rec ended on its ranked table and best
+    config with no word of it (only `status` said "LLM fallbacks: N"): the sweep's end now says it too."""
+    from agent_helpers import demo_config
+    from http_stub import CannedChat
+    from tao_automl.cli.main import main
+
+    chat = CannedChat({"no": "config"})  # never a usable proposal: every rec comes from the fallback
+    try:
+        config = demo_config(tmp_path, recs=2, epochs=1, concurrent=1, algorithm="llm", llm_endpoint=chat.url,
+                             llm_model="m", llm_fallback="random", llm_max_retries=0)
+        assert main(["run", str(config)]) == 0
+    finally:
+        chat.close()
+    out = capsys.readouterr().out
+    assert "LLM fallbacks: 2 rec(s) or plans not made by the LLM" in out

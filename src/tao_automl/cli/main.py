@@ -67,6 +67,9 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
         from tao_automl.cli.text_report import ranked_table
 
         print(ranked_table(summary))
+        fallbacks = _fallback_line(summary["progress"])
+        if fallbacks:  # the sweep's end says it too: its live lines may be long gone
+            print(fallbacks)
         print(f"run folder: {summary.get('run_dir')}")
         _print_tracking_errors(summary)
         if code != EXIT_OK:
@@ -326,11 +329,19 @@ def _refuse_unused(args: argparse.Namespace) -> None:
                                  allowed="an integer >= 0", hint=f"see `tao-automl {args.command} --help`")
 
 
+def _fallback_line(progress: Mapping[str, Any]) -> str | None:
+    """LLM runs: how many recs (or hybrid plans) a fallback made, when any did (never silent)."""
+    fallbacks = progress.get("llm_fallbacks", 0)
+    if not fallbacks:
+        return None
+    return f"LLM fallbacks: {fallbacks} rec(s) or plans not made by the LLM (see llm_fallback events)"
+
+
 def _print_llm(status: dict[str, Any]) -> None:
     """LLM runs: the fallback count (never silent) and the reason the LLM gave for each rec."""
-    fallbacks = status["progress"].get("llm_fallbacks", 0)
+    fallbacks = _fallback_line(status["progress"])
     if fallbacks:
-        print(f"LLM fallbacks: {fallbacks} rec(s) or plans not made by the LLM (see llm_fallback events)")
+        print(fallbacks)
     for rec in status["recommendations"]:
         if rec.get("llm_reasoning"):
             print(f"rec {rec['rec_id']} LLM reasoning: {rec['llm_reasoning']}")
