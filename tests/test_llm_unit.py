@@ -744,3 +744,21 @@ def test_the_end_of_a_sweep_says_how_many_recs_a_fallback_made(tmp_path: Path,
         chat.close()
     out = capsys.readouterr().out
     assert "LLM fallbacks: 2 rec(s) or plans not made by the LLM" in out
+
+
+def test_the_usage_of_an_answer_asked_again_counts_every_answer() -> None:
+    """An answer that was not JSON is asked again (up to PARSE_ATTEMPTS in all); the `llm_call` record kept only the
+    last answer's tokens and seconds, so the run's token count left out the answers it threw away."""
+    import json
+
+    from http_stub import canned_http
+    from tao_automl.llm.client import PARSE_ATTEMPTS
+
+    body = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": "not json"}}],
+                       "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}).encode()
+    with canned_http(200, body) as url:
+        reply = LLMClient(LLMConfig(url, "m", timeout_s=10, max_retries=0)).ask_json("s", "u", {"type": "object"})
+    assert reply.data is None and reply.usage["reasks"] == PARSE_ATTEMPTS - 1
+    assert (reply.usage["prompt_tokens"], reply.usage["completion_tokens"]) == (10 * PARSE_ATTEMPTS, 5 * PARSE_ATTEMPTS)

@@ -270,7 +270,8 @@ class LLMClient:
         """Ask for one JSON object matching ``schema``. API failures (after retries) raise :class:`LLMFailure`.
 
         An answer that does not parse (small models can run out of tokens inside grammar-allowed whitespace)
-        is asked again, up to :data:`PARSE_ATTEMPTS` times with another seed; ``usage["reasks"]`` counts them.
+        is asked again, up to :data:`PARSE_ATTEMPTS` times with another seed; ``usage["reasks"]`` counts them, and its
+        tokens and seconds are those of every answer asked for.
         """
         reply = self._ask_json_once(system, user, schema, max_tokens, temperature, seed)
         for attempt in range(1, PARSE_ATTEMPTS):
@@ -279,6 +280,10 @@ class LLMClient:
             log.info("LLM answer was not a JSON object (%r...); asking again", reply.text[:60])
             again = self._ask_json_once(system, user, schema, max_tokens, min(1.0, temperature + 0.2),
                                         (seed or 0) + attempt)
+            for key in ("prompt_tokens", "completion_tokens", "seconds"):
+                before, now = reply.usage.get(key), again.usage.get(key)
+                if isinstance(before, (int, float)) and isinstance(now, (int, float)):
+                    again.usage[key] = round(before + now, 3) if key == "seconds" else before + now
             again.usage["reasks"] = attempt
             reply = again
         return reply
