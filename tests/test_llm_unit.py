@@ -762,3 +762,25 @@ def test_the_usage_of_an_answer_asked_again_counts_every_answer() -> None:
         reply = LLMClient(LLMConfig(url, "m", timeout_s=10, max_retries=0)).ask_json("s", "u", {"type": "object"})
     assert reply.data is None and reply.usage["reasks"] == PARSE_ATTEMPTS - 1
     assert (reply.usage["prompt_tokens"], reply.usage["completion_tokens"]) == (10 * PARSE_ATTEMPTS, 5 * PARSE_ATTEMPTS)
+
+
+def test_a_resume_with_a_fallback_goes_on_without_an_endpoint_that_is_down(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """SKILL.md and the llm_failure hint say: to continue without the LLM, resume from Python with llm_fallback
+    bayesian. With the endpoint down that resume was refused by its endpoint check (exit 3), so there was no way to
+    go on. With llm_fallback bayesian or random it now resumes, saying so; with error it still refuses."""
+    import logging
+
+    from tao_automl.errors import PlatformUnreachableError
+    from tao_automl.runner.loop import _llm_ready
+    from tao_automl.runner.run_args import RunArgs
+
+    down = {"algorithm": "llm", "metric": "val_loss", "llm_model": "m", "llm_endpoint": "http://127.0.0.1:9/v1",
+            "llm_max_retries": 0}
+    stored = RunArgs(skill_dir="x", automl_settings={})
+    with caplog.at_level(logging.WARNING, logger="tao_automl.runner.loop"):
+        _llm_ready(AutoMLSettings.from_mapping({**down, "llm_fallback": "bayesian"}), stored)
+    (said,) = [r.getMessage() for r in caplog.records if "resuming anyway" in r.getMessage()]
+    assert "cannot connect" in said and "from the bayesian brain" in said and "not resumed" not in said
+    with pytest.raises(PlatformUnreachableError):
+        _llm_ready(AutoMLSettings.from_mapping({**down, "llm_fallback": "error"}), stored)

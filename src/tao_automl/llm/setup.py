@@ -13,6 +13,8 @@ from tao_automl.settings import AutoMLSettings
 #: Algorithms that talk to an LLM (preflight + options); kept in sync with the brain registry.
 LLM_ALGORITHMS = frozenset({"llm", "hybrid", "autoresearch"})
 DEFAULT_ANALYZER_INTERVAL = 5
+#: how a resume's failed endpoint check ends its message
+NOT_RESUMED = "the run was not resumed and is as it was"
 
 def client_for(settings: AutoMLSettings, env: Mapping[str, str] | None = None) -> LLMClient:
     return LLMClient(LLMConfig.resolve(settings.llm_endpoint, settings.llm_model, settings.llm_api_key,
@@ -28,8 +30,7 @@ def preflight(settings: AutoMLSettings, env: Mapping[str, str] | None = None, *,
         return
     client = client_for(settings, env)
     if resuming:
-        client.preflight("the run was not resumed and is as it was",
-                         "resume again, or resume with another llm_endpoint")
+        client.preflight(NOT_RESUMED, "resume again, or resume with another llm_endpoint")
     else:
         client.preflight()
 

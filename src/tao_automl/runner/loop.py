@@ -1271,8 +1271,11 @@ def _check_still_there(run_dir: Path) -> None:
 
 
 def _llm_ready(settings: AutoMLSettings, stored: RunArgs) -> None:
-    """An LLM run resumes only when its endpoint, model and key work (checked as a new run checks them); the
-    run's ``llm_api_key`` is never stored, so a key given in the config must come from the environment now."""
+    """An LLM run resumes only when its endpoint, model and key work (checked as a new run checks them), or, with
+    ``llm_fallback`` bayesian or random, when the endpoint cannot be contacted at all: the fallback then proposes
+    each rec the LLM cannot (each recorded as an ``llm_fallback``), the way to go on without the LLM. The run's
+    ``llm_api_key`` is never stored, so a key given in the config must come from the environment now."""
+    from tao_automl.errors import PlatformUnreachableError
     from tao_automl.llm import setup as llm_setup
     from tao_automl.util.secrets import REDACTED
 
@@ -1280,6 +1283,12 @@ def _llm_ready(settings: AutoMLSettings, stored: RunArgs) -> None:
         return
     try:
         llm_setup.preflight(settings, resuming=True)
+    except PlatformUnreachableError as exc:
+        if settings.llm_fallback == "error":
+            raise
+        log.warning("%s; resuming anyway: llm_fallback is %r, so each rec the LLM cannot propose comes from the %s "
+                    "brain (recorded as an llm_fallback)", exc.detail.replace(f"; {llm_setup.NOT_RESUMED}", ""),
+                    settings.llm_fallback, settings.llm_fallback)
     except UserInputError as exc:
         if (stored.automl_settings or {}).get("llm_api_key") == REDACTED and not settings.llm_api_key:
             raise type(exc)(exc.detail, field="llm_api_key", value=None, allowed=exc.allowed,
