@@ -59,6 +59,22 @@ def test_stopping_mode_stops_losers_at_a_rung() -> None:
     assert not asha.report_epoch(4, 2, 9.0)  # not a rung
 
 
+def test_stopping_mode_judges_a_trainer_that_skips_rung_epochs_at_its_first_report_past_each_rung() -> None:
+    """A trainer that reports every 2 epochs never reports epochs 1 or 3 (the rungs of 9 epochs, eta 3): it was never
+    judged, so nothing was ever stopped (a random search at the full budget, said nowhere). Each rung is judged at
+    the first report at or past its epoch."""
+    space = build_search_space(small_schema())
+    asha = ASHA(space, max_epochs=9, eta=3, mode="stopping")
+    asha.propose([1, 2, 3, 4], {}, np.random.default_rng(1))
+    assert not asha.report_epoch(1, 2, 0.2)  # past rung 1: the first arrivals go on
+    assert not asha.report_epoch(2, 2, 0.1)
+    assert asha.report_epoch(3, 2, 0.5)  # 3 values at rung 1, top third = the best one: 0.5 loses
+    assert not asha.report_epoch(1, 4, 0.15)  # past rung 3 (rung 1 was judged at epoch 2: not again)
+    assert not asha.report_epoch(2, 4, 0.05)
+    assert not asha.report_epoch(4, 4, 0.01)  # passes rungs 1 and 3 at once: the best at both
+    assert not asha.report_epoch(1, 9, 0.12)  # the top rung: never a stop
+
+
 def test_promotion_sweep_resumes_promoted_recs_from_the_parent_checkpoint(tmp_path: Path) -> None:
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), builtin_skill_dir("demo-digits-mlp"))
     result = runner.run(train_dataset_uri="builtin:digits",
@@ -132,6 +148,23 @@ def test_stopping_sweep_cancels_losing_jobs_mid_training(tmp_path: Path) -> None
     views = {rec.rec_id: rec for rec in load_run(result["run_dir"]).recs}
     for h in result["history"]:
         assert views[h["rec_id"]].planned_epochs == h["budget"] == 9, h
+
+
+def test_stopping_sweep_stops_a_trainer_that_reports_every_other_epoch(tmp_path: Path) -> None:
+    """SLOW_TRAINER reporting epochs 2, 4, 6, 8 and 9 only (a validation interval of 2): no report fell on rung 1 or
+    3, so every rec trained all 9 epochs and none was stopped."""
+    sparse = SLOW_TRAINER.replace("    with open(", "    if epoch % 2 and epoch != spec['train']['num_epochs']:\n"
+                                  "        continue\n    with open(", 1)
+    assert sparse != SLOW_TRAINER
+    skill = write_skill(tmp_path / "bank", trainer=sparse)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=STOPPING, workspace_path=tmp_path / "ws", gpu_count=0)
+    stopped = [h for h in result["history"] if h["status"] == "stopped"]
+    assert len(stopped) >= 2, [h["status"] for h in result["history"]]
+    for h in stopped:
+        lines = (Path(h["results_dir"]) / "status.json").read_text().splitlines()
+        reported = [json.loads(line)["epoch"] for line in lines]
+        assert h["budget_reached"] in reported and h["budget_reached"] < 9, h
 
 
 def test_a_job_that_ends_before_its_stop_keeps_its_own_result(tmp_path: Path) -> None:

@@ -5,9 +5,10 @@ Rungs are at ``r_k = max_epochs / eta^(K-k)`` epochs (``K`` chosen so the lowest
 * **promotion**: a free slot first promotes the best not-yet-promoted trial of the highest rung whose
   top ``1/eta`` it belongs to — as a new trial that resumes from that trial's checkpoint and trains to the
   next rung; otherwise it starts a new random config at the lowest rung. Never waits for a rung to fill.
-* **stopping**: every config is one trial trained toward ``max_epochs``; when it reports the metric at a
-  rung, it goes on only if its value is in the top ``1/eta`` of the values seen at that rung so far
-  (the first ``eta - 1`` arrivals go on by default); otherwise the runner cancels it.
+* **stopping**: every config is one trial trained toward ``max_epochs``; at its first reported epoch at or past a
+  rung (a trainer that reports every few epochs may skip the rung's own), it goes on only if that value is in the
+  top ``1/eta`` of the values seen at that rung so far (the first ``eta - 1`` arrivals go on by default); otherwise
+  the runner cancels it.
 
 Failed trials (``None``) are recorded at their rung as failures: never promoted, never a reason to stop
 others. ``max_trials`` caps the number of trials (jobs) in both modes.
@@ -82,13 +83,19 @@ class ASHA:
                     self._results[k].setdefault(trial_id, value)
 
     def report_epoch(self, trial_id: int, epoch: int, value: float) -> bool:
-        if self.mode != STOPPING or epoch not in self.rungs:
+        """Judge the trial at each rung its first report at or past that rung's epoch reaches (a trainer that
+        reports every few epochs skips rung epochs: it is judged at the report that passes them)."""
+        if self.mode != STOPPING:
             return False
-        k = self.rungs.index(epoch)
-        self._results[k][trial_id] = value
-        if k == len(self.rungs) - 1:
-            return False
-        return not self._in_top(trial_id, k)
+        for k, level in enumerate(self.rungs):
+            if level > epoch:
+                break
+            if trial_id in self._results[k]:
+                continue
+            self._results[k][trial_id] = value
+            if k < len(self.rungs) - 1 and not self._in_top(trial_id, k):
+                return True
+        return False
 
     def restore(self, trial_id: int, trial: Trial) -> None:
         self._trials[trial_id] = trial
