@@ -96,7 +96,7 @@ def test_plan_takes_a_metric_the_user_names_and_refuses_one_the_llm_made_up_or_m
 
 @pytest.mark.parametrize("settings, need", [
     ({"algorithm": "pbt", "automl_population_size": 6, "automl_max_recommendations": 6}, 7),
-    ({"algorithm": "asha", "automl_max_recommendations": 2}, 3),
+    ({"algorithm": "asha", "automl_max_recommendations": 2}, 4),  # rung 0 (eta 3), then its promotion
     ({"algorithm": "hyperband", "automl_reduction_factor": 4, "automl_max_recommendations": 3}, 4),
 ])
 def test_a_budget_below_what_the_algorithm_needs_is_refused(settings: dict[str, Any], need: int) -> None:

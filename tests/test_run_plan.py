@@ -618,8 +618,19 @@ def test_a_search_space_error_says_what_is_allowed_for_that_input(
     ({"algorithm": "pbt", "automl_max_recommendations": 6}, "below the 11 recs pbt needs"),
     ({"algorithm": "pbt", "automl_max_recommendations": 10}, "below the 11 recs pbt needs"),
     ({"algorithm": "pbt", "automl_max_recommendations": 11}, None),
-    ({"algorithm": "hyperband", "automl_max_recommendations": 2}, "below the 3 recs hyperband needs"),
-    ({"algorithm": "asha", "automl_max_recommendations": 3}, None),
+    ({"algorithm": "hyperband", "automl_max_recommendations": 2}, "below the 4 recs hyperband needs"),
+    # 3 recs of eta 3 plan brackets of one config per rung (each promoted unchosen): was not noted
+    ({"algorithm": "hyperband", "automl_max_recommendations": 3}, "below the 4 recs hyperband needs"),
+    ({"algorithm": "bohb", "automl_max_recommendations": 4, "automl_reduction_factor": 2},
+     "below the 5 recs bohb needs"),
+    # eta 5, 4 recs: a bracket of 2 configs promotes the better one; was noted as a random search
+    ({"algorithm": "dehb", "automl_max_recommendations": 4, "automl_reduction_factor": 5,
+      "automl_max_epochs": 25}, None),
+    # asha: 3 recs of eta 3 end rung 0 with no rec left for the promotion (a real run: 3 recs at 1 epoch); was not
+    # noted
+    ({"algorithm": "asha", "automl_max_recommendations": 3}, "below the 4 recs asha needs"),
+    ({"algorithm": "asha", "automl_max_recommendations": 4}, None),
+    ({"algorithm": "asha", "automl_max_recommendations": 3, "fidelity_mode": "stopping"}, None),
 ])
 def test_a_budget_that_makes_the_algorithm_a_random_search_is_noted(tmp_path: Path, settings: dict[str, Any],
                                                                    noted: str | None) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tao_automl.bank.skill import Skill, load_skill
+from tao_automl.brain.multifidelity.successive_halving import hyperband_brackets, plan_brackets
 from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
 from tao_automl.brain.trials import PROMOTION, TrialScheduler
 from tao_automl.errors import SearchSpaceError, SettingsError, UserInputError
@@ -763,8 +764,36 @@ def minimum_budget(settings: Mapping[str, Any]) -> tuple[int, str] | None:
                           "exploited or explored before a rec past it")
     if algorithm in PROMOTING:
         factor = int(settings.get("automl_reduction_factor", defaults.automl_reduction_factor))
+        mode = settings.get("fidelity_mode", defaults.fidelity_mode)
+        if algorithm == "asha" and mode == "promotion":  # the promotion is a rec of its own
+            return factor + 1, (f"asha promotes a rung's best once automl_reduction_factor={factor} recs of it have "
+                                "finished, and that promotion is one more rec")
+        if algorithm in BRACKETS:
+            max_epochs = int(settings.get("automl_max_epochs", defaults.automl_max_epochs))
+            need = selecting_budget(max_epochs, factor)
+            if need is not None:
+                return need, (f"with fewer, {algorithm}'s brackets (automl_max_epochs={max_epochs}, "
+                              f"automl_reduction_factor={factor}) start one config per rung and promote it unchosen")
         return factor, (f"{algorithm} promotes nothing before a rung of automl_reduction_factor={factor} recs "
                         "has finished")
+    return None
+
+
+#: Multi-fidelity brains on Hyperband's planned brackets (:func:`~tao_automl.brain.multifidelity.successive_halving.
+#: plan_brackets`).
+BRACKETS = frozenset({"hyperband", "bohb", "dehb", "bfbo"})
+
+
+def selecting_budget(max_epochs: int, eta: int) -> int | None:
+    """The fewest recs whose planned brackets choose between configs (a rung starts more configs than the next keeps);
+    None for settings the brackets refuse (reported elsewhere)."""
+    try:
+        one = hyperband_brackets(max_epochs, eta)
+    except SettingsError:
+        return None
+    for budget in range(1, sum(sum(b.sizes) for b in one) + 1):
+        if any(len(b.sizes) > 1 and b.sizes[0] > b.sizes[1] for b in plan_brackets(one, budget, eta, rest=one)):
+            return budget
     return None
 
 
