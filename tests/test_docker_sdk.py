@@ -572,6 +572,19 @@ def test_a_container_stopped_or_killed_from_outside_is_cancelled_not_failed(sdk:
     assert "stopped from outside" not in (sdk.get_failure_analysis(itself.id) or {})["message"]
 
 
+def test_a_running_container_removed_from_outside_is_cancelled_not_failed(sdk: DockerSDK, tmp_path: Path) -> None:
+    """`docker rm -f` of a running container read as a failure ("removed before this sweep saw how it ended", state
+    "running"), unlike `docker stop` / `docker kill`; the engine's event log says it was killed: CANCELLED, with the
+    signal and the exit code its end gave, and the container no longer claimed to be running."""
+    job = sdk.create_job(None, "echo working; sleep 60", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    assert sdk.get_job_status(job.id) is JobStatus.RUNNING
+    sdk.client.containers.get(job.id).remove(force=True)
+    assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
+    analysis = sdk.get_failure_analysis(job.id) or {}
+    assert "stopped from outside this sweep" in analysis["message"] and "SIGKILL" in analysis["message"], analysis
+    assert (analysis["exit_code"], analysis["container_state"]) == (137, "removed"), analysis
+
+
 def test_a_sweep_reports_containers_stopped_outside_it_as_cancelled_not_toward_fail_fast(engine: None,
                                                                                        tmp_path: Path) -> None:
     """Each rec's container is stopped by someone else: with automl_fail_fast_after=1 the first one stopped the

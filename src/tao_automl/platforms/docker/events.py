@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,15 +34,36 @@ def outside_signals(client: Any, errors: Any, container_id: str, state: Mapping[
     started, finished = rfc3339_time(state.get("StartedAt")), rfc3339_time(state.get("FinishedAt"))
     if started is None or finished is None:
         return []
+    return [_signal_name(attrs.get("signal"))
+            for action, attrs in _events(client, errors, container_id, ["kill"], started, int(finished) + 1)]
+
+
+def removal(client: Any, errors: Any, container_id: str, since: float) -> tuple[list[str], int | None]:
+    """For a container that is gone (``docker rm -f``, prune): the signals the engine was asked to send it since
+    ``since`` (empty when none or no longer known) and the exit code its ``die`` event gave (None when unknown)."""
+    signals: list[str] = []
+    code: int | None = None
+    for action, attrs in _events(client, errors, container_id, ["kill", "die"], since, time.time()):
+        if action == "kill":
+            signals.append(_signal_name(attrs.get("signal")))
+        elif str(attrs.get("exitCode", "")).lstrip("-").isdigit():
+            code = int(str(attrs["exitCode"]))
+    return signals, code
+
+
+def _events(client: Any, errors: Any, container_id: str, actions: list[str], since: float,
+            until: float) -> list[tuple[str, dict[str, Any]]]:
+    """``(action, attributes)`` of the engine's ``actions`` events of the container in a past window, in order."""
     try:  # a past window (the engine's own clock): it answers what it keeps and closes the stream
-        stream = client.api.events(since=int(started), until=int(finished) + 1, decode=True,
-                                   filters={"type": "container", "container": container_id, "event": "kill"})
+        stream = client.api.events(since=int(since), until=until, decode=True,
+                                   filters={"type": "container", "container": container_id, "event": actions})
     except errors.DockerException:
         return []
     guard = threading.Timer(_QUERY_S, stream.close)
     guard.start()
     try:
-        return [_signal_name(((event.get("Actor") or {}).get("Attributes") or {}).get("signal")) for event in stream]
+        return [(str(event.get("Action") or event.get("status") or ""),
+                 dict((event.get("Actor") or {}).get("Attributes") or {})) for event in stream]
     except Exception:  # closed by the guard, or the connection dropped: not known
         return []
     finally:

@@ -35,7 +35,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError, require_extra
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_flag, check_int, check_job_name, contained_path, rfc3339_time
-from tao_automl.platforms.docker.events import outside_signals
+from tao_automl.platforms.docker.events import outside_signals, removal
 from tao_automl.platforms.docker.image import check_reference, image_check
 from tao_automl.platforms.docker.pulls import ANSWER_S, STALL_S, ImagePull
 from tao_automl.platforms.docker.spec import (
@@ -428,11 +428,7 @@ class DockerSDK(RecordedPlatform):
                 return waiting
         container = self._container(str(rec["id"]))
         if container is None:
-            rec.update(state=JobStatus.CANCELLED.value if rec.get("cancel_requested") else JobStatus.FAILURE.value,
-                       message="its container was removed (docker rm, container prune) before this sweep saw how "
-                               "it ended; its results folder may still hold what it wrote")
-            self.records.save(rec)
-            return JobStatus(rec["state"])
+            return self._removed(rec)
         info = state_info(container.attrs.get("State") or {})
         status = to_status(info, bool(rec.get("cancel_requested")), _created_age_s(container.attrs))
         if status is JobStatus.FAILURE and info["container_state"] == "exited" and not info["oom_killed"]:
@@ -451,6 +447,22 @@ class DockerSDK(RecordedPlatform):
         if changed:
             self.records.save(rec)
         return status
+
+    def _removed(self, rec: dict[str, Any]) -> JobStatus:
+        """The end of a job whose container is gone: CANCELLED when this sweep cancelled it, or when the engine's
+        event log shows it was signalled from outside (``docker rm -f`` of a running container, as ``docker stop``
+        or ``docker kill``), with the exit code its ``die`` event gave; else FAILURE (how it ended is not known)."""
+        signals, code = ([], None) if rec.get("cancel_requested") else \
+            removal(self.client, self._errors, str(rec["id"]), float(rec.get("submitted_at") or 0) - 1)
+        rec.update(container_state="removed",
+                   message="its container was removed (docker rm, container prune) before this sweep saw how "
+                           "it ended; its results folder may still hold what it wrote")
+        if signals:
+            rec.update(state=JobStatus.CANCELLED.value, outside_signals=signals, exit_code=code)
+        else:
+            rec["state"] = JobStatus.CANCELLED.value if rec.get("cancel_requested") else JobStatus.FAILURE.value
+        self.records.save(rec)
+        return JobStatus(rec["state"])
 
     # -------------------------------------------------------------- logs
     def _keep_log(self, container: Any, rec: dict[str, Any]) -> None:
