@@ -72,6 +72,16 @@ def test_a_yes_no_option_given_as_text_is_refused_not_taken_as_true(value: Any, 
     assert caught.value.allowed == "true or false" and caught.value.value == value
 
 
+@pytest.mark.parametrize("value", ["abc", -1, 0, True])
+def test_a_bad_timeout_is_refused_naming_timeout_s_not_the_engine_url(value: Any, tmp_path: Path) -> None:
+    """``timeout_s: abc`` (or 0, -1) reached the docker client and came back as "the Docker engine at
+    unix:///var/run/docker.sock cannot be used", field DOCKER_HOST, allowed "a Docker engine URL": the wrong field."""
+    with pytest.raises(UserInputError) as caught:
+        make_sdk("docker", {"timeout_s": value, "state_dir": str(tmp_path), "base_url": "unix:///nowhere"})
+    assert caught.value.field == "platform_options.timeout_s" and caught.value.value == value, caught.value
+    assert "seconds > 0" in str(caught.value.allowed), caught.value
+
+
 def test_mounts_take_paths_modes_and_refuse_bad_ones(tmp_path: Path) -> None:
     got = parse_mounts({str(tmp_path): "/data:ro", str(tmp_path / "."): {"bind": "/w"}})
     assert got == {str(tmp_path): {"bind": "/w", "mode": "rw"}}

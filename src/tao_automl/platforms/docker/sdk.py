@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import threading
@@ -74,6 +75,14 @@ def _exited_zero(info: Mapping[str, Any]) -> bool:
     return info.get("container_state") == "exited" and info.get("exit_code") == 0 and not info.get("oom_killed")
 
 
+def _positive_seconds(name: str, value: object) -> float:
+    """``value`` as a finite number of seconds > 0 (bools refused), else a one-line error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise UserInputError(f"{name} must be a number of seconds > 0, got {value!r}", field=name, value=value,
+                             allowed="a number of seconds > 0, such as 60")
+    return float(value)
+
+
 def _created_age_s(attrs: Mapping[str, Any]) -> float:
     created = rfc3339_time(attrs.get("Created"))
     return 0.0 if created is None else time.time() - created
@@ -114,6 +123,7 @@ class DockerSDK(RecordedPlatform):
             byte_size("shm_size", shm_size)
         if isinstance(cancel_grace_s, bool) or not isinstance(cancel_grace_s, (int, float)) or cancel_grace_s < 0:
             raise UserInputError(f"cancel_grace_s must be a number >= 0, got {cancel_grace_s!r}")
+        timeout_s = _positive_seconds("timeout_s", timeout_s)
         self.image = image
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("docker")
         self.cancel_grace_s = float(cancel_grace_s)
