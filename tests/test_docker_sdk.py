@@ -82,6 +82,17 @@ def test_a_bad_timeout_is_refused_naming_timeout_s_not_the_engine_url(value: Any
     assert "seconds > 0" in str(caught.value.allowed), caught.value
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "5", -1])
+def test_a_cancel_grace_that_is_not_a_finite_number_is_refused_when_the_sdk_is_built(value: Any,
+                                                                                      tmp_path: Path) -> None:
+    """``cancel_grace_s: .nan`` (or .inf) was accepted, then every cancel raised ValueError ("cannot convert float
+    NaN to integer") at round(): the job kept running. Refused up front, naming the field and what is allowed."""
+    with pytest.raises(UserInputError) as caught:
+        make_sdk("docker", {"cancel_grace_s": value, "state_dir": str(tmp_path), "base_url": "unix:///nowhere"})
+    assert caught.value.field == "platform_options.cancel_grace_s", caught.value
+    assert caught.value.allowed == "a finite number of seconds >= 0, such as 10", caught.value
+
+
 def test_mounts_take_paths_modes_and_refuse_bad_ones(tmp_path: Path) -> None:
     got = parse_mounts({str(tmp_path): "/data:ro", str(tmp_path / "."): {"bind": "/w"}})
     assert got == {str(tmp_path): {"bind": "/w", "mode": "rw"}}

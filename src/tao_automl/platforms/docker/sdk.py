@@ -75,11 +75,14 @@ def _exited_zero(info: Mapping[str, Any]) -> bool:
     return info.get("container_state") == "exited" and info.get("exit_code") == 0 and not info.get("oom_killed")
 
 
-def _positive_seconds(name: str, value: object) -> float:
-    """``value`` as a finite number of seconds > 0 (bools refused), else a one-line error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise UserInputError(f"{name} must be a number of seconds > 0, got {value!r}", field=name, value=value,
-                             allowed="a number of seconds > 0, such as 60")
+def _seconds(name: str, value: object, zero: bool = False) -> float:
+    """``value`` as a finite number of seconds > 0 (>= 0 with ``zero``; bools, NaN and infinity refused), else a
+    one-line error naming ``name``."""
+    least = ">= 0" if zero else "> 0"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
+            value < 0 or (value == 0 and not zero):
+        raise UserInputError(f"{name} must be a finite number of seconds {least}, got {value!r}", field=name,
+                             value=value, allowed=f"a finite number of seconds {least}, such as 10")
     return float(value)
 
 
@@ -121,9 +124,8 @@ class DockerSDK(RecordedPlatform):
         parse_mounts(mounts)  # validate now
         if shm_size is not None:
             byte_size("shm_size", shm_size)
-        if isinstance(cancel_grace_s, bool) or not isinstance(cancel_grace_s, (int, float)) or cancel_grace_s < 0:
-            raise UserInputError(f"cancel_grace_s must be a number >= 0, got {cancel_grace_s!r}")
-        timeout_s = _positive_seconds("timeout_s", timeout_s)
+        cancel_grace_s = _seconds("cancel_grace_s", cancel_grace_s, zero=True)
+        timeout_s = _seconds("timeout_s", timeout_s)
         self.image = image
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("docker")
         self.cancel_grace_s = float(cancel_grace_s)
