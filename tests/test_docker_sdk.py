@@ -315,6 +315,24 @@ def test_mounts_network_none_and_read_only(sdk: DockerSDK, tmp_path: Path) -> No
     assert not (data / "x").exists()
 
 
+def test_the_host_datasets_a_job_declares_as_inputs_are_mounted_read_only_at_their_path(sdk: DockerSDK,
+                                                                                         tmp_path: Path) -> None:
+    """A dataset given with dataset_keys (a declared input: create_job's ``inputs``) is a host path in the spec, but
+    only the results dir and the command's folders were mounted: the job failed "No such file or directory". The
+    existing host paths of ``inputs`` are mounted read-only at the same path (spaces kept); a URI is left alone."""
+    data = tmp_path / "my data"
+    data.mkdir()
+    (data / "in.txt").write_text("rows 1 2 3\n")
+    inputs = {"train.data": str(data), "eval": {"sources": [str(data / "in.txt"), "s3://bucket/x"]}}
+    # the path is in the spec, not the command; writing must fail on a read-only file system, not a missing folder
+    command = 'cat "$D/in.txt" || exit 5; touch "$D/x" 2>&1 | grep -q "Read-only file system" || exit 6'
+    job = sdk.create_job(None, command, gpu_count=0, env_vars={"D": str(data)},
+                         outputs={"results_dir": str(tmp_path / "r")}, inputs=inputs)
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS, sdk.get_job_logs(job.id)
+    assert "rows 1 2 3" in (sdk.get_job_logs(job.id) or "")
+    assert not (data / "x").exists()
+
+
 def test_user_mistakes_are_refused_before_anything_starts(sdk: DockerSDK, tmp_path: Path) -> None:
     bare = DockerSDK(state_dir=tmp_path / "s2")
     with pytest.raises(UserInputError, match=r"^image: the docker platform needs a container image"):

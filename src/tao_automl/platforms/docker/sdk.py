@@ -3,7 +3,8 @@
 A job is one container (``sh -c <command>`` in the job's image, under ``docker-init``), named after the
 ``job_name`` so a second ``create_job`` with that name finds it instead of starting another. The results
 dir and the folders of the host files the command names (the spec file's folder) are bind-mounted at the
-same path, so every absolute path in the spec means the same file inside and outside. Networking is
+same path, and so are (read-only) the host files and folders its declared ``inputs`` (datasets) name, so those
+absolute paths in the spec mean the same file inside and outside; other host paths need ``mounts``. Networking is
 ``host`` (default) or ``none``; the default bridge is refused. A small state dir keeps one JSON record per
 job (cancel flag, final state), so polls keep working after a container is removed and a new process can
 re-attach with ``init_options``; an ended container's output is copied to ``container.log`` in its results
@@ -259,7 +260,7 @@ class DockerSDK(RecordedPlatform):
             str((self.state_dir / "results" / cname).resolve())
         options = run_options(image=image, command=command, name=cname, gpu_count=gpu_count, env_vars=env_vars,
                               results_dir=results_dir, job_name=name, network=network, kwargs=kwargs,
-                              defaults=self.defaults)
+                              defaults=self.defaults, inputs=request.inputs)
         with self.records.name_lock(cname):
             existing = self._container(cname) if name else None
             if existing is not None:

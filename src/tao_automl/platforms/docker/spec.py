@@ -144,6 +144,29 @@ def command_file_dirs(command: str | Sequence[str]) -> list[str]:
     return dirs
 
 
+def input_paths(inputs: Mapping[str, Any] | None) -> list[str]:
+    """The existing host files and folders the job's declared inputs (its datasets) name by absolute path, system
+    directories excepted: mounted read-only at the same path so the spec's dataset paths stay valid in the job."""
+    paths: list[str] = []
+    stack: list[Any] = list((inputs or {}).values())
+    while stack:
+        value = stack.pop(0)
+        if isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif isinstance(value, str) and value.startswith("/"):
+            path = str(Path(value))
+            try:
+                exists = Path(path).exists()
+            except OSError:
+                continue
+            system = path == "/" or any(path == d or path.startswith(d + "/") for d in _SYSTEM_DIRS)
+            if exists and not system and path not in paths:
+                paths.append(path)
+    return paths
+
+
 def labels_for(job_name: str | None, results_dir: str, extra: object) -> dict[str, str]:
     """Labels that identify the job: its name, run and rec (from ``<run>-recNNNN``), results dir, user labels."""
     labels = {f"{LABEL_PREFIX}managed": "true", f"{LABEL_PREFIX}results-dir": results_dir}
@@ -185,9 +208,10 @@ def entrypoint_args(command: str | Sequence[str]) -> list[str]:
 def run_options(
     *, image: str, command: str | Sequence[str], name: str, gpu_count: int, env_vars: Mapping[str, Any] | None,
     results_dir: str, job_name: str | None, network: str, kwargs: Mapping[str, Any], defaults: Mapping[str, Any],
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``client.containers.create`` (docker SDK names)."""
-    volumes: dict[str, dict[str, str]] = {}
+    volumes = {path: {"bind": path, "mode": "ro"} for path in input_paths(inputs)}
     for folder in command_file_dirs(command) if defaults.get("mount_command_paths", True) else []:
         volumes[folder] = {"bind": folder, "mode": "rw"}
     volumes[results_dir] = {"bind": results_dir, "mode": "rw"}
