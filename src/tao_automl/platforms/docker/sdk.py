@@ -56,6 +56,8 @@ from tao_automl.util.reach import unreachable_error
 logger = logging.getLogger(__name__)
 
 _FINISHED = {s.value for s in JobStatus if s.is_finished()}
+#: What the engine answers a ``--gpus`` container when it has no NVIDIA runtime (no GPUs to give).
+_NO_GPU_DRIVER = 'could not select device driver "nvidia"'
 #: The copy of an ended container's output, in the job's results folder.
 LOG_FILE = "container.log"
 #: A job id: a container id, or the container name of a job created before its container (its image was pulled).
@@ -340,6 +342,13 @@ class DockerSDK(RecordedPlatform):
                 container.remove(force=True)  # frees the name for a corrected retry
             rec.update(state=JobStatus.FAILURE.value, message=f"the container could not start: {exc.explanation}")
             self.records.save(rec)
+            gpus = rec.get("gpu_count")
+            if gpus and _NO_GPU_DRIVER in str(exc.explanation or exc):  # every job asking for GPUs fails the same way
+                raise UserInputError(
+                    f"gpu_count={gpus}: the Docker engine cannot give containers GPUs: {exc.explanation or exc}",
+                    field="gpu_count", value=gpus,
+                    allowed="0 on this engine (no NVIDIA runtime / GPUs); GPUs need the NVIDIA Container Toolkit on "
+                            "the engine's machine") from exc
             raise PlatformError(f"docker: starting container {rec['container_name']}: "
                                 f"{exc.explanation or exc}") from exc
         rec["state"] = JobStatus.RUNNING.value
@@ -417,7 +426,7 @@ class DockerSDK(RecordedPlatform):
             if (container.attrs.get("State") or {}).get("Status") == "created":
                 try:
                     self._start(container, rec)
-                except PlatformError:
+                except (PlatformError, UserInputError):
                     return JobStatus.FAILURE  # recorded by _start, with the engine's reason
             self.records.save(rec)
             logger.info("docker job %s started (container %s, image %s)", cname, container.short_id, rec.get("image"))
