@@ -32,7 +32,7 @@ from tao_automl.platforms.docker.spec import (
     parse_mounts,
     run_options,
 )
-from tao_automl.platforms.docker.state import state_info, to_status
+from tao_automl.platforms.docker.state import describe, state_info, to_status
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.runner.guard import GuardedSDK
 from tao_automl.runner.loop import AutoMLRunner
@@ -163,6 +163,14 @@ def test_a_memory_limit_under_the_engines_minimum_and_a_bad_entrypoint_are_refus
 def test_container_states_map_to_job_status(state: dict[str, Any], cancelled: bool, age: float,
                                             status: JobStatus) -> None:
     assert to_status(state_info(state), cancelled, age) is status
+
+
+def test_a_job_ended_by_a_signal_says_which_one() -> None:
+    """A container ended by SIGTERM (the engine shut down, or restarted, with it running: its event log is gone
+    then) read only "failed with exit code 143"; the failure names the signal, as on the local platform."""
+    message = describe("abc", JobStatus.FAILURE, {"container_state": "exited", "exit_code": 143}, [])
+    assert message.startswith("Docker job abc failed with exit code 143 (128+15") and "SIGTERM" in message, message
+    assert "SIGKILL" in describe("abc", JobStatus.FAILURE, {"container_state": "exited", "exit_code": 137}, [])
 
 
 def test_without_the_docker_package_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tao_automl.platforms.analysis import reason_line
+from tao_automl.platforms.analysis import exit_hint, reason_line
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.common import rfc3339_time
 
@@ -63,6 +63,8 @@ def describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: lis
         parts.append(" (SIGKILL: out of memory outside the container limit, or killed by hand)")
     elif code in (126, 127):
         parts.append(" (the command could not be run or was not found in the image)")
+    elif isinstance(code, int) and code > 128:  # 143: SIGTERM, e.g. the engine shut down with it running
+        parts.append(exit_hint(code))
     if data.get("error"):
         parts.append(f" [{data['error']}]")
     error = reason_line(found)
