@@ -533,6 +533,26 @@ def test_a_missing_image_is_an_image_error_naming_it_not_an_unreachable_platform
     assert "answered" in error["message"], error
 
 
+def test_a_private_image_without_credentials_says_to_log_in_to_its_registry(
+        engine: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A registry answering 401 "unauthorized" (a private image, no `docker login`) got the not-found hint ("check
+    the image name and tag ... docker pull / docker load"): nothing said credentials were missing."""
+    from tao_automl.cli.main import main
+
+    body = b'{"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}'
+    with canned_http(401, body) as url:
+        registry = url.split("/")[2]
+        image = f"{registry}/private/img:1"
+        assert main(["preflight", str(_docker_config(tmp_path, image)), "--json"]) == 2
+        error = json.loads(capsys.readouterr().out)["error"]
+        sdk = DockerSDK(image=image, state_dir=tmp_path / "state")
+        with pytest.raises(PlatformError) as pulled:
+            sdk.create_job(None, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    assert (error["field"], error["value"]) == ("image", image) and "unauthorized" in error["message"], error
+    for hint in (error["hint"], pulled.value.hint):
+        assert f"docker login {registry}" in str(hint), hint
+
+
 def test_a_job_pulls_its_missing_image_and_a_failed_pull_names_the_image(
         sdk: DockerSDK, tmp_path: Path, stub_registry: Callable[..., StubRegistry]) -> None:
     """Preflight says an image the registry has is "pulled when the first job starts", but the container was

@@ -7,6 +7,7 @@ contact (DNS, refused, timeout) is "retry later" (exit 3), still naming the imag
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tao_automl.errors import PlatformError, PlatformUnreachableError, PreflightError, TaoAutoMLError, UserInputError
@@ -19,6 +20,10 @@ IMAGE_ALLOWED = ("an image on the engine (listed by `docker images`) or one its 
 _IMAGE_HINT = ("check the image name and tag (the run config's image, else the skill's container_image), or put the "
                "image on the engine (docker pull / docker load / docker build), then retry; nothing was started")
 
+
+#: What a registry (through the engine) says when the pull had no or wrong credentials.
+_NEEDS_LOGIN = re.compile(r"unauthorized|authentication required|access denied|denied: requested access|"
+                          r"may require 'docker login'|no basic auth credentials", re.IGNORECASE)
 
 REFERENCE_ALLOWED = ("a Docker image reference [REGISTRY[:PORT]/]NAME[:TAG][@DIGEST] whose NAME is lowercase "
                      "(a-z, 0-9, separated by . _ __ or -), e.g. nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt")
@@ -59,8 +64,14 @@ def registry_error(image: str, exc: BaseException, action: str) -> TaoAutoMLErro
             f"could not be contacted to {action}: {said}", field="image", value=image, allowed=IMAGE_ALLOWED,
             hint=f"make sure the engine's machine reaches {registry_of(image)} (DNS, proxy, network), or put the "
                  "image on the engine (docker load / docker build), then retry; nothing was started")
+    hint = _IMAGE_HINT
+    if _NEEDS_LOGIN.search(said):
+        hint = (f"the registry wants credentials it was not given: run `docker login {registry_of(image)}` as the user "
+                "that runs tao-automl (its ~/.docker/config.json is what the pull sends), or check the image name and "
+                "tag (a registry may answer 'unauthorized' or 'denied' for an image it does not have), then retry; "
+                "nothing was started")
     return PreflightError(f"image {image!r} is not on the Docker engine and its registry {registry_of(image)} does "
-                          f"not give it: {said}", field="image", value=image, allowed=IMAGE_ALLOWED, hint=_IMAGE_HINT)
+                          f"not give it: {said}", field="image", value=image, allowed=IMAGE_ALLOWED, hint=hint)
 
 
 def image_check(client: Any, errors: Any, image: str) -> PlatformCheck:
