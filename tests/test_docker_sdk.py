@@ -28,6 +28,7 @@ from tao_automl.platforms.docker.spec import (
     command_file_dirs,
     container_name,
     device_requests,
+    input_paths,
     labels_for,
     parse_mounts,
     run_options,
@@ -103,6 +104,21 @@ def test_mounts_take_paths_modes_and_refuse_bad_ones(tmp_path: Path) -> None:
         parse_mounts({str(tmp_path): "relative"})
     with pytest.raises(UserInputError, match=r"mode of .* must be 'ro' or 'rw', got 'rx'"):
         parse_mounts({str(tmp_path): "/x:rx"})
+
+
+def test_a_bad_mount_names_the_field_the_value_and_what_is_allowed_and_a_colon_is_refused_up_front(
+        tmp_path: Path) -> None:
+    """Mount errors came without field, value or allowed (JSON "allowed": null); a host path with ':' passed and
+    every job then failed at the engine ("invalid volume specification"). Each is refused naming all three."""
+    (tmp_path / "a:b").mkdir()
+    for mounts, said in (({"rel/data": "/x"}, "must be an absolute path"), ({str(tmp_path): "rel"}, "absolute"),
+                         ({str(tmp_path / "nope"): "/x"}, "does not exist"), (["/data"], "must be a mapping"),
+                         ({str(tmp_path / "a:b"): "/x"}, "holds a ':'"), ({str(tmp_path): "/x:y:ro"}, "mode")):
+        with pytest.raises(UserInputError, match=said) as caught:
+            parse_mounts(mounts)
+        assert (caught.value.field, caught.value.value) == ("mounts", mounts), caught.value
+        assert str(caught.value.allowed).startswith("a mapping of existing absolute host path"), caught.value
+    assert input_paths({"d": str(tmp_path / "a:b"), "e": str(tmp_path)}) == [str(tmp_path)]
 
 
 def test_the_spec_folder_named_in_the_command_is_mounted_at_the_same_path(tmp_path: Path) -> None:

@@ -90,33 +90,51 @@ def device_requests(gpu_count: int) -> list[dict[str, Any]]:
     return [{"driver": "nvidia", "count": gpu_count, "capabilities": [["gpu"]]}]
 
 
-def _absolute(field: str, value: object) -> str:
+MOUNTS_ALLOWED = ("a mapping of existing absolute host path -> absolute container path, as '/in/container', "
+                  "'/in/container:ro' or {bind: /in/container, mode: ro}; paths without ':' (Docker's separator)")
+
+
+def _absolute(field: str, value: object, mounts: object = None) -> str:
     text = str(value)
     if not text.startswith("/"):
-        raise UserInputError(f"{field}: {text!r} must be an absolute path")
+        raise UserInputError(f"{field}: {text!r} must be an absolute path", field=field.partition("[")[0],
+                             value=value if mounts is None else mounts,
+                             allowed=MOUNTS_ALLOWED if mounts is not None else "an absolute path")
     return text
 
 
 def parse_mounts(mounts: object) -> dict[str, dict[str, str]]:
     """``mounts`` kwarg -> docker ``volumes``: host path -> ``"/in/container"``, ``"/c:ro"`` or
-    ``{"bind": "/c", "mode": "ro"}``; host paths must exist."""
+    ``{"bind": "/c", "mode": "ro"}``; host paths must exist, and no path may hold a ``:`` (the engine splits
+    ``host:container:mode`` on it)."""
     if mounts is None:
         return {}
+
+    def refuse(message: str) -> UserInputError:
+        return UserInputError(message, field="mounts", value=mounts, allowed=MOUNTS_ALLOWED)
+
     if not isinstance(mounts, Mapping):
-        raise UserInputError(f"mounts must be a mapping of host path -> container path, got {mounts!r}")
+        raise refuse(f"mounts must be a mapping of host path -> container path, got {mounts!r}")
     volumes: dict[str, dict[str, str]] = {}
     for host, target in mounts.items():
-        host_path = _absolute("mounts", Path(str(host)).expanduser())
+        host_path = _absolute("mounts", Path(str(host)).expanduser(), mounts)
+        if ":" in host_path:
+            raise refuse(f"mounts: host path {host_path!r} holds a ':', which Docker reads as the separator of "
+                         "host:container:mode; mount a folder above it (or a link to it without ':')")
         if not Path(host_path).exists():
-            raise UserInputError(f"mounts: host path {host_path!r} does not exist")
+            raise refuse(f"mounts: host path {host_path!r} does not exist")
         if isinstance(target, Mapping):
             bind, mode = target.get("bind"), target.get("mode", "rw")
         else:
             bind, _, mode = str(target).partition(":")
             mode = mode or "rw"
         if mode not in ("ro", "rw"):
-            raise UserInputError(f"mounts: mode of {host_path!r} must be 'ro' or 'rw', got {mode!r}")
-        volumes[host_path] = {"bind": _absolute(f"mounts[{host_path!r}]", bind), "mode": str(mode)}
+            raise refuse(f"mounts: mode of {host_path!r} must be 'ro' or 'rw', got {mode!r}")
+        bind_path = _absolute(f"mounts[{host_path!r}]", bind, mounts)
+        if ":" in bind_path:
+            raise refuse(f"mounts: container path {bind_path!r} of {host_path!r} holds a ':', which Docker reads as "
+                         "the separator of host:container:mode")
+        volumes[host_path] = {"bind": bind_path, "mode": str(mode)}
     return volumes
 
 
@@ -162,7 +180,7 @@ def input_paths(inputs: Mapping[str, Any] | None) -> list[str]:
             except OSError:
                 continue
             system = path == "/" or any(path == d or path.startswith(d + "/") for d in _SYSTEM_DIRS)
-            if exists and not system and path not in paths:
+            if exists and not system and ":" not in path and path not in paths:  # ':' cannot be bind-mounted
                 paths.append(path)
     return paths
 
