@@ -373,6 +373,25 @@ def test_user_mistakes_are_refused_before_anything_starts(sdk: DockerSDK, tmp_pa
         sdk.create_job("tao-automl-ci/no-such:1", "true", gpu_count=0, outputs={"results_dir": str(tmp_path)})
 
 
+def test_a_user_the_engine_cannot_read_or_the_image_lacks_is_refused_naming_user(sdk: DockerSDK,
+                                                                                 tmp_path: Path) -> None:
+    """``user: [a]`` passed preflight and ``user: nobody-here`` could not be checked there: each job was created and
+    failed to start ("unable to find user ...") as a PlatformError, so a sweep burnt every rec the same way. A
+    malformed user is refused before the engine is asked; a user the image lacks is refused naming user."""
+    for bad in (["a"], 1.5, True, "a b", ""):
+        with pytest.raises(UserInputError) as caught:
+            sdk.validate_job(0, {"user": bad})
+        assert (caught.value.field, caught.value.value) == ("user", bad), caught.value
+    with pytest.raises(UserInputError, match="user") as caught:
+        make_sdk("docker", {"user": ["a"], "state_dir": str(tmp_path), "base_url": "unix:///nowhere"})
+    for user in ("nobody-here", "0:no-group"):
+        with pytest.raises(UserInputError, match="no matching entries") as caught:
+            sdk.create_job(None, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")}, user=user)
+        assert (caught.value.field, caught.value.value) == ("user", user), caught.value
+    ran = sdk.create_job(None, "id -u", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")}, user="1000:1000")
+    assert _wait(sdk, ran.id) is JobStatus.SUCCESS and (sdk.get_job_logs(ran.id) or "").strip() == "1000"
+
+
 def test_a_gpu_request_reaches_the_engine(sdk: DockerSDK, tmp_path: Path) -> None:
     """No GPU (nor NVIDIA runtime) here: the engine must refuse the nvidia request, and the name stays free. The
     refusal was a PlatformError quoting the engine ('could not select device driver "nvidia"'), so a sweep failed

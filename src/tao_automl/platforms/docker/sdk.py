@@ -42,8 +42,10 @@ from tao_automl.platforms.docker.image import check_reference, image_check
 from tao_automl.platforms.docker.pulls import ANSWER_S, STALL_S, ImagePull
 from tao_automl.platforms.docker.spec import (
     LABEL_PREFIX,
+    USER_ALLOWED,
     byte_size,
     check_network,
+    check_user,
     container_name,
     parse_mounts,
     run_options,
@@ -58,6 +60,8 @@ logger = logging.getLogger(__name__)
 _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 #: What the engine answers a ``--gpus`` container when it has no NVIDIA runtime (no GPUs to give).
 _NO_GPU_DRIVER = 'could not select device driver "nvidia"'
+#: What the engine answers when the image has no such ``user`` (or group) in its passwd (group) file.
+_NO_USER = re.compile(r"unable to find (user|group) .*: no matching entries")
 #: The copy of an ended container's output, in the job's results folder.
 LOG_FILE = "container.log"
 #: A job id: a container id, or the container name of a job created before its container (its image was pulled).
@@ -127,6 +131,8 @@ class DockerSDK(RecordedPlatform):
         parse_mounts(mounts)  # validate now
         if shm_size is not None:
             byte_size("shm_size", shm_size)
+        if user is not None:
+            check_user(user)
         cancel_grace_s = _seconds("cancel_grace_s", cancel_grace_s, zero=True)
         timeout_s = _seconds("timeout_s", timeout_s)
         self.image = image
@@ -276,7 +282,7 @@ class DockerSDK(RecordedPlatform):
             container = self._create(options)
             rec = {"id": container.id if container is not None else cname, "container_name": cname, "name": name,
                    "results_dir": results_dir, "image": image, "gpu_count": gpu_count,
-                   "mem_limit": options.get("mem_limit"), "state": JobStatus.PENDING.value,
+                   "mem_limit": options.get("mem_limit"), "user": options.get("user"), "state": JobStatus.PENDING.value,
                    "submitted_at": time.time(), "cancel_requested": False}
             if container is None:
                 pull = self._pull(image)
@@ -343,7 +349,12 @@ class DockerSDK(RecordedPlatform):
             rec.update(state=JobStatus.FAILURE.value, message=f"the container could not start: {exc.explanation}")
             self.records.save(rec)
             gpus = rec.get("gpu_count")
-            if gpus and _NO_GPU_DRIVER in str(exc.explanation or exc):  # every job asking for GPUs fails the same way
+            said = str(exc.explanation or exc)
+            if _NO_USER.search(said):  # the image has no such user or group: every job would fail the same way
+                user = rec.get("user")
+                raise UserInputError(f"user={user!r}: the image {rec.get('image')} cannot run as it: {said}",
+                                     field="user", value=user, allowed=USER_ALLOWED) from exc
+            if gpus and _NO_GPU_DRIVER in said:  # every job asking for GPUs fails the same way
                 raise UserInputError(
                     f"gpu_count={gpus}: the Docker engine cannot give containers GPUs: {exc.explanation or exc}",
                     field="gpu_count", value=gpus,

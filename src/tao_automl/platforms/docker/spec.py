@@ -83,6 +83,20 @@ def check_entrypoint(value: object) -> object:
                          allowed="a string such as '/bin/sh -c' or a list of strings such as ['/bin/sh', '-c']")
 
 
+#: ``user`` as ``docker run --user`` takes it: a name or uid, optionally ``:group`` or ``:gid``.
+_USER = re.compile(r"^[^\s:]+(:[^\s:]+)?$")
+USER_ALLOWED = "a user name or uid in the image, optionally with :group or :gid, e.g. 'trainer', '1000' or '1000:1000'"
+
+
+def check_user(value: object) -> object:
+    """``user`` as the engine takes it: NAME|UID[:GROUP|GID] (a string, or a uid >= 0), else a one-line error."""
+    if (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or \
+            (isinstance(value, str) and _USER.match(value)):
+        return value
+    raise UserInputError(f"user: {value!r} is not allowed; give {USER_ALLOWED}", field="user", value=value,
+                         allowed=USER_ALLOWED)
+
+
 def device_requests(gpu_count: int) -> list[dict[str, Any]]:
     """The NVIDIA device request for ``gpu_count`` GPUs (``docker run --gpus N``); none for 0."""
     if gpu_count == 0:
@@ -244,7 +258,8 @@ def run_options(
     working_dir = kwargs.get("working_dir")
     if working_dir is not None:
         options["working_dir"] = _absolute("working_dir", working_dir)
-    checks = {"shm_size": lambda v: byte_size("shm_size", v), "mem_limit": memory_limit, "entrypoint": check_entrypoint}
+    checks = {"shm_size": lambda v: byte_size("shm_size", v), "mem_limit": memory_limit, "entrypoint": check_entrypoint,
+              "user": check_user}
     for key in ("user", "shm_size", "mem_limit", "entrypoint"):
         value = kwargs.get(key, defaults.get(key))
         if value is not None:
