@@ -147,6 +147,17 @@ def test_labels_and_names_identify_the_job() -> None:
         labels_for("plain", "/r", ["x"])
 
 
+def test_bad_labels_are_refused_naming_the_field_value_and_allowed_and_the_tools_own_names_are_kept() -> None:
+    """``labels: x`` was refused without field, value or allowed; ``labels: {tao-automl.results-dir: /elsewhere}``
+    replaced the label the tool reads back (re-attach, adopt) with the user's value."""
+    assert labels_for("a-rec0001", "/r", {"team": "vision"})["team"] == "vision"
+    for bad in ("x", ["x"], {"tao-automl.results-dir": "/elsewhere"}):
+        with pytest.raises(UserInputError) as caught:
+            labels_for("a-rec0001", "/r", bad)
+        assert (caught.value.field, caught.value.value) == ("labels", bad), caught.value
+        assert str(caught.value.allowed).startswith("a mapping of label name -> value"), caught.value
+
+
 @pytest.mark.parametrize(("key", "value", "allowed"), [
     ("mem_limit", "1k", "6m"), ("mem_limit", 5 * 1024 * 1024, "6m"), ("mem_limit", "5.9m", "6m"),
     ("entrypoint", 5, "string"), ("entrypoint", ["sh", 1], "string"), ("entrypoint", {"a": "b"}, "string"),

@@ -210,7 +210,14 @@ def labels_for(job_name: str | None, results_dir: str, extra: object) -> dict[st
             labels[f"{LABEL_PREFIX}rec"] = str(int(match["rec"]))
     if extra is not None:
         if not isinstance(extra, Mapping):
-            raise UserInputError(f"labels must be a mapping of str -> str, got {extra!r}")
+            raise UserInputError(f"labels must be a mapping of str -> str, got {extra!r}", field="labels", value=extra,
+                                 allowed="a mapping of label name -> value, e.g. {team: vision}; names not starting "
+                                         f"with {LABEL_PREFIX!r} (this tool's own)")
+        own = sorted(str(k) for k in extra if str(k).startswith(LABEL_PREFIX))
+        if own:
+            raise UserInputError(f"labels: {', '.join(own)} would replace the labels this tool finds its jobs by",
+                                 field="labels", value=extra,
+                                 allowed=f"a mapping of label name -> value; names not starting with {LABEL_PREFIX!r}")
         labels.update({str(k): str(v) for k, v in extra.items()})
     return labels
 
