@@ -507,6 +507,28 @@ def test_an_engine_that_does_not_answer_fails_when_the_sdk_is_built(tmp_path: Pa
     assert info.value.field == "platform_options.base_url" and info.value.value == f"unix://{tmp_path / 'no.sock'}"
 
 
+def test_an_engine_that_stops_answering_mid_run_is_a_transient_error_naming_it(sdk: DockerSDK,
+                                                                             tmp_path: Path) -> None:
+    """dockerd stopped (or restarting) with a job running: get_job_status raised requests' bare ConnectionError
+    "('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))", naming neither Docker nor the
+    engine. It is a TransientPlatformError (retried, as before) naming the engine; the job's record is untouched."""
+    from tao_automl.platforms.retry import RETRYABLE, TransientPlatformError
+
+    job = sdk.create_job(None, "sleep 30", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    gone = f"unix://{tmp_path}/stopped.sock"
+    sdk.client, live = docker.DockerClient(base_url=gone, version="1.41", timeout=5), sdk.client
+    sdk.init_options["base_url"] = gone
+    try:
+        with pytest.raises(TransientPlatformError, match=r"Docker engine at unix://.*stopped\.sock did not answer") \
+                as caught:
+            sdk.get_job_status(job.id)
+        assert isinstance(caught.value, RETRYABLE) and caught.value.field == "platform_options.base_url"
+    finally:
+        sdk.client = live
+    assert sdk.get_job_status(job.id) is JobStatus.RUNNING
+    sdk.cancel_job(job.id)
+
+
 def test_preflight_refuses_what_the_engine_would_and_says_when_gpus_are_not_confirmed(sdk: DockerSDK) -> None:
     """`network: bridge` passed preflight and then stopped `run` (field null, a run folder left); `mem_limit: 12zz`
     passed and failed every rec at the engine; `gpu_count: 2` on an engine without the NVIDIA runtime passed too."""

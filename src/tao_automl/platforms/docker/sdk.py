@@ -53,6 +53,7 @@ from tao_automl.platforms.docker.spec import (
 from tao_automl.platforms.docker.state import describe, state_info, to_status
 from tao_automl.platforms.files import read_text, tail_lines
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
+from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.util.reach import unreachable_error
 
 logger = logging.getLogger(__name__)
@@ -217,6 +218,14 @@ class DockerSDK(RecordedPlatform):
             return None
         except self._errors.APIError as exc:
             raise PlatformError(f"docker: looking up container {ref}: {exc}") from exc
+        except (self._errors.DockerException, OSError) as exc:  # requests' ConnectionError is an OSError
+            if not unreachable_error(exc):
+                raise
+            where = self.init_options["base_url"] or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            raise TransientPlatformError(
+                f"docker: the Docker engine at {where} did not answer (stopped or restarting?) while looking up "
+                f"container {ref}: {type(exc).__name__}: {exc}", field="platform_options.base_url", value=where,
+                hint="the job's container is left as it was; ask again once the engine answers") from exc
 
     def _adopt(self, container: Any) -> dict[str, Any]:
         """A record for a container this state dir does not know yet (submitted by another machine)."""
