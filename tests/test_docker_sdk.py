@@ -121,6 +121,23 @@ def test_a_bad_mount_names_the_field_the_value_and_what_is_allowed_and_a_colon_i
     assert input_paths({"d": str(tmp_path / "a:b"), "e": str(tmp_path)}) == [str(tmp_path)]
 
 
+def test_a_results_dir_or_spec_folder_with_a_colon_is_refused_before_the_engine_fails_every_job(
+        tmp_path: Path) -> None:
+    """A workspace_path holding ':' made every rec fail at the engine ("invalid volume specification:
+    '/ws:x/.../results:/ws:x/.../results:rw'") as a PlatformError, and the sweep went on burning its budget. The
+    job is refused naming the path (a user error: the sweep stops at its first rec)."""
+    spec = tmp_path / "ws:x" / "rec_0001" / "spec.yaml"
+    spec.parent.mkdir(parents=True)
+    spec.write_text("a: 1\n")
+    common = {"image": "img", "name": "n", "gpu_count": 0, "env_vars": None, "job_name": None, "network": "host",
+              "kwargs": {}, "defaults": {}}
+    for command, results, field in ((f"train -e {spec}", str(tmp_path / "r"), "command"),
+                                    ("true", str(tmp_path / "ws:x" / "results"), "results_dir")):
+        with pytest.raises(UserInputError, match="holds a ':'") as caught:
+            run_options(command=command, results_dir=results, **common)
+        assert caught.value.field == field and ":" in str(caught.value.value), caught.value
+
+
 def test_the_spec_folder_named_in_the_command_is_mounted_at_the_same_path(tmp_path: Path) -> None:
     spec = tmp_path / "rec_0001" / "train_spec.yaml"
     spec.parent.mkdir()

@@ -254,6 +254,15 @@ def run_options(
     for folder in command_file_dirs(command) if defaults.get("mount_command_paths", True) else []:
         volumes[folder] = {"bind": folder, "mode": "rw"}
     volumes[results_dir] = {"bind": results_dir, "mode": "rw"}
+    for path in volumes:  # the engine reads host:container:mode: a ':' in a path fails every job at create
+        if ":" in path:
+            what = "results dir" if path == results_dir else "folder of a file the command names"
+            raise UserInputError(
+                f"the job's {what} {path!r} holds a ':', which Docker reads as the separator of host:container:mode, "
+                "so it cannot be bind-mounted at the same path", field="results_dir" if path == results_dir else
+                "command", value=path, allowed="paths without ':'",
+                hint="use a workspace_path (and skill folder) without ':', then start the run again; nothing was "
+                     "started")
     volumes.update(parse_mounts(defaults.get("mounts")))
     volumes.update(parse_mounts(kwargs.get("mounts")))
     options: dict[str, Any] = {
