@@ -817,6 +817,20 @@ def test_a_job_that_exited_0_just_before_the_cancel_is_a_success_and_the_cancel_
     assert sdk.get_job_status(graceful.id) is JobStatus.CANCELLED
 
 
+def test_a_fractional_cancel_grace_is_never_shortened_to_no_grace(engine: None, tmp_path: Path) -> None:
+    """The engine takes whole seconds: cancel_grace_s 0.5 was rounded to 0, so docker stop sent SIGKILL right after
+    SIGTERM and a job that needs 0.4 s to save on SIGTERM was killed (exit 137, nothing saved). It is rounded up."""
+    sdk = DockerSDK(image=IMAGE, state_dir=tmp_path / "state", cancel_grace_s=0.5)
+    res = tmp_path / "r"
+    job = sdk.create_job(None, 'trap "sleep 0.4; echo saved > $R/m; exit 0" TERM; sleep 60 & wait', gpu_count=0,
+                         env_vars={"R": str(res)}, outputs={"results_dir": str(res)})
+    time.sleep(1)
+    assert sdk.cancel_job(job.id) is True
+    assert (res / "m").is_file(), sdk.get_failure_analysis(job.id)
+    assert (res / "m").read_text() == "saved\n"
+    assert (sdk.get_failure_analysis(job.id) or {})["exit_code"] == 0
+
+
 def test_after_cancel_answers_true_the_job_writes_no_more_epochs(sdk: DockerSDK, tmp_path: Path) -> None:
     """Regression guard (it held before): the engine answers the stop once the container has exited, even one
     that ignores SIGTERM (killed after cancel_grace_s), so nothing is written after cancel_job returns True."""

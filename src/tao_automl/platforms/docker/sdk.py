@@ -582,7 +582,7 @@ class DockerSDK(RecordedPlatform):
             container = self._container(str(rec["id"]))
         if container is not None:  # the stop (up to cancel_grace_s) holds no lock: other jobs' cancels run meanwhile
             try:
-                container.stop(timeout=max(0, round(self.cancel_grace_s)))
+                container.stop(timeout=math.ceil(self.cancel_grace_s))  # whole seconds: never less than asked
             except self._errors.APIError as exc:
                 logger.warning("docker job %s: stop failed (%s); killing it", rec.get("container_name"), exc)
                 with contextlib.suppress(self._errors.APIError):
