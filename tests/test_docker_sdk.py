@@ -731,14 +731,21 @@ def test_a_container_stopped_or_killed_from_outside_is_cancelled_not_failed(sdk:
 def test_a_running_container_removed_from_outside_is_cancelled_not_failed(sdk: DockerSDK, tmp_path: Path) -> None:
     """`docker rm -f` of a running container read as a failure ("removed before this sweep saw how it ended", state
     "running"), unlike `docker stop` / `docker kill`; the engine's event log says it was killed: CANCELLED, with the
-    signal and the exit code its end gave, and the container no longer claimed to be running."""
+    signal and the exit code its end gave, and the container no longer claimed to be running. Its finished_at was
+    unset, so a resumed sweep took the time it looked (wall time 14.7 s for a job killed after 5.4 s): it is the
+    time of the engine's die event."""
     job = sdk.create_job(None, "echo working; sleep 60", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
     assert sdk.get_job_status(job.id) is JobStatus.RUNNING
+    removed_from = time.time()
     sdk.client.containers.get(job.id).remove(force=True)
+    removed_by = time.time()
+    time.sleep(1.5)  # seen late (an orchestrator killed and resumed): its end is still when the engine ended it
     assert sdk.get_job_status(job.id) is JobStatus.CANCELLED
     analysis = sdk.get_failure_analysis(job.id) or {}
     assert "stopped from outside this sweep" in analysis["message"] and "SIGKILL" in analysis["message"], analysis
     assert (analysis["exit_code"], analysis["container_state"]) == (137, "removed"), analysis
+    finished_at = sdk.get_job_info(job.id).get("finished_at")
+    assert finished_at is not None and removed_from - 0.5 <= finished_at <= removed_by + 0.5, finished_at
 
 
 def test_a_sweep_reports_containers_stopped_outside_it_as_cancelled_not_toward_fail_fast(engine: None,

@@ -27,6 +27,14 @@ def _signal_name(number: object) -> str:
         return f"signal {number}"
 
 
+def _event_time(event: Mapping[str, Any]) -> float | None:
+    """An event's epoch time (``timeNano``, else ``time``), or None."""
+    nano, seconds = event.get("timeNano"), event.get("time")
+    if isinstance(nano, int) and nano > 0:
+        return nano / 1e9
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds > 0 else None
+
+
 def outside_signals(client: Any, errors: Any, container_id: str, state: Mapping[str, Any]) -> list[str]:
     """The signals the engine was asked to send the container between its start and its end (``SIGTERM`` for
     ``docker stop``, then ``SIGKILL`` after its grace; ``SIGKILL`` for ``docker kill``), in order; empty when
@@ -35,25 +43,30 @@ def outside_signals(client: Any, errors: Any, container_id: str, state: Mapping[
     if started is None or finished is None:
         return []
     return [_signal_name(attrs.get("signal"))
-            for action, attrs in _events(client, errors, container_id, ["kill"], started, int(finished) + 1)]
+            for action, attrs, _ in _events(client, errors, container_id, ["kill"], started, int(finished) + 1)]
 
 
-def removal(client: Any, errors: Any, container_id: str, since: float) -> tuple[list[str], int | None]:
+def removal(client: Any, errors: Any, container_id: str, since: float) -> tuple[list[str], int | None, float | None]:
     """For a container that is gone (``docker rm -f``, prune): the signals the engine was asked to send it since
-    ``since`` (empty when none or no longer known) and the exit code its ``die`` event gave (None when unknown)."""
+    ``since`` (empty when none or no longer known), and the exit code and epoch time its ``die`` event gave (None
+    when unknown)."""
     signals: list[str] = []
     code: int | None = None
-    for action, attrs in _events(client, errors, container_id, ["kill", "die"], since, time.time()):
+    died: float | None = None
+    for action, attrs, at in _events(client, errors, container_id, ["kill", "die"], since, time.time()):
         if action == "kill":
             signals.append(_signal_name(attrs.get("signal")))
-        elif str(attrs.get("exitCode", "")).lstrip("-").isdigit():
-            code = int(str(attrs["exitCode"]))
-    return signals, code
+        else:
+            died = at
+            if str(attrs.get("exitCode", "")).lstrip("-").isdigit():
+                code = int(str(attrs["exitCode"]))
+    return signals, code, died
 
 
 def _events(client: Any, errors: Any, container_id: str, actions: list[str], since: float,
-            until: float) -> list[tuple[str, dict[str, Any]]]:
-    """``(action, attributes)`` of the engine's ``actions`` events of the container in a past window, in order."""
+            until: float) -> list[tuple[str, dict[str, Any], float | None]]:
+    """``(action, attributes, epoch time)`` of the engine's ``actions`` events of the container in a past window, in
+    order."""
     try:  # a past window (the engine's own clock): it answers what it keeps and closes the stream
         stream = client.api.events(since=int(since), until=until, decode=True,
                                    filters={"type": "container", "container": container_id, "event": actions})
@@ -63,7 +76,7 @@ def _events(client: Any, errors: Any, container_id: str, actions: list[str], sin
     guard.start()
     try:
         return [(str(event.get("Action") or event.get("status") or ""),
-                 dict((event.get("Actor") or {}).get("Attributes") or {})) for event in stream]
+                 dict((event.get("Actor") or {}).get("Attributes") or {}), _event_time(event)) for event in stream]
     except Exception:  # closed by the guard, or the connection dropped: not known
         return []
     finally:

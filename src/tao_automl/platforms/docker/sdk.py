@@ -493,10 +493,13 @@ class DockerSDK(RecordedPlatform):
     def _removed(self, rec: dict[str, Any]) -> JobStatus:
         """The end of a job whose container is gone: CANCELLED when this sweep cancelled it, or when the engine's
         event log shows it was signalled from outside (``docker rm -f`` of a running container, as ``docker stop``
-        or ``docker kill``), with the exit code its ``die`` event gave; else FAILURE (how it ended is not known)."""
-        signals, code = ([], None) if rec.get("cancel_requested") else \
-            removal(self.client, self._errors, str(rec["id"]), float(rec.get("submitted_at") or 0) - 1)
-        rec.update(container_state="removed",
+        or ``docker kill``), with the exit code its ``die`` event gave; else FAILURE (how it ended is not known). Its
+        ``finished_at`` is the time of that ``die`` event, when the engine still keeps it."""
+        since = float(rec.get("submitted_at") or 0) - 1
+        signals, code, died = removal(self.client, self._errors, str(rec["id"]), since)
+        if rec.get("cancel_requested"):
+            signals = []
+        rec.update(container_state="removed", finished_at=died if died is not None else rec.get("finished_at"),
                    message="its container was removed (docker rm, container prune) before this sweep saw how "
                            "it ended; its results folder may still hold what it wrote")
         if signals:
