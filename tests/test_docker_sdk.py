@@ -28,6 +28,7 @@ from tao_automl.platforms.docker.spec import (
     command_file_dirs,
     container_name,
     device_requests,
+    environment,
     input_paths,
     labels_for,
     parse_mounts,
@@ -162,6 +163,17 @@ def test_labels_and_names_identify_the_job() -> None:
     assert "tao-automl.rec" not in labels_for("plain", "/r", None)
     with pytest.raises(UserInputError, match="labels must be a mapping"):
         labels_for("plain", "/r", ["x"])
+
+
+def test_env_vars_without_a_value_are_refused_not_passed_as_the_text_none() -> None:
+    """env_vars {"WANDB_MODE": None} reached the job as WANDB_MODE=None (str(None)); a bad name was refused without
+    field or allowed. Both name env_vars and the variable (never its value: it may be a secret)."""
+    assert environment({"A": "x", "N": 3}) == {"A": "x", "N": "3"}
+    for bad, key in (({"WANDB_MODE": None}, "WANDB_MODE"), ({"CFG": {"a": 1}}, "CFG"), ({"A=B": "x"}, "A=B")):
+        with pytest.raises(UserInputError) as caught:
+            environment(bad)
+        assert (caught.value.field, caught.value.value) == ("env_vars", key), caught.value
+        assert str(caught.value.allowed).startswith("a mapping of variable name"), caught.value
 
 
 def test_bad_labels_are_refused_naming_the_field_value_and_allowed_and_the_tools_own_names_are_kept() -> None:

@@ -225,9 +225,14 @@ def labels_for(job_name: str | None, results_dir: str, extra: object) -> dict[st
 def environment(env_vars: Mapping[str, Any] | None) -> dict[str, str]:
     """Validated environment variables for the container."""
     env: dict[str, str] = {}
+    allowed = "a mapping of variable name (no '=') -> value (a string or number; None is not a value)"
     for key, value in (env_vars or {}).items():
         if not isinstance(key, str) or not key or "=" in key:
-            raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+            raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name", field="env_vars",
+                                 value=key, allowed=allowed)
+        if value is None or isinstance(value, (Mapping, list, tuple, set)):  # str() would pass 'None', "{'a': 1}"
+            raise UserInputError(f"env_vars[{key!r}]: {type(value).__name__} is not a value the job can read",
+                                 field="env_vars", value=key, allowed=allowed)
         env[key] = str(value)
     return env
 
