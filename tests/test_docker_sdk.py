@@ -84,6 +84,21 @@ def test_a_bad_timeout_is_refused_naming_timeout_s_not_the_engine_url(value: Any
     assert "seconds > 0" in str(caught.value.allowed), caught.value
 
 
+@pytest.mark.parametrize(("key", "value"), [("base_url", 5), ("image", 123), ("image", ""), ("state_dir", 123),
+                                            ("state_dir", ""), ("state_dir", "FILE")])
+def test_a_platform_option_of_the_wrong_kind_is_refused_naming_it(key: str, value: Any, tmp_path: Path) -> None:
+    """base_url: 5 crashed with "AttributeError: 'int' object has no attribute 'strip'"; image: 123 was accepted and
+    crashed at create_job ('partition'); state_dir: 123 was blamed on platform_options as a whole; a state_dir that
+    is a file was accepted and create_job failed "NotADirectoryError". Each is refused naming the field."""
+    if value == "FILE":
+        value = str(tmp_path / "a-file")
+        Path(value).write_text("")
+    options = {"state_dir": str(tmp_path / "s"), "base_url": "unix:///nowhere", key: value}
+    with pytest.raises(UserInputError) as caught:
+        make_sdk("docker", options)
+    assert caught.value.field == f"platform_options.{key}" and caught.value.allowed, caught.value
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), "5", -1])
 def test_a_cancel_grace_that_is_not_a_finite_number_is_refused_when_the_sdk_is_built(value: Any,
                                                                                       tmp_path: Path) -> None:

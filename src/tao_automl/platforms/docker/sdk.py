@@ -127,6 +127,18 @@ class DockerSDK(RecordedPlatform):
         cancel_grace_s: float = 10.0,
         timeout_s: float = 60.0,
     ) -> None:
+        for key, value, allowed in (
+                ("base_url", base_url, "a Docker engine URL such as unix:///var/run/docker.sock or tcp://HOST:2376"),
+                ("image", image, "a Docker image reference such as nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt")):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise UserInputError(f"{key} must be a non-empty string, got {value!r}", field=key, value=value,
+                                     allowed=allowed)
+        if state_dir is not None and (not isinstance(state_dir, (str, os.PathLike)) or not str(state_dir).strip()
+                                      or (Path(state_dir).expanduser().exists()
+                                          and not Path(state_dir).expanduser().is_dir())):
+            raise UserInputError(f"state_dir must be a folder path (a folder, or one this tool may create), got "
+                                 f"{state_dir!r}", field="state_dir", value=str(state_dir),
+                                 allowed="a path to a folder (made when missing), e.g. ~/.tao-automl/docker")
         self.network = check_network(network)
         mount_command_paths = check_flag("mount_command_paths", mount_command_paths)
         parse_mounts(mounts)  # validate now
