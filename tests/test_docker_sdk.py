@@ -673,9 +673,12 @@ def test_a_job_pulls_its_missing_image_and_a_failed_pull_names_the_image(
     with canned_http(404, _NO_MANIFEST) as url:
         image = f"{url.split('/')[2]}/tao-automl-ci/no-such:1"
         with pytest.raises(PlatformError) as caught:
-            sdk.create_job(image, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r1")})
+            sdk.create_job(image, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r1")},
+                           env_vars={"TRACKER_API_KEY": "s3cr3t-of-the-refused-job"})
     assert (caught.value.field, caught.value.value) == ("image", image), caught.value.to_json()
     assert "could not be pulled" in str(caught.value) and "manifest unknown" in str(caught.value)
+    # the job's env (its secrets) was kept in its record while the image was pulled; a refused job keeps none
+    assert not [p for p in sdk.state_dir.rglob("*") if p.is_file() and b"s3cr3t" in p.read_bytes()]
     registry = stub_registry()  # a registry that has it
     image = registry.image(f"tao-automl-ci/pulled-{uuid.uuid4().hex[:8]}:1")
     job = sdk.create_job(image, "echo pulled", gpu_count=0, outputs={"results_dir": str(tmp_path / "r2")})
@@ -1062,9 +1065,13 @@ def test_a_pull_that_fails_after_create_job_answered_fails_the_job_naming_the_im
     registry = stub_registry(seconds=2, corrupt=True)
     image, name = _slow_image(registry), f"corrupt-{uuid.uuid4().hex[:8]}-rec0001"
     sdk.pull_answer_s = 0.5
-    job = sdk.create_job(image, "true", gpu_count=0, job_name=name, outputs={"results_dir": str(tmp_path)})
+    job = sdk.create_job(image, "true", gpu_count=0, job_name=name, outputs={"results_dir": str(tmp_path)},
+                         env_vars={"TRACKER_API_KEY": "s3cr3t-of-the-failed-pull"})
     seen = _statuses_until_finished(sdk, job.id, timeout=15)
     assert seen[-1][0] is JobStatus.FAILURE and JobStatus.PENDING in [status for status, _ in seen], seen
+    # the env (its secrets) kept while the image was pulled is dropped once the job has ended
+    assert "s3cr3t" not in json.dumps(sdk.get_job_info(job.id), default=str)
+    assert not [p for p in sdk.state_dir.rglob("*") if p.is_file() and b"s3cr3t" in p.read_bytes()]
     message = (sdk.get_failure_analysis(job.id) or {})["message"]
     assert f"image {image!r} is not on the engine and could not be pulled" in message, message
     assert "verification failed" in message, message

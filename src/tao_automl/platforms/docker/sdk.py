@@ -331,6 +331,7 @@ class DockerSDK(RecordedPlatform):
             failure = pull.failure()
             if failure is not None and rec.get("state") not in _FINISHED:
                 rec.update(state=JobStatus.FAILURE.value, message=_said(failure), refused=True)
+                rec.pop("create_options", None)  # its env holds the job's secrets: kept only until it is created
                 self.records.save(rec)
                 raise failure
             if rec.get("pulling") and rec.get("state") not in _FINISHED:
@@ -434,8 +435,12 @@ class DockerSDK(RecordedPlatform):
         is PENDING, ``reason`` (default: the message) is its ``pending_reason`` (the runner's ``status`` shows it and
         its log says when it changes, as for Slurm's Reason)."""
         reason = f"Docker: {reason or message}" if status is JobStatus.PENDING else None
-        if rec.get("state") != status.value or rec.get("message") != message or rec.get("pending_reason") != reason:
+        ended = status.is_finished() and "create_options" in rec  # its env holds the job's secrets: not kept
+        if rec.get("state") != status.value or rec.get("message") != message or rec.get("pending_reason") != reason \
+                or ended:
             rec.update(state=status.value, message=message, pending_reason=reason)
+            if status.is_finished():
+                rec.pop("create_options", None)
             self.records.save(rec)
         return status
 
