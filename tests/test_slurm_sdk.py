@@ -215,6 +215,51 @@ def test_batch_script_options_env_quoting_and_rendezvous() -> None:
     assert "--gres" not in single and "srun" not in single and single.rstrip().endswith("echo hi")
 
 
+def test_a_pyxis_container_gets_the_spec_folder_results_and_data_mounted_at_the_same_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``srun --container-image`` sees only what is mounted into it: the rec's spec file (``-e <path>``), its results
+    dir and its dataset / checkpoint paths (the job's ``inputs``) were not, so a TAO job in the container could read
+    none of them unless the user listed each in ``container_mounts``. The batch script the SDK writes is run here
+    with a stand-in ``srun`` that records its arguments."""
+    spec = tmp_path / "ws" / "rec_0001" / "train_spec.yaml"
+    spec.parent.mkdir(parents=True)
+    spec.write_text("a: 1\n")
+    images, ann, ckpt = tmp_path / "data" / "images", tmp_path / "data" / "ann.json", tmp_path / "ckpt" / "m.pth"
+    images.mkdir(parents=True)
+    ann.write_text("{}")
+    ckpt.parent.mkdir()
+    ckpt.write_text("w")
+    results = spec.parent / "results"
+    sdk = SlurmSDK(state_dir=tmp_path / "state", jobs_dir=str(tmp_path / "jobs"), use_pyxis=True,
+                   container_mounts="/scratch:/scratch")
+    real_run = sdk.shell.run
+
+    def run(argv: Sequence[str], *args: Any, **kwargs: Any) -> Result:
+        return Result(0, "4242\n", "") if argv[0] == "sbatch" else real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(sdk.shell, "run", run)
+    job = sdk.create_job("nvcr.io/x:1", f"dino train -e {spec}", gpu_count=0,
+                         inputs={"dataset.img_dir": str(images), "dataset.ann": str(ann), "model.ckpt": str(ckpt),
+                                 "dataset.list": [str(images)], "dataset.gone": "/nope/x", "remote": "s3://b/x"},
+                         outputs={"results_dir": str(results)})
+    script = Path(sdk._record(job.id)["script_path"])
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path / "argv"}\n')
+    (fake / "scontrol").write_text("#!/bin/sh\necho node1\n")
+    for tool in ("srun", "scontrol"):
+        (fake / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, timeout=30)
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert "--container-image=nvcr.io/x:1" in argv and "--container-mounts=/scratch:/scratch" in argv, argv
+    [auto] = [a for a in argv if a.startswith("--container-mounts=") and a != "--container-mounts=/scratch:/scratch"]
+    mounted = {m.split(":")[0] for m in auto.split("=", 1)[1].split(",")}
+    assert {str(spec.parent), str(results), str(images), str(ann.parent), str(ckpt.parent)} <= mounted, auto
+    assert all(m.split(":")[0] == m.split(":")[1] for m in auto.split("=", 1)[1].split(","))  # at the same path
+    assert "/nope/x" not in mounted and not any(m.startswith("/usr") for m in mounted)
+
+
 def test_memory_in_megabytes_and_no_time_limit_are_taken_as_integers() -> None:
     """`mem: 4000` was refused as "a single word without spaces or '#'" (the string "4000" was taken), and
     `time_limit: 0` (Slurm: no limit) as below 1 while "0" was taken."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -142,11 +143,63 @@ def exit_record(path: str) -> list[str]:
     return lines
 
 
+#: Folders a pyxis container never gets mounted from the host (the image's own).
+_SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin", "/sys", "/usr", "/run")
+
+
+def job_paths(command: str | Sequence[str], results_dir: str | None, inputs: Mapping[str, Any] | None) -> list[str]:
+    """The absolute paths a job reads or writes by name: the results dir, the command's path arguments (the spec
+    file), the ``inputs`` values (dataset and checkpoint paths, nested lists and mappings included); system
+    folders, and paths pyxis' ``SRC:DST`` list cannot hold (a ``,`` or ``:``), left out."""
+    try:
+        tokens = shlex.split(command) if isinstance(command, str) else list(command)
+    except ValueError:
+        tokens = str(command).split()
+    values: list[Any] = [results_dir, *(t.split("=", 1)[1] if t.startswith("-") and "=" in t else t for t in tokens)]
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+        else:
+            values.append(value)
+
+    walk(dict(inputs or {}))
+    out: list[str] = []
+    for value in values:
+        if not isinstance(value, str) or not value.startswith("/") or "," in value or ":" in value:
+            continue
+        path = posixpath.normpath(value)
+        system = path == "/" or any(path == d or path.startswith(d + "/") for d in _SYSTEM_DIRS)
+        if not system and path not in out:
+            out.append(path)
+    return out
+
+
+def mount_lines(paths: Sequence[str]) -> list[str]:
+    """Bash lines that set ``_tao_mounts`` to a pyxis ``--container-mounts`` list of ``paths`` at the same path, as
+    they are on the node the job starts on: a folder itself, a file's folder, a missing path not at all (pyxis
+    fails a job whose mount source is missing)."""
+    if not paths:
+        return []
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    return ["_tao_mounts=",
+            f"for _tao_p in {quoted}; do",
+            '  if [ -f "$_tao_p" ]; then _tao_p=$(dirname "$_tao_p"); elif [ ! -d "$_tao_p" ]; then continue; fi',
+            '  case ",$_tao_mounts," in *",$_tao_p:$_tao_p,"*) ;; '
+            '*) _tao_mounts="${_tao_mounts:+$_tao_mounts,}$_tao_p:$_tao_p" ;; esac',
+            "done"]
+
+
 def batch_script(name: str, output: str, workdir: str, command: str | Sequence[str], opts: JobOptions,
                  env_vars: Mapping[str, Any] | None = None, use_pyxis: bool = False,
-                 image: str | None = None, exit_file: str | None = None) -> str:
+                 image: str | None = None, exit_file: str | None = None, mounts: Sequence[str] = ()) -> str:
     """The whole batch script. Several tasks (or a pyxis image) run through ``srun``; ``exit_file``: where the
-    script records its exit status (:func:`exit_record`)."""
+    script records its exit status (:func:`exit_record`). ``mounts``: host paths a pyxis container gets at the same
+    path (:func:`job_paths`: the spec's folder, the results dir, the data), besides ``container_mounts``."""
     body = command_text(command)
     port = opts.master_port if opts.master_port is not None else "$((20000 + SLURM_JOB_ID % 20000))"
     lines = ["#!/bin/bash", *sbatch_lines(name, output, opts), "", *export_lines(env_vars),
@@ -155,13 +208,17 @@ def batch_script(name: str, output: str, workdir: str, command: str | Sequence[s
     container = bool(use_pyxis and image)
     if opts.tasks > 1 or container:
         srun = ["srun", "--kill-on-bad-exit=1"]
+        auto = ""
         if container:
             srun.append(f"--container-image={image}")
             if opts.container_mounts:
                 srun.append(f"--container-mounts={opts.container_mounts}")
+            if mounts:
+                lines += mount_lines(mounts)
+                auto = ' ${_tao_mounts:+"--container-mounts=$_tao_mounts"}'
         inner = _RANKS + body
         # exec would replace the shell and lose the exit record's trap
-        lines.append(f"{'' if exit_file else 'exec '}{shlex.join(srun)} bash -c {shlex.quote(inner)}")
+        lines.append(f"{'' if exit_file else 'exec '}{shlex.join(srun)}{auto} bash -c {shlex.quote(inner)}")
     else:
         lines.append("export RANK=0 LOCAL_RANK=0 NODE_RANK=0")
         lines.append(body)

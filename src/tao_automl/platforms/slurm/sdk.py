@@ -12,7 +12,9 @@ that login node over one multiplexed ssh connection as ``user`` (``SLURM_USER``)
 (``SSH_KEY_PATH``, else the agent / default keys). Host keys are always verified.
 
 Containers: with ``use_pyxis=True`` the image is run by ``srun --container-image`` (NVIDIA pyxis /
-enroot); without a configured runtime images are ignored with a notice (jobs use the node's software).
+enroot), with the job folder, the results dir, the command's paths (the spec file's folder) and the dataset and
+checkpoint paths of the job's ``inputs`` that exist on the node mounted at the same path (``container_mounts``
+adds more); without a configured runtime images are ignored with a notice (jobs use the node's software).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tao_automl.platforms.common import check_job_name, contained_path
 from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, job_key, new_job_key
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.platforms.slurm.account import account_check, refused_account
-from tao_automl.platforms.slurm.script import JobOptions, batch_script
+from tao_automl.platforms.slurm.script import JobOptions, batch_script, job_paths
 from tao_automl.platforms.slurm.shell import SSH_REFUSED, Shell
 from tao_automl.platforms.slurm.sinfo import (
     Partition,
@@ -393,7 +395,8 @@ class SlurmSDK(RecordedPlatform):
             results_dir = str(results) if results else posixpath.join(job_dir, "results")
             workdir = str(kwargs.get("working_dir") or job_dir)
             script = batch_script(slurm_name, log_path, workdir, command, opts, env_vars, self.use_pyxis, image,
-                                  exit_file=posixpath.join(job_dir, EXIT_FILE))
+                                  exit_file=posixpath.join(job_dir, EXIT_FILE),
+                                  mounts=[workdir, *job_paths(command, results_dir, request.inputs)])
             script_path = posixpath.join(job_dir, SCRIPT_FILE)
             self.shell.write_text(script_path, script, 0o755)
             self.shell.mkdir(results_dir)
