@@ -96,6 +96,23 @@ def test_single_node_job_runs_the_command_with_env_labels_and_same_path_mounts(t
     assert job["metadata"]["annotations"]["tao-automl/job-name"] == "run_x-rec0003"
 
 
+def test_the_jobs_dataset_and_checkpoint_paths_are_mounted_read_only_at_the_same_path(tmp_path: Path) -> None:
+    """A rec's spec names its data and checkpoint by host path, passed as the job's ``inputs``; only the results dir
+    and the spec's folder were mounted, so the trainer in the pod found none of its data."""
+    images, ckpt = tmp_path / "ds" / "images", tmp_path / "m.pth"
+    images.mkdir(parents=True)
+    ckpt.write_text("w")
+    inputs = {"dataset.train_img_dir": str(images), "train.pretrained_model_path": str(ckpt),
+              "dataset.gone": "/nope/x", "dataset.remote": "s3://b/x"}
+    pod = _manifest(results_dir=str(tmp_path / "res"), inputs=inputs)["spec"]["template"]["spec"]
+    paths = {v["hostPath"]["path"]: v["hostPath"]["type"] for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["readOnly"] for m in pod["containers"][0]["volumeMounts"]}
+    assert paths == {str(tmp_path / "res"): "DirectoryOrCreate", str(images): "Directory", str(ckpt): "File"}
+    assert mounts == {str(tmp_path / "res"): False, str(images): True, str(ckpt): True}
+    off = _manifest(results_dir="/r", inputs=inputs, defaults={"mount_command_paths": False})
+    assert [v["hostPath"]["path"] for v in off["spec"]["template"]["spec"]["volumes"]] == ["/r"]
+
+
 def test_the_exit_recorder_keeps_the_exit_status_records_it_and_passes_sigterm_on(tmp_path: Path) -> None:
     """A shell command runs under EXIT_RECORDER, which writes its exit status to <results>/.tao-automl-exit.<job>.<rank>
     (read when the Job is gone before it was seen to finish) and exits with it; a SIGTERM to it (the kubelet's, on a

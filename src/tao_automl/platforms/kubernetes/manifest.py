@@ -3,8 +3,9 @@
 One rec is one ``batch/v1`` Job. With ``num_nodes > 1`` it is an Indexed Job (``completionMode:
 Indexed``, ``completions = parallelism = num_nodes``) plus a headless Service of the same name whose
 DNS gives every pod a stable address (``<job>-<index>.<job>``); pods get ``NODE_RANK``, ``NUM_NODES``,
-``MASTER_ADDR`` and ``MASTER_PORT``. Host paths (results dir, the spec file's folder) are mounted at the
-same path, which assumes every node sees them (shared storage, or a single node).
+``MASTER_ADDR`` and ``MASTER_PORT``. Host paths (results dir, the spec file's folder, and read-only the dataset and
+checkpoint paths of the job's ``inputs``) are mounted at the same path, which assumes every node sees them (shared
+storage, or a single node).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import UserInputError
 from tao_automl.platforms.common import check_flag, check_int
-from tao_automl.platforms.docker.spec import command_file_dirs, entrypoint_args, environment, parse_mounts
+from tao_automl.platforms.docker.spec import command_file_dirs, entrypoint_args, environment, input_paths, parse_mounts
 from tao_automl.platforms.kubernetes.validate import label_selector, subdomain
 from tao_automl.util.suggest import did_you_mean
 
@@ -160,12 +162,16 @@ def container_command(command: str | Sequence[str], results_dir: str, name: str)
 
 
 def host_volumes(command: str | Sequence[str], results_dir: str, mounts: Sequence[object],
-                 mount_command_paths: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """hostPath volumes and their mounts: results dir and the command's file folders at the same path,
-    then ``mounts`` (host path -> container path, ``:ro`` for read-only)."""
+                 mount_command_paths: bool, inputs: Mapping[str, Any] | None = None,
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """hostPath volumes and their mounts: results dir and the command's file folders at the same path, the
+    ``inputs`` paths (datasets, checkpoints: :func:`~tao_automl.platforms.docker.spec.input_paths`) read-only at the
+    same path, then ``mounts`` (host path -> container path, ``:ro`` for read-only)."""
     binds: dict[str, tuple[str, bool, str]] = {results_dir: (results_dir, False, "DirectoryOrCreate")}
     for folder in command_file_dirs(command) if mount_command_paths else []:
         binds.setdefault(folder, (folder, False, "Directory"))
+    for path in input_paths(inputs) if mount_command_paths else []:
+        binds.setdefault(path, (path, True, "Directory" if Path(path).is_dir() else "File"))
     for extra in mounts:
         for host, spec in parse_mounts(extra).items():
             binds[host] = (spec["bind"], spec["mode"] == "ro", "Directory")
@@ -179,8 +185,10 @@ def host_volumes(command: str | Sequence[str], results_dir: str, mounts: Sequenc
 def job_manifest(
     *, name: str, image: str, command: str | Sequence[str], gpu_count: int, env_vars: Mapping[str, Any] | None,
     results_dir: str, job_name: str | None, kwargs: Mapping[str, Any], defaults: Mapping[str, Any],
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``batch/v1`` Job for one rec (kwargs override the SDK's ``defaults``)."""
+    """The ``batch/v1`` Job for one rec (kwargs override the SDK's ``defaults``; ``inputs``: the job's dataset and
+    checkpoint paths, mounted read-only)."""
     def opt(key: str) -> Any:
         return kwargs[key] if kwargs.get(key) is not None else defaults.get(key)
 
@@ -192,7 +200,7 @@ def job_manifest(
     volumes, volume_mounts = host_volumes(command, results_dir, [defaults.get("mounts"), kwargs.get("mounts")],
                                           check_flag("mount_command_paths", opt("mount_command_paths")
                                                 if "mount_command_paths" in kwargs
-                                                else defaults.get("mount_command_paths", True)))
+                                                else defaults.get("mount_command_paths", True)), inputs)
     container: dict[str, Any] = {
         "name": CONTAINER, "image": image, "command": container_command(command, results_dir, name),
         "imagePullPolicy": pull,

@@ -293,7 +293,8 @@ class KubernetesSDK(RecordedPlatform):
         results_dir = str(Path(str(results)).expanduser().resolve()) if results else \
             str((self.state_dir / "results" / name).resolve())
         manifest = job_manifest(name=name, image=image, command=command, gpu_count=gpu_count, env_vars=env_vars,
-                                results_dir=results_dir, job_name=job_name, kwargs=kwargs, defaults=self.defaults)
+                                results_dir=results_dir, job_name=job_name, kwargs=kwargs, defaults=self.defaults,
+                                inputs=request.inputs)
         with self.records.name_lock(name):
             if job_name:
                 found = self.records.find(name)
