@@ -199,6 +199,27 @@ def test_data_sources_rules_place_the_uris(tmp_path: Path) -> None:
     assert _render(_data_skill(tmp_path / "2"), tmp_path / "2", extra).spec["dataset"]["calib"] == "/c/cal"
 
 
+def test_a_file_uri_reaches_the_spec_as_the_path_preflight_checked(tmp_path: Path) -> None:
+    """Preflight reads ``file:///data/x`` as the local path /data/x and checks that it exists, but the spec got
+    ``file:///data/x/images``, which no trainer opens as a path; the dataset_keys value and base_checkpoint too."""
+    skill = _data_skill(tmp_path)
+    info = yaml.safe_load((skill / "references" / "skill_info.yaml").read_text())
+    info["spec_params"] = {"train": {"train.pretrained_model_path": "ptm_if_no_resume_model"}}
+    (skill / "references" / "skill_info.yaml").write_text(yaml.safe_dump(info))
+    ctx = JobContext(train_dataset_uri="file:///data/train%20set/", eval_dataset_uri="file://localhost/eval",
+                     extra_dataset_uris={"calibration_dataset": "file:/cal"}, base_checkpoint="file:///m/ptm.pth",
+                     dataset_keys={"dataset.train_data_sources[0].json_file": "file:///ann/a.json"})
+    request = _render(skill, tmp_path, ctx)
+    ds = request.spec["dataset"]
+    assert ds["train_data_sources"] == [{"image_dir": "/data/train set/images", "json_file": "/ann/a.json"}]
+    assert request.archives == {"dataset.train_data_sources[0].image_dir": "/data/train set/images.tar.gz"}
+    assert ds["val_dir"] == "/eval" and ds["list_dir"] == ["/eval/lists"] and ds["calib"] == "/cal/cal"
+    assert request.spec["train"]["pretrained_model_path"] == "/m/ptm.pth"
+    assert request.inputs["dataset.val_dir"] == "/eval"  # what a platform mounts is the path too
+    remote = _render(_data_skill(tmp_path / "2"), tmp_path / "2", JobContext(train_dataset_uri="file://host/x"))
+    assert remote.spec["dataset"]["train_data_sources"][0]["json_file"] == "file://host/x/ann.json"  # another host's
+
+
 def test_dataset_keys_are_verbatim_and_win_over_rules(tmp_path: Path) -> None:
     keys = {"dataset.train_data_sources[0].json_file": "/data/a/ann.json",
             "custom.train_dataset.image_dir": "/other/imgs"}

@@ -5,7 +5,8 @@ spec key, joined with the rule's ``path``. ``runtime: extracted_folder`` means `
 unpacks: the spec gets the folder (the archive name without its suffix) and the archive is reported separately.
 ``list: true`` wraps the value in a list; ``mapping`` builds one dict per source (a list of them with
 ``multiple_sources: true``). A rule whose source has no URI leaves the key at its default. Keys given in
-``dataset_keys`` are set verbatim and win over the rules.
+``dataset_keys`` are set verbatim and win over the rules. A ``file:`` URI (given or in ``dataset_keys``) is written
+as its local path.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 TRAIN_SOURCES = ("train_datasets", "train_dataset")
 EVAL_SOURCES = ("eval_dataset", "eval_datasets", "val_dataset", "val_datasets")
@@ -28,13 +30,23 @@ class Placement:
     unplaced: list[str] = field(default_factory=list)
 
 
+def spec_location(uri: str) -> str:
+    """What a spec holds for ``uri``: a ``file:`` URI of this machine as its path (``file:///data/x`` ->
+    ``/data/x``: a trainer opens paths, and preflight checks that path), anything else as given."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost") and parsed.path:
+        return unquote(parsed.path)
+    return uri
+
+
 def source_uris(train: str | None, eval_: str | None, extra: Mapping[str, str]) -> dict[str, str]:
-    """Source name -> URI: the train URI under every train spelling, the eval URI likewise, then ``extra``."""
+    """Source name -> URI: the train URI under every train spelling, the eval URI likewise, then ``extra``
+    (a ``file:`` URI as its path: :func:`spec_location`)."""
     uris: dict[str, str] = {}
     for names, uri in ((TRAIN_SOURCES, train), (EVAL_SOURCES, eval_)):
         if uri:
-            uris.update(dict.fromkeys(names, uri))
-    uris.update({str(k): str(v) for k, v in extra.items() if v})
+            uris.update(dict.fromkeys(names, spec_location(uri)))
+    uris.update({str(k): spec_location(str(v)) for k, v in extra.items() if v})
     return uris
 
 
@@ -96,7 +108,7 @@ def place_datasets(rules: Mapping[str, Any], uris: Mapping[str, str], dataset_ke
         used.add(source)
         out.values[str(key)] = rule_value(uri, rule, str(key), out.archives)
     for key, value in dataset_keys.items():
-        out.values[str(key)] = value
+        out.values[str(key)] = spec_location(value) if isinstance(value, str) else value
         out.archives.pop(str(key), None)
     out.unplaced = [name for name, (uri, sources) in given.items() if uri and not used & set(sources)]
     return out

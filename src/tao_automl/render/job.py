@@ -21,7 +21,14 @@ from typing import Any
 
 from tao_automl.bank.skill import Skill
 from tao_automl.errors import SkillError, UserInputError
-from tao_automl.render.data import EVAL_SOURCES, TRAIN_SOURCES, Placement, place_datasets, source_uris
+from tao_automl.render.data import (
+    EVAL_SOURCES,
+    TRAIN_SOURCES,
+    Placement,
+    place_datasets,
+    source_uris,
+    spec_location,
+)
 from tao_automl.render.inputs import is_empty, leaves
 from tao_automl.render.paths import get_path, has_path, set_path
 from tao_automl.render.roles import role_values
@@ -326,7 +333,7 @@ def render_job(skill: Skill, params: Mapping[str, Any], ctx: JobContext, *, rec_
     for key, value in placement.values.items():
         _set(spec, key, value, f"dataset location {key!r}")
     roles = role_values(skill.spec_params, skill.action_info.get("outputs") or {}, results_dir=results_dir,
-                        resume_path=resume_path, base_checkpoint=ctx.base_checkpoint,
+                        resume_path=resume_path, base_checkpoint=spec_location(ctx.base_checkpoint),
                         encryption_key=ctx.encryption_key)
     for key, value in roles.items():
         _set(spec, key, value, f"spec_params key {key!r}")
