@@ -387,6 +387,22 @@ def test_a_template_number_in_exponent_form_reaches_the_job_as_a_number(tmp_path
     assert spec["train"]["wd"] == 1e-4 and spec["train"]["optim"]["lr"] == 1e-2
 
 
+@pytest.mark.parametrize("fmt", ["json", "toml", "yaml"])
+def test_a_template_date_reaches_the_job_as_the_text_omegaconf_reads(tmp_path: Path, fmt: str) -> None:
+    """PyYAML read a template's ``start: 2024-01-01`` as a date: a json spec crashed the run with a traceback
+    (a date is not JSON), a toml one got text while the dry-run showed a date. TAO's OmegaConf reads it as text."""
+    from omegaconf import OmegaConf
+
+    text = "train:\n  lr: 0.1\n  start: 2024-01-01\n  stamp: 2024-01-01 10:00:00\n"
+    expected = OmegaConf.to_container(OmegaConf.create(text))
+    assert expected == {"train": {"lr": 0.1, "start": "2024-01-01", "stamp": "2024-01-01 10:00:00"}}
+    skill = _skill(tmp_path, _action(config_format=fmt), template=yaml.safe_load(text))
+    (skill / "references" / "spec_template_train.yaml").write_text(text)
+    request = _render(skill, tmp_path)
+    assert request.spec["train"]["start"] == "2024-01-01" and request.spec["train"]["stamp"] == "2024-01-01 10:00:00"
+    assert _read(request.config_path, fmt)["train"]["start"] == "2024-01-01"
+
+
 @pytest.mark.parametrize(("template", "train"), [
     ("train: {}\n", {}),
     ("train:\n  optim: {}\n  layers: 4\n", {"layers": 4}),

@@ -1,8 +1,9 @@
 """YAML numbers as TAO's loaders read them, and why a number in a run config arrived as text.
 
 PyYAML follows YAML 1.1, where a float needs a dot (``1e-4`` is the text ``"1e-4"``); YAML 1.2 and the
-OmegaConf/Hydra loaders TAO jobs use read ``1e-4`` as a number. So a spec template is read with
-:class:`SpecLoader` (``lr: 1e-4`` is the float the job will see, as the schema says), and a spec file is written
+OmegaConf/Hydra loaders TAO jobs use read ``1e-4`` as a number, and a date such as ``2024-01-01`` as text. So a
+spec template is read with :class:`SpecLoader` (``lr: 1e-4`` is the float the job will see, as the schema says; a
+date stays text), and a spec file is written
 with :class:`SpecDumper`, which quotes a string that such a loader would read as a number (an option ``"1e-3"``
 stays the text the run records).
 """
@@ -29,6 +30,11 @@ class SpecLoader(_BASE_LOADER):  # type: ignore[misc]
 
 
 SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_NUMBER, list("-+0123456789."))
+# OmegaConf reads ``2024-01-01`` (and ``2024-01-01 10:00:00``) as text, so a template's date is the string the job
+# sees; PyYAML's timestamp made it a date object that JSON cannot write (a traceback) and TOML wrote as text.
+SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in SpecLoader.yaml_implicit_resolvers.items()}
 
 
 class SpecDumper(_BASE_DUMPER):  # type: ignore[misc]
