@@ -424,6 +424,29 @@ def test_an_override_a_dataset_placement_would_replace_is_refused(given: dict[st
     RunPlan.build(alone)  # nothing else sets it: the override is the data
 
 
+def test_an_override_of_the_checkpoint_key_base_checkpoint_fills_is_refused(tmp_path: Path) -> None:
+    """``base_checkpoint`` is written to the skill's pretrained-model key after ``spec_overrides``: an override of
+    that key was silently replaced (the job loaded base_checkpoint while the run recorded the override). Refused by
+    the run and by preflight; without base_checkpoint the override stands."""
+    from conftest import write_skill
+    from tao_automl.runner.preflight import run_preflight
+
+    skill = write_skill(tmp_path / "bank", roles={"train.pretrained_model_path": "ptm_if_no_resume_model"})
+    key, ckpt = "train.pretrained_model_path", tmp_path / "base.pth"
+    ckpt.write_text("w")
+    settings = {"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2}
+    args = RunArgs(skill_dir=str(skill), spec_overrides={key: "/tmp/mine.pth"}, base_checkpoint=str(ckpt),
+                   automl_settings=settings, workspace_path=str(tmp_path / "ws"))
+    with pytest.raises(UserInputError, match=f"spec_overrides.{key}: the runner sets it for every rec "
+                                             f"\\(base_checkpoint '{re.escape(str(ckpt))}'\\)") as caught:
+        RunPlan.build(args)
+    assert caught.value.field == f"spec_overrides.{key}" and caught.value.value == "/tmp/mine.pth"
+    [check] = [c for c in run_preflight(args).checks if c.check == "spec_overrides"]
+    assert check.ok is False and "base_checkpoint" in check.detail
+    alone = RunArgs(skill_dir=str(skill), spec_overrides={key: "/tmp/mine.pth"}, automl_settings=settings)
+    assert RunPlan.build(alone).ctx.spec_overrides[key] == "/tmp/mine.pth"
+
+
 def test_a_resume_checkpoint_override_stays_allowed_for_a_brain_that_never_promotes() -> None:
     """bayesian never promotes, so nothing overwrites the key: a user's own checkpoint to resume is kept."""
     from tao_automl.bank import builtin_skill_dir

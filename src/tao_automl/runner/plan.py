@@ -393,13 +393,18 @@ def derived_text(sides: Sequence[str]) -> str:
     return f"{what} derived: schema has none"
 
 
-def runner_filled_keys(skill: Skill, promotes: bool = False) -> dict[str, str]:
-    """Spec keys the runner writes for its recs (results folder, output files and, when the brain ``promotes``
-    recs from checkpoints, the resume checkpoint) -> what it writes there: the keys :func:`role_values` fills."""
-    results, resume = "\0results", "\0resume"
+def runner_filled_keys(skill: Skill, promotes: bool = False, base_checkpoint: str = "") -> dict[str, str]:
+    """Spec keys the runner writes for its recs (results folder, output files, ``base_checkpoint`` when one is
+    given and, when the brain ``promotes`` recs from checkpoints, the resume checkpoint) -> what it writes there:
+    the keys :func:`role_values` fills."""
+    results, resume, base = "\0results", "\0resume", "\0base"
     filled = role_values(skill.spec_params, skill.action_info.get("outputs") or {}, results_dir=results,
-                         resume_path=resume if promotes else None, base_checkpoint="", encryption_key=None)
+                         resume_path=None, base_checkpoint=base if base_checkpoint else "", encryption_key=None)
+    if promotes:
+        filled.update(role_values(skill.spec_params, {}, results_dir=results, resume_path=resume,
+                                  base_checkpoint="", encryption_key=None))
     return {key: "the checkpoint a promoted rec resumes" if value == resume else
+            f"base_checkpoint {base_checkpoint!r}" if value == base else
             "the rec's results folder" if value == results else "a file under the rec's results folder"
             for key, value in filled.items()}
 
@@ -415,7 +420,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mapping[str, Any], *,
                       epoch_key: str | None = None, algorithm: str | None = None,
-                      promotes: bool = False) -> dict[str, Any]:
+                      promotes: bool = False, base_checkpoint: str = "") -> dict[str, Any]:
     """The base spec after checking ``overrides`` (a mapping for a group is checked leaf by leaf); a key that is
     also searched is refused (it would win over every rec's value, and the recorded params would not be what ran),
     and so is ``epoch_key`` when a multi-fidelity ``algorithm`` writes each rec's budget there."""
@@ -445,7 +450,7 @@ def checked_overrides(skill: Skill, space: SearchSpace | None, overrides: Mappin
                 "drop it from spec_overrides, or from the search with automl_hyperparameters/custom_param_ranges",
                 field=f"spec_overrides.{key}", value=resolved[key], allowed="a key that is not searched",
             )
-    filled = runner_filled_keys(skill, promotes=promotes)
+    filled = runner_filled_keys(skill, promotes=promotes, base_checkpoint=base_checkpoint)
     taken = [key for key in resolved if key in filled]
     if taken:
         key = taken[0]
@@ -873,7 +878,7 @@ class RunPlan:
         check_epoch_key_not_searched(skill, space, epochs, settings.algorithm, args.automl_hyperparameters,
                                      args.custom_param_ranges)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
-                                 promotes=promoting)
+                                 promotes=promoting, base_checkpoint=args.base_checkpoint or "")
         check_dataset_keys(skill, args.spec_overrides, args.dataset_keys, space.names)
         check_overrides_placement(skill, args)
         ctx = job_context(args, skill, space.names)

@@ -255,7 +255,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
         plan.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides,
                                epoch_key=holder.get("epoch_key"),
                                algorithm=loaded.algorithm if loaded is not None else None,
-                               promotes=bool(holder.get("promotes")))
+                               promotes=bool(holder.get("promotes")), base_checkpoint=config.base_checkpoint or "")
     except TaoAutoMLError as exc:
         report.add("spec_overrides", False, str(exc), exc)
     else:
