@@ -447,6 +447,28 @@ def test_an_override_of_the_checkpoint_key_base_checkpoint_fills_is_refused(tmp_
     assert RunPlan.build(alone).ctx.spec_overrides[key] == "/tmp/mine.pth"
 
 
+def test_a_dataset_key_that_base_checkpoint_fills_is_refused(tmp_path: Path) -> None:
+    """dataset_keys are written before the runner's own keys: a path given there for the key base_checkpoint fills
+    was silently replaced (the job loaded base_checkpoint); refused by the run and by preflight alike."""
+    from conftest import small_schema, write_skill
+    from tao_automl.runner.preflight import run_preflight
+
+    schema = small_schema()
+    schema["default"]["train"]["pretrained_model_path"] = ""  # a key the job's spec has, as in TAO's schemas
+    skill = write_skill(tmp_path / "bank", schema=schema,
+                        roles={"train.pretrained_model_path": "ptm_if_no_resume_model"})
+    key, ckpt = "train.pretrained_model_path", tmp_path / "base.pth"
+    ckpt.write_text("w")
+    args = RunArgs(skill_dir=str(skill), dataset_keys={key: str(tmp_path)}, base_checkpoint=str(ckpt),
+                   automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2},
+                   workspace_path=str(tmp_path / "ws"))
+    with pytest.raises(UserInputError, match=f"dataset_keys.{key}: the runner sets it for every rec") as caught:
+        RunPlan.build(args)
+    assert caught.value.field == f"dataset_keys.{key}"
+    [check] = [c for c in run_preflight(args).checks if c.check == "dataset_keys"]
+    assert check.ok is False and "the runner sets it" in check.detail
+
+
 def test_a_resume_checkpoint_override_stays_allowed_for_a_brain_that_never_promotes() -> None:
     """bayesian never promotes, so nothing overwrites the key: a user's own checkpoint to resume is kept."""
     from tao_automl.bank import builtin_skill_dir

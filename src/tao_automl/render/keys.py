@@ -31,16 +31,22 @@ def job_base_spec(skill: Skill, overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_dataset_keys(skill: Skill, overrides: Mapping[str, Any], dataset_keys: Mapping[str, str],
-                       searched: Collection[str] = ()) -> None:
+                       searched: Collection[str] = (), filled: Mapping[str, str] | None = None) -> None:
     """Refuse a ``dataset_keys`` key that is neither a declared input, a rule's key, nor in the job's base spec; one
-    that is (part of) a ``searched`` param (the path would replace every rec's value); and one whose schema type is a
-    number or a flag (a path is text)."""
+    that is (part of) a ``searched`` param (the path would replace every rec's value); one the runner writes after
+    the datasets (``filled``: spec key -> what it writes there, e.g. ``base_checkpoint``); and one whose schema type
+    is a number or a flag (a path is text)."""
     if not dataset_keys:
         return
     spec = job_base_spec(skill, overrides)
     declared = list(declared_inputs(skill))
     known = set(declared) | {str(key) for key in skill.data_sources}
     for key, value in dataset_keys.items():
+        if key in (filled or {}):
+            raise UserInputError(
+                f"dataset_keys.{key}: the runner sets it for every rec ({(filled or {})[key]}), so {value!r} would "
+                "be overwritten; drop it from dataset_keys", field=f"dataset_keys.{key}", value=value,
+                allowed="a key the runner does not fill")
         owner = searched_part(key, searched)
         if owner is not None:
             raise UserInputError(

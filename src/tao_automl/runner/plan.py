@@ -879,7 +879,8 @@ class RunPlan:
                                      args.custom_param_ranges)
         spec = checked_overrides(skill, space, args.spec_overrides, epoch_key=epochs, algorithm=settings.algorithm,
                                  promotes=promoting, base_checkpoint=args.base_checkpoint or "")
-        check_dataset_keys(skill, args.spec_overrides, args.dataset_keys, space.names)
+        check_dataset_keys(skill, args.spec_overrides, args.dataset_keys, space.names,
+                           runner_filled_keys(skill, promotes=promoting, base_checkpoint=args.base_checkpoint or ""))
         check_overrides_placement(skill, args)
         ctx = job_context(args, skill, space.names)
         check_render(skill, space, ctx)
