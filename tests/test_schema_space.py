@@ -888,6 +888,21 @@ def test_rich_types_build_sample_and_round_trip() -> None:
     assert space.decode(np.zeros(space.dim))["train.heads"] == ["a"]  # a subset is never empty
 
 
+@pytest.mark.parametrize("kind", ["list", "optional_list"])
+def test_a_numeric_list_whose_default_is_empty_takes_its_length_from_its_bounds(kind: str) -> None:
+    """An empty default (``[]``, the natural one for an optional list) with list bounds: the bounds give the length
+    and no element gets a default (it raised a bare IndexError while the space was built)."""
+    schema = {"properties": {"m": {"type": "collection", "properties": {
+        "extra": {"type": kind, "default": [], "minimum": [0.0, 1.0], "maximum": [1.0, 4.0]}}}}}
+    space = build_search_space(schema, ["m.extra"])
+    param = space["m.extra"]
+    inner = param.inner if isinstance(param, OptionalListParam) else param
+    assert isinstance(inner, ListParam) and inner.default is None
+    assert [(e.low, e.high, e.default) for e in inner.elements] == [(0.0, 1.0, None), (1.0, 4.0, None)]
+    rng = np.random.default_rng(0)
+    assert all(space.violations(space.sample(rng)) == [] for _ in range(50))
+
+
 def test_relations_are_violations_and_repaired() -> None:
     space = build_search_space(_rich_schema(), ["train.crop_min", "train.crop_max"])
     bad = {"train.crop_min": 700, "train.crop_max": 500}

@@ -79,7 +79,11 @@ def is_numeric_list(prop: Mapping[str, Any]) -> bool:
 
 
 def _pick(value: Any, i: int) -> Any:
-    return value[i] if isinstance(value, list) else value
+    """Element ``i`` of a list value (None past its end: an empty default, ``[]``, gives no element default), or the
+    scalar value itself (it applies to every element)."""
+    if isinstance(value, list):
+        return value[i] if i < len(value) else None
+    return value
 
 
 def _integer(prop: Mapping[str, Any], n: int) -> bool:
@@ -154,7 +158,8 @@ def build_list(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -
             raise SearchSpaceError(f"schema param {name!r}: list elements cannot be grids")
         elements.append(param)
     default = prop.get("default")
-    inside = isinstance(default, list) and all(e.contains(v) for e, v in zip(elements, default, strict=True))
+    inside = isinstance(default, list) and len(default) == len(elements) and all(
+        e.contains(v) for e, v in zip(elements, default, strict=True))
     return ListParam(name, tuple(elements), tuple(default) if inside and isinstance(default, list) else None)
 
 
