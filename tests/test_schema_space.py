@@ -617,6 +617,38 @@ def test_custom_ranges_narrow_and_add_params() -> None:
     assert space["train.amp"] == BoolParam("train.amp", default=True, weight_true=0.25)
 
 
+@pytest.mark.parametrize("algorithm", ["random", "tpe", "bayesian"])
+def test_an_option_of_weight_0_is_never_proposed(algorithm: str) -> None:
+    """A schema or custom option_weights of 0 keeps that option out of every brain's proposals: as a choice, random
+    search drew it once the weighted configs were used up, and tpe/bayesian (which model options without weights)
+    proposed it like any other."""
+    from tao_automl.brain.registry import make_brain
+
+    schema = {"properties": {"m": {"type": "collection", "properties": {
+        "act": {"type": "categorical", "default": "relu", "enum": ["relu", "tanh", "gelu"],
+                "option_weights": [1, 0, 1]},
+        "amp": {"type": "bool", "default": False},
+        "n": {"type": "int", "default": 1, "minimum": 1, "maximum": 3}}}}}
+    space = build_search_space(schema, ["m.act", "m.amp", "m.n"], {"m.amp": {"option_weights": [0, 1]}})
+    assert space["m.act"] == CategoricalParam("m.act", ("relu", "gelu"), (1.0, 1.0), "relu")
+    assert space["m.amp"] == CategoricalParam("m.amp", (False,), default=False)
+    brain = make_brain(algorithm, space)
+    rng = np.random.default_rng(0)
+    proposed = []
+    for _ in range(9):  # more than the 6 configs the weights allow
+        (config,) = brain.suggest(1, [], rng)
+        proposed.append(config)
+        brain.observe(config, float(config["m.n"]))
+    assert {c["m.act"] for c in proposed} <= {"relu", "gelu"} and {c["m.amp"] for c in proposed} == {False}
+
+
+def test_schema_option_weights_all_0_are_an_error_naming_the_param() -> None:
+    schema = {"properties": {"act": {"type": "categorical", "enum": ["a", "b"], "option_weights": [0, 0]}}}
+    with pytest.raises(SearchSpaceError, match=r"schema option_weights of 'act' are all 0") as caught:
+        build_search_space(schema, ["act"])
+    assert caught.value.field == "schema property act"
+
+
 def test_custom_min_only_reaches_past_the_finitised_range() -> None:
     p = build_search_space(_schema(), ["train.batch"], {"train.batch": {"valid_min": 64}})["train.batch"]
     assert p == IntParam("train.batch", 64, 256, default=None)

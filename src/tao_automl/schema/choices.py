@@ -79,7 +79,11 @@ def narrow_options(
         None if schema_weights is None else _weights(name, "schema option_weights", schema_weights, options)
     )
     if custom is None:
-        return options, weights
+        if weights is not None and sum(weights) <= 0:
+            raise SearchSpaceError(
+                f"schema option_weights of {name!r} are all 0 ({weights}); allowed: at least one weight above 0",
+                field=f"schema property {name}", value=weights, allowed="finite numbers >= 0, at least one above 0")
+        return _weighted_only(options, weights)
     if custom.valid_options is not None:
         picked: list[Any] = []
         for value in custom.valid_options:
@@ -109,7 +113,17 @@ def narrow_options(
         raise SearchSpaceError(
             f"custom_param_ranges[{name!r}]: the weights of the remaining options {options} sum to 0"
         )
-    return options, weights
+    return _weighted_only(options, weights)
+
+
+def _weighted_only(options: list[Any], weights: list[float] | None) -> tuple[list[Any], list[float] | None]:
+    """The options whose weight is above 0, with their weights: a weight-0 option is never proposed, by any brain
+    (kept as a choice, random search drew it once the others were used up, and tpe/bayesian, which model options
+    without their weights, proposed it like any other)."""
+    if weights is None or all(w > 0 for w in weights):
+        return options, weights
+    keep = [i for i, w in enumerate(weights) if w > 0]
+    return [options[i] for i in keep], [weights[i] for i in keep]
 
 
 def _default(prop: Mapping[str, Any], options: Sequence[Any]) -> Any:
