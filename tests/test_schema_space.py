@@ -944,6 +944,24 @@ def test_relations_are_violations_and_repaired() -> None:
     assert space.contains(edge) and edge == {"train.crop_min": 799, "train.crop_max": 800}
 
 
+def test_chained_relations_hold_after_a_parent_is_moved_for_its_dependent() -> None:
+    """``x < y < z`` with a narrower ``z``: the repair moved ``y`` below ``z``'s top and left it under ``x``, so most
+    decodes (and samples whose 32 redraws failed) broke ``y > x`` and the run stopped with "proposed an invalid
+    config" on its first rec."""
+    schema = {"properties": {"m": {"type": "collection", "properties": {
+        "x": {"type": "int", "default": 2, "minimum": 1, "maximum": 10, "parent_param": "TRUE"},
+        "y": {"type": "int", "default": 3, "minimum": 1, "maximum": 10, "parent_param": "TRUE", "depends_on": "m.x",
+              "math_cond": "> depends_on"},
+        "z": {"type": "int", "default": 4, "minimum": 1, "maximum": 5, "depends_on": "m.y",
+              "math_cond": "> depends_on"}}}}}
+    space = build_search_space(schema, ["m.x", "m.y", "m.z"])
+    assert [str(r) for r in space.relations] == ["m.y > m.x", "m.z > m.y"]
+    assert space.repair({"m.x": 8, "m.y": 10, "m.z": 3}) == {"m.x": 3, "m.y": 4, "m.z": 5}
+    rng = np.random.default_rng(0)
+    assert all(space.violations(space.decode(x)) == [] for x in rng.random((500, space.dim)))
+    assert all(space.violations(space.sample(rng)) == [] for _ in range(500))
+
+
 def test_fixed_parent_tightens_the_dependent_range() -> None:
     space = build_search_space(_rich_schema(), ["train.crop_max", "train.select"])
     assert space["train.crop_max"] == IntParam("train.crop_max", 385, 800, default=600)

@@ -98,8 +98,50 @@ def nearest_ok(param: Any, value: float, op: str, other: float) -> float | int |
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
+#: Passes :func:`repair` makes, per relation, over the relations a first pass left broken (chained relations).
+EXTRA_PASSES = 2
+
+
 def repair(params: Mapping[str, Any], relations: tuple[Relation, ...], config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` with every relation enforced as the module docstring says (in place, returned)."""
+    """``config`` with every relation enforced as the module docstring says (in place, returned).
+
+    A parent moved for its dependent can break a relation that parent has with its own parent (``x < y < z`` with a
+    narrower ``z``: ``y`` moved below ``z``'s top falls under ``x``). Relations a first pass leaves broken are then
+    repaired again, each by moving its dependent when that keeps the relations that hold, else its parent."""
+    _first_pass(params, relations, config)
+    for _ in range(EXTRA_PASSES * len(relations)):
+        broken = [rel for rel in relations if rel.left in config and rel.right in config and not rel.holds(config)]
+        if not broken:
+            break
+        for rel in broken:
+            if not rel.holds(config):
+                _repair_again(params, relations, rel, config)
+    return config
+
+
+def _keeps(relations: tuple[Relation, ...], config: Mapping[str, Any], name: str, value: float) -> bool:
+    """Whether setting ``name`` to ``value`` keeps every relation of ``name`` that holds now."""
+    moved = {**config, name: value}
+    return all(rel.holds(moved) or not rel.holds(config) for rel in relations if name in (rel.left, rel.right))
+
+
+def _repair_again(params: Mapping[str, Any], relations: tuple[Relation, ...], rel: Relation,
+                  config: dict[str, Any]) -> None:
+    """Make ``rel`` hold: move its dependent when that keeps the relations holding now, else its parent (to the
+    value nearest its own that leaves the dependent where it is), else the dependent anyway."""
+    left, right = float(config[rel.left]), float(config[rel.right])
+    fixed = nearest_ok(params[rel.left], left, rel.op, right)
+    if fixed is not None and _keeps(relations, config, rel.left, fixed):
+        config[rel.left] = fixed
+        return
+    moved = nearest_ok(params[rel.right], right, _FLIP[rel.op], left)
+    if moved is not None:
+        config[rel.right] = moved
+    elif fixed is not None:
+        config[rel.left] = fixed
+
+
+def _first_pass(params: Mapping[str, Any], relations: tuple[Relation, ...], config: dict[str, Any]) -> None:
     for rel in relations:
         if rel.left not in config or rel.right not in config or rel.holds(config):
             continue
@@ -116,7 +158,6 @@ def repair(params: Mapping[str, Any], relations: tuple[Relation, ...], config: d
             fixed = nearest_ok(left, float(config[rel.left]), rel.op, float(moved))
         if fixed is not None:
             config[rel.left] = fixed
-    return config
 
 
 def relation_from_json(data: Mapping[str, Any]) -> Relation:
