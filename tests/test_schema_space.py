@@ -962,6 +962,18 @@ def test_chained_relations_hold_after_a_parent_is_moved_for_its_dependent() -> N
     assert all(space.violations(space.sample(rng)) == [] for _ in range(500))
 
 
+def test_relations_that_cannot_all_hold_at_once_are_refused_when_the_space_is_built() -> None:
+    """Each of ``y > x`` and ``z > y`` can hold, but not both with x in [5, 10] and z in [1, 5]: the space was built
+    and the run stopped on its first rec with "proposed an invalid config"."""
+    x, y, z = IntParam("x", 5, 10), IntParam("y", 1, 10), IntParam("z", 1, 5)
+    relations = (Relation("y", ">", "x"), Relation("z", ">", "y"))
+    for rel in relations:
+        assert SearchSpace((x, y, z), (rel,)).relations == (rel,)  # each alone is fine
+    with pytest.raises(SearchSpaceError, match=r"relations y > x, z > y cannot all hold at once: .*x in \[5, 10\]"):
+        SearchSpace((x, y, z), relations)
+    assert SearchSpace((IntParam("x", 1, 10), y, z), relations).relations == relations  # x = 1, y = 2, z = 3 keeps both
+
+
 def test_fixed_parent_tightens_the_dependent_range() -> None:
     space = build_search_space(_rich_schema(), ["train.crop_max", "train.select"])
     assert space["train.crop_max"] == IntParam("train.crop_max", 385, 800, default=600)

@@ -95,7 +95,7 @@ def nearest_ok(param: Any, value: float, op: str, other: float) -> float | int |
     return int(target) if integer else float(target)
 
 
-_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
 #: Passes :func:`repair` makes, per relation, over the relations a first pass left broken (chained relations).
@@ -134,7 +134,7 @@ def _repair_again(params: Mapping[str, Any], relations: tuple[Relation, ...], re
     if fixed is not None and _keeps(relations, config, rel.left, fixed):
         config[rel.left] = fixed
         return
-    moved = nearest_ok(params[rel.right], right, _FLIP[rel.op], left)
+    moved = nearest_ok(params[rel.right], right, FLIP[rel.op], left)
     if moved is not None:
         config[rel.right] = moved
     elif fixed is not None:
@@ -151,7 +151,7 @@ def _first_pass(params: Mapping[str, Any], relations: tuple[Relation, ...], conf
             # Move the parent so that the dependent's own range has room, then repair the dependent.
             low, high, _, _ = candidates(left)
             edge = high if rel.op in (">", ">=") else low
-            moved = nearest_ok(right, float(config[rel.right]), _FLIP[rel.op], edge)
+            moved = nearest_ok(right, float(config[rel.right]), FLIP[rel.op], edge)
             if moved is None:
                 continue
             config[rel.right] = moved

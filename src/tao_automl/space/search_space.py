@@ -21,7 +21,7 @@ from tao_automl.space.lists import OptionalListParam as OptionalListParam
 from tao_automl.space.lists import SubsetParam as SubsetParam
 from tao_automl.space.numeric import FloatParam as FloatParam
 from tao_automl.space.numeric import IntParam as IntParam
-from tao_automl.space.relations import OPS, candidates, relation_from_json, repair
+from tao_automl.space.relations import FLIP, OPS, candidates, closest_allowed, relation_from_json, repair
 from tao_automl.space.relations import Relation as Relation
 
 Config = dict[str, Any]
@@ -150,6 +150,35 @@ class SearchSpace:
         object.__setattr__(self, "_by_name", by_name)
         for rel in self.relations:
             self._check_relation(rel)
+        if len(self.relations) > 1:
+            self._check_together()
+
+    def _check_together(self) -> None:
+        """Relations that each can hold but not all at once (``x < y < z`` with ``x`` in [5, 10], ``z`` in [1, 5])
+        are refused: no config keeps them all, and the first rec stopped the run with "proposed an invalid config".
+        Each param's bounds are narrowed by the relations until nothing changes; an empty range proves it."""
+        box = {name: candidates(self[name])[:3] for rel in self.relations for name in (rel.left, rel.right)}
+        for _ in range(len(self.relations) * len(box) + 1):
+            changed = False
+            for rel in self.relations:
+                up = rel.op in (">", ">=")
+                # the dependent's far side bounds the parent's, and the parent's near side bounds the dependent's
+                for name, op, other, lower in ((rel.left, rel.op, rel.right, up),
+                                               (rel.right, FLIP[rel.op], rel.left, not up)):
+                    low, high, integer = box[name]
+                    bound = closest_allowed(op, box[other][0 if lower else 1], integer)
+                    new = (max(low, bound), high) if lower else (low, min(high, bound))
+                    if new != (low, high):
+                        box[name], changed = (*new, integer), True
+                    if new[0] > new[1]:
+                        ranges = ", ".join(f"{n} in {describe(self[n])}" for n in box)
+                        raise SearchSpaceError(
+                            f"relations {', '.join(map(str, self.relations))} cannot all hold at once: {ranges}; "
+                            f"allowed: ranges where some value of each keeps every relation (here {name} has none "
+                            "left)", value=[str(r) for r in self.relations],
+                            allowed="ranges that leave each param a value keeping every relation")
+            if not changed:
+                return
 
     def _check_relation(self, rel: Relation) -> None:
         if not isinstance(rel, Relation):
