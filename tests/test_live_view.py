@@ -326,6 +326,18 @@ def test_the_ranked_table_shows_enough_digits_to_tell_neighbours_apart() -> None
     assert distinct_values([0.5, 0.5]) == ["0.5", "0.5"]  # a tie stays a tie
 
 
+def test_the_ranked_table_tells_tiny_and_huge_neighbours_apart() -> None:
+    """A minimised val_loss of 1.2341e-12 (rank 1) and 1.2349e-12 (rank 2) both read `1.23e-12`, as did 123410 and
+    123490 (`1.23e+05`): the values differed at the 4th digit, which the check looked at, but the table printed 3."""
+    from tao_automl.experiment.lines import distinct_values
+
+    tiny = distinct_values([1.2341e-12, 1.2341e-12, 1.2349e-12, 0.5])
+    assert tiny[0] == tiny[1] and len(set(tiny)) == 3  # the tie stays a tie, the rest read apart
+    huge = distinct_values([123410.0, 123490.0, None])
+    assert huge[0] != huge[1] and huge[2] == "-"
+    assert distinct_values([1e-12, 1e12]) == ["1e-12", "1e+12"]  # distinct already: as format_value shows them
+
+
 def test_the_last_progress_line_of_a_sweep_that_stopped_itself_has_no_eta(tmp_path: Path) -> None:
     """After fail fast stopped a sweep, the last live line read `... | ETA 00:03]` while progress.eta_s was null:
     the ended run's line is printed (and a finished run's is not printed twice)."""

@@ -43,12 +43,15 @@ def distinct_values(values: list[Any]) -> list[str]:
     """``values`` as :func:`format_value` shows them, with more significant digits (up to 12) where two neighbours
     that differ would otherwise print alike (ranks 3, 4 and 5 all read ``-1005``); ``None`` shows ``-``."""
     numbers = [v for v in values if isinstance(v, float)]
+    # format_value's own texts first (3 digits for tiny and huge values: 1.2341e-12 and 1.2349e-12 both read
+    # 1.23e-12), then more digits until no two neighbours that differ read alike
+    if not any(a != b and format_value(a) == format_value(b) for a, b in itertools.pairwise(numbers)):
+        return ["-" if v is None else format_value(v) for v in values]
     digits = 4
     while digits < 12 and any(a != b and f"{a:.{digits}g}" == f"{b:.{digits}g}"
                               for a, b in itertools.pairwise(numbers)):
         digits += 1
-    return ["-" if v is None else (format_value(v) if digits == 4 or not isinstance(v, float) else f"{v:.{digits}g}")
-            for v in values]
+    return ["-" if v is None else (f"{v:.{digits}g}" if isinstance(v, float) else format_value(v)) for v in values]
 
 
 def front_pick_text(values: Mapping[str, Any], rec_id: Any, best_by: Any) -> str:
