@@ -449,3 +449,16 @@ def test_curves_are_read_from_the_status_json_a_folder_down_like_the_recs_metric
     (rec,) = load_run(result["run_dir"]).recs
     assert [epoch for epoch, _ in rec.epochs] == [1, 2, 3]
     assert rec.epochs[-1][1] == pytest.approx(rec.metric)
+
+
+def test_a_run_whose_jobs_wrote_no_epochs_says_why_it_has_no_curves_not_that_no_rec_finished(tmp_path: Path) -> None:
+    """Five recs succeeded with a val_loss read from their logs, none wrote a per-epoch status.json: the Learning
+    curves section said "no finished rec with a metric yet", beside a table of five ranked results."""
+    from tao_automl.report.html import write_html_report
+
+    data = _views([({"lr": 0.1 * i}, 0.5 + i) for i in range(1, 6)])
+    text = write_html_report(data, tmp_path / "r.html").read_text()
+    curves = text[text.index("<h2>Learning curves</h2>"):text.index("<h2>Failures</h2>")]
+    assert "no finished rec with a metric yet" not in curves
+    assert "no rec reported val_loss per epoch" in curves and "status.json" in curves
+    assert len(re.findall(r"<tr[^>]*data-rec=", text)) == 5

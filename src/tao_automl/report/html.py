@@ -295,7 +295,10 @@ def _curves(go: Any, data: RunData, *, all_up_to: int = ALL_CURVES_UP_TO,
     (at most ``best`` + their chains + 4); the points are the run's data, as the table's rows are."""
     recs = [r for r in data.recs if r.epochs]
     if not recs:
-        return None, ""
+        if not any(r.has_value for r in data.recs):  # the section's own words: no finished rec with a metric yet
+            return None, ""
+        return None, (f"no rec reported {data.metric} per epoch: curves are read from each rec's status.json "
+                      "(one line per epoch, {\"epoch\": N, \"kpi\": {...}}), and these jobs wrote none")
     promoted = data.promoted()
     figure = go.Figure()
     named = recs
