@@ -382,4 +382,18 @@ def test_best_params_block_is_what_pyyaml_writes(params: dict[str, Any]) -> None
 
     from tao_automl.cli.text_report import best_params_yaml
 
-    assert best_params_yaml(params) == yaml.safe_dump({"best_params": params}, sort_keys=False).rstrip()
+    assert best_params_yaml(params) == yaml.safe_dump({"best_params": params}, sort_keys=False,
+                                                      allow_unicode=True).rstrip()
+
+
+def test_best_params_block_shows_unicode_names_and_values_as_written() -> None:
+    """A searched ``train.ünïcode_päram`` with the option ``ç`` read ``"train.\\xFCn\\xEFcode_p\\xE4ram": "\\xE7"``
+    under ``best_params:`` of `run` and `status`: valid YAML, but not the name the user wrote."""
+    import yaml
+
+    from tao_automl.cli.text_report import best_params_yaml
+
+    params = {"train.ünïcode_päram": "ç", "train.lr": 0.1}
+    text = best_params_yaml(params)
+    assert "train.ünïcode_päram" in text and "ç" in text and "\\x" not in text
+    assert yaml.safe_load(text) == {"best_params": params}

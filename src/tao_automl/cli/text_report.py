@@ -115,6 +115,7 @@ def best_params_yaml(params: Mapping[str, Any]) -> str:
         if text is None or not _PLAIN.fullmatch(str(key)) or str(key).lower() in _YAML_WORDS:
             import yaml
 
-            return str(yaml.safe_dump({"best_params": dict(params)}, sort_keys=False)).rstrip()
+            # allow_unicode: a param named ünïcode_päram (or a value café) reads as written, not "\xFCn\xEF..."
+            return str(yaml.safe_dump({"best_params": dict(params)}, sort_keys=False, allow_unicode=True)).rstrip()
         lines.append(f"  {key}: {text}")
     return "\n".join(lines) if params else "best_params: {}"
