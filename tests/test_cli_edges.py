@@ -208,6 +208,30 @@ def test_runs_json_is_one_object(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert json.loads(capsys.readouterr().out) == {"workspace": str(tmp_path), "runs": []}
 
 
+def test_runs_names_the_zone_of_its_start_times(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`runs` printed `started 2026-12-05 05:15:50` under TZ=America/New_York beside the run id
+    `run_20261205_101550_...` (made under UTC), with no zone to tell which of the two a reader sees."""
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    run_dir = _finished_run(tmp_path)
+    monkeypatch.setenv("TZ", "XYZ+05:00")  # POSIX: five hours behind UTC
+    time.tzset()
+    try:
+        capsys.readouterr()
+        assert main(["runs", str(run_dir.parent)]) == 0
+        line = next(li for li in capsys.readouterr().out.splitlines() if li.startswith(run_dir.name))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    from tao_automl.export.runs import list_runs
+
+    (created,) = [r["created_at"] for r in list_runs(str(run_dir.parent))]
+    shown = datetime.fromtimestamp(created, tz=timezone(timedelta(hours=-5))).strftime("%Y-%m-%d %H:%M:%S -0500")
+    assert shown in line, line
+
+
 def test_the_readme_command_table_is_one_table_naming_every_command() -> None:
     """A blank line inside the table split it, and Markdown showed the second half as plain text."""
     import re

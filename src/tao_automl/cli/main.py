@@ -254,9 +254,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"ended, result not collected yet ({len(ended)}): {', '.join(ended)}; {collect} collects it")
         stale = [a for a in status["active_jobs"] if a.get("last_seen_at") and not a.get("job_ended")]
         if stale:
-            import datetime
+            from tao_automl.experiment.lines import local_time
 
-            when = datetime.datetime.fromtimestamp(float(stale[0]["last_seen_at"])).strftime("%Y-%m-%d %H:%M:%S")
+            when = local_time(stale[0]["last_seen_at"])
             print(f"as last seen when the orchestrator stopped ({when}): {len(stale)} rec(s) in flight; their jobs "
                   f"may have ended since ({collect} collects them)")
         if "orchestrator" in status:

@@ -207,9 +207,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from datetime import datetime
-
-    from tao_automl.experiment.lines import format_metric, front_pick_text
+    from tao_automl.experiment.lines import format_metric, front_pick_text, local_time
     from tao_automl.export.runs import list_runs
 
     runs = list_runs(args.workspace)
@@ -220,21 +218,21 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs under {args.workspace}")
         return EXIT_OK
-    header = f"{'id':<30}  {'started':<19}  {'algorithm':<12}  {'state':<11}  {'done':>9}  best"
+    header = f"{'id':<30}  {'started':<25}  {'algorithm':<12}  {'state':<11}  {'done':>9}  best"
     print(header)
     print("-" * len(header))
     for r in runs:
         if r["error"]:
             print(f"{r['id']:<30}  {r['error']}")
             continue
-        start = datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S") if r["created_at"] else "-"
+        start = local_time(r["created_at"]) if r["created_at"] else "-"
         best = "-" if r["best_metric"] is None else f"{r['metric']}={format_metric(r['best_metric'])} (rec " \
             f"{r['best_rec_id']})"
         if r.get("best_values"):  # several metrics: the front's pick with each of its values
             best = front_pick_text(r["best_values"], r["best_rec_id"], r.get("best_by"))
         algorithm = r["algorithm"] if not r.get("algorithm_choice") else \
             f"{r['algorithm']}->{r['algorithm_choice'].get('algorithm')}"  # auto: the brain it picked
-        print(f"{r['id']:<30}  {start:<19}  {algorithm!s:<12}  {r['state']!s:<11}  "
+        print(f"{r['id']:<30}  {start:<25}  {algorithm!s:<12}  {r['state']!s:<11}  "
               f"{str(r['completed']) + '/' + str(r['total']):>9}  {best}")
     return EXIT_OK
 

@@ -88,6 +88,14 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
+def local_time(timestamp: float) -> str:
+    """``2026-12-05 05:15:50 -0500``: a time of the run in this machine's zone, its UTC offset named (the run's
+    folder name and another machine or shell may use another zone; the CSV export writes UTC)."""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(float(timestamp)).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+
+
 def counts_line(progress: Mapping[str, Any]) -> str:
     """``7/10 recs done: 5 succeeded, 1 failed, 1 stopped, 0 cancelled``."""
     return (f"{progress['completed']}/{progress['total']} recs done: {progress['succeeded']} succeeded, "

@@ -83,7 +83,7 @@ def _header(data: RunData) -> str:
     counts: dict[str, int] = {}
     for rec in data.recs:
         counts[rec.status] = counts.get(rec.status, 0) + 1
-    made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+    made = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime())  # its UTC offset: a report travels
     best_text = (f"rec {best.rec_id}: {_e(data.metric)} = {_fmt(best.metric)}"
                  + (f" at {best.budget} epochs" if best.budget is not None else "")) if best else (
         "none yet" if data.meta.get("state") in ("running", "starting") else "none (no rec succeeded)")
