@@ -462,3 +462,20 @@ def test_a_run_whose_jobs_wrote_no_epochs_says_why_it_has_no_curves_not_that_no_
     assert "no finished rec with a metric yet" not in curves
     assert "no rec reported val_loss per epoch" in curves and "status.json" in curves
     assert len(re.findall(r"<tr[^>]*data-rec=", text)) == 5
+
+
+def test_the_ranked_table_shows_enough_digits_to_tell_different_metrics_apart(tmp_path: Path) -> None:
+    """val_acc 0.91234574, 0.91234571 and 0.91234567 (ranks 1, 2, 3) all read 0.912346 in the report's table, while
+    `status` told them apart: three different results looked tied."""
+    from tao_automl.report.html import write_html_report
+
+    data = _views([({"lr": 0.1}, 0.91234567), ({"lr": 0.2}, 0.91234571), ({"lr": 0.3}, 0.5),
+                   ({"lr": 0.4}, 0.91234574), ({"lr": 0.5}, 0.5)])
+    text = write_html_report(data, tmp_path / "r.html").read_text()
+    table = text[text.index("<table id=ranked>"):text.index("</table>", text.index("<table id=ranked>"))]
+    shown = re.findall(r"<tr[^>]*data-rec=(\d+)><td class=num>\d+</td><td class=num>\d+</td><td>success</td>"
+                       r"<td class=num>([^<]*)</td>", table)
+    assert [int(rec) for rec, _ in shown] == [3, 5, 1, 2, 4]  # minimised (_views' direction)
+    texts = [value for _, value in shown]
+    assert texts[0] == texts[1] == "0.5"  # a tie stays a tie
+    assert len(set(texts[2:])) == 3 and [float(t) for t in texts[2:]] == [0.91234567, 0.91234571, 0.91234574]

@@ -9,6 +9,7 @@ promoted recs marked), failures with their reasons (uncut), and the run's settin
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import math
 import time
@@ -78,6 +79,17 @@ def _fmt(value: float | None) -> str:
     return f"{value:.6g}"
 
 
+def _fmt_column(values: list[float | None]) -> list[str]:
+    """A table column as :func:`_fmt` shows it, with more significant digits (up to 17) where two neighbours that
+    differ would otherwise print alike (0.91234567 and 0.91234571 both read 0.912346); equal values stay equal."""
+    numbers = sorted(v for v in values if v is not None and math.isfinite(v))  # rounding keeps order
+    digits = 6
+    while digits < 17 and any(a != b and f"{a:.{digits}g}" == f"{b:.{digits}g}"
+                              for a, b in itertools.pairwise(numbers)):
+        digits += 1
+    return ["-" if v is None or not math.isfinite(v) else f"{v:.{digits}g}" for v in values]
+
+
 def _header(data: RunData) -> str:
     best = data.best()
     counts: dict[str, int] = {}
@@ -123,13 +135,16 @@ def _ranked_table(data: RunData) -> str:
     front = {int(p["rec_id"]) for p in (data.front or {}).get("pareto_front") or []}
     rows = []
     rank = 0
-    for rec in ranked:
+    columns = [[rec.metric for rec in ranked]] if data.front is None else \
+        [[(rec.values or {}).get(m) for rec in ranked] for m in metrics]
+    texts = [_fmt_column(column) for column in columns]  # per metric, in rank order
+    for i, rec in enumerate(ranked):
+        shown = [column[i] for column in texts]
         if rec.has_value:
             rank += 1
         cls = " class=best" if best is not None and rec.rec_id == best.rec_id else ""
         cells = "".join(f"<td>{_e(_param(rec.params.get(p)))}</td>" for p in params)
-        shown = [rec.metric] if data.front is None else [(rec.values or {}).get(m) for m in metrics]
-        values = "".join(f"<td class=num>{_fmt(v)}</td>" for v in shown)
+        values = "".join(f"<td class=num>{v}</td>" for v in shown)
         on_front = "" if data.front is None else f"<td>{'yes' if rec.rec_id in front else ''}</td>"
         rows.append(
             f"<tr{cls} data-rec={rec.rec_id}><td class=num>{rank if rec.has_value else '-'}</td>"
