@@ -259,6 +259,29 @@ def test_a_finished_run_without_a_result_says_so_not_wait(tmp_path: Path, capsys
     assert "yet" not in error["message"] and "tao-automl status" in error["hint"]
 
 
+def test_the_plots_of_an_ended_run_without_a_result_do_not_say_yet(tmp_path: Path) -> None:
+    """Every rec failed and the run ended `failed`: the header said "none (no rec succeeded)" while each plot's section
+    said "no finished rec with a metric yet", as if waiting would bring one."""
+    from tao_automl.automl import AutoML
+    from tao_automl.report.html import write_html_report
+
+    schema = {"properties": {"train": {"type": "collection", "properties": {
+        "lr": {"type": "float", "default": 0.1, "minimum": 0.001, "maximum": 1.0}}}},
+        "automl_default_parameters": ["train.lr"]}
+    automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=schema,
+                    settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2})
+    for rec in automl.next_recommendation():
+        automl.report_result(rec.id, None, status="failure", message="diverged")
+    automl.finish()
+    data = load_run(tmp_path / "run")
+    assert data.meta["state"] in ("finished", "failed")
+    text = write_html_report(data, tmp_path / "r.html").read_text()
+    empty = re.findall(r"<p class='muted empty' id=([a-z-]+)-empty>([^<]*)</p>", text)
+    assert {div for div, _ in empty} >= {"convergence", "convergence-time", "parallel", "curves"}
+    assert not [why for _, why in empty if "yet" in why], empty
+    assert "the run has ended" in dict(empty)["convergence"]
+
+
 def test_settings_the_algorithm_does_not_read_are_marked(tmp_path: Path) -> None:
     """hyperband_es always stops early: its run's stored default ``fidelity_mode: promotion`` is shown as not read
     (it read as if the run had promoted)."""

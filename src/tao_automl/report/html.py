@@ -56,7 +56,8 @@ def write_html_report(data: RunData, path: str | Path) -> Path:
         ("curves", "Learning curves", *_curves(go, data)),
     ]
     for div_id, title, figure, note in figures:
-        sections.append(_figure_section(div_id, title, figure, note))
+        sections.append(_figure_section(div_id, title, figure, note or ("" if figure is not None else
+                                                                         _no_result_yet(data))))
     sections += [_failures(data), _settings(data)]
     document = (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(data.experiment_id)} report"
                 f"</title><style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
@@ -165,6 +166,14 @@ def _param(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def _no_result_yet(data: RunData) -> str:
+    """Why a plot is empty when no rec has a metric: "yet" only while recs may still finish (as the header says)."""
+    state = data.meta.get("state")
+    if state in ("finished", "failed"):
+        return "no rec finished with a finite metric, and the run has ended (see Failures for why)"
+    return "no finished rec with a metric yet"  # running, or interrupted/stopped: a resume may still bring one
 
 
 def _figure_section(div_id: str, title: str, figure: Any | None, note: str) -> str:
