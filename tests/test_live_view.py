@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -336,6 +337,25 @@ def test_the_ranked_table_tells_tiny_and_huge_neighbours_apart() -> None:
     huge = distinct_values([123410.0, 123490.0, None])
     assert huge[0] != huge[1] and huge[2] == "-"
     assert distinct_values([1e-12, 1e12]) == ["1e-12", "1e+12"]  # distinct already: as format_value shows them
+
+
+def test_a_second_metrics_column_tells_different_values_apart() -> None:
+    """A two-metric run: rec 1 (on the front) and rec 2 (dominated: slower) both showed latency_ms `10` (10.00001 and
+    10.00004), so the table seemed to rank two equal results differently."""
+    from tao_automl.cli.text_report import ranked_table
+
+    def rec(rec_id: int, rank: int, acc: float, latency: float) -> dict[str, Any]:
+        return {"rec_id": rec_id, "rank": rank, "status": "success", "metric_value": acc, "params": {"x": rec_id},
+                "metric_values": {"val_acc": acc, "latency_ms": latency}, "wall_time_s": 1.0}
+
+    objectives = [{"name": "val_acc", "direction": "maximize"}, {"name": "latency_ms", "direction": "minimize"}]
+    summary = {"progress": {"metric": "val_acc", "objectives": objectives, "completed": 3, "total": 3,
+                            "succeeded": 3, "failed": 0, "pareto_front": [{"rec_id": 1}, {"rec_id": 3}]},
+               "recommendations": [rec(1, 1, 0.9, 10.00001), rec(3, 2, 0.7, 4.0), rec(2, 3, 0.9, 10.00004)],
+               "best": None}
+    rows = {int(line.split()[1]): line.split() for line in ranked_table(summary).splitlines()[2:5]}
+    assert rows[1][4] != rows[2][4] and float(rows[1][4]) < float(rows[2][4])
+    assert rows[3][4] == "4"
 
 
 def test_the_last_progress_line_of_a_sweep_that_stopped_itself_has_no_eta(tmp_path: Path) -> None:

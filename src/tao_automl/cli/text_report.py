@@ -41,10 +41,10 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
     header = (f"{'rank':>4}  {'rec':>4}  {'status':<9}  {metric:>14}  " + "".join(f"{n:>14}  " for n in others)
               + f"{'epochs':>6}  {'time_s':>7}  params")
     lines = [header, "-" * len(header)]
-    metric_texts = distinct_values([h["metric_value"] for h in rows])  # ranked neighbours never print alike
-    for h, value in zip(rows, metric_texts, strict=True):
-        values = h.get("metric_values") or {}
-        more = "".join(f"{'-' if values.get(n) is None else format_value(values[n]):>14}  " for n in others)
+    metric_texts = distinct_values([h["metric_value"] for h in rows])  # different values never print alike
+    other_texts = [distinct_values([(h.get("metric_values") or {}).get(n) for h in rows]) for n in others]
+    for i, (h, value) in enumerate(zip(rows, metric_texts, strict=True)):
+        more = "".join(f"{texts[i]:>14}  " for texts in other_texts)
         duration = "-" if h.get("wall_time_s") is None else f"{h['wall_time_s']:.1f}"
         epochs = epochs_trained(h)
         shown_rank = "-" if h.get("rank") is None else str(h["rank"])

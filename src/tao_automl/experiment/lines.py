@@ -40,9 +40,10 @@ def _whole_but_not(shown: str, value: float) -> bool:
 
 
 def distinct_values(values: list[Any]) -> list[str]:
-    """``values`` as :func:`format_value` shows them, with more significant digits (up to 12) where two neighbours
-    that differ would otherwise print alike (ranks 3, 4 and 5 all read ``-1005``); ``None`` shows ``-``."""
-    numbers = [v for v in values if isinstance(v, float)]
+    """``values`` as :func:`format_value` shows them, with more significant digits (up to 12) where two values
+    that differ would otherwise print alike (ranks 3, 4 and 5 all read ``-1005``; in a column that is not sorted,
+    such as a second metric's, any two of it); ``None`` shows ``-``."""
+    numbers = sorted(v for v in values if isinstance(v, float) and v == v)  # any two alike are then neighbours
     # format_value's own texts first (3 digits for tiny and huge values: 1.2341e-12 and 1.2349e-12 both read
     # 1.23e-12), then more digits until no two neighbours that differ read alike
     if not any(a != b and format_value(a) == format_value(b) for a, b in itertools.pairwise(numbers)):
