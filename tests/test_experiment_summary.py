@@ -198,7 +198,25 @@ def test_recs_in_flight_of_a_run_no_orchestrator_follows_are_shown_as_last_seen(
     assert rec[1]["last_seen_at"] is None  # ended: seen to its end
     assert [a["last_seen_at"] for a in status["active_jobs"]] == [stopped]
     assert main(["status", str(tmp_path)]) == 0
-    assert "as last seen when the orchestrator stopped" in capsys.readouterr().out
+    assert "as last recorded by the orchestrator" in capsys.readouterr().out
+
+
+def test_a_killed_orchestrators_recs_in_flight_are_not_said_to_be_seen_when_it_stopped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An orchestrator killed long after its last recorded event (a rec started at 13:30, killed at 14:00): status
+    said "as last seen when the orchestrator stopped (13:30)", a time it was still running; it has no end time."""
+    from tao_automl.cli.main import main
+    from tao_automl.experiment.store import RunStore
+
+    store = RunStore(tmp_path)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "running"})
+    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
+    store.mark_submitted(1, "job-1", str(tmp_path / "r1"), status="running")
+    store.close()  # then killed: no ended_at, no lock holder
+    assert main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "orchestrator ended without closing the run" in out
+    assert "when the orchestrator stopped" not in out and "as last recorded by the orchestrator (" in out
 
 
 def test_status_says_how_a_copy_or_a_python_run_collects_its_ended_jobs() -> None:

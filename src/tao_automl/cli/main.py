@@ -257,7 +257,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             from tao_automl.experiment.lines import local_time
 
             when = local_time(stale[0]["last_seen_at"])
-            print(f"as last seen when the orchestrator stopped ({when}): {len(stale)} rec(s) in flight; their jobs "
+            # a killed orchestrator records no end: the time is its last recorded activity, not when it died
+            print(f"as last recorded by the orchestrator ({when}), which no longer runs: {len(stale)} rec(s) in "
+                  "flight; their jobs "
                   f"may have ended since ({collect} collects them)")
         if "orchestrator" in status:
             from tao_automl.experiment.lines import orchestrator_line
