@@ -103,6 +103,34 @@ def test_png_convergence_plot(run_dir: Path, tmp_path: Path) -> None:
     assert pixels.shape[0] > 300 and pixels.shape[1] > 600 and float(pixels.std()) > 0.05
 
 
+def test_png_title_fits_the_figure_and_rec_ticks_are_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multi-fidelity run's title `run_...: best val_loss so far (highest budget reached first)` was cut at the
+    figure's right edge, and a 3-rec run's x axis (finished rec, in order) had ticks at 1.25, 1.5, 1.75."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from tao_automl.report.data import RecView, RunData
+    from tao_automl.report.png import write_convergence_png
+
+    drawn: list[Figure] = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (drawn.append(self), save(self, *a, **k))[1])
+    for budget, n in ((9, 3), (None, 3), (None, 40)):
+        recs = [RecView(rec_id=i + 1, params={"lr": 0.1}, status="success", metric=1.0 / (i + 1), message=None,
+                        job_id=None, budget=budget, rung=None, bracket=None, parent=None, created_at=0.0,
+                        submitted_at=0.0, finished_at=float(i + 1), spec_path=None) for i in range(n)]
+        data = RunData(run_dir=tmp_path, meta={"experiment_id": "run_20261205_101915_fbbc06", "metric": "val_loss",
+                                               "direction": "minimize"}, recs=recs)
+        assert write_convergence_png(data, tmp_path / "c.png")
+        figure = drawn[-1]
+        renderer = FigureCanvasAgg(figure).get_renderer()  # as savefig drew it
+        axes = figure.axes[0]
+        title = axes.title.get_window_extent(renderer)
+        assert title.x0 >= 0 and title.x1 <= figure.bbox.width, (title, figure.bbox)
+        ticks = [t for t in axes.get_xticks() if 1 <= t <= n]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
 def test_png_of_a_run_without_a_result_exits_1_like_export_best(tmp_path: Path) -> None:
     """No rec has a metric: nothing to plot is the run's outcome (exit 1, kind no_result), as `export --best` says
     there is nothing to export; not a usage error (exit 2)."""

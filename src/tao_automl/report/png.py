@@ -24,8 +24,13 @@ def write_convergence_png(data: RunData, path: str | Path) -> bool:
     axes.step(xs, [best for _, best in points], where="post", color="#1f77b4", linewidth=2,
               label=data.best_so_far_label)
     axes.set_xlabel("finished rec (in order)")
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # a count of recs: no tick at rec 1.25
     axes.set_ylabel(f"{data.metric} ({data.direction})")
-    axes.set_title(f"{data.experiment_id}: {data.best_so_far_label.replace('best', f'best {data.metric}', 1)}")
+    # two lines: a run id and "best val_loss so far (highest budget reached first)" overflowed the figure's width
+    axes.set_title(f"{data.experiment_id}\n{data.best_so_far_label.replace('best', f'best {data.metric}', 1)}",
+                   fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(loc="best")
     figure.tight_layout()
