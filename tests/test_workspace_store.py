@@ -28,6 +28,30 @@ def test_run_dirs_started_in_the_same_second_differ(tmp_path: Path) -> None:
     assert all(d.name.startswith("run_") for d in dirs)
 
 
+def test_the_newest_run_sorts_last_whatever_the_time_zone_each_run_was_started_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run started at 10:15 UTC under TZ=UTC was named run_..._101550, one started 11 minutes later from a shell
+    with TZ=America/New_York run_..._052636: `status WORKSPACE` (its newest run, the last name) showed the older one
+    and called it the newest."""
+    import time
+
+    from tao_automl.status import workspace_runs
+
+    made = []
+    try:
+        for zone in ("UTC0", "EST5EDT", "XYZ-09"):  # each run a little later, in a zone further from the last
+            monkeypatch.setenv("TZ", zone)
+            time.tzset()
+            run_dir = new_run_dir(tmp_path)
+            (run_dir / "state.db").touch()  # workspace_runs lists folders holding a run's state
+            made.append(run_dir.name)
+            time.sleep(1.05)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert workspace_runs(str(tmp_path)) == made
+
+
 def test_second_orchestrator_is_refused_with_holder_pid(tmp_path: Path) -> None:
     run_dir = new_run_dir(tmp_path)
     holder = subprocess.Popen(

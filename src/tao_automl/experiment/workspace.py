@@ -47,8 +47,8 @@ def holds_a_run(path: Path) -> WorkspaceError | None:
 
 
 def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
-    """Create ``<workspace>/<prefix>run_YYYYmmdd_HHMMSS_<suffix>``; ``mkdir`` without ``exist_ok`` rules out
-    collisions (with a prefix, the unprefixed name must be free too)."""
+    """Create ``<workspace>/<prefix>run_YYYYmmdd_HHMMSS_<suffix>`` (the time in UTC); ``mkdir`` without
+    ``exist_ok`` rules out collisions (with a prefix, the unprefixed name must be free too)."""
     parent = Path(workspace_path).expanduser()
     held = holds_a_run(parent)
     if held is not None:
@@ -63,7 +63,8 @@ def new_run_dir(workspace_path: str | Path, prefix: str = "") -> Path:
                              field="workspace_path", value=str(parent), allowed="a folder (or a new path)",
                              hint="pass a workspace_path you can write to") from None
     for _ in range(100):
-        name = f"run_{time.strftime('%Y%m%d_%H%M%S')}_{os.urandom(3).hex()}"
+        # UTC: readers take the last name as the newest run, which local time breaks across time zones and DST
+        name = f"run_{time.strftime('%Y%m%d_%H%M%S', time.gmtime())}_{os.urandom(3).hex()}"
         if prefix and (parent / name).exists():
             continue
         try:
