@@ -422,6 +422,19 @@ def test_a_dumb_terminal_gets_plain_lines_and_a_narrow_one_an_unwrapped_line(mon
     assert drawn.startswith("[1/4 done") and len(drawn) < 40
 
 
+def test_a_tiny_or_huge_metric_gets_the_same_four_digits_as_any_other() -> None:
+    """The live lines read `[rec 1] success val_loss=1.23e-12` and `[rec 2] success val_loss=1.23e-12` for 1.2349e-12
+    and 1.2341e-12 (then `best val_loss=1.23e-12 (rec 2)`): three digits below 1e-3 and from 1e5 up, four elsewhere."""
+    from tao_automl.experiment.lines import format_metric, metrics_text, progress_line
+
+    assert format_metric(1.2349e-12) != format_metric(1.2341e-12)
+    assert format_metric(123490.0) != format_metric(123410.0)
+    assert [format_metric(v) for v in (1.2341e-12, 123410.0, 0.5, 1e12)] == ["1.234e-12", "123410", "0.5", "1e+12"]
+    assert metrics_text("val_loss", 1.2349e-12) == "val_loss=1.235e-12"
+    assert "best val_loss=1.234e-12 (rec 2)" in progress_line(
+        {"completed": 2, "total": 3, "failed": 0, "metric": "val_loss", "best_metric": 1.2341e-12, "best_rec_id": 2})
+
+
 def test_a_best_just_below_one_is_not_shown_as_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Jobs that reported val_acc=0.99996: the ranked table showed 0.99996, but `status`'s best line, the progress
     line and `runs` said `val_acc = 1`, a perfect score no rec reached. A value its usual 4 digits would round to a

@@ -21,9 +21,10 @@ def format_value(value: Any) -> str:
 
 
 def format_metric(value: Any) -> str:
-    """A metric as the one-line views show it: :func:`format_value`'s digits, or more where those would round it to a
+    """A metric as the one-line views show it: four significant digits at any magnitude (format_value's three for
+    tiny and huge values showed val_loss 1.2341e-12 and 1.2349e-12 alike), or more where those would round it to a
     whole number it is not (0.99996 read ``1``, a perfect score no rec reached)."""
-    shown = format_value(value)
+    shown = f"{value:.4g}" if isinstance(value, float) else format_value(value)
     digits = 4
     while isinstance(value, float) and digits < 17 and _whole_but_not(shown, value):
         digits += 2
