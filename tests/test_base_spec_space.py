@@ -104,6 +104,25 @@ def test_models_shows_the_value_a_job_gets_with_the_schema_default_beside_it(tmp
     assert "[1, 64] (int) (upper bound derived: schema has none)" in row and "16 (schema default 4)" in row
 
 
+@pytest.mark.parametrize("name, template_value, searched", [
+    ("train.act", "tanh", True), ("train.act", "swish", False), ("train.flag", True, True)])
+def test_models_shows_the_template_value_of_a_choice_or_flag_param_as_its_default(
+        tmp_path: Path, name: str, template_value: Any, searched: bool) -> None:
+    """A categorical or bool param's `default` in `models` is the template's value a job gets (the dry run's spec
+    holds it when the param is not searched), not the schema default shown beside it (it showed relu/relu)."""
+    skill = write_skill(tmp_path / "bank")
+    group, key = name.split(".")
+    (skill / "references" / "spec_template_train.yaml").write_text(yaml.safe_dump({group: {key: template_value}}))
+    param = {p["name"]: p for p in model_status(skill).params}[name]
+    config = config_from_mapping({"platform": "local", "skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
+                                  "automl_hyperparameters": ["train.optim.lr"],
+                                  "automl_settings": {"algorithm": "random", "metric": "val_loss"}}, tmp_path)
+    (rec,) = dry_run(config, 1)
+    assert rec.spec[group][key] == template_value == param["default"]
+    assert param["schema_default"] == small_schema()["default"]["train"][key] != template_value
+    assert param.get("default_searched", True) is searched
+
+
 @pytest.mark.skipif(not (BANK / "skills" / "models" / "tao-train-grounding-dino").is_dir(), reason="no tao-bank")
 @pytest.mark.parametrize("model, overrides, searched, holds", [
     ("tao-train-grounding-dino", {"model.num_queries": 100}, ["model.num_select", "train.optim.lr"],

@@ -90,6 +90,10 @@ def describe_space(space: SearchSpace, schema: Mapping[str, Any] | None = None, 
         gets = base.value(name) if base is not None and base.has(name) else given
         if entry["default"] is None and gets is not None:
             entry.update(default=gets, default_searched=False)
+        elif gets is not None and entry["default"] != gets:  # the space keeps a choice's schema default: a job gets
+            entry["default"] = gets  # the base's value (the template's "tanh", not the schema's "relu")
+            if not space[name].contains(gets):
+                entry["default_searched"] = False
         if schema is not None and given != gets:
             entry["schema_default"] = given
         if derived and name in derived:
