@@ -300,6 +300,22 @@ def test_stop_of_a_run_without_orchestrator_is_not_an_error(tmp_path: Path) -> N
     assert "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)" in status
 
 
+@pytest.mark.parametrize("timeout", ["-1", "0", "nan"])
+def test_a_stop_timeout_of_no_time_is_refused_before_the_orchestrator_is_signalled(tmp_path: Path,
+                                                                                   timeout: str) -> None:
+    """`stop --timeout -1` (or 0, nan) signalled the orchestrator, then said it "did not stop within -1 s" (exit 1,
+    field timeout_s) while it stopped anyway: a usage error naming --timeout now, and the run goes on."""
+    config = demo_config(tmp_path, recs=1, epochs=200, concurrent=1)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    done = cli("stop", run_dir, "--timeout", timeout, "--json")
+    error = json.loads(done.stdout)["error"]
+    assert (done.returncode, error["kind"], error["field"]) == (2, "usage", "--timeout"), done.stdout
+    assert error["allowed"] == "a number of seconds > 0"
+    time.sleep(1)
+    assert status_json(run_dir)["orchestrator"]["alive"] is True  # not signalled
+    assert cli("stop", run_dir, "--cancel-jobs", "--json").returncode == 0
+
+
 def test_stop_of_an_orchestrator_this_process_cannot_see_signals_nothing(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """An orchestrator in another pid namespace or on another machine (`lock_holder` answers UNSEEN, 0): `stop`
