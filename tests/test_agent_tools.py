@@ -137,6 +137,22 @@ def test_best_config_of_an_interrupted_run_without_failures_says_so_and_names_th
     assert "2 rec(s) failed" in call_tool("best_config", {"run_dir": str(failing)})[0]["note"]
 
 
+def test_best_config_of_a_run_whose_budget_a_cancel_ended_does_not_say_resume_continues_it(tmp_path: Path) -> None:
+    """A run whose every rec `stop --cancel-jobs` cancelled stays interrupted: best_config said "resume_sweep ...
+    continues it" while status and stop_sweep say nothing is left to resume (a resume launches nothing)."""
+    from agent_helpers import cli, demo_config, status_json, wait_for
+
+    run_dir = cli("run", str(demo_config(tmp_path, recs=1, epochs=200, concurrent=1)), "--detach").stdout.strip()
+    wait_for(run_dir, lambda s: bool(s["active_jobs"]) and all(a["job_id"] for a in s["active_jobs"]))
+    stopped, is_error = call_tool("stop_sweep", {"run_dir": run_dir, "cancel_jobs": True})
+    assert not is_error and stopped["next"] is None and stopped["state"] == "interrupted"
+    assert status_json(run_dir)["progress"]["cancelled"] == 1
+    best, is_error = call_tool("best_config", {"run_dir": run_dir})
+    assert not is_error and best["best"] is None and best["state"] == "interrupted"
+    assert "continues it" not in best["note"] and "resume_sweep" in best["note"], best["note"]
+    assert "nothing to launch" in best["note"] and "start_sweep" in best["note"]
+
+
 def _tool_calls(value: Any) -> list[dict[str, Any]]:
     """Every ``{"tool", "arguments"}`` step in a result."""
     if isinstance(value, dict):

@@ -277,6 +277,11 @@ def _no_best_note(run_dir: str, progress: Mapping[str, Any]) -> str:
     if state in ("running", "starting"):
         return f"no rec has produced a result yet ({failures}); poll sweep_status"
     if state == "interrupted":
+        from tao_automl.experiment.lines import budget_spent
+
+        if budget_spent(progress):  # every rec ended (cancelled by a stop): a resume launches nothing, as status says
+            return (f"the sweep was interrupted before any rec produced a result ({failures}) and every rec of its "
+                    "budget has ended, so resume_sweep has nothing to launch; start a new run with start_sweep")
         return (f"the sweep was interrupted before any rec produced a result ({failures}); resume_sweep with "
                 f"run_dir={run_dir!r} continues it")
     why = "; sweep_status's progress.stop_reason says why it stopped" if progress.get("stop_reason") else ""
