@@ -145,6 +145,29 @@ def test_an_existing_output_is_not_overwritten_without_force(tmp_path: Path) -> 
     assert info.value.field == "output" and out.read_text() == "keep"
 
 
+def test_force_without_an_output_file_is_a_usage_error_before_the_llm_is_asked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan ... --force` without -o asked the LLM and printed the config, the --force it took doing nothing: an
+    option given where it would be ignored is refused, as `run --recs` without --dry-run is."""
+    pytest.importorskip("openai")
+    from tao_automl.cli.main import main
+
+    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
+                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
+    argv = ["plan", "tune the learning rate for 4 trials", "--model", DEMO, "--llm-endpoint", chat.url,
+            "--llm-model", "m", "--workspace", str(tmp_path / "runs"), "--gpus", "0", "--json"]
+    try:
+        code = main([*argv, "--force"])
+        error = json.loads(capsys.readouterr().out)["error"]
+        asked = chat.asked
+        assert main([*argv, "-o", str(tmp_path / "c.yaml"), "--force"]) == 0  # with -o it is taken
+    finally:
+        chat.close()
+    assert (code, error["kind"], error["field"]) == (2, "usage", "--force") and "-o" in error["message"]
+    assert asked == 0 and (tmp_path / "c.yaml").is_file()
+
+
 @pytest.mark.llm
 @pytest.mark.timeout(1800)
 @pytest.mark.skipif(os.environ.get("TAO_AUTOML_LLM_TESTS") != "full",

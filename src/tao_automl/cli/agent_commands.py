@@ -172,6 +172,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from tao_automl.errors import ConfigError, UserInputError
 
     output = Path(args.output) if args.output else None
+    if args.force and output is None:  # it would be ignored: the config is printed, no file is overwritten
+        raise UserInputError("--force: overwrites the -o file; without -o the config is printed and nothing is "
+                             "overwritten", field="--force", value=True, allowed="--force together with -o FILE",
+                             kind="usage", hint="add -o FILE, or drop --force")
     if output is not None and output.exists() and not args.force:
         raise ConfigError(f"-o: {str(output)!r} already exists", field="output", value=str(output),
                           hint="choose another file, or pass --force to overwrite it")
