@@ -338,3 +338,26 @@ def test_a_run_folder_whose_name_holds_uri_characters_is_read(tmp_path: Path, na
     status = query_status(folder)
     assert "error" not in status and status["best"]["metric_value"] == 0.5, status
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no stray file beside it
+
+
+def test_a_workspace_given_as_a_run_folder_says_how_many_runs_it_holds_when_it_lists_only_the_newest(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`resume WORKSPACE` said "it holds these runs: <5 names>" of a workspace holding 7: the message named 5 as if
+    they were all; it now says how many there are and which it lists."""
+    from tao_automl.cli.main import main
+
+    workspace = tmp_path / "ws"
+    names = [f"run_20260101_00000{i}_abcdef" for i in range(7)]
+    for name in names:
+        (workspace / name).mkdir(parents=True)
+        RunStore(workspace / name).close()
+    assert main(["resume", str(workspace), "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["kind"] == "workspace" and "it holds 7 runs" in error["message"], error["message"]
+    assert names[0] not in error["message"] and all(name in error["message"] for name in names[-5:])
+    assert f"tao-automl runs {workspace}" in error["message"]
+    few = tmp_path / "few"
+    (few / names[0]).mkdir(parents=True)
+    RunStore(few / names[0]).close()
+    with pytest.raises(WorkspaceError, match=f"it holds this run: {names[0]} "):
+        existing_run_dir(few)

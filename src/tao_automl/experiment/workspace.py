@@ -173,9 +173,19 @@ def existing_run_dir(path: str | Path, field: str = "run_dir") -> Path:
         if runs:  # a workspace: its runs are what is allowed (an agent has no `runs` command to list them)
             # absolute: a caller whose working directory is not this process's (an MCP client) can pass them on
             runs = [p.absolute() for p in runs]
+            named = ", ".join(p.name for p in runs[-5:])
+            if len(runs) == 1:
+                held = f"it holds this run: {named} (pass it)"
+            elif len(runs) <= 5:
+                held = f"it holds these runs: {named} (pass one of them)"
+            else:  # the newest five only: say so, and where every one is listed
+                from tao_automl.util.shell import sh
+
+                held = (f"it holds {len(runs)} runs, the newest 5: {named} (pass one of them; `tao-automl runs "
+                        f"{sh(run_dir)}` lists all)")
             raise WorkspaceError(
-                f"{str(run_dir)!r} holds no run (no {DB_NAME}): it is a workspace; it holds these runs: "
-                f"{', '.join(p.name for p in runs[-5:])} (pass one of them)", field=field, value=str(run_dir),
+                f"{str(run_dir)!r} holds no run (no {DB_NAME}): it is a workspace; {held}", field=field,
+                value=str(run_dir),
                 allowed=[str(p) for p in runs[-10:]],
                 hint=f"pass one of its run folders; the newest is {str(runs[-1])!r}")
         raise WorkspaceError(f"{str(run_dir)!r} holds no run (no {DB_NAME})", field=field,
