@@ -211,6 +211,23 @@ def test_status_cli_pages_with_recs_all(finished_run: tuple[Path, dict[int, floa
     assert "showing 6 of 25 recs (the 3 best and the 3 newest without a rank)" in text.stdout
 
 
+def test_status_help_says_what_recs_top_shows_as_status_shows_it(
+        finished_run: tuple[Path, dict[int, float | None]]) -> None:
+    """`status --help` said --recs top shows "the best recs only" and --top "how many best recs": it shows the --top
+    best and as many of the newest recs without a rank (failed, running), as its JSON and text say."""
+    run, _ = finished_run
+    helped = subprocess.run([sys.executable, "-m", "tao_automl.cli", "status", "--help"], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "COLUMNS": "500"})
+    recs_help = next(line for line in helped.stdout.splitlines() if line.strip().startswith("--recs"))
+    top_help = next(line for line in helped.stdout.splitlines() if line.strip().startswith("--top"))
+    assert "best recs only" not in recs_help and "newest recs without a rank" in recs_help, recs_help
+    assert "and as many of the newest recs without a rank" in top_help, top_help
+    shown = json.loads(subprocess.run([sys.executable, "-m", "tao_automl.cli", "status", str(run), "--json", "--top",
+                                       "2"], capture_output=True, text=True, timeout=60).stdout)
+    ranks = [r["rank"] for r in shown["recommendations"]]
+    assert sorted(r for r in ranks if r is not None) == [1, 2] and ranks.count(None) == 2
+
+
 def test_help_and_status_import_no_numpy_scipy_logging_or_brains(
         finished_run: tuple[Path, dict[int, float | None]]) -> None:
     """Nor typing, pathlib, shutil (argparse's default formatter imports it) or contextlib: each costs start-up."""

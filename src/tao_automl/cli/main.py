@@ -432,8 +432,11 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--interval", type=float, default=None,
                        help="seconds between --watch refreshes (default 2; needs --watch)")
         p.add_argument("--recs", choices=("top", "all"), default=None,
-                       help="top (default): the best recs only; all: every rec in id order (page: --offset/--limit)")
-        p.add_argument("--top", type=int, default=None, help="how many best recs --recs top shows (default 10)")
+                       help="top (default): the best recs and the newest recs without a rank (failed, running); all: "
+                       "every rec in id order (page: --offset/--limit)")
+        p.add_argument("--top", type=int, default=None,
+                       help="how many best recs, and as many of the newest recs without a rank, --recs top shows "
+                       "(default 10)")
         p.add_argument("--offset", type=int, default=None, help="--recs all: skip this many recs (default 0)")
         p.add_argument("--limit", type=int, default=None, help="--recs all: show at most this many recs")
     if name in ("run", "resume"):
