@@ -208,6 +208,23 @@ def test_runs_lists_a_workspace_and_logs_prints_a_rec_log(toy_skill: Path, tmp_p
     assert _cli("status", runs[0]["run_dir"]).stdout.splitlines()[-1] == f"run folder: {runs[0]['run_dir']}"
 
 
+@pytest.mark.parametrize("command", ["status", "export", "logs"])
+def test_the_help_of_a_command_that_takes_a_workspace_says_so(command: str, demo_run: dict[str, Any]) -> None:
+    """status, export and logs given a workspace read its newest run, but their --help named a run folder alone
+    (report's said it); resume and stop refuse a workspace, and their help names a run folder."""
+    helped = subprocess.run([*CLI, command, "--help"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "COLUMNS": "500"}).stdout
+    (line,) = [x for x in helped.splitlines() if x.strip().startswith("run_dir ")]
+    assert "or a workspace: its newest run" in line, line
+    workspace = str(Path(demo_run["run_dir"]).parent)
+    argv = {"status": ["--json"], "export": ["--csv"], "logs": ["1"]}[command]
+    assert _cli(command, workspace, *argv).stdout == _cli(command, demo_run["run_dir"], *argv).stdout
+    for refusing in ("resume", "stop"):
+        assert "workspace" not in subprocess.run([*CLI, refusing, "--help"], capture_output=True, text=True,
+                                                 timeout=60).stdout
+        assert _cli(refusing, workspace).returncode == 2
+
+
 def test_optuna_export_without_optuna_names_the_extra(demo_run: dict[str, Any], tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:

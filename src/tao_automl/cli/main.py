@@ -418,8 +418,10 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         results_commands.add_arguments(name, p)
     if name in ("run", "preflight"):
         p.add_argument("config", help="run config YAML (an example: section 2 of `tao-automl skill --text`)")
-    elif name in ("resume", "status", "stop"):
+    elif name in ("resume", "stop"):  # a workspace is refused, naming its runs
         p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx)")
+    elif name == "status":
+        p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx), or a workspace: its newest run")
     elif name == "versions":
         p.add_argument("key", nargs="?", default=None,
                        help="dotted key, e.g. images.tao_toolkit.pyt (none: every pinned key and its value)")

@@ -16,11 +16,14 @@ from typing import Any
 from tao_automl.errors import EXIT_OK, UserInputError, WorkspaceError
 from tao_automl.util.writable import unwritable_reason
 
+#: The run folder argument of a command that reads a workspace's newest run when given a workspace.
+RUN_OR_WORKSPACE = "run folder (run_YYYYmmdd_HHMMSS_xxxxxx), or a workspace: its newest run"
+
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     """The arguments of the result commands (called by :mod:`tao_automl.cli.main`)."""
     if name == "export":
-        p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx)")
+        p.add_argument("run_dir", help=RUN_OR_WORKSPACE)
         p.add_argument("--best", action="store_true", help="the best rec's exact spec, in the action's format")
         p.add_argument("-o", "--output", default=None, help="file for --best or --csv (default: stdout)")
         p.add_argument("--results-dir", default=None,
@@ -31,7 +34,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     elif name == "runs":
         p.add_argument("workspace", help="the workspace_path of your runs")
     elif name == "logs":
-        p.add_argument("run_dir", help="run folder (run_YYYYmmdd_HHMMSS_xxxxxx)")
+        p.add_argument("run_dir", help=RUN_OR_WORKSPACE)
         p.add_argument("rec", type=int, help="rec id (as in `tao-automl status`)")
         p.add_argument("--tail", type=int, default=None, help="only the last N lines")
 
