@@ -225,6 +225,19 @@ def test_the_help_of_a_command_that_takes_a_workspace_says_so(command: str, demo
         assert _cli(refusing, workspace).returncode == 2
 
 
+@pytest.mark.parametrize("argv", [["export", "WS", "--best", "-o", "OUT"], ["logs", "WS", "1"]])
+def test_export_and_logs_of_a_workspace_say_which_run_they_read(argv: list[str], demo_run: dict[str, Any],
+                                                                tmp_path: Path) -> None:
+    """`export WORKSPACE --best` wrote the best spec of its newest run only, and `logs WORKSPACE 1` printed that run's
+    rec 1, naming no run (an older run may hold a better rec): like status's text, they now say which run it is."""
+    workspace = str(Path(demo_run["run_dir"]).parent)
+    done = _cli(*[workspace if a == "WS" else str(tmp_path / "b.yaml") if a == "OUT" else a for a in argv])
+    assert done.returncode == 0, done.stderr
+    assert f"note: {workspace} is a workspace: this is its newest run, {demo_run['run_dir']} (of 1;" in done.stderr
+    quiet = _cli(*[demo_run["run_dir"] if a == "WS" else str(tmp_path / "c.yaml") if a == "OUT" else a for a in argv])
+    assert quiet.returncode == 0 and "is a workspace" not in quiet.stderr
+
+
 def test_optuna_export_without_optuna_names_the_extra(demo_run: dict[str, Any], tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:

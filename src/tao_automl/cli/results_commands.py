@@ -20,6 +20,17 @@ from tao_automl.util.writable import unwritable_reason
 RUN_OR_WORKSPACE = "run folder (run_YYYYmmdd_HHMMSS_xxxxxx), or a workspace: its newest run"
 
 
+def _say_which_run(given: str, run_dir: Path) -> None:
+    """Given a workspace, which of its runs was read (its newest), on stderr, as the text of ``status`` says it."""
+    if Path(given).expanduser().resolve() == run_dir.resolve():
+        return
+    from tao_automl.status import workspace_runs
+
+    runs = workspace_runs(str(run_dir.parent))
+    print(f"note: {given} is a workspace: this is its newest run, {run_dir.absolute()} (of {len(runs)}; "
+          f"`tao-automl runs {shlex.quote(given)}` lists them)", file=sys.stderr)
+
+
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     """The arguments of the result commands (called by :mod:`tao_automl.cli.main`)."""
     if name == "export":
@@ -133,6 +144,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         refuse_existing(args.optuna)
     data = load_run(args.run_dir)
+    _say_which_run(args.run_dir, data.run_dir)
     for option, target in outputs:
         not_a_run_file(option, target, data.run_dir)
     done: dict[str, Any] = {}
@@ -288,6 +300,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         raise UserInputError(f"--tail: {args.tail} is not allowed; allowed: an integer >= 1", field="--tail",
                              value=args.tail, allowed="an integer >= 1", hint="omit --tail for the whole log")
     data = load_run(args.run_dir)
+    _say_which_run(args.run_dir, data.run_dir)
     rec = data.rec(args.rec)
     text, why = (None, "the rec has no job yet") if not rec.job_id else _platform_log(data.meta, rec.job_id,
                                                                                         args.tail)
