@@ -254,3 +254,23 @@ def test_an_mlflow_file_store_this_mlflow_refuses_is_refused_up_front(tmp_path: 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     assert check_tracking_config("mlflow_config", config) == config
     assert check_tracking_config("mlflow_config", {"tracking_uri": f"sqlite:///{tmp_path / 'm.db'}"})
+
+
+@pytest.mark.parametrize("uri", ["http://alice:s3cretpassw0rd@mlflow.example:5000",
+                                 "https://alice:s3cretpassw0rd@mlflow.example/path"])
+def test_a_password_in_the_mlflow_tracking_uri_is_refused_without_showing_it(uri: str, toy_skill: Path,
+                                                                           tmp_path: Path) -> None:
+    """The URI was stored in the run folder as given and MLflow's connection errors quote it: the password reached
+    state.db, status.json, the log and ``tracking_errors``."""
+    with pytest.raises(UserInputError) as info:
+        check_tracking_config("mlflow_config", {"tracking_uri": uri})
+    data = info.value.to_json()
+    assert data["field"] == "mlflow_config.tracking_uri" and "MLFLOW_TRACKING_USERNAME/PASSWORD" in str(info.value)
+    assert "s3cretpassw0rd" not in json.dumps(data) and "s3cretpassw0rd" not in str(info.value)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    with pytest.raises(UserInputError, match=r"^mlflow_config\.tracking_uri: "):
+        runner.run(automl_settings={"metric": "val_loss"}, workspace_path=tmp_path / "ws",
+                   mlflow_config={"tracking_uri": uri}, gpu_count=0)
+    assert not (tmp_path / "ws").exists() or not list((tmp_path / "ws").iterdir())
+    # a user name alone is no secret
+    assert check_tracking_config("mlflow_config", {"tracking_uri": "http://alice@mlflow.example:5000"})

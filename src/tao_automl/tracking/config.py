@@ -66,6 +66,8 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
                                  field=f"{name}.{key}", value=out[key], allowed="a string")
     if name == "wandb_config" and "project" in out:
         _check_wandb_project(out["project"])
+    if name == "mlflow_config" and "tracking_uri" in out:
+        _check_no_password_in_uri(out["tracking_uri"])
     if "mode" in out and out["mode"] not in WANDB_MODES:
         raise UserInputError(f"{name}.mode: {out['mode']!r} is not one of {', '.join(WANDB_MODES)}"
                              f"{did_you_mean(str(out['mode']), WANDB_MODES)}", field=f"{name}.mode",
@@ -102,6 +104,22 @@ def _check_wandb_project(project: str) -> None:
         raise UserInputError(f"wandb_config.project: {project!r} is not a W&B project name ({why}); allowed: "
                              f"{allowed}", field="wandb_config.project", value=project, allowed=allowed,
                              hint="use letters, digits, - _ . and spaces, e.g. 'my-sweep'")
+
+
+def _check_no_password_in_uri(uri: str) -> None:
+    """``http://user:password@host``: the config is stored in the run folder and the URI shows in MLflow's errors
+    (the run's ``tracking_errors``, status.json, the log), so a password in it would be written there."""
+    try:
+        password = urlparse(uri).password
+    except ValueError:  # a malformed URI: MLflow's own error says so at its first use
+        return
+    if password:
+        shown = uri.replace(password, "<redacted>")
+        raise UserInputError(f"mlflow_config.tracking_uri: {shown!r} holds a password; credentials are never taken "
+                             f"from a config (it is stored in the run folder); {_SECRET_HINTS['mlflow_config']}",
+                             field="mlflow_config.tracking_uri", value=shown,
+                             allowed="a tracking URI without user:password@",
+                             hint=_SECRET_HINTS["mlflow_config"])
 
 
 def _check_mlflow_file_store(config: Mapping[str, Any]) -> None:
