@@ -274,3 +274,22 @@ def test_a_password_in_the_mlflow_tracking_uri_is_refused_without_showing_it(uri
     assert not (tmp_path / "ws").exists() or not list((tmp_path / "ws").iterdir())
     # a user name alone is no secret
     assert check_tracking_config("mlflow_config", {"tracking_uri": "http://alice@mlflow.example:5000"})
+
+
+@pytest.mark.parametrize("tag", ["", "x" * 65, "x" * 64, "ci"])
+def test_a_wandb_tag_is_refused_up_front_exactly_when_wandb_refuses_it(tag: str) -> None:
+    """W&B refused such a tag only at its first use: the sweep ran and no W&B run was written."""
+    wandb = pytest.importorskip("wandb", reason="the wandb extra is not installed")
+    try:
+        wandb.Settings(run_tags=("ok", tag))
+        refused_by_wandb = False
+    except Exception:
+        refused_by_wandb = True
+    config = {"mode": "offline", "tags": ["ok", tag]}
+    if refused_by_wandb:
+        with pytest.raises(UserInputError, match=r"^wandb_config\.tags\[1\]: ") as info:
+            check_tracking_config("wandb_config", config)
+        data = info.value.to_json()
+        assert (data["field"], data["value"]) == ("wandb_config.tags[1]", tag) and "64" in str(data["allowed"])
+    else:
+        assert check_tracking_config("wandb_config", config) == config

@@ -29,6 +29,8 @@ WANDB_MODES = ("online", "offline", "disabled")
 #: What ``wandb.Settings`` refuses in a project name (``validate_project`` in wandb/sdk/wandb_settings.py).
 WANDB_PROJECT_CHARS = "/\\#?%:"
 WANDB_PROJECT_MAX = 128
+#: The longest tag W&B takes (``validate_run_tags`` in wandb/sdk/wandb_settings.py; an empty one is refused too).
+WANDB_TAG_MAX = 64
 _SECRET_HINTS = {
     "wandb_config": "set WANDB_API_KEY in the environment",
     "mlflow_config": "set MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME/PASSWORD) in the environment",
@@ -77,6 +79,8 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
             not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
         raise UserInputError(f"{name}.tags: expected a list of strings, got {tags!r}", field=f"{name}.tags",
                              value=tags, allowed="a list of strings")
+    if name == "wandb_config" and tags:
+        _check_wandb_tags(tags)
     if name == "mlflow_config" and tags is not None and not isinstance(tags, Mapping):
         raise UserInputError(f"{name}.tags: expected a mapping of tag name to value, got {tags!r}",
                              field=f"{name}.tags", value=tags, allowed="a mapping of tag name to value")
@@ -104,6 +108,17 @@ def _check_wandb_project(project: str) -> None:
         raise UserInputError(f"wandb_config.project: {project!r} is not a W&B project name ({why}); allowed: "
                              f"{allowed}", field="wandb_config.project", value=project, allowed=allowed,
                              hint="use letters, digits, - _ . and spaces, e.g. 'my-sweep'")
+
+
+def _check_wandb_tags(tags: list[str]) -> None:
+    """A tag W&B refuses (empty, over 64 characters: ``validate_run_tags`` in wandb/sdk/wandb_settings.py) failed
+    every W&B run of the sweep at its first use; said before the run starts."""
+    allowed = f"tags of 1 to {WANDB_TAG_MAX} characters"
+    for i, tag in enumerate(tags):
+        if not tag or len(tag) > WANDB_TAG_MAX:
+            why = "is empty" if not tag else f"has {len(tag)} characters"
+            raise UserInputError(f"wandb_config.tags[{i}]: {tag!r} is not a W&B tag ({why}); allowed: {allowed}",
+                                 field=f"wandb_config.tags[{i}]", value=tag, allowed=allowed)
 
 
 def _check_no_password_in_uri(uri: str) -> None:
