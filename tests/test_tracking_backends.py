@@ -569,3 +569,18 @@ def test_the_cli_runs_end_says_which_tracker_failed_how_often(toy_skill: Path, t
         (line,) = [x for x in out.splitlines() if x.startswith("tracker ")]
         assert line.startswith("tracker mlflow failed 1 time(s), so it misses part of this run"), line
         assert "first: sweep_started: " in line
+
+
+def test_a_failed_sweeps_mlflow_parent_is_failed_not_killed(tmp_path: Path) -> None:
+    """Every rec failed, so the sweep ended ``failed``: its parent run was set KILLED (what a user's stop shows)."""
+    skill = write_skill(tmp_path / "bank", trainer="import sys\nsys.exit('RuntimeError: always')\n")
+    _, mlflow_config = _configs(tmp_path)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2,
+                                         "poll_interval_s": 0.1},
+                        workspace_path=tmp_path / "ws", mlflow_config=mlflow_config, gpu_count=0)
+    assert result["progress"]["state"] == "failed" and result["tracking_errors"] == {}
+    _, _, runs = _mlflow(tmp_path)
+    (parent,) = [r for r in runs if r.data.tags.get("tao_automl.role") == "sweep"]
+    assert (parent.info.status, parent.data.tags["state"]) == ("FAILED", "failed")
+    assert sorted(r.info.status for r in runs if r is not parent) == ["FAILED", "FAILED"]

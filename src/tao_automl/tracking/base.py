@@ -39,7 +39,8 @@ class SweepObserver(Protocol):
         """``rec_id`` ended (success, failure, stopped or cancelled); its result is already persisted."""
 
     def sweep_ended(self, run_dir: Path, state: str) -> None:
-        """The loop returned or raised; ``state`` is ``finished`` or ``interrupted``."""
+        """The loop returned or raised; ``state`` is the run's end state: ``finished``, ``failed`` (no rec
+        succeeded, a fail-fast stop), ``interrupted`` or ``stopped``."""
 
 
 def checked_observers(observers: Any) -> list[SweepObserver]:

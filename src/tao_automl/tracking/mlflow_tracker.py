@@ -31,6 +31,9 @@ TAG_VALUE_LIMIT = 5000
 #: epoch's value would show in the runs table as if it were the rec's result.
 PARTIAL = "partial_"
 _TERMINAL = {"success": "FINISHED", "failure": "FAILED", "stopped": "KILLED", "cancelled": "KILLED"}
+#: The parent's status per sweep end state: a sweep that failed (no rec succeeded, a fail-fast stop) is FAILED, one
+#: that was stopped or interrupted KILLED.
+_SWEEP_TERMINAL = {"finished": "FINISHED", "failed": "FAILED"}
 
 
 def mlflow_key(name: str) -> str:
@@ -108,7 +111,7 @@ class MlflowTracker:
             self.client.set_tag(parent, "state", state)
             self._log_convergence_plot(parent, data)
         finally:
-            self.client.set_terminated(parent, "FINISHED" if state == "finished" else "KILLED")
+            self.client.set_terminated(parent, _SWEEP_TERMINAL.get(state, "KILLED"))
 
     # -- helpers ----------------------------------------------------------------------------------
     def _experiment(self) -> str:
