@@ -208,7 +208,8 @@ def test_cli_config_carries_the_tracker_configs(tmp_path: Path) -> None:
                       "wandb_config: {project: p, mode: offline}\nmlflow_config: {tracking_uri: 'sqlite:///m.db'}\n")
     kwargs = load_run_config(config).run_kwargs()
     assert kwargs["wandb_config"] == {"project": "p", "mode": "offline"}
-    assert kwargs["mlflow_config"] == {"tracking_uri": "sqlite:///m.db"}
+    # a relative location, as every path of a config file: against the file's folder, kept absolute with the run
+    assert kwargs["mlflow_config"] == {"tracking_uri": f"sqlite:///{tmp_path.resolve() / 'm.db'}"}
     config.write_text("skill_dir: builtin:demo-digits-mlp\nworkspace_path: ws\nmlflow_config: [x]\n")
     with pytest.raises(UserInputError, match="mlflow_config"):
         load_run_config(config)

@@ -584,3 +584,41 @@ def test_a_failed_sweeps_mlflow_parent_is_failed_not_killed(tmp_path: Path) -> N
     (parent,) = [r for r in runs if r.data.tags.get("tao_automl.role") == "sweep"]
     assert (parent.info.status, parent.data.tags["state"]) == ("FAILED", "failed")
     assert sorted(r.info.status for r in runs if r is not parent) == ["FAILED", "FAILED"]
+
+
+def test_a_resume_from_another_directory_logs_into_the_same_mlflow_store_and_wandb_dir(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative locations in the configs (``sqlite:///mlflow.db``, ``dir``) were stored as given and read against the
+    resuming process's directory: a resume from elsewhere made a second database with a second parent and logged
+    every rec again there, leaving the first parent RUNNING."""
+    skill = write_skill(tmp_path / "bank", trainer=EPOCH_TRAINER)
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir()
+    other.mkdir()
+    monkeypatch.chdir(first)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    configs = {"mlflow_config": {"tracking_uri": "sqlite:///mlflow.db", "experiment": "digits-hpo"},
+               "wandb_config": {"mode": "offline", "dir": "wandb-runs"}}
+    settings = {"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2, "poll_interval_s": 0.1}
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0, **configs)
+    assert result["progress"]["state"] == "finished" and result["tracking_errors"] == {}
+    # resumed by another process (in this one, MLflow's cached store of the same URI would hide a second database)
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(SRC)!r})
+        from tao_automl.platforms.local.sdk import LocalSDK
+        from tao_automl.runner.loop import AutoMLRunner
+        again = AutoMLRunner(LocalSDK(jobs_dir={str(tmp_path / "jobs")!r}), {str(skill)!r}).run(
+            workspace_path={result["run_dir"]!r}, resume=True, gpu_count=0)
+        print(json.dumps(again["tracking_errors"]))
+        """)
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_SERVICE", "WANDB_API_KEY")}
+    done = subprocess.run([sys.executable, "-c", script], cwd=other, env=env, capture_output=True, text=True,
+                          timeout=240, check=False)
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "{}", done.stderr[-2000:]
+    assert not (other / "mlflow.db").exists() and not (other / "wandb-runs").exists()
+    _, _, runs = _mlflow(first)
+    (parent,) = [r for r in runs if r.data.tags.get("tao_automl.role") == "sweep"]
+    assert parent.info.status == "FINISHED" and len(runs) == 3
+    assert {r.job_type for r in offline_runs(first / "wandb-runs" / "wandb")} == {"rec", "sweep"}

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from tao_automl.errors import WorkspaceError
+from tao_automl.tracking.config import absolute_locations
 from tao_automl.util.builtin import BUILTIN_PREFIX
 from tao_automl.util.checks import bad_input
 from tao_automl.util.secrets import unredacted
@@ -80,6 +81,8 @@ class RunArgs:
             base_checkpoint=absolute_path(self.base_checkpoint, root),
             dataset_keys={k: absolute_path(v, root) for k, v in self.dataset_keys.items()},
             platform_options=self._local_options_resolved(root),
+            wandb_config=absolute_locations(self.wandb_config, root) if self.wandb_config else self.wandb_config,
+            mlflow_config=absolute_locations(self.mlflow_config, root) if self.mlflow_config else self.mlflow_config,
         )
 
     def _local_options_resolved(self, root: Path) -> dict[str, Any]:

@@ -84,6 +84,7 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
     if name == "mlflow_config" and tags is not None and not isinstance(tags, Mapping):
         raise UserInputError(f"{name}.tags: expected a mapping of tag name to value, got {tags!r}",
                              field=f"{name}.tags", value=tags, allowed="a mapping of tag name to value")
+    out = absolute_locations(out)
     if is_enabled(out):
         module, extra = _EXTRA[name]
         if importlib.util.find_spec(module) is None:
@@ -108,6 +109,34 @@ def _check_wandb_project(project: str) -> None:
         raise UserInputError(f"wandb_config.project: {project!r} is not a W&B project name ({why}); allowed: "
                              f"{allowed}", field="wandb_config.project", value=project, allowed=allowed,
                              hint="use letters, digits, - _ . and spaces, e.g. 'my-sweep'")
+
+
+def absolute_locations(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
+    """The config with its local paths (W&B's ``dir``; MLflow's ``sqlite:///`` database, plain-path store and
+    ``artifact_location``) made absolute against ``base`` (default: the current directory; a CLI config: its
+    folder): the config is stored with the run, and a resume started from another directory would otherwise log into
+    another database, next to a parent left running in the first."""
+    root = Path.cwd() if base is None else Path(base)
+    out = dict(config)
+    for key in ("dir", "artifact_location"):
+        value = out.get(key)
+        if isinstance(value, str) and value and not _has_scheme(value):
+            out[key] = str((root / Path(value).expanduser()).resolve())
+    uri = out.get("tracking_uri")
+    if not isinstance(uri, str) or not uri:
+        return out
+    if uri.startswith("sqlite:///"):
+        path, sep, query = uri[len("sqlite:///"):].partition("?")
+        if path and path != ":memory:" and not path.startswith("/"):
+            out["tracking_uri"] = f"sqlite:///{(root / Path(path).expanduser()).resolve()}{sep}{query}"
+    elif not _has_scheme(uri):
+        out["tracking_uri"] = str((root / Path(uri).expanduser()).resolve())
+    return out
+
+
+def _has_scheme(value: str) -> bool:
+    """A URI (``s3://``, ``file:``, ``http:``), not a local path (a one-letter scheme is a Windows drive)."""
+    return len(urlparse(value).scheme) > 1
 
 
 def _check_wandb_tags(tags: list[str]) -> None:
