@@ -189,3 +189,39 @@ def test_observer_set_records_a_first_failure_at_once_and_the_rest_every_few_sec
     observers.sweep_ended(Path("."), "finished")
     assert records[1] == ({"mine": {"count": 100, "first": "sweep_started: RuntimeError: down"}}, [])
     assert observers.unrecorded() == {} and observers.tracking_errors()["mine"]["count"] == 101
+
+
+def test_a_tracker_failures_stack_trace_shows_no_credential_in_the_clis_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's log filter scrubbed the message line alone: the first failure's stack trace ends with the
+    exception's own text, and a token the tracker's error quoted was printed there."""
+    import io
+    import logging
+
+    from tao_automl.tracking.base import ObserverSet
+    from tao_automl.util.secrets import RedactingFilter
+
+    secret = "tok-qa-fake-secret-123"
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", secret)
+
+    class Refused:
+        name = "mlflow"
+
+        def sweep_started(self, run_dir: Path) -> None:
+            raise RuntimeError(f"401 Unauthorized for token {secret}")
+
+        rec_finished = sweep_ended = sweep_started  # type: ignore[assignment]
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("tao_automl.tracking.base")
+    logger.addHandler(handler)
+    try:
+        trackers = ObserverSet([Refused()])
+        trackers.sweep_started(Path("."))
+        trackers.rec_finished(Path("."), 1)
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert "Traceback" in text and "401 Unauthorized for token <redacted>" in text, text
+    assert secret not in text

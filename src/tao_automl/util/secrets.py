@@ -136,4 +136,13 @@ class RedactingFilter:
         scrubbed = self.redactor.scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
+        # the stack trace too (a tracker's first failure is logged with it): its last line is the exception's message
+        if record.exc_info and not record.exc_text:
+            import logging  # loaded already: a record exists
+
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redactor.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redactor.scrub(record.stack_info)
         return True
