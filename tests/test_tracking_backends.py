@@ -622,3 +622,33 @@ def test_a_resume_from_another_directory_logs_into_the_same_mlflow_store_and_wan
     (parent,) = [r for r in runs if r.data.tags.get("tao_automl.role") == "sweep"]
     assert parent.info.status == "FINISHED" and len(runs) == 3
     assert {r.job_type for r in offline_runs(first / "wandb-runs" / "wandb")} == {"rec", "sweep"}
+
+
+def test_sweeps_started_together_on_a_new_mlflow_database_all_log(tmp_path: Path) -> None:
+    """Four sweeps starting at once on one new ``sqlite:///`` database: MLflow created and migrated it in each of
+    them at the same time, and the losers (``table _alembic_tmp_experiments already exists``) logged nothing."""
+    skill = write_skill(tmp_path / "bank")
+    db = tmp_path / "mlflow.db"
+    start = time.time() + 8  # every process imported and ready, then all at the same moment
+    script = textwrap.dedent(f"""
+        import json, sys, time
+        sys.path.insert(0, {str(SRC)!r})
+        from tao_automl.platforms.local.sdk import LocalSDK
+        from tao_automl.runner.loop import AutoMLRunner
+        import mlflow.tracking
+        runner = AutoMLRunner(LocalSDK(jobs_dir=sys.argv[1] + "/jobs"), {str(skill)!r})
+        time.sleep(max(0.0, {start!r} - time.time()))
+        result = runner.run(automl_settings={{"metric": "val_loss", "algorithm": "random",
+                                              "automl_max_recommendations": 1, "poll_interval_s": 0.05}},
+                            workspace_path=sys.argv[1] + "/ws", gpu_count=0,
+                            mlflow_config={{"tracking_uri": "sqlite:///{db}", "experiment": "digits-hpo"}})
+        print(json.dumps(result["tracking_errors"]))
+        """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"s{i}")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(4)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for proc, (out, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0 and out.strip().splitlines()[-1] == "{}", (out[-500:], err[-1500:])
+    _, _, runs = _mlflow(tmp_path)
+    parents = [r for r in runs if r.data.tags.get("tao_automl.role") == "sweep"]
+    assert len(parents) == 4 and len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}

@@ -10,11 +10,13 @@ deleted and written anew. Credentials come only from MLflow's own environment va
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +61,9 @@ class MlflowTracker:
         from mlflow.tracking import MlflowClient
 
         data = load_run(run_dir)
-        self.client = MlflowClient(tracking_uri=self.config.get("tracking_uri"))
-        self.experiment_id = self._experiment()
+        with _database_created_once(str(self.config.get("tracking_uri") or "")):
+            self.client = MlflowClient(tracking_uri=self.config.get("tracking_uri"))
+            self.experiment_id = self._experiment()
         found = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{EXPERIMENT_TAG}` = '{data.experiment_id}' and tags.`{ROLE_TAG}` = 'sweep'",
@@ -121,7 +124,15 @@ class MlflowTracker:
             if existing.lifecycle_stage == "deleted":
                 self.client.restore_experiment(existing.experiment_id)
             return str(existing.experiment_id)
-        return str(self.client.create_experiment(name, artifact_location=self._artifact_location()))
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client.create_experiment(name, artifact_location=self._artifact_location()))
+        except MlflowException:  # another sweep created it in the meantime (a tracking server: no lock across hosts)
+            existing = self.client.get_experiment_by_name(name)
+            if existing is None:
+                raise
+            return str(existing.experiment_id)
 
     def _artifact_location(self) -> str | None:
         if self.config.get("artifact_location"):
@@ -215,6 +226,28 @@ class MlflowTracker:
                 return
             if written:
                 self.client.log_artifact(run_id, str(path))
+
+
+@contextlib.contextmanager
+def _database_created_once(uri: str) -> Iterator[None]:
+    """For a ``sqlite:///`` store, one process at a time in it while MLflow creates or migrates the database and the
+    experiment: sweeps started together on a new database failed there (``table _alembic_tmp_experiments already
+    exists``, ``Online migration expected to match one row``) and logged nothing. An exclusive ``flock`` on the
+    database's folder (nothing is written beside the database); elsewhere (another scheme, no ``fcntl``) nothing."""
+    folder = Path(uri[len("sqlite:///"):].partition("?")[0]).parent if uri.startswith("sqlite:///") else None
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        fcntl = None  # type: ignore[assignment]
+    if folder is None or fcntl is None or not folder.is_dir():
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _clip(value: Any, limit: int) -> str:
