@@ -294,3 +294,15 @@ def test_a_wandb_tag_is_refused_up_front_exactly_when_wandb_refuses_it(tag: str)
         assert (data["field"], data["value"]) == ("wandb_config.tags[1]", tag) and "64" in str(data["allowed"])
     else:
         assert check_tracking_config("wandb_config", config) == config
+
+
+@pytest.mark.parametrize("tag", ["metric", "algorithm", "direction", "state", "best_rec_id", "best_continued_from",
+                                 "tao_automl.role", "tao_automl.experiment_id"])
+def test_an_mlflow_tag_the_tracker_sets_is_refused_naming_it(tag: str) -> None:
+    """A user tag of one of these names replaced the tracker's on the parent run: ``metric: accuracy`` on a sweep of
+    val_loss, or a ``tao_automl.role`` with which a resume no longer found its parent and made a second one."""
+    with pytest.raises(UserInputError, match=r"^mlflow_config\.tags: ") as info:
+        check_tracking_config("mlflow_config", {"tags": {"team": "vision", tag: "x"}})
+    data = info.value.to_json()
+    assert (data["field"], data["value"]) == (f"mlflow_config.tags.{tag}", tag) and "metric" in data["allowed"]
+    assert check_tracking_config("mlflow_config", {"tags": {"team": "vision", f"team.{tag}": "x"}})

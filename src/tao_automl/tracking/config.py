@@ -31,6 +31,10 @@ WANDB_PROJECT_CHARS = "/\\#?%:"
 WANDB_PROJECT_MAX = 128
 #: The longest tag W&B takes (``validate_run_tags`` in wandb/sdk/wandb_settings.py; an empty one is refused too).
 WANDB_TAG_MAX = 64
+#: The tags the MLflow tracker sets on a sweep's parent run (what ran, how it ended, the best), and the prefix of the
+#: ones it finds the run again by: a user tag of these names would replace or be replaced by them.
+MLFLOW_OWN_TAGS = ("algorithm", "metric", "direction", "state", "best_rec_id", "best_continued_from")
+MLFLOW_OWN_PREFIX = "tao_automl."
 _SECRET_HINTS = {
     "wandb_config": "set WANDB_API_KEY in the environment",
     "mlflow_config": "set MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME/PASSWORD) in the environment",
@@ -84,6 +88,14 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
     if name == "mlflow_config" and tags is not None and not isinstance(tags, Mapping):
         raise UserInputError(f"{name}.tags: expected a mapping of tag name to value, got {tags!r}",
                              field=f"{name}.tags", value=tags, allowed="a mapping of tag name to value")
+    if name == "mlflow_config" and tags:
+        for tag in tags:
+            if str(tag) in MLFLOW_OWN_TAGS or str(tag).startswith(MLFLOW_OWN_PREFIX):
+                own = f"a tag name other than {', '.join(MLFLOW_OWN_TAGS)} and {MLFLOW_OWN_PREFIX}*"
+                raise UserInputError(f"{name}.tags: {tag!r} is a tag the tracker sets on the sweep's parent run (it "
+                                     f"would be replaced, or say something else than what ran); allowed: {own}",
+                                     field=f"{name}.tags.{tag}", value=tag, allowed=own,
+                                     hint=f"rename it, e.g. 'team.{tag}'")
     out = absolute_locations(out)
     if is_enabled(out):
         module, extra = _EXTRA[name]
