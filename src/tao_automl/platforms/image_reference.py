@@ -4,6 +4,11 @@ runs images: ``[REGISTRY[:PORT]/]NAME[:TAG][@DIGEST]``, NAME lowercase. Pure: no
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tao_automl.platforms.base import PlatformCheck
 
 _PATH = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
 _DOMAIN = re.compile(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(\.([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*"
@@ -50,3 +55,17 @@ def checked_image(image: object) -> str:
                              field="image", value=image, allowed=IMAGE_ALLOWED)
     assert isinstance(image, str)
     return image
+
+
+def image_check(image: str, pulled_when: str, check: Callable[[str], object] = checked_image) -> PlatformCheck:
+    """Preflight's ``image`` check where the platform pulls the image itself when a job starts: failed (with the
+    error ``check`` raised) for a reference no container runtime can parse, else not checked, saying who pulls it
+    (``pulled_when``, e.g. "Lepton pulls it when a job starts")."""
+    from tao_automl.errors import UserInputError
+    from tao_automl.platforms.base import PlatformCheck
+
+    try:
+        check(image)
+    except UserInputError as exc:
+        return PlatformCheck("image", False, exc.detail, error=exc)
+    return PlatformCheck("image", None, f"{image}: not checked ({pulled_when})")

@@ -36,7 +36,7 @@ from tao_automl.platforms.analysis import SCAN_LINES, describe, failure_from_log
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.brev import remote
 from tao_automl.platforms.common import check_int, check_job_name, command_text, spec_file_script
-from tao_automl.platforms.image_reference import checked_image
+from tao_automl.platforms.image_reference import checked_image, image_check
 from tao_automl.platforms.records import default_state_dir, job_key, new_job_key
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.util.reach import unreachable_text
@@ -201,13 +201,7 @@ class BrevSDK(PlatformBase):
             except PlatformError as exc:
                 checks.append(PlatformCheck("instance", False, str(exc)))
         if image:
-            try:
-                checked_image(image)
-            except UserInputError as exc:
-                checks.append(PlatformCheck("image", False, exc.detail, error=exc))
-            else:
-                checks.append(PlatformCheck("image", None, f"{image}: not checked (docker pulls it on the instance "
-                                            "when the job starts)"))
+            checks.append(image_check(image, "docker pulls it on the instance when the job starts"))
         return checks
 
     # ----------------------------------------------------------- create

@@ -35,6 +35,7 @@ from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck,
 from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
 from tao_automl.platforms.docker.spec import parse_mounts
 from tao_automl.platforms.files import read_text
+from tao_automl.platforms.image_reference import image_check
 from tao_automl.platforms.kubernetes.api import KubeApi
 from tao_automl.platforms.kubernetes.fit import resources_check
 from tao_automl.platforms.kubernetes.manifest import (
@@ -194,13 +195,8 @@ class KubernetesSDK(RecordedPlatform):
             checks.extend(self._multi_node_checks(dict(job_options or {})))
         image = image or self.image
         if image:
-            try:
-                image_reference(image)
-            except UserInputError as exc:
-                checks.append(PlatformCheck("image", False, exc.detail, error=exc))
-            else:
-                checks.append(PlatformCheck("image", None, f"{image}: not checked (each node's kubelet pulls it, "
-                                            f"image_pull_policy={self.defaults['image_pull_policy']})"))
+            checks.append(image_check(image, "each node's kubelet pulls it, "
+                                      f"image_pull_policy={self.defaults['image_pull_policy']}", image_reference))
         return checks
 
     def _resources_check(self, gpu_count: int | None, options: dict[str, Any]) -> PlatformCheck:

@@ -39,7 +39,7 @@ from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import SCAN_LINES, failure_from_log, reason_line
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_int, check_job_name, command_text, spec_file_script
-from tao_automl.platforms.image_reference import checked_image
+from tao_automl.platforms.image_reference import checked_image, image_check
 from tao_automl.platforms.lepton.state import (
     epoch_seconds,
     log_entries,
@@ -222,13 +222,7 @@ class LeptonSDK(PlatformBase):
         checks = [PlatformCheck("platform_reachable", True, f"workspace {workspace} accepted the credentials")]
         image = image or self.defaults["image"]
         if image:
-            try:
-                checked_image(image)
-            except UserInputError as exc:
-                checks.append(PlatformCheck("image", False, exc.detail, error=exc))
-            else:
-                checks.append(PlatformCheck("image", None, f"{image}: not checked (Lepton pulls it when a job "
-                                            "starts)"))
+            checks.append(image_check(image, "Lepton pulls it when a job starts"))
         return checks
 
     # ----------------------------------------------------------- create
