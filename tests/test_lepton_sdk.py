@@ -437,6 +437,26 @@ def test_preflight_refuses_a_resource_shape_create_job_would_refuse(lepton: Fake
     assert not any(r[0] == "POST" for r in lepton.requests)  # nothing was created
 
 
+def _failed_with_replica_logs(lepton: FakeLepton, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str,
+                              streams: dict[str, list[tuple[int, str]]]) -> tuple[LeptonSDK, Any]:
+    """A job the workspace says Failed, whose log service answers ``streams`` (replica -> (ts_ns, line) list)."""
+    sdk = _sdk()
+    job = sdk.create_job(None, "exit 1", gpu_count=0, job_name=name)
+    assert Conformance(_sdk, tmp_path / "s", timeout_s=20, poll_s=0.05).wait(sdk, job.id)[-1] is JobStatus.FAILURE
+    route = lepton.route
+
+    def replicas(request: requests.PreparedRequest, method: str, path: str, query: dict[str, str],
+                 body: Any) -> requests.Response:
+        if not path.endswith("/logs"):
+            return route(request, method, path, query, body)
+        result = [{"stream": {"job": query["job"], "replica": replica},
+                   "values": [[str(ts), line] for ts, line in lines]} for replica, lines in streams.items()]
+        return _response(request, 200, {"status": "success", "data": {"result": result}})
+
+    monkeypatch.setattr(lepton, "route", replicas)
+    return sdk, job
+
+
 def test_a_multi_replica_failure_names_the_replica_that_failed_first_and_its_exit_code(
         lepton: FakeLepton, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Transport faked at the HTTP layer; the workspace's ``/logs`` answer holds two replicas' streams: replica r-1
@@ -444,24 +464,11 @@ def test_a_multi_replica_failure_names_the_replica_that_failed_first_and_its_exi
     all replicas (143, r-0's) and put it next to r-1's error line, naming no replica: "Failed with exit code 143:
     RuntimeError: CUDA out of memory". Now it gives the first failed replica, its exit code and its error lines, and
     every replica's exit code."""
-    sdk = _sdk()
-    job = sdk.create_job(None, "exit 1", gpu_count=0, job_name="two-replicas")
-    assert Conformance(_sdk, tmp_path / "s", timeout_s=20, poll_s=0.05).wait(sdk, job.id)[-1] is JobStatus.FAILURE
     now = time.time_ns()
-    streams = {"r-0": [(now - 50, "epoch 1"), (now - 40, "NCCL WARN peer closed the connection; terminating"),
-                       (now - 10, "TAO_AUTOML_EXIT_CODE=143")],
-               "r-1": [(now - 45, "RuntimeError: CUDA out of memory"), (now - 44, "TAO_AUTOML_EXIT_CODE=1")]}
-    route = lepton.route
-
-    def two_replicas(request: requests.PreparedRequest, method: str, path: str, query: dict[str, str],
-                     body: Any) -> requests.Response:
-        if not path.endswith("/logs"):
-            return route(request, method, path, query, body)
-        result = [{"stream": {"job": query["job"], "replica": replica},
-                   "values": [[str(ts), line] for ts, line in lines]} for replica, lines in streams.items()]
-        return _response(request, 200, {"status": "success", "data": {"result": result}})
-
-    monkeypatch.setattr(lepton, "route", two_replicas)
+    sdk, job = _failed_with_replica_logs(lepton, monkeypatch, tmp_path, "two-replicas", {
+        "r-0": [(now - 50, "epoch 1"), (now - 40, "NCCL WARN peer closed the connection; terminating"),
+                (now - 10, "TAO_AUTOML_EXIT_CODE=143")],
+        "r-1": [(now - 45, "RuntimeError: CUDA out of memory"), (now - 44, "TAO_AUTOML_EXIT_CODE=1")]})
     analysis = sdk.get_failure_analysis(job.id)
     assert analysis is not None
     assert (analysis["exit_code"], analysis.get("replica")) == (1, "r-1"), analysis["message"]
@@ -476,23 +483,10 @@ def test_a_failed_job_whose_replicas_logged_only_exit_0_has_no_exit_code_0(
     """Transport faked at the HTTP layer; the workspace says Failed, replica r-0 logged exit 0 and r-1 was killed
     before its wrapper could print a code. The analysis took the last code logged and said "Failed with exit code 0".
     Now it gives no exit code and says which replica exited 0 and which logged none."""
-    sdk = _sdk()
-    job = sdk.create_job(None, "exit 1", gpu_count=0, job_name="killed-replica")
-    assert Conformance(_sdk, tmp_path / "s", timeout_s=20, poll_s=0.05).wait(sdk, job.id)[-1] is JobStatus.FAILURE
     now = time.time_ns()
-    streams = {"r-0": [(now - 50, "epoch 1 done"), (now - 40, "TAO_AUTOML_EXIT_CODE=0")],
-               "r-1": [(now - 45, "epoch 1 done"), (now - 44, "Killed")]}
-    route = lepton.route
-
-    def two_replicas(request: requests.PreparedRequest, method: str, path: str, query: dict[str, str],
-                     body: Any) -> requests.Response:
-        if not path.endswith("/logs"):
-            return route(request, method, path, query, body)
-        result = [{"stream": {"job": query["job"], "replica": replica},
-                   "values": [[str(ts), line] for ts, line in lines]} for replica, lines in streams.items()]
-        return _response(request, 200, {"status": "success", "data": {"result": result}})
-
-    monkeypatch.setattr(lepton, "route", two_replicas)
+    sdk, job = _failed_with_replica_logs(lepton, monkeypatch, tmp_path, "killed-replica", {
+        "r-0": [(now - 50, "epoch 1 done"), (now - 40, "TAO_AUTOML_EXIT_CODE=0")],
+        "r-1": [(now - 45, "epoch 1 done"), (now - 44, "Killed")]})
     analysis = sdk.get_failure_analysis(job.id)
     assert analysis is not None and analysis["exit_code"] is None, analysis["message"]
     assert analysis["message"] == (f"Lepton job {job.id} Failed (no replica logged a failing exit code: r-0 exited 0; "
