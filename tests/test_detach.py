@@ -735,13 +735,10 @@ def test_an_orchestrator_killed_before_it_takes_the_run_over_is_exit_1_with_its_
     assert "tao-automl resume" not in str(refused.value.hint)  # it said to resume the folder it had just refused
 
 
-def test_resume_detach_reports_a_run_the_orchestrator_refuses_instead_of_a_started_one(tmp_path: Path) -> None:
-    """`resume --detach` of an interrupted run whose skill schema was edited since: the orchestrator claimed the
-    folder before it checked the run, so the starter answered "detached": true, exit 0, and the orchestrator then
-    exited 2 with the refusal in its log alone. It is checked first: the refusal is the answer (exit 2)."""
+def _interrupted_at_its_first_rec(tmp_path: Path) -> tuple[Path, Path]:
+    """A toy skill under ``tmp_path/bank`` and the run folder of a 2-rec sweep of it interrupted at its first rec."""
     from conftest import write_skill
     from tao_automl.errors import SweepInterrupted
-    from tao_automl.runner import detach
 
     def interrupt(rec: Any) -> None:
         raise KeyboardInterrupt
@@ -752,33 +749,32 @@ def test_resume_detach_reports_a_run_the_orchestrator_refuses_instead_of_a_start
             automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
                              "automl_max_concurrent": 1, "poll_interval_s": 0.2},
             workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=interrupt)
+    return Path(skill), Path(caught.value.run_dir)
+
+
+def test_resume_detach_reports_a_run_the_orchestrator_refuses_instead_of_a_started_one(tmp_path: Path) -> None:
+    """`resume --detach` of an interrupted run whose skill schema was edited since: the orchestrator claimed the
+    folder before it checked the run, so the starter answered "detached": true, exit 0, and the orchestrator then
+    exited 2 with the refusal in its log alone. It is checked first: the refusal is the answer (exit 2)."""
+    from tao_automl.runner import detach
+
+    skill, run_dir = _interrupted_at_its_first_rec(tmp_path)
     schema_file = skill / "schemas" / "train.schema.json"
     schema = json.loads(schema_file.read_text())
     schema["default"]["train"]["num_epochs"] = 4
     schema_file.write_text(json.dumps(schema))
     with pytest.raises(detach.OrchestratorError, match="changed since the run started") as refused:
-        detach.resume_detached(caught.value.run_dir)
+        detach.resume_detached(run_dir)
     assert refused.value.exit_code == 2
-    assert status_json(str(caught.value.run_dir))["orchestrator"]["alive"] is False
+    assert status_json(str(run_dir))["orchestrator"]["alive"] is False
 
 
 def test_a_resume_whose_skill_is_gone_says_so_in_one_line_detached_or_not(tmp_path: Path) -> None:
     """The model folder a run was made with, moved away: `resume --detach` answered exit 1 with a Python traceback
     from the orchestrator (its runner was built outside its error handling), and neither form said that the skill
     is the run's own or how to go on. Both now exit 2 with one line saying so."""
-    from conftest import write_skill
-    from tao_automl.errors import SweepInterrupted
-
-    def interrupt(rec: Any) -> None:
-        raise KeyboardInterrupt
-
-    skill = write_skill(tmp_path / "bank")
-    with pytest.raises(SweepInterrupted) as caught:
-        AutoMLRunner(LocalSDK(), skill, log_progress=False).run(
-            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
-                             "automl_max_concurrent": 1, "poll_interval_s": 0.2},
-            workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=interrupt)
-    run_dir = str(caught.value.run_dir)
+    _, interrupted = _interrupted_at_its_first_rec(tmp_path)
+    run_dir = str(interrupted)
     (tmp_path / "bank").rename(tmp_path / "bank_moved")
     for extra in ((), ("--detach",)):
         done = cli("resume", run_dir, *extra)
