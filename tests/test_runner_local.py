@@ -204,6 +204,26 @@ def test_resume_refuses_a_skill_whose_schema_changed_on_disk_and_names_what_chan
     assert again["progress"]["completed"] == 3
 
 
+def test_resume_skill_check_compares_every_relation_of_the_space(tmp_path: Path) -> None:
+    """Relations have no name: keyed by it, they all fell on one key and only the last was compared, so a changed
+    first relation of the schema resumed without a word."""
+    from types import SimpleNamespace
+
+    from tao_automl.runner.loop import check_same_skill
+
+    params = [{"name": n, "type": "int", "low": 1, "high": 10, "default": 1} for n in ("x", "y", "z")]
+    old = [*params, {"type": "relation", "left": "y", "op": ">", "right": "x"},
+           {"type": "relation", "left": "z", "op": ">", "right": "y"}]
+    new = [*params, {"type": "relation", "left": "y", "op": "<", "right": "x"}, old[4]]
+    plan = SimpleNamespace(space=SimpleNamespace(to_json=lambda: new), base_spec={},
+                           args=SimpleNamespace(skill_dir=str(tmp_path)))
+    with pytest.raises(WorkspaceError, match=r"relation y > x") as caught:
+        check_same_skill(tmp_path / "run_x", {"space": old, "base_spec": {}}, plan)
+    assert "relation y < x" in str(caught.value) and caught.value.field == "skill_dir"
+    same = SimpleNamespace(space=SimpleNamespace(to_json=lambda: old), base_spec={}, args=plan.args)
+    check_same_skill(tmp_path / "run_x", {"space": old, "base_spec": {}}, same)  # unchanged: resumes
+
+
 def _moved_run(toy_skill: Path, tmp_path: Path, recs: int) -> tuple[AutoMLRunner, dict[str, Any], Path]:
     """(runner, its result, the folder the run was then moved to) for a finished run of ``recs`` recs."""
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)

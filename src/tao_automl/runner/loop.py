@@ -1307,7 +1307,9 @@ def check_same_skill(run_dir: Path, meta: Mapping[str, Any], plan: RunPlan) -> N
     would go on sampling the stored space while the new recs' jobs get the new defaults, so the recs ranked
     together would have run under different specs and outside the space the run shows. Names what changed."""
     def params(space: Any) -> dict[str, str]:
-        return {str(p.get("name")): _as_stored({k: v for k, v in p.items() if k != "name"})
+        # a relation has no name: each is its own entry (keyed by its text), else only the last one was compared
+        return {str(p["name"]) if "name" in p else f"relation {p.get('left')} {p.get('op')} {p.get('right')}":
+                _as_stored({k: v for k, v in p.items() if k != "name"})
                 for p in (space if isinstance(space, list) else []) if isinstance(p, Mapping)}
 
     changes: list[str] = []
