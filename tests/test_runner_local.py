@@ -224,6 +224,27 @@ def test_resume_skill_check_compares_every_relation_of_the_space(tmp_path: Path)
     check_same_skill(tmp_path / "run_x", {"space": old, "base_spec": {}}, same)  # unchanged: resumes
 
 
+def test_resume_skill_check_takes_a_run_stored_with_weight_zero_options(tmp_path: Path) -> None:
+    """A run started before weight-0 options were dropped from the space stored them (act [relu, tanh, gelu],
+    weights [1, 0, 1]); the unchanged schema now builds [relu, gelu]: not a changed skill, so the resume goes on.
+    A changed weight is still refused."""
+    from types import SimpleNamespace
+
+    from tao_automl.runner.loop import check_same_skill
+
+    stored = [{"name": "act", "type": "categorical", "choices": ["relu", "tanh", "gelu"], "weights": [1.0, 0.0, 1.0],
+               "default": "relu"}]
+    now = [{"name": "act", "type": "categorical", "choices": ["relu", "gelu"], "weights": [1.0, 1.0],
+            "default": "relu"}]
+    args = SimpleNamespace(skill_dir=str(tmp_path))
+    plan = SimpleNamespace(space=SimpleNamespace(to_json=lambda: now), base_spec={}, args=args)
+    check_same_skill(tmp_path / "run_x", {"space": stored, "base_spec": {}}, plan)
+    changed = [{**now[0], "weights": [1.0, 2.0]}]
+    with pytest.raises(WorkspaceError, match=r"search space act"):
+        check_same_skill(tmp_path / "run_x", {"space": stored, "base_spec": {}},
+                         SimpleNamespace(space=SimpleNamespace(to_json=lambda: changed), base_spec={}, args=args))
+
+
 def _moved_run(toy_skill: Path, tmp_path: Path, recs: int) -> tuple[AutoMLRunner, dict[str, Any], Path]:
     """(runner, its result, the folder the run was then moved to) for a finished run of ``recs`` recs."""
     runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
