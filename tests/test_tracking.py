@@ -200,6 +200,16 @@ def test_a_tracker_config_with_enabled_false_logs_nothing(toy_skill: Path, tmp_p
         check_tracking_config("wandb_config", {**wandb, "enabled": True})
 
 
+def test_mlflow_tracking_uri_databricks_is_not_made_a_local_path(tmp_path: Path) -> None:
+    """``tracking_uri: databricks`` (MLflow's URI of the default Databricks profile, no scheme) was made the local
+    file store <cwd>/databricks when relative locations were made absolute; a relative path still is."""
+    from tao_automl.tracking.config import absolute_locations
+
+    assert absolute_locations({"tracking_uri": "databricks"}, tmp_path)["tracking_uri"] == "databricks"
+    assert absolute_locations({"tracking_uri": "databricks://prof"}, tmp_path)["tracking_uri"] == "databricks://prof"
+    assert absolute_locations({"tracking_uri": "mlruns"}, tmp_path)["tracking_uri"] == str(tmp_path / "mlruns")
+
+
 def test_cli_config_carries_the_tracker_configs(tmp_path: Path) -> None:
     from tao_automl.cli.run_config import load_run_config
 

@@ -141,7 +141,7 @@ def absolute_locations(config: dict[str, Any], base: Path | None = None) -> dict
         path, sep, query = uri[len("sqlite:///"):].partition("?")
         if path and path != ":memory:" and not path.startswith("/"):
             out["tracking_uri"] = f"sqlite:///{(root / Path(path).expanduser()).resolve()}{sep}{query}"
-    elif not _has_scheme(uri):
+    elif not _has_scheme(uri) and uri != "databricks":  # MLflow's name of a Databricks workspace, not a path
         out["tracking_uri"] = str((root / Path(uri).expanduser()).resolve())
     return out
 
