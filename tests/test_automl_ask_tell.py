@@ -610,6 +610,28 @@ def test_a_runner_run_is_not_reopened_by_ask_tell(tmp_path: Path) -> None:
     assert caught.value.field == "workspace" and "tao-automl resume" in (caught.value.hint or "")
 
 
+def test_a_resume_of_a_run_stored_with_weight_zero_options_takes_the_same_arguments(tmp_path: Path) -> None:
+    """A run made before weight-0 options were dropped from the space stored them (act [relu, tanh, gelu], weights
+    [1, 0, 1]); the same arguments now build [relu, gelu]: no change of its inputs, so the resume goes on."""
+    from tao_automl.experiment.store import RunStore
+
+    ranges = {"train.act": {"option_weights": [1, 0, 1]}}
+    first = AutoML(workspace=tmp_path / "run", settings=SINGLE, search_schema=small_schema(), log_progress=False,
+                   custom_param_ranges=ranges)
+    first.report_result(first.next_recommendation()[0].id, 1.0)
+    first.finish()
+    store = RunStore(tmp_path / "run")
+    space = store.meta()["space"]
+    (act,) = [p for p in space if p.get("name") == "train.act"]
+    assert act["choices"] == ["relu", "gelu"]
+    act.update(choices=["relu", "tanh", "gelu"], weights=[1.0, 0.0, 1.0])  # as the run was stored before
+    store.set_meta({"space": space})
+    store.close()
+    again = AutoML(workspace=tmp_path / "run", resume=True, search_schema=small_schema(), log_progress=False,
+                   custom_param_ranges=ranges)
+    again.finish()
+
+
 def test_a_resume_refuses_a_changed_space_and_takes_the_same_one(tmp_path: Path) -> None:
     """A resume given other hyperparameters, ranges or base spec went on with the stored ones without a word;
     it names the changed argument now, and the arguments the run was made with are accepted again."""

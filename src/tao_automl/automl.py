@@ -22,6 +22,7 @@ from tao_automl.runner import progress_log
 from tao_automl.runner.failures import no_result_message
 from tao_automl.runner.plan import RunPlan
 from tao_automl.runner.run_args import plain
+from tao_automl.schema.choices import without_zero_weights
 from tao_automl.settings import AutoMLSettings
 from tao_automl.tracking.base import ObserverSet
 from tao_automl.tracking.config import build_observers, check_tracking_config
@@ -185,7 +186,9 @@ class AutoML:
                               space_args["automl_hyperparameters"], space_args["custom_param_ranges"], stored)
             if space_args["train_specs"] is not None and _as_json(plan.base_spec) != _as_json(meta.get("base_spec")):
                 changed["train_specs"] = ("the run's base spec", "a different one")
-            if _as_json(plan.space.to_json()) != _as_json(meta.get("space")):
+            # a categorical stored with weight-0 options (a run from before they were dropped) is the same space
+            stored_space = [without_zero_weights(p) if isinstance(p, Mapping) else p for p in meta.get("space") or []]
+            if _as_json(plan.space.to_json()) != _as_json(stored_space):
                 # named by one argument (the field of the error): the narrowest given, the one most likely changed
                 names = [k for k in ("automl_hyperparameters", "custom_param_ranges", "search_schema", "skill_dir")
                          if space_args[k] is not None]

@@ -83,6 +83,7 @@ from tao_automl.runner.plan import RunPlan, checked_job_kwargs
 from tao_automl.runner.release import release, release_pending, releases_jobs
 from tao_automl.runner.resources import DEFAULT_GPU_COUNT
 from tao_automl.runner.run_args import RunArgs, checked_fields
+from tao_automl.schema.choices import without_zero_weights
 from tao_automl.settings import AutoMLSettings
 from tao_automl.tracking.base import ObserverSet, SweepObserver, checked_observers
 from tao_automl.tracking.config import build_observers, check_tracking_config
@@ -1302,17 +1303,6 @@ def _as_stored(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _weighted(param: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A stored categorical without its weight-0 options: a run started before such options were dropped from the
-    space stored them, the same schema now builds the space without them (the skill did not change)."""
-    choices, weights = param.get("choices"), param.get("weights")
-    if param.get("type") != "categorical" or not isinstance(choices, list) or not isinstance(weights, list) \
-            or len(choices) != len(weights) or not any(w == 0 for w in weights):
-        return param
-    keep = [i for i, w in enumerate(weights) if w != 0]
-    return {**param, "choices": [choices[i] for i in keep], "weights": [weights[i] for i in keep]}
-
-
 def check_same_skill(run_dir: Path, meta: Mapping[str, Any], plan: RunPlan) -> None:
     """Refuse to resume a run whose skill's schema or spec template changed on disk since it started: the brain
     would go on sampling the stored space while the new recs' jobs get the new defaults, so the recs ranked
@@ -1320,7 +1310,7 @@ def check_same_skill(run_dir: Path, meta: Mapping[str, Any], plan: RunPlan) -> N
     def params(space: Any) -> dict[str, str]:
         # a relation has no name: each is its own entry (keyed by its text), else only the last one was compared
         return {str(p["name"]) if "name" in p else f"relation {p.get('left')} {p.get('op')} {p.get('right')}":
-                _as_stored({k: v for k, v in _weighted(p).items() if k != "name"})
+                _as_stored({k: v for k, v in without_zero_weights(p).items() if k != "name"})
                 for p in (space if isinstance(space, list) else []) if isinstance(p, Mapping)}
 
     changes: list[str] = []

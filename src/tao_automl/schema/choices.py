@@ -126,6 +126,18 @@ def _weighted_only(options: list[Any], weights: list[float] | None) -> tuple[lis
     return [options[i] for i in keep], [weights[i] for i in keep]
 
 
+def without_zero_weights(param: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A stored categorical param (its ``to_json``) without its weight-0 options: a run started before such options
+    were dropped from the space (:func:`_weighted_only`) stored them, and the same schema now builds the space without
+    them, which is no change of its inputs (compared on resume)."""
+    choices, weights = param.get("choices"), param.get("weights")
+    if param.get("type") != "categorical" or not isinstance(choices, list) or not isinstance(weights, list) \
+            or len(choices) != len(weights) or not any(w == 0 for w in weights):
+        return param
+    keep = [i for i, w in enumerate(weights) if w != 0]
+    return {**param, "choices": [choices[i] for i in keep], "weights": [weights[i] for i in keep]}
+
+
 def _default(prop: Mapping[str, Any], options: Sequence[Any]) -> Any:
     index = _find(options, prop.get("default"))
     return None if index is None else options[index]
