@@ -204,6 +204,29 @@ def test_resume_refuses_a_skill_whose_schema_changed_on_disk_and_names_what_chan
     assert again["progress"]["completed"] == 3
 
 
+def test_resume_settings_that_change_the_space_are_refused_naming_them_not_the_skill(tmp_path: Path) -> None:
+    """``override_automl_disabled_params`` given on a Python resume adds a disabled param to the space: refused
+    (recs so far were drawn without it), but it was blamed on the skill ("changed since the run started", field
+    ``skill_dir``), which had not changed. The refusal now names the setting."""
+    from conftest import small_schema
+
+    schema = small_schema()
+    schema["automl_disabled_parameters"] = ["train.flag"]
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    run_dir = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(automl_max_recommendations=2), workspace_path=tmp_path / "ws",
+        gpu_count=0)["run_dir"]
+    with pytest.raises(WorkspaceError) as caught:
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+            workspace_path=run_dir, resume=True,
+            automl_settings=_settings(automl_max_recommendations=3, override_automl_disabled_params=True))
+    assert caught.value.field == "automl_settings.override_automl_disabled_params", caught.value.to_json()
+    assert "search space train.flag" in str(caught.value) and "skill" not in str(caught.value)
+    again = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        workspace_path=run_dir, resume=True, automl_settings=_settings(automl_max_recommendations=3))
+    assert again["progress"]["completed"] == 3
+
+
 def test_resume_skill_check_compares_every_relation_of_the_space(tmp_path: Path) -> None:
     """Relations have no name: keyed by it, they all fell on one key and only the last was compared, so a changed
     first relation of the schema resumed without a word."""

@@ -25,7 +25,14 @@ from typing import Any
 
 from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING, Trial
-from tao_automl.errors import PlatformError, SweepInterrupted, UserInputError, WorkspaceError, new_run_storage_error
+from tao_automl.errors import (
+    PlatformError,
+    SweepInterrupted,
+    TaoAutoMLError,
+    UserInputError,
+    WorkspaceError,
+    new_run_storage_error,
+)
 from tao_automl.experiment.core import Experiment, Recommendation
 from tao_automl.experiment.holder import copy_of, resume_command
 from tao_automl.experiment.store import (
@@ -346,6 +353,9 @@ class AutoMLRunner:
         stored = RunArgs.from_json(meta["run_args"])
         args = stored.merged_with(given)
         plan = RunPlan.build(args, self.skill)
+        if args.automl_settings != stored.automl_settings:  # settings given on resume: tell their effect apart
+            check_same_skill(run_dir, meta, RunPlan.build(stored, self.skill))
+            check_settings_keep_space(run_dir, meta, plan, stored, self.skill)
         check_same_skill(run_dir, meta, plan)  # the recs it launches are rendered from the skill as it is now
         _llm_ready(plan.settings, stored)  # an LLM run's endpoint and key work before anything is collected
         checked_job_kwargs(self.sdk, args.platform_kwargs)  # as a fresh run checks them: a typo is refused
@@ -1303,10 +1313,8 @@ def _as_stored(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def check_same_skill(run_dir: Path, meta: Mapping[str, Any], plan: RunPlan) -> None:
-    """Refuse to resume a run whose skill's schema or spec template changed on disk since it started: the brain
-    would go on sampling the stored space while the new recs' jobs get the new defaults, so the recs ranked
-    together would have run under different specs and outside the space the run shows. Names what changed."""
+def _space_changes(meta: Mapping[str, Any], plan: RunPlan) -> str:
+    """What differs between the run's stored search space and base spec and ``plan``'s, in words ('' if nothing)."""
     def params(space: Any) -> dict[str, str]:
         # a relation has no name: each is its own entry (keyed by its text), else only the last one was compared
         return {str(p["name"]) if "name" in p else f"relation {p.get('left')} {p.get('op')} {p.get('right')}":
@@ -1324,8 +1332,41 @@ def check_same_skill(run_dir: Path, meta: Mapping[str, Any], plan: RunPlan) -> N
         if _as_stored(was.get(key, "(absent)")) != _as_stored(now.get(key, "(absent)")):
             changes.append(f"spec {key}: {_as_stored(was.get(key, '(absent)'))} -> "
                            f"{_as_stored(now.get(key, '(absent)'))}")
-    if changes:
-        shown = "; ".join(changes[:8]) + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
+    return "; ".join(changes[:8]) + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
+
+
+def check_settings_keep_space(run_dir: Path, meta: Mapping[str, Any], plan: RunPlan, stored: RunArgs,
+                              skill: Any) -> None:
+    """Refuse settings given on resume that change the search space or the jobs' base spec (e.g.
+    ``override_automl_disabled_params``): recs so far were drawn from the stored space. Names the settings keys that
+    do it (each tried alone on the stored settings)."""
+    shown = _space_changes(meta, plan)
+    if not shown:
+        return
+    before, given = stored.automl_settings or {}, plan.args.automl_settings or {}
+    changed = sorted(k for k in set(before) | set(given) if before.get(k) != given.get(k))
+
+    def moves_space(key: str) -> bool:
+        alone = {**before, key: given.get(key)} if key in given else {k: v for k, v in before.items() if k != key}
+        try:
+            return bool(_space_changes(meta, RunPlan.build(replace(stored, automl_settings=alone), skill)))
+        except TaoAutoMLError:
+            return True
+    keys = [k for k in changed if moves_space(k)] or changed
+    field = f"automl_settings.{keys[0]}" if len(keys) == 1 else "automl_settings"
+    raise WorkspaceError(
+        f"cannot resume {run_dir.name} with automl_settings {', '.join(keys)} changed: they change the search space "
+        f"or the jobs' spec, so new recs would run under other settings than its recs so far: {shown}",
+        field=field, value={k: given.get(k) for k in keys}, allowed={k: before.get(k) for k in keys},
+        hint="resume without those settings (a resume keeps the run's own), or start a new run with them")
+
+
+def check_same_skill(run_dir: Path, meta: Mapping[str, Any], plan: RunPlan) -> None:
+    """Refuse to resume a run whose skill's schema or spec template changed on disk since it started: the brain
+    would go on sampling the stored space while the new recs' jobs get the new defaults, so the recs ranked
+    together would have run under different specs and outside the space the run shows. Names what changed."""
+    shown = _space_changes(meta, plan)
+    if shown:
         raise WorkspaceError(
             f"cannot resume {run_dir.name}: the skill at {plan.args.skill_dir} (its schema or spec template) changed "
             f"since the run started, so new recs would run under other settings than its recs so far: {shown}",
