@@ -917,6 +917,26 @@ def test_processes_a_finished_job_left_outside_its_group_are_stopped(sdk: LocalS
     assert gone(escaped)
 
 
+def test_a_finished_jobs_record_does_not_wait_for_its_escaped_processes_to_stop(sdk: LocalSDK,
+                                                                                 tmp_path: Path) -> None:
+    """The end of a job was written only after its processes outside its group were stopped, so ``get_job_info``
+    (which returns once the end is on disk; the runner calls it at every job end) waited out their SIGTERM grace
+    when one ignored it. The end is written first; the escaped process is still stopped."""
+    pid_file = tmp_path / "escaped.pid"
+    code = ("import subprocess, sys; p = subprocess.Popen(['sh', '-c', 'trap \\\"\\\" TERM; sleep 60'], "
+            "start_new_session=True); open(sys.argv[1], 'w').write(str(p.pid))")
+    job = sdk.create_job(None, f"{PY} -c \"{code}\" {pid_file}; echo done", gpu_count=0)
+    escaped = wait_for_pid(pid_file)
+    while sdk.get_job_status(job.id) is not JobStatus.SUCCESS:
+        time.sleep(0.02)
+    assert sdk.get_job_info(job.id)["state"] == JobStatus.SUCCESS.value
+    assert not gone(escaped)  # its end was recorded while the TERM-ignoring process still ran out its grace
+    deadline = time.monotonic() + 15
+    while not gone(escaped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(escaped)
+
+
 @pytest.mark.parametrize(("kwargs", "field"), [
     ({"gpu_ids": "0,1"}, "gpu_ids"), ({"gpu_ids": "01"}, "gpu_ids"), ({"gpu_ids": 0}, "gpu_ids"),
     ({"gpu_ids": [-1]}, "gpu_ids"), ({"gpu_ids": [True]}, "gpu_ids"), ({"gpu_ids": [0, "0"]}, "gpu_ids"),

@@ -685,11 +685,6 @@ class LocalSDK(PlatformBase):
                 rec.end_written.clear()
                 _ENDS_IN_FLIGHT.add(rec.end_written)
             self._changed.notify_all()
-        if snapshot is not None and not self._cancel_at_work(rec):  # after the wake-up: a /proc scan, ~1 ms
-            try:
-                self._stop_escaped(rec)
-            except Exception:
-                logger.exception("local job %s: could not stop its processes outside its group", rec.id)
         # Persisted after the wake-up, off the caller's path: the wrapper's exit record is already on disk
         # (a later process reads the end from it), and nothing writes a finished job's job.json again.
         if snapshot is not None:
@@ -698,6 +693,13 @@ class LocalSDK(PlatformBase):
             finally:
                 rec.end_written.set()
                 _ENDS_IN_FLIGHT.discard(rec.end_written)
+        # then its processes outside its group (a /proc scan, ~1 ms; seconds when one ignores SIGTERM): a reader
+        # waiting for the end's record (get_job_info) does not wait for them
+        if snapshot is not None and not self._cancel_at_work(rec):
+            try:
+                self._stop_escaped(rec)
+            except Exception:
+                logger.exception("local job %s: could not stop its processes outside its group", rec.id)
 
     def _persist_quietly(self, rec: _Record, what: str, snapshot: dict[str, Any] | None = None) -> None:
         """Watcher thread: :meth:`_save` ``rec`` (or write ``snapshot`` of it); a disk error is logged, never
