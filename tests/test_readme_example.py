@@ -87,3 +87,17 @@ def test_the_readme_query_status_signature_is_the_real_one() -> None:
     assert real["workspace_path"].default is inspect.Parameter.empty
     assert keyword == {n: p.default for n, p in real.items() if p.kind is p.KEYWORD_ONLY and n != "call"}
     assert len(keyword) == len(args.kwonlyargs)  # every keyword the README shows has its default
+
+
+def test_the_public_api_shows_in_dir_and_help() -> None:
+    """`tao_automl` and `tao_automl.runner` import their API lazily (module `__getattr__`), and had no `__dir__`:
+    `dir(tao_automl)` (a Jupyter user's tab completion) lacked AutoML, AutoMLRunner and query_status, and
+    `help(tao_automl)` listed only `__getattr__` as its functions. Run in a fresh interpreter, so nothing imported
+    the API before."""
+    code = ("import pydoc, tao_automl, tao_automl.runner as r\n"
+            "assert {'AutoML', 'AutoMLRunner', 'query_status', '__version__'} <= set(dir(tao_automl))\n"
+            "assert 'AutoMLRunner' in dir(r), dir(r)\n"
+            "text = pydoc.render_doc(tao_automl, renderer=pydoc.plaintext)\n"
+            "assert 'class AutoML(' in text and 'class AutoMLRunner(' in text and 'query_status(' in text, text\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]

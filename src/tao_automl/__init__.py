@@ -27,3 +27,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tao_automl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names and the lazily imported public API, so ``dir()``, tab completion and ``help()`` show it."""
+    return sorted({*globals(), *__all__})

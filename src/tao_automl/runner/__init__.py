@@ -17,3 +17,8 @@ def __getattr__(name: str) -> Any:
 
         return AutoMLRunner
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The package's names and :class:`AutoMLRunner` (imported lazily), so ``dir()`` and tab completion show it."""
+    return sorted({*globals(), *__all__})
