@@ -315,6 +315,12 @@ def test_runner_arguments_a_platform_cannot_use_are_refused_at_construction(tmp_
             AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, sdk_call_timeout_s=bad)  # type: ignore[arg-type]
         assert refused.value.field == "sdk_call_timeout_s", bad
     AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, sdk_call_timeout_s=None)  # no limit: allowed
+    # a clock without now()/sleep() was taken, and the first retried platform call then failed with
+    # "'str' object has no attribute 'sleep'" as a poll error, mid-sweep
+    for bad in ("wall", 5, object()):
+        with pytest.raises(UserInputError, match=r"clock: .* is not allowed; expected an object with now") as clock:
+            AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, clock=bad)  # type: ignore[arg-type]
+        assert (clock.value.field, clock.value.value) == ("clock", bad)
     with pytest.raises(UserInputError, match=r"LocalSDK is a class; pass an instance of it: LocalSDK\(...\)") as cls:
         AutoMLRunner(LocalSDK, skill)
     assert cls.value.field == "sdk"

@@ -159,6 +159,8 @@ class AutoMLRunner:
         if sdk_call_timeout_s is not None and (isinstance(sdk_call_timeout_s, bool) or not isinstance(
                 sdk_call_timeout_s, (int, float)) or not 0 < sdk_call_timeout_s < math.inf):
             raise bad_input("sdk_call_timeout_s", sdk_call_timeout_s, "a number of seconds > 0, or None (no limit)")
+        if clock is not None and not all(callable(getattr(clock, name, None)) for name in ("now", "sleep")):
+            raise bad_input("clock", clock, "an object with now() and sleep(seconds) methods (a Clock), or None")
         check_sdk_shape(sdk)
         self.sdk = sdk
         #: A line per ended rec on the ``tao_automl.progress`` logger (see :mod:`tao_automl.runner.progress_log`).
