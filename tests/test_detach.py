@@ -463,10 +463,12 @@ def test_python_start_returns_the_run_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("run_*"))
     run_dir = runner.start(**kwargs)
     assert (run_dir / "state.db").exists()
+    assert runner.run_dir == run_dir  # was None: the attribute documented as the run this runner last drove
     assert wait_for(run_dir, ended)["progress"]["succeeded"] == 1
     summary = runner.run(**{**kwargs, "workspace_path": tmp_path / "runs2",
                             "automl_settings": {**kwargs["automl_settings"], "long_running_enabled": True}})
     assert summary["detached"] is True
+    assert str(runner.run_dir) == summary["run_dir"]  # was the first run's folder
     assert wait_for(summary["run_dir"], ended)["progress"]["succeeded"] == 1
 
 

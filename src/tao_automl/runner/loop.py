@@ -313,6 +313,7 @@ class AutoMLRunner:
 
         check_rebuildable(self.sdk)
         exp, lock = self._create(given, plan, wandb_config, mlflow_config)
+        self.run_dir = exp.run_dir  # the run this runner made, as a foreground run() sets it
         try:
             exp.close("starting")
         finally:
