@@ -53,6 +53,33 @@ def _random_run(workspace: Path, recs: int, concurrent: int) -> AutoML:
                   search_schema=small_schema())
 
 
+def test_results_reported_from_worker_threads_are_all_recorded(tmp_path: Path) -> None:
+    """Training the recs of a batch in a thread pool, each worker reporting its own result: the calls shared one
+    SQLite connection unguarded, so one thread's write rolled back another's open transaction ("rolling back a
+    store transaction left open by an interrupt") and report_result raised sqlite3.OperationalError. Calls from
+    several threads are now taken one at a time: every result is recorded, each under its own rec."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    automl = AutoML(workspace=tmp_path / "run", settings={
+        "metric": "val_loss", "automl_max_recommendations": 48, "automl_max_concurrent": 8, "algorithm": "random"},
+        search_schema=small_schema(), log_progress=False)
+    reported: dict[int, float] = {}
+
+    def train(rec_id: int, params: dict[str, Any]) -> None:
+        reported[rec_id] = objective(params)
+        automl.report_result(rec_id, reported[rec_id])
+        automl.get_status()  # a read between other threads' writes
+
+    with ThreadPoolExecutor(8) as pool:
+        while not automl.is_complete():
+            recs = automl.next_recommendation()
+            assert recs
+            list(pool.map(train, [r.id for r in recs], [r.params for r in recs]))
+    summary = automl.finish()
+    assert summary["progress"]["succeeded"] == 48
+    assert {h["rec_id"]: h["metric"] for h in summary["history"]} == reported
+
+
 def test_failures_and_nan_are_never_best(tmp_path: Path) -> None:
     automl = _random_run(tmp_path / "run", 4, 4)
     recs = automl.next_recommendation()

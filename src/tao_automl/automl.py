@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import numbers
+import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from tao_automl.bank.skill import load_skill
 from tao_automl.errors import SearchSpaceError, UserInputError, WorkspaceError, new_run_storage_error
@@ -28,6 +30,20 @@ from tao_automl.tracking.base import ObserverSet
 from tao_automl.tracking.config import build_observers, check_tracking_config
 from tao_automl.util.checks import bad_input, bool_arg, name_arg, path_arg
 from tao_automl.util.writable import unwritable_reason
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_at_a_time(method: Callable[Concatenate[AutoML, _P], _R]) -> Callable[Concatenate[AutoML, _P], _R]:
+    """``method`` run under the instance's call lock: the run's store is one SQLite connection, and its brain and
+    counters are shared state, so calls from several threads (workers reporting their recs) go one at a time."""
+    @functools.wraps(method)
+    def call(self: AutoML, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._calls:
+            return method(self, *args, **kwargs)
+
+    return call
 
 
 class AutoML:
@@ -55,6 +71,9 @@ class AutoML:
     ``finish()`` returns it again, and ``next_recommendation``/``report_result`` raise (reopen the run with
     ``resume=True`` to go on). A resume takes the run's stored settings, with ``settings`` (if given) on top, and
     hands out again, first, the recs the run had handed out without a result.
+
+    Its methods may be called from several threads (e.g. workers that each report their own rec): the calls are
+    taken one at a time.
     """
 
     def __init__(self, workspace: str | Path, network: str | None = None, train_specs: Mapping[str, Any] | None = None,
@@ -63,6 +82,7 @@ class AutoML:
                  *, automl_hyperparameters: Sequence[str] | None = None,
                  custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None, resume: bool = False,
                  log_progress: bool = True, mlflow_config: Mapping[str, Any] | None = None) -> None:
+        self._calls = threading.RLock()  # see _one_at_a_time
         run_dir = Path(path_arg("workspace", workspace, "a run folder", error=WorkspaceError)).expanduser().resolve()
         _check_args(network=network, train_specs=train_specs, action=action, search_schema=search_schema,
                     automl_hyperparameters=automl_hyperparameters, custom_param_ranges=custom_param_ranges)
@@ -228,6 +248,7 @@ class AutoML:
     def workspace(self) -> Path:
         return self._exp.run_dir
 
+    @_one_at_a_time
     def next_recommendation(self) -> list[Recommendation]:
         """Recs to train now: as many new ones as free slots (``automl_max_concurrent``) and budget allow. The first
         call on a resumed run first hands out again the recs it had handed out without a result yet (the process
@@ -241,6 +262,7 @@ class AutoML:
         in_flight = len(self._exp.unfinished())
         return again + self._exp.ask(max(0, self.settings.automl_max_concurrent - in_flight))
 
+    @_one_at_a_time
     def report_result(self, rec_id: int, metric: float | None, status: str = "success",
                       message: str | None = None, values: Mapping[str, float] | None = None) -> None:
         """Record a rec's metric (user scale). ``None`` / NaN / inf, or ``status="failure"``, is a failure; a
@@ -326,11 +348,13 @@ class AutoML:
                 "AutoML(workspace, resume=True) to go on", field=what, value=str(self._exp.run_dir),
                 allowed="an AutoML whose finish() was not called")
 
+    @_one_at_a_time
     def is_complete(self) -> bool:
         if self._final is not None:
             return self._final_complete
         return self._exp.is_complete()
 
+    @_one_at_a_time
     def get_best(self) -> Recommendation | None:
         best = self.get_status()["best"]
         if best is None:
@@ -338,11 +362,13 @@ class AutoML:
         return Recommendation(id=best["rec_id"], params=best["params"], specs=best["specs"], status="success",
                               metric_value=best["metric_value"])
 
+    @_one_at_a_time
     def get_status(self) -> dict[str, Any]:
         if self._final is not None:
             return self._final
         return self._exp.summary()
 
+    @_one_at_a_time
     def finish(self) -> dict[str, Any]:
         """Close the run (state ``finished`` when complete, else ``stopped``), release its lock and return its
         summary. Calling it again does nothing and returns the same summary."""
