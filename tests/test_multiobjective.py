@@ -380,6 +380,8 @@ def test_ask_tell_api_takes_values_and_get_best_is_the_knee(tmp_path: Path) -> N
             automl.report_result(rec.id, None, values={"val_accuracy": acc, "model_size": size})
     best = automl.get_best()
     assert best is not None and best.id == knee(seen)
+    # get_best() left metric_values None though the best is a successful multi-objective rec (status has them)
+    assert best.metric_values == {"val_accuracy": -seen[best.id][0], "model_size": seen[best.id][1]}
     assert [p["rec_id"] for p in automl.get_status()["pareto_front"]] == pareto_front(seen)
     with pytest.raises(UserInputError, match=r"^values: "):
         automl.report_result(1, None, values={"val_accuracy": "high"})  # type: ignore[dict-item]

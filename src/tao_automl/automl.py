@@ -359,8 +359,9 @@ class AutoML:
         best = self.get_status()["best"]
         if best is None:
             return None
+        values = best.get("metric_values")  # a run with several metrics: each one's value
         return Recommendation(id=best["rec_id"], params=best["params"], specs=best["specs"], status="success",
-                              metric_value=best["metric_value"])
+                              metric_value=best["metric_value"], metric_values=dict(values) if values else None)
 
     @_one_at_a_time
     def get_status(self) -> dict[str, Any]:
