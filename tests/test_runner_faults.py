@@ -303,6 +303,57 @@ def test_a_failure_analysis_that_is_not_a_dict_fails_the_rec_with_a_message(tmp_
     assert "get_failure_analysis returned 'disk full', not a dict" in message, message
 
 
+def test_a_misspelt_run_argument_is_refused_not_passed_to_an_open_ended_sdk(tmp_path: Path) -> None:
+    """run()'s **platform_kwargs took `spec_override=` (for spec_overrides): an SDK whose create_job takes **kwargs,
+    as the SDK protocol shows it, got it, and the sweep ran without the overrides the user meant; with a built-in SDK
+    it was blamed on the platform (platform_kwargs.automl_setings: not accepted by LocalSDK.create_job)."""
+    from tao_automl.errors import UserInputError
+
+    class OpenSDK:  # the protocol's shape: create_job(image, command, gpu_count=1, ..., **kwargs)
+        def __init__(self) -> None:
+            self.local = LocalSDK(jobs_dir=tmp_path / "jobs")
+            self.created: list[dict[str, Any]] = []
+
+        def create_job(self, image: str, command: str, gpu_count: int = 1, env_vars: Any = None, inputs: Any = None,
+                       outputs: Any = None, **kwargs: Any) -> Job:
+            self.created.append(kwargs)
+            return self.local.create_job(image, command, gpu_count, env_vars, inputs, outputs,
+                                         job_name=kwargs.get("job_name"))
+
+        def get_job_status(self, job_id: str) -> Any:
+            return self.local.get_job_status(job_id)
+
+        def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+            return self.local.get_job_logs(job_id, tail)
+
+        def get_failure_analysis(self, job_id: str) -> Any:
+            return self.local.get_failure_analysis(job_id)
+
+        def cancel_job(self, job_id: str) -> bool:
+            return self.local.cancel_job(job_id)
+
+    import inspect
+
+    from tao_automl.runner.loop import RUN_ARG_NAMES
+
+    kinds = inspect.signature(AutoMLRunner.run).parameters.items()
+    assert sorted(RUN_ARG_NAMES) == sorted(n for n, p in kinds if p.kind is p.POSITIONAL_OR_KEYWORD and n != "self")
+    skill = write_skill(tmp_path / "bank")
+    for sdk, typo, meant in ((OpenSDK(), "spec_override", "spec_overrides"),
+                             (LocalSDK(jobs_dir=tmp_path / "jobs"), "automl_setings", "automl_settings"),
+                             (OpenSDK(), "workspace", "workspace_path")):
+        expected = rf"^platform_kwargs\.{typo}: not an argument of run\(\) \(did you mean '{meant}'"
+        with pytest.raises(UserInputError, match=expected) as refused:
+            AutoMLRunner(sdk, skill).run(automl_settings=_settings(1), workspace_path=tmp_path / "ws", gpu_count=0,
+                                         **{typo: {"train.sleep": 0}})
+        assert (refused.value.field, refused.value.value) == (f"platform_kwargs.{typo}", {"train.sleep": 0})
+    assert not (tmp_path / "ws").exists()
+    sdk = OpenSDK()  # a name the SDK takes through **kwargs and no run() argument is near goes through
+    AutoMLRunner(sdk, skill).run(automl_settings=_settings(1), workspace_path=tmp_path / "ws", gpu_count=0,
+                                 priority="high")
+    assert sdk.created and sdk.created[0]["priority"] == "high"
+
+
 def test_runner_arguments_a_platform_cannot_use_are_refused_at_construction(tmp_path: Path) -> None:
     """sdk_call_timeout_s "10" or -1 was taken, and every rec then failed inside the platform guard (TypeError,
     "did not return within -1 s") under a stop reason blaming platform_kwargs; a class given for the SDK failed 11

@@ -86,7 +86,7 @@ from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_fro
 from tao_automl.runner.folders_ahead import FoldersAhead
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.orchestrator import StatusReporter, claim_info
-from tao_automl.runner.plan import RunPlan, checked_job_kwargs
+from tao_automl.runner.plan import RunPlan, accepted_job_kwargs, checked_job_kwargs
 from tao_automl.runner.release import release, release_pending, releases_jobs
 from tao_automl.runner.resources import DEFAULT_GPU_COUNT
 from tao_automl.runner.run_args import RunArgs, checked_fields
@@ -99,6 +99,7 @@ from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
 from tao_automl.util.dotted import flatten
 from tao_automl.util.shell import sh
+from tao_automl.util.suggest import nearest
 from tao_automl.util.threads import at_once
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,28 @@ class _FailFast(Exception):
     def __init__(self, message: str, *, new_run: bool) -> None:
         super().__init__(message)
         self.new_run = new_run
+
+
+#: run()'s own argument names: a platform keyword argument one slip from one of them is a typo of it.
+RUN_ARG_NAMES = ("train_dataset_uri", "eval_dataset_uri", "base_checkpoint", "image", "automl_settings",
+                 "automl_hyperparameters", "custom_param_ranges", "spec_overrides", "workspace_path", "resume",
+                 "metric_extractor", "eval_fn", "on_recommendation", "on_result", "wandb_config", "dataset_keys",
+                 "mlflow_config", "observers")
+
+
+def _refuse_run_arg_typos(sdk: Any, platform_kwargs: Mapping[str, Any]) -> None:
+    """A keyword argument that is not run()'s goes to ``sdk.create_job``; one whose name is close to a run() argument
+    and that the SDK does not name (``automl_setings``, ``spec_override``, ``workspace``) is that argument misspelt:
+    an SDK whose ``create_job`` takes ``**kwargs`` would take it silently and the run would go on without it."""
+    accepted = accepted_job_kwargs(unwrap(sdk))
+    for key, value in platform_kwargs.items():
+        near = None if key in accepted else nearest(key, RUN_ARG_NAMES, cutoff=0.75)
+        if near is not None:
+            raise UserInputError(
+                f"platform_kwargs.{key}: not an argument of run() (did you mean {near!r}?), so it would go to "
+                f"{type(unwrap(sdk)).__name__}.create_job, which does not name it", field=f"platform_kwargs.{key}",
+                value=value, allowed=[near, *accepted],
+                hint=f"pass {near}=... (in a config file: the top-level key {near})")
 
 
 class AutoMLRunner:
@@ -274,6 +297,7 @@ class AutoMLRunner:
             raise WorkspaceError(f"workspace_path is required{given}: the folder under which the run's state is kept",
                                  field="workspace_path", value=workspace_path, allowed="a folder path",
                                  hint="pass the folder that will hold the run")
+        _refuse_run_arg_typos(self.sdk, data.get("platform_kwargs") or {})
         checked = checked_fields({
             "workspace_path": str(workspace_path) if isinstance(workspace_path, Path) else workspace_path, **data})
         return RunArgs(skill_dir=str(self.skill.path), action=self.action, platform=self._platform(),
