@@ -131,7 +131,8 @@ def _missing_dir_hint(path: Path) -> str:
 
 def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
     """Load and check a skill folder; every problem is a one-line :class:`SkillError`."""
-    path = Path(path_arg("skill_dir", skill_dir, "a model folder", error=SkillError)).expanduser()
+    # absolute, so a refusal names the folder that was looked in (a notebook's working directory is not obvious)
+    path = Path(path_arg("skill_dir", skill_dir, "a model folder", error=SkillError)).expanduser().absolute()
     name_arg("action", action, error=SkillError)
     if not path.is_dir():
         raise SkillError(f"skill_dir {str(path)!r} does not exist or is not a directory{_missing_dir_hint(path)}",
