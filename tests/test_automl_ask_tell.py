@@ -387,11 +387,13 @@ def test_multi_fidelity_specs_carry_the_trial_budget(tmp_path: Path) -> None:
     automl = AutoML(workspace=tmp_path / "run", skill_dir=builtin_skill_dir("demo-digits-mlp"), settings=settings,
                     log_progress=False)
     budgets, parents = set(), 0
+    handed: dict[int, dict[str, Any]] = {}
     while not automl.is_complete():
         recs = automl.next_recommendation()
         assert recs
         for rec in recs:
             assert rec.trial is not None and rec.specs["train"]["num_epochs"] == rec.trial["budget"]
+            handed[rec.id] = rec.trial
             budgets.add(rec.trial["budget"])
             parents += rec.trial["parent"] is not None
             automl.report_result(rec.id, float(rec.params["train.optim.lr"]) / rec.trial["budget"])
@@ -401,7 +403,11 @@ def test_multi_fidelity_specs_carry_the_trial_budget(tmp_path: Path) -> None:
     assert budgets == {1, 3, 9} and parents
     best = automl.get_best()
     assert best is not None and best.specs["train"]["num_epochs"] == 9  # ranked by budget reached first
+    # get_best() had trial None: the best rec's plan (budget, parent, rung) as next_recommendation() handed it out
+    assert best.trial == handed[best.id] and best.trial["budget"] == 9
     automl.finish()
+    after = automl.get_best()  # from the final summary, the store closed
+    assert after is not None and after.trial == handed[best.id]
 
 
 @pytest.mark.parametrize("with_key", [True, False])

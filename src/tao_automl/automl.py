@@ -166,6 +166,7 @@ class AutoML:
         self.metric_names: list[str] = ([o["name"] for o in self._exp.objectives] if self._exp.objectives
                                         else [str(meta.get("metric") or self.settings.metric)])
         self._final: dict[str, Any] | None = None  # the summary finish() returned (the run is closed)
+        self._final_best_trial: dict[str, Any] | None = None  # the best rec's trial, kept by finish()
         #: recs a resumed run had handed out without a result (its process ended first): handed out again
         self._outstanding = [row.rec_id for row in self._exp.unfinished()] if resume else []
         self._final_complete = False
@@ -360,8 +361,14 @@ class AutoML:
         if best is None:
             return None
         values = best.get("metric_values")  # a run with several metrics: each one's value
+        trial = self._final_best_trial if self._final is not None else self._trial_of(best["rec_id"])
         return Recommendation(id=best["rec_id"], params=best["params"], specs=best["specs"], status="success",
-                              metric_value=best["metric_value"], metric_values=dict(values) if values else None)
+                              metric_value=best["metric_value"], metric_values=dict(values) if values else None,
+                              trial=dict(trial) if trial else None)
+
+    def _trial_of(self, rec_id: int) -> dict[str, Any] | None:
+        """Rec ``rec_id``'s scheduler plan (``budget``, ``parent``, ``rung`` ...) as it was handed out, or None."""
+        return self._exp.recommendation(rec_id).trial
 
     @_one_at_a_time
     def get_status(self) -> dict[str, Any]:
@@ -390,6 +397,8 @@ class AutoML:
         summary = self._exp.summary()
         if reason is not None:
             summary["stop_reason"] = reason
+        best = summary.get("best")
+        self._final_best_trial = self._trial_of(best["rec_id"]) if best else None  # get_best() after the close
         self._exp.close()
         self._final = summary
         self._release()
