@@ -303,6 +303,21 @@ def test_a_failure_analysis_that_is_not_a_dict_fails_the_rec_with_a_message(tmp_
     assert "get_failure_analysis returned 'disk full', not a dict" in message, message
 
 
+def test_a_failure_the_platform_does_not_explain_is_named_by_the_last_line_of_its_log(tmp_path: Path) -> None:
+    """A custom SDK with no failure analysis (None, as the protocol allows): every failed rec said only "job failed
+    (the platform gave no message or exit code)" though its log held the cause ('disk full')."""
+
+    class Silent(LocalSDK):
+        def get_failure_analysis(self, job_id: str) -> Any:
+            return None
+
+    skill = write_skill(tmp_path / "bank", trainer=FAILING_TRAINER)
+    result = AutoMLRunner(Silent(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(1), workspace_path=tmp_path / "ws", gpu_count=0)
+    message = result["history"][0]["message"]
+    assert message == "job failed (the platform gave no message or exit code); its log ends: disk full", message
+
+
 def test_a_misspelt_run_argument_is_refused_not_passed_to_an_open_ended_sdk(tmp_path: Path) -> None:
     """run()'s **platform_kwargs took `spec_override=` (for spec_overrides): an SDK whose create_job takes **kwargs,
     as the SDK protocol shows it, got it, and the sweep ran without the overrides the user meant; with a built-in SDK

@@ -1119,9 +1119,13 @@ class AutoMLRunner:
             return (f"job failed (failure analysis unavailable: {type(unwrap(self.platform)).__name__}."
                     f"get_failure_analysis returned {analysis!r}, not a dict with 'message'/'exit_code')")
         code = analysis.get("exit_code")
-        message = analysis.get("message") or (f"job failed (exit code {code})" if code is not None else
-                                               "job failed (the platform gave no message or exit code)")
-        return str(message)
+        if analysis.get("message") or code is not None:
+            return str(analysis.get("message") or f"job failed (exit code {code})")
+        # the platform says nothing: the job's own last words (a missing command, a traceback's last line)
+        last = next((line.strip() for line in reversed(safe_logs(self.platform, job_id).splitlines())
+                     if line.strip()), None)
+        said = f"; its log ends: {last[:500]}" if last else ""
+        return f"job failed (the platform gave no message or exit code){said}"
 
     def _finish(self, exp: Experiment, rec: Recommendation, value: float | None, status: str,
                 message: str | None, on_result: Callable[[Recommendation, float | None, str], Any] | None,
