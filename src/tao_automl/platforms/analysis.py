@@ -33,9 +33,14 @@ _EXIT_HINTS = {
 }
 
 
+def plain_lines(log: str | None) -> list[str]:
+    """``log``'s lines as text (terminal escapes and control characters removed, each cut at 500 characters)."""
+    return [_NOT_TEXT.sub("", line).rstrip()[:_MAX_LINE_CHARS] for line in (log or "").splitlines()]
+
+
 def failure_from_log(log: str | None) -> list[str]:
     """The last lines of ``log`` that look like errors, followed by its last lines (no repeats)."""
-    lines = [_NOT_TEXT.sub("", line).rstrip()[:_MAX_LINE_CHARS] for line in (log or "").splitlines()]
+    lines = plain_lines(log)
     lines = [line for line in lines if line.strip()]
     picked = [line for line in lines if ERROR_PATTERN.search(line)][-_MAX_ERROR_LINES:]
     picked += [line for line in lines[-_TAIL_LINES:] if line not in picked]

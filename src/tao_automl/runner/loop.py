@@ -68,6 +68,7 @@ from tao_automl.metrics.job import (
     safe_logs,
 )
 from tao_automl.metrics.parse import epochs_from_logs, kpi_series, status_lines
+from tao_automl.platforms.analysis import plain_lines
 from tao_automl.platforms.base import JobStatus, check_sdk_shape, unwrap
 from tao_automl.platforms.common import as_setting_error
 from tao_automl.platforms.registry import describe_sdk
@@ -1122,9 +1123,9 @@ class AutoMLRunner:
         if analysis.get("message") or code is not None:
             return str(analysis.get("message") or f"job failed (exit code {code})")
         # the platform says nothing: the job's own last words (a missing command, a traceback's last line)
-        last = next((line.strip() for line in reversed(safe_logs(self.platform, job_id).splitlines())
-                     if line.strip()), None)
-        said = f"; its log ends: {last[:500]}" if last else ""
+        last = next((line.strip() for line in reversed(plain_lines(safe_logs(self.platform, job_id)))
+                     if line.strip()), None)  # as text: terminal escapes and control characters removed
+        said = f"; its log ends: {last}" if last else ""
         return f"job failed (the platform gave no message or exit code){said}"
 
     def _finish(self, exp: Experiment, rec: Recommendation, value: float | None, status: str,
