@@ -33,6 +33,20 @@ def _config(tmp_path: Path, **settings: Any) -> dict[str, Any]:
                                 **settings}}
 
 
+def _plan_answered(answer: dict[str, Any], tmp_path: Path) -> Any:
+    """``make_plan("tune the learning rate", DEMO)`` against a stub LLM that answers ``answer``."""
+    pytest.importorskip("openai")
+    from tao_automl.agentapi.plan import make_plan
+
+    chat = CannedChat(answer)
+    try:
+        return make_plan("tune the learning rate", DEMO, llm_endpoint=chat.url, llm_model="m",
+                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
+                         base=tmp_path)
+    finally:
+        chat.close()
+
+
 def test_without_an_endpoint_it_says_so_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AUTOML_LLM_ENDPOINT", "AUTOML_LLM_MODEL"):
         monkeypatch.delenv(name, raising=False)
@@ -194,18 +208,9 @@ def test_a_direction_against_the_metric_is_dropped_and_said(tmp_path: Path, dire
     """gemma3-270m answered `direction: minimize` for val_accuracy (the demo's KPI, kpi_direction maximize): the
     written config would have ranked the worst rec best. The LLM's guess is dropped (the run then takes the KPI's
     direction) and the repair says why; a direction that agrees is kept."""
-    pytest.importorskip("openai")
-    from tao_automl.agentapi.plan import make_plan
-
-    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": direction,
-                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
-                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr matters most"})
-    try:
-        plan = make_plan("tune the learning rate", DEMO, llm_endpoint=chat.url, llm_model="m",
-                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
-                         base=tmp_path)
-    finally:
-        chat.close()
+    plan = _plan_answered({"algorithm": "random", "metric": "val_accuracy", "direction": direction,
+                           "automl_max_recommendations": 4, "automl_max_concurrent": 1,
+                           "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr matters most"}, tmp_path)
     settings = plan.config["automl_settings"]
     assert settings["metric"] == "val_accuracy"
     if kept:
@@ -273,18 +278,9 @@ def test_an_llm_answer_naming_the_params_as_a_string_searches_those_params(tmp_p
                                                                            searched: list[str]) -> None:
     """An LLM that answered automl_hyperparameters as the string "train.optim.lr" got every param searched: the string
     was read character by character ("dropped unknown params ['t', 'r', ...]; no params chosen; using all")."""
-    pytest.importorskip("openai")
-    from tao_automl.agentapi.plan import make_plan
-
-    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
-                        "automl_max_recommendations": 4, "automl_max_concurrent": 1,
-                        "automl_hyperparameters": answer, "reasoning": "lr"})
-    try:
-        plan = make_plan("tune the learning rate", DEMO, llm_endpoint=chat.url, llm_model="m",
-                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
-                         base=tmp_path)
-    finally:
-        chat.close()
+    plan = _plan_answered({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+                           "automl_max_recommendations": 4, "automl_max_concurrent": 1,
+                           "automl_hyperparameters": answer, "reasoning": "lr"}, tmp_path)
     assert plan.config["automl_hyperparameters"] == searched and not plan.repairs, plan.repairs
 
 
@@ -309,18 +305,9 @@ def test_an_algorithm_the_generator_does_not_offer_is_replaced_by_the_one_the_re
 def test_a_budget_or_concurrency_put_in_range_is_listed_as_a_repair(tmp_path: Path) -> None:
     """An LLM answer of 500 recs became 200 and "lots" at once became 1, and plan listed no repair: the config
     showed numbers the LLM had not chosen as if it had."""
-    pytest.importorskip("openai")
-    from tao_automl.agentapi.plan import make_plan
-
-    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
-                        "automl_max_recommendations": 500, "automl_max_concurrent": "lots",
-                        "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"})
-    try:
-        plan = make_plan("tune the learning rate", DEMO, llm_endpoint=chat.url, llm_model="m",
-                         workspace_path=str(tmp_path / "runs"), train_dataset_uri="builtin:digits", gpu_count=0,
-                         base=tmp_path)
-    finally:
-        chat.close()
+    plan = _plan_answered({"algorithm": "random", "metric": "val_accuracy", "direction": "maximize",
+                           "automl_max_recommendations": 500, "automl_max_concurrent": "lots",
+                           "automl_hyperparameters": ["train.optim.lr"], "reasoning": "lr"}, tmp_path)
     settings = plan.config["automl_settings"]
     assert (settings["automl_max_recommendations"], settings["automl_max_concurrent"]) == (200, 1)
     assert plan.repairs == ["automl_max_recommendations 500 -> 200 (allowed: an integer 1..200)",

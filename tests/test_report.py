@@ -266,21 +266,27 @@ def test_a_single_fidelity_reports_epochs_column_shows_each_recs_epochs_like_sta
         assert cells[1] == str(rec_id) and cells[4] == "1", cells
 
 
-def test_a_finished_run_without_a_result_says_so_not_wait(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A run that ended with every rec failed: the header says none succeeded (not 'none yet'), and the PNG's error
-    points at the failures instead of 'wait for a rec to finish'."""
+def _every_rec_failed(workspace: Path) -> None:
+    """An ask/tell run of 2 recs in ``workspace``, each reported failed, finished (it ends ``failed``)."""
     from tao_automl.automl import AutoML
-    from tao_automl.cli.main import main
-    from tao_automl.report.html import _header
 
     schema = {"properties": {"train": {"type": "collection", "properties": {
         "lr": {"type": "float", "default": 0.1, "minimum": 0.001, "maximum": 1.0}}}},
         "automl_default_parameters": ["train.lr"]}
-    automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=schema,
+    automl = AutoML(workspace=workspace, network="toy", search_schema=schema,
                     settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2})
     for rec in automl.next_recommendation():
         automl.report_result(rec.id, None, status="failure", message="diverged")
     automl.finish()
+
+
+def test_a_finished_run_without_a_result_says_so_not_wait(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run that ended with every rec failed: the header says none succeeded (not 'none yet'), and the PNG's error
+    points at the failures instead of 'wait for a rec to finish'."""
+    from tao_automl.cli.main import main
+    from tao_automl.report.html import _header
+
+    _every_rec_failed(tmp_path / "run")
     assert "best: <b>none (no rec succeeded)" in _header(load_run(tmp_path / "run"))
     assert main(["report", str(tmp_path / "run"), "--format", "png", "--json"]) == 1  # no result, as export --best
     error = json.loads(capsys.readouterr().out)["error"]
@@ -290,17 +296,9 @@ def test_a_finished_run_without_a_result_says_so_not_wait(tmp_path: Path, capsys
 def test_the_plots_of_an_ended_run_without_a_result_do_not_say_yet(tmp_path: Path) -> None:
     """Every rec failed and the run ended `failed`: the header said "none (no rec succeeded)" while each plot's section
     said "no finished rec with a metric yet", as if waiting would bring one."""
-    from tao_automl.automl import AutoML
     from tao_automl.report.html import write_html_report
 
-    schema = {"properties": {"train": {"type": "collection", "properties": {
-        "lr": {"type": "float", "default": 0.1, "minimum": 0.001, "maximum": 1.0}}}},
-        "automl_default_parameters": ["train.lr"]}
-    automl = AutoML(workspace=tmp_path / "run", network="toy", search_schema=schema,
-                    settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2})
-    for rec in automl.next_recommendation():
-        automl.report_result(rec.id, None, status="failure", message="diverged")
-    automl.finish()
+    _every_rec_failed(tmp_path / "run")
     data = load_run(tmp_path / "run")
     assert data.meta["state"] in ("finished", "failed")
     text = write_html_report(data, tmp_path / "r.html").read_text()
