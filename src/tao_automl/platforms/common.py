@@ -145,3 +145,33 @@ def spec_file_script(spec_file: object) -> str:
     failed = q(f"tao-automl: could not write the spec file {path}")
     return (f"mkdir -p {q(folder)} && tmp={temp} && printf '%s' {q(encoded)} | base64 -d > \"$tmp\" && "
             f"mv -f \"$tmp\" {q(path)} || {{ echo {failed} >&2; exit 1; }}\n")
+
+
+#: Host folders a container never gets mounted from the host (the image has its own).
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin", "/sys", "/usr",
+               "/var/lib", "/var/run", "/run")
+
+
+def is_system_path(path: str) -> bool:
+    """Whether ``path`` (absolute, normalised) is ``/`` or inside one of :data:`SYSTEM_DIRS`."""
+    return path == "/" or any(path == d or path.startswith(d + "/") for d in SYSTEM_DIRS)
+
+
+def command_path_args(command: str | Sequence[str]) -> list[str]:
+    """The absolute paths a command names: each argument, or the value of a ``--flag=VALUE`` one, that starts with
+    ``/`` (in order; a command shlex cannot split is split on whitespace)."""
+    try:
+        tokens = shlex.split(command) if isinstance(command, str) else [str(t) for t in command]
+    except ValueError:
+        tokens = str(command).split()
+    values = (t.split("=", 1)[1] if t.startswith("-") and "=" in t else t for t in tokens)
+    return [v for v in values if v.startswith("/")]
+
+
+def absolute_strings(value: Any) -> list[str]:
+    """The strings starting with ``/`` in ``value``, nested mappings, lists and tuples included, in order."""
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in absolute_strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in absolute_strings(v)]
+    return [value] if isinstance(value, str) and value.startswith("/") else []

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import UserInputError
+from tao_automl.platforms.common import absolute_strings, command_path_args, is_system_path
 from tao_automl.platforms.records import job_key
 
 NETWORKS = ("host", "none")
 LABEL_PREFIX = "tao-automl."
-_SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin",
-                "/sys", "/usr", "/var/lib", "/var/run", "/run")
 _REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
 #: A byte size as Docker reads it (``docker.utils.parse_bytes``): a number, optionally with b, k, m or g (+ b).
 _BYTES = re.compile(r"^\d+(\.\d+)?([kmg]b?|b)?$", re.IGNORECASE)
@@ -155,23 +153,15 @@ def parse_mounts(mounts: object) -> dict[str, dict[str, str]]:
 def command_file_dirs(command: str | Sequence[str]) -> list[str]:
     """Directories of the existing host files the command names by absolute path (the spec file's folder),
     system directories excepted: mounted at the same path so the command's paths stay valid."""
-    try:
-        tokens = shlex.split(command) if isinstance(command, str) else list(command)
-    except ValueError:
-        tokens = str(command).split()
     dirs: list[str] = []
-    for token in tokens:
-        value = token.split("=", 1)[1] if token.startswith("-") and "=" in token else token
-        if not value.startswith("/"):
-            continue
+    for value in command_path_args(command):
         path = Path(value)
         try:
             is_file = path.is_file()
         except OSError:
             continue
         parent = str(path.parent)
-        system = parent == "/" or any(parent == d or parent.startswith(d + "/") for d in _SYSTEM_DIRS)
-        if is_file and not system and parent not in dirs:
+        if is_file and not is_system_path(parent) and parent not in dirs:
             dirs.append(parent)
     return dirs
 
@@ -180,22 +170,14 @@ def input_paths(inputs: Mapping[str, Any] | None) -> list[str]:
     """The existing host files and folders the job's declared inputs (its datasets) name by absolute path, system
     directories excepted: mounted read-only at the same path so the spec's dataset paths stay valid in the job."""
     paths: list[str] = []
-    stack: list[Any] = list((inputs or {}).values())
-    while stack:
-        value = stack.pop(0)
-        if isinstance(value, Mapping):
-            stack.extend(value.values())
-        elif isinstance(value, (list, tuple)):
-            stack.extend(value)
-        elif isinstance(value, str) and value.startswith("/"):
-            path = str(Path(value))
-            try:
-                exists = Path(path).exists()
-            except OSError:
-                continue
-            system = path == "/" or any(path == d or path.startswith(d + "/") for d in _SYSTEM_DIRS)
-            if exists and not system and ":" not in path and path not in paths:  # ':' cannot be bind-mounted
-                paths.append(path)
+    for value in absolute_strings(dict(inputs or {})):
+        path = str(Path(value))
+        try:
+            exists = Path(path).exists()
+        except OSError:
+            continue
+        if exists and not is_system_path(path) and ":" not in path and path not in paths:  # ':' cannot be mounted
+            paths.append(path)
     return paths
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tao_automl.errors import UserInputError
-from tao_automl.platforms.common import check_int, command_text
+from tao_automl.platforms.common import absolute_strings, check_int, command_path_args, command_text, is_system_path
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
@@ -143,38 +143,15 @@ def exit_record(path: str) -> list[str]:
     return lines
 
 
-#: Folders a pyxis container never gets mounted from the host (the image's own).
-_SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin", "/sys", "/usr", "/run")
-
-
 def job_paths(command: str | Sequence[str], results_dir: str | None, inputs: Mapping[str, Any] | None) -> list[str]:
     """The absolute paths a job reads or writes by name: the results dir, the command's path arguments (the spec
     file), the ``inputs`` values (dataset and checkpoint paths, nested lists and mappings included); system
     folders, and paths pyxis' ``SRC:DST`` list cannot hold (a ``,`` or ``:``), left out."""
-    try:
-        tokens = shlex.split(command) if isinstance(command, str) else list(command)
-    except ValueError:
-        tokens = str(command).split()
-    values: list[Any] = [results_dir, *(t.split("=", 1)[1] if t.startswith("-") and "=" in t else t for t in tokens)]
-
-    def walk(value: Any) -> None:
-        if isinstance(value, Mapping):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                walk(v)
-        else:
-            values.append(value)
-
-    walk(dict(inputs or {}))
     out: list[str] = []
-    for value in values:
-        if not isinstance(value, str) or not value.startswith("/") or "," in value or ":" in value:
-            continue
+    named = [*absolute_strings([results_dir]), *command_path_args(command), *absolute_strings(dict(inputs or {}))]
+    for value in named:
         path = posixpath.normpath(value)
-        system = path == "/" or any(path == d or path.startswith(d + "/") for d in _SYSTEM_DIRS)
-        if not system and path not in out:
+        if "," not in value and ":" not in value and not is_system_path(path) and path not in out:
             out.append(path)
     return out
 
