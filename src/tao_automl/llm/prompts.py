@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from tao_automl.space.search_space import (
     SearchSpace,
     describe,
 )
+from tao_automl.util.terminal import without_escapes
 
 #: History rows shown to the model: the best few plus the most recent few.
 N_BEST = 4
@@ -26,15 +26,11 @@ N_RECENT = 3
 REASONING_CHARS = 160
 
 
-#: A terminal escape sequence (a colour, a cursor move, a screen erase).
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
-
-
 def one_line(text: object, limit: int = 500) -> str:
     """What an LLM said, as one printable line of at most ``limit`` characters: its terminal escapes removed, line
     breaks and other control characters turned into spaces (a reason printed by ``status`` cannot forge or recolour
     the lines around it)."""
-    plain = _ANSI.sub("", str(text))
+    plain = without_escapes(str(text))
     return " ".join("".join(c if c.isprintable() else " " for c in plain).split())[:limit]
 
 

@@ -7,6 +7,8 @@ import math
 import re
 from collections.abc import Iterable
 
+from tao_automl.util.terminal import without_escapes
+
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
     from typing import Any
@@ -182,13 +184,9 @@ def metric_from_logs(logs: str, metric: str) -> float | None:
     return found[0] if found else None
 
 
-#: A terminal escape sequence: a colour (``\x1b[32m``), a line erase (``\x1b[2K``), a cursor move.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
-
-
 def _plain(logs: str) -> str:
     """``logs`` without terminal escape sequences: a coloured name or value is read as the plain one."""
-    return _ANSI.sub("", logs) if "\x1b" in logs else logs
+    return without_escapes(logs)
 
 
 def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.platforms.files import tail_lines
+from tao_automl.util.terminal import ESCAPE
 
 ERROR_PATTERN = re.compile(
     r"Traceback|Error|Exception|FAILED|\bFAIL\b|\bfatal\b|\bkilled\b|Killed|out of memory|"
@@ -24,8 +25,7 @@ _MAX_LINE_CHARS = 500
 #: What a log line may carry that is no text: terminal escape sequences (a colour ``\x1b[31m``, a cursor move, a
 #: window title ``\x1b]0;...\x07``) and other control characters. Kept out of a failure message, which a terminal
 #: prints (``status``) and an agent parses (JSON).
-_NOT_TEXT = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])?"
-                       r"|[\x00-\x08\x0b-\x1f\x7f]")
+_NOT_TEXT = re.compile(f"{ESCAPE.pattern}|[\\x00-\\x08\\x0b-\\x1f\\x7f]")
 
 _EXIT_HINTS = {
     126: "the command could not be executed (permission denied?)",
