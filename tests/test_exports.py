@@ -702,7 +702,7 @@ def test_a_moved_runs_best_spec_names_its_non_ascii_paths_where_they_are_now(tmp
     (run / "recs" / "rec_0001" / "results").mkdir()
     rec = SimpleNamespace(rec_id=1, spec_path=str(spec_path), specs=spec, metric_value=0.5, budget_reached=1)
     data: Any = SimpleNamespace(run_dir=run, meta={}, summary={"best": {"rec_id": 1, "spec_path": str(spec_path)}},
-                                rec=lambda rec_id: rec)
+                                rec=lambda rec_id: rec, values=None)
     done = export_best(data, tmp_path / f"best.{fmt}", None)
     now = str(run / "recs" / "rec_0001" / "results")
     assert done["moved"] == {"results_dir": {"from": spec["results_dir"], "to": now}}

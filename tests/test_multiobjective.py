@@ -327,6 +327,13 @@ def test_cli_run_and_status_json_carry_the_front(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=120).stdout
     rows = list(csv.DictReader(table.splitlines()))
     assert [float(r["model_size"]) for r in rows] == [r["metric_values"]["model_size"] for r in ran["recommendations"]]
+    best_spec = Path(ran["run_dir"]).parent / "best_spec.yaml"  # export --best names every metric of the pick
+    wrote = subprocess.run([sys.executable, "-m", "tao_automl.cli.main", "export", ran["run_dir"], "--best", "-o",
+                            str(best_spec)], capture_output=True, text=True, timeout=120)
+    assert wrote.returncode == 0, wrote.stderr
+    values = ran["best"]["metric_values"]
+    assert f"val_accuracy={format_metric(values['val_accuracy'])}, model_size={format_metric(values['model_size'])}" \
+        in wrote.stdout, wrote.stdout
 
 
 class _Recorder:

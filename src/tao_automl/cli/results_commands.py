@@ -102,6 +102,7 @@ def not_a_run_file(option: str, path: str | Path | None, run_dir: Path) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from tao_automl.experiment.lines import metrics_text
     from tao_automl.export.best import best_spec_text, export_best
     from tao_automl.export.optuna_journal import write_optuna
     from tao_automl.export.run_data import load_run
@@ -211,7 +212,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if "best" in done:
         b = done["best"]
         budget = f" at {b['budget']} epochs" if b.get("budget") is not None else ""
-        print(f"wrote rec {b['rec_id']}'s spec ({data.metric}={b['metric_value']}{budget}) to {b['path']}")
+        values_text = metrics_text(data.metric, b["metric_value"], b.get("metric_values"))
+        print(f"wrote rec {b['rec_id']}'s spec ({values_text}{budget}) to {b['path']}")
     if "csv" in done:
         print(f"wrote {done['csv']['rows']} rec(s) to {done['csv']['path']}")
     if "optuna" in done:

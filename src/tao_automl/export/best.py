@@ -84,7 +84,8 @@ def no_result_hint(run_dir: Path, state: Any, ended_badly: int, meta: Mapping[st
 def export_best(data: RunData, out: str | Path, results_dir: str | None = None) -> dict[str, Any]:
     """Write the best rec's spec to ``out``; with ``results_dir`` its output folder key(s) point there instead.
 
-    Returns ``{"rec_id", "metric_value", "budget", "path", "source", "results_dir_keys", "redacted", ...}``;
+    Returns ``{"rec_id", "metric_value", "metric_values", "budget", "path", "source", "results_dir_keys",
+    "redacted", ...}`` (``metric_values``: a multi-objective rec's every metric, else None);
     ``redacted``: the keys written as ``<redacted>`` (a spec rebuilt from the run's store, which keeps no credential,
     when the job's spec file is gone), to be set before training with it.
     """
@@ -139,8 +140,9 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
         write_spec(spec, target, config_format)
         source = str(spec_path) if spec_path is not None and spec_path.is_file() else "state.db"
         redacted = [key for key, value in flatten(spec) if value == REDACTED]  # the store keeps no credential
-    return {"rec_id": rec.rec_id, "metric_value": rec.metric_value, "budget": rec.budget_reached,
-            "budget_reached": rec.budget_reached,
+    return {"rec_id": rec.rec_id, "metric_value": rec.metric_value,
+            "metric_values": (data.values or {}).get(rec.rec_id),
+            "budget": rec.budget_reached, "budget_reached": rec.budget_reached,
             "path": str(target), "source": source, "results_dir_keys": changed, "resumes": resumes,
             "redacted": redacted,
             "moved": {key: {"from": was, "to": now} for key, (was, now) in moved.items() if key not in changed}}
