@@ -62,6 +62,21 @@ def test_preflight_passes_and_creates_nothing(tmp_path: Path, capsys: pytest.Cap
     assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
 
 
+def test_a_file_uri_is_checked_as_the_path_its_job_gets(tmp_path: Path) -> None:
+    """``file:///data/my%20set`` reaches the job's spec as ``/data/my set`` (percent-decoded), but preflight checked
+    the path ``/data/my%20set`` (and failed a folder that exists); ``file://host/x`` is another machine's path, which
+    preflight checked as this machine's ``/x``."""
+    data_dir = tmp_path / "my set"
+    data_dir.mkdir()
+    encoded = f"file://{str(data_dir).replace(' ', '%20')}"
+    report = run_preflight(load_run_config(_config(tmp_path, _placing_skill(tmp_path), train_dataset_uri=encoded,
+                                                   eval_dataset_uri="file://gpu-node-7/data/eval")))
+    checks = {c.check: c for c in report.checks}
+    assert checks["train_dataset_uri"].ok is True, checks["train_dataset_uri"].detail
+    assert checks["train_dataset_uri"].detail == f"{data_dir} exists"
+    assert checks["eval_dataset_uri"].ok is None and "'gpu-node-7'" in checks["eval_dataset_uri"].detail
+
+
 def test_a_local_command_whose_program_is_missing_is_a_warning_that_names_it(tmp_path: Path,
                                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """`command: nosuchprog train -e {config_path}` passed preflight as "passed"; every rec then failed with exit code

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tao_automl.errors import PlatformUnreachableError, PreflightError, TaoAutoMLError
+from tao_automl.render.data import spec_location
 from tao_automl.runner.resources import DEFAULT_GPU_COUNT
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.util.builtin import BUILTIN_DATASETS, BUILTIN_PREFIX
@@ -468,7 +469,9 @@ def dataset_check(platform: str, field_name: str, uri: str | None) -> Check:
     parsed = urlparse(uri)
     if parsed.scheme not in ("", "file"):
         return Check(field_name, None, f"{uri}: not checked (remote {parsed.scheme}:// URI)")
-    path = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
+    if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):  # the job's spec gets the URI as given
+        return Check(field_name, None, f"{uri}: not checked (a file: URI of host {parsed.netloc!r}, not this machine)")
+    path = Path(spec_location(uri) if parsed.scheme == "file" else uri).expanduser()  # %20 read as the spec gets it
     if platform != LOCAL:
         return Check(field_name, None, f"{path}: not checked (a path on the {platform} platform)")
     if path.exists():
