@@ -456,6 +456,33 @@ def test_an_autoresearch_verdict_names_the_rec_it_judges(tmp_path: Path) -> None
     assert verdicts == {1: ("keep", 0.5), 2: ("keep", 0.2), 3: ("discard", 0.9)}
 
 
+def test_the_llm_reads_a_maximised_metric_under_its_name_not_as_a_negated_objective(tmp_path: Path) -> None:
+    """The brain minimises, so an accuracy reached the prompts negated: "objective=-0.9 ... (lower objective is
+    better)" and "Incumbent (best so far, objective -0.9)". The LLM (and a user reading its reasons) now sees the
+    metric as the job wrote it: "val_accuracy=0.9", "higher val_accuracy is better"."""
+    from conftest import small_schema
+    from http_stub import CannedChat
+    from tao_automl import AutoML
+
+    chat = CannedChat({"config": {"train.optim.lr": 0.1, "train.layers": 2, "train.act": "relu",
+                                  "train.flag": False}, "reasoning": "r"})
+    settings = {"algorithm": "autoresearch", "metric": "val_accuracy", "automl_max_recommendations": 3,
+                "automl_max_concurrent": 1, "llm_endpoint": chat.url, "llm_model": "m"}
+    try:
+        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
+        while not ml.is_complete():
+            for rec in ml.next_recommendation():
+                ml.report_result(rec.id, [0.5, 0.9, 0.7][rec.id - 1])
+        ml.finish()
+    finally:
+        chat.close()
+    last = chat.prompts[-1]
+    assert "2 results (higher val_accuracy is better)" in last, last
+    assert "- val_accuracy=0.9 " in last and "- val_accuracy=0.5 " in last, last
+    assert "Incumbent (best so far, val_accuracy 0.9)" in last, last
+    assert "objective" not in last and "=-0." not in last, last
+
+
 def test_an_endpoint_that_wants_a_key_names_the_missing_or_refused_key() -> None:
     """With no key set anywhere, a 401 said "the API key was rejected" (none was sent) with field null; a refused
     key did not say which of the three places it came from. Now: no key -> field automl_settings.llm_api_key,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tao_automl.space.search_space import (
@@ -24,6 +25,22 @@ from tao_automl.util.terminal import without_escapes
 N_BEST = 4
 N_RECENT = 3
 REASONING_CHARS = 160
+
+
+@dataclass(frozen=True)
+class Objective:
+    """How a prompt shows the brain's objective (lower is better inside the brain): under the metric's own name and
+    sign, so an accuracy reads ``val_accuracy=0.95`` with "higher val_accuracy is better", not its negation."""
+
+    name: str = "objective"
+    sign: float = 1.0
+
+    def shown(self, value: float) -> float:
+        return self.sign * value
+
+    @property
+    def rule(self) -> str:
+        return f"{'higher' if self.sign < 0 else 'lower'} {self.name} is better"
 
 
 def one_line(text: object, limit: int = 500) -> str:
@@ -78,14 +95,15 @@ def compact(config: Mapping[str, Any]) -> str:
     return json.dumps({k: _short(v) for k, v in config.items()}, default=str)
 
 
-def history_text(history: Sequence[tuple[Config, float | None]]) -> str:
-    """Best and recent results (objective: lower is better), one line each."""
+def history_text(history: Sequence[tuple[Config, float | None]], objective: Objective = Objective()) -> str:
+    """Best and recent results (the brain's values: lower is better), one line each, shown as ``objective`` says."""
     if not history:
         return "No results yet."
     ok = sorted((h for h in history if h[1] is not None), key=lambda h: float(h[1]))  # type: ignore[arg-type]
     rows = ok[:N_BEST] + [h for h in history[-N_RECENT:] if h not in ok[:N_BEST]]
-    lines = [f"- objective={'failed' if v is None else f'{v:.4g}'} {compact(c)}" for c, v in rows]
-    return f"{len(history)} results (lower objective is better); best and recent:\n" + "\n".join(lines)
+    lines = [f"- {objective.name}={'failed' if v is None else f'{objective.shown(v):.4g}'} {compact(c)}"
+             for c, v in rows]
+    return f"{len(history)} results ({objective.rule}); best and recent:\n" + "\n".join(lines)
 
 
 SYSTEM = ("You tune hyperparameters of a training job. Answer with one JSON object only. "
@@ -93,8 +111,8 @@ SYSTEM = ("You tune hyperparameters of a training job. Answer with one JSON obje
 
 
 def proposal_prompt(space: SearchSpace, history: Sequence[tuple[Config, float | None]], avoid: Sequence[Config],
-                    note: str = "", directive: str = "") -> str:
-    parts = [f"Parameters:\n{space_text(space)}", history_text(history)]
+                    note: str = "", directive: str = "", objective: Objective = Objective()) -> str:
+    parts = [f"Parameters:\n{space_text(space)}", history_text(history, objective)]
     if avoid:
         parts.append("Do not repeat these configs:\n" + "\n".join(f"- {compact(c)}" for c in avoid[-4:]))
     if directive:

@@ -8,7 +8,8 @@ from typing import Any
 
 from tao_automl.errors import SettingsError
 from tao_automl.llm.client import LLMClient, LLMConfig
-from tao_automl.settings import AutoMLSettings
+from tao_automl.llm.prompts import Objective
+from tao_automl.settings import AutoMLSettings, infer_direction
 
 #: Algorithms that talk to an LLM (preflight + options); kept in sync with the brain registry.
 LLM_ALGORITHMS = frozenset({"llm", "hybrid", "autoresearch"})
@@ -66,6 +67,12 @@ def analyzer_options(settings: AutoMLSettings, env: Mapping[str, str] | None = N
     }
 
 
+def objective_for(settings: AutoMLSettings) -> Objective:
+    """How the prompts show results: the metric under its own name and sign (LLM brains take one metric)."""
+    direction = settings.direction or infer_direction(settings.metric, warn=False)
+    return Objective(settings.metric, -1.0 if direction == "maximize" else 1.0)
+
+
 def brain_options(settings: AutoMLSettings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword options the ``llm``/``hybrid``/``autoresearch`` factories take."""
     return {
@@ -75,4 +82,5 @@ def brain_options(settings: AutoMLSettings, env: Mapping[str, str] | None = None
         "analyzer": analyzer_options(settings, env),
         "research_program": settings.research_program,
         "seed": settings.seed,
+        "objective": objective_for(settings),
     }

@@ -17,7 +17,7 @@ from typing import Any
 
 from tao_automl.errors import SearchSpaceError
 from tao_automl.llm.client import LLMClient, LLMFailure
-from tao_automl.llm.prompts import history_text, one_line, space_text
+from tao_automl.llm.prompts import Objective, history_text, one_line, space_text
 from tao_automl.space.search_space import Config, FloatParam, IntParam, Param, SearchSpace
 
 SYSTEM = "You analyse hyperparameter search results. Answer with one JSON object only."
@@ -81,8 +81,9 @@ class LLMAnalyzer:
     """Periodic LLM analysis of a search history."""
 
     def __init__(self, client: LLMClient, space: SearchSpace, *, interval: int = 5, narrow_ranges: bool = False,
-                 max_tokens: int = 200) -> None:
+                 max_tokens: int = 200, objective: Objective | None = None) -> None:
         self.client = client
+        self.objective = objective or Objective()
         self.space = space
         self.interval = max(1, int(interval))
         self.narrow_ranges = narrow_ranges
@@ -105,7 +106,7 @@ class LLMAnalyzer:
         ask = "Summarise patterns in one sentence and say whether the search has converged."
         if self.narrow_ranges:
             ask += " Suggest narrower low/high ranges for promising numeric parameters."
-        prompt = f"Parameters:\n{space_text(self.space)}\n\n{history_text(history)}\n\n{ask}"
+        prompt = f"Parameters:\n{space_text(self.space)}\n\n{history_text(history, self.objective)}\n\n{ask}"
         reply = self.client.ask_json(SYSTEM, prompt, self.schema(), max_tokens=self.max_tokens, temperature=0.2)
         if reply.data is None:
             raise LLMFailure(f"analysis answer is not JSON: {reply.text[:120]!r}")

@@ -39,10 +39,12 @@ class AutoResearchBrain(LLMBrain):
         if self.incumbent is None:
             ask = "No incumbent yet: propose a sensible first config."
         else:
-            ask = (f"Incumbent (best so far, objective {self.incumbent[1]:.4g}): {compact(self.incumbent[0])}. "
+            shown = self.objective.shown(self.incumbent[1])
+            ask = (f"Incumbent (best so far, {self.objective.name} {shown:.4g}): {compact(self.incumbent[0])}. "
                    "State a hypothesis and change one or two parameters of the incumbent to test it.")
         avoid_all = [*avoid, *([self.incumbent[0]] if self.incumbent else [])]
-        return proposal_prompt(self.search_space, self.history, avoid_all, f"{ask}\n{note}".strip(), self.directive)
+        return proposal_prompt(self.search_space, self.history, avoid_all, f"{ask}\n{note}".strip(), self.directive,
+                               self.objective)
 
     def suggest(self, n: int, pending: Sequence[Config], rng: np.random.Generator) -> list[Config]:
         if self.stopped:

@@ -24,7 +24,7 @@ from tao_automl.brain.llm.research_program import (
     phase_reason,
 )
 from tao_automl.llm.client import LLMClient, LLMFailure
-from tao_automl.llm.prompts import history_text, one_line, space_text
+from tao_automl.llm.prompts import Objective, history_text, one_line, space_text
 from tao_automl.space.search_space import Config, SearchSpace
 
 SYSTEM = "You plan hyperparameter search phases. Answer with one JSON object only."
@@ -39,8 +39,9 @@ class HybridBrain:
 
     def __init__(self, space: SearchSpace, client: LLMClient, *, fallback: str = "error", budget: int = 20,
                  research_program: Any = None, analyzer: Mapping[str, Any] | None = None, seed: int = 0,
-                 max_tokens: int = 480) -> None:
+                 max_tokens: int = 480, objective: Objective | None = None) -> None:
         self.space = space
+        self.objective = objective or Objective()
         self.client = client
         self.fallback = fallback
         self.budget = budget
@@ -92,7 +93,7 @@ class HybridBrain:
             self.records.append({"kind": "llm_plan", "index": None, "source": "research_program",
                                  "program": self.given.to_json()})
             return self.given
-        prompt = (f"Parameters:\n{space_text(self.space)}\n\n{history_text(self.history)}\n\n"
+        prompt = (f"Parameters:\n{space_text(self.space)}\n\n{history_text(self.history, self.objective)}\n\n"
                   f"Budget: {self.budget} trials. Algorithms: {', '.join(phase_algorithms())}.\n"
                   + (f"Directive: {self.directive}\n" if self.directive else "")
                   + "Plan 1-3 phases: which algorithm, which params to search (others stay at the best so far), "

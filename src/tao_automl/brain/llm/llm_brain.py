@@ -22,7 +22,7 @@ import numpy as np
 from tao_automl.brain.base import Brain
 from tao_automl.brain.llm.analyzer import LLMAnalyzer, narrow_space
 from tao_automl.llm.client import LLMClient, LLMFailure, LLMUnreachable
-from tao_automl.llm.prompts import SYSTEM, compact, one_line, proposal_prompt, proposal_schema
+from tao_automl.llm.prompts import SYSTEM, Objective, compact, one_line, proposal_prompt, proposal_schema
 from tao_automl.llm.validation import config_key, make_unique, repair_config
 from tao_automl.space.search_space import Config, SearchSpace
 
@@ -58,8 +58,10 @@ class LLMBrain:
 
     def __init__(self, space: SearchSpace, client: LLMClient, *, fallback: str = "error", max_reasks: int = 2,
                  analyzer: Mapping[str, Any] | None = None, budget: int | None = None,
-                 research_program: Any = None, seed: int = 0, max_tokens: int = MAX_TOKENS) -> None:
+                 research_program: Any = None, seed: int = 0, max_tokens: int = MAX_TOKENS,
+                 objective: Objective | None = None) -> None:
         self.space = space
+        self.objective = objective or Objective()
         self.search_space = space  # narrowed by the analyzer when that is enabled
         self.client = client
         self.fallback = fallback
@@ -75,7 +77,7 @@ class LLMBrain:
         self._analysed_upto = 0
         opts = dict(analyzer or {})
         self.analyzer = (LLMAnalyzer(client, space, interval=int(opts.get("interval", 5)),
-                                     narrow_ranges=bool(opts.get("narrow_ranges", False)))
+                                     narrow_ranges=bool(opts.get("narrow_ranges", False)), objective=self.objective)
                          if opts.get("enabled") else None)
 
     # -- protocol ---------------------------------------------------------------------------------
@@ -119,7 +121,7 @@ class LLMBrain:
 
     # -- proposals --------------------------------------------------------------------------------
     def prompt(self, avoid: Sequence[Config], note: str) -> str:
-        return proposal_prompt(self.search_space, self.history, avoid, note, self.directive)
+        return proposal_prompt(self.search_space, self.history, avoid, note, self.directive, self.objective)
 
     def _seen(self, pending: Sequence[Config]) -> set[tuple[str, ...]]:
         return {config_key(self.space, c) for c in [*(h[0] for h in self.history), *pending]}
