@@ -16,7 +16,7 @@ import yaml
 from conftest import write_skill
 from tao_automl.brain.registry import ALGORITHMS
 from tao_automl.cli.main import main
-from tao_automl.errors import SearchSpaceError, SettingsError, UserInputError
+from tao_automl.errors import SearchSpaceError, SettingsError, SkillError, UserInputError
 from tao_automl.platforms.base import Job
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.runner.plan import RunPlan
@@ -125,6 +125,29 @@ def test_plan_resolves_kpi_and_direction_once(tmp_path: Path) -> None:
     info.write_text(yaml.safe_dump(data))
     with pytest.raises(Exception, match="'kpi' needs the model's monitoring metric"):
         RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"metric": "kpi"}))
+
+
+def test_kpi_is_the_actions_own_metric_and_direction_as_the_tao_bank_declares_them(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "bank")
+    info = skill / "references" / "skill_info.yaml"
+    data = yaml.safe_load(info.read_text())
+    data["actions"]["train"].update({"metric": "val_mse", "metric_direction": "maximize"})
+    info.write_text(yaml.safe_dump(data))
+    plan = RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"metric": "kpi"}))
+    assert (plan.metric, plan.direction) == ("val_mse", Direction.MAXIMIZE)  # the skill's word, not the name's
+    data["actions"]["train"]["metric_direction"] = "down"
+    info.write_text(yaml.safe_dump(data))
+    with pytest.raises(SkillError, match=r"actions\.train\.metric_direction: 'down' is not allowed"):
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"metric": "kpi"}))
+
+
+@needs_shared
+def test_kpi_of_a_real_bank_model_that_declares_its_metric_per_action() -> None:
+    assert SHARED is not None
+    skill = SHARED / "skills" / "models" / "tao-finetune-nv-tesseract-forecasting"
+    plan = RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"metric": "kpi"},
+                                 dataset_keys={"dataset.csv": "/tmp/data.csv"}))
+    assert (plan.metric, plan.direction) == ("val_mse", Direction.MINIMIZE)
 
 
 def test_relative_paths_become_absolute_at_the_boundary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,12 +74,21 @@ class Skill:
         return dict((self.info.get("spec_params") or {}).get(self.action) or {})
 
     @property
+    def _action_entry(self) -> Mapping[str, Any]:
+        """``actions.<action>`` of skill_info, or an empty mapping when absent."""
+        entry = (self.info.get("actions") or {}).get(self.action)
+        return entry if isinstance(entry, Mapping) else {}
+
+    @property
     def kpi_metric(self) -> str | None:
-        value = self.info.get("kpi_metric")
+        """``kpi_metric`` of skill_info, else the action's own ``metric`` (the TAO bank's
+        ``actions.<action>.metric``)."""
+        value = self.info.get("kpi_metric") or self._action_entry.get("metric")
         return str(value) if value else None
 
     def monitoring_metric(self) -> str | None:
-        """The network's monitoring metric: ``kpi_metric`` in skill_info, else the spec's ``*.monitor_name``."""
+        """The network's monitoring metric: :attr:`kpi_metric` (skill_info's ``kpi_metric``, else the action's
+        ``metric``), else the spec's ``*.monitor_name``."""
         if self.kpi_metric:
             return self.kpi_metric
         from tao_automl.util.dotted import flatten
@@ -91,7 +100,11 @@ class Skill:
 
     @property
     def kpi_direction(self) -> str | None:
+        """``kpi_direction`` of skill_info; when the KPI is the action's ``metric``, the action's ``metric_direction``
+        unless ``kpi_direction`` is set."""
         value = self.info.get("kpi_direction")
+        if not value and not self.info.get("kpi_metric"):
+            value = self._action_entry.get("metric_direction")
         return str(value) if value else None
 
     @property
@@ -219,6 +232,7 @@ def check_info(info: Mapping[str, Any], info_path: Path, action: str) -> None:
                          allowed="the command line that runs the action",
                          hint=f"add {where}.command to the model's references/skill_info.yaml")
     _name(info_path, f"{where}.command", entry["command"], "a non-empty command line")
+    _check_action_metric(entry, info_path, where, info.get("reported_metrics"))
     if entry.get("config_format") is not None:
         fmt = entry["config_format"]
         if not isinstance(fmt, str) or fmt.lower() not in CONFIG_FORMATS:
@@ -264,6 +278,21 @@ def _check_metrics(info: Mapping[str, Any], info_path: Path) -> None:
     if kpi is not None and reported and kpi not in reported:
         raise _bad_info(info_path, "kpi_metric", kpi, reported,
                         f"one of reported_metrics ({', '.join(reported)}){did_you_mean(kpi, reported)}")
+
+
+def _check_action_metric(entry: Mapping[str, Any], info_path: Path, where: str, reported: Any) -> None:
+    """The action's ``metric`` and ``metric_direction`` (the TAO bank's per-action spelling of the KPI)."""
+    metric = entry.get("metric")
+    if metric is not None:
+        _name(info_path, f"{where}.metric", metric, "a non-empty metric name (a string)")
+        if isinstance(reported, list) and reported and metric not in reported:
+            raise _bad_info(info_path, f"{where}.metric", metric, reported,
+                            f"one of reported_metrics ({', '.join(map(str, reported))})"
+                            f"{did_you_mean(metric, [str(r) for r in reported])}")
+    direction = entry.get("metric_direction")
+    if direction is not None and direction not in KPI_DIRECTIONS:
+        raise _bad_info(info_path, f"{where}.metric_direction", direction, list(KPI_DIRECTIONS),
+                        f"one of {', '.join(KPI_DIRECTIONS)}{did_you_mean(str(direction), KPI_DIRECTIONS)}")
 
 
 def load_schema(schema_path: Path) -> dict[str, Any]:

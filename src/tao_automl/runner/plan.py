@@ -80,7 +80,8 @@ def metric_name(settings: AutoMLSettings, skill: Skill | None) -> str:
         owner = skill.name if skill is not None else "a search_schema without a skill"
         raise UserInputError(
             f"automl_settings.metric: 'kpi' needs the model's monitoring metric, but {owner} names none (no "
-            "kpi_metric in skill_info.yaml, no monitor_name in the schema defaults); give the metric name",
+            f"kpi_metric or actions.{skill.action if skill is not None else 'train'}.metric in skill_info.yaml, no "
+            "monitor_name in the schema defaults); give the metric name",
             field="automl_settings.metric", value=KPI, allowed="the name of a metric the jobs report",
         )
     return found
