@@ -453,6 +453,23 @@ def test_a_missing_metrics_failure_names_the_status_file_and_what_was_wrong_with
     assert f"reported no metric 'val_acc' (looked in {tmp_path}/status.json{state} and the last 2000 lines" in message
 
 
+def test_the_skills_results_file_is_read_after_status_json_and_the_log(tmp_path: Path) -> None:
+    """SPEC 5: status.json, then the log, then a results file (the TAO bank's ``actions.<action>.metric_file``,
+    e.g. ``metrics.json``). It was never read: a job that wrote its metric only there failed "reported no metric"."""
+    from tao_automl.metrics.job import missing_metric_message
+
+    sdk = _TailSDK("epoch 3 done\n")
+    assert extract_metric(sdk, "j", str(tmp_path), "val_mse", None, "metrics.json") == (None, "none")
+    assert "metrics.json (not found)" in missing_metric_message(sdk, "j", str(tmp_path), "val_mse", "metrics.json")
+    (tmp_path / "metrics.json").write_text(json.dumps({"val_mse": 0.25, "train_mse": 0.1}))
+    assert extract_metric(sdk, "j", str(tmp_path), "val_mse", None, "metrics.json") == (0.25, "metrics.json")
+    assert extract_metric(sdk, "j", str(tmp_path), "val_mse", None) == (None, "none")  # no file declared: not read
+    assert extract_metric(_TailSDK("val_mse: 0.5\n"), "j", str(tmp_path), "val_mse", None,
+                          "metrics.json") == (0.5, "logs")  # the log comes first
+    (tmp_path / "status.json").write_text(json.dumps({"epoch": 1, "kpi": {"val_mse": 0.75}}) + "\n")
+    assert extract_metric(sdk, "j", str(tmp_path), "val_mse", None, "metrics.json") == (0.75, "status.json")
+
+
 def test_a_status_json_a_folder_down_is_the_newest_of_them_and_its_path_is_named(tmp_path: Path) -> None:
     """With no status.json in the results folder, the first `*/status.json` the filesystem listed was read: with
     `train/` and `evaluate/` both holding one, which rec got which value was arbitrary, and the failure messages

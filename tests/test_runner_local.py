@@ -477,6 +477,34 @@ def test_kpi_metric_falls_back_to_the_schema_monitor_name(tmp_path: Path) -> Non
     assert result["progress"]["succeeded"] == 2
 
 
+def test_a_metric_only_in_the_skills_metric_file_is_read(tmp_path: Path) -> None:
+    """A job that writes its metric only to the results file its skill declares (``actions.train.metric_file``, as
+    the TAO bank's tesseract models do) succeeds with that value; it failed "reported no metric" before."""
+    import yaml
+
+    from conftest import QUADRATIC_TRAINER
+
+    trainer = (QUADRATIC_TRAINER.replace('"status.json"', '"metrics.json"')
+               .replace('json.dumps({"epoch": 1, "max_epoch": 1, "status": "RUNNING", "kpi": {"val_loss": loss}})',
+                        'json.dumps({"val_loss": loss})').replace('print(f"val_loss: {loss}")', ""))
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["actions"]["train"]["metric_file"] = "metrics.json"
+    info_path.write_text(yaml.safe_dump(info))
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings=_settings(automl_max_recommendations=2), workspace_path=tmp_path / "ws",
+                        gpu_count=0)
+    assert result["progress"]["succeeded"] == 2, result["history"]
+    for rec in result["history"]:
+        written = json.loads((Path(rec["results_dir"]) / "metrics.json").read_text())
+        assert rec["metric"] == written["val_loss"]
+    info["actions"]["train"]["metric_file"] = "../metrics.json"  # outside the results folder: refused, named
+    info_path.write_text(yaml.safe_dump(info))
+    with pytest.raises(SkillError, match=r"actions\.train\.metric_file: '\.\./metrics\.json' is not allowed"):
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+
+
 def test_dataset_keys_are_set_verbatim_without_a_shared_parent(toy_skill: Path, tmp_path: Path) -> None:
     import yaml
 

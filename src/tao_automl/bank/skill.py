@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -84,6 +84,13 @@ class Skill:
         """``kpi_metric`` of skill_info, else the action's own ``metric`` (the TAO bank's
         ``actions.<action>.metric``)."""
         value = self.info.get("kpi_metric") or self._action_entry.get("metric")
+        return str(value) if value else None
+
+    @property
+    def metric_file(self) -> str | None:
+        """The action's ``metric_file``: a results file, relative to the job's results dir, read for the metric when
+        neither status.json nor the log gives it (the TAO bank's ``actions.<action>.metric_file``)."""
+        value = self._action_entry.get("metric_file")
         return str(value) if value else None
 
     def monitoring_metric(self) -> str | None:
@@ -289,6 +296,12 @@ def _check_action_metric(entry: Mapping[str, Any], info_path: Path, where: str, 
             raise _bad_info(info_path, f"{where}.metric", metric, reported,
                             f"one of reported_metrics ({', '.join(map(str, reported))})"
                             f"{did_you_mean(metric, [str(r) for r in reported])}")
+    metric_file = entry.get("metric_file")
+    if metric_file is not None:
+        _name(info_path, f"{where}.metric_file", metric_file, "a file name relative to the job's results folder")
+        if PurePosixPath(metric_file).is_absolute() or ".." in PurePosixPath(metric_file).parts:
+            raise _bad_info(info_path, f"{where}.metric_file", metric_file,
+                            "a file name relative to the job's results folder (no leading /, no ..)")
     direction = entry.get("metric_direction")
     if direction is not None and direction not in KPI_DIRECTIONS:
         raise _bad_info(info_path, f"{where}.metric_direction", direction, list(KPI_DIRECTIONS),

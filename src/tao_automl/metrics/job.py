@@ -84,10 +84,12 @@ def safe_logs(sdk: Any, job_id: str, tail: int | None = LOG_TAIL_LINES) -> str:
 
 
 def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
-                   extractor: Callable[[str, str], float | None] | None) -> tuple[float | None, str]:
-    """``(value, where_it_came_from)``; a user extractor wins, else status.json, then the logs. Where: the status.json
-    read, relative to the results dir (``status.json``, ``train/status.json``: :func:`read_results_file_from`),
-    ``logs``, ``metric_extractor``, or ``none``."""
+                   extractor: Callable[[str, str], float | None] | None,
+                   metric_file: str | None = None) -> tuple[float | None, str]:
+    """``(value, where_it_came_from)``; a user extractor wins, else status.json, then the logs, then the results file
+    ``metric_file`` the skill declares (a JSON object, or lines of them, giving the metric at its top level or under
+    ``kpi``). Where: the status.json or results file read, relative to the results dir (``status.json``,
+    ``train/status.json``: :func:`read_results_file_from`), ``logs``, ``metric_extractor``, or ``none``."""
     if extractor is not None:
         logs = safe_logs(sdk, job_id)
         try:
@@ -119,7 +121,18 @@ def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
     value = metric_from_logs(safe_logs(sdk, job_id), metric)
     if value is not None:
         return value, "logs"
-    return None, "none"
+    return _from_metric_file(sdk, job_id, results_dir, metric, metric_file)
+
+
+def _from_metric_file(sdk: Any, job_id: str, results_dir: str | None, metric: str,
+                      metric_file: str | None) -> tuple[float | None, str]:
+    """``(value, file read)`` from the skill's results file ``metric_file``; ``(None, "none")`` when there is none
+    or it does not give ``metric``."""
+    if not metric_file:
+        return None, "none"
+    text, where, _ = read_results_file_from(sdk, job_id, results_dir, metric_file)
+    value = metric_from_status(text, metric) if text else None
+    return (value, where) if value is not None else (None, "none")
 
 
 def _shown(value: Any, limit: int = 60) -> str:
@@ -133,26 +146,36 @@ def _shown(value: Any, limit: int = 60) -> str:
 
 
 def extract_metrics(sdk: Any, job_id: str, results_dir: str | None, names: list[str],
-                    extractor: Callable[[str, str], float | None] | None) -> tuple[dict[str, float | None], str]:
+                    extractor: Callable[[str, str], float | None] | None,
+                    metric_file: str | None = None) -> tuple[dict[str, float | None], str]:
     """Each of ``names`` read as :func:`extract_metric` reads one (multi-objective runs); the sources, joined."""
     values: dict[str, float | None] = {}
     sources: list[str] = []
     for name in names:
-        values[name], source = extract_metric(sdk, job_id, results_dir, name, extractor)
+        values[name], source = extract_metric(sdk, job_id, results_dir, name, extractor, metric_file)
         sources.append(source)
     return values, ",".join(dict.fromkeys(sources))
 
 
-def missing_metric_message(sdk: Any, job_id: str, results_dir: str | None, metric: str) -> str:
+def missing_metric_message(sdk: Any, job_id: str, results_dir: str | None, metric: str,
+                           metric_file: str | None = None) -> str:
     """:func:`no_metric_message` for an ended job: the metrics its status.json reports, or the non-number it gave
-    ``metric``."""
+    ``metric``; the skill's results file ``metric_file`` is named among the places looked in."""
     text, status_file, _ = read_results_file_from(sdk, job_id, results_dir, STATUS_FILE)
     records = status_lines(text) if text else []
-    path = f"{results_dir.rstrip('/')}/{status_file}" if results_dir else status_file
+    where = _looked_in(results_dir, status_file, text, records)
+    if metric_file:
+        file_text, file_where, _ = read_results_file_from(sdk, job_id, results_dir, metric_file)
+        where += f", {_looked_in(results_dir, file_where, file_text, status_lines(file_text) if file_text else [])}"
+    return no_metric_message(metric, kpi_names(records), non_number_kpi(records, metric), where)
+
+
+def _looked_in(results_dir: str | None, name: str, text: str | None, records: list[dict[str, Any]]) -> str:
+    """A results file's path as a missing metric's message names it, with ``(not found)``, ``(empty)``... ."""
+    path = f"{results_dir.rstrip('/')}/{name}" if results_dir else name
     state = ("not found" if text is None else "empty" if not text.strip() else "no JSON object" if not records
              else None)
-    where = f"{path} ({state})" if state else path
-    return no_metric_message(metric, kpi_names(records), non_number_kpi(records, metric), where)
+    return f"{path} ({state})" if state else path
 
 
 def no_metric_message(metric: str, reported: list[str], not_a_number: Any = None,

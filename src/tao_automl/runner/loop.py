@@ -770,10 +770,12 @@ class AutoMLRunner:
             values: dict[str, float | None] | None = None
             if exp.objectives:  # a list of metrics: read each; the first is the rec's metric column
                 values, source = extract_metrics(self.platform, item.job_id, item.results_dir,
-                                                 [o["name"] for o in exp.objectives], extractor)
+                                                 [o["name"] for o in exp.objectives], extractor,
+                                                 self.skill.metric_file)
                 value = values[exp.objectives[0]["name"]]
             else:
-                value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, extractor)
+                value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, extractor,
+                                               self.skill.metric_file)
             if eval_fn is not None:
                 try:
                     evaluated = eval_fn(item.rec, item.job_id)
@@ -788,7 +790,7 @@ class AutoMLRunner:
                     log.warning("rec %d: eval_fn raised %s: %s; using the extracted value", rec_id,
                                 type(exc).__name__, exc)
             message = None if value is not None else source if source.startswith("metric_extractor") else (
-                missing_metric_message(self.platform, item.job_id, item.results_dir, metric)
+                missing_metric_message(self.platform, item.job_id, item.results_dir, metric, self.skill.metric_file)
             )
             if value is not None and not math.isfinite(value) and not exp.objectives:
                 message = (f"metric {metric!r} is not a finite number ({value}): the last value the job reported "
@@ -1227,11 +1229,13 @@ def _since_restart(records: list[dict[str, Any]], metric: str) -> list[dict[str,
 
 
 def _source_words(source: str, results_dir: str | None) -> str:
-    """Where a rec's metric was read, in words: ``status.json`` (``train/status.json``: one a folder down) -> its
-    path, ``logs`` -> ``its log``."""
-    if source == STATUS_FILE or source.endswith(f"/{STATUS_FILE}"):
-        return f"{results_dir}/{source}" if results_dir else f"its {source}"
-    return "its log" if source == "logs" else source
+    """Where a rec's metric was read, in words: a results file (``status.json``, ``train/status.json``: one a folder
+    down, the skill's ``metric_file``) -> its path, ``logs`` -> ``its log``."""
+    if source == "logs":
+        return "its log"
+    if source in ("metric_extractor", "eval_fn", "none"):
+        return source
+    return f"{results_dir}/{source}" if results_dir else f"its {source}"
 
 
 def _counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]], planned: int, start: int) -> bool:
