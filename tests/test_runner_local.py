@@ -41,6 +41,23 @@ def test_sweep_runs_every_rec_and_reports_the_best(toy_skill: Path, tmp_path: Pa
     assert spec_file.is_file()
 
 
+def test_the_result_and_query_status_are_plain_data(toy_skill: Path, tmp_path: Path) -> None:
+    """SPEC 2.1: run() returns a plain dict. Each rec's ``status`` was the store's enum (a str subclass), which
+    ``yaml.safe_dump`` refuses ("cannot represent an object"); now it is a plain str, in query_status too."""
+    import yaml
+
+    from tao_automl import query_status
+
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    result = runner.run(automl_settings=_settings(automl_max_recommendations=2), workspace_path=tmp_path / "ws",
+                        gpu_count=0)
+    status = query_status(result["run_dir"], recs="all")
+    for shown in (result, status):
+        assert yaml.safe_load(yaml.safe_dump(shown))["progress"] == shown["progress"]
+    recs = result["history"] + result["recommendations"] + status["recommendations"]
+    assert {type(rec["status"]) for rec in recs} == {str} and {rec["status"] for rec in recs} == {"success"}
+
+
 def test_concurrent_recs_overlap_and_respect_the_limit(toy_skill: Path, tmp_path: Path) -> None:
     in_flight, peak = 0, 0
 

@@ -159,6 +159,12 @@ def best_row_dict(best: RecRow | None, lookup: Callable[[int], RecRow | None] | 
             "continued_from": chain}
 
 
+def plain_status(status: str) -> str:
+    """A rec's status as results show it: a plain ``str`` (never the store's enum, which ``yaml.safe_dump`` and other
+    plain-data writers refuse), ``pending`` for a rec whose job is not submitted yet."""
+    return "pending" if status == UNSUBMITTED else str(getattr(status, "value", status))
+
+
 def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = None) -> dict[str, Any]:
     """Everything known about one rec; ``specs`` is the spec its job received once it was rendered. ``seen_until``:
     when no orchestrator follows the run, the time it was last followed (a rec still in flight then is shown as
@@ -174,7 +180,7 @@ def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = No
         "spec_path": rec.spec_path,
         "job_name": rec.job_name,
         "job_id": rec.job_id,
-        "status": "pending" if rec.status == UNSUBMITTED else rec.status,
+        "status": plain_status(rec.status),
         "metric": rec.metric_value,
         "metric_value": rec.metric_value,
         "message": rec.message,
@@ -245,8 +251,9 @@ def active_job(rec: RecRow, ended: bool = False, seen_until: float | None = None
     seen then (``last_seen_at``); ``pending_reason``: why the platform keeps its queued job waiting (shown while
     the rec is pending)."""
     waiting = pending_reason if rec.status == "pending" and rec.job_id and not ended else None
-    return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": rec.status, "updated_at": rec.updated_at,
-            "job_ended": ended, "last_seen_at": seen_until or None, "pending_reason": waiting or None}
+    return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": plain_status(rec.status),
+            "updated_at": rec.updated_at, "job_ended": ended, "last_seen_at": seen_until or None,
+            "pending_reason": waiting or None}
 
 
 def public_json(summary: Mapping[str, Any]) -> dict[str, Any]:
