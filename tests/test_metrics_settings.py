@@ -453,6 +453,16 @@ def test_a_missing_metrics_failure_names_the_status_file_and_what_was_wrong_with
     assert f"reported no metric 'val_acc' (looked in {tmp_path}/status.json{state} and the last 2000 lines" in message
 
 
+def test_a_kpi_log_line_gives_the_metric_only_when_the_settings_name_kpi() -> None:
+    """SPEC 5 lists ``kpi: value`` among the log lines read: with ``metric: kpi`` (resolved to the model's monitoring
+    metric) such a line gives the value when the log has none under the metric's own name; never otherwise."""
+    sdk = _TailSDK("epoch 1\nkpi: 0.42\n")
+    assert extract_metric(sdk, "j", None, "val_loss", None, kpi_line=True) == (0.42, "logs")
+    assert extract_metric(sdk, "j", None, "val_loss", None) == (None, "none")
+    named = _TailSDK("val_loss: 0.3\nkpi: 0.42\n")  # the metric's own name wins
+    assert extract_metric(named, "j", None, "val_loss", None, kpi_line=True) == (0.3, "logs")
+
+
 def test_the_skills_results_file_is_read_after_status_json_and_the_log(tmp_path: Path) -> None:
     """SPEC 5: status.json, then the log, then a results file (the TAO bank's ``actions.<action>.metric_file``,
     e.g. ``metrics.json``). It was never read: a job that wrote its metric only there failed "reported no metric"."""

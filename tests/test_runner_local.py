@@ -522,6 +522,22 @@ def test_a_metric_only_in_the_skills_metric_file_is_read(tmp_path: Path) -> None
         AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
 
 
+def test_a_kpi_log_line_is_the_metric_of_a_kpi_run(tmp_path: Path) -> None:
+    """``metric: kpi`` with a job that logs only ``kpi: value`` (a log-line form SPEC 5 names): each rec succeeds with
+    that value; every rec failed "reported no metric 'val_loss'" before."""
+    from conftest import QUADRATIC_TRAINER, small_schema
+
+    schema = small_schema()
+    schema["default"]["train"]["monitor_name"] = "val_loss"
+    trainer = (QUADRATIC_TRAINER.replace('"kpi": {"val_loss": loss}', '"kpi": {}')
+               .replace('print(f"val_loss: {loss}")', 'print(f"kpi: {loss}")'))
+    skill = write_skill(tmp_path / "bank", schema=schema, trainer=trainer)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill)
+    result = runner.run(automl_settings=_settings(metric="kpi", automl_max_recommendations=2),
+                        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["metric"] == "val_loss" and result["progress"]["succeeded"] == 2, result["history"]
+
+
 def test_dataset_keys_are_set_verbatim_without_a_shared_parent(toy_skill: Path, tmp_path: Path) -> None:
     import yaml
 

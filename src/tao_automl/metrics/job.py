@@ -85,11 +85,13 @@ def safe_logs(sdk: Any, job_id: str, tail: int | None = LOG_TAIL_LINES) -> str:
 
 def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
                    extractor: Callable[[str, str], float | None] | None,
-                   metric_file: str | None = None) -> tuple[float | None, str]:
+                   metric_file: str | None = None, *, kpi_line: bool = False) -> tuple[float | None, str]:
     """``(value, where_it_came_from)``; a user extractor wins, else status.json, then the logs, then the results file
     ``metric_file`` the skill declares (a JSON object, or lines of them, giving the metric at its top level or under
-    ``kpi``). Where: the status.json or results file read, relative to the results dir (``status.json``,
-    ``train/status.json``: :func:`read_results_file_from`), ``logs``, ``metric_extractor``, or ``none``."""
+    ``kpi``). ``kpi_line``: the settings named the metric ``kpi`` (the model's monitoring metric, here ``metric``),
+    so a log's ``kpi: value`` line gives it when the log holds no value under its own name. Where: the status.json
+    or results file read, relative to the results dir (``status.json``, ``train/status.json``:
+    :func:`read_results_file_from`), ``logs``, ``metric_extractor``, or ``none``."""
     if extractor is not None:
         logs = safe_logs(sdk, job_id)
         try:
@@ -118,7 +120,10 @@ def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
                             "the most recently written", job_id, STATUS_FILE, results_dir, len(candidates),
                             ", ".join(candidates), metric, status_file)
             return value, status_file
-    value = metric_from_logs(safe_logs(sdk, job_id), metric)
+    logs = safe_logs(sdk, job_id)
+    value = metric_from_logs(logs, metric)
+    if value is None and kpi_line:
+        value = metric_from_logs(logs, "kpi")
     if value is not None:
         return value, "logs"
     return _from_metric_file(sdk, job_id, results_dir, metric, metric_file)

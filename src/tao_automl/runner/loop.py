@@ -87,7 +87,7 @@ from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_fro
 from tao_automl.runner.folders_ahead import FoldersAhead
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
 from tao_automl.runner.orchestrator import StatusReporter, claim_info
-from tao_automl.runner.plan import RunPlan, accepted_job_kwargs, checked_job_kwargs
+from tao_automl.runner.plan import KPI, RunPlan, accepted_job_kwargs, checked_job_kwargs
 from tao_automl.runner.release import release, release_pending, releases_jobs
 from tao_automl.runner.resources import DEFAULT_GPU_COUNT
 from tao_automl.runner.run_args import RunArgs, checked_fields
@@ -775,7 +775,7 @@ class AutoMLRunner:
                 value = values[exp.objectives[0]["name"]]
             else:
                 value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, extractor,
-                                               self.skill.metric_file)
+                                               self.skill.metric_file, kpi_line=exp.settings.metric == KPI)
             if eval_fn is not None:
                 try:
                     evaluated = eval_fn(item.rec, item.job_id)
