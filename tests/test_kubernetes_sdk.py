@@ -585,6 +585,21 @@ def test_preflight_refuses_a_manifest_value_create_job_would_refuse(tmp_path: Pa
     assert checked_job_kwargs(sdk, {"gpu_count": 0, "memory": "8Gi", "cpu": "2"})
 
 
+def test_a_per_job_namespace_names_the_sdk_option_that_sets_it(tmp_path: Path) -> None:
+    """SPEC 2.1 lists ``namespace`` among Kubernetes' platform kwargs; it is the SDK's option for the whole run, and
+    the refusal only said 'not accepted by KubernetesSDK.create_job; allowed: ...' without naming where it goes."""
+    from tao_automl.runner.plan import checked_job_kwargs
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG_TWO_CONTEXTS)
+    sdk = KubernetesSDK(image=IMAGE, state_dir=tmp_path / "state", kubeconfig=str(config))
+    with pytest.raises(UserInputError, match=r"platform_kwargs\.namespace: .*an option of KubernetesSDK for the "
+                                             r"whole run.*KubernetesSDK\(namespace=\.\.\.\).*platform_options\."
+                                             r"namespace") as caught:
+        checked_job_kwargs(sdk, {"gpu_count": 0, "namespace": "team-a"})
+    assert (caught.value.field, caught.value.value) == ("platform_kwargs.namespace", "team-a")
+
+
 def _wait_running(sdk: KubernetesSDK, job_id: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while sdk.get_job_status(job_id) is not JobStatus.RUNNING:

@@ -943,6 +943,16 @@ def accepted_job_kwargs(target: Any) -> list[str]:
     return sorted((named | set(getattr(target, "job_kwargs", None) or ()) | {"gpu_count"}) - set(RUNNER_FILLS))
 
 
+def sdk_options(target: Any) -> set[str]:
+    """The named constructor options of ``target`` (an SDK or its class); empty when they cannot be read."""
+    cls = target if isinstance(target, type) else type(target)
+    try:
+        params = inspect.signature(cls).parameters  # the constructor's, without self
+    except (TypeError, ValueError):
+        return set()
+    return {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"self"}
+
+
 def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """``kwargs`` checked against what ``sdk.create_job`` accepts (its named parameters and the names it declares in
     ``job_kwargs``), with a did-you-mean; ``gpu_count``/``num_nodes`` must be counts the platform can run."""
@@ -960,6 +970,13 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
                                  "rec; remove it",
                                  field=f"platform_kwargs.{key}", value=value, allowed=accepted)
         if key not in accepted and (declared is not None or not open_ended):
+            if key in sdk_options(target):  # e.g. Kubernetes' namespace: the SDK's, for every job of the run
+                raise UserInputError(
+                    f"platform_kwargs.{key}: not accepted by {label}.create_job: {key} is an option of {label} for "
+                    f"the whole run, not of each job; pass {label}({key}=...) (in a run config: "
+                    f"platform_options.{key}); allowed per job: {', '.join(accepted)}",
+                    field=f"platform_kwargs.{key}", value=value, allowed=accepted,
+                    hint=f"set {key} on the SDK: {label}({key}=...) or platform_options.{key}")
             raise UserInputError(
                 f"platform_kwargs.{key}: not accepted by {label}.create_job"
                 f"{did_you_mean(key, accepted)}; allowed: {', '.join(accepted)}", field=f"platform_kwargs.{key}",
