@@ -143,7 +143,11 @@ def test_a_model_without_automl_enabled_is_told_to_add_it(tmp_path: Path) -> Non
     info_path.write_text(yaml.safe_dump(info))
     with pytest.raises(SkillError, match="does not set automl_enabled: true") as caught:
         load_skill(skill_dir, "train")
-    assert "add `automl_enabled: true`" in (caught.value.hint or "")
+    assert "add `automl_enabled: true`" in (caught.value.hint or "") and "schema is missing" not in str(caught.value)
+    (skill_dir / "schemas" / "train.schema.json").unlink()  # SPEC 4.1: the error says which of the two is missing
+    with pytest.raises(SkillError, match=r"does not set automl_enabled: true in .*, and its schema is missing too "
+                                         r"\(.*schemas/train\.schema\.json\)"):
+        load_skill(skill_dir, "train")
 
 
 @pytest.mark.parametrize("template", ['python3 "{skill_dir}/train.py" --config "{config_path}"',

@@ -180,7 +180,8 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
     schema_path = path / "schemas" / f"{action}.schema.json"
     if not info.get("automl_enabled", False):
         said = "has automl_enabled: false" if "automl_enabled" in info else "does not set automl_enabled: true"
-        raise SkillError(f"model {info.get('name', path.name)!r} {said} in {info_path}",
+        also = "" if schema_path.is_file() else f", and its schema is missing too ({schema_path})"
+        raise SkillError(f"model {info.get('name', path.name)!r} {said} in {info_path}{also}",
                          field="automl_enabled", value=info.get("automl_enabled"), allowed=[True],
                          hint=f"add `automl_enabled: true` to {info_path} once its schema marks what may be searched")
     if not schema_path.is_file():
