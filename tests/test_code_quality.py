@@ -51,3 +51,19 @@ def test_the_readme_test_tiers_are_the_markers_the_tests_use() -> None:
             assert (REPO / script).is_file(), script
     quick, = readme_says(r'`\.venv/bin/python -m pytest -q -m "not \(([\w ]+)\)"` for the quick tier alone')
     assert set(quick.split(" or ")) == markers
+
+
+def test_the_extras_the_spec_names_are_declared_and_all_holds_the_platforms() -> None:
+    """SPEC 2: extras named after platforms (`local`, nothing extra; docker, slurm, kubernetes, lepton, brev), `all`,
+    `llm` and `wandb`. `local` was missing: `pip install 'tao-run-automl[local]'` warned that the package "does not
+    provide the extra 'local'"."""
+    import re
+
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    platforms = {"local", "docker", "slurm", "kubernetes", "lepton", "brev"}
+    assert platforms | {"all", "llm", "wandb"} <= set(extras), sorted(extras)
+    assert extras["local"] == []
+    [everything] = extras["all"]
+    assert platforms | {"llm", "wandb"} <= set(re.fullmatch(r"tao-run-automl\[(.+)\]", everything)[1].split(","))
