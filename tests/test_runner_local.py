@@ -58,6 +58,19 @@ def test_the_result_and_query_status_are_plain_data(toy_skill: Path, tmp_path: P
     assert {type(rec["status"]) for rec in recs} == {str} and {rec["status"] for rec in recs} == {"success"}
 
 
+def test_on_result_gets_the_status_as_a_plain_str(toy_skill: Path, tmp_path: Path) -> None:
+    """SPEC 2.1: on_result(rec, metric, status) with status one of success, failure, ...: it got the store's enum
+    (a str subclass that yaml.safe_dump refuses), and so did rec.status; both are plain strings now."""
+    import yaml
+
+    seen: list[tuple[Any, Any]] = []
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    runner.run(automl_settings=_settings(automl_max_recommendations=2), workspace_path=tmp_path / "ws", gpu_count=0,
+               on_result=lambda rec, metric, status: seen.append((status, rec.status)))
+    assert len(seen) == 2 and {type(v) for pair in seen for v in pair} == {str}, seen
+    assert yaml.safe_load(yaml.safe_dump(seen)) == [["success", "success"]] * 2
+
+
 def test_concurrent_recs_overlap_and_respect_the_limit(toy_skill: Path, tmp_path: Path) -> None:
     in_flight, peak = 0, 0
 

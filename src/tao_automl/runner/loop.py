@@ -989,8 +989,8 @@ class AutoMLRunner:
     def _end_stopped(self, exp: Experiment, rec: Recommendation, value: float | None, epoch: int, message: str,
                      on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
         row = exp.tell(rec.id, value, "stopped", message, budget=epoch)
-        rec.status, rec.metric_value = row.status, row.metric_value
-        _guarded("on_result", on_result, rec, row.metric_value, row.status)
+        rec.status, rec.metric_value = str(row.status), row.metric_value  # a plain str, as results show it
+        _guarded("on_result", on_result, rec, row.metric_value, rec.status)
         self._progress(exp, row)
         self._release(exp, rec)
 
@@ -1091,8 +1091,8 @@ class AutoMLRunner:
                 continue
             del active[rec_id]
             row = exp.tell(rec_id, None, "cancelled", f"cancelled: {reason}")
-            item.rec.status = row.status
-            _guarded("on_result", on_result, item.rec, None, row.status)
+            item.rec.status = str(row.status)  # a plain str, as results show it
+            _guarded("on_result", on_result, item.rec, None, item.rec.status)
             self._progress(exp, row)
             self._release(exp, item.rec)
         return collected
@@ -1135,9 +1135,9 @@ class AutoMLRunner:
                 values: Mapping[str, float | None] | None = None, *, ended_at: float | None = None,
                 budget: int | None = None) -> None:
         row = exp.tell(rec.id, value, status, message, values=values, finished_at=ended_at, budget=budget)
-        rec.status, rec.metric_value = row.status, row.metric_value
+        rec.status, rec.metric_value = str(row.status), row.metric_value  # a plain str, as results show it
         rec.message, rec.metric_values = row.message, exp.metric_values(rec.id)
-        _guarded("on_result", on_result, rec, row.metric_value, row.status)
+        _guarded("on_result", on_result, rec, row.metric_value, rec.status)
         self._progress(exp, row)
         self._release(exp, rec)
         self._check_fail_fast(exp, row)
