@@ -43,3 +43,26 @@ class _Broken(LocalSDK):
 def test_the_suite_catches_a_broken_sdk(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="conformance check 'success' failed: logs"):
         run_all(Conformance(lambda: _Broken(jobs_dir=tmp_path / "jobs"), tmp_path / "scratch", timeout_s=30))
+
+
+def test_every_sdk_takes_the_specs_state_file_and_keeps_its_state_beside_it(tmp_path: Path) -> None:
+    """SPEC 2: every SDK is constructed with an optional ``state_file=``. DockerSDK, SlurmSDK and KubernetesSDK raised
+    TypeError for it (they keep a ``state_dir``), and BrevSDK took it and ignored it. Now each shipped SDK takes it;
+    one that keeps state on this machine keeps it in the file's folder (as LocalSDK keeps its job folders there), and
+    ``state_file`` with ``state_dir`` is refused naming both."""
+    import inspect
+
+    from tao_automl.errors import UserInputError
+    from tao_automl.platforms.docker.sdk import DockerSDK
+    from tao_automl.platforms.registry import PLATFORMS, _import_class
+
+    for name, (target, _) in PLATFORMS.items():
+        assert "state_file" in inspect.signature(_import_class(target)).parameters, name
+    state = tmp_path / "sweep-state" / "state.json"
+    assert SlurmSDK(state_file=state).state_dir == state.parent  # records, job folders: beside the file
+    assert SlurmSDK(state_file=state).jobs_dir == str(state.parent / "jobdirs")
+    with pytest.raises(UserInputError, match=r"state_file .* and state_dir .* both given") as caught:
+        SlurmSDK(state_file=state, state_dir=tmp_path / "other")
+    assert caught.value.field == "state_file"
+    with pytest.raises(UserInputError, match="state_file must be a file path"):  # refused before any connection
+        DockerSDK(base_url="unix:///nowhere", state_file="  ")

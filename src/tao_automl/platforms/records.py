@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tao_automl.errors import UserInputError
 from tao_automl.platforms.analysis import SCAN_LINES, failure_from_log
 from tao_automl.platforms.base import JobStatus, PlatformBase
 from tao_automl.platforms.common import name_lock
@@ -32,6 +33,22 @@ def default_state_dir(platform: str) -> Path:
     """``$XDG_CACHE_HOME/tao-automl/<platform>`` (``~/.cache`` when unset)."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "tao-automl" / platform
+
+
+def state_dir_option(state_dir: str | Path | None, state_file: str | Path | None) -> str | Path | None:
+    """The state folder an SDK was given: ``state_dir``, else the folder of ``state_file`` (the spec's optional
+    ``state_file=`` of every SDK: the records, logs and results folders go beside that file, as ``LocalSDK`` keeps
+    its job folders beside its state file); both given, or a ``state_file`` that is no path, is refused."""
+    if state_file is None:
+        return state_dir
+    if not isinstance(state_file, (str, os.PathLike)) or not str(state_file).strip():
+        raise UserInputError(f"state_file must be a file path, got {state_file!r}", field="state_file",
+                             value=str(state_file), allowed="a file path: the SDK keeps its state in its folder")
+    if state_dir is not None:
+        raise UserInputError(f"state_file {str(state_file)!r} and state_dir {str(state_dir)!r} both given: each "
+                             "names where the SDK keeps its state; give one", field="state_file",
+                             value=str(state_file), allowed="state_file or state_dir, not both")
+    return Path(state_file).expanduser().parent
 
 
 def job_key(name: str) -> str:

@@ -37,7 +37,7 @@ from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, 
 from tao_automl.platforms.brev import remote
 from tao_automl.platforms.common import check_int, check_job_name, command_text, spec_file_script
 from tao_automl.platforms.image_reference import checked_image, image_check
-from tao_automl.platforms.records import default_state_dir, job_key, new_job_key
+from tao_automl.platforms.records import default_state_dir, job_key, new_job_key, state_dir_option
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.util.reach import unreachable_text
 
@@ -100,9 +100,10 @@ class BrevSDK(PlatformBase):
         workspace_group_id: str | None = None,
         brev_cli: str = "brev",
         command_timeout_s: float = 900.0,
-        state_file: str | None = None,
-        state_dir: str | None = None,
+        state_file: str | Path | None = None,
+        state_dir: str | Path | None = None,
     ) -> None:
+        state_dir = state_dir_option(state_dir, state_file)
         self.cli = shutil.which(brev_cli)
         if self.cli is None:
             raise UserInputError(
@@ -125,7 +126,7 @@ class BrevSDK(PlatformBase):
         #: Whether the caller chose the state dir (else the runner keeps a sweep's kept logs in its run folder).
         self.state_dir_chosen = state_dir is not None
         self.init_options: dict[str, Any] = {**self.defaults, "brev_cli": brev_cli,
-                                             "command_timeout_s": self.timeout_s, "state_file": state_file,
+                                             "command_timeout_s": self.timeout_s,
                                              "state_dir": str(self.state_dir)}
         self._lock = threading.RLock()
         self._logged_in = False

@@ -52,7 +52,7 @@ from tao_automl.platforms.docker.spec import (
 )
 from tao_automl.platforms.docker.state import describe, state_info, to_status
 from tao_automl.platforms.files import read_text, tail_lines
-from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
+from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key, state_dir_option
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.util.reach import unreachable_error
 
@@ -126,7 +126,9 @@ class DockerSDK(RecordedPlatform):
         mount_command_paths: bool = True,
         cancel_grace_s: float = 10.0,
         timeout_s: float = 60.0,
+        state_file: str | Path | None = None,
     ) -> None:
+        state_dir = state_dir_option(state_dir, state_file)
         for key, value, allowed in (
                 ("base_url", base_url, "a Docker engine URL such as unix:///var/run/docker.sock or tcp://HOST:2376"),
                 ("image", image, "a Docker image reference such as nvcr.io/nvidia/tao/tao-toolkit:5.5.0-pyt")):

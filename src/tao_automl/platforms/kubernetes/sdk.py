@@ -62,7 +62,7 @@ from tao_automl.platforms.kubernetes.state import (
     vanished_message,
 )
 from tao_automl.platforms.kubernetes.validate import image_reference, label_selector
-from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key
+from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, new_job_key, state_dir_option
 from tao_automl.util.reach import unreachable_error
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,9 @@ class KubernetesSDK(RecordedPlatform):
         propagation_policy: str = "Foreground",
         pull_grace_s: float = 300.0,
         timeout_s: float = 30.0,
+        state_file: str | Path | None = None,
     ) -> None:
+        state_dir = state_dir_option(state_dir, state_file)
         namespace = namespace or os.environ.get("TAO_K8S_NAMESPACE") or "default"
         if not _NAME.match(namespace):
             raise UserInputError(f"namespace must be a DNS-1123 label (lowercase letters, digits, '-'), "

@@ -4,7 +4,8 @@ Credentials come from the environment the way ``leptonai`` reads them: ``LEPTON_
 ``<id>:<token>`` credential string) and ``LEPTON_WORKSPACE_TOKEN``; ``LEPTON_WORKSPACE_URL`` overrides
 the API address. The token is never stored, logged or put in ``init_options``.
 
-Jobs live on Lepton (re-attach needs no local state): a ``job_name`` becomes a deterministic Lepton
+Jobs live on Lepton (re-attach needs no local state, so the spec's optional ``state_file=`` is accepted and has
+nothing to hold): a ``job_name`` becomes a deterministic Lepton
 job name with a ``tao-automl-key`` label, looked up before create (idempotent submission). The
 command runs under ``bash`` and prints its exit code as the last log line, so failure analysis can
 report it; before it, the command writes ``spec_file`` (the rendered spec, base64 in the command) at its path and

@@ -33,7 +33,14 @@ from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import ERROR_PATTERN, reason_line
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
 from tao_automl.platforms.common import check_job_name, contained_path
-from tao_automl.platforms.records import JobRecords, RecordedPlatform, default_state_dir, job_key, new_job_key
+from tao_automl.platforms.records import (
+    JobRecords,
+    RecordedPlatform,
+    default_state_dir,
+    job_key,
+    new_job_key,
+    state_dir_option,
+)
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.platforms.slurm.account import account_check, refused_account
 from tao_automl.platforms.slurm.script import JobOptions, batch_script, job_paths
@@ -108,7 +115,9 @@ class SlurmSDK(RecordedPlatform):
         use_pyxis: bool = False,
         container_mounts: str | None = None,
         command_timeout_s: float = 60.0,
+        state_file: str | Path | None = None,
     ) -> None:
+        state_dir = state_dir_option(state_dir, state_file)
         hostname = hostname if hostname is not None else os.environ.get("SLURM_HOSTNAME") or None
         user = user if user is not None else os.environ.get("SLURM_USER") or None
         ssh_key_path = ssh_key_path if ssh_key_path is not None else os.environ.get("SSH_KEY_PATH") or None
