@@ -447,6 +447,31 @@ def test_a_gpu_job_on_a_node_without_gpus_stays_pending_and_says_why(sdk: Kubern
     assert sdk.cancel_job(job.id) is True and sdk.get_job_status(job.id) is JobStatus.CANCELLED
 
 
+def test_a_job_whose_pods_a_quota_refuses_stays_pending_and_says_why(cluster: None, tmp_path: Path) -> None:
+    """A Job whose pods the API server refuses (here a ResourceQuota of 0 pods) has no pod at all: the rec was
+    pending for ever with no pending_reason, so neither `status` nor the orchestrator log said why. The Job's
+    FailedCreate event says it now, with one wording for every try of the Job controller."""
+    namespace = f"tao-automl-quota-{uuid.uuid4().hex[:8]}"
+    sdk = KubernetesSDK(**_options(tmp_path, namespace=namespace))
+    sdk.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    try:
+        sdk.core.create_namespaced_resource_quota(namespace, {"apiVersion": "v1", "kind": "ResourceQuota",
+                                                              "metadata": {"name": "none"},
+                                                              "spec": {"hard": {"pods": "0"}}})
+        job = sdk.create_job(None, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+        deadline = time.monotonic() + 20
+        while not (info := sdk.get_job_info(job.id)).get("pending_reason"):
+            assert time.monotonic() < deadline, info
+            time.sleep(0.2)
+        assert info["state"] == "pending" and info["pods"] == [], info
+        assert info["pending_reason"] == (f'Kubernetes: job {job.id}: FailedCreate: Error creating: pods "{job.id}-*" '
+                                          'is forbidden: exceeded quota: none, requested: pods=1, used: pods=0, '
+                                          'limited: pods=0'), info
+        assert sdk.cancel_job(job.id) is True and sdk.get_job_status(job.id) is JobStatus.CANCELLED
+    finally:
+        sdk.core.delete_namespace(namespace)
+
+
 def _indexed_jobs(sdk: KubernetesSDK) -> bool:
     """Whether the cluster's API server keeps an Indexed Job's completionMode (Kubernetes >= 1.22; CI runs 1.20)."""
     job = _manifest(name=f"tao-probe-{uuid.uuid4().hex[:8]}", kwargs={"num_nodes": 2})

@@ -75,6 +75,9 @@ _TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
 _GATEWAY_HTTP = {502, 503, 504}
 #: Lines of each pod's log kept in the state dir when a job finishes.
 _SAVED_LOG_LINES = 10000
+#: Warning events that keep a Job from creating its pods, and a scheduled pod from starting (see ``_blocked``).
+_JOB_BLOCKED = frozenset({"FailedCreate"})
+_POD_BLOCKED = frozenset({"FailedMount", "FailedAttachVolume", "FailedCreatePodSandBox"})
 #: Seconds a cancel waits for the pods to stop beyond their termination grace period (30 s when not set).
 _CANCEL_MARGIN_S = 15.0
 
@@ -426,6 +429,8 @@ class KubernetesSDK(RecordedPlatform):
         changed = status.value != rec.get("state")
         waiting = next((p["unschedulable"] for p in pods if p.get("unschedulable")), None) or \
             next((self._pulling(p) for p in pods if p.get("waiting_reason") in PULL_WAITING), None)
+        if waiting is None and status is JobStatus.PENDING:
+            waiting = self._blocked(rec, pods)
         rec.update(state=status.value, pods=pods, active=(job.get("status") or {}).get("active"),
                    pending_reason=f"Kubernetes: {waiting}" if waiting and status is JobStatus.PENDING else None)
         if status.is_finished():
@@ -433,6 +438,34 @@ class KubernetesSDK(RecordedPlatform):
         if changed or status.is_finished():
             self.records.save(rec)
         return status
+
+    def _blocked(self, rec: Mapping[str, Any], pods: list[dict[str, Any]]) -> str | None:
+        """Why a pending job has no pod starting, when neither the scheduler nor an image pull says: the newest
+        warning event of its Job (no pod: the Job controller cannot create it, e.g. a ResourceQuota refuses it) or of
+        a scheduled pod that waits to start (a volume that does not mount); None when there is none."""
+        name = str(rec["id"])
+        if pods:
+            targets = [(f"involvedObject.name={p['pod']}", _POD_BLOCKED) for p in pods
+                       if p.get("phase") == "Pending" and p.get("node")]
+        else:  # this Job's events, not those of an earlier Job of its name
+            uid = f",involvedObject.uid={rec['uid']}" if rec.get("uid") else ""
+            targets = [(f"involvedObject.name={name}{uid}", _JOB_BLOCKED)]
+        found: list[dict[str, Any]] = []
+        for selector, reasons in targets:
+            with contextlib.suppress(PlatformError):  # best effort: the job is pending either way
+                events = self.api.call(f"events of job {name}", self.core.list_namespaced_event, self.namespace,
+                                       field_selector=selector)
+                found += [e for e in events.get("items") or []
+                          if e.get("type") == "Warning" and e.get("reason") in reasons]
+        if not found:
+            return None
+        latest = max(found, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+        kind = str((latest.get("involvedObject") or {}).get("kind") or "").lower()
+        target = str((latest.get("involvedObject") or {}).get("name") or name)
+        # the Job controller names each pod it tries to create anew: one wording per cause, not one per try
+        message = re.sub(rf"\b{re.escape(name)}-[a-z0-9]{{5}}\b", f"{name}-*",
+                         " ".join(str(latest.get("message")).split()))
+        return f"{kind} {target}: {latest.get('reason')}: {message}"
 
     def _pulling(self, pod: Mapping[str, Any]) -> str:
         """Why a pod waits on its image: the node's pull error so far, and when the job fails if it goes on."""
