@@ -192,6 +192,19 @@ def test_node_selector_and_tolerations_reach_the_pod_and_bad_ones_are_refused() 
         _manifest(kwargs={"image_pull_policy": "Sometimes"})
 
 
+@pytest.mark.parametrize("bad", [{"my team": "vision"}, {"": "x"}, {"x" * 64: "y"}, {"team": "a b"},
+                                 {"tao-automl/job": "other"}, ["team"]])
+def test_labels_the_api_server_refuses_or_that_replace_the_tools_own_are_refused_naming_labels(bad: Any) -> None:
+    """Only label values were checked: `labels: {my team: vision}` passed the run's checks and every rec's Job was
+    then refused by the API server (HTTP 422); `labels: {tao-automl/job: x}` replaced the label the SDK lists a Job's
+    pods by, so the job ran with no logs and no failure detail. Both are refused before any Job exists now."""
+    assert _manifest(kwargs={"labels": {"team": "vision", "example.com/tier": "gold"}})["metadata"]["labels"][
+        "example.com/tier"] == "gold"
+    with pytest.raises(UserInputError, match=r"^labels") as caught:
+        _manifest(kwargs={"labels": bad})
+    assert caught.value.field == "labels" and caught.value.allowed, caught.value.to_json()
+
+
 def _pod(phase: str, waiting: str | None = None, exit_code: int | None = None) -> dict[str, Any]:
     state: dict[str, Any] = {}
     if waiting:

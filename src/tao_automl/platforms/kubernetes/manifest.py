@@ -71,15 +71,13 @@ def labels_for(name: str, job_name: str | None, extra: object) -> dict[str, str]
     if match and _LABEL_VALUE.match(match["run"]) and len(match["run"]) <= 63:
         labels[f"{LABEL_PREFIX}run"] = match["run"]
         labels[f"{LABEL_PREFIX}rec"] = str(int(match["rec"]))
-    if extra is not None:
-        if not isinstance(extra, Mapping):
-            raise UserInputError(f"labels must be a mapping of str -> str, got {extra!r}")
-        for key, value in extra.items():
-            if not _LABEL_VALUE.match(str(value)):
-                raise UserInputError(f"labels[{key!r}]: {value!r} is not a valid label value "
-                                     "(<= 63 letters, digits, '-', '_', '.', alphanumeric at both ends)")
-            labels[str(key)] = str(value)
-    return labels
+    user = label_selector("labels", extra)  # keys and values as the API server checks them
+    own = sorted(key for key in user if key.startswith(LABEL_PREFIX))
+    if own:
+        allowed = f"a mapping of label key -> label value; keys not starting with {LABEL_PREFIX!r} (this tool's own)"
+        raise UserInputError(f"labels: {', '.join(own)} would replace the labels this tool finds its jobs and pods by; "
+                             f"allowed: {allowed}", field="labels", value=extra, allowed=allowed)
+    return {**labels, **user}
 
 
 def tolerations(value: object) -> list[dict[str, Any]]:
