@@ -192,6 +192,29 @@ def test_node_selector_and_tolerations_reach_the_pod_and_bad_ones_are_refused() 
         _manifest(kwargs={"image_pull_policy": "Sometimes"})
 
 
+@pytest.mark.parametrize(("bad", "why"), [
+    ({"key": "a", "operator": "Exists", "value": "b"}, "operator 'Exists' takes no value, got 'b'"),
+    ({"operator": "Equal", "value": "b"}, "without key must have operator 'Exists'"),
+    ({"key": "a", "effect": "NoSchedule", "tolerationSeconds": 5}, "tolerationSeconds needs effect 'NoExecute'"),
+    ({"key": "a", "effect": "NoExecute", "tolerationSeconds": "5"}, "tolerationSeconds must be an integer, got '5'"),
+    ({"key": "bad key", "operator": "Exists"}, "key 'bad key' is not a label key"),
+    ({"key": 5, "operator": "Exists"}, "key 5 is not a label key"),
+    ({"key": "a", "value": "bad value!"}, "value 'bad value!' is not a label value"),
+])
+def test_tolerations_the_api_server_refuses_are_refused_naming_tolerations(bad: dict[str, Any], why: str) -> None:
+    """Only the keys, operator and effect of a toleration were checked: each of these passed the run's checks and
+    every rec's Job was then refused by the API server (HTTP 422), or by the client before it (a key or
+    tolerationSeconds of the wrong type). They are refused before any Job exists now, as the API server would."""
+    for good in ({"operator": "Exists"}, {"key": "a", "value": None},
+                 {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+                  "tolerationSeconds": 30}):
+        assert tolerations([good]) == [good]
+    with pytest.raises(UserInputError, match=r"^tolerations: ") as caught:
+        tolerations([{"operator": "Exists"}, bad])
+    assert why in caught.value.detail and caught.value.field == "tolerations", caught.value.to_json()
+    assert str(caught.value.allowed).startswith("a list of mappings"), caught.value.to_json()
+
+
 @pytest.mark.parametrize("bad", [{"my team": "vision"}, {"": "x"}, {"x" * 64: "y"}, {"team": "a b"},
                                  {"tao-automl/job": "other"}, ["team"]])
 def test_labels_the_api_server_refuses_or_that_replace_the_tools_own_are_refused_naming_labels(bad: Any) -> None:

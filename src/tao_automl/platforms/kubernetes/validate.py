@@ -34,6 +34,18 @@ def subdomain(key: str, value: object) -> str:
     return text
 
 
+def is_label_key(name: object) -> bool:
+    """Whether ``name`` is a label key the API server takes (see ``LABEL_KEY_ALLOWED``)."""
+    prefix, _, last = str(name).rpartition("/")
+    return bool(_LABEL_NAME.match(last)) and not (prefix and (len(prefix) > 253 or not _SUBDOMAIN.match(prefix))) \
+        and not (not prefix and "/" in str(name))
+
+
+def is_label_value(value: object) -> bool:
+    """Whether ``value`` is a label value the API server takes (see ``LABEL_VALUE_ALLOWED``)."""
+    return bool(_LABEL_VALUE.match(str(value)))
+
+
 def label_selector(key: str, value: object) -> dict[str, str]:
     """``value`` as a mapping of label key -> label value (a node selector)."""
     if value is None:
@@ -42,9 +54,7 @@ def label_selector(key: str, value: object) -> dict[str, str]:
         raise UserInputError(f"{key} must be a mapping of label -> value, got {value!r}", field=key, value=value,
                              allowed="a mapping of label key -> label value")
     for name, wanted in value.items():
-        prefix, _, last = str(name).rpartition("/")
-        if not _LABEL_NAME.match(last) or (prefix and (len(prefix) > 253 or not _SUBDOMAIN.match(prefix))) \
-                or (not prefix and "/" in str(name)):
+        if not is_label_key(name):
             raise UserInputError(f"{key}: {name!r} is not a valid label key; allowed: {LABEL_KEY_ALLOWED}", field=key,
                                  value=value, allowed=LABEL_KEY_ALLOWED)
         if not _LABEL_VALUE.match(str(wanted)):
