@@ -282,6 +282,22 @@ def test_bad_options_and_a_missing_kubeconfig_are_user_errors(tmp_path: Path) ->
         KubernetesSDK(kubeconfig=str(tmp_path / "none"))
 
 
+@pytest.mark.parametrize(("option", "value"), [
+    ("kubeconfig", 5), ("kubeconfig", ["a"]), ("namespace", 5), ("context", 5), ("image", 5), ("state_dir", ["x"]),
+    ("pull_grace_s", float("nan")), ("timeout_s", float("inf")), ("propagation_policy", "Orphan"),
+    ("namespace", "Bad_NS"),
+])
+def test_platform_options_of_the_wrong_type_are_refused_naming_the_option(tmp_path: Path, option: str,
+                                                                          value: Any) -> None:
+    """A run config's `kubeconfig: 5` crashed `tao-automl run` and `preflight` with a traceback (AttributeError),
+    `namespace: 5` or `state_dir: [x]` was refused naming no option ("expected str, bytes or os.PathLike object"),
+    and `pull_grace_s: .nan` was taken (an image pull then never timed out). Each names its option now."""
+    options = {"kubeconfig": str(tmp_path / "none"), "state_dir": str(tmp_path / "state"), option: value}
+    with pytest.raises(UserInputError, match=rf"^{option} must be ") as caught:
+        KubernetesSDK(**options)
+    assert (caught.value.field, caught.value.allowed is not None) == (option, True), caught.value.to_json()
+
+
 KUBECONFIG_TWO_CONTEXTS = """\
 apiVersion: v1
 kind: Config

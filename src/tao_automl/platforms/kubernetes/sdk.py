@@ -82,6 +82,24 @@ _POD_BLOCKED = frozenset({"FailedMount", "FailedAttachVolume", "FailedCreatePodS
 _CANCEL_MARGIN_S = 15.0
 
 
+def _check_options(*, propagation_policy: object, pull_grace_s: object, timeout_s: object, **texts: object) -> None:
+    """The constructor options whose type alone can be wrong (a run config's ``kubeconfig: 5``), each refused naming
+    it, its value and what is allowed, before any of them is used."""
+    for key, value in texts.items():
+        allowed = "a path (a string)" if key in ("kubeconfig", "state_dir") else "a string"
+        if value is not None and not isinstance(value, str) and not (key == "state_dir" and
+                                                                      isinstance(value, os.PathLike)):
+            raise UserInputError(f"{key} must be {allowed}, got {value!r}", field=key, value=value, allowed=allowed)
+    if propagation_policy not in _PROPAGATION:
+        raise UserInputError(f"propagation_policy must be one of {', '.join(_PROPAGATION)}, got {propagation_policy!r}",
+                             field="propagation_policy", value=propagation_policy, allowed=list(_PROPAGATION))
+    for key, number in (("pull_grace_s", pull_grace_s), ("timeout_s", timeout_s)):
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) \
+                or number <= 0:
+            raise UserInputError(f"{key} must be a number > 0, got {number!r}", field=key, value=number,
+                                 allowed="a finite number of seconds > 0")
+
+
 class KubernetesSDK(RecordedPlatform):
     """Runs jobs as Kubernetes Jobs; see the module docstring."""
 
@@ -121,17 +139,15 @@ class KubernetesSDK(RecordedPlatform):
         state_file: str | Path | None = None,
     ) -> None:
         state_dir = state_dir_option(state_dir, state_file)
+        _check_options(namespace=namespace, kubeconfig=kubeconfig, context=context, image=image,
+                       state_dir=state_dir, propagation_policy=propagation_policy, pull_grace_s=pull_grace_s,
+                       timeout_s=timeout_s)
         namespace = namespace or os.environ.get("TAO_K8S_NAMESPACE") or "default"
         if not _NAME.match(namespace):
-            raise UserInputError(f"namespace must be a DNS-1123 label (lowercase letters, digits, '-'), "
-                                 f"got {namespace!r}")
+            allowed = "a DNS-1123 label: at most 63 lowercase letters, digits and '-', alphanumeric at both ends"
+            raise UserInputError(f"namespace must be {allowed}, got {namespace!r}", field="namespace",
+                                 value=namespace, allowed=allowed)
         context = context or os.environ.get("TAO_K8S_CONTEXT") or None
-        if propagation_policy not in _PROPAGATION:
-            raise UserInputError(f"propagation_policy must be one of {', '.join(_PROPAGATION)}, "
-                                 f"got {propagation_policy!r}")
-        for key, value in (("pull_grace_s", pull_grace_s), ("timeout_s", timeout_s)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise UserInputError(f"{key} must be a number > 0, got {value!r}")
         self.namespace = namespace
         self.image = image
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("kubernetes")
