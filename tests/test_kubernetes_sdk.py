@@ -3,6 +3,7 @@ controller-manager + scheduler + a kubelet on dockerd) started by ci/docker_up.s
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -645,6 +646,59 @@ def test_preflight_reads_the_namespace_and_leaves_the_image_to_the_kubelet(clust
     other = make_sdk("kubernetes", {**_options(tmp_path), "namespace": "tao-no-such-namespace"})
     checks = {c.check: c for c in other.preflight(None)}
     assert checks["namespace"].ok is False and "does not exist" in checks["namespace"].detail
+    assert "job_create" not in checks, checks  # one failure for one cause
+
+
+def _namespaced_kubeconfig(sdk: KubernetesSDK, namespace: str, path: Path) -> Path:
+    """A kubeconfig for a service account of ``namespace`` that may create Jobs there only (not read namespaces,
+    not list nodes, nothing in other namespaces), as a team's account on a shared cluster."""
+    sdk.core.create_namespaced_service_account(namespace, {"metadata": {"name": "team"}})
+    rbac = kubernetes.client.RbacAuthorizationV1Api(sdk.api.api_client)
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": "jobs"}, "rules": [
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create", "delete"]},
+        {"apiGroups": [""], "resources": ["pods", "pods/log", "events", "services"], "verbs": ["get", "list"]}]})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "jobs"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "jobs"},
+        "subjects": [{"kind": "ServiceAccount", "name": "team", "namespace": namespace}]})
+    deadline = time.monotonic() + 30
+    while not (secrets := sdk.core.read_namespaced_service_account("team", namespace).secrets):
+        assert time.monotonic() < deadline, "the token controller made no token for the service account"
+        time.sleep(0.2)
+    token = sdk.core.read_namespaced_secret(secrets[0].name, namespace).data["token"]
+    admin = yaml.safe_load(KUBECONFIG.read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": [{"name": "c", "cluster": cluster}],
+        "users": [{"name": "team", "user": {"token": base64.b64decode(token).decode()}}],
+        "contexts": [{"name": "team", "context": {"cluster": "c", "user": "team"}}], "current-context": "team"}))
+    return path
+
+
+def test_preflight_says_when_the_credentials_may_not_create_jobs_in_the_namespace(cluster: None,
+                                                                                   tmp_path: Path) -> None:
+    """An account that may not read namespaces got 'namespace: not checked (creating the first Job will tell)', and
+    preflight then said 'no check failed' for a namespace it may not create Jobs in: the run started and its first
+    recs failed with HTTP 403. A server-side dry run of one rec's Job says so now, naming platform_options.namespace;
+    in its own namespace the same account passes."""
+    namespace = f"tao-automl-rbac-{uuid.uuid4().hex[:8]}"
+    admin = KubernetesSDK(**_options(tmp_path))
+    admin.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    try:
+        config = str(_namespaced_kubeconfig(admin, namespace, tmp_path / "team.kubeconfig"))
+        other = KubernetesSDK(**_options(tmp_path, kubeconfig=config, namespace=NAMESPACE))
+        checks = {c.check: c for c in other.preflight(IMAGE, 0, job_options={"gpu_count": 0})}
+        assert checks["namespace"].ok is None and "403" in checks["namespace"].detail, checks
+        check = checks["job_create"]
+        assert check.ok is False and check.error is not None, check
+        assert (check.error.field, check.error.value) == ("platform_options.namespace", NAMESPACE), check
+        assert "may not create Jobs in namespace 'tao-automl-test'" in check.detail and "403" in check.detail, check
+        own = KubernetesSDK(**_options(tmp_path, kubeconfig=config, namespace=namespace))
+        check = {c.check: c for c in own.preflight(IMAGE, 0, job_options={"gpu_count": 0})}["job_create"]
+        assert check.ok is True and "nothing created" in check.detail, check
+        assert admin.batch.list_namespaced_job(namespace).items == []
+    finally:
+        admin.core.delete_namespace(namespace)
 
 
 def test_preflight_refuses_a_manifest_value_create_job_would_refuse(tmp_path: Path) -> None:

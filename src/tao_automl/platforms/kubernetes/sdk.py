@@ -21,6 +21,7 @@ pod settings of the constructor, over its value. Needs the ``kubernetes`` extra:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -207,13 +208,15 @@ class KubernetesSDK(RecordedPlatform):
                 return [PlatformCheck("platform_reachable", False, str(exc), unreachable=unreachable)]
             checks = [PlatformCheck("platform_reachable", True, f"API server {self.api.host} answered"),
                       PlatformCheck("namespace", None, f"namespace {self.namespace!r}: not checked (these credentials "
-                                    "may not read namespaces, HTTP 403; creating the first Job will tell)")]
+                                    "may not read namespaces, HTTP 403; the job_create check tries a Job there)")]
         else:
             checks = [PlatformCheck("platform_reachable", True, f"API server {self.api.host} answered"),
                       self._namespace_check(found is not None)]
         if checks[0].ok:
             checks.append(self._resources_check(gpu_count, dict(job_options or {})))
             checks.extend(self._multi_node_checks(dict(job_options or {})))
+            if checks[1].ok is not False:  # a namespace that does not exist is said once
+                checks.append(self._create_check(gpu_count, dict(job_options or {})))
         image = image or self.image
         if image:
             checks.append(image_check(image, "each node's kubelet pulls it, "
@@ -238,6 +241,43 @@ class KubernetesSDK(RecordedPlatform):
                     for key in ("cpu", "memory", "node_selector")}
         settings[GPU_RESOURCE] = "platform_kwargs.gpu_count"
         return resources_check(nodes, limits, pod.get("nodeSelector") or {}, settings)
+
+    def _create_check(self, gpu_count: int | None, options: dict[str, Any]) -> PlatformCheck:
+        """One rec's Job, created as a server-side dry run (nothing is created): these credentials may create Jobs in
+        the namespace (RBAC), and the API server takes the manifest."""
+        gpus = int(options.pop("gpu_count", 1 if gpu_count is None else gpu_count) or 0)
+        try:
+            manifest = job_manifest(name=new_job_key("tao-preflight"), image="image", command="true", gpu_count=gpus,
+                                    env_vars=None, results_dir=str(self.state_dir / "results"), job_name=None,
+                                    kwargs=options, defaults=self.defaults)
+            self.api.call("creating a job (dry run)", self.batch.create_namespaced_job, self.namespace, manifest,
+                          dry_run="All")
+        except UserInputError as exc:  # the platform_kwargs check reports it
+            return PlatformCheck("job_create", None, f"not checked: {exc}")
+        except PlatformError as exc:
+            return self._refused_create(exc)
+        return PlatformCheck("job_create", True, f"these credentials may create Jobs in namespace {self.namespace!r} "
+                             "and the API server takes one rec's Job (server-side dry run: nothing created)")
+
+    def _refused_create(self, exc: PlatformError) -> PlatformCheck:
+        """The create check when the dry run was refused: no right to create Jobs there (403), no such namespace
+        (404), a manifest the API server refuses (422); anything else is not checked."""
+        status = getattr(exc, "status", None)
+        if status == 404:
+            return dataclasses.replace(self._namespace_check(False), check="job_create")
+        if status == 403:
+            setting, allowed = "platform_options.namespace", "a namespace these credentials may create Jobs in"
+            detail = f"these credentials may not create Jobs in namespace {self.namespace!r}: {exc}"
+            return PlatformCheck("job_create", False, detail, error=UserInputError(
+                f"{setting}: {detail}; allowed: {allowed}", field=setting, value=self.namespace, allowed=allowed,
+                hint=f"kubectl auth can-i create jobs.batch -n {self.namespace} says what the credentials may do; "
+                     "set platform_options.namespace, or ask the cluster's admin for a Role that creates Jobs"))
+        if status == 422:
+            detail = f"the API server refuses one rec's Job: {exc}"
+            return PlatformCheck("job_create", False, detail, error=UserInputError(
+                f"platform_kwargs: {detail}", field="platform_kwargs", value=None,
+                allowed="settings the API server takes (see its message)"))
+        return PlatformCheck("job_create", None, f"not checked (a dry-run create of one rec's Job failed: {exc})")
 
     def _namespace_check(self, exists: bool) -> PlatformCheck:
         if exists:
