@@ -615,6 +615,27 @@ def test_automl_sweep_runs_end_to_end_as_kubernetes_jobs(sdk: KubernetesSDK, tmp
     assert sorted(int(lb["tao-automl/rec"]) for lb in labels) == sorted(h["rec_id"] for h in history), labels
 
 
+@pytest.mark.parametrize("failure", ["exit", "image"])
+def test_a_sweep_whose_recs_all_fail_alike_stops_by_fail_fast(sdk: KubernetesSDK, tmp_path: Path,
+                                                              failure: str) -> None:
+    """Each failure message named the rec's pod, whose random suffix ('...-rec0001-<hash>-fx89t') the runner's
+    cause key keeps: every rec failed with a cause of its own, so automl_fail_fast_after never stopped a sweep whose
+    recs all exited 1 (or whose image no node has), and it ran its whole budget. They share one cause now."""
+    skill = write_shell_skill(tmp_path / "bank", "echo 'RuntimeError: broken'; exit 1\n")
+    settings = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 1, "seed": 3,
+                "poll_interval_s": 0.2, "algorithm": "random", "automl_fail_fast_after": 2}
+    image = IMAGE if failure == "exit" else "tao-automl-ci/no-such:1"
+    result = AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", image=image,
+                                          gpu_count=0)
+    assert result["progress"]["completed"] == 2 and result["progress"]["state"] == "failed", result["history"]
+    reason = result["stop_reason"]
+    assert reason.startswith("stopping the sweep: all 2 finished recs failed with the same cause"), reason
+    assert ("exit code 1 in its pod on node" if failure == "exit" else "its pod cannot start: ErrImageNeverPull") \
+        in reason, reason
+    row = result["history"][0]
+    assert str(sdk.get_failure_analysis(row["job_id"])["pod"]).startswith(row["job_id"] + "-")  # type: ignore[index]
+
+
 def test_a_sweep_takes_node_selector_tolerations_and_a_time_limit_as_platform_kwargs(sdk: KubernetesSDK,
                                                                                      tmp_path: Path) -> None:
     """SPEC names node_selector and tolerations as Kubernetes platform_kwargs, and the Job manifest reads them (and

@@ -600,7 +600,8 @@ class KubernetesSDK(RecordedPlatform):
         culprit = failed_pod(pods) if rec["state"] == JobStatus.FAILURE.value else None
         if culprit is not None:
             rec.update(exit_code=culprit.get("exit_code"), signal=culprit.get("signal"), pod=culprit.get("pod"),
-                       node=culprit.get("node"), reason=culprit.get("terminated_reason") or
+                       pod_rank=culprit.get("index"), node=culprit.get("node"),
+                       reason=culprit.get("terminated_reason") or
                        culprit.get("waiting_reason") or culprit.get("pod_reason"),
                        oom_killed=culprit.get("terminated_reason") == "OOMKilled")
             # its retries under backoff_limit: one pod per attempt of the same index

@@ -121,11 +121,18 @@ def to_status(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], age_s: 
         if why in FATAL_WAITING:
             hint = HINTS.get(str(why), "")
             detail = f": {pod.get('waiting_message')}" if pod.get("waiting_message") else ""
-            return JobStatus.FAILURE, f"pod {pod.get('pod')} cannot start: {why}{' (' + hint + ')' if hint else ''}" \
-                                      f"{detail}"
+            return JobStatus.FAILURE, f"{pod_phrase(pod.get('index'))} cannot start: {why}" \
+                                      f"{' (' + hint + ')' if hint else ''}{detail}"
     if any(p.get("phase") in ("Running", "Succeeded", "Failed") for p in pods):
         return JobStatus.RUNNING, None
     return JobStatus.PENDING, None
+
+
+def pod_phrase(index: object) -> str:
+    """The pod a failure message names: 'its pod', or 'its rank N pod' of a multi-node job. Never the pod's name:
+    its random suffix made every rec's failure a cause of its own, so ``automl_fail_fast_after`` never stopped a
+    sweep whose recs all failed alike (the name stays in the failure analysis' ``pod``)."""
+    return f"its rank {index} pod" if index not in (None, "") else "its pod"
 
 
 def pull_failure(pod: Mapping[str, Any]) -> str:
@@ -162,7 +169,7 @@ def describe(name: str, status: JobStatus, data: Mapping[str, Any], found: Seque
     if data.get("oom_killed"):
         limit = f" (memory limit {data['memory']})" if data.get("memory") else ""
         return f"Kubernetes job {name} was killed by the out-of-memory killer{limit}: give it more memory."
-    where = f" in pod {data['pod']}" if data.get("pod") else ""
+    where = f" in {pod_phrase(data.get('pod_rank'))}" if data.get("pod") else ""
     where += f" on node {data['node']}" if data.get("node") else ""
     where += f" (the last of {data['failed_attempts']} failed attempts)" if data.get("failed_attempts") else ""
     error = reason_line(list(found))
