@@ -511,6 +511,10 @@ def test_a_job_whose_pods_a_quota_refuses_stays_pending_and_says_why(cluster: No
         sdk.core.create_namespaced_resource_quota(namespace, {"apiVersion": "v1", "kind": "ResourceQuota",
                                                               "metadata": {"name": "none"},
                                                               "spec": {"hard": {"pods": "0"}}})
+        deadline = time.monotonic() + 30  # until the quota controller has counted it ('status unknown' before)
+        while not (sdk.core.read_namespaced_resource_quota("none", namespace).status.hard or {}):
+            assert time.monotonic() < deadline, "the quota controller did not count the ResourceQuota"
+            time.sleep(0.2)
         job = sdk.create_job(None, "true", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
         deadline = time.monotonic() + 20
         while not (info := sdk.get_job_info(job.id)).get("pending_reason"):
