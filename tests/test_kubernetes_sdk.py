@@ -674,14 +674,16 @@ def test_preflight_reads_the_namespace_and_leaves_the_image_to_the_kubelet(clust
     assert "job_create" not in checks, checks  # one failure for one cause
 
 
-def _namespaced_kubeconfig(sdk: KubernetesSDK, namespace: str, path: Path) -> Path:
-    """A kubeconfig for a service account of ``namespace`` that may create Jobs there only (not read namespaces,
-    not list nodes, nothing in other namespaces), as a team's account on a shared cluster."""
+def _namespaced_kubeconfig(sdk: KubernetesSDK, namespace: str, path: Path,
+                           pod_verbs: tuple[str, ...] = ("get", "list", "watch")) -> Path:
+    """A kubeconfig for a service account of ``namespace`` that may create Jobs there and use ``pod_verbs`` on their
+    pods, logs and events only (not read namespaces, not list nodes, nothing in other namespaces), as a team's
+    account on a shared cluster."""
     sdk.core.create_namespaced_service_account(namespace, {"metadata": {"name": "team"}})
     rbac = kubernetes.client.RbacAuthorizationV1Api(sdk.api.api_client)
     rbac.create_namespaced_role(namespace, {"metadata": {"name": "jobs"}, "rules": [
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create", "delete"]},
-        {"apiGroups": [""], "resources": ["pods", "pods/log", "events", "services"], "verbs": ["get", "list"]}]})
+        {"apiGroups": [""], "resources": ["pods", "pods/log", "events", "services"], "verbs": list(pod_verbs)}]})
     rbac.create_namespaced_role_binding(namespace, {
         "metadata": {"name": "jobs"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "jobs"},
@@ -719,9 +721,30 @@ def test_preflight_says_when_the_credentials_may_not_create_jobs_in_the_namespac
         assert (check.error.field, check.error.value) == ("platform_options.namespace", NAMESPACE), check
         assert "may not create Jobs in namespace 'tao-automl-test'" in check.detail and "403" in check.detail, check
         own = KubernetesSDK(**_options(tmp_path, kubeconfig=config, namespace=namespace))
-        check = {c.check: c for c in own.preflight(IMAGE, 0, job_options={"gpu_count": 0})}["job_create"]
-        assert check.ok is True and "nothing created" in check.detail, check
+        checks = {c.check: c for c in own.preflight(IMAGE, 0, job_options={"gpu_count": 0})}
+        assert checks["job_create"].ok is True and "nothing created" in checks["job_create"].detail, checks
+        assert checks["access"].ok is True, checks
         assert admin.batch.list_namespaced_job(namespace).items == []
+    finally:
+        admin.core.delete_namespace(namespace)
+
+
+def test_preflight_says_when_the_credentials_may_not_follow_their_jobs_pods(cluster: None, tmp_path: Path) -> None:
+    """Credentials that may create Jobs but not list their pods or read their logs passed preflight: every rec
+    then failed 'job status unreadable: ... HTTP 403 pods is forbidden' while its Job ran on in the cluster. An
+    access review of each verb the SDK uses says so now, naming the verbs and platform_options.namespace."""
+    namespace = f"tao-automl-rbac-{uuid.uuid4().hex[:8]}"
+    admin = KubernetesSDK(**_options(tmp_path))
+    admin.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    try:
+        config = str(_namespaced_kubeconfig(admin, namespace, tmp_path / "team.kubeconfig", pod_verbs=("get",)))
+        sdk = KubernetesSDK(**_options(tmp_path, kubeconfig=config, namespace=namespace))
+        checks = {c.check: c for c in sdk.preflight(IMAGE, 0, job_options={"gpu_count": 0})}
+        assert checks["job_create"].ok is True, checks
+        check = checks["access"]
+        assert check.ok is False and check.error is not None, check
+        assert (check.error.field, check.error.value) == ("platform_options.namespace", namespace), check
+        assert f"may not list pods, watch pods in namespace '{namespace}'" in check.detail, check
     finally:
         admin.core.delete_namespace(namespace)
 

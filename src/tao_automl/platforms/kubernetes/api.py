@@ -62,6 +62,7 @@ class KubeApi:
         self.api_client: Any = _api_client(k8s, kubeconfig, context)
         self.batch: Any = k8s.client.BatchV1Api(self.api_client)
         self.core: Any = k8s.client.CoreV1Api(self.api_client)
+        self.authz: Any = k8s.client.AuthorizationV1Api(self.api_client)
         self._api_exception: type[Exception] = k8s.client.exceptions.ApiException
         urllib3 = importlib.import_module("urllib3")  # the client's HTTP library
         self._net_errors: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)

@@ -101,6 +101,16 @@ def _check_options(*, propagation_policy: object, pull_grace_s: object, timeout_
                                  allowed="a finite number of seconds > 0")
 
 
+#: (API group, resource, subresource, verb) the SDK uses on a job's objects in its namespace, creating aside.
+_NEEDED_ACCESS = (("batch", "jobs", "", "get"), ("batch", "jobs", "", "delete"), ("", "pods", "", "list"),
+                  ("", "pods", "", "watch"), ("", "pods", "log", "get"))
+
+
+def _verbs(needed: Sequence[tuple[str, str, str, str]]) -> list[str]:
+    """``needed`` as 'get jobs', 'get pods/log' ..."""
+    return [f"{verb} {resource}{'/' + sub if sub else ''}" for _, resource, sub, verb in needed]
+
+
 class KubernetesSDK(RecordedPlatform):
     """Runs jobs as Kubernetes Jobs; see the module docstring."""
 
@@ -217,6 +227,7 @@ class KubernetesSDK(RecordedPlatform):
             checks.extend(self._multi_node_checks(dict(job_options or {})))
             if checks[1].ok is not False:  # a namespace that does not exist is said once
                 checks.append(self._create_check(gpu_count, dict(job_options or {})))
+                checks.append(self._access_check(dict(job_options or {})))
         image = image or self.image
         if image:
             checks.append(image_check(image, "each node's kubelet pulls it, "
@@ -258,6 +269,39 @@ class KubernetesSDK(RecordedPlatform):
             return self._refused_create(exc)
         return PlatformCheck("job_create", True, f"these credentials may create Jobs in namespace {self.namespace!r} "
                              "and the API server takes one rec's Job (server-side dry run: nothing created)")
+
+    def _access_check(self, options: Mapping[str, Any]) -> PlatformCheck:
+        """What the SDK does with a job besides creating it, asked of the API server (SelfSubjectAccessReview): a
+        credential that may create Jobs but not list their pods or read their logs left every rec 'failed: job status
+        unreadable' while its Job ran on."""
+        needed = list(_NEEDED_ACCESS)
+        if int(options.get("num_nodes") or 1) > 1:
+            needed.append(("", "services", "", "create"))
+        denied: list[str] = []
+        for group, resource, sub, verb in needed:
+            attributes = {"namespace": self.namespace, "group": group, "resource": resource, "verb": verb,
+                          **({"subresource": sub} if sub else {})}
+            body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                    "spec": {"resourceAttributes": attributes}}
+            try:
+                review = self.api.call(f"asking whether these credentials may {verb} {resource}",
+                                       self.api.authz.create_self_subject_access_review, body)
+            except PlatformError as exc:
+                return PlatformCheck("access", None, f"not checked (the API server did not answer an access review: "
+                                     f"{exc})")
+            if not (review.get("status") or {}).get("allowed"):
+                denied.append(f"{verb} {resource}{'/' + sub if sub else ''}")
+        if not denied:
+            return PlatformCheck("access", True, f"these credentials may {', '.join(_verbs(needed))} in namespace "
+                                 f"{self.namespace!r}")
+        setting = "platform_options.namespace"
+        allowed = f"a namespace where these credentials may {', '.join(_verbs(needed))}"
+        detail = (f"these credentials may not {', '.join(denied)} in namespace {self.namespace!r}: every rec would "
+                  "fail with HTTP 403 while its Job runs on")
+        return PlatformCheck("access", False, detail, error=UserInputError(
+            f"{setting}: {detail}; allowed: {allowed}", field=setting, value=self.namespace, allowed=allowed,
+            hint=f"kubectl auth can-i --list -n {self.namespace} says what the credentials may do; ask the cluster's "
+                 "admin for a Role with these verbs, or set platform_options.namespace"))
 
     def _refused_create(self, exc: PlatformError) -> PlatformCheck:
         """The create check when the dry run was refused: no right to create Jobs there (403), no such namespace
