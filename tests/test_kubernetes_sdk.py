@@ -229,6 +229,20 @@ def test_labels_the_api_server_refuses_or_that_replace_the_tools_own_are_refused
     assert caught.value.field == "labels" and caught.value.allowed, caught.value.to_json()
 
 
+@pytest.mark.parametrize("option", ["node_selector", "labels"])
+@pytest.mark.parametrize("value", [True, False, None])
+def test_a_yaml_boolean_or_null_label_value_is_refused_not_turned_into_true_or_none(option: str, value: Any) -> None:
+    """`node_selector: {nvidia.com/gpu.present: true}` (a YAML boolean: the node's label is the text 'true') became
+    the label value 'True', which no node has: every rec stayed Pending for ever. A boolean or null is refused now,
+    saying to quote it; quoted, it reaches the pod as written."""
+    with pytest.raises(UserInputError, match=r"is a YAML (boolean|null), not a label value; quote it") as caught:
+        _manifest(kwargs={option: {"nvidia.com/gpu.present": value}})
+    assert caught.value.field == option and caught.value.allowed, caught.value.to_json()
+    job = _manifest(kwargs={option: {"nvidia.com/gpu.present": "true"}})
+    where = job["spec"]["template"]["spec"]["nodeSelector"] if option == "node_selector" else job["metadata"]["labels"]
+    assert where["nvidia.com/gpu.present"] == "true", job
+
+
 def _pod(phase: str, waiting: str | None = None, exit_code: int | None = None) -> dict[str, Any]:
     state: dict[str, Any] = {}
     if waiting:

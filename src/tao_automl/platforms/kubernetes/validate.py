@@ -57,6 +57,11 @@ def label_selector(key: str, value: object) -> dict[str, str]:
         if not is_label_key(name):
             raise UserInputError(f"{key}: {name!r} is not a valid label key; allowed: {LABEL_KEY_ALLOWED}", field=key,
                                  value=value, allowed=LABEL_KEY_ALLOWED)
+        if isinstance(wanted, bool) or wanted is None:  # str() would give 'True' / 'None', which no node has
+            kind = "null" if wanted is None else "boolean"
+            raise UserInputError(f"{key}[{name!r}]: {wanted!r} is a YAML {kind}, not a label value; quote it "
+                                 f"({name}: 'true'), as label values are text; allowed: "
+                                 f"{LABEL_VALUE_ALLOWED}", field=key, value=value, allowed=LABEL_VALUE_ALLOWED)
         if not _LABEL_VALUE.match(str(wanted)):
             raise UserInputError(f"{key}[{name!r}]: {wanted!r} is not a valid label value; allowed: "
                                  f"{LABEL_VALUE_ALLOWED}", field=key, value=value, allowed=LABEL_VALUE_ALLOWED)
