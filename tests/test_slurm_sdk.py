@@ -267,11 +267,16 @@ def test_memory_in_megabytes_and_no_time_limit_are_taken_as_integers() -> None:
     script = batch_script("r", "/o", "/w", "echo hi", opts).splitlines()
     assert "#SBATCH --mem=4000" in script and "#SBATCH --time=0" in script
     assert JobOptions.build(0, {"mem": "16G"}, {}).mem == "16G"
+    # what sbatch takes: a unit K/M/G/T in either case, with or without a B after it
+    assert [JobOptions.build(0, {"mem": m}, {}).mem for m in ("512m", "4GB", "2kb", "4096")] == \
+        ["512m", "4GB", "2kb", "4096"]
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [
     ({"time_limit": "soon"}, "time_limit"), ({"num_nodes": 0}, "num_nodes"), ({"partition": "a b"}, "partition"),
     ({"cpus_per_task": "4"}, "cpus_per_task"),
+    # sbatch refuses these ("Invalid --mem specification"): every rec of a sweep failed at its submission
+    ({"mem": "1.5G"}, "mem"), ({"mem": "10X"}, "mem"), ({"mem": "4G4"}, "mem"), ({"mem": "16GBB"}, "mem"),
 ])
 def test_bad_job_options_are_user_errors(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(UserInputError, match=field):

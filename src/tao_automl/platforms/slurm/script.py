@@ -15,6 +15,9 @@ from tao_automl.platforms.common import absolute_strings, check_int, command_pat
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
 _SAFE_VALUE = re.compile(r"^[^\s#\n]+$")
+#: What sbatch takes as ``--mem``: whole megabytes, or a whole number with a unit K, M, G or T (a B after it allowed).
+_MEM = re.compile(r"^\d+(?:[KMGT]B?)?$", re.IGNORECASE)
+_MEM_ALLOWED = "megabytes (an integer >= 0) or a whole number with a unit K, M, G or T, such as '16G' or '512M'"
 
 
 def _word(name: str, value: object) -> str | None:
@@ -42,13 +45,14 @@ def time_limit(value: object) -> str | None:
 
 
 def memory(value: object) -> str | None:
-    """``--mem`` from megabytes (int; 0 = all of a node's memory, as Slurm reads it) or a Slurm size (``16G``)."""
+    """``--mem`` from megabytes (int; 0 = all of a node's memory, as Slurm reads it) or a Slurm size (``16G``): a
+    whole number, as sbatch takes (``1.5G`` or ``16X`` would fail every job at its submission)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(check_int("mem", value, 0))
-    if value is None or value == "" or (isinstance(value, str) and _SAFE_VALUE.match(value)):
+    if value is None or value == "" or (isinstance(value, str) and _MEM.match(value)):
         return value or None
-    raise UserInputError(f"mem must be megabytes (an integer >= 0) or a Slurm size such as '16G', got {value!r}",
-                         field="mem", value=value, allowed="megabytes (an integer >= 0) or a Slurm size such as '16G'")
+    raise UserInputError(f"mem must be {_MEM_ALLOWED} (sbatch refuses anything else), got {value!r}",
+                         field="mem", value=value, allowed=_MEM_ALLOWED)
 
 
 @dataclass(frozen=True)
