@@ -473,6 +473,23 @@ def test_a_job_does_not_inherit_the_sdks_time_format(sdk: SlurmSDK, tmp_path: Pa
     assert sdk.get_job_info(job.id)["finished_at"] > 1e9  # the SDK's own reads still get epoch seconds
 
 
+def test_a_jobs_folder_with_a_percent_sign_quotes_or_spaces_gets_its_log_there(tmp_path: Path,
+                                                                               slurm_up: None) -> None:
+    """A run folder named ``odd 50%j 'q'``: Slurm read ``%j`` in ``--output`` as the job id, so the log's folder
+    did not exist and every rec failed at launch (JobLaunchFailure, signal 53) with no log. The path is now taken
+    literally; one with a backslash (which --output drops) is refused naming jobs_dir."""
+    jobs = tmp_path / "odd 50%j 'q' #x"
+    sdk = SlurmSDK(state_dir=tmp_path / "state", jobs_dir=str(jobs))
+    job = sdk.create_job(None, "echo hello from $SLURM_JOB_ID", gpu_count=0)
+    assert _wait(sdk, job.id) is JobStatus.SUCCESS, sdk.get_failure_analysis(job.id)
+    assert sdk.get_job_logs(job.id) == f"hello from {job.id}\n"
+    assert [p.parent.parent for p in tmp_path.rglob("output.log")] == [jobs]
+    bad = SlurmSDK(state_dir=tmp_path / "state2", jobs_dir=str(tmp_path / "back\\slash"))
+    with pytest.raises(UserInputError, match=r"jobs_dir: .* holds a backslash") as info:
+        bad.create_job(None, "true", gpu_count=0)
+    assert info.value.field == "jobs_dir"
+
+
 def test_results_files_and_retry_wrapper_on_a_real_job(sdk: SlurmSDK, tmp_path: Path) -> None:
     results = tmp_path / "res"
     wrapped = Retrying(sdk, attempts=2, base_delay=0.01)

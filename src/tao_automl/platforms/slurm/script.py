@@ -98,9 +98,27 @@ class JobOptions:
         return self.num_nodes * self.ntasks_per_node
 
 
+def output_option(path: str) -> str:
+    """``--output`` naming ``path`` literally. Slurm reads ``%j``, ``%x`` ... in the name as the job id, its name ...
+    unless the name holds a backslash, and then drops every backslash: so each ``%`` goes as ``\\%``, and a path
+    with a backslash of its own cannot be named (a UserInputError naming it)."""
+    if "\\" in path:
+        raise UserInputError(
+            f"jobs_dir: the job's log path {path!r} holds a backslash, which Slurm's --output drops (it cannot name "
+            "such a file)", field="jobs_dir", value=path,
+            allowed="a jobs_dir (or run folder, without a jobs_dir) whose path has no backslash")
+    return "--output=" + path.replace("%", "\\%")
+
+
+def _directive(option: str) -> str:
+    """One ``#SBATCH`` line. sbatch reads quotes in it as a shell would, but a backslash as an escape even inside
+    quotes: each is doubled, then the option is quoted."""
+    return f"#SBATCH {shlex.quote(option.replace(chr(92), chr(92) * 2))}"
+
+
 def sbatch_lines(name: str, output: str, opts: JobOptions) -> list[str]:
     """The ``#SBATCH`` header lines."""
-    lines = [f"--job-name={name}", f"--output={output}", f"--nodes={opts.num_nodes}",
+    lines = [f"--job-name={name}", output_option(output), f"--nodes={opts.num_nodes}",
              f"--ntasks-per-node={opts.ntasks_per_node}"]
     for flag, value in (("partition", opts.partition), ("account", opts.account), ("time", opts.time_limit),
                         ("cpus-per-task", opts.cpus_per_task), ("mem", opts.mem)):
@@ -108,7 +126,7 @@ def sbatch_lines(name: str, output: str, opts: JobOptions) -> list[str]:
             lines.append(f"--{flag}={value}")
     if opts.gpu_count > 0:
         lines.append(f"--gres=gpu:{opts.gpu_count}")
-    return [f"#SBATCH {shlex.quote(line)}" for line in lines]
+    return [_directive(line) for line in lines]
 
 
 def export_lines(env_vars: Mapping[str, Any] | None) -> list[str]:
