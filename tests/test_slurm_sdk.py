@@ -484,6 +484,13 @@ def test_a_jobs_folder_with_a_percent_sign_quotes_or_spaces_gets_its_log_there(t
     assert _wait(sdk, job.id) is JobStatus.SUCCESS, sdk.get_failure_analysis(job.id)
     assert sdk.get_job_logs(job.id) == f"hello from {job.id}\n"
     assert [p.parent.parent for p in tmp_path.rglob("output.log")] == [jobs]
+    # a process that lost its record finds the job by its name and its log where it is (scontrol shows the escaped
+    # --output with %j replaced: "odd 50\\1702 'q' #x/...", a folder that does not exist)
+    named = sdk.create_job(None, "echo again", gpu_count=0, job_name=f"pct-{uuid.uuid4().hex[:8]}")
+    amnesiac = SlurmSDK(state_dir=tmp_path / "other-state", jobs_dir=str(jobs))
+    assert amnesiac.create_job(None, "echo again", gpu_count=0, job_name=named.name).id == named.id
+    assert _wait(amnesiac, named.id) is JobStatus.SUCCESS
+    assert amnesiac.get_job_logs(named.id) == "again\n"
     bad = SlurmSDK(state_dir=tmp_path / "state2", jobs_dir=str(tmp_path / "back\\slash"))
     with pytest.raises(UserInputError, match=r"jobs_dir: .* holds a backslash") as info:
         bad.create_job(None, "true", gpu_count=0)

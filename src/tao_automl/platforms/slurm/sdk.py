@@ -450,9 +450,9 @@ class SlurmSDK(RecordedPlatform):
         if not ids:
             return None
         job_id = max(ids, key=int)
-        fields = self._scontrol(job_id) or {}
-        log_path = fields.get("StdOut") or ""
+        log_path = _literal_stdout(self._scontrol(job_id) or {})
         job_dir = posixpath.dirname(log_path) if log_path else posixpath.join(self.jobs_dir, key)
+        log_path = log_path or posixpath.join(job_dir, LOG_FILE)
         rec = {"id": job_id, "name": name, "key": key, "job_dir": job_dir, "log_path": log_path,
                "results_dir": posixpath.join(job_dir, "results"), "state": JobStatus.PENDING.value,
                "submitted_at": time.time(), "adopted": True}
@@ -479,7 +479,7 @@ class SlurmSDK(RecordedPlatform):
         if job_id.isdigit():
             fields = self._scontrol(job_id)
             if fields is not None:  # a job submitted elsewhere: adopt it
-                log_path = fields.get("StdOut") or ""
+                log_path = _literal_stdout(fields)
                 job_dir = posixpath.dirname(log_path) or fields.get("WorkDir") or ""
                 rec = {"id": job_id, "name": fields.get("JobName"), "key": None, "job_dir": job_dir,
                        "log_path": log_path, "results_dir": posixpath.join(job_dir, "results"),
@@ -628,6 +628,14 @@ class SlurmSDK(RecordedPlatform):
                 return False
         logger.info("slurm job %s cancelled", job_id)
         return True
+
+
+def _literal_stdout(fields: Mapping[str, str]) -> str:
+    """The job's log path as ``scontrol`` shows it (``StdOut``), or "" when unknown or not the file's name: one the
+    SDK escaped (a ``%`` in its folder, :func:`~tao_automl.platforms.slurm.script.output_option`) is shown with the
+    escaping backslash and ``%j`` replaced, a path that does not exist."""
+    path = fields.get("StdOut") or ""
+    return "" if "\\" in path else path
 
 
 def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: list[str]) -> str:
