@@ -497,6 +497,23 @@ def test_a_jobs_folder_with_a_percent_sign_quotes_or_spaces_gets_its_log_there(t
     assert info.value.field == "jobs_dir"
 
 
+def test_a_job_slurm_could_not_launch_says_so_and_names_its_log_file(sdk: SlurmSDK) -> None:
+    """A job whose log file the node cannot open (a jobs_dir the nodes do not share, here a folder in the way)
+    never runs: the rec said only "FAILED on node vm (killed by signal 53) [JobLaunchFailure]", no signal killed
+    anything and there is no log to read."""
+    from tao_automl.platforms.records import job_key
+
+    name = f"nolaunch-{uuid.uuid4().hex[:8]}"
+    log_path = Path(sdk.jobs_dir) / job_key(name) / "output.log"
+    log_path.mkdir(parents=True)  # the node cannot open it as a file: "Could not open stdout file ... Is a directory"
+    job = sdk.create_job(None, "echo hi", gpu_count=0, job_name=name)
+    assert _wait(sdk, job.id) is JobStatus.FAILURE
+    message = (sdk.get_failure_analysis(job.id) or {})["message"]
+    assert "signal 53" not in message, message
+    assert "before its command ran: Slurm could not launch its batch script (JobLaunchFailure)" in message, message
+    assert f"could not open its log file {log_path}" in message and "platform_options.jobs_dir" in message, message
+
+
 def test_results_files_and_retry_wrapper_on_a_real_job(sdk: SlurmSDK, tmp_path: Path) -> None:
     results = tmp_path / "res"
     wrapped = Retrying(sdk, attempts=2, base_delay=0.01)

@@ -630,6 +630,16 @@ class SlurmSDK(RecordedPlatform):
         return True
 
 
+def _launch_failure(job_id: str, where: str, data: Mapping[str, Any]) -> str:
+    """A job whose batch script Slurm could not start (Reason JobLaunchFailure; its ExitCode's "signal" 53 is no
+    signal): most often the node could not open its log file, so there is no log to read."""
+    log = f" {data['log_path']}" if data.get("log_path") else ""
+    return (f"Slurm job {job_id} FAILED{where} before its command ran: Slurm could not launch its batch script "
+            f"(JobLaunchFailure), most often because the node could not open its log file{log}: a jobs folder the "
+            "node does not see or cannot write (set platform_options.jobs_dir to a folder on a filesystem the nodes "
+            "share); the node's slurmd log names the cause.")
+
+
 def _literal_stdout(fields: Mapping[str, str]) -> str:
     """The job's log path as ``scontrol`` shows it (``StdOut``), or "" when unknown or not the file's name: one the
     SDK escaped (a ``%`` in its folder, :func:`~tao_automl.platforms.slurm.script.output_option`) is shown with the
@@ -658,6 +668,8 @@ def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: li
                 "if it needs more.")
     if state in STATE_REASONS:
         return f"Slurm job {job_id} ended {state}{where}: {STATE_REASONS[state]}."
+    if data.get("reason") == "JobLaunchFailure":
+        return _launch_failure(job_id, where, data)
     parts = [f"Slurm job {job_id} {state}{where}"]
     if data.get("signal"):
         parts.append(f" (killed by signal {data['signal']})")
