@@ -276,6 +276,7 @@ def test_memory_in_megabytes_and_no_time_limit_are_taken_as_integers() -> None:
     ({"time_limit": "soon"}, "time_limit"), ({"num_nodes": 0}, "num_nodes"), ({"partition": "a b"}, "partition"),
     ({"cpus_per_task": "4"}, "cpus_per_task"),
     # sbatch refuses these ("Invalid --mem specification"): every rec of a sweep failed at its submission
+    ({"master_port": 70000}, "master_port"),  # no trainer can bind it: every rec's rendezvous failed
     ({"mem": "1.5G"}, "mem"), ({"mem": "10X"}, "mem"), ({"mem": "4G4"}, "mem"), ({"mem": "16GBB"}, "mem"),
 ])
 def test_bad_job_options_are_user_errors(kwargs: dict[str, Any], field: str) -> None:

@@ -55,6 +55,17 @@ def memory(value: object) -> str | None:
                          field="mem", value=value, allowed=_MEM_ALLOWED)
 
 
+def master_port(value: object) -> int | None:
+    """The rendezvous port: a TCP port, 1..65535 (a trainer cannot bind a bigger one, so every job would fail)."""
+    if value is None:
+        return None
+    port = check_int("master_port", value, 1)
+    if port > 65535:
+        raise UserInputError(f"master_port must be a TCP port, 1..65535, got {port}", field="master_port",
+                             value=port, allowed="an integer 1..65535")
+    return port
+
+
 @dataclass(frozen=True)
 class JobOptions:
     """The per-job Slurm options taken from ``create_job`` kwargs and the SDK defaults."""
@@ -90,7 +101,7 @@ class JobOptions:
             cpus_per_task=None if cpus is None else check_int("cpus_per_task", cpus, 1),
             mem=memory(pick("mem")),
             container_mounts=_word("container_mounts", pick("container_mounts")),
-            master_port=None if port is None else check_int("master_port", port, 1),
+            master_port=master_port(port),
         )
 
     @property
