@@ -1162,6 +1162,20 @@ def test_a_held_job_says_it_waits_for_a_release(sdk: SlurmSDK, hold: str, reason
         subprocess.run(["scancel", filler.id, job.id], check=False)
 
 
+def test_a_job_waiting_for_a_down_or_drained_node_says_what_its_reason_means(tmp_path: Path) -> None:
+    """A job queued while its node was drained (an audit's ``scontrol update state=drain``) showed only "Slurm:
+    ReqNodeNotAvail,_UnavailableNodes:vm": Slurm adds the nodes after a comma, so the meaning known for
+    ReqNodeNotAvail was never found. (A FAKE scontrol answer, the real line: draining the shared node would stall
+    other tests' jobs.)"""
+    line = ("JobId=77 JobName=rec-1 UserId=root(0) JobState=PENDING Reason=ReqNodeNotAvail,_UnavailableNodes:vm "
+            "Dependency=(null) ExitCode=0:0 TimeLimit=UNLIMITED NodeList= StdOut=/jobs/rec-1/output.log")
+    sdk = _fake_sdk(tmp_path, lambda argv: Result(0, line, ""))
+    _adopt(sdk, "77", time.time())
+    assert sdk.get_job_status("77") is JobStatus.PENDING
+    assert sdk.get_job_info("77")["pending_reason"] == (
+        "Slurm: ReqNodeNotAvail,_UnavailableNodes:vm (a node it needs is not available (down, drained or reserved))")
+
+
 def _requeue_once_running(sdk: SlurmSDK, job_id: str) -> None:
     """``scontrol requeue`` the job once the SDK sees it running (as a preemption or a failed node requeues it)."""
     deadline = time.monotonic() + 20

@@ -94,8 +94,7 @@ def job_info(fields: dict[str, str]) -> dict[str, Any]:
     pending = to_status(state) is JobStatus.PENDING and reason not in (None, "", "None")
     return {
         "finished_at": float(end) if ended else None,
-        "pending_reason": (f"Slurm: {reason}" + (f" ({PENDING_REASONS[str(reason)]})" if reason in PENDING_REASONS
-                                                  else "")) if pending else None,
+        "pending_reason": _pending_text(str(reason)) if pending else None,
         "slurm_state": state,
         "exit_code": code,
         "signal": sig,
@@ -105,6 +104,13 @@ def job_info(fields: dict[str, str]) -> dict[str, Any]:
         "time_limit": _limit_text(fields.get("TimeLimit") or fields.get("Timelimit")),
         "memory": _memory_text(fields),
     }
+
+
+def _pending_text(reason: str) -> str:
+    """A pending job's Reason, with what it means when known. Slurm adds details after a comma
+    (``ReqNodeNotAvail,_UnavailableNodes:vm``): the word before it is the reason."""
+    meaning = PENDING_REASONS.get(reason.split(",", 1)[0])
+    return f"Slurm: {reason}" + (f" ({meaning})" if meaning else "")
 
 
 def _memory_text(fields: dict[str, str]) -> str | None:
