@@ -166,6 +166,23 @@ def test_a_job_slurm_forgot_without_accounting_fails_after_the_grace_period(tmp_
     assert "no longer knows" in (sdk.get_failure_analysis("8") or {})["message"]
 
 
+def test_a_job_slurm_forgot_is_read_from_its_exit_record_on_a_machine_without_sacct(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With scontrol but no sacct on PATH, a job Slurm had forgotten (ended while no orchestrator ran) made every
+    status read raise "sacct not found on this machine", so the rec failed "job status unreadable" though its exit
+    record said it succeeded; a missing sacct now counts as no accounting."""
+    def answer(argv: list[str]) -> Result:
+        if argv[0] == "sacct":
+            raise PlatformError("sacct not found on this machine: is the Slurm client installed?")
+        return Result(1, "", "slurm_load_jobs error: Invalid job id specified")
+
+    sdk = _fake_sdk(tmp_path, answer)
+    monkeypatch.setattr(sdk.shell, "read_text", lambda path, tail=None: "0\n" if path == "/jobs/rec-3/exit_code"
+                        else None)
+    _adopt(sdk, "41", time.time() - 3600)  # last seen pending an hour ago
+    assert sdk.get_job_status("41") is JobStatus.SUCCESS
+
+
 @pytest.mark.parametrize(("stderr", "code", "remote", "transient"), [
     ("squeue: error: slurm_load_jobs error: Socket timed out on send/recv operation", 1, False, True),
     ("sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)", 1,

@@ -501,11 +501,18 @@ class SlurmSDK(RecordedPlatform):
         return parse_scontrol(line) if line else None
 
     def _sacct(self, job_id: str) -> dict[str, str] | None:
-        """The job's accounting record: plain ``sacct`` with slurmdbd, else ``sacct -c`` (jobcomp file)."""
+        """The job's accounting record: plain ``sacct`` with slurmdbd, else ``sacct -c`` (jobcomp file); None when
+        neither answers, also when this machine has no ``sacct`` (the job's exit record is read then)."""
         tail = ["-n", "-P", "-j", job_id, "-o", ",".join(SACCT_FIELDS)]
         modes = [self._sacct_args] if self._sacct_args is not None else [["sacct", "-X"], ["sacct", "-c"]]
         for mode in modes:
-            result = self.shell.run([*mode, *tail], check=False)
+            try:
+                result = self.shell.run([*mode, *tail], check=False)
+            except TransientPlatformError:
+                raise
+            except PlatformError as exc:  # not installed here: as a cluster that keeps no accounting
+                logger.debug("slurm job %s: no accounting record: %s", job_id, exc)
+                return None
             if result.returncode == 0:
                 self._sacct_args = mode
                 return parse_sacct(result.stdout, job_id)
