@@ -828,6 +828,34 @@ def test_the_banks_slurm_partition_is_the_default_and_a_list_fits_when_one_parti
     assert _sinfo_sdk(tmp_path, partition="gpu").defaults["partition"] == "gpu"
 
 
+def test_a_hidden_partition_the_user_may_use_passes_preflight(tmp_path: Path) -> None:
+    """A partition made with Hidden=YES is left out of a user's plain ``sinfo`` (root sees it; ``sinfo -a`` lists it),
+    so preflight refused ``partition: hid`` as "does not exist" though sbatch takes jobs there (seen as user nobody
+    on the real Slurm). It is now looked up with ``sinfo -a`` and, if ``sbatch --test-only`` takes a job on it,
+    checked like any other; one slurmctld refuses stays unknown."""
+    hidden = "hid|up|(null)|1|2|15000|5\n"
+    taken = {"hid"}
+
+    def answer(argv: list[str]) -> Result:
+        if argv[0] == "sinfo":
+            return Result(0, SINFO + (hidden if "-a" in argv else ""), "")
+        if argv[:2] == ["sbatch", "--test-only"]:
+            ok = argv[2].split("=", 1)[1] in taken
+            return Result(0, "", "sbatch: Job 9 to start") if ok else Result(
+                1, "", "sbatch: error: Batch job submission failed: User's group not permitted to use this partition")
+        return Result(0, "", "")  # scontrol show partition (no limits), the jobs dir's probe
+
+    sdk = SlurmSDK(state_dir=tmp_path / "state", jobs_dir="/jobs")
+    sdk.shell = FakeShell(answer)
+    checks = {c.check: c for c in sdk.preflight(None, 0, job_options={"partition": "hid"})}
+    assert checks["partition"].ok and checks["resources"].ok, checks
+    [over] = [c for c in sdk.preflight(None, 0, job_options={"partition": "hid", "time_limit": 10}) if c.ok is False]
+    assert over.error is not None and over.error.field == "platform_kwargs.time_limit"  # its own MaxTime, 5 minutes
+    taken.clear()
+    [refused] = [c for c in sdk.preflight(None, 0, job_options={"partition": "hid"}) if c.ok is False]
+    assert refused.check == "partition" and "'hid' does not exist" in refused.detail
+
+
 def test_a_bad_platform_kwargs_value_is_refused_before_a_run_folder_exists(tmp_path: Path) -> None:
     """`platform_kwargs.time_limit: abc` passed preflight; `run` then exited 2 with field, value and allowed null,
     said "nothing was started" and left a run folder that could never be resumed."""

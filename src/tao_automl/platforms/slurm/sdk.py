@@ -82,6 +82,8 @@ _UNFINISHED = tuple(s.value for s in JobStatus if not s.is_finished())
 _TASK_EXIT = re.compile(r"^srun: error: \S+: tasks? (?P<task>[\d,\-\[\]]+): Exited with exit code (?P<code>\d+)")
 
 
+#: What ``sinfo`` prints of each partition (:func:`~tao_automl.platforms.slurm.sinfo.parse_sinfo`).
+_SINFO_FORMAT = "%P|%a|%G|%D|%c|%m|%l"
 #: ``sh -c`` probe of a jobs dir ($1): the nearest existing folder at or above it takes a new folder.
 _JOBS_DIR_PROBE = ('d="$1"; while [ ! -e "$d" ]; do d=$(dirname "$d"); done; '
                    '[ -d "$d" ] || { echo "$d is a file"; exit 1; }; '
@@ -199,7 +201,7 @@ class SlurmSDK(RecordedPlatform):
         hold would wait in the queue forever; the image is ignored without pyxis."""
         where = self.shell.target if self.shell.remote else "this machine"
         try:
-            result = self.shell.run(["sinfo", "-h", "-o", "%P|%a|%G|%D|%c|%m|%l"], check=False)
+            result = self.shell.run(["sinfo", "-h", "-o", _SINFO_FORMAT], check=False)
         except TransientPlatformError as exc:  # no answer within command_timeout_s
             return [PlatformCheck("platform_reachable", False, f"sinfo on {where}: {exc}", unreachable=True)]
         except PlatformError as exc:  # no Slurm client (or ssh) on this machine
@@ -211,7 +213,6 @@ class SlurmSDK(RecordedPlatform):
             return [PlatformCheck("platform_reachable", False, f"sinfo on {where} failed: {message}",
                                   unreachable=unreachable)]
         partitions = parse_sinfo(result.stdout)
-        self._add_limits(partitions)
         default = next((p.name for p in partitions.values() if p.default), None)
         checks = [PlatformCheck("platform_reachable", True,
                                 f"sinfo on {where} answered: {len(partitions)} partition(s)")]
@@ -219,6 +220,8 @@ class SlurmSDK(RecordedPlatform):
         setting = "platform_kwargs.partition" if given.get("partition") else self.option_sources["partition"]
         wanted = str(given.get("partition") or self.defaults["partition"] or "")
         names = [n.strip() for n in wanted.split(",") if n.strip()]  # "a,b": Slurm runs the job in either
+        self._add_hidden(partitions, [n for n in names if n not in partitions])
+        self._add_limits(partitions)
         available = ", ".join(sorted(partitions)) or "none"
         unknown = [n for n in names if n not in partitions]
         if unknown:
@@ -267,11 +270,35 @@ class SlurmSDK(RecordedPlatform):
             value=",".join(p.name for p in parts),
             allowed=f"a partition in state up: {up_now or 'none is up now'}"))
 
+    def _add_hidden(self, partitions: dict[str, Partition], names: list[str]) -> None:
+        """Add the partitions of ``names`` that plain ``sinfo`` does not list to a user (``Hidden=YES``) but that
+        slurmctld takes jobs on (``sbatch --test-only``: nothing is submitted), as ``sinfo -a`` shows them; one it
+        refuses (a partition of other groups) stays unknown."""
+        if not names:
+            return
+        try:
+            listed = self.shell.run(["sinfo", "-a", "-h", "-p", ",".join(names), "-o", _SINFO_FORMAT], check=False)
+        except PlatformError:
+            return
+        found = parse_sinfo(listed.stdout) if listed.returncode == 0 else {}
+        for name in names:
+            if name in found and self._takes_jobs_on(name):
+                partitions[name] = found[name]
+                partitions[name].default = False
+
+    def _takes_jobs_on(self, partition: str) -> bool:
+        """Whether slurmctld would take a job on ``partition`` (``sbatch --test-only``; nothing is submitted)."""
+        argv = ["sbatch", "--test-only", f"--partition={partition}", "--output=/dev/null", "--wrap", "true"]
+        try:
+            return self.shell.run(argv, check=False).returncode == 0
+        except PlatformError:
+            return False
+
     def _add_limits(self, partitions: dict[str, Partition]) -> None:
         """The partitions' per-node limits (MaxCPUsPerNode, MaxMemPerNode), which ``sinfo`` does not show; left
         unknown when ``scontrol`` does not answer."""
         try:
-            result = self.shell.run(["scontrol", "show", "partition", "-o"], check=False)
+            result = self.shell.run(["scontrol", "show", "partition", "-a", "-o"], check=False)  # hidden ones too
         except PlatformError:
             return
         if result.returncode == 0:
