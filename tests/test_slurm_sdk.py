@@ -1166,6 +1166,22 @@ def test_a_cancel_waits_as_long_as_the_cluster_lets_a_job_run_after_its_sigterm(
     assert silent._cancel_wait_s() == 40.0
 
 
+def test_the_run_configs_options_win_over_sbatch_environment_variables(sdk: SlurmSDK,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """sbatch lets SBATCH_* environment variables override a script's #SBATCH lines: with SBATCH_TIMELIMIT=1 and
+    SBATCH_JOB_NAME set where the orchestrator ran (a .bashrc), a job asked for 30 minutes got 1, and its name (by
+    which a resume finds it) was the variable's. The options now also go on sbatch's command line, which wins."""
+    monkeypatch.setenv("SBATCH_TIMELIMIT", "1")
+    monkeypatch.setenv("SBATCH_JOB_NAME", "from-env")
+    name = f"env-{uuid.uuid4().hex[:8]}"
+    job = sdk.create_job(None, "true", gpu_count=0, time_limit=30, job_name=name)
+    try:
+        fields = sdk._scontrol(job.id) or {}
+        assert (fields.get("TimeLimit"), fields.get("JobName")) == ("00:30:00", name), fields
+    finally:
+        _wait(sdk, job.id)
+
+
 def test_a_run_configs_time_limit_written_h_mm_ss_is_that_time_not_base_60_minutes(sdk: SlurmSDK,
                                                                                     tmp_path: Path) -> None:
     """An audit's run config said `time_limit: 1:30:00` (unquoted, as Slurm writes it): PyYAML (YAML 1.1) read the

@@ -127,8 +127,10 @@ def _directive(option: str) -> str:
     return f"#SBATCH {shlex.quote(option.replace(chr(92), chr(92) * 2))}"
 
 
-def sbatch_lines(name: str, output: str, opts: JobOptions) -> list[str]:
-    """The ``#SBATCH`` header lines."""
+def sbatch_options(name: str, output: str, opts: JobOptions) -> list[str]:
+    """The job's sbatch options (``--flag=value`` each), given both as the script's ``#SBATCH`` lines and on the
+    sbatch command line: the ``SBATCH_*`` environment variables (``SBATCH_TIMELIMIT``, ``SBATCH_PARTITION``,
+    ``SBATCH_JOB_NAME`` ...) override a script's lines, never the command line's options."""
     lines = [f"--job-name={name}", output_option(output), f"--nodes={opts.num_nodes}",
              f"--ntasks-per-node={opts.ntasks_per_node}"]
     for flag, value in (("partition", opts.partition), ("account", opts.account), ("time", opts.time_limit),
@@ -137,7 +139,12 @@ def sbatch_lines(name: str, output: str, opts: JobOptions) -> list[str]:
             lines.append(f"--{flag}={value}")
     if opts.gpu_count > 0:
         lines.append(f"--gres=gpu:{opts.gpu_count}")
-    return [_directive(line) for line in lines]
+    return lines
+
+
+def sbatch_lines(name: str, output: str, opts: JobOptions) -> list[str]:
+    """The ``#SBATCH`` header lines."""
+    return [_directive(option) for option in sbatch_options(name, output, opts)]
 
 
 def export_lines(env_vars: Mapping[str, Any] | None) -> list[str]:

@@ -43,7 +43,7 @@ from tao_automl.platforms.records import (
 )
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.platforms.slurm.account import account_check, refused_account
-from tao_automl.platforms.slurm.script import JobOptions, batch_script, job_paths
+from tao_automl.platforms.slurm.script import JobOptions, batch_script, job_paths, sbatch_options
 from tao_automl.platforms.slurm.shell import SSH_REFUSED, Shell
 from tao_automl.platforms.slurm.sinfo import (
     Partition,
@@ -437,7 +437,8 @@ class SlurmSDK(RecordedPlatform):
             self.shell.write_text(script_path, script, 0o755)
             self.shell.mkdir(results_dir)
             try:
-                out = self.shell.run(["sbatch", "--parsable", script_path], epoch_times=False).stdout.strip()
+                argv = ["sbatch", "--parsable", *sbatch_options(slurm_name, log_path, opts), script_path]
+                out = self.shell.run(argv, epoch_times=False).stdout.strip()
             except TransientPlatformError:
                 raise
             except PlatformError as exc:  # an account Slurm refuses: the user's to fix, in a new run
