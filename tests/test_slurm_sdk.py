@@ -798,6 +798,13 @@ def test_preflight_checks_the_partition_the_jobs_name_and_what_one_job_asks_of_i
     assert all(c.ok for c in fits.values()), fits
     assert fits["partition"].detail == "gpu (platform_kwargs.partition)"
     assert fits["gres"].detail == "partition gpu offers gpu:a100:4, gpu:a100:8"
+    # more GPUs than any of its nodes has: every job would be refused or wait for ever, yet the check said "offers"
+    [many] = [c for c in sdk.preflight(None, 16, job_options={"partition": "gpu", "gpu_count": 16}) if c.ok is False]
+    assert many.check == "gres" and many.error is not None, many
+    assert (many.error.field, many.error.value, many.error.allowed) == (
+        "platform_kwargs.gpu_count", 16, "0..8 on partition gpu"), many
+    assert "nodes have at most 8 GPUs" in many.detail
+    assert all(c.ok for c in sdk.preflight(None, 8, job_options={"partition": "gpu", "gpu_count": 8}))
 
 
 def test_the_banks_slurm_partition_is_the_default_and_a_list_fits_when_one_partition_does(

@@ -48,6 +48,7 @@ from tao_automl.platforms.slurm.shell import SSH_REFUSED, Shell
 from tao_automl.platforms.slurm.sinfo import (
     Partition,
     add_partition_limits,
+    gpus_per_node,
     parse_sinfo,
     slurm_megabytes,
     slurm_minutes,
@@ -395,15 +396,28 @@ class SlurmSDK(RecordedPlatform):
                                         f"{part.name} ({part.nodes} node(s), up to {part.cpus or '?'} CPUs and "
                                         f"{part.memory_mb or '?'} MB each)"))
         if gpu_count:
-            found = sorted(g for g in part.gres if "gpu" in g)
-            default = " (the default when platform_kwargs.gpu_count is not set)" if gpu_default else ""
-            detail = (f"partition {part.name} offers {', '.join(found)}" if found else
-                      f"partition {part.name} has no gpu GRES: jobs with gpu_count={gpu_count}{default} would never "
-                      "start; set platform_kwargs.gpu_count: 0 for CPU jobs, or use a partition with GPUs")
-            checks.append(PlatformCheck("gres", bool(found), detail, error=None if found else UserInputError(
-                detail, field="platform_kwargs.gpu_count", value=gpu_count,
-                allowed=f"0 on partition {part.name} (it has no gpu GRES)")))
+            checks.append(self._gpus_fit(part, gpu_count, gpu_default))
         return checks
+
+    @staticmethod
+    def _gpus_fit(part: Partition, gpu_count: int, gpu_default: bool) -> PlatformCheck:
+        """Whether a node of ``part`` has ``gpu_count`` GPUs (``--gres=gpu:N`` asks for N on each node)."""
+        found = sorted(g for g in part.gres if "gpu" in g)
+        most = max((gpus_per_node(g) for g in found), default=0)
+        default = " (the default when platform_kwargs.gpu_count is not set)" if gpu_default else ""
+        if found and (gpu_count <= most or not most):  # not most: no count given, nothing to compare
+            return PlatformCheck("gres", True, f"partition {part.name} offers {', '.join(found)}")
+        if found:
+            detail = (f"partition {part.name}'s nodes have at most {most} GPUs ({', '.join(found)}): jobs with "
+                      f"gpu_count={gpu_count}{default} would never start; set platform_kwargs.gpu_count to at most "
+                      f"{most}")
+            allowed = f"0..{most} on partition {part.name}"
+        else:
+            detail = (f"partition {part.name} has no gpu GRES: jobs with gpu_count={gpu_count}{default} would never "
+                      "start; set platform_kwargs.gpu_count: 0 for CPU jobs, or use a partition with GPUs")
+            allowed = f"0 on partition {part.name} (it has no gpu GRES)"
+        return PlatformCheck("gres", False, detail, error=UserInputError(
+            detail, field="platform_kwargs.gpu_count", value=gpu_count, allowed=allowed))
 
     def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
         """The options :meth:`submit` builds the batch script from (partition, time_limit, counts, mem ...)."""

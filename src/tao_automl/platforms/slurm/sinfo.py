@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from tao_automl.platforms.slurm.state import parse_scontrol
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)B?$", re.IGNORECASE)
+#: One GPU entry of a node's GRES: ``gpu:4``, ``gpu:a100:4``, ``gpu:a100:4(S:0-1)``.
+_GPU_GRES = re.compile(r"(?:^|,)gpu(?::[^:,(]+)?:(\d+)", re.IGNORECASE)
 _MB_PER_UNIT = {"K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0 ** 2}
 
 
@@ -110,3 +112,9 @@ def slurm_megabytes(value: str) -> int | None:
     if not match:
         return None
     return int(float(match.group(1)) * _MB_PER_UNIT[(match.group(2) or "M").upper()])
+
+
+def gpus_per_node(gres: str) -> int:
+    """The GPUs one node of an ``sinfo`` row has, from its GRES (``gpu:a100:4,nvme:1`` -> 4; GPUs of several types,
+    ``gpu:a100:4(S:0),gpu:v100:2(S:1)``, add up); 0 when it names none with a count."""
+    return sum(int(m.group(1)) for m in _GPU_GRES.finditer(gres.strip()))
