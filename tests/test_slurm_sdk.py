@@ -844,6 +844,8 @@ def test_a_hidden_partition_the_user_may_use_passes_preflight(tmp_path: Path) ->
     taken = {"hid"}
 
     def answer(argv: list[str]) -> Result:
+        if argv[0] == "sinfo" and {"-a", "-p"} <= set(argv):  # as the real sinfo answers
+            return Result(1, "", "sinfo: error: Conflicting options, -a and -p, specified.")
         if argv[0] == "sinfo":
             return Result(0, SINFO + (hidden if "-a" in argv else ""), "")
         if argv[:2] == ["sbatch", "--test-only"]:
@@ -930,6 +932,34 @@ def test_preflight_refuses_a_time_limit_above_the_partitions_max_time(sdk: Slurm
         [check] = [c for c in options.preflight(None, 0, job_options={"partition": name, "gpu_count": 0})
                    if c.ok is False]
         assert check.error is not None and check.error.field == "platform_options.time_limit"
+    finally:
+        subprocess.run(["scontrol", "delete", f"PartitionName={name}"], check=False, capture_output=True)
+
+
+def test_preflight_of_a_real_hidden_partition_as_a_user_who_does_not_see_it(sdk: SlurmSDK,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hidden-partition case on the real Slurm, its commands run as user nobody (root sees hidden partitions in
+    a plain sinfo): sinfo -a (which refuses -p) lists it, sbatch --test-only takes a job there."""
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("needs root and runuser to ask Slurm as another user")
+    node = parse_scontrol(subprocess.run(["scontrol", "show", "node", "-o"], capture_output=True, text=True,
+                                         check=True).stdout.splitlines()[0])["NodeName"]
+    name = f"hid{uuid.uuid4().hex[:6]}"
+    subprocess.run(["scontrol", "create", f"PartitionName={name}", f"Nodes={node}", "Hidden=YES", "MaxTime=5",
+                    "State=UP"], check=True, capture_output=True)
+    real_run = sdk.shell.run
+
+    def as_nobody(argv: Sequence[str], *args: Any, **kwargs: Any) -> Result:
+        nobody = argv[0] in ("sinfo", "scontrol", "sbatch")
+        return real_run([*(["runuser", "-u", "nobody", "--"] if nobody else []), *argv], *args, **kwargs)
+
+    monkeypatch.setattr(sdk.shell, "run", as_nobody)
+    try:
+        assert name not in sdk.shell.run(["sinfo", "-h", "-o", "%P"]).stdout  # hidden from this user
+        checks = {c.check: c for c in sdk.preflight(None, 0, job_options={"partition": name})}
+        assert checks["partition"].ok and checks["resources"].ok, checks
+        [over] = [c for c in sdk.preflight(None, 0, job_options={"partition": name, "time_limit": 10}) if not c.ok]
+        assert over.error is not None and over.error.field == "platform_kwargs.time_limit", over
     finally:
         subprocess.run(["scontrol", "delete", f"PartitionName={name}"], check=False, capture_output=True)
 

@@ -278,7 +278,7 @@ class SlurmSDK(RecordedPlatform):
         if not names:
             return
         try:
-            listed = self.shell.run(["sinfo", "-a", "-h", "-p", ",".join(names), "-o", _SINFO_FORMAT], check=False)
+            listed = self.shell.run(["sinfo", "-a", "-h", "-o", _SINFO_FORMAT], check=False)  # -a refuses -p
         except PlatformError:
             return
         found = parse_sinfo(listed.stdout) if listed.returncode == 0 else {}
