@@ -530,6 +530,12 @@ def test_a_job_slurm_could_not_launch_says_so_and_names_its_log_file(sdk: SlurmS
     assert "signal 53" not in message, message
     assert "before its command ran: Slurm could not launch its batch script (JobLaunchFailure)" in message, message
     assert f"could not open its log file {log_path}" in message and "platform_options.jobs_dir" in message, message
+    # Slurm says JobLaunchFailure also of a batch script killed by a signal (ExitCode 0:9): that one ran, and says so
+    killed = sdk.create_job(None, "echo started; kill -9 $$", gpu_count=0)
+    assert _wait(sdk, killed.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(killed.id) or {}
+    assert analysis["reason"] == "JobLaunchFailure" and analysis["signal"] == 9, analysis
+    assert "(killed by signal 9)" in analysis["message"] and "could not launch" not in analysis["message"], analysis
 
 
 def test_results_files_and_retry_wrapper_on_a_real_job(sdk: SlurmSDK, tmp_path: Path) -> None:

@@ -631,11 +631,14 @@ class SlurmSDK(RecordedPlatform):
         if ended is None:
             return None
         status, data, found = ended
+        # Slurm gives Reason JobLaunchFailure also to a batch script a signal killed (kill -9); one that never ran
+        # has no log file: its node could not open it
+        unlaunched = data.get("reason") == "JobLaunchFailure" and self.get_job_logs(job_id, tail=0) is None
         return {
             "job_id": str(job_id), "status": status.value, "slurm_state": data.get("slurm_state"),
             "exit_code": data.get("exit_code"), "signal": data.get("signal"), "reason": data.get("reason"),
             "node": data.get("node"), "error_lines": found, "log_path": data.get("log_path"),
-            "message": _describe(str(job_id), status, data, found),
+            "message": _describe(str(job_id), status, data, found, unlaunched),
         }
 
     # ----------------------------------------------------------- cancel
@@ -697,8 +700,9 @@ def _literal_stdout(fields: Mapping[str, str]) -> str:
     return "" if "\\" in path else path
 
 
-def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: list[str]) -> str:
-    """One sentence on why the job did not succeed."""
+def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: list[str],
+              unlaunched: bool = False) -> str:
+    """One sentence on why the job did not succeed; ``unlaunched``: its batch script never ran (no log file)."""
     where = f" on node {data['node']}" if data.get("node") else ""
     if status is JobStatus.CANCELLED:
         return f"Slurm job {job_id} was cancelled{where}."
@@ -717,7 +721,7 @@ def _describe(job_id: str, status: JobStatus, data: Mapping[str, Any], found: li
                 "if it needs more.")
     if state in STATE_REASONS:
         return f"Slurm job {job_id} ended {state}{where}: {STATE_REASONS[state]}."
-    if data.get("reason") == "JobLaunchFailure":
+    if unlaunched:
         return _launch_failure(job_id, where, data)
     parts = [f"Slurm job {job_id} {state}{where}"]
     if data.get("signal"):
