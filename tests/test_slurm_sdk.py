@@ -454,9 +454,11 @@ def test_a_job_slurm_forgot_without_accounting_ends_as_its_exit_record_says(sdk:
     cancelled with SIGTERM records 143, never the status of the command before."""
     ok = sdk.create_job(None, "echo done", gpu_count=0)
     bad = sdk.create_job(None, "exit 3", gpu_count=0)
-    killed = sdk.create_job(None, "sleep 60", gpu_count=0)
+    killed = sdk.create_job(None, "echo started; sleep 60", gpu_count=0)
     deadline = time.monotonic() + 20
-    while sdk.get_job_status(killed.id) is not JobStatus.RUNNING:
+    # its command runs, so its traps are set: Slurm says RUNNING before the batch script's first line has run, and
+    # a SIGTERM then (a loaded machine) ended it before it could record anything
+    while "started" not in (sdk.get_job_logs(killed.id) or ""):
         assert time.monotonic() < deadline, "the job did not start"
         time.sleep(0.2)
     assert sdk.cancel_job(killed.id)
