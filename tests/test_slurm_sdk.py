@@ -894,6 +894,16 @@ def test_a_bad_platform_kwargs_value_is_refused_before_a_run_folder_exists(tmp_p
     assert not list((tmp_path / "ws").glob("run_*")) and not any(a[0] == "sbatch" for a in sdk.shell.calls)
 
 
+def test_use_pyxis_written_as_a_quoted_no_is_refused_not_taken_as_true(tmp_path: Path) -> None:
+    """`use_pyxis: 'no'` (a quoted YAML word) was read with bool(), so the run asked for pyxis and preflight said
+    "platform_options.use_pyxis: true, but srun has no --container-image option"; only true or false are taken."""
+    for value in ("no", "false", 0):
+        with pytest.raises(UserInputError, match="use_pyxis must be true or false") as info:
+            make_sdk("slurm", {"state_dir": str(tmp_path / "state"), "use_pyxis": value})
+        assert info.value.field in ("use_pyxis", "platform_options.use_pyxis"), info.value.field
+    assert make_sdk("slurm", {"state_dir": str(tmp_path / "state"), "use_pyxis": False}).use_pyxis is False
+
+
 def test_a_bad_platform_options_value_names_platform_options(tmp_path: Path) -> None:
     """`platform_options.time_limit: abc` gave field, value and allowed null."""
     with pytest.raises(UserInputError) as caught:

@@ -32,7 +32,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import ERROR_PATTERN, reason_line
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_job_name, contained_path
+from tao_automl.platforms.common import check_flag, check_job_name, contained_path
 from tao_automl.platforms.records import (
     JobRecords,
     RecordedPlatform,
@@ -137,7 +137,7 @@ class SlurmSDK(RecordedPlatform):
         #: Whether the caller chose where job folders go; if not, and Slurm runs on this machine, a run keeps them in
         #: its own folder (:meth:`keep_jobs_in`).
         self.jobs_dir_chosen = bool(jobs_dir)
-        self.use_pyxis = bool(use_pyxis)
+        self.use_pyxis = check_flag("use_pyxis", use_pyxis)  # a quoted 'no' is a text, and bool('no') is True
         self._kill_wait_s: float | None = None  # the cluster's KillWait, asked at the first cancel
         # the skill bank's Slurm variables: the default partition (a list such as "a,b" lets Slurm pick) and account
         from_env = {key: os.environ[var] for key, var, given in
