@@ -894,6 +894,17 @@ def test_a_bad_platform_kwargs_value_is_refused_before_a_run_folder_exists(tmp_p
     assert not list((tmp_path / "ws").glob("run_*")) and not any(a[0] == "sbatch" for a in sdk.shell.calls)
 
 
+@pytest.mark.parametrize(("option", "value"), [
+    ("command_timeout_s", -5), ("command_timeout_s", "abc"), ("command_timeout_s", 0), ("ssh_port", 0),
+    ("ssh_port", 70000), ("ssh_port", "22")])
+def test_a_bad_command_timeout_or_ssh_port_is_refused_naming_it(tmp_path: Path, option: str, value: Any) -> None:
+    """`command_timeout_s: -5` made preflight say Slurm "could not be reached: sinfo timed out after -5 s",
+    `command_timeout_s: abc` failed with "TypeError: unsupported operand type(s)", and `ssh_port: 0` was taken."""
+    with pytest.raises(UserInputError, match=f"{option} must be") as info:
+        make_sdk("slurm", {"state_dir": str(tmp_path / "state"), option: value})
+    assert info.value.field in (option, f"platform_options.{option}") and info.value.value == value, info.value
+
+
 def test_use_pyxis_written_as_a_quoted_no_is_refused_not_taken_as_true(tmp_path: Path) -> None:
     """`use_pyxis: 'no'` (a quoted YAML word) was read with bool(), so the run asked for pyxis and preflight said
     "platform_options.use_pyxis: true, but srun has no --container-image option"; only true or false are taken."""

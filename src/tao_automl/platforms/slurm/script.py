@@ -55,14 +55,15 @@ def memory(value: object) -> str | None:
                          field="mem", value=value, allowed=_MEM_ALLOWED)
 
 
-def master_port(value: object) -> int | None:
-    """The rendezvous port: a TCP port, 1..65535 (a trainer cannot bind a bigger one, so every job would fail)."""
+def tcp_port(name: str, value: object) -> int | None:
+    """A TCP port, 1..65535 (the rendezvous ``master_port``, which no trainer can bind above; ``ssh_port``), or
+    None; else a UserInputError naming ``name``."""
     if value is None:
         return None
-    port = check_int("master_port", value, 1)
+    port = check_int(name, value, 1)
     if port > 65535:
-        raise UserInputError(f"master_port must be a TCP port, 1..65535, got {port}", field="master_port",
-                             value=port, allowed="an integer 1..65535")
+        raise UserInputError(f"{name} must be a TCP port, 1..65535, got {port}", field=name, value=port,
+                             allowed="an integer 1..65535")
     return port
 
 
@@ -101,7 +102,7 @@ class JobOptions:
             cpus_per_task=None if cpus is None else check_int("cpus_per_task", cpus, 1),
             mem=memory(pick("mem")),
             container_mounts=_word("container_mounts", pick("container_mounts")),
-            master_port=master_port(port),
+            master_port=tcp_port("master_port", port),
         )
 
     @property

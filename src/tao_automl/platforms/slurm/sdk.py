@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import posixpath
 import re
@@ -43,7 +44,7 @@ from tao_automl.platforms.records import (
 )
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.platforms.slurm.account import account_check, refused_account
-from tao_automl.platforms.slurm.script import JobOptions, batch_script, job_paths, sbatch_options
+from tao_automl.platforms.slurm.script import JobOptions, batch_script, job_paths, sbatch_options, tcp_port
 from tao_automl.platforms.slurm.shell import SSH_REFUSED, Shell
 from tao_automl.platforms.slurm.sinfo import (
     Partition,
@@ -92,6 +93,15 @@ _JOBS_DIR_PROBE = ('d="$1"; while [ ! -e "$d" ]; do d=$(dirname "$d"); done; '
                    'rmdir "$t"')
 
 
+def _seconds(name: str, value: object) -> float:
+    """``value`` as a finite number of seconds > 0 (bools, NaN and infinity refused), else a UserInputError naming
+    ``name``: a command limit of -5 s made every Slurm command 'time out', and a text failed with a TypeError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise UserInputError(f"{name} must be a finite number of seconds > 0, got {value!r}", field=name,
+                             value=value, allowed="a finite number of seconds > 0, such as 60")
+    return float(value)
+
+
 class SlurmSDK(RecordedPlatform):
     """Submits jobs to Slurm through its CLI; see the module docstring for the layout."""
 
@@ -129,9 +139,9 @@ class SlurmSDK(RecordedPlatform):
                 f"strict_host_key_checking must be 'yes' or 'accept-new', got {strict_host_key_checking!r} "
                 "(host keys are always verified; add the login node to known_hosts)"
             )
-        self.shell = Shell(hostname=hostname, user=user, port=ssh_port, key_path=ssh_key_path,
+        self.shell = Shell(hostname=hostname, user=user, port=tcp_port("ssh_port", ssh_port), key_path=ssh_key_path,
                            known_hosts=known_hosts, strict_host_key_checking=strict_host_key_checking,
-                           timeout_s=command_timeout_s)
+                           timeout_s=_seconds("command_timeout_s", command_timeout_s))
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("slurm")
         self._jobs_dir = jobs_dir or (None if self.shell.remote else str(self.state_dir / "jobdirs"))
         #: Whether the caller chose where job folders go; if not, and Slurm runs on this machine, a run keeps them in
