@@ -85,7 +85,8 @@ def test_slurm_states_map_to_job_status(state: str, status: JobStatus) -> None:
     assert to_status(state) is status
 
 
-def test_over_ssh_job_folders_go_where_the_readme_says_on_the_cluster(tmp_path: Path) -> None:
+def test_over_ssh_job_folders_go_where_the_readme_says_on_the_cluster(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """README: over ssh Slurm jobs' folders "go to `$HOME/.tao-automl/slurm-jobs` on the cluster unless `jobs_dir`
     says otherwise" (a run does not move them into its own folder, which the cluster does not see); on this machine
     a run keeps them (``jobs_share_run_folder``)."""
@@ -97,6 +98,18 @@ def test_over_ssh_job_folders_go_where_the_readme_says_on_the_cluster(tmp_path: 
     assert remote.jobs_dir == where.replace("$HOME", "/home/ann") and remote.jobs_share_run_folder is False
     chosen = SlurmSDK(hostname="login", state_dir=tmp_path / "state", jobs_dir="/scratch/jobs")
     assert chosen.jobs_dir == "/scratch/jobs" and chosen.jobs_share_run_folder is False
+    # a relative or ~/ jobs_dir was kept as written: a job folder '~/jobs/<key>' in the folder the orchestrator ran
+    # from (here, or in the login node's home over ssh), which a resume started elsewhere looked for elsewhere
+    for given, remote_dir in (("~/tao-jobs", "/home/ann/tao-jobs"), ("rel/jobs", "/home/ann/rel/jobs")):
+        over_ssh = SlurmSDK(hostname="login", state_dir=tmp_path / "state", jobs_dir=given)
+        over_ssh.shell = remote.shell
+        assert over_ssh.jobs_dir == remote_dir
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    assert SlurmSDK(state_dir=tmp_path / "state", jobs_dir="~/tao-jobs").jobs_dir == str(home / "tao-jobs")
+    here = SlurmSDK(state_dir=tmp_path / "state", jobs_dir="rel/jobs")
+    assert here.jobs_dir == here.init_options["jobs_dir"] == str(tmp_path / "rel" / "jobs")
     assert SlurmSDK(state_dir=tmp_path / "state").jobs_share_run_folder is True
 
 

@@ -143,6 +143,8 @@ class SlurmSDK(RecordedPlatform):
                            known_hosts=known_hosts, strict_host_key_checking=strict_host_key_checking,
                            timeout_s=_seconds("command_timeout_s", command_timeout_s))
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("slurm")
+        if jobs_dir and not self.shell.remote:  # as it is now: a resume from another folder finds the same place
+            jobs_dir = str(Path(jobs_dir).expanduser().absolute())
         self._jobs_dir = jobs_dir or (None if self.shell.remote else str(self.state_dir / "jobdirs"))
         #: Whether the caller chose where job folders go; if not, and Slurm runs on this machine, a run keeps them in
         #: its own folder (:meth:`keep_jobs_in`).
@@ -184,10 +186,13 @@ class SlurmSDK(RecordedPlatform):
     # ------------------------------------------------------------ paths
     @property
     def jobs_dir(self) -> str:
-        """Where job dirs live on the cluster (remote default: ``$HOME/.tao-automl/slurm-jobs``)."""
-        if self._jobs_dir is None:
-            home = self.shell.run(["sh", "-c", 'echo "$HOME"']).stdout.strip()
-            self._jobs_dir = posixpath.join(home or "/tmp", ".tao-automl", "slurm-jobs")
+        """Where job dirs live on the cluster (remote default: ``$HOME/.tao-automl/slurm-jobs``; a relative or
+        ``~/`` jobs_dir is under the login node's home)."""
+        if self._jobs_dir is None or not posixpath.isabs(self._jobs_dir):
+            home = self.shell.run(["sh", "-c", 'echo "$HOME"']).stdout.strip() or "/tmp"
+            given = self._jobs_dir or ""
+            given = given[1:].lstrip("/") if given == "~" or given.startswith("~/") else given
+            self._jobs_dir = posixpath.join(home, given or posixpath.join(".tao-automl", "slurm-jobs"))
         return self._jobs_dir
 
     @property
