@@ -706,6 +706,20 @@ def test_slurm_over_ssh_passes_the_conformance_suite_on_one_connection(sshd: Ssh
     assert sshd.log.read_text().count("Accepted publickey") - before == 1
 
 
+def test_a_job_log_with_bytes_that_are_not_utf8_is_read_over_ssh(sshd: Sshd, tmp_path: Path) -> None:
+    """Over ssh a file is read with `cat` and its bytes were decoded strictly: a log or status.json with one byte
+    that is not UTF-8 (a latin-1 file name, a binary progress line) made get_job_logs, read_job_file and the failure
+    analysis raise UnicodeDecodeError. Such bytes are now replaced, as a local read does."""
+    sdk = sshd.sdk(tmp_path / "state", tmp_path / "jobs")
+    results = tmp_path / "res"
+    job = sdk.create_job(None, f"printf 'caf\\351 ok\\n'; printf '{{\"v\": \"\\377\"}}' > {results}/status.json; "
+                         "exit 2", gpu_count=0, outputs={"results_dir": str(results)})
+    assert _wait(sdk, job.id) is JobStatus.FAILURE
+    assert sdk.get_job_logs(job.id) == "caf\ufffd ok\n"
+    assert sdk.read_job_file(job.id, "status.json") == '{"v": "\ufffd"}'
+    assert "exit code 2" in (sdk.get_failure_analysis(job.id) or {})["message"]
+
+
 def test_ssh_refuses_an_unknown_host_key(sshd: Sshd, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")

@@ -109,8 +109,9 @@ class Shell:
         full = [*self.ssh_argv(), f"{prefix}{shlex.join(argv)}"] if self.remote else list(argv)
         env = None if self.remote else {**os.environ, **({_TIME_FORMAT: TIME_FORMAT} if epoch_times else {})}
         try:
-            proc = subprocess.run(full, input=stdin, capture_output=True, text=True, timeout=self.timeout_s,
-                                  check=False, env=env)
+            # bytes that are not UTF-8 (a job's log or results file read with cat) are replaced, as a local read does
+            proc = subprocess.run(full, input=stdin, capture_output=True, text=True, encoding="utf-8",
+                                  errors="replace", timeout=self.timeout_s, check=False, env=env)
         except subprocess.TimeoutExpired as exc:
             raise TransientPlatformError(f"{argv[0]} timed out after {self.timeout_s:g} s") from exc
         except FileNotFoundError as exc:
