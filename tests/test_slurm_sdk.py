@@ -196,6 +196,27 @@ def test_a_job_slurm_forgot_is_read_from_its_exit_record_on_a_machine_without_sa
     assert sdk.get_job_status("41") is JobStatus.SUCCESS
 
 
+def test_a_forgotten_job_is_read_from_its_exit_record_while_sacct_does_not_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """slurmdbd down or slow: sacct timed out (a transient error) on every status read of a job scontrol had
+    forgotten, so the rec failed "job status unreadable" after 20 polls though the job's exit record said it
+    succeeded. The exit record is read then; with none, the transient error still stands (sacct may answer later)."""
+    def answer(argv: list[str]) -> Result:
+        if argv[0] == "sacct":
+            raise TransientPlatformError("sacct timed out after 60 s")
+        return Result(1, "", "slurm_load_jobs error: Invalid job id specified")
+
+    sdk = _fake_sdk(tmp_path, answer)
+    records = {"/jobs/rec-3/exit_code": "0\n"}
+    monkeypatch.setattr(sdk.shell, "read_text", lambda path, tail=None: records.get(path))
+    _adopt(sdk, "41", time.time() - 3600)
+    assert sdk.get_job_status("41") is JobStatus.SUCCESS
+    records.clear()
+    _adopt(sdk, "42", time.time() - 3600)
+    with pytest.raises(TransientPlatformError, match="sacct timed out"):
+        sdk.get_job_status("42")
+
+
 @pytest.mark.parametrize(("stderr", "code", "remote", "transient"), [
     ("squeue: error: slurm_load_jobs error: Socket timed out on send/recv operation", 1, False, True),
     ("sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)", 1,

@@ -581,7 +581,7 @@ class SlurmSDK(RecordedPlatform):
         job_id = str(rec["id"])
         fields = self._scontrol(job_id)
         if fields is None:
-            fields = self._sacct(job_id)
+            fields = self._forgotten_job(rec)
         if fields is None:
             if time.time() - float(rec.get("submitted_at") or 0) < _CONTROLLER_LAG_S:
                 return JobStatus(rec.get("state") or JobStatus.PENDING.value)
@@ -606,6 +606,18 @@ class SlurmSDK(RecordedPlatform):
         if changed:
             self.records.save(rec)
         return status
+
+    def _forgotten_job(self, rec: Mapping[str, Any]) -> dict[str, str] | None:
+        """The accounting record of a job scontrol no longer knows (:meth:`_sacct`). A sacct that does not answer
+        (slurmdbd down or slow) raises its transient error, unless the job's own exit record says how it ended:
+        that is then read (None here) instead of failing every status read until sacct answers."""
+        try:
+            return self._sacct(str(rec["id"]))
+        except TransientPlatformError as exc:
+            if self._recorded_exit(rec) is None:
+                raise
+            logger.info("slurm job %s: sacct did not answer (%s); reading the job's exit record", rec["id"], exc)
+            return None
 
     def _recorded_exit(self, rec: Mapping[str, Any]) -> int | None:
         """The exit status the job's batch script wrote as it exited (jobs submitted before it wrote one, or
