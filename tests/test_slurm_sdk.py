@@ -891,6 +891,25 @@ def test_the_banks_slurm_partition_is_the_default_and_a_list_fits_when_one_parti
     assert _sinfo_sdk(tmp_path, partition="gpu").defaults["partition"] == "gpu"
 
 
+@pytest.mark.parametrize(("nodes", "said"), [("drain|1\n", "1 drain"), ("down*|2\ndrain|1\n", "2 down*, 1 drain"),
+                                            ("idle*|1\n", "1 idle*"), ("idle|1\n", None), ("drain|1\nmix|1\n", None),
+                                            ("idle~|4\n", None)])
+def test_preflight_says_when_no_node_of_the_partition_can_start_a_job(tmp_path: Path, nodes: str,
+                                                                      said: str | None) -> None:
+    """With the only node drained (an audit's `scontrol update state=drain` on the real Slurm), preflight said
+    "resources: a job fits partition debug" and the run started; its jobs then waited (ReqNodeNotAvail) with
+    nothing said before. Preflight now says so, as n/a: a node may come back."""
+    sdk = SlurmSDK(state_dir=tmp_path / "state", jobs_dir="/jobs")
+    sdk.shell = FakeShell(lambda argv: Result(0, nodes if "%t|%D" in argv else SINFO if argv[0] == "sinfo" else "", ""))
+    checks = {c.check: c for c in sdk.preflight(None, 0)}
+    if said is None:
+        assert "nodes" not in checks, checks
+        return
+    assert checks["nodes"].ok is None, checks
+    assert checks["nodes"].detail.startswith(f"partition debug: no node can start a job now ({said}): the jobs "
+                                             "will wait in the queue"), checks["nodes"].detail
+
+
 def test_a_hidden_partition_the_user_may_use_passes_preflight(tmp_path: Path) -> None:
     """A partition made with Hidden=YES is left out of a user's plain ``sinfo`` (root sees it; ``sinfo -a`` lists it),
     so preflight refused ``partition: hid`` as "does not exist" though sbatch takes jobs there (seen as user nobody

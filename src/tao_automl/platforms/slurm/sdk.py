@@ -93,6 +93,17 @@ _JOBS_DIR_PROBE = ('d="$1"; while [ ! -e "$d" ]; do d=$(dirname "$d"); done; '
                    'rmdir "$t"')
 
 
+#: ``sinfo %t`` states of a node that can start a job (``idle~``: powered down, started on demand; a ``*`` suffix:
+#: not responding, so it cannot).
+_USABLE_NODE_STATES = {"idle", "mix", "alloc", "comp", "plnd"}
+
+
+def _node_usable(state: str) -> bool:
+    """Whether a node in ``sinfo %t`` state ``state`` can start a job."""
+    state = state.strip()
+    return not state.endswith("*") and state.rstrip("~#!%$@^-") in _USABLE_NODE_STATES
+
+
 def _seconds(name: str, value: object) -> float:
     """``value`` as a finite number of seconds > 0 (bools, NaN and infinity refused), else a UserInputError naming
     ``name``: a command limit of -5 s made every Slurm command 'time out', and a text failed with a TypeError."""
@@ -262,6 +273,7 @@ class SlurmSDK(RecordedPlatform):
         verdicts = [self._fits(p, gpu_count or 0, given, gpu_default) for p in up or parts]
         # several partitions: the job fits when one of them can hold it (Slurm starts it there)
         checks.extend(next((v for v in verdicts if all(c.ok for c in v)), verdicts[0]))
+        checks.extend(self._nodes_check(up or parts))
         account = str(given.get("account") or self.defaults["account"] or "")
         if account:
             checks.append(account_check(self.shell, account, self._account_field(given), names))
@@ -285,6 +297,23 @@ class SlurmSDK(RecordedPlatform):
             f"{setting}: {states}: jobs would wait until it is up (up now: {up_now or 'none'})", field=setting,
             value=",".join(p.name for p in parts),
             allowed=f"a partition in state up: {up_now or 'none is up now'}"))
+
+    def _nodes_check(self, parts: list[Partition]) -> list[PlatformCheck]:
+        """An n/a check when no node of the jobs' partitions can start a job now (all down, drained or not
+        responding): the jobs would wait in the queue until one is back, which preflight cannot tell; nothing when
+        one can, or when ``sinfo`` does not say."""
+        names = ",".join(p.name for p in parts)
+        try:
+            result = self.shell.run(["sinfo", "-h", "-p", names, "-o", "%t|%D"], check=False)
+        except PlatformError:
+            return []
+        states = [line.strip().split("|") for line in result.stdout.splitlines() if line.count("|") == 1]
+        if result.returncode != 0 or not states or any(_node_usable(state) for state, _ in states):
+            return []
+        said = ", ".join(f"{count} {state}" for state, count in states)
+        return [PlatformCheck("nodes", None, f"partition {names}: no node can start a job now ({said}): the jobs "
+                              "will wait in the queue (Slurm: ReqNodeNotAvail) until a node is back (an "
+                              "administrator's `scontrol update nodename=<node> state=resume`)")]
 
     def _add_hidden(self, partitions: dict[str, Partition], names: list[str]) -> None:
         """Add the partitions of ``names`` that plain ``sinfo`` does not list to a user (``Hidden=YES``) but that
