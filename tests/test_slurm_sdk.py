@@ -335,6 +335,15 @@ def test_bad_job_options_are_user_errors(kwargs: dict[str, Any], field: str) -> 
         JobOptions.build(0, kwargs, {})
 
 
+def test_a_bad_env_var_name_is_a_user_error_naming_env_vars_and_the_name() -> None:
+    """The error said the name in its text only: its field, value and allowed were empty."""
+    from tao_automl.platforms.slurm.script import export_lines
+
+    with pytest.raises(UserInputError, match="'1BAD' is not a valid environment variable name") as info:
+        export_lines({"OK": "x", "1BAD": "y"})
+    assert (info.value.field, info.value.value) == ("env_vars", "1BAD") and "letters, digits" in str(info.value.allowed)
+
+
 def test_ssh_command_line_multiplexes_and_verifies_host_keys() -> None:
     argv = Shell(hostname="login1", user="alice", key_path="/k/id", port=2222, known_hosts="/k/kh").ssh_argv()
     text = " ".join(argv)

@@ -154,7 +154,8 @@ def export_lines(env_vars: Mapping[str, Any] | None) -> list[str]:
     for key, value in (env_vars or {}).items():
         if not isinstance(key, str) or not _ENV_NAME.match(key):
             raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name "
-                                 "(letters, digits and '_', not starting with a digit)")
+                                 "(letters, digits and '_', not starting with a digit)", field="env_vars", value=key,
+                                 allowed="a name of letters, digits and '_', not starting with a digit")
         lines.append(f"export {key}={shlex.quote(str(value))}")
     return lines
 
