@@ -1379,6 +1379,31 @@ def test_a_job_waiting_for_a_down_or_drained_node_says_what_its_reason_means(tmp
         "Slurm: ReqNodeNotAvail,_UnavailableNodes:vm (a node it needs is not available (down, drained or reserved))")
 
 
+def test_a_job_in_a_partition_that_is_down_says_it_waits_for_an_administrator(sdk: SlurmSDK) -> None:
+    """A rec's job sent to a partition set down (or inactive) waited with "Slurm: PartitionDown" and no word of what
+    it waits for. A partition made for the test (the shared one stays up)."""
+    node = parse_scontrol(subprocess.run(["scontrol", "show", "node", "-o"], capture_output=True, text=True,
+                                         check=True).stdout.splitlines()[0])["NodeName"]
+    name = f"down{uuid.uuid4().hex[:6]}"
+    subprocess.run(["scontrol", "create", f"PartitionName={name}", f"Nodes={node}", "State=DOWN"], check=True,
+                   capture_output=True)
+    job = None
+    try:
+        job = sdk.create_job(None, "true", gpu_count=0, partition=name)
+        for state, reason in (("DOWN", "PartitionDown"), ("INACTIVE", "PartitionInactive")):
+            subprocess.run(["scontrol", "update", f"PartitionName={name}", f"State={state}"], check=True,
+                           capture_output=True)
+            deadline = time.monotonic() + 15
+            while (said := sdk.get_job_info(job.id).get("pending_reason") or "").split(" ")[1:2] != [reason]:
+                assert time.monotonic() < deadline, said
+                time.sleep(0.3)
+            assert f"its partition is {state.lower()}: it waits until an administrator sets it up" in said, said
+    finally:
+        if job is not None:
+            sdk.cancel_job(job.id)
+        subprocess.run(["scontrol", "delete", f"PartitionName={name}"], check=False, capture_output=True)
+
+
 def _requeue_once_running(sdk: SlurmSDK, job_id: str) -> None:
     """``scontrol requeue`` the job once the SDK sees it running (as a preemption or a failed node requeues it)."""
     deadline = time.monotonic() + 20

@@ -37,6 +37,10 @@ PENDING_REASONS = {
     "InvalidQOS": "its QOS is not valid on this cluster",
     "BeginTime": "it may not start before its begin time (sbatch --begin; a requeued job, preempted or on a failed "
                  "node, waits about 2 minutes, Slurm's credential lifetime, before it runs again)",
+    "PartitionDown": "its partition is down: it waits until an administrator sets it up (`scontrol update "
+                     "partitionname=<partition> state=up`)",
+    "PartitionInactive": "its partition is inactive: it waits until an administrator sets it up (`scontrol update "
+                         "partitionname=<partition> state=up`)",
     "JobHeldUser": "held by its user (scontrol uhold): it waits until `scontrol release <job id>`",
     "JobHeldAdmin": "held by an administrator (scontrol hold): it waits until an administrator's "
                     "`scontrol release <job id>`",
