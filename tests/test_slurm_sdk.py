@@ -477,6 +477,17 @@ def test_idempotent_create_finds_the_job_in_squeue_when_local_state_is_lost(sdk:
     again = amnesiac.create_job(None, "sleep 2", gpu_count=0, job_name=name)
     assert again.id == first.id
     assert _wait(amnesiac, again.id) is JobStatus.SUCCESS
+    # a job that writes into a results dir of its own (a rec's): found by its name, its results are read there, not
+    # in <job folder>/results (over ssh no local fallback finds them: the rec lost its metric)
+    results = tmp_path / "rec 7 'results'"
+    named = f"idem-results-{uuid.uuid4().hex[:8]}"
+    command = "echo '{\"kpi\": 3}' > \"$OUT/status.json\""
+    job = sdk.create_job(None, command, gpu_count=0, job_name=named, env_vars={"OUT": str(results)},
+                         outputs={"results_dir": str(results)})
+    other = SlurmSDK(state_dir=tmp_path / "third-state", jobs_dir=str(tmp_path / "jobs"))
+    assert other.find_job(named) == job.id
+    assert _wait(other, job.id) is JobStatus.SUCCESS
+    assert other.read_job_file(job.id, "status.json") == '{"kpi": 3}\n'
 
 
 def test_accounting_fallback_reads_the_jobcomp_record(sdk: SlurmSDK) -> None:

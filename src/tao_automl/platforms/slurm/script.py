@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import posixpath
 import re
 import shlex
@@ -213,15 +215,32 @@ def mount_lines(paths: Sequence[str]) -> list[str]:
             "done"]
 
 
+#: The comment naming the job's results dir, read back when the job is found by its name (:func:`noted_results_dir`).
+_RESULTS_NOTE = "# tao-automl results_dir: "
+
+
+def noted_results_dir(script: str | None) -> str | None:
+    """The results dir a batch script written by :func:`batch_script` names, or None."""
+    for line in (script or "").splitlines():
+        if line.startswith(_RESULTS_NOTE):
+            with contextlib.suppress(ValueError):
+                value = json.loads(line[len(_RESULTS_NOTE):])
+                return value if isinstance(value, str) and value else None
+    return None
+
+
 def batch_script(name: str, output: str, workdir: str, command: str | Sequence[str], opts: JobOptions,
                  env_vars: Mapping[str, Any] | None = None, use_pyxis: bool = False,
-                 image: str | None = None, exit_file: str | None = None, mounts: Sequence[str] = ()) -> str:
+                 image: str | None = None, exit_file: str | None = None, mounts: Sequence[str] = (),
+                 results_dir: str | None = None) -> str:
     """The whole batch script. Several tasks (or a pyxis image) run through ``srun``; ``exit_file``: where the
     script records its exit status (:func:`exit_record`). ``mounts``: host paths a pyxis container gets at the same
-    path (:func:`job_paths`: the spec's folder, the results dir, the data), besides ``container_mounts``."""
+    path (:func:`job_paths`: the spec's folder, the results dir, the data), besides ``container_mounts``.
+    ``results_dir``: noted in a comment, for a process that finds the job by its name without its record."""
     body = command_text(command)
     port = opts.master_port if opts.master_port is not None else "$((20000 + SLURM_JOB_ID % 20000))"
-    lines = ["#!/bin/bash", *sbatch_lines(name, output, opts), "", *export_lines(env_vars),
+    note = [f"{_RESULTS_NOTE}{json.dumps(results_dir)}"] if results_dir else []
+    lines = ["#!/bin/bash", *sbatch_lines(name, output, opts), "", *note, *export_lines(env_vars),
              *(exit_record(exit_file) if exit_file else []),
              f"cd {shlex.quote(workdir)} || exit 1", _RENDEZVOUS.format(port=port)]
     container = bool(use_pyxis and image)

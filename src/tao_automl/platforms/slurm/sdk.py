@@ -44,7 +44,14 @@ from tao_automl.platforms.records import (
 )
 from tao_automl.platforms.retry import TransientPlatformError
 from tao_automl.platforms.slurm.account import account_check, refused_account
-from tao_automl.platforms.slurm.script import JobOptions, batch_script, job_paths, sbatch_options, tcp_port
+from tao_automl.platforms.slurm.script import (
+    JobOptions,
+    batch_script,
+    job_paths,
+    noted_results_dir,
+    sbatch_options,
+    tcp_port,
+)
 from tao_automl.platforms.slurm.shell import SSH_REFUSED, Shell
 from tao_automl.platforms.slurm.sinfo import (
     Partition,
@@ -490,7 +497,8 @@ class SlurmSDK(RecordedPlatform):
             workdir = str(kwargs.get("working_dir") or job_dir)
             script = batch_script(slurm_name, log_path, workdir, command, opts, env_vars, self.use_pyxis, image,
                                   exit_file=posixpath.join(job_dir, EXIT_FILE),
-                                  mounts=[workdir, *job_paths(command, results_dir, request.inputs)])
+                                  mounts=[workdir, *job_paths(command, results_dir, request.inputs)],
+                                  results_dir=results_dir)
             script_path = posixpath.join(job_dir, SCRIPT_FILE)
             self.shell.write_text(script_path, script, 0o755)
             self.shell.mkdir(results_dir)
@@ -539,12 +547,21 @@ class SlurmSDK(RecordedPlatform):
         log_path = _literal_stdout(self._scontrol(job_id) or {})
         job_dir = posixpath.dirname(log_path) if log_path else posixpath.join(self.jobs_dir, key)
         log_path = log_path or posixpath.join(job_dir, LOG_FILE)
+        results_dir = self._noted_results_dir(job_dir) or posixpath.join(job_dir, "results")
         rec = {"id": job_id, "name": name, "key": key, "job_dir": job_dir, "log_path": log_path,
-               "results_dir": posixpath.join(job_dir, "results"), "state": JobStatus.PENDING.value,
+               "results_dir": results_dir, "state": JobStatus.PENDING.value,
                "submitted_at": time.time(), "adopted": True}
         self.records.save(rec)
         self.records.remember_name(key, name, job_id)
         return rec
+
+    def _noted_results_dir(self, job_dir: str) -> str | None:
+        """The results dir the job's batch script names (a job submitted with ``outputs``' results_dir writes
+        there, not in its folder), or None when the script is gone or names none."""
+        try:
+            return noted_results_dir(self.shell.read_text(posixpath.join(job_dir, SCRIPT_FILE)))
+        except PlatformError:
+            return None
 
     def _image_notice(self, image: str | None) -> None:
         if image and not self.use_pyxis and not self._image_notice_done:
