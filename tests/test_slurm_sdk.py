@@ -488,6 +488,8 @@ def test_idempotent_create_finds_the_job_in_squeue_when_local_state_is_lost(sdk:
     assert other.find_job(named) == job.id
     assert _wait(other, job.id) is JobStatus.SUCCESS
     assert other.read_job_file(job.id, "status.json") == '{"kpi": 3}\n'
+    by_id = SlurmSDK(state_dir=tmp_path / "fourth-state", jobs_dir=str(tmp_path / "jobs"))  # asked by its id alone
+    assert by_id.read_job_file(job.id, "status.json") == '{"kpi": 3}\n'
 
 
 def test_accounting_fallback_reads_the_jobcomp_record(sdk: SlurmSDK) -> None:

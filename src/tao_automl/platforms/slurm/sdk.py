@@ -584,8 +584,9 @@ class SlurmSDK(RecordedPlatform):
             if fields is not None:  # a job submitted elsewhere: adopt it
                 log_path = _literal_stdout(fields)
                 job_dir = posixpath.dirname(log_path) or fields.get("WorkDir") or ""
+                results_dir = self._noted_results_dir(job_dir) or posixpath.join(job_dir, "results")
                 rec = {"id": job_id, "name": fields.get("JobName"), "key": None, "job_dir": job_dir,
-                       "log_path": log_path, "results_dir": posixpath.join(job_dir, "results"),
+                       "log_path": log_path, "results_dir": results_dir,
                        "state": JobStatus.PENDING.value, "submitted_at": time.time(), "adopted": True}
                 self.records.save(rec)
                 return rec
