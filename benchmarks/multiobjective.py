@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", nargs="+", default=["zdt1", "zdt2", "dt-digits"])
     parser.add_argument("--methods", nargs="+", default=METHODS)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--evals", type=int, default=40)
     parser.add_argument("--dim", type=int, default=6)
     parser.add_argument("--out", type=Path, default=h.RESULTS_DIR / "multiobjective.json")
