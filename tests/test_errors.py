@@ -159,6 +159,8 @@ def test_unreachable_is_told_from_a_refusal() -> None:
     (["plan", "tune lr for 4 trials", "--model", "builtin:demo-digits-mlp", "--llm-endpoint",
       "http://127.0.0.1:9/v1", "--llm-model", "x", "--json"], "openai", "llm"),
     (["export", "RUN", "--optuna", "J", "--json"], "optuna", "export"),
+    (["run", "CONFIG", "--json"], "openai", "llm"),  # preflight's failed check, raised before anything started
+    (["run", "CONFIG", "--dry-run", "--json"], "openai", "llm"),
 ])
 def test_a_missing_extra_is_its_own_kind_naming_the_package_and_the_pip_command(
         argv: list[str], package: str, extra: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -178,7 +180,17 @@ def test_a_missing_extra_is_its_own_kind_naming_the_package_and_the_pip_command(
             workspace_path=tmp_path / "ws", gpu_count=0)
         argv = [run["run_dir"] if a == "RUN" else str(tmp_path / "j.log") if a == "J" else a for a in argv]
         capsys.readouterr()
+    if "CONFIG" in argv:
+        from conftest import write_skill
+
+        config = {"skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "sweeps"),
+                  "automl_settings": {"algorithm": "llm", "metric": "val_loss", "automl_max_recommendations": 2,
+                                      "llm_endpoint": "http://127.0.0.1:9/v1", "llm_model": "x"},
+                  "platform_kwargs": {"gpu_count": 0}}
+        (tmp_path / "sweep.yaml").write_text(json.dumps(config))
+        argv = [str(tmp_path / "sweep.yaml") if a == "CONFIG" else a for a in argv]
     assert main(argv) == 2
+    assert not (tmp_path / "sweeps").exists()  # a run config's: nothing was started
     error = json.loads(capsys.readouterr().out)["error"]
     command = f"pip install 'tao-run-automl[{extra}]'"
     assert (error["kind"], error["field"], error["allowed"], error["hint"]) == ("missing_extra", package, command,

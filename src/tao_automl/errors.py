@@ -31,7 +31,9 @@ TYPE_CHECKING = False  # typing stays out of the CLI's start-up
 if TYPE_CHECKING:
     from pathlib import Path
     from types import ModuleType
-    from typing import Any
+    from typing import Any, TypeVar
+
+    _E = TypeVar("_E", bound="TaoAutoMLError")
 
 EXIT_OK = 0
 EXIT_NO_RESULT = 1
@@ -146,6 +148,18 @@ class TaoAutoMLError(Exception):
     def message(self) -> str:
         """The one-line message (same as ``str(error)``)."""
         return str(self)
+
+    def rebuilt(self: _E, message: str, **fields: Any) -> _E:
+        """A copy of this error, of its class and with its attributes, saying ``message`` with the keyword
+        ``fields`` (``field``, ``value``, ``allowed``, ``hint``, ``kind``) in place of its own; unlike
+        ``type(error)(...)`` it also works for a class whose constructor takes other arguments
+        (:class:`MissingExtraError`)."""
+        out = type(self).__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        own = {"field": self.field, "value": self.value if self.has_value else _UNSET, "allowed": self.allowed,
+               "hint": self.hint}
+        TaoAutoMLError.__init__(out, message, **{**own, **fields})
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """The error as JSON data: ``{"kind", "message", "field", "value", "allowed", "hint", "exit_code"}``."""

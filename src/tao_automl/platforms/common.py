@@ -52,7 +52,7 @@ def as_setting_error(exc: UserInputError, prefix: str, given: Mapping[str, Any],
     detail = detail[len(key) + 2:] if detail.startswith(f"{key}: ") else detail  # "key: ..." names it once
     message = detail if detail.startswith(name) else f"{name}: {detail}"
     value = given.get(key, exc.value if exc.has_value else None)
-    return type(exc)(message, field=name, value=value, allowed=exc.allowed, hint=exc.hint, kind=exc.kind)
+    return exc.rebuilt(message, field=name, value=value)
 
 
 def check_job_name(name: object, single_line: bool = False) -> str | None:

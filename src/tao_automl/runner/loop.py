@@ -1338,9 +1338,9 @@ def _llm_ready(settings: AutoMLSettings, stored: RunArgs) -> None:
                     settings.llm_fallback, settings.llm_fallback)
     except UserInputError as exc:
         if (stored.automl_settings or {}).get("llm_api_key") == REDACTED and not settings.llm_api_key:
-            raise type(exc)(exc.detail, field="llm_api_key", value=None, allowed=exc.allowed,
-                            hint="the run's llm_api_key was given in its config and is never stored: set "
-                                 "AUTOML_LLM_API_KEY (or NVIDIA_API_KEY) in the environment, then resume") from None
+            raise exc.rebuilt(exc.detail, field="llm_api_key", value=None,
+                              hint="the run's llm_api_key was given in its config and is never stored: set "
+                                   "AUTOML_LLM_API_KEY (or NVIDIA_API_KEY) in the environment, then resume") from None
         raise
 
 

@@ -78,7 +78,7 @@ class PreflightReport:
         hint = f"also failed: {'; '.join(_named(c) for c in others)}" if others else None
         if first.error is not None:
             err = first.error
-            out = type(err)(err.detail, field=err.field, value=err.value, allowed=err.allowed, hint=hint or err.hint)
+            out = err.rebuilt(err.detail, hint=hint or err.hint)
         else:
             out = PreflightError(f"preflight failed: {first.check}: {first.detail}", field=first.check,
                                  value=first.detail, allowed="a passing check", hint=hint)
