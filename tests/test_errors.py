@@ -159,6 +159,7 @@ def test_unreachable_is_told_from_a_refusal() -> None:
     (["plan", "tune lr for 4 trials", "--model", "builtin:demo-digits-mlp", "--llm-endpoint",
       "http://127.0.0.1:9/v1", "--llm-model", "x", "--json"], "openai", "llm"),
     (["export", "RUN", "--optuna", "J", "--json"], "optuna", "export"),
+    (["mcp", "--json"], "mcp", "mcp"),
     (["run", "CONFIG", "--json"], "openai", "llm"),  # preflight's failed check, raised before anything started
     (["run", "CONFIG", "--dry-run", "--json"], "openai", "llm"),
 ])

@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any
 
-from tao_automl.errors import UserInputError
+from tao_automl.errors import require_extra
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +19,9 @@ SERVER_NAME = "tao-automl"
 
 
 def _require_mcp() -> None:
-    try:
-        import mcp  # noqa: F401
-    except ImportError:
-        raise UserInputError("the MCP server needs the mcp extra", field="mcp", value=None,
-                             hint="pip install 'tao-run-automl[mcp]'") from None
+    """The ``mcp`` package is installed, else the :class:`MissingExtraError` every extra gives (kind
+    ``missing_extra``, the pip command in ``allowed`` and ``hint``)."""
+    require_extra("mcp", "mcp", "the MCP server (`tao-automl mcp`)")
 
 
 def build_server() -> Any:
