@@ -5,6 +5,7 @@ warning). The run, the dry run and the MCP tool refuse what preflight fails, wit
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,29 @@ def test_dataset_keys_or_a_rule_that_takes_the_uri_pass(tmp_path: Path) -> None:
                    train_dataset_uri=str(data), eval_dataset_uri=str(data))
     report = run_preflight(load_run_config(both))
     assert not report.ok and report.error().field == "eval_dataset_uri"
+
+
+def test_a_builtin_dataset_a_local_job_reads_needs_its_package_installed_here(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo's jobs read ``builtin:digits`` (its template's default, or a given URI) with scikit-learn in this
+    environment: a core install without the demo extra fails preflight, the dry run and the run naming the extra,
+    before any job (not every rec failing on it); another platform's job reads it in its own image."""
+    settings = {"algorithm": "random", "metric": "val_accuracy", "automl_max_recommendations": 2}
+    default = _config(tmp_path, "builtin:demo-digits-mlp", automl_settings=settings)
+    name = "builtin_data.dataset.train_path"
+    assert _checks(run_preflight(load_run_config(default)))[name]["ok"] is True  # this venv has the demo extra
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # what a package that is not installed looks like to import
+    for extra in ({}, {"train_dataset_uri": "builtin:digits"}):
+        check = _checks(run_preflight(load_run_config(_config(tmp_path, "builtin:demo-digits-mlp",
+                                                              automl_settings=settings, **extra))))[name]
+        assert check["ok"] is False and "install the demo extra: pip install 'tao-run-automl[demo]'" in check["detail"]
+    for argv in (["run", str(default)], ["run", str(default), "--dry-run"]):
+        assert main(argv) == 2
+        assert "pip install 'tao-run-automl[demo]'" in capsys.readouterr().err
+    assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
+    docker = _config(tmp_path, "builtin:demo-digits-mlp", automl_settings=settings, platform="docker",
+                     platform_options={})
+    assert name not in _checks(run_preflight(load_run_config(docker)))
 
 
 # ------------------------------------------------------------------ declared inputs in the rendered spec

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tao_automl.bank.skill import Skill
-from tao_automl.errors import PreflightError, TaoAutoMLError, UserInputError
+from tao_automl.errors import MissingExtraError, PreflightError, TaoAutoMLError, UserInputError
 from tao_automl.render.data import EVAL_SOURCES, TRAIN_SOURCES
 from tao_automl.render.inputs import (
     PLACEHOLDER,
@@ -33,7 +33,7 @@ from tao_automl.render.paths import get_path
 from tao_automl.render.placed import placed_paths
 from tao_automl.runner.preflight import LOCAL, Check, PreflightReport, dataset_check
 from tao_automl.runner.run_args import RunArgs
-from tao_automl.util.builtin import BUILTIN_PREFIX
+from tao_automl.util.builtin import BUILTIN_DATASET_NEEDS, BUILTIN_PREFIX
 
 NAMES = ("dataset_keys", "dataset_placement", "spec_inputs", "spec_placeholders")
 
@@ -66,6 +66,7 @@ def spec_checks(config: RunArgs, built: Mapping[str, Any], report: PreflightRepo
     report.checks.extend(placed_path_checks(config.platform, skill, ctx))
     report.checks.extend(override_path_checks(config.platform, skill, config.spec_overrides))
     report.checks.append(inputs_check(skill, spec, given=_data_given(ctx)))
+    report.checks.extend(builtin_data_checks(config.platform, skill, spec))
     report.checks.append(placeholder_check(skill, spec))
 
 
@@ -190,6 +191,31 @@ def _relative_override(platform: str, name: str, value: str) -> Check:
                "config's folder")
     return Check(name, False, message, PreflightError(message, field=name, value=value,
                                                       allowed="an absolute path, a remote URI or builtin:<name>"))
+
+
+def builtin_data_checks(platform: str, skill: Skill, spec: Mapping[str, Any]) -> list[Check]:
+    """On the local platform, whose jobs run in this Python environment, each declared input of the rendered spec
+    that names a built-in dataset needs the package that dataset is read with here (every job would fail reading it
+    without); none elsewhere, where the job's own environment reads it."""
+    if platform != LOCAL:
+        return []
+    out: list[Check] = []
+    for key in declared_inputs(skill):
+        value = get_path(spec, key)
+        need = BUILTIN_DATASET_NEEDS.get(value) if isinstance(value, str) else None
+        if need is not None:
+            out.append(_builtin_data_check(key, value, *need))
+    return out
+
+
+def _builtin_data_check(key: str, value: str, module: str, extra: str) -> Check:
+    import importlib.util
+
+    name = f"builtin_data.{key}"
+    if importlib.util.find_spec(module) is not None:
+        return Check(name, True, f"{value}: read with {module!r}, which is installed")
+    error = MissingExtraError(f"{key}={value!r} (each local job reads it in this environment)", module, extra)
+    return Check(name, False, str(error), error)
 
 
 def inputs_check(skill: Skill, spec: Mapping[str, Any], given: bool = True) -> Check:

@@ -8,3 +8,5 @@ BUILTIN_PREFIX = "builtin:"
 BUILTIN_DIGITS = "builtin:digits"
 #: The datasets shipped in the package, as a dataset URI or path names them (the demo network reads them).
 BUILTIN_DATASETS = (BUILTIN_DIGITS,)
+#: The module a built-in dataset is read with, and the extra that installs it (jobs fail without it).
+BUILTIN_DATASET_NEEDS: dict[str, tuple[str, str]] = {BUILTIN_DIGITS: ("sklearn", "demo")}
