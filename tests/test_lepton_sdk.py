@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,7 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from platform_helpers import start_with_spec_file
-from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.errors import MissingExtraError, PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus, UnknownJobError
 from tao_automl.platforms.lepton import sdk as lepton_sdk
 from tao_automl.platforms.lepton.sdk import LeptonSDK, lepton_job_name
@@ -197,6 +198,17 @@ def test_bad_inputs_and_missing_credentials_are_user_errors(lepton: FakeLepton,
     with pytest.raises(UserInputError, match="LEPTON_WORKSPACE_ID is not set") as no_id:
         make_sdk("lepton")
     assert no_id.value.field == "LEPTON_WORKSPACE_ID" and "platform_options.workspace_id" in str(no_id.value.allowed)
+
+
+def test_without_the_lepton_extra_the_error_names_leptonai_and_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A core install has neither leptonai nor requests (leptonai's dependency): the platform's error names leptonai,
+    the package the extra installs (as `tao-automl platforms` does), never requests."""
+    for name in {"leptonai", "requests", *(m for m in sys.modules if m.startswith(("leptonai.", "requests.")))}:
+        monkeypatch.setitem(sys.modules, name, None)  # what a package that is not installed looks like to import
+    for name in [m for m in sys.modules if m.startswith("tao_automl.platforms.lepton")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(MissingExtraError, match=r"'leptonai' package.*pip install 'tao-run-automl\[lepton\]'"):
+        make_sdk("lepton")
 
 
 def test_the_token_stays_out_of_init_options_and_errors(lepton: FakeLepton,

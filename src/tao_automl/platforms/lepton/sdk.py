@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import requests
 from leptonai.api.v2.api_resource import ClientError, ServerError  # type: ignore[import-untyped,import-not-found,unused-ignore]
 from leptonai.api.v2.client import APIClient  # type: ignore[import-untyped,import-not-found,unused-ignore]
 from leptonai.api.v2.log import LogAPIError  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -35,6 +34,7 @@ from leptonai.api.v2.types.common import Metadata  # type: ignore[import-untyped
 from leptonai.api.v2.types.deployment import EnvVar, LeptonContainer, Mount  # type: ignore[import-untyped,import-not-found,unused-ignore]
 from leptonai.api.v2.types.job import LeptonJob, LeptonJobQueryMode, LeptonJobUserSpec  # type: ignore[import-untyped,import-not-found,unused-ignore]
 from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: ignore[import-untyped,import-not-found,unused-ignore]
+from requests import RequestException  # leptonai's HTTP library: imported after it, so a core install names leptonai
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import SCAN_LINES, failure_from_log, reason_line
@@ -188,7 +188,7 @@ class LeptonSDK(PlatformBase):
             raise PlatformError(f"Lepton {what} failed: {exc}") from None
         except ServerError as exc:
             raise TransientPlatformError(f"Lepton {what} failed: {exc}") from None
-        except requests.RequestException as exc:
+        except RequestException as exc:
             raise TransientPlatformError(f"Lepton {what}: {type(exc).__name__}: {exc}") from None
         except RuntimeError as exc:  # leptonai's "programming error": an answer that is not the JSON it expects
             if "cannot be decoded as json" not in str(exc):
