@@ -162,6 +162,8 @@ def test_unreachable_is_told_from_a_refusal() -> None:
     (["mcp", "--json"], "mcp", "mcp"),
     (["run", "CONFIG", "--json"], "openai", "llm"),  # preflight's failed check, raised before anything started
     (["run", "CONFIG", "--dry-run", "--json"], "openai", "llm"),
+    (["run", "CONFIG", "--json"], "wandb", "wandb"),  # an enabled tracker
+    (["run", "CONFIG", "--json"], "mlflow", "mlflow"),
 ])
 def test_a_missing_extra_is_its_own_kind_naming_the_package_and_the_pip_command(
         argv: list[str], package: str, extra: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -184,10 +186,13 @@ def test_a_missing_extra_is_its_own_kind_naming_the_package_and_the_pip_command(
     if "CONFIG" in argv:
         from conftest import write_skill
 
+        settings = {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2}
         config = {"skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "sweeps"),
-                  "automl_settings": {"algorithm": "llm", "metric": "val_loss", "automl_max_recommendations": 2,
-                                      "llm_endpoint": "http://127.0.0.1:9/v1", "llm_model": "x"},
-                  "platform_kwargs": {"gpu_count": 0}}
+                  "automl_settings": settings, "platform_kwargs": {"gpu_count": 0}}
+        if extra == "llm":
+            settings.update(algorithm="llm", llm_endpoint="http://127.0.0.1:9/v1", llm_model="x")
+        else:
+            config[f"{extra}_config"] = {"enabled": True}
         (tmp_path / "sweep.yaml").write_text(json.dumps(config))
         argv = [str(tmp_path / "sweep.yaml") if a == "CONFIG" else a for a in argv]
     assert main(argv) == 2

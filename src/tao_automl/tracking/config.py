@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from tao_automl.errors import UserInputError
+from tao_automl.errors import MissingExtraError, UserInputError
 from tao_automl.tracking.base import SweepObserver
 from tao_automl.util.suggest import did_you_mean
 
@@ -100,10 +100,7 @@ def check_tracking_config(name: str, config: Mapping[str, Any] | None) -> dict[s
     if is_enabled(out):
         module, extra = _EXTRA[name]
         if importlib.util.find_spec(module) is None:
-            raise UserInputError(f"{name}: the {module!r} package is not installed; install the extra: "
-                                 f"pip install 'tao-run-automl[{extra}]'", field=name, value=dict(out),
-                                 allowed=f"enabled: false, or the {module!r} package installed",
-                                 hint=f"pip install 'tao-run-automl[{extra}]'")
+            raise MissingExtraError(name, module, extra)
         if name == "wandb_config":
             _check_wandb_login(out)
         else:
