@@ -200,15 +200,30 @@ def test_bad_inputs_and_missing_credentials_are_user_errors(lepton: FakeLepton,
     assert no_id.value.field == "LEPTON_WORKSPACE_ID" and "platform_options.workspace_id" in str(no_id.value.allowed)
 
 
-def test_without_the_lepton_extra_the_error_names_leptonai_and_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A core install has neither leptonai nor requests (leptonai's dependency): the platform's error names leptonai,
-    the package the extra installs (as `tao-automl platforms` does), never requests."""
+def _without_leptonai(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a core install: neither leptonai nor requests (leptonai's dependency), and the platform not imported."""
     for name in {"leptonai", "requests", *(m for m in sys.modules if m.startswith(("leptonai.", "requests.")))}:
         monkeypatch.setitem(sys.modules, name, None)  # what a package that is not installed looks like to import
     for name in [m for m in sys.modules if m.startswith("tao_automl.platforms.lepton")]:
         monkeypatch.delitem(sys.modules, name)
+
+
+def test_without_the_lepton_extra_the_error_names_leptonai_and_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform's error names leptonai, the package the extra installs (as `tao-automl platforms` does), never
+    requests."""
+    _without_leptonai(monkeypatch)
     with pytest.raises(MissingExtraError, match=r"'leptonai' package.*pip install 'tao-run-automl\[lepton\]'"):
         make_sdk("lepton")
+
+
+def test_importing_the_lepton_platform_without_its_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From Python (`from tao_automl.platforms.lepton import LeptonSDK`, as for the other platforms) the import error
+    says which extra to install, not only that a leptonai submodule is missing."""
+    import importlib
+
+    _without_leptonai(monkeypatch)
+    with pytest.raises(ModuleNotFoundError, match=r"'leptonai' package.*pip install 'tao-run-automl\[lepton\]'"):
+        importlib.import_module("tao_automl.platforms.lepton")
 
 
 def test_the_token_stays_out_of_init_options_and_errors(lepton: FakeLepton,

@@ -26,15 +26,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from leptonai.api.v2.api_resource import ClientError, ServerError  # type: ignore[import-untyped,import-not-found,unused-ignore]
-from leptonai.api.v2.client import APIClient  # type: ignore[import-untyped,import-not-found,unused-ignore]
-from leptonai.api.v2.log import LogAPIError  # type: ignore[import-untyped,import-not-found,unused-ignore]
-from leptonai.api.v2.types.affinity import LeptonResourceAffinity  # type: ignore[import-untyped,import-not-found,unused-ignore]
-from leptonai.api.v2.types.common import Metadata  # type: ignore[import-untyped,import-not-found,unused-ignore]
-from leptonai.api.v2.types.deployment import EnvVar, LeptonContainer, Mount  # type: ignore[import-untyped,import-not-found,unused-ignore]
-from leptonai.api.v2.types.job import LeptonJob, LeptonJobQueryMode, LeptonJobUserSpec  # type: ignore[import-untyped,import-not-found,unused-ignore]
-from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: ignore[import-untyped,import-not-found,unused-ignore]
-from requests import RequestException  # leptonai's HTTP library: imported after it, so a core install names leptonai
+try:
+    from leptonai.api.v2.api_resource import ClientError, ServerError  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from leptonai.api.v2.client import APIClient  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from leptonai.api.v2.log import LogAPIError  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from leptonai.api.v2.types.affinity import LeptonResourceAffinity  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from leptonai.api.v2.types.common import Metadata  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from leptonai.api.v2.types.deployment import EnvVar, LeptonContainer, Mount  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from leptonai.api.v2.types.job import LeptonJob, LeptonJobQueryMode, LeptonJobUserSpec  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from leptonai.config import DEFAULT_RESOURCE_SHAPE, JOB_BASE_IMAGE  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from requests import RequestException  # leptonai's HTTP library: after it, so a core install names leptonai
+except ModuleNotFoundError as exc:  # a core install: name the extra, for Python users too (the registry reads .name)
+    raise ModuleNotFoundError(f"platform 'lepton' needs the {str(exc.name).split('.')[0]!r} package, which is not "
+                              "installed; install the lepton extra: pip install 'tao-run-automl[lepton]'",
+                              name=exc.name) from None
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import SCAN_LINES, failure_from_log, reason_line
