@@ -47,6 +47,26 @@ def test_run_detach_returns_the_folder_and_the_orchestrator_finishes_alone(tmp_p
     assert snapshot["orchestrator"]["alive"] is False  # the last snapshot is written as the orchestrator ends
 
 
+def test_a_regular_installs_site_packages_never_reach_the_jobs_pythonpath(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pip-installed package lives in the interpreter's site-packages, which the detached orchestrator finds by
+    itself; put on its PYTHONPATH, every job it starts (a conda or system Python, Slurm's exported environment)
+    would import this venv's packages first. A source checkout's folder is still given to the orchestrator."""
+    import site
+
+    import tao_automl
+    from tao_automl.runner import detach
+
+    installed = tmp_path / "lib" / "site-packages"
+    (installed / "tao_automl").mkdir(parents=True)
+    monkeypatch.setattr(tao_automl, "__file__", str(installed / "tao_automl" / "__init__.py"))
+    monkeypatch.setenv("PYTHONPATH", "/the/users/own")
+    monkeypatch.setattr(site, "getsitepackages", lambda: [str(installed)])
+    assert detach._child_env(None)["PYTHONPATH"] == "/the/users/own"
+    monkeypatch.setattr(site, "getsitepackages", lambda: [])  # not installed: run from a source folder
+    assert detach._child_env(None)["PYTHONPATH"] == f"{installed.resolve()}{os.pathsep}/the/users/own"
+
+
 def test_stop_leaves_jobs_running_and_resume_detach_reattaches(tmp_path: Path) -> None:
     config = demo_config(tmp_path, recs=2, epochs=12)
     started = json.loads(cli("run", str(config), "--detach", "--json").stdout)

@@ -95,15 +95,27 @@ def check_rebuildable(sdk: Any) -> None:
 
 
 def _child_env(llm_api_key: str | None) -> dict[str, str]:
+    """The detached orchestrator's environment; every job it starts inherits it (local jobs, Slurm's exported
+    environment), so a regular install's site-packages folder, which the orchestrator finds without it, is never put
+    on ``PYTHONPATH``: a job's own interpreter would import this environment's packages first."""
     env = dict(os.environ)
-    package_root = str(Path(tao_automl.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    package_root = Path(tao_automl.__file__).resolve().parents[1]
+    if not _site_folder(package_root):  # a source checkout run without installing: the orchestrator needs it
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(package_root), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     if llm_api_key:
         env[LLM_KEY_ENV] = llm_api_key
     else:
         env.pop(LLM_KEY_ENV, None)
     return env
+
+
+def _site_folder(folder: Path) -> bool:
+    """Whether ``folder`` is one of this interpreter's site-packages folders (found by ``sys.executable`` itself)."""
+    import site
+
+    own = [*site.getsitepackages(), site.getusersitepackages()]
+    return folder in {Path(p).resolve() for p in own}
 
 
 def _log_size(run_dir: Path) -> int:
