@@ -310,6 +310,24 @@ def test_builtin_skill_dir_and_unknown_name() -> None:
         builtin_skill_dir("demo-digits-mpl")
 
 
+def test_the_python_api_takes_the_builtin_form_a_run_config_takes(tmp_path: Path) -> None:
+    """A run config's `skill_dir: builtin:demo-digits-mlp` works, but `AutoML(skill_dir="builtin:demo-digits-mlp")` and
+    `AutoMLRunner(sdk, "builtin:demo-digits-mlp")` said ".../builtin:demo-digits-mlp does not exist"; an unknown
+    name lists the built-in models there too."""
+    from tao_automl import AutoML
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    assert load_skill("builtin:demo-digits-mlp").path == builtin_skill_dir()
+    assert AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), "builtin:demo-digits-mlp").skill.name == "demo-digits-mlp"
+    ml = AutoML(tmp_path / "ws", skill_dir="builtin:demo-digits-mlp", log_progress=False,
+                settings={"metric": "val_loss", "automl_max_recommendations": 2})
+    assert [rec.id for rec in ml.next_recommendation()] == [1, 2]  # the budget of 2, both at once
+    with pytest.raises(SkillError, match=r"did you mean 'demo-digits-mlp'.*available: demo-digits-mlp"):
+        load_skill("builtin:demo-digits-mpl")
+
+
 def test_schema_defaults_cover_every_automl_param_with_valid_ranges() -> None:
     schema = _schema()
     leaves = _leaves(schema["properties"])

@@ -14,6 +14,7 @@ import yaml
 
 from tao_automl.bank.image import resolve_image
 from tao_automl.errors import SkillError
+from tao_automl.util.builtin import BUILTIN_PREFIX
 from tao_automl.util.checks import name_arg, path_arg
 from tao_automl.util.suggest import did_you_mean, nearest
 from tao_automl.util.yaml_numbers import load_spec_yaml
@@ -150,7 +151,12 @@ def _missing_dir_hint(path: Path) -> str:
 
 
 def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
-    """Load and check a skill folder; every problem is a one-line :class:`SkillError`."""
+    """Load and check a skill folder (``builtin:<name>``: a model shipped in the package, as a run config names it);
+    every problem is a one-line :class:`SkillError`."""
+    if isinstance(skill_dir, str) and skill_dir.startswith(BUILTIN_PREFIX):
+        from tao_automl.bank import builtin_skill_dir
+
+        skill_dir = builtin_skill_dir(skill_dir[len(BUILTIN_PREFIX):])
     # absolute, so a refusal names the folder that was looked in (a notebook's working directory is not obvious)
     path = Path(path_arg("skill_dir", skill_dir, "a model folder", error=SkillError)).expanduser().absolute()
     name_arg("action", action, error=SkillError)
