@@ -204,6 +204,19 @@ def test_a_missing_extra_is_its_own_kind_naming_the_package_and_the_pip_command(
     assert f"install the {extra} extra" in error["message"]
 
 
+def test_the_missing_llm_extra_names_every_algorithm_that_needs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`algorithm: hybrid` (or autoresearch) without the llm extra was told "needed for LLM search (algorithm
+    llm ...)", as if another algorithm had been chosen."""
+    import sys
+
+    from tao_automl.llm.client import LLMClient, LLMConfig
+
+    monkeypatch.setitem(sys.modules, "openai", None)
+    with pytest.raises(errors.MissingExtraError, match=r"algorithms llm, hybrid and autoresearch") as caught:
+        LLMClient(LLMConfig("http://127.0.0.1:9/v1", "m"))._api()
+    assert caught.value.field == "openai"
+
+
 def test_skill_file_documents_every_error_kind() -> None:
     """SKILL.md's table of error kinds names every kind an error class carries."""
     import inspect

@@ -160,7 +160,8 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
 
 
 def _openai() -> Any:
-    return require_extra("openai", "llm", "LLM search (algorithm llm, `tao-automl plan`)")
+    return require_extra("openai", "llm",
+                         "LLM-guided search (algorithms llm, hybrid and autoresearch; `tao-automl plan`)")
 
 
 class LLMClient:
