@@ -148,6 +148,22 @@ def test_png_of_a_run_without_a_result_exits_1_like_export_best(tmp_path: Path) 
     assert best.returncode == 1 and json.loads(best.stdout)["error"]["kind"] == "no_result", best.stdout
 
 
+def test_report_names_its_files_by_absolute_paths(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`report ws/run_x --json` printed `"run_dir": "ws/run_x"` and the report's path relative to the current folder
+    (an agent in another folder could not open it), while status and export print absolute paths."""
+    import os
+
+    from tao_automl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", os.path.relpath(run_dir, tmp_path), "-o", "r.html", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["run_dir"], shown["report"]) == (str(run_dir), str(tmp_path / "r.html"))
+    assert main(["report", os.path.relpath(run_dir, tmp_path), "-o", "r.html"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "r.html")
+
+
 def test_report_on_a_folder_without_state_is_a_one_line_error(tmp_path: Path) -> None:
     proc = _cli("report", str(tmp_path))
     assert proc.returncode == 2 and "no run state at" in proc.stderr and "Traceback" not in proc.stderr

@@ -46,9 +46,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         from tao_automl.report.html import write_html_report
 
         write_html_report(data, out)
-    if args.json or args.format == "json":
-        print(json.dumps({"report": str(out), "format": "png" if png else "html", "run_dir": str(data.run_dir),
-                          "recs": len(data.recs)}))
+    if args.json or args.format == "json":  # absolute, as status and export print them
+        print(json.dumps({"report": str(out.resolve()), "format": "png" if png else "html",
+                          "run_dir": str(data.run_dir.resolve()), "recs": len(data.recs)}))
     else:
-        print(out)
+        print(out.resolve())
     return 0
