@@ -114,6 +114,31 @@ def test_preflight_dry_run_and_run_report_a_wrong_skill_info_field_with_exit_2(t
     assert not (tmp_path / "ws").exists() and not (tmp_path / "jobs").exists()
 
 
+@pytest.mark.parametrize(("file", "bad"), [
+    ("references/skill_info.yaml", b"# r\xe9sum\xe9\n"),
+    ("schemas/train.schema.json", b""),
+    ("references/spec_template_train.yaml", b"train:\n  act: 'r\xe9lu'\n"),
+])
+def test_a_model_file_that_is_not_utf8_is_a_skill_error_naming_it(tmp_path: Path, file: str, bad: bytes,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    skill = write_skill(tmp_path / "bank")
+    path = skill / file
+    if file.endswith(".json"):  # a Latin-1 option in the schema
+        path.write_bytes(path.read_bytes().replace(b'"relu"', b'"r\xe9lu"'))
+    else:
+        path.write_bytes((path.read_bytes() if path.exists() else b"") + bad)
+    with pytest.raises(SkillError) as caught:
+        load_skill(skill)
+    assert (caught.value.field, caught.value.value) == (path.name, str(path))
+    assert str(path) in str(caught.value) and "not UTF-8" in str(caught.value)
+    assert model_status(skill).blocked is not None  # `models` reports it too, without a traceback
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
+                                      "automl_settings": {"algorithm": "random", "metric": "val_loss"}}))
+    assert main(["run", str(config), "--dry-run"]) == 2  # one line, no traceback
+    assert "not UTF-8" in capsys.readouterr().err and not (tmp_path / "ws").exists()
+
+
 def test_the_demo_and_a_skill_without_the_extensions_still_load(tmp_path: Path) -> None:
     demo = load_skill(builtin_skill_dir("demo-digits-mlp"))
     assert demo.kpi_direction == "maximize" and demo.reported_metrics == ["val_accuracy", "val_loss", "train_loss"]

@@ -121,10 +121,26 @@ class Skill:
         return [str(m) for m in self.info.get("reported_metrics") or []]
 
 
+def read_model_file(path: Path) -> str:
+    """The text of a file of the model folder (UTF-8, a byte-order mark allowed); a :class:`SkillError` naming the
+    file when it is not UTF-8 or cannot be read (it was a UnicodeDecodeError traceback)."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start:exc.start + 1].hex()
+        raise SkillError(f"{path}: not UTF-8 text (byte 0x{byte} at offset {exc.start}); allowed: a UTF-8 text file",
+                         field=path.name, value=str(path), allowed="a UTF-8 text file",
+                         hint=f"save {path.name} as UTF-8") from None
+    except OSError as exc:
+        raise SkillError(f"{path}: cannot be read ({exc.strerror or exc}); allowed: a readable file",
+                         field=path.name, value=str(path), allowed="a readable file") from None
+
+
 def _read_yaml(path: Path, spec: bool = False) -> Any:
     """A YAML file of the model folder; a ``spec`` template as a TAO job's loader reads it (YAML 1.2 numbers)."""
+    text = read_model_file(path)
     try:
-        return load_spec_yaml(path.read_text()) if spec else yaml.safe_load(path.read_text())
+        return load_spec_yaml(text) if spec else yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SkillError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
 
@@ -316,8 +332,9 @@ def _check_action_metric(entry: Mapping[str, Any], info_path: Path, where: str, 
 
 
 def load_schema(schema_path: Path) -> dict[str, Any]:
+    text = read_model_file(schema_path)
     try:
-        schema = json.loads(schema_path.read_text())
+        schema = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SkillError(f"{schema_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
     if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
