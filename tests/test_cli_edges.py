@@ -14,6 +14,8 @@ import yaml
 
 from tao_automl.cli import watch as watch_mod
 from tao_automl.cli.main import main
+from tao_automl.cli.run_config import load_run_config
+from tao_automl.errors import UserInputError
 
 
 def _json_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
@@ -259,6 +261,21 @@ def test_a_key_given_twice_in_the_config_is_refused(tmp_path: Path, capsys: pyte
     error = _json_error(["run", str(path), "--dry-run"], capsys)
     assert error["field"] == "config" and "'automl_settings' is given twice" in error["message"]
     assert "line 5" in error["message"] and not (tmp_path / "ws").exists()
+
+
+def test_a_config_may_merge_an_anchored_mapping(tmp_path: Path) -> None:
+    """``<<: *anchor`` is YAML's merge key, not a key given twice: the check of repeated keys refused it ("could not
+    determine a constructor for the tag 'tag:yaml.org,2002:merge'"), so a config sharing settings failed to load."""
+    path = tmp_path / "c.yaml"
+    path.write_text("skill_dir: builtin:demo-digits-mlp\nworkspace_path: ws\n"
+                    "automl_settings:\n  <<: &common {metric: val_accuracy, algorithm: random}\n  algorithm: grid\n"
+                    "spec_overrides:\n  <<: [{train.num_epochs: 1}]\n  train.batch_size: 32\n")
+    config = load_run_config(path)
+    assert config.automl_settings == {"metric": "val_accuracy", "algorithm": "grid"}  # the mapping's own key wins
+    assert config.spec_overrides == {"train.num_epochs": 1, "train.batch_size": 32}
+    path.write_text(path.read_text() + "  train.batch_size: 64\n")  # a key given twice is still refused
+    with pytest.raises(UserInputError, match=r"'train\.batch_size' is given twice"):
+        load_run_config(path)
 
 
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ from tao_automl.errors import ConfigError, UserInputError
 from tao_automl.runner.run_args import RunArgs, checked_fields
 from tao_automl.util.builtin import BUILTIN_PREFIX
 from tao_automl.util.suggest import did_you_mean
+from tao_automl.util.yaml_numbers import refuse_duplicate_keys
 
 #: The CLI's run config is the run's arguments (one type, see :mod:`tao_automl.runner.run_args`).
 RunConfig = RunArgs
@@ -23,20 +24,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
 
 
-def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if not isinstance(key, (str, int, float, bool)):
-            continue
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
-                                                    key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+refuse_duplicate_keys(_UniqueKeyLoader)
 
 
 def _no_base_60(kind: str) -> Any:

@@ -37,6 +37,30 @@ SpecLoader.yaml_implicit_resolvers = {
     for first, resolvers in SpecLoader.yaml_implicit_resolvers.items()}
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _unique_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> Any:
+    """A mapping whose keys are each given once (PyYAML keeps the last of two equal keys silently); a merge key
+    (``<<: *defaults``) is YAML's own and merges as usual."""
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, (str, int, float, bool)):
+            continue
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+def refuse_duplicate_keys(loader: Any) -> None:
+    """Make the YAML ``loader`` class refuse a key given twice in one mapping (:func:`_unique_mapping`)."""
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 class SpecDumper(_BASE_DUMPER):  # type: ignore[misc]
     """PyYAML's safe dumper, quoting strings that a YAML 1.2 loader would read as numbers."""
 
