@@ -139,6 +139,40 @@ def test_a_model_file_that_is_not_utf8_is_a_skill_error_naming_it(tmp_path: Path
     assert "not UTF-8" in capsys.readouterr().err and not (tmp_path / "ws").exists()
 
 
+@pytest.mark.parametrize(("file", "text", "key", "line"), [
+    ("references/spec_template_train.yaml", "train:\n  layers: 5\n  act: tanh\nresults_dir: ''\ntrain:\n  flag: true\n",
+     "train", 5),
+    ("references/spec_template_train.yaml", "train:\n  layers: 5\n  layers: 3\n", "layers", 3),
+    ("references/skill_info.yaml", None, "actions", None),
+])
+def test_a_key_given_twice_in_a_model_yaml_file_is_refused(tmp_path: Path, file: str, text: str | None, key: str,
+                                                           line: int | None,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """PyYAML keeps the last of two equal keys silently: a template's second ``train:`` section dropped the first
+    (its layers and act went back to the schema defaults in every job); OmegaConf, which TAO jobs load with, refuses
+    it. Merge keys (``<<: *anchor``) still merge."""
+    skill = write_skill(tmp_path / "bank")
+    path = skill / file
+    if text is None:  # a second actions: mapping appended to skill_info.yaml
+        text = path.read_text() + "actions:\n  evaluate:\n    command: x -e {config_path}\n"
+    path.write_text(text)
+    with pytest.raises(SkillError) as caught:
+        load_skill(skill)
+    message = str(caught.value)
+    assert f"key {key!r} is given twice" in message and str(path) in message and "\n" not in message
+    assert line is None or f"line {line}," in message
+    assert (caught.value.field, caught.value.value) == (path.name, str(path))
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
+                                      "automl_settings": {"algorithm": "random", "metric": "val_loss"}}))
+    assert main(["run", str(config), "--dry-run"]) == 2
+    assert "given twice" in capsys.readouterr().err and not (tmp_path / "ws").exists()
+    path.write_text("common: &c {layers: 5, act: tanh}\ntrain:\n  <<: *c\n  layers: 4\n")
+    if file.endswith("spec_template_train.yaml"):  # an anchor merged, its key overridden: no repeat
+        assert load_skill(skill).template == {"common": {"layers": 5, "act": "tanh"},
+                                              "train": {"layers": 4, "act": "tanh"}}
+
+
 def test_the_demo_and_a_skill_without_the_extensions_still_load(tmp_path: Path) -> None:
     demo = load_skill(builtin_skill_dir("demo-digits-mlp"))
     assert demo.kpi_direction == "maximize" and demo.reported_metrics == ["val_accuracy", "val_loss", "train_loss"]

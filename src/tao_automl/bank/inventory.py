@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tao_automl.bank.layout import models_dir
-from tao_automl.bank.skill import check_info, load_schema, load_template, read_model_file
+from tao_automl.bank.skill import check_info, load_schema, load_template, read_model_yaml
 from tao_automl.errors import SearchSpaceError, SkillError
 from tao_automl.schema.baseline import Baseline, baseline
 from tao_automl.schema.build import build_search_space, derived_bounds, get_property, param_kind, schema_defaults
@@ -114,10 +112,9 @@ def model_status(path: Path, action: str = "train") -> ModelStatus:
     """Check one model folder: flag, schema present and valid, search space builds."""
     info_path = path / "references" / "skill_info.yaml"
     try:
-        info = yaml.safe_load(read_model_file(info_path)) or {}
-    except (SkillError, yaml.YAMLError) as exc:
-        return ModelStatus(path.name, False, blocked=f"skill_info.yaml unreadable: {exc}"
-                           if isinstance(exc, SkillError) else f"skill_info.yaml unreadable: {exc.__class__.__name__}")
+        info = read_model_yaml(info_path) or {}
+    except SkillError as exc:
+        return ModelStatus(path.name, False, blocked=f"skill_info.yaml unreadable: {exc}")
     if not isinstance(info, dict):
         return ModelStatus(path.name, False, blocked="skill_info.yaml is not a mapping")
     name, enabled = str(info.get("name") or path.name), bool(info.get("automl_enabled", False))

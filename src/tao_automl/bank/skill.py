@@ -17,7 +17,7 @@ from tao_automl.errors import SkillError
 from tao_automl.util.builtin import BUILTIN_PREFIX
 from tao_automl.util.checks import name_arg, path_arg
 from tao_automl.util.suggest import did_you_mean, nearest
-from tao_automl.util.yaml_numbers import load_spec_yaml
+from tao_automl.util.yaml_numbers import load_spec_yaml, refuse_duplicate_keys
 
 
 @dataclass(frozen=True)
@@ -136,13 +136,33 @@ def read_model_file(path: Path) -> str:
                          field=path.name, value=str(path), allowed="a readable file") from None
 
 
-def _read_yaml(path: Path, spec: bool = False) -> Any:
-    """A YAML file of the model folder; a ``spec`` template as a TAO job's loader reads it (YAML 1.2 numbers)."""
+class _InfoLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+
+refuse_duplicate_keys(_InfoLoader)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where (line, column)."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return f"{exc.__class__.__name__}: {exc}"
+    mark = exc.problem_mark or exc.context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{exc.problem or exc.context}{where}"
+
+
+def read_model_yaml(path: Path, spec: bool = False) -> Any:
+    """A YAML file of the model folder, each key of a mapping given once (a repeated key was kept last, silently:
+    a second ``train:`` section dropped the first); a ``spec`` template as a TAO job's loader reads it (YAML 1.2
+    numbers; OmegaConf refuses a repeated key too)."""
     text = read_model_file(path)
     try:
-        return load_spec_yaml(text) if spec else yaml.safe_load(text)
+        return load_spec_yaml(text) if spec else yaml.load(text, Loader=_InfoLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise SkillError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
+        raise SkillError(f"{path}: not valid YAML: {_yaml_problem(exc)}; allowed: a YAML mapping, each key once",
+                         field=path.name, value=str(path), allowed="a YAML mapping, each key once",
+                         hint=f"fix {path.name} at the position shown") from None
 
 
 def _missing_dir_hint(path: Path) -> str:
@@ -186,7 +206,7 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
         raise SkillError(f"skill_dir {str(path)!r} is not a model skill: missing references/skill_info.yaml",
                          field="skill_dir", value=str(path),
                          allowed="a model folder (references/skill_info.yaml, schemas/)")
-    info = _read_yaml(info_path)
+    info = read_model_yaml(info_path)
     if not isinstance(info, Mapping):
         raise SkillError(f"{info_path}: expected a mapping at the top level", field="skill_dir", value=str(path),
                          allowed="a model folder whose references/skill_info.yaml is a mapping")
@@ -350,7 +370,7 @@ def load_template(path: Path, info: Mapping[str, Any], action: str) -> dict[str,
     for candidate in candidates:
         candidate = candidate.resolve()
         if candidate.is_file():
-            data = _read_yaml(candidate, spec=True)  # `lr: 1e-4` is the float a TAO job reads
+            data = read_model_yaml(candidate, spec=True)  # `lr: 1e-4` is the float a TAO job reads
             if data is not None and not isinstance(data, dict):
                 raise SkillError(f"{candidate}: expected a mapping at the top level")
             return data

@@ -61,6 +61,9 @@ def refuse_duplicate_keys(loader: Any) -> None:
     loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
+refuse_duplicate_keys(SpecLoader)  # as OmegaConf's loader: a key given twice is an error, not the last one kept
+
+
 class SpecDumper(_BASE_DUMPER):  # type: ignore[misc]
     """PyYAML's safe dumper, quoting strings that a YAML 1.2 loader would read as numbers."""
 
