@@ -173,6 +173,28 @@ def test_a_key_given_twice_in_a_model_yaml_file_is_refused(tmp_path: Path, file:
                                               "train": {"layers": 4, "act": "tanh"}}
 
 
+@pytest.mark.parametrize("default_file", [True, False])
+def test_a_spec_template_named_in_skill_info_that_is_not_there_is_refused(tmp_path: Path, default_file: bool) -> None:
+    """``spec_templates.train: my_spec.yml`` (the file is my_spec.yaml) loaded references/spec_template_train.yaml
+    instead, or no template at all (the schema defaults), without a word."""
+    skill = write_skill(tmp_path / "bank")
+    references = skill / "references"
+    (references / "my_spec.yaml").write_text("train:\n  layers: 5\n")
+    if default_file:
+        (references / "spec_template_train.yaml").write_text("train:\n  layers: 3\n")
+    info = yaml.safe_load((references / "skill_info.yaml").read_text())
+    for rel, layers in (("my_spec.yaml", 5), ("references/my_spec.yaml", 5), ("../references/my_spec.yaml", 5)):
+        (references / "skill_info.yaml").write_text(yaml.safe_dump({**info, "spec_templates": {"train": rel}}))
+        assert load_skill(skill).template == {"train": {"layers": layers}}  # relative to references/ or the folder
+    (references / "skill_info.yaml").write_text(yaml.safe_dump({**info, "spec_templates": {"train": "my_spec.yml"}}))
+    with pytest.raises(SkillError) as caught:
+        load_skill(skill)
+    error = caught.value
+    assert (error.field, error.value) == ("spec_templates.train", "my_spec.yml")
+    assert str(references / "my_spec.yml") in str(error) and "skill_info.yaml" in str(error)
+    assert model_status(skill).blocked is not None
+
+
 def test_the_demo_and_a_skill_without_the_extensions_still_load(tmp_path: Path) -> None:
     demo = load_skill(builtin_skill_dir("demo-digits-mlp"))
     assert demo.kpi_direction == "maximize" and demo.reported_metrics == ["val_accuracy", "val_loss", "train_loss"]

@@ -363,15 +363,29 @@ def load_schema(schema_path: Path) -> dict[str, Any]:
 
 
 def load_template(path: Path, info: Mapping[str, Any], action: str) -> dict[str, Any] | None:
-    """The action's spec template of the model folder ``path`` (``spec_templates`` or the default file), if any."""
+    """The action's spec template of the model folder ``path``: the file ``spec_templates.<action>`` names (relative
+    to ``references/``, or to the model folder as the bank writes ``references/spec_template_train.yaml``), else
+    ``references/spec_template_<action>.yaml`` when it exists, else None. A named file that is not there is a
+    :class:`SkillError` (the default file, or no template at all, was used without a word)."""
     rel = (info.get("spec_templates") or {}).get(action)
-    candidates = [path / "references" / rel] if rel else []
-    candidates.append(path / "references" / f"spec_template_{action}.yaml")
-    for candidate in candidates:
-        candidate = candidate.resolve()
-        if candidate.is_file():
-            data = read_model_yaml(candidate, spec=True)  # `lr: 1e-4` is the float a TAO job reads
-            if data is not None and not isinstance(data, dict):
-                raise SkillError(f"{candidate}: expected a mapping at the top level")
-            return data
-    return None
+    if rel:
+        candidates = [(path / "references" / rel).resolve(), (path / rel).resolve()]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            field = f"spec_templates.{action}"
+            raise SkillError(
+                f"{path / 'references' / 'skill_info.yaml'}: {field}: {rel!r} names no file (looked for "
+                f"{' and '.join(str(c) for c in dict.fromkeys(candidates))}); allowed: a file path relative to "
+                "references/", field=field, value=rel, allowed="a file path relative to references/",
+                hint=f"fix {field} in the model's references/skill_info.yaml, or remove it to use "
+                     f"references/spec_template_{action}.yaml")
+        return _read_template(found)
+    default = path / "references" / f"spec_template_{action}.yaml"
+    return _read_template(default.resolve()) if default.is_file() else None
+
+
+def _read_template(candidate: Path) -> dict[str, Any] | None:
+    data = read_model_yaml(candidate, spec=True)  # `lr: 1e-4` is the float a TAO job reads
+    if data is not None and not isinstance(data, dict):
+        raise SkillError(f"{candidate}: expected a mapping at the top level")
+    return data
