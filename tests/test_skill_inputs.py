@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,29 @@ def test_a_spec_template_named_in_skill_info_that_is_not_there_is_refused(tmp_pa
     assert (error.field, error.value) == ("spec_templates.train", "my_spec.yml")
     assert str(references / "my_spec.yml") in str(error) and "skill_info.yaml" in str(error)
     assert model_status(skill).blocked is not None
+
+
+def test_a_toml_spec_template_is_read_as_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``spec_templates.train: spec.toml`` was read as YAML and refused ("not valid YAML"), though the skill may write
+    its specs in TOML (``config_format: toml``)."""
+    pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    skill = write_skill(tmp_path / "bank")
+    references = skill / "references"
+    (references / "spec.toml").write_text('[train]\nnum_epochs = 3\nact = "tanh"\n\n[train.optim]\nlr = 1e-3\n')
+    info = yaml.safe_load((references / "skill_info.yaml").read_text())
+    (references / "skill_info.yaml").write_text(yaml.safe_dump({**info, "spec_templates": {"train": "spec.toml"}}))
+    assert load_skill(skill).template == {"train": {"num_epochs": 3, "act": "tanh", "optim": {"lr": 0.001}}}
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
+                                      "automl_hyperparameters": ["train.layers"],
+                                      "automl_settings": {"algorithm": "random", "metric": "val_loss"}}))
+    assert main(["run", str(config), "--dry-run", "--json"]) == 0
+    spec = json.loads(capsys.readouterr().out)["recs"][0]["spec"]
+    assert spec["train"]["num_epochs"] == 3 and spec["train"]["act"] == "tanh" and spec["train"]["optim"]["lr"] == 1e-3
+    (references / "spec.toml").write_text("[train]\nnum_epochs = \n")
+    with pytest.raises(SkillError) as caught:
+        load_skill(skill)
+    assert "not valid TOML" in str(caught.value) and caught.value.field == "spec.toml"
 
 
 def test_the_demo_and_a_skill_without_the_extensions_still_load(tmp_path: Path) -> None:

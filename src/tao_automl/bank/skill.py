@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 from collections.abc import Mapping
@@ -385,7 +386,33 @@ def load_template(path: Path, info: Mapping[str, Any], action: str) -> dict[str,
 
 
 def _read_template(candidate: Path) -> dict[str, Any] | None:
+    """A spec template: a ``.toml`` file as TOML (it was read as YAML and refused as "not valid YAML"), any other
+    as YAML (JSON included)."""
+    if candidate.suffix.lower() == ".toml":
+        return _read_toml(candidate)
     data = read_model_yaml(candidate, spec=True)  # `lr: 1e-4` is the float a TAO job reads
     if data is not None and not isinstance(data, dict):
         raise SkillError(f"{candidate}: expected a mapping at the top level")
+    return data
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """A TOML template, read with ``tomllib`` (Python 3.11+) or ``tomli``; a SkillError naming the file when it is not
+    valid TOML or no TOML reader is installed."""
+    reader = None
+    for name in ("tomllib", "tomli"):
+        with contextlib.suppress(ImportError):
+            reader = importlib.import_module(name)
+            break
+    if reader is None:
+        raise SkillError(f"{path}: a TOML spec template needs Python 3.11+ or the tomli package; allowed: a YAML "
+                         "template, or pip install tomli", field=path.name, value=str(path),
+                         allowed="a YAML template, or tomli installed", hint="pip install tomli")
+    text = read_model_file(path)
+    try:
+        data: dict[str, Any] = reader.loads(text)
+    except reader.TOMLDecodeError as exc:
+        raise SkillError(f"{path}: not valid TOML: {exc}; allowed: a TOML table of spec keys", field=path.name,
+                         value=str(path), allowed="a TOML table of spec keys",
+                         hint=f"fix {path.name} at the position shown") from None
     return data
