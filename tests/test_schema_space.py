@@ -703,6 +703,9 @@ def test_custom_min_only_reaches_past_the_finitised_range() -> None:
             {"valid_options": [0.1]},
             r"valid_options=\(0\.1,\) does not apply to float param 'train\.lr'",
         ),
+        ("train.lr", {"valid_options": []}, r"valid_options=\(\) does not apply to float param 'train\.lr'"),
+        ("train.lr", {"option_weights": []}, r"option_weights=\(\) does not apply to float param 'train\.lr'"),
+        ("train.batch", {"valid_options": []}, r"valid_options=\(\) does not apply to int param 'train\.batch'"),
         (
             "train.lr",
             {"valid_mn": 0.1},

@@ -122,10 +122,12 @@ def custom_number(entry: CustomRange, key: str, *, integer: bool) -> float | int
 
 
 def reject_keys(entry: CustomRange, keys: tuple[str, ...], kind: str, allowed: tuple[str, ...]) -> None:
-    """Error when ``entry`` sets one of ``keys``, which make no sense for a param of ``kind``."""
+    """Error when ``entry`` sets one of ``keys``, which make no sense for a param of ``kind``. A list given empty
+    (``valid_options: []`` on a float) is set too: taken for absent, the float's whole range was searched; only an
+    empty ``disable_list`` (nothing removed) is the same as none."""
     for key in keys:
         present = entry.disable_list if key == "disable_list" else getattr(entry, key)
-        if present is not None and present != ():
+        if present is not None and (present != () or key != "disable_list"):
             raise SearchSpaceError(
                 f"{entry.where(key)}={present!r} does not apply to {kind} param {entry.name!r}; "
                 f"allowed keys: {list(allowed)}"
