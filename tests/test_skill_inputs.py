@@ -174,6 +174,21 @@ def test_a_key_given_twice_in_a_model_yaml_file_is_refused(tmp_path: Path, file:
                                               "train": {"layers": 4, "act": "tanh"}}
 
 
+def test_a_key_given_twice_in_the_train_schema_is_refused(tmp_path: Path) -> None:
+    """``json`` keeps the last of two equal keys: a schema with a second ``"layers"`` property searched that one and
+    dropped the first without a word."""
+    skill = write_skill(tmp_path / "bank")
+    path = skill / "schemas" / "train.schema.json"
+    text = path.read_text()
+    path.write_text(text.replace('"layers": {', '"layers": {"type": "int", "minimum": 100, "maximum": 200}, '
+                                 '"layers": {', 1))
+    with pytest.raises(SkillError) as caught:
+        load_skill(skill)
+    assert (caught.value.field, caught.value.value) == ("train.schema.json", "layers")
+    assert str(path) in str(caught.value) and "'layers' is given twice" in str(caught.value)
+    assert model_status(skill).blocked is not None
+
+
 @pytest.mark.parametrize("default_file", [True, False])
 def test_a_spec_template_named_in_skill_info_that_is_not_there_is_refused(tmp_path: Path, default_file: bool) -> None:
     """``spec_templates.train: my_spec.yml`` (the file is my_spec.yaml) loaded references/spec_template_train.yaml

@@ -352,12 +352,33 @@ def _check_action_metric(entry: Mapping[str, Any], info_path: Path, where: str, 
                         f"one of {', '.join(KPI_DIRECTIONS)}{did_you_mean(str(direction), KPI_DIRECTIONS)}")
 
 
+class _RepeatedKey(ValueError):
+    """A JSON object of the schema gives one key twice."""
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (``json`` keeps the last of two silently: a second ``"lr"``
+    property replaced the first without a word)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
+
+
 def load_schema(schema_path: Path) -> dict[str, Any]:
+    """The action's schema: a JSON object with a ``properties`` mapping, each key of an object given once."""
     text = read_model_file(schema_path)
     try:
-        schema = json.loads(text)
+        schema = json.loads(text, object_pairs_hook=_unique_object)
     except json.JSONDecodeError as exc:
         raise SkillError(f"{schema_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except _RepeatedKey as exc:
+        key = exc.args[0]
+        raise SkillError(f"{schema_path}: key {key!r} is given twice in one JSON object (only the last would count); "
+                         "allowed: each key once", field=schema_path.name, value=key, allowed="each key once",
+                         hint=f"remove or rename one of the two {key!r} entries in {schema_path.name}") from None
     if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
         raise SkillError(f"{schema_path}: not a TAO schema (no top-level 'properties' mapping)")
     return schema
