@@ -211,6 +211,25 @@ def test_a_spec_template_named_in_skill_info_that_is_not_there_is_refused(tmp_pa
     assert model_status(skill).blocked is not None
 
 
+def test_a_template_mapping_where_the_schema_holds_a_value_is_a_skill_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``train: {layers: {a: 1}}`` over the schema default ``layers: 2`` ended ``run --dry-run`` (and a run) in a
+    ValueError traceback from merging the template over the defaults."""
+    skill = write_skill(tmp_path / "bank")
+    path = skill / "references" / "spec_template_train.yaml"
+    path.write_text("train:\n  layers:\n    a: 1\n")
+    with pytest.raises(SkillError) as caught:
+        load_skill(skill)
+    assert (caught.value.field, caught.value.value) == (path.name, str(path))
+    assert "'train.layers' holds 2" in str(caught.value) and str(path) in str(caught.value)
+    assert model_status(skill).blocked is not None
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
+                                      "automl_settings": {"algorithm": "random", "metric": "val_loss"}}))
+    assert main(["run", str(config), "--dry-run"]) == 2
+    assert "'train.layers' holds 2" in capsys.readouterr().err and not (tmp_path / "ws").exists()
+
+
 def test_a_toml_spec_template_is_read_as_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``spec_templates.train: spec.toml`` was read as YAML and refused ("not valid YAML"), though the skill may write
     its specs in TOML (``config_format: toml``)."""

@@ -139,7 +139,7 @@ def model_status(path: Path, action: str = "train") -> ModelStatus:
     except SkillError as exc:
         return ModelStatus(name, True, blocked=f"skill_info.yaml invalid: {exc}")
     try:
-        base = baseline(schema, load_template(path, info, action))
+        base = baseline(schema, load_template(path, info, action, schema))
     except (SkillError, ValueError) as exc:
         return ModelStatus(name, True, blocked=f"spec template invalid: {exc}")
     with _captured_warnings() as notes:  # the space a job gets: the template's values over the schema defaults

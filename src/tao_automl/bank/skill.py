@@ -15,6 +15,7 @@ import yaml
 
 from tao_automl.bank.image import resolve_image
 from tao_automl.errors import SkillError
+from tao_automl.schema.baseline import baseline
 from tao_automl.util.builtin import BUILTIN_PREFIX
 from tao_automl.util.checks import name_arg, path_arg
 from tao_automl.util.suggest import did_you_mean, nearest
@@ -233,7 +234,8 @@ def load_skill(skill_dir: str | Path, action: str = "train") -> Skill:
             f"shipped: missing {schema_path}", field="skill_dir", value=str(path),
             allowed=f"a model folder with schemas/{action}.schema.json")
     schema = load_schema(schema_path)
-    return Skill(path=path, info=dict(info), action=action, schema=schema, template=load_template(path, info, action))
+    template = load_template(path, info, action, schema)
+    return Skill(path=path, info=dict(info), action=action, schema=schema, template=template)
 
 
 #: What ``config_format`` may name (the spec writer's formats).
@@ -384,11 +386,13 @@ def load_schema(schema_path: Path) -> dict[str, Any]:
     return schema
 
 
-def load_template(path: Path, info: Mapping[str, Any], action: str) -> dict[str, Any] | None:
+def load_template(path: Path, info: Mapping[str, Any], action: str,
+                  schema: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """The action's spec template of the model folder ``path``: the file ``spec_templates.<action>`` names (relative
     to ``references/``, or to the model folder as the bank writes ``references/spec_template_train.yaml``), else
     ``references/spec_template_<action>.yaml`` when it exists, else None. A named file that is not there is a
-    :class:`SkillError` (the default file, or no template at all, was used without a word)."""
+    :class:`SkillError` (the default file, or no template at all, was used without a word). With ``schema``, a
+    template that cannot be merged over the schema's defaults (:func:`check_template_shape`) is one too."""
     rel = (info.get("spec_templates") or {}).get(action)
     if rel:
         candidates = [(path / "references" / rel).resolve(), (path / rel).resolve()]
@@ -401,9 +405,28 @@ def load_template(path: Path, info: Mapping[str, Any], action: str) -> dict[str,
                 "references/", field=field, value=rel, allowed="a file path relative to references/",
                 hint=f"fix {field} in the model's references/skill_info.yaml, or remove it to use "
                      f"references/spec_template_{action}.yaml")
-        return _read_template(found)
-    default = path / "references" / f"spec_template_{action}.yaml"
-    return _read_template(default.resolve()) if default.is_file() else None
+    else:
+        default = path / "references" / f"spec_template_{action}.yaml"
+        found = default.resolve() if default.is_file() else None
+    if found is None:
+        return None
+    data = _read_template(found)
+    if schema is not None and data:
+        check_template_shape(found, schema, data)
+    return data
+
+
+def check_template_shape(template_path: Path, schema: Mapping[str, Any], template: Mapping[str, Any]) -> None:
+    """A :class:`SkillError` naming the template file and key when the template puts a mapping where the schema's
+    defaults hold a value (``train: {layers: {a: 1}}`` over ``layers: 2``): merged over the defaults it cannot be
+    placed (a ValueError traceback at run time)."""
+    try:
+        baseline(schema, template)
+    except ValueError as exc:
+        raise SkillError(f"{template_path}: {exc} in the schema's defaults; allowed: a mapping only where the schema "
+                         "has a group of settings", field=template_path.name, value=str(template_path),
+                         allowed="a mapping only where the schema has a group of settings",
+                         hint=f"fix {template_path.name}: give that key the value itself, not a mapping") from None
 
 
 def _read_template(candidate: Path) -> dict[str, Any] | None:
