@@ -649,6 +649,19 @@ def test_schema_option_weights_all_0_are_an_error_naming_the_param() -> None:
     assert caught.value.field == "schema property act"
 
 
+@pytest.mark.parametrize("default", [224, "224", " 224 ", "2.24e2"])
+def test_a_default_written_as_text_derives_the_range_as_the_number_does(default: Any) -> None:
+    """Bounds written as text ("32") were read as numbers, a default ("224") was ignored: an int with an open top
+    was searched in [32, 128] (derived from its minimum), leaving its default 224 out, instead of [32, 896]."""
+    schema = {"properties": {"img": {"type": "int", "default": default, "minimum": "32"},
+                             "lr": {"type": "float", "default": "2.24e-3" if isinstance(default, str) else 0.00224,
+                                    "minimum": 0, "description": "learning rate"}}}
+    space = build_search_space(schema, ["img", "lr"])
+    assert space["img"] == IntParam("img", 32, 896, default=224)
+    assert space["lr"] == build_search_space({"properties": {"lr": {**schema["properties"]["lr"], "default": 0.00224}}},
+                                             ["lr"])["lr"]
+
+
 def test_custom_min_only_reaches_past_the_finitised_range() -> None:
     p = build_search_space(_schema(), ["train.batch"], {"train.batch": {"valid_min": 64}})["train.batch"]
     assert p == IntParam("train.batch", 64, 256, default=None)

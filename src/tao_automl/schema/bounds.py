@@ -277,7 +277,15 @@ def _scale(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> st
 
 
 def _default_number(prop: Mapping[str, Any]) -> float | None:
+    """The schema default as a number: a JSON number, or a number written as text (``"224"``, ``"1e-3"``), as bounds
+    are read (:func:`_bound`); ignored, ``"224"`` derived an int's open top from its minimum (``[32, 128]``, not
+    ``[32, 896]``), a range that left the default out. None for anything else."""
     d = prop.get("default")
+    if isinstance(d, str):
+        try:
+            d = float(d.strip())
+        except ValueError:
+            return None
     if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d):
         return None
     return float(d)
