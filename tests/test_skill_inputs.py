@@ -230,6 +230,29 @@ def test_a_template_mapping_where_the_schema_holds_a_value_is_a_skill_error(
     assert "'train.layers' holds 2" in capsys.readouterr().err and not (tmp_path / "ws").exists()
 
 
+@pytest.mark.parametrize("searched", [["train.optim.lr"], ["train.layers"]])
+def test_a_template_value_where_the_schema_has_a_group_is_a_skill_error(
+        tmp_path: Path, searched: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """``train: {optim: 0.01}`` (the group train.optim given a number): with train.optim.lr searched every rec
+    failed late ("rec value: cannot set 'train.optim.lr'", no word of the template); without, each job got a number
+    where the schema has a group."""
+    skill = write_skill(tmp_path / "bank")
+    path = skill / "references" / "spec_template_train.yaml"
+    path.write_text("train:\n  optim: 0.01\n  layers: 3\n")
+    with pytest.raises(SkillError) as caught:
+        load_skill(skill)
+    assert (caught.value.field, caught.value.value) == (path.name, str(path))
+    assert "train.optim: 0.01 is a value" in str(caught.value) and str(path) in str(caught.value)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
+                                      "automl_hyperparameters": searched,
+                                      "automl_settings": {"algorithm": "random", "metric": "val_loss"}}))
+    assert main(["run", str(config), "--dry-run"]) == 2
+    assert "spec_template_train.yaml" in capsys.readouterr().err and not (tmp_path / "ws").exists()
+    path.write_text("train:\n  optim:\n  layers: 3\n")  # an empty section (null) is not refused
+    assert load_skill(skill).template == {"train": {"optim": None, "layers": 3}}
+
+
 def test_a_toml_spec_template_is_read_as_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``spec_templates.train: spec.toml`` was read as YAML and refused ("not valid YAML"), though the skill may write
     its specs in TOML (``config_format: toml``)."""

@@ -15,9 +15,11 @@ import yaml
 
 from tao_automl.bank.image import resolve_image
 from tao_automl.errors import SkillError
+from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import baseline
 from tao_automl.util.builtin import BUILTIN_PREFIX
 from tao_automl.util.checks import name_arg, path_arg
+from tao_automl.util.dotted import flatten
 from tao_automl.util.suggest import did_you_mean, nearest
 from tao_automl.util.yaml_numbers import load_spec_yaml, refuse_duplicate_keys
 
@@ -101,8 +103,6 @@ class Skill:
         ``metric``), else the spec's ``*.monitor_name``."""
         if self.kpi_metric:
             return self.kpi_metric
-        from tao_automl.util.dotted import flatten
-
         for key, value in flatten(self.schema.get("default") or {}):
             if key.rsplit(".", 1)[-1] == "monitor_name" and isinstance(value, str) and value:
                 return value
@@ -419,7 +419,8 @@ def load_template(path: Path, info: Mapping[str, Any], action: str,
 def check_template_shape(template_path: Path, schema: Mapping[str, Any], template: Mapping[str, Any]) -> None:
     """A :class:`SkillError` naming the template file and key when the template puts a mapping where the schema's
     defaults hold a value (``train: {layers: {a: 1}}`` over ``layers: 2``): merged over the defaults it cannot be
-    placed (a ValueError traceback at run time)."""
+    placed (a ValueError traceback at run time), or a value where the schema has a group (``train: {optim: 0.01}``:
+    a rec failed late, "rec value: cannot set 'train.optim.lr'", or the job got a number for a group)."""
     try:
         baseline(schema, template)
     except ValueError as exc:
@@ -427,6 +428,14 @@ def check_template_shape(template_path: Path, schema: Mapping[str, Any], templat
                          "has a group of settings", field=template_path.name, value=str(template_path),
                          allowed="a mapping only where the schema has a group of settings",
                          hint=f"fix {template_path.name}: give that key the value itself, not a mapping") from None
+    for key, value in flatten(template):
+        prop = get_property(schema, key)
+        group = prop is not None and isinstance(prop.get("properties"), Mapping) and bool(prop["properties"])
+        if group and value is not None and not isinstance(value, Mapping):
+            raise SkillError(
+                f"{template_path}: {key}: {value!r} is a value, but {key!r} is a group of settings in the schema; "
+                "allowed: a mapping of its settings", field=template_path.name, value=str(template_path),
+                allowed=f"a mapping at {key}", hint=f"fix {template_path.name}: set the settings inside {key}")
 
 
 def _read_template(candidate: Path) -> dict[str, Any] | None:
