@@ -649,6 +649,23 @@ def test_schema_option_weights_all_0_are_an_error_naming_the_param() -> None:
     assert caught.value.field == "schema property act"
 
 
+def test_a_bool_limited_by_its_schema_options_searches_only_those() -> None:
+    """``valid_options: [true]`` (or ``enum: [false]``) on a bool was ignored: False (True) was proposed too."""
+    def flag(**extra: Any) -> Any:
+        return build_search_space({"properties": {"flag": {"type": "bool", "default": True, **extra}}}, ["flag"])
+    rng = np.random.default_rng(0)
+    assert {flag(valid_options=[True]).sample(rng)["flag"] for _ in range(20)} == {True}
+    assert {flag(enum=["false"]).sample(rng)["flag"] for _ in range(20)} == {False}
+    assert flag(valid_options=[False, True], option_weights=[1, 3])["flag"] == BoolParam("flag", default=True,
+                                                                                       weight_true=0.75)
+    with pytest.raises(SearchSpaceError, match=r"hold 1, which is not a bool; allowed: true, false") as caught:
+        flag(valid_options=[True, 1])
+    assert (caught.value.field, caught.value.value) == ("schema property flag", 1)
+    with pytest.raises(SearchSpaceError, match=r"is not an option of 'flag'"):
+        build_search_space({"properties": {"flag": {"type": "bool", "valid_options": [True]}}}, ["flag"],
+                           {"flag": {"valid_options": [False]}})
+
+
 @pytest.mark.parametrize("default", [224, "224", " 224 ", "2.24e2"])
 def test_a_default_written_as_text_derives_the_range_as_the_number_does(default: Any) -> None:
     """Bounds written as text ("32") were read as numbers, a default ("224") was ignored: an int with an open top

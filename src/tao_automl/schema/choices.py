@@ -178,11 +178,28 @@ def build_categorical(name: str, prop: Mapping[str, Any], custom: CustomRange | 
     )
 
 
+def _bool_options(name: str, prop: Mapping[str, Any]) -> list[Any]:
+    """A bool's options: ``[True, False]``, or the schema's own ``enum``/``valid_options`` (JSON bools or the text
+    ``"true"``/``"false"``; ignored, ``valid_options: [true]`` searched False too). Anything else is a
+    SearchSpaceError naming it."""
+    raw = schema_options(prop)
+    if raw is None:
+        return list(BOOL_OPTIONS)
+    options = [bool_text(option) for option in raw]
+    bad = next((o for o, b in zip(raw, options, strict=True) if b is None), None)
+    if None in options:
+        raise SearchSpaceError(
+            f"schema param {name!r}: its enum/valid_options {raw} hold {bad!r}, which is not a bool; allowed: true, "
+            "false", field=f"schema property {name}", value=bad, allowed=list(BOOL_OPTIONS))
+    return options
+
+
 def build_bool(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> Param:
-    """A BoolParam; a custom range that leaves one value gives a one-option CategoricalParam."""
+    """A BoolParam over the schema's bool options (:func:`_bool_options`); options narrowed to one value (by the
+    schema or a custom range) give a one-option CategoricalParam."""
     if custom is not None:
         reject_keys(custom, ("valid_min", "valid_max", "scale"), "bool", OPTION_KEYS)
-    options, weights = narrow_options(name, list(BOOL_OPTIONS), prop.get("option_weights"), custom)
+    options, weights = narrow_options(name, _bool_options(name, prop), prop.get("option_weights"), custom)
     default = bool_text(prop.get("default"))  # a JSON bool, or the text 'true'/'false'
     if len(options) == 1:
         return CategoricalParam(name, tuple(options), default=_default(prop, options))
