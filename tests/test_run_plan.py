@@ -652,6 +652,21 @@ def test_a_number_yaml_read_as_text_says_how_to_write_it(tmp_path: Path) -> None
                               spec_overrides={"train.optim.lr": "9e-1"}))
 
 
+def test_an_integer_yaml_read_as_text_says_how_to_write_it_as_an_integer(tmp_path: Path) -> None:
+    """For an int the hint said "write 6.0e0", the float 6.0, which was refused in turn ("needs an integer")."""
+    skill = write_skill(tmp_path / "bank")
+    with pytest.raises(SearchSpaceError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(skill), custom_param_ranges={"train.layers": {"valid_max": "6e0"}}))
+    assert str(caught.value).endswith("needs an integer (YAML reads 6e0 as text, not a number: write 6)")
+    with pytest.raises(UserInputError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
+                              spec_overrides={"train.num_epochs": "1e1"}))
+    assert str(caught.value).endswith("expected an integer (YAML reads 1e1 as text, not a number: write 10)")
+    with pytest.raises(SearchSpaceError) as caught:  # no integer to write: no hint
+        RunPlan.build(RunArgs(skill_dir=str(skill), custom_param_ranges={"train.layers": {"valid_max": "1e-3"}}))
+    assert "write" not in str(caught.value)
+
+
 @pytest.mark.parametrize(("hyper", "ranges", "field", "value", "allowed"), [
     (["train.optim.lrr"], None, "automl_hyperparameters", "train.optim.lrr",
      "'train.optim.lr' or another searchable param of the schema (`tao-automl models --scope automl`)"),

@@ -1429,6 +1429,9 @@ def test_a_fixed_number_parent_given_as_text_is_refused(given: Any) -> None:
             as caught:
         build_search_space(schema, ["hi"], base=baseline(schema, {"lo": given}))
     assert (caught.value.field, caught.value.value) == ("lo", given)
+    if given == "6":  # an int parent written 6e0: the hint names the integer, not the float 6.0e0
+        with pytest.raises(SearchSpaceError, match=r"\(YAML reads 6e0 as text, not a number: write 6\)$"):
+            build_search_space(schema, ["hi"], base=baseline(schema, {"lo": "6e0"}))
 
 
 @pytest.mark.parametrize("given", [None, "true", True])

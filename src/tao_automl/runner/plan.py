@@ -622,7 +622,7 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
     if not allowed and kind in _INT_TYPES + _FLOAT_TYPES:
         allowed = _outside_schema(key, prop, value)
     if allowed:
-        hint = number_as_text_hint(value) if kind in _INT_TYPES + _FLOAT_TYPES else ""
+        hint = number_as_text_hint(value, integer=kind in _INT_TYPES) if kind in _INT_TYPES + _FLOAT_TYPES else ""
         raise UserInputError(f"{source}.{key}: {value!r} is not allowed{close}; expected {allowed}{hint}",
                              field=f"{source}.{key}", value=value, allowed=allowed if listed is None else listed)
 

@@ -114,7 +114,7 @@ def custom_number(entry: CustomRange, key: str, *, integer: bool) -> float | int
         raise SearchSpaceError(
             f"{entry.where(key)}={value!r} has the wrong type: {entry.name!r} needs {kind}"
             + (" (list bounds apply only to list params)" if isinstance(value, (list, tuple)) else "")
-            + number_as_text_hint(value)
+            + number_as_text_hint(value, integer=integer)
         )
     if not math.isfinite(value):
         raise SearchSpaceError(f"{entry.where(key)}={value!r} must be finite")

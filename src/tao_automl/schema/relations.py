@@ -110,7 +110,8 @@ def _fixed(base: Baseline | None, name: str, prop: Mapping[str, Any], searched: 
     raise SearchSpaceError(
         f"param {searched!r}: its schema's depends_on relates it to {name}, which is fixed at {value!r} (from "
         f"{where}), not a number, so the relation cannot be kept; allowed: a number at {name} (type "
-        f"{prop.get('type')!r}){number_as_text_hint(value)}", field=name, value=value,
+        f"{prop.get('type')!r}){number_as_text_hint(value, integer=str(prop.get('type')) in ('int', 'integer'))}",
+        field=name, value=value,
         allowed=f"a number ({prop.get('type')})")
 
 

@@ -77,12 +77,18 @@ def _represent_str(dumper: Any, text: str) -> Any:
 SpecDumper.add_representer(str, _represent_str)
 
 
-def number_as_text_hint(value: object) -> str:
+def number_as_text_hint(value: object, *, integer: bool = False) -> str:
     """`` (YAML reads 1e-5 as text: write 1.0e-5)`` for a string that is a number in exponent form without a dot
-    (a run config is read by PyYAML, YAML 1.1), else ``""``: appended to a "needs a number" error."""
+    (a run config is read by PyYAML, YAML 1.1), else ``""``: appended to a "needs a number" error. ``integer``
+    (the value must be an int): ``write 1000`` for ``1e3`` (``1.0e3`` is the float 1000.0, refused in turn), and
+    no hint for a text that is no integer (``1e-3``)."""
     if not isinstance(value, str) or not _EXPONENT_WITHOUT_DOT.match(value.strip()):
         return ""
     mantissa, _, exponent = value.strip().lower().partition("e")
+    if integer:
+        number = float(value)
+        return f" (YAML reads {value.strip()} as text, not a number: write {int(number)})" \
+            if number.is_integer() and abs(number) < 1e18 else ""
     return f" (YAML reads {value.strip()} as text, not a number: write {mantissa}.0e{exponent})"
 
 
