@@ -803,3 +803,37 @@ def test_a_resume_whose_skill_is_gone_says_so_in_one_line_detached_or_not(tmp_pa
         assert done.returncode == 2, done.stderr
         assert "the skill run run_" in done.stderr and "was made with cannot be loaded" in done.stderr
         assert "put the model folder back there" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_stop_while_the_detached_orchestrator_starts_stops_it_once_it_holds_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tao-automl stop` while `run --detach` / `resume --detach` was still starting the orchestrator (it held no lock
+    yet): the stop found no holder, answered "was_running": false, "state": "interrupted", and the orchestrator then
+    took the run over and ran the rest of the sweep. The stop now waits for it to hold the run, then stops it."""
+    import subprocess
+    import sys
+    import threading
+
+    from tao_automl.runner import detach
+
+    _, run_dir = _interrupted_at_its_first_rec(tmp_path)
+    real = subprocess.Popen
+    slow_start = ("import runpy, sys, time; time.sleep(1.5); sys.argv = sys.argv[:1] + [sys.argv[-1]]; "
+                  "runpy.run_module('tao_automl.runner.orchestrator', run_name='__main__')")
+
+    def slow_to_import(argv: list[str], **kwargs: Any) -> Any:  # an orchestrator importing on a loaded machine
+        return real([sys.executable, "-c", slow_start, argv[-1]], **kwargs)
+
+    monkeypatch.setattr(detach.subprocess, "Popen", slow_to_import)
+    starter = threading.Thread(target=detach.resume_detached, args=(run_dir,))
+    starter.start()
+    time.sleep(0.5)  # the starter waits for its orchestrator, which holds nothing yet
+    assert detach.lock_holder(run_dir) is None
+    stopped = stop_run(run_dir)
+    starter.join(timeout=60)
+    monkeypatch.undo()  # `status` runs as a command again
+    final = wait_for(str(run_dir), ended)
+    assert stopped["was_running"] is True and stopped["state"] == "interrupted", stopped
+    assert final["progress"]["state"] == "interrupted" and final["progress"]["completed"] < 2, final["progress"]
+    assert "stopped on request" in (run_dir / "orchestrator.log").read_text()
+    assert not (run_dir / detach.STARTING_FILE).exists()

@@ -46,8 +46,9 @@ def print_detached(run_dir: Path, args: argparse.Namespace, warning: str | None 
         print(json.dumps(report, indent=2, default=str))
     else:
         print(report["run_dir"])
-        pid = report["pid"]
-        print(f"started a detached orchestrator (pid {pid}); log: {report['log']}\n"
+        pid = report["pid"]  # None: it already ended (the run was quick, or a `stop` came as it started)
+        started = "started a detached orchestrator" + (f" (pid {pid})" if pid is not None else ", which has ended")
+        print(f"{started}; log: {report['log']}\n"
               f"watch: tao-automl status {sh(report['run_dir'])} --watch\n"
               f"stop:  {report['next']['stop']}", file=sys.stderr)
     return EXIT_OK

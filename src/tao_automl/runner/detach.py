@@ -24,6 +24,7 @@ from typing import Any
 import tao_automl
 from tao_automl.errors import (
     EXIT_CODES,
+    EXIT_INTERRUPTED,
     EXIT_NO_RESULT,
     EXIT_RUN_BUSY,
     EXIT_USER_ERROR,
@@ -53,6 +54,36 @@ STOP_WAIT_S = 60.0
 #: Written in the run folder by ``stop --cancel-jobs`` (its pid) before it signals the orchestrator, removed when it
 #: is done: the orchestrator's last log line says its jobs are being cancelled, not that they keep running.
 STOP_CANCELS_FILE = "stop-cancel-jobs.pid"
+#: Written in the run folder while its detached orchestrator is being started: the pid of the process that will hand
+#: the run over or take it (the starter, then the orchestrator). A ``stop`` that finds no holder while that process
+#: lives waits for the orchestrator to take the run, then stops it (it closed the run, and the orchestrator then took
+#: it over and ran the whole sweep).
+STARTING_FILE = "orchestrator.starting"
+
+
+def mark_starting(run_dir: Path, pid: int) -> None:
+    """Record that process ``pid`` is about to start, or is, the detached orchestrator of ``run_dir``."""
+    (run_dir / STARTING_FILE).write_text(str(pid), encoding="utf-8")
+
+
+def _starting_pid(run_dir: Path) -> int | None:
+    """The live process :func:`mark_starting` recorded for ``run_dir``; None when none is recorded or it has ended."""
+    try:
+        pid = int((run_dir / STARTING_FILE).read_text(encoding="utf-8").strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):  # no marker, or one whose process is gone
+        return None
+    return pid
+
+
+def _holder_once_started(run_dir: Path, timeout_s: float) -> int | None:
+    """The run's lock holder, waiting up to ``timeout_s`` while an orchestrator is being started and holds nothing
+    yet (:data:`STARTING_FILE`)."""
+    deadline = time.monotonic() + timeout_s
+    while (holder := lock_holder(run_dir)) is None and _starting_pid(run_dir) is not None \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return holder
 
 
 def stop_cancels_jobs(run_dir: str | Path) -> bool:
@@ -150,7 +181,21 @@ def _ended_how(code: int) -> str:
 
 def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s: float = START_WAIT_S) -> Path:
     """Start the detached orchestrator of ``run_dir``; return once it holds the run folder's lock and has recorded
-    itself (``orchestrator.json``: a report made at once names it detached, with its start time)."""
+    itself (``orchestrator.json``: a report made at once names it detached, with its start time). While it starts,
+    :data:`STARTING_FILE` names it, so a ``stop`` in between stops it once it holds the run."""
+    mark_starting(run_dir, os.getpid())
+    keep = False  # the orchestrator still starts when this returns: the marker stays, naming it
+    try:
+        keep, found = _spawn(run_dir, llm_api_key, wait_s)
+        return found
+    finally:
+        if not keep:
+            with contextlib.suppress(OSError):
+                (run_dir / STARTING_FILE).unlink(missing_ok=True)
+
+
+def _spawn(run_dir: Path, llm_api_key: str | None, wait_s: float) -> tuple[bool, Path]:
+    """:func:`spawn_orchestrator` once its marker is written: (whether the orchestrator is still starting, run_dir)."""
     holder = lock_holder(run_dir)
     if holder is not None:
         raise WorkspaceLockedError(f"run folder {str(run_dir)!r} already has an orchestrator "
@@ -163,15 +208,18 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
             [sys.executable, "-m", "tao_automl.runner.orchestrator", str(run_dir)], stdin=subprocess.DEVNULL,
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
             env=_child_env(llm_api_key))
+    mark_starting(run_dir, proc.pid)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if lock_holder(run_dir) == proc.pid and _claimed(run_dir, proc.pid):
-            return run_dir
+            return False, run_dir
         code = proc.poll()
         if code == 0:  # it already did all there was to do (a finished run, or a few quick recs): not a failure
-            return run_dir
+            return False, run_dir
         if code == EXIT_NO_RESULT and _closed_since(run_dir, started):  # it took the run over and closed it at
-            return run_dir  # once (every rec had ended, none with a result): `status` tells the run's end
+            return False, run_dir  # once (every rec had ended, none with a result): `status` tells the run's end
+        if code == EXIT_INTERRUPTED:  # it took the run over and a `tao-automl stop` ended it (its only SIGTERM)
+            return False, run_dir
         if code == EXIT_RUN_BUSY:  # another orchestrator took the folder first (two resumes at once)
             holder = lock_holder(run_dir, thorough=True)
             raise WorkspaceLockedError(
@@ -189,7 +237,7 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
                       if code == EXIT_USER_ERROR else  # e.g. a copy whose original exists: resume the original
                       f"read {run_dir / LOG_NAME}; fix the cause, then `{resume_command(run_dir)} --detach`"))
         time.sleep(0.05)
-    return run_dir  # still importing on a loaded machine: it runs on; `status` shows when it holds the folder
+    return True, run_dir  # still importing on a loaded machine: it runs on; `status` shows when it holds the folder
 
 
 def _claimed(run_dir: Path, pid: int) -> bool:
@@ -413,7 +461,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
             f"cannot cancel jobs from {str(folder)!r}: it is a copy of the run at {original!r}, which still exists and "
             "owns those jobs", field="cancel_jobs", value=True, allowed=[False],
             hint=f"cancel them from the original: `tao-automl stop {shlex.quote(original)} --cancel-jobs`")
-    pid = lock_holder(folder)
+    pid = _holder_once_started(folder, timeout_s)  # one being started is stopped once it holds the run
     if pid == UNSEEN:
         raise OrchestratorError(
             f"the orchestrator of {str(folder)!r} runs in another pid namespace (a container) or on another machine: "

@@ -334,13 +334,14 @@ class AutoMLRunner:
 
     def _create_and_detach(self, given: RunArgs, plan: RunPlan, wandb_config: Mapping[str, Any] | None,
                            mlflow_config: Mapping[str, Any] | None = None) -> Path:
-        from tao_automl.runner.detach import check_rebuildable, spawn_orchestrator
+        from tao_automl.runner.detach import check_rebuildable, mark_starting, spawn_orchestrator
 
         check_rebuildable(self.sdk)
         exp, lock = self._create(given, plan, wandb_config, mlflow_config)
         self.run_dir = exp.run_dir  # the run this runner made, as a foreground run() sets it
         try:
             exp.close("starting")
+            mark_starting(exp.run_dir, os.getpid())  # before the lock goes: a stop from now on waits for the start
         finally:
             lock.release()
         return spawn_orchestrator(exp.run_dir, llm_api_key=plan.settings.llm_api_key)
