@@ -68,3 +68,38 @@ def test_a_signal_the_process_ignores_stays_ignored_in_the_block() -> None:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         os.kill(os.getpid(), signal.SIGINT)  # ignored, as outside the block
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_ctrl_c_just_after_the_run_folder_is_made_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C (or `stop`) landing once `tao-automl run` had made its run folder, before the sweep's loop began: it
+    said "interrupted before the sweep started; no run folder was reported" although the folder existed and
+    resumes. The runner knows its folder as soon as it is made, so the line names it."""
+    import signal as signals
+
+    import yaml
+
+    from conftest import write_skill
+    from tao_automl.cli.main import main
+    from tao_automl.runner import loop
+
+    def interrupted(run_dir: Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "claim_info", interrupted)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 2},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    before = signals.getsignal(signals.SIGTERM)
+    try:
+        assert main(["run", str(config)]) == 130
+    finally:
+        signals.signal(signals.SIGTERM, before)
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    err = capsys.readouterr().err
+    assert f"interrupted: jobs keep running; continue with `tao-automl resume {run_dir}`" in err, err
+    from tao_automl import query_status
+
+    assert query_status(run_dir)["progress"]["state"] == "interrupted"  # a run that resumes, as the line says

@@ -259,10 +259,15 @@ class AutoMLRunner:
                              on_recommendation=on_recommendation, on_result=on_result)
             return detach_summary(self._create_and_detach(given, plan, wandb_config, mlflow_config))
         exp, lock = self._create(given, plan, wandb_config, mlflow_config)
+        self.run_dir = exp.run_dir  # from now on an interrupt names the folder that resumes the run
         try:
             claim_info(exp.run_dir)
             with StatusReporter(exp.run_dir, plan.settings.status_interval_minutes):
                 return self._logged_loop(exp, plan, metric_extractor, eval_fn, on_recommendation, on_result)
+        except KeyboardInterrupt as exc:  # before the loop began (its own are SweepInterrupted already)
+            if isinstance(exc, SweepInterrupted):
+                raise
+            raise SweepInterrupted(exp.run_dir) from exc
         finally:
             lock.release()
 
