@@ -837,3 +837,52 @@ def test_a_stop_while_the_detached_orchestrator_starts_stops_it_once_it_holds_th
     assert final["progress"]["state"] == "interrupted" and final["progress"]["completed"] < 2, final["progress"]
     assert "stopped on request" in (run_dir / "orchestrator.log").read_text()
     assert not (run_dir / detach.STARTING_FILE).exists()
+
+
+
+SLOW_STOP = """
+import sys, time
+from tao_automl.runner import release
+real = release.release_pending
+def slow_release(*args, **kwargs):
+    time.sleep(3)  # a platform slow to answer: this stop holds the run's lock meanwhile
+    return real(*args, **kwargs)
+release.release_pending = slow_release
+from tao_automl.cli.main import main
+sys.exit(main(["stop", sys.argv[1], "--cancel-jobs"]))
+"""
+
+
+def _slow_stop_holding_the_lock(run_dir: Path) -> Any:
+    """A `tao-automl stop --cancel-jobs` process of ``run_dir``, returned once it holds the run's lock to write."""
+    import subprocess
+    import sys
+
+    from tao_automl.runner import detach
+
+    stop = subprocess.Popen([sys.executable, "-c", SLOW_STOP, str(run_dir)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while detach.lock_holder(run_dir) != stop.pid:
+        assert stop.poll() is None and time.monotonic() < deadline, stop.communicate()
+        time.sleep(0.02)
+    return stop
+
+
+def test_a_second_stop_waits_for_the_first_instead_of_killing_it(tmp_path: Path) -> None:
+    """Two `tao-automl stop --cancel-jobs` at once: the second took the first (which held the run's lock to record
+    its cancels) for the orchestrator and sent it SIGTERM, so the first died mid-way (exit -15, no output); or, when
+    both had signalled the orchestrator, the second was refused with "in use by another orchestrator" (exit 4). The
+    second now waits for the first to finish writing and signals nothing."""
+    from tao_automl.runner import detach
+
+    _, run_dir = _interrupted_at_its_first_rec(tmp_path)
+    first = _slow_stop_holding_the_lock(run_dir)
+    second = stop_run(run_dir, cancel_jobs=True)
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, (first.returncode, out, err)
+    assert second["was_running"] is False and second["state"] == "interrupted", second
+    first = _slow_stop_holding_the_lock(run_dir)
+    with detach._stop_lock(run_dir, 60):  # a stop that had looked for the orchestrator before the first took the lock
+        assert first.wait(timeout=30) == 0, first.communicate()  # taken once the first let it go
+    assert not list(run_dir.glob(f"{detach.STOP_WRITING_PREFIX}*"))

@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,10 @@ STOP_CANCELS_FILE = "stop-cancel-jobs.pid"
 #: lives waits for the orchestrator to take the run, then stops it (it closed the run, and the orchestrator then took
 #: it over and ran the whole sweep).
 STARTING_FILE = "orchestrator.starting"
+#: ``stop-writing.<pid>``: made by a ``stop`` (process ``pid``) before it takes the run's lock to write its record,
+#: removed after; a ``stop`` that finds the lock held by such a process waits for it instead of signalling it as the
+#: orchestrator (a second ``stop`` killed the first with SIGTERM in the middle of its cancels).
+STOP_WRITING_PREFIX = "stop-writing."
 
 
 def mark_starting(run_dir: Path, pid: int) -> None:
@@ -467,6 +472,9 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
             f"the orchestrator of {str(folder)!r} runs in another pid namespace (a container) or on another machine: "
             "this process cannot signal it", field="run_dir", value=str(folder),
             hint=f"run `tao-automl stop {sh(folder)}` where it runs (in its container, or on its node)")
+    if pid is not None and (folder / f"{STOP_WRITING_PREFIX}{pid}").exists():
+        _after_other_stop(folder, pid, timeout_s)
+        pid = None  # it found the orchestrator (if any) and stopped it
     marker = folder / STOP_CANCELS_FILE
     if pid is not None and cancel_jobs:
         with contextlib.suppress(OSError):  # only the orchestrator's log line depends on it
@@ -476,6 +484,47 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     finally:
         with contextlib.suppress(OSError):
             marker.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _stop_lock(folder: Path, timeout_s: float) -> Iterator[None]:
+    """The run's lock, held by this ``stop`` to write its record, with its ``stop-writing.<pid>`` marker made first
+    (a stop that finds the lock held by this process then waits instead of signalling it)."""
+    writing = folder / f"{STOP_WRITING_PREFIX}{os.getpid()}"
+    writing.touch()
+    try:
+        lock = _lock_after_other_stops(folder, timeout_s)
+        try:
+            yield
+        finally:
+            lock.release()
+    finally:
+        with contextlib.suppress(OSError):
+            writing.unlink(missing_ok=True)
+
+
+def _lock_after_other_stops(folder: Path, timeout_s: float) -> RunLock:
+    """The run's lock; while another ``stop`` holds it to write its record, that stop is waited for (up to
+    ``timeout_s``); any other holder is refused as :class:`RunLock` refuses it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return RunLock(folder).acquire()
+        except WorkspaceLockedError:
+            holder = lock_holder(folder)
+            other_stop = holder is not None and (folder / f"{STOP_WRITING_PREFIX}{holder}").exists()
+            if holder is not None and not (other_stop and time.monotonic() < deadline):
+                raise
+        time.sleep(0.05)
+
+
+def _after_other_stop(folder: Path, pid: int, timeout_s: float) -> None:
+    """Wait until the ``stop`` of process ``pid``, which holds the run's lock to write its record, releases it (it
+    is no orchestrator: nothing is signalled)."""
+    if not _wait_released(folder, timeout_s):
+        raise OrchestratorError(
+            f"another `tao-automl stop` (pid {pid}) is still writing the run's record after {timeout_s:g} s",
+            field="timeout_s", value=timeout_s, hint=f"wait for it to end, then retry `tao-automl stop {sh(folder)}`")
 
 
 def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | None, cancel_jobs: bool,
@@ -511,7 +560,8 @@ def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | N
     # "running" with no holder: its orchestrator died (kill -9, a crash); "starting": it never took over
     if cancel_jobs or state in ("running", "starting"):
         sdk = _sdk_for(folder, meta) if cancel_jobs else None
-        with RunLock(folder):  # taken only to write: a plain stop never races an orchestrator that is starting
+        # taken only to write: a plain stop never races an orchestrator that is starting
+        with _stop_lock(folder, timeout_s):
             store = RunStore(folder)
             # a run still "running" here lost its orchestrator: it ended at its last recorded activity (as status
             # shows it), not now; read before this stop's own events
