@@ -103,3 +103,72 @@ def test_ctrl_c_just_after_the_run_folder_is_made_names_it(tmp_path: Path, monke
     from tao_automl import query_status
 
     assert query_status(run_dir)["progress"]["state"] == "interrupted"  # a run that resumes, as the line says
+
+
+def test_a_hangup_is_held_in_the_block_as_ctrl_c_is() -> None:
+    """SIGHUP (the terminal of a foreground `tao-automl run` closed, an ssh session dropped) cut a tracker's write in
+    half, as Ctrl-C did before the block held it; it is held the same way."""
+    got: list[int] = []
+    before = signal.signal(signal.SIGHUP, lambda signum, frame: got.append(signum))
+    try:
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGHUP)
+            assert got == []  # held
+        assert got == [signal.SIGHUP]
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
+def test_a_hangup_ends_a_foreground_run_as_stop_does(tmp_path: Path) -> None:
+    """`tao-automl run` in a terminal that was closed (SIGHUP) died at once, like kill -9: the run stayed "running"
+    in its store, its status snapshot said an orchestrator was alive and trackers were never told it ended. It now
+    ends as on `tao-automl stop` (exit 130, the run closed as interrupted, jobs left running for `resume`); under
+    `nohup` (SIGHUP ignored) it runs on."""
+    import fcntl
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    import yaml
+
+    from conftest import write_skill
+    from tao_automl.experiment.store import read_meta
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 1,
+                            "poll_interval_s": 0.2},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    env = {**os.environ, "TRAINER_SLEEP": "5"}
+
+    master, slave = os.openpty()  # a terminal that closes: the kernel sends SIGHUP, and writes to it fail (EIO)
+
+    def own_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([sys.executable, "-m", "tao_automl.cli.main", "run", str(config)], env=env, stdin=slave,
+                            stdout=slave, stderr=slave, preexec_fn=own_terminal)
+    os.close(slave)
+    shown, deadline = b"", time.monotonic() + 120
+    while b"started  job" not in shown:
+        assert time.monotonic() < deadline, shown
+        shown += os.read(master, 4096)
+    os.close(master)
+    assert proc.wait(timeout=60) == 130  # not 1: its last lines, written to the closed terminal, go nowhere
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    assert read_meta(run_dir)["state"] == "interrupted"
+    nohup = subprocess.Popen([sys.executable, "-m", "tao_automl.cli.main", "run", str(config)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        while "started  job" not in (line := nohup.stderr.readline() if nohup.stderr else ""):
+            assert line and time.monotonic() < deadline, "no job started"
+        nohup.send_signal(signal.SIGHUP)
+        time.sleep(2)
+        assert nohup.poll() is None  # runs on
+    finally:
+        nohup.terminate()
+        nohup.communicate(timeout=60)

@@ -644,8 +644,20 @@ def _named_command(argv: Sequence[str]) -> str | None:
 def _stop_requested(signum: int, frame: Any) -> None:
     import signal
 
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a second stop request (or hangup) while closing changes nothing
+        if signal.getsignal(sig) is _stop_requested:
+            signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt("stop requested")
+
+
+def _end_run_on_stop_signals() -> None:
+    """``tao-automl stop`` (SIGTERM) and a closed terminal (SIGHUP: an ssh session dropped) end a foreground run or
+    resume as Ctrl-C does; a SIGHUP the process was started ignoring (``nohup``) stays ignored."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if sig == signal.SIGTERM or signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _stop_requested)
 
 
 class _ReaderMayLeave:
@@ -661,14 +673,18 @@ class _ReaderMayLeave:
     def write(self, text: str) -> int:
         try:
             return int(self._stream.write(text))
-        except BrokenPipeError:
+        except OSError as exc:
+            if not _reader_left(exc):
+                raise
             self._left()
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except BrokenPipeError:
+        except OSError as exc:
+            if not _reader_left(exc):
+                raise
             self._left()
 
     def _left(self) -> None:
@@ -683,6 +699,13 @@ class _ReaderMayLeave:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _reader_left(exc: OSError) -> bool:
+    """Whether a write failed because its reader is gone: a closed pipe, or a terminal that hung up (EIO)."""
+    import errno
+
+    return isinstance(exc, BrokenPipeError) or exc.errno == errno.EIO
 
 
 def _status_of(run_dir: Any) -> dict[str, Any] | None:
@@ -755,9 +778,7 @@ def _main(argv: Sequence[str] | None) -> int:
     handler, _ = COMMANDS[args.command]
     as_json = _as_json(args)
     if args.command in ("run", "resume"):
-        import signal
-
-        signal.signal(signal.SIGTERM, _stop_requested)  # `tao-automl stop` ends a foreground run like Ctrl-C
+        _end_run_on_stop_signals()
     try:
         return handler(args)
     except KeyboardInterrupt as exc:

@@ -1,4 +1,5 @@
-"""Holding Ctrl-C and ``tao-automl stop`` (SIGTERM) back while a write that must not be cut in half runs."""
+"""Holding Ctrl-C, ``tao-automl stop`` (SIGTERM) and a closed terminal (SIGHUP) back while a write that must not be
+cut in half runs."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-_HELD = (signal.SIGINT, signal.SIGTERM)
+_HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Run the block with SIGINT/SIGTERM held: a first one is delivered (to the handler that was in place) when the
-    block ends; a second one arrives at once, so a block that hangs can still be interrupted. A signal the process
+    """Run the block with SIGINT/SIGTERM/SIGHUP held: a first one is delivered (to the handler that was in place) when
+    the block ends; a second one arrives at once, so a block that hangs can still be interrupted. A signal the process
     ignores (SIGINT of a program started in the background by a shell) stays ignored. Outside the main thread
     (where handlers cannot be set) the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
