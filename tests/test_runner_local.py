@@ -864,3 +864,44 @@ def test_a_local_job_that_starts_at_once_is_counted_running_not_queued(toy_skill
                         workspace_path=tmp_path / "ws", gpu_count=0)
     assert result["progress"]["succeeded"] == 4
     assert any(running for running, _ in seen) and not any(queued for _, queued in seen), seen
+
+
+def test_a_resume_while_this_process_runs_the_folder_points_at_the_runner_not_at_automl(toy_skill: Path,
+                                                                                       tmp_path: Path) -> None:
+    """run(resume=True) of a folder whose run() was still going in another thread of the process was refused with
+    the hint "call finish() on the AutoML that holds it, then reopen it with AutoML(workspace, resume=True)": no
+    AutoML held it, and AutoML(resume=True) refuses a runner's folder. The hint now speaks of the run()."""
+    import threading
+
+    from tao_automl.errors import SweepInterrupted, WorkspaceLockedError
+
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 1,
+                "poll_interval_s": 0.2}
+
+    def interrupt(rec: Recommendation) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SweepInterrupted) as caught:
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill, log_progress=False).run(
+            automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=interrupt)
+    run_dir = caught.value.run_dir
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(rec: Recommendation) -> None:
+        holding.set()
+        release.wait(60)
+
+    first = threading.Thread(target=lambda: AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill,
+                                                         log_progress=False).run(
+        workspace_path=run_dir, resume=True, on_recommendation=hold))
+    first.start()
+    try:
+        assert holding.wait(60)
+        with pytest.raises(WorkspaceLockedError, match="already open in this process") as held:
+            AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill, log_progress=False).run(
+                workspace_path=run_dir, resume=True)
+    finally:
+        release.set()
+        first.join(60)
+    assert "run(workspace_path=..., resume=True)" in str(held.value.hint)
+    assert "AutoML(workspace" not in str(held.value.hint)

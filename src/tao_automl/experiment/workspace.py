@@ -208,12 +208,21 @@ def _holder_named(fd: int) -> str:
     return describe_holder(pid) if pid else "pid not known"
 
 
+#: What to do when this process holds a run folder already, for an AutoML's (ask/tell) run.
+ASK_TELL_HELD_HINT = ("call finish() on the AutoML that holds it (it releases the folder; so does dropping every "
+                      "reference to it), then reopen it with AutoML(workspace, resume=True)")
+#: The same, for a run of AutoMLRunner (or `tao-automl run`), which AutoML(workspace, resume=True) refuses.
+RUNNER_HELD_HINT = ("its run() (in another thread) returns when the sweep ends or is interrupted; then "
+                    "run(workspace_path=..., resume=True) continues it if recs are left")
+
+
 class RunLock:
     """An exclusive ``flock`` on the run folder, released by the OS even when the process is killed."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, held_here_hint: str = ASK_TELL_HELD_HINT) -> None:
         self.path = run_dir / LOCK_NAME
         self._fd: int | None = None
+        self._held_here_hint = held_here_hint  # what to do when this very process holds it already
 
     def acquire(self) -> RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
@@ -233,8 +242,7 @@ class RunLock:
                 raise WorkspaceLockedError(
                     f"run folder {str(folder)!r} is already open in this process ({holder}): an AutoML (or a "
                     "run) on it has not finished", field="run_dir", value=str(folder),
-                    hint="call finish() on the AutoML that holds it (it releases the folder; so does dropping every "
-                         "reference to it), then reopen it with AutoML(workspace, resume=True)") from None
+                    hint=self._held_here_hint) from None
             raise WorkspaceLockedError(
                 f"run folder {str(folder)!r} is in use by another orchestrator ({holder}); "
                 "wait for it to end or stop it first", field="run_dir", value=str(folder),

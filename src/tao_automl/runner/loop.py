@@ -50,6 +50,7 @@ from tao_automl.experiment.store import (
 )
 from tao_automl.experiment.summary import CHECKPOINTS_RESUMED, rec_dict
 from tao_automl.experiment.workspace import (
+    RUNNER_HELD_HINT,
     RunLock,
     check_complete,
     discard_staging,
@@ -238,7 +239,7 @@ class AutoMLRunner:
         self._observers = checked_observers(observers)
         if resume:
             run_dir = existing_run_dir(given.workspace_path, field="workspace_path")
-            with RunLock(run_dir):
+            with RunLock(run_dir, held_here_hint=RUNNER_HELD_HINT):
                 # claimed once the run is taken: a refusal (a copy, a changed skill...) ends a detached resume's
                 # orchestrator before it is claimed, so `resume --detach` reports it instead of a started run
                 exp, plan = self._reopen(run_dir, given)
