@@ -886,3 +886,18 @@ def test_a_second_stop_waits_for_the_first_instead_of_killing_it(tmp_path: Path)
     with detach._stop_lock(run_dir, 60):  # a stop that had looked for the orchestrator before the first took the lock
         assert first.wait(timeout=30) == 0, first.communicate()  # taken once the first let it go
     assert not list(run_dir.glob(f"{detach.STOP_WRITING_PREFIX}*"))
+
+
+def test_status_shows_no_orchestrator_while_a_stop_writes_its_record(tmp_path: Path) -> None:
+    """While `stop --cancel-jobs` held the run's lock to record its cancels (as long as the platform took to cancel),
+    `status` said "orchestrator: alive (pid <the stop>, foreground)" and `--json` "alive": true, so a poller took the
+    stopped run for a running one."""
+    from tao_automl.status import query_status
+
+    _, run_dir = _interrupted_at_its_first_rec(tmp_path)
+    stop = _slow_stop_holding_the_lock(run_dir)
+    try:
+        shown = query_status(run_dir)["orchestrator"]
+    finally:
+        stop.communicate(timeout=60)
+    assert shown["alive"] is False and shown["pid"] is None, shown

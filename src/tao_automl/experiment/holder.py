@@ -121,11 +121,25 @@ def resume_command(run_dir: str | Path | None, copy_of: str | None = None) -> st
     return f"tao-automl resume {shlex.quote(str(target)) if target else 'RUN_DIR'}"
 
 
+#: ``stop-writing.<pid>``: made by a ``stop`` (process ``pid``) before it takes the run's lock to write its record,
+#: removed after; the lock's holder is then that stop, no orchestrator: another ``stop`` waits for it instead of
+#: signalling it (it killed the first with SIGTERM in the middle of its cancels), and status shows no orchestrator.
+STOP_WRITING_PREFIX = "stop-writing."
+
+
+def is_stop_writing(run_dir: str | Path, pid: int) -> bool:
+    """Whether process ``pid`` (the holder of the run's lock) is a ``stop`` writing its record, not an orchestrator."""
+    return pid > 0 and os.path.exists(os.path.join(run_dir, f"{STOP_WRITING_PREFIX}{pid}"))
+
+
 def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
     """``{"alive", "pid", "detached", "log", "started_at"}`` for the run at ``run_dir`` (read-only); ``pid`` is None
-    for a live orchestrator this process cannot name (:data:`UNSEEN`)."""
+    for a live orchestrator this process cannot name (:data:`UNSEEN`). A ``stop`` that holds the lock to write its
+    record is no orchestrator."""
     folder = os.path.realpath(run_dir)
     pid = lock_holder(folder)
+    if pid is not None and is_stop_writing(folder, pid):
+        pid = None
     info: dict[str, Any] = {}
     try:
         with open(os.path.join(folder, INFO_NAME), encoding="utf-8") as handle:

@@ -36,8 +36,10 @@ from tao_automl.errors import (
 )
 from tao_automl.experiment.holder import (
     LOG_NAME,
+    STOP_WRITING_PREFIX,
     UNSEEN,
     describe_holder,
+    is_stop_writing,
     lock_holder,
     orchestrator_info,
     resume_command,
@@ -60,10 +62,6 @@ STOP_CANCELS_FILE = "stop-cancel-jobs.pid"
 #: lives waits for the orchestrator to take the run, then stops it (it closed the run, and the orchestrator then took
 #: it over and ran the whole sweep).
 STARTING_FILE = "orchestrator.starting"
-#: ``stop-writing.<pid>``: made by a ``stop`` (process ``pid``) before it takes the run's lock to write its record,
-#: removed after; a ``stop`` that finds the lock held by such a process waits for it instead of signalling it as the
-#: orchestrator (a second ``stop`` killed the first with SIGTERM in the middle of its cancels).
-STOP_WRITING_PREFIX = "stop-writing."
 
 
 def mark_starting(run_dir: Path, pid: int) -> None:
@@ -472,7 +470,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
             f"the orchestrator of {str(folder)!r} runs in another pid namespace (a container) or on another machine: "
             "this process cannot signal it", field="run_dir", value=str(folder),
             hint=f"run `tao-automl stop {sh(folder)}` where it runs (in its container, or on its node)")
-    if pid is not None and (folder / f"{STOP_WRITING_PREFIX}{pid}").exists():
+    if pid is not None and is_stop_writing(folder, pid):
         _after_other_stop(folder, pid, timeout_s)
         pid = None  # it found the orchestrator (if any) and stopped it
     marker = folder / STOP_CANCELS_FILE
@@ -512,7 +510,7 @@ def _lock_after_other_stops(folder: Path, timeout_s: float) -> RunLock:
             return RunLock(folder).acquire()
         except WorkspaceLockedError:
             holder = lock_holder(folder)
-            other_stop = holder is not None and (folder / f"{STOP_WRITING_PREFIX}{holder}").exists()
+            other_stop = holder is not None and is_stop_writing(folder, holder)
             if holder is not None and not (other_stop and time.monotonic() < deadline):
                 raise
         time.sleep(0.05)
