@@ -578,7 +578,7 @@ def test_a_foreground_run_stopped_with_cancel_jobs_does_not_say_its_jobs_keep_ru
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not (runs := list((tmp_path / "runs").glob("*/state.db"))):
+        while not (runs := list((tmp_path / "runs").glob("run_*/state.db"))):
             assert time.monotonic() < deadline and proc.poll() is None, "no run folder"
             time.sleep(0.2)
         run_dir = str(runs[0].parent)
