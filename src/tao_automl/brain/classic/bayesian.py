@@ -62,6 +62,7 @@ from tao_automl.brain.classic.novelty import config_key as config_key
 from tao_automl.brain.classic.novelty import unused_config
 from tao_automl.errors import SearchSpaceError, SettingsError
 from tao_automl.space.search_space import CategoricalParam, Config, SearchSpace
+from tao_automl.util.interrupts import interrupts_held
 
 Array = NDArray[np.float64]
 
@@ -493,10 +494,13 @@ class BayesianBrain:
         Ackley-10 they scored worse than uniform draws (tuning split, batches of 4: below random's median).
         """
         m = max(1, math.ceil(math.log2(max(size, 2))))
-        try:
-            sampler = qmc.Sobol(self.space.dim, scramble=True, rng=rng)
-        except TypeError:  # SciPy < 1.15 names the argument ``seed``
-            sampler = qmc.Sobol(self.space.dim, scramble=True, seed=rng)
+        # held: SciPy reads its direction numbers in code that swallows exceptions, so a Ctrl-C or `stop` landing
+        # there was lost (and the half-read tables gave other points); it is delivered once the sampler is built
+        with interrupts_held():
+            try:
+                sampler = qmc.Sobol(self.space.dim, scramble=True, rng=rng)
+            except TypeError:  # SciPy < 1.15 names the argument ``seed``
+                sampler = qmc.Sobol(self.space.dim, scramble=True, seed=rng)
         points: Array = self._snap(sampler.random_base2(m))
         return points
 
