@@ -901,3 +901,40 @@ def test_status_shows_no_orchestrator_while_a_stop_writes_its_record(tmp_path: P
     finally:
         stop.communicate(timeout=60)
     assert shown["alive"] is False and shown["pid"] is None, shown
+
+
+def test_an_interrupted_start_calls_its_orchestrator_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tao-automl stop` (or Ctrl-C) reaching `run --detach` / `resume --detach` while it waited for the orchestrator
+    it had just started: the starter said "interrupted before the sweep started" (exit 130), the stop said the run
+    was interrupted, and the orchestrator then took the run over and ran the whole sweep. The starter now ends the
+    orchestrator it started before it passes the interrupt on."""
+    import subprocess
+    import sys
+
+    from tao_automl.runner import detach
+
+    _, run_dir = _interrupted_at_its_first_rec(tmp_path)
+    real_popen, real_holder = subprocess.Popen, detach.lock_holder
+    slow_start = ("import runpy, sys, time; time.sleep(1.5); sys.argv = sys.argv[:1] + [sys.argv[-1]]; "
+                  "runpy.run_module('tao_automl.runner.orchestrator', run_name='__main__')")
+    started: list[Any] = []
+
+    def slow_to_import(argv: list[str], **kwargs: Any) -> Any:
+        started.append(real_popen([sys.executable, "-c", slow_start, argv[-1]], **kwargs))
+        return started[-1]
+
+    def interrupted_once_started(*args: Any, **kwargs: Any) -> int | None:
+        if started:  # the starter waits for it: Ctrl-C, or `stop`'s SIGTERM
+            raise KeyboardInterrupt
+        return real_holder(*args, **kwargs)
+
+    monkeypatch.setattr(detach.subprocess, "Popen", slow_to_import)
+    monkeypatch.setattr(detach, "lock_holder", interrupted_once_started)
+    with pytest.raises(KeyboardInterrupt):
+        detach.resume_detached(run_dir)
+    monkeypatch.undo()
+    assert started[0].poll() is not None  # ended before the interrupt was passed on
+    time.sleep(2)
+    final = wait_for(str(run_dir), ended)
+    assert final["progress"]["state"] == "interrupted" and final["progress"]["completed"] < 2, final["progress"]
+    assert not (run_dir / detach.STARTING_FILE).exists()

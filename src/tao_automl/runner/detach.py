@@ -46,6 +46,7 @@ from tao_automl.experiment.holder import (
 )
 from tao_automl.experiment.workspace import RunLock, existing_run_dir
 from tao_automl.util.crash import crash_point
+from tao_automl.util.interrupts import interrupts_held
 from tao_automl.util.shell import sh
 
 #: Environment variable that hands an LLM API key to the detached orchestrator (never written to disk).
@@ -77,6 +78,15 @@ def _starting_pid(run_dir: Path) -> int | None:
     except (OSError, ValueError):  # no marker, or one whose process is gone
         return None
     return pid
+
+
+def _wait_starter_gone(run_dir: Path, timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` until no process is starting the run's orchestrator (:data:`STARTING_FILE`) and the
+    lock is free."""
+    deadline = time.monotonic() + timeout_s
+    while _starting_pid(run_dir) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _wait_released(run_dir, max(0.0, deadline - time.monotonic()))
 
 
 def _holder_once_started(run_dir: Path, timeout_s: float) -> int | None:
@@ -188,30 +198,60 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
     :data:`STARTING_FILE` names it, so a ``stop`` in between stops it once it holds the run."""
     mark_starting(run_dir, os.getpid())
     keep = False  # the orchestrator still starts when this returns: the marker stays, naming it
+    started: list[subprocess.Popen[bytes]] = []
     try:
-        keep, found = _spawn(run_dir, llm_api_key, wait_s)
+        keep, found = _spawn(run_dir, llm_api_key, wait_s, started)
         return found
+    except KeyboardInterrupt:  # Ctrl-C or `stop` while it starts: it must not take the run over behind this answer
+        if started:
+            _call_off(run_dir, started[0])
+        raise
     finally:
         if not keep:
             with contextlib.suppress(OSError):
                 (run_dir / STARTING_FILE).unlink(missing_ok=True)
 
 
-def _spawn(run_dir: Path, llm_api_key: str | None, wait_s: float) -> tuple[bool, Path]:
-    """:func:`spawn_orchestrator` once its marker is written: (whether the orchestrator is still starting, run_dir)."""
+def _spawn(run_dir: Path, llm_api_key: str | None, wait_s: float,
+           started: list[subprocess.Popen[bytes]]) -> tuple[bool, Path]:
+    """:func:`spawn_orchestrator` once its marker is written: (whether the orchestrator is still starting, run_dir);
+    the process it starts is appended to ``started`` before an interrupt can land."""
     holder = lock_holder(run_dir)
     if holder is not None:
         raise WorkspaceLockedError(f"run folder {str(run_dir)!r} already has an orchestrator "
                                    f"({describe_holder(holder)})", field="run_dir", value=str(run_dir),
                                    hint=f"watch it with `tao-automl status {sh(run_dir)}` or end it with "
                                         f"`tao-automl stop {sh(run_dir)}`")
-    since, started = _log_size(run_dir), time.time()
-    with open(run_dir / LOG_NAME, "ab") as log_file:
+    since, started_at = _log_size(run_dir), time.time()
+    with open(run_dir / LOG_NAME, "ab") as log_file, interrupts_held():  # the child is known before any interrupt
         proc = subprocess.Popen(
             [sys.executable, "-m", "tao_automl.runner.orchestrator", str(run_dir)], stdin=subprocess.DEVNULL,
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
             env=_child_env(llm_api_key))
+        started.append(proc)
     mark_starting(run_dir, proc.pid)
+    return _await_orchestrator(run_dir, proc, since, started_at, wait_s)
+
+
+def _call_off(run_dir: Path, proc: subprocess.Popen[bytes]) -> None:
+    """End ``proc``, an orchestrator still starting (SIGTERM: one that took the run closes it as interrupted; SIGKILL
+    after :data:`STOP_WAIT_S`), and close the run as interrupted if it never took it over. The marker names this
+    process meanwhile, so a ``stop`` waits for all of it."""
+    with contextlib.suppress(OSError):
+        mark_starting(run_dir, os.getpid())
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        proc.wait(timeout=STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    _close_never_started(run_dir)
+
+
+def _await_orchestrator(run_dir: Path, proc: subprocess.Popen[bytes], since: int, started: float,
+                        wait_s: float) -> tuple[bool, Path]:
+    """:func:`_spawn`'s wait for ``proc`` to take the run over: (whether it is still starting, run_dir)."""
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if lock_holder(run_dir) == proc.pid and _claimed(run_dir, proc.pid):
@@ -550,6 +590,7 @@ def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | N
                 f"the orchestrator (pid {pid}) did not stop within {timeout_s:g} s", field="timeout_s",
                 value=timeout_s, hint=f"wait and retry `tao-automl stop {sh(folder)}`, or `kill -9 {pid}` "
                                       "(the run stays resumable either way)")
+        _wait_starter_gone(folder, timeout_s)  # a `run --detach` it interrupted first calls its orchestrator off
     cancelled: list[str] = []
     ended: list[str] = []  # jobs that had ended before the cancel: left for `resume` to collect
     cancelled_earlier: list[dict[str, Any]] = []  # jobs an earlier cancel ended, killed before it recorded so

@@ -340,17 +340,22 @@ class AutoMLRunner:
 
     def _create_and_detach(self, given: RunArgs, plan: RunPlan, wandb_config: Mapping[str, Any] | None,
                            mlflow_config: Mapping[str, Any] | None = None) -> Path:
-        from tao_automl.runner.detach import check_rebuildable, mark_starting, spawn_orchestrator
+        from tao_automl.runner.detach import STARTING_FILE, check_rebuildable, mark_starting, spawn_orchestrator
 
         check_rebuildable(self.sdk)
         exp, lock = self._create(given, plan, wandb_config, mlflow_config)
         self.run_dir = exp.run_dir  # the run this runner made, as a foreground run() sets it
         try:
-            exp.close("starting")
-            mark_starting(exp.run_dir, os.getpid())  # before the lock goes: a stop from now on waits for the start
-        finally:
-            lock.release()
-        return spawn_orchestrator(exp.run_dir, llm_api_key=plan.settings.llm_api_key)
+            try:
+                exp.close("starting")
+                mark_starting(exp.run_dir, os.getpid())  # before the lock goes: a stop from now on waits for the start
+            finally:
+                lock.release()
+            return spawn_orchestrator(exp.run_dir, llm_api_key=plan.settings.llm_api_key)
+        except KeyboardInterrupt as exc:  # Ctrl-C or `stop`: no orchestrator runs it; the folder resumes
+            with contextlib.suppress(OSError):
+                (exp.run_dir / STARTING_FILE).unlink(missing_ok=True)
+            raise SweepInterrupted(exp.run_dir) from exc
 
     def _platform(self) -> str:
         """The registry name of this runner's platform (``docker``, ``slurm`` ...); an unregistered SDK's class name
