@@ -427,28 +427,34 @@ def test_a_resumed_hybrid_run_keeps_its_plan_and_phase(tmp_path: Path, planner: 
     assert all({k: recs[i][k] for k in held} == held for i in range(5, 9))
 
 
-def test_an_autoresearch_verdict_names_the_rec_it_judges(tmp_path: Path) -> None:
-    """`autoresearch_verdict` events had no rec id (keep/discard of what?): each is now tied to the rec whose result
-    it judges. The canned LLM answers one config; the run moves its repeats to unseen neighbours."""
+def _autoresearch_run(tmp_path: Path, metric: str, values: list[float]) -> list[str]:
+    """An ask/tell autoresearch run of len(values) recs on ``metric`` in ``tmp_path / "ws"`` (a canned LLM answering
+    one config: the run moves its repeats to unseen neighbours), rec i told values[i - 1]; the prompts the LLM got."""
     from conftest import small_schema
     from http_stub import CannedChat
     from tao_automl import AutoML
-    from tao_automl.experiment.store import RunStore
 
     chat = CannedChat({"config": {"train.optim.lr": 0.1, "train.layers": 2, "train.act": "relu",
                                   "train.flag": False}, "reasoning": "try a larger lr"})
-    settings = {"algorithm": "autoresearch", "metric": "val_loss", "automl_max_recommendations": 3,
+    settings = {"algorithm": "autoresearch", "metric": metric, "automl_max_recommendations": len(values),
                 "automl_max_concurrent": 1, "llm_endpoint": chat.url, "llm_model": "m"}
     try:
         ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
-        losses = {}
         while not ml.is_complete():
             for rec in ml.next_recommendation():
-                losses[rec.id] = [0.5, 0.2, 0.9][rec.id - 1]
-                ml.report_result(rec.id, losses[rec.id])
+                ml.report_result(rec.id, values[rec.id - 1])
         ml.finish()
     finally:
         chat.close()
+    return chat.prompts
+
+
+def test_an_autoresearch_verdict_names_the_rec_it_judges(tmp_path: Path) -> None:
+    """`autoresearch_verdict` events had no rec id (keep/discard of what?): each is now tied to the rec whose result
+    it judges. The canned LLM answers one config; the run moves its repeats to unseen neighbours."""
+    from tao_automl.experiment.store import RunStore
+
+    _autoresearch_run(tmp_path, "val_loss", [0.5, 0.2, 0.9])
     store = RunStore(tmp_path / "ws", readonly=True)
     verdicts = {e["rec_id"]: (e["payload"]["verdict"], e["payload"]["objective"])
                 for e in store.events("autoresearch_verdict")}
@@ -460,23 +466,7 @@ def test_the_llm_reads_a_maximised_metric_under_its_name_not_as_a_negated_object
     """The brain minimises, so an accuracy reached the prompts negated: "objective=-0.9 ... (lower objective is
     better)" and "Incumbent (best so far, objective -0.9)". The LLM (and a user reading its reasons) now sees the
     metric as the job wrote it: "val_accuracy=0.9", "higher val_accuracy is better"."""
-    from conftest import small_schema
-    from http_stub import CannedChat
-    from tao_automl import AutoML
-
-    chat = CannedChat({"config": {"train.optim.lr": 0.1, "train.layers": 2, "train.act": "relu",
-                                  "train.flag": False}, "reasoning": "r"})
-    settings = {"algorithm": "autoresearch", "metric": "val_accuracy", "automl_max_recommendations": 3,
-                "automl_max_concurrent": 1, "llm_endpoint": chat.url, "llm_model": "m"}
-    try:
-        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
-        while not ml.is_complete():
-            for rec in ml.next_recommendation():
-                ml.report_result(rec.id, [0.5, 0.9, 0.7][rec.id - 1])
-        ml.finish()
-    finally:
-        chat.close()
-    last = chat.prompts[-1]
+    last = _autoresearch_run(tmp_path, "val_accuracy", [0.5, 0.9, 0.7])[-1]
     assert "2 results (higher val_accuracy is better)" in last, last
     assert "- val_accuracy=0.9 " in last and "- val_accuracy=0.5 " in last, last
     assert "Incumbent (best so far, val_accuracy 0.9)" in last, last

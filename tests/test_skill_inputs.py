@@ -211,22 +211,35 @@ def test_a_spec_template_named_in_skill_info_that_is_not_there_is_refused(tmp_pa
     assert model_status(skill).blocked is not None
 
 
+def _refused_template(tmp_path: Path, template: str) -> tuple[Path, SkillError]:
+    """A toy skill with ``template`` as its train spec template, which loading refuses naming the template file:
+    (the skill folder, the error)."""
+    skill = write_skill(tmp_path / "bank")
+    path = skill / "references" / "spec_template_train.yaml"
+    path.write_text(template)
+    with pytest.raises(SkillError) as caught:
+        load_skill(skill)
+    assert (caught.value.field, caught.value.value) == (path.name, str(path))
+    assert str(path) in str(caught.value)
+    return skill, caught.value
+
+
+def _dry_run(tmp_path: Path, skill: Path, **config: Any) -> int:
+    """``tao-automl run --dry-run`` of a random search of ``skill`` into ``tmp_path / "ws"``; its exit code."""
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"), **config,
+                                    "automl_settings": {"algorithm": "random", "metric": "val_loss"}}))
+    return main(["run", str(path), "--dry-run"])
+
+
 def test_a_template_mapping_where_the_schema_holds_a_value_is_a_skill_error(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``train: {layers: {a: 1}}`` over the schema default ``layers: 2`` ended ``run --dry-run`` (and a run) in a
     ValueError traceback from merging the template over the defaults."""
-    skill = write_skill(tmp_path / "bank")
-    path = skill / "references" / "spec_template_train.yaml"
-    path.write_text("train:\n  layers:\n    a: 1\n")
-    with pytest.raises(SkillError) as caught:
-        load_skill(skill)
-    assert (caught.value.field, caught.value.value) == (path.name, str(path))
-    assert "'train.layers' holds 2" in str(caught.value) and str(path) in str(caught.value)
+    skill, error = _refused_template(tmp_path, "train:\n  layers:\n    a: 1\n")
+    assert "'train.layers' holds 2" in str(error)
     assert model_status(skill).blocked is not None
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({"skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
-                                      "automl_settings": {"algorithm": "random", "metric": "val_loss"}}))
-    assert main(["run", str(config), "--dry-run"]) == 2
+    assert _dry_run(tmp_path, skill) == 2
     assert "'train.layers' holds 2" in capsys.readouterr().err and not (tmp_path / "ws").exists()
 
 
@@ -236,19 +249,11 @@ def test_a_template_value_where_the_schema_has_a_group_is_a_skill_error(
     """``train: {optim: 0.01}`` (the group train.optim given a number): with train.optim.lr searched every rec
     failed late ("rec value: cannot set 'train.optim.lr'", no word of the template); without, each job got a number
     where the schema has a group."""
-    skill = write_skill(tmp_path / "bank")
-    path = skill / "references" / "spec_template_train.yaml"
-    path.write_text("train:\n  optim: 0.01\n  layers: 3\n")
-    with pytest.raises(SkillError) as caught:
-        load_skill(skill)
-    assert (caught.value.field, caught.value.value) == (path.name, str(path))
-    assert "train.optim: 0.01 is a value" in str(caught.value) and str(path) in str(caught.value)
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({"skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
-                                      "automl_hyperparameters": searched,
-                                      "automl_settings": {"algorithm": "random", "metric": "val_loss"}}))
-    assert main(["run", str(config), "--dry-run"]) == 2
+    skill, error = _refused_template(tmp_path, "train:\n  optim: 0.01\n  layers: 3\n")
+    assert "train.optim: 0.01 is a value" in str(error)
+    assert _dry_run(tmp_path, skill, automl_hyperparameters=searched) == 2
     assert "spec_template_train.yaml" in capsys.readouterr().err and not (tmp_path / "ws").exists()
+    path = skill / "references" / "spec_template_train.yaml"
     path.write_text("train:\n  optim:\n  layers: 3\n")  # an empty section (null) is not refused
     assert load_skill(skill).template == {"train": {"optim": None, "layers": 3}}
 
