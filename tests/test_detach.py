@@ -903,6 +903,22 @@ def test_status_shows_no_orchestrator_while_a_stop_writes_its_record(tmp_path: P
     assert shown["alive"] is False and shown["pid"] is None, shown
 
 
+def test_a_resume_while_a_stop_writes_its_record_names_the_stop(tmp_path: Path) -> None:
+    """A resume while `stop --cancel-jobs` held the run's lock to record its cancels was refused "in use by another
+    orchestrator (pid <the stop>)": it names the stop, which ends by itself."""
+    from tao_automl.errors import WorkspaceLockedError
+    from tao_automl.experiment.workspace import RunLock
+
+    _, run_dir = _interrupted_at_its_first_rec(tmp_path)
+    stop = _slow_stop_holding_the_lock(run_dir)
+    try:
+        with pytest.raises(WorkspaceLockedError) as caught:
+            RunLock(run_dir).acquire()
+    finally:
+        stop.communicate(timeout=60)
+    assert "being written by a `tao-automl stop`" in str(caught.value) and "orchestrator (" not in str(caught.value)
+
+
 def test_an_interrupted_start_calls_its_orchestrator_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`tao-automl stop` (or Ctrl-C) reaching `run --detach` / `resume --detach` while it waited for the orchestrator
     it had just started: the starter said "interrupted before the sweep started" (exit 130), the stop said the run

@@ -18,7 +18,14 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError, new_run_storage_error
 from tao_automl.experiment import ofd_lock
-from tao_automl.experiment.holder import LOCK_NAME, UNSEEN, describe_holder, flock_holder, resume_command
+from tao_automl.experiment.holder import (
+    LOCK_NAME,
+    UNSEEN,
+    describe_holder,
+    flock_holder,
+    is_stop_writing,
+    resume_command,
+)
 from tao_automl.experiment.store import DB_NAME
 from tao_automl.util.private import DIR_MODE, FILE_MODE
 from tao_automl.util.shell import sh
@@ -194,18 +201,24 @@ def existing_run_dir(path: str | Path, field: str = "run_dir") -> Path:
     return run_dir
 
 
-def _holder_named(fd: int) -> str:
-    """Who holds the lock ``fd`` failed to take, for the error: ``pid N``, or what is known of it."""
+def _holder_pid(fd: int) -> int | None:
+    """The pid holding the lock ``fd`` failed to take (:data:`UNSEEN`: held by a process this one cannot see), or
+    None when not known."""
     try:
         pid = ofd_lock.holder(fd) if ofd_lock.SUPPORTED else None
     except OSError:
         pid = None
-    if not pid:
-        named = flock_holder(fd)
-        if named is None and pid == UNSEEN:  # held, by a process this one cannot see
-            return describe_holder(UNSEEN)
-        pid = named
-    return describe_holder(pid) if pid else "pid not known"
+    if pid:
+        return pid
+    named = flock_holder(fd)
+    if named is None and pid == UNSEEN:
+        return UNSEEN
+    return named or None
+
+
+def _holder_named(pid: int | None) -> str:
+    """Who holds the lock, for the error: ``pid N``, or what is known of it."""
+    return describe_holder(pid) if pid is not None else "pid not known"
 
 
 #: What to do when this process holds a run folder already, for an AutoML's (ask/tell) run.
@@ -235,9 +248,15 @@ class RunLock:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     raise
         except BlockingIOError:
-            holder = _holder_named(fd)
+            holder_pid = _holder_pid(fd)
+            holder = _holder_named(holder_pid)
             os.close(fd)
             folder = self.path.parent
+            if holder_pid is not None and holder_pid > 0 and is_stop_writing(folder, holder_pid):
+                raise WorkspaceLockedError(
+                    f"run folder {str(folder)!r} is being written by a `tao-automl stop` ({holder}) that records "
+                    "its cancels; it is no orchestrator and ends by itself", field="run_dir", value=str(folder),
+                    hint="retry once it has ended (`tao-automl status` then shows the run stopped)") from None
             if holder == f"pid {os.getpid()}":  # this very process: an AutoML or run still open on the folder
                 raise WorkspaceLockedError(
                     f"run folder {str(folder)!r} is already open in this process ({holder}): an AutoML (or a "
