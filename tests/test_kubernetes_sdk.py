@@ -158,8 +158,13 @@ def test_gpu_count_becomes_an_nvidia_gpu_limit() -> None:
     resources = _manifest(gpu_count=2)["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert resources == {"limits": {GPU_RESOURCE: "2"}}
     assert _manifest(gpu_count=0)["spec"]["template"]["spec"]["containers"][0]["resources"] == {}
-    with pytest.raises(UserInputError, match="memory must be a Kubernetes quantity"):
+    with pytest.raises(UserInputError, match="memory must be a Kubernetes quantity") as caught:
         _manifest(kwargs={"memory": "lots"})
+    assert (caught.value.field, caught.value.value) == ("memory", "lots")
+    # what the API server takes: '.5Gi' and '1.' were refused before
+    for cpu, memory in ((".5", ".5Gi"), ("1.", "1.5e9"), ("250m", "512Mi")):
+        limits = _manifest(kwargs={"cpu": cpu, "memory": memory})["spec"]["template"]["spec"]["containers"][0]
+        assert limits["resources"]["limits"] == {"cpu": cpu, "memory": memory}
 
 
 def test_n_nodes_make_an_indexed_job_with_rank_env_and_a_headless_service() -> None:

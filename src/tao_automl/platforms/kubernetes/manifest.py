@@ -55,7 +55,9 @@ EXIT_RECORDER = (
     '{ echo "$code$sig" > "$f"; } 2>/dev/null; exit "$code"'
 )
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei|e[0-9]+)?$")
+#: A quantity the API server takes for cpu/memory: a number (``2``, ``1.5``, ``.5``), then a suffix or an exponent.
+_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei|e[0-9]+)?$")
+_QUANTITY_ALLOWED = "a Kubernetes quantity such as '2', '500m', '.5Gi' or '8Gi'"
 
 
 def k8s_name(job_name: str | None, fallback: str) -> str:
@@ -143,7 +145,8 @@ def _toleration(value: object, item: object) -> dict[str, Any]:
 def _quantity(name: str, value: object) -> str:
     text = str(value)
     if isinstance(value, bool) or not _QUANTITY.match(text):
-        raise UserInputError(f"{name} must be a Kubernetes quantity such as '2', '500m' or '8Gi', got {value!r}")
+        raise UserInputError(f"{name} must be {_QUANTITY_ALLOWED}, got {value!r}", field=name, value=value,
+                             allowed=_QUANTITY_ALLOWED)
     return text
 
 
