@@ -198,6 +198,19 @@ def test_node_selector_and_tolerations_reach_the_pod_and_bad_ones_are_refused() 
         _manifest(kwargs={"image_pull_policy": "Sometimes"})
 
 
+@pytest.mark.parametrize(("kwargs", "field"), [({"image_pull_policy": "Sometimes"}, "image_pull_policy"),
+                                               ({"working_dir": "work"}, "working_dir")])
+def test_a_bad_pod_option_names_its_field(kwargs: dict[str, Any], field: str) -> None:
+    """These refusals carried no field (the CLI's JSON error then had `field: null`, an agent could not tell which
+    setting to change)."""
+    with pytest.raises(UserInputError) as caught:
+        _manifest(kwargs=kwargs)
+    assert (caught.value.field, caught.value.value) == (field, kwargs[field])
+    with pytest.raises(UserInputError) as bad_env:
+        _manifest(env_vars={"1BAD": "x"})
+    assert (bad_env.value.field, bad_env.value.value) == ("env_vars", "1BAD")
+
+
 @pytest.mark.parametrize(("bad", "why"), [
     ({"key": "a", "operator": "Exists", "value": "b"}, "operator 'Exists' takes no value, got 'b'"),
     ({"operator": "Equal", "value": "b"}, "without key must have operator 'Exists'"),

@@ -171,7 +171,9 @@ def resources(gpu_count: int, cpu: object, memory: object) -> dict[str, dict[str
 def _env(env_vars: Mapping[str, Any] | None, name: str, num_nodes: int, master_port: int) -> list[dict[str, Any]]:
     for key in env_vars or {}:
         if not isinstance(key, str) or not _ENV_NAME.match(key):
-            raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+            allowed = "names of letters, digits and '_', not starting with a digit"
+            raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name; allowed: {allowed}",
+                                 field="env_vars", value=key, allowed=allowed)
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in environment(env_vars).items()]
     if num_nodes > 1:
         index = {"valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{INDEX_ANNOTATION}']"}}}
@@ -233,7 +235,8 @@ def job_manifest(
     master_port = check_int("master_port", opt("master_port") or 29500, 1)
     pull = opt("image_pull_policy") or "IfNotPresent"
     if pull not in PULL_POLICIES:
-        raise UserInputError(f"image_pull_policy must be one of {', '.join(PULL_POLICIES)}, got {pull!r}")
+        raise UserInputError(f"image_pull_policy must be one of {', '.join(PULL_POLICIES)}, got {pull!r}",
+                             field="image_pull_policy", value=pull, allowed=list(PULL_POLICIES))
     volumes, volume_mounts = host_volumes(command, results_dir, [defaults.get("mounts"), kwargs.get("mounts")],
                                           check_flag("mount_command_paths", opt("mount_command_paths")
                                                 if "mount_command_paths" in kwargs
@@ -246,7 +249,8 @@ def job_manifest(
     }
     if opt("working_dir") is not None:
         if not str(opt("working_dir")).startswith("/"):
-            raise UserInputError(f"working_dir: {opt('working_dir')!r} must be an absolute path")
+            raise UserInputError(f"working_dir: {opt('working_dir')!r} must be an absolute path",
+                                 field="working_dir", value=opt("working_dir"), allowed="an absolute path in the image")
         container["workingDir"] = str(opt("working_dir"))
     labels = labels_for(name, job_name, opt("labels"))
     pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container], "volumes": volumes,

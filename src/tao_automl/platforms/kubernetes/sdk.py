@@ -387,7 +387,8 @@ class KubernetesSDK(RecordedPlatform):
         image = image or self.image
         if not image:
             raise UserInputError("image: the kubernetes platform needs a container image; set the skill's "
-                                 "container_image, pass image=..., or give KubernetesSDK(image=...) a default")
+                                 "container_image, pass image=..., or give KubernetesSDK(image=...) a default",
+                                 field="image", value=None, allowed="a container image reference")
         image_reference(image)
         name = k8s_name(job_name, new_job_key("tao-job"))
         results = (outputs or {}).get("results_dir")
