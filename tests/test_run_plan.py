@@ -135,6 +135,9 @@ def test_kpi_is_the_actions_own_metric_and_direction_as_the_tao_bank_declares_th
     info.write_text(yaml.safe_dump(data))
     plan = RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"metric": "kpi"}))
     assert (plan.metric, plan.direction) == ("val_mse", Direction.MAXIMIZE)  # the skill's word, not the name's
+    # the KPI named as itself: the skill's word too, and no "guessed from the name" note (there was one)
+    named = RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings={"metric": "val_mse"}))
+    assert named.direction == Direction.MAXIMIZE and not [n for n in named.notes if "val_mse" in n]
     data["actions"]["train"]["metric_direction"] = "down"
     info.write_text(yaml.safe_dump(data))
     with pytest.raises(SkillError, match=r"actions\.train\.metric_direction: 'down' is not allowed"):

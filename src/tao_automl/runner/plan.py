@@ -173,14 +173,21 @@ def check_base_checkpoint(skill: Skill, base_checkpoint: str | None) -> None:
 
 
 def direction(settings: AutoMLSettings, skill: Skill | None, *, warn: bool = True) -> Direction:
-    """The setting when given; for ``kpi`` the skill's ``kpi_direction``; else inferred from the metric name (a guess
-    the name does not make plain is logged unless ``warn`` is False: a run's notes carry it, see
+    """The setting when given; for ``kpi`` (or the KPI named) the skill's ``kpi_direction``; else inferred from the
+    metric name (a guess the name does not make plain is logged unless ``warn`` is False: a run's notes carry it, see
     :func:`direction_notes`)."""
     if settings.direction:
         return Direction(settings.direction)
-    if settings.metric == KPI and skill is not None and skill.kpi_metric and skill.kpi_direction:
-        return Direction(skill.kpi_direction)
+    if skill is not None and declares_direction(settings, skill):
+        return Direction(str(skill.kpi_direction))
     return Direction(infer_direction(metric_name(settings, skill), warn=warn))
+
+
+def declares_direction(settings: AutoMLSettings, skill: Skill | None) -> bool:
+    """Whether the skill says which way the run's metric is better: its KPI (``kpi``, or the KPI's own name) with a
+    ``kpi_direction``; the name is then not read for a guess."""
+    return skill is not None and bool(skill.kpi_metric and skill.kpi_direction) \
+        and settings.metric in (KPI, skill.kpi_metric)
 
 
 def job_baseline(skill: Skill, overrides: Mapping[str, Any]) -> Baseline:
@@ -734,8 +741,7 @@ def direction_notes(settings: AutoMLSettings, skill: Skill | None) -> list[str]:
     given = settings.objectives or ([{"name": metric_name(settings, skill), "direction": settings.direction}]
                                     if settings.direction else [])
     notes = []
-    from_kpi = settings.metric == KPI and skill is not None and bool(skill.kpi_metric and skill.kpi_direction)
-    if not given and not from_kpi:  # guessed from the name: a note when the name does not make it plain
+    if not given and not declares_direction(settings, skill):  # guessed from the name: a note unless it is plain
         doubt = direction_doubt(metric_name(settings, skill))
         if doubt is not None:
             notes.append(doubt)
