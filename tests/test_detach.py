@@ -336,6 +336,25 @@ def test_a_stop_timeout_of_no_time_is_refused_before_the_orchestrator_is_signall
     assert cli("stop", run_dir, "--cancel-jobs", "--json").returncode == 0
 
 
+def test_a_stop_whose_wait_runs_out_names_the_timeout_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`stop --timeout 5` whose orchestrator did not stop in time named field `timeout_s` (stop_run's argument), an
+    option the CLI does not have; it names `--timeout`."""
+    from tao_automl.cli.main import main
+    from tao_automl.runner import detach
+    from tao_automl.runner.detach import OrchestratorError
+
+    def slow(run_dir: Any, **_: Any) -> dict[str, Any]:
+        raise OrchestratorError("the orchestrator (pid 7) did not stop within 5 s", field="timeout_s", value=5.0,
+                                hint="wait and retry")
+
+    monkeypatch.setattr(detach, "stop_run", slow)
+    assert main(["stop", str(tmp_path), "--timeout", "5", "--json"]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["field"], error["value"], error["hint"]) == ("--timeout", 5.0, "wait and retry"), error
+    assert "did not stop within 5 s" in error["message"]
+
+
 def test_stop_of_an_orchestrator_this_process_cannot_see_signals_nothing(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """An orchestrator in another pid namespace or on another machine (`lock_holder` answers UNSEEN, 0): `stop`

@@ -87,7 +87,7 @@ def cmd_resume_detached(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from tao_automl.errors import UserInputError
+    from tao_automl.errors import TaoAutoMLError, UserInputError
     from tao_automl.experiment.store import STOP_CANCEL_MESSAGE
     from tao_automl.runner.detach import stop_run
 
@@ -96,7 +96,12 @@ def cmd_stop(args: argparse.Namespace) -> int:
         raise UserInputError(f"--timeout: {timeout!r} is not allowed; expected a number of seconds > 0",
                              field="--timeout", value=timeout, allowed="a number of seconds > 0", kind="usage",
                              hint="give how long to wait for the orchestrator to stop, e.g. --timeout 60")
-    result = stop_run(args.run_dir, cancel_jobs=args.cancel_jobs, timeout_s=timeout)
+    try:
+        result = stop_run(args.run_dir, cancel_jobs=args.cancel_jobs, timeout_s=timeout)
+    except TaoAutoMLError as exc:  # the wait ran out: named as this command spells it, not as stop_run's argument
+        if exc.field == "timeout_s":
+            raise exc.rebuilt(str(exc.detail), field="--timeout") from exc
+        raise
     if _as_json(args):
         print(json.dumps(result, indent=2, default=str))
         return EXIT_OK
