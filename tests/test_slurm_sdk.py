@@ -113,6 +113,17 @@ def test_over_ssh_job_folders_go_where_the_readme_says_on_the_cluster(tmp_path: 
     assert SlurmSDK(state_dir=tmp_path / "state").jobs_share_run_folder is True
 
 
+def test_local_job_folders_beside_a_relative_state_dir_stay_in_this_folder(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """On this machine the default jobs dir is ``<state_dir>/jobdirs``, where the records are: a relative state_dir
+    (or ``state_file``) put them under $HOME instead, as a relative jobs_dir over ssh is."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    for sdk in (SlurmSDK(state_dir="rel-state"), SlurmSDK(state_file="rel-state/slurm.json")):
+        assert sdk.jobs_dir == str(tmp_path / "rel-state" / "jobdirs")
+        assert sdk.init_options["jobs_dir"] is None or sdk.init_options["jobs_dir"] == sdk.jobs_dir
+
+
 def test_timeout_from_scontrol_is_a_failure_explained_by_the_time_limit(tmp_path: Path) -> None:
     """TIMEOUT mapping through a FAKE scontrol answer (a real timeout needs >= 1 min of wall time)."""
     fields = parse_scontrol(TIMEOUT_LINE)

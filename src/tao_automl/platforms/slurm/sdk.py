@@ -163,7 +163,8 @@ class SlurmSDK(RecordedPlatform):
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else default_state_dir("slurm")
         if jobs_dir and not self.shell.remote:  # as it is now: a resume from another folder finds the same place
             jobs_dir = str(Path(jobs_dir).expanduser().absolute())
-        self._jobs_dir = jobs_dir or (None if self.shell.remote else str(self.state_dir / "jobdirs"))
+        # absolute: the jobs_dir property reads a relative one as under the login node's home (over ssh)
+        self._jobs_dir = jobs_dir or (None if self.shell.remote else str((self.state_dir / "jobdirs").absolute()))
         #: Whether the caller chose where job folders go; if not, and Slurm runs on this machine, a run keeps them in
         #: its own folder (:meth:`keep_jobs_in`).
         self.jobs_dir_chosen = bool(jobs_dir)
