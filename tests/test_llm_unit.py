@@ -473,6 +473,39 @@ def test_the_llm_reads_a_maximised_metric_under_its_name_not_as_a_negated_object
     assert "objective" not in last and "=-0." not in last, last
 
 
+def test_the_llm_reads_the_kpi_with_the_direction_the_skill_declares(tmp_path: Path) -> None:
+    """metric: kpi of a skill whose KPI is minimised (kpi_direction: minimize): the run minimises it, but the prompts
+    took the direction from the name 'kpi' (maximize) and showed every value negated: "kpi=-0.2", "higher kpi is
+    better". They now show the values as the jobs wrote them, with the skill's direction."""
+    import yaml
+
+    from conftest import write_skill
+    from http_stub import CannedChat
+    from tao_automl import AutoML
+
+    skill = write_skill(tmp_path / "bank")
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info_path.write_text(yaml.safe_dump({**info, "reported_metrics": ["val_mse"], "kpi_metric": "val_mse",
+                                         "kpi_direction": "minimize"}))
+    chat = CannedChat({"config": {"train.optim.lr": 0.1, "train.layers": 2, "train.act": "relu",
+                                  "train.flag": False}, "reasoning": "try a larger lr"})
+    settings = {"algorithm": "autoresearch", "metric": "kpi", "automl_max_recommendations": 3,
+                "automl_max_concurrent": 1, "llm_endpoint": chat.url, "llm_model": "m"}
+    try:
+        ml = AutoML(tmp_path / "ws", skill_dir=skill, settings=settings, log_progress=False)
+        values = [0.5, 0.2, 0.9]
+        while not ml.is_complete():
+            for rec in ml.next_recommendation():
+                ml.report_result(rec.id, values[rec.id - 1])
+        ml.finish()
+    finally:
+        chat.close()
+    last = chat.prompts[-1]
+    assert "lower " in last and "higher " not in last, last
+    assert "=0.2 " in last and "=0.5 " in last and "=-0." not in last, last
+
+
 def test_an_endpoint_that_wants_a_key_names_the_missing_or_refused_key() -> None:
     """With no key set anywhere, a 401 said "the API key was rejected" (none was sent) with field null; a refused
     key did not say which of the three places it came from. Now: no key -> field automl_settings.llm_api_key,

@@ -97,6 +97,17 @@ def stored_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
             if not (k == "llm_api_key" and v in ("***", REDACTED)) and k not in REFUSED}
 
 
+def _brain_options(algorithm: str, settings: AutoMLSettings, direction: str) -> dict[str, Any]:
+    """:func:`brain_options` with an LLM brain's ``objective`` shown in the run's ``direction``: the settings alone
+    read it from the metric's name, and ``metric: kpi`` of a skill whose KPI is minimised showed every value
+    negated ("kpi=-0.2", "higher kpi is better")."""
+    options = brain_options(algorithm, settings)
+    objective = options.get("objective")
+    if objective is not None and direction in ("minimize", "maximize"):
+        options["objective"] = replace(objective, sign=-1.0 if direction == "maximize" else 1.0)
+    return options
+
+
 def _rec(row: RecRow) -> Recommendation:
     return Recommendation(id=row.rec_id, params=row.params, specs=row.specs, status=row.status,
                           job_id=row.job_id, metric_value=row.metric_value)
@@ -116,7 +127,7 @@ class Experiment:
         #: the brain that runs: ``algorithm``, or for ``auto`` the pick the run persisted (a reopened run keeps it,
         #: whatever budget it is resumed with)
         self.algorithm = pick or settings.algorithm
-        self.brain: Brain = make_brain(self.algorithm, space, brain_options(self.algorithm, settings))
+        self.brain: Brain = make_brain(self.algorithm, space, _brain_options(self.algorithm, settings, direction))
         self.scheduler: TrialScheduler = (parego_scheduler(space, settings) if settings.objectives
                                           else as_scheduler(self.brain, settings))
         self.objectives: list[dict[str, str]] = list(settings.objectives or [])  # [] = single objective
