@@ -973,3 +973,28 @@ def test_an_interrupted_start_calls_its_orchestrator_off(tmp_path: Path, monkeyp
     final = wait_for(str(run_dir), ended)
     assert final["progress"]["state"] == "interrupted" and final["progress"]["completed"] < 2, final["progress"]
     assert not (run_dir / detach.STARTING_FILE).exists()
+
+
+def test_a_closed_terminal_while_a_detached_orchestrator_starts_does_not_call_it_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tao-automl run --detach` ends a foreground run on SIGHUP (its terminal closed) as on stop; the starter of a
+    detached orchestrator took that hangup as a stop and called the orchestrator off, so a dropped ssh session
+    during its start ended the very sweep --detach is for. The starter now lets it start (SIGHUP ignored meanwhile)."""
+    from tao_automl.cli.main import _stop_requested
+    from tao_automl.runner import detach
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+
+    def hung_up_while_starting(run_dir: Path, *args: Any) -> tuple[bool, Path]:
+        os.kill(os.getpid(), signal.SIGHUP)  # the terminal closes while the orchestrator imports
+        time.sleep(0.05)
+        return False, run_dir
+
+    monkeypatch.setattr(detach, "_spawn", hung_up_while_starting)
+    before = signal.signal(signal.SIGHUP, _stop_requested)  # as `tao-automl run` sets it
+    try:
+        assert detach.spawn_orchestrator(run_dir) == run_dir
+        assert signal.getsignal(signal.SIGHUP) is _stop_requested  # a foreground run still ends on it after
+    finally:
+        signal.signal(signal.SIGHUP, before)

@@ -200,7 +200,8 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
     keep = False  # the orchestrator still starts when this returns: the marker stays, naming it
     started: list[subprocess.Popen[bytes]] = []
     try:
-        keep, found = _spawn(run_dir, llm_api_key, wait_s, started)
+        with _hangup_ignored():  # a closed terminal (an ssh session dropped) is no stop: the orchestrator runs on
+            keep, found = _spawn(run_dir, llm_api_key, wait_s, started)
         return found
     except KeyboardInterrupt:  # Ctrl-C or `stop` while it starts: it must not take the run over behind this answer
         if started:
@@ -210,6 +211,22 @@ def spawn_orchestrator(run_dir: Path, *, llm_api_key: str | None = None, wait_s:
         if not keep:
             with contextlib.suppress(OSError):
                 (run_dir / STARTING_FILE).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _hangup_ignored() -> Iterator[None]:
+    """Run the block with SIGHUP ignored (main thread only): `tao-automl run` ends a foreground run on it, but a
+    detached orchestrator is what outlives its terminal, so its start is not called off when the terminal closes."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, before if before is not None else signal.SIG_DFL)
 
 
 def _spawn(run_dir: Path, llm_api_key: str | None, wait_s: float,
