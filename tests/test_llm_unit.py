@@ -427,9 +427,10 @@ def test_a_resumed_hybrid_run_keeps_its_plan_and_phase(tmp_path: Path, planner: 
     assert all({k: recs[i][k] for k in held} == held for i in range(5, 9))
 
 
-def _autoresearch_run(tmp_path: Path, metric: str, values: list[float]) -> list[str]:
+def _autoresearch_run(tmp_path: Path, metric: str, values: list[float], **space: Any) -> list[str]:
     """An ask/tell autoresearch run of len(values) recs on ``metric`` in ``tmp_path / "ws"`` (a canned LLM answering
-    one config: the run moves its repeats to unseen neighbours), rec i told values[i - 1]; the prompts the LLM got."""
+    one config: the run moves its repeats to unseen neighbours), rec i told values[i - 1]; the prompts the LLM got.
+    ``space``: ``skill_dir=...``, else the small schema."""
     from conftest import small_schema
     from http_stub import CannedChat
     from tao_automl import AutoML
@@ -439,7 +440,8 @@ def _autoresearch_run(tmp_path: Path, metric: str, values: list[float]) -> list[
     settings = {"algorithm": "autoresearch", "metric": metric, "automl_max_recommendations": len(values),
                 "automl_max_concurrent": 1, "llm_endpoint": chat.url, "llm_model": "m"}
     try:
-        ml = AutoML(tmp_path / "ws", search_schema=small_schema(), settings=settings, log_progress=False)
+        ml = AutoML(tmp_path / "ws", **(space or {"search_schema": small_schema()}), settings=settings,
+                    log_progress=False)
         while not ml.is_complete():
             for rec in ml.next_recommendation():
                 ml.report_result(rec.id, values[rec.id - 1])
@@ -480,28 +482,13 @@ def test_the_llm_reads_the_kpi_with_the_direction_the_skill_declares(tmp_path: P
     import yaml
 
     from conftest import write_skill
-    from http_stub import CannedChat
-    from tao_automl import AutoML
 
     skill = write_skill(tmp_path / "bank")
     info_path = skill / "references" / "skill_info.yaml"
     info = yaml.safe_load(info_path.read_text())
     info_path.write_text(yaml.safe_dump({**info, "reported_metrics": ["val_mse"], "kpi_metric": "val_mse",
                                          "kpi_direction": "minimize"}))
-    chat = CannedChat({"config": {"train.optim.lr": 0.1, "train.layers": 2, "train.act": "relu",
-                                  "train.flag": False}, "reasoning": "try a larger lr"})
-    settings = {"algorithm": "autoresearch", "metric": "kpi", "automl_max_recommendations": 3,
-                "automl_max_concurrent": 1, "llm_endpoint": chat.url, "llm_model": "m"}
-    try:
-        ml = AutoML(tmp_path / "ws", skill_dir=skill, settings=settings, log_progress=False)
-        values = [0.5, 0.2, 0.9]
-        while not ml.is_complete():
-            for rec in ml.next_recommendation():
-                ml.report_result(rec.id, values[rec.id - 1])
-        ml.finish()
-    finally:
-        chat.close()
-    last = chat.prompts[-1]
+    last = _autoresearch_run(tmp_path, "kpi", [0.5, 0.2, 0.9], skill_dir=skill)[-1]
     assert "lower " in last and "higher " not in last, last
     assert "=0.2 " in last and "=0.5 " in last and "=-0." not in last, last
 
