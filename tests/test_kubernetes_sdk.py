@@ -4,10 +4,12 @@ controller-manager + scheduler + a kubelet on dockerd) started by ci/docker_up.s
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ import yaml
 from conftest import stop_at_session_end, write_shell_skill, write_skill
 from platform_helpers import cancel_at_once, stale_first_refresh
 from tao_automl.errors import PlatformError, UserInputError
+from tao_automl.experiment.store import RunStore
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.common import rfc3339_time
 from tao_automl.platforms.kubernetes.manifest import (
@@ -36,7 +39,7 @@ from tao_automl.platforms.kubernetes.manifest import (
 from tao_automl.platforms.kubernetes.state import PodsAfterDelete, failed_pod, pod_info, to_status
 from tao_automl.platforms.registry import make_sdk
 from tao_automl.platforms.retry import TransientPlatformError
-from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.runner.loop import AutoMLRunner, _Waiting
 from tao_automl.testing import CHECKS, Conformance
 
 kubernetes = pytest.importorskip("kubernetes", reason="the kubernetes extra is not installed: "
@@ -1290,3 +1293,95 @@ def test_cancels_of_several_jobs_run_at_once(cluster: None, tmp_path: Path) -> N
         _pod_of(sdk, job.id)  # running
     cancel_at_once(sdk, [job.id for job in jobs], grace_s=8)
     assert all(sdk.get_job_status(job.id) is JobStatus.CANCELLED for job in jobs)
+
+
+@contextlib.contextmanager
+def _namespace_with_job_quota(tmp_path: Path, jobs: int) -> Iterator[tuple[KubernetesSDK, str]]:
+    """A namespace of its own whose ResourceQuota admits ``jobs`` Job objects (ended ones count until deleted)."""
+    namespace = f"tao-automl-quota-{uuid.uuid4().hex[:8]}"
+    admin = KubernetesSDK(**_options(tmp_path))
+    admin.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    try:
+        admin.core.create_namespaced_resource_quota(namespace, {
+            "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "jobs"},
+            "spec": {"hard": {"count/jobs.batch": str(jobs)}}})
+        deadline = time.time() + 20  # the quota controller fills in status.hard before admission enforces it
+        while not (admin.core.read_namespaced_resource_quota("jobs", namespace).status.hard or {}):
+            assert time.time() < deadline, "the ResourceQuota never got its status"
+            time.sleep(0.2)
+        yield admin, namespace
+    finally:
+        admin.core.delete_namespace(namespace)
+
+
+def test_preflight_tells_a_full_job_quota_from_credentials_that_may_not_create_jobs(cluster: None,
+                                                                                   tmp_path: Path) -> None:
+    """A namespace whose ResourceQuota refused the dry-run Job (HTTP 403 "exceeded quota") was reported as "these
+    credentials may not create Jobs", sending the user to RBAC. A quota of 0 Jobs never admits one: a failed check
+    naming the quota; a quota its Jobs in use fill frees as they end: said, not failed (the recs wait for room)."""
+    with _namespace_with_job_quota(tmp_path, 0) as (_, namespace):
+        sdk = KubernetesSDK(**_options(tmp_path, namespace=namespace))
+        check = {c.check: c for c in sdk.preflight(IMAGE, 0, job_options={"gpu_count": 0})}["job_create"]
+        assert check.ok is False and check.error is not None, check
+        assert "can never admit one rec's Job (count/jobs.batch=1 > limited 0)" in check.detail, check
+        assert "may not create" not in check.detail and check.error.field == "platform_options.namespace", check
+    with _namespace_with_job_quota(tmp_path, 1) as (_, namespace):
+        sdk = KubernetesSDK(**_options(tmp_path, namespace=namespace))
+        sdk.create_job(image=IMAGE, command="true", gpu_count=0)
+        check = {c.check: c for c in sdk.preflight(IMAGE, 0, job_options={"gpu_count": 0})}["job_create"]
+        assert check.ok is None and "has no room now, so recs wait for it" in check.detail, check
+
+
+def _delete_ended_jobs(admin: KubernetesSDK, namespace: str, stop: threading.Event) -> None:
+    """What a TTL controller or an admin's clean-up does: ended Jobs are deleted (and leave the quota)."""
+    while not stop.wait(0.2):
+        for job in admin.batch.list_namespaced_job(namespace).items:
+            if job.status.succeeded or job.status.failed:
+                with contextlib.suppress(Exception):
+                    admin.batch.delete_namespaced_job(job.metadata.name, namespace, propagation_policy="Background")
+
+
+def test_a_full_job_quota_makes_recs_wait_for_room_instead_of_failing(cluster: None, tmp_path: Path) -> None:
+    """automl_max_concurrent above the namespace's quota of Jobs: every rec past the quota failed at once ("job
+    submission failed ... exceeded quota"), spending the budget on nothing. A rec the quota has no room for waits
+    and is submitted when a job of the run ends; here ended Jobs are deleted (as a TTL would), so all succeed, one at
+    a time, and the run's events say it waited."""
+    with _namespace_with_job_quota(tmp_path, 1) as (admin, namespace):
+        sdk = KubernetesSDK(**_options(tmp_path, namespace=namespace))
+        sdk.poll_interval_s = 0.1
+        stop = threading.Event()
+        cleaner = threading.Thread(target=_delete_ended_jobs, args=(admin, namespace, stop), daemon=True)
+        cleaner.start()
+        settings = {"metric": "val_loss", "automl_max_recommendations": 3, "automl_max_concurrent": 2, "seed": 3,
+                    "poll_interval_s": 0.2, "algorithm": "random"}
+        try:
+            result = AutoMLRunner(sdk, write_shell_skill(tmp_path / "bank", TRAINER)).run(
+                automl_settings=settings, workspace_path=tmp_path / "ws", image=IMAGE, gpu_count=0)
+        finally:
+            stop.set()
+            cleaner.join()
+        history = result["history"]
+        assert [h["status"] for h in history] == ["success"] * 3, history
+        events = RunStore(result["run_dir"], readonly=True).events("platform_full")
+        assert events and "exceeded quota" in events[0]["payload"]["message"], events
+
+
+def test_a_job_quota_that_never_frees_stops_the_sweep_resumably(cluster: None, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ended Jobs count against a quota of Jobs until deleted: with nothing deleting them the room never comes. Once
+    no job of the run is in flight and the wait has lasted its limit (10 min; shortened here), the sweep stops with
+    a platform error that names the quota, and the waiting rec, which never got a job, is left for `resume`."""
+    monkeypatch.setattr(_Waiting, "GIVE_UP_S", 1.0)
+    monkeypatch.setattr(_Waiting, "FIRST_DELAY_S", 0.2)
+    with _namespace_with_job_quota(tmp_path, 1) as (_, namespace):
+        sdk = KubernetesSDK(**_options(tmp_path, namespace=namespace))
+        sdk.poll_interval_s = 0.1
+        settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2, "seed": 3,
+                    "poll_interval_s": 0.2, "algorithm": "random"}
+        runner = AutoMLRunner(sdk, write_shell_skill(tmp_path / "bank", TRAINER))
+        with pytest.raises(PlatformError, match=r"no room for rec 2's job .* exceeded quota") as caught:
+            runner.run(automl_settings=settings, workspace_path=tmp_path / "ws", image=IMAGE, gpu_count=0)
+        assert "tao-automl resume" in (caught.value.hint or "")
+        assert runner.run_dir is not None
+        recs = {r.rec_id: r for r in RunStore(runner.run_dir, readonly=True).recs()}
+        assert recs[1].status == "success" and recs[2].job_id is None, recs

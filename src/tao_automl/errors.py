@@ -284,6 +284,16 @@ class PlatformUnreachableError(PlatformError):
     exit_code = EXIT_PLATFORM_UNREACHABLE
 
 
+class PlatformFullError(PlatformError):
+    """The platform refused a job for a limit that frees as jobs end (a Kubernetes ResourceQuota on Jobs, CPUs or
+    GPUs in use): the rec is not failed, it waits for room and is submitted again (see the runner's ``_keep_full``)."""
+
+    default_hint = ("the run waits for room and submits the job again as soon as one of its jobs ends; lower "
+                    "automl_max_concurrent to the platform's quota, or ask for a larger quota")
+
+    kind = "platform_full"
+
+
 class SweepFailedError(TaoAutoMLError):
     """The sweep ran but produced no result (every rec failed, or it stopped early on a repeated cause)."""
 

@@ -27,6 +27,7 @@ from tao_automl.bank.skill import Skill, load_skill
 from tao_automl.brain.trials import STOPPING, Trial
 from tao_automl.errors import (
     PlatformError,
+    PlatformFullError,
     SweepInterrupted,
     TaoAutoMLError,
     UserInputError,
@@ -123,6 +124,62 @@ class _Launch(enum.Enum):
     STARTED = "started"
     NOT_PREPARED = "not_prepared"  # the rec failed before submission: spec not rendered, checkpoint missing
     SUBMIT_FAILED = "submit_failed"  # the platform did not take the job
+    NO_ROOM = "no_room"  # the platform's quota has no room now (PlatformFullError): the rec waits, not failed
+
+
+@dataclass
+class _Waiting:
+    """Recs the platform had no room for (:class:`PlatformFullError`: its quota is full), oldest first. They are
+    submitted again as soon as a job of the run ends, else after a back-off that doubles up to a minute. A wait with
+    no job of the run in flight and none ended for :attr:`GIVE_UP_S` stops the sweep (resumable): the room may never
+    come (a quota on Job objects counts ended Jobs until they are deleted)."""
+
+    recs: list[Recommendation] = field(default_factory=list)
+    retry_at: float = 0.0
+    delay_s: float = 0.0
+    #: when the wait began, or a job of the run last ended during it
+    since: float = 0.0
+
+    FIRST_DELAY_S = 5.0
+    MAX_DELAY_S = 60.0
+    GIVE_UP_S = 600.0
+
+    def may_try(self, now: float) -> bool:
+        return not self.recs or now >= self.retry_at
+
+    def full(self, exp: Experiment, rec: Recommendation, now: float) -> None:
+        """No room for ``rec`` now: said once per wait (log and the run's events), then retried later."""
+        if not self.delay_s:
+            log.warning("rec %d waits for room on the platform and is submitted when a job of this run ends: %s",
+                        rec.id, rec.error)
+            exp.store.log_event("platform_full", rec.id, message=rec.error)
+            self.since = now
+        self.delay_s = min(self.MAX_DELAY_S, self.delay_s * 2 or self.FIRST_DELAY_S)
+        self.retry_at = now + self.delay_s
+
+    def job_ended(self, now: float) -> None:
+        """A job of the run ended: its room is the waiting recs' (tried at once)."""
+        self.retry_at = 0.0
+        self.since = now
+
+    def check_idle(self, exp: Experiment, now: float) -> None:
+        """Nothing of the run in flight: a :class:`PlatformError` (the sweep stops, the waiting recs resume) once the
+        wait has lasted :attr:`GIVE_UP_S`."""
+        if now - self.since < self.GIVE_UP_S:
+            return
+        first = self.recs[0]
+        raise PlatformError(
+            f"the platform had no room for rec {first.id}'s job for {now - self.since:.0f} s while no job of this run "
+            f"was in flight; last refusal: {first.error}. Stopping the sweep (its {len(self.recs)} waiting rec(s) are "
+            "submitted when it resumes)",
+            hint=f"free room on the platform (delete ended jobs, ask for a larger quota), then `tao-automl resume "
+                 f"{exp.run_dir}`")
+
+    def room(self, exp: Experiment, rec: Recommendation) -> None:
+        """The platform took (or refused for another reason) ``rec``'s job: the wait, if any, is over."""
+        if self.delay_s:
+            log.info("rec %d: the platform had room again", rec.id)
+            self.delay_s = 0.0
 
 
 @dataclass
@@ -530,20 +587,29 @@ class AutoMLRunner:
                on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
         """Keep the slots full until the budget is spent and every job has ended."""
         ahead = FoldersAhead(exp.run_dir, spec_file_name(self.skill))
+        waiting = _Waiting()
         try:
-            self._resume_in_flight(exp, plan, active, on_rec, on_result, ahead)
+            self._resume_in_flight(exp, plan, active, on_rec, on_result, ahead, waiting)
             exits = getattr(self.platform, "exits_seen", None)  # LocalSDK: ended jobs counted, read without waiting
             exits = exits if callable(exits) else None
             seen = exits() if exits else 0
-            self._keep_full(exp, plan, active, extractor, eval_fn, on_rec, on_result, ahead, exits, seen)
+            try:
+                self._keep_full(exp, plan, active, extractor, eval_fn, on_rec, on_result, ahead, exits, seen,
+                                waiting)
+            except _FailFast as stop:  # the recs that never got room end with the sweep (a resume would launch them)
+                for rec in waiting.recs:
+                    self._finish(exp, rec, None, "cancelled", f"cancelled before its job was created: {stop}",
+                                 on_result)
+                raise
         finally:
             ahead.remove_unused()
 
     def _resume_in_flight(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active],
                           on_rec: Callable[[Recommendation], Any] | None,
                           on_result: Callable[[Recommendation, float | None, str], Any] | None,
-                          ahead: FoldersAhead) -> None:
-        """Resume: re-attach to the jobs of the recs that were in flight, or submit those that had none yet."""
+                          ahead: FoldersAhead, waiting: _Waiting) -> None:
+        """Resume: re-attach to the jobs of the recs that were in flight, or submit those that had none yet (those the
+        platform has no room for join ``waiting``)."""
         for row in exp.unfinished():
             rec = Recommendation(id=row.rec_id, params=row.params, specs=row.specs, job_id=row.job_id)
             if row.job_id:
@@ -561,28 +627,47 @@ class AutoMLRunner:
                             and self._stop(exp, item, plan.metric, on_result):
                         continue
                 active[row.rec_id] = item
-            elif self._launch(exp, rec, plan, active, on_rec, ahead) is not _Launch.STARTED:
-                self._finish(exp, rec, None, "failure", rec.error, on_result)
+            elif waiting.recs:  # the platform had no room for an earlier one: this one waits behind it
+                waiting.recs.append(rec)
+            else:
+                launched = self._launch(exp, rec, plan, active, on_rec, ahead)
+                if launched is _Launch.NO_ROOM:
+                    waiting.full(exp, rec, self.clock.now())
+                    waiting.recs.append(rec)
+                elif launched is not _Launch.STARTED:
+                    self._finish(exp, rec, None, "failure", rec.error, on_result)
 
     def _keep_full(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active],
                    extractor: MetricExtractor | None, eval_fn: EvalFn | None,
                    on_rec: Callable[[Recommendation], Any] | None,
                    on_result: Callable[[Recommendation, float | None, str], Any] | None, ahead: FoldersAhead,
-                   exits: Callable[[], int] | None, seen: int) -> None:
-        """Launch recs into free slots, wait, collect what ended; until the budget is spent and nothing runs."""
+                   exits: Callable[[], int] | None, seen: int, waiting: _Waiting) -> None:
+        """Launch recs into free slots, wait, collect what ended; until the budget is spent and nothing runs. A rec
+        the platform has no room for (its quota is full: :class:`PlatformFullError`) waits in ``waiting``, first in
+        line, and is submitted again when a job of the run ends, or after a back-off when none runs."""
         settings = exp.settings
         submit_errors = 0
         first_fill = True
         while True:
-            while len(active) < settings.automl_max_concurrent:
+            while len(active) < settings.automl_max_concurrent and waiting.may_try(self.clock.now()):
                 # The first fill asks for every free slot at once (a brain's initial design is drawn as one set);
                 # later, a freed slot is refilled alone: its job starts without waiting for the proposals of other
                 # slots that freed at the same time (at 4 recs in flight, 4 proposals before the first launch).
-                new = exp.ask(settings.automl_max_concurrent - len(active) if first_fill else 1)
+                new = list(waiting.recs) if waiting.recs else \
+                    exp.ask(settings.automl_max_concurrent - len(active) if first_fill else 1)
+                waiting.recs.clear()
                 if not new:
                     break
                 for rec in new:
+                    if waiting.recs or len(active) >= settings.automl_max_concurrent:
+                        waiting.recs.append(rec)  # no room for an earlier one (or no free slot): it waits, in order
+                        continue
                     launched = self._launch(exp, rec, plan, active, on_rec, ahead)
+                    if launched is _Launch.NO_ROOM:
+                        waiting.full(exp, rec, self.clock.now())
+                        waiting.recs.append(rec)
+                        continue
+                    waiting.room(exp, rec)
                     # only the platform refusing jobs stops the sweep; a rec that could not be prepared (its spec
                     # did not render, a promotion's checkpoint is missing) fails alone, like a failed job
                     if launched is _Launch.SUBMIT_FAILED:
@@ -599,7 +684,11 @@ class AutoMLRunner:
                                  f"`tao-automl resume {exp.run_dir}` once the platform works")
             first_fill = False
             if not active:
-                return
+                if not waiting.recs:
+                    return
+                waiting.check_idle(exp, self.clock.now())
+                self.clock.sleep(max(0.0, waiting.retry_at - self.clock.now()))  # nothing of ours runs: back off
+                continue
             if exp.n_created < exp.budget:  # what the next launches create on disk, made while the jobs run
                 ahead.make(range(exp.n_created + 1,
                                  min(exp.budget, exp.n_created + settings.automl_max_concurrent) + 1))
@@ -610,8 +699,11 @@ class AutoMLRunner:
             self._wait(active, settings.poll_interval_s)
             _check_still_there(exp.run_dir)
             seen = exits() if exits else 0
+            running = len(active)
             for rec_id in list(active):
                 self._poll(exp, active, rec_id, plan.metric, extractor, eval_fn, on_result)
+            if len(active) < running:  # a job of the run ended: its room is the waiting rec's
+                waiting.job_ended(self.clock.now())
 
     def _launch(self, exp: Experiment, rec: Recommendation, plan: RunPlan,
                 active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None,
@@ -659,6 +751,9 @@ class AutoMLRunner:
             job = self._submit(rec, submit, str(results_dir))
         except UserInputError as exc:
             raise refused_submission(exc, rec.id, plan.args.platform_kwargs, exp.run_dir) from None
+        except PlatformFullError as exc:
+            rec.error = f"waiting for room on the platform: {exc}"
+            return _Launch.NO_ROOM
         if job is None:
             return _Launch.SUBMIT_FAILED
         crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
@@ -700,7 +795,7 @@ class AutoMLRunner:
             if not str(getattr(job, "id", None) or ""):
                 return self._no_job(rec, f"job submission failed: create_job returned {job!r}, not a job with an .id")
             return job
-        except UserInputError:
+        except (UserInputError, PlatformFullError):
             raise
         except Exception as exc:
             error = f"job submission failed: {type(exc).__name__}: {exc}"

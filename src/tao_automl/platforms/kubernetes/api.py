@@ -9,10 +9,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tao_automl.errors import PlatformError, UserInputError, require_extra
+from tao_automl.errors import PlatformError, PlatformFullError, UserInputError, require_extra
+from tao_automl.platforms.kubernetes.fit import quota_never_fits
 from tao_automl.platforms.retry import TransientPlatformError
 
 _TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
+#: What the API server's ResourceQuota admission says when a namespace's quota has no room left (HTTP 403): room
+#: comes back as jobs end, so it is not a refusal of the credentials.
+QUOTA_EXCEEDED = "exceeded quota"
 
 
 def _kubernetes() -> Any:
@@ -110,10 +114,14 @@ class KubeApi:
             response.release_conn()
 
     def _error(self, what: str, exc: Exception) -> PlatformError:
-        """An ApiException as PlatformError (transient for retryable HTTP statuses), with its ``status``."""
+        """An ApiException as PlatformError (transient for retryable HTTP statuses, :class:`PlatformFullError` for a
+        ResourceQuota with no room left now), with its ``status``."""
         status = int(getattr(exc, "status", 0) or 0)
-        cls = TransientPlatformError if status in _TRANSIENT_HTTP else PlatformError
-        error = cls(f"kubernetes: {what}: HTTP {status} {_api_message(exc)}")
+        message = _api_message(exc)
+        cls: type[PlatformError] = TransientPlatformError if status in _TRANSIENT_HTTP else PlatformError
+        if status == 403 and QUOTA_EXCEEDED in message and not quota_never_fits(message):
+            cls = PlatformFullError  # room comes back as jobs end: the rec waits (a Job over a limit fails)
+        error = cls(f"kubernetes: {what}: HTTP {status} {message}")
         error.status = status  # type: ignore[attr-defined]
         return error
 

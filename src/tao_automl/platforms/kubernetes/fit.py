@@ -86,3 +86,28 @@ def resources_check(nodes: Sequence[Mapping[str, Any]], limits: Mapping[str, str
         return PlatformCheck("resources", False, detail, error=UserInputError(
             f"{detail}; allowed: {allowed}", field=setting, value=value, allowed=allowed))
     return PlatformCheck("resources", True, f"{asked}: fits one of the {where}")
+
+
+#: The ResourceQuota admission's refusal: "exceeded quota: NAME, requested: k=v,..., used: k=v,..., limited: k=v,...".
+_QUOTA_REFUSAL = re.compile(r"requested: (?P<requested>\S+), used: (?P<used>\S+), limited: (?P<limited>[^\s,]+(?:,"
+                            r"[^\s,]+)*)")
+
+
+def _pairs(text: str) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in text.split(",") if "=" in item)
+
+
+def quota_never_fits(message: str) -> str:
+    """For a ResourceQuota refusal, the resources a single Job asks more of than the quota's limit ("requests.cpu=4
+    > limited 2"): room never comes for them. Empty when every refused resource is only in use (or the message is
+    not one)."""
+    match = _QUOTA_REFUSAL.search(message)
+    if not match:
+        return ""
+    requested, limited = _pairs(match["requested"]), _pairs(match["limited"])
+    over = []
+    for key, asked in requested.items():
+        asked_n, limit_n = quantity(asked), quantity(limited.get(key))
+        if asked_n is not None and limit_n is not None and asked_n > limit_n:
+            over.append(f"{key}={asked} > limited {limited[key]}")
+    return "; ".join(over)

@@ -37,8 +37,8 @@ from tao_automl.platforms.common import check_int, check_job_name, contained_pat
 from tao_automl.platforms.docker.spec import parse_mounts
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.image_reference import image_check
-from tao_automl.platforms.kubernetes.api import KubeApi
-from tao_automl.platforms.kubernetes.fit import resources_check
+from tao_automl.platforms.kubernetes.api import QUOTA_EXCEEDED, KubeApi
+from tao_automl.platforms.kubernetes.fit import quota_never_fits, resources_check
 from tao_automl.platforms.kubernetes.manifest import (
     CONTAINER,
     GPU_RESOURCE,
@@ -309,6 +309,8 @@ class KubernetesSDK(RecordedPlatform):
         status = getattr(exc, "status", None)
         if status == 404:
             return dataclasses.replace(self._namespace_check(False), check="job_create")
+        if status == 403 and QUOTA_EXCEEDED in str(exc):
+            return self._quota_check(exc)
         if status == 403:
             setting, allowed = "platform_options.namespace", "a namespace these credentials may create Jobs in"
             detail = f"these credentials may not create Jobs in namespace {self.namespace!r}: {exc}"
@@ -322,6 +324,23 @@ class KubernetesSDK(RecordedPlatform):
                 f"platform_kwargs: {detail}", field="platform_kwargs", value=None,
                 allowed="settings the API server takes (see its message)"))
         return PlatformCheck("job_create", None, f"not checked (a dry-run create of one rec's Job failed: {exc})")
+
+    def _quota_check(self, exc: PlatformError) -> PlatformCheck:
+        """The dry run met the namespace's ResourceQuota. A rec's Job asking more than a quota's limit never fits: a
+        failed check. A quota that its jobs in use fill has room again as they end: the recs wait for it (the run
+        submits each again when a job ends), so that is said, not failed."""
+        never = quota_never_fits(str(exc))
+        if never:
+            setting, allowed = "platform_options.namespace", "a namespace whose ResourceQuota admits one rec's Job"
+            detail = (f"the ResourceQuota of namespace {self.namespace!r} can never admit one rec's Job ({never}): "
+                      f"{exc}")
+            return PlatformCheck("job_create", False, detail, error=UserInputError(
+                f"{setting}: {detail}; allowed: {allowed}", field=setting, value=self.namespace, allowed=allowed,
+                hint=f"kubectl describe resourcequota -n {self.namespace} shows the limits; ask the cluster's admin "
+                     "for a larger quota, set platform_options.namespace, or ask less (platform_kwargs cpu, memory, "
+                     "gpu_count)"))
+        return PlatformCheck("job_create", None, f"not checked: the ResourceQuota of namespace {self.namespace!r} "
+                             f"has no room now, so recs wait for it and are submitted as jobs end ({exc})")
 
     def _namespace_check(self, exists: bool) -> PlatformCheck:
         if exists:
