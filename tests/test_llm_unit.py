@@ -478,7 +478,8 @@ def test_the_llm_reads_a_maximised_metric_under_its_name_not_as_a_negated_object
 def test_the_llm_reads_the_kpi_with_the_direction_the_skill_declares(tmp_path: Path) -> None:
     """metric: kpi of a skill whose KPI is minimised (kpi_direction: minimize): the run minimises it, but the prompts
     took the direction from the name 'kpi' (maximize) and showed every value negated: "kpi=-0.2", "higher kpi is
-    better". They now show the values as the jobs wrote them, with the skill's direction."""
+    better". They now show the values as the jobs wrote them, with the skill's direction, under the KPI's own
+    name (the alias 'kpi' told the LLM nothing about what it is)."""
     import yaml
 
     from conftest import write_skill
@@ -489,8 +490,9 @@ def test_the_llm_reads_the_kpi_with_the_direction_the_skill_declares(tmp_path: P
     info_path.write_text(yaml.safe_dump({**info, "reported_metrics": ["val_mse"], "kpi_metric": "val_mse",
                                          "kpi_direction": "minimize"}))
     last = _autoresearch_run(tmp_path, "kpi", [0.5, 0.2, 0.9], skill_dir=skill)[-1]
-    assert "lower " in last and "higher " not in last, last
-    assert "=0.2 " in last and "=0.5 " in last and "=-0." not in last, last
+    assert "lower val_mse is better" in last and "higher " not in last, last
+    assert "- val_mse=0.2 " in last and "- val_mse=0.5 " in last and "=-0." not in last, last
+    assert "kpi=" not in last and "lower kpi" not in last, last  # the metric's own name, not the alias
 
 
 def test_an_endpoint_that_wants_a_key_names_the_missing_or_refused_key() -> None:

@@ -97,14 +97,15 @@ def stored_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
             if not (k == "llm_api_key" and v in ("***", REDACTED)) and k not in REFUSED}
 
 
-def _brain_options(algorithm: str, settings: AutoMLSettings, direction: str) -> dict[str, Any]:
-    """:func:`brain_options` with an LLM brain's ``objective`` shown in the run's ``direction``: the settings alone
-    read it from the metric's name, and ``metric: kpi`` of a skill whose KPI is minimised showed every value
-    negated ("kpi=-0.2", "higher kpi is better")."""
+def _brain_options(algorithm: str, settings: AutoMLSettings, direction: str, metric: str | None) -> dict[str, Any]:
+    """:func:`brain_options` with an LLM brain's ``objective`` shown as the run resolved it: its ``direction`` (the
+    settings alone read it from the metric's name, and ``metric: kpi`` of a skill whose KPI is minimised showed every
+    value negated, "kpi=-0.2", "higher kpi is better") and the ``metric`` the jobs report (``val_mse``, not ``kpi``)."""
     options = brain_options(algorithm, settings)
     objective = options.get("objective")
     if objective is not None and direction in ("minimize", "maximize"):
-        options["objective"] = replace(objective, sign=-1.0 if direction == "maximize" else 1.0)
+        options["objective"] = replace(objective, name=metric or objective.name,
+                                       sign=-1.0 if direction == "maximize" else 1.0)
     return options
 
 
@@ -117,7 +118,8 @@ class Experiment:
     """A run folder's search state: store + space + brain."""
 
     def __init__(self, run_dir: Path, store: RunStore, space: SearchSpace, settings: AutoMLSettings,
-                 direction: str, base_spec: Mapping[str, Any], pick: str | None = None) -> None:
+                 direction: str, base_spec: Mapping[str, Any], pick: str | None = None,
+                 metric: str | None = None) -> None:
         self.run_dir = run_dir
         self.store = store
         self.space = space
@@ -127,7 +129,8 @@ class Experiment:
         #: the brain that runs: ``algorithm``, or for ``auto`` the pick the run persisted (a reopened run keeps it,
         #: whatever budget it is resumed with)
         self.algorithm = pick or settings.algorithm
-        self.brain: Brain = make_brain(self.algorithm, space, _brain_options(self.algorithm, settings, direction))
+        self.brain: Brain = make_brain(self.algorithm, space,
+                                       _brain_options(self.algorithm, settings, direction, metric))
         self.scheduler: TrialScheduler = (parego_scheduler(space, settings) if settings.objectives
                                           else as_scheduler(self.brain, settings))
         self.objectives: list[dict[str, str]] = list(settings.objectives or [])  # [] = single objective
@@ -150,7 +153,8 @@ class Experiment:
                base_spec: Mapping[str, Any], extra_meta: Mapping[str, Any]) -> Experiment:
         store = RunStore(run_dir)
         choice = auto_choice(space, settings) if settings.algorithm == "auto" else None
-        exp = cls(run_dir, store, space, settings, direction, base_spec, choice["algorithm"] if choice else None)
+        exp = cls(run_dir, store, space, settings, direction, base_spec, choice["algorithm"] if choice else None,
+                  str(extra_meta.get("metric") or settings.metric))
         meta = {
             "experiment_id": run_dir.name,
             "run_dir": str(run_dir),
@@ -225,7 +229,7 @@ class Experiment:
         if moved:  # its recs' results and spec files are here now: stored so before anything reads them
             store.relocate_recs(str(before), here)
         exp = cls(run_dir, store, SearchSpace.from_json(meta["space"]), stored, meta["direction"], meta["base_spec"],
-                  (meta.get("algorithm_choice") or {}).get("algorithm"))
+                  (meta.get("algorithm_choice") or {}).get("algorithm"), str(meta.get("metric") or stored.metric))
         exp._meta = meta
         exp._replay()
         llm_records.drain(exp.brain)  # records of replayed results were persisted the first time
