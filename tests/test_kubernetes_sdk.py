@@ -1362,15 +1362,19 @@ def test_a_full_job_quota_makes_recs_wait_for_room_instead_of_failing(cluster: N
             cleaner.join()
         history = result["history"]
         assert [h["status"] for h in history] == ["success"] * 3, history
-        events = RunStore(result["run_dir"], readonly=True).events("platform_full")
-        assert events and "exceeded quota" in events[0]["payload"]["message"], events
+        events = RunStore(result["run_dir"], readonly=True).events("job_pending")
+        assert events and events[0]["payload"]["job_id"] is None, events
+        assert "waiting for room on the platform" in events[0]["payload"]["reason"], events
+        assert "exceeded quota" in events[0]["payload"]["reason"], events
 
 
 def test_a_job_quota_that_never_frees_stops_the_sweep_resumably(cluster: None, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
     """Ended Jobs count against a quota of Jobs until deleted: with nothing deleting them the room never comes. Once
     no job of the run is in flight and the wait has lasted its limit (10 min; shortened here), the sweep stops with
-    a platform error that names the quota, and the waiting rec, which never got a job, is left for `resume`."""
+    a platform error that names the quota, and the waiting rec, which never got a job, is left for `resume`;
+    `status` says why it has no job (`waiting_for_room`)."""
     monkeypatch.setattr(_Waiting, "GIVE_UP_S", 1.0)
     monkeypatch.setattr(_Waiting, "FIRST_DELAY_S", 0.2)
     with _namespace_with_job_quota(tmp_path, 1) as (_, namespace):
@@ -1385,3 +1389,15 @@ def test_a_job_quota_that_never_frees_stops_the_sweep_resumably(cluster: None, t
         assert runner.run_dir is not None
         recs = {r.rec_id: r for r in RunStore(runner.run_dir, readonly=True).recs()}
         assert recs[1].status == "success" and recs[2].job_id is None, recs
+    # status says why rec 2 has no job (its pending_reason), in JSON and in words
+    from tao_automl.cli.main import main
+    from tao_automl.status import query_status
+
+    status = query_status(runner.run_dir)
+    assert [a["rec_id"] for a in status["active_jobs"]] == [] and len(status["waiting_for_room"]) == 1, status
+    assert status["waiting_for_room"][0]["rec_id"] == 2, status
+    assert "exceeded quota" in status["waiting_for_room"][0]["reason"], status
+    capsys.readouterr()
+    assert main(["status", str(runner.run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "active jobs: none" in out and "rec 2: no job yet: waiting for room on the platform" in out, out

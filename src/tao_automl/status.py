@@ -22,6 +22,7 @@ from tao_automl.experiment.store import (
     JOB_ENDED_UNCOLLECTED,
     JOB_PENDING,
     NEW_RUN_NEEDED,
+    UNSUBMITTED,
     RunStore,
     tracking_errors_of,
     unreadable,
@@ -153,8 +154,13 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
         active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
         uncollected = {int(e["rec_id"]) for e in store.events(JOB_ENDED_UNCOLLECTED)} if active else set()
-        waiting = {int(e["rec_id"]): str(e["payload"].get("reason")) for e in store.events(JOB_PENDING)
+        pending_events = store.events(JOB_PENDING)
+        waiting = {int(e["rec_id"]): str(e["payload"].get("reason")) for e in pending_events
                    if e["payload"].get("job_id") in {r.job_id for r in active}} if active else {}
+        # recs the platform had no room for (a job_pending event with no job), still without a job
+        no_room = {int(e["rec_id"]): str(e["payload"].get("reason")) for e in pending_events
+                   if e["payload"].get("job_id") is None}
+        no_room_recs = [r for r in store.recs_by_id(sorted(no_room)) if r.status == UNSUBMITTED]
         # no orchestrator: what is in flight is as last seen (when it stopped, or its last recorded activity)
         seen_until = None if alive or meta.get("state") == "running" else (meta.get("ended_at") or
                                                                            store.last_event_at())
@@ -174,6 +180,8 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "recommendations": shown_rows,
         "rec_view": view_info,
         "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until, waiting.get(r.rec_id)) for r in active],
+        # recs with no job yet because the platform had no room (a quota): why, as the platform said
+        "waiting_for_room": [{"rec_id": r.rec_id, "reason": no_room[r.rec_id]} for r in no_room_recs],
         # the run's failed tracker calls (W&B, MLflow), summed over the processes that ran it
         "tracking_errors": tracking_errors_of(meta),
         # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"

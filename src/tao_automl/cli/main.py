@@ -238,14 +238,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                      else f"from #{view['offset'] + 1}")
             print(f"showing {view['shown']} of {view['total']} recs ({which}); "
                   "every rec: --recs all [--offset N --limit N]")
-        print(f"state: {status['progress'].get('state')}; active jobs: "
-              f"{', '.join(str(a['job_id']) for a in status['active_jobs'] if not a.get('job_ended')) or 'none'}")
+        jobs = [str(a["job_id"]) for a in status["active_jobs"] if a["job_id"] and not a.get("job_ended")]
+        print(f"state: {status['progress'].get('state')}; active jobs: {', '.join(jobs) or 'none'}")
         reason = status["progress"].get("stop_reason")
         if reason and not (status.get("orchestrator") or {}).get("alive"):  # why it stopped (JSON alone said it)
             print(f"stop reason: {reason}")
         for waiting in (a for a in status["active_jobs"] if a.get("pending_reason")):
             print(f"rec {waiting['rec_id']}: job {waiting['job_id']} waits in the platform's queue: "
                   f"{waiting['pending_reason']}")
+        for waiting in status.get("waiting_for_room") or []:
+            print(f"rec {waiting['rec_id']}: no job yet: {waiting['reason']}")
         from tao_automl.experiment.lines import continue_with
 
         collect = continue_with(status.get("orchestrator") or {}, status.get("run_dir"))

@@ -135,6 +135,8 @@ class _Waiting:
     come (a quota on Job objects counts ended Jobs until they are deleted)."""
 
     recs: list[Recommendation] = field(default_factory=list)
+    #: the recs whose wait is recorded (a ``job_pending`` event with no job: ``status`` shows it as their reason)
+    recorded: set[int] = field(default_factory=set)
     retry_at: float = 0.0
     delay_s: float = 0.0
     #: when the wait began, or a job of the run last ended during it
@@ -149,10 +151,12 @@ class _Waiting:
 
     def full(self, exp: Experiment, rec: Recommendation, now: float) -> None:
         """No room for ``rec`` now: said once per wait (log and the run's events), then retried later."""
+        if rec.id not in self.recorded:
+            self.recorded.add(rec.id)
+            exp.store.log_event(JOB_PENDING, rec.id, job_id=None, reason=rec.error)
         if not self.delay_s:
             log.warning("rec %d waits for room on the platform and is submitted when a job of this run ends: %s",
                         rec.id, rec.error)
-            exp.store.log_event("platform_full", rec.id, message=rec.error)
             self.since = now
         self.delay_s = min(self.MAX_DELAY_S, self.delay_s * 2 or self.FIRST_DELAY_S)
         self.retry_at = now + self.delay_s
