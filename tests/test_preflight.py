@@ -581,3 +581,27 @@ def test_a_misspelt_platform_kwarg_is_named_even_when_the_platform_cannot_be_rea
     assert "DockerSDK.create_job" in report["error"]["message"]
     checks = {c["check"]: c["ok"] for c in report["checks"]}
     assert checks["platform"] is False and checks["platform_kwargs"] is False
+
+
+def test_a_slurm_command_missing_from_the_path_the_jobs_inherit_is_a_warning(monkeypatch: pytest.MonkeyPatch,
+                                                                             tmp_path: Path) -> None:
+    """The demo on a Slurm of this machine, with tao-automl run as `.venv/bin/tao-automl` (venv not activated):
+    preflight said nothing of the command and every rec failed with exit code 127, since sbatch hands the jobs this
+    shell's PATH, which lacks the venv's bin where `tao-demo-digits` is (the local platform puts that folder first).
+    A warning names the program and the activate script; on that PATH it is found; over ssh nothing is claimed."""
+    from tao_automl.bank.skill import load_skill
+    from tao_automl.platforms.slurm import SlurmSDK
+    from tao_automl.runner.preflight import command_check
+
+    skill = load_skill("builtin:demo-digits-mlp")
+    sdk = SlurmSDK(state_dir=tmp_path / "state")
+    bin_dir = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    check = command_check("slurm", skill, sdk)
+    assert check is not None and check.warning and "'tao-demo-digits', which is not on this shell's PATH" in \
+        check.detail and f"source {bin_dir}/activate" in check.detail and "exit code 127" in check.detail, check
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    check = command_check("slurm", skill, sdk)
+    assert check is not None and not check.warning and "which the Slurm jobs inherit" in check.detail, check
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert command_check("slurm", skill, SlurmSDK(state_dir=tmp_path / "s2", hostname="login-node")) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,17 +286,20 @@ _SHELL_WORDS = frozenset({"exec", "env", "time", "nice", "nohup", "cd", "if", "f
 _SCRIPT = re.compile(r"\.(py|sh|bash|R|jl|pl|rb|js)$")
 
 
-def command_check(platform: str, skill: Any) -> Check | None:
+def command_check(platform: str, skill: Any, sdk: Any = None) -> Check | None:
     """On the local platform, whether the program that starts the skill's command exists here (on the jobs' PATH:
     this Python's folder first, as LocalSDK runs them) and names its script by a path a job can open (a relative one
     fails unless the job makes it: jobs run in their own folder): a warning when the program is missing or the script
     path is relative (every rec would fail
     with exit code 127 until fail fast stops the sweep; a warning, not a failure, as the dry run of a bank model on a
-    machine without TAO still shows its specs); None elsewhere, or when the command starts with a placeholder or a shell
-    construct."""
+    machine without TAO still shows its specs). On a Slurm reached from this machine (no ssh) without containers, the
+    program on this shell's PATH, which sbatch hands the jobs (:func:`_slurm_command_check`). None elsewhere, or when
+    the command starts with a placeholder or a shell construct."""
     import shlex
     import shutil
 
+    if platform == "slurm" and skill is not None:
+        return _slurm_command_check(skill, sdk)
     if platform != "local" or skill is None:
         return None
     try:
@@ -328,6 +332,49 @@ def command_check(platform: str, skill: Any) -> Check | None:
                  "machine, where the local platform runs it: every job would fail with exit code 127 unless the job "
                  f"finds it; install {program!r} (or activate the environment that has it), or run on a platform "
                  "whose image has it", warning=True)
+
+
+def _program(skill: Any) -> str | None:
+    """The program that starts the skill's command (after ``NAME=value`` words); None for a placeholder, a shell
+    construct or a command that does not parse."""
+    import shlex
+
+    try:
+        words = shlex.split(skill.command_template, comments=True)
+    except (ValueError, TaoAutoMLError):
+        return None
+    program = next((w for w in words if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", w)), None)
+    if not program or "{" in program or "$" in program or program in _SHELL_WORDS:
+        return None
+    return program
+
+
+def _slurm_command_check(skill: Any, sdk: Any) -> Check | None:
+    """Slurm jobs inherit this shell's environment (sbatch exports it), PATH included, so a program found only in this
+    Python's folder (the demo's ``tao-demo-digits`` when tao-automl runs as ``.venv/bin/tao-automl`` without an
+    activated venv) failed every rec with exit code 127, where the local platform (which puts that folder first) ran
+    it. A warning then; None when the SDK reaches Slurm over ssh or runs containers (the jobs' PATH is not this
+    one), or when the program is found."""
+    import shutil
+
+    from tao_automl.platforms.base import unwrap
+
+    raw = unwrap(sdk) if sdk is not None else None
+    shell = getattr(raw, "shell", None)
+    if raw is None or getattr(shell, "remote", True) or getattr(raw, "use_pyxis", False):
+        return None
+    program = _program(skill)
+    if program is None or "/" in program:
+        return None
+    if shutil.which(program):
+        return Check("command", True, f"{program} (on this shell's PATH, which the Slurm jobs inherit)")
+    beside = shutil.which(program, path=str(Path(sys.executable).parent))
+    where = (f"it is in this Python's folder {Path(sys.executable).parent}, which is not on PATH: activate that "
+             f"environment (source {Path(sys.executable).parent / 'activate'}) before running, or"
+             if beside else "install it where the nodes find it, or")
+    return Check("command", True, f"the skill's command starts with {program!r}, which is not on this shell's PATH; "
+                 f"Slurm jobs inherit that PATH (sbatch exports the environment), so every job would fail with exit "
+                 f"code 127 unless its node finds it; {where} give the command's full path in the skill", warning=True)
 
 
 def _llm_check(settings: Any, report: PreflightReport) -> None:
@@ -395,7 +442,8 @@ def unused_reason(config: RunArgs) -> str:
             "means the cluster's default partition")
 
 
-def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None, given: Any = None) -> None:
+def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None, given: Any = None) -> Any:
+    """The platform's own checks, added to ``report``; returns the SDK they used (None when it could not be built)."""
     from tao_automl.platforms.base import PlatformCheck, as_platform, takes_job_options
     from tao_automl.platforms.registry import make_sdk, sdk_class
     from tao_automl.runner.plan import checked_job_kwargs
@@ -416,7 +464,7 @@ def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None
             report.add("platform_kwargs", None, "skipped: the platform SDK could not be built")
         report.add("platform_reachable", None, "skipped: the platform SDK could not be built")
         report.add("image", None, "skipped: the platform SDK could not be built")
-        return
+        return None
     sdk = holder["sdk"]
     _guard(report, "platform_kwargs", lambda: f"{len(checked_job_kwargs(sdk, config.platform_kwargs))} valid")
     platform = as_platform(sdk)
@@ -437,6 +485,7 @@ def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None
     if not any(c.check == "image" for c in checks):
         report.add("image", True if not image else None,
                    "no image given" if not image else f"{image}: not checked ({platform_label(sdk)} offers no check)")
+    return sdk
 
 
 def unreachable(platform: str, check: str, detail: str) -> PlatformUnreachableError:
@@ -502,13 +551,13 @@ def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> Preflig
             image = skill.container_image
         except TaoAutoMLError:
             image = None
-    _platform_checks(config, report, image, sdk)
+    built_sdk = _platform_checks(config, report, image, sdk)
     datasets = [("train_dataset_uri", config.train_dataset_uri), ("eval_dataset_uri", config.eval_dataset_uri)]
     datasets += [(f"dataset_keys.{key}", value) for key, value in config.dataset_keys.items()]
     for name, uri in datasets:
         report.checks.append(dataset_check(config.platform, name, uri))
     report.checks.append(checkpoint_check(config.platform, skill, config.base_checkpoint))
-    program = command_check(config.platform, skill)
+    program = command_check(config.platform, skill, built_sdk)
     if program is not None:
         report.checks.append(program)
     from tao_automl.runner.spec_checks import spec_checks
