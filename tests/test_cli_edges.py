@@ -932,7 +932,7 @@ def test_run_s_keyword_platform_arguments_go_under_platform_kwargs_in_a_config(
     assert _json_error(["preflight", str(_config(tmp_path, gpu_cont=0))], capsys)["field"] == "gpu_cont"
 
 
-def test_a_relative_local_jobs_dir_in_a_config_is_against_the_configs_folder(
+def test_relative_platform_paths_in_a_config_are_against_the_configs_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """README: relative paths in a YAML config are made absolute against the config file's folder. The local
     platform's `platform_options.jobs_dir` (and `state_file`) went against the current directory instead, so the same
@@ -940,8 +940,8 @@ def test_a_relative_local_jobs_dir_in_a_config_is_against_the_configs_folder(
     from conftest import readme_says
 
     readme_says(r"Relative paths \(`workspace_path`, `skill_dir`, dataset paths, `base_checkpoint`, the local "
-                r"platform's `jobs_dir` and `state_file`\) are made absolute once: from Python against the current "
-                r"directory, in a YAML config against the config file's folder")
+                r"platform's `jobs_dir`, every platform's `state_dir` and `state_file`\) are made absolute once: from "
+                r"Python against the current directory, in a YAML config against the config file's folder")
     folder = tmp_path / "cfg"
     folder.mkdir()
     config = folder / "c.yaml"
@@ -952,6 +952,17 @@ def test_a_relative_local_jobs_dir_in_a_config_is_against_the_configs_folder(
     assert main(["preflight", str(config), "--json"]) == 0
     checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert str(folder / "myjobs") in checks["jobs_dir"]["detail"], checks["jobs_dir"]
+    # the records of every other platform are on this machine too: a Slurm or Docker state_dir went against the
+    # current directory, so `resume` from another folder read other records (a Slurm jobs_dir is the cluster's)
+    from tao_automl.cli.run_config import load_run_config
+
+    for platform, options in (("slurm", {"state_dir": "st", "jobs_dir": "cluster-jobs"}),
+                              ("docker", {"state_file": "st/docker.json"})):
+        config.write_text(_config(tmp_path, platform=platform, platform_options=options).read_text())
+        resolved = load_run_config(config).platform_options
+        assert resolved.get("state_dir", str(folder / "st")) == str(folder / "st"), resolved
+        assert resolved.get("state_file", str(folder / "st/docker.json")) == str(folder / "st" / "docker.json")
+        assert resolved.get("jobs_dir", "cluster-jobs") == "cluster-jobs", resolved
 
 
 def _closed_pipe_run(argv: list[str], *, stderr_too: bool = False) -> tuple[int, str]:

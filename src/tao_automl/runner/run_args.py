@@ -86,12 +86,13 @@ class RunArgs:
         )
 
     def _local_options_resolved(self, root: Path) -> dict[str, Any]:
-        """The local platform's ``jobs_dir``/``state_file`` absolute against ``root`` (other platforms' paths, such
-        as a Slurm ``jobs_dir`` on the cluster, are theirs); a blank or non-text value is left for the SDK to refuse."""
-        if self.platform != "local":
-            return self.platform_options
-        return {k: absolute_path(v, root) if k in ("jobs_dir", "state_file") and isinstance(v, str) and v.strip()
-                else v for k, v in self.platform_options.items()}
+        """The paths of ``platform_options`` that are on this machine made absolute against ``root``: every SDK's
+        ``state_dir``/``state_file`` (its records, kept by the orchestrator) and the local platform's ``jobs_dir``
+        (other paths, such as a Slurm ``jobs_dir`` on the cluster, are the platform's); a blank or non-text value is
+        left for the SDK to refuse."""
+        here = ("state_dir", "state_file", "jobs_dir") if self.platform == "local" else ("state_dir", "state_file")
+        return {k: absolute_path(v, root) if k in here and isinstance(v, str) and v.strip() else v
+                for k, v in self.platform_options.items()}
 
     def run_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``AutoMLRunner.run``."""
