@@ -170,6 +170,35 @@ def test_gpu_count_becomes_an_nvidia_gpu_limit() -> None:
         assert limits["resources"]["limits"] == {"cpu": cpu, "memory": memory}
 
 
+@pytest.mark.parametrize("text", [
+    ".5Gi", "1.", "500m", "1e3", "2Ki", "1E", "0.5", "250u", "10n", "1E3", "1e-3", "1.5e+9", "8Ei", "0",
+    "1.5.5", "Gi", "-1", "+1", "1 Gi", " 1", "2\n", "1e", "1.e", "1K", "1Kb", "1mi", ".", "", "e3", "0x10"])
+def test_the_manifest_refuses_exactly_the_quantities_preflight_cannot_read(text: str) -> None:
+    """Two grammars read a cpu/memory quantity: the manifest's check and preflight's parse (fit.quantity), which
+    disagreed: '1e' made the parse raise ValueError, ' 1' was read but refused, '250u', '10n', '1E3' and '1e-3'
+    (apimachinery's micro, nano and exponents) were refused. Both now read one grammar, the API server's."""
+    from tao_automl.platforms.kubernetes.fit import quantity
+
+    try:
+        _manifest(kwargs={"cpu": text})
+        accepted = True
+    except UserInputError:
+        accepted = False
+    assert accepted == (quantity(text) is not None), (text, accepted, quantity(text))
+
+
+def test_quantities_read_as_the_api_server_reads_them() -> None:
+    from decimal import Decimal
+
+    from tao_automl.platforms.kubernetes.fit import quantity
+
+    for text, value in ((".5Gi", 2**29), ("1.", 1), ("500m", "0.5"), ("1e3", 1000), ("2Ki", 2048), ("1E", 10**18),
+                        ("250u", "0.00025"), ("10n", "1e-8"), ("1E3", 1000), ("1e-3", "0.001"), ("8Ei", 2**63)):
+        assert quantity(text) == Decimal(value), text
+    for bad in ("1.5.5", "Gi", "-1", "1 Gi", "1e", "2\n"):
+        assert quantity(bad) is None, bad
+
+
 def test_n_nodes_make_an_indexed_job_with_rank_env_and_a_headless_service() -> None:
     job = _manifest(kwargs={"num_nodes": 3, "master_port": 23456})
     spec = job["spec"]

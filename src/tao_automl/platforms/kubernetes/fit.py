@@ -13,26 +13,27 @@ from typing import Any
 
 from tao_automl.errors import UserInputError
 from tao_automl.platforms.base import PlatformCheck
-from tao_automl.platforms.kubernetes.manifest import GPU_RESOURCE
+from tao_automl.platforms.kubernetes.manifest import GPU_RESOURCE, QUANTITY
 
+#: The value of each suffix of :data:`QUANTITY` (the manifest's grammar, which both checks and parses use).
 _SUFFIX: dict[str, Decimal] = {
-    "": Decimal(1), "m": Decimal("0.001"), "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9),
-    "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18), "Ki": Decimal(2**10), "Mi": Decimal(2**20),
-    "Gi": Decimal(2**30), "Ti": Decimal(2**40), "Pi": Decimal(2**50), "Ei": Decimal(2**60)}
-_QUANTITY = re.compile(r"^([0-9.]+)(e[0-9]+|[a-zA-Z]*)$")
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("0.001"), "k": Decimal(10**3), "M": Decimal(10**6),
+    "G": Decimal(10**9), "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18), "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40), "Pi": Decimal(2**50), "Ei": Decimal(2**60)}
 
 
 def quantity(text: object) -> Decimal | None:
-    """A Kubernetes quantity ('500m', '8Gi', '1e3') as a number; None for what is not one."""
-    match = _QUANTITY.match(str(text).strip())
+    """A Kubernetes quantity ('500m', '8Gi', '1e3') as a number; None for what is not one (what the manifest's
+    check refuses: both read :data:`QUANTITY`)."""
+    match = QUANTITY.match(str(text))
     if not match:
         return None
-    number, suffix = match.groups()
+    number, suffix, exponent = Decimal(match["number"]), match["suffix"], match["exponent"]
     try:
-        if suffix.startswith("e"):
-            return Decimal(number).scaleb(int(suffix[1:]))
-        return Decimal(number) * _SUFFIX[suffix] if suffix in _SUFFIX else None
-    except ArithmeticError:
+        if exponent is not None:
+            return number.scaleb(int(exponent))
+        return number * _SUFFIX[suffix] if suffix else number
+    except (ArithmeticError, ValueError):  # an exponent past what a Decimal (or an int) holds
         return None
 
 

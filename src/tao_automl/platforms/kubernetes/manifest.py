@@ -55,8 +55,12 @@ EXIT_RECORDER = (
     '{ echo "$code$sig" > "$f"; } 2>/dev/null; exit "$code"'
 )
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-#: A quantity the API server takes for cpu/memory: a number (``2``, ``1.5``, ``.5``), then a suffix or an exponent.
-_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei|e[0-9]+)?$")
+#: A quantity the API server takes for cpu/memory (apimachinery's ``resource.Quantity``, without a sign: a limit is
+#: never negative): a number (``2``, ``1.5``, ``1.``, ``.5``), then a binary suffix (``Ki`` .. ``Ei``), a decimal one
+#: (``n``, ``u``, ``m``, ``k``, ``M`` .. ``E``) or an exponent (``e3``, ``E-3``; ``1E`` is 1 exa). The one grammar
+#: of both the manifest's check and :func:`tao_automl.platforms.kubernetes.fit.quantity`'s parse.
+QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)"
+                      r"(?:(?P<suffix>[KMGTPE]i|[numkMGTPE])|[eE](?P<exponent>[-+]?[0-9]+))?\Z")
 _QUANTITY_ALLOWED = "a Kubernetes quantity such as '2', '500m', '.5Gi' or '8Gi'"
 
 
@@ -144,7 +148,7 @@ def _toleration(value: object, item: object) -> dict[str, Any]:
 
 def _quantity(name: str, value: object) -> str:
     text = str(value)
-    if isinstance(value, bool) or not _QUANTITY.match(text):
+    if isinstance(value, bool) or not QUANTITY.match(text):
         raise UserInputError(f"{name} must be {_QUANTITY_ALLOWED}, got {value!r}", field=name, value=value,
                              allowed=_QUANTITY_ALLOWED)
     return text
