@@ -38,7 +38,6 @@ PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 #: The file (``<results dir>/.tao-automl-exit.<job>.<rank>``) where a pod records its command's exit status: read
 #: when the Job is gone before it was seen to finish (removed by ttl_seconds_after_finished while no orchestrator
 #: polled), so a job that ended by itself keeps its outcome.
@@ -81,7 +80,7 @@ def labels_for(name: str, job_name: str | None, extra: object) -> dict[str, str]
     """Labels that select the job's pods and identify its run and rec (from ``<run>-recNNNN``)."""
     labels = {JOB_LABEL: name, f"{LABEL_PREFIX}managed": "true"}
     match = _REC_SUFFIX.match(job_name or "")
-    if match and _LABEL_VALUE.match(match["run"]) and len(match["run"]) <= 63:
+    if match and is_label_value(match["run"]) and len(match["run"]) <= 63:
         labels[f"{LABEL_PREFIX}run"] = match["run"]
         labels[f"{LABEL_PREFIX}rec"] = str(int(match["rec"]))
     user = label_selector("labels", extra)  # keys and values as the API server checks them
