@@ -45,7 +45,7 @@ from tao_automl.platforms.local.gpus import GpuAllocator, check_gpu_ids, detect_
 from tao_automl.platforms.local.reaper import REAPER
 from tao_automl.platforms.local.wrapper import EXIT_FILE, MARKER_ENV, PID_FILE, read_exit, read_pid, wrapper_argv
 from tao_automl.platforms.local.wrapper import exit_record as exit_record_of
-from tao_automl.platforms.records import job_key, new_job_key
+from tao_automl.platforms.records import default_state_dir, job_key, new_job_key
 from tao_automl.util.crash import crash_point
 from tao_automl.util.writable import unwritable_reason
 
@@ -177,8 +177,7 @@ def default_jobs_dir(state_file: Path | None) -> Path:
     """``<state_file dir>/jobs``, else ``$XDG_CACHE_HOME/tao-automl/local-jobs`` (``~/.cache`` fallback)."""
     if state_file is not None:
         return state_file.parent / "jobs"
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "tao-automl" / "local-jobs"
+    return default_state_dir("local-jobs")
 
 
 #: The job id of a job name (kept under this name for callers of the local platform).
