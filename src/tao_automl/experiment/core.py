@@ -109,11 +109,6 @@ def _brain_options(algorithm: str, settings: AutoMLSettings, direction: str, met
     return options
 
 
-def _rec(row: RecRow) -> Recommendation:
-    return Recommendation(id=row.rec_id, params=row.params, specs=row.specs, status=row.status,
-                          job_id=row.job_id, metric_value=row.metric_value)
-
-
 class Experiment:
     """A run folder's search state: store + space + brain."""
 
