@@ -8,7 +8,6 @@ from pathlib import Path
 
 from tao_automl.errors import SweepFailedError
 
-HELP = "write a self-contained HTML report of a run (--format png: one convergence plot)"
 FORMATS = ("html", "png", "json")
 
 
