@@ -89,10 +89,6 @@ class PreflightReport:
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": [c.to_json() for c in self.checks]}
 
-    def summary_line(self) -> str:
-        """One line naming every failed check, for errors."""
-        return "preflight failed: " + "; ".join(_named(c) for c in self.failed)
-
     def text(self) -> str:
         marks = {True: "ok", False: "FAIL", None: "n/a"}
         width = max((len(c.check) for c in self.checks), default=5)
