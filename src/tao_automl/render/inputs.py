@@ -95,12 +95,3 @@ def rule_source(skill: Skill, key: str) -> str:
 def keys_example(keys: list[str]) -> str:
     """``dataset_keys: {'<key>': '/path/...', ...}`` for a message."""
     return "dataset_keys: {" + ", ".join(f"{key!r}: '/path/...'" for key in keys) + "}"
-
-
-def dataset_keys_example(skill: Skill, spec: Mapping[str, Any]) -> str:
-    """A ``dataset_keys`` mapping over the required inputs ``spec`` leaves empty, for a message."""
-    keys = [m.key for m in missing_inputs(skill, spec) if not m.optional]
-    if not keys:
-        return ("dataset_keys: {'<spec key>': '/path/...'} (the skill declares no empty required input: name the "
-                "spec keys its trainer reads)")
-    return keys_example(keys)
