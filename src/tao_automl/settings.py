@@ -282,10 +282,6 @@ class AutoMLSettings:
                 "'hybrid'", field="automl_settings.research_program", value=self.research_program,
                 allowed="a string (free-text directives)")
 
-    @property
-    def resolved_direction(self) -> str:
-        return self.direction or infer_direction(self.metric)
-
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if data.get("llm_api_key"):
