@@ -32,13 +32,13 @@ SSH_FAILED = 255
 _TIME_FORMAT = "SLURM_TIME_FORMAT"
 #: strftime's seconds since the epoch: what Slurm's clients print time stamps as (EndTime=1796271239).
 TIME_FORMAT = "%s"
-#: ssh failures that retrying cannot fix.
-SSH_PERMANENT = re.compile(r"Host key verification failed|Permission denied|REMOTE HOST IDENTIFICATION HAS CHANGED|"
-                           r"Could not resolve hostname|Bad configuration option|no such identity", re.IGNORECASE)
+_SSH_REFUSED = (r"Host key verification failed|Permission denied|REMOTE HOST IDENTIFICATION HAS CHANGED|"
+                r"Bad configuration option|no such identity")
+#: ssh failures that retrying cannot fix: the refusals below, and a host name that does not resolve.
+SSH_PERMANENT = re.compile(_SSH_REFUSED + r"|Could not resolve hostname", re.IGNORECASE)
 #: ssh failures where the login node answered (or this machine's ssh set-up is wrong): the user's to fix, never
 #: "unreachable" (unlike a refused or timed-out connection or an unknown host name).
-SSH_REFUSED = re.compile(r"Host key verification failed|Permission denied|REMOTE HOST IDENTIFICATION HAS CHANGED|"
-                         r"Bad configuration option|no such identity", re.IGNORECASE)
+SSH_REFUSED = re.compile(_SSH_REFUSED, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
