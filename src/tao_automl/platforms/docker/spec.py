@@ -13,7 +13,8 @@ from tao_automl.platforms.records import job_key
 
 NETWORKS = ("host", "none")
 LABEL_PREFIX = "tao-automl."
-_REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
+#: A job name ``<run>-recNNNN`` as the runner names a rec's job: the run and rec labels of Docker and Kubernetes jobs.
+REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
 #: A byte size as Docker reads it (``docker.utils.parse_bytes``): a number, optionally with b, k, m or g (+ b).
 _BYTES = re.compile(r"^\d+(\.\d+)?([kmg]b?|b)?$", re.IGNORECASE)
 _BYTES_ALLOWED = "a number of bytes, or a size such as '512m', '8g' (units b, k, m, g)"
@@ -186,7 +187,7 @@ def labels_for(job_name: str | None, results_dir: str, extra: object) -> dict[st
     labels = {f"{LABEL_PREFIX}managed": "true", f"{LABEL_PREFIX}results-dir": results_dir}
     if job_name:
         labels[f"{LABEL_PREFIX}job-name"] = job_name
-        match = _REC_SUFFIX.match(job_name)
+        match = REC_SUFFIX.match(job_name)
         if match:
             labels[f"{LABEL_PREFIX}run"] = match["run"]
             labels[f"{LABEL_PREFIX}rec"] = str(int(match["rec"]))

@@ -18,7 +18,14 @@ from typing import Any
 
 from tao_automl.errors import UserInputError
 from tao_automl.platforms.common import check_flag, check_int
-from tao_automl.platforms.docker.spec import command_file_dirs, entrypoint_args, environment, input_paths, parse_mounts
+from tao_automl.platforms.docker.spec import (
+    REC_SUFFIX,
+    command_file_dirs,
+    entrypoint_args,
+    environment,
+    input_paths,
+    parse_mounts,
+)
 from tao_automl.platforms.kubernetes.validate import (
     LABEL_KEY_ALLOWED,
     LABEL_VALUE_ALLOWED,
@@ -37,7 +44,6 @@ INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-_REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
 #: The file (``<results dir>/.tao-automl-exit.<job>.<rank>``) where a pod records its command's exit status: read
 #: when the Job is gone before it was seen to finish (removed by ttl_seconds_after_finished while no orchestrator
 #: polled), so a job that ended by itself keeps its outcome.
@@ -79,7 +85,7 @@ def _optional_int(name: str, value: object, minimum: int) -> int | None:
 def labels_for(name: str, job_name: str | None, extra: object) -> dict[str, str]:
     """Labels that select the job's pods and identify its run and rec (from ``<run>-recNNNN``)."""
     labels = {JOB_LABEL: name, f"{LABEL_PREFIX}managed": "true"}
-    match = _REC_SUFFIX.match(job_name or "")
+    match = REC_SUFFIX.match(job_name or "")
     if match and is_label_value(match["run"]) and len(match["run"]) <= 63:
         labels[f"{LABEL_PREFIX}run"] = match["run"]
         labels[f"{LABEL_PREFIX}rec"] = str(int(match["rec"]))
