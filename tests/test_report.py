@@ -282,6 +282,40 @@ def test_a_single_fidelity_reports_epochs_column_shows_each_recs_epochs_like_sta
         assert cells[1] == str(rec_id) and cells[4] == "1", cells
 
 
+def test_a_single_fidelity_run_is_ranked_by_its_metric_as_status_ranks_it(tmp_path: Path) -> None:
+    """A random run whose trainer stops some recs itself (after epoch 1 of 3, with a worse loss): those recs' epochs
+    are recorded, and the report ranked every one of them above the recs that trained all 3 epochs (a budget
+    ranking, which status applies to multi-fidelity runs only), so its best was a worse rec than status's and the
+    run's result named; it said "ranked by budget reached, then metric". It now ranks by the metric, as status."""
+    from tao_automl.status import query_status
+
+    trainer = textwrap.dedent(
+        """
+        import json, os, sys, yaml
+        spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+        os.makedirs(spec["results_dir"], exist_ok=True)
+        t = spec["train"]
+        early = t["optim"]["lr"] > 0.01  # a large lr: the trainer stops itself after epoch 1, with a worse loss
+        for epoch in range(1, (1 if early else t["num_epochs"]) + 1):
+            loss = (5.0 if early else 1.0) + t["layers"]
+            with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+                f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": loss}}) + "\\n")
+        """)
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 6,
+                         "automl_max_concurrent": 3, "poll_interval_s": 0.1, "seed": 0},
+        spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", gpu_count=0)
+    stopped_early = {h["rec_id"] for h in result["history"] if h["params"]["train.optim.lr"] > 0.01}
+    assert stopped_early and len(stopped_early) < 6, stopped_early  # both kinds of rec ran
+    data = load_run(result["run_dir"])
+    best = data.best()
+    assert best is not None and best.rec_id == query_status(result["run_dir"])["best"]["rec_id"], best
+    values = [r.metric for r in data.ranked() if r.metric is not None]
+    assert values == sorted(values), [(r.rec_id, r.budget, r.metric) for r in data.ranked()]
+    assert not data.is_multi_fidelity and data.best_so_far_label == "best so far"
+
+
 def _every_rec_failed(workspace: Path) -> None:
     """An ask/tell run of 2 recs in ``workspace``, each reported failed, finished (it ends ``failed``)."""
     from tao_automl.automl import AutoML
@@ -365,7 +399,7 @@ def test_importance_note_counts_the_recs_of_the_fullest_epoch() -> None:
                             message=None, job_id=None, budget=budget, rung=i // 4, bracket=i % 4,
                             parent=None if i < 4 else i - 3, created_at=0.0, submitted_at=0.0, finished_at=1.0,
                             spec_path=None, epochs=[(e, 0.1 * i + e) for e in range(budget - 2, budget + 1)],
-                            budget_reached=budget))
+                            budget_reached=budget, trial_budget=budget))
     data = RunData(run_dir=Path("/nonexistent"), meta={"metric": "val_acc", "direction": "maximize"}, recs=recs)
     figure, note = _importance(go, data)
     assert figure is None

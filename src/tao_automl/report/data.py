@@ -110,7 +110,11 @@ class RunData:
 
     @property
     def is_multi_fidelity(self) -> bool:
-        return any(r.budget is not None for r in self.recs)
+        """Whether the run's scheduler planned an epoch budget per trial, as ``status`` reads it
+        (:func:`~tao_automl.experiment.summary.is_multi_fidelity`): only then do recs rank by the budget reached
+        first. A single-fidelity rec whose trainer stopped early by itself has a ``budget`` (its epochs), no trial
+        budget."""
+        return any(r.trial_budget is not None for r in self.recs)
 
     def rec(self, rec_id: int) -> RecView:
         for rec in self.recs:
@@ -140,12 +144,13 @@ class RunData:
         multi-objective run ranks as ``status`` does (:func:`~tao_automl.multiobjective.view.ranked_ids`): the
         front's pick, the rest of the front, then each later nondominated layer, by the first metric within each."""
         sign = -1.0 if self.direction == "maximize" else 1.0
+        multi = self.is_multi_fidelity
 
         def key(rec: RecView) -> tuple[int, int, float, int]:
             if not rec.has_value:
                 return (1, 0, 0.0, rec.rec_id)
             assert rec.metric is not None
-            return (0, -(rec.budget or 0), sign * rec.metric, rec.rec_id)
+            return (0, -(rec.budget or 0) if multi else 0, sign * rec.metric, rec.rec_id)
 
         by_first = sorted(self.recs, key=key)
         if self.front is None:
@@ -180,10 +185,15 @@ class RunData:
                       key=lambda r: (r.finished_at or 0.0, r.rec_id))
         out: list[tuple[RecView, float]] = []
         best: RecView | None = None
+        multi = self.is_multi_fidelity
+
+        def budget(rec: RecView) -> int:
+            return (rec.budget or 0) if multi else 0
+
         for rec in done:
             assert rec.metric is not None
-            if best is None or (rec.budget or 0) > (best.budget or 0) or (
-                    (rec.budget or 0) == (best.budget or 0) and is_better(rec.metric, best.metric, self.direction)):
+            if best is None or budget(rec) > budget(best) or (
+                    budget(rec) == budget(best) and is_better(rec.metric, best.metric, self.direction)):
                 best = rec
             assert best.metric is not None
             out.append((rec, best.metric))
