@@ -133,6 +133,43 @@ def test_every_surface_says_the_same_next_step_for_a_damaged_store(toy_skill: Pa
     assert hints == {name: DAMAGED_HINT for name in hints}
 
 
+def test_every_surface_refuses_a_store_of_a_newer_format_and_leaves_it_untouched(
+        toy_skill: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run folder made by a newer tao-run-automl (a store format this code does not know) was read as if it were
+    its own: its numbers could be silently wrong, and resume/stop wrote into it. Every command and MCP tool now
+    refuses it with one line naming the folder, the format found and the next step (upgrade), and state.db keeps
+    every byte; `runs` lists it as unreadable with the same words."""
+    import json
+
+    from tao_automl.agentapi.tools import call_tool
+    from tao_automl.experiment.store import NEWER_FORMAT_HINT, STORE_FORMAT
+
+    run_dir = _finished_run(toy_skill, tmp_path)
+    conn = sqlite3.connect(run_dir / DB_NAME)
+    conn.execute(f"PRAGMA user_version = {STORE_FORMAT + 1}")
+    conn.commit()
+    conn.close()
+    before = (run_dir / DB_NAME).read_bytes()
+    errors: dict[str, dict[str, Any]] = {}
+    for argv in CLI_READERS:
+        args = [a.format(out=tmp_path) for a in argv]
+        code = main([args[0], str(run_dir), *args[1:], "--json"])
+        errors[" ".join(args[:2])] = {**json.loads(capsys.readouterr().out)["error"], "exit": code}
+    for tool in MCP_READERS:
+        answer, failed = call_tool(tool, {"run_dir": str(run_dir)})
+        assert failed, answer
+        errors[f"mcp {tool}"] = {**answer["error"], "exit": 2}
+    for name, error in errors.items():
+        assert error["hint"] == NEWER_FORMAT_HINT, name
+        assert f"has store format {STORE_FORMAT + 1}, newer than" in error["message"], name
+        assert str(run_dir) in error["message"] and error["field"] == "run_dir", name
+        assert error["exit"] == 2, name
+    assert (run_dir / DB_NAME).read_bytes() == before
+    main(["runs", str(run_dir.parent), "--json"])
+    (listed,) = json.loads(capsys.readouterr().out)["runs"]
+    assert f"store format {STORE_FORMAT + 1}" in listed["error"] and NEWER_FORMAT_HINT in listed["error"]
+
+
 def _full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every SQLite statement on a run store fails as it did on a real full disk (a 10 MB ext4 loop mount, which a
     test cannot make): SQLITE_IOERR_SHMSIZE, "disk I/O error", raised when the first connection to an intact

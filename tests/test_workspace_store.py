@@ -232,6 +232,52 @@ def test_store_round_trip_and_readonly_reader(tmp_path: Path) -> None:
         store.finish_rec(1, "running", None, None)
 
 
+def test_a_store_records_its_format_and_an_older_one_is_brought_up_to_it_only_by_a_writable_open(
+        tmp_path: Path) -> None:
+    """state.db had no format marker, so code could not tell a store it does not know from its own. A new store
+    now records STORE_FORMAT (PRAGMA user_version); one made before the marker (format 0, without the columns added
+    since) is read as it is by a reader, and a writable open adds its columns first and its format after."""
+    import sqlite3
+
+    from tao_automl.experiment.store import STORE_FORMAT
+
+    def format_of(folder: Path) -> int:
+        conn = sqlite3.connect(folder / "state.db")
+        try:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+
+    (tmp_path / "new").mkdir()
+    RunStore(tmp_path / "new").close()
+    assert STORE_FORMAT >= 1 and format_of(tmp_path / "new") == STORE_FORMAT
+
+    old = tmp_path / "old"
+    old.mkdir()
+    conn = sqlite3.connect(old / "state.db")  # the first release's tables: no spec_path, budget, budget_reached
+    conn.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE recs (rec_id INTEGER PRIMARY KEY, params TEXT NOT NULL, specs TEXT NOT NULL,
+            status TEXT NOT NULL, job_name TEXT, job_id TEXT, results_dir TEXT, metric_value REAL, message TEXT,
+            trial TEXT, created_at REAL NOT NULL, submitted_at REAL, finished_at REAL, updated_at REAL NOT NULL);
+        CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, rec_id INTEGER,
+            kind TEXT NOT NULL, payload TEXT NOT NULL);
+        INSERT INTO meta VALUES ('budget', '3');
+        INSERT INTO recs (rec_id, params, specs, status, metric_value, created_at, updated_at)
+            VALUES (1, '{"lr": 0.1}', '{}', 'success', 0.5, 1.0, 2.0);
+    """)
+    conn.commit()
+    conn.close()
+    reader = RunStore(old, readonly=True)
+    assert [(r.rec_id, r.metric_value, r.budget) for r in reader.recs()] == [(1, 0.5, None)]
+    reader.close()
+    assert format_of(old) == 0  # a reader writes nothing
+    writer = RunStore(old)
+    assert writer.meta() == {"budget": 3} and writer.recs()[0].budget is None
+    writer.close()
+    assert format_of(old) == STORE_FORMAT
+
+
 def test_existing_run_dir_without_state_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="holds no run"):
         existing_run_dir(tmp_path)

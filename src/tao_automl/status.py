@@ -22,7 +22,10 @@ from tao_automl.experiment.store import (
     JOB_ENDED_UNCOLLECTED,
     JOB_PENDING,
     NEW_RUN_NEEDED,
+    NEWER_FORMAT_HINT,
+    NEWER_FORMAT_WORDS,
     UNSUBMITTED,
+    NewerStoreFormatError,
     RunStore,
     tracking_errors_of,
     unreadable,
@@ -80,12 +83,16 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int | No
             store.close()
     except sqlite3.Error as exc:
         return {"error": unreadable(run_dir, os.path.join(run_dir, DB_NAME), exc)[0]}
+    except NewerStoreFormatError as exc:  # made by a newer tao-run-automl: left untouched
+        return {"error": str(exc.detail)}
     return status
 
 
 def status_error_hint(error: str) -> str:
     """What to do about a ``query_status`` error: a folder without a run needs the right path; a run whose state
     cannot be read (a damaged or truncated state.db) needs its folder checked, not another path."""
+    if NEWER_FORMAT_WORDS in error:
+        return NEWER_FORMAT_HINT
     if error.startswith("cannot read run state"):
         return FULL_DISK_HINT if ": no space left on the device" in error else DAMAGED_HINT
     return "pass the run folder printed by `tao-automl run` (it holds state.db)"

@@ -205,7 +205,7 @@ def _with_tool_steps(report: JSON) -> JSON:
 
 
 def _status(run_dir: str, **view: Any) -> JSON:
-    from tao_automl.experiment.store import DAMAGED_HINT, FULL_DISK_HINT
+    from tao_automl.experiment.store import DAMAGED_HINT, FULL_DISK_HINT, NEWER_FORMAT_HINT
     from tao_automl.status import query_status, status_error_hint
 
     status = query_status(run_dir, **view)
@@ -213,7 +213,7 @@ def _status(run_dir: str, **view: Any) -> JSON:
         hint = status_error_hint(str(status["error"]))  # a damaged state.db, or one on a full disk: this folder
         raise WorkspaceError(str(status["error"]), field="run_dir", value=run_dir,
                              allowed="a run folder made by start_sweep (it holds state.db)",
-                             hint=hint if hint in (DAMAGED_HINT, FULL_DISK_HINT)
+                             hint=hint if hint in (DAMAGED_HINT, FULL_DISK_HINT, NEWER_FORMAT_HINT)
                              else "pass the run_dir returned by start_sweep")
     return status
 

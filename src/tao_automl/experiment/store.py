@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from typing import Any, NamedTuple
 
 DB_NAME = "state.db"
+#: The format of the run store this code reads and writes, kept in state.db's header (``PRAGMA user_version``): written
+#: when a store is created, checked on every open. A store of a newer format (made by a newer tao-run-automl) is refused
+#: untouched; one of format 0 (made before the marker) is read as it is, and on a writable open gets its missing columns
+#: first and its format after. Bump it with any change that older code would misread.
+STORE_FORMAT = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -185,12 +190,14 @@ class RunStore:
                 raise FileNotFoundError(self.path)
             self._conn = sqlite3.connect(f"file:{_uri_path(self.path)}?mode=ro", uri=True, timeout=5.0,
                                          check_same_thread=False)
+            self._check_format()
         else:
             existed = os.path.exists(self.path) and os.stat(self.path).st_size > 0
             private_file(self.path)
             try:
                 self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
                                              check_same_thread=False)
+                self._check_format()  # before anything is written: a newer store stays as it is
                 if existed:
                     self._check_intact()  # before the schema script, which would rebuild a dropped table
                 self._conn.execute("PRAGMA journal_mode=WAL")
@@ -201,6 +208,8 @@ class RunStore:
                 self._conn.executescript(_SCHEMA)
                 self._add_missing_columns()
                 self._conn.executescript(_INDEXES)
+                if self._format() < STORE_FORMAT:  # a new store, or an older one now brought up to this format
+                    self._conn.execute(f"PRAGMA user_version = {STORE_FORMAT}")
             except sqlite3.DatabaseError as exc:
                 if disk_full(exc, self.path):  # an intact store on a full disk: free space, then go on
                     raise no_space(self.path, run_dir if existed else None) from None
@@ -209,6 +218,16 @@ class RunStore:
         self._conn.execute("PRAGMA busy_timeout=5000")
         #: Every value written goes through it: credentials never reach state.db (by key name or known value).
         self.redactor = Redactor.from_environment()
+
+    def _format(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_format(self) -> None:
+        """A store of a newer format than :data:`STORE_FORMAT` is refused (:func:`newer_format`), before any write."""
+        found = self._format()
+        if found > STORE_FORMAT:
+            self._conn.close()
+            raise newer_format(self.path, found)
 
     def _check_intact(self) -> None:
         """An existing store must pass SQLite's quick check and hold every table; else it is refused."""
@@ -647,6 +666,28 @@ def unreadable(run_dir: str | Path, path: str, exc: BaseException) -> tuple[str,
     if disk_full(exc, path):
         return f"cannot read run state at {str(run_dir)!r}: no space left on the device ({exc})", FULL_DISK_HINT
     return f"cannot read run state at {str(run_dir)!r}: {exc}", DAMAGED_HINT
+
+
+#: What to do about a run folder whose state.db has a newer format than this code reads.
+NEWER_FORMAT_HINT = ("it was made by a newer tao-run-automl: open it with that version (upgrade this one: "
+                     "`pip install -U tao-run-automl`, or `git pull` and reinstall a source checkout); this version "
+                     "left it untouched")
+
+
+#: The words of that error that say so (``query_status`` returns its message; its hint is found by them).
+NEWER_FORMAT_WORDS = "newer than this tao-run-automl reads"
+
+
+class NewerStoreFormatError(WorkspaceError):
+    """A run store of a newer format than :data:`STORE_FORMAT` (made by a newer tao-run-automl): refused untouched."""
+
+
+def newer_format(path: str, found: int) -> NewerStoreFormatError:
+    """The one-line error for a run store whose format (``found``) is newer than :data:`STORE_FORMAT`."""
+    return NewerStoreFormatError(f"run store {path!r} has store format {found}, {NEWER_FORMAT_WORDS} "
+                                 f"(format {STORE_FORMAT} or older)", field="run_dir", value=os.path.dirname(path),
+                                 allowed=f"a run folder of store format {STORE_FORMAT} or older",
+                                 hint=NEWER_FORMAT_HINT)
 
 
 def damaged(path: str, why: str) -> WorkspaceError:

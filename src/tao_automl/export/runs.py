@@ -8,7 +8,7 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.holder import as_shown, lock_holder
-from tao_automl.experiment.store import DB_NAME, RunStore, disk_full
+from tao_automl.experiment.store import DB_NAME, NewerStoreFormatError, RunStore, disk_full
 from tao_automl.experiment.summary import progress
 from tao_automl.multiobjective import view as pareto_view
 from tao_automl.util.shell import sh
@@ -45,6 +45,10 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
                 front = pareto_view.front_in_store(store, meta)  # several metrics: best is the front's pick
             finally:
                 store.close()
+        except NewerStoreFormatError as exc:  # made by a newer tao-run-automl: listed, not read
+            out.append({**dict.fromkeys(RUN_KEYS), "id": run_dir.name, "run_dir": str(run_dir),
+                        "error": f"unreadable: {exc.detail}; {exc.hint}"})
+            continue
         except sqlite3.Error as exc:
             out.append({**dict.fromkeys(RUN_KEYS), "id": run_dir.name, "run_dir": str(run_dir),
                         "error": f"unreadable: no space left on the device ({exc}): free space, then list again"
