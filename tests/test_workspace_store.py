@@ -269,6 +269,47 @@ def test_store_round_trip_and_readonly_reader(tmp_path: Path) -> None:
         store.finish_rec(1, "running", None, None)
 
 
+#: The tables of a run store made by the first release (before spec_path, budget and budget_reached existed).
+FIRST_RELEASE_TABLES = """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE recs (rec_id INTEGER PRIMARY KEY, params TEXT NOT NULL, specs TEXT NOT NULL,
+        status TEXT NOT NULL, job_name TEXT, job_id TEXT, results_dir TEXT, metric_value REAL, message TEXT,
+        trial TEXT, created_at REAL NOT NULL, submitted_at REAL, finished_at REAL, updated_at REAL NOT NULL);
+    CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, rec_id INTEGER,
+        kind TEXT NOT NULL, payload TEXT NOT NULL);
+"""
+
+
+def test_a_multi_fidelity_store_of_the_first_release_is_ranked_by_a_reader(tmp_path: Path) -> None:
+    """A multi-fidelity run folder made before the budget_reached column existed, read as it is (status, query_status
+    and the MCP status tool open it read-only, which adds no column): ranking it ran SQL on the missing column, and
+    status called the intact run damaged ("no such column: budget_reached", restore state.db or start a new run).
+    Its recs now rank by metric, as export --best and the report rank them (no budget reached is known)."""
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "state.db")
+    conn.executescript(FIRST_RELEASE_TABLES + """
+        INSERT INTO meta VALUES ('direction', '"maximize"');
+        INSERT INTO recs (rec_id, params, specs, status, metric_value, trial, created_at, updated_at) VALUES
+            (1, '{}', '{}', 'success', 0.5, '{"budget": 10, "rung": 0}', 1.0, 2.0),
+            (2, '{}', '{}', 'success', 0.9, '{"budget": 10, "rung": 0}', 1.0, 2.0),
+            (3, '{}', '{}', 'success', 0.7, '{"budget": 20, "rung": 1, "parent_id": 1}', 1.0, 2.0);
+    """)
+    conn.commit()
+    conn.close()
+    reader = RunStore(tmp_path, readonly=True)
+    try:
+        assert reader.is_multi_fidelity()
+        assert reader.ranked_ids("maximize", True) == [2, 3, 1]
+        assert reader.ranked_ids("maximize", True, limit=1, status="success") == [2]
+    finally:
+        reader.close()
+    from tao_automl.status import query_status
+
+    shown = query_status(tmp_path)
+    assert "error" not in shown and shown["best"]["rec_id"] == 2, shown
+
+
 def test_a_store_records_its_format_and_an_older_one_is_brought_up_to_it_only_by_a_writable_open(
         tmp_path: Path) -> None:
     """state.db had no format marker, so code could not tell a store it does not know from its own. A new store
@@ -291,14 +332,8 @@ def test_a_store_records_its_format_and_an_older_one_is_brought_up_to_it_only_by
 
     old = tmp_path / "old"
     old.mkdir()
-    conn = sqlite3.connect(old / "state.db")  # the first release's tables: no spec_path, budget, budget_reached
-    conn.executescript("""
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE recs (rec_id INTEGER PRIMARY KEY, params TEXT NOT NULL, specs TEXT NOT NULL,
-            status TEXT NOT NULL, job_name TEXT, job_id TEXT, results_dir TEXT, metric_value REAL, message TEXT,
-            trial TEXT, created_at REAL NOT NULL, submitted_at REAL, finished_at REAL, updated_at REAL NOT NULL);
-        CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, rec_id INTEGER,
-            kind TEXT NOT NULL, payload TEXT NOT NULL);
+    conn = sqlite3.connect(old / "state.db")
+    conn.executescript(FIRST_RELEASE_TABLES + """
         INSERT INTO meta VALUES ('budget', '3');
         INSERT INTO recs (rec_id, params, specs, status, metric_value, created_at, updated_at)
             VALUES (1, '{"lr": 0.1}', '{}', 'success', 0.5, 1.0, 2.0);

@@ -183,6 +183,7 @@ class RunStore:
     def __init__(self, run_dir: str | Path, *, readonly: bool = False) -> None:
         self.path = os.path.join(os.fspath(run_dir), DB_NAME)
         self._moved: tuple[str, str] | tuple[()] | None = None  # see _located: not looked up yet
+        self._budget_column: bool | None = None  # see _has_budget_reached: not looked up yet
         self.closed = False
         self._tx_serial = 0  # bumped per transaction: a late rollback never ends a newer one
         if readonly:
@@ -478,12 +479,19 @@ class RunStore:
         """Ids of recs with a rankable metric, best first (highest budget reached first when ``multi_fidelity``);
         ties go to the older rec. ``status`` keeps one of :data:`RANKED_STATES` only."""
         order = "ASC" if direction == "minimize" else "DESC"
-        by_budget = "coalesce(budget_reached, 0) DESC, " if multi_fidelity else ""
+        # a store made before the column existed, read as it is (a reader adds no column): no budget reached is
+        # known, so its recs rank by metric, as summarise() and the report rank them (budget_reached None: 0)
+        by_budget = "coalesce(budget_reached, 0) DESC, " if multi_fidelity and self._has_budget_reached() else ""
         where = _RANKABLE + (" AND status = ?" if status else "")
         rows = self._conn.execute(f"SELECT rec_id FROM recs WHERE {where} "
                                   f"ORDER BY {by_budget}metric_value {order}, rec_id LIMIT ?",
                                   (*((status,) if status else ()), -1 if limit is None else limit))
         return [r[0] for r in rows]
+
+    def _has_budget_reached(self) -> bool:
+        if self._budget_column is None:
+            self._budget_column = any(r[1] == "budget_reached" for r in self._conn.execute("PRAGMA table_info(recs)"))
+        return self._budget_column
 
     def latest_unranked_ids(self, k: int) -> list[int]:
         """Ids of the ``k`` newest recs without a rankable metric (failed, cancelled, in flight), newest first."""
