@@ -214,6 +214,22 @@ def test_hyperband_runs_every_bracket_then_further_iterations_until_the_budget_i
             assert log.finals[t.parent][0] is not None  # failures are never promoted
 
 
+@pytest.mark.parametrize("brain", [Hyperband, BOHB, DEHB, BFBO])
+def test_bracket_brains_plan_the_largest_budget_settings_accept_in_one_iteration_s_memory(brain: type) -> None:
+    # automl_max_recommendations takes any 64-bit integer: planning every iteration as a list raised MemoryError
+    budget = 2**63 - 1
+    hb = brain(SPACE, max_epochs=9, eta=3, max_trials=budget)
+    one = hyperband_brackets(9, 3)  # 22 recs an iteration
+    whole = budget // 22
+    tail = hb.brackets.distinct()[len(one):]  # the last iteration, shrunk to the recs left
+    assert len(hb.brackets) == whole * len(one) + len(tail)
+    assert budget - 2 <= whole * 22 + sum(sum(b.sizes) for b in tail) <= budget
+    assert hb.brackets[len(one) * 1000 + 1] == one[1] and hb.brackets[-1] == hb.brackets.distinct()[-1]
+    assert hb.budgets() == [1, 3, 9] and not hb.is_finished(0)
+    first = hb.propose(list(range(1, 11)), {}, np.random.default_rng(0))
+    assert [(t.bracket, t.budget) for t in first] == [(0, 1)] * 9 + [(1, 3)]
+
+
 def test_bohb_model_starts_after_a_handful_of_results_per_budget() -> None:
     bohb = BOHB(SPACE, max_epochs=9, eta=3, max_trials=100, random_fraction=0.0)
     assert bohb.min_points == len(SPACE) + 2 == 6

@@ -23,8 +23,9 @@ budget is. Subclasses choose the configs that start a bracket (:meth:`Successive
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -91,16 +92,54 @@ def fit_brackets(brackets: list[Bracket], max_trials: int, eta: int) -> list[Bra
         kept = kept[1:]
 
 
+class BracketPlan(Sequence[Bracket]):
+    """Planned brackets: ``unit`` repeated ``whole`` times, then ``tail`` (and brackets added later with ``+=``),
+    indexed without building the repeats, so a budget of any size (up to 2**63 - 1 recs) is planned in the memory
+    of one iteration."""
+
+    def __init__(self, unit: Sequence[Bracket], whole: int, tail: Sequence[Bracket]) -> None:
+        self._unit = tuple(unit)
+        self._whole = whole if self._unit else 0
+        self._tail = list(tail)
+
+    def __len__(self) -> int:
+        return len(self._unit) * self._whole + len(self._tail)
+
+    @overload
+    def __getitem__(self, index: int) -> Bracket: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Bracket]: ...
+
+    def __getitem__(self, index: int | slice) -> Bracket | list[Bracket]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(f"bracket {index} is not planned ({len(self)} are)")
+        repeated = len(self._unit) * self._whole
+        return self._unit[position % len(self._unit)] if position < repeated else self._tail[position - repeated]
+
+    def __iadd__(self, more: Iterable[Bracket]) -> BracketPlan:
+        self._tail.extend(more)
+        return self
+
+    def distinct(self) -> list[Bracket]:
+        """Each planned bracket once (the repeated unit once, then the tail)."""
+        return [*(self._unit if self._whole else ()), *self._tail]
+
+
 def plan_brackets(iteration: list[Bracket], max_trials: int, eta: int, rest: list[Bracket] | None = None
-                  ) -> list[Bracket]:
+                  ) -> BracketPlan:
     """The brackets of every iteration ``max_trials`` holds: as many whole ``iteration`` s as fit, then ``rest``
     (default: the same iteration) shrunk to the trials left (:func:`fit_brackets`); ``iteration`` shrunk when not
     even one fits. Planned up front so that a later iteration's brackets can start while an earlier one waits."""
     size = sum(sum(b.sizes) for b in iteration)
     if size > max_trials:
-        return fit_brackets(iteration, max_trials, eta)
+        return BracketPlan((), 0, fit_brackets(iteration, max_trials, eta))
     whole, left = divmod(max_trials, size)
-    return iteration * whole + (fit_brackets(iteration if rest is None else rest, left, eta) if left else [])
+    return BracketPlan(iteration, whole,
+                       fit_brackets(iteration if rest is None else rest, left, eta) if left else [])
 
 
 def check_count(name: str, value: object, low: int = 1) -> int:
@@ -268,7 +307,7 @@ class SuccessiveHalving:
 
     def budgets(self) -> list[int]:
         """All distinct rung budgets, lowest first."""
-        return sorted({r for br in self.brackets for r in br.budgets})
+        return sorted({r for br in self.brackets.distinct() for r in br.budgets})
 
     def epoch_budgets(self) -> list[int]:
         """Every epoch budget a rec's spec may be given (each rung's), lowest first."""
