@@ -19,6 +19,7 @@ import yaml
 from conftest import EndsBeforeCancelSDK, small_schema, write_skill
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.brain.multifidelity.asha import ASHA, rung_levels
+from tao_automl.experiment.store import RunStore
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.platforms.local.wrapper import read_exit
 from tao_automl.runner.loop import AutoMLRunner
@@ -165,6 +166,29 @@ def test_stopping_sweep_stops_a_trainer_that_reports_every_other_epoch(tmp_path:
         lines = (Path(h["results_dir"]) / "status.json").read_text().splitlines()
         reported = [json.loads(line)["epoch"] for line in lines]
         assert h["budget_reached"] in reported and h["budget_reached"] < 9, h
+
+
+def test_stopping_sweep_counts_a_zero_based_status_json_s_epochs_from_one(tmp_path: Path) -> None:
+    """TAO's status logger writes epoch 0 after the first epoch and `max_epoch` = epochs - 1. Stopping mode took its
+    epochs as written: epoch 0's value was never judged, the rung at epoch 1 was judged on the second epoch's value,
+    and a stopped rec was recorded one epoch short of what its job trained."""
+    tao_style = SLOW_TRAINER.replace('{"epoch": epoch, "kpi"',
+                                     '{"epoch": epoch - 1, "max_epoch": spec["train"]["num_epochs"] - 1, "kpi"')
+    assert tao_style != SLOW_TRAINER
+    skill = write_skill(tmp_path / "bank", trainer=tao_style)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=STOPPING, workspace_path=tmp_path / "ws", gpu_count=0)
+    stopped = [h for h in result["history"] if h["status"] == "stopped"]
+    assert len(stopped) >= 2, [h["status"] for h in result["history"]]
+    for h in stopped:
+        curve = [json.loads(line) for line in (Path(h["results_dir"]) / "status.json").read_text().splitlines()]
+        trained = next(r["epoch"] + 1 for r in curve if r["kpi"]["val_loss"] == h["metric_value"])
+        assert h["budget_reached"] == trained < 9 and f"stopped early at epoch {trained} " in h["message"], h
+    store = RunStore(Path(result["run_dir"]))
+    judged = [e["payload"]["epoch"] for e in store.events("stop_decided")]
+    store.close()
+    assert judged and set(judged) <= {1, 3}, judged  # the rungs' epochs, counted as the jobs trained them
+    assert all(h["budget_reached"] == 9 for h in result["history"] if h["status"] == "success")
 
 
 def test_a_job_that_ends_before_its_stop_keeps_its_own_result(tmp_path: Path) -> None:

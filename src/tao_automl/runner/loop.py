@@ -978,6 +978,17 @@ class AutoMLRunner:
         parent = exp.store.rec(trial.parent)
         return int(parent.budget_reached or 0) if parent is not None else 0
 
+    def _epoch_shift(self, exp: Experiment, item: _Active, records: list[dict[str, Any]], metric: str) -> int:
+        """1 when a training job's status.json counts epochs from 0 as TAO's status logger does (it declares
+        ``max_epoch`` = the epoch budget - 1, and its epochs so far read so by :func:`_counts_from_zero`): its epoch
+        ``e`` is the ``e + 1``-th trained, and stopping mode judges, records and stops it there; else 0."""
+        trial = exp.trial(item.rec.id)
+        planned = trial.budget
+        if planned is None or planned - 1 not in {r.get("max_epoch") for r in records}:
+            return 0
+        epochs = [epoch for epoch, _ in kpi_series(records, metric) if epoch is not None]
+        return int(bool(epochs) and _counts_from_zero(epochs, records, planned, self._start_epoch(exp, trial)))
+
     def _note_pending(self, exp: Experiment, item: _Active) -> None:
         """Record why the platform keeps a job queued (its ``pending_reason``: Slurm's Reason), when it changes:
         ``status`` shows it, the orchestrator log says it. Looked at every :data:`PENDING_REASON_EVERY_S`."""
@@ -1013,7 +1024,9 @@ class AutoMLRunner:
         if not text:
             return False
         records = status_lines(text)
-        for epoch, value in kpi_series(records, metric):
+        shift = self._epoch_shift(exp, item, records, metric)
+        for raw, value in kpi_series(records, metric):
+            epoch = None if raw is None else raw + shift
             if epoch is None or epoch <= item.last_epoch or not math.isfinite(value):
                 continue
             item.last_epoch, item.last_value = epoch, value
@@ -1035,7 +1048,9 @@ class AutoMLRunner:
             records = status_lines(text) if text else []
         judged = item.last_epoch
         persisted = judged if persisted is None else persisted
-        for epoch, value in kpi_series(records, metric):
+        shift = self._epoch_shift(exp, item, records, metric)
+        for raw, value in kpi_series(records, metric):
+            epoch = None if raw is None else raw + shift
             if epoch is not None and epoch > item.last_epoch and math.isfinite(value):
                 item.last_epoch, item.last_value = epoch, value
                 if epoch > persisted:
@@ -1084,9 +1099,12 @@ class AutoMLRunner:
         ``(judged, value)`` when status.json says nothing more (or cannot be read)."""
         text = read_results_file(self.platform, item.job_id, item.results_dir, STATUS_FILE)
         reached: tuple[int, float | None] = (judged, value)
-        for epoch, seen in kpi_series(status_lines(text) if text else [], metric):
-            if epoch is None or not math.isfinite(seen):
+        records = status_lines(text) if text else []
+        shift = self._epoch_shift(exp, item, records, metric)
+        for raw, seen in kpi_series(records, metric):
+            if raw is None or not math.isfinite(seen):
                 continue
+            epoch = raw + shift
             if epoch > item.last_epoch:
                 item.last_epoch, item.last_value = epoch, seen
                 exp.report_epoch(item.rec.id, epoch, seen)  # the rule's answer no longer matters
