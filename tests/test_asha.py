@@ -19,6 +19,7 @@ import yaml
 from conftest import EndsBeforeCancelSDK, small_schema, write_skill
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.brain.multifidelity.asha import ASHA, rung_levels
+from tao_automl.errors import SettingsError
 from tao_automl.experiment.store import RunStore
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.platforms.local.wrapper import read_exit
@@ -424,6 +425,29 @@ def test_intermediate_checkpoints_are_deleted_after_the_schedule_but_the_best_ke
     for h in result["history"]:
         ckpts = list(Path(h["results_dir"]).rglob("*.npz"))
         assert bool(ckpts) == (h["rec_id"] in chain), (h["rec_id"], chain, ckpts)
+
+
+def test_a_bigger_budget_is_refused_on_resume_once_the_clean_up_deleted_checkpoints(tmp_path: Path) -> None:
+    """asha may take a bigger budget on resume, but after automl_delete_intermediate_ckpt its new promotions resumed
+    checkpoints the clean-up had deleted: each failed ("needs its checkpoint, but none was found"), spending the
+    budget on nothing. The resume is refused, naming the setting; the same budget still resumes."""
+    settings = {"algorithm": "asha", "metric": "val_loss", "automl_max_epochs": 3, "automl_reduction_factor": 3,
+                "automl_max_recommendations": 4, "automl_max_concurrent": 2, "poll_interval_s": 0.2,
+                "automl_delete_intermediate_ckpt": True}
+    skill = builtin_skill_dir("demo-digits-mlp")
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        train_dataset_uri="builtin:digits", automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["succeeded"] == 4
+    assert any(not list(Path(h["results_dir"]).rglob("*.npz")) for h in result["history"])  # the clean-up ran
+    with pytest.raises(SettingsError) as caught:
+        AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+            workspace_path=result["run_dir"], resume=True,
+            automl_settings={**settings, "automl_max_recommendations": 12}, gpu_count=0)
+    assert caught.value.field == "automl_settings.automl_max_recommendations" and caught.value.value == 12
+    assert caught.value.allowed == [4] and "checkpoints" in str(caught.value)
+    again = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        workspace_path=result["run_dir"], resume=True, automl_settings=settings, gpu_count=0)
+    assert again["progress"]["completed"] == again["progress"]["total"] == 4
 
 
 def test_the_exported_best_spec_finds_the_checkpoint_it_resumes_after_the_clean_up(tmp_path: Path) -> None:

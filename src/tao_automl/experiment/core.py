@@ -27,7 +27,7 @@ from tao_automl.brain import Brain, make_brain
 from tao_automl.brain.auto import auto_choice
 from tao_automl.brain.base import Upcoming
 from tao_automl.brain.registry import BUDGET_PLANNED, brain_options
-from tao_automl.brain.trials import ClassicScheduler, Trial, TrialScheduler, prepare_next
+from tao_automl.brain.trials import PROMOTION, ClassicScheduler, Trial, TrialScheduler, prepare_next
 from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import (
@@ -203,6 +203,16 @@ class Experiment:
                     "re-size the ones already played (new configs in rungs already promoted, or members with no "
                     "epochs left to train)", field="automl_settings.automl_max_recommendations", value=budget,
                     allowed=[was], hint=f"resume with {was} (or leave it out); for a bigger budget start a new run")
+            if budget > was and pick == "asha" and stored.fidelity_mode == PROMOTION \
+                    and store.events(CHECKPOINTS_DELETED):
+                store.close()
+                raise SettingsError(
+                    f"automl_settings.automl_max_recommendations: run {run_dir.name} ended with "
+                    "automl_delete_intermediate_ckpt, which deleted the checkpoints of the recs it did not keep; a "
+                    f"resume with {budget} recs would have asha promote those recs, and each promotion would fail "
+                    "with its parent's checkpoint gone", field="automl_settings.automl_max_recommendations",
+                    value=budget, allowed=[was],
+                    hint=f"resume with {was} (or leave it out); for a bigger budget start a new run")
             created = sum(store.count_by_status().values())
             if settings.automl_max_recommendations < created:  # recs already made cannot be un-made
                 store.close()
@@ -617,6 +627,11 @@ class Experiment:
             row = (self._open.get(pick) or self.store.rec(pick)) if pick is not None else None
             multi.apply_to_progress(progress, fields, row.budget_reached if row is not None else None)
         return progress
+
+
+#: Journal event of ``automl_delete_intermediate_ckpt``: the checkpoints of the recs not kept were deleted when the
+#: run finished (written by the runner).
+CHECKPOINTS_DELETED = "checkpoints_deleted"
 
 
 #: Settings a resumed run may change: policies, not the search's identity (a bigger budget, more parallel recs,

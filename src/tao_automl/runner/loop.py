@@ -34,7 +34,7 @@ from tao_automl.errors import (
     WorkspaceError,
     new_run_storage_error,
 )
-from tao_automl.experiment.core import Experiment, Recommendation
+from tao_automl.experiment.core import CHECKPOINTS_DELETED, Experiment, Recommendation
 from tao_automl.experiment.holder import copy_of, resume_command
 from tao_automl.experiment.store import (
     CANCEL_DECIDED,
@@ -573,7 +573,7 @@ class AutoMLRunner:
                 kept = [row["rec_id"] for row in ended.get("pareto_front") or []]
                 kept += [ended["best"]["rec_id"]] if ended["best"] else []
                 freed = delete_intermediate_checkpoints(exp.recs(), kept)
-                exp.store.log_event("checkpoints_deleted", None, bytes=freed)
+                exp.store.log_event(CHECKPOINTS_DELETED, None, bytes=freed)
         finally:
             summary = _ended_summary(exp, state, stop_reason)
             _guarded("on_progress", self.on_progress, summary["progress"])  # the ended run's line: no ETA
