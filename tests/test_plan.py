@@ -156,7 +156,29 @@ def test_an_existing_output_is_not_overwritten_without_force(tmp_path: Path) -> 
     out.write_text("keep")
     with pytest.raises(ConfigError) as info:
         cmd_plan(build_parser().parse_args(["plan", "x", "--model", DEMO, "-o", str(out)]))
-    assert info.value.field == "output" and out.read_text() == "keep"
+    assert info.value.field == "-o" and out.read_text() == "keep"  # the option as typed, not its dest
+
+
+def test_an_output_in_a_missing_folder_is_refused_before_the_llm_is_asked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan ... -o missing/c.yaml` asked the LLM, then wrote `missing/.c.yaml.tmp`: a FileNotFoundError traceback
+    (exit 1) after the whole answer. The -o file is checked first, as `export -o` checks it: exit 2 naming -o."""
+    pytest.importorskip("openai")
+    from tao_automl.cli.main import main
+
+    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "automl_max_recommendations": 4,
+                       "reasoning": "r"})
+    target = tmp_path / "missing" / "c.yaml"
+    try:
+        code = main(["plan", "tune the learning rate", "--model", DEMO, "--llm-endpoint", chat.url, "--llm-model",
+                     "m", "--workspace", str(tmp_path / "runs"), "--train-dataset", "builtin:digits", "-o",
+                     str(target), "--json"])
+        asked = chat.asked
+    finally:
+        chat.close()
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (code, error["field"], error["value"]) == (2, "-o", str(target)) and "does not exist" in error["message"]
+    assert asked == 0 and not target.parent.exists()
 
 
 def test_force_without_an_output_file_is_a_usage_error_before_the_llm_is_asked(

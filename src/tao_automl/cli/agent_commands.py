@@ -183,8 +183,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
                              "overwritten", field="--force", value=True, allowed="--force together with -o FILE",
                              kind="usage", hint="add -o FILE, or drop --force")
     if output is not None and output.exists() and not args.force:
-        raise ConfigError(f"-o: {str(output)!r} already exists", field="output", value=str(output),
+        raise ConfigError(f"-o: {str(output)!r} already exists", field="-o", value=str(output),
+                          allowed="a file that does not exist yet, or --force",
                           hint="choose another file, or pass --force to overwrite it")
+    from tao_automl.cli.results_commands import output_file
+
+    output_file("-o", args.output)  # a folder, or a file in a missing folder: refused before the LLM is asked
     keys: dict[str, str] = {}
     for entry in args.dataset_key:
         key, sep, path = entry.partition("=")
