@@ -205,6 +205,22 @@ def test_logs_tail_must_be_positive_and_resume_names_the_folder(tmp_path: Path,
         assert "cannot resume" not in error["message"]
 
 
+def test_status_counts_past_what_sqlite_takes_page_as_counts_do(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`status --recs all --limit 99999999999999999999` (or such an --offset or --top) was an internal error, exit
+    1, with a traceback (OverflowError binding it to SQLite): a count larger than any run means what it says."""
+    run_dir = _finished_run(tmp_path)
+    huge = str(10**20)
+    for argv, shown in ((["--recs", "all", "--limit", huge], 2), (["--recs", "all", "--offset", huge], 0),
+                        (["--top", huge], 2)):
+        code = main(["status", str(run_dir), *argv, "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0 and "Traceback" not in err, (argv, out, err)
+        status = json.loads(out)
+        assert len(status["recommendations"]) == shown and status["rec_view"]["shown"] == shown, argv
+        assert int(huge) in status["rec_view"].values()  # the count as given
+
+
 def test_runs_json_is_one_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"workspace": str(tmp_path), "runs": []}

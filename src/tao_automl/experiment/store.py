@@ -126,6 +126,16 @@ CREATE INDEX IF NOT EXISTS recs_status_metric ON recs (status, metric_value);
 MULTI_FIDELITY_KEY = "multi_fidelity"
 #: Recs whose metric is ranked (a stopped rec keeps the value it reached) and the SQL that selects them.
 RANKED_STATES = (RecStatus.SUCCESS, RecStatus.STOPPED)
+#: The largest count SQLite's ``LIMIT``/``OFFSET`` take (a 64-bit integer); a larger one binds as an OverflowError.
+_SQL_MAX_COUNT = 2**63 - 1
+
+
+def _sql_count(count: int | None) -> int:
+    """``count`` as a ``LIMIT``/``OFFSET`` value: -1 (no limit) for None; a count past what SQLite takes (a
+    ``status --limit 99999999999999999999``) means the same as its largest, which no run reaches."""
+    return -1 if count is None else min(count, _SQL_MAX_COUNT)
+
+
 _RANKABLE = "status IN ('success', 'stopped') AND metric_value > -9e999 AND metric_value < 9e999"
 #: Columns added after the first release, with their SQL type (older run folders get them on a writable open).
 _ADDED_COLUMNS = {"spec_path": "TEXT", "budget": "INTEGER", "budget_reached": "INTEGER"}
@@ -444,7 +454,7 @@ class RunStore:
     def recs_page(self, offset: int = 0, limit: int | None = None) -> list[RecRow]:
         """Recs in id order from position ``offset``, at most ``limit`` of them (all when None)."""
         rows = self._conn.execute("SELECT * FROM recs ORDER BY rec_id LIMIT ? OFFSET ?",
-                                  (-1 if limit is None else limit, offset))
+                                  (_sql_count(limit), _sql_count(offset)))
         return [self._located(_row(r)) for r in rows]
 
     def replay_rows(self) -> Iterator[tuple[int, str, float | None, dict[str, Any], dict[str, Any] | None]]:
@@ -485,7 +495,7 @@ class RunStore:
         where = _RANKABLE + (" AND status = ?" if status else "")
         rows = self._conn.execute(f"SELECT rec_id FROM recs WHERE {where} "
                                   f"ORDER BY {by_budget}metric_value {order}, rec_id LIMIT ?",
-                                  (*((status,) if status else ()), -1 if limit is None else limit))
+                                  (*((status,) if status else ()), _sql_count(limit)))
         return [r[0] for r in rows]
 
     def _has_budget_reached(self) -> bool:
@@ -500,7 +510,7 @@ class RunStore:
         rows = self._conn.execute(  # spelled as status lists so that the status index answers it
             f"SELECT rec_id FROM recs WHERE status IN ({marks}) "
             "OR (status IN ('success', 'stopped') AND metric_value IS NULL) ORDER BY rec_id DESC LIMIT ?",
-            (*unranked, k))
+            (*unranked, _sql_count(k)))
         return [r[0] for r in rows]
 
     def ids_with_status(self, statuses: Sequence[str]) -> list[int]:
