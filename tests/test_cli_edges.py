@@ -392,6 +392,19 @@ def test_a_dry_run_recs_count_below_one_names_the_option_its_value_and_what_is_a
     assert "--recs" in error["message"] and count in error["message"] and ">= 1" in error["message"]
 
 
+@pytest.mark.parametrize("interval", ["0", "-1", "nan", "inf", "1e308"])
+def test_a_watch_interval_time_sleep_cannot_take_is_refused_before_watching(
+        interval: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`status RUN --watch --interval inf` (or 1e308) drew the first screen of a live run, then died in
+    time.sleep: OverflowError, exit 1, a traceback. An interval outside 0 < S <= 86400 is refused first."""
+    watched: list[float] = []
+    monkeypatch.setattr(watch_mod, "watch", lambda run_dir, every, as_json: watched.append(every) or 0)
+    error = _json_error(["status", str(tmp_path), "--watch", "--interval", interval], capsys)
+    assert (error["field"], error["allowed"]) == ("--interval", "a number of seconds, 0 < S <= 86400"), error
+    assert str(error["value"]) == str(float(interval)) and not watched
+    assert main(["status", str(tmp_path), "--watch", "--interval", "86400"]) == 0 and watched == [86400.0]
+
+
 @pytest.mark.parametrize(("argv", "field", "value", "allowed"), [
     (["status", "RUN", "--top", "x"], "--top", "x", "an integer"),
     (["status", "RUN", "--top"], "--top", None, "an integer"),

@@ -215,9 +215,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         from tao_automl.cli.watch import watch
 
         interval = WATCH_INTERVAL_S if args.interval is None else args.interval
-        if not interval > 0:
-            raise UserInputError(f"--interval: {interval} is not allowed; give seconds > 0",
-                                 field="--interval", value=interval, allowed="a number > 0")
+        if not 0 < interval <= WATCH_INTERVAL_MAX_S:  # nan and inf too: sleeping inf was an OverflowError
+            raise UserInputError(f"--interval: {interval} is not allowed; give seconds, 0 < S <= "
+                                 f"{WATCH_INTERVAL_MAX_S:g}", field="--interval", value=interval,
+                                 allowed=f"a number of seconds, 0 < S <= {WATCH_INTERVAL_MAX_S:g}")
         return watch(args.run_dir, interval, _as_json(args))
     from tao_automl.status import status_error_hint
 
@@ -291,6 +292,8 @@ def _run_folder_line(given: str, run_dir: str) -> str:
 #: an option given where nothing would use it is refused instead of silently ignored).
 DRY_RUN_RECS = 3
 WATCH_INTERVAL_S = 2.0
+#: The longest ``status --watch --interval`` (a day): what ``time.sleep`` takes, and far past any useful refresh.
+WATCH_INTERVAL_MAX_S = 86400.0
 
 
 def _refuse_unused(args: argparse.Namespace) -> None:
@@ -434,7 +437,7 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "status":
         p.add_argument("--watch", action="store_true", help="refresh until the run ends (read-only; Ctrl-C stops)")
         p.add_argument("--interval", type=float, default=None,
-                       help="seconds between --watch refreshes (default 2; needs --watch)")
+                       help="seconds between --watch refreshes, up to 86400 (default 2; needs --watch)")
         p.add_argument("--recs", choices=("top", "all"), default=None,
                        help="top (default): the best recs and the newest recs without a rank (failed, running); all: "
                        "every rec in id order (page: --offset/--limit)")
