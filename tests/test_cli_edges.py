@@ -123,6 +123,17 @@ def test_versions_without_a_bank_names_the_option(monkeypatch: pytest.MonkeyPatc
     assert error["message"].count("--skill-bank PATH") == 1
 
 
+@pytest.mark.parametrize("argv", [["models"], ["versions"], ["versions", "images.tao_toolkit.pyt"]])
+def test_a_bank_folder_without_models_or_versions_names_the_option(argv: list[str], tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`models --skill-bank EMPTY` ("has no models/ ...") and `versions --skill-bank EMPTY` ("has no versions.yaml")
+    came with field, value and allowed null: the folder given is named as --skill-bank's value, with what a bank
+    folder holds."""
+    error = _json_error([*argv, "--skill-bank", str(tmp_path)], capsys)
+    assert (error["field"], error["value"]) == ("--skill-bank", str(tmp_path)), error
+    assert "skill bank folder" in error["allowed"] and "TAO_SKILL_BANK_PATH" in error["hint"]
+
+
 def test_platforms_without_a_bank_shows_the_sdk_registry(monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)

@@ -35,7 +35,9 @@ def _first_dir(root: Path, *candidates: str) -> Path | None:
 def models_dir(root: Path) -> Path:
     found = _first_dir(root, "models", "skills/models")
     if found is None:
-        raise SkillError(f"skill bank {str(root)!r} has no models/ or skills/models/ folder")
+        raise SkillError(f"skill bank {str(root)!r} has no models/ or skills/models/ folder", field="--skill-bank",
+                         value=str(root), allowed="a TAO skill bank folder (it holds models/ or skills/models/)",
+                         hint=f"pass --skill-bank PATH or set {BANK_ENV} to a TAO skill bank folder")
     return found
 
 

@@ -223,7 +223,9 @@ def lookup_version(bank: str | None, key: str | None) -> Any:
     root = bank_root(bank)
     path = versions_file(root)
     if path is None:
-        raise UserInputError(f"skill bank {str(root)!r} has no versions.yaml")
+        raise UserInputError(f"skill bank {str(root)!r} has no versions.yaml", field="--skill-bank", value=str(root),
+                             allowed="a TAO skill bank folder (it holds versions.yaml or skills/versions.yaml)",
+                             hint=f"pass --skill-bank PATH or set {BANK_ENV} to a TAO skill bank folder")
     versions = load_versions(path)
     given = f" --skill-bank {sh(bank)}" if bank is not None else ""  # the hint's command finds the same bank
     return dict(versions) if key is None else resolve_key(versions, key, f"tao-automl versions{given} --json")
