@@ -58,9 +58,23 @@ def test_report_on_another_tools_state_db_is_one_line(table: str, tmp_path: Path
     assert not (tmp_path / "r.html").exists()
 
 
-def test_report_on_a_folder_without_state_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    error = _json_error(["report", str(tmp_path)], capsys)
-    assert error["field"] == "run_dir" and error["value"] == str(tmp_path) and error["allowed"]
+@pytest.mark.parametrize("argv", [["report", "DIR"], ["status", "DIR"], ["status", "DIR", "--watch"],
+                                  ["export", "DIR", "--best", "-o", "OUT"], ["export", "DIR", "--csv", "OUT"],
+                                  ["logs", "DIR", "1"]])
+def test_a_folder_without_state_names_the_field_and_what_is_allowed(argv: list[str], tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """report named what it takes; status, export and logs said "holds no run" with allowed null."""
+    (tmp_path / "run").mkdir()
+    argv = [str(tmp_path / "run") if a == "DIR" else str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    error = _json_error(argv, capsys)
+    assert error["field"] == "run_dir" and error["value"] == str(tmp_path / "run") and error["allowed"], error
+    assert "workspace" in error["allowed"]
+
+
+def test_status_of_a_damaged_store_says_what_is_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "state.db").write_bytes(b"not a database" * 100)
+    error = _json_error(["status", str(tmp_path)], capsys)
+    assert error["field"] == "run_dir" and error["allowed"] == "a run folder whose state.db can be read", error
 
 
 def _config(tmp_path: Path, **extra: Any) -> Path:

@@ -98,6 +98,13 @@ def status_error_hint(error: str) -> str:
     return "pass the run folder printed by `tao-automl run` (it holds state.db)"
 
 
+def status_error_allowed(error: str) -> str:
+    """What the run folder argument takes, given a ``query_status`` error (its ``allowed``)."""
+    if error.startswith("cannot read run state"):
+        return f"a run folder whose {DB_NAME} can be read"
+    return f"a run folder (it holds {DB_NAME}) or a workspace holding one"
+
+
 def workspace_runs(folder: str) -> list[str]:
     """The run folders (``run_*`` holding a state) in ``folder``, oldest first (their names start with the time)."""
     return sorted(name for name in _names_in(folder) if name.startswith("run_")

@@ -220,12 +220,13 @@ def cmd_status(args: argparse.Namespace) -> int:
                                  f"{WATCH_INTERVAL_MAX_S:g}", field="--interval", value=interval,
                                  allowed=f"a number of seconds, 0 < S <= {WATCH_INTERVAL_MAX_S:g}")
         return watch(args.run_dir, interval, _as_json(args))
-    from tao_automl.status import status_error_hint
+    from tao_automl.status import status_error_allowed, status_error_hint
 
     status = query_status(args.run_dir, recs=args.recs or "top", top=args.top,
                           offset=args.offset or 0, limit=args.limit)
     if "error" in status:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=args.run_dir,
+                             allowed=status_error_allowed(str(status["error"])),
                              hint=status_error_hint(str(status["error"])))
     if _as_json(args):
         print(_dumps(status, indent=2))

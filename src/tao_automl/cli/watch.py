@@ -19,7 +19,7 @@ from tao_automl.cli.text_report import ranked_table
 from tao_automl.errors import EXIT_NO_RESULT, EXIT_OK, WorkspaceError
 from tao_automl.experiment.holder import ORCHESTRATOR_LOST
 from tao_automl.experiment.lines import counts_line, progress_line, tracking_lines
-from tao_automl.status import query_status, status_error_hint
+from tao_automl.status import query_status, status_error_allowed, status_error_hint
 
 _CLEAR = "\033[H\033[2J"
 
@@ -28,6 +28,7 @@ def _read(run_dir: str) -> dict[str, Any]:
     status = query_status(run_dir)
     if "error" in status:
         raise WorkspaceError(str(status["error"]), field="run_dir", value=run_dir,
+                             allowed=status_error_allowed(str(status["error"])),
                              hint=status_error_hint(str(status["error"])))
     return status
 

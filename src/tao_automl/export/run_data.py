@@ -77,6 +77,7 @@ def load_run(run_dir: str | Path) -> RunData:
         path = runs[-1] if runs else path
     if not (path / DB_NAME).exists():
         raise WorkspaceError(f"{str(path)!r} holds no run (no {DB_NAME})", field="run_dir", value=str(run_dir),
+                             allowed=f"a run folder (it holds {DB_NAME}) or a workspace holding one",
                              hint="pass the run folder printed by `tao-automl run`; `tao-automl runs WORKSPACE` "
                                   "lists them")
     try:
