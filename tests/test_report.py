@@ -164,6 +164,23 @@ def test_report_names_its_files_by_absolute_paths(run_dir: Path, tmp_path: Path,
     assert capsys.readouterr().out.strip() == str(tmp_path / "r.html")
 
 
+@pytest.mark.parametrize(("argv", "allowed"), [(["-o", "conv.png"], "a .html or .htm file"),
+                                              (["-o", "conv.PNG", "--format", "json"], "a .html or .htm file"),
+                                              (["-o", "report.html", "--format", "png"], "a .png file")])
+def test_an_output_named_for_the_other_format_is_refused(argv: list[str], allowed: str, run_dir: Path,
+                                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`report RUN -o conv.png` wrote the HTML report into conv.png (and `--format png -o r.html` a PNG into
+    r.html), exit 0: a file named for the other format is refused, exit 2 naming -o, as `export --best -o` is."""
+    from tao_automl.cli.main import main
+
+    target = tmp_path / argv[1]
+    code = main(["report", str(run_dir), "-o", str(target), *argv[2:], "--json"])
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (code, error["field"], error["value"], error["allowed"]) == (2, "-o", str(target), allowed)
+    assert not target.exists()
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "plain"), *argv[2:]]) == 0  # no extension: taken
+
+
 def test_report_on_a_folder_without_state_is_a_one_line_error(tmp_path: Path) -> None:
     proc = _cli("report", str(tmp_path))
     assert proc.returncode == 2 and "no run state at" in proc.stderr and "Traceback" not in proc.stderr

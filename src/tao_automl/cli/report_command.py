@@ -6,9 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from tao_automl.errors import SweepFailedError
+from tao_automl.errors import SweepFailedError, UserInputError
 
 FORMATS = ("html", "png", "json")
+#: The file extensions that name what report writes: a -o named for the other one is refused (as export's -o is).
+_WRITES = {".html": "html", ".htm": "html", ".png": "png"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,8 +28,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tao_automl.report.data import load_run
 
     output_file("-o", args.output)
-    data = load_run(args.run_dir)
     png = args.format == "png"
+    _same_format("-o", args.output, "png" if png else "html")
+    data = load_run(args.run_dir)
     out = Path(args.output) if args.output else data.run_dir / ("convergence.png" if png else "report.html")
     output_file("-o", out)  # the run folder itself may be read-only (a copy on a read-only mount)
     not_a_run_file("-o", args.output, data.run_dir)  # never over its state.db or a file a rec ran with
@@ -51,3 +54,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print(out.resolve())
     return 0
+
+
+def _same_format(option: str, path: str | None, writes: str) -> None:
+    """Refuse an output named for the other format (``-o conv.png`` without ``--format png`` wrote HTML into it)."""
+    if not path:
+        return
+    named = _WRITES.get(Path(path).suffix.lower())
+    if named is not None and named != writes:
+        extensions = " or ".join(ext for ext, fmt in _WRITES.items() if fmt == writes)
+        fix = "pass --format png (--json still prints the JSON line)" if named == "png" else "drop --format png"
+        raise UserInputError(f"{option} {path!r}: report writes {writes.upper()} here, not {named.upper()}; allowed: a "
+                             f"{extensions} file (or a name without either extension)", field=option, value=path,
+                             allowed=f"a {extensions} file", hint=f"name the file {Path(path).stem}"
+                             f"{'.png' if writes == 'png' else '.html'}, or {fix} to write {named.upper()}")
