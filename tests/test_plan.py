@@ -79,7 +79,7 @@ def test_an_endpoint_nothing_answers_on_is_unreachable_exit_3(tmp_path: Path) ->
     assert done.returncode == 3, done.stderr
     error = json.loads(done.stdout)["error"]
     assert error["kind"] == "platform_unreachable" and "cannot connect" in error["message"]
-    assert error["field"] == "llm_endpoint" and "retry" in error["hint"]
+    assert error["field"] == "--llm-endpoint" and "retry" in error["hint"]  # the option, as the others are named
     assert not (tmp_path / "c.yaml").exists()
 
 
@@ -179,6 +179,37 @@ def test_an_output_in_a_missing_folder_is_refused_before_the_llm_is_asked(
     error = json.loads(capsys.readouterr().out)["error"]
     assert (code, error["field"], error["value"]) == (2, "-o", str(target)) and "does not exist" in error["message"]
     assert asked == 0 and not target.parent.exists()
+
+
+@pytest.mark.parametrize(("extra", "field", "value"), [
+    (["--gpus", "-1"], "--gpus", -1), (["--platform", "nosuch"], "--platform", "nosuch"),
+    (["--model", "nosuch"], "--model", "nosuch"), (["--metric", "nosuch"], "--metric", "nosuch"),
+    (["--workspace", "AFILE"], "--workspace", "AFILE"), (["--train-dataset", "MISSING"], "--train-dataset", "MISSING"),
+    ([], "automl_settings.metric", "f1"),  # the LLM's own choice: not an option the user typed
+])
+def test_an_error_about_what_an_option_set_names_the_option(extra: list[str], field: str, value: Any, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan --gpus -1` failed naming field platform_kwargs.gpu_count, `--model nosuch` field "model", `--platform
+    nosuch` field "platform": config keys the user never typed. The field is the option, the message names it."""
+    pytest.importorskip("openai")
+    from tao_automl.cli.main import main
+
+    (tmp_path / "AFILE").write_text("x")
+    given = {"AFILE": str(tmp_path / "AFILE"), "MISSING": str(tmp_path / "missing")}
+    extra = [given.get(a, a) for a in extra]
+    metric = "nosuch" if "--metric" in extra else "val_accuracy" if extra else "f1"
+    chat = CannedChat({"algorithm": "random", "metric": metric, "automl_max_recommendations": 4, "reasoning": "r"})
+    argv = ["plan", "tune the learning rate", "--model", DEMO, "--llm-endpoint", chat.url, "--llm-model", "m",
+            "--workspace", str(tmp_path / "runs"), "--train-dataset", "builtin:digits", *extra]
+    try:
+        code = main([*argv, "--json"])
+        error = json.loads(capsys.readouterr().out)["error"]
+        assert main(argv) == 2
+        line = capsys.readouterr().err
+    finally:
+        chat.close()
+    assert (code, error["field"], error["value"]) == (2, field, given.get(value, value)), error
+    assert field in error["message"] and field in line
 
 
 def test_force_without_an_output_file_is_a_usage_error_before_the_llm_is_asked(

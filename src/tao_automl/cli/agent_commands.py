@@ -175,7 +175,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     """``tao-automl plan "TEXT" --model NAME [-o config.yaml]``: a validated run config from a sentence."""
     from tao_automl.agentapi.plan import make_plan
-    from tao_automl.errors import ConfigError, UserInputError
+    from tao_automl.errors import ConfigError, TaoAutoMLError, UserInputError
 
     output = Path(args.output) if args.output else None
     if args.force and output is None:  # it would be ignored: the config is printed, no file is overwritten
@@ -202,11 +202,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise UserInputError(f"--llm-timeout: {timeout!r} is not allowed; expected a number of seconds, 0 < s <= 3600",
                              field="--llm-timeout", value=timeout, allowed="a number of seconds, 0 < s <= 3600",
                              kind="usage")
-    plan = make_plan(args.text, args.model, llm_endpoint=args.llm_endpoint, llm_model=args.llm_model,
-                     metric=args.metric, platform=args.platform, workspace_path=args.workspace,
-                     train_dataset_uri=args.train_dataset, gpu_count=args.gpus, skill_bank=args.skill_bank,
-                     base=output.resolve().parent if output is not None else None, llm_timeout_s=args.llm_timeout,
-                     eval_dataset_uri=args.eval_dataset, dataset_keys=keys)
+    try:
+        plan = make_plan(args.text, args.model, llm_endpoint=args.llm_endpoint, llm_model=args.llm_model,
+                         metric=args.metric, platform=args.platform, workspace_path=args.workspace,
+                         train_dataset_uri=args.train_dataset, gpu_count=args.gpus, skill_bank=args.skill_bank,
+                         base=output.resolve().parent if output is not None else None,
+                         llm_timeout_s=args.llm_timeout, eval_dataset_uri=args.eval_dataset, dataset_keys=keys)
+    except TaoAutoMLError as exc:  # a config key this command set from an option: named as the option typed
+        option = _plan_option(exc, args)
+        if option is None:
+            raise
+        detail = str(exc.detail)
+        said = detail if detail.startswith(option) else f"{option} {sh(str(exc.value)) if exc.has_value else ''}"\
+            .rstrip() + f": {detail}"
+        raise exc.rebuilt(said, field=option) from exc
     if output is not None:
         tmp = output.with_name(f".{output.name}.tmp")
         tmp.write_text(plan.yaml())
@@ -228,3 +237,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print("---")
         print(plan.yaml(), end="")
     return EXIT_OK
+
+
+#: The run config keys ``plan`` writes from its options (an error's ``field``), and the option that sets each.
+PLAN_OPTIONS = {"skill_dir": "--model", "model": "--model", "platform": "--platform", "workspace_path": "--workspace",
+                "train_dataset_uri": "--train-dataset", "eval_dataset_uri": "--eval-dataset",
+                "platform_kwargs.gpu_count": "--gpus", "automl_settings.metric": "--metric",
+                "llm_endpoint": "--llm-endpoint"}
+
+
+def _plan_option(exc: Any, args: argparse.Namespace) -> str | None:
+    """The ``plan`` option behind the config key ``exc`` names, when the user gave it (``--metric`` only when the
+    value at fault is the one given: a metric the LLM chose is the LLM's), else None."""
+    field = str(exc.field or "")
+    if field.startswith("dataset_keys.") and args.dataset_key:
+        return "--dataset-key"
+    option = PLAN_OPTIONS.get(field)
+    if option == "--metric":
+        return option if args.metric is not None and exc.value == args.metric else None
+    given = {"--gpus": args.gpus, "--train-dataset": args.train_dataset, "--eval-dataset": args.eval_dataset}
+    return option if option is not None and given.get(option, True) is not None else None
