@@ -212,6 +212,20 @@ def test_an_error_about_what_an_option_set_names_the_option(extra: list[str], fi
     assert field in error["message"] and field in line
 
 
+def test_a_skill_bank_that_is_not_there_is_refused_whatever_the_model(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan ... --model builtin:demo-digits-mlp --skill-bank /no/such/bank` wrote a config, exit 0: the bank is read
+    only for a bare model name, so a typo in it went unnoticed (`models --skill-bank` refuses the same path)."""
+    from tao_automl.cli.main import main
+
+    missing = str(tmp_path / "no-bank")
+    for model in (DEMO, "demo-digits-mlp"):
+        code = main(["plan", "tune the learning rate", "--model", model, "--skill-bank", missing, "--llm-endpoint",
+                     "http://127.0.0.1:9/v1", "--llm-model", "m", "--json"])
+        error = json.loads(capsys.readouterr().out)["error"]
+        assert (code, error["field"], error["value"]) == (2, "--skill-bank", missing), error
+
+
 def test_force_without_an_output_file_is_a_usage_error_before_the_llm_is_asked(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`plan ... --force` without -o asked the LLM and printed the config, the --force it took doing nothing: an

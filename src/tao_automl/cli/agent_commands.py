@@ -189,6 +189,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from tao_automl.cli.results_commands import output_file
 
     output_file("-o", args.output)  # a folder, or a file in a missing folder: refused before the LLM is asked
+    if args.skill_bank is not None:  # read only for a bare model name: a bank that is not there is never ignored
+        from tao_automl.bank.layout import bank_root
+
+        bank_root(args.skill_bank)
     keys: dict[str, str] = {}
     for entry in args.dataset_key:
         key, sep, path = entry.partition("=")
