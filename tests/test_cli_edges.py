@@ -71,10 +71,19 @@ def test_a_folder_without_state_names_the_field_and_what_is_allowed(argv: list[s
     assert "workspace" in error["allowed"]
 
 
-def test_status_of_a_damaged_store_says_what_is_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "state.db").write_bytes(b"not a database" * 100)
-    error = _json_error(["status", str(tmp_path)], capsys)
+@pytest.mark.parametrize("argv", [["status", "DIR"], ["export", "DIR", "--csv", "OUT"], ["logs", "DIR", "1"]])
+def test_a_damaged_store_says_what_is_allowed(argv: list[str], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "state.db").write_bytes(b"not a database" * 100)
+    argv = [str(tmp_path / "run") if a == "DIR" else str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    error = _json_error(argv, capsys)
     assert error["field"] == "run_dir" and error["allowed"] == "a run folder whose state.db can be read", error
+
+
+def test_best_and_csv_sharing_o_says_what_is_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    error = _json_error(["export", str(tmp_path), "--best", "--csv", "-o", str(tmp_path / "b.yaml")], capsys)
+    assert error["field"] == "--csv" and error["allowed"] == "--csv FILE when --best takes -o", error
 
 
 def _config(tmp_path: Path, **extra: Any) -> Path:

@@ -132,7 +132,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                              hint=f"e.g. `tao-automl export RUN_DIR --csv {args.output}`")
     csv_file = args.csv or (args.output if args.csv is not None and not args.best else None)
     if args.best and args.csv is not None and not args.csv:
-        raise UserInputError("export: --best and --csv both want -o; give --csv its own FILE", field="--csv")
+        raise UserInputError("export: --best and --csv both want -o; give --csv its own FILE", field="--csv",
+                             value="", allowed="--csv FILE when --best takes -o",
+                             hint="e.g. `tao-automl export RUN_DIR --best -o best_spec.yaml --csv recs.csv`")
     if args.csv is not None and not csv_file and _is_json(args):  # stdout carries the JSON document
         raise UserInputError("export --csv --json: the JSON goes to stdout, so the CSV needs its own FILE",
                              field="--csv", allowed="--csv FILE (or -o FILE) with --json; --csv alone prints the CSV",

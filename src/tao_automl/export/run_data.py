@@ -94,6 +94,7 @@ def load_run(run_dir: str | Path) -> RunData:
             store.close()
     except sqlite3.Error as exc:
         message, hint = unreadable(path, str(path / DB_NAME), exc)
-        raise WorkspaceError(message, field="run_dir", value=str(run_dir), hint=hint) from None
+        raise WorkspaceError(message, field="run_dir", value=str(run_dir),
+                             allowed=f"a run folder whose {DB_NAME} can be read", hint=hint) from None
     return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta, values, seen_until), epochs=curves,
                    values=values)
