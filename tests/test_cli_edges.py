@@ -255,6 +255,22 @@ def test_status_counts_past_what_sqlite_takes_page_as_counts_do(tmp_path: Path,
         assert int(huge) in status["rec_view"].values()  # the count as given
 
 
+def test_export_json_names_the_files_it_wrote_by_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`export RUN --best -o b.yaml --csv c.csv --optuna o.log --json` printed the paths as typed (relative to the
+    caller's folder), while report, runs and status print absolute ones an agent elsewhere can open."""
+    pytest.importorskip("optuna")
+    run_dir = _finished_run(tmp_path)
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path / "out")
+    assert main(["export", str(run_dir), "--best", "-o", "b.yaml", "--csv", "c.csv", "--optuna", "o.log",
+                 "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert [done[k]["path"] for k in ("best", "csv", "optuna")] == [
+        str(tmp_path / "out" / name) for name in ("b.yaml", "c.csv", "o.log")]
+    assert all(Path(done[k]["path"]).is_file() for k in done)
+
+
 def test_runs_json_is_one_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"workspace": str(tmp_path), "runs": []}

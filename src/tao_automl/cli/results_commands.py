@@ -208,7 +208,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             return EXIT_OK
     if args.optuna is not None:
         done["optuna"] = write_optuna(data, args.optuna)
-    if _is_json(args):
+    if _is_json(args):  # absolute, as status, runs and report print theirs: a reader elsewhere can open them
+        for written in done.values():
+            written["path"] = str(Path(written["path"]).expanduser().absolute())
         print(json.dumps(done, indent=2, default=str))
         return EXIT_OK
     if "best" in done:
