@@ -81,6 +81,15 @@ def test_a_damaged_store_says_what_is_allowed(argv: list[str], tmp_path: Path,
     assert error["field"] == "run_dir" and error["allowed"] == "a run folder whose state.db can be read", error
 
 
+@pytest.mark.parametrize("extra", [["--json"], ["--results-dir", "elsewhere"]])
+def test_best_without_o_where_stdout_cannot_take_it_says_what_is_allowed(extra: list[str], tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`export RUN --best --json` (or --best --results-dir DIR) said "give -o FILE" with allowed null."""
+    run_dir = _finished_run(tmp_path)
+    error = _json_error(["export", str(run_dir), "--best", *extra], capsys)
+    assert error["field"] == "-o" and error["allowed"].startswith("-o FILE"), error
+
+
 def test_best_and_csv_sharing_o_says_what_is_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     error = _json_error(["export", str(tmp_path), "--best", "--csv", "-o", str(tmp_path / "b.yaml")], capsys)
     assert error["field"] == "--csv" and error["allowed"] == "--csv FILE when --best takes -o", error

@@ -167,7 +167,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                                                                   shown[1].items()})
                 return EXIT_OK
         if args.output is None and data.summary["best"] is not None:
-            raise UserInputError("export --best: give -o FILE", field="-o", hint="e.g. -o best_spec.yaml")
+            raise UserInputError("export --best: give -o FILE", field="-o", value=None,
+                                 allowed="-o FILE (--best prints the spec on stdout only without --json and "
+                                 "--results-dir)", hint="e.g. -o best_spec.yaml")
         if args.output is None:  # no result: say that, not "give -o"
             export_best(data, "-", None)
         done["best"] = export_best(data, args.output, args.results_dir)
