@@ -198,11 +198,22 @@ def test_watch_keeps_going_while_a_resuming_orchestrator_has_not_marked_the_run_
     assert reads == ["interrupted", "running", "finished"]
 
 
-def test_watch_ends_on_an_interrupted_run_with_no_orchestrator(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watch_ends_on_an_interrupted_run_with_no_orchestrator(monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """It exits 1 as `run` does without a result; its last JSON line had no error object (`run --json` prints one:
+    README: every failure prints one) and the text printed no `error:` line. Both say why now."""
     monkeypatch.setattr(watch_mod, "_read", lambda run_dir: {
-        "run_dir": run_dir, "progress": {"state": "interrupted"}, "best": None, "active_jobs": [],
-        "orchestrator": {"alive": False}, "recommendations": []})
-    assert watch_mod.watch("RUN", 0.1, as_json=True, out=io.StringIO()) == 1
+        "run_dir": run_dir, "progress": {"state": "interrupted", "failed": 2, "completed": 2, "total": 4,
+                                         "succeeded": 0, "stop_reason": "2 recs failed: trainer crashed"},
+        "best": None, "active_jobs": [], "orchestrator": {"alive": False}, "recommendations": []})
+    out = io.StringIO()
+    assert watch_mod.watch("RUN", 0.1, as_json=True, out=out) == 1
+    last = json.loads(out.getvalue().splitlines()[-1])
+    assert (last["error"]["kind"], last["error"]["exit_code"]) == ("no_result", 1), last
+    assert "trainer crashed" in last["error"]["message"] and last["progress"]["state"] == "interrupted"
+    assert watch_mod.watch("RUN", 0.1, as_json=False, out=io.StringIO()) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == ["error: 2 recs failed: trainer crashed"]
 
 
 def _finished_run(tmp_path: Path) -> Path:

@@ -142,7 +142,9 @@ def test_status_watch_json_lines_and_a_killed_orchestrator(tmp_path: Path) -> No
         assert "killed or crashed" in lines[-1]["progress"]["stop_reason"]
         once = json.loads(subprocess.run([*CLI, "status", str(run_dir), "--json"], capture_output=True, text=True,
                                          timeout=60).stdout)
-        assert set(lines[-1]) == set(once)  # the object `status --json` prints, field for field
+        # the object `status --json` prints, field for field, and the error of a run without a result (exit 1)
+        assert set(lines[-1]) == set(once) | {"error"} and lines[-1]["error"]["kind"] == "no_result"
+        assert all("error" not in line for line in lines[:-1])
         text = subprocess.run([*CLI, "status", str(run_dir), "--watch"], capture_output=True, text=True, timeout=60)
         assert "the orchestrator is gone" in text.stdout and "run interrupted:" in text.stdout
     finally:

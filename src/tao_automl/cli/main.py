@@ -51,15 +51,11 @@ def _live(metric: str, args: argparse.Namespace, runner: Any) -> Any:
 
 def _finish(summary: dict[str, Any], as_json: bool) -> int:
     """Print the outcome; exit 0 when at least one rec produced a result, else 1 (the reason on stderr)."""
-    from tao_automl.runner.failures import ended_counts
-
     code = EXIT_OK if summary.get("best") else EXIT_FAILED
-    reason = summary.get("stop_reason") or f"the sweep ended without a result ({ended_counts(summary['progress'])})"
+    reason = no_result_reason(summary)
     if as_json:
         if code != EXIT_OK:
-            summary = {**summary, **error_json(SweepFailedError(
-                reason, field="best", value=None, allowed="a rec that ended with a metric value",
-                hint=no_result_hint(summary)))}
+            summary = {**summary, **error_json(no_result_error(summary))}
         from tao_automl.experiment.summary import public_json
 
         print(_dumps(public_json(summary), indent=2))
@@ -75,6 +71,22 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
         if code != EXIT_OK:
             print(f"error: {reason}", file=sys.stderr)
     return code
+
+
+def no_result_reason(summary: Mapping[str, Any]) -> str:
+    """Why a sweep (a ``run``'s result, or ``status`` of a run that ended) has no result."""
+    from tao_automl.runner.failures import ended_counts
+
+    progress = summary.get("progress") or {}
+    return str(summary.get("stop_reason") or progress.get("stop_reason") or
+               f"the sweep ended without a result ({ended_counts(progress)})")
+
+
+def no_result_error(summary: Mapping[str, Any]) -> SweepFailedError:
+    """The error of a sweep that ended without a result (exit 1): ``run --json`` and ``status --watch --json``
+    print it with the result."""
+    return SweepFailedError(no_result_reason(summary), field="best", value=None,
+                            allowed="a rec that ended with a metric value", hint=no_result_hint(summary))
 
 
 def _print_tracking_errors(result: Mapping[str, Any]) -> None:

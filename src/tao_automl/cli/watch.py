@@ -57,7 +57,13 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
         alive = holder if state == "running" or lost else None
         # an orchestrator that holds the lock of a run not (yet) marked running is starting or resuming it
         ended = alive is False or (state != "running" and (state == "finished" or holder is not True))
+        code = EXIT_OK if state == "finished" and status.get("best") else EXIT_NO_RESULT  # as `run` exits
         if as_json:  # JSON Lines: per refresh, the object `status --json` prints, on one line
+            if ended and code != EXIT_OK:  # the last line carries the error, as `run --json` prints it at exit 1
+                from tao_automl.cli.main import no_result_error
+                from tao_automl.errors import error_json
+
+                status = {**status, **error_json(no_result_error(status))}
             out.write(json.dumps(status, default=str) + "\n")
         elif tty:
             out.write(_CLEAR + _screen(status, interval) + "\n")
@@ -84,7 +90,11 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
                               f"`{resume_command(status['run_dir'], copy)}`\n")
                 out.write(f"run {state if alive is not False else 'interrupted'}: {counts_line(progress)}\n")
                 out.flush()
-            return EXIT_OK if state == "finished" and status.get("best") else EXIT_NO_RESULT  # as `run` exits
+                if code != EXIT_OK:  # the one error line `run` prints at exit 1
+                    from tao_automl.cli.main import no_result_reason
+
+                    print(f"error: {no_result_reason(status)}", file=sys.stderr)
+            return code
         try:
             time.sleep(interval)
         except KeyboardInterrupt:
