@@ -226,6 +226,25 @@ def test_a_skill_bank_that_is_not_there_is_refused_whatever_the_model(tmp_path: 
         assert (code, error["field"], error["value"]) == (2, "--skill-bank", missing), error
 
 
+def test_plan_json_names_the_written_config_by_its_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan ... -o c.yaml --json` printed "written": "c.yaml", relative to the caller's folder (export and report
+    print absolute paths): an agent that reads it from another folder could not open the config."""
+    pytest.importorskip("openai")
+    from tao_automl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "automl_max_recommendations": 4,
+                       "reasoning": "r"})
+    try:
+        code = main(["plan", "tune the learning rate", "--model", DEMO, "--llm-endpoint", chat.url, "--llm-model",
+                     "m", "--train-dataset", "builtin:digits", "-o", "c.yaml", "--json"])
+    finally:
+        chat.close()
+    written = json.loads(capsys.readouterr().out)["written"]
+    assert code == 0 and written == str(tmp_path / "c.yaml") and Path(written).is_file()
+
+
 def test_force_without_an_output_file_is_a_usage_error_before_the_llm_is_asked(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`plan ... --force` without -o asked the LLM and printed the config, the --force it took doing nothing: an

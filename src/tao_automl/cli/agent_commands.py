@@ -225,7 +225,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         tmp.write_text(plan.yaml())
         tmp.replace(output)
     if _as_json(args):
-        print(json.dumps({**plan.to_json(), "written": str(output) if output else None}, indent=2, default=str))
+        written = str(output.expanduser().absolute()) if output else None  # absolute, as export and report print
+        print(json.dumps({**plan.to_json(), "written": written}, indent=2, default=str))
         return EXIT_OK
     print("differences from the model's defaults:")
     print("\n".join(f"  {line}" for line in plan.diff) or "  none")
