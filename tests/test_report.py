@@ -181,6 +181,21 @@ def test_an_output_named_for_the_other_format_is_refused(argv: list[str], allowe
     assert main(["report", str(run_dir), "-o", str(tmp_path / "plain"), *argv[2:]]) == 0  # no extension: taken
 
 
+def test_an_output_named_dash_is_refused_not_written_as_a_file(run_dir: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`report RUN -o -` wrote the HTML report into a file named `-` in the current folder, exit 0 (export takes `-`
+    as stdout, --optuna refuses it): it is refused, exit 2 naming -o, and nothing is written."""
+    from tao_automl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    for extra in ([], ["--format", "png"]):
+        code = main(["report", str(run_dir), "-o", "-", *extra, "--json"])
+        error = json.loads(capsys.readouterr().out)["error"]
+        assert (code, error["field"], error["value"], error["allowed"]) == (2, "-o", "-", "a file path")
+    assert not (tmp_path / "-").exists()
+
+
 def test_report_on_a_folder_without_state_is_a_one_line_error(tmp_path: Path) -> None:
     proc = _cli("report", str(tmp_path))
     assert proc.returncode == 2 and "no run state at" in proc.stderr and "Traceback" not in proc.stderr

@@ -27,6 +27,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tao_automl.export.best import no_result_hint
     from tao_automl.report.data import load_run
 
+    if args.output == "-":  # the usual name of stdout (export takes it so): never a file called "-" in the cwd
+        raise UserInputError("report -o '-': the report is a file (HTML, or PNG with --format png), not printed on "
+                             "stdout, which carries its path (or its JSON); allowed: a file path", field="-o",
+                             value="-", allowed="a file path", hint="e.g. `tao-automl report RUN_DIR -o report.html`")
     output_file("-o", args.output)
     png = args.format == "png"
     _same_format("-o", args.output, "png" if png else "html")
