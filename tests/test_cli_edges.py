@@ -291,6 +291,24 @@ def test_export_json_names_the_files_it_wrote_by_absolute_paths(tmp_path: Path, 
     assert all(Path(done[k]["path"]).is_file() for k in done)
 
 
+def test_an_empty_path_argument_is_refused_not_read_as_the_current_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tao-automl logs "$RUN" 1` with RUN unset, in a workspace: logs, export, report and runs read the current
+    folder's newest run (exit 0, "note:  is a workspace"); status refused it naming workspace_path. Each command
+    now refuses an empty path argument, naming it."""
+    run_dir = _finished_run(tmp_path)
+    monkeypatch.chdir(run_dir.parent)
+    out = str(tmp_path / "out.csv")
+    for argv, field in ((["logs", "", "1"], "run_dir"), (["export", "", "--csv", out], "run_dir"),
+                        (["report", "", "-o", str(tmp_path / "r.html")], "run_dir"), (["runs", ""], "workspace"),
+                        (["status", " "], "run_dir"), (["resume", ""], "run_dir"), (["stop", ""], "run_dir"),
+                        (["run", ""], "config"), (["preflight", ""], "config")):
+        error = _json_error(argv, capsys)
+        assert (error["kind"], error["field"], error["value"]) == ("usage", field, argv[1]), (argv, error)
+        assert error["allowed"]
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "r.html").exists()
+
+
 def test_runs_json_is_one_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"workspace": str(tmp_path), "runs": []}

@@ -349,6 +349,21 @@ def _refuse_unused(args: argparse.Namespace) -> None:
                                  allowed="an integer >= 0", hint=f"see `tao-automl {args.command} --help`")
 
 
+#: The path arguments of the commands, and what each takes (an empty one is refused, never read as the cwd).
+_PATH_ARGUMENTS = {"run_dir": "a run folder path (or a workspace, where the command takes one)",
+                   "workspace": "a workspace folder path", "config": "a run config YAML file path"}
+
+
+def _refuse_empty_paths(args: argparse.Namespace) -> None:
+    """An empty path argument (`tao-automl logs "$RUN" 1` with RUN unset) is a usage error: ``Path("")`` is the
+    current folder, so logs, export, report and runs read whatever run it holds, and status named workspace_path."""
+    for name, allowed in _PATH_ARGUMENTS.items():
+        value = getattr(args, name, None)
+        if isinstance(value, str) and not value.strip():
+            raise UsageError(f"{name}: {value!r} is an empty path; allowed: {allowed}", field=name, value=value,
+                             allowed=allowed, hint=f"see `tao-automl {args.command} --help`")
+
+
 def _fallback_line(progress: Mapping[str, Any]) -> str | None:
     """LLM runs: how many recs (or hybrid plans) a fallback made, when any did (never silent)."""
     fallbacks = progress.get("llm_fallbacks", 0)
@@ -798,6 +813,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command in ("run", "resume"):
         _end_run_on_stop_signals()
     try:
+        _refuse_empty_paths(args)
         return handler(args)
     except KeyboardInterrupt as exc:
         run_dir = exc.run_dir if isinstance(exc, SweepInterrupted) and exc.run_dir else None
