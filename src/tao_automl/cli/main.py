@@ -349,18 +349,22 @@ def _refuse_unused(args: argparse.Namespace) -> None:
                                  allowed="an integer >= 0", hint=f"see `tao-automl {args.command} --help`")
 
 
-#: The path arguments of the commands, and what each takes (an empty one is refused, never read as the cwd).
-_PATH_ARGUMENTS = {"run_dir": "a run folder path (or a workspace, where the command takes one)",
-                   "workspace": "a workspace folder path", "config": "a run config YAML file path"}
+#: The path arguments of the commands, and what each takes (an empty one is refused, never read as the cwd); plan's
+#: sentence and --model too (an empty --model read the cwd as a model folder, an empty sentence asked the LLM).
+_PATH_ARGUMENTS = {"run_dir": ("run_dir", "a run folder path (or a workspace, where the command takes one)"),
+                   "workspace": ("workspace", "a workspace folder path"),
+                   "config": ("config", "a run config YAML file path"),
+                   "text": ("text", "a sentence saying what to tune"),
+                   "model": ("--model", "builtin:NAME, a model folder, or a model of the skill bank")}
 
 
 def _refuse_empty_paths(args: argparse.Namespace) -> None:
     """An empty path argument (`tao-automl logs "$RUN" 1` with RUN unset) is a usage error: ``Path("")`` is the
     current folder, so logs, export, report and runs read whatever run it holds, and status named workspace_path."""
-    for name, allowed in _PATH_ARGUMENTS.items():
+    for name, (field, allowed) in _PATH_ARGUMENTS.items():
         value = getattr(args, name, None)
         if isinstance(value, str) and not value.strip():
-            raise UsageError(f"{name}: {value!r} is an empty path; allowed: {allowed}", field=name, value=value,
+            raise UsageError(f"{field}: {value!r} is empty; allowed: {allowed}", field=field, value=value,
                              allowed=allowed, hint=f"see `tao-automl {args.command} --help`")
 
 
