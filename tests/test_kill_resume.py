@@ -14,6 +14,7 @@ from pathlib import Path
 from conftest import write_skill
 from tao_automl import query_status
 from tao_automl.experiment.store import RunStore
+from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner
 
@@ -150,3 +151,45 @@ def test_a_stop_cancel_jobs_killed_after_its_cancel_is_named_by_the_resume(tmp_p
     [rec] = result["history"]
     assert rec["status"] == "cancelled"
     assert rec["message"] == "cancelled: `tao-automl stop --cancel-jobs`", rec["message"]
+
+
+def test_stop_cancel_jobs_after_a_kill_between_submit_and_its_record_cancels_that_job_too(tmp_path: Path) -> None:
+    """The orchestrator SIGKILLed after the platform took rec 2's job and before it stored the job's id: `tao-automl
+    stop --cancel-jobs` cancelled only rec 1's job and said nothing ran any more, while rec 2's job ran on (seen on a
+    real Slurm: the job RUNNING in squeue after the stop). The stop finds such a job by its name, as a resume does,
+    and cancels it."""
+    skill = write_skill(tmp_path / "bank", trainer="import time\ntime.sleep(120)\n")
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2,
+                "poll_interval_s": 0.2}
+    jobs, ws = tmp_path / "jobs", tmp_path / "ws"
+    script = ORCHESTRATOR.format(src=str(SRC), jobs=str(jobs), skill=str(skill), settings=settings, ws=str(ws))
+    killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "TAO_AUTOML_CRASH_AT": "job_created:2"})
+    assert killed.returncode == -signal.SIGKILL
+    run_dir = next(ws.glob("run_*"))
+    sdk = LocalSDK(jobs_dir=jobs)
+    job_names = {rec.rec_id: str(rec.job_name) for rec in RunStore(run_dir, readonly=True).recs()}
+    unrecorded = sdk.find_job(job_names[2])
+    try:
+        assert unrecorded is not None and sdk.get_job_status(unrecorded) is JobStatus.RUNNING
+        assert query_status(run_dir, recs="all")["recommendations"][1]["job_id"] is None
+        stop = subprocess.run([sys.executable, "-c", STOP.format(src=str(SRC), run_dir=str(run_dir))])
+        assert stop.returncode == 0
+        assert sdk.get_job_status(unrecorded) is JobStatus.CANCELLED
+        recs = query_status(run_dir, recs="all")["recommendations"]
+        assert [(r["status"], r["job_id"]) for r in recs] == [("cancelled", sdk.find_job(job_names[1])),
+                                                              ("cancelled", unrecorded)]
+    finally:
+        for name in job_names.values():
+            job_id = sdk.find_job(name)
+            if job_id is not None and not sdk.get_job_status(job_id).is_finished():
+                sdk.cancel_job(job_id)
+
+
+STOP = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {src!r})
+    from tao_automl.cli.main import main
+    sys.exit(main(["stop", {run_dir!r}, "--cancel-jobs"]))
+    """
+)

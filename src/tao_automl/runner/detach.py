@@ -368,6 +368,24 @@ def _sdk_for(run_dir: Path, meta: dict[str, Any]) -> Any:
     return rebuild_sdk(run_dir, meta.get("platform"))
 
 
+def _store_unrecorded_jobs(store: Any, sdk: Any, folder: Path) -> None:
+    """Store the job id of each rec whose job the platform took but whose orchestrator was killed before it stored
+    the id (between ``create_job`` and its record), found by the rec's job name as a resume finds it; so
+    ``stop --cancel-jobs`` cancels that job too instead of leaving it running. A rec the lookup finds no job for
+    was never submitted and stays as it is (a resume submits it)."""
+    from tao_automl.experiment.store import ACTIVE_STATES, UNSUBMITTED
+    from tao_automl.experiment.workspace import rec_folder
+    from tao_automl.runner.guard import lookup_job
+
+    for rec in store.recs():
+        if rec.job_id or not rec.job_name or rec.status not in (UNSUBMITTED, *ACTIVE_STATES):
+            continue
+        results_dir = rec.results_dir or str(rec_folder(folder, rec.rec_id) / "results")
+        job = lookup_job(sdk, rec.job_name, results_dir)
+        if job is not None:
+            store.mark_submitted(rec.rec_id, str(job.id), str(getattr(job, "results_dir", "") or results_dir))
+
+
 def _earlier_cancel(store: Any, rec_id: int, job_id: str) -> str | None:
     """The message of the last cancel decided for ``job_id`` of rec ``rec_id`` before now (a ``stop --cancel-jobs``
     or the sweep's own cancel, recorded before its cancel was sent); None when none was."""
@@ -624,6 +642,7 @@ def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | N
             died_at = store.last_event_at() if state in ("running", "starting") else None
             try:
                 if sdk is not None:
+                    _store_unrecorded_jobs(store, sdk, folder)
                     todo = [(rec, str(rec.job_id)) for rec in store.recs()
                             if rec.status in ACTIVE_STATES and rec.job_id]
                     earliers = {rec.rec_id: _earlier_cancel(store, rec.rec_id, job_id) for rec, job_id in todo}
