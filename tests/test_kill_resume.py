@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -193,3 +194,43 @@ STOP = textwrap.dedent(
     sys.exit(main(["stop", {run_dir!r}, "--cancel-jobs"]))
     """
 )
+
+
+TIMED_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    started = time.time()
+    time.sleep(2.0)
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        f.write(json.dumps({"epoch": 1, "kpi": {"val_loss": 1.0}}) + "\\n")
+    with open(os.path.join(spec["results_dir"], "times.json"), "w") as f:
+        json.dump({"started": started, "ended": time.time()}, f)
+    """
+)
+
+
+def test_a_job_submitted_by_a_killed_orchestrator_keeps_its_own_times_on_resume(tmp_path: Path) -> None:
+    """The orchestrator SIGKILLed after the platform took rec 2's job and before it stored the id; the job ran its
+    2 s and ended while nothing ran. The resume found the job by its name but recorded it as submitted at the
+    resume's time, and refused the platform's end time as before that: rec 2 showed started_at and finished_at at
+    the resume and a wall time of 0.15 s (real Slurm: a 6 s job; Docker: 0.06 s). Its times are the job's."""
+    skill = write_skill(tmp_path / "bank", trainer=TIMED_TRAINER)
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2,
+                "poll_interval_s": 0.2}
+    jobs, ws = tmp_path / "jobs", tmp_path / "ws"
+    script = ORCHESTRATOR.format(src=str(SRC), jobs=str(jobs), skill=str(skill), settings=settings, ws=str(ws))
+    killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "TAO_AUTOML_CRASH_AT": "job_created:2"})
+    assert killed.returncode == -signal.SIGKILL
+    run_dir = next(ws.glob("run_*"))
+    times = run_dir / "recs" / "rec_0002" / "results" / "times.json"
+    _wait_for(times.exists, timeout=30)  # the job ends while no orchestrator runs
+    time.sleep(1.0)
+    result = AutoMLRunner(LocalSDK(jobs_dir=jobs), skill).run(workspace_path=run_dir, resume=True)
+    rec = result["history"][1]
+    truth = json.loads(times.read_text())
+    assert rec["status"] == "success" and rec["job_id"] is not None
+    assert rec["started_at"] <= truth["started"], (rec["started_at"], truth)
+    assert abs(rec["finished_at"] - truth["ended"]) < 1.0, (rec["finished_at"], truth)
+    assert rec["wall_time_s"] >= 2.0, rec["wall_time_s"]

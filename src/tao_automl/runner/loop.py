@@ -634,7 +634,7 @@ class AutoMLRunner:
             elif waiting.recs:  # the platform had no room for an earlier one: this one waits behind it
                 waiting.recs.append(rec)
             else:
-                launched = self._launch(exp, rec, plan, active, on_rec, ahead)
+                launched = self._launch(exp, rec, plan, active, on_rec, ahead, earlier=True)
                 if launched is _Launch.NO_ROOM:
                     waiting.full(exp, rec, self.clock.now())
                     waiting.recs.append(rec)
@@ -711,9 +711,10 @@ class AutoMLRunner:
 
     def _launch(self, exp: Experiment, rec: Recommendation, plan: RunPlan,
                 active: dict[int, _Active], on_rec: Callable[[Recommendation], Any] | None,
-                ahead: FoldersAhead | None = None) -> _Launch:
+                ahead: FoldersAhead | None = None, earlier: bool = False) -> _Launch:
         """Render ``rec``'s job and submit it (in the folder made ahead for it, if any); on failure ``rec.error``
-        says why."""
+        says why. ``earlier``: the rec was created by an earlier process, which may have submitted its job before it
+        died (the platform then returns that job, submitted when its record says)."""
         crash_point("rec_created")  # chaos tests: the rec is persisted, its job not yet submitted
         if ahead is not None:
             ahead.take(rec.id)
@@ -762,15 +763,32 @@ class AutoMLRunner:
             return _Launch.SUBMIT_FAILED
         crash_point("job_created")  # chaos tests: the platform has the job, the store not yet its id
         job_results = str(getattr(job, "results_dir", "") or results_dir)
-        exp.mark_submitted(rec.id, str(job.id), job_results, submitted_at=asked_at)
+        submitted_at = self._earlier_submission(str(job.id), asked_at) if earlier else asked_at
+        exp.mark_submitted(rec.id, str(job.id), job_results, submitted_at=submitted_at)
         running = self._started_at_once(exp, rec.id, str(job.id))
         rec.job_id = str(job.id)
-        active[rec.id] = _Active(rec, str(job.id), job_results, limit_s=self._limit(exp, rec.id))
+        active[rec.id] = _Active(rec, str(job.id), job_results, limit_s=self._limit(exp, rec.id),
+                                 started_at=min(submitted_at, time.time()), reattached=submitted_at < asked_at)
         if running:  # as a poll seeing it run would record it (its time limit counts from here)
             active[rec.id].status, active[rec.id].running_since = JobStatus.RUNNING, time.time()
         _guarded("on_recommendation", on_rec, rec)
         self._progress(exp, None)
         return _Launch.STARTED
+
+    def _earlier_submission(self, job_id: str, asked_at: float) -> float:
+        """When the platform's record says ``job_id`` was submitted, if before ``asked_at``: a job an orchestrator
+        killed before it stored the id had submitted (found by its name now), so its time, not this resume's, is
+        the rec's ``started_at``, and its end as the platform recorded it is not refused as before its start (the
+        rec showed the resume's time for both, a wall time of a fraction of a second). ``submitted_at`` in the
+        record (Slurm, Docker, Kubernetes), ``created_at`` (local); ``asked_at`` when there is neither."""
+        try:
+            info = self.platform.get_job_info(job_id)
+        except Exception:
+            return asked_at
+        value = info.get("submitted_at", info.get("created_at")) if isinstance(info, Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return asked_at
+        return min(float(value), asked_at)
 
     def _spec_file(self, config_path: str | Path) -> dict[str, str] | None:
         """The rendered spec (path, text) for an SDK whose jobs write it where they run (``takes_spec_file``), else
