@@ -503,6 +503,22 @@ def test_idempotent_create_finds_the_job_in_squeue_when_local_state_is_lost(sdk:
     assert by_id.read_job_file(job.id, "status.json") == '{"kpi": 3}\n'
 
 
+def test_a_job_found_by_its_name_keeps_the_time_slurm_took_it(sdk: SlurmSDK, tmp_path: Path) -> None:
+    """An orchestrator killed while sbatch ran (or before it recorded the answer) left no record; the resume found
+    the job in squeue by its name and recorded it as submitted then, so the rec showed the resume's time as its start
+    and, its job having ended before, a wall time of a fraction of a second (seen: 0.28 s for an 8 s job). It is
+    Slurm's SubmitTime."""
+    name = f"idem-time-{uuid.uuid4().hex[:8]}"
+    first = sdk.create_job(None, "sleep 1", gpu_count=0, job_name=name)
+    submitted = sdk.get_job_info(first.id)["submitted_at"]
+    time.sleep(4.0)
+    amnesiac = SlurmSDK(state_dir=tmp_path / "other-state", jobs_dir=str(tmp_path / "jobs"))
+    assert amnesiac.find_job(name) == first.id
+    assert abs(amnesiac.get_job_info(first.id)["submitted_at"] - submitted) < 2.5
+    by_id = SlurmSDK(state_dir=tmp_path / "third-state", jobs_dir=str(tmp_path / "jobs"))  # asked by its id alone
+    assert abs(by_id.get_job_info(first.id)["submitted_at"] - submitted) < 2.5
+
+
 def test_accounting_fallback_reads_the_jobcomp_record(sdk: SlurmSDK) -> None:
     job = sdk.create_job(None, "exit 4", gpu_count=0)
     assert _wait(sdk, job.id) is JobStatus.FAILURE

@@ -545,13 +545,14 @@ class SlurmSDK(RecordedPlatform):
         if not ids:
             return None
         job_id = max(ids, key=int)
-        log_path = _literal_stdout(self._scontrol(job_id) or {})
+        fields = self._scontrol(job_id) or {}
+        log_path = _literal_stdout(fields)
         job_dir = posixpath.dirname(log_path) if log_path else posixpath.join(self.jobs_dir, key)
         log_path = log_path or posixpath.join(job_dir, LOG_FILE)
         results_dir = self._noted_results_dir(job_dir) or posixpath.join(job_dir, "results")
         rec = {"id": job_id, "name": name, "key": key, "job_dir": job_dir, "log_path": log_path,
                "results_dir": results_dir, "state": JobStatus.PENDING.value,
-               "submitted_at": time.time(), "adopted": True}
+               "submitted_at": _submit_time(fields), "adopted": True}
         self.records.save(rec)
         self.records.remember_name(key, name, job_id)
         return rec
@@ -588,7 +589,7 @@ class SlurmSDK(RecordedPlatform):
                 results_dir = self._noted_results_dir(job_dir) or posixpath.join(job_dir, "results")
                 rec = {"id": job_id, "name": fields.get("JobName"), "key": None, "job_dir": job_dir,
                        "log_path": log_path, "results_dir": results_dir,
-                       "state": JobStatus.PENDING.value, "submitted_at": time.time(), "adopted": True}
+                       "state": JobStatus.PENDING.value, "submitted_at": _submit_time(fields), "adopted": True}
                 self.records.save(rec)
                 return rec
         raise UnknownJobError(f"unknown slurm job id {job_id!r}: Slurm does not know it and it has no record "
@@ -765,6 +766,14 @@ def _launch_failure(job_id: str, where: str, data: Mapping[str, Any]) -> str:
             f"(JobLaunchFailure), most often because the node could not open its log file{log}: a jobs folder the "
             "node does not see or cannot write (set platform_options.jobs_dir to a folder on a filesystem the nodes "
             "share); the node's slurmd log names the cause.")
+
+
+def _submit_time(fields: Mapping[str, str]) -> float:
+    """When Slurm took the job (its ``SubmitTime``, in epoch seconds as this SDK's shell asks for), not when this
+    process found it: a job adopted by its name after the orchestrator that submitted it was killed keeps its own
+    submission time (else now, when Slurm does not say)."""
+    value = (fields.get("SubmitTime") or "").strip()
+    return float(value) if value.isdigit() and int(value) > 0 else time.time()
 
 
 def _literal_stdout(fields: Mapping[str, str]) -> str:
