@@ -119,6 +119,14 @@ def test_metric_from_logs(logs: str, expected: float | None) -> None:
     # followed by another name still ends the value
     ("epoch 1 val_acc: 0.5\nepoch 2 val_acc: 12,5", "val_acc", 0.5), ("val_acc: 12,5", "val_acc", None),
     ("steps=1,234", "steps", None), ("val_acc=0,75 loss=0.3", "val_acc", None), ("val_acc=0.7, loss=1", "val_acc", 0.7),
+    # the start of a token that is no decimal number is not its value (1_000 read as 1, 45/50 as 45, a date as its
+    # year, 0x10 as 0, 5e3.2 as 5): nothing is read, as from 1.5.3 or 12,5
+    ("steps=1_000", "steps", None), ("correct: 45/50", "correct", None), ("val_acc=2024-01-01", "val_acc", None),
+    ("val_acc=0x10", "val_acc", None), ("val_acc=5e3.2", "val_acc", None), ("val_acc=0.5-0.6", "val_acc", None),
+    ("epoch 1 val_acc: 0.5\nepoch 2 val_acc: 45/50", "val_acc", 0.5),
+    # what still reads beside them: an exponent, a unit, a rate, a separator before the next name
+    ("lr=1e-3", "lr", 1e-3), ("speed=9.5it/s", "speed", 9.5), ("val_loss=0.3-val_acc=0.9", "val_loss", 0.3),
+    ("val_acc: 0.9x", "val_acc", 0.9),
 ])
 def test_a_metric_is_read_from_its_own_name_and_the_epochs_value(logs: str, metric: str,
                                                                  expected: float | None) -> None:

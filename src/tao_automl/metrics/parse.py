@@ -156,6 +156,10 @@ def metric_from_status(text: str, metric: str) -> float | None:
 #: A number in a log, read case-blind: a sign on NaN/inf too (``-nan`` as C's printf writes it, ``+inf``), and
 #: NaN/inf only as whole words (``info`` is no inf).
 _NUMBER = r"([-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan\b|inf(?:inity)?\b))"
+#: What may not follow a logged value: more of a token that is no decimal number (``1.5.3``, ``12,5``, ``1_000``,
+#: ``45/50``, ``2024-01-01``, ``0x10``, ``5e3.2``: read as 1, 12, 1, 45, 2024, 0, 5 otherwise), or a ``:``/``=`` that
+#: makes it a name (``mAP@0.5:0.95: 0.31``). A unit (``12.5ms``, ``9.5it/s``, ``89%``) may follow.
+_NUMBER_END = r"(?![\d@]|[.,_/\-]\d|[eE][-+]?\d|[xX][0-9a-fA-F]|\s*[:=])"
 #: What may wrap a logged number: a quote (``{"val_acc": "0.7"}``), a tensor or numpy scalar as Python prints it
 #: (``{'val_acc': tensor(0.7000)}``, ``np.float64(0.7)``).
 _WRAPPER = r"(?:['\"]|tensor\(|(?:np|numpy)\.float\d*\()?"
@@ -194,7 +198,7 @@ def _metric_in_logs(logs: str, metric: str) -> tuple[float, int] | None:
     variants = {metric, normalise_name(metric), metric.replace("_", "/"), normalise_name(metric).replace("_", "/")}
     names = "|".join(sorted((re.escape(v) for v in variants), key=len, reverse=True))
     pattern = re.compile(
-        rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_WRAPPER}{_NUMBER}(?![\d@]|[.,]\d|\s*[:=])", re.IGNORECASE)
+        rf"(?<![\w/.\-@])['\"]?(?:{names})['\"]?\s*[:=]\s*{_WRAPPER}{_NUMBER}{_NUMBER_END}", re.IGNORECASE)
     last: tuple[float, int] | None = None
     summary: tuple[float, int] | None = None
     for match in pattern.finditer(logs):
