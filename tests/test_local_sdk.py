@@ -627,6 +627,26 @@ def test_a_cancel_whose_canceller_died_in_its_grace_is_finished_by_the_next_read
     assert gone(trainer)
 
 
+@pytest.mark.parametrize(("code", "expected"), [(3, JobStatus.FAILURE), (0, JobStatus.SUCCESS)])
+def test_a_job_that_ends_by_itself_while_a_cancel_is_requested_keeps_its_own_end(
+        tmp_path: Path, code: int, expected: JobStatus) -> None:
+    """A cancel (fail-fast's, `stop --cancel-jobs`) requested as the job ended by itself, before its signal: the
+    wrapper wrote the job's own exit code (a signal would have killed it first). Exit 0 was a success already;
+    a failing exit code was called `cancelled` (a trainer's crash shown as cancelled by the sweep). It is the
+    job's failure, with its code."""
+    state = tmp_path / "state.json"
+    info = submit_elsewhere(state, f"sleep 0.5; exit {code}")
+    job_file = Path(LocalSDK(state_file=state).get_job_info(info["id"])["log_path"]).parent / "job.json"
+    record = json.loads(job_file.read_text())
+    write_json_atomic(job_file, {**record, "cancel_requested": True, "cancel_deadline": time.time() + 60})
+    deadline = time.monotonic() + 10
+    while not gone(record["pid"]) and time.monotonic() < deadline:  # it ends by itself: no signal is sent
+        time.sleep(0.02)
+    sdk = LocalSDK(state_file=state)
+    assert sdk.get_job_status(info["id"]) is expected
+    assert sdk.get_job_info(info["id"])["exit_code"] == code
+
+
 def test_waiting_on_a_job_whose_cancel_is_in_flight_waits(sdk: LocalSDK, tmp_path: Path) -> None:
     """A child whose wrapper died of another process's cancel while its trainer (which ignores SIGTERM) runs on is
     running until that cancel ends: waiting on it waits (polled), it does not return at once in a busy loop."""

@@ -935,10 +935,11 @@ class LocalSDK(PlatformBase):
         # An exit record of code 0 is the job's own end even when a cancel was requested: the cancel's SIGTERM
         # reaches the wrapper too (the group's leader, a shell that keeps the default action), which then dies
         # without writing one; so the wrapper wrote it before the signal came (the job ended just before the
-        # cancel, e.g. a stopping rule's) and its run is a success, never `cancelled`.
+        # cancel, e.g. a stopping rule's) and its run is a success, never `cancelled`. Likewise a failing code that
+        # no signal caused (the shell reports a command killed by signal S as 128+S) is the job's own failure.
         if exit_record is not None and exit_record.get("returncode") == 0:
             status = JobStatus.SUCCESS
-        elif rec.data.get("cancel_requested"):
+        elif rec.data.get("cancel_requested") and (exit_record is None or exit_record.get("signal") is not None):
             status = JobStatus.CANCELLED
         else:
             status = JobStatus.FAILURE
@@ -988,7 +989,8 @@ class LocalSDK(PlatformBase):
     # --------------------------------------------------------------- cancel
     def cancel_job(self, job_id: str) -> bool:
         """SIGTERM the job's process group, SIGKILL it after ``cancel_grace_s``; False if it had already finished,
-        or finished by itself before the signal reached it (its exit code 0 recorded: it ends a success)."""
+        or finished by itself before the signal reached it (its own exit code recorded: it ends a success, or a
+        failure the runner collects with its reason)."""
         with self._lock:
             rec = self._record(job_id)
             if self._refresh(rec).is_finished():
