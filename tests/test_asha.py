@@ -655,3 +655,35 @@ def test_which_status_json_counts_epochs_from_zero(epochs: Any, max_epoch: int |
 
     records = [{"epoch": e, **({"max_epoch": max_epoch} if max_epoch is not None else {})} for e in epochs]
     assert _counts_from_zero(list(epochs), records, planned, start) is zero_based
+
+
+ZERO_BASED_SLOW_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    lr, planned = spec["train"]["optim"]["lr"], spec["train"]["num_epochs"]
+    for epoch in range(planned):  # Lightning's current_epoch, as TAO's status logger writes it: 0 .. planned - 1
+        time.sleep(0.15)
+        with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+            loss = abs(lr - 0.01) * 10 + 1 / (epoch + 1)
+            f.write(json.dumps({"epoch": epoch, "max_epoch": planned - 1, "kpi": {"val_loss": loss}}) + "\\n")
+    """
+)
+
+
+def test_stopping_mode_counts_a_zero_based_status_json_in_epochs_trained(tmp_path: Path) -> None:
+    """A job whose status.json counts epochs from 0 (TAO's PyTorch trainers) in stopping mode: its line `epoch: 1`
+    (2 epochs trained) was judged at the 1-epoch rung and a stopped rec recorded `budget_reached` 1 with the value
+    it had after 2 epochs. Each rec is now recorded at the epochs its job trained, with that epoch's value."""
+    skill = write_skill(tmp_path / "bank", trainer=ZERO_BASED_SLOW_TRAINER)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "seed": 3,
+                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "automl_max_recommendations": 9,
+                         "automl_max_concurrent": 3, "poll_interval_s": 0.05},
+        automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ws", gpu_count=0)
+    assert "stopped" in {h["status"] for h in result["history"]}
+    for h in result["history"]:
+        lines = [json.loads(x) for x in (Path(h["results_dir"]) / "status.json").read_text().splitlines()]
+        assert h["budget_reached"] == len(lines), (h["rec_id"], h["status"], h["budget_reached"], lines)
+        assert h["metric_value"] == lines[-1]["kpi"]["val_loss"]

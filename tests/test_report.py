@@ -118,7 +118,8 @@ def test_png_title_fits_the_figure_and_rec_ticks_are_whole(tmp_path: Path, monke
     for budget, n in ((9, 3), (None, 3), (None, 40)):
         recs = [RecView(rec_id=i + 1, params={"lr": 0.1}, status="success", metric=1.0 / (i + 1), message=None,
                         job_id=None, budget=budget, rung=None, bracket=None, parent=None, created_at=0.0,
-                        submitted_at=0.0, finished_at=float(i + 1), spec_path=None) for i in range(n)]
+                        submitted_at=0.0, finished_at=float(i + 1), spec_path=None, trial_budget=budget)
+                for i in range(n)]
         data = RunData(run_dir=tmp_path, meta={"experiment_id": "run_20261205_101915_fbbc06", "metric": "val_loss",
                                                "direction": "minimize"}, recs=recs)
         assert write_convergence_png(data, tmp_path / "c.png")
@@ -610,3 +611,48 @@ def test_the_ranked_table_shows_enough_digits_to_tell_different_metrics_apart(tm
     texts = [value for _, value in shown]
     assert texts[0] == texts[1] == "0.5"  # a tie stays a tie
     assert len(set(texts[2:])) == 3 and [float(t) for t in texts[2:]] == [0.91234567, 0.91234571, 0.91234574]
+
+
+EARLY_STOP_TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    t = spec["train"]
+    # the trainer's own early stopping: layers 1 stops after its first epoch, at a worse value
+    for epoch in range(1, (1 if t["layers"] == 1 else t["num_epochs"]) + 1):
+        loss = 0.1 * t["layers"] + (5.0 if t["layers"] == 1 else 0.0) + 1.0 / epoch
+        with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+            f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": loss}}) + "\\n")
+    """
+)
+
+
+def test_a_single_fidelity_run_ranks_by_metric_though_a_rec_ended_early(tmp_path: Path) -> None:
+    """A bayesian/random run (no epoch budgets) in which one job stopped after 1 of its 3 epochs by its own early
+    stopping: `status` ranks by metric (`ranked_by: metric`) and names the best, while the report ranked the early
+    rec first and marked it best (it ranked by epochs reached, as for a multi-fidelity run), with the worst value."""
+    from tao_automl import query_status
+    from tao_automl.report.html import write_html_report
+
+    skill = write_skill(tmp_path / "bank", trainer=EARLY_STOP_TRAINER)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "seed": 1, "automl_max_recommendations": 4,
+                         "automl_max_concurrent": 2, "poll_interval_s": 0.1},
+        automl_hyperparameters=["train.layers"], custom_param_ranges={"train.layers": {"valid_min": 1, "valid_max": 2}},
+        spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = Path(result["run_dir"])
+    early = [h["rec_id"] for h in result["history"] if h["params"]["train.layers"] == 1]
+    assert early and len(early) < 4 and all(h["status"] == "success" for h in result["history"])
+    status = query_status(run_dir, recs="all")
+    assert status["progress"]["ranked_by"] == "metric"
+    by_rank = [r["rec_id"] for r in sorted(status["recommendations"], key=lambda r: r["rank"])]
+    data = load_run(run_dir)
+    assert not data.is_multi_fidelity
+    assert [r.rec_id for r in data.ranked()] == by_rank
+    assert set(by_rank[-len(early):]) == set(early)  # the worst val_loss ranks last, though it trained fewer epochs
+    best = data.best()
+    assert best is not None and best.rec_id == status["best"]["rec_id"] != early[0]
+    text = write_html_report(data, tmp_path / "r.html").read_text()
+    assert f"<tr class=best data-rec={status['best']['rec_id']}>" in text
+    assert data.convergence()[-1][1] == status["best"]["metric_value"]
