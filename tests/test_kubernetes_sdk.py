@@ -1430,3 +1430,16 @@ def test_a_job_quota_that_never_frees_stops_the_sweep_resumably(cluster: None, t
     assert main(["status", str(runner.run_dir)]) == 0
     out = capsys.readouterr().out
     assert "active jobs: none" in out and "rec 2: no job yet: waiting for room on the platform" in out, out
+
+
+def test_a_manifest_value_ending_in_a_newline_is_refused() -> None:
+    """`$` in the checks' regexes also matched before a last newline: an env var name, a label value and an image
+    reference ending in "\\n" passed the checks (the API server then refused the Job, or the image did not pull)."""
+    from tao_automl.platforms.image_reference import reference_problem
+    from tao_automl.platforms.kubernetes.validate import is_label_value
+
+    with pytest.raises(UserInputError):
+        job_manifest(name="tao-x", image="i", command="true", gpu_count=0, env_vars={"A\n": "1"}, results_dir="/r",
+                     job_name=None, kwargs={}, defaults={})
+    assert not is_label_value("x\n") and is_label_value("x")
+    assert reference_problem("busybox:1\n") is not None and reference_problem("busybox:1") is None

@@ -355,6 +355,18 @@ def test_a_bad_env_var_name_is_a_user_error_naming_env_vars_and_the_name() -> No
     assert (info.value.field, info.value.value) == ("env_vars", "1BAD") and "letters, digits" in str(info.value.allowed)
 
 
+def test_a_value_ending_in_a_newline_is_refused_like_any_bad_value() -> None:
+    """The checks' regexes ended in `$`, which also matches before a last newline: an env var name "A\\n" passed and
+    wrote `export A` + a broken line into the batch script, and `mem: "8G\\n"` passed preflight."""
+    from tao_automl.platforms.slurm.script import export_lines
+
+    with pytest.raises(UserInputError):
+        export_lines({"A\n": "y"})
+    with pytest.raises(UserInputError, match="mem"):
+        JobOptions.build(0, {"mem": "8G\n"}, {})
+    assert export_lines({"A": "y"}) and JobOptions.build(0, {"mem": "8G"}, {})
+
+
 def test_ssh_command_line_multiplexes_and_verifies_host_keys() -> None:
     argv = Shell(hostname="login1", user="alice", key_path="/k/id", port=2222, known_hosts="/k/kh").ssh_argv()
     text = " ".join(argv)

@@ -44,7 +44,7 @@ from tao_automl.util.reach import unreachable_text
 logger = logging.getLogger(__name__)
 
 JOBS_ROOT = ".tao-automl/brev-jobs"
-_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 _SAFE_TYPE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:,-]*$")  # e.g. n1-highmem-4:nvidia-tesla-t4:1, a,b
 _TRANSIENT = re.compile(r"timed out|Connection (refused|reset|timed out|closed)|temporarily|try again|"
                         r"not ready|waiting for", re.IGNORECASE)

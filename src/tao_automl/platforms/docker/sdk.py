@@ -66,7 +66,7 @@ _NO_USER = re.compile(r"unable to find (user|group) .*: no matching entries")
 #: The copy of an ended container's output, in the job's results folder.
 LOG_FILE = "container.log"
 #: A job id: a container id, or the container name of a job created before its container (its image was pulled).
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}\Z")
 
 
 def _said(error: PlatformError) -> str:

@@ -16,7 +16,7 @@ LABEL_PREFIX = "tao-automl."
 #: A job name ``<run>-recNNNN`` as the runner names a rec's job: the run and rec labels of Docker and Kubernetes jobs.
 REC_SUFFIX = re.compile(r"^(?P<run>.+)-rec(?P<rec>\d+)$")
 #: A byte size as Docker reads it (``docker.utils.parse_bytes``): a number, optionally with b, k, m or g (+ b).
-_BYTES = re.compile(r"^\d+(\.\d+)?([kmg]b?|b)?$", re.IGNORECASE)
+_BYTES = re.compile(r"^\d+(\.\d+)?([kmg]b?|b)?\Z", re.IGNORECASE)
 _BYTES_ALLOWED = "a number of bytes, or a size such as '512m', '8g' (units b, k, m, g)"
 
 
@@ -83,7 +83,7 @@ def check_entrypoint(value: object) -> object:
 
 
 #: ``user`` as ``docker run --user`` takes it: a name or uid, optionally ``:group`` or ``:gid``.
-_USER = re.compile(r"^[^\s:]+(:[^\s:]+)?$")
+_USER = re.compile(r"^[^\s:]+(:[^\s:]+)?\Z")
 USER_ALLOWED = "a user name or uid in the image, optionally with :group or :gid, e.g. 'trainer', '1000' or '1000:1000'"
 
 

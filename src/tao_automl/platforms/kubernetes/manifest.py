@@ -59,7 +59,7 @@ EXIT_RECORDER = (
     'while kill -0 "$pid" 2>/dev/null; do wait "$pid"; code=$?; done; '
     '{ echo "$code$sig" > "$f"; } 2>/dev/null; exit "$code"'
 )
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 #: A quantity the API server takes for cpu/memory (apimachinery's ``resource.Quantity``, without a sign: a limit is
 #: never negative): a number (``2``, ``1.5``, ``1.``, ``.5``), then a binary suffix (``Ki`` .. ``Ei``), a decimal one
 #: (``n``, ``u``, ``m``, ``k``, ``M`` .. ``E``) or an exponent (``e3``, ``E-3``; ``1E`` is 1 exa). The one grammar

@@ -13,11 +13,11 @@ from tao_automl.errors import UserInputError
 from tao_automl.platforms.image_reference import reference_problem
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*\Z")
 SUBDOMAIN_ALLOWED = ("a lowercase RFC 1123 subdomain: at most 253 lowercase letters, digits, '-' and '.', "
                      "alphanumeric at both ends (e.g. 'training-bot')")
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?\Z")
 LABEL_KEY_ALLOWED = ("a label key: an optional DNS subdomain prefix and '/', then at most 63 letters, digits, '-', '_' "
                      "and '.', alphanumeric at both ends (e.g. 'nvidia.com/gpu.product')")
 LABEL_VALUE_ALLOWED = "a label value: at most 63 letters, digits, '-', '_' and '.', alphanumeric at both ends, or empty"

@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 JOB_FILE = "job.json"
 LOG_FILE = "output.log"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 # A job.json without a pid this old was never started (its creator died between the two writes).
 _NEVER_STARTED_AFTER_S = 60.0

@@ -14,11 +14,11 @@ from typing import Any
 from tao_automl.errors import UserInputError
 from tao_automl.platforms.common import absolute_strings, check_int, command_path_args, command_text, is_system_path
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
-_SAFE_VALUE = re.compile(r"^[^\s#\n]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}\Z")
+_SAFE_VALUE = re.compile(r"^[^\s#\n]+\Z")
 #: What sbatch takes as ``--mem``: whole megabytes, or a whole number with a unit K, M, G or T (a B after it allowed).
-_MEM = re.compile(r"^\d+(?:[KMGT]B?)?$", re.IGNORECASE)
+_MEM = re.compile(r"^\d+(?:[KMGT]B?)?\Z", re.IGNORECASE)
 _MEM_ALLOWED = "megabytes (an integer >= 0) or a whole number with a unit K, M, G or T, such as '16G' or '512M'"
 
 
