@@ -51,12 +51,14 @@ EXIT_FILE_PREFIX = ".tao-automl-exit."
 #: ``sh -c`` script run as the container's PID 1: runs the command (``"$@"``), forwards SIGTERM (the kubelet's stop
 #: signal, which ``sh`` as PID 1 would otherwise ignore) to the command's process group, waits for it, writes
 #: ``<exit status>`` (``<exit status> TERM`` when the pod was stopped by a signal) to ``$1.<rank>`` and exits with
-#: the command's status unchanged.
+#: the command's status unchanged. A ``wait`` the trap interrupted returns 143, not the command's status: when the
+#: command ended and was reaped before ``kill -0`` looked, one more ``wait`` fetches its status (127: fetched already).
 EXIT_RECORDER = (
     'f="$1.${JOB_COMPLETION_INDEX:-0}"; shift; sig=; '
     "trap 'sig=\" TERM\"; trap \"\" TERM; kill -TERM 0 2>/dev/null' TERM; "
     '"$@" & pid=$!; wait "$pid"; code=$?; '
     'while kill -0 "$pid" 2>/dev/null; do wait "$pid"; code=$?; done; '
+    'if [ -n "$sig" ]; then wait "$pid" 2>/dev/null; c=$?; [ "$c" = 127 ] || code=$c; fi; '
     '{ echo "$code$sig" > "$f"; } 2>/dev/null; exit "$code"'
 )
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
