@@ -291,8 +291,6 @@ class PlatformFullError(PlatformError):
     default_hint = ("the run waits for room and submits the job again as soon as one of its jobs ends; lower "
                     "automl_max_concurrent to the platform's quota, or ask for a larger quota")
 
-    kind = "platform_full"
-
 
 class SweepFailedError(TaoAutoMLError):
     """The sweep ran but produced no result (every rec failed, or it stopped early on a repeated cause)."""

@@ -234,6 +234,9 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
         "rec_view": {"view": "all", "shown": len(rows), "total": len(rows), "offset": 0, "limit": None},
         "history": rows,
         "active_jobs": [active_job(r) for r in recs if r.status in ACTIVE_STATES],
+        # recs with no job yet because the platform had no room: `status` reads them from the run's events; a run's
+        # own result is made once nothing waits any more (a rec that waits when the sweep stops is `pending` here)
+        "waiting_for_room": [],
         # what the run's trackers (W&B, MLflow) miss: {tracker: {count, first}} ({} when every call worked)
         "tracking_errors": tracking_errors_of(meta),
     }
