@@ -291,31 +291,25 @@ def command_check(platform: str, skill: Any, sdk: Any = None) -> Check | None:
     machine without TAO still shows its specs). On a Slurm reached from this machine (no ssh) without containers, the
     program on this shell's PATH, which sbatch hands the jobs (:func:`_slurm_command_check`). None elsewhere, or when
     the command starts with a placeholder or a shell construct."""
-    import shlex
     import shutil
 
     if platform == "slurm" and skill is not None:
         return _slurm_command_check(skill, sdk)
-    if platform != "local" or skill is None:
+    parsed = _program(skill) if platform == "local" and skill is not None else None
+    if parsed is None:
         return None
-    try:
-        words = shlex.split(skill.command_template, comments=True)
-    except (ValueError, TaoAutoMLError):
-        return None
-    program = next((w for w in words if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", w)), None)
-    if not program or "{" in program or "$" in program or program in _SHELL_WORDS:
-        return None
+    program, after = parsed
     from tao_automl.platforms.local.sdk import jobs_path
 
     found = shutil.which(program, path=jobs_path(os.environ.get("PATH")))
-    relative = [w for w in words[words.index(program) + 1:]
+    relative = [w for w in after
                 if _SCRIPT.search(w) and not w.startswith(("-", "/", "{", "$", "~"))]
     if found and relative:  # a job runs in its own folder, where a path relative to here names nothing
         return Check("command", True, f"the skill's command names {relative[0]!r} by a relative path, but local "
                      "jobs run in their own folder (under the run folder's jobs/, or the jobs_dir chosen), where it "
                      "does not exist unless the job makes it: give it as an absolute path (or {skill_dir}/... when "
                      "it lives in the model folder)", warning=True)
-    in_skill = [w.replace("{skill_dir}", str(skill.path)) for w in words[words.index(program) + 1:]
+    in_skill = [w.replace("{skill_dir}", str(skill.path)) for w in after
                 if w.startswith("{skill_dir}/") and _SCRIPT.search(w) and "{" not in w[len("{skill_dir}"):]]
     absent = [path for path in in_skill if not Path(path).exists()]
     if found and absent:  # e.g. a typo in the script's name: every rec would fail until fail fast stops the sweep
@@ -330,9 +324,9 @@ def command_check(platform: str, skill: Any, sdk: Any = None) -> Check | None:
                  "whose image has it", warning=True)
 
 
-def _program(skill: Any) -> str | None:
-    """The program that starts the skill's command (after ``NAME=value`` words); None for a placeholder, a shell
-    construct or a command that does not parse."""
+def _program(skill: Any) -> tuple[str, list[str]] | None:
+    """The program that starts the skill's command (after ``NAME=value`` words) and the words after it; None for a
+    placeholder, a shell construct or a command that does not parse."""
     import shlex
 
     try:
@@ -342,7 +336,7 @@ def _program(skill: Any) -> str | None:
     program = next((w for w in words if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", w)), None)
     if not program or "{" in program or "$" in program or program in _SHELL_WORDS:
         return None
-    return program
+    return program, words[words.index(program) + 1:]
 
 
 def _slurm_command_check(skill: Any, sdk: Any) -> Check | None:
@@ -359,9 +353,10 @@ def _slurm_command_check(skill: Any, sdk: Any) -> Check | None:
     shell = getattr(raw, "shell", None)
     if raw is None or getattr(shell, "remote", True) or getattr(raw, "use_pyxis", False):
         return None
-    program = _program(skill)
-    if program is None or "/" in program:
+    parsed = _program(skill)
+    if parsed is None or "/" in parsed[0]:
         return None
+    program = parsed[0]
     if shutil.which(program):
         return Check("command", True, f"{program} (on this shell's PATH, which the Slurm jobs inherit)")
     beside = shutil.which(program, path=str(Path(sys.executable).parent))
