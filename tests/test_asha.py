@@ -152,17 +152,23 @@ def test_stopping_sweep_cancels_losing_jobs_mid_training(tmp_path: Path) -> None
         assert views[h["rec_id"]].planned_epochs == h["budget"] == 9, h
 
 
+def _stopping_sweep(tmp_path: Path, trainer: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A STOPPING sweep of ``trainer``: its result and its stopped recs (at least two: the rule stopped some)."""
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=STOPPING, workspace_path=tmp_path / "ws", gpu_count=0)
+    stopped = [h for h in result["history"] if h["status"] == "stopped"]
+    assert len(stopped) >= 2, [h["status"] for h in result["history"]]
+    return result, stopped
+
+
 def test_stopping_sweep_stops_a_trainer_that_reports_every_other_epoch(tmp_path: Path) -> None:
     """SLOW_TRAINER reporting epochs 2, 4, 6, 8 and 9 only (a validation interval of 2): no report fell on rung 1 or
     3, so every rec trained all 9 epochs and none was stopped."""
     sparse = SLOW_TRAINER.replace("    with open(", "    if epoch % 2 and epoch != spec['train']['num_epochs']:\n"
                                   "        continue\n    with open(", 1)
     assert sparse != SLOW_TRAINER
-    skill = write_skill(tmp_path / "bank", trainer=sparse)
-    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
-        automl_settings=STOPPING, workspace_path=tmp_path / "ws", gpu_count=0)
-    stopped = [h for h in result["history"] if h["status"] == "stopped"]
-    assert len(stopped) >= 2, [h["status"] for h in result["history"]]
+    _, stopped = _stopping_sweep(tmp_path, sparse)
     for h in stopped:
         lines = (Path(h["results_dir"]) / "status.json").read_text().splitlines()
         reported = [json.loads(line)["epoch"] for line in lines]
@@ -176,11 +182,7 @@ def test_stopping_sweep_counts_a_zero_based_status_json_s_epochs_from_one(tmp_pa
     tao_style = SLOW_TRAINER.replace('{"epoch": epoch, "kpi"',
                                      '{"epoch": epoch - 1, "max_epoch": spec["train"]["num_epochs"] - 1, "kpi"')
     assert tao_style != SLOW_TRAINER
-    skill = write_skill(tmp_path / "bank", trainer=tao_style)
-    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
-        automl_settings=STOPPING, workspace_path=tmp_path / "ws", gpu_count=0)
-    stopped = [h for h in result["history"] if h["status"] == "stopped"]
-    assert len(stopped) >= 2, [h["status"] for h in result["history"]]
+    result, stopped = _stopping_sweep(tmp_path, tao_style)
     for h in stopped:
         curve = [json.loads(line) for line in (Path(h["results_dir"]) / "status.json").read_text().splitlines()]
         trained = next(r["epoch"] + 1 for r in curve if r["kpi"]["val_loss"] == h["metric_value"])

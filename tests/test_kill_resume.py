@@ -154,19 +154,25 @@ def test_a_stop_cancel_jobs_killed_after_its_cancel_is_named_by_the_resume(tmp_p
     assert rec["message"] == "cancelled: `tao-automl stop --cancel-jobs`", rec["message"]
 
 
-def test_stop_cancel_jobs_after_a_kill_between_submit_and_its_record_cancels_that_job_too(tmp_path: Path) -> None:
-    """The orchestrator SIGKILLed after the platform took rec 2's job and before it stored the job's id: `tao-automl
-    stop --cancel-jobs` cancelled only rec 1's job and said nothing ran any more, while rec 2's job ran on (seen on a
-    real Slurm: the job RUNNING in squeue after the stop). The stop finds such a job by its name, as a resume does,
-    and cancels it."""
-    skill = write_skill(tmp_path / "bank", trainer="import time\ntime.sleep(120)\n")
+def _killed_once_rec_2_was_submitted(tmp_path: Path, trainer: str) -> tuple[Path, Path, Path]:
+    """A 2-rec sweep of ``trainer`` SIGKILLed after the platform took rec 2's job, before its id was stored; its run
+    folder, the local jobs folder and the skill."""
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
     settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2,
                 "poll_interval_s": 0.2}
     jobs, ws = tmp_path / "jobs", tmp_path / "ws"
     script = ORCHESTRATOR.format(src=str(SRC), jobs=str(jobs), skill=str(skill), settings=settings, ws=str(ws))
     killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "TAO_AUTOML_CRASH_AT": "job_created:2"})
     assert killed.returncode == -signal.SIGKILL
-    run_dir = next(ws.glob("run_*"))
+    return next(ws.glob("run_*")), jobs, skill
+
+
+def test_stop_cancel_jobs_after_a_kill_between_submit_and_its_record_cancels_that_job_too(tmp_path: Path) -> None:
+    """The orchestrator SIGKILLed after the platform took rec 2's job and before it stored the job's id: `tao-automl
+    stop --cancel-jobs` cancelled only rec 1's job and said nothing ran any more, while rec 2's job ran on (seen on a
+    real Slurm: the job RUNNING in squeue after the stop). The stop finds such a job by its name, as a resume does,
+    and cancels it."""
+    run_dir, jobs, _ = _killed_once_rec_2_was_submitted(tmp_path, "import time\ntime.sleep(120)\n")
     sdk = LocalSDK(jobs_dir=jobs)
     job_names = {rec.rec_id: str(rec.job_name) for rec in RunStore(run_dir, readonly=True).recs()}
     unrecorded = sdk.find_job(job_names[2])
@@ -216,14 +222,7 @@ def test_a_job_submitted_by_a_killed_orchestrator_keeps_its_own_times_on_resume(
     2 s and ended while nothing ran. The resume found the job by its name but recorded it as submitted at the
     resume's time, and refused the platform's end time as before that: rec 2 showed started_at and finished_at at
     the resume and a wall time of 0.15 s (real Slurm: a 6 s job; Docker: 0.06 s). Its times are the job's."""
-    skill = write_skill(tmp_path / "bank", trainer=TIMED_TRAINER)
-    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2,
-                "poll_interval_s": 0.2}
-    jobs, ws = tmp_path / "jobs", tmp_path / "ws"
-    script = ORCHESTRATOR.format(src=str(SRC), jobs=str(jobs), skill=str(skill), settings=settings, ws=str(ws))
-    killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "TAO_AUTOML_CRASH_AT": "job_created:2"})
-    assert killed.returncode == -signal.SIGKILL
-    run_dir = next(ws.glob("run_*"))
+    run_dir, jobs, skill = _killed_once_rec_2_was_submitted(tmp_path, TIMED_TRAINER)
     times = run_dir / "recs" / "rec_0002" / "results" / "times.json"
     _wait_for(times.exists, timeout=30)  # the job ends while no orchestrator runs
     time.sleep(1.0)
