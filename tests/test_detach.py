@@ -776,15 +776,17 @@ def test_an_orchestrator_killed_before_it_takes_the_run_over_is_exit_1_with_its_
     assert "tao-automl resume" not in str(refused.value.hint)  # it said to resume the folder it had just refused
 
 
-def _interrupted_at_its_first_rec(tmp_path: Path) -> tuple[Path, Path]:
-    """A toy skill under ``tmp_path/bank`` and the run folder of a 2-rec sweep of it interrupted at its first rec."""
-    from conftest import write_skill
+def _interrupted_at_its_first_rec(tmp_path: Path, *, job_s: float = 0.0) -> tuple[Path, Path]:
+    """A toy skill under ``tmp_path/bank`` and the run folder of a 2-rec sweep of it interrupted at its first rec;
+    ``job_s``: each job sleeps that long first."""
+    from conftest import QUADRATIC_TRAINER, write_skill
     from tao_automl.errors import SweepInterrupted
 
     def interrupt(rec: Any) -> None:
         raise KeyboardInterrupt
 
-    skill = write_skill(tmp_path / "bank")
+    trainer = f"import time\ntime.sleep({job_s})\n{QUADRATIC_TRAINER}" if job_s else QUADRATIC_TRAINER
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
     with pytest.raises(SweepInterrupted) as caught:
         AutoMLRunner(LocalSDK(), skill, log_progress=False).run(
             automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
@@ -828,14 +830,15 @@ def test_a_stop_while_the_detached_orchestrator_starts_stops_it_once_it_holds_th
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`tao-automl stop` while `run --detach` / `resume --detach` was still starting the orchestrator (it held no lock
     yet): the stop found no holder, answered "was_running": false, "state": "interrupted", and the orchestrator then
-    took the run over and ran the rest of the sweep. The stop now waits for it to hold the run, then stops it."""
+    took the run over and ran the rest of the sweep. The stop now waits for it to hold the run, then stops it. (Jobs
+    of 3 s: with instant ones the orchestrator could finish both recs between taking the run and the stop's signal.)"""
     import subprocess
     import sys
     import threading
 
     from tao_automl.runner import detach
 
-    _, run_dir = _interrupted_at_its_first_rec(tmp_path)
+    _, run_dir = _interrupted_at_its_first_rec(tmp_path, job_s=3.0)
     real = subprocess.Popen
     slow_start = ("import runpy, sys, time; time.sleep(1.5); sys.argv = sys.argv[:1] + [sys.argv[-1]]; "
                   "runpy.run_module('tao_automl.runner.orchestrator', run_name='__main__')")
