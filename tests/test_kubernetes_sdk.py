@@ -1404,6 +1404,10 @@ def test_a_job_quota_that_never_frees_stops_the_sweep_resumably(cluster: None, t
     no job of the run is in flight and the wait has lasted its limit (10 min; shortened here), the sweep stops with
     a platform error that names the quota, and the waiting rec, which never got a job, is left for `resume`;
     `status` says why it has no job (`waiting_for_room`)."""
+    from conftest import readme_says
+
+    readme_says(r"the sweep stops, resumable, after 10 minutes with no room and no job of its own in flight")
+    assert _Waiting.GIVE_UP_S == 600.0  # README's 10 minutes
     monkeypatch.setattr(_Waiting, "GIVE_UP_S", 1.0)
     monkeypatch.setattr(_Waiting, "FIRST_DELAY_S", 0.2)
     with _namespace_with_job_quota(tmp_path, 1) as (_, namespace):
