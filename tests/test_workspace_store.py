@@ -217,43 +217,6 @@ def test_a_flock_alone_is_named_when_asked_thoroughly(tmp_path: Path) -> None:
         os.close(fd)
 
 
-def test_an_orchestrator_of_a_version_before_the_ofd_locks_is_seen_alive_by_status_and_stopped_by_stop(
-        tmp_path: Path) -> None:
-    """After an upgrade mid-sweep, the older orchestrator still running holds the flock alone with its pid in the
-    lock file (as every version did): status called it "ended without closing the run (killed or crashed)" and
-    `stop` answered was_running false without signalling it, and the sweep went on. A live pid named in the file
-    is now checked against /proc/locks: the holder is named, status shows it alive, and stop ends it."""
-    from tao_automl.experiment.holder import orchestrator_info
-    from tao_automl.runner.detach import stop_run
-
-    run_dir = new_run_dir(tmp_path)
-    RunStore(run_dir).set_meta({"state": "running", "mode": "runner"})
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import fcntl, os, signal, sys, time
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
-            fd = os.open({str(run_dir / LOCK_NAME)!r}, os.O_RDWR | os.O_CREAT)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # an older version's lock: no OFD locks
-            os.write(fd, str(os.getpid()).encode())
-            print("locked", flush=True)
-            time.sleep(60)
-        """)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    assert holder.stdout is not None
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        assert lock_holder(run_dir) == holder.pid
-        info = orchestrator_info(run_dir)
-        assert info["alive"] is True and info["pid"] == holder.pid, info
-        stopped = stop_run(run_dir, timeout_s=20)
-        assert stopped["was_running"] is True and stopped["pid"] == holder.pid, stopped
-        assert holder.wait(timeout=20) == 130
-    finally:
-        holder.kill()
-        holder.wait()
-
-
 def test_store_round_trip_and_readonly_reader(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     store.set_meta({"budget": 3, "direction": "minimize"})
