@@ -168,7 +168,8 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
         active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
         uncollected = {int(e["rec_id"]) for e in store.events(JOB_ENDED_UNCOLLECTED)} if active else set()
-        pending_events = store.events(JOB_PENDING)
+        # read only when a rec could use it: one in flight, or one without a job yet (a finished run has neither)
+        pending_events = store.events(JOB_PENDING) if active or counts.get(UNSUBMITTED) else []
         waiting = {int(e["rec_id"]): str(e["payload"].get("reason")) for e in pending_events
                    if e["payload"].get("job_id") in {r.job_id for r in active}} if active else {}
         # recs the platform had no room for (a job_pending event with no job), still without a job

@@ -179,7 +179,7 @@ class _Waiting:
             hint=f"free room on the platform (delete ended jobs, ask for a larger quota), then `tao-automl resume "
                  f"{exp.run_dir}`")
 
-    def room(self, exp: Experiment, rec: Recommendation) -> None:
+    def room(self, rec: Recommendation) -> None:
         """The platform took (or refused for another reason) ``rec``'s job: the wait, if any, is over."""
         if self.delay_s:
             log.info("rec %d: the platform had room again", rec.id)
@@ -671,7 +671,7 @@ class AutoMLRunner:
                         waiting.full(exp, rec, self.clock.now())
                         waiting.recs.append(rec)
                         continue
-                    waiting.room(exp, rec)
+                    waiting.room(rec)
                     # only the platform refusing jobs stops the sweep; a rec that could not be prepared (its spec
                     # did not render, a promotion's checkpoint is missing) fails alone, like a failed job
                     if launched is _Launch.SUBMIT_FAILED:

@@ -80,12 +80,12 @@ class RunArgs:
             self.eval_dataset_uri,
             base_checkpoint=absolute_path(self.base_checkpoint, root),
             dataset_keys={k: absolute_path(v, root) for k, v in self.dataset_keys.items()},
-            platform_options=self._local_options_resolved(root),
+            platform_options=self._paths_on_this_machine(root),
             wandb_config=absolute_locations(self.wandb_config, root) if self.wandb_config else self.wandb_config,
             mlflow_config=absolute_locations(self.mlflow_config, root) if self.mlflow_config else self.mlflow_config,
         )
 
-    def _local_options_resolved(self, root: Path) -> dict[str, Any]:
+    def _paths_on_this_machine(self, root: Path) -> dict[str, Any]:
         """The paths of ``platform_options`` that are on this machine made absolute against ``root``: every SDK's
         ``state_dir``/``state_file`` (its records, kept by the orchestrator) and the local platform's ``jobs_dir``
         (other paths, such as a Slurm ``jobs_dir`` on the cluster, are the platform's); a blank or non-text value is
