@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tao_automl import errors
-from tao_automl.cli.main import main
+from tao_automl.cli.main import COMMANDS, main
 from tao_automl.errors import (
     EXIT_CODES,
     SettingsError,
@@ -117,6 +117,17 @@ def test_every_command_fails_with_exactly_one_json_error(argv: str, capsys: pyte
     code = main([*argv.split(), "--json"])
     error = _one_json(capsys)["error"]
     assert isinstance(error, dict) and code == error["exit_code"] == 2 and error["hint"]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("spelling", [["--js"], ["--jso"], ["--form", "json"], ["--form=json"], ["--format=json"]])
+def test_a_usage_error_is_the_json_error_whatever_spelling_of_json_argparse_accepted(
+        command: str, spelling: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse accepts ``--js`` for ``--json`` (and ``--form json``), but a usage error under such a spelling was
+    argparse's text alone on stderr, not the JSON error object ``--json`` promises."""
+    code = main([command, *spelling, "--no-such-option"])
+    error = _one_json(capsys)["error"]
+    assert isinstance(error, dict) and code == error["exit_code"] == 2 and error["kind"] == "usage"
 
 
 def _raised_while(handling: BaseException, error: BaseException) -> BaseException:

@@ -8,7 +8,6 @@ Exit codes are documented in :mod:`tao_automl.errors` (0 ok, 1 no result, 2 user
 from __future__ import annotations
 
 import argparse
-import itertools
 import re
 import sys
 
@@ -668,6 +667,30 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _wants_json(parser: argparse.ArgumentParser, argv: Sequence[str]) -> bool:
+    """Whether ``argv`` asks for JSON output (``--json``, ``--format json``), as the command's parser reads its
+    options: an abbreviation it accepts (``--js``, ``--form=json``) counts too, so a usage error is the JSON error
+    object that ``--json`` promises whatever spelling was given."""
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    chosen = [p for c in commands for p in c.choices.values() if len(p._actions) > 1]
+    options = {"--json", "--format"} | {  # those two also before or without a command (`--json nosuchcommand`)
+        o for p in [parser, *chosen[:1]] for a in p._actions for o in a.option_strings if o.startswith("--")}
+    for at, arg in enumerate(argv):
+        if arg == "--":
+            break
+        name, eq, value = arg.partition("=")
+        if not name.startswith("--"):
+            continue
+        found = [name] if name in options else [o for o in options if o.startswith(name)]
+        if len(found) != 1:  # unknown, or an ambiguous abbreviation argparse refuses
+            continue
+        if found[0] == "--json":  # `--json=yes` too: argparse refuses it, and the refusal is asked for as JSON
+            return True
+        if found[0] == "--format" and (value if eq else next(iter(argv[at + 1:at + 2]), None)) == "json":
+            return True
+    return False
+
+
 def _named_command(argv: Sequence[str]) -> str | None:
     """The command ``argv`` runs; None when it runs none or asks for the top-level help first."""
     for arg in argv:
@@ -803,9 +826,8 @@ def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in _VERBOSE for a in argv[1:]):
         argv = ["-v", *[a for a in argv if a not in _VERBOSE]]
-    wants_json = "--json" in argv or "--format=json" in argv or any(
-        a == "--format" and b == "json" for a, b in itertools.pairwise(argv))
     parser = build_parser(argv)
+    wants_json = _wants_json(parser, argv)
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
