@@ -330,10 +330,29 @@ def test_a_stop_timeout_of_no_time_is_refused_before_the_orchestrator_is_signall
     done = cli("stop", run_dir, "--timeout", timeout, "--json")
     error = json.loads(done.stdout)["error"]
     assert (done.returncode, error["kind"], error["field"]) == (2, "usage", "--timeout"), done.stdout
-    assert error["allowed"] == "a number of seconds > 0"
+    assert error["allowed"] == "a number of seconds, 0 < S <= 86400"
     time.sleep(1)
     assert status_json(run_dir)["orchestrator"]["alive"] is True  # not signalled
     assert cli("stop", run_dir, "--cancel-jobs", "--json").returncode == 0
+
+
+@pytest.mark.parametrize("timeout", ["inf", "1e300", "86401"])
+def test_a_stop_timeout_past_a_day_is_refused_as_the_watch_interval_is(tmp_path: Path, timeout: str,
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """`stop --timeout inf` (or 1e300) was taken: an orchestrator that did not stop was waited for for ever. Bounded
+    as `status --watch --interval` is (0 < S <= 86400): a usage error naming --timeout, before anything is done."""
+    from tao_automl.cli.main import main
+    from tao_automl.runner import detach
+
+    called: list[Any] = []
+    monkeypatch.setattr(detach, "stop_run", lambda *a, **k: called.append(a))
+    assert main(["stop", str(tmp_path), "--timeout", timeout, "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["kind"], error["field"], error["value"]) == ("usage", "--timeout",
+                                                                timeout if timeout == "inf" else float(timeout))
+    assert error["allowed"] == "a number of seconds, 0 < S <= 86400" and called == []
+    assert main(["stop", str(tmp_path), "--timeout", "86400", "--json"]) == 0 and len(called) == 1
 
 
 def test_a_stop_whose_wait_runs_out_names_the_timeout_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -86,15 +86,20 @@ def cmd_resume_detached(args: argparse.Namespace) -> int:
     return print_detached(resume_detached(args.run_dir), args, warning)
 
 
+#: The longest ``stop --timeout`` (a day, as ``status --watch --interval``): ``inf`` or ``1e300`` waited for ever.
+STOP_TIMEOUT_MAX_S = 86400.0
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     from tao_automl.errors import TaoAutoMLError, UserInputError
     from tao_automl.experiment.store import STOP_CANCEL_MESSAGE
     from tao_automl.runner.detach import stop_run
 
     timeout = args.timeout
-    if not timeout > 0:  # nan too; checked before the orchestrator is signalled
-        raise UserInputError(f"--timeout: {timeout!r} is not allowed; expected a number of seconds > 0",
-                             field="--timeout", value=timeout, allowed="a number of seconds > 0", kind="usage",
+    if not 0 < timeout <= STOP_TIMEOUT_MAX_S:  # nan and inf too (inf waited for ever); before any signal is sent
+        allowed = f"a number of seconds, 0 < S <= {STOP_TIMEOUT_MAX_S:g}"
+        raise UserInputError(f"--timeout: {timeout!r} is not allowed; expected {allowed}",
+                             field="--timeout", value=timeout, allowed=allowed, kind="usage",
                              hint="give how long to wait for the orchestrator to stop, e.g. --timeout 60")
     try:
         result = stop_run(args.run_dir, cancel_jobs=args.cancel_jobs, timeout_s=timeout)

@@ -501,7 +501,8 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--text", action="store_true", help="print the file's content instead of its path")
     if name == "stop":
         p.add_argument("--cancel-jobs", action="store_true", help="also cancel the jobs still in flight")
-        p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the orchestrator (default 60)")
+        p.add_argument("--timeout", type=float, default=60.0,
+                       help="seconds to wait for the orchestrator, up to 86400 (default 60)")
     if name == "models":
         p.add_argument("--scope", choices=("automl", "all"), default="automl",
                        help="automl: runnable and blocked AutoML models; all: every model with its flag")
