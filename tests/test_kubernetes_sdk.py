@@ -407,6 +407,24 @@ def test_env_picks_kubeconfig_context_and_namespace_and_an_unreachable_api_is_tr
         KubernetesSDK(context="third", state_dir=tmp_path / "state")
 
 
+def test_each_constant_of_the_kubernetes_package_is_defined_in_one_module() -> None:
+    """sdk.py kept its own ``_TRANSIENT_HTTP`` (unused there) beside api.py's, which classifies HTTP errors: a copy
+    free to drift from the set that decides what is retried. Each module-level constant is defined once."""
+    import ast
+
+    import tao_automl.platforms.kubernetes as package
+
+    where: dict[str, list[str]] = {}
+    for module in sorted(Path(package.__file__).parent.glob("*.py")):
+        for node in ast.parse(module.read_text()).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+                if isinstance(node, ast.AnnAssign) and node.value is not None else []
+            for name in (t.id for t in targets if isinstance(t, ast.Name) and t.id.lstrip("_").isupper()):
+                where.setdefault(name, []).append(module.name)
+    assert "_TRANSIENT_HTTP" in where
+    assert {name: modules for name, modules in where.items() if len(modules) > 1} == {}
+
+
 # ------------------------------------------------------------------ a real cluster
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[None]:

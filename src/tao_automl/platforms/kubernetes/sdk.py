@@ -71,7 +71,6 @@ logger = logging.getLogger(__name__)
 _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _PROPAGATION = ("Foreground", "Background")
-_TRANSIENT_HTTP = {0, 408, 429, 500, 502, 503, 504}
 #: Answers of a proxy or load balancer that could not reach the API server behind it.
 _GATEWAY_HTTP = {502, 503, 504}
 #: Lines of each pod's log kept in the state dir when a job finishes.
