@@ -254,8 +254,24 @@ def test_a_template_value_where_the_schema_has_a_group_is_a_skill_error(
     assert _dry_run(tmp_path, skill, automl_hyperparameters=searched) == 2
     assert "spec_template_train.yaml" in capsys.readouterr().err and not (tmp_path / "ws").exists()
     path = skill / "references" / "spec_template_train.yaml"
-    path.write_text("train:\n  optim:\n  layers: 3\n")  # an empty section (null) is not refused
-    assert load_skill(skill).template == {"train": {"optim": None, "layers": 3}}
+    path.write_text("train:\n  optim: {}\n  layers: 3\n")  # an empty mapping keeps the group's defaults
+    assert load_skill(skill).template == {"train": {"optim": {}, "layers": 3}}
+
+
+def test_an_empty_template_section_where_the_schema_has_a_group_is_a_skill_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``train:`` with every setting under it commented out is null: loaded, the job's spec got ``train: null``
+    (every train default gone) and a spec override failed with "cannot set 'train.num_epochs': 'train' holds None,
+    not a mapping", naming neither the template nor the key. Refused at load, naming both."""
+    skill, error = _refused_template(tmp_path, "train:\n#  num_epochs: 3\n#  optim:\n#    lr: 0.1\n")
+    assert "train: is empty (null" in str(error) and error.allowed == "a mapping at train, or no train key"
+    assert _dry_run(tmp_path, skill, spec_overrides={"train.num_epochs": 2}) == 2
+    err = capsys.readouterr().err
+    assert "spec_template_train.yaml: train: is empty" in err and "holds None" not in err
+    path = skill / "references" / "spec_template_train.yaml"
+    path.write_text("train:\n  optim:\n  layers: 3\n")  # a nested group left empty too
+    with pytest.raises(SkillError, match=r"train\.optim: is empty"):
+        load_skill(skill)
 
 
 def test_a_toml_spec_template_is_read_as_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -431,6 +431,13 @@ def check_template_shape(template_path: Path, schema: Mapping[str, Any], templat
     for key, value in flatten(template):
         prop = get_property(schema, key)
         group = prop is not None and isinstance(prop.get("properties"), Mapping) and bool(prop["properties"])
+        if group and value is None:  # `train:` with every line under it commented out: the job got `train: null`
+            raise SkillError(
+                f"{template_path}: {key}: is empty (null; are all its settings commented out?), but {key!r} is a group "
+                "of settings in the schema; allowed: a mapping of its settings, or no such key (or "
+                f"`{key.rsplit('.', 1)[-1]}: {{}}`) to keep the schema's defaults", field=template_path.name,
+                value=str(template_path), allowed=f"a mapping at {key}, or no {key} key",
+                hint=f"fix {template_path.name}: set the settings inside {key}, or remove the empty {key}:")
         if group and value is not None and not isinstance(value, Mapping):
             raise SkillError(
                 f"{template_path}: {key}: {value!r} is a value, but {key!r} is a group of settings in the schema; "
