@@ -147,6 +147,11 @@ def test_png_of_a_run_without_a_result_exits_1_like_export_best(tmp_path: Path) 
     assert proc.returncode == 1 and json.loads(proc.stdout)["error"]["kind"] == "no_result", proc.stdout
     best = _cli("export", result["run_dir"], "--best", "--json")
     assert best.returncode == 1 and json.loads(best.stdout)["error"]["kind"] == "no_result", best.stdout
+    # `allowed` says what would make it work, as `run --json` of a sweep without a result says (it was null)
+    from tao_automl.cli.main import no_result_error
+
+    said = no_result_error(result).allowed
+    assert said and all(json.loads(p.stdout)["error"]["allowed"] == said for p in (proc, best)), (said, proc.stdout)
 
 
 def test_report_names_its_files_by_absolute_paths(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

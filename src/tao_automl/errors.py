@@ -292,6 +292,11 @@ class PlatformFullError(PlatformError):
                     "automl_max_concurrent to the platform's quota, or ask for a larger quota")
 
 
+#: ``allowed`` of a :class:`SweepFailedError`: what would have made the command work (``run``, ``export --best``,
+#: ``report --format png`` on a run without a result).
+NO_RESULT_ALLOWED = "a rec that ended with a metric value"
+
+
 class SweepFailedError(TaoAutoMLError):
     """The sweep ran but produced no result (every rec failed, or it stopped early on a repeated cause)."""
 

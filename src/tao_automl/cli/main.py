@@ -17,6 +17,7 @@ from tao_automl.errors import (
     EXIT_NO_RESULT,
     EXIT_OK,
     EXIT_USER_ERROR,
+    NO_RESULT_ALLOWED,
     SweepFailedError,
     SweepInterrupted,
     TaoAutoMLError,
@@ -85,7 +86,7 @@ def no_result_error(summary: Mapping[str, Any]) -> SweepFailedError:
     """The error of a sweep that ended without a result (exit 1): ``run --json`` and ``status --watch --json``
     print it with the result."""
     return SweepFailedError(no_result_reason(summary), field="best", value=None,
-                            allowed="a rec that ended with a metric value", hint=no_result_hint(summary))
+                            allowed=NO_RESULT_ALLOWED, hint=no_result_hint(summary))
 
 
 def _print_tracking_errors(result: Mapping[str, Any]) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tao_automl.errors import SweepFailedError, UserInputError
+from tao_automl.errors import NO_RESULT_ALLOWED, SweepFailedError, UserInputError
 
 FORMATS = ("html", "png", "json")
 #: The file extensions that name what report writes: a -o named for the other one is refused (as export's -o is).
@@ -45,7 +45,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             live = data.meta.get("state") in ("running", "starting")
             raise SweepFailedError(  # no result to plot, as `export --best` has none to export: exit 1, not 2
                 f"{data.run_dir.name}: no finished rec has a metric{' yet' if live else ''}; nothing to plot",
-                field="run_dir", value=str(data.run_dir),
+                field="run_dir", value=str(data.run_dir), allowed=NO_RESULT_ALLOWED,
                 hint=no_result_hint(data.run_dir, data.meta.get("state"),
                                     sum(r.status in ("failure", "cancelled") for r in data.recs), data.meta))
     else:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from tao_automl.bank.skill import load_skill
-from tao_automl.errors import SkillError, SweepFailedError, UserInputError
+from tao_automl.errors import NO_RESULT_ALLOWED, SkillError, SweepFailedError, UserInputError
 from tao_automl.export.run_data import RunData
 from tao_automl.render.job import spec_text, write_spec
 from tao_automl.render.paths import get_path, set_path
@@ -95,7 +95,7 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
         running = (progress.get("state") or data.meta.get("state")) in ("running", "starting")
         raise SweepFailedError(f"run {data.run_dir.name} has no successful rec to export"
                                + (" yet" if running else ""),
-                               field="run_dir", value=str(data.run_dir),
+                               field="run_dir", value=str(data.run_dir), allowed=NO_RESULT_ALLOWED,
                                hint=no_result_hint(data.run_dir, progress.get("state") or data.meta.get("state"),
                                                    int(progress.get("failed") or 0) + int(progress.get("cancelled")
                                                                                           or 0),
