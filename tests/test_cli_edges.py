@@ -753,13 +753,14 @@ def test_export_of_a_run_still_going_says_to_wait_not_that_recs_failed(tmp_path:
 
 def test_verbose_may_follow_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`status RUN --json -v` was refused ("unrecognized arguments: -v; allowed: ... --verbose"), though every
-    internal error's hint says "rerun with -v"."""
+    internal error's hint says "rerun with -v". `--verb` too: argparse takes it before the command, but after it the
+    refusal listed --verbose as allowed."""
     from conftest import small_schema
     from tao_automl import AutoML
 
     AutoML(tmp_path / "run", search_schema=small_schema(), log_progress=False,
            settings={"algorithm": "random", "metric": "val_loss"}).finish()
-    for flag in ("-v", "--verbose"):
+    for flag in ("-v", "--verbose", "--verb", "--verbo"):
         assert main(["status", str(tmp_path / "run"), "--json", flag]) == 0
         assert json.loads(capsys.readouterr().out)["progress"]["state"] == "stopped"  # finished before its budget
 

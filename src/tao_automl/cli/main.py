@@ -812,6 +812,12 @@ def _configure_logging(verbose: bool) -> None:
 _VERBOSE = ("-v", "--verbose")
 
 
+def _verbose(arg: str) -> bool:
+    """``-v``, ``--verbose`` or an abbreviation argparse would take for it before the command (``--verb``: shorter
+    ones are shared with ``--version``)."""
+    return arg in _VERBOSE or (arg.startswith("--verb") and "--verbose".startswith(arg))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its output streams are :class:`_ReaderMayLeave` while it runs (every command's output)."""
     streams = sys.stdout, sys.stderr
@@ -826,8 +832,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in _VERBOSE for a in argv[1:]):
-        argv = ["-v", *[a for a in argv if a not in _VERBOSE]]
+    if any(_verbose(a) for a in argv[1:]):
+        argv = ["-v", *[a for a in argv if not _verbose(a)]]
     parser = build_parser(argv)
     wants_json = _wants_json(parser, argv)
     try:
