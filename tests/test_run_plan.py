@@ -655,6 +655,18 @@ def test_a_number_yaml_read_as_text_says_how_to_write_it(tmp_path: Path) -> None
                               spec_overrides={"train.optim.lr": "9e-1"}))
 
 
+@pytest.mark.parametrize("given, written", [("2e3", "2.0e+3"), ("1.5e3", "1.5e+3"), ("1e-5", "1.0e-5")])
+def test_the_number_the_hint_says_to_write_is_one_a_run_config_reads_as_a_number(given: str, written: str) -> None:
+    """For `2e3` the hint said "write 2.0e3", which PyYAML (YAML 1.1) reads as text too: its float needs the
+    exponent's sign. `1.5e3` (a dot, no sign) is text as well and got no hint."""
+    from tao_automl.cli.run_config import _UniqueKeyLoader
+    from tao_automl.util.yaml_numbers import number_as_text_hint
+
+    assert isinstance(yaml.load(f"x: {given}", Loader=_UniqueKeyLoader)["x"], str)  # the case the hint is for
+    assert number_as_text_hint(given) == f" (YAML reads {given} as text, not a number: write {written})"
+    assert yaml.load(f"x: {written}", Loader=_UniqueKeyLoader)["x"] == float(given)
+
+
 def test_an_integer_yaml_read_as_text_says_how_to_write_it_as_an_integer(tmp_path: Path) -> None:
     """For an int the hint said "write 6.0e0", the float 6.0, which was refused in turn ("needs an integer")."""
     skill = write_skill(tmp_path / "bank")

@@ -17,7 +17,9 @@ import yaml
 
 #: A number with an exponent and no dot (or no sign after the ``e``): a float in YAML 1.2, a string in YAML 1.1.
 EXPONENT_NUMBER = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
-_EXPONENT_WITHOUT_DOT = re.compile(r"^[+-]?\d+[eE][+-]?\d+$")
+#: What PyYAML (YAML 1.1) reads as text though it is a number: an exponent without a dot (``1e-5``), or without a
+#: sign (``1.5e3``).
+_AS_TEXT_BY_YAML_11 = re.compile(r"^[+-]?(?:\d+[eE][+-]?\d+|\d+\.\d*[eE]\d+)$")
 #: YAML 1.2 forms that YAML 1.1 reads as text: an octal ``0o17``.
 _OCTAL_12 = re.compile(r"^0o[0-7]+$")
 
@@ -79,17 +81,21 @@ SpecDumper.add_representer(str, _represent_str)
 
 def number_as_text_hint(value: object, *, integer: bool = False) -> str:
     """`` (YAML reads 1e-5 as text: write 1.0e-5)`` for a string that is a number in exponent form without a dot
-    (a run config is read by PyYAML, YAML 1.1), else ``""``: appended to a "needs a number" error. ``integer``
+    or without the exponent's sign (a run config is read by PyYAML, YAML 1.1: ``1.0e3`` is text, ``1.0e+3`` the
+    number), else ``""``: appended to a "needs a number" error. ``integer``
     (the value must be an int): ``write 1000`` for ``1e3`` (``1.0e3`` is the float 1000.0, refused in turn), and
     no hint for a text that is no integer (``1e-3``)."""
-    if not isinstance(value, str) or not _EXPONENT_WITHOUT_DOT.match(value.strip()):
+    if not isinstance(value, str) or not _AS_TEXT_BY_YAML_11.match(value.strip()):
         return ""
     mantissa, _, exponent = value.strip().lower().partition("e")
     if integer:
         number = float(value)
         return f" (YAML reads {value.strip()} as text, not a number: write {int(number)})" \
             if number.is_integer() and abs(number) < 1e18 else ""
-    return f" (YAML reads {value.strip()} as text, not a number: write {mantissa}.0e{exponent})"
+    # YAML 1.1 needs the dot and the exponent's sign: `1.0e3` is text too, `1.0e+3` is the number
+    written = (mantissa if "." in mantissa else f"{mantissa}.0") + "e" + (
+        exponent if exponent[0] in "+-" else f"+{exponent}")
+    return f" (YAML reads {value.strip()} as text, not a number: write {written})"
 
 
 def load_spec_yaml(text: str) -> Any:
