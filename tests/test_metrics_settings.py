@@ -347,6 +347,26 @@ def test_bad_setting_values_name_the_field(settings: dict[str, object], field: s
         AutoMLSettings.from_mapping(settings)
 
 
+@pytest.mark.parametrize(("setting", "given", "write"), [
+    ("poll_interval_s", "1e3", "1.0e+3"), ("automl_job_timeout_s", "36e2", "36.0e+2"),
+    ("status_interval_minutes", "5e1", "5.0e+1"), ("automl_max_recommendations", "1e3", "1000")])
+def test_a_number_yaml_read_as_text_in_automl_settings_says_how_to_write_it(
+        tmp_path: Path, setting: str, given: str, write: str) -> None:
+    """`poll_interval_s: 1e3` in a run config is the text '1e3' to PyYAML: it was refused as "'1e3' is not allowed;
+    expected a number of seconds", though the author wrote a number. It says how to write it, as spec keys and
+    custom ranges already did; what it says to write is then taken."""
+    from tao_automl.cli.run_config import load_run_config
+
+    config, head = tmp_path / "run.yaml", "skill_dir: builtin:demo-digits-mlp\nworkspace_path: ws\nautoml_settings:\n"
+    config.write_text(f"{head}  {setting}: {given}\n")
+    with pytest.raises(SettingsError) as caught:
+        AutoMLSettings.from_mapping(load_run_config(config).automl_settings)
+    assert str(caught.value).endswith(f"(YAML reads {given} as text, not a number: write {write})"), caught.value
+    assert caught.value.field == f"automl_settings.{setting}" and caught.value.value == given
+    config.write_text(f"{head}  {setting}: {write}\n")
+    assert getattr(AutoMLSettings.from_mapping(load_run_config(config).automl_settings), setting) == float(given)
+
+
 @pytest.mark.parametrize("key", ["automl_hyperparameters", "spec_overrides", "custom_param_ranges"])
 def test_a_run_key_inside_automl_settings_says_where_it_belongs(key: str) -> None:
     with pytest.raises(SettingsError, match=rf"'{key}' is not a setting but a key of the run itself: put it next to "

@@ -17,6 +17,7 @@ from tao_automl.errors import SettingsError
 from tao_automl.multiobjective.objectives import check_consistent, check_objectives, check_weights, expand_metric_list
 from tao_automl.util.checks import INT64_MAX
 from tao_automl.util.suggest import did_you_mean
+from tao_automl.util.yaml_numbers import number_as_text_hint
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,8 @@ class Direction(str, Enum):
         return self.value
 
 
-def _bad(name: str, value: Any, allowed: str) -> SettingsError:
-    return SettingsError(f"automl_settings.{name}: {value!r} is not allowed; expected {allowed}",
+def _bad(name: str, value: Any, allowed: str, why: str = "") -> SettingsError:
+    return SettingsError(f"automl_settings.{name}: {value!r} is not allowed; expected {allowed}{why}",
                          field=f"automl_settings.{name}", value=value, allowed=allowed)
 
 
@@ -142,7 +143,8 @@ def as_bool(name: str, value: Any) -> bool:
 def as_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     """An integer (numpy integers too, never a bool or a float) in ``low..high``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise _bad(name, value, f"an integer >= {low}" if high is None else f"an integer {low}..{high}")
+        raise _bad(name, value, f"an integer >= {low}" if high is None else f"an integer {low}..{high}",
+                   number_as_text_hint(value, integer=True))  # `1e3` is text in a run config (YAML 1.1)
     number = int(value)
     if number < low or (high is not None and number > high):
         raise _bad(name, number, f"an integer >= {low}" if high is None else f"an integer {low}..{high}")
@@ -154,21 +156,21 @@ def as_int(name: str, value: Any, low: int, high: int | None = None) -> int:
 def as_seconds(name: str, value: Any) -> float:
     """A finite number of seconds in (0, 3600]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 3600:
-        raise _bad(name, value, "a number of seconds, 0 < s <= 3600")
+        raise _bad(name, value, "a number of seconds, 0 < s <= 3600", number_as_text_hint(value))
     return float(value)
 
 
 def as_duration(name: str, value: Any) -> float:
     """A finite, positive number of seconds (no upper bound)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < float("inf"):
-        raise _bad(name, value, "a number of seconds > 0")
+        raise _bad(name, value, "a number of seconds > 0", number_as_text_hint(value))
     return float(value)
 
 
 def as_minutes(name: str, value: Any) -> float:
     """A finite number of minutes in (0, 1440] (``status_interval_minutes``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1440:
-        raise _bad(name, value, "a number of minutes, 0 < m <= 1440")
+        raise _bad(name, value, "a number of minutes, 0 < m <= 1440", number_as_text_hint(value))
     return float(value)
 
 
