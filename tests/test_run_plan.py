@@ -680,6 +680,12 @@ def test_an_integer_yaml_read_as_text_says_how_to_write_it_as_an_integer(tmp_pat
     with pytest.raises(SearchSpaceError) as caught:  # no integer to write: no hint
         RunPlan.build(RunArgs(skill_dir=str(skill), custom_param_ranges={"train.layers": {"valid_max": "1e-3"}}))
     assert "write" not in str(caught.value)
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.plan import checked_job_kwargs
+
+    with pytest.raises(UserInputError) as caught:  # a platform_kwargs count said only "expected an integer >= 0"
+        checked_job_kwargs(LocalSDK(jobs_dir=tmp_path / "jobs"), {"gpu_count": "1e0"})
+    assert str(caught.value).endswith("expected an integer >= 0 (YAML reads 1e0 as text, not a number: write 1)")
 
 
 @pytest.mark.parametrize(("hyper", "ranges", "field", "value", "allowed"), [

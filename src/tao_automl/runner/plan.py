@@ -1008,6 +1008,7 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 def _count(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < low:
-        raise UserInputError(f"platform_kwargs.{name}: {value!r} is not allowed; expected an integer >= {low}",
+        raise UserInputError(f"platform_kwargs.{name}: {value!r} is not allowed; expected an integer >= {low}"
+                             f"{number_as_text_hint(value, integer=True)}",  # `gpu_count: 1e0` is YAML 1.1 text
                              field=f"platform_kwargs.{name}", value=value, allowed=f"an integer >= {low}")
     return int(value)
