@@ -168,8 +168,10 @@ def test_stop_cancel_jobs_keeps_the_results_of_jobs_that_had_already_ended(tmp_p
     assert result["cancelled_jobs"] == [] and sorted(result["ended_jobs"]) == sorted(jobs)
     assert result["next"] == f"tao-automl resume {run_dir} --detach"
     assert "had already ended" in cli("stop", run_dir, "--cancel-jobs").stdout
-    shown = status_json(run_dir)  # what happened: the jobs ended, their results wait for resume
+    shown = status_json(run_dir, "--recs", "all")  # what happened: the jobs ended, their results wait for resume
     assert sorted(a["job_id"] for a in shown["active_jobs"] if a.get("job_ended")) == sorted(jobs)
+    assert [r["status"] for r in shown["recommendations"]] == ["ended_uncollected"] * 2  # not "running"
+    assert (shown["progress"]["running"], shown["progress"]["uncollected"]) == (0, 2)
     text = cli("status", run_dir).stdout
     assert "active jobs: none" in text and "ended, result not collected yet (2)" in text
     assert cli("resume", run_dir).returncode == 0

@@ -233,6 +233,39 @@ def test_status_says_how_a_copy_or_a_python_run_collects_its_ended_jobs() -> Non
     assert "AutoMLRunner(sdk" in continue_with({"platform_class": "MySDK"}, "/runs/run_1")
 
 
+def test_status_does_not_call_running_a_rec_whose_job_is_known_to_have_ended(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`stop --cancel-jobs` on a killed run found rec 1's job ended (a job_ended_uncollected event); the store keeps
+    the rec in flight until a resume collects it (only an orchestrator records results). status showed it
+    `running` (its rec, its active job, progress.running) though its job had ended: it is shown
+    `ended_uncollected` in JSON and text, counted in progress.uncollected, and the store is left as it was."""
+    from tao_automl.cli.main import main
+    from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RunStore
+    from tao_automl.status import query_status
+
+    run_dir = tmp_path / "ws" / "run_1"
+    run_dir.mkdir(parents=True)
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 3, "state": "interrupted",
+                    "mode": "runner"})
+    for rec_id in (1, 2):
+        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
+        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
+    store.log_event(JOB_ENDED_UNCOLLECTED, 1, job_id="job-1")
+    store.close()
+    status = query_status(run_dir, recs="all")
+    assert [(r["rec_id"], r["status"]) for r in status["recommendations"]] == [(1, "ended_uncollected"),
+                                                                               (2, "running")]
+    assert [(a["rec_id"], a["status"], a["job_ended"]) for a in status["active_jobs"]] == [
+        (1, "ended_uncollected", True), (2, "running", False)]
+    assert (status["progress"]["running"], status["progress"]["uncollected"]) == (1, 1)
+    assert main(["status", str(run_dir), "--recs", "all"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:4]]
+    assert [row[1:3] for row in rows] == [["1", "ended_uncollected"], ["2", "running"]]
+    reread = RunStore(run_dir, readonly=True)
+    assert [r.status for r in reread.recs()] == ["running", "running"]  # status wrote nothing
+
+
 def test_status_and_runs_json_have_the_same_keys_in_every_state(tmp_path: Path) -> None:
     """An agent reading `status --json` met keys that came and went: `progress.stop_reason` only in failed or
     killed runs, `orchestrator.new_run_needed` only when true, `active_jobs[].last_seen_at` only with no

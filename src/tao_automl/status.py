@@ -31,6 +31,7 @@ from tao_automl.experiment.store import (
     unreadable,
 )
 from tao_automl.experiment.summary import (
+    ENDED_UNCOLLECTED,
     active_job,
     best_row_dict,
     progress_from_counts,
@@ -168,6 +169,13 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
         active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
         uncollected = {int(e["rec_id"]) for e in store.events(JOB_ENDED_UNCOLLECTED)} if active else set()
+        uncollected &= {r.rec_id for r in active}
+        if uncollected:  # their jobs ended: shown so (not running), though the store keeps them in flight until a
+            counts = dict(counts)  # resume collects their results
+            for r in active:
+                if r.rec_id in uncollected:
+                    counts[str(r.status)] -= 1
+            counts[ENDED_UNCOLLECTED] = len(uncollected)
         # read only when a rec could use it: one in flight, or one without a job yet (a finished run has neither)
         pending_events = store.events(JOB_PENDING) if active or counts.get(UNSUBMITTED) else []
         waiting = {int(e["rec_id"]): str(e["payload"].get("reason")) for e in pending_events
@@ -183,6 +191,9 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
             best = store.rec(front["best_rec_id"]) if front["best_rec_id"] is not None else None
         best_shown = best_row_dict(best, store.rec, meta)  # in the snapshot: its parents are read as of the rest
     shown_rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in rows]
+    for row in shown_rows:
+        if row["rec_id"] in uncollected:
+            row["status"] = ENDED_UNCOLLECTED
     if values is not None:  # several metrics: each rec shows all of them
         pareto_view.with_rec_values(shown_rows, values)
     view_info: dict[str, Any] = {"view": view, "shown": len(rows), "total": sum(counts.values())}

@@ -38,7 +38,8 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
     rows = ranked(list(summary["recommendations"])) if by_rank else list(summary["recommendations"])
     objectives = progress.get("objectives") or []
     others = [str(o["name"]) for o in objectives[1:]]  # several metrics: a column for each after the first
-    header = (f"{'rank':>4}  {'rec':>4}  {'status':<9}  {metric:>14}  " + "".join(f"{n:>14}  " for n in others)
+    wide = max([9] + [len(str(h["status"])) for h in rows])  # ended_uncollected is longer than the others
+    header = (f"{'rank':>4}  {'rec':>4}  {'status':<{wide}}  {metric:>14}  " + "".join(f"{n:>14}  " for n in others)
               + f"{'epochs':>6}  {'time_s':>7}  params")
     lines = [header, "-" * len(header)]
     metric_texts = distinct_values([h["metric_value"] for h in rows])  # different values never print alike
@@ -48,11 +49,11 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
         duration = "-" if h.get("wall_time_s") is None else f"{h['wall_time_s']:.1f}"
         epochs = epochs_trained(h)
         shown_rank = "-" if h.get("rank") is None else str(h["rank"])
-        lines.append(f"{shown_rank:>4}  {h['rec_id']:>4}  {h['status']:<9}  {value:>14}  {more}"
+        lines.append(f"{shown_rank:>4}  {h['rec_id']:>4}  {h['status']:<{wide}}  {value:>14}  {more}"
                      f"{'-' if epochs is None else epochs:>6}  {duration:>7}  {format_params(h['params'])}")
         if h["status"] in ("failure", "cancelled") and h.get("message"):
             reason = " | ".join(line.strip() for line in str(h["message"]).splitlines() if line.strip())
-            lines.append(f"{'':>4}  {'':>4}  {'':<9}  reason: {reason}")
+            lines.append(f"{'':>4}  {'':>4}  {'':<{wide}}  reason: {reason}")
     lines.append("")
     lines.append(f"{counts_line(progress)}; algorithm {progress.get('algorithm')}, {progress.get('direction')} "
                  f"{metric}, ranked by {progress.get('ranked_by', 'metric')}")

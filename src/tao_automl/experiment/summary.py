@@ -92,6 +92,8 @@ def progress_from_counts(counts: Mapping[str, int], best: RecRow | None, multi_f
         "stopped": n("stopped"),
         "cancelled": n("cancelled"),
         "running": n(*ACTIVE_STATES),  # submitted: queued on the platform or running
+        # of the submitted recs, those whose job is known to have ended (no orchestrator collected them): not running
+        "uncollected": n(ENDED_UNCOLLECTED),
         "queued": n(RecStatus.PENDING),  # of those, the ones not seen running yet (queued on the platform)
         "pending": n(UNSUBMITTED),  # created, its job not yet submitted (never also counted as running)
         "total": total,
@@ -157,6 +159,12 @@ def best_row_dict(best: RecRow | None, lookup: Callable[[int], RecRow | None] | 
     return {"rec_id": best.rec_id, "specs": best.specs, "spec_path": best.spec_path, "params": best.params,
             "metric_value": best.metric_value, "budget": best.budget_reached, "budget_reached": best.budget_reached,
             "continued_from": chain}
+
+
+#: How ``status`` shows a rec still in flight in the store whose job is known to have ended (``stop --cancel-jobs``
+#: found it so, with no orchestrator to collect it): its result waits for ``resume``. Never stored (only the
+#: orchestrator records a rec's end); ``progress.uncollected`` counts these recs, ``progress.running`` leaves them out.
+ENDED_UNCOLLECTED = "ended_uncollected"
 
 
 def plain_status(status: str) -> str:
@@ -254,7 +262,8 @@ def active_job(rec: RecRow, ended: bool = False, seen_until: float | None = None
     seen then (``last_seen_at``); ``pending_reason``: why the platform keeps its queued job waiting (shown while
     the rec is pending)."""
     waiting = pending_reason if rec.status == "pending" and rec.job_id and not ended else None
-    return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": plain_status(rec.status),
+    status = ENDED_UNCOLLECTED if ended else plain_status(rec.status)  # its job ended: not running any more
+    return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": status,
             "updated_at": rec.updated_at, "job_ended": ended, "last_seen_at": seen_until or None,
             "pending_reason": waiting or None}
 
