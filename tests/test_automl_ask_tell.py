@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +193,38 @@ def test_resume_continues_where_it_stopped(tmp_path: Path) -> None:
             again.report_result(rec.id, objective(rec.params))
     assert again.get_status()["progress"]["completed"] == 6
     again.finish()
+
+
+def test_the_run_folder_records_which_version_created_it_and_each_resume(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A run folder did not say which code made or resumed it: a run resumed by a newer tao-run-automl silently
+    continued under the newer code's schedule. It now records the version that created it and each resume's
+    version and time; status, get_status and finish() show them (`code_versions`), and a resume by another version
+    than the creator's logs one line naming both."""
+    from importlib.metadata import version
+
+    from tao_automl.experiment.store import CREATED_BY, RunStore
+
+    here = version("tao-run-automl")
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 1, "seed": 3}
+    first = AutoML(workspace=tmp_path / "run", settings=settings, search_schema=small_schema())
+    assert first.get_status()["code_versions"] == {"created_by": here, "resumed_by": []}
+    first.finish()
+    with caplog.at_level(logging.WARNING, logger="tao_automl"):
+        again = AutoML(workspace=tmp_path / "run", settings=settings, resume=True)
+    assert "created by tao-run-automl" not in caplog.text  # the same version: nothing to say
+    resumed = again.get_status()["code_versions"]["resumed_by"]
+    assert [r["version"] for r in resumed] == [here] and time.time() - resumed[0]["at"] < 60
+    again.finish()
+    RunStore(tmp_path / "run").set_meta({CREATED_BY: "0.0.1"})  # as if an older version had made it
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tao_automl"):
+        third = AutoML(workspace=tmp_path / "run", settings=settings, resume=True)
+    said = [r.getMessage() for r in caplog.records if "created by tao-run-automl" in r.getMessage()]
+    assert said == [f"run run was created by tao-run-automl 0.0.1; resumed by tao-run-automl {here}"], caplog.text
+    shown = query_status(tmp_path / "run")["code_versions"]
+    assert shown["created_by"] == "0.0.1" and [r["version"] for r in shown["resumed_by"]] == [here, here]
+    assert third.finish()["code_versions"] == shown
 
 
 def _sweep_out_of_order(workspace: Path, reopen_every: int | None) -> list[dict[str, object]]:

@@ -34,6 +34,7 @@ from tao_automl.experiment.summary import (
     ENDED_UNCOLLECTED,
     active_job,
     best_row_dict,
+    code_versions_of,
     progress_from_counts,
     rec_dict,
     with_reasoning,
@@ -210,6 +211,8 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "waiting_for_room": [{"rec_id": r.rec_id, "reason": no_room[r.rec_id]} for r in no_room_recs],
         # the run's failed tracker calls (W&B, MLflow), summed over the processes that ran it
         "tracking_errors": tracking_errors_of(meta),
+        # which tao-run-automl created the run and which resumed it (a newer version continues under its own code)
+        "code_versions": code_versions_of(meta),
         # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
         # (tao_automl.AutoML: continued from Python)
         "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta),

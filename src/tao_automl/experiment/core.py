@@ -31,9 +31,11 @@ from tao_automl.brain.trials import PROMOTION, ClassicScheduler, Trial, TrialSch
 from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, WorkspaceError
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import (
+    CREATED_BY,
     FINAL_STATES,
     MULTI_FIDELITY_KEY,
     PAUSED_KEY,
+    RESUMED_BY,
     UNSUBMITTED,
     RecRow,
     RecStatus,
@@ -163,6 +165,7 @@ class Experiment:
             "space": space.to_json(),
             "base_spec": exp.base_spec,
             "state": "running",
+            CREATED_BY: code_version(),
             MULTI_FIDELITY_KEY: False,  # set once the first trial with an epoch budget is created
             **dict(extra_meta),
         }
@@ -246,7 +249,15 @@ class Experiment:
         if meta.get("state") in ENDED_STATES:  # a resume with nothing left to do keeps the run's real end
             exp._reopened_ended = (str(meta["state"]), float(meta["ended_at"]), exp._n_created, exp._n_finished,
                                    paused) if isinstance(meta.get("ended_at"), (int, float)) else None
-        store.set_meta({"state": "running", "resumed_at": now, PAUSED_KEY: paused + down}, event="run_resumed")
+        version = code_version()
+        created_by = meta.get(CREATED_BY)
+        if created_by != version:  # its schedule continues under this code's, which may differ
+            log.warning("run %s was created by tao-run-automl %s; resumed by tao-run-automl %s", run_dir.name,
+                        created_by or "(a version from before versions were recorded)", version)
+        resumed = meta.get(RESUMED_BY)
+        resumed_by = [*(resumed if isinstance(resumed, list) else []), {"version": version, "at": now}]
+        store.set_meta({"state": "running", "resumed_at": now, PAUSED_KEY: paused + down, RESUMED_BY: resumed_by},
+                       event="run_resumed")
         exp._meta = store.meta()
         return exp
 
@@ -627,6 +638,18 @@ class Experiment:
             row = (self._open.get(pick) or self.store.rec(pick)) if pick is not None else None
             multi.apply_to_progress(progress, fields, row.budget_reached if row is not None else None)
         return progress
+
+
+def code_version() -> str:
+    """This code's version: the installed distribution ``tao-run-automl``'s, else ``tao_automl.__version__``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tao-run-automl")
+    except PackageNotFoundError:
+        from tao_automl import __version__
+
+        return __version__
 
 
 #: Journal event of ``automl_delete_intermediate_ckpt``: the checkpoints of the recs not kept were deleted when the

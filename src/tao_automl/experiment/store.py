@@ -86,6 +86,10 @@ PAUSED_KEY = "paused_s"
 #: tracker, so that a tracker whose name reads like a secret is not redacted away); read it with
 #: :func:`tracking_errors_of`.
 TRACKING_ERRORS = "tracking_errors"
+#: Meta key: the tao-run-automl version that created the run (absent in runs made before it was recorded).
+CREATED_BY = "created_by"
+#: Meta key: each reopening of the run (a resume, an ask/tell reopen), oldest first: ``{"version", "at"}``.
+RESUMED_BY = "resumed_by"
 #: Event kind: a tracker's first failure in one process (at most one per tracker and process), with that failure.
 TRACKER_FAILED = "tracker_failed"
 

@@ -14,9 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from tao_automl.experiment.store import (
     ACTIVE_STATES,
+    CREATED_BY,
     FINAL_STATES,
     PAUSED_KEY,
     RANKED_STATES,
+    RESUMED_BY,
     UNSUBMITTED,
     RecRow,
     RecStatus,
@@ -161,6 +163,13 @@ def best_row_dict(best: RecRow | None, lookup: Callable[[int], RecRow | None] | 
             "continued_from": chain}
 
 
+def code_versions_of(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"created_by", "resumed_by"}``: the tao-run-automl version that created the run (None for a run made before
+    it was recorded) and each reopening's ``{"version", "at"}``, oldest first: which code ran the run's schedule."""
+    resumed = meta.get(RESUMED_BY)
+    return {"created_by": meta.get(CREATED_BY), "resumed_by": list(resumed) if isinstance(resumed, list) else []}
+
+
 #: How ``status`` shows a rec still in flight in the store whose job is known to have ended (``stop --cancel-jobs``
 #: found it so, with no orchestrator to collect it): its result waits for ``resume``. Never stored (only the
 #: orchestrator records a rec's end); ``progress.uncollected`` counts these recs, ``progress.running`` leaves them out.
@@ -247,6 +256,8 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
         "waiting_for_room": [],
         # what the run's trackers (W&B, MLflow) miss: {tracker: {count, first}} ({} when every call worked)
         "tracking_errors": tracking_errors_of(meta),
+        # which tao-run-automl created the run and which resumed it (a newer version continues under its own code)
+        "code_versions": code_versions_of(meta),
     }
     if values is not None and fields is not None:
         pareto_view.with_rec_values(rows, values)
