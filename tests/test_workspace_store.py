@@ -217,6 +217,43 @@ def test_a_flock_alone_is_named_when_asked_thoroughly(tmp_path: Path) -> None:
         os.close(fd)
 
 
+def _killed_holder_whose_child_keeps_the_lock(run_dir: Path, child_s: float) -> int:
+    """An orchestrator that took the run lock and forked a child (one between fork and exec shares the lock's open
+    file), SIGKILLed and reaped at once while the child lives on for ``child_s``; its pid."""
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, time
+        from pathlib import Path
+        from tao_automl.experiment.workspace import RunLock
+        RunLock(Path({str(run_dir)!r})).acquire()
+        if os.fork() == 0:
+            time.sleep({child_s}); os._exit(0)
+        print("locked", flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait()
+    return holder.pid
+
+
+def test_a_resume_right_after_kill_9_waits_for_the_lock_a_child_of_the_killed_orchestrator_still_shares(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill -9 of an orchestrator, then a resume at once, was refused "in use by another orchestrator (pid N)" with
+    N the killed pid: a process it had forked (a job's start, between fork and exec) shared the lock's open file,
+    so the lock outlived it for a moment. A lock whose holder has ended is now waited for (DEAD_HOLDER_WAIT_S);
+    one still held after that is refused naming the ended orchestrator and what holds it, not a live one."""
+    from tao_automl.experiment import workspace
+
+    run_dir = new_run_dir(tmp_path)
+    _killed_holder_whose_child_keeps_the_lock(run_dir, child_s=1.0)
+    RunLock(run_dir).acquire().release()  # waited for the child: taken
+    monkeypatch.setattr(workspace, "DEAD_HOLDER_WAIT_S", 0.5)
+    other = new_run_dir(tmp_path)
+    dead = _killed_holder_whose_child_keeps_the_lock(other, child_s=5.0)
+    with pytest.raises(WorkspaceLockedError, match=f"still locked 0.5 s after its orchestrator \\(pid {dead}\\) ended"):
+        RunLock(other).acquire()
+
+
 def test_store_round_trip_and_readonly_reader(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     store.set_meta({"budget": 3, "direction": "minimize"})

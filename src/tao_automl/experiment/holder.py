@@ -87,19 +87,31 @@ def flock_holder(fd: int) -> int | None:
 
 
 def _pid_from_file(fd: int) -> int | None:
+    """The pid the lock file names when that process runs (a zombie does not: killed, not yet reaped), else None."""
     try:
         pid = int(os.pread(fd, 64, 0).strip() or 0)
     except (OSError, ValueError):
         return None
-    if pid <= 0:
-        return None
+    return pid if pid > 0 and runs(pid) else None
+
+
+def runs(pid: int) -> bool:
+    """Whether process ``pid`` exists and is no zombie (``kill -0`` passes for a killed process not yet reaped by its
+    parent, whose files and locks the kernel has already released)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return None
+        return False
     except PermissionError:  # alive, owned by another user
         pass
-    return pid
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[-1].split()[:1]
+    except FileNotFoundError:  # gone since, or no /proc (then kill -0 is the answer)
+        return not os.path.isdir("/proc/self")
+    except OSError:
+        return True
+    return state not in ([b"Z"], [b"X"])
 
 
 def copy_of(run_dir: str | Path, meta: Mapping[str, Any]) -> str | None:

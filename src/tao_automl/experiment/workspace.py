@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from tao_automl.errors import WorkspaceError, WorkspaceLockedError, new_run_storage_error
 from tao_automl.experiment import ofd_lock
@@ -25,6 +25,7 @@ from tao_automl.experiment.holder import (
     flock_holder,
     is_stop_writing,
     resume_command,
+    runs,
 )
 from tao_automl.experiment.store import DB_NAME
 from tao_automl.util.private import DIR_MODE, FILE_MODE
@@ -229,6 +230,12 @@ RUNNER_HELD_HINT = ("its run() (in another thread) returns when the sweep ends o
                     "run(workspace_path=..., resume=True) continues it if recs are left")
 
 
+#: Seconds :meth:`RunLock.acquire` waits for a lock whose holder has ended (killed) but that is still held: a process
+#: the holder forked shares the lock's open file until its exec closes it, which comes within moments (a resume right
+#: after `kill -9` of an orchestrator was refused "in use by another orchestrator (pid N)" naming the dead pid).
+DEAD_HOLDER_WAIT_S = 5.0
+
+
 class RunLock:
     """An exclusive ``flock`` on the run folder, released by the OS even when the process is killed."""
 
@@ -239,34 +246,23 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if ofd_lock.SUPPORTED:
-                try:
-                    ofd_lock.take(fd)
-                except BlockingIOError:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                    raise
-        except BlockingIOError:
-            holder_pid = _holder_pid(fd)
-            holder = _holder_named(holder_pid)
-            os.close(fd)
-            folder = self.path.parent
-            if holder_pid is not None and holder_pid > 0 and is_stop_writing(folder, holder_pid):
-                raise WorkspaceLockedError(
-                    f"run folder {str(folder)!r} is being written by a `tao-automl stop` ({holder}) that records "
-                    "its cancels; it is no orchestrator and ends by itself", field="run_dir", value=str(folder),
-                    hint="retry once it has ended (`tao-automl status` then shows the run stopped)") from None
-            if holder == f"pid {os.getpid()}":  # this very process: an AutoML or run still open on the folder
-                raise WorkspaceLockedError(
-                    f"run folder {str(folder)!r} is already open in this process ({holder}): an AutoML (or a "
-                    "run) on it has not finished", field="run_dir", value=str(folder),
-                    hint=self._held_here_hint) from None
-            raise WorkspaceLockedError(
-                f"run folder {str(folder)!r} is in use by another orchestrator ({holder}); "
-                "wait for it to end or stop it first", field="run_dir", value=str(folder),
-                hint=f"poll `tao-automl status {sh(folder)}` until it ends, or `tao-automl stop {sh(folder)}`"
-            ) from None
+        give_up = time.monotonic() + DEAD_HOLDER_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if ofd_lock.SUPPORTED:
+                    try:
+                        ofd_lock.take(fd)
+                    except BlockingIOError:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                        raise
+                break
+            except BlockingIOError:
+                holder_pid = _holder_pid(fd)
+                if holder_pid is None or holder_pid <= 0 or runs(holder_pid) or time.monotonic() >= give_up:
+                    self._refuse(fd, holder_pid)
+                time.sleep(0.05)  # its holder has ended (kill -9): a child it forked still shares the lock's open
+                # file until its exec closes it, within moments
         self._fd = fd
         pid = str(os.getpid()).encode()
         try:
@@ -277,6 +273,32 @@ class RunLock:
             self.release()
             raise
         return self
+
+    def _refuse(self, fd: int, holder_pid: int | None) -> NoReturn:
+        """Close ``fd`` and raise the refusal for a lock held by ``holder_pid``."""
+        holder = _holder_named(holder_pid)
+        os.close(fd)
+        folder = self.path.parent
+        if holder_pid is not None and holder_pid > 0 and is_stop_writing(folder, holder_pid):
+            raise WorkspaceLockedError(
+                f"run folder {str(folder)!r} is being written by a `tao-automl stop` ({holder}) that records "
+                "its cancels; it is no orchestrator and ends by itself", field="run_dir", value=str(folder),
+                hint="retry once it has ended (`tao-automl status` then shows the run stopped)") from None
+        if holder == f"pid {os.getpid()}":  # this very process: an AutoML or run still open on the folder
+            raise WorkspaceLockedError(
+                f"run folder {str(folder)!r} is already open in this process ({holder}): an AutoML (or a "
+                "run) on it has not finished", field="run_dir", value=str(folder),
+                hint=self._held_here_hint) from None
+        if holder_pid is not None and holder_pid > 0 and not runs(holder_pid):
+            raise WorkspaceLockedError(
+                f"run folder {str(folder)!r} is still locked {DEAD_HOLDER_WAIT_S:g} s after its orchestrator "
+                f"({holder}) ended: a process it started shares its lock", field="run_dir", value=str(folder),
+                hint=f"find it with `fuser -v {sh(self.path)}` (or lsof); once it ends, retry") from None
+        raise WorkspaceLockedError(
+            f"run folder {str(folder)!r} is in use by another orchestrator ({holder}); "
+            "wait for it to end or stop it first", field="run_dir", value=str(folder),
+            hint=f"poll `tao-automl status {sh(folder)}` until it ends, or `tao-automl stop {sh(folder)}`"
+        ) from None
 
     def release(self) -> None:
         if self._fd is not None:
