@@ -6,9 +6,11 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -215,6 +217,79 @@ def test_a_flock_alone_is_named_when_asked_thoroughly(tmp_path: Path) -> None:
             RunLock(run_dir).acquire()
     finally:
         os.close(fd)
+
+
+def test_an_orchestrator_of_a_version_before_the_ofd_locks_is_seen_alive_by_status_and_stopped_by_stop(
+        tmp_path: Path) -> None:
+    """After an upgrade mid-sweep, the older orchestrator still running holds the flock alone with its pid in the
+    lock file (as every version did): status called it "ended without closing the run (killed or crashed)" and
+    `stop` answered was_running false without signalling it, and the sweep went on. A live pid named in the file
+    is now checked against /proc/locks: the holder is named, status shows it alive, and stop ends it."""
+    from tao_automl.experiment.holder import orchestrator_info
+    from tao_automl.runner.detach import stop_run
+
+    run_dir = new_run_dir(tmp_path)
+    RunStore(run_dir).set_meta({"state": "running", "mode": "runner"})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import fcntl, os, signal, sys, time
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+            fd = os.open({str(run_dir / LOCK_NAME)!r}, os.O_RDWR | os.O_CREAT)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # an older version's lock: no OFD locks
+            os.write(fd, str(os.getpid()).encode())
+            print("locked", flush=True)
+            time.sleep(60)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert lock_holder(run_dir) == holder.pid
+        info = orchestrator_info(run_dir)
+        assert info["alive"] is True and info["pid"] == holder.pid, info
+        stopped = stop_run(run_dir, timeout_s=20)
+        assert stopped["was_running"] is True and stopped["pid"] == holder.pid, stopped
+        assert holder.wait(timeout=20) == 130
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_killed_orchestrator_not_yet_reaped_holds_nothing_and_a_resume_takes_the_lock_at_once(
+        tmp_path: Path) -> None:
+    """A SIGKILLed orchestrator that its parent has not reaped yet is a zombie: `kill -0` still passes for the pid
+    its lock file names, but the kernel released its locks when it died. That pid is not a holder: status sees no
+    orchestrator, and the lock is taken at once (the look-up for orchestrators of older versions asks /proc/locks
+    only for a pid that runs)."""
+    from tao_automl.experiment.holder import orchestrator_info, runs
+
+    run_dir = new_run_dir(tmp_path)
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from pathlib import Path
+            from tao_automl.experiment.workspace import RunLock
+            RunLock(Path({str(run_dir)!r})).acquire()
+            print("locked", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "locked"
+        assert lock_holder(run_dir) == child.pid
+        os.kill(child.pid, signal.SIGKILL)  # not reaped: a zombie until child.wait()
+        deadline = time.monotonic() + 10
+        while runs(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not runs(child.pid)
+        os.kill(child.pid, 0)  # a zombie: kill -0 still passes
+        assert int((run_dir / LOCK_NAME).read_text()) == child.pid
+        assert lock_holder(run_dir) is None and orchestrator_info(run_dir)["alive"] is False
+        RunLock(run_dir).acquire().release()
+    finally:
+        child.kill()
+        child.wait()
 
 
 def _killed_holder_whose_child_keeps_the_lock(run_dir: Path, child_s: float) -> int:

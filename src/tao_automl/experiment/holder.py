@@ -41,8 +41,9 @@ def lock_holder(run_dir: str | Path, thorough: bool = False) -> int | None:
     a holder has taken the lock but not yet its pid byte, the lock file names the last process that took the lock
     (written right after taking it) and ``/proc/locks`` (Linux) says who holds it now: the named process, a newer
     holder, or nobody. Asking never takes or blocks the lock; elsewhere the pid in the file is the answer.
-    ``thorough``: where the OFD locks say nobody, ask ``/proc/locks`` too (for an answer that must name a holder
-    known to exist: an orchestrator of an older version holds the ``flock`` alone).
+    Where the OFD locks say nobody but the lock file names a live process (no zombie), ``/proc/locks`` is asked too:
+    an orchestrator of an older version holds the ``flock`` alone. ``thorough``: ask it even when the file names
+    none (for an answer that must name a holder known to exist).
     """
     path = os.path.join(run_dir, LOCK_NAME)
     try:
@@ -55,8 +56,9 @@ def lock_holder(run_dir: str | Path, thorough: bool = False) -> int | None:
                 pid = ofd_lock.holder(fd)
             except OSError:  # a file system without OFD locks
                 return flock_holder(fd)
-            if pid is None:  # thorough: a holder of a version before the OFD locks holds the flock alone
-                return flock_holder(fd) if thorough else None
+            if pid is None:  # a holder of a version before the OFD locks holds the flock alone, its pid in the file:
+                # asked of /proc/locks when that pid runs (an older orchestrator still running after an upgrade)
+                return flock_holder(fd) if thorough or _pid_from_file(fd) is not None else None
             if pid > 0:
                 return pid
             named = flock_holder(fd)  # held, its pid not readable here: /proc/locks numbers it as seen from here

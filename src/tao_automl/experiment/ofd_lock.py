@@ -10,8 +10,8 @@ sharing the run folder over NFS) learns that from the checksum and asks ``/proc/
 reader sees them, or not at all (a wrong pid would send `tao-automl stop`'s signal to an unrelated process). OFD locks
 belong to the open file, as the ``flock`` does: both end together when the holder closes it or dies. A holder
 counts from its "held" byte, taken right after the ``flock``; an orchestrator of a version before these locks
-holds the ``flock`` alone, which readers do not see (its run reads as not orchestrated; a second orchestrator is
-still refused by the ``flock``).
+holds the ``flock`` alone, with its pid in the lock file: readers ask ``/proc/locks`` when that pid runs (no zombie)
+and the OFD locks say nobody (``holder.lock_holder``); a second orchestrator is refused by the ``flock`` anyway.
 
 Where OFD locks are missing (not Linux, or a 32-bit build) :data:`SUPPORTED` is False and readers fall back to the
 lock file's pid and ``/proc/locks``.
