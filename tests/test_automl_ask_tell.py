@@ -195,15 +195,15 @@ def test_resume_continues_where_it_stopped(tmp_path: Path) -> None:
     again.finish()
 
 
-def test_the_run_folder_records_which_version_created_it_and_each_resume(
+def test_the_run_folder_records_which_version_created_it_and_each_that_took_it_over(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A run folder did not say which code made or resumed it: a run resumed by a newer tao-run-automl silently
-    continued under the newer code's schedule. It now records the version that created it and each resume's
-    version and time; status, get_status and finish() show them (`code_versions`), and a resume by another version
-    than the creator's logs one line naming both."""
+    continued under the newer code's schedule. It now records the version that created it and each version that
+    took it over since (with when: once per change of version, not per reopening); status, get_status and finish()
+    show them (`code_versions`), and a resume by another version than the last one's logs one line naming them."""
     from importlib.metadata import version
 
-    from tao_automl.experiment.store import CREATED_BY, RunStore
+    from tao_automl.experiment.store import CREATED_BY, RESUMED_BY, RunStore
 
     here = version("tao-run-automl")
     settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 1, "seed": 3}
@@ -212,9 +212,8 @@ def test_the_run_folder_records_which_version_created_it_and_each_resume(
     first.finish()
     with caplog.at_level(logging.WARNING, logger="tao_automl"):
         again = AutoML(workspace=tmp_path / "run", settings=settings, resume=True)
-    assert "created by tao-run-automl" not in caplog.text  # the same version: nothing to say
-    resumed = again.get_status()["code_versions"]["resumed_by"]
-    assert [r["version"] for r in resumed] == [here] and time.time() - resumed[0]["at"] < 60
+    assert "created by tao-run-automl" not in caplog.text  # the same version: nothing to say, nothing recorded
+    assert again.get_status()["code_versions"]["resumed_by"] == []
     again.finish()
     RunStore(tmp_path / "run").set_meta({CREATED_BY: "0.0.1"})  # as if an older version had made it
     caplog.clear()
@@ -223,8 +222,21 @@ def test_the_run_folder_records_which_version_created_it_and_each_resume(
     said = [r.getMessage() for r in caplog.records if "created by tao-run-automl" in r.getMessage()]
     assert said == [f"run run was created by tao-run-automl 0.0.1; resumed by tao-run-automl {here}"], caplog.text
     shown = query_status(tmp_path / "run")["code_versions"]
-    assert shown["created_by"] == "0.0.1" and [r["version"] for r in shown["resumed_by"]] == [here, here]
+    assert shown["created_by"] == "0.0.1" and [r["version"] for r in shown["resumed_by"]] == [here], shown
+    assert time.time() - shown["resumed_by"][0]["at"] < 60
     assert third.finish()["code_versions"] == shown
+    for _ in range(3):  # reopened again and again by the same version (an ask/tell agent may reopen per step):
+        caplog.clear()  # said and recorded once, when the version changed
+        with caplog.at_level(logging.WARNING, logger="tao_automl"):
+            AutoML(workspace=tmp_path / "run", settings=settings, resume=True).finish()
+        assert "created by tao-run-automl" not in caplog.text
+    assert query_status(tmp_path / "run")["code_versions"] == shown
+    RunStore(tmp_path / "run").set_meta({RESUMED_BY: [{"version": "0.0.2", "at": 1.0}]})  # then a 0.0.2 ran it
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tao_automl"):
+        AutoML(workspace=tmp_path / "run", settings=settings, resume=True).finish()
+    assert f"created by tao-run-automl 0.0.1 and last run by 0.0.2; resumed by tao-run-automl {here}" in caplog.text
+    assert [r["version"] for r in query_status(tmp_path / "run")["code_versions"]["resumed_by"]] == ["0.0.2", here]
 
 
 def _sweep_out_of_order(workspace: Path, reopen_every: int | None) -> list[dict[str, object]]:

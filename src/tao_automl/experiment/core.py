@@ -44,7 +44,7 @@ from tao_automl.experiment.store import (
     record_tracking_errors,
     tracking_errors_of,
 )
-from tao_automl.experiment.summary import progress_from_counts, summarise
+from tao_automl.experiment.summary import code_versions_of, progress_from_counts, summarise
 from tao_automl.experiment.workspace import check_complete
 from tao_automl.metrics.parse import is_valid_metric, to_objective
 from tao_automl.multiobjective import view as multi
@@ -251,11 +251,15 @@ class Experiment:
                                    paused) if isinstance(meta.get("ended_at"), (int, float)) else None
         version = code_version()
         created_by = meta.get(CREATED_BY)
-        if created_by != version:  # its schedule continues under this code's, which may differ
-            log.warning("run %s was created by tao-run-automl %s; resumed by tao-run-automl %s", run_dir.name,
-                        created_by or "(a version from before versions were recorded)", version)
-        resumed = meta.get(RESUMED_BY)
-        resumed_by = [*(resumed if isinstance(resumed, list) else []), {"version": version, "at": now}]
+        resumed_by = code_versions_of(meta)["resumed_by"]
+        last = resumed_by[-1].get("version") if resumed_by else created_by
+        if last != version:  # its schedule continues under this code's, which may differ from the last one's
+            log.warning("run %s was created by tao-run-automl %s%s; resumed by tao-run-automl %s", run_dir.name,
+                        created_by or "(a version from before versions were recorded)",
+                        f" and last run by {last}" if last != created_by else "", version)
+            # one entry per change of version (not per reopening: an ask/tell user may reopen a run thousands of
+            # times), with when that version first reopened it
+            resumed_by = [*resumed_by, {"version": version, "at": now}]
         store.set_meta({"state": "running", "resumed_at": now, PAUSED_KEY: paused + down, RESUMED_BY: resumed_by},
                        event="run_resumed")
         exp._meta = store.meta()

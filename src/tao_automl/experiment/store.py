@@ -88,8 +88,8 @@ PAUSED_KEY = "paused_s"
 TRACKING_ERRORS = "tracking_errors"
 #: Meta key: the tao-run-automl version that created the run (absent in runs made before it was recorded).
 CREATED_BY = "created_by"
-#: Meta key: each reopening of the run (a resume, an ask/tell reopen, the orchestrator of ``run --detach`` taking its
-#: new run over), oldest first: ``{"version", "at"}``.
+#: Meta key: each version that took the run over (its first reopening, by a resume, an ask/tell reopen or the
+#: orchestrator of ``run --detach``, after another version ran it), oldest first: ``{"version", "at"}``.
 RESUMED_BY = "resumed_by"
 #: Event kind: a tracker's first failure in one process (at most one per tracker and process), with that failure.
 TRACKER_FAILED = "tracker_failed"

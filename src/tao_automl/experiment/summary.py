@@ -165,9 +165,11 @@ def best_row_dict(best: RecRow | None, lookup: Callable[[int], RecRow | None] | 
 
 def code_versions_of(meta: Mapping[str, Any]) -> dict[str, Any]:
     """``{"created_by", "resumed_by"}``: the tao-run-automl version that created the run (None for a run made before
-    it was recorded) and each reopening's ``{"version", "at"}``, oldest first: which code ran the run's schedule."""
+    it was recorded) and each version that took it over since (``{"version", "at"}``: the first reopening by a
+    version other than the one that ran it last), oldest first: which code ran the run's schedule."""
     resumed = meta.get(RESUMED_BY)
-    return {"created_by": meta.get(CREATED_BY), "resumed_by": list(resumed) if isinstance(resumed, list) else []}
+    return {"created_by": meta.get(CREATED_BY),
+            "resumed_by": [r for r in resumed if isinstance(r, Mapping)] if isinstance(resumed, list) else []}
 
 
 #: How ``status`` shows a rec still in flight in the store whose job is known to have ended (``stop --cancel-jobs``
