@@ -836,3 +836,37 @@ def test_a_report_onto_the_runs_own_files_is_refused(tmp_path: Path) -> None:
         assert done.returncode == 2 and json.loads(done.stdout)["error"]["field"] == "-o", done.stdout
     assert db.read_bytes() == before and spec.read_text() == "what: ran\n"
     assert _cli("report", str(run), "-o", str(run / "mine.html")).returncode == 0  # a new file there is fine
+
+
+def _killed_run_whose_jobs_ended(run_dir: Path) -> None:
+    """A killed run's store as `stop --cancel-jobs` leaves it: recs 1 and 2 in flight, rec 1's job known to have
+    ended (a job_ended_uncollected event) with no orchestrator to collect its result."""
+    from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RunStore
+
+    run_dir.mkdir(parents=True)
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 3, "state": "interrupted",
+                    "mode": "runner"})
+    for rec_id in (1, 2):
+        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
+        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
+    store.log_event(JOB_ENDED_UNCOLLECTED, 1, job_id="job-1")
+    store.close()
+
+
+def test_export_csv_shows_a_rec_whose_job_ended_as_status_does(tmp_path: Path) -> None:
+    """After `stop --cancel-jobs` on a killed run, status showed rec 1 `ended_uncollected` (its job ended, the result
+    waits for resume) while `export --csv` still wrote `running` for it: the CSV says what status says."""
+    from tao_automl.export.run_data import load_run
+    from tao_automl.export.table import csv_rows
+    from tao_automl.status import query_status
+
+    run_dir = tmp_path / "ws" / "run_1"
+    _killed_run_whose_jobs_ended(run_dir)
+    _, rows = csv_rows(load_run(run_dir))
+    shown = {r["rec_id"]: r["status"] for r in query_status(run_dir, recs="all")["recommendations"]}
+    assert [(r["rec_id"], r["status"]) for r in rows] == [(1, "ended_uncollected"), (2, "running")]
+    assert {r["rec_id"]: r["status"] for r in rows} == shown
+    summary = load_run(run_dir).summary
+    assert (summary["progress"]["running"], summary["progress"]["uncollected"]) == (1, 1)
+    assert [a["job_ended"] for a in summary["active_jobs"]] == [True, False]

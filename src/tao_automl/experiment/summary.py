@@ -16,12 +16,14 @@ from tao_automl.experiment.store import (
     ACTIVE_STATES,
     CREATED_BY,
     FINAL_STATES,
+    JOB_ENDED_UNCOLLECTED,
     PAUSED_KEY,
     RANKED_STATES,
     RESUMED_BY,
     UNSUBMITTED,
     RecRow,
     RecStatus,
+    RunStore,
     tracking_errors_of,
 )
 from tao_automl.metrics.parse import is_valid_metric
@@ -29,6 +31,7 @@ from tao_automl.multiobjective import view as pareto_view
 
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from typing import Any
 
 
@@ -70,10 +73,12 @@ def _elapsed_eta(meta: Mapping[str, Any], completed: int, total: int) -> tuple[f
     return elapsed, elapsed / completed * (total - completed)
 
 
-def progress(recs: Sequence[RecRow], meta: Mapping[str, Any]) -> dict[str, Any]:
+def progress(recs: Sequence[RecRow], meta: Mapping[str, Any], uncollected: Collection[int] = ()) -> dict[str, Any]:
+    """``uncollected``: recs in flight whose job is known to have ended (:func:`uncollected_ids`), counted so."""
     counts: dict[str, int] = {}
     for r in recs:
-        counts[r.status] = counts.get(r.status, 0) + 1
+        shown = ENDED_UNCOLLECTED if r.rec_id in uncollected and r.status in ACTIVE_STATES else r.status
+        counts[shown] = counts.get(shown, 0) + 1
     best = best_rec(recs, str(meta.get("direction", "maximize")))
     return progress_from_counts(counts, best, is_multi_fidelity(recs), meta)
 
@@ -178,6 +183,15 @@ def code_versions_of(meta: Mapping[str, Any]) -> dict[str, Any]:
 ENDED_UNCOLLECTED = "ended_uncollected"
 
 
+def uncollected_ids(store: RunStore, recs: Sequence[RecRow]) -> set[int]:
+    """The recs still in flight in the store whose job is known to have ended with no orchestrator to collect it
+    (``stop --cancel-jobs`` logged a ``job_ended_uncollected`` event): every view shows them ``ended_uncollected``."""
+    active = {r.rec_id for r in recs if r.status in ACTIVE_STATES}
+    if not active:
+        return set()
+    return active & {int(e["rec_id"]) for e in store.events(JOB_ENDED_UNCOLLECTED)}
+
+
 def plain_status(status: str) -> str:
     """A rec's status as results show it: a plain ``str`` (never the store's enum, which ``yaml.safe_dump`` and other
     plain-data writers refuse), ``pending`` for a rec whose job is not submitted yet."""
@@ -227,13 +241,15 @@ def with_reasoning(row: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, An
 
 def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
               values: Mapping[int, Mapping[str, float]] | None = None,
-              seen_until: float | None = None) -> dict[str, Any]:
+              seen_until: float | None = None, uncollected: Collection[int] = ()) -> dict[str, Any]:
     """The result/status dict shared by ``run()``, ``AutoML.get_status()`` and ``query_status``.
 
     ``recommendations`` lists every rec in id order; ``history`` is the same list (the Python API's older name;
     :func:`public_json` drops it so machine output names it once). ``values``: a multi-objective run's metric
     values by rec id; ``best`` is then the Pareto front's pick and ``pareto_front`` is added. ``seen_until``: no
     orchestrator follows the run: a rec still in flight is shown as last seen (its wall time up to then).
+    ``uncollected``: recs in flight whose job is known to have ended (:func:`uncollected_ids`): shown
+    ``ended_uncollected``, as ``status`` shows them.
     """
     direction = str(meta.get("direction", "maximize"))
     order = [r.rec_id for r in ranked_recs(recs, direction)]
@@ -243,16 +259,20 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
         order = pareto_view.ranked_ids(values, fields, order)
     ranks = {rec_id: i for i, rec_id in enumerate(order, start=1)}
     rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in recs]
+    ended = {r.rec_id for r in recs if r.rec_id in uncollected and r.status in ACTIVE_STATES}
+    for row in rows:
+        if row["rec_id"] in ended:  # its job ended: not running, though the store keeps it in flight
+            row["status"] = ENDED_UNCOLLECTED
     by_id = {r.rec_id: r for r in recs}
     result = {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": meta.get("run_dir"),
         "best": best_row_dict(best_rec(recs, direction), by_id.get, meta),
-        "progress": progress(recs, meta),
+        "progress": progress(recs, meta, ended),
         "recommendations": rows,
         "rec_view": {"view": "all", "shown": len(rows), "total": len(rows), "offset": 0, "limit": None},
         "history": rows,
-        "active_jobs": [active_job(r) for r in recs if r.status in ACTIVE_STATES],
+        "active_jobs": [active_job(r, r.rec_id in ended) for r in recs if r.status in ACTIVE_STATES],
         # recs with no job yet because the platform had no room: `status` reads them from the run's events; a run's
         # own result is made once nothing waits any more (a rec that waits when the sweep stops is `pending` here)
         "waiting_for_room": [],

@@ -12,7 +12,7 @@ from typing import Any
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.holder import lock_holder
 from tao_automl.experiment.store import DB_NAME, RecRow, RunStore, unreadable
-from tao_automl.experiment.summary import summarise
+from tao_automl.experiment.summary import summarise, uncollected_ids
 from tao_automl.metrics.job import STATUS_FILE
 from tao_automl.metrics.parse import kpi_series, status_lines
 from tao_automl.multiobjective import view as pareto_view
@@ -87,6 +87,7 @@ def load_run(run_dir: str | Path) -> RunData:
             # no orchestrator follows the run: what is in flight is as last seen, as `status` shows it
             seen_until = None if lock_holder(path) is not None else (meta.get("ended_at") or store.last_event_at())
             curves = _epoch_curves(store, recs, str(meta.get("metric") or "metric"))
+            ended = uncollected_ids(store, recs)  # jobs known to have ended, their results not collected yet
             values = pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT),
                                                {r.rec_id for r in recs if r.status == "success"}
                                                ) if pareto_view.objectives_of(meta) else None
@@ -96,5 +97,6 @@ def load_run(run_dir: str | Path) -> RunData:
         message, hint = unreadable(path, str(path / DB_NAME), exc)
         raise WorkspaceError(message, field="run_dir", value=str(run_dir),
                              allowed=f"a run folder whose {DB_NAME} can be read", hint=hint) from None
-    return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta, values, seen_until), epochs=curves,
+    return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta, values, seen_until, ended),
+                   epochs=curves,
                    values=values)
