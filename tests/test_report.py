@@ -661,3 +661,28 @@ def test_a_single_fidelity_run_ranks_by_metric_though_a_rec_ended_early(tmp_path
     text = write_html_report(data, tmp_path / "r.html").read_text()
     assert f"<tr class=best data-rec={status['best']['rec_id']}>" in text
     assert data.convergence()[-1][1] == status["best"]["metric_value"]
+
+
+def test_report_shows_a_rec_whose_job_ended_as_status_does(tmp_path: Path) -> None:
+    """After `stop --cancel-jobs` on a killed run, status showed its recs `ended_uncollected` (their jobs ended, the
+    results wait for resume) while the report said "2 of 3 recs (2 running)" and listed both `running`."""
+    from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RunStore
+    from tao_automl.report.html import write_html_report
+
+    run_dir = tmp_path / "ws" / "run_1"
+    run_dir.mkdir(parents=True)
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 3, "state": "interrupted",
+                    "mode": "runner"})
+    for rec_id in (1, 2):
+        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
+        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
+        store.log_event(JOB_ENDED_UNCOLLECTED, rec_id, job_id=f"job-{rec_id}")
+    store.close()
+    data = load_run(run_dir)
+    assert [r.status for r in data.recs] == ["ended_uncollected"] * 2
+    out = tmp_path / "report.html"
+    write_html_report(data, out)
+    page = out.read_text()
+    assert "(2 ended_uncollected)" in page and "(2 running)" not in page
+    assert [r.status for r in RunStore(run_dir, readonly=True).recs()] == ["running", "running"]  # nothing written

@@ -16,7 +16,7 @@ from typing import Any
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.lines import epochs_trained
 from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore, unreadable
-from tao_automl.experiment.summary import parent_chain, resumes_checkpoints
+from tao_automl.experiment.summary import ENDED_UNCOLLECTED, parent_chain, resumes_checkpoints, uncollected_ids
 from tao_automl.experiment.workspace import rec_folder
 from tao_automl.metrics.job import STATUS_FILE, local_results_file
 from tao_automl.metrics.parse import is_better, kpi_series, status_lines
@@ -231,6 +231,7 @@ def _read_run(path: Path, read_results: bool) -> RunData:
         trained = {int(e["rec_id"]): int(e["payload"]["budget"]) for e in store.events("trained_budget")}
         front = pareto_view.front_in_store(store, meta)  # several metrics: the best is the front's pick
         values = pareto_view.values_in_store(store, meta) or {}
+        ended = uncollected_ids(store, rows)  # jobs known to have ended, their results not collected yet
     finally:
         store.close()
     metric = str(meta.get("metric") or "metric")
@@ -249,7 +250,8 @@ def _read_run(path: Path, read_results: bool) -> RunData:
             curves = {name: {e: v for e, v in c.items() if e <= budget} for name, c in curves.items()}
         curve = sorted(points.items())
         recs.append(RecView(
-            rec_id=row.rec_id, params=row.params, status=_status(row.status),
+            rec_id=row.rec_id, params=row.params,
+            status=ENDED_UNCOLLECTED if row.rec_id in ended else _status(row.status),  # as `status` shows it
             metric=row.metric_value, message=row.message, job_id=row.job_id, budget=budget,
             rung=trial.get("rung"), bracket=trial.get("bracket"), parent=trial.get("parent"),
             created_at=row.created_at, submitted_at=row.submitted_at, finished_at=row.finished_at,
