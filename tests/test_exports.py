@@ -870,3 +870,28 @@ def test_export_csv_shows_a_rec_whose_job_ended_as_status_does(tmp_path: Path) -
     summary = load_run(run_dir).summary
     assert (summary["progress"]["running"], summary["progress"]["uncollected"]) == (1, 1)
     assert [a["job_ended"] for a in summary["active_jobs"]] == [True, False]
+
+
+def test_export_csv_times_an_in_flight_rec_of_a_killed_run_as_status_does(tmp_path: Path) -> None:
+    """A detached run's start stores an ``ended_at`` (its `starting` state) that stays while the run is `running`;
+    after kill -9 of its orchestrator, status ends the run at its last recorded activity, but `export --csv` timed
+    the recs still in flight up to that stale ended_at: wall_time_s -5.49 where status said 0.081."""
+    import time
+
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.export.run_data import load_run
+    from tao_automl.export.table import csv_rows
+    from tao_automl.status import query_status
+
+    run_dir = tmp_path / "ws" / "run_1"
+    run_dir.mkdir(parents=True)
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "running",
+                    "mode": "runner", "created_at": time.time() - 100, "ended_at": time.time() - 100})
+    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
+    store.mark_submitted(1, "job-1", str(run_dir / "r1"), status="running")  # then the orchestrator was killed
+    store.close()
+    _, rows = csv_rows(load_run(run_dir))
+    shown = query_status(run_dir, recs="all")["recommendations"][0]["wall_time_s"]
+    assert shown is not None and shown >= 0
+    assert float(rows[0]["wall_time_s"]) == shown

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import WorkspaceError
-from tao_automl.experiment.holder import lock_holder
+from tao_automl.experiment.holder import as_shown, lock_holder
 from tao_automl.experiment.store import DB_NAME, RecRow, RunStore, unreadable
 from tao_automl.experiment.summary import summarise, uncollected_ids
 from tao_automl.metrics.job import STATUS_FILE
@@ -84,8 +84,11 @@ def load_run(run_dir: str | Path) -> RunData:
         store = RunStore(path, readonly=True)
         try:
             meta, recs = store.meta(), store.recs()
-            # no orchestrator follows the run: what is in flight is as last seen, as `status` shows it
-            seen_until = None if lock_holder(path) is not None else (meta.get("ended_at") or store.last_event_at())
+            # no orchestrator follows the run: what is in flight is as last seen, as `status` shows it (a killed
+            # run's stored ended_at is the one its start wrote: as_shown ends it at its last recorded activity)
+            last = store.last_event_at()
+            seen_until = None if lock_holder(path) is not None else (
+                as_shown(meta, False, last).get("ended_at") or last)
             curves = _epoch_curves(store, recs, str(meta.get("metric") or "metric"))
             ended = uncollected_ids(store, recs)  # jobs known to have ended, their results not collected yet
             values = pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT),
