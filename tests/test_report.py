@@ -686,3 +686,27 @@ def test_report_shows_a_rec_whose_job_ended_as_status_does(tmp_path: Path) -> No
     page = out.read_text()
     assert "(2 ended_uncollected)" in page and "(2 running)" not in page
     assert [r.status for r in RunStore(run_dir, readonly=True).recs()] == ["running", "running"]  # nothing written
+
+
+def test_report_shows_a_killed_run_interrupted_as_status_does(tmp_path: Path) -> None:
+    """kill -9 of a run's orchestrator leaves the store saying `running`; status shows the run `interrupted` (no
+    process holds its lock), but the report said "state running" and "best: none yet" as if it went on."""
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.report.html import write_html_report
+    from tao_automl.status import query_status
+
+    run_dir = tmp_path / "ws" / "run_1"
+    run_dir.mkdir(parents=True)
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "running", "mode": "runner"})
+    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
+    store.mark_submitted(1, "job-1", str(run_dir / "r1"), status="running")
+    store.close()
+    assert query_status(run_dir)["progress"]["state"] == "interrupted"
+    data = load_run(run_dir)
+    assert data.meta["state"] == "interrupted"
+    out = tmp_path / "report.html"
+    write_html_report(data, out)
+    page = out.read_text()
+    assert "state <b>interrupted</b>" in page and "none yet" not in page
+    assert RunStore(run_dir, readonly=True).meta()["state"] == "running"  # the report wrote nothing

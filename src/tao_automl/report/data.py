@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import WorkspaceError
+from tao_automl.experiment.holder import as_shown, lock_holder
 from tao_automl.experiment.lines import epochs_trained
 from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunStore, unreadable
 from tao_automl.experiment.summary import ENDED_UNCOLLECTED, parent_chain, resumes_checkpoints, uncollected_ids
@@ -219,9 +220,11 @@ def load_run(run_dir: str | Path, *, read_results: bool = True) -> RunData:
 
 
 def _read_run(path: Path, read_results: bool) -> RunData:
+    alive = lock_holder(path) is not None  # asked first: a run ending meanwhile reads as finished
     store = RunStore(path, readonly=True)
     try:
-        meta = store.meta()
+        # as status shows it: a run stored as running whose orchestrator was killed is interrupted
+        meta = as_shown(store.meta(), alive, store.last_event_at(), run_dir=str(path))
         rows = store.recs()
         epochs: dict[int, dict[int, float]] = {}
         for event in store.events("epoch_metric"):
