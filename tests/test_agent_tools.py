@@ -531,3 +531,22 @@ def test_tool_errors_name_the_tools_own_arguments(tmp_path: Path, capsys: pytest
     assert main(["status", str(tmp_path), "--top", "-1", "--json"]) == 2
     error = json.loads(capsys.readouterr().out)["error"]
     assert (error["field"], error["value"], error["allowed"]) == ("--top", -1, "an integer >= 0")
+
+
+def test_best_config_of_a_run_whose_jobs_ended_uncollected_does_not_say_no_rec_produced_a_result(
+        tmp_path: Path) -> None:
+    """After `stop --cancel-jobs` on a killed run, sweep_status showed its recs ended_uncollected (their jobs ended,
+    their results wait for a resume) while best_config said "interrupted before any rec produced a result"."""
+    from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RunStore
+
+    run_dir = _interrupted_run(tmp_path / "run")
+    store = RunStore(run_dir)
+    store.log_event(JOB_ENDED_UNCOLLECTED, 1, job_id="j1")
+    store.close()
+    status, _ = call_tool("sweep_status", {"run_dir": str(run_dir)})
+    assert status["progress"]["uncollected"] == 1
+    result, is_error = call_tool("best_config", {"run_dir": str(run_dir)})
+    assert not is_error and result["best"] is None
+    note = result["note"]
+    assert "before any rec produced a result" not in note
+    assert "1 rec(s) ended with a result not collected yet" in note and "resume_sweep" in note

@@ -282,6 +282,10 @@ def _no_best_note(run_dir: str, progress: Mapping[str, Any]) -> str:
         if budget_spent(progress):  # every rec ended (cancelled by a stop): a resume launches nothing, as status says
             return (f"the sweep was interrupted before any rec produced a result ({failures}) and every rec of its "
                     "budget has ended, so resume_sweep has nothing to launch; start a new run with start_sweep")
+        uncollected = int(progress.get("uncollected") or 0)
+        if uncollected:  # their jobs ended (as sweep_status shows them): their results wait for a resume
+            return (f"the sweep was interrupted; {uncollected} rec(s) ended with a result not collected yet "
+                    f"({failures}): resume_sweep with run_dir={run_dir!r} collects them and continues it")
         return (f"the sweep was interrupted before any rec produced a result ({failures}); resume_sweep with "
                 f"run_dir={run_dir!r} continues it")
     why = "; sweep_status's progress.stop_reason says why it stopped" if progress.get("stop_reason") else ""
