@@ -895,3 +895,19 @@ def test_export_csv_times_an_in_flight_rec_of_a_killed_run_as_status_does(tmp_pa
     shown = query_status(run_dir, recs="all")["recommendations"][0]["wall_time_s"]
     assert shown is not None and shown >= 0
     assert float(rows[0]["wall_time_s"]) == shown
+
+
+def test_export_best_of_a_run_whose_jobs_ended_uncollected_does_not_say_no_rec_finished(tmp_path: Path) -> None:
+    """status showed rec 1 ended_uncollected (its job ended, its result waits for a resume); `export --best` said
+    the run was "interrupted before any rec finished"."""
+    from tao_automl.errors import SweepFailedError
+    from tao_automl.export.best import export_best
+    from tao_automl.export.run_data import load_run
+
+    run_dir = tmp_path / "ws" / "run_1"
+    _killed_run_whose_jobs_ended(run_dir)
+    with pytest.raises(SweepFailedError) as caught:
+        export_best(load_run(run_dir), tmp_path / "best.yaml")
+    hint = str(caught.value.hint)
+    assert "before any rec finished" not in hint
+    assert "1 rec(s) ended whose result is not collected yet" in hint and "resume" in hint

@@ -60,10 +60,12 @@ def _file_spec(path: Path | None, config_format: str) -> dict[str, Any] | None:
     return _parsed(path.read_text(encoding="utf-8"), config_format)  # None on Python 3.10 without tomli
 
 
-def no_result_hint(run_dir: Path, state: Any, ended_badly: int, meta: Mapping[str, Any] | None = None) -> str:
+def no_result_hint(run_dir: Path, state: Any, ended_badly: int, meta: Mapping[str, Any] | None = None,
+                   uncollected: int = 0) -> str:
     """What to do about a run without a result: wait while it runs (``state``), continue it when it stopped before
     any rec ended (as ``status`` says: a copy by its original, a Python run from Python), read its recs' messages
-    when ``ended_badly`` (failed or cancelled recs) is not 0."""
+    when ``ended_badly`` (failed or cancelled recs) is not 0; ``uncollected``: recs whose jobs ended with a result no
+    orchestrator collected yet (status shows them ``ended_uncollected``)."""
     from tao_automl.experiment.holder import copy_of, lock_holder, unrebuildable_platform
     from tao_automl.experiment.lines import continue_with
 
@@ -76,6 +78,9 @@ def no_result_hint(run_dir: Path, state: Any, ended_badly: int, meta: Mapping[st
         meta = meta or {}
         how = {"mode": meta.get("mode"), "platform_class": unrebuildable_platform(meta),
                "copy_of": copy_of(run_dir, meta)}
+        if uncollected:  # their jobs ended: a resume collects their results
+            return (f"the run is {state} with {uncollected} rec(s) ended whose result is not collected yet: collect "
+                    f"them ({continue_with(how, str(run_dir))}), then export")
         return (f"the run is {state} before any rec finished: continue it ({continue_with(how, str(run_dir))}), "
                 "then export")
     return f"see `tao-automl status {where} --recs all` for why its recs failed"
@@ -99,7 +104,7 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
                                hint=no_result_hint(data.run_dir, progress.get("state") or data.meta.get("state"),
                                                    int(progress.get("failed") or 0) + int(progress.get("cancelled")
                                                                                           or 0),
-                                                   data.meta))
+                                                   data.meta, int(progress.get("uncollected") or 0)))
     rec = data.rec(int(best["rec_id"]))
     skill = _skill(data)
     spec_path = Path(rec.spec_path) if rec.spec_path else None
