@@ -710,3 +710,25 @@ def test_report_shows_a_killed_run_interrupted_as_status_does(tmp_path: Path) ->
     page = out.read_text()
     assert "state <b>interrupted</b>" in page and "none yet" not in page
     assert RunStore(run_dir, readonly=True).meta()["state"] == "running"  # the report wrote nothing
+
+
+def test_png_of_a_run_whose_jobs_ended_uncollected_does_not_say_no_rec_finished(tmp_path: Path) -> None:
+    """status showed both recs ended_uncollected (their jobs ended, their results wait for a resume); `report --format
+    png` said the run was "interrupted before any rec finished"."""
+    from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RunStore
+
+    run_dir = tmp_path / "ws" / "run_1"
+    run_dir.mkdir(parents=True)
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "interrupted",
+                    "mode": "runner"})
+    for rec_id in (1, 2):
+        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
+        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
+        store.log_event(JOB_ENDED_UNCOLLECTED, rec_id, job_id=f"job-{rec_id}")
+    store.close()
+    proc = _cli("report", str(run_dir), "--format", "png", "--json")
+    assert proc.returncode == 1, proc.stdout
+    hint = json.loads(proc.stdout)["error"]["hint"]
+    assert "before any rec finished" not in hint
+    assert "2 rec(s) ended whose result is not collected yet" in hint and "resume" in hint

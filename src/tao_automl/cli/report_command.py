@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from tao_automl.cli.results_commands import not_a_run_file, output_file
+    from tao_automl.experiment.summary import ENDED_UNCOLLECTED
     from tao_automl.export.best import no_result_hint
     from tao_automl.report.data import load_run
 
@@ -47,7 +48,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"{data.run_dir.name}: no finished rec has a metric{' yet' if live else ''}; nothing to plot",
                 field="run_dir", value=str(data.run_dir), allowed=NO_RESULT_ALLOWED,
                 hint=no_result_hint(data.run_dir, data.meta.get("state"),
-                                    sum(r.status in ("failure", "cancelled") for r in data.recs), data.meta))
+                                    sum(r.status in ("failure", "cancelled") for r in data.recs), data.meta,
+                                    sum(r.status == ENDED_UNCOLLECTED for r in data.recs)))
     else:
         from tao_automl.report.html import write_html_report
 
