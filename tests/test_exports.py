@@ -911,3 +911,28 @@ def test_export_best_of_a_run_whose_jobs_ended_uncollected_does_not_say_no_rec_f
     hint = str(caught.value.hint)
     assert "before any rec finished" not in hint
     assert "1 rec(s) ended whose result is not collected yet" in hint and "resume" in hint
+
+
+def test_export_best_of_a_killed_run_does_not_say_yet(tmp_path: Path) -> None:
+    """kill -9 of the orchestrator leaves the store saying `running`; status shows the run interrupted, but
+    `export --best` said "no successful rec to export yet", as if the run went on (its hint said interrupted)."""
+    from tao_automl.errors import SweepFailedError
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.export.best import export_best
+    from tao_automl.export.run_data import load_run
+    from tao_automl.status import query_status
+
+    run_dir = tmp_path / "ws" / "run_1"
+    run_dir.mkdir(parents=True)
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "running", "mode": "runner"})
+    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
+    store.mark_submitted(1, "job-1", str(run_dir / "r1"), status="running")
+    store.close()
+    data = load_run(run_dir)
+    assert data.meta["state"] == data.summary["progress"]["state"] == query_status(run_dir)["progress"]["state"] \
+        == "interrupted"
+    with pytest.raises(SweepFailedError) as caught:
+        export_best(data, tmp_path / "best.yaml")
+    assert not caught.value.message.endswith("yet") and "interrupted" in str(caught.value.hint)
+    assert RunStore(run_dir, readonly=True).meta()["state"] == "running"  # export wrote nothing

@@ -83,12 +83,13 @@ def load_run(run_dir: str | Path) -> RunData:
     try:
         store = RunStore(path, readonly=True)
         try:
-            meta, recs = store.meta(), store.recs()
-            # no orchestrator follows the run: what is in flight is as last seen, as `status` shows it (a killed
-            # run's stored ended_at is the one its start wrote: as_shown ends it at its last recorded activity)
-            last = store.last_event_at()
-            seen_until = None if lock_holder(path) is not None else (
-                as_shown(meta, False, last).get("ended_at") or last)
+            alive = lock_holder(path) is not None  # asked first: a run ending meanwhile reads as finished
+            recs, last = store.recs(), store.last_event_at()
+            # as status shows it: a run stored as running whose orchestrator was killed is interrupted, ended at its
+            # last recorded activity (its stored ended_at is the one its start wrote)
+            meta = as_shown(store.meta(), alive, last, run_dir=str(path))
+            # no orchestrator follows the run: what is in flight is as last seen, as `status` shows it
+            seen_until = None if alive else (meta.get("ended_at") or last)
             curves = _epoch_curves(store, recs, str(meta.get("metric") or "metric"))
             ended = uncollected_ids(store, recs)  # jobs known to have ended, their results not collected yet
             values = pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT),
