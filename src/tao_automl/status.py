@@ -19,7 +19,6 @@ from tao_automl.experiment.store import (
     DAMAGED_HINT,
     DB_NAME,
     FULL_DISK_HINT,
-    JOB_ENDED_UNCOLLECTED,
     JOB_PENDING,
     NEW_RUN_NEEDED,
     NEWER_FORMAT_HINT,
@@ -37,6 +36,7 @@ from tao_automl.experiment.summary import (
     code_versions_of,
     progress_from_counts,
     rec_dict,
+    uncollected_ids,
     with_reasoning,
 )
 from tao_automl.multiobjective import view as pareto_view
@@ -169,8 +169,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         shown = {r.rec_id: r for r in rows}
         best = (shown.get(best_ids[0]) or store.rec(best_ids[0])) if best_ids else None
         active = store.recs_by_id(store.ids_with_status(ACTIVE_STATES))
-        uncollected = {int(e["rec_id"]) for e in store.events(JOB_ENDED_UNCOLLECTED)} if active else set()
-        uncollected &= {r.rec_id for r in active}
+        uncollected = uncollected_ids(store, active)
         if uncollected:  # their jobs ended: shown so (not running), though the store keeps them in flight until a
             counts = dict(counts)  # resume collects their results
             for r in active:
