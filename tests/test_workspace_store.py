@@ -219,6 +219,30 @@ def test_a_flock_alone_is_named_when_asked_thoroughly(tmp_path: Path) -> None:
         os.close(fd)
 
 
+@pytest.mark.skipif(not ofd_lock.SUPPORTED, reason="Linux OFD locks")
+def test_a_reused_pid_in_the_lock_file_is_no_holder_where_proc_locks_is_unreadable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock file of an ended run names a pid that an unrelated process now runs (reused, or the folder copied
+    from another machine). Where /proc/locks cannot be read, lock_holder answered that pid: status called the run
+    orchestrated and `stop` would signal that unrelated process. Nobody holds the lock: the answer is None."""
+    run_dir = new_run_dir(tmp_path)
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / LOCK_NAME).write_text(str(unrelated.pid))  # alive, holding no lock
+        real_open = open
+
+        def no_proc_locks(file: object, *args: object, **kwargs: object) -> object:
+            if file == "/proc/locks":
+                raise PermissionError(13, "Permission denied", file)
+            return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+        monkeypatch.setattr(holder_module, "open", no_proc_locks, raising=False)
+        assert lock_holder(run_dir) is None
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
 def test_an_orchestrator_of_a_version_before_the_ofd_locks_is_seen_alive_by_status_and_stopped_by_stop(
         tmp_path: Path) -> None:
     """After an upgrade mid-sweep, the older orchestrator still running holds the flock alone with its pid in the

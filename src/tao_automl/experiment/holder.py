@@ -58,7 +58,10 @@ def lock_holder(run_dir: str | Path, thorough: bool = False) -> int | None:
                 return flock_holder(fd)
             if pid is None:  # a holder of a version before the OFD locks holds the flock alone, its pid in the file:
                 # asked of /proc/locks when that pid runs (an older orchestrator still running after an upgrade)
-                return flock_holder(fd) if thorough or _pid_from_file(fd) is not None else None
+                # (/proc/locks unreadable: nobody, as before; the file's pid may be an unrelated process by now)
+                if thorough:
+                    return flock_holder(fd)
+                return flock_holder(fd, file_if_unreadable=False) if _pid_from_file(fd) is not None else None
             if pid > 0:
                 return pid
             named = flock_holder(fd)  # held, its pid not readable here: /proc/locks numbers it as seen from here
@@ -68,16 +71,15 @@ def lock_holder(run_dir: str | Path, thorough: bool = False) -> int | None:
         os.close(fd)
 
 
-def flock_holder(fd: int) -> int | None:
-    """The pid holding the ``flock`` on the open lock file ``fd``, from ``/proc/locks`` (the pid the file names
-    where that is unreadable), or None when nobody holds it."""
+def flock_holder(fd: int, file_if_unreadable: bool = True) -> int | None:
+    """The pid holding the ``flock`` on the open lock file ``fd``, from ``/proc/locks`` (where that is unreadable:
+    the pid the file names, or None when not ``file_if_unreadable``), or None when nobody holds it."""
     inode = os.fstat(fd).st_ino
-    named = _pid_from_file(fd)
     try:
         with open("/proc/locks", "rb") as locks:
             lines = locks.read().decode(errors="replace").splitlines()
     except OSError:
-        return named
+        return _pid_from_file(fd) if file_if_unreadable else None
     for line in lines:
         parts = line.split()
         if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(inode):
