@@ -186,14 +186,22 @@ class _StatusLostAfterRefusedCancel(EndsBeforeCancelSDK):
 
 def test_failing_fast_leaves_an_unreadable_ended_job_for_resume_and_says_so(tmp_path: Path) -> None:
     """The in-flight job ended before its cancel, but its status cannot be read: it is not recorded as cancelled
-    (its result would be lost), the stop reason says it is left for ``resume``, and ``resume`` collects it."""
+    (its result would be lost), the stop reason says it is left for ``resume``, and ``resume`` collects it. The
+    run's result shows that rec as ``status`` does (``ended_uncollected``; it said ``running``, job_ended false)."""
+    from tao_automl import query_status
+
     skill = write_skill(tmp_path / "bank", trainer=ONE_SLOW_SUCCESS)
     settings = _settings(automl_max_concurrent=2)
     result = AutoMLRunner(_StatusLostAfterRefusedCancel(jobs_dir=tmp_path / "jobs"), skill).run(
         automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
     assert result["progress"]["state"] == "failed"
     left = [h for h in result["history"] if h["status"] not in ("failure", "cancelled")]
-    assert [h["status"] for h in left] == ["running"], result["history"]
+    assert [h["status"] for h in left] == ["ended_uncollected"], result["history"]
+    assert (result["progress"]["running"], result["progress"]["uncollected"]) == (0, 1)
+    assert [(a["status"], a["job_ended"]) for a in result["active_jobs"]] == [("ended_uncollected", True)]
+    shown = query_status(result["run_dir"], recs="all")
+    assert [(h["rec_id"], h["status"]) for h in result["history"]] == [
+        (h["rec_id"], h["status"]) for h in shown["recommendations"]]
     rec = left[0]["rec_id"]
     assert result["stop_reason"].endswith(
         f"(rec {rec}: not collected, `tao-automl resume {result['run_dir']}` collects it).")

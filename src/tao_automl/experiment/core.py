@@ -44,7 +44,7 @@ from tao_automl.experiment.store import (
     record_tracking_errors,
     tracking_errors_of,
 )
-from tao_automl.experiment.summary import code_versions_of, progress_from_counts, summarise
+from tao_automl.experiment.summary import code_versions_of, progress_from_counts, summarise, uncollected_ids
 from tao_automl.experiment.workspace import check_complete
 from tao_automl.metrics.parse import is_valid_metric, to_objective
 from tao_automl.multiobjective import view as multi
@@ -630,7 +630,11 @@ class Experiment:
         return dict(got) if got is not None else None
 
     def summary(self) -> dict[str, Any]:
-        return summarise(self.recs(), self.store.meta(), self._values if self.objectives else None)
+        recs = self.recs()
+        # a rec whose job is known to have ended uncollected (its cancel refused, its status unreadable) is shown
+        # `ended_uncollected`, as `status` shows it, not running
+        return summarise(recs, self.store.meta(), self._values if self.objectives else None,
+                         uncollected=uncollected_ids(self.store, recs))
 
     def progress(self) -> dict[str, Any]:
         """Counts, best so far, elapsed and ETA (the live line), kept up to date on every write (no read, except one
