@@ -353,6 +353,50 @@ def test_a_resume_right_after_kill_9_waits_for_the_lock_a_child_of_the_killed_or
         RunLock(other).acquire()
 
 
+def test_a_live_orchestrator_of_another_user_hidden_by_proc_is_refused_at_once_not_called_ended(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/proc mounted hidepid=2 (shared clusters) hides another user's processes: kill -0 says such a holder exists
+    (EPERM) but /proc/PID/stat is missing. holder.runs called it ended, so a second orchestrator waited
+    DEAD_HOLDER_WAIT_S and was then told the live holder had "ended" and a child shared its lock. It is alive:
+    refused at once as in use."""
+    from tao_automl.experiment import workspace
+
+    run_dir = new_run_dir(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from tao_automl.experiment.workspace import RunLock
+        RunLock(Path({str(run_dir)!r})).acquire()
+        print("locked", flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        real_kill, real_open = os.kill, open
+
+        def kill_as_another_user(pid: int, sig: int) -> None:
+            if pid == holder.pid:
+                raise PermissionError(1, "Operation not permitted")
+            real_kill(pid, sig)
+
+        def open_hidden(file: object, *args: object, **kwargs: object) -> object:
+            if file == f"/proc/{holder.pid}/stat":
+                raise FileNotFoundError(2, "No such file or directory", file)
+            return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+        monkeypatch.setattr(holder_module.os, "kill", kill_as_another_user)
+        monkeypatch.setattr(holder_module, "open", open_hidden, raising=False)
+        monkeypatch.setattr(workspace, "DEAD_HOLDER_WAIT_S", 3.0)
+        started = time.monotonic()
+        with pytest.raises(WorkspaceLockedError, match=f"in use by another orchestrator \\(pid {holder.pid}\\)"):
+            RunLock(run_dir).acquire()
+        assert time.monotonic() - started < 2.0
+    finally:
+        monkeypatch.undo()
+        holder.kill()
+        holder.wait()
+
+
 def test_store_round_trip_and_readonly_reader(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     store.set_meta({"budget": 3, "direction": "minimize"})

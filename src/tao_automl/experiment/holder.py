@@ -102,17 +102,19 @@ def _pid_from_file(fd: int) -> int | None:
 def runs(pid: int) -> bool:
     """Whether process ``pid`` exists and is no zombie (``kill -0`` passes for a killed process not yet reaped by its
     parent, whose files and locks the kernel has already released)."""
+    other_user = False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # alive, owned by another user
-        pass
+        other_user = True
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             state = stat.read().rsplit(b")", 1)[-1].split()[:1]
-    except FileNotFoundError:  # gone since, or no /proc (then kill -0 is the answer)
-        return not os.path.isdir("/proc/self")
+    except FileNotFoundError:  # gone since, no /proc (then kill -0 is the answer), or another user's process that
+        # /proc hides (mounted hidepid=2, as on shared clusters): kill -0 said it exists
+        return other_user or not os.path.isdir("/proc/self")
     except OSError:
         return True
     return state not in ([b"Z"], [b"X"])
