@@ -936,3 +936,24 @@ def test_export_best_of_a_killed_run_does_not_say_yet(tmp_path: Path) -> None:
         export_best(data, tmp_path / "best.yaml")
     assert not caught.value.message.endswith("yet") and "interrupted" in str(caught.value.hint)
     assert RunStore(run_dir, readonly=True).meta()["state"] == "running"  # export wrote nothing
+
+
+def test_export_best_of_a_run_with_failures_and_an_uncollected_rec_says_to_collect_it(tmp_path: Path) -> None:
+    """A sweep that stops itself on failures (fail-fast) leaves a job that ended before its cancel, its result
+    unread, for resume (status: ended_uncollected). `export --best` (and `report --format png`) said only "see
+    status for why its recs failed", though a resume collects a result that may be the best."""
+    from tao_automl.errors import SweepFailedError
+    from tao_automl.experiment.store import RecStatus, RunStore
+    from tao_automl.export.best import export_best
+    from tao_automl.export.run_data import load_run
+
+    run_dir = tmp_path / "ws" / "run_1"
+    _killed_run_whose_jobs_ended(run_dir)
+    store = RunStore(run_dir)
+    store.finish_rec(2, RecStatus.FAILURE, None, "CUDA out of memory")
+    store.close()
+    with pytest.raises(SweepFailedError) as caught:
+        export_best(load_run(run_dir), tmp_path / "best.yaml")
+    hint = str(caught.value.hint)
+    assert "1 rec(s) ended whose result is not collected yet (1 other rec(s) failed" in hint, hint
+    assert "resume" in hint

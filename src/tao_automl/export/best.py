@@ -74,13 +74,14 @@ def no_result_hint(run_dir: Path, state: Any, ended_badly: int, meta: Mapping[st
         if lock_holder(run_dir) is not None:
             return f"no rec has finished yet: wait (`tao-automl status {where} --watch`)"
         state = "interrupted"  # as status shows it: its orchestrator ended (killed) without closing the run
-    if not ended_badly:
+    if not ended_badly or uncollected:
         meta = meta or {}
         how = {"mode": meta.get("mode"), "platform_class": unrebuildable_platform(meta),
                "copy_of": copy_of(run_dir, meta)}
-        if uncollected:  # their jobs ended: a resume collects their results
-            return (f"the run is {state} with {uncollected} rec(s) ended whose result is not collected yet: collect "
-                    f"them ({continue_with(how, str(run_dir))}), then export")
+        if uncollected:  # their jobs ended: a resume collects their results (failed recs beside them or not)
+            failed = f" ({ended_badly} other rec(s) failed or were cancelled)" if ended_badly else ""
+            return (f"the run is {state} with {uncollected} rec(s) ended whose result is not collected yet{failed}: "
+                    f"collect them ({continue_with(how, str(run_dir))}), then export")
         return (f"the run is {state} before any rec finished: continue it ({continue_with(how, str(run_dir))}), "
                 "then export")
     return f"see `tao-automl status {where} --recs all` for why its recs failed"
