@@ -172,11 +172,14 @@ def test_report_names_its_files_by_absolute_paths(run_dir: Path, tmp_path: Path,
 
 @pytest.mark.parametrize(("argv", "allowed"), [(["-o", "conv.png"], "a .html or .htm file"),
                                               (["-o", "conv.PNG", "--format", "json"], "a .html or .htm file"),
-                                              (["-o", "report.html", "--format", "png"], "a .png file")])
+                                              (["-o", "report.html", "--format", "png"], "a .png file"),
+                                              (["-o", "x.json", "--format", "json"], "a .html or .htm file"),
+                                              (["-o", "x.JSON"], "a .html or .htm file")])
 def test_an_output_named_for_the_other_format_is_refused(argv: list[str], allowed: str, run_dir: Path,
                                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`report RUN -o conv.png` wrote the HTML report into conv.png (and `--format png -o r.html` a PNG into
-    r.html), exit 0: a file named for the other format is refused, exit 2 naming -o, as `export --best -o` is."""
+    r.html), exit 0, and `--format json -o x.json` HTML into x.json (json prints report's result line as JSON): a
+    file named for another format is refused, exit 2 naming -o, as `export --best -o` is."""
     from tao_automl.cli.main import main
 
     target = tmp_path / argv[1]

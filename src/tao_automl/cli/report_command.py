@@ -10,7 +10,7 @@ from tao_automl.errors import NO_RESULT_ALLOWED, SweepFailedError, UserInputErro
 
 FORMATS = ("html", "png", "json")
 #: The file extensions that name what report writes: a -o named for the other one is refused (as export's -o is).
-_WRITES = {".html": "html", ".htm": "html", ".png": "png"}
+_WRITES = {".html": "html", ".htm": "html", ".png": "png", ".json": "json"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,8 +69,12 @@ def _same_format(option: str, path: str | None, writes: str) -> None:
     named = _WRITES.get(Path(path).suffix.lower())
     if named is not None and named != writes:
         extensions = " or ".join(ext for ext, fmt in _WRITES.items() if fmt == writes)
-        fix = "pass --format png (--json still prints the JSON line)" if named == "png" else "drop --format png"
+        fix = {"png": "pass --format png (--json still prints the JSON line) to write PNG",
+               "json": "for the run's data as JSON use `tao-automl status RUN_DIR --json --recs all` (report's "
+                       "--format json prints its result line as JSON; its file is HTML)"}.get(named,
+                                                                                               "drop --format png "
+                                                                                               "to write HTML")
         raise UserInputError(f"{option} {path!r}: report writes {writes.upper()} here, not {named.upper()}; allowed: a "
-                             f"{extensions} file (or a name without either extension)", field=option, value=path,
+                             f"{extensions} file (or a name without such an extension)", field=option, value=path,
                              allowed=f"a {extensions} file", hint=f"name the file {Path(path).stem}"
-                             f"{'.png' if writes == 'png' else '.html'}, or {fix} to write {named.upper()}")
+                             f"{'.png' if writes == 'png' else '.html'}, or {fix}")
