@@ -239,20 +239,13 @@ def test_status_does_not_call_running_a_rec_whose_job_is_known_to_have_ended(
     the rec in flight until a resume collects it (only an orchestrator records results). status showed it
     `running` (its rec, its active job, progress.running) though its job had ended: it is shown
     `ended_uncollected` in JSON and text, counted in progress.uncollected, and the store is left as it was."""
+    from store_helpers import killed_run_whose_jobs_ended
     from tao_automl.cli.main import main
-    from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RunStore
+    from tao_automl.experiment.store import RunStore
     from tao_automl.status import query_status
 
     run_dir = tmp_path / "ws" / "run_1"
-    run_dir.mkdir(parents=True)
-    store = RunStore(run_dir)
-    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 3, "state": "interrupted",
-                    "mode": "runner"})
-    for rec_id in (1, 2):
-        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
-        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
-    store.log_event(JOB_ENDED_UNCOLLECTED, 1, job_id="job-1")
-    store.close()
+    killed_run_whose_jobs_ended(run_dir)
     status = query_status(run_dir, recs="all")
     assert [(r["rec_id"], r["status"]) for r in status["recommendations"]] == [(1, "ended_uncollected"),
                                                                                (2, "running")]
@@ -260,8 +253,11 @@ def test_status_does_not_call_running_a_rec_whose_job_is_known_to_have_ended(
         (1, "ended_uncollected", True), (2, "running", False)]
     assert (status["progress"]["running"], status["progress"]["uncollected"]) == (1, 1)
     assert main(["status", str(run_dir), "--recs", "all"]) == 0
-    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:4]]
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines()[2:4]]
     assert [row[1:3] for row in rows] == [["1", "ended_uncollected"], ["2", "running"]]
+    assert "0/3 recs done: 0 succeeded, 0 failed, 0 stopped, 0 cancelled, 1 ended uncollected (resume collects" \
+        in out
     reread = RunStore(run_dir, readonly=True)
     assert [r.status for r in reread.recs()] == ["running", "running"]  # status wrote nothing
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import readme_says, small_schema, write_skill
+from store_helpers import killed_run_mid_job, killed_run_whose_jobs_ended
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.runner.loop import AutoMLRunner
@@ -838,21 +839,6 @@ def test_a_report_onto_the_runs_own_files_is_refused(tmp_path: Path) -> None:
     assert _cli("report", str(run), "-o", str(run / "mine.html")).returncode == 0  # a new file there is fine
 
 
-def _killed_run_whose_jobs_ended(run_dir: Path) -> None:
-    """A killed run's store as `stop --cancel-jobs` leaves it: recs 1 and 2 in flight, rec 1's job known to have
-    ended (a job_ended_uncollected event) with no orchestrator to collect its result."""
-    from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RunStore
-
-    run_dir.mkdir(parents=True)
-    store = RunStore(run_dir)
-    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 3, "state": "interrupted",
-                    "mode": "runner"})
-    for rec_id in (1, 2):
-        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
-        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
-    store.log_event(JOB_ENDED_UNCOLLECTED, 1, job_id="job-1")
-    store.close()
-
 
 def test_export_csv_shows_a_rec_whose_job_ended_as_status_does(tmp_path: Path) -> None:
     """After `stop --cancel-jobs` on a killed run, status showed rec 1 `ended_uncollected` (its job ended, the result
@@ -862,7 +848,7 @@ def test_export_csv_shows_a_rec_whose_job_ended_as_status_does(tmp_path: Path) -
     from tao_automl.status import query_status
 
     run_dir = tmp_path / "ws" / "run_1"
-    _killed_run_whose_jobs_ended(run_dir)
+    killed_run_whose_jobs_ended(run_dir)
     _, rows = csv_rows(load_run(run_dir))
     shown = {r["rec_id"]: r["status"] for r in query_status(run_dir, recs="all")["recommendations"]}
     assert [(r["rec_id"], r["status"]) for r in rows] == [(1, "ended_uncollected"), (2, "running")]
@@ -905,7 +891,7 @@ def test_export_best_of_a_run_whose_jobs_ended_uncollected_does_not_say_no_rec_f
     from tao_automl.export.run_data import load_run
 
     run_dir = tmp_path / "ws" / "run_1"
-    _killed_run_whose_jobs_ended(run_dir)
+    killed_run_whose_jobs_ended(run_dir)
     with pytest.raises(SweepFailedError) as caught:
         export_best(load_run(run_dir), tmp_path / "best.yaml")
     hint = str(caught.value.hint)
@@ -923,12 +909,7 @@ def test_export_best_of_a_killed_run_does_not_say_yet(tmp_path: Path) -> None:
     from tao_automl.status import query_status
 
     run_dir = tmp_path / "ws" / "run_1"
-    run_dir.mkdir(parents=True)
-    store = RunStore(run_dir)
-    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "running", "mode": "runner"})
-    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
-    store.mark_submitted(1, "job-1", str(run_dir / "r1"), status="running")
-    store.close()
+    killed_run_mid_job(run_dir)
     data = load_run(run_dir)
     assert data.meta["state"] == data.summary["progress"]["state"] == query_status(run_dir)["progress"]["state"] \
         == "interrupted"
@@ -948,7 +929,7 @@ def test_export_best_of_a_run_with_failures_and_an_uncollected_rec_says_to_colle
     from tao_automl.export.run_data import load_run
 
     run_dir = tmp_path / "ws" / "run_1"
-    _killed_run_whose_jobs_ended(run_dir)
+    killed_run_whose_jobs_ended(run_dir)
     store = RunStore(run_dir)
     store.finish_rec(2, RecStatus.FAILURE, None, "CUDA out of memory")
     store.close()

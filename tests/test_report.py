@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import write_skill
+from store_helpers import killed_run_mid_job, killed_run_whose_jobs_ended
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.report.data import load_run
 from tao_automl.runner.loop import AutoMLRunner
@@ -669,19 +670,11 @@ def test_a_single_fidelity_run_ranks_by_metric_though_a_rec_ended_early(tmp_path
 def test_report_shows_a_rec_whose_job_ended_as_status_does(tmp_path: Path) -> None:
     """After `stop --cancel-jobs` on a killed run, status showed its recs `ended_uncollected` (their jobs ended, the
     results wait for resume) while the report said "2 of 3 recs (2 running)" and listed both `running`."""
-    from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RunStore
+    from tao_automl.experiment.store import RunStore
     from tao_automl.report.html import write_html_report
 
     run_dir = tmp_path / "ws" / "run_1"
-    run_dir.mkdir(parents=True)
-    store = RunStore(run_dir)
-    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 3, "state": "interrupted",
-                    "mode": "runner"})
-    for rec_id in (1, 2):
-        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
-        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
-        store.log_event(JOB_ENDED_UNCOLLECTED, rec_id, job_id=f"job-{rec_id}")
-    store.close()
+    killed_run_whose_jobs_ended(run_dir, ended=(1, 2), budget=3)
     data = load_run(run_dir)
     assert [r.status for r in data.recs] == ["ended_uncollected"] * 2
     out = tmp_path / "report.html"
@@ -699,12 +692,7 @@ def test_report_shows_a_killed_run_interrupted_as_status_does(tmp_path: Path) ->
     from tao_automl.status import query_status
 
     run_dir = tmp_path / "ws" / "run_1"
-    run_dir.mkdir(parents=True)
-    store = RunStore(run_dir)
-    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "running", "mode": "runner"})
-    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
-    store.mark_submitted(1, "job-1", str(run_dir / "r1"), status="running")
-    store.close()
+    killed_run_mid_job(run_dir)
     assert query_status(run_dir)["progress"]["state"] == "interrupted"
     data = load_run(run_dir)
     assert data.meta["state"] == "interrupted"
@@ -718,18 +706,8 @@ def test_report_shows_a_killed_run_interrupted_as_status_does(tmp_path: Path) ->
 def test_png_of_a_run_whose_jobs_ended_uncollected_does_not_say_no_rec_finished(tmp_path: Path) -> None:
     """status showed both recs ended_uncollected (their jobs ended, their results wait for a resume); `report --format
     png` said the run was "interrupted before any rec finished"."""
-    from tao_automl.experiment.store import JOB_ENDED_UNCOLLECTED, RunStore
-
     run_dir = tmp_path / "ws" / "run_1"
-    run_dir.mkdir(parents=True)
-    store = RunStore(run_dir)
-    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "interrupted",
-                    "mode": "runner"})
-    for rec_id in (1, 2):
-        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
-        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
-        store.log_event(JOB_ENDED_UNCOLLECTED, rec_id, job_id=f"job-{rec_id}")
-    store.close()
+    killed_run_whose_jobs_ended(run_dir, ended=(1, 2), budget=2)
     proc = _cli("report", str(run_dir), "--format", "png", "--json")
     assert proc.returncode == 1, proc.stdout
     hint = json.loads(proc.stdout)["error"]["hint"]
