@@ -190,10 +190,8 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         if front is not None:  # a list of metrics: best is the Pareto front's pick
             best = store.rec(front["best_rec_id"]) if front["best_rec_id"] is not None else None
         best_shown = best_row_dict(best, store.rec, meta)  # in the snapshot: its parents are read as of the rest
-    shown_rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in rows]
-    for row in shown_rows:
-        if row["rec_id"] in uncollected:
-            row["status"] = ENDED_UNCOLLECTED
+    shown_rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until, r.rec_id in uncollected), meta)
+                  for r in rows]
     if values is not None:  # several metrics: each rec shows all of them
         pareto_view.with_rec_values(shown_rows, values)
     view_info: dict[str, Any] = {"view": view, "shown": len(rows), "total": sum(counts.values())}

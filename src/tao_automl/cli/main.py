@@ -627,12 +627,24 @@ def _argparse_fault(parser: argparse.ArgumentParser, message: str) -> tuple[str,
     unrecognized = re.match(_UNRECOGNIZED, message)
     if unrecognized:
         args = unrecognized["args"].split()
-        commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        chosen = [p for c in commands for p in c.choices.values() if len(p._actions) > 1]
-        options = sorted({o for p in ([parser, *chosen[:1]] if len(chosen) == 1 else [parser])
-                          for a in p._actions for o in a.option_strings if o.startswith("--")})
+        options = sorted({o for p in _with_command_parser(parser) for a in p._actions for o in a.option_strings
+                          if o.startswith("--")})
         return args[0], " ".join(args), options
     return "argv", None, None
+
+
+def _command_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser | None:
+    """The parser of the command ``argv`` named (``build_parser(argv)`` gives arguments to that one only, the others
+    hold just ``-h``); None when no single command has arguments."""
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    chosen = [p for c in commands for p in c.choices.values() if len(p._actions) > 1]
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def _with_command_parser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and, where ``argv`` named one, its command's parser: whose options an ``argv`` can use."""
+    command = _command_parser(parser)
+    return [parser] if command is None else [parser, command]
 
 
 def _misplaced_options(parser: argparse.ArgumentParser, message: str) -> list[str]:
@@ -641,12 +653,11 @@ def _misplaced_options(parser: argparse.ArgumentParser, message: str) -> list[st
     unrecognized = re.match(_UNRECOGNIZED, message)
     if not unrecognized:
         return []
-    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    chosen = [p for c in commands for p in c.choices.values() if len(p._actions) > 1]
-    if len(chosen) != 1:
+    command = _command_parser(parser)
+    if command is None:
         return []
     own = {o for a in parser._actions for o in a.option_strings}
-    theirs = {o for a in chosen[0]._actions for o in a.option_strings}
+    theirs = {o for a in command._actions for o in a.option_strings}
     return [a for a in unrecognized["args"].split()
             if a.split("=", 1)[0] in theirs and a.split("=", 1)[0] not in own]
 
@@ -673,10 +684,8 @@ def _wants_json(parser: argparse.ArgumentParser, argv: Sequence[str]) -> bool:
     """Whether ``argv`` asks for JSON output (``--json``, ``--format json``), as the command's parser reads its
     options: an abbreviation it accepts (``--js``, ``--form=json``) counts too, so a usage error is the JSON error
     object that ``--json`` promises whatever spelling was given."""
-    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    chosen = [p for c in commands for p in c.choices.values() if len(p._actions) > 1]
     options = {"--json", "--format"} | {  # those two also before or without a command (`--json nosuchcommand`)
-        o for p in [parser, *chosen[:1]] for a in p._actions for o in a.option_strings if o.startswith("--")}
+        o for p in _with_command_parser(parser) for a in p._actions for o in a.option_strings if o.startswith("--")}
     for at, arg in enumerate(argv):
         if arg == "--":
             break

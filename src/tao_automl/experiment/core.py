@@ -12,6 +12,7 @@ read the store, so a sweep's per-rec cost does not grow with its length.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -648,8 +649,10 @@ class Experiment:
         return progress
 
 
+@functools.cache
 def code_version() -> str:
-    """This code's version: the installed distribution ``tao-run-automl``'s, else ``tao_automl.__version__``."""
+    """This code's version: the installed distribution ``tao-run-automl``'s, else ``tao_automl.__version__`` (read
+    once per process: the code it runs does not change with a later install)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

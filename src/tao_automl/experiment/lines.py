@@ -102,10 +102,10 @@ def counts_line(progress: Mapping[str, Any]) -> str:
     """``7/10 recs done: 5 succeeded, 1 failed, 1 stopped, 0 cancelled`` (and ``, 2 ended uncollected`` where jobs
     ended with no orchestrator to collect their results: ``progress.uncollected``)."""
     uncollected = int(progress.get("uncollected") or 0)
+    more = f", {uncollected} ended uncollected (resume collects their results)" if uncollected else ""
     return (f"{progress['completed']}/{progress['total']} recs done: {progress['succeeded']} succeeded, "
             f"{progress['failed']} failed, {progress.get('stopped', 0)} stopped, "
-            f"{progress.get('cancelled', 0)} cancelled" + (f", {uncollected} ended uncollected (resume collects their "
-                                                             "results)" if uncollected else ""))
+            f"{progress.get('cancelled', 0)} cancelled{more}")
 
 
 def progress_line(progress: Mapping[str, Any]) -> str:

@@ -198,10 +198,12 @@ def plain_status(status: str) -> str:
     return "pending" if status == UNSUBMITTED else str(getattr(status, "value", status))
 
 
-def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = None) -> dict[str, Any]:
+def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = None,
+             uncollected: bool = False) -> dict[str, Any]:
     """Everything known about one rec; ``specs`` is the spec its job received once it was rendered. ``seen_until``:
     when no orchestrator follows the run, the time it was last followed (a rec still in flight then is shown as
-    last seen, its wall time up to then, with ``last_seen_at``; its job may have ended since)."""
+    last seen, its wall time up to then, with ``last_seen_at``; its job may have ended since). ``uncollected``: its
+    job is known to have ended with no orchestrator to collect it (:func:`uncollected_ids`): shown so, not running."""
     end = rec.finished_at or seen_until or time.time()
     trial = rec.trial or {}
     stale = seen_until is not None and rec.finished_at is None
@@ -213,7 +215,7 @@ def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = No
         "spec_path": rec.spec_path,
         "job_name": rec.job_name,
         "job_id": rec.job_id,
-        "status": plain_status(rec.status),
+        "status": ENDED_UNCOLLECTED if uncollected else plain_status(rec.status),
         "metric": rec.metric_value,
         "metric_value": rec.metric_value,
         "message": rec.message,
@@ -258,11 +260,9 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
         fields = pareto_view.front_fields(values, meta)
         order = pareto_view.ranked_ids(values, fields, order)
     ranks = {rec_id: i for i, rec_id in enumerate(order, start=1)}
-    rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until), meta) for r in recs]
+    # their jobs ended: not running, though the store keeps them in flight
     ended = {r.rec_id for r in recs if r.rec_id in uncollected and r.status in ACTIVE_STATES}
-    for row in rows:
-        if row["rec_id"] in ended:  # its job ended: not running, though the store keeps it in flight
-            row["status"] = ENDED_UNCOLLECTED
+    rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until, r.rec_id in ended), meta) for r in recs]
     by_id = {r.rec_id: r for r in recs}
     result = {
         "experiment_id": meta.get("experiment_id"),

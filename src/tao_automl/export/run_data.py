@@ -102,5 +102,4 @@ def load_run(run_dir: str | Path) -> RunData:
         raise WorkspaceError(message, field="run_dir", value=str(run_dir),
                              allowed=f"a run folder whose {DB_NAME} can be read", hint=hint) from None
     return RunData(run_dir=path, meta=meta, recs=recs, summary=summarise(recs, meta, values, seen_until, ended),
-                   epochs=curves,
-                   values=values)
+                   epochs=curves, values=values)
