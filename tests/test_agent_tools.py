@@ -550,3 +550,43 @@ def test_best_config_of_a_run_whose_jobs_ended_uncollected_does_not_say_no_rec_p
     note = result["note"]
     assert "before any rec produced a result" not in note
     assert "1 rec(s) ended with a result not collected yet" in note and "resume_sweep" in note
+
+
+def test_sweep_status_of_an_interrupted_run_is_done_but_resumable_with_the_resume_call(tmp_path: Path) -> None:
+    """An interrupted run (its orchestrator killed) answered `done: true` and nothing else a client could read: one
+    polling for `done` took it for a finished sweep. Now `resumable` and `next` (the resume_sweep call) say a resume
+    continues it, and a finished run, or one whose whole budget ended, is done with nothing next."""
+    from store_helpers import killed_run_mid_job
+    from tao_automl.experiment.store import RunStore
+
+    run_dir = tmp_path / "run"
+    killed_run_mid_job(run_dir)
+    resume = {"tool": "resume_sweep", "arguments": {"run_dir": str(run_dir)}}
+    for tool in ("sweep_status", "best_config"):
+        result, is_error = call_tool(tool, {"run_dir": str(run_dir)})
+        assert not is_error and result["state" if tool == "best_config" else "progress"] is not None
+        assert (result["done"], result["resumable"], result["next"]) == (True, True, resume), tool
+    store = RunStore(run_dir)
+    store.finish_rec(1, "success", 0.5, "")
+    store.add_rec(2, {"lr": 0.2}, {}, "job-2")
+    store.finish_rec(2, "failure", None, "boom")
+    store.set_meta({"state": "finished"})
+    store.close()
+    for tool in ("sweep_status", "best_config"):
+        result = call_tool(tool, {"run_dir": str(run_dir)})[0]
+        assert (result["done"], result["resumable"], result["next"]) == (True, False, None), tool
+
+
+def test_sweep_status_offers_no_resume_for_an_ask_tell_run_or_one_that_needs_a_new_run(tmp_path: Path) -> None:
+    """resume_sweep refuses an ask/tell run, and a sweep that stopped itself on a cause a resume meets again is
+    continued by a new run (status text says so): neither is offered as the next call."""
+    from store_helpers import killed_run_mid_job
+    from tao_automl.experiment.store import NEW_RUN_NEEDED, RunStore
+
+    for name, meta in (("ask", {"mode": "ask_tell"}), ("new", {"state": "failed", NEW_RUN_NEEDED: True})):
+        killed_run_mid_job(tmp_path / name)
+        store = RunStore(tmp_path / name)
+        store.set_meta(meta)
+        store.close()
+        result = call_tool("sweep_status", {"run_dir": str(tmp_path / name)})[0]
+        assert (result["done"], result["resumable"], result["next"]) == (True, False, None), name

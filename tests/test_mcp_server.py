@@ -106,10 +106,12 @@ async def _scenario(folder: Path) -> None:
         assert stopped["was_running"] is True and stopped["state"] == "interrupted"
         half = await _ok(session, "sweep_status", run_dir=run_dir)
         assert half["done"] is True and half["progress"]["completed"] < 4
+        assert half["resumable"] is True and half["next"] == {"tool": "resume_sweep", "arguments": {"run_dir": run_dir}}
 
         await _ok(session, "resume_sweep", run_dir=run_dir)
         final = await _poll(session, run_dir, lambda s: s["done"])
         assert final["progress"]["state"] == "finished" and final["progress"]["completed"] == 4
+        assert final["resumable"] is False and final["next"] is None
         best = await _ok(session, "best_config", run_dir=run_dir)
         assert best["best"]["params"] and best["best"]["metric_value"] == final["progress"]["best_metric"]
         assert best["metric"] == "val_accuracy"

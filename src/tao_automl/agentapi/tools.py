@@ -226,9 +226,19 @@ def sweep_status(run_dir: str, include_recs: bool = True, recs: str = "top", top
     if not include_recs:
         status.pop("recommendations", None)
         status["rec_view"] = {**status.get("rec_view", {}), "shown": 0}
-    status["done"] = not status["orchestrator"]["alive"] and status["progress"].get("state") not in (
-        "running", "starting")
-    return status
+    return {**status, **_continuation(status)}
+
+
+def _continuation(status: Mapping[str, Any]) -> JSON:
+    """``done``: no orchestrator drives the run (polling again changes nothing); ``resumable``: ended without
+    finishing, resume_sweep continues it (an interrupted run is done but not over); ``next``: that call, else null."""
+    from tao_automl.experiment.lines import resumable
+
+    info, progress = status["orchestrator"], status["progress"]
+    done = not info["alive"] and progress.get("state") not in ("running", "starting")
+    more = done and resumable(info, progress)
+    return {"done": done, "resumable": more,
+            "next": _tool_call("resume_sweep", run_dir=info.get("copy_of") or status["run_dir"]) if more else None}
 
 
 def stop_sweep(run_dir: str, cancel_jobs: bool = False) -> JSON:
@@ -259,7 +269,7 @@ def best_config(run_dir: str) -> JSON:
     best = status.get("best")
     data: JSON = {"run_dir": status["run_dir"], "state": progress.get("state"), "metric": progress.get("metric"),
                   "direction": progress.get("direction"), "completed": progress.get("completed"),
-                  "total": progress.get("total"), "best": best}
+                  "total": progress.get("total"), "best": best, **_continuation(status)}
     if progress.get("objectives"):  # several metrics: best is the front's pick, not the first metric's best
         data.update(objectives=progress["objectives"], pareto_front=progress.get("pareto_front"),
                     best_by=progress.get("best_by"))
@@ -344,7 +354,9 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          "sweep_status until done is true.", _object({"config": _CONFIG, "config_path": _CONFIG_PATH}),
          start_sweep),
     Tool("sweep_status", "Progress of a sweep: state, recs done of the budget, best so far, running jobs, whether "
-         "its orchestrator is alive, and done (true once it has ended or was stopped). recommendations: the `top` "
+         "its orchestrator is alive, done (true once no orchestrator drives it: progress.state says how it ended), "
+         "resumable (true when it ended unfinished, e.g. interrupted, and resume_sweep continues it) and next (that "
+         "resume_sweep call, else null). recommendations: the `top` "
          "best recs (several metrics: the Pareto front first, best first) and the `top` newest without a rank "
          "(recs 'top'), or every rec in id order, paged by offset and "
          "limit (recs 'all'); rec_view says which were shown of how many.",
@@ -369,7 +381,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          stop_sweep),
     Tool("resume_sweep", "Continue a stopped or crashed sweep in the background from its run folder.",
          _object({"run_dir": _RUN_DIR}, ("run_dir",)), resume_sweep),
-    Tool("best_config", "The best rec of a sweep: its searched params, the full spec it ran with and its metric.",
+    Tool("best_config", "The best rec of a sweep: its searched params, the full spec it ran with and its metric; "
+         "done, resumable and next as sweep_status gives them (a resumable run's best is its best so far).",
          _object({"run_dir": _RUN_DIR}, ("run_dir",)), best_config),
     Tool("report", "Write the sweep's self-contained HTML report (convergence, importance, every rec) into its run "
          "folder and return the path; works while the sweep runs.",

@@ -169,6 +169,14 @@ def budget_spent(progress: Mapping[str, Any]) -> bool:
         and not progress.get("pending")
 
 
+def resumable(info: Mapping[str, Any], progress: Mapping[str, Any]) -> bool:
+    """Whether `tao-automl resume` (the ``resume_sweep`` tool) continues the run, from its ``orchestrator`` info and
+    progress: none drives it, a rec of its budget is left (or waits to be collected), it did not stop itself on a
+    cause a resume meets again, and the command can rebuild it (not an ask/tell run, nor one on a custom SDK)."""
+    return not info.get("alive") and not budget_spent(progress) and not info.get("new_run_needed") \
+        and info.get("mode") != "ask_tell" and not info.get("platform_class")
+
+
 def continue_with(info: Mapping[str, Any], run_dir: str | None) -> str:
     """How the run at ``run_dir`` is continued (its jobs' results collected), from its ``orchestrator`` info: a copy
     by its original, an ask/tell run or one on a custom SDK from Python, others by `tao-automl resume`."""
