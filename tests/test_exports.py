@@ -938,3 +938,27 @@ def test_export_best_of_a_run_with_failures_and_an_uncollected_rec_says_to_colle
     hint = str(caught.value.hint)
     assert "1 rec(s) ended whose result is not collected yet (1 other rec(s) failed" in hint, hint
     assert "resume" in hint
+
+
+def test_optuna_export_of_a_run_whose_job_ended_uncollected_says_why_its_trial_is_running(tmp_path: Path) -> None:
+    """status showed rec 1 ended_uncollected (its job ended, its result waits for a resume) while `export --optuna`
+    wrote it as a RUNNING trial and said nothing: optuna-dashboard shows it running. RUNNING stays (Optuna's one state
+    for a trial whose result was not told: FAIL would claim an outcome, WAITING is run again by study.ask); the
+    trial's user attr status says ended_uncollected, and the export names the rec and how to collect it."""
+    optuna = pytest.importorskip("optuna")
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    run_dir = tmp_path / "ws" / "run_1"
+    killed_run_whose_jobs_ended(run_dir)
+    journal = tmp_path / "run.log"
+    done = _cli("export", str(run_dir), "--optuna", str(journal))
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "1 trial(s) RUNNING whose job ended with its result not collected yet (rec(s) 1," in said
+    assert f"`tao-automl resume {run_dir}`" in said and "export again" in said
+    study = optuna.load_study(study_name="run_1", storage=JournalStorage(JournalFileBackend(str(journal))))
+    states = [(t.number, t.state.name, t.user_attrs["status"]) for t in study.trials]
+    assert states == [(0, "RUNNING", "ended_uncollected"), (1, "RUNNING", "running")]
+    as_json = _cli("export", str(run_dir), "--optuna", str(tmp_path / "again.log"), "--json")
+    assert json.loads(as_json.stdout)["optuna"]["uncollected"] == [1], as_json.stderr

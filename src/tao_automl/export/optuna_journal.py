@@ -8,11 +8,14 @@ trial's values are the rec's stored value of every metric, so ``study.best_trial
   written as a linear float), categorical and bool as categorical, an integer grid as a categorical of its values,
   and list-valued params as a categorical of their JSON texts (Optuna has no list distribution), as is a
   categorical whose values hold a bool and an equal number (True and 1: Optuna finds a choice by ``==``);
-* state: success -> COMPLETE (value = metric; the values of all metrics for a multi-objective run), stopped ->
-  PRUNED (value = its last metric; no values for a multi-objective run), failure and cancelled -> FAIL, a rec
-  still running or pending -> RUNNING. In a multi-fidelity run a success whose ``budget_reached`` is below the
-  highest any success reached (a lower rung, or a rec that ended by itself below its budget) is PRUNED too (value
-  kept): Optuna ranks COMPLETE trials on value alone, while the run ranks the budget reached first
+* state: success -> COMPLETE (value = metric; the values of all metrics for a multi-objective run), stopped -> PRUNED
+  (value = its last metric; no values for a multi-objective run), failure and cancelled -> FAIL, a rec still running
+  or pending -> RUNNING. A rec whose job ended but whose result no orchestrator collected yet (``ended_uncollected``)
+  is RUNNING too, its user attr ``status`` saying so: Optuna's one state for a trial whose result was not told (FAIL
+  or PRUNED would claim an outcome; a WAITING trial is run again by ``study.ask``), and the export's answer names
+  those recs and how to collect them. In a multi-fidelity run a success whose ``budget_reached`` is below the highest
+  any success reached (a lower rung, or a rec that ended by itself below its budget) is PRUNED too (value kept):
+  Optuna ranks COMPLETE trials on value alone, while the run ranks the budget reached first
   (:func:`~tao_automl.experiment.summary.ranked_recs`), so ``study.best_trial`` is the run's best; a run without
   epoch budgets (its epochs searched, say) ranks on the metric alone, and so does the study;
 * intermediate values: the per-epoch metric (persisted epoch events, else the rec's ``status.json``);
@@ -31,7 +34,7 @@ from typing import Any
 
 from tao_automl.errors import UserInputError, require_extra
 from tao_automl.experiment.store import RecRow
-from tao_automl.experiment.summary import is_multi_fidelity
+from tao_automl.experiment.summary import ENDED_UNCOLLECTED, is_multi_fidelity
 from tao_automl.export.run_data import RunData
 from tao_automl.multiobjective.view import objectives_of
 from tao_automl.space.grid import grid_values
@@ -155,8 +158,25 @@ def refuse_existing(out: str | Path) -> Path:
     return target
 
 
+def uncollected_note(data: RunData, rec_ids: list[int]) -> str | None:
+    """What the RUNNING trials of recs ``rec_ids`` (their jobs ended, their results not collected) mean, and how to
+    collect them (as status says: `tao-automl resume`, or from Python); None when there are none."""
+    from tao_automl.experiment.holder import copy_of, unrebuildable_platform
+    from tao_automl.experiment.lines import continue_with
+
+    if not rec_ids:
+        return None
+    how = {"mode": data.meta.get("mode"), "platform_class": unrebuildable_platform(data.meta),
+           "copy_of": copy_of(data.run_dir, data.meta)}
+    recs = ", ".join(map(str, rec_ids))
+    return (f"{len(rec_ids)} trial(s) RUNNING whose job ended with its result not collected yet (rec(s) {recs}, user "
+            f"attr status {ENDED_UNCOLLECTED}): collect them ({continue_with(how, str(data.run_dir))}), then export "
+            "again to a new file")
+
+
 def write_optuna(data: RunData, out: str | Path) -> dict[str, Any]:
-    """Write the journal file (it must not exist yet); returns ``{"path", "study_name", "trials"}``."""
+    """Write the journal file (it must not exist yet); returns ``{"path", "study_name", "trials", "uncollected",
+    "note"}``: the recs written RUNNING though their job ended (``ended_uncollected``) and what that means."""
     optuna = _optuna()
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -202,4 +222,6 @@ def write_optuna(data: RunData, out: str | Path) -> dict[str, Any]:
             ))
     finally:
         optuna.logging.set_verbosity(verbosity)
-    return {"path": str(target), "study_name": study.study_name, "trials": len(data.recs)}
+    uncollected = [r.rec_id for r in data.recs if rows[r.rec_id].get("status") == ENDED_UNCOLLECTED]
+    return {"path": str(target), "study_name": study.study_name, "trials": len(data.recs),
+            "uncollected": uncollected, "note": uncollected_note(data, uncollected)}
