@@ -667,6 +667,43 @@ def test_the_number_the_hint_says_to_write_is_one_a_run_config_reads_as_a_number
     assert yaml.load(f"x: {written}", Loader=_UniqueKeyLoader)["x"] == float(given)
 
 
+@pytest.mark.parametrize("given, written", [("1_000e3", "1_000.0e+3"), (".5e3", "0.5e+3"), ("-.5e-3", "-0.5e-3"),
+                                            ("+.5e3", "+0.5e+3"), ("1_000.5e3", "1_000.5e+3"), ("-2E3", "-2.0e+3")])
+def test_every_exponent_form_a_run_config_reads_as_text_gets_a_spelling_it_reads_as_the_number(
+        given: str, written: str) -> None:
+    """`1_000e3`, `.5e3` and `-.5e-3` are text to PyYAML too but got no hint; a sign before a leading dot needs a 0
+    (`-.5e+3` is text as well)."""
+    from tao_automl.cli.run_config import _UniqueKeyLoader
+    from tao_automl.util.yaml_numbers import number_as_text_hint
+
+    assert isinstance(yaml.load(f"x: {given}", Loader=_UniqueKeyLoader)["x"], str)  # the case the hint is for
+    assert number_as_text_hint(given) == f" (YAML reads {given} as text, not a number: write {written})"
+    assert yaml.load(f"x: {written}", Loader=_UniqueKeyLoader)["x"] == float(given.replace("_", ""))
+
+
+def test_a_number_read_as_text_and_out_of_range_is_not_offered_as_the_spelling_to_write(tmp_path: Path) -> None:
+    """`poll_interval_s: -1e3` said "write -1.0e+3", which the range check then refused (0 < s <= 3600); so did a
+    spec override below the schema's minimum and an integer setting below its lowest. Now the hint says the number
+    is out of range too, and the message's expected range is the one to meet."""
+    with pytest.raises(SettingsError) as caught:
+        AutoMLSettings.from_mapping({"metric": "val_loss", "poll_interval_s": "-1e3"})
+    assert str(caught.value).endswith("expected a number of seconds, 0 < s <= 3600 (YAML reads -1e3 as text, not a "
+                                      "number; the number, -1000.0, is out of the allowed range too)"), caught.value
+    with pytest.raises(SettingsError) as caught:
+        AutoMLSettings.from_mapping({"metric": "val_loss", "automl_max_recommendations": "-1e1"})
+    assert "write" not in str(caught.value) and "the number, -10, is out of the allowed range too" in str(caught.value)
+    skill = write_skill(tmp_path / "bank")
+    with pytest.raises(UserInputError) as caught:  # lr's schema minimum is 1e-4
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
+                              spec_overrides={"train.optim.lr": "-.5e-1"}))
+    assert str(caught.value).endswith("(YAML reads -.5e-1 as text, not a number; the number, -0.05, is out of the "
+                                      "allowed range too)"), caught.value
+    with pytest.raises(UserInputError) as caught:  # within the range: the spelling to write
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
+                              spec_overrides={"train.optim.lr": ".5e0"}))
+    assert str(caught.value).endswith("(YAML reads .5e0 as text, not a number: write 0.5e+0)"), caught.value
+
+
 def test_an_integer_yaml_read_as_text_says_how_to_write_it_as_an_integer(tmp_path: Path) -> None:
     """For an int the hint said "write 6.0e0", the float 6.0, which was refused in turn ("needs an integer")."""
     skill = write_skill(tmp_path / "bank")

@@ -143,8 +143,9 @@ def as_bool(name: str, value: Any) -> bool:
 def as_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     """An integer (numpy integers too, never a bool or a float) in ``low..high``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        top = INT64_MAX if high is None else high  # `1e3` is text in a run config (YAML 1.1): the hint's spelling
         raise _bad(name, value, f"an integer >= {low}" if high is None else f"an integer {low}..{high}",
-                   number_as_text_hint(value, integer=True))  # `1e3` is text in a run config (YAML 1.1)
+                   number_as_text_hint(value, integer=True, fits=lambda n: low <= n <= top))
     number = int(value)
     if number < low or (high is not None and number > high):
         raise _bad(name, number, f"an integer >= {low}" if high is None else f"an integer {low}..{high}")
@@ -156,21 +157,24 @@ def as_int(name: str, value: Any, low: int, high: int | None = None) -> int:
 def as_seconds(name: str, value: Any) -> float:
     """A finite number of seconds in (0, 3600]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 3600:
-        raise _bad(name, value, "a number of seconds, 0 < s <= 3600", number_as_text_hint(value))
+        raise _bad(name, value, "a number of seconds, 0 < s <= 3600",
+                   number_as_text_hint(value, fits=lambda s: 0 < s <= 3600))  # `1e3` is text in YAML 1.1
     return float(value)
 
 
 def as_duration(name: str, value: Any) -> float:
     """A finite, positive number of seconds (no upper bound)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < float("inf"):
-        raise _bad(name, value, "a number of seconds > 0", number_as_text_hint(value))
+        raise _bad(name, value, "a number of seconds > 0",
+                   number_as_text_hint(value, fits=lambda s: 0 < s < float("inf")))
     return float(value)
 
 
 def as_minutes(name: str, value: Any) -> float:
     """A finite number of minutes in (0, 1440] (``status_interval_minutes``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1440:
-        raise _bad(name, value, "a number of minutes, 0 < m <= 1440", number_as_text_hint(value))
+        raise _bad(name, value, "a number of minutes, 0 < m <= 1440",
+                   number_as_text_hint(value, fits=lambda m: 0 < m <= 1440))
     return float(value)
 
 

@@ -11,15 +11,16 @@ stays the text the run records).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
 #: A number with an exponent and no dot (or no sign after the ``e``): a float in YAML 1.2, a string in YAML 1.1.
 EXPONENT_NUMBER = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
-#: What PyYAML (YAML 1.1) reads as text though it is a number: an exponent without a dot (``1e-5``), or without a
-#: sign (``1.5e3``).
-_AS_TEXT_BY_YAML_11 = re.compile(r"^[+-]?(?:\d+[eE][+-]?\d+|\d+\.\d*[eE]\d+)$")
+#: A number in exponent form as YAML writes one (digits grouped by ``_`` too): PyYAML (YAML 1.1) reads some as text,
+#: an exponent without a dot (``1e-5``) or without a sign (``1.5e3``), a dot first after a sign (``-.5e+3``).
+_EXPONENT_FORM = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 #: YAML 1.2 forms that YAML 1.1 reads as text: an octal ``0o17``.
 _OCTAL_12 = re.compile(r"^0o[0-7]+$")
 
@@ -79,23 +80,43 @@ def _represent_str(dumper: Any, text: str) -> Any:
 SpecDumper.add_representer(str, _represent_str)
 
 
-def number_as_text_hint(value: object, *, integer: bool = False) -> str:
-    """`` (YAML reads 1e-5 as text: write 1.0e-5)`` for a string that is a number in exponent form without a dot
-    or without the exponent's sign (a run config is read by PyYAML, YAML 1.1: ``1.0e3`` is text, ``1.0e+3`` the
-    number), else ``""``: appended to a "needs a number" error. ``integer``
-    (the value must be an int): ``write 1000`` for ``1e3`` (``1.0e3`` is the float 1000.0, refused in turn), and
-    no hint for a text that is no integer (``1e-3``)."""
-    if not isinstance(value, str) or not _AS_TEXT_BY_YAML_11.match(value.strip()):
+def _read_by_pyyaml(text: str) -> str:
+    """The tag PyYAML's loaders (YAML 1.1) give the plain scalar ``text`` (``...:float``, ``...:str``)."""
+    resolver: Any = yaml.resolver.Resolver()
+    return str(resolver.resolve(yaml.ScalarNode, text, (True, False)))
+
+
+def _as_yaml_11_float(text: str, number: float) -> str:
+    """``text`` (an exponent form) spelled so that PyYAML reads the float ``number``: a digit before the dot, a dot,
+    a signed exponent (``-.5e3`` -> ``-0.5e+3``); ``repr(number)`` should that still not read as one."""
+    mantissa, _, exponent = text.lower().partition("e")
+    sign, digits = (mantissa[0], mantissa[1:]) if mantissa[0] in "+-" else ("", mantissa)
+    digits = f"0{digits}" if digits.startswith(".") else digits if "." in digits else f"{digits}.0"
+    written = f"{sign}{digits}e{exponent if exponent[0] in '+-' else '+' + exponent}"
+    return written if _read_by_pyyaml(written).endswith(":float") else repr(number)
+
+
+def number_as_text_hint(value: object, *, integer: bool = False, fits: Callable[[float], bool] | None = None) -> str:
+    """`` (YAML reads 1e-5 as text: write 1.0e-5)`` for a string that is a number in exponent form PyYAML (a run
+    config's loader, YAML 1.1) reads as text (no dot, no exponent sign, ``.5e3`` after a sign, ``1_000e3``), else
+    ``""``: appended to a "needs a number" error. ``integer`` (the value must be an int): ``write 1000`` for ``1e3``
+    (``1.0e+3`` is the float 1000.0, refused in turn), and no hint for a text that is no integer (``1e-3``).
+    ``fits``: whether the number is allowed (the field's range); a number it refuses is named as out of range too,
+    never offered as the spelling to write."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not _EXPONENT_FORM.match(text) or not _read_by_pyyaml(text).endswith(":str"):
         return ""
-    mantissa, _, exponent = value.strip().lower().partition("e")
-    if integer:
-        number = float(value)
-        return f" (YAML reads {value.strip()} as text, not a number: write {int(number)})" \
-            if number.is_integer() and abs(number) < 1e18 else ""
-    # YAML 1.1 needs the dot and the exponent's sign: `1.0e3` is text too, `1.0e+3` is the number
-    written = (mantissa if "." in mantissa else f"{mantissa}.0") + "e" + (
-        exponent if exponent[0] in "+-" else f"+{exponent}")
-    return f" (YAML reads {value.strip()} as text, not a number: write {written})"
+    try:
+        number = float(text.replace("_", ""))
+    except ValueError:  # `._e3`: no digit at all
+        return ""
+    if integer and not (number.is_integer() and abs(number) < 1e18):
+        return ""
+    if fits is not None and not fits(int(number) if integer else number):
+        shown = int(number) if integer else number
+        return f" (YAML reads {text} as text, not a number; the number, {shown}, is out of the allowed range too)"
+    written = int(number) if integer else _as_yaml_11_float(text, number)
+    return f" (YAML reads {text} as text, not a number: write {written})"
 
 
 def load_spec_yaml(text: str) -> Any:
