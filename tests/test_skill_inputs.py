@@ -274,6 +274,31 @@ def test_an_empty_template_section_where_the_schema_has_a_group_is_a_skill_error
         load_skill(skill)
 
 
+@pytest.mark.parametrize("template, holder, said", [
+    ("train:\n  layers: 3\nextra:\n", "extra", "extra: is empty (null)"),
+    ("train:\n  layers: 3\n  notes:\n", "train.notes", "train.notes: is empty (null)"),
+    ("train:\n  layers: 3\nextra: 5\n", "extra", "extra: holds the value 5")])
+def test_an_override_under_a_template_value_the_schema_does_not_know_names_the_template_and_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], template: str, holder: str, said: str) -> None:
+    """``extra:`` (null) at a key the schema does not know loads (a value may be null), but an override
+    ``extra.foo: 1`` failed with "cannot set 'extra.foo': 'extra' holds None, not a mapping", naming neither the
+    template file nor the key to fix, as the empty-section error does. ``extra: {}`` is the way to give it one."""
+    skill = write_skill(tmp_path / "bank")
+    path = skill / "references" / "spec_template_train.yaml"
+    path.write_text(template)
+    key = f"{holder}.foo"
+    assert _dry_run(tmp_path, skill, spec_overrides={key: 1}) == 2
+    err = capsys.readouterr().err
+    assert f"cannot set {key!r}: {path.resolve()}: {said}, not a mapping of settings" in err, err
+    assert "holds None" not in err and f"`{holder.rsplit('.', 1)[-1]}: {{}}`" in err
+    with pytest.raises(UserInputError) as caught:  # the same from Python, where the rec's spec is checked
+        RunPlan.build(RunArgs(skill_dir=str(skill), spec_overrides={key: 1}))
+    assert (caught.value.field, caught.value.value) == (f"spec_overrides.{key}", 1)
+    path.write_text(template.replace(f"{holder.rsplit('.', 1)[-1]}:\n", f"{holder.rsplit('.', 1)[-1]}: {{}}\n")
+                    .replace(": 5\n", ": {}\n"))
+    assert _dry_run(tmp_path, skill, spec_overrides={key: 1}) == 0
+
+
 def test_a_toml_spec_template_is_read_as_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``spec_templates.train: spec.toml`` was read as YAML and refused ("not valid YAML"), though the skill may write
     its specs in TOML (``config_format: toml``)."""

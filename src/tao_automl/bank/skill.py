@@ -393,10 +393,22 @@ def load_template(path: Path, info: Mapping[str, Any], action: str,
     ``references/spec_template_<action>.yaml`` when it exists, else None. A named file that is not there is a
     :class:`SkillError` (the default file, or no template at all, was used without a word). With ``schema``, a
     template that cannot be merged over the schema's defaults (:func:`check_template_shape`) is one too."""
+    found = template_path(path, info, action)
+    if found is None:
+        return None
+    data = _read_template(found)
+    if schema is not None and data:
+        check_template_shape(found, schema, data)
+    return data
+
+
+def template_path(path: Path, info: Mapping[str, Any], action: str) -> Path | None:
+    """The file :func:`load_template` reads for ``action`` of the model folder ``path`` (None: no template); a file
+    that ``spec_templates.<action>`` names but is not there is a :class:`SkillError`."""
     rel = (info.get("spec_templates") or {}).get(action)
     if rel:
         candidates = [(path / "references" / rel).resolve(), (path / rel).resolve()]
-        found = next((c for c in candidates if c.is_file()), None)
+        found: Path | None = next((c for c in candidates if c.is_file()), None)
         if found is None:
             field = f"spec_templates.{action}"
             raise SkillError(
@@ -405,15 +417,9 @@ def load_template(path: Path, info: Mapping[str, Any], action: str,
                 "references/", field=field, value=rel, allowed="a file path relative to references/",
                 hint=f"fix {field} in the model's references/skill_info.yaml, or remove it to use "
                      f"references/spec_template_{action}.yaml")
-    else:
-        default = path / "references" / f"spec_template_{action}.yaml"
-        found = default.resolve() if default.is_file() else None
-    if found is None:
-        return None
-    data = _read_template(found)
-    if schema is not None and data:
-        check_template_shape(found, schema, data)
-    return data
+        return found
+    default = path / "references" / f"spec_template_{action}.yaml"
+    return default.resolve() if default.is_file() else None
 
 
 def check_template_shape(template_path: Path, schema: Mapping[str, Any], template: Mapping[str, Any]) -> None:

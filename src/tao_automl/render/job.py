@@ -134,6 +134,34 @@ def new_override_keys(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[
     return [key for key in resolve_overrides(skill, spec, overrides) if not _is_known(skill, spec, key)]
 
 
+def template_value_in_the_way(skill: Skill, overrides: Mapping[str, Any]) -> UserInputError | None:
+    """An error naming the spec template file and key when an override key (resolved) lies under a key the template
+    gives a value, null included (``extra:`` with nothing, then ``extra.foo: 1``): it cannot be placed, and "'extra'
+    holds None" named neither the file nor where to fix it. None when no override is so placed."""
+    from tao_automl.bank.skill import template_path
+
+    given = dict(flatten(skill.template or {}))
+    for key, value in resolve_overrides(skill, base_spec(skill), overrides).items():
+        parts = key.split(".")
+        holder = next((".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in given
+                       and not isinstance(given[".".join(parts[:i])], Mapping)), None)
+        if holder is None:
+            continue
+        found = template_path(skill.path, skill.info, skill.action)
+        where = str(found) if found is not None else f"the {skill.action} spec template"
+        held = given[holder]
+        what = "is empty (null)" if held is None else f"holds the value {held!r}"
+        name = holder.rsplit(".", 1)[-1]
+        return UserInputError(
+            f"spec_overrides: cannot set {key!r}: {where}: {holder}: {what}, not a mapping of settings; allowed: a "
+            f"mapping at {holder} in the template (`{name}: {{}}`), or an override of {holder!r} itself",
+            field=f"spec_overrides.{key}", value=value,
+            allowed=f"a key under a mapping ({holder} {what} in {found.name if found else 'the template'})",
+            hint=f"fix {found.name if found else 'the spec template'}: write `{name}: {{}}` (or its settings) "
+                 f"there, or override {holder!r} instead")
+    return None
+
+
 def check_spec_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
     """A near-miss override key is an error with the suggestion; a genuinely new key is a warning (logged here;
     preflight names it in its ``spec_overrides`` check: :func:`new_override_keys`)."""
@@ -150,6 +178,9 @@ def check_spec_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mappi
         try:
             set_path(copy.deepcopy(dict(spec)), key, value)
         except ValueError as exc:
+            in_the_way = template_value_in_the_way(skill, {key: value})
+            if in_the_way is not None:
+                raise in_the_way from None
             raise UserInputError(f"spec_overrides: {exc}", field=f"spec_overrides.{key}", value=value,
                                  allowed="a dotted key whose [index] parts name items of lists in the spec") from None
 

@@ -37,6 +37,7 @@ from tao_automl.render.job import (
     place,
     render_job,
     resolve_overrides,
+    template_value_in_the_way,
 )
 from tao_automl.render.keys import check_dataset_keys, check_overrides_not_placed, searched_part
 from tao_automl.render.paths import get_path, has_path
@@ -198,6 +199,9 @@ def job_baseline(skill: Skill, overrides: Mapping[str, Any]) -> Baseline:
     try:
         return baseline(skill.schema, skill.template, {k: v for k, v in resolved.items() if "[" not in k})
     except ValueError as exc:
+        in_the_way = template_value_in_the_way(skill, overrides)  # named by the template file and key
+        if in_the_way is not None:
+            raise in_the_way from None
         raise UserInputError(f"spec_overrides: {exc}", field="spec_overrides", value=dict(overrides),
                              allowed="keys that can be placed in the spec") from None
 
