@@ -962,3 +962,28 @@ def test_optuna_export_of_a_run_whose_job_ended_uncollected_says_why_its_trial_i
     assert states == [(0, "RUNNING", "ended_uncollected"), (1, "RUNNING", "running")]
     as_json = _cli("export", str(run_dir), "--optuna", str(tmp_path / "again.log"), "--json")
     assert json.loads(as_json.stdout)["optuna"]["uncollected"] == [1], as_json.stderr
+
+
+def test_runs_counts_what_status_counts_failed_cancelled_and_ended_uncollected(tmp_path: Path) -> None:
+    """status said "2/5 recs done: 0 succeeded, 1 failed, 0 stopped, 1 cancelled, 1 ended uncollected" where `runs`
+    showed "2/5" and best "-" (its JSON: succeeded 0 and failed 1 of 2 completed, the cancelled rec and the one whose
+    result waits for a resume nowhere): a reader could not tell what became of the run. Now both carry status's
+    counts."""
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.status import query_status
+
+    run_dir = tmp_path / "ws" / "run_20261205_000000_aaaaaa"
+    killed_run_whose_jobs_ended(run_dir, budget=5)
+    store = RunStore(run_dir)
+    for rec_id, status in ((3, "failure"), (4, "cancelled")):
+        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
+        store.finish_rec(rec_id, status, None, "ended")
+    store.close()
+    listed = _cli("runs", str(tmp_path / "ws"), "--json")
+    (run,) = json.loads(listed.stdout)["runs"]
+    progress = query_status(run_dir)["progress"]
+    counts = ("completed", "total", "succeeded", "failed", "stopped", "cancelled", "running", "uncollected")
+    assert {k: run[k] for k in counts} == {k: progress[k] for k in counts}
+    assert (run["cancelled"], run["uncollected"], run["running"]) == (1, 1, 1)
+    text = _cli("runs", str(tmp_path / "ws")).stdout
+    assert "2/5 (1 failed, 1 cancelled, 1 ended uncollected, 1 in flight)" in text, text

@@ -242,7 +242,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs under {args.workspace}")
         return EXIT_OK
-    header = f"{'id':<30}  {'started':<25}  {'algorithm':<12}  {'state':<11}  {'done':>9}  best"
+    done = {r["id"]: _done_text(r) for r in runs if not r["error"]}
+    wide = max([4, *map(len, done.values())])
+    header = f"{'id':<30}  {'started':<25}  {'algorithm':<12}  {'state':<11}  {'done':<{wide}}  best"
     print(header)
     print("-" * len(header))
     for r in runs:
@@ -256,9 +258,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
             best = front_pick_text(r["best_values"], r["best_rec_id"], r.get("best_by"))
         algorithm = r["algorithm"] if not r.get("algorithm_choice") else \
             f"{r['algorithm']}->{r['algorithm_choice'].get('algorithm')}"  # auto: the brain it picked
-        print(f"{r['id']:<30}  {start:<25}  {algorithm!s:<12}  {r['state']!s:<11}  "
-              f"{str(r['completed']) + '/' + str(r['total']):>9}  {best}")
+        print(f"{r['id']:<30}  {start:<25}  {algorithm!s:<12}  {r['state']!s:<11}  {done[r['id']]:<{wide}}  {best}")
     return EXIT_OK
+
+
+#: A run's counts as ``runs`` shows them beside done/total, in the words of status's summary line.
+_COUNT_WORDS = (("succeeded", "succeeded"), ("failed", "failed"), ("stopped", "stopped"), ("cancelled", "cancelled"),
+                ("uncollected", "ended uncollected"), ("running", "in flight"))
+
+
+def _done_text(run: dict[str, Any]) -> str:
+    """``3/10 (1 succeeded, 1 failed, 1 cancelled, 2 in flight)``: done/total and each count that is not 0."""
+    counts = [f"{run[key]} {word}" for key, word in _COUNT_WORDS if run.get(key)]
+    return f"{run['completed']}/{run['total']}" + (f" ({', '.join(counts)})" if counts else "")
 
 
 def _platform_log(meta: dict[str, Any], job_id: str, tail: int | None) -> tuple[str | None, str]:

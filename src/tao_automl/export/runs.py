@@ -9,15 +9,16 @@ from typing import Any
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.holder import as_shown, lock_holder
 from tao_automl.experiment.store import DB_NAME, NewerStoreFormatError, RunStore, disk_full
-from tao_automl.experiment.summary import progress
+from tao_automl.experiment.summary import progress, uncollected_ids
 from tao_automl.multiobjective import view as pareto_view
 from tao_automl.util.shell import sh
 
 #: The keys of every ``runs`` entry (null where they do not apply: ``error`` for a readable run, the rest for one
-#: whose state cannot be read), so that a caller reads each entry the same way.
-RUN_KEYS = ("id", "run_dir", "created_at", "algorithm", "state", "completed", "total", "succeeded", "failed", "metric",
-            "direction", "best_metric", "best_rec_id", "algorithm_choice", "objectives", "best_values", "best_by",
-            "error")
+#: whose state cannot be read), so that a caller reads each entry the same way. The counts are status's progress
+#: counts (``uncollected``: recs whose job ended with a result a resume collects; ``running``: in flight).
+COUNT_KEYS = ("completed", "total", "succeeded", "failed", "stopped", "cancelled", "running", "uncollected")
+RUN_KEYS = ("id", "run_dir", "created_at", "algorithm", "state", *COUNT_KEYS, "metric", "direction", "best_metric",
+            "best_rec_id", "algorithm_choice", "objectives", "best_values", "best_by", "error")
 
 
 def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
@@ -42,6 +43,7 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
             try:
                 meta, recs = store.meta(), store.recs()
                 meta = as_shown(meta, alive, store.last_event_at(), run_dir=str(run_dir))
+                ended = uncollected_ids(store, recs)  # as status counts them: ended, not running
                 front = pareto_view.front_in_store(store, meta)  # several metrics: best is the front's pick
             finally:
                 store.close()
@@ -54,14 +56,14 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
                         "error": f"unreadable: no space left on the device ({exc}): free space, then list again"
                         if disk_full(exc, str(run_dir / DB_NAME)) else f"unreadable: {exc}"})
             continue
-        p = progress(recs, meta)
+        p = progress(recs, meta, ended)
         if front is not None:
             pareto_view.apply_to_progress(p, front)
         out.append({
             **dict.fromkeys(RUN_KEYS), "id": run_dir.name, "run_dir": str(run_dir),
             "created_at": meta.get("created_at"), "algorithm": meta.get("algorithm"), "state": meta.get("state"),
-            "completed": p["completed"], "total": p["total"], "succeeded": p["succeeded"], "failed": p["failed"],
-            "metric": p["metric"], "direction": p["direction"], "best_metric": p["best_metric"],
+            **{k: p[k] for k in COUNT_KEYS}, "metric": p["metric"], "direction": p["direction"],
+            "best_metric": p["best_metric"],
             "best_rec_id": p["best_rec_id"], "algorithm_choice": meta.get("algorithm_choice") or None,
             **({"objectives": p["objectives"], "best_values": p.get("best_values"), "best_by": p.get("best_by")}
                if p.get("objectives") else {}),
