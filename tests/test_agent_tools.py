@@ -578,12 +578,16 @@ def test_sweep_status_of_an_interrupted_run_is_done_but_resumable_with_the_resum
 
 
 def test_sweep_status_offers_no_resume_for_an_ask_tell_run_or_one_that_needs_a_new_run(tmp_path: Path) -> None:
-    """resume_sweep refuses an ask/tell run, and a sweep that stopped itself on a cause a resume meets again is
-    continued by a new run (status text says so): neither is offered as the next call."""
+    """resume_sweep refuses an ask/tell run, a sweep that stopped itself on a cause a resume meets again is
+    continued by a new run (status text says so), and a finished sweep whose brain proposed no more recs before its
+    budget ends the same way again: none is offered as the next call."""
     from store_helpers import killed_run_mid_job
     from tao_automl.experiment.store import NEW_RUN_NEEDED, RunStore
 
-    for name, meta in (("ask", {"mode": "ask_tell"}), ("new", {"state": "failed", NEW_RUN_NEEDED: True})):
+    ended_early = {"state": "finished", "stop_reason": "the sweep ended after 1 of 2 recs: the llm brain proposed no "
+                   "further recs"}  # a resume would end it the same way: not offered (an agent would loop on it)
+    for name, meta in (("ask", {"mode": "ask_tell"}), ("new", {"state": "failed", NEW_RUN_NEEDED: True}),
+                       ("early", ended_early)):
         killed_run_mid_job(tmp_path / name)
         store = RunStore(tmp_path / name)
         store.set_meta(meta)

@@ -171,10 +171,11 @@ def budget_spent(progress: Mapping[str, Any]) -> bool:
 
 def resumable(info: Mapping[str, Any], progress: Mapping[str, Any]) -> bool:
     """Whether `tao-automl resume` (the ``resume_sweep`` tool) continues the run, from its ``orchestrator`` info and
-    progress: none drives it, a rec of its budget is left (or waits to be collected), it did not stop itself on a
-    cause a resume meets again, and the command can rebuild it (not an ask/tell run, nor one on a custom SDK)."""
-    return not info.get("alive") and not budget_spent(progress) and not info.get("new_run_needed") \
-        and info.get("mode") != "ask_tell" and not info.get("platform_class")
+    progress: none drives it, it ended unfinished (not ``finished``: a sweep whose brain proposed no more recs before
+    its budget ends the same way again), a rec of its budget is left (or waits to be collected), it did not stop
+    itself on a cause a resume meets again, and the command can rebuild it (not an ask/tell run, nor a custom SDK's)."""
+    return not info.get("alive") and progress.get("state") != "finished" and not budget_spent(progress) \
+        and not info.get("new_run_needed") and info.get("mode") != "ask_tell" and not info.get("platform_class")
 
 
 def continue_with(info: Mapping[str, Any], run_dir: str | None) -> str:
