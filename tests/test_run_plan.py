@@ -646,9 +646,9 @@ def test_an_override_may_restate_the_templates_own_value_that_the_schema_options
 def test_a_number_yaml_read_as_text_says_how_to_write_it(tmp_path: Path) -> None:
     """PyYAML reads `1e-5` as a string: the refusal was right but did not say why ("needs a number")."""
     skill = write_skill(tmp_path / "bank")
-    with pytest.raises(SearchSpaceError, match=r"needs a number \(YAML reads 1e-5 as text, not a number: write "
-                                               r"1\.0e-5\)"):
-        RunPlan.build(RunArgs(skill_dir=str(skill), custom_param_ranges={"train.optim.lr": {"valid_min": "1e-5"}}))
+    with pytest.raises(SearchSpaceError, match=r"needs a number \(YAML reads 5e-3 as text, not a number: write "
+                                               r"5\.0e-3\)"):  # 1e-5, below the schema's 1e-4, was offered too
+        RunPlan.build(RunArgs(skill_dir=str(skill), custom_param_ranges={"train.optim.lr": {"valid_min": "5e-3"}}))
     with pytest.raises(UserInputError, match=r"expected a finite number \(YAML reads 9e-1 as text, not a number: "
                                              r"write 9\.0e-1\)"):
         RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
@@ -683,25 +683,30 @@ def test_every_exponent_form_a_run_config_reads_as_text_gets_a_spelling_it_reads
 
 def test_a_number_read_as_text_and_out_of_range_is_not_offered_as_the_spelling_to_write(tmp_path: Path) -> None:
     """`poll_interval_s: -1e3` said "write -1.0e+3", which the range check then refused (0 < s <= 3600); so did a
-    spec override below the schema's minimum and an integer setting below its lowest. Now the hint says the number
-    is out of range too, and the message's expected range is the one to meet."""
+    spec override below the schema's minimum, a custom range's bound outside the schema's and an integer setting
+    below its lowest. Now the hint says the number is not allowed either, naming the range to meet."""
     with pytest.raises(SettingsError) as caught:
         AutoMLSettings.from_mapping({"metric": "val_loss", "poll_interval_s": "-1e3"})
     assert str(caught.value).endswith("expected a number of seconds, 0 < s <= 3600 (YAML reads -1e3 as text, not a "
-                                      "number; the number, -1000.0, is out of the allowed range too)"), caught.value
+                                      "number; the number, -1000.0, is not allowed either: 0 < s <= 3600)")
     with pytest.raises(SettingsError) as caught:
         AutoMLSettings.from_mapping({"metric": "val_loss", "automl_max_recommendations": "-1e1"})
-    assert "write" not in str(caught.value) and "the number, -10, is out of the allowed range too" in str(caught.value)
+    assert "write" not in str(caught.value) and "the number, -10, is not allowed either: an integer 1.." in str(
+        caught.value)
     skill = write_skill(tmp_path / "bank")
     with pytest.raises(UserInputError) as caught:  # lr's schema minimum is 1e-4
         RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
                               spec_overrides={"train.optim.lr": "-.5e-1"}))
-    assert str(caught.value).endswith("(YAML reads -.5e-1 as text, not a number; the number, -0.05, is out of the "
-                                      "allowed range too)"), caught.value
+    assert str(caught.value).endswith("(YAML reads -.5e-1 as text, not a number; the number, -0.05, is not allowed "
+                                      "either: a value in [0.0001, 1] (the schema's bounds))"), caught.value
     with pytest.raises(UserInputError) as caught:  # within the range: the spelling to write
         RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
                               spec_overrides={"train.optim.lr": ".5e0"}))
     assert str(caught.value).endswith("(YAML reads .5e0 as text, not a number: write 0.5e+0)"), caught.value
+    with pytest.raises(SearchSpaceError) as caught:  # a custom range's bound: the schema's range
+        RunPlan.build(RunArgs(skill_dir=str(skill), custom_param_ranges={"train.layers": {"valid_max": "7e0"}}))
+    assert str(caught.value).endswith("(YAML reads 7e0 as text, not a number; the number, 7, is not allowed either: "
+                                      "a value in [1, 6] (the schema's range))"), caught.value
 
 
 def test_an_integer_yaml_read_as_text_says_how_to_write_it_as_an_integer(tmp_path: Path) -> None:

@@ -145,7 +145,8 @@ def as_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         top = INT64_MAX if high is None else high  # `1e3` is text in a run config (YAML 1.1): the hint's spelling
         raise _bad(name, value, f"an integer >= {low}" if high is None else f"an integer {low}..{high}",
-                   number_as_text_hint(value, integer=True, fits=lambda n: low <= n <= top))
+                   number_as_text_hint(value, integer=True, refuses=lambda n: "" if low <= n <= top else
+                                       f"an integer {low}..{top}"))
     number = int(value)
     if number < low or (high is not None and number > high):
         raise _bad(name, number, f"an integer >= {low}" if high is None else f"an integer {low}..{high}")
@@ -158,7 +159,7 @@ def as_seconds(name: str, value: Any) -> float:
     """A finite number of seconds in (0, 3600]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 3600:
         raise _bad(name, value, "a number of seconds, 0 < s <= 3600",
-                   number_as_text_hint(value, fits=lambda s: 0 < s <= 3600))  # `1e3` is text in YAML 1.1
+                   number_as_text_hint(value, refuses=lambda s: "" if 0 < s <= 3600 else "0 < s <= 3600"))  # YAML 1.1
     return float(value)
 
 
@@ -166,7 +167,7 @@ def as_duration(name: str, value: Any) -> float:
     """A finite, positive number of seconds (no upper bound)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < float("inf"):
         raise _bad(name, value, "a number of seconds > 0",
-                   number_as_text_hint(value, fits=lambda s: 0 < s < float("inf")))
+                   number_as_text_hint(value, refuses=lambda s: "" if 0 < s < float("inf") else "> 0"))
     return float(value)
 
 
@@ -174,7 +175,7 @@ def as_minutes(name: str, value: Any) -> float:
     """A finite number of minutes in (0, 1440] (``status_interval_minutes``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1440:
         raise _bad(name, value, "a number of minutes, 0 < m <= 1440",
-                   number_as_text_hint(value, fits=lambda m: 0 < m <= 1440))
+                   number_as_text_hint(value, refuses=lambda m: "" if 0 < m <= 1440 else "0 < m <= 1440"))
     return float(value)
 
 

@@ -633,9 +633,9 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
     if not allowed and kind in _INT_TYPES + _FLOAT_TYPES:
         allowed = _outside_schema(key, prop, value)
     if allowed:
-        hint = number_as_text_hint(value, integer=kind in _INT_TYPES, fits=lambda n: (
-            options is None or n in options) and not _outside_schema(key, prop, n)) \
-            if kind in _INT_TYPES + _FLOAT_TYPES else ""
+        hint = number_as_text_hint(value, integer=kind in _INT_TYPES, refuses=lambda n: (
+            f"one of {', '.join(map(repr, options))}" if options is not None and n not in options
+            else _outside_schema(key, prop, n))) if kind in _INT_TYPES + _FLOAT_TYPES else ""
         raise UserInputError(f"{source}.{key}: {value!r} is not allowed{close}; expected {allowed}{hint}",
                              field=f"{source}.{key}", value=value, allowed=allowed if listed is None else listed)
 
@@ -1014,7 +1014,7 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 def _count(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < low:
-        raise UserInputError(f"platform_kwargs.{name}: {value!r} is not allowed; expected an integer >= {low}"
-                             f"{number_as_text_hint(value, integer=True, fits=lambda n: n >= low)}",  # YAML 1.1 text
+        hint = number_as_text_hint(value, integer=True, refuses=lambda n: "" if n >= low else f"an integer >= {low}")
+        raise UserInputError(f"platform_kwargs.{name}: {value!r} is not allowed; expected an integer >= {low}{hint}",
                              field=f"platform_kwargs.{name}", value=value, allowed=f"an integer >= {low}")
     return int(value)

@@ -294,8 +294,11 @@ def _default_number(prop: Mapping[str, Any]) -> float | None:
 def _apply_custom(iv: Interval, custom: CustomRange | None, *, integer: bool) -> Interval:
     if custom is None:
         return iv
-    cmin = custom_number(custom, "valid_min", integer=integer)
-    cmax = custom_number(custom, "valid_max", integer=integer)
+    def refuses(n: float) -> str:
+        return "" if iv.admits(n) else f"a value in {iv} (the schema's range)"
+
+    cmin = custom_number(custom, "valid_min", integer=integer, refuses=refuses)
+    cmax = custom_number(custom, "valid_max", integer=integer, refuses=refuses)
     for key, value in (("valid_min", cmin), ("valid_max", cmax)):
         if value is not None and not iv.admits(value):
             raise SearchSpaceError(

@@ -7,7 +7,7 @@ This module checks the *shape* of an entry (known keys, value types). Checks aga
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,8 +103,10 @@ def parse_custom_range(name: str, raw: Any) -> CustomRange:
     )
 
 
-def custom_number(entry: CustomRange, key: str, *, integer: bool) -> float | int | None:
-    """``valid_min``/``valid_max`` as a number of the param's type (None when absent)."""
+def custom_number(entry: CustomRange, key: str, *, integer: bool,
+                  refuses: Callable[[float], str] | None = None) -> float | int | None:
+    """``valid_min``/``valid_max`` as a number of the param's type (None when absent); ``refuses``: the schema's
+    range when it refuses a number, else ``""`` (a bound YAML read as text is not offered in a spelling it refuses)."""
     value = entry.valid_min if key == "valid_min" else entry.valid_max
     if value is None:
         return None
@@ -114,7 +116,7 @@ def custom_number(entry: CustomRange, key: str, *, integer: bool) -> float | int
         raise SearchSpaceError(
             f"{entry.where(key)}={value!r} has the wrong type: {entry.name!r} needs {kind}"
             + (" (list bounds apply only to list params)" if isinstance(value, (list, tuple)) else "")
-            + number_as_text_hint(value, integer=integer)
+            + number_as_text_hint(value, integer=integer, refuses=refuses)
         )
     if not math.isfinite(value):
         raise SearchSpaceError(f"{entry.where(key)}={value!r} must be finite")

@@ -96,13 +96,14 @@ def _as_yaml_11_float(text: str, number: float) -> str:
     return written if _read_by_pyyaml(written).endswith(":float") else repr(number)
 
 
-def number_as_text_hint(value: object, *, integer: bool = False, fits: Callable[[float], bool] | None = None) -> str:
+def number_as_text_hint(value: object, *, integer: bool = False,
+                        refuses: Callable[[float], str] | None = None) -> str:
     """`` (YAML reads 1e-5 as text: write 1.0e-5)`` for a string that is a number in exponent form PyYAML (a run
     config's loader, YAML 1.1) reads as text (no dot, no exponent sign, ``.5e3`` after a sign, ``1_000e3``), else
     ``""``: appended to a "needs a number" error. ``integer`` (the value must be an int): ``write 1000`` for ``1e3``
     (``1.0e+3`` is the float 1000.0, refused in turn), and no hint for a text that is no integer (``1e-3``).
-    ``fits``: whether the number is allowed (the field's range); a number it refuses is named as out of range too,
-    never offered as the spelling to write."""
+    ``refuses``: what the field allows when it refuses the number (its range), ``""`` when it takes it; a number it
+    refuses is named with that range, never offered as the spelling to write."""
     text = value.strip() if isinstance(value, str) else ""
     if not _EXPONENT_FORM.match(text) or not _read_by_pyyaml(text).endswith(":str"):
         return ""
@@ -112,9 +113,10 @@ def number_as_text_hint(value: object, *, integer: bool = False, fits: Callable[
         return ""
     if integer and not (number.is_integer() and abs(number) < 1e18):
         return ""
-    if fits is not None and not fits(int(number) if integer else number):
-        shown = int(number) if integer else number
-        return f" (YAML reads {text} as text, not a number; the number, {shown}, is out of the allowed range too)"
+    shown = int(number) if integer else number
+    allowed = refuses(shown) if refuses is not None else ""
+    if allowed:
+        return f" (YAML reads {text} as text, not a number; the number, {shown}, is not allowed either: {allowed})"
     written = int(number) if integer else _as_yaml_11_float(text, number)
     return f" (YAML reads {text} as text, not a number: write {written})"
 
