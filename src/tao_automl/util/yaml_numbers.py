@@ -18,9 +18,6 @@ import yaml
 
 #: A number with an exponent and no dot (or no sign after the ``e``): a float in YAML 1.2, a string in YAML 1.1.
 EXPONENT_NUMBER = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
-#: A number in exponent form as YAML writes one (digits grouped by ``_`` too): PyYAML (YAML 1.1) reads some as text,
-#: an exponent without a dot (``1e-5``) or without a sign (``1.5e3``), a dot first after a sign (``-.5e+3``).
-_EXPONENT_FORM = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 #: YAML 1.2 forms that YAML 1.1 reads as text: an octal ``0o17``.
 _OCTAL_12 = re.compile(r"^0o[0-7]+$")
 
@@ -105,7 +102,7 @@ def number_as_text_hint(value: object, *, integer: bool = False,
     ``refuses``: what the field allows when it refuses the number (its range), ``""`` when it takes it; a number it
     refuses is named with that range, never offered as the spelling to write."""
     text = value.strip() if isinstance(value, str) else ""
-    if not _EXPONENT_FORM.match(text) or not _read_by_pyyaml(text).endswith(":str"):
+    if not EXPONENT_NUMBER.match(text) or not _read_by_pyyaml(text).endswith(":str"):
         return ""
     try:
         number = float(text.replace("_", ""))
