@@ -792,18 +792,26 @@ def test_a_submission_reads_only_the_jobs_still_running(tmp_path: Path, monkeypa
     assert (sdk.get_job_logs(second.id) or "").strip() != held  # the running job's GPU was not handed out again
 
 
-def test_a_young_record_whose_process_is_seen_late_is_not_started_again(tmp_path: Path) -> None:
+def test_a_young_record_whose_process_is_seen_late_is_not_started_again(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A live submitter has started the job but its pid is not saved yet, and on a loaded machine its process is
     not found at the first look (a CI run started such a job twice: "was recorded but its process never started").
-    A record this young is looked at again for a moment before it counts as never started."""
+    A record this young is looked at again for a moment before it counts as never started.
+
+    No timing luck: the record is reset only once this SDK's watcher has reaped its first run and written its end
+    (a status read from the exit file comes first, and the watcher's later write of job.json replaced the reset
+    record: the second submission found that run's pid and adopted no late process), and the late process is
+    started by the submission's own look at the marker, the first one 0.4 s or more after it began (a timer
+    thread started it, and the submission could find it before that thread had handed it over)."""
     from tao_automl.platforms.local.sdk import MARKER_ENV
 
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[])
     runs = tmp_path / "runs.txt"
     first = sdk.create_job(None, f"echo ran >> {runs}", gpu_count=0, job_name="late")
     deadline = time.monotonic() + 15
-    while not sdk.get_job_status(first.id).is_finished() and time.monotonic() < deadline:
-        sdk.wait_for_change([first.id], timeout=1)
+    while sdk.exits_seen() < 1 and time.monotonic() < deadline:  # reaped by this SDK's watcher
+        time.sleep(0.01)
+    assert sdk.get_job_status(first.id).is_finished()
     sdk.get_job_info(first.id)  # returns once the watcher has written the end
     job_dir = sdk.jobs_dir / first.id
     for name in ("pid", "exit_code.json"):
@@ -813,17 +821,27 @@ def test_a_young_record_whose_process_is_seen_late_is_not_started_again(tmp_path
     write_json_atomic(job_dir / "job.json", data)  # as a submitter leaves it before its pid is saved
 
     late: list[subprocess.Popen[bytes]] = []
-    starter = threading.Timer(0.4, lambda: late.append(subprocess.Popen(  # its process shows up only now
-        ["sleep", "3"], env={**os.environ, MARKER_ENV: str(job_dir)}, start_new_session=True)))
-    starter.start()
+    looks: list[float] = []
+    find_by_marker = local_sdk_module.proc.find_by_marker
+    began = time.monotonic()
+
+    def seen_late(key: str, value: str) -> int | None:
+        found = find_by_marker(key, value)
+        looks.append(time.monotonic() - began)
+        if not late and looks[-1] >= 0.4:  # its process shows up only now, just after this look
+            late.append(subprocess.Popen(["sleep", "3"], env={**os.environ, MARKER_ENV: str(job_dir)},
+                                         start_new_session=True))
+        return found
+
+    monkeypatch.setattr(local_sdk_module.proc, "find_by_marker", seen_late)
     try:
         again = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[]).create_job(
             None, f"echo ran >> {runs}", gpu_count=0, job_name="late")
         assert again.id == first.id
-        assert late and json.loads((job_dir / "job.json").read_text())["pid"] == late[0].pid  # adopted
+        assert late, looks  # it was looked for until the process showed up
+        assert json.loads((job_dir / "job.json").read_text())["pid"] == late[0].pid  # adopted
         assert runs.read_text().splitlines() == ["ran"]  # not started a second time
     finally:
-        starter.join()
         for process in late:
             process.kill()
             process.wait()
