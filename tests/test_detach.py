@@ -883,6 +883,53 @@ def test_a_stop_while_the_detached_orchestrator_starts_stops_it_once_it_holds_th
 
 
 
+HOLDER = """
+import sys, time
+from pathlib import Path
+from tao_automl.experiment.workspace import RunLock
+RunLock(Path(sys.argv[1])).acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_stop_that_sees_the_start_end_between_its_two_looks_still_finds_the_orchestrator(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop while a detached orchestrator starts looked for the run's holder (none yet), then for the starter's
+    marker: when the orchestrator took the run in between and its starter removed the marker, the stop saw neither
+    and answered "was_running": false while the orchestrator ran the sweep. The marker is read first now: once it is
+    gone, the orchestrator holds the run (or has ended), and the holder read after it says which. (The orchestrator
+    takes the run exactly between the stop's first two looks here: a process holding the run's lock.)"""
+    import subprocess
+    import sys
+
+    from tao_automl.runner import detach
+
+    _, run_dir = _interrupted_at_its_first_rec(tmp_path)
+    detach.mark_starting(run_dir, os.getpid())  # a starter that is waiting for its orchestrator
+    taken: list[subprocess.Popen[str]] = []
+    real = detach.lock_holder
+
+    def taken_after_this_look(folder: Any, thorough: bool = False) -> int | None:
+        found = real(folder, thorough)
+        if not taken:  # the orchestrator takes the run now, and its starter removes the marker
+            taken.append(subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir)], stdout=subprocess.PIPE,
+                                          text=True))
+            assert taken[0].stdout is not None and taken[0].stdout.readline() == "held\n"
+            (run_dir / detach.STARTING_FILE).unlink()
+        return found
+
+    monkeypatch.setattr(detach, "lock_holder", taken_after_this_look)
+    try:
+        stopped = stop_run(run_dir, timeout_s=30)
+        assert stopped["was_running"] is True and stopped["pid"] == taken[0].pid, stopped
+        assert taken[0].wait(timeout=30) == -signal.SIGTERM  # the stop's signal ended it
+    finally:
+        for process in taken:
+            process.kill()
+            process.wait()
+
+
 SLOW_STOP = """
 import sys, time
 from tao_automl.runner import release

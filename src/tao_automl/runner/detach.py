@@ -91,12 +91,15 @@ def _wait_starter_gone(run_dir: Path, timeout_s: float) -> None:
 
 def _holder_once_started(run_dir: Path, timeout_s: float) -> int | None:
     """The run's lock holder, waiting up to ``timeout_s`` while an orchestrator is being started and holds nothing
-    yet (:data:`STARTING_FILE`)."""
+    yet (:data:`STARTING_FILE`). The marker is read before the holder: its starter removes it only once the
+    orchestrator holds the run (or has ended), so a holder read after a missing marker is never one taken unseen."""
     deadline = time.monotonic() + timeout_s
-    while (holder := lock_holder(run_dir)) is None and _starting_pid(run_dir) is not None \
-            and time.monotonic() < deadline:
+    while True:
+        starting = _starting_pid(run_dir)
+        holder = lock_holder(run_dir)
+        if holder is not None or starting is None or time.monotonic() >= deadline:
+            return holder
         time.sleep(0.05)
-    return holder
 
 
 def stop_cancels_jobs(run_dir: str | Path) -> bool:
