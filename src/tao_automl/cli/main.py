@@ -715,10 +715,12 @@ def _named_command(argv: Sequence[str]) -> str | None:
 def _stop_requested(signum: int, frame: Any) -> None:
     import signal
 
+    from tao_automl.util.interrupts import stop_requested
+
     for sig in (signal.SIGTERM, signal.SIGHUP):  # a second stop request (or hangup) while closing changes nothing
         if signal.getsignal(sig) is _stop_requested:
             signal.signal(sig, signal.SIG_IGN)
-    raise KeyboardInterrupt("stop requested")
+    stop_requested()  # raised again by the sweep's loop if a library drops it
 
 
 def _end_run_on_stop_signals() -> None:

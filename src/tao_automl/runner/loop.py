@@ -101,6 +101,7 @@ from tao_automl.util.checks import bad_input, bool_arg, callable_arg
 from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
 from tao_automl.util.dotted import flatten
+from tao_automl.util.interrupts import raise_pending_stop, stop_delivered
 from tao_automl.util.shell import sh
 from tao_automl.util.suggest import nearest
 from tao_automl.util.threads import at_once
@@ -484,6 +485,7 @@ class AutoMLRunner:
                                      tracking.wrap_on_result(exp.run_dir, on_result))
             state = str(summary["progress"].get("state") or state)
         except KeyboardInterrupt as exc:  # the caller learns which folder resumes it
+            stop_delivered()
             if isinstance(exc, SweepInterrupted):
                 raise
             raise SweepInterrupted(exp.run_dir) from exc
@@ -653,6 +655,7 @@ class AutoMLRunner:
         submit_errors = 0
         first_fill = True
         while True:
+            raise_pending_stop()  # a stop whose interrupt a library dropped ends the sweep here, before a launch
             while len(active) < settings.automl_max_concurrent and waiting.may_try(self.clock.now()):
                 # The first fill asks for every free slot at once (a brain's initial design is drawn as one set);
                 # later, a freed slot is refilled alone: its job starts without waiting for the proposals of other

@@ -31,6 +31,7 @@ from tao_automl.errors import (
     UserInputError,
 )
 from tao_automl.experiment.holder import INFO_NAME, LOG_NAME, lock_holder, orchestrator_info
+from tao_automl.util.interrupts import stop_delivered, stop_requested
 
 if TYPE_CHECKING:
     from tao_automl.runner.loop import AutoMLRunner
@@ -141,7 +142,7 @@ class StatusReporter:
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second stop request while closing changes nothing
-    raise KeyboardInterrupt("stop requested")
+    stop_requested()  # raised again by the sweep's loop if a library drops it
 
 
 def runner_for_run(sdk: Any, run_dir: Path, stored: Mapping[str, Any]) -> AutoMLRunner:
@@ -197,6 +198,8 @@ def run_detached(run_dir: Path) -> int:
                              automl_settings={"llm_api_key": key} if key else None)
     except KeyboardInterrupt:
         from tao_automl.runner.detach import stop_cancels_jobs
+
+        stop_delivered()
 
         if stop_cancels_jobs(run_dir):
             log.info("stopped by `tao-automl stop --cancel-jobs`: it is cancelling the in-flight jobs")

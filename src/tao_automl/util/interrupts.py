@@ -1,5 +1,5 @@
 """Holding Ctrl-C, ``tao-automl stop`` (SIGTERM) and a closed terminal (SIGHUP) back while a write that must not be
-cut in half runs."""
+cut in half runs; a stop request that a library swallowed, raised again at the sweep's next safe point."""
 
 from __future__ import annotations
 
@@ -8,9 +8,31 @@ import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 _HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: Whether a stop request was made whose ``KeyboardInterrupt`` has not ended the sweep yet (see :func:`stop_requested`).
+_STOP_PENDING = {"on": False}
+
+
+def stop_requested() -> NoReturn:
+    """End a stop signal's handler: record the request, then raise ``KeyboardInterrupt``. The handler runs wherever the
+    main thread is, and C code that calls back into Python may drop the exception (numpy.random's Cython import code
+    calls ``Sequence.register`` inside ``except: pass``); :func:`raise_pending_stop` then raises it again."""
+    _STOP_PENDING["on"] = True
+    raise KeyboardInterrupt("stop requested")
+
+
+def raise_pending_stop() -> None:
+    """Raise the ``KeyboardInterrupt`` of a stop request that has not ended the sweep (a safe point of its loop)."""
+    if _STOP_PENDING["on"]:
+        _STOP_PENDING["on"] = False
+        raise KeyboardInterrupt("stop requested (its first interrupt was dropped inside a library)")
+
+
+def stop_delivered() -> None:
+    """A ``KeyboardInterrupt`` reached the code that ends the sweep: no stop request is pending any more."""
+    _STOP_PENDING["on"] = False
 
 
 @contextlib.contextmanager
