@@ -917,7 +917,11 @@ def test_a_status_read_that_finds_the_end_first_answers_it_when_job_json_cannot_
 
     job = sdk.create_job(None, "true", gpu_count=0)
     rec = sdk._record(job.id)
-    assert wait_done(sdk, job.id) is JobStatus.SUCCESS and rec.end_written.wait(10)  # the watcher is done with it
+    assert wait_done(sdk, job.id) is JobStatus.SUCCESS
+    deadline = time.monotonic() + 10  # the status can come from the exit record before the watcher reaps the job:
+    while sdk.exits_seen() < 1 and time.monotonic() < deadline:  # its end_written is set until the watcher starts
+        time.sleep(0.01)
+    assert sdk.exits_seen() == 1 and rec.end_written.wait(10)  # the watcher is done with it
     assert read_exit(rec.dir) is not None
     rec.data["state"] = JobStatus.RUNNING.value  # as a status read finds it when it comes before the watcher
 
