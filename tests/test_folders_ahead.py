@@ -167,9 +167,13 @@ def test_a_half_created_job_folder_is_not_replaced_by_the_spare(tmp_path: Path) 
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs", gpu_ids=[])
     first = sdk.create_job(None, "true", gpu_count=0, job_name="half")
     assert _wait(sdk, first.id) is JobStatus.SUCCESS
-    sdk.get_job_info(first.id)  # returns once the watcher has written the end: nothing writes job.json after this
+    deadline = time.monotonic() + 15  # reaped by the watcher (a status read can find the end first): once it has
+    while sdk.exits_seen() < 1 and time.monotonic() < deadline:  # written the end, nothing writes job.json again
+        time.sleep(0.01)
+    sdk.get_job_info(first.id)  # returns once the watcher has written the end
     job_dir = sdk.jobs_dir / first.id
     data = json.loads((job_dir / "job.json").read_text())
+    first_pid = data["pid"]
     for name in ("pid", "exit_code.json"):
         (job_dir / name).unlink()
     data.update(state="pending", pid=None, create_time=None, created_at=time.time())
@@ -179,6 +183,7 @@ def test_a_half_created_job_folder_is_not_replaced_by_the_spare(tmp_path: Path) 
     fresh.prepare_next_job()
     again = fresh.create_job(None, "true", gpu_count=0, job_name="half")
     assert again.id == first.id and _wait(fresh, again.id) is JobStatus.SUCCESS
+    assert fresh.get_job_info(again.id)["pid"] not in (None, first_pid)  # started, not the first run's record
     spares = [p for p in fresh.jobs_dir.iterdir() if p.name.startswith(SPARE_PREFIX)]
     assert len(spares) == 1  # still there for the next job
     local._remove_spares()  # what interpreter exit does
