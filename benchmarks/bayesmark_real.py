@@ -41,6 +41,7 @@ Install (a separate venv: bayesmark's pins do not install on Python 3.11)::
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -304,7 +305,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--cache", type=Path, default=h.RESULTS_DIR / "bayesmark_real_runs.jsonl",
                     help="one JSON line per finished study; studies already there are not rerun")
     ap.add_argument("--out", type=Path, default=h.RESULTS_DIR / "bayesmark_real.json")
+    ap.add_argument("--patch", nargs="+", default=[], metavar="MODULE.ATTR=JSON",
+                    help="set a module attribute before running (a variant of a brain: give it its own --cache)")
     args = ap.parse_args(argv)
+    for patch in args.patch:
+        target, _, value = patch.partition("=")
+        module, _, attr = target.rpartition(".")
+        setattr(importlib.import_module(module), attr, json.loads(value))
 
     bm = import_bayesmark()
     problems = [tuple(p.rsplit("-", 2)) for p in args.problems]

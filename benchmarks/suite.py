@@ -10,7 +10,9 @@ To keep it cheap on a shared 2-core machine the sklearn objectives use at most `
 3-fold CV — the same for every method.
 
 Split. ``TUNING`` problems are the only ones any design choice was tuned on; ``VALIDATION`` problems are looked
-at once per change (``--split validation``). Report both.
+at once per change (``--split validation``). Report both. ``NOISY`` (``--split noisy``) holds noisy variants of
+bayesmark-like problems (models with a per-evaluation ``random_state``, synthetic functions with additive noise; each
+evaluation's noise a function of (seed, evaluation index), so runs stay reproducible): never used for tuning.
 
 Score (Bayesmark-style). Per problem: ``best`` = the best loss any stored run of any method reached (shared),
 ``median_random`` = the median of every single evaluation of the ``random`` runs (uniform draws: the lower
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import json
 import math
 import sys
@@ -81,14 +84,40 @@ WITH_CATEGORIES: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
 }
 
 
+#: Salt of the noisy problems' per-evaluation streams (so they share no draws with the brains' generators).
+NOISE_SALT = 12_0001
+
+
 @dataclass(frozen=True)
 class Problem:
+    """``build`` -> (space, loss). A ``noisy`` problem's loss takes a second argument, the evaluation's noise key
+    ``(seed, evaluation index)``: its randomness (a model's ``random_state``, additive noise) comes from that key
+    alone, so a run is reproducible and the cache deterministic while repeated configs score differently."""
+
     name: str
-    build: Callable[[], tuple[Any, Callable[[Mapping[str, Any]], float | None]]]
+    build: Callable[[], tuple[Any, Callable[..., float | None]]]
+    noisy: bool = False
 
 
-def sklearn_problem(model: str, dataset: str, metric: str) -> Problem:
-    def build() -> tuple[Any, Callable[[Mapping[str, Any]], float | None]]:
+def noise_rng(key: Sequence[int]) -> np.random.Generator:
+    return np.random.default_rng([NOISE_SALT, *key])
+
+
+def run_objective(problem: Problem, loss: Callable[..., float | None],
+                  seed: int) -> Callable[[Mapping[str, Any]], float | None]:
+    """The objective one run of ``seed`` sees: ``loss`` itself, or for a noisy problem ``loss`` with the noise key
+    ``(seed, k)`` of its ``k``-th evaluation (evaluations are made in the order proposed)."""
+    if not problem.noisy:
+        return loss
+    count = itertools.count()
+    return lambda config: loss(config, (seed, next(count)))
+
+
+def sklearn_problem(model: str, dataset: str, metric: str, noisy: bool = False) -> Problem:
+    """``noisy``: the model's ``random_state`` (where it takes one) drawn per evaluation from its noise key, as
+    bayesmark leaves it unset (MLP initialisation and early-stopping split, DT/RF feature order, SVC's Platt CV)."""
+
+    def build() -> tuple[Any, Callable[..., float | None]]:
         from sklearn import datasets
         from sklearn.metrics import get_scorer
         from sklearn.model_selection import cross_val_score, train_test_split
@@ -103,8 +132,10 @@ def sklearn_problem(model: str, dataset: str, metric: str) -> Problem:
         fixed = {k: v for k, v in fixed.items() if k not in added}
         scorer = get_scorer(bm.SCORERS[metric])
 
-        def loss(config: Mapping[str, Any]) -> float | None:
-            est = cls(**{**dict(config), **fixed})
+        def loss(config: Mapping[str, Any], key: Sequence[int] | None = None) -> float | None:
+            state = {} if key is None or "random_state" not in fixed else {
+                "random_state": int(noise_rng(key).integers(2**31 - 1))}
+            est = cls(**{**dict(config), **fixed, **state})
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -116,15 +147,16 @@ def sklearn_problem(model: str, dataset: str, metric: str) -> Problem:
 
         return h.space_of(params), loss
 
-    return Problem(f"{model}-{dataset}-{metric}", build)
+    return Problem(f"{model}-{dataset}-{metric}{'-noisy' if noisy else ''}", build, noisy)
 
 
-def synthetic_problem(name: str, kind: str = "float") -> Problem:
+def synthetic_problem(name: str, kind: str = "float", noise_sd: float = 0.0) -> Problem:
     """``kind``: ``float`` (standard domain), ``int`` (every coordinate an integer), ``cat`` (the last half of
-    the coordinates one of 5 evenly spaced levels, as categorical options)."""
+    the coordinates one of 5 evenly spaced levels, as categorical options). ``noise_sd`` > 0: each evaluation adds
+    Gaussian noise of that standard deviation, drawn from its noise key (name suffix ``-noisy``)."""
     base = syn.PROBLEMS[name]
 
-    def build() -> tuple[Any, Callable[[Mapping[str, Any]], float | None]]:
+    def build() -> tuple[Any, Callable[..., float | None]]:
         params: dict[str, dict[str, Any]] = {}
         d = len(base.bounds)
         for i, (lo, hi) in enumerate(base.bounds):
@@ -136,12 +168,16 @@ def synthetic_problem(name: str, kind: str = "float") -> Problem:
                 params[f"x{i}"] = h.real(lo, hi)
         names = list(params)
 
-        def loss(config: Mapping[str, Any]) -> float | None:
-            return base.fn(np.array([float(config[n]) for n in names]))
+        def loss(config: Mapping[str, Any], key: Sequence[int] | None = None) -> float | None:
+            value = base.fn(np.array([float(config[n]) for n in names]))
+            if key is None or value is None:
+                return value
+            return float(value) + noise_sd * float(noise_rng(key).standard_normal())
 
         return h.space_of(params), loss
 
-    return Problem(name if kind == "float" else f"{name}-{kind}", build)
+    label = name if kind == "float" else f"{name}-{kind}"
+    return Problem(f"{label}-noisy" if noise_sd > 0 else label, build, noise_sd > 0)
 
 
 TUNING = [sklearn_problem("kNN", "digits", "acc"), sklearn_problem("SVM", "breast_cancer", "nll"),
@@ -156,7 +192,13 @@ VALIDATION = [sklearn_problem("DT", "digits", "nll"), sklearn_problem("RF", "win
               synthetic_problem("hartmann6"), synthetic_problem("rosenbrock10"), synthetic_problem("hartmann6", "cat"),
               sklearn_problem("DT-cat", "breast_cancer", "nll"), sklearn_problem("kNN-cat", "wine", "acc"),
               sklearn_problem("MLP-adam-cat", "iris", "nll")]
-SPLITS = {"tuning": TUNING, "validation": VALIDATION, "all": TUNING + VALIDATION}
+#: Noisy variants (bayesmark's unseeded models; additive noise of ~10 % of the synthetic functions' random-median-
+#: to-optimum span): never used to tune a design choice, scored like the others (the observed, noisy, values).
+NOISY = [sklearn_problem("MLP-sgd", "iris", "nll", noisy=True), sklearn_problem("MLP-adam", "wine", "acc", noisy=True),
+         sklearn_problem("DT", "diabetes", "mae", noisy=True), sklearn_problem("RF", "iris", "acc", noisy=True),
+         sklearn_problem("SVM", "wine", "nll", noisy=True), synthetic_problem("branin", noise_sd=3.0),
+         synthetic_problem("hartmann6", noise_sd=0.3)]
+SPLITS = {"tuning": TUNING, "validation": VALIDATION, "all": TUNING + VALIDATION, "noisy": NOISY}
 
 
 # -- runs (cached) ---------------------------------------------------------------------------------------------------
@@ -191,7 +233,8 @@ def run_cells(method: str, label: str, batch: int, problems: Sequence[Problem], 
             continue
         space, loss = p.build()
         for seed in todo:
-            runs.setdefault(p.name, {})[str(seed)] = h.run_method(method, space, loss, recs, seed, batch)
+            runs.setdefault(p.name, {})[str(seed)] = h.run_method(method, space, run_objective(p, loss, seed), recs,
+                                                                  seed, batch)
         save_runs(label, batch, runs, {"method": method, "batch": batch, "recs": recs, "machine": h.machine()}, root)
         print(f"  {label}@{batch} {p.name}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
     return time.perf_counter() - t0

@@ -164,6 +164,28 @@ def test_suite_categorical_problems_search_the_arguments_they_add() -> None:
     assert {p.name for p in suite.TUNING} >= {"branin-cat", "levy10-cat", "rosenbrock10-cat", "ackley10-cat"}
 
 
+def test_suite_noisy_split_draws_its_noise_from_the_seed_and_evaluation_index() -> None:
+    """A noisy problem scores the same config differently from one evaluation to the next, the same way in every
+    run of the same seed (the caches stay deterministic), and none of its problems is in another split."""
+    suite = load("suite")
+    others = {p.name for p in suite.TUNING + suite.VALIDATION}
+    assert suite.NOISY and all(p.noisy and p.name.endswith("-noisy") and p.name not in others for p in suite.NOISY)
+    for problem, config in ((suite.synthetic_problem("branin", noise_sd=3.0), {"x0": 1.0, "x1": 2.0}),
+                            (suite.sklearn_problem("RF", "iris", "acc", noisy=True),
+                             {"max_depth": 3, "min_samples_split": 0.2, "min_samples_leaf": 0.05,
+                              "min_weight_fraction_leaf": 0.02, "max_features": 0.4, "min_impurity_decrease": 0.0})):
+        _, loss = problem.build()
+        first, second = suite.run_objective(problem, loss, 3), suite.run_objective(problem, loss, 3)
+        values = [first(config) for _ in range(6)]
+        assert len(set(values)) > 1, problem.name
+        assert [second(config) for _ in range(6)] == values
+        other_seed = suite.run_objective(problem, loss, 4)
+        assert [other_seed(config) for _ in range(6)] != values
+    plain = suite.synthetic_problem("branin")
+    _, loss = plain.build()
+    assert suite.run_objective(plain, loss, 3) is loss
+
+
 def test_overhead_reports_gaps_and_the_launch_chain_against_bare_python(tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "overhead.json"
