@@ -198,21 +198,24 @@ def _uses_of_scored_ahead() -> Iterator[list[bool]]:
         yield used
 
 
-def _sweep_ahead(steps: int, seed_shift: int = 0) -> tuple[list[Config], list[bool]]:
+def _sweep_ahead(steps: int, seed_shift: int = 0) -> tuple[list[Config], list[bool], int]:
     """One rec at a time as the runner drives it: propose, ``prepare`` with what the next proposal will be given
     (the config in flight, the next generator's seed, shifted by ``seed_shift`` to make it wrong), then observe.
-    Returns the proposals and, per proposal, whether it used the candidates scored ahead."""
+    Returns the proposals, per acquisition proposal whether it used the candidates scored ahead, and how many
+    proposals the stall safeguard made instead (model-free: nothing scored is used)."""
     from tao_automl.brain.base import Upcoming
 
     brain = BayesianBrain(MIXED)
     out: list[Config] = []
+    stalls = 0
     with _uses_of_scored_ahead() as used:
         for i in range(steps):
+            stalls += brain._stalled()
             (config,) = brain.suggest(1, [], np.random.default_rng([3, i]))
             brain.prepare(None, Upcoming((config,), (3 + seed_shift, i + 1)))
             out.append(config)
             brain.observe(config, None if i % 7 == 3 else mixed_objective(config))
-    return out, used
+    return out, used, stalls
 
 
 def test_candidates_scored_ahead_change_when_the_work_is_paid_never_what_is_proposed() -> None:
@@ -220,10 +223,10 @@ def test_candidates_scored_ahead_change_when_the_work_is_paid_never_what_is_prop
     will get and scores them for the GP's known inputs; the proposal then only adds the new result. Proposals are
     those of a sweep without ``prepare``; a wrong guess (another generator) is noticed and scored again."""
     reference, _ = _sweep(False, steps=20)
-    ahead, used = _sweep_ahead(20)
+    ahead, used, stalls = _sweep_ahead(20)
     assert [config_key(MIXED, c) for c in ahead] == [config_key(MIXED, c) for c in reference]
-    assert len(used) == 20 - BayesianBrain(MIXED).n_initial and all(used)  # every model-based proposal
-    wrong, used_wrong = _sweep_ahead(20, seed_shift=1)
+    assert len(used) == 20 - BayesianBrain(MIXED).n_initial - stalls and all(used)  # every acquisition proposal
+    wrong, used_wrong, _ = _sweep_ahead(20, seed_shift=1)
     assert [config_key(MIXED, c) for c in wrong] == [config_key(MIXED, c) for c in reference]
     assert not any(used_wrong)
 
@@ -729,3 +732,39 @@ def test_what_is_learnt_under_one_option_carries_to_the_others() -> None:
         points = np.vstack([CATEGORIES.encode({"x": 0.3, "c0": o, "c1": o, "c2": o}) for o in "abcde"])
         mu, _ = gp.predict(points)
         assert np.all(mu < best + 0.5), (seed, mu, best)
+
+
+# ---------------------------------------------------------------- stall safeguard
+
+PLANE = SearchSpace((FloatParam("a", 0.0, 1.0), FloatParam("b", 0.0, 1.0)))
+
+
+def _stalled_brain(last: float) -> BayesianBrain:
+    """A 4-point design whose best is (0.5, 0.5), then three results next to it; the last one scores ``last``."""
+    brain = BayesianBrain(PLANE, n_initial=4)
+    for a, b, value in ((0.1, 0.1, 5.0), (0.9, 0.15, 4.0), (0.2, 0.85, 4.5), (0.5, 0.5, 0.0),
+                        (0.53, 0.5, 1.0), (0.5, 0.46, 1.2), (0.47, 0.52, last)):
+        brain.observe({"a": a, "b": b}, value)
+    return brain
+
+
+def test_a_stall_next_to_the_incumbent_makes_the_next_proposal_explore(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last results in a row within the stall radius of the incumbent, none better: the next proposal is a
+    model-free draw far from it, the same for the same generator; it is the model's own pick when the newest
+    result improved on the incumbent, or with the safeguard off."""
+    from tao_automl.brain.classic import bayesian
+
+    def proposal(brain: BayesianBrain, seed: int) -> Config:
+        return brain.suggest(1, [], np.random.default_rng(seed))[0]
+
+    def distance(config: Config) -> float:
+        return math.hypot(config["a"] - 0.5, config["b"] - 0.5) / math.sqrt(2)
+
+    explored = [proposal(_stalled_brain(1.1), seed) for seed in range(4)]
+    assert explored == [proposal(_stalled_brain(1.1), seed) for seed in range(4)]
+    assert all(distance(c) > bayesian.STALL_RADIUS for c in explored)
+    improved = [proposal(_stalled_brain(-0.5), seed) for seed in range(4)]
+    monkeypatch.setattr(bayesian, "STALL_AFTER", 0)
+    assert improved == [proposal(_stalled_brain(-0.5), seed) for seed in range(4)]
+    model_picks = [proposal(_stalled_brain(1.1), seed) for seed in range(4)]
+    assert all(pick != draw for pick, draw in zip(model_picks, explored, strict=True))

@@ -27,6 +27,9 @@
   valid encodings only (no proposal between categories). Spaces of ``TRUST_REGION_MIN_PARAMS`` (10) or more
   params maximise it inside a trust region around the incumbent (TuRBO-style box, side 0.8 scaled by the
   length scales) instead of the whole cube.
+* **Stall safeguard.** When the last ``STALL_AFTER`` (2) results past the initial design all stayed within
+  ``STALL_RADIUS`` of the incumbent without beating it, the next proposal is a uniform random config: on a noisy
+  objective the incumbent is often a lucky value, and the model would keep probing its neighbourhood.
 * **Batches.** Pending configs and the picks made earlier in the same call are fantasised at the
   posterior mean ("kriging believer") as near-noise-free observations, so parallel recs spread out.
   A proposal never repeats an observed, pending or already-chosen config; only when a finite
@@ -78,6 +81,12 @@ ANCHOR_EVERY = 16
 REFIT_EVERY = 4
 #: Perturbations of each anchor among the acquisition's candidates.
 N_LOCAL = 64
+#: Stall safeguard: when the last ``STALL_AFTER`` results (past the initial design) all failed to improve on the
+#: incumbent and all lay within ``STALL_RADIUS`` (root-mean-square distance in the unit cube) of it, the next
+#: proposal is a uniform random config (model-free) instead of the acquisition's pick; 0 turns it off. (Noisy
+#: objectives: the model kept exploiting the neighbourhood of one lucky value; benchmarks/README.md.)
+STALL_AFTER = 2
+STALL_RADIUS = 0.15
 
 
 @dataclass(frozen=True)
@@ -293,12 +302,16 @@ class BayesianBrain:
         model = self._model(rng) if needs_model else None
         design: Array | None = None
         out: list[Config] = []
+        explore = model is not None and self._stalled()
         for _ in range(n):
             in_design = model is None or len(self._x) + len(pending) + len(out) < self.n_initial
             if in_design:
                 if design is None:
                     design = self._sobol(max(self.n_initial, len(self._x) + len(pending) + n), rng)
                 ranked = self._space_filling_order(design, fantasy_x)
+            elif explore:
+                ranked = self._snap(rng.uniform(size=(1, self.space.dim)))
+                explore = False  # one model-free proposal per stall
             else:
                 assert model is not None
                 ranked = self._acquisition_order(model, fantasy_x, rng)
@@ -318,6 +331,18 @@ class BayesianBrain:
             if value is not None and (best is None or value < best[1]):
                 best = (dict(config), value)
         return best
+
+    def _stalled(self) -> bool:
+        """The last ``STALL_AFTER`` results are past the initial design, none improved on the best before them, and
+        each lies within ``STALL_RADIUS`` of the incumbent (a function of the results, in the order observed)."""
+        k, n = STALL_AFTER, len(self._values)
+        if k <= 0 or n - k < self.n_initial:
+            return False
+        before = [(v, i) for i, v in enumerate(self._values[: n - k]) if v is not None]
+        if not before or any(v is not None and v < min(before)[0] for v in self._values[n - k:]):
+            return False
+        center = self._x[min(before)[1]]
+        return all(float(np.sqrt(np.mean((self._x[i] - center) ** 2))) < STALL_RADIUS for i in range(n - k, n))
 
     def _n_success(self) -> int:
         return sum(v is not None for v in self._values)
