@@ -710,7 +710,8 @@ def test_status_does_not_offer_tao_automl_resume_for_a_platform_it_cannot_rebuil
     status = query_status(result["run_dir"])
     orchestrator = status["orchestrator"]
     assert orchestrator["platform_class"] == "tao_automl.testing.instant:InstantSDK"
-    unspent = {**status["progress"], "completed": 1}
+    # interrupted with a rec left (a finished sweep with one left ended early: nothing to continue)
+    unspent = {**status["progress"], "completed": 1, "state": "interrupted"}
     line = orchestrator_line(orchestrator, status["run_dir"], unspent)
     assert "tao-automl resume" in line and "cannot rebuild" in line and "AutoMLRunner(sdk" in line
     meta = {"state": "running", "mode": "runner", "platform": {"class": "x:Y", "registered": False}}

@@ -13,14 +13,14 @@ import os
 import sqlite3
 
 from tao_automl.errors import UserInputError
-from tao_automl.experiment.holder import copy_of, unrebuildable_platform
+from tao_automl.experiment.holder import copy_of, resume_facts
+from tao_automl.experiment.lines import resumable
 from tao_automl.experiment.store import (
     ACTIVE_STATES,
     DAMAGED_HINT,
     DB_NAME,
     FULL_DISK_HINT,
     JOB_PENDING,
-    NEW_RUN_NEEDED,
     NEWER_FORMAT_HINT,
     NEWER_FORMAT_WORDS,
     UNSUBMITTED,
@@ -196,11 +196,15 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         pareto_view.with_rec_values(shown_rows, values)
     view_info: dict[str, Any] = {"view": view, "shown": len(rows), "total": sum(counts.values())}
     view_info.update({"top": top} if view == "top" else {"offset": offset, "limit": limit})
+    # mode, new_run_needed, ended_early and platform_class (the SDK `tao-automl resume` cannot rebuild, when so):
+    # what decides whether a resume continues the run (`resumable`)
+    who = {**orchestrator, "copy_of": copy_of(run_dir, meta), **resume_facts(meta)}
+    progress = progress_from_counts(counts, best, multi, meta)
     result = {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": run_dir,
         "best": best_shown,
-        "progress": progress_from_counts(counts, best, multi, meta),
+        "progress": progress,
         "recommendations": shown_rows,
         "rec_view": view_info,
         "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until, waiting.get(r.rec_id)) for r in active],
@@ -212,14 +216,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "code_versions": code_versions_of(meta),
         # who drives the run: "runner" (the CLI, AutoMLRunner: `tao-automl resume` continues it) or "ask_tell"
         # (tao_automl.AutoML: continued from Python)
-        "orchestrator": {**orchestrator, "mode": meta.get("mode"), "copy_of": copy_of(run_dir, meta),
-                         **_platform_class(meta), "new_run_needed": bool(meta.get(NEW_RUN_NEEDED))},
+        "orchestrator": who,
+        "resumable": resumable(who, progress),
     }
     return result if front is None else pareto_view.apply_to_result(result, front, best_shown)
-
-
-def _platform_class(meta: dict[str, Any]) -> dict[str, Any]:
-    """``{"platform_class": ...}`` when `tao-automl resume` cannot rebuild the run's SDK, so status does not offer
-    that command (:func:`~tao_automl.experiment.holder.unrebuildable_platform`); else nothing."""
-    cls = unrebuildable_platform(meta)
-    return {} if cls is None else {"platform_class": cls}

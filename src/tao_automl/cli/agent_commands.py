@@ -92,6 +92,7 @@ STOP_TIMEOUT_MAX_S = 86400.0
 
 def cmd_stop(args: argparse.Namespace) -> int:
     from tao_automl.errors import TaoAutoMLError, UserInputError
+    from tao_automl.experiment.lines import ENDED_EARLY_WHY
     from tao_automl.experiment.store import STOP_CANCEL_MESSAGE
     from tao_automl.runner.detach import stop_run
 
@@ -132,6 +133,11 @@ def cmd_stop(args: argparse.Namespace) -> int:
     elif result.get("new_run_needed"):
         print(f"nothing to resume: the sweep stopped itself on a cause a resume would meet again; start a new run "
               f"as its stop reason says: {result['stop_reason']}")
+    elif result.get("ended_early"):
+        print(f"nothing to resume: {ENDED_EARLY_WHY} (stop reason: {result['stop_reason']})")
+    elif result.get("platform_class"):
+        print(f"continue from Python: it ran on {result['platform_class']}, which `tao-automl resume` cannot "
+              "rebuild: AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)")
     else:
         print("nothing to continue: every rec of the run's budget has ended "
               f"(results: tao-automl status {sh(result['run_dir'])})")

@@ -101,21 +101,24 @@ def no_result_hint(summary: Mapping[str, Any]) -> str:
     """The next step after a sweep without a result, naming its folder and a failed rec's log."""
     from tao_automl.experiment.holder import resume_command
     from tao_automl.experiment.lines import budget_spent
-    from tao_automl.experiment.store import NEW_RUN_NEEDED
-    from tao_automl.runner.failures import NO_BUDGET_LEFT
+    from tao_automl.experiment.store import ENDED_EARLY, NEW_RUN_NEEDED
+    from tao_automl.runner.failures import BRAIN_DONE, NO_BUDGET_LEFT
     from tao_automl.util.shell import sh
 
     run_dir = summary.get("run_dir")
     progress = summary.get("progress") or {}
+    # every rec of the budget ended, or the brain proposed no more before it: a resume launches nothing
+    done = BRAIN_DONE if run_dir and _stored_flag(run_dir, ENDED_EARLY) else None
+    spent = done or (NO_BUDGET_LEFT if budget_spent(progress) else None)
     if not progress.get("failed"):  # nothing failed: every ended rec was cancelled (or none ended)
-        if budget_spent(progress):
-            return f"its recs were cancelled before a result; {NO_BUDGET_LEFT}"
+        if spent:
+            return f"its recs were cancelled before a result; {spent}"
         return f"its recs were cancelled before a result; `{resume_command(run_dir)}` launches the rest"
     failed = [r["rec_id"] for r in summary.get("recommendations") or () if r.get("status") == "failure"]
     where = f"`tao-automl logs {sh(run_dir)} {failed[0]}`" if failed else f"`tao-automl logs {sh(run_dir)} REC`"
     read = f"read the failed recs' messages in `tao-automl status {sh(run_dir)} --recs all` and a log with {where}"
-    if budget_spent(progress):
-        return f"{read}; fix the cause, then {NO_BUDGET_LEFT}"
+    if spent:
+        return f"{read}; fix the cause, then {spent}"
     if run_dir and _stored_flag(run_dir, NEW_RUN_NEEDED):  # the stop reason's next step, as status and stop say
         return f"{read}; the cause is one a resume would meet again: start a new run with what the stop reason says"
     return (f"{read}; fix the cause, then `{resume_command(run_dir)}` if it lay outside the run's settings "

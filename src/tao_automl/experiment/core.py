@@ -33,6 +33,7 @@ from tao_automl.errors import SettingsError, TaoAutoMLError, UserInputError, Wor
 from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import (
     CREATED_BY,
+    ENDED_EARLY,
     FINAL_STATES,
     MULTI_FIDELITY_KEY,
     PAUSED_KEY,
@@ -352,8 +353,10 @@ class Experiment:
 
     @property
     def work_left(self) -> bool:
-        """Whether ``resume`` would launch anything: recs still to create, or created recs never submitted."""
-        return self.n_created < self.budget or self._counts.get(UNSUBMITTED, 0) > 0
+        """Whether ``resume`` would launch anything: recs still to create (the budget allows them and the brain has not
+        stopped proposing: a resume replays it to the same end), or created recs never submitted."""
+        more = self.n_created < self.budget and not self.scheduler.is_finished(self.n_created)
+        return more or self._counts.get(UNSUBMITTED, 0) > 0
 
     def recs(self) -> list[RecRow]:
         """Every rec as stored, in id order (reads the whole table: for whole-run views, not per rec)."""
@@ -609,7 +612,7 @@ class Experiment:
                else f"the {self.settings.algorithm} brain proposed no further recs")
         reason = f"the sweep ended after {self.n_created} of {self.budget} recs: {why}"
         log.warning("%s", reason)
-        self.store.set_meta({"stop_reason": reason}, event="sweep_ended_early")
+        self.store.set_meta({"stop_reason": reason, ENDED_EARLY: True}, event="sweep_ended_early")
         return reason
 
     def record_tracking_errors(self, failed: dict[str, dict[str, Any]], first_here: list[str]) -> None:

@@ -169,12 +169,25 @@ def budget_spent(progress: Mapping[str, Any]) -> bool:
         and not progress.get("pending")
 
 
+def ended_early(info: Mapping[str, Any], progress: Mapping[str, Any]) -> bool:
+    """Whether the sweep ended before its budget because its brain proposed no more recs (``ended_early`` of its
+    ``orchestrator`` info; a run stored before that flag: ``finished`` with its budget unspent): a resume ends it the
+    same way."""
+    return bool(info.get("ended_early")) or (progress.get("state") == "finished" and not budget_spent(progress))
+
+
+#: Why a sweep that ended before its budget is not resumed (status, stop).
+ENDED_EARLY_WHY = ("the sweep ended before its budget: its brain proposed no more recs, and a resume would end it the "
+                   "same way; start a new run to search on")
+
+
 def resumable(info: Mapping[str, Any], progress: Mapping[str, Any]) -> bool:
     """Whether `tao-automl resume` (the ``resume_sweep`` tool) continues the run, from its ``orchestrator`` info and
-    progress: none drives it, it ended unfinished (not ``finished``: a sweep whose brain proposed no more recs before
-    its budget ends the same way again), a rec of its budget is left (or waits to be collected), it did not stop
-    itself on a cause a resume meets again, and the command can rebuild it (not an ask/tell run, nor a custom SDK's)."""
-    return not info.get("alive") and progress.get("state") != "finished" and not budget_spent(progress) \
+    progress: none drives it, it did not end before its budget with its brain proposing no more recs
+    (:func:`ended_early`), a rec of its budget is left (or waits to be collected), it did not stop itself on a cause a
+    resume meets again, and the command can rebuild it (not an ask/tell run, nor a custom SDK's). Every view asks
+    this: status (text and JSON), stop, the run's own result and the agent tools."""
+    return not info.get("alive") and not ended_early(info, progress) and not budget_spent(progress) \
         and not info.get("new_run_needed") and info.get("mode") != "ask_tell" and not info.get("platform_class")
 
 
@@ -194,6 +207,8 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
     if not info.get("alive"):
         if budget_spent(progress):
             return "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)"
+        if ended_early(info, progress):
+            return f"orchestrator: not running ({ENDED_EARLY_WHY})"
         if info.get("new_run_needed"):  # the sweep stopped itself on a cause a resume would meet again
             return ("orchestrator: not running (the sweep stopped itself on a cause a resume would meet again: start "
                     "a new run with what its stop reason says to change)")

@@ -76,6 +76,9 @@ STOP_CANCEL_MESSAGE = "cancelled: `tao-automl stop --cancel-jobs`"
 #: Meta key: true when the sweep stopped on a failure cause that `resume` cannot fix (its metric, a job time limit,
 #: diverging values: ``runner.failures.needs_new_run``); status and stop then point at a new run, not a resume.
 NEW_RUN_NEEDED = "new_run_needed"
+#: Meta key: true when the sweep ended before its budget because its brain proposed no more recs (autoresearch after
+#: failed recs in a row, a schedule that is over): a resume ends it the same way, so no view offers one.
+ENDED_EARLY = "ended_early"
 #: The event of a job the platform keeps queued, with its reason (``status`` shows the latest while it waits).
 JOB_PENDING = "job_pending"
 #: Meta key: seconds no orchestrator ran the sweep (from each end or last recorded activity to the resume after it);

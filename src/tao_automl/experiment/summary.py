@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from tao_automl.experiment.holder import resume_facts
+from tao_automl.experiment.lines import resumable
 from tao_automl.experiment.store import (
     ACTIVE_STATES,
     CREATED_BY,
@@ -264,11 +266,14 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
     ended = {r.rec_id for r in recs if r.rec_id in uncollected and r.status in ACTIVE_STATES}
     rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until, r.rec_id in ended), meta) for r in recs]
     by_id = {r.rec_id: r for r in recs}
+    shown_progress = progress(recs, meta, ended)
+    # whether `tao-automl resume` continues the run, as status answers it once no orchestrator drives the run
+    alive = meta.get("state") in ("running", "starting")
     result = {
         "experiment_id": meta.get("experiment_id"),
         "run_dir": meta.get("run_dir"),
         "best": best_row_dict(best_rec(recs, direction), by_id.get, meta),
-        "progress": progress(recs, meta, ended),
+        "progress": shown_progress,
         "recommendations": rows,
         "rec_view": {"view": "all", "shown": len(rows), "total": len(rows), "offset": 0, "limit": None},
         "history": rows,
@@ -280,6 +285,7 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
         "tracking_errors": tracking_errors_of(meta),
         # which tao-run-automl created the run and which resumed it (a newer version continues under its own code)
         "code_versions": code_versions_of(meta),
+        "resumable": resumable({"alive": alive, **resume_facts(meta)}, shown_progress),
     }
     if values is not None and fields is not None:
         pareto_view.with_rec_values(rows, values)

@@ -459,19 +459,25 @@ def _cancel_all(sdk: Any, job_ids: list[str]) -> dict[str, bool | Exception]:
 def nothing_to_resume(run_dir: str | Path) -> str | None:
     """Why resuming the run at ``run_dir`` would launch nothing (every rec of its budget has ended, none in flight),
     or None when a resume has work to do. A detached resume of such a run starts no orchestrator and says so."""
-    from tao_automl.experiment.lines import budget_spent
+    from tao_automl.experiment.holder import resume_facts
+    from tao_automl.experiment.lines import ENDED_EARLY_WHY, budget_spent, ended_early
 
     folder = existing_run_dir(run_dir).resolve()
-    _runner_meta(folder)  # a folder a resume refuses (an ask/tell run, a damaged one) is refused first
+    meta = _runner_meta(folder)  # a folder a resume refuses (an ask/tell run, a damaged one) is refused first
     if lock_holder(folder) is not None:  # an orchestrator holds it: the resume's own answer (busy) says so
         return None
     progress = _stored_progress(folder)
     # a run not closed as finished or failed (its orchestrator lost before it closed it, or stopped, e.g. with
     # `stop --cancel-jobs` ending its last recs): a resume closes it as it ended
-    if not budget_spent(progress) or progress.get("state") not in ("finished", "failed"):
+    if progress.get("state") not in ("finished", "failed"):
         return None
-    return (f"nothing to resume: every rec of the run's budget has ended ({progress.get('completed')} of "
-            f"{progress.get('total')}, state {progress.get('state')}); no orchestrator was started")
+    if budget_spent(progress):
+        return (f"nothing to resume: every rec of the run's budget has ended ({progress.get('completed')} of "
+                f"{progress.get('total')}, state {progress.get('state')}); no orchestrator was started")
+    if ended_early(resume_facts(meta), progress):
+        return (f"nothing to resume: {ENDED_EARLY_WHY} ({progress.get('completed')} of {progress.get('total')} recs, "
+                f"state {progress.get('state')}); no orchestrator was started")
+    return None
 
 
 def _stored_progress(folder: Path) -> dict[str, Any]:
@@ -606,12 +612,12 @@ def _after_other_stop(folder: Path, pid: int, timeout_s: float) -> None:
 def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | None, cancel_jobs: bool,
           timeout_s: float) -> dict[str, Any]:
     """:func:`stop_run` once its marker for the orchestrator is written."""
-    from tao_automl.experiment.lines import budget_spent
+    from tao_automl.experiment.holder import resume_facts
+    from tao_automl.experiment.lines import budget_spent, ended_early, resumable
     from tao_automl.experiment.store import (
         ACTIVE_STATES,
         CANCEL_DECIDED,
         JOB_ENDED_UNCOLLECTED,
-        NEW_RUN_NEEDED,
         STOP_CANCEL_MESSAGE,
         RecStatus,
         RunStore,
@@ -696,10 +702,15 @@ def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | N
     if refused is not None:
         raise _cancel_failed(folder, *refused, cancelled)
     progress = _stored_progress(folder)
-    # a sweep that stopped itself on a cause resume cannot fix (its metric, a time limit) is continued by a new run
-    new_run = bool(read_meta(folder).get(NEW_RUN_NEEDED))  # as status --json shows it, budget spent or not
+    facts = resume_facts(read_meta(folder))
+    # a sweep that stopped itself on a cause resume cannot fix (its metric, a time limit) is continued by a new run,
+    # as is one whose brain proposed no more recs before its budget: said (with why) as status --json shows them
+    new_run = facts["new_run_needed"]
+    early = not new_run and ended_early(facts, progress) and not budget_spent(progress)
     return {"run_dir": str(folder), "was_running": pid is not None, "pid": pid, "cancelled_jobs": cancelled,
             "ended_jobs": ended, "cancelled_earlier": cancelled_earlier,
             "in_flight_jobs": progress["running"] - len(ended), "state": state,
-            "next": None if budget_spent(progress) or new_run else f"{resume_command(folder, original)} --detach",
-            **({"new_run_needed": True, "stop_reason": progress.get("stop_reason")} if new_run else {})}
+            "next": f"{resume_command(folder, original)} --detach" if resumable(facts, progress) else None,
+            **({"new_run_needed": True, "stop_reason": progress.get("stop_reason")} if new_run else {}),
+            **({"ended_early": True, "stop_reason": progress.get("stop_reason")} if early else {}),
+            **({"platform_class": facts["platform_class"]} if "platform_class" in facts else {})}

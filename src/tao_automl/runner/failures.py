@@ -74,6 +74,9 @@ def shared_cause(finished: Sequence[RecRow], k: int) -> RecRow | None:
 #: What continues a run whose whole budget of recs was created (``resume`` would launch nothing).
 NO_BUDGET_LEFT = ("start a new run (every rec of this run's budget was created, so `tao-automl resume` has nothing "
                   "to launch)")
+#: What continues a run whose brain proposed no more recs before its budget (a resume ends it the same way).
+BRAIN_DONE = ("start a new run (the run's brain proposed no more recs before its budget, so `tao-automl resume` has "
+              "nothing to launch)")
 
 
 #: A missing file that is data the jobs read (a dataset or checkpoint path), not the program they run.
@@ -81,8 +84,8 @@ _NAMES_DATA = re.compile(r"dataset|checkpoint|annotation|_path\b|_dir\b|_uri\b|\
                          r"tlt|hdf5|h5|onnx|jpe?g|png|tar|zip)\b")
 
 
-def _resume(run_dir: Path, budget_left: bool = True) -> str:
-    return f"`{resume_command(run_dir)}`" if budget_left else NO_BUDGET_LEFT
+def _resume(run_dir: Path, budget_left: bool = True, spent: str = NO_BUDGET_LEFT) -> str:
+    return f"`{resume_command(run_dir)}`" if budget_left else spent
 
 
 #: Failure causes that lie in what a run keeps on resume (its metric) or in what it searches (values that diverge),
@@ -105,12 +108,13 @@ def _job_time_limit(lowered: str) -> bool:
     return lowered.startswith("timed out: the job ran longer than") and "automl_job_timeout_s" in lowered
 
 
-def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True) -> str:
+def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True, spent: str = NO_BUDGET_LEFT) -> str:
     """What to do about a failure cause of the run in ``run_dir`` (``rec_id``: one rec that failed of it).
 
     A cause in the run's settings or spec (its metric, a job time limit) needs a new run, because ``resume``
     keeps the run's settings; a cause outside them (data, environment, code, the platform) is fixed and resumed,
-    unless every rec of the budget was created already (``budget_left`` False): then a new run too.
+    unless every rec of the budget was created already, or the brain proposes no more (``budget_left`` False): then a
+    new run too, as ``spent`` says (:data:`NO_BUDGET_LEFT` or :data:`BRAIN_DONE`).
     """
     lowered = message.lower()
     if _NON_FINITE in lowered:  # the metric was found: training diverged, or the job computed no value
@@ -128,38 +132,39 @@ def next_step(message: str, run_dir: Path, rec_id: int, budget_left: bool = True
                 "the platform): make it return an object with an .id (tao_automl.platforms.base.Job); any job it did "
                 "start is not followed by this run, so check the platform for it; then "
                 + ("resume the run with the fixed SDK: AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)"
-                   if budget_left else NO_BUDGET_LEFT))
+                   if budget_left else spent))
     if "submission failed" in lowered:  # before the job ran: the platform (or its jobs dir), not the command
         return ("read the platform's refusal in the message: a platform_kwargs or platform_options value it cannot "
                 "meet (a partition, a memory size, GPUs it lacks, a jobs_dir it cannot write) needs a new run with "
-                f"that value fixed; if the platform was down or full, {_resume(run_dir, budget_left)} once it takes "
-                "jobs")
+                f"that value fixed; if the platform was down or full, {_resume(run_dir, budget_left, spent)} once it "
+                "takes jobs")
     program_missing = "command not found" in lowered or "exit code 127" in lowered
     if "no such file" in lowered and not program_missing and _NAMES_DATA.search(lowered):
         return ("make the path named in the message exist where the jobs run (a dataset or checkpoint of the run), "
-                f"then {_resume(run_dir, budget_left)}; or start a new run that names the right path")
+                f"then {_resume(run_dir, budget_left, spent)}; or start a new run that names the right path")
     if program_missing or "no such file" in lowered:
         return ("check the skill's command and that its program exists where the job runs, then "
-                f"{_resume(run_dir, budget_left)}")
+                f"{_resume(run_dir, budget_left, spent)}")
     if "cannot be pulled" in lowered and "image" in lowered:  # the job never started: there is no log to read
         return ("no job ran: its image could not be pulled, as the message says; make the image it names pullable "
                 "by the nodes (push it, or give platform_options.image_pull_secret for a private registry), then "
-                f"{_resume(run_dir, budget_left)}; or start a new run with the right image")
+                f"{_resume(run_dir, budget_left, spent)}; or start a new run with the right image")
     if lowered.startswith("rendering the job failed"):  # no job ran: there is no log to read
         return ("no job ran: writing the rec's spec or folder failed, as the message says (a full or read-only run "
-                f"folder, a spec value the format cannot hold); fix that, then {_resume(run_dir, budget_left)}")
+                f"folder, a spec value the format cannot hold); fix that, then {_resume(run_dir, budget_left, spent)}")
     if _job_time_limit(lowered):
         return ("raise automl_job_timeout_s (or unset it) if the jobs need longer, then start a new run "
                 "(`tao-automl resume` keeps the run's settings)")
     if not budget_left:
         return (f"read a failed rec's log (`tao-automl logs {sh(run_dir)} {rec_id}`) and fix the cause, then "
-                f"{NO_BUDGET_LEFT}")
+                f"{spent}")
     return (f"read a failed rec's log (`tao-automl logs {sh(run_dir)} {rec_id}`) and fix the cause, then "
             f"{_resume(run_dir)} if it lay outside the run's settings (data, environment, code), or start a new "
             "run if it lay in the settings or the spec")
 
 
-def fail_fast_message(row: RecRow, k: int, finished: Sequence[RecRow], run_dir: Path, budget_left: bool = True) -> str:
+def fail_fast_message(row: RecRow, k: int, finished: Sequence[RecRow], run_dir: Path, budget_left: bool = True,
+                      spent: str = NO_BUDGET_LEFT) -> str:
     """The one line that ends a sweep in which at least ``k`` of the ``finished`` recs failed like ``row`` and
     none succeeded. It counts every rec of that cause and leaves cancelled recs out of the finished ones.
     ``budget_left``: whether the run may still create recs (else its next step is a new run, never ``resume``)."""
@@ -173,7 +178,7 @@ def fail_fast_message(row: RecRow, k: int, finished: Sequence[RecRow], run_dir: 
     if cancelled:
         which += f" ({cancelled} more cancelled)"
     return (f"stopping the sweep: {which}: {cause}. "
-            f"Next step: {next_step(cause, run_dir, row.rec_id, budget_left)} "
+            f"Next step: {next_step(cause, run_dir, row.rec_id, budget_left, spent)} "
             f"(automl_fail_fast_after={k}; 0 turns this check off).")
 
 
@@ -183,7 +188,8 @@ def ended_counts(counts: Mapping[str, Any]) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in ("failed", "cancelled", "stopped") if counts.get(k)) or "none ended"
 
 
-def no_result_message(finished: Sequence[RecRow], run_dir: Path, budget_left: bool, step: str | None = None) -> str:
+def no_result_message(finished: Sequence[RecRow], run_dir: Path, budget_left: bool, step: str | None = None,
+                      spent: str = NO_BUDGET_LEFT) -> str:
     """The stop reason of a sweep that ran its recs to their end and none succeeded (no fail-fast stop: the causes
     differed, or ``automl_fail_fast_after`` is 0): how its recs ended, the last failure's cause, the next step
     (``step``, else the one :func:`next_step` gives for that cause with ``tao-automl`` commands)."""
@@ -193,9 +199,9 @@ def no_result_message(finished: Sequence[RecRow], run_dir: Path, budget_left: bo
                            "stopped": statuses["stopped"]})  # named as progress counts them
     head = f"the sweep ended without a result: none of its {len(finished)} recs succeeded ({counts})"
     if not failed:
-        return f"{head}. Next step: " + (step or _resume(run_dir, budget_left) + (
+        return f"{head}. Next step: " + (step or _resume(run_dir, budget_left, spent) + (
             " launches the rest of the budget" if budget_left else ""))
     last = failed[-1]
     cause = " ".join((last.message or "failed without a message").split()).rstrip(".")
     return (f"{head}; the last failure (rec {last.rec_id}): {cause}. "
-            f"Next step: {step or next_step(cause, run_dir, last.rec_id, budget_left)}")
+            f"Next step: {step or next_step(cause, run_dir, last.rec_id, budget_left, spent)}")

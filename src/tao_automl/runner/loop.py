@@ -39,6 +39,7 @@ from tao_automl.experiment.holder import copy_of, resume_command
 from tao_automl.experiment.store import (
     CANCEL_DECIDED,
     DB_NAME,
+    ENDED_EARLY,
     FINAL_STATES,
     JOB_ENDED_UNCOLLECTED,
     JOB_PENDING,
@@ -78,6 +79,8 @@ from tao_automl.render.job import render_job, spec_file_name
 from tao_automl.runner import progress_log
 from tao_automl.runner.cleanup import delete_intermediate_checkpoints
 from tao_automl.runner.failures import (
+    BRAIN_DONE,
+    NO_BUDGET_LEFT,
     fail_fast_message,
     job_timeout,
     needs_new_run,
@@ -541,7 +544,7 @@ class AutoMLRunner:
                         "resuming with the same settings: unless the cause was fixed outside them (the trainer, its "
                         "data) it stops the same way", stopped.get("stop_reason"))
         if stopped.get("stop_reason"):  # a resumed run: the old reason no longer holds
-            exp.store.set_meta({"stop_reason": None, NEW_RUN_NEEDED: None})
+            exp.store.set_meta({"stop_reason": None, NEW_RUN_NEEDED: None, ENDED_EARLY: None})
         try:
             try:
                 self._drive(exp, plan, active, extractor, eval_fn, on_rec, on_result)
@@ -549,7 +552,7 @@ class AutoMLRunner:
                 stop_reason = self._ended_early(exp)
                 if exp.summary()["best"] is None:  # every rec ended and none succeeded: not a finished sweep
                     recs = exp.recs()
-                    failed = no_result_message(recs, exp.run_dir, exp.work_left)
+                    failed = no_result_message(recs, exp.run_dir, exp.work_left, spent=_spent(exp))
                     stop_reason = f"{stop_reason}. {failed[0].upper()}{failed[1:]}" if stop_reason else failed
                     log.error("%s", stop_reason)
                     last = [r for r in recs if r.status == "failure"][-1:]
@@ -584,8 +587,9 @@ class AutoMLRunner:
     def _nothing_left(self, exp: Experiment, state: str) -> dict[str, Any]:
         """A resumed run that had ended with every rec of its budget ended: nothing is launched, and the run keeps
         how and when it ended (a failed run stays failed, its stop reason stays), so the result is the one it had."""
-        log.warning("run %s has nothing left to run: its %d recs have all ended and its budget allows no more "
-                    "(state %s, kept); nothing is launched", exp.run_dir.name, exp.n_created, state)
+        log.warning("run %s has nothing left to run: its %d recs have all ended and its budget allows no more, or its "
+                    "brain proposed no more before it (state %s, kept); nothing is launched", exp.run_dir.name,
+                    exp.n_created, state)
         return _ended_summary(exp, state, exp.store.meta().get("stop_reason"))
 
     def _drive(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active], extractor: MetricExtractor | None,
@@ -1260,7 +1264,7 @@ class AutoMLRunner:
         finished = exp.store.first_finished(exp.n_finished)
         first = shared_cause(finished, k)
         if first is not None:
-            raise _FailFast(fail_fast_message(first, k, finished, exp.run_dir, exp.work_left),
+            raise _FailFast(fail_fast_message(first, k, finished, exp.run_dir, exp.work_left, _spent(exp)),
                             new_run=needs_new_run(first.message or ""))
 
     def _failure_message(self, job_id: str) -> str:
@@ -1406,6 +1410,11 @@ def _counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]
     if len(seen) > 2 and seen == list(range(start + 1, seen[-1] + 1)):
         return False
     return planned - 1 in declared
+
+
+def _spent(exp: Experiment) -> str:
+    """Why a resume of ``exp`` would launch nothing, once it would not: its budget is spent, or its brain is done."""
+    return NO_BUDGET_LEFT if exp.n_created >= exp.budget else BRAIN_DONE
 
 
 def _ended_summary(exp: Experiment, state: str, stop_reason: str | None) -> dict[str, Any]:

@@ -1,0 +1,103 @@
+"""A sweep whose brain proposed no more recs before its budget (autoresearch after failed recs in a row) ends the
+same way on resume: every view (status text and JSON, stop, the run's own result, query_status, the MCP tools)
+offers no resume for it, as they do offer one for an interrupted run."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tao_automl.brain import registry
+from tao_automl.cli.main import main
+from tao_automl.llm import setup as llm_setup
+from tao_automl.llm.client import LLMReply
+
+#: QUADRATIC_TRAINER's crashing corner: every rec with these values fails.
+CRASHES = {"train.act": "gelu", "train.flag": True, "train.layers": 6}
+
+
+class ScriptedClient:
+    """An LLM client that proposes ``good`` recs that train, then recs in the trainer's crashing corner."""
+
+    def __init__(self, good: int) -> None:
+        self.good = good
+        self.count = itertools.count()
+
+    def ask_json(self, *args: Any, **kwargs: Any) -> LLMReply:
+        n = next(self.count)
+        lr = 0.001 * (n + 1)  # a new config every time (a repeat is asked again)
+        config = {"train.optim.lr": lr, "train.layers": 2, "train.act": "relu", "train.flag": False} \
+            if n < self.good else {"train.optim.lr": lr, **CRASHES}
+        data = {"config": config, "reasoning": f"proposal {n}"}
+        return LLMReply(text=json.dumps(data), data=data, usage={})
+
+
+def _ended_early(tmp_path: Path, toy_skill: Path, monkeypatch: pytest.MonkeyPatch, good: int,
+                 capsys: pytest.CaptureFixture[str]) -> tuple[Path, dict[str, Any]]:
+    """Run autoresearch through the CLI until it stops itself (3 failed recs in a row) before its budget of 8."""
+    monkeypatch.setattr(llm_setup, "preflight", lambda *a, **k: None)
+    client = ScriptedClient(good)
+    monkeypatch.setitem(registry.OPTION_BUILDERS, "autoresearch", lambda s: {
+        "client": client, "fallback": "error", "budget": s.automl_max_recommendations, "seed": s.seed})
+    config = {"skill_dir": str(toy_skill), "workspace_path": "ws",
+              "automl_settings": {"algorithm": "autoresearch", "metric": "val_loss", "automl_max_recommendations": 8,
+                                  "automl_max_concurrent": 1, "automl_fail_fast_after": 0, "poll_interval_s": 0.2,
+                                  "llm_endpoint": "http://127.0.0.1:9", "llm_model": "none"},
+              "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    main(["run", str(path), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["progress"]["completed"] == good + 3 < result["progress"]["total"] == 8
+    assert "autoresearch stopped" in result["stop_reason"]
+    return Path(result["run_dir"]), result
+
+
+@pytest.mark.parametrize(("good", "state"), [(1, "finished"), (0, "failed")])
+def test_a_sweep_that_ended_before_its_budget_is_offered_no_resume_by_any_view(
+        good: int, state: str, tmp_path: Path, toy_skill: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from tao_automl.agentapi.tools import best_config, sweep_status
+    from tao_automl.status import query_status
+
+    run_dir, result = _ended_early(tmp_path, toy_skill, monkeypatch, good, capsys)
+    assert result["progress"]["state"] == state
+    assert result["resumable"] is False  # the run's own result
+    assert f"tao-automl resume {run_dir}" not in json.dumps(result)  # its stop reason and error hint neither
+    if state == "failed":  # the next step names why a new run: the brain, not a spent budget (3 of 8 recs ran)
+        assert "brain proposed no more recs before its budget" in result["stop_reason"]
+        assert "every rec of this run's budget was created" not in json.dumps(result)
+
+    assert main(["status", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["resumable"] is False
+    assert query_status(run_dir)["resumable"] is False
+    main(["status", str(run_dir)])
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("orchestrator:"))
+    assert "resume" not in line.replace("a resume would", "") and "its brain proposed no more recs" in line
+
+    for tool in (sweep_status(str(run_dir)), best_config(str(run_dir))):
+        assert tool["done"] and tool["resumable"] is False and tool["next"] is None
+
+    assert main(["stop", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["next"] is None
+    main(["stop", str(run_dir)])
+    assert f"tao-automl resume {run_dir}" not in capsys.readouterr().out
+
+    assert main(["resume", str(run_dir), "--detach"]) == 0  # starts no orchestrator that would end at once
+    assert "nothing to resume: the sweep ended before its budget" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_is_resumable_in_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The other side: status --json says resumable where status text and stop offer the resume."""
+    from store_helpers import killed_run_mid_job
+    from tao_automl.status import query_status
+
+    killed_run_mid_job(tmp_path / "run")
+    assert query_status(tmp_path / "run")["resumable"] is True
+    main(["status", str(tmp_path / "run")])
+    assert "tao-automl resume" in capsys.readouterr().out
