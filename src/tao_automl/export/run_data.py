@@ -16,6 +16,7 @@ from tao_automl.experiment.summary import summarise, uncollected_ids
 from tao_automl.metrics.job import STATUS_FILE
 from tao_automl.metrics.parse import kpi_series, status_lines
 from tao_automl.multiobjective import view as pareto_view
+from tao_automl.util.shell import sh
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class RunData:
         known = f"1..{len(self.recs)}" if self.recs else "none yet"
         raise WorkspaceError(f"rec {rec_id} is not in run {self.run_dir.name}; allowed: {known}", field="rec",
                              value=rec_id, allowed=known,
-                             hint=f"`tao-automl status {self.run_dir}` lists the run's recs")
+                             hint=f"`tao-automl status {sh(self.run_dir)}` lists the run's recs")
 
 
 def _epoch_curves(store: RunStore, recs: list[RecRow], metric: str) -> dict[int, dict[int, float]]:

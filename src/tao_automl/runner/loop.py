@@ -691,8 +691,8 @@ class AutoMLRunner:
                         raise PlatformError(
                             f"{submit_errors} job submissions failed in a row; last error: "
                             f"{rec.error}. Stopping the sweep (resume it once the platform works)",
-                            hint=f"read the recs' messages in `tao-automl status {exp.run_dir} --recs all`; "
-                                 f"`tao-automl resume {exp.run_dir}` once the platform works")
+                            hint=f"read the recs' messages in `tao-automl status {sh(exp.run_dir)} --recs all`; "
+                                 f"`{resume_command(exp.run_dir)}` once the platform works")
             first_fill = False
             if not active:
                 if not waiting.recs:
@@ -1239,7 +1239,7 @@ class AutoMLRunner:
                     self._poll(exp, active, rec_id, metric, extractor, eval_fn, on_result)
                 if active.pop(rec_id, None) is not None:
                     exp.store.log_event(JOB_ENDED_UNCOLLECTED, rec_id, job_id=item.job_id)
-                    collected.append((rec_id, f"not collected, `tao-automl resume {exp.run_dir}` collects it"))
+                    collected.append((rec_id, f"not collected, `{resume_command(exp.run_dir)}` collects it"))
                 else:
                     collected.append((rec_id, RecStatus(exp.refresh(rec_id).status).value))
                 continue
