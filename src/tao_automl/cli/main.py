@@ -74,17 +74,36 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
 
 
 def no_result_reason(summary: Mapping[str, Any]) -> str:
-    """Why a sweep (a ``run``'s result, or ``status`` of a run that ended) has no result."""
+    """Why a sweep (a ``run``'s result, or ``status`` of a run that ended) has no result; for a run a plain ``stop``
+    interrupted (no stop reason), that it was interrupted, with its counts and best so far."""
     from tao_automl.runner.failures import ended_counts
 
     progress = summary.get("progress") or {}
-    return str(summary.get("stop_reason") or progress.get("stop_reason") or
-               f"the sweep ended without a result ({ended_counts(progress)})")
+    reason = summary.get("stop_reason") or progress.get("stop_reason")
+    if reason:
+        return str(reason)
+    if progress.get("state") == "interrupted":
+        from tao_automl.experiment.lines import counts_line, metrics_text
+
+        best = summary.get("best")
+        shown = best and metrics_text(str(progress.get("metric")), best.get("metric_value"), best.get("metric_values"))
+        so_far = f"; best so far: {shown} (rec {best['rec_id']})" if best else ""
+        return f"the sweep was interrupted before its end ({counts_line(progress)}{so_far})"
+    return f"the sweep ended without a result ({ended_counts(progress)})"
 
 
-def no_result_error(summary: Mapping[str, Any]) -> SweepFailedError:
+def no_result_error(summary: Mapping[str, Any]) -> TaoAutoMLError:
     """The error of a sweep that ended without a result (exit 1): ``run --json`` and ``status --watch --json``
-    print it with the result."""
+    print it with the result. A run interrupted with no stop reason (a plain ``stop``) is said so (kind
+    ``interrupted``), with how status says to continue it."""
+    progress = summary.get("progress") or {}
+    if progress.get("state") == "interrupted" and not (summary.get("stop_reason") or progress.get("stop_reason")):
+        from tao_automl.experiment.lines import orchestrator_line
+
+        how = orchestrator_line(summary.get("orchestrator") or {}, summary.get("run_dir"), progress)
+        return TaoAutoMLError(no_result_reason(summary), kind="interrupted", exit_code=EXIT_NO_RESULT,
+                              field="run_dir", value=summary.get("run_dir"),
+                              hint=how.removeprefix("orchestrator: not running (").removesuffix(")"))
     return SweepFailedError(no_result_reason(summary), field="best", value=None,
                             allowed=NO_RESULT_ALLOWED, hint=no_result_hint(summary))
 

@@ -1,0 +1,41 @@
+"""``status --watch`` of a run a plain ``stop`` interrupted: exit 1 (it did not finish), but its error says what
+happened (interrupted, its best so far, how to continue), never that the sweep ended without a result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tao_automl.cli.main import main
+
+
+def _stopped_with_a_best(run_dir: Path) -> None:
+    """A run's store as a plain `tao-automl stop` leaves it: rec 1 succeeded, rec 2 in flight, state interrupted."""
+    from tao_automl.experiment.store import RecStatus, RunStore
+
+    run_dir.mkdir(parents=True)
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 4, "state": "interrupted",
+                    "mode": "runner"})
+    for rec_id in (1, 2):
+        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
+        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
+    store.finish_rec(1, RecStatus.SUCCESS, 0.25, None)
+    store.close()
+
+
+def test_watch_of_a_stopped_run_with_a_best_says_it_was_interrupted(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "run"
+    _stopped_with_a_best(run_dir)
+    assert main(["status", str(run_dir), "--watch"]) == 1
+    err = capsys.readouterr().err
+    assert "without a result" not in err, err
+    assert "interrupted" in err and "val_loss=0.25 (rec 1)" in err, err
+
+    assert main(["status", str(run_dir), "--watch", "--json"]) == 1
+    error = json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
+    assert "without a result" not in error["message"] and error["kind"] == "interrupted", error
+    assert f"tao-automl resume {run_dir}" in error["hint"], error
