@@ -39,3 +39,25 @@ def test_watch_of_a_stopped_run_with_a_best_says_it_was_interrupted(tmp_path: Pa
     error = json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
     assert "without a result" not in error["message"] and error["kind"] == "interrupted", error
     assert f"tao-automl resume {run_dir}" in error["hint"], error
+
+
+def test_watch_of_a_killed_run_offers_a_resume_only_where_status_does(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Killed after the last rec of its budget ended (before it closed the run): status says there is nothing to
+    resume, and so does --watch (it offered `tao-automl resume` whenever the orchestrator was gone)."""
+    from tao_automl.experiment.store import RecStatus, RunStore
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 1, "state": "running", "mode": "runner"})
+    store.add_rec(1, {"lr": 0.1}, {}, "job-1")
+    store.mark_submitted(1, "job-1", str(run_dir / "r1"), status="running")
+    store.finish_rec(1, RecStatus.SUCCESS, 0.25, None)
+    store.close()
+    main(["status", str(run_dir)])
+    said = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("orchestrator:"))
+    assert "nothing to resume" in said
+    assert main(["status", str(run_dir), "--watch"]) == 1
+    gone = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("the orchestrator is gone"))
+    assert "tao-automl resume" not in gone and "nothing to resume" in gone, gone

@@ -82,12 +82,12 @@ def watch(run_dir: str, interval: float, as_json: bool, out: TextIO | None = Non
                     out.write(ranked_table(status) + "\n")
                 for line in tracking_lines(status):
                     out.write(line + "\n")
-                if alive is False:
-                    from tao_automl.experiment.holder import resume_command
+                if alive is False:  # how to go on, as status's orchestrator line says it (resumable or not)
+                    from tao_automl.experiment.lines import orchestrator_line
 
-                    copy = (status.get("orchestrator") or {}).get("copy_of")
-                    out.write("the orchestrator is gone (killed?); continue with "
-                              f"`{resume_command(status['run_dir'], copy)}`\n")
+                    how = orchestrator_line(status.get("orchestrator") or {}, status.get("run_dir"), progress)
+                    out.write(f"the orchestrator is gone (killed?); "
+                              f"{how.removeprefix('orchestrator: not running (').removesuffix(')')}\n")
                 out.write(f"run {state if alive is not False else 'interrupted'}: {counts_line(progress)}\n")
                 out.flush()
                 if code != EXIT_OK:  # the one error line `run` prints at exit 1
