@@ -55,8 +55,10 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
             reason = " | ".join(line.strip() for line in str(h["message"]).splitlines() if line.strip())
             lines.append(f"{'':>4}  {'':>4}  {'':<{wide}}  reason: {reason}")
     lines.append("")
-    lines.append(f"{counts_line(progress)}; algorithm {progress.get('algorithm')}, {progress.get('direction')} "
-                 f"{metric}, ranked by {progress.get('ranked_by', 'metric')}")
+    # several metrics: each one's direction (the first metric's alone read as a single-metric run)
+    goal = " and ".join(f"{o['direction']} {o['name']}" for o in objectives) or f"{progress.get('direction')} {metric}"
+    lines.append(f"{counts_line(progress)}; algorithm {progress.get('algorithm')}, {goal}, "
+                 f"ranked by {progress.get('ranked_by', 'metric')}")
     choice = progress.get("algorithm_choice")
     if choice:
         lines.append(f"auto picked {choice['algorithm']}: {choice['reason']}")

@@ -106,9 +106,15 @@ def _header(data: RunData) -> str:
         best_text = (f"rec {best.rec_id}: {values} ({_e(data.front.get('best_by'))})</b> · Pareto front: "
                      f"<b>recs {front}")
     return (f"<h1>AutoML run {_e(data.experiment_id)}</h1><p class=muted>{_e(data.run_dir)} · report made {made}</p>"
-            f"<p>algorithm <b>{_e(_algorithm_text(data.meta))}</b> · {_e(data.direction)} <b>{_e(data.metric)}</b>"
+            f"<p>algorithm <b>{_e(_algorithm_text(data.meta))}</b> · {_goal(data)}"
             f" · state <b>{_e(data.meta.get('state'))}</b> · {len(data.recs)} of {_e(data.meta.get('budget'))} recs"
             f" ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}) · best: <b>{best_text}</b></p>")
+
+
+def _goal(data: RunData) -> str:
+    """``maximize <b>val_acc</b>``; several metrics: each one's direction (the first one's alone read as one metric)."""
+    objectives = data.front["objectives"] if data.front else [{"direction": data.direction, "name": data.metric}]
+    return " and ".join(f"{_e(o['direction'])} <b>{_e(o['name'])}</b>" for o in objectives)
 
 
 def _algorithm_text(meta: Mapping[str, Any]) -> str:
