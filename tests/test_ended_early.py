@@ -101,3 +101,28 @@ def test_an_interrupted_run_is_resumable_in_status_json(tmp_path: Path, capsys: 
     assert query_status(tmp_path / "run")["resumable"] is True
     main(["status", str(tmp_path / "run")])
     assert "tao-automl resume" in capsys.readouterr().out
+
+
+def test_the_last_snapshot_of_an_interrupted_run_is_resumable_as_status_says_after(tmp_path: Path) -> None:
+    """The orchestrator writes RUN_DIR/status.json as it ends, still holding the run: the file says no orchestrator
+    is alive, and so its resumable is the one status --json gives a moment later, not the live run's false."""
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.experiment.workspace import RunLock
+    from tao_automl.runner.orchestrator import SNAPSHOT_NAME, write_snapshot
+    from tao_automl.status import query_status
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "interrupted",
+                    "mode": "runner"})
+    store.close()
+    lock = RunLock(run_dir).acquire()
+    try:
+        assert query_status(run_dir)["orchestrator"]["alive"] is True
+        write_snapshot(run_dir, last=True)
+    finally:
+        lock.release()
+    snapshot = json.loads((run_dir / SNAPSHOT_NAME).read_text())
+    assert snapshot["orchestrator"]["alive"] is False
+    assert snapshot["resumable"] is query_status(run_dir)["resumable"] is True

@@ -89,7 +89,10 @@ def write_snapshot(run_dir: Path, *, last: bool = False) -> str | None:
     if "error" in status:
         return None
     if last:
+        from tao_automl.experiment.lines import resumable
+
         status["orchestrator"] = {**status["orchestrator"], "alive": False, "pid": None}
+        status["resumable"] = resumable(status["orchestrator"], status["progress"])  # as status says once it ended
     status["snapshot_at"] = time.time()
     _replace_with(run_dir / SNAPSHOT_NAME, json.dumps(status, indent=2, default=str))
     return status_line(status)
