@@ -472,7 +472,8 @@ def test_a_copy_neither_cancels_the_originals_jobs_nor_points_at_its_own_resume(
         stop_run(copy, cancel_jobs=True)
     assert caught.value.field == "cancel_jobs" and "--cancel-jobs" in (caught.value.hint or "")
     status = query_status(copy)
-    status["progress"] = {**status["progress"], "total": 3}  # as if budget were left
+    # as if interrupted with budget left (finished with budget left, the sweep ended early: no resume offered)
+    status["progress"] = {**status["progress"], "total": 3, "state": "interrupted"}
     line = orchestrator_line(status["orchestrator"], status["run_dir"], status["progress"])
     assert f"tao-automl resume '{first['run_dir']}'" in line and str(copy) not in line.split("continue")[1]
 
