@@ -457,8 +457,9 @@ def _cancel_all(sdk: Any, job_ids: list[str]) -> dict[str, bool | Exception]:
 
 
 def nothing_to_resume(run_dir: str | Path) -> str | None:
-    """Why resuming the run at ``run_dir`` would launch nothing (every rec of its budget has ended, none in flight),
-    or None when a resume has work to do. A detached resume of such a run starts no orchestrator and says so."""
+    """Why resuming the run at ``run_dir`` would launch nothing (every rec of its budget has ended, none in flight; or
+    its brain proposed no more recs before its budget), or None when a resume has work to do. A detached resume of
+    such a run starts no orchestrator and says so."""
     from tao_automl.experiment.holder import resume_facts
     from tao_automl.experiment.lines import ENDED_EARLY_WHY, budget_spent, ended_early
 
