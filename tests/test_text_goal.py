@@ -28,3 +28,21 @@ def test_a_multi_objective_run_says_what_it_optimised(tmp_path: Path, capsys: py
 
     header = _header(load_run(tmp_path / "run_1"))
     assert "maximize <b>val_accuracy</b> and minimize <b>model_size</b>" in header, header
+
+
+def test_the_report_says_why_a_sweep_stopped(tmp_path: Path) -> None:
+    """The report's header showed "finished · 2 of 4 recs" with no word of why (status shows the stop reason)."""
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.report.data import load_run
+    from tao_automl.report.html import _header
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    store = RunStore(run_dir)
+    reason = "the sweep ended after 0 of 4 recs: autoresearch stopped: 3 failed recs in a row <b>"
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 4, "state": "finished",
+                    "mode": "runner", "stop_reason": reason})
+    store.close()
+    header = _header(load_run(run_dir))
+    assert "stop reason: the sweep ended after 0 of 4 recs: autoresearch stopped: 3 failed recs in a row &lt;b&gt;" \
+        in header, header

@@ -105,10 +105,12 @@ def _header(data: RunData) -> str:
         front = ", ".join(str(p["rec_id"]) for p in data.front.get("pareto_front") or [])
         best_text = (f"rec {best.rec_id}: {values} ({_e(data.front.get('best_by'))})</b> · Pareto front: "
                      f"<b>recs {front}")
+    reason = data.meta.get("stop_reason")  # why it stopped (before its budget, failed, killed), as status says
     return (f"<h1>AutoML run {_e(data.experiment_id)}</h1><p class=muted>{_e(data.run_dir)} · report made {made}</p>"
             f"<p>algorithm <b>{_e(_algorithm_text(data.meta))}</b> · {_goal(data)}"
             f" · state <b>{_e(data.meta.get('state'))}</b> · {len(data.recs)} of {_e(data.meta.get('budget'))} recs"
-            f" ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}) · best: <b>{best_text}</b></p>")
+            f" ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}) · best: <b>{best_text}</b></p>"
+            + (f"<p>stop reason: {_e(reason)}</p>" if reason else ""))
 
 
 def _goal(data: RunData) -> str:
