@@ -957,6 +957,42 @@ def test_a_stop_whose_interrupt_a_library_swallows_still_stops_a_foreground_run(
     assert progress["state"] == "interrupted" and progress["completed"] == 0, progress
 
 
+STOP_THEN_ANOTHER_SWEEP = """
+import signal, sys
+from tao_automl.runner import plan
+from tao_automl.cli.main import main
+real = plan.check_render
+def stop_here(*args, **kwargs):
+    plan.check_render = real
+    signal.raise_signal(signal.SIGTERM)  # `tao-automl stop` while the first sweep's plan is checked: not dropped
+plan.check_render = stop_here
+first = main(["run", sys.argv[1]])
+print("first", first, flush=True)
+sys.exit(main(["run", sys.argv[2]]))
+"""
+
+
+def test_a_stop_that_ended_one_sweep_leaves_no_request_behind_for_the_next_in_the_same_process(tmp_path: Path) -> None:
+    """A stop recorded for one sweep (its interrupt ended that sweep before its loop began) is over once that sweep
+    ended: a second sweep the same process runs (a Python program calling the CLI's main twice, a long-lived host)
+    runs to its end, and is not interrupted by the first sweep's stop at its loop's first turn."""
+    import subprocess
+    import sys
+
+    from agent_helpers import cli_env
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    first = demo_config(tmp_path / "a", recs=1, epochs=1, concurrent=1)
+    second = demo_config(tmp_path / "b", recs=1, epochs=1, concurrent=1)
+    done = subprocess.run([sys.executable, "-c", STOP_THEN_ANOTHER_SWEEP, str(first), str(second)],
+                          capture_output=True, text=True, env=cli_env(), timeout=180, check=False)
+    assert f"first {EXIT_INTERRUPTED}" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = (tmp_path / "b" / "runs").glob("run_*")
+    assert status_json(str(run_dir))["progress"]["state"] == "finished"
+
+
 HOLDER = """
 import sys, time
 from pathlib import Path

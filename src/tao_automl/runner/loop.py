@@ -104,7 +104,7 @@ from tao_automl.util.checks import bad_input, bool_arg, callable_arg
 from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
 from tao_automl.util.dotted import flatten
-from tao_automl.util.interrupts import raise_pending_stop, stop_delivered
+from tao_automl.util.interrupts import ends_stop_requests, raise_pending_stop, stop_delivered
 from tao_automl.util.shell import sh
 from tao_automl.util.suggest import nearest
 from tao_automl.util.threads import at_once
@@ -267,6 +267,7 @@ class AutoMLRunner:
         self._said_blind = False  # stopping mode's "no per-epoch values" warning was given
 
     # -- public -----------------------------------------------------------------------------------
+    @ends_stop_requests  # a stop made for this sweep never interrupts the next one this process runs
     def run(self, train_dataset_uri: str | Mapping[str, str] | None = None, eval_dataset_uri: str | None = None,
             base_checkpoint: str = "", image: str | None = None, automl_settings: Mapping[str, Any] | None = None,
             automl_hyperparameters: Sequence[str] | None = None,

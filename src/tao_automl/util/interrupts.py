@@ -4,13 +4,16 @@ cut in half runs; a stop request that a library swallowed, raised again at the s
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 _HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 #: Whether a stop request was made whose ``KeyboardInterrupt`` has not ended the sweep yet (see :func:`stop_requested`).
 _STOP_PENDING = {"on": False}
 
@@ -33,6 +36,20 @@ def raise_pending_stop() -> None:
 def stop_delivered() -> None:
     """A ``KeyboardInterrupt`` reached the code that ends the sweep: no stop request is pending any more."""
     _STOP_PENDING["on"] = False
+
+
+def ends_stop_requests(sweep: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``sweep`` with a stop request still pending when it returns or raises cleared: a stop ends the sweep it was made
+    for (its interrupt may have ended it before its loop began, or been dropped after the loop's last turn), never the
+    next one a long-lived process runs."""
+    @functools.wraps(sweep)
+    def ended(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return sweep(*args, **kwargs)
+        finally:
+            stop_delivered()
+
+    return ended
 
 
 @contextlib.contextmanager
