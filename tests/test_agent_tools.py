@@ -191,6 +191,24 @@ def test_tool_results_name_tools_to_call_not_shell_commands(tmp_path: Path) -> N
             assert set(step["arguments"]) <= set(TOOLS[step["tool"]].schema["properties"])
 
 
+
+def test_stop_sweep_of_a_copy_names_the_resume_of_its_original(tmp_path: Path) -> None:
+    """stop_sweep of a copied run folder (`cp -a`) named resume_sweep of the copy as its ``next``, a call that is
+    refused (a copy whose original exists is not resumed), while sweep_status, best_config and the CLI's stop name the
+    original's: every view names the same call."""
+    import shutil
+
+    from test_detach import _interrupted_at_its_first_rec
+
+    _, run_dir = _interrupted_at_its_first_rec(tmp_path)
+    copy = tmp_path / "copies" / run_dir.name
+    shutil.copytree(run_dir, copy)
+    original = {"tool": "resume_sweep", "arguments": {"run_dir": str(run_dir)}}
+    stopped, is_error = call_tool("stop_sweep", {"run_dir": str(copy)})
+    assert not is_error and stopped["next"] == original, stopped
+    status, _ = call_tool("sweep_status", {"run_dir": str(copy)})
+    assert status["next"] == original
+
 def test_start_sweep_names_its_next_steps_as_tool_calls(tmp_path: Path) -> None:
     """start_sweep's ``next`` held `tao-automl status/stop/resume` command lines."""
     import time

@@ -242,11 +242,15 @@ def _continuation(status: Mapping[str, Any]) -> JSON:
 
 
 def stop_sweep(run_dir: str, cancel_jobs: bool = False) -> JSON:
+    from tao_automl.experiment.holder import copy_of
+    from tao_automl.experiment.store import read_meta
     from tao_automl.runner.detach import stop_run
 
     result = stop_run(run_dir, cancel_jobs=cancel_jobs)
     if result.get("next") is not None:  # the run can continue: with the resume tool (the CLI names its command)
-        result["next"] = _tool_call("resume_sweep", run_dir=result["run_dir"])
+        # a copy is continued by its original, as sweep_status names it (resume_sweep refuses the copy)
+        folder = result["run_dir"]
+        result["next"] = _tool_call("resume_sweep", run_dir=copy_of(folder, read_meta(folder)) or folder)
     return result
 
 
