@@ -126,3 +126,32 @@ def test_the_last_snapshot_of_an_interrupted_run_is_resumable_as_status_says_aft
     snapshot = json.loads((run_dir / SNAPSHOT_NAME).read_text())
     assert snapshot["orchestrator"]["alive"] is False
     assert snapshot["resumable"] is query_status(run_dir)["resumable"] is True
+
+
+@pytest.mark.parametrize(("good", "state"), [(1, "finished"), (0, "failed")])
+def test_a_run_older_code_ended_before_its_budget_is_offered_no_resume(
+        good: int, state: str, tmp_path: Path, toy_skill: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A run folder written before the ``ended_early`` key: its stop reason alone says the sweep ended before its
+    budget. A failed one (no rec succeeded) was offered a resume by status, stop and the MCP tools, though a resume
+    launches nothing and leaves it as it was: an agent following ``next`` resumed it again and again."""
+    import sqlite3
+
+    from tao_automl.agentapi.tools import sweep_status
+    from tao_automl.experiment.store import DB_NAME, ENDED_EARLY
+    from tao_automl.runner.detach import nothing_to_resume, stop_run
+    from tao_automl.status import query_status
+
+    run_dir, _ = _ended_early(tmp_path, toy_skill, monkeypatch, good, capsys)
+    with sqlite3.connect(run_dir / DB_NAME) as conn:  # as older code left it: no such key
+        conn.execute("DELETE FROM meta WHERE key = ?", (ENDED_EARLY,))
+    conn.close()
+    status = query_status(run_dir)
+    assert status["progress"]["state"] == state
+    assert status["resumable"] is False and status["orchestrator"]["ended_early"] is True
+    assert sweep_status(str(run_dir))["next"] is None
+    assert stop_run(str(run_dir))["next"] is None
+    assert nothing_to_resume(run_dir) is not None
+    main(["resume", str(run_dir), "--json"])  # what a resume does: nothing, the run stays as it ended
+    again = json.loads(capsys.readouterr().out)
+    assert again["progress"]["state"] == state and again["progress"]["completed"] == good + 3

@@ -34,6 +34,7 @@ from tao_automl.experiment import brain_records as llm_records
 from tao_automl.experiment.store import (
     CREATED_BY,
     ENDED_EARLY,
+    ENDED_EARLY_REASON,
     FINAL_STATES,
     MULTI_FIDELITY_KEY,
     PAUSED_KEY,
@@ -610,7 +611,7 @@ class Experiment:
         stopped = self.store.events("autoresearch_stopped")
         why = (f"autoresearch stopped: {stopped[-1]['payload'].get('reason')}" if stopped
                else f"the {self.settings.algorithm} brain proposed no further recs")
-        reason = f"the sweep ended after {self.n_created} of {self.budget} recs: {why}"
+        reason = f"{ENDED_EARLY_REASON}{self.n_created} of {self.budget} recs: {why}"
         log.warning("%s", reason)
         self.store.set_meta({"stop_reason": reason, ENDED_EARLY: True}, event="sweep_ended_early")
         return reason

@@ -193,13 +193,15 @@ def unrebuildable_platform(meta: Mapping[str, Any]) -> str | None:
 def resume_facts(meta: Mapping[str, Any]) -> dict[str, Any]:
     """What of a run's ``meta`` decides whether `tao-automl resume` continues it (:func:`~tao_automl.experiment.lines.
     resumable`): who drives it (``mode``), whether it stopped itself on a cause a resume meets again
-    (``new_run_needed``) or ended before its budget with its brain proposing no more recs (``ended_early``), and an SDK
-    the command cannot rebuild (``platform_class``, only when so)."""
-    from tao_automl.experiment.store import ENDED_EARLY, NEW_RUN_NEEDED
+    (``new_run_needed``) or ended before its budget with its brain proposing no more recs (``ended_early``; a run
+    folder older than that key: its stop reason says so), and an SDK the command cannot rebuild (``platform_class``,
+    only when so)."""
+    from tao_automl.experiment.store import ENDED_EARLY, ENDED_EARLY_REASON, NEW_RUN_NEEDED
 
     cls = unrebuildable_platform(meta)
-    return {"mode": meta.get("mode"), "new_run_needed": bool(meta.get(NEW_RUN_NEEDED)),
-            "ended_early": bool(meta.get(ENDED_EARLY)), **({} if cls is None else {"platform_class": cls})}
+    early = bool(meta.get(ENDED_EARLY)) or str(meta.get("stop_reason") or "").startswith(ENDED_EARLY_REASON)
+    return {"mode": meta.get("mode"), "new_run_needed": bool(meta.get(NEW_RUN_NEEDED)), "ended_early": early,
+            **({} if cls is None else {"platform_class": cls})}
 
 
 def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now: float | None = None,

@@ -79,6 +79,9 @@ NEW_RUN_NEEDED = "new_run_needed"
 #: Meta key: true when the sweep ended before its budget because its brain proposed no more recs (autoresearch after
 #: failed recs in a row, a schedule that is over): a resume ends it the same way, so no view offers one.
 ENDED_EARLY = "ended_early"
+#: How the stop reason of such a sweep starts (``Experiment.record_ended_early``): a run folder older than
+#: :data:`ENDED_EARLY` says it this way alone.
+ENDED_EARLY_REASON = "the sweep ended after "
 #: The event of a job the platform keeps queued, with its reason (``status`` shows the latest while it waits).
 JOB_PENDING = "job_pending"
 #: Meta key: seconds no orchestrator ran the sweep (from each end or last recorded activity to the resume after it);
