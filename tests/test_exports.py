@@ -772,6 +772,22 @@ def test_csv_on_stdout_with_optuna_writes_the_journal_too(demo_run: dict[str, An
     assert journal.is_file() and f"wrote Optuna journal {journal}" in done.stderr
 
 
+
+def test_the_optuna_dashboard_command_export_names_runs_when_pasted(demo_run: dict[str, Any], tmp_path: Path) -> None:
+    """`export --optuna FILE` said "open it with `optuna-dashboard FILE`" with FILE unquoted: a path with a space
+    made a command that opened no such file. Quoted, with --csv (the line on stderr) and without."""
+    import shlex
+
+    pytest.importorskip("optuna")
+    for n, extra in enumerate(((), ("--csv",))):
+        journal = tmp_path / f"my runs {n}" / "run.journal"
+        journal.parent.mkdir()
+        done = _cli("export", demo_run["run_dir"], *extra, "--optuna", str(journal))
+        assert done.returncode == 0, done.stderr
+        said = done.stderr if extra else done.stdout
+        command = said.split("open it with `")[1].split("`")[0]
+        assert shlex.split(command) == ["optuna-dashboard", str(journal)], said
+
 def test_an_existing_optuna_file_is_refused_before_the_best_spec_is_written(demo_run: dict[str, Any],
                                                                              tmp_path: Path) -> None:
     """`export --best -o FILE --optuna EXISTING` wrote the spec, then refused the journal (exit 2): half done, with

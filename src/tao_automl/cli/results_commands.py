@@ -202,7 +202,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             if args.optuna is not None:  # written before the CSV takes stdout (it returns here); its line on stderr
                 o = write_optuna(data, args.optuna)
                 print(f"wrote Optuna journal {o['path']} (study {o['study_name']}, {o['trials']} trials); open it "
-                      f"with `optuna-dashboard {o['path']}`" + (f"; {o['note']}" if o["note"] else ""),
+                      f"with `optuna-dashboard {shlex.quote(o['path'])}`" + (f"; {o['note']}" if o["note"] else ""),
                       file=sys.stderr)
             header, rows = csv_rows(data)
             writer = csv.DictWriter(sys.stdout, fieldnames=header)
@@ -226,7 +226,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if "optuna" in done:
         o = done["optuna"]
         print(f"wrote Optuna journal {o['path']} (study {o['study_name']}, {o['trials']} trials); "
-              f"open it with `optuna-dashboard {o['path']}`" + (f"; {o['note']}" if o["note"] else ""))
+              f"open it with `optuna-dashboard {shlex.quote(o['path'])}`" + (f"; {o['note']}" if o["note"] else ""))
     return EXIT_OK
 
 
