@@ -1003,3 +1003,17 @@ def test_runs_counts_what_status_counts_failed_cancelled_and_ended_uncollected(t
     assert (run["cancelled"], run["uncollected"], run["running"]) == (1, 1, 1)
     text = _cli("runs", str(tmp_path / "ws")).stdout
     assert "2/5 (1 failed, 1 cancelled, 1 ended uncollected, 1 in flight)" in text, text
+
+
+def test_the_csv_hint_of_a_misplaced_output_quotes_the_file(demo_run: dict[str, Any], tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """`export RUN --optuna j.log -o "my runs.csv"` is refused with a hint naming `--csv FILE`: the file was pasted
+    unquoted, so a name with a space made a command that exports to the wrong file when pasted."""
+    import shlex
+
+    from tao_automl.cli.main import main
+
+    out = tmp_path / "my runs.csv"
+    assert main(["export", demo_run["run_dir"], "--optuna", str(tmp_path / "j.log"), "-o", str(out), "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["field"] == "-o" and f"--csv {shlex.quote(str(out))}`" in error["hint"], error["hint"]

@@ -748,3 +748,25 @@ def test_a_sweep_that_fails_fast_cancels_its_jobs_in_flight_at_once(tmp_path: Pa
     for rec in cancelled:
         with pytest.raises(ProcessLookupError):
             os.kill(int(sdk.get_job_info(rec["job_id"])["pid"]), 0)  # no job is left running
+
+
+def test_the_no_result_hint_of_a_copy_names_its_originals_resume(tmp_path: Path) -> None:
+    """A run's "ended without a result" hint (`run`, `status --watch`) on a copy of a run whose original still
+    exists said `tao-automl resume COPY`, which refuses a copy; it names the original's resume, as status does."""
+    import shutil
+
+    from store_helpers import killed_run_mid_job
+    from tao_automl.cli.main import no_result_hint
+    from tao_automl.experiment.store import RunStore
+
+    original = tmp_path / "runs" / "run_a"
+    killed_run_mid_job(original)
+    store = RunStore(original)
+    store.set_meta({"run_dir": str(original)})
+    store.close()
+    copy = tmp_path / "copies" / "run_a"
+    shutil.copytree(original, copy)
+    for failed in (0, 1):  # cancelled only, or a failure
+        hint = no_result_hint({"run_dir": str(copy), "progress": {"failed": failed, "completed": 1, "total": 2},
+                               "recommendations": []})
+        assert f"tao-automl resume {original}" in hint and f"resume {copy}" not in hint, hint

@@ -126,13 +126,14 @@ def no_result_hint(summary: Mapping[str, Any]) -> str:
 
     run_dir = summary.get("run_dir")
     progress = summary.get("progress") or {}
+    resume = resume_command(run_dir, _original_of(run_dir))  # a copy is continued by its original, as status says
     # every rec of the budget ended, or the brain proposed no more before it: a resume launches nothing
     done = BRAIN_DONE if run_dir and _stored_flag(run_dir, ENDED_EARLY) else None
     spent = done or (NO_BUDGET_LEFT if budget_spent(progress) else None)
     if not progress.get("failed"):  # nothing failed: every ended rec was cancelled (or none ended)
         if spent:
             return f"its recs were cancelled before a result; {spent}"
-        return f"its recs were cancelled before a result; `{resume_command(run_dir)}` launches the rest"
+        return f"its recs were cancelled before a result; `{resume}` launches the rest"
     failed = [r["rec_id"] for r in summary.get("recommendations") or () if r.get("status") == "failure"]
     where = f"`tao-automl logs {sh(run_dir)} {failed[0]}`" if failed else f"`tao-automl logs {sh(run_dir)} REC`"
     read = f"read the failed recs' messages in `tao-automl status {sh(run_dir)} --recs all` and a log with {where}"
@@ -140,8 +141,23 @@ def no_result_hint(summary: Mapping[str, Any]) -> str:
         return f"{read}; fix the cause, then {spent}"
     if run_dir and _stored_flag(run_dir, NEW_RUN_NEEDED):  # the stop reason's next step, as status and stop say
         return f"{read}; the cause is one a resume would meet again: start a new run with what the stop reason says"
-    return (f"{read}; fix the cause, then `{resume_command(run_dir)}` if it lay outside the run's settings "
+    return (f"{read}; fix the cause, then `{resume}` if it lay outside the run's settings "
             "(data, environment, code), or start a new run if it lay in the settings or the spec (resume keeps them)")
+
+
+def _original_of(run_dir: str | None) -> str | None:
+    """The original run folder when ``run_dir`` is a copy of a run whose original still exists, else None (also when
+    its meta cannot be read)."""
+    from tao_automl.errors import TaoAutoMLError
+    from tao_automl.experiment.holder import copy_of
+    from tao_automl.experiment.store import read_meta
+
+    if not run_dir:
+        return None
+    try:
+        return copy_of(run_dir, read_meta(run_dir))
+    except (OSError, TaoAutoMLError):
+        return None
 
 
 def _stored_flag(run_dir: str, key: str) -> bool:

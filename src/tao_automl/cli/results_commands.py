@@ -129,7 +129,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UserInputError("export: -o names the file of --best, or of --csv given without its own FILE "
                              "(--optuna takes its own FILE)",
                              field="-o", value=args.output, allowed="with --best or --csv",
-                             hint=f"e.g. `tao-automl export RUN_DIR --csv {args.output}`")
+                             hint=f"e.g. `tao-automl export RUN_DIR --csv {shlex.quote(args.output)}`")
     csv_file = args.csv or (args.output if args.csv is not None and not args.best else None)
     if args.best and args.csv is not None and not args.csv:
         raise UserInputError("export: --best and --csv both want -o; give --csv its own FILE", field="--csv",
