@@ -40,6 +40,16 @@ class ScriptedClient:
 def _ended_early(tmp_path: Path, toy_skill: Path, monkeypatch: pytest.MonkeyPatch, good: int,
                  capsys: pytest.CaptureFixture[str]) -> tuple[Path, dict[str, Any]]:
     """Run autoresearch through the CLI until it stops itself (3 failed recs in a row) before its budget of 8."""
+    main(["run", str(_ending_early_config(tmp_path, toy_skill, monkeypatch, good)), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["progress"]["completed"] == good + 3 < result["progress"]["total"] == 8
+    assert "autoresearch stopped" in result["stop_reason"]
+    return Path(result["run_dir"]), result
+
+
+def _ending_early_config(tmp_path: Path, toy_skill: Path, monkeypatch: pytest.MonkeyPatch, good: int) -> Path:
+    """The run config of an autoresearch sweep of budget 8 that stops itself after ``good`` recs that train and 3
+    failed ones in a row (its scripted LLM wired in)."""
     monkeypatch.setattr(llm_setup, "preflight", lambda *a, **k: None)
     client = ScriptedClient(good)
     monkeypatch.setitem(registry.OPTION_BUILDERS, "autoresearch", lambda s: {
@@ -51,11 +61,7 @@ def _ended_early(tmp_path: Path, toy_skill: Path, monkeypatch: pytest.MonkeyPatc
               "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(config))
-    main(["run", str(path), "--json"])
-    result = json.loads(capsys.readouterr().out)
-    assert result["progress"]["completed"] == good + 3 < result["progress"]["total"] == 8
-    assert "autoresearch stopped" in result["stop_reason"]
-    return Path(result["run_dir"]), result
+    return path
 
 
 @pytest.mark.parametrize(("good", "state"), [(1, "finished"), (0, "failed")])
@@ -155,3 +161,14 @@ def test_a_run_older_code_ended_before_its_budget_is_offered_no_resume(
     main(["resume", str(run_dir), "--json"])  # what a resume does: nothing, the run stays as it ended
     again = json.loads(capsys.readouterr().out)
     assert again["progress"]["state"] == state and again["progress"]["completed"] == good + 3
+
+
+def test_the_text_end_of_a_sweep_that_ended_early_with_a_result_says_why(
+        tmp_path: Path, toy_skill: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tao-automl run` of a sweep that ended before its budget with a result (exit 0) printed "2/8 recs done" on
+    stdout and the reason only as a warning log line on stderr; its end says "stop reason: ..." as status does."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(_ending_early_config(tmp_path, toy_skill, monkeypatch, good=2))]) == 0
+    out = capsys.readouterr().out
+    line = next((x for x in out.splitlines() if x.startswith("stop reason: ")), None)
+    assert line is not None and "the sweep ended after 5 of 8 recs" in line and "autoresearch stopped" in line, out

@@ -66,6 +66,9 @@ def _finish(summary: dict[str, Any], as_json: bool) -> int:
         fallbacks = _fallback_line(summary["progress"])
         if fallbacks:  # the sweep's end says it too: its live lines may be long gone
             print(fallbacks)
+        stopped = summary.get("stop_reason") or summary["progress"].get("stop_reason")
+        if code == EXIT_OK and stopped:  # ended before its budget with a result: why, as status says (no error line)
+            print(f"stop reason: {stopped}")
         print(f"run folder: {summary.get('run_dir')}")
         _print_tracking_errors(summary)
         if code != EXIT_OK:
