@@ -935,6 +935,29 @@ def test_a_status_read_that_finds_the_end_first_answers_it_when_job_json_cannot_
     assert line.exc_info is None and "No space left on device" in line.getMessage()
 
 
+def test_the_watcher_leaves_a_finished_job_json_that_a_status_read_wrote_alone(
+        sdk: LocalSDK, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A status read found the job's end first (its exit record) and wrote job.json; the watcher thread, reaping the
+    job after it, wrote the finished record again (a new file, a later ``updated_at``). A finished job's job.json is
+    written once. The watcher's calls are made by hand so the order is the race's, not timing luck."""
+    calls: dict[str, Any] = {}
+
+    def watch(popen: subprocess.Popen[bytes], on_start: Any, on_exit: Any) -> None:
+        calls.update(popen=popen, on_start=on_start, on_exit=on_exit)
+
+    monkeypatch.setattr(local_sdk_module.REAPER, "watch", watch)
+    job = sdk.create_job(None, "true", gpu_count=0)
+    calls["on_start"]()
+    calls["popen"].wait(15)
+    assert sdk.get_job_status(job.id) is JobStatus.SUCCESS  # read from the exit record, written to job.json
+    path = sdk.jobs_dir / job.id / "job.json"
+    written, inode = path.read_text(), path.stat().st_ino
+    assert json.loads(written)["state"] == "success"
+    calls["on_exit"]()
+    assert path.stat().st_ino == inode and path.read_text() == written
+    assert sdk._record(job.id).end_written.is_set()
+
+
 def test_processes_a_finished_job_left_running_are_stopped(sdk: LocalSDK, tmp_path: Path) -> None:
     """A job that forked a child (a dataloader worker) and ended left it running, holding what the next job gets."""
     pid_file = tmp_path / "child.pid"

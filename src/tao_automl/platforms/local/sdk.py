@@ -167,6 +167,8 @@ class _Record:
     exited: bool = False
     #: Clear while the watcher thread writes the job's end to job.json (it does so after the wake-up).
     end_written: threading.Event = field(default_factory=_set_event, repr=False)
+    #: Whether job.json holds the job's end (written once: the watcher does not write it again).
+    end_saved: bool = False
 
     @property
     def log_path(self) -> Path:
@@ -678,7 +680,7 @@ class LocalSDK(PlatformBase):
             except Exception:  # never let a disk error kill the watcher silently
                 logger.exception("local job %s: could not read its end", rec.id)
             snapshot = None
-            if rec.data.get("state") in _FINISHED:
+            if rec.data.get("state") in _FINISHED and not rec.end_saved:  # a status read may have written it
                 rec.data["updated_at"] = time.time()
                 snapshot = dict(rec.data)
                 rec.end_written.clear()
@@ -708,6 +710,7 @@ class LocalSDK(PlatformBase):
                 self._save(rec)
             else:
                 write_json_atomic(rec.dir / JOB_FILE, snapshot)
+                rec.end_saved = True
         except OSError as exc:  # a full disk, say: the machine's state, one line (no traceback from deep inside)
             logger.error("local job %s: could not record %s in %s: %s", rec.id, what, rec.dir / JOB_FILE, exc)
         except Exception:
@@ -776,6 +779,7 @@ class LocalSDK(PlatformBase):
             rec.data["create_time"] = proc.process_start_time(int(rec.data["pid"]))
         rec.data["updated_at"] = time.time()
         write_json_atomic(rec.dir / JOB_FILE, rec.data, scratch)
+        rec.end_saved = rec.data.get("state") in _FINISHED
 
     # --------------------------------------------------------------- status
     def get_job_status(self, job_id: str) -> JobStatus:
