@@ -353,6 +353,20 @@ def test_a_resume_right_after_kill_9_waits_for_the_lock_a_child_of_the_killed_or
         RunLock(other).acquire()
 
 
+def test_status_right_after_kill_9_does_not_call_the_dead_orchestrator_alive(tmp_path: Path) -> None:
+    """For a moment after kill -9 of an orchestrator, a process it had forked shares the run lock, whose record names
+    the killed pid: status said "orchestrator: alive (pid N, ...)" with N dead (a `kill N` fails, and a resume is
+    waited for, not refused). The ended holder is no orchestrator: not alive, no pid."""
+    from tao_automl.experiment.holder import orchestrator_info
+
+    run_dir = new_run_dir(tmp_path)
+    dead = _killed_holder_whose_child_keeps_the_lock(run_dir, child_s=5.0)
+    assert lock_holder(run_dir) == dead  # the lock is still held, by the child
+    info = orchestrator_info(run_dir)
+    assert info["alive"] is False and info["pid"] is None
+    assert orchestrator_line(info, str(run_dir), {}).startswith("orchestrator: not running")
+
+
 def test_a_live_orchestrator_of_another_user_hidden_by_proc_is_refused_at_once_not_called_ended(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """/proc mounted hidepid=2 (shared clusters) hides another user's processes: kill -0 says such a holder exists

@@ -153,10 +153,13 @@ def is_stop_writing(run_dir: str | Path, pid: int) -> bool:
 def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
     """``{"alive", "pid", "detached", "log", "started_at"}`` for the run at ``run_dir`` (read-only); ``pid`` is None
     for a live orchestrator this process cannot name (:data:`UNSEEN`). A ``stop`` that holds the lock to write its
-    record is no orchestrator."""
+    record is no orchestrator, nor an ended holder whose forked child still shares the lock for a moment."""
     folder = os.path.realpath(run_dir)
     pid = lock_holder(folder)
     if pid is not None and is_stop_writing(folder, pid):
+        pid = None
+    # ended (kill -9) while a process it forked, between fork and exec, still shares the lock for a moment
+    if pid is not None and pid > 0 and not runs(pid):
         pid = None
     info: dict[str, Any] = {}
     try:
