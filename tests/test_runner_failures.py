@@ -314,6 +314,25 @@ def test_submissions_failing_in_a_row_stop_with_a_hint_naming_the_folder(tmp_pat
                                               f"`tao-automl resume {run_dir}` once the platform works")
 
 
+def test_a_stop_on_refused_submissions_says_those_recs_count_against_the_budget(tmp_path: Path) -> None:
+    """The recs whose submission failed end as failed recs of automl_max_recommendations, though nothing trained:
+    the stop said "resume it once the platform works" and the resume then launched fewer recs than the user asked
+    for, unexplained. The stop says how many recs the budget has left."""
+    from tao_automl.errors import PlatformError
+    from tao_automl.testing import InstantSDK
+
+    class Refusing(InstantSDK):
+        def create_job(self, *args: Any, **kwargs: Any) -> Any:
+            raise PlatformError("quota exceeded")
+
+    with pytest.raises(PlatformError) as caught:
+        AutoMLRunner(Refusing(), write_skill(tmp_path / "bank")).run(
+            automl_settings=_settings(automl_fail_fast_after=0, automl_max_concurrent=1),
+            workspace_path=tmp_path / "ws", gpu_count=0)
+    assert ("the 3 recs whose submission failed count against automl_max_recommendations (8) as failed recs: "
+            "a resume launches the 5 left") in str(caught.value)
+
+
 def test_a_submission_refused_for_the_users_input_names_it_and_the_run_folder_it_left(tmp_path: Path) -> None:
     """A value preflight let through and create_job refused stopped the sweep with field null and the hint "nothing
     was started", next to a run folder that existed."""

@@ -689,9 +689,13 @@ class AutoMLRunner:
                     if launched is not _Launch.STARTED:
                         self._finish(exp, rec, None, "failure", rec.error, on_result)
                     if submit_errors >= MAX_CONSECUTIVE_SUBMIT_ERRORS:
+                        budget = settings.automl_max_recommendations
+                        left = max(0, budget - sum(exp.store.count_by_status().values()))
                         raise PlatformError(
                             f"{submit_errors} job submissions failed in a row; last error: "
-                            f"{rec.error}. Stopping the sweep (resume it once the platform works)",
+                            f"{rec.error}. Stopping the sweep (resume it once the platform works); the "
+                            f"{submit_errors} recs whose submission failed count against automl_max_recommendations "
+                            f"({budget}) as failed recs: a resume launches the {left} left",
                             hint=f"read the recs' messages in `tao-automl status {sh(exp.run_dir)} --recs all`; "
                                  f"`{resume_command(exp.run_dir)}` once the platform works")
             first_fill = False
