@@ -395,6 +395,34 @@ def test_stop_of_an_orchestrator_this_process_cannot_see_signals_nothing(tmp_pat
     assert not signalled and "where it runs" in str(caught.value.hint)
 
 
+def test_stop_right_after_kill_9_does_not_report_stopping_the_dead_orchestrator(tmp_path: Path) -> None:
+    """For a moment after kill -9 of an orchestrator, a process it had forked shares the run lock, whose record names
+    the killed pid: `stop` signalled that pid, waited for the lock and answered was_running true with the dead pid
+    (its text: the orchestrator was stopped). The ended holder is no orchestrator."""
+    import subprocess
+    import sys
+    import textwrap
+
+    config = demo_config(tmp_path, recs=1, epochs=1)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    wait_for(run_dir, ended)
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, time
+        from pathlib import Path
+        from tao_automl.experiment.workspace import RunLock
+        RunLock(Path({run_dir!r})).acquire()
+        if os.fork() == 0:
+            time.sleep(3); os._exit(0)
+        print("locked", flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait()
+    result = stop_run(run_dir)
+    assert result["was_running"] is False and result["pid"] is None and result["state"] == "finished"
+
+
 def test_a_detached_run_whose_orchestrator_never_took_over_is_interrupted_not_starting_forever() -> None:
     """kill -9 of the detached orchestrator as it started: `status`, `runs` and `stop` showed `starting` for good
     (no stop reason; `status --watch` exited 1 on it)."""
