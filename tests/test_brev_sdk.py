@@ -86,6 +86,14 @@ os.makedirs(boxes, exist_ok=True)
 args = sys.argv[1:]
 with open(os.path.join(boxes, "argv.jsonl"), "a") as f:
     f.write(__import__("json").dumps(args) + "\n")
+root = os.path.dirname(boxes)
+if args[:2] == ["image", "inspect"]:  # every image is on the instance unless the test made it lack them
+    sys.exit(1 if os.path.exists(os.path.join(root, "no-images")) else 0)
+if args[:1] == ["pull"]:  # done once the test lets it end
+    while not os.path.exists(os.path.join(root, "pull-done")):
+        time.sleep(0.05)
+    print("pulled " + args[-1], flush=True)
+    sys.exit(0)
 if args[:1] == ["run"]:
     name = args[args.index("--name") + 1] if "--name" in args else f"anonymous-{os.getpid()}"
     workdir = args[args.index("-w") + 1]
@@ -309,6 +317,32 @@ def test_cancelling_a_job_with_an_image_stops_its_container(brev: Path, monkeypa
                 os.kill(int(box.read_text()), signal.SIGKILL)
 
 
+def test_a_job_whose_image_is_pulled_is_pending_until_it_runs(brev: Path) -> None:
+    """`docker run` pulled a missing image inside the job, which read RUNNING from its start: a TAO image's pull (many
+    GB, minutes) counted against automl_job_timeout_s as if it trained. The wrapper pulls first, and the job is
+    PENDING meanwhile."""
+    docker = brev / "instance-bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text(FAKE_DOCKER.replace("PYTHON", sys.executable))
+    docker.chmod(0o755)
+    (brev / "no-images").touch()
+    sdk = _sdk()
+    job = sdk.create_job("repo/img:1", "echo trained > trained.txt", gpu_count=0, job_name="pulled", working_dir=".")
+    argv = brev / "containers" / "argv.jsonl"
+    try:
+        deadline = time.time() + 10
+        while not (argv.exists() and '"pull"' in argv.read_text()):  # the pull has begun
+            assert time.time() < deadline, "the image was never pulled"
+            time.sleep(0.05)
+        assert sdk.get_job_status(job.id) is JobStatus.PENDING
+        assert not (brev / "homes" / "my-box" / "trained.txt").exists()
+    finally:
+        (brev / "pull-done").touch()
+    _ended(sdk, job.id, brev)
+    assert "pulled repo/img:1" in (sdk.get_job_logs(job.id) or "")
+    assert [json.loads(line)[0] for line in argv.read_text().splitlines()] == ["image", "pull", "run"]
+
+
 def test_status_json_is_read_from_the_results_dir_the_job_was_given(brev: Path) -> None:
     """Transport faked at the CLI boundary. The runner gives every job ``outputs["results_dir"]``; the job writes its
     status.json there, but read_job_file read ``<job dir>/results`` only, so a sweep never saw a Brev job's
@@ -517,8 +551,8 @@ def test_the_job_writes_its_spec_file_and_results_dir_before_its_command_runs(br
     boxed = sdk.create_job("repo/img:1", f"cat {spec}", gpu_count=0, outputs={"results_dir": str(results)},
                            job_name="rec-2", spec_file={"path": str(spec), "text": text})
     _ended(sdk, boxed.id, brev)
-    [run] = [json.loads(line) for line in (brev / "containers" / "argv.jsonl").read_text()
-             .splitlines()]
+    [run] = [call for call in map(json.loads, (brev / "containers" / "argv.jsonl").read_text().splitlines())
+             if call[0] == "run"]  # after the wrapper's `docker image inspect`
     volumes = [run[i + 1] for i, arg in enumerate(run) if arg == "-v"]
     assert f"{spec.parent}:{spec.parent}" in volumes and f"{results}:{results}" in volumes
 

@@ -18,6 +18,8 @@ PID_FILE = "pid"
 CANCEL_FILE = "cancelled"
 LOG_FILE = "output.log"
 RESULTS_FILE = "results_dir"  # the job's results dir (relative to the instance's home, or absolute)
+#: Present while the job's wrapper pulls its image, before the job runs (its status is then pending).
+PULLING_FILE = "pulling"
 
 
 def framed(script: str) -> str:
@@ -55,8 +57,8 @@ def launch_script(job_dir: str, command: str, env_vars: Mapping[str, str], resul
         gpus = "--gpus all " if gpu_count > 0 else ""
         env_flags = "".join(f"-e {k} " for k in env_vars)
         volumes = "".join(f"-v {q(f'{d}:{d}')} " for d in dict.fromkeys(shared))
-        body = (f'docker run --rm --name {q(container_name(job_dir))} {gpus}--ipc=host --network=host {env_flags}'
-                f'-v "$HOME:$HOME" {volumes}-w "$PWD" {q(image)} bash -c {q(command)}')
+        body = (f'{pull_lines(image)}docker run --rm --name {q(container_name(job_dir))} {gpus}--ipc=host '
+                f'--network=host {env_flags}-v "$HOME:$HOME" {volumes}-w "$PWD" {q(image)} bash -c {q(command)}')
     into = q(workdir) if workdir else '"$JOB_DIR"'
     run = (f'JOB_DIR="$(pwd)"\ncd "$HOME" || exit 1\n{exports}mkdir -p {q(results_dir)}\ncd {into} || exit 1\n'
            f'(\n{spec}{body}\n)\ncode=$?\necho $code > "$JOB_DIR/{EXIT_FILE}.tmp" && '
@@ -72,9 +74,19 @@ def launch_script(job_dir: str, command: str, env_vars: Mapping[str, str], resul
     )
 
 
+def pull_lines(image: str) -> str:
+    """Shell lines that pull ``image`` when the instance lacks it, with :data:`PULLING_FILE` present meanwhile (the
+    job counts as pending, not running: a job timeout counts from its start); a failed pull ends the job with the
+    pull's exit code, its error in the job's log."""
+    q = shlex.quote(image)
+    return (f'if ! docker image inspect {q} >/dev/null 2>&1; then\n'
+            f'  touch "$JOB_DIR/{PULLING_FILE}"; docker pull {q}; pulled=$?; rm -f "$JOB_DIR/{PULLING_FILE}"\n'
+            f'  [ $pulled -eq 0 ] || exit $pulled\nfi\n')
+
+
 def status_script(job_dir: str) -> str:
     """Prints ``EXIT <code> <end>`` (``<end>``: when the exit code was written, epoch seconds), ``CANCELLED``,
-    ``RUNNING``, ``LOST`` or ``MISSING``.
+    ``PULLING`` (its image is being pulled), ``RUNNING``, ``LOST`` or ``MISSING``.
 
     The exit code wins over the cancel mark: the wrapper writes it only when the job's command ended by itself (a
     cancel kills the wrapper too), so a job that finished just before a cancel keeps its own result."""
@@ -83,7 +95,8 @@ def status_script(job_dir: str) -> str:
         f"if [ ! -d {d} ]; then echo MISSING\n"
         f"elif [ -f {d}/{EXIT_FILE} ]; then echo EXIT $(cat {d}/{EXIT_FILE}) $(date -r {d}/{EXIT_FILE} +%s.%N)\n"
         f"elif [ -f {d}/{CANCEL_FILE} ]; then echo CANCELLED\n"
-        f"elif kill -0 $(cat {d}/{PID_FILE}) 2>/dev/null; then echo RUNNING\n"
+        f"elif kill -0 $(cat {d}/{PID_FILE}) 2>/dev/null; then "
+        f"if [ -f {d}/{PULLING_FILE} ]; then echo PULLING; else echo RUNNING; fi\n"
         f"else echo LOST; fi"
     )
 

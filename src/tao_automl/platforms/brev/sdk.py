@@ -316,7 +316,8 @@ class BrevSDK(PlatformBase):
         return instance, posixpath.join(JOBS_ROOT, key)
 
     def get_job_status(self, job_id: str) -> JobStatus:
-        """PENDING, RUNNING, SUCCESS, FAILURE or CANCELLED from the job's files on the instance."""
+        """PENDING (its image is being pulled), RUNNING, SUCCESS, FAILURE or CANCELLED from the job's files on the
+        instance."""
         with self._lock:
             if job_id in self._final:
                 return self._final[job_id]
@@ -324,8 +325,8 @@ class BrevSDK(PlatformBase):
         words = self._exec(instance, remote.status_script(job_dir), "status").split()
         if not words or words[0] == "MISSING":
             raise UnknownJobError(f"unknown brev job {job_id!r}: no {job_dir} on instance {instance}")
-        status = {"RUNNING": JobStatus.RUNNING, "CANCELLED": JobStatus.CANCELLED, "LOST": JobStatus.FAILURE}.get(
-            words[0], JobStatus.FAILURE)
+        status = {"PULLING": JobStatus.PENDING, "RUNNING": JobStatus.RUNNING, "CANCELLED": JobStatus.CANCELLED,
+                  "LOST": JobStatus.FAILURE}.get(words[0], JobStatus.FAILURE)
         code = None
         if words[0] == "EXIT" and len(words) > 1 and words[1].lstrip("-").isdigit():
             code = int(words[1])
