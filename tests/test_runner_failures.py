@@ -789,3 +789,28 @@ def test_the_no_result_hint_of_a_copy_names_its_originals_resume(tmp_path: Path)
         hint = no_result_hint({"run_dir": str(copy), "progress": {"failed": failed, "completed": 1, "total": 2},
                                "recommendations": []})
         assert f"tao-automl resume {original}" in hint and f"resume {copy}" not in hint, hint
+
+
+def test_the_no_result_hint_of_a_run_stored_before_the_ended_early_flag_says_a_resume_launches_nothing(
+        tmp_path: Path) -> None:
+    """A run folder older than the ``ended_early`` meta key whose stop reason says its brain proposed no more recs:
+    status, stop and resume see it ended early (`resume_facts`), yet the run's no-result hint said `tao-automl resume`
+    launches the rest (it read the raw flag); now it says what they say."""
+    from store_helpers import killed_run_mid_job
+    from tao_automl.cli.main import no_result_hint
+    from tao_automl.experiment.holder import resume_facts
+    from tao_automl.experiment.store import ENDED_EARLY, ENDED_EARLY_REASON, RunStore, read_meta
+    from tao_automl.runner.failures import BRAIN_DONE
+
+    run_dir = tmp_path / "run_a"
+    killed_run_mid_job(run_dir)
+    store = RunStore(run_dir)
+    store.set_meta({"state": "completed",
+                    "stop_reason": f"{ENDED_EARLY_REASON}1 of 2 recs: the brain proposed no more"})
+    store.close()
+    meta = read_meta(run_dir)
+    assert ENDED_EARLY not in meta and resume_facts(meta)["ended_early"] is True
+    for failed in (0, 1):
+        hint = no_result_hint({"run_dir": str(run_dir), "progress": {"failed": failed, "completed": 1, "total": 2},
+                               "recommendations": []})
+        assert BRAIN_DONE in hint and "launches the rest" not in hint and "if it lay outside" not in hint, hint

@@ -121,17 +121,19 @@ def _print_tracking_errors(result: Mapping[str, Any]) -> None:
 
 def no_result_hint(summary: Mapping[str, Any]) -> str:
     """The next step after a sweep without a result, naming its folder and a failed rec's log."""
-    from tao_automl.experiment.holder import resume_command
+    from tao_automl.experiment.holder import copy_of, resume_command, resume_facts
     from tao_automl.experiment.lines import budget_spent
-    from tao_automl.experiment.store import ENDED_EARLY, NEW_RUN_NEEDED
     from tao_automl.runner.failures import BRAIN_DONE, NO_BUDGET_LEFT
     from tao_automl.util.shell import sh
 
     run_dir = summary.get("run_dir")
     progress = summary.get("progress") or {}
-    resume = resume_command(run_dir, _original_of(run_dir))  # a copy is continued by its original, as status says
+    meta = _meta_of(run_dir)
+    facts = resume_facts(meta)  # what status, stop, watch and the MCP tools decide a resume by
+    # a copy is continued by its original, as status says
+    resume = resume_command(run_dir, copy_of(run_dir, meta) if run_dir else None)
     # every rec of the budget ended, or the brain proposed no more before it: a resume launches nothing
-    done = BRAIN_DONE if run_dir and _stored_flag(run_dir, ENDED_EARLY) else None
+    done = BRAIN_DONE if facts["ended_early"] else None
     spent = done or (NO_BUDGET_LEFT if budget_spent(progress) else None)
     if not progress.get("failed"):  # nothing failed: every ended rec was cancelled (or none ended)
         if spent:
@@ -142,36 +144,23 @@ def no_result_hint(summary: Mapping[str, Any]) -> str:
     read = f"read the failed recs' messages in `tao-automl status {sh(run_dir)} --recs all` and a log with {where}"
     if spent:
         return f"{read}; fix the cause, then {spent}"
-    if run_dir and _stored_flag(run_dir, NEW_RUN_NEEDED):  # the stop reason's next step, as status and stop say
+    if facts["new_run_needed"]:  # the stop reason's next step, as status and stop say
         return f"{read}; the cause is one a resume would meet again: start a new run with what the stop reason says"
     return (f"{read}; fix the cause, then `{resume}` if it lay outside the run's settings "
             "(data, environment, code), or start a new run if it lay in the settings or the spec (resume keeps them)")
 
 
-def _original_of(run_dir: str | None) -> str | None:
-    """The original run folder when ``run_dir`` is a copy of a run whose original still exists, else None (also when
-    its meta cannot be read)."""
+def _meta_of(run_dir: str | None) -> dict[str, Any]:
+    """The stored meta of the run at ``run_dir`` (empty when there is none or it cannot be read)."""
     from tao_automl.errors import TaoAutoMLError
-    from tao_automl.experiment.holder import copy_of
     from tao_automl.experiment.store import read_meta
 
     if not run_dir:
-        return None
+        return {}
     try:
-        return copy_of(run_dir, read_meta(run_dir))
+        return dict(read_meta(run_dir))
     except (OSError, TaoAutoMLError):
-        return None
-
-
-def _stored_flag(run_dir: str, key: str) -> bool:
-    """Whether the run at ``run_dir`` stores ``key`` true in its meta (false when it cannot be read)."""
-    from tao_automl.errors import TaoAutoMLError
-    from tao_automl.experiment.store import read_meta
-
-    try:
-        return bool(read_meta(run_dir).get(key))
-    except (OSError, TaoAutoMLError):
-        return False
+        return {}
 
 
 def _run_live(runner: AutoMLRunner, view: LiveView, args: argparse.Namespace, run_dir: Path | None,
