@@ -205,3 +205,45 @@ def test_an_interrupt_while_scipy_loads_its_sobol_tables_is_not_lost() -> None:
     done = subprocess.run([sys.executable, "-c", SOBOL_INTERRUPTED], capture_output=True, text=True, timeout=120)
     assert done.returncode == 130, done.stderr
     assert "Exception ignored" not in done.stderr
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_run_called_in_process_gives_the_signal_handlers_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                stopped: bool) -> None:
+    """`main(["run", ...])` set its stop handlers for SIGTERM and SIGHUP (and, after a stop, SIGTERM ignored) and left
+    them set once it returned: a program calling it in-process (a test, an agent's host) lost its own handlers, and
+    a later `kill` of that program raised KeyboardInterrupt wherever it was. They are back when main returns, also
+    after a run that a stop ended."""
+    import yaml
+
+    from conftest import write_skill
+    from tao_automl.cli.main import main
+    from tao_automl.runner import loop
+
+    if stopped:
+        real = loop.claim_info
+
+        def stop_arrives(run_dir: Path) -> Any:  # `tao-automl stop` as the sweep's loop begins
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real(run_dir)
+
+        monkeypatch.setattr(loop, "claim_info", stop_arrives)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.05},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+
+    def own(signum: int, frame: Any) -> None:  # the calling program's handler
+        raise AssertionError("not expected to run")
+
+    before = {sig: signal.signal(sig, handler)
+              for sig, handler in ((signal.SIGTERM, own), (signal.SIGHUP, signal.SIG_DFL))}
+    try:
+        assert main(["run", str(config)]) == (130 if stopped else 0)
+        assert signal.getsignal(signal.SIGTERM) is own
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

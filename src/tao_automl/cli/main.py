@@ -8,8 +8,10 @@ Exit codes are documented in :mod:`tao_automl.errors` (0 ok, 1 no result, 2 user
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
+from collections.abc import Iterator
 
 from tao_automl import __version__
 from tao_automl.errors import (
@@ -753,14 +755,27 @@ def _stop_requested(signum: int, frame: Any) -> None:
     stop_requested()  # raised again by the sweep's loop if a library drops it
 
 
-def _end_run_on_stop_signals() -> None:
-    """``tao-automl stop`` (SIGTERM) and a closed terminal (SIGHUP: an ssh session dropped) end a foreground run or
-    resume as Ctrl-C does; a SIGHUP the process was started ignoring (``nohup``) stays ignored."""
+@contextlib.contextmanager
+def _stop_signals_end_the_run(wanted: bool) -> Iterator[None]:
+    """While the block runs (when ``wanted``: a foreground run or resume), ``tao-automl stop`` (SIGTERM) and a closed
+    terminal (SIGHUP: an ssh session dropped) end it as Ctrl-C does; a SIGHUP the process was started ignoring
+    (``nohup``) stays ignored. The handlers it replaced are back when the block ends, so a program that calls
+    :func:`main` keeps its own; outside the main thread (where handlers cannot be set) the block runs as it is."""
     import signal
+    import threading
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        if sig == signal.SIGTERM or signal.getsignal(sig) is signal.SIG_DFL:
-            signal.signal(sig, _stop_requested)
+    replaced: dict[int, Any] = {}
+    if wanted and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            before = signal.getsignal(sig)
+            if sig == signal.SIGTERM or before is signal.SIG_DFL:
+                replaced[sig] = before
+                signal.signal(sig, _stop_requested)
+    try:
+        yield
+    finally:
+        for number, handler in replaced.items():  # None: a handler not set from Python, which Python cannot set again
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
 class _ReaderMayLeave:
@@ -883,10 +898,14 @@ def _main(argv: Sequence[str] | None) -> int:
         return _report_error(exc, wants_json)
     if args.command not in QUIET_COMMANDS or args.verbose:
         _configure_logging(args.verbose)
-    handler, _ = COMMANDS[args.command]
     as_json = _as_json(args)
-    if args.command in ("run", "resume"):
-        _end_run_on_stop_signals()
+    with _stop_signals_end_the_run(args.command in ("run", "resume")):
+        return _handled(args, as_json)
+
+
+def _handled(args: argparse.Namespace, as_json: bool) -> int:
+    """Run the parsed command; an interrupt or an error becomes its message and exit code."""
+    handler, _ = COMMANDS[args.command]
     try:
         _refuse_empty_paths(args)
         return handler(args)
