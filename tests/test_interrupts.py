@@ -247,3 +247,32 @@ def test_a_run_called_in_process_gives_the_signal_handlers_back(tmp_path: Path, 
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def test_a_ctrl_c_before_the_sweep_began_does_not_stop_the_next_run_in_the_same_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's Ctrl-C is a recorded stop request (so a library cannot drop it); one that ended `run` while it still
+    read its settings, before the sweep began, stays over once that command returned: a program calling main() again
+    runs its next sweep to the end, not interrupted at its loop's first turn."""
+    import yaml
+
+    from conftest import write_skill
+    from tao_automl.cli.main import main
+    from tao_automl.runner import plan
+
+    real = plan.load_settings
+
+    def ctrl_c_while_reading(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(plan, "load_settings", real)
+        signal.raise_signal(signal.SIGINT)
+        raise AssertionError("not interrupted")
+
+    monkeypatch.setattr(plan, "load_settings", ctrl_c_while_reading)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.05},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    assert main(["run", str(config)]) == 130
+    assert not (tmp_path / "ws").exists() or not list((tmp_path / "ws").glob("run_*"))
+    assert main(["run", str(config)]) == 0

@@ -755,25 +755,41 @@ def _stop_requested(signum: int, frame: Any) -> None:
     stop_requested()  # raised again by the sweep's loop if a library drops it
 
 
+def _ctrl_c(signum: int, frame: Any) -> None:
+    """Ctrl-C during a run: Python's own ``KeyboardInterrupt``, recorded as a stop request as well, which the sweep's
+    loop raises again if a library drops it; a second Ctrl-C interrupts as the first did."""
+    from tao_automl.util.interrupts import stop_requested
+
+    stop_requested()
+
+
 @contextlib.contextmanager
 def _stop_signals_end_the_run(wanted: bool) -> Iterator[None]:
     """While the block runs (when ``wanted``: a foreground run or resume), ``tao-automl stop`` (SIGTERM) and a closed
-    terminal (SIGHUP: an ssh session dropped) end it as Ctrl-C does; a SIGHUP the process was started ignoring
-    (``nohup``) stays ignored. The handlers it replaced are back when the block ends, so a program that calls
-    :func:`main` keeps its own; outside the main thread (where handlers cannot be set) the block runs as it is."""
+    terminal (SIGHUP: an ssh session dropped) end it as Ctrl-C does, and all three are recorded stop requests that
+    a library cannot drop (:func:`~tao_automl.util.interrupts.stop_requested`); a SIGHUP the process was started
+    ignoring (``nohup``), or a SIGINT ignored or handled by the calling program, is left as it is. The handlers it
+    replaced are back when the block ends, so a program that calls :func:`main` keeps its own; outside the main
+    thread (where handlers cannot be set) the block runs as it is."""
     import signal
     import threading
 
     replaced: dict[int, Any] = {}
     if wanted and threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        # SIGTERM whatever its handler; SIGHUP and SIGINT only where Python's defaults hold them
+        for sig, handler, default in ((signal.SIGTERM, _stop_requested, None),
+                                      (signal.SIGHUP, _stop_requested, signal.SIG_DFL),
+                                      (signal.SIGINT, _ctrl_c, signal.default_int_handler)):
             before = signal.getsignal(sig)
-            if sig == signal.SIGTERM or before is signal.SIG_DFL:
+            if default is None or before is default:
                 replaced[sig] = before
-                signal.signal(sig, _stop_requested)
+                signal.signal(sig, handler)
     try:
         yield
     finally:
+        from tao_automl.util.interrupts import stop_delivered
+
+        stop_delivered()  # a stop request made during the command (before its sweep began too) ends with it
         for number, handler in replaced.items():  # None: a handler not set from Python, which Python cannot set again
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
