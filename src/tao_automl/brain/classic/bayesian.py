@@ -339,9 +339,12 @@ class BayesianBrain:
         if k <= 0 or n - k < self.n_initial:
             return False
         before = [(v, i) for i, v in enumerate(self._values[: n - k]) if v is not None]
-        if not before or any(v is not None and v < min(before)[0] for v in self._values[n - k:]):
+        if not before:
             return False
-        center = self._x[min(before)[1]]
+        best, at = min(before)
+        if any(v is not None and v < best for v in self._values[n - k:]):
+            return False
+        center = self._x[at]
         return all(float(np.sqrt(np.mean((self._x[i] - center) ** 2))) < STALL_RADIUS for i in range(n - k, n))
 
     def _n_success(self) -> int:
