@@ -814,3 +814,32 @@ def test_the_no_result_hint_of_a_run_stored_before_the_ended_early_flag_says_a_r
         hint = no_result_hint({"run_dir": str(run_dir), "progress": {"failed": failed, "completed": 1, "total": 2},
                                "recommendations": []})
         assert BRAIN_DONE in hint and "launches the rest" not in hint and "if it lay outside" not in hint, hint
+
+
+def test_a_stop_on_refused_submissions_counts_the_recs_a_resume_submits(tmp_path: Path) -> None:
+    """At 4 recs in flight the first fill creates 4 recs at once: when the first 3 submissions fail the 4th is created
+    but never submitted, and a resume submits it besides the recs the budget has left. The stop's count said the
+    budget's remainder alone (4 of 8), and the resume launched 5."""
+    from tao_automl.errors import PlatformError
+    from tao_automl.testing import InstantSDK
+
+    class Refusing(InstantSDK):
+        def create_job(self, *args: Any, **kwargs: Any) -> Any:
+            raise PlatformError("quota exceeded")
+
+    class Counting(InstantSDK):
+        created = 0
+
+        def create_job(self, *args: Any, **kwargs: Any) -> Any:
+            Counting.created += 1
+            return super().create_job(*args, **kwargs)
+
+    skill = write_skill(tmp_path / "bank")
+    with pytest.raises(PlatformError) as caught:
+        AutoMLRunner(Refusing(), skill).run(
+            automl_settings=_settings(automl_fail_fast_after=0, automl_max_concurrent=4),
+            workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    AutoMLRunner(Counting(), skill).run(workspace_path=run_dir, resume=True)
+    assert Counting.created == 5
+    assert "a resume launches the 5 left (1 of them created but not submitted yet)" in str(caught.value)

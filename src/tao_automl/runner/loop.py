@@ -44,6 +44,7 @@ from tao_automl.experiment.store import (
     JOB_ENDED_UNCOLLECTED,
     JOB_PENDING,
     NEW_RUN_NEEDED,
+    UNSUBMITTED,
     RecRow,
     RecStatus,
     RunStore,
@@ -690,12 +691,15 @@ class AutoMLRunner:
                         self._finish(exp, rec, None, "failure", rec.error, on_result)
                     if submit_errors >= MAX_CONSECUTIVE_SUBMIT_ERRORS:
                         budget = settings.automl_max_recommendations
-                        left = max(0, budget - sum(exp.store.count_by_status().values()))
+                        counts = exp.store.count_by_status()
+                        unsubmitted = counts.get(UNSUBMITTED, 0)  # created with this fill, not submitted yet
+                        left = max(0, budget - sum(counts.values())) + unsubmitted
+                        created = f" ({unsubmitted} of them created but not submitted yet)" if unsubmitted else ""
                         raise PlatformError(
                             f"{submit_errors} job submissions failed in a row; last error: "
                             f"{rec.error}. Stopping the sweep (resume it once the platform works); the "
                             f"{submit_errors} recs whose submission failed count against automl_max_recommendations "
-                            f"({budget}) as failed recs: a resume launches the {left} left",
+                            f"({budget}) as failed recs: a resume launches the {left} left{created}",
                             hint=f"read the recs' messages in `tao-automl status {sh(exp.run_dir)} --recs all`; "
                                  f"`{resume_command(exp.run_dir)}` once the platform works")
             first_fill = False
