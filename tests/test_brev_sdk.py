@@ -89,6 +89,9 @@ with open(os.path.join(boxes, "argv.jsonl"), "a") as f:
 root = os.path.dirname(boxes)
 if args[:2] == ["image", "inspect"]:  # every image is on the instance unless the test made it lack them
     sys.exit(1 if os.path.exists(os.path.join(root, "no-images")) else 0)
+if args[:1] == ["pull"] and os.path.exists(os.path.join(root, "pull-fails")):  # a registry refusing it
+    print("Error response from daemon: pull access denied for " + args[-1], file=sys.stderr)
+    sys.exit(18)
 if args[:1] == ["pull"]:  # done once the test lets it end
     while not os.path.exists(os.path.join(root, "pull-done")):
         time.sleep(0.05)
@@ -341,6 +344,27 @@ def test_a_job_whose_image_is_pulled_is_pending_until_it_runs(brev: Path) -> Non
     _ended(sdk, job.id, brev)
     assert "pulled repo/img:1" in (sdk.get_job_logs(job.id) or "")
     assert [json.loads(line)[0] for line in argv.read_text().splitlines()] == ["image", "pull", "run"]
+
+
+def test_a_failed_pull_fails_the_job_with_its_exit_code_and_error(brev: Path) -> None:
+    """A pull the registry refuses ends the job, before its command runs, with the pull's exit code and its error in
+    the job's log."""
+    docker = brev / "instance-bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text(FAKE_DOCKER.replace("PYTHON", sys.executable))
+    docker.chmod(0o755)
+    (brev / "no-images").touch()
+    (brev / "pull-fails").touch()
+    sdk = _sdk()
+    image = "registry.example:5000/team/img:1.0-rc_2"
+    job = sdk.create_job(image, "echo trained > trained.txt", gpu_count=0, job_name="refused", working_dir=".")
+    statuses = Conformance(lambda: sdk, brev / "s").wait(sdk, job.id)
+    assert statuses[-1] is JobStatus.FAILURE
+    assert sdk.get_job_info(job.id).get("exit_code") == 18
+    assert "pull access denied for " + image in (sdk.get_job_logs(job.id) or "")
+    calls = [json.loads(line) for line in (brev / "containers" / "argv.jsonl").read_text().splitlines()]
+    assert [c[0] for c in calls] == ["image", "pull"] and calls[1][-1] == image
+    assert not (brev / "homes" / "my-box" / "trained.txt").exists()
 
 
 def test_status_json_is_read_from_the_results_dir_the_job_was_given(brev: Path) -> None:
