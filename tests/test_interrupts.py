@@ -276,3 +276,27 @@ def test_a_ctrl_c_before_the_sweep_began_does_not_stop_the_next_run_in_the_same_
     assert main(["run", str(config)]) == 130
     assert not (tmp_path / "ws").exists() or not list((tmp_path / "ws").glob("run_*"))
     assert main(["run", str(config)]) == 0
+
+
+def test_a_command_called_from_another_thread_leaves_the_runs_stop_request_pending(tmp_path: Path) -> None:
+    """A foreground run's Ctrl-C that a library dropped is pending until the sweep's loop raises it again; main()
+    cleared it when any command ended, in any thread, so a `status` that a program ran from a second thread meanwhile
+    let the run go on to its end. Only a run or resume in the main thread (the one whose handlers record stops) ends
+    the requests it made."""
+    import threading
+
+    from tao_automl.cli.main import main
+    from tao_automl.util.interrupts import raise_pending_stop, stop_delivered, stop_requested
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            stop_requested()  # the run's Ctrl-C, its interrupt then dropped inside a library
+        codes: list[int] = []
+        other = threading.Thread(target=lambda: codes.append(main(["status", str(tmp_path / "no-such-run")])))
+        other.start()
+        other.join()
+        assert codes == [2]
+        with pytest.raises(KeyboardInterrupt):
+            raise_pending_stop()
+    finally:
+        stop_delivered()

@@ -775,7 +775,8 @@ def _stop_signals_end_the_run(wanted: bool) -> Iterator[None]:
     import threading
 
     replaced: dict[int, Any] = {}
-    if wanted and threading.current_thread() is threading.main_thread():
+    ours = wanted and threading.current_thread() is threading.main_thread()  # stop requests are then its own
+    if ours:
         # SIGTERM whatever its handler; SIGHUP and SIGINT only where Python's defaults hold them
         for sig, handler, default in ((signal.SIGTERM, _stop_requested, None),
                                       (signal.SIGHUP, _stop_requested, signal.SIG_DFL),
@@ -789,7 +790,8 @@ def _stop_signals_end_the_run(wanted: bool) -> Iterator[None]:
     finally:
         from tao_automl.util.interrupts import stop_delivered
 
-        stop_delivered()  # a stop request made during the command (before its sweep began too) ends with it
+        if ours:  # a stop request made during the command (before its sweep began too) ends with it; one that
+            stop_delivered()  # another command made (a run in the main thread, this one elsewhere) is not its own
         for number, handler in replaced.items():  # None: a handler not set from Python, which Python cannot set again
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
