@@ -300,3 +300,33 @@ def test_a_command_called_from_another_thread_leaves_the_runs_stop_request_pendi
             raise_pending_stop()
     finally:
         stop_delivered()
+
+
+def test_a_stop_signal_as_a_run_returns_goes_to_the_callers_handler_and_leaves_no_request(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() cleared the run's stop requests, then gave the signal handlers back: a SIGTERM landing between the two
+    reached the run's handler, which raised KeyboardInterrupt out of main() (a traceback instead of its exit code) and
+    left a request pending that interrupted the next sweep the program ran at its loop's first turn. The handlers are
+    given back first: such a signal reaches the caller's own."""
+    import tao_automl.util.interrupts as interrupts
+    from tao_automl.cli.main import main
+
+    real = interrupts.stop_delivered
+
+    def then_a_sigterm() -> None:
+        real()
+        signal.raise_signal(signal.SIGTERM)
+
+    got: list[int] = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    try:
+        monkeypatch.setattr(interrupts, "stop_delivered", then_a_sigterm)
+        try:
+            code = main(["run", str(tmp_path / "no-such-sweep.yaml")])
+        except KeyboardInterrupt:
+            pytest.fail("the SIGTERM reached the run's handler after main() had ended its stop requests")
+        assert code == 2 and got == [signal.SIGTERM]
+        interrupts.raise_pending_stop()  # nothing pending
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        real()

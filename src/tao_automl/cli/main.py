@@ -790,10 +790,17 @@ def _stop_signals_end_the_run(wanted: bool) -> Iterator[None]:
     finally:
         from tao_automl.util.interrupts import stop_delivered
 
-        if ours:  # a stop request made during the command (before its sweep began too) ends with it; one that
-            stop_delivered()  # another command made (a run in the main thread, this one elsewhere) is not its own
-        for number, handler in replaced.items():  # None: a handler not set from Python, which Python cannot set again
-            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        # held while the handlers are given back, then the requests ended: a signal landing meanwhile reaches the
+        # caller's handler once they are back, never records a request left pending
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, set(replaced)) if replaced else None
+        try:
+            for number, handler in replaced.items():  # None: a handler not set from Python, which it cannot set again
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+            if ours:  # a stop request made during the command (before its sweep began too) ends with it; one that
+                stop_delivered()  # another command made (a run in the main thread, this one elsewhere) is not its own
+        finally:
+            if held is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 class _ReaderMayLeave:
