@@ -403,24 +403,6 @@ def test_best_params_block_is_what_pyyaml_writes(params: dict[str, Any]) -> None
                                                       allow_unicode=True).rstrip()
 
 
-def test_best_params_block_and_dry_run_show_floats_without_binary_noise() -> None:
-    """A value from arithmetic (a grid step, 0.1 + 0.2) read ``lr: 0.30000000000000004`` under ``best_params:`` of
-    `status` and in the params of `run --dry-run`: text shows it at 15 significant digits; JSON keeps it exact."""
-    import yaml
-
-    from tao_automl.cli.dry_run import DryRec
-    from tao_automl.cli.text_report import best_params_yaml
-
-    params = {"train.lr": 0.1 + 0.2, "train.wd": 1.2345678901234567e-07, "depth": 3, "name": "a"}
-    text = best_params_yaml(params)
-    assert "0.30000000000000004" not in text and "train.lr: 0.3\n" in text
-    assert yaml.safe_load(text)["best_params"] == {"train.lr": 0.3, "train.wd": 1.23456789012346e-07, "depth": 3,
-                                                   "name": "a"}
-    rec = DryRec(rec_id=1, params=params, spec={"train": {"lr": params["train.lr"]}}, spec_path="spec.yaml",
-                 command="train", image=None, platform_kwargs={})
-    assert "train.lr = 0.3\n" in rec.text() and rec.to_json()["params"]["train.lr"] == 0.1 + 0.2
-
-
 def test_best_params_block_shows_unicode_names_and_values_as_written() -> None:
     """A searched ``train.ünïcode_päram`` with the option ``ç`` read ``"train.\\xFCn\\xEFcode_p\\xE4ram": "\\xE7"``
     under ``best_params:`` of `run` and `status`: valid YAML, but not the name the user wrote."""

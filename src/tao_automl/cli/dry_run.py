@@ -22,7 +22,6 @@ from tao_automl.brain.trials import Trial, TrialScheduler
 from tao_automl.cli.run_config import RunConfig
 from tao_automl.errors import UserInputError
 from tao_automl.experiment.core import as_scheduler
-from tao_automl.experiment.lines import readable
 from tao_automl.experiment.workspace import rec_folder
 from tao_automl.settings import AutoMLSettings
 from tao_automl.util.secrets import redact
@@ -66,7 +65,7 @@ class DryRec:
     def text(self) -> str:
         shown = self.to_json()
         spec = dump_spec_yaml(shown["spec"]).rstrip()  # as the rec's spec file will read
-        params = "\n".join(f"  {k} = {readable(v)!r}" for k, v in shown["params"].items())
+        params = "\n".join(f"  {k} = {v!r}" for k, v in shown["params"].items())
         kwargs = ", ".join(f"{k}={v!r}" for k, v in shown["platform_kwargs"].items())
         head = f"=== rec {self.rec_id}" + ("" if self.exact else f" ({NOT_EXACT})")
         budget = "" if self.budget is None else f"budget: {self.budget} epoch(s)\n"

@@ -14,7 +14,6 @@ from tao_automl.experiment.lines import (
     format_params,
     format_value,
     progress_line,
-    readable,
 )
 
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
@@ -112,9 +111,7 @@ def _plain_scalar(value: Any) -> str | None:
 
 def best_params_yaml(params: Mapping[str, Any]) -> str:
     """The ``best_params:`` block as YAML, written directly for plain values (``status`` never imports PyYAML
-    for them); anything else goes through ``yaml.safe_dump``. Floats read as :func:`readable` shows them (``0.3``,
-    not ``0.30000000000000004``)."""
-    params = {key: readable(value) for key, value in params.items()}
+    for them); anything else goes through ``yaml.safe_dump``."""
     lines = ["best_params:"]
     for key, value in params.items():
         text = _plain_scalar(value)

@@ -12,15 +12,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def readable(value: Any) -> Any:
-    """``value`` as text output shows it in full: a float at 15 significant digits, which drops the binary noise of
-    arithmetic (``0.1 + 0.2`` reads ``0.3``, not ``0.30000000000000004``); anything else unchanged. JSON keeps the
-    exact value."""
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-        return float(f"{value:.15g}")
-    return value
-
-
 def format_value(value: Any) -> str:
     if isinstance(value, float):
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
