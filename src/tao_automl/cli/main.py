@@ -8,10 +8,8 @@ Exit codes are documented in :mod:`tao_automl.errors` (0 ok, 1 no result, 2 user
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import sys
-from collections.abc import Iterator
 
 from tao_automl import __version__
 from tao_automl.errors import (
@@ -763,19 +761,19 @@ def _ctrl_c(signum: int, frame: Any) -> None:
     stop_requested()
 
 
-@contextlib.contextmanager
-def _stop_signals_end_the_run(wanted: bool) -> Iterator[None]:
-    """While the block runs (when ``wanted``: a foreground run or resume), ``tao-automl stop`` (SIGTERM) and a closed
+def _handled_ending_on_stop_signals(args: argparse.Namespace, as_json: bool) -> int:
+    """A foreground run or resume, :func:`_handled`: while it runs ``tao-automl stop`` (SIGTERM) and a closed
     terminal (SIGHUP: an ssh session dropped) end it as Ctrl-C does, and all three are recorded stop requests that
     a library cannot drop (:func:`~tao_automl.util.interrupts.stop_requested`); a SIGHUP the process was started
     ignoring (``nohup``), or a SIGINT ignored or handled by the calling program, is left as it is. The handlers it
-    replaced are back when the block ends, so a program that calls :func:`main` keeps its own; outside the main
-    thread (where handlers cannot be set) the block runs as it is."""
+    replaced are back when it ends, so a program that calls :func:`main` keeps its own; outside the main thread
+    (where handlers cannot be set) it runs as it is. (A function, not a context manager: `status` never imports
+    contextlib.)"""
     import signal
     import threading
 
     replaced: dict[int, Any] = {}
-    ours = wanted and threading.current_thread() is threading.main_thread()  # stop requests are then its own
+    ours = threading.current_thread() is threading.main_thread()  # stop requests are then its own
     if ours:
         # SIGTERM whatever its handler; SIGHUP and SIGINT only where Python's defaults hold them
         for sig, handler, default in ((signal.SIGTERM, _stop_requested, None),
@@ -786,7 +784,7 @@ def _stop_signals_end_the_run(wanted: bool) -> Iterator[None]:
                 replaced[sig] = before
                 signal.signal(sig, handler)
     try:
-        yield
+        return _handled(args, as_json)
     finally:
         from tao_automl.util.interrupts import stop_delivered
 
@@ -924,8 +922,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command not in QUIET_COMMANDS or args.verbose:
         _configure_logging(args.verbose)
     as_json = _as_json(args)
-    with _stop_signals_end_the_run(args.command in ("run", "resume")):
-        return _handled(args, as_json)
+    if args.command in ("run", "resume"):
+        return _handled_ending_on_stop_signals(args, as_json)
+    return _handled(args, as_json)
 
 
 def _handled(args: argparse.Namespace, as_json: bool) -> int:
