@@ -497,6 +497,31 @@ def test_resume_detach_of_a_finished_run_succeeds(tmp_path: Path) -> None:
     assert wait_for(run_dir, ended)["progress"]["state"] == "finished"
 
 
+def test_resume_detach_of_a_run_without_a_result_exits_1(tmp_path: Path) -> None:
+    """Every rec failed (a dataset file the trainer cannot read): `resume --detach` said "nothing to resume" and
+    exited 0, while `resume` and `status --watch` exit 1 for the same run (README: 0 only when a rec produced a
+    result). It exits 1 now, its JSON carrying the `no_result` error beside the note, its text an `error:` line."""
+    import yaml
+
+    junk = tmp_path / "junk.npz"
+    junk.write_text("not an npz archive")
+    config = demo_config(tmp_path, recs=1, epochs=1)
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "train_dataset_uri": str(junk)}))
+    done = cli("run", str(config), "--json")
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    run_dir = json.loads(done.stdout)["run_dir"]
+    again = cli("resume", run_dir, "--detach", "--json")
+    assert again.returncode == 1, again.stdout + again.stderr
+    report = json.loads(again.stdout)
+    assert report["detached"] is False and report["pid"] is None and "nothing to resume" in report["note"]
+    assert (report["error"]["kind"], report["error"]["exit_code"], report["error"]["field"]) == ("no_result", 1, "best")
+    text = cli("resume", run_dir, "--detach")
+    assert text.returncode == 1 and text.stdout.strip() == run_dir, text.stdout + text.stderr
+    assert "nothing to resume" in text.stderr and "\nerror: " in "\n" + text.stderr, text.stderr
+    assert cli("resume", run_dir).returncode == 1  # as the foreground resume exits
+
+
 def test_resume_detach_closes_a_run_whose_last_recs_a_stop_cancelled(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """`stop --cancel-jobs` cancelled every rec of the budget; `resume --detach` then said "nothing to resume" and

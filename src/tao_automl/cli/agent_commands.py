@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tao_automl.errors import EXIT_OK
+from tao_automl.errors import EXIT_OK, TaoAutoMLError
 from tao_automl.util.shell import sh
 
 
@@ -70,18 +70,35 @@ def finished_report(run_dir: str, note: str) -> dict[str, Any]:
             "next": {"status": f"tao-automl status {quoted} --json"}}
 
 
+def _no_result(run_dir: str) -> TaoAutoMLError | None:
+    """The ``no_result`` error of an ended run without a result (exit 1, as ``resume`` and ``status --watch``
+    exit for it), or None when it has one."""
+    from tao_automl.cli.main import no_result_error
+    from tao_automl.status import query_status
+
+    status = query_status(run_dir)
+    return None if status.get("best") or "error" in status else no_result_error(status)
+
+
 def cmd_resume_detached(args: argparse.Namespace) -> int:
     from tao_automl.runner.detach import nothing_to_resume, repeat_warning, resume_detached
 
     note = nothing_to_resume(args.run_dir)
     if note is not None:
         report = finished_report(args.run_dir, note)
+        failure = _no_result(report["run_dir"])
+        if failure is not None and _as_json(args):
+            from tao_automl.errors import error_json
+
+            report.update(error_json(failure))
         if _as_json(args):
             print(json.dumps(report, indent=2, default=str))
         else:
             print(report["run_dir"])
             print(note, file=sys.stderr)
-        return EXIT_OK
+            if failure is not None:
+                print(f"error: {failure}", file=sys.stderr)
+        return EXIT_OK if failure is None else failure.exit_code
     warning = repeat_warning(args.run_dir)  # read before the orchestrator clears it
     return print_detached(resume_detached(args.run_dir), args, warning)
 
