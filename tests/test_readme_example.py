@@ -101,3 +101,66 @@ def test_the_public_api_shows_in_dir_and_help() -> None:
             "assert 'class AutoML(' in text and 'class AutoMLRunner(' in text and 'query_status(' in text, text\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_what_the_readme_says_varies_in_the_python_block_is_the_finish_order() -> None:
+    """README: the block's printed line can differ between runs because, with two recs at a time, what the brain
+    has learned when it proposes a rec depends on which running job ended first; its initial design (the first N
+    recs) does not. Driven through ask/tell (the same brain and slots as the runner) with two finish orders: always
+    the older in-flight rec first, and always the newer first; the same order twice proposes the same recs."""
+    import math
+    import tempfile
+
+    from tao_automl import AutoML
+    from tao_automl.bank import builtin_skill_dir
+
+    design, = readme_says(r"The first (\d+) recs \(the demo's initial design\) do not depend on it; the later ones do")
+    settings = {"algorithm": "bayesian", "metric": "val_accuracy", "automl_max_recommendations": 10,
+                "automl_max_concurrent": 2}
+    assert f'"automl_max_concurrent": {settings["automl_max_concurrent"]}' in readme_python_block()
+
+    def proposals(newest_first: bool) -> list[dict[str, object]]:
+        with tempfile.TemporaryDirectory() as folder:
+            automl = AutoML(workspace=Path(folder) / "run", skill_dir=builtin_skill_dir("demo-digits-mlp"),
+                            settings=settings, log_progress=False)
+            flight = automl.next_recommendation()
+            proposed = [rec.params for rec in flight]
+            while flight:
+                done = (max if newest_first else min)(flight, key=lambda rec: rec.id)
+                flight.remove(done)
+                automl.report_result(done.id, 1 / (1 + abs(math.log10(done.params["train.optim.lr"] / 0.05))))
+                new = automl.next_recommendation()
+                flight += new
+                proposed += [rec.params for rec in new]
+            automl.finish()
+            return proposed
+
+    older_first, newer_first = proposals(False), proposals(True)
+    assert len(older_first) == len(newer_first) == 10
+    assert older_first == proposals(False)  # the same finish order: the same recs
+    n = int(design)
+    assert older_first[:n] == newer_first[:n]
+    assert older_first[n] != newer_first[n]  # the first rec the brain's model proposes already depends on it
+
+
+def test_the_python_block_at_one_rec_at_a_time_prints_the_same_line_every_time(tmp_path: Path) -> None:
+    """README: with `"automl_max_concurrent": 1` the block prints the same line every time (seeded training and
+    brain). Run twice as written but for that and a smaller budget: past the initial design, so the brain's own
+    proposals are compared too."""
+    recs, = readme_says(r"The first (\d+) recs \(the demo's initial design\)")
+    code = readme_python_block()
+    assert 'With `"automl_max_concurrent": 1` the same call prints the same line every time' in " ".join(
+        (ROOT / "README.md").read_text().split())
+    one = code.replace('"automl_max_concurrent": 2', '"automl_max_concurrent": 1')
+    one = one.replace('"automl_max_recommendations": 10', f'"automl_max_recommendations": {int(recs) + 1}')
+    one = one.replace('"train.num_epochs": 8', '"train.num_epochs": 1')
+    assert one.count("1") > code.count("1"), "the README block no longer has the settings this test changes"
+    printed = []
+    for attempt in ("a", "b"):
+        (tmp_path / attempt).mkdir()
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        done = subprocess.run([sys.executable, "-c", one], cwd=tmp_path / attempt, env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        printed.append(done.stdout.strip())
+    assert printed[0] == printed[1] and "train.optim.lr" in printed[0], printed
