@@ -1267,3 +1267,34 @@ def test_a_closed_terminal_while_a_detached_orchestrator_starts_does_not_call_it
         assert signal.getsignal(signal.SIGHUP) is _stop_requested  # a foreground run still ends on it after
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_a_busy_run_folder_error_says_what_is_allowed(tmp_path: Path) -> None:
+    """`resume` and `resume --detach` of a folder another process holds answered `run_busy` with `allowed: null`
+    (every error names the field, the value and what is allowed). Both say now what a resume needs: the folder
+    free of another orchestrator."""
+    import subprocess
+    import sys
+
+    from agent_helpers import cli_env
+    from conftest import write_skill
+
+    run = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    folder = str(run["run_dir"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from tao_automl.experiment.workspace import RunLock; lock = RunLock(Path(sys.argv[1])).acquire(); "
+         "print('held', flush=True); time.sleep(60)", folder], stdout=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        answers = [cli("resume", folder, "--json"), cli("resume", folder, "--detach", "--json")]
+    finally:
+        holder.kill()
+        holder.wait()
+    for done in answers:
+        assert done.returncode == 4, done.stdout + done.stderr
+        error = json.loads(done.stdout)["error"]
+        assert (error["kind"], error["field"], error["value"]) == ("run_busy", "run_dir", folder), error
+        assert error["allowed"] and "orchestrator" in error["allowed"], error

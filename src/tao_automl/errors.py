@@ -263,6 +263,10 @@ class WorkspaceLockedError(WorkspaceError):
     kind = "run_busy"
     exit_code = EXIT_RUN_BUSY
 
+    def __init__(self, message: str | None = None, **fields: Any) -> None:
+        fields.setdefault("allowed", "a run folder no other orchestrator holds (once it has ended or been stopped)")
+        super().__init__(message, **fields)
+
 
 class PlatformError(TaoAutoMLError):
     """A platform SDK failed in a way that ends the job it concerns."""
