@@ -61,3 +61,24 @@ def test_watch_of_a_killed_run_offers_a_resume_only_where_status_does(tmp_path: 
     assert main(["status", str(run_dir), "--watch"]) == 1
     gone = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("the orchestrator is gone"))
     assert "tao-automl resume" not in gone and "nothing to resume" in gone, gone
+
+
+def test_watch_of_a_run_killed_with_recs_in_flight_does_not_call_them_cancelled(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its orchestrator killed while its first two recs ran (no rec ended): the last line of `status --watch --json`
+    hinted "its recs were cancelled before a result", though nothing was cancelled and both jobs may still run. The
+    hint says now that they are in flight and that a resume collects them."""
+    from tao_automl.experiment.store import RunStore
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 4, "state": "running", "mode": "runner"})
+    for rec_id in (1, 2):
+        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
+        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
+    store.close()
+    assert main(["status", str(run_dir), "--watch", "--json"]) == 1
+    error = json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
+    assert "cancelled" not in error["hint"], error
+    assert "2 rec(s) in flight" in error["hint"] and f"tao-automl resume {run_dir}" in error["hint"], error

@@ -135,10 +135,12 @@ def no_result_hint(summary: Mapping[str, Any]) -> str:
     # every rec of the budget ended, or the brain proposed no more before it: a resume launches nothing
     done = BRAIN_DONE if facts["ended_early"] else None
     spent = done or (NO_BUDGET_LEFT if budget_spent(progress) else None)
-    if not progress.get("failed"):  # nothing failed: every ended rec was cancelled (or none ended)
+    if not progress.get("failed"):  # nothing failed: the ended recs were cancelled (or stopped), or none ended
+        said = _without_a_result(progress)
         if spent:
-            return f"its recs were cancelled before a result; {spent}"
-        return f"its recs were cancelled before a result; `{resume}` launches the rest"
+            return f"{said}; {spent}"
+        in_flight = (progress.get("running") or 0) + (progress.get("uncollected") or 0)
+        return f"{said}; `{resume}` {'collects them and launches' if in_flight else 'launches'} the rest"
     failed = [r["rec_id"] for r in summary.get("recommendations") or () if r.get("status") == "failure"]
     where = f"`tao-automl logs {sh(run_dir)} {failed[0]}`" if failed else f"`tao-automl logs {sh(run_dir)} REC`"
     read = f"read the failed recs' messages in `tao-automl status {sh(run_dir)} --recs all` and a log with {where}"
@@ -148,6 +150,17 @@ def no_result_hint(summary: Mapping[str, Any]) -> str:
         return f"{read}; the cause is one a resume would meet again: start a new run with what the stop reason says"
     return (f"{read}; fix the cause, then `{resume}` if it lay outside the run's settings "
             "(data, environment, code), or start a new run if it lay in the settings or the spec (resume keeps them)")
+
+
+def _without_a_result(progress: Mapping[str, Any]) -> str:
+    """How the recs of a run in which none failed are without a result: cancelled (or stopped) before one, or
+    still in flight as last recorded (an orchestrator killed while they ran), or none created."""
+    in_flight = (progress.get("running") or 0) + (progress.get("uncollected") or 0)
+    ended = " and ".join(f"{progress[key]} {key}" for key in ("cancelled", "stopped") if progress.get(key))
+    parts = [f"its ended recs have no result ({ended})"] if ended else []
+    if in_flight:
+        parts.append(f"{in_flight} rec(s) in flight as last recorded (their jobs may have ended since)")
+    return "; ".join(parts) or "no rec has ended"
 
 
 def _meta_of(run_dir: str | None) -> dict[str, Any]:
