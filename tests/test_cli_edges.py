@@ -529,6 +529,31 @@ def test_an_unknown_option_names_it_and_lists_the_commands_options(tmp_path: Pat
     assert {"--top", "--recs", "--json"} <= set(error["allowed"])
 
 
+@pytest.mark.parametrize("before", [["--format", "json"], ["--top", "3"], ["--interval", "5"]])
+def test_a_commands_option_with_its_value_before_the_command_says_where_it_goes(
+        before: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tao-automl --format json status RUN` (an option and its value before the command) said "argument command:
+    invalid choice: 'json' (choose from 'status')": the value taken for a command, and a list of commands holding
+    only the one given. It says where the option goes, as for `--json status RUN` and `--top=3 status RUN`."""
+    code = main([*before, "status", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert f"{' '.join(before)} is an option of `status`: put it after the command name" in err, err
+    assert "invalid choice" not in err
+    if before == ["--format", "json"]:
+        error = json.loads(out)["error"]
+        assert (error["field"], error["value"], error["allowed"]) == ("--format", "--format json", "after `status`")
+
+
+def test_an_unknown_word_before_a_command_lists_every_command(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`tao-automl bogus status RUN` listed `status` alone as the commands allowed (the parser holds only the command
+    the line names)."""
+    error = _json_error(["bogus", "status", str(tmp_path), "--json"], capsys)
+    assert (error["field"], error["value"]) == ("command", "bogus")
+    assert {"run", "status", "resume", "stop", "export"} <= set(error["allowed"]), error
+
+
 @pytest.mark.parametrize("argv", [["--json", "status", "RUN"], ["--top=3", "status", "RUN"]])
 def test_a_commands_option_before_the_command_says_where_it_goes(argv: list[str], tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:

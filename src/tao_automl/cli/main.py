@@ -595,6 +595,9 @@ class _HelpFormatter(argparse.HelpFormatter):
 class _Parser(argparse.ArgumentParser):
     """An argument parser that raises :class:`UsageError` instead of printing and exiting."""
 
+    #: The command line being parsed, when :func:`build_parser` was given it (for the errors that need it).
+    argv: list[str] | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
@@ -604,14 +607,16 @@ class _Parser(argparse.ArgumentParser):
         (``value``) and, where argparse knows it, what is allowed (its choices or type); ``argv`` when it names none."""
         field, value, allowed = _argparse_fault(self, message)
         text = f"{self.prog}: {message}"
-        misplaced = _misplaced_options(self, message)
+        misplaced = _misplaced_options(self, message) or _options_before_command(self, message)
         if misplaced:
             command = next(c for a in self._actions if isinstance(a, argparse._SubParsersAction)
                            for c, p in a.choices.items() if len(p._actions) > 1)
             raise UsageError(f"{self.prog}: {' '.join(misplaced)} is an option of `{command}`: put it after "
                              f"the command name", field=misplaced[0], value=" ".join(misplaced),
                              allowed=f"after `{command}`", hint=f"`{self.prog} {command} {' '.join(misplaced)} ...`")
-        if allowed is not None and "choose from" not in message:  # argparse lists choices itself
+        if field == "command" and self.argv is not None:  # argparse's choices: only the command argv names
+            allowed, text = list(COMMANDS), f"{self.prog}: argument command: invalid choice: {value!r}"
+        if allowed is not None and "choose from" not in text:  # argparse lists choices itself
             text += f"; allowed: {_allowed_words(allowed)}"
         raise UsageError(text, field=field, value=value, allowed=allowed,
                          hint=f"see `{self.prog} --help` for the accepted arguments")
@@ -705,6 +710,31 @@ def _misplaced_options(parser: argparse.ArgumentParser, message: str) -> list[st
             if a.split("=", 1)[0] in theirs and a.split("=", 1)[0] not in own]
 
 
+def _options_before_command(parser: _Parser, message: str) -> list[str]:
+    """The command's options, each with its value, that stand before the command name (``tao-automl --top 3 status
+    RUN``): argparse took the value for the command (``argument command: invalid choice: '3'``)."""
+    found = re.match(_ARGUMENT, message)
+    command = _command_parser(parser)
+    if not found or found["name"] != "command" or command is None or parser.argv is None:
+        return []
+    own = {o for a in parser._actions for o in a.option_strings}
+    takes_value = {o: a.nargs != 0 for a in command._actions for o in a.option_strings if o not in own}
+    misplaced: list[str] = []
+    args = iter(parser.argv)
+    for arg in args:
+        if arg in COMMANDS:
+            break
+        name, eq, _ = arg.partition("=")
+        if name in takes_value:
+            misplaced.append(arg)
+            if takes_value[name] and not eq:
+                given = next(args, None)
+                if given is None or given in COMMANDS:
+                    break
+                misplaced.append(given)
+    return misplaced
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The whole command line; given ``argv``, only what it uses: the command it names alone, or for the
     top-level help every command's name and help line without their arguments (start-up stays short)."""
@@ -713,6 +743,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    parser.argv = None if argv is None else list(argv)
     named = _named_command(argv) if argv is not None else None
     for name, (_, help_text) in COMMANDS.items():
         if named is not None and name != named:
