@@ -1298,3 +1298,28 @@ def test_a_busy_run_folder_error_says_what_is_allowed(tmp_path: Path) -> None:
         error = json.loads(done.stdout)["error"]
         assert (error["kind"], error["field"], error["value"]) == ("run_busy", "run_dir", folder), error
         assert error["allowed"] and "orchestrator" in error["allowed"], error
+
+
+def test_resume_detach_and_stop_of_an_ask_tell_run_say_what_is_allowed_and_how_it_continues(tmp_path: Path) -> None:
+    """`resume RUN` of an ask/tell folder named what is allowed and how such a run continues (AutoML(...,
+    resume=True)); `resume --detach` and `stop` (and their MCP tools) answered `allowed: null` and only "pass a
+    folder made by `tao-automl run`". They say both now."""
+    from conftest import small_schema
+    from tao_automl import AutoML
+    from tao_automl.agentapi.tools import call_tool
+
+    automl = AutoML(workspace=tmp_path / "asked", network="toy", search_schema=small_schema(), log_progress=False,
+                    settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1})
+    rec, = automl.next_recommendation()
+    automl.report_result(rec.id, 0.5)
+    automl.finish()
+    folder = str((tmp_path / "asked").resolve())
+    answers = [json.loads(cli(*argv, folder, *more, "--json").stdout)["error"]
+               for argv, more in ((["resume"], []), (["resume"], ["--detach"]), (["stop"], []))]
+    answers += [call_tool(tool, {"run_dir": folder})[0]["error"] for tool in ("resume_sweep", "stop_sweep")]
+    for error in answers:
+        assert (error["kind"], error["field"], error["exit_code"]) == ("workspace", "run_dir", 2), error
+        # the MCP tools name their own tool for the command
+        assert error["allowed"] in ("a run folder made by `tao-automl run`", "a run folder made by `start_sweep`")
+        assert "AutoML(..., resume=True)" in error["hint"], error
+    assert [e["allowed"].endswith("`start_sweep`") for e in answers] == [False] * 3 + [True] * 2

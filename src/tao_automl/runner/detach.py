@@ -360,9 +360,12 @@ def _runner_meta(run_dir: Path) -> dict[str, Any]:
     from tao_automl.experiment.store import read_meta
 
     meta = read_meta(run_dir)
-    if meta.get("mode") != "runner":
+    if meta.get("mode") != "runner":  # as `tao-automl resume` says it
         raise WorkspaceError(f"{str(run_dir)!r} was not started by the runner (mode {meta.get('mode')!r})",
-                             field="run_dir", value=str(run_dir), hint="pass a folder made by `tao-automl run`")
+                             field="run_dir", value=str(run_dir), allowed="a run folder made by `tao-automl run`",
+                             hint="an ask/tell run has no orchestrator: it continues from Python: "
+                                  "tao_automl.AutoML(..., resume=True)" if meta.get("mode") == "ask_tell"
+                             else "pass a folder made by `tao-automl run`")
     return meta
 
 
