@@ -1171,3 +1171,21 @@ def test_watch_stops_once_its_reader_has_left(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(watch_mod.time, "sleep", lambda s: None)
     assert watch_mod.watch("RUN", 0.1, as_json=True, out=_ReaderMayLeave(Closed())) == 0  # type: ignore[arg-type]
     assert len(reads) == 1
+
+
+def test_logs_of_an_ask_tell_rec_says_its_training_was_the_callers(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`logs RUN REC` of an ask/tell run said "the rec has no job yet" (one never comes: the caller trains its recs),
+    with `allowed: null`. It says whose the training was and what `logs` shows."""
+    from conftest import small_schema
+    from tao_automl import AutoML
+
+    automl = AutoML(workspace=tmp_path / "asked", network="toy", search_schema=small_schema(), log_progress=False,
+                    settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1})
+    rec, = automl.next_recommendation()
+    automl.report_result(rec.id, 0.5)
+    automl.finish()
+    error = _json_error(["logs", str(tmp_path / "asked"), str(rec.id)], capsys)
+    assert (error["kind"], error["field"], error["value"]) == ("workspace", "rec", rec.id), error
+    assert "no job yet" not in error["message"] and "ask/tell" in error["message"], error
+    assert error["allowed"], error

@@ -323,16 +323,20 @@ def cmd_logs(args: argparse.Namespace) -> int:
     data = load_run(args.run_dir)
     _say_which_run(args.run_dir, data.run_dir)
     rec = data.rec(args.rec)
-    text, why = (None, "the rec has no job yet") if not rec.job_id else _platform_log(data.meta, rec.job_id,
-                                                                                        args.tail)
+    asked = data.meta.get("mode") == "ask_tell"  # its recs are trained by the caller's code: no job ever comes
+    no_job = "the run is an ask/tell run, whose recs your own code trained (no job)" if asked \
+        else "the rec has no job yet"
+    text, why = (None, no_job) if not rec.job_id else _platform_log(data.meta, rec.job_id, args.tail)
     note = None
     saved = _saved_logs(data.run_dir, rec.rec_id, rec.results_dir, rec.job_id) if not text else []
     if not text and not saved:
         if text is None:
             raise WorkspaceError(f"no log for rec {rec.rec_id}: {why}, and no *.log file is saved under its folder",
                                  field="rec", value=rec.rec_id,
-                                 hint="its output is gone; what the rec ran and how it ended are in `tao-automl "
-                                      f"status {shlex.quote(str(data.run_dir))} --recs all --json`")
+                                 allowed="a rec whose job left a log (on its platform or a *.log file in its folder)",
+                                 hint=("its output is where your code wrote it" if asked else "its output is gone")
+                                 + "; what the rec ran and how it ended are in `tao-automl "
+                                   f"status {shlex.quote(str(data.run_dir))} --recs all --json`")
         state = str(getattr(rec.status, "value", rec.status))
         note = f"rec {rec.rec_id} ({state}): its job's log is empty; it has written no output" + (
             " yet" if state in ("created", "pending", "running") else "")
