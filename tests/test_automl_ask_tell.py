@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import re
@@ -869,3 +870,31 @@ def test_an_ask_tell_run_whose_creation_was_killed_is_named_so_not_a_stack_trace
     with pytest.raises(WorkspaceError, match="setup was interrupted before the run's metadata") as resumed:
         AutoML(workspace=workspace, resume=True)
     assert resumed.value.field == "workspace"
+
+
+def test_status_of_an_ask_tell_run_left_open_with_every_rec_done_says_one_way_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every rec of an ask/tell run reported, the AutoML dropped before finish(): status said both "reopen it with
+    AutoML(workspace, resume=True)" (stop reason) and "nothing to resume" (orchestrator line). Reopening it and
+    calling finish() is what closes it: the text and JSON now both say that, and nothing says "nothing to resume"."""
+    import gc
+
+    from tao_automl.cli.main import main
+
+    automl = _random_run(tmp_path / "run", 3, 1)
+    while not automl.is_complete():
+        for rec in automl.next_recommendation():
+            automl.report_result(rec.id, objective(rec.params))
+    del automl, rec  # dropped without finish(): its lock freed, the run still stored as running
+    gc.collect()
+    assert main(["status", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to resume" not in out
+    orchestrator = next(line for line in out.splitlines() if line.startswith("orchestrator:"))
+    assert "resume=True" in orchestrator and "finish()" in orchestrator, orchestrator
+    assert main(["status", "--json", str(tmp_path / "run")]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["progress"]["state"] == "interrupted" and shown["resumable"] is False
+    assert "resume=True" in shown["progress"]["stop_reason"] and "finish()" in shown["progress"]["stop_reason"]
+    reopened = AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)  # what the views say works
+    assert reopened.is_complete() and reopened.finish()["progress"]["state"] == "finished"

@@ -222,7 +222,7 @@ def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now
     if state == "starting" and (last_activity is None or (now or time.time()) - last_activity < STARTING_GRACE_S):
         return meta  # its orchestrator may be taking over right now
     if meta.get("mode") == "ask_tell":
-        again = "reopen it with AutoML(workspace, resume=True)"
+        again = "reopen it with AutoML(workspace, resume=True) to go on; its finish() closes it"
     elif unrebuildable_platform(meta) is not None:
         again = "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) continues it"
     else:

@@ -205,6 +205,9 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
     """``status`` text: whether an orchestrator is alive; when not, how to continue the run at ``run_dir`` (nothing
     to continue once every rec of its budget has ended)."""
     if not info.get("alive"):
+        if info.get("mode") == "ask_tell" and budget_spent(progress) and progress.get("state") == "interrupted":
+            return ("orchestrator: not running (an ask/tell run whose every rec has ended, left open: close it from "
+                    f"Python with tao_automl.AutoML({str(run_dir or 'RUN_DIR')!r}, ..., resume=True), then finish())")
         if budget_spent(progress):
             return "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)"
         if ended_early(info, progress):
