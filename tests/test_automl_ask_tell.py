@@ -898,3 +898,29 @@ def test_status_of_an_ask_tell_run_left_open_with_every_rec_done_says_one_way_on
     assert "resume=True" in shown["progress"]["stop_reason"] and "finish()" in shown["progress"]["stop_reason"]
     reopened = AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)  # what the views say works
     assert reopened.is_complete() and reopened.finish()["progress"]["state"] == "finished"
+
+
+def test_runs_lists_ask_tell_runs_whatever_their_folder_names(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`tao-automl runs WS` looked only at ``run_*`` folders, so a workspace of ask/tell runs (their folder is the
+    caller's AutoML(workspace=...), any name) listed "no runs" while `resume WS` sent the user to `runs WS`. Every
+    folder holding a run's store is a run: listed oldest first, and `status WS` reads the newest of them."""
+    from tao_automl.cli.main import main
+
+    for name in ("zeta", "alpha"):  # made in this order: names sort the other way
+        automl = _random_run(tmp_path / "ws" / name, 2, 1)
+        (rec,) = automl.next_recommendation()
+        automl.report_result(rec.id, 1.0)
+        automl.finish()
+        time.sleep(0.01)
+    (tmp_path / "ws" / "notes").mkdir()  # a folder without a run is not one, nor one being set up
+    staging = tmp_path / "ws" / ".staging-run_20990101_000000_abcdef"
+    staging.mkdir()
+    (staging / "state.db").write_bytes((tmp_path / "ws" / "zeta" / "state.db").read_bytes())
+    assert main(["runs", "--json", str(tmp_path / "ws")]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["id"] for r in runs] == ["zeta", "alpha"] and all(r["error"] is None for r in runs)
+    assert main(["runs", str(tmp_path / "ws")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[2:]] == ["zeta", "alpha"]
+    assert query_status(tmp_path / "ws")["run_dir"] == str(tmp_path / "ws" / "alpha")  # the newest

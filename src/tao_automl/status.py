@@ -23,6 +23,7 @@ from tao_automl.experiment.store import (
     JOB_PENDING,
     NEWER_FORMAT_HINT,
     NEWER_FORMAT_WORDS,
+    STAGING_PREFIX,
     UNSUBMITTED,
     NewerStoreFormatError,
     RunStore,
@@ -107,10 +108,29 @@ def status_error_allowed(error: str) -> str:
     return f"a run folder (it holds {DB_NAME}) or a workspace holding one"
 
 
-def workspace_runs(folder: str) -> list[str]:
-    """The run folders (``run_*`` holding a state) in ``folder``, oldest first (their names start with the time)."""
-    return sorted(name for name in _names_in(folder) if name.startswith("run_")
-                  and os.path.exists(os.path.join(folder, name, DB_NAME)))
+def workspace_runs(folder: str | os.PathLike[str]) -> list[str]:
+    """The run folders in ``folder``: every folder in it holding a run's state (``run_*`` of `tao-automl run`, any
+    name of ``AutoML(workspace=...)``), oldest first by the start their state records (unreadable ones first, by
+    name)."""
+    folder = os.fspath(folder)
+    names = [name for name in _names_in(folder) if not name.startswith(STAGING_PREFIX)  # a run being set up
+             and os.path.exists(os.path.join(folder, name, DB_NAME))]
+    return sorted(names, key=lambda name: (_started_at(os.path.join(folder, name)), name))
+
+
+def _started_at(run_dir: str) -> float:
+    """When the run at ``run_dir`` started, as its state records it; 0 when that cannot be read (listed anyway)."""
+    try:
+        store = RunStore(run_dir, readonly=True)
+    except (sqlite3.Error, NewerStoreFormatError):
+        return 0.0
+    try:
+        started = store.meta().get("created_at")
+    except (sqlite3.Error, NewerStoreFormatError):
+        return 0.0
+    finally:
+        store.close()
+    return float(started) if isinstance(started, (int, float)) else 0.0
 
 
 def _names_in(folder: str) -> list[str]:

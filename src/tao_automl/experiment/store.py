@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from typing import Any, NamedTuple
 
 DB_NAME = "state.db"
+#: The name prefix of a run folder being set up (published under its name without it): not a run yet.
+STAGING_PREFIX = ".staging-"
 #: The format of the run store this code reads and writes, kept in state.db's header (``PRAGMA user_version``): written
 #: when a store is created, checked on every open. A store of a newer format (made by a newer tao-run-automl) is refused
 #: untouched; one of format 0 (made before the marker) is read as it is, and on a writable open gets its missing columns

@@ -27,11 +27,10 @@ from tao_automl.experiment.holder import (
     resume_command,
     runs,
 )
-from tao_automl.experiment.store import DB_NAME
+from tao_automl.experiment.store import DB_NAME, STAGING_PREFIX
 from tao_automl.util.private import DIR_MODE, FILE_MODE
 from tao_automl.util.shell import sh
 
-STAGING_PREFIX = ".staging-"
 #: A staging folder without a lock file this old belongs to no live process.
 _STALE_STAGING_S = 60.0
 
@@ -177,7 +176,9 @@ def existing_run_dir(path: str | Path, field: str = "run_dir") -> Path:
     printed = ("the run folder printed by `tao-automl run`" if field == "run_dir" else
                "the run folder of the run (its result's run_dir, or the runner's run_dir)")
     if not (run_dir / DB_NAME).exists():
-        runs = sorted(p for p in run_dir.glob("run_*") if (p / DB_NAME).exists()) if run_dir.is_dir() else []
+        from tao_automl.status import workspace_runs
+
+        runs = [run_dir / name for name in workspace_runs(run_dir)]
         if runs:  # a workspace: its runs are what is allowed (an agent has no `runs` command to list them)
             # absolute: a caller whose working directory is not this process's (an MCP client) can pass them on
             runs = [p.absolute() for p in runs]

@@ -11,6 +11,7 @@ from tao_automl.experiment.holder import as_shown, lock_holder
 from tao_automl.experiment.store import DB_NAME, NewerStoreFormatError, RunStore, disk_full
 from tao_automl.experiment.summary import progress, uncollected_ids
 from tao_automl.multiobjective import view as pareto_view
+from tao_automl.status import workspace_runs
 from tao_automl.util.shell import sh
 
 #: The keys of every ``runs`` entry (null where they do not apply: ``error`` for a readable run, the rest for one
@@ -22,7 +23,8 @@ RUN_KEYS = ("id", "run_dir", "created_at", "algorithm", "state", *COUNT_KEYS, "m
 
 
 def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
-    """One dict per ``run_*`` folder holding a run, oldest first (an unreadable one says why)."""
+    """One dict per run folder in ``workspace`` (any folder holding a run's state), oldest first (an unreadable one
+    says why)."""
     root = Path(workspace).expanduser().absolute()  # paths shown as status shows them
     if not root.is_dir():
         raise WorkspaceError(f"workspace {str(root)!r} is not a folder", field="workspace", value=str(workspace),
@@ -36,7 +38,7 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
                              hint=f"`tao-automl runs {sh(parent)}` lists its runs; `tao-automl status {sh(root)}` "
                                   "shows this one")
     out: list[dict[str, Any]] = []
-    for run_dir in sorted(p for p in root.glob("run_*") if (p / DB_NAME).exists()):
+    for run_dir in (root / name for name in workspace_runs(root)):
         alive = lock_holder(run_dir) is not None  # asked first: a run ending meanwhile reads as finished
         try:
             store = RunStore(run_dir, readonly=True)

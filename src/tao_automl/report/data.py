@@ -205,7 +205,9 @@ def load_run(run_dir: str | Path, *, read_results: bool = True) -> RunData:
     """Read ``run_dir`` (a run folder, or a workspace: its newest run); a folder without state is an error."""
     path = Path(run_dir).expanduser()
     if not (path / DB_NAME).exists():
-        runs = sorted(p for p in path.glob("run_*") if (p / DB_NAME).exists()) if path.is_dir() else []
+        from tao_automl.status import workspace_runs
+
+        runs = [path / name for name in workspace_runs(path)]
         if not runs:
             raise WorkspaceError(f"no run state at {str(path)!r} (no {DB_NAME}); give a run folder or a workspace",
                                  field="run_dir", value=str(run_dir), allowed="a run folder or a workspace",
