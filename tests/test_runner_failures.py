@@ -843,3 +843,26 @@ def test_a_stop_on_refused_submissions_counts_the_recs_a_resume_submits(tmp_path
     AutoMLRunner(Counting(), skill).run(workspace_path=run_dir, resume=True)
     assert Counting.created == 5
     assert "a resume launches the 5 left (1 of them created but not submitted yet)" in str(caught.value)
+
+
+@pytest.mark.parametrize("succeeds", [False, True])
+def test_resume_of_an_ended_run_whose_skill_moved_says_nothing_to_resume_first(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], succeeds: bool) -> None:
+    """A run whose budget has ended launches nothing on resume, so the model folder it was made with is not needed:
+    `resume` rebuilt the runner first and sent the user to put the moved skill_dir back (exit 2), while
+    `resume --detach` said there was nothing to resume. Both now answer that first, with the `no_result` error
+    (exit 1) for a run without a result and exit 0 for one with a result."""
+    skill = write_skill(tmp_path / "bank", command=None if succeeds else "/nonexistent/trainer -e {config_path}")
+    config = _config(tmp_path, skill, automl_max_recommendations=2, automl_max_concurrent=1)
+    expected = 0 if succeeds else 1
+    assert main(["run", str(config), "--json"]) == expected
+    run_dir = json.loads(capsys.readouterr().out)["run_dir"]
+    skill.rename(tmp_path / "moved")
+    for detach in ([], ["--detach"]):
+        assert main(["resume", run_dir, "--json", *detach]) == expected
+        answer = json.loads(capsys.readouterr().out)
+        assert "nothing to resume" in answer["note"] and answer["pid"] is None, answer
+        assert (answer.get("error") or {}).get("kind") == (None if succeeds else "no_result"), answer
+        assert main(["resume", run_dir, *detach]) == expected
+        err = capsys.readouterr().err
+        assert "nothing to resume" in err and "skill_dir" not in err, err

@@ -80,25 +80,31 @@ def _no_result(run_dir: str) -> TaoAutoMLError | None:
     return None if status.get("best") or "error" in status else no_result_error(status)
 
 
+def answer_nothing_to_resume(args: argparse.Namespace, note: str) -> int:
+    """What `resume` (with --detach or not) answers for a run with nothing to launch (``note`` says why): the note
+    and the run's folder, with the ``no_result`` error (exit 1) when the run has no result."""
+    report = finished_report(args.run_dir, note)
+    failure = _no_result(report["run_dir"])
+    if failure is not None and _as_json(args):
+        from tao_automl.errors import error_json
+
+        report.update(error_json(failure))
+    if _as_json(args):
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(report["run_dir"])
+        print(note, file=sys.stderr)
+        if failure is not None:
+            print(f"error: {failure}", file=sys.stderr)
+    return EXIT_OK if failure is None else failure.exit_code
+
+
 def cmd_resume_detached(args: argparse.Namespace) -> int:
     from tao_automl.runner.detach import nothing_to_resume, repeat_warning, resume_detached
 
     note = nothing_to_resume(args.run_dir)
     if note is not None:
-        report = finished_report(args.run_dir, note)
-        failure = _no_result(report["run_dir"])
-        if failure is not None and _as_json(args):
-            from tao_automl.errors import error_json
-
-            report.update(error_json(failure))
-        if _as_json(args):
-            print(json.dumps(report, indent=2, default=str))
-        else:
-            print(report["run_dir"])
-            print(note, file=sys.stderr)
-            if failure is not None:
-                print(f"error: {failure}", file=sys.stderr)
-        return EXIT_OK if failure is None else failure.exit_code
+        return answer_nothing_to_resume(args, note)
     warning = repeat_warning(args.run_dir)  # read before the orchestrator clears it
     return print_detached(resume_detached(args.run_dir), args, warning)
 

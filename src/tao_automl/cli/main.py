@@ -257,7 +257,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
                              hint="an ask/tell run continues from Python: tao_automl.AutoML(..., resume=True)"
                              if ask_tell else "pass a folder made by `tao-automl run`")
     stored = meta["run_args"]
-    runner = runner_for_run(rebuild_sdk(run_dir, meta.get("platform")), run_dir, stored)
+    try:
+        runner = runner_for_run(rebuild_sdk(run_dir, meta.get("platform")), run_dir, stored)
+    except TaoAutoMLError:  # its skill or platform cannot be rebuilt: needed only when a resume launches something
+        from tao_automl.cli.agent_commands import answer_nothing_to_resume
+        from tao_automl.runner.detach import nothing_to_resume
+
+        note = nothing_to_resume(run_dir)
+        if note is None:
+            raise
+        return answer_nothing_to_resume(args, note)
     view = _live(meta.get("metric", "metric"), args, runner)
     return _run_live(runner, view, args, run_dir, workspace_path=run_dir, resume=True)
 
