@@ -866,3 +866,24 @@ def test_resume_of_an_ended_run_whose_skill_moved_says_nothing_to_resume_first(
         assert main(["resume", run_dir, *detach]) == expected
         err = capsys.readouterr().err
         assert "nothing to resume" in err and "skill_dir" not in err, err
+
+
+def test_resume_sweep_of_an_ended_run_without_a_result_is_an_error_result_as_resume_exits_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`resume`/`resume --detach` exit 1 with the `no_result` error for an ended run without a result, but the MCP
+    tool resume_sweep answered only the "nothing to resume" note, not an error: an agent read it as a success. It is
+    now an error result with the same error beside the note (and none for a run with a result)."""
+    from tao_automl.agentapi.tools import call_tool
+
+    skill = write_skill(tmp_path / "bank", command="/nonexistent/trainer -e {config_path}")
+    config = _config(tmp_path, skill, automl_max_recommendations=2, automl_max_concurrent=1)
+    assert main(["run", str(config), "--json"]) == 1
+    run_dir = json.loads(capsys.readouterr().out)["run_dir"]
+    assert main(["resume", run_dir, "--detach", "--json"]) == 1
+    cli = json.loads(capsys.readouterr().out)
+    result, is_error = call_tool("resume_sweep", {"run_dir": run_dir})
+    assert is_error and result["error"]["kind"] == cli["error"]["kind"] == "no_result", result
+    assert result["error"]["exit_code"] == 1 and "nothing to resume" in result["note"]
+    assert result["pid"] is None and result["detached"] is False
+    assert result["next"] == {"status": {"tool": "sweep_status", "arguments": {"run_dir": run_dir}}}
+    assert "tao-automl status" not in result["error"]["hint"], result["error"]["hint"]  # worded as tool calls

@@ -255,13 +255,15 @@ def stop_sweep(run_dir: str, cancel_jobs: bool = False) -> JSON:
 
 
 def resume_sweep(run_dir: str) -> JSON:
-    from tao_automl.cli.agent_commands import detached_report, finished_report
+    from tao_automl.cli.agent_commands import detached_report, finished_report, no_result
     from tao_automl.runner.detach import nothing_to_resume, repeat_warning, resume_detached
 
     note = nothing_to_resume(run_dir)
     if note is not None:  # a finished run: no orchestrator is started, and the answer says so
         report = finished_report(run_dir, note)
-        return {**report, "next": {"status": _tool_call("sweep_status", run_dir=report["run_dir"])}}
+        failure = no_result(report["run_dir"])  # without a result: an error result, as `resume` exits 1 for it
+        return {**report, "next": {"status": _tool_call("sweep_status", run_dir=report["run_dir"])},
+                **({} if failure is None else error_json(failure))}
     warning = repeat_warning(run_dir)  # read before the orchestrator clears it
     started = _with_tool_steps(detached_report(resume_detached(run_dir)))
     return {**started, "warning": warning} if warning else started

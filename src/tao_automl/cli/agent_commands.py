@@ -70,7 +70,7 @@ def finished_report(run_dir: str, note: str) -> dict[str, Any]:
             "next": {"status": f"tao-automl status {quoted} --json"}}
 
 
-def _no_result(run_dir: str) -> TaoAutoMLError | None:
+def no_result(run_dir: str) -> TaoAutoMLError | None:
     """The ``no_result`` error of an ended run without a result (exit 1, as ``resume`` and ``status --watch``
     exit for it), or None when it has one."""
     from tao_automl.cli.main import no_result_error
@@ -84,7 +84,7 @@ def answer_nothing_to_resume(args: argparse.Namespace, note: str) -> int:
     """What `resume` (with --detach or not) answers for a run with nothing to launch (``note`` says why): the note
     and the run's folder, with the ``no_result`` error (exit 1) when the run has no result."""
     report = finished_report(args.run_dir, note)
-    failure = _no_result(report["run_dir"])
+    failure = no_result(report["run_dir"])
     if failure is not None and _as_json(args):
         from tao_automl.errors import error_json
 
