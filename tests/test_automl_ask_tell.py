@@ -900,6 +900,20 @@ def test_status_of_an_ask_tell_run_left_open_with_every_rec_done_says_one_way_on
     assert reopened.is_complete() and reopened.finish()["progress"]["state"] == "finished"
 
 
+def test_workspace_runs_order_run_folders_by_their_names_time_without_opening_them(tmp_path: Path) -> None:
+    """A ``run_*`` folder `tao-automl run` named is placed by the UTC time in its name, without opening its store
+    (`status WORKSPACE` of hundreds of runs stays fast), among runs of any name placed by the start they record: a
+    run named for 2099 is the newest even when its store cannot be read (read from the store, it came first)."""
+    from tao_automl.status import workspace_runs
+
+    automl = _random_run(tmp_path / "ws" / "alpha", 2, 1)
+    automl.finish()
+    for name in ("run_20990101_000000_abcdef", "run_20000101_000000_abcdef"):
+        (tmp_path / "ws" / name).mkdir()
+        (tmp_path / "ws" / name / "state.db").write_bytes(b"not a database")
+    assert workspace_runs(tmp_path / "ws") == ["run_20000101_000000_abcdef", "alpha", "run_20990101_000000_abcdef"]
+
+
 def test_runs_lists_ask_tell_runs_whatever_their_folder_names(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`tao-automl runs WS` looked only at ``run_*`` folders, so a workspace of ask/tell runs (their folder is the
