@@ -49,21 +49,28 @@ class IntGridParam:
     def __post_init__(self) -> None:
         for key, bound in (("low", self.low), ("high", self.high)):
             if isinstance(bound, bool) or not isinstance(bound, int):
-                raise SearchSpaceError(f"param {self.name!r}: {key}={bound!r} must be an integer")
+                raise SearchSpaceError(f"param {self.name!r}: {key}={bound!r} must be an integer", value=bound,
+                                       allowed="an integer")
         if self.power_of is None and self.multiple_of is None:
-            raise SearchSpaceError(f"param {self.name!r}: a grid needs power_of or multiple_of")
+            raise SearchSpaceError(f"param {self.name!r}: a grid needs power_of or multiple_of",
+                                   allowed="power_of (an integer >= 2) and/or multiple_of (an integer >= 1)")
         for key, value, least in (("power_of", self.power_of, 2), ("multiple_of", self.multiple_of, 1)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-                raise SearchSpaceError(f"param {self.name!r}: {key}={value!r} must be an integer >= {least}")
+                raise SearchSpaceError(f"param {self.name!r}: {key}={value!r} must be an integer >= {least}",
+                                       value=value, allowed=f"an integer >= {least}")
         if not self.low <= self.high:
             raise SearchSpaceError(
-                f"param {self.name!r}: low <= high must hold, but got (low={self.low}, high={self.high})"
-            )
+                f"param {self.name!r}: low <= high must hold, but got (low={self.low}, high={self.high})",
+                value={"low": self.low, "high": self.high}, allowed="bounds with low <= high")
         if (self.high - self.low) // (self.multiple_of or 1) > MAX_GRID and self.power_of is None:
-            raise SearchSpaceError(f"param {self.name!r}: the grid holds more than {MAX_GRID} values")
+            raise SearchSpaceError(f"param {self.name!r}: the grid holds more than {MAX_GRID} values",
+                                   allowed=f"a grid of at most {MAX_GRID} values (a narrower range or a larger "
+                                           "multiple_of)")
         values = grid_values(self.low, self.high, self.power_of, self.multiple_of)
         if not values:
-            raise SearchSpaceError(f"param {self.name!r}: no value in [{self.low}, {self.high}] is {self._rule()}")
+            raise SearchSpaceError(f"param {self.name!r}: no value in [{self.low}, {self.high}] is {self._rule()}",
+                                   value={"low": self.low, "high": self.high},
+                                   allowed=f"a range holding at least one value that is {self._rule()}")
         object.__setattr__(self, "values", values)
 
     def _rule(self) -> str:

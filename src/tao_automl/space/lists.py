@@ -29,7 +29,8 @@ def element_from_json(data: dict[str, Any]) -> Element:
         return IntParam(**fields)
     if data.get("type") == "float":
         return FloatParam(**fields)
-    raise SearchSpaceError(f"list element type {data.get('type')!r} is not one of ['float', 'int']")
+    raise SearchSpaceError(f"list element type {data.get('type')!r} is not one of ['float', 'int']",
+                           value=data.get("type"), allowed=["float", "int"])
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,16 @@ class ListParam:
 
     def __post_init__(self) -> None:
         if not self.elements:
-            raise SearchSpaceError(f"param {self.name!r}: a list param needs at least one element")
+            raise SearchSpaceError(f"param {self.name!r}: a list param needs at least one element",
+                                   allowed="one or more FloatParam/IntParam elements")
         if not all(isinstance(e, (FloatParam, IntParam)) for e in self.elements):
-            raise SearchSpaceError(f"param {self.name!r}: list elements must be FloatParam or IntParam")
+            raise SearchSpaceError(f"param {self.name!r}: list elements must be FloatParam or IntParam",
+                                   allowed=["FloatParam", "IntParam"])
         if self.default is not None and len(self.default) != len(self.elements):
             raise SearchSpaceError(
                 f"param {self.name!r}: default {list(self.default)} has {len(self.default)} entries, "
-                f"expected {len(self.elements)}"
-            )
+                f"expected {len(self.elements)}",
+                value=list(self.default), allowed=f"a default of {len(self.elements)} numbers, one per element")
 
     @property
     def width(self) -> int:
@@ -57,7 +60,8 @@ class ListParam:
 
     def encode(self, value: Any) -> list[float]:
         if not isinstance(value, (list, tuple)) or len(value) != len(self.elements):
-            raise SearchSpaceError(f"param {self.name!r}: {value!r} is not a list of {len(self.elements)} numbers")
+            raise SearchSpaceError(f"param {self.name!r}: {value!r} is not a list of {len(self.elements)} numbers",
+                                   value=value, allowed=self.describe())
         return [c for e, v in zip(self.elements, value, strict=True) for c in e.encode(v)]
 
     def decode(self, unit: Sequence[float]) -> list[Any]:
@@ -102,10 +106,12 @@ class SubsetParam:
 
     def __post_init__(self) -> None:
         if not self.options:
-            raise SearchSpaceError(f"param {self.name!r}: a subset param needs at least one option")
+            raise SearchSpaceError(f"param {self.name!r}: a subset param needs at least one option",
+                                   allowed="one or more distinct options")
         for i, option in enumerate(self.options):
             if any(_same(option, other) for other in self.options[:i]):
-                raise SearchSpaceError(f"param {self.name!r}: option {option!r} appears twice")
+                raise SearchSpaceError(f"param {self.name!r}: option {option!r} appears twice", value=option,
+                                       allowed="distinct options, each once")
 
     @property
     def width(self) -> int:
@@ -125,7 +131,8 @@ class SubsetParam:
     def encode(self, value: Any) -> list[float]:
         picked = self._picked(value)
         if picked is None:
-            raise SearchSpaceError(f"param {self.name!r}: {value!r} is not a subset of {list(self.options)}")
+            raise SearchSpaceError(f"param {self.name!r}: {value!r} is not a subset of {list(self.options)}",
+                                   value=value, allowed=f"a list of distinct items of {list(self.options)}")
         return [1.0 if i in picked else 0.0 for i in range(len(self.options))]
 
     def decode(self, unit: Sequence[float]) -> list[Any]:
@@ -174,7 +181,8 @@ class OptionalListParam:
 
     def __post_init__(self) -> None:
         if not isinstance(self.inner, ListParam):
-            raise SearchSpaceError(f"param {self.name!r}: an optional list wraps a ListParam")
+            raise SearchSpaceError(f"param {self.name!r}: an optional list wraps a ListParam",
+                                   allowed="a ListParam as inner")
 
     @property
     def width(self) -> int:

@@ -15,7 +15,8 @@ from tao_automl.errors import SearchSpaceError
 def check_finite(name: str, **values: float) -> None:
     for key, value in values.items():
         if not math.isfinite(value):
-            raise SearchSpaceError(f"param {name!r}: {key}={value!r} must be a finite number")
+            raise SearchSpaceError(f"param {name!r}: {key}={value!r} must be a finite number", value=value,
+                                   allowed="a finite number (not nan or inf)")
 
 
 def logit(p: float) -> float:
@@ -50,17 +51,19 @@ class FloatParam:
         check_finite(self.name, low=self.low, high=self.high)
         if not self.low <= self.high:
             raise SearchSpaceError(
-                f"param {self.name!r}: low <= high must hold, but got (low={self.low}, high={self.high})"
-            )
+                f"param {self.name!r}: low <= high must hold, but got (low={self.low}, high={self.high})",
+                value={"low": self.low, "high": self.high}, allowed="bounds with low <= high")
         if self.log and self.logit:
-            raise SearchSpaceError(f"param {self.name!r}: scale is either log or logit, not both")
+            raise SearchSpaceError(f"param {self.name!r}: scale is either log or logit, not both",
+                                   allowed="one of log=True or logit=True, not both")
         if self.log and self.low <= 0:
-            raise SearchSpaceError(f"param {self.name!r}: log scale needs low > 0, but got low={self.low}")
+            raise SearchSpaceError(f"param {self.name!r}: log scale needs low > 0, but got low={self.low}",
+                                   value=self.low, allowed="low > 0 on a log scale")
         if self.logit and not 0.0 < self.low <= self.high < 1.0:
             raise SearchSpaceError(
                 f"param {self.name!r}: logit scale needs 0 < low <= high < 1 (the logit of 0 or 1 is infinite), "
-                f"but got [low={self.low}, high={self.high}]; allowed: bounds strictly inside (0, 1)"
-            )
+                f"but got [low={self.low}, high={self.high}]; allowed: bounds strictly inside (0, 1)",
+                value={"low": self.low, "high": self.high}, allowed="bounds strictly inside (0, 1)")
 
     @property
     def width(self) -> int:
@@ -125,14 +128,15 @@ class IntParam:
     def __post_init__(self) -> None:
         if not (isinstance(self.low, int) and isinstance(self.high, int)):
             raise SearchSpaceError(
-                f"param {self.name!r}: int bounds must be integers, got low={self.low!r}, high={self.high!r}"
-            )
+                f"param {self.name!r}: int bounds must be integers, got low={self.low!r}, high={self.high!r}",
+                value={"low": self.low, "high": self.high}, allowed="integer low and high")
         if not self.low <= self.high:
             raise SearchSpaceError(
-                f"param {self.name!r}: low <= high must hold, but got (low={self.low}, high={self.high})"
-            )
+                f"param {self.name!r}: low <= high must hold, but got (low={self.low}, high={self.high})",
+                value={"low": self.low, "high": self.high}, allowed="bounds with low <= high")
         if self.log and self.low <= 0:
-            raise SearchSpaceError(f"param {self.name!r}: log scale needs low > 0, but got low={self.low}")
+            raise SearchSpaceError(f"param {self.name!r}: log scale needs low > 0, but got low={self.low}",
+                                   value=self.low, allowed="low > 0 on a log scale")
 
     @property
     def width(self) -> int:

@@ -35,9 +35,11 @@ class Relation:
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
-            raise SearchSpaceError(f"relation {self.left!r} {self.op!r} {self.right!r}: op must be one of {list(OPS)}")
+            raise SearchSpaceError(f"relation {self.left!r} {self.op!r} {self.right!r}: op must be one of {list(OPS)}",
+                                   value=self.op, allowed=list(OPS))
         if self.left == self.right:
-            raise SearchSpaceError(f"relation on {self.left!r}: a param cannot depend on itself")
+            raise SearchSpaceError(f"relation on {self.left!r}: a param cannot depend on itself", value=self.right,
+                                   allowed="a param other than the left one")
 
     def holds(self, config: Mapping[str, Any]) -> bool:
         a, b = config.get(self.left), config.get(self.right)
@@ -69,7 +71,8 @@ def candidates(param: Any) -> tuple[float, float, bool, tuple[float, ...] | None
     low, high = getattr(param, "low", None), getattr(param, "high", None)
     if isinstance(low, (int, float)) and isinstance(high, (int, float)) and _is_number(low) and _is_number(high):
         return float(low), float(high), isinstance(low, int), None
-    raise SearchSpaceError(f"param {getattr(param, 'name', param)!r}: relations need a scalar numeric param")
+    raise SearchSpaceError(f"param {getattr(param, 'name', param)!r}: relations need a scalar numeric param",
+                           allowed="a float, int, int grid or numeric-choice param")
 
 
 def closest_allowed(op: str, other: float, integer: bool) -> float:

@@ -38,18 +38,18 @@ class CategoricalParam:
 
     def __post_init__(self) -> None:
         if not self.choices:
-            raise SearchSpaceError(f"param {self.name!r}: needs at least one option")
+            raise SearchSpaceError(f"param {self.name!r}: needs at least one option", allowed="one or more choices")
         if self.weights is not None:
             if len(self.weights) != len(self.choices):
                 raise SearchSpaceError(
                     f"param {self.name!r}: option_weights has {len(self.weights)} entries but there are "
-                    f"{len(self.choices)} options {list(self.choices)}"
-                )
+                    f"{len(self.choices)} options {list(self.choices)}",
+                    value=list(self.weights), allowed=f"{len(self.choices)} weights, one per option")
             if any((not math.isfinite(w)) or w < 0 for w in self.weights) or sum(self.weights) <= 0:
                 raise SearchSpaceError(
                     f"param {self.name!r}: option_weights must be non-negative with a positive sum, "
-                    f"got {list(self.weights)}"
-                )
+                    f"got {list(self.weights)}",
+                    value=list(self.weights), allowed="finite weights >= 0 with a sum > 0")
 
     @property
     def width(self) -> int:
@@ -62,7 +62,8 @@ class CategoricalParam:
         for i, choice in enumerate(self.choices):
             if choice == value:
                 return i
-        raise SearchSpaceError(f"param {self.name!r}: {value!r} is not one of {list(self.choices)}")
+        raise SearchSpaceError(f"param {self.name!r}: {value!r} is not one of {list(self.choices)}", value=value,
+                               allowed=list(self.choices))
 
     def encode(self, value: Any) -> list[float]:
         onehot = [0.0] * len(self.choices)
@@ -145,7 +146,8 @@ class SearchSpace:
         by_name: dict[str, Param] = {}
         for param in self.params:
             if param.name in by_name:
-                raise SearchSpaceError(f"param {param.name!r} appears twice in the search space")
+                raise SearchSpaceError(f"param {param.name!r} appears twice in the search space", value=param.name,
+                                       allowed="each param name once")
             by_name[param.name] = param
         object.__setattr__(self, "_by_name", by_name)
         for rel in self.relations:
@@ -182,18 +184,20 @@ class SearchSpace:
 
     def _check_relation(self, rel: Relation) -> None:
         if not isinstance(rel, Relation):
-            raise SearchSpaceError(f"relations must be Relation objects, got {rel!r}")
+            raise SearchSpaceError(f"relations must be Relation objects, got {rel!r}", value=rel,
+                                   allowed="Relation objects")
         for name in (rel.left, rel.right):
             if name not in self._by_name:
-                raise SearchSpaceError(f"relation {rel}: {name!r} is not a param of the space; have {self.names}")
+                raise SearchSpaceError(f"relation {rel}: {name!r} is not a param of the space; have {self.names}",
+                                       value=name, allowed=list(self.names))
         (l_lo, l_hi, _, _), (r_lo, r_hi, _, _) = candidates(self[rel.left]), candidates(self[rel.right])
         up = rel.op in (">", ">=")
         far_left, far_right = (l_hi, r_lo) if up else (l_lo, r_hi)
         if not OPS[rel.op](far_left, far_right):
             raise SearchSpaceError(
                 f"relation {rel} cannot hold: {rel.left} in {describe(self[rel.left])}, "
-                f"{rel.right} in {describe(self[rel.right])}"
-            )
+                f"{rel.right} in {describe(self[rel.right])}",
+                value=str(rel), allowed="a relation that some values of both params' ranges keep")
 
     def __len__(self) -> int:
         return len(self.params)
@@ -299,7 +303,7 @@ class SearchSpace:
                 continue
             if kind not in _KINDS:
                 allowed = sorted([*_KINDS, *_NESTED_KINDS, "int_grid", "relation"])
-                raise SearchSpaceError(f"unknown param type {kind!r}; allowed: {allowed}")
+                raise SearchSpaceError(f"unknown param type {kind!r}; allowed: {allowed}", value=kind, allowed=allowed)
             fields = {k: v for k, v in item.items() if k != "type"}
             if kind == "categorical":
                 fields["choices"] = tuple(fields["choices"])
