@@ -60,3 +60,46 @@ def test_a_bad_search_space_says_what_is_allowed(case: str) -> None:
     allowed = _allowed(call)
     if expected is not None:
         assert allowed == expected
+
+
+SCHEMA: dict[str, Any] = {"properties": {"train": {"type": "object", "properties": {
+    "lr": {"type": "number", "minimum": 0.0, "maximum": 1.0, "default": 0.1},
+    "act": {"type": "string", "enum": ["relu", "gelu"], "default": "relu"},
+}}}}
+
+
+def _space(hyperparameters: Any = None, ranges: Any = None, schema: Any = SCHEMA) -> Any:
+    from tao_automl.schema.build import build_search_space
+
+    return build_search_space(schema, hyperparameters, ranges)
+
+
+SCHEMA_CASES: dict[str, tuple[Callable[[], Any], Any]] = {
+    "misspelt hyperparameter": (lambda: _space(["train.lrr"]), "'train.lr' or another searchable param of the "
+                                "schema (`tao-automl models --scope automl`)"),
+    "unknown hyperparameter": (lambda: _space(["zzz"]), ["train.lr", "train.act"]),
+    "named twice": (lambda: _space(["train.lr", "train.lr"]), "each name once"),
+    "hyperparameters a string": (lambda: _space("train.lr"), "a list of dotted param names of the train schema"),
+    "unknown custom range": (lambda: _space(None, {"zzz": {"valid_min": 0.1}}), ["train.lr", "train.act"]),
+    "custom range not a mapping": (lambda: _space(None, {"train.lr": 0.1}), None),
+    "custom range unknown key": (lambda: _space(None, {"train.lr": {"min": 0.1}}), None),
+    "custom scale": (lambda: _space(None, {"train.lr": {"scale": "exp"}}), ["log", "linear", "logit"]),
+    "custom bound outside the schema": (lambda: _space(None, {"train.lr": {"valid_max": 2.0}}), "[0, 1]"),
+    "custom min > max": (lambda: _space(None, {"train.lr": {"valid_min": 0.5, "valid_max": 0.2}}),
+                         "valid_min <= valid_max"),
+    "custom bound text": (lambda: _space(None, {"train.lr": {"valid_min": "x"}}), "a number"),
+    "custom option unknown": (lambda: _space(None, {"train.act": {"valid_options": ["tanh"]}}), ["relu", "gelu"]),
+    "custom disables all": (lambda: _space(None, {"train.act": {"disable_list": ["relu", "gelu"]}}),
+                            "a disable_list that keeps at least one option"),
+    "custom options twice": (lambda: _space(None, {"train.act": {"valid_options": ["relu", "relu"]}}),
+                             "each option once"),
+    "schema not an object": (lambda: _space(None, None, []), "a JSON object (a mapping)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCHEMA_CASES))
+def test_a_bad_schema_range_says_what_is_allowed(case: str) -> None:
+    call, expected = SCHEMA_CASES[case]
+    allowed = _allowed(call)
+    if expected is not None:
+        assert allowed == expected

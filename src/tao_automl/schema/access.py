@@ -62,7 +62,8 @@ def _string_list(schema: Mapping[str, Any], key: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SearchSpaceError(f"schema field {key!r} must be a list of dotted names, got {value!r}")
+        raise SearchSpaceError(f"schema field {key!r} must be a list of dotted names, got {value!r}",
+                               value=value, allowed="a list of dotted param names (strings)")
     return list(value)
 
 

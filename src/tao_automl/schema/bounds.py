@@ -302,12 +302,13 @@ def _apply_custom(iv: Interval, custom: CustomRange | None, *, integer: bool) ->
     for key, value in (("valid_min", cmin), ("valid_max", cmax)):
         if value is not None and not iv.admits(value):
             raise SearchSpaceError(
-                f"{custom.where(key)}={value!r} is outside the schema range of {custom.name!r}; allowed: {iv}"
-            )
+                f"{custom.where(key)}={value!r} is outside the schema range of {custom.name!r}; allowed: {iv}",
+                value=value, allowed=str(iv))
     if cmin is not None and cmax is not None and cmin > cmax:
         raise SearchSpaceError(
-            f"custom_param_ranges[{custom.name!r}]: valid_min={cmin!r} > valid_max={cmax!r}; need min <= max"
-        )
+            f"custom_param_ranges[{custom.name!r}]: valid_min={cmin!r} > valid_max={cmax!r}; need min <= max",
+            value={"valid_min": cmin, "valid_max": cmax},
+            allowed="valid_min <= valid_max")
     return Interval(
         iv.low if cmin is None else cmin,
         iv.high if cmax is None else cmax,
@@ -326,8 +327,8 @@ def _check_log_low(custom: CustomRange | None, scale: str | None, *, integer: bo
     if low is not None and low <= 0:
         raise SearchSpaceError(
             f"{custom.where('valid_min')}={low!r}: a log scale cannot start at {low!r} (use scale 'linear' to "
-            "include it); allowed: > 0 for a log scale"
-        )
+            "include it); allowed: > 0 for a log scale",
+            value=low, allowed="> 0 for a log scale")
 
 
 def _finite_low(low: float, high: float, default: float | None, min_span: float) -> float:
@@ -398,7 +399,8 @@ def build_float(name: str, prop: Mapping[str, Any], custom: CustomRange | None) 
     if scale == "log" or (scale is None and _auto_log(name, prop, low, high, floor)):
         if high <= 0 or floor > high:
             _above_derived_top(name, iv, floor, high)
-            raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}")
+            raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}",
+                                   value=str(iv), allowed="a range with values > 0 (or scale linear)")
         return FloatParam(name, floor, high, log=True, default=_inside(default, floor, high))
     if scale == "logit":
         if not 0.0 < low <= high < 1.0:
@@ -413,7 +415,8 @@ def build_float(name: str, prop: Mapping[str, Any], custom: CustomRange | None) 
         low = max(low + STRICT_REL_EPS * (high - low), math.nextafter(low, _INF))
     if low > high:
         _above_derived_top(name, iv, low, high)
-        raise SearchSpaceError(f"param {name!r}: the range {iv} holds no searchable value")
+        raise SearchSpaceError(f"param {name!r}: the range {iv} holds no searchable value", value=str(iv),
+                               allowed="a range holding at least one value")
     return FloatParam(name, low, high, log=False, default=_inside(default, low, high))
 
 
@@ -516,17 +519,19 @@ def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) ->
     _check_log_low(custom, int_scale, integer=True)
     if int_scale == "logit":
         raise SearchSpaceError(
-            f"param {name!r}: scale 'logit' is for floats inside (0, 1), not ints; allowed: 'log', 'linear'"
-        )
+            f"param {name!r}: scale 'logit' is for floats inside (0, 1), not ints; allowed: 'log', 'linear'",
+            value="logit", allowed=["log", "linear"])
     if int_scale == "log":
         if high < 1:
-            raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}")
+            raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}",
+                                   value=str(iv), allowed="a range with values > 0 (or scale linear)")
         low = max(low, 1)
         log = True
     else:
         log = False
     if low > high:
-        raise SearchSpaceError(f"param {name!r}: the range {iv} holds no searchable integer")
+        raise SearchSpaceError(f"param {name!r}: the range {iv} holds no searchable integer", value=str(iv),
+                               allowed="a range holding at least one integer")
     int_default = int(default) if default is not None and default.is_integer() else None
     power_of, multiple_of = grid_rule(name, prop)
     if power_of is not None or multiple_of is not None:

@@ -186,11 +186,14 @@ def _describe_type(prop: Mapping[str, Any]) -> str:
 
 def _names(hyperparameters: Sequence[str]) -> list[str]:
     if isinstance(hyperparameters, str) or not all(isinstance(h, str) for h in hyperparameters):
-        raise SearchSpaceError(f"hyperparameters must be a list of dotted names, got {hyperparameters!r}")
+        raise SearchSpaceError(f"hyperparameters must be a list of dotted names, got {hyperparameters!r}",
+                               value=hyperparameters,
+                               allowed="a list of dotted param names of the train schema")
     seen: set[str] = set()
     for name in hyperparameters:
         if name in seen:
-            raise SearchSpaceError(f"{name!r} is named twice; allowed: each name once")
+            raise SearchSpaceError(f"{name!r} is named twice; allowed: each name once",
+                                   value=name, allowed="each name once")
         seen.add(name)
     return list(hyperparameters)
 
@@ -199,7 +202,9 @@ def _customs(schema: Mapping[str, Any], raw: Mapping[str, Any] | None) -> dict[s
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise SearchSpaceError(f"custom_param_ranges must be a mapping of param name to range, got {raw!r}")
+        raise SearchSpaceError(f"custom_param_ranges must be a mapping of param name to range, got {raw!r}",
+                               value=raw,
+                               allowed="a mapping of schema param name to range ({min, max, ...} or {valid_options})")
     out: dict[str, CustomRange] = {}
     for name, entry in raw.items():
         odd = unaddressable_key(schema, name) if isinstance(name, str) else None
@@ -210,10 +215,9 @@ def _customs(schema: Mapping[str, Any], raw: Mapping[str, Any] | None) -> dict[s
                 field=f"custom_param_ranges.{name}", value=odd[0],
                 allowed="schema property keys without '.', '[' or ']'")
         if not isinstance(name, str) or get_property(schema, name) is None:
-            raise SearchSpaceError(
-                f"custom_param_ranges names {name!r}, which is not in the train schema"
-                f"{did_you_mean(str(name), iter_leaf_names(schema))}"
-            )
+            meant = did_you_mean(str(name), iter_leaf_names(schema))
+            raise SearchSpaceError(f"custom_param_ranges names {name!r}, which is not in the train schema{meant}",
+                                   value=name, allowed=_unknown_allowed(meant, _leaves(schema)))
         out[name] = parse_custom_range(name, entry)
     return out
 
@@ -221,14 +225,29 @@ def _customs(schema: Mapping[str, Any], raw: Mapping[str, Any] | None) -> dict[s
 def _unknown(schema: Mapping[str, Any], name: str) -> SearchSpaceError:
     """An unknown hyperparameter, with the close param: the one leaf ending in the same key (``train.lr`` ->
     ``train.optim.lr``), else the nearest spelling among leaves (a group such as ``train`` cannot be searched)."""
-    leaves = [n for n in iter_leaf_names(schema)
-              if not isinstance((get_property(schema, n) or {}).get("properties"), Mapping)]
+    leaves = _leaves(schema)
     tail = name.rsplit(".", 1)[-1]
     same_tail = [n for n in leaves if n.rsplit(".", 1)[-1] == tail]
     hint = f" (did you mean {same_tail[0]!r}?)" if len(same_tail) == 1 else did_you_mean(name, leaves)
     if not hint:
         hint = f"; the schema's AutoML defaults are {automl_candidates(schema)}"
-    return SearchSpaceError(f"hyperparameter {name!r} is not in the train schema{hint}")
+    return SearchSpaceError(f"hyperparameter {name!r} is not in the train schema{hint}",
+                            value=name, allowed=_unknown_allowed(hint, leaves))
+
+
+def _unknown_allowed(hint: str, leaves: list[str]) -> str | list[str]:
+    """``allowed`` of a name not in the schema: the param its ``hint`` means (``did you mean 'x'?``), or else every
+    param name of the schema (``leaves``)."""
+    meant = re.search(r"did you mean '([^']+)'", hint)
+    if meant is None:
+        return leaves
+    return f"{meant.group(1)!r} or another searchable param of the schema (`tao-automl models --scope automl`)"
+
+
+def _leaves(schema: Mapping[str, Any]) -> list[str]:
+    """The dotted names of the schema's params (its leaves that are not groups): ``allowed`` of an unknown name."""
+    return [n for n in iter_leaf_names(schema)
+            if not isinstance((get_property(schema, n) or {}).get("properties"), Mapping)]
 
 
 def _build(name: str, kind: str, prop: Mapping[str, Any], custom: CustomRange | None) -> Param:
@@ -277,7 +296,8 @@ def build_search_space(
 ) -> SearchSpace:
     """The search space of ``hyperparameters`` (default: the schema's AutoML defaults); see module doc."""
     if not isinstance(schema, Mapping):
-        raise SearchSpaceError(f"a train schema must be a JSON object, got {type(schema).__name__}")
+        raise SearchSpaceError(f"a train schema must be a JSON object, got {type(schema).__name__}",
+                               value=type(schema).__name__, allowed="a JSON object (a mapping)")
     customs = _customs(schema, custom_param_ranges)
     explicit = hyperparameters is not None
     names = _names(hyperparameters) if hyperparameters is not None else automl_candidates(schema)
@@ -323,8 +343,9 @@ def build_search_space(
             if asked:
                 raise SearchSpaceError(
                     f"hyperparameter {name!r} is AutoML-disabled in the schema; set "
-                    "override_automl_disabled_params: true in automl_settings to search it anyway"
-                )
+                    "override_automl_disabled_params: true in automl_settings to search it anyway",
+                    value=name,
+                    allowed="params the schema does not disable, or any with override_automl_disabled_params: true")
             skipped.append(f"{name} (AutoML-disabled)")
             continue
         guess = None if asked else (special_default(name, kind, prop) or default_left_out(name))
@@ -338,8 +359,8 @@ def build_search_space(
     if not params:
         raise SearchSpaceError(
             "no hyperparameter to search: name some in automl_hyperparameters or custom_param_ranges"
-            + (f" (skipped: {', '.join(skipped)})" if skipped else "")
-        )
+            + (f" (skipped: {', '.join(skipped)})" if skipped else ""),
+            allowed="at least one searchable param in automl_hyperparameters or custom_param_ranges")
     params, relations = apply_relations(schema, params, base)
     if relations:
         derived = {p.name: _derived_sides(schema, p, customs.get(p.name), base) for p in params}

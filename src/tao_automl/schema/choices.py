@@ -91,8 +91,8 @@ def narrow_options(
             if index is None:
                 raise SearchSpaceError(
                     f"{custom.where('valid_options')}: {value!r} is not an option of {name!r}"
-                    f"{did_you_mean(str(value), [str(o) for o in options])}; allowed: {options}"
-                )
+                    f"{did_you_mean(str(value), [str(o) for o in options])}; allowed: {options}",
+                    value=value, allowed=list(options))
             picked.append(index)
         options = [options[i] for i in picked]
         weights = None if weights is None else [weights[i] for i in picked]
@@ -103,16 +103,19 @@ def narrow_options(
         if index is None:
             raise SearchSpaceError(
                 f"{custom.where('disable_list')}: {value!r} is not an option of {name!r}"
-                f"{did_you_mean(str(value), [str(o) for o in options])}; allowed: {options}"
-            )
+                f"{did_you_mean(str(value), [str(o) for o in options])}; allowed: {options}",
+                value=value, allowed=list(options))
         options = options[:index] + options[index + 1 :]
         weights = None if weights is None else weights[:index] + weights[index + 1 :]
     if not options:
-        raise SearchSpaceError(f"custom_param_ranges[{name!r}] disables every option; keep at least one")
+        raise SearchSpaceError(f"custom_param_ranges[{name!r}] disables every option; keep at least one",
+                               value=list(custom.disable_list),
+                               allowed="a disable_list that keeps at least one option")
     if weights is not None and sum(weights) <= 0:
         raise SearchSpaceError(
-            f"custom_param_ranges[{name!r}]: the weights of the remaining options {options} sum to 0"
-        )
+            f"custom_param_ranges[{name!r}]: the weights of the remaining options {options} sum to 0",
+            value=weights,
+            allowed="weights with at least one remaining option above 0")
     return _weighted_only(options, weights)
 
 
@@ -216,7 +219,8 @@ def build_ordered_int(name: str, prop: Mapping[str, Any], custom: CustomRange | 
         reject_keys(custom, ("scale",), kind, ("valid_min", "valid_max", *OPTION_KEYS))
     raw = schema_options(prop) or []
     if not all(isinstance(o, int) and not isinstance(o, bool) for o in raw):
-        raise SearchSpaceError(f"schema param {name!r}: ordered_int options must be integers, got {raw}")
+        raise SearchSpaceError(f"schema param {name!r}: ordered_int options must be integers, got {raw}",
+                               value=raw, allowed="integer options")
     options, weights = narrow_options(name, raw, prop.get("option_weights"), custom)
     options, weights = within_bounds(name, options, weights, custom, integer=True)
     ordered = sorted(options)

@@ -42,7 +42,8 @@ class CustomRange:
 
 def _list(entry: CustomRange, key: str, value: Any) -> tuple[Any, ...]:
     if not isinstance(value, (list, tuple)):
-        raise SearchSpaceError(f"{entry.where(key)}={value!r} must be a list")
+        raise SearchSpaceError(f"{entry.where(key)}={value!r} must be a list", value=value,
+                               allowed="a list")
     return tuple(value)
 
 
@@ -55,8 +56,8 @@ def _unique(entry: CustomRange, key: str, items: tuple[Any, ...]) -> tuple[Any, 
     for i, item in enumerate(items):
         if any(_same(item, other) for other in items[:i]):
             raise SearchSpaceError(
-                f"{entry.where(key)}={list(items)!r} lists {item!r} twice; allowed: each option once"
-            )
+                f"{entry.where(key)}={list(items)!r} lists {item!r} twice; allowed: each option once",
+                value=item, allowed="each option once")
     return items
 
 
@@ -65,20 +66,21 @@ def parse_custom_range(name: str, raw: Any) -> CustomRange:
     entry = CustomRange(name)
     if not isinstance(raw, Mapping):
         raise SearchSpaceError(
-            f"custom_param_ranges[{name!r}] must be a mapping with keys {list(CUSTOM_KEYS)}, got {raw!r}"
-        )
+            f"custom_param_ranges[{name!r}] must be a mapping with keys {list(CUSTOM_KEYS)}, got {raw!r}",
+            value=raw, allowed=f"a mapping with keys {list(CUSTOM_KEYS)}")
     for key in raw:
         if key not in CUSTOM_KEYS:
             raise SearchSpaceError(
                 f"custom_param_ranges[{name!r}] has unknown key {key!r}"
                 f"{did_you_mean(str(key), CUSTOM_KEYS)}; "
-                f"allowed keys: {list(CUSTOM_KEYS)}"
-            )
+                f"allowed keys: {list(CUSTOM_KEYS)}",
+                value=key, allowed=list(CUSTOM_KEYS))
     options = raw.get("valid_options")
     weights = raw.get("option_weights")
     scale = raw.get("scale")
     if scale is not None and scale not in SCALES:
-        raise SearchSpaceError(f"{entry.where('scale')}={scale!r} is not supported; allowed: {list(SCALES)}")
+        raise SearchSpaceError(f"{entry.where('scale')}={scale!r} is not supported; allowed: {list(SCALES)}",
+                               value=scale, allowed=list(SCALES))
     weight_tuple: tuple[float, ...] | None = None
     if weights is not None:
         items = _list(entry, "option_weights", weights)
@@ -86,8 +88,8 @@ def parse_custom_range(name: str, raw: Any) -> CustomRange:
             not math.isfinite(w) or w < 0 for w in items
         ):
             raise SearchSpaceError(
-                f"{entry.where('option_weights')}={weights!r} must be a list of finite numbers >= 0"
-            )
+                f"{entry.where('option_weights')}={weights!r} must be a list of finite numbers >= 0",
+                value=weights, allowed="a list of finite numbers >= 0")
         weight_tuple = tuple(float(w) for w in items)
     return CustomRange(
         name=name,
@@ -116,10 +118,11 @@ def custom_number(entry: CustomRange, key: str, *, integer: bool,
         raise SearchSpaceError(
             f"{entry.where(key)}={value!r} has the wrong type: {entry.name!r} needs {kind}"
             + (" (list bounds apply only to list params)" if isinstance(value, (list, tuple)) else "")
-            + number_as_text_hint(value, integer=integer, refuses=refuses)
-        )
+            + number_as_text_hint(value, integer=integer, refuses=refuses),
+            value=value, allowed=kind)
     if not math.isfinite(value):
-        raise SearchSpaceError(f"{entry.where(key)}={value!r} must be finite")
+        raise SearchSpaceError(f"{entry.where(key)}={value!r} must be finite", value=value,
+                               allowed=f"{kind}, finite (not nan or inf)")
     return int(value) if integer else float(value)
 
 
@@ -132,5 +135,5 @@ def reject_keys(entry: CustomRange, keys: tuple[str, ...], kind: str, allowed: t
         if present is not None and (present != () or key != "disable_list"):
             raise SearchSpaceError(
                 f"{entry.where(key)}={present!r} does not apply to {kind} param {entry.name!r}; "
-                f"allowed keys: {list(allowed)}"
-            )
+                f"allowed keys: {list(allowed)}",
+                value=present, allowed=list(allowed))

@@ -110,8 +110,9 @@ def _element_custom(name: str, custom: CustomRange | None, i: int, n: int) -> Cu
         if isinstance(value, (list, tuple)):
             if len(value) != n:
                 raise SearchSpaceError(
-                    f"{custom.where(key)}={list(value)!r} has {len(value)} entries; {name!r} has {n} elements"
-                )
+                    f"{custom.where(key)}={list(value)!r} has {len(value)} entries; {name!r} has {n} elements",
+                    value=list(value),
+                    allowed=f"a number, or a list of {n} numbers (one per element)")
             value = value[i]
         values.append(value)
     return CustomRange(f"{name}[{i}]", valid_min=values[0], valid_max=values[1], scale=custom.scale)
@@ -133,7 +134,8 @@ def build_list(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -
         reject_keys(custom, OPTION_KEYS, "list", ("valid_min", "valid_max", "scale"))
     n = list_length(prop)
     if n is None:
-        raise SearchSpaceError(f"schema param {name!r}: not a list of numbers")
+        raise SearchSpaceError(f"schema param {name!r}: not a list of numbers",
+                               allowed="a list of numbers of a fixed length (its default or bounds say how many)")
     integer = _integer(prop, n)
     unit = not integer and _unit_like(name, prop, n)
     elements: list[FloatParam | IntParam] = []
