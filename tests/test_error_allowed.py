@@ -9,6 +9,10 @@ from typing import Any
 import pytest
 
 from tao_automl.errors import UserInputError
+from tao_automl.platforms.common import contained_path
+from tao_automl.platforms.local.sdk import LocalSDK
+from tao_automl.platforms.retry import Retrying
+from tao_automl.platforms.slurm.sdk import SlurmSDK
 from tao_automl.space.grid import IntGridParam
 from tao_automl.space.lists import ListParam, SubsetParam, element_from_json
 from tao_automl.space.numeric import FloatParam, IntParam
@@ -103,3 +107,35 @@ def test_a_bad_schema_range_says_what_is_allowed(case: str) -> None:
     allowed = _allowed(call)
     if expected is not None:
         assert allowed == expected
+
+
+def _local(tmp_path: Any) -> LocalSDK:
+    return LocalSDK(jobs_dir=tmp_path / "jobs")
+
+
+PLATFORM_CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "empty command": (lambda t: _local(t).create_job(None, "  ", gpu_count=0),
+                      "a non-empty command string or a non-empty list of strings"),
+    "command of numbers": (lambda t: _local(t).create_job(None, [1, 2], gpu_count=0),
+                           "a non-empty command string or a non-empty list of strings"),
+    "missing working_dir": (lambda t: _local(t).create_job(None, "true", gpu_count=0,
+                                                           working_dir=str(t / "nowhere")),
+                            "an existing directory (or None: the job's own folder)"),
+    "env_vars key with '='": (lambda t: _local(t).create_job(None, "true", gpu_count=0, env_vars={"A=B": "1"}),
+                              "non-empty names without '='"),
+    "two nodes on one host": (lambda t: _local(t).create_job(None, "true", gpu_count=0, num_nodes=2), [1]),
+    "empty job_name": (lambda t: _local(t).create_job(None, "true", gpu_count=0, job_name=" "),
+                       "non-empty string"),
+    "relative_path out of the results dir": (
+        lambda t: contained_path(t, "../x"),
+        "a path relative to the job's results dir that stays inside it (no '..' out, not absolute)"),
+    "retry attempts 0": (lambda t: Retrying(_local(t), 0), "an integer >= 1"),
+    "slurm host key checking off": (
+        lambda t: SlurmSDK(state_dir=str(t / "state"), strict_host_key_checking="no"), ["yes", "accept-new"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLATFORM_CASES))
+def test_a_bad_platform_argument_says_what_is_allowed(case: str, tmp_path: Any) -> None:
+    call, expected = PLATFORM_CASES[case]
+    assert _allowed(lambda: call(tmp_path)) == expected

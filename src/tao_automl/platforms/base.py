@@ -175,7 +175,8 @@ class PlatformBase:
         gpu_count = check_int("gpu_count", gpu_count, 0)
         num_nodes = check_int("num_nodes", kwargs.get("num_nodes", 1), 1)
         if num_nodes > 1 and not self.multi_node:
-            raise UserInputError(f"num_nodes={num_nodes} is not supported by {self.single_node_reason}")
+            raise UserInputError(f"num_nodes={num_nodes} is not supported by {self.single_node_reason}",
+                                 field="num_nodes", value=num_nodes, allowed=[1])
         name = check_job_name(kwargs.get("job_name"), self.single_line_names)
         return self.submit(JobRequest(image, command, gpu_count, num_nodes, name, env_vars, inputs, outputs, kwargs))
 

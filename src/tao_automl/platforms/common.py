@@ -55,13 +55,21 @@ def as_setting_error(exc: UserInputError, prefix: str, given: Mapping[str, Any],
     return exc.rebuilt(message, field=name, value=value)
 
 
+#: ``allowed`` of a refused job command (every platform's ``create_job``).
+COMMAND_ALLOWED = "a non-empty command string or a non-empty list of strings"
+#: ``allowed`` of a ``relative_path`` that leaves the job's results dir (``read_job_file``).
+RELATIVE_ALLOWED = "a path relative to the job's results dir that stays inside it (no '..' out, not absolute)"
+#: ``allowed`` of an ``env_vars`` key that is not an environment variable name.
+ENV_NAME_ALLOWED = "names of letters, digits and '_', not starting with a digit"
+
+
 def check_job_name(name: object, single_line: bool = False) -> str | None:
     """``name`` as a job name (None stays None); anything but a non-empty string is a one-line error."""
     if name is None:
         return None
     if not isinstance(name, str) or not name.strip() or (single_line and "\n" in name):
         kind = "non-empty single-line string" if single_line else "non-empty string"
-        raise UserInputError(f"job_name must be a {kind}, got {name!r}")
+        raise UserInputError(f"job_name must be a {kind}, got {name!r}", field="job_name", value=name, allowed=kind)
     return name
 
 
@@ -82,11 +90,13 @@ def command_text(command: str | Sequence[str]) -> str:
     """A command as one shell string: a non-empty string as is, an argv list shell-quoted."""
     if isinstance(command, str):
         if not command.strip():
-            raise UserInputError("command must not be empty")
+            raise UserInputError("command must not be empty", field="command", value=command,
+                                 allowed=COMMAND_ALLOWED)
         return command
     argv = list(command)
     if not argv or not all(isinstance(a, str) for a in argv):
-        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}")
+        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}",
+                             field="command", value=command, allowed=COMMAND_ALLOWED)
     return shlex.join(argv)
 
 
@@ -95,7 +105,8 @@ def contained_path(results_dir: str | Path, relative_path: str) -> Path:
     results = Path(results_dir).resolve()
     target = (results / relative_path).resolve()
     if target != results and results not in target.parents:
-        raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
+        raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}",
+                             field="relative_path", value=relative_path, allowed=RELATIVE_ALLOWED)
     return target
 
 

@@ -37,9 +37,12 @@ class Retrying(PlatformWrapper):
     def __init__(self, sdk: Any, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 30.0,
                  clock: Clock | None = None, rng: random.Random | None = None) -> None:
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-            raise UserInputError(f"attempts must be an integer >= 1, got {attempts!r}")
+            raise UserInputError(f"attempts must be an integer >= 1, got {attempts!r}", field="attempts",
+                                 value=attempts, allowed="an integer >= 1")
         if base_delay < 0 or max_delay < 0:
-            raise UserInputError(f"base_delay and max_delay must be >= 0, got {base_delay!r} and {max_delay!r}")
+            raise UserInputError(f"base_delay and max_delay must be >= 0, got {base_delay!r} and {max_delay!r}",
+                                 field="base_delay" if base_delay < 0 else "max_delay",
+                                 value=base_delay if base_delay < 0 else max_delay, allowed="a number >= 0")
         super().__init__(sdk)
         self.attempts = attempts
         self.base_delay = float(base_delay)

@@ -35,7 +35,14 @@ from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import SCAN_LINES, describe, failure_from_log
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
 from tao_automl.platforms.brev import remote
-from tao_automl.platforms.common import check_int, check_job_name, command_text, spec_file_script
+from tao_automl.platforms.common import (
+    ENV_NAME_ALLOWED,
+    RELATIVE_ALLOWED,
+    check_int,
+    check_job_name,
+    command_text,
+    spec_file_script,
+)
 from tao_automl.platforms.image_reference import checked_image, image_check
 from tao_automl.platforms.records import default_state_dir, job_key, new_job_key, state_dir_option
 from tao_automl.platforms.retry import TransientPlatformError
@@ -219,7 +226,8 @@ class BrevSDK(PlatformBase):
         env = dict(env_vars or {})
         for key in env:
             if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-                raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+                raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name",
+                                     field="env_vars", value=key, allowed=ENV_NAME_ALLOWED)
         spec = spec_file_script(kwargs.get("spec_file"))  # refused before an instance is made for it
         key = job_key(name) if name else new_job_key()
         instance = opts["instance_id"] or self._create_instance(key, opts)
@@ -368,7 +376,8 @@ class BrevSDK(PlatformBase):
         instance, job_dir = self._parse_id(job_id)
         rel = posixpath.normpath(str(relative_path))
         if posixpath.isabs(rel) or rel in (".", "..") or rel.startswith("../"):
-            raise UserInputError(f"relative_path {relative_path!r} points outside the job's results dir")
+            raise UserInputError(f"relative_path {relative_path!r} points outside the job's results dir",
+                                 field="relative_path", value=relative_path, allowed=RELATIVE_ALLOWED)
         return remote.decode(self._exec(instance, remote.read_result_script(job_dir, rel), "read file"))
 
     def get_failure_analysis(self, job_id: str) -> dict[str, Any] | None:

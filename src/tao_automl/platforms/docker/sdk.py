@@ -281,7 +281,8 @@ class DockerSDK(RecordedPlatform):
         image = image or self.image
         if not image:
             raise UserInputError("image: the docker platform needs a container image; set the skill's "
-                                 "container_image, pass image=..., or give DockerSDK(image=...) a default")
+                                 "container_image, pass image=..., or give DockerSDK(image=...) a default",
+                                 field="image", value=image, allowed="a container image reference (repo/name:tag)")
         check_reference(image)
         network = check_network(kwargs.get("network", self.network))
         fallback = new_job_key("tao-job")

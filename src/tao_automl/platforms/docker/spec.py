@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import UserInputError
-from tao_automl.platforms.common import absolute_strings, command_path_args, is_system_path
+from tao_automl.platforms.common import COMMAND_ALLOWED, absolute_strings, command_path_args, is_system_path
 from tao_automl.platforms.records import job_key
 
 NETWORKS = ("host", "none")
@@ -224,11 +224,12 @@ def entrypoint_args(command: str | Sequence[str]) -> list[str]:
     """``sh -c <command>`` for a string, the argv itself for a sequence."""
     if isinstance(command, str):
         if not command.strip():
-            raise UserInputError("command must not be empty")
+            raise UserInputError("command must not be empty", field="command", value=command, allowed=COMMAND_ALLOWED)
         return ["sh", "-c", command]
     argv = list(command)
     if not argv or not all(isinstance(a, str) for a in argv):
-        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}")
+        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}",
+                             field="command", value=command, allowed=COMMAND_ALLOWED)
     return argv
 
 

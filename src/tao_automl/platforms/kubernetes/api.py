@@ -41,9 +41,11 @@ def _api_client(k8s: Any, kubeconfig: str | None, context: str | None) -> Any:
             config.load_incluster_config(client_configuration=configuration)
             return k8s.client.ApiClient(configuration)
     except config.config_exception.ConfigException as exc:
-        raise UserInputError(f"kubeconfig {path!r} (context {context!r}): {exc}") from None
+        raise UserInputError(f"kubeconfig {path!r} (context {context!r}): {exc}", field="kubeconfig", value=path,
+                             allowed="a kubeconfig file the kubernetes client loads, with that context") from None
     raise UserInputError(f"kubeconfig: no kubeconfig file at {path!r} and not running inside a cluster; set "
-                         "KUBECONFIG or pass kubeconfig=...")
+                         "KUBECONFIG or pass kubeconfig=...", field="kubeconfig", value=path,
+                         allowed="an existing kubeconfig file (KUBECONFIG or kubeconfig=...), or running in a cluster")
 
 
 def _known_context(config: Any, path: str, context: str) -> None:

@@ -309,7 +309,8 @@ class LeptonSDK(PlatformBase):
         envs = []
         for key, value in (env_vars or {}).items():
             if not isinstance(key, str) or not key or "=" in key:
-                raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+                raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name",
+                                     field="env_vars", value=key, allowed="non-empty names without '='")
             envs.append(EnvVar(name=key, value=str(value)))
         return envs
 

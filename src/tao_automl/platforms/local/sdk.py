@@ -38,7 +38,7 @@ import psutil
 from tao_automl.errors import PlatformError, PreflightError, UserInputError
 from tao_automl.platforms.analysis import analyse
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_int, check_job_name, contained_path
+from tao_automl.platforms.common import COMMAND_ALLOWED, check_int, check_job_name, contained_path
 from tao_automl.platforms.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local import process as proc
 from tao_automl.platforms.local.gpus import GpuAllocator, check_gpu_ids, detect_gpus, foreign_gpu_ids, seen_gpus
@@ -190,11 +190,12 @@ def _wrapper_args(command: str | Sequence[str]) -> tuple[str, list[str]]:
     """The wrapper's mode and arguments: ``shell [cmd]`` for a string, ``exec argv`` for a sequence."""
     if isinstance(command, str):
         if not command.strip():
-            raise UserInputError("command must not be empty")
+            raise UserInputError("command must not be empty", field="command", value=command, allowed=COMMAND_ALLOWED)
         return "shell", [command]
     argv = list(command)
     if not argv or not all(isinstance(a, str) for a in argv):
-        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}")
+        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}",
+                             field="command", value=command, allowed=COMMAND_ALLOWED)
     return "exec", argv
 
 
@@ -204,7 +205,8 @@ def _working_dir(value: object) -> Path | None:
         return None
     path = Path(str(value)).expanduser()
     if not path.is_dir():
-        raise UserInputError(f"working_dir {str(path)!r} does not exist or is not a directory")
+        raise UserInputError(f"working_dir {str(path)!r} does not exist or is not a directory", field="working_dir",
+                             value=str(path), allowed="an existing directory (or None: the job's own folder)")
     return path
 
 
@@ -635,7 +637,8 @@ class LocalSDK(PlatformBase):
             env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job on a GPU machine, or gpu_ids=[] given: hide the GPUs
         for key, value in (env_vars or {}).items():
             if not isinstance(key, str) or not key or "=" in key:
-                raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name")
+                raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name",
+                                     field="env_vars", value=key, allowed="non-empty names without '='")
             env[key] = str(value)
         return env
 

@@ -33,7 +33,7 @@ from typing import Any
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.analysis import ERROR_PATTERN, reason_line
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_flag, check_job_name, contained_path
+from tao_automl.platforms.common import RELATIVE_ALLOWED, check_flag, check_job_name, contained_path
 from tao_automl.platforms.records import (
     JobRecords,
     RecordedPlatform,
@@ -155,8 +155,8 @@ class SlurmSDK(RecordedPlatform):
         if strict_host_key_checking not in ("yes", "accept-new"):
             raise UserInputError(
                 f"strict_host_key_checking must be 'yes' or 'accept-new', got {strict_host_key_checking!r} "
-                "(host keys are always verified; add the login node to known_hosts)"
-            )
+                "(host keys are always verified; add the login node to known_hosts)",
+                field="strict_host_key_checking", value=strict_host_key_checking, allowed=["yes", "accept-new"])
         self.shell = Shell(hostname=hostname, user=user, port=tcp_port("ssh_port", ssh_port), key_path=ssh_key_path,
                            known_hosts=known_hosts, strict_host_key_checking=strict_host_key_checking,
                            timeout_s=_seconds("command_timeout_s", command_timeout_s))
@@ -685,7 +685,8 @@ class SlurmSDK(RecordedPlatform):
     def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
         """The job's output file (stdout and stderr), or its last ``tail`` lines; None before it exists."""
         if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
-            raise UserInputError(f"tail must be an integer >= 0, got {tail!r}")
+            raise UserInputError(f"tail must be an integer >= 0, got {tail!r}", field="tail", value=tail,
+                                 allowed="an integer >= 0, or None for the whole log")
         with self.records.lock:
             path = str(self._record(job_id).get("log_path") or "")
         return self.shell.read_text(path, tail) if path else None
@@ -696,7 +697,8 @@ class SlurmSDK(RecordedPlatform):
             results = posixpath.normpath(str(self._record(job_id)["results_dir"]))
         target = posixpath.normpath(posixpath.join(results, relative_path))
         if target != results and not target.startswith(results.rstrip("/") + "/"):
-            raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}")
+            raise UserInputError(f"relative_path {relative_path!r} points outside the results dir {results}",
+                                 field="relative_path", value=relative_path, allowed=RELATIVE_ALLOWED)
         if not self.shell.remote:
             target = str(contained_path(results, relative_path))  # also follows symlinks out of the dir
         return self.shell.read_text(target)
