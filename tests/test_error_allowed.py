@@ -8,6 +8,14 @@ from typing import Any
 
 import pytest
 
+from tao_automl.brain.classic.bayesian import BayesianBrain
+from tao_automl.brain.classic.tpe import TPEBrain
+from tao_automl.brain.llm.research_program import ResearchProgram
+from tao_automl.brain.multifidelity.asha import ASHA, rung_levels
+from tao_automl.brain.multifidelity.bohb import BOHB
+from tao_automl.brain.multifidelity.dehb import DEHB
+from tao_automl.brain.multifidelity.pbt import PBT
+from tao_automl.brain.multifidelity.successive_halving import hyperband_brackets
 from tao_automl.errors import UserInputError
 from tao_automl.platforms.common import contained_path
 from tao_automl.platforms.local.sdk import LocalSDK
@@ -139,3 +147,39 @@ PLATFORM_CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
 def test_a_bad_platform_argument_says_what_is_allowed(case: str, tmp_path: Any) -> None:
     call, expected = PLATFORM_CASES[case]
     assert _allowed(lambda: call(tmp_path)) == expected
+
+
+ONE = SearchSpace((FloatParam("lr", 0.01, 0.1), CategoricalParam("act", ("relu", "gelu"))))
+
+BRAIN_CASES: dict[str, tuple[Callable[[], Any], Any]] = {
+    "bayesian xi": (lambda: BayesianBrain(ONE, xi=-1.0), "a finite number >= 0"),
+    "bayesian n_candidates": (lambda: BayesianBrain(ONE, n_candidates=2), "an integer >= 16"),
+    "bayesian observe a partial config": (lambda: BayesianBrain(ONE).observe({"lr": 0.05}, 1.0),
+                                         "a config with a value for each of ['lr', 'act']"),
+    "tpe gamma": (lambda: TPEBrain(ONE, gamma=1.5), "a number in (0, 1)"),
+    "asha mode": (lambda: ASHA(ONE, mode="halving"), None),
+    "asha reduction factor": (lambda: rung_levels(9, 1), "an integer >= 2"),
+    "hyperband max epochs": (lambda: hyperband_brackets(0, 3), "an integer >= 1"),
+    "bohb random fraction": (lambda: BOHB(ONE, random_fraction=2.0), "a number in [0, 1]"),
+    "dehb crossover": (lambda: DEHB(ONE, crossover_rate=0.0), "a number in (0, 1]"),
+    "pbt quantile": (lambda: PBT(ONE, quantile=0.9), "a number in (0, 0.5]"),
+    "research program key": (lambda: ResearchProgram.from_value({"phases": [], "aim": "x"}), ["phases", "goal"]),
+    "research program phases": (lambda: ResearchProgram.from_value({"phases": []}),
+                                "a non-empty list of phase mappings"),
+    "research program algorithm": (
+        lambda: ResearchProgram.from_value({"phases": [{"algorithm": "annealing"}]}).validate(ONE, ["random"]),
+        ["random"]),
+    "research program param": (lambda: ResearchProgram.from_value(
+        {"phases": [{"algorithm": "random", "params": ["wd"]}]}).validate(ONE, ["random"]), ["lr", "act"]),
+    "research program budget": (lambda: ResearchProgram.from_value(
+        {"phases": [{"algorithm": "random", "budget": 0}]}).validate(ONE, ["random"]),
+        "a rec count >= 1 or a fraction in (0, 1]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BRAIN_CASES))
+def test_a_bad_brain_option_says_what_is_allowed(case: str) -> None:
+    call, expected = BRAIN_CASES[case]
+    allowed = _allowed(call)
+    if expected is not None:
+        assert allowed == expected

@@ -247,15 +247,19 @@ class BayesianBrain:
     ) -> None:
         """``xi``: EI margin in standardised units; ``n_candidates``: random acquisition candidates."""
         if space.dim == 0:
-            raise SearchSpaceError("bayesian: the search space has no parameters to tune")
+            raise SearchSpaceError("bayesian: the search space has no parameters to tune",
+                                   allowed="a search space of at least one param")
         if n_initial is not None and (isinstance(n_initial, bool) or not isinstance(n_initial, int)
                                       or n_initial < 1):
-            raise SettingsError(f"bayesian option n_initial={n_initial!r} must be an integer >= 1")
+            raise SettingsError(f"bayesian option n_initial={n_initial!r} must be an integer >= 1",
+                                field="bayesian option n_initial", value=n_initial, allowed="an integer >= 1")
         if not (isinstance(xi, (int, float)) and math.isfinite(xi) and xi >= 0):
-            raise SettingsError(f"bayesian option xi={xi!r} must be a finite number >= 0")
+            raise SettingsError(f"bayesian option xi={xi!r} must be a finite number >= 0",
+                                field="bayesian option xi", value=xi, allowed="a finite number >= 0")
         for name, value, low in (("n_candidates", n_candidates, 16), ("max_fit_points", max_fit_points, 10)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise SettingsError(f"bayesian option {name}={value!r} must be an integer >= {low}")
+                raise SettingsError(f"bayesian option {name}={value!r} must be an integer >= {low}",
+                                    field=f"bayesian option {name}", value=value, allowed=f"an integer >= {low}")
         self.space = space
         self.n_initial = initial_design_size(space, budget, concurrency) if n_initial is None else n_initial
         self.max_gp_points = max(max_gp_points, max_fit_points)
@@ -279,7 +283,8 @@ class BayesianBrain:
         """Record a finished config; ``None`` or a non-finite value marks a failure."""
         missing = [name for name in self.space.names if name not in config]
         if missing:
-            raise SearchSpaceError(f"bayesian.observe: config {config!r} lacks params {missing}")
+            raise SearchSpaceError(f"bayesian.observe: config {config!r} lacks params {missing}", value=missing,
+                                   allowed=f"a config with a value for each of {self.space.names}")
         # Out-of-range numbers are clipped into the cube; an unknown option raises SearchSpaceError.
         x = np.clip(self.space.encode(config), 0.0, 1.0)
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))

@@ -243,7 +243,8 @@ class TPEBrain:
         self.n_initial = default_n_initial(space) if n_initial is None else check_count("tpe option n_initial",
                                                                                          n_initial)
         if not (isinstance(gamma, (int, float)) and 0.0 < gamma < 1.0):
-            raise SettingsError(f"tpe option gamma: {gamma!r} is not allowed; expected a number in (0, 1)")
+            raise SettingsError(f"tpe option gamma: {gamma!r} is not allowed; expected a number in (0, 1)",
+                                field="tpe option gamma", value=gamma, allowed="a number in (0, 1)")
         self.gamma = float(gamma)
         self.n_candidates = check_count("tpe option n_candidates", n_candidates)
         self._configs: list[Config] = []

@@ -60,11 +60,13 @@ class ResearchPhase:
         for key in raw:
             if key not in allowed:
                 raise SettingsError(f"research_program.phases[{index}]: unknown key {key!r}"
-                                    f"{did_you_mean(str(key), allowed)}; valid keys: {', '.join(allowed)}")
+                                    f"{did_you_mean(str(key), allowed)}; valid keys: {', '.join(allowed)}", value=key,
+                                    allowed=list(allowed))
         params = raw.get("params") or ()
         if isinstance(params, str) or not isinstance(params, Sequence):
             raise SettingsError(f"research_program.phases[{index}].params: {params!r} is not allowed; "
-                                "expected a list of parameter names")
+                                "expected a list of parameter names", value=params,
+                                allowed="a list of search parameter names")
         return cls(name=str(raw.get("name", f"phase{index + 1}")), algorithm=str(raw.get("algorithm", "bayesian")),
                    budget=raw.get("budget", 1.0), params=tuple(str(p) for p in params),
                    carry_forward=str(raw.get("carry_forward", "best")), directive=str(raw.get("directive", "")))
@@ -87,15 +89,18 @@ class ResearchProgram:
             phases, goal = value.get("phases"), str(value.get("goal", ""))
             extra = [k for k in value if k not in ("phases", "goal")]
             if extra:
-                raise SettingsError(f"research_program: unknown key {extra[0]!r}; valid keys: phases, goal")
+                raise SettingsError(f"research_program: unknown key {extra[0]!r}; valid keys: phases, goal",
+                                    value=extra[0], allowed=["phases", "goal"])
         else:
             phases, goal = value, ""
         if not isinstance(phases, Sequence) or isinstance(phases, str) or not phases:
-            raise SettingsError(f"research_program.phases: {phases!r} is not allowed; expected a non-empty list")
+            raise SettingsError(f"research_program.phases: {phases!r} is not allowed; expected a non-empty list",
+                                value=phases, allowed="a non-empty list of phase mappings")
         items = []
         for i, phase in enumerate(phases):
             if not isinstance(phase, Mapping):
-                raise SettingsError(f"research_program.phases[{i}]: {phase!r} is not allowed; expected a mapping")
+                raise SettingsError(f"research_program.phases[{i}]: {phase!r} is not allowed; expected a mapping",
+                                    value=phase, allowed="a mapping of name, algorithm, budget, params, ...")
             items.append(ResearchPhase.from_mapping(phase, i))
         return cls(tuple(items), goal)
 
@@ -106,19 +111,23 @@ class ResearchProgram:
             where = f"research_program.phases[{i}]"
             if ph.algorithm not in algorithms:
                 raise SettingsError(f"{where}.algorithm: {ph.algorithm!r} is not allowed"
-                                    f"{did_you_mean(ph.algorithm, algorithms)}; available: {', '.join(algorithms)}")
+                                    f"{did_you_mean(ph.algorithm, algorithms)}; available: {', '.join(algorithms)}",
+                                    value=ph.algorithm, allowed=algorithms)
             for name in ph.params:
                 if name not in space:
                     raise SettingsError(f"{where}.params: {name!r} is not a search parameter"
-                                        f"{did_you_mean(name, space.names)}; available: {', '.join(space.names)}")
+                                        f"{did_you_mean(name, space.names)}; available: {', '.join(space.names)}",
+                                        value=name, allowed=list(space.names))
             budget = ph.budget
             if isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0 \
                     or (isinstance(budget, float) and budget > 1):
                 raise SettingsError(f"{where}.budget: {budget!r} is not allowed; expected a rec count >= 1 "
-                                    "or a fraction in (0, 1]")
+                                    "or a fraction in (0, 1]", value=budget,
+                                    allowed="a rec count >= 1 or a fraction in (0, 1]")
             if ph.carry_forward not in CARRY_FORWARD:
                 raise SettingsError(f"{where}.carry_forward: {ph.carry_forward!r} is not allowed; "
-                                    f"expected one of {', '.join(CARRY_FORWARD)}")
+                                    f"expected one of {', '.join(CARRY_FORWARD)}", value=ph.carry_forward,
+                                    allowed=list(CARRY_FORWARD))
         return self
 
     def allocate(self, total: int) -> list[int]:

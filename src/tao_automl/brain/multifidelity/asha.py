@@ -32,7 +32,10 @@ def rung_levels(max_epochs: int, eta: int) -> list[int]:
     """Epoch budgets of the rungs, lowest first; the last one is ``max_epochs``."""
     if max_epochs < 1 or eta < 2:
         raise SettingsError(f"ASHA needs automl_max_epochs >= 1 and automl_reduction_factor >= 2, "
-                            f"got {max_epochs} and {eta}")
+                            f"got {max_epochs} and {eta}",
+                            field="automl_settings.automl_max_epochs" if max_epochs < 1 else
+                            "automl_settings.automl_reduction_factor", value=max_epochs if max_epochs < 1 else eta,
+                            allowed="an integer >= 1" if max_epochs < 1 else "an integer >= 2")
     levels = math.floor(math.log(max_epochs, eta) + 1e-9)
     return sorted({max(1, round(max_epochs / eta ** (levels - k))) for k in range(levels + 1)})
 
@@ -43,7 +46,8 @@ class ASHA:
     def __init__(self, space: SearchSpace, *, max_epochs: int = 27, eta: int = 3, mode: str = PROMOTION,
                  max_trials: int = 20) -> None:
         if mode not in (PROMOTION, STOPPING):
-            raise SettingsError(f"fidelity mode {mode!r} is not allowed; expected {PROMOTION!r} or {STOPPING!r}")
+            raise SettingsError(f"fidelity mode {mode!r} is not allowed; expected {PROMOTION!r} or {STOPPING!r}",
+                                value=mode, allowed=[PROMOTION, STOPPING])
         self.space = space
         self.mode: str | None = mode
         self.eta = eta

@@ -32,7 +32,8 @@ class BOHB(SuccessiveHalving):
                                                                                    min_points)
         if not (isinstance(random_fraction, (int, float)) and 0.0 <= random_fraction <= 1.0):
             raise SettingsError(f"bohb option random_fraction: {random_fraction!r} is not allowed; "
-                                "expected a number in [0, 1]")
+                                "expected a number in [0, 1]", field="bohb option random_fraction",
+                                value=random_fraction, allowed="a number in [0, 1]")
         self.random_fraction = float(random_fraction)
         self.gamma = gamma
         self.n_candidates = n_candidates

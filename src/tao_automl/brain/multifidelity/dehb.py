@@ -35,7 +35,8 @@ class DEHB(SuccessiveHalving):
             "dehb option pop_size", pop_size, 4)
         for name, value in (("mutation_factor", mutation_factor), ("crossover_rate", crossover_rate)):
             if not (isinstance(value, (int, float)) and 0.0 < value <= 1.0):
-                raise SettingsError(f"dehb option {name}: {value!r} is not allowed; expected a number in (0, 1]")
+                raise SettingsError(f"dehb option {name}: {value!r} is not allowed; expected a number in (0, 1]",
+                                    field=f"dehb option {name}", value=value, allowed="a number in (0, 1]")
         self.F = float(mutation_factor)
         self.CR = float(crossover_rate)
 

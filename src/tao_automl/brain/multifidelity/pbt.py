@@ -74,7 +74,8 @@ class PBT:
         default = max(1, math.ceil(self.max_trials / self.size))
         self.generations = default if generations is None else check_count("pbt option generations", generations)
         if not (isinstance(quantile, (int, float)) and 0.0 < quantile <= 0.5):
-            raise SettingsError(f"pbt option quantile: {quantile!r} is not allowed; expected a number in (0, 0.5]")
+            raise SettingsError(f"pbt option quantile: {quantile!r} is not allowed; expected a number in (0, 0.5]",
+                                field="pbt option quantile", value=quantile, allowed="a number in (0, 0.5]")
         self.quantile = float(quantile)
         self.scale = float(scale)
         self._snap = Snapper(space)

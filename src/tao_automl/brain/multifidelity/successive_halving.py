@@ -47,9 +47,11 @@ class Bracket:
 def hyperband_brackets(max_epochs: int, eta: int) -> list[Bracket]:
     """The brackets of one Hyperband iteration, most exploratory (``s = s_max``) first, s=0 last."""
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
-        raise SettingsError(f"automl_max_epochs: {max_epochs!r} is not allowed; expected an integer >= 1")
+        raise SettingsError(f"automl_max_epochs: {max_epochs!r} is not allowed; expected an integer >= 1",
+                            field="automl_settings.automl_max_epochs", value=max_epochs, allowed="an integer >= 1")
     if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-        raise SettingsError(f"automl_reduction_factor: {eta!r} is not allowed; expected an integer >= 2")
+        raise SettingsError(f"automl_reduction_factor: {eta!r} is not allowed; expected an integer >= 2",
+                            field="automl_settings.automl_reduction_factor", value=eta, allowed="an integer >= 2")
     s_max = math.floor(math.log(max_epochs, eta) + 1e-9)
     out: list[Bracket] = []
     for s in range(s_max, -1, -1):
