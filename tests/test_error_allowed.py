@@ -183,3 +183,55 @@ def test_a_bad_brain_option_says_what_is_allowed(case: str) -> None:
     allowed = _allowed(call)
     if expected is not None:
         assert allowed == expected
+
+
+def _versions(tmp_path: Any, text: str) -> Any:
+    from tao_automl.bank.versions import load_versions
+
+    (tmp_path / "versions.yaml").write_text(text)
+    return load_versions(tmp_path / "versions.yaml")
+
+
+def _image_without_versions(tmp_path: Any) -> Any:
+    from tao_automl.bank.image import resolve_image
+
+    (tmp_path / "skill").mkdir()
+    return resolve_image("tao.pytorch", tmp_path / "skill")
+
+
+def _flag(text: str) -> Any:
+    from tao_automl.llm.setup import _flag
+
+    return _flag(None, "AUTOML_LLM_ANALYZER_ENABLED", {"AUTOML_LLM_ANALYZER_ENABLED": text})
+
+
+def _models(scope: str) -> Any:
+    from tao_automl.cli.bank_commands import models_report
+
+    return models_report(None, scope)
+
+
+def _spec(config_format: str, spec: Any) -> Any:
+    from tao_automl.render.job import spec_text
+
+    return spec_text(spec, config_format, "train")
+
+
+OTHER_CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "versions.yaml not YAML": (lambda t: _versions(t, "a: [1"), "a valid YAML mapping"),
+    "versions.yaml a list": (lambda t: _versions(t, "- 1"), "a mapping (key: value) at the top level"),
+    "image key without versions.yaml": (
+        _image_without_versions, "an image URI, or a versions key of a versions.yaml in a folder above the skill"),
+    "analyzer flag": (lambda t: _flag("maybe"), ["true", "false", "1", "0", "yes", "no", "on", "off"]),
+    "models scope": (lambda t: _models("some"), ["automl", "all"]),
+    "spec format": (lambda t: _spec("ini", {}), ["yaml", "json", "toml"]),
+    "toml spec with a null": (lambda t: _spec("toml", {"a": [1, None]}),
+                              "yaml or json for a spec with a null in a list (TOML has no null)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_CASES))
+def test_a_bad_bank_file_setting_or_argument_says_what_is_allowed(case: str, tmp_path: Any) -> None:
+    call, expected = OTHER_CASES[case]
+    assert _allowed(lambda: call(tmp_path)) == expected
+

@@ -76,9 +76,11 @@ class NLConfigGenerator:
         """Validated settings for ``goal``. :class:`LLMFailure` when the LLM gives nothing usable."""
         names = params.names if isinstance(params, SearchSpace) else list(params)
         if not goal.strip():
-            raise SettingsError("NLConfigGenerator.generate: goal is empty; expected a plain-English goal")
+            raise SettingsError("NLConfigGenerator.generate: goal is empty; expected a plain-English goal",
+                                field="goal", value=goal, allowed="a non-empty plain-English goal")
         if not names:
-            raise SettingsError("NLConfigGenerator.generate: params is empty; expected the schema's parameter names")
+            raise SettingsError("NLConfigGenerator.generate: params is empty; expected the schema's parameter names",
+                                field="params", value=[], allowed="one or more of the schema's parameter names")
         hw = ", ".join(f"{k}={v}" for k, v in hardware.items()) if isinstance(hardware, Mapping) else str(hardware)
         prompt = (f"Goal: {goal}\nHardware: {hw or 'unknown'}\nTunable parameters: {', '.join(names)}\n"
                   f"Algorithms: {', '.join(self.algorithms)}\n"

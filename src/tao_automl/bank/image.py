@@ -32,12 +32,17 @@ def resolve_image(value: str | None, skill_dir: Path) -> str | None:
     path = find_versions_file(skill_dir)
     if path is None:
         raise SkillError(f"container_image {value!r} of {skill_dir.name} is a versions key, but no versions.yaml "
-                         f"was found in any folder above {str(skill_dir)!r}")
+                         f"was found in any folder above {str(skill_dir)!r}", field="container_image", value=value,
+                         allowed="an image URI, or a versions key of a versions.yaml in a folder above the skill")
     try:
         resolved = resolve_key(load_versions(path), value)
     except UserInputError as exc:
-        raise SkillError(f"container_image {value!r} of {skill_dir.name}: cannot resolve in {path}: {exc}") from None
+        raise SkillError(f"container_image {value!r} of {skill_dir.name}: cannot resolve in {path}: {exc}",
+                         field="container_image", value=value,
+                         allowed=exc.allowed or f"an image URI, or a versions key that {path.name} maps to one"
+                         ) from None
     if not isinstance(resolved, str) or not resolved:
         raise SkillError(f"container_image {value!r} of {skill_dir.name}: {path} maps it to {resolved!r}, "
-                         "not an image URI")
+                         "not an image URI", field="container_image", value=value,
+                         allowed=f"a versions key that {path.name} maps to a non-empty image URI")
     return resolved

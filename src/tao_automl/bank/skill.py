@@ -375,14 +375,16 @@ def load_schema(schema_path: Path) -> dict[str, Any]:
     try:
         schema = json.loads(text, object_pairs_hook=_unique_object)
     except json.JSONDecodeError as exc:
-        raise SkillError(f"{schema_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        raise SkillError(f"{schema_path}: invalid JSON at line {exc.lineno}: {exc.msg}", field=schema_path.name,
+                         allowed="a valid JSON object") from None
     except _RepeatedKey as exc:
         key = exc.args[0]
         raise SkillError(f"{schema_path}: key {key!r} is given twice in one JSON object (only the last would count); "
                          "allowed: each key once", field=schema_path.name, value=key, allowed="each key once",
                          hint=f"remove or rename one of the two {key!r} entries in {schema_path.name}") from None
     if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
-        raise SkillError(f"{schema_path}: not a TAO schema (no top-level 'properties' mapping)")
+        raise SkillError(f"{schema_path}: not a TAO schema (no top-level 'properties' mapping)", field=schema_path.name,
+                         allowed="a JSON object with a top-level 'properties' mapping")
     return schema
 
 
@@ -458,7 +460,8 @@ def _read_template(candidate: Path) -> dict[str, Any] | None:
         return _read_toml(candidate)
     data = read_model_yaml(candidate, spec=True)  # `lr: 1e-4` is the float a TAO job reads
     if data is not None and not isinstance(data, dict):
-        raise SkillError(f"{candidate}: expected a mapping at the top level")
+        raise SkillError(f"{candidate}: expected a mapping at the top level", field=candidate.name,
+                         value=type(data).__name__, allowed="a mapping (key: value) at the top level")
     return data
 
 

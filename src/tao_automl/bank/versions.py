@@ -19,9 +19,11 @@ def load_versions(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise UserInputError(f"{path}: not valid YAML: {exc}") from None
+        raise UserInputError(f"{path}: not valid YAML: {exc}", field=path.name,
+                             allowed="a valid YAML mapping") from None
     if not isinstance(data, dict):
-        raise UserInputError(f"{path}: expected a mapping at the top level")
+        raise UserInputError(f"{path}: expected a mapping at the top level", field=path.name,
+                             value=type(data).__name__, allowed="a mapping (key: value) at the top level")
     return data
 
 

@@ -41,7 +41,8 @@ def models_report(bank: str | None, scope: str = "automl") -> dict[str, Any]:
     from tao_automl.bank.inventory import bank_models
 
     if scope not in SCOPES:
-        raise UserInputError(f"--scope: {scope!r} is not allowed; allowed: {', '.join(SCOPES)}")
+        raise UserInputError(f"--scope: {scope!r} is not allowed; allowed: {', '.join(SCOPES)}", field="--scope",
+                             value=scope, allowed=list(SCOPES))
     builtin = bank is None and not os.environ.get(BANK_ENV)
     root = builtin_bank_path() if builtin else bank_root(bank)
     models = bank_models(root)

@@ -166,7 +166,8 @@ def check_complete(run_dir: Path, meta: Mapping[str, Any], field: str = "run_dir
     raise WorkspaceError(
         f"cannot resume {str(run_dir)!r}: its setup was interrupted before the run's metadata was written, so "
         "no rec or job ever ran in it; delete this folder and start the sweep again", field=field,
-        value=str(run_dir), hint="start the sweep again (a new run folder is made; this one can be deleted)")
+        value=str(run_dir), allowed="a run folder whose setup completed (it holds the run's metadata)",
+        hint="start the sweep again (a new run folder is made; this one can be deleted)")
 
 
 def existing_run_dir(path: str | Path, field: str = "run_dir") -> Path:

@@ -136,7 +136,8 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
             if skill is None:
                 raise UserInputError(f"--results-dir needs the run's skill to know its output keys, but "
                                      f"{(data.meta.get('run_args') or {}).get('skill_dir')!r} cannot be loaded",
-                                     field="--results-dir", value=results_dir)
+                                     field="--results-dir", value=results_dir,
+                                     allowed="a run whose skill folder (run_args.skill_dir) still loads")
             values = role_values(skill.spec_params, skill.action_info.get("outputs") or {},
                                  results_dir=str(Path(results_dir).expanduser().resolve()), resume_path=None,
                                  base_checkpoint="", encryption_key=None)

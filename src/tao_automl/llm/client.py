@@ -241,7 +241,9 @@ class LLMClient:
                     value=None if self.config.api_key is None else REDACTED, allowed="an API key the endpoint accepts"
                 ) from exc
             if isinstance(exc, openai.APIError):
-                raise LLMEndpointError(f"{self.explain(exc)}; {outcome}") from exc
+                raise LLMEndpointError(f"{self.explain(exc)}; {outcome}",
+                                       allowed="an llm_base_url (ending in /v1) and llm_model the endpoint serves"
+                                       ) from exc
             # it answered, but not as the OpenAI API does (a gateway's HTML page: the client fails on the body)
             raise LLMEndpointError(
                 f"{self._where()}: the endpoint answered, but not as an OpenAI-compatible API ({type(exc).__name__}: "

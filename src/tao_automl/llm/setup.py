@@ -44,7 +44,8 @@ def _flag(value: bool | None, env_name: str, env: Mapping[str, str]) -> bool:
         return False
     if text in ("1", "true", "yes", "on"):
         return True
-    raise SettingsError(f"{env_name}: {text!r} is not allowed; expected true/false")
+    raise SettingsError(f"{env_name}: {text!r} is not allowed; expected true/false", field=env_name, value=text,
+                        allowed=["true", "false", "1", "0", "yes", "no", "on", "off"])
 
 
 def analyzer_options(settings: AutoMLSettings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -57,9 +58,11 @@ def analyzer_options(settings: AutoMLSettings, env: Mapping[str, str] | None = N
             interval = int(raw) if raw else DEFAULT_ANALYZER_INTERVAL
         except ValueError:
             raise SettingsError(
-                f"AUTOML_LLM_ANALYZER_INTERVAL: {raw!r} is not allowed; expected an integer >= 1") from None
+                f"AUTOML_LLM_ANALYZER_INTERVAL: {raw!r} is not allowed; expected an integer >= 1",
+                field="AUTOML_LLM_ANALYZER_INTERVAL", value=raw, allowed="an integer >= 1") from None
         if interval < 1:
-            raise SettingsError(f"AUTOML_LLM_ANALYZER_INTERVAL: {raw!r} is not allowed; expected an integer >= 1")
+            raise SettingsError(f"AUTOML_LLM_ANALYZER_INTERVAL: {raw!r} is not allowed; expected an integer >= 1",
+                                field="AUTOML_LLM_ANALYZER_INTERVAL", value=raw, allowed="an integer >= 1")
     return {
         "enabled": _flag(settings.llm_analyzer_enabled, "AUTOML_LLM_ANALYZER_ENABLED", env),
         "interval": interval,

@@ -244,8 +244,10 @@ def spec_text(spec: Mapping[str, Any], config_format: str, name: str) -> str:
         try:
             return to_toml(spec)
         except ValueError as exc:
-            raise UserInputError(f"spec for {name}: {exc}") from None
-    raise SkillError(f"config_format {config_format!r} is not supported; allowed: yaml, json, toml")
+            raise UserInputError(f"spec for {name}: {exc}", field="config_format", value="toml",
+                                 allowed="yaml or json for a spec with a null in a list (TOML has no null)") from None
+    raise SkillError(f"config_format {config_format!r} is not supported; allowed: yaml, json, toml",
+                     field="config_format", value=config_format, allowed=["yaml", "json", "toml"])
 
 
 def write_spec(spec: Mapping[str, Any], path: Path, config_format: str) -> None:

@@ -1482,6 +1482,7 @@ def _check_still_there(run_dir: Path) -> None:
         raise WorkspaceError(
             f"the run folder {str(run_dir)!r} (its {DB_NAME}) was removed or moved while the sweep ran; stopping "
             "(jobs in flight keep running on the platform)", field="run_dir", value=str(run_dir),
+            allowed="a run folder that stays in place while its sweep runs",
             hint="a moved folder continues with `tao-automl resume NEW_PLACE`; a deleted one cannot be resumed")
 
 
