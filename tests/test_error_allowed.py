@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tao_automl.brain.classic.bayesian import BayesianBrain
@@ -16,6 +17,7 @@ from tao_automl.brain.multifidelity.bohb import BOHB
 from tao_automl.brain.multifidelity.dehb import DEHB
 from tao_automl.brain.multifidelity.pbt import PBT
 from tao_automl.brain.multifidelity.successive_halving import hyperband_brackets
+from tao_automl.demo.digits_mlp import apply_overrides
 from tao_automl.errors import UserInputError
 from tao_automl.platforms.common import contained_path
 from tao_automl.platforms.local.sdk import LocalSDK
@@ -233,5 +235,43 @@ OTHER_CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
 @pytest.mark.parametrize("case", sorted(OTHER_CASES))
 def test_a_bad_bank_file_setting_or_argument_says_what_is_allowed(case: str, tmp_path: Any) -> None:
     call, expected = OTHER_CASES[case]
+    assert _allowed(lambda: call(tmp_path)) == expected
+
+
+def _demo_config(**changes: Any) -> Any:
+    from tao_automl.demo.digits_mlp import TrainConfig, default_spec
+
+    spec = apply_overrides({**default_spec(), "results_dir": "/tmp/out"}, [f"{k}={v}" for k, v in changes.items()])
+    return TrainConfig.from_spec(spec)
+
+
+def _demo_spec_file(tmp_path: Any, name: str, text: str) -> Any:
+    from tao_automl.demo.digits_mlp import read_spec_file
+
+    (tmp_path / name).write_text(text)
+    return read_spec_file(tmp_path / name)
+
+
+def _demo_arrays(tmp_path: Any) -> Any:
+    from tao_automl.demo.digits_mlp import load_arrays
+
+    np.savez(tmp_path / "d.npz", X=np.zeros((4, 2)), y=np.zeros(4))
+    return load_arrays(str(tmp_path / "d.npz"))
+
+
+DEMO_CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "spec suffix": (lambda t: _demo_spec_file(t, "spec.txt", "a: 1"), [".yaml", ".yml", ".json"]),
+    "spec a list": (lambda t: _demo_spec_file(t, "spec.yaml", "- 1"), "a mapping (key: value) at the top level"),
+    "override without =": (lambda t: apply_overrides({}, ["train.num_epochs"]),
+                           "key=value with a dotted key, e.g. train.num_epochs=5"),
+    "epochs 0": (lambda t: _demo_config(**{"train.num_epochs": 0}), "an integer >= 1"),
+    "activation": (lambda t: _demo_config(**{"model.activation": "elu"}), ["relu", "tanh", "sigmoid", "leaky_relu"]),
+    "one class": (_demo_arrays, "a y with at least 2 classes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEMO_CASES))
+def test_a_bad_demo_spec_says_what_is_allowed(case: str, tmp_path: Any) -> None:
+    call, expected = DEMO_CASES[case]
     assert _allowed(lambda: call(tmp_path)) == expected
 

@@ -64,25 +64,31 @@ def default_spec() -> dict[str, Any]:
     return default
 
 
+#: ``allowed`` of a ``dataset.train_path`` the trainer cannot read.
+TRAIN_PATH_ALLOWED = f"{BUILTIN_DIGITS!r} or an .npz file with arrays X (n, features) and y (n,), n >= 2"
+
+
 def read_spec_file(path: Path) -> dict[str, Any]:
     """Read a ``.yaml``/``.yml``/``.json`` spec file into a dict."""
     if path.suffix.lower() not in SPEC_SUFFIXES:
         raise UserInputError(
-            f"spec file {str(path)!r}: unsupported extension; allowed: {', '.join(SPEC_SUFFIXES)}"
-        )
+            f"spec file {str(path)!r}: unsupported extension; allowed: {', '.join(SPEC_SUFFIXES)}",
+            field="spec file", value=str(path), allowed=list(SPEC_SUFFIXES))
     if not path.is_file():
-        raise UserInputError(f"spec file {str(path)!r} does not exist")
+        raise UserInputError(f"spec file {str(path)!r} does not exist", field="spec file", value=str(path),
+                             allowed="an existing .yaml, .yml or .json file")
     text = path.read_text()
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise UserInputError(f"spec file {str(path)!r} cannot be parsed: {exc}") from None
+        raise UserInputError(f"spec file {str(path)!r} cannot be parsed: {exc}", field="spec file",
+                             value=str(path), allowed="valid YAML or JSON") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise UserInputError(
-            f"spec file {str(path)!r}: expected a mapping at the top level, got {type(data).__name__}"
-        )
+            f"spec file {str(path)!r}: expected a mapping at the top level, got {type(data).__name__}",
+            field="spec file", value=str(path), allowed="a mapping (key: value) at the top level")
     return data
 
 
@@ -112,7 +118,8 @@ def apply_overrides(spec: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise UserInputError(f"override {item!r}: expected key=value, e.g. train.num_epochs=5")
+            raise UserInputError(f"override {item!r}: expected key=value, e.g. train.num_epochs=5", field="override",
+                                 value=item, allowed="key=value with a dotted key, e.g. train.num_epochs=5")
         nested: dict[str, Any] = {}
         node = nested
         parts = key.split(".")
@@ -137,7 +144,8 @@ def _get(spec: Mapping[str, Any], key: str) -> Any:
     node: Any = spec
     for part in key.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            raise UserInputError(f"{key}: missing from the spec")
+            raise UserInputError(f"{key}: missing from the spec", field=key,
+                                 allowed="a spec holding this key (the schema's default has it)")
         node = node[part]
     return node
 
@@ -147,7 +155,8 @@ def _as_int(spec: Mapping[str, Any], key: str, minimum: int) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserInputError(f"{key}={value!r}: expected an integer >= {minimum}")
+        raise UserInputError(f"{key}={value!r}: expected an integer >= {minimum}", field=key, value=value,
+                             allowed=f"an integer >= {minimum}")
     return value
 
 
@@ -160,14 +169,16 @@ def _as_float(
         ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise UserInputError(f"{key}={value!r}: expected a number in {interval}")
+        raise UserInputError(f"{key}={value!r}: expected a number in {interval}", field=key, value=value,
+                             allowed=f"a number in {interval}")
     return float(value)
 
 
 def _as_bool(spec: Mapping[str, Any], key: str) -> bool:
     value = _get(spec, key)
     if not isinstance(value, bool):
-        raise UserInputError(f"{key}={value!r}: expected true or false")
+        raise UserInputError(f"{key}={value!r}: expected true or false", field=key, value=value,
+                             allowed=[True, False])
     return value
 
 
@@ -176,7 +187,7 @@ def _as_str(spec: Mapping[str, Any], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, (str, os.PathLike)):
-        raise UserInputError(f"{key}={value!r}: expected a string")
+        raise UserInputError(f"{key}={value!r}: expected a string", field=key, value=value, allowed="a string")
     return str(value)
 
 
@@ -208,14 +219,14 @@ class TrainConfig:
         if not results_dir:
             raise UserInputError(
                 "results_dir is empty: set results_dir in the spec (where status.json and "
-                "checkpoints are written)"
-            )
+                "checkpoints are written)", field="results_dir", value="",
+                allowed="a non-empty folder path")
         activation = _as_str(spec, "model.activation")
         if activation not in ACTIVATIONS:
             raise UserInputError(
                 f"model.activation={activation!r}{did_you_mean(activation, ACTIVATIONS)}: "
-                f"allowed: {', '.join(ACTIVATIONS)}"
-            )
+                f"allowed: {', '.join(ACTIVATIONS)}", field="model.activation", value=activation,
+                allowed=list(ACTIVATIONS))
         return cls(
             results_dir=Path(results_dir).expanduser(),
             train_path=_as_str(spec, "dataset.train_path") or BUILTIN_DIGITS,
@@ -269,35 +280,38 @@ def load_arrays(train_path: str) -> tuple[Array, Labels]:
     if not path.is_file():
         raise UserInputError(
             f"dataset.train_path={train_path!r}: no such file (use {BUILTIN_DIGITS!r} or an .npz "
-            "with arrays X and y)"
-        )
+            "with arrays X and y)", field="dataset.train_path", value=train_path,
+            allowed=TRAIN_PATH_ALLOWED)
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in ("X", "y") if k not in npz.files]
             if missing:
                 raise UserInputError(
                     f"dataset.train_path={train_path!r}: missing array(s) {', '.join(missing)}; "
-                    f"found: {', '.join(npz.files) or 'none'}"
-                )
+                    f"found: {', '.join(npz.files) or 'none'}", field="dataset.train_path", value=train_path,
+                    allowed="an .npz file with arrays X and y")
             x_raw, y_raw = npz["X"], npz["y"]
     except (OSError, ValueError) as exc:
-        raise UserInputError(f"dataset.train_path={train_path!r}: not a readable .npz file ({exc})") from None
+        raise UserInputError(f"dataset.train_path={train_path!r}: not a readable .npz file ({exc})",
+                             field="dataset.train_path", value=train_path, allowed=TRAIN_PATH_ALLOWED) from None
     if x_raw.ndim != 2 or y_raw.ndim != 1 or len(x_raw) != len(y_raw) or len(y_raw) < 2:
         raise UserInputError(
             f"dataset.train_path={train_path!r}: expected X of shape (n, features) and y of shape "
-            f"(n,) with n >= 2, got X{x_raw.shape} and y{y_raw.shape}"
-        )
+            f"(n,) with n >= 2, got X{x_raw.shape} and y{y_raw.shape}", field="dataset.train_path",
+            value=train_path, allowed="X of shape (n, features) and y of shape (n,), n >= 2")
     try:
         x = np.asarray(x_raw, dtype=np.float64)
     except (TypeError, ValueError):
         raise UserInputError(
-            f"dataset.train_path={train_path!r}: X must be numeric, got {x_raw.dtype}"
-        ) from None
+            f"dataset.train_path={train_path!r}: X must be numeric, got {x_raw.dtype}",
+            field="dataset.train_path", value=train_path, allowed="a numeric X array") from None
     if not np.isfinite(x).all():
-        raise UserInputError(f"dataset.train_path={train_path!r}: X holds NaN or infinite values")
+        raise UserInputError(f"dataset.train_path={train_path!r}: X holds NaN or infinite values",
+                             field="dataset.train_path", value=train_path, allowed="an X of finite numbers")
     classes, y = np.unique(y_raw, return_inverse=True)
     if len(classes) < 2:
-        raise UserInputError(f"dataset.train_path={train_path!r}: y must hold at least 2 classes")
+        raise UserInputError(f"dataset.train_path={train_path!r}: y must hold at least 2 classes",
+                             field="dataset.train_path", value=train_path, allowed="a y with at least 2 classes")
     return x, y.astype(np.int64)
 
 
@@ -490,7 +504,8 @@ def load_checkpoint(path: Path, cfg: TrainConfig, sizes: Sequence[int]) -> Train
     """Load a checkpoint written by :func:`save_checkpoint`; it must match the configured network."""
     key = "train.resume_training_checkpoint_path"
     if not path.is_file():
-        raise UserInputError(f"{key}={str(path)!r}: checkpoint file does not exist")
+        raise UserInputError(f"{key}={str(path)!r}: checkpoint file does not exist", field=key, value=str(path),
+                             allowed="an existing checkpoint written by this trainer")
     try:
         with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(str(npz["meta"]))
@@ -504,13 +519,14 @@ def load_checkpoint(path: Path, cfg: TrainConfig, sizes: Sequence[int]) -> Train
         rng.bit_generator.state = meta["rng_state"]
         epoch = int(meta["epoch"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"{key}={str(path)!r}: not a demo-digits-mlp checkpoint ({exc})") from None
+        raise UserInputError(f"{key}={str(path)!r}: not a demo-digits-mlp checkpoint ({exc})", field=key,
+                             value=str(path), allowed="a checkpoint written by this trainer") from None
     if list(meta["layer_sizes"]) != list(sizes) or meta["activation"] != cfg.activation:
         raise UserInputError(
             f"{key}={str(path)!r}: checkpoint network (layer sizes {meta['layer_sizes']}, activation "
             f"{meta['activation']}) does not match the spec (layer sizes {list(sizes)}, "
-            f"activation {cfg.activation})"
-        )
+            f"activation {cfg.activation})", field=key, value=str(path),
+            allowed="a checkpoint of the same layer sizes and activation as the spec")
     kpi = {str(k): float(v) for k, v in (meta.get("kpi") or {}).items() if v is not None}
     return TrainState(weights, biases, vel_w, vel_b, epoch, rng, kpi)
 
