@@ -3,7 +3,9 @@ program (an AI agent reading ``--json`` or a tool's answer) gets from a direct c
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -275,3 +277,58 @@ def test_a_bad_demo_spec_says_what_is_allowed(case: str, tmp_path: Any) -> None:
     call, expected = DEMO_CASES[case]
     assert _allowed(lambda: call(tmp_path)) == expected
 
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "tao_automl"
+#: The raise sites of user-input errors that may leave ``allowed`` out, one each, with why: (file under
+#: src/tao_automl, the function raising it) -> reason. Keep it small: a new site says what is allowed.
+WITHOUT_ALLOWED: dict[tuple[str, str], str] = {
+    ("experiment/workspace.py", "new_run_dir"): "a name collision (a race): the input was fine; retry",
+    ("experiment/workspace.py", "publish_run_dir"): "another process made the folder meanwhile: a race; retry",
+    ("schema/lists.py", "build_list"): "an internal invariant (elements are never grids), not reachable by input",
+    ("platforms/lepton/sdk.py", "submit"): "leptonai's own validation: its rule, quoted in the message, is its own",
+}
+
+
+def _base_name(node: ast.expr) -> str | None:
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+
+
+def _user_error_classes(classes: list[ast.ClassDef]) -> set[str]:
+    """UserInputError and every class under src/ deriving from it, less those whose ``__init__`` fills in
+    ``allowed`` itself (MissingExtraError, WorkspaceLockedError)."""
+    names = {"UserInputError"}
+    while more := {c.name for c in classes if any(_base_name(b) in names for b in c.bases)} - names:
+        names |= more
+    return {c.name for c in classes if c.name in names and not any(
+        isinstance(f, ast.FunctionDef) and f.name == "__init__" and "allowed" in ast.unparse(f) for f in c.body)}
+
+
+def _sites_without_allowed() -> dict[tuple[str, str], list[int]]:
+    """Calls of a user-input error class under src/ that pass no ``allowed=`` (nor ``**fields``), by file and
+    innermost enclosing function."""
+    trees = {str(p.relative_to(SRC)): ast.parse(p.read_text()) for p in sorted(SRC.rglob("*.py"))}
+    classes = _user_error_classes([n for t in trees.values() for n in ast.walk(t) if isinstance(n, ast.ClassDef)])
+    found: dict[tuple[str, str], list[int]] = {}
+
+    def visit(rel: str, node: ast.AST, func: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Call) and _base_name(child.func) in classes and not any(
+                    k.arg in ("allowed", None) for k in child.keywords):
+                found.setdefault((rel, func), []).append(child.lineno)
+            inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
+            visit(rel, child, inner)
+
+    for rel, tree in trees.items():
+        visit(rel, tree, "<module>")
+    return found
+
+
+def test_every_user_input_error_says_what_is_allowed() -> None:
+    """A new raise of a user-input error without ``allowed=`` fails here: an agent reads ``allowed`` from the
+    JSON to correct its input. Listed exceptions must still exist (the list stays honest)."""
+    found = _sites_without_allowed()
+    new = {f"{rel}:{lines[0]} in {func}()": lines for (rel, func), lines in found.items()
+           if (rel, func) not in WITHOUT_ALLOWED or len(lines) > 1}  # a listed function holds its one site
+    assert not new, f"user-input errors without allowed= (add what is accepted): {sorted(new)}"
+    stale = set(WITHOUT_ALLOWED) - set(found)
+    assert not stale, f"WITHOUT_ALLOWED lists sites that now say allowed (remove them): {sorted(stale)}"
