@@ -537,6 +537,9 @@ def test_resume_detach_closes_a_run_whose_last_recs_a_stop_cancelled(tmp_path: P
     assert cli("stop", run_dir, "--cancel-jobs").returncode == 0
     assert status_json(run_dir)["progress"]["state"] == "interrupted"
     assert detach.nothing_to_resume(run_dir) is None
+    # status said "nothing to resume" for it while its stop reason offered the resume that closes it
+    line = next(x for x in cli("status", run_dir).stdout.splitlines() if x.startswith("orchestrator:"))
+    assert "nothing to resume" not in line and f"`tao-automl resume {run_dir}` launches nothing" in line, line
     monkeypatch.setattr(detach, "lock_holder", lambda *args, **kwargs: None)
     assert detach.resume_detached(run_dir) == Path(run_dir).resolve()
     final = wait_for(run_dir, ended)["progress"]

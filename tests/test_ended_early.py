@@ -173,3 +173,28 @@ def test_the_text_end_of_a_sweep_that_ended_early_with_a_result_says_why(
     out = capsys.readouterr().out
     line = next((x for x in out.splitlines() if x.startswith("stop reason: ")), None)
     assert line is not None and "the sweep ended after 5 of 8 recs" in line and "autoresearch stopped" in line, out
+
+
+def test_a_killed_run_whose_every_rec_ended_is_offered_the_resume_that_closes_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its orchestrator killed after the last rec ended: the stop reason said "`tao-automl resume RUN` continues it"
+    while the orchestrator line said "nothing to resume". The resume launches nothing and closes the run (as
+    tests/test_detach.py's closing test runs it): both say so; ``resumable`` (more recs to launch) stays false."""
+    from tao_automl.experiment.store import RunStore
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "budget": 2, "state": "running", "mode": "runner"})
+    for rec_id, value in ((1, 0.5), (2, 0.25)):
+        store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
+        store.mark_submitted(rec_id, f"job-{rec_id}", str(run_dir / f"r{rec_id}"), status="running")
+        store.finish_rec(rec_id, "success", value, None)
+    store.close()
+    assert main(["status", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("orchestrator:"))
+    assert "nothing to resume" not in line and f"`tao-automl resume {run_dir}` launches nothing" in line, line
+    assert f"`tao-automl resume {run_dir}` continues it" in out  # the stop reason, as before
+    assert main(["status", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["resumable"] is False
