@@ -938,3 +938,21 @@ def test_runs_lists_ask_tell_runs_whatever_their_folder_names(tmp_path: Path,
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[2:]] == ["zeta", "alpha"]
     assert query_status(tmp_path / "ws")["run_dir"] == str(tmp_path / "ws" / "alpha")  # the newest
+
+
+@pytest.mark.parametrize("created_at", ["NaN", "1e300", "{not json"])
+def test_workspace_runs_list_a_run_whose_recorded_start_is_damaged(tmp_path: Path, created_at: str) -> None:
+    """A run whose store records a start that is no time (NaN, a year past any calendar, text that is not JSON) is
+    listed first, as an unreadable one is: `runs WS`, `status WS` and the workspace hint of every command raised an
+    internal error (ValueError, OverflowError, JSONDecodeError) for the whole workspace."""
+    import sqlite3
+
+    from tao_automl.status import workspace_runs
+
+    for name in ("good", "bad"):
+        _random_run(tmp_path / "ws" / name, 2, 1).finish()
+    conn = sqlite3.connect(tmp_path / "ws" / "bad" / "state.db")
+    with conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'created_at'", (created_at,))
+    conn.close()
+    assert workspace_runs(tmp_path / "ws") == ["bad", "good"]

@@ -128,18 +128,21 @@ def _started_at(folder: str, name: str) -> str:
     import time
 
     started = _recorded_start(os.path.join(folder, name))
-    return f"{time.strftime('%Y%m%d_%H%M%S', time.gmtime(started))}.{int(started % 1 * 1e6):06d}"
+    try:
+        return f"{time.strftime('%Y%m%d_%H%M%S', time.gmtime(started))}.{int(started % 1 * 1e6):06d}"
+    except (OverflowError, OSError, ValueError):  # NaN, or a time past the calendar: no start, listed first
+        return f"{time.strftime('%Y%m%d_%H%M%S', time.gmtime(0))}.000000"
 
 
 def _recorded_start(run_dir: str) -> float:
     """When the run at ``run_dir`` started, as its state records it; 0 when that cannot be read (listed anyway)."""
     try:
         store = RunStore(run_dir, readonly=True)
-    except (sqlite3.Error, NewerStoreFormatError):
+    except (sqlite3.Error, NewerStoreFormatError, OSError):  # OSError: its state.db removed since it was listed
         return 0.0
     try:
         started = store.meta().get("created_at")
-    except (sqlite3.Error, NewerStoreFormatError):
+    except (sqlite3.Error, NewerStoreFormatError, ValueError):  # ValueError: a meta value that is not JSON
         return 0.0
     finally:
         store.close()
