@@ -1326,3 +1326,29 @@ def test_resume_detach_and_stop_of_an_ask_tell_run_say_what_is_allowed_and_how_i
         assert error["allowed"] in ("a run folder made by `tao-automl run`", "a run folder made by `start_sweep`")
         assert "AutoML(..., resume=True)" in error["hint"], error
     assert [e["allowed"].endswith("`start_sweep`") for e in answers] == [False] * 3 + [True] * 2
+
+
+def test_a_custom_sdk_run_left_open_with_its_budget_spent_is_closed_from_python_not_nothing_to_resume(
+        tmp_path: Path) -> None:
+    """A run on a custom SDK, its orchestrator killed after its last rec ended: the stop reason said
+    "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) continues it" while the orchestrator line said
+    "nothing to resume". That resume launches nothing and only closes the run: the line says so, in one way."""
+    from conftest import write_skill
+    from tao_automl.experiment.holder import as_shown
+    from tao_automl.experiment.lines import orchestrator_line
+    from tao_automl.status import query_status
+    from tao_automl.testing.instant import InstantSDK
+
+    settings = {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2}
+    result = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank")).run(
+        automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    status = query_status(result["run_dir"])
+    left_open = {**status["progress"], "state": "interrupted"}  # every rec ended, the run not closed
+    line = orchestrator_line(status["orchestrator"], status["run_dir"], left_open)
+    assert "nothing to resume" not in line, line
+    assert "AutoMLRunner(sdk" in line and "resume=True" in line and "only closes the run" in line, line
+    assert "tao-automl resume" not in line, line
+    meta = {"state": "running", "mode": "runner", "platform": {"class": "x:Y", "registered": False}}
+    assert "AutoMLRunner(sdk" in as_shown(meta, False, 1.0)["stop_reason"]
+    closed = {**status["progress"], "state": "finished"}
+    assert "nothing to resume" in orchestrator_line(status["orchestrator"], status["run_dir"], closed)

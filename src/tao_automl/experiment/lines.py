@@ -208,11 +208,12 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
         if info.get("mode") == "ask_tell" and budget_spent(progress) and progress.get("state") == "interrupted":
             return ("orchestrator: not running (an ask/tell run whose every rec has ended, left open: close it from "
                     f"Python with tao_automl.AutoML({str(run_dir or 'RUN_DIR')!r}, ..., resume=True), then finish())")
-        left_open = progress.get("state") == "interrupted" and not info.get("platform_class") \
-            and not info.get("copy_of")
+        left_open = progress.get("state") == "interrupted" and not info.get("copy_of")
         if budget_spent(progress) and left_open:  # killed, or stopped with its last jobs cancelled: not closed yet
+            closer = "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) from Python" \
+                if info.get("platform_class") else f"`{resume_command(run_dir)}`"
             return ("orchestrator: not running (every rec of the run's budget has ended, but the run was left open: "
-                    f"`{resume_command(run_dir)}` launches nothing, it only closes the run)")
+                    f"{closer} launches nothing, it only closes the run)")
         if budget_spent(progress):
             return "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)"
         if ended_early(info, progress):
