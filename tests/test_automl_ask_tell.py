@@ -956,3 +956,32 @@ def test_workspace_runs_list_a_run_whose_recorded_start_is_damaged(tmp_path: Pat
         conn.execute("UPDATE meta SET value = ? WHERE key = 'created_at'", (created_at,))
     conn.close()
     assert workspace_runs(tmp_path / "ws") == ["bad", "good"]
+
+
+@pytest.mark.parametrize("created_at", ["NaN", "1e300", "{not json"])
+def test_runs_lists_a_run_whose_store_is_damaged_in_strict_json_and_text(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], created_at: str) -> None:
+    """`runs WS --json` printed ``"created_at": NaN`` (not JSON) for a run recording a NaN start, and `runs WS`
+    ended in a traceback (ValueError, OverflowError; JSONDecodeError for a meta value that is not JSON, in both).
+    Such a run is listed, with no start or as unreadable, and the good one beside it as it is."""
+    import sqlite3
+
+    from tao_automl.cli.main import main
+
+    for name in ("good", "bad"):
+        _random_run(tmp_path / "ws" / name, 2, 1).finish()
+    conn = sqlite3.connect(tmp_path / "ws" / "bad" / "state.db")
+    with conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'created_at'", (created_at,))
+    conn.close()
+    assert main(["runs", "--json", str(tmp_path / "ws")]) == 0
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not JSON: {constant}")
+
+    runs = json.loads(capsys.readouterr().out, parse_constant=refuse)["runs"]
+    assert [r["id"] for r in runs] == ["bad", "good"]
+    assert runs[0]["created_at"] is None and runs[1]["error"] is None and runs[1]["created_at"] > 0
+    assert (runs[0]["error"] is not None) == (created_at == "{not json")
+    assert main(["runs", str(tmp_path / "ws")]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]] == ["bad", "good"]

@@ -58,12 +58,17 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
                         "error": f"unreadable: no space left on the device ({exc}): free space, then list again"
                         if disk_full(exc, str(run_dir / DB_NAME)) else f"unreadable: {exc}"})
             continue
+        except ValueError as exc:  # a stored value that is not JSON: a damaged store, listed as one
+            out.append({**dict.fromkeys(RUN_KEYS), "id": run_dir.name, "run_dir": str(run_dir),
+                        "error": f"unreadable: a value in its {DB_NAME} is not JSON ({exc})"})
+            continue
         p = progress(recs, meta, ended)
         if front is not None:
             pareto_view.apply_to_progress(p, front)
         out.append({
             **dict.fromkeys(RUN_KEYS), "id": run_dir.name, "run_dir": str(run_dir),
-            "created_at": meta.get("created_at"), "algorithm": meta.get("algorithm"), "state": meta.get("state"),
+            "created_at": _start(meta.get("created_at")), "algorithm": meta.get("algorithm"),
+            "state": meta.get("state"),
             **{k: p[k] for k in COUNT_KEYS}, "metric": p["metric"], "direction": p["direction"],
             "best_metric": p["best_metric"],
             "best_rec_id": p["best_rec_id"], "algorithm_choice": meta.get("algorithm_choice") or None,
@@ -71,3 +76,15 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
                if p.get("objectives") else {}),
         })
     return out
+
+
+#: The latest start a run can record and be shown (the end of year 9999 UTC): a later one is no time.
+_LAST_START = 253402300799.0
+
+
+def _start(value: Any) -> float | None:
+    """The run's recorded start (epoch seconds), or None when it is no time: NaN, infinite, past year 9999 or
+    before 1970 (a damaged store; JSON has no NaN, and the text listing cannot show it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0 <= value <= _LAST_START else None
