@@ -904,7 +904,7 @@ def test_workspace_runs_order_run_folders_by_their_names_time_without_opening_th
     """A ``run_*`` folder `tao-automl run` named is placed by the UTC time in its name, without opening its store
     (`status WORKSPACE` of hundreds of runs stays fast), among runs of any name placed by the start they record: a
     run named for 2099 is the newest even when its store cannot be read (read from the store, it came first)."""
-    from tao_automl.status import workspace_runs
+    from tao_automl.experiment.run_folders import workspace_runs
 
     automl = _random_run(tmp_path / "ws" / "alpha", 2, 1)
     automl.finish()
@@ -947,7 +947,7 @@ def test_workspace_runs_list_a_run_whose_recorded_start_is_damaged(tmp_path: Pat
     internal error (ValueError, OverflowError, JSONDecodeError) for the whole workspace."""
     import sqlite3
 
-    from tao_automl.status import workspace_runs
+    from tao_automl.experiment.run_folders import workspace_runs
 
     for name in ("good", "bad"):
         _random_run(tmp_path / "ws" / name, 2, 1).finish()

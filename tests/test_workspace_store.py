@@ -37,7 +37,7 @@ def test_the_newest_run_sorts_last_whatever_the_time_zone_each_run_was_started_i
     and called it the newest."""
     import time
 
-    from tao_automl.status import workspace_runs
+    from tao_automl.experiment.run_folders import workspace_runs
 
     made = []
     try:

@@ -343,7 +343,7 @@ def _run_folder_line(given: str, run_dir: str) -> str:
     """The run shown; when ``given`` is a workspace, that it is its newest run (the text named no run at all)."""
     import os
 
-    from tao_automl.status import workspace_runs  # loaded by query_status already
+    from tao_automl.experiment.run_folders import workspace_runs  # loaded by query_status already
     from tao_automl.util.shell import sh
 
     if os.path.abspath(os.path.expanduser(given)) == run_dir:

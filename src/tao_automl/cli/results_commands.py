@@ -24,7 +24,7 @@ def _say_which_run(given: str, run_dir: Path) -> None:
     """Given a workspace, which of its runs was read (its newest), on stderr, as the text of ``status`` says it."""
     if Path(given).expanduser().resolve() == run_dir.resolve():
         return
-    from tao_automl.status import workspace_runs
+    from tao_automl.experiment.run_folders import workspace_runs
 
     runs = workspace_runs(str(run_dir.parent))
     print(f"note: {given} is a workspace: this is its newest run, {run_dir.absolute()} (of {len(runs)}; "

@@ -177,7 +177,7 @@ def existing_run_dir(path: str | Path, field: str = "run_dir") -> Path:
     printed = ("the run folder printed by `tao-automl run`" if field == "run_dir" else
                "the run folder of the run (its result's run_dir, or the runner's run_dir)")
     if not (run_dir / DB_NAME).exists():
-        from tao_automl.status import workspace_runs
+        from tao_automl.experiment.run_folders import workspace_runs
 
         runs = [run_dir / name for name in workspace_runs(run_dir)]
         if runs:  # a workspace: its runs are what is allowed (an agent has no `runs` command to list them)

@@ -74,7 +74,7 @@ def load_run(run_dir: str | Path) -> RunData:
     """Read a run folder (or a workspace's newest run); a one-line error names the path when there is none."""
     path = Path(run_dir).expanduser()
     if not (path / DB_NAME).exists() and path.is_dir():  # a workspace: its newest run, as `status` does
-        from tao_automl.status import workspace_runs
+        from tao_automl.experiment.run_folders import workspace_runs
 
         runs = [path / name for name in workspace_runs(path)]
         path = runs[-1] if runs else path

@@ -8,10 +8,10 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.holder import as_shown, lock_holder
+from tao_automl.experiment.run_folders import workspace_runs
 from tao_automl.experiment.store import DB_NAME, NewerStoreFormatError, RunStore, disk_full
 from tao_automl.experiment.summary import progress, uncollected_ids
 from tao_automl.multiobjective import view as pareto_view
-from tao_automl.status import workspace_runs
 from tao_automl.util.shell import sh
 
 #: The keys of every ``runs`` entry (null where they do not apply: ``error`` for a readable run, the rest for one

@@ -205,7 +205,7 @@ def load_run(run_dir: str | Path, *, read_results: bool = True) -> RunData:
     """Read ``run_dir`` (a run folder, or a workspace: its newest run); a folder without state is an error."""
     path = Path(run_dir).expanduser()
     if not (path / DB_NAME).exists():
-        from tao_automl.status import workspace_runs
+        from tao_automl.experiment.run_folders import workspace_runs
 
         runs = [path / name for name in workspace_runs(path)]
         if not runs:

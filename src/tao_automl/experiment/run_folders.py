@@ -1,0 +1,58 @@
+"""The run folders of a workspace: every folder in it holding a run's state, oldest first (``status WORKSPACE``,
+``runs``, ``export``, ``report`` and ``resume`` of a workspace, and a run-folder error's list of what is allowed)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from tao_automl.experiment.store import DB_NAME, STAGING_PREFIX, NewerStoreFormatError, RunStore
+
+
+def workspace_runs(folder: str | os.PathLike[str]) -> list[str]:
+    """The run folders in ``folder``: every folder in it holding a run's state (``run_*`` of `tao-automl run`, any
+    name of ``AutoML(workspace=...)``), oldest first by the start their state records (unreadable ones first, by
+    name)."""
+    folder = os.fspath(folder)
+    names = [name for name in _names_in(folder) if not name.startswith(STAGING_PREFIX)  # a run being set up
+             and os.path.exists(os.path.join(folder, name, DB_NAME))]
+    return sorted(names, key=lambda name: (_started_at(folder, name), name))
+
+
+def _started_at(folder: str, name: str) -> str:
+    """When the run ``name`` in ``folder`` started, as ``YYYYmmdd_HHMMSS.ffffff`` UTC: to the second from the name
+    of a ``run_*`` folder that `tao-automl run` named (no store is opened: `status WORKSPACE` of hundreds of runs
+    stays fast), else from the start its state records (the epoch when that cannot be read: listed first)."""
+    stamp = name[4:19]
+    if name.startswith("run_") and len(stamp) == 15 and stamp[8] == "_" and (stamp[:8] + stamp[9:]).isdigit():
+        return f"{stamp}.000000"
+    import time
+
+    started = _recorded_start(os.path.join(folder, name))
+    try:
+        return f"{time.strftime('%Y%m%d_%H%M%S', time.gmtime(started))}.{int(started % 1 * 1e6):06d}"
+    except (OverflowError, OSError, ValueError):  # NaN, or a time past the calendar: no start, listed first
+        return f"{time.strftime('%Y%m%d_%H%M%S', time.gmtime(0))}.000000"
+
+
+def _recorded_start(run_dir: str) -> float:
+    """When the run at ``run_dir`` started, as its state records it; 0 when that cannot be read (listed anyway)."""
+    try:
+        store = RunStore(run_dir, readonly=True)
+    except (sqlite3.Error, NewerStoreFormatError, OSError):  # OSError: its state.db removed since it was listed
+        return 0.0
+    try:
+        started = store.meta().get("created_at")
+    except (sqlite3.Error, NewerStoreFormatError, ValueError):  # ValueError: a meta value that is not JSON
+        return 0.0
+    finally:
+        store.close()
+    return float(started) if isinstance(started, (int, float)) else 0.0
+
+
+def _names_in(folder: str) -> list[str]:
+    """The entries of ``folder``; none when it is not a folder or cannot be listed."""
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
