@@ -940,21 +940,26 @@ def test_runs_lists_ask_tell_runs_whatever_their_folder_names(tmp_path: Path,
     assert query_status(tmp_path / "ws")["run_dir"] == str(tmp_path / "ws" / "alpha")  # the newest
 
 
+def _workspace_with_a_damaged_start(workspace: Path, created_at: str) -> None:
+    """Two finished runs, ``good`` and ``bad``, the latter's stored start replaced by ``created_at`` (raw JSON text)."""
+    import sqlite3
+
+    for name in ("good", "bad"):
+        _random_run(workspace / name, 2, 1).finish()
+    conn = sqlite3.connect(workspace / "bad" / "state.db")
+    with conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'created_at'", (created_at,))
+    conn.close()
+
+
 @pytest.mark.parametrize("created_at", ["NaN", "1e300", "{not json"])
 def test_workspace_runs_list_a_run_whose_recorded_start_is_damaged(tmp_path: Path, created_at: str) -> None:
     """A run whose store records a start that is no time (NaN, a year past any calendar, text that is not JSON) is
     listed first, as an unreadable one is: `runs WS`, `status WS` and the workspace hint of every command raised an
     internal error (ValueError, OverflowError, JSONDecodeError) for the whole workspace."""
-    import sqlite3
-
     from tao_automl.experiment.run_folders import workspace_runs
 
-    for name in ("good", "bad"):
-        _random_run(tmp_path / "ws" / name, 2, 1).finish()
-    conn = sqlite3.connect(tmp_path / "ws" / "bad" / "state.db")
-    with conn:
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'created_at'", (created_at,))
-    conn.close()
+    _workspace_with_a_damaged_start(tmp_path / "ws", created_at)
     assert workspace_runs(tmp_path / "ws") == ["bad", "good"]
 
 
@@ -964,16 +969,9 @@ def test_runs_lists_a_run_whose_store_is_damaged_in_strict_json_and_text(
     """`runs WS --json` printed ``"created_at": NaN`` (not JSON) for a run recording a NaN start, and `runs WS`
     ended in a traceback (ValueError, OverflowError; JSONDecodeError for a meta value that is not JSON, in both).
     Such a run is listed, with no start or as unreadable, and the good one beside it as it is."""
-    import sqlite3
-
     from tao_automl.cli.main import main
 
-    for name in ("good", "bad"):
-        _random_run(tmp_path / "ws" / name, 2, 1).finish()
-    conn = sqlite3.connect(tmp_path / "ws" / "bad" / "state.db")
-    with conn:
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'created_at'", (created_at,))
-    conn.close()
+    _workspace_with_a_damaged_start(tmp_path / "ws", created_at)
     assert main(["runs", "--json", str(tmp_path / "ws")]) == 0
 
     def refuse(constant: str) -> None:
