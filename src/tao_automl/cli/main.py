@@ -136,10 +136,10 @@ def no_result_hint(summary: Mapping[str, Any]) -> str:
     done = BRAIN_DONE if facts["ended_early"] else None
     spent = done or (NO_BUDGET_LEFT if budget_spent(progress) else None)
     if not progress.get("failed"):  # nothing failed: the ended recs were cancelled (or stopped), or none ended
-        said = _without_a_result(progress)
+        in_flight = (progress.get("running") or 0) + (progress.get("uncollected") or 0)
+        said = _without_a_result(progress, in_flight)
         if spent:
             return f"{said}; {spent}"
-        in_flight = (progress.get("running") or 0) + (progress.get("uncollected") or 0)
         return f"{said}; `{resume}` {'collects them and launches' if in_flight else 'launches'} the rest"
     failed = [r["rec_id"] for r in summary.get("recommendations") or () if r.get("status") == "failure"]
     where = f"`tao-automl logs {sh(run_dir)} {failed[0]}`" if failed else f"`tao-automl logs {sh(run_dir)} REC`"
@@ -152,10 +152,9 @@ def no_result_hint(summary: Mapping[str, Any]) -> str:
             "(data, environment, code), or start a new run if it lay in the settings or the spec (resume keeps them)")
 
 
-def _without_a_result(progress: Mapping[str, Any]) -> str:
+def _without_a_result(progress: Mapping[str, Any], in_flight: int) -> str:
     """How the recs of a run in which none failed are without a result: cancelled (or stopped) before one, or
-    still in flight as last recorded (an orchestrator killed while they ran), or none created."""
-    in_flight = (progress.get("running") or 0) + (progress.get("uncollected") or 0)
+    ``in_flight`` as last recorded (an orchestrator killed while they ran), or none created."""
     ended = " and ".join(f"{progress[key]} {key}" for key in ("cancelled", "stopped") if progress.get(key))
     parts = [f"its ended recs have no result ({ended})"] if ended else []
     if in_flight:

@@ -99,6 +99,12 @@ def _pid_from_file(fd: int) -> int | None:
     return pid if pid > 0 and runs(pid) else None
 
 
+def unless_ended(pid: int | None) -> int | None:
+    """A lock holder's ``pid`` (or :data:`UNSEEN`), None when that process has ended: killed (kill -9) while a process
+    it forked, between fork and exec, still shares the run lock for a moment."""
+    return None if pid is not None and pid > 0 and not runs(pid) else pid
+
+
 def runs(pid: int) -> bool:
     """Whether process ``pid`` exists and is no zombie (``kill -0`` passes for a killed process not yet reaped by its
     parent, whose files and locks the kernel has already released)."""
@@ -158,9 +164,7 @@ def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
     pid = lock_holder(folder)
     if pid is not None and is_stop_writing(folder, pid):
         pid = None
-    # ended (kill -9) while a process it forked, between fork and exec, still shares the lock for a moment
-    if pid is not None and pid > 0 and not runs(pid):
-        pid = None
+    pid = unless_ended(pid)
     info: dict[str, Any] = {}
     try:
         with open(os.path.join(folder, INFO_NAME), encoding="utf-8") as handle:

@@ -43,7 +43,7 @@ from tao_automl.experiment.holder import (
     lock_holder,
     orchestrator_info,
     resume_command,
-    runs,
+    unless_ended,
 )
 from tao_automl.experiment.workspace import RunLock, existing_run_dir
 from tao_automl.util.crash import crash_point
@@ -559,8 +559,7 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
             f"the orchestrator of {str(folder)!r} runs in another pid namespace (a container) or on another machine: "
             "this process cannot signal it", field="run_dir", value=str(folder),
             hint=f"run `tao-automl stop {sh(folder)}` where it runs (in its container, or on its node)")
-    if pid is not None and pid > 0 and not runs(pid):  # ended (kill -9): a process it forked shares the lock a moment
-        pid = None  # no orchestrator to signal; a write below waits for the lock (RunLock: DEAD_HOLDER_WAIT_S)
+    pid = unless_ended(pid)  # none to signal then; a write below waits for the lock (RunLock: DEAD_HOLDER_WAIT_S)
     if pid is not None and is_stop_writing(folder, pid):
         _after_other_stop(folder, pid, timeout_s)
         pid = None  # it found the orchestrator (if any) and stopped it
