@@ -207,6 +207,20 @@ def test_an_interrupt_while_scipy_loads_its_sobol_tables_is_not_lost() -> None:
     assert "Exception ignored" not in done.stderr
 
 
+def _one_rec_sweep(tmp_path: Path) -> Path:
+    """A `tao-automl run` config of one rec of the test skill on the local platform, under ``tmp_path``."""
+    import yaml
+
+    from conftest import write_skill
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.05},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    return config
+
+
 @pytest.mark.parametrize("stopped", [False, True])
 def test_a_run_called_in_process_gives_the_signal_handlers_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 stopped: bool) -> None:
@@ -214,9 +228,6 @@ def test_a_run_called_in_process_gives_the_signal_handlers_back(tmp_path: Path, 
     them set once it returned: a program calling it in-process (a test, an agent's host) lost its own handlers, and
     a later `kill` of that program raised KeyboardInterrupt wherever it was. They are back when main returns, also
     after a run that a stop ended."""
-    import yaml
-
-    from conftest import write_skill
     from tao_automl.cli.main import main
     from tao_automl.runner import loop
 
@@ -228,11 +239,7 @@ def test_a_run_called_in_process_gives_the_signal_handlers_back(tmp_path: Path, 
             return real(run_dir)
 
         monkeypatch.setattr(loop, "claim_info", stop_arrives)
-    config = tmp_path / "sweep.yaml"
-    config.write_text(yaml.safe_dump({
-        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
-        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.05},
-        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    config = _one_rec_sweep(tmp_path)
 
     def own(signum: int, frame: Any) -> None:  # the calling program's handler
         raise AssertionError("not expected to run")
@@ -254,9 +261,6 @@ def test_a_ctrl_c_before_the_sweep_began_does_not_stop_the_next_run_in_the_same_
     """A run's Ctrl-C is a recorded stop request (so a library cannot drop it); one that ended `run` while it still
     read its settings, before the sweep began, stays over once that command returned: a program calling main() again
     runs its next sweep to the end, not interrupted at its loop's first turn."""
-    import yaml
-
-    from conftest import write_skill
     from tao_automl.cli.main import main
     from tao_automl.runner import plan
 
@@ -268,11 +272,7 @@ def test_a_ctrl_c_before_the_sweep_began_does_not_stop_the_next_run_in_the_same_
         raise AssertionError("not interrupted")
 
     monkeypatch.setattr(plan, "load_settings", ctrl_c_while_reading)
-    config = tmp_path / "sweep.yaml"
-    config.write_text(yaml.safe_dump({
-        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
-        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.05},
-        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    config = _one_rec_sweep(tmp_path)
     assert main(["run", str(config)]) == 130
     assert not (tmp_path / "ws").exists() or not list((tmp_path / "ws").glob("run_*"))
     assert main(["run", str(config)]) == 0
