@@ -1045,3 +1045,38 @@ def test_a_schema_relation_its_own_ranges_cannot_meet_is_the_schemas_fault(tmp_p
     error = caught.value.to_json()
     assert error["field"] == "schema property train.hi"
     assert error["allowed"] == "ranges of train.hi and train.lo where the schema's depends_on relation can hold"
+
+
+def _two_int_schema() -> dict[str, Any]:
+    """A space of 3 x 4 = 12 configs: two ints and nothing else searched."""
+    return {"automl_default_parameters": ["train.a", "train.b"], "automl_disabled_parameters": [],
+            "default": {"train": {"a": 1, "b": 1, "num_epochs": 1}},
+            "properties": {"train": {"type": "collection", "properties": {
+                "a": {"type": "int", "default": 1, "minimum": 1, "maximum": 3, "automl_enabled": True},
+                "b": {"type": "int", "default": 1, "minimum": 1, "maximum": 4, "automl_enabled": True},
+                "num_epochs": {"type": "int", "default": 1, "minimum": 1, "maximum": 100}}}}}
+
+
+@pytest.mark.parametrize("algorithm", ["tpe", "bayesian", "random", "auto"])
+def test_a_budget_above_the_spaces_configs_says_the_rest_repeat(tmp_path: Path, algorithm: str) -> None:
+    """tpe with 20 recs on a 3 x 4 int space ran the 12 configs, then 8 repeats, and neither preflight nor the run
+    said that the budget outruns the space (the user saw rec 19 with rec 6's config and no word why)."""
+    skill = str(write_skill(tmp_path / "bank", schema=_two_int_schema()))
+    over = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"algorithm": algorithm,
+                                                                   "automl_max_recommendations": 20}))
+    said = [n for n in over.notes if "distinct configs" in n]
+    assert len(said) == 1, over.notes
+    assert ("the search space holds 12 distinct configs, fewer than automl_max_recommendations=20: the first 12 recs "
+            "try each once, and the last 8 repeat configs that already ran") in said[0]
+    exact = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={"algorithm": algorithm,
+                                                                    "automl_max_recommendations": 12}))
+    assert not any("distinct configs" in n for n in exact.notes), exact.notes
+
+
+def test_a_multi_fidelity_budget_above_the_spaces_configs_is_noted(tmp_path: Path) -> None:
+    """hyperband with 20 recs on 12 configs started 16 configs from scratch, 4 of them again, unsaid."""
+    skill = str(write_skill(tmp_path / "bank", schema=_two_int_schema()))
+    plan = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={
+        "algorithm": "hyperband", "automl_max_recommendations": 20, "automl_max_epochs": 9}))
+    said = [n for n in plan.notes if "distinct configs" in n]
+    assert len(said) == 1 and "once each has been started, hyperband starts configs that already ran again" in said[0]

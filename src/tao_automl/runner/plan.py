@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tao_automl.bank.skill import Skill, load_skill
+from tao_automl.brain.classic.novelty import ENUMERATE_LIMIT, all_configs, config_key, finite_size
 from tao_automl.brain.multifidelity.successive_halving import hyperband_brackets, plan_brackets
 from tao_automl.brain.registry import brain_options, check_algorithm, make_brain
 from tao_automl.brain.trials import PROMOTION, TrialScheduler
@@ -815,12 +816,50 @@ def selecting_budget(max_epochs: int, eta: int) -> int | None:
     return None
 
 
+#: Brains that never propose a config again while an unused one remains (the classic ones: none from a rec that ran
+#: or is in flight; the multi-fidelity ones: none they started from scratch before).
+NO_REPEAT_CLASSIC = frozenset({"bayesian", "tpe", "random", "auto"})
+NO_REPEAT_FIDELITY = frozenset({"hyperband", "hyperband_es", "asha", "bohb", "dehb", "bfbo", "pbt"})
+
+
+def distinct_configs(space: SearchSpace, below: int) -> int | None:
+    """How many distinct configs a finite space holds (relations applied), when that is fewer than ``below``; None
+    for a continuous space or one with at least ``below`` configs."""
+    size = finite_size(space)
+    if size is None or size > ENUMERATE_LIMIT:
+        return None
+    count = len({config_key(space, c) for c in all_configs(space)})
+    return count if count < below else None
+
+
+def repeat_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
+    """A note when the budget has more recs than the space has distinct configs: the brain tries each once, then
+    repeats configs that already ran (said at the start, not found out from the results)."""
+    budget, algorithm = settings.automl_max_recommendations, settings.algorithm
+    if algorithm == "auto":  # the brain it picks (a multi-fidelity one repeats differently)
+        from tao_automl.brain.auto import choose
+
+        algorithm = choose(space, settings)[0]
+    if algorithm not in NO_REPEAT_CLASSIC | NO_REPEAT_FIDELITY:
+        return []
+    count = distinct_configs(space, budget)
+    if count is None:
+        return []
+    head = f"the search space holds {count} distinct configs, fewer than automl_max_recommendations={budget}: "
+    fix = f"; lower automl_max_recommendations to {count}, or search more params or wider ranges"
+    if algorithm in NO_REPEAT_CLASSIC:
+        return [f"{head}the first {count} recs try each once, and the last {budget - count} repeat configs that "
+                f"already ran (a repeat is never proposed while an untried config remains){fix}"]
+    return [f"{head}once each has been started, {algorithm} starts configs that already ran again (besides the "
+            f"promotions it plans){fix}"]
+
+
 def budget_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
     """A note when more params are searched than the budget has recs: no method can learn which of them matter
     (none for a brain whose configs are random draws at any budget, :data:`RANDOM_CONFIGS`); and when the budget is
     below what the algorithm needs to be more than a random search (:func:`minimum_budget`)."""
     budget, count = settings.automl_max_recommendations, len(space.params)
-    notes = []
+    notes = repeat_notes(space, settings)
     need = minimum_budget(settings.to_dict())
     if need is not None and budget < need[0]:
         notes.append(f"automl_max_recommendations={budget} is below the {need[0]} recs {settings.algorithm} needs "
