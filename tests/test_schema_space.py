@@ -1633,3 +1633,27 @@ def test_options_that_are_not_a_list_are_named_as_given(options: Any) -> None:
                                 "automl_default_parameters": ["p", "q"]})
     assert space.skipped == (f"p (type 'categorical' whose valid_options={options!r} is not a non-empty list of "
                              "options)",)
+
+
+def test_a_schema_logit_error_names_the_schema_property_when_the_param_is_named_in_automl_hyperparameters() -> None:
+    """A schema property declaring logit on [0, 0.5] (or on an int), searched by naming it in automl_hyperparameters,
+    answered field automl_hyperparameters and value 'train.p' (the list entry, which is right), not the schema
+    property whose range or type is at fault, as the same property left to the schema's defaults answers."""
+    from tao_automl.runner.plan import search_space
+    from tao_automl.settings import AutoMLSettings
+
+    schema = {"automl_default_parameters": ["train.n"], "default": {"train": {"p": 0.1, "n": 2}},
+              "properties": {"train": {"type": "collection", "properties": {
+                  "p": {"type": "float", "minimum": 0.0, "maximum": 0.5, "scale": "logit", "default": 0.1},
+                  "n": {"type": "int", "minimum": 1, "maximum": 4, "scale": "logit", "default": 2}}}}}
+    with pytest.raises(SearchSpaceError, match="strictly inside") as caught:
+        search_space(schema, AutoMLSettings(), ["train.p"], None)
+    assert caught.value.field == "schema property train.p" and caught.value.value == [0.0, 0.5]
+    with pytest.raises(SearchSpaceError, match="not ints") as as_int:
+        search_space(schema, AutoMLSettings(), ["train.n"], None)
+    assert as_int.value.field == "schema property train.n" and as_int.value.value == "logit"
+    assert as_int.value.allowed == ["log", "linear"]
+    # given in custom_param_ranges, the error stays that entry's
+    with pytest.raises(SearchSpaceError, match="strictly inside") as custom:
+        search_space(schema, AutoMLSettings(), ["train.p"], {"train.p": {"valid_min": 0.0, "valid_max": 0.4}})
+    assert custom.value.field == "custom_param_ranges.train.p"

@@ -265,6 +265,14 @@ def check_math_cond(name: str, cond: Any) -> None:
         field=f"schema property {name}", value=cond, allowed=_COND_FORMS)
 
 
+def _schema_at_fault(name: str, custom: CustomRange | None) -> str | None:
+    """The field of a scale/range error the schema property alone caused (``schema property NAME``); None when a
+    ``custom_param_ranges`` entry gave the scale or a bound, which the run names as the field itself."""
+    if custom is not None and (custom.scale is not None or custom.has_bounds):
+        return None
+    return f"schema property {name}"
+
+
 def _scale(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -> str | None:
     if custom is not None and custom.scale is not None:
         return custom.scale
@@ -407,7 +415,7 @@ def build_float(name: str, prop: Mapping[str, Any], custom: CustomRange | None) 
             raise SearchSpaceError(
                 f"param {name!r}: scale 'logit' needs a range strictly inside (0, 1) (the logit of 0 or 1 is "
                 f"infinite), but the range is [{low}, {high}]; allowed: valid_min > 0 and valid_max < 1 "
-                f"(set them in custom_param_ranges)", value=[low, high],
+                f"(set them in custom_param_ranges)", value=[low, high], field=_schema_at_fault(name, custom),
                 allowed="a range strictly inside (0, 1): valid_min > 0 and valid_max < 1"
             )
         return FloatParam(name, low, high, default=_inside(default, low, high), logit=True)
@@ -520,7 +528,7 @@ def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) ->
     if int_scale == "logit":
         raise SearchSpaceError(
             f"param {name!r}: scale 'logit' is for floats inside (0, 1), not ints; allowed: 'log', 'linear'",
-            value="logit", allowed=["log", "linear"])
+            value="logit", allowed=["log", "linear"], field=_schema_at_fault(name, custom))
     if int_scale == "log":
         if high < 1:
             raise SearchSpaceError(f"param {name!r}: log scale needs a positive range, but the range is {iv}",
