@@ -146,3 +146,33 @@ def test_a_budget_planned_brain_refuses_a_new_budget_on_resume(tmp_path: Path, a
     assert (caught.value.field, caught.value.value, caught.value.allowed) == (
         "automl_settings.automl_max_recommendations", 9, [6])
     AutoML(tmp_path / "run", resume=True, settings={"automl_max_recommendations": 6}, log_progress=False).finish()
+
+
+TWO_METRICS = [{"name": "val_loss", "direction": "minimize"}, {"name": "latency_ms", "direction": "minimize"}]
+
+
+@pytest.mark.parametrize(("extra", "pick"), [({}, "bayesian"),
+                                              ({"auto_multifidelity": True, "automl_max_recommendations": 20,
+                                                "automl_max_epochs": 9}, "bayesian")])
+def test_auto_runs_a_list_of_metrics_with_a_brain_that_supports_it(tmp_path: Path, extra: dict[str, Any],
+                                                                   pick: str) -> None:
+    """algorithm auto with a list metric was refused ("'auto' does not support a list of metrics"), though both
+    brains it picks for a single-fidelity search (bayesian, tpe) run one; with auto_multifidelity it never picks a
+    multi-fidelity brain for a list of metrics, and its reason says why."""
+    automl = AutoML(workspace=tmp_path / "run", settings={"algorithm": "auto", "metric": TWO_METRICS,
+                                                          "automl_max_concurrent": 2, **extra},
+                    search_schema=small_schema(), automl_hyperparameters=["train.optim.lr"], log_progress=False)
+    recs = automl.next_recommendation()
+    for i, rec in enumerate(recs):
+        automl.report_result(rec.id, None, values={"val_loss": 1.0 + i, "latency_ms": 2.0 - i})
+    progress = query_status(tmp_path / "run")["progress"]
+    assert progress["algorithm_choice"]["algorithm"] == pick and all(r.trial["budget"] is None for r in recs)
+    assert sorted(e["rec_id"] for e in progress["pareto_front"]) == sorted(r.id for r in recs)
+    if extra:
+        assert "a list of metrics (multi-objective)" in progress["algorithm_choice"]["reason"]
+    automl.finish()
+
+
+def test_auto_on_a_categorical_space_with_a_list_of_metrics_picks_tpe() -> None:
+    space = SearchSpace.from_json(cats(3))
+    assert choose(space, settings(metric=TWO_METRICS))[0] == "tpe"

@@ -110,7 +110,7 @@ BAD_SHAPES = [
     # a mapping instead of a name or a list: `allowed` names both forms (it said "a non-empty string" alone)
     ({"metric": {"name": "val_accuracy"}}, "automl_settings.metric", "or a list of {name, direction} entries"),
     ({"metric": TWO, "direction": "maximize"}, "automl_settings.direction", "cannot be combined"),
-    ({"metric": TWO, "algorithm": "asha"}, "automl_settings.algorithm", "'bayesian', 'random', 'tpe'"),
+    ({"metric": TWO, "algorithm": "asha"}, "automl_settings.algorithm", "'bayesian', 'random', 'tpe', 'auto'"),
     ({"metric": TWO, "metric_weights": {"latency": 1}}, "automl_settings.metric_weights.latency",
      "'val_accuracy', 'model_size'"),
     ({"metric": TWO, "metric_weights": {"val_accuracy": -1}}, "automl_settings.metric_weights.val_accuracy",

@@ -4,7 +4,8 @@ Rules, first match wins:
 
 1. ``auto_multifidelity: true`` (the user allows training configs for fewer epochs; the runner then needs the
    skill's epoch key) and a budget of at least ``MF_MIN_BUDGET`` recs: ``bfbo`` (``fidelity_mode: promotion``,
-   best non-PBT brain on the LCBench benchmark) or ``asha`` (``stopping``).
+   best non-PBT brain on the LCBench benchmark) or ``asha`` (``stopping``); never for a list of metrics, which no
+   multi-fidelity brain takes.
 2. Conditional or list-valued spaces (relations, lists, subsets): ``tpe``, whose per-observation kernels need no
    fixed-length vector model of dependent params.
 3. Mostly categorical (more than half the params categorical/bool): ``tpe``.
@@ -41,6 +42,12 @@ def choose(space: SearchSpace, settings: AutoMLSettings) -> tuple[str, str]:
     """``(algorithm, reason)`` for ``space`` under ``settings`` (see the module docstring)."""
     budget, n = settings.automl_max_recommendations, len(space)
     epochs, eta = settings.automl_max_epochs, settings.automl_reduction_factor
+    if settings.objectives:  # no multi-fidelity brain takes a list of metrics
+        pick, reason = _single_fidelity(space, settings, budget, n)
+        if settings.auto_multifidelity:
+            reason += ("; multi-fidelity not used although auto_multifidelity is true: a list of metrics "
+                       "(multi-objective) runs only on bayesian, tpe or random")
+        return pick, reason
     if settings.auto_multifidelity and budget >= MF_MIN_BUDGET and epochs < eta:
         pick, reason = _single_fidelity(space, settings, budget, n)
         return pick, (f"{reason}; multi-fidelity not used although auto_multifidelity is true: automl_max_epochs "

@@ -131,7 +131,7 @@ class Experiment:
         self.algorithm = pick or settings.algorithm
         self.brain: Brain = make_brain(self.algorithm, space,
                                        _brain_options(self.algorithm, settings, direction, metric))
-        self.scheduler: TrialScheduler = (parego_scheduler(space, settings) if settings.objectives
+        self.scheduler: TrialScheduler = (parego_scheduler(space, settings, self.algorithm) if settings.objectives
                                           else as_scheduler(self.brain, settings))
         self.objectives: list[dict[str, str]] = list(settings.objectives or [])  # [] = single objective
         self._values: dict[int, dict[str, float]] = {}  # multi-objective: user-scale values of successful recs

@@ -18,7 +18,7 @@ from tao_automl.util.suggest import did_you_mean
 
 DIRECTIONS = ("minimize", "maximize")
 #: Brains that handle a list of metrics (ParEGO scalarisation per proposal).
-MULTI_OBJECTIVE_ALGORITHMS = ("bayesian", "random", "tpe")
+MULTI_OBJECTIVE_ALGORITHMS = ("bayesian", "random", "tpe", "auto")  # auto: it picks bayesian or tpe
 ENTRY_KEYS = ("name", "direction")
 
 

@@ -94,10 +94,13 @@ class ParEGOScheduler(SingleFidelityScheduler):
         self.observe_vector(trial_id, None)
 
 
-def parego_scheduler(space: SearchSpace, settings: AutoMLSettings) -> ParEGOScheduler:
-    """The run's scheduler for a list of metrics: its algorithm's brain behind ParEGO scalarisation."""
+def parego_scheduler(space: SearchSpace, settings: AutoMLSettings,
+                     algorithm: str | None = None) -> ParEGOScheduler:
+    """The run's scheduler for a list of metrics: its algorithm's brain (``algorithm``: the brain ``auto`` picked)
+    behind ParEGO scalarisation."""
     from tao_automl.brain.registry import brain_options, make_brain
 
-    options = brain_options(settings.algorithm, settings)
-    return ParEGOScheduler(lambda: make_brain(settings.algorithm, space, options), len(settings.objectives or ()),
-                           settings.automl_max_recommendations, layered=settings.algorithm == "tpe")
+    name = algorithm or settings.algorithm
+    options = brain_options(name, settings)
+    return ParEGOScheduler(lambda: make_brain(name, space, options), len(settings.objectives or ()),
+                           settings.automl_max_recommendations, layered=name == "tpe")
