@@ -983,3 +983,25 @@ def test_runs_lists_a_run_whose_store_is_damaged_in_strict_json_and_text(
     assert (runs[0]["error"] is not None) == (created_at == "{not json")
     assert main(["runs", str(tmp_path / "ws")]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]] == ["bad", "good"]
+
+
+def test_a_budget_above_the_spaces_configs_is_said_when_the_run_is_made(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """AutoML with 20 recs on a 3 x 4 int space handed out the 12 configs, then 8 repeats, without a word; the runner
+    logs the same note (tao-automl run, AutoMLRunner)."""
+    schema = small_schema()
+    schema["properties"]["train"]["properties"]["layers"]["maximum"] = 4
+    args = {"search_schema": schema, "automl_hyperparameters": ["train.layers", "train.act"], "log_progress": False}
+    with caplog.at_level(logging.WARNING, logger="tao_automl"):
+        AutoML(workspace=tmp_path / "over", settings={"algorithm": "tpe", "automl_max_recommendations": 20},
+               **args).finish()
+    said = [r.getMessage() for r in caplog.records if "distinct configs" in r.getMessage()]
+    assert said == ["the search space holds 12 distinct configs, fewer than automl_max_recommendations=20: the first "
+                    "12 recs try each once, and the last 8 repeat configs that already ran (a repeat is never "
+                    "proposed while an untried config remains); lower automl_max_recommendations to 12, or search "
+                    "more params or wider ranges"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tao_automl"):
+        AutoML(workspace=tmp_path / "fits", settings={"algorithm": "tpe", "automl_max_recommendations": 12},
+               **args).finish()
+    assert not [r for r in caplog.records if "distinct configs" in r.getMessage()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import numbers
 import threading
 import weakref
@@ -30,6 +31,8 @@ from tao_automl.tracking.base import ObserverSet
 from tao_automl.tracking.config import build_observers, check_tracking_config
 from tao_automl.util.checks import bad_input, bool_arg, name_arg, path_arg
 from tao_automl.util.writable import unwritable_reason
+
+log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -160,6 +163,8 @@ class AutoML:
                 _discard_new_run(run_dir, existed)
                 raise _creation_error(exc, run_dir) from None
             raise
+        for note in plan.notes if plan is not None else ():  # e.g. a budget above the space's configs, as a run says
+            log.warning("%s", note)
         self.wandb_config = dict(wandb_config or {})
         meta = self._exp.store.meta()
         #: The metric names a result gives: the run's metric, or each of a multi-objective run's.

@@ -967,7 +967,8 @@ class RunPlan:
             check_epoch_budget(schema, settings, key, space)  # as a run checks it: the specs stay in the schema
             check_epoch_key_not_searched(skill, space, key, settings.algorithm, hyperparameters, custom_ranges)
         return cls(args=args, skill=skill, settings=settings, space=space, base_spec=base, ctx=JobContext(),
-                   metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=key)
+                   metric=metric_name(settings, skill), direction=direction(settings, skill), epoch_key=key,
+                   notes=tuple(repeat_notes(space, settings)))
 
     def with_settings(self, settings: AutoMLSettings) -> RunPlan:
         """The plan of a resumed run whose (resume-mutable) settings changed."""
