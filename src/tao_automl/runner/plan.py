@@ -826,8 +826,8 @@ def distinct_configs(space: SearchSpace, below: int) -> int | None:
     """How many distinct configs a finite space holds (relations applied), when that is fewer than ``below``; None
     for a continuous space or one with at least ``below`` configs."""
     size = finite_size(space)
-    if size is None or size > ENUMERATE_LIMIT:
-        return None
+    if size is None or size > ENUMERATE_LIMIT or (size >= below and not space.relations):
+        return None  # without relations every combination is a distinct config: none to enumerate
     count = len({config_key(space, c) for c in all_configs(space)})
     return count if count < below else None
 
