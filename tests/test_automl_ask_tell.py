@@ -914,6 +914,23 @@ def test_workspace_runs_order_run_folders_by_their_names_time_without_opening_th
     assert workspace_runs(tmp_path / "ws") == ["run_20000101_000000_abcdef", "alpha", "run_20990101_000000_abcdef"]
 
 
+def test_workspace_runs_list_a_run_linked_inside_its_workspace_once(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A symlink to a run folder of the workspace was listed beside the folder (`runs WS` showed the run twice). Each
+    run is listed once, by its folder's own name; a link to a run outside the workspace is listed by the link's name."""
+    from tao_automl.cli.main import main
+    from tao_automl.experiment.run_folders import workspace_runs
+
+    _random_run(tmp_path / "ws" / "alpha", 2, 1).finish()
+    _random_run(tmp_path / "elsewhere", 2, 1).finish()
+    (tmp_path / "ws" / "latest").symlink_to(tmp_path / "ws" / "alpha")
+    (tmp_path / "ws" / "zz-alpha").symlink_to("alpha")  # a relative link, named after the folder
+    (tmp_path / "ws" / "outside").symlink_to(tmp_path / "elsewhere")
+    assert workspace_runs(tmp_path / "ws") == ["alpha", "outside"]
+    assert main(["runs", "--json", str(tmp_path / "ws")]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)["runs"]] == ["alpha", "outside"]
+
+
 def test_runs_lists_ask_tell_runs_whatever_their_folder_names(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`tao-automl runs WS` looked only at ``run_*`` folders, so a workspace of ask/tell runs (their folder is the

@@ -12,11 +12,21 @@ from tao_automl.experiment.store import DB_NAME, STAGING_PREFIX, NewerStoreForma
 def workspace_runs(folder: str | os.PathLike[str]) -> list[str]:
     """The run folders in ``folder``: every folder in it holding a run's state (``run_*`` of `tao-automl run`, any
     name of ``AutoML(workspace=...)``), oldest first by the start their state records (unreadable ones first, by
-    name)."""
+    name). Each run is listed once, links resolved: by its folder's own name when that folder is in ``folder``,
+    else by the name of the first link to it (a link to a run kept elsewhere)."""
     folder = os.fspath(folder)
     names = [name for name in _names_in(folder) if not name.startswith(STAGING_PREFIX)  # a run being set up
              and os.path.exists(os.path.join(folder, name, DB_NAME))]
-    return sorted(names, key=lambda name: (_started_at(folder, name), name))
+    return sorted(_once_each(folder, names), key=lambda name: (_started_at(folder, name), name))
+
+
+def _once_each(folder: str, names: list[str]) -> list[str]:
+    """``names`` with one name per run folder they lead to: a folder's own name before any link's, else the first
+    link's by name."""
+    chosen: dict[str, str] = {}
+    for name in sorted(names, key=lambda n: (os.path.islink(os.path.join(folder, n)), n)):
+        chosen.setdefault(os.path.realpath(os.path.join(folder, name)), name)
+    return list(chosen.values())
 
 
 def _started_at(folder: str, name: str) -> str:
