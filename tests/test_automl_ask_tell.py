@@ -931,6 +931,20 @@ def test_workspace_runs_list_a_run_linked_inside_its_workspace_once(tmp_path: Pa
     assert [r["id"] for r in json.loads(capsys.readouterr().out)["runs"]] == ["alpha", "outside"]
 
 
+@pytest.mark.parametrize("digit", ["\u0661", "\uff11"])  # ARABIC-INDIC ONE, FULLWIDTH ONE: isdigit() but not ASCII
+def test_a_run_folder_name_stamp_of_non_ascii_digits_is_not_read_as_a_time(tmp_path: Path, digit: str) -> None:
+    """The ``run_`` name stamp was accepted when ``str.isdigit`` held, which non-ASCII digits pass: such a folder was
+    placed by a "time" no run records (an Arabic-Indic 2099 listed as the newest). Only ASCII digits are a stamp; any
+    other name is placed by the start its store records."""
+    from tao_automl.experiment.run_folders import workspace_runs
+
+    odd = f"run_{digit * 8}_{digit * 6}_abcdef"
+    for name in ("run_20000101_000000_abcdef", odd):
+        (tmp_path / "ws" / name).mkdir(parents=True)
+        (tmp_path / "ws" / name / "state.db").write_bytes(b"not a database")  # no recorded start: listed first
+    assert workspace_runs(tmp_path / "ws") == [odd, "run_20000101_000000_abcdef"]
+
+
 def test_runs_lists_ask_tell_runs_whatever_their_folder_names(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`tao-automl runs WS` looked only at ``run_*`` folders, so a workspace of ask/tell runs (their folder is the

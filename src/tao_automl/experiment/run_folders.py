@@ -31,10 +31,12 @@ def _once_each(folder: str, names: list[str]) -> list[str]:
 
 def _started_at(folder: str, name: str) -> str:
     """When the run ``name`` in ``folder`` started, as ``YYYYmmdd_HHMMSS.ffffff`` UTC: to the second from the name
-    of a ``run_*`` folder that `tao-automl run` named (no store is opened: `status WORKSPACE` of hundreds of runs
-    stays fast), else from the start its state records (the epoch when that cannot be read: listed first)."""
+    of a ``run_*`` folder that `tao-automl run` named, its stamp in ASCII digits (no store is opened: `status
+    WORKSPACE` of hundreds of runs stays fast), else from the start its state records (the epoch when that cannot be
+    read: listed first)."""
     stamp = name[4:19]
-    if name.startswith("run_") and len(stamp) == 15 and stamp[8] == "_" and (stamp[:8] + stamp[9:]).isdigit():
+    digits = stamp[:8] + stamp[9:]
+    if name.startswith("run_") and len(stamp) == 15 and stamp[8] == "_" and digits.isascii() and digits.isdigit():
         return f"{stamp}.000000"
     import time
 
