@@ -1118,6 +1118,20 @@ def test_new_param_types_validate(build: Any, match: str) -> None:
         build()
 
 
+def test_a_grid_holds_at_most_max_grid_values_as_its_error_says() -> None:
+    """The size check let a grid of MAX_GRID + 1 values through (it compared the range's width, one short of the
+    count) while its error said "at most MAX_GRID": a grid of MAX_GRID values is taken, one more is refused."""
+    from tao_automl.space.grid import MAX_GRID
+
+    assert len(IntGridParam("b", 1, MAX_GRID, multiple_of=1).values) == MAX_GRID
+    assert len(IntGridParam("b", 7, 7 * MAX_GRID, multiple_of=7).values) == MAX_GRID
+    for low, high, step in ((0, MAX_GRID, 1), (-7, 7 * MAX_GRID - 7, 7)):  # each MAX_GRID + 1 values
+        with pytest.raises(SearchSpaceError, match=f"more than {MAX_GRID} values") as caught:
+            IntGridParam("b", low, high, multiple_of=step)
+        assert caught.value.allowed == (f"a grid of at most {MAX_GRID} values (a narrower range or a larger "
+                                        "multiple_of)")
+
+
 def test_list_custom_ranges_and_grid_errors() -> None:
     space = build_search_space(_rich_schema(), ["train.sizes"],
                                {"train.sizes": {"valid_min": [2, 3], "valid_max": 6}})

@@ -62,7 +62,8 @@ class IntGridParam:
             raise SearchSpaceError(
                 f"param {self.name!r}: low <= high must hold, but got (low={self.low}, high={self.high})",
                 value={"low": self.low, "high": self.high}, allowed="bounds with low <= high")
-        if (self.high - self.low) // (self.multiple_of or 1) > MAX_GRID and self.power_of is None:
+        step = self.multiple_of or 1
+        if self.power_of is None and self.high // step - -(-self.low // step) + 1 > MAX_GRID:  # multiples in range
             raise SearchSpaceError(f"param {self.name!r}: the grid holds more than {MAX_GRID} values",
                                    allowed=f"a grid of at most {MAX_GRID} values (a narrower range or a larger "
                                            "multiple_of)")
