@@ -259,6 +259,23 @@ def test_preflight_refuses_a_gpu_type_create_job_would_refuse(brev: Path) -> Non
     assert checked_job_kwargs(BrevSDK(), {"gpu_count": 1, "gpu_type": "n1-highmem-4:nvidia-tesla-t4:1"})
 
 
+def test_a_name_ending_in_a_newline_is_refused_like_any_bad_name(brev: Path) -> None:
+    """The env-name, gpu_type and registry-host checks ended in ``$``, which also matches before a last newline:
+    ``env_vars={"A\\n": ...}``, ``gpu_type="t4\\n"`` and an image ``host\\n/repo`` passed them, to break the job's
+    script or the instance's pull. Each is refused, naming its field, before any brev call."""
+    from tao_automl.platforms.image_reference import reference_problem
+
+    with pytest.raises(UserInputError, match="env_vars key 'A\\\\n' is not a valid") as env:
+        _sdk().create_job(None, "true", gpu_count=0, env_vars={"A\n": "1"})
+    assert env.value.field == "env_vars"
+    with pytest.raises(UserInputError, match="gpu_type must be a Brev id or name") as gpu:
+        BrevSDK().validate_job(1, {"gpu_type": "t4\n"})
+    assert gpu.value.field == "gpu_type"
+    assert reference_problem("registry.example.com\n/nvidia/tao:5") is not None
+    assert reference_problem("registry.example.com:5000/nvidia/tao:5") is None
+    assert not (brev / "calls.jsonl").exists()
+
+
 def test_a_job_that_ended_by_itself_just_before_the_cancel_keeps_its_success(brev: Path,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Transport faked at the CLI boundary: the cancel's ``brev exec`` reaches the instance only once the job, seen

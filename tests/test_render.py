@@ -164,6 +164,8 @@ def test_paths_with_list_indices() -> None:
         set_path(spec, "a.b[9].c", 1)
     with pytest.raises(ValueError, match="malformed"):
         parse_path("a..b")
+    with pytest.raises(ValueError, match="malformed"):  # `$` matched before a last newline: read as a.b[0]
+        parse_path("a.b[0]\n")
 
 
 def _data_skill(tmp_path: Path) -> Path:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 _PATH = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\Z")
 _DOMAIN = re.compile(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(\.([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*"
-                     r"[a-zA-Z0-9]))*|\[[0-9a-fA-F:]+\])(:[0-9]+)?$")
+                     r"[a-zA-Z0-9]))*|\[[0-9a-fA-F:]+\])(:[0-9]+)?\Z")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}\Z")
 _DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
 #: The longest name (registry and path, without tag or digest) a runtime takes.

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_PART = re.compile(r"^([^\[\]]*)((?:\[\d+\])*)$")
+_PART = re.compile(r"^([^\[\]]*)((?:\[\d+\])*)\Z")
 _INDEX = re.compile(r"\[(\d+)\]")
 _MISSING = object()
 

@@ -423,7 +423,7 @@ def runner_filled_keys(skill: Skill, promotes: bool = False, base_checkpoint: st
 
 
 #: A spec key naming one element of a list: ``train.betas[1]``.
-_ELEMENT_KEY = re.compile(r"^(?P<list>[^\[\]]+)\[(?P<index>\d+)\]$")
+_ELEMENT_KEY = re.compile(r"^(?P<list>[^\[\]]+)\[(?P<index>\d+)\]\Z")
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 JOBS_ROOT = ".tao-automl/brev-jobs"
 _SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
-_SAFE_TYPE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:,-]*$")  # e.g. n1-highmem-4:nvidia-tesla-t4:1, a,b
+_SAFE_TYPE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:,-]*\Z")  # e.g. n1-highmem-4:nvidia-tesla-t4:1, a,b
 _TRANSIENT = re.compile(r"timed out|Connection (refused|reset|timed out|closed)|temporarily|try again|"
                         r"not ready|waiting for", re.IGNORECASE)
 
@@ -225,7 +225,7 @@ class BrevSDK(PlatformBase):
         opts = self._options(kwargs)
         env = dict(env_vars or {})
         for key in env:
-            if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
                 raise UserInputError(f"env_vars key {key!r} is not a valid environment variable name",
                                      field="env_vars", value=key, allowed=ENV_NAME_ALLOWED)
         spec = spec_file_script(kwargs.get("spec_file"))  # refused before an instance is made for it
