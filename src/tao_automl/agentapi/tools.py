@@ -256,10 +256,13 @@ def stop_sweep(run_dir: str, cancel_jobs: bool = False) -> JSON:
 
 def resume_sweep(run_dir: str) -> JSON:
     from tao_automl.cli.agent_commands import detached_report, finished_report, no_result
+    from tao_automl.runner.close_spent import close_without_runner
     from tao_automl.runner.detach import nothing_to_resume, repeat_warning, resume_detached
 
-    note = nothing_to_resume(run_dir)
-    if note is not None:  # a finished run: no orchestrator is started, and the answer says so
+    # a finished run, or one left open with its budget spent and its runner gone (closed here): no orchestrator is
+    # started, and the answer says so
+    note = nothing_to_resume(run_dir) or close_without_runner(run_dir)
+    if note is not None:
         report = finished_report(run_dir, note)
         failure = no_result(report["run_dir"])  # without a result: an error result, as `resume` exits 1 for it
         return {**report, "next": {"status": _tool_call("sweep_status", run_dir=report["run_dir"])},

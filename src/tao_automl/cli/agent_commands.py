@@ -100,9 +100,10 @@ def answer_nothing_to_resume(args: argparse.Namespace, note: str) -> int:
 
 
 def cmd_resume_detached(args: argparse.Namespace) -> int:
+    from tao_automl.runner.close_spent import close_without_runner
     from tao_automl.runner.detach import nothing_to_resume, repeat_warning, resume_detached
 
-    note = nothing_to_resume(args.run_dir)
+    note = nothing_to_resume(args.run_dir) or close_without_runner(args.run_dir)
     if note is not None:
         return answer_nothing_to_resume(args, note)
     warning = repeat_warning(args.run_dir)  # read before the orchestrator clears it

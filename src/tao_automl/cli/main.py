@@ -260,9 +260,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         runner = runner_for_run(rebuild_sdk(run_dir, meta.get("platform")), run_dir, stored)
     except TaoAutoMLError:  # its skill or platform cannot be rebuilt: needed only when a resume launches something
         from tao_automl.cli.agent_commands import answer_nothing_to_resume
+        from tao_automl.runner.close_spent import close_without_runner
         from tao_automl.runner.detach import nothing_to_resume
 
-        note = nothing_to_resume(run_dir)
+        note = nothing_to_resume(run_dir) or close_without_runner(run_dir)  # closed, or left open with no work
         if note is None:
             raise
         return answer_nothing_to_resume(args, note)

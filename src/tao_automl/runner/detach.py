@@ -471,7 +471,7 @@ def nothing_to_resume(run_dir: str | Path) -> str | None:
     meta = _runner_meta(folder)  # a folder a resume refuses (an ask/tell run, a damaged one) is refused first
     if lock_holder(folder) is not None:  # an orchestrator holds it: the resume's own answer (busy) says so
         return None
-    progress = _stored_progress(folder)
+    progress = stored_progress(folder)
     # a run not closed as finished or failed (its orchestrator lost before it closed it, or stopped, e.g. with
     # `stop --cancel-jobs` ending its last recs): a resume closes it as it ended
     if progress.get("state") not in ("finished", "failed"):
@@ -485,7 +485,7 @@ def nothing_to_resume(run_dir: str | Path) -> str | None:
     return None
 
 
-def _stored_progress(folder: Path) -> dict[str, Any]:
+def stored_progress(folder: Path) -> dict[str, Any]:
     """The run's progress counts as its store holds them (read-only; no orchestrator needed)."""
     from tao_automl.experiment.store import RunStore
     from tao_automl.experiment.summary import progress_from_counts
@@ -707,7 +707,7 @@ def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | N
         _track_cancelled(folder, str(state or "interrupted"))
     if refused is not None:
         raise _cancel_failed(folder, *refused, cancelled)
-    progress = _stored_progress(folder)
+    progress = stored_progress(folder)
     facts = resume_facts(read_meta(folder))
     # a sweep that stopped itself on a cause resume cannot fix (its metric, a time limit) is continued by a new run,
     # as is one whose brain proposed no more recs before its budget: said (with why) as status --json shows them

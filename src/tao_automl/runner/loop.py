@@ -533,34 +533,17 @@ class AutoMLRunner:
     def _loop(self, exp: Experiment, plan: RunPlan, extractor: MetricExtractor | None, eval_fn: EvalFn | None,
               on_rec: Callable[[Recommendation], Any] | None,
               on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
-        settings = exp.settings
         release_pending(self.platform, exp.store)  # a resume: jobs whose rec ended but whose release did not happen
         if exp.reopened_ended and exp.is_complete():
             return self._nothing_left(exp, exp.reopened_ended)
         active: dict[int, _Active] = {}
         state = "interrupted"
         stop_reason: str | None = None
-        stopped = exp.store.meta()
-        if stopped.get(NEW_RUN_NEEDED):
-            log.warning("this run's sweep had stopped itself on a cause a resume meets again (its stop reason: %s); "
-                        "resuming with the same settings: unless the cause was fixed outside them (the trainer, its "
-                        "data) it stops the same way", stopped.get("stop_reason"))
-        if stopped.get("stop_reason"):  # a resumed run: the old reason no longer holds
-            exp.store.set_meta({"stop_reason": None, NEW_RUN_NEEDED: None, ENDED_EARLY: None})
+        _clear_stop_reason(exp)  # a resumed run: the old reason no longer holds
         try:
             try:
                 self._drive(exp, plan, active, extractor, eval_fn, on_rec, on_result)
-                state = "finished"
-                stop_reason = self._ended_early(exp)
-                if exp.summary()["best"] is None:  # every rec ended and none succeeded: not a finished sweep
-                    recs = exp.recs()
-                    failed = no_result_message(recs, exp.run_dir, exp.work_left, spent=_spent(exp))
-                    stop_reason = f"{stop_reason}. {failed[0].upper()}{failed[1:]}" if stop_reason else failed
-                    log.error("%s", stop_reason)
-                    last = [r for r in recs if r.status == "failure"][-1:]
-                    exp.store.set_meta({"stop_reason": stop_reason, NEW_RUN_NEEDED: bool(
-                        last and needs_new_run(last[0].message or ""))}, event="sweep_stopped")
-                    state = "failed"
+                state, stop_reason = _complete_end(exp)
             except LLMFailure as exc:  # llm_fallback: error (the brain stopped the run): status says why
                 stop_reason = f"the LLM brain stopped the run: {exc.detail}"
                 exp.store.set_meta({"stop_reason": stop_reason}, event="sweep_stopped")
@@ -575,12 +558,8 @@ class AutoMLRunner:
                                     f"result ({', '.join(f'rec {i}: {s}' for i, s in collected)}).")
                 exp.store.set_meta({"stop_reason": stop_reason, NEW_RUN_NEEDED: new_run}, event="sweep_stopped")
                 state = "failed"
-            if state == "finished" and settings.automl_delete_intermediate_ckpt:
-                ended = exp.summary()
-                kept = [row["rec_id"] for row in ended.get("pareto_front") or []]
-                kept += [ended["best"]["rec_id"]] if ended["best"] else []
-                freed = delete_intermediate_checkpoints(exp.recs(), kept)
-                exp.store.log_event(CHECKPOINTS_DELETED, None, bytes=freed)
+            if state == "finished":
+                _delete_intermediate(exp)
         finally:
             summary = _ended_summary(exp, state, stop_reason)
             _guarded("on_progress", self.on_progress, summary["progress"])  # the ended run's line: no ETA
@@ -1260,10 +1239,6 @@ class AutoMLRunner:
             self._release(exp, item.rec)
         return collected
 
-    def _ended_early(self, exp: Experiment) -> str | None:
-        """Why a finished sweep ran fewer recs than its budget (stored in the run's meta), or None."""
-        return exp.record_ended_early()
-
     def _check_fail_fast(self, exp: Experiment, row: RecRow) -> None:
         """Raise :class:`_FailFast` when ``row`` (just finished) is the K-th failure of one cause and no rec has
         succeeded (checked only until one does)."""
@@ -1419,6 +1394,56 @@ def _counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]
     if len(seen) > 2 and seen == list(range(start + 1, seen[-1] + 1)):
         return False
     return planned - 1 in declared
+
+
+def close_complete(exp: Experiment) -> dict[str, Any]:
+    """End a reopened run every rec of which has ended with nothing left to launch, as a resume of it ends when it
+    has launched nothing (no platform or skill needed): finished, or failed with its stop reason when no rec has a
+    result; intermediate checkpoints deleted as its settings ask. Closes ``exp``; returns the ended run's summary."""
+    _clear_stop_reason(exp)
+    state, stop_reason = _complete_end(exp)
+    if state == "finished":
+        _delete_intermediate(exp)
+    return _ended_summary(exp, state, stop_reason)
+
+
+def _clear_stop_reason(exp: Experiment) -> None:
+    """A resumed run's old stop reason no longer holds: cleared (with its flags), with a warning when it said the
+    cause would be met again."""
+    stopped = exp.store.meta()
+    if stopped.get(NEW_RUN_NEEDED):
+        log.warning("this run's sweep had stopped itself on a cause a resume meets again (its stop reason: %s); "
+                    "resuming with the same settings: unless the cause was fixed outside them (the trainer, its "
+                    "data) it stops the same way", stopped.get("stop_reason"))
+    if stopped.get("stop_reason"):
+        exp.store.set_meta({"stop_reason": None, NEW_RUN_NEEDED: None, ENDED_EARLY: None})
+
+
+def _complete_end(exp: Experiment) -> tuple[str, str | None]:
+    """How a sweep all of whose recs ended ends: ``("finished", why it made fewer recs than its budget or None)``,
+    or ``("failed", why)`` when no rec produced a result (recorded as its stop reason)."""
+    stop_reason = exp.record_ended_early()
+    if exp.summary()["best"] is not None:
+        return "finished", stop_reason
+    recs = exp.recs()  # every rec ended and none succeeded: not a finished sweep
+    failed = no_result_message(recs, exp.run_dir, exp.work_left, spent=_spent(exp))
+    stop_reason = f"{stop_reason}. {failed[0].upper()}{failed[1:]}" if stop_reason else failed
+    log.error("%s", stop_reason)
+    last = [r for r in recs if r.status == "failure"][-1:]
+    exp.store.set_meta({"stop_reason": stop_reason, NEW_RUN_NEEDED: bool(
+        last and needs_new_run(last[0].message or ""))}, event="sweep_stopped")
+    return "failed", stop_reason
+
+
+def _delete_intermediate(exp: Experiment) -> None:
+    """Delete the checkpoints of the recs a finished run does not keep, when its settings ask for it."""
+    if not exp.settings.automl_delete_intermediate_ckpt:
+        return
+    ended = exp.summary()
+    kept = [row["rec_id"] for row in ended.get("pareto_front") or []]
+    kept += [ended["best"]["rec_id"]] if ended["best"] else []
+    freed = delete_intermediate_checkpoints(exp.recs(), kept)
+    exp.store.log_event(CHECKPOINTS_DELETED, None, bytes=freed)
 
 
 def _spent(exp: Experiment) -> str:

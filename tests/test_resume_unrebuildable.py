@@ -1,0 +1,84 @@
+"""Resuming a run left open with its budget spent whose model folder has since moved or been deleted.
+
+Real runs of the built-in demo network on the local platform, from a copy of its skill folder that is removed once
+the run has ended; the CLI runs as a subprocess, MCP's ``resume_sweep`` in process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from agent_helpers import cli, demo_config, status_json
+from tao_automl.bank import builtin_skill_dir
+from tao_automl.experiment.store import RunStore
+
+
+def _left_open_without_its_skill(tmp_path: Path) -> str:
+    """A one-rec run that succeeded, stored as an orchestrator killed after its last rec ended leaves it (state
+    ``interrupted``, not closed), its skill folder deleted since: the run folder."""
+    skill = tmp_path / "skill"
+    shutil.copytree(builtin_skill_dir("demo-digits-mlp"), skill)
+    config = demo_config(tmp_path, recs=1, epochs=1)
+    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "skill_dir": str(skill)}))
+    done = cli("run", str(config), "--json")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_dir = str(json.loads(done.stdout)["run_dir"])
+    _reopen(run_dir)
+    shutil.rmtree(skill)
+    return run_dir
+
+
+def _reopen(run_dir: str) -> None:
+    store = RunStore(Path(run_dir))
+    store.set_meta({"state": "interrupted", "ended_at": None})
+    store.close()
+
+
+def test_resume_closes_a_spent_run_whose_skill_is_gone_as_status_says_in_every_entry(tmp_path: Path) -> None:
+    """`status` said "`tao-automl resume RUN` launches nothing, it only closes the run" while `resume` refused with
+    the skill error (exit 2): rebuilding the runner failed, and nothing_to_resume answered None for an interrupted
+    run. `resume`, `resume --detach` and MCP resume_sweep each close it now (finished: its rec has a result; exit 0)
+    with no orchestrator and no skill, and say so."""
+    from tao_automl.agentapi.tools import call_tool
+
+    run_dir = _left_open_without_its_skill(tmp_path)
+    line = next(x for x in cli("status", run_dir).stdout.splitlines() if x.startswith("orchestrator:"))
+    assert "launches nothing, it only closes the run" in line, line
+
+    closed = cli("resume", run_dir)
+    assert closed.returncode == 0, closed.stderr[-2000:]
+    assert closed.stdout.strip() == run_dir and "now closed, state finished" in closed.stderr, closed.stderr
+    assert status_json(run_dir)["progress"]["state"] == "finished"
+    again = cli("resume", run_dir, "--json")  # closed: nothing to resume, as for any run whose budget was spent
+    assert again.returncode == 0 and "nothing to resume" in json.loads(again.stdout)["note"], again.stdout
+
+    _reopen(run_dir)
+    detached = cli("resume", run_dir, "--detach", "--json")
+    assert detached.returncode == 0, detached.stdout + detached.stderr[-2000:]
+    report = json.loads(detached.stdout)
+    assert report["detached"] is False and report["pid"] is None and "now closed" in report["note"], report
+    assert status_json(run_dir)["progress"]["state"] == "finished"
+
+    _reopen(run_dir)
+    result, is_error = call_tool("resume_sweep", {"run_dir": run_dir})
+    assert not is_error and result["detached"] is False and "now closed" in result["note"], result
+    assert status_json(run_dir)["progress"]["state"] == "finished"
+    assert not Path(run_dir, "orchestrator.log").exists()  # no orchestrator was ever started for it
+
+
+def test_a_spent_run_whose_skill_is_gone_and_no_rec_succeeded_closes_failed_exit_1(tmp_path: Path) -> None:
+    """Its only rec cancelled (`stop --cancel-jobs` ended it): closed `failed` with the no-result stop reason, and
+    `resume` exits 1 as for any run without a result."""
+    run_dir = _left_open_without_its_skill(tmp_path)
+    store = RunStore(Path(run_dir))
+    store.finish_rec(1, "cancelled", None, "cancelled by `tao-automl stop --cancel-jobs`")
+    store.close()
+    closed = cli("resume", run_dir, "--json")
+    assert closed.returncode == 1, closed.stdout + closed.stderr[-2000:]
+    assert json.loads(closed.stdout)["error"]["kind"] == "no_result"
+    final = status_json(run_dir)["progress"]
+    assert final["state"] == "failed" and final.get("stop_reason"), final
