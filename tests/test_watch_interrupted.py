@@ -83,3 +83,41 @@ def test_watch_of_a_run_killed_with_recs_in_flight_does_not_call_them_cancelled(
     error = json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
     assert "cancelled" not in error["hint"], error
     assert "2 rec(s) in flight" in error["hint"] and f"tao-automl resume {run_dir}" in error["hint"], error
+
+
+def test_a_copy_of_a_run_left_open_with_its_budget_spent_says_what_resume_of_it_does(tmp_path: Path,
+                                                                                   capsys: pytest.CaptureFixture[str]
+                                                                                   ) -> None:
+    """A copy (its original still there) of a run left open with its budget spent: status, --watch and stop said
+    "nothing to resume" / "nothing to continue" while `resume COPY` refuses it as a copy and the copy stays open.
+    Each view says that now: `resume COPY` refuses a copy; moved away from its original, a resume only closes it."""
+    import shutil
+
+    from agent_helpers import cli, demo_config
+    from tao_automl.experiment.store import RunStore
+
+    done = cli("run", str(demo_config(tmp_path, recs=1, epochs=1)), "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    original = json.loads(done.stdout)["run_dir"]
+    store = RunStore(Path(original))
+    store.set_meta({"state": "interrupted", "ended_at": None})  # its orchestrator killed after its last rec ended
+    store.close()
+    copy = str(tmp_path / "copy")
+    shutil.copytree(original, copy)
+    main(["status", copy])
+    said = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("orchestrator:"))
+    assert "nothing to resume" not in said and f"a copy of the run at {original}" in said, said
+    assert f"`tao-automl resume {copy}` refuses a copy" in said and "it only closes the run" in said, said
+    assert main(["status", copy, "--watch", "--json"]) == 1
+    error = json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
+    assert error["hint"] == said.removeprefix("orchestrator: not running (").removesuffix(")"), error
+    stopped = cli("stop", copy)
+    assert f"nothing to continue: {error['hint']}" in stopped.stdout, stopped.stdout
+    refused = cli("resume", copy)  # what the line says it does
+    assert refused.returncode == 2 and "it is a copy of the run at" in refused.stderr, refused.stderr
+    moved = str(tmp_path / "moved")
+    shutil.rmtree(original)
+    shutil.move(copy, moved)
+    closed = cli("resume", moved, "--json")
+    assert closed.returncode == 0, closed.stderr[-2000:]
+    assert json.loads(closed.stdout)["progress"]["state"] == "finished"

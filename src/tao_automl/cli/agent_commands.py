@@ -116,7 +116,7 @@ STOP_TIMEOUT_MAX_S = 86400.0
 
 def cmd_stop(args: argparse.Namespace) -> int:
     from tao_automl.errors import TaoAutoMLError, UserInputError
-    from tao_automl.experiment.lines import ENDED_EARLY_WHY
+    from tao_automl.experiment.lines import ENDED_EARLY_WHY, left_open_line
     from tao_automl.experiment.store import STOP_CANCEL_MESSAGE
     from tao_automl.runner.detach import stop_run
 
@@ -162,6 +162,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
     elif result.get("platform_class"):
         print(f"continue from Python: it ran on {result['platform_class']}, which `tao-automl resume` cannot "
               "rebuild: AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)")
+    elif result["state"] == "interrupted":  # left open with its budget spent: said as status says it
+        print(f"nothing to continue: {left_open_line(result['run_dir'], result)}")
     else:
         print("nothing to continue: every rec of the run's budget has ended "
               f"(results: tao-automl status {sh(result['run_dir'])})")

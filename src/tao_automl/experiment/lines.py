@@ -201,6 +201,21 @@ def continue_with(info: Mapping[str, Any], run_dir: str | None) -> str:
     return f"`{resume_command(run_dir, info.get('copy_of'))}`"
 
 
+def left_open_line(run_dir: str | None, info: Mapping[str, Any]) -> str:
+    """What a resume does for a run left open (not closed) with every rec of its budget ended, from its
+    ``orchestrator`` info (``copy_of``, ``platform_class``): it launches nothing and only closes the run; a copy
+    whose original exists is refused until it is moved away from it."""
+    if info.get("copy_of"):
+        return ("every rec of the run's budget has ended, but the run was left open, and this is a copy of the run "
+                f"at {info['copy_of']}, which still exists: `{resume_command(run_dir)}` refuses a copy; moved away "
+                "from its original (or with the original removed), a resume of it launches nothing, it only closes "
+                "the run")
+    closer = "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) from Python" \
+        if info.get("platform_class") else f"`{resume_command(run_dir)}`"
+    return f"every rec of the run's budget has ended, but the run was left open: {closer} launches nothing, it only " \
+           "closes the run"
+
+
 def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mapping[str, Any]) -> str:
     """``status`` text: whether an orchestrator is alive; when not, how to continue the run at ``run_dir`` (nothing
     to continue once every rec of its budget has ended)."""
@@ -208,12 +223,8 @@ def orchestrator_line(info: dict[str, Any], run_dir: str | None, progress: Mappi
         if info.get("mode") == "ask_tell" and budget_spent(progress) and progress.get("state") == "interrupted":
             return ("orchestrator: not running (an ask/tell run whose every rec has ended, left open: close it from "
                     f"Python with tao_automl.AutoML({str(run_dir or 'RUN_DIR')!r}, ..., resume=True), then finish())")
-        left_open = progress.get("state") == "interrupted" and not info.get("copy_of")
-        if budget_spent(progress) and left_open:  # killed, or stopped with its last jobs cancelled: not closed yet
-            closer = "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) from Python" \
-                if info.get("platform_class") else f"`{resume_command(run_dir)}`"
-            return ("orchestrator: not running (every rec of the run's budget has ended, but the run was left open: "
-                    f"{closer} launches nothing, it only closes the run)")
+        if budget_spent(progress) and progress.get("state") == "interrupted":  # killed, or its last jobs cancelled
+            return f"orchestrator: not running ({left_open_line(run_dir, info)})"
         if budget_spent(progress):
             return "orchestrator: not running (every rec of the run's budget has ended; nothing to resume)"
         if ended_early(info, progress):
