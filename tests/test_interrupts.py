@@ -330,3 +330,61 @@ def test_a_stop_signal_as_a_run_returns_goes_to_the_callers_handler_and_leaves_n
     finally:
         signal.signal(signal.SIGTERM, before)
         real()
+
+
+SWALLOWED_CTRL_C_IN_PYTHON = """
+import signal, sys
+from tao_automl.bank import builtin_skill_dir
+from tao_automl.platforms.local import LocalSDK
+from tao_automl.runner import AutoMLRunner, plan
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background start ignores it)
+if sys.argv[2] == "own":  # the host program's own Ctrl-C handler: never replaced
+    def own(signum, frame):
+        print("own handler ran", flush=True)
+    signal.signal(signal.SIGINT, own)
+before = signal.getsignal(signal.SIGINT)
+real = plan.check_render
+def ctrl_c_lost_in_a_library(*args, **kwargs):
+    plan.check_render = real
+    try:
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C, handled inside code that drops its exception
+    except KeyboardInterrupt:
+        pass
+    return real(*args, **kwargs)
+plan.check_render = ctrl_c_lost_in_a_library
+runner = AutoMLRunner(LocalSDK(jobs_dir=sys.argv[1] + "/jobs"), builtin_skill_dir("demo-digits-mlp"))
+try:
+    runner.run(train_dataset_uri="builtin:digits", workspace_path=sys.argv[1] + "/runs", gpu_count=0,
+               spec_overrides={"train.num_epochs": 1},
+               automl_settings={"algorithm": "random", "metric": "val_accuracy", "automl_max_recommendations": 2,
+                                "automl_max_concurrent": 1, "poll_interval_s": 0.3})
+    code = 0
+except KeyboardInterrupt:
+    code = 130
+print("handler back:", signal.getsignal(signal.SIGINT) is before, flush=True)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("host", ["default", "own"])
+def test_a_ctrl_c_a_library_swallows_still_stops_a_run_called_from_python(tmp_path: Path, host: str) -> None:
+    """`AutoMLRunner.run` from Python: a Ctrl-C landing in a library that drops its KeyboardInterrupt (numpy.random's
+    first import) was lost, and the run went on to report success; the CLI records Ctrl-C as a stop request the
+    sweep's loop raises again, the API did not. While run() goes (main thread, Python's default SIGINT handler in
+    place) Ctrl-C is a recorded stop request too, and the default handler is back after; a handler the host program
+    set is left alone (it is the one that runs, and the run goes on)."""
+    import subprocess
+    import sys
+
+    from agent_helpers import cli_env
+    from tao_automl.experiment.store import read_meta
+
+    done = subprocess.run([sys.executable, "-c", SWALLOWED_CTRL_C_IN_PYTHON, str(tmp_path), host],
+                          capture_output=True, text=True, env=cli_env(), timeout=180, check=False)
+    assert "handler back: True" in done.stdout, done.stdout + done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").glob("run_*")
+    state = read_meta(run_dir)["state"]
+    if host == "own":
+        assert done.returncode == 0 and "own handler ran" in done.stdout and state == "finished", done.stdout
+    else:
+        assert done.returncode == 130 and state == "interrupted", done.stdout + done.stderr[-3000:]

@@ -105,7 +105,7 @@ from tao_automl.util.checks import bad_input, bool_arg, callable_arg
 from tao_automl.util.clock import Clock, SystemClock
 from tao_automl.util.crash import crash_point
 from tao_automl.util.dotted import flatten
-from tao_automl.util.interrupts import ends_stop_requests, raise_pending_stop, stop_delivered
+from tao_automl.util.interrupts import ends_stop_requests, raise_pending_stop, records_ctrl_c, stop_delivered
 from tao_automl.util.shell import sh
 from tao_automl.util.suggest import nearest
 from tao_automl.util.threads import at_once
@@ -269,6 +269,7 @@ class AutoMLRunner:
 
     # -- public -----------------------------------------------------------------------------------
     @ends_stop_requests  # a stop made for this sweep never interrupts the next one this process runs
+    @records_ctrl_c  # a Ctrl-C a library drops is raised again, as in the CLI
     def run(self, train_dataset_uri: str | Mapping[str, str] | None = None, eval_dataset_uri: str | None = None,
             base_checkpoint: str = "", image: str | None = None, automl_settings: Mapping[str, Any] | None = None,
             automl_hyperparameters: Sequence[str] | None = None,
@@ -288,7 +289,8 @@ class AutoMLRunner:
         ``wandb_config`` / ``mlflow_config`` log the sweep to W&B / MLflow (stored with the run, so a resume
         continues the same W&B group / MLflow parent run); ``observers`` are extra :class:`SweepObserver` s.
         ``resume`` must be True or False; each callback must be a callable or None (checked before anything is
-        created).
+        created). Called in the main thread with Python's default SIGINT handler, Ctrl-C is recorded as a stop
+        request while it runs (one a library drops still ends the sweep); a handler the program set is kept.
         """
         bool_arg("resume", resume)
         for name, value in (("metric_extractor", metric_extractor), ("eval_fn", eval_fn),

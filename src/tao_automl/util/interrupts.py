@@ -52,6 +52,30 @@ def ends_stop_requests(sweep: Callable[_P, _R]) -> Callable[_P, _R]:
     return ended
 
 
+def _ctrl_c(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C while a sweep runs: Python's own ``KeyboardInterrupt``, recorded as a stop request as well."""
+    stop_requested()
+
+
+def records_ctrl_c(sweep: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``sweep`` with Ctrl-C recorded as a stop request while it runs, as the CLI records it (the sweep's loop raises
+    one a library dropped again): only in the main thread and only where Python's default SIGINT handler is in place
+    (a handler the host program set, or SIGINT ignored, is left alone); the default handler is back when it ends."""
+    @functools.wraps(sweep)
+    def recorded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if threading.current_thread() is not threading.main_thread() \
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return sweep(*args, **kwargs)
+        signal.signal(signal.SIGINT, _ctrl_c)
+        try:
+            return sweep(*args, **kwargs)
+        finally:
+            if signal.getsignal(signal.SIGINT) is _ctrl_c:  # one the sweep's callbacks set is theirs to keep
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return recorded
+
+
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
     """Run the block with SIGINT/SIGTERM/SIGHUP held: a first one is delivered (to the handler that was in place) when
