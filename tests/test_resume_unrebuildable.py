@@ -33,9 +33,12 @@ def _left_open_without_its_skill(tmp_path: Path) -> str:
 
 
 def _reopen(run_dir: str) -> None:
+    """The run's store and status.json as its orchestrator, killed after its last rec ended, leaves them (this one
+    wrote no snapshot before it died)."""
     store = RunStore(Path(run_dir))
     store.set_meta({"state": "interrupted", "ended_at": None})
     store.close()
+    Path(run_dir, "status.json").unlink(missing_ok=True)
 
 
 def test_resume_closes_a_spent_run_whose_skill_is_gone_as_status_says_in_every_entry(tmp_path: Path) -> None:
@@ -53,6 +56,8 @@ def test_resume_closes_a_spent_run_whose_skill_is_gone_as_status_says_in_every_e
     assert closed.returncode == 0, closed.stderr[-2000:]
     assert closed.stdout.strip() == run_dir and "now closed, state finished" in closed.stderr, closed.stderr
     assert status_json(run_dir)["progress"]["state"] == "finished"
+    snapshot = json.loads(Path(run_dir, "status.json").read_text())  # as a resume leaves it: the run closed
+    assert snapshot["progress"]["state"] == "finished" and snapshot["orchestrator"]["alive"] is False
     again = cli("resume", run_dir, "--json")  # closed: nothing to resume, as for any run whose budget was spent
     assert again.returncode == 0 and "nothing to resume" in json.loads(again.stdout)["note"], again.stdout
 

@@ -66,6 +66,7 @@ def _close(folder: Path, sdk: Any) -> dict[str, Any] | None:
     """Reopen the run under its lock and close it as a complete resume does (ended jobs released where ``sdk`` can
     release them); its summary, or None when it turns out not to be complete (it is closed interrupted again)."""
     from tao_automl.runner.loop import close_complete
+    from tao_automl.runner.orchestrator import StatusReporter
     from tao_automl.runner.release import release_pending
 
     with RunLock(folder, held_here_hint=RUNNER_HELD_HINT):
@@ -75,5 +76,6 @@ def _close(folder: Path, sdk: Any) -> dict[str, Any] | None:
             return None
         if sdk is not None:  # a failed release is recorded, not raised: a resume tries again
             release_pending(sdk, exp.store)
-        return close_complete(exp)
+        with StatusReporter(folder, exp.settings.status_interval_minutes):  # status.json ends as a resume's does
+            return close_complete(exp)
 
