@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import small_schema
+from conftest import readme_says, small_schema
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.brain.multifidelity.bfbo import BFBO
 from tao_automl.brain.multifidelity.bohb import BOHB
@@ -286,6 +286,17 @@ def test_pbt_refuses_a_population_of_one() -> None:
     assert caught.value.allowed == ">= 2 for pbt" and caught.value.hint
     pbt = PBT(SPACE, max_epochs=9, population_size=2, max_trials=6)
     assert pbt.size == 2
+
+
+def test_pbt_refuses_a_budget_above_population_times_epochs() -> None:
+    """README: "pbt refuses a budget larger than `population_size × max_epochs`" (one generation per epoch): that many
+    recs is accepted, one more is refused naming the setting, the value and the most it can spend."""
+    assert readme_says(r"\(pbt refuses a budget larger than `(population_size) × (max_epochs)`\)")
+    assert PBT(SPACE, max_epochs=3, population_size=4, max_trials=12).generations == 3
+    with pytest.raises(SettingsError, match="automl_max_recommendations: 13 is more than pbt can spend") as caught:
+        PBT(SPACE, max_epochs=3, population_size=4, max_trials=13)
+    assert caught.value.field == "automl_settings.automl_max_recommendations" and caught.value.value == 13
+    assert caught.value.allowed == "at most 12 (automl_population_size x automl_max_epochs)"
 
 
 def test_pbt_exploits_top_checkpoints_and_explores_configs() -> None:
