@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import write_skill
+from conftest import readme_says, write_skill
 from store_helpers import killed_run_mid_job, killed_run_whose_jobs_ended
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.report.data import load_run
@@ -499,6 +499,19 @@ def _many(n: int) -> Any:
                             parent=1 if i == 2 else None, created_at=0.0, submitted_at=0.0, finished_at=float(i),
                             spec_path=None, epochs=[(e, final + 1.0 / e - 1.0 / last) for e in range(1, last + 1)]))
     return RunData(run_dir=Path("/nonexistent"), meta={"metric": "val_loss", "direction": "minimize"}, recs=recs)
+
+
+def test_the_reports_shipped_limits_are_the_readmes() -> None:
+    """README: "past 50 recs with a curve the 20 best and their chains are named, ...; past 2,000 recs the importance
+    uses 2,000 drawn at random". The tests around pass their own limits; these are the ones a report uses."""
+    from tao_automl.report.html import ALL_CURVES_UP_TO, BEST_CURVES
+    from tao_automl.report.importance import MAX_RECS
+
+    curves, best, past, used = readme_says(r"past (\d+) recs with a curve the (\d+) best and their chains are named, "
+                                           r"the rest drawn in grey; past ([\d,]+) recs the importance uses ([\d,]+) "
+                                           r"drawn at random")
+    assert (int(curves), int(best)) == (ALL_CURVES_UP_TO, BEST_CURVES)
+    assert MAX_RECS == int(past.replace(",", "")) == int(used.replace(",", ""))
 
 
 def test_importance_of_a_long_run_fits_a_random_draw_of_recs_and_says_so() -> None:
