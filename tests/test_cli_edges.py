@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from conftest import readme_says
 from tao_automl.cli import watch as watch_mod
 from tao_automl.cli.main import main
 from tao_automl.cli.run_config import load_run_config
@@ -356,6 +357,18 @@ def test_the_readme_command_table_is_one_table_naming_every_command() -> None:
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices
     assert set(commands) <= documented, set(commands) - documented
+
+
+def test_every_command_takes_format_json_and_json() -> None:
+    """README: "Every command takes `--format json` (or `--json`) for machines"."""
+    from tao_automl.cli.main import build_parser
+
+    assert readme_says(r"(Every command) takes `--format json` \(or `--json`\) for machines")
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert len(commands) >= 15
+    for name, sub in commands.items():
+        options = {o: a for a in sub._actions for o in a.option_strings}
+        assert "--json" in options and "json" in (options["--format"].choices or ()), name
 
 
 def test_a_key_given_twice_in_the_config_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
