@@ -283,7 +283,8 @@ def test_the_readme_lists_the_words_the_direction_rule_reads() -> None:
     (r"The default budget is (\d+) recs", "automl_max_recommendations", int),
     (r"`automl_settings.algorithm`: `(\w+)` \(default:", "algorithm", str),
     (r"`automl_job_timeout_s` \(unset: (none)\)", "automl_job_timeout_s", lambda _: None),
-], ids=["fail_fast_after", "status_interval_minutes", "max_recommendations", "algorithm", "job_timeout_s"])
+    (r"so is the brain \(`seed`, (\d+) by default\)", "seed", int),
+], ids=["fail_fast_after", "status_interval_minutes", "max_recommendations", "algorithm", "job_timeout_s", "seed"])
 def test_a_default_the_readme_states_is_the_settings_default(pattern: str, setting: str,
                                                              convert: Any) -> None:
     """The defaults README states, read from README itself, are what an empty ``automl_settings`` gets."""
