@@ -170,6 +170,24 @@ def test_gpu_count_becomes_an_nvidia_gpu_limit() -> None:
         assert limits["resources"]["limits"] == {"cpu": cpu, "memory": memory}
 
 
+def test_a_jobs_ttl_after_finished_defaults_to_the_readmes_seconds(tmp_path: Path) -> None:
+    """README: a Job is removed "by `ttl_seconds_after_finished`, default 3600 s": an SDK given none writes that many
+    seconds into each Job (a kubeconfig that names a server is enough to build the SDK; nothing is contacted)."""
+    from conftest import readme_says
+
+    stated, = readme_says(r"\(by `ttl_seconds_after_finished`, default (\d+) s,")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
+    sdk = KubernetesSDK(kubeconfig=str(kubeconfig), namespace="x", image="i", state_dir=str(tmp_path / "state"))
+    assert _manifest(defaults=sdk.defaults)["spec"]["ttlSecondsAfterFinished"] == int(stated)
+    assert "ttlSecondsAfterFinished" not in _manifest(defaults={**sdk.defaults, "ttl_seconds_after_finished": None})[
+        "spec"]
+
+
 @pytest.mark.parametrize("text", [
     ".5Gi", "1.", "500m", "1e3", "2Ki", "1E", "0.5", "250u", "10n", "1E3", "1e-3", "1.5e+9", "8Ei", "0",
     "1.5.5", "Gi", "-1", "+1", "1 Gi", " 1", "2\n", "1e", "1.e", "1K", "1Kb", "1mi", ".", "", "e3", "0x10"])
