@@ -127,6 +127,10 @@ def test_metric_from_logs(logs: str, expected: float | None) -> None:
     # what still reads beside them: an exponent, a unit, a rate, a separator before the next name
     ("lr=1e-3", "lr", 1e-3), ("speed=9.5it/s", "speed", 9.5), ("val_loss=0.3-val_acc=0.9", "val_loss", 0.3),
     ("val_acc: 0.9x", "val_acc", 0.9),
+    # README: "a space does separate: `eval loss: 0.5` is a value of `loss`"; "a word after the value,
+    # `val_acc: 0.99 (best so far)`, does not count: that is often the epoch's own value"
+    ("eval loss: 0.5", "loss", 0.5), ("eval loss: 0.5", "eval_loss", None),
+    ("epoch 2 val_acc: 0.9\nepoch 3 val_acc: 0.99 (best so far)", "val_acc", 0.99),
 ])
 def test_a_metric_is_read_from_its_own_name_and_the_epochs_value(logs: str, metric: str,
                                                                  expected: float | None) -> None:
