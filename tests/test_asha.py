@@ -194,6 +194,35 @@ def test_stopping_sweep_counts_a_zero_based_status_json_s_epochs_from_one(tmp_pa
     assert all(h["budget_reached"] == 9 for h in result["history"] if h["status"] == "success")
 
 
+def test_a_stopping_sweep_whose_jobs_write_no_status_json_says_so_once_and_stops_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """README: "Per-epoch values ... are read from `status.json` only; a stopping-mode run whose jobs write none says
+    so once and stops nothing": a trainer that logs its epochs' values but writes no status.json is never stopped,
+    and the run warns once (one `stopping_blind` event), not once per rec."""
+    log_only = textwrap.dedent(
+        """
+        import sys, time, yaml
+        spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+        lr = spec["train"]["optim"]["lr"]
+        for epoch in range(1, spec["train"]["num_epochs"] + 1):
+            time.sleep(0.05)
+            print(f"epoch {epoch} val_loss={abs(lr - 0.01) * 10 + 1.0 / epoch}", flush=True)
+        """)
+    skill = write_skill(tmp_path / "bank", trainer=log_only)
+    settings = {**STOPPING, "automl_max_recommendations": 6, "automl_max_concurrent": 3}
+    with caplog.at_level("WARNING"):
+        result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+            automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    assert [h["status"] for h in result["history"]] == ["success"] * 6
+    assert all(h["budget_reached"] == 9 for h in result["history"])
+    assert caplog.text.count("wrote no per-epoch values") == 1, caplog.text
+    assert "cannot compare recs while they train and stops none" in caplog.text
+    store = RunStore(Path(result["run_dir"]))
+    blind, decided = store.events("stopping_blind"), store.events("stop_decided")
+    store.close()
+    assert len(blind) == 1 and decided == []
+
+
 def test_a_job_that_ends_before_its_stop_keeps_its_own_result(tmp_path: Path) -> None:
     """The rule says stop, but the job ends before the cancel reaches it (the platform refuses the cancel): the rec
     gets the job's own final result, not ``stopped`` with an earlier epoch's value (the finished job's metric was
