@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from agent_helpers import cli
+from conftest import readme_says
 from http_stub import CannedChat
 from tao_automl.agentapi.plan import check_choices, default_diff, resolve_model, validate
 from tao_automl.bank import builtin_skill_dir
@@ -451,6 +452,21 @@ def test_the_metric_the_goal_names_wins_over_the_llms(tmp_path: Path, goal: str,
     settings = plan.config["automl_settings"]
     assert (settings["metric"], settings.get("direction")) == (metric, direction)
     assert plan.repairs == repairs
+
+
+def test_a_direction_the_sentence_itself_says_against_the_metric_is_kept_with_the_note(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """README: `plan` drops a direction against the metric from the LLM's answer, but "a direction the sentence itself
+    says, "maximize val_loss", is kept and gets the note" (the run will rank the worst recs best)."""
+    pytest.importorskip("openai")
+    (goal,) = readme_says(r"a direction the sentence itself says, \"(maximize val_loss)\", is kept and gets the note")
+    with caplog.at_level("WARNING"):
+        plan = _planned(tmp_path, goal)
+    settings = plan.config["automl_settings"]
+    assert (settings["metric"], settings["direction"]) == ("val_loss", "maximize")
+    assert not any("direction" in repair for repair in plan.repairs), plan.repairs
+    assert "automl_settings.direction: metric 'val_loss' is maximized" in caplog.text
+    assert "the run will rank the highest val_loss best" in caplog.text
 
 
 @pytest.mark.parametrize(("goal", "outcome"), [
