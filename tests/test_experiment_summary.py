@@ -86,6 +86,32 @@ def test_summary_lists_every_rec_with_rank_and_active_jobs() -> None:
     assert "history" in summary and "history" not in public_json(summary)
 
 
+def test_only_the_python_results_carry_history_the_same_list_as_recommendations(tmp_path: Path) -> None:
+    """README: "Only the Python results — `run()` and the ask/tell `AutoML.get_status()` / `finish()` — also carry
+    `history`, the same list under its older name"; `query_status()` uses the same field names without it."""
+    from conftest import write_skill
+    from tao_automl import query_status
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    result = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 3},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["history"] == result["recommendations"] and len(result["history"]) == 3
+    queried = query_status(result["run_dir"], recs="all")
+    assert "history" not in queried and queried["recommendations"] == result["recommendations"]
+    automl = AutoML(workspace=tmp_path / "ask", settings={"algorithm": "random", "metric": "val_loss",
+                                                          "automl_max_recommendations": 2},
+                    search_schema=small_schema(), log_progress=False)
+    for rec in automl.next_recommendation():
+        automl.report_result(rec.id, 0.5)
+    status = automl.get_status()
+    assert status["history"] == status["recommendations"]
+    finished = automl.finish()
+    assert finished["history"] == finished["recommendations"]
+    assert "history" not in query_status(tmp_path / "ask")
+
+
 def _experiment(tmp_path: Path, **settings: Any) -> Experiment:
     space = search_space(small_schema(), AutoMLSettings(), None, None)
     tmp_path.mkdir(parents=True, exist_ok=True)
