@@ -66,3 +66,24 @@ def test_every_sdk_takes_the_specs_state_file_and_keeps_its_state_beside_it(tmp_
     assert caught.value.field == "state_file"
     with pytest.raises(UserInputError, match="state_file must be a file path"):  # refused before any connection
         DockerSDK(base_url="unix:///nowhere", state_file="  ")
+
+
+def test_the_readmes_platform_classes_import_from_their_package_with_the_sdk_shape() -> None:
+    """README: "Platforms (`tao_automl.platforms.<name>`): `local.LocalSDK` ..., `brev.BrevSDK` — each behind the same
+    SDK shape (`create_job`, `get_job_status`, ...)": each named class imports from its package, is the registry's
+    class for that platform, and has every method the README names."""
+    import importlib
+    import re
+
+    from conftest import readme_says
+    from tao_automl.platforms.registry import PLATFORMS, _import_class
+
+    listed, = readme_says(r"Platforms \(`tao_automl\.platforms\.<name>`\): (.*?) — each behind the same SDK shape")
+    shape, = readme_says(r"each behind the same SDK shape \((.*?)\), with extras named after them")
+    classes = re.findall(r"`(\w+)\.(\w+SDK)`", listed)
+    methods = re.findall(r"`(\w+)(?:\(\w+\))?`", shape)
+    assert {name for name, _ in classes} == set(PLATFORMS) and len(methods) == 6, (classes, methods)
+    for name, cls in classes:
+        sdk = getattr(importlib.import_module(f"tao_automl.platforms.{name}"), cls)
+        assert sdk is _import_class(PLATFORMS[name][0]), name
+        assert all(callable(getattr(sdk, method, None)) for method in methods), (name, methods)
