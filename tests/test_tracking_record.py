@@ -191,6 +191,28 @@ def test_observer_set_records_a_first_failure_at_once_and_the_rest_every_few_sec
     assert observers.unrecorded() == {} and observers.tracking_errors()["mine"]["count"] == 101
 
 
+def test_by_default_later_failures_are_recorded_at_most_every_readme_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: the counts in the run's meta are "written at once for a first failure, then at most every 10 s and at
+    the sweep's end": with no ``record_every_s`` given, a failure 9.9 s after the last write is not written, one at
+    10 s is."""
+    from conftest import readme_says
+
+    seconds, = readme_says(r"written at once for a first failure, then at most every (\d+) s and at the sweep's end")
+    clock = [1000.0]
+    monkeypatch.setattr(tracking_base.time, "monotonic", lambda: clock[0])
+
+    class Broken:
+        def rec_finished(self, run_dir: Path, rec_id: int) -> None:
+            raise RuntimeError("down")
+
+    writes: list[int] = []
+    observers = ObserverSet([Broken()], record=lambda failed, first: writes.append(failed["Broken"]["count"]))
+    for at in (0.0, 0.1, int(seconds) - 0.1, int(seconds), int(seconds) + 0.1):
+        clock[0] = 1000.0 + at
+        observers.rec_finished(Path("."), 1)
+    assert writes == [1, 3]  # each write holds the failures not recorded yet: the first; then those at 0.1 s to 10 s
+
+
 def test_a_tracker_failures_stack_trace_shows_no_credential_in_the_clis_log(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's log filter scrubbed the message line alone: the first failure's stack trace ends with the
     exception's own text, and a token the tracker's error quoted was printed there."""
