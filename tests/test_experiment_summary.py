@@ -112,6 +112,29 @@ def test_only_the_python_results_carry_history_the_same_list_as_recommendations(
     assert "history" not in query_status(tmp_path / "ask")
 
 
+def test_runs_json_carries_the_readmes_counts_as_status_progress_has_them(tmp_path: Path) -> None:
+    """README: `tao-automl runs WORKSPACE` "`--json`: each of `completed`, `total`, `succeeded`, `failed`, `stopped`,
+    `cancelled`, `running`, `uncollected`, as `status --json`'s progress"."""
+    import re
+
+    from conftest import readme_says, write_skill
+    from tao_automl import query_status
+    from tao_automl.export.runs import list_runs
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    listed, = readme_says(r"`--json`: each of ((?:`\w+`, )+`\w+`), as `status --json`'s progress\)")
+    counts = re.findall(r"`(\w+)`", listed)
+    assert len(counts) == 8, counts
+    result = AutoMLRunner(InstantSDK(fail_every=2), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 4,
+                         "automl_fail_fast_after": 0}, workspace_path=tmp_path / "ws", gpu_count=0)
+    (entry,) = list_runs(tmp_path / "ws")
+    progress = query_status(result["run_dir"])["progress"]
+    assert {key: entry[key] for key in counts} == {key: progress[key] for key in counts}
+    assert (entry["completed"], entry["total"], entry["succeeded"], entry["failed"]) == (4, 4, 2, 2)
+
+
 def _experiment(tmp_path: Path, **settings: Any) -> Experiment:
     space = search_space(small_schema(), AutoMLSettings(), None, None)
     tmp_path.mkdir(parents=True, exist_ok=True)
