@@ -1152,3 +1152,26 @@ def test_a_sweep_killed_while_its_image_is_pulled_resumes_and_runs_each_rec_once
     made = [c for c in sdk.client.containers.list(all=True, filters={"label": "tao-automl.managed=true"})
             if str(c.labels.get("tao-automl.results-dir", "")).startswith(str(tmp_path))]
     assert sorted(int(c.labels["tao-automl.rec"]) for c in made) == [1, 2], [c.name for c in made]
+
+
+def test_a_pulls_pending_reason_reads_as_the_readmes_example_in_whole_tenths() -> None:
+    """README: a Docker job whose image is pulled shows `Docker: pulling image X: 40 % of 9812 MB, 3 of 7 layers`, "in
+    tenths": 48.9 % of the announced bytes reads 40 %, the layers pulled and announced are counted. An engine's pull
+    stream stands in for the Docker client (no engine needed)."""
+    from types import SimpleNamespace
+
+    from tao_automl.platforms.docker.pulls import ImagePull
+
+    example, = readme_says(r"a Docker job whose image is pulled: `Docker: (pulling image X: 40 % of 9812 MB, 3 of 7 "
+                           r"layers)`, in tenths")
+    sizes = [1_400_000_000] * 6 + [1_412_000_000]  # 9812 MB
+    events: list[dict[str, Any]] = [{"status": "Pulling from library/x", "id": "latest"}]
+    for i, size in enumerate(sizes):
+        current = size if i < 3 else (600_000_000 if i == 3 else 0)
+        events.append({"status": "Downloading", "id": f"l{i}", "progressDetail": {"current": current, "total": size}})
+    events += [{"status": "Pull complete", "id": f"l{i}"} for i in range(3)]
+    client = SimpleNamespace(api=SimpleNamespace(pull=lambda image, stream, decode: iter(events)))
+    pull = ImagePull(client, "X")
+    assert pull.done.wait(10)
+    assert 0.48 < (3 * 1_400_000_000 + 600_000_000) / sum(sizes) < 0.49
+    assert pull.reason() == example
