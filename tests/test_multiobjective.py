@@ -82,6 +82,21 @@ def test_knee_is_nearest_the_ideal_point_and_weights_pick_along_the_front() -> N
     assert knee({}) is None and knee({7: (1.0, 1.0), 3: (1.0, 1.0)}) == 3  # ties: lowest id
 
 
+def test_a_metric_left_out_of_metric_weights_weighs_0_as_name_0_would() -> None:
+    """README: "a metric left out of `metric_weights` weighs 0: it does not count in the pick, as `{name: 0}` would"."""
+    from tao_automl.multiobjective.view import front_fields
+
+    objectives = [{"name": "val_accuracy", "direction": "maximize"}, {"name": "model_size", "direction": "minimize"}]
+    values = {1: {"val_accuracy": 0.9, "model_size": 900.0}, 2: {"val_accuracy": 0.8, "model_size": 300.0},
+              3: {"val_accuracy": 0.6, "model_size": 100.0}}
+
+    def pick(weights: dict[str, float]) -> Any:
+        return front_fields(values, {"settings": {"objectives": objectives, "metric_weights": weights}})["best_rec_id"]
+
+    assert pick({"model_size": 1}) == pick({"model_size": 1, "val_accuracy": 0}) == 3
+    assert pick({"val_accuracy": 1}) == pick({"val_accuracy": 1, "model_size": 0}) == 1
+
+
 def test_hypervolume_2d_sums_the_dominated_staircase() -> None:
     assert hypervolume_2d([(1.0, 3.0), (2.0, 2.0), (3.0, 1.0)], (4.0, 4.0)) == pytest.approx(3 + 2 + 1)
     assert hypervolume_2d([(2.0, 2.0), (5.0, 0.0)], (4.0, 4.0)) == pytest.approx(4.0)  # beyond the reference: 0
@@ -117,6 +132,11 @@ BAD_SHAPES = [
      ">= 0"),
     ({"metric": "val_loss", "metric_weights": {"val_loss": 1}}, "automl_settings.metric_weights",
      "needs a multi-objective metric"),
+    # README: "at least one weight must be above 0" (a metric left out weighs 0, as {name: 0} would)
+    ({"metric": TWO, "metric_weights": {"val_accuracy": 0}}, "automl_settings.metric_weights",
+     "at least one weight > 0"),
+    ({"metric": TWO, "metric_weights": {"val_accuracy": 0, "model_size": 0.0}}, "automl_settings.metric_weights",
+     "at least one weight > 0"),
 ]
 
 
