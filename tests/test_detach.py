@@ -588,6 +588,29 @@ def test_python_start_returns_the_run_folder(tmp_path: Path) -> None:
     assert wait_for(summary["run_dir"], ended)["progress"]["succeeded"] == 1
 
 
+def test_run_with_long_running_enabled_returns_at_once_without_history_and_best_null(tmp_path: Path) -> None:
+    """README: "`run()` with `long_running_enabled: true` also returns at once: `run_dir`, `detached`, `orchestrator`
+    and the progress so far, with no `history` and `best` null until recs end". Its jobs wait on a file, so no rec
+    has ended when run() returns."""
+    from conftest import QUADRATIC_TRAINER, write_skill
+
+    gate = tmp_path / "gate"
+    trainer = f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.05)\n" + QUADRATIC_TRAINER
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
+    summary = AutoMLRunner(LocalSDK(), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                         "long_running_enabled": True, "poll_interval_s": 0.2},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    try:
+        assert summary["detached"] is True and summary["orchestrator"]["detached"] is True
+        assert summary["run_dir"].startswith(str(tmp_path / "ws")) and "history" not in summary
+        assert summary["best"] is None and summary["progress"]["completed"] == 0
+        assert summary["progress"]["total"] == 2
+    finally:
+        gate.touch()
+    assert wait_for(summary["run_dir"], ended)["best"] is not None
+
+
 def test_run_mode_keys_are_accepted_at_the_config_top_level(tmp_path: Path) -> None:
     from tao_automl.cli.run_config import load_run_config
     from tao_automl.errors import ConfigError
