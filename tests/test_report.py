@@ -501,6 +501,20 @@ def _many(n: int) -> Any:
     return RunData(run_dir=Path("/nonexistent"), meta={"metric": "val_loss", "direction": "minimize"}, recs=recs)
 
 
+def test_the_report_is_one_file_that_fetches_nothing(tmp_path: Path) -> None:
+    """README: `report` writes "one self-contained HTML file (...; opens with no network)": plotly's script is inlined,
+    and no tag loads a script, style sheet, image or frame from elsewhere."""
+    pytest.importorskip("sklearn")
+    from tao_automl.report.html import write_html_report
+
+    readme_says(r"one self-contained HTML file \(extra `report`; opens with no network\)")
+    text = write_html_report(_many(5), tmp_path / "r.html").read_text()
+    tags = re.findall(r"<(?:script|link|img|iframe|source|embed|object)\b[^>]*>", text, re.I)
+    assert tags and not [t for t in tags if re.search(r"\b(?:src|href|data)\s*=", t, re.I)], tags
+    assert "Plotly.newPlot" in text and len(text) > 1_000_000  # the library itself is in the file
+    assert list(tmp_path.iterdir()) == [tmp_path / "r.html"]
+
+
 def test_the_reports_shipped_limits_are_the_readmes() -> None:
     """README: "past 50 recs with a curve the 20 best and their chains are named, ...; past 2,000 recs the importance
     uses 2,000 drawn at random". The tests around pass their own limits; these are the ones a report uses."""
