@@ -17,8 +17,10 @@ from typing import Any
 
 import psutil
 import pytest
+import yaml
 
 import tao_automl.platforms.local.sdk as local_sdk_module
+from tao_automl.cli.main import main
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus, PlatformSDK
 from tao_automl.platforms.files import write_json_atomic
@@ -719,7 +721,9 @@ def test_bad_arguments_start_nothing(sdk: LocalSDK, tmp_path: Path) -> None:
     assert not sdk.jobs_dir.exists() or not any(sdk.jobs_dir.iterdir())
 
 
-def test_preflight_checks_the_shell_the_jobs_dir_and_the_gpu_count(tmp_path: Path) -> None:
+def test_preflight_checks_the_shell_the_jobs_dir_and_the_gpu_count(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # the machine lists GPU 0: gpu_ids [0] is confirmed
     sdk = LocalSDK(jobs_dir=tmp_path / "a" / "jobs", gpu_ids=["0"])
     checks = {c.check: c for c in sdk.preflight("repo/img:1", gpu_count=1)}
     assert checks["platform_reachable"].ok is True and checks["jobs_dir"].ok is True
@@ -754,7 +758,33 @@ def test_preflight_checks_gpu_ids_against_the_gpus_this_machine_has(tmp_path: Pa
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     monkeypatch.setattr("tao_automl.platforms.local.gpus.query_nvidia_smi", lambda: None)
     unknown = {c.check: c for c in LocalSDK(jobs_dir=tmp_path, gpu_ids=[0, 7]).preflight(None, gpu_count=1)}["gpus"]
-    assert unknown.ok is True and "not confirmed" in unknown.detail and "machine has 2" not in unknown.detail
+    assert unknown.ok is None and "not confirmed" in unknown.detail and "machine has 2" not in unknown.detail
+
+
+@pytest.mark.parametrize(("visible", "gpu_ids"), [(None, [3]), ("0,1", ["GPU-5d1e"]), ("GPU-aa,GPU-bb", [1])])
+def test_gpu_ids_preflight_cannot_compare_are_not_checked_not_passed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], toy_skill: Path,
+        visible: str | None, gpu_ids: list[Any]) -> None:
+    """README: "what a platform cannot check ... is shown as `n/a` with the reason, and the summary then says "no
+    check failed; N not checked" instead of "passed"", and local preflight checks "that `gpu_ids` are GPUs this
+    machine lists". With no GPU listed (no nvidia-smi), or ids in another form than the machine's, nothing was
+    compared, yet the check was `ok` ("this machine has them" for names) and preflight said "passed"."""
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        monkeypatch.setattr("tao_automl.platforms.local.gpus.query_nvidia_smi", lambda: None)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    checks = LocalSDK(jobs_dir=tmp_path, gpu_ids=gpu_ids).preflight(None, gpu_count=1)
+    gpus = {c.check: c for c in checks}["gpus"]
+    assert gpus.ok is None and "not confirmed" in gpus.detail and "this machine has them" not in gpus.detail
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(toy_skill), "workspace_path": "ws",
+                                      "platform_options": {"jobs_dir": str(tmp_path / "jobs"), "gpu_ids": gpu_ids},
+                                      "platform_kwargs": {"gpu_count": 1}, "automl_settings": {"metric": "val_loss"}}))
+    capsys.readouterr()
+    assert main(["preflight", str(config)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("preflight: no check failed; 1 not checked"), \
+        "said passed"
 
 
 def test_a_submission_reads_only_the_jobs_still_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -413,7 +413,7 @@ class LocalSDK(PlatformBase):
 
     def _gpus_check(self, gpu_count: int) -> PlatformCheck:
         """``gpu_count`` fits the GPUs handed out; ``gpu_ids`` given are GPUs this machine has (said "this machine
-        has 2 GPU(s)" of ``gpu_ids=[0, 7]`` on a machine without GPUs)."""
+        has 2 GPU(s)" of ``gpu_ids=[0, 7]`` on a machine without GPUs), or ``n/a`` when that cannot be compared."""
         available = len(self.gpu_ids)
         fits = gpu_count <= max(available, 1)
         source = "this machine has" if self._gpu_override is None else "gpu_ids hands out"
@@ -436,9 +436,13 @@ class LocalSDK(PlatformBase):
                                                       value=list(self._gpu_override), allowed=allowed,
                                                       hint=f"list only {allowed}, or leave gpu_ids out to hand "
                                                            "them all out"))
-        confirmed = (f"this machine has them ({where} lists {', '.join(seen)})" if seen else
-                     f"not confirmed: {where} shows no GPU on this machine")
-        return PlatformCheck("gpus", True, f"{detail} ({', '.join(self._gpu_override)}); {confirmed}")
+        given = f"{detail} ({', '.join(self._gpu_override)})"
+        if seen and all(g.isdigit() for g in [*seen, *self._gpu_override]):
+            return PlatformCheck("gpus", True, f"{given}; this machine has them ({where} lists {', '.join(seen)})")
+        # nothing to compare with, or ids in another form (GPU-<uuid>) than the machine's: not checked, not passed
+        why = (f"{where} lists {', '.join(seen)}, which cannot be compared with them (an index and a GPU-<uuid> "
+               "name are not matched)" if seen else f"{where} shows no GPU on this machine")
+        return PlatformCheck("gpus", None, f"{given}; not confirmed: {why}")
 
     # --------------------------------------------------------------- create
     def submit(self, request: JobRequest) -> Job:
