@@ -191,6 +191,19 @@ def test_an_output_named_for_the_other_format_is_refused(argv: list[str], allowe
     assert main(["report", str(run_dir), "-o", str(tmp_path / "plain"), *argv[2:]]) == 0  # no extension: taken
 
 
+def test_a_json_output_hint_names_the_run_folder_given(run_dir: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """`report RUN -o x.json` pointed to `tao-automl status RUN_DIR --json --recs all` with the placeholder left in:
+    the hint names the run folder the command was given, ready to paste."""
+    from tao_automl.cli.main import main
+    from tao_automl.util.shell import sh
+
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "x.json"), "--json"]) == 2
+    hint = json.loads(capsys.readouterr().out)["error"]["hint"]
+    assert f"tao-automl status {sh(str(run_dir))} --json --recs all" in hint
+    assert "RUN_DIR" not in hint
+
+
 def test_an_output_named_dash_is_refused_not_written_as_a_file(run_dir: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tao_automl.errors import NO_RESULT_ALLOWED, SweepFailedError, UserInputError
+from tao_automl.util.shell import sh
 
 FORMATS = ("html", "png", "json")
 #: The file extensions that name what report writes: a -o named for the other one is refused (as export's -o is).
@@ -34,7 +35,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                              value="-", allowed="a file path", hint="e.g. `tao-automl report RUN_DIR -o report.html`")
     output_file("-o", args.output)
     png = args.format == "png"
-    _same_format("-o", args.output, "png" if png else "html")
+    _same_format("-o", args.output, "png" if png else "html", args.run_dir)
     data = load_run(args.run_dir)
     out = Path(args.output) if args.output else data.run_dir / ("convergence.png" if png else "report.html")
     output_file("-o", out)  # the run folder itself may be read-only (a copy on a read-only mount)
@@ -62,15 +63,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _same_format(option: str, path: str | None, writes: str) -> None:
-    """Refuse an output named for the other format (``-o conv.png`` without ``--format png`` wrote HTML into it)."""
+def _same_format(option: str, path: str | None, writes: str, run_dir: str) -> None:
+    """Refuse an output named for the other format (``-o conv.png`` without ``--format png`` wrote HTML into it); the
+    hint names ``run_dir`` as the command was given it."""
     if not path:
         return
     named = _WRITES.get(Path(path).suffix.lower())
     if named is not None and named != writes:
         extensions = " or ".join(ext for ext, fmt in _WRITES.items() if fmt == writes)
         fix = {"png": "pass --format png (--json still prints the JSON line) to write PNG",
-               "json": "for the run's data as JSON use `tao-automl status RUN_DIR --json --recs all` (report's "
+               "json": f"for the run's data as JSON use `tao-automl status {sh(run_dir)} --json --recs all` (report's "
                        "--format json prints its result line as JSON; its file is HTML)"}.get(named,
                                                                                                "drop --format png "
                                                                                                "to write HTML")
