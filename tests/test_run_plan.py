@@ -1073,10 +1073,29 @@ def test_a_budget_above_the_spaces_configs_says_the_rest_repeat(tmp_path: Path, 
     assert not any("distinct configs" in n for n in exact.notes), exact.notes
 
 
-def test_a_multi_fidelity_budget_above_the_spaces_configs_is_noted(tmp_path: Path) -> None:
-    """hyperband with 20 recs on 12 configs started 16 configs from scratch, 4 of them again, unsaid."""
+@pytest.mark.parametrize(("algorithm", "budget"), [("hyperband", 16), ("bohb", 16), ("pbt", 16)])
+def test_a_multi_fidelity_budget_that_starts_no_more_configs_than_the_space_holds_is_not_noted(
+        tmp_path: Path, algorithm: str, budget: int) -> None:
+    """hyperband/bohb with 16 recs (max_epochs 9, eta 3) start 12 configs from scratch, the rest are promotions, and
+    pbt's population of 10 is all it starts: none repeats a config of the 12, yet the plan said that once each had
+    started it starts configs again, and advised lowering the budget to 12 (which starts only 9 with hyperband)."""
+    skill = str(write_skill(tmp_path / "bank", schema=_two_int_schema()))
+    plan = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={
+        "algorithm": algorithm, "automl_max_recommendations": budget, "automl_max_epochs": 9}))
+    assert not any("distinct configs" in n for n in plan.notes), plan.notes
+
+
+def test_a_multi_fidelity_note_counts_the_configs_its_plan_starts(tmp_path: Path) -> None:
+    """hyperband with 20 recs plans 16 starts from scratch on 12 configs: 4 repeat; asha in stopping mode starts a
+    config for every rec, as a single-fidelity brain does."""
     skill = str(write_skill(tmp_path / "bank", schema=_two_int_schema()))
     plan = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={
         "algorithm": "hyperband", "automl_max_recommendations": 20, "automl_max_epochs": 9}))
     said = [n for n in plan.notes if "distinct configs" in n]
-    assert len(said) == 1 and "once each has been started, hyperband starts configs that already ran again" in said[0]
+    assert len(said) == 1 and "hyperband starts 16 configs from scratch" in said[0] \
+        and "the last 4 of them repeat configs already started" in said[0], said
+    stopping = RunPlan.build(RunArgs(skill_dir=skill, automl_settings={
+        "algorithm": "asha", "fidelity_mode": "stopping", "automl_max_recommendations": 20, "automl_max_epochs": 9}))
+    said = [n for n in stopping.notes if "distinct configs" in n]
+    assert len(said) == 1 and "asha starts 20 configs from scratch" in said[0] \
+        and "the last 8 of them repeat configs already started" in said[0], said

@@ -833,8 +833,8 @@ def distinct_configs(space: SearchSpace, below: int) -> int | None:
 
 
 def repeat_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
-    """A note when the budget has more recs than the space has distinct configs: the brain tries each once, then
-    repeats configs that already ran (said at the start, not found out from the results)."""
+    """A note when the budget starts more configs from scratch than the space has distinct ones: the brain tries each
+    once, then repeats configs that already ran (said at the start, not found out from the results)."""
     budget, algorithm = settings.automl_max_recommendations, settings.algorithm
     if algorithm == "auto":  # the brain it picks (a multi-fidelity one repeats differently)
         from tao_automl.brain.auto import choose
@@ -846,12 +846,36 @@ def repeat_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
     if count is None:
         return []
     head = f"the search space holds {count} distinct configs, fewer than automl_max_recommendations={budget}: "
-    fix = f"; lower automl_max_recommendations to {count}, or search more params or wider ranges"
     if algorithm in NO_REPEAT_CLASSIC:
         return [f"{head}the first {count} recs try each once, and the last {budget - count} repeat configs that "
-                f"already ran (a repeat is never proposed while an untried config remains){fix}"]
-    return [f"{head}once each has been started, {algorithm} starts configs that already ran again (besides the "
-            f"promotions it plans){fix}"]
+                f"already ran (a repeat is never proposed while an untried config remains); lower "
+                f"automl_max_recommendations to {count}, or search more params or wider ranges"]
+    starts = fresh_starts(space, settings, algorithm)
+    if starts is None:  # how many it starts depends on the results (asha promoting)
+        return [f"{head}once each has been started, {algorithm} starts configs that already ran again (besides the "
+                "promotions it makes); search more params or wider ranges"]
+    if starts <= count:  # the rest of the budget promotes configs already started: none repeats
+        return []
+    return [f"{head}{algorithm} starts {starts} configs from scratch within it (its other recs promote them), and "
+            f"the last {starts - count} of them repeat configs already started; search more params or wider ranges"]
+
+
+def fresh_starts(space: SearchSpace, settings: AutoMLSettings, algorithm: str) -> int | None:
+    """How many configs multi-fidelity ``algorithm`` starts from scratch within the budget: every rec in stopping
+    mode, the first rungs of its brackets (every trial succeeding), pbt's first generation; None when the results
+    decide it (asha promoting)."""
+    from tao_automl.brain.multifidelity.pbt import PBT
+    from tao_automl.brain.multifidelity.successive_halving import SuccessiveHalving
+
+    budget = settings.automl_max_recommendations
+    brain = make_brain(algorithm, space, brain_options(algorithm, settings))
+    if getattr(brain, "mode", None) != PROMOTION:
+        return budget
+    if isinstance(brain, SuccessiveHalving):
+        return brain.planned_starts()
+    if isinstance(brain, PBT):
+        return brain.generation_size(0)
+    return None
 
 
 def budget_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:

@@ -126,6 +126,14 @@ class BracketPlan(Sequence[Bracket]):
         self._tail.extend(more)
         return self
 
+    def starts(self) -> int:
+        """How many configs the planned brackets start from scratch (their first rungs; the rungs above promote)."""
+        return self._whole * sum(b.sizes[0] for b in self._unit) + sum(b.sizes[0] for b in self._tail)
+
+    def trials(self) -> int:
+        """How many trials the planned brackets hold."""
+        return self._whole * sum(sum(b.sizes) for b in self._unit) + sum(sum(b.sizes) for b in self._tail)
+
     def distinct(self) -> list[Bracket]:
         """Each planned bracket once (the repeated unit once, then the tail)."""
         return [*(self._unit if self._whole else ()), *self._tail]
@@ -192,6 +200,18 @@ class SuccessiveHalving:
         self._promoted: set[int] = set()
         self._inflight: set[int] = set()
         self._fresh = FreshConfigs(space)  # configs started from scratch: a new one is never one of them
+
+    def planned_starts(self) -> int:
+        """How many configs the brackets start from scratch when every trial succeeds: the planned first rungs, and
+        those of the brackets that the recs the plan leaves unspent get (as :meth:`_current` adds them)."""
+        starts, left = self.brackets.starts(), self.max_trials - self.brackets.trials()
+        while left > 0:
+            more = fit_brackets(hyperband_brackets(self.max_epochs, self.eta), left, self.eta)
+            used = sum(sum(b.sizes) for b in more)
+            if used == 0:
+                break
+            starts, left = starts + sum(b.sizes[0] for b in more), left - used
+        return starts
 
     # -- protocol ---------------------------------------------------------------------------------
     def propose(self, ids: Sequence[int], pending: Mapping[int, Trial], rng: np.random.Generator) -> list[Trial]:
