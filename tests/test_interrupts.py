@@ -388,3 +388,51 @@ def test_a_ctrl_c_a_library_swallows_still_stops_a_run_called_from_python(tmp_pa
         assert done.returncode == 0 and "own handler ran" in done.stdout and state == "finished", done.stdout
     else:
         assert done.returncode == 130 and state == "interrupted", done.stdout + done.stderr[-3000:]
+
+
+def test_a_ctrl_c_for_the_main_threads_sweep_neither_ends_a_sweep_in_another_thread_nor_is_lost(
+        tmp_path: Path) -> None:
+    """The recorded stop request is the process's, and only the main thread gets a Ctrl-C: a sweep running in a
+    worker thread while the main thread's run() had a Ctrl-C dropped inside a library took the request at its
+    loop's next turn (its sweep ended interrupted, its KeyboardInterrupt raised in that thread) and cleared it, so
+    the main thread's sweep, whose Ctrl-C it was, never raised it again. Only the main thread takes or clears it now."""
+    import contextlib
+    import threading
+
+    from tao_automl.bank import builtin_skill_dir
+    from tao_automl.experiment.store import read_meta
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+    from tao_automl.util.interrupts import raise_pending_stop, records_ctrl_c
+
+    ended: list[BaseException | str] = []
+
+    def other_sweep() -> None:
+        runner = AutoMLRunner(LocalSDK(jobs_dir=str(tmp_path / "jobs")), builtin_skill_dir("demo-digits-mlp"))
+        try:
+            runner.run(train_dataset_uri="builtin:digits", workspace_path=str(tmp_path / "runs"), gpu_count=0,
+                       spec_overrides={"train.num_epochs": 1},
+                       automl_settings={"algorithm": "random", "metric": "val_accuracy",
+                                        "automl_max_recommendations": 1, "poll_interval_s": 0.2})
+            ended.append("returned")
+        except BaseException as exc:  # what ended the thread's sweep is the finding
+            ended.append(exc)
+
+    @records_ctrl_c
+    def main_sweep() -> None:  # its Ctrl-C lands in a library that drops it, while another thread sweeps
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        worker = threading.Thread(target=other_sweep)
+        worker.start()
+        worker.join(timeout=170)
+        raise_pending_stop()  # the main sweep's loop: its own Ctrl-C raised again
+
+    raised = False
+    try:
+        main_sweep()
+    except KeyboardInterrupt:
+        raised = True
+    assert ended == ["returned"], ended
+    assert raised
+    (run_dir,) = (tmp_path / "runs").glob("run_*")
+    assert read_meta(run_dir)["state"] == "finished"

@@ -26,16 +26,24 @@ def stop_requested() -> NoReturn:
     raise KeyboardInterrupt("stop requested")
 
 
+def _main_thread() -> bool:
+    """Whether this is the main thread: the only one a signal's handler, and so a stop request, interrupts."""
+    return threading.current_thread() is threading.main_thread()
+
+
 def raise_pending_stop() -> None:
-    """Raise the ``KeyboardInterrupt`` of a stop request that has not ended the sweep (a safe point of its loop)."""
-    if _STOP_PENDING["on"]:
+    """Raise the ``KeyboardInterrupt`` of a stop request that has not ended the sweep (a safe point of its loop); only
+    in the main thread, whose interrupt it was (a sweep in another thread neither takes nor clears it)."""
+    if _STOP_PENDING["on"] and _main_thread():
         _STOP_PENDING["on"] = False
         raise KeyboardInterrupt("stop requested (its first interrupt was dropped inside a library)")
 
 
 def stop_delivered() -> None:
-    """A ``KeyboardInterrupt`` reached the code that ends the sweep: no stop request is pending any more."""
-    _STOP_PENDING["on"] = False
+    """A ``KeyboardInterrupt`` reached the code that ends the sweep: no stop request is pending any more (said in the
+    main thread; a sweep ending in another thread leaves the main thread's request pending)."""
+    if _main_thread():
+        _STOP_PENDING["on"] = False
 
 
 def ends_stop_requests(sweep: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -63,8 +71,7 @@ def records_ctrl_c(sweep: Callable[_P, _R]) -> Callable[_P, _R]:
     (a handler the host program set, or SIGINT ignored, is left alone); the default handler is back when it ends."""
     @functools.wraps(sweep)
     def recorded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        if threading.current_thread() is not threading.main_thread() \
-                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        if not _main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
             return sweep(*args, **kwargs)
         signal.signal(signal.SIGINT, _ctrl_c)
         try:
