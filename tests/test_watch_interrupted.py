@@ -121,3 +121,34 @@ def test_a_copy_of_a_run_left_open_with_its_budget_spent_says_what_resume_of_it_
     closed = cli("resume", moved, "--json")
     assert closed.returncode == 0, closed.stderr[-2000:]
     assert json.loads(closed.stdout)["progress"]["state"] == "finished"
+
+
+def test_stop_and_status_of_a_spent_run_left_open_on_an_unrebuildable_platform_name_the_resume_that_closes_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run made from Python on a platform `tao-automl resume` cannot rebuild (InstantSDK), left open with its budget
+    spent: `stop` said "continue from Python: ... `tao-automl resume` cannot rebuild" and status named only the Python
+    call, though nothing is left to continue and `tao-automl resume RUN` closes it (it needs no platform). Both say so
+    now, and stop --json marks it left_open."""
+    from conftest import write_skill
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.runner import AutoMLRunner
+    from tao_automl.testing.instant import InstantSDK
+
+    settings = {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2}
+    run_dir = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank")).run(
+        automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)["run_dir"]
+    store = RunStore(Path(run_dir))  # as its process leaves it when killed after the last rec ended
+    store.set_meta({"state": "interrupted", "ended_at": None})
+    store.close()
+    capsys.readouterr()
+    assert main(["status", str(run_dir)]) == 0
+    said = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("orchestrator:"))
+    assert f"`tao-automl resume {run_dir}`" in said and "launches nothing, it only closes the run" in said, said
+    assert main(["stop", str(run_dir)]) == 0
+    stopped = capsys.readouterr().out
+    assert "continue from Python" not in stopped, stopped
+    assert f"nothing to continue: {said.removeprefix('orchestrator: not running (').removesuffix(')')}" in stopped
+    assert main(["stop", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["left_open"] is True
+    assert main(["resume", str(run_dir)]) == 0  # the resume status names closes it
+    assert "now closed, state finished" in capsys.readouterr().err

@@ -159,11 +159,11 @@ def cmd_stop(args: argparse.Namespace) -> int:
               f"as its stop reason says: {result['stop_reason']}")
     elif result.get("ended_early"):
         print(f"nothing to resume: {ENDED_EARLY_WHY} (stop reason: {result['stop_reason']})")
+    elif result.get("left_open"):  # left open with its budget spent: said as status says it
+        print(f"nothing to continue: {left_open_line(result['run_dir'], result)}")
     elif result.get("platform_class"):
         print(f"continue from Python: it ran on {result['platform_class']}, which `tao-automl resume` cannot "
               "rebuild: AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)")
-    elif result["state"] == "interrupted":  # left open with its budget spent: said as status says it
-        print(f"nothing to continue: {left_open_line(result['run_dir'], result)}")
     else:
         print("nothing to continue: every rec of the run's budget has ended "
               f"(results: tao-automl status {sh(result['run_dir'])})")

@@ -210,8 +210,9 @@ def left_open_line(run_dir: str | None, info: Mapping[str, Any]) -> str:
                 f"at {info['copy_of']}, which still exists: `{resume_command(run_dir)}` refuses a copy; moved away "
                 "from its original (or with the original removed), a resume of it launches nothing, it only closes "
                 "the run")
-    closer = "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) from Python" \
-        if info.get("platform_class") else f"`{resume_command(run_dir)}`"
+    # closing needs no platform: `tao-automl resume` closes it even where it cannot rebuild the run's SDK
+    closer = f"`{resume_command(run_dir)}`" + (" (or AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) from "
+                                                 "Python)" if info.get("platform_class") else "")
     return f"every rec of the run's budget has ended, but the run was left open: {closer} launches nothing, it only " \
            "closes the run"
 

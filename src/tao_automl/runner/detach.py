@@ -536,7 +536,8 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
 
     Returns ``{"run_dir", "was_running", "pid", "cancelled_jobs", "ended_jobs", "in_flight_jobs", "state",
     "next"}``; ``next`` is the command that continues the run, None when it finished with its whole budget; ``copy_of``:
-    the original, for a copy of a run whose original still exists.
+    the original, for a copy of a run whose original still exists; ``left_open``: True for a run left open with its
+    budget spent (a resume only closes it).
     ``ended_jobs``: jobs that had already ended when ``cancel_jobs`` came to them (the platform refused the
     cancel); their recs are left as they are, so ``resume`` collects their results instead of losing them.
     ``cancelled_earlier``: ``{"job_id", "rec_id", "message"}`` of jobs an earlier cancel had ended (a ``stop
@@ -721,4 +722,5 @@ def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | N
             **({"new_run_needed": True, "stop_reason": progress.get("stop_reason")} if new_run else {}),
             **({"ended_early": True, "stop_reason": progress.get("stop_reason")} if early else {}),
             **({"platform_class": facts["platform_class"]} if "platform_class" in facts else {}),
+            **({"left_open": True} if state == "interrupted" and budget_spent(progress) else {}),
             **({"copy_of": original} if original else {})}
