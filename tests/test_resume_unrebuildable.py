@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from agent_helpers import cli, demo_config, status_json
@@ -87,3 +89,33 @@ def test_a_spent_run_whose_skill_is_gone_and_no_rec_succeeded_closes_failed_exit
     assert json.loads(closed.stdout)["error"]["kind"] == "no_result"
     final = status_json(run_dir)["progress"]
     assert final["state"] == "failed" and final.get("stop_reason"), final
+
+
+def test_a_run_closed_by_another_resume_while_this_one_looked_is_not_closed_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process (an orchestrator a `resume --detach` started, or another `resume`) closed the run between this
+    resume's look at it (open, budget spent, runner not rebuildable) and its taking the run's lock: the run was
+    reopened and closed a second time (a run_resumed and a run_finished event more) and the answer said "the run was
+    left open and is now closed". Found closed under the lock, it is left as it is, and the answer says nothing was
+    left to resume."""
+    from tao_automl.runner import close_spent
+
+    run_dir = _left_open_without_its_skill(tmp_path)
+    real = close_spent._rebuilt
+
+    def closed_meanwhile(folder: Path, meta: dict[str, Any]) -> Any:
+        answer = real(folder, meta)
+        close_spent._close(folder, None)  # the other process's close, done before this one takes the lock
+        return answer
+
+    monkeypatch.setattr(close_spent, "_rebuilt", closed_meanwhile)
+    store = RunStore(Path(run_dir), readonly=True)
+    before = store.events("run_resumed")
+    store.close()
+    note = close_spent.close_without_runner(run_dir)
+    store = RunStore(Path(run_dir), readonly=True)
+    after = store.events("run_resumed")
+    store.close()
+    assert note is not None and note.startswith("nothing to resume") and "now closed" not in note, note
+    assert len(after) == len(before) + 1, after  # the other process's reopening alone
+    assert status_json(run_dir)["progress"]["state"] == "finished"

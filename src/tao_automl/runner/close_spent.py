@@ -39,6 +39,10 @@ def close_without_runner(run_dir: str | Path) -> str | None:
         return None
     check_not_a_copy(folder, meta)
     summary = _close(folder, sdk)
+    if summary is CLOSED_MEANWHILE:  # another resume closed it after the look above: left as that one ended it
+        from tao_automl.runner.detach import nothing_to_resume
+
+        return nothing_to_resume(folder)
     if summary is None:
         return None
     ended = summary["progress"]
@@ -62,14 +66,21 @@ def _rebuilt(folder: Path, meta: dict[str, Any]) -> tuple[Any, TaoAutoMLError | 
     return sdk, None
 
 
+#: What :func:`_close` answers for a run found closed once its lock was taken (another resume closed it).
+CLOSED_MEANWHILE: dict[str, Any] = {}
+
+
 def _close(folder: Path, sdk: Any) -> dict[str, Any] | None:
     """Reopen the run under its lock and close it as a complete resume does (ended jobs released where ``sdk`` can
-    release them); its summary, or None when it turns out not to be complete (it is closed interrupted again)."""
+    release them); its summary, None when it turns out not to be complete (it is closed interrupted again), or
+    :data:`CLOSED_MEANWHILE` when it was closed before the lock was taken (it is not reopened)."""
     from tao_automl.runner.loop import close_complete
     from tao_automl.runner.orchestrator import StatusReporter
     from tao_automl.runner.release import release_pending
 
     with RunLock(folder, held_here_hint=RUNNER_HELD_HINT):
+        if read_meta(folder).get("state") in ENDED_STATES:
+            return CLOSED_MEANWHILE
         exp = Experiment.open(folder)
         if not exp.is_complete():
             exp.close("interrupted")
