@@ -1099,3 +1099,28 @@ def test_a_multi_fidelity_note_counts_the_configs_its_plan_starts(tmp_path: Path
     said = [n for n in stopping.notes if "distinct configs" in n]
     assert len(said) == 1 and "asha starts 20 configs from scratch" in said[0] \
         and "the last 8 of them repeat configs already started" in said[0], said
+
+
+def test_a_relation_laden_space_is_enumerated_only_until_the_budget_is_reached(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """distinct_configs enumerated every config of a space with relations (50 x 40 x 25 ints, a <= b: 50,000 repairs,
+    0.25 s on every plan, preflight and run alike) to tell whether a budget of 20 outruns it; it stops at the
+    budget's count of distinct configs now, and still counts a space smaller than the budget exactly."""
+    from tao_automl.runner import plan as plan_module
+    from tao_automl.space.search_space import IntParam, Relation, SearchSpace
+
+    real = plan_module.all_configs
+    drawn = [0]
+
+    def counted(space: SearchSpace) -> Any:
+        for config in real(space):
+            drawn[0] += 1
+            yield config
+
+    monkeypatch.setattr(plan_module, "all_configs", counted)
+    space = SearchSpace([IntParam("a", 1, 50), IntParam("b", 1, 40), IntParam("c", 1, 25)],
+                        relations=(Relation("a", "<=", "b"),))
+    assert plan_module.distinct_configs(space, 20) is None
+    assert drawn[0] < 1000, drawn
+    small = SearchSpace([IntParam("a", 1, 4), IntParam("b", 1, 4)], relations=(Relation("a", "<=", "b"),))
+    assert plan_module.distinct_configs(small, 11) == 10 and plan_module.distinct_configs(small, 10) is None

@@ -828,8 +828,12 @@ def distinct_configs(space: SearchSpace, below: int) -> int | None:
     size = finite_size(space)
     if size is None or size > ENUMERATE_LIMIT or (size >= below and not space.relations):
         return None  # without relations every combination is a distinct config: none to enumerate
-    count = len({config_key(space, c) for c in all_configs(space)})
-    return count if count < below else None
+    seen: set[tuple[str, ...]] = set()
+    for config in all_configs(space):  # repaired by the relations: several combinations may give one config
+        seen.add(config_key(space, config))
+        if len(seen) >= below:  # as many as the budget: no need to count the rest
+            return None
+    return len(seen)
 
 
 def repeat_notes(space: SearchSpace, settings: AutoMLSettings) -> list[str]:
