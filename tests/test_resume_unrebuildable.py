@@ -119,3 +119,30 @@ def test_a_run_closed_by_another_resume_while_this_one_looked_is_not_closed_agai
     assert note is not None and note.startswith("nothing to resume") and "now closed" not in note, note
     assert len(after) == len(before) + 1, after  # the other process's reopening alone
     assert status_json(run_dir)["progress"]["state"] == "finished"
+
+
+def test_closing_a_spent_run_without_its_runner_ends_its_mlflow_sweep_as_a_resume_does(tmp_path: Path) -> None:
+    """An MLflow-tracked run whose orchestrator was killed after its last rec ended leaves its MLflow sweep run
+    RUNNING; a resume ends it (sweep_ended: FINISHED, the best rec's values). Closed without its runner (skill
+    gone), the run said finished while its MLflow sweep stayed RUNNING for good: the trackers were never told.
+    They are told now, as a resume tells them (they need neither skill nor platform)."""
+    from mlflow.tracking import MlflowClient
+
+    db = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    skill = tmp_path / "skill"
+    shutil.copytree(builtin_skill_dir("demo-digits-mlp"), skill)
+    config = demo_config(tmp_path, recs=1, epochs=1)
+    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "skill_dir": str(skill),
+                                      "mlflow_config": {"tracking_uri": db, "experiment": "hpo"}}))
+    done = cli("run", str(config), "--json")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_dir = str(json.loads(done.stdout)["run_dir"])
+    client = MlflowClient(tracking_uri=db)
+    (experiment,) = [e for e in client.search_experiments() if e.name == "hpo"]
+    (sweep,) = client.search_runs([experiment.experiment_id], filter_string="tags.`tao_automl.role` = 'sweep'")
+    client.update_run(sweep.info.run_id, status="RUNNING")  # as the killed orchestrator left it
+    _reopen(run_dir)
+    shutil.rmtree(skill)
+    closed = cli("resume", run_dir)
+    assert closed.returncode == 0 and "now closed, state finished" in closed.stderr, closed.stderr[-2000:]
+    assert client.get_run(sweep.info.run_id).info.status == "FINISHED"

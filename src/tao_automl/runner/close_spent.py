@@ -7,6 +7,7 @@ whose model folder has since moved or been deleted is closed here, as the resume
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from tao_automl.experiment.holder import lock_holder
 from tao_automl.experiment.lines import budget_spent
 from tao_automl.experiment.store import read_meta
 from tao_automl.experiment.workspace import RUNNER_HELD_HINT, RunLock, existing_run_dir
+from tao_automl.tracking.base import ObserverSet
+
+log = logging.getLogger(__name__)
 
 
 def close_without_runner(run_dir: str | Path) -> str | None:
@@ -87,6 +91,30 @@ def _close(folder: Path, sdk: Any) -> dict[str, Any] | None:
             return None
         if sdk is not None:  # a failed release is recorded, not raised: a resume tries again
             release_pending(sdk, exp.store)
-        with StatusReporter(folder, exp.settings.status_interval_minutes):  # status.json ends as a resume's does
-            return close_complete(exp)
+        tracking = _trackers(exp)  # W&B / MLflow told the sweep ended, as a resume tells them
+        tracking.sweep_started(folder)
+        state = "interrupted"
+        try:
+            with StatusReporter(folder, exp.settings.status_interval_minutes):  # status.json ends as a resume's
+                summary = close_complete(exp)
+            state = str(summary["progress"].get("state") or state)
+        finally:
+            tracking.sweep_ended(folder, state)
+        if tracking.failures:
+            log.warning("%d tracker call(s) failed, so W&B/MLflow miss part of this run (its own results are "
+                        "complete); first: %s", len(tracking.failures), tracking.failures[0])
+        return summary
+
+
+def _trackers(exp: Experiment) -> ObserverSet:
+    """The run's stored trackers (``wandb``/``mlflow`` configs), their failures recorded in the run folder."""
+    from tao_automl.tracking.config import build_observers
+
+    meta = exp.store.meta()
+    try:
+        built = build_observers(meta.get("wandb"), meta.get("mlflow"))
+    except Exception:
+        log.exception("tracking could not be set up; the run is closed without it")
+        built = []
+    return ObserverSet(built, record=exp.record_tracking_errors)
 
