@@ -953,6 +953,16 @@ def test_rich_types_build_sample_and_round_trip() -> None:
     assert space.decode(np.zeros(space.dim))["train.heads"] == ["a"]  # a subset is never empty
 
 
+@pytest.mark.parametrize("kind", ["list\n", "list_2\n", "list_\u0662"])
+def test_a_list_type_with_a_trailing_newline_or_odd_digit_is_not_a_list(kind: str) -> None:
+    """The list type is the whole string ``list`` or ``list_<N>``: ``$`` let ``"list\\n"`` through as a list, and
+    ``\\d`` took any Unicode digit; such a type gets the usual unsupported-type error."""
+    schema = {"properties": {"m": {"type": "collection", "properties": {
+        "betas": {"type": kind, "default": [0.9, 0.999]}}}}}
+    with pytest.raises(SearchSpaceError, match=r"has type .*supported types"):
+        build_search_space(schema, ["m.betas"])
+
+
 @pytest.mark.parametrize("kind", ["list", "optional_list"])
 def test_a_numeric_list_whose_default_is_empty_takes_its_length_from_its_bounds(kind: str) -> None:
     """An empty default (``[]``, the natural one for an optional list) with list bounds: the bounds give the length

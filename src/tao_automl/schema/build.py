@@ -174,7 +174,7 @@ def _describe_type(prop: Mapping[str, Any]) -> str:
         return f"{kind!r} whose {key}={value!r} is not a non-empty list of options"
     if numeric:
         return f"{kind!r} with list bounds that are not a list of numbers"
-    if LIST_TYPE.match(str(kind)) or kind == "optional_list":
+    if LIST_TYPE.fullmatch(str(kind)) or kind == "optional_list":
         return f"{kind!r} whose elements are not searchable numbers"
     if kind == "subset_list" or _KIND_OF_TYPE.get(str(kind)) in ("categorical", "ordered_int"):
         given = _given_options(prop)

@@ -36,7 +36,7 @@ from tao_automl.schema.custom import CustomRange, reject_keys
 from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, ListParam, OptionalListParam, SubsetParam
 
 BOUND_KEYS = ("minimum", "maximum", "valid_min", "valid_max")
-LIST_TYPE = re.compile(r"^list(_\d+)?$")
+LIST_TYPE = re.compile(r"list(_[0-9]+)?")  # used with fullmatch: "list\n" and "list_<non-ASCII digit>" are no list
 _UNIT_LIST_TOKENS = frozenset({"beta", "betas", "prob", "probs", "probability", "momentum", "dropout", "ratio"})
 
 
@@ -72,7 +72,7 @@ def list_length(prop: Mapping[str, Any]) -> int | None:
 def is_numeric_list(prop: Mapping[str, Any]) -> bool:
     """A list-typed property (or a number with list bounds) whose elements are searchable numbers."""
     kind = str(prop.get("type"))
-    list_typed = bool(LIST_TYPE.match(kind)) or (
+    list_typed = bool(LIST_TYPE.fullmatch(kind)) or (
         kind in ("float", "number", "int", "integer") and any(isinstance(prop.get(k), list) for k in BOUND_KEYS)
     )
     return list_typed and list_length(prop) is not None
