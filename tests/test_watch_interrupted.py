@@ -152,3 +152,32 @@ def test_stop_and_status_of_a_spent_run_left_open_on_an_unrebuildable_platform_n
     assert json.loads(capsys.readouterr().out)["left_open"] is True
     assert main(["resume", str(run_dir)]) == 0  # the resume status names closes it
     assert "now closed, state finished" in capsys.readouterr().err
+
+
+def test_the_stop_reason_of_a_custom_sdk_run_killed_after_its_last_rec_says_a_resume_only_closes_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run made from Python on InstantSDK whose orchestrator was killed (state still ``running``) after its last rec
+    ended: its shown stop reason said "AutoMLRunner(sdk, ...) continues it" though its budget is spent and the
+    orchestrator line says `tao-automl resume RUN` only closes it. status and export say the same now."""
+    from conftest import write_skill
+    from tao_automl.experiment.holder import ORCHESTRATOR_LOST
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.export.run_data import load_run
+    from tao_automl.runner import AutoMLRunner
+    from tao_automl.testing.instant import InstantSDK
+
+    settings = {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2}
+    run_dir = AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank")).run(
+        automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)["run_dir"]
+    store = RunStore(Path(run_dir))  # as a kill -9 after the last rec ended leaves it
+    store.set_meta({"state": "running", "ended_at": None, "stop_reason": None})
+    store.close()
+    capsys.readouterr()
+    assert main(["status", str(run_dir), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    reason = status["progress"]["stop_reason"]
+    assert reason.startswith(ORCHESTRATOR_LOST) and "continues it" not in reason, reason
+    assert main(["status", str(run_dir)]) == 0
+    said = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("orchestrator:"))
+    assert reason.endswith(said.removeprefix("orchestrator: not running (").removesuffix(")")), (reason, said)
+    assert load_run(run_dir).meta["stop_reason"] == reason  # export reads it as status does

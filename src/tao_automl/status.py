@@ -135,7 +135,7 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
     with store.snapshot():  # one consistent state while the runner writes
         meta = store.meta()
         if meta.get("state") in ("running", "starting") and not alive:
-            meta = as_shown(meta, alive, store.last_event_at(), run_dir=run_dir)
+            meta = as_shown(meta, alive, store.last_event_at(), run_dir=run_dir, counts=store.count_by_status())
         direction = str(meta.get("direction", "maximize"))
         counts = store.count_by_status()
         multi = store.is_multi_fidelity(meta)

@@ -211,13 +211,24 @@ def resume_facts(meta: Mapping[str, Any]) -> dict[str, Any]:
             **({} if cls is None else {"platform_class": cls})}
 
 
+def _budget_spent(meta: Mapping[str, Any], counts: Mapping[str, int] | None) -> bool:
+    """Whether every rec of the run's budget has ended, from ``{status: number of recs}`` (None: not known)."""
+    from tao_automl.experiment.store import ACTIVE_STATES, FINAL_STATES, UNSUBMITTED
+
+    if counts is None or any(counts.get(s) for s in (*ACTIVE_STATES, UNSUBMITTED)):
+        return False
+    return sum(counts.get(s, 0) for s in FINAL_STATES) >= int(meta.get("budget", sum(counts.values())))
+
+
 def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now: float | None = None,
-             run_dir: str | None = None) -> dict[str, Any]:
+             run_dir: str | None = None, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
     """``meta`` as status shows it: a run stored as ``running`` that no process orchestrates (its orchestrator was
     killed or crashed before it could close the run) is ``interrupted``, ended at its last recorded activity, so
     no reader waits on it or sees its elapsed time grow; so is a run still ``starting`` that no orchestrator took
     over for ``STARTING_GRACE_S`` (``now``: the time to judge that by). ``tao-automl stop`` or ``resume`` writes
-    the same. ``run_dir``: the folder, named in the command that continues it."""
+    the same. ``run_dir``: the folder, named in the command that continues it. ``counts`` (the store's
+    ``count_by_status()``): with every rec of the budget ended, the stop reason says what the orchestrator line
+    says (:func:`~tao_automl.experiment.lines.left_open_line`): a resume launches nothing, it only closes the run."""
     state = meta.get("state")
     if alive or state not in ("running", "starting"):
         return meta
@@ -225,8 +236,16 @@ def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now
 
     if state == "starting" and (last_activity is None or (now or time.time()) - last_activity < STARTING_GRACE_S):
         return meta  # its orchestrator may be taking over right now
+    spent = _budget_spent(meta, counts)
     if meta.get("mode") == "ask_tell":
-        again = "reopen it with AutoML(workspace, resume=True) to go on; its finish() closes it"
+        again = ("every rec of its budget has ended: reopen it with AutoML(workspace, resume=True) and call its "
+                 "finish() to close it") if spent else \
+            "reopen it with AutoML(workspace, resume=True) to go on; its finish() closes it"
+    elif spent:
+        from tao_automl.experiment.lines import left_open_line
+
+        original = copy_of(run_dir, meta) if run_dir else None
+        again = left_open_line(run_dir, {**resume_facts(meta), **({"copy_of": original} if original else {})})
     elif unrebuildable_platform(meta) is not None:
         again = "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True) continues it"
     else:

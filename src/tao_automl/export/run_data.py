@@ -90,7 +90,7 @@ def load_run(run_dir: str | Path) -> RunData:
             recs, last = store.recs(), store.last_event_at()
             # as status shows it: a run stored as running whose orchestrator was killed is interrupted, ended at its
             # last recorded activity (its stored ended_at is the one its start wrote)
-            meta = as_shown(store.meta(), alive, last, run_dir=str(path))
+            meta = as_shown(store.meta(), alive, last, run_dir=str(path), counts=store.count_by_status())
             # no orchestrator follows the run: what is in flight is as last seen, as `status` shows it
             seen_until = None if alive else (meta.get("ended_at") or last)
             curves = _epoch_curves(store, recs, str(meta.get("metric") or "metric"))

@@ -44,7 +44,8 @@ def list_runs(workspace: str | Path) -> list[dict[str, Any]]:
             store = RunStore(run_dir, readonly=True)
             try:
                 meta, recs = store.meta(), store.recs()
-                meta = as_shown(meta, alive, store.last_event_at(), run_dir=str(run_dir))
+                meta = as_shown(meta, alive, store.last_event_at(), run_dir=str(run_dir),
+                                counts=store.count_by_status())
                 ended = uncollected_ids(store, recs)  # as status counts them: ended, not running
                 front = pareto_view.front_in_store(store, meta)  # several metrics: best is the front's pick
             finally:

@@ -226,7 +226,8 @@ def _read_run(path: Path, read_results: bool) -> RunData:
     store = RunStore(path, readonly=True)
     try:
         # as status shows it: a run stored as running whose orchestrator was killed is interrupted
-        meta = as_shown(store.meta(), alive, store.last_event_at(), run_dir=str(path))
+        meta = as_shown(store.meta(), alive, store.last_event_at(), run_dir=str(path),
+                        counts=store.count_by_status())
         rows = store.recs()
         epochs: dict[int, dict[int, float]] = {}
         for event in store.events("epoch_metric"):
