@@ -54,6 +54,27 @@ def test_the_newest_run_sorts_last_whatever_the_time_zone_each_run_was_started_i
     assert workspace_runs(str(tmp_path)) == made
 
 
+def test_a_link_named_like_a_run_is_placed_by_the_run_it_leads_to(tmp_path: Path) -> None:
+    """A link ``run_<stamp>`` to a run kept elsewhere was placed by the stamp in the link's own name, which says
+    when the link was made (or nothing), not when the run started. It is placed by its run's start now: the stamp
+    of the folder it leads to when `tao-automl run` named that folder, else the start its state records."""
+    from tao_automl.experiment.run_folders import workspace_runs
+
+    ws, elsewhere = tmp_path / "ws", tmp_path / "elsewhere"
+    ws.mkdir()
+    for folder in (ws / "run_20240101_000000", elsewhere / "run_20250101_000000"):
+        folder.mkdir(parents=True)
+        (folder / "state.db").touch()
+    older = elsewhere / "made_by_automl"
+    older.mkdir()
+    store = RunStore(older)
+    store.set_meta({"created_at": 946684800.0})  # 2000-01-01
+    store.close()
+    (ws / "run_20200101_000000").symlink_to(elsewhere / "run_20250101_000000")  # a 2025 run
+    (ws / "run_20990101_000000").symlink_to(older)  # a 2000 run
+    assert workspace_runs(ws) == ["run_20990101_000000", "run_20240101_000000", "run_20200101_000000"]
+
+
 def test_second_orchestrator_is_refused_with_holder_pid(tmp_path: Path) -> None:
     run_dir = new_run_dir(tmp_path)
     holder = subprocess.Popen(

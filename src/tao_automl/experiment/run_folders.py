@@ -33,14 +33,17 @@ def _started_at(folder: str, name: str) -> str:
     """When the run ``name`` in ``folder`` started, as ``YYYYmmdd_HHMMSS.ffffff`` UTC: to the second from the name
     of a ``run_*`` folder that `tao-automl run` named, its stamp in ASCII digits (no store is opened: `status
     WORKSPACE` of hundreds of runs stays fast), else from the start its state records (the epoch when that cannot be
-    read: listed first)."""
-    stamp = name[4:19]
+    read: listed first). A link is placed by the folder it leads to (its own name says when the link was made, or
+    nothing)."""
+    path = os.path.join(folder, name)
+    own = os.path.basename(os.path.realpath(path)) if os.path.islink(path) else name
+    stamp = own[4:19]
     digits = stamp[:8] + stamp[9:]
-    if name.startswith("run_") and len(stamp) == 15 and stamp[8] == "_" and digits.isascii() and digits.isdigit():
+    if own.startswith("run_") and len(stamp) == 15 and stamp[8] == "_" and digits.isascii() and digits.isdigit():
         return f"{stamp}.000000"
     import time
 
-    started = _recorded_start(os.path.join(folder, name))
+    started = _recorded_start(path)
     try:
         return f"{time.strftime('%Y%m%d_%H%M%S', time.gmtime(started))}.{int(started % 1 * 1e6):06d}"
     except (OverflowError, OSError, ValueError):  # NaN, or a time past the calendar: no start, listed first
