@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -245,3 +245,48 @@ def test_a_kill_between_the_result_and_the_release_is_released_by_the_resume(toy
     jobs = {r.rec_id: r.job_id for r in store.recs()}
     store.close()
     assert len(jobs) == 4 and sorted(released) == sorted(jobs.values()) and released[1] == jobs[2]
+
+
+class LedgerSDK(InstantSDK):
+    """InstantSDK with a ``release_job`` that the registry can rebuild (the test registers it): each release is
+    appended to ``ledger``; while ``fail`` is set every release raises."""
+
+    fail = False
+    ledger: ClassVar[list[str]] = []
+
+    def release_job(self, job_id: str) -> str | None:
+        if LedgerSDK.fail:
+            raise PlatformError(f"deleting the instance of {job_id} failed")
+        LedgerSDK.ledger.append(job_id)
+        return "box deleted"
+
+
+def test_the_cli_resume_of_a_finished_run_releases_the_jobs_whose_release_failed(
+        toy_skill: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every release of a run on a rebuildable platform failed, so it closed finished with its jobs held; the warning
+    names `tao-automl resume` as the retry, but `resume --detach` (and the resume_sweep tool, and a foreground resume
+    whose skill cannot be rebuilt) answered "nothing to resume" before anything touched the platform. It releases
+    those jobs now, once, and says so; a later resume releases nothing again."""
+    from tao_automl.cli.main import main
+    from tao_automl.platforms.registry import PLATFORMS
+
+    monkeypatch.setitem(PLATFORMS, "ledger", (f"{LedgerSDK.__module__}:LedgerSDK", None))
+    monkeypatch.setattr(LedgerSDK, "fail", True)
+    monkeypatch.setattr(LedgerSDK, "ledger", [])
+    result = AutoMLRunner(LedgerSDK(), toy_skill, log_progress=False).run(
+        automl_settings=SETTINGS, workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = Path(result["run_dir"])
+    assert result["progress"]["state"] == "finished" and len(_events(run_dir, "release_failed")) == 4
+    monkeypatch.setattr(LedgerSDK, "fail", False)
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "--detach"]) == 0
+    said = capsys.readouterr()
+    assert "nothing to resume" in said.out + said.err and "released the jobs of 4 ended rec(s)" in said.out + said.err
+    jobs = sorted(h["job_id"] for h in result["history"])
+    assert sorted(LedgerSDK.ledger) == jobs
+    assert sorted(e["payload"]["job_id"] for e in _events(run_dir, "released")) == jobs
+    assert main(["resume", str(run_dir), "--detach"]) == 0  # nothing left to release
+    said = capsys.readouterr()
+    assert "nothing to resume" in said.out + said.err and "released" not in said.out + said.err
+    assert main(["resume", str(run_dir)]) == 0  # the foreground resume (its runner rebuilt) releases nothing twice
+    assert sorted(LedgerSDK.ledger) == jobs

@@ -463,7 +463,8 @@ def _cancel_all(sdk: Any, job_ids: list[str]) -> dict[str, bool | Exception]:
 def nothing_to_resume(run_dir: str | Path) -> str | None:
     """Why resuming the run at ``run_dir`` would launch nothing (every rec of its budget has ended, none in flight; or
     its brain proposed no more recs before its budget), or None when a resume has work to do. A detached resume of
-    such a run starts no orchestrator and says so."""
+    such a run starts no orchestrator and says so. Jobs its ended recs still hold (a release that failed) are
+    released first where its platform can be rebuilt, and the answer says so."""
     from tao_automl.experiment.holder import resume_facts
     from tao_automl.experiment.lines import ENDED_EARLY_WHY, budget_spent, ended_early
 
@@ -477,12 +478,16 @@ def nothing_to_resume(run_dir: str | Path) -> str | None:
     if progress.get("state") not in ("finished", "failed"):
         return None
     if budget_spent(progress):
-        return (f"nothing to resume: every rec of the run's budget has ended ({progress.get('completed')} of "
+        note = (f"nothing to resume: every rec of the run's budget has ended ({progress.get('completed')} of "
                 f"{progress.get('total')}, state {progress.get('state')}); no orchestrator was started")
-    if ended_early(resume_facts(meta), progress):
-        return (f"nothing to resume: {ENDED_EARLY_WHY} ({progress.get('completed')} of {progress.get('total')} recs, "
+    elif ended_early(resume_facts(meta), progress):
+        note = (f"nothing to resume: {ENDED_EARLY_WHY} ({progress.get('completed')} of {progress.get('total')} recs, "
                 f"state {progress.get('state')}); no orchestrator was started")
-    return None
+    else:
+        return None
+    from tao_automl.runner.release import release_left_in_closed_run
+
+    return note + release_left_in_closed_run(folder, meta)  # a release that failed: the retry its warning promised
 
 
 def stored_progress(folder: Path) -> dict[str, Any]:

@@ -8,6 +8,8 @@ release never fails the rec or stops the sweep: it is logged once and recorded a
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from tao_automl.experiment.store import RecStatus, RunStore
@@ -54,3 +56,50 @@ def release_pending(sdk: Any, store: RunStore) -> int:
     if pending:
         log.info("releasing the jobs of %d ended rec(s) left unreleased", len(pending))
     return sum(release(sdk, store, r.rec_id, str(r.job_id)) for r in pending)
+
+
+def release_left_in_closed_run(folder: Path, meta: Mapping[str, Any]) -> str:
+    """For a run closed as finished or failed (no orchestrator holds it): release the jobs its ended recs still hold
+    (a release that failed: the run closed with them unreleased, and its warning named `tao-automl resume` as the
+    retry) where its platform can be rebuilt from the folder. Answers what was done, as a clause starting "; ", or
+    "" when nothing was left to release (or the run's platform releases nothing)."""
+    from tao_automl.errors import TaoAutoMLError
+    from tao_automl.experiment.workspace import RUNNER_HELD_HINT, RunLock
+    from tao_automl.platforms.base import PlatformBase, as_platform
+    from tao_automl.platforms.registry import platform_name, rebuild_sdk, sdk_class
+
+    record = meta.get("platform") or {}
+    name = platform_name(str(record.get("class", "")))
+    cls = sdk_class(name) if name else None
+    if cls is not None and getattr(cls, "release_job", None) in (None, PlatformBase.release_job):
+        return ""  # a platform that holds nothing beyond a job's result
+    store = RunStore(folder, readonly=True)
+    try:
+        released = {(e["rec_id"], (e.get("payload") or {}).get("job_id")) for e in store.events(RELEASED)}
+        failed = {(e["rec_id"], (e.get("payload") or {}).get("job_id")) for e in store.events(RELEASE_FAILED)}
+        left = [r for r in store.recs() if r.job_id and RecStatus(r.status).is_final
+                and (r.rec_id, r.job_id) not in released and (cls is not None or (r.rec_id, r.job_id) in failed)]
+    finally:
+        store.close()
+    if not left:
+        return ""
+    try:
+        if name is None:  # a custom SDK: only its runner from Python can release them
+            raise TaoAutoMLError(f"it ran on {record.get('class')!r}, which cannot be rebuilt from the run folder")
+        sdk = as_platform(rebuild_sdk(folder, record))
+    except TaoAutoMLError as exc:
+        return (f"; the jobs of {len(left)} ended rec(s) were never released (their release failed) and its platform "
+                f"cannot be rebuilt here ({exc.detail}): release them from Python with "
+                "AutoMLRunner(sdk, ...).run(workspace_path=..., resume=True)")
+    if not releases_jobs(sdk):
+        return ""
+    with RunLock(folder, held_here_hint=RUNNER_HELD_HINT):
+        writable = RunStore(folder)
+        try:
+            done = release_pending(sdk, writable)
+        finally:
+            writable.close()
+    again = len(left) - done
+    return (f"; released the jobs of {done} ended rec(s) whose release had not happened" if done else "") + (
+        f"; releasing {again} job(s) failed again (recorded as release_failed events and logged; a resume tries "
+        "again)" if again else "")
