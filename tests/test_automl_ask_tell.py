@@ -1036,3 +1036,33 @@ def test_a_budget_above_the_spaces_configs_is_said_when_the_run_is_made(tmp_path
         AutoML(workspace=tmp_path / "fits", settings={"algorithm": "tpe", "automl_max_recommendations": 12},
                **args).finish()
     assert not [r for r in caplog.records if "distinct configs" in r.getMessage()]
+
+
+def test_finish_with_a_rec_handed_out_and_not_reported_says_it_stays_pending_and_how_to_report_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """finish() with rec 2 handed out and never reported closed the run `stopped` with rec 2 `pending` and no stop
+    reason: no view said why a closed run held a pending rec. It stays pending (a resume still takes a result trained
+    meanwhile: nothing is lost), and the stop reason of finish(), status and the stored run says so; the resume that
+    takes its result clears it, and its own finish() closes the run finished."""
+    from tao_automl.cli.main import main
+
+    workspace = tmp_path / "run"
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2, "seed": 3}
+    automl = AutoML(workspace=workspace, settings=settings, search_schema=small_schema())
+    first, second = automl.next_recommendation()
+    automl.report_result(first.id, 0.5)
+    closed = automl.finish()
+    reason = closed["progress"]["stop_reason"]
+    assert closed["progress"]["state"] == "stopped" and closed["progress"]["pending"] == 1
+    assert reason is not None and f"rec(s) {second.id} handed out" in reason and "resume=True" in reason, reason
+    assert query_status(workspace)["progress"]["stop_reason"] == reason
+    capsys.readouterr()
+    assert main(["status", str(workspace)]) == 0
+    assert reason in capsys.readouterr().out
+    again = AutoML(workspace=workspace, settings=settings, resume=True)
+    assert again.get_status()["progress"]["stop_reason"] is None  # reopened: it no longer holds
+    (handed,) = again.next_recommendation()
+    assert handed.id == second.id
+    again.report_result(second.id, 0.25)
+    done = again.finish()["progress"]
+    assert done["state"] == "finished" and done["stop_reason"] is None and done["completed"] == 2

@@ -174,6 +174,8 @@ class AutoML:
         self._final_best_trial: dict[str, Any] | None = None  # the best rec's trial, kept by finish()
         #: recs a resumed run had handed out without a result (its process ended first): handed out again
         self._outstanding = [row.rec_id for row in self._exp.unfinished()] if resume else []
+        if resume and str(meta.get("stop_reason") or "").startswith(UNTOLD_AT_FINISH):  # reopened: no longer so
+            self._exp.store.set_meta({"stop_reason": None})
         self._final_complete = False
         #: W&B / MLflow trackers from the run's stored configs (a failing tracker is logged, never raised).
         self.tracking = ObserverSet(build_observers(meta.get("wandb"), meta.get("mlflow")),
@@ -396,6 +398,10 @@ class AutoML:
             state = "failed"
             reason = f"{early}. {reason[0].upper()}{reason[1:]}" if early else reason
             self._exp.store.set_meta({"stop_reason": reason}, event="sweep_stopped")
+        untold = [row.rec_id for row in self._exp.unfinished()]
+        if untold:  # kept pending, not cancelled: a result trained meanwhile is still taken by a resume
+            reason = untold_reason(untold, self._exp.run_dir)
+            self._exp.store.set_meta({"stop_reason": reason}, event="sweep_stopped")
         self._exp.end(state)  # before the summary: it shows the ended run (its state, no ETA)
         # told once the end is stored (the trackers read it), before the summary: it shows their failures, this one's
         self.tracking.sweep_ended(self._exp.run_dir, state)
@@ -417,6 +423,19 @@ class AutoML:
         why = "its brain proposes no more recs" if ended_early else "every rec of this run's budget was handed out"
         return no_result_message(self._exp.recs(), self._exp.run_dir, budget_left=False,
                                  step=f"fix the cause in the training code, then start a new run ({why})")
+
+
+#: How the stop reason of a run that ``finish()`` closed with recs handed out and not reported begins.
+UNTOLD_AT_FINISH = "finish() was called with rec(s)"
+
+
+def untold_reason(rec_ids: Sequence[int], run_dir: Path) -> str:
+    """The stop reason of a run closed with recs ``rec_ids`` handed out and never reported: they stay pending, and a
+    resume takes their results."""
+    ids = ", ".join(str(i) for i in rec_ids)
+    return (f"{UNTOLD_AT_FINISH} {ids} handed out and no result reported: they stay pending (not trained as far as "
+            f"the run knows); AutoML({str(run_dir)!r}, resume=True) takes their results with report_result, and its "
+            "next_recommendation() hands them out again")
 
 
 def _as_json(value: Any) -> Any:
