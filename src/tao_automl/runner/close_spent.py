@@ -7,7 +7,6 @@ whose model folder has since moved or been deleted is closed here, as the resume
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,6 @@ from tao_automl.experiment.holder import lock_holder
 from tao_automl.experiment.lines import budget_spent
 from tao_automl.experiment.store import read_meta
 from tao_automl.experiment.workspace import RUNNER_HELD_HINT, RunLock, existing_run_dir
-from tao_automl.tracking.base import ObserverSet
-
-log = logging.getLogger(__name__)
 
 
 def close_without_runner(run_dir: str | Path) -> str | None:
@@ -78,7 +74,7 @@ def _close(folder: Path, sdk: Any) -> dict[str, Any] | None:
     """Reopen the run under its lock and close it as a complete resume does (ended jobs released where ``sdk`` can
     release them); its summary, None when it turns out not to be complete (it is closed interrupted again), or
     :data:`CLOSED_MEANWHILE` when it was closed before the lock was taken (it is not reopened)."""
-    from tao_automl.runner.loop import close_complete
+    from tao_automl.runner.loop import close_complete, stored_trackers, warn_tracker_failures
     from tao_automl.runner.orchestrator import StatusReporter
     from tao_automl.runner.release import release_pending
 
@@ -91,7 +87,7 @@ def _close(folder: Path, sdk: Any) -> dict[str, Any] | None:
             return None
         if sdk is not None:  # a failed release is recorded, not raised: a resume tries again
             release_pending(sdk, exp.store)
-        tracking = _trackers(exp)  # W&B / MLflow told the sweep ended, as a resume tells them
+        tracking = stored_trackers(exp)  # W&B / MLflow told the sweep ended, as a resume tells them
         tracking.sweep_started(folder)
         state = "interrupted"
         try:
@@ -100,21 +96,6 @@ def _close(folder: Path, sdk: Any) -> dict[str, Any] | None:
             state = str(summary["progress"].get("state") or state)
         finally:
             tracking.sweep_ended(folder, state)
-        if tracking.failures:
-            log.warning("%d tracker call(s) failed, so W&B/MLflow miss part of this run (its own results are "
-                        "complete); first: %s", len(tracking.failures), tracking.failures[0])
+        warn_tracker_failures(tracking)
         return summary
-
-
-def _trackers(exp: Experiment) -> ObserverSet:
-    """The run's stored trackers (``wandb``/``mlflow`` configs), their failures recorded in the run folder."""
-    from tao_automl.tracking.config import build_observers
-
-    meta = exp.store.meta()
-    try:
-        built = build_observers(meta.get("wandb"), meta.get("mlflow"))
-    except Exception:
-        log.exception("tracking could not be set up; the run is closed without it")
-        built = []
-    return ObserverSet(built, record=exp.record_tracking_errors)
 

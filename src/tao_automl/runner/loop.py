@@ -507,20 +507,12 @@ class AutoMLRunner:
         # As the run folder records it (this process and the ones before a resume), read after the sweep's end was
         # told (the store is closed by then), plus what could not be recorded
         summary["tracking_errors"] = merged_tracking_errors(exp.tracking_errors(), tracking.unrecorded())
-        if tracking.failures:
-            log.warning("%d tracker call(s) failed, so W&B/MLflow miss part of this run (its own results are "
-                        "complete); first: %s", len(tracking.failures), tracking.failures[0])
+        warn_tracker_failures(tracking)
         return summary
 
     def _tracking(self, exp: Experiment) -> ObserverSet:
         """The run's trackers (its stored ``wandb``/``mlflow`` configs) plus ``run(observers=...)``."""
-        meta = exp.store.meta()
-        try:
-            built = build_observers(meta.get("wandb"), meta.get("mlflow"))
-        except Exception:
-            log.exception("tracking could not be set up; the sweep goes on without it")
-            built = []
-        return ObserverSet([*built, *getattr(self, "_observers", [])], record=exp.record_tracking_errors)
+        return stored_trackers(exp, getattr(self, "_observers", []))
 
     def _progress(self, exp: Experiment, ended: RecRow | None) -> None:
         """After a rec started or ended: the progress callback, and the progress log line for an ended rec."""
@@ -1396,6 +1388,25 @@ def _counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]
     if len(seen) > 2 and seen == list(range(start + 1, seen[-1] + 1)):
         return False
     return planned - 1 in declared
+
+
+def stored_trackers(exp: Experiment, extra: Sequence[SweepObserver] = ()) -> ObserverSet:
+    """The run's trackers from its stored ``wandb``/``mlflow`` configs (none when they cannot be set up: logged),
+    plus ``extra``; their failures recorded in the run folder."""
+    meta = exp.store.meta()
+    try:
+        built = build_observers(meta.get("wandb"), meta.get("mlflow"))
+    except Exception:
+        log.exception("tracking could not be set up; the run goes on without it")
+        built = []
+    return ObserverSet([*built, *extra], record=exp.record_tracking_errors)
+
+
+def warn_tracker_failures(tracking: ObserverSet) -> None:
+    """Log once that tracker calls failed (the run's own results are complete)."""
+    if tracking.failures:
+        log.warning("%d tracker call(s) failed, so W&B/MLflow miss part of this run (its own results are "
+                    "complete); first: %s", len(tracking.failures), tracking.failures[0])
 
 
 def close_complete(exp: Experiment) -> dict[str, Any]:
