@@ -146,3 +146,34 @@ def test_closing_a_spent_run_without_its_runner_ends_its_mlflow_sweep_as_a_resum
     closed = cli("resume", run_dir)
     assert closed.returncode == 0 and "now closed, state finished" in closed.stderr, closed.stderr[-2000:]
     assert client.get_run(sweep.info.run_id).info.status == "FINISHED"
+
+
+def test_a_kill_once_the_close_without_runner_stored_the_end_leaves_no_mlflow_sweep_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The close told the trackers the sweep ended only after the run's end was stored: a kill in between
+    (``TAO_AUTOML_CRASH_AT=spent_closed``) left the run finished and its MLflow sweep RUNNING for good, since the
+    next resume found the run closed and told nobody. The trackers are told first now: the kill leaves them told."""
+    from mlflow.tracking import MlflowClient
+
+    db = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    skill = tmp_path / "skill"
+    shutil.copytree(builtin_skill_dir("demo-digits-mlp"), skill)
+    config = demo_config(tmp_path, recs=1, epochs=1)
+    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "skill_dir": str(skill),
+                                      "mlflow_config": {"tracking_uri": db, "experiment": "hpo"}}))
+    done = cli("run", str(config), "--json")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_dir = str(json.loads(done.stdout)["run_dir"])
+    client = MlflowClient(tracking_uri=db)
+    (experiment,) = [e for e in client.search_experiments() if e.name == "hpo"]
+    (sweep,) = client.search_runs([experiment.experiment_id], filter_string="tags.`tao_automl.role` = 'sweep'")
+    client.update_run(sweep.info.run_id, status="RUNNING")  # as the killed orchestrator left it
+    _reopen(run_dir)
+    shutil.rmtree(skill)
+    monkeypatch.setenv("TAO_AUTOML_CRASH_AT", "spent_closed")
+    assert cli("resume", run_dir).returncode == -9
+    monkeypatch.delenv("TAO_AUTOML_CRASH_AT")
+    assert status_json(run_dir)["progress"]["state"] == "finished"
+    again = cli("resume", run_dir)
+    assert again.returncode == 0 and "nothing to resume" in again.stderr, again.stderr[-2000:]
+    assert client.get_run(sweep.info.run_id).info.status == "FINISHED"

@@ -16,6 +16,7 @@ from tao_automl.experiment.holder import lock_holder
 from tao_automl.experiment.lines import budget_spent
 from tao_automl.experiment.store import read_meta
 from tao_automl.experiment.workspace import RUNNER_HELD_HINT, RunLock, existing_run_dir
+from tao_automl.util.crash import crash_point
 
 
 def close_without_runner(run_dir: str | Path) -> str | None:
@@ -89,13 +90,19 @@ def _close(folder: Path, sdk: Any) -> dict[str, Any] | None:
             release_pending(sdk, exp.store)
         tracking = stored_trackers(exp)  # W&B / MLflow told the sweep ended, as a resume tells them
         tracking.sweep_started(folder)
-        state = "interrupted"
+        told: list[str] = []
+
+        def tell(state: str) -> None:  # before the end is stored: a kill after it finds the run closed, told
+            told.append(state)
+            tracking.sweep_ended(folder, state)
+
         try:
             with StatusReporter(folder, exp.settings.status_interval_minutes):  # status.json ends as a resume's
-                summary = close_complete(exp)
-            state = str(summary["progress"].get("state") or state)
+                summary = close_complete(exp, before_end=tell)
+                crash_point("spent_closed")  # chaos tests: the run's end is stored, status.json not yet written
         finally:
-            tracking.sweep_ended(folder, state)
+            if not told:  # it failed before its end: the trackers hear it as a resume's failure
+                tracking.sweep_ended(folder, "interrupted")
         warn_tracker_failures(tracking)
         return summary
 

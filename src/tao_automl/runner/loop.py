@@ -1409,14 +1409,17 @@ def warn_tracker_failures(tracking: ObserverSet) -> None:
                     "complete); first: %s", len(tracking.failures), tracking.failures[0])
 
 
-def close_complete(exp: Experiment) -> dict[str, Any]:
+def close_complete(exp: Experiment, before_end: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """End a reopened run every rec of which has ended with nothing left to launch, as a resume of it ends when it
     has launched nothing (no platform or skill needed): finished, or failed with its stop reason when no rec has a
-    result; intermediate checkpoints deleted as its settings ask. Closes ``exp``; returns the ended run's summary."""
+    result; intermediate checkpoints deleted as its settings ask. ``before_end`` is called with the state before
+    the end is stored. Closes ``exp``; returns the ended run's summary."""
     _clear_stop_reason(exp)
     state, stop_reason = _complete_end(exp)
     if state == "finished":
         _delete_intermediate(exp)
+    if before_end is not None:
+        before_end(state)
     return _ended_summary(exp, state, stop_reason)
 
 
