@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +122,9 @@ def test_a_run_closed_by_another_resume_while_this_one_looked_is_not_closed_agai
     assert status_json(run_dir)["progress"]["state"] == "finished"
 
 
-def test_closing_a_spent_run_without_its_runner_ends_its_mlflow_sweep_as_a_resume_does(tmp_path: Path) -> None:
-    """An MLflow-tracked run whose orchestrator was killed after its last rec ended leaves its MLflow sweep run
-    RUNNING; a resume ends it (sweep_ended: FINISHED, the best rec's values). Closed without its runner (skill
-    gone), the run said finished while its MLflow sweep stayed RUNNING for good: the trackers were never told.
-    They are told now, as a resume tells them (they need neither skill nor platform)."""
+def _mlflow_run_left_open_without_its_skill(tmp_path: Path) -> tuple[str, Callable[[], str]]:
+    """A finished one-rec MLflow-tracked run reopened as a killed orchestrator leaves it (its MLflow sweep run
+    RUNNING), its skill folder deleted: the run folder, and a reader of its MLflow sweep run's status."""
     from mlflow.tracking import MlflowClient
 
     db = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -143,9 +142,18 @@ def test_closing_a_spent_run_without_its_runner_ends_its_mlflow_sweep_as_a_resum
     client.update_run(sweep.info.run_id, status="RUNNING")  # as the killed orchestrator left it
     _reopen(run_dir)
     shutil.rmtree(skill)
+    return run_dir, lambda: str(client.get_run(sweep.info.run_id).info.status)
+
+
+def test_closing_a_spent_run_without_its_runner_ends_its_mlflow_sweep_as_a_resume_does(tmp_path: Path) -> None:
+    """An MLflow-tracked run whose orchestrator was killed after its last rec ended leaves its MLflow sweep run
+    RUNNING; a resume ends it (sweep_ended: FINISHED, the best rec's values). Closed without its runner (skill
+    gone), the run said finished while its MLflow sweep stayed RUNNING for good: the trackers were never told.
+    They are told now, as a resume tells them (they need neither skill nor platform)."""
+    run_dir, sweep_status = _mlflow_run_left_open_without_its_skill(tmp_path)
     closed = cli("resume", run_dir)
     assert closed.returncode == 0 and "now closed, state finished" in closed.stderr, closed.stderr[-2000:]
-    assert client.get_run(sweep.info.run_id).info.status == "FINISHED"
+    assert sweep_status() == "FINISHED"
 
 
 def test_a_kill_once_the_close_without_runner_stored_the_end_leaves_no_mlflow_sweep_running(
@@ -153,27 +161,11 @@ def test_a_kill_once_the_close_without_runner_stored_the_end_leaves_no_mlflow_sw
     """The close told the trackers the sweep ended only after the run's end was stored: a kill in between
     (``TAO_AUTOML_CRASH_AT=spent_closed``) left the run finished and its MLflow sweep RUNNING for good, since the
     next resume found the run closed and told nobody. The trackers are told first now: the kill leaves them told."""
-    from mlflow.tracking import MlflowClient
-
-    db = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    skill = tmp_path / "skill"
-    shutil.copytree(builtin_skill_dir("demo-digits-mlp"), skill)
-    config = demo_config(tmp_path, recs=1, epochs=1)
-    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "skill_dir": str(skill),
-                                      "mlflow_config": {"tracking_uri": db, "experiment": "hpo"}}))
-    done = cli("run", str(config), "--json")
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    run_dir = str(json.loads(done.stdout)["run_dir"])
-    client = MlflowClient(tracking_uri=db)
-    (experiment,) = [e for e in client.search_experiments() if e.name == "hpo"]
-    (sweep,) = client.search_runs([experiment.experiment_id], filter_string="tags.`tao_automl.role` = 'sweep'")
-    client.update_run(sweep.info.run_id, status="RUNNING")  # as the killed orchestrator left it
-    _reopen(run_dir)
-    shutil.rmtree(skill)
+    run_dir, sweep_status = _mlflow_run_left_open_without_its_skill(tmp_path)
     monkeypatch.setenv("TAO_AUTOML_CRASH_AT", "spent_closed")
     assert cli("resume", run_dir).returncode == -9
     monkeypatch.delenv("TAO_AUTOML_CRASH_AT")
     assert status_json(run_dir)["progress"]["state"] == "finished"
     again = cli("resume", run_dir)
     assert again.returncode == 0 and "nothing to resume" in again.stderr, again.stderr[-2000:]
-    assert client.get_run(sweep.info.run_id).info.status == "FINISHED"
+    assert sweep_status() == "FINISHED"
