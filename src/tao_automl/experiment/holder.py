@@ -213,11 +213,10 @@ def resume_facts(meta: Mapping[str, Any]) -> dict[str, Any]:
 
 def _budget_spent(meta: Mapping[str, Any], counts: Mapping[str, int] | None) -> bool:
     """Whether every rec of the run's budget has ended, from ``{status: number of recs}`` (None: not known)."""
-    from tao_automl.experiment.store import ACTIVE_STATES, FINAL_STATES, UNSUBMITTED
+    from tao_automl.experiment.lines import budget_spent
+    from tao_automl.experiment.summary import progress_from_counts
 
-    if counts is None or any(counts.get(s) for s in (*ACTIVE_STATES, UNSUBMITTED)):
-        return False
-    return sum(counts.get(s, 0) for s in FINAL_STATES) >= int(meta.get("budget", sum(counts.values())))
+    return counts is not None and budget_spent(progress_from_counts(counts, None, False, meta))
 
 
 def as_shown(meta: dict[str, Any], alive: bool, last_activity: float | None, now: float | None = None,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tao_automl.experiment.store import RecStatus, RunStore
+from tao_automl.experiment.store import RecRow, RecStatus, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,23 @@ def release(sdk: Any, store: RunStore, rec_id: int, job_id: str) -> bool:
     return True
 
 
+def _jobs_of(store: RunStore, event: str) -> set[tuple[int | None, Any]]:
+    """``(rec_id, job_id)`` of every ``event`` (:data:`RELEASED` or :data:`RELEASE_FAILED`) the run recorded."""
+    return {(e["rec_id"], (e.get("payload") or {}).get("job_id")) for e in store.events(event)}
+
+
+def _unreleased(store: RunStore) -> list[RecRow]:
+    """The ended recs whose job has no :data:`RELEASED` event."""
+    done = _jobs_of(store, RELEASED)
+    return [r for r in store.recs() if r.job_id and RecStatus(r.status).is_final and (r.rec_id, r.job_id) not in done]
+
+
 def release_pending(sdk: Any, store: RunStore) -> int:
     """Release the jobs of ended recs that have no :data:`RELEASED` event (the process stopped between storing the
     result and the release); the number released. Nothing is read when ``sdk`` releases nothing."""
     if not releases_jobs(sdk):
         return 0
-    done = {(e["rec_id"], (e.get("payload") or {}).get("job_id")) for e in store.events(RELEASED)}
-    pending = [r for r in store.recs() if r.job_id and RecStatus(r.status).is_final
-               and (r.rec_id, r.job_id) not in done]
+    pending = _unreleased(store)
     if pending:
         log.info("releasing the jobs of %d ended rec(s) left unreleased", len(pending))
     return sum(release(sdk, store, r.rec_id, str(r.job_id)) for r in pending)
@@ -75,10 +84,10 @@ def release_left_in_closed_run(folder: Path, meta: Mapping[str, Any]) -> str:
         return ""  # a platform that holds nothing beyond a job's result
     store = RunStore(folder, readonly=True)
     try:
-        released = {(e["rec_id"], (e.get("payload") or {}).get("job_id")) for e in store.events(RELEASED)}
-        failed = {(e["rec_id"], (e.get("payload") or {}).get("job_id")) for e in store.events(RELEASE_FAILED)}
-        left = [r for r in store.recs() if r.job_id and RecStatus(r.status).is_final
-                and (r.rec_id, r.job_id) not in released and (cls is not None or (r.rec_id, r.job_id) in failed)]
+        left = _unreleased(store)
+        if cls is None:  # a custom SDK: only the jobs whose release was tried and failed are known to hold anything
+            failed = _jobs_of(store, RELEASE_FAILED)
+            left = [r for r in left if (r.rec_id, r.job_id) in failed]
     finally:
         store.close()
     if not left:
