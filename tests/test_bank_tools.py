@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import small_schema, write_skill
+from conftest import readme_says, small_schema, write_skill
 from tao_automl.cli.main import main
 
 SECRET = "s3cr3t-value-that-must-never-print"
@@ -296,17 +296,55 @@ def test_platforms_and_versions_without_a_bank_say_so(capsys: pytest.CaptureFixt
 
 
 @needs_shared
-def test_platforms_says_what_the_slurm_skills_credentials_mean_for_slurm_on_this_machine(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """`platforms` listed SLURM_USER, SLURM_HOSTNAME, SLURM_PARTITION and an SSH identity as missing, though the local
-    Slurm ran every sweep with none of them (preflight now skips them there; see test_preflight)."""
+def test_platforms_says_which_slurm_credentials_a_remote_slurm_needs_and_that_a_local_one_needs_none(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`platforms --platform slurm` headed the bank's Slurm skill "missing SLURM_USER, SLURM_HOSTNAME, SLURM_PARTITION,
+    one of SSH_KEY_PATH/SSH_AUTH_SOCK" and listed them `required` (JSON: `ready` false), while its note said Slurm on
+    this machine needs none of them, as preflight treats them. Both views now say the same: ready for Slurm on this
+    machine, and what a remote (SSH) one requires (JSON `required_for: remote`, `modes`); with $SLURM_HOSTNAME set
+    the Slurm is remote and they are missing."""
+    readme_says(r"for Slurm, what Slurm on this machine needs \(none\) and what a remote \(SSH\) one requires "
+                r"\(`required \(remote\)`; JSON `required_for`, `modes`, and `mode`: remote when "
+                r"`\$SLURM_HOSTNAME` is set\)")
+    for var in ("SLURM_USER", "SLURM_HOSTNAME", "SLURM_PARTITION", "SSH_KEY_PATH", "SSH_AUTH_SOCK"):
+        monkeypatch.delenv(var, raising=False)
+    remote_needs = ["SLURM_USER", "SLURM_HOSTNAME", "SLURM_PARTITION", "one of SSH_KEY_PATH/SSH_AUTH_SOCK"]
     assert main(["platforms", "--skill-bank", str(SHARED), "--platform", "slurm", "--json"]) == 0
     [skill] = json.loads(capsys.readouterr().out)["platforms"]
-    assert skill["name"] == "tao-run-on-slurm" and "SLURM_USER" in skill["missing"]
-    assert skill["note"].startswith("SLURM_USER, SLURM_HOSTNAME and an SSH identity are for a remote login node: "
-                                    "Slurm run on this machine")
+    assert skill["name"] == "tao-run-on-slurm" and skill["mode"] == "local"
+    assert (skill["ready"], skill["missing"]) == (True, [])
+    assert skill["modes"] == {"local": {"ready": True, "missing": []},
+                              "remote": {"ready": False, "missing": remote_needs}}
+    required = {c["name"]: c.get("required_for") for c in skill["credentials"] if c["required"]}
+    assert required == {"SLURM_USER": "remote", "SLURM_HOSTNAME": "remote", "SLURM_PARTITION": "remote"}
+    assert [g.get("required_for") for g in skill["credential_groups"]] == ["remote"]
+    assert "Slurm run on this machine" in skill["note"] and "needs none of them" in skill["note"]
     assert main(["platforms", "--skill-bank", str(SHARED), "--platform", "slurm"]) == 0
-    assert "  note: SLURM_USER, SLURM_HOSTNAME" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert ("tao-run-on-slurm: ready for Slurm on this machine; a remote (SSH) Slurm: missing SLURM_USER, "
+            "SLURM_HOSTNAME, SLURM_PARTITION, one of SSH_KEY_PATH/SSH_AUTH_SOCK") in text
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in text.splitlines() if line.startswith("  SLURM_")}
+    assert rows["SLURM_USER"].startswith("required (remote)") and rows["SLURM_ACCOUNT"].startswith("optional")
+    assert all(kind.startswith(("required (remote)", "optional")) for kind in rows.values()), rows
+    assert "group ssh_identity (remote)" in text
+    # a remote Slurm ($SLURM_HOSTNAME set): the bank's required credentials are what it misses
+    monkeypatch.setenv("SLURM_HOSTNAME", "login.example")
+    assert main(["platforms", "--skill-bank", str(SHARED), "--platform", "slurm", "--json"]) == 0
+    [skill] = json.loads(capsys.readouterr().out)["platforms"]
+    assert (skill["mode"], skill["ready"], skill["missing"]) == ("remote", False, [m for m in remote_needs
+                                                                                  if m != "SLURM_HOSTNAME"])
+    assert main(["platforms", "--skill-bank", str(SHARED), "--platform", "slurm"]) == 0
+    assert ("tao-run-on-slurm: a remote (SSH) Slurm ($SLURM_HOSTNAME set): missing SLURM_USER, SLURM_PARTITION, "
+            "one of SSH_KEY_PATH/SSH_AUTH_SOCK") in capsys.readouterr().out
+
+
+def test_platforms_without_a_bank_says_slurm_on_this_machine_needs_no_credentials(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a bank `--platform local` said it needs no credentials, `--platform slurm` said nothing of them."""
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    assert main(["platforms", "--platform", "slurm", "--json"]) == 0
+    note = json.loads(capsys.readouterr().out)["note"]
+    assert "Slurm run on this machine needs no credentials" in note and "remote (SSH)" in note
 
 
 def test_models_gives_a_skill_dir_a_config_anywhere_can_use(bank: Path, capsys: pytest.CaptureFixture[str],

@@ -68,8 +68,12 @@ class PlatformSkill:
     @property
     def missing(self) -> list[str]:
         """Required credentials and groups that are not satisfied (names only)."""
-        out = [c.name for c in self.credentials if c.required and not c.set]
-        out += [f"one of {'/'.join(g.members)}" for g in self.groups if not g.ok]
+        return self.missing_except(frozenset())
+
+    def missing_except(self, unused: frozenset[str]) -> list[str]:
+        """:attr:`missing` without the credentials in ``unused`` and the groups with a member in it."""
+        out = [c.name for c in self.credentials if c.required and not c.set and c.name not in unused]
+        out += [f"one of {'/'.join(g.members)}" for g in self.groups if not g.ok and not set(g.members) & unused]
         return out
 
     @property
@@ -237,9 +241,31 @@ def _holds_platform_skills(root: Path) -> bool:
 #: Credentials the bank's Slurm skill lists for a remote login node: Slurm run through its CLI on this machine (no
 #: ``hostname`` option, no ``$SLURM_HOSTNAME``) uses none of them (an unset SLURM_PARTITION: the cluster's default).
 LOCAL_SLURM_UNUSED = frozenset({"SLURM_USER", "SLURM_HOSTNAME", "SLURM_PARTITION", "SSH_KEY_PATH", "SSH_AUTH_SOCK"})
-LOCAL_SLURM_NOTE = ("SLURM_USER, SLURM_HOSTNAME and an SSH identity are for a remote login node: Slurm run on this "
-                    "machine (no platform_options.hostname or $SLURM_HOSTNAME) needs none of them; $SLURM_PARTITION "
-                    "and $SLURM_ACCOUNT, when set, are the jobs' default partition and account")
+LOCAL_SLURM_NOTE = ("the bank's SLURM_USER, SLURM_HOSTNAME, SLURM_PARTITION and SSH identity are required for a remote "
+                    "(SSH) login node: Slurm run on this machine (no platform_options.hostname or $SLURM_HOSTNAME) "
+                    "needs none of them; $SLURM_PARTITION and $SLURM_ACCOUNT, when set, are the jobs' default "
+                    "partition and account (unset: the cluster's default partition)")
+
+
+def slurm_view(skill: PlatformSkill) -> dict[str, Any]:
+    """The bank's Slurm skill as JSON, with what each way of running Slurm needs: ``modes`` ``local`` (this machine:
+    none of :data:`LOCAL_SLURM_UNUSED`) and ``remote`` (every required credential, as preflight checks them);
+    ``mode`` is the one the environment gives (``$SLURM_HOSTNAME`` set: remote; a config's
+    ``platform_options.hostname`` also makes it remote), and the skill's ``ready``/``missing`` are that mode's. The
+    required credentials and groups only a remote Slurm needs carry ``required_for: remote``."""
+    modes = {"local": skill.missing_except(LOCAL_SLURM_UNUSED), "remote": skill.missing}
+    mode = "remote" if is_set("SLURM_HOSTNAME") else "local"
+    view = skill.to_json()
+    for cred in view["credentials"]:
+        if cred["required"] and cred["name"] in LOCAL_SLURM_UNUSED:
+            cred["required_for"] = "remote"
+    for group in view["credential_groups"]:
+        if set(group["one_of"]) & LOCAL_SLURM_UNUSED:
+            group["required_for"] = "remote"
+    ready = {name: skill.error is None and not missing for name, missing in modes.items()}
+    return {**view, "ready": ready[mode], "missing": modes[mode], "mode": mode,
+            "modes": {name: {"ready": ready[name], "missing": missing} for name, missing in modes.items()},
+            "note": LOCAL_SLURM_NOTE}
 
 
 def platform_credentials(skill_dir: str | Path, platform: str) -> PlatformSkill | None:

@@ -11,12 +11,15 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tao_automl.bank import builtin_bank_path
 from tao_automl.bank.layout import BANK_ENV, bank_root, models_dir, versions_file
 from tao_automl.errors import TaoAutoMLError, UserInputError, error_json
 from tao_automl.util.shell import sh
+
+if TYPE_CHECKING:
+    from tao_automl.bank.credentials import PlatformSkill
 
 SCOPES = ("automl", "all")
 
@@ -127,6 +130,9 @@ def platforms_report(bank: str | None, platform: str | None = None) -> dict[str,
                 "needs come from the bank's platform skills; showing only the SDK registry")
         if platform == "local":
             note += "; the local platform runs jobs on this machine and needs no credentials"
+        elif platform == "slurm":
+            note += ("; Slurm run on this machine needs no credentials (a remote (SSH) one needs its login node: "
+                     "platform_options.hostname or $SLURM_HOSTNAME, and the user and SSH identity ssh uses)")
         return {"bank": None, "sdk_registry": registry, "platforms": None, "note": note}
     root = bank_root(bank)
     found = list_platforms(root)
@@ -139,11 +145,11 @@ def platforms_report(bank: str | None, platform: str | None = None) -> dict[str,
                                  allowed=run_names)
         return report
     if platform is None:
-        report["platforms"] = [_with_note(p.to_json()) for p in found]
+        report["platforms"] = [_with_note(p) for p in found]
         return report
     chosen = find_platform(found, platform)
     if chosen is not None:
-        report["platforms"] = [_with_note(chosen.to_json())]
+        report["platforms"] = [_with_note(chosen)]
         return report
     _known_platform(platform, run_names, found)  # a run config's platform without a skill in this bank
     report["platforms"] = []
@@ -158,11 +164,12 @@ def platforms_report(bank: str | None, platform: str | None = None) -> dict[str,
     return report
 
 
-def _with_note(skill: dict[str, Any]) -> dict[str, Any]:
-    """A platform skill's JSON, with what its credentials mean for our SDK when that differs from the list."""
-    from tao_automl.bank.credentials import LOCAL_SLURM_NOTE, short_name
+def _with_note(skill: PlatformSkill) -> dict[str, Any]:
+    """A platform skill's JSON, with what its credentials mean for our SDK when that differs from the list (Slurm:
+    on this machine or remote)."""
+    from tao_automl.bank.credentials import short_name, slurm_view
 
-    return {**skill, "note": LOCAL_SLURM_NOTE} if short_name(skill["name"]) == "slurm" else skill
+    return slurm_view(skill) if short_name(skill.name) == "slurm" else skill.to_json()
 
 
 def _known_platform(name: str, run_names: Sequence[str], skills: Sequence[Any] | None) -> None:
@@ -186,14 +193,14 @@ def _platforms_text(report: dict[str, Any]) -> str:
     if report.get("note"):
         out.append(report["note"])
     for p in report["platforms"] or []:
-        out += ["", f"{p['name']}: {'ready' if p['ready'] else 'missing ' + ', '.join(p['missing'])}"]
+        out += ["", f"{p['name']}: {_readiness(p)}"]
         if p.get("error"):
             out.append(f"  error: {p['error']}")
         if p.get("note"):
             out.append(f"  note: {p['note']}")
-        rows: list[tuple[Any, ...]] = [(c["name"], "required" if c["required"] else "optional", c["status"])
-                                       for c in p["credentials"]]
-        rows += [(f"one of {'/'.join(g['one_of'])}", f"group {g['name']}", g["status"])
+        rows: list[tuple[Any, ...]] = [(c["name"], _kind("required" if c["required"] else "optional", c),
+                                        c["status"]) for c in p["credentials"]]
+        rows += [(f"one of {'/'.join(g['one_of'])}", _kind(f"group {g['name']}", g), g["status"])
                  for g in p["credential_groups"]]
         out += ["  " + line for line in _table(rows, ("credential", "kind", "status")).splitlines()] if rows else \
             ["  no credentials"]
@@ -208,6 +215,26 @@ def _platforms_text(report: dict[str, Any]) -> str:
     if needs:
         out += ["", "SDK environment (never shown: set or missing):", *needs]
     return "\n".join(out)
+
+
+def _readiness(skill: dict[str, Any]) -> str:
+    """``ready`` or ``missing A, B``; for Slurm, what it is ready for and what a remote (SSH) one misses."""
+    def state(ready: bool, missing: list[str]) -> str:
+        return "ready" if ready else "missing " + ", ".join(missing)
+
+    if "modes" not in skill:
+        return state(skill["ready"], skill["missing"])
+    remote = skill["modes"]["remote"]
+    if skill["mode"] == "remote":
+        return f"a remote (SSH) Slurm ($SLURM_HOSTNAME set): {state(remote['ready'], remote['missing'])}"
+    local = skill["modes"]["local"]
+    here = ("ready for Slurm on this machine" if local["ready"]
+            else f"Slurm on this machine: {state(False, local['missing'])}")
+    return f"{here}; a remote (SSH) Slurm: {state(remote['ready'], remote['missing'])}"
+
+
+def _kind(kind: str, entry: dict[str, Any]) -> str:
+    return f"{kind} ({entry['required_for']})" if entry.get("required_for") else kind
 
 
 def cmd_platforms(args: argparse.Namespace) -> int:
