@@ -457,3 +457,33 @@ def test_a_best_just_below_one_is_not_shown_as_one(tmp_path: Path, capsys: pytes
     assert "best: rec 1 with val_acc = 0.99996" in capsys.readouterr().out
     assert main(["runs", str(tmp_path / "ws")]) == 0
     assert "val_acc=0.99996 (rec 1)" in capsys.readouterr().out
+
+
+def test_a_param_just_below_one_is_not_shown_as_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A logit-scale float (a momentum, Adam's beta2) searched in [0.9999, 0.99999] is never 1, but the live lines,
+    `status` and the report's table showed its values with 4 (HTML: 6) significant digits, `lr=1`, a value outside
+    its range that README says a logit scale never reaches. A param value those digits would round to a whole
+    number it is not gets the digits it needs, as a metric's best line does (the ranked table's metric column
+    read 1 too); other values read as before."""
+    from tao_automl.cli.main import main
+    from tao_automl.experiment.lines import distinct_values, format_params, format_value
+    from tao_automl.report.html import _param
+    from tao_automl.testing import InstantSDK
+
+    assert [format_value(v) for v in (0.99996, 1.99996, 1.0, 0.5, 0.123456, 2e-6, 123456.0, 3)] == [
+        "0.99996", "1.99996", "1", "0.5", "0.1235", "2e-06", "1.23e+05", "3"]
+    assert [_param(v) for v in (0.9999996, 0.5, 1.0)] == ["0.9999996", "0.5", "1"]
+    assert distinct_values([0.99996, 0.5]) == ["0.99996", "0.5"]  # the ranked table's metric column read 1 too
+    run = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_acc"), write_skill(tmp_path / "bank"),
+                       log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_acc", "direction": "maximize",
+                         "automl_max_recommendations": 3},
+        custom_param_ranges={"train.optim.lr": {"valid_min": 0.9999, "valid_max": 0.99999, "scale": "logit"}},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    values = [rec["params"]["train.optim.lr"] for rec in run["recommendations"]]
+    assert all(0.9999 <= v <= 0.99999 for v in values), values
+    capsys.readouterr()
+    assert main(["status", run["run_dir"]]) == 0
+    text = capsys.readouterr().out
+    assert "lr=1 " not in text and "lr=1\n" not in text and f"lr={format_params({'lr': values[0]})[3:]}" in text, text
+    assert format_params({"train.optim.lr": values[0]}) != "lr=1"

@@ -13,11 +13,28 @@ if TYPE_CHECKING:
 
 
 def format_value(value: Any) -> str:
+    """A param value (or a table's metric) as the one-line views show it: three significant digits for tiny and huge
+    floats, else four, or more where four print a whole number the value is not (a logit-scale 0.99996 read ``1``)."""
+    shown = _rounded(value)
+    return not_whole(value, 4) if isinstance(value, float) and "e" not in shown else shown
+
+
+def _rounded(value: Any) -> str:
     if isinstance(value, float):
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
             return f"{value:.3g}"
         return f"{value:.4g}"
     return str(value)
+
+
+def not_whole(value: float, digits: int) -> str:
+    """``value`` with ``digits`` significant digits, or more (up to 17) where those print a whole number in plain
+    notation that ``value`` is not (0.99996 at 4 digits: ``1``)."""
+    shown = f"{value:.{digits}g}"
+    while digits < 17 and "e" not in shown and _whole_but_not(shown, value):
+        digits += 1
+        shown = f"{value:.{digits}g}"
+    return shown
 
 
 def format_metric(value: Any) -> str:
@@ -47,13 +64,13 @@ def distinct_values(values: list[Any]) -> list[str]:
     numbers = sorted(v for v in values if isinstance(v, float) and v == v)  # any two alike are then neighbours
     # format_value's own texts first (3 digits for tiny and huge values: 1.2341e-12 and 1.2349e-12 both read
     # 1.23e-12), then more digits until no two neighbours that differ read alike
-    if not any(a != b and format_value(a) == format_value(b) for a, b in itertools.pairwise(numbers)):
+    if not any(a != b and _rounded(a) == _rounded(b) for a, b in itertools.pairwise(numbers)):
         return ["-" if v is None else format_value(v) for v in values]
     digits = 4
     while digits < 12 and any(a != b and f"{a:.{digits}g}" == f"{b:.{digits}g}"
                               for a, b in itertools.pairwise(numbers)):
         digits += 1
-    return ["-" if v is None else (f"{v:.{digits}g}" if isinstance(v, float) else format_value(v)) for v in values]
+    return ["-" if v is None else (not_whole(v, digits) if isinstance(v, float) else format_value(v)) for v in values]
 
 
 def front_pick_text(values: Mapping[str, Any], rec_id: Any, best_by: Any) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.brain.settings_use import unused_settings
+from tao_automl.experiment.lines import not_whole
 from tao_automl.report import require
 from tao_automl.report.data import RunData
 from tao_automl.report.importance import (
@@ -172,7 +173,7 @@ def _ranked_table(data: RunData) -> str:
 
 def _param(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return not_whole(value, 6)
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
