@@ -37,3 +37,34 @@ def test_the_suite_catches_a_brain_that_leaves_the_space(tmp_path: Path, monkeyp
     monkeypatch.setattr(random_search.RandomBrain, "suggest", outside)
     problems = check_brain("random", space, tmp_path)
     assert any("outside" in p and "train.layers" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("algorithm", sorted(set(ALGORITHMS) - NEEDS_LLM - {"auto"}))
+def test_logit_floats_stay_inside_their_closed_range_and_never_reach_0_or_1(algorithm: str, tmp_path: Path) -> None:
+    """A `"scale": "logit"` float is searched in its closed range, strictly inside (0, 1) (README: a bound at 0 or
+    1 is refused): every brain's proposals, driven toward the ends of an extreme range [1e-9, 1 - 1e-9] and of
+    [0.01, 0.99] by a loss that falls with |logit(p)|, are finite and within the bounds (the bounds themselves
+    allowed: bayesian and bfbo propose them), never 0, 1 or NaN."""
+    import math
+
+    from tao_automl.experiment.core import Experiment
+    from tao_automl.settings import AutoMLSettings
+    from tao_automl.space.numeric import FloatParam, IntParam, logit
+    from tao_automl.space.search_space import SearchSpace
+    from tao_automl.testing.brains import drive
+
+    space = SearchSpace((FloatParam("extreme", 1e-9, 1 - 1e-9, logit=True, default=0.5),
+                         FloatParam("p", 0.01, 0.99, logit=True, default=0.5), IntParam("n", 1, 4)))
+    settings = AutoMLSettings.from_mapping({"algorithm": algorithm, "metric": "loss", "automl_max_recommendations": 16,
+                                            "automl_max_epochs": 4, "automl_reduction_factor": 2,
+                                            "automl_population_size": 4, "automl_max_concurrent": 1, "seed": 3})
+    exp = Experiment.create(tmp_path, space, settings, "minimize", {}, {"mode": "ask_tell"})
+    try:
+        asked = drive(exp, lambda config, budget: -abs(logit(config["extreme"])) - abs(logit(config["p"])))
+    finally:
+        exp.close("finished")
+    assert len(asked) >= 8
+    for _, params in asked:
+        for name, low, high in (("extreme", 1e-9, 1 - 1e-9), ("p", 0.01, 0.99)):
+            value = params[name]
+            assert math.isfinite(value) and 0.0 < value < 1.0 and low <= value <= high, (name, value)
