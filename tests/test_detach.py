@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from agent_helpers import cli, demo_config, ended, status_json, wait_for
+from signal_scripts import lost_in_a_library
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.errors import EXIT_INTERRUPTED, UserInputError
 from tao_automl.platforms.base import JobStatus
@@ -965,17 +966,7 @@ def test_a_stop_while_the_detached_orchestrator_starts_stops_it_once_it_holds_th
 
 
 
-SWALLOWED_STOP = """
-import runpy, signal, sys
-from tao_automl.runner import plan
-real = plan.check_render
-def stop_lost_in_a_library(*args, **kwargs):  # (numpy.random's import: Cython's `except: pass`)
-    try:
-        signal.raise_signal(signal.SIGTERM)  # the stop's signal, handled inside code that drops its exception
-    except KeyboardInterrupt:
-        pass
-    return real(*args, **kwargs)
-plan.check_render = stop_lost_in_a_library
+SWALLOWED_STOP = "import runpy, sys\n" + lost_in_a_library("SIGTERM", "the stop's signal") + """
 sys.argv = sys.argv[:1] + [sys.argv[-1]]
 runpy.run_module("tao_automl.runner.orchestrator", run_name="__main__")
 """
@@ -1001,17 +992,7 @@ def test_a_stop_whose_interrupt_a_library_swallows_still_stops_the_detached_orch
     assert status_json(str(run_dir))["progress"]["state"] == "interrupted"
 
 
-SWALLOWED_FOREGROUND_STOP = """
-import signal, sys
-from tao_automl.runner import plan
-real = plan.check_render
-def stop_lost_in_a_library(*args, **kwargs):
-    try:
-        signal.raise_signal(signal.SIGTERM)  # `tao-automl stop`, handled inside code that drops its exception
-    except KeyboardInterrupt:
-        pass
-    return real(*args, **kwargs)
-plan.check_render = stop_lost_in_a_library
+SWALLOWED_FOREGROUND_STOP = "import sys\n" + lost_in_a_library("SIGTERM", "`tao-automl stop`") + """
 from tao_automl.cli.main import main
 sys.exit(main(["run", sys.argv[1]]))
 """
@@ -1038,16 +1019,8 @@ def test_a_stop_whose_interrupt_a_library_swallows_still_stops_a_foreground_run(
 
 SWALLOWED_CTRL_C = """
 import signal, sys
-from tao_automl.runner import plan
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background start ignores it)
-real = plan.check_render
-def ctrl_c_lost_in_a_library(*args, **kwargs):
-    try:
-        signal.raise_signal(signal.SIGINT)  # Ctrl-C, handled inside code that drops its exception
-    except KeyboardInterrupt:
-        pass
-    return real(*args, **kwargs)
-plan.check_render = ctrl_c_lost_in_a_library
+""" + lost_in_a_library("SIGINT", "Ctrl-C") + """
 from tao_automl.cli.main import main
 sys.exit(main(["run", sys.argv[1]]))
 """

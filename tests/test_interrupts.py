@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from signal_scripts import lost_in_a_library
 from tao_automl.tracking.base import ObserverSet
 from tao_automl.util.interrupts import interrupts_held
 
@@ -336,22 +337,14 @@ SWALLOWED_CTRL_C_IN_PYTHON = """
 import signal, sys
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.platforms.local import LocalSDK
-from tao_automl.runner import AutoMLRunner, plan
+from tao_automl.runner import AutoMLRunner
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background start ignores it)
 if sys.argv[2] == "own":  # the host program's own Ctrl-C handler: never replaced
     def own(signum, frame):
         print("own handler ran", flush=True)
     signal.signal(signal.SIGINT, own)
 before = signal.getsignal(signal.SIGINT)
-real = plan.check_render
-def ctrl_c_lost_in_a_library(*args, **kwargs):
-    plan.check_render = real
-    try:
-        signal.raise_signal(signal.SIGINT)  # Ctrl-C, handled inside code that drops its exception
-    except KeyboardInterrupt:
-        pass
-    return real(*args, **kwargs)
-plan.check_render = ctrl_c_lost_in_a_library
+""" + lost_in_a_library("SIGINT", "Ctrl-C", once=True) + """
 runner = AutoMLRunner(LocalSDK(jobs_dir=sys.argv[1] + "/jobs"), builtin_skill_dir("demo-digits-mlp"))
 try:
     runner.run(train_dataset_uri="builtin:digits", workspace_path=sys.argv[1] + "/runs", gpu_count=0,
