@@ -87,6 +87,9 @@ N_LOCAL = 64
 #: objectives: the model kept exploiting the neighbourhood of one lucky value; benchmarks/README.md.)
 STALL_AFTER = 2
 STALL_RADIUS = 0.15
+#: The spawn key of the initial design's generator (seeded by the run's ``seed``): a stream apart from every
+#: proposal's, whose seed is ``[seed, recs created]`` with no spawn key.
+DESIGN_STREAM = (1,)
 
 
 @dataclass(frozen=True)
@@ -244,8 +247,11 @@ class BayesianBrain:
         max_gp_points: int = 300,
         budget: int | None = None,
         concurrency: int = 1,
+        seed: int = 0,
     ) -> None:
-        """``xi``: EI margin in standardised units; ``n_candidates``: random acquisition candidates."""
+        """``xi``: EI margin in standardised units; ``n_candidates``: random acquisition candidates; ``seed``: the
+        run's, which alone draws the initial design (not the generator of a proposal, so asking two recs at once
+        picks the design points two asks of one do)."""
         if space.dim == 0:
             raise SearchSpaceError("bayesian: the search space has no parameters to tune",
                                    allowed="a search space of at least one param")
@@ -261,6 +267,7 @@ class BayesianBrain:
                 raise SettingsError(f"bayesian option {name}={value!r} must be an integer >= {low}",
                                     field=f"bayesian option {name}", value=value, allowed=f"an integer >= {low}")
         self.space = space
+        self.seed = seed
         self.n_initial = initial_design_size(space, budget, concurrency) if n_initial is None else n_initial
         self.max_gp_points = max(max_gp_points, max_fit_points)
         self.xi = float(xi)
@@ -312,7 +319,7 @@ class BayesianBrain:
             in_design = model is None or len(self._x) + len(pending) + len(out) < self.n_initial
             if in_design:
                 if design is None:
-                    design = self._sobol(max(self.n_initial, len(self._x) + len(pending) + n), rng)
+                    design = self._sobol(max(self.n_initial, len(self._x) + len(pending) + n))
                 ranked = self._space_filling_order(design, fantasy_x)
             elif explore:
                 ranked = self._snap(rng.uniform(size=(1, self.space.dim)))
@@ -519,14 +526,16 @@ class BayesianBrain:
 
     # ------------------------------------------------------------------ proposals
 
-    def _sobol(self, size: int, rng: np.random.Generator) -> Array:
-        """The first ``2**k >= size`` points of a scrambled Sobol sequence, snapped.
+    def _sobol(self, size: int) -> Array:
+        """The first ``2**k >= size`` points of a scrambled Sobol sequence, snapped: the same scramble (drawn from
+        :attr:`seed`) at every call, so a larger ``size`` extends the same sequence.
 
         A balanced set barely larger than the design, not a large pool: the greedy farthest-point picks from a
         pool of 4x the design (the rule before 2026-12-02) sat on the cube's faces in 10 dimensions, and on
         Ackley-10 they scored worse than uniform draws (tuning split, batches of 4: below random's median).
         """
         m = max(1, math.ceil(math.log2(max(size, 2))))
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=DESIGN_STREAM))
         # held: SciPy reads its direction numbers in code that swallows exceptions, so a Ctrl-C or `stop` landing
         # there was lost (and the half-read tables gave other points); it is delivered once the sampler is built
         with interrupts_held():
