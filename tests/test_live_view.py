@@ -487,3 +487,21 @@ def test_a_param_just_below_one_is_not_shown_as_one(tmp_path: Path, capsys: pyte
     text = capsys.readouterr().out
     assert "lr=1 " not in text and "lr=1\n" not in text and f"lr={format_params({'lr': values[0]})[3:]}" in text, text
     assert format_params({"train.optim.lr": values[0]}) != "lr=1"
+
+
+def test_a_resume_of_a_finished_run_says_its_budget_is_spent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A resume of a run whose 2 recs (its whole budget) had ended logged that "its budget allows no more, or its
+    brain proposed no more before it", leaving the newcomer to guess which, while `status` and `stop` of the same
+    run say every rec of the run's budget has ended. The line now says which it was."""
+    from tao_automl.testing import InstantSDK
+
+    runner = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_acc"), write_skill(tmp_path / "bank"),
+                          log_progress=False)
+    settings = {"algorithm": "random", "metric": "val_acc", "direction": "maximize", "automl_max_recommendations": 2}
+    run = runner.run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    caplog.set_level(logging.WARNING, logger="tao_automl.runner.loop")
+    again = runner.run(workspace_path=run["run_dir"], resume=True, automl_settings=settings, gpu_count=0)
+    assert again["progress"]["state"] == "finished"
+    line = next(r.getMessage() for r in caplog.records if "nothing left to run" in r.getMessage())
+    assert "its 2 recs, every rec of its budget, have all ended (state finished, kept); nothing is launched" in line
+    assert " or " not in line, line

@@ -36,6 +36,7 @@ from tao_automl.errors import (
 )
 from tao_automl.experiment.core import CHECKPOINTS_DELETED, Experiment, Recommendation
 from tao_automl.experiment.holder import copy_of, resume_command
+from tao_automl.experiment.lines import budget_spent
 from tao_automl.experiment.store import (
     CANCEL_DECIDED,
     DB_NAME,
@@ -562,9 +563,12 @@ class AutoMLRunner:
     def _nothing_left(self, exp: Experiment, state: str) -> dict[str, Any]:
         """A resumed run that had ended with every rec of its budget ended: nothing is launched, and the run keeps
         how and when it ended (a failed run stays failed, its stop reason stays), so the result is the one it had."""
-        log.warning("run %s has nothing left to run: its %d recs have all ended and its budget allows no more, or its "
-                    "brain proposed no more before it (state %s, kept); nothing is launched", exp.run_dir.name,
-                    exp.n_created, state)
+        progress = exp.progress()
+        why = (f"its {exp.n_created} recs, every rec of its budget, have all ended" if budget_spent(progress) else
+               f"its {exp.n_created} recs have all ended and its brain proposed no more before its budget of "
+               f"{progress.get('total')}")
+        log.warning("run %s has nothing left to run: %s (state %s, kept); nothing is launched", exp.run_dir.name, why,
+                    state)
         return _ended_summary(exp, state, exp.store.meta().get("stop_reason"))
 
     def _drive(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active], extractor: MetricExtractor | None,
