@@ -1124,3 +1124,24 @@ def test_a_relation_laden_space_is_enumerated_only_until_the_budget_is_reached(
     assert drawn[0] < 1000, drawn
     small = SearchSpace([IntParam("a", 1, 4), IntParam("b", 1, 4)], relations=(Relation("a", "<=", "b"),))
     assert plan_module.distinct_configs(small, 11) == 10 and plan_module.distinct_configs(small, 10) is None
+
+
+def test_a_misspelt_range_key_is_named_where_the_tool_derived_that_end(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """README's own-model example with the schema's `"maximum"` misspelt `"maximun"`: preflight passed, its note
+    saying only "upper bound derived: schema has none", so the typo went unseen. The note now names the key the
+    schema does have and the one it may mean; a key of another kind (`description`) is not taken for one."""
+    from conftest import small_schema
+
+    schema = small_schema()
+    lr = schema["properties"]["train"]["properties"]["optim"]["properties"]["lr"]
+    lr["maximun"] = lr.pop("maximum")
+    lr["scale"] = "log"
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    plan = RunPlan.build(RunArgs(skill_dir=str(skill)))
+    assert plan.derived_bounds["train.optim.lr"] == ["high"]
+    [note] = [n for n in plan.notes if n.startswith("range ends derived")]
+    assert ("train.optim.lr [0.0001, 1.0] (float, log scale) (upper bound derived: schema has none; its property "
+            "has 'maximun': did you mean 'maximum'?)") in note, note
+    ok = RunPlan.build(RunArgs(skill_dir=str(write_skill(tmp_path / "ok", schema=small_schema()))))
+    assert not [n for n in ok.notes if "did you mean" in n]

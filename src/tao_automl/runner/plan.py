@@ -390,13 +390,34 @@ def narrowed_range_notes(schema: Mapping[str, Any], space: SearchSpace,
     return notes
 
 
-def bound_notes(space: SearchSpace, derived: Mapping[str, Sequence[str]]) -> list[str]:
+#: The schema keys that give each end of a range.
+RANGE_KEYS = {"low": ("minimum", "valid_min"), "high": ("maximum", "valid_max")}
+
+
+def bound_notes(space: SearchSpace, derived: Mapping[str, Sequence[str]],
+                schema: Mapping[str, Any] | None = None) -> list[str]:
     """One note naming the range ends the tool chose because the schema gives none (``derived``, from
-    :func:`~tao_automl.schema.build.derived_bounds`)."""
+    :func:`~tao_automl.schema.build.derived_bounds`), and a key of the param's schema property that looks like a
+    misspelt key of such an end (``maximun``)."""
     if not derived:
         return []
-    shown = "; ".join(f"{name} {describe(space[name])} ({derived_text(sides)})" for name, sides in derived.items())
+    shown = "; ".join(f"{name} {describe(space[name])} ({derived_text(sides)}{_misspelt(schema, name, sides)})"
+                      for name, sides in derived.items())
     return [f"range ends derived by tao-automl (the schema has none; set custom_param_ranges to choose): {shown}"]
+
+
+def _misspelt(schema: Mapping[str, Any] | None, name: str, sides: Sequence[str]) -> str:
+    """``; its property has 'maximun': did you mean 'maximum'?`` for a key close to a range key of ``sides``."""
+    from tao_automl.util.suggest import nearest
+
+    prop = get_property(schema, name) if schema is not None else None
+    wanted = [key for side in sides for key in RANGE_KEYS.get(side, ())]
+    known = {key for keys in RANGE_KEYS.values() for key in keys}
+    for key in prop or {}:
+        near = nearest(str(key), wanted, cutoff=0.8) if key not in known else None
+        if near is not None:
+            return f"; its property has {key!r}: did you mean {near!r}?"
+    return ""
 
 
 def derived_text(sides: Sequence[str]) -> str:
@@ -724,7 +745,7 @@ def run_notes(skill: Skill, settings: AutoMLSettings, space: SearchSpace, given:
     """Every note of a run's plan (:attr:`RunPlan.notes`): what the space chose (:func:`space_notes`), the range ends
     derived (:func:`bound_notes`), settings the algorithm does not read (``given``: the ``automl_settings`` as
     written) and, when the brain is ``promoting`` (:func:`promotes`), promotions without a checkpoint."""
-    return (space_notes(skill.schema, space, custom_ranges) + bound_notes(space, derived)
+    return (space_notes(skill.schema, space, custom_ranges) + bound_notes(space, derived, skill.schema)
             + budget_notes(space, settings) + settings_notes(given, settings, space)
             + promotion_notes(skill, settings, promoting) + direction_notes(settings, skill))
 
