@@ -68,3 +68,27 @@ def test_logit_floats_stay_inside_their_closed_range_and_never_reach_0_or_1(algo
         for name, low, high in (("extreme", 1e-9, 1 - 1e-9), ("p", 0.01, 0.99)):
             value = params[name]
             assert math.isfinite(value) and 0.0 < value < 1.0 and low <= value <= high, (name, value)
+
+
+@pytest.mark.parametrize("algorithm", ["bayesian", "bfbo"])
+def test_the_initial_design_follows_the_runs_seed(algorithm: str, tmp_path: Path) -> None:
+    """The GP brains' initial design is drawn from the run's `seed` (not a proposal's generator): two seeds give two
+    designs, one seed the same, also for bfbo, whose space-filling phase builds its own bayesian brain."""
+    from tao_automl.experiment.core import Experiment
+    from tao_automl.settings import AutoMLSettings
+    from tao_automl.testing.brains import default_objective, drive
+
+    space = build_search_space(small_schema())
+
+    def first_recs(seed: int, folder: str) -> list[dict[str, object]]:
+        settings = AutoMLSettings.from_mapping({"algorithm": algorithm, "metric": "loss", "seed": seed,
+                                                "automl_max_recommendations": 8, "automl_max_epochs": 4,
+                                                "automl_reduction_factor": 2, "automl_max_concurrent": 1})
+        (tmp_path / folder).mkdir()
+        exp = Experiment.create(tmp_path / folder, space, settings, "minimize", {}, {"mode": "ask_tell"})
+        try:
+            return [params for _, params in drive(exp, default_objective(space), steps=3)]
+        finally:
+            exp.close("finished")
+
+    assert first_recs(1, "a") == first_recs(1, "b") != first_recs(2, "c")

@@ -90,7 +90,7 @@ OPTION_BUILDERS: dict[str, Callable[[AutoMLSettings], dict[str, Any]]] = {
     "hyperband_es": _schedule_options,  # always stopping mode
     "bohb": _bracket_options,
     "dehb": _bracket_options,
-    "bfbo": _bracket_options,
+    "bfbo": lambda settings: {**_bracket_options(settings), "seed": settings.seed},
     "pbt": _pbt_options,
     "llm": _llm_options,
     "hybrid": _llm_options,
