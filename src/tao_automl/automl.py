@@ -30,6 +30,7 @@ from tao_automl.settings import AutoMLSettings
 from tao_automl.tracking.base import ObserverSet
 from tao_automl.tracking.config import build_observers, check_tracking_config
 from tao_automl.util.checks import bad_input, bool_arg, name_arg, path_arg
+from tao_automl.util.crash import crash_point
 from tao_automl.util.writable import unwritable_reason
 
 log = logging.getLogger(__name__)
@@ -402,9 +403,11 @@ class AutoML:
         if untold:  # kept pending, not cancelled: a result trained meanwhile is still taken by a resume
             reason = untold_reason(untold, self._exp.run_dir)
             self._exp.store.set_meta({"stop_reason": reason}, event="sweep_stopped")
-        self._exp.end(state)  # before the summary: it shows the ended run (its state, no ETA)
-        # told once the end is stored (the trackers read it), before the summary: it shows their failures, this one's
+        # told before the end is stored (a kill once it is stored leaves them told: nothing reopens a closed run) and
+        # before the summary: it shows their failures, this one's
         self.tracking.sweep_ended(self._exp.run_dir, state)
+        self._exp.end(state)  # before the summary: it shows the ended run (its state, no ETA)
+        crash_point("finish_ended")  # chaos tests: the run's end is stored, its lock not yet released
         summary = self._exp.summary()
         if reason is not None:
             summary["stop_reason"] = reason

@@ -486,12 +486,16 @@ class AutoMLRunner:
         self.run_dir = exp.run_dir
         tracking = self._tracking(exp)
         tracking.sweep_started(exp.run_dir)
-        state = "interrupted"
+        told: list[str] = []
+
+        def tell(state: str) -> None:  # before the end is stored: a kill once it is stored finds the trackers told
+            told.append(state)
+            tracking.sweep_ended(exp.run_dir, state)
+
         try:
             with progress_log.default_handler(self.log_progress):
                 summary = self._loop(exp, plan, extractor, eval_fn, on_rec,
-                                     tracking.wrap_on_result(exp.run_dir, on_result))
-            state = str(summary["progress"].get("state") or state)
+                                     tracking.wrap_on_result(exp.run_dir, on_result), before_end=tell)
         except KeyboardInterrupt as exc:  # the caller learns which folder resumes it
             stop_delivered()
             if isinstance(exc, SweepInterrupted):
@@ -503,7 +507,8 @@ class AutoMLRunner:
                     exc.run_dir = exp.run_dir  # type: ignore[attr-defined]
             raise
         finally:
-            tracking.sweep_ended(exp.run_dir, state)
+            if not told:  # it failed before its end: the trackers hear it as an interrupted sweep
+                tracking.sweep_ended(exp.run_dir, "interrupted")
         # always there ({} when no tracker failed): the sweep's own results are complete; what the trackers show is not.
         # As the run folder records it (this process and the ones before a resume), read after the sweep's end was
         # told (the store is closed by then), plus what could not be recorded
@@ -527,10 +532,13 @@ class AutoMLRunner:
 
     def _loop(self, exp: Experiment, plan: RunPlan, extractor: MetricExtractor | None, eval_fn: EvalFn | None,
               on_rec: Callable[[Recommendation], Any] | None,
-              on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
+              on_result: Callable[[Recommendation, float | None, str], Any] | None,
+              before_end: Callable[[str], Any]) -> dict[str, Any]:
+        """Drive the sweep to its end and close the run; ``before_end`` is called with the run's state before
+        that end is stored (the trackers told first: a kill after it leaves nobody untold)."""
         release_pending(self.platform, exp.store)  # a resume: jobs whose rec ended but whose release did not happen
         if exp.reopened_ended and exp.is_complete():
-            return self._nothing_left(exp, exp.reopened_ended)
+            return self._nothing_left(exp, exp.reopened_ended, before_end)
         active: dict[int, _Active] = {}
         state = "interrupted"
         stop_reason: str | None = None
@@ -556,19 +564,25 @@ class AutoMLRunner:
             if state == "finished":
                 _delete_intermediate(exp)
         finally:
-            summary = _ended_summary(exp, state, stop_reason)
+            try:
+                before_end(state)
+            finally:  # a Ctrl-C in it still closes the run
+                summary = _ended_summary(exp, state, stop_reason)
+            crash_point("run_ended")  # chaos tests: the run's end is stored, status.json not yet written
             _guarded("on_progress", self.on_progress, summary["progress"])  # the ended run's line: no ETA
         return summary
 
-    def _nothing_left(self, exp: Experiment, state: str) -> dict[str, Any]:
+    def _nothing_left(self, exp: Experiment, state: str, before_end: Callable[[str], Any]) -> dict[str, Any]:
         """A resumed run that had ended with every rec of its budget ended: nothing is launched, and the run keeps
-        how and when it ended (a failed run stays failed, its stop reason stays), so the result is the one it had."""
+        how and when it ended (a failed run stays failed, its stop reason stays), so the result is the one it had;
+        ``before_end`` is called with that state before it is stored again."""
         progress = exp.progress()
         why = (f"its {exp.n_created} recs, every rec of its budget, have all ended" if budget_spent(progress) else
                f"its {exp.n_created} recs have all ended and its brain proposed no more before its budget of "
                f"{progress.get('total')}")
         log.warning("run %s has nothing left to run: %s (state %s, kept); nothing is launched", exp.run_dir.name, why,
                     state)
+        before_end(state)
         return _ended_summary(exp, state, exp.store.meta().get("stop_reason"))
 
     def _drive(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active], extractor: MetricExtractor | None,
