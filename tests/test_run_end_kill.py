@@ -130,3 +130,40 @@ def test_an_ask_tell_finish_killed_once_it_stored_the_end_leaves_no_mlflow_sweep
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert status_json(ws)["progress"]["state"] == state
     assert _mlflow_sweep(db)() == state.upper()
+
+
+def test_a_kill_before_the_last_status_snapshot_is_healed_by_the_next_resume(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed once the run's end is stored and before the last status.json write: status.json said the run was
+    running (its orchestrator alive) for good while `status --json` said finished: `resume --detach` (and MCP's
+    resume_sweep) answered "nothing to resume" without touching it. That answer rewrites it from the store now, under
+    the run's lock (a foreground `resume` reopens the run and rewrites it as it ends)."""
+    run_dir = _killed_at_its_end(tmp_path, monkeypatch, settings={"status_interval_minutes": 0.002})
+    assert status_json(run_dir)["progress"]["state"] == "finished"
+    snapshot = Path(run_dir, "status.json")
+    assert json.loads(snapshot.read_text())["progress"]["state"] == "running"  # the periodic one, before the end
+    again = cli("resume", run_dir, "--detach", "--json")
+    assert again.returncode == 0 and "nothing to resume" in json.loads(again.stdout)["note"], again.stderr[-2000:]
+    healed = json.loads(snapshot.read_text())
+    assert healed["progress"]["state"] == "finished" and healed["orchestrator"]["alive"] is False, healed
+    assert healed["progress"] == status_json(run_dir)["progress"]
+
+
+def test_a_status_snapshot_that_cannot_be_rewritten_does_not_stop_the_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The rewrite is a repair on the side: a run folder that refuses it (full, read-only) still gets its "nothing to
+    resume" answer, with a warning that status.json may be stale."""
+    from tao_automl.runner import orchestrator
+    from tao_automl.runner.detach import nothing_to_resume
+
+    run_dir = _killed_at_its_end(tmp_path, monkeypatch, settings={"status_interval_minutes": 0.002})
+    before = Path(run_dir, "status.json").read_text()
+
+    def full(run_dir: Path, *, last: bool = False) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(orchestrator, "write_snapshot", full)
+    note = nothing_to_resume(run_dir)
+    assert note is not None and note.startswith("nothing to resume"), note
+    assert Path(run_dir, "status.json").read_text() == before
+    assert "status.json could not be rewritten from the run's store" in caplog.text

@@ -485,9 +485,12 @@ def nothing_to_resume(run_dir: str | Path) -> str | None:
                 f"state {progress.get('state')}); no orchestrator was started")
     else:
         return None
+    from tao_automl.runner.orchestrator import heal_snapshot
     from tao_automl.runner.release import release_left_in_closed_run
 
-    return note + release_left_in_closed_run(folder, meta)  # a release that failed: the retry its warning promised
+    note += release_left_in_closed_run(folder, meta)  # a release that failed: the retry its warning promised
+    heal_snapshot(folder)  # a process killed once it stored the run's end left status.json saying it ran
+    return note
 
 
 def stored_progress(folder: Path) -> dict[str, Any]:

@@ -98,6 +98,35 @@ def write_snapshot(run_dir: Path, *, last: bool = False) -> str | None:
     return status_line(status)
 
 
+def heal_snapshot(run_dir: Path) -> bool:
+    """Rewrite the ``status.json`` of a closed run from its store when it says otherwise (its process was killed
+    once the run's end was stored, before its last write, so it still said running) or is missing. Under the run's
+    lock; left as it is while another process holds it (that one writes its own). True when it was rewritten."""
+    from tao_automl.errors import WorkspaceLockedError
+    from tao_automl.experiment.store import read_meta
+    from tao_automl.experiment.workspace import RUNNER_HELD_HINT, RunLock
+
+    try:
+        shown = json.loads((run_dir / SNAPSHOT_NAME).read_text())
+    except (OSError, ValueError):
+        shown = None  # missing or cut: written again
+    state = read_meta(run_dir).get("state")
+    if isinstance(shown, dict) and (shown.get("progress") or {}).get("state") == state \
+            and not (shown.get("orchestrator") or {}).get("alive"):
+        return False
+    try:
+        with RunLock(run_dir, held_here_hint=RUNNER_HELD_HINT):
+            write_snapshot(run_dir, last=True)
+    except WorkspaceLockedError:
+        return False
+    except OSError as exc:  # a read-only or full run folder: what was asked is answered all the same
+        log.warning("%s could not be rewritten from the run's store (it may be stale): %s", SNAPSHOT_NAME, exc)
+        return False
+    log.info("%s said the run was %s; rewritten from its store (%s)", SNAPSHOT_NAME,
+             (shown.get("progress") or {}).get("state") if isinstance(shown, dict) else "(missing)", state)
+    return True
+
+
 def _replace_with(path: Path, text: str) -> None:
     """Write ``text`` to ``.<name>.tmp`` beside ``path`` and rename it into place (readers never see half a file);
     a write that fails (a full disk) removes that temp file, leaves ``path`` as it was and raises."""
