@@ -149,6 +149,24 @@ def test_a_kill_before_the_last_status_snapshot_is_healed_by_the_next_resume(
     assert healed["progress"] == status_json(run_dir)["progress"]
 
 
+def test_a_kill_between_deleting_checkpoints_and_storing_the_end_records_the_deletion_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed once the intermediate checkpoints were deleted (and that recorded) and before the run's end was
+    stored: the resume that closes the run deleted them again and recorded a second `checkpoints_deleted` event
+    (0 bytes) for the same recs. The deletion is recorded once."""
+    run_dir = _killed_at_its_end(tmp_path, monkeypatch, point="checkpoints_deleted", recs=2,
+                                 settings={"automl_delete_intermediate_ckpt": True})
+    resumed = cli("resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert status_json(run_dir)["progress"]["state"] == "finished"
+    store = RunStore(Path(run_dir), readonly=True)
+    try:
+        deleted = store.events("checkpoints_deleted")
+    finally:
+        store.close()
+    assert len(deleted) == 1 and deleted[0]["payload"]["bytes"] > 0, deleted
+
+
 def test_a_status_snapshot_that_cannot_be_rewritten_does_not_stop_the_answer(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """The rewrite is a repair on the side: a run folder that refuses it (full, read-only) still gets its "nothing to

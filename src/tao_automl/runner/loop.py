@@ -79,7 +79,7 @@ from tao_automl.platforms.common import as_setting_error
 from tao_automl.platforms.registry import describe_sdk
 from tao_automl.render.job import render_job, spec_file_name
 from tao_automl.runner import progress_log
-from tao_automl.runner.cleanup import delete_intermediate_checkpoints
+from tao_automl.runner.cleanup import delete_intermediate_checkpoints, recs_to_keep
 from tao_automl.runner.failures import (
     BRAIN_DONE,
     NO_BUDGET_LEFT,
@@ -1470,14 +1470,21 @@ def _complete_end(exp: Experiment) -> tuple[str, str | None]:
 
 
 def _delete_intermediate(exp: Experiment) -> None:
-    """Delete the checkpoints of the recs a finished run does not keep, when its settings ask for it."""
+    """Delete the checkpoints of the recs a finished run does not keep, when its settings ask for it; recorded once
+    for the same recs (a close killed before it stored the run's end deletes again on the resume, freeing nothing)."""
     if not exp.settings.automl_delete_intermediate_ckpt:
         return
     ended = exp.summary()
     kept = [row["rec_id"] for row in ended.get("pareto_front") or []]
     kept += [ended["best"]["rec_id"]] if ended["best"] else []
-    freed = delete_intermediate_checkpoints(exp.recs(), kept)
-    exp.store.log_event(CHECKPOINTS_DELETED, None, bytes=freed)
+    recs = exp.recs()
+    keep = recs_to_keep(recs, kept)
+    swept = [rec.rec_id for rec in recs if rec.rec_id not in keep]
+    freed = delete_intermediate_checkpoints(recs, keep)
+    last = exp.store.events(CHECKPOINTS_DELETED)[-1:]
+    if freed or not last or last[0]["payload"].get("recs") != swept:
+        exp.store.log_event(CHECKPOINTS_DELETED, None, bytes=freed, recs=swept)
+    crash_point("checkpoints_deleted")  # chaos tests: the deletion is recorded, the run's end not yet stored
 
 
 def _spent(exp: Experiment) -> str:
