@@ -17,6 +17,7 @@ import pytest
 from conftest import REPO, small_schema
 from tao_automl import AutoML, query_status
 from tao_automl.errors import SearchSpaceError, SettingsError, UserInputError, WorkspaceError
+from tao_automl.experiment.store import RunStore
 
 
 def objective(params: dict[str, object]) -> float:
@@ -660,6 +661,25 @@ def test_a_finished_run_reopened_to_be_read_stays_finished(tmp_path: Path) -> No
     assert query_status(tmp_path / "run")["progress"]["state"] == "finished"
     assert again.finish()["progress"]["elapsed_s"] == first["elapsed_s"]  # its end, not the reopening's
     assert query_status(tmp_path / "run")["progress"]["state"] == "finished"
+
+
+def test_a_finished_run_reopened_and_finished_again_records_one_end(tmp_path: Path) -> None:
+    """A finished run reopened and finished again stored its end twice: the reopening re-ended it (so that it reads
+    finished while held), and finish() ended it again, two `run_finished` events for one finish() call. The
+    reopening is one `run_resumed` and one `run_finished`; finish() of the run as it was reopened adds none."""
+    automl = AutoML(workspace=tmp_path / "run", settings={**SINGLE, "automl_max_recommendations": 1},
+                    search_schema=small_schema(), log_progress=False)
+    (rec,) = automl.next_recommendation()
+    automl.report_result(rec.id, objective(rec.params))
+    automl.finish()
+    again = AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)
+    assert again.finish()["progress"]["state"] == "finished"
+    store = RunStore(tmp_path / "run", readonly=True)
+    try:
+        kinds = [e["kind"] for e in store.events() if e["kind"] in ("run_resumed", "run_finished")]
+    finally:
+        store.close()
+    assert kinds == ["run_finished", "run_resumed", "run_finished"], kinds
 
 
 def test_a_schema_with_defaults_only_on_its_properties_gets_the_budget_at_its_epoch_key(tmp_path: Path) -> None:

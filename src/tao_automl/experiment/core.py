@@ -320,10 +320,14 @@ class Experiment:
 
     def end(self, state: str) -> None:
         """Record how the run ended (``state``: finished, stopped, ...) and when; a summary taken after it shows
-        an ended run (no ETA). A run reopened ended in which nothing ran since keeps its first end time."""
+        an ended run (no ETA). A run reopened ended in which nothing ran since keeps its first end time, and is
+        recorded ended once (an ask/tell run re-ended as it was reopened, then by finish(), has one more end)."""
         ended = time.time()
         again = self._reopened_ended
         if again is not None and state == again[0] and again[2:4] == (self._n_created, self._n_finished):
+            stored = self.store.meta()
+            if stored.get("state") == state and stored.get("ended_at") == again[1]:
+                return  # ended so already since it was reopened
             self.store.set_meta({"state": state, "ended_at": again[1], PAUSED_KEY: again[4]}, event=f"run_{state}")
             return
         self.store.set_meta({"state": state, "ended_at": ended}, event=f"run_{state}")
