@@ -682,6 +682,36 @@ def test_a_finished_run_reopened_and_finished_again_records_one_end(tmp_path: Pa
     assert kinds == ["run_finished", "run_resumed", "run_finished"], kinds
 
 
+def test_finish_tells_the_trackers_the_end_once_and_before_it_is_stored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """finish() called twice, then a reopening and its finish(): each finish() tells W&B/MLflow the end once, while
+    the store still holds the run open (a kill once the end is stored finds them told)."""
+    told: list[tuple[str, Any]] = []
+
+    def heard(automl: AutoML) -> None:
+        def sweep_ended(run_dir: Path, state: str) -> None:
+            store = RunStore(run_dir, readonly=True)
+            try:
+                told.append((state, store.meta()["state"]))
+            finally:
+                store.close()
+
+        monkeypatch.setattr(automl.tracking, "sweep_ended", sweep_ended)
+
+    automl = AutoML(workspace=tmp_path / "run", settings={**SINGLE, "automl_max_recommendations": 1},
+                    search_schema=small_schema(), log_progress=False)
+    heard(automl)
+    (rec,) = automl.next_recommendation()
+    automl.report_result(rec.id, objective(rec.params))
+    automl.finish()
+    automl.finish()
+    assert told == [("finished", "running")]
+    again = AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)
+    heard(again)
+    again.finish()
+    assert told == [("finished", "running"), ("finished", "finished")]  # reopened to be read: it stays finished
+
+
 def test_a_schema_with_defaults_only_on_its_properties_gets_the_budget_at_its_epoch_key(tmp_path: Path) -> None:
     """A search_schema without a top-level "default": hyperband's recs of budget 9 shipped `train.num_epochs: 1` in
     rec.specs and the run's epoch key was None, so a caller training from rec.specs trained every rung 1 epoch."""
