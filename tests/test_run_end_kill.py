@@ -132,18 +132,26 @@ def test_an_ask_tell_finish_killed_once_it_stored_the_end_leaves_no_mlflow_sweep
     assert _mlflow_sweep(db)() == state.upper()
 
 
+@pytest.mark.parametrize("how", ["resume --detach", "resume_sweep", "resume"])
 def test_a_kill_before_the_last_status_snapshot_is_healed_by_the_next_resume(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     """Killed once the run's end is stored and before the last status.json write: status.json said the run was
-    running (its orchestrator alive) for good while `status --json` said finished: `resume --detach` (and MCP's
-    resume_sweep) answered "nothing to resume" without touching it. That answer rewrites it from the store now, under
-    the run's lock (a foreground `resume` reopens the run and rewrites it as it ends)."""
+    running (its orchestrator alive) for good while `status --json` said finished: `resume --detach` and MCP's
+    resume_sweep answered "nothing to resume" without touching it. That answer rewrites it from the store now, under
+    the run's lock; a foreground `resume` reopens the run and rewrites it as it ends (README says all three)."""
+    from tao_automl.agentapi.tools import call_tool
+
     run_dir = _killed_at_its_end(tmp_path, monkeypatch, settings={"status_interval_minutes": 0.002})
     assert status_json(run_dir)["progress"]["state"] == "finished"
     snapshot = Path(run_dir, "status.json")
     assert json.loads(snapshot.read_text())["progress"]["state"] == "running"  # the periodic one, before the end
-    again = cli("resume", run_dir, "--detach", "--json")
-    assert again.returncode == 0 and "nothing to resume" in json.loads(again.stdout)["note"], again.stderr[-2000:]
+    if how == "resume_sweep":
+        result, is_error = call_tool("resume_sweep", {"run_dir": run_dir})
+        assert not is_error and "nothing to resume" in result["note"], result
+    else:
+        again = cli(*how.split(), run_dir)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert ("nothing to resume" in again.stderr) == (how == "resume --detach"), again.stderr[-2000:]
     healed = json.loads(snapshot.read_text())
     assert healed["progress"]["state"] == "finished" and healed["orchestrator"]["alive"] is False, healed
     assert healed["progress"] == status_json(run_dir)["progress"]
