@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 import shlex
@@ -1145,3 +1146,11 @@ def test_a_misspelt_range_key_is_named_where_the_tool_derived_that_end(tmp_path:
             "has 'maximun': did you mean 'maximum'?)") in note, note
     ok = RunPlan.build(RunArgs(skill_dir=str(write_skill(tmp_path / "ok", schema=small_schema()))))
     assert not [n for n in ok.notes if "did you mean" in n]
+    # `models` shows the same (text and JSON)
+    assert main(["models", "--skill-bank", str(tmp_path / "bank"), "--json"]) == 0
+    [model] = json.loads(capsys.readouterr().out)["runnable"]
+    lr_entry = next(p for p in model["params"] if p["name"] == "train.optim.lr")
+    assert lr_entry["range_key_typo"] == "its property has 'maximun': did you mean 'maximum'?"
+    assert main(["models", "--skill-bank", str(tmp_path / "bank")]) == 0
+    assert "(upper bound derived: schema has none; its property has 'maximun': did you mean 'maximum'?)" in \
+        capsys.readouterr().out

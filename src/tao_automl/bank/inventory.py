@@ -13,7 +13,14 @@ from tao_automl.bank.layout import models_dir
 from tao_automl.bank.skill import check_info, load_schema, load_template, read_model_yaml
 from tao_automl.errors import SearchSpaceError, SkillError
 from tao_automl.schema.baseline import Baseline, baseline
-from tao_automl.schema.build import build_search_space, derived_bounds, get_property, param_kind, schema_defaults
+from tao_automl.schema.build import (
+    build_search_space,
+    derived_bounds,
+    get_property,
+    misspelt_range_key,
+    param_kind,
+    schema_defaults,
+)
 from tao_automl.space.search_space import SearchSpace, describe
 from tao_automl.util.dotted import get_dotted
 
@@ -74,7 +81,8 @@ def describe_space(space: SearchSpace, schema: Mapping[str, Any] | None = None, 
     the schema defaults), else the schema default; ``schema_default`` is added when that differs. A default the
     searched range leaves out (weight_decay 0.0 searched on a log scale from 1e-6) is shown with
     ``default_searched: false``, rather than as none. ``derived`` (from ``derived_bounds``) names range ends the
-    tool chose because the schema has none: listed as ``derived_bounds`` (``low``/``high``). ``type`` is the
+    tool chose because the schema has none: listed as ``derived_bounds`` (``low``/``high``), with ``range_key_typo``
+    when the property has a key that looks like a misspelt one of those ends (``maximun``). ``type`` is the
     schema's for a number limited to its options (an int with ``valid_options: [8, 16, 32]`` is shown as ``int``,
     its range as ``options [8, 16, 32]``: a choice among those ints), not ``categorical``."""
     entries = {str(item["name"]): item for item in space.to_json() if "name" in item}
@@ -96,6 +104,9 @@ def describe_space(space: SearchSpace, schema: Mapping[str, Any] | None = None, 
             entry["schema_default"] = given
         if derived and name in derived:
             entry["derived_bounds"] = list(derived[name])
+            typo = misspelt_range_key(schema, name, derived[name])
+            if typo:
+                entry["range_key_typo"] = typo
         out.append(entry)
     return out
 

@@ -94,7 +94,8 @@ def _range_text(param: dict[str, Any]) -> str:
     from tao_automl.runner.plan import derived_text
 
     sides = param.get("derived_bounds")
-    return f"{param['range']} ({derived_text(sides)})" if sides else str(param["range"])
+    typo = f"; {param['range_key_typo']}" if param.get("range_key_typo") else ""
+    return f"{param['range']} ({derived_text(sides)}{typo})" if sides else str(param["range"])
 
 
 def _default_text(param: dict[str, Any]) -> str:

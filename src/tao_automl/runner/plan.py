@@ -50,7 +50,7 @@ from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import Baseline, baseline
 from tao_automl.schema.bounds import outside_schema
-from tao_automl.schema.build import build_search_space, derived_bounds, schema_defaults
+from tao_automl.schema.build import build_search_space, derived_bounds, misspelt_range_key, schema_defaults
 from tao_automl.schema.choices import schema_options
 from tao_automl.schema.relations import unenforced_relations
 from tao_automl.settings import AutoMLSettings, Direction, direction_doubt, infer_direction
@@ -390,10 +390,6 @@ def narrowed_range_notes(schema: Mapping[str, Any], space: SearchSpace,
     return notes
 
 
-#: The schema keys that give each end of a range.
-RANGE_KEYS = {"low": ("minimum", "valid_min"), "high": ("maximum", "valid_max")}
-
-
 def bound_notes(space: SearchSpace, derived: Mapping[str, Sequence[str]],
                 schema: Mapping[str, Any] | None = None) -> list[str]:
     """One note naming the range ends the tool chose because the schema gives none (``derived``, from
@@ -401,23 +397,14 @@ def bound_notes(space: SearchSpace, derived: Mapping[str, Sequence[str]],
     misspelt key of such an end (``maximun``)."""
     if not derived:
         return []
-    shown = "; ".join(f"{name} {describe(space[name])} ({derived_text(sides)}{_misspelt(schema, name, sides)})"
+    shown = "; ".join(f"{name} {describe(space[name])} ({_derived_ends(schema, name, sides)})"
                       for name, sides in derived.items())
     return [f"range ends derived by tao-automl (the schema has none; set custom_param_ranges to choose): {shown}"]
 
 
-def _misspelt(schema: Mapping[str, Any] | None, name: str, sides: Sequence[str]) -> str:
-    """``; its property has 'maximun': did you mean 'maximum'?`` for a key close to a range key of ``sides``."""
-    from tao_automl.util.suggest import nearest
-
-    prop = get_property(schema, name) if schema is not None else None
-    wanted = [key for side in sides for key in RANGE_KEYS.get(side, ())]
-    known = {key for keys in RANGE_KEYS.values() for key in keys}
-    for key in prop or {}:
-        near = nearest(str(key), wanted, cutoff=0.8) if key not in known else None
-        if near is not None:
-            return f"; its property has {key!r}: did you mean {near!r}?"
-    return ""
+def _derived_ends(schema: Mapping[str, Any] | None, name: str, sides: Sequence[str]) -> str:
+    typo = misspelt_range_key(schema, name, sides)
+    return derived_text(sides) + (f"; {typo}" if typo else "")
 
 
 def derived_text(sides: Sequence[str]) -> str:

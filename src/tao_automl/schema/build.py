@@ -63,7 +63,7 @@ from tao_automl.schema.custom import CustomRange, parse_custom_range, reject_key
 from tao_automl.schema.lists import BOUND_KEYS, LIST_TYPE, build_list, build_optional, build_subset, list_kind
 from tao_automl.schema.relations import Scalar, apply_relations, narrowed
 from tao_automl.space.search_space import FloatParam, IntParam, ListParam, Param, SearchSpace
-from tao_automl.util.suggest import did_you_mean
+from tao_automl.util.suggest import did_you_mean, nearest
 
 __all__ = [
     "SUPPORTED_TYPES",
@@ -71,6 +71,7 @@ __all__ = [
     "build_search_space",
     "derived_bounds",
     "get_property",
+    "misspelt_range_key",
     "param_kind",
     "schema_defaults",
 ]
@@ -453,6 +454,23 @@ def derived_bounds(
         if sides:
             out[param.name] = sides
     return out
+
+
+#: The schema keys that give each end of a range.
+RANGE_KEYS = {"low": ("minimum", "valid_min"), "high": ("maximum", "valid_max")}
+
+
+def misspelt_range_key(schema: Mapping[str, Any] | None, name: str, sides: Sequence[str]) -> str:
+    """``its property has 'maximun': did you mean 'maximum'?`` for a key of ``name``'s schema property close to a
+    range key of ``sides``; empty when there is none."""
+    prop = get_property(schema, name) if schema is not None else None
+    wanted = [key for side in sides for key in RANGE_KEYS.get(side, ())]
+    known = {key for keys in RANGE_KEYS.values() for key in keys}
+    for key in prop or {}:
+        near = nearest(str(key), wanted, cutoff=0.8) if key not in known else None
+        if near is not None:
+            return f"its property has {key!r}: did you mean {near!r}?"
+    return ""
 
 
 def _derived_sides(schema: Mapping[str, Any], param: Param, custom: CustomRange | None,
