@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import write_skill
+from conftest import readme_says, write_skill
 from tao_automl.brain.registry import ALGORITHMS
 from tao_automl.cli.main import main
 from tao_automl.errors import SearchSpaceError, SettingsError, SkillError, UserInputError
@@ -1134,6 +1134,8 @@ def test_a_misspelt_range_key_is_named_where_the_tool_derived_that_end(tmp_path:
     schema does have and the one it may mean; a key of another kind (`description`) is not taken for one."""
     from conftest import small_schema
 
+    readme_says(r"a key of the property that looks like a misspelt end, `maximun`, is named with a did-you-mean: "
+                r"`range_key_typo` in `models --json`")
     schema = small_schema()
     lr = schema["properties"]["train"]["properties"]["optim"]["properties"]["lr"]
     lr["maximun"] = lr.pop("maximum")
