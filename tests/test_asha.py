@@ -718,3 +718,27 @@ def test_stopping_mode_counts_a_zero_based_status_json_in_epochs_trained(tmp_pat
         lines = [json.loads(x) for x in (Path(h["results_dir"]) / "status.json").read_text().splitlines()]
         assert h["budget_reached"] == len(lines), (h["rec_id"], h["status"], h["budget_reached"], lines)
         assert h["metric_value"] == lines[-1]["kpi"]["val_loss"]
+
+
+def test_stopping_mode_counts_a_zero_based_status_json_without_max_epoch_in_epochs_trained(tmp_path: Path) -> None:
+    """A Lightning-style status.json (epochs 0 .. budget - 1, no `max_epoch`) in stopping mode: a finished rec was
+    recorded at the epochs it trained (README: an epoch 0 and no end at the whole budget count from 0), but a
+    stopped one at its last line's number, one epoch short of what its job trained, with the later epoch's value
+    (the rung at epoch 1 judged on the second epoch). Stopped recs now read the same way as finished ones."""
+    no_max_epoch = ZERO_BASED_SLOW_TRAINER.replace('"max_epoch": planned - 1, ', "")
+    assert no_max_epoch != ZERO_BASED_SLOW_TRAINER
+    skill = write_skill(tmp_path / "bank", trainer=no_max_epoch)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "seed": 3,
+                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "automl_max_recommendations": 9,
+                         "automl_max_concurrent": 3, "poll_interval_s": 0.05},
+        automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ws", gpu_count=0)
+    assert "stopped" in {h["status"] for h in result["history"]}
+    for h in result["history"]:
+        lines = [json.loads(x) for x in (Path(h["results_dir"]) / "status.json").read_text().splitlines()]
+        assert h["budget_reached"] == len(lines), (h["rec_id"], h["status"], h["budget_reached"], lines)
+        assert h["metric_value"] == lines[-1]["kpi"]["val_loss"]
+    store = RunStore(Path(result["run_dir"]))
+    judged = [e["payload"]["epoch"] for e in store.events("stop_decided")]
+    store.close()
+    assert judged and set(judged) <= {1, 3}, judged  # the rungs' epochs, counted as the jobs trained them

@@ -1004,12 +1004,13 @@ class AutoMLRunner:
         return int(parent.budget_reached or 0) if parent is not None else 0
 
     def _epoch_shift(self, exp: Experiment, item: _Active, records: list[dict[str, Any]], metric: str) -> int:
-        """1 when a training job's status.json counts epochs from 0 as TAO's status logger does (it declares
-        ``max_epoch`` = the epoch budget - 1, and its epochs so far read so by :func:`_counts_from_zero`): its epoch
-        ``e`` is the ``e + 1``-th trained, and stopping mode judges, records and stops it there; else 0."""
+        """1 when a training job's status.json counts epochs from 0, read by :func:`_counts_from_zero` as a
+        finished job's is (TAO's status logger, which declares ``max_epoch`` = the epoch budget - 1, or a line at
+        epoch 0 with values, as Lightning's ``current_epoch`` writes it): its epoch ``e`` is the ``e + 1``-th
+        trained, and stopping mode judges, records and stops it there; else 0."""
         trial = exp.trial(item.rec.id)
         planned = trial.budget
-        if planned is None or planned - 1 not in {r.get("max_epoch") for r in records}:
+        if planned is None:
             return 0
         epochs = [epoch for epoch, _ in kpi_series(records, metric) if epoch is not None]
         return int(bool(epochs) and _counts_from_zero(epochs, records, planned, self._start_epoch(exp, trial)))
