@@ -742,3 +742,28 @@ def test_stopping_mode_counts_a_zero_based_status_json_without_max_epoch_in_epoc
     judged = [e["payload"]["epoch"] for e in store.events("stop_decided")]
     store.close()
     assert judged and set(judged) <= {1, 3}, judged  # the rungs' epochs, counted as the jobs trained them
+
+
+def test_the_report_and_export_curves_count_a_zero_based_status_json_s_epochs_as_trained(tmp_path: Path) -> None:
+    """The runner reads a status.json counting from 0 (lines 0 .. budget - 1) as epochs 1 .. budget, but the report's
+    learning curves and the Optuna export's intermediate values took its epochs as written: a 9-epoch rec's curve
+    ended at epoch 8 beside its 9 epochs, and a stopped rec's curve in stopping mode (the runner's epoch values plus
+    the file's) had a point more than the epochs its job trained, each value one epoch off."""
+    from tao_automl.export.run_data import load_run as export_run
+    from tao_automl.report.data import load_run as report_run
+
+    no_max_epoch = ZERO_BASED_SLOW_TRAINER.replace('"max_epoch": planned - 1, ', "")
+    skill = write_skill(tmp_path / "bank", trainer=no_max_epoch)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "seed": 3,
+                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "automl_max_recommendations": 6,
+                         "automl_max_concurrent": 3, "poll_interval_s": 0.05},
+        automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ws", gpu_count=0)
+    assert {"stopped", "success"} <= {h["status"] for h in result["history"]}
+    report, export = report_run(result["run_dir"]), export_run(result["run_dir"])
+    for h in result["history"]:
+        lines = [json.loads(x) for x in (Path(h["results_dir"]) / "status.json").read_text().splitlines()]
+        trained = [(line["epoch"] + 1, line["kpi"]["val_loss"]) for line in lines][:h["budget_reached"]]
+        shown = next(r for r in report.recs if r.rec_id == h["rec_id"]).epochs
+        assert shown == trained, (h["rec_id"], h["status"], shown, trained)
+        assert sorted(export.epochs[h["rec_id"]].items()) == trained, (h["rec_id"], export.epochs[h["rec_id"]])

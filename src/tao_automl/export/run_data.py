@@ -12,9 +12,9 @@ from typing import Any
 from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.holder import as_shown, lock_holder
 from tao_automl.experiment.store import DB_NAME, RecRow, RunStore, unreadable
-from tao_automl.experiment.summary import summarise, uncollected_ids
+from tao_automl.experiment.summary import resumes_checkpoints, summarise, uncollected_ids
 from tao_automl.metrics.job import STATUS_FILE
-from tao_automl.metrics.parse import kpi_series, status_lines
+from tao_automl.metrics.parse import status_lines, trained_epoch_series
 from tao_automl.multiobjective import view as pareto_view
 from tao_automl.util.shell import sh
 
@@ -51,8 +51,12 @@ class RunData:
                              hint=f"`tao-automl status {sh(self.run_dir)}` lists the run's recs")
 
 
-def _epoch_curves(store: RunStore, recs: list[RecRow], metric: str) -> dict[int, dict[int, float]]:
-    """Per-epoch values: persisted ``epoch_metric`` events, else the rec's ``status.json`` when it is readable."""
+def _epoch_curves(store: RunStore, recs: list[RecRow], metric: str,
+                  resumed: bool = True) -> dict[int, dict[int, float]]:
+    """Per-epoch values: persisted ``epoch_metric`` events, else the rec's ``status.json`` when it is readable, at
+    the epochs trained as the runner counts them (a file counting from 0: its epoch + 1). ``resumed``: the run's
+    promoted recs trained on from their parent's checkpoint."""
+    reached = {rec.rec_id: rec.budget_reached for rec in recs}
     curves: dict[int, dict[int, float]] = defaultdict(dict)
     for event in store.events("epoch_metric"):
         curves[int(event["rec_id"])][int(event["payload"]["epoch"])] = float(event["payload"]["value"])
@@ -64,7 +68,11 @@ def _epoch_curves(store: RunStore, recs: list[RecRow], metric: str) -> dict[int,
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        for epoch, value in kpi_series(status_lines(text), metric):
+        trial = rec.trial or {}
+        parent = trial.get("parent") if resumed else None
+        start = int(reached.get(parent) or 0) if parent is not None else 0
+        planned = trial["budget"] if trial.get("budget") is not None else rec.budget
+        for epoch, value in trained_epoch_series(status_lines(text), metric, planned, start):
             if epoch is not None and math.isfinite(value):
                 curves[rec.rec_id][int(epoch)] = float(value)
     return dict(curves)
@@ -93,7 +101,7 @@ def load_run(run_dir: str | Path) -> RunData:
             meta = as_shown(store.meta(), alive, last, run_dir=str(path), counts=store.count_by_status())
             # no orchestrator follows the run: what is in flight is as last seen, as `status` shows it
             seen_until = None if alive else (meta.get("ended_at") or last)
-            curves = _epoch_curves(store, recs, str(meta.get("metric") or "metric"))
+            curves = _epoch_curves(store, recs, str(meta.get("metric") or "metric"), resumes_checkpoints(meta))
             ended = uncollected_ids(store, recs)  # jobs known to have ended, their results not collected yet
             values = pareto_view.stored_values(store.events(pareto_view.VALUES_EVENT),
                                                {r.rec_id for r in recs if r.status == "success"}

@@ -11,6 +11,7 @@ from tao_automl.util.terminal import without_escapes
 
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 
@@ -123,6 +124,37 @@ def kpi_series(records: Iterable[dict[str, Any]], metric: str) -> list[tuple[int
             return series
     return []
 
+
+
+def counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]], planned: int, start: int) -> bool:
+    """Whether a job's status.json counts epochs from 0 (TAO's PyTorch status logger: `epoch` is Lightning's
+    current_epoch, `max_epoch` is max_epochs - 1), so that epoch e is the (e+1)-th; ``start``: the epochs its
+    checkpoint held when it started (a resumed job's first epoch is ``start`` counted from 0, ``start + 1`` from 1).
+
+    * lines from ``start`` on count from 0, unless they reach the whole budget (a trainer counting from 1 that logs
+      a line before training);
+    * three or more lines running without a gap from ``start + 1`` count from 1 (a trainer that ran its own 8 epochs
+      against a budget of 9, with max_epoch 8, logs 1..8; a 0-based one logging every epoch would have logged
+      ``start``; two such lines are also what a 0-based logger writing every 2nd epoch and the last writes for 3);
+    * otherwise (only the last line kept, or one every few epochs) `max_epoch` = the budget - 1 says from 0."""
+    declared = {r.get("max_epoch") for r in records}
+    if start in epochs:
+        return max(epochs) != planned
+    seen = sorted(set(epochs))
+    if len(seen) > 2 and seen == list(range(start + 1, seen[-1] + 1)):
+        return False
+    return planned - 1 in declared
+
+
+def trained_epoch_series(records: Sequence[dict[str, Any]], metric: str, planned: int | None,
+                         start: int = 0) -> list[tuple[int | None, float]]:
+    """:func:`kpi_series` with each epoch as the count of epochs trained, as the runner records it: ``e + 1`` for a
+    status.json counting from 0 (:func:`counts_from_zero`; ``planned``: the rec's epoch budget, None: as written;
+    ``start``: the epochs of the checkpoint it resumed)."""
+    series = kpi_series(records, metric)
+    epochs = [epoch for epoch, _ in series if epoch is not None]
+    shift = int(planned is not None and bool(epochs) and counts_from_zero(epochs, records, planned, start))
+    return [(None if epoch is None else epoch + shift, value) for epoch, value in series]
 
 def kpi_names(records: Iterable[dict[str, Any]]) -> list[str]:
     """Every metric name with a number (or null) in the records' ``kpi`` mappings, in first-seen order."""

@@ -20,7 +20,7 @@ from tao_automl.experiment.store import DB_NAME, FINAL_STATES, UNSUBMITTED, RunS
 from tao_automl.experiment.summary import ENDED_UNCOLLECTED, parent_chain, resumes_checkpoints, uncollected_ids
 from tao_automl.experiment.workspace import rec_folder
 from tao_automl.metrics.job import STATUS_FILE, local_results_file
-from tao_automl.metrics.parse import is_better, kpi_series, status_lines
+from tao_automl.metrics.parse import is_better, status_lines, trained_epoch_series
 from tao_automl.multiobjective import view as pareto_view
 
 
@@ -246,8 +246,8 @@ def _read_run(path: Path, read_results: bool) -> RunData:
     for row in rows:
         trial = row.trial or {}
         points = dict(epochs.get(row.rec_id, {}))
-        read = _curves_from_status(Path(row.results_dir), [metric, *others]) if read_results and row.results_dir \
-            else {}
+        read = _curves_from_status(Path(row.results_dir), [metric, *others], _planned(trial, row.budget),
+                                   _start_epoch(trial, rows, meta)) if read_results and row.results_dir else {}
         points.update(read.get(metric, {}))
         budget = trained.get(row.rec_id, trial.get("budget"))
         curves = {name: read.get(name, {}) for name in others}
@@ -275,9 +275,27 @@ def _status(status: Any) -> str:
     return "pending" if text == UNSUBMITTED else text
 
 
-def _curves_from_status(results_dir: Path, metrics: list[str]) -> dict[str, dict[int, float]]:
+def _planned(trial: dict[str, Any], budget: int | None) -> int | None:
+    """A rec's epoch budget as the runner reads it: its trial's, else the epochs its spec asked for."""
+    return int(trial["budget"]) if trial.get("budget") is not None else budget
+
+
+def _start_epoch(trial: dict[str, Any], rows: list[Any], meta: dict[str, Any]) -> int:
+    """Epochs a rec's job had trained before it started, as the runner counts them: its parent's when it resumed
+    the parent's checkpoint, else 0."""
+    parent = trial.get("parent")
+    if parent is None or not resumes_checkpoints(meta):
+        return 0
+    row = next((r for r in rows if r.rec_id == parent), None)
+    return int(row.budget_reached or 0) if row is not None else 0
+
+
+def _curves_from_status(results_dir: Path, metrics: list[str], planned: int | None = None,
+                        start: int = 0) -> dict[str, dict[int, float]]:
     """``{metric: {epoch: value}}`` of each of ``metrics`` in the job's status.json (the file read once; none in the
-    results folder: the one a folder down the rec's metric was read from, :func:`local_results_file`)."""
+    results folder: the one a folder down the rec's metric was read from, :func:`local_results_file`), at the
+    epochs trained as the runner counts them (a file counting from 0: its epoch + 1; ``planned``: the rec's
+    budget, ``start``: the epochs it resumed)."""
     text = local_results_file(results_dir, STATUS_FILE)[0]
     if text is None:
         return {}
@@ -285,7 +303,7 @@ def _curves_from_status(results_dir: Path, metrics: list[str]) -> dict[str, dict
     out: dict[str, dict[int, float]] = {}
     for metric in metrics:
         points = out.setdefault(metric, {})
-        for epoch, value in kpi_series(records, metric):
+        for epoch, value in trained_epoch_series(records, metric, planned, start):
             if epoch is not None and math.isfinite(value):
                 points[int(epoch)] = value
     return out

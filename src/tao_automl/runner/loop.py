@@ -72,6 +72,7 @@ from tao_automl.metrics.job import (
     read_results_file,
     safe_logs,
 )
+from tao_automl.metrics.parse import counts_from_zero as _counts_from_zero
 from tao_automl.metrics.parse import epochs_from_logs, kpi_series, status_lines
 from tao_automl.platforms.analysis import plain_lines
 from tao_automl.platforms.base import JobStatus, check_sdk_shape, unwrap
@@ -1387,26 +1388,6 @@ def _source_words(source: str, results_dir: str | None) -> str:
     if source in ("metric_extractor", "eval_fn", "none"):
         return source
     return f"{results_dir}/{source}" if results_dir else f"its {source}"
-
-
-def _counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]], planned: int, start: int) -> bool:
-    """Whether a job's status.json counts epochs from 0 (TAO's PyTorch status logger: `epoch` is Lightning's
-    current_epoch, `max_epoch` is max_epochs - 1), so that epoch e is the (e+1)-th; ``start``: the epochs its
-    checkpoint held when it started (a resumed job's first epoch is ``start`` counted from 0, ``start + 1`` from 1).
-
-    * lines from ``start`` on count from 0, unless they reach the whole budget (a trainer counting from 1 that logs
-      a line before training);
-    * three or more lines running without a gap from ``start + 1`` count from 1 (a trainer that ran its own 8 epochs
-      against a budget of 9, with max_epoch 8, logs 1..8; a 0-based one logging every epoch would have logged
-      ``start``; two such lines are also what a 0-based logger writing every 2nd epoch and the last writes for 3);
-    * otherwise (only the last line kept, or one every few epochs) `max_epoch` = the budget - 1 says from 0."""
-    declared = {r.get("max_epoch") for r in records}
-    if start in epochs:
-        return max(epochs) != planned
-    seen = sorted(set(epochs))
-    if len(seen) > 2 and seen == list(range(start + 1, seen[-1] + 1)):
-        return False
-    return planned - 1 in declared
 
 
 def stored_trackers(exp: Experiment, extra: Sequence[SweepObserver] = ()) -> ObserverSet:
