@@ -125,7 +125,6 @@ def kpi_series(records: Iterable[dict[str, Any]], metric: str) -> list[tuple[int
     return []
 
 
-
 def counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]], planned: int, start: int) -> bool:
     """Whether a job's status.json counts epochs from 0 (TAO's PyTorch status logger: `epoch` is Lightning's
     current_epoch, `max_epoch` is max_epochs - 1), so that epoch e is the (e+1)-th; ``start``: the epochs its
@@ -155,6 +154,7 @@ def trained_epoch_series(records: Sequence[dict[str, Any]], metric: str, planned
     epochs = [epoch for epoch, _ in series if epoch is not None]
     shift = int(planned is not None and bool(epochs) and counts_from_zero(epochs, records, planned, start))
     return [(None if epoch is None else epoch + shift, value) for epoch, value in series]
+
 
 def kpi_names(records: Iterable[dict[str, Any]]) -> list[str]:
     """Every metric name with a number (or null) in the records' ``kpi`` mappings, in first-seen order."""
