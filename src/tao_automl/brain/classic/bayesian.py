@@ -244,11 +244,8 @@ class BayesianBrain:
         max_gp_points: int = 300,
         budget: int | None = None,
         concurrency: int = 1,
-        seed: int = 0,
     ) -> None:
-        """``xi``: EI margin in standardised units; ``n_candidates``: random acquisition candidates; ``seed``: the
-        run's, which with a design point's place in the run draws it (not the generator of the ask that proposes it,
-        so asking two recs at once picks the design points two asks of one do)."""
+        """``xi``: EI margin in standardised units; ``n_candidates``: random acquisition candidates."""
         if space.dim == 0:
             raise SearchSpaceError("bayesian: the search space has no parameters to tune",
                                    allowed="a search space of at least one param")
@@ -264,7 +261,6 @@ class BayesianBrain:
                 raise SettingsError(f"bayesian option {name}={value!r} must be an integer >= {low}",
                                     field=f"bayesian option {name}", value=value, allowed=f"an integer >= {low}")
         self.space = space
-        self.seed = seed
         self.n_initial = initial_design_size(space, budget, concurrency) if n_initial is None else n_initial
         self.max_gp_points = max(max_gp_points, max_fit_points)
         self.xi = float(xi)
@@ -309,13 +305,15 @@ class BayesianBrain:
         fantasy_x = [np.clip(self.space.encode(c), 0.0, 1.0) for c in pending]
         needs_model = self._n_success() > 0 and len(self._x) + len(pending) + n > self.n_initial
         model = self._model(rng) if needs_model else None
+        design: Array | None = None
         out: list[Config] = []
         explore = model is not None and self._stalled()
         for _ in range(n):
             in_design = model is None or len(self._x) + len(pending) + len(out) < self.n_initial
             if in_design:
-                index = len(self._x) + len(pending) + len(out)  # the design point's place in the run
-                ranked = self._space_filling_order(self._sobol(max(self.n_initial, index + 1), index), fantasy_x)
+                if design is None:
+                    design = self._sobol(max(self.n_initial, len(self._x) + len(pending) + n), rng)
+                ranked = self._space_filling_order(design, fantasy_x)
             elif explore:
                 ranked = self._snap(rng.uniform(size=(1, self.space.dim)))
                 explore = False  # one model-free proposal per stall
@@ -521,18 +519,14 @@ class BayesianBrain:
 
     # ------------------------------------------------------------------ proposals
 
-    def _sobol(self, size: int, index: int) -> Array:
-        """The first ``2**k >= size`` points of a scrambled Sobol sequence, snapped, scrambled by the generator
-        ``[seed, index]`` of the design point ``index`` picks from them: what a proposal's generator is when recs are
-        asked one at a time, so one ask of two picks what two asks of one do (the rule before 2026-12-06 scrambled
-        a whole ask's points with the ask's generator, and a run's design depended on how its asks were batched).
+    def _sobol(self, size: int, rng: np.random.Generator) -> Array:
+        """The first ``2**k >= size`` points of a scrambled Sobol sequence, snapped.
 
         A balanced set barely larger than the design, not a large pool: the greedy farthest-point picks from a
         pool of 4x the design (the rule before 2026-12-02) sat on the cube's faces in 10 dimensions, and on
         Ackley-10 they scored worse than uniform draws (tuning split, batches of 4: below random's median).
         """
         m = max(1, math.ceil(math.log2(max(size, 2))))
-        rng = np.random.default_rng([self.seed, index])
         # held: SciPy reads its direction numbers in code that swallows exceptions, so a Ctrl-C or `stop` landing
         # there was lost (and the half-read tables gave other points); it is delivered once the sampler is built
         with interrupts_held():

@@ -27,10 +27,8 @@ class BFBO(SuccessiveHalving):
     """Hyperband schedule + GP Bayesian optimisation on the highest informative budget."""
 
     def __init__(self, space: SearchSpace, *, max_epochs: int = 27, eta: int = 3, max_trials: int = 20,
-                 iterations: int = 1, min_points: int | None = None, seed: int = 0) -> None:
-        """``seed``: the run's, which draws the space-filling phase's design (:class:`BayesianBrain`'s)."""
+                 iterations: int = 1, min_points: int | None = None) -> None:
         super().__init__(space, max_epochs=max_epochs, eta=eta, max_trials=max_trials, iterations=iterations)
-        self.seed = seed
         self.min_points = len(space) + 2 if min_points is None else check_count("bfbo option min_points",
                                                                                    min_points)
 
@@ -41,7 +39,7 @@ class BFBO(SuccessiveHalving):
     def _new_configs(self, n: int, budget: int, pending: Mapping[int, Trial],
                      rng: np.random.Generator) -> list[Config]:
         model = self.model_budget()
-        brain = BayesianBrain(self.space, n_initial=self.min_points, seed=self.seed)
+        brain = BayesianBrain(self.space, n_initial=self.min_points)
         if model is None:
             # space-filling phase: the brain's Sobol picks keep away from everything tried so far
             seen = [(c, None) for b in self.budgets() for c, _ in self.results_at(b)]
