@@ -58,8 +58,9 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int | No
     """Progress, best rec, some recs and the active jobs of the run at ``workspace_path``.
 
     ``recs="top"``: ``recommendations`` holds the ``top`` (default 10) best ranked recs, best first, then the
-    ``top`` newest recs without a rank (failed, cancelled, in flight), in id order; ``top`` with ``recs="all"`` is
-    refused (never silently ignored), as are ``offset``/``limit`` with ``recs="top"``. ``call`` starts the
+    ``top`` newest recs without a rank (in flight, then the failed and cancelled ones that ended last), in id
+    order; ``top`` with ``recs="all"`` is refused (never silently ignored), as are ``offset``/``limit`` with
+    ``recs="top"``. ``call`` starts the
     corrected call a refusal's hint shows (the MCP tool names itself).
     ``recs="all"``: every rec in id order from ``offset``, at most ``limit`` of them (all when None).
     ``rec_view`` says which recs were shown and how many there are. Returns ``{"error": "..."}``

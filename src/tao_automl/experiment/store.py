@@ -517,12 +517,15 @@ class RunStore:
         return self._budget_column
 
     def latest_unranked_ids(self, k: int) -> list[int]:
-        """Ids of the ``k`` newest recs without a rankable metric (failed, cancelled, in flight), newest first."""
+        """Ids of the ``k`` newest recs without a rankable metric (failed, cancelled, in flight), newest first:
+        those in flight (not ended yet), then the ended ones by when they ended (a rec that timed out after later
+        ones failed is among the newest), then by id."""
         unranked = (UNSUBMITTED, *ACTIVE_STATES, *(st for st in FINAL_STATES if st not in RANKED_STATES))
         marks = ",".join("?" * len(unranked))
         rows = self._conn.execute(  # spelled as status lists so that the status index answers it
             f"SELECT rec_id FROM recs WHERE status IN ({marks}) "
-            "OR (status IN ('success', 'stopped') AND metric_value IS NULL) ORDER BY rec_id DESC LIMIT ?",
+            "OR (status IN ('success', 'stopped') AND metric_value IS NULL) "
+            "ORDER BY finished_at IS NULL DESC, finished_at DESC, rec_id DESC LIMIT ?",
             (*unranked, _sql_count(k)))
         return [r[0] for r in rows]
 
