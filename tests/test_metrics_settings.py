@@ -456,6 +456,30 @@ def test_a_diverged_recs_failure_names_the_metric_and_the_file_it_was_read_from(
     assert status["recommendations"][0]["message"] == rec["message"]
 
 
+MULTI_DIVERGING_TRAINER = DIVERGING_TRAINER.replace(
+    '{"val_loss": 0.9}', '{"val_loss": 0.9, "val_acc": 0.5}').replace('{"val_loss": NaN}',
+                                                                         '{"val_loss": 0.8, "val_acc": NaN}')
+
+
+def test_a_diverged_second_metrics_failure_names_the_file_it_was_read_from(tmp_path: Path) -> None:
+    """With a list of metrics, a NaN of the second one failed the rec with "metric 'val_acc' is not a finite number
+    (nan)", naming no file, where a single metric's failure names the status.json it was read from."""
+    from conftest import write_skill
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+
+    skill = write_skill(tmp_path / "bank", trainer=MULTI_DIVERGING_TRAINER)
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    result = runner.run(automl_settings={
+        "algorithm": "random", "automl_max_recommendations": 1, "poll_interval_s": 0.2,
+        "metric": [{"name": "val_loss", "direction": "minimize"}, {"name": "val_acc", "direction": "maximize"}]},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    rec = result["recommendations"][0]
+    assert rec["status"] == "failure", rec
+    assert re.fullmatch(r"metric 'val_acc' is not a finite number \(nan\): the last value the job reported \(read "
+                        r"from .*/rec_0001/results/status\.json\)", rec["message"]), rec["message"]
+
+
 @pytest.mark.parametrize(("returned", "shown"), [
     (10**400, r"1000000000\d{50}\.\.\. \(401 characters\)"), (10**5000, "an integer of about 5000 digits"),
 ], ids=["1e400", "1e5000"])

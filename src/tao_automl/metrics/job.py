@@ -152,14 +152,14 @@ def _shown(value: Any, limit: int = 60) -> str:
 
 def extract_metrics(sdk: Any, job_id: str, results_dir: str | None, names: list[str],
                     extractor: Callable[[str, str], float | None] | None,
-                    metric_file: str | None = None) -> tuple[dict[str, float | None], str]:
-    """Each of ``names`` read as :func:`extract_metric` reads one (multi-objective runs); the sources, joined."""
+                    metric_file: str | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Each of ``names`` read as :func:`extract_metric` reads one (multi-objective runs): values and sources by
+    name."""
     values: dict[str, float | None] = {}
-    sources: list[str] = []
+    sources: dict[str, str] = {}
     for name in names:
-        values[name], source = extract_metric(sdk, job_id, results_dir, name, extractor, metric_file)
-        sources.append(source)
-    return values, ",".join(dict.fromkeys(sources))
+        values[name], sources[name] = extract_metric(sdk, job_id, results_dir, name, extractor, metric_file)
+    return values, sources
 
 
 def missing_metric_message(sdk: Any, job_id: str, results_dir: str | None, metric: str,

@@ -73,7 +73,7 @@ from tao_automl.metrics.job import (
     safe_logs,
 )
 from tao_automl.metrics.parse import counts_from_zero as _counts_from_zero
-from tao_automl.metrics.parse import epochs_from_logs, kpi_series, status_lines
+from tao_automl.metrics.parse import epochs_from_logs, is_valid_metric, kpi_series, status_lines
 from tao_automl.platforms.analysis import plain_lines
 from tao_automl.platforms.base import JobStatus, check_sdk_shape, unwrap
 from tao_automl.platforms.common import as_setting_error
@@ -905,11 +905,13 @@ class AutoMLRunner:
             if exp.scheduler.mode == STOPPING:
                 self._report_epochs(exp, item, metric)  # epochs written after the last poll
             values: dict[str, float | None] | None = None
+            sources: dict[str, str] = {}
             if exp.objectives:  # a list of metrics: read each; the first is the rec's metric column
-                values, source = extract_metrics(self.platform, item.job_id, item.results_dir,
-                                                 [o["name"] for o in exp.objectives], extractor,
-                                                 self.skill.metric_file)
+                values, sources = extract_metrics(self.platform, item.job_id, item.results_dir,
+                                                  [o["name"] for o in exp.objectives], extractor,
+                                                  self.skill.metric_file)
                 value = values[exp.objectives[0]["name"]]
+                source = ",".join(dict.fromkeys(sources.values()))
             else:
                 value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, extractor,
                                                self.skill.metric_file, kpi_line=exp.settings.metric == KPI)
@@ -920,18 +922,17 @@ class AutoMLRunner:
                         value, source = float(evaluated), "eval_fn"
                         if values is not None:  # a list of metrics: it is the first one's (the rec's metric column)
                             values = {**values, exp.objectives[0]["name"]: value}
+                            sources = {**sources, exp.objectives[0]["name"]: source}
                     elif evaluated is not None:  # eval_fn -> float | None: a flag or a text is not a metric
                         log.warning("rec %d: eval_fn returned %r (%s), not a number; using the extracted value",
                                     rec_id, evaluated, type(evaluated).__name__)
                 except Exception as exc:
                     log.warning("rec %d: eval_fn raised %s: %s; using the extracted value", rec_id,
                                 type(exc).__name__, exc)
-            message = None if value is not None else source if source.startswith("metric_extractor") else (
-                missing_metric_message(self.platform, item.job_id, item.results_dir, metric, self.skill.metric_file)
-            )
-            if value is not None and not math.isfinite(value) and not exp.objectives:
-                message = (f"metric {metric!r} is not a finite number ({value}): the last value the job reported "
-                           f"(read from {_source_words(source, item.results_dir)})")
+            name, got = metric, value
+            if values is not None:  # a list of metrics: the first without a finite value is named, as one metric is
+                name, got = next(((n, v) for n, v in values.items() if not is_valid_metric(v)), (name, got))
+            message = self._value_message(item, name, got, sources.get(name, source))
             reached = self._epochs_reported(exp, item, metric) if value is not None else None
             crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet
             exp.store.log_event("metric", rec_id, value=value, source=source)
@@ -942,6 +943,17 @@ class AutoMLRunner:
                          ended_at=ended_at)
         else:
             self._cancelled(exp, item, metric, on_result, ended_at)
+
+    def _value_message(self, item: _Active, metric: str, value: float | None, source: str) -> str | None:
+        """Why an ended job's ``metric`` (read from ``source``) is no result: none reported (where it was looked
+        for), or not a finite number (where it was read); None when it is one."""
+        if value is None:
+            return source if source.startswith("metric_extractor") else missing_metric_message(
+                self.platform, item.job_id, item.results_dir, metric, self.skill.metric_file)
+        if not math.isfinite(value):
+            return (f"metric {metric!r} is not a finite number ({value}): the last value the job reported "
+                    f"(read from {_source_words(source, item.results_dir)})")
+        return None
 
     def _epochs_reported(self, exp: Experiment, item: _Active, metric: str) -> int | None:
         """The last epoch an ended job reported in its status.json when that is not the epoch budget it was given
