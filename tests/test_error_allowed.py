@@ -100,7 +100,7 @@ SCHEMA_CASES: dict[str, tuple[Callable[[], Any], Any]] = {
     "custom range not a mapping": (lambda: _space(None, {"train.lr": 0.1}), None),
     "custom range unknown key": (lambda: _space(None, {"train.lr": {"min": 0.1}}), None),
     "custom scale": (lambda: _space(None, {"train.lr": {"scale": "exp"}}), ["log", "linear", "logit"]),
-    "custom bound outside the schema": (lambda: _space(None, {"train.lr": {"valid_max": 2.0}}), "[0, 1]"),
+    "custom bound outside the schema": (lambda: _space(None, {"train.lr": {"valid_max": 2.0}}), "[0.0, 1.0]"),
     "custom min > max": (lambda: _space(None, {"train.lr": {"valid_min": 0.5, "valid_max": 0.2}}),
                          "valid_min <= valid_max"),
     "custom bound text": (lambda: _space(None, {"train.lr": {"valid_min": "x"}}), "a number"),

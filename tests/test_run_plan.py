@@ -518,7 +518,7 @@ def _toy_with(tmp_path: Path, **props: dict[str, Any]) -> Path:
 
 
 @pytest.mark.parametrize(("extra", "value", "allowed"), [
-    ({"minimum": 0.0, "math_cond": "> 0.0"}, 0.0, "a value in (0, 1] (the schema's bounds and math_cond '> 0.0')"),
+    ({"minimum": 0.0, "math_cond": "> 0.0"}, 0.0, "a value in (0.0, 1.0] (the schema's bounds and math_cond '> 0.0')"),
     ({"math_cond": "!= 3"}, 3, "a value in [1, 6] except 3 (the schema's bounds and math_cond '!= 3')"),
     ({"maximum": 64, "math_cond": "^ 2"}, 48, "a power of 2 (the schema's math_cond '^ 2')"),
     ({"maximum": 64, "math_cond": "/ 8"}, 12, "a multiple of 8 (the schema's math_cond '/ 8')"),
@@ -699,7 +699,7 @@ def test_a_number_read_as_text_and_out_of_range_is_not_offered_as_the_spelling_t
         RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
                               spec_overrides={"train.optim.lr": "-.5e-1"}))
     assert str(caught.value).endswith("(YAML reads -.5e-1 as text, not a number; the number, -0.05, is not allowed "
-                                      "either: a value in [0.0001, 1] (the schema's bounds))"), caught.value
+                                      "either: a value in [0.0001, 1.0] (the schema's bounds))"), caught.value
     with pytest.raises(UserInputError) as caught:  # within the range: the spelling to write
         RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.layers"],
                               spec_overrides={"train.optim.lr": ".5e0"}))

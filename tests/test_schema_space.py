@@ -200,7 +200,7 @@ def test_unbounded_betas_are_searched_by_their_odds_near_the_default_and_dropout
     assert logit["train.betas"] == space["train.betas"]
     linear = build_search_space(schema, ["train.betas"], {"train.betas": {"scale": "linear"}})
     assert [(e.low, e.logit) for e in linear["train.betas"].elements] == [(0.4736842105, False), (0.9900891972, False)]
-    with pytest.raises(SearchSpaceError, match=r"valid_max=1.5 is outside .*allowed: \[0, 1\)"):
+    with pytest.raises(SearchSpaceError, match=r"valid_max=1.5 is outside .*allowed: \[0\.0, 1\.0\)"):
         build_search_space(schema, ["train.betas"], {"train.betas": {"valid_max": [1.5, 0.9999]}})
 
 
@@ -708,12 +708,12 @@ def test_custom_min_only_reaches_past_the_finitised_range() -> None:
         (
             "train.momentum",
             {"valid_max": 2.0},
-            r"\['train\.momentum'\]\.valid_max=2\.0 is outside.*allowed: \[0, 1\]",
+            r"\['train\.momentum'\]\.valid_max=2\.0 is outside.*allowed: \[0\.0, 1\.0\]",
         ),
         (
             "train.lr",
             {"valid_min": -1.0},
-            r"\['train\.lr'\]\.valid_min=-1\.0 is outside.*allowed: \[0, inf\)",
+            r"\['train\.lr'\]\.valid_min=-1\.0 is outside.*allowed: \[0\.0, inf\)",
         ),
         (
             "model.act",
@@ -768,7 +768,7 @@ def test_bad_custom_range_is_a_clear_error(name: str, custom: Any, pattern: str)
 
 def test_strict_schema_bound_rejects_custom_equal_to_it() -> None:
     schema = {"properties": {"lr": {"type": "float", "minimum": 0, "maximum": 1, "math_cond": "> 0.0"}}}
-    with pytest.raises(SearchSpaceError, match=r"\['lr'\]\.valid_min=0\.0 is outside.*allowed: \(0, 1\]"):
+    with pytest.raises(SearchSpaceError, match=r"\['lr'\]\.valid_min=0\.0 is outside.*allowed: \(0\.0, 1\.0\]"):
         build_search_space(schema, ["lr"], {"lr": {"valid_min": 0}})
 
 
@@ -1345,7 +1345,7 @@ def test_a_custom_range_that_leaves_a_number_no_option_is_refused(prop: dict[str
          r"schema param 'p': valid_options entry 16 is not allowed by the schema; allowed: a value in \(-inf, inf\) "
          r"except 16 \(the schema's bounds and math_cond '!= 16'\)$"),
         ({"type": "float", "minimum": 0, "math_cond": "!= 0", "valid_options": [0.0, 0.1]},
-         r"schema param 'p': valid_options entry 0\.0 is not allowed by the schema; allowed: a value in \[0, inf\) "
+         r"schema param 'p': valid_options entry 0\.0 is not allowed by the schema; allowed: a value in \[0\.0, inf\) "
          r"except 0 \(the schema's bounds and math_cond '!= 0'\)$"),
         ({"type": "int", "valid_options": [8, 16.5]}, r"valid_options entry 16.5 is not an integer.*allowed: int"),
         ({"type": "float", "valid_options": [0.1, "0.2"]}, r"valid_options entry '0.2' is not a number"),
@@ -1681,3 +1681,17 @@ def test_a_schema_logit_error_names_the_schema_property_when_the_param_is_named_
     with pytest.raises(SearchSpaceError, match="strictly inside") as custom:
         search_space(schema, AutoMLSettings(), ["train.p"], {"train.p": {"valid_min": 0.0, "valid_max": 0.4}})
     assert custom.value.field == "custom_param_ranges.train.p"
+
+
+def test_a_custom_range_error_shows_the_schema_range_as_the_search_space_does() -> None:
+    """A custom_param_ranges error printed a float param's schema range as [0.001, 1] while `tao-automl models`
+    (the param's describe()) printed [0.001, 1.0]; an int param's range reads [1, 64] in both."""
+    schema = {"type": "object", "properties": {"train": {"type": "object", "properties": {
+        "lr": {"type": "float", "default": 0.01, "minimum": 0.001, "maximum": 1},
+        "batch": {"type": "int", "default": 8, "minimum": 1, "maximum": 64},
+    }}}}
+    for name, bad, shown in (("train.lr", 5.0, "[0.001, 1.0]"), ("train.batch", 99, "[1, 64]")):
+        assert build_search_space(schema, [name])[name].describe().startswith(shown + " (")
+        with pytest.raises(SearchSpaceError) as caught:
+            build_search_space(schema, [name], {name: {"valid_max": bad}})
+        assert str(caught.value).endswith(f"allowed: {shown}") and caught.value.allowed == shown, str(caught.value)

@@ -113,18 +113,13 @@ class Interval:
     def __str__(self) -> str:
         left = "(" if self.low_strict or self.low == -_INF else "["
         right = ")" if self.high_strict or self.high == _INF else "]"
-        return f"{left}{_fmt(self.low)}, {_fmt(self.high)}{right}"
+        # each end as the search space's ranges show it (`tao-automl models`): 1.0 for a float param, 1 for an int
+        return f"{left}{self.low}, {self.high}{right}"
 
     def admits(self, value: float) -> bool:
         above = value > self.low if self.low_strict else value >= self.low
         below = value < self.high if self.high_strict else value <= self.high
         return above and below
-
-
-def _fmt(value: float) -> str:
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
 
 
 def _tokens(name: str) -> set[str]:
@@ -489,8 +484,9 @@ def outside_schema(name: str, prop: Mapping[str, Any], value: float) -> str:
     ``!= 0``, a power ``^ k`` or multiple ``/ k`` for an int: what a searched value obeys), else ``""``. The one check
     of a given value: a schema's own ``valid_options`` entry (schema build), a ``spec_overrides`` value, an epoch
     budget (run plan). A schema whose own bounds or ``math_cond`` are broken raises the SearchSpaceError naming it."""
-    interval = schema_interval(name, prop)
-    power_of, multiple_of = grid_rule(name, prop) if str(prop.get("type")) in ("int", "integer") else (None, None)
+    integer = str(prop.get("type")) in ("int", "integer")
+    interval = schema_interval(name, prop, integer=integer)
+    power_of, multiple_of = grid_rule(name, prop) if integer else (None, None)
     cond = f" and math_cond {prop['math_cond']!r}" if prop.get("math_cond") else ""
     if not interval.admits(value) or value in interval.excluded:
         but = f" except {', '.join(f'{x:g}' for x in interval.excluded)}" if interval.excluded else ""
