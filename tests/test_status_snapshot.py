@@ -84,3 +84,32 @@ def test_an_orchestrator_record_the_full_disk_cut_short_leaves_no_temp_file(
             write_info(run_dir, detached=True)
     assert not (run_dir / f".{INFO_NAME}.tmp").exists()
     assert json.loads((run_dir / INFO_NAME).read_text()) == before
+
+
+def test_a_run_shorter_than_the_status_interval_has_a_status_json_while_it_goes(tmp_path: Path) -> None:
+    """status.json was first written after `status_interval_minutes` (default 5) or at the run's end: a run that
+    ended sooner had none while it went on. It is written as the run starts (and each interval, and at the end)."""
+    from conftest import write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    seen: list[str | None] = []
+
+    def on_recommendation(rec: Any) -> None:
+        found = list((tmp_path / "ws").glob(f"run_*/{SNAPSHOT_NAME}"))
+        seen.append(json.loads(found[0].read_text())["progress"]["state"] if found else None)
+
+    AutoMLRunner(InstantSDK(), write_skill(tmp_path / "bank"), log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                         "automl_max_concurrent": 1, "status_interval_minutes": 60},
+        workspace_path=tmp_path / "ws", gpu_count=0, on_recommendation=on_recommendation)
+    assert seen and None not in seen, seen
+    assert seen[0] in ("starting", "running"), seen
+
+
+def test_the_status_reporter_writes_status_json_as_it_starts(tmp_path: Path) -> None:
+    """The reporter's first write waited a whole interval."""
+    run_dir = _finished_run(tmp_path)
+    (run_dir / SNAPSHOT_NAME).unlink()
+    with StatusReporter(run_dir, minutes=60.0):
+        assert json.loads((run_dir / SNAPSHOT_NAME).read_text())["progress"]["state"] == "finished"
