@@ -169,3 +169,8 @@ def test_a_kill_once_the_close_without_runner_stored_the_end_leaves_no_mlflow_sw
     again = cli("resume", run_dir)
     assert again.returncode == 0 and "nothing to resume" in again.stderr, again.stderr[-2000:]
     assert sweep_status() == "FINISHED"
+    # the kill came before the close's last status.json: the resume rewrote it as `status --json` reads the run
+    snapshot = json.loads((Path(run_dir) / "status.json").read_text())
+    shown = status_json(run_dir)
+    assert snapshot["progress"] == shown["progress"] and snapshot["progress"]["state"] == "finished", snapshot
+    assert not snapshot["orchestrator"]["alive"] and snapshot["resumable"] == shown["resumable"], snapshot
