@@ -89,20 +89,10 @@ def _close(folder: Path, sdk: Any) -> dict[str, Any] | None:
         if sdk is not None:  # a failed release is recorded, not raised: a resume tries again
             release_pending(sdk, exp.store)
         tracking = stored_trackers(exp)  # W&B / MLflow told the sweep ended, as a resume tells them
-        tracking.sweep_started(folder)
-        told: list[str] = []
-
-        def tell(state: str) -> None:  # before the end is stored: a kill after it finds the run closed, told
-            told.append(state)
-            tracking.sweep_ended(folder, state)
-
-        try:
-            with StatusReporter(folder, exp.settings.status_interval_minutes):  # status.json ends as a resume's
-                summary = close_complete(exp, before_end=tell)
-                crash_point("spent_closed")  # chaos tests: the run's end is stored, status.json not yet written
-        finally:
-            if not told:  # it failed before its end: the trackers hear it as a resume's failure
-                tracking.sweep_ended(folder, "interrupted")
+        with tracking.sweep(folder) as tell, \
+                StatusReporter(folder, exp.settings.status_interval_minutes):  # status.json ends as a resume's
+            summary = close_complete(exp, before_end=tell)
+            crash_point("spent_closed")  # chaos tests: the run's end is stored, status.json not yet written
         warn_tracker_failures(tracking)
         return summary
 

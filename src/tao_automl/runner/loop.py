@@ -486,30 +486,22 @@ class AutoMLRunner:
                      on_result: Callable[[Recommendation, float | None, str], Any] | None) -> dict[str, Any]:
         self.run_dir = exp.run_dir
         tracking = self._tracking(exp)
-        tracking.sweep_started(exp.run_dir)
-        told: list[str] = []
-
-        def tell(state: str) -> None:  # before the end is stored: a kill once it is stored finds the trackers told
-            told.append(state)
-            tracking.sweep_ended(exp.run_dir, state)
-
-        try:
-            with progress_log.default_handler(self.log_progress):
-                summary = self._loop(exp, plan, extractor, eval_fn, on_rec,
-                                     tracking.wrap_on_result(exp.run_dir, on_result), before_end=tell)
-        except KeyboardInterrupt as exc:  # the caller learns which folder resumes it
-            stop_delivered()
-            if isinstance(exc, SweepInterrupted):
+        # the trackers told the end before it is stored; failing before its end, they hear an interrupted sweep
+        with tracking.sweep(exp.run_dir) as tell:
+            try:
+                with progress_log.default_handler(self.log_progress):
+                    summary = self._loop(exp, plan, extractor, eval_fn, on_rec,
+                                         tracking.wrap_on_result(exp.run_dir, on_result), before_end=tell)
+            except KeyboardInterrupt as exc:  # the caller learns which folder resumes it
+                stop_delivered()
+                if isinstance(exc, SweepInterrupted):
+                    raise
+                raise SweepInterrupted(exp.run_dir) from exc
+            except Exception as exc:  # a full disk, say: the CLI's message names the folder a resume continues
+                if getattr(exc, "run_dir", None) is None:
+                    with contextlib.suppress(AttributeError, TypeError):
+                        exc.run_dir = exp.run_dir  # type: ignore[attr-defined]
                 raise
-            raise SweepInterrupted(exp.run_dir) from exc
-        except Exception as exc:  # a full disk, say: the CLI's message names the folder a resume continues
-            if getattr(exc, "run_dir", None) is None:
-                with contextlib.suppress(AttributeError, TypeError):
-                    exc.run_dir = exp.run_dir  # type: ignore[attr-defined]
-            raise
-        finally:
-            if not told:  # it failed before its end: the trackers hear it as an interrupted sweep
-                tracking.sweep_ended(exp.run_dir, "interrupted")
         # always there ({} when no tracker failed): the sweep's own results are complete; what the trackers show is not.
         # As the run folder records it (this process and the ones before a resume), read after the sweep's end was
         # told (the store is closed by then), plus what could not be recorded

@@ -9,9 +9,10 @@ logged, recorded in the run folder (given a ``record`` callback) and the sweep g
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -157,6 +158,24 @@ class ObserverSet:
     def sweep_ended(self, run_dir: Path, state: str) -> None:
         self._call("sweep_ended", run_dir, state)
         self.record()  # the failures a tracker that kept failing had since its last record
+
+    @contextlib.contextmanager
+    def sweep(self, run_dir: Path) -> Iterator[Callable[[str], None]]:
+        """Tell the observers the sweep started; yield the ``before_end(state)`` hook that tells them how it ended
+        (called before that end is stored: a kill once it is stored finds them told). A body that ends without
+        calling it (an error, an interrupt) has them told the sweep ended ``interrupted``."""
+        self.sweep_started(run_dir)
+        told: list[str] = []
+
+        def tell(state: str) -> None:
+            told.append(state)
+            self.sweep_ended(run_dir, state)
+
+        try:
+            yield tell
+        finally:
+            if not told:
+                self.sweep_ended(run_dir, "interrupted")
 
     def wrap_on_result(self, run_dir: Path, on_result: Callable[..., Any] | None) -> Callable[..., Any] | None:
         """An ``on_result(rec, value, status)`` callback that tells the observers first, then the user's."""
