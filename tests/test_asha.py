@@ -767,3 +767,35 @@ def test_the_report_and_export_curves_count_a_zero_based_status_json_s_epochs_as
         shown = next(r for r in report.recs if r.rec_id == h["rec_id"]).epochs
         assert shown == trained, (h["rec_id"], h["status"], shown, trained)
         assert sorted(export.epochs[h["rec_id"]].items()) == trained, (h["rec_id"], export.epochs[h["rec_id"]])
+
+
+def test_a_metric_validated_every_2nd_epoch_is_counted_as_the_file_s_other_values_count_it(tmp_path: Path) -> None:
+    """A Lightning-style status.json (epochs 0 .. budget - 1, no `max_epoch`) with a training value on every line and
+    the metric validated every 2nd epoch and at the last (epochs 1, 3, 5, 7, 8): the runner reads the file as
+    counting from 0 (its line at epoch 0), so a finished rec trained 9 epochs, but the report, the export and
+    stopping mode decided from the metric's own epochs, which read as counting from 1: its curve ended at epoch 8
+    beside its 9 epochs, each value an epoch early. Every reader now decides from the lines with values."""
+    from tao_automl.export.run_data import load_run as export_run
+    from tao_automl.report.data import load_run as report_run
+
+    trainer = ZERO_BASED_SLOW_TRAINER.replace('"max_epoch": planned - 1, ', "").replace(
+        '"kpi": {"val_loss": loss}',
+        '"kpi": {"train_loss": loss, **({"val_loss": loss} if epoch % 2 or epoch == planned - 1 else {})}')
+    assert "train_loss" in trainer and "max_epoch" not in trainer
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "seed": 3,
+                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "automl_max_recommendations": 6,
+                         "automl_max_concurrent": 3, "poll_interval_s": 0.05},
+        automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ws", gpu_count=0)
+    assert "success" in {h["status"] for h in result["history"]}
+    report, export = report_run(result["run_dir"]), export_run(result["run_dir"])
+    for h in result["history"]:
+        lines = [json.loads(x) for x in (Path(h["results_dir"]) / "status.json").read_text().splitlines()]
+        trained = [(line["epoch"] + 1, line["kpi"]["val_loss"]) for line in lines if "val_loss" in line["kpi"]]
+        reached = h["budget_reached"] or 9
+        if h["status"] == "success":
+            assert reached == 9 and trained[-1][0] == 9, (h["rec_id"], reached, trained)
+        shown = next(r for r in report.recs if r.rec_id == h["rec_id"]).epochs
+        assert shown == [(e, v) for e, v in trained if e <= reached], (h["rec_id"], h["status"], shown, trained)
+        assert sorted(export.epochs[h["rec_id"]].items())[-1][0] == shown[-1][0], (h["rec_id"], export.epochs)

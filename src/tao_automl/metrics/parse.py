@@ -145,13 +145,21 @@ def counts_from_zero(epochs: Sequence[int], records: Sequence[Mapping[str, Any]]
     return planned - 1 in declared
 
 
+def valued_epochs(records: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The epochs of a status.json's lines with values (a ``kpi`` mapping; every line's when none has one): what
+    :func:`counts_from_zero` reads, as the file counts them whichever metric a line holds (a metric validated every
+    2nd epoch beside a training value on every line counts as that value does)."""
+    valued = [r for r in records if r.get("kpi")] or list(records)
+    return [r["epoch"] for r in valued if isinstance(r.get("epoch"), int) and not isinstance(r.get("epoch"), bool)]
+
+
 def trained_epoch_series(records: Sequence[dict[str, Any]], metric: str, planned: int | None,
                          start: int = 0) -> list[tuple[int | None, float]]:
     """:func:`kpi_series` with each epoch as the count of epochs trained, as the runner records it: ``e + 1`` for a
-    status.json counting from 0 (:func:`counts_from_zero`; ``planned``: the rec's epoch budget, None: as written;
-    ``start``: the epochs of the checkpoint it resumed)."""
+    status.json counting from 0 (:func:`counts_from_zero` of its :func:`valued_epochs`; ``planned``: the rec's
+    epoch budget, None: as written; ``start``: the epochs of the checkpoint it resumed)."""
     series = kpi_series(records, metric)
-    epochs = [epoch for epoch, _ in series if epoch is not None]
+    epochs = valued_epochs(records) if series else []
     shift = int(planned is not None and bool(epochs) and counts_from_zero(epochs, records, planned, start))
     return [(None if epoch is None else epoch + shift, value) for epoch, value in series]
 

@@ -73,7 +73,7 @@ from tao_automl.metrics.job import (
     safe_logs,
 )
 from tao_automl.metrics.parse import counts_from_zero as _counts_from_zero
-from tao_automl.metrics.parse import epochs_from_logs, is_valid_metric, kpi_series, status_lines
+from tao_automl.metrics.parse import epochs_from_logs, is_valid_metric, kpi_series, status_lines, valued_epochs
 from tao_automl.platforms.analysis import plain_lines
 from tao_automl.platforms.base import JobStatus, check_sdk_shape, unwrap
 from tao_automl.platforms.common import as_setting_error
@@ -967,8 +967,7 @@ class AutoMLRunner:
         if any(r.get("kpi") for r in records):  # epochs trained are the lines with values: a "STARTED" line is none
             records = [r for r in records if r.get("kpi")]
         records = _since_restart(records, metric)
-        epochs: list[int] = [r["epoch"] for r in records
-                             if isinstance(r.get("epoch"), int) and not isinstance(r.get("epoch"), bool)]
+        epochs = valued_epochs(records)
         if not epochs and exp.scheduler.mode == STOPPING and not self._said_blind:
             self._said_blind = True  # once per run: every rec of it reads the same way
             log.warning("rec %d: its job wrote no per-epoch values to %s/%s (its metric came from its log), so "
@@ -1017,7 +1016,7 @@ class AutoMLRunner:
         planned = trial.budget
         if planned is None:
             return 0
-        epochs = [epoch for epoch, _ in kpi_series(records, metric) if epoch is not None]
+        epochs = valued_epochs(records) if kpi_series(records, metric) else []
         return int(bool(epochs) and _counts_from_zero(epochs, records, planned, self._start_epoch(exp, trial)))
 
     def _note_pending(self, exp: Experiment, item: _Active) -> None:
