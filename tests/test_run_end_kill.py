@@ -100,6 +100,40 @@ def test_the_trackers_hear_a_sweep_end_once_before_it_is_stored(toy_skill: Path,
     assert again.ends == [("finished", "running")]
 
 
+
+class _CtrlCAtEnd(_EndSeen):
+    """An observer whose sweep end call is interrupted (a Ctrl-C while W&B/MLflow is told)."""
+
+    def sweep_ended(self, run_dir: Path, state: str) -> None:
+        super().sweep_ended(run_dir, state)
+        raise KeyboardInterrupt
+
+
+def test_a_ctrl_c_while_the_trackers_hear_a_resume_s_end_still_closes_the_run_as_it_ended(
+        toy_skill: Path, tmp_path: Path) -> None:
+    """A resume with nothing left to run reopens the finished run (stored running), tells the trackers its end, then
+    stores it again. A Ctrl-C in the trackers' call left it stored running, so `status` showed the finished run as
+    interrupted and the next resume ended it anew (a new end time). As in a sweep's own end, the run is closed as
+    it had ended (same state and end time) and the Ctrl-C still reaches the caller."""
+    from tao_automl.errors import SweepInterrupted
+
+    settings = {"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2,
+                "automl_max_concurrent": 2, "poll_interval_s": 0.2}
+    runner = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), toy_skill)
+    result = runner.run(automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0)
+    store = RunStore(Path(result["run_dir"]), readonly=True)
+    ended = store.meta()
+    store.close()
+    assert ended["state"] == "finished"
+    interrupted = _CtrlCAtEnd()
+    with pytest.raises(SweepInterrupted):
+        runner.run(workspace_path=result["run_dir"], resume=True, observers=[interrupted])
+    assert interrupted.ends == [("finished", "running")]
+    store = RunStore(Path(result["run_dir"]), readonly=True)
+    after = store.meta()
+    store.close()
+    assert (after["state"], after["ended_at"]) == ("finished", ended["ended_at"]), after
+
 ASK_TELL = textwrap.dedent(
     """
     import json, sys

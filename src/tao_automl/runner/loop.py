@@ -575,8 +575,11 @@ class AutoMLRunner:
                f"{progress.get('total')}")
         log.warning("run %s has nothing left to run: %s (state %s, kept); nothing is launched", exp.run_dir.name, why,
                     state)
-        before_end(state)
-        return _ended_summary(exp, state, exp.store.meta().get("stop_reason"))
+        try:
+            before_end(state)
+        finally:  # a Ctrl-C in it still closes the run as it had ended
+            summary = _ended_summary(exp, state, exp.store.meta().get("stop_reason"))
+        return summary
 
     def _drive(self, exp: Experiment, plan: RunPlan, active: dict[int, _Active], extractor: MetricExtractor | None,
                eval_fn: EvalFn | None, on_rec: Callable[[Recommendation], Any] | None,
