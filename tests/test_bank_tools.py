@@ -392,3 +392,18 @@ def test_platforms_says_whether_an_sdks_extra_is_installed_not_whether_its_modul
     assert missing_packages("docker") == ["docker>=7.0 (6.1.3 installed)"]
     monkeypatch.setattr(metadata, "version", lambda dist: "7.1.0")
     assert missing_packages("docker") == [] and missing_packages("slurm") == []
+
+
+@pytest.mark.parametrize("name", ["tao-run-on-slurm", "tao-run-on-docker"])
+def test_platforms_says_a_platform_skill_that_cannot_be_read_is_not_ready_rather_than_missing_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    """A platform skill whose skill_info.yaml cannot be parsed was headed `missing ` with no name after it (Slurm:
+    `Slurm on this machine: missing ; a remote (SSH) Slurm: missing `): it now says why it is not ready."""
+    skill = tmp_path / "bank" / "platforms" / name / "references"
+    skill.mkdir(parents=True)
+    (skill / "skill_info.yaml").write_text(": : [\n")
+    assert main(["platforms", "--skill-bank", str(tmp_path / "bank")]) == 0
+    out = capsys.readouterr().out
+    head = next(line for line in out.splitlines() if line.startswith(f"{name}:"))
+    assert head == f"{name}: not ready: its skill_info.yaml cannot be read (error below)", out
+    assert "ParserError" in out

@@ -219,10 +219,13 @@ def _platforms_text(report: dict[str, Any]) -> str:
 
 
 def _readiness(skill: dict[str, Any]) -> str:
-    """``ready`` or ``missing A, B``; for Slurm, what it is ready for and what a remote (SSH) one misses."""
+    """``ready`` or ``missing A, B`` (not ready, naming none: a skill that cannot be read); for Slurm, what it is
+    ready for and what a remote (SSH) one misses."""
     def state(ready: bool, missing: list[str]) -> str:
         return "ready" if ready else "missing " + ", ".join(missing)
 
+    if skill.get("error"):  # its credentials are unknown: nothing can be named as missing
+        return "not ready: its skill_info.yaml cannot be read (error below)"
     if "modes" not in skill:
         return state(skill["ready"], skill["missing"])
     remote = skill["modes"]["remote"]
