@@ -703,16 +703,21 @@ ZERO_BASED_SLOW_TRAINER = textwrap.dedent(
 )
 
 
+def _asha_stopping_run(tmp_path: Path, trainer: str, recs: int) -> dict[str, Any]:
+    """A real asha sweep in stopping mode (9 epochs, eta 3, 3 at a time) of a skill whose trainer is ``trainer``."""
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
+    return AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "seed": 3,
+                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "automl_max_recommendations": recs,
+                         "automl_max_concurrent": 3, "poll_interval_s": 0.05},
+        automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ws", gpu_count=0)
+
+
 def test_stopping_mode_counts_a_zero_based_status_json_in_epochs_trained(tmp_path: Path) -> None:
     """A job whose status.json counts epochs from 0 (TAO's PyTorch trainers) in stopping mode: its line `epoch: 1`
     (2 epochs trained) was judged at the 1-epoch rung and a stopped rec recorded `budget_reached` 1 with the value
     it had after 2 epochs. Each rec is now recorded at the epochs its job trained, with that epoch's value."""
-    skill = write_skill(tmp_path / "bank", trainer=ZERO_BASED_SLOW_TRAINER)
-    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
-        automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "seed": 3,
-                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "automl_max_recommendations": 9,
-                         "automl_max_concurrent": 3, "poll_interval_s": 0.05},
-        automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ws", gpu_count=0)
+    result = _asha_stopping_run(tmp_path, ZERO_BASED_SLOW_TRAINER, recs=9)
     assert "stopped" in {h["status"] for h in result["history"]}
     for h in result["history"]:
         lines = [json.loads(x) for x in (Path(h["results_dir"]) / "status.json").read_text().splitlines()]
@@ -727,12 +732,7 @@ def test_stopping_mode_counts_a_zero_based_status_json_without_max_epoch_in_epoc
     (the rung at epoch 1 judged on the second epoch). Stopped recs now read the same way as finished ones."""
     no_max_epoch = ZERO_BASED_SLOW_TRAINER.replace('"max_epoch": planned - 1, ', "")
     assert no_max_epoch != ZERO_BASED_SLOW_TRAINER
-    skill = write_skill(tmp_path / "bank", trainer=no_max_epoch)
-    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
-        automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "seed": 3,
-                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "automl_max_recommendations": 9,
-                         "automl_max_concurrent": 3, "poll_interval_s": 0.05},
-        automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ws", gpu_count=0)
+    result = _asha_stopping_run(tmp_path, no_max_epoch, recs=9)
     assert "stopped" in {h["status"] for h in result["history"]}
     for h in result["history"]:
         lines = [json.loads(x) for x in (Path(h["results_dir"]) / "status.json").read_text().splitlines()]
@@ -753,12 +753,7 @@ def test_the_report_and_export_curves_count_a_zero_based_status_json_s_epochs_as
     from tao_automl.report.data import load_run as report_run
 
     no_max_epoch = ZERO_BASED_SLOW_TRAINER.replace('"max_epoch": planned - 1, ', "")
-    skill = write_skill(tmp_path / "bank", trainer=no_max_epoch)
-    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
-        automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "seed": 3,
-                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "automl_max_recommendations": 6,
-                         "automl_max_concurrent": 3, "poll_interval_s": 0.05},
-        automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ws", gpu_count=0)
+    result = _asha_stopping_run(tmp_path, no_max_epoch, recs=6)
     assert {"stopped", "success"} <= {h["status"] for h in result["history"]}
     report, export = report_run(result["run_dir"]), export_run(result["run_dir"])
     for h in result["history"]:
@@ -782,12 +777,7 @@ def test_a_metric_validated_every_2nd_epoch_is_counted_as_the_file_s_other_value
         '"kpi": {"val_loss": loss}',
         '"kpi": {"train_loss": loss, **({"val_loss": loss} if epoch % 2 or epoch == planned - 1 else {})}')
     assert "train_loss" in trainer and "max_epoch" not in trainer
-    skill = write_skill(tmp_path / "bank", trainer=trainer)
-    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
-        automl_settings={"algorithm": "asha", "fidelity_mode": "stopping", "metric": "val_loss", "seed": 3,
-                         "automl_max_epochs": 9, "automl_reduction_factor": 3, "automl_max_recommendations": 6,
-                         "automl_max_concurrent": 3, "poll_interval_s": 0.05},
-        automl_hyperparameters=["train.optim.lr"], workspace_path=tmp_path / "ws", gpu_count=0)
+    result = _asha_stopping_run(tmp_path, trainer, recs=6)
     assert "success" in {h["status"] for h in result["history"]}
     report, export = report_run(result["run_dir"]), export_run(result["run_dir"])
     for h in result["history"]:
