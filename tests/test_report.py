@@ -615,7 +615,10 @@ def test_a_report_of_more_than_50_curves_draws_a_bounded_number_of_traces_and_sa
 
 def test_curves_are_read_from_the_status_json_a_folder_down_like_the_recs_metric(tmp_path: Path) -> None:
     """A job writing TAO's ``RESULTS_DIR/train/status.json`` got its metric read from there, but the report's
-    learning curve looked only at ``RESULTS_DIR/status.json`` and showed no epochs."""
+    learning curve looked only at ``RESULTS_DIR/status.json`` and showed no epochs; the Optuna export's intermediate
+    values (`tao-automl export --optuna`) still did after the report was fixed: both read it now."""
+    from tao_automl.export.run_data import load_run as export_run
+
     trainer = TRAINER.replace('os.path.join(spec["results_dir"], "status.json")',
                               'os.path.join(spec["results_dir"], "train", "status.json")').replace(
         'os.makedirs(spec["results_dir"], exist_ok=True)',
@@ -630,6 +633,7 @@ def test_curves_are_read_from_the_status_json_a_folder_down_like_the_recs_metric
     (rec,) = load_run(result["run_dir"]).recs
     assert [epoch for epoch, _ in rec.epochs] == [1, 2, 3]
     assert rec.epochs[-1][1] == pytest.approx(rec.metric)
+    assert sorted(export_run(result["run_dir"]).epochs.get(rec.rec_id, {}).items()) == rec.epochs
 
 
 def test_a_run_whose_jobs_wrote_no_epochs_says_why_it_has_no_curves_not_that_no_rec_finished(tmp_path: Path) -> None:

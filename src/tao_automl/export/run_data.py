@@ -13,7 +13,7 @@ from tao_automl.errors import WorkspaceError
 from tao_automl.experiment.holder import as_shown, lock_holder
 from tao_automl.experiment.store import DB_NAME, RecRow, RunStore, unreadable
 from tao_automl.experiment.summary import resumes_checkpoints, summarise, uncollected_ids
-from tao_automl.metrics.job import STATUS_FILE
+from tao_automl.metrics.job import STATUS_FILE, local_results_file
 from tao_automl.metrics.parse import status_lines, trained_epoch_series
 from tao_automl.multiobjective import view as pareto_view
 from tao_automl.util.shell import sh
@@ -53,7 +53,8 @@ class RunData:
 
 def _epoch_curves(store: RunStore, recs: list[RecRow], metric: str,
                   resumed: bool = True) -> dict[int, dict[int, float]]:
-    """Per-epoch values: persisted ``epoch_metric`` events, else the rec's ``status.json`` when it is readable, at
+    """Per-epoch values: persisted ``epoch_metric`` events, else the rec's ``status.json`` (in its results folder or
+    one a folder down, as its metric was read) when it is readable, at
     the epochs trained as the runner counts them (a file counting from 0: its epoch + 1). ``resumed``: the run's
     promoted recs trained on from their parent's checkpoint."""
     reached = {rec.rec_id: rec.budget_reached for rec in recs}
@@ -63,10 +64,8 @@ def _epoch_curves(store: RunStore, recs: list[RecRow], metric: str,
     for rec in recs:
         if rec.rec_id in curves or not rec.results_dir:
             continue
-        path = Path(rec.results_dir) / STATUS_FILE
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        text = local_results_file(rec.results_dir, STATUS_FILE)[0]  # also TAO's a folder down, as the report reads
+        if text is None:
             continue
         trial = rec.trial or {}
         parent = trial.get("parent") if resumed else None
