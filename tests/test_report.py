@@ -636,6 +636,32 @@ def test_curves_are_read_from_the_status_json_a_folder_down_like_the_recs_metric
     assert sorted(export_run(result["run_dir"]).epochs.get(rec.rec_id, {}).items()) == rec.epochs
 
 
+def test_curves_of_a_job_run_again_in_its_folder_are_the_last_run_s_as_its_metric_is(tmp_path: Path) -> None:
+    """A job run again in the same results folder (a pod restarted) appends its epochs from 1 after the first run's
+    lines; the runner takes the metric and the epochs reached from the last run, but the report's curve and the
+    Optuna export's intermediate values kept the first run's later epochs (4 and 5 here) after the rerun's 1-3."""
+    from tao_automl.export.run_data import load_run as export_run
+
+    trainer = TRAINER.replace('for epoch in range(1, t["num_epochs"] + 1):',
+                              'with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:\n'
+                              '    for epoch in range(1, 6):  # the run a restart cut short\n'
+                              '        f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": 9.0}}) + "\\n")\n'
+                              'for epoch in range(1, t["num_epochs"] + 1):')
+    assert trainer != TRAINER
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "seed": 1, "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1},
+        custom_param_ranges={"train.flag": {"valid_options": [False]}},
+        spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", gpu_count=0)
+    (h,) = result["history"]
+    assert h["status"] == "success" and h["metric_value"] != 9.0, h
+    (rec,) = load_run(result["run_dir"]).recs
+    assert [epoch for epoch, _ in rec.epochs] == [1, 2, 3] and 9.0 not in [v for _, v in rec.epochs], rec.epochs
+    assert rec.epochs[-1][1] == pytest.approx(rec.metric)
+    assert sorted(export_run(result["run_dir"]).epochs.get(rec.rec_id, {}).items()) == rec.epochs
+
+
 def test_a_run_whose_jobs_wrote_no_epochs_says_why_it_has_no_curves_not_that_no_rec_finished(tmp_path: Path) -> None:
     """Five recs succeeded with a val_loss read from their logs, none wrote a per-epoch status.json: the Learning
     curves section said "no finished rec with a metric yet", beside a table of five ranked results."""

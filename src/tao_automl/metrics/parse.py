@@ -153,11 +153,30 @@ def valued_epochs(records: Sequence[Mapping[str, Any]]) -> list[int]:
     return [r["epoch"] for r in valued if isinstance(r.get("epoch"), int) and not isinstance(r.get("epoch"), bool)]
 
 
+def since_restart(records: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """The status.json records from the last restart of the epoch count on: a job run again in the same results
+    folder (a pod restarted, a trainer rerun) appends its epochs from 1 (or its checkpoint's) after the earlier
+    run's, and its metric is the last run's, so is the epoch it reached. A restart: a line holding ``metric`` at an
+    epoch below the one of the line holding it before (a line of other values, an end-of-run summary at epoch 0,
+    is none)."""
+    start, previous = 0, None
+    for index, record in enumerate(records):
+        epoch = record.get("epoch")
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or not kpi_series([record], metric):
+            continue
+        if previous is not None and epoch < previous:
+            start = index
+        previous = epoch
+    return records[start:]
+
+
 def trained_epoch_series(records: Sequence[dict[str, Any]], metric: str, planned: int | None,
                          start: int = 0) -> list[tuple[int | None, float]]:
     """:func:`kpi_series` with each epoch as the count of epochs trained, as the runner records it: ``e + 1`` for a
     status.json counting from 0 (:func:`counts_from_zero` of its :func:`valued_epochs`; ``planned``: the rec's
-    epoch budget, None: as written; ``start``: the epochs of the checkpoint it resumed)."""
+    epoch budget, None: as written; ``start``: the epochs of the checkpoint it resumed), from the last run of a job
+    run again in its folder on (:func:`since_restart`), as the runner reads its metric and epochs."""
+    records = since_restart(list(records), metric)  # a job run again in its folder: its last run's lines
     series = kpi_series(records, metric)
     epochs = valued_epochs(records) if series else []
     shift = int(planned is not None and bool(epochs) and counts_from_zero(epochs, records, planned, start))

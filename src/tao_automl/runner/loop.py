@@ -73,7 +73,14 @@ from tao_automl.metrics.job import (
     safe_logs,
 )
 from tao_automl.metrics.parse import counts_from_zero as _counts_from_zero
-from tao_automl.metrics.parse import epochs_from_logs, is_valid_metric, kpi_series, status_lines, valued_epochs
+from tao_automl.metrics.parse import (
+    epochs_from_logs,
+    is_valid_metric,
+    kpi_series,
+    since_restart,
+    status_lines,
+    valued_epochs,
+)
 from tao_automl.platforms.analysis import plain_lines
 from tao_automl.platforms.base import JobStatus, check_sdk_shape, unwrap
 from tao_automl.platforms.common import as_setting_error
@@ -969,7 +976,7 @@ class AutoMLRunner:
         records = status_lines(text) if text else []
         if any(r.get("kpi") for r in records):  # epochs trained are the lines with values: a "STARTED" line is none
             records = [r for r in records if r.get("kpi")]
-        records = _since_restart(records, metric)
+        records = since_restart(records, metric)
         epochs = valued_epochs(records)
         if not epochs and exp.scheduler.mode == STOPPING and not self._said_blind:
             self._said_blind = True  # once per run: every rec of it reads the same way
@@ -1367,23 +1374,6 @@ def _jobs_in_run_folder(sdk: Any, run_dir: Path, meta: Mapping[str, Any] | None 
     # read only here: a remote Slurm's jobs_dir asks the cluster for its $HOME
     if not chosen or Path(getattr(target, key)) == Path(recorded):
         keep(run_dir / "jobs")
-
-
-def _since_restart(records: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
-    """The status.json records from the last restart of the epoch count on: a job run again in the same results
-    folder (a pod restarted, a trainer rerun) appends its epochs from 1 (or its checkpoint's) after the earlier
-    run's, and its metric is the last run's, so is the epoch it reached. A restart: a line holding ``metric`` at an
-    epoch below the one of the line holding it before (a line of other values, an end-of-run summary at epoch 0,
-    is none)."""
-    start, previous = 0, None
-    for index, record in enumerate(records):
-        epoch = record.get("epoch")
-        if not isinstance(epoch, int) or isinstance(epoch, bool) or not kpi_series([record], metric):
-            continue
-        if previous is not None and epoch < previous:
-            start = index
-        previous = epoch
-    return records[start:]
 
 
 def _source_words(source: str, results_dir: str | None) -> str:
