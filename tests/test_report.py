@@ -613,6 +613,16 @@ def test_a_report_of_more_than_50_curves_draws_a_bounded_number_of_traces_and_sa
     assert "on 60 recs&#x27; val_loss: how much" in text
 
 
+def _three_epoch_run(tmp_path: Path, trainer: str) -> dict[str, Any]:
+    """One rec of ``trainer`` for 3 epochs (random search, its OOM corner off): the runner's result."""
+    skill = write_skill(tmp_path / "bank", trainer=trainer)
+    return AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "seed": 1, "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1},
+        custom_param_ranges={"train.flag": {"valid_options": [False]}},
+        spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", gpu_count=0)
+
+
 def test_curves_are_read_from_the_status_json_a_folder_down_like_the_recs_metric(tmp_path: Path) -> None:
     """A job writing TAO's ``RESULTS_DIR/train/status.json`` got its metric read from there, but the report's
     learning curve looked only at ``RESULTS_DIR/status.json`` and showed no epochs; the Optuna export's intermediate
@@ -623,12 +633,7 @@ def test_curves_are_read_from_the_status_json_a_folder_down_like_the_recs_metric
                               'os.path.join(spec["results_dir"], "train", "status.json")').replace(
         'os.makedirs(spec["results_dir"], exist_ok=True)',
         'os.makedirs(os.path.join(spec["results_dir"], "train"), exist_ok=True)')
-    skill = write_skill(tmp_path / "bank", trainer=trainer)
-    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
-        automl_settings={"algorithm": "random", "metric": "val_loss", "seed": 1, "automl_max_recommendations": 1,
-                         "poll_interval_s": 0.1},
-        custom_param_ranges={"train.flag": {"valid_options": [False]}},
-        spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", gpu_count=0)
+    result = _three_epoch_run(tmp_path, trainer)
     assert result["history"][0]["status"] == "success", result["history"]
     (rec,) = load_run(result["run_dir"]).recs
     assert [epoch for epoch, _ in rec.epochs] == [1, 2, 3]
@@ -648,12 +653,7 @@ def test_curves_of_a_job_run_again_in_its_folder_are_the_last_run_s_as_its_metri
                               '        f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": 9.0}}) + "\\n")\n'
                               'for epoch in range(1, t["num_epochs"] + 1):')
     assert trainer != TRAINER
-    skill = write_skill(tmp_path / "bank", trainer=trainer)
-    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
-        automl_settings={"algorithm": "random", "metric": "val_loss", "seed": 1, "automl_max_recommendations": 1,
-                         "poll_interval_s": 0.1},
-        custom_param_ranges={"train.flag": {"valid_options": [False]}},
-        spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", gpu_count=0)
+    result = _three_epoch_run(tmp_path, trainer)
     (h,) = result["history"]
     assert h["status"] == "success" and h["metric_value"] != 9.0, h
     (rec,) = load_run(result["run_dir"]).recs
