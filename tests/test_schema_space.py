@@ -894,6 +894,24 @@ def test_schema_defaults_top_level_copy_or_assembled() -> None:
     assert automl_candidates({}) == []
 
 
+def test_a_schema_without_default_parameters_searches_every_automl_enabled_param() -> None:
+    """SPEC 2.1: ``automl_hyperparameters=None`` searches every automl-enabled param of the schema; a schema with no
+    ``automl_default_parameters`` (a user's own model) has only its leaves' flags to say which. A leaf with no flag,
+    one flagged false, one in an ``automl_disabled_parameters`` list and a group's flag are not an ask."""
+    schema: dict[str, Any] = {"automl_disabled_parameters": ["train.wd"], "properties": {"train": {
+        "type": "collection", "automl_enabled": True, "properties": {
+            "lr": {"type": "float", "default": 0.1, "minimum": 1e-4, "maximum": 1.0, "automl_enabled": True},
+            "depth": {"type": "int", "default": 3, "minimum": 1, "maximum": 8, "automl_enabled": "TRUE"},
+            "wd": {"type": "float", "default": 0.1, "minimum": 0.0, "maximum": 1.0, "automl_enabled": True},
+            "seed": {"type": "int", "default": 1, "minimum": 0, "maximum": 9, "automl_enabled": False},
+            "epochs": {"type": "int", "default": 5, "minimum": 1, "maximum": 50}}}}}
+    assert automl_candidates(schema) == ["train.lr", "train.depth"]
+    assert build_search_space(schema).names == ["train.lr", "train.depth"]
+    # the schema's own list, even an empty one, is what it says to search
+    assert automl_candidates({**schema, "automl_default_parameters": ["train.lr"]}) == ["train.lr"]
+    assert automl_candidates({**schema, "automl_default_parameters": []}) == []
+
+
 # -- lists, subsets, grids and relations ----------------------------------------------------------
 def _rich_schema() -> dict[str, Any]:
     return {

@@ -68,8 +68,18 @@ def _string_list(schema: Mapping[str, Any], key: str) -> list[str]:
 
 
 def automl_candidates(schema: Mapping[str, Any]) -> list[str]:
-    """The schema's top-level ``automl_default_parameters`` (searched when the user names none)."""
-    return _string_list(schema, "automl_default_parameters")
+    """What is searched when the user names nothing: the schema's top-level ``automl_default_parameters``; a schema
+    without that list (a user's own model), every leaf whose own ``automl_enabled`` is true and that no
+    ``automl_disabled_parameters`` list names, in schema order."""
+    if schema.get("automl_default_parameters") is not None:
+        return _string_list(schema, "automl_default_parameters")
+    return [name for name in iter_leaf_names(schema) if _enabled_leaf(schema, name) and not is_disabled(schema, name)]
+
+
+def _enabled_leaf(schema: Mapping[str, Any], dotted: str) -> bool:
+    prop = get_property(schema, dotted)
+    return prop is not None and not isinstance(prop.get("properties"), Mapping) \
+        and _flag(dotted, prop.get("automl_enabled")) is True
 
 
 def iter_leaf_names(schema: Mapping[str, Any], prefix: str = "") -> Iterator[str]:

@@ -2,7 +2,8 @@
 
 Which params are searched:
 
-* ``hyperparameters=None``: every name in the schema's top-level ``automl_default_parameters``.
+* ``hyperparameters=None``: every name in the schema's top-level ``automl_default_parameters`` (a schema
+  without that list: every leaf flagged ``automl_enabled: true``, :func:`~tao_automl.schema.access.automl_candidates`).
   A default that cannot be searched (a type this version does not handle, AutoML-disabled, or
   missing from the schema) is skipped, and ONE warning lists every skipped name with its reason.
 * Named ``hyperparameters`` (and every param that has a ``custom_param_ranges`` entry, which is
