@@ -866,8 +866,13 @@ def test_preflight_refuses_a_manifest_value_create_job_would_refuse(tmp_path: Pa
 
 def test_a_per_job_namespace_names_the_sdk_option_that_sets_it(tmp_path: Path) -> None:
     """SPEC 2.1 lists ``namespace`` among Kubernetes' platform kwargs; it is the SDK's option for the whole run, and
-    the refusal only said 'not accepted by KubernetesSDK.create_job; allowed: ...' without naming where it goes."""
+    the refusal only said 'not accepted by KubernetesSDK.create_job; allowed: ...' without naming where it goes.
+    README says so, so a SPEC reader is not surprised."""
+    from conftest import readme_says
     from tao_automl.runner.plan import checked_job_kwargs
+
+    readme_says(r"Kubernetes' `namespace` is one for the whole run.*"
+                r"it is refused, naming `platform_options\.namespace`")
 
     config = tmp_path / "kubeconfig"
     config.write_text(KUBECONFIG_TWO_CONTEXTS)
