@@ -640,3 +640,44 @@ def test_a_rerun_jobs_result_is_recorded_at_the_epoch_its_last_run_reached(tmp_p
     assert result["best"]["budget_reached"] == 3
     stored = query_status(next((tmp_path / "ws").glob("run_*")))["recommendations"][0]
     assert (stored["metric_value"], stored["budget_reached"]) == (0.53, 3)
+
+
+SCORE_PRINTER = textwrap.dedent(
+    """
+    import time
+    for step in range(5):
+        print(f"step {step} score 0.42", flush=True)
+        time.sleep(0.4)
+    """)
+
+
+def test_a_metric_extractor_is_called_on_log_polls_and_keeps_polling_after_it_raised(tmp_path: Path) -> None:
+    """SPEC 2.1: the extractor "is called on log polls" and, when it raises, "keep polling". It was called once, on
+    the ended job's log: a platform that drops a finished job's log (a deleted pod) gave it nothing, and one exception
+    there lost its value. Here the log is gone once the job ends and the extractor raises on its first call."""
+    from conftest import write_skill
+    from tao_automl.platforms.base import JobStatus
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+
+    class LogGoneOnceEnded(LocalSDK):
+        def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+            return "" if JobStatus.parse(self.get_job_status(job_id)).is_finished() else super().get_job_logs(job_id,
+                                                                                                                 tail)
+
+    calls: list[str] = []
+
+    def score(logs: str, name: str) -> float | None:
+        calls.append(logs)
+        if len(calls) == 1:
+            raise RuntimeError("not ready")
+        found = re.findall(r"score (\d+\.\d+)", logs)
+        return float(found[-1]) if found else None
+
+    skill = write_skill(tmp_path / "bank", trainer=SCORE_PRINTER)
+    result = AutoMLRunner(LogGoneOnceEnded(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.2}, workspace_path=tmp_path / "ws", gpu_count=0, metric_extractor=score)
+    rec = result["recommendations"][0]
+    assert len(calls) >= 3, calls
+    assert (rec["status"], rec["metric_value"]) == ("success", 0.42), rec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,34 +83,51 @@ def safe_logs(sdk: Any, job_id: str, tail: int | None = LOG_TAIL_LINES) -> str:
     return logs or ""
 
 
+def polled_number(value: Any) -> float | None:
+    """A metric extractor's answer on a log poll as a float (NaN and inf kept: the job's end judges them); None for
+    no answer, a non-number or one past a float's range (the ended job's own call says what is wrong with it)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except (OverflowError, ValueError):
+        return None
+
+
 def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
                    extractor: Callable[[str, str], float | None] | None,
-                   metric_file: str | None = None, *, kpi_line: bool = False) -> tuple[float | None, str]:
+                   metric_file: str | None = None, *, kpi_line: bool = False,
+                   polled: float | None = None) -> tuple[float | None, str]:
     """``(value, where_it_came_from)``; a user extractor wins, else status.json, then the logs, then the results file
     ``metric_file`` the skill declares (a JSON object, or lines of them, giving the metric at its top level or under
     ``kpi``). ``kpi_line``: the settings named the metric ``kpi`` (the model's monitoring metric, here ``metric``),
-    so a log's ``kpi: value`` line gives it when the log holds no value under its own name. Where: the status.json
-    or results file read, relative to the results dir (``status.json``, ``train/status.json``:
-    :func:`read_results_file_from`), ``logs``, ``metric_extractor``, or ``none``."""
+    so a log's ``kpi: value`` line gives it when the log holds no value under its own name. ``polled``: the
+    extractor's last number on a log poll while the job ran, used when its call on the ended job's log raises or
+    finds none (a platform may drop an ended job's log). Where: the status.json or results file read, relative to
+    the results dir (``status.json``, ``train/status.json``: :func:`read_results_file_from`), ``logs``,
+    ``metric_extractor``, or ``none``."""
     if extractor is not None:
         logs = safe_logs(sdk, job_id)
         try:
             value = extractor(logs, metric)
         except Exception as exc:
-            log.warning("metric_extractor raised %s: %s; falling back to the default extraction",
-                        type(exc).__name__, exc)
-        else:
-            if value is not None:
-                if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                    log.warning("metric_extractor returned %s, not a number; the rec fails", _shown(value))
-                    return None, f"metric_extractor returned {_shown(value)}, not a number"
-                try:
-                    return float(value), "metric_extractor"
-                except (OverflowError, ValueError) as exc:  # 10**400: past a float's range
-                    log.warning("metric_extractor returned %s, which is no float (%s); the rec fails",
-                                _shown(value), exc)
-                    return None, (f"metric_extractor returned {_shown(value)}, a number past a float's range "
-                                  "(at most about 1.8e308)")
+            log.warning("metric_extractor raised %s: %s; %s", type(exc).__name__, exc,
+                        "using its value from the last log poll" if polled is not None
+                        else "falling back to the default extraction")
+            value = None
+        if value is None and polled is not None:
+            return polled, "metric_extractor"
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                log.warning("metric_extractor returned %s, not a number; the rec fails", _shown(value))
+                return None, f"metric_extractor returned {_shown(value)}, not a number"
+            try:
+                return float(value), "metric_extractor"
+            except (OverflowError, ValueError) as exc:  # 10**400: past a float's range
+                log.warning("metric_extractor returned %s, which is no float (%s); the rec fails",
+                            _shown(value), exc)
+                return None, (f"metric_extractor returned {_shown(value)}, a number past a float's range "
+                              "(at most about 1.8e308)")
     status_text, status_file, candidates = read_results_file_from(sdk, job_id, results_dir, STATUS_FILE)
     if status_text:
         value = metric_from_status(status_text, metric)
@@ -152,13 +169,15 @@ def _shown(value: Any, limit: int = 60) -> str:
 
 def extract_metrics(sdk: Any, job_id: str, results_dir: str | None, names: list[str],
                     extractor: Callable[[str, str], float | None] | None,
-                    metric_file: str | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
+                    metric_file: str | None = None,
+                    polled: Mapping[str, float] | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
     """Each of ``names`` read as :func:`extract_metric` reads one (multi-objective runs): values and sources by
-    name."""
+    name; ``polled``: the extractor's last number per name on a log poll."""
     values: dict[str, float | None] = {}
     sources: dict[str, str] = {}
     for name in names:
-        values[name], sources[name] = extract_metric(sdk, job_id, results_dir, name, extractor, metric_file)
+        values[name], sources[name] = extract_metric(sdk, job_id, results_dir, name, extractor, metric_file,
+                                                     polled=(polled or {}).get(name))
     return values, sources
 
 

@@ -69,6 +69,7 @@ from tao_automl.metrics.job import (
     extract_metric,
     extract_metrics,
     missing_metric_message,
+    polled_number,
     read_results_file,
     safe_logs,
 )
@@ -217,6 +218,9 @@ class _Active:
     running_since: float | None = None
     pending_reason: str | None = None  # why the platform holds the job in its queue, as last recorded
     reason_due: float = 0.0  # monotonic time of the next look at it
+    #: the metric extractor's last number per metric on a log poll (its call on the ended job's log comes first)
+    polled: dict[str, float] = field(default_factory=dict)
+    extractor_raised: bool = False  # told once per rec; polling goes on
 
 
 class _FailFast(Exception):
@@ -890,6 +894,8 @@ class AutoMLRunner:
                 and time.time() - item.running_since > item.limit_s:
             self._time_out(exp, active, item, on_result)
             return  # if it ended before the cancel, the next poll collects it like any ended job
+        if extractor is not None and status is JobStatus.RUNNING:
+            self._poll_extractor(exp, item, metric, extractor)
         if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
             if self._report_epochs(exp, item, metric):
                 crash_point("stop_answered")  # chaos tests: the rule said stop, the decision not yet stored
@@ -911,12 +917,13 @@ class AutoMLRunner:
             if exp.objectives:  # a list of metrics: read each; the first is the rec's metric column
                 values, sources = extract_metrics(self.platform, item.job_id, item.results_dir,
                                                   [o["name"] for o in exp.objectives], extractor,
-                                                  self.skill.metric_file)
+                                                  self.skill.metric_file, item.polled)
                 value = values[exp.objectives[0]["name"]]
                 source = ",".join(dict.fromkeys(sources.values()))
             else:
                 value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, extractor,
-                                               self.skill.metric_file, kpi_line=exp.settings.metric == KPI)
+                                               self.skill.metric_file, kpi_line=exp.settings.metric == KPI,
+                                               polled=item.polled.get(metric))
             if eval_fn is not None:
                 try:
                     evaluated = eval_fn(item.rec, item.job_id)
@@ -945,6 +952,23 @@ class AutoMLRunner:
                          ended_at=ended_at)
         else:
             self._cancelled(exp, item, metric, on_result, ended_at)
+
+    def _poll_extractor(self, exp: Experiment, item: _Active, metric: str, extractor: MetricExtractor) -> None:
+        """The metric extractor on the running job's log (SPEC 2.1: it is called on log polls); its last number per
+        metric is kept for the job's end, when the platform may have dropped the log. An exception is logged once
+        per rec and polling goes on."""
+        logs = safe_logs(self.platform, item.job_id)
+        for name in [o["name"] for o in exp.objectives] if exp.objectives else [metric]:
+            try:
+                number = polled_number(extractor(logs, name))
+            except Exception as exc:
+                if not item.extractor_raised:
+                    log.warning("rec %d: metric_extractor raised %s on a log poll: %s; polling goes on",
+                                item.rec.id, type(exc).__name__, exc)
+                    item.extractor_raised = True
+                continue
+            if number is not None:
+                item.polled[name] = number
 
     def _value_message(self, item: _Active, metric: str, value: float | None, source: str) -> str | None:
         """Why an ended job's ``metric`` (read from ``source``) is no result: none reported (where it was looked
