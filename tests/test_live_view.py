@@ -431,7 +431,7 @@ def test_a_tiny_or_huge_metric_gets_the_same_four_digits_as_any_other() -> None:
 
     assert format_metric(1.2349e-12) != format_metric(1.2341e-12)
     assert format_metric(123490.0) != format_metric(123410.0)
-    assert [format_metric(v) for v in (1.2341e-12, 123410.0, 0.5, 1e12)] == ["1.234e-12", "123410", "0.5", "1e+12"]
+    assert [format_metric(v) for v in (1.2341e-12, 123410.0, 0.5, 1e12)] == ["1.234e-12", "1.234e+05", "0.5", "1e+12"]
     assert metrics_text("val_loss", 1.2349e-12) == "val_loss=1.235e-12"
     assert "best val_loss=1.234e-12 (rec 2)" in progress_line(
         {"completed": 2, "total": 3, "failed": 0, "metric": "val_loss", "best_metric": 1.2341e-12, "best_rec_id": 2})
@@ -457,6 +457,29 @@ def test_a_best_just_below_one_is_not_shown_as_one(tmp_path: Path, capsys: pytes
     assert "best: rec 1 with val_acc = 0.99996" in capsys.readouterr().out
     assert main(["runs", str(tmp_path / "ws")]) == 0
     assert "val_acc=0.99996 (rec 1)" in capsys.readouterr().out
+
+
+def test_every_view_shows_a_value_that_is_not_whole_with_the_same_digits() -> None:
+    """A param or metric of 99999.5 read `1e+05` in the live lines and `status` (1e6 + 0.5: `1e+06`) but `99999.5`
+    in the best line; 1234.56 read `1234.6` as a param and `1234.56` as a metric; the report showed a metric of
+    0.9999996 as `1`. Every view now adds one digit at a time, in either notation, until a value that is not whole
+    does not read as one; a whole value keeps its digits."""
+    from tao_automl.experiment.lines import distinct_values, format_metric, format_params, format_value
+    from tao_automl.report.html import _fmt, _fmt_column, _param
+
+    values = [1234.5, 99999.5, 1e6 + 0.5, 0.99996, -1234.5, 1e-7, 12345.5, 1234.56, 0.9999996]
+    expected = ["1234.5", "99999.5", "1000000.5", "0.99996", "-1234.5", "1e-07", "12345.5", "1234.6", "0.9999996"]
+    assert [format_value(v) for v in values] == expected
+    assert [format_metric(v) for v in values] == expected
+    assert distinct_values([*values, None]) == [*expected, "-"]
+    assert format_params({"train.x": 99999.5}) == "x=99999.5"
+    report = [_fmt(v) for v in values]
+    assert report == [_param(v) for v in values] == _fmt_column(values)
+    assert all(not float(text).is_integer() for text in report), report
+    assert report[:2] == ["1234.5", "99999.5"] and report[7:] == ["1234.56", "0.9999996"]  # its own 6 digits
+    # a whole value keeps its digits: three (param) or four (metric) from 1e5 up
+    whole = (format_value(123456.0), format_metric(123456.0), _fmt(1234567.0))
+    assert whole == ("1.23e+05", "1.235e+05", "1.23457e+06")
 
 
 def test_a_param_just_below_one_is_not_shown_as_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,24 +14,28 @@ if TYPE_CHECKING:
 
 def format_value(value: Any) -> str:
     """A param value (or a table's metric) as the one-line views show it: three significant digits for tiny and huge
-    floats, else four, or more where four print a whole number the value is not (a logit-scale 0.99996 read ``1``)."""
-    shown = _rounded(value)
-    return not_whole(value, 4) if isinstance(value, float) and "e" not in shown else shown
+    floats, else four, or more where those read as a whole number the value is not (:func:`not_whole`)."""
+    if isinstance(value, float):
+        return not_whole(value, 3 if _tiny_or_huge(value) else 4)
+    return str(value)
+
+
+def _tiny_or_huge(value: float) -> bool:
+    return value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5)
 
 
 def _rounded(value: Any) -> str:
     if isinstance(value, float):
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-            return f"{value:.3g}"
-        return f"{value:.4g}"
+        return f"{value:.{3 if _tiny_or_huge(value) else 4}g}"
     return str(value)
 
 
 def not_whole(value: float, digits: int) -> str:
-    """``value`` with ``digits`` significant digits, or more (up to 17) where those print a whole number in plain
-    notation that ``value`` is not (0.99996 at 4 digits: ``1``)."""
+    """``value`` with ``digits`` significant digits, or more (one at a time, up to 17) where those read as a whole
+    number ``value`` is not, in plain or exponent notation (0.99996 at 4 digits: ``1``; 99999.5 at 4: ``1e+05``;
+    1234.5 at 4: ``1234``). A whole value keeps ``digits`` (123456.0 at 4: ``1.235e+05``)."""
     shown = f"{value:.{digits}g}"
-    while digits < 17 and "e" not in shown and _whole_but_not(shown, value):
+    while digits < 17 and _whole_but_not(shown, value):
         digits += 1
         shown = f"{value:.{digits}g}"
     return shown
@@ -39,22 +43,17 @@ def not_whole(value: float, digits: int) -> str:
 
 def format_metric(value: Any) -> str:
     """A metric as the one-line views show it: four significant digits at any magnitude (format_value's three for
-    tiny and huge values showed val_loss 1.2341e-12 and 1.2349e-12 alike), or more where those would round it to a
-    whole number it is not (0.99996 read ``1``, a perfect score no rec reached)."""
-    shown = f"{value:.4g}" if isinstance(value, float) else format_value(value)
-    digits = 4
-    while isinstance(value, float) and digits < 17 and _whole_but_not(shown, value):
-        digits += 2
-        shown = f"{value:.{digits}g}"
-    return shown
+    tiny and huge values showed val_loss 1.2341e-12 and 1.2349e-12 alike), or more where those read as a whole
+    number it is not (:func:`not_whole`: 0.99996 read ``1``, a perfect score no rec reached)."""
+    return not_whole(value, 4) if isinstance(value, float) else format_value(value)
 
 
 def _whole_but_not(shown: str, value: float) -> bool:
     try:
         read = float(shown)
-    except ValueError:  # nan, inf
+    except ValueError:
         return False
-    return read != value and read.is_integer()
+    return read.is_integer() and not value.is_integer()  # nan and inf are neither
 
 
 def distinct_values(values: list[Any]) -> list[str]:

@@ -78,18 +78,19 @@ def _e(value: Any) -> str:
 def _fmt(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "-"
-    return f"{value:.6g}"
+    return not_whole(value, 6)  # 0.9999996 read 1
 
 
 def _fmt_column(values: list[float | None]) -> list[str]:
     """A table column as :func:`_fmt` shows it, with more significant digits (up to 17) where two neighbours that
-    differ would otherwise print alike (0.91234567 and 0.91234571 both read 0.912346); equal values stay equal."""
+    differ would otherwise print alike (0.91234567 and 0.91234571 both read 0.912346), or where a value would read
+    as a whole number it is not (:func:`not_whole`); equal values stay equal."""
     numbers = sorted(v for v in values if v is not None and math.isfinite(v))  # rounding keeps order
     digits = 6
     while digits < 17 and any(a != b and f"{a:.{digits}g}" == f"{b:.{digits}g}"
                               for a, b in itertools.pairwise(numbers)):
         digits += 1
-    return ["-" if v is None or not math.isfinite(v) else f"{v:.{digits}g}" for v in values]
+    return ["-" if v is None or not math.isfinite(v) else not_whole(v, digits) for v in values]
 
 
 def _header(data: RunData) -> str:
