@@ -1156,3 +1156,32 @@ def test_a_misspelt_range_key_is_named_where_the_tool_derived_that_end(tmp_path:
     assert main(["models", "--skill-bank", str(tmp_path / "bank")]) == 0
     assert "(upper bound derived: schema has none; its property has 'maximun': did you mean 'maximum'?)" in \
         capsys.readouterr().out
+
+
+def test_an_int_with_float_bounds_reads_its_range_as_ints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An int param whose schema bounds are JSON floats (``"minimum": 1.0, "maximum": 100.0``) was refused with
+    ``expected a value in [1.0, 100.0]`` (a spec override, --dry-run, preflight, an epoch budget), while `models`
+    showed its range as ``[1, 100] (int)``: an int range reads as ints in each of them."""
+    from conftest import small_schema
+
+    schema = small_schema()
+    train = schema["properties"]["train"]["properties"]
+    train["num_epochs"].update(minimum=1.0, maximum=100.0)
+    train["layers"].update(minimum=1.0, maximum=6.0, math_cond="> 0.0")
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(skill), "workspace_path": "ws",
+                                      "automl_settings": _settings("random"),
+                                      "spec_overrides": {"train.num_epochs": 500}}))
+    for command in (["run", str(config), "--dry-run"], ["preflight", str(config)]):
+        assert main(command) == 2, command
+        out = capsys.readouterr()
+        said = out.err + out.out
+        assert "expected a value in [1, 100] (the schema's bounds)" in said and "1.0" not in said, said
+    with pytest.raises(SettingsError, match=r"expected a value in \[1, 100\] \(the schema's"):
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings=_settings("hyperband", automl_max_epochs=500)))
+    with pytest.raises(UserInputError, match=r"expected a value in \[1, 6\] \(the schema's bounds and math_cond"):
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_hyperparameters=["train.optim.lr"],
+                              spec_overrides={"train.layers": 9}))
+    assert main(["models", "--skill-bank", str(tmp_path / "bank")]) == 0
+    assert "[1, 6] (int)" in capsys.readouterr().out

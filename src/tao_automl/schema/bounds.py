@@ -62,7 +62,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tao_automl.errors import SearchSpaceError
@@ -235,7 +235,14 @@ def schema_interval(name: str, prop: Mapping[str, Any], *, integer: bool = False
             "or below its maximum/valid_max, with a math_cond that keeps a value between them",
             field=f"schema property {name}", value=str(iv),
             allowed="a minimum at or below the maximum, and a math_cond inside them")
+    if integer:  # an int's ends read as ints in every message (`"minimum": 1.0` showed [1.0, 8.0])
+        iv = replace(iv, low=_as_int(iv.low), high=_as_int(iv.high))
     return iv
+
+
+def _as_int(end: float) -> float:
+    """A whole finite end as an int (an infinite or fractional one as it is)."""
+    return int(end) if math.isfinite(end) and float(end).is_integer() else end
 
 
 _COND_PART = re.compile(
