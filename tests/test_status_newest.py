@@ -39,3 +39,18 @@ def test_the_newest_failures_are_the_last_to_end(tmp_path: Path, capsys: pytest.
     assert main(["status", str(folder), "--top", "3"]) == 0
     text = capsys.readouterr().out
     assert "rec 3 failed" in text and "rec 8 failed" not in text, text
+
+
+def test_the_agent_texts_say_the_order_the_newest_are_shown_in(tmp_path: Path) -> None:
+    """README and query_status said the newest recs without a rank are shown in id order, as they are; the skill
+    file and the sweep_status tool said "in flight, then the last to end", beside "best first" for the best: an
+    agent read that as their order (rec 10 running, then rec 3, then rec 9)."""
+    from tao_automl.agentapi.tools import TOOLS, sweep_status
+    from tao_automl.cli.agent_commands import skill_path
+
+    status = sweep_status(str(_run(tmp_path / "run")), top=3)
+    assert [r["rec_id"] for r in status["recommendations"] if r.get("rank") is None] == [3, 9, 10]
+    skill = " ".join(skill_path().read_text().split())
+    for text in (skill, TOOLS["sweep_status"].description):
+        assert "newest unranked recs (in flight and the last to end, in id order)" in text \
+            or "newest without a rank (in flight and the last to end, in id order" in text

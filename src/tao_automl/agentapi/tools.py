@@ -367,8 +367,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          "resumable (true when it ended unfinished, e.g. interrupted, and resume_sweep continues it) and next (that "
          "resume_sweep call, else null). recommendations: the `top` "
          "best recs (several metrics: the Pareto front first, best first) and the `top` newest without a rank "
-         "(in flight, then the last to end; recs 'top'), or every rec in id order, paged by offset and "
-         "limit (recs 'all'); rec_view says which were shown of how many.",
+         "(in flight and the last to end, in id order; recs 'top'), or every rec in id order, paged by offset "
+         "and limit (recs 'all'); rec_view says which were shown of how many.",
          _object({"run_dir": _RUN_DIR,
                   "include_recs": {"type": "boolean", "default": True,
                                    "description": "false: leave recommendations out (progress and best only)"},
