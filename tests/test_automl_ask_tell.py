@@ -712,6 +712,48 @@ def test_finish_tells_the_trackers_the_end_once_and_before_it_is_stored(
     assert told == [("finished", "running"), ("finished", "finished")]  # reopened to be read: it stays finished
 
 
+class _CtrlCInEnd:
+    """A tracker whose end call a Ctrl-C lands in (held until the call returns, then raised), once; the rest of its
+    calls, and each end it was told, are counted."""
+
+    def __init__(self) -> None:
+        self.ends: list[str] = []
+
+    def sweep_started(self, run_dir: Path) -> None:
+        pass
+
+    def rec_finished(self, run_dir: Path, rec_id: int) -> None:
+        pass
+
+    def sweep_ended(self, run_dir: Path, state: str) -> None:
+        import os
+        import signal
+
+        self.ends.append(state)
+        if len(self.ends) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_in_a_trackers_end_call_closes_the_run_and_tells_it_once(tmp_path: Path) -> None:
+    """A Ctrl-C landing in a tracker's end call (held until the call returns) left finish() before the run's end was
+    stored, and a second finish() told every tracker the end again. Now the run is closed first, as the sweep loop
+    closes it after such a Ctrl-C, the interrupt then raised; a second finish() returns the same summary, telling
+    no tracker again."""
+    tracker = _CtrlCInEnd()
+    automl = AutoML(workspace=tmp_path / "run", settings={**SINGLE, "automl_max_recommendations": 1},
+                    search_schema=small_schema(), log_progress=False)
+    automl.tracking.observers.append(tracker)
+    (rec,) = automl.next_recommendation()
+    automl.report_result(rec.id, objective(rec.params))
+    with pytest.raises(KeyboardInterrupt):
+        automl.finish()
+    assert query_status(tmp_path / "run")["progress"]["state"] == "finished"
+    summary = automl.finish()
+    assert tracker.ends == ["finished"] and summary["progress"]["state"] == "finished"
+    again = AutoML(workspace=tmp_path / "run", resume=True, log_progress=False)  # its lock was released
+    assert again.finish()["progress"]["state"] == "finished"
+
+
 def test_a_schema_with_defaults_only_on_its_properties_gets_the_budget_at_its_epoch_key(tmp_path: Path) -> None:
     """A search_schema without a top-level "default": hyperband's recs of budget 9 shipped `train.num_epochs: 1` in
     rec.specs and the run's epoch key was None, so a caller training from rec.specs trained every rung 1 epoch."""

@@ -122,6 +122,63 @@ def test_a_run_closed_by_another_resume_while_this_one_looked_is_not_closed_agai
     assert status_json(run_dir)["progress"]["state"] == "finished"
 
 
+def _instant_run_left_open(tmp_path: Path) -> Path:
+    """A one-rec run that succeeded (in process, no job), stored as an orchestrator killed after its last rec ended
+    leaves it."""
+    from conftest import write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    run = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_acc"), write_skill(tmp_path / "bank"),
+                       log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_acc", "automl_max_recommendations": 1},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    _reopen(run["run_dir"])
+    return Path(run["run_dir"])
+
+
+def test_a_tracker_failing_in_the_close_without_runner_loses_nothing(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """close_complete called its trackers' end hook unguarded: a Ctrl-C landing in a tracker's end call (held until
+    it returns) left the run open, its end never stored, while the sweep loop stores it after such a Ctrl-C. Now
+    the end is stored first, then the interrupt raised; a tracker raising an error is recorded and the close goes
+    on, as in the sweep."""
+    import os
+    import signal
+
+    from tao_automl.runner import close_spent, loop
+    from tao_automl.tracking.base import ObserverSet
+
+    class Broken:
+        def sweep_started(self, run_dir: Path) -> None:
+            pass
+
+        def rec_finished(self, run_dir: Path, rec_id: int) -> None:
+            pass
+
+        def sweep_ended(self, run_dir: Path, state: str) -> None:
+            raise RuntimeError("tracking server gone")
+
+    class CtrlC(Broken):
+        def sweep_ended(self, run_dir: Path, state: str) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    folders = {name: _instant_run_left_open(tmp_path / name) for name in ("broken", "ctrl_c")}
+    for tracker, name in ((Broken(), "broken"), (CtrlC(), "ctrl_c")):
+        folder = folders[name]
+        monkeypatch.setattr(loop, "stored_trackers",
+                            lambda exp, t=tracker: ObserverSet([t], record=exp.record_tracking_errors))
+        if isinstance(tracker, CtrlC):
+            with pytest.raises(KeyboardInterrupt):
+                close_spent._close(folder, None)
+        else:
+            assert close_spent._close(folder, None)["progress"]["state"] == "finished"
+        status = status_json(str(folder))
+        assert status["progress"]["state"] == "finished", (name, status["progress"])
+        if name == "broken":
+            assert "tracking server gone" in status["tracking_errors"]["Broken"]["first"], status["tracking_errors"]
+
+
 def _mlflow_run_left_open_without_its_skill(tmp_path: Path) -> tuple[str, Callable[[], str]]:
     """A finished one-rec MLflow-tracked run reopened as a killed orchestrator leaves it (its MLflow sweep run
     RUNNING), its skill folder deleted: the run folder, and a reader of its MLflow sweep run's status."""

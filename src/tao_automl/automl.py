@@ -405,7 +405,14 @@ class AutoML:
             self._exp.store.set_meta({"stop_reason": reason}, event="sweep_stopped")
         # told before the end is stored (a kill once it is stored leaves them told: nothing reopens a closed run) and
         # before the summary: it shows their failures, this one's
-        self.tracking.sweep_ended(self._exp.run_dir, state)
+        try:
+            self.tracking.sweep_ended(self._exp.run_dir, state)
+        finally:  # a Ctrl-C in a tracker's call (held until it returns) still closes the run, as the sweep's does
+            summary = self._close(state, reason)
+        return summary
+
+    def _close(self, state: str, reason: str | None) -> dict[str, Any]:
+        """Store the run's end, close it and release its lock: the summary finish() returns from then on."""
         self._exp.end(state)  # before the summary: it shows the ended run (its state, no ETA)
         crash_point("finish_ended")  # chaos tests: the run's end is stored, its lock not yet released
         summary = self._exp.summary()

@@ -1438,9 +1438,12 @@ def close_complete(exp: Experiment, before_end: Callable[[str], Any] | None = No
     state, stop_reason = _complete_end(exp)
     if state == "finished":
         _delete_intermediate(exp)
-    if before_end is not None:
-        before_end(state)
-    return _ended_summary(exp, state, stop_reason)
+    try:
+        if before_end is not None:
+            before_end(state)
+    finally:  # a Ctrl-C in the trackers' call (held until it returns) still stores the end, as the sweep's does
+        summary = _ended_summary(exp, state, stop_reason)
+    return summary
 
 
 def _clear_stop_reason(exp: Experiment) -> None:
