@@ -652,3 +652,27 @@ def test_sweeps_started_together_on_a_new_mlflow_database_all_log(tmp_path: Path
     _, _, runs = _mlflow(tmp_path)
     parents = [r for r in runs if r.data.tags.get("tao_automl.role") == "sweep"]
     assert len(parents) == 4 and len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
+
+
+def test_a_half_made_mlflow_store_is_named_with_what_to_do(tmp_path: Path) -> None:
+    """A process killed while MLflow created a new sqlite store's tables leaves tables the version stamp does not
+    cover; MLflow then refuses the file for good (`table datasets already exists`, the state made here with sqlite3
+    as such a kill leaves it), and the run's tracking_errors held that raw error. They now say the store was left
+    half-made, name the file and what to do."""
+    import sqlite3
+
+    from tao_automl.testing import InstantSDK
+
+    db = tmp_path / "mlflow.db"
+    with sqlite3.connect(db) as made:
+        made.execute("CREATE TABLE datasets (dataset_uuid VARCHAR(36) NOT NULL)")
+    runner = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_loss"), write_skill(tmp_path / "bank"),
+                          log_progress=False)
+    result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 1},
+                        workspace_path=tmp_path / "ws", mlflow_config={"tracking_uri": f"sqlite:///{db}"}, gpu_count=0)
+    assert result["progress"]["state"] == "finished"
+    first = result["tracking_errors"]["mlflow"]["first"]
+    assert first.startswith("sweep_started: MlflowStoreError: MLflow cannot open its sqlite store, left half-made "
+                            "(table datasets already exists"), first
+    assert f"move or delete {db}: MLflow makes a new one at the next sweep's start" in first, first
+    assert query_status(result["run_dir"])["tracking_errors"] == result["tracking_errors"]

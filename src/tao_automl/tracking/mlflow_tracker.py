@@ -61,9 +61,16 @@ class MlflowTracker:
         from mlflow.tracking import MlflowClient
 
         data = load_run(run_dir)
-        with _database_created_once(str(self.config.get("tracking_uri") or "")):
-            self.client = MlflowClient(tracking_uri=self.config.get("tracking_uri"))
-            self.experiment_id = self._experiment()
+        uri = str(self.config.get("tracking_uri") or "")
+        with _database_created_once(uri):
+            try:
+                self.client = MlflowClient(tracking_uri=self.config.get("tracking_uri"))
+                self.experiment_id = self._experiment()
+            except Exception as exc:
+                half_made = _half_made(uri, exc)
+                if half_made is None:
+                    raise
+                raise half_made from exc
         found = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{EXPERIMENT_TAG}` = '{data.experiment_id}' and tags.`{ROLE_TAG}` = 'sweep'",
@@ -248,6 +255,26 @@ def _database_created_once(uri: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+class MlflowStoreError(RuntimeError):
+    """An MLflow store the tracker cannot use, with what to do about it."""
+
+
+_TABLE_EXISTS = re.compile(r"\btable (\S+) already exists")
+
+
+def _half_made(uri: str, exc: Exception) -> MlflowStoreError | None:
+    """The error for a ``sqlite:///`` store whose tables' creation or upgrade was cut short (a process killed in
+    it): MLflow replays the steps its version stamp does not cover and fails at every open with ``table X already
+    exists``. None for any other failure."""
+    found = _TABLE_EXISTS.search(str(exc))
+    if found is None or not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///"):].partition("?")[0]
+    return MlflowStoreError(f"MLflow cannot open its sqlite store, left half-made (table {found.group(1)} already "
+                            f"exists: creating or upgrading its tables was cut short): move or delete {path}: MLflow "
+                            "makes a new one at the next sweep's start")
 
 
 def _clip(value: Any, limit: int) -> str:
