@@ -482,6 +482,19 @@ def test_every_view_shows_a_value_that_is_not_whole_with_the_same_digits() -> No
     assert whole == ("1.23e+05", "1.235e+05", "1.23457e+06")
 
 
+def test_the_orchestrators_status_line_shows_the_best_as_status_does() -> None:
+    """The detached orchestrator's minute line (its log, `write_snapshot`'s answer) printed the best with six
+    significant digits and no check: val_acc 0.9999996 read `1`, where `status` reads 0.9999996."""
+    from tao_automl.experiment.lines import format_metric
+    from tao_automl.runner.orchestrator import status_line
+
+    for best in (0.9999996, 99999.5, 0.5):
+        line = status_line({"progress": {"state": "running", "metric": "val_acc", "best_metric": best,
+                                         "best_rec_id": 2}})
+        assert f"best val_acc={format_metric(best)} (rec 2)" in line, line
+    assert "val_acc=0.9999996 " in status_line({"progress": {"metric": "val_acc", "best_metric": 0.9999996}})
+
+
 def test_a_param_just_below_one_is_not_shown_as_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A logit-scale float (a momentum, Adam's beta2) searched in [0.9999, 0.99999] is never 1, but the live lines,
     `status` and the report's table showed its values with 4 (HTML: 6) significant digits, `lr=1`, a value outside

@@ -31,6 +31,7 @@ from tao_automl.errors import (
     UserInputError,
 )
 from tao_automl.experiment.holder import INFO_NAME, LOG_NAME, lock_holder, orchestrator_info
+from tao_automl.experiment.lines import format_metric
 from tao_automl.util.interrupts import stop_delivered, stop_requested
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def status_line(status: dict[str, Any]) -> str:
     best = prog.get("best_metric")
     shown = "no result yet"
     if best is not None:
-        shown = f"best {prog.get('metric')}={best:.6g} (rec {prog.get('best_rec_id')})"
+        shown = f"best {prog.get('metric')}={format_metric(best)} (rec {prog.get('best_rec_id')})"  # as `status`
     return (f"status: {prog.get('state')}; {prog.get('completed', 0)}/{prog.get('total', '?')} recs done "
             f"({prog.get('succeeded', 0)} ok, {prog.get('failed', 0)} failed); {shown}; "
             f"{len(status.get('active_jobs', []))} job(s) running")
