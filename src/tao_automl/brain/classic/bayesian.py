@@ -95,6 +95,9 @@ STALL_RADIUS = 0.15
 RUN_WIDE_DESIGN = False
 #: The spawn key of the run-wide design's generator.
 DESIGN_STREAM = (1,)
+#: With :data:`RUN_WIDE_DESIGN`: the design's points in Sobol order (the first not yet used) instead of the
+#: space-filling order (the farthest from every observed, pending and chosen point).
+DESIGN_IN_SOBOL_ORDER = False
 
 
 @dataclass(frozen=True)
@@ -327,7 +330,8 @@ class BayesianBrain:
             if in_design:
                 if design is None:
                     design = self._sobol(max(self.n_initial, len(self._x) + len(pending) + n), rng)
-                ranked = self._space_filling_order(design, fantasy_x)
+                in_order = DESIGN_IN_SOBOL_ORDER and RUN_WIDE_DESIGN and self.seed is not None
+                ranked = design if in_order else self._space_filling_order(design, fantasy_x)
             elif explore:
                 ranked = self._snap(rng.uniform(size=(1, self.space.dim)))
                 explore = False  # one model-free proposal per stall
