@@ -391,37 +391,6 @@ def test_initial_design_in_ten_dimensions_is_not_pushed_to_the_faces() -> None:
     assert float(np.mean(sq)) < 1.0
 
 
-@pytest.mark.parametrize("sobol_order", [False, True])
-def test_the_run_wide_design_is_one_sobol_set_however_its_recs_are_asked(monkeypatch: pytest.MonkeyPatch,
-                                                                          sobol_order: bool) -> None:
-    """The RUN_WIDE_DESIGN candidate: the design's points come from one scramble per run, drawn from the run's seed,
-    so eight asks of one are the whole balanced 8-point set, one ask of eight picks the same points in the same
-    order (with DESIGN_IN_SOBOL_ORDER: the set's own order), and neither depends on the asks' generators; another
-    seed gives another set. (With the switch off each ask scrambles its own set from its generator.)"""
-    from tao_automl.brain.classic import bayesian
-
-    monkeypatch.setattr(bayesian, "RUN_WIDE_DESIGN", True)
-    monkeypatch.setattr(bayesian, "DESIGN_IN_SOBOL_ORDER", sobol_order)
-
-    def one_at_a_time(seed: int, salt: int) -> list[Config]:
-        brain = BayesianBrain(MIXED, n_initial=8, seed=seed)
-        pending: list[Config] = []
-        for i in range(8):
-            pending += brain.suggest(1, pending, np.random.default_rng([salt, i]))
-        return pending
-
-    singles = one_at_a_time(5, 0)
-    assert one_at_a_time(5, 1) == singles
-    assert BayesianBrain(MIXED, n_initial=8, seed=5).suggest(8, [], np.random.default_rng(9)) == singles
-    sobol = BayesianBrain(MIXED, n_initial=8, seed=5)._sobol(8, np.random.default_rng(9))
-    in_sobol = [config_key(MIXED, MIXED.decode(x)) for x in sobol]
-    assert sorted(in_sobol) == sorted(config_key(MIXED, c) for c in singles)
-    assert (in_sobol == [config_key(MIXED, c) for c in singles]) is sobol_order
-    assert one_at_a_time(6, 0) != singles
-    with pytest.raises(SettingsError, match="seed"):
-        BayesianBrain(MIXED, seed=-1)
-
-
 # ---------------------------------------------------------------- failures
 
 

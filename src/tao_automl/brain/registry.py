@@ -79,8 +79,7 @@ def _llm_options(settings: AutoMLSettings) -> dict[str, Any]:
 
 #: name -> builder of the factory's keyword options from the run's settings (brains not listed get none).
 def _bayesian_options(settings: AutoMLSettings) -> dict[str, Any]:
-    return {"budget": settings.automl_max_recommendations, "concurrency": settings.automl_max_concurrent,
-            "seed": settings.seed}
+    return {"budget": settings.automl_max_recommendations, "concurrency": settings.automl_max_concurrent}
 
 
 OPTION_BUILDERS: dict[str, Callable[[AutoMLSettings], dict[str, Any]]] = {

@@ -1,8 +1,7 @@
 """Gaussian-process Bayesian optimisation: the default brain.
 
 * **Initial design.** Until ``n_initial`` configs have been observed or are in flight, proposals
-  come from the first ``2**k`` points of a scrambled Sobol sequence (seeded from the caller's generator, or from
-  the run's seed alone while the ``RUN_WIDE_DESIGN`` candidate is on;
+  come from the first ``2**k`` points of a scrambled Sobol sequence (seeded from the caller's generator;
   ``2**k`` the smallest power of two >= the design size, or >= the points in use plus those asked for when that
   is more), snapped to valid configs, picked greedily to be far from every observed, pending and already-chosen
   point; the same space-filling picks continue while no rec has succeeded yet. The pool is that small on
@@ -88,16 +87,6 @@ N_LOCAL = 64
 #: objectives: the model kept exploiting the neighbourhood of one lucky value; benchmarks/README.md.)
 STALL_AFTER = 2
 STALL_RADIUS = 0.15
-#: Candidate (issue 12, off): draw the initial design from ONE scrambled Sobol set per run, seeded by the run's
-#: ``seed`` (a stream apart from the proposals' ``[seed, recs created]``), instead of a fresh scramble from each
-#: ask's generator; a 16x1 design is then one balanced set and a batch ask picks what asks of one do. Brains
-#: built without a ``seed`` (bfbo's inner one) keep the per-ask scramble either way.
-RUN_WIDE_DESIGN = False
-#: The spawn key of the run-wide design's generator.
-DESIGN_STREAM = (1,)
-#: With :data:`RUN_WIDE_DESIGN`: the design's points in Sobol order (the first not yet used) instead of the
-#: space-filling order (the farthest from every observed, pending and chosen point).
-DESIGN_IN_SOBOL_ORDER = False
 
 
 @dataclass(frozen=True)
@@ -255,10 +244,8 @@ class BayesianBrain:
         max_gp_points: int = 300,
         budget: int | None = None,
         concurrency: int = 1,
-        seed: int | None = None,
     ) -> None:
-        """``xi``: EI margin in standardised units; ``n_candidates``: random acquisition candidates; ``seed``: the
-        run's, which draws the initial design when :data:`RUN_WIDE_DESIGN` is on."""
+        """``xi``: EI margin in standardised units; ``n_candidates``: random acquisition candidates."""
         if space.dim == 0:
             raise SearchSpaceError("bayesian: the search space has no parameters to tune",
                                    allowed="a search space of at least one param")
@@ -273,11 +260,7 @@ class BayesianBrain:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise SettingsError(f"bayesian option {name}={value!r} must be an integer >= {low}",
                                     field=f"bayesian option {name}", value=value, allowed=f"an integer >= {low}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise SettingsError(f"bayesian option seed={seed!r} must be an integer >= 0",
-                                field="bayesian option seed", value=seed, allowed="an integer >= 0")
         self.space = space
-        self.seed = seed
         self.n_initial = initial_design_size(space, budget, concurrency) if n_initial is None else n_initial
         self.max_gp_points = max(max_gp_points, max_fit_points)
         self.xi = float(xi)
@@ -330,8 +313,7 @@ class BayesianBrain:
             if in_design:
                 if design is None:
                     design = self._sobol(max(self.n_initial, len(self._x) + len(pending) + n), rng)
-                in_order = DESIGN_IN_SOBOL_ORDER and RUN_WIDE_DESIGN and self.seed is not None
-                ranked = design if in_order else self._space_filling_order(design, fantasy_x)
+                ranked = self._space_filling_order(design, fantasy_x)
             elif explore:
                 ranked = self._snap(rng.uniform(size=(1, self.space.dim)))
                 explore = False  # one model-free proposal per stall
@@ -538,17 +520,13 @@ class BayesianBrain:
     # ------------------------------------------------------------------ proposals
 
     def _sobol(self, size: int, rng: np.random.Generator) -> Array:
-        """The first ``2**k >= size`` points of a scrambled Sobol sequence, snapped; scrambled by ``rng``, or, with
-        :data:`RUN_WIDE_DESIGN` and a :attr:`seed`, by the run's design stream (the same scramble at every call, so a
-        larger ``size`` extends the same sequence).
+        """The first ``2**k >= size`` points of a scrambled Sobol sequence, snapped.
 
         A balanced set barely larger than the design, not a large pool: the greedy farthest-point picks from a
         pool of 4x the design (the rule before 2026-12-02) sat on the cube's faces in 10 dimensions, and on
         Ackley-10 they scored worse than uniform draws (tuning split, batches of 4: below random's median).
         """
         m = max(1, math.ceil(math.log2(max(size, 2))))
-        if RUN_WIDE_DESIGN and self.seed is not None:
-            rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=DESIGN_STREAM))
         # held: SciPy reads its direction numbers in code that swallows exceptions, so a Ctrl-C or `stop` landing
         # there was lost (and the half-read tables gave other points); it is delivered once the sampler is built
         with interrupts_held():
