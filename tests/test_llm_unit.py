@@ -475,6 +475,31 @@ def test_the_llm_reads_a_maximised_metric_under_its_name_not_as_a_negated_object
     assert "objective" not in last and "=-0." not in last, last
 
 
+def test_the_llm_sees_a_near_perfect_score_and_two_close_results_as_they_are(tmp_path: Path) -> None:
+    """The prompts showed metrics with a bare 4-digit format: val_accuracy 0.99996 read ``1`` (a perfect score no rec
+    reached), in the history and as the incumbent, and 0.12341 and 0.12344 read alike. They now show a value by the
+    views' whole-number rule, with digits enough that results that differ read apart."""
+    last = _autoresearch_run(tmp_path, "val_accuracy", [0.5, 0.99996, 0.7])[-1]
+    assert "- val_accuracy=0.99996 " in last and "Incumbent (best so far, val_accuracy 0.99996)" in last, last
+    assert "val_accuracy=1 " not in last and "val_accuracy 1)" not in last, last
+    loss = _autoresearch_run(tmp_path / "loss", "val_loss", [0.12341, 0.12344, 0.5])[-1]
+    assert "- val_loss=0.12341 " in loss and "- val_loss=0.12344 " in loss, loss
+
+
+def test_a_prompt_shows_param_values_that_differ_apart_and_none_as_a_whole_number_it_is_not() -> None:
+    """A param's float reached the prompt rounded to 4 digits: a momentum of 0.99996 read 1.0 and learning rates
+    0.00012341 and 0.00012349 both read 0.0001234 (two configs told apart by nothing). Each param now gets the
+    digits its shown values need, and no value reads as a whole number it is not."""
+    from tao_automl.llm.prompts import proposal_prompt
+
+    space = SearchSpace([FloatParam("lr", 1e-5, 1e-2, log=True), FloatParam("momentum", 0.5, 1.0)])
+    history: list[tuple[dict[str, Any], float | None]] = [
+        ({"lr": 0.00012341, "momentum": 0.99996}, 0.3), ({"lr": 0.00012349, "momentum": 0.9}, 0.2)]
+    prompt = proposal_prompt(space, history, [{"lr": 0.0001234, "momentum": 0.9}])
+    assert '"lr": 0.00012341' in prompt and '"lr": 0.00012349' in prompt, prompt
+    assert '"lr": 0.0001234,' in prompt and '"momentum": 0.99996' in prompt and '"momentum": 1.0' not in prompt, prompt
+
+
 def test_the_llm_reads_the_kpi_with_the_direction_the_skill_declares(tmp_path: Path) -> None:
     """metric: kpi of a skill whose KPI is minimised (kpi_direction: minimize): the run minimises it, but the prompts
     took the direction from the name 'kpi' (maximize) and showed every value negated: "kpi=-0.2", "higher kpi is

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tao_automl.experiment.lines import not_whole
 from tao_automl.space.search_space import (
     BoolParam,
     CategoricalParam,
@@ -87,21 +89,67 @@ def space_text(space: SearchSpace) -> str:
     return "\n".join(lines)
 
 
-def _short(value: Any) -> Any:
-    return float(f"{value:.4g}") if isinstance(value, float) and math.isfinite(value) else value
+#: Significant digits a prompt shows a float with, at least (more where two values shown would read alike).
+DIGITS = 4
 
 
-def compact(config: Mapping[str, Any]) -> str:
-    return json.dumps({k: _short(v) for k, v in config.items()}, default=str)
+def digits_for(values: Iterable[Any]) -> int:
+    """The fewest significant digits (at least :data:`DIGITS`, at most 17) at which no two different finite floats
+    of ``values`` read alike (val_loss 0.12341 and 0.12349 both read 0.1234 at 4)."""
+    numbers = sorted({v for v in values if isinstance(v, float) and math.isfinite(v)})
+    digits = DIGITS
+    while digits < 17 and any(f"{a:.{digits}g}" == f"{b:.{digits}g}" for a, b in itertools.pairwise(numbers)):
+        digits += 1
+    return digits
 
 
-def history_text(history: Sequence[tuple[Config, float | None]], objective: Objective = Objective()) -> str:
-    """Best and recent results (the brain's values: lower is better), one line each, shown as ``objective`` says."""
+def config_digits(configs: Iterable[Config]) -> dict[str, int]:
+    """Per param, the digits :func:`compact` shows its floats with so the ``configs`` that differ read apart."""
+    seen: dict[str, list[Any]] = {}
+    for config in configs:
+        for key, value in config.items():
+            seen.setdefault(key, []).append(value)
+    return {key: digits_for(values) for key, values in seen.items()}
+
+
+def shown_number(value: float, digits: int = DIGITS) -> str:
+    """A float as a prompt shows it: ``digits`` significant digits, or more where those read as a whole number the
+    value is not (:func:`~tao_automl.experiment.lines.not_whole`: 0.99996 reads ``0.99996``, not ``1``)."""
+    return not_whole(value, digits)
+
+
+def _short(value: Any, digits: int = DIGITS) -> Any:
+    return float(shown_number(value, digits)) if isinstance(value, float) and math.isfinite(value) else value
+
+
+def compact(config: Mapping[str, Any], digits: Mapping[str, int] | None = None) -> str:
+    """``config`` as one JSON line, each float at its param's ``digits`` (:func:`config_digits`; else
+    :data:`DIGITS`), never reading as a whole number it is not."""
+    return json.dumps({k: _short(v, (digits or {}).get(k, DIGITS)) for k, v in config.items()}, default=str)
+
+
+def _rows(history: Sequence[tuple[Config, float | None]]) -> list[tuple[Config, float | None]]:
+    ok = sorted((h for h in history if h[1] is not None), key=lambda h: float(h[1]))  # type: ignore[arg-type]
+    return ok[:N_BEST] + [h for h in history[-N_RECENT:] if h not in ok[:N_BEST]]
+
+
+def metric_digits(history: Sequence[tuple[Config, float | None]], objective: Objective = Objective()) -> int:
+    """The digits :func:`history_text` shows the metric with: two results of its rows that differ read apart."""
+    return digits_for(objective.shown(v) for _, v in _rows(history) if v is not None)
+
+
+def history_text(history: Sequence[tuple[Config, float | None]], objective: Objective = Objective(),
+                 digits: Mapping[str, int] | None = None) -> str:
+    """Best and recent results (the brain's values: lower is better), one line each, shown as ``objective`` says:
+    the metric and each param with digits enough that two results that differ read apart (``digits``: the
+    params', else :func:`config_digits` of the rows shown)."""
     if not history:
         return "No results yet."
-    ok = sorted((h for h in history if h[1] is not None), key=lambda h: float(h[1]))  # type: ignore[arg-type]
-    rows = ok[:N_BEST] + [h for h in history[-N_RECENT:] if h not in ok[:N_BEST]]
-    lines = [f"- {objective.name}={'failed' if v is None else f'{objective.shown(v):.4g}'} {compact(c)}"
+    rows = _rows(history)
+    shown_digits = metric_digits(history, objective)
+    digits = config_digits(c for c, _ in rows) if digits is None else digits
+    lines = [f"- {objective.name}="
+             f"{'failed' if v is None else shown_number(objective.shown(v), shown_digits)} {compact(c, digits)}"
              for c, v in rows]
     return f"{len(history)} results ({objective.rule}); best and recent:\n" + "\n".join(lines)
 
@@ -110,11 +158,18 @@ SYSTEM = ("You tune hyperparameters of a training job. Answer with one JSON obje
           "You may only choose values for the listed parameters.")
 
 
+def prompt_digits(history: Sequence[tuple[Config, float | None]], avoid: Sequence[Config]) -> dict[str, int]:
+    """:func:`config_digits` of every config a proposal prompt shows (its history rows and the last configs to
+    avoid), so no two of them that differ read alike."""
+    return config_digits([*(c for c, _ in _rows(history)), *avoid[-4:]])
+
+
 def proposal_prompt(space: SearchSpace, history: Sequence[tuple[Config, float | None]], avoid: Sequence[Config],
                     note: str = "", directive: str = "", objective: Objective = Objective()) -> str:
-    parts = [f"Parameters:\n{space_text(space)}", history_text(history, objective)]
+    digits = prompt_digits(history, avoid)
+    parts = [f"Parameters:\n{space_text(space)}", history_text(history, objective, digits)]
     if avoid:
-        parts.append("Do not repeat these configs:\n" + "\n".join(f"- {compact(c)}" for c in avoid[-4:]))
+        parts.append("Do not repeat these configs:\n" + "\n".join(f"- {compact(c, digits)}" for c in avoid[-4:]))
     if directive:
         parts.append(f"Directive: {directive}")
     if note:

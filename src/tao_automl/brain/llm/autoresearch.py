@@ -18,7 +18,7 @@ import numpy as np
 
 from tao_automl.brain.llm.llm_brain import LLMBrain
 from tao_automl.llm.client import LLMClient
-from tao_automl.llm.prompts import compact, proposal_prompt
+from tao_automl.llm.prompts import compact, metric_digits, prompt_digits, proposal_prompt, shown_number
 from tao_automl.space.search_space import Config, SearchSpace
 
 MAX_FAILURES = 3
@@ -36,13 +36,14 @@ class AutoResearchBrain(LLMBrain):
         self.stopped = False
 
     def prompt(self, avoid: Sequence[Config], note: str) -> str:
+        avoid_all = [*avoid, *([self.incumbent[0]] if self.incumbent else [])]
         if self.incumbent is None:
             ask = "No incumbent yet: propose a sensible first config."
-        else:
-            shown = self.objective.shown(self.incumbent[1])
-            ask = (f"Incumbent (best so far, {self.objective.name} {shown:.4g}): {compact(self.incumbent[0])}. "
+        else:  # its value and config with the digits the history below shows them with (it is one of its rows)
+            shown = shown_number(self.objective.shown(self.incumbent[1]), metric_digits(self.history, self.objective))
+            ask = (f"Incumbent (best so far, {self.objective.name} {shown}): "
+                   f"{compact(self.incumbent[0], prompt_digits(self.history, avoid_all))}. "
                    "State a hypothesis and change one or two parameters of the incumbent to test it.")
-        avoid_all = [*avoid, *([self.incumbent[0]] if self.incumbent else [])]
         return proposal_prompt(self.search_space, self.history, avoid_all, f"{ask}\n{note}".strip(), self.directive,
                                self.objective)
 
