@@ -597,6 +597,23 @@ def test_curves_of_many_recs_name_the_best_and_their_chains_and_draw_the_rest_in
                                                                 "rec 2 (success)"] and len(figure.data) == 50
 
 
+def test_a_grey_curve_never_shows_a_whole_number_its_value_is_not() -> None:
+    """The grey curves (past ``all_up_to`` recs) carried each value at 6 digits with no whole-number check: a
+    val_accuracy of 0.9999996 hovered ``1``, a score no rec reached. It now carries as many digits as it takes
+    (the table's rule); a value 6 digits show as it is stays at 6."""
+    import dataclasses
+
+    from tao_automl.report.html import _curves
+
+    go = pytest.importorskip("plotly.graph_objects")
+    data = _many(60)
+    data.recs[-1] = dataclasses.replace(data.recs[-1], epochs=[(1, 0.9999996), (2, 0.123456789)])
+    figure, _ = _curves(go, data, all_up_to=50, best=5)
+    drawn = {(rec_id, x): y for t in figure.data if not t.name.startswith("rec ")
+             for rec_id, x, y in zip(t.customdata, t.x, t.y, strict=True) if rec_id}
+    assert drawn[(60, 1)] == 0.9999996 and drawn[(60, 2)] == 0.123457
+
+
 def test_a_report_of_more_than_50_curves_draws_a_bounded_number_of_traces_and_says_which(tmp_path: Path) -> None:
     """The whole report with the shipped limits: 60 recs with curves (over ``ALL_CURVES_UP_TO``) gave 60 named traces;
     now the 20 best, rec 1 (rec 2's checkpoint) and the grey rest in 3 traces, with the note. The table keeps every

@@ -356,7 +356,8 @@ def _curves(go: Any, data: RunData, *, all_up_to: int = ALL_CURVES_UP_TO,
                 ids: list[int | None] = []
                 for rec in part:  # one curve after another, a None between them so no line joins two recs
                     xs += [e for e, _ in rec.epochs]
-                    ys += [float(f"{v:.6g}") for _, v in rec.epochs]  # the table's 6 digits: half the bytes of repr
+                    # the table's 6 digits (half the bytes of repr), more where they read as a whole number it is not
+                    ys += [float(not_whole(v, 6)) for _, v in rec.epochs]
                     ids += [rec.rec_id] * len(rec.epochs)
                     if mode == "lines":
                         xs.append(None)
