@@ -89,6 +89,23 @@ def test_three_epochs_learn_and_print_epoch_lines(
     assert lines[2].startswith("Epoch 3/3: ") and "val_accuracy=" in lines[2] and "train_loss=" in lines[2]
 
 
+def test_the_printed_epoch_lines_read_back_as_the_status_json_values(
+    three_epochs: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """The runner reads a job's metric from its log when it finds no status.json; the demo printed each value at 6
+    digits (val_accuracy 0.9999996 read ``1``, a val_loss cut to 6 digits), so that path stored a metric other than
+    the one the model scored. Each value is now printed in full: read back from the log, it is status.json's."""
+    from tao_automl.metrics.parse import metric_from_logs
+
+    results, proc = three_epochs
+    last = epoch_records(results)[-1]["kpi"]
+    for name, value in last.items():
+        assert metric_from_logs(proc.stdout, name) == value, (name, proc.stdout)
+    line = digits_mlp.kpi_text({"val_accuracy": 0.9999996, "val_loss": 0.5})
+    assert line == "val_accuracy=0.9999996 val_loss=0.5"
+    assert metric_from_logs(line, "val_accuracy") == 0.9999996
+
+
 def test_three_epochs_write_checkpoints(three_epochs: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     results, _ = three_epochs
     names = sorted(p.name for p in (results / "train").iterdir())

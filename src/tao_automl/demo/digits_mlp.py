@@ -566,8 +566,10 @@ class StatusFile:
 # --------------------------------------------------------------------------- training loop
 
 
-def _format_kpi(kpi: Mapping[str, float]) -> str:
-    return " ".join(f"{k}={v:.6g}" for k, v in kpi.items())
+def kpi_text(kpi: Mapping[str, float]) -> str:
+    """``val_loss=0.41 val_accuracy=0.9722222222222222``: each value in full (the shortest text that reads back as
+    it), as the runner reads it from the log when it finds no status.json; 6 digits read 0.9999996 as ``1``."""
+    return " ".join(f"{k}={float(v)!r}" for k, v in kpi.items())
 
 
 def resume_source(cfg: TrainConfig) -> Path | None:
@@ -608,7 +610,7 @@ def train(cfg: TrainConfig, status: StatusFile) -> None:
             val_loss, val_accuracy = evaluate(state, cfg, data.x_val, data.y_val)
         state.epoch = epoch
         state.kpi = {"val_loss": val_loss, "val_accuracy": val_accuracy, "train_loss": train_loss}
-        print(f"Epoch {epoch}/{cfg.num_epochs}: {_format_kpi(state.kpi)}", flush=True)
+        print(f"Epoch {epoch}/{cfg.num_epochs}: {kpi_text(state.kpi)}", flush=True)
         elapsed = time.monotonic() - epoch_start
         eta = (time.monotonic() - started) / (epoch - first_epoch + 1) * (cfg.num_epochs - epoch)
         status.write(
@@ -622,7 +624,7 @@ def train(cfg: TrainConfig, status: StatusFile) -> None:
         )
         if diverged(state.kpi):
             raise TrainingDiverged(
-                f"training diverged at epoch {epoch} ({_format_kpi(state.kpi)}); "
+                f"training diverged at epoch {epoch} ({kpi_text(state.kpi)}); "
                 f"try a smaller train.optim.lr (now {cfg.lr})"
             )
         if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.num_epochs:
