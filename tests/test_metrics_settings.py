@@ -681,3 +681,28 @@ def test_a_metric_extractor_is_called_on_log_polls_and_keeps_polling_after_it_ra
     rec = result["recommendations"][0]
     assert len(calls) >= 3, calls
     assert (rec["status"], rec["metric_value"]) == ("success", 0.42), rec
+
+
+def test_an_algorithm_no_brain_answers_to_is_refused_by_the_settings_themselves(tmp_path: Path) -> None:
+    """`algorithm: grid` passed AutoMLSettings (from_mapping and validate(): what the Python API, `AutoML(...)` and
+    the MCP's NL config check) and was refused only where a run's plan looked the name up. The settings now refuse
+    a name the brain registry lacks, naming the field, the value and the names it has, with the plan's words; and
+    every name the registry has is accepted."""
+    from tao_automl.automl import AutoML
+    from tao_automl.brain.registry import ALGORITHMS
+    from tao_automl.runner.plan import load_settings
+
+    for build in (lambda: AutoMLSettings.from_mapping({"algorithm": "grid"}),
+                  lambda: AutoMLSettings(algorithm="grid").validate(), lambda: load_settings({"algorithm": "grid"}),
+                  lambda: AutoML(tmp_path / "ws", search_schema={"properties": {}}, settings={"algorithm": "grid"},
+                                 log_progress=False)):
+        with pytest.raises(SettingsError) as caught:
+            build()
+        assert (caught.value.field, caught.value.value, caught.value.allowed) == (
+            "automl_settings.algorithm", "grid", sorted(ALGORITHMS))
+        assert str(caught.value).startswith("automl_settings.algorithm: unknown algorithm 'grid' (grid search is not "
+                                            "offered: 'random' samples the same space"), str(caught.value)
+    assert not (tmp_path / "ws").exists()
+    assert all(AutoMLSettings.from_mapping({"algorithm": name}).algorithm == name for name in ALGORITHMS)
+    with pytest.raises(SettingsError, match=r"unknown algorithm 'randon' \(did you mean 'random'\?\)"):
+        AutoMLSettings.from_mapping({"algorithm": "randon"})

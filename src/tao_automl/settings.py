@@ -189,6 +189,15 @@ def as_text(name: str, value: Any, optional: bool = True) -> str | None:
     return value
 
 
+def as_algorithm(name: str, value: Any) -> str:
+    """``algorithm``: a name of the brain registry (a name it lacks, ``grid``, is refused here, before any run)."""
+    from tao_automl.brain.registry import check_algorithm
+
+    as_text(name, value, optional=False)
+    check_algorithm(value)
+    return str(value)
+
+
 def as_metric_name(name: str, value: Any) -> str:
     """``metric`` once a list is expanded: a name; another type is refused naming both forms it may take."""
     if not isinstance(value, str):
@@ -310,7 +319,7 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
 
 #: setting -> its check-and-convert (settings not listed take any value: ``research_program``).
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
-    "algorithm": lambda name, value: as_text(name, value, optional=False),
+    "algorithm": as_algorithm,
     "metric": lambda name, value: as_metric_name(name, value),
     "direction": _optional(_choice(tuple(d.value for d in Direction))),
     "automl_max_recommendations": _int_from(1),

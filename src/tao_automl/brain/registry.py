@@ -33,6 +33,12 @@ ALGORITHMS: dict[str, str] = {
 }
 
 
+#: Names a user may expect that no brain answers to -> why (in place of a did-you-mean: ``grid`` is not ``hybrid``).
+NOT_OFFERED: dict[str, str] = {
+    "grid": " (grid search is not offered: 'random' samples the same space, 'bayesian' and 'tpe' search it)",
+}
+
+
 #: Brains that plan their schedule (brackets, generations) from ``automl_max_recommendations``: a resume may not
 #: change it, since the rungs already played would be re-sized around them.
 BUDGET_PLANNED = frozenset({"hyperband", "bohb", "dehb", "bfbo", "pbt"})
@@ -108,9 +114,9 @@ def check_algorithm(name: str) -> str:
     """Return the ``module:factory`` of ``name``; an unknown name lists the valid ones."""
     target = ALGORITHMS.get(name)
     if target is None:
+        why = NOT_OFFERED.get(name) or did_you_mean(name, ALGORITHMS)
         raise SettingsError(
-            f"automl_settings.algorithm: unknown algorithm {name!r}{did_you_mean(name, ALGORITHMS)}; "
-            f"available: {', '.join(sorted(ALGORITHMS))}",
+            f"automl_settings.algorithm: unknown algorithm {name!r}{why}; available: {', '.join(sorted(ALGORITHMS))}",
             field="automl_settings.algorithm", value=name, allowed=sorted(ALGORITHMS),
         )
     return target
