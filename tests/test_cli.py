@@ -102,3 +102,35 @@ def test_status_of_a_running_run_without_a_success_says_none_yet_and_an_ended_on
     assert main(["status", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert ended in out and "yet" not in out
+
+
+def test_an_int_whose_math_cond_excludes_a_value_inside_its_range_says_which_side_is_searched(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """An int in [-5, 5] with math_cond '!= 0' is searched on one side of 0 only (a searched range is one interval:
+    the side of its default), and nothing said so: --dry-run, preflight and `models` showed [-5, -1] and no note,
+    half the range the schema allows silently left out. Each now notes the side searched, why, and the
+    custom_param_ranges end that searches the other; a custom range on one side (or 0 at an end) notes nothing."""
+    from conftest import small_schema, write_skill
+    from tao_automl.cli.bank_commands import models_report
+
+    schema = small_schema()
+    schema["automl_default_parameters"].append("train.shift")
+    schema["default"]["train"]["shift"] = -1
+    schema["properties"]["train"]["properties"]["shift"] = {
+        "type": "int", "default": -1, "minimum": -5, "maximum": 5, "math_cond": "!= 0", "automl_enabled": True}
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    note = ("param train.shift: math_cond '!= 0' leaves a range on both sides of 0, but a searched range is one "
+            "interval: only [-5, -1] (below 0, the side of its default -1) is searched, no value above 0 is; to "
+            "search those instead set custom_param_ranges.train.shift.valid_min to 1")
+    for command in (["run", "--dry-run"], ["preflight"]):  # the dry run logs its notes, preflight reports them
+        caplog.clear()
+        assert main([command[0], str(_config(tmp_path, skill)), *command[1:], "--json"]) == 0
+        assert note in capsys.readouterr().out + caplog.text, command
+    listed = models_report(str(tmp_path / "bank"))["runnable"][0]
+    assert next(p["range"] for p in listed["params"] if p["name"] == "train.shift") == "[-5, -1] (int)"
+    assert note in listed["notes"]
+    for ranges in ({"valid_min": 1}, {"valid_min": 1, "valid_max": 4}, {"valid_max": -2}):
+        config = _config(tmp_path, skill, custom_param_ranges={"train.shift": ranges})
+        caplog.clear()
+        assert main(["run", str(config), "--dry-run", "--json"]) == 0
+        assert "math_cond '!= 0'" not in capsys.readouterr().out + caplog.text, ranges

@@ -159,7 +159,10 @@ def model_status(path: Path, action: str = "train") -> ModelStatus:
             derived = derived_bounds(schema, space, base=base)
         except SearchSpaceError as exc:
             return ModelStatus(name, True, blocked=f"search space invalid with the spec template's values: {exc}")
-    return ModelStatus(name, True, params=describe_space(space, schema, base, derived), notes=list(notes))
+    from tao_automl.runner.plan import split_range_notes
+
+    return ModelStatus(name, True, params=describe_space(space, schema, base, derived),
+                       notes=[*notes, *split_range_notes(schema, space)])
 
 
 def bank_models(root: Path, action: str = "train") -> list[ModelStatus]:

@@ -49,7 +49,8 @@ Steps, in order:
    the default is positive, else ``high * LOG_FLOOR_RATIO``; a strict ``> x`` on a linear range
    moves the low bound to ``x + STRICT_REL_EPS * (high - x)`` (and an int's to ``x + 1``).
    An int on log scale starts at 1. An int ``!= x`` strictly inside the range keeps the side
-   holding the default (else the larger side); a float ``!= x`` only matters at an end of the
+   holding the default (else the larger side), and the run plan and ``models`` note it
+   (:func:`split_range_note`); a float ``!= x`` only matters at an end of the
    range, where it acts as a strict bound. The floor is only for a schema low bound: a custom
    ``valid_min`` <= 0 with an explicit ``"scale": "log"`` (custom or schema) is a SearchSpaceError
    (floats and ints alike).
@@ -461,6 +462,32 @@ def _exclude(low: int, high: int, x: int, default: float | None) -> tuple[int, i
         return low, high
     below = default < x if default is not None and default != x else x - low > high - x
     return (low, x - 1) if below else (x + 1, high)
+
+
+def split_range_note(param: Any, prop: Mapping[str, Any], custom_min: float | None = None,
+                     custom_max: float | None = None) -> str | None:
+    """For an int whose ``math_cond`` ``!= x`` falls strictly inside its range (the schema's, or ``custom_min``/
+    ``custom_max``: ``custom_param_ranges`` ends): which side of ``x`` is searched, why (:func:`_exclude`: a searched
+    range is one interval) and how to search the other; else None. A log-scale int starts at 1 on its own."""
+    if not isinstance(param, (IntParam, IntGridParam)) or getattr(param, "log", False):
+        return None
+    iv = schema_interval(param.name, prop, integer=True)
+    low = iv.low if custom_min is None else custom_min
+    high = iv.high if custom_max is None else custom_max
+    for x in (int(v) for v in iv.excluded if float(v).is_integer()):
+        if param.high < x < high:
+            kept, other, end = "below", "above", f"valid_min to {x + 1}"
+        elif low < x < param.low:
+            kept, other, end = "above", "below", f"valid_max to {x - 1}"
+        else:
+            continue
+        default = param.default if param.default is not None else _default_number(prop)  # the base's, else the schema's
+        why = (f"the side of its default {default:g}" if default is not None and default != x
+               else "the larger side (no default on either side)")
+        return (f"param {param.name}: math_cond {prop.get('math_cond')!r} leaves a range on both sides of {x}, but a "
+                f"searched range is one interval: only [{param.low}, {param.high}] ({kept} {x}, {why}) is searched, "
+                f"no value {other} {x} is; to search those instead set custom_param_ranges.{param.name}.{end}")
+    return None
 
 
 def is_power(value: int, base: int) -> bool:
