@@ -597,21 +597,31 @@ def test_curves_of_many_recs_name_the_best_and_their_chains_and_draw_the_rest_in
                                                                 "rec 2 (success)"] and len(figure.data) == 50
 
 
-def test_a_grey_curve_never_shows_a_whole_number_its_value_is_not() -> None:
-    """The grey curves (past ``all_up_to`` recs) carried each value at 6 digits with no whole-number check: a
-    val_accuracy of 0.9999996 hovered ``1``, a score no rec reached. It now carries as many digits as it takes
-    (the table's rule); a value 6 digits show as it is stays at 6."""
+def test_a_plot_never_hovers_a_whole_number_a_value_is_not() -> None:
+    """A val_accuracy of 0.9999996 hovered ``1`` (a score no rec reached) in every plot: the grey curves (past
+    ``all_up_to`` recs) carried each value as float(f"{v:.6g}"), and plotly's own hover format rounds any value to 4
+    decimals past its magnitude (its bundled code: ``_tickround + 4``). Plots now carry a metric with the table's
+    digits (6, more where those read as a whole number it is not) and hover it with up to 15 digits (d3 ``~g``,
+    which drops trailing zeros as Python's ``g`` does)."""
     import dataclasses
 
-    from tao_automl.report.html import _curves
+    from tao_automl.report.html import HOVER_FORMAT, _convergence, _curves
 
     go = pytest.importorskip("plotly.graph_objects")
+    assert HOVER_FORMAT == ".15~g"
     data = _many(60)
-    data.recs[-1] = dataclasses.replace(data.recs[-1], epochs=[(1, 0.9999996), (2, 0.123456789)])
+    data.recs[-1] = dataclasses.replace(data.recs[-1], epochs=[(1, 0.9999996), (2, 0.123456789)])  # a grey curve
+    data.recs[1] = dataclasses.replace(data.recs[1], epochs=[(1, 0.9999996)])  # rec 2, the best: a named curve
+    data.recs[2] = dataclasses.replace(data.recs[2], metric=0.9999996)
     figure, _ = _curves(go, data, all_up_to=50, best=5)
+    assert figure.layout.yaxis.hoverformat == HOVER_FORMAT
     drawn = {(rec_id, x): y for t in figure.data if not t.name.startswith("rec ")
              for rec_id, x, y in zip(t.customdata, t.x, t.y, strict=True) if rec_id}
     assert drawn[(60, 1)] == 0.9999996 and drawn[(60, 2)] == 0.123457
+    named = next(t for t in figure.data if t.name.startswith("rec 2 "))
+    assert [format(y, ".15g") for y in named.y] == ["0.9999996"]
+    converged = _convergence(go, data, by_time=False)
+    assert converged.layout.yaxis.hoverformat == HOVER_FORMAT and 0.9999996 in converged.data[0].y
 
 
 def test_a_report_of_more_than_50_curves_draws_a_bounded_number_of_traces_and_says_which(tmp_path: Path) -> None:

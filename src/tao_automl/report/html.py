@@ -75,6 +75,17 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+#: A plot's hover format for a metric: up to 15 significant digits, trailing zeros dropped (d3-format). Plotly's
+#: own rounds to 4 decimals past the value's magnitude: 0.9999996 hovered 1.
+HOVER_FORMAT = ".15~g"
+
+
+def _plotted(value: Any) -> Any:
+    """A metric as a plot carries it: the table's 6 digits, more where those read as a whole number it is not (its
+    hover shows those digits through :data:`HOVER_FORMAT`); None (no value) as it is."""
+    return float(not_whole(value, 6)) if isinstance(value, float) else value
+
+
 def _fmt(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "-"
@@ -208,12 +219,12 @@ def _convergence(go: Any, data: RunData, *, by_time: bool) -> Any | None:
                        else list(range(1, len(points) + 1)))
     labels = [f"rec {rec.rec_id}" + (f" ({rec.budget} epochs)" if rec.budget is not None else "") for rec, _ in points]
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=xs, y=[rec.metric for rec, _ in points], mode="markers", name=data.metric,
+    figure.add_trace(go.Scatter(x=xs, y=[_plotted(rec.metric) for rec, _ in points], mode="markers", name=data.metric,
                                 text=labels, marker={"color": "#9aa5b1", "size": 7}))
-    figure.add_trace(go.Scatter(x=xs, y=[best for _, best in points], mode="lines", line_shape="hv",
+    figure.add_trace(go.Scatter(x=xs, y=[_plotted(best) for _, best in points], mode="lines", line_shape="hv",
                                 name=data.best_so_far_label, line={"color": "#1f77b4", "width": 3}))
     figure.update_xaxes(title_text="minutes since the run started" if by_time else "finished rec (in order)")
-    figure.update_yaxes(title_text=data.metric)
+    figure.update_yaxes(title_text=data.metric, hoverformat=HOVER_FORMAT)
     return figure
 
 
@@ -234,16 +245,17 @@ def _pareto(go: Any, data: RunData) -> tuple[Any | None, str]:
                                 ("Pareto front", True, {"color": "#1f77b4", "size": 9})):
         shown = sorted(((x, y, rec) for rec, x, y in points if (rec.rec_id in on_front) == chosen),
                        key=lambda p: (p[0], p[1]))
-        figure.add_trace(go.Scatter(x=[p[0] for p in shown], y=[p[1] for p in shown], name=name,
+        figure.add_trace(go.Scatter(x=[_plotted(p[0]) for p in shown], y=[_plotted(p[1]) for p in shown], name=name,
                                     mode="lines+markers" if chosen and joined else "markers", marker=style,
                                     line={"shape": "hv", "width": 2} if chosen and joined else None,
                                     text=[f"rec {p[2].rec_id}" for p in shown]))
     if best is not None and best.values is not None:
-        figure.add_trace(go.Scatter(x=[best.values.get(first)], y=[best.values.get(second)], mode="markers",
+        figure.add_trace(go.Scatter(x=[_plotted(best.values.get(first))], y=[_plotted(best.values.get(second))],
+                                    mode="markers",
                                     name=f"best: rec {best.rec_id} ({data.front.get('best_by') if data.front else ''})",
                                     marker={"color": "#2ca02c", "size": 14, "symbol": "star"}))
-    figure.update_xaxes(title_text=first)
-    figure.update_yaxes(title_text=second)
+    figure.update_xaxes(title_text=first, hoverformat=HOVER_FORMAT)
+    figure.update_yaxes(title_text=second, hoverformat=HOVER_FORMAT)
     rest = data.metrics[2:]
     note = f"{', '.join(rest)} not plotted (front and pick use every metric)" if rest else ""
     return figure, note
@@ -357,7 +369,7 @@ def _curves(go: Any, data: RunData, *, all_up_to: int = ALL_CURVES_UP_TO,
                 for rec in part:  # one curve after another, a None between them so no line joins two recs
                     xs += [e for e, _ in rec.epochs]
                     # the table's 6 digits (half the bytes of repr), more where they read as a whole number it is not
-                    ys += [float(not_whole(v, 6)) for _, v in rec.epochs]
+                    ys += [_plotted(v) for _, v in rec.epochs]
                     ids += [rec.rec_id] * len(rec.epochs)
                     if mode == "lines":
                         xs.append(None)
@@ -377,7 +389,7 @@ def _curves(go: Any, data: RunData, *, all_up_to: int = ALL_CURVES_UP_TO,
                 "hover names each point's rec.")
     for rec in named:
         epochs = [e for e, _ in rec.epochs]
-        values = [v for _, v in rec.epochs]
+        values = [_plotted(v) for _, v in rec.epochs]
         stopped = rec.status == "stopped"
         children = promoted.get(rec.rec_id, [])
         label = f"rec {rec.rec_id} ({rec.status}" + (f", promoted to rec {', '.join(map(str, children))}"
@@ -387,7 +399,7 @@ def _curves(go: Any, data: RunData, *, all_up_to: int = ALL_CURVES_UP_TO,
                                     line={"dash": "dot" if stopped else "solid", "width": 1.5},
                                     marker={"symbol": symbols, "size": [5] * (len(values) - 1) + [11]}))
     figure.update_xaxes(title_text="epoch")
-    figure.update_yaxes(title_text=data.metric)
+    figure.update_yaxes(title_text=data.metric, hoverformat=HOVER_FORMAT)
     return figure, note
 
 
