@@ -110,8 +110,11 @@ def test_an_int_whose_math_cond_excludes_a_value_inside_its_range_says_which_sid
     the side of its default), and nothing said so: --dry-run, preflight and `models` showed [-5, -1] and no note,
     half the range the schema allows silently left out. Each now notes the side searched, why, and the
     custom_param_ranges end that searches the other; a custom range on one side (or 0 at an end) notes nothing."""
-    from conftest import small_schema, write_skill
+    from conftest import readme_says, small_schema, write_skill
     from tao_automl.cli.bank_commands import models_report
+
+    readme_says(r"is searched on one side of `x` only, the side of its default \(a searched range is one interval\):\s+"
+                r"`models`, preflight and the run's notes name the side")
 
     schema = small_schema()
     schema["automl_default_parameters"].append("train.shift")
