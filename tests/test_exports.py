@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import readme_says, small_schema, write_skill
+from fifo_reader import FifoReader
 from store_helpers import killed_run_mid_job, killed_run_whose_jobs_ended
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.platforms.local.sdk import LocalSDK
@@ -1017,3 +1018,19 @@ def test_the_csv_hint_of_a_misplaced_output_quotes_the_file(demo_run: dict[str, 
     assert main(["export", demo_run["run_dir"], "--optuna", str(tmp_path / "j.log"), "-o", str(out), "--json"]) == 2
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["field"] == "-o" and f"--csv {shlex.quote(str(out))}`" in error["hint"], error["hint"]
+
+
+@pytest.mark.parametrize("extra", [[], ["--results-dir", "elsewhere"]])
+def test_best_spec_to_a_pipe_or_device_is_written_into_it_not_put_in_its_place(
+        demo_run: dict[str, Any], tmp_path: Path, extra: list[str]) -> None:
+    """``-o /dev/null`` (or ``/dev/stdout``, a FIFO) renamed a regular file onto the path: as root that replaced
+    ``/dev/null`` for the whole machine. A FIFO stands in for the device here."""
+    regular = _cli("export", demo_run["run_dir"], "--best", "-o", str(tmp_path / "spec.yaml"),
+                   *[str(tmp_path / a) if a == "elsewhere" else a for a in extra])
+    assert regular.returncode == 0, regular.stderr
+    pipe = FifoReader(tmp_path / "pipe.yaml")
+    done = _cli("export", demo_run["run_dir"], "--best", "-o", str(pipe.path),
+                *[str(tmp_path / a) if a == "elsewhere" else a for a in extra])
+    assert done.returncode == 0, done.stderr
+    assert pipe.unchanged(), "the pipe was replaced by a file or made user-only"
+    assert pipe.received() == (tmp_path / "spec.yaml").read_bytes()

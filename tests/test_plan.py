@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from agent_helpers import cli
 from conftest import readme_says
+from fifo_reader import FifoReader
 from http_stub import CannedChat
 from tao_automl.agentapi.plan import check_choices, default_diff, resolve_model, validate
 from tao_automl.bank import builtin_skill_dir
@@ -180,6 +182,28 @@ def test_an_output_in_a_missing_folder_is_refused_before_the_llm_is_asked(
     error = json.loads(capsys.readouterr().out)["error"]
     assert (code, error["field"], error["value"]) == (2, "-o", str(target)) and "does not exist" in error["message"]
     assert asked == 0 and not target.parent.exists()
+
+
+def test_a_plan_to_a_pipe_or_device_is_written_into_it_not_put_in_its_place(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan ... -o /dev/null --force` renamed its scratch file onto the path: as root a regular file took
+    ``/dev/null``'s place. A FIFO stands in for the device."""
+    pytest.importorskip("openai")
+    from tao_automl.cli.main import main
+
+    chat = CannedChat({"algorithm": "random", "metric": "val_accuracy", "automl_max_recommendations": 4,
+                       "reasoning": "r"})
+    pipe = FifoReader(tmp_path / "c.yaml")
+    try:
+        code = main(["plan", "tune the learning rate", "--model", DEMO, "--llm-endpoint", chat.url, "--llm-model",
+                     "m", "--workspace", str(tmp_path / "runs"), "--train-dataset", "builtin:digits", "-o",
+                     str(pipe.path), "--force", "--json"])
+    finally:
+        chat.close()
+    assert code == 0, capsys.readouterr()
+    assert pipe.unchanged(), "the pipe was replaced by a file"
+    written = pipe.received()
+    assert written is not None and yaml.safe_load(written)["automl_settings"]["algorithm"] == "random"
 
 
 @pytest.mark.parametrize(("extra", "field", "value"), [

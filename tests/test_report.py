@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import readme_says, write_skill
+from fifo_reader import FifoReader
 from store_helpers import killed_run_mid_job, killed_run_whose_jobs_ended
 from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.report.data import load_run
@@ -810,3 +811,14 @@ def test_png_of_a_run_whose_jobs_ended_uncollected_does_not_say_no_rec_finished(
     hint = json.loads(proc.stdout)["error"]["hint"]
     assert "before any rec finished" not in hint
     assert "2 rec(s) ended whose result is not collected yet" in hint and "resume" in hint
+
+
+def test_a_report_to_a_pipe_or_device_is_written_into_it_not_put_in_its_place(run_dir: Path, tmp_path: Path) -> None:
+    """``report -o /dev/null`` renamed the page onto the path: as root a regular file took ``/dev/null``'s place. A
+    FIFO stands in for the device."""
+    pipe = FifoReader(tmp_path / "pipe.html")
+    proc = _cli("report", str(run_dir), "-o", str(pipe.path))
+    assert proc.returncode == 0, proc.stderr
+    assert pipe.unchanged(), "the pipe was replaced by a file or made user-only"
+    page = pipe.received()
+    assert page is not None and page.startswith(b"<!DOCTYPE html>") and page.endswith(b"</html>")

@@ -258,9 +258,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
             .rstrip() + f": {detail}"
         raise exc.rebuilt(said, field=option) from exc
     if output is not None:
-        tmp = output.with_name(f".{output.name}.tmp")
-        tmp.write_text(plan.yaml())
-        tmp.replace(output)
+        from tao_automl.util.outfile import write_output
+
+        write_output(output, plan.yaml().encode("utf-8"))  # -o /dev/null: written into, not replaced
     if _as_json(args):
         written = str(output.expanduser().absolute()) if output else None  # absolute, as export and report print
         print(json.dumps({**plan.to_json(), "written": written}, indent=2, default=str))

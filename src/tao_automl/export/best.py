@@ -16,11 +16,11 @@ import yaml
 from tao_automl.bank.skill import load_skill
 from tao_automl.errors import NO_RESULT_ALLOWED, SkillError, SweepFailedError, UserInputError
 from tao_automl.export.run_data import RunData
-from tao_automl.render.job import spec_text, write_spec
+from tao_automl.render.job import spec_text
 from tao_automl.render.paths import get_path, set_path
 from tao_automl.render.roles import role_values
 from tao_automl.util.dotted import flatten
-from tao_automl.util.private import write_private_bytes
+from tao_automl.util.outfile import write_output
 from tao_automl.util.secrets import REDACTED
 
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
@@ -123,7 +123,7 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
     resumes = moved_resume(data, _resumes(skill, rec.specs))
     moved = moved_paths(data.run_dir, rec.specs)
     if spec_path is not None and spec_path.is_file() and results_dir is None:
-        write_private_bytes(target, _with_moved(spec_path, config_format, moved))  # user-only, as the job's spec
+        write_output(target, _with_moved(spec_path, config_format, moved), private=True)  # user-only, as the job's
         source = str(spec_path)
         redacted = []
     else:
@@ -144,7 +144,7 @@ def export_best(data: RunData, out: str | Path, results_dir: str | None = None) 
             for key, value in values.items():
                 set_path(spec, key, value)
                 changed.append(key)
-        write_spec(spec, target, config_format)
+        write_output(target, spec_text(spec, config_format, target.name).encode("utf-8"), private=True)
         source = str(spec_path) if spec_path is not None and spec_path.is_file() else "state.db"
         redacted = [key for key, value in flatten(spec) if value == REDACTED]  # the store keeps no credential
     return {"rec_id": rec.rec_id, "metric_value": rec.metric_value,

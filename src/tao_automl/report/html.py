@@ -28,6 +28,7 @@ from tao_automl.report.importance import (
     most_at_one_epoch,
     param_importance,
 )
+from tao_automl.util.outfile import write_output
 from tao_automl.util.secrets import redact
 
 _CSS = """
@@ -65,10 +66,7 @@ def write_html_report(data: RunData, path: str | Path) -> Path:
                 + "\n".join(sections) + "</body></html>")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(document, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_output(out, document.encode("utf-8"))  # -o /dev/null: written into, not replaced
 
 
 def _e(value: Any) -> str:
