@@ -354,20 +354,49 @@ def test_a_new_process_reattaches_with_init_options(sdk: DockerSDK, tmp_path: Pa
         sdk.read_job_file(job.id, "../../etc/passwd")
 
 
-def test_a_removed_container_does_not_claim_its_job_never_finished(sdk: DockerSDK, tmp_path: Path) -> None:
-    """A container that exited 0 while no orchestrator ran and was then pruned was reported "removed before it
-    finished": the sweep cannot know how it ended, and says so, pointing at its results folder."""
+def _ended_then_removed(sdk: DockerSDK, command: str, results: Path) -> str:
+    """A job that ran ``command`` to its end while no orchestrator looked, its container then removed (docker rm,
+    container prune): its id."""
     import docker
 
-    job = sdk.create_job(None, "echo done", gpu_count=0, outputs={"results_dir": str(tmp_path / "r")})
+    job = sdk.create_job(None, command, gpu_count=0, outputs={"results_dir": str(results)})
     client = docker.from_env()
     deadline = time.monotonic() + 30
     while client.containers.get(job.id).status != "exited":
         assert time.monotonic() < deadline
         time.sleep(0.1)
     client.containers.get(job.id).remove(force=True)
-    assert sdk.get_job_status(job.id) is JobStatus.FAILURE
-    message = (sdk.get_failure_analysis(job.id) or {})["message"]
+    return job.id
+
+
+def test_a_removed_container_ends_as_the_engines_die_event_says(sdk: DockerSDK, tmp_path: Path) -> None:
+    """An audit stopped a sweep (kill -9), let its 3 containers end (exit 0, 3, 0), pruned them and resumed: every rec
+    was recorded a failure "removed before this sweep saw how it ended" and the sweep ended `failed` with no best,
+    though two jobs had written their metric and the engine's `die` events (which the SDK reads for a removed
+    container) give each exit code. A removed container that exited by itself now ends as its `die` event says: 0 a
+    success, else a failure naming the exit code."""
+    ok = _ended_then_removed(sdk, "echo done", tmp_path / "ok")
+    failed = _ended_then_removed(sdk, "exit 3", tmp_path / "failed")
+    assert sdk.get_job_status(ok) is JobStatus.SUCCESS
+    assert sdk.get_failure_analysis(ok) is None
+    assert sdk.get_job_status(failed) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(failed) or {}
+    assert analysis["exit_code"] == 3, analysis
+    assert "exit code 3" in analysis["message"] and "removed" in analysis["message"], analysis
+
+
+def test_a_removed_container_whose_end_the_engine_forgot_does_not_claim_it_never_finished(
+        sdk: DockerSDK, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container that exited 0 while no orchestrator ran and was then pruned was reported "removed before it
+    finished": when the engine no longer keeps its events, the sweep cannot know how it ended, and says so,
+    pointing at its results folder."""
+    from tao_automl.platforms.docker import sdk as docker_sdk
+
+    job_id = _ended_then_removed(sdk, "echo done", tmp_path / "r")
+    # the engine no longer keeps the container's events (restarted, or a busy engine's last 256)
+    monkeypatch.setattr(docker_sdk, "removal", lambda *_: ([], None, None))
+    assert sdk.get_job_status(job_id) is JobStatus.FAILURE
+    message = (sdk.get_failure_analysis(job_id) or {})["message"]
     assert "before it finished" not in message and "before this sweep saw how it ended" in message, message
 
 

@@ -513,19 +513,27 @@ class DockerSDK(RecordedPlatform):
     def _removed(self, rec: dict[str, Any]) -> JobStatus:
         """The end of a job whose container is gone: CANCELLED when this sweep cancelled it, or when the engine's
         event log shows it was signalled from outside (``docker rm -f`` of a running container, as ``docker stop``
-        or ``docker kill``), with the exit code its ``die`` event gave; else FAILURE (how it ended is not known). Its
-        ``finished_at`` is the time of that ``die`` event, when the engine still keeps it."""
+        or ``docker kill``), with the exit code its ``die`` event gave; else as that ``die`` event says (exit 0 a
+        success, another code a failure naming it), and FAILURE when the engine no longer keeps it (how it ended is
+        not known). Its ``finished_at`` is the time of that ``die`` event, when the engine still keeps it."""
         since = float(rec.get("submitted_at") or 0) - 1
         signals, code, died = removal(self.client, self._errors, str(rec["id"]), since)
         if rec.get("cancel_requested"):
             signals = []
-        rec.update(container_state="removed", finished_at=died if died is not None else rec.get("finished_at"),
-                   message="its container was removed (docker rm, container prune) before this sweep saw how "
-                           "it ended; its results folder may still hold what it wrote")
+        rec.update(container_state="removed", finished_at=died if died is not None else rec.get("finished_at"))
+        gone = "its container was removed (docker rm, container prune) before this sweep saw how it ended"
         if signals:
-            rec.update(state=JobStatus.CANCELLED.value, outside_signals=signals, exit_code=code)
+            rec.update(state=JobStatus.CANCELLED.value, outside_signals=signals, exit_code=code, message=gone)
+        elif rec.get("cancel_requested"):
+            rec.update(state=JobStatus.CANCELLED.value, message=gone)
+        elif code == 0:  # it exited 0 by itself (no signal asked for): what it wrote is in its results folder
+            rec.update(state=JobStatus.SUCCESS.value, exit_code=0)
+        elif code is not None:
+            rec.update(state=JobStatus.FAILURE.value, exit_code=code,
+                       message=f"exit code {code} ({gone}: the engine's event log gives its exit code)")
         else:
-            rec["state"] = JobStatus.CANCELLED.value if rec.get("cancel_requested") else JobStatus.FAILURE.value
+            rec.update(state=JobStatus.FAILURE.value,
+                       message=f"{gone}; its results folder may still hold what it wrote")
         self.records.save(rec)
         return JobStatus(rec["state"])
 
