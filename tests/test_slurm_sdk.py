@@ -1065,6 +1065,29 @@ def test_preflight_of_a_real_slurm_refuses_a_job_its_partition_cannot_hold(sdk: 
     assert all(c.ok for c in sdk.preflight(None, 0, job_options={"cpus_per_task": 1, "gpu_count": 0}))
 
 
+def test_preflight_does_not_say_slurm_offers_no_image_check_when_it_stopped_at_a_failed_check(
+        sdk: SlurmSDK, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An audit's `tao-automl preflight` of a Slurm run with an unknown partition listed, under the failed partition,
+    `image  example/toy:1: not checked (SlurmSDK offers no check)`, though Slurm's preflight checks the image (it
+    stops at the first failed check): the line now says the image was not checked because of that failed check."""
+    import yaml
+
+    from tao_automl.cli.main import main
+
+    config = {"platform": "slurm", "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": "ws",
+              "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 2},
+              "platform_options": {"state_dir": str(tmp_path / "state")},
+              "platform_kwargs": {"gpu_count": 0, "partition": "nosuchpart"}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["preflight", str(path), "--json"]) == 2
+    checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["partition"]["ok"] is False
+    image = checks["image"]
+    assert image["ok"] is None and "offers no check" not in image["detail"], image
+    assert "example/toy:1: not checked" in image["detail"] and "partition" in image["detail"], image
+
+
 def test_preflight_refuses_a_time_limit_above_the_partitions_max_time(sdk: SlurmSDK, tmp_path: Path) -> None:
     """A partition with MaxTime=1 and `time_limit: 10` passed preflight ("ok partition", "resources fits"); every job
     then waited in the queue for ever (Slurm's reason: PartitionTimeLimit). A real partition made for the test."""

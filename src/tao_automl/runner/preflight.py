@@ -476,8 +476,11 @@ def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None
             error = unreachable(config.platform, check.check, check.detail)
         report.add(check.check, check.ok, check.detail, error)
     if not any(c.check == "image" for c in checks):
+        failed = next((c.check for c in checks if c.ok is False), None)  # the platform's checks stopped there
+        why = f"the platform's checks stopped at the failed {failed} check" if failed else \
+            f"{platform_label(sdk)} offers no check"
         report.add("image", True if not image else None,
-                   "no image given" if not image else f"{image}: not checked ({platform_label(sdk)} offers no check)")
+                   "no image given" if not image else f"{image}: not checked ({why})")
     return sdk
 
 
