@@ -550,6 +550,45 @@ def test_automl_sweep_runs_end_to_end_in_containers(engine: None, tmp_path: Path
     assert sorted(int(lb["tao-automl.rec"]) for lb in labels) == sorted(h["rec_id"] for h in history), labels
 
 
+EPOCHS_TRAINER = textwrap.dedent(
+    """\
+    # busybox-only trainer: one status.json line a second, as long as its epoch count (the rule's budget) says
+    spec=$3
+    rd=$(sed -n 's/^results_dir: *//p' "$spec" | tr -d "'\\"")
+    lr=$(awk '$1 == "lr:" {print $2}' "$spec")
+    epochs=$(awk '$1 == "num_epochs:" {print $2}' "$spec")
+    mkdir -p "$rd"
+    e=0
+    while [ "$e" -lt "$epochs" ]; do
+      e=$((e + 1)); sleep 0.5
+      loss=$(awk -v lr="$lr" -v e="$e" 'BEGIN {x = lr * 100 - 1; printf "%.6f", x * x + 1 / e}')
+      echo '{"epoch": '"$e"', "max_epoch": '"$epochs"', "kpi": {"val_loss": '"$loss"'}}' >> "$rd/status.json"
+    done
+    """
+)
+
+
+def test_a_rec_the_sweep_cancels_records_the_end_time_docker_gave_its_container(engine: None,
+                                                                               tmp_path: Path) -> None:
+    """An audit compared each rec's finished_at with its container's FinishedAt: recs the sweep itself cancelled
+    (stopped by asha's stopping rule, failed by automl_job_timeout_s) kept the time the cancel returned, 0.04 to
+    0.7 s after the container ended (wall_time_s as long), though README says finished_at is when the job ended as
+    the platform recorded it. Every rec now keeps its container's FinishedAt."""
+    skill = write_shell_skill(tmp_path / "bank", EPOCHS_TRAINER)
+    sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=1)
+    settings = {"metric": "val_loss", "algorithm": "asha", "fidelity_mode": "stopping", "automl_max_epochs": 9,
+                "automl_reduction_factor": 3, "automl_max_recommendations": 5, "automl_max_concurrent": 3,
+                "seed": 3, "poll_interval_s": 0.2, "automl_job_timeout_s": 3.5}
+    result = AutoMLRunner(sdk, skill).run(automl_settings=settings, workspace_path=tmp_path / "ws", image=IMAGE,
+                                          gpu_count=0, automl_hyperparameters=["train.optim.lr"])
+    history = result["history"]
+    assert {"stopped", "failure"} <= {h["status"] for h in history}, history
+    for h in history:
+        ended = sdk.get_job_info(h["job_id"])["finished_at"]
+        assert h["finished_at"] == ended, (h["rec_id"], h["status"], h["finished_at"] - ended)
+    readme_says(r"finished_at` and `wall_time_s` are when its job ended as the platform recorded it")
+
+
 def test_container_age_is_read_from_dockers_nanosecond_timestamps() -> None:
     from tao_automl.platforms.docker.sdk import _created_age_s
 

@@ -1151,7 +1151,7 @@ class AutoMLRunner:
         crash_point("stop_cancelled")  # chaos tests: the job is cancelled, where it ended not yet read
         epoch, value = self._reached(exp, item, metric, judged, item.last_value)
         self._end_stopped(exp, item.rec, value, epoch, _stopped_message(exp.settings.algorithm, judged, epoch),
-                          on_result)
+                          on_result, self._ended_at(item))
         return True
 
     def _reached(self, exp: Experiment, item: _Active, metric: str, judged: int,
@@ -1180,8 +1180,9 @@ class AutoMLRunner:
         return reached
 
     def _end_stopped(self, exp: Experiment, rec: Recommendation, value: float | None, epoch: int, message: str,
-                     on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
-        row = exp.tell(rec.id, value, "stopped", message, budget=epoch)
+                     on_result: Callable[[Recommendation, float | None, str], Any] | None,
+                     ended_at: float | None = None) -> None:
+        row = exp.tell(rec.id, value, "stopped", message, budget=epoch, finished_at=ended_at)
         rec.status, rec.metric_value = str(row.status), row.metric_value  # a plain str, as results show it
         _guarded("on_result", on_result, rec, row.metric_value, rec.status)
         self._progress(exp, row)
@@ -1204,7 +1205,7 @@ class AutoMLRunner:
             epoch, value = self._reached(exp, item, metric, judged, p["value"])
             message = str(p["message"]) if epoch == judged else _stopped_message(exp.settings.algorithm, judged,
                                                                                   epoch)
-            self._end_stopped(exp, item.rec, value, epoch, message, on_result)
+            self._end_stopped(exp, item.rec, value, epoch, message, on_result, ended_at)
         elif decided:
             self._finish(exp, item.rec, None, "failure", str(decided[-1]["payload"]["message"]), on_result,
                          ended_at=ended_at)
@@ -1244,7 +1245,7 @@ class AutoMLRunner:
             return
         del active[item.rec.id]
         log.error("rec %d: %s", item.rec.id, message)
-        self._finish(exp, item.rec, None, "failure", message, on_result)
+        self._finish(exp, item.rec, None, "failure", message, on_result, ended_at=self._ended_at(item))
 
     def _cancel(self, item: _Active, what: str) -> bool:
         """Cancel ``item``'s job; False only when the platform answers that it had already ended (a failed cancel
@@ -1283,7 +1284,7 @@ class AutoMLRunner:
                     collected.append((rec_id, RecStatus(exp.refresh(rec_id).status).value))
                 continue
             del active[rec_id]
-            row = exp.tell(rec_id, None, "cancelled", f"cancelled: {reason}")
+            row = exp.tell(rec_id, None, "cancelled", f"cancelled: {reason}", finished_at=self._ended_at(item))
             item.rec.status = str(row.status)  # a plain str, as results show it
             _guarded("on_result", on_result, item.rec, None, item.rec.status)
             self._progress(exp, row)
