@@ -239,3 +239,53 @@ def test_an_intact_store_on_a_full_disk_is_not_called_damaged(toy_skill: Path, t
     assert main(["runs", str(run_dir.parent), "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)["runs"]
     assert listed["error"].startswith("unreadable: no space left on the device"), listed
+
+
+#: A store SQLite finds intact whose values are not what the code wrote (an edited file, a bad copy, a bug): the
+#: statement that damages it, and the words the refusal must name (found by a fuzz of the run folder).
+CONTENT_DAMAGE: dict[str, tuple[str, str]] = {
+    "meta_not_json": ("UPDATE meta SET value = '{not json' WHERE key = 'algorithm'", "meta 'algorithm'"),
+    "meta_budget_a_list": ("UPDATE meta SET value = '[1, 2]' WHERE key = 'budget'", "meta 'budget'"),
+    "meta_budget_null": ("UPDATE meta SET value = 'null' WHERE key = 'budget'", "meta 'budget'"),
+    "meta_created_at_text": ("UPDATE meta SET value = '\"x\"' WHERE key = 'created_at'", "meta 'created_at'"),
+    "meta_settings_a_list": ("UPDATE meta SET value = '[1]' WHERE key = 'settings'", "meta 'settings'"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CONTENT_DAMAGE))
+def test_every_surface_refuses_a_store_whose_values_are_damaged(kind: str, toy_skill: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A meta value that is not JSON or not of its type, or a rec row whose column holds what no code wrote, passed
+    SQLite's checks and then failed deep inside each reader: `status` printed a Python traceback (JSONDecodeError,
+    AttributeError, TypeError), export/report/logs/resume/stop and the MCP tools an internal error ("this is a bug").
+    Each now refuses it as a damaged store, naming the key or the rec and column, with the damaged store's hint."""
+    import json
+
+    from tao_automl.agentapi.tools import call_tool
+    from tao_automl.experiment.store import DAMAGED_HINT
+
+    run_dir = _finished_run(toy_skill, tmp_path)
+    statement, named = CONTENT_DAMAGE[kind]
+    conn = sqlite3.connect(run_dir / DB_NAME)
+    conn.execute(statement)
+    conn.commit()
+    conn.close()
+    refused = []
+    for argv in [*CLI_READERS, ["status", "--recs", "all"]]:
+        args = [a.format(out=tmp_path) for a in argv]
+        for as_json in (True, False):
+            code = main([args[0], str(run_dir), *args[1:], *(["--json"] if as_json else [])])
+            out, err = capsys.readouterr()
+            assert "Traceback" not in out + err and code in (0, 2), (args, as_json, code, out[-500:], err[-1500:])
+            if code == 2:
+                if as_json:
+                    error = json.loads(out)["error"]
+                    assert error["hint"] == DAMAGED_HINT and named in error["message"], (args, error)
+                else:
+                    assert named in err and len(err.strip().splitlines()) == 1, (args, err)
+                refused.append(args[0])
+    assert "status" in refused and "export" in refused and "report" in refused, refused
+    for tool in ("sweep_status", "best_config", "report"):
+        answer, failed = call_tool(tool, {"run_dir": str(run_dir)})
+        assert failed and answer["error"]["kind"] != "internal", (tool, answer)
+        assert answer["error"]["hint"] == DAMAGED_HINT and named in answer["error"]["message"], (tool, answer)

@@ -182,6 +182,31 @@ else:  # the same fields without typing.NamedTuple, whose import and per-field c
     ], defaults=(None, None, None))
 
 
+_NUMBER = (int, float)
+#: The meta keys every run writes when it is created (and a few written later), with the types the code writes for
+#: each and their words; a key not listed here is read as it is.
+_META_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "experiment_id": ((str,), "a text"), "run_dir": ((str,), "a path"), "created_at": (_NUMBER, "a time (a number)"),
+    "ended_at": ((*_NUMBER, type(None)), "a time (a number) or null"), "algorithm": ((str,), "an algorithm name"),
+    "metric": ((str, list), "a metric name or a list of them"),
+    "direction": ((str, list), "a direction or a list of them"), "budget": ((int,), "a number of recs"),
+    "settings": ((dict,), "a mapping of settings"), "space": ((list,), "a list of params"),
+    "base_spec": ((dict,), "a spec (a mapping)"), "state": ((str,), "a run state"), "mode": ((str,), "a text"),
+    "run_args": ((dict,), "a mapping of run() arguments"), "platform": ((dict,), "a mapping"),
+}
+
+
+def _of_type(value: Any, types: tuple[type, ...]) -> bool:
+    """Whether ``value`` is one of ``types``, a bool counting as no number (JSON ``true`` is no count)."""
+    return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error line: its repr, cut at 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _row(r: sqlite3.Row) -> RecRow:
     keys = r.keys()
     added = {name: r[name] for name in _ADDED_COLUMNS if name in keys}
@@ -330,7 +355,21 @@ class RunStore:
                     self._event(conn, TRACKER_FAILED, None, {"tracker": name, "first": failed[name].get("first")})
 
     def meta(self) -> dict[str, Any]:
-        return {r["key"]: json.loads(r["value"]) for r in self._conn.execute("SELECT key, value FROM meta")}
+        """The run's metadata; a value that is not JSON, or not of the type the code writes for its key
+        (:data:`_META_TYPES`), is a damaged store (:func:`damaged`), named by its key, never an error deep inside a
+        reader."""
+        out: dict[str, Any] = {}
+        for r in self._conn.execute("SELECT key, value FROM meta"):
+            key, text = r["key"], r["value"]
+            try:
+                value = json.loads(text)
+            except (TypeError, ValueError):
+                raise damaged(self.path, f"meta {key!r} is not JSON: {_shown(text)}") from None
+            expected = _META_TYPES.get(key)
+            if expected is not None and not _of_type(value, expected[0]):
+                raise damaged(self.path, f"meta {key!r} holds {_shown(value)}, expected {expected[1]}")
+            out[key] = value
+        return out
 
     def _located(self, row: RecRow) -> RecRow:
         """``row`` with its ``results_dir`` and ``spec_path`` inside the run folder where it is now: a folder moved
