@@ -207,15 +207,50 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _row(r: sqlite3.Row) -> RecRow:
+#: The columns of a rec row after the JSON ones are decoded, with the types the code writes and their words.
+_REC_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "params": ((dict,), "a mapping of params"), "specs": ((dict,), "a spec (a mapping)"),
+    "trial": ((dict, type(None)), "a mapping or null"), "metric_value": ((*_NUMBER, type(None)), "a number or null"),
+    "created_at": (_NUMBER, "a time (a number)"), "updated_at": (_NUMBER, "a time (a number)"),
+    "submitted_at": ((*_NUMBER, type(None)), "a time (a number) or null"),
+    "finished_at": ((*_NUMBER, type(None)), "a time (a number) or null"),
+    "budget": ((int, type(None)), "a number of epochs or null"),
+    "budget_reached": ((int, type(None)), "a number of epochs or null"),
+    **{name: ((str, type(None)), "a text or null") for name in ("job_name", "job_id", "results_dir", "message",
+                                                                 "spec_path")},
+}
+
+
+def _row(r: sqlite3.Row, path: str) -> RecRow:
+    """Rec row ``r`` of the store at ``path``; a column holding what the code never writes (JSON that is not, an
+    unknown status, a text for a time or a number) is a damaged store naming the rec and column (:func:`damaged`)."""
     keys = r.keys()
-    added = {name: r[name] for name in _ADDED_COLUMNS if name in keys}
+    values = {name: r[name] for name in keys}
+    rec_id = values["rec_id"]
+    for name in ("params", "specs", "trial"):
+        text = values[name]
+        if name == "trial" and not text:
+            values[name] = None
+            continue
+        try:
+            values[name] = json.loads(text)
+        except (TypeError, ValueError):
+            raise damaged(path, f"rec {rec_id}: {name} is not JSON: {_shown(text)}") from None
+    for name, (types, words) in _REC_TYPES.items():
+        if name in values and not _of_type(values[name], types):
+            raise damaged(path, f"rec {rec_id}: {name} holds {_shown(values[name])}, expected {words}")
+    try:
+        status = RecStatus(values["status"])
+    except ValueError:
+        raise damaged(path, f"rec {rec_id}: status holds {_shown(values['status'])}, expected one of "
+                            f"{', '.join(s.value for s in RecStatus)}") from None
+    added = {name: values[name] for name in _ADDED_COLUMNS if name in keys}
     return RecRow(
-        rec_id=r["rec_id"], params=json.loads(r["params"]), specs=json.loads(r["specs"]), status=RecStatus(r["status"]),
-        job_name=r["job_name"], job_id=r["job_id"], results_dir=r["results_dir"], metric_value=r["metric_value"],
-        message=r["message"], trial=json.loads(r["trial"]) if r["trial"] else None,
-        created_at=r["created_at"], submitted_at=r["submitted_at"],
-        finished_at=r["finished_at"], updated_at=r["updated_at"], **added,
+        rec_id=rec_id, params=values["params"], specs=values["specs"], status=status,
+        job_name=values["job_name"], job_id=values["job_id"], results_dir=values["results_dir"],
+        metric_value=values["metric_value"], message=values["message"], trial=values["trial"],
+        created_at=values["created_at"], submitted_at=values["submitted_at"],
+        finished_at=values["finished_at"], updated_at=values["updated_at"], **added,
     )
 
 
@@ -486,12 +521,12 @@ class RunStore:
 
     def recs(self) -> list[RecRow]:
         """Every rec, in id order (reads and decodes every row: for whole-run views only)."""
-        return [self._located(_row(r)) for r in self._conn.execute("SELECT * FROM recs ORDER BY rec_id")]
+        return [self._located(_row(r, self.path)) for r in self._conn.execute("SELECT * FROM recs ORDER BY rec_id")]
 
     def rec(self, rec_id: int) -> RecRow | None:
         """One rec by id (an index lookup)."""
         r = self._conn.execute("SELECT * FROM recs WHERE rec_id=?", (rec_id,)).fetchone()
-        return self._located(_row(r)) if r is not None else None
+        return self._located(_row(r, self.path)) if r is not None else None
 
     def recs_by_id(self, rec_ids: Sequence[int]) -> list[RecRow]:
         """The recs with these ids, in the order given (unknown ids are skipped)."""
@@ -499,7 +534,7 @@ class RunStore:
         for start in range(0, len(rec_ids), 500):  # SQLite caps the number of bound values
             chunk = tuple(rec_ids[start:start + 500])
             marks = ",".join("?" * len(chunk))
-            found.update((r["rec_id"], self._located(_row(r)))
+            found.update((r["rec_id"], self._located(_row(r, self.path)))
                          for r in self._conn.execute(f"SELECT * FROM recs WHERE rec_id IN ({marks})", chunk))
         return [found[i] for i in rec_ids if i in found]
 
@@ -507,7 +542,7 @@ class RunStore:
         """Recs in id order from position ``offset``, at most ``limit`` of them (all when None)."""
         rows = self._conn.execute("SELECT * FROM recs ORDER BY rec_id LIMIT ? OFFSET ?",
                                   (_sql_count(limit), _sql_count(offset)))
-        return [self._located(_row(r)) for r in rows]
+        return [self._located(_row(r, self.path)) for r in rows]
 
     def replay_rows(self) -> Iterator[tuple[int, str, float | None, dict[str, Any], dict[str, Any] | None]]:
         """``(rec_id, status, metric_value, params, trial)`` of every rec in id order, specs not decoded; ``params``
@@ -580,7 +615,7 @@ class RunStore:
         marks = ",".join("?" * len(FINAL_STATES))
         rows = self._conn.execute(f"SELECT * FROM recs WHERE status IN ({marks}) "
                                   "ORDER BY coalesce(finished_at, 0), rec_id LIMIT ?", (*FINAL_STATES, k))
-        return [self._located(_row(r)) for r in rows]
+        return [self._located(_row(r, self.path)) for r in rows]
 
     def events(self, kind: str | None = None, rec_id: int | None = None) -> list[dict[str, Any]]:
         """Journal entries in order, optionally only one kind and/or one rec's (indexed on ``(kind, rec_id)``)."""
