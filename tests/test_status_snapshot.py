@@ -113,3 +113,24 @@ def test_the_status_reporter_writes_status_json_as_it_starts(tmp_path: Path) -> 
     (run_dir / SNAPSHOT_NAME).unlink()
     with StatusReporter(run_dir, minutes=60.0):
         assert json.loads((run_dir / SNAPSHOT_NAME).read_text())["progress"]["state"] == "finished"
+
+
+@pytest.mark.parametrize("record", ["[1]", "5", "null", '"detached"', '{"detached": true, "pid": 1'])
+def test_an_orchestrator_record_that_is_no_object_reads_as_none(tmp_path: Path, record: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """orchestrator.json holding JSON that is not an object (a list, a number: a file overwritten by hand or a bad
+    copy) made `status` print a Python traceback and `status --json` and the MCP sweep_status an internal error
+    (AttributeError: 'list' object has no attribute 'get'), while a truncated one read as no record. Any record that
+    is not an object now reads as none, as a truncated one does: the run's status is shown."""
+    from tao_automl.agentapi.tools import call_tool
+    from tao_automl.cli.main import main
+
+    run_dir = _finished_run(tmp_path)
+    (run_dir / INFO_NAME).write_text(record)
+    assert main(["status", str(run_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and "finished" in out, (out, err)
+    assert main(["status", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["orchestrator"]["alive"] is False
+    answer, failed = call_tool("sweep_status", {"run_dir": str(run_dir)})
+    assert not failed and answer["orchestrator"]["detached"] is False, answer

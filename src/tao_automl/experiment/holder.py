@@ -165,11 +165,13 @@ def orchestrator_info(run_dir: str | Path) -> dict[str, Any]:
     if pid is not None and is_stop_writing(folder, pid):
         pid = None
     pid = unless_ended(pid)
-    info: dict[str, Any] = {}
+    info: Any = {}
     try:
         with open(os.path.join(folder, INFO_NAME), encoding="utf-8") as handle:
             info = json.load(handle)
     except (OSError, ValueError):
+        info = {}
+    if not isinstance(info, dict):  # a record no orchestrator wrote (a list, a number): none, as an unreadable one
         info = {}
     detached = bool(info.get("detached")) and info.get("pid") == pid if pid else bool(info.get("detached"))
     log_path = os.path.join(folder, LOG_NAME)
