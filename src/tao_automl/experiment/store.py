@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 from collections import namedtuple
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import Enum
 
 from tao_automl.errors import WorkspaceError
@@ -189,11 +189,31 @@ _META_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "experiment_id": ((str,), "a text"), "run_dir": ((str,), "a path"), "created_at": (_NUMBER, "a time (a number)"),
     "ended_at": ((*_NUMBER, type(None)), "a time (a number) or null"), "algorithm": ((str,), "an algorithm name"),
     "metric": ((str, list), "a metric name or a list of them"),
-    "direction": ((str, list), "a direction or a list of them"), "budget": ((int,), "a number of recs"),
-    "settings": ((dict,), "a mapping of settings"), "space": ((list,), "a list of params"),
+    "direction": ((str, list), "minimize, maximize or a list of them"), "budget": ((int,), "a number of recs"),
+    "settings": ((dict,), "a mapping of settings"), "space": ((list,), "a list of params, each a mapping with a name"),
     "base_spec": ((dict,), "a spec (a mapping)"), "state": ((str,), "a run state"), "mode": ((str,), "a text"),
     "run_args": ((dict,), "a mapping of run() arguments"), "platform": ((dict,), "a mapping"),
 }
+_DIRECTIONS = ("minimize", "maximize")
+#: The meta values whose items are checked too (a list's): what each of its values must be.
+_META_ITEMS: dict[str, Callable[[Any], bool]] = {
+    "metric": lambda v: isinstance(v, str) or all(isinstance(m, str) for m in v),
+    "direction": lambda v: v in _DIRECTIONS if isinstance(v, str) else all(d in _DIRECTIONS for d in v),
+    "space": lambda v: all(isinstance(p, dict) and isinstance(p.get("name"), str) for p in v),
+}
+
+
+def _meta_value(path: str, key: str, text: Any) -> Any:
+    """Meta ``key``'s stored ``text`` decoded; a value that is not JSON, or not what the code writes for ``key``
+    (:data:`_META_TYPES`, :data:`_META_ITEMS`), is a damaged store (:func:`damaged`) named by its key."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        raise damaged(path, f"meta {key!r} is not JSON: {_shown(text)}") from None
+    expected, items = _META_TYPES.get(key), _META_ITEMS.get(key)
+    if expected is not None and not (_of_type(value, expected[0]) and (items is None or items(value))):
+        raise damaged(path, f"meta {key!r} holds {_shown(value)}, expected {expected[1]}")
+    return value
 
 
 def _of_type(value: Any, types: tuple[type, ...]) -> bool:
@@ -393,18 +413,8 @@ class RunStore:
         """The run's metadata; a value that is not JSON, or not of the type the code writes for its key
         (:data:`_META_TYPES`), is a damaged store (:func:`damaged`), named by its key, never an error deep inside a
         reader."""
-        out: dict[str, Any] = {}
-        for r in self._conn.execute("SELECT key, value FROM meta"):
-            key, text = r["key"], r["value"]
-            try:
-                value = json.loads(text)
-            except (TypeError, ValueError):
-                raise damaged(self.path, f"meta {key!r} is not JSON: {_shown(text)}") from None
-            expected = _META_TYPES.get(key)
-            if expected is not None and not _of_type(value, expected[0]):
-                raise damaged(self.path, f"meta {key!r} holds {_shown(value)}, expected {expected[1]}")
-            out[key] = value
-        return out
+        return {r["key"]: _meta_value(self.path, r["key"], r["value"])
+                for r in self._conn.execute("SELECT key, value FROM meta")}
 
     def _located(self, row: RecRow) -> RecRow:
         """``row`` with its ``results_dir`` and ``spec_path`` inside the run folder where it is now: a folder moved
@@ -425,7 +435,7 @@ class RunStore:
     def _relocation(self) -> tuple[str, str] | tuple[()]:
         """(old folder + "/", this folder + "/") when the run's stored ``run_dir`` is not this folder, else ()."""
         found = self._conn.execute("SELECT value FROM meta WHERE key = 'run_dir'").fetchone()
-        before = json.loads(found[0]) if found is not None else None
+        before = _meta_value(self.path, "run_dir", found[0]) if found is not None else None
         here = os.path.dirname(os.path.abspath(self.path))
         if not isinstance(before, str) or not before or os.path.realpath(before) == os.path.realpath(here):
             return ()
