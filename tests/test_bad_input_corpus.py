@@ -94,6 +94,11 @@ BAD_ARGS: list[tuple[str, Any, str]] = [
     ("train_dataset_uri", {"a.b": ""}, "train_dataset_uri.a.b"),
     ("automl_hyperparameters", ["train.optim.lr", "train.layers", "train.optim.lr"], "automl_hyperparameters"),
     ("custom_param_ranges", {"train.act": {"valid_options": ["relu", "relu"]}}, "custom_param_ranges.train.act"),
+    # found by a mutation fuzz: an empty dataset URI or base_checkpoint was read as none given, and the demo trained
+    # on its own data without a word (a blank one said "path '<config folder>/ ' does not exist")
+    ("train_dataset_uri", "", "train_dataset_uri"), ("eval_dataset_uri", "", "eval_dataset_uri"),
+    ("base_checkpoint", "", "base_checkpoint"), ("train_dataset_uri", "  ", "train_dataset_uri"),
+    ("eval_dataset_uri", "\t", "eval_dataset_uri"), ("base_checkpoint", " ", "base_checkpoint"),
     ("gpu_count", -1, "gpu_count"), ("gpu_count", "1", "gpu_count"), ("gpu_count", 1.5, "gpu_count"),
     ("gpu_cont", 1, "gpu_cont"), ("num_nodes", 2, "num_nodes"), ("num_nodes", 0, "num_nodes"),
     ("job_name", "mine", "job_name"), ("command", "ls", "command"), ("partition", "gpu", "partition"),

@@ -284,7 +284,8 @@ class AutoMLRunner:
     @ends_stop_requests  # a stop made for this sweep never interrupts the next one this process runs
     @records_ctrl_c  # a Ctrl-C a library drops is raised again, as in the CLI
     def run(self, train_dataset_uri: str | Mapping[str, str] | None = None, eval_dataset_uri: str | None = None,
-            base_checkpoint: str = "", image: str | None = None, automl_settings: Mapping[str, Any] | None = None,
+            base_checkpoint: str | None = None, image: str | None = None,
+            automl_settings: Mapping[str, Any] | None = None,
             automl_hyperparameters: Sequence[str] | None = None,
             custom_param_ranges: Mapping[str, Mapping[str, Any]] | None = None,
             spec_overrides: Mapping[str, Any] | None = None, workspace_path: str | Path | None = None,

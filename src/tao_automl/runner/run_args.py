@@ -98,7 +98,8 @@ class RunArgs:
         """Keyword arguments for ``AutoMLRunner.run``."""
         return {
             "train_dataset_uri": self.train_dataset_uri, "eval_dataset_uri": self.eval_dataset_uri,
-            "base_checkpoint": self.base_checkpoint, "image": self.image, "dataset_keys": self.dataset_keys,
+            "base_checkpoint": self.base_checkpoint or None,  # "": none given (run() refuses an empty one)
+            "image": self.image, "dataset_keys": self.dataset_keys,
             "automl_settings": self.automl_settings, "automl_hyperparameters": self.automl_hyperparameters,
             "custom_param_ranges": self.custom_param_ranges, "spec_overrides": self.spec_overrides,
             "workspace_path": self.workspace_path, "wandb_config": self.wandb_config,
@@ -236,4 +237,8 @@ def checked_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
     for name in ("skill_dir", "workspace_path"):  # "   " would be a folder named by spaces
         if out.get(name) and not out[name].strip():
             raise bad_input(name, out[name], "a path (a string that is not blank)")
+    for name in ("train_dataset_uri", "eval_dataset_uri", "base_checkpoint"):  # "" was read as none given: a job
+        if name in out and not out[name].strip():  # then trained on its default data or weights without a word
+            raise bad_input(name, out[name], "a path or URI (a string that is not empty or blank); leave the key out "
+                                             "for none")
     return out
