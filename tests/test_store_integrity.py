@@ -300,3 +300,36 @@ def test_every_surface_refuses_a_store_whose_values_are_damaged(kind: str, toy_s
         assert failed or tool != "report", (tool, answer)
         if failed:
             assert answer["error"]["hint"] == DAMAGED_HINT and named in answer["error"]["message"], (tool, answer)
+
+
+@pytest.mark.parametrize("table", ["recs", "events"])
+def test_every_surface_refuses_a_store_with_a_table_dropped(table: str, toy_skill: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A store missing a table was refused by the commands that open it to write (resume) but not by those that read
+    it: `stop` on a finished run whose recs table was dropped failed with an internal error (OperationalError: no
+    such table: recs). A read-only open now checks the tables as a writable one does: every surface refuses it as a
+    damaged store naming the table."""
+    import json
+
+    from tao_automl.agentapi.tools import call_tool
+    from tao_automl.experiment.store import DAMAGED_HINT
+
+    run_dir = _finished_run(toy_skill, tmp_path)
+    conn = sqlite3.connect(run_dir / DB_NAME)
+    conn.execute(f"DROP TABLE {table}")
+    conn.commit()
+    conn.close()
+    for argv in CLI_READERS:
+        args = [a.format(out=tmp_path) for a in argv]
+        code = main([args[0], str(run_dir), *args[1:], "--json"])
+        out, err = capsys.readouterr()
+        assert code in (0, 2) and "Traceback" not in out + err, (args, code, out, err[-1000:])
+        if code == 2:
+            error = json.loads(out)["error"]
+            assert error["hint"] == DAMAGED_HINT and f"table(s) {table} missing" in error["message"], (args, error)
+    for tool in MCP_READERS:
+        answer, failed = call_tool(tool, {"run_dir": str(run_dir)})
+        assert not failed or answer["error"]["hint"] == DAMAGED_HINT, (tool, answer)
+    assert main(["stop", str(run_dir), "--json"]) == 2
+    assert f"table(s) {table} missing" in json.loads(capsys.readouterr().out)["error"]["message"]
+

@@ -295,6 +295,7 @@ class RunStore:
             self._conn = sqlite3.connect(f"file:{_uri_path(self.path)}?mode=ro", uri=True, timeout=5.0,
                                          check_same_thread=False)
             self._check_format()
+            self._check_tables()  # a dropped table: refused here, not as "no such table" in whichever read meets it
         else:
             existed = os.path.exists(self.path) and os.stat(self.path).st_size > 0
             private_file(self.path)
@@ -338,9 +339,14 @@ class RunStore:
         result = [row[0] for row in self._conn.execute("PRAGMA quick_check").fetchall()]
         if result != ["ok"]:
             raise damaged(self.path, "; ".join(str(r) for r in result[:3]))
+        self._check_tables()
+
+    def _check_tables(self) -> None:
+        """The store must hold every table; a store missing one is refused as damaged (:func:`damaged`)."""
         tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = sorted({"meta", "recs", "events"} - tables)
         if missing:
+            self._conn.close()
             raise damaged(self.path, f"table(s) {', '.join(missing)} missing")
 
     def _dump(self, value: Any, **kwargs: Any) -> str:
