@@ -333,3 +333,28 @@ def test_every_surface_refuses_a_store_with_a_table_dropped(table: str, toy_skil
     assert main(["stop", str(run_dir), "--json"]) == 2
     assert f"table(s) {table} missing" in json.loads(capsys.readouterr().out)["error"]["message"]
 
+
+def test_a_lock_file_that_is_a_folder_is_refused_naming_it(toy_skill: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A run folder whose orchestrator.lock is a folder (made by hand, or a bad copy) made `resume` fail with an
+    internal error (IsADirectoryError: [Errno 21] Is a directory); it is now a workspace error naming the lock file
+    and what to do, from the CLI and from Python."""
+    import json
+
+    from tao_automl.experiment.workspace import LOCK_NAME
+
+    run_dir = _finished_run(toy_skill, tmp_path)
+    conn = sqlite3.connect(run_dir / DB_NAME)  # a run its stop interrupted: a resume takes its lock
+    conn.execute("UPDATE meta SET value = '\"interrupted\"' WHERE key = 'state'")
+    conn.commit()
+    conn.close()
+    (run_dir / LOCK_NAME).unlink()
+    (run_dir / LOCK_NAME).mkdir()
+    assert main(["resume", str(run_dir), "--json"]) == 2
+    out, err = capsys.readouterr()
+    error = json.loads(out)["error"]
+    assert "Traceback" not in out + err and error["kind"] == "workspace" and error["field"] == "run_dir", error
+    assert f"{LOCK_NAME!r} is a folder" in error["message"].replace(str(run_dir) + "/", ""), error
+    with pytest.raises(WorkspaceError, match="is a folder, not a file"):
+        AutoMLRunner(SpecReadingSDK(), toy_skill).run(automl_settings=_settings("random", automl_max_recommendations=3),
+                                                      workspace_path=run_dir, resume=True)

@@ -247,7 +247,14 @@ class RunLock:
         self._held_here_hint = held_here_hint  # what to do when this very process holds it already
 
     def acquire(self) -> RunLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except IsADirectoryError:  # made by hand or a bad copy: no lock can be taken in it
+            raise WorkspaceError(f"the run folder's lock file {str(self.path)!r} is a folder, not a file",
+                                 field="run_dir", value=str(self.path.parent),
+                                 allowed=f"a run folder whose {LOCK_NAME} is a file, or absent",
+                                 hint=f"remove the folder {str(self.path)!r} (no run data is kept in it; check that "
+                                      "nothing of yours is inside), then retry") from None
         give_up = time.monotonic() + DEAD_HOLDER_WAIT_S
         while True:
             try:
