@@ -216,3 +216,29 @@ def test_a_job_gets_the_gpu_count_the_readme_states_when_none_is_set(toy_skill: 
     [shown] = json.loads(capsys.readouterr().out)["recs"]
     assert shown["platform_kwargs"]["gpu_count"] == int(stated)
 
+
+
+@needs_shared
+@pytest.mark.parametrize("gpus", [10**20, 5000])
+def test_a_gpu_count_beyond_any_node_is_refused_naming_the_bound(gpus: int, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by a mutation fuzz of a bank model's run config: `gpu_count: 100000000000000000000` failed `--dry-run`
+    and `preflight` with an internal error (OverflowError: Python int too large to convert to C ssize_t, building
+    gpu_ids), and a large count was written into every spec as a gpu_ids list that long. A count above
+    MAX_GPU_COUNT is refused before any spec is rendered, naming the field, the value and the bound."""
+    from tao_automl.runner.resources import MAX_GPU_COUNT
+
+    with pytest.raises(UserInputError) as info:
+        RunPlan.build(RunArgs(skill_dir=str(MODELS / "tao-train-image-classification"),
+                              automl_hyperparameters=["train.optim.lr"], platform_kwargs={"gpu_count": gpus}))
+    assert info.value.field == "platform_kwargs.gpu_count" and str(gpus) in str(info.value)
+    assert f"from 0 to {MAX_GPU_COUNT}" in str(info.value)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(MODELS / "tao-train-image-classification"),
+                                      "workspace_path": "ws", "platform_kwargs": {"gpu_count": gpus},
+                                      "automl_hyperparameters": ["train.optim.lr"]}))
+    for command in (["run", str(config), "--dry-run", "--json"], ["preflight", str(config), "--json"]):
+        assert main(command) == 2, command
+        out = capsys.readouterr().out
+        error = json.loads(out[out.index('{"error"'):] if '{"error"' in out else out)["error"]
+        assert error["field"] == "platform_kwargs.gpu_count" and error["kind"] != "internal", (command, error)

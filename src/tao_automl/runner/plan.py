@@ -45,7 +45,7 @@ from tao_automl.render.paths import get_path, has_path
 from tao_automl.render.placed import uri_field
 from tao_automl.render.roles import PTM_ROLES, checkpoint_keys, role_values
 from tao_automl.runner.fidelity import epoch_family, epoch_key, find_epoch_key, resumes_from_checkpoint
-from tao_automl.runner.resources import DEFAULT_GPU_COUNT, resource_overrides
+from tao_automl.runner.resources import DEFAULT_GPU_COUNT, check_gpu_count, resource_overrides
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import Baseline, baseline
@@ -1090,6 +1090,7 @@ def checked_job_kwargs(sdk: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
                 allowed=accepted)
     if "gpu_count" in kwargs:
         _count("gpu_count", kwargs["gpu_count"], 0)
+        check_gpu_count(kwargs["gpu_count"])
     if "num_nodes" in kwargs and _count("num_nodes", kwargs["num_nodes"], 1) > 1 \
             and not getattr(target, "multi_node", True):
         raise UserInputError(f"platform_kwargs.num_nodes: {kwargs['num_nodes']!r} is not allowed; "

@@ -19,6 +19,17 @@ from tao_automl.render.paths import has_path
 
 #: The GPU count a job gets when ``platform_kwargs`` does not say (the platform protocol's default).
 DEFAULT_GPU_COUNT = 1
+#: The most GPUs a job may ask for: far beyond any node, low enough that a spec's ``gpu_ids`` list stays small.
+MAX_GPU_COUNT = 1024
+
+
+def check_gpu_count(value: Any) -> None:
+    """Refuse an integer ``gpu_count`` above :data:`MAX_GPU_COUNT` (its type and lower bound are checked with the
+    platform's arguments)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_GPU_COUNT:
+        raise UserInputError(f"platform_kwargs.gpu_count: {value!r} is not allowed; expected an integer from 0 to "
+                             f"{MAX_GPU_COUNT} (the GPUs one job asks for)", field="platform_kwargs.gpu_count",
+                             value=value, allowed=f"an integer from 0 to {MAX_GPU_COUNT}")
 
 
 def _count(value: Any) -> int | None:
@@ -32,6 +43,7 @@ def resource_overrides(skill: Skill, platform_kwargs: Mapping[str, Any], spec_ov
     count it does not have), one for ``gpu_ids`` is kept as given; so is a count key in ``searched`` (the params of
     the search space): every rec would be told the platform's count, not its own."""
     key = skill.info.get("gpu_spec_key")
+    check_gpu_count(platform_kwargs.get("gpu_count"))  # before a gpu_ids list that long is built
     gpus = _count(platform_kwargs.get("gpu_count", DEFAULT_GPU_COUNT))
     if not isinstance(key, str) or not key or gpus is None or gpus < 1:
         return {}
