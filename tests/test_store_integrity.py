@@ -253,6 +253,8 @@ CONTENT_DAMAGE: dict[str, tuple[str, str]] = {
     "meta_direction_unknown": ("UPDATE meta SET value = '[\"up\"]' WHERE key = 'direction'", "meta 'direction'"),
     "meta_space_of_numbers": ("UPDATE meta SET value = '[1, 2]' WHERE key = 'space'", "meta 'space'"),
     "meta_run_dir_not_json": ("UPDATE meta SET value = '{x' WHERE key = 'run_dir'", "meta 'run_dir'"),
+    "meta_run_args_missing": ("DELETE FROM meta WHERE key = 'run_args'", "meta 'run_args' is missing"),
+    "meta_platform_missing": ("DELETE FROM meta WHERE key = 'platform'", "meta 'platform' is missing"),
     "rec_status_unknown": ("UPDATE recs SET status = 'bogus' WHERE rec_id = 2", "rec 2: status"),
     "rec_params_not_json": ("UPDATE recs SET params = '{x' WHERE rec_id = 1", "rec 1: params"),
     "rec_params_null": ("UPDATE recs SET params = 'null' WHERE rec_id = 1", "rec 1: params"),

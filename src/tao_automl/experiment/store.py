@@ -194,6 +194,8 @@ _META_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "base_spec": ((dict,), "a spec (a mapping)"), "state": ((str,), "a run state"), "mode": ((str,), "a text"),
     "run_args": ((dict,), "a mapping of run() arguments"), "platform": ((dict,), "a mapping"),
 }
+#: The meta keys a run made by the runner (mode ``runner``) writes in the transaction that creates it.
+_RUNNER_META = ("run_args", "platform")
 _DIRECTIONS = ("minimize", "maximize")
 #: The meta values whose items are checked too (a list's): what each of its values must be.
 _META_ITEMS: dict[str, Callable[[Any], bool]] = {
@@ -419,8 +421,13 @@ class RunStore:
         """The run's metadata; a value that is not JSON, or not of the type the code writes for its key
         (:data:`_META_TYPES`), is a damaged store (:func:`damaged`), named by its key, never an error deep inside a
         reader."""
-        return {r["key"]: _meta_value(self.path, r["key"], r["value"])
+        meta = {r["key"]: _meta_value(self.path, r["key"], r["value"])
                 for r in self._conn.execute("SELECT key, value FROM meta")}
+        if meta.get("mode") == "runner" and "space" in meta:  # a runner's run writes these with its other keys
+            for key in _RUNNER_META:
+                if key not in meta:
+                    raise damaged(self.path, f"meta {key!r} is missing from a run the runner made")
+        return meta
 
     def _located(self, row: RecRow) -> RecRow:
         """``row`` with its ``results_dir`` and ``spec_path`` inside the run folder where it is now: a folder moved
