@@ -202,7 +202,11 @@ def test_a_job_gets_the_gpu_count_the_readme_states_when_none_is_set(toy_skill: 
     """README: `platform_kwargs` are each job's `create_job` arguments (`gpu_count`, 1 when unset): a run that sets no
     gpu_count creates every job with that many GPUs (not the SDK's own default), and one that sets it, with its own;
     `run --dry-run` shows the same."""
-    stated, = readme_says(r"`platform_kwargs` are each job's `create_job` arguments \(`gpu_count`, (\d+) when unset;")
+    stated, most = readme_says(r"`platform_kwargs` are each job's `create_job` arguments \(`gpu_count`, (\d+) when "
+                               r"unset, at most (\d+);")
+    from tao_automl.runner.resources import MAX_GPU_COUNT
+
+    assert int(most) == MAX_GPU_COUNT
     settings = {"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2, "poll_interval_s": 0.01}
     unset, given = _GpuCounting(), _GpuCounting()
     AutoMLRunner(unset, toy_skill, log_progress=False).run(automl_settings=settings, workspace_path=tmp_path / "a")
