@@ -651,14 +651,18 @@ SCORE_PRINTER = textwrap.dedent(
     """)
 
 
-def test_a_metric_extractor_is_called_on_log_polls_and_keeps_polling_after_it_raised(tmp_path: Path) -> None:
+def test_a_metric_extractor_is_called_on_log_polls_and_keeps_polling_after_it_raised(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SPEC 2.1: the extractor "is called on log polls" and, when it raises, "keep polling". It was called once, on
     the ended job's log: a platform that drops a finished job's log (a deleted pod) gave it nothing, and one exception
-    there lost its value. Here the log is gone once the job ends and the extractor raises on its first call."""
+    there lost its value. Here the log is gone once the job ends and the extractor raises on its first call (its log
+    fetched at every poll here: the job lasts 2 s)."""
     from conftest import write_skill
     from tao_automl.platforms.base import JobStatus
     from tao_automl.platforms.local import LocalSDK
-    from tao_automl.runner import AutoMLRunner
+    from tao_automl.runner import AutoMLRunner, loop
+
+    monkeypatch.setattr(loop, "EXTRACTOR_POLL_EVERY_S", 0.0)
 
     class LogGoneOnceEnded(LocalSDK):
         def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
@@ -706,3 +710,36 @@ def test_an_algorithm_no_brain_answers_to_is_refused_by_the_settings_themselves(
     assert all(AutoMLSettings.from_mapping({"algorithm": name}).algorithm == name for name in ALGORITHMS)
     with pytest.raises(SettingsError, match=r"unknown algorithm 'randon' \(did you mean 'random'\?\)"):
         AutoMLSettings.from_mapping({"algorithm": "randon"})
+
+
+def test_a_metric_extractor_fetches_a_running_jobs_log_at_most_every_30_s(tmp_path: Path) -> None:
+    """The extractor's log polls fetched the running job's log (2000 lines; a remote call on Kubernetes or Slurm over
+    ssh) at every poll of every running job: 5 s by default, and poll_interval_s has no lower bound. They are now at
+    most every EXTRACTOR_POLL_EVERY_S (30 s) per job: a 2 s job polled every 0.05 s has its log fetched once while
+    it runs, and its metric still comes from the extractor on the ended job's log."""
+    from conftest import write_skill
+    from tao_automl.platforms.base import JobStatus
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+    from tao_automl.runner.loop import EXTRACTOR_POLL_EVERY_S
+
+    fetched: list[bool] = []
+
+    class CountingLogs(LocalSDK):
+        def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+            fetched.append(JobStatus.parse(self.get_job_status(job_id)).is_finished())
+            return super().get_job_logs(job_id, tail)
+
+    def score(logs: str, name: str) -> float | None:
+        found = re.findall(r"score (\d+\.\d+)", logs)
+        return float(found[-1]) if found else None
+
+    skill = write_skill(tmp_path / "bank", trainer=SCORE_PRINTER)
+    result = AutoMLRunner(CountingLogs(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.05}, workspace_path=tmp_path / "ws", gpu_count=0,
+        metric_extractor=score)
+    rec = result["recommendations"][0]
+    assert (rec["status"], rec["metric_value"]) == ("success", 0.42), rec
+    assert EXTRACTOR_POLL_EVERY_S == 30.0
+    assert fetched.count(False) == 1, fetched  # while it ran: its first poll only

@@ -128,6 +128,9 @@ MAX_CONSECUTIVE_SUBMIT_ERRORS = 3
 MAX_CONSECUTIVE_POLL_ERRORS = 20
 #: How often the runner asks why a queued job still waits (``pending_reason``).
 PENDING_REASON_EVERY_S = 15.0
+#: How often a running job's log is fetched for the metric extractor (a remote call on Kubernetes, Slurm over ssh,
+#: Lepton: one per running job at every poll, 5 s by default, would be a 2000-line log read per job every 5 s).
+EXTRACTOR_POLL_EVERY_S = 30.0
 
 MetricExtractor = Callable[[str, str], "float | None"]
 EvalFn = Callable[[Recommendation, str], "float | None"]
@@ -221,6 +224,7 @@ class _Active:
     #: the metric extractor's last number per metric on a log poll (its call on the ended job's log comes first)
     polled: dict[str, float] = field(default_factory=dict)
     extractor_raised: bool = False  # told once per rec; polling goes on
+    extractor_due: float = 0.0  # monotonic time of the next log poll for the extractor
 
 
 class _FailFast(Exception):
@@ -895,7 +899,8 @@ class AutoMLRunner:
                 and time.time() - item.running_since > item.limit_s:
             self._time_out(exp, active, item, on_result)
             return  # if it ended before the cancel, the next poll collects it like any ended job
-        if extractor is not None and status is JobStatus.RUNNING:
+        if extractor is not None and status is JobStatus.RUNNING and time.monotonic() >= item.extractor_due:
+            item.extractor_due = time.monotonic() + EXTRACTOR_POLL_EVERY_S
             self._poll_extractor(exp, item, metric, extractor)
         if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
             if self._report_epochs(exp, item, metric):
@@ -955,8 +960,9 @@ class AutoMLRunner:
             self._cancelled(exp, item, metric, on_result, ended_at)
 
     def _poll_extractor(self, exp: Experiment, item: _Active, metric: str, extractor: MetricExtractor) -> None:
-        """The metric extractor on the running job's log (SPEC 2.1: it is called on log polls); its last number per
-        metric is kept for the job's end, when the platform may have dropped the log. An exception is logged once
+        """The metric extractor on the running job's log (SPEC 2.1: it is called on log polls; at most every
+        :data:`EXTRACTOR_POLL_EVERY_S`); its last number per metric is kept for the job's end, when the platform may
+        have dropped the log. An exception is logged once
         per rec and polling goes on."""
         logs = safe_logs(self.platform, item.job_id)
         for name in [o["name"] for o in exp.objectives] if exp.objectives else [metric]:
