@@ -13,6 +13,7 @@ from tao_automl.bank.layout import models_dir
 from tao_automl.bank.skill import check_info, load_schema, load_template, read_model_yaml
 from tao_automl.errors import SearchSpaceError, SkillError
 from tao_automl.schema.baseline import Baseline, baseline
+from tao_automl.schema.bounds import split_range_notes
 from tao_automl.schema.build import (
     build_search_space,
     derived_bounds,
@@ -159,8 +160,6 @@ def model_status(path: Path, action: str = "train") -> ModelStatus:
             derived = derived_bounds(schema, space, base=base)
         except SearchSpaceError as exc:
             return ModelStatus(name, True, blocked=f"search space invalid with the spec template's values: {exc}")
-    from tao_automl.runner.plan import split_range_notes
-
     return ModelStatus(name, True, params=describe_space(space, schema, base, derived),
                        notes=[*notes, *split_range_notes(schema, space)])
 

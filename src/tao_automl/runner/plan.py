@@ -49,7 +49,7 @@ from tao_automl.runner.resources import DEFAULT_GPU_COUNT, check_gpu_count, reso
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import Baseline, baseline
-from tao_automl.schema.bounds import outside_schema, split_range_note
+from tao_automl.schema.bounds import outside_schema, split_range_notes
 from tao_automl.schema.build import build_search_space, derived_bounds, misspelt_range_key, schema_defaults
 from tao_automl.schema.choices import schema_options
 from tao_automl.schema.relations import unenforced_relations
@@ -361,23 +361,6 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
                          f"searching from {param.low:g} (set custom_param_ranges.{param.name}.valid_min to choose)")
     return (notes + narrowed_range_notes(schema, space, custom_ranges) + unenforced_relations(schema, space.params)
             + split_range_notes(schema, space, custom_ranges))
-
-
-def split_range_notes(schema: Mapping[str, Any], space: SearchSpace,
-                      custom_ranges: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
-    """A note for each int whose ``math_cond`` ``!= x`` cut its range to one side of ``x``
-    (:func:`~tao_automl.schema.bounds.split_range_note`)."""
-    notes = []
-    for param in space.params:
-        prop = get_property(schema, param.name)
-        if prop is None:
-            continue
-        custom = (custom_ranges or {}).get(param.name) or {}
-        ends = [custom.get(k) if _number(custom.get(k)) else None for k in ("valid_min", "valid_max")]
-        note = split_range_note(param, prop, ends[0], ends[1])
-        if note is not None:
-            notes.append(note)
-    return notes
 
 
 def narrowed_range_notes(schema: Mapping[str, Any], space: SearchSpace,

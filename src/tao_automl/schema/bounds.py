@@ -67,8 +67,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tao_automl.errors import SearchSpaceError
+from tao_automl.schema.access import get_property
 from tao_automl.schema.custom import SCALES, CustomRange, custom_number
-from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam
+from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, SearchSpace
 
 NUMERIC_INFINITY = 1e100
 STRICT_REL_EPS = 1e-6
@@ -581,3 +582,24 @@ def build_int(name: str, prop: Mapping[str, Any], custom: CustomRange | None) ->
 
 def _int_inside(default: int | None, low: int, high: int) -> int | None:
     return default if default is not None and low <= default <= high else None
+
+
+def split_range_notes(schema: Mapping[str, Any], space: SearchSpace,
+                      custom_ranges: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """A note for each int whose ``math_cond`` ``!= x`` cut its range to one side of ``x``
+    (:func:`split_range_note`)."""
+    notes = []
+    for param in space.params:
+        prop = get_property(schema, param.name)
+        if prop is None:
+            continue
+        custom = (custom_ranges or {}).get(param.name) or {}
+        ends = [custom.get(k) if _is_number(custom.get(k)) else None for k in ("valid_min", "valid_max")]
+        note = split_range_note(param, prop, ends[0], ends[1])
+        if note is not None:
+            notes.append(note)
+    return notes
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
