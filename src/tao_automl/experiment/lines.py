@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Mapping
 
 from tao_automl.experiment.holder import resume_command
+from tao_automl.util.digits import not_whole
 
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
@@ -30,30 +31,11 @@ def _rounded(value: Any) -> str:
     return str(value)
 
 
-def not_whole(value: float, digits: int) -> str:
-    """``value`` with ``digits`` significant digits, or more (one at a time, up to 17) where those read as a whole
-    number ``value`` is not, in plain or exponent notation (0.99996 at 4 digits: ``1``; 99999.5 at 4: ``1e+05``;
-    1234.5 at 4: ``1234``). A whole value keeps ``digits`` (123456.0 at 4: ``1.235e+05``)."""
-    shown = f"{value:.{digits}g}"
-    while digits < 17 and _whole_but_not(shown, value):
-        digits += 1
-        shown = f"{value:.{digits}g}"
-    return shown
-
-
 def format_metric(value: Any) -> str:
     """A metric as the one-line views show it: four significant digits at any magnitude (format_value's three for
     tiny and huge values showed val_loss 1.2341e-12 and 1.2349e-12 alike), or more where those read as a whole
     number it is not (:func:`not_whole`: 0.99996 read ``1``, a perfect score no rec reached)."""
     return not_whole(value, 4) if isinstance(value, float) else format_value(value)
-
-
-def _whole_but_not(shown: str, value: float) -> bool:
-    try:
-        read = float(shown)
-    except ValueError:
-        return False
-    return read.is_integer() and not value.is_integer()  # nan and inf are neither
 
 
 def distinct_values(values: list[Any]) -> list[str]:

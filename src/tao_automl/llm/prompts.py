@@ -9,7 +9,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tao_automl.experiment.lines import not_whole
 from tao_automl.space.search_space import (
     BoolParam,
     CategoricalParam,
@@ -21,6 +20,7 @@ from tao_automl.space.search_space import (
     SearchSpace,
     describe,
 )
+from tao_automl.util.digits import not_whole
 from tao_automl.util.terminal import without_escapes
 
 #: History rows shown to the model: the best few plus the most recent few.

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.brain.settings_use import unused_settings
-from tao_automl.experiment.lines import not_whole
 from tao_automl.report import require
 from tao_automl.report.data import RunData
 from tao_automl.report.importance import (
@@ -28,6 +27,7 @@ from tao_automl.report.importance import (
     most_at_one_epoch,
     param_importance,
 )
+from tao_automl.util.digits import not_whole
 from tao_automl.util.outfile import write_output
 from tao_automl.util.secrets import redact
 
