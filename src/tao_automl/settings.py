@@ -189,10 +189,47 @@ def as_text(name: str, value: Any, optional: bool = True) -> str | None:
     return value
 
 
+#: The brain registry's names -> "module:factory" (``tao_automl.brain.registry`` imports each lazily; the factory is
+#: called as factory(space, options)); kept here so that the settings check a name without importing a brain.
+ALGORITHMS: dict[str, str] = {
+    "bayesian": "tao_automl.brain.classic.bayesian:BayesianBrain",
+    "random": "tao_automl.brain.classic.random_search:RandomBrain",
+    "llm": "tao_automl.brain.llm.llm_brain:LLMBrain",
+    "hybrid": "tao_automl.brain.llm.hybrid:HybridBrain",
+    "autoresearch": "tao_automl.brain.llm.autoresearch:AutoResearchBrain",
+    "asha": "tao_automl.brain.multifidelity.asha:ASHA",
+    "hyperband": "tao_automl.brain.multifidelity.hyperband:Hyperband",
+    "hyperband_es": "tao_automl.brain.multifidelity.hyperband:HyperbandES",
+    "bohb": "tao_automl.brain.multifidelity.bohb:BOHB",
+    "dehb": "tao_automl.brain.multifidelity.dehb:DEHB",
+    "bfbo": "tao_automl.brain.multifidelity.bfbo:BFBO",
+    "pbt": "tao_automl.brain.multifidelity.pbt:PBT",
+    "tpe": "tao_automl.brain.classic.tpe:TPEBrain",
+    "auto": "tao_automl.brain.auto:make_auto",
+}
+
+
+#: Names a user may expect that no brain answers to -> why (in place of a did-you-mean: ``grid`` is not ``hybrid``).
+NOT_OFFERED: dict[str, str] = {
+    "grid": " (grid search is not offered: 'random' samples the same space, 'bayesian' and 'tpe' search it)",
+}
+
+
+def check_algorithm(name: str) -> str:
+    """Return the ``module:factory`` of ``name``; an unknown name lists the valid ones."""
+    target = ALGORITHMS.get(name)
+    if target is None:
+        why = NOT_OFFERED.get(name) or did_you_mean(name, ALGORITHMS)
+        raise SettingsError(
+            f"automl_settings.algorithm: unknown algorithm {name!r}{why}; available: {', '.join(sorted(ALGORITHMS))}",
+            field="automl_settings.algorithm", value=name, allowed=sorted(ALGORITHMS),
+        )
+    return target
+
+
+
 def as_algorithm(name: str, value: Any) -> str:
     """``algorithm``: a name of the brain registry (a name it lacks, ``grid``, is refused here, before any run)."""
-    from tao_automl.brain.registry import check_algorithm
-
     as_text(name, value, optional=False)
     check_algorithm(value)
     return str(value)

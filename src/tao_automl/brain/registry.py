@@ -8,36 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from tao_automl.brain.base import Brain
 from tao_automl.errors import SettingsError
+from tao_automl.settings import ALGORITHMS, NOT_OFFERED, check_algorithm
 from tao_automl.space.search_space import SearchSpace
-from tao_automl.util.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from tao_automl.settings import AutoMLSettings
 
-# name -> "module:factory"; the factory is called as factory(space, options).
-ALGORITHMS: dict[str, str] = {
-    "bayesian": "tao_automl.brain.classic.bayesian:BayesianBrain",
-    "random": "tao_automl.brain.classic.random_search:RandomBrain",
-    "llm": "tao_automl.brain.llm.llm_brain:LLMBrain",
-    "hybrid": "tao_automl.brain.llm.hybrid:HybridBrain",
-    "autoresearch": "tao_automl.brain.llm.autoresearch:AutoResearchBrain",
-    "asha": "tao_automl.brain.multifidelity.asha:ASHA",
-    "hyperband": "tao_automl.brain.multifidelity.hyperband:Hyperband",
-    "hyperband_es": "tao_automl.brain.multifidelity.hyperband:HyperbandES",
-    "bohb": "tao_automl.brain.multifidelity.bohb:BOHB",
-    "dehb": "tao_automl.brain.multifidelity.dehb:DEHB",
-    "bfbo": "tao_automl.brain.multifidelity.bfbo:BFBO",
-    "pbt": "tao_automl.brain.multifidelity.pbt:PBT",
-    "tpe": "tao_automl.brain.classic.tpe:TPEBrain",
-    "auto": "tao_automl.brain.auto:make_auto",
-}
-
-
-#: Names a user may expect that no brain answers to -> why (in place of a did-you-mean: ``grid`` is not ``hybrid``).
-NOT_OFFERED: dict[str, str] = {
-    "grid": " (grid search is not offered: 'random' samples the same space, 'bayesian' and 'tpe' search it)",
-}
-
+#: The names kept in :mod:`tao_automl.settings` (the settings check an algorithm name without importing a brain) are
+#: imported from here too.
+__all__ = ["ALGORITHMS", "BUDGET_PLANNED", "NOT_OFFERED", "OPTION_BUILDERS", "Brain", "brain_options",
+           "check_algorithm", "make_brain"]
 
 #: Brains that plan their schedule (brackets, generations) from ``automl_max_recommendations``: a resume may not
 #: change it, since the rungs already played would be re-sized around them.
@@ -108,18 +88,6 @@ def brain_options(name: str, settings: AutoMLSettings) -> dict[str, Any]:
     """Keyword options for brain ``name`` derived from ``settings``."""
     builder = OPTION_BUILDERS.get(name)
     return builder(settings) if builder else {}
-
-
-def check_algorithm(name: str) -> str:
-    """Return the ``module:factory`` of ``name``; an unknown name lists the valid ones."""
-    target = ALGORITHMS.get(name)
-    if target is None:
-        why = NOT_OFFERED.get(name) or did_you_mean(name, ALGORITHMS)
-        raise SettingsError(
-            f"automl_settings.algorithm: unknown algorithm {name!r}{why}; available: {', '.join(sorted(ALGORITHMS))}",
-            field="automl_settings.algorithm", value=name, allowed=sorted(ALGORITHMS),
-        )
-    return target
 
 
 def make_brain(name: str, space: SearchSpace, options: Mapping[str, Any] | None = None) -> Brain:
