@@ -1185,3 +1185,21 @@ def test_an_int_with_float_bounds_reads_its_range_as_ints(tmp_path: Path, capsys
                               spec_overrides={"train.layers": 9}))
     assert main(["models", "--skill-bank", str(tmp_path / "bank")]) == 0
     assert "[1, 6] (int)" in capsys.readouterr().out
+
+
+def test_an_epoch_key_searched_for_its_automl_enabled_flag_is_named_as_such(tmp_path: Path) -> None:
+    """A schema without automl_default_parameters searches every automl_enabled leaf (9725404); when that takes in
+    the epoch key and a multi-fidelity algorithm refuses it, the error named automl_default_parameters, a list the
+    schema does not have. It names the key's automl_enabled flag in the schema instead, and what to do."""
+    from conftest import small_schema
+
+    schema = small_schema()
+    del schema["automl_default_parameters"]
+    schema["properties"]["train"]["properties"]["num_epochs"]["automl_enabled"] = True
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    with pytest.raises(UserInputError) as caught:
+        RunPlan.build(RunArgs(skill_dir=str(skill), automl_settings=_settings("asha")))
+    said = f"{caught.value} {caught.value.field} {caught.value.hint}"
+    assert caught.value.field == "schema property train.num_epochs", said
+    assert "(the schema has no automl_default_parameters and its automl_enabled is true)" in str(caught.value), said
+    assert "automl_enabled: false" in str(caught.value.hint), said

@@ -509,14 +509,21 @@ def check_epoch_key_not_searched(skill: Skill | None, space: SearchSpace, epoch_
             field = "automl_hyperparameters"
         elif isinstance(custom_ranges, Mapping) and key in custom_ranges:
             field = f"custom_param_ranges.{key}"
+        elif skill is not None and skill.schema.get("automl_default_parameters") is None:
+            field = f"schema property {key}"  # searched by default for its own flag (automl_candidates)
         else:
             field = "automl_default_parameters"
+        by_flag = field.startswith("schema property")
+        searched = f"{key!r} is searched (the schema has no automl_default_parameters and its automl_enabled is " \
+                   "true)" if by_flag else f"{key!r} is searched"
         raise UserInputError(
-            f"{field}: {key!r} is searched, but algorithm {algorithm!r} sets each rec's {key} to its epoch budget, so "
+            f"{field}: {searched}, but algorithm {algorithm!r} sets each rec's {key} to its epoch budget, so "
             "the searched value would never reach the job (its params would show epochs it did not train); drop it "
             "from the search and set automl_settings.automl_max_epochs (the largest budget) instead",
             field=field, value=key, allowed="a param other than the epoch key",
-            hint="automl_hyperparameters without it" if field == "automl_default_parameters" else None)
+            hint=("automl_hyperparameters naming the params to search without it, or automl_enabled: false on it in "
+                  "the schema") if by_flag else
+            "automl_hyperparameters without it" if field == "automl_default_parameters" else None)
 
 
 _INT_TYPES, _FLOAT_TYPES, _BOOL_TYPES = ("int", "integer"), ("float", "number"), ("bool", "boolean")
