@@ -233,3 +233,73 @@ def test_a_job_submitted_by_a_killed_orchestrator_keeps_its_own_times_on_resume(
     assert rec["started_at"] <= truth["started"], (rec["started_at"], truth)
     assert abs(rec["finished_at"] - truth["ended"]) < 1.0, (rec["finished_at"], truth)
     assert rec["wall_time_s"] >= 2.0, rec["wall_time_s"]
+
+
+SCORE_THEN_SLEEP = textwrap.dedent(
+    """
+    import time
+    for step in range(12):
+        print(f"step {step} score 0.42", flush=True)
+        time.sleep(0.25)
+    """
+)
+
+EXTRACTING_ORCHESTRATOR = textwrap.dedent(
+    """
+    import re, sys
+    sys.path.insert(0, {src!r})
+    from tao_automl.platforms.base import JobStatus
+    from tao_automl.platforms.local.sdk import LocalSDK
+    from tao_automl.runner.loop import AutoMLRunner
+
+    class LogGoneOnceEnded(LocalSDK):  # a platform that drops an ended job's log (a deleted pod)
+        def get_job_logs(self, job_id, tail=None):
+            if JobStatus.parse(self.get_job_status(job_id)).is_finished():
+                return ""
+            return super().get_job_logs(job_id, tail)
+
+    def score(logs, name):
+        found = re.findall(r"score (\\d+\\.\\d+)", logs)
+        if found:
+            open({seen!r}, "a").write(found[-1] + "\\n")
+        return float(found[-1]) if found else None
+
+    runner = AutoMLRunner(LogGoneOnceEnded(jobs_dir={jobs!r}), {skill!r}, log_progress=False)
+    if {resume!r}:
+        runner.run(workspace_path={ws!r}, resume=True, metric_extractor=score)
+    else:
+        runner.run(automl_settings={settings!r}, workspace_path={ws!r}, gpu_count=0, metric_extractor=score)
+    """
+)
+
+
+def test_a_kill_keeps_the_metric_extractor_s_polled_number_for_a_job_whose_log_is_gone(tmp_path: Path) -> None:
+    """The runner keeps the extractor's last number from a log poll for a job whose platform drops its log once it
+    ended. It was kept in memory only: the orchestrator SIGKILLed after polls read 0.42 and the job ending while
+    nothing ran, the resume found the log gone and failed the rec 'reported no metric', a result the job wrote and
+    the sweep had read lost. The number is stored when a poll reads it, and a resume takes it up."""
+    skill = write_skill(tmp_path / "bank", trainer=SCORE_THEN_SLEEP)
+    settings = {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                "poll_interval_s": 0.2}
+    jobs, ws, seen = tmp_path / "jobs", tmp_path / "ws", tmp_path / "seen.txt"
+
+    def orchestrator(workspace: Path, resume: bool) -> subprocess.Popen[bytes]:
+        script = EXTRACTING_ORCHESTRATOR.format(src=str(SRC), jobs=str(jobs), skill=str(skill), settings=settings,
+                                                ws=str(workspace), seen=str(seen), resume=resume)
+        return subprocess.Popen([sys.executable, "-c", script])
+
+    first = orchestrator(ws, False)
+    try:
+        _wait_for(lambda: seen.exists() and "0.42" in seen.read_text(), timeout=60)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    run_dir = next(ws.glob("run_*"))
+    sdk = LocalSDK(jobs_dir=jobs)
+    (job_id,) = [r.job_id for r in RunStore(run_dir, readonly=True).recs()]
+    assert job_id is not None
+    _wait_for(lambda: sdk.get_job_status(job_id).is_finished(), timeout=60)  # it ends while nothing runs
+    resumed = orchestrator(run_dir, True)
+    assert resumed.wait(timeout=120) == 0
+    (rec,) = query_status(run_dir, recs="all")["recommendations"]
+    assert (rec["status"], rec["metric_value"]) == ("success", 0.42), rec

@@ -227,6 +227,15 @@ class _Active:
     extractor_due: float = 0.0  # monotonic time of the next log poll for the extractor
 
 
+#: The event storing the metric extractor's number when a log poll reads a new one (a resume takes the last up).
+METRIC_POLLED = "metric_polled"
+
+
+def _same_number(kept: float | None, number: float) -> bool:
+    """Whether ``number`` is the one already kept (NaN equals NaN here: nothing new to store)."""
+    return kept is not None and (kept == number or (math.isnan(kept) and math.isnan(number)))
+
+
 class _FailFast(Exception):
     """The first recs to finish all failed alike: stop the sweep (internal to the loop). ``new_run``: their cause
     needs a new run (:func:`needs_new_run`), not a resume."""
@@ -634,6 +643,8 @@ class AutoMLRunner:
                                started_at=row.submitted_at or time.time(), limit_s=self._limit(exp, row.rec_id),
                                reattached=True, running_since=_seen_running_at(exp, row))
                 epochs = [e["payload"]["epoch"] for e in exp.store.events("epoch_metric", row.rec_id)]
+                item.polled = {str(e["payload"]["metric"]): float(e["payload"]["value"])
+                               for e in exp.store.events(METRIC_POLLED, row.rec_id)}  # the last one per metric
                 item.last_epoch = max(epochs, default=0)
                 if row.rec_id in exp.replayed_stops:  # stopped by the rule before a crash lost the decision
                     persisted = item.last_epoch
@@ -974,7 +985,9 @@ class AutoMLRunner:
                                 item.rec.id, type(exc).__name__, exc)
                     item.extractor_raised = True
                 continue
-            if number is not None:
+            if number is not None and not _same_number(item.polled.get(name), number):
+                # stored as read: a resume after a kill takes it up for a job whose log is gone by then
+                exp.store.log_event(METRIC_POLLED, item.rec.id, metric=name, value=number)
                 item.polled[name] = number
 
     def _value_message(self, item: _Active, metric: str, value: float | None, source: str) -> str | None:
