@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -676,3 +677,42 @@ def test_a_half_made_mlflow_store_is_named_with_what_to_do(tmp_path: Path) -> No
                             "(table datasets already exists"), first
     assert f"move or delete {db}: MLflow makes a new one at the next sweep's start" in first, first
     assert query_status(result["run_dir"])["tracking_errors"] == result["tracking_errors"]
+
+
+def test_a_store_cut_short_while_mlflow_added_a_column_is_named_half_made(tmp_path: Path) -> None:
+    """A process killed while MLflow upgraded a store by adding a column (its version stamp not yet moved) leaves a
+    store that MLflow refuses at every open with `duplicate column name: ...` (seen killing a sweep's first seconds:
+    `duplicate column name: status_details`, the state made here by moving a whole store's stamp back before the
+    migration that adds that column). Only `table ... already exists` was recognised: tracking_errors held
+    MLflow's raw OperationalError and its SQL. It is named half-made, with the file and what to do."""
+    import sqlite3
+
+    from alembic.script import ScriptDirectory
+    from mlflow.store import db_migrations
+
+    from tao_automl.testing import InstantSDK
+
+    db = tmp_path / "mlflow.db"
+    made = f"from mlflow.tracking import MlflowClient; MlflowClient(tracking_uri='sqlite:///{db}').search_experiments()"
+    subprocess.run([sys.executable, "-c", made], check=True)  # a whole store at MLflow's head (not cached here)
+    scripts = ScriptDirectory(str(Path(db_migrations.__file__).parent))
+    later: list[str] = []  # the tables the steps after the cut one create: not made yet when the kill came
+    for step in scripts.walk_revisions():
+        text = Path(str(step.path)).read_text()
+        if 'op.add_column("jobs", sa.Column("status_details"' in text:  # the step the kill cut short (MLflow 3)
+            break
+        later += re.findall(r'op\.create_table\(\s*"(\w+)"', text)
+    assert later, "no table made after the cut step: MLflow would not replay it"
+    with sqlite3.connect(db) as store:
+        store.execute("UPDATE alembic_version SET version_num = ?", (step.down_revision,))
+        for table in later:
+            store.execute(f"DROP TABLE IF EXISTS {table}")
+    runner = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_loss"), write_skill(tmp_path / "bank"),
+                          log_progress=False)
+    result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 1},
+                        workspace_path=tmp_path / "ws", mlflow_config={"tracking_uri": f"sqlite:///{db}"}, gpu_count=0)
+    assert result["progress"]["state"] == "finished"
+    first = result["tracking_errors"]["mlflow"]["first"]
+    assert first.startswith("sweep_started: MlflowStoreError: MLflow cannot open its sqlite store, left half-made "
+                            "(column "), first
+    assert f"move or delete {db}: MLflow makes a new one at the next sweep's start" in first, first

@@ -261,20 +261,23 @@ class MlflowStoreError(RuntimeError):
     """An MLflow store the tracker cannot use, with what to do about it."""
 
 
-_TABLE_EXISTS = re.compile(r"\btable (\S+) already exists")
+#: What MLflow's replayed steps fail with on a half-made store: a table or a column the cut-short step had made.
+_ALREADY_MADE = (re.compile(r"\btable (\S+) already exists"), re.compile(r"\bduplicate column name: (\S+)"))
 
 
 def _half_made(uri: str, exc: Exception) -> MlflowStoreError | None:
     """The error for a ``sqlite:///`` store whose tables' creation or upgrade was cut short (a process killed in
     it): MLflow replays the steps its version stamp does not cover and fails at every open with ``table X already
-    exists``. None for any other failure."""
-    found = _TABLE_EXISTS.search(str(exc))
-    if found is None or not uri.startswith("sqlite:///"):
+    exists`` or, a step that adds a column cut short, ``duplicate column name: X``. None for any other failure."""
+    found = [(what, hit.group(1)) for what, pattern in zip(("table", "column"), _ALREADY_MADE, strict=True)
+             if (hit := pattern.search(str(exc))) is not None]
+    if not found or not uri.startswith("sqlite:///"):
         return None
     path = uri[len("sqlite:///"):].partition("?")[0]
-    return MlflowStoreError(f"MLflow cannot open its sqlite store, left half-made (table {found.group(1)} already "
-                            f"exists: creating or upgrading its tables was cut short): move or delete {path}: MLflow "
-                            "makes a new one at the next sweep's start")
+    made = " ".join(found[0])
+    return MlflowStoreError(f"MLflow cannot open its sqlite store, left half-made ({made} already exists: creating "
+                            f"or upgrading its tables was cut short): move or delete {path}: MLflow makes a new one "
+                            "at the next sweep's start")
 
 
 def _clip(value: Any, limit: int) -> str:
