@@ -716,3 +716,55 @@ def test_a_store_cut_short_while_mlflow_added_a_column_is_named_half_made(tmp_pa
     assert first.startswith("sweep_started: MlflowStoreError: MLflow cannot open its sqlite store, left half-made "
                             "(column "), first
     assert f"move or delete {db}: MLflow makes a new one at the next sweep's start" in first, first
+
+
+KILLED_MAKING_THE_STORE = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {src!r})
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    made = []
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def killed_half_way(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(("CREATE TABLE", "ALTER TABLE")):
+            made.append(statement)
+            if len(made) == 12:  # kill -9 while MLflow makes the new store's tables
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    from tao_automl.testing import InstantSDK
+    from tao_automl.runner import AutoMLRunner
+    AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_loss"), {skill!r}, log_progress=False).run(
+        automl_settings={{"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 1}},
+        workspace_path={ws!r}, mlflow_config={{"tracking_uri": {uri!r}}}, gpu_count=0)
+    """
+)
+
+
+def test_a_sweep_killed_while_mlflow_makes_a_new_sqlite_store_leaves_no_half_made_store(tmp_path: Path) -> None:
+    """A sweep's first seconds on a new `sqlite:///` store are MLflow making its tables; a kill -9 then (5 of 15
+    CLI sweeps killed at random in their first seconds) left the file half-made, refused at every later open by
+    this run's resume and every other sweep until someone deleted it. The store is made under another name and
+    moved into place once whole: the kill leaves no store, and the resume makes it and logs the sweep."""
+    from mlflow.tracking import MlflowClient
+
+    from tao_automl.testing import InstantSDK
+
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    skill = write_skill(tmp_path / "bank")
+    script = KILLED_MAKING_THE_STORE.format(src=str(Path(__file__).resolve().parents[1] / "src"), skill=str(skill),
+                                            ws=str(tmp_path / "ws"), uri=uri)
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    (run_dir,) = (tmp_path / "ws").glob("run_*")
+    resumed = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_loss"), skill, log_progress=False).run(
+        workspace_path=run_dir, resume=True)
+    assert resumed["progress"]["state"] == "finished" and resumed["tracking_errors"] == {}, resumed["tracking_errors"]
+    client = MlflowClient(tracking_uri=uri)
+    sweeps = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                filter_string="tags.`tao_automl.role` = 'sweep'")
+    assert [s.info.status for s in sweeps] == ["FINISHED"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".mlflow.db")) == []
+

@@ -64,6 +64,7 @@ class MlflowTracker:
         uri = str(self.config.get("tracking_uri") or "")
         with _database_created_once(uri):
             try:
+                _make_store_whole(uri)
                 self.client = MlflowClient(tracking_uri=self.config.get("tracking_uri"))
                 self.experiment_id = self._experiment()
             except Exception as exc:
@@ -255,6 +256,35 @@ def _database_created_once(uri: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _make_store_whole(uri: str) -> None:
+    """A ``sqlite:///`` store that does not exist yet is made under another name in its folder and moved into place
+    once MLflow has made all its tables: a process killed meanwhile leaves no half-made store (MLflow refuses one at
+    every open), only that file, removed here next time. Called under :func:`_database_created_once`."""
+    try:
+        import fcntl  # noqa: F401  (where _database_created_once holds its lock: no other maker meanwhile)
+    except ImportError:
+        return
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri[len("sqlite:///"):].partition("?")[0])
+    if not path.parent.is_dir():
+        return
+    for left in path.parent.glob(f".{path.name}.making-*"):  # a maker killed before its move: nobody makes it now
+        with contextlib.suppress(OSError):
+            left.unlink()
+    if path.exists():
+        return
+    from mlflow.tracking import MlflowClient
+
+    making = path.with_name(f".{path.name}.making-{os.getpid()}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{making}")
+    client.search_experiments()  # MLflow makes every table here
+    engine = getattr(getattr(getattr(client, "_tracking_client", None), "store", None), "engine", None)
+    if engine is not None:  # its connections closed: the store is used under its own name from now on
+        engine.dispose()
+    os.replace(making, path)
 
 
 class MlflowStoreError(RuntimeError):
