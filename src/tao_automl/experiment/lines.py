@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Mapping
 
 from tao_automl.experiment.holder import resume_command
-from tao_automl.util.digits import not_whole
+from tao_automl.util.digits import distinct_digits, not_whole
 
 TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up
 if TYPE_CHECKING:
@@ -47,10 +47,7 @@ def distinct_values(values: list[Any]) -> list[str]:
     # 1.23e-12), then more digits until no two neighbours that differ read alike
     if not any(a != b and _rounded(a) == _rounded(b) for a, b in itertools.pairwise(numbers)):
         return ["-" if v is None else format_value(v) for v in values]
-    digits = 4
-    while digits < 12 and any(a != b and f"{a:.{digits}g}" == f"{b:.{digits}g}"
-                              for a, b in itertools.pairwise(numbers)):
-        digits += 1
+    digits = distinct_digits(numbers, 4, most=12)
     return ["-" if v is None else (not_whole(v, digits) if isinstance(v, float) else format_value(v)) for v in values]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,7 +19,7 @@ from tao_automl.space.search_space import (
     SearchSpace,
     describe,
 )
-from tao_automl.util.digits import not_whole
+from tao_automl.util.digits import distinct_digits, not_whole
 from tao_automl.util.terminal import without_escapes
 
 #: History rows shown to the model: the best few plus the most recent few.
@@ -93,33 +92,17 @@ def space_text(space: SearchSpace) -> str:
 DIGITS = 4
 
 
-def digits_for(values: Iterable[Any]) -> int:
-    """The fewest significant digits (at least :data:`DIGITS`, at most 17) at which no two different finite floats
-    of ``values`` read alike (val_loss 0.12341 and 0.12349 both read 0.1234 at 4)."""
-    numbers = sorted({v for v in values if isinstance(v, float) and math.isfinite(v)})
-    digits = DIGITS
-    while digits < 17 and any(f"{a:.{digits}g}" == f"{b:.{digits}g}" for a, b in itertools.pairwise(numbers)):
-        digits += 1
-    return digits
-
-
 def config_digits(configs: Iterable[Config]) -> dict[str, int]:
     """Per param, the digits :func:`compact` shows its floats with so the ``configs`` that differ read apart."""
     seen: dict[str, list[Any]] = {}
     for config in configs:
         for key, value in config.items():
             seen.setdefault(key, []).append(value)
-    return {key: digits_for(values) for key, values in seen.items()}
-
-
-def shown_number(value: float, digits: int = DIGITS) -> str:
-    """A float as a prompt shows it: ``digits`` significant digits, or more where those read as a whole number the
-    value is not (:func:`~tao_automl.experiment.lines.not_whole`: 0.99996 reads ``0.99996``, not ``1``)."""
-    return not_whole(value, digits)
+    return {key: distinct_digits(values, DIGITS) for key, values in seen.items()}
 
 
 def _short(value: Any, digits: int = DIGITS) -> Any:
-    return float(shown_number(value, digits)) if isinstance(value, float) and math.isfinite(value) else value
+    return float(not_whole(value, digits)) if isinstance(value, float) and math.isfinite(value) else value
 
 
 def compact(config: Mapping[str, Any], digits: Mapping[str, int] | None = None) -> str:
@@ -135,7 +118,7 @@ def _rows(history: Sequence[tuple[Config, float | None]]) -> list[tuple[Config, 
 
 def metric_digits(history: Sequence[tuple[Config, float | None]], objective: Objective = Objective()) -> int:
     """The digits :func:`history_text` shows the metric with: two results of its rows that differ read apart."""
-    return digits_for(objective.shown(v) for _, v in _rows(history) if v is not None)
+    return distinct_digits((objective.shown(v) for _, v in _rows(history) if v is not None), DIGITS)
 
 
 def history_text(history: Sequence[tuple[Config, float | None]], objective: Objective = Objective(),
@@ -149,7 +132,7 @@ def history_text(history: Sequence[tuple[Config, float | None]], objective: Obje
     shown_digits = metric_digits(history, objective)
     digits = config_digits(c for c, _ in rows) if digits is None else digits
     lines = [f"- {objective.name}="
-             f"{'failed' if v is None else shown_number(objective.shown(v), shown_digits)} {compact(c, digits)}"
+             f"{'failed' if v is None else not_whole(objective.shown(v), shown_digits)} {compact(c, digits)}"
              for c, v in rows]
     return f"{len(history)} results ({objective.rule}); best and recent:\n" + "\n".join(lines)
 

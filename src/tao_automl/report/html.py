@@ -9,7 +9,6 @@ promoted recs marked), failures with their reasons (uncut), and the run's settin
 from __future__ import annotations
 
 import html
-import itertools
 import json
 import math
 import time
@@ -27,7 +26,7 @@ from tao_automl.report.importance import (
     most_at_one_epoch,
     param_importance,
 )
-from tao_automl.util.digits import not_whole
+from tao_automl.util.digits import distinct_digits, not_whole
 from tao_automl.util.outfile import write_output
 from tao_automl.util.secrets import redact
 
@@ -94,11 +93,7 @@ def _fmt_column(values: list[float | None]) -> list[str]:
     """A table column as :func:`_fmt` shows it, with more significant digits (up to 17) where two neighbours that
     differ would otherwise print alike (0.91234567 and 0.91234571 both read 0.912346), or where a value would read
     as a whole number it is not (:func:`not_whole`); equal values stay equal."""
-    numbers = sorted(v for v in values if v is not None and math.isfinite(v))  # rounding keeps order
-    digits = 6
-    while digits < 17 and any(a != b and f"{a:.{digits}g}" == f"{b:.{digits}g}"
-                              for a, b in itertools.pairwise(numbers)):
-        digits += 1
+    digits = distinct_digits([float(v) for v in values if v is not None], 6)  # an int metric counts too
     return ["-" if v is None or not math.isfinite(v) else not_whole(v, digits) for v in values]
 
 

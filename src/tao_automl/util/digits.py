@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
+TYPE_CHECKING = False  # typing stays out of `tao-automl status`'s start-up (it shows numbers through this module)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
 
 def not_whole(value: float, digits: int) -> str:
     """``value`` with ``digits`` significant digits, or more (one at a time, up to 17) where those read as a whole
@@ -20,3 +28,12 @@ def _whole_but_not(shown: str, value: float) -> bool:
     except ValueError:
         return False
     return read.is_integer() and not value.is_integer()  # nan and inf are neither
+
+
+def distinct_digits(values: Iterable[Any], digits: int, most: int = 17) -> int:
+    """The fewest significant digits, from ``digits`` up to ``most``, at which no two different finite floats of
+    ``values`` read alike (0.91234567 and 0.91234571 both read 0.912346 at 6); other values are left out."""
+    numbers = sorted({v for v in values if isinstance(v, float) and math.isfinite(v)})  # any two alike: neighbours
+    while digits < most and any(f"{a:.{digits}g}" == f"{b:.{digits}g}" for a, b in itertools.pairwise(numbers)):
+        digits += 1
+    return digits

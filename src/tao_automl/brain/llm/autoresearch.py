@@ -18,8 +18,9 @@ import numpy as np
 
 from tao_automl.brain.llm.llm_brain import LLMBrain
 from tao_automl.llm.client import LLMClient
-from tao_automl.llm.prompts import compact, metric_digits, prompt_digits, proposal_prompt, shown_number
+from tao_automl.llm.prompts import compact, metric_digits, prompt_digits, proposal_prompt
 from tao_automl.space.search_space import Config, SearchSpace
+from tao_automl.util.digits import not_whole
 
 MAX_FAILURES = 3
 
@@ -40,7 +41,7 @@ class AutoResearchBrain(LLMBrain):
         if self.incumbent is None:
             ask = "No incumbent yet: propose a sensible first config."
         else:  # its value and config with the digits the history below shows them with (it is one of its rows)
-            shown = shown_number(self.objective.shown(self.incumbent[1]), metric_digits(self.history, self.objective))
+            shown = not_whole(self.objective.shown(self.incumbent[1]), metric_digits(self.history, self.objective))
             ask = (f"Incumbent (best so far, {self.objective.name} {shown}): "
                    f"{compact(self.incumbent[0], prompt_digits(self.history, avoid_all))}. "
                    "State a hypothesis and change one or two parameters of the incumbent to test it.")
