@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,7 +108,10 @@ class InstantSDK:
         folder.mkdir(parents=True, exist_ok=True)
         if name is not None:
             (folder / JOB_NAME_FILE).write_text(name)
-        (folder / ("status.json" if line is not None else "failed")).write_text((line or "exit code 1") + "\n")
+        ended = folder / ("status.json" if line is not None else "failed")
+        scratch = folder / f".{ended.name}.tmp"  # renamed whole: a kill mid-write never leaves an empty status.json
+        scratch.write_text((line or "exit code 1") + "\n")
+        os.replace(scratch, ended)
         self._jobs[job.id] = state
         if name is not None:
             self._by_name[name] = job.id
