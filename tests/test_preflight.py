@@ -310,6 +310,28 @@ def test_dry_run_renders_recs_and_launches_nothing(tmp_path: Path, capsys: pytes
     assert not marker.exists() and not (tmp_path / "ws").exists()
 
 
+def test_dry_run_json_carries_the_notes_it_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """`run --dry-run --json` logged its notes (a preflight warning, the run plan's notes) on stderr only, while
+    `preflight --json` reports them: an agent reading stdout lost them. They are now `notes` in the JSON, each as
+    logged (stderr keeps them); the MCP tool's answer carries the same."""
+    from tao_automl.agentapi.tools import dry_run as dry_run_tool
+
+    skill = write_skill(tmp_path / "bank")
+    path = _config(tmp_path, skill, spec_overrides={"train.brand_new_key": 3},
+                   custom_param_ranges={"train.layers": {"valid_min": 4, "valid_max": 4}})
+    caplog.clear()
+    assert main(["run", str(path), "--dry-run", "--recs", "1", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name.endswith("dry_run")]
+    new_key = next(n for n in shown["notes"] if n.startswith("preflight spec_overrides: "))
+    assert "train.brand_new_key" in new_key, shown["notes"]
+    assert any("range of one value" in n and "train.layers = 4" in n for n in shown["notes"]), shown["notes"]
+    assert shown["notes"] == logged, (shown["notes"], logged)  # the very lines stderr gets, in order
+    assert len(shown["recs"]) == 1
+    assert dry_run_tool(config_path=str(path), recs=1)["notes"] == shown["notes"]
+
+
 def test_dry_run_refuses_a_failing_preflight(toy_skill: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     path = _config(tmp_path, toy_skill, train_dataset_uri=str(tmp_path / "missing"))

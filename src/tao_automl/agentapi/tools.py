@@ -165,7 +165,7 @@ def preflight(config: Mapping[str, Any] | None = None, config_path: str | None =
 def dry_run(config: Mapping[str, Any] | None = None, config_path: str | None = None, recs: int = 3) -> JSON:
     """The first ``recs`` recs as the run would launch them; a failed preflight is an error with its ``checks``
     beside it, as ``preflight`` and ``start_sweep`` answer (a settings failure came back with the error alone)."""
-    from tao_automl.cli.dry_run import dry_run as render
+    from tao_automl.cli.dry_run import dry_run_with_notes
     from tao_automl.runner.preflight import run_preflight
 
     loaded = _load_config(config, config_path)
@@ -173,7 +173,7 @@ def dry_run(config: Mapping[str, Any] | None = None, config_path: str | None = N
         report = run_preflight(loaded)
         if not report.ok:
             raise _preflight_error(report, config_path)
-    return {"dry_run": True, "recs": [r.to_json() for r in render(loaded, recs, "recs")]}
+    return dry_run_with_notes(loaded, recs, "recs").to_json()
 
 
 def start_sweep(config: Mapping[str, Any] | None = None, config_path: str | None = None) -> JSON:

@@ -103,9 +103,26 @@ def _first_trials(scheduler: TrialScheduler, n: int, settings: AutoMLSettings) -
     return trials
 
 
+@dataclass(frozen=True)
+class DryRun:
+    """The first recs of a run and its notes: each preflight warning (``preflight CHECK: DETAIL``) and each note of
+    the run plan, as the dry run logs them and the run would (``notes`` in JSON, beside ``recs``)."""
+
+    recs: list[DryRec]
+    notes: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dry_run": True, "notes": list(self.notes), "recs": [r.to_json() for r in self.recs]}
+
+
 def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRec]:
     """The first ``n`` recs (fewer when the budget is smaller); raises when preflight fails. ``option``: how the
     caller names ``n`` in an error (the CLI's ``--recs``, the tool's ``recs``)."""
+    return dry_run_with_notes(config, n, option).recs
+
+
+def dry_run_with_notes(config: RunConfig, n: int = 3, option: str = "--recs") -> DryRun:
+    """:func:`dry_run`'s recs with the notes it logs (:class:`DryRun`)."""
     from tao_automl.render.job import format_command, render_job
     from tao_automl.runner.fidelity import spec_epochs
     from tao_automl.runner.plan import RunPlan
@@ -119,9 +136,8 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
     report = run_preflight(config, plan=plan)
     if not report.ok:
         raise report.error()
-    for check in report.warnings:
-        log.warning("preflight %s: %s", check.check, check.detail)
-    for note in plan.notes:  # as the run logs them
+    notes = [f"preflight {check.check}: {check.detail}" for check in report.warnings] + list(plan.notes)
+    for note in notes:  # as the run logs them
         log.warning("%s", note)
     assert plan.skill is not None
     settings = plan.settings
@@ -152,4 +168,4 @@ def dry_run(config: RunConfig, n: int = 3, option: str = "--recs") -> list[DryRe
                               trial.budget if trial.budget is not None else spec_epochs(plan.skill, request.spec),
                               rec_id <= settings.automl_max_concurrent,
                               config.platform, ignored))
-    return out
+    return DryRun(out, notes)

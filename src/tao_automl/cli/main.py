@@ -215,11 +215,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _dry_run(config: Any, args: argparse.Namespace) -> int:
-    from tao_automl.cli.dry_run import dry_run
+    from tao_automl.cli.dry_run import dry_run_with_notes
 
-    recs = dry_run(config, DRY_RUN_RECS if args.recs is None else args.recs)
-    if _as_json(args):
-        print(_dumps({"dry_run": True, "recs": [r.to_json() for r in recs]}, indent=2))
+    result = dry_run_with_notes(config, DRY_RUN_RECS if args.recs is None else args.recs)
+    recs = result.recs
+    if _as_json(args):  # the notes logged on stderr are in the JSON too (an agent reads stdout)
+        print(_dumps(result.to_json(), indent=2))
     else:
         print("\n\n".join(r.text() for r in recs))
         print(f"\ndry run: {len(recs)} rec(s) rendered; nothing was launched and no workspace was created")
