@@ -1713,3 +1713,28 @@ def test_a_custom_range_error_shows_the_schema_range_as_the_search_space_does() 
         with pytest.raises(SearchSpaceError) as caught:
             build_search_space(schema, [name], {name: {"valid_max": bad}})
         assert str(caught.value).endswith(f"allowed: {shown}") and caught.value.allowed == shown, str(caught.value)
+
+
+def test_a_fixed_value_in_a_message_reads_as_the_value_it_is() -> None:
+    """Messages showed a fixed value with `:g`: a parent fixed at 2.0000001 read `2`, and the error then said no
+    value of [1.0, 2.0] is >= 2 (2.0 is); a one-value range at 0.9999996 was noted `= 1`. Each shows the value
+    with the digits it needs (``util.digits.apart``: never a whole number it is not, never alike a value beside
+    it that differs)."""
+    from tao_automl.runner.plan import space_notes
+    from tao_automl.util.digits import apart
+
+    schema = {"properties": {"train": {"type": "collection", "properties": {
+        "lo": {"type": "float", "default": 2.0000001, "minimum": 0.0, "maximum": 5.0, "parent_param": "TRUE"},
+        "hi": {"type": "float", "default": 1.5, "minimum": 1.0, "maximum": 2.0, "depends_on": "train.lo",
+               "math_cond": ">= depends_on"}}}}}
+    with pytest.raises(SearchSpaceError) as info:
+        build_search_space(schema, ["train.hi"])
+    message = str(info.value)
+    assert "train.lo is fixed at 2.0000001 " in message and "is >= 2.0000001;" in message, message
+    assert info.value.allowed == "values >= 2.0000001 (train.lo from the schema default)"
+    ranges = {"train.hi": {"valid_min": 1.9999996, "valid_max": 1.9999996}}
+    space = build_search_space(schema, ["train.hi"], ranges, base=baseline(schema, None, {"train.lo": 1.0}))
+    notes = space_notes(schema, space, ranges)
+    assert any("train.hi = 1.9999996 " in n for n in notes), notes
+    assert apart(0.1234567, 0.1234568) == "0.1234567" and apart(0.1234567) == "0.123457"
+    assert apart(0.9999996) == "0.9999996" and apart(6.0) == "6" and apart(2.5, 2.5) == "2.5"

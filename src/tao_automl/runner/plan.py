@@ -57,6 +57,7 @@ from tao_automl.settings import AutoMLSettings, Direction, direction_doubt, infe
 from tao_automl.space.numeric import FloatParam, IntParam
 from tao_automl.space.search_space import CategoricalParam, SearchSpace, describe
 from tao_automl.util.checks import INT64_MAX
+from tao_automl.util.digits import apart
 from tao_automl.util.dotted import flatten, with_values
 from tao_automl.util.suggest import did_you_mean, nearest, one_typo_apart
 from tao_automl.util.yaml_numbers import number_as_text_hint
@@ -335,7 +336,7 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
     ``valid_min`` <= 0 given for a param put on a log scale automatically) is not positive starts at a floor the
     builder picked."""
     notes = []
-    fixed = [f"{p.name} = {p.low:g}" for p in space.params if isinstance(p, (FloatParam, IntParam))
+    fixed = [f"{p.name} = {apart(p.low)}" for p in space.params if isinstance(p, (FloatParam, IntParam))
              and p.low == p.high]
     fixed += [f"{p.name} = {p.choices[0]!r}" for p in space.params
               if isinstance(p, CategoricalParam) and len(p.choices) == 1]  # one option (an enum, valid_options)
@@ -351,14 +352,14 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
         if given is not None:
             if _number(given) and given <= 0:  # an explicit scale 'log' with it is refused by the space builder
                 notes.append(f"param {param.name}: valid_min {given} is not reachable on the log scale chosen for "
-                             f"it; searching from {param.low:g} (set custom_param_ranges.{param.name}.scale to "
+                             f"it; searching from {apart(param.low)} (set custom_param_ranges.{param.name}.scale to "
                              "'linear' to include it, or a valid_min > 0)")
             continue
         prop = get_property(schema, param.name) or {}
         lows = [prop[k] for k in ("minimum", "valid_min") if _number(prop.get(k))]
         if lows and max(lows) <= 0:
             notes.append(f"param {param.name}: the schema minimum is {max(lows)}, which a log scale cannot reach; "
-                         f"searching from {param.low:g} (set custom_param_ranges.{param.name}.valid_min to choose)")
+                         f"searching from {apart(param.low)} (set custom_param_ranges.{param.name}.valid_min to choose)")
     return (notes + narrowed_range_notes(schema, space, custom_ranges) + unenforced_relations(schema, space.params)
             + split_range_notes(schema, space, custom_ranges))
 
@@ -375,7 +376,7 @@ def narrowed_range_notes(schema: Mapping[str, Any], space: SearchSpace,
         param = space[name] if name in space.names else None
         if not isinstance(param, (FloatParam, IntParam)) or not isinstance(given, Mapping):
             continue
-        cut = [f"valid_{end} {given[f'valid_{end}']:g} -> {now:g}" for end, now in (("min", param.low),
+        cut = [f"valid_{end} {apart(given[f'valid_{end}'], now)} -> {apart(now, given[f'valid_{end}'])}" for end, now in (("min", param.low),
                                                                                     ("max", param.high))
                if _number(given.get(f"valid_{end}")) and given[f"valid_{end}"] != now
                and (given[f"valid_{end}"] < now if end == "min" else given[f"valid_{end}"] > now)]

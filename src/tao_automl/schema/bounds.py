@@ -70,6 +70,7 @@ from tao_automl.errors import SearchSpaceError
 from tao_automl.schema.access import get_property
 from tao_automl.schema.custom import SCALES, CustomRange, custom_number
 from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, SearchSpace
+from tao_automl.util.digits import apart
 
 NUMERIC_INFINITY = 1e100
 STRICT_REL_EPS = 1e-6
@@ -437,9 +438,9 @@ def _above_derived_top(name: str, iv: Interval, low: float, high: float) -> None
     read "the range [5, inf) holds no searchable value")."""
     if iv.high == _INF and low > high:
         raise SearchSpaceError(
-            f"param {name!r}: valid_min {low:g} is above the top end tao-automl chose for it ({high:g}; the schema "
-            f"gives no maximum); set custom_param_ranges.{name}.valid_max too", value=low,
-            allowed=f"a valid_max >= {low:g} with it (the schema allows any)")
+            f"param {name!r}: valid_min {apart(low, high)} is above the top end tao-automl chose for it "
+            f"({apart(high, low)}; the schema gives no maximum); set custom_param_ranges.{name}.valid_max too",
+            value=low, allowed=f"a valid_max >= {apart(low, high)} with it (the schema allows any)")
 
 
 def _inside(default: float | None, low: float, high: float) -> float | None:
@@ -524,7 +525,7 @@ def outside_schema(name: str, prop: Mapping[str, Any], value: float) -> str:
     power_of, multiple_of = grid_rule(name, prop) if integer else (None, None)
     cond = f" and math_cond {prop['math_cond']!r}" if prop.get("math_cond") else ""
     if not interval.admits(value) or value in interval.excluded:
-        but = f" except {', '.join(f'{x:g}' for x in interval.excluded)}" if interval.excluded else ""
+        but = f" except {', '.join(apart(x, value) for x in interval.excluded)}" if interval.excluded else ""
         return f"a value in {interval}{but} (the schema's bounds{cond})"
     if power_of is not None and not is_power(int(value), power_of):
         return f"a power of {power_of} (the schema's math_cond {prop['math_cond']!r})"

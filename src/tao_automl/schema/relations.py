@@ -44,6 +44,7 @@ from tao_automl.space.search_space import (
     Relation,
     describe,
 )
+from tao_automl.util.digits import apart
 from tao_automl.util.yaml_numbers import number_as_text_hint
 
 _OP = re.compile(r"(>=|<=|>|<)\s*depends_on")
@@ -120,11 +121,14 @@ def _numeric_type(prop: Mapping[str, Any]) -> bool:
 
 
 def _empty(param: Param, op: str, value: float, other: str, where: str) -> SearchSpaceError:
+    ends = [param.low, param.high] if isinstance(param, Scalar) else [
+        n for c in getattr(param, "choices", ()) if (n := _number(c)) is not None]
+    shown = apart(value, *ends)  # 0.9999996 read `1`, beside a range it then seemed to fit
     return SearchSpaceError(
-        f"param {param.name!r}: must be {op} {other} by the schema's depends_on, and {other} is fixed at {value:g} "
-        f"(from {where}), but no value of its range {describe(param)} is {op} {value:g}; search {other} too, "
+        f"param {param.name!r}: must be {op} {other} by the schema's depends_on, and {other} is fixed at {shown} "
+        f"(from {where}), but no value of its range {describe(param)} is {op} {shown}; search {other} too, "
         f"or change its value, or give {param.name} a range that holds such values",
-        field=param.name, value=describe(param), allowed=f"values {op} {value:g} ({other} from {where})",
+        field=param.name, value=describe(param), allowed=f"values {op} {shown} ({other} from {where})",
     )
 
 

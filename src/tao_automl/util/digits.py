@@ -22,6 +22,14 @@ def not_whole(value: float, digits: int) -> str:
     return shown
 
 
+def apart(value: float, *others: float, digits: int = 6) -> str:
+    """``value`` for a message, as :func:`not_whole` shows it at ``digits`` (``:g``'s six by default), with more
+    digits where it would read like one of ``others`` shown beside it that it differs from (:func:`distinct_digits`:
+    a fixed 0.1234567 beside a range end 0.1234568 read ``0.123457`` alike)."""
+    numbers = [float(v) for v in (value, *others)]
+    return not_whole(float(value), distinct_digits(numbers, digits))
+
+
 def _whole_but_not(shown: str, value: float) -> bool:
     try:
         read = float(shown)
