@@ -679,21 +679,17 @@ def test_a_half_made_mlflow_store_is_named_with_what_to_do(tmp_path: Path) -> No
     assert query_status(result["run_dir"])["tracking_errors"] == result["tracking_errors"]
 
 
-def test_a_store_cut_short_while_mlflow_added_a_column_is_named_half_made(tmp_path: Path) -> None:
-    """A process killed while MLflow upgraded a store by adding a column (its version stamp not yet moved) leaves a
-    store that MLflow refuses at every open with `duplicate column name: ...` (seen killing a sweep's first seconds:
-    `duplicate column name: status_details`, the state made here by moving a whole store's stamp back before the
-    migration that adds that column). Only `table ... already exists` was recognised: tracking_errors held
-    MLflow's raw OperationalError and its SQL. It is named half-made, with the file and what to do."""
+def _store_cut_short_adding_a_column(db: Path, runs: int = 0) -> None:
+    """A whole MLflow store at ``db`` (holding ``runs`` runs) whose version stamp is moved back before the migration
+    that adds ``jobs.status_details``, the tables of the steps after it dropped: as a kill during that upgrade
+    leaves it (MLflow replays the step and fails with ``duplicate column name``)."""
     import sqlite3
 
     from alembic.script import ScriptDirectory
     from mlflow.store import db_migrations
 
-    from tao_automl.testing import InstantSDK
-
-    db = tmp_path / "mlflow.db"
-    made = f"from mlflow.tracking import MlflowClient; MlflowClient(tracking_uri='sqlite:///{db}').search_experiments()"
+    made = (f"from mlflow.tracking import MlflowClient; c = MlflowClient(tracking_uri='sqlite:///{db}'); "
+            f"e = c.create_experiment('earlier'); [c.create_run(e) for _ in range({runs})]")
     subprocess.run([sys.executable, "-c", made], check=True)  # a whole store at MLflow's head (not cached here)
     scripts = ScriptDirectory(str(Path(db_migrations.__file__).parent))
     later: list[str] = []  # the tables the steps after the cut one create: not made yet when the kill came
@@ -707,15 +703,44 @@ def test_a_store_cut_short_while_mlflow_added_a_column_is_named_half_made(tmp_pa
         store.execute("UPDATE alembic_version SET version_num = ?", (step.down_revision,))
         for table in later:
             store.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _first_mlflow_error(tmp_path: Path, db: Path) -> str:
+    from tao_automl.testing import InstantSDK
+
     runner = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_loss"), write_skill(tmp_path / "bank"),
                           log_progress=False)
     result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 1},
                         workspace_path=tmp_path / "ws", mlflow_config={"tracking_uri": f"sqlite:///{db}"}, gpu_count=0)
     assert result["progress"]["state"] == "finished"
-    first = result["tracking_errors"]["mlflow"]["first"]
+    first: str = result["tracking_errors"]["mlflow"]["first"]
+    return first
+
+
+def test_a_store_cut_short_while_mlflow_added_a_column_is_named_half_made(tmp_path: Path) -> None:
+    """A process killed while MLflow upgraded a store by adding a column (its version stamp not yet moved) leaves a
+    store that MLflow refuses at every open with `duplicate column name: ...` (seen killing a sweep's first seconds:
+    `duplicate column name: status_details`, the state made here by moving a whole store's stamp back before the
+    migration that adds that column). Only `table ... already exists` was recognised: tracking_errors held
+    MLflow's raw OperationalError and its SQL. It is named half-made, with the file and what to do."""
+    db = tmp_path / "mlflow.db"
+    _store_cut_short_adding_a_column(db)
+    first = _first_mlflow_error(tmp_path, db)
     assert first.startswith("sweep_started: MlflowStoreError: MLflow cannot open its sqlite store, left half-made "
                             "(column "), first
-    assert f"move or delete {db}: MLflow makes a new one at the next sweep's start" in first, first
+    assert f"and holds no run: move or delete {db}: MLflow makes a new one at the next sweep's start" in first, first
+
+
+def test_a_half_made_store_that_holds_earlier_runs_is_not_to_be_deleted(tmp_path: Path) -> None:
+    """An MLflow upgrade cut short in a store that earlier sweeps logged to: the message said "move or delete" it,
+    which loses those runs. It now counts them and says to move the store aside (back it up), not delete it."""
+    db = tmp_path / "mlflow.db"
+    _store_cut_short_adding_a_column(db, runs=2)
+    first = _first_mlflow_error(tmp_path, db)
+    assert first.startswith(f"sweep_started: MlflowStoreError: MLflow store {db} is half-made (column "), first
+    assert ("an upgrade was cut short) and holds 2 earlier run(s): move it aside to keep them (do not delete it); "
+            "MLflow then makes a new one at the next sweep's start") in first, first
+    assert "move or delete" not in first, first
 
 
 KILLED_MAKING_THE_STORE = textwrap.dedent(

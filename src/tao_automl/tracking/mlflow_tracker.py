@@ -305,9 +305,30 @@ def _half_made(uri: str, exc: Exception) -> MlflowStoreError | None:
         return None
     path = uri[len("sqlite:///"):].partition("?")[0]
     made = " ".join(found[0])
-    return MlflowStoreError(f"MLflow cannot open its sqlite store, left half-made ({made} already exists: creating "
-                            f"or upgrading its tables was cut short): move or delete {path}: MLflow makes a new one "
-                            "at the next sweep's start")
+    held = _runs_held(path)
+    if held == 0:  # a new store killed while it was made (or one that never got a run): nothing in it to keep
+        return MlflowStoreError(f"MLflow cannot open its sqlite store, left half-made ({made} already exists: "
+                                f"creating or upgrading its tables was cut short) and holds no run: move or delete "
+                                f"{path}: MLflow makes a new one at the next sweep's start")
+    # an upgrade of a store in use cut short: earlier sweeps' runs are in it (said first: tracking_errors clip it)
+    runs = "may hold earlier runs" if held is None else f"holds {held} earlier run(s)"
+    return MlflowStoreError(f"MLflow store {path} is half-made ({made} already exists: an upgrade was cut short) and "
+                            f"{runs}: move it aside to keep them (do not delete it); MLflow then makes a new one at "
+                            "the next sweep's start")
+
+
+def _runs_held(path: str) -> int | None:
+    """How many runs the sqlite store at ``path`` holds (0 without a ``runs`` table), read without writing; None
+    when it cannot be read."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)) as store:
+            if store.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone() is None:
+                return 0
+            return int(store.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+    except (sqlite3.Error, OSError, ValueError):
+        return None
 
 
 def _clip(value: Any, limit: int) -> str:
