@@ -137,3 +137,38 @@ def test_an_int_whose_math_cond_excludes_a_value_inside_its_range_says_which_sid
         caplog.clear()
         assert main(["run", str(config), "--dry-run", "--json"]) == 0
         assert "math_cond '!= 0'" not in capsys.readouterr().out + caplog.text, ranges
+
+
+def test_a_split_range_whose_default_lies_outside_it_says_the_side_toward_the_default(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The split-range note said "the side of its default -8" when a custom range [-5, 5] left the default -8 out:
+    neither side holds it (the side toward it is searched). And with a base value outside the range (the job's
+    template -8 over a schema default 3), it named the schema's default 3 beside the side below 0, which the base
+    value chose. Each now says the side toward the default the space was built from, outside the range."""
+    from conftest import small_schema, write_skill
+    from tao_automl.schema.baseline import baseline
+    from tao_automl.schema.bounds import split_range_notes
+    from tao_automl.schema.build import build_search_space
+
+    schema = small_schema()
+    schema["automl_default_parameters"].append("train.shift")
+    schema["default"]["train"]["shift"] = -8
+    schema["properties"]["train"]["properties"]["shift"] = {
+        "type": "int", "default": -8, "minimum": -10, "maximum": 10, "math_cond": "!= 0", "automl_enabled": True}
+    skill = write_skill(tmp_path / "bank", schema=schema)
+    ranges = {"train.shift": {"valid_min": -5, "valid_max": 5}}
+    toward = ("only [-5, -1] (below 0, the side toward its default -8, which lies outside the range [-5, 5]: neither "
+              "side holds it) is searched")
+    assert main(["run", str(_config(tmp_path, skill, custom_param_ranges=ranges)), "--dry-run", "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any(toward in n for n in notes), notes
+    schema["properties"]["train"]["properties"]["shift"]["default"] = 3
+    base = baseline(schema, {"train": {"shift": -8}})
+    space = build_search_space(schema, ["train.shift"], ranges, base=base)
+    assert (space["train.shift"].low, space["train.shift"].high) == (-5, -1)  # the base value chose the side
+    (note,) = split_range_notes(schema, space, ranges, base)
+    assert toward in note, note
+    inside = baseline(schema, {"train": {"shift": 2}})  # a default on a side: that side, as before
+    (note,) = split_range_notes(schema, build_search_space(schema, ["train.shift"], ranges, base=inside), ranges,
+                                inside)
+    assert "only [1, 5] (above 0, the side of its default 2) is searched" in note, note

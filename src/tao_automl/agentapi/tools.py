@@ -127,7 +127,7 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
     except TaoAutoMLError:  # a brain that cannot be built here (an LLM one without its endpoint): preflight says so
         promoting = False
     data["notes"] = notes + plan.run_notes(skill, settings, space, automl_settings, custom_param_ranges,
-                                           data["derived_bounds"], promoting)  # the run plan's (a one-value range)
+                                           data["derived_bounds"], promoting, base)  # the run plan's (a one-value range)
     return data
 
 

@@ -161,7 +161,7 @@ def model_status(path: Path, action: str = "train") -> ModelStatus:
         except SearchSpaceError as exc:
             return ModelStatus(name, True, blocked=f"search space invalid with the spec template's values: {exc}")
     return ModelStatus(name, True, params=describe_space(space, schema, base, derived),
-                       notes=[*notes, *split_range_notes(schema, space)])
+                       notes=[*notes, *split_range_notes(schema, space, base=base)])
 
 
 def bank_models(root: Path, action: str = "train") -> list[ModelStatus]:

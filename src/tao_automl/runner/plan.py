@@ -331,7 +331,7 @@ def settings_notes(given: Mapping[str, Any] | None, settings: AutoMLSettings, sp
 
 
 def space_notes(schema: Mapping[str, Any], space: SearchSpace,
-                custom_ranges: Mapping[str, Mapping[str, Any]] | None) -> list[str]:
+                custom_ranges: Mapping[str, Mapping[str, Any]] | None, base: Baseline | None = None) -> list[str]:
     """What the space chose that the user did not say: a log-scale param whose minimum (the schema's, or a
     ``valid_min`` <= 0 given for a param put on a log scale automatically) is not positive starts at a floor the
     builder picked."""
@@ -361,7 +361,7 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
             notes.append(f"param {param.name}: the schema minimum is {max(lows)}, which a log scale cannot reach; "
                          f"searching from {apart(param.low)} (set custom_param_ranges.{param.name}.valid_min to choose)")
     return (notes + narrowed_range_notes(schema, space, custom_ranges) + unenforced_relations(schema, space.params)
-            + split_range_notes(schema, space, custom_ranges))
+            + split_range_notes(schema, space, custom_ranges, base))
 
 
 def narrowed_range_notes(schema: Mapping[str, Any], space: SearchSpace,
@@ -737,11 +737,12 @@ def promotion_notes(skill: Skill, settings: AutoMLSettings, promoting: bool) -> 
 
 def run_notes(skill: Skill, settings: AutoMLSettings, space: SearchSpace, given: Mapping[str, Any] | None,
               custom_ranges: Mapping[str, Mapping[str, Any]] | None, derived: Mapping[str, Sequence[str]],
-              promoting: bool) -> list[str]:
-    """Every note of a run's plan (:attr:`RunPlan.notes`): what the space chose (:func:`space_notes`), the range ends
-    derived (:func:`bound_notes`), settings the algorithm does not read (``given``: the ``automl_settings`` as
-    written) and, when the brain is ``promoting`` (:func:`promotes`), promotions without a checkpoint."""
-    return (space_notes(skill.schema, space, custom_ranges) + bound_notes(space, derived, skill.schema)
+              promoting: bool, base: Baseline | None = None) -> list[str]:
+    """Every note of a run's plan (:attr:`RunPlan.notes`): what the space chose (:func:`space_notes`; ``base``: the
+    job's base spec the space was built from), the range ends derived (:func:`bound_notes`), settings the algorithm
+    does not read (``given``: the ``automl_settings`` as written) and, when the brain is ``promoting``
+    (:func:`promotes`), promotions without a checkpoint."""
+    return (space_notes(skill.schema, space, custom_ranges, base) + bound_notes(space, derived, skill.schema)
             + budget_notes(space, settings) + settings_notes(given, settings, space)
             + promotion_notes(skill, settings, promoting) + direction_notes(settings, skill))
 
@@ -985,7 +986,7 @@ class RunPlan:
                    metric=metric_name(settings, skill), direction=direction(settings, skill, warn=False),
                    epoch_key=epochs,
                    notes=tuple(run_notes(skill, settings, space, args.automl_settings, args.custom_param_ranges,
-                                         derived, promoting)), derived_bounds=derived)
+                                         derived, promoting, base)), derived_bounds=derived)
 
     @classmethod
     def ask_tell(cls, settings: AutoMLSettings, *, skill: Skill | None, schema: Mapping[str, Any],

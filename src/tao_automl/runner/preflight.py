@@ -234,7 +234,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
                                               config.custom_param_ranges)
             plan.check_space_fits_skill(holder["skill"], holder["space"], config.custom_param_ranges)
             notes = plan.run_notes(holder["skill"], holder["settings"], holder["space"], config.automl_settings,
-                                   config.custom_param_ranges, derived, holder["promotes"])
+                                   config.custom_param_ranges, derived, holder["promotes"], base)
             direction = str(plan.direction(holder["settings"], holder["skill"]))
             return _space_detail(holder["space"], _metric_text(holder["settings"], metric, direction), notes,
                                  holder["settings"], facts)

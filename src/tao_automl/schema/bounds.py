@@ -49,7 +49,8 @@ Steps, in order:
    the default is positive, else ``high * LOG_FLOOR_RATIO``; a strict ``> x`` on a linear range
    moves the low bound to ``x + STRICT_REL_EPS * (high - x)`` (and an int's to ``x + 1``).
    An int on log scale starts at 1. An int ``!= x`` strictly inside the range keeps the side
-   holding the default (else the larger side), and the run plan and ``models`` note it
+   holding the default (toward it when the range leaves it out; else the larger side), and the run plan and
+   ``models`` note it
    (:func:`split_range_note`); a float ``!= x`` only matters at an end of the
    range, where it acts as a strict bound. The floor is only for a schema low bound: a custom
    ``valid_min`` <= 0 with an explicit ``"scale": "log"`` (custom or schema) is a SearchSpaceError
@@ -68,6 +69,7 @@ from typing import Any
 
 from tao_automl.errors import SearchSpaceError
 from tao_automl.schema.access import get_property
+from tao_automl.schema.baseline import Baseline
 from tao_automl.schema.custom import SCALES, CustomRange, custom_number
 from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, SearchSpace
 from tao_automl.util.digits import apart
@@ -467,10 +469,11 @@ def _exclude(low: int, high: int, x: int, default: float | None) -> tuple[int, i
 
 
 def split_range_note(param: Any, prop: Mapping[str, Any], custom_min: float | None = None,
-                     custom_max: float | None = None) -> str | None:
+                     custom_max: float | None = None, default: float | None = None) -> str | None:
     """For an int whose ``math_cond`` ``!= x`` falls strictly inside its range (the schema's, or ``custom_min``/
     ``custom_max``: ``custom_param_ranges`` ends): which side of ``x`` is searched, why (:func:`_exclude`: a searched
-    range is one interval) and how to search the other; else None. A log-scale int starts at 1 on its own."""
+    range is one interval; the side of the default ``default``, the job's base value, else the schema's: toward it
+    when it lies outside the range) and how to search the other; else None. A log-scale int starts at 1 on its own."""
     if not isinstance(param, (IntParam, IntGridParam)) or getattr(param, "log", False):
         return None
     iv = schema_interval(param.name, prop, integer=True)
@@ -483,9 +486,15 @@ def split_range_note(param: Any, prop: Mapping[str, Any], custom_min: float | No
             kept, other, end = "above", "below", f"valid_max to {x - 1}"
         else:
             continue
-        default = param.default if param.default is not None else _default_number(prop)  # the base's, else the schema's
-        why = (f"the side of its default {default:g}" if default is not None and default != x
-               else "the larger side (no default on either side)")
+        if default is None:  # as the space was built: the base's value (kept when in range), else the schema's
+            default = param.default if param.default is not None else _default_number(prop)
+        if default is None or default == x:
+            why = "the larger side (no default on either side)"
+        elif low <= default <= high:
+            why = f"the side of its default {apart(default)}"
+        else:  # a default the range leaves out (a custom range, or a base value outside it): the side toward it
+            why = (f"the side toward its default {apart(default, low, high)}, which lies outside the range "
+                   f"[{apart(low, default)}, {apart(high, default)}]: neither side holds it")
         return (f"param {param.name}: math_cond {prop.get('math_cond')!r} leaves a range on both sides of {x}, but a "
                 f"searched range is one interval: only [{param.low}, {param.high}] ({kept} {x}, {why}) is searched, "
                 f"no value {other} {x} is; to search those instead set custom_param_ranges.{param.name}.{end}")
@@ -586,9 +595,11 @@ def _int_inside(default: int | None, low: int, high: int) -> int | None:
 
 
 def split_range_notes(schema: Mapping[str, Any], space: SearchSpace,
-                      custom_ranges: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+                      custom_ranges: Mapping[str, Mapping[str, Any]] | None = None,
+                      base: Baseline | None = None) -> list[str]:
     """A note for each int whose ``math_cond`` ``!= x`` cut its range to one side of ``x``
-    (:func:`split_range_note`)."""
+    (:func:`split_range_note`); ``base``: the job's base spec the space was built from (its number at a param is
+    the default that chose the side)."""
     notes = []
     for param in space.params:
         prop = get_property(schema, param.name)
@@ -596,7 +607,9 @@ def split_range_notes(schema: Mapping[str, Any], space: SearchSpace,
             continue
         custom = (custom_ranges or {}).get(param.name) or {}
         ends = [custom.get(k) if _is_number(custom.get(k)) else None for k in ("valid_min", "valid_max")]
-        note = split_range_note(param, prop, ends[0], ends[1])
+        value = base.value(param.name) if base is not None and base.has(param.name) else None
+        note = split_range_note(param, prop, ends[0], ends[1], float(value) if _is_number(value) and
+                                math.isfinite(value) else None)
         if note is not None:
             notes.append(note)
     return notes
