@@ -1738,3 +1738,28 @@ def test_a_fixed_value_in_a_message_reads_as_the_value_it_is() -> None:
     assert any("train.hi = 1.9999996 " in n for n in notes), notes
     assert apart(0.1234567, 0.1234568) == "0.1234567" and apart(0.1234567) == "0.123457"
     assert apart(0.9999996) == "0.9999996" and apart(6.0) == "6" and apart(2.5, 2.5) == "2.5"
+
+
+@pytest.mark.parametrize(("options", "bad"), [(["relu", math.nan, "gelu"], math.nan),
+                                             ([[1, 2], [3, math.nan]], [3, math.nan])])
+def test_an_enum_holding_nan_is_refused_when_the_schema_is_read(tmp_path: Path, options: list[Any], bad: Any) -> None:
+    """An `enum` holding NaN (which equals nothing, not even itself) was searched: the first rec given it ended the
+    run with "brain 'random' proposed an invalid config: nan is outside options ['relu', nan, 'gelu']". It is
+    refused when the space is built (preflight, the run), naming the param, the value and what is allowed."""
+    from conftest import small_schema, write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    schema = small_schema()
+    schema["properties"]["train"]["properties"]["act"]["enum"] = options
+    with pytest.raises(SearchSpaceError) as info:
+        build_search_space(schema)
+    assert info.value.field == "schema property train.act" and repr(bad) in str(info.value), str(info.value)
+    assert info.value.allowed == "options equal to themselves (no NaN)"
+    assert "which equals no value, not even itself" in str(info.value)
+    runner = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_loss"), write_skill(tmp_path / "bank",
+                                                                                         schema=schema))
+    with pytest.raises(SearchSpaceError):  # before anything is created
+        runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 6},
+                   workspace_path=tmp_path / "ws", gpu_count=0)
+    assert not (tmp_path / "ws").exists() or not any((tmp_path / "ws").iterdir())

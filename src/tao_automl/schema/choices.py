@@ -40,6 +40,32 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b) and isinstance(a, bool) == isinstance(b, bool)
 
 
+def _self_equal(value: Any) -> bool:
+    """Whether ``value`` equals itself all the way down: NaN does not, nor does a list or mapping holding it."""
+    if isinstance(value, float):
+        return not math.isnan(value)
+    if isinstance(value, (list, tuple)):
+        return all(_self_equal(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(_self_equal(v) for v in value.values())
+    try:
+        return bool(value == value)
+    except (TypeError, ValueError):  # a value whose comparison fails can be matched no more than NaN
+        return False
+
+
+def _check_comparable(name: str, options: Sequence[Any]) -> None:
+    """A SearchSpaceError for an option that equals no value, not even itself (NaN): a rec given it could never be
+    matched to it, so the run ended with "brain proposed an invalid config"."""
+    for option in options:
+        if not _self_equal(option):
+            raise SearchSpaceError(
+                f"schema param {name!r}: its enum/valid_options {list(options)} hold {option!r}, which equals no "
+                "value, not even itself, so a rec given it could never be matched to it; allowed: options equal to "
+                "themselves (numbers other than NaN, text, bools, null, lists of those)",
+                field=f"schema property {name}", value=option, allowed="options equal to themselves (no NaN)")
+
+
 def _find(options: Sequence[Any], value: Any) -> int | None:
     return next((i for i, option in enumerate(options) if _same(option, value)), None)
 
@@ -69,7 +95,9 @@ def narrow_options(
     name: str, options: list[Any], schema_weights: Any, custom: CustomRange | None
 ) -> tuple[list[Any], list[float] | None]:
     """Apply a custom range's valid_options / option_weights / disable_list to the schema options (each listed
-    once: a repeat would be drawn twice as often and get a one-hot column it can never encode)."""
+    once: a repeat would be drawn twice as often and get a one-hot column it can never encode; each equal to itself:
+    :func:`_check_comparable`)."""
+    _check_comparable(name, options)
     for i, option in enumerate(options):
         if _find(options[:i], option) is not None:
             raise SearchSpaceError(
