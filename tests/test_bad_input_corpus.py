@@ -99,6 +99,8 @@ BAD_ARGS: list[tuple[str, Any, str]] = [
     ("train_dataset_uri", "", "train_dataset_uri"), ("eval_dataset_uri", "", "eval_dataset_uri"),
     ("base_checkpoint", "", "base_checkpoint"), ("train_dataset_uri", "  ", "train_dataset_uri"),
     ("eval_dataset_uri", "\t", "eval_dataset_uri"), ("base_checkpoint", " ", "base_checkpoint"),
+    # an empty image was taken as the skill's container_image, a blank one passed on as an image: neither said so
+    ("image", "", "image"), ("image", "  ", "image"),
     ("gpu_count", -1, "gpu_count"), ("gpu_count", "1", "gpu_count"), ("gpu_count", 1.5, "gpu_count"),
     ("gpu_cont", 1, "gpu_cont"), ("num_nodes", 2, "num_nodes"), ("num_nodes", 0, "num_nodes"),
     ("job_name", "mine", "job_name"), ("command", "ls", "command"), ("partition", "gpu", "partition"),

@@ -12,8 +12,9 @@ import yaml
 
 from conftest import small_schema, write_skill
 from tao_automl.cli.main import main
-from tao_automl.cli.preflight import run_preflight
+from tao_automl.cli.preflight import preflight_file, run_preflight
 from tao_automl.cli.run_config import load_run_config
+from tao_automl.errors import UserInputError
 from tao_automl.platforms import registry
 from tao_automl.platforms.base import PlatformCheck
 from test_bank_tools import SECRET, SHARED, needs_shared, synthetic_bank
@@ -268,18 +269,21 @@ def test_credentials_reachability_and_image_via_bank_files_and_sdk(
     assert SECRET not in json.dumps(report.to_json()) and SECRET not in report.text()
 
 
-def test_an_empty_image_is_checked_as_the_skills_image_the_jobs_get(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """`image: ""` skipped the image check ("no image given") while every job ran the skill's container_image,
-    which the engine lacked: all recs failed "No such image". An empty image is the skill's, as in the jobs."""
+@pytest.mark.parametrize("image", ["", "  "])
+def test_an_empty_or_blank_image_is_refused_naming_image(tmp_path: Path, image: str) -> None:
+    """`image: ""` was taken as the skill's container_image (a blank one passed on as an image): a config that
+    meant to name an image (an unset variable in a template) ran the default one without a word. As an empty
+    dataset URI or base_checkpoint, it is refused naming `image`, the value, and that the key is left out for the
+    skill's image; preflight fails its `config` check before any platform is asked."""
     bank = synthetic_bank(tmp_path / "bank")
-    monkeypatch.setitem(registry.PLATFORMS, "slurm", (f"{__name__}:ProbeSDK", None))
-    monkeypatch.setenv("TT_SLURM_USER", "u")
-    monkeypatch.setenv("TT_SSH_KEY", "k")
-    path = _config(tmp_path, bank / "models" / "good-net", platform="slurm", image="",
+    path = _config(tmp_path, bank / "models" / "good-net", platform="slurm", image=image,
                    platform_options={"images": ["other/img:1"]})
-    checks = _checks(run_preflight(load_run_config(path)).to_json())
-    assert checks["image"]["ok"] is False and checks["image"]["detail"] == "example/toy:1", checks.get("image")
+    with pytest.raises(UserInputError) as info:
+        load_run_config(path)
+    assert info.value.field == "image" and info.value.value == image, info.value.to_json()
+    assert "leave the key out for the skill's container_image" in str(info.value.allowed), info.value.allowed
+    _, report = preflight_file(path)
+    assert not report.ok and _checks(report.to_json())["config"]["ok"] is False
 
 
 # -- dry run --------------------------------------------------------------------------------------

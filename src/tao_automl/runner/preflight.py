@@ -542,7 +542,7 @@ def run_preflight(config: RunArgs, sdk: Any = None, plan: Any = None) -> Preflig
     skill = built.get("skill")
     _credentials(config, report, sdk)
     image = config.image
-    if not image and skill is not None:  # as a job is rendered: an empty image is the skill's
+    if not image and skill is not None:  # as a job is rendered: none given is the skill's (an empty one is refused)
         try:
             image = skill.container_image
         except TaoAutoMLError:

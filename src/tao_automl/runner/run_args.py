@@ -241,4 +241,7 @@ def checked_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
         if name in out and not out[name].strip():  # then trained on its default data or weights without a word
             raise bad_input(name, out[name], "a path or URI (a string that is not empty or blank); leave the key out "
                                              "for none")
+    if "image" in out and not out["image"].strip():  # "" ran the skill's image, a blank one none: neither was said
+        raise bad_input("image", out["image"], "an image reference (a string that is not empty or blank); leave the "
+                                               "key out for the skill's container_image")
     return out
