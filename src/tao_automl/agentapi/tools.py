@@ -126,8 +126,8 @@ def describe_search_space(skill_dir: str, action: str = "train", automl_hyperpar
         promoting = plan.promotes(settings, space)
     except TaoAutoMLError:  # a brain that cannot be built here (an LLM one without its endpoint): preflight says so
         promoting = False
-    data["notes"] = notes + plan.run_notes(skill, settings, space, automl_settings, custom_param_ranges,
-                                           data["derived_bounds"], promoting, base)  # the run plan's (a one-value range)
+    data["notes"] = notes + plan.run_notes(  # the run plan's (a one-value range)
+        skill, settings, space, automl_settings, custom_param_ranges, data["derived_bounds"], promoting, base)
     return data
 
 

@@ -359,7 +359,8 @@ def space_notes(schema: Mapping[str, Any], space: SearchSpace,
         lows = [prop[k] for k in ("minimum", "valid_min") if _number(prop.get(k))]
         if lows and max(lows) <= 0:
             notes.append(f"param {param.name}: the schema minimum is {max(lows)}, which a log scale cannot reach; "
-                         f"searching from {apart(param.low)} (set custom_param_ranges.{param.name}.valid_min to choose)")
+                         f"searching from {apart(param.low)} (set custom_param_ranges.{param.name}.valid_min to "
+                         "choose)")
     return (notes + narrowed_range_notes(schema, space, custom_ranges) + unenforced_relations(schema, space.params)
             + split_range_notes(schema, space, custom_ranges, base))
 
@@ -376,8 +377,8 @@ def narrowed_range_notes(schema: Mapping[str, Any], space: SearchSpace,
         param = space[name] if name in space.names else None
         if not isinstance(param, (FloatParam, IntParam)) or not isinstance(given, Mapping):
             continue
-        cut = [f"valid_{end} {apart(given[f'valid_{end}'], now)} -> {apart(now, given[f'valid_{end}'])}" for end, now in (("min", param.low),
-                                                                                    ("max", param.high))
+        cut = [f"valid_{end} {apart(given[f'valid_{end}'], now)} -> {apart(now, given[f'valid_{end}'])}"
+               for end, now in (("min", param.low), ("max", param.high))
                if _number(given.get(f"valid_{end}")) and given[f"valid_{end}"] != now
                and (given[f"valid_{end}"] < now if end == "min" else given[f"valid_{end}"] > now)]
         if not cut:

@@ -607,9 +607,9 @@ def split_range_notes(schema: Mapping[str, Any], space: SearchSpace,
             continue
         custom = (custom_ranges or {}).get(param.name) or {}
         ends = [custom.get(k) if _is_number(custom.get(k)) else None for k in ("valid_min", "valid_max")]
-        value = base.value(param.name) if base is not None and base.has(param.name) else None
-        note = split_range_note(param, prop, ends[0], ends[1], float(value) if _is_number(value) and
-                                math.isfinite(value) else None)
+        value: Any = base.value(param.name) if base is not None and base.has(param.name) else None
+        based = float(value) if _is_number(value) and math.isfinite(value) else None  # as build's _from_base
+        note = split_range_note(param, prop, ends[0], ends[1], based)
         if note is not None:
             notes.append(note)
     return notes
