@@ -662,16 +662,10 @@ def test_a_half_made_mlflow_store_is_named_with_what_to_do(tmp_path: Path) -> No
     half-made, name the file and what to do."""
     import sqlite3
 
-    from tao_automl.testing import InstantSDK
-
     db = tmp_path / "mlflow.db"
     with sqlite3.connect(db) as made:
         made.execute("CREATE TABLE datasets (dataset_uuid VARCHAR(36) NOT NULL)")
-    runner = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_loss"), write_skill(tmp_path / "bank"),
-                          log_progress=False)
-    result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 1},
-                        workspace_path=tmp_path / "ws", mlflow_config={"tracking_uri": f"sqlite:///{db}"}, gpu_count=0)
-    assert result["progress"]["state"] == "finished"
+    result = _one_rec_sweep_logging_to(tmp_path, db)
     first = result["tracking_errors"]["mlflow"]["first"]
     assert first.startswith("sweep_started: MlflowStoreError: MLflow cannot open its sqlite store, left half-made "
                             "(table datasets already exists"), first
@@ -705,7 +699,8 @@ def _store_cut_short_adding_a_column(db: Path, runs: int = 0) -> None:
             store.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _first_mlflow_error(tmp_path: Path, db: Path) -> str:
+def _one_rec_sweep_logging_to(tmp_path: Path, db: Path) -> dict[str, Any]:
+    """The result of a finished one-rec sweep whose MLflow tracker logs to the sqlite store ``db``."""
     from tao_automl.testing import InstantSDK
 
     runner = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_loss"), write_skill(tmp_path / "bank"),
@@ -713,7 +708,12 @@ def _first_mlflow_error(tmp_path: Path, db: Path) -> str:
     result = runner.run(automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 1},
                         workspace_path=tmp_path / "ws", mlflow_config={"tracking_uri": f"sqlite:///{db}"}, gpu_count=0)
     assert result["progress"]["state"] == "finished"
-    first: str = result["tracking_errors"]["mlflow"]["first"]
+    return result
+
+
+def _first_mlflow_error(tmp_path: Path, db: Path) -> str:
+    """The MLflow tracker's first error in a one-rec sweep logging to ``db``."""
+    first: str = _one_rec_sweep_logging_to(tmp_path, db)["tracking_errors"]["mlflow"]["first"]
     return first
 
 
