@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,14 @@ def start_with_spec_file(sdk: Any, root: Path) -> tuple[Any, Path, str]:
                          outputs={"results_dir": str(results)}, job_name="rec-1",
                          spec_file={"path": str(spec), "text": text})
     return job, spec, text
+
+
+def busybox_trainer(what: str, reads: dict[str, str], body: str) -> str:
+    """A trainer script for a busybox image (no Python in it), commented ``what``: it reads the YAML spec (``$3``)'s
+    ``results_dir`` into ``$rd`` and each spec key of ``reads`` into its shell variable, makes ``$rd``, then runs
+    ``body`` (dedented)."""
+    lines = [f"# busybox-only trainer: {what}", "spec=$3",
+             """rd=$(sed -n 's/^results_dir: *//p' "$spec" | tr -d "'\\"")"""]
+    lines += [f"""{var}=$(awk '$1 == "{key}:" {{print $2}}' "$spec")""" for var, key in reads.items()]
+    lines.append('mkdir -p "$rd"')
+    return "\n".join(lines) + "\n" + textwrap.dedent(body)

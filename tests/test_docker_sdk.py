@@ -19,7 +19,7 @@ import yaml
 
 from conftest import readme_says, stop_at_session_end, write_shell_skill, write_skill
 from http_stub import canned_http
-from platform_helpers import cancel_at_once, stale_first_refresh
+from platform_helpers import busybox_trainer, cancel_at_once, stale_first_refresh
 from registry_stub import StubRegistry
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
 from tao_automl.platforms.base import JobStatus, unwrap
@@ -502,14 +502,9 @@ def test_a_container_left_created_by_a_dead_submitter_is_started_on_resubmit(sdk
     assert _wait(sdk, job.id) is JobStatus.SUCCESS and "resumed" in (sdk.get_job_logs(job.id) or "")
 
 
-TRAINER = textwrap.dedent(
+TRAINER = busybox_trainer(
+    "reads the YAML spec, writes status.json (no Python in the image)", {"lr": "lr", "layers": "layers"},
     """\
-    # busybox-only trainer: reads the YAML spec, writes status.json (no Python in the image)
-    spec=$3
-    rd=$(sed -n 's/^results_dir: *//p' "$spec" | tr -d "'\\"")
-    lr=$(awk '$1 == "lr:" {print $2}' "$spec")
-    layers=$(awk '$1 == "layers:" {print $2}' "$spec")
-    mkdir -p "$rd"
     sleep 0.3
     loss=$(awk -v lr="$lr" -v l="$layers" 'BEGIN {x = lr * 100 - 1; d = l - 3; if (d < 0) d = -d;
         printf "%.6f", x * x + 0.1 * d}')  # busybox awk: no log()
@@ -550,14 +545,10 @@ def test_automl_sweep_runs_end_to_end_in_containers(engine: None, tmp_path: Path
     assert sorted(int(lb["tao-automl.rec"]) for lb in labels) == sorted(h["rec_id"] for h in history), labels
 
 
-EPOCHS_TRAINER = textwrap.dedent(
+EPOCHS_TRAINER = busybox_trainer(
+    "one status.json line a second, as long as its epoch count (the rule's budget) says",
+    {"lr": "lr", "epochs": "num_epochs"},
     """\
-    # busybox-only trainer: one status.json line a second, as long as its epoch count (the rule's budget) says
-    spec=$3
-    rd=$(sed -n 's/^results_dir: *//p' "$spec" | tr -d "'\\"")
-    lr=$(awk '$1 == "lr:" {print $2}' "$spec")
-    epochs=$(awk '$1 == "num_epochs:" {print $2}' "$spec")
-    mkdir -p "$rd"
     e=0
     while [ "$e" -lt "$epochs" ]; do
       e=$((e + 1)); sleep 0.5

@@ -8,7 +8,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import uuid
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import stop_at_session_end, write_shell_skill, write_skill
-from platform_helpers import cancel_at_once, stale_first_refresh
+from platform_helpers import busybox_trainer, cancel_at_once, stale_first_refresh
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.experiment.store import RunStore
 from tao_automl.platforms.base import JobStatus
@@ -676,14 +675,9 @@ def test_user_mistakes_are_refused_before_anything_starts(sdk: KubernetesSDK, tm
         sdk.get_job_status("tao-never-submitted")
 
 
-TRAINER = textwrap.dedent(
+TRAINER = busybox_trainer(
+    "reads the YAML spec, writes status.json (no Python in the image)", {"lr": "lr", "layers": "layers"},
     """\
-    # busybox-only trainer: reads the YAML spec, writes status.json (no Python in the image)
-    spec=$3
-    rd=$(sed -n 's/^results_dir: *//p' "$spec" | tr -d "'\\"")
-    lr=$(awk '$1 == "lr:" {print $2}' "$spec")
-    layers=$(awk '$1 == "layers:" {print $2}' "$spec")
-    mkdir -p "$rd"
     # busybox awk may lack log(): plain arithmetic only
     loss=$(awk -v lr="$lr" -v l="$layers" 'BEGIN {x = (lr - 0.01) * 100; d = l - 3; if (d < 0) d = -d;
         printf "%.6f", x * x + 0.1 * d}')
