@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tao_automl.experiment.store import RunStore
 
 
 def killed_run_whose_jobs_ended(run_dir: Path, ended: Collection[int] = (1,), budget: int = 3) -> None:
@@ -33,3 +37,17 @@ def killed_run_mid_job(run_dir: Path) -> None:
     store.add_rec(1, {"lr": 0.1}, {}, "job-1")
     store.mark_submitted(1, "job-1", str(run_dir / "r1"), status="running")
     store.close()
+
+
+def runner_store(run_dir: Path, state: str, recs: int = 0) -> RunStore:
+    """A new runner's run folder at ``run_dir`` whose store says ``state`` (val_loss, minimized), with recs 1 to
+    ``recs`` added (lr = rec id / 100, not submitted): the open store, for the caller to go on and close."""
+    from tao_automl.experiment.store import RunStore
+
+    run_dir.mkdir()
+    store = RunStore(run_dir)
+    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "x", "mode": "runner",
+                    "state": state})
+    for rec_id in range(1, recs + 1):
+        store.add_rec(rec_id, {"lr": rec_id / 100}, {}, f"job-{rec_id}")
+    return store

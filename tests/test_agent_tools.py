@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import readme_says
+from store_helpers import runner_store
 from tao_automl.agentapi.tools import TOOLS, call_tool, describe_search_space
 from tao_automl.errors import SettingsError
 
@@ -107,12 +108,7 @@ def test_the_dry_run_function_called_in_process_names_its_recs_argument(tmp_path
 
 def _interrupted_run(folder: Path, failed: int = 0) -> Path:
     """A runner's run folder as a stop leaves it: interrupted, rec 1 in flight, ``failed`` more recs failed."""
-    from tao_automl.experiment.store import RunStore
-
-    folder.mkdir()
-    store = RunStore(folder)
-    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "x", "mode": "runner",
-                    "state": "interrupted"})
+    store = runner_store(folder, "interrupted")
     for rec_id in range(1, failed + 2):
         store.add_rec(rec_id, {"lr": 0.1 * rec_id}, {}, f"job-{rec_id}")
         store.mark_submitted(rec_id, f"j{rec_id}", str(folder / f"r{rec_id}"))
@@ -168,13 +164,9 @@ def test_tool_results_name_tools_to_call_not_shell_commands(tmp_path: Path) -> N
     "`tao-automl resume` continues it": an agent on the tools is told the tool to call, with its arguments."""
 
     from tao_automl.agentapi.tools import TOOLS
-    from tao_automl.experiment.store import RunStore
 
     folder = tmp_path / "run"
-    folder.mkdir()
-    store = RunStore(folder)  # stored as running with no orchestrator: killed or crashed
-    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "x", "mode": "runner",
-                    "state": "running"})
+    store = runner_store(folder, "running")  # stored as running with no orchestrator: killed or crashed
     store.add_rec(1, {"lr": 0.1}, {}, "job-1")
     store.mark_submitted(1, "j1", str(folder / "r1"))  # in flight: the run can continue
     store.close()
@@ -468,15 +460,9 @@ def test_arguments_that_are_not_an_object_are_a_usage_error() -> None:
 def test_sweep_status_pages_every_rec_and_says_what_it_shows(tmp_path: Path) -> None:
     """sweep_status showed the 10 best and 10 newest unranked recs at most, with no way to see the rest (a failed
     rec's message among them); with include_recs false its rec_view still said recs were shown."""
-    from tao_automl.experiment.store import RunStore
-
     folder = tmp_path / "run"
-    folder.mkdir()
-    store = RunStore(folder)
-    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "x", "mode": "runner",
-                    "state": "finished"})
+    store = runner_store(folder, "finished", recs=25)
     for rec_id in range(1, 26):
-        store.add_rec(rec_id, {"lr": rec_id / 100}, {}, f"job-{rec_id}")
         store.finish_rec(rec_id, "failure" if rec_id % 5 == 0 else "success", None if rec_id % 5 == 0 else rec_id,
                          "diverged" if rec_id % 5 == 0 else None)
     store.close()

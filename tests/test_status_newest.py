@@ -6,20 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from store_helpers import runner_store
 from tao_automl.cli.main import main
-from tao_automl.experiment.store import RunStore
 from tao_automl.status import query_status
 
 
 def _run(folder: Path) -> Path:
     """Rec 1 succeeded; recs 2..9 failed in id order, except rec 3, which timed out after all of them;
     rec 10 is still running."""
-    folder.mkdir()
-    store = RunStore(folder)
-    store.set_meta({"metric": "val_loss", "direction": "minimize", "experiment_id": "x", "mode": "runner",
-                    "state": "finished"})
-    for rec_id in range(1, 11):
-        store.add_rec(rec_id, {"lr": rec_id / 100}, {}, f"job-{rec_id}")
+    store = runner_store(folder, "finished", recs=10)
     store.finish_rec(1, "success", 0.5, None, finished_at=1000.0)
     for rec_id in range(2, 10):
         ended = 5000.0 if rec_id == 3 else 1000.0 + rec_id
