@@ -18,6 +18,7 @@ from tao_automl.runner.fidelity import epoch_key
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.runner.plan import RunPlan, check_render
 from tao_automl.runner.preflight import run_preflight
+from tao_automl.runner.resources import MAX_GPU_COUNT
 from tao_automl.runner.run_args import RunArgs
 from tao_automl.testing import InstantSDK
 from test_bank_tools import SHARED, needs_shared
@@ -204,8 +205,6 @@ def test_a_job_gets_the_gpu_count_the_readme_states_when_none_is_set(toy_skill: 
     `run --dry-run` shows the same."""
     stated, most = readme_says(r"`platform_kwargs` are each job's `create_job` arguments \(`gpu_count`, (\d+) when "
                                r"unset, at most (\d+);")
-    from tao_automl.runner.resources import MAX_GPU_COUNT
-
     assert int(most) == MAX_GPU_COUNT
     settings = {"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 2, "poll_interval_s": 0.01}
     unset, given = _GpuCounting(), _GpuCounting()
@@ -223,15 +222,25 @@ def test_a_job_gets_the_gpu_count_the_readme_states_when_none_is_set(toy_skill: 
 
 
 @needs_shared
-@pytest.mark.parametrize("gpus", [10**20, 5000])
+def test_the_most_gpus_a_job_may_ask_for_are_taken() -> None:
+    """MAX_GPU_COUNT itself is a count a job may ask for (the next test refuses the one above it): the plan builds,
+    every rec's spec set to that many GPUs."""
+    plan = RunPlan.build(RunArgs(skill_dir=str(MODELS / "tao-train-image-classification"),
+                                 automl_hyperparameters=["train.optim.lr"],
+                                 platform_kwargs={"gpu_count": MAX_GPU_COUNT}))
+    overrides = plan.ctx.spec_overrides
+    assert overrides["train.num_gpus"] == MAX_GPU_COUNT and overrides["train.gpu_ids"] == list(range(MAX_GPU_COUNT))
+
+
+@needs_shared
+@pytest.mark.parametrize("gpus", [10**20, 5000, MAX_GPU_COUNT + 1])
 def test_a_gpu_count_beyond_any_node_is_refused_naming_the_bound(gpus: int, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Found by a mutation fuzz of a bank model's run config: `gpu_count: 100000000000000000000` failed `--dry-run`
     and `preflight` with an internal error (OverflowError: Python int too large to convert to C ssize_t, building
     gpu_ids), and a large count was written into every spec as a gpu_ids list that long. A count above
-    MAX_GPU_COUNT is refused before any spec is rendered, naming the field, the value and the bound."""
-    from tao_automl.runner.resources import MAX_GPU_COUNT
-
+    MAX_GPU_COUNT is refused before any spec is rendered, naming the field, the value and the bound (the first
+    count above it too: a bound moved by one is caught)."""
     with pytest.raises(UserInputError) as info:
         RunPlan.build(RunArgs(skill_dir=str(MODELS / "tao-train-image-classification"),
                               automl_hyperparameters=["train.optim.lr"], platform_kwargs={"gpu_count": gpus}))
