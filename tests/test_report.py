@@ -606,7 +606,7 @@ def test_a_plot_never_hovers_a_whole_number_a_value_is_not() -> None:
     which drops trailing zeros as Python's ``g`` does)."""
     import dataclasses
 
-    from tao_automl.report.html import HOVER_FORMAT, _convergence, _curves
+    from tao_automl.report.html import HOVER_FORMAT, _convergence, _curves, _pareto
 
     go = pytest.importorskip("plotly.graph_objects")
     assert HOVER_FORMAT == ".15~g"
@@ -623,6 +623,15 @@ def test_a_plot_never_hovers_a_whole_number_a_value_is_not() -> None:
     assert [format(y, ".15g") for y in named.y] == ["0.9999996"]
     converged = _convergence(go, data, by_time=False)
     assert converged.layout.yaxis.hoverformat == HOVER_FORMAT and 0.9999996 in converged.data[0].y
+    # the Pareto plot of a two-metric run: both axes carry and hover a metric so (its hover format was unchecked)
+    accuracy = {1: 0.9999996, 2: 0.99, 3: 0.98}
+    two = [dataclasses.replace(rec, values={"val_accuracy": accuracy[rec.rec_id], "model_size": 2.0 * rec.rec_id})
+           for rec in _many(3).recs]
+    front = {"objectives": [{"name": "val_accuracy"}, {"name": "model_size"}], "best_rec_id": 1,
+             "pareto_front": [{"rec_id": r.rec_id} for r in two]}
+    pareto, _ = _pareto(go, dataclasses.replace(data, recs=two, front=front))
+    assert pareto.layout.xaxis.hoverformat == pareto.layout.yaxis.hoverformat == HOVER_FORMAT
+    assert list(pareto.data[-1].x) == [0.9999996], pareto.data[-1]  # the pick, rec 1
 
 
 def test_a_report_of_more_than_50_curves_draws_a_bounded_number_of_traces_and_says_which(tmp_path: Path) -> None:
