@@ -744,3 +744,50 @@ def test_a_metric_extractor_fetches_a_running_jobs_log_at_most_every_30_s(tmp_pa
     every, = readme_says(r"called on the running job's log at its first poll and then at most every (\d+) s")
     assert float(every) == EXTRACTOR_POLL_EVERY_S  # what README says
     assert fetched.count(False) == 1, fetched  # while it ran: its first poll only
+
+
+def test_a_slow_metric_extractor_holds_up_no_status_poll(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The extractor's log polls ran on the sweep loop's thread: an extractor taking 1 s held up every status poll of
+    every rec by 1 s whenever its poll was due (at most 3 status polls in a 2 s job polled every 0.1 s, its log poll
+    due at each here). The log poll now runs on a thread of its own: the job is polled as often as without an
+    extractor, and the extractor's number is still taken up and stored for a resume (`metric_polled`)."""
+    import time
+
+    from conftest import write_skill
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.platforms.base import JobStatus
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner, loop
+
+    monkeypatch.setattr(loop, "EXTRACTOR_POLL_EVERY_S", 0.0)
+    polls: list[bool] = []
+
+    class CountingPolls(LocalSDK):
+        def get_job_status(self, job_id: str) -> JobStatus:
+            status = JobStatus.parse(super().get_job_status(job_id))
+            polls.append(status is JobStatus.RUNNING)
+            return status
+
+        def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:  # the end's call: its log gone
+            return "" if JobStatus.parse(super().get_job_status(job_id)).is_finished() else super().get_job_logs(
+                job_id, tail)
+
+    def slow_score(logs: str, name: str) -> float | None:
+        time.sleep(1.0)
+        found = re.findall(r"score (\d+\.\d+)", logs)
+        return float(found[-1]) if found else None
+
+    skill = write_skill(tmp_path / "bank", trainer=SCORE_PRINTER)
+    result = AutoMLRunner(CountingPolls(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": 0.1}, workspace_path=tmp_path / "ws", gpu_count=0,
+        metric_extractor=slow_score)
+    rec = result["recommendations"][0]
+    assert (rec["status"], rec["metric_value"]) == ("success", 0.42), rec  # from a log poll: the ended log is gone
+    assert polls.count(True) >= 8, polls  # a 2 s job polled every 0.1 s (3 at most with the extractor in the way)
+    store = RunStore(next((tmp_path / "ws").glob("run_*")))
+    try:
+        assert [e["payload"]["value"] for e in store.events(loop.METRIC_POLLED)][-1] == 0.42
+    finally:
+        store.close()
+

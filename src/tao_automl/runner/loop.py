@@ -69,7 +69,6 @@ from tao_automl.metrics.job import (
     extract_metric,
     extract_metrics,
     missing_metric_message,
-    polled_number,
     read_results_file,
     safe_logs,
 )
@@ -102,6 +101,7 @@ from tao_automl.runner.failures import (
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_from_checkpoint, spec_epochs
 from tao_automl.runner.folders_ahead import FoldersAhead
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
+from tao_automl.runner.log_polls import LogPoll
 from tao_automl.runner.orchestrator import StatusReporter, claim_info
 from tao_automl.runner.plan import KPI, RunPlan, accepted_job_kwargs, checked_job_kwargs
 from tao_automl.runner.release import release, release_pending, releases_jobs
@@ -131,6 +131,11 @@ PENDING_REASON_EVERY_S = 15.0
 #: How often a running job's log is fetched for the metric extractor (a remote call on Kubernetes, Slurm over ssh,
 #: Lepton: one per running job at every poll, 5 s by default, would be a 2000-line log read per job every 5 s).
 EXTRACTOR_POLL_EVERY_S = 30.0
+#: How long a job's end waits for the extractor's log poll that was reading as it ended (its number may be the last).
+LAST_LOG_POLL_WAIT_S = 30.0
+#: How long a round of polls waits, in all, for the log polls it started: a quick extractor's number is stored in the
+#: round that read it (a kill right after loses nothing), a slow one's at a later round.
+ROUND_LOG_POLL_WAIT_S = 0.2
 
 MetricExtractor = Callable[[str, str], "float | None"]
 EvalFn = Callable[[Recommendation, str], "float | None"]
@@ -225,6 +230,7 @@ class _Active:
     polled: dict[str, float] = field(default_factory=dict)
     extractor_raised: bool = False  # told once per rec; polling goes on
     extractor_due: float = 0.0  # monotonic time of the next log poll for the extractor
+    log_poll: LogPoll | None = None  # the extractor's log poll in flight on its own thread, if any
 
 
 #: The event storing the metric extractor's number when a log poll reads a new one (a resume takes the last up).
@@ -292,6 +298,7 @@ class AutoMLRunner:
         #: The folder of the run this runner drives (or last drove); None before a run folder exists.
         self.run_dir: Path | None = None
         self._said_blind = False  # stopping mode's "no per-epoch values" warning was given
+        self._log_polls_started: list[_Active] = []  # recs whose log poll began in this round of polls
 
     # -- public -----------------------------------------------------------------------------------
     @ends_stop_requests  # a stop made for this sweep never interrupts the next one this process runs
@@ -736,6 +743,7 @@ class AutoMLRunner:
             running = len(active)
             for rec_id in list(active):
                 self._poll(exp, active, rec_id, plan.metric, extractor, eval_fn, on_result)
+            self._settle_log_polls(exp)
             if len(active) < running:  # a job of the run ended: its room is the waiting rec's
                 waiting.job_ended(self.clock.now())
 
@@ -910,8 +918,7 @@ class AutoMLRunner:
                 and time.time() - item.running_since > item.limit_s:
             self._time_out(exp, active, item, on_result)
             return  # if it ended before the cancel, the next poll collects it like any ended job
-        if extractor is not None and status is JobStatus.RUNNING and time.monotonic() >= item.extractor_due:
-            item.extractor_due = time.monotonic() + EXTRACTOR_POLL_EVERY_S
+        if extractor is not None and status is JobStatus.RUNNING:
             self._poll_extractor(exp, item, metric, extractor)
         if exp.scheduler.mode == STOPPING and status is JobStatus.RUNNING:
             if self._report_epochs(exp, item, metric):
@@ -927,6 +934,8 @@ class AutoMLRunner:
         # to a poll interval late, a re-attached job or a held-up loop (an LLM brain's calls) much later
         ended_at = self._ended_at(item)
         if status is JobStatus.SUCCESS:
+            if item.log_poll is not None:  # a log poll read as the job ended: its number counts as any poll's
+                self._take_log_poll(exp, item, LAST_LOG_POLL_WAIT_S, at_end=True)
             if exp.scheduler.mode == STOPPING:
                 self._report_epochs(exp, item, metric)  # epochs written after the last poll
             values: dict[str, float | None] | None = None
@@ -972,19 +981,47 @@ class AutoMLRunner:
 
     def _poll_extractor(self, exp: Experiment, item: _Active, metric: str, extractor: MetricExtractor) -> None:
         """The metric extractor on the running job's log (SPEC 2.1: it is called on log polls; at most every
-        :data:`EXTRACTOR_POLL_EVERY_S`); its last number per metric is kept for the job's end, when the platform may
-        have dropped the log. An exception is logged once
-        per rec and polling goes on."""
-        logs = safe_logs(self.platform, item.job_id)
-        for name in [o["name"] for o in exp.objectives] if exp.objectives else [metric]:
-            try:
-                number = polled_number(extractor(logs, name))
-            except Exception as exc:
-                if not item.extractor_raised:
-                    log.warning("rec %d: metric_extractor raised %s on a log poll: %s; polling goes on",
-                                item.rec.id, type(exc).__name__, exc)
-                    item.extractor_raised = True
-                continue
+        :data:`EXTRACTOR_POLL_EVERY_S`), on a thread of its own (:class:`LogPoll`): a slow extractor or log fetch
+        holds up no poll of any rec. A poll that has ended is taken up here (:meth:`_take_log_poll`) and the next one
+        starts when due; one still running is left to run."""
+        if item.log_poll is not None:
+            self._take_log_poll(exp, item)
+        if item.log_poll is not None or time.monotonic() < item.extractor_due:
+            return
+        item.extractor_due = time.monotonic() + EXTRACTOR_POLL_EVERY_S
+        job_id = item.job_id
+        item.log_poll = LogPoll(lambda: safe_logs(self.platform, job_id), extractor,
+                                [o["name"] for o in exp.objectives] if exp.objectives else [metric],
+                                f"log-poll-rec-{item.rec.id}")
+        self._log_polls_started.append(item)
+
+    def _settle_log_polls(self, exp: Experiment) -> None:
+        """After a round of polls: the log polls it started, each taken up as soon as it has returned, within
+        :data:`ROUND_LOG_POLL_WAIT_S` in all (those still running are taken up by a later poll of their rec)."""
+        started, self._log_polls_started = self._log_polls_started, []
+        deadline = time.monotonic() + ROUND_LOG_POLL_WAIT_S
+        for item in started:
+            if item.log_poll is not None:
+                self._take_log_poll(exp, item, max(0.0, deadline - time.monotonic()))
+
+    def _take_log_poll(self, exp: Experiment, item: _Active, wait_s: float = 0.0, at_end: bool = False) -> None:
+        """The answer of ``item``'s log poll (waiting up to ``wait_s`` for it): its last number per metric is kept for
+        the job's end, when the platform may have dropped the log, and stored as read (a resume after a kill takes it
+        up); an exception is logged once per rec and polling goes on. A poll still running is left to run (``at_end``:
+        the job has ended, and the warning says its end is read without it)."""
+        assert item.log_poll is not None
+        answer = item.log_poll.take(wait_s)
+        if answer is None:
+            if at_end:
+                log.warning("rec %d: the metric_extractor's log poll still runs after %.0f s; the job's end is read "
+                            "without it", item.rec.id, wait_s)
+            return
+        item.log_poll = None
+        if answer.raised is not None and not item.extractor_raised:
+            log.warning("rec %d: metric_extractor raised %s on a log poll: %s; polling goes on",
+                        item.rec.id, type(answer.raised).__name__, answer.raised)
+            item.extractor_raised = True
+        for name, number in answer.numbers.items():
             if number is not None and not _same_number(item.polled.get(name), number):
                 # stored as read: a resume after a kill takes it up for a job whose log is gone by then
                 exp.store.log_event(METRIC_POLLED, item.rec.id, metric=name, value=number)
