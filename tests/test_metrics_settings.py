@@ -791,3 +791,37 @@ def test_a_slow_metric_extractor_holds_up_no_status_poll(tmp_path: Path, monkeyp
     finally:
         store.close()
 
+
+CRASH_AFTER_EPOCH_1 = textwrap.dedent(
+    """
+    import json, os, sys, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        f.write(json.dumps({"epoch": 1, "max_epoch": 3, "kpi": {"val_acc": 0.4}}) + "\\n")
+    sys.exit("CUDA error: an illegal memory access was encountered")  # crashes in epoch 2
+    """
+)
+
+
+def test_a_rec_that_fails_after_its_first_epoch_is_recorded_at_the_epoch_it_reached(tmp_path: Path) -> None:
+    """A 3-epoch job that wrote epoch 1's values to its status.json, then crashed, ended `failure` with
+    `budget_reached` null, as if nothing was known of what it trained: README's `budget_reached` is where a rec was
+    measured or stopped, and the views (`epochs_trained`) show a failed rec's budget_reached as the epochs it ran. It
+    is now 1, in the run's result and in status; the failure keeps no metric."""
+    from conftest import write_skill
+    from tao_automl.experiment.lines import epochs_trained
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner
+    from tao_automl.status import query_status
+
+    skill = write_skill(tmp_path / "bank", trainer=CRASH_AFTER_EPOCH_1)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_acc", "automl_max_recommendations": 1,
+                         "automl_fail_fast_after": 0, "poll_interval_s": 0.2},
+        spec_overrides={"train.num_epochs": 3}, workspace_path=tmp_path / "ws", gpu_count=0)
+    rec = result["recommendations"][0]
+    assert (rec["status"], rec["metric_value"], rec["budget"], rec["budget_reached"]) == ("failure", None, 3, 1), rec
+    assert epochs_trained(rec) == 1
+    stored = query_status(next((tmp_path / "ws").glob("run_*")), recs="all")["recommendations"][0]
+    assert (stored["status"], stored["budget_reached"]) == ("failure", 1)

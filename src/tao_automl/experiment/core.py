@@ -511,7 +511,8 @@ class Experiment:
         """Persist a rec's end, then let the brain learn from it. NaN/inf/None are failures; a failure keeps no
         metric (a ``value`` given with it is not recorded: no view shows, ranks by or exports it as a result).
 
-        ``budget``: epochs the rec actually trained (stopped recs); defaults to the trial's planned budget.
+        ``budget``: epochs the rec actually trained (stopped recs, and a failed job that reported epochs before it
+        ended: its ``budget_reached``); defaults to the trial's planned budget.
         ``values``: a multi-objective run's metric values by name (``value`` is then the first one's); a missing
         or non-finite one makes the rec a failure naming it. ``finished_at``: when the job ended, if known
         (default: now).
@@ -540,7 +541,9 @@ class Experiment:
         if budget is not None:
             self.store.log_event("trained_budget", rec_id, budget=budget)
         trained = budget if budget is not None else (self._trial_of(row).budget or row.budget)
-        reached = trained if stored_value is not None else None
+        # where its metric was measured; with none, the epochs it is known to have trained (a job that failed after
+        # reporting some), never its plan
+        reached = trained if stored_value is not None else budget
         if self.objectives and values is not None:
             self.store.log_event(multi.VALUES_EVENT, rec_id, values=dict(values))
         now = self.store.finish_rec(rec_id, status, stored_value, message, budget_reached=reached,

@@ -174,7 +174,8 @@ if TYPE_CHECKING:
         updated_at: float
         spec_path: str | None = None  # the spec file the job received (written when the rec is rendered)
         budget: int | None = None  # epochs the rendered spec asks for
-        budget_reached: int | None = None  # epochs its metric was measured at (stopped recs: fewer than budget)
+        #: epochs its metric was measured at (stopped recs: fewer than budget); a failure's: the epochs it trained
+        budget_reached: int | None = None
 else:  # the same fields without typing.NamedTuple, whose import and per-field checks slow `status`'s start-up
     RecRow = namedtuple("RecRow", [
         "rec_id", "params", "specs", "status", "job_name", "job_id", "results_dir", "metric_value", "message",
@@ -519,7 +520,8 @@ class RunStore:
 
     def finish_rec(self, rec_id: int, status: str, metric_value: float | None, message: str | None,
                    budget_reached: int | None = None, finished_at: float | None = None) -> float:
-        """End a rec; ``budget_reached``: epochs its metric was measured at (None: unknown or no metric);
+        """End a rec; ``budget_reached``: epochs its metric was measured at (a failure's: the epochs its job reported
+        before it ended; None: unknown);
         ``finished_at``: when its job ended, if known (default: now).
 
         Returns the finish time written."""

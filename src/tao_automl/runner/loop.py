@@ -975,7 +975,7 @@ class AutoMLRunner:
                          budget=reached)
         elif status is JobStatus.FAILURE:
             self._finish(exp, item.rec, None, "failure", self._failure_message(item.job_id), on_result,
-                         ended_at=ended_at)
+                         ended_at=ended_at, budget=self._epochs_before_failure(exp, item, metric))
         else:
             self._cancelled(exp, item, metric, on_result, ended_at)
 
@@ -1046,6 +1046,36 @@ class AutoMLRunner:
         A status.json with no epochs (a job whose metric is only in its log): the last epoch its log names up to
         the line of the value read (:func:`epochs_from_logs`); a log that names none: the budget (None), as
         nothing tells a job that trained it all from one that did not."""
+        found = self._last_epoch(exp, item, metric)
+        if found is None:
+            return None
+        reached, planned, where = found
+        if reached == planned:
+            return None
+        if reached > planned:
+            log.warning("rec %d: its job reported epoch %d (in %s) but was given a budget of %d epochs at %r: the "
+                        "trainer may not read that key; the rec is recorded at epoch %d", item.rec.id, reached, where,
+                        planned, epoch_key(self.skill), reached)
+        else:
+            log.info("rec %d: its job ended at epoch %d of the %d it was given (%s); its result is recorded at epoch "
+                     "%d", item.rec.id, reached, planned, where, reached)
+        return reached
+
+    def _epochs_before_failure(self, exp: Experiment, item: _Active, metric: str) -> int | None:
+        """The epochs a failed job is known to have trained: the last it reported (its status.json, else its log, as
+        :meth:`_epochs_reported` reads them), recorded as the rec's ``budget_reached``; None when it reported none."""
+        try:
+            found = self._last_epoch(exp, item, metric, ended_well=False)
+        except Exception as exc:  # what it trained is a detail of a failure: never one that stops the sweep
+            log.warning("rec %d: the epochs its failed job reached could not be read: %s", item.rec.id, exc)
+            return None
+        return found[0] if found is not None and found[0] > 0 else None
+
+    def _last_epoch(self, exp: Experiment, item: _Active, metric: str,
+                    ended_well: bool = True) -> tuple[int, int, str] | None:
+        """``(last epoch the ended job reported, the epochs it was given, where it was read)``, or None when it was
+        given no epoch budget or reported no epoch (see :meth:`_epochs_reported`). ``ended_well``: a job that ended
+        a success (its missing epochs are told once in stopping mode: the rule cannot compare such recs)."""
         trial = exp.trial(item.rec.id)
         planned = trial.budget
         if planned is None:
@@ -1059,7 +1089,7 @@ class AutoMLRunner:
             records = [r for r in records if r.get("kpi")]
         records = since_restart(records, metric)
         epochs = valued_epochs(records)
-        if not epochs and exp.scheduler.mode == STOPPING and not self._said_blind:
+        if not epochs and ended_well and exp.scheduler.mode == STOPPING and not self._said_blind:
             self._said_blind = True  # once per run: every rec of it reads the same way
             log.warning("rec %d: its job wrote no per-epoch values to %s/%s (its metric came from its log), so "
                         "stopping mode cannot compare recs while they train and stops none; write a line "
@@ -1079,16 +1109,7 @@ class AutoMLRunner:
             reached = max(logged)
             if min(logged) == self._start_epoch(exp, trial) and reached < planned:  # counts from 0 (or N resumed)
                 reached += 1
-        if reached == planned:
-            return None
-        if reached > planned:
-            log.warning("rec %d: its job reported epoch %d (in %s) but was given a budget of %d epochs at %r: the "
-                        "trainer may not read that key; the rec is recorded at epoch %d", item.rec.id, reached, where,
-                        planned, epoch_key(self.skill), reached)
-        else:
-            log.info("rec %d: its job ended at epoch %d of the %d it was given (%s); its result is recorded at epoch "
-                     "%d", item.rec.id, reached, planned, where, reached)
-        return reached
+        return reached, planned, where
 
     def _start_epoch(self, exp: Experiment, trial: Trial) -> int:
         """Epochs a rec's job had trained before it started: its parent's, when it resumed the parent's checkpoint
