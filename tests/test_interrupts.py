@@ -429,3 +429,50 @@ def test_a_ctrl_c_for_the_main_threads_sweep_neither_ends_a_sweep_in_another_thr
     assert raised
     (run_dir,) = (tmp_path / "runs").glob("run_*")
     assert read_meta(run_dir)["state"] == "finished"
+
+
+def test_a_second_ctrl_c_just_after_a_run_said_interrupted_still_exits_130(tmp_path: Path) -> None:
+    """A foreground `run --json` stopped by Ctrl-C stores its state, prints its JSON and "interrupted: jobs keep
+    running", then exits 130 (README's code for Ctrl-C). A second Ctrl-C right after those words (an impatient user,
+    a wrapper that signals twice) reached Python's own KeyboardInterrupt once the run's handlers were given back: the
+    process died of SIGINT (exit -2, a traceback), or said "interrupted before the command started". Here Ctrl-C is
+    sent again every 5 ms from the moment the words appear until the process has ended: it exits 130, with its JSON
+    whole and nothing more said."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from conftest import write_skill
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 1,
+                            "poll_interval_s": 0.2},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    for attempt in range(3):  # the window is short: the last Ctrl-C can land anywhere in it
+        proc = subprocess.Popen([sys.executable, "-m", "tao_automl.cli.main", "run", str(config), "--json"],
+                                env={**os.environ, "TRAINER_SLEEP": "30"}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        assert proc.stderr is not None and proc.stdout is not None
+        said: list[str] = []
+        deadline = time.monotonic() + 120
+        while "started  job" not in (line := proc.stderr.readline()):
+            said.append(line)
+            assert line and time.monotonic() < deadline, said
+        proc.send_signal(signal.SIGINT)
+        while not (line := proc.stderr.readline()).startswith("interrupted"):
+            said.append(line)
+            assert line and time.monotonic() < deadline, said
+        while proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.005)
+        rest = proc.stderr.read()
+        out = proc.stdout.read()
+        assert proc.returncode == 130, (attempt, proc.returncode, rest)
+        assert "Traceback" not in rest and "before the command started" not in rest, rest
+        assert json.loads(out)["error"]["kind"] == "interrupted", out

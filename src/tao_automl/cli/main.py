@@ -815,6 +815,34 @@ def _ctrl_c(signum: int, frame: Any) -> None:
     stop_requested()
 
 
+#: Set by :func:`entry`: the process ends with its command. Once a run or resume has ended (its state stored, its last
+#: words written; an interrupted one's report is written with Ctrl-C, stop and SIGHUP ignored) Ctrl-C is then ignored
+#: for the process's last moments, so it exits with the command's code (130 when it was interrupted) instead of
+#: reaching Python's default handler, whose KeyboardInterrupt, or the default action Python puts back as it shuts
+#: down, kills it by SIGINT (exit -2).
+_PROGRAM = {"ends_with_command": False}
+
+
+def _ignoring_stops() -> Callable[[], None]:
+    """Ignore Ctrl-C, ``stop`` (SIGTERM) and SIGHUP while an interrupted run's report is written (its state is
+    stored: a second Ctrl-C must not cut its JSON in half); answers the call that gives the handlers back. Outside
+    the main thread, or for a signal the process ignores already, nothing changes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    for sig in before:
+        signal.signal(sig, signal.SIG_IGN)
+
+    def give_back() -> None:
+        for sig, handler in before.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    return give_back
+
+
 def _handled_ending_on_stop_signals(args: argparse.Namespace, as_json: bool) -> int:
     """A foreground run or resume, :func:`_handled`: while it runs ``tao-automl stop`` (SIGTERM) and a closed
     terminal (SIGHUP: an ssh session dropped) end it as Ctrl-C does, and all three are recorded stop requests that
@@ -837,8 +865,10 @@ def _handled_ending_on_stop_signals(args: argparse.Namespace, as_json: bool) -> 
             if default is None or before is default:
                 replaced[sig] = before
                 signal.signal(sig, handler)
+    code: int | None = None
     try:
-        return _handled(args, as_json)
+        code = _handled(args, as_json)
+        return code
     finally:
         from tao_automl.util.interrupts import stop_delivered
 
@@ -846,8 +876,10 @@ def _handled_ending_on_stop_signals(args: argparse.Namespace, as_json: bool) -> 
         # caller's handler once they are back, never records a request left pending
         held = signal.pthread_sigmask(signal.SIG_BLOCK, set(replaced)) if replaced else None
         try:
-            for number, handler in replaced.items():  # None: a handler not set from Python, which it cannot set again
-                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+            for number, before in replaced.items():  # None: a handler not set from Python, which it cannot set again
+                if number == signal.SIGINT and code is not None and _PROGRAM["ends_with_command"]:
+                    before = signal.SIG_IGN  # the program's own end: its state is stored, its words written
+                signal.signal(number, before if before is not None else signal.SIG_DFL)
             if ours:  # a stop request made during the command (before its sweep began too) ends with it; one that
                 stop_delivered()  # another command made (a run in the main thread, this one elsewhere) is not its own
         finally:
@@ -988,26 +1020,12 @@ def _handled(args: argparse.Namespace, as_json: bool) -> int:
         _refuse_empty_paths(args)
         return handler(args)
     except KeyboardInterrupt as exc:
-        run_dir = exc.run_dir if isinstance(exc, SweepInterrupted) and exc.run_dir else None
-        from tao_automl.experiment.holder import resume_command
-        from tao_automl.runner.detach import stop_cancels_jobs
-
-        if run_dir and stop_cancels_jobs(run_dir):  # its stop says how many it cancelled
-            said = "interrupted by `tao-automl stop --cancel-jobs`: it is cancelling the in-flight jobs"
-            hint = f"continue with `{resume_command(run_dir)}` (the cancelled recs stay cancelled)"
-        elif run_dir:
-            said, hint = "interrupted: jobs keep running", f"continue with `{resume_command(run_dir)}`"
-        else:  # stopped before the sweep reported a run folder: in all likelihood nothing started
-            said = "interrupted before the sweep started"
-            hint = ("no run folder was reported; if one was made, `tao-automl runs WORKSPACE` lists it and "
-                    "`tao-automl resume RUN_DIR` continues it")
-        if as_json:  # what the sweep produced first comes with the error, as a failed sweep's does
-            where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}
-            error = TaoAutoMLError(said, kind="interrupted", exit_code=EXIT_INTERRUPTED, hint=hint, **where)
-            error.produced = _status_of(run_dir) if run_dir else None
-            print(_dumps(error_json(error)), flush=True)
-        print(f"{said}; {hint}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        give_back = _ignoring_stops()
+        try:
+            return _report_interrupt(exc, as_json)
+        finally:
+            if not _PROGRAM["ends_with_command"]:  # else ignored until the process ends (see _PROGRAM)
+                give_back()
     except TaoAutoMLError as exc:
         return _report_error(exc, as_json)
     except Exception as exc:
@@ -1023,6 +1041,31 @@ def _handled(args: argparse.Namespace, as_json: bool) -> int:
         return EXIT_FAILED
 
 
+def _report_interrupt(exc: KeyboardInterrupt, as_json: bool) -> int:
+    """What an interrupted command says (its run folder and how to continue it; with ``--json`` also the run's
+    status), and its exit code."""
+    run_dir = exc.run_dir if isinstance(exc, SweepInterrupted) and exc.run_dir else None
+    from tao_automl.experiment.holder import resume_command
+    from tao_automl.runner.detach import stop_cancels_jobs
+
+    if run_dir and stop_cancels_jobs(run_dir):  # its stop says how many it cancelled
+        said = "interrupted by `tao-automl stop --cancel-jobs`: it is cancelling the in-flight jobs"
+        hint = f"continue with `{resume_command(run_dir)}` (the cancelled recs stay cancelled)"
+    elif run_dir:
+        said, hint = "interrupted: jobs keep running", f"continue with `{resume_command(run_dir)}`"
+    else:  # stopped before the sweep reported a run folder: in all likelihood nothing started
+        said = "interrupted before the sweep started"
+        hint = ("no run folder was reported; if one was made, `tao-automl runs WORKSPACE` lists it and "
+                "`tao-automl resume RUN_DIR` continues it")
+    if as_json:  # what the sweep produced first comes with the error, as a failed sweep's does
+        where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}
+        error = TaoAutoMLError(said, kind="interrupted", exit_code=EXIT_INTERRUPTED, hint=hint, **where)
+        error.produced = _status_of(run_dir) if run_dir else None
+        print(_dumps(error_json(error)), flush=True)
+    print(f"{said}; {hint}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def entry() -> None:
     """The ``tao-automl`` program: :func:`main`, then exit with its code.
 
@@ -1030,6 +1073,7 @@ def entry() -> None:
     process ends without the interpreter's teardown (freeing every module: about 4 ms, a third of a bare python
     start), since agents poll ``status``. Any other command exits the usual way.
     """
+    _PROGRAM["ends_with_command"] = True
     try:
         code = main()
     except KeyboardInterrupt:  # Ctrl-C while the program was still loading: nothing started, no traceback
