@@ -1348,3 +1348,48 @@ def test_a_custom_sdk_run_left_open_with_its_budget_spent_is_closed_from_python_
     assert "AutoMLRunner(sdk" in as_shown(meta, False, 1.0)["stop_reason"]
     closed = {**status["progress"], "state": "finished"}
     assert "nothing to resume" in orchestrator_line(status["orchestrator"], status["run_dir"], closed)
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["stop", "stop-cancel-jobs"])
+def test_a_stopped_foreground_run_json_says_whether_its_jobs_were_left_running(tmp_path: Path, cancel: bool) -> None:
+    """A foreground `run --json` ended by `stop` printed its in-flight recs as `running`, as if something still
+    followed them: true of the jobs, but no orchestrator drives the run any more. Each in-flight rec (and its
+    `active_jobs` entry) now says `left_running`: true after a plain stop (the jobs run on; `resume` re-attaches to
+    them, and `status --json` says the same), false after `stop --cancel-jobs` (that stop is cancelling them, and
+    status then shows them cancelled)."""
+    import subprocess
+    import sys
+
+    from agent_helpers import cli_env
+
+    config = demo_config(tmp_path, recs=2, epochs=400)
+    proc = subprocess.Popen([sys.executable, "-m", "tao_automl.cli.main", "run", str(config), "--json"],
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (runs := list((tmp_path / "runs").glob("run_*/state.db"))):
+            assert time.monotonic() < deadline and proc.poll() is None, "no run folder"
+            time.sleep(0.2)
+        run_dir = str(runs[0].parent)
+        wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+        assert not any(a["left_running"] for a in status_json(run_dir)["active_jobs"])  # followed by the run
+        done = cli("stop", run_dir, *(["--cancel-jobs"] if cancel else []))
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    printed = json.loads(out)
+    in_flight = [r for r in printed["recommendations"] if r["status"] in ("pending", "running")]
+    assert len(in_flight) == len(printed["active_jobs"]) == 2, printed["recommendations"]
+    assert [r["left_running"] for r in in_flight + printed["active_jobs"]] == [not cancel] * 4, printed
+    shown = status_json(run_dir, "--recs", "all")
+    if cancel:
+        assert [r["status"] for r in shown["recommendations"]] == ["cancelled"] * 2
+        assert [r["left_running"] for r in shown["recommendations"]] == [False] * 2
+    else:
+        assert [(r["status"], r["left_running"]) for r in shown["recommendations"]] == [("running", True)] * 2
+        assert [a["left_running"] for a in shown["active_jobs"]] == [True] * 2
+        assert cli("stop", run_dir, "--cancel-jobs").returncode == 0  # the jobs it left: not left behind the test

@@ -1041,6 +1041,14 @@ def _handled(args: argparse.Namespace, as_json: bool) -> int:
         return EXIT_FAILED
 
 
+def _not_left_running(status: dict[str, Any]) -> None:
+    """The in-flight jobs of a run that ``stop --cancel-jobs`` stopped, as its own ``run --json`` shows them: not
+    ``left_running`` (the stop is cancelling them; ``status`` shows their recs ``cancelled`` once it is done)."""
+    for row in [*status.get("recommendations", []), *status.get("active_jobs", [])]:
+        if row.get("left_running"):
+            row["left_running"] = False
+
+
 def _report_interrupt(exc: KeyboardInterrupt, as_json: bool) -> int:
     """What an interrupted command says (its run folder and how to continue it; with ``--json`` also the run's
     status), and its exit code."""
@@ -1061,6 +1069,8 @@ def _report_interrupt(exc: KeyboardInterrupt, as_json: bool) -> int:
         where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}
         error = TaoAutoMLError(said, kind="interrupted", exit_code=EXIT_INTERRUPTED, hint=hint, **where)
         error.produced = _status_of(run_dir) if run_dir else None
+        if error.produced is not None and run_dir and stop_cancels_jobs(run_dir):
+            _not_left_running(error.produced)  # the stop is cancelling them: no resume adopts them
         print(_dumps(error_json(error)), flush=True)
     print(f"{said}; {hint}", file=sys.stderr)
     return EXIT_INTERRUPTED

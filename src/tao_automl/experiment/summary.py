@@ -205,7 +205,9 @@ def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = No
     """Everything known about one rec; ``specs`` is the spec its job received once it was rendered. ``seen_until``:
     when no orchestrator follows the run, the time it was last followed (a rec still in flight then is shown as
     last seen, its wall time up to then, with ``last_seen_at``; its job may have ended since). ``uncollected``: its
-    job is known to have ended with no orchestrator to collect it (:func:`uncollected_ids`): shown so, not running."""
+    job is known to have ended with no orchestrator to collect it (:func:`uncollected_ids`): shown so, not running.
+    ``left_running``: its job was in flight when the orchestrator stopped and nothing follows it now (it runs on as
+    far as the run knows; ``resume`` re-attaches to it)."""
     end = rec.finished_at or seen_until or time.time()
     trial = rec.trial or {}
     stale = seen_until is not None and rec.finished_at is None
@@ -232,7 +234,15 @@ def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = No
         "finished_at": rec.finished_at,
         "wall_time_s": round(end - rec.submitted_at, 3) if rec.submitted_at else None,
         "last_seen_at": seen_until if stale else None,
+        "left_running": left_running(rec, seen_until, uncollected),
     }
+
+
+def left_running(rec: RecRow, seen_until: float | None, ended: bool) -> bool:
+    """Whether ``rec``'s job was left in flight (queued or running) by an orchestrator that stopped (Ctrl-C, ``stop``
+    without ``--cancel-jobs``, a kill) and no orchestrator follows it (``seen_until`` set): it runs on as far as the
+    run knows, and ``resume`` re-attaches to it; not a job known to have ended (``ended``)."""
+    return seen_until is not None and bool(rec.job_id) and rec.status in ACTIVE_STATES and not ended
 
 
 def with_reasoning(row: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -304,7 +314,7 @@ def active_job(rec: RecRow, ended: bool = False, seen_until: float | None = None
     status = ENDED_UNCOLLECTED if ended else plain_status(rec.status)  # its job ended: not running any more
     return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": status,
             "updated_at": rec.updated_at, "job_ended": ended, "last_seen_at": seen_until or None,
-            "pending_reason": waiting or None}
+            "left_running": left_running(rec, seen_until, ended), "pending_reason": waiting or None}
 
 
 def public_json(summary: Mapping[str, Any]) -> dict[str, Any]:
