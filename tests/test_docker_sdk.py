@@ -516,7 +516,7 @@ TRAINER = busybox_trainer(
 
 def test_automl_sweep_runs_end_to_end_in_containers(engine: None, tmp_path: Path) -> None:
     skill = write_shell_skill(tmp_path / "bank", TRAINER)
-    sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2)
+    sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2, keep_containers=True)  # their labels are read
     sdk.poll_interval_s = 0.1
     settings = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 2, "seed": 3,
                 "poll_interval_s": 0.2, "algorithm": "random"}
@@ -885,7 +885,8 @@ def test_tao_automl_logs_shows_a_removed_containers_output(engine: None, tmp_pat
                                                            "poll_interval_s": 0.2, "algorithm": "random"},
                                           workspace_path=tmp_path / "ws", image=IMAGE, gpu_count=0)
     [rec] = result["history"]
-    sdk.client.containers.get(rec["job_id"]).remove()
+    with pytest.raises(docker.errors.NotFound):  # removed once its result was stored
+        sdk.client.containers.get(rec["job_id"])
     capsys.readouterr()
     assert main(["logs", str(result["run_dir"]), "1"]) == 0
     assert "val_loss: " in capsys.readouterr().out
@@ -1175,7 +1176,7 @@ _ORCHESTRATOR = textwrap.dedent(
     from tao_automl.platforms.docker.sdk import DockerSDK
     from tao_automl.runner.loop import AutoMLRunner
     skill, workspace, state, image = sys.argv[1:5]
-    sdk = DockerSDK(state_dir=state, cancel_grace_s=2)
+    sdk = DockerSDK(state_dir=state, cancel_grace_s=2, keep_containers=True)  # the containers made are counted
     sdk.poll_interval_s, sdk.pull_answer_s = 0.1, 0.5
     settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2, "seed": 3,
                 "poll_interval_s": 0.2, "algorithm": "random"}
@@ -1204,7 +1205,7 @@ def test_a_sweep_killed_while_its_image_is_pulled_resumes_and_runs_each_rec_once
         orchestrator.kill()
         orchestrator.wait()
     (run_dir,) = workspace.glob("run_*")
-    sdk = DockerSDK(state_dir=state, cancel_grace_s=2)
+    sdk = DockerSDK(state_dir=state, cancel_grace_s=2, keep_containers=True)  # the containers made are counted
     sdk.poll_interval_s, sdk.pull_answer_s = 0.1, 0.5
     result = AutoMLRunner(sdk, skill).run(workspace_path=run_dir, resume=True, image=image, gpu_count=0)
     assert [h["status"] for h in result["history"]] == ["success", "success"], result["history"]
@@ -1234,3 +1235,39 @@ def test_a_pulls_pending_reason_reads_as_the_readmes_example_in_whole_tenths() -
     assert pull.done.wait(10)
     assert 0.48 < (3 * 1_400_000_000 + 600_000_000) / sum(sizes) < 0.49
     assert pull.reason() == example
+
+
+def _containers_under(client: Any, folder: Path) -> list[Any]:
+    """The containers of this tool whose results dir is under ``folder`` (running or not)."""
+    return [c for c in client.containers.list(all=True, filters={"label": "tao-automl.managed=true"})
+            if str(c.labels.get("tao-automl.results-dir", "")).startswith(str(folder))]
+
+
+def test_a_sweep_removes_each_ended_container_once_its_result_and_log_are_stored(engine: None,
+                                                                                tmp_path: Path) -> None:
+    """Every ended container was kept: `docker ps -a` grew by one per rec (500 after a 500-rec sweep). The runner
+    now releases a job once its rec's result is stored: its log is kept in its results folder and its container
+    removed; the job's status, log and name stay known (a submission under its name does not run it again).
+    `keep_containers` keeps them."""
+    skill = write_shell_skill(tmp_path / "bank", TRAINER)
+    settings = {"metric": "val_loss", "automl_max_recommendations": 3, "automl_max_concurrent": 2,
+                "poll_interval_s": 0.2, "algorithm": "random"}
+    sdk = DockerSDK(state_dir=tmp_path / "state", cancel_grace_s=2)
+    result = AutoMLRunner(sdk, skill, log_progress=False).run(automl_settings=settings,
+                                                              workspace_path=tmp_path / "ws", image=IMAGE, gpu_count=0)
+    recs = result["recommendations"]
+    assert [r["status"] for r in recs] == ["success"] * 3, recs
+    assert _containers_under(sdk.client, tmp_path / "ws") == []
+    again = DockerSDK(state_dir=tmp_path / "state")  # a later process: records only
+    for rec in recs:
+        assert again.get_job_status(rec["job_id"]) is JobStatus.SUCCESS
+        assert "val_loss: " in (again.get_job_logs(rec["job_id"]) or "")
+        assert again.find_job(rec["job_name"]) == rec["job_id"]
+    job = again.create_job(IMAGE, "echo ran-again", gpu_count=0, job_name=recs[0]["job_name"],
+                           outputs={"results_dir": recs[0]["results_dir"]})
+    assert job.id == recs[0]["job_id"] and _containers_under(sdk.client, tmp_path / "ws") == []
+    kept = DockerSDK(state_dir=tmp_path / "state", keep_containers=True)
+    result = AutoMLRunner(kept, skill, log_progress=False).run(automl_settings=settings,
+                                                               workspace_path=tmp_path / "ws2", image=IMAGE,
+                                                               gpu_count=0)
+    assert len(_containers_under(kept.client, tmp_path / "ws2")) == 3, result["recommendations"]

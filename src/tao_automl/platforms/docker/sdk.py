@@ -8,8 +8,10 @@ absolute paths in the spec mean the same file inside and outside; other host pat
 ``host`` (default) or ``none``; the default bridge is refused. A small state dir keeps one JSON record per
 job (cancel flag, final state), so polls keep working after a container is removed and a new process can
 re-attach with ``init_options``; an ended container's output is copied to ``container.log`` in its results
-folder, so its log outlives it too. A container the engine was asked to stop or kill by someone else (its event
-log says so) ends CANCELLED, as on other platforms. Needs the ``docker`` extra:
+folder, so its log outlives it too: once the runner stored the rec's result, :meth:`DockerSDK.release_job` removes the
+container (unless ``keep_containers``), and a name index keeps the job findable by its name. A container the engine
+was asked to stop or kill by someone else (its event log says so) ends CANCELLED, as on other platforms. Needs the
+``docker`` extra:
 ``pip install 'tao-run-automl[docker]'``.
 
 An image the engine lacks is pulled in the background (:mod:`~tao_automl.platforms.docker.pulls`: one pull per
@@ -127,6 +129,7 @@ class DockerSDK(RecordedPlatform):
         cancel_grace_s: float = 10.0,
         timeout_s: float = 60.0,
         state_file: str | Path | None = None,
+        keep_containers: bool = False,
     ) -> None:
         state_dir = state_dir_option(state_dir, state_file)
         for key, value, allowed in (
@@ -143,6 +146,9 @@ class DockerSDK(RecordedPlatform):
                                  allowed="a path to a folder (made when missing), e.g. ~/.tao-automl/docker")
         self.network = check_network(network)
         mount_command_paths = check_flag("mount_command_paths", mount_command_paths)
+        #: Keep an ended job's container after its rec's result is stored (``docker inspect`` it); by default
+        #: :meth:`release_job` removes it, its log kept in ``LOG_FILE``.
+        self.keep_containers = check_flag("keep_containers", keep_containers)
         parse_mounts(mounts)  # validate now
         if shm_size is not None:
             byte_size("shm_size", shm_size)
@@ -178,7 +184,7 @@ class DockerSDK(RecordedPlatform):
             "base_url": base_url, "image": image, "network": self.network, "mounts": dict(mounts or {}),
             "state_dir": str(self.state_dir), "user": user, "shm_size": shm_size,
             "mount_command_paths": mount_command_paths, "cancel_grace_s": self.cancel_grace_s,
-            "timeout_s": timeout_s,
+            "timeout_s": timeout_s, "keep_containers": self.keep_containers,
         }
         self.records = JobRecords(self.state_dir, valid_id=lambda job_id: bool(_JOB_ID.match(job_id)))
         self._pulls: dict[str, ImagePull] = {}
@@ -298,6 +304,11 @@ class DockerSDK(RecordedPlatform):
             if existing is not None:
                 logger.info("docker job %s (%s) already exists; not starting it again", cname, name)
                 return self._existing(existing)
+            released = self._released(cname, name) if name else None
+            if released is not None:
+                logger.info("docker job %s (%s) already ran (its container was removed once it ended); not starting "
+                            "it again", cname, name)
+                return self._job(released)
             waiting = self._waiting(cname) if name else None
             if waiting is not None:
                 logger.info("docker job %s (%s) already waits for its image; not submitting it again", cname, name)
@@ -324,6 +335,12 @@ class DockerSDK(RecordedPlatform):
         ``create_job`` raised (then a new submission replaces it)."""
         rec = self.records.find(cname)
         return rec if rec is not None and rec.get("pulling") and not rec.get("refused") else None
+
+    def _released(self, cname: str, name: str) -> dict[str, Any] | None:
+        """The record of the job ``name`` whose container :meth:`release_job` removed once it ended: the job ran, so
+        a submission under its name finds it instead of running it again."""
+        job_id = self.records.named(cname, name)
+        return self.records.find(job_id) if job_id else None
 
     def _answer(self, rec: dict[str, Any], pull: ImagePull) -> Job:
         """``create_job``'s answer for a job whose image is being pulled: raise when the pull failed within
@@ -398,8 +415,8 @@ class DockerSDK(RecordedPlatform):
         with self.records.name_lock(cname):
             container = self._container(cname)
             if container is None:
-                waiting = self._waiting(cname)
-                return None if waiting is None else str(waiting["id"])
+                found = self._waiting(cname) or self._released(cname, job_name)
+                return None if found is None else str(found["id"])
             if (container.attrs.get("State") or {}).get("Status") == "created":
                 return None
             return str(self._rec_of(container)["id"])
@@ -629,3 +646,38 @@ class DockerSDK(RecordedPlatform):
                 return False
         logger.info("docker job %s cancelled", rec.get("container_name"))
         return True
+
+    # ----------------------------------------------------------- release
+    def release_job(self, job_id: str) -> str | None:
+        """Remove the container of the ended job ``job_id`` (the runner calls it once the rec's result is stored), so
+        a sweep of 500 recs does not leave 500 stopped containers; its log is kept in ``LOG_FILE`` first, and status,
+        logs and failure analysis read the job's record and that copy from then on. A container already gone counts
+        as removed; none is removed with ``keep_containers``. Raises, keeping the container, while the job still runs
+        or when its log could not be kept."""
+        if self.keep_containers:
+            return None
+        with self.records.lock:
+            rec = self._record(job_id)
+            container = self._container(str(rec["id"])) if not rec.get("pulling") else None
+            if container is None:
+                return None
+            cname = str(rec.get("container_name") or container.name)
+            if not self._refresh(rec).is_finished():
+                raise PlatformError(f"docker job {cname}: its container still runs, so it was not removed; "
+                                    f"`docker rm -f {cname}` removes it")
+            if rec.get("results_dir") and not rec.get("log_file"):
+                self._keep_log(container, rec)
+                if not rec.get("log_file"):
+                    raise PlatformError(f"docker job {cname}: its log could not be kept in its results folder, so its "
+                                        f"container was kept (`docker logs {cname}`)")
+                self.records.save(rec)
+            if rec.get("name"):  # a submission under its name finds the job once its container is gone
+                self.records.remember_name(cname, str(rec["name"]), str(rec["id"]))
+            try:
+                container.remove()
+            except self._errors.NotFound:
+                return None
+            except self._errors.APIError as exc:
+                raise PlatformError(f"docker job {cname}: removing its container failed: {exc}") from exc
+        logger.info("docker job %s: container removed (its log is kept in %s)", cname, rec.get("log_file"))
+        return f"container {cname} removed"
