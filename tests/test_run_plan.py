@@ -1107,10 +1107,10 @@ def test_a_relation_laden_space_is_enumerated_only_until_the_budget_is_reached(
     """distinct_configs enumerated every config of a space with relations (50 x 40 x 25 ints, a <= b: 50,000 repairs,
     0.25 s on every plan, preflight and run alike) to tell whether a budget of 20 outruns it; it stops at the
     budget's count of distinct configs now, and still counts a space smaller than the budget exactly."""
-    from tao_automl.runner import plan as plan_module
+    from tao_automl.runner import plan_notes
     from tao_automl.space.search_space import IntParam, Relation, SearchSpace
 
-    real = plan_module.all_configs
+    real = plan_notes.all_configs
     drawn = [0]
 
     def counted(space: SearchSpace) -> Any:
@@ -1118,13 +1118,13 @@ def test_a_relation_laden_space_is_enumerated_only_until_the_budget_is_reached(
             drawn[0] += 1
             yield config
 
-    monkeypatch.setattr(plan_module, "all_configs", counted)
+    monkeypatch.setattr(plan_notes, "all_configs", counted)
     space = SearchSpace([IntParam("a", 1, 50), IntParam("b", 1, 40), IntParam("c", 1, 25)],
                         relations=(Relation("a", "<=", "b"),))
-    assert plan_module.distinct_configs(space, 20) is None
+    assert plan_notes.distinct_configs(space, 20) is None
     assert drawn[0] < 1000, drawn
     small = SearchSpace([IntParam("a", 1, 4), IntParam("b", 1, 4)], relations=(Relation("a", "<=", "b"),))
-    assert plan_module.distinct_configs(small, 11) == 10 and plan_module.distinct_configs(small, 10) is None
+    assert plan_notes.distinct_configs(small, 11) == 10 and plan_notes.distinct_configs(small, 10) is None
 
 
 def test_a_misspelt_range_key_is_named_where_the_tool_derived_that_end(tmp_path: Path,

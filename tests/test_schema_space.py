@@ -1377,7 +1377,7 @@ def test_a_number_option_the_schema_forbids_is_refused(prop: dict[str, Any], mes
         _one(prop)
     assert caught.value.field == "schema property p"
     if "not allowed by the schema" in str(caught.value):  # the run plan gives the same words for that value
-        from tao_automl.runner.plan import check_override_value
+        from tao_automl.runner.plan_checks import check_override_value
 
         with pytest.raises(UserInputError) as plan:
             check_override_value("p", prop, caught.value.value)
@@ -1720,7 +1720,7 @@ def test_a_fixed_value_in_a_message_reads_as_the_value_it_is() -> None:
     value of [1.0, 2.0] is >= 2 (2.0 is); a one-value range at 0.9999996 was noted `= 1`. Each shows the value
     with the digits it needs (``util.digits.apart``: never a whole number it is not, never alike a value beside
     it that differs)."""
-    from tao_automl.runner.plan import space_notes
+    from tao_automl.runner.plan_notes import space_notes
     from tao_automl.util.digits import apart
 
     schema = {"properties": {"train": {"type": "collection", "properties": {

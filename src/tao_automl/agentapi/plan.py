@@ -64,7 +64,8 @@ def check_choices(settings: Mapping[str, Any], skill: Any, said: str = "", given
     the model is not known to report unless the user named it (``given``: ``--metric``; or a metric-like token of
     ``said``, the goal): the LLM may not invent a metric name."""
     from tao_automl.metrics.parse import normalise_name
-    from tao_automl.runner.plan import check_metric, known_metrics, minimum_budget
+    from tao_automl.runner.plan import check_metric, known_metrics
+    from tao_automl.runner.plan_notes import minimum_budget
 
     hint = "name one of the allowed metrics in the sentence, or pass --metric"
     metric = str(settings.get("metric", "loss"))

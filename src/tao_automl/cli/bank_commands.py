@@ -91,7 +91,7 @@ def _models_text(report: dict[str, Any]) -> str:
 
 def _range_text(param: dict[str, Any]) -> str:
     """The range, with the ends tao-automl chose marked: ``[1, 1200] (int) (upper bound derived: schema has none)``."""
-    from tao_automl.runner.plan import derived_text
+    from tao_automl.runner.plan_notes import derived_text
 
     sides = param.get("derived_bounds")
     typo = f"; {param['range_key_typo']}" if param.get("range_key_typo") else ""

@@ -191,7 +191,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
     """The run plan's stages (:mod:`tao_automl.runner.plan`), one check each; what they built (``skill``,
     ``settings``, ``space``) for the checks after them."""
     from tao_automl.bank.skill import load_skill
-    from tao_automl.runner import plan
+    from tao_automl.runner import plan, plan_checks
     from tao_automl.schema.build import derived_bounds
 
     holder: dict[str, Any] = {}
@@ -227,12 +227,12 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
             metric = plan.metric_name(holder["settings"], holder["skill"])
             holder["promotes"] = plan.promotes(holder["settings"], holder["space"])
             holder["epoch_key"] = plan.fidelity_key(holder["skill"], holder["settings"], holder["space"])
-            plan.check_epoch_budget(holder["skill"].schema, holder["settings"], holder["epoch_key"],
+            plan_checks.check_epoch_budget(holder["skill"].schema, holder["settings"], holder["epoch_key"],
                                     holder["space"])
-            plan.check_epoch_key_not_searched(holder["skill"], holder["space"], holder["epoch_key"],
+            plan_checks.check_epoch_key_not_searched(holder["skill"], holder["space"], holder["epoch_key"],
                                               holder["settings"].algorithm, config.automl_hyperparameters,
                                               config.custom_param_ranges)
-            plan.check_space_fits_skill(holder["skill"], holder["space"], config.custom_param_ranges)
+            plan_checks.check_space_fits_skill(holder["skill"], holder["space"], config.custom_param_ranges)
             notes = plan.run_notes(holder["skill"], holder["settings"], holder["space"], config.automl_settings,
                                    config.custom_param_ranges, derived, holder["promotes"], base)
             direction = str(plan.direction(holder["settings"], holder["skill"]))
@@ -250,7 +250,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
 
     loaded = holder.get("settings")
     try:
-        plan.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides,
+        plan_checks.checked_overrides(holder["skill"], holder.get("space"), config.spec_overrides,
                                epoch_key=holder.get("epoch_key"),
                                algorithm=loaded.algorithm if loaded is not None else None,
                                promotes=bool(holder.get("promotes")), base_checkpoint=config.base_checkpoint or "")
@@ -264,7 +264,7 @@ def _skill_checks(config: RunArgs, report: PreflightReport) -> dict[str, Any]:
 def checkpoint_check(platform: str, skill: Any, base_checkpoint: str | None) -> Check:
     """``base_checkpoint``: refused for a skill with no pretrained-model key, else checked like a dataset path."""
     if base_checkpoint and skill is not None:
-        from tao_automl.runner.plan import check_base_checkpoint
+        from tao_automl.runner.plan_checks import check_base_checkpoint
 
         try:
             check_base_checkpoint(skill, base_checkpoint)

@@ -77,7 +77,7 @@ def _data_given(ctx: JobContext) -> bool:
 def keys_check(skill: Skill, config: RunArgs, searched: Sequence[str] = ()) -> Check:
     """Every ``dataset_keys`` key is a declared input or already in the job's spec, holds a path and is not
     ``searched`` (the run refuses it alike)."""
-    from tao_automl.runner.plan import runner_filled_keys
+    from tao_automl.runner.plan_checks import runner_filled_keys
 
     try:
         check_dataset_keys(skill, config.spec_overrides, config.dataset_keys, searched,
