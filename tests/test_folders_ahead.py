@@ -21,8 +21,9 @@ from tao_automl.bank.skill import load_skill
 from tao_automl.experiment.core import Recommendation
 from tao_automl.experiment.workspace import rec_folder
 from tao_automl.platforms.base import JobStatus
-from tao_automl.platforms.local import sdk as local
-from tao_automl.platforms.local.sdk import SPARE_PREFIX, LocalSDK
+from tao_automl.platforms.local import job_folder
+from tao_automl.platforms.local.job_folder import SPARE_PREFIX
+from tao_automl.platforms.local.sdk import LocalSDK
 from tao_automl.render.job import JobContext, render_job, spec_file_name
 from tao_automl.runner.folders_ahead import FoldersAhead, ahead_folder
 from tao_automl.runner.loop import AutoMLRunner
@@ -186,7 +187,7 @@ def test_a_half_created_job_folder_is_not_replaced_by_the_spare(tmp_path: Path) 
     assert fresh.get_job_info(again.id)["pid"] not in (None, first_pid)  # started, not the first run's record
     spares = [p for p in fresh.jobs_dir.iterdir() if p.name.startswith(SPARE_PREFIX)]
     assert len(spares) == 1  # still there for the next job
-    local._remove_spares()  # what interpreter exit does
+    job_folder.remove_spares()  # what interpreter exit does
     assert not [p for p in fresh.jobs_dir.iterdir() if p.name.startswith(SPARE_PREFIX)]
 
 
@@ -232,7 +233,7 @@ def test_spare_folders_of_killed_processes_are_removed_by_the_next_sdk(tmp_path:
         killed.wait()
         alive.kill()
         alive.wait()
-        local._remove_spares()
+        job_folder.remove_spares()
 
 
 def test_a_spare_emptied_by_someone_else_still_takes_its_job(tmp_path: Path) -> None:

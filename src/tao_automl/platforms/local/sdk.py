@@ -42,6 +42,16 @@ from tao_automl.platforms.common import COMMAND_ALLOWED, check_int, check_job_na
 from tao_automl.platforms.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local import process as proc
 from tao_automl.platforms.local.gpus import GpuAllocator, check_gpu_ids, detect_gpus, foreign_gpu_ids, seen_gpus
+from tao_automl.platforms.local.job_folder import (
+    JOB_FILE,
+    LOG_FILE,
+    SPARE_FILES,
+    SPARE_PREFIX,
+    SPARE_SCRATCH,
+    SPARES,
+    remove_dead_spares,
+    remove_spare,
+)
 from tao_automl.platforms.local.reaper import REAPER
 from tao_automl.platforms.local.wrapper import EXIT_FILE, MARKER_ENV, PID_FILE, read_exit, read_pid, wrapper_argv
 from tao_automl.platforms.local.wrapper import exit_record as exit_record_of
@@ -51,8 +61,6 @@ from tao_automl.util.writable import unwritable_reason
 
 logger = logging.getLogger(__name__)
 
-JOB_FILE = "job.json"
-LOG_FILE = "output.log"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 _FINISHED = {s.value for s in JobStatus if s.is_finished()}
 # A job.json without a pid this old was never started (its creator died between the two writes).
@@ -64,15 +72,6 @@ _ORPHAN_GRACE_S = 2.0
 _DYING_GRACE_S = 0.3
 #: Seconds get_job_info / cancel_job wait for the watcher thread to write a job's end to job.json.
 _END_WRITE_WAIT_S = 5.0
-#: A job folder made ahead (:meth:`LocalSDK.prepare_next_job`) is ``<jobs_dir>/.spare-<pid>-<token>@<host>`` until a
-#: job takes it; a job id never starts with a dot.
-SPARE_PREFIX = ".spare-"
-#: The scratch file of a spare folder that its job's first job.json is written to, then renamed.
-_SPARE_SCRATCH = ".job.json.spare.tmp"
-#: The files a job's launch would create, made empty in a spare folder (empty ones read as "not written yet").
-_SPARE_FILES = (LOG_FILE, PID_FILE, EXIT_FILE)
-#: Spare folders this process made and no job took yet: removed at interpreter exit.
-_SPARES: set[Path] = set()
 
 
 #: A job record this young without a pid may be a live submitter's that has not saved it yet (see
@@ -101,40 +100,6 @@ def _finish_end_writes(timeout_s: float = 2.0) -> None:
         event.wait(max(0.0, deadline - time.monotonic()))
 
 
-@atexit.register
-def _remove_spares() -> None:
-    """At interpreter exit, remove the spare job folders of this process that no job took."""
-    for spare in list(_SPARES):
-        _remove_spare(spare)
-
-
-def _remove_spare(spare: Path) -> None:
-    for name in (*_SPARE_FILES, _SPARE_SCRATCH):
-        (spare / name).unlink(missing_ok=True)
-    try:
-        spare.rmdir()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:  # something else was put there: leave it
-        logger.debug("spare job folder %s not removed: %s", spare, exc)
-    _SPARES.discard(spare)
-
-
-def _remove_dead_spares(jobs_dir: Path) -> None:
-    """Remove the spare folders left in ``jobs_dir`` by processes of this host that are gone (killed before their
-    exit ran); a folder of another host (a shared jobs dir) is left alone: its pid means nothing here."""
-    host = socket.gethostname()
-    try:
-        entries = [e.name for e in os.scandir(jobs_dir) if e.name.startswith(SPARE_PREFIX)]
-    except OSError:
-        return
-    for name in entries:
-        owner, _, spare_host = name[len(SPARE_PREFIX):].partition("@")
-        pid = owner.split("-", 1)[0]
-        if spare_host == host and pid.isdigit() and int(pid) != os.getpid() and _gone(int(pid)):
-            _remove_spare(jobs_dir / name)
-
-
 def _exit_file_unwritten(job_dir: Path) -> bool:
     """Whether the wrapper of the job in ``job_dir``, which left no exit record, reached its last line: its ``>``
     opened exit_code.json (which sets its mtime) after it wrote its pid file, and the write of the code failed (a
@@ -142,17 +107,6 @@ def _exit_file_unwritten(job_dir: Path) -> bool:
     try:
         return os.stat(job_dir / EXIT_FILE).st_mtime_ns > os.stat(job_dir / PID_FILE).st_mtime_ns
     except OSError:
-        return False
-
-
-def _gone(pid: int) -> bool:
-    """Whether process ``pid`` has ended: no such process, or a zombie (killed, not yet reaped by its parent: it
-    runs no more code, and its spare folder is no longer its own)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.Error:  # not ours to inspect: count it as alive
         return False
 
 
@@ -332,7 +286,7 @@ class LocalSDK(PlatformBase):
             spare, self._spare = self._spare, None  # a folder made ahead lies under the old jobs dir
             self._spares_swept = False
         if spare is not None:
-            _remove_spare(spare)
+            remove_spare(spare)
 
     # ----------------------------------------------------------------- GPUs
     @property
@@ -478,18 +432,18 @@ class LocalSDK(PlatformBase):
             first = not self._spares_swept
             self._spares_swept = True
         if first:
-            _remove_dead_spares(self.jobs_dir)
+            remove_dead_spares(self.jobs_dir)
         spare = self.jobs_dir / f"{SPARE_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}@{socket.gethostname()}"
         try:
             spare.mkdir(parents=True)
-            _SPARES.add(spare)
-            for name in _SPARE_FILES:
+            SPARES.add(spare)
+            for name in SPARE_FILES:
                 os.close(os.open(spare / name, os.O_CREAT | os.O_WRONLY, 0o666))  # the modes a launch gives them
-            os.close(os.open(spare / _SPARE_SCRATCH, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.close(os.open(spare / SPARE_SCRATCH, os.O_CREAT | os.O_WRONLY, 0o600))
         except OSError as exc:
             logger.debug("could not make a job folder ahead under %s (%s); the next submission makes its own",
                          self.jobs_dir, exc)
-            _remove_spare(spare)
+            remove_spare(spare)
             return
         with self._lock:
             self._spare = spare
@@ -503,13 +457,13 @@ class LocalSDK(PlatformBase):
         try:
             os.rename(spare, job_dir)  # atomic; replaces an empty folder, fails on one with files
         except FileNotFoundError:
-            _SPARES.discard(spare)
+            SPARES.discard(spare)
             return None
         except OSError:
             self._spare = spare
             return None
-        _SPARES.discard(spare)
-        return job_dir / _SPARE_SCRATCH
+        SPARES.discard(spare)
+        return job_dir / SPARE_SCRATCH
 
     def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
         """The job's ``working_dir`` exists (what :meth:`submit` checks of its arguments before it starts)."""
