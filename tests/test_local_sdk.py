@@ -25,7 +25,8 @@ from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import JobStatus, PlatformSDK
 from tao_automl.platforms.files import write_json_atomic
 from tao_automl.platforms.local.gpus import GpuAllocator, detect_gpus, parse_visible_devices
-from tao_automl.platforms.local.sdk import LocalSDK, UnknownJobError, default_jobs_dir, job_id_for_name
+from tao_automl.platforms.local.options import default_jobs_dir
+from tao_automl.platforms.local.sdk import LocalSDK, UnknownJobError, job_id_for_name
 from tao_automl.platforms.local.wrapper import read_exit
 
 JOBS = Path(__file__).parent / "jobs"

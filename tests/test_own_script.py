@@ -106,7 +106,7 @@ def test_skill_dir_fills_the_command_and_a_relative_script_fails_preflight(tmp_p
 def test_local_jobs_run_the_interpreter_tao_automl_runs_with(tmp_path: Path) -> None:
     """README: `python3` in a command is the one tao-automl runs with, also when `.venv/bin/tao-automl` is run
     without activating the venv (an own script importing a package of that venv works); preflight shows it."""
-    from tao_automl.platforms.local.sdk import jobs_path
+    from tao_automl.platforms.local.options import jobs_path
 
     own = str(Path(sys.executable).parent)
     path = jobs_path(f"/opt/user-env/bin{os.pathsep}/usr/bin")

@@ -299,7 +299,7 @@ def command_check(platform: str, skill: Any, sdk: Any = None) -> Check | None:
     if parsed is None:
         return None
     program, after = parsed
-    from tao_automl.platforms.local.sdk import jobs_path
+    from tao_automl.platforms.local.options import jobs_path
 
     found = shutil.which(program, path=jobs_path(os.environ.get("PATH")))
     relative = [w for w in after

@@ -23,7 +23,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -38,7 +37,7 @@ import psutil
 from tao_automl.errors import PlatformError, PreflightError, UserInputError
 from tao_automl.platforms.analysis import analyse
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformBase, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import COMMAND_ALLOWED, check_int, check_job_name, contained_path
+from tao_automl.platforms.common import check_int, check_job_name, contained_path
 from tao_automl.platforms.files import read_json, read_text, tail_lines, write_json_atomic
 from tao_automl.platforms.local import process as proc
 from tao_automl.platforms.local.gpus import GpuAllocator, check_gpu_ids, detect_gpus, foreign_gpu_ids, seen_gpus
@@ -52,10 +51,18 @@ from tao_automl.platforms.local.job_folder import (
     remove_dead_spares,
     remove_spare,
 )
+from tao_automl.platforms.local.options import (
+    checked_working_dir,
+    default_jobs_dir,
+    folder_option,
+    jobs_path,
+    too_many_gpus,
+    wrapper_args,
+)
 from tao_automl.platforms.local.reaper import REAPER
 from tao_automl.platforms.local.wrapper import EXIT_FILE, MARKER_ENV, PID_FILE, read_exit, read_pid, wrapper_argv
 from tao_automl.platforms.local.wrapper import exit_record as exit_record_of
-from tao_automl.platforms.records import default_state_dir, job_key, new_job_key
+from tao_automl.platforms.records import job_key, new_job_key
 from tao_automl.util.crash import crash_point
 from tao_automl.util.writable import unwritable_reason
 
@@ -129,50 +136,8 @@ class _Record:
         return self.dir / LOG_FILE
 
 
-def default_jobs_dir(state_file: Path | None) -> Path:
-    """``<state_file dir>/jobs``, else ``$XDG_CACHE_HOME/tao-automl/local-jobs`` (``~/.cache`` fallback)."""
-    if state_file is not None:
-        return state_file.parent / "jobs"
-    return default_state_dir("local-jobs")
-
-
 #: The job id of a job name (kept under this name for callers of the local platform).
 job_id_for_name = job_key
-
-
-def _wrapper_args(command: str | Sequence[str]) -> tuple[str, list[str]]:
-    """The wrapper's mode and arguments: ``shell [cmd]`` for a string, ``exec argv`` for a sequence."""
-    if isinstance(command, str):
-        if not command.strip():
-            raise UserInputError("command must not be empty", field="command", value=command, allowed=COMMAND_ALLOWED)
-        return "shell", [command]
-    argv = list(command)
-    if not argv or not all(isinstance(a, str) for a in argv):
-        raise UserInputError(f"command must be a non-empty string or a sequence of strings, got {command!r}",
-                             field="command", value=command, allowed=COMMAND_ALLOWED)
-    return "exec", argv
-
-
-def _working_dir(value: object) -> Path | None:
-    """The ``working_dir`` kwarg as an existing directory (None: the job's own directory)."""
-    if value is None:
-        return None
-    path = Path(str(value)).expanduser()
-    if not path.is_dir():
-        raise UserInputError(f"working_dir {str(path)!r} does not exist or is not a directory", field="working_dir",
-                             value=str(path), allowed="an existing directory (or None: the job's own folder)")
-    return path
-
-
-def too_many_gpus(count: int, gpu_ids: Sequence[str]) -> PreflightError:
-    """A ``gpu_count`` (``platform_kwargs.gpu_count`` of a run config) above what one job gets on this machine."""
-    most = max(len(gpu_ids), 1)
-    return PreflightError(
-        f"platform_kwargs.gpu_count: {count} is not allowed: gpu_count={count} but this machine has {len(gpu_ids)} "
-        f"GPU(s) ({', '.join(map(str, gpu_ids)) or 'none'}); the local platform runs each job on one host, so "
-        f"gpu_count must be at most {most}", field="platform_kwargs.gpu_count", value=count,
-        allowed=f"an integer from 0 to {most}",
-        hint=f"set platform_kwargs.gpu_count to at most {most}, or run on a platform with more GPUs per job")
 
 
 def _end_group(pgid: int) -> None:
@@ -203,26 +168,6 @@ def _killed_by(rec: _Record) -> str:
     return f"by {name}{hint}"
 
 
-def jobs_path(path: str | None) -> str:
-    """The ``PATH`` local jobs run with: this Python's folder first (``python3`` in a command is the interpreter
-    tao-automl runs with, and console scripts installed beside it, such as the demo's, are found without activating
-    its venv), then the caller's. A job meant for another environment names that interpreter by its path."""
-    path = path or os.defpath
-    bin_dir = str(Path(sys.executable).parent)
-    return path if path.split(os.pathsep)[0] == bin_dir else bin_dir + os.pathsep + path
-
-
-def _folder_option(name: str, value: str | Path | None) -> str | Path | None:
-    """``jobs_dir``/``state_file`` as given: a path, or None; an empty or blank one (which would mean the current
-    folder) and any other type are refused naming the option."""
-    if value is None or isinstance(value, Path):
-        return value
-    if not isinstance(value, (str, os.PathLike)) or not str(os.fspath(value)).strip():
-        raise UserInputError(f"{name}: {value!r} is not allowed; expected a path (a non-empty string)", field=name,
-                             value=value, allowed="a path (a non-empty string)")
-    return value
-
-
 class LocalSDK(PlatformBase):
     """Runs jobs as local subprocesses; GPU ids are handed out through ``CUDA_VISIBLE_DEVICES``."""
 
@@ -244,7 +189,7 @@ class LocalSDK(PlatformBase):
         jobs_dir: str | Path | None = None,
         gpu_ids: Sequence[int] | None = None,
     ) -> None:
-        state_file, jobs_dir = _folder_option("state_file", state_file), _folder_option("jobs_dir", jobs_dir)
+        state_file, jobs_dir = folder_option("state_file", state_file), folder_option("jobs_dir", jobs_dir)
         gpu_override = check_gpu_ids(gpu_ids)
         # Absolute now: every job runs in its own folder, so a relative path would mean another place there.
         self.state_file = Path(state_file).expanduser().absolute() if state_file is not None else None
@@ -405,8 +350,8 @@ class LocalSDK(PlatformBase):
                                                         request.env_vars, request.outputs)
         kwargs = request.options
         name = request.name
-        mode, args = _wrapper_args(command)
-        cwd = _working_dir(kwargs.get("working_dir"))
+        mode, args = wrapper_args(command)
+        cwd = checked_working_dir(kwargs.get("working_dir"))
         self._image_notice(image)
         with self._lock:
             job_id = job_id_for_name(name) if name else new_job_key()
@@ -467,7 +412,7 @@ class LocalSDK(PlatformBase):
 
     def validate_job(self, gpu_count: int, options: Mapping[str, Any]) -> None:
         """The job's ``working_dir`` exists (what :meth:`submit` checks of its arguments before it starts)."""
-        _working_dir(options.get("working_dir"))
+        checked_working_dir(options.get("working_dir"))
 
     def find_job(self, job_name: str) -> str | None:
         """The id of the job submitted under ``job_name``, or None. A job whose record was written but whose
