@@ -1,0 +1,152 @@
+"""What each command's ``--help`` says of its options' defaults and limits is what the command does: every
+"(default X)" and "up to N" in an option's help is read from the parser and checked against the value the command
+really uses, so a help line cannot drift from the code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_helpers import cli, demo_config
+from tao_automl.cli import agent_commands
+from tao_automl.cli import main as cli_main
+from tao_automl.status import DEFAULT_TOP
+
+#: Options whose parser default is None (so that an option given where nothing uses it is refused): the value the
+#: command uses when it is not given. Each is checked against the command's behaviour below.
+USED_WHEN_NOT_GIVEN: dict[tuple[str, str], Any] = {
+    ("run", "--recs"): cli_main.DRY_RUN_RECS,
+    ("status", "--interval"): cli_main.WATCH_INTERVAL_S,
+    ("status", "--top"): DEFAULT_TOP,
+    ("status", "--offset"): 0,
+}
+#: Defaults the help names as an environment variable or a place: each is pinned where that behaviour is tested.
+NAMED_ELSEWHERE = {
+    ("plan", "--llm-endpoint"): "$AUTOML_LLM_ENDPOINT",  # test_llm_unit: the variables are read
+    ("plan", "--llm-model"): "$AUTOML_LLM_MODEL",
+    ("plan", "--skill-bank"): "$TAO_SKILL_BANK_PATH",  # test_bank_tools: the bank found through the variable
+    ("models", "--skill-bank"): "$TAO_SKILL_BANK_PATH",
+    ("platforms", "--skill-bank"): "$TAO_SKILL_BANK_PATH",
+    ("versions", "--skill-bank"): "$TAO_SKILL_BANK_PATH",
+    ("plan", "-o"): ": print it",  # test_plan: without -o the config is printed
+    ("export", "-o"): ": stdout",  # test_exports: --best and --csv without a file print
+    ("report", "-o"): "RUN_DIR/report.html, or RUN_DIR/convergence.png",  # checked below
+    ("plan", "--metric"): ": the LLM chooses",  # test_plan: the LLM's metric, listed as not in the goal
+}
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = cli_main.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def _claims(pattern: str) -> list[tuple[str, str, str, argparse.Action]]:
+    """(command, option, claimed text, action) for every option help matching ``pattern``'s one group."""
+    found = []
+    for command, parser in _subparsers().items():
+        for action in parser._actions:
+            for claimed in re.findall(pattern, action.help or ""):
+                found.append((command, (action.option_strings or [action.dest])[0], claimed, action))
+    return found
+
+
+def _same(claimed: str, value: Any) -> bool:
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, (int, float)):
+        try:
+            return float(claimed) == float(value)
+        except ValueError:
+            return False
+    return claimed == str(value)
+
+
+def test_every_default_a_help_line_states_is_the_default_the_command_uses() -> None:
+    claims = _claims(r"\(default(?: |: )?([^;)]*)[;)]")
+    claims += [(c, o, "", a) for c, o, _, a in _claims(r"(\w+) \(default\)")]  # "top (default): ..."
+    assert len(claims) >= 20, claims  # every command's --format, and the options below
+    unchecked = []
+    for command, option, claimed, action in claims:
+        if claimed == "":  # a choice named as the default: the one used when the option is not given
+            used = USED_WHEN_NOT_GIVEN.get((command, option), action.default)
+            first = re.match(r"\s*(\w+) \(default\)", action.help or "")
+            assert first and (used == first.group(1) or (action.default is None and first.group(1) == "top")), \
+                (command, option, action.help)
+            continue
+        if (command, option) in NAMED_ELSEWHERE:
+            assert claimed.strip() == NAMED_ELSEWHERE[command, option].lstrip(": ").strip() or \
+                claimed == NAMED_ELSEWHERE[command, option].removeprefix(":").strip(), (command, option, claimed)
+            continue
+        used = action.default if action.default is not None else USED_WHEN_NOT_GIVEN.get((command, option))
+        if used is None:
+            unchecked.append((command, option, claimed))
+        else:
+            assert _same(claimed.strip(), used), f"{command} {option}: help says default {claimed!r}, uses {used!r}"
+    assert not unchecked, f"a help line states a default no test checks: {unchecked}"
+
+
+def test_every_limit_a_help_line_states_is_the_limit_the_command_enforces(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`status --interval` and `stop --timeout` say "up to 86400": that value is taken, the next one refused."""
+    claims = {(c, o): float(n) for c, o, n, _ in _claims(r"up to (\d+)")}
+    assert set(claims) == {("status", "--interval"), ("stop", "--timeout")}, claims
+    assert claims["status", "--interval"] == cli_main.WATCH_INTERVAL_MAX_S
+    assert claims["stop", "--timeout"] == agent_commands.STOP_TIMEOUT_MAX_S
+    watched: list[float] = []
+    monkeypatch.setattr("tao_automl.cli.watch.watch", lambda run, interval, as_json: watched.append(interval) or 0)
+    most = claims["status", "--interval"]
+    assert cli_main.main(["status", str(tmp_path), "--watch", "--interval", f"{most:g}"]) == 0
+    assert cli_main.main(["status", str(tmp_path), "--watch"]) == 0  # and the default the help states
+    assert watched == [most, USED_WHEN_NOT_GIVEN["status", "--interval"]]
+    for argv in (["status", str(tmp_path), "--watch", "--interval"], ["stop", str(tmp_path), "--timeout"]):
+        assert cli_main.main([*argv, f"{most + 0.5:g}", "--json"]) == 2
+    refused = cli("stop", str(tmp_path), "--timeout", f"{claims['stop', '--timeout'] + 1:g}", "--json")
+    error = json.loads(refused.stdout)["error"]
+    assert refused.returncode == 2 and error["field"] == "--timeout" and f"{most:g}" in error["allowed"]
+
+
+def test_the_defaults_the_help_states_are_what_the_commands_do(tmp_path: Path) -> None:
+    """`run --dry-run` shows as many recs as `--recs`' help says by default, and `status` as many best recs as
+    `--top`'s (its rec_view says so even for a run with fewer recs)."""
+    config = demo_config(tmp_path, recs=5)
+    shown = cli("run", str(config), "--dry-run", "--json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert len(json.loads(shown.stdout)["recs"]) == USED_WHEN_NOT_GIVEN["run", "--recs"]
+    assert not (tmp_path / "runs").exists()  # launches and creates nothing
+
+    from tao_automl import AutoML
+
+    automl = AutoML(workspace=tmp_path / "ask", search_schema={
+        "default": {"train": {"lr": 0.1}},
+        "properties": {"train": {"type": "collection", "properties": {
+            "lr": {"type": "float", "default": 0.1, "minimum": 0.01, "maximum": 1.0}}}},
+        "automl_default_parameters": ["train.lr"]},
+        settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 1}, log_progress=False)
+    for rec in automl.next_recommendation():
+        automl.report_result(rec.id, 0.5)
+    automl.finish()
+    status = json.loads(cli("status", str(tmp_path / "ask"), "--json").stdout)
+    assert status["rec_view"]["top"] == USED_WHEN_NOT_GIVEN["status", "--top"]
+
+
+def test_report_writes_where_its_help_says_by_default(tmp_path: Path) -> None:
+    """`report -o` says "default RUN_DIR/report.html, or RUN_DIR/convergence.png" (the latter with --format png)."""
+    from conftest import write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    result = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_acc"), write_skill(tmp_path / "bank"),
+                          log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_acc", "automl_max_recommendations": 2},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    run_dir = Path(result["run_dir"])
+    for extra, name in (([], "report.html"), (["--format", "png"], "convergence.png")):
+        done = cli("report", str(run_dir), *extra)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == str(run_dir / name) and (run_dir / name).is_file()
