@@ -175,3 +175,30 @@ def test_the_python_block_at_one_rec_at_a_time_prints_the_same_line_every_time(t
         assert done.returncode == 0, done.stderr[-3000:]
         printed.append(done.stdout.strip())
     assert printed[0] == printed[1] and "train.optim.lr" in printed[0], printed
+
+
+def _setup_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split("## Setup", 1)[1].split("### Test tiers", 1)[0]
+
+
+def test_the_setup_says_what_a_fresh_debian_needs_for_python3_m_venv() -> None:
+    """README's setup is for "a fresh Debian machine", whose python3 has no ensurepip: `python3 -m venv .venv` fails
+    there ("ensurepip is not available ... install the python3-venv package") until python3-venv is installed, which
+    the setup did not say. Where dpkg knows the file, the package that holds ensurepip is one the named one brings."""
+    import shutil
+    import sysconfig
+
+    setup = _setup_section()
+    assert "python3 -m venv .venv" in setup and "fresh Debian machine" in setup
+    named = re.findall(r"apt-get install (?:-y )?([\w.+-]+)", setup)
+    assert "python3-venv" in named, named
+    ensurepip = Path(sysconfig.get_paths()["stdlib"]) / "ensurepip" / "__init__.py"
+    if shutil.which("dpkg-query") and ensurepip.is_file():
+        owner = subprocess.run(["dpkg-query", "-S", str(ensurepip)], capture_output=True, text=True, check=False)
+        if owner.returncode == 0:  # a Debian python: the file is a package's
+            package = owner.stdout.split(":", 1)[0]
+            depends = subprocess.run(["dpkg-query", "-W", "-f=${Depends}", "python3-venv"], capture_output=True,
+                                     text=True, check=False).stdout
+            assert package == "python3-venv" or package in depends, (package, depends)
+
