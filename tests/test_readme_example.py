@@ -202,3 +202,11 @@ def test_the_setup_says_what_a_fresh_debian_needs_for_python3_m_venv() -> None:
                                      text=True, check=False).stdout
             assert package == "python3-venv" or package in depends, (package, depends)
 
+
+def test_the_python_the_setup_names_is_the_one_the_package_declares_and_the_checks_use() -> None:
+    """README: "Python ≥ 3.10"; pyproject's requires-python, ruff's target and mypy's python_version say the same."""
+    version, = readme_says(r"a fresh Debian machine with Python ≥ (\d+\.\d+)")
+    project = (ROOT / "pyproject.toml").read_text()  # read as text: tomllib is 3.11+
+    assert re.findall(r'^requires-python = "(.*)"$', project, re.M) == [f">={version}"]
+    assert re.findall(r'^target-version = "(.*)"$', project, re.M) == ["py" + version.replace(".", "")]
+    assert re.findall(r'^python_version = "(.*)"$', project, re.M) == [version]
