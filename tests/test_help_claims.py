@@ -150,3 +150,24 @@ def test_report_writes_where_its_help_says_by_default(tmp_path: Path) -> None:
         done = cli("report", str(run_dir), *extra)
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.strip() == str(run_dir / name) and (run_dir / name).is_file()
+
+
+
+@pytest.mark.parametrize(("option", "argv"), [
+    ("--recs", ["run", "CONFIG", "--dry-run", "--recs", "0"]), ("--top", ["status", "RUN", "--top", "-1"]),
+    ("--limit", ["status", "RUN", "--recs", "all", "--limit", "-1"]),
+    ("--interval", ["status", "RUN", "--watch", "--interval", "0"]), ("--timeout", ["stop", "RUN", "--timeout", "0"]),
+    ("--tail", ["logs", "RUN", "1", "--tail", "0"]),
+    ("--llm-timeout", ["plan", "tune it", "--model", "builtin:demo-digits-mlp", "--llm-endpoint",
+                       "http://127.0.0.1:9/v1", "--llm-model", "m", "--llm-timeout", "0"])])
+def test_an_option_value_out_of_its_range_is_a_usage_error_as_skill_md_says(
+        option: str, argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """SKILL.md: kind `usage` is a wrong command line, "a value of the wrong type or not among the choices", fixed
+    from the command's --help. `--recs 0`, `--top -1`, `--timeout 0` were `usage`; `status --watch --interval 0`
+    and `logs --tail 0` were `user_input` (whose row says: paths, platform arguments, spec overrides)."""
+    config = str(demo_config(tmp_path))
+    argv = [config if a == "CONFIG" else str(tmp_path) if a == "RUN" else a for a in argv]
+    assert cli_main.main([*argv, "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["kind"], error["field"], error["exit_code"]) == ("usage", option, 2), error
+    assert error["allowed"] and option in error["message"], error

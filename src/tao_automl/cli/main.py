@@ -281,9 +281,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         interval = WATCH_INTERVAL_S if args.interval is None else args.interval
         if not 0 < interval <= WATCH_INTERVAL_MAX_S:  # nan and inf too: sleeping inf was an OverflowError
-            raise UserInputError(f"--interval: {interval} is not allowed; give seconds, 0 < S <= "
-                                 f"{WATCH_INTERVAL_MAX_S:g}", field="--interval", value=interval,
-                                 allowed=f"a number of seconds, 0 < S <= {WATCH_INTERVAL_MAX_S:g}")
+            raise UsageError(f"--interval: {interval} is not allowed; give seconds, 0 < S <= {WATCH_INTERVAL_MAX_S:g}",
+                             field="--interval", value=interval,
+                             allowed=f"a number of seconds, 0 < S <= {WATCH_INTERVAL_MAX_S:g}",
+                             hint="see `tao-automl status --help`")
         return watch(args.run_dir, interval, _as_json(args))
     from tao_automl.status import status_error_allowed, status_error_hint
 

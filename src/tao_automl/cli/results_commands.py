@@ -319,7 +319,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
     if args.tail is not None and args.tail < 1:
         raise UserInputError(f"--tail: {args.tail} is not allowed; allowed: an integer >= 1", field="--tail",
-                             value=args.tail, allowed="an integer >= 1", hint="omit --tail for the whole log")
+                             value=args.tail, allowed="an integer >= 1", hint="omit --tail for the whole log",
+                             kind="usage")
     data = load_run(args.run_dir)
     _say_which_run(args.run_dir, data.run_dir)
     rec = data.rec(args.rec)
