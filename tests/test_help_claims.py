@@ -171,3 +171,19 @@ def test_an_option_value_out_of_its_range_is_a_usage_error_as_skill_md_says(
     error = json.loads(capsys.readouterr().out)["error"]
     assert (error["kind"], error["field"], error["exit_code"]) == ("usage", option, 2), error
     assert error["allowed"] and option in error["message"], error
+
+
+@pytest.mark.parametrize("argv", [[], ["--json"], ["-v"]])
+def test_no_command_says_a_command_is_needed_not_an_invalid_choice(argv: list[str]) -> None:
+    """`tao-automl` alone, the first thing a newcomer types, answered "argument command: invalid choice: None": the
+    rewording meant for a command name that is not one (`tao-automl nosuch`) also took argparse's "required". It now
+    says a command is required and lists them, as a usage error (exit 2)."""
+    done = cli(*argv)
+    assert done.returncode == 2, done
+    said = done.stderr.strip().splitlines()
+    assert len(said) == 1 and "None" not in said[0] and "invalid choice" not in said[0], said
+    assert "required: command" in said[0] and "allowed: run, resume, status" in said[0], said
+    if argv == ["--json"]:
+        error = json.loads(done.stdout)["error"]
+        assert (error["kind"], error["field"], error["value"]) == ("usage", "command", None)
+        assert error["allowed"] == list(cli_main.COMMANDS) and "invalid choice" not in error["message"]

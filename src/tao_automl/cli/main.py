@@ -625,8 +625,10 @@ class _Parser(argparse.ArgumentParser):
             raise UsageError(f"{self.prog}: {' '.join(misplaced)} is an option of `{command}`: put it after "
                              f"the command name", field=misplaced[0], value=" ".join(misplaced),
                              allowed=f"after `{command}`", hint=f"`{self.prog} {command} {' '.join(misplaced)} ...`")
-        if field == "command" and self.argv is not None:  # argparse's choices: only the command argv names
-            allowed, text = list(COMMANDS), f"{self.prog}: argument command: invalid choice: {value!r}"
+        if field == "command":  # argparse's choices hold only the command argv names; none named: required
+            allowed = list(COMMANDS)
+            if self.argv is not None and value is not None:
+                text = f"{self.prog}: argument command: invalid choice: {value!r}"
         if allowed is not None and "choose from" not in text:  # argparse lists choices itself
             text += f"; allowed: {_allowed_words(allowed)}"
         raise UsageError(text, field=field, value=value, allowed=allowed,
