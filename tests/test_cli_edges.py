@@ -518,7 +518,7 @@ def test_a_watch_interval_time_sleep_cannot_take_is_refused_before_watching(
     (["models", "--scope", "every"], "--scope", "every", ["automl", "all"]),
     (["run", "CFG", "--dry-run=3"], "--dry-run", "3", "no value (a flag)"),
     (["nosuchcommand"], "command", "nosuchcommand", None),
-    (["run"], "config", None, "a value"),
+    (["run"], "config", None, "run config YAML (an example: section 2 of `tao-automl skill --text`)"),  # its help
 ])
 def test_a_bad_argument_names_the_option_its_value_and_what_it_takes(
         argv: list[str], field: str, value: Any, allowed: Any, tmp_path: Path,

@@ -187,3 +187,18 @@ def test_no_command_says_a_command_is_needed_not_an_invalid_choice(argv: list[st
         error = json.loads(done.stdout)["error"]
         assert (error["kind"], error["field"], error["value"]) == ("usage", "command", None)
         assert error["allowed"] == list(cli_main.COMMANDS) and "invalid choice" not in error["message"]
+
+
+@pytest.mark.parametrize(("command", "missing"), [("run", "config"), ("preflight", "config"), ("status", "run_dir"),
+                                                  ("resume", "run_dir"), ("stop", "run_dir"), ("export", "run_dir"),
+                                                  ("report", "run_dir"), ("logs", "run_dir"), ("runs", "workspace"),
+                                                  ("plan", "text")])
+def test_a_missing_argument_names_what_it_takes(command: str, missing: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`tao-automl run` alone said "the following arguments are required: config; allowed: a value": `allowed` now
+    says what the argument is, in its --help words ("run config YAML ...", "run folder ...")."""
+    assert cli_main.main([command, "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    action = next(a for a in _subparsers()[command]._actions if a.dest == missing)
+    assert (error["kind"], error["field"]) == ("usage", missing), error
+    assert error["allowed"] == action.help and f"allowed: {action.help}" in error["message"], error

@@ -684,7 +684,10 @@ def _argparse_fault(parser: argparse.ArgumentParser, message: str) -> tuple[str,
     if required:
         name = required["names"].split(", ")[0]
         action = _find_action(parser, name)
-        return name, None, _action_allowed(action) if action is not None else "a value"
+        if action is None:
+            return name, None, "a value"
+        allowed = _action_allowed(action)  # "a value" says nothing of a positional: its help says what it is
+        return name, None, action.help if allowed == "a value" and action.help else allowed
     unrecognized = re.match(_UNRECOGNIZED, message)
     if unrecognized:
         args = unrecognized["args"].split()
