@@ -541,3 +541,23 @@ def test_a_resume_of_a_finished_run_says_its_budget_is_spent(tmp_path: Path, cap
     line = next(r.getMessage() for r in caplog.records if "nothing left to run" in r.getMessage())
     assert "its 2 recs, every rec of its budget, have all ended (state finished, kept); nothing is launched" in line
     assert " or " not in line, line
+
+
+def test_one_epoch_is_said_one_epoch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A run of 1-epoch recs said "(1 epochs, 0.0 s)" per rec, "best: rec 1 with val_acc = 0.5 at 1 epochs" in
+    status and run, and export --best "wrote rec 1's spec (val_acc=0.5 at 1 epochs)" (the report said it so too)."""
+    from tao_automl.testing import InstantSDK
+
+    with caplog.at_level(logging.INFO, logger="tao_automl.progress"):
+        result = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_acc"), write_skill(tmp_path / "bank")).run(
+            automl_settings={"algorithm": "random", "metric": "val_acc", "automl_max_recommendations": 2},
+            workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["best"]["budget"] == 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "tao_automl.progress" and "success" in r.getMessage()]
+    assert lines and all("(1 epoch, " in line for line in lines), lines
+    status = subprocess.run([*CLI, "status", result["run_dir"]], capture_output=True, text=True, timeout=120)
+    exported = subprocess.run([*CLI, "export", result["run_dir"], "--best", "-o", str(tmp_path / "best.yaml")],
+                              capture_output=True, text=True, timeout=120)
+    for done in (status, exported):
+        assert done.returncode == 0 and "1 epochs" not in done.stdout + done.stderr, done
+    assert "val_acc = 0.5 at 1 epoch\n" in status.stdout and "val_acc=0.5 at 1 epoch)" in exported.stdout

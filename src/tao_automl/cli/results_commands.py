@@ -102,7 +102,7 @@ def not_a_run_file(option: str, path: str | Path | None, run_dir: Path) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tao_automl.experiment.lines import metrics_text
+    from tao_automl.experiment.lines import epochs_text, metrics_text
     from tao_automl.export.best import best_spec_text, export_best
     from tao_automl.export.optuna_journal import write_optuna
     from tao_automl.export.run_data import load_run
@@ -218,7 +218,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_OK
     if "best" in done:
         b = done["best"]
-        budget = f" at {b['budget']} epochs" if b.get("budget") is not None else ""
+        budget = f" at {epochs_text(b['budget'])}" if b.get("budget") is not None else ""
         values_text = metrics_text(data.metric, b["metric_value"], b.get("metric_values"))
         print(f"wrote rec {b['rec_id']}'s spec ({values_text}{budget}) to {b['path']}")
     if "csv" in done:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from tao_automl.experiment.lines import (
     counts_line,
     distinct_values,
+    epochs_text,
     epochs_trained,
     format_metric,
     format_params,
@@ -70,7 +71,7 @@ def ranked_table(summary: Mapping[str, Any], by_rank: bool = True) -> str:
                      + f"; Pareto front: {front}")
     best = summary.get("best")
     if best:
-        at = f" at {best['budget']} epochs" if best.get("budget") is not None else ""
+        at = f" at {epochs_text(best['budget'])}" if best.get("budget") is not None else ""
         shown = ", ".join(f"{n} = {format_metric(v)}" for n, v in (best.get("metric_values") or {}).items()) \
             or f"{metric} = {format_metric(best['metric_value'])}"
         lines.append(f"best: rec {best['rec_id']} with {shown}{at}")

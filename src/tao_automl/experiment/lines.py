@@ -114,7 +114,7 @@ def progress_line(progress: Mapping[str, Any]) -> str:
         shown_best = front_pick_text(values, progress.get("best_rec_id"), progress.get("best_by"))
     elif best is not None:
         budget = progress.get("best_budget")
-        at = f", {budget} epochs" if budget is not None and progress.get("ranked_by") != "metric" else ""
+        at = f", {epochs_text(budget)}" if budget is not None and progress.get("ranked_by") != "metric" else ""
         shown_best = f"{metric}={format_metric(best)} (rec {progress.get('best_rec_id')}{at})"
     eta = progress.get("eta_s")
     in_flight, queued = progress.get("running", 0), progress.get("queued") or 0
@@ -123,6 +123,11 @@ def progress_line(progress: Mapping[str, Any]) -> str:
     return (f"[{progress['completed']}/{progress['total']} done | {active} | "
             f"{progress['failed']} failed | best {shown_best} | elapsed {format_duration(progress.get('elapsed_s'))}"
             f" | ETA {format_duration(eta)}]")
+
+
+def epochs_text(epochs: Any) -> str:
+    """``"8 epochs"``, ``"1 epoch"``."""
+    return f"{epochs} epoch" if epochs == 1 else f"{epochs} epochs"
 
 
 def epochs_trained(rec: Mapping[str, Any]) -> int | None:
@@ -150,7 +155,7 @@ def rec_line(rec: Mapping[str, Any], metric: str) -> str:
     details = []
     epochs = epochs_trained(rec)
     if epochs is not None:
-        details.append(f"{epochs} epochs")
+        details.append(epochs_text(epochs))
     if rec.get("wall_time_s") is not None:
         details.append(f"{rec['wall_time_s']:.1f} s")
     suffix = f" ({', '.join(details)})" if details else ""

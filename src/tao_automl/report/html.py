@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.brain.settings_use import unused_settings
+from tao_automl.experiment.lines import epochs_text
 from tao_automl.report import require
 from tao_automl.report.data import RunData
 from tao_automl.report.importance import (
@@ -104,7 +105,7 @@ def _header(data: RunData) -> str:
         counts[rec.status] = counts.get(rec.status, 0) + 1
     made = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime())  # its UTC offset: a report travels
     best_text = (f"rec {best.rec_id}: {_e(data.metric)} = {_fmt(best.metric)}"
-                 + (f" at {best.budget} epochs" if best.budget is not None else "")) if best else (
+                 + (f" at {epochs_text(best.budget)}" if best.budget is not None else "")) if best else (
         "none yet" if data.meta.get("state") in ("running", "starting") else "none (no rec succeeded)")
     if data.front is not None and best is not None:  # several metrics: the front's pick, with all its values
         values = ", ".join(f"{_e(k)} = {_fmt(v)}" for k, v in (data.front.get("best_values") or {}).items())
@@ -210,7 +211,8 @@ def _convergence(go: Any, data: RunData, *, by_time: bool) -> Any | None:
     start = float(data.meta.get("created_at") or min(r.created_at for r in data.recs))
     xs: list[float] = ([(float(rec.finished_at or start) - start) / 60.0 for rec, _ in points] if by_time
                        else list(range(1, len(points) + 1)))
-    labels = [f"rec {rec.rec_id}" + (f" ({rec.budget} epochs)" if rec.budget is not None else "") for rec, _ in points]
+    labels = [f"rec {rec.rec_id}" + (f" ({epochs_text(rec.budget)})" if rec.budget is not None else "")
+              for rec, _ in points]
     figure = go.Figure()
     figure.add_trace(go.Scatter(x=xs, y=[_plotted(rec.metric) for rec, _ in points], mode="markers", name=data.metric,
                                 text=labels, marker={"color": "#9aa5b1", "size": 7}))
