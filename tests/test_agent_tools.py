@@ -45,6 +45,45 @@ def test_every_tool_argument_says_what_it_takes() -> None:
     assert "valid_min" in ranges and "valid_options" in ranges
 
 
+def test_every_default_a_tool_states_is_the_one_it_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tools/list is what an agent reads: each argument's schema `default`, and a "(default ...)" in its description,
+    is what the tool does when the argument is left out (the function's own default; for sweep_status's `top`, None,
+    the status view's size; a default in words is checked by calling the tool without the argument)."""
+    import inspect
+
+    from tao_automl.agentapi.tools import list_models
+    from tao_automl.bank import builtin_skill_dir
+    from tao_automl.status import DEFAULT_TOP
+
+    monkeypatch.delenv("TAO_SKILL_BANK_PATH", raising=False)
+    builtin = list_models()
+    assert [r["skill_dir"] for r in builtin["runnable"]] == ["builtin:demo-digits-mlp"]
+    default_space = [p["name"] for p in builtin["runnable"][0]["params"]]
+    in_words = {("list_models", "skill_bank"): "$TAO_SKILL_BANK_PATH, else the built-in models",
+                ("describe_search_space", "automl_hyperparameters"): "the model's default search space, as "
+                                                                     "list_models shows it"}
+    assert [p["name"] for p in describe_search_space(DEMO)["search_space"]] == default_space
+    assert Path(builtin["bank"]) == Path(builtin_skill_dir("demo-digits-mlp")).parents[1]
+    stated = 0
+    for tool in TOOLS.values():
+        used = {n: p.default for n, p in inspect.signature(tool.fn).parameters.items()}
+        for name, prop in tool.schema["properties"].items():
+            if "default" in prop:
+                stated += 1
+                assert used[name] == prop["default"], (tool.name, name, prop["default"], used[name])
+            for said in re.findall(r"\(default:? ([^)]*)\)", prop.get("description", "")):
+                stated += 1
+                if (tool.name, name) in in_words:
+                    assert said == in_words[tool.name, name] and used[name] is None, (tool.name, name, said)
+                elif (tool.name, name) == ("sweep_status", "top"):
+                    assert used[name] is None and said == str(DEFAULT_TOP), said
+                elif (tool.name, name) == ("sweep_status", "limit"):
+                    assert used[name] is None and said == "all", said
+                else:
+                    assert str(used[name]) == said, (tool.name, name, said, used[name])
+    assert stated >= 8
+
+
 def test_describe_search_space_checks_the_metric_as_preflight_does(tmp_path: Path) -> None:
     """The demo network does not report the default metric ``loss``: the tool used to show it as the metric the run
     optimises, with no word that preflight refuses it; a metric it does not report was shown as if fine."""
