@@ -53,6 +53,26 @@ def test_the_readme_test_tiers_are_the_markers_the_tests_use() -> None:
     assert set(quick.split(" or ")) == markers
 
 
+def test_ci_run_starts_every_tiers_service_then_runs_the_readme_test_command() -> None:
+    """README: "`.ci/run` starts every service first, then runs the command above" (the setup's test command): its
+    last command is that line verbatim, and each script of the tier table's "started by" column (the `*_up.sh`
+    ones; the LLM tier's server is started by its tests) runs before it."""
+    import re
+
+    from conftest import readme_says
+
+    readme_says(r"`\.ci/run` starts every service first, then runs the command above")
+    command, = readme_says(r"Install the development tools and run the whole test suite: ``` (.+?) ```")
+    rows, = readme_says(r"\| tier \| marker \| needs \| started by \| \|---\|---\|---\|---\| (.+?) Run one tier")
+    scripts = re.findall(r"`(ci/\w+_up\.sh)`", rows)
+    lines = [line.split("#")[0].strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
+    lines = [line for line in lines if line]
+    assert lines[-1] == command, (lines[-1], command)
+    started = [re.fullmatch(r"bash (ci/\w+\.sh)", line) for line in lines]
+    order = [m[1] for m in started if m]
+    assert len(scripts) >= 3 and all(script in order for script in scripts), (scripts, order)
+
+
 def test_the_extras_the_spec_names_are_declared_and_all_holds_the_platforms() -> None:
     """SPEC 2: extras named after platforms (`local`, nothing extra; docker, slurm, kubernetes, lepton, brev), `all`,
     `llm` and `wandb`. `local` was missing: `pip install 'tao-run-automl[local]'` warned that the package "does not
