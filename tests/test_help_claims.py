@@ -202,3 +202,15 @@ def test_a_missing_argument_names_what_it_takes(command: str, missing: str,
     action = next(a for a in _subparsers()[command]._actions if a.dest == missing)
     assert (error["kind"], error["field"]) == ("usage", missing), error
     assert error["allowed"] == action.help and f"allowed: {action.help}" in error["message"], error
+
+
+def test_export_without_what_to_write_names_the_options_in_its_line(tmp_path: Path) -> None:
+    """README: a user error prints one line naming the field, the value and what is allowed. `tao-automl export RUN`
+    printed "error: export: say what to write" (the options only in --json's `allowed`), kind user_input; a missing
+    option is a usage error, and its line lists --best, --csv and --optuna."""
+    done = cli("export", str(tmp_path))
+    said = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(said) == 1, done
+    assert "allowed: --best, --csv, --optuna" in said[0], said
+    error = json.loads(cli("export", str(tmp_path), "--json").stdout)["error"]
+    assert (error["kind"], error["allowed"]) == ("usage", ["--best", "--csv", "--optuna"]), error

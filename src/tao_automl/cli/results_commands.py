@@ -117,7 +117,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                              "not stdout; allowed: a path to a new file", field="--optuna", value="-",
                              allowed="a path to a new file", hint="e.g. `tao-automl export RUN_DIR --optuna run.log`")
     if not (args.best or args.csv is not None or args.optuna is not None):
-        raise UserInputError("export: say what to write", field="export", allowed=["--best", "--csv", "--optuna"],
+        raise UserInputError("export: say what to write: --best (the best rec's spec), --csv (a row per rec) or "
+                             "--optuna FILE (an Optuna journal); allowed: --best, --csv, --optuna", field="export",
+                             allowed=["--best", "--csv", "--optuna"], kind="usage",
                              hint="e.g. `tao-automl export RUN_DIR --best -o best_spec.yaml`")
     if args.results_dir is not None and not args.results_dir.strip():  # "" would point the retrain at the cwd
         raise UserInputError("export: --results-dir '' is empty; allowed: a folder path", field="--results-dir",
