@@ -102,6 +102,7 @@ def test_the_bash_blocks_run_verbatim_on_the_demo_network(tmp_path: Path) -> Non
     final = json.loads(cli("status", run_dir, "--json").stdout)
     assert final["progress"]["state"] == "finished" and final["best"]["params"]
     assert final["progress"]["completed"] == final["progress"]["total"]
+    assert "small enough to finish in well under a minute" in TEXT and final["progress"]["elapsed_s"] < 60, final
     assert (Path(run_dir) / "report.html").is_file() and (tmp_path / "best_spec.yaml").is_file()
 
 
