@@ -150,6 +150,11 @@ def test_report_writes_where_its_help_says_by_default(tmp_path: Path) -> None:
         done = cli("report", str(run_dir), *extra)
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.strip() == str(run_dir / name) and (run_dir / name).is_file()
+    # --json said "(the report is still HTML)", but with --format png it writes the PNG: its help names both
+    json_help = next(a.help for a in _subparsers()["report"]._actions if "--json" in a.option_strings)
+    for extra, kind in (([], "HTML"), (["--format", "png"], "PNG")):
+        printed = json.loads(cli("report", str(run_dir), *extra, "--json").stdout)
+        assert printed["format"] == kind.lower() and kind in (json_help or ""), (printed, json_help)
 
 
 

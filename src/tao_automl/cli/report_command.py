@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="file to write (default RUN_DIR/report.html, or RUN_DIR/convergence.png)")
     p.add_argument("--format", choices=FORMATS, default="html",
                    help="html (default): the full report; png: the convergence plot; json: html, and print JSON")
-    p.add_argument("--json", action="store_true", help="print the result as JSON (the report is still HTML)")
+    p.add_argument("--json", action="store_true",
+                   help="print the result as JSON (the report is still HTML, or PNG with --format png)")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
