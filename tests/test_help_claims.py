@@ -219,3 +219,21 @@ def test_export_without_what_to_write_names_the_options_in_its_line(tmp_path: Pa
     assert "allowed: --best, --csv, --optuna" in said[0], said
     error = json.loads(cli("export", str(tmp_path), "--json").stdout)["error"]
     assert (error["kind"], error["allowed"]) == ("usage", ["--best", "--csv", "--optuna"]), error
+
+
+@pytest.mark.parametrize("command", ["status", "report", "export --best", "logs {} 1"])
+def test_a_folder_without_a_run_says_whether_it_exists(command: str, tmp_path: Path) -> None:
+    """`tao-automl report runs` before any sweep (the README's second setup step, in the wrong folder) said "no run
+    state at 'runs' (no state.db)" for a folder that does not exist, and the same for an empty workspace: it now
+    says "no such folder" for the one, and for the other that it holds no state.db and no run folder."""
+    (tmp_path / "empty").mkdir()
+    said = {}
+    for name in ("missing", "empty"):
+        folder = str(tmp_path / name)
+        words = command.split()
+        argv = [w.format(folder) for w in words] if "{}" in command else [*words[:1], folder, *words[1:]]
+        done = cli(*argv)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done
+        said[name] = done.stderr
+    assert "no such folder" in said["missing"] and "no state.db" not in said["missing"], said
+    assert "no such folder" not in said["empty"] and "no state.db, and no run folder in it" in said["empty"], said

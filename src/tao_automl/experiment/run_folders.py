@@ -9,6 +9,16 @@ import sqlite3
 from tao_automl.experiment.store import DB_NAME, STAGING_PREFIX, NewerStoreFormatError, RunStore
 
 
+def no_run_reason(folder: str | os.PathLike[str]) -> str:
+    """Why ``folder`` holds no run, for an error's parentheses: no such folder, not a folder, or neither a state.db
+    nor a run folder in it (an empty workspace)."""
+    if not os.path.lexists(folder):
+        return "no such folder"
+    if not os.path.isdir(folder):
+        return "not a folder"
+    return f"no {DB_NAME}, and no run folder in it"
+
+
 def workspace_runs(folder: str | os.PathLike[str]) -> list[str]:
     """The run folders in ``folder``: every folder in it holding a run's state (``run_*`` of `tao-automl run`, any
     name of ``AutoML(workspace=...)``), oldest first by the start their state records (unreadable ones first, by

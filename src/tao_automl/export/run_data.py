@@ -86,7 +86,9 @@ def load_run(run_dir: str | Path) -> RunData:
         runs = [path / name for name in workspace_runs(path)]
         path = runs[-1] if runs else path
     if not (path / DB_NAME).exists():
-        raise WorkspaceError(f"{str(path)!r} holds no run (no {DB_NAME})", field="run_dir", value=str(run_dir),
+        from tao_automl.experiment.run_folders import no_run_reason
+
+        raise WorkspaceError(f"{str(path)!r} holds no run ({no_run_reason(path)})", field="run_dir", value=str(run_dir),
                              allowed=f"a run folder (it holds {DB_NAME}) or a workspace holding one",
                              hint="pass the run folder printed by `tao-automl run`; `tao-automl runs WORKSPACE` "
                                   "lists them")
