@@ -237,3 +237,37 @@ def test_a_folder_without_a_run_says_whether_it_exists(command: str, tmp_path: P
         said[name] = done.stderr
     assert "no such folder" in said["missing"] and "no state.db" not in said["missing"], said
     assert "no such folder" not in said["empty"] and "no state.db, and no run folder in it" in said["empty"], said
+
+
+@pytest.mark.parametrize("argv", [
+    ["--csv", "--results-dir", "x"],  # --results-dir needs --best, as run's --recs needs --dry-run (usage)
+    ["--csv", "a.csv", "-o", "b.yaml"],  # -o with neither --best nor a bare --csv
+    ["--best", "--csv"],  # both want -o
+    ["--csv", "--json"]])  # the JSON takes stdout: --csv needs its FILE (an empty or unwritable path: user_input)
+def test_an_export_option_given_without_what_it_needs_is_a_usage_error(argv: list[str], tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --recs 3` without --dry-run and `status --interval 5` without --watch are usage errors (SKILL.md: a
+    wrong command line); export's options given without what they need were user_input. Each is usage now, naming
+    the option, and nothing is written."""
+    argv = [str(tmp_path / a) if a.endswith((".csv", ".yaml", ".log")) else a for a in argv]
+    assert cli_main.main(["export", str(tmp_path), *argv, "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["kind"] == "usage" and error["field"] in argv and error["allowed"], error
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_export_best_without_its_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`export RUN --best --json` and `--best --optuna FILE` without -o: a missing -o, kind usage as above."""
+    from conftest import write_skill
+    from tao_automl.runner.loop import AutoMLRunner
+    from tao_automl.testing import InstantSDK
+
+    run_dir = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_acc"), write_skill(tmp_path / "bank"),
+                           log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_acc", "automl_max_recommendations": 1},
+        workspace_path=tmp_path / "ws", gpu_count=0)["run_dir"]
+    for extra in (["--json"], ["--optuna", str(tmp_path / "j.log"), "--json"]):
+        assert cli_main.main(["export", run_dir, "--best", *extra]) == 2
+        error = json.loads(capsys.readouterr().out)["error"]
+        assert (error["kind"], error["field"]) == ("usage", "-o"), error
+    assert not (tmp_path / "j.log").exists()

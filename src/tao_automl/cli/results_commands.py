@@ -126,20 +126,21 @@ def cmd_export(args: argparse.Namespace) -> int:
                              value=args.results_dir, allowed="a folder path")
     if args.results_dir is not None and not args.best:  # never silently ignored
         raise UserInputError("export: --results-dir points the --best spec's results folder elsewhere: it needs --best",
-                             field="--results-dir", value=args.results_dir, allowed="with --best")
+                             field="--results-dir", value=args.results_dir, allowed="with --best", kind="usage")
     if args.output is not None and not args.best and args.csv != "":
         raise UserInputError("export: -o names the file of --best, or of --csv given without its own FILE "
                              "(--optuna takes its own FILE)",
-                             field="-o", value=args.output, allowed="with --best or --csv",
+                             field="-o", value=args.output, allowed="with --best or --csv", kind="usage",
                              hint=f"e.g. `tao-automl export RUN_DIR --csv {shlex.quote(args.output)}`")
     csv_file = args.csv or (args.output if args.csv is not None and not args.best else None)
     if args.best and args.csv is not None and not args.csv:
         raise UserInputError("export: --best and --csv both want -o; give --csv its own FILE", field="--csv",
-                             value="", allowed="--csv FILE when --best takes -o",
+                             value="", allowed="--csv FILE when --best takes -o", kind="usage",
                              hint="e.g. `tao-automl export RUN_DIR --best -o best_spec.yaml --csv recs.csv`")
     if args.csv is not None and not csv_file and _is_json(args):  # stdout carries the JSON document
         raise UserInputError("export --csv --json: the JSON goes to stdout, so the CSV needs its own FILE",
                              field="--csv", allowed="--csv FILE (or -o FILE) with --json; --csv alone prints the CSV",
+                             kind="usage",
                              hint="e.g. `tao-automl export RUN_DIR --csv recs.csv --json`")
     outputs = (("-o", args.output if args.best else None), ("--csv", csv_file), ("--optuna", args.optuna))
     for option, target in outputs:
@@ -159,6 +160,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.output is None and others:  # the spec on stdout returned before the other files were written
             raise UserInputError(f"export --best with {' and '.join(others)}: give the spec its own file with -o",
                                  field="-o", value=None, allowed="-o FILE when --best goes with --csv or --optuna",
+                                 kind="usage",
                                  hint="e.g. `tao-automl export RUN_DIR --best -o best_spec.yaml "
                                       f"{' '.join(o + ' FILE' for o in others)}`")
         if args.output is None and args.results_dir is None and not _is_json(args):
@@ -169,7 +171,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                                                                   shown[1].items()})
                 return EXIT_OK
         if args.output is None and data.summary["best"] is not None:
-            raise UserInputError("export --best: give -o FILE", field="-o", value=None,
+            raise UserInputError("export --best: give -o FILE", field="-o", value=None, kind="usage",
                                  allowed="-o FILE (--best prints the spec on stdout only without --json and "
                                  "--results-dir)", hint="e.g. -o best_spec.yaml")
         if args.output is None:  # no result: say that, not "give -o"
