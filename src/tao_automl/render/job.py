@@ -355,8 +355,9 @@ def _declared_values(spec: Mapping[str, Any], declared: Any, skip: str | None = 
 
 
 def render_job(skill: Skill, params: Mapping[str, Any], ctx: JobContext, *, rec_dir: Path,
-               results_dir: str, resume_path: str | None = None) -> JobRequest:
-    """Spec = base + rec values + overrides + datasets + results/resume fields; written under ``rec_dir``."""
+               results_dir: str, resume_path: str | None = None, write: bool = True) -> JobRequest:
+    """Spec = base + rec values + overrides + datasets + results/resume fields; written under ``rec_dir`` (with
+    ``write=False`` only turned into its file's text, so a check touches no disk and leaves nothing behind)."""
     spec = base_spec(skill)
     for key, value in params.items():
         _set(spec, key, value, "rec value")
@@ -371,7 +372,10 @@ def render_job(skill: Skill, params: Mapping[str, Any], ctx: JobContext, *, rec_
     for key, value in roles.items():
         _set(spec, key, value, f"spec_params key {key!r}")
     config_path = rec_dir / spec_file_name(skill)
-    write_spec(spec, config_path, skill.config_format)
+    if write:
+        write_spec(spec, config_path, skill.config_format)
+    else:
+        spec_text(spec, skill.config_format, config_path.name)
     command = format_command(skill, {"config_path": str(config_path), "results_dir": results_dir})
     inputs = _declared_values(spec, skill.action_info.get("inputs"))
     for key, value in _declared_values(spec, placement.values).items():

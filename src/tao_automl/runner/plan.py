@@ -312,12 +312,13 @@ def _names(text: str) -> str | list[str]:
 
 
 def check_render(skill: Skill, space: SearchSpace | None, ctx: JobContext) -> dict[str, Any]:
-    """Render one rec (any config of the space; the base spec without one) into a temporary folder and return its
-    spec: a command placeholder that cannot be filled, or a value that cannot be placed in the spec, fails here
-    rather than at the first submission."""
+    """Render one rec (any config of the space; the base spec without one) and return its spec: a command
+    placeholder that cannot be filled, or a value that cannot be placed in the spec, fails here rather than at the
+    first submission. Nothing is written (its paths name a folder that is never made): a process killed meanwhile
+    leaves no temporary folder behind."""
     params = space.sample(np.random.default_rng(0)) if space is not None else {}
-    with tempfile.TemporaryDirectory(prefix="tao-automl-plan-") as tmp:
-        return render_job(skill, params, ctx, rec_dir=Path(tmp) / "rec", results_dir=str(Path(tmp) / "results")).spec
+    where = Path(tempfile.gettempdir()) / "tao-automl-plan"
+    return render_job(skill, params, ctx, rec_dir=where / "rec", results_dir=str(where / "results"), write=False).spec
 
 
 def fidelity_key(skill: Skill, settings: AutoMLSettings, space: SearchSpace) -> str | None:

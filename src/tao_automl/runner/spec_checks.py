@@ -2,7 +2,7 @@
 ``inputs`` are set (not empty, not a template ``<placeholder>``), a path set for an input through ``spec_overrides``
 exists where dataset paths are checked, and no other ``<placeholder>`` is left (a warning).
 
-They look at one rec rendered into a temporary folder (:func:`tao_automl.runner.plan.check_render`), so whatever set
+They look at one rec rendered (not written; :func:`tao_automl.runner.plan.check_render`), so whatever set
 a value (template, overrides, dataset rules, ``dataset_keys``, ``base_checkpoint``) is taken into account.
 """
 
