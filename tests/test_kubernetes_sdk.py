@@ -687,7 +687,9 @@ TRAINER = busybox_trainer(
 )
 
 
-def test_automl_sweep_runs_end_to_end_as_kubernetes_jobs(sdk: KubernetesSDK, tmp_path: Path) -> None:
+def test_automl_sweep_runs_end_to_end_as_kubernetes_jobs(cluster: None, tmp_path: Path) -> None:
+    sdk = KubernetesSDK(**_options(tmp_path, keep_jobs=True))  # its Jobs' labels are read after the sweep
+    sdk.poll_interval_s = 0.1
     skill = write_shell_skill(tmp_path / "bank", TRAINER)
     settings = {"metric": "val_loss", "automl_max_recommendations": 4, "automl_max_concurrent": 2, "seed": 3,
                 "poll_interval_s": 0.2, "algorithm": "random"}
@@ -713,6 +715,48 @@ def test_automl_sweep_runs_end_to_end_as_kubernetes_jobs(sdk: KubernetesSDK, tmp
     assert sorted(int(lb["tao-automl/rec"]) for lb in labels) == sorted(h["rec_id"] for h in history), labels
 
 
+def _pods_and_jobs_of(sdk: KubernetesSDK, names: list[str]) -> list[str]:
+    """The Jobs named ``names`` and their pods that the API still has (deleted ones on their way out included)."""
+    jobs = [j.metadata.name for j in sdk.batch.list_namespaced_job(NAMESPACE).items if j.metadata.name in names]
+    pods = [p.metadata.name for p in sdk.core.list_namespaced_pod(NAMESPACE).items
+            if (p.metadata.labels or {}).get(JOB_LABEL) in names]
+    return jobs + pods
+
+
+def test_a_sweep_deletes_each_ended_job_and_its_pods_once_its_result_is_stored(sdk: KubernetesSDK,
+                                                                              tmp_path: Path) -> None:
+    """Every ended Job and its pod were kept until ttl_seconds_after_finished (an hour by default; forever on a
+    cluster without the TTL controller, such as this 1.20 one): a 3-rec sweep left 3 Jobs and 3 pods. The runner now
+    releases each once its rec's result is stored; its status, log and name stay known (a submission under its name
+    runs nothing). ``keep_jobs`` keeps them."""
+    skill = write_shell_skill(tmp_path / "bank", TRAINER)
+    settings = {"metric": "val_loss", "automl_max_recommendations": 3, "automl_max_concurrent": 2, "seed": 3,
+                "poll_interval_s": 0.2, "algorithm": "random"}
+    result = AutoMLRunner(sdk, skill, log_progress=False).run(automl_settings=settings,
+                                                              workspace_path=tmp_path / "ws", image=IMAGE, gpu_count=0)
+    recs = result["recommendations"]
+    assert [r["status"] for r in recs] == ["success"] * 3, recs
+    names = [str(r["job_id"]) for r in recs]
+    deadline = time.monotonic() + 30  # pods go once the garbage collector reaches them
+    while (left := _pods_and_jobs_of(sdk, names)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == []
+    again = KubernetesSDK(**{**sdk.init_options})  # a later process: records only
+    for rec in recs:
+        assert again.get_job_status(rec["job_id"]) is JobStatus.SUCCESS
+        assert "val_loss: " in (again.get_job_logs(rec["job_id"]) or "")
+        assert again.find_job(rec["job_name"]) == rec["job_id"]
+    job = again.create_job(IMAGE, "echo ran-again", gpu_count=0, job_name=recs[0]["job_name"],
+                           outputs={"results_dir": recs[0]["results_dir"]})
+    assert job.id == recs[0]["job_id"] and _pods_and_jobs_of(sdk, names) == []
+    kept = KubernetesSDK(**_options(tmp_path, keep_jobs=True))
+    kept.poll_interval_s = 0.1
+    result = AutoMLRunner(kept, skill, log_progress=False).run(automl_settings=settings,
+                                                               workspace_path=tmp_path / "ws2", image=IMAGE,
+                                                               gpu_count=0)
+    names = [str(r["job_id"]) for r in result["recommendations"]]
+    assert len([n for n in _pods_and_jobs_of(kept, names) if n in names]) == 3, result["recommendations"]
+
 @pytest.mark.parametrize("failure", ["exit", "image"])
 def test_a_sweep_whose_recs_all_fail_alike_stops_by_fail_fast(sdk: KubernetesSDK, tmp_path: Path,
                                                               failure: str) -> None:
@@ -734,11 +778,13 @@ def test_a_sweep_whose_recs_all_fail_alike_stops_by_fail_fast(sdk: KubernetesSDK
     assert str(sdk.get_failure_analysis(row["job_id"])["pod"]).startswith(row["job_id"] + "-")  # type: ignore[index]
 
 
-def test_a_sweep_takes_node_selector_tolerations_and_a_time_limit_as_platform_kwargs(sdk: KubernetesSDK,
+def test_a_sweep_takes_node_selector_tolerations_and_a_time_limit_as_platform_kwargs(cluster: None,
                                                                                      tmp_path: Path) -> None:
     """SPEC names node_selector and tolerations as Kubernetes platform_kwargs, and the Job manifest reads them (and
     time_limit_s, backoff_limit, labels ...) from create_job's arguments, but a sweep refused every one of them:
     'platform_kwargs.node_selector: not accepted by KubernetesSDK.create_job'. They reach each rec's Job now."""
+    sdk = KubernetesSDK(**_options(tmp_path, keep_jobs=True))  # its Job is read after the sweep
+    sdk.poll_interval_s = 0.1
     node = sdk.core.list_node().items[0].metadata.labels["kubernetes.io/hostname"]
     skill = write_shell_skill(tmp_path / "bank", TRAINER + "sleep 30\n")
     settings = {"metric": "val_loss", "automl_max_recommendations": 1, "seed": 3, "poll_interval_s": 0.2,
@@ -1197,7 +1243,7 @@ def test_a_sweep_keeps_its_jobs_logs_in_the_run_folder(cluster: None, tmp_path: 
     [row] = result["history"]
     assert row["status"] == "success", row
     run_dir = Path(result["run_dir"])
-    sdk.batch.delete_namespaced_job(row["job_id"], NAMESPACE, body={"propagationPolicy": "Background"})
+    sdk._delete(row["job_id"], "Background")  # the sweep released it already (a no-op then): its pods go
     deadline = time.monotonic() + 30
     while sdk._pods(row["job_id"]):
         assert time.monotonic() < deadline
@@ -1446,8 +1492,8 @@ def test_a_job_quota_that_never_frees_stops_the_sweep_resumably(cluster: None, t
     monkeypatch.setattr(_Waiting, "GIVE_UP_S", 1.0)
     monkeypatch.setattr(_Waiting, "FIRST_DELAY_S", 0.2)
     with _namespace_with_job_quota(tmp_path, 1) as (_, namespace):
-        sdk = KubernetesSDK(**_options(tmp_path, namespace=namespace))
-        sdk.poll_interval_s = 0.1
+        sdk = KubernetesSDK(**_options(tmp_path, namespace=namespace, keep_jobs=True))
+        sdk.poll_interval_s = 0.1  # keep_jobs: nothing deletes the ended Job
         settings = {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 2, "seed": 3,
                     "poll_interval_s": 0.2, "algorithm": "random"}
         runner = AutoMLRunner(sdk, write_shell_skill(tmp_path / "bank", TRAINER))

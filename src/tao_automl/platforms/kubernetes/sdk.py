@@ -33,7 +33,7 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, UserInputError
 from tao_automl.platforms.base import Job, JobRequest, JobStatus, PlatformCheck, UnknownJobError
-from tao_automl.platforms.common import check_int, check_job_name, contained_path, rfc3339_time
+from tao_automl.platforms.common import check_flag, check_int, check_job_name, contained_path, rfc3339_time
 from tao_automl.platforms.docker.spec import parse_mounts
 from tao_automl.platforms.files import read_text
 from tao_automl.platforms.image_reference import image_check
@@ -147,6 +147,7 @@ class KubernetesSDK(RecordedPlatform):
         pull_grace_s: float = 300.0,
         timeout_s: float = 30.0,
         state_file: str | Path | None = None,
+        keep_jobs: bool = False,
     ) -> None:
         state_dir = state_dir_option(state_dir, state_file)
         _check_options(namespace=namespace, kubeconfig=kubeconfig, context=context, image=image,
@@ -164,6 +165,8 @@ class KubernetesSDK(RecordedPlatform):
         #: Whether the caller chose the state dir (else the runner keeps a sweep's records and logs in its run folder).
         self.state_dir_chosen = state_dir is not None
         self.propagation_policy = propagation_policy
+        #: Keep each ended Job (and its pods) instead of deleting it once its rec's result is stored.
+        self.keep_jobs = check_flag("keep_jobs", keep_jobs)
         self.pull_grace_s = float(pull_grace_s)
         self.timeout_s = float(timeout_s)
         if mounts is not None and not isinstance(mounts, Mapping):
@@ -188,6 +191,7 @@ class KubernetesSDK(RecordedPlatform):
             "namespace": namespace, "kubeconfig": kubeconfig, "context": context, "image": image,
             "state_dir": str(self.state_dir), **{k: v for k, v in self.defaults.items()},
             "propagation_policy": propagation_policy, "pull_grace_s": self.pull_grace_s, "timeout_s": self.timeout_s,
+            "keep_jobs": self.keep_jobs,
         }
         self.records = JobRecords(self.state_dir, namespace, valid_id=lambda job_id: bool(_NAME.match(job_id)))
 
@@ -778,6 +782,37 @@ class KubernetesSDK(RecordedPlatform):
                     kind = (event.get("involvedObject") or {}).get("kind", "")
                     out.append(f"{kind}/{obj}: {event.get('reason')}: {event.get('message')}"[:500])
         return out
+
+    def release_job(self, job_id: str) -> str | None:
+        """Delete the ended job's Job with its pods (and a multi-node job's Service, which the Job owns) once the runner
+        stored its rec's result, so a sweep leaves no finished Job per rec (``ttl_seconds_after_finished`` removes
+        them only an hour later by default, and never on a cluster whose TTL controller is off); status, logs and a
+        submission under its name read the job's record and the log kept at its end from then on. None with
+        ``keep_jobs`` or when the Job is gone already. Raises, keeping the Job, while it still runs or when its log
+        could not be kept."""
+        if self.keep_jobs:
+            return None
+        with self.records.lock:
+            rec = self._record(job_id)
+            name = str(rec["id"])
+            if not self._refresh(rec).is_finished():
+                raise PlatformError(f"kubernetes job {name}: it still runs, so it was not deleted; `kubectl delete job "
+                                    f"{name} -n {self.namespace}` deletes it")
+            if self._read_job(name) is None:
+                return None
+            if not self._log_path(name).is_file():
+                try:
+                    text = self._live_logs(name, None)
+                    if text is not None:
+                        self._log_path(name).parent.mkdir(parents=True, exist_ok=True)
+                        self._log_path(name).write_text(text, encoding="utf-8")
+                except (PlatformError, OSError) as exc:
+                    raise PlatformError(f"kubernetes job {name}: its log could not be kept ({exc}), so the Job was "
+                                        f"kept (`kubectl logs job/{name} -n {self.namespace}`)") from exc
+            self._delete(name, "Background")
+        logger.info("kubernetes job %s/%s deleted with its pods (its log is kept in %s)", self.namespace, name,
+                    self._log_path(name))
+        return f"job {name} deleted"
 
     # ---------------------------------------------------------------- cancel
     def _delete(self, name: str, propagation: str) -> None:
