@@ -7,9 +7,16 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from conftest import write_skill
+from tao_automl.platforms.base import Job
+from tao_automl.runner.loop import AutoMLRunner
+from tao_automl.testing import InstantSDK
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -42,3 +49,36 @@ def test_a_process_killed_while_its_plan_checks_a_render_leaves_nothing_in_the_t
     assert done.returncode == -9, done.stderr
     assert sorted(p.name for p in temp.iterdir()) == []
 
+
+
+class _CountingSDK(InstantSDK):
+    """InstantSDK noting this process's open file descriptors as each job is created."""
+
+    def __init__(self) -> None:
+        super().__init__(metric="val_loss")
+        self.open_fds: list[int] = []
+        self.threads: list[int] = []
+
+    def create_job(self, *args: Any, **kwargs: Any) -> Job:
+        self.open_fds.append(len(os.listdir("/proc/self/fd")))
+        self.threads.append(threading.active_count())
+        return super().create_job(*args, **kwargs)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_long_sweep_keeps_as_many_file_descriptors_open_at_rec_200_as_at_rec_10(tmp_path: Path) -> None:
+    """A finished 200-rec sweep: the open descriptors and the threads do not grow with the recs, and its database holds
+    everything (its ``state.db-wal`` is empty: a copy of ``state.db`` alone loses nothing)."""
+    sdk = _CountingSDK()
+    result = AutoMLRunner(sdk, write_skill(tmp_path / "bank", command="true -e {config_path}"),
+                          log_progress=False).run(
+        automl_settings={"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 200,
+                         "automl_max_concurrent": 4, "seed": 1},
+        workspace_path=tmp_path / "ws", gpu_count=0)
+    assert result["progress"]["succeeded"] == 200
+    assert len(sdk.open_fds) == 200
+    assert sdk.open_fds[199] <= sdk.open_fds[9], sdk.open_fds
+    assert sdk.threads[199] <= sdk.threads[9], sdk.threads
+    run_dir = next((tmp_path / "ws").glob("run_*"))
+    wal = run_dir / "state.db-wal"  # left by the last reader (read-only: it may not remove it), empty
+    assert not wal.exists() or wal.stat().st_size == 0
