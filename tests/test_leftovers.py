@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import write_skill
+from conftest import readme_says, write_skill
 from tao_automl.platforms.base import Job
 from tao_automl.runner.loop import AutoMLRunner
 from tao_automl.testing import InstantSDK
@@ -82,3 +82,17 @@ def test_a_long_sweep_keeps_as_many_file_descriptors_open_at_rec_200_as_at_rec_1
     run_dir = next((tmp_path / "ws").glob("run_*"))
     wal = run_dir / "state.db-wal"  # left by the last reader (read-only: it may not remove it), empty
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_the_readme_names_where_docker_and_slurm_keep_their_job_records_and_how_long_ssh_lingers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a Docker or Slurm sweep keeps outside its run folder is where README says, so its way to clean works."""
+    from tao_automl.platforms.records import default_state_dir
+    from tao_automl.platforms.slurm.shell import Shell
+
+    readme_says(r"by default\s+`\$XDG_CACHE_HOME/tao-automl/docker` or `\.\.\./slurm`")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert [default_state_dir(p) for p in ("docker", "slurm")] == [tmp_path / "tao-automl" / "docker",
+                                                                   tmp_path / "tao-automl" / "slurm"]
+    [seconds] = readme_says(r"lingers (\d+) s \(ssh's `ControlPersist`\)")
+    assert Shell().control_persist_s == int(seconds)
