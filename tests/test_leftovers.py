@@ -51,6 +51,47 @@ def test_a_process_killed_while_its_plan_checks_a_render_leaves_nothing_in_the_t
 
 
 
+KILLED_IN_A_DRY_RUN = textwrap.dedent(
+    """
+    import os, signal, sys
+    import tao_automl.render.job as job
+    from tao_automl.cli.main import main
+
+    real = job.spec_text
+
+    def killed_in_the_dry_run(*args, **kwargs):  # rendering a rec for the dry run, not in the plan's checks
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_name == "render_job" and frame.f_back.f_code.co_name.startswith("dry_run"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            frame = frame.f_back
+        return real(*args, **kwargs)
+
+    job.spec_text = killed_in_the_dry_run
+    sys.exit(main(["run", sys.argv[1], "--dry-run"]))
+    """
+)
+
+
+def test_a_dry_run_killed_while_rendering_its_recs_leaves_nothing_in_the_temp_folder(tmp_path: Path) -> None:
+    """`run --dry-run` wrote its recs' specs into a folder ``tao-automl-dry-run-*`` under the temporary folder,
+    which a kill meanwhile left behind; it now renders them where the run would write them, writing nothing."""
+    import yaml
+
+    skill = write_skill(tmp_path / "bank")
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"skill_dir": str(skill), "workspace_path": str(tmp_path / "ws"),
+                                      "automl_settings": {"algorithm": "random", "automl_max_recommendations": 2},
+                                      "platform_kwargs": {"gpu_count": 0}}))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-c", KILLED_IN_A_DRY_RUN, str(config)], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == -9, done.stdout + done.stderr
+    assert sorted(p.name for p in temp.iterdir()) == []
+    assert not (tmp_path / "ws").exists()
+
 class _CountingSDK(InstantSDK):
     """InstantSDK noting this process's open file descriptors as each job is created."""
 

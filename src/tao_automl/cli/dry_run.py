@@ -3,14 +3,13 @@
 Recs come from the configured brain exactly as the runner asks them before any result (batches of
 ``automl_max_concurrent``, rng ``default_rng([seed, recs created])``,
 earlier recs pending). The first batch is what the run launches; later recs are marked ``exact: false``: the run
-asks them as results arrive, so they can differ. Specs are rendered into a temporary folder that is removed; paths
-are shown as they would be under the workspace. No workspace, state or job is created.
+asks them as results arrive, so they can differ. Specs are rendered where the run would write them, with nothing
+written: no workspace, temporary folder, state or job is created.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,17 +77,6 @@ def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
 
 
-def _swap(value: Any, old: str, new: str) -> Any:
-    """Replace the temporary folder by the display path in every string of a spec."""
-    if isinstance(value, dict):
-        return {k: _swap(v, old, new) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_swap(v, old, new) for v in value]
-    if isinstance(value, str):
-        return value.replace(old, new)
-    return value
-
-
 def _first_trials(scheduler: TrialScheduler, n: int, settings: AutoMLSettings) -> list[tuple[int, Trial]]:
     """The first ``n`` trials exactly as the runner asks them before any result: batches of
     ``automl_max_concurrent`` ids, ``default_rng([seed, recs created])``, earlier trials pending."""
@@ -151,21 +139,17 @@ def dry_run_with_notes(config: RunConfig, n: int = 3, option: str = "--recs") ->
         image_check.detail else ""
     trials = _first_trials(scheduler, min(n, settings.automl_max_recommendations), settings)
     out: list[DryRec] = []
-    with tempfile.TemporaryDirectory(prefix="tao-automl-dry-run-") as tmp:
-        for rec_id, trial in trials:
-            params = dict(trial.config)
-            shown = rec_folder(run_dir, rec_id)
-            request = render_job(plan.skill, params, plan.budget_context(trial.budget),
-                                 rec_dir=rec_folder(Path(tmp), rec_id),
-                                 results_dir=str(shown / "results"))
-            spec_path = str(shown / request.config_path.name)
-            # the command the runner launches, each placeholder filled alike ({config_path}, {results_dir})
-            command = format_command(plan.skill, {"config_path": spec_path, "results_dir": str(shown / "results")})
-            call = {"gpu_count": gpu_count, "job_name": f"{RUN_DIR_PLACEHOLDER}-rec{rec_id:04d}",
-                    "inputs": _swap(request.inputs, tmp, str(run_dir)), "outputs": request.outputs, **kwargs}
-            out.append(DryRec(rec_id, params, _swap(request.spec, tmp, str(run_dir)), spec_path, command,
-                              request.image, call,
-                              trial.budget if trial.budget is not None else spec_epochs(plan.skill, request.spec),
-                              rec_id <= settings.automl_max_concurrent,
-                              config.platform, ignored))
+    for rec_id, trial in trials:  # rendered where the run would write each spec, nothing written
+        params = dict(trial.config)
+        shown = rec_folder(run_dir, rec_id)
+        request = render_job(plan.skill, params, plan.budget_context(trial.budget), rec_dir=shown,
+                             results_dir=str(shown / "results"), write=False)
+        spec_path = str(request.config_path)
+        # the command the runner launches, each placeholder filled alike ({config_path}, {results_dir})
+        command = format_command(plan.skill, {"config_path": spec_path, "results_dir": str(shown / "results")})
+        call = {"gpu_count": gpu_count, "job_name": f"{RUN_DIR_PLACEHOLDER}-rec{rec_id:04d}",
+                "inputs": request.inputs, "outputs": request.outputs, **kwargs}
+        out.append(DryRec(rec_id, params, request.spec, spec_path, command, request.image, call,
+                          trial.budget if trial.budget is not None else spec_epochs(plan.skill, request.spec),
+                          rec_id <= settings.automl_max_concurrent, config.platform, ignored))
     return DryRun(out, notes)
