@@ -476,3 +476,45 @@ def test_a_second_ctrl_c_just_after_a_run_said_interrupted_still_exits_130(tmp_p
         assert proc.returncode == 130, (attempt, proc.returncode, rest)
         assert "Traceback" not in rest and "before the command started" not in rest, rest
         assert json.loads(out)["error"]["kind"] == "interrupted", out
+
+
+def test_ctrl_c_while_the_program_loads_exits_130_with_its_json_whatever_follows(tmp_path: Path) -> None:
+    """Ctrl-C pressed again and again from the moment `tao-automl run --json` is launched: the first one may land
+    before the run's handlers are in place (the program still loading), where it said only "interrupted before the
+    command started", with no JSON though `--json` promises one, and left Ctrl-C to Python, whose default action at
+    shutdown killed the process by SIGINT at the next press (exit -2; chaos: 1 in 14 launches). It now exits 130 with
+    the JSON error of kind `interrupted`, whichever point of the program the first Ctrl-C met."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from conftest import write_skill
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.2},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    program = ("import sys\nfrom tao_automl.cli import main\nsys.argv = ['tao-automl', *sys.argv[1:]]\n"
+               "parser = main.build_parser\n"  # the Ctrl-Cs start as the program reads its command line
+               "def build_parser(argv=None):\n    print('loaded', file=sys.stderr, flush=True)\n"
+               "    main.build_parser = parser\n    return parser(argv)\n"
+               "main.build_parser = build_parser\nmain.entry()\n")
+    for attempt in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", program, "run", str(config), "--json"],
+                                env={**os.environ, "TRAINER_SLEEP": "30"}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        assert proc.stderr is not None and proc.stdout is not None
+        assert proc.stderr.readline() == "loaded\n"
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.005)
+        rest, out = proc.stderr.read(), proc.stdout.read()
+        assert proc.returncode == 130, (attempt, proc.returncode, rest)
+        assert "Traceback" not in rest, rest
+        assert json.loads(out)["error"]["kind"] == "interrupted", (out, rest)

@@ -1082,6 +1082,36 @@ def _report_interrupt(exc: KeyboardInterrupt, as_json: bool) -> int:
     return EXIT_INTERRUPTED
 
 
+def _ignore_ctrl_c() -> None:
+    """Ignore Ctrl-C for the rest of the process (see :data:`_PROGRAM`): a later one must neither cut what is said
+    nor kill the process by SIGINT (exit -2) once Python puts its default action back as it shuts down. Setting a
+    handler first runs any Ctrl-C still pending, whose ``KeyboardInterrupt`` is dropped here (as is one met while
+    the signal module is imported: the program may not have needed it yet)."""
+    while True:
+        try:
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:
+            continue
+
+
+def _interrupted_before_start(argv: Sequence[str]) -> int:
+    """What a command interrupted while the program was still loading says (with ``--json`` the JSON error object it
+    promises), and its exit code."""
+    said, hint = "interrupted before the command started", "nothing was started; run the command again"
+    try:
+        as_json = _wants_json(build_parser(list(argv)), list(argv))
+    except Exception:  # a parser that cannot be built says nothing more than the plain words
+        as_json = "--json" in argv
+    if as_json:
+        error = TaoAutoMLError(said, kind="interrupted", exit_code=EXIT_INTERRUPTED, hint=hint)
+        print(_dumps(error_json(error)), flush=True)
+    print(f"{said}; {hint}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def entry() -> None:
     """The ``tao-automl`` program: :func:`main`, then exit with its code.
 
@@ -1093,8 +1123,8 @@ def entry() -> None:
     try:
         code = main()
     except KeyboardInterrupt:  # Ctrl-C while the program was still loading: nothing started, no traceback
-        print("interrupted before the command started", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        _ignore_ctrl_c()
+        sys.exit(_interrupted_before_start(sys.argv[1:]))
     if _named_command(sys.argv[1:]) in QUIET_COMMANDS:
         try:
             sys.stdout.flush()
