@@ -825,3 +825,55 @@ def test_a_rec_that_fails_after_its_first_epoch_is_recorded_at_the_epoch_it_reac
     assert epochs_trained(rec) == 1
     stored = query_status(next((tmp_path / "ws").glob("run_*")), recs="all")["recommendations"][0]
     assert (stored["status"], stored["budget_reached"]) == ("failure", 1)
+
+
+def test_a_log_poll_left_by_an_interrupted_sweep_is_never_stored_in_the_next_sweeps_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round of polls notes the log polls it starts and takes their answers once all recs are polled; a Ctrl-C
+    (or any error) in the middle of the round left those notes on the runner, and the same runner's next sweep, in
+    another run, took them up in its first round: the old job's number was stored as a `metric_polled` event of the
+    new run's rec with the same id (the number a resume after a kill takes for a job whose log is gone). The next
+    sweep now starts with none: every number its store holds is one its own jobs' logs gave."""
+    from conftest import write_skill
+    from tao_automl.errors import SweepInterrupted
+    from tao_automl.experiment.store import RunStore
+    from tao_automl.platforms.base import JobStatus
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner, loop
+
+    monkeypatch.setattr(loop, "EXTRACTOR_POLL_EVERY_S", 0.0)
+    calls: dict[str, int] = {}
+    interrupt = {"on": True}
+
+    class CtrlCOnce(LocalSDK):  # Ctrl-C as the second job of the round is polled, its third poll
+        def get_job_status(self, job_id: str) -> JobStatus:
+            calls[job_id] = calls.get(job_id, 0) + 1
+            if interrupt["on"] and len(calls) == 2 and job_id == list(calls)[1] and calls[job_id] == 3:
+                interrupt["on"] = False
+                raise KeyboardInterrupt
+            return JobStatus.parse(super().get_job_status(job_id))
+
+    first = {"on": True, "calls": 0}  # the first sweep's logs say a new number each poll; the second's say 0.77
+
+    def score(logs: str, name: str) -> float | None:
+        if "score" not in logs:
+            return None
+        first["calls"] += 1
+        return 0.4 + 0.001 * first["calls"] if first["on"] else 0.77
+
+    skill = write_skill(tmp_path / "bank", trainer=SCORE_PRINTER)
+    runner = AutoMLRunner(CtrlCOnce(jobs_dir=tmp_path / "jobs"), skill, log_progress=False)
+    settings = {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                "automl_max_concurrent": 2, "poll_interval_s": 0.1}
+    with pytest.raises(SweepInterrupted):
+        runner.run(automl_settings=settings, workspace_path=tmp_path / "ws1", gpu_count=0, metric_extractor=score)
+    first["on"] = False
+    result = runner.run(automl_settings=settings, workspace_path=tmp_path / "ws2", gpu_count=0,
+                        metric_extractor=score)
+    assert [r["metric_value"] for r in result["recommendations"]] == [0.77, 0.77], result["recommendations"]
+    store = RunStore(next((tmp_path / "ws2").glob("run_*")), readonly=True)
+    try:
+        polled = [(e["rec_id"], e["payload"]["value"]) for e in store.events(loop.METRIC_POLLED)]
+    finally:
+        store.close()
+    assert polled and {value for _, value in polled} == {0.77}, polled

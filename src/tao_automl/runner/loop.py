@@ -681,6 +681,8 @@ class AutoMLRunner:
         settings = exp.settings
         submit_errors = 0
         first_fill = True
+        # a sweep interrupted mid-round (Ctrl-C) left the log polls that round started: never this run's to store
+        self._log_polls_started = []
         while True:
             raise_pending_stop()  # a stop whose interrupt a library dropped ends the sweep here, before a launch
             while len(active) < settings.automl_max_concurrent and waiting.may_try(self.clock.now()):
