@@ -1112,6 +1112,22 @@ def _interrupted_before_start(argv: Sequence[str]) -> int:
     return EXIT_INTERRUPTED
 
 
+def _forget_dropped_ctrl_c() -> None:
+    """Clear CPython's note of a Ctrl-C no code handled, so the program exits with its command's code. A library that
+    runs Python code through the C API (Cython's start-up code of numpy and scipy modules) drops the
+    ``KeyboardInterrupt`` a Ctrl-C raised in it; the sweep raises that stop again and ends interrupted (exit 130),
+    but under ``python -m`` CPython still killed itself by SIGINT at its end (exit -2). Running an empty string
+    through that same C API clears the note; elsewhere than CPython nothing is done."""
+    if sys.implementation.name != "cpython":
+        return
+    try:
+        import ctypes
+
+        ctypes.pythonapi.PyRun_SimpleString(b"")
+    except Exception:  # no C API to call (an embedded or stripped interpreter): the exit code is as Python makes it
+        return
+
+
 def entry() -> None:
     """The ``tao-automl`` program: :func:`main`, then exit with its code.
 
@@ -1124,7 +1140,9 @@ def entry() -> None:
         code = main()
     except KeyboardInterrupt:  # Ctrl-C while the program was still loading: nothing started, no traceback
         _ignore_ctrl_c()
-        sys.exit(_interrupted_before_start(sys.argv[1:]))
+        code = _interrupted_before_start(sys.argv[1:])
+        _forget_dropped_ctrl_c()
+        sys.exit(code)
     if _named_command(sys.argv[1:]) in QUIET_COMMANDS:
         try:
             sys.stdout.flush()
@@ -1134,6 +1152,7 @@ def entry() -> None:
         import os
 
         os._exit(code)
+    _forget_dropped_ctrl_c()
     sys.exit(code)
 
 
