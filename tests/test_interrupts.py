@@ -573,3 +573,53 @@ def test_a_ctrl_c_a_library_dropped_still_ends_the_program_with_130(tmp_path: Pa
                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
     assert json.loads(done.stdout)["error"]["kind"] == "interrupted", done.stdout
+
+
+def test_a_second_ctrl_c_while_the_first_ones_handler_loads_its_module_still_exits_130(tmp_path: Path) -> None:
+    """The Ctrl-C handler of a foreground run imported the module that records the stop request when it first ran;
+    a second Ctrl-C a few ms after the first (chaos: 1 launch in 40 given 3 Ctrl-Cs 0-5 ms apart, 0.2-3 s in) met
+    that module half loaded, as the run's own code was loading it, and failed with ImportError ("partially
+    initialized module"): exit 1, an "internal" error and a traceback instead of 130. Here Ctrl-C is sent as that
+    module starts loading: exit 130 with the interrupted JSON."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import write_skill
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
+        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.2},
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    program = textwrap.dedent("""
+        import importlib.abc, importlib.machinery, os, signal, sys
+        from tao_automl.cli import main
+
+        class CtrlCAsItLoads(importlib.abc.MetaPathFinder):  # Ctrl-C as the stop module starts loading
+            def find_spec(self, name, path, target=None):
+                if name != "tao_automl.util.interrupts":
+                    return None
+                sys.meta_path.remove(self)
+                spec = importlib.machinery.PathFinder.find_spec(name, path)
+                load = spec.loader.exec_module
+
+                def exec_module(module):
+                    os.kill(os.getpid(), signal.SIGINT)
+                    load(module)
+
+                spec.loader.exec_module = exec_module
+                return spec
+
+        sys.meta_path.insert(0, CtrlCAsItLoads())
+        sys.argv = ["tao-automl", *sys.argv[1:]]
+        main.entry()
+        """)
+    done = subprocess.run([sys.executable, "-c", program, "run", str(config), "--json"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "TRAINER_SLEEP": "30"},
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr, done.stderr
+    assert json.loads(done.stdout)["error"]["kind"] == "interrupted", done.stdout

@@ -860,6 +860,10 @@ def _handled_ending_on_stop_signals(args: argparse.Namespace, as_json: bool) -> 
     import signal
     import threading
 
+    # loaded whole before the handlers that import from it go in: a Ctrl-C landing while the run's own code first
+    # loads it would meet it half loaded (ImportError, exit 1)
+    import tao_automl.util.interrupts  # noqa: F401
+
     replaced: dict[int, Any] = {}
     ours = threading.current_thread() is threading.main_thread()  # stop requests are then its own
     if ours:
