@@ -59,3 +59,16 @@ def busybox_trainer(what: str, reads: dict[str, str], body: str) -> str:
     lines += [f"""{var}=$(awk '$1 == "{key}:" {{print $2}}' "$spec")""" for var, key in reads.items()]
     lines.append('mkdir -p "$rd"')
     return "\n".join(lines) + "\n" + textwrap.dedent(body)
+
+
+def released_jobs_answer_from_records(again: Any, recs: list[dict[str, Any]], image: str) -> None:
+    """A later process's SDK ``again`` (its records only: each rec's container or Job was removed once its result was
+    stored) still answers each rec's job: SUCCESS, its log with the metric line, its name; and a create_job under a
+    rec's name finds that job instead of running it again."""
+    for rec in recs:
+        assert again.get_job_status(rec["job_id"]) is JobStatus.SUCCESS
+        assert "val_loss: " in (again.get_job_logs(rec["job_id"]) or "")
+        assert again.find_job(rec["job_name"]) == rec["job_id"]
+    job = again.create_job(image, "echo ran-again", gpu_count=0, job_name=recs[0]["job_name"],
+                           outputs={"results_dir": recs[0]["results_dir"]})
+    assert job.id == recs[0]["job_id"]

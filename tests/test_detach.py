@@ -6,11 +6,13 @@ on the local platform, state is the run folder's SQLite store.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -685,17 +687,18 @@ def test_stop_cancel_jobs_with_the_platform_down_exits_3_and_says_the_jobs_still
     assert [r["status"] for r in status_json(run_dir, "--recs", "all")["recommendations"]] == ["cancelled"] * 2
 
 
-def test_a_foreground_run_stopped_with_cancel_jobs_does_not_say_its_jobs_keep_running(tmp_path: Path) -> None:
-    """`tao-automl run` in the foreground, ended by `stop --cancel-jobs`, said "interrupted: jobs keep running" while
-    the stop cancelled them; it now says the stop is cancelling them."""
+@contextlib.contextmanager
+def _foreground_run_with_two_jobs_running(tmp_path: Path, *options: str) -> Iterator[tuple[Any, str]]:
+    """A foreground `tao-automl run` (with ``options``) of a 2-rec demo config whose jobs train 400 epochs, once both
+    its jobs run: the process and its run folder; the process is killed at the end if it still runs."""
     import subprocess
     import sys
 
     from agent_helpers import cli_env
 
     config = demo_config(tmp_path, recs=2, epochs=400)
-    proc = subprocess.Popen([sys.executable, "-m", "tao_automl.cli.main", "run", str(config)], env=cli_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "tao_automl.cli.main", "run", str(config), *options],
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not (runs := list((tmp_path / "runs").glob("run_*/state.db"))):
@@ -703,13 +706,20 @@ def test_a_foreground_run_stopped_with_cancel_jobs_does_not_say_its_jobs_keep_ru
             time.sleep(0.2)
         run_dir = str(runs[0].parent)
         wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
-        done = cli("stop", run_dir, "--cancel-jobs")
-        assert done.returncode == 0 and "cancelled 2 job(s)" in done.stdout, (done.stdout, done.stderr)
-        _, err = proc.communicate(timeout=60)
+        yield proc, run_dir
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_foreground_run_stopped_with_cancel_jobs_does_not_say_its_jobs_keep_running(tmp_path: Path) -> None:
+    """`tao-automl run` in the foreground, ended by `stop --cancel-jobs`, said "interrupted: jobs keep running" while
+    the stop cancelled them; it now says the stop is cancelling them."""
+    with _foreground_run_with_two_jobs_running(tmp_path) as (proc, run_dir):
+        done = cli("stop", run_dir, "--cancel-jobs")
+        assert done.returncode == 0 and "cancelled 2 job(s)" in done.stdout, (done.stdout, done.stderr)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "keep running" not in err and "stop --cancel-jobs`: it is cancelling the in-flight jobs" in err, err
 
@@ -1357,29 +1367,11 @@ def test_a_stopped_foreground_run_json_says_whether_its_jobs_were_left_running(t
     `active_jobs` entry) now says `left_running`: true after a plain stop (the jobs run on; `resume` re-attaches to
     them, and `status --json` says the same), false after `stop --cancel-jobs` (that stop is cancelling them, and
     status then shows them cancelled)."""
-    import subprocess
-    import sys
-
-    from agent_helpers import cli_env
-
-    config = demo_config(tmp_path, recs=2, epochs=400)
-    proc = subprocess.Popen([sys.executable, "-m", "tao_automl.cli.main", "run", str(config), "--json"],
-                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (runs := list((tmp_path / "runs").glob("run_*/state.db"))):
-            assert time.monotonic() < deadline and proc.poll() is None, "no run folder"
-            time.sleep(0.2)
-        run_dir = str(runs[0].parent)
-        wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    with _foreground_run_with_two_jobs_running(tmp_path, "--json") as (proc, run_dir):
         assert not any(a["left_running"] for a in status_json(run_dir)["active_jobs"])  # followed by the run
         done = cli("stop", run_dir, *(["--cancel-jobs"] if cancel else []))
         assert done.returncode == 0, (done.stdout, done.stderr)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     printed = json.loads(out)
     in_flight = [r for r in printed["recommendations"] if r["status"] in ("pending", "running")]

@@ -19,7 +19,12 @@ import yaml
 
 from conftest import readme_says, stop_at_session_end, write_shell_skill, write_skill
 from http_stub import canned_http
-from platform_helpers import busybox_trainer, cancel_at_once, stale_first_refresh
+from platform_helpers import (
+    busybox_trainer,
+    cancel_at_once,
+    released_jobs_answer_from_records,
+    stale_first_refresh,
+)
 from registry_stub import StubRegistry
 from tao_automl.errors import PlatformError, PlatformUnreachableError, UserInputError
 from tao_automl.platforms.base import JobStatus, unwrap
@@ -1259,13 +1264,8 @@ def test_a_sweep_removes_each_ended_container_once_its_result_and_log_are_stored
     assert [r["status"] for r in recs] == ["success"] * 3, recs
     assert _containers_under(sdk.client, tmp_path / "ws") == []
     again = DockerSDK(state_dir=tmp_path / "state")  # a later process: records only
-    for rec in recs:
-        assert again.get_job_status(rec["job_id"]) is JobStatus.SUCCESS
-        assert "val_loss: " in (again.get_job_logs(rec["job_id"]) or "")
-        assert again.find_job(rec["job_name"]) == rec["job_id"]
-    job = again.create_job(IMAGE, "echo ran-again", gpu_count=0, job_name=recs[0]["job_name"],
-                           outputs={"results_dir": recs[0]["results_dir"]})
-    assert job.id == recs[0]["job_id"] and _containers_under(sdk.client, tmp_path / "ws") == []
+    released_jobs_answer_from_records(again, recs, IMAGE)
+    assert _containers_under(sdk.client, tmp_path / "ws") == []  # the create_job ran nothing
     kept = DockerSDK(state_dir=tmp_path / "state", keep_containers=True)
     result = AutoMLRunner(kept, skill, log_progress=False).run(automl_settings=settings,
                                                                workspace_path=tmp_path / "ws2", image=IMAGE,

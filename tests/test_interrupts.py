@@ -79,9 +79,6 @@ def test_ctrl_c_just_after_the_run_folder_is_made_names_it(tmp_path: Path, monke
     resumes. The runner knows its folder as soon as it is made, so the line names it."""
     import signal as signals
 
-    import yaml
-
-    from conftest import write_skill
     from tao_automl.cli.main import main
     from tao_automl.runner import loop
 
@@ -89,11 +86,7 @@ def test_ctrl_c_just_after_the_run_folder_is_made_names_it(tmp_path: Path, monke
         raise KeyboardInterrupt
 
     monkeypatch.setattr(loop, "claim_info", interrupted)
-    config = tmp_path / "sweep.yaml"
-    config.write_text(yaml.safe_dump({
-        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
-        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 2},
-        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    config = _sweep_config(tmp_path, {"metric": "val_loss", "automl_max_recommendations": 2})
     before = signals.getsignal(signals.SIGTERM)
     try:
         assert main(["run", str(config)]) == 130
@@ -132,17 +125,10 @@ def test_a_hangup_ends_a_foreground_run_as_stop_does(tmp_path: Path) -> None:
     import termios
     import time
 
-    import yaml
-
-    from conftest import write_skill
     from tao_automl.experiment.store import read_meta
 
-    config = tmp_path / "sweep.yaml"
-    config.write_text(yaml.safe_dump({
-        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
-        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 1,
-                            "poll_interval_s": 0.2},
-        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    config = _sweep_config(tmp_path, {
+        "metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 1, "poll_interval_s": 0.2})
     env = {**os.environ, "TRAINER_SLEEP": "5"}
 
     master, slave = os.openpty()  # a terminal that closes: the kernel sends SIGHUP, and writes to it fail (EIO)
@@ -209,8 +195,9 @@ def test_an_interrupt_while_scipy_loads_its_sobol_tables_is_not_lost() -> None:
     assert "Exception ignored" not in done.stderr
 
 
-def _one_rec_sweep(tmp_path: Path) -> Path:
-    """A `tao-automl run` config of one rec of the test skill on the local platform, under ``tmp_path``."""
+def _sweep_config(tmp_path: Path, settings: dict[str, Any]) -> Path:
+    """A `tao-automl run` config of the test skill on the local platform with ``settings`` (its automl_settings),
+    under ``tmp_path``."""
     import yaml
 
     from conftest import write_skill
@@ -218,9 +205,14 @@ def _one_rec_sweep(tmp_path: Path) -> Path:
     config = tmp_path / "sweep.yaml"
     config.write_text(yaml.safe_dump({
         "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
-        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.05},
+        "automl_settings": settings,
         "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
     return config
+
+
+def _one_rec_sweep(tmp_path: Path) -> Path:
+    """A `tao-automl run` config of one rec of the test skill on the local platform, under ``tmp_path``."""
+    return _sweep_config(tmp_path, {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.05})
 
 
 @pytest.mark.parametrize("stopped", [False, True])
@@ -444,16 +436,10 @@ def test_a_second_ctrl_c_just_after_a_run_said_interrupted_still_exits_130(tmp_p
     import sys
     import time
 
-    import yaml
 
-    from conftest import write_skill
 
-    config = tmp_path / "sweep.yaml"
-    config.write_text(yaml.safe_dump({
-        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
-        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 1,
-                            "poll_interval_s": 0.2},
-        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    config = _sweep_config(tmp_path, {
+        "metric": "val_loss", "automl_max_recommendations": 2, "automl_max_concurrent": 1, "poll_interval_s": 0.2})
     for attempt in range(3):  # the window is short: the last Ctrl-C can land anywhere in it
         proc = subprocess.Popen([sys.executable, "-m", "tao_automl.cli.main", "run", str(config), "--json"],
                                 env={**os.environ, "TRAINER_SLEEP": "30"}, stdout=subprocess.PIPE,
@@ -490,15 +476,9 @@ def test_ctrl_c_while_the_program_loads_exits_130_with_its_json_whatever_follows
     import sys
     import time
 
-    import yaml
 
-    from conftest import write_skill
 
-    config = tmp_path / "sweep.yaml"
-    config.write_text(yaml.safe_dump({
-        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
-        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.2},
-        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    config = _sweep_config(tmp_path, {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.2})
     program = ("import sys\nfrom tao_automl.cli import main\nsys.argv = ['tao-automl', *sys.argv[1:]]\n"
                "parser = main.build_parser\n"  # the Ctrl-Cs start as the program reads its command line
                "def build_parser(argv=None):\n    print('loaded', file=sys.stderr, flush=True)\n"
@@ -532,15 +512,9 @@ def test_a_ctrl_c_a_library_dropped_still_ends_the_program_with_130(tmp_path: Pa
     import subprocess
     import sys
 
-    import yaml
 
-    from conftest import write_skill
 
-    config = tmp_path / "sweep.yaml"
-    config.write_text(yaml.safe_dump({
-        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
-        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 2, "poll_interval_s": 0.2},
-        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    config = _sweep_config(tmp_path, {"metric": "val_loss", "automl_max_recommendations": 2, "poll_interval_s": 0.2})
     program = textwrap.dedent("""
         import ctypes, sys
         from tao_automl.cli.main import entry
@@ -585,15 +559,9 @@ def test_a_second_ctrl_c_while_the_first_ones_handler_loads_its_module_still_exi
     import subprocess
     import sys
 
-    import yaml
 
-    from conftest import write_skill
 
-    config = tmp_path / "sweep.yaml"
-    config.write_text(yaml.safe_dump({
-        "skill_dir": str(write_skill(tmp_path / "bank")), "workspace_path": str(tmp_path / "ws"),
-        "automl_settings": {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.2},
-        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0}}))
+    config = _sweep_config(tmp_path, {"metric": "val_loss", "automl_max_recommendations": 1, "poll_interval_s": 0.2})
     program = textwrap.dedent("""
         import importlib.abc, importlib.machinery, os, signal, sys
         from tao_automl.cli import main
