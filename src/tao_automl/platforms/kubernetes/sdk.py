@@ -716,11 +716,16 @@ class KubernetesSDK(RecordedPlatform):
     def _keep_logs(self, name: str) -> None:
         """Copy the pods' logs into the state dir (best effort): they outlive the pods."""
         with contextlib.suppress(PlatformError, OSError):
-            text = self._live_logs(name, None)
-            if text is not None:
-                path = self._log_path(name)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf-8")
+            self._save_logs(name)
+
+    def _save_logs(self, name: str) -> None:
+        """Copy the pods' logs as the API has them now into the state dir (none when no pod has any); raises
+        PlatformError or OSError when they cannot be read or written."""
+        text = self._live_logs(name, None)
+        if text is not None:
+            path = self._log_path(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
 
     def _live_logs(self, name: str, tail: int | None) -> str | None:
         """The logs of the job's pods as the API has them now (None when no pod has any)."""
@@ -802,10 +807,7 @@ class KubernetesSDK(RecordedPlatform):
                 return None
             if not self._log_path(name).is_file():
                 try:
-                    text = self._live_logs(name, None)
-                    if text is not None:
-                        self._log_path(name).parent.mkdir(parents=True, exist_ok=True)
-                        self._log_path(name).write_text(text, encoding="utf-8")
+                    self._save_logs(name)
                 except (PlatformError, OSError) as exc:
                     raise PlatformError(f"kubernetes job {name}: its log could not be kept ({exc}), so the Job was "
                                         f"kept (`kubectl logs job/{name} -n {self.namespace}`)") from exc
