@@ -146,8 +146,9 @@ class MlflowTracker:
         if self.config.get("artifact_location"):
             return str(self.config["artifact_location"])
         uri = str(self.config.get("tracking_uri") or "")
-        if uri.startswith("sqlite:///"):  # keep artifacts beside the database, not in the current folder
-            return (Path(uri[len("sqlite:///"):]).expanduser().resolve().parent / "mlartifacts").as_uri()
+        database = _sqlite_file(uri)
+        if database is not None:  # keep artifacts beside the database, not in the current folder
+            return (database.expanduser().resolve().parent / "mlartifacts").as_uri()
         return None
 
     def _create_parent(self, data: RunData) -> str:
@@ -236,13 +237,19 @@ class MlflowTracker:
                 self.client.log_artifact(run_id, str(path))
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (its query, if any, left off); None for another scheme."""
+    return Path(uri[len("sqlite:///"):].partition("?")[0]) if uri.startswith("sqlite:///") else None
+
+
 @contextlib.contextmanager
 def _database_created_once(uri: str) -> Iterator[None]:
     """For a ``sqlite:///`` store, one process at a time in it while MLflow creates or migrates the database and the
     experiment: sweeps started together on a new database failed there (``table _alembic_tmp_experiments already
     exists``, ``Online migration expected to match one row``) and logged nothing. An exclusive ``flock`` on the
     database's folder (nothing is written beside the database); elsewhere (another scheme, no ``fcntl``) nothing."""
-    folder = Path(uri[len("sqlite:///"):].partition("?")[0]).parent if uri.startswith("sqlite:///") else None
+    database = _sqlite_file(uri)
+    folder = database.parent if database is not None else None
     try:
         import fcntl
     except ImportError:  # Windows
@@ -266,10 +273,8 @@ def _make_store_whole(uri: str) -> None:
         import fcntl  # noqa: F401  (where _database_created_once holds its lock: no other maker meanwhile)
     except ImportError:
         return
-    if not uri.startswith("sqlite:///"):
-        return
-    path = Path(uri[len("sqlite:///"):].partition("?")[0])
-    if not path.parent.is_dir():
+    path = _sqlite_file(uri)
+    if path is None or not path.parent.is_dir():
         return
     for left in path.parent.glob(f".{path.name}.making-*"):  # a maker killed before its move: nobody makes it now
         with contextlib.suppress(OSError):
@@ -301,9 +306,10 @@ def _half_made(uri: str, exc: Exception) -> MlflowStoreError | None:
     exists`` or, a step that adds a column cut short, ``duplicate column name: X``. None for any other failure."""
     found = [(what, hit.group(1)) for what, pattern in zip(("table", "column"), _ALREADY_MADE, strict=True)
              if (hit := pattern.search(str(exc))) is not None]
-    if not found or not uri.startswith("sqlite:///"):
+    database = _sqlite_file(uri)
+    if not found or database is None:
         return None
-    path = uri[len("sqlite:///"):].partition("?")[0]
+    path = str(database)
     made = " ".join(found[0])
     held = _runs_held(path)
     if held == 0:  # a new store killed while it was made (or one that never got a run): nothing in it to keep
