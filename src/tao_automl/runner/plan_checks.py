@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,6 +28,7 @@ from tao_automl.settings import AutoMLSettings
 from tao_automl.space.search_space import CategoricalParam, SearchSpace
 from tao_automl.util.checks import INT64_MAX
 from tao_automl.util.dotted import flatten
+from tao_automl.util.numbers import is_finite_number, is_number
 from tao_automl.util.suggest import did_you_mean, nearest
 from tao_automl.util.yaml_numbers import number_as_text_hint
 
@@ -163,11 +163,6 @@ def check_epoch_key_not_searched(skill: Skill | None, space: SearchSpace, epoch_
 _INT_TYPES, _FLOAT_TYPES, _BOOL_TYPES = ("int", "integer"), ("float", "number"), ("bool", "boolean")
 
 
-def is_number(value: Any) -> bool:
-    """A number (int or float) that is not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def check_train_specs(schema: Mapping[str, Any], specs: Mapping[str, Any]) -> None:
     """``AutoML(train_specs=...)``, the base spec of every rec, checked against the schema as ``spec_overrides`` are:
     a near-miss key is an error with the suggestion, a new key a warning, a known key's value must fit its type,
@@ -238,12 +233,12 @@ def check_list_override(key: str, prop: Mapping[str, Any], value: Any, index: in
                              value=value, allowed="a list of numbers")
     integer = str(prop.get("type", "")) in _INT_TYPES
     for i, item in items:
-        number = is_number(item) and math.isfinite(item) and (not integer or isinstance(item, int))
+        number = is_finite_number(item) and (not integer or isinstance(item, int))
         bounds: dict[str, float] = {}
         for k in BOUND_KEYS:
             b = prop.get(k)
             b = (b[i] if i < len(b) else None) if isinstance(b, list) else b
-            if isinstance(b, (int, float)) and not isinstance(b, bool):
+            if is_number(b):
                 bounds[k] = float(b)
         lows = [b for k, b in bounds.items() if k in ("minimum", "valid_min")]
         highs = [b for k, b in bounds.items() if k in ("maximum", "valid_max")]
@@ -269,7 +264,7 @@ def check_override_value(key: str, prop: Mapping[str, Any], value: Any, source: 
         allowed = "an integer"
     elif kind in _INT_TYPES and abs(value) > INT64_MAX:  # the run's store (and most trainers) hold 64 bits
         allowed = f"an integer of 64 bits (-{INT64_MAX}..{INT64_MAX})"
-    elif kind in _FLOAT_TYPES and not (is_number(value) and math.isfinite(value)):
+    elif kind in _FLOAT_TYPES and not is_finite_number(value):
         allowed = "a finite number"
     elif kind in _BOOL_TYPES and not isinstance(value, bool):
         allowed = "true or false"

@@ -12,7 +12,6 @@ from tao_automl.brain.registry import brain_options, make_brain
 from tao_automl.brain.trials import PROMOTION
 from tao_automl.errors import SettingsError
 from tao_automl.runner.fidelity import resumes_from_checkpoint
-from tao_automl.runner.plan_checks import is_number
 from tao_automl.schema.access import get_property
 from tao_automl.schema.baseline import Baseline
 from tao_automl.schema.bounds import split_range_notes
@@ -22,6 +21,7 @@ from tao_automl.settings import AutoMLSettings
 from tao_automl.space.numeric import FloatParam, IntParam
 from tao_automl.space.search_space import CategoricalParam, SearchSpace, describe
 from tao_automl.util.digits import apart
+from tao_automl.util.numbers import is_number
 
 
 def settings_notes(given: Mapping[str, Any] | None, settings: AutoMLSettings, space: SearchSpace) -> list[str]:

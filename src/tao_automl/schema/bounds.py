@@ -73,6 +73,7 @@ from tao_automl.schema.baseline import Baseline
 from tao_automl.schema.custom import SCALES, CustomRange, custom_number
 from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, SearchSpace
 from tao_automl.util.digits import apart
+from tao_automl.util.numbers import is_finite_number, is_number
 
 NUMERIC_INFINITY = 1e100
 STRICT_REL_EPS = 1e-6
@@ -301,7 +302,7 @@ def _default_number(prop: Mapping[str, Any]) -> float | None:
             d = float(d.strip())
         except ValueError:
             return None
-    if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d):
+    if not is_finite_number(d):
         return None
     return float(d)
 
@@ -606,14 +607,10 @@ def split_range_notes(schema: Mapping[str, Any], space: SearchSpace,
         if prop is None:
             continue
         custom = (custom_ranges or {}).get(param.name) or {}
-        ends = [custom.get(k) if _is_number(custom.get(k)) else None for k in ("valid_min", "valid_max")]
+        ends = [custom.get(k) if is_number(custom.get(k)) else None for k in ("valid_min", "valid_max")]
         value: Any = base.value(param.name) if base is not None and base.has(param.name) else None
-        based = float(value) if _is_number(value) and math.isfinite(value) else None  # as build's _from_base
+        based = float(value) if is_finite_number(value) else None  # as build's _from_base
         note = split_range_note(param, prop, ends[0], ends[1], based)
         if note is not None:
             notes.append(note)
     return notes
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -24,7 +24,6 @@ a list of the list's length, and ``scale``.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -34,18 +33,15 @@ from tao_automl.schema.bounds import ODDS_FROM, UNIT_KEY, build_float, build_int
 from tao_automl.schema.choices import OPTION_KEYS, narrow_options, schema_options
 from tao_automl.schema.custom import CustomRange, reject_keys
 from tao_automl.space.search_space import FloatParam, IntGridParam, IntParam, ListParam, OptionalListParam, SubsetParam
+from tao_automl.util.numbers import is_finite_number, is_number
 
 BOUND_KEYS = ("minimum", "maximum", "valid_min", "valid_max")
 LIST_TYPE = re.compile(r"list(_[0-9]+)?")  # used with fullmatch: "list\n" and "list_<non-ASCII digit>" are no list
 _UNIT_LIST_TOKENS = frozenset({"beta", "betas", "prob", "probs", "probability", "momentum", "dropout", "ratio"})
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _is_bound(value: Any) -> bool:
-    return value is None or isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    return value is None or isinstance(value, str) or is_number(value)
 
 
 def list_length(prop: Mapping[str, Any]) -> int | None:
@@ -53,11 +49,11 @@ def list_length(prop: Mapping[str, Any]) -> int | None:
     default = prop.get("default")
     lengths = {len(prop[k]) for k in BOUND_KEYS if isinstance(prop.get(k), list)}
     if isinstance(default, list):
-        if not all(_is_number(v) for v in default):
+        if not all(is_finite_number(v) for v in default):
             return None
         if default:
             lengths.add(len(default))
-    elif default is not None and not _is_number(default):
+    elif default is not None and not is_finite_number(default):
         return None
     if len(lengths) != 1 or 0 in lengths:
         return None
@@ -121,7 +117,7 @@ def _element_custom(name: str, custom: CustomRange | None, i: int, n: int) -> Cu
 def _unit_like(name: str, prop: Mapping[str, Any], n: int) -> bool:
     tokens = set(re.split(r"[^a-z0-9]+", name.rsplit(".", 1)[-1].lower()))
     defaults = [_pick(prop.get("default"), i) for i in range(n)]
-    return bool(tokens & _UNIT_LIST_TOKENS) and all(_is_number(d) and 0 <= d < 1 for d in defaults)
+    return bool(tokens & _UNIT_LIST_TOKENS) and all(is_finite_number(d) and 0 <= d < 1 for d in defaults)
 
 
 def _unbounded(element: Mapping[str, Any]) -> bool:
@@ -147,9 +143,9 @@ def build_list(name: str, prop: Mapping[str, Any], custom: CustomRange | None) -
             "math_cond": _numeric_cond(prop),
         }
         default = _pick(prop.get("default"), i)
-        if _is_number(default):
+        if is_finite_number(default):
             element["default"] = int(default) if integer and float(default).is_integer() else default
-        if unit and _unbounded(element) and _is_number(default) and default >= ODDS_FROM:
+        if unit and _unbounded(element) and is_finite_number(default) and default >= ODDS_FROM:
             element[UNIT_KEY] = True  # a coefficient near 1: build_float searches it by its odds
         if unit and element.get("maximum") is None and element.get("valid_max") is None:
             element["maximum"], element["math_cond"] = 1.0, f"{element['math_cond']} < 1".strip()

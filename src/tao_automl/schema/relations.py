@@ -25,7 +25,6 @@ Relations are ordered so that a param's own parents are repaired before it is us
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -45,6 +44,7 @@ from tao_automl.space.search_space import (
     describe,
 )
 from tao_automl.util.digits import apart
+from tao_automl.util.numbers import is_finite_number
 from tao_automl.util.yaml_numbers import number_as_text_hint
 
 _OP = re.compile(r"(>=|<=|>|<)\s*depends_on")
@@ -61,8 +61,7 @@ def is_numeric(param: Param | None) -> bool:
 
 
 def _number(value: Any) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+    return float(value) if is_finite_number(value) else None
 
 
 def parents_of(prop: Mapping[str, Any], schema: Mapping[str, Any] | None = None, name: str = "", *,

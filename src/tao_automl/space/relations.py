@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tao_automl.errors import SearchSpaceError
+from tao_automl.util.numbers import is_finite_number
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": lambda a, b: a < b,
@@ -43,7 +44,7 @@ class Relation:
 
     def holds(self, config: Mapping[str, Any]) -> bool:
         a, b = config.get(self.left), config.get(self.right)
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and _is_number(a) and _is_number(b):
+        if is_finite_number(a) and is_finite_number(b):
             return OPS[self.op](float(a), float(b))
         return False
 
@@ -54,10 +55,6 @@ class Relation:
         return {"type": "relation", "left": self.left, "op": self.op, "right": self.right}
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def candidates(param: Any) -> tuple[float, float, bool, tuple[float, ...] | None]:
     """``(low, high, integer, grid)`` of a numeric param (a grid, a range, or a choice among numbers: an int or float
     schema param with options); a SearchSpaceError for any other kind."""
@@ -65,11 +62,11 @@ def candidates(param: Any) -> tuple[float, float, bool, tuple[float, ...] | None
     if isinstance(values, tuple) and values:
         return float(values[0]), float(values[-1]), True, values
     choices = getattr(param, "choices", None)
-    if isinstance(choices, tuple) and choices and all(_is_number(c) for c in choices):
+    if isinstance(choices, tuple) and choices and all(is_finite_number(c) for c in choices):
         ordered = tuple(sorted(choices))
         return float(ordered[0]), float(ordered[-1]), all(isinstance(c, int) for c in choices), ordered
     low, high = getattr(param, "low", None), getattr(param, "high", None)
-    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and _is_number(low) and _is_number(high):
+    if is_finite_number(low) and is_finite_number(high):
         return float(low), float(high), isinstance(low, int), None
     raise SearchSpaceError(f"param {getattr(param, 'name', param)!r}: relations need a scalar numeric param",
                            allowed="a float, int, int grid or numeric-choice param")
