@@ -6,6 +6,7 @@ import json
 import math
 import re
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -651,16 +652,38 @@ SCORE_PRINTER = textwrap.dedent(
     """)
 
 
+def _last_score(logs: str) -> float | None:
+    """The last score SCORE_PRINTER's log holds, or None."""
+    found = re.findall(r"score (\d+\.\d+)", logs)
+    return float(found[-1]) if found else None
+
+
+def _scored_run(tmp_path: Path, sdk: type[Any], extractor: Callable[[str, str], float | None],
+                poll_interval_s: float) -> dict[str, Any]:
+    """One random rec of SCORE_PRINTER's 2 s job on ``sdk`` with the metric ``extractor``: the rec, which succeeded
+    with the score its log printed (0.42)."""
+    from conftest import write_skill
+    from tao_automl.runner import AutoMLRunner
+
+    skill = write_skill(tmp_path / "bank", trainer=SCORE_PRINTER)
+    result = AutoMLRunner(sdk(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
+                         "poll_interval_s": poll_interval_s}, workspace_path=tmp_path / "ws", gpu_count=0,
+        metric_extractor=extractor)
+    rec: dict[str, Any] = result["recommendations"][0]
+    assert (rec["status"], rec["metric_value"]) == ("success", 0.42), rec
+    return rec
+
+
 def test_a_metric_extractor_is_called_on_log_polls_and_keeps_polling_after_it_raised(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SPEC 2.1: the extractor "is called on log polls" and, when it raises, "keep polling". It was called once, on
     the ended job's log: a platform that drops a finished job's log (a deleted pod) gave it nothing, and one exception
     there lost its value. Here the log is gone once the job ends and the extractor raises on its first call (its log
     fetched at every poll here: the job lasts 2 s)."""
-    from conftest import write_skill
     from tao_automl.platforms.base import JobStatus
     from tao_automl.platforms.local import LocalSDK
-    from tao_automl.runner import AutoMLRunner, loop
+    from tao_automl.runner import loop
 
     monkeypatch.setattr(loop, "EXTRACTOR_POLL_EVERY_S", 0.0)
 
@@ -675,16 +698,10 @@ def test_a_metric_extractor_is_called_on_log_polls_and_keeps_polling_after_it_ra
         calls.append(logs)
         if len(calls) == 1:
             raise RuntimeError("not ready")
-        found = re.findall(r"score (\d+\.\d+)", logs)
-        return float(found[-1]) if found else None
+        return _last_score(logs)
 
-    skill = write_skill(tmp_path / "bank", trainer=SCORE_PRINTER)
-    result = AutoMLRunner(LogGoneOnceEnded(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
-        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
-                         "poll_interval_s": 0.2}, workspace_path=tmp_path / "ws", gpu_count=0, metric_extractor=score)
-    rec = result["recommendations"][0]
+    _scored_run(tmp_path, LogGoneOnceEnded, score, poll_interval_s=0.2)
     assert len(calls) >= 3, calls
-    assert (rec["status"], rec["metric_value"]) == ("success", 0.42), rec
 
 
 def test_an_algorithm_no_brain_answers_to_is_refused_by_the_settings_themselves(tmp_path: Path) -> None:
@@ -717,10 +734,8 @@ def test_a_metric_extractor_fetches_a_running_jobs_log_at_most_every_30_s(tmp_pa
     ssh) at every poll of every running job: 5 s by default, and poll_interval_s has no lower bound. They are now at
     most every EXTRACTOR_POLL_EVERY_S (30 s) per job: a 2 s job polled every 0.05 s has its log fetched once while
     it runs, and its metric still comes from the extractor on the ended job's log."""
-    from conftest import write_skill
     from tao_automl.platforms.base import JobStatus
     from tao_automl.platforms.local import LocalSDK
-    from tao_automl.runner import AutoMLRunner
     from tao_automl.runner.loop import EXTRACTOR_POLL_EVERY_S
 
     fetched: list[bool] = []
@@ -730,17 +745,7 @@ def test_a_metric_extractor_fetches_a_running_jobs_log_at_most_every_30_s(tmp_pa
             fetched.append(JobStatus.parse(self.get_job_status(job_id)).is_finished())
             return super().get_job_logs(job_id, tail)
 
-    def score(logs: str, name: str) -> float | None:
-        found = re.findall(r"score (\d+\.\d+)", logs)
-        return float(found[-1]) if found else None
-
-    skill = write_skill(tmp_path / "bank", trainer=SCORE_PRINTER)
-    result = AutoMLRunner(CountingLogs(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
-        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
-                         "poll_interval_s": 0.05}, workspace_path=tmp_path / "ws", gpu_count=0,
-        metric_extractor=score)
-    rec = result["recommendations"][0]
-    assert (rec["status"], rec["metric_value"]) == ("success", 0.42), rec
+    _scored_run(tmp_path, CountingLogs, lambda logs, name: _last_score(logs), poll_interval_s=0.05)
     every, = readme_says(r"called on the running job's log at its first poll and then at most every (\d+) s")
     assert float(every) == EXTRACTOR_POLL_EVERY_S  # what README says
     assert fetched.count(False) == 1, fetched  # while it ran: its first poll only
@@ -753,11 +758,10 @@ def test_a_slow_metric_extractor_holds_up_no_status_poll(tmp_path: Path, monkeyp
     extractor, and the extractor's number is still taken up and stored for a resume (`metric_polled`)."""
     import time
 
-    from conftest import write_skill
     from tao_automl.experiment.store import RunStore
     from tao_automl.platforms.base import JobStatus
     from tao_automl.platforms.local import LocalSDK
-    from tao_automl.runner import AutoMLRunner, loop
+    from tao_automl.runner import loop
 
     monkeypatch.setattr(loop, "EXTRACTOR_POLL_EVERY_S", 0.0)
     polls: list[bool] = []
@@ -774,16 +778,10 @@ def test_a_slow_metric_extractor_holds_up_no_status_poll(tmp_path: Path, monkeyp
 
     def slow_score(logs: str, name: str) -> float | None:
         time.sleep(1.0)
-        found = re.findall(r"score (\d+\.\d+)", logs)
-        return float(found[-1]) if found else None
+        return _last_score(logs)
 
-    skill = write_skill(tmp_path / "bank", trainer=SCORE_PRINTER)
-    result = AutoMLRunner(CountingPolls(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
-        automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 1,
-                         "poll_interval_s": 0.1}, workspace_path=tmp_path / "ws", gpu_count=0,
-        metric_extractor=slow_score)
-    rec = result["recommendations"][0]
-    assert (rec["status"], rec["metric_value"]) == ("success", 0.42), rec  # from a log poll: the ended log is gone
+    # its 0.42 comes from a log poll: the ended job's log is gone
+    _scored_run(tmp_path, CountingPolls, slow_score, poll_interval_s=0.1)
     assert polls.count(True) >= 8, polls  # a 2 s job polled every 0.1 s (3 at most with the extractor in the way)
     store = RunStore(next((tmp_path / "ws").glob("run_*")))
     try:
