@@ -33,6 +33,19 @@ def _config(tmp_path: Path, skill: Path, **extra: object) -> Path:
     return path
 
 
+def _shift_schema(default: int, minimum: int, maximum: int) -> dict[str, Any]:
+    """The small schema with one more searched int, ``train.shift``, in [minimum, maximum] with math_cond '!= 0'."""
+    from conftest import small_schema
+
+    schema = small_schema()
+    schema["automl_default_parameters"].append("train.shift")
+    schema["default"]["train"]["shift"] = default
+    schema["properties"]["train"]["properties"]["shift"] = {
+        "type": "int", "default": default, "minimum": minimum, "maximum": maximum, "math_cond": "!= 0",
+        "automl_enabled": True}
+    return schema
+
+
 def test_run_prints_live_lines_and_a_ranked_table_then_status_and_resume(toy_skill: Path, tmp_path: Path) -> None:
     done = _cli("run", str(_config(tmp_path, toy_skill)))
     assert done.returncode == 0, done.stderr
@@ -110,18 +123,13 @@ def test_an_int_whose_math_cond_excludes_a_value_inside_its_range_says_which_sid
     the side of its default), and nothing said so: --dry-run, preflight and `models` showed [-5, -1] and no note,
     half the range the schema allows silently left out. Each now notes the side searched, why, and the
     custom_param_ranges end that searches the other; a custom range on one side (or 0 at an end) notes nothing."""
-    from conftest import readme_says, small_schema, write_skill
+    from conftest import readme_says, write_skill
     from tao_automl.cli.bank_commands import models_report
 
     readme_says(r"is searched on one side of `x` only, the side of its default \(a searched range is one interval\):\s+"
                 r"`models`, preflight and the run's notes name the side")
 
-    schema = small_schema()
-    schema["automl_default_parameters"].append("train.shift")
-    schema["default"]["train"]["shift"] = -1
-    schema["properties"]["train"]["properties"]["shift"] = {
-        "type": "int", "default": -1, "minimum": -5, "maximum": 5, "math_cond": "!= 0", "automl_enabled": True}
-    skill = write_skill(tmp_path / "bank", schema=schema)
+    skill = write_skill(tmp_path / "bank", schema=_shift_schema(-1, -5, 5))
     note = ("param train.shift: math_cond '!= 0' leaves a range on both sides of 0, but a searched range is one "
             "interval: only [-5, -1] (below 0, the side of its default -1) is searched, no value above 0 is; to "
             "search those instead set custom_param_ranges.train.shift.valid_min to 1")
@@ -145,16 +153,12 @@ def test_a_split_range_whose_default_lies_outside_it_says_the_side_toward_the_de
     neither side holds it (the side toward it is searched). And with a base value outside the range (the job's
     template -8 over a schema default 3), it named the schema's default 3 beside the side below 0, which the base
     value chose. Each now says the side toward the default the space was built from, outside the range."""
-    from conftest import small_schema, write_skill
+    from conftest import write_skill
     from tao_automl.schema.baseline import baseline
     from tao_automl.schema.bounds import split_range_notes
     from tao_automl.schema.build import build_search_space
 
-    schema = small_schema()
-    schema["automl_default_parameters"].append("train.shift")
-    schema["default"]["train"]["shift"] = -8
-    schema["properties"]["train"]["properties"]["shift"] = {
-        "type": "int", "default": -8, "minimum": -10, "maximum": 10, "math_cond": "!= 0", "automl_enabled": True}
+    schema = _shift_schema(-8, -10, 10)
     skill = write_skill(tmp_path / "bank", schema=schema)
     ranges = {"train.shift": {"valid_min": -5, "valid_max": 5}}
     toward = ("only [-5, -1] (below 0, the side toward its default -8, which lies outside the range [-5, 5]: neither "
