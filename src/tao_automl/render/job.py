@@ -162,18 +162,23 @@ def template_value_in_the_way(skill: Skill, overrides: Mapping[str, Any]) -> Use
     return None
 
 
+def check_not_a_typo(source: str, key: str, value: Any, known: Sequence[str]) -> None:
+    """A ``source`` key (``spec_overrides``, ``train_specs``) that none of ``known`` is but one is near is taken for a
+    typo: the error with the suggestion. A key unlike them all passes (the caller warns of a new key)."""
+    close = nearest(key, known, cutoff=0.85)
+    if close is not None:
+        raise UserInputError(f"{source}: unknown key {key!r} (did you mean {close!r}?)", field=f"{source}.{key}",
+                             value=value, allowed=f"{close!r}, or a new key unlike the schema's (one this near "
+                                                  f"{close!r} is taken for a typo)")
+
+
 def check_spec_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
     """A near-miss override key is an error with the suggestion; a genuinely new key is a warning (logged here;
     preflight names it in its ``spec_overrides`` check: :func:`new_override_keys`)."""
     known = sorted({key for key, _ in flatten(spec)} | set(skill.spec_shorthand_keys))
     for key, value in resolve_overrides(skill, spec, overrides).items():
         if not _is_known(skill, spec, key):
-            close = nearest(key, known, cutoff=0.85)
-            if close is not None:
-                raise UserInputError(f"spec_overrides: unknown key {key!r} (did you mean {close!r}?)",
-                                     field=f"spec_overrides.{key}", value=value,
-                                     allowed=f"{close!r}, or a new key unlike the schema's (one this near {close!r} "
-                                             "is taken for a typo)")
+            check_not_a_typo("spec_overrides", key, value, known)
             log.warning("spec_overrides: %r is not in %s's schema; passing it through as a new key", key, skill.name)
         try:
             set_path(copy.deepcopy(dict(spec)), key, value)

@@ -13,6 +13,7 @@ from tao_automl.errors import SearchSpaceError, SettingsError, UserInputError
 from tao_automl.render.job import (
     base_spec,
     check_command_takes_spec,
+    check_not_a_typo,
     check_spec_overrides,
     resolve_overrides,
 )
@@ -29,7 +30,7 @@ from tao_automl.space.search_space import CategoricalParam, SearchSpace
 from tao_automl.util.checks import INT64_MAX
 from tao_automl.util.dotted import flatten
 from tao_automl.util.numbers import is_finite_number, is_number
-from tao_automl.util.suggest import did_you_mean, nearest
+from tao_automl.util.suggest import did_you_mean
 from tao_automl.util.yaml_numbers import number_as_text_hint
 
 log = logging.getLogger(__name__)
@@ -174,12 +175,7 @@ def check_train_specs(schema: Mapping[str, Any], specs: Mapping[str, Any]) -> No
         if prop is not None:
             check_override_value(key, prop, value, source="train_specs")
         elif key not in known:
-            close = nearest(key, known, cutoff=0.85)
-            if close is not None:
-                raise UserInputError(f"train_specs: unknown key {key!r} (did you mean {close!r}?)",
-                                     field=f"train_specs.{key}", value=value,
-                                     allowed=f"{close!r}, or a new key unlike the schema's (one this near {close!r} "
-                                             "is taken for a typo)")
+            check_not_a_typo("train_specs", key, value, known)
             log.warning("train_specs: %r is not in the schema; kept as given", key)
     left_out = [key for key in known if key not in given and not any(key.startswith(g + ".") for g in given)]
     if left_out:
