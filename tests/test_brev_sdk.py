@@ -249,7 +249,7 @@ def test_options_the_brev_cli_cannot_take_are_refused_with_the_reason(brev: Path
 
 def test_preflight_refuses_a_gpu_type_create_job_would_refuse(brev: Path) -> None:
     """`platform_kwargs.gpu_type: "bad type!"` passed preflight ("2 valid"); create_job refused it with field null."""
-    from tao_automl.runner.plan import checked_job_kwargs
+    from tao_automl.runner.job_kwargs import checked_job_kwargs
 
     with pytest.raises(UserInputError) as caught:
         checked_job_kwargs(BrevSDK(), {"gpu_count": 1, "gpu_type": "bad type!"})

@@ -640,7 +640,7 @@ def test_an_engine_that_stops_answering_mid_run_is_a_transient_error_naming_it(s
 def test_preflight_refuses_what_the_engine_would_and_says_when_gpus_are_not_confirmed(sdk: DockerSDK) -> None:
     """`network: bridge` passed preflight and then stopped `run` (field null, a run folder left); `mem_limit: 12zz`
     passed and failed every rec at the engine; `gpu_count: 2` on an engine without the NVIDIA runtime passed too."""
-    from tao_automl.runner.plan import checked_job_kwargs
+    from tao_automl.runner.job_kwargs import checked_job_kwargs
 
     for key, value in (("network", "bridge"), ("network", "overlay"), ("mem_limit", "12zz"), ("shm_size", "1 gig")):
         with pytest.raises(UserInputError) as caught:

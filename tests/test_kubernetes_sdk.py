@@ -892,7 +892,7 @@ def test_preflight_says_when_the_credentials_may_not_follow_their_jobs_pods(clus
 def test_preflight_refuses_a_manifest_value_create_job_would_refuse(tmp_path: Path) -> None:
     """The Job manifest's checks (quantities, pull policy, tolerations) ran only in create_job: preflight said the
     platform_kwargs were valid. They run there now, naming the key; no API server is needed (none is contacted)."""
-    from tao_automl.runner.plan import checked_job_kwargs
+    from tao_automl.runner.job_kwargs import checked_job_kwargs
 
     config = tmp_path / "kubeconfig"
     config.write_text(KUBECONFIG_TWO_CONTEXTS)
@@ -909,7 +909,7 @@ def test_a_per_job_namespace_names_the_sdk_option_that_sets_it(tmp_path: Path) -
     the refusal only said 'not accepted by KubernetesSDK.create_job; allowed: ...' without naming where it goes.
     README says so, so a SPEC reader is not surprised."""
     from conftest import readme_says
-    from tao_automl.runner.plan import checked_job_kwargs
+    from tao_automl.runner.job_kwargs import checked_job_kwargs
 
     readme_says(r"Kubernetes' `namespace` is one for the whole run.*"
                 r"it is refused, naming `platform_options\.namespace`")
@@ -1135,7 +1135,7 @@ def test_pod_settings_of_the_wrong_shape_are_named_not_a_traceback(
 def test_a_quoted_yes_no_setting_is_refused_not_taken_as_true(sdk: KubernetesSDK, option: str, value: str) -> None:
     """host_network: 'false' (quoted in the YAML) was bool('false'), True: every pod ran on the host's network with
     no word; mount_command_paths: 'no' mounted the command's folders. A string is refused naming the setting."""
-    from tao_automl.runner.plan import checked_job_kwargs
+    from tao_automl.runner.job_kwargs import checked_job_kwargs
 
     with pytest.raises(UserInputError) as caught:
         checked_job_kwargs(sdk, {"gpu_count": 0, option: value})

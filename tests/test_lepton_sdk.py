@@ -451,7 +451,7 @@ def test_an_image_no_runtime_can_parse_is_refused_naming_the_field_before_any_jo
 def test_preflight_refuses_a_resource_shape_create_job_would_refuse(lepton: FakeLepton) -> None:
     """`gpu_count: 2` with a 1-GPU shape, or GPUs with no shape, passed preflight ("2 valid") and were refused by
     create_job with field null."""
-    from tao_automl.runner.plan import checked_job_kwargs
+    from tao_automl.runner.job_kwargs import checked_job_kwargs
 
     for kwargs, value in (({"gpu_count": 2, "resource_shape": "gpu.1xh100-80gb"}, "gpu.1xh100-80gb"),
                           ({"gpu_count": 1}, None)):
@@ -593,7 +593,7 @@ def test_a_cpu_shape_a_non_string_shape_or_bad_mounts_are_refused_naming_the_fie
     """Transport faked at the HTTP layer. `gpu_count: 1` with `resource_shape: cpu.small` ran GPU-less jobs, a
     number as the shape was sent as a string, and a bad `mounts` entry raised pydantic's ValidationError from
     create_job (each rec failed with a stack-trace text) while preflight passed it."""
-    from tao_automl.runner.plan import checked_job_kwargs
+    from tao_automl.runner.job_kwargs import checked_job_kwargs
 
     for kwargs, field, text in (({"gpu_count": 1, "resource_shape": "cpu.small"}, "resource_shape", "has no GPU"),
                                 ({"gpu_count": 1, "resource_shape": 8}, "resource_shape", "must be a Lepton"),

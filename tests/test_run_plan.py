@@ -724,7 +724,7 @@ def test_an_integer_yaml_read_as_text_says_how_to_write_it_as_an_integer(tmp_pat
         RunPlan.build(RunArgs(skill_dir=str(skill), custom_param_ranges={"train.layers": {"valid_max": "1e-3"}}))
     assert "write" not in str(caught.value)
     from tao_automl.platforms.local.sdk import LocalSDK
-    from tao_automl.runner.plan import checked_job_kwargs
+    from tao_automl.runner.job_kwargs import checked_job_kwargs
 
     with pytest.raises(UserInputError) as caught:  # a platform_kwargs count said only "expected an integer >= 0"
         checked_job_kwargs(LocalSDK(jobs_dir=tmp_path / "jobs"), {"gpu_count": "1e0"})

@@ -1004,7 +1004,7 @@ def test_a_hidden_partition_the_user_may_use_passes_preflight(tmp_path: Path) ->
 def test_a_bad_platform_kwargs_value_is_refused_before_a_run_folder_exists(tmp_path: Path) -> None:
     """`platform_kwargs.time_limit: abc` passed preflight; `run` then exited 2 with field, value and allowed null,
     said "nothing was started" and left a run folder that could never be resumed."""
-    from tao_automl.runner.plan import checked_job_kwargs
+    from tao_automl.runner.job_kwargs import checked_job_kwargs
 
     sdk = _sinfo_sdk(tmp_path)
     for key, value in (("time_limit", "abc"), ("time_limit", -5), ("partition", "two words"), ("num_nodes", 0),

@@ -118,7 +118,7 @@ def _job_kwarg_names(platform: Any) -> set[str]:
     """The per-job arguments ``platform``'s ``create_job`` takes (``run()``'s keyword platform arguments), for the
     error that says they go under ``platform_kwargs``; every platform takes ``gpu_count`` and ``num_nodes``."""
     from tao_automl.platforms.registry import sdk_class
-    from tao_automl.runner.plan import accepted_job_kwargs
+    from tao_automl.runner.job_kwargs import accepted_job_kwargs
 
     cls = sdk_class(platform if isinstance(platform, str) else "local")
     has_jobs = cls is not None and callable(getattr(cls, "create_job", None))

@@ -101,9 +101,10 @@ from tao_automl.runner.failures import (
 from tao_automl.runner.fidelity import epoch_key, latest_checkpoint, resumes_from_checkpoint, spec_epochs
 from tao_automl.runner.folders_ahead import FoldersAhead
 from tao_automl.runner.guard import DEFAULT_CALL_TIMEOUT_S, GuardedSDK, has_lookup, lookup_job
+from tao_automl.runner.job_kwargs import accepted_job_kwargs, checked_job_kwargs
 from tao_automl.runner.log_polls import LogPoll
 from tao_automl.runner.orchestrator import StatusReporter, claim_info
-from tao_automl.runner.plan import KPI, RunPlan, accepted_job_kwargs, checked_job_kwargs
+from tao_automl.runner.plan import KPI, RunPlan
 from tao_automl.runner.release import release, release_pending, releases_jobs
 from tao_automl.runner.resources import DEFAULT_GPU_COUNT
 from tao_automl.runner.run_args import RunArgs, checked_fields

@@ -439,7 +439,7 @@ def _platform_checks(config: RunArgs, report: PreflightReport, image: str | None
     """The platform's own checks, added to ``report``; returns the SDK they used (None when it could not be built)."""
     from tao_automl.platforms.base import PlatformCheck, as_platform, takes_job_options
     from tao_automl.platforms.registry import make_sdk, sdk_class
-    from tao_automl.runner.plan import checked_job_kwargs
+    from tao_automl.runner.job_kwargs import checked_job_kwargs
 
     holder: dict[str, Any] = {"sdk": given}
 
