@@ -229,3 +229,24 @@ def test_multiobjective_defaults_are_the_ones_benchmarks_readme_names(tmp_path: 
     result = load("multiobjective").main(["--problems", "zdt1", "--methods", "random",
                                           "--out", str(tmp_path / "mo.json")])
     assert {k: str(result[k]) for k in named} == named
+
+
+def test_below_random_odds_half_for_random_itself_none_for_a_method_always_better(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    odds = load("below_random_odds")
+    suite = sys.modules["suite"]
+    cache = tmp_path / "cache"
+    spread = [[float(v), float(v) + 1.0] for v in range(20)]  # 20 runs, bests 0..19
+    runs = {"random": spread, "twin": spread, "better": [[-1.0 - v] for v in range(20)],
+            "worse": [[100.0 + v] for v in range(20)]}
+    for label, losses in runs.items():
+        suite.save_runs(label, 1, {"branin": {str(s): r for s, r in enumerate(losses)}}, {"method": label}, cache)
+    result = odds.main(["--cache", str(cache), "--methods", "twin", "better", "worse", "missing", "--batches", "1",
+                        "--split", "tuning", "--seeds", "10", "--draws", "2000", "--out", str(tmp_path / "o.json")])
+    out = capsys.readouterr().out
+    assert "missing: no cached runs" in out and "| twin | 1 |" in out
+    methods = result["methods"]
+    assert 0.4 < methods["twin"]["cells"]["branin@1"] < 0.6  # as good as random: flagged about half the time
+    assert methods["better"]["expected_flags"] == 0.0 and methods["better"]["p_no_flag"] == 1.0
+    assert methods["worse"]["p_no_flag"] == 0.0
+    assert json.loads((tmp_path / "o.json").read_text())["methods"]["twin"]["cells"] == methods["twin"]["cells"]
