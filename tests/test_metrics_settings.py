@@ -790,6 +790,57 @@ def test_a_slow_metric_extractor_holds_up_no_status_poll(tmp_path: Path, monkeyp
         store.close()
 
 
+
+def test_a_metric_extractor_that_hangs_on_an_ended_jobs_log_fails_its_rec_and_the_sweep_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The extractor's call on an ended job's log ran on the sweep loop's thread with no time limit: one that hung
+    there (a user's bug, or a huge log) hung the whole sweep. That call now runs as a log poll does, on a thread of
+    its own, waited for up to ENDED_LOG_READ_LIMIT_S (0.5 s here): each rec fails naming the extractor and the
+    limit, and the sweep runs its other recs. Before, the first rec's end held the loop for the whole 20 s hang."""
+    import threading
+    import time
+
+    from conftest import write_skill
+    from tao_automl.platforms.base import JobStatus
+    from tao_automl.platforms.local import LocalSDK
+    from tao_automl.runner import AutoMLRunner, loop
+
+    limit_s = loop.ENDED_LOG_READ_LIMIT_S
+    monkeypatch.setattr(loop, "ENDED_LOG_READ_LIMIT_S", 0.5)
+    released = threading.Event()
+
+    class EndMarked(LocalSDK):
+        def get_job_logs(self, job_id: str, tail: int | None = None) -> str | None:
+            ended = JobStatus.parse(self.get_job_status(job_id)).is_finished()
+            return (super().get_job_logs(job_id, tail) or "") + ("\nENDED" if ended else "")
+
+    def hangs_once_ended(logs: str, name: str) -> float | None:
+        if logs.endswith("ENDED"):
+            released.wait(20)  # a hang (set free when the test ends)
+        found = re.findall(r"score (\d+\.\d+)", logs)
+        return float(found[-1]) if found else None
+
+    skill = write_skill(tmp_path / "bank", trainer="print('score 0.42', flush=True)\n")
+    started = time.monotonic()
+    try:
+        result = AutoMLRunner(EndMarked(jobs_dir=tmp_path / "jobs"), skill, log_progress=False).run(
+            automl_settings={"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                             "automl_fail_fast_after": 0, "poll_interval_s": 0.1}, workspace_path=tmp_path / "ws",
+            gpu_count=0, metric_extractor=hangs_once_ended)
+        took = time.monotonic() - started
+    finally:
+        released.set()
+    recs = result["recommendations"]
+    assert [r["status"] for r in recs] == ["failure", "failure"], recs
+    for rec in recs:
+        assert rec["metric_value"] is None
+        assert "metric_extractor gave no answer on the ended job's log" in rec["message"], rec["message"]
+        assert "within 0.5 s" in rec["message"], rec["message"]
+    assert took < 15, took  # both recs' ends within their limit, not the 20 s hang each
+    limit, = readme_says(r"one that has not answered within (\d+) s fails the rec")
+    assert float(limit) == limit_s  # what README says
+
+
 CRASH_AFTER_EPOCH_1 = textwrap.dedent(
     """
     import json, os, sys, yaml

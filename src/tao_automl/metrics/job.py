@@ -97,7 +97,8 @@ def polled_number(value: Any) -> float | None:
 def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
                    extractor: Callable[[str, str], float | None] | None,
                    metric_file: str | None = None, *, kpi_line: bool = False,
-                   polled: float | None = None) -> tuple[float | None, str]:
+                   polled: float | None = None,
+                   answers: Mapping[str, object] | None = None) -> tuple[float | None, str]:
     """``(value, where_it_came_from)``; a user extractor wins, else status.json, then the logs, then the results file
     ``metric_file`` the skill declares (a JSON object, or lines of them, giving the metric at its top level or under
     ``kpi``). ``kpi_line``: the settings named the metric ``kpi`` (the model's monitoring metric, here ``metric``),
@@ -105,13 +106,12 @@ def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
     extractor's last number on a log poll while the job ran, used when its call on the ended job's log raises or
     finds none (a platform may drop an ended job's log). Where: the status.json or results file read, relative to
     the results dir (``status.json``, ``train/status.json``: :func:`read_results_file_from`), ``logs``,
-    ``metric_extractor``, or ``none``."""
-    if extractor is not None:
-        logs = safe_logs(sdk, job_id)
-        try:
-            value = extractor(logs, metric)
-        except Exception as exc:
-            log.warning("metric_extractor raised %s: %s; %s", type(exc).__name__, exc,
+    ``metric_extractor``, or ``none``. ``answers``: what the extractor returned (or raised) on the ended job's log
+    per metric, read already (off the loop's thread, within a time limit): it is not called again."""
+    if extractor is not None or answers is not None:
+        value = answers.get(metric) if answers is not None else _called(extractor, safe_logs(sdk, job_id), metric)
+        if isinstance(value, Exception):
+            log.warning("metric_extractor raised %s: %s; %s", type(value).__name__, value,
                         "using its value from the last log poll" if polled is not None
                         else "falling back to the default extraction")
             value = None
@@ -146,6 +146,15 @@ def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
     return _from_metric_file(sdk, job_id, results_dir, metric, metric_file)
 
 
+def _called(extractor: Callable[[str, str], object] | None, logs: str, metric: str) -> object:
+    """What ``extractor(logs, metric)`` returned, or the exception it raised."""
+    assert extractor is not None
+    try:
+        return extractor(logs, metric)
+    except Exception as exc:
+        return exc
+
+
 def _from_metric_file(sdk: Any, job_id: str, results_dir: str | None, metric: str,
                       metric_file: str | None) -> tuple[float | None, str]:
     """``(value, file read)`` from the skill's results file ``metric_file``; ``(None, "none")`` when there is none
@@ -170,14 +179,16 @@ def _shown(value: Any, limit: int = 60) -> str:
 def extract_metrics(sdk: Any, job_id: str, results_dir: str | None, names: list[str],
                     extractor: Callable[[str, str], float | None] | None,
                     metric_file: str | None = None,
-                    polled: Mapping[str, float] | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
+                    polled: Mapping[str, float] | None = None,
+                    answers: Mapping[str, object] | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
     """Each of ``names`` read as :func:`extract_metric` reads one (multi-objective runs): values and sources by
-    name; ``polled``: the extractor's last number per name on a log poll."""
+    name; ``polled``: the extractor's last number per name on a log poll; ``answers``: its answers on the ended
+    job's log, read already."""
     values: dict[str, float | None] = {}
     sources: dict[str, str] = {}
     for name in names:
         values[name], sources[name] = extract_metric(sdk, job_id, results_dir, name, extractor, metric_file,
-                                                     polled=(polled or {}).get(name))
+                                                     polled=(polled or {}).get(name), answers=answers)
     return values, sources
 
 

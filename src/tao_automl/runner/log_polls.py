@@ -1,6 +1,7 @@
 """The metric extractor's log polls, run off the sweep loop's thread: a slow extractor (or a slow log fetch: a remote
 call on Kubernetes, Slurm over ssh, Lepton) holds up no status poll of any rec. The loop starts one poll per running
-job when it is due and takes its answer at a later poll; what the answer holds is stored by the loop's own thread."""
+job when it is due and takes its answer at a later poll; what the answer holds is stored by the loop's own thread.
+The extractor's call on an ended job's log is such a poll too, its answer waited for up to a time limit."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from tao_automl.metrics.job import polled_number
 
 @dataclass
 class PollAnswer:
-    """What one log poll read: the extractor's number per metric (None: no answer or not a number) and the first
-    exception it raised, if any (the calls for the other metrics went on)."""
+    """What one log poll read: the extractor's number per metric (None: no answer or not a number), what it
+    returned or raised per metric as it came (``answers``: an ended job's read judges it), and the first exception it
+    raised, if any (the calls for the other metrics went on)."""
     numbers: dict[str, float | None] = field(default_factory=dict)
+    answers: dict[str, object] = field(default_factory=dict)
     raised: Exception | None = None
 
 
@@ -37,11 +40,14 @@ class LogPoll:
             logs = self._fetch()
             for name in self._names:
                 try:
-                    answer.numbers[name] = polled_number(self._extractor(logs, name))
+                    answer.answers[name] = self._extractor(logs, name)
+                    answer.numbers[name] = polled_number(answer.answers[name])
                 except Exception as exc:  # told by the loop, once per rec; the other metrics are still read
+                    answer.answers[name] = exc
                     answer.raised = answer.raised or exc
         except Exception as exc:  # the fetch itself (safe_logs answers "" on a platform error, so hardly ever)
             answer.raised = answer.raised or exc
+            answer.answers = {name: exc for name in self._names}
         self._answer = answer
 
     def done(self) -> bool:

@@ -134,6 +134,9 @@ PENDING_REASON_EVERY_S = 15.0
 EXTRACTOR_POLL_EVERY_S = 30.0
 #: How long a job's end waits for the extractor's log poll that was reading as it ended (its number may be the last).
 LAST_LOG_POLL_WAIT_S = 30.0
+#: How long the metric extractor's call on an ended job's log (its fetch and a call per metric, on a thread of its
+#: own) may take before the rec fails saying so and the sweep goes on without it.
+ENDED_LOG_READ_LIMIT_S = 60.0
 #: How long a round of polls waits, in all, for the log polls it started: a quick extractor's number is stored in the
 #: round that read it (a kill right after loses nothing), a slow one's at a later round.
 ROUND_LOG_POLL_WAIT_S = 0.2
@@ -943,16 +946,21 @@ class AutoMLRunner:
                 self._report_epochs(exp, item, metric)  # epochs written after the last poll
             values: dict[str, float | None] | None = None
             sources: dict[str, str] = {}
-            if exp.objectives:  # a list of metrics: read each; the first is the rec's metric column
-                values, sources = extract_metrics(self.platform, item.job_id, item.results_dir,
-                                                  [o["name"] for o in exp.objectives], extractor,
-                                                  self.skill.metric_file, item.polled)
+            names = [o["name"] for o in exp.objectives] if exp.objectives else [metric]
+            answers = self._read_ended_log(item, names, extractor) if extractor is not None else None
+            if isinstance(answers, str):  # the extractor did not answer in time: the rec fails saying so
+                values = dict.fromkeys(names) if exp.objectives else None
+                sources = dict.fromkeys(names, answers) if exp.objectives else {}
+                value, source = None, answers
+            elif exp.objectives:  # a list of metrics: read each; the first is the rec's metric column
+                values, sources = extract_metrics(self.platform, item.job_id, item.results_dir, names, None,
+                                                  self.skill.metric_file, item.polled, answers)
                 value = values[exp.objectives[0]["name"]]
                 source = ",".join(dict.fromkeys(sources.values()))
             else:
-                value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, extractor,
+                value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, None,
                                                self.skill.metric_file, kpi_line=exp.settings.metric == KPI,
-                                               polled=item.polled.get(metric))
+                                               polled=item.polled.get(metric), answers=answers)
             if eval_fn is not None:
                 try:
                     evaluated = eval_fn(item.rec, item.job_id)
@@ -997,6 +1005,22 @@ class AutoMLRunner:
                                 [o["name"] for o in exp.objectives] if exp.objectives else [metric],
                                 f"log-poll-rec-{item.rec.id}")
         self._log_polls_started.append(item)
+
+    def _read_ended_log(self, item: _Active, names: list[str],
+                        extractor: MetricExtractor) -> dict[str, object] | str:
+        """The extractor's answer per metric on the ended job's log (what it returned, or raised), read as a log
+        poll is, on a thread of its own, waited for up to :data:`ENDED_LOG_READ_LIMIT_S`: an extractor (or a log
+        fetch) that hangs holds up the sweep no longer. Past that limit, why the rec fails (the thread is left to
+        end by itself; what it answers then is dropped)."""
+        job_id = item.job_id
+        answer = LogPoll(lambda: safe_logs(self.platform, job_id), extractor, names,
+                         f"ended-log-read-rec-{item.rec.id}").take(ENDED_LOG_READ_LIMIT_S)
+        if answer is not None:
+            return answer.answers
+        log.warning("rec %d: metric_extractor gave no answer on the ended job's log within %g s; the rec fails and "
+                    "the sweep goes on", item.rec.id, ENDED_LOG_READ_LIMIT_S)
+        return (f"metric_extractor gave no answer on the ended job's log (job {job_id}) within "
+                f"{ENDED_LOG_READ_LIMIT_S:g} s, the limit on that call")
 
     def _settle_log_polls(self, exp: Experiment) -> None:
         """After a round of polls: the log polls it started, each taken up as soon as it has returned, within
