@@ -263,6 +263,74 @@ def test_the_readme_states_the_pull_stall_limit() -> None:
     assert int(minutes) * 60 == STALL_S and DockerSDK.pull_stall_s == STALL_S
 
 
+_HOLD_NAME_LOCK = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from tao_automl.platforms.records import JobRecords
+    with JobRecords(Path(sys.argv[1])).name_lock(sys.argv[2]):  # what submit holds while it looks the name up
+        print("held", flush=True)
+        sys.stdin.readline()
+    """)
+
+
+def test_a_release_waits_for_a_submission_under_its_name_in_another_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """release_job took the records' thread lock but not the per-name file lock submit (create_job) takes: a
+    submission under the job's name in another process could look the container up, then see it removed (or its
+    name not yet remembered) under it. The release now takes that lock: while another process holds it, the
+    container is not removed; once it lets go, the release goes through. The engine is a stand-in here (no dockerd
+    needed): the lock is the records layer's."""
+    import threading
+
+    from tao_automl.platforms.docker import sdk as sdk_module
+
+    removed: list[str] = []
+
+    class Container:
+        id, name, attrs = "c0ffee", "tao-rec-1", {"State": {"Status": "exited", "ExitCode": 0}}
+
+        def remove(self) -> None:
+            removed.append(self.name)
+
+    class Containers:
+        def get(self, ref: str) -> Container:
+            if removed or ref not in (Container.id, Container.name):
+                raise docker.errors.NotFound(f"no container {ref}")
+            return Container()
+
+    class Client:
+        containers = Containers()
+
+    engine = type("Engine", (), {"errors": docker.errors, "from_env": staticmethod(lambda timeout: Client())})
+    monkeypatch.setattr(sdk_module, "_docker", lambda: engine)
+    state = tmp_path / "state"
+    kept = tmp_path / "results" / "log.txt"
+    kept.parent.mkdir()
+    kept.write_text("done\n")
+    sdk = DockerSDK(image=IMAGE, state_dir=state)
+    sdk.records.save({"id": Container.id, "container_name": Container.name, "name": "rec-1",
+                      "results_dir": str(kept.parent), "log_file": str(kept), "state": "success",
+                      "submitted_at": time.time(), "cancel_requested": False})
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_NAME_LOCK, str(state), Container.name],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    answers: list[str | None] = []
+    release = threading.Thread(target=lambda: answers.append(sdk.release_job(Container.id)), daemon=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        release.start()
+        release.join(1.0)
+        assert (removed, answers) == ([], []), "removed while another process held the name's lock"
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(10)
+    release.join(10)
+    assert answers == [f"container {Container.name} removed"] and removed == [Container.name]
+    assert sdk.records.named(Container.name, "rec-1") == Container.id
+
+
 # ------------------------------------------------------------------ a real Docker engine
 def _engine_answers() -> bool:
     try:

@@ -653,10 +653,14 @@ class DockerSDK(RecordedPlatform):
         a sweep of 500 recs does not leave 500 stopped containers; its log is kept in ``LOG_FILE`` first, and status,
         logs and failure analysis read the job's record and that copy from then on. A container already gone counts
         as removed; none is removed with ``keep_containers``. Raises, keeping the container, while the job still runs
-        or when its log could not be kept."""
+        or when its log could not be kept. It holds the job name's lock, as :meth:`submit` does: a submission under
+        that name in another process waits until the container is gone and its name remembered, then finds the
+        job (never a container half removed)."""
         if self.keep_containers:
             return None
         with self.records.lock:
+            key = str(self._record(job_id).get("container_name") or job_id)
+        with self.records.name_lock(key):
             rec = self._record(job_id)
             container = self._container(str(rec["id"])) if not rec.get("pulling") else None
             if container is None:
