@@ -793,3 +793,75 @@ def test_a_sweep_killed_while_mlflow_makes_a_new_sqlite_store_leaves_no_half_mad
     assert [s.info.status for s in sweeps] == ["FINISHED"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".mlflow.db")) == []
 
+
+
+KILLED_MID_TRACKER_CALL = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {src!r})
+    from mlflow.store.tracking.file_store import FileStore
+    from mlflow.tracking import MlflowClient
+
+    point = {point!r}
+    if point == "file store check":
+        made = FileStore.__init__
+
+        def made_then_killed(self, *args, **kwargs):
+            try:
+                made(self, *args, **kwargs)
+            finally:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        FileStore.__init__ = made_then_killed
+        from tao_automl.tracking.config import check_tracking_config
+        check_tracking_config("mlflow_config", {{"tracking_uri": {file_store!r}}})
+    else:
+        logged = MlflowClient.log_artifact
+
+        def killed_logging(self, run_id, local_path, artifact_path=None):
+            if os.path.basename(local_path) == point:  # its file written, not yet logged
+                os.kill(os.getpid(), signal.SIGKILL)
+            return logged(self, run_id, local_path, artifact_path)
+
+        MlflowClient.log_artifact = killed_logging
+        import tao_automl.tracking.mlflow_tracker as mlflow_tracker
+        mlflow_tracker.TAG_VALUE_LIMIT = 10  # a failed rec's message is logged as message.txt
+        from tao_automl.runner import AutoMLRunner
+        from tao_automl.testing import InstantSDK
+        AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_loss", fail_every=2), {skill!r}, log_progress=False).run(
+            automl_settings={{"metric": "val_loss", "algorithm": "random", "automl_max_recommendations": 3,
+                              "automl_fail_fast_after": 0}},
+            workspace_path={ws!r}, mlflow_config={{"tracking_uri": {uri!r}}}, gpu_count=0)
+    """
+)
+
+
+@pytest.mark.parametrize("point", ["file store check", "message.txt", "convergence.png"])
+def test_a_kill_9_mid_mlflow_call_leaves_nothing_in_the_temporary_folder(tmp_path: Path, point: str) -> None:
+    """The MLflow side wrote files in the system's temporary folder: the file-store check made a store there, a long
+    failure message (MLflow's log_text) and the convergence PNG were written there before being logged. A kill -9
+    at that instant left them there for good. The check now writes nothing, the files go to a scratch folder in the
+    run folder, and the next start (the resume) removes what a killed process left there. The child runs with
+    TMPDIR pointed at an empty folder and kills itself in the call, while the file exists."""
+    from tao_automl.testing import InstantSDK
+    from tao_automl.tracking.mlflow_tracker import SCRATCH
+
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    skill = write_skill(tmp_path / "bank")
+    script = KILLED_MID_TRACKER_CALL.format(
+        src=str(SRC), point=point, file_store=(tmp_path / "mlruns").as_uri(), skill=str(skill),
+        ws=str(tmp_path / "ws"), uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    env = {**os.environ, "TMPDIR": str(scratch_tmp), "MLFLOW_ALLOW_FILE_STORE": "true"}
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert sorted(p.name for p in scratch_tmp.iterdir()) == []
+    assert not (tmp_path / "mlruns").exists()
+    if point == "file store check":
+        return
+    (run_dir,) = (tmp_path / "ws").glob("run_*")
+    assert list((run_dir / SCRATCH).rglob(point)), "the kill came while the file was in the run's scratch folder"
+    resumed = AutoMLRunner(InstantSDK(lambda spec: 0.5, metric="val_loss"), skill, log_progress=False).run(
+        workspace_path=run_dir, resume=True)
+    assert resumed["progress"]["state"] == "finished" and resumed["tracking_errors"] == {}, resumed["tracking_errors"]
+    assert not (run_dir / SCRATCH).exists()

@@ -178,26 +178,27 @@ def _check_no_password_in_uri(uri: str) -> None:
 def _check_mlflow_file_store(config: Mapping[str, Any]) -> None:
     """An MLflow file store (``file:`` or a plain path) that this MLflow refuses (3.x keeps it in maintenance mode
     unless ``MLFLOW_ALLOW_FILE_STORE=true``): said before the run starts, not found when nothing was logged. The
-    check builds a file store in a temporary folder; the user's store is not touched."""
+    check builds a file store beneath a file, where no folder can be made: MLflow's refusal comes first, and a store
+    it takes fails at its first folder, so nothing is written anywhere (a temporary folder was, and a kill -9
+    mid-check left it behind); the user's store is not touched."""
     uri = str(config.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or "")
     scheme = urlparse(uri).scheme
     if not uri or (scheme not in ("", "file") and len(scheme) > 1):  # a database or server (a drive letter is a path)
         return
-    import tempfile
-
     from mlflow.exceptions import MlflowException
     from mlflow.store.tracking.file_store import FileStore
 
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            FileStore(root_directory=str(Path(tmp) / "mlruns"))  # type: ignore[no-untyped-call]
-        except MlflowException as exc:
-            raise UserInputError(
-                f"mlflow_config.tracking_uri: {uri!r} is a file store, which the installed MLflow refuses "
-                f"({str(exc).split('.')[0]}); use a database store such as 'sqlite:///mlflow.db', or set "
-                "MLFLOW_ALLOW_FILE_STORE=true in the environment", field="mlflow_config.tracking_uri", value=uri,
-                allowed="a database or server URI (sqlite:///..., http(s)://...), or a file store with "
-                        "MLFLOW_ALLOW_FILE_STORE=true") from None
+    try:
+        FileStore(root_directory=str(Path(__file__) / "mlruns"))  # type: ignore[no-untyped-call]
+    except MlflowException as exc:
+        raise UserInputError(
+            f"mlflow_config.tracking_uri: {uri!r} is a file store, which the installed MLflow refuses "
+            f"({str(exc).split('.')[0]}); use a database store such as 'sqlite:///mlflow.db', or set "
+            "MLFLOW_ALLOW_FILE_STORE=true in the environment", field="mlflow_config.tracking_uri", value=uri,
+            allowed="a database or server URI (sqlite:///..., http(s)://...), or a file store with "
+                    "MLFLOW_ALLOW_FILE_STORE=true") from None
+    except NotADirectoryError:  # taken: it went on to make its folder
+        return
 
 
 def _check_wandb_login(config: Mapping[str, Any]) -> None:

@@ -14,8 +14,9 @@ import contextlib
 import math
 import os
 import re
-import tempfile
+import shutil
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,10 @@ _TERMINAL = {"success": "FINISHED", "failure": "FAILED", "stopped": "KILLED", "c
 #: The parent's status per sweep end state: a sweep that failed (no rec succeeded, a fail-fast stop) is FAILED, one
 #: that was stopped or interrupted KILLED.
 _SWEEP_TERMINAL = {"finished": "FINISHED", "failed": "FAILED"}
+#: The folder in the run folder where the files MLflow logs as artifacts (the convergence PNG, a long message) are
+#: written first, one subfolder per call named after its process: never the system's temporary folder, which a kill
+#: -9 mid-call would leave them in for good. A sweep's start removes the subfolders of processes that are gone.
+SCRATCH = ".mlflow-scratch"
 
 
 def mlflow_key(name: str) -> str:
@@ -61,6 +66,7 @@ class MlflowTracker:
         from mlflow.tracking import MlflowClient
 
         data = load_run(run_dir)
+        _clear_stale_scratch(data.run_dir)
         uri = str(self.config.get("tracking_uri") or "")
         with _database_created_once(uri):
             try:
@@ -210,7 +216,9 @@ class MlflowTracker:
         if rec.spec_path is not None and rec.spec_path.is_file():
             self.client.log_artifact(run_id, str(rec.spec_path), artifact_path="spec")
         if rec.message and len(rec.message) > TAG_VALUE_LIMIT:  # the failure reason, uncut
-            self.client.log_text(run_id, rec.message, "message.txt")
+            with _scratch_file(data.run_dir, "message.txt") as path:
+                path.write_text(rec.message, encoding="utf-8")
+                self.client.log_artifact(run_id, str(path))
         end = int((rec.finished_at or time.time()) * 1000)
         self.client.set_terminated(run_id, _TERMINAL.get(rec.status, "FINISHED"), end_time=end)
         self._done.add(rec.rec_id)
@@ -227,14 +235,54 @@ class MlflowTracker:
     def _log_convergence_plot(self, run_id: str, data: RunData) -> None:
         from tao_automl.report.png import write_convergence_png
 
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "convergence.png"
+        with _scratch_file(data.run_dir, "convergence.png") as path:
             try:
                 written = write_convergence_png(data, path)
             except UserInputError:  # the report extra (matplotlib) is not installed: the metric history stays
                 return
             if written:
                 self.client.log_artifact(run_id, str(path))
+
+
+@contextlib.contextmanager
+def _scratch_file(run_dir: Path, name: str) -> Iterator[Path]:
+    """A path ``name`` in a new folder of this process's own under the run folder's :data:`SCRATCH`, removed (with
+    its file) afterwards."""
+    folder = run_dir / SCRATCH / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    try:
+        yield folder / name
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another call's folder still in it
+            folder.parent.rmdir()
+
+
+def _clear_stale_scratch(run_dir: Path) -> None:
+    """Remove the :data:`SCRATCH` subfolders of processes that no longer run (killed mid-call), and the scratch
+    folder once empty; a live process's are left to it."""
+    root = run_dir / SCRATCH
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        pid = folder.name.partition("-")[0]
+        if pid.isdigit() and not _process_runs(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        root.rmdir()
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether process ``pid`` still runs (on Windows, where signal 0 would end it, it is taken to)."""
+    if os.name == "nt" or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process
+        return True
+    return True
 
 
 def _sqlite_file(uri: str) -> Path | None:
