@@ -22,6 +22,7 @@ from agent_helpers import cli, demo_config, ended, status_json, wait_for
 from signal_scripts import lost_in_a_library
 from tao_automl.bank import builtin_skill_dir
 from tao_automl.errors import EXIT_INTERRUPTED, UserInputError
+from tao_automl.experiment.store import read_meta
 from tao_automl.platforms.base import JobStatus
 from tao_automl.platforms.local import LocalSDK
 from tao_automl.runner import AutoMLRunner
@@ -117,7 +118,7 @@ def test_stop_cancel_jobs_cancels_what_is_in_flight(tmp_path: Path) -> None:
     # the orchestrator's own last line said "in-flight jobs keep running" while this stop cancelled them
     last = Path(run_dir, "orchestrator.log").read_text().strip().splitlines()[-1]
     assert "keep running" not in last and "stop --cancel-jobs`: it is cancelling the in-flight jobs" in last, last
-    assert not (Path(run_dir) / "stop-cancel-jobs.pid").exists()
+    assert read_meta(run_dir)["cancel_jobs_asked"] is None  # the stop recorded that it is done
     # RUN_DIR/status.json holds what `status --json` says (it kept "running 1" after the cancel: no orchestrator
     # was left to rewrite it, so the stop does)
     snapshot = json.loads((Path(run_dir) / "status.json").read_text())
@@ -221,6 +222,64 @@ def test_stop_cancel_jobs_cancels_the_jobs_at_once_not_one_after_the_other(
     assert all(local.get_job_status(r["job_id"]) == JobStatus.CANCELLED for r in recs)
 
 
+def test_status_does_not_call_the_jobs_a_stop_is_cancelling_left_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`status --json` (and `query_status`) said the in-flight jobs of a run stopped by `stop --cancel-jobs` were
+    `left_running` until the cancels ended, while the run's own `run --json` said they were not (it alone was
+    patched): the run's store did not record that cancels were asked. The stop records it there before it signals
+    the orchestrator: while its cancels wait, every view says false; once the stop is done with the jobs still
+    running (its cancels failed), true again."""
+    import threading
+
+    from tao_automl import query_status
+    from tao_automl.runner import detach
+
+    config = demo_config(tmp_path, recs=2, epochs=400)
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+    wait_for(run_dir, lambda s: len(s["active_jobs"]) == 2 and all(a["job_id"] for a in s["active_jobs"]))
+    local = LocalSDK(jobs_dir=tmp_path / "jobs")
+    cancelling, answer = threading.Event(), threading.Event()
+
+    class HeldCancel:  # a platform whose cancels wait until the test has looked, then fail
+        def __getattr__(self, name: str) -> Any:
+            return getattr(local, name)
+
+        def cancel_job(self, job_id: str) -> bool:
+            cancelling.set()
+            answer.wait(120)
+            raise RuntimeError("the platform refused the cancel")
+
+    monkeypatch.setattr(detach, "_sdk_for", lambda folder, meta: HeldCancel())
+    failed: list[BaseException] = []
+
+    def stop() -> None:
+        try:
+            stop_run(run_dir, cancel_jobs=True)
+        except BaseException as exc:
+            failed.append(exc)
+
+    stopper = threading.Thread(target=stop)
+    stopper.start()
+    try:
+        try:
+            assert cancelling.wait(120), "the stop never came to its cancels"
+            during = status_json(run_dir, "--recs", "all")
+            api = query_status(run_dir, recs="all")
+        finally:
+            answer.set()
+            stopper.join(120)
+        assert during["progress"]["state"] == "interrupted" and len(during["active_jobs"]) == 2, during
+        for shown in (during, api):
+            assert [a["left_running"] for a in shown["active_jobs"]] == [False, False], shown["active_jobs"]
+            assert [r["left_running"] for r in shown["recommendations"]] == [False, False], shown["recommendations"]
+        assert len(failed) == 1 and "refused the cancel" in str(failed[0]), failed
+        after = status_json(run_dir, "--recs", "all")  # the stop is done and its cancels failed: the jobs run on
+        assert [(r["status"], r["left_running"]) for r in after["recommendations"]] == [("running", True)] * 2, after
+    finally:
+        monkeypatch.undo()
+        assert cli("stop", run_dir, "--cancel-jobs").returncode == 0  # the jobs it left: not left behind the test
+
+
 def test_a_repeated_stop_cancel_jobs_says_the_killed_stop_cancelled_its_job(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pins defect 3: `stop --cancel-jobs` killed (-9) after it had cancelled a job and before it recorded the rec's
@@ -237,6 +296,9 @@ def test_a_repeated_stop_cancel_jobs_says_the_killed_stop_cancelled_its_job(
         patched.setenv("TAO_AUTOML_CRASH_AT", "stop_job_cancelled")
         killed = cli("stop", run_dir, "--cancel-jobs")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    # the killed stop's record of its cancels names a process that has ended: not taken as cancelling them
+    assert read_meta(run_dir)["cancel_jobs_asked"] is not None
+    assert [a["left_running"] for a in status_json(run_dir)["active_jobs"]] == [True, True]
     sdk = LocalSDK(jobs_dir=tmp_path / "jobs")
     assert all(sdk.get_job_status(job) == JobStatus.CANCELLED for _, job in jobs)  # the killed stop cancelled both
     again = cli("stop", run_dir, "--cancel-jobs", "--json")

@@ -13,7 +13,7 @@ import os
 import sqlite3
 
 from tao_automl.errors import UserInputError
-from tao_automl.experiment.holder import copy_of, resume_facts
+from tao_automl.experiment.holder import cancelling_jobs, copy_of, resume_facts
 from tao_automl.experiment.lines import resumable
 from tao_automl.experiment.run_folders import no_run_reason, workspace_runs
 from tao_automl.experiment.store import (
@@ -175,11 +175,12 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         # no orchestrator: what is in flight is as last seen (when it stopped, or its last recorded activity)
         seen_until = None if alive or meta.get("state") == "running" else (meta.get("ended_at") or
                                                                            store.last_event_at())
+        cancelling = seen_until is not None and cancelling_jobs(meta)  # a stop --cancel-jobs is cancelling them
         if front is not None:  # a list of metrics: best is the Pareto front's pick
             best = store.rec(front["best_rec_id"]) if front["best_rec_id"] is not None else None
         best_shown = best_row_dict(best, store.rec, meta)  # in the snapshot: its parents are read as of the rest
-    shown_rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until, r.rec_id in uncollected), meta)
-                  for r in rows]
+    shown_rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until, r.rec_id in uncollected, cancelling),
+                                 meta) for r in rows]
     if values is not None:  # several metrics: each rec shows all of them
         pareto_view.with_rec_values(shown_rows, values)
     view_info: dict[str, Any] = {"view": view, "shown": len(rows), "total": sum(counts.values())}
@@ -195,7 +196,8 @@ def _read(store: RunStore, run_dir: str, view: str, top: int, offset: int, limit
         "progress": progress,
         "recommendations": shown_rows,
         "rec_view": view_info,
-        "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until, waiting.get(r.rec_id)) for r in active],
+        "active_jobs": [active_job(r, r.rec_id in uncollected, seen_until, waiting.get(r.rec_id), cancelling)
+                        for r in active],
         # recs with no job yet because the platform had no room (a quota): why, as the platform said
         "waiting_for_room": [{"rec_id": r.rec_id, "reason": no_room[r.rec_id]} for r in no_room_recs],
         # the run's failed tracker calls (W&B, MLflow), summed over the processes that ran it

@@ -1051,14 +1051,6 @@ def _handled(args: argparse.Namespace, as_json: bool) -> int:
         return EXIT_FAILED
 
 
-def _not_left_running(status: dict[str, Any]) -> None:
-    """The in-flight jobs of a run that ``stop --cancel-jobs`` stopped, as its own ``run --json`` shows them: not
-    ``left_running`` (the stop is cancelling them; ``status`` shows their recs ``cancelled`` once it is done)."""
-    for row in [*status.get("recommendations", []), *status.get("active_jobs", [])]:
-        if row.get("left_running"):
-            row["left_running"] = False
-
-
 def _report_interrupt(exc: KeyboardInterrupt, as_json: bool) -> int:
     """What an interrupted command says (its run folder and how to continue it; with ``--json`` also the run's
     status), and its exit code."""
@@ -1078,9 +1070,8 @@ def _report_interrupt(exc: KeyboardInterrupt, as_json: bool) -> int:
     if as_json:  # what the sweep produced first comes with the error, as a failed sweep's does
         where = {"field": "run_dir", "value": str(run_dir)} if run_dir else {}
         error = TaoAutoMLError(said, kind="interrupted", exit_code=EXIT_INTERRUPTED, hint=hint, **where)
+        # a stop --cancel-jobs records in the run's store that it is cancelling the jobs: not left running there
         error.produced = _status_of(run_dir) if run_dir else None
-        if error.produced is not None and run_dir and stop_cancels_jobs(run_dir):
-            _not_left_running(error.produced)  # the stop is cancelling them: no resume adopts them
         print(_dumps(error_json(error)), flush=True)
     print(f"{said}; {hint}", file=sys.stderr)
     return EXIT_INTERRUPTED

@@ -75,6 +75,11 @@ JOB_ENDED_UNCOLLECTED = "job_ended_uncollected"
 CANCEL_DECIDED = "cancel_decided"
 #: The message of a rec cancelled by ``stop --cancel-jobs``.
 STOP_CANCEL_MESSAGE = "cancelled: `tao-automl stop --cancel-jobs`"
+#: Meta key: the ``stop --cancel-jobs`` that is cancelling the run's in-flight jobs, as ``{"pid", "host", "at"}``:
+#: committed before it signals the orchestrator, null once it is done (with an event of that name each time). A stop
+#: killed on the way leaves it naming a process that no longer runs, which every view ignores
+#: (:func:`tao_automl.experiment.holder.cancelling_jobs`): its jobs may run on.
+CANCEL_JOBS_ASKED = "cancel_jobs_asked"
 #: Meta key: true when the sweep stopped on a failure cause that `resume` cannot fix (its metric, a job time limit,
 #: diverging values: ``runner.failures.needs_new_run``); status and stop then point at a new run, not a resume.
 NEW_RUN_NEEDED = "new_run_needed"
@@ -194,6 +199,7 @@ _META_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "settings": ((dict,), "a mapping of settings"), "space": ((list,), "a list of params, each a mapping with a name"),
     "base_spec": ((dict,), "a spec (a mapping)"), "state": ((str,), "a run state"), "mode": ((str,), "a text"),
     "run_args": ((dict,), "a mapping of run() arguments"), "platform": ((dict,), "a mapping"),
+    CANCEL_JOBS_ASKED: ((dict, type(None)), "a mapping or null"),
 }
 #: The meta keys a run made by the runner (mode ``runner``) writes in the transaction that creates it.
 _RUNNER_META = ("run_args", "platform")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from tao_automl.experiment.holder import resume_facts
+from tao_automl.experiment.holder import cancelling_jobs, resume_facts
 from tao_automl.experiment.lines import resumable
 from tao_automl.experiment.store import (
     ACTIVE_STATES,
@@ -201,13 +201,14 @@ def plain_status(status: str) -> str:
 
 
 def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = None,
-             uncollected: bool = False) -> dict[str, Any]:
+             uncollected: bool = False, cancelling: bool = False) -> dict[str, Any]:
     """Everything known about one rec; ``specs`` is the spec its job received once it was rendered. ``seen_until``:
     when no orchestrator follows the run, the time it was last followed (a rec still in flight then is shown as
     last seen, its wall time up to then, with ``last_seen_at``; its job may have ended since). ``uncollected``: its
     job is known to have ended with no orchestrator to collect it (:func:`uncollected_ids`): shown so, not running.
     ``left_running``: its job was in flight when the orchestrator stopped and nothing follows it now (it runs on as
-    far as the run knows; ``resume`` re-attaches to it)."""
+    far as the run knows; ``resume`` re-attaches to it); never while ``cancelling`` (:func:`~tao_automl.experiment.
+    holder.cancelling_jobs`: a ``stop --cancel-jobs`` is cancelling it)."""
     end = rec.finished_at or seen_until or time.time()
     trial = rec.trial or {}
     stale = seen_until is not None and rec.finished_at is None
@@ -234,15 +235,17 @@ def rec_dict(rec: RecRow, rank: int | None = None, seen_until: float | None = No
         "finished_at": rec.finished_at,
         "wall_time_s": round(end - rec.submitted_at, 3) if rec.submitted_at else None,
         "last_seen_at": seen_until if stale else None,
-        "left_running": left_running(rec, seen_until, uncollected),
+        "left_running": left_running(rec, seen_until, uncollected, cancelling),
     }
 
 
-def left_running(rec: RecRow, seen_until: float | None, ended: bool) -> bool:
+def left_running(rec: RecRow, seen_until: float | None, ended: bool, cancelling: bool = False) -> bool:
     """Whether ``rec``'s job was left in flight (queued or running) by an orchestrator that stopped (Ctrl-C, ``stop``
     without ``--cancel-jobs``, a kill) and no orchestrator follows it (``seen_until`` set): it runs on as far as the
-    run knows, and ``resume`` re-attaches to it; not a job known to have ended (``ended``)."""
-    return seen_until is not None and bool(rec.job_id) and rec.status in ACTIVE_STATES and not ended
+    run knows, and ``resume`` re-attaches to it; not a job known to have ended (``ended``), nor one a ``stop
+    --cancel-jobs`` is cancelling (``cancelling``: the run's store says so, see :func:`cancelling_jobs`)."""
+    return (seen_until is not None and bool(rec.job_id) and rec.status in ACTIVE_STATES and not ended
+            and not cancelling)
 
 
 def with_reasoning(row: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -274,7 +277,9 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
     ranks = {rec_id: i for i, rec_id in enumerate(order, start=1)}
     # their jobs ended: not running, though the store keeps them in flight
     ended = {r.rec_id for r in recs if r.rec_id in uncollected and r.status in ACTIVE_STATES}
-    rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until, r.rec_id in ended), meta) for r in recs]
+    cancelling = seen_until is not None and cancelling_jobs(meta)  # a stop --cancel-jobs is cancelling them
+    rows = [with_reasoning(rec_dict(r, ranks.get(r.rec_id), seen_until, r.rec_id in ended, cancelling), meta)
+            for r in recs]
     by_id = {r.rec_id: r for r in recs}
     shown_progress = progress(recs, meta, ended)
     # whether `tao-automl resume` continues the run, as status answers it once no orchestrator drives the run
@@ -305,16 +310,16 @@ def summarise(recs: Sequence[RecRow], meta: Mapping[str, Any],
 
 
 def active_job(rec: RecRow, ended: bool = False, seen_until: float | None = None,
-               pending_reason: str | None = None) -> dict[str, Any]:
+               pending_reason: str | None = None, cancelling: bool = False) -> dict[str, Any]:
     """A rec in flight; ``ended``: its job is known to have ended (``stop --cancel-jobs`` found it so) with a result
     that ``resume`` has not collected yet; ``seen_until``: no orchestrator follows the run, whose status is as last
     seen then (``last_seen_at``); ``pending_reason``: why the platform keeps its queued job waiting (shown while
-    the rec is pending)."""
+    the rec is pending); ``cancelling``: a ``stop --cancel-jobs`` is cancelling it (not ``left_running``)."""
     waiting = pending_reason if rec.status == "pending" and rec.job_id and not ended else None
     status = ENDED_UNCOLLECTED if ended else plain_status(rec.status)  # its job ended: not running any more
     return {"rec_id": rec.rec_id, "job_id": rec.job_id, "status": status,
             "updated_at": rec.updated_at, "job_ended": ended, "last_seen_at": seen_until or None,
-            "left_running": left_running(rec, seen_until, ended), "pending_reason": waiting or None}
+            "left_running": left_running(rec, seen_until, ended, cancelling), "pending_reason": waiting or None}
 
 
 def public_json(summary: Mapping[str, Any]) -> dict[str, Any]:

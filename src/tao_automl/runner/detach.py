@@ -56,9 +56,6 @@ LLM_KEY_ENV = "TAO_AUTOML_DETACHED_LLM_API_KEY"
 START_WAIT_S = 60.0
 #: How long ``stop`` waits for the orchestrator to close the run.
 STOP_WAIT_S = 60.0
-#: Written in the run folder by ``stop --cancel-jobs`` (its pid) before it signals the orchestrator, removed when it
-#: is done: the orchestrator's last log line says its jobs are being cancelled, not that they keep running.
-STOP_CANCELS_FILE = "stop-cancel-jobs.pid"
 #: Written in the run folder while its detached orchestrator is being started: the pid of the process that will hand
 #: the run over or take it (the starter, then the orchestrator). A ``stop`` that finds no holder while that process
 #: lives waits for the orchestrator to take the run, then stops it (it closed the run, and the orchestrator then took
@@ -104,13 +101,31 @@ def _holder_once_started(run_dir: Path, timeout_s: float) -> int | None:
 
 
 def stop_cancels_jobs(run_dir: str | Path) -> bool:
-    """Whether a ``stop --cancel-jobs`` that is still alive is stopping the run at ``run_dir``."""
+    """Whether a ``stop --cancel-jobs`` that is still alive is stopping the run at ``run_dir``, as its store records
+    it (:func:`~tao_automl.experiment.holder.cancelling_jobs`); False when the store cannot be read."""
+    from tao_automl.experiment.holder import cancelling_jobs
+    from tao_automl.experiment.store import read_meta
+
     try:
-        pid = int(Path(run_dir, STOP_CANCELS_FILE).read_text(encoding="utf-8").strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):  # no marker, or one a killed stop left behind
+        return cancelling_jobs(read_meta(run_dir))
+    except (OSError, sqlite3.Error, TaoAutoMLError):
         return False
-    return True
+
+
+def _record_cancelling(folder: Path, cancelling: bool) -> None:
+    """Record in the run's store that this process (a ``stop --cancel-jobs``) is cancelling its in-flight jobs, or
+    that it is done (:data:`~tao_automl.experiment.store.CANCEL_JOBS_ASKED`): committed before the orchestrator is
+    signalled, so the run's own result, ``status`` and ``query_status`` never call those jobs left running."""
+    import socket
+
+    from tao_automl.experiment.store import CANCEL_JOBS_ASKED, RunStore
+
+    asked = {"pid": os.getpid(), "host": socket.gethostname(), "at": time.time()} if cancelling else None
+    store = RunStore(folder)
+    try:
+        store.set_meta({CANCEL_JOBS_ASKED: asked}, event=CANCEL_JOBS_ASKED if cancelling else "cancel_jobs_done")
+    finally:
+        store.close()
 
 
 class OrchestratorError(TaoAutoMLError):
@@ -573,15 +588,24 @@ def stop_run(run_dir: str | Path, *, cancel_jobs: bool = False, timeout_s: float
     if pid is not None and is_stop_writing(folder, pid):
         _after_other_stop(folder, pid, timeout_s)
         pid = None  # it found the orchestrator (if any) and stopped it
-    marker = folder / STOP_CANCELS_FILE
-    if pid is not None and cancel_jobs:
-        with contextlib.suppress(OSError):  # only the orchestrator's log line depends on it
-            marker.write_text(str(os.getpid()), encoding="utf-8")
+    if cancel_jobs:  # a store that cannot take it is refused here, before anything is signalled or cancelled
+        _record_cancelling(folder, True)
     try:
         return _stop(folder, meta, original, pid, cancel_jobs, timeout_s)
     finally:
-        with contextlib.suppress(OSError):
-            marker.unlink(missing_ok=True)
+        if cancel_jobs:
+            _cancelling_done(folder)
+
+
+def _cancelling_done(folder: Path) -> None:
+    """Record that this ``stop --cancel-jobs`` is done; a store that cannot take it (a full disk) is warned about,
+    not raised over the stop's own outcome: the record names this process, so it is ignored once it ends."""
+    try:
+        _record_cancelling(folder, False)
+    except (OSError, sqlite3.Error, TaoAutoMLError) as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("could not record in %s that the cancels are done: %s", folder, exc)
 
 
 @contextlib.contextmanager
