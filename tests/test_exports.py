@@ -272,7 +272,7 @@ def test_export_needs_a_target_and_a_run(tmp_path: Path) -> None:
     nothing = _cli("export", str(tmp_path))
     assert nothing.returncode == 2 and "--best" in nothing.stderr
     no_run = _cli("export", str(tmp_path), "--best", "-o", str(tmp_path / "b.yaml"))
-    assert no_run.returncode == 2 and "holds no run" in no_run.stderr
+    assert no_run.returncode == 2 and "no run state at" in no_run.stderr
 
 
 def test_a_credential_in_the_spec_stays_out_of_state_but_reaches_the_exported_spec(toy_skill: Path,

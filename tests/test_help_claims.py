@@ -239,6 +239,22 @@ def test_a_folder_without_a_run_says_whether_it_exists(command: str, tmp_path: P
     assert "no such folder" not in said["empty"] and "no state.db, and no run folder in it" in said["empty"], said
 
 
+@pytest.mark.parametrize("command", ["status", "report", "export --best -o OUT"])
+def test_a_folder_without_a_run_is_said_in_the_same_words_by_each_command(command: str, tmp_path: Path) -> None:
+    """`export` said "'PATH' holds no run (...)" of a folder where `status` and `report` said "no run state at 'PATH'
+    (...)" (report with more after it): each says the same line now, in text and in its JSON error."""
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    words = [str(tmp_path / "best.yaml") if w == "OUT" else w for w in command.split()]
+    said = f"no run state at {str(folder)!r} (no state.db, and no run folder in it)"
+    done = cli(words[0], str(folder), *words[1:])
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done
+    assert done.stderr.startswith(f"error: {said} (hint: "), done.stderr  # the same words, then the command's hint
+    error = json.loads(cli(words[0], str(folder), *words[1:], "--json").stdout)["error"]
+    assert error["message"].startswith(f"{said} (hint: "), error
+    assert (error["field"], error["value"]) == ("run_dir", str(folder)), error
+
+
 @pytest.mark.parametrize("argv", [
     ["--csv", "--results-dir", "x"],  # --results-dir needs --best, as run's --recs needs --dry-run (usage)
     ["--csv", "a.csv", "-o", "b.yaml"],  # -o with neither --best nor a bare --csv

@@ -15,7 +15,7 @@ import sqlite3
 from tao_automl.errors import UserInputError
 from tao_automl.experiment.holder import cancelling_jobs, copy_of, resume_facts
 from tao_automl.experiment.lines import resumable
-from tao_automl.experiment.run_folders import no_run_reason, workspace_runs
+from tao_automl.experiment.run_folders import no_run_message, workspace_runs
 from tao_automl.experiment.store import (
     ACTIVE_STATES,
     DAMAGED_HINT,
@@ -73,7 +73,7 @@ def query_status(workspace_path: str | Path, *, recs: str = "top", top: int | No
     if not os.path.exists(os.path.join(run_dir, DB_NAME)):
         runs = workspace_runs(run_dir)
         if not runs:
-            return {"error": f"no run state at {run_dir!r} ({no_run_reason(run_dir)})"}
+            return {"error": no_run_message(run_dir)}
         run_dir = os.path.join(run_dir, runs[-1])  # a workspace folder: report its newest run
     from tao_automl.experiment.holder import orchestrator_info
 

@@ -19,6 +19,12 @@ def no_run_reason(folder: str | os.PathLike[str]) -> str:
     return f"no {DB_NAME}, and no run folder in it"
 
 
+def no_run_message(folder: str | os.PathLike[str]) -> str:
+    """What ``status``, ``report`` and ``export`` say of a folder that holds no run: ``no run state at 'PATH' (why)``
+    (:func:`no_run_reason`)."""
+    return f"no run state at {os.fspath(folder)!r} ({no_run_reason(folder)})"
+
+
 def workspace_runs(folder: str | os.PathLike[str]) -> list[str]:
     """The run folders in ``folder``: every folder in it holding a run's state (``run_*`` of `tao-automl run`, any
     name of ``AutoML(workspace=...)``), oldest first by the start their state records (unreadable ones first, by

@@ -86,9 +86,9 @@ def load_run(run_dir: str | Path) -> RunData:
         runs = [path / name for name in workspace_runs(path)]
         path = runs[-1] if runs else path
     if not (path / DB_NAME).exists():
-        from tao_automl.experiment.run_folders import no_run_reason
+        from tao_automl.experiment.run_folders import no_run_message
 
-        raise WorkspaceError(f"{str(path)!r} holds no run ({no_run_reason(path)})", field="run_dir", value=str(run_dir),
+        raise WorkspaceError(no_run_message(path), field="run_dir", value=str(run_dir),
                              allowed=f"a run folder (it holds {DB_NAME}) or a workspace holding one",
                              hint="pass the run folder printed by `tao-automl run`; `tao-automl runs WORKSPACE` "
                                   "lists them")

@@ -205,13 +205,12 @@ def load_run(run_dir: str | Path, *, read_results: bool = True) -> RunData:
     """Read ``run_dir`` (a run folder, or a workspace: its newest run); a folder without state is an error."""
     path = Path(run_dir).expanduser()
     if not (path / DB_NAME).exists():
-        from tao_automl.experiment.run_folders import no_run_reason, workspace_runs
+        from tao_automl.experiment.run_folders import no_run_message, workspace_runs
 
         runs = [path / name for name in workspace_runs(path)]
         if not runs:
-            raise WorkspaceError(f"no run state at {str(path)!r} ({no_run_reason(path)}); give a run folder or a "
-                                 "workspace",
-                                 field="run_dir", value=str(run_dir), allowed="a run folder or a workspace",
+            raise WorkspaceError(no_run_message(path), field="run_dir", value=str(run_dir),
+                                 allowed="a run folder or a workspace",
                                  hint="pass the run folder printed by `tao-automl run`")
         path = runs[-1]
     try:
