@@ -237,6 +237,20 @@ def test_an_error_about_what_an_option_set_names_the_option(extra: list[str], fi
     assert field in error["message"] and field in line
 
 
+@pytest.mark.parametrize("gpus", ["-1", "1025"])
+def test_a_gpus_out_of_range_is_refused_before_the_llm_is_asked(gpus: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan --gpus -1` with an LLM endpoint that does not answer said the endpoint cannot be reached (exit 3): --gpus
+    was checked only in the config made from the LLM's answer. It is checked before anything reaches out now."""
+    from tao_automl.cli.main import main
+
+    code = main(["plan", "tune the learning rate", "--model", DEMO, "--llm-endpoint", "http://127.0.0.1:9/v1",
+                 "--llm-model", "m", "--gpus", gpus, "--json"])
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (code, error["kind"], error["field"], error["value"]) == (2, "usage", "--gpus", int(gpus)), error
+    assert error["allowed"] == "an integer from 0 to 1024" and "llm" not in error["message"].lower(), error
+
+
 def test_a_skill_bank_that_is_not_there_is_refused_whatever_the_model(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """`plan ... --model builtin:demo-digits-mlp --skill-bank /no/such/bank` wrote a config, exit 0: the bank is read

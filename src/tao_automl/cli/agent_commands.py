@@ -243,6 +243,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise UserInputError(f"--llm-timeout: {timeout!r} is not allowed; expected a number of seconds, 0 < s <= 3600",
                              field="--llm-timeout", value=timeout, allowed="a number of seconds, 0 < s <= 3600",
                              kind="usage")
+    _check_gpus(args.gpus)  # before the LLM is asked: an endpoint that does not answer is not what to fix first
     try:
         plan = make_plan(args.text, args.model, llm_endpoint=args.llm_endpoint, llm_model=args.llm_model,
                          metric=args.metric, platform=args.platform, workspace_path=args.workspace,
@@ -279,6 +280,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print("---")
         print(plan.yaml(), end="")
     return EXIT_OK
+
+
+def _check_gpus(gpus: int | None) -> None:
+    """Refuse a ``plan --gpus`` the run config would refuse (``platform_kwargs.gpu_count``: 0 up to
+    :data:`~tao_automl.runner.resources.MAX_GPU_COUNT`), named as the option."""
+    from tao_automl.errors import UserInputError
+    from tao_automl.runner.resources import MAX_GPU_COUNT
+
+    if gpus is not None and not 0 <= gpus <= MAX_GPU_COUNT:
+        raise UserInputError(f"--gpus: {gpus} is not allowed; expected an integer from 0 to {MAX_GPU_COUNT} (the GPUs "
+                             "one job asks for)", field="--gpus", value=gpus,
+                             allowed=f"an integer from 0 to {MAX_GPU_COUNT}", kind="usage")
 
 
 #: The run config keys ``plan`` writes from its options (an error's ``field``), and the option that sets each.
