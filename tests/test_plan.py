@@ -237,18 +237,22 @@ def test_an_error_about_what_an_option_set_names_the_option(extra: list[str], fi
     assert field in error["message"] and field in line
 
 
-@pytest.mark.parametrize("gpus", ["-1", "1025"])
-def test_a_gpus_out_of_range_is_refused_before_the_llm_is_asked(gpus: str,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """`plan --gpus -1` with an LLM endpoint that does not answer said the endpoint cannot be reached (exit 3): --gpus
-    was checked only in the config made from the LLM's answer. It is checked before anything reaches out now."""
+@pytest.mark.parametrize(("option", "given", "allowed"), [
+    ("--gpus", "-1", "an integer from 0 to 1024"), ("--gpus", "1025", "an integer from 0 to 1024"),
+    ("--platform", "slrum", ["local", "slurm", "lepton", "brev", "docker", "kubernetes"])])
+def test_a_plain_option_value_is_refused_before_the_llm_is_asked(option: str, given: str, allowed: Any,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan --gpus -1` (or `--platform slrum`) with an LLM endpoint that does not answer said the endpoint cannot be
+    reached (exit 3): the option was checked only in the config made from the LLM's answer. Such plain values are
+    checked before anything reaches out now."""
     from tao_automl.cli.main import main
 
     code = main(["plan", "tune the learning rate", "--model", DEMO, "--llm-endpoint", "http://127.0.0.1:9/v1",
-                 "--llm-model", "m", "--gpus", gpus, "--json"])
+                 "--llm-model", "m", option, given, "--json"])
     error = json.loads(capsys.readouterr().out)["error"]
-    assert (code, error["kind"], error["field"], error["value"]) == (2, "usage", "--gpus", int(gpus)), error
-    assert error["allowed"] == "an integer from 0 to 1024" and "llm" not in error["message"].lower(), error
+    assert (code, error["kind"], error["field"], error["allowed"]) == (2, "usage", option, allowed), error
+    assert error["value"] == (int(given) if option == "--gpus" else given), error
+    assert "llm" not in error["message"].lower() and (option == "--gpus" or "did you mean 'slurm'" in error["message"])
 
 
 def test_a_skill_bank_that_is_not_there_is_refused_whatever_the_model(tmp_path: Path,

@@ -243,7 +243,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise UserInputError(f"--llm-timeout: {timeout!r} is not allowed; expected a number of seconds, 0 < s <= 3600",
                              field="--llm-timeout", value=timeout, allowed="a number of seconds, 0 < s <= 3600",
                              kind="usage")
-    _check_gpus(args.gpus)  # before the LLM is asked: an endpoint that does not answer is not what to fix first
+    # before the LLM is asked: an endpoint that does not answer is not what to fix first
+    _check_gpus(args.gpus)
+    _check_platform(args.platform)
     try:
         plan = make_plan(args.text, args.model, llm_endpoint=args.llm_endpoint, llm_model=args.llm_model,
                          metric=args.metric, platform=args.platform, workspace_path=args.workspace,
@@ -292,6 +294,18 @@ def _check_gpus(gpus: int | None) -> None:
         raise UserInputError(f"--gpus: {gpus} is not allowed; expected an integer from 0 to {MAX_GPU_COUNT} (the GPUs "
                              "one job asks for)", field="--gpus", value=gpus,
                              allowed=f"an integer from 0 to {MAX_GPU_COUNT}", kind="usage")
+
+
+def _check_platform(name: str) -> None:
+    """Refuse a ``plan --platform`` that names no platform (the run config's ``platform``), named as the option."""
+    from tao_automl.errors import UserInputError
+    from tao_automl.platforms.registry import PLATFORMS
+    from tao_automl.util.suggest import did_you_mean
+
+    if name not in PLATFORMS:
+        raise UserInputError(f"--platform: unknown platform {name!r}{did_you_mean(name, PLATFORMS)}; available: "
+                             f"{', '.join(PLATFORMS)}", field="--platform", value=name, allowed=list(PLATFORMS),
+                             kind="usage")
 
 
 #: The run config keys ``plan`` writes from its options (an error's ``field``), and the option that sets each.
