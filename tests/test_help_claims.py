@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from agent_helpers import cli, demo_config
+from conftest import REPO, readme_says
 from tao_automl.cli import agent_commands
 from tao_automl.cli import main as cli_main
 from tao_automl.status import DEFAULT_TOP
@@ -287,3 +288,20 @@ def test_export_best_without_its_file_is_a_usage_error(tmp_path: Path, capsys: p
         error = json.loads(capsys.readouterr().out)["error"]
         assert (error["kind"], error["field"]) == ("usage", "-o"), error
     assert not (tmp_path / "j.log").exists()
+
+
+def test_the_readme_table_row_of_stop_names_the_options_stop_takes() -> None:
+    """README's table of commands showed `tao-automl stop RUN_DIR [--cancel-jobs]`, without `--timeout`, which `stop
+    --help` lists. The row's options are now read against the parser's (both ways, leaving out --format and --json,
+    which every command takes), and the default and limit the row states for --timeout against the command's."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| `tao-automl stop ")]
+    assert len(rows) == 1, rows
+    usage = rows[0].split("`")[1]
+    shared = {"-h", "--help", "--format", "--json"}
+    taken = {o for a in _subparsers()["stop"]._actions for o in a.option_strings if o.startswith("--")} - shared
+    assert set(re.findall(r"--[a-z][a-z-]*", usage)) == taken, (usage, sorted(taken))
+    default, most = readme_says(r"`--timeout S` \(default (\d+) s, up to (\d+)\)")
+    timeout = next(a for a in _subparsers()["stop"]._actions if "--timeout" in a.option_strings)
+    assert (float(default), float(most)) == (timeout.default, agent_commands.STOP_TIMEOUT_MAX_S)
+
