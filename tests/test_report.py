@@ -386,6 +386,32 @@ def _every_rec_failed(workspace: Path) -> None:
     automl.finish()
 
 
+@pytest.mark.parametrize(("algorithm", "epochs"), [("random", 1), ("random", 2), ("asha", 3)])
+def test_the_header_names_the_epochs_of_the_best_as_status_does(algorithm: str, epochs: int, tmp_path: Path) -> None:
+    """The header's best says the epochs it was measured at, in the words status's `best:` line uses; no test read
+    that line, and a single-fidelity run's header said no epochs at all while status said "at 1 epoch" (it read the
+    trial's budget only). A tiny real sweep each way: its jobs train and report per epoch."""
+    from tao_automl.report.html import _header
+
+    settings = {"algorithm": algorithm, "metric": "val_loss", "seed": 3, "automl_max_recommendations": 2,
+                "automl_max_concurrent": 2, "poll_interval_s": 0.1}
+    overrides = {"train.num_epochs": epochs}  # asha sets each rec's epochs itself, from automl_max_epochs
+    if algorithm == "asha":
+        settings.update(automl_max_epochs=epochs, automl_reduction_factor=3, automl_max_recommendations=4)
+        overrides = {}
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), write_skill(tmp_path / "bank", trainer=TRAINER)).run(
+        automl_settings=settings, workspace_path=tmp_path / "ws", gpu_count=0, spec_overrides=overrides)
+    best = result["best"]
+    reached = best["budget_reached"]  # asha: the rung its metric was measured at (1 or 3, as the jobs ran)
+    assert reached == epochs or algorithm == "asha", best
+    said = "at 1 epoch" if reached == 1 else f"at {reached} epochs"
+    header = _header(load_run(result["run_dir"]))
+    assert re.search(rf"best: <b>rec {best['rec_id']}: val_loss = [0-9.]+ {said}</b>", header), header
+    status = _cli("status", result["run_dir"])
+    line = next(x for x in status.stdout.splitlines() if x.startswith("best: "))
+    assert line.startswith(f"best: rec {best['rec_id']} with val_loss = ") and line.endswith(f" {said}"), line
+
+
 def test_a_finished_run_without_a_result_says_so_not_wait(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A run that ended with every rec failed: the header says none succeeded (not 'none yet'), and the PNG's error
     points at the failures instead of 'wait for a rec to finish'."""

@@ -104,8 +104,9 @@ def _header(data: RunData) -> str:
     for rec in data.recs:
         counts[rec.status] = counts.get(rec.status, 0) + 1
     made = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime())  # its UTC offset: a report travels
-    best_text = (f"rec {best.rec_id}: {_e(data.metric)} = {_fmt(best.metric)}"
-                 + (f" at {epochs_text(best.budget)}" if best.budget is not None else "")) if best else (
+    # at the epochs its metric was measured at, as status's `best:` line says (a single-fidelity run's too)
+    at = f" at {epochs_text(best.budget_reached)}" if best is not None and best.budget_reached is not None else ""
+    best_text = f"rec {best.rec_id}: {_e(data.metric)} = {_fmt(best.metric)}{at}" if best else (
         "none yet" if data.meta.get("state") in ("running", "starting") else "none (no rec succeeded)")
     if data.front is not None and best is not None:  # several metrics: the front's pick, with all its values
         values = ", ".join(f"{_e(k)} = {_fmt(v)}" for k, v in (data.front.get("best_values") or {}).items())
