@@ -227,7 +227,6 @@ def check_algorithm(name: str) -> str:
     return target
 
 
-
 def as_algorithm(name: str, value: Any) -> str:
     """``algorithm``: a name of the brain registry (a name it lacks, ``grid``, is refused here, before any run)."""
     as_text(name, value, optional=False)

@@ -133,7 +133,6 @@ def concurrency_said(goal: str) -> tuple[int, str] | None:
     return (int(found.group(1)), found.group(0)) if found is not None and int(found.group(1)) >= 1 else None
 
 
-
 def _repair(settings: dict[str, Any], repairs: list[str], key: str, value: Any, why: str) -> None:
     """``settings[key] = value`` when it differs, listed as ``key old -> new: why``."""
     if settings.get(key) != value:

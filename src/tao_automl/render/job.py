@@ -226,8 +226,6 @@ class JobContext:
     encryption_key: str | None = None
 
 
-
-
 def spec_file_name(skill: Skill) -> str:
     """The name of a rec's spec file in its folder: ``<action>_spec.<ext>``."""
     return f"{skill.action}_spec.{_EXTENSIONS.get(skill.config_format, 'yaml')}"
