@@ -130,13 +130,13 @@ def cancelling_jobs(meta: Mapping[str, Any]) -> bool:
     """Whether a ``stop --cancel-jobs`` is cancelling the run's in-flight jobs now: the run's meta names it
     (:data:`~tao_automl.experiment.store.CANCEL_JOBS_ASKED`) and its process still runs on this machine. One that was
     killed, or that runs on another machine (its pid cannot be asked from here), is not counted: its jobs may run on."""
-    import socket
-
     from tao_automl.experiment.store import CANCEL_JOBS_ASKED
 
     asked = meta.get(CANCEL_JOBS_ASKED)
     if not isinstance(asked, dict):
         return False
+    import socket  # only then: `tao-automl status` starts without it
+
     pid = asked.get("pid")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or asked.get("host") != socket.gethostname():
         return False
