@@ -922,7 +922,7 @@ class AutoMLRunner:
             item.running_since = time.time()
         if item.running_since is not None and not status.is_finished() and item.limit_s is not None \
                 and time.time() - item.running_since > item.limit_s:
-            self._time_out(exp, active, item, on_result)
+            self._time_out(exp, active, item, metric, on_result)
             return  # if it ended before the cancel, the next poll collects it like any ended job
         if extractor is not None and status is JobStatus.RUNNING:
             self._poll_extractor(exp, item, metric, extractor)
@@ -1311,9 +1311,9 @@ class AutoMLRunner:
             message = str(p["message"]) if epoch == judged else _stopped_message(exp.settings.algorithm, judged,
                                                                                   epoch)
             self._end_stopped(exp, item.rec, value, epoch, message, on_result, ended_at)
-        elif decided:
+        elif decided:  # a timeout: a failure at the epochs it reported, as one recorded before the crash
             self._finish(exp, item.rec, None, "failure", str(decided[-1]["payload"]["message"]), on_result,
-                         ended_at=ended_at)
+                         ended_at=ended_at, budget=self._epochs_before_failure(exp, item, metric))
         elif cancels := exp.store.events(CANCEL_DECIDED, rec_id):
             # `stop --cancel-jobs` or this sweep's own stop (fail fast) cancelled it, and a crash came before the
             # rec's end was recorded
@@ -1337,11 +1337,12 @@ class AutoMLRunner:
         """The rec's job timeout: automl_job_timeout_s scaled to its budget (multi-fidelity)."""
         return job_timeout(exp.settings.automl_job_timeout_s, exp.trial(rec_id).budget, exp.settings.automl_max_epochs)
 
-    def _time_out(self, exp: Experiment, active: dict[int, _Active], item: _Active,
+    def _time_out(self, exp: Experiment, active: dict[int, _Active], item: _Active, metric: str,
                   on_result: Callable[[Recommendation, float | None, str], Any] | None) -> None:
         """Cancel a job that ran past its limit; the rec leaves ``active`` and fails with a message naming the
-        timeout. Nothing is recorded (it stays in ``active``) when the platform answers that the job had ended
-        before the cancel: its result is not lost. The rec leaves ``active`` before its failure is recorded, as
+        timeout, at the epochs it reported (its ``budget_reached``, as any failed job's). Nothing is recorded (it
+        stays in ``active``) when the platform answers that the job had ended before the cancel: its result is not
+        lost. The rec leaves ``active`` before its failure is recorded, as
         recording it may stop the sweep (fail fast), which then cancels what is still in ``active``."""
         assert item.limit_s is not None and exp.settings.automl_job_timeout_s is not None
         message = timeout_message(item.limit_s, exp.settings.automl_job_timeout_s, exp.trial(item.rec.id).budget)
@@ -1350,7 +1351,8 @@ class AutoMLRunner:
             return
         del active[item.rec.id]
         log.error("rec %d: %s", item.rec.id, message)
-        self._finish(exp, item.rec, None, "failure", message, on_result, ended_at=self._ended_at(item))
+        self._finish(exp, item.rec, None, "failure", message, on_result, ended_at=self._ended_at(item),
+                     budget=self._epochs_before_failure(exp, item, metric))
 
     def _cancel(self, item: _Active, what: str) -> bool:
         """Cancel ``item``'s job; False only when the platform answers that it had already ended (a failed cancel
