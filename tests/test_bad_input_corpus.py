@@ -232,6 +232,9 @@ BAD_FILES: list[tuple[dict[str, Any], str]] = [
     ({"platform_options": {"gpu_ids": [1.5]}}, "platform_options.gpu_ids"),
     ({"platform_options": {"jobs_dir": ""}}, "platform_options.jobs_dir"),
     ({"platform_options": {"state_file": "  "}}, "platform_options.state_file"),
+    # a local jobs_dir no folder can be made in was named "jobs_dir" (not the config's key), its value the reason
+    # and allowed "a passing check", where Slurm's names platform_options.jobs_dir, the path and what is allowed
+    ({"platform_options": {"jobs_dir": "/proc/tao-automl-nojobs"}}, "platform_options.jobs_dir"),
 ]
 
 

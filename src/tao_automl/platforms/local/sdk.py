@@ -299,8 +299,11 @@ class LocalSDK(PlatformBase):
                                 else "/bin/sh is missing or not executable: the local platform cannot start jobs")]
         if self.jobs_dir_chosen:
             why = unwritable_reason(self.jobs_dir)
+            setting = "platform_options.jobs_dir"  # the config key at fault, as the other platforms name it
             checks.append(PlatformCheck("jobs_dir", why is None, f"{self.jobs_dir}" + (
-                " (writable)" if why is None else f": {why}")))
+                " (writable)" if why is None else f": {why}"), error=None if why is None else UserInputError(
+                    f"{setting}: {str(self.jobs_dir)!r} cannot hold the jobs' folders: {why}", field=setting,
+                    value=str(self.jobs_dir), allowed="a folder this machine can create and write")))
         else:  # the runner keeps them in the run folder, which the workspace check covers
             checks.append(PlatformCheck("jobs_dir", True, "each job's folder goes under the run folder's jobs/ (no "
                                         "jobs_dir chosen)"))
