@@ -235,6 +235,8 @@ BAD_FILES: list[tuple[dict[str, Any], str]] = [
     # a local jobs_dir no folder can be made in was named "jobs_dir" (not the config's key), its value the reason
     # and allowed "a passing check", where Slurm's names platform_options.jobs_dir, the path and what is allowed
     ({"platform_options": {"jobs_dir": "/proc/tao-automl-nojobs"}}, "platform_options.jobs_dir"),
+    # the jobs' folders of a local state_file go beside it: named platform_options.jobs_dir, which was not given
+    ({"platform_options": {"state_file": "/proc/tao-automl-nostate/state.json"}}, "platform_options.state_file"),
 ]
 
 

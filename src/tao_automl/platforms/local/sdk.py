@@ -199,6 +199,8 @@ class LocalSDK(PlatformBase):
         #: Whether the caller chose where job folders go (``jobs_dir`` or ``state_file``); if not, a run keeps them
         #: in its own folder (:meth:`keep_jobs_in`).
         self.jobs_dir_chosen = jobs_dir is not None or state_file is not None
+        #: The option that placed the jobs dir (a state_file's jobs go beside it): what preflight names at fault.
+        self._jobs_dir_option = "jobs_dir" if jobs_dir is not None else "state_file"
         self._gpu_override = gpu_override
         self._allocator: GpuAllocator | None = None
         #: Constructor arguments a later process needs to rebuild this SDK and re-attach to its jobs.
@@ -290,6 +292,19 @@ class LocalSDK(PlatformBase):
         return list(self._live.values())
 
     # ------------------------------------------------------------ preflight
+    def _jobs_dir_error(self, why: str) -> UserInputError:
+        """The config key at fault when the jobs dir cannot be made or written (as the other platforms name it):
+        ``platform_options.jobs_dir``, or the ``state_file`` beside which the jobs' folders go."""
+        setting = f"platform_options.{self._jobs_dir_option}"
+        if self._jobs_dir_option == "jobs_dir":
+            return UserInputError(f"{setting}: {str(self.jobs_dir)!r} cannot hold the jobs' folders: {why}",
+                                  field=setting, value=str(self.jobs_dir),
+                                  allowed="a folder this machine can create and write")
+        return UserInputError(f"{setting}: {str(self.state_file)!r}: the jobs' folders go beside it, in "
+                              f"{str(self.jobs_dir)!r}, which cannot hold them: {why}", field=setting,
+                              value=str(self.state_file), allowed="a file in a folder this machine can create and "
+                              "write (or set platform_options.jobs_dir)")
+
     def preflight(self, image: str | None, gpu_count: int | None = None,
                   job_options: Mapping[str, Any] | None = None) -> list[PlatformCheck]:
         """``/bin/sh`` runs the jobs; the jobs dir can be created or written; ``gpu_count`` fits this machine;
@@ -299,11 +314,9 @@ class LocalSDK(PlatformBase):
                                 else "/bin/sh is missing or not executable: the local platform cannot start jobs")]
         if self.jobs_dir_chosen:
             why = unwritable_reason(self.jobs_dir)
-            setting = "platform_options.jobs_dir"  # the config key at fault, as the other platforms name it
             checks.append(PlatformCheck("jobs_dir", why is None, f"{self.jobs_dir}" + (
-                " (writable)" if why is None else f": {why}"), error=None if why is None else UserInputError(
-                    f"{setting}: {str(self.jobs_dir)!r} cannot hold the jobs' folders: {why}", field=setting,
-                    value=str(self.jobs_dir), allowed="a folder this machine can create and write")))
+                " (writable)" if why is None else f": {why}"),
+                error=None if why is None else self._jobs_dir_error(why)))
         else:  # the runner keeps them in the run folder, which the workspace check covers
             checks.append(PlatformCheck("jobs_dir", True, "each job's folder goes under the run folder's jobs/ (no "
                                         "jobs_dir chosen)"))
