@@ -322,6 +322,22 @@ def test_failure_analysis_names_the_signal(sdk: LocalSDK) -> None:
     assert "SIGKILL" in analysis["message"]
 
 
+def test_failure_analysis_of_an_exit_code_past_128_keeps_the_logs_error(sdk: LocalSDK) -> None:
+    """A job that exits 137 itself after logging why (a launcher's out-of-memory exit) was said to be "killed by
+    SIGKILL", its log's error dropped: the code only suggests a signal (the shell reports one as 128+S), and a
+    failed rec's message ends with the log's last error-looking line, as for any exit code."""
+    script = ("import sys; print('epoch 1 val_acc=0.49'); "
+              "print('torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB', file=sys.stderr); "
+              "sys.exit(137)")
+    job = sdk.create_job(None, [PY, "-c", script])
+    assert wait_done(sdk, job.id) is JobStatus.FAILURE
+    analysis = sdk.get_failure_analysis(job.id)
+    assert analysis is not None and analysis["exit_code"] == 137
+    message = analysis["message"]
+    assert "exit code 137" in message and "probably killed by SIGKILL" in message, message
+    assert message.endswith(": torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."), message
+
+
 def _marked(job_dir: Path) -> list[int]:
     """Live processes that carry the job's marker in their environment."""
     found = []

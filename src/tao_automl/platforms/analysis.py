@@ -88,9 +88,8 @@ def describe(job_id: str, state: str, data: dict[str, Any], found: list[str], pl
     if data.get("exit_code") is None:
         detail = data.get("message") or "its process vanished without an exit code"
         return f"{platform} job {job_id} failed: {detail}."
-    sig = data.get("signal")
-    if sig:
-        return f"{platform} job {job_id} was killed by {sig}{signal_hint(str(sig))}."
+    # a signal recorded beside an exit code is read from it (a shell reports a command killed by signal S as
+    # 128+S): exit_hint names it as likely, and a program that exited with such a code itself keeps its log's words
     code = int(data["exit_code"])
     error = reason_line(found)
     reason = f": {error}" if error else ""
