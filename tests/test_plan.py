@@ -73,6 +73,17 @@ def test_a_missing_endpoint_or_model_names_the_option_and_what_it_takes(monkeypa
         assert error["field"] == field and field in error["allowed"], error
 
 
+def test_a_model_that_does_not_exist_is_named_before_a_missing_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no endpoint configured, `plan --model nonexist` answered only "no LLM endpoint": an agent that set one
+    then learnt the model was wrong (the model was checked only once an endpoint was known)."""
+    for name in ("AUTOML_LLM_ENDPOINT", "AUTOML_LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    done = cli("plan", "tune the learning rate", "--model", "builtin:demo-digits-mlpp", "--json")
+    assert done.returncode == 2, done.stderr
+    error = json.loads(done.stdout)["error"]
+    assert (error["kind"], error["field"], error["value"]) == ("skill", "--model", "builtin:demo-digits-mlpp"), error
+
+
 def test_an_endpoint_nothing_answers_on_is_unreachable_exit_3(tmp_path: Path) -> None:
     pytest.importorskip("openai")
     from tao_automl.testing.llm_server import free_port

@@ -125,6 +125,9 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     from tao_automl.llm.client import LLMClient, LLMConfig, LLMEndpointError, LLMFailure
     from tao_automl.runner.plan import job_baseline, known_metrics, load_settings, search_space
 
+    root = base or Path.cwd()
+    skill_dir = resolve_model(model, skill_bank)  # a wrong model is named first: no endpoint would make it right
+    skill = load_skill(resolve_skill_dir(skill_dir, root))
     try:
         llm = LLMConfig.resolve(llm_endpoint, llm_model, None, timeout_s=llm_timeout_s, max_retries=1)
     except SettingsError as exc:
@@ -140,9 +143,6 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
         raise LLMEndpointError(f"no LLM {what}: set AUTOML_LLM_ENDPOINT and AUTOML_LLM_MODEL, or pass --llm-endpoint "
                                "and --llm-model", field=f"--llm-{what}", value=None, allowed=allowed,
                                hint="or write the run config by hand (`tao-automl skill --text` shows one)") from None
-    root = base or Path.cwd()
-    skill_dir = resolve_model(model, skill_bank)
-    skill = load_skill(resolve_skill_dir(skill_dir, root))
     space = search_space(skill.schema, load_settings({}), None, None, job_baseline(skill, {}))  # as the run builds it
     metrics = known_metrics(skill)
     sentence = goal + (f"\nMetrics the model reports: {', '.join(metrics)}" if metrics else "")
