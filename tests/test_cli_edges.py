@@ -261,6 +261,18 @@ def test_logs_tail_must_be_positive_and_resume_names_the_folder(tmp_path: Path,
         assert "cannot resume" not in error["message"]
 
 
+def test_resume_and_stop_of_no_run_say_why_as_status_and_logs_do(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`resume`/`stop` of a folder that does not exist, or of a file (the run's own state.db), said it "holds no run
+    (no state.db)", where `status` and `logs` say "no such folder" and "not a folder"."""
+    run_dir = _finished_run(tmp_path)
+    for command in ("resume", "stop"):
+        for given, why in ((tmp_path / "missing", "(no such folder)"), (run_dir / "state.db", "(not a folder)")):
+            error = _json_error([command, str(given)], capsys)
+            assert error["field"] == "run_dir" and why in error["message"], (command, error)
+            assert "no state.db" not in error["message"], (command, error)
+
+
 def test_status_counts_past_what_sqlite_takes_page_as_counts_do(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """`status --recs all --limit 99999999999999999999` (or such an --offset or --top) was an internal error, exit
