@@ -128,6 +128,47 @@ def test_stop_cancel_jobs_cancels_what_is_in_flight(tmp_path: Path) -> None:
     assert len(status_json(run_dir, "--recs", "all")["recommendations"]) == 2
 
 
+#: Reports epochs 1 and 2 to its status.json, then trains on (sleeps) until it is cancelled.
+_TWO_EPOCHS_THEN_TRAINS_ON = """
+import json, os, sys, time, yaml
+spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+os.makedirs(spec["results_dir"], exist_ok=True)
+with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+    for epoch in (1, 2):
+        f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": 1.0 / epoch}}) + "\\n")
+time.sleep(120)
+"""
+
+
+def test_a_rec_stop_cancel_jobs_cancels_is_recorded_at_the_epochs_it_trained(tmp_path: Path) -> None:
+    """A job `stop --cancel-jobs` cancelled after it reported epochs 1-2 of 5 was recorded with budget_reached null
+    (`status` showed no epochs) while the report and the Optuna export drew its two epochs: it is recorded at 2, as
+    a failed job is at the epochs it trained."""
+    import yaml
+
+    from conftest import write_skill
+
+    skill = write_skill(tmp_path / "bank", trainer=_TWO_EPOCHS_THEN_TRAINS_ON)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "skill_dir": str(skill), "workspace_path": str(tmp_path / "runs"), "platform": "local",
+        "platform_options": {"jobs_dir": str(tmp_path / "jobs")}, "platform_kwargs": {"gpu_count": 0},
+        "automl_settings": {"algorithm": "random", "metric": "val_loss", "automl_max_recommendations": 2,
+                            "automl_max_concurrent": 2, "poll_interval_s": 0.3, "seed": 0},
+        "spec_overrides": {"train.num_epochs": 5}}))
+    run_dir = cli("run", str(config), "--detach").stdout.strip()
+
+    def two_epochs_each(status: dict[str, Any]) -> bool:
+        files = [Path(r["results_dir"]) / "status.json" for r in status["recommendations"]]
+        return len(files) == 2 and all(f.exists() and len(f.read_text().splitlines()) == 2 for f in files)
+
+    wait_for(run_dir, two_epochs_each)
+    done = cli("stop", run_dir, "--cancel-jobs", "--json")
+    assert done.returncode == 0 and len(json.loads(done.stdout)["cancelled_jobs"]) == 2, done.stdout + done.stderr
+    recs = status_json(run_dir, "--recs", "all")["recommendations"]
+    assert [(r["status"], r["budget"], r["budget_reached"]) for r in recs] == [("cancelled", 5, 2)] * 2, recs
+
+
 def test_a_detached_resume_after_cancelling_the_whole_budget_only_closes_the_run_as_skill_md_says(
         tmp_path: Path) -> None:
     """SKILL.md said that a run whose `stop --json` answered next null (its whole budget ended) is resumed by an

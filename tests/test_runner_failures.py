@@ -99,6 +99,33 @@ def test_a_timed_out_job_is_recorded_at_the_epochs_it_trained(tmp_path: Path) ->
     assert (rec["budget"], rec["budget_reached"]) == (5, 2)
 
 
+#: Rec 1 reports epochs 1-2 and trains on; every other rec fails alike after 0.5 s (told by its results folder).
+FIRST_TRAINS_ON_THE_REST_FAIL = """
+import json, os, sys, time, yaml
+spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+os.makedirs(spec["results_dir"], exist_ok=True)
+if "rec_0001" not in spec["results_dir"]:
+    time.sleep(0.5)
+    sys.exit("RuntimeError: the data loader crashed")
+with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+    for epoch in (1, 2):
+        f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": 1.0 / epoch}}) + "\\n")
+time.sleep(60)
+"""
+
+
+def test_a_job_the_sweeps_fail_fast_cancels_is_recorded_at_the_epochs_it_trained(tmp_path: Path) -> None:
+    """Two recs fail alike, so the sweep stops and cancels rec 1, in flight after reporting epochs 1-2 of 5: it is
+    recorded cancelled at budget_reached 2 (it was None, while the report drew its two epochs)."""
+    skill = write_skill(tmp_path / "bank", trainer=FIRST_TRAINS_ON_THE_REST_FAIL)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(automl_max_recommendations=4, automl_max_concurrent=2, automl_fail_fast_after=2),
+        spec_overrides={"train.num_epochs": 5}, workspace_path=tmp_path / "ws", gpu_count=0)
+    first = result["recommendations"][0]
+    assert (first["status"], first["budget"], first["budget_reached"]) == ("cancelled", 5, 2), first
+    assert [r["status"] for r in result["recommendations"][1:3]] == ["failure", "failure"], result["recommendations"]
+
+
 def test_a_job_cancelled_outside_the_sweep_says_so(tmp_path: Path) -> None:
     """A job someone cancelled on the platform (scancel, docker stop) ended its rec with "job was cancelled", the
     same words as a cancel by the sweep itself."""

@@ -462,6 +462,31 @@ def _cancel_failed(folder: Path, job_id: str, exc: Exception, cancelled: list[st
     return PlatformError(message, field="platform", value=job_id, hint=hint)
 
 
+def _epochs_trained(sdk: Any, store: Any, rec: Any, job_id: str) -> int | None:
+    """The epochs the job of ``rec`` reported before this stop cancelled it (its status.json, counted as the report
+    and the exports draw its curve): the rec's ``budget_reached``; None when it reported none or they cannot be read
+    (a detail of a cancel, never one that fails the stop)."""
+    from tao_automl.experiment.summary import resumes_checkpoints
+    from tao_automl.metrics.job import STATUS_FILE, read_results_file
+    from tao_automl.metrics.parse import status_lines, trained_epoch_series
+
+    try:
+        text = read_results_file(sdk, job_id, rec.results_dir, STATUS_FILE)
+        if not text:
+            return None
+        meta = store.meta()
+        trial = rec.trial or {}
+        parent = store.rec(int(trial["parent"])) if trial.get("parent") is not None and \
+            resumes_checkpoints(meta) else None
+        start = int(parent.budget_reached or 0) if parent is not None else 0
+        planned = trial["budget"] if trial.get("budget") is not None else rec.budget
+        epochs = [epoch for epoch, _ in trained_epoch_series(status_lines(text), str(meta.get("metric") or ""),
+                                                              planned, start) if epoch is not None]
+    except Exception:  # what it trained is a detail of a cancel, never one that fails the stop
+        return None
+    return max(epochs) if epochs and max(epochs) > 0 else None
+
+
 def _cancel_all(sdk: Any, job_ids: list[str]) -> dict[str, bool | Exception]:
     """``sdk.cancel_job`` of every job at once (a thread each, at most 16): what each answered, or its exception."""
     from tao_automl.util.threads import at_once
@@ -712,7 +737,8 @@ def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | N
                             # an earlier cancel (a stop, or the sweep's own) was killed before it recorded the
                             # rec's end: its decision ends the rec, as a resume would end it
                             store.log_event("job_cancelled", rec.rec_id, job_id=job_id, by=earlier)
-                            store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, earlier)
+                            store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, earlier,
+                                             budget_reached=_epochs_trained(sdk, store, rec, job_id))
                             cancelled_earlier.append({"job_id": job_id, "rec_id": rec.rec_id,
                                                       "message": earlier})
                             continue
@@ -723,7 +749,8 @@ def _stop(folder: Path, meta: dict[str, Any], original: str | None, pid: int | N
                         crash_point("stop_job_cancelled")  # chaos tests: the job is cancelled, its rec not ended
                         store.log_event("job_cancelled", rec.rec_id, job_id=job_id, by="stop --cancel-jobs")
                         # ended now, as the runner ends a rec it cancels (status shows no job that is not running)
-                        store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, STOP_CANCEL_MESSAGE)
+                        store.finish_rec(rec.rec_id, RecStatus.CANCELLED, None, STOP_CANCEL_MESSAGE,
+                                         budget_reached=_epochs_trained(sdk, store, rec, job_id))
                         cancelled.append(job_id)
                     if refused is None:  # the cancelled recs' jobs, and any a dead orchestrator left unreleased
                         release_pending(as_platform(sdk), store)

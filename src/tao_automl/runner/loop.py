@@ -1300,7 +1300,7 @@ class AutoMLRunner:
         whose decision was recorded (``stop --cancel-jobs``, a sweep that failed fast) and not its end, or by someone;
         ``ended_at``: the platform's end time when this process saw the end late (a job cancelled while no
         orchestrator ran ended then, not at the resume). A stopped one is recorded at the last epoch it reached
-        (:meth:`_reached`), as :meth:`_stop` records it."""
+        (:meth:`_reached`), as :meth:`_stop` records it; a cancelled or timed-out one at the epochs it reported."""
         rec_id = item.rec.id
         decided = sorted((e for kind in ("stop_decided", "timeout_decided") for e in exp.store.events(kind, rec_id)),
                          key=lambda e: e["seq"])
@@ -1318,10 +1318,10 @@ class AutoMLRunner:
             # `stop --cancel-jobs` or this sweep's own stop (fail fast) cancelled it, and a crash came before the
             # rec's end was recorded
             self._finish(exp, item.rec, None, "cancelled", str(cancels[-1]["payload"]["message"]), on_result,
-                         ended_at=ended_at)
+                         ended_at=ended_at, budget=self._epochs_before_failure(exp, item, metric))
         else:
             self._finish(exp, item.rec, None, "cancelled", self._cancelled_by_someone(item), on_result,
-                         ended_at=ended_at)
+                         ended_at=ended_at, budget=self._epochs_before_failure(exp, item, metric))
 
     def _cancelled_by_someone(self, item: _Active) -> str:
         """Why a job this sweep did not cancel ended cancelled: by someone outside it, in the platform's words."""
@@ -1391,7 +1391,8 @@ class AutoMLRunner:
                     collected.append((rec_id, RecStatus(exp.refresh(rec_id).status).value))
                 continue
             del active[rec_id]
-            row = exp.tell(rec_id, None, "cancelled", f"cancelled: {reason}", finished_at=self._ended_at(item))
+            row = exp.tell(rec_id, None, "cancelled", f"cancelled: {reason}", finished_at=self._ended_at(item),
+                           budget=self._epochs_before_failure(exp, item, metric))  # the epochs it trained
             item.rec.status = str(row.status)  # a plain str, as results show it
             _guarded("on_result", on_result, item.rec, None, item.rec.status)
             self._progress(exp, row)
