@@ -266,6 +266,49 @@ def test_a_plain_option_value_is_refused_before_the_llm_is_asked(option: str, gi
     assert "llm" not in error["message"].lower() and (option == "--gpus" or "did you mean 'slurm'" in error["message"])
 
 
+@pytest.mark.parametrize(("option", "given", "kind"), [
+    ("--metric", "nosuch", "settings"), ("--metric", "val_acc", "settings"), ("--workspace", "AFILE", "workspace"),
+    ("--train-dataset", "MISSING", "preflight"), ("--eval-dataset", "MISSING", "preflight")])
+def test_an_option_checkable_without_the_llms_answer_is_refused_before_the_llm_is_asked(
+        option: str, given: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan --metric nosuch` (or `--workspace` a file, `--train-dataset` a missing path) with an LLM endpoint that
+    does not answer said the endpoint cannot be reached (exit 3): these were checked only once the LLM had answered
+    (42 s with the local model). They need no answer, so they are refused first, as after an answer."""
+    from tao_automl.cli.main import main
+
+    (tmp_path / "AFILE").write_text("x")
+    value = {"AFILE": str(tmp_path / "AFILE"), "MISSING": str(tmp_path / "missing")}.get(given, given)
+    code = main(["plan", "tune the learning rate", "--model", DEMO, "--llm-endpoint", "http://127.0.0.1:9/v1",
+                 "--llm-model", "m", "--workspace", str(tmp_path / "runs"), option, value, "--json"])
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (code, error["kind"], error["field"], error["value"]) == (2, kind, option, value), error
+    assert error["message"].startswith(f"{option} {value}: ") and "endpoint" not in error["message"], error
+    assert "preflight CONFIG" not in error["hint"], error  # there is no config yet: the option is what to fix
+    if option == "--metric":
+        assert error["allowed"] == ["val_accuracy", "val_loss", "train_loss", "kpi"], error
+        assert ("did you mean 'val_accuracy'" in error["message"]) == (given == "val_acc"), error
+
+
+def test_a_relative_dataset_is_checked_where_the_written_config_will_read_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The early check reads a relative --train-dataset as the written config does: against the -o file's folder,
+    not the current one."""
+    from tao_automl.cli.main import main
+
+    for folder in ("out", "here"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "here" / "data").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    argv = ["plan", "tune the learning rate", "--model", DEMO, "--llm-endpoint", "http://127.0.0.1:9/v1",
+            "--llm-model", "m", "--workspace", "runs", "--train-dataset", "data", "--json"]
+    codes = []
+    for output in ("c.yaml", "../out/c.yaml"):
+        codes.append(main([*argv, "-o", output]))
+        codes.append(json.loads(capsys.readouterr().out)["error"]["value"])
+    # beside the current folder's data/ it goes on to the (unanswering) endpoint; beside out/ there is no data/
+    assert codes == [3, "http://127.0.0.1:9/v1", 2, str(tmp_path / "out" / "data")], codes
+
+
 def test_a_skill_bank_that_is_not_there_is_refused_whatever_the_model(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """`plan ... --model builtin:demo-digits-mlp --skill-bank /no/such/bank` wrote a config, exit 0: the bank is read

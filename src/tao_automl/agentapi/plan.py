@@ -88,6 +88,28 @@ def check_choices(settings: Mapping[str, Any], skill: Any, said: str = "", given
                             hint="ask for more trials, or another algorithm (random, bayesian, tpe)")
 
 
+def check_given_values(skill: Any, root: Path, *, metric: str | None, platform: str, workspace_path: str,
+                       datasets: Mapping[str, str | None]) -> None:
+    """What the caller gave that needs no LLM answer, checked as the plan's config will be, before the LLM is asked:
+    the metric against the model's (``check_metric``: a given metric is the config's whatever the answer), the
+    workspace and each dataset (``datasets``: config key -> URI), relative paths read against ``root``."""
+    from tao_automl.runner.plan import check_metric
+    from tao_automl.runner.preflight import dataset_check, workspace_check
+    from tao_automl.runner.run_args import absolute_path
+
+    if metric is not None:
+        check_metric(metric, skill, hint="pass a --metric the model reports (see allowed), or leave it out for the "
+                                         "LLM to choose one")
+    failed = workspace_check(absolute_path(workspace_path, root)).error
+    if failed is not None:
+        raise failed
+    for key, uri in datasets.items():
+        failed = dataset_check(platform, key, absolute_path(uri, root) if uri else uri).error
+        if failed is not None:  # its own hint names a config to preflight: there is none yet
+            raise failed.rebuilt(str(failed.detail), hint="give a path that exists here, a remote URI or "
+                                                           "builtin:<name>; nothing was asked or written")
+
+
 def default_diff(config: Mapping[str, Any], space_names: list[str]) -> list[str]:
     """How ``config`` differs from running the model with every default: settings changed, params searched."""
     from tao_automl.settings import AutoMLSettings
@@ -128,6 +150,11 @@ def make_plan(goal: str, model: str, *, llm_endpoint: str | None = None, llm_mod
     root = base or Path.cwd()
     skill_dir = resolve_model(model, skill_bank)  # a wrong model is named first: no endpoint would make it right
     skill = load_skill(resolve_skill_dir(skill_dir, root))
+    datasets = {"train_dataset_uri": train_dataset_uri, "eval_dataset_uri": eval_dataset_uri,
+                **{f"dataset_keys.{key}": uri for key, uri in (dataset_keys or {}).items()}}
+    # before the LLM is asked (42 s with a local model): these need no answer to be checked
+    check_given_values(skill, root, metric=metric, platform=platform, workspace_path=workspace_path,
+                       datasets=datasets)
     try:
         llm = LLMConfig.resolve(llm_endpoint, llm_model, None, timeout_s=llm_timeout_s, max_retries=1)
     except SettingsError as exc:
