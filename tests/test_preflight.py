@@ -336,6 +336,27 @@ def test_dry_run_json_carries_the_notes_it_logs(tmp_path: Path, capsys: pytest.C
     assert dry_run_tool(config_path=str(path), recs=1)["notes"] == shown["notes"]
 
 
+def test_a_new_spec_overrides_key_is_warned_about_once(tmp_path: Path) -> None:
+    """A spec_overrides key in neither the schema nor the spec was warned about twice on stderr of `run` and `run
+    --dry-run` (and `preflight`, beside its warn line): once as the spec was built, once by preflight's
+    spec_overrides check, the one the JSON's notes carry. Preflight's line is the one said now."""
+    from agent_helpers import cli
+
+    path = _config(tmp_path, write_skill(tmp_path / "bank"), spec_overrides={"train.brand_new_key": 3})
+    config = yaml.safe_load(path.read_text())
+    config["automl_settings"]["automl_max_recommendations"] = 1
+    config["automl_hyperparameters"] = ["train.optim.lr"]  # one quick rec that succeeds
+    path.write_text(yaml.safe_dump(config))
+    said = {}
+    for name, extra in (("preflight", []), ("dry run", ["--dry-run", "--recs", "1"]), ("run", [])):
+        done = cli("preflight" if name == "preflight" else "run", str(path), *extra, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        said[name] = [line for line in (done.stdout + done.stderr).splitlines() if "train.brand_new_key" in line]
+    assert {name: len(lines) for name, lines in said.items()} == {"preflight": 1, "dry run": 1, "run": 1}, said
+    assert all("spec_overrides" in lines[0] and "passed through as new key(s)" in lines[0]
+               for lines in said.values()), said
+
+
 def test_dry_run_refuses_a_failing_preflight(toy_skill: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     path = _config(tmp_path, toy_skill, train_dataset_uri=str(tmp_path / "missing"))

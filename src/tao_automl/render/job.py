@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import re
 import shlex
@@ -39,8 +38,6 @@ from tao_automl.util.dotted import flatten
 from tao_automl.util.private import private_dir, write_private_text
 from tao_automl.util.suggest import nearest
 from tao_automl.util.yaml_numbers import dump_spec_yaml
-
-log = logging.getLogger(__name__)
 
 #: ``{name}`` placeholders in commands (``${VAR}`` is the shell's and left alone).
 _PLACEHOLDER = re.compile(r"(?<!\$)\{([^{}]*)\}")
@@ -173,13 +170,13 @@ def check_not_a_typo(source: str, key: str, value: Any, known: Sequence[str]) ->
 
 
 def check_spec_overrides(skill: Skill, spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
-    """A near-miss override key is an error with the suggestion; a genuinely new key is a warning (logged here;
-    preflight names it in its ``spec_overrides`` check: :func:`new_override_keys`)."""
+    """A near-miss override key is an error with the suggestion; a genuinely new key is passed through, not logged
+    here: preflight's ``spec_overrides`` check names it (:func:`new_override_keys`), once, in its report, on the
+    run's stderr and in the dry run's notes."""
     known = sorted({key for key, _ in flatten(spec)} | set(skill.spec_shorthand_keys))
     for key, value in resolve_overrides(skill, spec, overrides).items():
         if not _is_known(skill, spec, key):
             check_not_a_typo("spec_overrides", key, value, known)
-            log.warning("spec_overrides: %r is not in %s's schema; passing it through as a new key", key, skill.name)
         try:
             set_path(copy.deepcopy(dict(spec)), key, value)
         except ValueError as exc:
