@@ -99,6 +99,36 @@ def test_a_timed_out_job_is_recorded_at_the_epochs_it_trained(tmp_path: Path) ->
     assert (rec["budget"], rec["budget_reached"]) == (5, 2)
 
 
+#: Exits 0 after epochs 1-2 of 5 without the metric (a train_loss only), or after all 5 with a NaN val_loss.
+ENDS_WELL_WITHOUT_THE_METRIC = """
+import json, os, sys, yaml
+spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+os.makedirs(spec["results_dir"], exist_ok=True)
+nan = os.environ.get("TRAINER_NAN") == "1"
+with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+    for epoch in range(1, 6 if nan else 3):
+        f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": float("nan")} if nan else {"train_loss": 0.5}})
+                + "\\n")
+print("training done")
+"""
+
+
+@pytest.mark.parametrize(("nan", "reached", "said"), [(False, 2, "val_loss"), (True, 5, "nan")])
+def test_a_job_that_ends_well_without_the_metric_is_recorded_at_the_epochs_it_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nan: bool, reached: int, said: str) -> None:
+    """A job that exits 0 after reporting epochs 1-2 of 5 but never its metric (or all 5 with a NaN metric) fails,
+    as it did, now at ``budget_reached`` 2 (5), the epochs it reported, as a crashed, timed-out or cancelled job is
+    recorded (it was None: `status` and export --csv showed no epochs)."""
+    monkeypatch.setenv("TRAINER_NAN", "1" if nan else "0")
+    skill = write_skill(tmp_path / "bank", trainer=ENDS_WELL_WITHOUT_THE_METRIC)
+    result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
+        automl_settings=_settings(automl_max_recommendations=1, automl_max_concurrent=1, automl_fail_fast_after=0),
+        spec_overrides={"train.num_epochs": 5}, workspace_path=tmp_path / "ws", gpu_count=0)
+    [rec] = result["recommendations"]
+    assert rec["status"] == "failure" and said in rec["message"].lower(), rec
+    assert (rec["budget"], rec["budget_reached"]) == (5, reached), rec
+
+
 #: Rec 1 reports epochs 1-2 and trains on; every other rec fails alike after 0.5 s (told by its results folder).
 FIRST_TRAINS_ON_THE_REST_FAIL = """
 import json, os, sys, time, yaml

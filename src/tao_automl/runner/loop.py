@@ -979,7 +979,10 @@ class AutoMLRunner:
             if values is not None:  # a list of metrics: the first without a finite value is named, as one metric is
                 name, got = next(((n, v) for n, v in values.items() if not is_valid_metric(v)), (name, got))
             message = self._value_message(item, name, got, sources.get(name, source))
-            reached = self._epochs_reported(exp, item, metric) if value is not None else None
+            # a success at the epoch its metric was measured; with no (finite) metric a failure, recorded at the
+            # epochs its job reported, as a crashed one is
+            reached = (self._epochs_reported(exp, item, metric) if is_valid_metric(got) else
+                       self._epochs_before_failure(exp, item, metric))
             crash_point("metric_read")  # chaos tests: the job ended and its metric was read, nothing stored yet
             exp.store.log_event("metric", rec_id, value=value, source=source)
             self._finish(exp, item.rec, value, "success", message, on_result, values, ended_at=ended_at,
