@@ -197,6 +197,21 @@ def test_resume_continues_where_it_stopped(tmp_path: Path) -> None:
     again.finish()
 
 
+def test_resuming_a_folder_without_a_run_says_so_in_the_words_status_uses(tmp_path: Path) -> None:
+    """AutoML(resume=True) of a folder without a run said "workspace 'PATH' holds no run (no state.db)" whatever the
+    reason, where status, report, export, logs, resume and stop say "no run state at 'PATH' (why)"; a folder that
+    holds a run (not being one) was told it has no state.db only."""
+    settings = {"metric": "val_loss", "automl_max_recommendations": 2, "seed": 3}
+    AutoML(workspace=tmp_path / "holder" / "run", settings=settings, search_schema=small_schema()).finish()
+    (tmp_path / "empty").mkdir()
+    for folder, why in (("missing", "(no such folder)"), ("empty", "(no state.db, and no run folder in it)"),
+                        ("holder", "(no state.db): it holds this run: run (pass it as workspace)")):
+        with pytest.raises(WorkspaceError) as caught:
+            AutoML(workspace=tmp_path / folder, settings=settings, resume=True)
+        assert str(caught.value.detail) == f"cannot resume: no run state at {str(tmp_path / folder)!r} {why}"
+        assert caught.value.field == "workspace", caught.value
+
+
 def test_the_run_folder_records_which_version_created_it_and_each_that_took_it_over(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A run folder did not say which code made or resumed it: a run resumed by a newer tao-run-automl silently

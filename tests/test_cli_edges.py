@@ -65,7 +65,8 @@ def test_report_on_another_tools_state_db_is_one_line(table: str, tmp_path: Path
                                   ["logs", "DIR", "1"]])
 def test_a_folder_without_state_names_the_field_and_what_is_allowed(argv: list[str], tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """report named what it takes; status, export and logs said "holds no run" with allowed null."""
+    """report named what it takes; status, export and logs said "holds no run" with allowed null (they say "no run
+    state at" now)."""
     (tmp_path / "run").mkdir()
     argv = [str(tmp_path / "run") if a == "DIR" else str(tmp_path / "out") if a == "OUT" else a for a in argv]
     error = _json_error(argv, capsys)
@@ -257,7 +258,7 @@ def test_logs_tail_must_be_positive_and_resume_names_the_folder(tmp_path: Path,
     assert error["field"] == "rec" and error["allowed"] == "1..2" and "tao-automl status" in error["hint"]
     for command in ("resume", "stop"):
         error = _json_error([command, str(run_dir / "state.db")], capsys)
-        assert error["field"] == "run_dir" and "holds no run" in error["message"]
+        assert error["field"] == "run_dir" and error["message"].startswith("no run state at "), error
         assert "cannot resume" not in error["message"]
 
 
@@ -269,7 +270,7 @@ def test_resume_and_stop_of_no_run_say_why_as_status_and_logs_do(tmp_path: Path,
     for command in ("resume", "stop"):
         for given, why in ((tmp_path / "missing", "(no such folder)"), (run_dir / "state.db", "(not a folder)")):
             error = _json_error([command, str(given)], capsys)
-            assert error["field"] == "run_dir" and why in error["message"], (command, error)
+            assert error["field"] == "run_dir" and error["message"].startswith(f"no run state at {str(given)!r} {why}")
             assert "no state.db" not in error["message"], (command, error)
 
 

@@ -240,10 +240,11 @@ def test_a_folder_without_a_run_says_whether_it_exists(command: str, tmp_path: P
     assert "no such folder" not in said["empty"] and "no state.db, and no run folder in it" in said["empty"], said
 
 
-@pytest.mark.parametrize("command", ["status", "report", "export --best -o OUT"])
+@pytest.mark.parametrize("command", ["status", "report", "export --best -o OUT", "logs 1", "resume", "stop"])
 def test_a_folder_without_a_run_is_said_in_the_same_words_by_each_command(command: str, tmp_path: Path) -> None:
     """`export` said "'PATH' holds no run (...)" of a folder where `status` and `report` said "no run state at 'PATH'
-    (...)" (report with more after it): each says the same line now, in text and in its JSON error."""
+    (...)" (report with more after it), and so did `resume` and `stop` until they took these words too: each says
+    the same line now, in text and in its JSON error."""
     folder = tmp_path / "empty"
     folder.mkdir()
     words = [str(tmp_path / "best.yaml") if w == "OUT" else w for w in command.split()]

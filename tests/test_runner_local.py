@@ -185,7 +185,7 @@ def test_a_python_resume_of_a_folder_without_a_run_names_workspace_path(toy_skil
     with pytest.raises(WorkspaceError, match="it is a workspace") as workspace:
         runner.run(workspace_path=tmp_path / "ws", resume=True)
     assert workspace.value.field == "workspace_path" and workspace.value.allowed == [run_dir]
-    with pytest.raises(WorkspaceError, match="holds no run") as empty:
+    with pytest.raises(WorkspaceError, match=r"^no run state at '.*nothing' \(no such folder\)") as empty:
         runner.run(workspace_path=tmp_path / "nothing", resume=True)
     assert empty.value.field == "workspace_path" and "tao-automl run`" not in str(empty.value.hint)
 

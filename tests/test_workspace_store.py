@@ -529,11 +529,12 @@ def test_a_store_records_its_format_and_an_older_one_is_brought_up_to_it_only_by
 
 
 def test_existing_run_dir_without_state_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(WorkspaceError, match="holds no run"):
+    with pytest.raises(WorkspaceError, match=r"^no run state at '.*' \(no state.db, and no run folder in it\)"):
         existing_run_dir(tmp_path)
     run_dir = new_run_dir(tmp_path)
     RunStore(run_dir).close()
-    with pytest.raises(WorkspaceError, match=run_dir.name) as listed:
+    said = rf"^no run state at '.*' \(no state.db\): it is a workspace; it holds this run: {run_dir.name} \(pass it\)"
+    with pytest.raises(WorkspaceError, match=said) as listed:
         existing_run_dir(tmp_path)  # the message lists the runs inside
     # MCP's stop_sweep/resume_sweep answered a workspace with "`tao-automl runs WORKSPACE` lists them", a command an
     # agent on MCP alone has no tool for: the run folders are what is allowed, by their full path

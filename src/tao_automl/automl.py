@@ -126,7 +126,7 @@ class AutoML:
                                  field="resume", value=False, allowed=[True],
                                  hint="pass resume=True to continue that run, or a new workspace for a new one")
         if resume and not (run_dir / DB_NAME).exists():
-            raise WorkspaceError(f"cannot resume: workspace {str(run_dir)!r} holds no run (no {DB_NAME})",
+            raise WorkspaceError(f"cannot resume: {_no_run(run_dir)}",
                                  field="workspace", value=str(run_dir), allowed=f"a run folder (holding {DB_NAME})",
                                  hint="pass the folder of an earlier AutoML(workspace=...), or resume=False to "
                                       "start a run there")
@@ -506,6 +506,20 @@ def _check_args(**named: Any) -> None:
                                or not all(isinstance(r, Mapping) for r in ranges.values())):
         raise bad_input("custom_param_ranges", ranges, "a mapping of parameter name -> {valid_min, valid_max, "
                         "valid_options, ...}, or None")
+
+
+def _no_run(run_dir: Path) -> str:
+    """What ``AutoML(resume=True)`` says of a folder without a run, in the words of ``status``: ``no run state at
+    'PATH' (why)``; a folder that holds runs (not being one) names them, as ``tao-automl resume`` does."""
+    from tao_automl.experiment.run_folders import no_run_message, workspace_runs
+
+    runs = workspace_runs(run_dir) if run_dir.is_dir() else []
+    if not runs:
+        return no_run_message(run_dir)
+    named = ", ".join(runs[-5:])
+    held = (f"this run: {named} (pass it" if len(runs) == 1 else f"these runs: {named} (pass one" if len(runs) <= 5
+            else f"{len(runs)} runs, the newest 5: {named} (pass one")
+    return f"no run state at {str(run_dir)!r} (no {DB_NAME}): it holds {held} as workspace)"
 
 
 def _complete(run_dir: Path) -> bool:

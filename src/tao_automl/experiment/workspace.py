@@ -177,7 +177,7 @@ def existing_run_dir(path: str | Path, field: str = "run_dir") -> Path:
     printed = ("the run folder printed by `tao-automl run`" if field == "run_dir" else
                "the run folder of the run (its result's run_dir, or the runner's run_dir)")
     if not (run_dir / DB_NAME).exists():
-        from tao_automl.experiment.run_folders import no_run_reason, workspace_runs
+        from tao_automl.experiment.run_folders import no_run_message, workspace_runs
 
         runs = [run_dir / name for name in workspace_runs(run_dir)]
         if runs:  # a workspace: its runs are what is allowed (an agent has no `runs` command to list them)
@@ -194,12 +194,12 @@ def existing_run_dir(path: str | Path, field: str = "run_dir") -> Path:
                 held = (f"it holds {len(runs)} runs, the newest 5: {named} (pass one of them; `tao-automl runs "
                         f"{sh(run_dir)}` lists all)")
             raise WorkspaceError(
-                f"{str(run_dir)!r} holds no run (no {DB_NAME}): it is a workspace; {held}", field=field,
+                f"no run state at {str(run_dir)!r} (no {DB_NAME}): it is a workspace; {held}", field=field,
                 value=str(run_dir),
                 allowed=[str(p) for p in runs[-10:]],
                 hint=f"pass one of its run folders; the newest is {str(runs[-1])!r}")
-        # why, as status and logs say it: no such folder, not a folder, or no state.db in it
-        raise WorkspaceError(f"{str(run_dir)!r} holds no run ({no_run_reason(run_dir)})", field=field,
+        # in the words of status, report, export and logs: no such folder, not a folder, or no state.db in it
+        raise WorkspaceError(no_run_message(run_dir), field=field,
                              value=str(run_dir), allowed="a run folder made by `tao-automl run` (it holds state.db)",
                              hint=f"pass {printed}; `tao-automl runs WORKSPACE` lists them")
     return run_dir
