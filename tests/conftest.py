@@ -72,6 +72,21 @@ QUADRATIC_TRAINER = textwrap.dedent(
 )
 
 
+#: Reports epochs 1 and 2 to its status.json, then trains on (sleeps) until it is cancelled or timed out: a job
+#: ended mid-training, recorded at the epochs it reported.
+TWO_EPOCHS_THEN_TRAINS_ON = textwrap.dedent(
+    """
+    import json, os, sys, time, yaml
+    spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
+    os.makedirs(spec["results_dir"], exist_ok=True)
+    with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
+        for epoch in (1, 2):
+            f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": 1.0 / epoch}}) + "\\n")
+    time.sleep(120)
+    """
+)
+
+
 def write_skill(root: Path, *, schema: dict[str, Any] | None = None, command: str | None = None,
                 trainer: str = QUADRATIC_TRAINER, name: str = "toy-net",
                 roles: dict[str, str] | None = None, data_sources: dict[str, Any] | None = None) -> Path:

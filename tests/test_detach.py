@@ -128,27 +128,15 @@ def test_stop_cancel_jobs_cancels_what_is_in_flight(tmp_path: Path) -> None:
     assert len(status_json(run_dir, "--recs", "all")["recommendations"]) == 2
 
 
-#: Reports epochs 1 and 2 to its status.json, then trains on (sleeps) until it is cancelled.
-_TWO_EPOCHS_THEN_TRAINS_ON = """
-import json, os, sys, time, yaml
-spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
-os.makedirs(spec["results_dir"], exist_ok=True)
-with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
-    for epoch in (1, 2):
-        f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": 1.0 / epoch}}) + "\\n")
-time.sleep(120)
-"""
-
-
 def test_a_rec_stop_cancel_jobs_cancels_is_recorded_at_the_epochs_it_trained(tmp_path: Path) -> None:
     """A job `stop --cancel-jobs` cancelled after it reported epochs 1-2 of 5 was recorded with budget_reached null
     (`status` showed no epochs) while the report and the Optuna export drew its two epochs: it is recorded at 2, as
     a failed job is at the epochs it trained."""
     import yaml
 
-    from conftest import write_skill
+    from conftest import TWO_EPOCHS_THEN_TRAINS_ON, write_skill
 
-    skill = write_skill(tmp_path / "bank", trainer=_TWO_EPOCHS_THEN_TRAINS_ON)
+    skill = write_skill(tmp_path / "bank", trainer=TWO_EPOCHS_THEN_TRAINS_ON)
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({
         "skill_dir": str(skill), "workspace_path": str(tmp_path / "runs"), "platform": "local",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import EndsBeforeCancelSDK, write_skill
+from conftest import TWO_EPOCHS_THEN_TRAINS_ON, EndsBeforeCancelSDK, write_skill
 from tao_automl.cli.main import main
 from tao_automl.experiment.store import RecRow
 from tao_automl.platforms.local.sdk import LocalSDK
@@ -73,23 +73,10 @@ def test_a_hung_job_is_cancelled_at_its_timeout_and_fails_naming_it(tmp_path: Pa
             os.kill(int(info["pid"]), 0)  # the job's process is gone, not orphaned
 
 
-
-#: Reports two epochs to its status.json, then hangs (a job its timeout cancels mid-training).
-TWO_EPOCHS_THEN_HANGS = """
-import json, os, sys, time, yaml
-spec = yaml.safe_load(open(sys.argv[sys.argv.index("-e") + 1]))
-os.makedirs(spec["results_dir"], exist_ok=True)
-with open(os.path.join(spec["results_dir"], "status.json"), "a") as f:
-    for epoch in (1, 2):
-        f.write(json.dumps({"epoch": epoch, "kpi": {"val_loss": 1.0 / epoch}}) + "\\n")
-time.sleep(60)
-"""
-
-
 def test_a_timed_out_job_is_recorded_at_the_epochs_it_trained(tmp_path: Path) -> None:
     """A job its timeout cancels after reporting epochs 1 and 2 of 5 fails with ``budget_reached`` 2, the epochs it
     trained, as a job that crashed after reporting epochs is recorded (it was None: `status` showed no epochs)."""
-    skill = write_skill(tmp_path / "bank", trainer=TWO_EPOCHS_THEN_HANGS)
+    skill = write_skill(tmp_path / "bank", trainer=TWO_EPOCHS_THEN_TRAINS_ON)
     result = AutoMLRunner(LocalSDK(jobs_dir=tmp_path / "jobs"), skill).run(
         automl_settings=_settings(automl_max_recommendations=1, automl_max_concurrent=1, automl_job_timeout_s=1.5,
                                   automl_fail_fast_after=0),
