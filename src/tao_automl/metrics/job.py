@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,21 +95,20 @@ def polled_number(value: Any) -> float | None:
 
 
 def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
-                   extractor: Callable[[str, str], float | None] | None,
+                   answers: Mapping[str, object] | None,
                    metric_file: str | None = None, *, kpi_line: bool = False,
-                   polled: float | None = None,
-                   answers: Mapping[str, object] | None = None) -> tuple[float | None, str]:
-    """``(value, where_it_came_from)``; a user extractor wins, else status.json, then the logs, then the results file
-    ``metric_file`` the skill declares (a JSON object, or lines of them, giving the metric at its top level or under
-    ``kpi``). ``kpi_line``: the settings named the metric ``kpi`` (the model's monitoring metric, here ``metric``),
-    so a log's ``kpi: value`` line gives it when the log holds no value under its own name. ``polled``: the
-    extractor's last number on a log poll while the job ran, used when its call on the ended job's log raises or
-    finds none (a platform may drop an ended job's log). Where: the status.json or results file read, relative to
-    the results dir (``status.json``, ``train/status.json``: :func:`read_results_file_from`), ``logs``,
-    ``metric_extractor``, or ``none``. ``answers``: what the extractor returned (or raised) on the ended job's log
-    per metric, read already (off the loop's thread, within a time limit): it is not called again."""
-    if extractor is not None or answers is not None:
-        value = answers.get(metric) if answers is not None else _called(extractor, safe_logs(sdk, job_id), metric)
+                   polled: float | None = None) -> tuple[float | None, str]:
+    """``(value, where_it_came_from)``; a user extractor's answer wins, else status.json, then the logs, then the
+    results file ``metric_file`` the skill declares (a JSON object, or lines of them, giving the metric at its top
+    level or under ``kpi``). ``kpi_line``: the settings named the metric ``kpi`` (the model's monitoring metric, here
+    ``metric``), so a log's ``kpi: value`` line gives it when the log holds no value under its own name. ``polled``:
+    the extractor's last number on a log poll while the job ran, used when its call on the ended job's log raises or
+    finds none (a platform may drop an ended job's log). Where: the status.json or results file read, relative to the
+    results dir (``status.json``, ``train/status.json``: :func:`read_results_file_from`), ``logs``,
+    ``metric_extractor``, or ``none``. ``answers``: what the user's extractor returned (or raised) on the ended job's
+    log per metric, read by the caller (off the loop's thread, within a time limit); None: no extractor."""
+    if answers is not None:
+        value = answers.get(metric)
         if isinstance(value, Exception):
             log.warning("metric_extractor raised %s: %s; %s", type(value).__name__, value,
                         "using its value from the last log poll" if polled is not None
@@ -146,15 +145,6 @@ def extract_metric(sdk: Any, job_id: str, results_dir: str | None, metric: str,
     return _from_metric_file(sdk, job_id, results_dir, metric, metric_file)
 
 
-def _called(extractor: Callable[[str, str], object] | None, logs: str, metric: str) -> object:
-    """What ``extractor(logs, metric)`` returned, or the exception it raised."""
-    assert extractor is not None
-    try:
-        return extractor(logs, metric)
-    except Exception as exc:
-        return exc
-
-
 def _from_metric_file(sdk: Any, job_id: str, results_dir: str | None, metric: str,
                       metric_file: str | None) -> tuple[float | None, str]:
     """``(value, file read)`` from the skill's results file ``metric_file``; ``(None, "none")`` when there is none
@@ -177,18 +167,17 @@ def _shown(value: Any, limit: int = 60) -> str:
 
 
 def extract_metrics(sdk: Any, job_id: str, results_dir: str | None, names: list[str],
-                    extractor: Callable[[str, str], float | None] | None,
+                    answers: Mapping[str, object] | None,
                     metric_file: str | None = None,
-                    polled: Mapping[str, float] | None = None,
-                    answers: Mapping[str, object] | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
+                    polled: Mapping[str, float] | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
     """Each of ``names`` read as :func:`extract_metric` reads one (multi-objective runs): values and sources by
-    name; ``polled``: the extractor's last number per name on a log poll; ``answers``: its answers on the ended
-    job's log, read already."""
+    name; ``answers``: the user's extractor's answers on the ended job's log; ``polled``: its last number per name
+    on a log poll."""
     values: dict[str, float | None] = {}
     sources: dict[str, str] = {}
     for name in names:
-        values[name], sources[name] = extract_metric(sdk, job_id, results_dir, name, extractor, metric_file,
-                                                     polled=(polled or {}).get(name), answers=answers)
+        values[name], sources[name] = extract_metric(sdk, job_id, results_dir, name, answers, metric_file,
+                                                     polled=(polled or {}).get(name))
     return values, sources
 
 

@@ -953,14 +953,14 @@ class AutoMLRunner:
                 sources = dict.fromkeys(names, answers) if exp.objectives else {}
                 value, source = None, answers
             elif exp.objectives:  # a list of metrics: read each; the first is the rec's metric column
-                values, sources = extract_metrics(self.platform, item.job_id, item.results_dir, names, None,
-                                                  self.skill.metric_file, item.polled, answers)
+                values, sources = extract_metrics(self.platform, item.job_id, item.results_dir, names, answers,
+                                                  self.skill.metric_file, item.polled)
                 value = values[exp.objectives[0]["name"]]
                 source = ",".join(dict.fromkeys(sources.values()))
             else:
-                value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, None,
+                value, source = extract_metric(self.platform, item.job_id, item.results_dir, metric, answers,
                                                self.skill.metric_file, kpi_line=exp.settings.metric == KPI,
-                                               polled=item.polled.get(metric), answers=answers)
+                                               polled=item.polled.get(metric))
             if eval_fn is not None:
                 try:
                     evaluated = eval_fn(item.rec, item.job_id)
