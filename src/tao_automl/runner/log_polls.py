@@ -50,10 +50,6 @@ class LogPoll:
             answer.answers = {name: exc for name in self._names}
         self._answer = answer
 
-    def done(self) -> bool:
-        """Whether the poll has ended (its answer can be taken)."""
-        return not self._thread.is_alive()
-
     def take(self, wait_s: float = 0.0) -> PollAnswer | None:
         """The poll's answer, waiting up to ``wait_s`` seconds for it; None while it still runs."""
         self._thread.join(max(0.0, wait_s))
