@@ -261,28 +261,17 @@ def _scratch_file(run_dir: Path, name: str) -> Iterator[Path]:
 def _clear_stale_scratch(run_dir: Path) -> None:
     """Remove the :data:`SCRATCH` subfolders of processes that no longer run (killed mid-call), and the scratch
     folder once empty; a live process's are left to it."""
+    from tao_automl.experiment.holder import runs
+
     root = run_dir / SCRATCH
     if not root.is_dir():
         return
     for folder in root.iterdir():
         pid = folder.name.partition("-")[0]
-        if pid.isdigit() and not _process_runs(int(pid)):
+        if pid.isdigit() and not runs(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
     with contextlib.suppress(OSError):
         root.rmdir()
-
-
-def _process_runs(pid: int) -> bool:
-    """Whether process ``pid`` still runs (on Windows, where signal 0 would end it, it is taken to)."""
-    if os.name == "nt" or pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # someone else's process
-        return True
-    return True
 
 
 def _sqlite_file(uri: str) -> Path | None:
